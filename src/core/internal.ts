@@ -1,0 +1,77 @@
+/**
+ * Contracts between the parts of core: the vhost (./vhost.ts) drives queues (./queues/) and streams
+ * (./logs/) through these shapes only, so each part can be built and tested on its own.
+ */
+import type { Log, Storage } from '../storage/types.js';
+import type { Clock, CoreLimits, StreamInfo, StreamPartition, GroupOffset } from './api.js';
+import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from './types.js';
+
+/** Why a message left a queue without an ack; the `reason` of an `x-death` entry. */
+export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
+
+export interface QueueHooks {
+  /** Route a dead-lettered message (already carrying its updated `x-death` header) to `exchange`. */
+  deadLetter(message: Message, exchange: string, routingKey: string): void;
+  /** The queue asks to be deleted: `x-expires` ran out, or auto-delete lost its last consumer. */
+  requestDelete(reason: 'expired' | 'auto_delete'): void;
+}
+
+export interface QueueDeps {
+  readonly vhost: string;
+  readonly clock: Clock;
+  readonly limits: CoreLimits;
+  readonly hooks: QueueHooks;
+  /** Present for durable queues: messages and ack records go through it. */
+  readonly storage?: Storage;
+}
+
+/** What every queue kind (classic, priority, stream-as-queue) offers the vhost. */
+export interface QueueEngine {
+  readonly name: string;
+  readonly options: QueueOptions;
+  info(): QueueInfo;
+  /**
+   * Accept a routed message. `accepted=false` when overflow is `reject-publish(-dlx)` and the queue is
+   * full. `durable` resolves once stored (immediately for transient messages or queues).
+   */
+  enqueue(message: Message): { accepted: boolean; durable: Promise<void> };
+  consume(options: ConsumeOptions): Consumer;
+  get(options: { noAck: boolean; owner: string }): Delivery | undefined;
+  ack(id: number): void;
+  nack(id: number, requeue: boolean): void;
+  releaseOwner(owner: string): void;
+  purge(): number;
+  /** Cancels consumers (calling their `cancelled`), drops messages and removes stored data. */
+  destroy(): Promise<void>;
+  /** Stop timers and flush; stored data stays. */
+  close(): Promise<void>;
+}
+
+/** Opening a queue: `recover` reads back a durable queue's messages and ack state. */
+export type QueueFactory = (name: string, options: QueueOptions, deps: QueueDeps) => Promise<QueueEngine>;
+
+/** The stream registry of one vhost (./logs/). */
+export interface StreamRegistry {
+  create(name: string, options: { partitions: number; bytesMax?: number; ageMsMax?: number }): Promise<StreamInfo>;
+  delete(name: string): Promise<void>;
+  addPartitions(name: string, total: number): Promise<StreamInfo>;
+  get(name: string): StreamInfo | undefined;
+  list(): StreamInfo[];
+  partition(stream: string, index: number): StreamPartition;
+  /** A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit. */
+  asQueue(name: string, options: QueueOptions): QueueEngine;
+  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
+  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
+  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
+  deleteGroupOffsets(group: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StreamRegistryFactory = (deps: {
+  vhost: string;
+  storage: Storage;
+  clock: Clock;
+  limits: CoreLimits;
+}) => Promise<StreamRegistry>;
+
+export type { Log };

@@ -1,0 +1,122 @@
+/**
+ * The storage interface: the only way core reaches the disk. Two implementations pass one contract
+ * suite (`test/storage/contract.test.ts`): `FileStorage` (segments on disk) and `MemoryStorage`.
+ *
+ * A `Log` is an append-only sequence of entries. Each entry carries an opaque payload and covers
+ * `count` consecutive offsets (1 for a single message, N for a Kafka record batch stored whole), so
+ * offsets are assigned by the log and never reused. Offset assignment is synchronous; durability is
+ * reported by the promise `append` returns, resolved according to the fsync policy.
+ */
+
+/** When an append counts as durable. See docs/storage-format.md. */
+export type FsyncPolicy =
+  /** Resolve after fdatasync; group commit: one fsync covers every append queued while the previous ran. */
+  | { readonly kind: 'always' }
+  /** Resolve after write(2); fsync every `intervalMs`. A process crash loses nothing resolved. */
+  | { readonly kind: 'interval'; readonly intervalMs: number }
+  /** Resolve after write(2); never fsync (the OS decides). */
+  | { readonly kind: 'never' };
+
+export interface AppendInput {
+  readonly payload: Uint8Array;
+  /** Offsets this entry covers; default 1. */
+  readonly count?: number;
+  /** Milliseconds since the epoch; used by the time index. */
+  readonly timestamp: number;
+  /** Largest timestamp inside the entry (batches); default `timestamp`. */
+  readonly maxTimestamp?: number;
+  /** Free for the caller (core uses it to tell entry formats apart); 0–255. */
+  readonly format?: number;
+}
+
+export interface LogEntry {
+  readonly offset: number;
+  readonly count: number;
+  readonly timestamp: number;
+  readonly maxTimestamp: number;
+  readonly format: number;
+  readonly payload: Uint8Array;
+}
+
+export interface AppendResult {
+  /** First offset of the entry. */
+  readonly offset: number;
+  /** Resolves once the entry is as durable as the policy promises; rejects on I/O failure. */
+  readonly durable: Promise<void>;
+}
+
+export interface ReadOptions {
+  /** Stop after this many payload bytes, but always return at least one entry when one exists. */
+  readonly maxBytes?: number;
+  readonly maxEntries?: number;
+}
+
+export interface RetentionOptions {
+  /** Drop whole segments while the log holds more than this many bytes. */
+  readonly bytesMax?: number;
+  /** Drop whole segments whose newest entry is older than this. */
+  readonly ageMsMax?: number;
+}
+
+export interface Log {
+  readonly name: string;
+  /** First offset still stored (after retention or truncation). */
+  readonly startOffset: number;
+  /** The offset the next append gets. */
+  readonly endOffset: number;
+  /** Bytes held, on disk or in memory, including record headers. */
+  readonly sizeBytes: number;
+  append(input: AppendInput): AppendResult;
+  /**
+   * Entries from the one containing `offset` onwards, in order. Synchronous: the file implementation
+   * reads with positional reads, which keeps delivery paths free of awaits. An offset below
+   * `startOffset` reads from `startOffset`; at or past `endOffset` returns [].
+   * Throws `BrokerError(storageCorrupt)` rather than return a record that fails its CRC.
+   */
+  read(offset: number, options?: ReadOptions): LogEntry[];
+  /** The first offset whose entry has maxTimestamp >= `timestamp`, or `endOffset` when none has. */
+  offsetForTimestamp(timestamp: number): number;
+  /** Forget every entry wholly below `offset`; segment granular on disk, so some may stay readable. */
+  truncateBefore(offset: number): void;
+  /** Apply size and age retention; returns the new startOffset. */
+  applyRetention(options: RetentionOptions, now: number): number;
+  /** Resolves when everything appended so far is fsynced, whatever the policy. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Storage {
+  /** Opens (recovering if needed) or creates the log. Names: [A-Za-z0-9._-], at most 200 characters. */
+  openLog(name: string): Promise<Log>;
+  deleteLog(name: string): Promise<void>;
+  listLogs(): Promise<string[]>;
+  /**
+   * Durable key/value state (definitions, group offsets, sessions). `put` replaces the whole value
+   * atomically: after a crash a key holds either its old or its new value, never a mix.
+   */
+  readonly meta: MetaStore;
+  close(): Promise<void>;
+}
+
+export interface MetaStore {
+  get(key: string): unknown;
+  /** Every key with the given prefix, in key order. */
+  entries(prefix: string): Array<[string, unknown]>;
+  /** JSON-serialisable value; `undefined` deletes. Resolves once durable under the policy. */
+  put(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** Bounds on storage; every one named with its unit last. */
+export interface StorageLimits {
+  readonly segmentBytesMax: number;
+  readonly entryBytesMax: number;
+  /** Bytes between sparse offset-index entries. */
+  readonly indexIntervalBytes: number;
+}
+
+export const storageLimitsDefault: StorageLimits = {
+  segmentBytesMax: 64 * 1024 * 1024,
+  entryBytesMax: 64 * 1024 * 1024,
+  indexIntervalBytes: 4096,
+};
