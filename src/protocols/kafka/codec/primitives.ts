@@ -1,0 +1,308 @@
+/**
+ * Kafka primitive types (protocol guide "Protocol Primitive Types"): big-endian fixed-width integers,
+ * zig-zag varints, unsigned varints, and the classic (int16/int32 length) and compact (uvarint length+1,
+ * used in flexible versions, KIP-482) forms of strings, bytes and arrays.
+ *
+ * int64 values are `bigint` throughout: offsets, producer ids and timestamps need all 64 bits, and a
+ * silent loss of precision above 2^53 is worse than the cost of bigint arithmetic at the edges.
+ * Byte fields returned by the reader are views into the input (no copy); copy them to keep them longer
+ * than the input buffer lives.
+ */
+import { KafkaCodecError, KafkaCodecReason } from './errors.js';
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const utf8Decoder = new TextDecoder('utf-8');
+const utf8Encoder = new TextEncoder();
+const int16Max = 0x7fff;
+const int32Max = 0x7fffffff;
+const uint32Max = 0xffffffff;
+const uvarintBytesMax = 5;
+const varlongBytesMax = 10;
+export const zeroUuid = '00000000-0000-0000-0000-000000000000';
+
+export class KafkaReader {
+  readonly bytes: Uint8Array;
+  readonly end: number;
+  offset: number;
+  private readonly view: DataView;
+
+  constructor(bytes: Uint8Array, offset = 0, end = bytes.length) {
+    if (offset < 0 || end > bytes.length || offset > end) {
+      throw new KafkaCodecError(
+        KafkaCodecReason.truncated,
+        `Reader window ${offset}..${end} is out of bounds`,
+      );
+    }
+    this.bytes = bytes;
+    this.offset = offset;
+    this.end = end;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get remaining(): number {
+    return this.end - this.offset;
+  }
+
+  /** Returns the start offset of `n` bytes and moves past them. */
+  private take(n: number): number {
+    if (n > this.end - this.offset) {
+      throw new KafkaCodecError(KafkaCodecReason.truncated, `Needed ${n} bytes, ${this.remaining} remain`);
+    }
+    const at = this.offset;
+    this.offset += n;
+    return at;
+  }
+
+  readInt8(): number {
+    return this.view.getInt8(this.take(1));
+  }
+  readInt16(): number {
+    return this.view.getInt16(this.take(2));
+  }
+  readUint16(): number {
+    return this.view.getUint16(this.take(2));
+  }
+  readInt32(): number {
+    return this.view.getInt32(this.take(4));
+  }
+  readUint32(): number {
+    return this.view.getUint32(this.take(4));
+  }
+  readInt64(): bigint {
+    return this.view.getBigInt64(this.take(8));
+  }
+  readFloat64(): number {
+    return this.view.getFloat64(this.take(8));
+  }
+  readBool(): boolean {
+    return this.readInt8() !== 0;
+  }
+
+  readUuid(): string {
+    const raw = this.readRaw(16);
+    let hex = '';
+    for (const byte of raw) hex += byte.toString(16).padStart(2, '0');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  readUvarint(): number {
+    let value = 0;
+    for (let i = 0; i < uvarintBytesMax; i++) {
+      const byte = this.readInt8() & 0xff;
+      value += (byte & 0x7f) * 2 ** (7 * i);
+      if ((byte & 0x80) === 0) {
+        if (value > uint32Max) break;
+        return value;
+      }
+    }
+    throw new KafkaCodecError(KafkaCodecReason.malformed, 'Unsigned varint is longer than 32 bits');
+  }
+
+  readVarint(): number {
+    const u = this.readUvarint();
+    return (u >>> 1) ^ -(u & 1);
+  }
+
+  readVarlong(): bigint {
+    let value = 0n;
+    for (let i = 0; i < varlongBytesMax; i++) {
+      const byte = this.readInt8() & 0xff;
+      value |= BigInt(byte & 0x7f) << BigInt(7 * i);
+      if ((byte & 0x80) === 0) {
+        value = BigInt.asUintN(64, value);
+        return BigInt.asIntN(64, (value >> 1n) ^ -(value & 1n));
+      }
+    }
+    throw new KafkaCodecError(KafkaCodecReason.malformed, 'Varlong is longer than 64 bits');
+  }
+
+  /** A view of the next `n` bytes (not a copy). */
+  readRaw(n: number): Uint8Array {
+    const at = this.take(n);
+    return this.bytes.subarray(at, at + n);
+  }
+
+  skip(n: number): void {
+    this.take(n);
+  }
+
+  /** A reader over the next `n` bytes; this reader moves past them. */
+  sub(n: number): KafkaReader {
+    const at = this.take(n);
+    return new KafkaReader(this.bytes, at, at + n);
+  }
+
+  /** Length of a string/bytes/array: -1 means null. Compact lengths are stored as uvarint(n + 1). */
+  private readLength(compact: boolean, width: 2 | 4): number {
+    const n = compact ? this.readUvarint() - 1 : width === 2 ? this.readInt16() : this.readInt32();
+    if (n < -1) throw new KafkaCodecError(KafkaCodecReason.malformed, `Negative length ${n}`);
+    return n;
+  }
+
+  readString(compact: boolean): string | null {
+    const n = this.readLength(compact, 2);
+    if (n === -1) return null;
+    return utf8Decoder.decode(this.readRaw(n));
+  }
+
+  readBytes(compact: boolean): Uint8Array | null {
+    const n = this.readLength(compact, 4);
+    if (n === -1) return null;
+    return this.readRaw(n);
+  }
+
+  /** Array element count, -1 for null. A count above the bytes left cannot be honest, so it is refused. */
+  readArrayLength(compact: boolean): number {
+    const n = this.readLength(compact, 4);
+    if (n > this.remaining) {
+      throw new KafkaCodecError(
+        KafkaCodecReason.malformed,
+        `Array of ${n} elements, ${this.remaining} bytes remain`,
+      );
+    }
+    return n;
+  }
+}
+
+export class KafkaWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  length = 0;
+
+  constructor(initialBytes = 256) {
+    this.buf = new Uint8Array(Math.max(16, initialBytes));
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private reserve(n: number): number {
+    const at = this.length;
+    if (at + n > this.buf.length) {
+      const grown = new Uint8Array(Math.max(this.buf.length * 2, at + n));
+      grown.set(this.buf.subarray(0, at));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.length = at + n;
+    return at;
+  }
+
+  writeInt8(v: number): void {
+    const at = this.reserve(1);
+    this.view.setInt8(at, v);
+  }
+  writeInt16(v: number): void {
+    const at = this.reserve(2);
+    this.view.setInt16(at, v);
+  }
+  writeUint16(v: number): void {
+    const at = this.reserve(2);
+    this.view.setUint16(at, v);
+  }
+  writeInt32(v: number): void {
+    const at = this.reserve(4);
+    this.view.setInt32(at, v);
+  }
+  writeUint32(v: number): void {
+    const at = this.reserve(4);
+    this.view.setUint32(at, v);
+  }
+  writeInt64(v: bigint): void {
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, BigInt.asIntN(64, v));
+  }
+  writeFloat64(v: number): void {
+    const at = this.reserve(8);
+    this.view.setFloat64(at, v);
+  }
+  writeBool(v: boolean): void {
+    this.writeInt8(v ? 1 : 0);
+  }
+
+  /** Overwrites an int32 written earlier (frame and batch size prefixes). */
+  setInt32At(at: number, v: number): void {
+    this.view.setInt32(at, v);
+  }
+
+  writeUuid(v: string): void {
+    const hex = v.toLowerCase();
+    if (!uuidPattern.test(hex)) throw new KafkaCodecError(KafkaCodecReason.invalidValue, `Invalid UUID ${v}`);
+    const digits = hex.replaceAll('-', '');
+    const at = this.reserve(16);
+    for (let i = 0; i < 16; i++) this.buf[at + i] = Number.parseInt(digits.slice(2 * i, 2 * i + 2), 16);
+  }
+
+  writeUvarint(v: number): void {
+    if (!Number.isInteger(v) || v < 0 || v > uint32Max) {
+      throw new KafkaCodecError(KafkaCodecReason.invalidValue, `Unsigned varint out of range: ${v}`);
+    }
+    let rest = v;
+    while (rest >= 0x80) {
+      const at = this.reserve(1);
+      this.buf[at] = (rest % 0x80) | 0x80;
+      rest = Math.floor(rest / 0x80);
+    }
+    const at = this.reserve(1);
+    this.buf[at] = rest;
+  }
+
+  writeVarint(v: number): void {
+    this.writeUvarint(((v << 1) ^ (v >> 31)) >>> 0);
+  }
+
+  writeVarlong(v: bigint): void {
+    let rest = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+    while (rest >= 0x80n) {
+      const at = this.reserve(1);
+      this.buf[at] = Number(rest & 0x7fn) | 0x80;
+      rest >>= 7n;
+    }
+    const at = this.reserve(1);
+    this.buf[at] = Number(rest);
+  }
+
+  writeRaw(bytes: Uint8Array): void {
+    const at = this.reserve(bytes.length);
+    this.buf.set(bytes, at);
+  }
+
+  private writeLength(n: number, compact: boolean, width: 2 | 4): void {
+    if (compact) this.writeUvarint(n + 1);
+    else if (width === 2) this.writeInt16(n);
+    else this.writeInt32(n);
+  }
+
+  writeString(v: string | null, compact: boolean): void {
+    if (v === null) {
+      this.writeLength(-1, compact, 2);
+      return;
+    }
+    const bytes = utf8Encoder.encode(v);
+    if (!compact && bytes.length > int16Max) {
+      throw new KafkaCodecError(
+        KafkaCodecReason.invalidValue,
+        `String of ${bytes.length} bytes exceeds int16`,
+      );
+    }
+    this.writeLength(bytes.length, compact, 2);
+    this.writeRaw(bytes);
+  }
+
+  writeBytes(v: Uint8Array | null, compact: boolean): void {
+    if (v === null) {
+      this.writeLength(-1, compact, 4);
+      return;
+    }
+    if (v.length > int32Max) throw new KafkaCodecError(KafkaCodecReason.invalidValue, 'Bytes exceed int32');
+    this.writeLength(v.length, compact, 4);
+    this.writeRaw(v);
+  }
+
+  writeArrayLength(n: number, compact: boolean): void {
+    this.writeLength(n, compact, 4);
+  }
+
+  /** The bytes written so far, as a view of the internal buffer. */
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
