@@ -1,0 +1,313 @@
+/**
+ * The streams of one vhost: definitions kept in `storage.meta`, one open Log per partition, group
+ * offsets, periodic retention, and the queue face that AMQP stream queues use.
+ */
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
+import type { Clock, CoreLimits, GroupOffset, StreamInfo, StreamPartition } from '../api.js';
+import type { QueueEngine, StreamRegistry, StreamRegistryFactory } from '../internal.js';
+import type { QueueOptions } from '../types.js';
+import { GroupOffsets } from './group-offsets.js';
+import { checkStreamName, partitionLogName, streamKey, streamKeyPrefix } from './names.js';
+import { Partition } from './partition.js';
+import { StreamQueue } from './stream-queue.js';
+
+/** How often size and age retention run; RabbitMQ and Kafka check on a similar scale (minutes or less). */
+export const retentionIntervalMs = 30_000;
+/** Streams in one vhost. */
+export const streamsPerVhostMax = 100_000;
+
+interface StreamDeps {
+  vhost: string;
+  storage: Storage;
+  clock: Clock;
+  limits: CoreLimits;
+}
+
+interface StreamOptions {
+  partitions: number;
+  bytesMax?: number;
+  ageMsMax?: number;
+}
+
+interface StreamState {
+  info: StreamInfo;
+  partitions: Partition[];
+}
+
+export const createStreamRegistry: StreamRegistryFactory = async (deps) => {
+  const registry = new Streams(deps);
+  await registry.open();
+  return registry;
+};
+
+class Streams implements StreamRegistry {
+  readonly #deps: StreamDeps;
+  readonly #streams = new Map<string, StreamState>();
+  readonly #queues = new Map<string, StreamQueue>();
+  readonly #offsets: GroupOffsets;
+  /** create/delete/addPartitions await storage; running them one at a time keeps meta and logs in step. */
+  #serial: Promise<unknown> = Promise.resolve();
+  #timer: { cancel(): void } | undefined;
+  #closed = false;
+
+  constructor(deps: StreamDeps) {
+    this.#deps = deps;
+    this.#offsets = new GroupOffsets(deps.vhost, deps.storage.meta);
+  }
+
+  async open(): Promise<void> {
+    for (const [key, value] of this.#deps.storage.meta.entries(streamKeyPrefix(this.#deps.vhost))) {
+      const info = parseDefinition(value);
+      if (info === undefined) {
+        throw brokerError(ErrorCode.storageCorrupt, `Stream definition under '${key}' is unreadable`);
+      }
+      const partitions = await this.#openPartitions(info.name, 0, info.partitions);
+      this.#streams.set(info.name, { info, partitions });
+    }
+    this.#scheduleRetention();
+  }
+
+  create(name: string, options: StreamOptions): Promise<StreamInfo> {
+    return this.#run(async () => {
+      const existing = this.#streams.get(name);
+      if (existing !== undefined) return existing.info;
+      checkStreamName(name);
+      this.#checkOptions(options);
+      if (this.#streams.size >= streamsPerVhostMax) {
+        throw brokerError(
+          ErrorCode.resourceExhausted,
+          `Vhost '${this.#deps.vhost}' has ${streamsPerVhostMax} streams`,
+        );
+      }
+      const info = makeInfo(name, options.partitions, options);
+      const partitions = await this.#openPartitions(name, 0, info.partitions, { fresh: true });
+      try {
+        await this.#deps.storage.meta.put(streamKey(this.#deps.vhost, name), info);
+      } catch (err) {
+        for (const partition of partitions) await partition.log.close().catch(() => undefined);
+        throw err;
+      }
+      this.#streams.set(name, { info, partitions });
+      return info;
+    });
+  }
+
+  delete(name: string): Promise<void> {
+    return this.#run(async () => {
+      const state = this.#require(name);
+      this.#streams.delete(name);
+      this.#queues.get(name)?.detach(`Stream '${name}' was deleted`);
+      this.#queues.delete(name);
+      // Meta first: a crash part-way leaves orphan logs, which `create` clears, never a stream
+      // whose definition points at logs that are gone.
+      await this.#deps.storage.meta.delete(streamKey(this.#deps.vhost, name));
+      await this.#offsets.deleteStream(name);
+      for (const partition of state.partitions) {
+        partition.close();
+        await this.#deps.storage.deleteLog(partition.log.name);
+      }
+    });
+  }
+
+  addPartitions(name: string, total: number): Promise<StreamInfo> {
+    return this.#run(async () => {
+      const state = this.#require(name);
+      const current = state.info.partitions;
+      if (!Number.isSafeInteger(total) || total <= current || total > this.#deps.limits.streamPartitionsMax) {
+        const max = this.#deps.limits.streamPartitionsMax;
+        const message = `Stream '${name}' has ${current} partitions; a new total must be above it and at most ${max}`;
+        throw brokerError(ErrorCode.invalidArgument, `${message}, got ${total}`);
+      }
+      const added = await this.#openPartitions(name, current, total, { fresh: true });
+      const info = makeInfo(name, total, state.info);
+      await this.#deps.storage.meta.put(streamKey(this.#deps.vhost, name), info);
+      state.partitions.push(...added);
+      state.info = info;
+      return info;
+    });
+  }
+
+  get(name: string): StreamInfo | undefined {
+    return this.#streams.get(name)?.info;
+  }
+
+  list(): StreamInfo[] {
+    return [...this.#streams.values()].map((state) => state.info);
+  }
+
+  partition(stream: string, index: number): StreamPartition {
+    return this.#partition(stream, index);
+  }
+
+  /** The stream must exist: the vhost creates it (opening logs is asynchronous) before asking. */
+  asQueue(name: string, options: QueueOptions): QueueEngine {
+    const existing = this.#queues.get(name);
+    if (existing !== undefined) return existing;
+    const queue = new StreamQueue(name, options, {
+      partition: this.#partition(name, 0),
+      clock: this.#deps.clock,
+      destroyStream: () => (this.#streams.has(name) ? this.delete(name) : Promise.resolve()),
+    });
+    this.#queues.set(name, queue);
+    return queue;
+  }
+
+  async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
+    this.#partition(stream, partition);
+    await this.#offsets.commit(group, stream, partition, offset);
+  }
+
+  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined {
+    return this.#offsets.fetch(group, stream, partition);
+  }
+
+  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }> {
+    return this.#offsets.list(group);
+  }
+
+  deleteGroupOffsets(group: string): Promise<void> {
+    return this.#offsets.deleteGroup(group);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#timer?.cancel();
+    await this.#serial.catch(() => undefined);
+    for (const queue of this.#queues.values()) await queue.close();
+    this.#queues.clear();
+    for (const state of this.#streams.values()) {
+      for (const partition of state.partitions) {
+        partition.close();
+        await partition.log.close();
+      }
+    }
+    this.#streams.clear();
+  }
+
+  /** Runs size and age retention on every partition now; the timer calls it every interval. */
+  applyRetention(): void {
+    const now = this.#deps.clock.now();
+    for (const { info, partitions } of this.#streams.values()) {
+      if (info.bytesMax === undefined && info.ageMsMax === undefined) continue;
+      const options = retentionOf(info);
+      for (const partition of partitions) {
+        try {
+          partition.log.applyRetention(options, now);
+        } catch {
+          // A failing disk must not stop retention of the other partitions; the next tick retries.
+        }
+      }
+    }
+  }
+
+  #scheduleRetention(): void {
+    if (this.#closed) return;
+    this.#timer = this.#deps.clock.setTimeout(() => {
+      this.applyRetention();
+      this.#scheduleRetention();
+    }, retentionIntervalMs);
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        brokerError(ErrorCode.invalidState, `Streams of vhost '${this.#deps.vhost}' are closed`),
+      );
+    }
+    const result = this.#serial.then(operation, operation);
+    this.#serial = result.catch(() => undefined);
+    return result;
+  }
+
+  #require(name: string): StreamState {
+    const state = this.#streams.get(name);
+    if (state === undefined) throw brokerError(ErrorCode.notFound, `Stream '${name}' does not exist`);
+    return state;
+  }
+
+  #partition(stream: string, index: number): Partition {
+    const partition = this.#require(stream).partitions[index];
+    if (partition === undefined) {
+      throw brokerError(ErrorCode.notFound, `Stream '${stream}' has no partition ${index}`);
+    }
+    return partition;
+  }
+
+  #checkOptions(options: StreamOptions): void {
+    const max = this.#deps.limits.streamPartitionsMax;
+    if (!Number.isSafeInteger(options.partitions) || options.partitions < 1 || options.partitions > max) {
+      throw brokerError(
+        ErrorCode.invalidArgument,
+        `Partitions must be 1 to ${max}, got ${options.partitions}`,
+      );
+    }
+    for (const key of ['bytesMax', 'ageMsMax'] as const) {
+      const value = options[key];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value <= 0)) {
+        throw brokerError(
+          ErrorCode.invalidArgument,
+          `Stream ${key} must be a positive integer, got ${value}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Opens partitions [from, to). `fresh` removes leftovers of an earlier stream of the same name whose
+   * deletion a crash interrupted, so a new stream never starts with old entries.
+   */
+  async #openPartitions(
+    stream: string,
+    from: number,
+    to: number,
+    options?: { fresh: boolean },
+  ): Promise<Partition[]> {
+    const { storage, vhost, clock } = this.#deps;
+    const stale = options?.fresh === true ? new Set(await storage.listLogs()) : new Set<string>();
+    const opened: Partition[] = [];
+    try {
+      for (let index = from; index < to; index++) {
+        const name = partitionLogName(vhost, stream, index);
+        if (stale.has(name)) await storage.deleteLog(name);
+        const log: Log = await storage.openLog(name);
+        opened.push(new Partition(stream, index, log, clock));
+      }
+    } catch (err) {
+      for (const partition of opened) await partition.log.close().catch(() => undefined);
+      throw err;
+    }
+    return opened;
+  }
+}
+
+/** Only the bounds that are set: under exactOptionalPropertyTypes an absent bound is not `undefined`. */
+function retentionOf(bounds: { readonly bytesMax?: number; readonly ageMsMax?: number }): RetentionOptions {
+  return {
+    ...(bounds.bytesMax === undefined ? {} : { bytesMax: bounds.bytesMax }),
+    ...(bounds.ageMsMax === undefined ? {} : { ageMsMax: bounds.ageMsMax }),
+  };
+}
+
+function makeInfo(
+  name: string,
+  partitions: number,
+  bounds: { bytesMax?: number; ageMsMax?: number },
+): StreamInfo {
+  return { name, partitions, ...retentionOf(bounds) };
+}
+
+function parseDefinition(value: unknown): StreamInfo | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const { name, partitions, bytesMax, ageMsMax } = v;
+  if (typeof name !== 'string' || !Number.isSafeInteger(partitions) || (partitions as number) < 1)
+    return undefined;
+  if (bytesMax !== undefined && typeof bytesMax !== 'number') return undefined;
+  if (ageMsMax !== undefined && typeof ageMsMax !== 'number') return undefined;
+  return makeInfo(name, partitions as number, {
+    ...(bytesMax === undefined ? {} : { bytesMax }),
+    ...(ageMsMax === undefined ? {} : { ageMsMax }),
+  });
+}
