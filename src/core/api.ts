@@ -129,6 +129,56 @@ export interface VirtualHost {
   listBindings(): Array<{ source: string; destination: string; destinationKind: 'queue' | 'exchange'; routingKey: string; args: Headers }>;
 }
 
+/** A subscription of a session: its queue bound to `exchange` with `pattern`; options are binding args. */
+export interface SessionSubscription {
+  readonly exchange: string;
+  readonly pattern: string;
+  readonly options: Headers;
+}
+
+/**
+ * A subscriber's lasting identity (./sessions.ts): one queue, its subscriptions, in-flight ids
+ * (adapter packet id ↔ queue delivery id) and expiry. Durable sessions survive restarts.
+ */
+export interface CoreSession {
+  readonly id: string;
+  /** The session's queue; consume from it through the vhost. */
+  readonly queue: string;
+  /** The session existed before this open. */
+  readonly present: boolean;
+  readonly durable: boolean;
+  readonly expiryMs: number | undefined;
+  readonly connected: boolean;
+  subscriptions(): SessionSubscription[];
+  subscribe(exchange: string, pattern: string, options?: Headers): Promise<void>;
+  unsubscribe(exchange: string, pattern: string): Promise<boolean>;
+  inflight(): ReadonlyMap<number, number>;
+  setInflight(packetId: number, deliveryId: number): Promise<void>;
+  deleteInflight(packetId: number): Promise<void>;
+  /** The owner is back; expiry stops. */
+  connect(expiryMs?: number): Promise<void>;
+  /** The owner left; the session is removed after `expiryMs` (undefined: never; 0: now). */
+  disconnect(expiryMs?: number): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export interface SessionStore {
+  /** `clean` destroys an existing session of that id first. */
+  openSession(
+    id: string,
+    options: { durable: boolean; expiryMs?: number; clean?: boolean },
+  ): Promise<CoreSession>;
+  session(id: string): CoreSession | undefined;
+  listSessions(): Array<{
+    id: string;
+    queue: string;
+    durable: boolean;
+    expiryMs: number | undefined;
+    connected: boolean;
+    subscriptions: SessionSubscription[];
+  }>;
+}
+
 export interface CoreStats {
   readonly vhosts: number;
   readonly exchanges: number;
@@ -154,6 +204,10 @@ export interface CoreBroker {
     delete(key: string): Promise<void>;
   };
   stats(): CoreStats;
+  /** Checks a user's password against its salted scrypt hash; false for unknown users. */
+  verifyUser(name: string, password: string): Promise<boolean>;
+  /** The session store of a vhost (subscriptions and in-flight state that outlive a connection). */
+  sessions(vhost: string): SessionStore;
   /** Flush and stop timers; the storage is closed by whoever opened it. */
   close(): Promise<void>;
 }

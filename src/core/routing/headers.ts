@@ -1,0 +1,134 @@
+/**
+ * Headers-exchange matching and the helpers bindings need to compare argument tables.
+ *
+ * `x-match` (AMQP 0-9-1 §3.1.3.4, RabbitMQ extensions):
+ * - `all` (default): every binding header must be present with an equal value;
+ * - `any`: at least one must;
+ * - `all-with-x` / `any-with-x`: the same, but binding keys starting with `x-` take part too.
+ * In `all` / `any` binding keys starting with `x-` are ignored. A binding value of `null` (AMQP void)
+ * matches any value of a present header. `all` with nothing to compare matches every message, `any`
+ * with nothing to compare matches none, as in RabbitMQ.
+ */
+import { Buffer } from 'node:buffer';
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { Headers, HeaderValue } from '../types.js';
+
+export const xMatchModes = ['all', 'any', 'all-with-x', 'any-with-x'] as const;
+export type XMatchMode = (typeof xMatchModes)[number];
+
+/** Throws preconditionFailed for an `x-match` RabbitMQ would refuse at bind time. */
+export function parseXMatch(args: Headers): XMatchMode {
+  const mode = args['x-match'];
+  if (mode === undefined) return 'all';
+  if (typeof mode === 'string' && (xMatchModes as readonly string[]).includes(mode))
+    return mode as XMatchMode;
+  throw brokerError(
+    ErrorCode.preconditionFailed,
+    `Invalid x-match value ${describe(mode)} in headers binding`,
+  );
+}
+
+/** A parsed headers binding, so matching does not re-read `x-match` for every message. */
+export interface HeadersRule {
+  readonly any: boolean;
+  readonly pairs: ReadonlyArray<readonly [string, HeaderValue]>;
+}
+
+export function compileHeadersRule(args: Headers): HeadersRule {
+  const mode = parseXMatch(args);
+  const withX = mode.endsWith('-with-x');
+  const pairs: Array<[string, HeaderValue]> = [];
+  for (const [key, value] of Object.entries(args)) {
+    if (key === 'x-match') continue;
+    if (!withX && key.startsWith('x-')) continue;
+    pairs.push([key, value]);
+  }
+  return { any: mode.startsWith('any'), pairs };
+}
+
+export function headersRuleMatches(rule: HeadersRule, headers: Headers | undefined): boolean {
+  const table = headers ?? {};
+  if (rule.any) {
+    return rule.pairs.some(([key, value]) => pairMatches(table, key, value));
+  }
+  return rule.pairs.every(([key, value]) => pairMatches(table, key, value));
+}
+
+export function headersMatch(args: Headers, headers: Headers | undefined): boolean {
+  return headersRuleMatches(compileHeadersRule(args), headers);
+}
+
+function pairMatches(table: Headers, key: string, expected: HeaderValue): boolean {
+  if (!Object.hasOwn(table, key)) return false;
+  return expected === null || headerValueEqual(expected, table[key]!);
+}
+
+/** Structural equality of header values; numbers and bigints compare by numeric value. */
+export function headerValueEqual(a: HeaderValue, b: HeaderValue): boolean {
+  if (a === b) return true;
+  if (isNumeric(a) && isNumeric(b)) return numericEqual(a, b);
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && bytesEqual(a, b);
+  }
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return (
+      Array.isArray(a) &&
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((v, i) => headerValueEqual(v, b[i]!))
+    );
+  }
+  if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null) return headersEqual(a, b);
+  return false;
+}
+
+/** Equal tables; `undefined` and `{}` count as the same (no arguments). */
+export function headersEqual(a: Headers | undefined, b: Headers | undefined): boolean {
+  const left = a ?? {};
+  const right = b ?? {};
+  const keys = Object.keys(left);
+  if (keys.length !== Object.keys(right).length) return false;
+  return keys.every((key) => Object.hasOwn(right, key) && headerValueEqual(left[key]!, right[key]!));
+}
+
+function isNumeric(value: HeaderValue): value is number | bigint {
+  return typeof value === 'number' || typeof value === 'bigint';
+}
+
+function numericEqual(a: number | bigint, b: number | bigint): boolean {
+  if (typeof a === typeof b) return a === b;
+  const [n, big] = typeof a === 'number' ? [a, b as bigint] : [b as number, a as bigint];
+  return Number.isInteger(n) && BigInt(n) === big;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function describe(value: HeaderValue): string {
+  return typeof value === 'string' ? `'${value}'` : typeof value;
+}
+
+/**
+ * A stable text form of an argument table (keys sorted, every value kind tagged), used to tell
+ * bindings apart: RabbitMQ identifies a binding by source, destination, routing key and arguments.
+ */
+export function canonicalHeaders(args: Headers | undefined): string {
+  return canonicalValue(args ?? {});
+}
+
+function canonicalValue(value: HeaderValue): string {
+  if (value === null) return 'null';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value !== 'object') return JSON.stringify(value);
+  if (value instanceof Uint8Array) return `b:${Buffer.from(value).toString('base64')}`;
+  if (value instanceof Date) return `d:${value.getTime()}`;
+  if (Array.isArray(value)) return `[${value.map(canonicalValue).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalValue(value[key]!)}`).join(',')}}`;
+}

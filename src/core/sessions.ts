@@ -1,0 +1,303 @@
+/**
+ * Sessions: a subscriber's lasting identity. A session owns one queue (`session.<escaped id>`, durable
+ * iff the session is), binds it for each subscription, and keeps a small state record: subscriptions
+ * with their options, in-flight ids (the adapter's packet id ↔ the queue's delivery id) and expiry.
+ * Durable sessions keep that record in the broker state, so they come back after a restart with their
+ * queue (a durable queue, restored with its bindings by the definitions) and their messages.
+ *
+ * Expiry: a session whose owner disconnects is removed once `expiryMs` has passed without a
+ * reconnect; `expiryMs` undefined means never, 0 means at disconnect.
+ */
+
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import type { Clock, CoreBroker, CoreSession, SessionStore, VirtualHost } from './api.js';
+import { headersFromJson, headersToJson } from './definitions.js';
+import { canonicalHeaders } from './routing/index.js';
+import type { Headers } from './types.js';
+
+export interface SessionOptions {
+  readonly durable: boolean;
+  /** Undefined: never expires. */
+  readonly expiryMs?: number;
+  /** Start afresh: any existing session of this id is destroyed first. */
+  readonly clean?: boolean;
+}
+
+export interface Subscription {
+  readonly exchange: string;
+  readonly pattern: string;
+  /** Binding arguments; the adapter's subscription options travel here. */
+  readonly options: Headers;
+}
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly queue: string;
+  readonly durable: boolean;
+  readonly expiryMs: number | undefined;
+  readonly connected: boolean;
+  readonly subscriptions: Subscription[];
+}
+
+interface SessionRecord {
+  durable: boolean;
+  expiryMs: number | null;
+  disconnectedAt: number | null;
+  subscriptions: Array<{ exchange: string; pattern: string; options: unknown }>;
+  inflight: Array<[number, number]>;
+}
+
+/** Session records live under this key prefix of the broker state. */
+const keyRoot = 'core.sessions/';
+const queueNameBytesMax = 255;
+
+export function sessionQueueName(id: string): string {
+  const readable = `session.${encodeURIComponent(id)}`;
+  if (Buffer.byteLength(readable) <= queueNameBytesMax) return readable;
+  return `session.h.${createHash('sha256').update(id).digest('hex')}`;
+}
+
+export interface SessionManagerDeps {
+  readonly vhost: VirtualHost;
+  readonly state: CoreBroker['state'];
+  readonly clock: Clock;
+}
+
+export class SessionManager implements SessionStore {
+  readonly #deps: SessionManagerDeps;
+  readonly #sessions = new Map<string, Session>();
+  readonly #prefix: string;
+
+  constructor(deps: SessionManagerDeps) {
+    this.#deps = deps;
+    this.#prefix = `${keyRoot}${encodeURIComponent(deps.vhost.name)}/`;
+    this.#restore();
+  }
+
+  /** Opens (or takes over) the session `id`; `present` on the result tells whether it existed. */
+  async openSession(id: string, options: SessionOptions): Promise<Session> {
+    let session = this.#sessions.get(id);
+    if (session !== undefined && (options.clean === true || session.durable !== options.durable)) {
+      await session.destroy();
+      session = undefined;
+    }
+    if (session !== undefined) {
+      await session.connect(options.expiryMs);
+      return session;
+    }
+    const record: SessionRecord = {
+      durable: options.durable,
+      expiryMs: options.expiryMs ?? null,
+      disconnectedAt: null,
+      subscriptions: [],
+      inflight: [],
+    };
+    this.#deps.vhost.declareQueue(sessionQueueName(id), { durable: options.durable, autoDelete: false });
+    session = new Session(this, id, record, false);
+    this.#sessions.set(id, session);
+    await session.persist();
+    return session;
+  }
+
+  session(id: string): Session | undefined {
+    return this.#sessions.get(id);
+  }
+
+  listSessions(): SessionSummary[] {
+    return [...this.#sessions.values()].map((session) => session.summary());
+  }
+
+  /** The vhost is being deleted: drop every session record (the queues go with the vhost). */
+  async forgetAll(): Promise<void> {
+    this.close();
+    this.#sessions.clear();
+    for (const [key] of this.#deps.state.entries(this.#prefix)) await this.#deps.state.delete(key);
+  }
+
+  /** Stops expiry timers; sessions stay stored. */
+  close(): void {
+    for (const session of this.#sessions.values()) session.stopTimer();
+  }
+
+  get deps(): SessionManagerDeps {
+    return this.#deps;
+  }
+
+  key(id: string): string {
+    return `${this.#prefix}${encodeURIComponent(id)}`;
+  }
+
+  forget(id: string, session: Session): void {
+    if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+  }
+
+  /** After a restart every stored session is disconnected; its expiry counts from its disconnect. */
+  #restore(): void {
+    const now = this.#deps.clock.now();
+    for (const [key, value] of this.#deps.state.entries(this.#prefix)) {
+      const id = decodeURIComponent(key.slice(this.#prefix.length));
+      const record = value as SessionRecord;
+      record.disconnectedAt ??= now;
+      const queue = sessionQueueName(id);
+      // The durable queue and its bindings came back with the definitions; recreate it if missing.
+      this.#deps.vhost.declareQueue(queue, { durable: record.durable, autoDelete: false });
+      const session = new Session(this, id, record, true);
+      this.#sessions.set(id, session);
+      session.startTimer();
+    }
+  }
+}
+
+export class Session implements CoreSession {
+  readonly id: string;
+  readonly queue: string;
+  /** True when the session existed before this open (MQTT "session present"). */
+  readonly present: boolean;
+  readonly #manager: SessionManager;
+  readonly #record: SessionRecord;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #inflight = new Map<number, number>();
+  #timer: { cancel(): void } | undefined;
+  #destroyed = false;
+
+  constructor(manager: SessionManager, id: string, record: SessionRecord, present: boolean) {
+    this.id = id;
+    this.queue = sessionQueueName(id);
+    this.present = present;
+    this.#manager = manager;
+    this.#record = record;
+    for (const sub of record.subscriptions) {
+      const subscription = {
+        exchange: sub.exchange,
+        pattern: sub.pattern,
+        options: headersFromJson(sub.options),
+      };
+      this.#subscriptions.set(subKey(sub.exchange, sub.pattern), subscription);
+    }
+    for (const [packetId, deliveryId] of record.inflight) this.#inflight.set(packetId, deliveryId);
+  }
+
+  get durable(): boolean {
+    return this.#record.durable;
+  }
+
+  get expiryMs(): number | undefined {
+    return this.#record.expiryMs ?? undefined;
+  }
+
+  get connected(): boolean {
+    return this.#record.disconnectedAt === null;
+  }
+
+  subscriptions(): Subscription[] {
+    return [...this.#subscriptions.values()];
+  }
+
+  /** Binds the session queue; a second subscribe to the same pattern replaces its options. */
+  async subscribe(exchange: string, pattern: string, options: Headers = {}): Promise<void> {
+    const key = subKey(exchange, pattern);
+    const previous = this.#subscriptions.get(key);
+    if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
+    const vhost = this.#manager.deps.vhost;
+    vhost.bindQueue(this.queue, exchange, pattern, options);
+    if (previous !== undefined) vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
+    this.#subscriptions.set(key, { exchange, pattern, options });
+    await this.persist();
+  }
+
+  /** Returns false when there was no such subscription. */
+  async unsubscribe(exchange: string, pattern: string): Promise<boolean> {
+    const key = subKey(exchange, pattern);
+    const previous = this.#subscriptions.get(key);
+    if (previous === undefined) return false;
+    this.#manager.deps.vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
+    this.#subscriptions.delete(key);
+    await this.persist();
+    return true;
+  }
+
+  inflight(): ReadonlyMap<number, number> {
+    return this.#inflight;
+  }
+
+  setInflight(packetId: number, deliveryId: number): Promise<void> {
+    this.#inflight.set(packetId, deliveryId);
+    return this.persist();
+  }
+
+  deleteInflight(packetId: number): Promise<void> {
+    if (!this.#inflight.delete(packetId)) return Promise.resolve();
+    return this.persist();
+  }
+
+  /** The owner is back: expiry stops; `expiryMs` may be changed at the same time. */
+  connect(expiryMs?: number): Promise<void> {
+    this.stopTimer();
+    this.#record.disconnectedAt = null;
+    if (expiryMs !== undefined) this.#record.expiryMs = expiryMs;
+    return this.persist();
+  }
+
+  /** The owner left: the expiry clock starts (or the session goes now when expiry is 0). */
+  async disconnect(expiryMs?: number): Promise<void> {
+    if (expiryMs !== undefined) this.#record.expiryMs = expiryMs;
+    this.#record.disconnectedAt = this.#manager.deps.clock.now();
+    if (this.#record.expiryMs === 0) return this.destroy();
+    await this.persist();
+    this.startTimer();
+  }
+
+  /** Deletes the queue (and with it the bindings and messages) and the stored record. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.stopTimer();
+    this.#manager.forget(this.id, this);
+    this.#manager.deps.vhost.deleteQueue(this.queue);
+    await this.#manager.deps.state.delete(this.#manager.key(this.id));
+  }
+
+  summary(): SessionSummary {
+    return {
+      id: this.id,
+      queue: this.queue,
+      durable: this.durable,
+      expiryMs: this.expiryMs,
+      connected: this.connected,
+      subscriptions: this.subscriptions(),
+    };
+  }
+
+  /** Writes the record when the session is durable; transient sessions live in memory only. */
+  persist(): Promise<void> {
+    if (!this.durable || this.#destroyed) return Promise.resolve();
+    this.#record.subscriptions = this.subscriptions().map((sub) => ({
+      ...sub,
+      options: headersToJson(sub.options),
+    }));
+    this.#record.inflight = [...this.#inflight];
+    return this.#manager.deps.state.put(this.#manager.key(this.id), this.#record);
+  }
+
+  startTimer(): void {
+    this.stopTimer();
+    const { expiryMs, disconnectedAt } = this.#record;
+    if (expiryMs === null || disconnectedAt === null) return;
+    const { clock } = this.#manager.deps;
+    const waitMs = Math.max(0, disconnectedAt + expiryMs - clock.now());
+    this.#timer = clock.setTimeout(() => {
+      this.#timer = undefined;
+      void this.destroy().catch(() => {});
+    }, waitMs);
+  }
+
+  stopTimer(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+}
+
+function subKey(exchange: string, pattern: string): string {
+  return `${exchange}\u0000${pattern}`;
+}

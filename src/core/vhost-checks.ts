@@ -1,0 +1,168 @@
+/**
+ * Checks the vhost makes before changing anything: names, ranges, and redeclare equivalence. Each
+ * failure is a `BrokerError` whose message names the object and the field, as clients show it as is.
+ */
+import { Buffer } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { brokerError, ErrorCode } from '../shared/errors.js';
+import { headerValueEqual, isExchangeType } from './routing/index.js';
+import type { ExchangeOptions, HeaderValue, QueueOptions } from './types.js';
+
+/** AMQP names are short strings: at most 255 bytes (AMQP 0-9-1 §4.2.5.3). */
+export const nameBytesMax = 255;
+/** Names starting so are the server's (AMQP 0-9-1 exchange.declare rule "reserved-names", RabbitMQ 403). */
+export const reservedPrefix = 'amq.';
+/** Timers longer than this are refused (RabbitMQ's x-message-ttl and x-expires are 32-bit). */
+const durationMsMax = 2 ** 32 - 1;
+const priorityLevelsMax = 255;
+
+export function checkName(kind: 'exchange' | 'queue', name: string): void {
+  if (Buffer.byteLength(name) > nameBytesMax) {
+    throw brokerError(ErrorCode.invalidArgument, `The ${kind} name is longer than ${nameBytesMax} bytes`);
+  }
+}
+
+export function refuseReserved(kind: 'exchange' | 'queue', name: string, vhost: string): void {
+  if (name.startsWith(reservedPrefix)) {
+    throw brokerError(
+      ErrorCode.accessRefused,
+      `The ${kind} name '${name}' in vhost '${vhost}' uses the reserved prefix '${reservedPrefix}'`,
+    );
+  }
+}
+
+/** RabbitMQ's server-generated names: `amq.gen-` and 22 URL-safe base64 characters. */
+export function serverQueueName(): string {
+  return `amq.gen-${randomBytes(16).toString('base64url')}`;
+}
+
+/** The options as kept and compared: every flag explicit, arguments always a table. */
+export function normaliseExchange(options: ExchangeOptions): Required<ExchangeOptions> {
+  if (!isExchangeType(String(options.type))) {
+    throw brokerError(ErrorCode.invalidArgument, `Unknown exchange type '${String(options.type)}'`);
+  }
+  return {
+    type: options.type,
+    durable: options.durable ?? false,
+    autoDelete: options.autoDelete ?? false,
+    internal: options.internal ?? false,
+    arguments: options.arguments ?? {},
+  };
+}
+
+export function checkExchangeEquivalent(
+  vhost: string,
+  name: string,
+  current: Required<ExchangeOptions>,
+  wanted: Required<ExchangeOptions>,
+): void {
+  for (const field of ['type', 'durable', 'autoDelete', 'internal'] as const) {
+    if (current[field] !== wanted[field])
+      throw inequivalent('exchange', name, vhost, field, current[field], wanted[field]);
+  }
+  // As RabbitMQ, only arguments with a meaning take part; unknown ones are kept but not compared.
+  const ae = 'alternate-exchange';
+  const [had, want] = [current.arguments[ae], wanted.arguments[ae]];
+  if (!sameArgument(had, want)) throw inequivalent('exchange', name, vhost, ae, had, want);
+}
+
+/** Fields of `QueueOptions` that decide a queue's behaviour and so must match on redeclare. */
+const queueFields = [
+  'kind',
+  'messageTtlMs',
+  'expiresMs',
+  'lengthMax',
+  'bytesMax',
+  'overflow',
+  'deadLetterExchange',
+  'deadLetterRoutingKey',
+  'priorityMax',
+  'singleActiveConsumer',
+  'deliveryLimit',
+  'streamBytesMax',
+  'streamAgeMsMax',
+  'partitions',
+] as const satisfies ReadonlyArray<keyof QueueOptions>;
+
+const queueDefaults: Partial<QueueOptions> = {
+  kind: 'classic',
+  overflow: 'drop-head',
+  singleActiveConsumer: false,
+};
+
+export function checkQueueEquivalent(
+  vhost: string,
+  name: string,
+  current: QueueOptions,
+  wanted: QueueOptions,
+): void {
+  const flags: Array<[string, boolean, boolean]> = [
+    ['durable', current.durable ?? false, wanted.durable ?? false],
+    ['exclusive', current.exclusiveOwner !== undefined, wanted.exclusiveOwner !== undefined],
+    ['autoDelete', current.autoDelete ?? false, wanted.autoDelete ?? false],
+  ];
+  for (const [field, had, want] of flags) {
+    if (had !== want) throw inequivalent('queue', name, vhost, field, had, want);
+  }
+  for (const field of queueFields) {
+    const had = current[field] ?? queueDefaults[field];
+    const want = wanted[field] ?? queueDefaults[field];
+    if (had !== want) throw inequivalent('queue', name, vhost, field, had, want);
+  }
+}
+
+function sameArgument(a: HeaderValue | undefined, b: HeaderValue | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return headerValueEqual(a, b);
+}
+
+function inequivalent(
+  kind: string,
+  name: string,
+  vhost: string,
+  field: string,
+  had: unknown,
+  want: unknown,
+): Error {
+  return brokerError(
+    ErrorCode.preconditionFailed,
+    `The ${kind} '${name}' in vhost '${vhost}' exists with ${field} ${show(had)}; redeclared with ${show(want)}`,
+  );
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'unset';
+  return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+export function validateQueueOptions(name: string, options: QueueOptions): void {
+  whole(name, 'priorityMax', options.priorityMax, 1, priorityLevelsMax);
+  whole(name, 'messageTtlMs', options.messageTtlMs, 0, durationMsMax);
+  whole(name, 'expiresMs', options.expiresMs, 1, durationMsMax);
+  whole(name, 'lengthMax', options.lengthMax, 0, Number.MAX_SAFE_INTEGER);
+  whole(name, 'bytesMax', options.bytesMax, 0, Number.MAX_SAFE_INTEGER);
+  whole(name, 'deliveryLimit', options.deliveryLimit, 0, Number.MAX_SAFE_INTEGER);
+  whole(name, 'partitions', options.partitions, 1, Number.MAX_SAFE_INTEGER);
+  const overflow = options.overflow;
+  if (overflow !== undefined && !['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(overflow)) {
+    throw brokerError(ErrorCode.invalidArgument, `Unknown overflow policy '${overflow}' for queue '${name}'`);
+  }
+  if (options.kind !== 'stream') return;
+  // RabbitMQ: stream queues must be durable, non-exclusive and not auto-delete (406 otherwise).
+  if (options.durable !== true || options.exclusiveOwner !== undefined || options.autoDelete === true) {
+    throw brokerError(
+      ErrorCode.preconditionFailed,
+      `Stream queue '${name}' must be durable, not exclusive and not auto-delete`,
+    );
+  }
+}
+
+function whole(queue: string, field: string, value: number | undefined, min: number, max: number): void {
+  if (value === undefined) return;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `Queue '${queue}' argument ${field} must be an integer in ${min}–${max}, got ${value}`,
+    );
+  }
+}

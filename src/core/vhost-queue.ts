@@ -1,0 +1,180 @@
+/**
+ * A queue engine that may still be opening. `VirtualHost.declareQueue` answers at once, while opening
+ * a queue engine is asynchronous (a durable queue opens its log). Until the engine is there, calls
+ * that change state are kept in order and replayed onto it; a publish made meanwhile reports its
+ * durability once the engine has taken the message. `get` on a queue still opening finds nothing.
+ */
+import { brokerError, ErrorCode } from '../shared/errors.js';
+import type { QueueEngine } from './internal.js';
+import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from './types.js';
+
+/** Engines may offer `touch()`, which restarts the `x-expires` timer. */
+type Touchable = QueueEngine & { touch?(): void };
+
+export function refusedError(queue: string): Error {
+  return brokerError(ErrorCode.resourceExhausted, `Queue '${queue}' is full and refuses new messages`);
+}
+
+export class DeferredQueue implements QueueEngine {
+  readonly name: string;
+  readonly options: QueueOptions;
+  readonly ready: Promise<QueueEngine>;
+  #engine: Touchable | undefined;
+  #ops: Array<(engine: QueueEngine) => void> = [];
+  #failure: unknown;
+  #pendingMessages = 0;
+  #pendingConsumers = 0;
+  #destroyed: Promise<void> | undefined;
+
+  constructor(name: string, options: QueueOptions, engine: QueueEngine | Promise<QueueEngine>) {
+    this.name = name;
+    this.options = options;
+    if (!(engine instanceof Promise)) {
+      this.#engine = engine;
+      this.ready = Promise.resolve(engine);
+      return;
+    }
+    this.ready = engine.then(
+      (opened) => this.#opened(opened),
+      (err: unknown) => this.#failed(err),
+    );
+    this.ready.catch(() => {});
+  }
+
+  get engine(): QueueEngine | undefined {
+    return this.#engine;
+  }
+
+  info(): QueueInfo {
+    if (this.#engine !== undefined) return this.#engine.info();
+    return { name: this.name, messageCount: this.#pendingMessages, consumerCount: this.#pendingConsumers };
+  }
+
+  enqueue(message: Message): { accepted: boolean; durable: Promise<void> } {
+    if (this.#engine !== undefined) return this.#engine.enqueue(message);
+    this.#checkNotFailed();
+    this.#pendingMessages++;
+    const durable = new Promise<void>((resolve, reject) => {
+      this.#ops.push((engine) => {
+        this.#pendingMessages--;
+        const result = engine.enqueue(message);
+        if (result.accepted) result.durable.then(resolve, reject);
+        else reject(refusedError(this.name));
+      });
+    });
+    return { accepted: true, durable };
+  }
+
+  consume(options: ConsumeOptions): Consumer {
+    if (this.#engine !== undefined) return this.#engine.consume(options);
+    this.#checkNotFailed();
+    const consumer = new DeferredConsumer(this.name, options);
+    this.#pendingConsumers++;
+    this.#ops.push((engine) => {
+      this.#pendingConsumers--;
+      consumer.attach(engine);
+    });
+    return consumer;
+  }
+
+  get(options: { noAck: boolean; owner: string }): Delivery | undefined {
+    return this.#engine?.get(options);
+  }
+
+  ack(id: number): void {
+    this.#engineOrThrow().ack(id);
+  }
+
+  nack(id: number, requeue: boolean): void {
+    this.#engineOrThrow().nack(id, requeue);
+  }
+
+  releaseOwner(owner: string): void {
+    if (this.#engine !== undefined) this.#engine.releaseOwner(owner);
+    else this.#ops.push((engine) => engine.releaseOwner(owner));
+  }
+
+  purge(): number {
+    if (this.#engine !== undefined) return this.#engine.purge();
+    const count = this.#pendingMessages;
+    this.#ops.push((engine) => engine.purge());
+    return count;
+  }
+
+  touch(): void {
+    this.#engine?.touch?.();
+  }
+
+  /** Idempotent: the vhost may ask twice (a stream deleted both as queue and as stream). */
+  destroy(): Promise<void> {
+    this.#destroyed ??= this.ready.then(
+      (engine) => engine.destroy(),
+      () => undefined,
+    );
+    return this.#destroyed;
+  }
+
+  async close(): Promise<void> {
+    const engine = await this.ready.catch(() => undefined);
+    await engine?.close();
+  }
+
+  #opened(engine: QueueEngine): QueueEngine {
+    this.#engine = engine;
+    // Replay in call order; an op added while replaying (from a delivery callback) goes direct.
+    for (const op of this.#ops.splice(0)) op(engine);
+    return engine;
+  }
+
+  #failed(err: unknown): never {
+    this.#failure = err;
+    this.#ops = [];
+    throw err;
+  }
+
+  #checkNotFailed(): void {
+    if (this.#failure !== undefined) {
+      throw brokerError(ErrorCode.invalidState, `Queue '${this.name}' failed to open`, this.#failure);
+    }
+  }
+
+  #engineOrThrow(): QueueEngine {
+    if (this.#engine !== undefined) return this.#engine;
+    throw brokerError(ErrorCode.invalidState, `Queue '${this.name}' has no delivery to settle yet`);
+  }
+}
+
+/** A consumer registered before its queue finished opening; attaches itself once it has. */
+class DeferredConsumer implements Consumer {
+  readonly tag: string;
+  readonly queue: string;
+  readonly #options: ConsumeOptions;
+  #inner: Consumer | undefined;
+  #cancelled = false;
+
+  constructor(queue: string, options: ConsumeOptions) {
+    this.queue = queue;
+    this.tag = options.tag;
+    this.#options = { ...options };
+  }
+
+  attach(engine: QueueEngine): void {
+    if (this.#cancelled) return;
+    try {
+      this.#inner = engine.consume(this.#options);
+    } catch (err) {
+      this.#cancelled = true;
+      this.#options.cancelled?.(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  setPrefetch(prefetch: number): void {
+    if (this.#inner !== undefined) this.#inner.setPrefetch(prefetch);
+    else this.#options.prefetch = prefetch;
+  }
+
+  cancel(): void {
+    this.#cancelled = true;
+    this.#inner?.cancel();
+  }
+}

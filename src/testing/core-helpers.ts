@@ -1,0 +1,48 @@
+/** Helpers for test/core: a broker over MemoryStorage with a ManualClock, and message shorthands. */
+
+import type { PublishInput, VirtualHost } from '../core/api.js';
+import { BrokerCore } from '../core/broker.js';
+import { ManualClock } from '../core/clock.js';
+import type { Delivery, MessageProperties } from '../core/types.js';
+import { MemoryStorage } from '../storage/memory.js';
+import type { Storage } from '../storage/types.js';
+
+export interface CoreFixture {
+  readonly broker: BrokerCore;
+  readonly vhost: VirtualHost;
+  readonly clock: ManualClock;
+  readonly storage: Storage;
+}
+
+export async function openCore(
+  options: { storage?: Storage; clock?: ManualClock } = {},
+): Promise<CoreFixture> {
+  const storage = options.storage ?? new MemoryStorage();
+  const clock = options.clock ?? new ManualClock();
+  const broker = await BrokerCore.open({ storage, clock });
+  return { broker, vhost: broker.vhost('/'), clock, storage };
+}
+
+export function message(body: string, properties: MessageProperties = {}): PublishInput {
+  return { body: new TextEncoder().encode(body), properties };
+}
+
+export function text(delivery: Delivery | undefined): string | undefined {
+  return delivery === undefined ? undefined : new TextDecoder().decode(delivery.message.body);
+}
+
+/** Lets queued microtasks and immediate callbacks run (queue opening, deferred deletes). */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Takes every ready message of `queue` (no-ack), at most `countMax`, and returns their bodies. */
+export function drain(vhost: VirtualHost, queue: string, countMax = 1000): string[] {
+  const bodies: string[] = [];
+  for (let i = 0; i < countMax; i++) {
+    const delivery = vhost.get(queue, { noAck: true, owner: 'test/drain' });
+    if (delivery === undefined) break;
+    bodies.push(text(delivery)!);
+  }
+  return bodies;
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/core/clock.js';
+import { sessionQueueName } from '../../src/core/sessions.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { drain, message, openCore, settle } from '../../src/testing/core-helpers.js';
+
+test('sessions: a durable session keeps its subscriptions, messages and in-flight ids across a restart', async () => {
+  const storage = new MemoryStorage();
+  const clock = new ManualClock();
+  const first = await openCore({ storage, clock });
+  const session = await first.broker.sessions('/').openSession('client/1', { durable: true });
+  assert.equal(session.present, false);
+  await settle();
+  await session.subscribe('amq.topic', 'home.*.temp', { qos: 1 });
+  await session.setInflight(7, 42);
+  await first.vhost.publish('amq.topic', 'home.kitchen.temp', message('21', { persistent: true })).confirmed;
+  await session.disconnect();
+  await first.broker.close();
+
+  const second = await openCore({ storage, clock });
+  const listed = second.broker.sessions('/').listSessions();
+  assert.equal(listed.length, 1);
+  assert.deepEqual(listed[0]?.subscriptions, [
+    { exchange: 'amq.topic', pattern: 'home.*.temp', options: { qos: 1 } },
+  ]);
+  const back = await second.broker.sessions('/').openSession('client/1', { durable: true });
+  assert.equal(back.present, true);
+  assert.equal(back.connected, true);
+  assert.deepEqual([...back.inflight()], [[7, 42]]);
+  assert.equal(second.vhost.publish('amq.topic', 'home.hall.temp', message('19')).routedCount, 1);
+  assert.deepEqual(drain(second.vhost, back.queue), ['21', '19']);
+  await second.broker.close();
+});
+
+test('sessions: a transient session is gone after a restart', async () => {
+  const storage = new MemoryStorage();
+  const first = await openCore({ storage });
+  await first.broker.sessions('/').openSession('temp', { durable: false });
+  await first.broker.close();
+  const second = await openCore({ storage });
+  assert.deepEqual(second.broker.sessions('/').listSessions(), []);
+  assert.equal(
+    second.vhost.listQueues().some((q) => q.name === sessionQueueName('temp')),
+    false,
+  );
+  await second.broker.close();
+});
+
+test('sessions: unsubscribe stops routing; resubscribing replaces options', async () => {
+  const { broker, vhost } = await openCore();
+  const session = await broker.sessions('/').openSession('s', { durable: false });
+  await settle();
+  await session.subscribe('amq.topic', 'a.#', { qos: 0 });
+  await session.subscribe('amq.topic', 'a.#', { qos: 1 });
+  assert.equal(
+    vhost.listBindings().filter((b) => b.destination === session.queue && b.source !== '').length,
+    1,
+  );
+  assert.equal(vhost.publish('amq.topic', 'a.b', message('x')).routedCount, 1);
+  assert.equal(await session.unsubscribe('amq.topic', 'a.#'), true);
+  assert.equal(await session.unsubscribe('amq.topic', 'a.#'), false);
+  assert.equal(vhost.publish('amq.topic', 'a.b', message('y')).routedCount, 0);
+  await broker.close();
+});
+
+test('sessions: clean start destroys the previous session', async () => {
+  const { broker, vhost } = await openCore();
+  const sessions = broker.sessions('/');
+  const old = await sessions.openSession('c', { durable: true });
+  await settle();
+  await old.subscribe('amq.topic', 'x');
+  vhost.publish('amq.topic', 'x', message('old'));
+  const fresh = await sessions.openSession('c', { durable: true, clean: true });
+  await settle();
+  assert.equal(fresh.present, false);
+  assert.deepEqual(fresh.subscriptions(), []);
+  assert.deepEqual(drain(vhost, fresh.queue), []);
+  await broker.close();
+});
+
+test('sessions: an expired session is removed after its owner stays away; reconnecting stops the clock', async () => {
+  const { broker, vhost, clock } = await openCore();
+  const sessions = broker.sessions('/');
+  const session = await sessions.openSession('e', { durable: true, expiryMs: 1000 });
+  await settle();
+  await session.disconnect();
+  clock.advance(600);
+  await session.connect();
+  clock.advance(5000);
+  assert.ok(sessions.session('e'));
+  await session.disconnect();
+  clock.advance(999);
+  assert.ok(sessions.session('e'));
+  clock.advance(2);
+  await settle();
+  assert.equal(sessions.session('e'), undefined);
+  assert.equal(
+    vhost.listQueues().some((q) => q.name === session.queue),
+    false,
+  );
+  assert.deepEqual(broker.state.entries('core.sessions/'), []);
+  await broker.close();
+});
+
+test('sessions: expiry keeps counting across a restart', async () => {
+  const storage = new MemoryStorage();
+  const clock = new ManualClock();
+  const first = await openCore({ storage, clock });
+  const session = await first.broker.sessions('/').openSession('r', { durable: true, expiryMs: 1000 });
+  await settle();
+  await session.disconnect();
+  await first.broker.close();
+  clock.advance(700);
+  const second = await openCore({ storage, clock });
+  assert.ok(second.broker.sessions('/').session('r'));
+  clock.advance(301);
+  await settle();
+  assert.equal(second.broker.sessions('/').session('r'), undefined);
+  await second.broker.close();
+});
+
+test('sessions: session queue names are escaped and bounded', () => {
+  assert.equal(sessionQueueName('a/b c'), 'session.a%2Fb%20c');
+  assert.match(sessionQueueName('x'.repeat(400)), /^session\.h\.[0-9a-f]{64}$/);
+});
