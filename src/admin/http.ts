@@ -1,0 +1,150 @@
+/**
+ * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings and
+ * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { CoreBroker } from '../core/api.js';
+import { ErrorCode, isBrokerError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { metricsContentType, renderMetrics } from './metrics.js';
+import * as views from './views.js';
+
+export interface AdminServerOptions {
+  readonly host: string;
+  /** 0 asks the OS for a free port. */
+  readonly port: number;
+  readonly core: CoreBroker;
+  readonly info: views.AdminInfo;
+  readonly logger: Logger;
+}
+
+export interface RunningAdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+// Admin clients are people and scrapers; a few hundred sockets is plenty and bounds the damage of a leak.
+const connectionsMax = 256;
+const requestTimeoutMs = 30_000;
+const pathBytesMax = 2048;
+
+type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+type Listing = (core: CoreBroker, vhosts: string[]) => unknown;
+
+const listings: Record<string, Listing> = {
+  exchanges: views.exchanges,
+  queues: views.queues,
+  bindings: views.bindings,
+  streams: views.streams,
+};
+
+function vhostScope(core: CoreBroker, encoded: string | undefined): string[] {
+  if (encoded === undefined) return core.vhostNames();
+  const name = decodeURIComponent(encoded);
+  if (!core.vhostNames().includes(name)) throw new HttpError(404, 'not_found', `No vhost ${name}`);
+  return [name];
+}
+
+/** Maps a GET path to its reply; throws `HttpError` for unknown paths. */
+export function route(path: string, core: CoreBroker, info: views.AdminInfo): Reply {
+  if (path === '/metrics')
+    return { status: 200, text: renderMetrics(core, info), contentType: metricsContentType };
+  const parts = path.split('/').filter((part) => part !== '');
+  if (parts[0] !== 'api' || parts.length > 3) throw new HttpError(404, 'not_found', `No route ${path}`);
+  const [, resource, vhost] = parts;
+  if (resource === 'health' && vhost === undefined) return { status: 200, body: { status: 'ok' } };
+  if (resource === 'overview' && vhost === undefined)
+    return { status: 200, body: views.overview(core, info) };
+  if (resource === 'vhosts' && vhost === undefined) return { status: 200, body: views.vhosts(core) };
+  const listing = resource === undefined ? undefined : listings[resource];
+  if (listing === undefined) throw new HttpError(404, 'not_found', `No route ${path}`);
+  return { status: 200, body: listing(core, vhostScope(core, vhost)) };
+}
+
+function send(res: ServerResponse, reply: Reply, head: boolean): void {
+  const isText = 'text' in reply;
+  const payload = isText ? reply.text : JSON.stringify(reply.body);
+  res.writeHead(reply.status, {
+    'content-type': isText ? reply.contentType : 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+  });
+  res.end(head ? undefined : payload);
+}
+
+function failure(err: unknown): Reply {
+  if (err instanceof HttpError) return { status: err.status, body: { error: err.code, reason: err.message } };
+  if (isBrokerError(err, ErrorCode.notFound))
+    return { status: 404, body: { error: err.code, reason: err.message } };
+  if (err instanceof URIError)
+    return { status: 400, body: { error: 'bad_request', reason: 'Malformed path' } };
+  return { status: 500, body: { error: 'internal', reason: 'Internal error; see the broker log' } };
+}
+
+function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
+  const head = req.method === 'HEAD';
+  if (req.method !== 'GET' && !head) {
+    res.setHeader('allow', 'GET, HEAD');
+    send(
+      res,
+      { status: 405, body: { error: 'method_not_allowed', reason: `${req.method} is not supported` } },
+      head,
+    );
+    return;
+  }
+  const url = req.url ?? '/';
+  if (url.length > pathBytesMax) {
+    send(res, { status: 414, body: { error: 'uri_too_long', reason: 'Path too long' } }, head);
+    return;
+  }
+  const path = url.split('?')[0] ?? '/';
+  try {
+    send(res, route(path, options.core, options.info), head);
+  } catch (err) {
+    const reply = failure(err);
+    if (reply.status === 500) options.logger.error({ err, path }, 'admin request failed');
+    send(res, reply, head);
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
+  const server = createServer((req, res) => handle(req, res, options));
+  server.maxConnections = connectionsMax;
+  server.requestTimeout = requestTimeoutMs;
+  server.headersTimeout = requestTimeoutMs;
+  const port = await listen(server, options.host, options.port);
+  server.on('error', (err) => options.logger.error({ err }, 'admin listener error'));
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise((resolve) => {
+      server.close(() => resolve());
+      // Keep-alive sockets would hold close() open until they time out; admin requests are idempotent.
+      server.closeAllConnections();
+    });
+    return closing;
+  };
+  return { port, close };
+}

@@ -1,0 +1,134 @@
+/**
+ * The JSON shapes of the admin API. Field names follow RabbitMQ's management API (snake case,
+ * `messages_ready`, `destination_type`) so scripts and dashboards written for it read ours with few
+ * changes; the shapes are documented in src/admin/README.md.
+ */
+import { createHash } from 'node:crypto';
+import type { CoreBroker } from '../core/api.js';
+import { headersToJson, type Json } from './json.js';
+
+export interface ListenerView {
+  readonly protocol: string;
+  readonly ip_address: string;
+  readonly port: number;
+}
+
+export interface AdminInfo {
+  readonly version: string;
+  readonly startedAtMs: number;
+  listeners(): ListenerView[];
+}
+
+type JsonObject = { [key: string]: Json };
+
+export function overview(core: CoreBroker, info: AdminInfo): JsonObject {
+  const stats = core.stats();
+  return {
+    product_name: 'Switchyard',
+    product_version: info.version,
+    node_version: process.version,
+    uptime_ms: Date.now() - info.startedAtMs,
+    object_totals: {
+      vhosts: stats.vhosts,
+      exchanges: stats.exchanges,
+      queues: stats.queues,
+      streams: stats.streams,
+      consumers: stats.consumers,
+    },
+    queue_totals: {
+      messages: stats.messagesReady + stats.messagesUnacked,
+      messages_ready: stats.messagesReady,
+      messages_unacknowledged: stats.messagesUnacked,
+    },
+    message_stats: { publish: stats.published, deliver_get: stats.delivered },
+    listeners: info.listeners().map((l) => ({ ...l })),
+  };
+}
+
+export function vhosts(core: CoreBroker): JsonObject[] {
+  return core.vhostNames().map((name) => {
+    const vhost = core.vhost(name);
+    const queues = vhost.listQueues();
+    const messages = queues.reduce((sum, q) => sum + q.messageCount, 0);
+    return { name, queues: queues.length, exchanges: vhost.listExchanges().length, messages };
+  });
+}
+
+export function exchanges(core: CoreBroker, names: string[]): JsonObject[] {
+  return names.flatMap((vhost) =>
+    core
+      .vhost(vhost)
+      .listExchanges()
+      .map((e) => ({
+        name: e.name,
+        vhost,
+        type: e.type,
+        durable: e.durable ?? false,
+        auto_delete: e.autoDelete ?? false,
+        internal: e.internal ?? false,
+        arguments: headersToJson(e.arguments),
+      })),
+  );
+}
+
+export function queues(core: CoreBroker, names: string[]): JsonObject[] {
+  return names.flatMap((vhost) =>
+    core
+      .vhost(vhost)
+      .listQueues()
+      .map((q) => ({
+        name: q.name,
+        vhost,
+        type: q.kind ?? 'classic',
+        durable: q.durable ?? false,
+        auto_delete: q.autoDelete ?? false,
+        exclusive: q.exclusiveOwner !== undefined,
+        arguments: headersToJson(q.arguments),
+        messages: q.messageCount,
+        consumers: q.consumerCount,
+      })),
+  );
+}
+
+export function streams(core: CoreBroker, names: string[]): JsonObject[] {
+  return names.flatMap((vhost) =>
+    core
+      .vhost(vhost)
+      .streams()
+      .map((s) => ({
+        name: s.name,
+        vhost,
+        partitions: s.partitions,
+        max_length_bytes: s.bytesMax ?? null,
+        max_age_ms: s.ageMsMax ?? null,
+      })),
+  );
+}
+
+/** RabbitMQ's handle for one binding among several with the same ends: routing key, plus a hash of args. */
+function propertiesKey(routingKey: string, args: JsonObject): string {
+  const base = routingKey === '' ? '~' : encodeURIComponent(routingKey);
+  if (Object.keys(args).length === 0) return base;
+  const digest = createHash('sha256').update(JSON.stringify(args)).digest('base64url').slice(0, 22);
+  return `${base}~${digest}`;
+}
+
+export function bindings(core: CoreBroker, names: string[]): JsonObject[] {
+  return names.flatMap((vhost) =>
+    core
+      .vhost(vhost)
+      .listBindings()
+      .map((b) => {
+        const args = headersToJson(b.args);
+        return {
+          source: b.source,
+          vhost,
+          destination: b.destination,
+          destination_type: b.destinationKind,
+          routing_key: b.routingKey,
+          arguments: args,
+          properties_key: propertiesKey(b.routingKey, args),
+        };
+      }),
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * Checking one setting's value. Values from flags and the environment arrive as text; values from a
+ * config file or the embedding API arrive typed and must already have the right JSON type, so a
+ * quoted `"5672"` in YAML is refused rather than guessed at.
+ */
+import type { Config, Setting, SettingType } from './schema.js';
+
+/** A configuration mistake; the CLI prints its message as one line and exits with code 2. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ValueOrigin = 'text' | 'typed';
+
+type Parsed = { ok: true; value: unknown } | { ok: false };
+
+const portMax = 65_535;
+
+export function expectedText(type: SettingType): string {
+  switch (type.kind) {
+    case 'port':
+      return `a port from 0 to ${portMax} (0 turns it off) or "auto"`;
+    case 'integer':
+      return `an integer from ${type.min} to ${type.max}`;
+    case 'string':
+      return `text of ${type.lengthMin} to ${type.lengthMax} characters`;
+    case 'enum':
+      return `one of ${type.values.join(', ')}`;
+    case 'list':
+      return `a list of at most ${type.itemsMax} names`;
+  }
+}
+
+function parseInteger(raw: unknown, origin: ValueOrigin, min: number, max: number): Parsed {
+  let value = raw;
+  if (origin === 'text') {
+    if (typeof raw !== 'string' || !/^-?\d{1,16}$/.test(raw)) return { ok: false };
+    value = Number(raw);
+  }
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    return { ok: false };
+  }
+  return { ok: true, value };
+}
+
+function parseList(raw: unknown, origin: ValueOrigin, itemsMax: number, itemLengthMax: number): Parsed {
+  let items = raw;
+  if (origin === 'text') {
+    if (typeof raw !== 'string') return { ok: false };
+    items = raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+  }
+  if (!Array.isArray(items) || items.length > itemsMax) return { ok: false };
+  const valid = items.every(
+    (item) => typeof item === 'string' && item.length > 0 && item.length <= itemLengthMax,
+  );
+  return valid ? { ok: true, value: [...items] } : { ok: false };
+}
+
+function parseByType(type: SettingType, raw: unknown, origin: ValueOrigin): Parsed {
+  switch (type.kind) {
+    case 'port':
+      if (raw === 'auto') return { ok: true, value: 'auto' };
+      return parseInteger(raw, origin, 0, portMax);
+    case 'integer':
+      return parseInteger(raw, origin, type.min, type.max);
+    case 'string': {
+      const fits = typeof raw === 'string' && raw.length >= type.lengthMin && raw.length <= type.lengthMax;
+      return fits ? { ok: true, value: raw } : { ok: false };
+    }
+    case 'enum':
+      return typeof raw === 'string' && type.values.includes(raw) ? { ok: true, value: raw } : { ok: false };
+    case 'list':
+      return parseList(raw, origin, type.itemsMax, type.itemLengthMax);
+  }
+}
+
+function show(raw: unknown, secret: boolean): string {
+  if (secret) return 'a value that does not fit';
+  const shown = typeof raw === 'string' ? JSON.stringify(raw) : (JSON.stringify(raw) ?? String(raw));
+  return shown.length > 60 ? `${shown.slice(0, 57)}...` : shown;
+}
+
+/** Parses one value; `where` names its source in the error (`--amqp-port`, `switchyard.yaml: amqpPort`). */
+export function parseSetting(setting: Setting, raw: unknown, origin: ValueOrigin, where: string): unknown {
+  const parsed = parseByType(setting.type, raw, origin);
+  if (parsed.ok) return parsed.value;
+  const got = show(raw, setting.secret === true);
+  throw new ConfigError(`${where} must be ${expectedText(setting.type)}, got ${got}`);
+}
+
+/** Rules that span settings, checked once every source is merged. */
+export function checkConfig(config: Config, portNames: readonly (keyof Config)[]): void {
+  const owners = new Map<number, string>();
+  for (const name of portNames) {
+    const port = config[name];
+    if (typeof port !== 'number' || port === 0) continue;
+    const other = owners.get(port);
+    if (other !== undefined) throw new ConfigError(`${other} and ${name} both use port ${port}`);
+    owners.set(port, name);
+  }
+}

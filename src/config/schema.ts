@@ -1,0 +1,236 @@
+/**
+ * The one configuration schema. Every setting is listed once here with its type, default, bounds and
+ * description; the loader (./load.ts), the `--help` text and docs/config.md are all derived from it.
+ * Flag and environment names are derived from the setting name (`amqpPort` → `--amqp-port`,
+ * `SWITCHYARD_AMQP_PORT`) so they can never drift apart.
+ */
+import { coreLimitsDefault } from '../core/limits.js';
+import type { LogLevel } from '../shared/logger.js';
+import { storageLimitsDefault } from '../storage/types.js';
+
+export type { LogLevel };
+
+/** A TCP port; 0 turns the listener off and `auto` lets the OS pick a free port. */
+export type Port = number | 'auto';
+
+export const storageKinds = ['file', 'memory'] as const;
+export type StorageKind = (typeof storageKinds)[number];
+
+export const fsyncKinds = ['always', 'interval', 'never'] as const;
+export type FsyncKind = (typeof fsyncKinds)[number];
+
+export const logLevels = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+] as const satisfies readonly LogLevel[];
+
+export interface Config {
+  host: string;
+  amqpPort: Port;
+  mqttPort: Port;
+  mqttWsPort: Port;
+  kafkaPort: Port;
+  grpcPort: Port;
+  restPort: Port;
+  httpPort: Port;
+  dataDir: string;
+  storage: StorageKind;
+  fsync: FsyncKind;
+  fsyncIntervalMs: number;
+  logLevel: LogLevel;
+  queuesMax: number;
+  exchangesMax: number;
+  bindingsMax: number;
+  bodyCacheBytesMax: number;
+  messageBytesMax: number;
+  streamPartitionsMax: number;
+  segmentBytesMax: number;
+  entryBytesMax: number;
+  defaultUser: string;
+  defaultPass: string;
+  loopbackOnlyUsers: string[];
+  shutdownTimeoutMs: number;
+}
+
+export type SettingName = keyof Config;
+
+/** The settings that name a listener's port, in the order listeners start. */
+export const portSettings = [
+  'amqpPort',
+  'mqttPort',
+  'mqttWsPort',
+  'kafkaPort',
+  'grpcPort',
+  'restPort',
+  'httpPort',
+] as const satisfies readonly SettingName[];
+export type PortSetting = (typeof portSettings)[number];
+
+const gibibyte = 1024 * 1024 * 1024;
+
+export const configDefault: Config = {
+  host: '127.0.0.1',
+  amqpPort: 5672,
+  mqttPort: 1883,
+  mqttWsPort: 8083,
+  kafkaPort: 9092,
+  grpcPort: 50000,
+  restPort: 9090,
+  httpPort: 15672,
+  dataDir: './switchyard-data',
+  storage: 'file',
+  fsync: 'always',
+  fsyncIntervalMs: 200,
+  logLevel: 'info',
+  queuesMax: coreLimitsDefault.queuesMax,
+  exchangesMax: coreLimitsDefault.exchangesMax,
+  bindingsMax: coreLimitsDefault.bindingsMax,
+  bodyCacheBytesMax: coreLimitsDefault.bodyCacheBytesMax,
+  messageBytesMax: coreLimitsDefault.messageBytesMax,
+  streamPartitionsMax: coreLimitsDefault.streamPartitionsMax,
+  segmentBytesMax: storageLimitsDefault.segmentBytesMax,
+  entryBytesMax: storageLimitsDefault.entryBytesMax,
+  defaultUser: 'guest',
+  defaultPass: 'guest',
+  loopbackOnlyUsers: ['guest'],
+  shutdownTimeoutMs: 10_000,
+};
+
+export type SettingType =
+  | { readonly kind: 'port' }
+  | { readonly kind: 'integer'; readonly min: number; readonly max: number }
+  | { readonly kind: 'string'; readonly lengthMin: number; readonly lengthMax: number }
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  | { readonly kind: 'list'; readonly itemsMax: number; readonly itemLengthMax: number };
+
+interface SettingSpec {
+  readonly type: SettingType;
+  readonly group: 'Listeners' | 'Storage' | 'Limits' | 'Users' | 'Process';
+  readonly description: string;
+  /** Never logged or shown with its value. */
+  readonly secret?: boolean;
+}
+
+export interface Setting extends SettingSpec {
+  readonly name: SettingName;
+  readonly flag: string;
+  readonly env: string;
+  readonly default: Config[SettingName];
+}
+
+const port = { kind: 'port' } as const;
+const integer = (min: number, max: number) => ({ kind: 'integer', min, max }) as const;
+const text = (lengthMin: number, lengthMax: number) => ({ kind: 'string', lengthMin, lengthMax }) as const;
+const oneOf = (values: readonly string[]) => ({ kind: 'enum', values }) as const;
+const countMax = 100_000_000;
+
+const specs: { readonly [K in SettingName]: SettingSpec } = {
+  host: { type: text(1, 255), group: 'Listeners', description: 'Address every listener binds to.' },
+  amqpPort: { type: port, group: 'Listeners', description: 'AMQP 0-9-1 port.' },
+  mqttPort: { type: port, group: 'Listeners', description: 'MQTT 3.1.1 and 5.0 port.' },
+  mqttWsPort: { type: port, group: 'Listeners', description: 'MQTT over WebSocket port.' },
+  kafkaPort: { type: port, group: 'Listeners', description: 'Kafka protocol port.' },
+  grpcPort: { type: port, group: 'Listeners', description: 'KubeMQ gRPC port.' },
+  restPort: { type: port, group: 'Listeners', description: 'KubeMQ REST and WebSocket port.' },
+  httpPort: {
+    type: port,
+    group: 'Listeners',
+    description: 'HTTP admin API, dashboard and Prometheus metrics port.',
+  },
+  dataDir: {
+    type: text(1, 4096),
+    group: 'Storage',
+    description: 'Folder holding all data; relative paths start from the working directory.',
+  },
+  storage: {
+    type: oneOf(storageKinds),
+    group: 'Storage',
+    description: '`file` keeps data in dataDir; `memory` keeps nothing across restarts.',
+  },
+  fsync: {
+    type: oneOf(fsyncKinds),
+    group: 'Storage',
+    description:
+      '`always`: confirm after fsync (group commit), a power loss loses nothing confirmed. ' +
+      '`interval`: confirm after write, fsync every fsyncIntervalMs. `never`: confirm after write, the OS ' +
+      'decides when to flush. A crash of the process loses nothing confirmed under any policy.',
+  },
+  fsyncIntervalMs: {
+    type: integer(1, 60_000),
+    group: 'Storage',
+    description: 'Time between fsyncs when fsync is `interval`.',
+  },
+  logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },
+  queuesMax: { type: integer(1, countMax), group: 'Limits', description: 'Queues across all vhosts.' },
+  exchangesMax: { type: integer(1, countMax), group: 'Limits', description: 'Exchanges across all vhosts.' },
+  bindingsMax: { type: integer(1, countMax), group: 'Limits', description: 'Bindings across all vhosts.' },
+  bodyCacheBytesMax: {
+    type: integer(1, 64 * gibibyte),
+    group: 'Limits',
+    description: 'Bodies of ready durable messages kept in memory; the rest are read from disk on demand.',
+  },
+  messageBytesMax: {
+    type: integer(1, 512 * 1024 * 1024),
+    group: 'Limits',
+    description: 'Largest message body accepted.',
+  },
+  streamPartitionsMax: {
+    type: integer(1, 1_000_000),
+    group: 'Limits',
+    description: 'Stream partitions across all vhosts.',
+  },
+  segmentBytesMax: {
+    type: integer(1024 * 1024, 2 * gibibyte),
+    group: 'Limits',
+    description: 'Size at which a log segment file is closed and a new one started.',
+  },
+  entryBytesMax: {
+    type: integer(1024, gibibyte),
+    group: 'Limits',
+    description: 'Largest single entry (message or record batch) written to a log.',
+  },
+  defaultUser: { type: text(1, 255), group: 'Users', description: 'User created on first start.' },
+  defaultPass: {
+    type: text(0, 255),
+    group: 'Users',
+    description: 'Password of the default user.',
+    secret: true,
+  },
+  loopbackOnlyUsers: {
+    type: { kind: 'list', itemsMax: 1000, itemLengthMax: 255 },
+    group: 'Users',
+    description: 'Users that may log in from loopback addresses only (comma separated in flags and env).',
+  },
+  shutdownTimeoutMs: {
+    type: integer(1, 600_000),
+    group: 'Process',
+    description: 'Graceful shutdown gives up and exits after this long.',
+  },
+};
+
+export function flagName(name: string): string {
+  return `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+export function envName(name: string): string {
+  return `SWITCHYARD_${name.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
+export const settings: readonly Setting[] = (Object.keys(specs) as SettingName[]).map((name) => ({
+  name,
+  flag: flagName(name),
+  env: envName(name),
+  default: configDefault[name],
+  ...specs[name],
+}));
+
+export const settingByName: ReadonlyMap<string, Setting> = new Map(settings.map((s) => [s.name, s]));
+
+/** The loader's own options, not settings: where the config file is. */
+export const configFileFlag = '--config';
+export const configFileEnv = 'SWITCHYARD_CONFIG';

@@ -1,0 +1,168 @@
+/**
+ * The composition root: config → storage → core → listeners, and back down on stop. The CLI and
+ * embedders use this same class, so `switchyard start` and `Broker.start()` cannot drift apart.
+ */
+import { resolveConfig } from '../config/load.js';
+import { packageInfo } from '../config/package.js';
+import { type Config, type PortSetting, portSettings } from '../config/schema.js';
+import type { CoreBroker } from '../core/api.js';
+import { BrokerCore } from '../core/broker.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import type { Storage } from '../storage/types.js';
+import { createAuthenticator } from './auth.js';
+import type { BoundListener, ListenerContext, ListenerDefinition, RunningListener } from './listener.js';
+import { listenerNames } from './listener.js';
+import { builtListeners } from './listeners.js';
+import { openStorage } from './storage.js';
+import { applyDefaultUser } from './users.js';
+
+export type BrokerOptions = Partial<Config> & {
+  /** Replaces the registry of built listeners (tests, embedders that bring their own). */
+  listeners?: readonly ListenerDefinition[];
+  /** Replaces the stderr logger built from `logLevel`. */
+  logger?: Logger;
+};
+
+export type BrokerPorts = Readonly<Partial<Record<PortSetting, number>>>;
+
+interface Started {
+  readonly name: string;
+  readonly configKey: PortSetting;
+  readonly running: RunningListener;
+}
+
+interface Parts {
+  readonly config: Readonly<Config>;
+  readonly logger: Logger;
+  readonly storage: Storage;
+  readonly core: CoreBroker;
+  readonly started: Started[];
+}
+
+function coreLimits(config: Readonly<Config>) {
+  const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
+    config;
+  return { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax };
+}
+
+function listenerContext(
+  parts: Parts,
+  key: PortSetting,
+  logger: Logger,
+  startedAtMs: number,
+): ListenerContext {
+  const { config, core } = parts;
+  const port = config[key];
+  return {
+    host: config.host,
+    port: port === 'auto' ? 0 : port,
+    core,
+    config,
+    logger,
+    auth: createAuthenticator(config, core),
+    version: packageInfo().version,
+    startedAtMs,
+    boundListeners: (): BoundListener[] =>
+      parts.started.map((s) => ({ name: s.name, host: config.host, port: s.running.port })),
+  };
+}
+
+async function startListeners(parts: Parts, definitions: readonly ListenerDefinition[]): Promise<void> {
+  const startedAtMs = Date.now();
+  for (const key of portSettings) {
+    const name = listenerNames[key];
+    if (parts.config[key] === 0) continue;
+    const definition = definitions.find((d) => d.configKey === key);
+    if (definition === undefined) {
+      parts.logger.info({ listener: name }, `${name} listener not built yet; skipped`);
+      continue;
+    }
+    const logger = parts.logger.child({ listener: definition.name });
+    const running = await definition.start(listenerContext(parts, key, logger, startedAtMs));
+    parts.started.push({ name: definition.name, configKey: key, running });
+    logger.info({ host: parts.config.host, port: running.port }, `${definition.name} listening`);
+  }
+}
+
+/** Closes whatever is open, last opened first; logs and carries on past failures so every part closes. */
+interface Opened {
+  logger: Logger;
+  started: Started[];
+  storage?: Storage;
+  core?: CoreBroker;
+}
+
+async function closeParts(parts: Opened): Promise<void> {
+  const steps: Array<[string, () => Promise<void>]> = [
+    ...[...parts.started]
+      .reverse()
+      .map((s): [string, () => Promise<void>] => [s.name, () => s.running.close()]),
+  ];
+  if (parts.core) steps.push(['core', () => parts.core!.close()]);
+  if (parts.storage) steps.push(['storage', () => parts.storage!.close()]);
+  let firstError: unknown;
+  for (const [what, close] of steps) {
+    try {
+      await close();
+    } catch (err) {
+      parts.logger.error({ err, part: what }, `closing ${what} failed`);
+      firstError ??= err;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+}
+
+export class Broker {
+  readonly config: Readonly<Config>;
+  readonly core: CoreBroker;
+  readonly logger: Logger;
+  private readonly parts: Parts;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(parts: Parts) {
+    this.parts = parts;
+    this.config = parts.config;
+    this.core = parts.core;
+    this.logger = parts.logger;
+  }
+
+  /** Starts storage, core and every configured listener; on any failure closes what it opened and throws. */
+  static async start(options: BrokerOptions = {}): Promise<Broker> {
+    const { listeners = builtListeners, logger: givenLogger, ...settings } = options;
+    const config = resolveConfig(settings);
+    const logger = givenLogger ?? createLogger({ level: config.logLevel });
+    const where = config.storage === 'file' ? { dataDir: config.dataDir, fsync: config.fsync } : {};
+    logger.info({ version: packageInfo().version, storage: config.storage, ...where }, 'starting');
+    const opened: Opened = { logger, started: [] };
+    try {
+      const storage = await openStorage(config);
+      opened.storage = storage;
+      const core = await BrokerCore.open({ storage, limits: coreLimits(config) });
+      opened.core = core;
+      await applyDefaultUser(core, config);
+      const parts: Parts = { config, logger, storage, core, started: opened.started };
+      await startListeners(parts, listeners);
+      return new Broker(parts);
+    } catch (err) {
+      await closeParts(opened).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Actual bound ports of the running listeners, keyed by their port setting (`httpPort`). */
+  get ports(): BrokerPorts {
+    return Object.fromEntries(this.parts.started.map((s) => [s.configKey, s.running.port]));
+  }
+
+  /** `switchyard ready amqp=5672 http=15672`: the one line the CLI prints to stdout. */
+  readyLine(): string {
+    const bound = this.parts.started.map((s) => `${s.name}=${s.running.port}`);
+    return ['switchyard ready', ...bound].join(' ');
+  }
+
+  /** Stop accepting, close listeners, close core (flushes), close storage. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= closeParts(this.parts).then(() => this.logger.info('stopped'));
+    return this.stopping;
+  }
+}

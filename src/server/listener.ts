@@ -1,0 +1,54 @@
+/**
+ * The listener contract. Each protocol adapter offers one `ListenerDefinition`; the server starts it
+ * with a context holding everything it may use, and nothing else (no storage, no other protocol).
+ */
+import type { Config, PortSetting } from '../config/schema.js';
+import type { CoreBroker } from '../core/api.js';
+import type { Logger } from '../shared/logger.js';
+import type { Authenticator } from './auth.js';
+
+export interface BoundListener {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ListenerContext {
+  readonly host: string;
+  /** The port to bind; 0 means any free port (the config said `auto`). Never "off": those are not started. */
+  readonly port: number;
+  readonly core: CoreBroker;
+  readonly config: Readonly<Config>;
+  /** A child logger tagged with the listener's name. */
+  readonly logger: Logger;
+  readonly auth: Authenticator;
+  readonly version: string;
+  readonly startedAtMs: number;
+  /** Listeners bound so far, this one included once it is up (the admin API lists them). */
+  boundListeners(): BoundListener[];
+}
+
+export interface RunningListener {
+  /** The port actually bound. */
+  readonly port: number;
+  /** Stop accepting, close every connection, resolve when done. Called once. */
+  close(): Promise<void>;
+}
+
+export interface ListenerDefinition {
+  /** Short protocol name used in logs and on the ready line: `amqp`, `mqtt`, `http`. */
+  readonly name: string;
+  readonly configKey: PortSetting;
+  start(context: ListenerContext): Promise<RunningListener>;
+}
+
+/** The name each port setting goes by in logs and on the ready line, built or not. */
+export const listenerNames: Readonly<Record<PortSetting, string>> = {
+  amqpPort: 'amqp',
+  mqttPort: 'mqtt',
+  mqttWsPort: 'mqtt-ws',
+  kafkaPort: 'kafka',
+  grpcPort: 'grpc',
+  restPort: 'rest',
+  httpPort: 'http',
+};

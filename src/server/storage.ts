@@ -1,0 +1,26 @@
+/** Opens the storage the config asks for: segment files under dataDir, or memory. */
+import { resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { FileStorage } from '../storage/file/storage.js';
+import { MemoryStorage } from '../storage/memory.js';
+import type { FsyncPolicy, Storage, StorageLimits } from '../storage/types.js';
+
+export function fsyncPolicy(config: Pick<Config, 'fsync' | 'fsyncIntervalMs'>): FsyncPolicy {
+  switch (config.fsync) {
+    case 'always':
+      return { kind: 'always' };
+    case 'interval':
+      return { kind: 'interval', intervalMs: config.fsyncIntervalMs };
+    case 'never':
+      return { kind: 'never' };
+  }
+}
+
+export async function openStorage(config: Readonly<Config>): Promise<Storage> {
+  const limits: Partial<StorageLimits> = {
+    segmentBytesMax: config.segmentBytesMax,
+    entryBytesMax: config.entryBytesMax,
+  };
+  if (config.storage === 'memory') return new MemoryStorage(limits);
+  return FileStorage.open({ dir: resolve(config.dataDir), fsync: fsyncPolicy(config), limits });
+}

@@ -1,0 +1,28 @@
+/**
+ * The configured default user. Core seeds `guest`/`guest` into a fresh store, as RabbitMQ does; when
+ * the config names another default user or password, the server applies it once, on the first start
+ * of a data dir, so later edits to the file never overwrite users managed since.
+ */
+import type { Config } from '../config/schema.js';
+import type { BrokerCore } from '../core/broker.js';
+
+const appliedKey = 'server/default-user-applied';
+const seededUser = 'guest';
+const seededPass = 'guest';
+
+export async function applyDefaultUser(
+  core: BrokerCore,
+  config: Pick<Config, 'defaultUser' | 'defaultPass'>,
+): Promise<void> {
+  if (core.state.get(appliedKey) !== undefined) return;
+  const { defaultUser, defaultPass } = config;
+  if (defaultUser !== seededUser || defaultPass !== seededPass) {
+    await core.putUser(defaultUser, defaultPass, ['administrator']);
+    // Only the seeded guest goes; a store that already had other users keeps them all.
+    const onlySeeded = core.userNames().every((name) => name === seededUser || name === defaultUser);
+    if (defaultUser !== seededUser && onlySeeded && (await core.verifyUser(seededUser, seededPass))) {
+      await core.deleteUser(seededUser);
+    }
+  }
+  await core.state.put(appliedKey, true);
+}

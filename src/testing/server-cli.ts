@@ -1,0 +1,158 @@
+/**
+ * Helpers for tests that drive the compiled `switchyard` command as a child process. Every wait is
+ * bounded; a child that outlives its test is killed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** dist/src/testing/ → dist/cli/switchyard.js; the same layout holds in any build folder. */
+export const cliPath = fileURLToPath(new URL('../../cli/switchyard.js', import.meta.url));
+
+export interface CliOptions {
+  readonly env?: Record<string, string>;
+  readonly cwd?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The parent's environment without any SWITCHYARD_ variable, plus `extra`. */
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith('SWITCHYARD_')) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
+  return spawn(process.execPath, [cliPath, ...args], {
+    cwd: options.cwd ?? process.cwd(),
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+function collect(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return { stdout: () => stdout, stderr: () => stderr };
+}
+
+function exited(
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`switchyard did not exit within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** Runs a command that is expected to finish by itself. */
+export async function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = spawnCli(args, options);
+  const output = collect(child);
+  const { code, signal } = await exited(child, options.timeoutMs ?? 10_000);
+  return { code, signal, stdout: output.stdout(), stderr: output.stderr() };
+}
+
+export type ReadyPorts = Partial<
+  Record<'amqp' | 'mqtt' | 'mqtt-ws' | 'kafka' | 'grpc' | 'rest' | 'http', number>
+>;
+
+export interface RunningCli {
+  readonly readyLine: string;
+  /** Ports from the ready line, by listener name. */
+  readonly ports: Readonly<ReadyPorts>;
+  stdout(): string;
+  stderr(): string;
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<CliResult>;
+  kill(): void;
+}
+
+export function parseReadyLine(line: string): ReadyPorts {
+  const ports: Record<string, number> = {};
+  for (const word of line.trim().split(' ').slice(2)) {
+    const [name, port] = word.split('=');
+    if (name !== undefined && port !== undefined) ports[name] = Number(port);
+  }
+  return ports;
+}
+
+/** Starts `switchyard start …` and resolves once it prints its ready line. */
+export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
+  const child = spawnCli(['start', ...args], options);
+  const output = collect(child);
+  const exit = exited(child, 60_000);
+  exit.catch(() => {});
+  const readyLine = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no ready line; stderr: ${output.stderr()}`)),
+      options.timeoutMs ?? 15_000,
+    );
+    const check = () => {
+      const line = output
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('ready'));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      resolve(line);
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`switchyard exited with ${code} before ready; stderr: ${output.stderr()}`));
+    });
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    readyLine,
+    ports: parseReadyLine(readyLine),
+    stdout: output.stdout,
+    stderr: output.stderr,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      child.kill(signal);
+      const { code, signal: by } = await exit;
+      return { code, signal: by, stdout: output.stdout(), stderr: output.stderr() };
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every port setting off except HTTP, as flags. */
+export function onlyHttpFlags(httpPort: number | 'auto'): string[] {
+  const off = ['--amqp-port', '--mqtt-port', '--mqtt-ws-port', '--kafka-port', '--grpc-port', '--rest-port'];
+  return [...off.flatMap((flag) => [flag, '0']), '--http-port', String(httpPort)];
+}

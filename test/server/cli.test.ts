@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { packageInfo } from '../../src/config/package.js';
+import { freePort, onlyHttpFlags, runCli, startCli } from '../../src/testing/server-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
+
+async function health(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/health`);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+describe('switchyard commands', () => {
+  test('--version prints the package version', async () => {
+    const result = await runCli(['--version']);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, `${packageInfo().version}\n`);
+  });
+
+  test('--help lists every flag and exits 0', async () => {
+    const result = await runCli(['--help']);
+    assert.equal(result.code, 0);
+    for (const flag of ['--amqp-port', '--http-port', '--data-dir', '--config', '--fsync']) {
+      assert.ok(result.stdout.includes(flag), flag);
+    }
+  });
+
+  test('an unknown command prints usage on stderr and exits 2', async () => {
+    const result = await runCli(['launch']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /unknown command "launch"/);
+    assert.match(result.stderr, /Usage: switchyard start/);
+  });
+
+  test('bad flags, variables and files stop start with one stderr line and exit 2', async () => {
+    const badFile = join(dir, 'bad.yaml');
+    writeFileSync(badFile, 'httpPort: lots\n');
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [['--amqp-port', '99999'], {}, /--amqp-port must be a port/],
+      [['--no-such-flag', '1'], {}, /Unknown flag --no-such-flag/],
+      [[], { SWITCHYARD_LOG_LEVEL: 'loud' }, /SWITCHYARD_LOG_LEVEL must be one of/],
+      [['--config', badFile], {}, /bad\.yaml: httpPort must be a port/],
+    ];
+    for (const [args, env, pattern] of cases) {
+      const result = await runCli(['start', ...args], { env });
+      assert.equal(result.code, 2, `exit code for ${args.join(' ')}`);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+      assert.match(lines[0]!, pattern);
+    }
+  });
+});
+
+describe('switchyard start', () => {
+  test('config precedence reaches the listener: file < env < flag', async () => {
+    const [fromFile, fromEnv, fromFlag] = [await freePort(), await freePort(), await freePort()];
+    const path = join(dir, 'switchyard.yaml');
+    writeFileSync(path, `httpPort: ${fromFile}\nstorage: memory\nlogLevel: warn\n`);
+    const off = onlyHttpFlags('auto').slice(0, -2);
+    const runs: Array<[string[], Record<string, string>, number]> = [
+      [['--config', path, ...off], {}, fromFile],
+      [['--config', path, ...off], { SWITCHYARD_HTTP_PORT: String(fromEnv) }, fromEnv],
+      [
+        ['--config', path, ...off, '--http-port', String(fromFlag)],
+        { SWITCHYARD_HTTP_PORT: String(fromEnv) },
+        fromFlag,
+      ],
+    ];
+    for (const [args, env, expected] of runs) {
+      const broker = await startCli(args, { env });
+      try {
+        assert.equal(broker.ports.http, expected);
+        assert.equal(await health(expected), 200);
+      } finally {
+        assert.equal((await broker.stop()).code, 0);
+      }
+    }
+  });
+
+  test('start prints one ready line, answers health, and SIGTERM exits 0', async () => {
+    const broker = await startCli([
+      '--storage',
+      'memory',
+      '--amqp-port',
+      String(await freePort()),
+      '--http-port',
+      'auto',
+    ]);
+    let stopped = false;
+    try {
+      assert.match(broker.readyLine, /^switchyard ready http=\d+$/);
+      assert.equal(await health(broker.ports.http!), 200);
+      assert.match(broker.stderr(), /amqp listener not built yet; skipped/);
+      const result = await broker.stop('SIGTERM');
+      stopped = true;
+      assert.equal(result.code, 0);
+      assert.equal(result.stdout.split('\n').filter((l) => l.includes('ready')).length, 1);
+    } finally {
+      if (!stopped) broker.kill();
+    }
+  });
+
+  test('SIGINT also exits 0, and the data dir is reusable after a clean stop', async () => {
+    const dataDir = join(dir, 'data');
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const broker = await startCli(['--data-dir', dataDir, ...onlyHttpFlags('auto')]);
+      try {
+        assert.equal(await health(broker.ports.http!), 200);
+      } finally {
+        assert.equal((await broker.stop(signal)).code, 0, `exit after ${signal}`);
+      }
+      assert.ok(existsSync(dataDir), 'data dir created');
+    }
+  });
+
+  test('start without write access to the data dir fails with exit 1, not a hang', async () => {
+    const blocker = join(dir, 'not-a-dir');
+    writeFileSync(blocker, 'x');
+    const result = await runCli(['start', '--data-dir', join(blocker, 'data'), ...onlyHttpFlags('auto')]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /cannot start/);
+    assert.equal(readFileSync(blocker, 'utf8'), 'x');
+  });
+});
