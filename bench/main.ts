@@ -1,0 +1,21 @@
+/**
+ * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
+ */
+import { runStorageBench } from './storage.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  storage: runStorageBench,
+};
+
+async function main(): Promise<void> {
+  const name = process.argv[2];
+  const run = name === undefined ? undefined : benches[name];
+  if (!run) {
+    process.stderr.write(`usage: npm run bench -- <name>\nbenchmarks: ${Object.keys(benches).join(', ')}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  await run();
+}
+
+await main();

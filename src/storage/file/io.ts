@@ -1,0 +1,74 @@
+/**
+ * Small synchronous and callback file helpers, and the mapping of file-system errors onto the error
+ * catalogue. I/O is injectable (`FileIo`) so tests can make a disk fail on demand.
+ */
+import fs from 'node:fs';
+import { BrokerError, ErrorCode } from '../../shared/errors.js';
+
+/** The asynchronous calls on the write path; tests replace them to inject ENOSPC or EIO. */
+export interface FileIo {
+  write(
+    fd: number,
+    data: Uint8Array,
+    position: number,
+    done: (err: Error | null, written: number) => void,
+  ): void;
+  fdatasync(fd: number, done: (err: Error | null) => void): void;
+}
+
+export const realIo: FileIo = {
+  write: (fd, data, position, done) =>
+    fs.write(fd, data, 0, data.byteLength, position, (err, n) => done(err, n)),
+  fdatasync: (fd, done) => fs.fdatasync(fd, (err) => done(err)),
+};
+
+export function failedError(what: string, cause: unknown): BrokerError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+  return new BrokerError(ErrorCode.storageFailed, `${what} failed (${code})`, { cause });
+}
+
+export function corruptError(what: string): BrokerError {
+  return new BrokerError(ErrorCode.storageCorrupt, what);
+}
+
+/** Writes all of `data` at `position`, retrying short writes. */
+export function writeAll(
+  io: FileIo,
+  fd: number,
+  data: Uint8Array,
+  position: number,
+  done: (err: Error | null) => void,
+) {
+  io.write(fd, data, position, (err, written) => {
+    if (err) return done(err);
+    if (written === data.byteLength) return done(null);
+    if (written <= 0) return done(new Error('write made no progress'));
+    writeAll(io, fd, data.subarray(written), position + written, done);
+  });
+}
+
+/** Reads exactly `length` bytes at `position`; returns fewer only at end of file. */
+export function readFull(fd: number, length: number, position: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === length ? buf : buf.subarray(0, got);
+}
+
+/** Makes a directory entry (a created, renamed or deleted file) durable. */
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function fdatasyncAsync(io: FileIo, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => io.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}

@@ -1,0 +1,238 @@
+/**
+ * `FileLog`: a log as a folder of segments (docs/storage-format.md). Appends go to the last segment,
+ * rolling to a new one at `segmentBytesMax`; reads walk the segments from the one holding the offset.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { assert } from '../../shared/assert.js';
+import { BrokerError, ErrorCode } from '../../shared/errors.js';
+import { closedError, normaliseAppend, ReadBudget } from '../common.js';
+import type { AppendInput, AppendResult, Log, LogEntry, ReadOptions, RetentionOptions } from '../types.js';
+import { corruptError, failedError, fsyncDir } from './io.js';
+import { recordBytes } from './record.js';
+import {
+  Segment,
+  type SegmentContext,
+  segmentFileName,
+  segmentHeaderBytes,
+  segmentNamePattern,
+} from './segment.js';
+
+type ContextBase = Omit<SegmentContext, 'onFailed' | 'dir' | 'logName'>;
+
+/** Base offsets of the segment files in `dir`, ascending; index files without a segment are removed. */
+function listSegments(dir: string): number[] {
+  const names = fs.readdirSync(dir);
+  const bases = new Set<number>();
+  for (const name of names) {
+    const match = segmentNamePattern.exec(name);
+    if (match?.[2] === 'log') bases.add(Number(match[1]));
+  }
+  for (const name of names) {
+    const match = segmentNamePattern.exec(name);
+    if (match && match[2] !== 'log' && !bases.has(Number(match[1])))
+      fs.rmSync(path.join(dir, name), { force: true });
+  }
+  return [...bases].sort((a, b) => a - b);
+}
+
+export class FileLog implements Log {
+  readonly name: string;
+  private readonly segments: Segment[] = [];
+  private readonly ctx: SegmentContext;
+  private readonly onClose: () => void;
+  private failure: BrokerError | undefined;
+  private closed = false;
+
+  private constructor(name: string, ctx: SegmentContext, onClose: () => void) {
+    this.name = name;
+    this.ctx = ctx;
+    this.onClose = onClose;
+  }
+
+  /** Opens (recovering) or creates the log in `dir`. */
+  static open(name: string, dir: string, base: ContextBase, onClose: () => void): FileLog {
+    fs.mkdirSync(dir, { recursive: true });
+    let log: FileLog | undefined;
+    const ctx: SegmentContext = { ...base, dir, logName: name, onFailed: (err) => log?.fail(err) };
+    log = new FileLog(name, ctx, onClose);
+    log.recover(listSegments(dir));
+    return log;
+  }
+
+  get startOffset(): number {
+    return this.segments[0]!.base;
+  }
+
+  get endOffset(): number {
+    return this.active.endOffset;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  append(input: AppendInput): AppendResult {
+    this.checkUsable();
+    if (this.failure) throw this.failure;
+    const n = normaliseAppend(this.name, input, this.ctx.limits);
+    let segment = this.active;
+    if (!segment.fits(recordBytes(n.payload.byteLength), n.count)) segment = this.roll();
+    const offset = segment.endOffset;
+    return { offset, durable: segment.append(n, offset) };
+  }
+
+  read(offset: number, options?: ReadOptions): LogEntry[] {
+    this.checkUsable();
+    const out: LogEntry[] = [];
+    if (offset >= this.endOffset) return out;
+    const budget = new ReadBudget(options);
+    const from = Math.max(offset, this.startOffset);
+    const take = (record: LogEntry): boolean => {
+      if (!budget.take(record.payload.byteLength)) return false;
+      // A copy: the read buffer is shared by many records and must not be pinned by one payload.
+      out.push({ ...record, payload: Buffer.from(record.payload) });
+      return !budget.full;
+    };
+    const chunkBytes = options?.maxBytes === undefined ? undefined : Math.max(4096, options.maxBytes * 2);
+    for (let i = this.segmentIndexFor(from); i < this.segments.length; i++) {
+      if (!this.segments[i]!.visit(from, take, chunkBytes)) break;
+    }
+    return out;
+  }
+
+  offsetForTimestamp(timestamp: number): number {
+    this.checkUsable();
+    for (const segment of this.segments) {
+      const found = segment.offsetForTimestamp(timestamp);
+      if (found !== undefined) return found;
+    }
+    return this.endOffset;
+  }
+
+  truncateBefore(offset: number): void {
+    this.checkUsable();
+    this.dropOldestWhile((oldest) => oldest.endOffset <= offset);
+  }
+
+  applyRetention(options: RetentionOptions, now: number): number {
+    this.checkUsable();
+    const { bytesMax, ageMsMax } = options;
+    if (bytesMax !== undefined) this.dropOldestWhile(() => this.sizeBytes > bytesMax);
+    if (ageMsMax !== undefined) this.dropOldestWhile((oldest) => oldest.maxTimestamp < now - ageMsMax);
+    return this.startOffset;
+  }
+
+  async sync(): Promise<void> {
+    this.checkUsable();
+    if (this.failure) throw this.failure;
+    await Promise.all(this.segments.map((segment) => segment.sync()));
+  }
+
+  /** For the interval policy's timer. */
+  syncIfDirty(): void {
+    for (const segment of this.segments) segment.syncIfDirty();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    let first: unknown;
+    for (const segment of this.segments) {
+      await segment.close().catch((err: unknown) => {
+        first ??= err;
+      });
+    }
+    // After a failure the log is closed so it can be reopened; the failure was already reported.
+    if (first !== undefined && !this.failure) throw first;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw closedError(this.name);
+  }
+
+  private fail(err: BrokerError): void {
+    if (this.failure) return;
+    this.failure = new BrokerError(ErrorCode.storageFailed, `Log ${this.name} failed: ${err.message}`, {
+      cause: err,
+    });
+    for (const segment of this.segments) segment.dropPending();
+  }
+
+  private recover(bases: number[]): void {
+    this.dropEmptyTail(bases);
+    for (let i = 0; i < bases.length; i++) {
+      const last = i === bases.length - 1;
+      const segment = Segment.open(this.ctx, bases[i]!, last);
+      if (segment) {
+        this.segments.push(segment);
+        continue;
+      }
+      if (!last) throw corruptError(`Log ${this.name} segment ${bases[i]} has a bad header`);
+      // A last segment with a torn header never received an acknowledged record.
+      fs.rmSync(path.join(this.ctx.dir, segmentFileName(bases[i]!, '.log')));
+    }
+    if (this.segments.length === 0) this.segments.push(Segment.create(this.ctx, bases[0] ?? 0));
+    else if (!this.active.writable) this.segments.push(Segment.create(this.ctx, this.active.endOffset));
+  }
+
+  /**
+   * A crash right after a roll can leave a last segment holding only its header while the one before
+   * lost its unacknowledged tail; that empty file would open a gap below `endOffset`, so it goes, and
+   * the one before becomes the active segment again.
+   */
+  private dropEmptyTail(bases: number[]): void {
+    while (bases.length > 1) {
+      const file = path.join(this.ctx.dir, segmentFileName(bases.at(-1)!, '.log'));
+      if (fs.statSync(file).size > segmentHeaderBytes) return;
+      fs.rmSync(file);
+      bases.pop();
+    }
+  }
+
+  private roll(): Segment {
+    const previous = this.active;
+    const sealed = previous.seal();
+    sealed.catch((err: unknown) => this.fail(failedError(`Sealing a segment of log ${this.name}`, err)));
+    let next: Segment;
+    try {
+      next = Segment.create(this.ctx, previous.endOffset, sealed);
+    } catch (err) {
+      throw failedError(`Creating a segment of log ${this.name}`, err);
+    }
+    this.segments.push(next);
+    return next;
+  }
+
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid]!.base <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return Math.max(0, lo - 1);
+  }
+
+  /** Deletes sealed segments from the oldest while `predicate` holds; never the active one. */
+  private dropOldestWhile(predicate: (oldest: Segment) => boolean): void {
+    let dropped = 0;
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      if (!oldest.settled || !predicate(oldest)) break;
+      oldest.delete();
+      this.segments.shift();
+      dropped++;
+    }
+    if (dropped > 0) fsyncDir(this.ctx.dir);
+    assert(this.segments.length > 0, 'a log keeps its active segment');
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * `FileMetaStore`: durable key/value state as a snapshot plus an append-only journal (formats in
+ * docs/storage-format.md, "Meta store"). The whole state is held in memory; the files only make it
+ * survive restarts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { BrokerError } from '../../shared/errors.js';
+import { encodeMetaValue, metaEntries } from '../common.js';
+import type { FsyncPolicy, MetaStore } from '../types.js';
+import { Appender } from './appender.js';
+import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
+
+/** The journal is folded into a new snapshot at the first idle moment after it grows past this. */
+export const journalBytesMax = 4 * 1024 * 1024;
+/** A single journal record (one key and its value as JSON) may not exceed this. */
+export const metaRecordBytesMax = 16 * 1024 * 1024;
+const snapshotMagic = 0x5357594d; // "SWYM"
+const frameHeaderBytes = 8;
+const snapshotVersion = 1;
+
+function frame(body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(frameHeaderBytes + body.byteLength);
+  out.writeUInt32BE(body.byteLength, 0);
+  out.writeUInt32BE(crc32(body), 4);
+  out.set(body, frameHeaderBytes);
+  return out;
+}
+
+function loadSnapshot(file: string, values: Map<string, string>): void {
+  if (!fs.existsSync(file)) return;
+  const bytes = fs.readFileSync(file);
+  const body = bytes.subarray(frameHeaderBytes);
+  if (
+    bytes.byteLength < frameHeaderBytes ||
+    bytes.readUInt32BE(0) !== snapshotMagic ||
+    crc32(body) !== bytes.readUInt32BE(4)
+  ) {
+    throw corruptError(`Meta snapshot ${file} fails its checksum`);
+  }
+  const parsed = JSON.parse(body.toString('utf8')) as { version: number; entries: Array<[string, string]> };
+  if (parsed.version !== snapshotVersion)
+    throw corruptError(`Meta snapshot ${file} has version ${parsed.version}`);
+  for (const [key, text] of parsed.entries) values.set(key, text);
+}
+
+/** Replays the journal into `values`; returns the end of its valid prefix. */
+function replayJournal(fd: number, values: Map<string, string>): number {
+  const fileBytes = fs.fstatSync(fd).size;
+  const bytes = readFull(fd, fileBytes, 0);
+  let at = 0;
+  while (at + frameHeaderBytes <= bytes.byteLength) {
+    const length = bytes.readUInt32BE(at);
+    if (length > metaRecordBytesMax || at + frameHeaderBytes + length > bytes.byteLength) break;
+    const body = bytes.subarray(at + frameHeaderBytes, at + frameHeaderBytes + length);
+    if (crc32(body) !== bytes.readUInt32BE(at + 4)) break;
+    let record: unknown;
+    try {
+      record = JSON.parse(body.toString('utf8'));
+    } catch {
+      break;
+    }
+    if (!Array.isArray(record) || typeof record[0] !== 'string') break;
+    if (record.length === 2 && typeof record[1] === 'string') values.set(record[0], record[1]);
+    else values.delete(record[0]);
+    at += frameHeaderBytes + length;
+  }
+  return at;
+}
+
+export class FileMetaStore implements MetaStore {
+  private readonly dir: string;
+  private readonly policy: FsyncPolicy;
+  private readonly io: FileIo;
+  private readonly values = new Map<string, string>();
+  private readonly fd: number;
+  private appender!: Appender;
+  private journalBytes = 0;
+
+  private constructor(dir: string, policy: FsyncPolicy, io: FileIo) {
+    this.dir = dir;
+    this.policy = policy;
+    this.io = io;
+    fs.rmSync(path.join(dir, 'snapshot.tmp'), { force: true });
+    loadSnapshot(path.join(dir, 'snapshot'), this.values);
+    this.fd = fs.openSync(path.join(dir, 'journal'), fs.existsSync(path.join(dir, 'journal')) ? 'r+' : 'w+');
+    const valid = replayJournal(this.fd, this.values);
+    if (valid < fs.fstatSync(this.fd).size) {
+      // A torn last record was never acknowledged; cut it so new records follow the valid prefix.
+      fs.ftruncateSync(this.fd, valid);
+      fs.fsyncSync(this.fd);
+    }
+    this.journalBytes = valid;
+    this.appender = this.newAppender(valid);
+  }
+
+  static open(dir: string, policy: FsyncPolicy, io: FileIo): FileMetaStore {
+    fs.mkdirSync(dir, { recursive: true });
+    return new FileMetaStore(dir, policy, io);
+  }
+
+  get(key: string): unknown {
+    const text = this.values.get(key);
+    return text === undefined ? undefined : JSON.parse(text);
+  }
+
+  entries(prefix: string): Array<[string, unknown]> {
+    return metaEntries(this.values, prefix);
+  }
+
+  put(key: string, value: unknown): Promise<void> {
+    if (value === undefined) return this.delete(key);
+    const text = encodeMetaValue(key, value);
+    this.values.set(key, text);
+    return this.record([key, text]);
+  }
+
+  delete(key: string): Promise<void> {
+    this.values.delete(key);
+    return this.record([key]);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.appender.sync();
+    } finally {
+      fs.closeSync(this.fd);
+    }
+  }
+
+  private record(body: [string, string] | [string]): Promise<void> {
+    if (this.appender.failure) return Promise.reject(this.appender.failure);
+    const bytes = frame(Buffer.from(JSON.stringify(body), 'utf8'));
+    this.journalBytes += bytes.byteLength;
+    const durable = this.appender.enqueue(bytes);
+    if (this.journalBytes > journalBytesMax) durable.then(() => this.compactIfIdle()).catch(() => {});
+    return durable;
+  }
+
+  /** Folds the journal into a new snapshot; only when no journal write is queued or in flight. */
+  private compactIfIdle(): void {
+    if (this.journalBytes <= journalBytesMax || !this.appender.idle || this.appender.failure) return;
+    try {
+      this.writeSnapshot();
+      fs.ftruncateSync(this.fd, 0);
+      fs.fsyncSync(this.fd);
+      this.journalBytes = 0;
+      this.appender = this.newAppender(0);
+    } catch (err) {
+      // The journal is still whole and valid; compaction is retried after a later put.
+      void err;
+    }
+  }
+
+  private writeSnapshot(): void {
+    const entries = [...this.values.entries()];
+    const body = Buffer.from(JSON.stringify({ version: snapshotVersion, entries }), 'utf8');
+    const bytes = frame(body);
+    bytes.writeUInt32BE(snapshotMagic, 0);
+    const tmp = path.join(this.dir, 'snapshot.tmp');
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeFileSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path.join(this.dir, 'snapshot'));
+    fsyncDir(this.dir);
+  }
+
+  private newAppender(position: number): Appender {
+    return new Appender({
+      fd: this.fd,
+      position,
+      policy: this.policy,
+      io: this.io,
+      what: 'meta journal',
+      onWritten: () => {},
+      onFailed: (err: BrokerError) => void err,
+    });
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * One segment of a log: a `.log` file of records plus its sparse indexes. The active segment also owns
+ * an `Appender` and keeps the records not yet written in `pending`, so reads see them at once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BrokerError } from '../../shared/errors.js';
+import type { NormalisedAppend } from '../common.js';
+import type { FsyncPolicy, StorageLimits } from '../types.js';
+import { Appender } from './appender.js';
+import {
+  decodeIndexFiles,
+  emptyIndex,
+  encodeIndexFiles,
+  pointAtOrBefore,
+  pointBeforeTime,
+  type SparseIndex,
+} from './index-file.js';
+import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
+import { decodeRecord, encodeRecordInto, type RecordFields, recordBytes } from './record.js';
+import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
+
+export const segmentHeaderBytes = 16;
+const segmentMagic = 0x5357594c; // "SWYL"
+const segmentVersion = 1;
+/** Bytes a read pulls from the file per step; larger records get a read of their own size. */
+export const readChunkBytes = 64 * 1024;
+/** Offsets per segment, so relative offsets fit the u32 fields of the index. */
+export const segmentOffsetsMax = 2 ** 32 - 1;
+const baseDigits = 20;
+
+export function segmentFileName(base: number, ext: '.log' | '.index' | '.timeindex'): string {
+  return `${String(base).padStart(baseDigits, '0')}${ext}`;
+}
+
+export const segmentNamePattern = /^(\d{20})\.(log|index|timeindex)$/;
+
+/** What every segment of a log shares. */
+export interface SegmentContext {
+  readonly dir: string;
+  readonly logName: string;
+  readonly limits: StorageLimits;
+  readonly policy: FsyncPolicy;
+  readonly io: FileIo;
+  readonly onFailed: (err: BrokerError) => void;
+}
+
+/** A record not yet written to the file; a class so every one has the same shape. */
+class PendingRecord implements RecordFields {
+  readonly offset: number;
+  readonly count: number;
+  readonly timestamp: number;
+  readonly maxTimestamp: number;
+  readonly format: number;
+  payload: Uint8Array;
+  /** File position just past the record. */
+  end = 0;
+
+  constructor(offset: number, n: NormalisedAppend) {
+    this.offset = offset;
+    this.count = n.count;
+    this.timestamp = n.timestamp;
+    this.maxTimestamp = n.maxTimestamp;
+    this.format = n.format;
+    this.payload = n.payload;
+  }
+}
+
+export type RecordVisitor = (record: RecordFields) => boolean;
+
+function encodeHeader(base: number): Buffer {
+  const header = Buffer.alloc(segmentHeaderBytes);
+  header.writeUInt32BE(segmentMagic, 0);
+  header.writeUInt16BE(segmentVersion, 4);
+  header.writeUInt16BE(segmentHeaderBytes, 6);
+  header.writeBigUInt64BE(BigInt(base), 8);
+  return header;
+}
+
+function headerIsValid(fd: number, base: number): boolean {
+  const header = readFull(fd, segmentHeaderBytes, 0);
+  return header.byteLength === segmentHeaderBytes && header.equals(encodeHeader(base));
+}
+
+/** Reading a segment's index files; undefined when missing or inconsistent. */
+function loadIndex(ctx: SegmentContext, base: number, fileBytes: number): SparseIndex | undefined {
+  try {
+    const offsets = fs.readFileSync(path.join(ctx.dir, segmentFileName(base, '.index')));
+    const times = fs.readFileSync(path.join(ctx.dir, segmentFileName(base, '.timeindex')));
+    return decodeIndexFiles(offsets, times, base, segmentHeaderBytes, fileBytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Scan state resumed at the last index point, so only the tail after it is read. */
+function stateAtLastPoint(index: SparseIndex, base: number): ScanState {
+  const k = index.offsets.length - 1;
+  if (k < 0) return freshState(base, segmentHeaderBytes, emptyIndex());
+  const kept: SparseIndex = {
+    offsets: index.offsets.slice(0, k),
+    positions: index.positions.slice(0, k),
+    timesBefore: index.timesBefore.slice(0, k),
+  };
+  const state = freshState(base, segmentHeaderBytes, kept);
+  state.position = index.positions[k]!;
+  state.nextOffset = index.offsets[k]!;
+  state.maxTimestamp = index.timesBefore[k]!;
+  state.recordCount = k; // at least k records precede; only "non-empty" is used
+  state.bytesSinceIndex = Number.POSITIVE_INFINITY;
+  return state;
+}
+
+export class Segment {
+  readonly base: number;
+  readonly ctx: SegmentContext;
+  readonly fd: number;
+  private readonly state: ScanState;
+  private readonly pending: PendingRecord[] = [];
+  private appender: Appender | undefined;
+  private indexWritten = false;
+
+  private constructor(
+    base: number,
+    ctx: SegmentContext,
+    fd: number,
+    state: ScanState,
+    writable: boolean,
+    gate?: Promise<void>,
+  ) {
+    this.base = base;
+    this.ctx = ctx;
+    this.fd = fd;
+    this.state = state;
+    if (writable) this.appender = this.newAppender(gate);
+  }
+
+  /**
+   * Creates the file with its header, durably, before any record goes into it. Its first write waits for
+   * `gate` (the previous segment's seal), so `durable` promises resolve in offset order across a roll.
+   */
+  static create(ctx: SegmentContext, base: number, gate?: Promise<void>): Segment {
+    const fd = fs.openSync(path.join(ctx.dir, segmentFileName(base, '.log')), 'wx+');
+    try {
+      fs.writeSync(fd, encodeHeader(base), 0, segmentHeaderBytes, 0);
+      fs.fsyncSync(fd);
+      fsyncDir(ctx.dir);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return new Segment(base, ctx, fd, freshState(base, segmentHeaderBytes, emptyIndex()), true, gate);
+  }
+
+  /**
+   * Opens and recovers a segment (docs/storage-format.md, "Recovery on open"). `last` scans it whole and
+   * keeps it writable. Returns undefined when the header is torn or wrong.
+   */
+  static open(ctx: SegmentContext, base: number, last: boolean): Segment | undefined {
+    const fd = fs.openSync(path.join(ctx.dir, segmentFileName(base, '.log')), 'r+');
+    const fileBytes = fs.fstatSync(fd).size;
+    if (!headerIsValid(fd, base)) {
+      fs.closeSync(fd);
+      return undefined;
+    }
+    const { entryBytesMax, indexIntervalBytes } = ctx.limits;
+    const index = last ? undefined : loadIndex(ctx, base, fileBytes);
+    let state = index ? stateAtLastPoint(index, base) : freshState(base, segmentHeaderBytes, emptyIndex());
+    let stop = scanSegment(fd, fileBytes, state, entryBytesMax, indexIntervalBytes);
+    if (stop !== undefined && index) {
+      state = freshState(base, segmentHeaderBytes, emptyIndex());
+      stop = scanSegment(fd, fileBytes, state, entryBytesMax, indexIntervalBytes);
+    }
+    if (stop !== undefined) {
+      // A torn or corrupt tail: it was never acknowledged under `always`, and must never be served.
+      fs.ftruncateSync(fd, state.position);
+      fs.fsyncSync(fd);
+    }
+    const segment = new Segment(base, ctx, fd, state, last);
+    if (!last) {
+      if (index === undefined || stop !== undefined) segment.writeIndexFiles();
+      else segment.indexWritten = true;
+    }
+    return segment;
+  }
+
+  get endOffset(): number {
+    return this.state.nextOffset;
+  }
+
+  get sizeBytes(): number {
+    return this.state.position;
+  }
+
+  get maxTimestamp(): number {
+    return this.state.maxTimestamp;
+  }
+
+  get isEmpty(): boolean {
+    return this.state.recordCount === 0;
+  }
+
+  /** True when nothing is waiting to be written, so the file holds every record. */
+  get settled(): boolean {
+    return this.appender === undefined || this.appender.idle;
+  }
+
+  /** Whether a record of `bytes` covering `count` offsets still fits. */
+  fits(bytes: number, count: number): boolean {
+    if (this.isEmpty) return true;
+    const { segmentBytesMax } = this.ctx.limits;
+    return (
+      this.state.position + bytes <= segmentBytesMax &&
+      this.endOffset + count - this.base <= segmentOffsetsMax
+    );
+  }
+
+  append(n: NormalisedAppend, offset: number): Promise<void> {
+    const appender = this.appender;
+    if (!appender) throw corruptError(`Segment ${this.base} of log ${this.ctx.logName} is sealed`);
+    const bytes = recordBytes(n.payload.byteLength);
+    const at = appender.reserve(bytes);
+    const slab = appender.slab!;
+    const fields = new PendingRecord(offset, n);
+    encodeRecordInto(slab, at, fields);
+    noteRecord(this.state, offset, n.count, n.maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes);
+    fields.payload = slab.subarray(at + bytes - n.payload.byteLength, at + bytes);
+    fields.end = this.state.position;
+    this.pending.push(fields);
+    return appender.lastPromise;
+  }
+
+  /**
+   * Calls `visitor` for each record reaching `from`, in order, from the file and then from `pending`;
+   * stops when it returns false. Returns false when stopped. Throws storage_corrupt on a bad record.
+   */
+  visit(from: number, visitor: RecordVisitor, chunkBytes = readChunkBytes): boolean {
+    const firstPending = this.pending[0];
+    if (firstPending === undefined || from < firstPending.offset) {
+      const k = pointAtOrBefore(this.state.index, from);
+      const start = k < 0 ? segmentHeaderBytes : this.state.index.positions[k]!;
+      if (!this.visitFile(start, this.writtenEnd, from, visitor, chunkBytes)) return false;
+    }
+    for (const record of this.pending) {
+      if (record.offset + record.count > from && !visitor(record)) return false;
+    }
+    return true;
+  }
+
+  /** First offset of a record with maxTimestamp >= `timestamp`, or undefined when none here has. */
+  offsetForTimestamp(timestamp: number): number | undefined {
+    if (this.state.maxTimestamp < timestamp) return undefined;
+    const k = pointBeforeTime(this.state.index, timestamp);
+    const from = k < 0 ? this.base : this.state.index.offsets[k]!;
+    let found: number | undefined;
+    this.visit(from, (record) => {
+      if (record.maxTimestamp >= timestamp) found = record.offset;
+      return found === undefined;
+    });
+    return found;
+  }
+
+  get writable(): boolean {
+    return this.appender !== undefined;
+  }
+
+  /** Resolves when every record queued so far is written and fdatasynced. */
+  async sync(): Promise<void> {
+    await this.appender?.sync();
+  }
+
+  /** For the interval policy's timer. */
+  syncIfDirty(): void {
+    this.appender?.syncIfDirty();
+  }
+
+  /** The segment will take no more records: write its indexes once its last record is on disk. */
+  async seal(): Promise<void> {
+    const appender = this.appender;
+    if (appender) {
+      await appender.sync();
+      this.appender = undefined;
+    }
+    this.writeIndexFiles();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.seal();
+    } finally {
+      fs.closeSync(this.fd);
+    }
+  }
+
+  /** Drops the record queue after a write failure: those records are not on disk and never will be. */
+  dropPending(): void {
+    this.pending.length = 0;
+  }
+
+  delete(): void {
+    fs.closeSync(this.fd);
+    for (const ext of ['.log', '.index', '.timeindex'] as const) {
+      fs.rmSync(path.join(this.ctx.dir, segmentFileName(this.base, ext)), { force: true });
+    }
+  }
+
+  writeIndexFiles(): void {
+    if (this.indexWritten && this.appender === undefined) return;
+    const files = encodeIndexFiles(this.state.index, this.base);
+    fs.writeFileSync(path.join(this.ctx.dir, segmentFileName(this.base, '.index')), files.offsets);
+    fs.writeFileSync(path.join(this.ctx.dir, segmentFileName(this.base, '.timeindex')), files.times);
+    this.indexWritten = true;
+  }
+
+  private get writtenEnd(): number {
+    return this.appender?.writtenEnd ?? this.state.position;
+  }
+
+  private newAppender(gate: Promise<void> | undefined): Appender {
+    return new Appender({
+      gate,
+      fd: this.fd,
+      position: this.state.position,
+      policy: this.ctx.policy,
+      io: this.ctx.io,
+      what: `segment ${this.base} of log ${this.ctx.logName}`,
+      onWritten: (writtenEnd) => this.dropWritten(writtenEnd),
+      onFailed: (err) => this.ctx.onFailed(err),
+    });
+  }
+
+  private dropWritten(writtenEnd: number): void {
+    let n = 0;
+    while (n < this.pending.length && this.pending[n]!.end <= writtenEnd) n++;
+    if (n > 0) this.pending.splice(0, n);
+  }
+
+  private visitFile(
+    start: number,
+    end: number,
+    from: number,
+    visitor: RecordVisitor,
+    chunkBytes: number,
+  ): boolean {
+    let position = start;
+    let chunk = chunkBytes;
+    while (position < end) {
+      const want = Math.min(chunk, end - position);
+      const buf = readFull(this.fd, want, position);
+      if (buf.byteLength < want) {
+        throw corruptError(
+          `Log ${this.ctx.logName} segment ${this.base} is shorter than ${position + want} bytes`,
+        );
+      }
+      let at = 0;
+      while (at < buf.byteLength) {
+        const result = decodeRecord(buf, at, this.ctx.limits.entryBytesMax);
+        if (result.kind === 'ok') {
+          at += result.bytes;
+          const { record } = result;
+          if (record.offset + record.count > from && !visitor(record)) return false;
+          continue;
+        }
+        if (result.kind === 'incomplete' && position + at + result.bytesNeeded <= end) {
+          if (at === 0) chunk = result.bytesNeeded;
+          break;
+        }
+        const why = result.kind === 'corrupt' ? result.reason : 'record cut short';
+        throw corruptError(`Log ${this.ctx.logName} segment ${this.base} at byte ${position + at}: ${why}`);
+      }
+      position += at;
+    }
+    return true;
+  }
+}

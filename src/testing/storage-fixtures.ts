@@ -1,0 +1,29 @@
+/**
+ * Helpers for storage tests: temporary data directories and small payloads that name their offset.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export function tempDir(prefix = 'switchyard-storage-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A payload of `bytes` bytes whose content depends on `seed`, so a mixed-up read is noticed. */
+export function payloadFor(seed: number, bytes = 100): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let x = (seed * 2654435761 + 1) >>> 0;
+  for (let i = 0; i < bytes; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}

@@ -1,0 +1,291 @@
+/**
+ * One suite, two implementations: everything `Storage` promises, run against `MemoryStorage` and
+ * `FileStorage` (with small segments so rolls happen).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { isBrokerError } from '../../src/shared/errors.js';
+import { FileStorage } from '../../src/storage/file/storage.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import type { Log, Storage, StorageLimits } from '../../src/storage/types.js';
+import { payloadFor, removeDir, sameBytes, tempDir } from '../../src/testing/storage-fixtures.js';
+
+const smallLimits: Partial<StorageLimits> = {
+  segmentBytesMax: 1024,
+  indexIntervalBytes: 256,
+  entryBytesMax: 8192,
+};
+
+interface Subject {
+  readonly name: string;
+  readonly persistent: boolean;
+  /** Opens a fresh storage, or reopens the last one's data when `reopen` is set (file only). */
+  open(reopen?: boolean): Promise<Storage>;
+}
+
+function fileSubject(): Subject {
+  const dirs: string[] = [];
+  after(() => dirs.forEach(removeDir));
+  return {
+    name: 'FileStorage',
+    persistent: true,
+    open(reopen = false) {
+      if (!reopen) dirs.push(tempDir());
+      return FileStorage.open({ dir: dirs.at(-1)!, fsync: { kind: 'always' }, limits: smallLimits });
+    },
+  };
+}
+
+const memorySubject: Subject = {
+  name: 'MemoryStorage',
+  persistent: false,
+  open: async () => MemoryStorage.create(smallLimits),
+};
+
+/** Appends `n` entries of 100 bytes, payload seeded by offset, timestamps 1000 + 10 × i. */
+async function fill(log: Log, n: number, tsBase = 1000): Promise<void> {
+  let last: Promise<void> | undefined;
+  for (let i = 0; i < n; i++) {
+    const offset = log.endOffset;
+    last = log.append({ payload: payloadFor(offset), timestamp: tsBase + 10 * offset }).durable;
+  }
+  await last;
+}
+
+function readAll(log: Log, from: number): number[] {
+  const offsets: number[] = [];
+  for (let next = from, rounds = 0; next < log.endOffset && rounds < 10_000; rounds++) {
+    const entries = log.read(next, { maxEntries: 7 });
+    if (entries.length === 0) break;
+    for (const e of entries) {
+      assert.ok(sameBytes(e.payload, payloadFor(e.offset)), `payload of ${e.offset}`);
+      offsets.push(e.offset);
+    }
+    next = entries.at(-1)!.offset + entries.at(-1)!.count;
+  }
+  return offsets;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+for (const subject of [memorySubject, fileSubject()]) {
+  describe(`Storage contract: ${subject.name}`, () => {
+    test('append assigns consecutive offsets and read returns entries intact', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('orders');
+      assert.equal(log.startOffset, 0);
+      assert.equal(log.endOffset, 0);
+      const a = log.append({ payload: payloadFor(0), timestamp: 5, format: 7 });
+      const b = log.append({ payload: payloadFor(1), timestamp: 6 });
+      assert.deepEqual([a.offset, b.offset], [0, 1]);
+      const early = log.read(0);
+      assert.equal(early.length, 2, 'entries are readable before they are durable');
+      await Promise.all([a.durable, b.durable]);
+      const [first, second] = log.read(0);
+      assert.deepEqual(
+        { ...first!, payload: undefined },
+        {
+          offset: 0,
+          count: 1,
+          timestamp: 5,
+          maxTimestamp: 5,
+          format: 7,
+          payload: undefined,
+        },
+      );
+      assert.ok(sameBytes(first!.payload, payloadFor(0)));
+      assert.equal(second!.offset, 1);
+      assert.deepEqual(log.read(2), []);
+      assert.deepEqual(log.read(99), []);
+      assert.ok(log.sizeBytes >= 200);
+      await storage.close();
+    });
+
+    test('multi-offset entries cover their offsets and are read from any offset inside', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('batches');
+      const counts = [5, 1, 3];
+      const offsets = counts.map(
+        (count, i) => log.append({ payload: payloadFor(i), count, timestamp: 100 }).offset,
+      );
+      assert.deepEqual(offsets, [0, 5, 6]);
+      assert.equal(log.endOffset, 9);
+      await log.sync();
+      assert.equal(log.read(3)[0]!.offset, 0);
+      assert.equal(log.read(3)[0]!.count, 5);
+      assert.equal(log.read(5)[0]!.offset, 5);
+      assert.equal(log.read(8)[0]!.offset, 6);
+      assert.deepEqual(log.read(9), []);
+      await storage.close();
+    });
+
+    test('maxBytes and maxEntries bound a read, which still returns one entry', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('bounded');
+      await fill(log, 8);
+      assert.equal(log.read(0, { maxBytes: 250 }).length, 2);
+      assert.equal(log.read(0, { maxBytes: 10 }).length, 1);
+      assert.equal(log.read(0, { maxEntries: 3 }).length, 3);
+      assert.equal(log.read(0).length, 8);
+      await storage.close();
+    });
+
+    test('reads walk across segment rolls, from every offset', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('rolling');
+      await fill(log, 60);
+      assert.deepEqual(readAll(log, 0), range(0, 60));
+      for (const from of [0, 8, 9, 10, 31, 59])
+        assert.equal(log.read(from, { maxEntries: 1 })[0]!.offset, from);
+      await storage.close();
+    });
+
+    test('offsetForTimestamp finds the first entry whose maxTimestamp reaches it', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('times');
+      await fill(log, 40);
+      log.append({ payload: payloadFor(40), timestamp: 1200, maxTimestamp: 5000 });
+      await fill(log, 10);
+      assert.equal(log.offsetForTimestamp(0), 0);
+      assert.equal(log.offsetForTimestamp(1000), 0);
+      assert.equal(log.offsetForTimestamp(1101), 11);
+      assert.equal(log.offsetForTimestamp(1390), 39);
+      assert.equal(log.offsetForTimestamp(1391), 40);
+      assert.equal(log.offsetForTimestamp(5000), 40);
+      assert.equal(log.offsetForTimestamp(5001), log.endOffset);
+      await storage.close();
+    });
+
+    test('truncateBefore forgets entries below the offset and keeps the rest', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('trunc');
+      await fill(log, 60);
+      log.truncateBefore(35);
+      assert.ok(log.startOffset > 0 && log.startOffset <= 35, `startOffset ${log.startOffset}`);
+      assert.equal(log.read(0)[0]!.offset, log.startOffset);
+      assert.deepEqual(readAll(log, 0), range(log.startOffset, 60));
+      log.truncateBefore(1000);
+      assert.equal(log.endOffset, 60);
+      assert.deepEqual(readAll(log, log.startOffset), range(log.startOffset, 60));
+      assert.equal(log.append({ payload: payloadFor(60), timestamp: 0 }).offset, 60);
+      await storage.close();
+    });
+
+    test('retention by size keeps the log under bytesMax and the newest entries', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('size');
+      await fill(log, 60);
+      const start = log.applyRetention({ bytesMax: 2000 }, 0);
+      assert.equal(start, log.startOffset);
+      assert.ok(start > 0);
+      assert.ok(log.sizeBytes <= 2000, `sizeBytes ${log.sizeBytes}`);
+      assert.deepEqual(readAll(log, 0), range(start, 60));
+      await storage.close();
+    });
+
+    test('retention by age drops old entries and keeps recent ones', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('age');
+      await fill(log, 30, 0);
+      await fill(log, 30, 1_000_000);
+      const start = log.applyRetention({ ageMsMax: 10_000 }, 1_000_500);
+      assert.ok(start > 0 && start <= 30, `start ${start}`);
+      assert.deepEqual(readAll(log, 0), range(start, 60));
+      assert.equal(log.applyRetention({ ageMsMax: 10_000 }, 1_000_500), start);
+      await storage.close();
+    });
+
+    test('logs are listed, deleted and recreated empty', async () => {
+      const storage = await subject.open();
+      await fill(await storage.openLog('b'), 3);
+      await storage.openLog('a');
+      assert.deepEqual(await storage.listLogs(), ['a', 'b']);
+      await storage.deleteLog('b');
+      assert.deepEqual(await storage.listLogs(), ['a']);
+      const again = await storage.openLog('b');
+      assert.equal(again.endOffset, 0);
+      assert.deepEqual(again.read(0), []);
+      await storage.close();
+    });
+
+    test('bad names, oversized payloads and closed logs are refused', async () => {
+      const storage = await subject.open();
+      for (const name of ['', '..', 'a/b', 'x'.repeat(201), 'sp ace']) {
+        await assert.rejects(
+          async () => storage.openLog(name),
+          (e) => isBrokerError(e, 'invalid_argument'),
+        );
+      }
+      const log = await storage.openLog('ok');
+      assert.throws(
+        () => log.append({ payload: new Uint8Array(8193), timestamp: 0 }),
+        (e) => isBrokerError(e, 'invalid_argument'),
+      );
+      assert.throws(
+        () => log.append({ payload: new Uint8Array(1), timestamp: 0, count: 0 }),
+        (e) => isBrokerError(e, 'invalid_argument'),
+      );
+      await log.close();
+      assert.throws(
+        () => log.append({ payload: new Uint8Array(1), timestamp: 0 }),
+        (e) => isBrokerError(e, 'invalid_state'),
+      );
+      await storage.close();
+    });
+
+    test('meta put, get, delete and entries by prefix', async () => {
+      const storage = await subject.open();
+      await storage.meta.put('q/b', { durable: true });
+      await storage.meta.put('q/a', [1, 2]);
+      await storage.meta.put('x/c', 'text');
+      await storage.meta.put('q/c', 3);
+      await storage.meta.delete('q/c');
+      await storage.meta.put('x/c', undefined);
+      assert.deepEqual(storage.meta.get('q/b'), { durable: true });
+      assert.equal(storage.meta.get('q/c'), undefined);
+      assert.deepEqual(storage.meta.entries('q/'), [
+        ['q/a', [1, 2]],
+        ['q/b', { durable: true }],
+      ]);
+      assert.deepEqual(storage.meta.entries('x/'), []);
+      const got = storage.meta.get('q/a') as number[];
+      got.push(99);
+      assert.deepEqual(storage.meta.get('q/a'), [1, 2], 'a returned value is a copy');
+      await storage.close();
+    });
+
+    if (subject.persistent) {
+      test('reopen keeps every entry and offsets continue', async () => {
+        const storage = await subject.open();
+        const log = await storage.openLog('durable');
+        await fill(log, 45);
+        log.append({ payload: payloadFor(45), count: 4, timestamp: 9 });
+        await storage.close();
+        const reopened = await subject.open(true);
+        const again = await reopened.openLog('durable');
+        assert.equal(again.endOffset, 49);
+        assert.deepEqual(readAll(again, 0).slice(0, 45), range(0, 45));
+        assert.equal(again.offsetForTimestamp(1100), 10);
+        assert.equal(again.append({ payload: payloadFor(49), timestamp: 0 }).offset, 49);
+        await reopened.close();
+      });
+
+      test('meta survives reopen, including after journal compaction', async () => {
+        const storage = await subject.open();
+        const big = 'v'.repeat(60_000);
+        for (let i = 0; i < 90; i++) await storage.meta.put(`k/${String(i).padStart(3, '0')}`, { i, big });
+        await storage.meta.delete('k/000');
+        await storage.meta.put('last', 1);
+        await storage.close();
+        const reopened = await subject.open(true);
+        assert.equal(reopened.meta.get('k/000'), undefined);
+        assert.deepEqual(reopened.meta.get('k/089'), { i: 89, big });
+        assert.equal(reopened.meta.entries('k/').length, 89);
+        assert.equal(reopened.meta.get('last'), 1);
+        await reopened.close();
+      });
+    }
+  });
+}
