@@ -1,0 +1,34 @@
+/**
+ * Default bounds for core. Every limit has a name with its unit last; the config schema exposes them
+ * and `resolveLimits` fills whatever a caller leaves out.
+ */
+import { brokerError, ErrorCode } from '../shared/errors.js';
+import type { CoreLimits } from './api.js';
+
+const mebibyte = 1024 * 1024;
+
+export const coreLimitsDefault: CoreLimits = {
+  queuesMax: 100_000,
+  exchangesMax: 100_000,
+  bindingsMax: 1_000_000,
+  // Enough to keep a few hundred thousand small ready messages hot without a disk read; beyond it
+  // durable queues read bodies back from their log (see docs/queue-storage.md).
+  bodyCacheBytesMax: 128 * mebibyte,
+  // RabbitMQ's default max_message_size is 128 MiB too, so clients tuned for it keep working.
+  messageBytesMax: 128 * mebibyte,
+  streamPartitionsMax: 10_000,
+};
+
+/** Fills missing limits with defaults; rejects values that are not positive safe integers. */
+export function resolveLimits(partial: Partial<CoreLimits> = {}): CoreLimits {
+  const limits: CoreLimits = { ...coreLimitsDefault };
+  for (const key of Object.keys(coreLimitsDefault) as Array<keyof CoreLimits>) {
+    const value = partial[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw brokerError(ErrorCode.invalidArgument, `Limit ${key} must be a positive integer, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
+}

@@ -1,0 +1,402 @@
+/**
+ * Binary form of a core `Message`, as stored in queue logs and stream entries. Pure: bytes in,
+ * values out. Every `HeaderValue` kind survives a round trip, including nested tables and arrays,
+ * bigint, Date and bytes, so a header published over one protocol reaches another unchanged.
+ *
+ * Layout (all integers little-endian; `varint` = unsigned LEB128; `str` = varint length + UTF-8):
+ *
+ *   u8   version (= messageCodecVersion)
+ *   u8   flags: bit0 envelope, bit1 envelope.expiresAtMs, bit2 envelope.readyAtMs
+ *   [envelope: f64 enqueuedAtMs, [f64 expiresAtMs], [f64 readyAtMs], varint deliveryCount]
+ *   str  exchange
+ *   str  routingKey
+ *   u16  property presence bits (order of `propertyOrder`), then each present property:
+ *        strings as str, persistent as u8, priority as u8, expirationMs and timestamp as f64,
+ *        headers as a table
+ *   varint body length, body bytes
+ *
+ * Table: varint count, then count × (str key, value). Array: varint count, count × value.
+ * Value: u8 tag (`tag` below) then: string str | number f64 | bigint str (decimal) | bytes varint
+ * length + bytes | date f64 | array | table; null/false/true carry nothing more.
+ */
+import { Buffer } from 'node:buffer';
+import { brokerError, ErrorCode } from '../shared/errors.js';
+import type { Headers, HeaderValue, Message, MessageProperties } from './types.js';
+
+export const messageCodecVersion = 1;
+
+/** `format` of a log/stream entry whose payload is one `encodeMessage` output. */
+export const entryFormat = { message: 1 } as const;
+
+/** Tables and arrays nested deeper than this are refused, so a hostile header cannot blow the stack. */
+export const headerDepthMax = 64;
+
+/** Queue bookkeeping stored beside a message in a durable queue's log. */
+export interface QueueEnvelope {
+  readonly enqueuedAtMs: number;
+  /** Absolute time after which the message is expired (queue TTL or per-message expiration). */
+  readonly expiresAtMs?: number;
+  /** Absolute time before which a delayed (`x-delay`) message is held back. */
+  readonly readyAtMs?: number;
+  readonly deliveryCount: number;
+}
+
+export interface DecodedMessage {
+  readonly message: Message;
+  readonly envelope?: QueueEnvelope;
+}
+
+const flag = { envelope: 1, expires: 2, ready: 4 } as const;
+
+const tag = {
+  null: 0,
+  false: 1,
+  true: 2,
+  string: 3,
+  number: 4,
+  bigint: 5,
+  bytes: 6,
+  date: 7,
+  array: 8,
+  table: 9,
+} as const;
+
+const propertyOrder = [
+  'contentType',
+  'contentEncoding',
+  'headers',
+  'persistent',
+  'priority',
+  'correlationId',
+  'replyTo',
+  'expirationMs',
+  'messageId',
+  'timestamp',
+  'type',
+  'userId',
+  'appId',
+] as const satisfies ReadonlyArray<keyof MessageProperties>;
+
+/** Unused bytes an encoded message may carry at the end of its buffer rather than be copied. */
+const finishSlackBytesMax = 256;
+/** Room for envelope, names and ordinary properties beyond the body and headers. */
+const encodeSlackBytes = 192;
+
+class Writer {
+  #buf: Buffer;
+  #pos = 0;
+
+  /** Sized from a hint so a typical message is written without growing: fewer short-lived buffers. */
+  constructor(capacityHint: number) {
+    this.#buf = Buffer.allocUnsafeSlow(capacityHint);
+  }
+
+  #room(bytes: number): void {
+    if (this.#pos + bytes <= this.#buf.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.#buf.length * 2, this.#pos + bytes));
+    this.#buf.copy(next, 0, 0, this.#pos);
+    this.#buf = next;
+  }
+
+  u8(v: number): void {
+    this.#room(1);
+    this.#buf[this.#pos++] = v;
+  }
+
+  u16(v: number): void {
+    this.#room(2);
+    this.#pos = this.#buf.writeUInt16LE(v, this.#pos);
+  }
+
+  f64(v: number): void {
+    this.#room(8);
+    this.#pos = this.#buf.writeDoubleLE(v, this.#pos);
+  }
+
+  varint(v: number): void {
+    this.#room(8);
+    let rest = v;
+    while (rest >= 0x80) {
+      this.#buf[this.#pos++] = (rest % 0x80) | 0x80;
+      rest = Math.floor(rest / 0x80);
+    }
+    this.#buf[this.#pos++] = rest;
+  }
+
+  bytes(v: Uint8Array): void {
+    this.varint(v.length);
+    this.#room(v.length);
+    this.#buf.set(v, this.#pos);
+    this.#pos += v.length;
+  }
+
+  str(v: string): void {
+    const length = Buffer.byteLength(v);
+    this.varint(length);
+    this.#room(length);
+    this.#pos += this.#buf.write(v, this.#pos, 'utf8');
+  }
+
+  /** The written bytes; copied when the buffer is much larger, so callers never pin a mostly empty one. */
+  finish(): Uint8Array {
+    const view = new Uint8Array(this.#buf.buffer, this.#buf.byteOffset, this.#pos);
+    return this.#buf.length - this.#pos <= finishSlackBytesMax ? view : view.slice();
+  }
+}
+
+class Reader {
+  readonly #buf: Buffer;
+  #pos = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  #need(bytes: number): void {
+    if (this.#pos + bytes > this.#buf.length) throw corrupt('truncated');
+  }
+
+  u8(): number {
+    this.#need(1);
+    return this.#buf[this.#pos++]!;
+  }
+
+  u16(): number {
+    this.#need(2);
+    const v = this.#buf.readUInt16LE(this.#pos);
+    this.#pos += 2;
+    return v;
+  }
+
+  f64(): number {
+    this.#need(8);
+    const v = this.#buf.readDoubleLE(this.#pos);
+    this.#pos += 8;
+    return v;
+  }
+
+  varint(): number {
+    let value = 0;
+    for (let shift = 1, i = 0; i < 8; i++, shift *= 0x80) {
+      const byte = this.u8();
+      value += (byte & 0x7f) * shift;
+      if (byte < 0x80) return value;
+    }
+    throw corrupt('varint too long');
+  }
+
+  /** A view into the input: cheap, but it keeps the input alive as long as it lives. */
+  bytes(): Uint8Array {
+    const length = this.varint();
+    this.#need(length);
+    const v = new Uint8Array(this.#buf.buffer, this.#buf.byteOffset + this.#pos, length);
+    this.#pos += length;
+    return v;
+  }
+
+  str(): string {
+    const length = this.varint();
+    this.#need(length);
+    const v = this.#buf.toString('utf8', this.#pos, this.#pos + length);
+    this.#pos += length;
+    return v;
+  }
+
+  get done(): boolean {
+    return this.#pos === this.#buf.length;
+  }
+}
+
+function corrupt(why: string): Error {
+  return brokerError(ErrorCode.storageCorrupt, `Stored message is malformed: ${why}`);
+}
+
+export function encodeMessage(message: Message, envelope?: QueueEnvelope): Uint8Array {
+  const names = message.exchange.length + message.routingKey.length;
+  const w = new Writer(message.body.length + 3 * names + encodeSlackBytes);
+  w.u8(messageCodecVersion);
+  writeEnvelope(w, envelope);
+  w.str(message.exchange);
+  w.str(message.routingKey);
+  writeProperties(w, message.properties);
+  w.bytes(message.body);
+  return w.finish();
+}
+
+export function decodeMessage(bytes: Uint8Array): DecodedMessage {
+  const r = new Reader(bytes);
+  const version = r.u8();
+  if (version !== messageCodecVersion) throw corrupt(`unknown version ${version}`);
+  const envelope = readEnvelope(r);
+  const exchange = r.str();
+  const routingKey = r.str();
+  const properties = readProperties(r);
+  const body = r.bytes();
+  if (!r.done) throw corrupt('trailing bytes');
+  const message: Message = { exchange, routingKey, body, properties };
+  return envelope === undefined ? { message } : { message, envelope };
+}
+
+/** Reads only the envelope: recovery scans use it to rebuild queue state without parsing headers. */
+export function decodeEnvelope(bytes: Uint8Array): QueueEnvelope | undefined {
+  const r = new Reader(bytes);
+  const version = r.u8();
+  if (version !== messageCodecVersion) throw corrupt(`unknown version ${version}`);
+  return readEnvelope(r);
+}
+
+function writeEnvelope(w: Writer, envelope: QueueEnvelope | undefined): void {
+  if (envelope === undefined) {
+    w.u8(0);
+    return;
+  }
+  let flags: number = flag.envelope;
+  if (envelope.expiresAtMs !== undefined) flags |= flag.expires;
+  if (envelope.readyAtMs !== undefined) flags |= flag.ready;
+  w.u8(flags);
+  w.f64(envelope.enqueuedAtMs);
+  if (envelope.expiresAtMs !== undefined) w.f64(envelope.expiresAtMs);
+  if (envelope.readyAtMs !== undefined) w.f64(envelope.readyAtMs);
+  w.varint(envelope.deliveryCount);
+}
+
+function readEnvelope(r: Reader): QueueEnvelope | undefined {
+  const flags = r.u8();
+  if (flags & ~(flag.envelope | flag.expires | flag.ready)) throw corrupt(`unknown flags ${flags}`);
+  if ((flags & flag.envelope) === 0) return undefined;
+  const enqueuedAtMs = r.f64();
+  const expiresAtMs = flags & flag.expires ? r.f64() : undefined;
+  const readyAtMs = flags & flag.ready ? r.f64() : undefined;
+  const deliveryCount = r.varint();
+  return {
+    enqueuedAtMs,
+    deliveryCount,
+    ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
+    ...(readyAtMs === undefined ? {} : { readyAtMs }),
+  };
+}
+
+function writeProperties(w: Writer, p: MessageProperties): void {
+  let present = 0;
+  propertyOrder.forEach((key, i) => {
+    if (p[key] !== undefined) present |= 1 << i;
+  });
+  w.u16(present);
+  for (const key of propertyOrder) {
+    const value = p[key];
+    if (value === undefined) continue;
+    if (key === 'headers') writeTable(w, value as Headers, 0);
+    else if (key === 'persistent') w.u8(value ? 1 : 0);
+    else if (key === 'priority') w.u8(value as number);
+    else if (key === 'expirationMs' || key === 'timestamp') w.f64(value as number);
+    else w.str(value as string);
+  }
+}
+
+function readProperties(r: Reader): MessageProperties {
+  const present = r.u16();
+  if (present >> propertyOrder.length) throw corrupt('unknown property bits');
+  const p: Record<string, unknown> = {};
+  propertyOrder.forEach((key, i) => {
+    if ((present & (1 << i)) === 0) return;
+    if (key === 'headers') p[key] = readTable(r, 0);
+    else if (key === 'persistent') p[key] = r.u8() !== 0;
+    else if (key === 'priority') p[key] = r.u8();
+    else if (key === 'expirationMs' || key === 'timestamp') p[key] = r.f64();
+    else p[key] = r.str();
+  });
+  return p as MessageProperties;
+}
+
+function writeTable(w: Writer, table: Headers, depth: number): void {
+  const keys = Object.keys(table).filter((k) => table[k] !== undefined);
+  w.varint(keys.length);
+  for (const key of keys) {
+    w.str(key);
+    writeValue(w, table[key]!, depth + 1);
+  }
+}
+
+function readTable(r: Reader, depth: number): Headers {
+  const count = r.varint();
+  const table: Headers = {};
+  for (let i = 0; i < count; i++) {
+    const key = r.str();
+    // defineProperty keeps a stored "__proto__" key an ordinary key.
+    Object.defineProperty(table, key, {
+      value: readValue(r, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return table;
+}
+
+function writeValue(w: Writer, v: HeaderValue, depth: number): void {
+  if (depth > headerDepthMax) {
+    throw brokerError(ErrorCode.invalidArgument, `Headers nest deeper than ${headerDepthMax} levels`);
+  }
+  if (v === null) w.u8(tag.null);
+  else if (v === true) w.u8(tag.true);
+  else if (v === false) w.u8(tag.false);
+  else if (typeof v === 'string') writeTagged(w, tag.string, () => w.str(v));
+  else if (typeof v === 'number') writeTagged(w, tag.number, () => w.f64(v));
+  else if (typeof v === 'bigint') writeTagged(w, tag.bigint, () => w.str(v.toString()));
+  else if (v instanceof Uint8Array) writeTagged(w, tag.bytes, () => w.bytes(v));
+  else if (v instanceof Date) writeTagged(w, tag.date, () => w.f64(v.getTime()));
+  else if (Array.isArray(v)) writeTagged(w, tag.array, () => writeArray(w, v, depth));
+  else writeTagged(w, tag.table, () => writeTable(w, v, depth));
+}
+
+function writeTagged(w: Writer, t: number, body: () => void): void {
+  w.u8(t);
+  body();
+}
+
+function writeArray(w: Writer, values: HeaderValue[], depth: number): void {
+  w.varint(values.length);
+  for (const v of values) writeValue(w, v, depth + 1);
+}
+
+function readValue(r: Reader, depth: number): HeaderValue {
+  if (depth > headerDepthMax) throw corrupt('headers nest too deep');
+  const t = r.u8();
+  switch (t) {
+    case tag.null:
+      return null;
+    case tag.false:
+      return false;
+    case tag.true:
+      return true;
+    case tag.string:
+      return r.str();
+    case tag.number:
+      return r.f64();
+    case tag.bigint:
+      return readBigint(r);
+    case tag.bytes:
+      return r.bytes().slice();
+    case tag.date:
+      return new Date(r.f64());
+    case tag.array:
+      return readArray(r, depth);
+    case tag.table:
+      return readTable(r, depth);
+    default:
+      throw corrupt(`unknown header tag ${t}`);
+  }
+}
+
+function readBigint(r: Reader): bigint {
+  const text = r.str();
+  if (!/^-?\d{1,4096}$/.test(text)) throw corrupt('bad bigint');
+  return BigInt(text);
+}
+
+function readArray(r: Reader, depth: number): HeaderValue[] {
+  const count = r.varint();
+  const values: HeaderValue[] = [];
+  for (let i = 0; i < count; i++) values.push(readValue(r, depth + 1));
+  return values;
+}

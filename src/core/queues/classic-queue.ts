@@ -1,0 +1,610 @@
+/**
+ * The classic queue: FIFO or priority order, competing consumers under credit, ack / nack / requeue,
+ * TTL, queue expiry, length limits with overflow policies, dead-lettering, delivery limit, delayed
+ * delivery and, for durable queues, a log with bounded memory. Behaviour follows RabbitMQ's classic
+ * queues where the AMQP 0-9-1 spec leaves room; docs/queue-storage.md covers the durable side.
+ *
+ * Re-entrancy: consumer callbacks and hooks may call back into the queue (ack inside deliver,
+ * dead-letter routed back here). State is always consistent before a callback runs, and dispatch
+ * runs one loop at a time: a nested request just asks the running loop for another round.
+ */
+import { assert } from '../../shared/assert.js';
+import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
+import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
+import type { DecodedMessage } from '../message-codec.js';
+import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
+import { releaseBody, reserveBody } from './body-cache.js';
+import { ConsumerSet, type ConsumerState } from './consumers.js';
+import { withDeath } from './dead-letter.js';
+import { durationMsMax } from './options.js';
+import { type QueuedMessage, ReadyList } from './ready-list.js';
+import { QueueStore } from './store.js';
+import { QueueTimer } from './timer.js';
+
+/** Header that holds a message back for that many milliseconds (RabbitMQ's delayed-message plugin uses the same name). */
+export const delayHeader = 'x-delay';
+
+/** Bound on rounds of one dispatch call; each round delivers or drops at least one message or stops. */
+const dispatchRoundsMax = 1_000_000;
+
+const resolved = Promise.resolve();
+
+interface Delayed {
+  readonly readyAtMs: number;
+  readonly m: QueuedMessage;
+}
+
+export interface QueueStats {
+  readonly ready: number;
+  readonly readyBytes: number;
+  readonly unacked: number;
+  readonly delayed: number;
+  readonly consumers: number;
+}
+
+export class ClassicQueue implements QueueEngine {
+  readonly name: string;
+  readonly options: QueueOptions;
+  readonly #deps: QueueDeps;
+  readonly #ready: ReadyList;
+  /** Delayed messages, by readyAtMs then arrival. */
+  #delayed: Delayed[] = [];
+  readonly #unacked = new Map<number, QueuedMessage>();
+  readonly #byOwner = new Map<string, Set<number>>();
+  readonly #consumers: ConsumerSet;
+  #store: QueueStore | undefined;
+  #nextId = 1;
+  /** The message being enqueued: TTL 0 lets it go to a waiting consumer but never wait in the queue. */
+  #fresh: QueuedMessage | undefined;
+  #dispatching = false;
+  #dispatchAgain = false;
+  #hadConsumer = false;
+  #state: 'open' | 'closed' | 'destroyed' = 'open';
+  readonly #expiryTimer: QueueTimer;
+  readonly #delayTimer: QueueTimer;
+  readonly #idleTimer: QueueTimer;
+
+  constructor(name: string, options: QueueOptions, deps: QueueDeps) {
+    this.name = name;
+    this.options = options;
+    this.#deps = deps;
+    this.#ready = new ReadyList(options.priorityMax ?? 0);
+    this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
+    this.#expiryTimer = new QueueTimer(deps.clock, () => this.#expireHeads());
+    this.#delayTimer = new QueueTimer(deps.clock, () => this.#releaseDelayed());
+    this.#idleTimer = new QueueTimer(deps.clock, () => this.#idleExpired());
+  }
+
+  /** Opens the queue's logs and takes back every message that was not removed. */
+  async open(storage: NonNullable<QueueDeps['storage']>): Promise<void> {
+    assert(this.#store === undefined, 'queue opened twice');
+    this.#store = await QueueStore.open(storage, this.#deps.vhost, this.name, (offset, decoded) =>
+      this.#recover(offset, decoded),
+    );
+    this.#armDelayTimer();
+    this.#expireHeads();
+  }
+
+  info(): QueueInfo {
+    return { name: this.name, messageCount: this.#ready.count, consumerCount: this.#consumers.size };
+  }
+
+  stats(): QueueStats {
+    return {
+      ready: this.#ready.count,
+      readyBytes: this.#ready.bytes,
+      unacked: this.#unacked.size,
+      delayed: this.#delayed.length,
+      consumers: this.#consumers.size,
+    };
+  }
+
+  /** Restarts the `expiresMs` countdown: the queue was used (declare, consume, get). */
+  touch(): void {
+    const ttl = this.options.expiresMs;
+    if (ttl === undefined || this.#state !== 'open') return;
+    this.#idleTimer.cancel();
+    this.#idleTimer.armAt(this.#deps.clock.now() + ttl);
+  }
+
+  enqueue(message: Message): { accepted: boolean; durable: Promise<void> } {
+    this.#assertOpen();
+    if (message.body.length > this.#deps.limits.messageBytesMax) {
+      throw brokerError(
+        ErrorCode.resourceExhausted,
+        `Message of ${message.body.length} bytes exceeds messageBytesMax`,
+      );
+    }
+    const now = this.#deps.clock.now();
+    const delayMs = delayOf(message);
+    if (delayMs === 0 && this.#wouldOverflow(message.body.length)) return this.#rejectPublish(message, now);
+    const readyAtMs = delayMs > 0 ? now + delayMs : undefined;
+    const expiresAtMs = this.#expiryFor(message, readyAtMs ?? now);
+    const m = newRecord(message, this.#priorityOf(message), expiresAtMs);
+    let durable = resolved;
+    if (this.#store !== undefined && message.properties.persistent === true) {
+      const envelope = { enqueuedAtMs: now, deliveryCount: 0, ...optional({ expiresAtMs, readyAtMs }) };
+      const appended = this.#store.append(message, envelope);
+      m.offset = appended.offset;
+      durable = appended.durable;
+      if (!reserveBody(m.bodyBytes, this.#deps.limits.bodyCacheBytesMax)) m.message = undefined;
+    }
+    if (readyAtMs !== undefined) this.#delay(m, readyAtMs);
+    else this.#makeReady(m, true);
+    return { accepted: true, durable };
+  }
+
+  consume(options: ConsumeOptions): Consumer {
+    this.#assertOpen();
+    const c: ConsumerState = {
+      options,
+      tag: options.tag,
+      owner: options.owner,
+      noAck: options.noAck === true,
+      priority: options.priority ?? 0,
+      prefetch: options.prefetch ?? 0,
+      unacked: 0,
+      cancelled: false,
+      unsubscribe: [],
+    };
+    this.#consumers.add(c);
+    this.#hadConsumer = true;
+    c.unsubscribe = (options.limits ?? []).map((limit) => limit.onRoom(() => this.#dispatch()));
+    this.touch();
+    const single = this.options.singleActiveConsumer === true;
+    // Deliveries start after consume returns, so an adapter can confirm the consumer first (AMQP consume-ok).
+    queueMicrotask(() => {
+      if (c.cancelled) return;
+      if (single) options.activeChanged?.(this.#consumers.active === c);
+      this.#dispatch();
+    });
+    return this.#consumerHandle(c);
+  }
+
+  get(options: { noAck: boolean; owner: string }): Delivery | undefined {
+    this.#assertOpen();
+    this.touch();
+    this.#expireHeads();
+    const m = this.#ready.shift();
+    if (m === undefined) return undefined;
+    return this.#handOut(m, undefined, options.owner, options.noAck);
+  }
+
+  ack(id: number): void {
+    const m = this.#takeUnacked(id);
+    this.#remove(m);
+    this.#dispatch();
+  }
+
+  nack(id: number, requeue: boolean): void {
+    const m = this.#takeUnacked(id);
+    m.deliveryCount++;
+    if (requeue) this.#requeue(m);
+    else this.#deadLetter(m, 'rejected');
+    this.#dispatch();
+  }
+
+  /** Cancels the owner's consumers (quietly: the owner is going away), then requeues what it held. */
+  releaseOwner(owner: string): void {
+    const mine = this.#consumers.all.filter((c) => c.owner === owner);
+    for (const c of mine) this.#cancel(c, false);
+    const ids = [...(this.#byOwner.get(owner) ?? [])].sort((a, b) => a - b);
+    for (const id of ids) {
+      const m = this.#takeUnacked(id);
+      m.deliveryCount++;
+      this.#requeue(m);
+    }
+    this.#dispatch();
+    // Consumers that went with their owner count as cancelled for auto-delete.
+    if (mine.length > 0) this.#maybeAutoDelete();
+  }
+
+  purge(): number {
+    this.#assertOpen();
+    const purged = [...this.#ready.drain(), ...this.#delayed.map((d) => d.m)];
+    this.#delayed = [];
+    for (const m of purged) this.#remove(m);
+    this.#expiryTimer.cancel();
+    this.#delayTimer.cancel();
+    return purged.length;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#state === 'destroyed') return;
+    this.#state = 'destroyed';
+    this.#stopTimers();
+    for (const c of [...this.#consumers.all]) this.#cancel(c, false, 'queue deleted');
+    this.#forgetMessages();
+    const store = this.#store;
+    this.#store = undefined;
+    await store?.destroy();
+  }
+
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'closed';
+    this.#stopTimers();
+    for (const c of this.#consumers.all) for (const off of c.unsubscribe) off();
+    const store = this.#store;
+    this.#forgetMessages();
+    await store?.close();
+  }
+
+  // ---- enqueue helpers
+
+  #priorityOf(message: Message): number {
+    const max = this.options.priorityMax;
+    if (max === undefined) return 0;
+    const p = message.properties.priority ?? 0;
+    return Math.max(0, Math.min(max, Math.floor(p)));
+  }
+
+  #expiryFor(message: Message, fromMs: number): number | undefined {
+    const ttls = [this.options.messageTtlMs, message.properties.expirationMs].filter((t) => t !== undefined);
+    if (ttls.length === 0) return undefined;
+    return fromMs + Math.max(0, Math.min(...ttls));
+  }
+
+  #wouldOverflow(bytes: number): boolean {
+    const policy = this.options.overflow ?? 'drop-head';
+    if (policy === 'drop-head') return false;
+    const { lengthMax, bytesMax } = this.options;
+    if (lengthMax !== undefined && this.#ready.count + 1 > lengthMax) return true;
+    return bytesMax !== undefined && this.#ready.bytes + bytes > bytesMax;
+  }
+
+  #rejectPublish(message: Message, now: number): { accepted: boolean; durable: Promise<void> } {
+    if (this.options.overflow === 'reject-publish-dlx') this.#sendToDlx(message, 'maxlen', now);
+    return { accepted: false, durable: resolved };
+  }
+
+  #makeReady(m: QueuedMessage, fresh: boolean): void {
+    m.id = this.#nextId++;
+    this.#ready.insert(m);
+    this.#fresh = fresh ? m : undefined;
+    try {
+      this.#dispatch();
+    } finally {
+      this.#fresh = undefined;
+    }
+    this.#dropOverflow();
+    this.#expireHeads();
+  }
+
+  #dropOverflow(): void {
+    if ((this.options.overflow ?? 'drop-head') !== 'drop-head') return;
+    const { lengthMax, bytesMax } = this.options;
+    for (let n = this.#ready.count; n > 0; n--) {
+      const over =
+        (lengthMax !== undefined && this.#ready.count > lengthMax) ||
+        (bytesMax !== undefined && this.#ready.bytes > bytesMax);
+      if (!over) return;
+      this.#deadLetter(this.#ready.shift()!, 'maxlen');
+    }
+  }
+
+  // ---- delivery
+
+  #dispatch(): void {
+    if (this.#state !== 'open') return;
+    if (this.#dispatching) {
+      this.#dispatchAgain = true;
+      return;
+    }
+    this.#dispatching = true;
+    try {
+      for (let round = 0; round < dispatchRoundsMax; round++) {
+        this.#dispatchAgain = false;
+        this.#dispatchRound();
+        if (!this.#dispatchAgain) return;
+      }
+      assert(false, 'dispatch did not settle');
+    } finally {
+      this.#dispatching = false;
+    }
+  }
+
+  #dispatchRound(): void {
+    const now = this.#deps.clock.now();
+    for (let n = this.#ready.count; n > 0 && this.#state === 'open'; n--) {
+      const head = this.#ready.peek();
+      if (head === undefined) return;
+      if (this.#isExpired(head, now)) {
+        this.#deadLetter(this.#ready.shift()!, 'expired');
+        continue;
+      }
+      const c = this.#consumers.pick();
+      if (c === undefined) return;
+      this.#ready.shift();
+      this.#consumers.served(c);
+      this.#handOut(head, c, c.owner, c.noAck);
+    }
+  }
+
+  /** Turns a message taken from the ready list into a delivery and gives it to `c` (or returns it for get). */
+  #handOut(
+    m: QueuedMessage,
+    c: ConsumerState | undefined,
+    owner: string,
+    noAck: boolean,
+  ): Delivery | undefined {
+    const message = this.#load(m);
+    if (message === undefined) return undefined;
+    const delivery: Delivery = {
+      queue: this.name,
+      id: m.id,
+      message,
+      redelivered: m.redelivered,
+      deliveryCount: m.deliveryCount,
+      remaining: this.#ready.count,
+    };
+    if (noAck) this.#remove(m);
+    else this.#hold(m, c, owner);
+    if (c === undefined) return delivery;
+    c.options.deliver(delivery);
+    return undefined;
+  }
+
+  /** The message with its body, read back from the log when memory did not keep it; drops unreadable ones. */
+  #load(m: QueuedMessage): Message | undefined {
+    if (m.message !== undefined) return m.message;
+    assert(this.#store !== undefined && m.offset >= 0, 'message without body nor log');
+    try {
+      return this.#store.read(m.offset);
+    } catch (err) {
+      if (!isBrokerError(err, ErrorCode.storageCorrupt)) throw err;
+      // Nothing readable to serve: the entry is lost, and serving garbage would be worse.
+      this.#remove(m);
+      return undefined;
+    }
+  }
+
+  #delay(m: QueuedMessage, readyAtMs: number): void {
+    this.#delayed.splice(this.#delayedIndex(readyAtMs), 0, { readyAtMs, m });
+    this.#armDelayTimer();
+  }
+
+  #hold(m: QueuedMessage, c: ConsumerState | undefined, owner: string): void {
+    // Held deliveries keep no stored body in memory: a requeue reads it back from the log.
+    this.#uncache(m);
+    m.holder = c ?? owner;
+    this.#unacked.set(m.id, m);
+    let held = this.#byOwner.get(owner);
+    if (held === undefined) {
+      held = new Set();
+      this.#byOwner.set(owner, held);
+    }
+    held.add(m.id);
+    if (c === undefined) return;
+    c.unacked++;
+    for (const limit of c.options.limits ?? []) limit.take();
+  }
+
+  #takeUnacked(id: number): QueuedMessage {
+    const m = this.#unacked.get(id);
+    if (m === undefined)
+      throw brokerError(ErrorCode.invalidState, `Unknown delivery id ${id} on queue '${this.name}'`);
+    this.#unacked.delete(id);
+    const c = m.holder;
+    m.holder = undefined;
+    assert(c !== undefined, 'unacked message without holder');
+    const owner = typeof c === 'string' ? c : c.owner;
+    const held = this.#byOwner.get(owner);
+    held?.delete(id);
+    if (held?.size === 0) this.#byOwner.delete(owner);
+    if (typeof c !== 'string') {
+      c.unacked--;
+      for (const limit of c.options.limits ?? []) limit.release(1);
+    }
+    return m;
+  }
+
+  #requeue(m: QueuedMessage): void {
+    const limit = this.options.deliveryLimit;
+    if (limit !== undefined && m.deliveryCount > limit) {
+      this.#deadLetter(m, 'delivery_limit');
+      return;
+    }
+    m.redelivered = true;
+    this.#ready.insert(m);
+    this.#expireHeads();
+  }
+
+  // ---- consumers
+
+  #consumerHandle(c: ConsumerState): Consumer {
+    return {
+      tag: c.tag,
+      queue: this.name,
+      setPrefetch: (prefetch: number) => {
+        assert(Number.isSafeInteger(prefetch) && prefetch >= 0, 'prefetch must be a whole number');
+        c.prefetch = prefetch;
+        queueMicrotask(() => this.#dispatch());
+      },
+      cancel: () => this.#cancel(c, true),
+    };
+  }
+
+  /** Detaches `c`; its unacked deliveries stay with their owner (AMQP basic.cancel does not requeue). */
+  #cancel(c: ConsumerState, mayDelete: boolean, reason?: string): void {
+    if (c.cancelled) return;
+    const wasActive = this.#consumers.active === c;
+    c.cancelled = true;
+    this.#consumers.remove(c);
+    for (const off of c.unsubscribe) off();
+    if (reason !== undefined) c.options.cancelled?.(reason);
+    if (this.#state !== 'open') return;
+    const next = this.#consumers.active;
+    if (wasActive && next !== undefined) next.options.activeChanged?.(true);
+    if (this.#consumers.size > 0) {
+      this.#dispatch();
+      return;
+    }
+    this.touch();
+    if (mayDelete) this.#maybeAutoDelete();
+  }
+
+  #maybeAutoDelete(): void {
+    if (this.#state !== 'open' || this.#consumers.size > 0) return;
+    if (this.options.autoDelete === true && this.#hadConsumer) this.#deps.hooks.requestDelete('auto_delete');
+  }
+
+  // ---- time
+
+  #isExpired(m: QueuedMessage, now: number): boolean {
+    return m.expiresAtMs !== undefined && now >= m.expiresAtMs && m !== this.#fresh;
+  }
+
+  /** Dead-letters expired messages at the head of every priority level, then re-arms for the next. */
+  #expireHeads(): void {
+    if (this.#state !== 'open') return;
+    const now = this.#deps.clock.now();
+    let next: number | undefined;
+    for (const head of this.#ready.heads()) {
+      let m: QueuedMessage | undefined = head;
+      for (let n = this.#ready.count; m !== undefined && n > 0; n--) {
+        if (!this.#isExpired(m, now)) break;
+        this.#deadLetter(this.#ready.shiftLevel(m.priority)!, 'expired');
+        m = this.#ready.heads().find((h) => h.priority === head.priority);
+      }
+      if (m?.expiresAtMs !== undefined) next = Math.min(next ?? Infinity, m.expiresAtMs);
+    }
+    this.#expiryTimer.armAt(next);
+  }
+
+  #delayedIndex(readyAtMs: number): number {
+    let lo = 0;
+    let hi = this.#delayed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#delayed[mid]!.readyAtMs <= readyAtMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #armDelayTimer(): void {
+    this.#delayTimer.armAt(this.#delayed[0]?.readyAtMs);
+  }
+
+  #releaseDelayed(): void {
+    if (this.#state !== 'open') return;
+    const now = this.#deps.clock.now();
+    let due = 0;
+    while (due < this.#delayed.length && this.#delayed[due]!.readyAtMs <= now) due++;
+    const ready = this.#delayed.splice(0, due);
+    for (const { m } of ready) this.#makeReady(m, false);
+    this.#armDelayTimer();
+  }
+
+  #idleExpired(): void {
+    if (this.#state !== 'open') return;
+    if (this.#consumers.size > 0) {
+      this.touch();
+      return;
+    }
+    this.#deps.hooks.requestDelete('expired');
+  }
+
+  #stopTimers(): void {
+    this.#expiryTimer.cancel();
+    this.#delayTimer.cancel();
+    this.#idleTimer.cancel();
+  }
+
+  // ---- removal and dead-lettering
+
+  #uncache(m: QueuedMessage): void {
+    if (m.offset < 0 || m.message === undefined) return;
+    releaseBody(m.bodyBytes);
+    m.message = undefined;
+  }
+
+  /** The message leaves the queue for good. */
+  #remove(m: QueuedMessage): void {
+    this.#uncache(m);
+    if (m.offset >= 0) this.#store?.remove(m.offset);
+  }
+
+  #deadLetter(m: QueuedMessage, reason: DeadLetterReason): void {
+    const message = this.options.deadLetterExchange === undefined ? undefined : this.#load(m);
+    this.#remove(m);
+    if (message !== undefined) this.#sendToDlx(message, reason, this.#deps.clock.now());
+  }
+
+  #sendToDlx(message: Message, reason: DeadLetterReason, now: number): void {
+    const exchange = this.options.deadLetterExchange;
+    if (exchange === undefined) return;
+    const dead = withDeath(message, { queue: this.name, reason, nowMs: now });
+    try {
+      this.#deps.hooks.deadLetter(dead, exchange, this.options.deadLetterRoutingKey ?? message.routingKey);
+    } catch (err) {
+      // A missing or refusing dead-letter exchange drops the message, as RabbitMQ does.
+      if (!isBrokerError(err)) throw err;
+    }
+  }
+
+  #forgetMessages(): void {
+    for (const m of this.#ready.drain()) this.#uncache(m);
+    for (const { m } of this.#delayed) this.#uncache(m);
+    for (const id of [...this.#unacked.keys()]) this.#takeUnacked(id);
+    this.#delayed = [];
+  }
+
+  #recover(offset: number, decoded: DecodedMessage): void {
+    const { message, envelope } = decoded;
+    const m = newRecord(message, this.#priorityOf(message), envelope?.expiresAtMs);
+    m.offset = offset;
+    // Whether it reached a consumer before the restart is not recorded, so it may have: say so.
+    m.redelivered = true;
+    m.deliveryCount = envelope?.deliveryCount ?? 0;
+    if (reserveBody(m.bodyBytes, this.#deps.limits.bodyCacheBytesMax)) {
+      // A copy, so the cache does not pin the whole read buffer.
+      m.message = { ...message, body: message.body.slice() };
+    } else {
+      m.message = undefined;
+    }
+    const readyAtMs = envelope?.readyAtMs;
+    if (readyAtMs !== undefined && readyAtMs > this.#deps.clock.now()) this.#delay(m, readyAtMs);
+    else {
+      m.id = this.#nextId++;
+      this.#ready.insert(m);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#state !== 'open')
+      throw brokerError(ErrorCode.invalidState, `Queue '${this.name}' is ${this.#state}`);
+  }
+}
+
+function newRecord(message: Message, priority: number, expiresAtMs: number | undefined): QueuedMessage {
+  return {
+    id: 0,
+    priority,
+    offset: -1,
+    bodyBytes: message.body.length,
+    expiresAtMs,
+    deliveryCount: 0,
+    redelivered: false,
+    message,
+    holder: undefined,
+  };
+}
+
+/** `x-delay` in milliseconds; absent, non-numeric or not positive means no delay. */
+function delayOf(message: Message): number {
+  const value = message.properties.headers?.[delayHeader];
+  const ms = typeof value === 'bigint' ? Number(value) : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return 0;
+  return Math.min(Math.floor(ms), durationMsMax);
+}
+
+function optional<T extends Record<string, number | undefined>>(fields: T): Partial<Record<keyof T, number>> {
+  const out: Partial<Record<keyof T, number>> = {};
+  for (const key of Object.keys(fields) as Array<keyof T>) {
+    const value = fields[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,277 @@
+/**
+ * Durable storage of one queue: two logs (see docs/queue-storage.md).
+ *
+ * - `q.<vhost>.<queue>` holds persistent messages, one `encodeMessage` entry each (format
+ *   `entryFormat.message`), with the queue envelope (enqueue time, expiry, delay).
+ * - `q.<vhost>.<queue>.acks` holds which of those left the queue (acked, expired, dropped, purged):
+ *   `removed` records (a sorted list of offsets) and `snapshot` records (all removals at or above a
+ *   base offset, as ranges). After a snapshot is durable the log is truncated before it.
+ *
+ * Every offset below the lowest live one is gone, so the message log is truncated there and
+ * only out-of-order removals are kept in memory.
+ */
+
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { AppendResult, Log, Storage } from '../../storage/types.js';
+import {
+  type DecodedMessage,
+  decodeMessage,
+  encodeMessage,
+  entryFormat,
+  type QueueEnvelope,
+} from '../message-codec.js';
+import type { Message } from '../types.js';
+import { queueLogNames } from './names.js';
+
+const ackFormat = { removed: 1, snapshot: 2 } as const;
+
+/** Removal records appended before a snapshot replaces them. */
+const ackRecordsPerSnapshot = 1024;
+/** Truncate the message log once the live head moved this many offsets (truncation is per segment anyway). */
+const truncateStepOffsets = 4096;
+/** Bytes read per chunk while recovering. */
+const recoverReadBytesMax = 4 * 1024 * 1024;
+
+export type RecoveredVisitor = (offset: number, decoded: DecodedMessage) => void;
+
+export class QueueStore {
+  readonly #storage: Storage;
+  readonly #messages: Log;
+  readonly #acks: Log;
+  /** Lowest offset that may still be live; everything below is removed. */
+  #live: number;
+  /** Removed offsets at or above `#live`. */
+  readonly #removed = new Set<number>();
+  #pending: number[] = [];
+  #flushScheduled = false;
+  #truncatedAt: number;
+  #recordsSinceSnapshot = 0;
+  #closed = false;
+
+  private constructor(storage: Storage, messages: Log, acks: Log) {
+    this.#storage = storage;
+    this.#messages = messages;
+    this.#acks = acks;
+    this.#live = messages.startOffset;
+    this.#truncatedAt = messages.startOffset;
+  }
+
+  static async open(
+    storage: Storage,
+    vhost: string,
+    queue: string,
+    visit: RecoveredVisitor,
+  ): Promise<QueueStore> {
+    const names = queueLogNames(vhost, queue);
+    const messages = await storage.openLog(names.messages);
+    const acks = await storage.openLog(names.acks);
+    const store = new QueueStore(storage, messages, acks);
+    store.#loadAcks();
+    for (const offset of store.#removed) if (offset < store.#live) store.#removed.delete(offset);
+    store.#advanceLive();
+    store.#scan(visit);
+    return store;
+  }
+
+  append(message: Message, envelope: QueueEnvelope): AppendResult {
+    const payload = encodeMessage(message, envelope);
+    return this.#messages.append({ payload, timestamp: envelope.enqueuedAtMs, format: entryFormat.message });
+  }
+
+  /** Reads a stored message back; synchronous so deliveries need no await. */
+  read(offset: number): Message {
+    const entry = this.#messages.read(offset, { maxEntries: 1 })[0];
+    if (entry === undefined || entry.offset !== offset) {
+      throw brokerError(ErrorCode.storageCorrupt, `Queue log ${this.#messages.name} lost offset ${offset}`);
+    }
+    return decodeMessage(entry.payload).message;
+  }
+
+  /** Records that `offset` left the queue; written at the end of the current job, many per record. */
+  remove(offset: number): void {
+    if (this.#closed || offset < this.#live) return;
+    this.#removed.add(offset);
+    this.#pending.push(offset);
+    this.#advanceLive();
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    if (this.#pending.length > 0) {
+      const offsets = this.#pending.sort((a, b) => a - b);
+      this.#pending = [];
+      this.#acks.append({
+        payload: encodeOffsets(offsets),
+        timestamp: Date.now(),
+        format: ackFormat.removed,
+      });
+      this.#recordsSinceSnapshot++;
+    }
+    if (this.#live - this.#truncatedAt >= truncateStepOffsets) {
+      this.#messages.truncateBefore(this.#live);
+      this.#truncatedAt = this.#live;
+    }
+    if (this.#recordsSinceSnapshot >= ackRecordsPerSnapshot) this.#snapshot();
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    this.#closed = true;
+    await Promise.all([this.#messages.sync(), this.#acks.sync()]);
+    await Promise.all([this.#messages.close(), this.#acks.close()]);
+  }
+
+  async destroy(): Promise<void> {
+    this.#pending = [];
+    this.#closed = true;
+    await Promise.allSettled([this.#messages.close(), this.#acks.close()]);
+    await this.#storage.deleteLog(this.#messages.name);
+    await this.#storage.deleteLog(this.#acks.name);
+  }
+
+  #advanceLive(): void {
+    const end = this.#messages.endOffset;
+    while (this.#live < end && this.#removed.delete(this.#live)) this.#live++;
+  }
+
+  #snapshot(): void {
+    const removed = [...this.#removed].sort((a, b) => a - b);
+    const payload = encodeSnapshot(this.#live, removed);
+    const { offset, durable } = this.#acks.append({
+      payload,
+      timestamp: Date.now(),
+      format: ackFormat.snapshot,
+    });
+    this.#recordsSinceSnapshot = 0;
+    // Older records may go only once the snapshot that replaces them is safe.
+    durable.then(
+      () => {
+        if (!this.#closed) this.#acks.truncateBefore(offset);
+      },
+      () => undefined,
+    );
+  }
+
+  #loadAcks(): void {
+    for (let offset = this.#acks.startOffset; offset < this.#acks.endOffset; ) {
+      const entries = this.#acks.read(offset, { maxBytes: recoverReadBytesMax });
+      if (entries.length === 0) break;
+      for (const entry of entries) this.#applyAckEntry(entry.format, entry.payload);
+      const last = entries[entries.length - 1]!;
+      offset = last.offset + last.count;
+    }
+  }
+
+  #applyAckEntry(format: number, payload: Uint8Array): void {
+    if (format === ackFormat.removed) {
+      for (const offset of decodeOffsets(payload)) if (offset >= this.#live) this.#removed.add(offset);
+      this.#recordsSinceSnapshot++;
+      return;
+    }
+    if (format !== ackFormat.snapshot)
+      throw brokerError(ErrorCode.storageCorrupt, `Unknown ack record ${format}`);
+    const { base, offsets } = decodeSnapshot(payload);
+    this.#live = Math.max(this.#live, base);
+    for (const offset of offsets) if (offset >= this.#live) this.#removed.add(offset);
+    this.#recordsSinceSnapshot = 0;
+  }
+
+  #scan(visit: RecoveredVisitor): void {
+    for (let offset = this.#live; offset < this.#messages.endOffset; ) {
+      const entries = this.#messages.read(offset, { maxBytes: recoverReadBytesMax });
+      if (entries.length === 0) break;
+      for (const entry of entries) {
+        if (entry.offset < this.#live || this.#removed.has(entry.offset)) continue;
+        visit(entry.offset, decodeMessage(entry.payload));
+      }
+      const last = entries[entries.length - 1]!;
+      offset = last.offset + last.count;
+    }
+  }
+}
+
+// Offsets lists: varint count, then deltas from the previous offset (the first from 0).
+
+function encodeOffsets(sorted: number[]): Uint8Array {
+  const out: number[] = [];
+  pushVarint(out, sorted.length);
+  let previous = 0;
+  for (const offset of sorted) {
+    pushVarint(out, offset - previous);
+    previous = offset;
+  }
+  return Uint8Array.from(out);
+}
+
+function decodeOffsets(bytes: Uint8Array): number[] {
+  const cursor = { pos: 0 };
+  const count = readVarint(bytes, cursor);
+  const offsets: number[] = [];
+  let previous = 0;
+  for (let i = 0; i < count; i++) {
+    previous += readVarint(bytes, cursor);
+    offsets.push(previous);
+  }
+  return offsets;
+}
+
+/** Snapshot: varint base, varint run count, then (gap from previous run end, run length) pairs. */
+function encodeSnapshot(base: number, sorted: number[]): Uint8Array {
+  const runs: Array<[number, number]> = [];
+  for (const offset of sorted) {
+    const run = runs[runs.length - 1];
+    if (run !== undefined && run[0] + run[1] === offset) run[1]++;
+    else runs.push([offset, 1]);
+  }
+  const out: number[] = [];
+  pushVarint(out, base);
+  pushVarint(out, runs.length);
+  let previousEnd = base;
+  for (const [start, length] of runs) {
+    pushVarint(out, start - previousEnd);
+    pushVarint(out, length);
+    previousEnd = start + length;
+  }
+  return Uint8Array.from(out);
+}
+
+function decodeSnapshot(bytes: Uint8Array): { base: number; offsets: number[] } {
+  const cursor = { pos: 0 };
+  const base = readVarint(bytes, cursor);
+  const runCount = readVarint(bytes, cursor);
+  const offsets: number[] = [];
+  let previousEnd = base;
+  for (let i = 0; i < runCount; i++) {
+    const start = previousEnd + readVarint(bytes, cursor);
+    const length = readVarint(bytes, cursor);
+    if (length > bytes.length * 1_000_000)
+      throw brokerError(ErrorCode.storageCorrupt, 'Ack snapshot run too long');
+    for (let k = 0; k < length; k++) offsets.push(start + k);
+    previousEnd = start + length;
+  }
+  return { base, offsets };
+}
+
+function pushVarint(out: number[], value: number): void {
+  let rest = value;
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+}
+
+function readVarint(bytes: Uint8Array, cursor: { pos: number }): number {
+  let value = 0;
+  for (let shift = 1, i = 0; i < 8; i++, shift *= 0x80) {
+    const byte = bytes[cursor.pos++];
+    if (byte === undefined) throw brokerError(ErrorCode.storageCorrupt, 'Ack record truncated');
+    value += (byte & 0x7f) * shift;
+    if (byte < 0x80) return value;
+  }
+  throw brokerError(ErrorCode.storageCorrupt, 'Ack record varint too long');
+}

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  decodeEnvelope,
+  decodeMessage,
+  encodeMessage,
+  messageCodecVersion,
+} from '../../src/core/message-codec.js';
+import type { Message } from '../../src/core/types.js';
+import { isBrokerError } from '../../src/shared/errors.js';
+
+const full: Message = {
+  exchange: 'amq.topic',
+  routingKey: 'a.b.ç',
+  body: new Uint8Array([0, 1, 2, 255]),
+  properties: {
+    contentType: 'application/json',
+    contentEncoding: 'gzip',
+    persistent: true,
+    priority: 7,
+    correlationId: 'c-1',
+    replyTo: 'amq.rabbitmq.reply-to',
+    expirationMs: 1500,
+    messageId: 'm-1',
+    timestamp: 1_700_000_000_000,
+    type: 'order',
+    userId: 'guest',
+    appId: 'app',
+    headers: {
+      s: 'text',
+      n: -1.5,
+      i: 42,
+      big: -(2n ** 70n),
+      t: true,
+      f: false,
+      z: null,
+      bytes: new Uint8Array([9, 8, 7]),
+      when: new Date(1_600_000_000_123),
+      list: [1, 'two', [3, { four: 4 }], null],
+      nested: { a: { b: { c: [] } } },
+      ['__proto__']: 'plain key',
+    },
+  },
+};
+
+test('every property and header kind survives a round trip', () => {
+  const decoded = decodeMessage(encodeMessage(full));
+  assert.equal(decoded.envelope, undefined);
+  assert.deepEqual(decoded.message.properties, full.properties);
+  assert.deepEqual([...decoded.message.body], [...full.body]);
+  assert.equal(decoded.message.exchange, full.exchange);
+  assert.equal(decoded.message.routingKey, full.routingKey);
+});
+
+test('the envelope round-trips, with and without optional fields', () => {
+  const envelope = { enqueuedAtMs: 5, expiresAtMs: 10, readyAtMs: 7, deliveryCount: 300 };
+  const bytes = encodeMessage(full, envelope);
+  assert.equal(bytes[0], messageCodecVersion);
+  assert.deepEqual(decodeMessage(bytes).envelope, envelope);
+  assert.deepEqual(decodeEnvelope(bytes), envelope);
+  const minimal = { enqueuedAtMs: 1, deliveryCount: 0 };
+  assert.deepEqual(decodeEnvelope(encodeMessage(full, minimal)), minimal);
+});
+
+test('an empty message is small', () => {
+  const bytes = encodeMessage({ exchange: '', routingKey: '', body: new Uint8Array(0), properties: {} });
+  assert.ok(bytes.length <= 8);
+  assert.deepEqual(decodeMessage(bytes).message.properties, {});
+});
+
+test('truncated or altered input is refused as storage corruption, never returned', () => {
+  const bytes = encodeMessage(full, { enqueuedAtMs: 1, deliveryCount: 0 });
+  for (let cut = 0; cut < bytes.length; cut++) {
+    assert.throws(
+      () => decodeMessage(bytes.subarray(0, cut)),
+      (e) => isBrokerError(e, 'storage_corrupt'),
+    );
+  }
+  const badVersion = bytes.slice();
+  badVersion[0] = 99;
+  assert.throws(
+    () => decodeMessage(badVersion),
+    (e) => isBrokerError(e, 'storage_corrupt'),
+  );
+});
+
+test('random bytes never crash the decoder with anything but a BrokerError', () => {
+  let seed = 12345;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed;
+  };
+  const base = encodeMessage(full);
+  for (let round = 0; round < 2000; round++) {
+    const bytes = base.slice();
+    for (let k = 0; k < 3; k++) bytes[rand() % bytes.length] = rand() % 256;
+    try {
+      decodeMessage(bytes);
+    } catch (e) {
+      assert.ok(isBrokerError(e), String(e));
+    }
+  }
+});
+
+test('headers nested beyond the limit are refused on encode', () => {
+  let deep: Message['properties']['headers'] = { leaf: 1 };
+  for (let i = 0; i < 100; i++) deep = { d: deep };
+  const message: Message = {
+    exchange: '',
+    routingKey: '',
+    body: new Uint8Array(),
+    properties: { headers: deep },
+  };
+  assert.throws(
+    () => encodeMessage(message),
+    (e) => isBrokerError(e, 'invalid_argument'),
+  );
+});

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { collector, msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
+
+test('per-queue TTL expires waiting messages and dead-letters them as expired', async () => {
+  const { queue, clock, deadLetters } = await openQueue({ messageTtlMs: 1000, deadLetterExchange: 'dlx' });
+  queue.enqueue(msg('old'));
+  clock.advance(500);
+  queue.enqueue(msg('young'));
+  clock.advance(500);
+  assert.equal(queue.info().messageCount, 1);
+  assert.deepEqual(
+    deadLetters.map((d) => text({ message: d.message } as never)),
+    ['old'],
+  );
+  const death = (
+    deadLetters[0]!.message.properties.headers!['x-death'] as Array<Record<string, unknown>>
+  )[0]!;
+  assert.equal(death['reason'], 'expired');
+  clock.advance(500);
+  assert.equal(queue.info().messageCount, 0);
+  assert.equal(deadLetters.length, 2);
+});
+
+test('per-message expiration takes the smaller of message and queue TTL', async () => {
+  const { queue, clock } = await openQueue({ messageTtlMs: 10_000 });
+  queue.enqueue(msg('short', { expirationMs: 100 }));
+  queue.enqueue(msg('long'));
+  clock.advance(100);
+  assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'long');
+});
+
+test('a per-message TTL behind a longer-lived head expires when it reaches the head', async () => {
+  const { queue, clock } = await openQueue();
+  queue.enqueue(msg('head', { expirationMs: 5000 }));
+  queue.enqueue(msg('behind', { expirationMs: 100 }));
+  clock.advance(200);
+  assert.equal(queue.info().messageCount, 2);
+  assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'head');
+  assert.equal(queue.get({ noAck: true, owner: 'o' }), undefined);
+});
+
+test('TTL 0 delivers only to a waiting consumer, otherwise expires at once', async () => {
+  const { queue, deadLetters } = await openQueue({ messageTtlMs: 0, deadLetterExchange: 'dlx' });
+  queue.enqueue(msg('nobody'));
+  assert.equal(queue.info().messageCount, 0);
+  assert.equal(deadLetters.length, 1);
+  const c = collector('c');
+  queue.consume(c.options);
+  await tick();
+  queue.enqueue(msg('taken'));
+  assert.deepEqual(c.texts(), ['taken']);
+});
+
+test('requeued messages keep their original expiry', async () => {
+  const { queue, clock } = await openQueue({ messageTtlMs: 1000 });
+  queue.enqueue(msg('a'));
+  const d = queue.get({ noAck: false, owner: 'o' })!;
+  clock.advance(2000);
+  queue.nack(d.id, true);
+  assert.equal(queue.info().messageCount, 0);
+});
+
+test('an unused queue asks to be deleted after expiresMs; use resets the countdown', async () => {
+  const { queue, clock, deleteRequests } = await openQueue({ expiresMs: 1000 });
+  clock.advance(900);
+  queue.get({ noAck: true, owner: 'o' });
+  clock.advance(900);
+  queue.touch();
+  clock.advance(900);
+  assert.deepEqual(deleteRequests, []);
+  clock.advance(100);
+  assert.deepEqual(deleteRequests, ['expired']);
+});
+
+test('a queue with consumers does not expire; the countdown starts when the last leaves', async () => {
+  const { queue, clock, deleteRequests } = await openQueue({ expiresMs: 1000 });
+  const consumer = queue.consume(collector('c').options);
+  clock.advance(5000);
+  assert.deepEqual(deleteRequests, []);
+  consumer.cancel();
+  clock.advance(999);
+  assert.deepEqual(deleteRequests, []);
+  clock.advance(1);
+  assert.deepEqual(deleteRequests, ['expired']);
+});
+
+test('x-delay holds a message back, then it joins the tail of the queue', async () => {
+  const { queue, clock } = await openQueue();
+  queue.enqueue(msg('later', { headers: { 'x-delay': 1000 } }));
+  queue.enqueue(msg('now'));
+  assert.equal(queue.info().messageCount, 1);
+  assert.equal(queue.stats().delayed, 1);
+  clock.advance(999);
+  assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'now');
+  assert.equal(queue.get({ noAck: true, owner: 'o' }), undefined);
+  clock.advance(1);
+  assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'later');
+});
+
+test('delayed messages are released in due order to consumers', async () => {
+  const { queue, clock } = await openQueue();
+  const c = collector('c');
+  queue.consume(c.options);
+  await tick();
+  queue.enqueue(msg('b', { headers: { 'x-delay': 200 } }));
+  queue.enqueue(msg('a', { headers: { 'x-delay': 100 } }));
+  queue.enqueue(msg('c', { headers: { 'x-delay': 200 } }));
+  clock.advance(150);
+  assert.deepEqual(c.texts(), ['a']);
+  clock.advance(50);
+  assert.deepEqual(c.texts(), ['a', 'b', 'c']);
+});
+
+test('TTL of a delayed message counts from when it becomes ready', async () => {
+  const { queue, clock } = await openQueue({ messageTtlMs: 100 });
+  queue.enqueue(msg('d', { headers: { 'x-delay': 500 } }));
+  clock.advance(550);
+  assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'd');
+});
