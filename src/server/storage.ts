@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { FileStorage } from '../storage/file/storage.js';
+import { lockDir } from '../storage/lock.js';
 import { MemoryStorage } from '../storage/memory.js';
 import type { FsyncPolicy, Storage, StorageLimits } from '../storage/types.js';
 
@@ -22,5 +23,26 @@ export async function openStorage(config: Readonly<Config>): Promise<Storage> {
     entryBytesMax: config.entryBytesMax,
   };
   if (config.storage === 'memory') return new MemoryStorage(limits);
-  return FileStorage.open({ dir: resolve(config.dataDir), fsync: fsyncPolicy(config), limits });
+  const dir = resolve(config.dataDir);
+  const lock = lockDir(dir);
+  try {
+    const storage = await FileStorage.open({ dir, fsync: fsyncPolicy(config), limits });
+    return withRelease(storage, lock.release);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** The lock goes with the storage: released once the storage has flushed and closed. */
+function withRelease(storage: Storage, release: () => void): Storage {
+  const close = storage.close.bind(storage);
+  storage.close = async () => {
+    try {
+      await close();
+    } finally {
+      release();
+    }
+  };
+  return storage;
 }
