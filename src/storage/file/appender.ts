@@ -1,8 +1,10 @@
 /**
- * Group commit for one append-only file. Records queue in memory; one write is in flight at a time, and
- * when it (and, under `always`, its fdatasync) completes, everything queued meanwhile goes out as the
- * next single write. Every record of a batch shares the batch's promise, so an append costs no promise
- * of its own.
+ * Group commit for one append-only file. Records queue in memory and go out as one write per batch;
+ * every record of a batch shares the batch's promise, so an append costs no promise of its own.
+ *
+ * Writes and fdatasyncs are pipelined: one write and one fdatasync may be in flight at once, so while
+ * batch N is being fdatasynced, batch N+1 is already being written. A batch becomes durable only through
+ * an fdatasync that started after its write completed, and batches settle strictly in file order.
  */
 import type { BrokerError } from '../../shared/errors.js';
 import type { FsyncPolicy } from '../types.js';
@@ -14,6 +16,11 @@ export const batchBytesMax = 16 * 1024 * 1024;
  * Records are encoded straight into a shared slab, so a batch is written without per-record buffers or
  * a concatenation. A slab is sized from the previous batch within these bounds and dropped when idle.
  */
+/**
+ * A batch this large is written at once when no write is in flight, instead of at the end of the turn:
+ * the disk then works on it while the rest of a burst of appends is still being encoded.
+ */
+export const batchBytesEarly = 64 * 1024;
 export const slabBytesMin = 16 * 1024;
 export const slabBytesMax = 8 * 1024 * 1024;
 
@@ -60,19 +67,38 @@ export class Appender {
   dirty = false;
   failure: BrokerError | undefined;
   private readonly options: AppenderOptions;
+  private readonly always: boolean;
+  /** Batches not yet handed to a write, oldest first. */
   private readonly batches: Batch[] = [];
-  private inflight: Batch | undefined;
+  /** The batch whose write is in flight. */
+  private writing: Batch | undefined;
+  /**
+   * Written batches waiting for an fdatasync that starts after their write (`always` only); after a
+   * failure, also the batches waiting to be rejected in order.
+   */
+  private written: Batch[] = [];
+  /** Batches covered by the fdatasync in flight; undefined when none is. */
+  private syncing: Batch[] | undefined;
   private scheduled = false;
   private gated = false;
   /** Where `reserve` places records; `slab[sliceStart, slabUsed)` belongs to `sliceBatch`. */
   slab: Buffer | undefined;
+  /** A view of `slab` for the fixed-width header fields; made once per slab, not per record. */
+  slabView: DataView | undefined;
   private slabUsed = 0;
   private sliceStart = 0;
   private sliceBatch: Batch | undefined;
   private lastBatchBytes = 0;
+  /** The promise of the batch the last `reserve` placed its record in. */
+  lastPromise: Promise<void> = Promise.resolve();
+  private readonly pumpSoon = (): void => {
+    this.scheduled = false;
+    this.pump();
+  };
 
   constructor(options: AppenderOptions) {
     this.options = options;
+    this.always = options.policy.kind === 'always';
     this.writtenEnd = options.position;
     if (options.gate) {
       this.gated = true;
@@ -84,8 +110,14 @@ export class Appender {
     }
   }
 
+  /** True when nothing is queued, being written or waiting for its fdatasync. */
   get idle(): boolean {
-    return this.inflight === undefined && this.batches.length === 0;
+    return (
+      this.writing === undefined &&
+      this.batches.length === 0 &&
+      this.written.length === 0 &&
+      this.syncing === undefined
+    );
   }
 
   enqueue(record: Uint8Array): Promise<void> {
@@ -104,32 +136,39 @@ export class Appender {
   reserve(bytes: number): number {
     const batch = this.batchFor(bytes);
     if (batch !== this.sliceBatch) this.sealSlice();
-    if (this.slab === undefined || this.slabUsed + bytes > this.slab.byteLength) {
-      this.sealSlice();
-      const size = Math.max(bytes, Math.min(slabBytesMax, Math.max(slabBytesMin, 2 * this.lastBatchBytes)));
-      this.slab = Buffer.allocUnsafeSlow(size);
-      this.slabUsed = 0;
-      this.sliceStart = 0;
-    }
+    if (this.slab === undefined || this.slabUsed + bytes > this.slab.byteLength) this.newSlab(bytes);
     const at = this.slabUsed;
     this.slabUsed += bytes;
     this.sliceBatch = batch;
     batch.bytes += bytes;
-    this.schedule();
+    if (this.failure !== undefined || !this.scheduled) this.schedule();
     return at;
   }
 
-  get lastPromise(): Promise<void> {
-    return this.batches.at(-1)!.promise;
+  /** Called once the record placed by `reserve` is encoded: starts a write early when it is worth it. */
+  encoded(): void {
+    if (this.writing !== undefined || this.gated || this.failure !== undefined) return;
+    const first = this.batches[0];
+    if (first !== undefined && first.bytes >= batchBytesEarly) this.pump();
+  }
+
+  private newSlab(bytes: number): void {
+    this.sealSlice();
+    const size = Math.max(bytes, Math.min(slabBytesMax, Math.max(slabBytesMin, 2 * this.lastBatchBytes)));
+    // Never reused once full: a slab's bytes may still be in a write in flight.
+    this.slab = Buffer.allocUnsafeSlow(size);
+    this.slabView = new DataView(this.slab.buffer, this.slab.byteOffset, size);
+    this.slabUsed = 0;
+    this.sliceStart = 0;
   }
 
   private batchFor(bytes: number): Batch {
-    let batch = this.batches.at(-1);
-    if (!batch || batch.bytes + bytes > batchBytesMax) {
-      this.sealSlice();
-      batch = newBatch();
-      this.batches.push(batch);
-    }
+    const last = this.batches[this.batches.length - 1];
+    if (last !== undefined && last.bytes + bytes <= batchBytesMax) return last;
+    this.sealSlice();
+    const batch = newBatch();
+    this.batches.push(batch);
+    this.lastPromise = batch.promise;
     return batch;
   }
 
@@ -143,24 +182,30 @@ export class Appender {
   }
 
   private schedule(): void {
-    if (this.failure) this.failAll(this.failure);
-    else if (!this.inflight && !this.scheduled && !this.gated) {
+    if (this.failure) this.settleFailed();
+    else if (!this.writing && !this.scheduled && !this.gated) {
       this.scheduled = true;
       // Wait for the rest of this turn of the event loop, so appends made together share one write.
-      setImmediate(() => {
-        this.scheduled = false;
-        this.pump();
-      });
+      setImmediate(this.pumpSoon);
     }
   }
 
   /** Resolves once everything queued so far is written and fdatasynced. */
   async sync(): Promise<void> {
-    const last = this.batches.at(-1) ?? this.inflight;
+    const last = this.lastUnsettled();
     if (last) await last.promise;
     if (this.failure) throw this.failure;
-    if (this.options.policy.kind === 'always' && !this.dirty) return;
+    if (this.always && !this.dirty) return;
     await this.fdatasync();
+  }
+
+  private lastUnsettled(): Batch | undefined {
+    return (
+      this.batches.at(-1) ??
+      this.writing ??
+      this.written.at(-1) ??
+      (this.syncing === undefined ? undefined : this.syncing.at(-1))
+    );
   }
 
   /** For the interval timer: fdatasync when something was written since the last one. */
@@ -179,56 +224,92 @@ export class Appender {
     }
   }
 
+  /** Starts the next write when none is in flight. */
   private pump(): void {
-    if (this.inflight || this.failure || this.gated) return;
+    if (this.writing || this.failure || this.gated) return;
     this.sealSlice();
     const batch = this.batches.shift();
     if (!batch) return;
-    this.inflight = batch;
+    this.writing = batch;
     this.lastBatchBytes = batch.bytes;
     const data = batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks, batch.bytes);
-    const { io, fd } = this.options;
-    writeAll(io, fd, data, this.writtenEnd, (err) => {
-      if (err) return this.fail(failedError(`Write to ${this.options.what}`, err));
-      this.writtenEnd += batch.bytes;
-      this.options.onWritten(this.writtenEnd);
-      if (this.options.policy.kind !== 'always') {
-        this.dirty = true;
-        return this.complete(batch);
-      }
-      io.fdatasync(fd, (syncErr) => {
-        if (syncErr) return this.fail(failedError(`fdatasync of ${this.options.what}`, syncErr));
-        this.complete(batch);
-      });
-    });
+    writeAll(this.options.io, this.options.fd, data, this.writtenEnd, (err) => this.onWrite(batch, err));
   }
 
-  private complete(batch: Batch): void {
-    this.inflight = undefined;
-    if (this.batches.length === 0) this.releaseSlab();
-    batch.resolve();
+  private onWrite(batch: Batch, err: Error | null): void {
+    this.writing = undefined;
+    if (err || this.failure) {
+      // This batch follows every batch in `written`, so it joins them to fail in order.
+      this.written.push(batch);
+      this.fail(this.failure ?? failedError(`Write to ${this.options.what}`, err));
+      return;
+    }
+    this.writtenEnd += batch.bytes;
+    this.options.onWritten(this.writtenEnd);
+    if (this.always) {
+      this.written.push(batch);
+      this.startSync();
+    } else {
+      this.dirty = true;
+      batch.resolve();
+    }
     this.pump();
+    if (this.idle) this.releaseSlab();
+  }
+
+  /** Starts an fdatasync covering every written batch, unless one is already in flight. */
+  private startSync(): void {
+    if (this.syncing !== undefined || this.written.length === 0) return;
+    const covered = this.written;
+    this.written = [];
+    this.syncing = covered;
+    this.options.io.fdatasync(this.options.fd, (err) => this.onSync(covered, err));
+  }
+
+  private onSync(covered: Batch[], err: Error | null): void {
+    this.syncing = undefined;
+    if (err) {
+      // The covered batches precede every batch still in `written`.
+      this.written.unshift(...covered);
+      this.fail(failedError(`fdatasync of ${this.options.what}`, err));
+      return;
+    }
+    for (const batch of covered) batch.resolve();
+    if (this.failure) {
+      this.settleFailed();
+      return;
+    }
+    this.startSync();
+    if (this.idle) this.releaseSlab();
   }
 
   /** An idle appender holds no slab: a broker may have thousands of quiet logs. */
   private releaseSlab(): void {
     this.slab = undefined;
+    this.slabView = undefined;
     this.slabUsed = 0;
     this.sliceStart = 0;
     this.sliceBatch = undefined;
   }
 
+  /** The log is failed from now on: the failing batch and every later one are rejected. */
   private fail(failure: BrokerError): void {
     if (!this.failure) {
       this.failure = failure;
       this.options.onFailed(failure);
     }
-    this.failAll(failure);
+    this.settleFailed();
   }
 
-  private failAll(failure: BrokerError): void {
-    this.inflight?.reject(failure);
-    this.inflight = undefined;
+  /**
+   * Rejects every unsettled batch, in file order, once no I/O is in flight: an fdatasync already running
+   * may still make earlier batches durable, and the file must not be closed under a running write.
+   */
+  private settleFailed(): void {
+    if (this.writing !== undefined || this.syncing !== undefined) return;
+    const failure = this.failure!;
+    for (const batch of this.written.splice(0)) batch.reject(failure);
     for (const batch of this.batches.splice(0)) batch.reject(failure);
+    this.releaseSlab();
   }
 }

@@ -29,10 +29,10 @@ export function recordBytes(payloadBytes: number): number {
   return recordHeaderBytes + payloadBytes;
 }
 
-function writeInt64(out: Buffer, at: number, value: number): void {
+function writeInt64(view: DataView, at: number, value: number): void {
   const hi = Math.floor(value / two32);
-  out.writeInt32BE(hi, at);
-  out.writeUInt32BE(value - hi * two32, at + 4);
+  view.setInt32(at, hi);
+  view.setUint32(at + 4, value - hi * two32);
 }
 
 function readInt64(view: DataView, at: number): number {
@@ -40,21 +40,39 @@ function readInt64(view: DataView, at: number): number {
 }
 
 /**
- * Encodes into `out` at `at` (which must have room for `recordBytes`); returns the bytes written.
- * Buffer methods rather than a DataView: this runs once per append and must not allocate.
+ * Encodes into `out` at `at` (which must have room for `recordBytes`); returns the bytes written. This
+ * runs once per append, so it takes the fields as arguments and a `view` of `out` made by the caller once
+ * per buffer: no object, no DataView and no bounds-checking Buffer helpers per record.
  */
-export function encodeRecordInto(out: Buffer, at: number, fields: RecordFields): number {
-  const size = recordBytes(fields.payload.byteLength);
-  out.writeUInt32BE(size - 4, at);
+export function encodeRecordAt(
+  out: Buffer,
+  view: DataView,
+  at: number,
+  offset: number,
+  count: number,
+  timestamp: number,
+  maxTimestamp: number,
+  format: number,
+  payload: Uint8Array,
+): number {
+  const size = recordHeaderBytes + payload.byteLength;
+  view.setUint32(at, size - 4);
   out[at + 8] = recordVersion;
-  out[at + 9] = fields.format;
-  writeInt64(out, at + 10, fields.offset);
-  out.writeUInt32BE(fields.count, at + 18);
-  writeInt64(out, at + 22, fields.timestamp);
-  writeInt64(out, at + 30, fields.maxTimestamp);
-  out.set(fields.payload, at + recordHeaderBytes);
-  out.writeUInt32BE(crc32(out.subarray(at + crcStart, at + size)), at + 4);
+  out[at + 9] = format;
+  writeInt64(view, at + 10, offset);
+  view.setUint32(at + 18, count);
+  writeInt64(view, at + 22, timestamp);
+  writeInt64(view, at + 30, maxTimestamp);
+  out.set(payload, at + recordHeaderBytes);
+  // One native call over header and payload together.
+  view.setUint32(at + 4, crc32(out.subarray(at + crcStart, at + size)));
   return size;
+}
+
+export function encodeRecordInto(out: Buffer, at: number, fields: RecordFields): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const { offset, count, timestamp, maxTimestamp, format, payload } = fields;
+  return encodeRecordAt(out, view, at, offset, count, timestamp, maxTimestamp, format, payload);
 }
 
 export function encodeRecord(fields: RecordFields): Uint8Array {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BrokerError } from '../../shared/errors.js';
-import type { NormalisedAppend } from '../common.js';
+import { type NormalisedAppend, recordHeaderBytes } from '../common.js';
 import type { FsyncPolicy, StorageLimits } from '../types.js';
 import { Appender } from './appender.js';
 import {
@@ -17,7 +17,7 @@ import {
   type SparseIndex,
 } from './index-file.js';
 import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
-import { decodeRecord, encodeRecordInto, type RecordFields, recordBytes } from './record.js';
+import { decodeRecord, encodeRecordAt, type RecordFields } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
 
 export const segmentHeaderBytes = 16;
@@ -45,24 +45,38 @@ export interface SegmentContext {
   readonly onFailed: (err: BrokerError) => void;
 }
 
-/** A record not yet written to the file; a class so every one has the same shape. */
+/**
+ * A record not yet written to the file; a class so every one has the same shape. Its payload is read
+ * back from the slab it was encoded into, and only when a reader asks, so an append makes no view.
+ */
 class PendingRecord implements RecordFields {
   readonly offset: number;
   readonly count: number;
   readonly timestamp: number;
   readonly maxTimestamp: number;
   readonly format: number;
-  payload: Uint8Array;
+  private readonly slab: Buffer;
+  private readonly payloadStart: number;
   /** File position just past the record. */
-  end = 0;
+  readonly end: number;
 
-  constructor(offset: number, n: NormalisedAppend) {
+  constructor(n: NormalisedAppend, offset: number, slab: Buffer, payloadStart: number, end: number) {
     this.offset = offset;
     this.count = n.count;
     this.timestamp = n.timestamp;
     this.maxTimestamp = n.maxTimestamp;
     this.format = n.format;
-    this.payload = n.payload;
+    this.slab = slab;
+    this.payloadStart = payloadStart;
+    this.end = end;
+  }
+
+  get payload(): Uint8Array {
+    return this.slab.subarray(this.payloadStart, this.payloadStart + this.payloadBytes);
+  }
+
+  private get payloadBytes(): number {
+    return this.slab.readUInt32BE(this.payloadStart - recordHeaderBytes) + 4 - recordHeaderBytes;
   }
 }
 
@@ -218,15 +232,15 @@ export class Segment {
   append(n: NormalisedAppend, offset: number): Promise<void> {
     const appender = this.appender;
     if (!appender) throw corruptError(`Segment ${this.base} of log ${this.ctx.logName} is sealed`);
-    const bytes = recordBytes(n.payload.byteLength);
+    const { payload, count, timestamp, maxTimestamp, format } = n;
+    const bytes = recordHeaderBytes + payload.byteLength;
     const at = appender.reserve(bytes);
     const slab = appender.slab!;
-    const fields = new PendingRecord(offset, n);
-    encodeRecordInto(slab, at, fields);
-    noteRecord(this.state, offset, n.count, n.maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes);
-    fields.payload = slab.subarray(at + bytes - n.payload.byteLength, at + bytes);
-    fields.end = this.state.position;
-    this.pending.push(fields);
+    encodeRecordAt(slab, appender.slabView!, at, offset, count, timestamp, maxTimestamp, format, payload);
+    const state = this.state;
+    noteRecord(state, offset, count, maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes);
+    this.pending.push(new PendingRecord(n, offset, slab, at + recordHeaderBytes, state.position));
+    appender.encoded();
     return appender.lastPromise;
   }
 

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Appender } from '../../src/storage/file/appender.js';
+import type { FileIo } from '../../src/storage/file/io.js';
+
+/** Fake disk whose calls complete only when the test says so, so pipelining is observable. */
+function manualIo() {
+  const writes: Array<(err: Error | null) => void> = [];
+  const syncs: Array<(err: Error | null) => void> = [];
+  const io: FileIo = {
+    write: (_fd, data, _position, done) => writes.push((err) => done(err, err ? 0 : data.byteLength)),
+    fdatasync: (_fd, done) => syncs.push(done),
+  };
+  return { io, writes, syncs };
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('a batch is written while the previous one is fdatasynced, and they settle in order', async () => {
+  const disk = manualIo();
+  const appender = new Appender({
+    fd: 0,
+    position: 0,
+    policy: { kind: 'always' },
+    io: disk.io,
+    what: 'test file',
+    onWritten: () => {},
+    onFailed: () => {},
+  });
+  const settled: string[] = [];
+  appender.enqueue(Buffer.from('a')).then(
+    () => settled.push('a'),
+    () => settled.push('a failed'),
+  );
+  await turn();
+  disk.writes.shift()!(null);
+  assert.equal(disk.syncs.length, 1);
+  appender.enqueue(Buffer.from('b')).then(
+    () => settled.push('b'),
+    () => settled.push('b failed'),
+  );
+  await turn();
+  assert.equal(disk.writes.length, 1, 'b is written while a is being fdatasynced');
+  disk.writes.shift()!(null);
+  assert.equal(disk.syncs.length, 1, 'b waits for an fdatasync that starts after its write');
+  disk.syncs.shift()!(null);
+  await turn();
+  assert.deepEqual(settled, ['a']);
+  disk.syncs.shift()!(null);
+  await turn();
+  assert.deepEqual(settled, ['a', 'b']);
+});
+
+test('a failed write fails its batch and every later one, after earlier ones settle', async () => {
+  const disk = manualIo();
+  const appender = new Appender({
+    fd: 0,
+    position: 0,
+    policy: { kind: 'always' },
+    io: disk.io,
+    what: 'test file',
+    onWritten: () => {},
+    onFailed: () => {},
+  });
+  const settled: string[] = [];
+  const track = (name: string, p: Promise<void>) =>
+    p.then(
+      () => settled.push(name),
+      () => settled.push(`${name} failed`),
+    );
+  track('a', appender.enqueue(Buffer.from('a')));
+  await turn();
+  disk.writes.shift()!(null);
+  track('b', appender.enqueue(Buffer.from('b')));
+  await turn();
+  track('c', appender.enqueue(Buffer.from('c')));
+  disk.writes.shift()!(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
+  await turn();
+  assert.deepEqual(settled, [], 'nothing settles while the fdatasync of a is in flight');
+  disk.syncs.shift()!(null);
+  await turn();
+  assert.deepEqual(settled, ['a', 'b failed', 'c failed']);
+  assert.equal(disk.writes.length, 0, 'nothing is written after the failure');
+  await assert.rejects(appender.sync(), /ENOSPC/);
+});
