@@ -18,7 +18,7 @@ import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { durationMsMax } from './options.js';
 import { type QueuedMessage, ReadyList } from './ready-list.js';
-import { QueueStore } from './store.js';
+import { QueueStore, type StoredMessage } from './store.js';
 import { QueueTimer } from './timer.js';
 
 /** Header that holds a message back for that many milliseconds (RabbitMQ's delayed-message plugin uses the same name). */
@@ -28,6 +28,12 @@ export const delayHeader = 'x-delay';
 const dispatchRoundsMax = 1_000_000;
 
 const resolved = Promise.resolve();
+
+/**
+ * Payload bytes read in one go when a consumer reaches a message whose body is only on disk; the
+ * entries after it get their bodies attached (within the body cache budget) for the next deliveries.
+ */
+const readAheadBytesMax = 256 * 1024;
 
 interface Delayed {
   readonly readyAtMs: number;
@@ -54,8 +60,8 @@ export class ClassicQueue implements QueueEngine {
   readonly #consumers: ConsumerSet;
   #store: QueueStore | undefined;
   #nextId = 1;
-  /** The message being enqueued: TTL 0 lets it go to a waiting consumer but never wait in the queue. */
-  #fresh: QueuedMessage | undefined;
+  /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
+  #freshId = 0;
   #dispatching = false;
   #dispatchAgain = false;
   #hadConsumer = false;
@@ -201,12 +207,18 @@ export class ClassicQueue implements QueueEngine {
 
   purge(): number {
     this.#assertOpen();
-    const purged = [...this.#ready.drain(), ...this.#delayed.map((d) => d.m)];
+    // One at a time: a backlog of millions is never turned into objects all at once.
+    let purged = 0;
+    for (let m = this.#ready.shift(); m !== undefined; m = this.#ready.shift()) {
+      this.#remove(m);
+      purged++;
+    }
+    for (const { m } of this.#delayed) this.#remove(m);
+    purged += this.#delayed.length;
     this.#delayed = [];
-    for (const m of purged) this.#remove(m);
     this.#expiryTimer.cancel();
     this.#delayTimer.cancel();
-    return purged.length;
+    return purged;
   }
 
   async destroy(): Promise<void> {
@@ -261,11 +273,11 @@ export class ClassicQueue implements QueueEngine {
   #makeReady(m: QueuedMessage, fresh: boolean): void {
     m.id = this.#nextId++;
     this.#ready.insert(m);
-    this.#fresh = fresh ? m : undefined;
+    this.#freshId = fresh ? m.id : 0;
     try {
       this.#dispatch();
     } finally {
-      this.#fresh = undefined;
+      this.#freshId = 0;
     }
     this.#dropOverflow();
     this.#expireHeads();
@@ -315,9 +327,9 @@ export class ClassicQueue implements QueueEngine {
       }
       const c = this.#consumers.pick();
       if (c === undefined) return;
-      this.#ready.shift();
+      const m = this.#ready.shift()!;
       this.#consumers.served(c);
-      this.#handOut(head, c, c.owner, c.noAck);
+      this.#handOut(m, c, c.owner, c.noAck);
     }
   }
 
@@ -328,7 +340,7 @@ export class ClassicQueue implements QueueEngine {
     owner: string,
     noAck: boolean,
   ): Delivery | undefined {
-    const message = this.#load(m);
+    const message = this.#load(m, true);
     if (message === undefined) return undefined;
     const delivery: Delivery = {
       queue: this.name,
@@ -345,17 +357,38 @@ export class ClassicQueue implements QueueEngine {
     return undefined;
   }
 
-  /** The message with its body, read back from the log when memory did not keep it; drops unreadable ones. */
-  #load(m: QueuedMessage): Message | undefined {
+  /**
+   * The message with its body, read back from the log when memory did not keep it; drops unreadable
+   * ones. `ahead`: `m` just left the head of the ready list, so the messages behind it come next.
+   */
+  #load(m: QueuedMessage, ahead = false): Message | undefined {
     if (m.message !== undefined) return m.message;
     assert(this.#store !== undefined && m.offset >= 0, 'message without body nor log');
     try {
-      return this.#store.read(m.offset);
+      if (!ahead) return this.#store.read(m.offset);
+      const run = this.#store.readRun(m.offset, readAheadBytesMax);
+      this.#attachAhead(m.priority, run);
+      return run[0]!.message;
     } catch (err) {
       if (!isBrokerError(err, ErrorCode.storageCorrupt)) throw err;
       // Nothing readable to serve: the entry is lost, and serving garbage would be worse.
       this.#remove(m);
       return undefined;
+    }
+  }
+
+  /** Gives the next ready messages of one priority their bodies from `run` while the budget has room. */
+  #attachAhead(priority: number, run: readonly StoredMessage[]): void {
+    if (run.length < 2) return;
+    const byOffset = new Map<number, Message>();
+    for (let i = 1; i < run.length; i++) byOffset.set(run[i]!.offset, run[i]!.message);
+    const bytesMax = this.#deps.limits.bodyCacheBytesMax;
+    // Twice the run: room for transient and requeued messages interleaved with the stored ones.
+    for (const next of this.#ready.paged(priority, 2 * run.length)) {
+      const message = byOffset.get(next.offset);
+      if (message === undefined) continue;
+      if (!reserveBody(next.bodyBytes, bytesMax)) return;
+      this.#ready.attach(next.id, message);
     }
   }
 
@@ -452,7 +485,7 @@ export class ClassicQueue implements QueueEngine {
   // ---- time
 
   #isExpired(m: QueuedMessage, now: number): boolean {
-    return m.expiresAtMs !== undefined && now >= m.expiresAtMs && m !== this.#fresh;
+    return m.expiresAtMs !== undefined && now >= m.expiresAtMs && m.id !== this.#freshId;
   }
 
   /** Dead-letters expired messages at the head of every priority level, then re-arms for the next. */
@@ -545,7 +578,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #forgetMessages(): void {
-    for (const m of this.#ready.drain()) this.#uncache(m);
+    for (let m = this.#ready.shift(); m !== undefined; m = this.#ready.shift()) this.#uncache(m);
     for (const { m } of this.#delayed) this.#uncache(m);
     for (const id of [...this.#unacked.keys()]) this.#takeUnacked(id);
     this.#delayed = [];

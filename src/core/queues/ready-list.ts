@@ -2,12 +2,17 @@
  * Ready messages of one queue, ordered by priority (higher first) and, within a priority, by id.
  * Ids grow with arrival, so a requeued message goes back to its original place (AMQP 0-9-1
  * basic.reject/nack requeue: "the server MUST … place it back in its original position when possible").
+ *
+ * A durable queue's backlog may be millions of messages whose bodies are on disk, so the list keeps
+ * their numbers in parallel typed arrays (33 bytes a message) rather than one object each (over 100
+ * bytes with its slot), and the bodies it does hold in one map by id. `QueuedMessage` objects exist
+ * only for messages taken out (delivered, unacked, delayed) or looked at.
  */
 import { assert } from '../../shared/assert.js';
 import type { Message } from '../types.js';
 import type { ConsumerState } from './consumers.js';
 
-/** One message held by a queue. Kept small: a million of these may sit in memory without bodies. */
+/** One message held by a queue. */
 export interface QueuedMessage {
   /** Delivery handle and order key; assigned when the message becomes ready. */
   id: number;
@@ -20,53 +25,171 @@ export interface QueuedMessage {
   redelivered: boolean;
   /** The whole message while it is in memory; undefined when only the log holds the body. */
   message: Message | undefined;
-  /** Unacked only: the consumer holding the delivery, or the owner that took it with `get`. One field, not two, because a million records add up. */
+  /** Unacked only: the consumer holding the delivery, or the owner that took it with `get`. */
   holder: ConsumerState | string | undefined;
 }
 
-/** A queue grows at the tail and shrinks at the head; compact the array once the dead head is this big. */
-const compactHeadMin = 1024;
+/** A stored message without its body in memory, as read-ahead sees it. */
+export interface PagedMessage {
+  readonly id: number;
+  readonly offset: number;
+  readonly bodyBytes: number;
+}
 
+const capacityMin = 64;
+/** A queue grows at the tail and shrinks at the head; move the live part down once the dead head is this big. */
+const compactHeadMin = 1024;
+const uint32Max = 0xffff_ffff;
+
+interface Columns {
+  ids: Float64Array;
+  offsets: Float64Array;
+  /** NaN: no expiry. */
+  expires: Float64Array;
+  bodyBytes: Uint32Array;
+  deliveryCounts: Uint32Array;
+  redelivered: Uint8Array;
+}
+
+function newColumns(capacity: number): Columns {
+  return {
+    ids: new Float64Array(capacity),
+    offsets: new Float64Array(capacity),
+    expires: new Float64Array(capacity),
+    bodyBytes: new Uint32Array(capacity),
+    deliveryCounts: new Uint32Array(capacity),
+    redelivered: new Uint8Array(capacity),
+  };
+}
+
+/** Messages of one priority in slots [head, tail) of the columns. */
 class Level {
-  items: Array<QueuedMessage | undefined> = [];
+  #c = newColumns(capacityMin);
+  #capacity = capacityMin;
   head = 0;
+  tail = 0;
+  readonly #priority: number;
+  readonly #bodies: Map<number, Message>;
+
+  constructor(priority: number, bodies: Map<number, Message>) {
+    this.#priority = priority;
+    this.#bodies = bodies;
+  }
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.tail - this.head;
   }
 
   first(): QueuedMessage | undefined {
-    return this.items[this.head];
+    return this.size === 0 ? undefined : this.#read(this.head);
   }
 
   shift(): QueuedMessage | undefined {
-    const m = this.items[this.head];
-    if (m === undefined) return undefined;
-    this.items[this.head++] = undefined;
-    if (this.head >= compactHeadMin && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    if (this.size === 0) return undefined;
+    const m = this.#read(this.head++);
+    this.#bodies.delete(m.id);
+    if (this.head >= compactHeadMin && this.head * 2 >= this.tail) this.#moveTo(this.#fitCapacity());
     return m;
   }
 
   insert(m: QueuedMessage): void {
-    const last = this.items[this.items.length - 1];
-    if (this.size === 0 || (last !== undefined && last.id < m.id)) {
-      this.items.push(m);
+    if (this.size === 0 || this.#c.ids[this.tail - 1]! < m.id) {
+      this.#roomAtTail();
+      this.#write(this.tail++, m);
       return;
     }
-    const index = this.#lowerBound(m.id);
-    if (index === this.head && this.head > 0) this.items[--this.head] = m;
-    else this.items.splice(index, 0, m);
+    if (this.head > 0 && this.#lowerBound(m.id) === this.head) {
+      this.#write(--this.head, m);
+      return;
+    }
+    this.#roomAtTail();
+    // After #roomAtTail, which may have moved the slots.
+    const at = this.#lowerBound(m.id);
+    for (const column of Object.values(this.#c) as Array<Columns[keyof Columns]>) {
+      column.copyWithin(at + 1, at, this.tail);
+    }
+    this.tail++;
+    this.#write(at, m);
+  }
+
+  paged(scanMax: number): PagedMessage[] {
+    const out: PagedMessage[] = [];
+    const { ids, offsets, bodyBytes } = this.#c;
+    const end = Math.min(this.tail, this.head + scanMax);
+    for (let i = this.head; i < end; i++) {
+      const offset = offsets[i]!;
+      if (offset >= 0 && !this.#bodies.has(ids[i]!))
+        out.push({ id: ids[i]!, offset, bodyBytes: bodyBytes[i]! });
+    }
+    return out;
+  }
+
+  #read(i: number): QueuedMessage {
+    const c = this.#c;
+    const id = c.ids[i]!;
+    const expires = c.expires[i]!;
+    return {
+      id,
+      priority: this.#priority,
+      offset: c.offsets[i]!,
+      bodyBytes: c.bodyBytes[i]!,
+      expiresAtMs: Number.isNaN(expires) ? undefined : expires,
+      deliveryCount: c.deliveryCounts[i]!,
+      redelivered: c.redelivered[i] === 1,
+      message: this.#bodies.get(id),
+      holder: undefined,
+    };
+  }
+
+  #write(i: number, m: QueuedMessage): void {
+    assert(m.bodyBytes <= uint32Max && m.deliveryCount <= uint32Max, 'queued message field out of range');
+    const c = this.#c;
+    c.ids[i] = m.id;
+    c.offsets[i] = m.offset;
+    c.expires[i] = m.expiresAtMs ?? Number.NaN;
+    c.bodyBytes[i] = m.bodyBytes;
+    c.deliveryCounts[i] = m.deliveryCount;
+    c.redelivered[i] = m.redelivered ? 1 : 0;
+    if (m.message !== undefined) this.#bodies.set(m.id, m.message);
+  }
+
+  #roomAtTail(): void {
+    if (this.tail < this.#capacity) return;
+    this.#moveTo(this.#fitCapacity());
+  }
+
+  /** Twice the live size (at least one free slot), so moves and regrowth stay amortised O(1). */
+  #fitCapacity(): number {
+    let capacity = capacityMin;
+    while (capacity < 2 * (this.size + 1)) capacity *= 2;
+    return capacity;
+  }
+
+  /** Moves the live slots to the start of columns of `capacity` (new ones when it changes). */
+  #moveTo(capacity: number): void {
+    const { head, tail } = this;
+    if (capacity === this.#capacity) {
+      for (const column of Object.values(this.#c) as Array<Columns[keyof Columns]>) {
+        column.copyWithin(0, head, tail);
+      }
+    } else {
+      const next = newColumns(capacity);
+      for (const key of Object.keys(next) as Array<keyof Columns>)
+        next[key].set(this.#c[key].subarray(head, tail));
+      this.#c = next;
+      this.#capacity = capacity;
+    }
+    this.head = 0;
+    this.tail = tail - head;
   }
 
   #lowerBound(id: number): number {
+    const { ids } = this.#c;
     let lo = this.head;
-    let hi = this.items.length;
+    let hi = this.tail;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.items[mid]!.id < id) lo = mid + 1;
+      if (ids[mid]! < id) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -76,12 +199,14 @@ class Level {
 export class ReadyList {
   /** Indexed by priority; only priority queues use more than index 0. */
   readonly #levels: Level[];
+  /** Bodies held in memory, by id; a stored message whose body is on disk only has none. */
+  readonly #bodies = new Map<number, Message>();
   #count = 0;
   #bytes = 0;
 
   constructor(priorityMax: number) {
     assert(priorityMax >= 0 && priorityMax <= 255, 'priorityMax out of range');
-    this.#levels = Array.from({ length: priorityMax + 1 }, () => new Level());
+    this.#levels = Array.from({ length: priorityMax + 1 }, (_, p) => new Level(p, this.#bodies));
   }
 
   get count(): number {
@@ -100,6 +225,7 @@ export class ReadyList {
     this.#bytes += m.bodyBytes;
   }
 
+  /** The next message, as a copy: changing it does not change the list. */
   peek(): QueuedMessage | undefined {
     for (let p = this.#levels.length - 1; p >= 0; p--) {
       const m = this.#levels[p]!.first();
@@ -138,10 +264,13 @@ export class ReadyList {
     return m;
   }
 
-  /** Empties the list and returns what it held, in order. */
-  drain(): QueuedMessage[] {
-    const all: QueuedMessage[] = [];
-    for (let m = this.shift(); m !== undefined; m = this.shift()) all.push(m);
-    return all;
+  /** Read-ahead candidates: among the next `scanMax` messages of one priority, those whose body is on disk only. */
+  paged(priority: number, scanMax: number): PagedMessage[] {
+    return this.#levels[priority]?.paged(scanMax) ?? [];
+  }
+
+  /** Gives a ready message (one `paged` returned) its body. */
+  attach(id: number, message: Message): void {
+    this.#bodies.set(id, message);
   }
 }

@@ -11,8 +11,8 @@
  * only out-of-order removals are kept in memory.
  */
 
-import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { AppendResult, Log, Storage } from '../../storage/types.js';
+import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
+import type { AppendResult, Log, LogEntry, Storage } from '../../storage/types.js';
 import {
   type DecodedMessage,
   decodeMessage,
@@ -31,6 +31,24 @@ const ackRecordsPerSnapshot = 1024;
 const truncateStepOffsets = 4096;
 /** Bytes read per chunk while recovering. */
 const recoverReadBytesMax = 4 * 1024 * 1024;
+
+export interface StoredMessage {
+  readonly offset: number;
+  readonly message: Message;
+}
+
+/**
+ * A decoded body is a view into the payload the log handed back, which may share its buffer with
+ * neighbouring entries; a body that would pin much more than itself gets its own copy, so a kept
+ * body costs its size and a dropped one frees its memory.
+ */
+const sharedBufferSlackBytes = 1024;
+
+function ownBody(message: Message): Message {
+  const { body } = message;
+  if (body.buffer.byteLength - body.byteLength <= sharedBufferSlackBytes) return message;
+  return { ...message, body: body.slice() };
+}
 
 export type RecoveredVisitor = (offset: number, decoded: DecodedMessage) => void;
 
@@ -80,11 +98,42 @@ export class QueueStore {
 
   /** Reads a stored message back; synchronous so deliveries need no await. */
   read(offset: number): Message {
-    const entry = this.#messages.read(offset, { maxEntries: 1 })[0];
-    if (entry === undefined || entry.offset !== offset) {
+    return this.readRun(offset, 0)[0]!.message;
+  }
+
+  /**
+   * Reads the message at `offset` and the stored entries after it, up to about `bytesMax` of payload,
+   * in one log read: a consumer working through a paged-out backlog then costs one read per run
+   * rather than one per message. Entries that fail to decode after the first are left out.
+   */
+  readRun(offset: number, bytesMax: number): StoredMessage[] {
+    const entries = this.#readEntries(offset, bytesMax);
+    const first = entries[0];
+    if (first === undefined || first.offset !== offset) {
       throw brokerError(ErrorCode.storageCorrupt, `Queue log ${this.#messages.name} lost offset ${offset}`);
     }
-    return decodeMessage(entry.payload).message;
+    const run: StoredMessage[] = [{ offset, message: ownBody(decodeMessage(first.payload).message) }];
+    for (let i = 1; i < entries.length; i++) {
+      const entry = entries[i]!;
+      try {
+        run.push({ offset: entry.offset, message: ownBody(decodeMessage(entry.payload).message) });
+      } catch {
+        // Its own read, when a consumer reaches it, reports the damage.
+      }
+    }
+    return run;
+  }
+
+  /** A damaged entry later in the run must not cost the one asked for: then it is read alone. */
+  #readEntries(offset: number, bytesMax: number): LogEntry[] {
+    if (bytesMax > 0) {
+      try {
+        return this.#messages.read(offset, { maxBytes: bytesMax });
+      } catch (err) {
+        if (!isBrokerError(err, ErrorCode.storageCorrupt)) throw err;
+      }
+    }
+    return this.#messages.read(offset, { maxEntries: 1 });
   }
 
   /** Records that `offset` left the queue; written at the end of the current job, many per record. */
