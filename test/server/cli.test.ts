@@ -89,14 +89,16 @@ describe('switchyard start', () => {
       'memory',
       '--amqp-port',
       String(await freePort()),
+      '--grpc-port',
+      String(await freePort()),
       '--http-port',
       'auto',
     ]);
     let stopped = false;
     try {
-      assert.match(broker.readyLine, /^switchyard ready http=\d+$/);
+      assert.match(broker.readyLine, /^switchyard ready (?=.*\bamqp=\d+)(?=.*\bhttp=\d+).*$/);
       assert.equal(await health(broker.ports.http!), 200);
-      assert.match(broker.stderr(), /amqp listener not built yet; skipped/);
+      assert.match(broker.stderr(), /grpc listener not built yet; skipped/);
       const result = await broker.stop('SIGTERM');
       stopped = true;
       assert.equal(result.code, 0);

@@ -1,0 +1,243 @@
+/**
+ * `npm run bench -- amqp`: the two AMQP workloads of shared/peers/README.md against Switchyard (the
+ * compiled CLI, file storage, fsync always) and, in the same run, RabbitMQ from shared/peers when it is
+ * installed. 100,000 messages of 256 B, 1,000 in flight, producer and consumer in separate processes.
+ * This file is also the producer / consumer child: `node amqp.js producer|consumer <url> <workload>`.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { freePort, startCli } from '../src/testing/server-cli.js';
+
+const messageCount = 100_000;
+const bodyBytes = 256;
+const inFlightMax = 1000;
+const childTimeoutMs = 300_000;
+const peersDir = '/work/shared/peers';
+const rabbitPort = 5682;
+
+type Workload = 'durable' | 'transient';
+const workloads: Record<Workload, { queue: string; durable: boolean; label: string }> = {
+  durable: {
+    queue: 'bench.durable',
+    durable: true,
+    label: 'durable queue, persistent, confirms, prefetch 1000, manual ack',
+  },
+  transient: { queue: 'bench.transient', durable: false, label: 'transient queue, no confirms' },
+};
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+// ---- children
+
+async function producer(url: string, workload: Workload): Promise<void> {
+  const w = workloads[workload];
+  const conn = await amqp.connect(url);
+  const body = Buffer.alloc(bodyBytes, 1);
+  const startMs = nowMs();
+  const ch = w.durable ? await conn.createConfirmChannel() : await conn.createChannel();
+  if (w.durable) {
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    for (let i = 0; i < messageCount; i++) {
+      while (inFlight >= inFlightMax) await new Promise<void>((resolve) => (wake = resolve));
+      body.writeDoubleLE(nowMs(), 0);
+      inFlight++;
+      (ch as amqp.ConfirmChannel).sendToQueue(w.queue, body, { persistent: true }, () => {
+        inFlight--;
+        wake?.();
+      });
+    }
+    await (ch as amqp.ConfirmChannel).waitForConfirms();
+  } else {
+    for (let i = 0; i < messageCount; i++) {
+      body.writeDoubleLE(nowMs(), 0);
+      if (!ch.sendToQueue(w.queue, body)) await new Promise((resolve) => ch.once('drain', resolve));
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ startMs, endMs: nowMs() })}\n`);
+  // amqplib may send connection.close ahead of buffered channel frames; closing the channel first flushes them.
+  await ch.close();
+  await conn.close();
+}
+
+async function consumer(url: string, workload: Workload): Promise<void> {
+  const w = workloads[workload];
+  const conn = await amqp.connect(url);
+  const ch = await conn.createChannel();
+  await ch.prefetch(inFlightMax);
+  const latencies = new Float64Array(messageCount);
+  let count = 0;
+  const done = new Promise<void>((resolve) => {
+    void ch.consume(w.queue, (m) => {
+      if (m === null) return;
+      latencies[count++] = nowMs() - m.content.readDoubleLE(0);
+      ch.ack(m);
+      if (count === messageCount) resolve();
+    });
+  });
+  process.stdout.write('ready\n');
+  await done;
+  const endMs = nowMs();
+  latencies.sort();
+  const at = (q: number) => latencies[Math.min(messageCount - 1, Math.floor(q * messageCount))]!;
+  process.stdout.write(`${JSON.stringify({ endMs, p50: at(0.5), p99: at(0.99) })}\n`);
+  await conn.close();
+}
+
+// ---- orchestration
+
+function child(
+  role: string,
+  url: string,
+  workload: Workload,
+): { proc: ChildProcess; lines: Promise<string[]>; ready: Promise<void> } {
+  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), role, url, workload], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let readyResolve: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (readyResolve = resolve));
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    if (out.includes('ready')) readyResolve();
+  });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), childTimeoutMs);
+  const lines = new Promise<string[]>((resolve, reject) =>
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out.trim().split('\n'));
+      else reject(new Error(`${role} exited with ${code}`));
+    }),
+  );
+  return { proc, lines, ready };
+}
+
+interface Result {
+  rate: number;
+  p50: number;
+  p99: number;
+  rssMiB: number;
+}
+
+async function runWorkload(url: string, workload: Workload, brokerPid: number): Promise<Result> {
+  const w = workloads[workload];
+  const setup = await amqp.connect(url);
+  const ch = await setup.createChannel();
+  await ch.deleteQueue(w.queue);
+  await ch.assertQueue(w.queue, { durable: w.durable });
+  await setup.close();
+  const c = child('consumer', url, workload);
+  await c.ready;
+  const p = child('producer', url, workload);
+  const [produced, consumed] = await Promise.all([p.lines, c.lines]).catch((err: unknown) => {
+    p.proc.kill('SIGKILL');
+    c.proc.kill('SIGKILL');
+    throw err;
+  });
+  const { startMs } = JSON.parse(produced.at(-1)!) as { startMs: number };
+  const { endMs, p50, p99 } = JSON.parse(consumed.at(-1)!) as { endMs: number; p50: number; p99: number };
+  return { rate: messageCount / ((endMs - startMs) / 1000), p50, p99, rssMiB: rssMiB(brokerPid) };
+}
+
+/** Peak resident set (VmHWM) of the broker process, MiB. */
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function withSwitchyard(run: (url: string, pid: number) => Promise<void>): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-amqp-'));
+  const port = await freePort();
+  const off = [
+    '--mqtt-port',
+    '0',
+    '--mqtt-ws-port',
+    '0',
+    '--kafka-port',
+    '0',
+    '--grpc-port',
+    '0',
+    '--rest-port',
+    '0',
+    '--http-port',
+    '0',
+  ];
+  const broker = await startCli([
+    '--data-dir',
+    dataDir,
+    '--amqp-port',
+    String(port),
+    ...off,
+    '--log-level',
+    'warn',
+  ]);
+  const pid = Number(
+    execFileSync('ss', ['-ltnpH', `sport = :${port}`])
+      .toString()
+      .match(/pid=(\d+)/)?.[1],
+  );
+  try {
+    await run(`amqp://guest:guest@127.0.0.1:${port}`, pid);
+  } finally {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function withRabbit(run: (url: string, pid: number) => Promise<void>): Promise<boolean> {
+  if (!existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server') || !existsSync(`${peersDir}/start-peers.sh`))
+    return false;
+  execFileSync(`${peersDir}/start-peers.sh`, ['rabbitmq'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    const pid = Number(readFileSync('/tmp/switchyard-peers/rabbitmq/beam.pid', 'utf8').trim());
+    await run(`amqp://guest:guest@127.0.0.1:${rabbitPort}`, pid);
+  } finally {
+    execFileSync(`${peersDir}/stop-peers.sh`, ['rabbitmq'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return true;
+}
+
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+export async function runAmqpBench(): Promise<void> {
+  const results: Record<string, Partial<Record<Workload, Result>>> = { switchyard: {}, rabbitmq: {} };
+  const all = async (name: string, url: string, pid: number): Promise<void> => {
+    for (const workload of Object.keys(workloads) as Workload[]) {
+      results[name]![workload] = await runWorkload(url, workload, pid);
+      process.stderr.write(`${name} ${workload} done\n`);
+    }
+  };
+  await withSwitchyard((url, pid) => all('switchyard', url, pid));
+  const rabbit = await withRabbit((url, pid) => all('rabbitmq', url, pid));
+  if (!rabbit)
+    process.stdout.write('RabbitMQ not installed (apt-get install rabbitmq-server); peer skipped\n');
+  process.stdout.write(
+    `AMQP: ${fmt(messageCount)} messages of ${bodyBytes} B, ${inFlightMax} in flight, producer and consumer in separate processes\n`,
+  );
+  process.stdout.write(
+    '| workload | broker | messages/s | p50 / p99 ms | broker peak RSS MiB | ratio (Switchyard / RabbitMQ) |\n|---|---|---:|---:|---:|---:|\n',
+  );
+  for (const workload of Object.keys(workloads) as Workload[]) {
+    const peer = results['rabbitmq']![workload];
+    for (const name of ['switchyard', 'rabbitmq']) {
+      const r = results[name]![workload];
+      if (r === undefined) continue;
+      const ratio = name === 'switchyard' && peer !== undefined ? `${fmt(r.rate / peer.rate, 2)}×` : '';
+      process.stdout.write(
+        `| ${workloads[workload].label} | ${name} | ${fmt(r.rate)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.rssMiB)} | ${ratio} |\n`,
+      );
+    }
+  }
+}
+
+const role = process.argv[2];
+if (process.argv[1] === fileURLToPath(import.meta.url) && (role === 'producer' || role === 'consumer')) {
+  const run = role === 'producer' ? producer : consumer;
+  await run(process.argv[3]!, process.argv[4] as Workload);
+}

@@ -1,0 +1,176 @@
+/**
+ * `x-` arguments of queue.declare and basic.consume → core options. Types and ranges follow
+ * RabbitMQ: a wrong type or a negative value is a 406 PRECONDITION_FAILED on the channel whose text
+ * names the argument, the queue and the vhost. Unknown arguments are kept (for listing) and ignored.
+ */
+import type { Headers, OverflowPolicy, QueueOptions, StreamOffsetSpec } from '../../core/types.js';
+import {
+  type FieldTable,
+  type FieldValue,
+  fieldNumber,
+  plainFieldValue,
+  ReplyCode,
+  Tagged,
+} from './codec/index.js';
+import { channelError } from './errors.js';
+
+export function toHeaders(table: FieldTable): Headers {
+  const out: Headers = {};
+  for (const key of Object.keys(table)) out[key] = plainFieldValue(table[key] as FieldValue);
+  return out;
+}
+
+function invalid(arg: string, where: string, why: string): Error {
+  return channelError(ReplyCode.preconditionFailed, `invalid arg '${arg}' for ${where}: ${why}`);
+}
+
+function typeName(value: FieldValue): string {
+  if (value instanceof Tagged) return value.tag;
+  if (value === null) return 'void';
+  if (value instanceof Uint8Array) return 'bytes';
+  if (Array.isArray(value)) return 'array';
+  if (value instanceof Date) return 'timestamp';
+  return typeof value;
+}
+
+/** An integer argument (any integer tag), at least `min`. */
+function integer(args: FieldTable, arg: string, where: string, min: number): number | undefined {
+  const value = args[arg];
+  if (value === undefined) return undefined;
+  const n = fieldNumber(value);
+  if (n === undefined || !Number.isInteger(n) || typeof value === 'boolean') {
+    throw invalid(arg, where, `{unacceptable_type,${typeName(value)}}`);
+  }
+  if (n < min) throw invalid(arg, where, `{value_too_small,${n}}`);
+  return n;
+}
+
+function text(args: FieldTable, arg: string, where: string): string | undefined {
+  const value = args[arg];
+  if (value === undefined) return undefined;
+  const plain = plainFieldValue(value);
+  if (typeof plain === 'string') return plain;
+  if (plain instanceof Uint8Array) return Buffer.from(plain).toString('utf8');
+  throw invalid(arg, where, `{unacceptable_type,${typeName(value)}}`);
+}
+
+function bool(args: FieldTable, arg: string, where: string): boolean | undefined {
+  const value = args[arg];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw invalid(arg, where, `{unacceptable_type,${typeName(value)}}`);
+  return value;
+}
+
+const overflows: readonly OverflowPolicy[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
+const queueTypes = ['classic', 'quorum', 'stream'] as const;
+
+/** RabbitMQ's retention strings for `x-max-age`: a number and one of Y M D h m s. */
+const ageUnitsMs: Readonly<Record<string, number>> = {
+  Y: 365 * 86_400_000,
+  M: 30 * 86_400_000,
+  D: 86_400_000,
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+};
+
+export function parseDuration(value: string): number | undefined {
+  const match = /^(\d{1,12})([YMDhms])$/.exec(value);
+  if (match === null) return undefined;
+  return Number(match[1]) * (ageUnitsMs[match[2]!] ?? 0);
+}
+
+export interface DeclareFlags {
+  durable: boolean;
+  exclusive: boolean;
+  autoDelete: boolean;
+}
+
+/** queue.declare arguments → QueueOptions (flags included); `where` is "queue 'q' in vhost '/'". */
+export function parseQueueArguments(args: FieldTable, flags: DeclareFlags, where: string): QueueOptions {
+  const options: QueueOptions = {
+    durable: flags.durable,
+    autoDelete: flags.autoDelete,
+    arguments: toHeaders(args),
+  };
+  const type = text(args, 'x-queue-type', where) ?? 'classic';
+  if (!(queueTypes as readonly string[]).includes(type))
+    throw invalid('x-queue-type', where, `unknown type '${type}'`);
+  if (type !== 'classic' && (!flags.durable || flags.exclusive || flags.autoDelete)) {
+    throw channelError(
+      ReplyCode.preconditionFailed,
+      `invalid property 'non-durable, exclusive or auto-delete' for ${where}: ${type} queues must be durable`,
+    );
+  }
+  setIf(options, 'messageTtlMs', integer(args, 'x-message-ttl', where, 0));
+  setIf(options, 'expiresMs', integer(args, 'x-expires', where, 1));
+  setIf(options, 'deadLetterExchange', text(args, 'x-dead-letter-exchange', where));
+  setIf(options, 'deadLetterRoutingKey', text(args, 'x-dead-letter-routing-key', where));
+  setIf(options, 'priorityMax', integer(args, 'x-max-priority', where, 0));
+  if (options.priorityMax !== undefined && options.priorityMax > 255)
+    throw invalid('x-max-priority', where, `{value_too_large,${options.priorityMax}}`);
+  if (options.priorityMax === 0) delete options.priorityMax;
+  setIf(options, 'singleActiveConsumer', bool(args, 'x-single-active-consumer', where));
+  setIf(options, 'deliveryLimit', integer(args, 'x-delivery-limit', where, 0));
+  const overflow = text(args, 'x-overflow', where);
+  if (overflow !== undefined && !(overflows as readonly string[]).includes(overflow)) {
+    throw invalid('x-overflow', where, `{unacceptable_value,'${overflow}'}`);
+  }
+  setIf(options, 'overflow', overflow as OverflowPolicy | undefined);
+  const lengthMax = integer(args, 'x-max-length', where, 0);
+  const bytesMax = integer(args, 'x-max-length-bytes', where, 0);
+  if (type === 'stream') {
+    options.kind = 'stream';
+    setIf(options, 'streamBytesMax', bytesMax);
+    const age = text(args, 'x-max-age', where);
+    const ageMs = age === undefined ? undefined : parseDuration(age);
+    if (age !== undefined && ageMs === undefined)
+      throw invalid('x-max-age', where, `{unacceptable_value,'${age}'}`);
+    setIf(options, 'streamAgeMsMax', ageMs);
+  } else {
+    setIf(options, 'lengthMax', lengthMax);
+    setIf(options, 'bytesMax', bytesMax);
+  }
+  return options;
+}
+
+function setIf<K extends keyof QueueOptions>(
+  options: QueueOptions,
+  key: K,
+  value: QueueOptions[K] | undefined,
+): void {
+  if (value !== undefined) options[key] = value;
+}
+
+export interface ConsumerArguments {
+  priority?: number;
+  offset?: StreamOffsetSpec;
+}
+
+/** basic.consume arguments: `x-priority` and `x-stream-offset` (first, last, next, offset, timestamp, age). */
+export function parseConsumerArguments(args: FieldTable, where: string, nowMs: number): ConsumerArguments {
+  const out: ConsumerArguments = {};
+  const priority = args['x-priority'];
+  if (priority !== undefined) {
+    const n = fieldNumber(priority);
+    if (n === undefined || !Number.isInteger(n))
+      throw invalid('x-priority', where, `{unacceptable_type,${typeName(priority)}}`);
+    out.priority = n;
+  }
+  const offset = args['x-stream-offset'];
+  if (offset !== undefined) out.offset = streamOffset(offset, where, nowMs);
+  return out;
+}
+
+function streamOffset(value: FieldValue, where: string, nowMs: number): StreamOffsetSpec {
+  if (value instanceof Date) return { timestamp: value.getTime() };
+  if (value instanceof Tagged && value.tag === 'T') return { timestamp: Number(value.value) * 1000 };
+  if (typeof value === 'string') {
+    if (value === 'first' || value === 'last' || value === 'next') return value;
+    const ageMs = parseDuration(value);
+    if (ageMs !== undefined) return { timestamp: nowMs - ageMs };
+  }
+  const n = fieldNumber(value);
+  if (n !== undefined && Number.isInteger(n) && n >= 0) return { offset: n };
+  throw invalid('x-stream-offset', where, `{unacceptable_value,${typeName(value)}}`);
+}

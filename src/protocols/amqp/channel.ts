@@ -1,0 +1,251 @@
+/**
+ * One channel: content assembly (method + header + body frames, spec 4.2.6), delivery tags, consumers,
+ * qos, confirms and transactions. Method handlers live in methods/, one file per class; a failing
+ * handler closes this channel (soft error) or the connection (hard error) as RabbitMQ would.
+ */
+import type { VirtualHost } from '../../core/api.js';
+import type { Consumer, Delivery, Message } from '../../core/types.js';
+import type { BasicPublish, Frame, Method, MethodName } from './codec/index.js';
+import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
+import type { ConfirmTracker } from './confirms.js';
+import type { AmqpConnection } from './connection.js';
+import { ChannelCredit } from './credit.js';
+import { AmqpError, connectionError, toReply } from './errors.js';
+import { basicHandlers, checkPublish, publishContent } from './methods/basic.js';
+import { channelHandlers } from './methods/channel.js';
+import { confirmHandlers } from './methods/confirm.js';
+import { exchangeHandlers } from './methods/exchange.js';
+import { queueHandlers } from './methods/queue.js';
+import { txHandlers } from './methods/tx.js';
+import { toBasicProperties } from './properties.js';
+
+export type Handler = (channel: AmqpChannel, fields: never) => void;
+export type HandlerTable = {
+  readonly [N in MethodName]?: (channel: AmqpChannel, fields: Extract<Method, { name: N }>['fields']) => void;
+};
+
+const handlers: HandlerTable = {
+  ...channelHandlers,
+  ...exchangeHandlers,
+  ...queueHandlers,
+  ...basicHandlers,
+  ...confirmHandlers,
+  ...txHandlers,
+};
+
+interface PendingContent {
+  readonly fields: BasicPublish;
+  header: ContentHeader | undefined;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
+export interface Unacked {
+  readonly queue: string;
+  readonly id: number;
+}
+
+export interface ChannelConsumer {
+  readonly tag: string;
+  readonly queue: string;
+  readonly noAck: boolean;
+  consumer: Consumer | undefined;
+}
+
+/** Operations a transaction holds until tx.commit (RabbitMQ: publishes and settlements). */
+export type TxOperation = () => Promise<void> | void;
+
+export class AmqpChannel {
+  readonly number: number;
+  readonly conn: AmqpConnection;
+  /** `<connectionId>/<channel>`: the holder of this channel's unacked deliveries in core. */
+  readonly owner: string;
+  state: 'open' | 'closing' | 'closed' = 'open';
+  /** channel.open was answered. */
+  opened = false;
+  #content: PendingContent | undefined;
+  #nextTag = 1;
+  /** Delivery tag → queue delivery; tags grow, so map order is tag order. */
+  readonly unacked = new Map<number, Unacked>();
+  readonly consumers = new Map<string, ChannelConsumer>();
+  /** `basic.qos global=false`: the limit given to consumers created afterwards. */
+  prefetch = 0;
+  readonly credit = new ChannelCredit();
+  confirms: ConfirmTracker | undefined;
+  tx: TxOperation[] | undefined;
+  replyToken: string | undefined;
+  /** The queue last declared on this channel: an empty queue name means it (spec queue.declare). */
+  lastQueue = '';
+
+  constructor(conn: AmqpConnection, number: number) {
+    this.conn = conn;
+    this.number = number;
+    this.owner = `${conn.id}/${number}`;
+  }
+
+  get vhost(): VirtualHost {
+    return this.conn.vhost!;
+  }
+
+  send(method: Method): void {
+    this.conn.sendMethod(this.number, method);
+  }
+
+  nextDeliveryTag(): number {
+    return this.#nextTag++;
+  }
+
+  onFrame(frame: Exclude<Frame, { kind: 'heartbeat' }>): void {
+    if (this.state !== 'open') {
+      this.#whileClosing(frame);
+      return;
+    }
+    if (frame.kind === 'method') {
+      this.#onMethod(frame.method);
+      return;
+    }
+    if (frame.kind === 'header') {
+      this.#onHeader(frame);
+      return;
+    }
+    this.#onBody(frame.payload);
+  }
+
+  #whileClosing(frame: Exclude<Frame, { kind: 'heartbeat' }>): void {
+    if (frame.kind !== 'method') return;
+    if (frame.method.name === 'channel.close') this.send({ name: 'channel.close-ok', fields: {} });
+    if (frame.method.name === 'channel.close' || frame.method.name === 'channel.close-ok') this.remove();
+  }
+
+  #onMethod(method: Method): void {
+    if (this.#content !== undefined) {
+      throw connectionError(
+        ReplyCode.unexpectedFrame,
+        `expected content header for class 60, got '${method.name}'`,
+      );
+    }
+    if (method.name === 'basic.publish') {
+      this.#guard(method, () => checkPublish(this, method.fields));
+      if (this.state === 'open')
+        this.#content = { fields: method.fields, header: undefined, chunks: [], received: 0 };
+      return;
+    }
+    const handler = handlers[method.name] as ((c: AmqpChannel, f: unknown) => void) | undefined;
+    if (handler === undefined) {
+      throw connectionError(ReplyCode.commandInvalid, `method '${method.name}' not allowed from a client`);
+    }
+    this.#guard(method, () => handler(this, method.fields));
+  }
+
+  #onHeader(header: ContentHeader): void {
+    const content = this.#content;
+    if (content === undefined || content.header !== undefined) {
+      throw connectionError(ReplyCode.unexpectedFrame, 'content header without basic.publish');
+    }
+    content.header = header;
+    const bytesMax = this.conn.shared.messageBytesMax;
+    if (header.bodySize > bytesMax) {
+      this.#content = undefined;
+      const err = new AmqpError(
+        ReplyCode.preconditionFailed,
+        `message size ${header.bodySize} is larger than configured max size ${bytesMax}`,
+        false,
+      );
+      this.fail(err, methodInfo['basic.publish']);
+      return;
+    }
+    if (header.bodySize === 0) this.#complete(content, new Uint8Array(0));
+  }
+
+  #onBody(payload: Uint8Array): void {
+    const content = this.#content;
+    if (content?.header === undefined)
+      throw connectionError(ReplyCode.unexpectedFrame, 'content body without header');
+    content.received += payload.byteLength;
+    if (content.received > content.header.bodySize) {
+      throw connectionError(
+        ReplyCode.frameError,
+        `content body exceeds the ${content.header.bodySize} bytes announced`,
+      );
+    }
+    // Payloads are views into the socket buffer (Buffer.slice would not copy): copy, so a queued body
+    // does not pin the whole read chunk.
+    if (content.received === content.header.bodySize && content.chunks.length === 0) {
+      this.#complete(content, new Uint8Array(payload));
+      return;
+    }
+    content.chunks.push(new Uint8Array(payload));
+    if (content.received === content.header.bodySize) this.#complete(content, Buffer.concat(content.chunks));
+  }
+
+  #complete(content: PendingContent, body: Uint8Array): void {
+    this.#content = undefined;
+    const header = content.header!;
+    this.#guard({ name: 'basic.publish', fields: content.fields }, () =>
+      publishContent(this, content.fields, header.properties, body),
+    );
+  }
+
+  #guard(method: Method, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.fail(err, methodInfo[method.name]);
+    }
+  }
+
+  /** Soft errors close this channel (channel.close, then await close-ok); hard ones the connection. */
+  fail(err: unknown, ids: { classId: number; methodId: number }): void {
+    const reply = toReply(err);
+    if (!reply.expected) this.conn.log.error({ err, channel: this.number }, 'unexpected error in channel');
+    if (reply.hard) {
+      this.conn.closeWith(reply.replyCode, reply.replyText, ids.classId, ids.methodId);
+      return;
+    }
+    if (this.state !== 'open') return;
+    this.send({
+      name: 'channel.close',
+      fields: { replyCode: reply.replyCode, replyText: reply.replyText, ...ids },
+    });
+    this.state = 'closing';
+    this.dispose();
+  }
+
+  /** Delivers a queue message to one of this channel's consumers. */
+  deliver(consumer: ChannelConsumer, delivery: Delivery): void {
+    const tag = this.nextDeliveryTag();
+    if (!consumer.noAck) this.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
+    this.sendMessage(consumer.tag, tag, delivery.redelivered, delivery.message);
+  }
+
+  sendMessage(consumerTag: string, deliveryTag: number, redelivered: boolean, message: Message): void {
+    const method: Method = {
+      name: 'basic.deliver',
+      fields: {
+        consumerTag,
+        deliveryTag,
+        redelivered,
+        exchange: message.exchange,
+        routingKey: message.routingKey,
+      },
+    };
+    this.conn.sendContent(this.number, method, toBasicProperties(message.properties), message.body);
+  }
+
+  /** Gives back everything this channel holds: consumers cancelled, unacked requeued (RabbitMQ on channel close). */
+  dispose(): void {
+    for (const c of this.consumers.values()) c.consumer?.cancel();
+    this.consumers.clear();
+    this.unacked.clear();
+    this.tx = undefined;
+    if (this.replyToken !== undefined) this.conn.shared.replyTo.unregister(this.replyToken);
+    this.replyToken = undefined;
+    this.conn.vhost?.releaseOwner(this.owner);
+  }
+
+  remove(): void {
+    this.state = 'closed';
+    this.dispose();
+    this.conn.channels.delete(this.number);
+  }
+}

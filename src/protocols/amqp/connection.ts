@@ -1,0 +1,311 @@
+/**
+ * One AMQP 0-9-1 connection over a socket: protocol header, frames in and out, the handshake state
+ * machine (methods/connection.ts), heartbeats, channels and the close handshakes. Every handler runs
+ * inside a guard, so bad input closes the channel or this connection, never the broker.
+ */
+import type { Socket } from 'node:net';
+import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { Authenticator } from '../../server/auth.js';
+import type { Logger } from '../../shared/logger.js';
+import { AmqpChannel } from './channel.js';
+import {
+  type BasicProperties,
+  checkProtocolHeader,
+  encodeContent,
+  encodeHeartbeatFrame,
+  encodeMethodFrame,
+  type Frame,
+  isAmqpCodecError,
+  type Method,
+  methodInfo,
+  parseFrames,
+  protocolHeader,
+  ReplyCode,
+} from './codec/index.js';
+import { connectionError, toReply } from './errors.js';
+import { handleConnectionMethod, sendStart } from './methods/connection.js';
+import type { ReplyToRegistry } from './reply-to.js';
+
+/** What every connection of one listener shares. */
+export interface ListenerShared {
+  readonly core: CoreBroker;
+  readonly auth: Authenticator;
+  readonly logger: Logger;
+  readonly version: string;
+  readonly replyTo: ReplyToRegistry;
+  /** Bodies larger than this are refused at the content header (RabbitMQ's max_message_size). */
+  readonly messageBytesMax: number;
+}
+
+/** Server limits offered in connection.tune (RabbitMQ 3.x defaults). */
+export const tuneDefaults = { channelMax: 2047, frameMax: 131_072, heartbeatS: 60 } as const;
+/** How long a closing peer gets to answer connection.close before the socket is dropped. */
+const closeTimeoutMs = 3000;
+/** Time allowed to finish the handshake (RabbitMQ's handshake_timeout is 10 s). */
+const handshakeTimeoutMs = 10_000;
+
+export type ConnectionState =
+  | 'header'
+  | 'start'
+  | 'secure'
+  | 'tune'
+  | 'open'
+  | 'opened'
+  | 'closing'
+  | 'closed';
+
+export class AmqpConnection {
+  readonly id: string;
+  readonly shared: ListenerShared;
+  readonly socket: Socket;
+  readonly log: Logger;
+  state: ConnectionState = 'header';
+  user = '';
+  vhost: VirtualHost | undefined;
+  clientCapabilities = new Set<string>();
+  clientProperties: Record<string, unknown> = {};
+  frameBytesMax: number = tuneDefaults.frameMax;
+  channelMax: number = tuneDefaults.channelMax;
+  heartbeatS = 0;
+  readonly channels = new Map<number, AmqpChannel>();
+  #input: Buffer | undefined;
+  #paused = false;
+  #queued: Frame[] = [];
+  #corked = false;
+  #lastReadMs = Date.now();
+  #lastWriteMs = Date.now();
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #deadline: NodeJS.Timeout | undefined;
+  readonly #onClosed: (c: AmqpConnection) => void;
+
+  constructor(id: string, socket: Socket, shared: ListenerShared, onClosed: (c: AmqpConnection) => void) {
+    this.id = id;
+    this.socket = socket;
+    this.shared = shared;
+    this.#onClosed = onClosed;
+    this.log = shared.logger.child({ connection: id });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    socket.on('close', () => this.#cleanup());
+    this.#deadline = setTimeout(() => this.#handshakeExpired(), handshakeTimeoutMs);
+  }
+
+  // ---- output
+
+  write(bytes: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.#lastWriteMs = Date.now();
+    // Frames written in one turn leave in one syscall.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(bytes);
+  }
+
+  sendMethod(channel: number, method: Method): void {
+    this.write(encodeMethodFrame(channel, method, this.frameBytesMax));
+  }
+
+  sendContent(channel: number, method: Method, properties: BasicProperties, body: Uint8Array): void {
+    this.write(encodeContent(channel, method, properties, body, this.frameBytesMax));
+  }
+
+  // ---- input
+
+  #onData(chunk: Buffer): void {
+    this.#lastReadMs = Date.now();
+    if (this.state === 'closed') return;
+    this.#input =
+      this.#input === undefined || this.#input.length === 0 ? chunk : Buffer.concat([this.#input, chunk]);
+    this.#process();
+  }
+
+  /** Stops frame processing while an asynchronous step (login) runs; `resume` picks up the rest. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#process();
+  }
+
+  #process(): void {
+    try {
+      if (this.state === 'header' && !this.#readHeader()) return;
+      this.#runFrames(this.#queued.splice(0));
+      while (this.#readable()) {
+        const { frames, bytes } = parseFrames(this.#input!, this.frameBytesMax);
+        if (frames.length === 0) break;
+        // Body payloads are views into the input: keep the rest as its own buffer, never overwrite.
+        this.#input = this.#input!.subarray(bytes);
+        this.#runFrames(frames);
+      }
+    } catch (err) {
+      this.fail(err, 0, 0);
+    }
+  }
+
+  #readable(): boolean {
+    return !this.#paused && this.#input !== undefined && this.#input.length > 0 && this.state !== 'closed';
+  }
+
+  /** Frames parsed while a pause began wait in `#queued`, so order is kept across the pause. */
+  #runFrames(frames: Frame[]): void {
+    for (let i = 0; i < frames.length; i++) {
+      if ((this.state as ConnectionState) === 'closed') return;
+      if (this.#paused) {
+        this.#queued.push(...frames.slice(i));
+        return;
+      }
+      this.#onFrame(frames[i]!);
+    }
+  }
+
+  /** Spec 4.2.2: a wrong header gets ours back and the socket is closed. */
+  #readHeader(): boolean {
+    const input = this.#input!;
+    const check = checkProtocolHeader(input);
+    if (check === 'incomplete') return false;
+    if (check === 'unsupported') {
+      this.socket.end(protocolHeader);
+      this.state = 'closed';
+      return false;
+    }
+    this.#input = input.subarray(protocolHeader.length);
+    this.state = 'start';
+    sendStart(this);
+    return true;
+  }
+
+  #onFrame(frame: Frame): void {
+    if (frame.kind === 'heartbeat') return;
+    if (frame.channel === 0) {
+      if (frame.kind !== 'method')
+        throw connectionError(ReplyCode.unexpectedFrame, 'content frame on channel 0');
+      this.#guard(frame.method, () => handleConnectionMethod(this, frame.method));
+      return;
+    }
+    if (this.state === 'closing') return;
+    if (this.state !== 'opened')
+      throw connectionError(ReplyCode.channelError, `channel ${frame.channel} used before connection.open`);
+    let channel = this.channels.get(frame.channel);
+    if (channel === undefined) {
+      if (frame.kind !== 'method' || frame.method.name !== 'channel.open') {
+        throw connectionError(ReplyCode.channelError, `expected 'channel.open' on channel ${frame.channel}`);
+      }
+      if (frame.channel > this.channelMax) {
+        throw connectionError(
+          ReplyCode.channelError,
+          `channel ${frame.channel} exceeds channel_max ${this.channelMax}`,
+        );
+      }
+      channel = new AmqpChannel(this, frame.channel);
+      this.channels.set(frame.channel, channel);
+    }
+    channel.onFrame(frame);
+  }
+
+  /** Runs a handler; its failure closes the connection (hard) with the method's ids. */
+  #guard(method: Method, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      const info = methodInfo[method.name];
+      this.fail(err, info.classId, info.methodId);
+    }
+  }
+
+  // ---- closing
+
+  /** A connection exception (or an unexpected failure): connection.close with the reply code. */
+  fail(err: unknown, classId: number, methodId: number): void {
+    const reply = toReply(err);
+    if (!reply.expected) this.log.error({ err }, 'unexpected error; closing connection');
+    // Codec errors know the method they were decoding.
+    const ids = isAmqpCodecError(err) && err.classId !== 0 ? err : { classId, methodId };
+    this.closeWith(reply.replyCode, reply.replyText, ids.classId, ids.methodId);
+  }
+
+  /** Server-initiated close (spec 4.2.2 / connection.close): wait for close-ok, then drop the socket. */
+  closeWith(replyCode: number, replyText: string, classId = 0, methodId = 0): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'header') {
+      this.socket.destroy();
+      return;
+    }
+    this.sendMethod(0, { name: 'connection.close', fields: { replyCode, replyText, classId, methodId } });
+    this.state = 'closing';
+    this.#releaseAll();
+    clearTimeout(this.#deadline);
+    this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
+  }
+
+  /** The peer answered our connection.close, or asked to close and got close-ok. */
+  finish(): void {
+    this.#releaseAll();
+    this.state = 'closed';
+    this.socket.end();
+    clearTimeout(this.#deadline);
+    this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
+  }
+
+  #releaseAll(): void {
+    for (const channel of this.channels.values()) channel.dispose();
+    this.channels.clear();
+    this.vhost?.closeConnection(this.id);
+  }
+
+  #cleanup(): void {
+    clearTimeout(this.#deadline);
+    clearInterval(this.#heartbeatTimer);
+    if (this.state !== 'closed') this.#releaseAll();
+    this.state = 'closed';
+    this.#onClosed(this);
+  }
+
+  #handshakeExpired(): void {
+    if (this.state === 'opened' || this.state === 'closed') return;
+    this.log.debug('handshake timed out');
+    this.socket.destroy();
+  }
+
+  /** The handshake finished: the deadline is off, heartbeats start when negotiated. */
+  opened(): void {
+    clearTimeout(this.#deadline);
+    this.state = 'opened';
+    if (this.heartbeatS > 0) this.#startHeartbeats(this.heartbeatS * 1000);
+  }
+
+  /** Spec 4.2.7: send a heartbeat when nothing else went out for half the interval; a peer silent for two intervals is dead. */
+  #startHeartbeats(intervalMs: number): void {
+    this.#heartbeatTimer = setInterval(() => {
+      const now = Date.now();
+      if (now - this.#lastReadMs > intervalMs * 2) {
+        this.log.info({ heartbeatS: this.heartbeatS }, 'missed heartbeats from client; closing');
+        this.socket.destroy();
+        return;
+      }
+      if (now - this.#lastWriteMs >= intervalMs / 2) this.write(encodeHeartbeatFrame());
+    }, intervalMs / 2);
+    this.#heartbeatTimer.unref();
+  }
+
+  /** Broker shutdown: tell the client, give it a moment, then drop it. */
+  shutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.state === 'closed') return resolve();
+      this.socket.once('close', () => resolve());
+      if (this.state === 'opened')
+        this.closeWith(ReplyCode.connectionForced, 'CONNECTION_FORCED - broker shutdown');
+      else this.socket.destroy();
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    });
+  }
+}

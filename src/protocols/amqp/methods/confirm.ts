@@ -1,0 +1,25 @@
+/**
+ * Confirm class (85, RabbitMQ extension): confirm.select turns on publisher confirms for the channel;
+ * a transactional channel cannot switch (406), as in RabbitMQ.
+ */
+
+import type { AmqpChannel, HandlerTable } from '../channel.js';
+import type { ConfirmSelect } from '../codec/index.js';
+import { ReplyCode } from '../codec/index.js';
+import { ConfirmTracker } from '../confirms.js';
+import { channelError } from '../errors.js';
+
+function select(channel: AmqpChannel, f: ConfirmSelect): void {
+  if (channel.tx !== undefined)
+    throw channelError(ReplyCode.preconditionFailed, 'cannot switch from tx to confirm mode');
+  channel.confirms ??= new ConfirmTracker((outcome, deliveryTag, multiple) => {
+    if (channel.state !== 'open') return;
+    if (outcome === 'ack') channel.send({ name: 'basic.ack', fields: { deliveryTag, multiple } });
+    else channel.send({ name: 'basic.nack', fields: { deliveryTag, multiple, requeue: false } });
+  });
+  if (!f.noWait) channel.send({ name: 'confirm.select-ok', fields: {} });
+}
+
+export const confirmHandlers: HandlerTable = {
+  'confirm.select': select,
+};

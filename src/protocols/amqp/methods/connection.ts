@@ -1,0 +1,200 @@
+/**
+ * Connection class (10): start → start-ok (PLAIN or AMQPLAIN) → tune → tune-ok → open, then close
+ * handshakes and update-secret. Order and limits follow spec 2.2.4 and RabbitMQ's tune defaults.
+ */
+import {
+  ByteReader,
+  type FieldTable,
+  frameMinBytes,
+  type Method,
+  plainFieldValue,
+  ReplyCode,
+  readTable,
+} from '../codec/index.js';
+import { type AmqpConnection, tuneDefaults } from '../connection.js';
+import { connectionError } from '../errors.js';
+
+const mechanisms = ['PLAIN', 'AMQPLAIN'] as const;
+
+/** The capabilities RabbitMQ advertises and clients check (pika refuses confirms without the first two). */
+const serverCapabilities: FieldTable = {
+  publisher_confirms: true,
+  'basic.nack': true,
+  exchange_exchange_bindings: true,
+  consumer_cancel_notify: true,
+  'connection.blocked': true,
+  consumer_priorities: true,
+  authentication_failure_close: true,
+  per_consumer_qos: true,
+  direct_reply_to: true,
+};
+
+export function sendStart(conn: AmqpConnection): void {
+  const serverProperties: FieldTable = {
+    product: 'Switchyard',
+    version: conn.shared.version,
+    platform: `Node.js ${process.version}`,
+    copyright: 'Switchyard contributors',
+    information: 'Licensed under the MIT licence',
+    cluster_name: 'switchyard',
+    capabilities: serverCapabilities,
+  };
+  conn.sendMethod(0, {
+    name: 'connection.start',
+    fields: {
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties,
+      mechanisms: Buffer.from(mechanisms.join(' ')),
+      locales: Buffer.from('en_US'),
+    },
+  });
+}
+
+export function handleConnectionMethod(conn: AmqpConnection, method: Method): void {
+  if (method.name === 'connection.close') {
+    peerClose(conn);
+    return;
+  }
+  if (method.name === 'connection.close-ok') {
+    if (conn.state === 'closing') conn.finish();
+    return;
+  }
+  if (conn.state === 'closing') return;
+  switch (method.name) {
+    case 'connection.start-ok':
+      expectState(conn, 'start', method.name);
+      startOk(conn, method.fields);
+      return;
+    case 'connection.tune-ok':
+      expectState(conn, 'tune', method.name);
+      tuneOk(conn, method.fields);
+      return;
+    case 'connection.open':
+      expectState(conn, 'open', method.name);
+      open(conn, method.fields.virtualHost);
+      return;
+    case 'connection.update-secret':
+      expectState(conn, 'opened', method.name);
+      conn.sendMethod(0, { name: 'connection.update-secret-ok', fields: {} });
+      return;
+    default:
+      throw connectionError(ReplyCode.commandInvalid, `unexpected method '${method.name}' on channel 0`);
+  }
+}
+
+function expectState(conn: AmqpConnection, state: AmqpConnection['state'], name: string): void {
+  if (conn.state !== state) throw connectionError(ReplyCode.commandInvalid, `'${name}' not expected now`);
+}
+
+function peerClose(conn: AmqpConnection): void {
+  conn.sendMethod(0, { name: 'connection.close-ok', fields: {} });
+  conn.finish();
+}
+
+interface StartOk {
+  clientProperties: FieldTable;
+  mechanism: string;
+  response: Uint8Array;
+}
+
+function startOk(conn: AmqpConnection, fields: StartOk): void {
+  conn.clientProperties = plainFieldValue(fields.clientProperties) as Record<string, unknown>;
+  const caps = fields.clientProperties['capabilities'];
+  if (caps !== null && typeof caps === 'object' && !Array.isArray(caps) && !(caps instanceof Uint8Array)) {
+    for (const [key, value] of Object.entries(caps)) if (value === true) conn.clientCapabilities.add(key);
+  }
+  const credentials = readCredentials(fields.mechanism, fields.response);
+  if (credentials === undefined) {
+    throw connectionError(
+      ReplyCode.accessRefused,
+      `unsupported or malformed authentication mechanism '${fields.mechanism}'`,
+    );
+  }
+  conn.pause();
+  const remote = conn.socket.remoteAddress;
+  conn.shared.auth.login(credentials.user, credentials.password, remote).then(
+    (result) => {
+      if (conn.state !== 'start') return;
+      if (!result.ok) {
+        conn.log.info({ user: credentials.user, reason: result.reason }, 'login refused');
+        conn.closeWith(
+          ReplyCode.accessRefused,
+          `ACCESS_REFUSED - Login was refused using authentication mechanism ${fields.mechanism}. For details see the broker logfile.`,
+        );
+        return;
+      }
+      conn.user = credentials.user;
+      conn.state = 'tune';
+      conn.sendMethod(0, {
+        name: 'connection.tune',
+        fields: {
+          channelMax: tuneDefaults.channelMax,
+          frameMax: tuneDefaults.frameMax,
+          heartbeat: tuneDefaults.heartbeatS,
+        },
+      });
+      conn.resume();
+    },
+    (err: unknown) => conn.fail(err, 10, 11),
+  );
+}
+
+/** PLAIN is `\0user\0password` (RFC 4616); AMQPLAIN a field table without its length prefix. */
+export function readCredentials(
+  mechanism: string,
+  response: Uint8Array,
+): { user: string; password: string } | undefined {
+  if (mechanism === 'PLAIN') {
+    const parts = Buffer.from(response).toString('utf8').split('\0');
+    if (parts.length !== 3) return undefined;
+    return { user: parts[1]!, password: parts[2]! };
+  }
+  if (mechanism === 'AMQPLAIN') {
+    const framed = Buffer.alloc(4 + response.byteLength);
+    framed.writeUInt32BE(response.byteLength, 0);
+    framed.set(response, 4);
+    try {
+      const table = readTable(new ByteReader(framed));
+      const user = table['LOGIN'];
+      const password = table['PASSWORD'];
+      if (typeof user !== 'string' || typeof password !== 'string') return undefined;
+      return { user, password };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function tuneOk(
+  conn: AmqpConnection,
+  fields: { channelMax: number; frameMax: number; heartbeat: number },
+): void {
+  const frameMax = fields.frameMax === 0 ? tuneDefaults.frameMax : fields.frameMax;
+  if (frameMax < frameMinBytes || frameMax > tuneDefaults.frameMax) {
+    throw connectionError(
+      ReplyCode.notAllowed,
+      `frame_max ${fields.frameMax} outside ${frameMinBytes}..${tuneDefaults.frameMax}`,
+    );
+  }
+  if (fields.channelMax > tuneDefaults.channelMax) {
+    throw connectionError(
+      ReplyCode.notAllowed,
+      `channel_max ${fields.channelMax} above ${tuneDefaults.channelMax}`,
+    );
+  }
+  conn.frameBytesMax = frameMax;
+  conn.channelMax = fields.channelMax === 0 ? tuneDefaults.channelMax : fields.channelMax;
+  conn.heartbeatS = fields.heartbeat;
+  conn.state = 'open';
+}
+
+function open(conn: AmqpConnection, vhostName: string): void {
+  if (!conn.shared.core.vhostNames().includes(vhostName)) {
+    throw connectionError(ReplyCode.notAllowed, `vhost ${vhostName} not found`);
+  }
+  conn.vhost = conn.shared.core.vhost(vhostName);
+  conn.sendMethod(0, { name: 'connection.open-ok', fields: { knownHosts: '' } });
+  conn.opened();
+}

@@ -1,0 +1,53 @@
+/**
+ * Exchange class (40): declare (passive, durable, auto-delete, internal, `alternate-exchange`),
+ * delete (if-unused), and RabbitMQ's exchange-to-exchange bind / unbind. An unknown exchange type is a
+ * connection error 503 COMMAND_INVALID, as in RabbitMQ.
+ */
+import type { ExchangeType } from '../../../core/types.js';
+import { toHeaders } from '../arguments.js';
+import type { AmqpChannel, HandlerTable } from '../channel.js';
+import type { ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind } from '../codec/index.js';
+import { ReplyCode } from '../codec/index.js';
+import { connectionError } from '../errors.js';
+
+const exchangeTypes: readonly string[] = ['direct', 'fanout', 'topic', 'headers'] satisfies ExchangeType[];
+
+function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
+  if (f.passive) {
+    if (f.exchange !== '') channel.vhost.checkExchange(f.exchange);
+  } else {
+    if (!exchangeTypes.includes(f.type)) {
+      throw connectionError(ReplyCode.commandInvalid, `unknown exchange type '${f.type}'`);
+    }
+    channel.vhost.declareExchange(f.exchange, {
+      type: f.type as ExchangeType,
+      durable: f.durable,
+      autoDelete: f.autoDelete,
+      internal: f.internal,
+      arguments: toHeaders(f.arguments),
+    });
+  }
+  if (!f.noWait) channel.send({ name: 'exchange.declare-ok', fields: {} });
+}
+
+function remove(channel: AmqpChannel, f: ExchangeDelete): void {
+  channel.vhost.deleteExchange(f.exchange, { ifUnused: f.ifUnused });
+  if (!f.noWait) channel.send({ name: 'exchange.delete-ok', fields: {} });
+}
+
+function bind(channel: AmqpChannel, f: ExchangeBind): void {
+  channel.vhost.bindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
+  if (!f.noWait) channel.send({ name: 'exchange.bind-ok', fields: {} });
+}
+
+function unbind(channel: AmqpChannel, f: ExchangeUnbind): void {
+  channel.vhost.unbindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
+  if (!f.noWait) channel.send({ name: 'exchange.unbind-ok', fields: {} });
+}
+
+export const exchangeHandlers: HandlerTable = {
+  'exchange.declare': declare,
+  'exchange.delete': remove,
+  'exchange.bind': bind,
+  'exchange.unbind': unbind,
+};

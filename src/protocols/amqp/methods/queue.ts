@@ -1,0 +1,70 @@
+/**
+ * Queue class (50): declare (passive, durable, exclusive, auto-delete, server-named, `x-` arguments
+ * parsed in ../arguments.ts), bind, unbind, purge, delete (if-unused, if-empty). Exclusive queues
+ * belong to the connection; core deletes them when it closes.
+ */
+
+import { parseQueueArguments, toHeaders } from '../arguments.js';
+import type { AmqpChannel, HandlerTable } from '../channel.js';
+import type { QueueBind, QueueDeclare, QueueDelete, QueuePurge, QueueUnbind } from '../codec/index.js';
+import { replyToQueue } from '../reply-to.js';
+
+/** spec queue.declare: an empty name in later methods means the channel's last declared queue. */
+function queueName(channel: AmqpChannel, name: string): string {
+  return name === '' ? channel.lastQueue : name;
+}
+
+function declare(channel: AmqpChannel, f: QueueDeclare): void {
+  const vhost = channel.vhost;
+  const connectionId = channel.conn.id;
+  let info: { name: string; messageCount: number; consumerCount: number };
+  if (f.passive && f.queue === replyToQueue) {
+    info = { name: replyToQueue, messageCount: 0, consumerCount: 0 };
+  } else if (f.passive) {
+    info = vhost.checkQueue(queueName(channel, f.queue), connectionId);
+  } else {
+    const where = `queue '${f.queue}' in vhost '${vhost.name}'`;
+    const options = parseQueueArguments(f.arguments, f, where);
+    if (f.exclusive) options.exclusiveOwner = connectionId;
+    info = vhost.declareQueue(f.queue, options, connectionId);
+  }
+  channel.lastQueue = info.name;
+  if (!f.noWait) {
+    channel.send({
+      name: 'queue.declare-ok',
+      fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
+    });
+  }
+}
+
+function bind(channel: AmqpChannel, f: QueueBind): void {
+  channel.vhost.bindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
+  if (!f.noWait) channel.send({ name: 'queue.bind-ok', fields: {} });
+}
+
+function unbind(channel: AmqpChannel, f: QueueUnbind): void {
+  channel.vhost.unbindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
+  channel.send({ name: 'queue.unbind-ok', fields: {} });
+}
+
+function purge(channel: AmqpChannel, f: QueuePurge): void {
+  const messageCount = channel.vhost.purgeQueue(queueName(channel, f.queue), channel.conn.id);
+  if (!f.noWait) channel.send({ name: 'queue.purge-ok', fields: { messageCount } });
+}
+
+function remove(channel: AmqpChannel, f: QueueDelete): void {
+  const messageCount = channel.vhost.deleteQueue(queueName(channel, f.queue), {
+    ifUnused: f.ifUnused,
+    ifEmpty: f.ifEmpty,
+    connectionId: channel.conn.id,
+  });
+  if (!f.noWait) channel.send({ name: 'queue.delete-ok', fields: { messageCount } });
+}
+
+export const queueHandlers: HandlerTable = {
+  'queue.declare': declare,
+  'queue.bind': bind,
+  'queue.unbind': unbind,
+  'queue.purge': purge,
+  'queue.delete': remove,
+};

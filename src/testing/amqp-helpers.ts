@@ -1,0 +1,155 @@
+/**
+ * Helpers for the AMQP conformance tests: an in-process broker with only the AMQP listener on a free
+ * port, amqplib connections to it, and a raw-socket client for frames amqplib will not send.
+ */
+import { connect as connectSocket, type Socket } from 'node:net';
+import amqp from 'amqplib';
+import {
+  encodeMethodFrame,
+  type Frame,
+  type Method,
+  parseFrames,
+  protocolHeader,
+} from '../protocols/amqp/codec/index.js';
+import { Broker } from '../server/broker.js';
+import { silentLogger } from '../shared/logger.js';
+
+export const allPortsOff = {
+  amqpPort: 0,
+  mqttPort: 0,
+  mqttWsPort: 0,
+  kafkaPort: 0,
+  grpcPort: 0,
+  restPort: 0,
+  httpPort: 0,
+} as const;
+
+export interface TestBroker {
+  readonly broker: Broker;
+  readonly port: number;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function startAmqpBroker(
+  options: { storage?: 'memory' | 'file'; dataDir?: string } = {},
+): Promise<TestBroker> {
+  const broker = await Broker.start({
+    ...allPortsOff,
+    storage: options.storage ?? 'memory',
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    amqpPort: 'auto',
+    logger: silentLogger(),
+  });
+  const port = broker.ports.amqpPort!;
+  return { broker, port, url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => broker.stop() };
+}
+
+/** An amqplib connection whose errors are recorded, not thrown (channel errors are expected in tests). */
+export async function open(url: string, options: Record<string, unknown> = {}): Promise<amqp.ChannelModel> {
+  const connection = await amqp.connect(url, options);
+  connection.on('error', () => {});
+  return connection;
+}
+
+export async function channelOf(connection: amqp.ChannelModel): Promise<amqp.Channel> {
+  const channel = await connection.createChannel();
+  channel.on('error', () => {});
+  return channel;
+}
+
+export async function confirmChannelOf(connection: amqp.ChannelModel): Promise<amqp.ConfirmChannel> {
+  const channel = await connection.createConfirmChannel();
+  channel.on('error', () => {});
+  return channel;
+}
+
+/** Waits for `check` to hold, polling every 5 ms, failing after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A frame-level client: sends raw bytes, collects decoded frames, for malformed-input tests. */
+export class RawClient {
+  readonly socket: Socket;
+  readonly frames: Frame[] = [];
+  closed = false;
+  #input = Buffer.alloc(0);
+  raw = Buffer.alloc(0);
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.raw = Buffer.concat([this.raw, chunk]);
+      this.#input = Buffer.concat([this.#input, chunk]);
+      try {
+        const { frames, bytes } = parseFrames(this.#input, 1 << 20);
+        this.frames.push(...frames);
+        this.#input = this.#input.subarray(bytes);
+      } catch {
+        // Not frames (a protocol header answer): left in `raw`.
+      }
+    });
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connectSocket(port, '127.0.0.1', () => resolve(new RawClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  write(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  send(channel: number, method: Method): void {
+    this.write(encodeMethodFrame(channel, method, 131_072));
+  }
+
+  async method(name: string, timeoutMs = 3000): Promise<Method> {
+    let found: Method | undefined;
+    await until(
+      () => {
+        const i = this.frames.findIndex((f) => f.kind === 'method' && f.method.name === name);
+        if (i === -1) return false;
+        found = (this.frames.splice(i, 1)[0] as { method: Method }).method;
+        return true;
+      },
+      timeoutMs,
+      `method ${name}`,
+    );
+    return found!;
+  }
+
+  /** The reply code of the connection.close the server sends. */
+  async closeCode(): Promise<number> {
+    const method = await this.method('connection.close');
+    return method.name === 'connection.close' ? method.fields.replyCode : -1;
+  }
+
+  /** Header, start-ok (PLAIN guest), tune-ok, open: ready for channel frames. */
+  async handshake(): Promise<void> {
+    this.write(protocolHeader);
+    await this.method('connection.start');
+    const response = Buffer.from('\0guest\0guest');
+    this.send(0, {
+      name: 'connection.start-ok',
+      fields: { clientProperties: {}, mechanism: 'PLAIN', response, locale: 'en_US' },
+    });
+    await this.method('connection.tune');
+    this.send(0, { name: 'connection.tune-ok', fields: { channelMax: 0, frameMax: 131_072, heartbeat: 0 } });
+    this.send(0, { name: 'connection.open', fields: { virtualHost: '/', capabilities: '', insist: false } });
+    await this.method('connection.open-ok');
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
