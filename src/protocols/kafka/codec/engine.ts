@@ -6,7 +6,7 @@
  * section, tagged fields are written only when not default, and unknown tags are kept.
  */
 import { KafkaCodecError, KafkaCodecReason } from './errors.js';
-import { type KafkaReader, KafkaWriter, zeroUuid } from './primitives.js';
+import { type KafkaReader, KafkaWriter, RecordChunks, zeroUuid } from './primitives.js';
 import type { FieldSchema, MessageSchema, UnknownTaggedField } from './schema.js';
 import { inRange } from './schema.js';
 
@@ -79,7 +79,8 @@ function isDefault(f: FieldSchema, value: unknown): boolean {
   if (value === null) return f.default === null;
   if (f.default === null) return false;
   if (f.array) return Array.isArray(value) && value.length === 0;
-  if (f.type === 'bytes' || f.type === 'records') return value instanceof Uint8Array && value.length === 0;
+  if (f.type === 'bytes' || f.type === 'records')
+    return (value instanceof Uint8Array || value instanceof RecordChunks) && value.length === 0;
   if (f.type === 'struct') {
     const obj = value as Obj;
     return (f.fields ?? []).every((sub) => isDefault(sub, obj[sub.name]));
@@ -205,6 +206,10 @@ function writeValue(
       return;
     case 'bytes':
     case 'records':
+      if (f.type === 'records' && value instanceof RecordChunks) {
+        w.writeRecordChunks(value, compact);
+        return;
+      }
       if (value !== null && !(value instanceof Uint8Array)) throw invalid(path, 'expected a Uint8Array');
       w.writeBytes(value, compact);
       return;

@@ -129,10 +129,32 @@ export function frameResponse(
   correlationId: number,
   writeBody: (w: KafkaWriter) => void,
 ): Uint8Array {
+  return responseWriter(apiKey, apiVersion, correlationId, writeBody).finish();
+}
+
+/**
+ * The same frame as a list of pieces to write in order, with `RecordChunks` left where they are
+ * rather than copied into the frame (Fetch answers).
+ */
+export function frameResponsePieces(
+  apiKey: number,
+  apiVersion: number,
+  correlationId: number,
+  writeBody: (w: KafkaWriter) => void,
+): Uint8Array[] {
+  return responseWriter(apiKey, apiVersion, correlationId, writeBody).pieces();
+}
+
+function responseWriter(
+  apiKey: number,
+  apiVersion: number,
+  correlationId: number,
+  writeBody: (w: KafkaWriter) => void,
+): KafkaWriter {
   const w = new KafkaWriter();
   w.writeInt32(0);
   writeResponseHeader(w, { correlationId }, responseHeaderVersion(apiKey, apiVersion));
   writeBody(w);
-  w.setInt32At(0, w.length - 4);
-  return w.finish();
+  w.setInt32At(0, w.byteLength - 4);
+  return w;
 }

@@ -164,10 +164,39 @@ export class KafkaReader {
   }
 }
 
+/**
+ * A `records` value made of several record batches that are written back to back but never joined:
+ * a Fetch answer hands the stored batches to the socket as they are (see `KafkaWriter.pieces`).
+ */
+export class RecordChunks {
+  readonly chunks: readonly Uint8Array[];
+  /** Total bytes, the length the wire prefix carries. */
+  readonly length: number;
+
+  constructor(chunks: readonly Uint8Array[]) {
+    this.chunks = chunks;
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
+    this.length = total;
+  }
+}
+
+/** Chunks shorter than this are copied into the writer: a separate iovec would cost more than the copy. */
+export const spliceBytesMin = 512;
+
+interface Splice {
+  /** Position in the writer's own bytes where the outside bytes go. */
+  readonly at: number;
+  readonly bytes: Uint8Array;
+}
+
 export class KafkaWriter {
   private buf: Uint8Array;
   private view: DataView;
+  /** Bytes written into the writer's own buffer; `byteLength` also counts spliced chunks. */
   length = 0;
+  private readonly splices: Splice[] = [];
+  private splicedBytes = 0;
 
   constructor(initialBytes = 256) {
     this.buf = new Uint8Array(Math.max(16, initialBytes));
@@ -297,12 +326,56 @@ export class KafkaWriter {
     this.writeRaw(v);
   }
 
+  /**
+   * Writes batches as one bytes field without copying them: large chunks are only referenced, and
+   * `pieces()` interleaves them with the writer's own bytes. The chunks must stay unchanged until then.
+   */
+  writeRecordChunks(v: RecordChunks, compact: boolean): void {
+    if (v.length > int32Max) throw new KafkaCodecError(KafkaCodecReason.invalidValue, 'Bytes exceed int32');
+    this.writeLength(v.length, compact, 4);
+    for (const chunk of v.chunks) {
+      if (chunk.length < spliceBytesMin) this.writeRaw(chunk);
+      else {
+        this.splices.push({ at: this.length, bytes: chunk });
+        this.splicedBytes += chunk.length;
+      }
+    }
+  }
+
   writeArrayLength(n: number, compact: boolean): void {
     this.writeLength(n, compact, 4);
   }
 
-  /** The bytes written so far, as a view of the internal buffer. */
+  /** Everything written so far, spliced chunks included. */
+  get byteLength(): number {
+    return this.length + this.splicedBytes;
+  }
+
+  /**
+   * The bytes written so far as a list to send in order: views of the internal buffer between the
+   * spliced chunks. Views of the buffer stay valid only until the next write.
+   */
+  pieces(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let from = 0;
+    for (const { at, bytes } of this.splices) {
+      if (at > from) out.push(this.buf.subarray(from, at));
+      out.push(bytes);
+      from = at;
+    }
+    if (this.length > from || out.length === 0) out.push(this.buf.subarray(from, this.length));
+    return out;
+  }
+
+  /** The bytes written so far: a view of the internal buffer, or one joined copy when chunks were spliced. */
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.length);
+    if (this.splices.length === 0) return this.buf.subarray(0, this.length);
+    const out = new Uint8Array(this.byteLength);
+    let at = 0;
+    for (const piece of this.pieces()) {
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
   }
 }

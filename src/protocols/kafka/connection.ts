@@ -1,0 +1,235 @@
+/**
+ * One client connection. Frames are split on their size prefix and handled strictly one after
+ * another, in arrival order; a handler may finish its work later (a durable append, a long-poll,
+ * a group barrier) without holding up the next request, but responses are still written in request
+ * order, as pipelining clients require (kafka-python sends ApiVersions and Metadata back to back).
+ * Anything the broker cannot read closes the connection; it never takes the process down.
+ */
+import type { Socket } from 'node:net';
+import {
+  ApiKey,
+  decodeMessage,
+  decodeRequestHeader,
+  type FieldSchema,
+  FrameSplitter,
+  frameResponsePieces,
+  inRange,
+  KafkaReader,
+  kafkaApiByKey,
+  type MessageSchema,
+  type RequestHeader,
+  writeMessage,
+} from './codec/index.js';
+import { type KafkaBroker, Later, type Reply, type RequestContext } from './context.js';
+import { KafkaError } from './errors.js';
+import { apiVersionsFallback, handlers } from './handlers/index.js';
+
+type Obj = Record<string, unknown>;
+
+/** Drops fields the response version does not carry, so handlers can fill in every field they know. */
+export function pruneToVersion(fields: readonly FieldSchema[], value: Obj, version: number): Obj {
+  const out: Obj = {};
+  for (const f of fields) {
+    if (!inRange(f.versions, version) || !(f.name in value)) continue;
+    const v = value[f.name];
+    if (f.type === 'struct' && f.fields !== undefined && v !== null && v !== undefined) {
+      const sub = f.fields;
+      out[f.name] = Array.isArray(v)
+        ? v.map((item: Obj) => pruneToVersion(sub, item, version))
+        : pruneToVersion(sub, v as Obj, version);
+    } else out[f.name] = v;
+  }
+  return out;
+}
+
+function unmapped(address: string | undefined): string {
+  if (address === undefined) return '127.0.0.1';
+  return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+}
+
+export class KafkaConnection {
+  readonly #socket: Socket;
+  readonly #broker: KafkaBroker;
+  readonly #port: number;
+  readonly #splitter: FrameSplitter;
+  readonly #queue: Uint8Array[] = [];
+  #pumping = false;
+  #closed = false;
+  #unanswered = 0;
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(socket: Socket, broker: KafkaBroker, advertisedPort: number) {
+    this.#socket = socket;
+    this.#broker = broker;
+    this.#port = advertisedPort;
+    this.#splitter = new FrameSplitter(broker.options.frameBytesMax);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    try {
+      for (const frame of this.#splitter.push(chunk)) this.#queue.push(frame);
+    } catch (err) {
+      this.#broker.logger.warn({ err }, 'kafka: unreadable frame; closing the connection');
+      this.close();
+      return;
+    }
+    this.#pressure();
+    void this.#pump();
+  }
+
+  /** Reading pauses while too many requests wait for their answers. */
+  #pressure(): void {
+    const busy = this.#unanswered + this.#queue.length >= this.#broker.options.inflightRequestsMax;
+    if (busy && !this.#socket.isPaused()) this.#socket.pause();
+    else if (!busy && this.#socket.isPaused() && !this.#closed) this.#socket.resume();
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (!this.#closed) {
+        const frame = this.#queue.shift();
+        if (frame === undefined) break;
+        await this.#handle(frame);
+      }
+    } catch (err) {
+      this.#broker.logger.error({ err }, 'kafka: request failed; closing the connection');
+      this.close();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #handle(frame: Uint8Array): Promise<void> {
+    const reader = new KafkaReader(frame);
+    let header: RequestHeader;
+    try {
+      header = decodeRequestHeader(reader);
+    } catch (err) {
+      this.#broker.logger.warn({ err }, 'kafka: unreadable request header; closing the connection');
+      return this.close();
+    }
+    const { requestApiKey: apiKey, requestApiVersion: version } = header;
+    const handler = handlers.get(apiKey);
+    const api = kafkaApiByKey.get(apiKey);
+    if (
+      apiKey === ApiKey.ApiVersions &&
+      (handler === undefined || version > handler.versionMax || version < 0)
+    ) {
+      return this.#respond(header, 0, apiVersionsFallback(KafkaError.unsupportedVersion));
+    }
+    if (
+      handler === undefined ||
+      api === undefined ||
+      version < handler.versionMin ||
+      version > handler.versionMax
+    ) {
+      this.#broker.logger.warn(
+        { apiKey, version },
+        'kafka: unsupported api key or version; closing the connection',
+      );
+      return this.close();
+    }
+    let request: object;
+    try {
+      request = decodeMessage(api.request, reader, version);
+    } catch (err) {
+      if (apiKey === ApiKey.ApiVersions)
+        return this.#respond(header, 0, apiVersionsFallback(KafkaError.invalidRequest));
+      this.#broker.logger.warn(
+        { err, apiKey, version },
+        'kafka: unreadable request body; closing the connection',
+      );
+      return this.close();
+    }
+    const reply = await handler.handle(this.#context(header), request);
+    this.#respond(header, version, reply, api.response);
+  }
+
+  #context(header: RequestHeader): RequestContext {
+    return {
+      broker: this.#broker,
+      apiVersion: header.requestApiVersion,
+      clientId: header.clientId ?? '',
+      advertisedHost: unmapped(this.#socket.localAddress),
+      advertisedPort: this.#port,
+      clientHost: `/${unmapped(this.#socket.remoteAddress)}`,
+    };
+  }
+
+  /** Queues the response behind every earlier one; `reply` null means none is sent (acks=0). */
+  #respond(header: RequestHeader, version: number, reply: Reply, schema?: MessageSchema): void {
+    const body = reply instanceof Later ? reply.response : Promise.resolve(reply);
+    const responseSchema = schema ?? kafkaApiByKey.get(ApiKey.ApiVersions)!.response;
+    this.#unanswered += 1;
+    this.#tail = this.#tail.then(async () => {
+      let out: object | null;
+      try {
+        out = await body;
+      } catch (err) {
+        this.#broker.logger.error(
+          { err, apiKey: header.requestApiKey },
+          'kafka: handler failed; closing the connection',
+        );
+        this.close();
+        return;
+      } finally {
+        this.#unanswered -= 1;
+        this.#pressure();
+      }
+      if (out === null || this.#closed) return;
+      try {
+        await this.#write(header, version, responseSchema, out);
+      } catch (err) {
+        this.#broker.logger.error(
+          { err, apiKey: header.requestApiKey },
+          'kafka: response not encodable; closing the connection',
+        );
+        this.close();
+      }
+    });
+  }
+
+  async #write(header: RequestHeader, version: number, schema: MessageSchema, body: object): Promise<void> {
+    const pruned = pruneToVersion(schema.fields, body as Obj, version);
+    const pieces = frameResponsePieces(header.requestApiKey, version, header.correlationId, (w) =>
+      writeMessage(w, schema, pruned, version),
+    );
+    if (this.#send(pieces)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
+  }
+
+  /**
+   * Hands the pieces to the socket; corked, several go out in one writev, so stored batches reach the
+   * kernel without being joined first. False when the socket asks the writer to wait for 'drain'.
+   */
+  #send(pieces: readonly Uint8Array[]): boolean {
+    if (pieces.length === 1) return this.#socket.write(pieces[0]!);
+    let flowing = true;
+    this.#socket.cork();
+    for (const piece of pieces) flowing = this.#socket.write(piece);
+    this.#socket.uncork();
+    return flowing;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * What every Kafka handler sees: the broker-wide Kafka state (one per listener) and the request's
+ * own facts (version, client, the address the client reached us on, which Metadata advertises).
+ */
+import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { Logger } from '../../shared/logger.js';
+import type { GroupCoordinator } from './groups.js';
+import type { ProducerRegistry } from './producers.js';
+
+export interface KafkaOptions {
+  /** Metadata for an unknown topic creates it (Kafka's `auto.create.topics.enable`). */
+  autoCreateTopics: boolean;
+  /** Partitions of an auto-created topic, and of CreateTopics asking for -1. */
+  defaultPartitions: number;
+  /** The vhost whose streams are the Kafka topics. */
+  vhost: string;
+  /** Largest request frame accepted; larger ones close the connection. */
+  frameBytesMax: number;
+  /** Requests read but not yet answered on one connection before reading pauses. */
+  inflightRequestsMax: number;
+  /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
+  batchBytesMax: number;
+  /** Bounds on consumer-group session timeouts (Kafka's group.min/max.session.timeout.ms). */
+  sessionTimeoutMsMin: number;
+  sessionTimeoutMsMax: number;
+  /** Members of one consumer group. */
+  groupMembersMax: number;
+}
+
+export const kafkaOptionsDefault: KafkaOptions = {
+  autoCreateTopics: true,
+  defaultPartitions: 1,
+  vhost: '/',
+  frameBytesMax: 100 * 1024 * 1024,
+  inflightRequestsMax: 256,
+  batchBytesMax: 16 * 1024 * 1024,
+  sessionTimeoutMsMin: 100,
+  sessionTimeoutMsMax: 30 * 60 * 1000,
+  groupMembersMax: 1000,
+};
+
+/** The single node's id, also the controller and every coordinator. */
+export const nodeId = 0;
+export const clusterId = 'switchyard';
+
+export interface KafkaBroker {
+  readonly core: CoreBroker;
+  readonly vhost: VirtualHost;
+  readonly options: KafkaOptions;
+  readonly groups: GroupCoordinator;
+  readonly producers: ProducerRegistry;
+  readonly logger: Logger;
+}
+
+export interface RequestContext {
+  readonly broker: KafkaBroker;
+  readonly apiVersion: number;
+  readonly clientId: string;
+  /** Host and port this connection reached; what Metadata and FindCoordinator advertise. */
+  readonly advertisedHost: string;
+  readonly advertisedPort: number;
+  readonly clientHost: string;
+}
+
+/** A response answered later (durability, long-poll, group barrier) without holding up the next request. */
+export class Later {
+  readonly response: Promise<object | null>;
+  constructor(response: Promise<object | null>) {
+    this.response = response;
+  }
+}
+
+/** What a handler returns: a response body, nothing (acks=0), or a response to come. */
+export type Reply = object | null | Later;
+
+export interface ApiHandler {
+  readonly apiKey: number;
+  readonly versionMin: number;
+  readonly versionMax: number;
+  handle(ctx: RequestContext, request: unknown): Reply | Promise<Reply>;
+}

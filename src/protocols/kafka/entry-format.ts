@@ -1,0 +1,122 @@
+/**
+ * How Kafka record batches live in a core stream, and how they meet other protocols'
+ * messages (docs/cross-protocol.md, "Kafka"). A stored batch is one stream entry of format
+ * `kafkaBatchFormat` whose payload is the batch exactly as produced, baseOffset rewritten. Other
+ * protocols read such entries through the converter registered below; Fetch turns entries of the
+ * core message format into single-record batches on the fly.
+ */
+import { registerEntryFormat } from '../../core/logs/formats.js';
+import { decodeMessage, entryFormat } from '../../core/message-codec.js';
+import type { Headers, HeaderValue, Message } from '../../core/types.js';
+import type { LogEntry } from '../../storage/types.js';
+import {
+  BatchAttribute,
+  batchHeaderBytes,
+  compressionOf,
+  decodeRecords,
+  encodeRecordBatch,
+  type KafkaRecord,
+  type RecordHeader,
+  readBatchHeader,
+} from './codec/index.js';
+import { decompress } from './compression.js';
+
+/** 'K': the entry format byte of a stored Kafka record batch. */
+export const kafkaBatchFormat = 0x4b;
+/** The core header that carries a Kafka record key. */
+export const kafkaKeyHeader = 'x-kafka-key';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextEncoder();
+
+function bytesToHeaderValue(bytes: Uint8Array): HeaderValue {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return Uint8Array.from(bytes);
+  }
+}
+
+/** The records of a stored batch, inflating it first when compressed. */
+export function batchRecords(payload: Uint8Array): {
+  records: KafkaRecord[];
+  baseTimestamp: bigint;
+  maxTimestamp: bigint;
+  logAppendTime: boolean;
+} {
+  const header = readBatchHeader(payload);
+  const codec = compressionOf(header.attributes);
+  let plain = payload;
+  if (codec !== 0) {
+    const end = 12 + header.batchLength;
+    const inflated = decompress(codec, payload.subarray(batchHeaderBytes, end));
+    plain = new Uint8Array(batchHeaderBytes + inflated.length);
+    plain.set(payload.subarray(0, batchHeaderBytes));
+    plain.set(inflated, batchHeaderBytes);
+    const view = new DataView(plain.buffer);
+    view.setInt32(8, plain.length - 12);
+    view.setInt16(21, header.attributes & ~BatchAttribute.compressionMask);
+  }
+  return {
+    records: decodeRecords(plain),
+    baseTimestamp: header.baseTimestamp,
+    maxTimestamp: header.maxTimestamp,
+    logAppendTime: (header.attributes & BatchAttribute.logAppendTime) !== 0,
+  };
+}
+
+export function recordToMessage(record: KafkaRecord, timestamp: number): Message {
+  const headers: Headers = {};
+  for (const h of record.headers) headers[h.key] = h.value === null ? null : bytesToHeaderValue(h.value);
+  if (record.key !== null) headers[kafkaKeyHeader] = bytesToHeaderValue(record.key);
+  const body = record.value === null ? new Uint8Array(0) : Uint8Array.from(record.value);
+  return { exchange: '', routingKey: '', body, properties: { headers, timestamp } };
+}
+
+/** The converter core uses to read Kafka batches as messages (AMQP stream consumers). */
+export function kafkaEntryMessages(entry: LogEntry): Array<{ offset: number; message: Message }> {
+  const batch = batchRecords(entry.payload);
+  if (readBatchHeader(entry.payload).attributes & BatchAttribute.control) return [];
+  return batch.records.map((record) => {
+    const ts = batch.logAppendTime ? batch.maxTimestamp : batch.baseTimestamp + record.timestampDelta;
+    return { offset: entry.offset + record.offsetDelta, message: recordToMessage(record, Number(ts)) };
+  });
+}
+
+function headerValueBytes(value: HeaderValue): Uint8Array | null {
+  if (value === null) return null;
+  if (typeof value === 'string') return utf8.encode(value);
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof Date) return utf8.encode(value.toISOString());
+  if (typeof value === 'object')
+    return utf8.encode(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  return utf8.encode(String(value));
+}
+
+/** One core message entry (format 1) as a one-record batch at the entry's offset. */
+export function messageEntryToBatch(entry: LogEntry): Uint8Array {
+  const { message } = decodeMessage(entry.payload);
+  const headers: RecordHeader[] = [];
+  let key: Uint8Array | null = null;
+  for (const [name, value] of Object.entries(message.properties.headers ?? {})) {
+    if (name === kafkaKeyHeader) key = headerValueBytes(value);
+    else headers.push({ key: name, value: headerValueBytes(value) });
+  }
+  const timestamp = message.properties.timestamp ?? entry.timestamp;
+  return encodeRecordBatch({
+    baseOffset: BigInt(entry.offset),
+    baseTimestamp: BigInt(Math.trunc(timestamp)),
+    records: [{ key, value: message.body, headers }],
+  });
+}
+
+/** The bytes Fetch returns for one stored entry, or null for formats Kafka cannot show. */
+export function entryAsBatch(entry: LogEntry): Uint8Array | null {
+  if (entry.format === kafkaBatchFormat) return entry.payload;
+  if (entry.format === entryFormat.message) return messageEntryToBatch(entry);
+  return null;
+}
+
+// Registered on import so that a broker reading logs written by an earlier run can convert them
+// even before a Kafka client connects.
+registerEntryFormat(kafkaBatchFormat, kafkaEntryMessages);

@@ -1,0 +1,61 @@
+/**
+ * Kafka error codes the broker answers with (protocol guide "Error Codes"), and the mapping from
+ * core's `BrokerError` codes onto them.
+ */
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
+
+export const KafkaError = {
+  unknownServerError: -1,
+  none: 0,
+  offsetOutOfRange: 1,
+  corruptMessage: 2,
+  unknownTopicOrPartition: 3,
+  messageTooLarge: 10,
+  coordinatorNotAvailable: 15,
+  invalidTopic: 17,
+  invalidRequiredAcks: 21,
+  illegalGeneration: 22,
+  inconsistentGroupProtocol: 23,
+  invalidGroupId: 24,
+  unknownMemberId: 25,
+  invalidSessionTimeout: 26,
+  rebalanceInProgress: 27,
+  unsupportedVersion: 35,
+  topicAlreadyExists: 36,
+  invalidPartitions: 37,
+  invalidReplicationFactor: 38,
+  invalidConfig: 40,
+  invalidRequest: 42,
+  unsupportedForMessageFormat: 43,
+  outOfOrderSequenceNumber: 45,
+  duplicateSequenceNumber: 46,
+  invalidProducerEpoch: 47,
+  kafkaStorageError: 56,
+  unknownProducerId: 59,
+  nonEmptyGroup: 68,
+  groupIdNotFound: 69,
+  fetchSessionIdNotFound: 70,
+  memberIdRequired: 79,
+  groupMaxSizeReached: 81,
+  fencedInstanceId: 82,
+  invalidRecord: 87,
+} as const;
+export type KafkaError = (typeof KafkaError)[keyof typeof KafkaError];
+
+/** The Kafka code for an error thrown by core or storage while serving one topic or partition. */
+export function kafkaErrorOf(err: unknown): KafkaError {
+  if (!isBrokerError(err)) return KafkaError.unknownServerError;
+  switch (err.code) {
+    case ErrorCode.notFound:
+      return KafkaError.unknownTopicOrPartition;
+    case ErrorCode.invalidArgument:
+      return KafkaError.invalidRequest;
+    case ErrorCode.resourceExhausted:
+      return KafkaError.messageTooLarge;
+    case ErrorCode.storageCorrupt:
+    case ErrorCode.storageFailed:
+      return KafkaError.kafkaStorageError;
+    default:
+      return KafkaError.unknownServerError;
+  }
+}

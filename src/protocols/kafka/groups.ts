@@ -1,0 +1,520 @@
+/**
+ * The classic consumer-group coordinator (Kafka's GroupCoordinator, KIP-345 static membership,
+ * KIP-394 MEMBER_ID_REQUIRED). A group moves Empty → PreparingRebalance → CompletingRebalance →
+ * Stable: JoinGroup answers wait until every known member has rejoined (or the rebalance timeout
+ * drops the laggards), the leader's SyncGroup assignment is handed to everyone, and a member whose
+ * session lapses without a heartbeat is removed, which starts a new rebalance. Assignments are opaque
+ * bytes computed by the leader. Committed offsets live in core (durable); this state is in memory.
+ */
+import { randomUUID } from 'node:crypto';
+import type { KafkaOptions } from './context.js';
+import { KafkaError } from './errors.js';
+
+export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
+
+/** The longest rebalance the coordinator waits for, whatever members ask. */
+export const rebalanceTimeoutMsMax = 5 * 60 * 1000;
+/** Groups kept at once (members or not). */
+export const groupsMax = 100_000;
+
+export interface Protocol {
+  readonly name: string;
+  readonly metadata: Uint8Array;
+}
+
+export interface JoinInput {
+  readonly groupId: string;
+  readonly memberId: string;
+  readonly groupInstanceId: string | null;
+  readonly clientId: string;
+  readonly clientHost: string;
+  readonly sessionTimeoutMs: number;
+  readonly rebalanceTimeoutMs: number;
+  readonly protocolType: string;
+  readonly protocols: readonly Protocol[];
+  /** JoinGroup v4+: an unknown member first gets MEMBER_ID_REQUIRED and its id. */
+  readonly requireKnownMemberId: boolean;
+}
+
+export interface JoinResult {
+  readonly errorCode: KafkaError;
+  readonly generationId: number;
+  readonly protocolType: string | null;
+  readonly protocolName: string | null;
+  readonly leader: string;
+  readonly memberId: string;
+  readonly members: Array<{ memberId: string; groupInstanceId: string | null; metadata: Uint8Array }>;
+}
+
+export interface SyncResult {
+  readonly errorCode: KafkaError;
+  readonly protocolType: string | null;
+  readonly protocolName: string | null;
+  readonly assignment: Uint8Array;
+}
+
+interface Member {
+  id: string;
+  readonly instanceId: string | null;
+  readonly clientId: string;
+  readonly clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocols: readonly Protocol[];
+  assignment: Uint8Array;
+  joinWaiter?: ((result: JoinResult) => void) | undefined;
+  syncWaiter?: ((result: SyncResult) => void) | undefined;
+  sessionTimer?: NodeJS.Timeout | undefined;
+}
+
+interface Group {
+  readonly id: string;
+  state: GroupState;
+  generation: number;
+  protocolType: string | null;
+  protocol: string | null;
+  leader: string | null;
+  readonly members: Map<string, Member>;
+  readonly staticMembers: Map<string, string>;
+  readonly pending: Map<string, NodeJS.Timeout>;
+  rebalanceTimer?: NodeJS.Timeout | undefined;
+}
+
+const empty = new Uint8Array(0);
+
+function joinError(errorCode: KafkaError, memberId = ''): JoinResult {
+  return {
+    errorCode,
+    generationId: -1,
+    protocolType: null,
+    protocolName: null,
+    leader: '',
+    memberId,
+    members: [],
+  };
+}
+
+function syncError(errorCode: KafkaError): SyncResult {
+  return { errorCode, protocolType: null, protocolName: null, assignment: empty };
+}
+
+function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((p, i) => p.name === b[i]!.name && Buffer.compare(p.metadata, b[i]!.metadata) === 0)
+  );
+}
+
+export class GroupCoordinator {
+  readonly #groups = new Map<string, Group>();
+  readonly #options: KafkaOptions;
+  #closed = false;
+
+  constructor(options: KafkaOptions) {
+    this.#options = options;
+  }
+
+  join(input: JoinInput): Promise<JoinResult> {
+    if (input.groupId === '') return Promise.resolve(joinError(KafkaError.invalidGroupId));
+    const { sessionTimeoutMsMin: min, sessionTimeoutMsMax: max } = this.#options;
+    if (input.sessionTimeoutMs < min || input.sessionTimeoutMs > max) {
+      return Promise.resolve(joinError(KafkaError.invalidSessionTimeout, input.memberId));
+    }
+    const group = this.#groupFor(input.groupId);
+    if (group === undefined)
+      return Promise.resolve(joinError(KafkaError.groupMaxSizeReached, input.memberId));
+    if (!this.#protocolsFit(group, input))
+      return Promise.resolve(joinError(KafkaError.inconsistentGroupProtocol, input.memberId));
+    if (input.memberId === '') return this.#joinNew(group, input);
+    return this.#joinKnown(group, input);
+  }
+
+  #joinNew(group: Group, input: JoinInput): Promise<JoinResult> {
+    const memberId = `${input.clientId || 'member'}-${randomUUID()}`;
+    if (input.groupInstanceId !== null) {
+      const previous = group.staticMembers.get(input.groupInstanceId);
+      if (previous !== undefined) return this.#replaceStatic(group, previous, memberId, input);
+    } else if (input.requireKnownMemberId) {
+      // KIP-394: the id is handed out first and must come back within a session timeout.
+      const timer = setTimeout(() => group.pending.delete(memberId), input.sessionTimeoutMs);
+      group.pending.set(memberId, timer);
+      return Promise.resolve(joinError(KafkaError.memberIdRequired, memberId));
+    }
+    if (group.members.size >= this.#options.groupMembersMax)
+      return Promise.resolve(joinError(KafkaError.groupMaxSizeReached));
+    return this.#addAndRebalance(group, memberId, input);
+  }
+
+  #joinKnown(group: Group, input: JoinInput): Promise<JoinResult> {
+    const pendingTimer = group.pending.get(input.memberId);
+    if (pendingTimer !== undefined) {
+      clearTimeout(pendingTimer);
+      group.pending.delete(input.memberId);
+      return this.#addAndRebalance(group, input.memberId, input);
+    }
+    const member = group.members.get(input.memberId);
+    if (member === undefined) return Promise.resolve(joinError(KafkaError.unknownMemberId, input.memberId));
+    if (member.instanceId !== null && group.staticMembers.get(member.instanceId) !== member.id) {
+      return Promise.resolve(joinError(KafkaError.fencedInstanceId, input.memberId));
+    }
+    const unchanged = sameProtocols(member.protocols, input.protocols);
+    member.protocols = input.protocols;
+    member.sessionTimeoutMs = input.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
+    this.#touch(group, member);
+    // A follower rejoining a stable group with the same metadata gets the current generation back.
+    if (group.state === 'Stable' && unchanged && group.leader !== member.id) {
+      return Promise.resolve(this.#joinResult(group, member));
+    }
+    if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
+    return this.#awaitJoin(group, member);
+  }
+
+  /** KIP-345: a static member restarting takes over its old identity without a rebalance when possible. */
+  #replaceStatic(group: Group, previousId: string, memberId: string, input: JoinInput): Promise<JoinResult> {
+    const old = group.members.get(previousId);
+    if (old === undefined) {
+      group.staticMembers.delete(input.groupInstanceId ?? '');
+      return this.#addAndRebalance(group, memberId, input);
+    }
+    old.joinWaiter?.(joinError(KafkaError.fencedInstanceId, previousId));
+    old.syncWaiter?.(syncError(KafkaError.fencedInstanceId));
+    old.joinWaiter = undefined;
+    old.syncWaiter = undefined;
+    clearTimeout(old.sessionTimer);
+    group.members.delete(previousId);
+    const unchanged = sameProtocols(old.protocols, input.protocols);
+    const member = this.#newMember(memberId, input);
+    member.assignment = old.assignment;
+    group.members.set(memberId, member);
+    group.staticMembers.set(input.groupInstanceId ?? '', memberId);
+    if (group.leader === previousId) group.leader = memberId;
+    this.#touch(group, member);
+    if (group.state === 'Stable' && unchanged && group.leader !== memberId)
+      return Promise.resolve(this.#joinResult(group, member));
+    if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
+    return this.#awaitJoin(group, member);
+  }
+
+  #newMember(id: string, input: JoinInput): Member {
+    return {
+      id,
+      instanceId: input.groupInstanceId,
+      clientId: input.clientId,
+      clientHost: input.clientHost,
+      sessionTimeoutMs: input.sessionTimeoutMs,
+      rebalanceTimeoutMs: input.rebalanceTimeoutMs,
+      protocols: input.protocols,
+      assignment: empty,
+    };
+  }
+
+  #addAndRebalance(group: Group, memberId: string, input: JoinInput): Promise<JoinResult> {
+    const member = this.#newMember(memberId, input);
+    group.members.set(memberId, member);
+    if (input.groupInstanceId !== null) group.staticMembers.set(input.groupInstanceId, memberId);
+    if (group.protocolType === null) group.protocolType = input.protocolType;
+    this.#touch(group, member);
+    if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
+    return this.#awaitJoin(group, member);
+  }
+
+  #awaitJoin(group: Group, member: Member): Promise<JoinResult> {
+    return new Promise((resolve) => {
+      member.joinWaiter?.(joinError(KafkaError.unknownMemberId, member.id));
+      member.joinWaiter = resolve;
+      this.#tryCompleteJoin(group);
+    });
+  }
+
+  #protocolsFit(group: Group, input: JoinInput): boolean {
+    if (input.protocols.length === 0) return false;
+    const others = [...group.members.values()].filter((m) => m.id !== input.memberId);
+    if (others.length === 0) return true;
+    if (group.protocolType !== null && group.protocolType !== input.protocolType) return false;
+    return input.protocols.some((p) => others.every((m) => m.protocols.some((q) => q.name === p.name)));
+  }
+
+  #prepareRebalance(group: Group): void {
+    for (const member of group.members.values()) {
+      member.syncWaiter?.(syncError(KafkaError.rebalanceInProgress));
+      member.syncWaiter = undefined;
+    }
+    group.state = 'PreparingRebalance';
+    const members = [...group.members.values()];
+    const timeoutMs = Math.min(
+      rebalanceTimeoutMsMax,
+      Math.max(0, ...members.map((m) => m.rebalanceTimeoutMs)),
+    );
+    clearTimeout(group.rebalanceTimer);
+    group.rebalanceTimer = setTimeout(() => this.#completeJoin(group), timeoutMs);
+  }
+
+  #tryCompleteJoin(group: Group): void {
+    if (group.state !== 'PreparingRebalance') return;
+    for (const member of group.members.values()) if (member.joinWaiter === undefined) return;
+    this.#completeJoin(group);
+  }
+
+  /** Ends the join phase: laggards are dropped, a protocol chosen, and every waiting member answered. */
+  #completeJoin(group: Group): void {
+    if (group.state !== 'PreparingRebalance') return;
+    clearTimeout(group.rebalanceTimer);
+    group.rebalanceTimer = undefined;
+    for (const member of [...group.members.values()])
+      if (member.joinWaiter === undefined) this.#remove(group, member);
+    group.generation += 1;
+    if (group.members.size === 0) {
+      group.state = 'Empty';
+      group.protocol = null;
+      group.leader = null;
+      group.protocolType = null;
+      return;
+    }
+    group.protocol = this.#selectProtocol(group);
+    if (group.leader === null || !group.members.has(group.leader))
+      group.leader = group.members.keys().next().value ?? null;
+    group.state = 'CompletingRebalance';
+    for (const member of group.members.values()) {
+      const waiter = member.joinWaiter;
+      member.joinWaiter = undefined;
+      this.#touch(group, member);
+      waiter?.(this.#joinResult(group, member));
+    }
+  }
+
+  /** The protocol every member supports with the most first-choice votes, as Kafka's vote. */
+  #selectProtocol(group: Group): string {
+    const members = [...group.members.values()];
+    const candidates = members[0]!.protocols
+      .map((p) => p.name)
+      .filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
+    const votes = new Map<string, number>();
+    for (const m of members) {
+      const choice = m.protocols.find((p) => candidates.includes(p.name))?.name;
+      if (choice !== undefined) votes.set(choice, (votes.get(choice) ?? 0) + 1);
+    }
+    let best = candidates[0] ?? members[0]!.protocols[0]!.name;
+    for (const name of candidates) if ((votes.get(name) ?? 0) > (votes.get(best) ?? 0)) best = name;
+    return best;
+  }
+
+  #joinResult(group: Group, member: Member): JoinResult {
+    const isLeader = group.leader === member.id;
+    const protocol = group.protocol ?? '';
+    return {
+      errorCode: KafkaError.none,
+      generationId: group.generation,
+      protocolType: group.protocolType,
+      protocolName: group.protocol,
+      leader: group.leader ?? '',
+      memberId: member.id,
+      members: isLeader
+        ? [...group.members.values()].map((m) => ({
+            memberId: m.id,
+            groupInstanceId: m.instanceId,
+            metadata: m.protocols.find((p) => p.name === protocol)?.metadata ?? empty,
+          }))
+        : [],
+    };
+  }
+
+  sync(
+    groupId: string,
+    memberId: string,
+    generation: number,
+    instanceId: string | null,
+    assignments: ReadonlyArray<{ memberId: string; assignment: Uint8Array }>,
+  ): Promise<SyncResult> {
+    const group = this.#groups.get(groupId);
+    const member = group?.members.get(memberId);
+    if (group === undefined || member === undefined)
+      return Promise.resolve(syncError(KafkaError.unknownMemberId));
+    if (instanceId !== null && group.staticMembers.get(instanceId) !== memberId)
+      return Promise.resolve(syncError(KafkaError.fencedInstanceId));
+    if (generation !== group.generation) return Promise.resolve(syncError(KafkaError.illegalGeneration));
+    this.#touch(group, member);
+    if (group.state === 'PreparingRebalance')
+      return Promise.resolve(syncError(KafkaError.rebalanceInProgress));
+    if (group.state === 'Stable') return Promise.resolve(this.#syncResult(group, member));
+    return new Promise((resolve) => {
+      member.syncWaiter?.(syncError(KafkaError.rebalanceInProgress));
+      member.syncWaiter = resolve;
+      if (group.leader !== memberId) return;
+      const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
+      for (const m of group.members.values()) m.assignment = Uint8Array.from(given.get(m.id) ?? empty);
+      group.state = 'Stable';
+      for (const m of group.members.values()) {
+        const waiter = m.syncWaiter;
+        m.syncWaiter = undefined;
+        waiter?.(this.#syncResult(group, m));
+      }
+    });
+  }
+
+  #syncResult(group: Group, member: Member): SyncResult {
+    return {
+      errorCode: KafkaError.none,
+      protocolType: group.protocolType,
+      protocolName: group.protocol,
+      assignment: member.assignment,
+    };
+  }
+
+  heartbeat(groupId: string, memberId: string, generation: number, instanceId: string | null): KafkaError {
+    const group = this.#groups.get(groupId);
+    const member = group?.members.get(memberId);
+    if (group === undefined || member === undefined) return KafkaError.unknownMemberId;
+    if (instanceId !== null && group.staticMembers.get(instanceId) !== memberId)
+      return KafkaError.fencedInstanceId;
+    if (generation !== group.generation) return KafkaError.illegalGeneration;
+    this.#touch(group, member);
+    return group.state === 'PreparingRebalance' ? KafkaError.rebalanceInProgress : KafkaError.none;
+  }
+
+  leave(groupId: string, memberId: string, instanceId: string | null): KafkaError {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return KafkaError.unknownMemberId;
+    const id = memberId === '' && instanceId !== null ? group.staticMembers.get(instanceId) : memberId;
+    const member = id === undefined ? undefined : group.members.get(id);
+    if (member === undefined) return KafkaError.unknownMemberId;
+    if (instanceId !== null && group.staticMembers.get(instanceId) !== member.id)
+      return KafkaError.fencedInstanceId;
+    this.#removeAndRebalance(group, member);
+    return KafkaError.none;
+  }
+
+  /** May this member (or a standalone client: generation < 0, no member id) commit offsets now? */
+  checkCommit(groupId: string, memberId: string, generation: number, instanceId: string | null): KafkaError {
+    const group = this.#groups.get(groupId);
+    if (generation < 0 && memberId === '') {
+      return group === undefined || group.members.size === 0 ? KafkaError.none : KafkaError.unknownMemberId;
+    }
+    if (group === undefined) return KafkaError.illegalGeneration;
+    const member = group.members.get(memberId);
+    if (member === undefined) return KafkaError.unknownMemberId;
+    if (instanceId !== null && group.staticMembers.get(instanceId) !== memberId)
+      return KafkaError.fencedInstanceId;
+    if (generation !== group.generation) return KafkaError.illegalGeneration;
+    if (group.state === 'CompletingRebalance') return KafkaError.rebalanceInProgress;
+    this.#touch(group, member);
+    return KafkaError.none;
+  }
+
+  #touch(group: Group, member: Member): void {
+    clearTimeout(member.sessionTimer);
+    if (this.#closed) return;
+    member.sessionTimer = setTimeout(() => this.#expire(group, member), member.sessionTimeoutMs);
+  }
+
+  #expire(group: Group, member: Member): void {
+    if (group.members.get(member.id) !== member) return;
+    // A member parked in JoinGroup is bounded by the rebalance timeout instead.
+    if (member.joinWaiter !== undefined) this.#touch(group, member);
+    else this.#removeAndRebalance(group, member);
+  }
+
+  #remove(group: Group, member: Member): void {
+    clearTimeout(member.sessionTimer);
+    group.members.delete(member.id);
+    if (member.instanceId !== null && group.staticMembers.get(member.instanceId) === member.id)
+      group.staticMembers.delete(member.instanceId);
+    member.joinWaiter?.(joinError(KafkaError.unknownMemberId, member.id));
+    member.syncWaiter?.(syncError(KafkaError.unknownMemberId));
+    member.joinWaiter = undefined;
+    member.syncWaiter = undefined;
+  }
+
+  #removeAndRebalance(group: Group, member: Member): void {
+    this.#remove(group, member);
+    if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
+    this.#tryCompleteJoin(group);
+  }
+
+  #groupFor(groupId: string): Group | undefined {
+    let group = this.#groups.get(groupId);
+    if (group !== undefined) return group;
+    if (this.#groups.size >= groupsMax) return undefined;
+    group = {
+      id: groupId,
+      state: 'Empty',
+      generation: 0,
+      protocolType: null,
+      protocol: null,
+      leader: null,
+      members: new Map(),
+      staticMembers: new Map(),
+      pending: new Map(),
+    };
+    this.#groups.set(groupId, group);
+    return group;
+  }
+
+  describe(groupId: string): {
+    state: GroupState;
+    protocolType: string;
+    protocol: string;
+    members: Array<{
+      memberId: string;
+      groupInstanceId: string | null;
+      clientId: string;
+      clientHost: string;
+      metadata: Uint8Array;
+      assignment: Uint8Array;
+    }>;
+  } {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return { state: 'Dead', protocolType: '', protocol: '', members: [] };
+    const protocol = group.protocol ?? '';
+    return {
+      state: group.state,
+      protocolType: group.protocolType ?? '',
+      protocol: group.state === 'Stable' ? protocol : '',
+      members: [...group.members.values()].map((m) => ({
+        memberId: m.id,
+        groupInstanceId: m.instanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        metadata: m.protocols.find((p) => p.name === protocol)?.metadata ?? empty,
+        assignment: m.assignment,
+      })),
+    };
+  }
+
+  list(): Array<{ groupId: string; protocolType: string; state: GroupState }> {
+    return [...this.#groups.values()].map((g) => ({
+      groupId: g.id,
+      protocolType: g.protocolType ?? '',
+      state: g.state,
+    }));
+  }
+
+  /** Deletes an empty group; NON_EMPTY_GROUP while it has members. */
+  delete(groupId: string): KafkaError {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return KafkaError.none;
+    if (group.members.size > 0) return KafkaError.nonEmptyGroup;
+    clearTimeout(group.rebalanceTimer);
+    for (const timer of group.pending.values()) clearTimeout(timer);
+    this.#groups.delete(groupId);
+    return KafkaError.none;
+  }
+
+  has(groupId: string): boolean {
+    return this.#groups.has(groupId);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const group of this.#groups.values()) {
+      clearTimeout(group.rebalanceTimer);
+      for (const timer of group.pending.values()) clearTimeout(timer);
+      for (const member of group.members.values()) {
+        clearTimeout(member.sessionTimer);
+        member.joinWaiter?.(joinError(KafkaError.coordinatorNotAvailable, member.id));
+        member.syncWaiter?.(syncError(KafkaError.coordinatorNotAvailable));
+      }
+    }
+    this.#groups.clear();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Fetch (key 1), v0–12. Stored batches go out as they are; entries written by other protocols are
+ * wrapped into one-record batches on the way. With fewer than minBytes ready, the request parks on
+ * `partition.waitFor` until data arrives or maxWaitMs passes (long-poll, no polling). Fetch sessions
+ * (KIP-227) are declined: every answer carries session id 0, so clients keep sending full requests.
+ */
+import type { StreamPartition } from '../../../core/api.js';
+import {
+  ApiKey,
+  type FetchRequest,
+  type FetchResponse,
+  type FetchResponsePartitionData,
+  type KafkaInput,
+  RecordChunks,
+} from '../codec/index.js';
+import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { entryAsBatch } from '../entry-format.js';
+import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { isKafkaError, partitionOf } from '../topics.js';
+
+/** The longest long-poll honoured, whatever the client asks. */
+export const fetchWaitMsMax = 60_000;
+/** Entries read per partition per fetch, besides the byte limits. */
+export const fetchEntriesMax = 10_000;
+
+/** A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied. */
+type PartitionOut = Omit<KafkaInput<FetchResponsePartitionData>, 'records'> & {
+  records?: Uint8Array | RecordChunks | null;
+};
+interface TopicOut {
+  topic: string;
+  partitions: PartitionOut[];
+}
+type FetchOut = Omit<KafkaInput<FetchResponse>, 'responses'> & { responses: TopicOut[] };
+
+interface Wanted {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly maxBytes: number;
+}
+
+/** Storage calls one partition read may make; each takes at least one entry. */
+const readStepsMax = 64;
+
+/**
+ * The partition's batches from `offset`, at least one and then up to `limitBytes`. Storage sizes
+ * its file reads from `maxBytes` (one buffer of twice that size), so large reads ask by entry count
+ * instead, estimated from the entries seen so far; storage then reads the file in small steps and
+ * never twice the bytes. An entry past the limit is dropped, as a bytes limit would have left it.
+ */
+function readBatches(partition: StreamPartition, offset: number, limitBytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let bytes = 0;
+  let next = offset;
+  for (let step = 0; step < readStepsMax && bytes < limitBytes && out.length < fetchEntriesMax; step++) {
+    const estimate = out.length === 0 ? 1 : Math.floor((limitBytes - bytes) / (bytes / out.length));
+    const entries = partition.read(next, {
+      maxEntries: Math.min(Math.max(estimate, 1), fetchEntriesMax - out.length),
+    });
+    if (entries.length === 0) break;
+    for (const entry of entries) {
+      next = entry.offset + entry.count;
+      const batch = entryAsBatch(entry);
+      if (batch === null) continue;
+      if (out.length > 0 && bytes + batch.length > limitBytes) return out;
+      out.push(batch);
+      bytes += batch.length;
+    }
+  }
+  return out;
+}
+
+/** Reads one partition; `budget` is what is left of the response's maxBytes. */
+function readPartition(
+  broker: KafkaBroker,
+  want: Wanted,
+  budget: number,
+  first: boolean,
+): { out: PartitionOut; bytes: number } {
+  const partition = partitionOf(broker, want.topic, want.partition);
+  if (isKafkaError(partition))
+    return { out: { partitionIndex: want.partition, errorCode: partition }, bytes: 0 };
+  const end = partition.endOffset;
+  const start = partition.startOffset;
+  const base = {
+    partitionIndex: want.partition,
+    highWatermark: BigInt(end),
+    lastStableOffset: BigInt(end),
+    logStartOffset: BigInt(start),
+    abortedTransactions: [],
+    preferredReadReplica: -1,
+  };
+  if (want.offset < start || want.offset > end) {
+    return { out: { ...base, errorCode: KafkaError.offsetOutOfRange, records: null }, bytes: 0 };
+  }
+  const limit = Math.min(want.maxBytes, budget);
+  // KIP-74: the first partition with data returns at least one whole batch, even over the limits.
+  if (want.offset === end || (limit <= 0 && !first))
+    return { out: { ...base, errorCode: KafkaError.none, records: new Uint8Array(0) }, bytes: 0 };
+  try {
+    const records = new RecordChunks(readBatches(partition, want.offset, limit));
+    return { out: { ...base, errorCode: KafkaError.none, records }, bytes: records.length };
+  } catch (err) {
+    broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
+    return { out: { ...base, errorCode: kafkaErrorOf(err), records: null }, bytes: 0 };
+  }
+}
+
+function readAll(
+  broker: KafkaBroker,
+  wanted: Wanted[],
+  maxBytes: number,
+): { topics: TopicOut[]; bytes: number } {
+  const byTopic = new Map<string, PartitionOut[]>();
+  let bytes = 0;
+  for (const want of wanted) {
+    const { out, bytes: got } = readPartition(broker, want, maxBytes - bytes, bytes === 0);
+    bytes += got;
+    const list = byTopic.get(want.topic) ?? [];
+    list.push(out);
+    byTopic.set(want.topic, list);
+  }
+  return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes };
+}
+
+/** Parks until any wanted partition grows past its fetch offset, or until the deadline. */
+function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): Promise<void> {
+  const waits: Promise<void>[] = [];
+  for (const want of wanted) {
+    const partition = partitionOf(broker, want.topic, want.partition);
+    if (!isKafkaError(partition))
+      waits.push(partition.waitFor(want.offset, timeoutMs).catch(() => undefined));
+  }
+  if (waits.length === 0) return new Promise((resolve) => setTimeout(resolve, timeoutMs));
+  return Promise.race(waits);
+}
+
+async function longPoll(broker: KafkaBroker, wanted: Wanted[], request: FetchRequest): Promise<FetchOut> {
+  const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
+  for (;;) {
+    const { topics, bytes } = readAll(broker, wanted, request.maxBytes);
+    const remainingMs = deadline - Date.now();
+    if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0)
+      return { errorCode: KafkaError.none, sessionId: 0, responses: topics };
+    await waitForAny(broker, wanted, remainingMs);
+  }
+}
+
+export const fetchHandler: ApiHandler = {
+  apiKey: ApiKey.Fetch,
+  versionMin: 0,
+  versionMax: 12,
+  handle(ctx: RequestContext, request: FetchRequest): Later | FetchOut {
+    if (request.sessionId !== 0)
+      return { errorCode: KafkaError.fetchSessionIdNotFound, sessionId: 0, responses: [] };
+    // v0–2 have no response-wide maxBytes; the decoder's default is int32 max.
+    const wanted: Wanted[] = request.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.topic,
+        partition: p.partition,
+        offset: Number(p.fetchOffset),
+        maxBytes: p.partitionMaxBytes,
+      })),
+    );
+    return new Later(longPoll(ctx.broker, wanted, request));
+  },
+};

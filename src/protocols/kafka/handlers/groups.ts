@@ -1,0 +1,187 @@
+/**
+ * Consumer-group APIs over the coordinator (../groups.ts): FindCoordinator 0–4, JoinGroup 0–7,
+ * SyncGroup 0–5, Heartbeat 0–4, LeaveGroup 0–4, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2.
+ */
+import type {
+  DeleteGroupsRequest,
+  DescribeGroupsRequest,
+  FindCoordinatorRequest,
+  FindCoordinatorResponse,
+  HeartbeatRequest,
+  JoinGroupRequest,
+  KafkaInput,
+  LeaveGroupRequest,
+  ListGroupsRequest,
+  SyncGroupRequest,
+} from '../codec/index.js';
+import { ApiKey } from '../codec/index.js';
+import { type ApiHandler, Later, nodeId, type RequestContext } from '../context.js';
+import { KafkaError, kafkaErrorOf } from '../errors.js';
+
+/** Coordinator key type 1 names a transactional id; transactions are not offered. */
+const transactionKeyType = 1;
+
+export const findCoordinatorHandler: ApiHandler = {
+  apiKey: ApiKey.FindCoordinator,
+  versionMin: 0,
+  versionMax: 4,
+  handle(ctx: RequestContext, request: FindCoordinatorRequest): KafkaInput<FindCoordinatorResponse> {
+    const errorCode =
+      request.keyType === transactionKeyType ? KafkaError.coordinatorNotAvailable : KafkaError.none;
+    const here = {
+      nodeId: errorCode === KafkaError.none ? nodeId : -1,
+      host: errorCode === KafkaError.none ? ctx.advertisedHost : '',
+      port: errorCode === KafkaError.none ? ctx.advertisedPort : -1,
+    };
+    // v4 batches keys (KIP-699); v0–3 carry one key and answer at the top level.
+    const keys = ctx.apiVersion >= 4 ? request.coordinatorKeys : [request.key];
+    return {
+      errorCode,
+      errorMessage: null,
+      ...here,
+      coordinators: keys.map((key) => ({ key, errorCode, errorMessage: null, ...here })),
+    };
+  },
+};
+
+export const joinGroupHandler: ApiHandler = {
+  apiKey: ApiKey.JoinGroup,
+  versionMin: 0,
+  versionMax: 7,
+  handle(ctx: RequestContext, request: JoinGroupRequest): Later {
+    // v0 has no rebalance timeout; Kafka uses the session timeout then.
+    const rebalanceTimeoutMs = ctx.apiVersion === 0 ? request.sessionTimeoutMs : request.rebalanceTimeoutMs;
+    const result = ctx.broker.groups.join({
+      groupId: request.groupId,
+      memberId: request.memberId,
+      groupInstanceId: request.groupInstanceId,
+      clientId: ctx.clientId,
+      clientHost: ctx.clientHost,
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      rebalanceTimeoutMs,
+      protocolType: request.protocolType,
+      protocols: request.protocols.map((p) => ({ name: p.name, metadata: Uint8Array.from(p.metadata) })),
+      requireKnownMemberId: ctx.apiVersion >= 4,
+    });
+    return new Later(
+      result.then((r) => ({
+        ...r,
+        protocolName: ctx.apiVersion >= 7 ? r.protocolName : (r.protocolName ?? ''),
+      })),
+    );
+  },
+};
+
+export const syncGroupHandler: ApiHandler = {
+  apiKey: ApiKey.SyncGroup,
+  versionMin: 0,
+  versionMax: 5,
+  handle(ctx: RequestContext, request: SyncGroupRequest): Later {
+    const assignments = request.assignments.map((a) => ({ memberId: a.memberId, assignment: a.assignment }));
+    const result = ctx.broker.groups.sync(
+      request.groupId,
+      request.memberId,
+      request.generationId,
+      request.groupInstanceId,
+      assignments,
+    );
+    return new Later(result);
+  },
+};
+
+export const heartbeatHandler: ApiHandler = {
+  apiKey: ApiKey.Heartbeat,
+  versionMin: 0,
+  versionMax: 4,
+  handle(ctx: RequestContext, request: HeartbeatRequest) {
+    return {
+      errorCode: ctx.broker.groups.heartbeat(
+        request.groupId,
+        request.memberId,
+        request.generationId,
+        request.groupInstanceId,
+      ),
+    };
+  },
+};
+
+export const leaveGroupHandler: ApiHandler = {
+  apiKey: ApiKey.LeaveGroup,
+  versionMin: 0,
+  versionMax: 4,
+  handle(ctx: RequestContext, request: LeaveGroupRequest) {
+    const groups = ctx.broker.groups;
+    if (ctx.apiVersion < 3) return { errorCode: groups.leave(request.groupId, request.memberId, null) };
+    // v3+ leave in batches (KIP-345); the top-level code is the first member's failure, if any.
+    const members = request.members.map((m) => ({
+      memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId,
+      errorCode: groups.leave(request.groupId, m.memberId, m.groupInstanceId),
+    }));
+    return { errorCode: KafkaError.none, members };
+  },
+};
+
+export const describeGroupsHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeGroups,
+  versionMin: 0,
+  versionMax: 5,
+  handle(ctx: RequestContext, request: DescribeGroupsRequest) {
+    const groups = request.groups.map((groupId) => {
+      const g = ctx.broker.groups.describe(groupId);
+      const members = g.members.map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        memberMetadata: m.metadata,
+        memberAssignment: m.assignment,
+      }));
+      return {
+        errorCode: KafkaError.none,
+        groupId,
+        groupState: g.state,
+        protocolType: g.protocolType,
+        protocolData: g.protocol,
+        members,
+      };
+    });
+    return { groups };
+  },
+};
+
+export const listGroupsHandler: ApiHandler = {
+  apiKey: ApiKey.ListGroups,
+  versionMin: 0,
+  versionMax: 4,
+  handle(ctx: RequestContext, request: ListGroupsRequest) {
+    const filter = new Set(request.statesFilter.map((s) => s.toLowerCase()));
+    const groups = ctx.broker.groups
+      .list()
+      .filter((g) => filter.size === 0 || filter.has(g.state.toLowerCase()))
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state }));
+    return { errorCode: KafkaError.none, groups };
+  },
+};
+
+export const deleteGroupsHandler: ApiHandler = {
+  apiKey: ApiKey.DeleteGroups,
+  versionMin: 0,
+  versionMax: 2,
+  async handle(ctx: RequestContext, request: DeleteGroupsRequest) {
+    const results = [];
+    for (const groupId of request.groupsNames) {
+      const known = ctx.broker.groups.has(groupId) || ctx.broker.vhost.groupOffsets(groupId).length > 0;
+      let errorCode: KafkaError = known ? ctx.broker.groups.delete(groupId) : KafkaError.groupIdNotFound;
+      if (errorCode === KafkaError.none) {
+        try {
+          await ctx.broker.vhost.deleteGroupOffsets(groupId);
+        } catch (err) {
+          errorCode = kafkaErrorOf(err);
+        }
+      }
+      results.push({ groupId, errorCode });
+    }
+    return { results };
+  },
+};

@@ -1,0 +1,79 @@
+/** Every API the listener serves, with the version range it advertises (MinVersion 0 throughout). */
+import type { ApiVersionsResponse, KafkaInput } from '../codec/index.js';
+import { ApiKey } from '../codec/index.js';
+import type { ApiHandler } from '../context.js';
+import { KafkaError } from '../errors.js';
+import {
+  createPartitionsHandler,
+  createTopicsHandler,
+  deleteTopicsHandler,
+  describeConfigsHandler,
+  initProducerIdHandler,
+} from './admin.js';
+import { fetchHandler } from './fetch.js';
+import {
+  deleteGroupsHandler,
+  describeGroupsHandler,
+  findCoordinatorHandler,
+  heartbeatHandler,
+  joinGroupHandler,
+  leaveGroupHandler,
+  listGroupsHandler,
+  syncGroupHandler,
+} from './groups.js';
+import { metadataHandler } from './metadata.js';
+import { listOffsetsHandler, offsetCommitHandler, offsetFetchHandler } from './offsets.js';
+import { produceHandler } from './produce.js';
+
+/** ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is not offered. */
+export const apiVersionsMax = 3;
+
+const served: ApiHandler[] = [
+  produceHandler,
+  fetchHandler,
+  listOffsetsHandler,
+  metadataHandler,
+  offsetCommitHandler,
+  offsetFetchHandler,
+  findCoordinatorHandler,
+  joinGroupHandler,
+  heartbeatHandler,
+  leaveGroupHandler,
+  syncGroupHandler,
+  describeGroupsHandler,
+  listGroupsHandler,
+  createTopicsHandler,
+  deleteTopicsHandler,
+  initProducerIdHandler,
+  describeConfigsHandler,
+  createPartitionsHandler,
+  deleteGroupsHandler,
+];
+
+function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {
+  const list = served.map((h) => ({ apiKey: h.apiKey, minVersion: h.versionMin, maxVersion: h.versionMax }));
+  list.push({ apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: apiVersionsMax });
+  return list.sort((a, b) => a.apiKey - b.apiKey);
+}
+
+export const apiVersionsHandler: ApiHandler = {
+  apiKey: ApiKey.ApiVersions,
+  versionMin: 0,
+  versionMax: apiVersionsMax,
+  handle(): KafkaInput<ApiVersionsResponse> {
+    return { errorCode: KafkaError.none, apiKeys: advertised() };
+  },
+};
+
+/**
+ * The answer to an ApiVersions request this broker cannot read (a newer version, or a body that
+ * fails to parse): always encoded as v0, listing ApiVersions' own range so the client can step down
+ * (KIP-511; librdkafka retries with v0 on INVALID_REQUEST).
+ */
+export function apiVersionsFallback(errorCode: KafkaError): KafkaInput<ApiVersionsResponse> {
+  return { errorCode, apiKeys: [{ apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: apiVersionsMax }] };
+}
+
+export const handlers: ReadonlyMap<number, ApiHandler> = new Map(
+  [...served, apiVersionsHandler].map((h) => [h.apiKey, h]),
+);

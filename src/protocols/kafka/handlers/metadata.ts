@@ -1,0 +1,70 @@
+/** Metadata (key 3), v0–12: one broker that leads every partition and is the controller. */
+import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../codec/index.js';
+import { ApiKey } from '../codec/index.js';
+import { type ApiHandler, clusterId, nodeId, type RequestContext } from '../context.js';
+import { KafkaError } from '../errors.js';
+import { topicOrCreate } from '../topics.js';
+
+/** Metadata answers at most this many topics; more would be a response no client can use. */
+export const metadataTopicsMax = 10_000;
+
+type TopicOut = KafkaInput<MetadataResponseTopic>;
+
+function describeTopic(name: string, partitions: number): TopicOut {
+  return {
+    errorCode: KafkaError.none,
+    name,
+    isInternal: false,
+    partitions: Array.from({ length: partitions }, (_, index) => ({
+      errorCode: KafkaError.none,
+      partitionIndex: index,
+      leaderId: nodeId,
+      leaderEpoch: 0,
+      replicaNodes: [nodeId],
+      isrNodes: [nodeId],
+      offlineReplicas: [],
+    })),
+  };
+}
+
+/** v0: an empty list means every topic; v1+: null means every topic and [] none (KIP-4). */
+function wantsAll(ctx: RequestContext, request: MetadataRequest): boolean {
+  if (request.topics === null) return true;
+  return ctx.apiVersion === 0 && request.topics.length === 0;
+}
+
+async function requestedTopics(ctx: RequestContext, request: MetadataRequest): Promise<TopicOut[]> {
+  // v0–3 have no allowAutoTopicCreation field; the decoder fills in its default, true.
+  const allowCreate = request.allowAutoTopicCreation;
+  const out: TopicOut[] = [];
+  for (const topic of (request.topics ?? []).slice(0, metadataTopicsMax)) {
+    const name = topic.name ?? '';
+    const found = await topicOrCreate(ctx.broker, name, allowCreate);
+    out.push(
+      typeof found === 'number'
+        ? { errorCode: found, name, partitions: [] }
+        : describeTopic(name, found.partitions),
+    );
+  }
+  return out;
+}
+
+export const metadataHandler: ApiHandler = {
+  apiKey: ApiKey.Metadata,
+  versionMin: 0,
+  versionMax: 12,
+  async handle(ctx: RequestContext, request: MetadataRequest): Promise<KafkaInput<MetadataResponse>> {
+    const topics = wantsAll(ctx, request)
+      ? ctx.broker.vhost
+          .streams()
+          .slice(0, metadataTopicsMax)
+          .map((s) => describeTopic(s.name, s.partitions))
+      : await requestedTopics(ctx, request);
+    return {
+      brokers: [{ nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],
+      clusterId,
+      controllerId: nodeId,
+      topics,
+    };
+  },
+};

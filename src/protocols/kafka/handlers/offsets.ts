@@ -1,0 +1,178 @@
+/**
+ * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8 and OffsetFetch 0–8, the last
+ * two over core's group offsets, which are durable: a commit is answered once it is stored.
+ */
+import type {
+  KafkaInput,
+  ListOffsetsRequest,
+  ListOffsetsResponseListOffsetsPartitionResponse,
+  OffsetCommitRequest,
+  OffsetFetchRequest,
+  OffsetFetchResponsePartition,
+} from '../codec/index.js';
+import { ApiKey } from '../codec/index.js';
+import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { isKafkaError, partitionOf } from '../topics.js';
+
+const latestTimestamp = -1n;
+const earliestTimestamp = -2n;
+const maxTimestampSpec = -3n;
+
+type ListOut = KafkaInput<ListOffsetsResponseListOffsetsPartitionResponse>;
+
+function listOffset(
+  broker: KafkaBroker,
+  topic: string,
+  index: number,
+  timestamp: bigint,
+  version: number,
+): ListOut {
+  const partition = partitionOf(broker, topic, index);
+  if (isKafkaError(partition)) return { partitionIndex: index, errorCode: partition };
+  let offset: number;
+  let found = -1n;
+  if (timestamp === latestTimestamp) offset = partition.endOffset;
+  else if (timestamp === earliestTimestamp) offset = partition.startOffset;
+  else if (timestamp === maxTimestampSpec) offset = Math.max(partition.startOffset, partition.endOffset - 1);
+  else {
+    offset = partition.offsetForTimestamp(Number(timestamp));
+    if (offset >= partition.endOffset) offset = -1;
+    else found = BigInt(partition.read(offset, { maxEntries: 1 })[0]?.timestamp ?? -1);
+  }
+  // v0 answers a list of offsets (maxNumOffsets); the newest-first list holds just this one.
+  const oldStyleOffsets = version === 0 && offset >= 0 ? [BigInt(offset)] : [];
+  return {
+    partitionIndex: index,
+    errorCode: KafkaError.none,
+    oldStyleOffsets,
+    timestamp: found,
+    offset: BigInt(offset),
+    leaderEpoch: 0,
+  };
+}
+
+export const listOffsetsHandler: ApiHandler = {
+  apiKey: ApiKey.ListOffsets,
+  versionMin: 0,
+  versionMax: 7,
+  handle(ctx: RequestContext, request: ListOffsetsRequest) {
+    const topics = request.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => {
+        try {
+          return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion);
+        } catch (err) {
+          return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorOf(err) };
+        }
+      }),
+    }));
+    return { topics };
+  },
+};
+
+async function commitOne(
+  broker: KafkaBroker,
+  group: string,
+  topic: string,
+  index: number,
+  offset: bigint,
+  metadata: string | null,
+): Promise<KafkaError> {
+  const partition = partitionOf(broker, topic, index);
+  if (isKafkaError(partition)) return partition;
+  try {
+    await broker.vhost.commitOffset(group, topic, index, {
+      offset: Number(offset),
+      metadata: metadata ?? '',
+      committedAt: Date.now(),
+    });
+    return KafkaError.none;
+  } catch (err) {
+    return kafkaErrorOf(err);
+  }
+}
+
+export const offsetCommitHandler: ApiHandler = {
+  apiKey: ApiKey.OffsetCommit,
+  versionMin: 0,
+  versionMax: 8,
+  handle(ctx: RequestContext, request: OffsetCommitRequest): Later {
+    const { broker } = ctx;
+    // v0 commits are standalone (no generation); v1+ name the member and generation.
+    const generation = ctx.apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch;
+    const memberId = ctx.apiVersion === 0 ? '' : request.memberId;
+    const check = broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
+    const topics = request.topics.map(async (t) => ({
+      name: t.name,
+      partitions: await Promise.all(
+        t.partitions.map(async (p) => ({
+          partitionIndex: p.partitionIndex,
+          errorCode:
+            check !== KafkaError.none
+              ? check
+              : await commitOne(
+                  broker,
+                  request.groupId,
+                  t.name,
+                  p.partitionIndex,
+                  p.committedOffset,
+                  p.committedMetadata,
+                ),
+        })),
+      ),
+    }));
+    return new Later(Promise.all(topics).then((list) => ({ topics: list })));
+  },
+};
+
+type FetchOut = KafkaInput<OffsetFetchResponsePartition>;
+
+function fetchGroup(
+  broker: KafkaBroker,
+  group: string,
+  topics: ReadonlyArray<{ name: string; partitionIndexes: number[] }> | null,
+) {
+  const wanted =
+    topics ??
+    [...new Set(broker.vhost.groupOffsets(group).map((o) => o.stream))].map((name) => ({
+      name,
+      partitionIndexes: broker.vhost
+        .groupOffsets(group)
+        .filter((o) => o.stream === name)
+        .map((o) => o.partition),
+    }));
+  return wanted.map((t) => ({
+    name: t.name,
+    partitions: t.partitionIndexes.map((index): FetchOut => {
+      const stored =
+        broker.vhost.stream(t.name) === undefined
+          ? undefined
+          : broker.vhost.fetchOffset(group, t.name, index);
+      return {
+        partitionIndex: index,
+        committedOffset: BigInt(stored?.offset ?? -1),
+        committedLeaderEpoch: -1,
+        metadata: stored?.metadata ?? '',
+        errorCode: KafkaError.none,
+      };
+    }),
+  }));
+}
+
+export const offsetFetchHandler: ApiHandler = {
+  apiKey: ApiKey.OffsetFetch,
+  versionMin: 0,
+  versionMax: 8,
+  handle(ctx: RequestContext, request: OffsetFetchRequest) {
+    if (ctx.apiVersion >= 8) {
+      const groups = request.groups.map((g) => ({
+        groupId: g.groupId,
+        errorCode: KafkaError.none,
+        topics: fetchGroup(ctx.broker, g.groupId, g.topics),
+      }));
+      return { groups };
+    }
+    return { errorCode: KafkaError.none, topics: fetchGroup(ctx.broker, request.groupId, request.topics) };
+  },
+};

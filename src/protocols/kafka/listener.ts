@@ -1,0 +1,64 @@
+/**
+ * The Kafka listener: a TCP server whose connections speak the Kafka protocol against the topics of
+ * one vhost. `createKafkaListener(options)` lets an embedder change the defaults (auto-creation,
+ * default partitions, limits); the server registers `kafkaListener` with the defaults.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ListenerDefinition, RunningListener } from '../../server/listener.js';
+import { KafkaConnection } from './connection.js';
+import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
+import './entry-format.js';
+import { GroupCoordinator } from './groups.js';
+import { ProducerRegistry } from './producers.js';
+
+/** Open client connections per listener; more are refused at accept. */
+export const connectionsMax = 10_000;
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): ListenerDefinition {
+  const options: KafkaOptions = { ...kafkaOptionsDefault, ...overrides };
+  return {
+    name: 'kafka',
+    configKey: 'kafkaPort',
+    async start(context): Promise<RunningListener> {
+      const broker: KafkaBroker = {
+        core: context.core,
+        vhost: context.core.vhost(options.vhost),
+        options,
+        groups: new GroupCoordinator(options),
+        producers: new ProducerRegistry(context.core),
+        logger: context.logger,
+      };
+      const connections = new Set<KafkaConnection>();
+      let boundPort = 0;
+      const server = createServer((socket: Socket) => {
+        if (connections.size >= connectionsMax) return void socket.destroy();
+        const connection = new KafkaConnection(socket, broker, boundPort);
+        connections.add(connection);
+        socket.on('close', () => connections.delete(connection));
+      });
+      boundPort = await listen(server, context.host, context.port);
+      return {
+        port: boundPort,
+        async close() {
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          for (const connection of connections) connection.close();
+          broker.groups.close();
+          await closed;
+        },
+      };
+    },
+  };
+}
+
+export const kafkaListener: ListenerDefinition = createKafkaListener();

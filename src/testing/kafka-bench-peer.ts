@@ -1,0 +1,273 @@
+/**
+ * The far end of `npm run bench -- kafka`, run as a child process (`fork`) so that the client's CPU
+ * is not taken from the process being measured, nor the other way round. Three roles:
+ *
+ * - `fetch <port> <topic> <partitions>`: reads a topic from offset 0 with Fetch v11 until a response
+ *   brings nothing new. Responses are kept as the received chunks and only the framing is walked
+ *   (partition headers, then each batch's header for its last offset and record count); record
+ *   bytes are skipped, never copied or decoded.
+ * - `sink`: listens on an ephemeral port, counts the bytes of one connection, reports the rate.
+ * - `source <port> <bytes>`: writes that many bytes to the port in large writes.
+ *
+ * Results go to the parent as one IPC message: `{ role, bytes, records, seconds }`.
+ */
+import { connect, createServer, type Socket } from 'node:net';
+import { ApiKey, frameRequest, kafkaApiByKey, writeMessage } from '../protocols/kafka/codec/index.js';
+
+export interface PeerResult {
+  readonly role: 'fetch' | 'sink' | 'source';
+  /** Record-batch bytes (fetch), bytes received (sink) or sent (source). */
+  readonly bytes: number;
+  readonly records: number;
+  readonly seconds: number;
+}
+
+/** The Fetch limits the issue asks for: large responses, so per-request costs vanish. */
+export const fetchBytesMax = 50_000_000;
+export const fetchPartitionBytesMax = 10_000_000;
+/** A bound on Fetch rounds, far above what any bench case needs. */
+const fetchRoundsMax = 100_000;
+/** Bytes per write of the loopback source. */
+export const sourceWriteBytes = 4 << 20;
+const batchHeaderBytes = 61;
+const two32 = 2 ** 32;
+
+/** Walks a response kept as received chunks; reads copy only a field that straddles two chunks. */
+class ChunkCursor {
+  readonly #chunks: readonly Uint8Array[];
+  #index = 0;
+  #at = 0;
+  readonly #scratch = new Uint8Array(batchHeaderBytes);
+
+  constructor(chunks: readonly Uint8Array[]) {
+    this.#chunks = chunks;
+  }
+
+  skip(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const chunk = this.#chunks[this.#index];
+      if (chunk === undefined) throw new Error('response shorter than its fields');
+      const here = chunk.length - this.#at;
+      if (left < here) {
+        this.#at += left;
+        return;
+      }
+      left -= here;
+      this.#index += 1;
+      this.#at = 0;
+    }
+  }
+
+  /** The next `n` (≤ 61) bytes: a view when they lie in one chunk. */
+  bytes(n: number): Uint8Array {
+    const chunk = this.#chunks[this.#index];
+    if (chunk !== undefined && this.#at + n <= chunk.length) {
+      const view = chunk.subarray(this.#at, this.#at + n);
+      this.skip(n);
+      return view;
+    }
+    for (let i = 0; i < n; i++) {
+      while (this.#at >= (this.#chunks[this.#index]?.length ?? Infinity)) this.#next();
+      const current = this.#chunks[this.#index];
+      if (current === undefined) throw new Error('response shorter than its fields');
+      this.#scratch[i] = current[this.#at++]!;
+    }
+    return this.#scratch.subarray(0, n);
+  }
+
+  #next(): void {
+    this.#index += 1;
+    this.#at = 0;
+  }
+
+  int16(): number {
+    const b = this.bytes(2);
+    return (((b[0]! << 8) | b[1]!) << 16) >> 16;
+  }
+
+  int32(): number {
+    return int32At(this.bytes(4), 0);
+  }
+}
+
+function int32At(b: Uint8Array, at: number): number {
+  return (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!;
+}
+
+/** Offsets stay below 2^53 in a bench, so a number is exact. */
+function int64At(b: Uint8Array, at: number): number {
+  return int32At(b, at) * two32 + (int32At(b, at + 4) >>> 0);
+}
+
+/** Collects one size-prefixed response at a time as the chunks that carried it. */
+class ResponseReader {
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #waiter: ((chunks: Uint8Array[]) => void) | undefined;
+
+  constructor(socket: Socket) {
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+  }
+
+  next(): Promise<Uint8Array[]> {
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    const head = this.#chunks[0]!;
+    // One request is in flight at a time, so a response never shares a chunk with the next one.
+    if (this.#buffered < 4 || head.length < 4) return;
+    if (this.#buffered < 4 + int32At(head, 0)) return;
+    const done = this.#chunks;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#waiter?.(done);
+  }
+}
+
+function fetchRequest(correlationId: number, topic: string, offsets: readonly number[]): Uint8Array {
+  const api = kafkaApiByKey.get(ApiKey.Fetch)!;
+  const body = {
+    replicaId: -1,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: fetchBytesMax,
+    isolationLevel: 0,
+    sessionEpoch: -1,
+    topics: [
+      {
+        topic,
+        partitions: offsets.map((o, i) => ({
+          partition: i,
+          fetchOffset: BigInt(o),
+          partitionMaxBytes: fetchPartitionBytesMax,
+        })),
+      },
+    ],
+  };
+  return frameRequest(
+    { requestApiKey: ApiKey.Fetch, requestApiVersion: 11, correlationId, clientId: 'bench-reader' },
+    (w) => writeMessage(w, api.request, body, 11),
+  );
+}
+
+interface Tally {
+  bytes: number;
+  records: number;
+  progressed: boolean;
+}
+
+/** Walks one partition's batches: counts records and moves the partition's next offset. */
+function walkBatches(
+  cursor: ChunkCursor,
+  length: number,
+  partition: number,
+  offsets: number[],
+  tally: Tally,
+): void {
+  let left = length;
+  while (left >= batchHeaderBytes) {
+    const h = cursor.bytes(batchHeaderBytes);
+    const batchBytes = 12 + int32At(h, 8);
+    if (batchBytes > left) break; // a partial batch at the end is not counted, as clients do
+    left -= batchBytes;
+    tally.records += int32At(h, 57);
+    offsets[partition] = int64At(h, 0) + int32At(h, 23) + 1;
+    tally.progressed = true;
+    cursor.skip(batchBytes - batchHeaderBytes);
+  }
+  // What is left is a partial batch (its header already read when it was long enough) or nothing.
+  cursor.skip(left >= batchHeaderBytes ? left - batchHeaderBytes : left);
+  tally.bytes += length;
+}
+
+/** Fetch v11 response layout: header v0, then the fields in FetchResponse.json order. */
+function walkResponse(chunks: readonly Uint8Array[], offsets: number[], tally: Tally): void {
+  const cursor = new ChunkCursor(chunks);
+  cursor.skip(4 + 4 + 4); // size, correlation id, throttle
+  if (cursor.int16() !== 0) throw new Error('fetch failed');
+  cursor.skip(4); // session id
+  for (let topics = cursor.int32(); topics > 0; topics--) {
+    cursor.skip(cursor.int16());
+    for (let partitions = cursor.int32(); partitions > 0; partitions--) {
+      const index = cursor.int32();
+      const error = cursor.int16();
+      if (error !== 0) throw new Error(`partition ${index}: error ${error}`);
+      cursor.skip(8 + 8 + 8); // high watermark, last stable offset, log start offset
+      const aborted = cursor.int32();
+      cursor.skip(Math.max(aborted, 0) * 16 + 4); // aborted transactions, preferred read replica
+      const length = cursor.int32();
+      if (length > 0) walkBatches(cursor, length, index, offsets, tally);
+    }
+  }
+}
+
+async function runFetch(port: number, topic: string, partitions: number): Promise<PeerResult> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.setNoDelay(true);
+  const reader = new ResponseReader(socket);
+  const offsets = Array.from({ length: partitions }, () => 0);
+  const tally: Tally = { bytes: 0, records: 0, progressed: true };
+  const started = performance.now();
+  for (let round = 1; round <= fetchRoundsMax && tally.progressed; round++) {
+    tally.progressed = false;
+    const response = reader.next();
+    socket.write(fetchRequest(round, topic, offsets));
+    walkResponse(await response, offsets, tally);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  socket.destroy();
+  return { role: 'fetch', bytes: tally.bytes, records: tally.records, seconds };
+}
+
+/** Listens, tells the parent its port, then times one connection from its first byte to its end. */
+function runSink(): Promise<PeerResult> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let started = 0;
+    const server = createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (bytes === 0) started = performance.now();
+        bytes += chunk.length;
+      });
+      socket.on('end', () => {
+        const seconds = (performance.now() - started) / 1000;
+        server.close();
+        resolve({ role: 'sink', bytes, records: 0, seconds });
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+    });
+  });
+}
+
+async function runSource(port: number, totalBytes: number): Promise<PeerResult> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const chunk = Buffer.alloc(sourceWriteBytes, 120);
+  const started = performance.now();
+  let sent = 0;
+  for (; sent < totalBytes; sent += chunk.length) {
+    if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
+  }
+  await new Promise<void>((resolve) => socket.end(resolve));
+  return { role: 'source', bytes: sent, records: 0, seconds: (performance.now() - started) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const [role, port, ...rest] = process.argv.slice(2);
+  if (role === 'fetch') process.send?.(await runFetch(Number(port), rest[0] ?? '', Number(rest[1])));
+  else if (role === 'sink') process.send?.(await runSink());
+  else if (role === 'source') process.send?.(await runSource(Number(port), Number(rest[0])));
+  else throw new Error(`unknown role ${role}`);
+  process.disconnect?.();
+}
+
+// Only as a forked script: importing this module for its types must not start a role.
+if (process.send !== undefined && process.argv[2] !== undefined) await main();

@@ -1,0 +1,91 @@
+/**
+ * Helpers for the Kafka conformance tests: an in-process broker with only the Kafka listener on,
+ * kafkajs clients tuned for quick tests, and bounded waiting.
+ */
+import { spawnSync } from 'node:child_process';
+import { Kafka, logLevel } from 'kafkajs';
+import { Broker } from '../index.js';
+import type { KafkaOptions } from '../protocols/kafka/context.js';
+import { createKafkaListener } from '../protocols/kafka/listener.js';
+import { silentLogger } from '../shared/logger.js';
+
+export const allPortsOff = {
+  amqpPort: 0,
+  mqttPort: 0,
+  mqttWsPort: 0,
+  kafkaPort: 0,
+  grpcPort: 0,
+  restPort: 0,
+  httpPort: 0,
+} as const;
+
+export interface KafkaTestBroker {
+  readonly broker: Broker;
+  readonly port: number;
+  readonly bootstrap: string;
+  stop(): Promise<void>;
+}
+
+export async function startKafkaBroker(
+  options: {
+    storage?: 'memory' | 'file';
+    dataDir?: string;
+    kafka?: Partial<KafkaOptions>;
+    amqp?: boolean;
+  } = {},
+): Promise<KafkaTestBroker> {
+  const broker = await Broker.start({
+    storage: options.storage ?? 'memory',
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir, fsync: 'never' as const } : {}),
+    ...allPortsOff,
+    kafkaPort: 'auto',
+    ...(options.amqp === true ? { amqpPort: 'auto' as const } : {}),
+    logger: silentLogger(),
+    ...(options.kafka !== undefined ? { listeners: await listenersWith(options.kafka) } : {}),
+  });
+  const port = broker.ports.kafkaPort;
+  if (port === undefined) throw new Error('kafka listener did not start');
+  return { broker, port, bootstrap: `127.0.0.1:${port}`, stop: () => broker.stop() };
+}
+
+async function listenersWith(kafka: Partial<KafkaOptions>) {
+  const { builtListeners } = await import('../server/listeners.js');
+  return builtListeners.map((l) => (l.configKey === 'kafkaPort' ? createKafkaListener(kafka) : l));
+}
+
+export function kafkaClient(bootstrap: string, clientId = 'conformance'): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: [bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3, initialRetryTime: 50, maxRetryTime: 500 },
+    connectionTimeout: 2000,
+    requestTimeout: 10_000,
+  });
+}
+
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** True when `command --version`-like probing finds the tool; tests skip with a message otherwise. */
+export function hasCommand(command: string, args: string[] = ['-V']): boolean {
+  const result = spawnSync(command, args, { stdio: 'ignore', timeout: 5000 });
+  return result.error === undefined;
+}
+
+export function hasPythonModule(module: string): boolean {
+  const result = spawnSync('/usr/bin/python3', ['-c', `import ${module}`], {
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
+  return result.status === 0;
+}

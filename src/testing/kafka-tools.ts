@@ -1,0 +1,34 @@
+/** Runs external Kafka clients (kcat, python3 with confluent-kafka) without blocking the event loop. */
+import { spawn } from 'node:child_process';
+
+export interface ToolResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Spawns `command` (the in-process broker must keep running, so never spawnSync), bounded by `timeoutMs`. */
+export function runTool(
+  command: string,
+  args: readonly string[],
+  input = '',
+  timeoutMs = 20_000,
+): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, stdout, stderr: String(err) });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}

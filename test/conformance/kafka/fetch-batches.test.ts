@@ -1,0 +1,99 @@
+/**
+ * Fetch hands stored batches to the socket as separate pieces (no joined copy). These check what a
+ * client sees of that: whole batches, byte for byte, in offset order, cut at the partition limit, in
+ * both the classic and the flexible (compact length) layouts, from file storage.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  ApiKey,
+  encodeRecordBatch,
+  readBatchHeader,
+  splitBatches,
+} from '../../../src/protocols/kafka/codec/index.js';
+import { type KafkaTestBroker, startKafkaBroker } from '../../../src/testing/kafka-helpers.js';
+import { WireClient } from '../../../src/testing/kafka-wire.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: decoded test responses
+type Obj = any;
+
+const batchCount = 5;
+const recordsPerBatch = 4;
+
+function batchOf(n: number): Uint8Array {
+  const value = new Uint8Array(2048).fill(97 + n);
+  return encodeRecordBatch({
+    baseTimestamp: 1_700_000_000_000n,
+    records: Array.from({ length: recordsPerBatch }, () => ({ value })),
+  });
+}
+
+function fetchBody(topic: string, offset: bigint, partitionMaxBytes: number): Obj {
+  return {
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 24,
+    isolationLevel: 0,
+    sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition: 0, fetchOffset: offset, partitionMaxBytes }] }],
+  };
+}
+
+/** The batches of a records field, each compared past baseOffset and length (the broker sets those). */
+function batchesIn(records: Uint8Array): Uint8Array[] {
+  return splitBatches(records, 1000).batches.map((s) => records.subarray(s.offset, s.offset + s.length));
+}
+
+describe('kafka fetch of stored batches', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-fetch-'));
+  const produced = Array.from({ length: batchCount }, (_, n) => batchOf(n));
+  let kb: KafkaTestBroker;
+  let client: WireClient;
+  before(async () => {
+    kb = await startKafkaBroker({ storage: 'file', dataDir });
+    client = await WireClient.open(kb.port);
+    await kb.broker.core.vhost('/').createStream('big', { partitions: 1 });
+    for (const records of produced) {
+      const r = await client.request<Obj>(ApiKey.Produce, 7, {
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: 'big', partitionData: [{ index: 0, records }] }],
+      });
+      assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
+    }
+  });
+  after(async () => {
+    client.close();
+    await kb.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  for (const version of [4, 11, 12]) {
+    test(`v${version}: every batch comes back whole and in order`, async () => {
+      const body = await client.request<Obj>(ApiKey.Fetch, version, fetchBody('big', 0n, 1 << 20));
+      const got = batchesIn(body.responses[0].partitions[0].records);
+      assert.equal(got.length, batchCount);
+      got.forEach((b, n) => {
+        assert.equal(readBatchHeader(b).baseOffset, BigInt(n * recordsPerBatch));
+        assert.deepEqual(Uint8Array.from(b.subarray(12)), produced[n]!.subarray(12), `batch ${n}`);
+      });
+    });
+  }
+
+  test('the partition limit cuts between batches, and a limit below one batch still returns one', async () => {
+    const limit = Math.floor(produced[0]!.length * 2.5);
+    const cut = await client.request<Obj>(ApiKey.Fetch, 12, fetchBody('big', 4n, limit));
+    const got = batchesIn(cut.responses[0].partitions[0].records);
+    assert.deepEqual(
+      got.map((b) => readBatchHeader(b).baseOffset),
+      [4n, 8n],
+    );
+    const tiny = await client.request<Obj>(ApiKey.Fetch, 11, fetchBody('big', 17n, 1));
+    const one = batchesIn(tiny.responses[0].partitions[0].records);
+    assert.equal(one.length, 1);
+    assert.equal(readBatchHeader(one[0]!).baseOffset, 16n, 'the batch holding offset 17');
+  });
+});
