@@ -1,10 +1,16 @@
 /**
  * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
  */
+import { runAmqpBench } from './amqp.js';
+import { runKafkaBench } from './kafka.js';
+import { runMqttBench } from './mqtt.js';
 import { runStorageBench } from './storage.js';
 
 const benches: Record<string, () => Promise<void>> = {
   storage: runStorageBench,
+  amqp: runAmqpBench,
+  mqtt: runMqttBench,
+  kafka: runKafkaBench,
 };
 
 async function main(): Promise<void> {

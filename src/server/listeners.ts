@@ -3,6 +3,9 @@
  * here logs "<name> listener not built yet; skipped". Protocol adapters add their definition here.
  */
 import { startAdminServer } from '../admin/http.js';
+import { amqpListener } from '../protocols/amqp/listener.js';
+import { mqttListener, mqttWebSocketListener } from '../protocols/mqtt/listener.js';
+import { kafkaListener } from '../protocols/kafka/listener.js';
 import type { ListenerDefinition } from './listener.js';
 
 export const adminListener: ListenerDefinition = {
@@ -23,4 +26,4 @@ export const adminListener: ListenerDefinition = {
     }),
 };
 
-export const builtListeners: readonly ListenerDefinition[] = [adminListener];
+export const builtListeners: readonly ListenerDefinition[] = [amqpListener, adminListener, mqttListener, mqttWebSocketListener, kafkaListener];

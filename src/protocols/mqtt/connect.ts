@@ -1,0 +1,146 @@
+/**
+ * CONNECT (MQTT 5.0 §3.1, 3.1.1 §3.1): version and limit checks, credentials, client id assignment,
+ * session takeover, the session itself (clean start, expiry, present flag), CONNACK, then resuming
+ * the session's subscriptions and unfinished QoS 1/2 exchanges.
+ */
+import { Buffer } from 'node:buffer';
+import { randomUUID } from 'node:crypto';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { Connection } from './connection.js';
+import { Reason, ReturnCode311 } from './limits.js';
+import { resume } from './resume.js';
+import type { Will } from './teardown.js';
+
+/** v5 reason → the closest 3.1.1 return code. */
+function returnCode311(reason: number): number {
+  if (reason === Reason.unsupportedProtocolVersion) return ReturnCode311.unacceptableVersion;
+  if (reason === Reason.clientIdNotValid) return ReturnCode311.identifierRejected;
+  if (reason === Reason.badCredentials) return ReturnCode311.badCredentials;
+  if (reason === Reason.notAuthorized) return ReturnCode311.notAuthorized;
+  return ReturnCode311.serverUnavailable;
+}
+
+function refuse(conn: Connection, reason: number): void {
+  const packet: IConnackPacket =
+    conn.version === 5
+      ? { cmd: 'connack', sessionPresent: false, reasonCode: reason }
+      : { cmd: 'connack', sessionPresent: false, returnCode: returnCode311(reason) };
+  conn.send(packet);
+  conn.close();
+}
+
+/** The session expiry to agree on, in seconds; undefined = never (§3.1.2.11.2). */
+function sessionExpiry(conn: Connection, packet: IConnectPacket): number | undefined {
+  if (conn.version !== 5) return packet.clean === false ? undefined : 0;
+  const asked = packet.properties?.sessionExpiryInterval ?? 0;
+  if (asked === 0xffff_ffff) return undefined;
+  return Math.min(asked, conn.server.limits.sessionExpirySecMax);
+}
+
+function willOf(packet: IConnectPacket): Will | undefined {
+  const will = packet.will;
+  if (will === undefined || will === null) return undefined;
+  const { willDelayInterval, ...properties } = will.properties ?? {};
+  return {
+    topic: will.topic,
+    payload: typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload,
+    qos: will.qos ?? 0,
+    retain: will.retain ?? false,
+    delaySec: willDelayInterval ?? 0,
+    properties,
+  };
+}
+
+/** Checks that can refuse before anything is created; returns the reason or undefined. */
+async function admission(conn: Connection, packet: IConnectPacket): Promise<number | undefined> {
+  const { server } = conn;
+  if (server.connections > server.limits.connectionsMax)
+    return conn.version === 5 ? Reason.quotaExceeded : Reason.serverBusy;
+  if (conn.version === 5 && packet.properties?.authenticationMethod !== undefined)
+    return Reason.badAuthMethod;
+  if (packet.clientId === '' && conn.version !== 5 && packet.clean === false) return Reason.clientIdNotValid;
+  if (packet.username !== undefined) {
+    const password = packet.password?.toString('utf8') ?? '';
+    const login = await server.auth.login(packet.username, password, conn.transport.remoteAddress);
+    if (!login.ok) return login.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized;
+  }
+  return undefined;
+}
+
+export async function handleConnect(conn: Connection, packet: IConnectPacket): Promise<void> {
+  conn.state = 'connecting';
+  const version = packet.protocolVersion ?? 4;
+  conn.version = version === 3 || version === 5 ? version : 4;
+  if (version !== 3 && version !== 4 && version !== 5) return refuse(conn, Reason.unsupportedProtocolVersion);
+  const refusal = await admission(conn, packet);
+  if (refusal !== undefined) return refuse(conn, refusal);
+  if (conn.state !== 'connecting') return;
+  const { server } = conn;
+  const assigned = packet.clientId === '';
+  const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
+  const clean = packet.clean !== false;
+  server.clients.get(clientId)?.takeOver();
+  // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
+  server.endWill(clientId, clean);
+  const expirySec = sessionExpiry(conn, packet);
+  const sessions = server.core.sessions(server.vhostName);
+  const before = sessions.session(clientId);
+  // Resuming keeps the session's storage kind; only its expiry changes (0 then ends it at disconnect).
+  const durable = !clean && before !== undefined ? before.durable : expirySec !== 0;
+  const session = await sessions.openSession(clientId, {
+    durable,
+    clean,
+    ...(expirySec === undefined ? {} : { expiryMs: expirySec * 1000 }),
+  });
+  const present = !clean && before !== undefined && before === session;
+  if (conn.state !== 'connecting') {
+    await session.disconnect();
+    return;
+  }
+  Object.assign(conn, { clientId, session, owner: `${conn.id}/${clientId}`, sessionExpirySec: expirySec });
+  conn.will = willOf(packet);
+  conn.state = 'connected';
+  server.clients.set(clientId, conn);
+  server.stats.connectionsTotal++;
+  sendConnack(conn, packet, { present, assigned, expirySec });
+  resume(conn, present);
+}
+
+function sendConnack(
+  conn: Connection,
+  packet: IConnectPacket,
+  agreed: { present: boolean; assigned: boolean; expirySec: number | undefined },
+): void {
+  const { limits } = conn.server;
+  const keepAlive = packet.keepalive ?? 0;
+  const capped = limits.keepAliveSecMax > 0 && (keepAlive === 0 || keepAlive > limits.keepAliveSecMax);
+  const serverKeepAlive = capped ? limits.keepAliveSecMax : keepAlive;
+  conn.startKeepAlive(conn.version === 5 ? serverKeepAlive : keepAlive);
+  if (conn.version !== 5) {
+    conn.send({ cmd: 'connack', sessionPresent: agreed.present, returnCode: 0 });
+    return;
+  }
+  const props = packet.properties ?? {};
+  conn.clientReceiveMax = props.receiveMaximum ?? 65_535;
+  conn.clientPacketBytesMax = props.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+  conn.clientAliasesMax = props.topicAliasMaximum ?? 0;
+  const asked = props.sessionExpiryInterval ?? 0;
+  const granted = agreed.expirySec ?? 0xffff_ffff;
+  conn.send({
+    cmd: 'connack',
+    sessionPresent: agreed.present,
+    reasonCode: Reason.success,
+    properties: {
+      receiveMaximum: limits.receiveMax,
+      maximumPacketSize: limits.packetBytesMax,
+      topicAliasMaximum: limits.topicAliasesMax,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+      ...(agreed.assigned ? { assignedClientIdentifier: conn.clientId } : {}),
+      ...(capped ? { serverKeepAlive } : {}),
+      ...(granted !== asked ? { sessionExpiryInterval: granted } : {}),
+    },
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * Splits a byte stream into whole MQTT packets before they reach the codec, so the size limit is
+ * enforced from the fixed header alone (MQTT 5.0 §3.1.2.24: a server may close on a packet above its
+ * Maximum Packet Size) and a huge Remaining Length never makes us buffer it.
+ */
+import { Buffer } from 'node:buffer';
+import { Reason } from './limits.js';
+
+export type FrameResult =
+  | { readonly kind: 'frames'; readonly frames: Buffer[] }
+  | { readonly kind: 'error'; readonly frames: Buffer[]; readonly reason: number; readonly message: string };
+
+/** Remaining Length is a variable byte integer of at most four bytes (§1.5.5). */
+const lengthBytesMax = 4;
+
+export class FrameReader {
+  #pending: Buffer = Buffer.alloc(0);
+  readonly #packetBytesMax: number;
+
+  constructor(packetBytesMax: number) {
+    this.#packetBytesMax = packetBytesMax;
+  }
+
+  push(chunk: Buffer): FrameResult {
+    let buffer = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    const frames: Buffer[] = [];
+    for (;;) {
+      const header = readHeader(buffer);
+      if (header === 'incomplete') break;
+      if (header === 'malformed') {
+        return {
+          kind: 'error',
+          frames,
+          reason: Reason.malformed,
+          message: 'remaining length longer than four bytes',
+        };
+      }
+      const total = header.headerBytes + header.remaining;
+      if (total > this.#packetBytesMax) {
+        return { kind: 'error', frames, reason: Reason.packetTooLarge, message: `packet of ${total} bytes` };
+      }
+      if (buffer.length < total) break;
+      frames.push(buffer.subarray(0, total));
+      buffer = buffer.subarray(total);
+    }
+    this.#pending = buffer.length === 0 ? Buffer.alloc(0) : Buffer.from(buffer);
+    return { kind: 'frames', frames };
+  }
+}
+
+function readHeader(buffer: Buffer): { headerBytes: number; remaining: number } | 'incomplete' | 'malformed' {
+  let remaining = 0;
+  let multiplier = 1;
+  for (let i = 1; i <= lengthBytesMax; i++) {
+    if (i >= buffer.length) return 'incomplete';
+    const byte = buffer[i]!;
+    remaining += (byte & 0x7f) * multiplier;
+    if ((byte & 0x80) === 0) return { headerBytes: i + 1, remaining };
+    multiplier *= 128;
+  }
+  return 'malformed';
+}

@@ -1,0 +1,111 @@
+/**
+ * PUBLISH from a client and PUBREL (MQTT 5.0 §3.3, §3.6, §4.3): topic aliases, validation, our
+ * Receive Maximum, retained messages, routing into the core through `amq.topic`, then PUBACK (QoS 1)
+ * or PUBREC (QoS 2) once the core has the message as safely as it promises.
+ * QoS 2 uses "method A" (§4.3.3): the message is routed on PUBLISH and its packet id remembered
+ * until PUBREL, so a resent PUBLISH with DUP is not routed twice.
+ */
+import { Buffer } from 'node:buffer';
+import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
+import type { PublishResult } from '../../core/types.js';
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
+import { type Connection, ProtocolViolation } from './connection.js';
+import { Reason } from './limits.js';
+import { toCore } from './properties.js';
+import { topicExchange, topicToKey, validTopicName } from './topics.js';
+
+function resolveTopic(conn: Connection, packet: IPublishPacket): string {
+  const alias = packet.properties?.topicAlias;
+  if (alias === undefined) return packet.topic;
+  if (alias === 0 || alias > conn.server.limits.topicAliasesMax) {
+    throw new ProtocolViolation(Reason.topicAliasInvalid, `topic alias ${alias} out of range`);
+  }
+  if (packet.topic !== '') {
+    conn.inboundAliases.set(alias, packet.topic);
+    return packet.topic;
+  }
+  const topic = conn.inboundAliases.get(alias);
+  if (topic === undefined) throw new ProtocolViolation(Reason.protocolError, `topic alias ${alias} not set`);
+  return topic;
+}
+
+function pendingQos2(conn: Connection): Set<number> {
+  let ids = conn.server.incomingQos2.get(conn.clientId);
+  if (ids === undefined) {
+    ids = new Set();
+    conn.server.incomingQos2.set(conn.clientId, ids);
+  }
+  return ids;
+}
+
+function failureReason(err: unknown): number {
+  if (isBrokerError(err, ErrorCode.resourceExhausted)) return Reason.quotaExceeded;
+  if (isBrokerError(err, ErrorCode.accessRefused)) return Reason.notAuthorized;
+  return Reason.unspecified;
+}
+
+function route(conn: Connection, packet: IPublishPacket, topic: string): PublishResult {
+  const { server } = conn;
+  const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const properties = toCore(packet.properties, {
+    qos: packet.qos,
+    retain: packet.retain,
+    publisher: conn.clientId,
+    nowMs: Date.now(),
+  });
+  if (packet.retain) {
+    void server.retained.set({ topic, body: Buffer.from(body), properties }).catch((err: unknown) => {
+      server.logger.warn({ err, topic }, 'mqtt retained message not stored');
+    });
+  }
+  return server.vhost.publish(topicExchange, topicToKey(topic), { body, properties }, { publisher: conn.id });
+}
+
+export function handlePublish(conn: Connection, packet: IPublishPacket): undefined {
+  conn.server.stats.received++;
+  const topic = resolveTopic(conn, packet);
+  if (!validTopicName(topic, conn.server.limits))
+    throw new ProtocolViolation(Reason.topicNameInvalid, 'invalid topic name');
+  if (packet.qos === 0) {
+    route(conn, packet, topic);
+    return undefined;
+  }
+  const qos2 = pendingQos2(conn);
+  if (packet.qos === 2 && qos2.has(packet.messageId!)) {
+    conn.send({ cmd: 'pubrec', messageId: packet.messageId! });
+    return undefined;
+  }
+  if (conn.inboundPending + qos2.size >= conn.server.limits.receiveMax) {
+    throw new ProtocolViolation(Reason.receiveMaxExceeded, 'receive maximum exceeded');
+  }
+  const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
+  const messageId = packet.messageId!;
+  let result: PublishResult;
+  try {
+    result = route(conn, packet, topic);
+  } catch (err) {
+    conn.send({ cmd, messageId, reasonCode: failureReason(err) });
+    return undefined;
+  }
+  if (packet.qos === 2) qos2.add(messageId);
+  conn.inboundPending++;
+  const noMatch = result.routedCount === 0 && conn.version === 5;
+  result.confirmed
+    .then(
+      () =>
+        conn.send({ cmd, messageId, reasonCode: noMatch ? Reason.noMatchingSubscribers : Reason.success }),
+      (err: unknown) => {
+        qos2.delete(messageId);
+        conn.send({ cmd, messageId, reasonCode: failureReason(err) });
+      },
+    )
+    .finally(() => conn.inboundPending--);
+  return undefined;
+}
+
+export function handlePubrel(conn: Connection, packet: IPubrelPacket): undefined {
+  const messageId = packet.messageId!;
+  const known = conn.server.incomingQos2.get(conn.clientId)?.delete(messageId) === true;
+  conn.send({ cmd: 'pubcomp', messageId, reasonCode: known ? Reason.success : Reason.packetIdNotFound });
+  return undefined;
+}

@@ -1,0 +1,118 @@
+/**
+ * Every MQTT limit in one place, with the reason code each one answers with when exceeded
+ * (MQTT 5.0 §2.4 reason codes; 3.1.1 clients get the connection closed or the 3.1.1 return code).
+ */
+
+export interface MqttLimits {
+  /** Open MQTT connections per listener; CONNACK 0x97 (v5) / 0x03 (v3) beyond it. */
+  connectionsMax: number;
+  /** Largest packet accepted, and advertised as Maximum Packet Size; DISCONNECT 0x95 beyond it. */
+  packetBytesMax: number;
+  /** Unacknowledged QoS 1/2 messages sent to one client, capped further by its Receive Maximum. */
+  inflightMax: number;
+  /** QoS 1/2 PUBLISHes a client may have unacknowledged towards us (our Receive Maximum); 0x93 beyond. */
+  receiveMax: number;
+  /**
+   * Messages waiting in one session's queue. Policy when full: the oldest are dropped (as EMQX's
+   * mqueue), checked every `queueSweepIntervalMs`, so the queue may briefly exceed the limit.
+   */
+  queuedMessagesMax: number;
+  queueSweepIntervalMs: number;
+  /** Levels in a topic name or filter; PUBLISH → DISCONNECT 0x90, SUBSCRIBE → SUBACK 0x8F. */
+  topicLevelsMax: number;
+  /** UTF-8 bytes of a topic name or filter (the protocol allows 65535). */
+  topicBytesMax: number;
+  /** Topic aliases a client may use towards us (advertised Topic Alias Maximum). */
+  topicAliasesMax: number;
+  /** Subscriptions per session; SUBACK 0x97 beyond. */
+  subscriptionsMax: number;
+  /** Server Keep Alive (v5 §3.2.2.3.14): a client asking for more is told this; 0 = no cap. */
+  keepAliveSecMax: number;
+  /** Longest session expiry granted, seconds. */
+  sessionExpirySecMax: number;
+  /** Time allowed between the TCP accept and the CONNECT packet. */
+  connectTimeoutMs: number;
+  /** How often `$SYS/broker/...` statistics are republished (retained). */
+  sysIntervalMs: number;
+  /** Bytes buffered towards a slow client before its deliveries pause. */
+  writeBufferBytesMax: number;
+}
+
+export const mqttLimitsDefault: Readonly<MqttLimits> = {
+  connectionsMax: 200_000,
+  packetBytesMax: 1024 * 1024,
+  inflightMax: 1000,
+  receiveMax: 1000,
+  queuedMessagesMax: 100_000,
+  queueSweepIntervalMs: 1000,
+  topicLevelsMax: 128,
+  topicBytesMax: 65_535,
+  topicAliasesMax: 10,
+  subscriptionsMax: 1000,
+  keepAliveSecMax: 0,
+  sessionExpirySecMax: 0xffff_fffe,
+  connectTimeoutMs: 10_000,
+  sysIntervalMs: 10_000,
+  writeBufferBytesMax: 4 * 1024 * 1024,
+};
+
+/** Listener options beyond limits: access rules a deployment (or a test profile) sets. */
+export interface MqttOptions {
+  readonly limits?: Partial<MqttLimits>;
+  /** Topic filters whose SUBSCRIBE is refused (SUBACK 0x80 / 0x87), e.g. an ACL's deny lines. */
+  readonly deniedFilters?: readonly string[];
+  /** Vhost the MQTT clients use; default '/'. */
+  readonly vhost?: string;
+}
+
+/** MQTT 5.0 reason codes used by this adapter (§2.4). */
+export const Reason = {
+  success: 0x00,
+  noMatchingSubscribers: 0x10,
+  noSubscriptionExisted: 0x11,
+  unspecified: 0x80,
+  malformed: 0x81,
+  protocolError: 0x82,
+  implementationSpecific: 0x83,
+  unsupportedProtocolVersion: 0x84,
+  clientIdNotValid: 0x85,
+  badCredentials: 0x86,
+  notAuthorized: 0x87,
+  serverBusy: 0x89,
+  badAuthMethod: 0x8c,
+  serverShuttingDown: 0x8b,
+  keepAliveTimeout: 0x8d,
+  sessionTakenOver: 0x8e,
+  topicFilterInvalid: 0x8f,
+  topicNameInvalid: 0x90,
+  packetIdInUse: 0x91,
+  packetIdNotFound: 0x92,
+  receiveMaxExceeded: 0x93,
+  topicAliasInvalid: 0x94,
+  packetTooLarge: 0x95,
+  quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
+  qosNotSupported: 0x9b,
+  sharedSubsNotSupported: 0x9e,
+  subscriptionIdsNotSupported: 0xa1,
+  wildcardSubsNotSupported: 0xa2,
+} as const;
+
+/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
+export const ReturnCode311 = {
+  accepted: 0,
+  unacceptableVersion: 1,
+  identifierRejected: 2,
+  serverUnavailable: 3,
+  badCredentials: 4,
+  notAuthorized: 5,
+} as const;
+
+export function resolveLimits(overrides: Partial<MqttLimits> = {}): MqttLimits {
+  const limits = { ...mqttLimitsDefault, ...overrides };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value < 0)
+      throw new RangeError(`MQTT limit ${name} must be a non-negative integer`);
+  }
+  return limits;
+}

@@ -1,0 +1,145 @@
+/**
+ * The MQTT listeners: TCP (default 1883) and WebSocket (default 8083, path `/mqtt`, subprotocol
+ * `mqtt`, MQTT 5.0 §6). Both feed the same MqttServer, so clients of either see one broker.
+ */
+import { Buffer } from 'node:buffer';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { CoreBroker } from '../../core/api.js';
+import type { ListenerContext, ListenerDefinition, RunningListener } from '../../server/listener.js';
+import { Connection } from './connection.js';
+import type { MqttOptions } from './limits.js';
+import { MqttServer } from './server.js';
+import { socketTransport, type Transport, webSocketTransport } from './transport.js';
+
+export const webSocketPath = '/mqtt';
+
+/** One MqttServer per core, shared by the TCP and WebSocket listeners of that core. */
+const servers = new WeakMap<CoreBroker, { server: MqttServer; users: number }>();
+
+function acquire(context: ListenerContext, options: MqttOptions): MqttServer {
+  let entry = servers.get(context.core);
+  if (entry === undefined) {
+    const server = new MqttServer({
+      core: context.core,
+      logger: context.logger,
+      auth: context.auth,
+      version: context.version,
+      startedAtMs: context.startedAtMs,
+      options,
+    });
+    entry = { server, users: 0 };
+    servers.set(context.core, entry);
+  }
+  entry.users++;
+  return entry.server;
+}
+
+function release(core: CoreBroker): void {
+  const entry = servers.get(core);
+  if (entry === undefined) return;
+  entry.users--;
+  if (entry.users > 0) return;
+  entry.server.close();
+  servers.delete(core);
+}
+
+function open(server: MqttServer, transport: Transport): Connection {
+  server.connections++;
+  const connection = new Connection(server, transport);
+  server.track(connection);
+  return connection;
+}
+
+function listen(
+  netServer: Server | ReturnType<typeof createHttpServer>,
+  context: ListenerContext,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    netServer.once('error', reject);
+    netServer.listen(context.port, context.host, () => {
+      netServer.off('error', reject);
+      const address = netServer.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : context.port);
+    });
+  });
+}
+
+async function startTcp(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
+  const server = acquire(context, options);
+  const sockets = new Set<Socket>();
+  const netServer = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const connection = open(server, socketTransport(socket));
+    socket.on('data', (chunk: Buffer) => connection.receive(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      sockets.delete(socket);
+      connection.closed();
+    });
+  });
+  const port = await listen(netServer, context).catch((err: unknown) => {
+    release(context.core);
+    throw err;
+  });
+  return {
+    port,
+    close: async () => {
+      const closing = new Promise<void>((resolve) => netServer.close(() => resolve()));
+      release(context.core);
+      for (const socket of sockets) socket.destroy();
+      await closing;
+    },
+  };
+}
+
+async function startWebSocket(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
+  const server = acquire(context, options);
+  const http = createHttpServer((_req, res) => res.writeHead(426).end('MQTT over WebSocket at /mqtt\n'));
+  const wss = new WebSocketServer({
+    server: http,
+    path: webSocketPath,
+    maxPayload: server.limits.packetBytesMax + 8,
+    handleProtocols: (protocols) =>
+      protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
+  });
+  wss.on('connection', (ws, request: IncomingMessage) => {
+    const connection = open(server, webSocketTransport(ws, request.socket.remoteAddress));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => connection.receive(toBuffer(data)));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => connection.closed());
+  });
+  const port = await listen(http, context).catch((err: unknown) => {
+    release(context.core);
+    throw err;
+  });
+  return {
+    port,
+    close: async () => {
+      release(context.core);
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
+
+/** Listener definitions; `options` carries limits and access rules (tests and embedders). */
+export function mqttListeners(options: MqttOptions = {}): ListenerDefinition[] {
+  return [
+    { name: 'mqtt', configKey: 'mqttPort', start: (context) => startTcp(context, options) },
+    { name: 'mqtt-ws', configKey: 'mqttWsPort', start: (context) => startWebSocket(context, options) },
+  ];
+}
+
+export const [mqttListener, mqttWebSocketListener] = mqttListeners() as [
+  ListenerDefinition,
+  ListenerDefinition,
+];

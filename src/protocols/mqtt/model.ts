@@ -1,0 +1,46 @@
+/** Shapes shared by the MQTT handlers. */
+import type { QoS } from 'mqtt-packet';
+import type { Headers } from '../../core/types.js';
+
+/** One subscription of a session (MQTT 5.0 §3.8.3.1 options). */
+export interface SubscriptionEntry {
+  readonly filter: string;
+  readonly qos: QoS;
+  readonly noLocal: boolean;
+  readonly retainAsPublished: boolean;
+  readonly retainHandling: number;
+  /** Subscription Identifier (§3.8.2.1.2), 0 when none. */
+  readonly id: number;
+  /** Set for `$share/<group>/<filter>`; `filter` is then the part after the group. */
+  readonly group?: string;
+}
+
+/** Binding arguments carry the options so a restored session knows them again. */
+export function entryToArgs(entry: SubscriptionEntry): Headers {
+  return {
+    filter: entry.filter,
+    qos: entry.qos,
+    nl: entry.noLocal,
+    rap: entry.retainAsPublished,
+    rh: entry.retainHandling,
+    id: entry.id,
+  };
+}
+
+export function entryFromArgs(args: Headers): SubscriptionEntry | undefined {
+  const { filter, qos, nl, rap, rh, id } = args;
+  if (typeof filter !== 'string' || (qos !== 0 && qos !== 1 && qos !== 2)) return undefined;
+  return {
+    filter,
+    qos,
+    noLocal: nl === true,
+    retainAsPublished: rap === true,
+    retainHandling: typeof rh === 'number' ? rh : 0,
+    id: typeof id === 'number' ? id : 0,
+  };
+}
+
+/** The subscription key used by a session: the full filter text as the client sent it. */
+export function fullFilter(entry: SubscriptionEntry): string {
+  return entry.group === undefined ? entry.filter : `$share/${entry.group}/${entry.filter}`;
+}

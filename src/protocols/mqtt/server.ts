@@ -1,0 +1,177 @@
+/**
+ * State one MQTT listener pair (TCP and WebSocket) shares: live clients by client id, delayed wills,
+ * QoS 2 packet ids received but not yet released, retained messages, statistics and the timers that
+ * publish `$SYS` and keep session queues within their limit.
+ */
+import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { Authenticator } from '../../server/auth.js';
+import type { Logger } from '../../shared/logger.js';
+import type { MqttLimits, MqttOptions } from './limits.js';
+import { resolveLimits } from './limits.js';
+import type { SubscriptionEntry } from './model.js';
+import { RetainedStore } from './retained.js';
+import { publishSys } from './sys.js';
+import { filterMatches } from './topics.js';
+
+/** What the server needs from a connection (./connection.ts). */
+export interface ClientHandle {
+  readonly id: string;
+  readonly clientId: string;
+  /** Another connection took this client id: close with 0x8E. */
+  takeOver(): void;
+  /** The listener is closing. */
+  shutdown(): void;
+}
+
+export interface MqttStats {
+  received: number;
+  sent: number;
+  connectionsTotal: number;
+}
+
+export interface ServerDeps {
+  readonly core: CoreBroker;
+  readonly logger: Logger;
+  readonly auth: Authenticator;
+  readonly version: string;
+  readonly startedAtMs: number;
+  readonly options?: MqttOptions;
+}
+
+export class MqttServer {
+  readonly core: CoreBroker;
+  readonly vhost: VirtualHost;
+  readonly vhostName: string;
+  readonly limits: MqttLimits;
+  readonly logger: Logger;
+  readonly auth: Authenticator;
+  readonly version: string;
+  readonly startedAtMs: number;
+  readonly retained: RetainedStore;
+  readonly deniedFilters: readonly string[];
+  readonly stats: MqttStats = { received: 0, sent: 0, connectionsTotal: 0 };
+  /** Connections open (before and after CONNECT), for `connectionsMax`. */
+  connections = 0;
+  readonly clients = new Map<string, ClientHandle>();
+  /** Inbound QoS 2 packet ids awaiting PUBREL, by client id; outlive a connection (§4.3.3). */
+  readonly incomingQos2 = new Map<string, Set<number>>();
+  readonly #wills = new Map<string, { cancel(): void; publish(): void }>();
+  readonly #all = new Set<ClientHandle>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #nextConnection = 1;
+
+  constructor(deps: ServerDeps) {
+    this.core = deps.core;
+    this.vhostName = deps.options?.vhost ?? '/';
+    this.vhost = deps.core.vhost(this.vhostName);
+    this.limits = resolveLimits(deps.options?.limits);
+    this.logger = deps.logger;
+    this.auth = deps.auth;
+    this.version = deps.version;
+    this.startedAtMs = deps.startedAtMs;
+    this.deniedFilters = deps.options?.deniedFilters ?? [];
+    this.retained = new RetainedStore(deps.core.state, this.vhostName, () => Date.now());
+    publishSys(this);
+    this.#every(this.limits.sysIntervalMs, () => publishSys(this));
+    this.#every(this.limits.queueSweepIntervalMs, () => this.#sweepQueues());
+  }
+
+  nextConnectionId(): string {
+    return `mqtt-${this.#nextConnection++}`;
+  }
+
+  track(handle: ClientHandle): void {
+    this.#all.add(handle);
+  }
+
+  untrack(handle: ClientHandle): void {
+    this.#all.delete(handle);
+    if (this.clients.get(handle.clientId) === handle) this.clients.delete(handle.clientId);
+  }
+
+  denied(filter: string): boolean {
+    return this.deniedFilters.some((rule) => rule === filter);
+  }
+
+  /** Runs `publish` after `delayMs` unless the client id connects again first (§3.1.3.2.2). */
+  scheduleWill(clientId: string, delayMs: number, publish: () => void): void {
+    this.cancelWill(clientId);
+    if (delayMs <= 0) {
+      publish();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#wills.delete(clientId);
+      publish();
+    }, delayMs);
+    timer.unref();
+    this.#wills.set(clientId, { cancel: () => clearTimeout(timer), publish });
+  }
+
+  cancelWill(clientId: string): void {
+    this.endWill(clientId, false);
+  }
+
+  /** A waiting will is dropped, or with `publishNow` sent at once (its session ended). */
+  endWill(clientId: string, publishNow: boolean): void {
+    const will = this.#wills.get(clientId);
+    if (will === undefined) return;
+    this.#wills.delete(clientId);
+    will.cancel();
+    if (publishNow) will.publish();
+  }
+
+  subscriptionCount(): number {
+    let count = 0;
+    for (const session of this.core.sessions(this.vhostName).listSessions())
+      count += session.subscriptions.length;
+    return count;
+  }
+
+  /** Messages beyond `queuedMessagesMax` in a session queue: the oldest are dropped (limits.ts). */
+  #sweepQueues(): void {
+    const max = this.limits.queuedMessagesMax;
+    for (const session of this.core.sessions(this.vhostName).listSessions()) {
+      let excess = this.#queueLength(session.queue) - max;
+      for (let i = 0; excess > 0 && i < 100_000; i++, excess--) {
+        const delivery = this.vhost.get(session.queue, { noAck: true, owner: `mqtt-sweeper/${session.id}` });
+        if (delivery === undefined) break;
+      }
+    }
+  }
+
+  #queueLength(queue: string): number {
+    try {
+      return this.vhost.checkQueue(queue).messageCount;
+    } catch {
+      return 0;
+    }
+  }
+
+  #every(intervalMs: number, task: () => void): void {
+    const timer = setInterval(() => {
+      try {
+        task();
+      } catch (err) {
+        this.logger.warn({ err }, 'mqtt periodic task failed');
+      }
+    }, intervalMs);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  close(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const will of this.#wills.values()) will.cancel();
+    this.#wills.clear();
+    for (const handle of [...this.#all]) handle.shutdown();
+  }
+}
+
+/** Subscriptions of a session that `topic` matches, applying MQTT's own rules. */
+export function matching(entries: Iterable<SubscriptionEntry>, topic: string): SubscriptionEntry[] {
+  const out: SubscriptionEntry[] = [];
+  for (const entry of entries)
+    if (entry.group === undefined && filterMatches(entry.filter, topic)) out.push(entry);
+  return out;
+}

@@ -1,0 +1,103 @@
+/**
+ * SUBSCRIBE and UNSUBSCRIBE (MQTT 5.0 §3.8–3.11). An ordinary subscription binds the session queue
+ * to `amq.topic` with the filter's pattern, its options kept as binding arguments; a shared one
+ * joins the group's queue (./shared.ts). Retained messages matching a new subscription are queued
+ * into the session queue after the SUBACK, honouring Retain Handling (§3.3.1.3).
+ */
+import { Buffer } from 'node:buffer';
+import type { ISubscribePacket, ISubscription, IUnsubscribePacket } from 'mqtt-packet';
+import { type Connection, ProtocolViolation } from './connection.js';
+import { Reason } from './limits.js';
+import { entryToArgs, type SubscriptionEntry } from './model.js';
+import { Header } from './properties.js';
+import { attachShared, detachShared, saveShared } from './shared.js';
+import { filterToPattern, parseShared, topicExchange, validFilter } from './topics.js';
+
+/** 3.1.1 has one failure code, 0x80 (§3.9.3). */
+function failure(conn: Connection, reason: number): number {
+  return conn.version === 5 ? reason : 0x80;
+}
+
+async function subscribeOne(
+  conn: Connection,
+  sub: ISubscription,
+  subscriptionId: number,
+  retainedFor: SubscriptionEntry[],
+): Promise<number> {
+  const { server } = conn;
+  const shared = parseShared(sub.topic);
+  if (shared === null) return failure(conn, Reason.topicFilterInvalid);
+  const filter = shared?.filter ?? sub.topic;
+  if (!validFilter(filter, server.limits)) return failure(conn, Reason.topicFilterInvalid);
+  // Denied filters answer 0x80 on both versions: clients such as Paho's accept only that failure code.
+  if (server.denied(sub.topic)) return 0x80;
+  if (shared !== undefined && sub.nl === true) {
+    throw new ProtocolViolation(Reason.protocolError, 'no local on a shared subscription');
+  }
+  const existed = conn.subscriptions.has(sub.topic);
+  if (!existed && conn.subscriptions.size >= server.limits.subscriptionsMax)
+    return failure(conn, Reason.quotaExceeded);
+  const entry: SubscriptionEntry = {
+    filter,
+    qos: sub.qos,
+    noLocal: sub.nl === true,
+    retainAsPublished: sub.rap === true,
+    retainHandling: sub.rh ?? 0,
+    id: subscriptionId,
+    ...(shared === undefined ? {} : { group: shared.group }),
+  };
+  conn.subscriptions.set(sub.topic, entry);
+  if (shared !== undefined) {
+    attachShared(conn, entry);
+    await saveShared(conn);
+    return sub.qos;
+  }
+  await conn.session!.subscribe(topicExchange, filterToPattern(filter), entryToArgs(entry));
+  if (entry.retainHandling === 0 || (entry.retainHandling === 1 && !existed)) retainedFor.push(entry);
+  return sub.qos;
+}
+
+export async function handleSubscribe(conn: Connection, packet: ISubscribePacket): Promise<void> {
+  const subscriptionId = packet.properties?.subscriptionIdentifier ?? 0;
+  const granted: number[] = [];
+  const retainedFor: SubscriptionEntry[] = [];
+  for (const sub of packet.subscriptions)
+    granted.push(await subscribeOne(conn, sub, subscriptionId, retainedFor));
+  conn.send({ cmd: 'suback', messageId: packet.messageId!, granted });
+  for (const entry of retainedFor) queueRetained(conn, entry);
+}
+
+function queueRetained(conn: Connection, entry: SubscriptionEntry): void {
+  const { server } = conn;
+  const queue = conn.session!.queue;
+  for (const message of server.retained.match(entry.filter)) {
+    const headers = {
+      ...message.properties.headers,
+      [Header.topic]: message.topic,
+      [Header.subscription]: entry.filter,
+      [Header.retain]: true,
+    };
+    const body = Buffer.from(message.body);
+    server.vhost.publish('', queue, { body, properties: { ...message.properties, headers } });
+  }
+}
+
+export async function handleUnsubscribe(conn: Connection, packet: IUnsubscribePacket): Promise<void> {
+  const granted: number[] = [];
+  for (const full of packet.unsubscriptions) {
+    const entry = conn.subscriptions.get(full);
+    if (entry === undefined) {
+      granted.push(Reason.noSubscriptionExisted);
+      continue;
+    }
+    conn.subscriptions.delete(full);
+    if (entry.group !== undefined) {
+      detachShared(conn, full);
+      await saveShared(conn);
+    } else {
+      await conn.session!.unsubscribe(topicExchange, filterToPattern(entry.filter));
+    }
+    granted.push(Reason.success);
+  }
+  conn.send({ cmd: 'unsuback', messageId: packet.messageId!, granted });
+}

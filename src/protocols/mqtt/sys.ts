@@ -1,0 +1,42 @@
+/**
+ * `$SYS/broker/...` statistics, republished every `sysIntervalMs` as retained messages (kept in
+ * memory only), in the layout Mosquitto uses so existing dashboards find them.
+ */
+import { Buffer } from 'node:buffer';
+import { Header } from './properties.js';
+import type { MqttServer } from './server.js';
+import { topicExchange, topicToKey } from './topics.js';
+
+function figures(server: MqttServer): Array<[string, string]> {
+  const core = server.core.stats();
+  return [
+    ['$SYS/broker/version', `switchyard ${server.version}`],
+    ['$SYS/broker/uptime', `${Math.floor((Date.now() - server.startedAtMs) / 1000)} seconds`],
+    ['$SYS/broker/clients/connected', String(server.clients.size)],
+    ['$SYS/broker/clients/total', String(server.core.sessions(server.vhostName).listSessions().length)],
+    ['$SYS/broker/connections/total', String(server.stats.connectionsTotal)],
+    ['$SYS/broker/messages/received', String(server.stats.received)],
+    ['$SYS/broker/messages/sent', String(server.stats.sent)],
+    ['$SYS/broker/retained messages/count', String(server.retained.size)],
+    ['$SYS/broker/subscriptions/count', String(server.subscriptionCount())],
+    ['$SYS/broker/store/messages/count', String(core.messagesReady + core.messagesUnacked)],
+  ];
+}
+
+function anySysSubscriber(server: MqttServer): boolean {
+  return server.core
+    .sessions(server.vhostName)
+    .listSessions()
+    .some((session) => session.subscriptions.some((sub) => sub.pattern.startsWith('$SYS')));
+}
+
+/** Refreshes the retained values; routes them live only when some session subscribed to `$SYS`. */
+export function publishSys(server: MqttServer): void {
+  const live = anySysSubscriber(server);
+  for (const [topic, value] of figures(server)) {
+    const body = Buffer.from(value);
+    const properties = { persistent: false, headers: { [Header.retain]: true, [Header.qos]: 0 } };
+    void server.retained.set({ topic, body, properties }, false);
+    if (live) server.vhost.publish(topicExchange, topicToKey(topic), { body, properties });
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Helpers for the MQTT conformance tests: an in-process broker with the MQTT listeners on free
+ * ports, mqtt.js clients that never reconnect by themselves, and bounded waits for messages.
+ */
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
+import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import type { MqttOptions } from '../protocols/mqtt/limits.js';
+import { mqttListeners } from '../protocols/mqtt/listener.js';
+import { Broker } from '../server/broker.js';
+import { silentLogger } from '../shared/logger.js';
+
+export interface MqttTestBroker {
+  readonly broker: Broker;
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+const otherPortsOff = { amqpPort: 0, kafkaPort: 0, grpcPort: 0, restPort: 0, httpPort: 0 } as const;
+
+export async function startMqttBroker(
+  options: MqttOptions & { storage?: 'memory' | 'file'; dataDir?: string } = {},
+): Promise<MqttTestBroker> {
+  const { storage = 'memory', dataDir, ...mqtt } = options;
+  const broker = await Broker.start({
+    storage,
+    ...(dataDir === undefined ? {} : { dataDir }),
+    ...otherPortsOff,
+    mqttPort: 'auto',
+    mqttWsPort: 'auto',
+    fsync: 'never',
+    logger: silentLogger(),
+    listeners: mqttListeners(mqtt),
+  });
+  const port = broker.ports.mqttPort!;
+  return {
+    broker,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${broker.ports.mqttWsPort!}/mqtt`,
+    stop: () => broker.stop(),
+  };
+}
+
+const inboxes = new WeakMap<MqttClient, Inbox>();
+const connacks = new WeakMap<MqttClient, IConnackPacket>();
+
+/** The CONNACK the client got. */
+export function connack(client: MqttClient): IConnackPacket {
+  const packet = connacks.get(client);
+  if (packet === undefined) throw new Error('client not connected through connect()');
+  return packet;
+}
+
+/** Connects; the client's inbox is attached before CONNACK so no early message is missed. */
+export function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(url, {
+    reconnectPeriod: 0,
+    connectTimeout: 3000,
+    protocolVersion: 4,
+    ...options,
+  });
+  inboxes.set(client, attachInbox(client));
+  return new Promise((resolve, reject) => {
+    client.once('connect', (packet) => {
+      connacks.set(client, packet);
+      resolve(client);
+    });
+    client.once('error', (err) => {
+      client.end(true);
+      reject(err);
+    });
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+}
+
+export interface Received {
+  readonly topic: string;
+  readonly text: string;
+  readonly packet: IPublishPacket;
+}
+
+export interface Inbox {
+  readonly messages: Received[];
+  /** Resolves once `count` messages arrived in total; fails after `timeoutMs`. */
+  wait(count: number, timeoutMs?: number): Promise<Received[]>;
+}
+
+export function inbox(client: MqttClient): Inbox {
+  return inboxes.get(client) ?? attachInbox(client);
+}
+
+function attachInbox(client: MqttClient): Inbox {
+  const messages: Received[] = [];
+  client.on('message', (topic, payload, packet) =>
+    messages.push({ topic, text: payload.toString(), packet }),
+  );
+  return {
+    messages,
+    wait: (count, timeoutMs = 3000) =>
+      until(
+        () => messages.length >= count,
+        timeoutMs,
+        () => `${count} messages (got ${messages.length})`,
+      ).then(() => messages),
+  };
+}
+
+export async function until(
+  check: () => boolean,
+  timeoutMs = 3000,
+  what: string | (() => string) = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(`${typeof what === 'string' ? what : what()} not met within ${timeoutMs} ms`);
+    }
+    await sleep(10);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Ends a client without waiting on a broker that may be gone. */
+export async function closeAll(...clients: Array<MqttClient | undefined>): Promise<void> {
+  await Promise.all(clients.map((c) => (c === undefined ? undefined : c.endAsync(true).catch(() => {}))));
+}
+
+/** A bare MQTT client over TCP: sends exactly the packets (or bytes) a test gives, records what comes back. */
+export interface RawClient {
+  readonly packets: Packet[];
+  send(packet: Packet): void;
+  write(bytes: Uint8Array): void;
+  /** The next received packet satisfying `match` (searching what already arrived first). */
+  expect(match: (p: Packet) => boolean, timeoutMs?: number): Promise<Packet>;
+  readonly closed: Promise<void>;
+  isClosed(): boolean;
+  end(): void;
+}
+
+export async function rawClient(port: number, protocolVersion: 3 | 4 | 5 = 4): Promise<RawClient> {
+  const socket = createConnection({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  const parser = mqttPacket.parser({ protocolVersion });
+  const packets: Packet[] = [];
+  parser.on('packet', (p: Packet) => packets.push(p));
+  parser.on('error', () => {});
+  socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+  socket.on('error', () => {});
+  let isClosed = false;
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      isClosed = true;
+      resolve();
+    }),
+  );
+  let seen = 0;
+  return {
+    packets,
+    send: (packet) => socket.write(mqttPacket.generate(packet, { protocolVersion })),
+    write: (bytes) => socket.write(bytes),
+    async expect(match, timeoutMs = 3000) {
+      let found: Packet | undefined;
+      await until(
+        () => {
+          const index = packets.findIndex((p, i) => i >= seen && match(p));
+          if (index >= 0) {
+            found = packets[index];
+            seen = index + 1;
+          }
+          return found !== undefined;
+        },
+        timeoutMs,
+        'expected packet',
+      );
+      return found!;
+    },
+    closed,
+    isClosed: () => isClosed,
+    end: () => socket.destroy(),
+  };
+}

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { FrameReader } from '../../../src/protocols/mqtt/framing.js';
+import {
+  filterMatches,
+  filterToPattern,
+  keyToTopic,
+  topicToKey,
+  validFilter,
+} from '../../../src/protocols/mqtt/topics.js';
+import {
+  closeAll,
+  connect,
+  type MqttTestBroker,
+  rawClient,
+  startMqttBroker,
+} from '../../../src/testing/mqtt-harness.js';
+
+let server: MqttTestBroker;
+before(async () => {
+  server = await startMqttBroker({
+    limits: { connectionsMax: 40, packetBytesMax: 1024, topicLevelsMax: 4, receiveMax: 3 },
+  });
+});
+after(() => server.stop());
+
+function disconnectReason(packets: Packet[]): number | undefined {
+  const d = packets.find((p) => p.cmd === 'disconnect');
+  return d === undefined ? undefined : ((d as { reasonCode?: number }).reasonCode ?? 0);
+}
+
+async function connected(version: 4 | 5, clientId: string) {
+  const raw = await rawClient(server.port, version);
+  raw.send({ cmd: 'connect', protocolVersion: version, clientId, clean: true, keepalive: 30 });
+  await raw.expect((p) => p.cmd === 'connack');
+  return raw;
+}
+
+describe('codec and topic mapping', () => {
+  test('topics map onto routing keys and back, dots and slashes swapped', () => {
+    assert.equal(topicToKey('a/b.c/d'), 'a.b/c.d');
+    assert.equal(keyToTopic(topicToKey('a/b.c//d')), 'a/b.c//d');
+    assert.equal(filterToPattern('a/+/v1.2/#'), 'a.*.v1/2.#');
+    assert.ok(filterMatches('a/#', 'a'));
+    assert.ok(!filterMatches('#', '$SYS/x'));
+    assert.ok(!validFilter('a/#/b', { topicLevelsMax: 10, topicBytesMax: 100 }));
+    assert.ok(!validFilter('a/b+', { topicLevelsMax: 10, topicBytesMax: 100 }));
+  });
+
+  test('every packet type round-trips through the framer and the codec, whatever the chunking', () => {
+    const packets: Packet[] = [
+      {
+        cmd: 'publish',
+        topic: 'a/b',
+        payload: Buffer.from('x'.repeat(300)),
+        qos: 1,
+        messageId: 7,
+        retain: true,
+        dup: false,
+        properties: { userProperties: { k: 'v' }, messageExpiryInterval: 9 },
+      },
+      {
+        cmd: 'subscribe',
+        messageId: 2,
+        subscriptions: [{ topic: 'a/+', qos: 2, nl: true, rap: true, rh: 1 }],
+        properties: { subscriptionIdentifier: 5 },
+      },
+      { cmd: 'puback', messageId: 7, reasonCode: 0x10 },
+      { cmd: 'pubrel', messageId: 8 },
+      { cmd: 'pingreq' },
+      { cmd: 'disconnect', reasonCode: 0x04 },
+    ];
+    const bytes = Buffer.concat(packets.map((p) => mqttPacket.generate(p, { protocolVersion: 5 })));
+    for (const chunk of [1, 3, 17, bytes.length]) {
+      const reader = new FrameReader(4096);
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      const out: Packet[] = [];
+      parser.on('packet', (p: Packet) => out.push(p));
+      for (let i = 0; i < bytes.length; i += chunk) {
+        const result = reader.push(bytes.subarray(i, i + chunk));
+        assert.equal(result.kind, 'frames');
+        for (const frame of result.frames) parser.parse(frame);
+      }
+      assert.deepEqual(
+        out.map((p) => p.cmd),
+        packets.map((p) => p.cmd),
+      );
+    }
+  });
+});
+
+describe('malformed input and limits', () => {
+  test('a malformed packet: v5 gets DISCONNECT 0x81, 3.1.1 is closed silently, the broker serves on', async () => {
+    const v5 = await connected(5, 'bad-5');
+    v5.write(Buffer.from([0x80, 0x03, 0x00, 0x01, 0x00])); // SUBSCRIBE with reserved flags 0000 (§3.8.1)
+    await v5.closed;
+    assert.equal(disconnectReason(v5.packets), 0x81);
+    const v4 = await connected(4, 'bad-4');
+    v4.write(Buffer.from([0x80, 0x03, 0x00, 0x01, 0x00]));
+    await v4.closed;
+    assert.equal(disconnectReason(v4.packets), undefined);
+    const ok = await connect(server.url);
+    await closeAll(ok);
+  });
+
+  test('random and mutated bytes never take the broker down', async () => {
+    const valid = mqttPacket.generate(
+      {
+        cmd: 'publish',
+        topic: 'fuzz/t',
+        payload: Buffer.from('p'),
+        qos: 1,
+        messageId: 1,
+        retain: false,
+        dup: false,
+      },
+      { protocolVersion: 5 },
+    );
+    for (let round = 0; round < 30; round++) {
+      const raw = await connected(round % 2 === 0 ? 5 : 4, `fuzz-${round}`);
+      const mutated = Buffer.from(valid);
+      for (let i = 0; i < 3; i++)
+        mutated[Math.floor(Math.random() * mutated.length)] = Math.floor(Math.random() * 256);
+      raw.write(round % 3 === 0 ? randomBytes(1 + (round % 40)) : mutated);
+      raw.end();
+    }
+    const ok = await connect(server.url, { protocolVersion: 5 });
+    await ok.publishAsync('fuzz/ok', 'alive', { qos: 1 });
+    await closeAll(ok);
+  });
+
+  test('packet too large: DISCONNECT 0x95', async () => {
+    const raw = await connected(5, 'big');
+    raw.send({
+      cmd: 'publish',
+      topic: 'big/t',
+      payload: Buffer.alloc(2000),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    await raw.closed;
+    assert.equal(disconnectReason(raw.packets), 0x95);
+  });
+
+  test('topic levels: SUBACK 0x8F (v5) / 0x80 (3.1.1) and DISCONNECT 0x90 on PUBLISH', async () => {
+    const v5 = await connect(server.url, { protocolVersion: 5 });
+    const v4 = await connect(server.url);
+    try {
+      await assert.rejects(v5.subscribeAsync('a/b/c/d/e'), (err: Error) =>
+        /Topic Filter invalid/.test(err.message),
+      );
+      await assert.rejects(v4.subscribeAsync('a/b/c/d/e'), (err: Error) =>
+        /Unspecified error/.test(err.message),
+      );
+    } finally {
+      await closeAll(v5, v4);
+    }
+    const raw = await connected(5, 'deep');
+    raw.send({
+      cmd: 'publish',
+      topic: 'a/b/c/d/e',
+      payload: Buffer.from('x'),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    await raw.closed;
+    assert.equal(disconnectReason(raw.packets), 0x90);
+  });
+
+  test('our receive maximum: one QoS 2 publish too many gets DISCONNECT 0x93', async () => {
+    const raw = await connected(5, 'greedy');
+    for (let id = 1; id <= 4; id++) {
+      raw.send({
+        cmd: 'publish',
+        topic: 'rm/t',
+        payload: Buffer.from('x'),
+        qos: 2,
+        messageId: id,
+        retain: false,
+        dup: false,
+      });
+    }
+    await raw.closed;
+    assert.equal(disconnectReason(raw.packets), 0x93);
+  });
+
+  test('maximum connections: CONNACK 0x97 (v5) and return code 3 (3.1.1) beyond the limit', async () => {
+    const held = [];
+    for (let i = 0; i < 40; i++) held.push(await rawClient(server.port, 4));
+    try {
+      const v5 = await rawClient(server.port, 5);
+      v5.send({ cmd: 'connect', protocolVersion: 5, clientId: 'one-too-many', clean: true, keepalive: 30 });
+      const refused = (await v5.expect((p) => p.cmd === 'connack')) as { reasonCode?: number };
+      assert.equal(refused.reasonCode, 0x97);
+      const v4 = await rawClient(server.port, 4);
+      v4.send({ cmd: 'connect', protocolVersion: 4, clientId: 'one-too-many-4', clean: true, keepalive: 30 });
+      const refused4 = (await v4.expect((p) => p.cmd === 'connack')) as { returnCode?: number };
+      assert.equal(refused4.returnCode, 3);
+    } finally {
+      for (const raw of held) raw.end();
+    }
+  });
+});

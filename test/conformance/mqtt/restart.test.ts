@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { closeAll, connect, inbox, sleep } from '../../../src/testing/mqtt-harness.js';
+import { startCli } from '../../../src/testing/server-cli.js';
+
+const otherPortsOff = [
+  '--amqp-port',
+  '0',
+  '--kafka-port',
+  '0',
+  '--grpc-port',
+  '0',
+  '--rest-port',
+  '0',
+  '--http-port',
+  '0',
+  '--mqtt-ws-port',
+  '0',
+];
+
+describe('restart', () => {
+  test('after SIGKILL a persistent session keeps its queued QoS 1 messages and retained messages survive', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
+    const args = ['--storage', 'file', '--data-dir', dataDir, '--mqtt-port', 'auto', ...otherPortsOff];
+    try {
+      const first = await startCli(args);
+      const url = `mqtt://127.0.0.1:${first.ports.mqtt}`;
+      const sub = await connect(url, { clientId: 'survivor', clean: false });
+      await sub.subscribeAsync('restart/t', { qos: 1 });
+      await sub.endAsync();
+      const pub = await connect(url);
+      for (let i = 0; i < 5; i++) await pub.publishAsync('restart/t', `queued ${i}`, { qos: 1 });
+      await pub.publishAsync('restart/retained', 'kept', { qos: 1, retain: true });
+      await closeAll(pub);
+      await sleep(100);
+      first.kill();
+      await first.stop('SIGKILL').catch(() => {});
+
+      const second = await startCli(args);
+      try {
+        const url2 = `mqtt://127.0.0.1:${second.ports.mqtt}`;
+        const back = await connect(url2, { clientId: 'survivor', clean: false });
+        const got = await inbox(back).wait(5);
+        assert.deepEqual(
+          got.map((m) => m.text),
+          Array.from({ length: 5 }, (_, i) => `queued ${i}`),
+        );
+        const late = await connect(url2);
+        await late.subscribeAsync('restart/retained');
+        const [r] = await inbox(late).wait(1);
+        assert.equal(r!.text, 'kept');
+        assert.equal(r!.packet.retain, true);
+        await closeAll(back, late);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
