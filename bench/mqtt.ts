@@ -1,0 +1,240 @@
+/**
+ * `npm run bench -- mqtt`: MQTT QoS 0 and QoS 1 one-to-one, a QoS 0 one-to-50 fan-out and 10,000 idle
+ * connections, against Switchyard (a child `switchyard start`) and, in the same run, Mosquitto from
+ * ../shared/peers (started if not already listening on MQTT_PORT, default 18832). Clients are mqtt.js
+ * in this process; both brokers get the same clients, so the ratio is the figure to read.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { startCli } from '../src/testing/server-cli.js';
+
+const payloadBytes = 256;
+const messagesOneToOne = 100_000;
+const messagesFanOut = 10_000;
+const fanOutSubscribers = 50;
+const inFlightMax = 1000;
+const idleConnections = 10_000;
+const caseTimeoutMs = 120_000;
+/** ../shared/peers beside the repository, seen from dist/bench/ (or a deeper build folder). */
+const peersDir =
+  process.env['PEERS_DIR'] ??
+  ['../../../shared/peers/', '../../../../shared/peers/']
+    .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+    .find((dir) => existsSync(`${dir}start-peers.sh`)) ??
+  '';
+
+interface Target {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number;
+}
+
+interface Result {
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly rssMiB: number;
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+function client(port: number): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    protocolVersion: 4,
+    clean: true,
+  });
+}
+
+/** One publisher, `subscribers` subscribers; at most `inFlightMax` messages between publish and last receipt. */
+async function runCase(target: Target, qos: 0 | 1, messages: number, subscribers: number): Promise<Result> {
+  const topic = `bench/${qos}/${subscribers}/${Date.now()}`;
+  const subs = await Promise.all(Array.from({ length: subscribers }, () => client(target.port)));
+  const pub = await client(target.port);
+  const latencies: number[] = [];
+  const received = new Array<number>(messages).fill(0);
+  let done = 0;
+  let sent = 0;
+  const payload = Buffer.alloc(payloadBytes, 0x61);
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const pump = () => {
+    while (sent < messages && sent - done < inFlightMax) {
+      payload.writeDoubleLE(performance.now(), 0);
+      payload.writeUInt32LE(sent, 8);
+      sent++;
+      pub.publish(topic, Buffer.from(payload), { qos });
+    }
+  };
+  for (const sub of subs) {
+    sub.on('message', (_t, body) => {
+      const index = body.readUInt32LE(8);
+      if (++received[index]! < subscribers) return;
+      latencies.push(performance.now() - body.readDoubleLE(0));
+      done++;
+      if (done === messages) finish();
+      else if (done % 100 === 0) pump();
+    });
+  }
+  await Promise.all(subs.map((s) => s.subscribeAsync(topic, { qos })));
+  const started = performance.now();
+  pump();
+  const timer = setTimeout(finish, caseTimeoutMs);
+  await finished;
+  clearTimeout(timer);
+  const seconds = (performance.now() - started) / 1000;
+  const rss = rssMiB(target.pid);
+  await Promise.all([pub, ...subs].map((c) => c.endAsync(true)));
+  latencies.sort((a, b) => a - b);
+  const deliveries = received.reduce((sum, n) => sum + n, 0);
+  return {
+    perSecond: deliveries / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    rssMiB: rss,
+  };
+}
+
+/** RSS growth of the broker for `idleConnections` connected clients, each with keep alive 600 s. */
+async function idleCost(target: Target): Promise<{ totalMiB: number; perConnectionKiB: number }> {
+  const before = rssMiB(target.pid);
+  const sockets: Socket[] = [];
+  for (let i = 0; i < idleConnections; i += 500) {
+    await Promise.all(
+      Array.from({ length: Math.min(500, idleConnections - i) }, (_, j) =>
+        idleClient(target.port, `idle-${i + j}`, sockets),
+      ),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const after = rssMiB(target.pid);
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  return { totalMiB: after, perConnectionKiB: ((after - before) * 1024) / idleConnections };
+}
+
+function idleClient(port: number, clientId: string, sockets: Socket[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.write(
+        mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId, clean: true, keepalive: 600 }),
+      );
+    });
+    sockets.push(socket);
+    socket.once('data', () => resolve());
+    socket.once('error', reject);
+  });
+}
+
+async function withMosquitto<T>(run: (target: Target | undefined) => Promise<T>): Promise<T> {
+  const port = Number(process.env['MQTT_PORT'] ?? 18832);
+  const pidFile = '/tmp/switchyard-peers/mosquitto/pid';
+  let startedHere = false;
+  const listening = () => {
+    try {
+      return execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).trim() !== '';
+    } catch {
+      return false;
+    }
+  };
+  if (!listening() && existsSync(`${peersDir}start-peers.sh`)) {
+    try {
+      execFileSync(`${peersDir}start-peers.sh`, ['mosquitto'], { stdio: 'inherit' });
+      startedHere = true;
+    } catch {
+      process.stderr.write('mosquitto could not be started; Switchyard figures only\n');
+    }
+  }
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
+  try {
+    return await run(listening() && pid > 0 ? { name: 'mosquitto', port, pid } : undefined);
+  } finally {
+    if (startedHere) execFileSync(`${peersDir}stop-peers.sh`, ['mosquitto'], { stdio: 'inherit' });
+  }
+}
+
+const workloads = [
+  { label: 'QoS 0, 1 → 1', qos: 0, messages: messagesOneToOne, subscribers: 1 },
+  { label: 'QoS 1, 1 → 1', qos: 1, messages: messagesOneToOne, subscribers: 1 },
+  {
+    label: `QoS 0, 1 → ${fanOutSubscribers} (deliveries/s)`,
+    qos: 0,
+    messages: messagesFanOut,
+    subscribers: fanOutSubscribers,
+  },
+] as const;
+
+function row(label: string, ours: Result, peer: Result | undefined): string {
+  const fmt = (r: Result) =>
+    `${Math.round(r.perSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} | ${r.rssMiB.toFixed(0)} MiB`;
+  const ratio = peer === undefined ? 'n/a' : (ours.perSecond / peer.perSecond).toFixed(2);
+  return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
+}
+
+export async function runMqttBench(): Promise<void> {
+  const switchyard = await startCli([
+    '--storage',
+    'memory',
+    '--mqtt-port',
+    'auto',
+    '--mqtt-ws-port',
+    '0',
+    '--amqp-port',
+    '0',
+    '--kafka-port',
+    '0',
+    '--grpc-port',
+    '0',
+    '--rest-port',
+    '0',
+    '--http-port',
+    '0',
+    '--log-level',
+    'warn',
+  ]);
+  const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${switchyard.ports.mqtt}`], { encoding: 'utf8' });
+  const ours: Target = {
+    name: 'switchyard',
+    port: switchyard.ports.mqtt!,
+    pid: Number(/pid=(\d+)/.exec(pidLine)?.[1]),
+  };
+  try {
+    await withMosquitto(async (peer) => {
+      const lines = [
+        `${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers}), ≤ ${inFlightMax} in flight, mqtt.js 3.1.1 clients`,
+        '',
+        '| workload | Switchyard msg/s | p50 / p99 ms | RSS | Mosquitto msg/s | p50 / p99 ms | RSS | ratio |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ];
+      for (const w of workloads) {
+        const a = await runCase(ours, w.qos, w.messages, w.subscribers);
+        const b = peer === undefined ? undefined : await runCase(peer, w.qos, w.messages, w.subscribers);
+        lines.push(row(w.label, a, b));
+        process.stdout.write(`${lines.at(-1)}\n`);
+      }
+      const idleOurs = await idleCost(ours);
+      const idlePeer = peer === undefined ? undefined : await idleCost(peer);
+      const idle = (r: { totalMiB: number; perConnectionKiB: number }) =>
+        `${r.totalMiB.toFixed(0)} MiB RSS, ${r.perConnectionKiB.toFixed(1)} KiB per connection`;
+      lines.push(
+        '',
+        `${idleConnections.toLocaleString('en')} idle connections: Switchyard ${idle(idleOurs)}; Mosquitto ${idlePeer === undefined ? 'n/a' : idle(idlePeer)}`,
+      );
+      process.stdout.write(`\n${lines.join('\n')}\n`);
+    });
+  } finally {
+    await switchyard.stop();
+  }
+}
