@@ -42,6 +42,8 @@ export function overview(core: CoreBroker, info: AdminInfo): JsonObject {
     },
     message_stats: { publish: stats.published, deliver_get: stats.delivered },
     listeners: info.listeners().map((l) => ({ ...l })),
+    // RabbitMQ shows mem_alarm / disk_free_alarm per node; one node here, so the active list.
+    alarms: [...core.alarms.active()],
   };
 }
 

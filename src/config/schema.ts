@@ -51,6 +51,9 @@ export interface Config {
   streamPartitionsMax: number;
   segmentBytesMax: number;
   entryBytesMax: number;
+  memoryHighWatermarkPercent: number;
+  memoryHighWatermarkBytes: number;
+  diskFreeBytesMin: number;
   defaultUser: string;
   defaultPass: string;
   loopbackOnlyUsers: string[];
@@ -95,6 +98,9 @@ export const configDefault: Config = {
   streamPartitionsMax: coreLimitsDefault.streamPartitionsMax,
   segmentBytesMax: storageLimitsDefault.segmentBytesMax,
   entryBytesMax: storageLimitsDefault.entryBytesMax,
+  memoryHighWatermarkPercent: 40,
+  memoryHighWatermarkBytes: 0,
+  diskFreeBytesMin: 50_000_000,
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackOnlyUsers: ['guest'],
@@ -110,7 +116,7 @@ export type SettingType =
 
 interface SettingSpec {
   readonly type: SettingType;
-  readonly group: 'Listeners' | 'Storage' | 'Limits' | 'Users' | 'Process';
+  readonly group: 'Listeners' | 'Storage' | 'Limits' | 'Alarms' | 'Users' | 'Process';
   readonly description: string;
   /** Never logged or shown with its value. */
   readonly secret?: boolean;
@@ -193,6 +199,27 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1024, gibibyte),
     group: 'Limits',
     description: 'Largest single entry (message or record batch) written to a log.',
+  },
+  memoryHighWatermarkPercent: {
+    type: integer(0, 100),
+    group: 'Alarms',
+    description:
+      'The memory alarm is raised while the resident memory (RSS) of the process is above this percent ' +
+      "of the machine's RAM (RabbitMQ's vm_memory_high_watermark 0.4); publishers are held back until " +
+      'it falls below. 0 turns the memory alarm off, unless memoryHighWatermarkBytes is set.',
+  },
+  memoryHighWatermarkBytes: {
+    type: integer(0, Number.MAX_SAFE_INTEGER),
+    group: 'Alarms',
+    description: 'The memory alarm limit in bytes; above 0 it replaces memoryHighWatermarkPercent.',
+  },
+  diskFreeBytesMin: {
+    type: integer(0, Number.MAX_SAFE_INTEGER),
+    group: 'Alarms',
+    description:
+      "The disk alarm is raised while the free space of dataDir's file system is below this " +
+      "(RabbitMQ's disk_free_limit, 50 MB); publishers are held back until there is more. " +
+      '0 turns the disk alarm off; memory storage has none.',
   },
   defaultUser: { type: text(1, 255), group: 'Users', description: 'User created on first start.' },
   defaultPass: {

@@ -191,6 +191,23 @@ export interface CoreStats {
   readonly delivered: number;
 }
 
+/** A resource alarm (RabbitMQ's memory and disk alarms): while one is active, publishers are held back. */
+export type AlarmKind = 'memory' | 'disk';
+
+/** Called with the alarms active after every change of the set (never for a repeated `set`). */
+export type AlarmListener = (active: readonly AlarmKind[]) => void;
+
+/**
+ * The broker's resource alarms (./alarms.ts). The server's monitor sets them; adapters subscribe and
+ * apply flow control (AMQP connection.blocked, Kafka delayed produce, MQTT paused reads).
+ */
+export interface Alarms {
+  set(kind: AlarmKind, active: boolean): void;
+  /** Active alarms, in the order they were raised; empty when publishing may go on. */
+  active(): readonly AlarmKind[];
+  subscribe(listener: AlarmListener): () => void;
+}
+
 export interface CoreBroker {
   vhost(name: string): VirtualHost;
   vhostNames(): string[];
@@ -208,6 +225,8 @@ export interface CoreBroker {
   verifyUser(name: string, password: string): Promise<boolean>;
   /** The session store of a vhost (subscriptions and in-flight state that outlive a connection). */
   sessions(vhost: string): SessionStore;
+  /** Resource alarms; adapters hold back publishers while any is active. */
+  readonly alarms: Alarms;
   /** Flush and stop timers; the storage is closed by whoever opened it. */
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@
 
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore, Storage } from '../storage/types.js';
+import { AlarmHub } from './alarms.js';
 import type { Clock, CoreBroker, CoreLimits, CoreOptions, CoreStats, VirtualHost } from './api.js';
 import { systemClock } from './clock.js';
 import { Definitions, Users } from './definitions.js';
@@ -35,6 +36,7 @@ interface VhostEntry {
 
 export class BrokerCore implements CoreBroker {
   readonly state: CoreBroker['state'];
+  readonly alarms = new AlarmHub();
   readonly clock: Clock;
   readonly limits: CoreLimits;
   readonly #storage: Storage;

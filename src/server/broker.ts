@@ -9,6 +9,7 @@ import type { CoreBroker } from '../core/api.js';
 import { BrokerCore } from '../core/broker.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { Storage } from '../storage/types.js';
+import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator } from './auth.js';
 import type { BoundListener, ListenerContext, ListenerDefinition, RunningListener } from './listener.js';
 import { listenerNames } from './listener.js';
@@ -37,6 +38,7 @@ interface Parts {
   readonly storage: Storage;
   readonly core: CoreBroker;
   readonly started: Started[];
+  readonly monitor: AlarmMonitor;
 }
 
 function coreLimits(config: Readonly<Config>) {
@@ -90,9 +92,11 @@ interface Opened {
   started: Started[];
   storage?: Storage;
   core?: CoreBroker;
+  monitor?: AlarmMonitor;
 }
 
 async function closeParts(parts: Opened): Promise<void> {
+  parts.monitor?.stop();
   const steps: Array<[string, () => Promise<void>]> = [
     ...[...parts.started]
       .reverse()
@@ -140,7 +144,9 @@ export class Broker {
       const core = await BrokerCore.open({ storage, limits: coreLimits(config) });
       opened.core = core;
       await applyDefaultUser(core, config);
-      const parts: Parts = { config, logger, storage, core, started: opened.started };
+      const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger));
+      opened.monitor = monitor;
+      const parts: Parts = { config, logger, storage, core, started: opened.started, monitor };
       await startListeners(parts, listeners);
       return new Broker(parts);
     } catch (err) {

@@ -4,7 +4,7 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { Socket } from 'node:net';
-import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { AlarmKind, CoreBroker, VirtualHost } from '../../core/api.js';
 import type { Authenticator } from '../../server/auth.js';
 import type { Logger } from '../../shared/logger.js';
 import { AmqpChannel } from './channel.js';
@@ -70,6 +70,12 @@ export class AmqpConnection {
   readonly channels = new Map<number, AmqpChannel>();
   #input: Buffer | undefined;
   #paused = false;
+  /** Stopped at a basic.publish while a resource alarm is active (RabbitMQ's `blocked`). */
+  #blocked = false;
+  /** connection.blocked went out and connection.unblocked is owed. */
+  #blockedSent = false;
+  /** Published at least once: a publishing connection hears of alarms at once (RabbitMQ). */
+  #published = false;
   #queued: Frame[] = [];
   #corked = false;
   #lastReadMs = Date.now();
@@ -153,19 +159,73 @@ export class AmqpConnection {
   }
 
   #readable(): boolean {
-    return !this.#paused && this.#input !== undefined && this.#input.length > 0 && this.state !== 'closed';
+    return !this.#held() && this.#input !== undefined && this.#input.length > 0 && this.state !== 'closed';
   }
 
   /** Frames parsed while a pause began wait in `#queued`, so order is kept across the pause. */
   #runFrames(frames: Frame[]): void {
     for (let i = 0; i < frames.length; i++) {
       if ((this.state as ConnectionState) === 'closed') return;
-      if (this.#paused) {
+      const frame = frames[i]!;
+      if (!this.#held() && this.#isPublish(frame)) this.#publishing();
+      if (this.#held()) {
         this.#queued.push(...frames.slice(i));
         return;
       }
-      this.#onFrame(frames[i]!);
+      this.#onFrame(frame);
     }
+  }
+
+  #held(): boolean {
+    return this.#paused || this.#blocked;
+  }
+
+  #isPublish(frame: Frame): boolean {
+    return frame.kind === 'method' && frame.method.name === 'basic.publish' && this.state === 'opened';
+  }
+
+  // ---- resource alarms (RabbitMQ's connection.blocked extension, docs "Blocked Connection Notifications")
+
+  /**
+   * A basic.publish is next: under an alarm the connection stops right here, before the publish, and
+   * stops reading its socket, so the publisher feels TCP back-pressure. Connections that only consume
+   * never get here and keep going.
+   */
+  #publishing(): void {
+    this.#published = true;
+    const active = this.shared.core.alarms.active();
+    if (active.length === 0) return;
+    this.#blocked = true;
+    this.socket.pause();
+    this.#sendBlocked(active);
+    this.log.debug({ alarms: active }, 'blocked by resource alarm');
+  }
+
+  /** The listener passes on every change of the active alarms. */
+  onAlarms(active: readonly AlarmKind[]): void {
+    if (this.state !== 'opened') return;
+    if (active.length > 0) {
+      if (this.#published) this.#sendBlocked(active);
+      return;
+    }
+    if (this.#blockedSent) {
+      this.#blockedSent = false;
+      this.sendMethod(0, { name: 'connection.unblocked', fields: {} });
+    }
+    if (!this.#blocked) return;
+    this.#blocked = false;
+    // Nothing was read while blocked, the client's heartbeats included; RabbitMQ pauses its monitor too.
+    this.#lastReadMs = Date.now();
+    this.socket.resume();
+    this.#process();
+  }
+
+  /** Once per blocked spell, and only to clients that asked for it in their capabilities. */
+  #sendBlocked(active: readonly AlarmKind[]): void {
+    if (this.#blockedSent || !this.clientCapabilities.has('connection.blocked')) return;
+    this.#blockedSent = true;
+    const reason = active.map((kind) => (kind === 'memory' ? 'low on memory' : 'low on disk space'));
+    this.sendMethod(0, { name: 'connection.blocked', fields: { reason: reason.join(' and ') } });
   }
 
   /** Spec 4.2.2: a wrong header gets ours back and the socket is closed. */
@@ -242,6 +302,12 @@ export class AmqpConnection {
     }
     this.sendMethod(0, { name: 'connection.close', fields: { replyCode, replyText, classId, methodId } });
     this.state = 'closing';
+    // A blocked peer's close-ok sits behind its held publishes: read on, channel frames are now ignored.
+    if (this.#blocked) {
+      this.#blocked = false;
+      this.socket.resume();
+      process.nextTick(() => this.#process());
+    }
     this.#releaseAll();
     clearTimeout(this.#deadline);
     this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
@@ -287,7 +353,7 @@ export class AmqpConnection {
   #startHeartbeats(intervalMs: number): void {
     this.#heartbeatTimer = setInterval(() => {
       const now = Date.now();
-      if (now - this.#lastReadMs > intervalMs * 2) {
+      if (!this.#blocked && now - this.#lastReadMs > intervalMs * 2) {
         this.log.info({ heartbeatS: this.heartbeatS }, 'missed heartbeats from client; closing');
         this.socket.destroy();
         return;

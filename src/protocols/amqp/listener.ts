@@ -34,9 +34,13 @@ export function startAmqpServer(context: ListenerContext): Promise<RunningListen
   return listen(server, context.port, context.host).then(async (port) => {
     const twin = await loopbackTwin(server, port, context.host);
     if (twin !== undefined) servers.push(twin);
+    const unsubscribe = context.core.alarms.subscribe((active) => {
+      for (const connection of connections) connection.onAlarms(active);
+    });
     return {
       port,
       async close() {
+        unsubscribe();
         const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         await Promise.all([...connections].map((c) => c.shutdown()));
         await Promise.all(closed);

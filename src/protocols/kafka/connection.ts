@@ -6,6 +6,7 @@
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
 import type { Socket } from 'node:net';
+import { produceUnderAlarm } from './alarms.js';
 import {
   ApiKey,
   decodeMessage,
@@ -17,6 +18,7 @@ import {
   KafkaReader,
   kafkaApiByKey,
   type MessageSchema,
+  type ProduceRequest,
   type RequestHeader,
   writeMessage,
 } from './codec/index.js';
@@ -57,6 +59,8 @@ export class KafkaConnection {
   #closed = false;
   #unanswered = 0;
   #tail: Promise<void> = Promise.resolve();
+  /** Aborted on close: a Produce held by a resource alarm is dropped, never appended late. */
+  readonly #closing = new AbortController();
 
   constructor(socket: Socket, broker: KafkaBroker, advertisedPort: number) {
     this.#socket = socket;
@@ -72,6 +76,7 @@ export class KafkaConnection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#queue.length = 0;
     this.#socket.destroy();
   }
@@ -155,7 +160,12 @@ export class KafkaConnection {
       );
       return this.close();
     }
-    const reply = await handler.handle(this.#context(header), request);
+    const ctx = this.#context(header);
+    // Awaited here, not answered Later: requests behind a held Produce wait too, so offsets keep their order.
+    const reply =
+      apiKey === ApiKey.Produce && this.#broker.core.alarms.active().length > 0
+        ? await produceUnderAlarm(ctx, request as ProduceRequest, this.#closing.signal)
+        : await handler.handle(ctx, request);
     this.#respond(header, version, reply, api.response);
   }
 

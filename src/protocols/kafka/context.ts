@@ -25,6 +25,8 @@ export interface KafkaOptions {
   sessionTimeoutMsMax: number;
   /** Members of one consumer group. */
   groupMembersMax: number;
+  /** Longest a Produce waits for a resource alarm to clear (also bounded by its own timeout). */
+  alarmHoldMsMax: number;
 }
 
 export const kafkaOptionsDefault: KafkaOptions = {
@@ -37,6 +39,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,
   groupMembersMax: 1000,
+  alarmHoldMsMax: 30_000,
 };
 
 /** The single node's id, also the controller and every coordinator. */

@@ -10,6 +10,7 @@ export const KafkaError = {
   offsetOutOfRange: 1,
   corruptMessage: 2,
   unknownTopicOrPartition: 3,
+  requestTimedOut: 7,
   messageTooLarge: 10,
   coordinatorNotAvailable: 15,
   invalidTopic: 17,
