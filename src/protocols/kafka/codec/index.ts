@@ -5,6 +5,7 @@ export * from './errors.js';
 export * from './frame.js';
 export * from './generated/index.js';
 export * from './header.js';
+export * from './message-set.js';
 export * from './primitives.js';
 export * from './record-batch.js';
 export * from './schema.js';

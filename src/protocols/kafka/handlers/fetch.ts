@@ -1,6 +1,7 @@
 /**
  * Fetch (key 1), v0–12. Stored batches go out as they are; entries written by other protocols are
- * wrapped into one-record batches on the way. With fewer than minBytes ready, the request parks on
+ * wrapped into one-record batches on the way. v0–3 get legacy messages instead (magic 0 or 1,
+ * down-converted by ../legacy.ts). With fewer than minBytes ready, the request parks on
  * `partition.waitFor` until data arrives or maxWaitMs passes (long-poll, no polling). Fetch sessions
  * (KIP-227) are declined: every answer carries session id 0, so clients keep sending full requests.
  */
@@ -16,6 +17,7 @@ import {
 import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
 import { entryAsBatch } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { downConvertBatches, fetchMagic } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** The longest long-poll honoured, whatever the client asks. */
@@ -38,6 +40,8 @@ interface Wanted {
   readonly partition: number;
   readonly offset: number;
   readonly maxBytes: number;
+  /** 2 for record batches; 0 or 1 when the version needs legacy messages (../legacy.ts). */
+  readonly magic: number;
 }
 
 /** Storage calls one partition read may make; each takes at least one entry. */
@@ -99,7 +103,12 @@ function readPartition(
   if (want.offset === end || (limit <= 0 && !first))
     return { out: { ...base, errorCode: KafkaError.none, records: new Uint8Array(0) }, bytes: 0 };
   try {
-    const records = new RecordChunks(readBatches(partition, want.offset, limit));
+    const batches = readBatches(partition, want.offset, limit);
+    const records = new RecordChunks(
+      want.magic === 0 || want.magic === 1
+        ? downConvertBatches(batches, want.magic, want.offset, limit)
+        : batches,
+    );
     return { out: { ...base, errorCode: KafkaError.none, records }, bytes: records.length };
   } catch (err) {
     broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
@@ -161,6 +170,7 @@ export const fetchHandler: ApiHandler = {
         partition: p.partition,
         offset: Number(p.fetchOffset),
         maxBytes: p.partitionMaxBytes,
+        magic: fetchMagic(ctx.apiVersion),
       })),
     );
     return new Later(longPoll(ctx.broker, wanted, request));

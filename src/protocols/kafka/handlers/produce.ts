@@ -1,5 +1,6 @@
 /**
- * Produce (key 0), v0–9. Record batches are checked (magic 2, CRC-32C, sizes, idempotent
+ * Produce (key 0), v0–9. Legacy message sets are first converted into a v2 batch (../legacy.ts).
+ * Record batches are checked (magic 2, CRC-32C, sizes, idempotent
  * sequences), given their offsets by rewriting baseOffset, and appended whole as one stream entry
  * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable.
  */
@@ -20,6 +21,7 @@ import {
 import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
 import { kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { upConvertRecords } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** Batches accepted in one partition's records of one request. */
@@ -34,8 +36,11 @@ interface Batch {
 }
 
 /** Splits and validates every batch first, so a bad one refuses the whole partition's data. */
-function parseBatches(broker: KafkaBroker, records: Uint8Array | null): Batch[] | KafkaError {
-  if (records === null || records.length === 0) return KafkaError.corruptMessage;
+function parseBatches(broker: KafkaBroker, given: Uint8Array | null): Batch[] | KafkaError {
+  if (given === null || given.length === 0) return KafkaError.corruptMessage;
+  // A legacy MessageSet v0/v1 (Produce v0–2, or magic 0/1 in later versions) becomes one v2 batch.
+  const records = upConvertRecords(given);
+  if (isKafkaError(records)) return records;
   let split: ReturnType<typeof splitBatches>;
   try {
     split = splitBatches(records, batchesPerPartitionMax);
