@@ -1,13 +1,14 @@
 /**
  * Storage throughput: FileStorage appends under each fsync policy with many appends in flight, against
- * the raw disk limit (sequential writeSync of the same batch sizes, each followed by fdatasync).
+ * the raw disk limit (sequential writeSync of the same batch sizes, each followed by fdatasync); and
+ * sequential reads of a large log with the page cache warm.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type FileIo, realIo } from '../src/storage/file/io.js';
 import { FileStorage } from '../src/storage/file/storage.js';
-import type { FsyncPolicy, Log } from '../src/storage/types.js';
+import type { FsyncPolicy, Log, ReadOptions } from '../src/storage/types.js';
 
 /** Time each case runs. */
 const caseMs = 2500;
@@ -185,14 +186,101 @@ function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
+/** Size of the log the read case fills, and what each read asks for. */
+const readLogBytes = 256 * 1024 * 1024;
+const readMaxBytes = 1024 * 1024;
+const readPayloadSizes = [256, 16 * 1024] as const;
+/** Entry-by-entry reads stop after this many entries, so the row takes seconds, not minutes. */
+const entryByEntryMax = 500_000;
+
+/** Appends `payloadBytes` entries until the log holds `readLogBytes`; no fsync (the data is scratch). */
+async function fillLog(log: Log, payloadBytes: number): Promise<void> {
+  const payload = new Uint8Array(payloadBytes).fill(7);
+  const timestamp = Date.now();
+  const perBurst = Math.max(1, Math.floor(readMaxBytes / payloadBytes));
+  while (log.sizeBytes < readLogBytes) {
+    let last: Promise<void> | undefined;
+    for (let i = 0; i < perBurst; i++) last = log.append({ payload, timestamp }).durable;
+    await last;
+  }
+}
+
+/** Reads the whole log from its start with `options`, at most `entriesMax` entries. */
+function readPass(log: Log, options: ReadOptions, entriesMax = Number.POSITIVE_INFINITY) {
+  let records = 0;
+  let bytes = 0;
+  const started = performance.now();
+  for (let next = log.startOffset; next < log.endOffset && records < entriesMax; ) {
+    const entries = log.read(next, options);
+    for (const entry of entries) bytes += entry.payload.byteLength;
+    records += entries.length;
+    const last = entries.at(-1);
+    if (last === undefined) break;
+    next = last.offset + last.count;
+  }
+  return { records, bytes, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Rounds of each read row; the median is shown. */
+const readRounds = 3;
+
+async function readRows(root: string, payloadBytes: number): Promise<string[]> {
+  const dir = fs.mkdtempSync(path.join(root, 'read-'));
+  const storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+  const rows: string[] = [];
+  try {
+    const log = await storage.openLog('bench-read');
+    await fillLog(log, payloadBytes);
+    await log.sync();
+    const cases: Array<[string, ReadOptions, number]> = [
+      [`maxBytes ${fmt(readMaxBytes)}`, { maxBytes: readMaxBytes }, Number.POSITIVE_INFINITY],
+      ['maxEntries 1', { maxEntries: 1 }, entryByEntryMax],
+    ];
+    readPass(log, { maxBytes: readMaxBytes }); // warms the page cache
+    for (const [label, options, entriesMax] of cases) {
+      const rates: Array<{ records: number; bytes: number }> = [];
+      for (let round = 0; round < readRounds; round++) {
+        const r = readPass(log, options, entriesMax);
+        rates.push({ records: r.records / r.seconds, bytes: r.bytes / r.seconds });
+      }
+      const mid = median(rates.map((r) => r.records));
+      const bytes = rates.find((r) => r.records === mid)!.bytes;
+      rows.push(row([`${fmt(payloadBytes)} B`, label, fmt(mid), fmt(bytes / 1e6, 1)]));
+    }
+  } finally {
+    await storage.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** `npm run bench -- storage read`: only the read rows. */
+async function runReadBench(root: string): Promise<void> {
+  const lines = [row(['payload', 'read', 'records/s', 'MB/s']), row(['---', '---', '---:', '---:'])];
+  for (const payloadBytes of readPayloadSizes) lines.push(...(await readRows(root, payloadBytes)));
+  process.stdout.write(
+    `Storage read benchmark (log of ${fmt(readLogBytes / 2 ** 20)} MiB read sequentially from its start, ` +
+      `page cache warm, median of ${readRounds})\n\n${lines.join('\n')}\n\n`,
+  );
+}
+
 export async function runStorageBench(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
+  if (process.argv[3] === 'read') {
+    try {
+      await runReadBench(root);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+    return;
+  }
   const lines = [
     row(['payload', 'policy', 'records/s', 'MB/s', 'records per write']),
     row(['---', '---', '---:', '---:', '---:']),
   ];
   const ratios: string[] = [];
   try {
+    await runReadBench(root);
     for (const payloadBytes of payloadSizes) {
       for (const { label, policy } of policies) {
         const dir = fs.mkdtempSync(path.join(root, 'case-'));

@@ -39,7 +39,10 @@ export function lockDir(dir: string): DirLock {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, lockFileName);
   if (heldHere.has(file)) {
-    throw new BrokerError(ErrorCode.storageFailed, `Data folder ${dir} is in use by another broker in this process`);
+    throw new BrokerError(
+      ErrorCode.storageFailed,
+      `Data folder ${dir} is in use by another broker in this process`,
+    );
   }
   const pid = holder(file);
   if (pid !== undefined && pid !== process.pid && pidAlive(pid)) {

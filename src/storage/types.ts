@@ -72,6 +72,10 @@ export interface Log {
    * reads with positional reads, which keeps delivery paths free of awaits. An offset below
    * `startOffset` reads from `startOffset`; at or past `endOffset` returns [].
    * Throws `BrokerError(storageCorrupt)` rather than return a record that fails its CRC.
+   * Payloads are views, not copies: the entries of one read (and of reads close together) may share
+   * one buffer, which also backs storage's own copy of the bytes, so a payload must not be modified.
+   * A caller that keeps a payload long-term should copy it when it is much smaller than its buffer
+   * (`payload.buffer.byteLength`), or the whole buffer stays in memory with it.
    */
   read(offset: number, options?: ReadOptions): LogEntry[];
   /** The first offset whose entry has maxTimestamp >= `timestamp`, or `endOffset` when none has. */

@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
-import { closedError, normaliseAppend, ReadBudget } from '../common.js';
+import { closedError, normaliseAppend } from '../common.js';
 import type { AppendInput, AppendResult, Log, LogEntry, ReadOptions, RetentionOptions } from '../types.js';
 import { corruptError, failedError, fsyncDir } from './io.js';
+import { ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import {
   Segment,
@@ -43,6 +44,11 @@ export class FileLog implements Log {
   private readonly onClose: () => void;
   private failure: BrokerError | undefined;
   private closed = false;
+  private readonly readAhead = new ReadAhead();
+  /** Where the last read stopped, so the next one from there needs no index lookup or skipping. */
+  private resume: { segment: object; position: number; offset: number } | undefined;
+  /** Mean payload of the last read; sizes the next read's file reads. */
+  private payloadBytesAvg: number | undefined;
 
   private constructor(name: string, ctx: SegmentContext, onClose: () => void) {
     this.name = name;
@@ -86,19 +92,23 @@ export class FileLog implements Log {
 
   read(offset: number, options?: ReadOptions): LogEntry[] {
     this.checkUsable();
-    const out: LogEntry[] = [];
-    if (offset >= this.endOffset) return out;
-    const budget = new ReadBudget(options);
+    if (offset >= this.endOffset) return [];
     const from = Math.max(offset, this.startOffset);
-    const take = (record: LogEntry): boolean => {
-      if (!budget.take(record.payload.byteLength)) return false;
-      // A copy: the read buffer is shared by many records and must not be pinned by one payload.
-      out.push({ ...record, payload: Buffer.from(record.payload) });
-      return !budget.full;
-    };
-    const chunkBytes = options?.maxBytes === undefined ? undefined : Math.max(4096, options.maxBytes * 2);
+    const collector = new ReadCollector(options, this.payloadBytesAvg);
     for (let i = this.segmentIndexFor(from); i < this.segments.length; i++) {
-      if (!this.segments[i]!.visit(from, take, chunkBytes)) break;
+      const segment = this.segments[i]!;
+      // A read continuing where the last one stopped starts at its file position, not at an index point.
+      const resume = this.resume;
+      const start = resume?.segment === segment && resume.offset === from ? resume.position : undefined;
+      collector.current = segment;
+      if (!segment.visit(from, collector, this.readAhead, start)) break;
+    }
+    const { out } = collector;
+    const last = out.at(-1);
+    if (last !== undefined && collector.endSegment !== undefined) {
+      const offset = last.offset + last.count;
+      this.resume = { segment: collector.endSegment, position: collector.endPosition, offset };
+      this.payloadBytesAvg = collector.meanPayloadBytes!;
     }
     return out;
   }
@@ -139,6 +149,8 @@ export class FileLog implements Log {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.readAhead.drop();
+    this.resume = undefined;
     this.onClose();
     let first: unknown;
     for (const segment of this.segments) {
@@ -232,7 +244,11 @@ export class FileLog implements Log {
       this.segments.shift();
       dropped++;
     }
-    if (dropped > 0) fsyncDir(this.ctx.dir);
+    if (dropped > 0) {
+      this.readAhead.drop();
+      this.resume = undefined;
+      fsyncDir(this.ctx.dir);
+    }
     assert(this.segments.length > 0, 'a log keeps its active segment');
   }
 }

@@ -82,37 +82,54 @@ export function encodeRecord(fields: RecordFields): Uint8Array {
 }
 
 /**
+ * What `readRecordAt` found: a record, the bytes the record at `at` needs when not all are there
+ * (a number), or why it is corrupt (a string). No result object, so a read makes one object per record.
+ */
+export type RecordAt = RecordFields | number | string;
+
+/**
+ * Decodes the record at `at` of `bytes`, given a `view` over all of `bytes` made once per buffer. The
+ * CRC is one native call over header and payload; the payload is a view into `bytes`, not a copy.
+ * `payloadBytesMax` bounds the length field, so a corrupt length is reported, not waited for.
+ */
+export function readRecordAt(
+  bytes: Uint8Array,
+  view: DataView,
+  at: number,
+  payloadBytesMax: number,
+): RecordAt {
+  const available = bytes.byteLength - at;
+  if (at < 0 || available < 4) return 4;
+  const length = view.getUint32(at);
+  if (length < lengthOverheadBytes) return `length ${length} is too small`;
+  if (length - lengthOverheadBytes > payloadBytesMax) return `length ${length} exceeds the entry limit`;
+  const size = length + 4;
+  if (available < size) return size;
+  if (crc32(bytes.subarray(at + crcStart, at + size)) !== view.getUint32(at + 4)) return 'CRC mismatch';
+  const version = bytes[at + 8]!;
+  if (version !== recordVersion) return `unknown record version ${version}`;
+  const count = view.getUint32(at + 18);
+  if (count < 1) return 'count is 0';
+  const offset = readInt64(view, at + 10);
+  if (offset < 0 || !Number.isSafeInteger(offset + count)) return 'offset out of range';
+  return {
+    offset,
+    count,
+    timestamp: readInt64(view, at + 22),
+    maxTimestamp: readInt64(view, at + 30),
+    format: bytes[at + 9]!,
+    payload: bytes.subarray(at + recordHeaderBytes, at + size),
+  };
+}
+
+/**
  * Decodes the record starting at `at`. `payloadBytesMax` bounds the length field, so a corrupt length
  * is reported as corrupt instead of asking for gigabytes. The payload is a view into `bytes`.
  */
 export function decodeRecord(bytes: Uint8Array, at: number, payloadBytesMax: number): DecodeResult {
-  const available = bytes.byteLength - at;
-  if (at < 0 || available < 4) return { kind: 'incomplete', bytesNeeded: 4 };
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, available);
-  const length = view.getUint32(0);
-  if (length < lengthOverheadBytes) return { kind: 'corrupt', reason: `length ${length} is too small` };
-  if (length - lengthOverheadBytes > payloadBytesMax) {
-    return { kind: 'corrupt', reason: `length ${length} exceeds the entry limit` };
-  }
-  const size = length + 4;
-  if (available < size) return { kind: 'incomplete', bytesNeeded: size };
-  const stored = view.getUint32(4);
-  if (crc32(bytes.subarray(at + crcStart, at + size)) !== stored)
-    return { kind: 'corrupt', reason: 'CRC mismatch' };
-  const version = view.getUint8(8);
-  if (version !== recordVersion) return { kind: 'corrupt', reason: `unknown record version ${version}` };
-  const count = view.getUint32(18);
-  if (count < 1) return { kind: 'corrupt', reason: 'count is 0' };
-  const offset = readInt64(view, 10);
-  if (offset < 0 || !Number.isSafeInteger(offset + count))
-    return { kind: 'corrupt', reason: 'offset out of range' };
-  const record: RecordFields = {
-    offset,
-    count,
-    timestamp: readInt64(view, 22),
-    maxTimestamp: readInt64(view, 30),
-    format: view.getUint8(9),
-    payload: bytes.subarray(at + recordHeaderBytes, at + size),
-  };
-  return { kind: 'ok', record, bytes: size };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const found = readRecordAt(bytes, view, at, payloadBytesMax);
+  if (typeof found === 'number') return { kind: 'incomplete', bytesNeeded: found };
+  if (typeof found === 'string') return { kind: 'corrupt', reason: found };
+  return { kind: 'ok', record: found, bytes: recordHeaderBytes + found.payload.byteLength };
 }

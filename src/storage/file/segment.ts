@@ -17,7 +17,8 @@ import {
   type SparseIndex,
 } from './index-file.js';
 import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
-import { decodeRecord, encodeRecordAt, type RecordFields } from './record.js';
+import { type ChunkSource, directSource } from './reader.js';
+import { encodeRecordAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
 
 export const segmentHeaderBytes = 16;
@@ -80,7 +81,15 @@ class PendingRecord implements RecordFields {
   }
 }
 
-export type RecordVisitor = (record: RecordFields) => boolean;
+/** Receives the records of a read and sizes its file reads. */
+export interface RecordSink {
+  /** Whether a record with `payloadBytes` would be taken; asked before such a record is read whole. */
+  accepts(payloadBytes: number): boolean;
+  /** File bytes (records with headers) the rest of the read is expected to need. */
+  wantBytes(): number;
+  /** Takes a CRC-checked record ending at file position `end`; false stops the read. */
+  take(record: RecordFields, end: number): boolean;
+}
 
 function encodeHeader(base: number): Buffer {
   const header = Buffer.alloc(segmentHeaderBytes);
@@ -245,18 +254,29 @@ export class Segment {
   }
 
   /**
-   * Calls `visitor` for each record reaching `from`, in order, from the file and then from `pending`;
-   * stops when it returns false. Returns false when stopped. Throws storage_corrupt on a bad record.
+   * Hands `sink` each record reaching `from`, in order, from the file and then from `pending`; stops when
+   * the sink declines one. Returns false when stopped. `start` is a file position known to hold the
+   * record of `from` or one before it (where the last read stopped); otherwise the index is used.
+   * Throws storage_corrupt on a bad record.
    */
-  visit(from: number, visitor: RecordVisitor, chunkBytes = readChunkBytes): boolean {
+  visit(from: number, sink: RecordSink, source: ChunkSource = directSource, start?: number): boolean {
     const firstPending = this.pending[0];
     if (firstPending === undefined || from < firstPending.offset) {
+      const { offsets, positions } = this.state.index;
       const k = pointAtOrBefore(this.state.index, from);
-      const start = k < 0 ? segmentHeaderBytes : this.state.index.positions[k]!;
-      if (!this.visitFile(start, this.writtenEnd, from, visitor, chunkBytes)) return false;
+      let skipBytes = 0;
+      const resumed = start !== undefined;
+      if (start === undefined) {
+        start = k < 0 ? segmentHeaderBytes : positions[k]!;
+        // Records between the index point and `from` are read but not taken.
+        if (k >= 0 && offsets[k]! < from) skipBytes = (positions[k + 1] ?? this.writtenEnd) - start;
+      }
+      if (!this.visitFile(start, from, sink, source, skipBytes, resumed)) return false;
     }
     for (const record of this.pending) {
-      if (record.offset + record.count > from && !visitor(record)) return false;
+      if (record.offset + record.count <= from) continue;
+      const { offset, count, timestamp, maxTimestamp, format, payload } = record;
+      if (!sink.take({ offset, count, timestamp, maxTimestamp, format, payload }, record.end)) return false;
     }
     return true;
   }
@@ -267,10 +287,15 @@ export class Segment {
     const k = pointBeforeTime(this.state.index, timestamp);
     const from = k < 0 ? this.base : this.state.index.offsets[k]!;
     let found: number | undefined;
-    this.visit(from, (record) => {
-      if (record.maxTimestamp >= timestamp) found = record.offset;
-      return found === undefined;
-    });
+    const sink: RecordSink = {
+      accepts: () => true,
+      wantBytes: () => readChunkBytes,
+      take: (record) => {
+        if (record.maxTimestamp >= timestamp) found = record.offset;
+        return found === undefined;
+      },
+    };
+    this.visit(from, sink);
     return found;
   }
 
@@ -349,41 +374,71 @@ export class Segment {
     if (n > 0) this.pending.splice(0, n);
   }
 
+  /**
+   * Walks the records of the file from `start` to the written end. Each file read is sized by the sink
+   * (what the read still wants) plus `skipBytes` for the first; a record cut by the end of a chunk is
+   * read whole only when the sink would take it. `resumed`: `start` is where the last read stopped.
+   */
   private visitFile(
     start: number,
-    end: number,
     from: number,
-    visitor: RecordVisitor,
-    chunkBytes: number,
+    sink: RecordSink,
+    source: ChunkSource,
+    skipBytes: number,
+    resumed: boolean,
   ): boolean {
+    const end = this.writtenEnd;
+    const { entryBytesMax } = this.ctx.limits;
     let position = start;
-    let chunk = chunkBytes;
+    let needBytes = 0;
+    let extraBytes = skipBytes;
     while (position < end) {
-      const want = Math.min(chunk, end - position);
-      const buf = readFull(this.fd, want, position);
-      if (buf.byteLength < want) {
-        throw corruptError(
-          `Log ${this.ctx.logName} segment ${this.base} is shorter than ${position + want} bytes`,
-        );
+      // Only a read that resumes where the last stopped reads ahead: the reader is going sequentially.
+      const want = sink.wantBytes() + extraBytes;
+      const buf = source.bytesAt(
+        this,
+        this.fd,
+        position,
+        end,
+        want,
+        needBytes,
+        resumed && position === start,
+      );
+      extraBytes = 0;
+      if (buf.byteLength < Math.min(Math.max(needBytes, 1), end - position)) {
+        throw corruptError(`Log ${this.ctx.logName} segment ${this.base} is shorter than ${end} bytes`);
       }
+      const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let at = 0;
-      while (at < buf.byteLength) {
-        const result = decodeRecord(buf, at, this.ctx.limits.entryBytesMax);
-        if (result.kind === 'ok') {
-          at += result.bytes;
-          const { record } = result;
-          if (record.offset + record.count > from && !visitor(record)) return false;
+      while (position + at < end) {
+        const found = readRecordAt(buf, view, at, entryBytesMax);
+        if (typeof found === 'object') {
+          at += recordHeaderBytes + found.payload.byteLength;
+          if (found.offset + found.count > from && !sink.take(found, position + at)) return false;
           continue;
         }
-        if (result.kind === 'incomplete' && position + at + result.bytesNeeded <= end) {
-          if (at === 0) chunk = result.bytesNeeded;
+        if (typeof found === 'number' && position + at + found <= end) {
+          if (!this.wanted(buf, view, at, from, sink)) return false;
+          needBytes = found;
           break;
         }
-        const why = result.kind === 'corrupt' ? result.reason : 'record cut short';
+        const why = typeof found === 'string' ? found : 'record cut short';
         throw corruptError(`Log ${this.ctx.logName} segment ${this.base} at byte ${position + at}: ${why}`);
       }
       position += at;
     }
     return true;
+  }
+
+  /**
+   * For a record only partly in the chunk: false when its header is there and says the sink would not
+   * take it, so the read stops without fetching it. Unverified fields only ever stop a read early; the
+   * record itself is CRC-checked when it is read.
+   */
+  private wanted(buf: Uint8Array, view: DataView, at: number, from: number, sink: RecordSink): boolean {
+    if (buf.byteLength - at < recordHeaderBytes) return true;
+    const reaches =
+      view.getUint32(at + 10) * 2 ** 32 + view.getUint32(at + 14) + view.getUint32(at + 18) > from;
+    return !reaches || sink.accepts(view.getUint32(at) + 4 - recordHeaderBytes);
   }
 }
