@@ -48,20 +48,16 @@ interface Wanted {
 const readStepsMax = 64;
 
 /**
- * The partition's batches from `offset`, at least one and then up to `limitBytes`. Storage sizes
- * its file reads from `maxBytes` (one buffer of twice that size), so large reads ask by entry count
- * instead, estimated from the entries seen so far; storage then reads the file in small steps and
- * never twice the bytes. An entry past the limit is dropped, as a bytes limit would have left it.
+ * The partition's batches from `offset`, at least one and then up to `limitBytes`. Storage sizes its
+ * file reads from what is asked, so each step asks for the bytes still wanted. An entry past the limit
+ * is dropped: AMQP entries grow when wrapped into a batch, so storage's count is only an estimate.
  */
 function readBatches(partition: StreamPartition, offset: number, limitBytes: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   let bytes = 0;
   let next = offset;
   for (let step = 0; step < readStepsMax && bytes < limitBytes && out.length < fetchEntriesMax; step++) {
-    const estimate = out.length === 0 ? 1 : Math.floor((limitBytes - bytes) / (bytes / out.length));
-    const entries = partition.read(next, {
-      maxEntries: Math.min(Math.max(estimate, 1), fetchEntriesMax - out.length),
-    });
+    const entries = partition.read(next, { maxBytes: limitBytes - bytes, maxEntries: fetchEntriesMax - out.length });
     if (entries.length === 0) break;
     for (const entry of entries) {
       next = entry.offset + entry.count;
