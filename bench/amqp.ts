@@ -18,6 +18,14 @@ const inFlightMax = 1000;
 const childTimeoutMs = 300_000;
 const peersDir = '/work/shared/peers';
 const rabbitPort = 5682;
+/**
+ * Knobs for profiling, not for the published table: AMQP_BENCH_ONLY=switchyard skips RabbitMQ,
+ * AMQP_BENCH_WORKLOAD=durable|transient runs one workload, AMQP_BENCH_BROKER_NODE_OPTIONS is given
+ * to the Switchyard child as NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ */
+const only = process.env['AMQP_BENCH_ONLY'];
+const onlyWorkload = process.env['AMQP_BENCH_WORKLOAD'];
+const brokerNodeOptions = process.env['AMQP_BENCH_BROKER_NODE_OPTIONS'];
 
 type Workload = 'durable' | 'transient';
 const workloads: Record<Workload, { queue: string; durable: boolean; label: string }> = {
@@ -167,15 +175,10 @@ async function withSwitchyard(run: (url: string, pid: number) => Promise<void>):
     '--http-port',
     '0',
   ];
-  const broker = await startCli([
-    '--data-dir',
-    dataDir,
-    '--amqp-port',
-    String(port),
-    ...off,
-    '--log-level',
-    'warn',
-  ]);
+  const broker = await startCli(
+    ['--data-dir', dataDir, '--amqp-port', String(port), ...off, '--log-level', 'warn'],
+    brokerNodeOptions === undefined ? {} : { env: { NODE_OPTIONS: brokerNodeOptions } },
+  );
   const pid = Number(
     execFileSync('ss', ['-ltnpH', `sport = :${port}`])
       .toString()
@@ -209,12 +212,13 @@ export async function runAmqpBench(): Promise<void> {
   const results: Record<string, Partial<Record<Workload, Result>>> = { switchyard: {}, rabbitmq: {} };
   const all = async (name: string, url: string, pid: number): Promise<void> => {
     for (const workload of Object.keys(workloads) as Workload[]) {
+      if (onlyWorkload !== undefined && workload !== onlyWorkload) continue;
       results[name]![workload] = await runWorkload(url, workload, pid);
       process.stderr.write(`${name} ${workload} done\n`);
     }
   };
   await withSwitchyard((url, pid) => all('switchyard', url, pid));
-  const rabbit = await withRabbit((url, pid) => all('rabbitmq', url, pid));
+  const rabbit = only === 'switchyard' || (await withRabbit((url, pid) => all('rabbitmq', url, pid)));
   if (!rabbit)
     process.stdout.write('RabbitMQ not installed (apt-get install rabbitmq-server); peer skipped\n');
   process.stdout.write(

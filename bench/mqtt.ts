@@ -37,6 +37,8 @@ interface Result {
   readonly perSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Broker CPU time (user + system) per delivery: steadier than msg/s on a shared machine. */
+  readonly cpuUsPerDelivery: number;
   readonly rssMiB: number;
 }
 
@@ -44,6 +46,12 @@ function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+}
+
+/** User + system CPU milliseconds the process has used (/proc/<pid>/stat, 100 ticks per second). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -89,12 +97,14 @@ async function runCase(target: Target, qos: 0 | 1, messages: number, subscribers
     });
   }
   await Promise.all(subs.map((s) => s.subscribeAsync(topic, { qos })));
+  const cpuBeforeMs = cpuMs(target.pid);
   const started = performance.now();
   pump();
   const timer = setTimeout(finish, caseTimeoutMs);
   await finished;
   clearTimeout(timer);
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsedMs = cpuMs(target.pid) - cpuBeforeMs;
   const rss = rssMiB(target.pid);
   await Promise.all([pub, ...subs].map((c) => c.endAsync(true)));
   latencies.sort((a, b) => a - b);
@@ -103,6 +113,7 @@ async function runCase(target: Target, qos: 0 | 1, messages: number, subscribers
     perSecond: deliveries / seconds,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
+    cpuUsPerDelivery: deliveries === 0 ? 0 : (cpuUsedMs * 1000) / deliveries,
     rssMiB: rss,
   };
 }
@@ -178,9 +189,9 @@ const workloads = [
 
 function row(label: string, ours: Result, peer: Result | undefined): string {
   const fmt = (r: Result) =>
-    `${Math.round(r.perSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} | ${r.rssMiB.toFixed(0)} MiB`;
+    `${Math.round(r.perSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} | ${r.cpuUsPerDelivery.toFixed(1)} | ${r.rssMiB.toFixed(0)} MiB`;
   const ratio = peer === undefined ? 'n/a' : (ours.perSecond / peer.perSecond).toFixed(2);
-  return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
+  return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
 }
 
 export async function runMqttBench(): Promise<void> {
@@ -215,8 +226,8 @@ export async function runMqttBench(): Promise<void> {
       const lines = [
         `${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers}), ≤ ${inFlightMax} in flight, mqtt.js 3.1.1 clients`,
         '',
-        '| workload | Switchyard msg/s | p50 / p99 ms | RSS | Mosquitto msg/s | p50 / p99 ms | RSS | ratio |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        '| workload | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | ratio |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ];
       for (const w of workloads) {
         const a = await runCase(ours, w.qos, w.messages, w.subscribers);

@@ -31,6 +31,8 @@ export function expectedText(type: SettingType): string {
       return `one of ${type.values.join(', ')}`;
     case 'list':
       return `a list of at most ${type.itemsMax} names`;
+    case 'boolean':
+      return 'true or false';
   }
 }
 
@@ -62,6 +64,14 @@ function parseList(raw: unknown, origin: ValueOrigin, itemsMax: number, itemLeng
   return valid ? { ok: true, value: [...items] } : { ok: false };
 }
 
+/** Text is exactly `true` or `false`; files and the embedding API give real booleans. */
+function parseBoolean(raw: unknown, origin: ValueOrigin): Parsed {
+  if (origin === 'text') {
+    return raw === 'true' || raw === 'false' ? { ok: true, value: raw === 'true' } : { ok: false };
+  }
+  return typeof raw === 'boolean' ? { ok: true, value: raw } : { ok: false };
+}
+
 function parseByType(type: SettingType, raw: unknown, origin: ValueOrigin): Parsed {
   switch (type.kind) {
     case 'port':
@@ -77,6 +87,8 @@ function parseByType(type: SettingType, raw: unknown, origin: ValueOrigin): Pars
       return typeof raw === 'string' && type.values.includes(raw) ? { ok: true, value: raw } : { ok: false };
     case 'list':
       return parseList(raw, origin, type.itemsMax, type.itemLengthMax);
+    case 'boolean':
+      return parseBoolean(raw, origin);
   }
 }
 

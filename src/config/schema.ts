@@ -16,6 +16,9 @@ export type Port = number | 'auto';
 export const storageKinds = ['file', 'memory'] as const;
 export type StorageKind = (typeof storageKinds)[number];
 
+export const mqttAuthentications = ['optional', 'required', 'off'] as const;
+export type MqttAuthentication = (typeof mqttAuthentications)[number];
+
 export const fsyncKinds = ['always', 'interval', 'never'] as const;
 export type FsyncKind = (typeof fsyncKinds)[number];
 
@@ -58,6 +61,17 @@ export interface Config {
   defaultPass: string;
   loopbackOnlyUsers: string[];
   shutdownTimeoutMs: number;
+  mqttConnectionsMax: number;
+  mqttPacketBytesMax: number;
+  mqttInflightMax: number;
+  mqttQueuedMessagesMax: number;
+  mqttTopicLevelsMax: number;
+  mqttTopicBytesMax: number;
+  mqttKeepAliveSecondsMax: number;
+  mqttDeniedFilters: string[];
+  mqttAuthentication: MqttAuthentication;
+  kafkaAutoCreateTopics: boolean;
+  kafkaDefaultPartitions: number;
 }
 
 export type SettingName = keyof Config;
@@ -105,6 +119,17 @@ export const configDefault: Config = {
   defaultPass: 'guest',
   loopbackOnlyUsers: ['guest'],
   shutdownTimeoutMs: 10_000,
+  mqttConnectionsMax: 200_000,
+  mqttPacketBytesMax: 1024 * 1024,
+  mqttInflightMax: 1000,
+  mqttQueuedMessagesMax: 100_000,
+  mqttTopicLevelsMax: 128,
+  mqttTopicBytesMax: 65_535,
+  mqttKeepAliveSecondsMax: 0,
+  mqttDeniedFilters: [],
+  mqttAuthentication: 'optional',
+  kafkaAutoCreateTopics: true,
+  kafkaDefaultPartitions: 1,
 };
 
 export type SettingType =
@@ -112,11 +137,12 @@ export type SettingType =
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
   | { readonly kind: 'string'; readonly lengthMin: number; readonly lengthMax: number }
   | { readonly kind: 'enum'; readonly values: readonly string[] }
-  | { readonly kind: 'list'; readonly itemsMax: number; readonly itemLengthMax: number };
+  | { readonly kind: 'list'; readonly itemsMax: number; readonly itemLengthMax: number }
+  | { readonly kind: 'boolean' };
 
 interface SettingSpec {
   readonly type: SettingType;
-  readonly group: 'Listeners' | 'Storage' | 'Limits' | 'Alarms' | 'Users' | 'Process';
+  readonly group: 'Listeners' | 'Storage' | 'Limits' | 'Alarms' | 'Users' | 'Process' | 'MQTT' | 'Kafka';
   readonly description: string;
   /** Never logged or shown with its value. */
   readonly secret?: boolean;
@@ -237,6 +263,70 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 600_000),
     group: 'Process',
     description: 'Graceful shutdown gives up and exits after this long.',
+  },
+  mqttConnectionsMax: {
+    type: integer(1, countMax),
+    group: 'MQTT',
+    description: 'Open MQTT connections (TCP and WebSocket); beyond it CONNACK 0x97 (v5) or 3 (3.1.1).',
+  },
+  mqttPacketBytesMax: {
+    // The top is the largest packet the protocol can express (MQTT 5.0 §1.5.5).
+    type: integer(64, 268_435_460),
+    group: 'MQTT',
+    description:
+      'Largest MQTT packet accepted, announced to v5 clients as Maximum Packet Size; beyond it the ' +
+      'connection is closed (v5: DISCONNECT 0x95).',
+  },
+  mqttInflightMax: {
+    type: integer(1, 65_535),
+    group: 'MQTT',
+    description:
+      "QoS 1/2 messages sent to one client and not yet acknowledged (also capped by the client's Receive Maximum).",
+  },
+  mqttQueuedMessagesMax: {
+    type: integer(1, countMax),
+    group: 'MQTT',
+    description: 'Messages waiting in one MQTT session; when full, the oldest are dropped.',
+  },
+  mqttTopicLevelsMax: {
+    type: integer(1, 65_535),
+    group: 'MQTT',
+    description: 'Levels in a topic name or filter; beyond it DISCONNECT 0x90 (PUBLISH) or SUBACK 0x8F.',
+  },
+  mqttTopicBytesMax: {
+    type: integer(1, 65_535),
+    group: 'MQTT',
+    description: 'UTF-8 bytes of a topic name or filter.',
+  },
+  mqttKeepAliveSecondsMax: {
+    type: integer(0, 65_535),
+    group: 'MQTT',
+    description:
+      'Longest keep alive granted; v5 clients asking for more (or 0) are told this as Server Keep Alive. ' +
+      '0 grants what the client asks.',
+  },
+  mqttDeniedFilters: {
+    type: { kind: 'list', itemsMax: 1000, itemLengthMax: 65_535 },
+    group: 'MQTT',
+    description: 'Topic filters whose SUBSCRIBE is refused (SUBACK 0x80), comma separated in flags and env.',
+  },
+  mqttAuthentication: {
+    type: oneOf(mqttAuthentications),
+    group: 'MQTT',
+    description:
+      '`optional`: a CONNECT without a user name is anonymous, one with a user name must log in. ' +
+      '`required`: every CONNECT must log in. `off`: credentials are not checked (as a broker with no ' +
+      'authentication configured, which some test suites expect).',
+  },
+  kafkaAutoCreateTopics: {
+    type: { kind: 'boolean' },
+    group: 'Kafka',
+    description: "Metadata or Produce for an unknown topic creates it (Kafka's auto.create.topics.enable).",
+  },
+  kafkaDefaultPartitions: {
+    type: integer(1, 10_000),
+    group: 'Kafka',
+    description: 'Partitions of an auto-created topic, and of CreateTopics asking for -1.',
   },
 };
 

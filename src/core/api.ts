@@ -94,6 +94,8 @@ export interface VirtualHost {
   /** '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. */
   declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo;
   checkQueue(name: string, connectionId?: string): QueueInfo;
+  /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
+  peekQueue?(name: string): QueueInfo | undefined;
   deleteQueue(name: string, options?: DeleteQueueOptions): number;
   purgeQueue(name: string, connectionId?: string): number;
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;

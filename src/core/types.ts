@@ -139,6 +139,12 @@ export interface ConsumeOptions {
   offset?: StreamOffsetSpec;
   /** Called for every delivery; must not throw. */
   deliver(delivery: Delivery): void;
+  /**
+   * Optional fast path: a classic queue with nothing ready offers a newly routed message here before
+   * queuing it. Returning true means the consumer has sent and settled it (as with no-ack) and the
+   * queue forgets it; false queues it as usual. Since nothing was ready, order is kept. Must not throw.
+   */
+  offer?(message: Message): boolean;
   /** The server cancelled the consumer (queue deleted). */
   cancelled?(reason: string): void;
   /** Single active consumer: this consumer became (in)active. */

@@ -68,6 +68,24 @@ interface OwnerState {
   readonly consumers: Set<Consumer>;
 }
 
+const settled: Promise<void> = Promise.resolve();
+
+/** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
+function offerCounted(
+  options: ConsumeOptions,
+  counters: { delivered: number },
+): Pick<ConsumeOptions, 'offer'> {
+  const offer = options.offer;
+  if (offer === undefined) return {};
+  return {
+    offer: (message) => {
+      const taken = offer(message);
+      if (taken) counters.delivered++;
+      return taken;
+    },
+  };
+}
+
 /** True when `owner` is the connection itself or one of its channels / sessions. */
 export function ownedBy(owner: string, connectionId: string): boolean {
   return owner === connectionId || owner.startsWith(`${connectionId}/`);
@@ -156,6 +174,10 @@ export class Vhost implements VirtualHost {
     this.#checkExclusive(state, connectionId);
     state.engine.touch();
     return state.engine.info();
+  }
+
+  peekQueue(name: string): QueueInfo | undefined {
+    return this.#queues.get(name)?.engine.info();
   }
 
   deleteQueue(name: string, options: DeleteQueueOptions = {}): number {
@@ -320,6 +342,7 @@ export class Vhost implements VirtualHost {
   }
 
   #enqueueAll(queues: Set<string>, message: Message): PublishResult {
+    if (queues.size === 0) return { routedCount: 0, confirmed: settled };
     const durables: Array<Promise<void>> = [];
     let refused: string | undefined;
     for (const name of queues) {
@@ -327,10 +350,11 @@ export class Vhost implements VirtualHost {
       if (!result.accepted) refused ??= name;
       durables.push(result.durable);
     }
-    const all = Promise.all(durables);
+    // One queue (the usual case) needs no Promise.all round.
+    const all = durables.length === 1 ? durables[0]! : Promise.all(durables).then(() => undefined);
     const confirmed =
       refused === undefined
-        ? all.then(() => undefined)
+        ? all
         : all.then(() => {
             throw refusedError(refused);
           });
@@ -354,6 +378,7 @@ export class Vhost implements VirtualHost {
         counters.delivered++;
         options.deliver(delivery);
       },
+      ...offerCounted(options, counters),
       cancelled: (reason) => {
         if (tracked !== undefined) owner.consumers.delete(tracked);
         options.cancelled?.(reason);

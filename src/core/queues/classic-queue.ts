@@ -124,6 +124,7 @@ export class ClassicQueue implements QueueEngine {
     const now = this.#deps.clock.now();
     const delayMs = delayOf(message);
     if (delayMs === 0 && this.#wouldOverflow(message.body.length)) return this.#rejectPublish(message, now);
+    if (delayMs === 0 && this.#offered(message)) return { accepted: true, durable: resolved };
     const readyAtMs = delayMs > 0 ? now + delayMs : undefined;
     const expiresAtMs = this.#expiryFor(message, readyAtMs ?? now);
     const m = newRecord(message, this.#priorityOf(message), expiresAtMs);
@@ -268,6 +269,15 @@ export class ClassicQueue implements QueueEngine {
   #rejectPublish(message: Message, now: number): { accepted: boolean; durable: Promise<void> } {
     if (this.options.overflow === 'reject-publish-dlx') this.#sendToDlx(message, 'maxlen', now);
     return { accepted: false, durable: resolved };
+  }
+
+  /** ConsumeOptions.offer: with nothing ready (and no dispatch under way) the consumer may take it now. */
+  #offered(message: Message): boolean {
+    if (this.#ready.count > 0 || this.#dispatching || this.#state !== 'open') return false;
+    const c = this.#consumers.pick();
+    if (c?.options.offer === undefined || !c.options.offer(message)) return false;
+    this.#consumers.served(c);
+    return true;
   }
 
   #makeReady(m: QueuedMessage, fresh: boolean): void {

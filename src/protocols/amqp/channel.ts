@@ -5,6 +5,7 @@
  */
 import type { VirtualHost } from '../../core/api.js';
 import type { Consumer, Delivery, Message } from '../../core/types.js';
+import type { DeliveryShape } from './codec/deliver.js';
 import type { BasicPublish, Frame, Method, MethodName } from './codec/index.js';
 import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
 import type { ConfirmTracker } from './confirms.js';
@@ -17,7 +18,7 @@ import { confirmHandlers } from './methods/confirm.js';
 import { exchangeHandlers } from './methods/exchange.js';
 import { queueHandlers } from './methods/queue.js';
 import { txHandlers } from './methods/tx.js';
-import { toBasicProperties } from './properties.js';
+import { encodedProperties, toBasicProperties } from './properties.js';
 
 export type Handler = (channel: AmqpChannel, fields: never) => void;
 export type HandlerTable = {
@@ -47,6 +48,8 @@ export interface Unacked {
 
 export interface ChannelConsumer {
   readonly tag: string;
+  /** The tag as UTF-8, encoded once for every delivery. */
+  readonly tagBytes: Uint8Array;
   readonly queue: string;
   readonly noAck: boolean;
   consumer: Consumer | undefined;
@@ -169,9 +172,9 @@ export class AmqpChannel {
       );
     }
     // Payloads are views into the socket buffer (Buffer.slice would not copy): copy, so a queued body
-    // does not pin the whole read chunk.
+    // does not pin the whole read chunk. Buffer.from takes small copies from Node's shared pool.
     if (content.received === content.header.bodySize && content.chunks.length === 0) {
-      this.#complete(content, new Uint8Array(payload));
+      this.#complete(content, Buffer.from(payload));
       return;
     }
     content.chunks.push(new Uint8Array(payload));
@@ -215,7 +218,22 @@ export class AmqpChannel {
   deliver(consumer: ChannelConsumer, delivery: Delivery): void {
     const tag = this.nextDeliveryTag();
     if (!consumer.noAck) this.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
-    this.sendMessage(consumer.tag, tag, delivery.redelivered, delivery.message);
+    const { message } = delivery;
+    const shape: DeliveryShape = {
+      consumerTag: consumer.tagBytes,
+      exchangeBytes: Buffer.byteLength(message.exchange),
+      routingKeyBytes: Buffer.byteLength(message.routingKey),
+      properties: encodedProperties(message.properties),
+      bodyBytes: message.body.byteLength,
+    };
+    const fields = {
+      deliveryTag: tag,
+      redelivered: delivery.redelivered,
+      exchange: message.exchange,
+      routingKey: message.routingKey,
+    };
+    if (this.conn.sendDelivery(this.number, shape, fields, message.body)) return;
+    this.sendMessage(consumer.tag, tag, delivery.redelivered, message);
   }
 
   sendMessage(consumerTag: string, deliveryTag: number, redelivered: boolean, message: Message): void {

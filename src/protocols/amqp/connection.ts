@@ -8,6 +8,7 @@ import type { AlarmKind, CoreBroker, VirtualHost } from '../../core/api.js';
 import type { Authenticator } from '../../server/auth.js';
 import type { Logger } from '../../shared/logger.js';
 import { AmqpChannel } from './channel.js';
+import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
 import {
   type BasicProperties,
   checkProtocolHeader,
@@ -43,6 +44,27 @@ export const tuneDefaults = { channelMax: 2047, frameMax: 131_072, heartbeatS: 6
 const closeTimeoutMs = 3000;
 /** Time allowed to finish the handshake (RabbitMQ's handshake_timeout is 10 s). */
 const handshakeTimeoutMs = 10_000;
+/**
+ * Publisher flow control: a connection stops reading while a queue it fed has consumers and more
+ * ready messages than `flowReadyHigh` (its consumers are behind), and reads on once the queue is
+ * down to `flowReadyLow`. The publisher then runs at its consumers' pace and the backlog waits in
+ * TCP buffers instead of the queue. Queues without consumers only buffer and never hold anyone.
+ */
+const flowReadyHigh = 2000;
+const flowReadyLow = 1000;
+/** How often a held publisher looks at its queues again. */
+const flowPollMs = 1;
+/**
+ * A hold ends when the backlog has not shrunk for this long: its consumers are stalled (perhaps
+ * waiting for acks this very connection would send), so holding would only deadlock.
+ */
+const flowStallMs = 20;
+/**
+ * Output is copied into a slab and leaves once per event-loop turn as one socket write: far cheaper
+ * than a stream write per frame. Frames larger than `copyBytesMax` are written as they are.
+ */
+const slabBytes = 64 * 1024;
+const copyBytesMax = 16 * 1024;
 
 export type ConnectionState =
   | 'header'
@@ -76,8 +98,20 @@ export class AmqpConnection {
   #blockedSent = false;
   /** Published at least once: a publishing connection hears of alarms at once (RabbitMQ). */
   #published = false;
+  /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
+  #flowHeld = false;
+  #flowTimer: NodeJS.Timeout | undefined;
+  /** Smallest backlog seen during this hold, and when it was last lower. */
+  #flowReady = 0;
+  #flowProgressMs = 0;
+  /** Queues published to (default exchange) since the last flow check. */
+  readonly #fed = new Set<string>();
   #queued: Frame[] = [];
-  #corked = false;
+  #slab: Buffer = Buffer.allocUnsafe(slabBytes);
+  /** `#slab` from `#slabStart` to `#slabEnd` is written but not yet handed to the socket. */
+  #slabStart = 0;
+  #slabEnd = 0;
+  #flushQueued = false;
   #lastReadMs = Date.now();
   #lastWriteMs = Date.now();
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -101,16 +135,57 @@ export class AmqpConnection {
 
   write(bytes: Uint8Array): void {
     if (this.state === 'closed') return;
-    this.#lastWriteMs = Date.now();
-    // Frames written in one turn leave in one syscall.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
+    if (bytes.byteLength > copyBytesMax) {
+      this.#flush();
+      this.#lastWriteMs = Date.now();
+      this.socket.write(bytes);
+      return;
+    }
+    const slab = this.#reserve(bytes.byteLength);
+    slab.set(bytes, this.#slabEnd);
+    this.#slabEnd += bytes.byteLength;
+  }
+
+  /** basic.deliver with its content, encoded in place; false when the caller must use `sendContent`. */
+  sendDelivery(
+    channel: number,
+    shape: DeliveryShape,
+    fields: { deliveryTag: number; redelivered: boolean; exchange: string; routingKey: string },
+    body: Uint8Array,
+  ): boolean {
+    const size = deliveryBytes(shape, this.frameBytesMax);
+    if (size < 0 || size > copyBytesMax) return false;
+    if (this.state === 'closed') return true;
+    const slab = this.#reserve(size);
+    this.#slabEnd = writeDelivery(slab, this.#slabEnd, channel, shape, fields, body, this.frameBytesMax);
+    return true;
+  }
+
+  /** The slab with room for `bytes` more at `#slabEnd`; what it holds leaves at the end of this turn. */
+  #reserve(bytes: number): Buffer {
+    if (this.#slabEnd + bytes > this.#slab.byteLength) {
+      this.#flush();
+      // The old slab may still be queued in the socket: start a new one rather than reuse it.
+      this.#slab = Buffer.allocUnsafe(slabBytes);
+      this.#slabStart = 0;
+      this.#slabEnd = 0;
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
       process.nextTick(() => {
-        this.#corked = false;
-        this.socket.uncork();
+        this.#flushQueued = false;
+        this.#flush();
       });
     }
+    return this.#slab;
+  }
+
+  #flush(): void {
+    if (this.#slabEnd === this.#slabStart) return;
+    const bytes = this.#slab.subarray(this.#slabStart, this.#slabEnd);
+    this.#slabStart = this.#slabEnd;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.#lastWriteMs = Date.now();
     this.socket.write(bytes);
   }
 
@@ -152,6 +227,7 @@ export class AmqpConnection {
         // Body payloads are views into the input: keep the rest as its own buffer, never overwrite.
         this.#input = this.#input!.subarray(bytes);
         this.#runFrames(frames);
+        if (this.#fed.size > 0) this.#checkFlow();
       }
     } catch (err) {
       this.fail(err, 0, 0);
@@ -177,7 +253,64 @@ export class AmqpConnection {
   }
 
   #held(): boolean {
-    return this.#paused || this.#blocked;
+    return this.#paused || this.#blocked || this.#flowHeld;
+  }
+
+  // ---- publisher flow control
+
+  /** A publish went to `queue` through the default exchange (the only route known without routing). */
+  fed(queue: string): void {
+    this.#fed.add(queue);
+  }
+
+  #checkFlow(): void {
+    const backlog = this.#backlog();
+    if (backlog <= flowReadyHigh) {
+      this.#fed.clear();
+      return;
+    }
+    this.#flowHeld = true;
+    this.#flowReady = backlog;
+    this.#flowProgressMs = Date.now();
+    this.socket.pause();
+    this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
+  }
+
+  /** The most ready messages in a fed queue that has consumers. */
+  #backlog(): number {
+    const vhost = this.vhost;
+    if (vhost?.peekQueue === undefined) return 0;
+    let most = 0;
+    for (const queue of this.#fed) {
+      const info = vhost.peekQueue(queue);
+      if (info !== undefined && info.consumerCount > 0) most = Math.max(most, info.messageCount);
+    }
+    return most;
+  }
+
+  #pollFlow(): void {
+    const backlog = this.state === 'opened' ? this.#backlog() : 0;
+    const now = Date.now();
+    if (backlog < this.#flowReady) {
+      this.#flowReady = backlog;
+      this.#flowProgressMs = now;
+    }
+    if (backlog > flowReadyLow && now - this.#flowProgressMs < flowStallMs) {
+      this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
+      return;
+    }
+    this.#releaseFlow();
+    this.#process();
+  }
+
+  #releaseFlow(): void {
+    if (!this.#flowHeld) return;
+    clearTimeout(this.#flowTimer);
+    this.#flowHeld = false;
+    this.#fed.clear();
+    // Nothing was read while held, heartbeats included.
+    this.#lastReadMs = Date.now();
+    if (!this.#blocked) this.socket.resume();
   }
 
   #isPublish(frame: Frame): boolean {
@@ -216,7 +349,7 @@ export class AmqpConnection {
     this.#blocked = false;
     // Nothing was read while blocked, the client's heartbeats included; RabbitMQ pauses its monitor too.
     this.#lastReadMs = Date.now();
-    this.socket.resume();
+    if (!this.#flowHeld) this.socket.resume();
     this.#process();
   }
 
@@ -303,8 +436,9 @@ export class AmqpConnection {
     this.sendMethod(0, { name: 'connection.close', fields: { replyCode, replyText, classId, methodId } });
     this.state = 'closing';
     // A blocked peer's close-ok sits behind its held publishes: read on, channel frames are now ignored.
-    if (this.#blocked) {
+    if (this.#blocked || this.#flowHeld) {
       this.#blocked = false;
+      this.#releaseFlow();
       this.socket.resume();
       process.nextTick(() => this.#process());
     }
@@ -316,6 +450,7 @@ export class AmqpConnection {
   /** The peer answered our connection.close, or asked to close and got close-ok. */
   finish(): void {
     this.#releaseAll();
+    this.#flush();
     this.state = 'closed';
     this.socket.end();
     clearTimeout(this.#deadline);
@@ -330,6 +465,7 @@ export class AmqpConnection {
 
   #cleanup(): void {
     clearTimeout(this.#deadline);
+    clearTimeout(this.#flowTimer);
     clearInterval(this.#heartbeatTimer);
     if (this.state !== 'closed') this.#releaseAll();
     this.state = 'closed';
@@ -353,7 +489,7 @@ export class AmqpConnection {
   #startHeartbeats(intervalMs: number): void {
     this.#heartbeatTimer = setInterval(() => {
       const now = Date.now();
-      if (!this.#blocked && now - this.#lastReadMs > intervalMs * 2) {
+      if (!this.#held() && now - this.#lastReadMs > intervalMs * 2) {
         this.log.info({ heartbeatS: this.heartbeatS }, 'missed heartbeats from client; closing');
         this.socket.destroy();
         return;

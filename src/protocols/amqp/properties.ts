@@ -6,17 +6,23 @@
 import type { MessageProperties } from '../../core/types.js';
 import { toHeaders } from './arguments.js';
 import type { BasicProperties, FieldTable } from './codec/index.js';
-import { ReplyCode } from './codec/index.js';
+import { encodeBasicProperties, ReplyCode } from './codec/index.js';
 import { channelError } from './errors.js';
 
 const persistentMode = 2;
 const transientMode = 1;
 
+function isEmpty(table: object): boolean {
+  for (const _ in table) return false;
+  return true;
+}
+
 export function toCoreProperties(p: BasicProperties): MessageProperties {
   const out: MessageProperties = {};
   if (p.contentType !== undefined) out.contentType = p.contentType;
   if (p.contentEncoding !== undefined) out.contentEncoding = p.contentEncoding;
-  if (p.headers !== undefined) out.headers = toHeaders(p.headers);
+  // Clients such as amqplib send an empty table on every message: nothing to convert.
+  if (p.headers !== undefined) out.headers = isEmpty(p.headers) ? {} : toHeaders(p.headers);
   if (p.deliveryMode !== undefined) out.persistent = p.deliveryMode === persistentMode;
   if (p.priority !== undefined) out.priority = p.priority;
   if (p.correlationId !== undefined) out.correlationId = p.correlationId;
@@ -54,4 +60,40 @@ export function toBasicProperties(p: MessageProperties): BasicProperties {
   if (p.userId !== undefined) out.userId = p.userId;
   if (p.appId !== undefined) out.appId = p.appId;
   return out;
+}
+
+/** Property flags (spec 4.2.6.1, first property in the highest bit) of the two the fast path knows. */
+const headersFlag = 0x2000;
+const deliveryModeFlag = 0x1000;
+
+/** Encoded forms of the common shapes: at most delivery mode and an empty headers table. */
+const commonShapes = new Map<number, Uint8Array>();
+for (const headers of [false, true]) {
+  for (const mode of [undefined, transientMode, persistentMode]) {
+    const flags = (headers ? headersFlag : 0) | (mode === undefined ? 0 : deliveryModeFlag);
+    const bytes = encodeBasicProperties({
+      ...(headers ? { headers: {} } : {}),
+      ...(mode === undefined ? {} : { deliveryMode: mode }),
+    });
+    commonShapes.set(flags * 4 + (mode ?? 0), bytes);
+  }
+}
+
+/**
+ * Core properties as encoded basic properties. Most messages carry only `persistent` and perhaps an
+ * empty headers table; those are looked up instead of converted and encoded per delivery.
+ */
+export function encodedProperties(p: MessageProperties): Uint8Array {
+  let flags = 0;
+  let mode = 0;
+  for (const key in p) {
+    const value = p[key as keyof MessageProperties];
+    if (value === undefined) continue;
+    if (key === 'persistent') {
+      flags |= deliveryModeFlag;
+      mode = value ? persistentMode : transientMode;
+    } else if (key === 'headers' && isEmpty(value as object)) flags |= headersFlag;
+    else return encodeBasicProperties(toBasicProperties(p));
+  }
+  return commonShapes.get(flags * 4 + mode)!;
 }

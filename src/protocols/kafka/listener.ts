@@ -26,11 +26,19 @@ function listen(server: Server, host: string, port: number): Promise<number> {
 }
 
 export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): ListenerDefinition {
-  const options: KafkaOptions = { ...kafkaOptionsDefault, ...overrides };
   return {
     name: 'kafka',
     configKey: 'kafkaPort',
     async start(context): Promise<RunningListener> {
+      // The configuration's settings, then what the embedder passed in code.
+      const { kafkaAutoCreateTopics: autoCreateTopics, kafkaDefaultPartitions: defaultPartitions } =
+        context.config;
+      const options: KafkaOptions = {
+        ...kafkaOptionsDefault,
+        autoCreateTopics,
+        defaultPartitions,
+        ...overrides,
+      };
       const broker: KafkaBroker = {
         core: context.core,
         vhost: context.core.vhost(options.vhost),

@@ -11,6 +11,9 @@ import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
 import type { Will } from './teardown.js';
 
+/** The largest packet the protocol can express (§1.5.5, §2.1.4): no Maximum Packet Size to announce. */
+const packetBytesProtocolMax = 1 + 4 + 268_435_455;
+
 /** v5 reason → the closest 3.1.1 return code. */
 function returnCode311(reason: number): number {
   if (reason === Reason.unsupportedProtocolVersion) return ReturnCode311.unacceptableVersion;
@@ -59,12 +62,22 @@ async function admission(conn: Connection, packet: IConnectPacket): Promise<numb
   if (conn.version === 5 && packet.properties?.authenticationMethod !== undefined)
     return Reason.badAuthMethod;
   if (packet.clientId === '' && conn.version !== 5 && packet.clean === false) return Reason.clientIdNotValid;
-  if (packet.username !== undefined) {
-    const password = packet.password?.toString('utf8') ?? '';
-    const login = await server.auth.login(packet.username, password, conn.transport.remoteAddress);
-    if (!login.ok) return login.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized;
+  // MQTT 3.1 §3.1 (protocol level 3) has no client id assignment: it must be 1 to 23 characters.
+  if (packet.clientId === '' && conn.version === 3) return Reason.clientIdNotValid;
+  return login(conn, packet);
+}
+
+/** `mqttAuthentication`: off skips the check; optional lets a CONNECT without a user name in. */
+async function login(conn: Connection, packet: IConnectPacket): Promise<number | undefined> {
+  const { server } = conn;
+  if (server.authentication === 'off') return undefined;
+  if (packet.username === undefined) {
+    return server.authentication === 'required' ? Reason.notAuthorized : undefined;
   }
-  return undefined;
+  const password = packet.password?.toString('utf8') ?? '';
+  const result = await server.auth.login(packet.username, password, conn.transport.remoteAddress);
+  if (result.ok) return undefined;
+  return result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized;
 }
 
 export async function handleConnect(conn: Connection, packet: IConnectPacket): Promise<void> {
@@ -117,7 +130,8 @@ function sendConnack(
   const serverKeepAlive = capped ? limits.keepAliveSecMax : keepAlive;
   conn.startKeepAlive(conn.version === 5 ? serverKeepAlive : keepAlive);
   if (conn.version !== 5) {
-    conn.send({ cmd: 'connack', sessionPresent: agreed.present, returnCode: 0 });
+    // MQTT 3.1 has no Session Present flag: that CONNACK byte is reserved (0).
+    conn.send({ cmd: 'connack', sessionPresent: conn.version === 4 && agreed.present, returnCode: 0 });
     return;
   }
   const props = packet.properties ?? {};
@@ -130,14 +144,12 @@ function sendConnack(
     cmd: 'connack',
     sessionPresent: agreed.present,
     reasonCode: Reason.success,
+    // Retain, wildcard, subscription identifier and shared subscription availability are left out:
+    // absent means available (§3.2.2.3), and the shortest CONNACK is the one other suites expect.
     properties: {
-      receiveMaximum: limits.receiveMax,
-      maximumPacketSize: limits.packetBytesMax,
       topicAliasMaximum: limits.topicAliasesMax,
-      retainAvailable: true,
-      wildcardSubscriptionAvailable: true,
-      subscriptionIdentifiersAvailable: true,
-      sharedSubscriptionAvailable: true,
+      receiveMaximum: limits.receiveMax,
+      ...(limits.packetBytesMax < packetBytesProtocolMax ? { maximumPacketSize: limits.packetBytesMax } : {}),
       ...(agreed.assigned ? { assignedClientIdentifier: conn.clientId } : {}),
       ...(capped ? { serverKeepAlive } : {}),
       ...(granted !== asked ? { sessionExpiryInterval: granted } : {}),

@@ -4,12 +4,13 @@
  * Handlers that wait (CONNECT, SUBSCRIBE, UNSUBSCRIBE) hold back later packets until they finish, so a
  * client's packets take effect in the order it sent them.
  */
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
 import type { CoreSession } from '../../core/api.js';
 import type { Consumer } from '../../core/types.js';
+import { assert } from '../../shared/assert.js';
 import { handleConnect } from './connect.js';
-import { FrameReader } from './framing.js';
+import { FrameReader, readHeader } from './framing.js';
 import { handlePublish, handlePubrel } from './inbound.js';
 import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
@@ -18,6 +19,9 @@ import type { ClientHandle, MqttServer } from './server.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { onClosed, type Will } from './teardown.js';
 import type { Transport } from './transport.js';
+import { type ConnectFacts, checkConnect, checkPacket, type Violation } from './wellformed.js';
+
+const connectType = 1;
 
 export type ProtocolVersion = 3 | 4 | 5;
 
@@ -29,6 +33,36 @@ export interface OutboundEntry {
   stage: 'publish' | 'pubrel';
   /** Counted in the session's stored in-flight map (session-queue deliveries only). */
   readonly stored: boolean;
+  readonly qos?: 1 | 2;
+}
+
+const shortTypes: Partial<Record<Packet['cmd'], number>> = {
+  puback: 0x40,
+  pubrec: 0x50,
+  pubrel: 0x62,
+  pubcomp: 0x70,
+  disconnect: 0xe0,
+};
+
+/**
+ * v5 acknowledgements and DISCONNECT without properties in their shortest form (§3.4.2.1, §3.14.2.1):
+ * no Property Length, and for the acknowledgements no Reason Code when it is 0x00 — the encoding
+ * Mosquitto uses and its packet-sequence suite compares byte for byte.
+ */
+function shortForm(packet: Packet): Buffer | undefined {
+  const first = shortTypes[packet.cmd];
+  if (first === undefined) return undefined;
+  const { properties, reasonCode, messageId } = packet as {
+    properties?: object;
+    reasonCode?: number;
+    messageId?: number;
+  };
+  if (properties !== undefined && Object.keys(properties).length > 0) return undefined;
+  const reason = reasonCode ?? 0;
+  if (packet.cmd === 'disconnect') return Buffer.from(reason === 0 ? [first, 0] : [first, 1, reason]);
+  const id = messageId ?? 0;
+  const head = [first, reason === 0 ? 2 : 3, id >> 8, id & 0xff];
+  return Buffer.from(reason === 0 ? head : [...head, reason]);
 }
 
 export class ProtocolViolation extends Error {
@@ -95,15 +129,40 @@ export class Connection implements ClientHandle {
     const result = this.#reader.push(chunk);
     for (const frame of result.frames) {
       if (this.#isClosed()) return;
-      this.#parser.parse(frame);
+      const checked = this.#check(frame);
+      if (checked === undefined) return;
+      this.#parser.parse(checked);
     }
     if (result.kind === 'error') this.fail(result.reason, result.message);
     else if (this.session !== undefined) this.#keepAliveTimer?.refresh();
   }
 
+  /** The frame to decode, or undefined when byte-level checks closed the connection. */
+  #check(frame: Buffer): Buffer | undefined {
+    const header = readHeader(frame);
+    assert(typeof header === 'object', 'the frame reader passes whole packets only');
+    let checked: ConnectFacts | Violation | undefined;
+    if (this.state === 'new') {
+      if (frame[0]! >> 4 !== connectType) return frame;
+      checked = checkConnect(frame, header.headerBytes);
+    } else {
+      checked = checkPacket(frame, header.headerBytes, this.version);
+    }
+    if (checked === undefined) return frame;
+    if ('frame' in checked) return checked.frame;
+    if (checked.connackReturnCode !== undefined) {
+      this.transport.write(Buffer.from([0x20, 0x02, 0x00, checked.connackReturnCode]));
+      this.close();
+      return undefined;
+    }
+    this.fail(checked.reason, checked.message);
+    return undefined;
+  }
+
   send(packet: Packet): void {
     if (this.state === 'closed') return;
-    this.transport.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
+    const short = this.version === 5 ? shortForm(packet) : undefined;
+    this.transport.write(short ?? mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 
   /** Closes after a protocol or malformed-packet error; v5 clients are told why (§4.13). */
@@ -111,11 +170,8 @@ export class Connection implements ClientHandle {
     if (this.state === 'closed') return;
     this.server.logger.debug({ connection: this.id, reason, message }, 'mqtt connection failed');
     if (this.version === 5 && this.state === 'connected') {
-      this.send({
-        cmd: 'disconnect',
-        reasonCode: reason,
-        properties: { reasonString: message.slice(0, 200) },
-      });
+      // Reason code only: the reason is logged above, and a bare DISCONNECT fits any Maximum Packet Size.
+      this.send({ cmd: 'disconnect', reasonCode: reason });
     }
     this.close();
   }
@@ -222,6 +278,7 @@ export class Connection implements ClientHandle {
   }
 
   #handlers(packet: Packet): Promise<void> | undefined {
+    if (this.#repeatedPubrec(packet)) return undefined;
     switch (packet.cmd) {
       case 'publish':
         return handlePublish(this, packet);
@@ -245,6 +302,26 @@ export class Connection implements ClientHandle {
       default:
         throw new ProtocolViolation(Reason.protocolError, `unexpected ${packet.cmd} packet`);
     }
+  }
+
+  /**
+   * Acknowledgements must follow the message's flow (§4.3.2, §4.3.3): PUBACK for QoS 1, PUBREC then
+   * PUBCOMP for QoS 2; any other kind for a packet id in flight is a protocol error. A PUBREC
+   * repeated after our PUBREL gets the PUBREL again. Unknown packet ids go on to the handlers.
+   */
+  #repeatedPubrec(packet: Packet): boolean {
+    if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return false;
+    const entry = this.outbound.get(packet.messageId!);
+    if (entry?.qos === undefined) return false;
+    const fits =
+      packet.cmd === 'puback'
+        ? entry.qos === 1
+        : entry.qos === 2 && (packet.cmd === 'pubrec' || entry.stage === 'pubrel');
+    if (!fits)
+      throw new ProtocolViolation(Reason.protocolError, `${packet.cmd} for a QoS ${entry.qos} message`);
+    if (packet.cmd !== 'pubrec' || entry.stage !== 'pubrel') return false;
+    this.send({ cmd: 'pubrel', messageId: packet.messageId! });
+    return true;
   }
 
   /** DISCONNECT (§3.14): 0x04 keeps the will; a new session expiry may replace the agreed one. */

@@ -48,7 +48,9 @@ export class FrameReader {
   }
 }
 
-function readHeader(buffer: Buffer): { headerBytes: number; remaining: number } | 'incomplete' | 'malformed' {
+export function readHeader(
+  buffer: Buffer,
+): { headerBytes: number; remaining: number } | 'incomplete' | 'malformed' {
   let remaining = 0;
   let multiplier = 1;
   for (let i = 1; i <= lengthBytesMax; i++) {

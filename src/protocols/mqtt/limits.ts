@@ -2,6 +2,7 @@
  * Every MQTT limit in one place, with the reason code each one answers with when exceeded
  * (MQTT 5.0 §2.4 reason codes; 3.1.1 clients get the connection closed or the 3.1.1 return code).
  */
+import type { Config, MqttAuthentication } from '../../config/schema.js';
 
 export interface MqttLimits {
   /** Open MQTT connections per listener; CONNACK 0x97 (v5) / 0x03 (v3) beyond it. */
@@ -63,6 +64,41 @@ export interface MqttOptions {
   readonly deniedFilters?: readonly string[];
   /** Vhost the MQTT clients use; default '/'. */
   readonly vhost?: string;
+  /** Who must log in; see the `mqttAuthentication` setting. Default 'optional'. */
+  readonly authentication?: MqttAuthentication;
+}
+
+/** The MQTT settings of the configuration schema (src/config/schema.ts). */
+export type MqttSettings = Pick<
+  Config,
+  | 'mqttConnectionsMax'
+  | 'mqttPacketBytesMax'
+  | 'mqttInflightMax'
+  | 'mqttQueuedMessagesMax'
+  | 'mqttTopicLevelsMax'
+  | 'mqttTopicBytesMax'
+  | 'mqttKeepAliveSecondsMax'
+  | 'mqttDeniedFilters'
+  | 'mqttAuthentication'
+>;
+
+/** Options from the configuration; what code passes to `mqttListeners(options)` wins over it. */
+export function optionsWithSettings(options: MqttOptions, config: Readonly<MqttSettings>): MqttOptions {
+  const limits: Partial<MqttLimits> = {
+    connectionsMax: config.mqttConnectionsMax,
+    packetBytesMax: config.mqttPacketBytesMax,
+    inflightMax: config.mqttInflightMax,
+    queuedMessagesMax: config.mqttQueuedMessagesMax,
+    topicLevelsMax: config.mqttTopicLevelsMax,
+    topicBytesMax: config.mqttTopicBytesMax,
+    keepAliveSecMax: config.mqttKeepAliveSecondsMax,
+  };
+  return {
+    ...options,
+    limits: { ...limits, ...options.limits },
+    deniedFilters: options.deniedFilters ?? config.mqttDeniedFilters,
+    authentication: options.authentication ?? config.mqttAuthentication,
+  };
 }
 
 /** MQTT 5.0 reason codes used by this adapter (§2.4). */

@@ -9,7 +9,7 @@ import { WebSocketServer } from 'ws';
 import type { CoreBroker } from '../../core/api.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../../server/listener.js';
 import { Connection } from './connection.js';
-import type { MqttOptions } from './limits.js';
+import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';
 import { socketTransport, type Transport, webSocketTransport } from './transport.js';
 
@@ -27,7 +27,7 @@ function acquire(context: ListenerContext, options: MqttOptions): MqttServer {
       auth: context.auth,
       version: context.version,
       startedAtMs: context.startedAtMs,
-      options,
+      options: optionsWithSettings(options, context.config),
     });
     entry = { server, users: 0 };
     servers.set(context.core, entry);

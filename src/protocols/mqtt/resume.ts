@@ -5,7 +5,7 @@
  */
 import type { Connection } from './connection.js';
 import { entryFromArgs } from './model.js';
-import { deliver } from './outbound.js';
+import { deliver, offer } from './outbound.js';
 import { attachShared, consumeWindow, forgetShared, loadShared } from './shared.js';
 
 /** Marks a packet id whose message was acked at PUBREC; only its PUBREL is owed. */
@@ -33,6 +33,7 @@ export function resume(conn: Connection, present: boolean): void {
     owner: conn.owner,
     prefetch: consumeWindow(conn),
     deliver: (delivery) => deliver(conn, delivery),
+    offer: (message) => offer(conn, message),
   });
 }
 
@@ -42,7 +43,13 @@ function resumeInflight(conn: Connection): void {
   for (const [packetId, deliveryId] of session.inflight()) {
     highest = Math.max(highest, packetId);
     if (deliveryId === pubrelOwed) {
-      conn.outbound.set(packetId, { queue: session.queue, deliveryId, stage: 'pubrel', stored: true });
+      conn.outbound.set(packetId, {
+        queue: session.queue,
+        deliveryId,
+        stage: 'pubrel',
+        stored: true,
+        qos: 2,
+      });
       conn.send({ cmd: 'pubrel', messageId: packetId });
     } else {
       conn.resend.set(deliveryId, packetId);

@@ -4,6 +4,7 @@
  * publish `$SYS` and keep session queues within their limit.
  */
 import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { MqttAuthentication } from '../../config/schema.js';
 import type { Authenticator } from '../../server/auth.js';
 import type { Logger } from '../../shared/logger.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
@@ -49,6 +50,7 @@ export class MqttServer {
   readonly startedAtMs: number;
   readonly retained: RetainedStore;
   readonly deniedFilters: readonly string[];
+  readonly authentication: MqttAuthentication;
   readonly stats: MqttStats = { received: 0, sent: 0, connectionsTotal: 0 };
   /** Connections open (before and after CONNECT), for `connectionsMax`. */
   connections = 0;
@@ -70,6 +72,7 @@ export class MqttServer {
     this.version = deps.version;
     this.startedAtMs = deps.startedAtMs;
     this.deniedFilters = deps.options?.deniedFilters ?? [];
+    this.authentication = deps.options?.authentication ?? 'optional';
     this.retained = new RetainedStore(deps.core.state, this.vhostName, () => Date.now());
     publishSys(this);
     this.#every(this.limits.sysIntervalMs, () => publishSys(this));
@@ -171,7 +174,10 @@ export class MqttServer {
 /** Subscriptions of a session that `topic` matches, applying MQTT's own rules. */
 export function matching(entries: Iterable<SubscriptionEntry>, topic: string): SubscriptionEntry[] {
   const out: SubscriptionEntry[] = [];
-  for (const entry of entries)
-    if (entry.group === undefined && filterMatches(entry.filter, topic)) out.push(entry);
+  for (const entry of entries) {
+    // A filter without wildcards matches only itself; the equality test spares splitting both.
+    if (entry.group === undefined && (entry.filter === topic || filterMatches(entry.filter, topic)))
+      out.push(entry);
+  }
   return out;
 }

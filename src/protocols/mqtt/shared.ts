@@ -7,7 +7,7 @@
  */
 import type { Connection } from './connection.js';
 import { entryFromArgs, entryToArgs, fullFilter, type SubscriptionEntry } from './model.js';
-import { deliver } from './outbound.js';
+import { deliver, offer } from './outbound.js';
 import type { MqttServer } from './server.js';
 import { filterToPattern, sharedQueueName, topicExchange } from './topics.js';
 
@@ -31,6 +31,7 @@ export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
     owner: conn.owner,
     prefetch: consumeWindow(conn),
     deliver: (delivery) => deliver(conn, delivery, full),
+    offer: (message) => offer(conn, message, full),
   });
   conn.sharedConsumers.set(full, consumer);
 }

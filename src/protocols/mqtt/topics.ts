@@ -11,9 +11,17 @@ import type { MqttLimits } from './limits.js';
 
 export const topicExchange = 'amq.topic';
 
+/** Recent conversions: most traffic reuses a few topics, and each message is converted on the way in and out. */
+const swapped = new Map<string, string>();
+const swappedMax = 10_000;
+
 function swapSeparators(text: string): string {
+  const known = swapped.get(text);
+  if (known !== undefined) return known;
   let out = '';
   for (const ch of text) out += ch === '/' ? '.' : ch === '.' ? '/' : ch;
+  if (swapped.size >= swappedMax) swapped.clear();
+  swapped.set(text, out);
   return out;
 }
 

@@ -91,6 +91,39 @@ describe('codec and topic mapping', () => {
   });
 });
 
+describe('byte-level rules', () => {
+  test('byte-level rules mqtt-packet lets through close the connection (0x81 malformed, 0x82 packet id 0)', async () => {
+    const hex = (text: string) => Buffer.from(text.replaceAll(' ', ''), 'hex');
+    const cases: Array<[string, string, number]> = [
+      ['QoS 0 with DUP (MQTT-3.3.1-2)', '38 0f 0005 746f706963 00 7061796c6f6164', 0x81],
+      ['QoS 1 with packet id 0 (MQTT-2.2.1-3)', '32 11 0005 746f706963 0000 00 7061796c6f6164', 0x82],
+      ['topic with U+0001', '30 0f 0005 746f700170 00 7061796c6f6164', 0x81],
+      ['topic with a UTF-16 surrogate', '30 0f 0005 746feda080 00 7061796c6f6164', 0x81],
+      ['empty topic filter (MQTT-4.7.3-1)', '82 06 1234 00 0000 00', 0x81],
+      ['UNSUBSCRIBE without a filter (MQTT-3.10.3-2)', 'a2 03 1234 00', 0x81],
+      ['PINGREQ with a body', 'c0 01 00', 0x81],
+    ];
+    for (const [what, bytes, reason] of cases) {
+      const v5 = await connected(5, `rules-${reason}`);
+      v5.write(hex(bytes));
+      await v5.closed;
+      assert.equal(disconnectReason(v5.packets), reason, what);
+    }
+    const v4 = await connected(4, 'rules-4');
+    v4.write(hex('40 03 0001 00')); // PUBACK longer than its packet id (3.1.1 §3.4.1)
+    await v4.closed;
+    assert.equal(disconnectReason(v4.packets), undefined);
+  });
+
+  test('unsupported protocol level: CONNACK return code 1, then close (MQTT-3.1.2-2)', async () => {
+    const raw = await rawClient(server.port, 4);
+    raw.write(Buffer.from('100d00044d515454060000 0a00 0170'.replaceAll(' ', ''), 'hex'));
+    const reply = await raw.expect((p) => p.cmd === 'connack');
+    assert.equal((reply as { returnCode?: number }).returnCode, 1);
+    await raw.closed;
+  });
+});
+
 describe('malformed input and limits', () => {
   test('a malformed packet: v5 gets DISCONNECT 0x81, 3.1.1 is closed silently, the broker serves on', async () => {
     const v5 = await connected(5, 'bad-5');

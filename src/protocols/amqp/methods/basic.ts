@@ -47,7 +47,13 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
   }
   const where = `queue '${queue}' in vhost '${channel.vhost.name}'`;
   const args = parseConsumerArguments(f.arguments, where, Date.now());
-  const entry: ChannelConsumer = { tag, queue, noAck: f.noAck, consumer: undefined };
+  const entry: ChannelConsumer = {
+    tag,
+    tagBytes: Buffer.from(tag),
+    queue,
+    noAck: f.noAck,
+    consumer: undefined,
+  };
   channel.consumers.set(tag, entry);
   try {
     entry.consumer = channel.vhost.consume(queue, {
@@ -84,7 +90,13 @@ function consumeReplyTo(channel: AmqpChannel, f: BasicConsume, tag: string): voi
   if (!f.noAck) throw channelError(ReplyCode.preconditionFailed, 'reply consumer cannot acknowledge');
   if (channel.replyToken !== undefined)
     throw channelError(ReplyCode.preconditionFailed, 'reply consumer already set');
-  const entry: ChannelConsumer = { tag, queue: replyToQueue, noAck: true, consumer: undefined };
+  const entry: ChannelConsumer = {
+    tag,
+    tagBytes: Buffer.from(tag),
+    queue: replyToQueue,
+    noAck: true,
+    consumer: undefined,
+  };
   channel.consumers.set(tag, entry);
   channel.replyToken = channel.conn.shared.replyTo.register((message: Message) => {
     if (channel.state === 'open') channel.sendMessage(tag, channel.nextDeliveryTag(), false, message);
@@ -165,6 +177,7 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
       mandatory: f.mandatory,
       publisher: channel.conn.id,
     });
+    if (f.exchange === '' && result.routedCount > 0) channel.conn.fed(f.routingKey);
   }
   // The return goes out before the confirm (RabbitMQ: basic.return, then basic.ack).
   if (result.routedCount === 0 && f.mandatory) {
