@@ -3,7 +3,7 @@
  * in ./broker.ts implements `CoreBroker`; everything a protocol needs goes through these methods.
  * Errors are `BrokerError`s from src/shared/errors.ts.
  */
-import type { Log, LogEntry, AppendResult, Storage } from '../storage/types.js';
+import type { AppendResult, Log, LogEntry, Storage } from '../storage/types.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -59,7 +59,10 @@ export interface StreamPartition {
   readonly index: number;
   readonly startOffset: number;
   readonly endOffset: number;
-  append(payload: Uint8Array, options: { count?: number; timestamp: number; maxTimestamp?: number; format: number }): AppendResult;
+  append(
+    payload: Uint8Array,
+    options: { count?: number; timestamp: number; maxTimestamp?: number; format: number },
+  ): AppendResult;
   read(offset: number, options?: { maxBytes?: number; maxEntries?: number }): LogEntry[];
   offsetForTimestamp(timestamp: number): number;
   /** Resolves when endOffset > offset or after timeoutMs, whichever is first (Fetch long-poll). */
@@ -101,7 +104,12 @@ export interface VirtualHost {
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
   unbindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
 
-  publish(exchange: string, routingKey: string, message: PublishInput, options?: PublishOptions): PublishResult;
+  publish(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options?: PublishOptions,
+  ): PublishResult;
 
   /** `options.owner` is the holder of unacked deliveries (AMQP channel, MQTT session). */
   consume(queue: string, options: ConsumeOptions): Consumer;
@@ -115,7 +123,10 @@ export interface VirtualHost {
   closeConnection(connectionId: string): void;
 
   /** Streams addressed directly (Kafka). Auto-creation is the caller's choice. */
-  createStream(name: string, options: { partitions: number; bytesMax?: number; ageMsMax?: number }): Promise<StreamInfo>;
+  createStream(
+    name: string,
+    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
+  ): Promise<StreamInfo>;
   deleteStream(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;
@@ -128,7 +139,13 @@ export interface VirtualHost {
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;
-  listBindings(): Array<{ source: string; destination: string; destinationKind: 'queue' | 'exchange'; routingKey: string; args: Headers }>;
+  listBindings(): Array<{
+    source: string;
+    destination: string;
+    destinationKind: 'queue' | 'exchange';
+    routingKey: string;
+    args: Headers;
+  }>;
 }
 
 /** A subscription of a session: its queue bound to `exchange` with `pattern`; options are binding args. */

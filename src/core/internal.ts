@@ -3,7 +3,7 @@
  * (./logs/) through these shapes only, so each part can be built and tested on its own.
  */
 import type { Log, Storage } from '../storage/types.js';
-import type { Clock, CoreLimits, StreamInfo, StreamPartition, GroupOffset } from './api.js';
+import type { Clock, CoreLimits, GroupOffset, StreamInfo, StreamPartition } from './api.js';
 import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from './types.js';
 
 /** Why a message left a queue without an ack; the `reason` of an `x-death` entry. */
@@ -52,7 +52,10 @@ export type QueueFactory = (name: string, options: QueueOptions, deps: QueueDeps
 
 /** The stream registry of one vhost (./logs/). */
 export interface StreamRegistry {
-  create(name: string, options: { partitions: number; bytesMax?: number; ageMsMax?: number }): Promise<StreamInfo>;
+  create(
+    name: string,
+    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
+  ): Promise<StreamInfo>;
   delete(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   get(name: string): StreamInfo | undefined;

@@ -4,8 +4,8 @@
  */
 import { startAdminServer } from '../admin/http.js';
 import { amqpListener } from '../protocols/amqp/listener.js';
-import { mqttListener, mqttWebSocketListener } from '../protocols/mqtt/listener.js';
 import { kafkaListener } from '../protocols/kafka/listener.js';
+import { mqttListener, mqttWebSocketListener } from '../protocols/mqtt/listener.js';
 import type { ListenerDefinition } from './listener.js';
 
 export const adminListener: ListenerDefinition = {
@@ -26,4 +26,10 @@ export const adminListener: ListenerDefinition = {
     }),
 };
 
-export const builtListeners: readonly ListenerDefinition[] = [amqpListener, adminListener, mqttListener, mqttWebSocketListener, kafkaListener];
+export const builtListeners: readonly ListenerDefinition[] = [
+  amqpListener,
+  adminListener,
+  mqttListener,
+  mqttWebSocketListener,
+  kafkaListener,
+];

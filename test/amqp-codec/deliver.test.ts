@@ -27,12 +27,28 @@ const words = ['', 'q', 'amq.topic', 'orders.eu.créé', 'ключ', 'a'.repeat(
 const propertyCases: BasicProperties[] = [
   {},
   { contentType: 'text/plain', deliveryMode: 2 },
-  { headers: { n: 1, s: 'x', nested: { b: true } }, priority: 5, correlationId: 'c-1', timestamp: 1_700_000_000 },
+  {
+    headers: { n: 1, s: 'x', nested: { b: true } },
+    priority: 5,
+    correlationId: 'c-1',
+    timestamp: 1_700_000_000,
+  },
 ];
 
-function generic(tag: string, fields: { deliveryTag: number; redelivered: boolean; exchange: string; routingKey: string },
-  properties: BasicProperties, body: Uint8Array, frameBytesMax: number): Uint8Array {
-  return encodeContent(1, { name: 'basic.deliver', fields: { consumerTag: tag, ...fields } }, properties, body, frameBytesMax);
+function generic(
+  tag: string,
+  fields: { deliveryTag: number; redelivered: boolean; exchange: string; routingKey: string },
+  properties: BasicProperties,
+  body: Uint8Array,
+  frameBytesMax: number,
+): Uint8Array {
+  return encodeContent(
+    1,
+    { name: 'basic.deliver', fields: { consumerTag: tag, ...fields } },
+    properties,
+    body,
+    frameBytesMax,
+  );
 }
 
 describe('basic.deliver fast path', () => {
@@ -46,7 +62,12 @@ describe('basic.deliver fast path', () => {
       const routingKey = pick(words);
       const properties = pick(propertyCases);
       const body = new Uint8Array(pick([0, 1, 4087, 4088, 4089, 20_000])).map(() => Math.floor(next() * 256));
-      const fields = { deliveryTag: pick([1, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]), redelivered: next() < 0.5, exchange, routingKey };
+      const fields = {
+        deliveryTag: pick([1, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]),
+        redelivered: next() < 0.5,
+        exchange,
+        routingKey,
+      };
       const shape = {
         consumerTag: utf8.encode(tag),
         exchangeBytes: utf8.encode(exchange).byteLength,
@@ -59,12 +80,22 @@ describe('basic.deliver fast path', () => {
       const out = Buffer.alloc(size + 16);
       const end = writeDelivery(out, 16, 1, shape, fields, body, frameBytesMax);
       assert.equal(end - 16, size, `case ${i}: size as announced`);
-      assert.deepEqual(new Uint8Array(out.subarray(16, end)), generic(tag, fields, properties, body, frameBytesMax), `case ${i}`);
+      assert.deepEqual(
+        new Uint8Array(out.subarray(16, end)),
+        generic(tag, fields, properties, body, frameBytesMax),
+        `case ${i}`,
+      );
     }
   });
 
   test('declines what the fast form cannot carry, leaving the error to the generic encoder', () => {
-    const shape = { consumerTag: utf8.encode('c'), exchangeBytes: 256, routingKeyBytes: 1, properties: new Uint8Array(2), bodyBytes: 0 };
+    const shape = {
+      consumerTag: utf8.encode('c'),
+      exchangeBytes: 256,
+      routingKeyBytes: 1,
+      properties: new Uint8Array(2),
+      bodyBytes: 0,
+    };
     assert.equal(deliveryBytes(shape, 4096), -1);
     const big = { ...shape, exchangeBytes: 1, properties: new Uint8Array(5000) };
     assert.equal(deliveryBytes(big, 4096), -1);
@@ -92,7 +123,8 @@ describe('basic.publish, basic.ack and simple content headers fast decode', () =
     try {
       const parsed = parseFrames(frame, 1 << 20).frames[0];
       if (parsed?.kind === 'method') return parsed.method;
-      if (parsed?.kind === 'header') return { classId: parsed.classId, bodySize: parsed.bodySize, properties: parsed.properties };
+      if (parsed?.kind === 'header')
+        return { classId: parsed.classId, bodySize: parsed.bodySize, properties: parsed.properties };
       return parsed;
     } catch (err) {
       return err instanceof AmqpCodecError ? 'error' : err;
@@ -102,9 +134,24 @@ describe('basic.publish, basic.ack and simple content headers fast decode', () =
   test('agrees with the generic decoders on valid and mutated input', () => {
     const next = random(11);
     const seeds: Array<[number, Uint8Array]> = [
-      [FrameType.method, encodeMethod({ name: 'basic.ack', fields: { deliveryTag: 2 ** 40, multiple: true } })],
-      [FrameType.method, encodeMethod({ name: 'basic.publish', fields: { ticket: 0, exchange: 'amq.topic', routingKey: 'a.b', mandatory: true, immediate: false } })],
-      [FrameType.method, encodeMethod({ name: 'basic.publish', fields: { ticket: 0, exchange: '', routingKey: 'jobs', mandatory: false, immediate: false } })],
+      [
+        FrameType.method,
+        encodeMethod({ name: 'basic.ack', fields: { deliveryTag: 2 ** 40, multiple: true } }),
+      ],
+      [
+        FrameType.method,
+        encodeMethod({
+          name: 'basic.publish',
+          fields: { ticket: 0, exchange: 'amq.topic', routingKey: 'a.b', mandatory: true, immediate: false },
+        }),
+      ],
+      [
+        FrameType.method,
+        encodeMethod({
+          name: 'basic.publish',
+          fields: { ticket: 0, exchange: '', routingKey: 'jobs', mandatory: false, immediate: false },
+        }),
+      ],
       [FrameType.header, encodeHeaderPayload({ deliveryMode: 2, headers: {} }, 300)],
       [FrameType.header, encodeHeaderPayload({ deliveryMode: 1 }, 0)],
       [FrameType.header, encodeHeaderPayload({}, 7)],
@@ -113,7 +160,8 @@ describe('basic.publish, basic.ack and simple content headers fast decode', () =
       const [type, seed] = seeds[i % seeds.length]!;
       const payload = seed.slice();
       const mutations = i < seeds.length ? 0 : 1 + Math.floor(next() * 3);
-      for (let m = 0; m < mutations; m++) payload[Math.floor(next() * payload.byteLength)] = Math.floor(next() * 256);
+      for (let m = 0; m < mutations; m++)
+        payload[Math.floor(next() * payload.byteLength)] = Math.floor(next() * 256);
       const cut = next() < 0.1 ? payload.subarray(0, Math.floor(next() * payload.byteLength)) : payload;
       assert.deepEqual(parsedFrame(type, cut), genericFrame(type, cut), `case ${i}`);
     }

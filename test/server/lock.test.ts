@@ -5,10 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
 import { isBrokerError } from '../../src/shared/errors.js';
+import { silentLogger } from '../../src/shared/logger.js';
 
-const allOff = { amqpPort: 0, mqttPort: 0, mqttWsPort: 0, kafkaPort: 0, grpcPort: 0, restPort: 0, httpPort: 0 };
+const allOff = {
+  amqpPort: 0,
+  mqttPort: 0,
+  mqttWsPort: 0,
+  kafkaPort: 0,
+  grpcPort: 0,
+  restPort: 0,
+  httpPort: 0,
+};
 
 describe('one broker per data folder', () => {
   test('a second broker on the same folder is refused until the first stops', async () => {
@@ -32,9 +40,32 @@ describe('one broker per data folder', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sy-lock-'));
     try {
       const cli = new URL('../../cli/switchyard.js', import.meta.url);
-      const child = spawn(process.execPath, [cli.pathname, 'start', '--data-dir', dataDir, '--http-port', 'auto',
-        '--amqp-port', '0', '--mqtt-port', '0', '--mqtt-ws-port', '0', '--kafka-port', '0', '--grpc-port', '0',
-        '--rest-port', '0', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        [
+          cli.pathname,
+          'start',
+          '--data-dir',
+          dataDir,
+          '--http-port',
+          'auto',
+          '--amqp-port',
+          '0',
+          '--mqtt-port',
+          '0',
+          '--mqtt-ws-port',
+          '0',
+          '--kafka-port',
+          '0',
+          '--grpc-port',
+          '0',
+          '--rest-port',
+          '0',
+          '--log-level',
+          'silent',
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no ready line within 10 s')), 10_000);
         child.stdout.on('data', (chunk: Buffer) => {

@@ -3,8 +3,9 @@
  * QoS 2 packet ids received but not yet released, retained messages, statistics and the timers that
  * publish `$SYS` and keep session queues within their limit.
  */
-import type { CoreBroker, VirtualHost } from '../../core/api.js';
+
 import type { MqttAuthentication } from '../../config/schema.js';
+import type { CoreBroker, VirtualHost } from '../../core/api.js';
 import type { Authenticator } from '../../server/auth.js';
 import type { Logger } from '../../shared/logger.js';
 import type { MqttLimits, MqttOptions } from './limits.js';

@@ -107,7 +107,13 @@ describe('MQTT settings', () => {
 
   test('mqttAuthentication: optional, required and off decide who may connect', async () => {
     const start = (mqttAuthentication: 'optional' | 'required' | 'off') =>
-      Broker.start({ storage: 'memory', ...offOptions, mqttPort: 'auto', logger: silentLogger(), mqttAuthentication });
+      Broker.start({
+        storage: 'memory',
+        ...offOptions,
+        mqttPort: 'auto',
+        logger: silentLogger(),
+        mqttAuthentication,
+      });
     const refusal = async (port: number | undefined, options: { username?: string; password?: string }) => {
       try {
         await closeAll(await connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, ...options }));
@@ -123,7 +129,11 @@ describe('MQTT settings', () => {
       assert.equal(await refusal(optional, {}), 0, 'optional: anonymous allowed');
       assert.equal(await refusal(optional, stranger), 0x86, 'optional: a user name must log in');
       assert.equal(await refusal(required, {}), 0x87, 'required: anonymous refused');
-      assert.equal(await refusal(required, { username: 'guest', password: 'guest' }), 0, 'required: guest logs in');
+      assert.equal(
+        await refusal(required, { username: 'guest', password: 'guest' }),
+        0,
+        'required: guest logs in',
+      );
       assert.equal(await refusal(off, stranger), 0, 'off: credentials not checked');
     } finally {
       await Promise.all(brokers.map((b) => b.stop()));

@@ -57,7 +57,10 @@ function readBatches(partition: StreamPartition, offset: number, limitBytes: num
   let bytes = 0;
   let next = offset;
   for (let step = 0; step < readStepsMax && bytes < limitBytes && out.length < fetchEntriesMax; step++) {
-    const entries = partition.read(next, { maxBytes: limitBytes - bytes, maxEntries: fetchEntriesMax - out.length });
+    const entries = partition.read(next, {
+      maxBytes: limitBytes - bytes,
+      maxEntries: fetchEntriesMax - out.length,
+    });
     if (entries.length === 0) break;
     for (const entry of entries) {
       next = entry.offset + entry.count;
