@@ -9,7 +9,7 @@ export type Json = string | number | boolean | null | Json[] | { [key: string]: 
 // Deeper nesting than any real header table; stops a pathological value from recursing without end.
 const depthMax = 32;
 
-export function headerToJson(value: HeaderValue, depth = 0): Json {
+function headerToJson(value: HeaderValue, depth = 0): Json {
   if (depth > depthMax) return '[too deep]';
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);

@@ -64,9 +64,9 @@ function totals(out: Exposition, core: CoreBroker): void {
 
 function perQueue(out: Exposition, core: CoreBroker): void {
   const rows: Array<{ vhost: string; queue: string; messages: number; consumers: number }> = [];
-  for (const vhost of core.vhostNames()) {
+  vhosts: for (const vhost of core.vhostNames()) {
     for (const q of core.vhost(vhost).listQueues()) {
-      if (rows.length >= queueSeriesMax) break;
+      if (rows.length >= queueSeriesMax) break vhosts;
       rows.push({ vhost, queue: q.name, messages: q.messageCount, consumers: q.consumerCount });
     }
   }

@@ -4,7 +4,7 @@
  * changes; the shapes are documented in src/admin/README.md.
  */
 import { createHash } from 'node:crypto';
-import type { CoreBroker } from '../core/api.js';
+import type { CoreBroker, VirtualHost } from '../core/api.js';
 import { headersToJson, type Json } from './json.js';
 
 export interface ListenerView {
@@ -20,6 +20,15 @@ export interface AdminInfo {
 }
 
 type JsonObject = { [key: string]: Json };
+
+/** One listing across the named vhosts, in their order. */
+function perVhost(
+  core: CoreBroker,
+  names: string[],
+  rows: (vhost: VirtualHost, name: string) => JsonObject[],
+): JsonObject[] {
+  return names.flatMap((name) => rows(core.vhost(name), name));
+}
 
 export function overview(core: CoreBroker, info: AdminInfo): JsonObject {
   const stats = core.stats();
@@ -57,53 +66,44 @@ export function vhosts(core: CoreBroker): JsonObject[] {
 }
 
 export function exchanges(core: CoreBroker, names: string[]): JsonObject[] {
-  return names.flatMap((vhost) =>
-    core
-      .vhost(vhost)
-      .listExchanges()
-      .map((e) => ({
-        name: e.name,
-        vhost,
-        type: e.type,
-        durable: e.durable ?? false,
-        auto_delete: e.autoDelete ?? false,
-        internal: e.internal ?? false,
-        arguments: headersToJson(e.arguments),
-      })),
+  return perVhost(core, names, (v, vhost) =>
+    v.listExchanges().map((e) => ({
+      name: e.name,
+      vhost,
+      type: e.type,
+      durable: e.durable ?? false,
+      auto_delete: e.autoDelete ?? false,
+      internal: e.internal ?? false,
+      arguments: headersToJson(e.arguments),
+    })),
   );
 }
 
 export function queues(core: CoreBroker, names: string[]): JsonObject[] {
-  return names.flatMap((vhost) =>
-    core
-      .vhost(vhost)
-      .listQueues()
-      .map((q) => ({
-        name: q.name,
-        vhost,
-        type: q.kind ?? 'classic',
-        durable: q.durable ?? false,
-        auto_delete: q.autoDelete ?? false,
-        exclusive: q.exclusiveOwner !== undefined,
-        arguments: headersToJson(q.arguments),
-        messages: q.messageCount,
-        consumers: q.consumerCount,
-      })),
+  return perVhost(core, names, (v, vhost) =>
+    v.listQueues().map((q) => ({
+      name: q.name,
+      vhost,
+      type: q.kind ?? 'classic',
+      durable: q.durable ?? false,
+      auto_delete: q.autoDelete ?? false,
+      exclusive: q.exclusiveOwner !== undefined,
+      arguments: headersToJson(q.arguments),
+      messages: q.messageCount,
+      consumers: q.consumerCount,
+    })),
   );
 }
 
 export function streams(core: CoreBroker, names: string[]): JsonObject[] {
-  return names.flatMap((vhost) =>
-    core
-      .vhost(vhost)
-      .streams()
-      .map((s) => ({
-        name: s.name,
-        vhost,
-        partitions: s.partitions,
-        max_length_bytes: s.bytesMax ?? null,
-        max_age_ms: s.ageMsMax ?? null,
-      })),
+  return perVhost(core, names, (v, vhost) =>
+    v.streams().map((s) => ({
+      name: s.name,
+      vhost,
+      partitions: s.partitions,
+      max_length_bytes: s.bytesMax ?? null,
+      max_age_ms: s.ageMsMax ?? null,
+    })),
   );
 }
 
@@ -116,21 +116,18 @@ function propertiesKey(routingKey: string, args: JsonObject): string {
 }
 
 export function bindings(core: CoreBroker, names: string[]): JsonObject[] {
-  return names.flatMap((vhost) =>
-    core
-      .vhost(vhost)
-      .listBindings()
-      .map((b) => {
-        const args = headersToJson(b.args);
-        return {
-          source: b.source,
-          vhost,
-          destination: b.destination,
-          destination_type: b.destinationKind,
-          routing_key: b.routingKey,
-          arguments: args,
-          properties_key: propertiesKey(b.routingKey, args),
-        };
-      }),
+  return perVhost(core, names, (v, vhost) =>
+    v.listBindings().map((b) => {
+      const args = headersToJson(b.args);
+      return {
+        source: b.source,
+        vhost,
+        destination: b.destination,
+        destination_type: b.destinationKind,
+        routing_key: b.routingKey,
+        arguments: args,
+        properties_key: propertiesKey(b.routingKey, args),
+      };
+    }),
   );
 }

@@ -107,7 +107,7 @@ function readConfigFile(path: string): Layer {
 }
 
 /** Checks an object of typed values (a config file, or the embedding API's options). */
-export function readTypedLayer(document: unknown, where: string): Layer {
+function readTypedLayer(document: unknown, where: string): Layer {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     throw new ConfigError(`${where} must be a mapping of setting names to values`);
   }

@@ -16,6 +16,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore } from '../storage/types.js';
 import { canonicalHeaders } from './routing/headers.js';
 import type { ExchangeOptions, Headers, HeaderValue, QueueOptions } from './types.js';
@@ -228,6 +229,13 @@ export class Users {
   }
 
   async put(name: string, password: string, tags: string[] = []): Promise<void> {
+    // `verify` refuses longer passwords (bounded scrypt work per login), so such a user could never log in.
+    if (Buffer.byteLength(password) > passwordBytesMax) {
+      throw brokerError(
+        ErrorCode.invalidArgument,
+        `Password of user ${name} is longer than ${passwordBytesMax} bytes`,
+      );
+    }
     const salt = randomBytes(saltBytes);
     const hash = await derive(password, salt, scryptCost);
     const user: StoredUser = {

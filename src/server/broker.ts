@@ -86,7 +86,7 @@ async function startListeners(parts: Parts, definitions: readonly ListenerDefini
   }
 }
 
-/** Closes whatever is open, last opened first; logs and carries on past failures so every part closes. */
+/** What `Broker.start` has opened so far; `stop` closes the same parts. */
 interface Opened {
   logger: Logger;
   started: Started[];
@@ -95,15 +95,14 @@ interface Opened {
   monitor?: AlarmMonitor;
 }
 
+/** Closes whatever is open, last opened first; logs and carries on past failures so every part closes. */
 async function closeParts(parts: Opened): Promise<void> {
   parts.monitor?.stop();
-  const steps: Array<[string, () => Promise<void>]> = [
-    ...[...parts.started]
-      .reverse()
-      .map((s): [string, () => Promise<void>] => [s.name, () => s.running.close()]),
-  ];
-  if (parts.core) steps.push(['core', () => parts.core!.close()]);
-  if (parts.storage) steps.push(['storage', () => parts.storage!.close()]);
+  const { core, storage } = parts;
+  const steps = parts.started.map((s): [string, () => Promise<void>] => [s.name, () => s.running.close()]);
+  steps.reverse();
+  if (core) steps.push(['core', () => core.close()]);
+  if (storage) steps.push(['storage', () => storage.close()]);
   let firstError: unknown;
   for (const [what, close] of steps) {
     try {

@@ -1,6 +1,7 @@
 /**
- * The listener registry: every protocol that is built, in start order. A port setting with no entry
- * here logs "<name> listener not built yet; skipped". Protocol adapters add their definition here.
+ * The listener registry: every protocol that is built (they start in port-setting order, not in this
+ * list's). A port setting with no entry here logs "<name> listener not built yet; skipped". Protocol
+ * adapters add their definition here.
  */
 import { startAdminServer } from '../admin/http.js';
 import { amqpListener } from '../protocols/amqp/listener.js';

@@ -6,7 +6,7 @@ import { lockDir } from '../storage/lock.js';
 import { MemoryStorage } from '../storage/memory.js';
 import type { FsyncPolicy, Storage, StorageLimits } from '../storage/types.js';
 
-export function fsyncPolicy(config: Pick<Config, 'fsync' | 'fsyncIntervalMs'>): FsyncPolicy {
+function fsyncPolicy(config: Pick<Config, 'fsync' | 'fsyncIntervalMs'>): FsyncPolicy {
   switch (config.fsync) {
     case 'always':
       return { kind: 'always' };

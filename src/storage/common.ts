@@ -3,7 +3,7 @@
  * entries under `maxBytes` / `maxEntries`, so `MemoryStorage` and `FileStorage` answer alike.
  */
 import { BrokerError, ErrorCode } from '../shared/errors.js';
-import type { AppendInput, LogEntry, ReadOptions, StorageLimits } from './types.js';
+import type { AppendInput, LogEntry, MetaStore, ReadOptions, StorageLimits } from './types.js';
 import { storageLimitsDefault } from './types.js';
 
 /** Log names become folder names, so they are restricted to a portable, path-free alphabet. */
@@ -105,7 +105,7 @@ export function closedError(log: string): BrokerError {
 }
 
 /** A value `MetaStore.put` accepts: it must survive a JSON round trip. */
-export function encodeMetaValue(key: string, value: unknown): string {
+function encodeMetaValue(key: string, value: unknown): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -117,8 +117,38 @@ export function encodeMetaValue(key: string, value: unknown): string {
   return text;
 }
 
-/** Keys in key order under a prefix; shared by both meta stores. */
-export function metaEntries(map: ReadonlyMap<string, string>, prefix: string): Array<[string, unknown]> {
-  const keys = [...map.keys()].filter((k) => k.startsWith(prefix)).sort();
-  return keys.map((k) => [k, JSON.parse(map.get(k)!) as unknown]);
+/** A change as the file store journals it: `[key, json]` sets, `[key]` deletes. */
+export type MetaChange = [key: string, text: string] | [key: string];
+
+/**
+ * What both meta stores share: the whole state in memory, values kept as JSON text so callers never
+ * share (and mutate) stored objects. Subclasses only decide how a change becomes durable.
+ */
+export abstract class JsonMetaStore implements MetaStore {
+  protected readonly values = new Map<string, string>();
+
+  get(key: string): unknown {
+    const text = this.values.get(key);
+    return text === undefined ? undefined : JSON.parse(text);
+  }
+
+  entries(prefix: string): Array<[string, unknown]> {
+    const keys = [...this.values.keys()].filter((k) => k.startsWith(prefix)).sort();
+    return keys.map((k) => [k, JSON.parse(this.values.get(k)!) as unknown]);
+  }
+
+  put(key: string, value: unknown): Promise<void> {
+    if (value === undefined) return this.delete(key);
+    const text = encodeMetaValue(key, value);
+    this.values.set(key, text);
+    return this.persist([key, text]);
+  }
+
+  delete(key: string): Promise<void> {
+    this.values.delete(key);
+    return this.persist([key]);
+  }
+
+  /** Called after the in-memory state took the change; resolves once it is durable. */
+  protected abstract persist(change: MetaChange): Promise<void>;
 }

@@ -8,9 +8,8 @@ import { BrokerError, ErrorCode } from '../shared/errors.js';
 import {
   checkLogName,
   closedError,
-  encodeMetaValue,
   entryReaches,
-  metaEntries,
+  JsonMetaStore,
   normaliseAppend,
   ReadBudget,
   recordHeaderBytes,
@@ -21,7 +20,6 @@ import type {
   AppendResult,
   Log,
   LogEntry,
-  MetaStore,
   ReadOptions,
   RetentionOptions,
   Storage,
@@ -141,27 +139,8 @@ export class MemoryLog implements Log {
   }
 }
 
-export class MemoryMetaStore implements MetaStore {
-  /** Values are kept as JSON text so callers never share (and mutate) stored objects. */
-  private readonly values = new Map<string, string>();
-
-  get(key: string): unknown {
-    const text = this.values.get(key);
-    return text === undefined ? undefined : JSON.parse(text);
-  }
-
-  entries(prefix: string): Array<[string, unknown]> {
-    return metaEntries(this.values, prefix);
-  }
-
-  put(key: string, value: unknown): Promise<void> {
-    if (value === undefined) return this.delete(key);
-    this.values.set(key, encodeMetaValue(key, value));
-    return resolved;
-  }
-
-  delete(key: string): Promise<void> {
-    this.values.delete(key);
+export class MemoryMetaStore extends JsonMetaStore {
+  protected override persist(): Promise<void> {
     return resolved;
   }
 }

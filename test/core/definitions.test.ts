@@ -147,4 +147,11 @@ describe('users', () => {
     assert.equal(await again.verifyUser('alice', 's3cret'), true);
     await again.close();
   });
+
+  test('a password longer than any login may carry is refused when the user is made', async () => {
+    const broker = await BrokerCore.open({ storage: new MemoryStorage(), clock });
+    await assert.rejects(broker.putUser('bob', 'x'.repeat(1025)), (err) => isBrokerError(err, 'invalid_argument'));
+    assert.deepEqual(broker.userNames(), ['guest']);
+    await broker.close();
+  });
 });

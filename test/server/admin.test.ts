@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-
-const allOff = { amqpPort: 0, mqttPort: 0, mqttWsPort: 0, kafkaPort: 0, grpcPort: 0, restPort: 0 };
+import { allPortsOff } from '../../src/testing/server-helpers.js';
 
 interface Row {
   [key: string]: unknown;
@@ -36,7 +35,12 @@ async function getJson<T>(path: string): Promise<{ status: number; body: T }> {
 }
 
 before(async () => {
-  broker = await Broker.start({ storage: 'memory', ...allOff, httpPort: 'auto', logger: silentLogger() });
+  broker = await Broker.start({
+    storage: 'memory',
+    ...allPortsOff,
+    httpPort: 'auto',
+    logger: silentLogger(),
+  });
   base = `http://127.0.0.1:${broker.ports.httpPort}`;
   const vhost = broker.core.vhost('/');
   vhost.declareExchange('orders', { type: 'topic', durable: true });

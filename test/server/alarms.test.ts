@@ -12,18 +12,14 @@ import { pino } from 'pino';
 import { AlarmHub } from '../../src/core/alarms.js';
 import type { AlarmKind } from '../../src/core/api.js';
 import { Broker } from '../../src/index.js';
-import { AlarmMonitor, type AlarmProbes, memoryBytesMax } from '../../src/server/alarms.js';
+import {
+  AlarmMonitor,
+  type AlarmMonitorOptions,
+  type AlarmProbes,
+  memoryBytesMax,
+} from '../../src/server/alarms.js';
 import type { Logger } from '../../src/shared/logger.js';
-
-const allOff = {
-  amqpPort: 0,
-  mqttPort: 0,
-  mqttWsPort: 0,
-  kafkaPort: 0,
-  grpcPort: 0,
-  restPort: 0,
-  httpPort: 0,
-};
+import { allPortsOff } from '../../src/testing/server-helpers.js';
 
 interface Line {
   level: number;
@@ -35,6 +31,11 @@ function capturingLogger(): { logger: Logger; lines: Line[] } {
   const lines: Line[] = [];
   const logger = pino({ level: 'info' }, { write: (text: string) => void lines.push(JSON.parse(text)) });
   return { logger, lines };
+}
+
+/** A monitor with a 100-byte RSS limit and a 500-byte free-disk minimum over `probes`. */
+function limitedMonitor(alarms: AlarmHub, logger: Logger, probes: AlarmProbes): AlarmMonitorOptions {
+  return { alarms, logger, memoryBytesMax: 100, diskFreeBytesMin: 500, dataDir: '/data', probes };
 }
 
 const warn = 40;
@@ -88,15 +89,7 @@ describe('alarm monitor', () => {
     };
     const hub = new AlarmHub();
     const { logger, lines } = capturingLogger();
-    const options = {
-      alarms: hub,
-      logger,
-      memoryBytesMax: 100,
-      diskFreeBytesMin: 500,
-      dataDir: '/data',
-      probes,
-    };
-    const monitor = await AlarmMonitor.start(options);
+    const monitor = await AlarmMonitor.start(limitedMonitor(hub, logger, probes));
     try {
       assert.deepEqual(hub.active(), []);
       assert.equal(lines.length, 0, 'nothing logged while all is well');
@@ -130,15 +123,7 @@ describe('alarm monitor', () => {
     };
     const hub = new AlarmHub();
     const { logger, lines } = capturingLogger();
-    const options = {
-      alarms: hub,
-      logger,
-      memoryBytesMax: 100,
-      diskFreeBytesMin: 500,
-      dataDir: '/data',
-      probes,
-    };
-    const monitor = await AlarmMonitor.start(options);
+    const monitor = await AlarmMonitor.start(limitedMonitor(hub, logger, probes));
     try {
       hub.set('memory', true);
       hub.set('disk', true);
@@ -158,7 +143,7 @@ describe('alarms of a started broker', () => {
     const { logger, lines } = capturingLogger();
     const petabyte = 1e15;
     const broker = await Broker.start({
-      ...allOff,
+      ...allPortsOff,
       storage: 'file',
       dataDir,
       diskFreeBytesMin: petabyte,
@@ -179,7 +164,7 @@ describe('alarms of a started broker', () => {
 
   test('memory storage has no disk check', async () => {
     const broker = await Broker.start({
-      ...allOff,
+      ...allPortsOff,
       storage: 'memory',
       diskFreeBytesMin: 1e15,
       logger: pino({ level: 'silent' }),

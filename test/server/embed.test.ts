@@ -5,28 +5,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Broker, ConfigError, type Delivery, type ListenerDefinition } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-
-const allOff = {
-  amqpPort: 0,
-  mqttPort: 0,
-  mqttWsPort: 0,
-  kafkaPort: 0,
-  grpcPort: 0,
-  restPort: 0,
-  httpPort: 0,
-};
-
-async function until(check: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { allPortsOff, until } from '../../src/testing/server-helpers.js';
 
 describe('embedding: Broker.start in-process', () => {
   test('publish and consume through broker.core, then stop', async () => {
-    const broker = await Broker.start({ storage: 'memory', ...allOff, logger: silentLogger() });
+    const broker = await Broker.start({ storage: 'memory', ...allPortsOff, logger: silentLogger() });
     try {
       assert.deepEqual(broker.ports, {}, 'every listener off');
       assert.equal(broker.readyLine(), 'switchyard ready');
@@ -48,7 +31,7 @@ describe('embedding: Broker.start in-process', () => {
   test('auto ports bind free ports and are reported by listener setting', async () => {
     const broker = await Broker.start({
       storage: 'memory',
-      ...allOff,
+      ...allPortsOff,
       httpPort: 'auto',
       logger: silentLogger(),
     });
@@ -70,7 +53,7 @@ describe('embedding: Broker.start in-process', () => {
 
   test('file storage: a durable queue and its persistent message survive stop and start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-embed-'));
-    const options = { storage: 'file' as const, dataDir, ...allOff, logger: silentLogger() };
+    const options = { storage: 'file' as const, dataDir, ...allPortsOff, logger: silentLogger() };
     const first = await Broker.start(options);
     try {
       first.core.vhost('/').declareQueue('kept', { durable: true });
@@ -89,7 +72,7 @@ describe('embedding: Broker.start in-process', () => {
   });
 
   test('stop is idempotent', async () => {
-    const broker = await Broker.start({ storage: 'memory', ...allOff, logger: silentLogger() });
+    const broker = await Broker.start({ storage: 'memory', ...allPortsOff, logger: silentLogger() });
     await Promise.all([broker.stop(), broker.stop()]);
     await broker.stop();
   });
@@ -97,7 +80,7 @@ describe('embedding: Broker.start in-process', () => {
 
 describe('embedding: options and listeners', () => {
   test('a configured default user replaces the seeded guest on a fresh store', async () => {
-    const options = { storage: 'memory' as const, ...allOff, logger: silentLogger() };
+    const options = { storage: 'memory' as const, ...allPortsOff, logger: silentLogger() };
     const broker = await Broker.start({ ...options, defaultUser: 'admin', defaultPass: 'pw' });
     try {
       const core = broker.core as unknown as { verifyUser(name: string, pass: string): Promise<boolean> };
@@ -124,7 +107,7 @@ describe('embedding: options and listeners', () => {
         return { port: 4242, close: async () => void events.push(`close ${configKey}`) };
       },
     });
-    const options = { storage: 'memory' as const, ...allOff, amqpPort: 'auto' as const, kafkaPort: 9 };
+    const options = { storage: 'memory' as const, ...allPortsOff, amqpPort: 'auto' as const, kafkaPort: 9 };
     const listeners = [fake('amqpPort', false), fake('kafkaPort', true)];
     await assert.rejects(Broker.start({ ...options, listeners, logger: silentLogger() }), /boom/);
     assert.deepEqual(events, [
@@ -140,7 +123,7 @@ describe('embedding: options and listeners', () => {
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const broker = await Broker.start({
       storage: 'memory',
-      ...allOff,
+      ...allPortsOff,
       amqpPort: 5999,
       listeners: [],
       logger,

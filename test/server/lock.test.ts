@@ -7,29 +7,20 @@ import { describe, test } from 'node:test';
 import { Broker } from '../../src/index.js';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
-
-const allOff = {
-  amqpPort: 0,
-  mqttPort: 0,
-  mqttWsPort: 0,
-  kafkaPort: 0,
-  grpcPort: 0,
-  restPort: 0,
-  httpPort: 0,
-};
+import { allPortsOff } from '../../src/testing/server-helpers.js';
 
 describe('one broker per data folder', () => {
   test('a second broker on the same folder is refused until the first stops', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sy-lock-'));
     try {
-      const first = await Broker.start({ storage: 'file', dataDir, ...allOff, logger: silentLogger() });
+      const first = await Broker.start({ storage: 'file', dataDir, ...allPortsOff, logger: silentLogger() });
       await assert.rejects(
-        Broker.start({ storage: 'file', dataDir, ...allOff, logger: silentLogger() }),
+        Broker.start({ storage: 'file', dataDir, ...allPortsOff, logger: silentLogger() }),
         (err) => isBrokerError(err, 'storage_failed') && /in use/.test(err.message),
       );
       await first.stop();
       assert.equal(existsSync(join(dataDir, 'LOCK')), false, 'lock released on stop');
-      const second = await Broker.start({ storage: 'file', dataDir, ...allOff, logger: silentLogger() });
+      const second = await Broker.start({ storage: 'file', dataDir, ...allPortsOff, logger: silentLogger() });
       await second.stop();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
@@ -79,7 +70,7 @@ describe('one broker per data folder', () => {
       child.kill('SIGKILL');
       await exited;
       assert.equal(existsSync(join(dataDir, 'LOCK')), true, 'SIGKILL leaves the lock behind');
-      const broker = await Broker.start({ storage: 'file', dataDir, ...allOff, logger: silentLogger() });
+      const broker = await Broker.start({ storage: 'file', dataDir, ...allPortsOff, logger: silentLogger() });
       await broker.stop();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

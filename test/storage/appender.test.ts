@@ -14,19 +14,24 @@ function manualIo() {
   return { io, writes, syncs };
 }
 
+function alwaysSyncing(io: FileIo): Appender {
+  const ignore = () => {};
+  return new Appender({
+    fd: 0,
+    position: 0,
+    policy: { kind: 'always' },
+    io,
+    what: 'test file',
+    onWritten: ignore,
+    onFailed: ignore,
+  });
+}
+
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 test('a batch is written while the previous one is fdatasynced, and they settle in order', async () => {
   const disk = manualIo();
-  const appender = new Appender({
-    fd: 0,
-    position: 0,
-    policy: { kind: 'always' },
-    io: disk.io,
-    what: 'test file',
-    onWritten: () => {},
-    onFailed: () => {},
-  });
+  const appender = alwaysSyncing(disk.io);
   const settled: string[] = [];
   appender.enqueue(Buffer.from('a')).then(
     () => settled.push('a'),
@@ -53,15 +58,7 @@ test('a batch is written while the previous one is fdatasynced, and they settle 
 
 test('a failed write fails its batch and every later one, after earlier ones settle', async () => {
   const disk = manualIo();
-  const appender = new Appender({
-    fd: 0,
-    position: 0,
-    policy: { kind: 'always' },
-    io: disk.io,
-    what: 'test file',
-    onWritten: () => {},
-    onFailed: () => {},
-  });
+  const appender = alwaysSyncing(disk.io);
   const settled: string[] = [];
   const track = (name: string, p: Promise<void>) =>
     p.then(

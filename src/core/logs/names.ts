@@ -5,31 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
+import { escapeLogNamePart, logNameCharsMax } from '../log-names.js';
 
-/** Storage accepts log names of at most this many characters (src/storage/types.ts). */
-const logNameCharsMax = 200;
 /** Kafka allows 249 characters and AMQP short strings 255; the longer bound wins. */
 export const streamNameCharsMax = 255;
-
-/**
- * Escape to [A-Za-z0-9-]: every other UTF-8 byte becomes `_xx`. '.' is escaped too because it
- * separates the parts of a log name.
- */
-function escapeLogPart(text: string): string {
-  let out = '';
-  for (const byte of new TextEncoder().encode(text)) {
-    const char = String.fromCharCode(byte);
-    out += /[A-Za-z0-9-]/.test(char) ? char : `_${byte.toString(16).padStart(2, '0')}`;
-  }
-  return out;
-}
 
 /**
  * `s.<vhost>.<stream>.<partition>`; names too long for storage become `sh.<sha256>.<partition>`
  * (the `sh` prefix cannot be produced by the readable form, whose second part follows `s.`).
  */
 export function partitionLogName(vhost: string, stream: string, partition: number): string {
-  const readable = `s.${escapeLogPart(vhost)}.${escapeLogPart(stream)}.${partition}`;
+  const readable = `s.${escapeLogNamePart(vhost)}.${escapeLogNamePart(stream)}.${partition}`;
   if (readable.length <= logNameCharsMax) return readable;
   const digest = createHash('sha256').update(vhost).update('\0').update(stream).digest('hex');
   return `sh.${digest}.${partition}`;

@@ -6,7 +6,7 @@ import type { StreamPartition } from '../api.js';
 import type { StreamOffsetSpec } from '../types.js';
 
 /** First offset of the newest entry, so a batch or a multi-offset entry is read whole; end when empty. */
-export function lastEntryOffset(partition: StreamPartition): number {
+function lastEntryOffset(partition: StreamPartition): number {
   const end = partition.endOffset;
   if (end <= partition.startOffset) return end;
   const [entry] = partition.read(end - 1, { maxEntries: 1 });

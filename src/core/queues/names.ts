@@ -5,20 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { assert } from '../../shared/assert.js';
+import { escapeLogNamePart, logNameCharsMax } from '../log-names.js';
 
-const logNameCharsMax = 200;
 /** Leaves room for the prefix, the separators, the `.acks` suffix and a hash. */
 const partCharsMax = 80;
-
-/** Every byte outside [A-Za-z0-9-] becomes `_xx` (lower-case hex), '.' and '_' included. */
-export function escapeNamePart(part: string): string {
-  let out = '';
-  for (const byte of Buffer.from(part, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += /[A-Za-z0-9-]/.test(ch) ? ch : `_${byte.toString(16).padStart(2, '0')}`;
-  }
-  return out;
-}
 
 /** Long parts keep a readable head and end with a hash of the whole, so distinct names stay distinct. */
 function fitPart(escaped: string): string {
@@ -33,7 +23,7 @@ export interface QueueLogNames {
 }
 
 export function queueLogNames(vhost: string, queue: string): QueueLogNames {
-  const base = `q.${fitPart(escapeNamePart(vhost))}.${fitPart(escapeNamePart(queue))}`;
+  const base = `q.${fitPart(escapeLogNamePart(vhost))}.${fitPart(escapeLogNamePart(queue))}`;
   const names = { messages: base, acks: `${base}.acks` };
   assert(names.acks.length <= logNameCharsMax, 'queue log name too long');
   return names;

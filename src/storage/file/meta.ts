@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { BrokerError } from '../../shared/errors.js';
-import { encodeMetaValue, metaEntries } from '../common.js';
-import type { FsyncPolicy, MetaStore } from '../types.js';
+import { JsonMetaStore, type MetaChange } from '../common.js';
+import type { FsyncPolicy } from '../types.js';
 import { Appender } from './appender.js';
 import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
 
@@ -69,16 +69,16 @@ function replayJournal(fd: number, values: Map<string, string>): number {
   return at;
 }
 
-export class FileMetaStore implements MetaStore {
+export class FileMetaStore extends JsonMetaStore {
   private readonly dir: string;
   private readonly policy: FsyncPolicy;
   private readonly io: FileIo;
-  private readonly values = new Map<string, string>();
   private readonly fd: number;
   private appender!: Appender;
   private journalBytes = 0;
 
   private constructor(dir: string, policy: FsyncPolicy, io: FileIo) {
+    super();
     this.dir = dir;
     this.policy = policy;
     this.io = io;
@@ -100,27 +100,6 @@ export class FileMetaStore implements MetaStore {
     return new FileMetaStore(dir, policy, io);
   }
 
-  get(key: string): unknown {
-    const text = this.values.get(key);
-    return text === undefined ? undefined : JSON.parse(text);
-  }
-
-  entries(prefix: string): Array<[string, unknown]> {
-    return metaEntries(this.values, prefix);
-  }
-
-  put(key: string, value: unknown): Promise<void> {
-    if (value === undefined) return this.delete(key);
-    const text = encodeMetaValue(key, value);
-    this.values.set(key, text);
-    return this.record([key, text]);
-  }
-
-  delete(key: string): Promise<void> {
-    this.values.delete(key);
-    return this.record([key]);
-  }
-
   async close(): Promise<void> {
     try {
       await this.appender.sync();
@@ -129,9 +108,9 @@ export class FileMetaStore implements MetaStore {
     }
   }
 
-  private record(body: [string, string] | [string]): Promise<void> {
+  protected override persist(change: MetaChange): Promise<void> {
     if (this.appender.failure) return Promise.reject(this.appender.failure);
-    const bytes = frame(Buffer.from(JSON.stringify(body), 'utf8'));
+    const bytes = frame(Buffer.from(JSON.stringify(change), 'utf8'));
     this.journalBytes += bytes.byteLength;
     const durable = this.appender.enqueue(bytes);
     if (this.journalBytes > journalBytesMax) durable.then(() => this.compactIfIdle()).catch(() => {});

@@ -69,7 +69,7 @@ export function encodeRecordAt(
   return size;
 }
 
-export function encodeRecordInto(out: Buffer, at: number, fields: RecordFields): number {
+function encodeRecordInto(out: Buffer, at: number, fields: RecordFields): number {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const { offset, count, timestamp, maxTimestamp, format, payload } = fields;
   return encodeRecordAt(out, view, at, offset, count, timestamp, maxTimestamp, format, payload);
