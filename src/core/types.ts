@@ -166,6 +166,8 @@ export interface PublishResult {
   /** Resolves when the message is as durable as the policy promises on every queue it reached; rejects
    * with `resourceExhausted` when a queue refused it (`reject-publish`), so a confirm becomes a nack. */
   readonly confirmed: Promise<void>;
+  /** Names of the queues reached (for publisher flow control); absent where a caller routes itself. */
+  readonly queues?: readonly string[];
 }
 
 export interface PublishOptions {

@@ -104,6 +104,15 @@ export function checkQueueEquivalent(
   for (const [field, had, want] of flags) {
     if (had !== want) throw inequivalent('queue', name, vhost, field, had, want);
   }
+  // AMQP's x-queue-type (classic, quorum, stream; absent is classic) names the queue's type; RabbitMQ's text.
+  const type = (o: QueueOptions) => String(o.arguments?.['x-queue-type'] ?? 'classic');
+  if (type(current) !== type(wanted)) {
+    const text = `received '${type(wanted)}' but current is '${type(current)}'`;
+    throw brokerError(
+      ErrorCode.preconditionFailed,
+      `inequivalent arg 'x-queue-type' for queue '${name}' in vhost '${vhost}': ${text}`,
+    );
+  }
   for (const field of queueFields) {
     const had = current[field] ?? queueDefaults[field];
     const want = wanted[field] ?? queueDefaults[field];

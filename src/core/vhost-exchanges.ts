@@ -43,7 +43,7 @@ const predeclared: ReadonlyArray<[string, ExchangeOptions['type']]> = [
   ['amq.match', 'headers'],
 ];
 
-export const toQueue = (name: string): string => `q:${name}`;
+const toQueue = (name: string): string => `q:${name}`;
 const toExchange = (name: string): string => `e:${name}`;
 
 /** The default exchange: every queue is bound to it by its own name, and nothing else can be. */

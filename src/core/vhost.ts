@@ -344,11 +344,13 @@ export class Vhost implements VirtualHost {
   #enqueueAll(queues: Set<string>, message: Message): PublishResult {
     if (queues.size === 0) return { routedCount: 0, confirmed: settled };
     const durables: Array<Promise<void>> = [];
+    const reached: string[] = [];
     let refused: string | undefined;
     for (const name of queues) {
       const result = this.#queues.get(name)!.engine.enqueue(message);
       if (!result.accepted) refused ??= name;
       durables.push(result.durable);
+      reached.push(name);
     }
     // One queue (the usual case) needs no Promise.all round.
     const all = durables.length === 1 ? durables[0]! : Promise.all(durables).then(() => undefined);
@@ -360,7 +362,7 @@ export class Vhost implements VirtualHost {
           });
     // Callers that ignore confirms must not see an unhandled rejection.
     confirmed.catch(() => {});
-    return { routedCount: queues.size, confirmed };
+    return { routedCount: queues.size, confirmed, queues: reached };
   }
 
   // ---- consumers and deliveries ----

@@ -24,13 +24,42 @@ function invalid(arg: string, where: string, why: string): Error {
   return channelError(ReplyCode.preconditionFailed, `invalid arg '${arg}' for ${where}: ${why}`);
 }
 
+/** RabbitMQ's names for field types, as its `{unacceptable_type,…}` texts show them. */
+const rabbitTypeNames: Readonly<Record<string, string>> = {
+  t: 'bool',
+  b: 'byte',
+  B: 'unsignedbyte',
+  s: 'short',
+  u: 'unsignedshort',
+  I: 'signedint',
+  i: 'unsignedint',
+  l: 'long',
+  f: 'float',
+  d: 'double',
+  D: 'decimal',
+  S: 'longstr',
+  T: 'timestamp',
+};
+
 function typeName(value: FieldValue): string {
-  if (value instanceof Tagged) return value.tag;
+  if (value instanceof Tagged) return rabbitTypeNames[value.tag] ?? value.tag;
   if (value === null) return 'void';
-  if (value instanceof Uint8Array) return 'bytes';
+  if (value instanceof Uint8Array) return 'binary';
   if (Array.isArray(value)) return 'array';
   if (value instanceof Date) return 'timestamp';
-  return typeof value;
+  switch (typeof value) {
+    case 'boolean':
+      return 'bool';
+    case 'string':
+      return 'longstr';
+    case 'bigint':
+      return 'long';
+    case 'number':
+      if (!Number.isInteger(value)) return 'double';
+      return value >= -(2 ** 31) && value < 2 ** 31 ? 'signedint' : 'long';
+    default:
+      return 'table';
+  }
 }
 
 /** An integer argument (any integer tag), at least `min`. */
@@ -63,6 +92,37 @@ function bool(args: FieldTable, arg: string, where: string): boolean | undefined
 
 const overflows: readonly OverflowPolicy[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
 const queueTypes = ['classic', 'quorum', 'stream'] as const;
+type QueueType = (typeof queueTypes)[number];
+
+/**
+ * `x-queue-type`, a long string (RabbitMQ refuses bytes). Quorum and stream queues must be durable,
+ * not exclusive, not auto-delete and not server-named; RabbitMQ checks the flags in this order.
+ * Redeclaring with another type is refused by core (../../core/vhost-checks.ts), which compares
+ * the raw argument kept in `QueueOptions.arguments`.
+ */
+function queueType(args: FieldTable, flags: DeclareFlags, where: string): QueueType {
+  const value = args['x-queue-type'];
+  if (value === undefined) return 'classic';
+  if (typeof value !== 'string')
+    throw invalid('x-queue-type', where, `{unacceptable_type,${typeName(value)}}`);
+  const type = queueTypes.find((t) => t === value);
+  if (type === undefined) throw invalid('x-queue-type', where, `"unsupported queue type '${value}'"`);
+  if (type === 'classic') return type;
+  let refused: string | undefined;
+  if (flags.autoDelete) refused = 'auto-delete';
+  else if (flags.exclusive) refused = 'exclusive-owner';
+  else if (!flags.durable) refused = 'non-durable';
+  if (refused !== undefined) {
+    throw channelError(ReplyCode.preconditionFailed, `invalid property '${refused}' for ${where}`);
+  }
+  if (flags.queue === '') {
+    throw channelError(
+      ReplyCode.preconditionFailed,
+      `Cannot declare a server-named queue for type rabbit_${type}_queue`,
+    );
+  }
+  return type;
+}
 
 /** RabbitMQ's retention strings for `x-max-age`: a number and one of Y M D h m s. */
 const ageUnitsMs: Readonly<Record<string, number>> = {
@@ -74,13 +134,15 @@ const ageUnitsMs: Readonly<Record<string, number>> = {
   s: 1000,
 };
 
-export function parseDuration(value: string): number | undefined {
+function parseDuration(value: string): number | undefined {
   const match = /^(\d{1,12})([YMDhms])$/.exec(value);
   if (match === null) return undefined;
   return Number(match[1]) * (ageUnitsMs[match[2]!] ?? 0);
 }
 
 export interface DeclareFlags {
+  /** As declared: '' asks for a server-named queue. */
+  queue: string;
   durable: boolean;
   exclusive: boolean;
   autoDelete: boolean;
@@ -93,15 +155,7 @@ export function parseQueueArguments(args: FieldTable, flags: DeclareFlags, where
     autoDelete: flags.autoDelete,
     arguments: toHeaders(args),
   };
-  const type = text(args, 'x-queue-type', where) ?? 'classic';
-  if (!(queueTypes as readonly string[]).includes(type))
-    throw invalid('x-queue-type', where, `unknown type '${type}'`);
-  if (type !== 'classic' && (!flags.durable || flags.exclusive || flags.autoDelete)) {
-    throw channelError(
-      ReplyCode.preconditionFailed,
-      `invalid property 'non-durable, exclusive or auto-delete' for ${where}: ${type} queues must be durable`,
-    );
-  }
+  const type = queueType(args, flags, where);
   setIf(options, 'messageTtlMs', integer(args, 'x-message-ttl', where, 0));
   setIf(options, 'expiresMs', integer(args, 'x-expires', where, 1));
   setIf(options, 'deadLetterExchange', text(args, 'x-dead-letter-exchange', where));

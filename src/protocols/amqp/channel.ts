@@ -20,7 +20,6 @@ import { queueHandlers } from './methods/queue.js';
 import { txHandlers } from './methods/tx.js';
 import { encodedProperties, toBasicProperties } from './properties.js';
 
-export type Handler = (channel: AmqpChannel, fields: never) => void;
 export type HandlerTable = {
   readonly [N in MethodName]?: (channel: AmqpChannel, fields: Extract<Method, { name: N }>['fields']) => void;
 };

@@ -104,7 +104,7 @@ export class AmqpConnection {
   /** Smallest backlog seen during this hold, and when it was last lower. */
   #flowReady = 0;
   #flowProgressMs = 0;
-  /** Queues published to (default exchange) since the last flow check. */
+  /** Queues published to since the last flow check. */
   readonly #fed = new Set<string>();
   #queued: Frame[] = [];
   #slab: Buffer = Buffer.allocUnsafe(slabBytes);
@@ -258,9 +258,9 @@ export class AmqpConnection {
 
   // ---- publisher flow control
 
-  /** A publish went to `queue` through the default exchange (the only route known without routing). */
-  fed(queue: string): void {
-    this.#fed.add(queue);
+  /** A publish reached `queues` (core's routing result, through any exchange). */
+  fed(queues: readonly string[]): void {
+    for (const queue of queues) this.#fed.add(queue);
   }
 
   #checkFlow(): void {

@@ -21,7 +21,7 @@ export class AmqpError extends Error {
 }
 
 /** Core error codes → reply codes. Soft unless the code is a hard one. */
-export const replyCodeFor: Readonly<Record<ErrorCode, number>> = {
+const replyCodeFor: Readonly<Record<ErrorCode, number>> = {
   not_found: ReplyCode.notFound,
   precondition_failed: ReplyCode.preconditionFailed,
   resource_locked: ReplyCode.resourceLocked,

@@ -10,7 +10,7 @@ import { ReplyToRegistry } from './reply-to.js';
 /** Connections one listener accepts at once; more are refused at accept. */
 export const connectionsMax = 10_000;
 
-export function startAmqpServer(context: ListenerContext): Promise<RunningListener> {
+function startAmqpServer(context: ListenerContext): Promise<RunningListener> {
   const shared: ListenerShared = {
     core: context.core,
     auth: context.auth,

@@ -20,6 +20,7 @@ import type {
   BasicPublish,
   BasicQos,
   BasicRecover,
+  BasicRecoverAsync,
   BasicReject,
 } from '../codec/index.js';
 import { ReplyCode } from '../codec/index.js';
@@ -177,7 +178,7 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
       mandatory: f.mandatory,
       publisher: channel.conn.id,
     });
-    if (f.exchange === '' && result.routedCount > 0) channel.conn.fed(f.routingKey);
+    if (result.queues !== undefined) channel.conn.fed(result.queues);
   }
   // The return goes out before the confirm (RabbitMQ: basic.return, then basic.ack).
   if (result.routedCount === 0 && f.mandatory) {
@@ -274,14 +275,19 @@ function reject(channel: AmqpChannel, f: BasicReject): void {
 }
 
 /** Requeues every unacked delivery of the channel (RabbitMQ treats requeue=false the same way). */
-function recoverAll(channel: AmqpChannel): void {
+/**
+ * Requeues every unacked delivery of the channel. requeue=false (redeliver to the same consumer) is
+ * not implemented by RabbitMQ: a 540 connection error "requeue=false", for recover-async as well.
+ */
+function recoverAll(channel: AmqpChannel, f: BasicRecover | BasicRecoverAsync): void {
+  if (!f.requeue) throw connectionError(ReplyCode.notImplemented, 'requeue=false');
   const held = [...channel.unacked.values()];
   channel.unacked.clear();
   for (const { queue, id } of held) channel.vhost.nack(queue, id, true);
 }
 
-function recover(channel: AmqpChannel, _f: BasicRecover): void {
-  recoverAll(channel);
+function recover(channel: AmqpChannel, f: BasicRecover): void {
+  recoverAll(channel, f);
   channel.send({ name: 'basic.recover-ok', fields: {} });
 }
 
@@ -294,5 +300,5 @@ export const basicHandlers: HandlerTable = {
   'basic.nack': nack,
   'basic.reject': reject,
   'basic.recover': recover,
-  'basic.recover-async': (channel) => recoverAll(channel),
+  'basic.recover-async': recoverAll,
 };

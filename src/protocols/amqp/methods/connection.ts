@@ -141,7 +141,7 @@ function startOk(conn: AmqpConnection, fields: StartOk): void {
 }
 
 /** PLAIN is `\0user\0password` (RFC 4616); AMQPLAIN a field table without its length prefix. */
-export function readCredentials(
+function readCredentials(
   mechanism: string,
   response: Uint8Array,
 ): { user: string; password: string } | undefined {
