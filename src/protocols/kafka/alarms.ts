@@ -14,7 +14,7 @@ import { produceHandler } from './handlers/produce.js';
 const clientThrottledVersionMin = 6;
 
 /** True when no alarm is active; false when `timeoutMs` passed or `signal` aborted first. */
-export function alarmsCleared(alarms: Alarms, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+function alarmsCleared(alarms: Alarms, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
   if (alarms.active().length === 0) return Promise.resolve(true);
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {

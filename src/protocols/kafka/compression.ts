@@ -10,7 +10,7 @@ import { brokerError, ErrorCode } from '../../shared/errors.js';
 import { CompressionCodec } from './codec/index.js';
 
 /** A decompressed batch body larger than this is refused (a hostile 1 KB bomb cannot take the heap). */
-export const inflatedBytesMax = 256 * 1024 * 1024;
+const inflatedBytesMax = 256 * 1024 * 1024;
 
 function corrupt(why: string): Error {
   return brokerError(ErrorCode.invalidArgument, `Compressed record batch: ${why}`);
@@ -42,7 +42,7 @@ function isXerial(data: Uint8Array): boolean {
   return data.length >= xerialHeaderBytes && xerialMagic.every((b, i) => data[i] === b);
 }
 
-export function snappyDecompress(data: Uint8Array): Uint8Array {
+function snappyDecompress(data: Uint8Array): Uint8Array {
   if (!isXerial(data)) return snappyRaw(data);
   const blocks: Uint8Array[] = [];
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -125,7 +125,7 @@ function copyMatch(out: Uint8Array, o: number, distance: number, len: number, li
 
 const lz4Magic = 0x184d2204;
 
-export function lz4FrameDecompress(data: Uint8Array): Uint8Array {
+function lz4FrameDecompress(data: Uint8Array): Uint8Array {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < 7 || view.getUint32(0, true) !== lz4Magic) throw corrupt('not an LZ4 frame');
   const flags = data[4]!;

@@ -29,7 +29,7 @@ import { apiVersionsFallback, handlers } from './handlers/index.js';
 type Obj = Record<string, unknown>;
 
 /** Drops fields the response version does not carry, so handlers can fill in every field they know. */
-export function pruneToVersion(fields: readonly FieldSchema[], value: Obj, version: number): Obj {
+function pruneToVersion(fields: readonly FieldSchema[], value: Obj, version: number): Obj {
   const out: Obj = {};
   for (const f of fields) {
     if (!inRange(f.versions, version) || !(f.name in value)) continue;

@@ -65,7 +65,7 @@ export function batchRecords(payload: Uint8Array): {
   };
 }
 
-export function recordToMessage(record: KafkaRecord, timestamp: number): Message {
+function recordToMessage(record: KafkaRecord, timestamp: number): Message {
   const headers: Headers = {};
   for (const h of record.headers) headers[h.key] = h.value === null ? null : bytesToHeaderValue(h.value);
   if (record.key !== null) headers[kafkaKeyHeader] = bytesToHeaderValue(record.key);
@@ -74,7 +74,7 @@ export function recordToMessage(record: KafkaRecord, timestamp: number): Message
 }
 
 /** The converter core uses to read Kafka batches as messages (AMQP stream consumers). */
-export function kafkaEntryMessages(entry: LogEntry): Array<{ offset: number; message: Message }> {
+function kafkaEntryMessages(entry: LogEntry): Array<{ offset: number; message: Message }> {
   const batch = batchRecords(entry.payload);
   if (readBatchHeader(entry.payload).attributes & BatchAttribute.control) return [];
   return batch.records.map((record) => {
@@ -94,7 +94,7 @@ function headerValueBytes(value: HeaderValue): Uint8Array | null {
 }
 
 /** One core message entry (format 1) as a one-record batch at the entry's offset. */
-export function messageEntryToBatch(entry: LogEntry): Uint8Array {
+function messageEntryToBatch(entry: LogEntry): Uint8Array {
   const { message } = decodeMessage(entry.payload);
   const headers: RecordHeader[] = [];
   let key: Uint8Array | null = null;

@@ -13,9 +13,9 @@ import { KafkaError } from './errors.js';
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
 
 /** The longest rebalance the coordinator waits for, whatever members ask. */
-export const rebalanceTimeoutMsMax = 5 * 60 * 1000;
+const rebalanceTimeoutMsMax = 5 * 60 * 1000;
 /** Groups kept at once (members or not). */
-export const groupsMax = 100_000;
+const groupsMax = 100_000;
 
 export interface Protocol {
   readonly name: string;
@@ -98,6 +98,16 @@ function syncError(errorCode: KafkaError): SyncResult {
   return { errorCode, protocolType: null, protocolName: null, assignment: empty };
 }
 
+/**
+ * KIP-345: a request naming an instance id that now belongs to another member id comes from a member
+ * that a newer one replaced; Kafka checks this before whether the member id is still known.
+ */
+function fenced(group: Group | undefined, memberId: string, instanceId: string | null): boolean {
+  if (group === undefined || instanceId === null) return false;
+  const current = group.staticMembers.get(instanceId);
+  return current !== undefined && current !== memberId;
+}
+
 function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean {
   return (
     a.length === b.length &&
@@ -152,11 +162,10 @@ export class GroupCoordinator {
       group.pending.delete(input.memberId);
       return this.#addAndRebalance(group, input.memberId, input);
     }
+    if (fenced(group, input.memberId, input.groupInstanceId))
+      return Promise.resolve(joinError(KafkaError.fencedInstanceId, input.memberId));
     const member = group.members.get(input.memberId);
     if (member === undefined) return Promise.resolve(joinError(KafkaError.unknownMemberId, input.memberId));
-    if (member.instanceId !== null && group.staticMembers.get(member.instanceId) !== member.id) {
-      return Promise.resolve(joinError(KafkaError.fencedInstanceId, input.memberId));
-    }
     const unchanged = sameProtocols(member.protocols, input.protocols);
     member.protocols = input.protocols;
     member.sessionTimeoutMs = input.sessionTimeoutMs;
@@ -170,28 +179,35 @@ export class GroupCoordinator {
     return this.#awaitJoin(group, member);
   }
 
-  /** KIP-345: a static member restarting takes over its old identity without a rebalance when possible. */
+  /**
+   * KIP-345: a static member restarting takes over its old identity. The member it replaces is fenced
+   * (its parked requests answer FENCED_INSTANCE_ID). In a stable group whose chosen protocol still
+   * fits, nobody rebalances: the newcomer gets the current generation and, at SyncGroup, the old
+   * assignment. As Kafka does before JoinGroup v9 (no skipAssignment), the answer names the leader
+   * as it was, so a restarted leader acts as a follower and does not reassign.
+   */
   #replaceStatic(group: Group, previousId: string, memberId: string, input: JoinInput): Promise<JoinResult> {
     const old = group.members.get(previousId);
+    const instanceId = input.groupInstanceId ?? '';
     if (old === undefined) {
-      group.staticMembers.delete(input.groupInstanceId ?? '');
+      group.staticMembers.delete(instanceId);
       return this.#addAndRebalance(group, memberId, input);
     }
+    const leaderBefore = group.leader ?? '';
     old.joinWaiter?.(joinError(KafkaError.fencedInstanceId, previousId));
     old.syncWaiter?.(syncError(KafkaError.fencedInstanceId));
     old.joinWaiter = undefined;
     old.syncWaiter = undefined;
     clearTimeout(old.sessionTimer);
     group.members.delete(previousId);
-    const unchanged = sameProtocols(old.protocols, input.protocols);
     const member = this.#newMember(memberId, input);
     member.assignment = old.assignment;
     group.members.set(memberId, member);
-    group.staticMembers.set(input.groupInstanceId ?? '', memberId);
+    group.staticMembers.set(instanceId, memberId);
     if (group.leader === previousId) group.leader = memberId;
     this.#touch(group, member);
-    if (group.state === 'Stable' && unchanged && group.leader !== memberId)
-      return Promise.resolve(this.#joinResult(group, member));
+    if (group.state === 'Stable' && this.#selectProtocol(group) === group.protocol)
+      return Promise.resolve({ ...this.#joinResult(group, member), leader: leaderBefore, members: [] });
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
     return this.#awaitJoin(group, member);
   }
@@ -327,11 +343,10 @@ export class GroupCoordinator {
     assignments: ReadonlyArray<{ memberId: string; assignment: Uint8Array }>,
   ): Promise<SyncResult> {
     const group = this.#groups.get(groupId);
+    if (fenced(group, memberId, instanceId)) return Promise.resolve(syncError(KafkaError.fencedInstanceId));
     const member = group?.members.get(memberId);
     if (group === undefined || member === undefined)
       return Promise.resolve(syncError(KafkaError.unknownMemberId));
-    if (instanceId !== null && group.staticMembers.get(instanceId) !== memberId)
-      return Promise.resolve(syncError(KafkaError.fencedInstanceId));
     if (generation !== group.generation) return Promise.resolve(syncError(KafkaError.illegalGeneration));
     this.#touch(group, member);
     if (group.state === 'PreparingRebalance')
@@ -363,10 +378,9 @@ export class GroupCoordinator {
 
   heartbeat(groupId: string, memberId: string, generation: number, instanceId: string | null): KafkaError {
     const group = this.#groups.get(groupId);
+    if (fenced(group, memberId, instanceId)) return KafkaError.fencedInstanceId;
     const member = group?.members.get(memberId);
     if (group === undefined || member === undefined) return KafkaError.unknownMemberId;
-    if (instanceId !== null && group.staticMembers.get(instanceId) !== memberId)
-      return KafkaError.fencedInstanceId;
     if (generation !== group.generation) return KafkaError.illegalGeneration;
     this.#touch(group, member);
     return group.state === 'PreparingRebalance' ? KafkaError.rebalanceInProgress : KafkaError.none;
@@ -375,11 +389,11 @@ export class GroupCoordinator {
   leave(groupId: string, memberId: string, instanceId: string | null): KafkaError {
     const group = this.#groups.get(groupId);
     if (group === undefined) return KafkaError.unknownMemberId;
+    // v3+ lets a static member leave by instance id alone (KIP-345).
     const id = memberId === '' && instanceId !== null ? group.staticMembers.get(instanceId) : memberId;
+    if (id !== undefined && fenced(group, id, instanceId)) return KafkaError.fencedInstanceId;
     const member = id === undefined ? undefined : group.members.get(id);
     if (member === undefined) return KafkaError.unknownMemberId;
-    if (instanceId !== null && group.staticMembers.get(instanceId) !== member.id)
-      return KafkaError.fencedInstanceId;
     this.#removeAndRebalance(group, member);
     return KafkaError.none;
   }
@@ -391,10 +405,9 @@ export class GroupCoordinator {
       return group === undefined || group.members.size === 0 ? KafkaError.none : KafkaError.unknownMemberId;
     }
     if (group === undefined) return KafkaError.illegalGeneration;
+    if (fenced(group, memberId, instanceId)) return KafkaError.fencedInstanceId;
     const member = group.members.get(memberId);
     if (member === undefined) return KafkaError.unknownMemberId;
-    if (instanceId !== null && group.staticMembers.get(instanceId) !== memberId)
-      return KafkaError.fencedInstanceId;
     if (generation !== group.generation) return KafkaError.illegalGeneration;
     if (group.state === 'CompletingRebalance') return KafkaError.rebalanceInProgress;
     this.#touch(group, member);

@@ -30,7 +30,7 @@ import { batchRecords } from './entry-format.js';
 import { KafkaError } from './errors.js';
 
 /** Messages accepted in one partition's legacy message set of one Produce request. */
-export const legacyMessagesMax = 100_000;
+const legacyMessagesMax = 100_000;
 const recordBatchMagic = 2;
 const attributesOffset = 17;
 

@@ -11,7 +11,7 @@ import type { CoreBroker } from '../../core/api.js';
 import { KafkaError } from './errors.js';
 
 /** Batches remembered per producer and partition for duplicate detection (Kafka keeps five). */
-export const recentBatchesMax = 5;
+const recentBatchesMax = 5;
 const int32Max = 0x7fffffff;
 const epochMax = 0x7fff;
 

@@ -172,6 +172,32 @@ describe('kafkajs', () => {
     }
   });
 
+  test('offsets by timestamp name the first record at or after the time, inside batches too', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: 'by-time', numPartitions: 1 }] });
+      // Two batches, the second gzipped, each with records stamped 1 s apart.
+      const stamped = (from: number) =>
+        [0, 1, 2, 3].map((i) => ({ value: `t${from + i}`, timestamp: String((from + i) * 1000) }));
+      await producer.send({ topic: 'by-time', messages: stamped(10) });
+      await producer.send({ topic: 'by-time', compression: CompressionTypes.GZIP, messages: stamped(20) });
+      const at = async (ms: number) => (await admin.fetchTopicOffsetsByTimestamp('by-time', ms))[0]!.offset;
+      assert.equal(await at(0), '0');
+      assert.equal(await at(12_000), '2', 'the third record of the first batch');
+      assert.equal(await at(12_500), '3');
+      assert.equal(await at(13_001), '4', 'past the first batch: the start of the next one');
+      assert.equal(await at(22_000), '6', 'inside the compressed batch');
+      assert.equal(await at(23_000), '7');
+      assert.equal(await at(99_000), '8', 'past every record: the end of the log');
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+  });
+
   test('a group of three shares the partitions, rebalances when members leave, and commits offsets', async () => {
     const admin = kafka.admin();
     await admin.connect();

@@ -21,9 +21,9 @@ import { downConvertBatches, fetchMagic } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** The longest long-poll honoured, whatever the client asks. */
-export const fetchWaitMsMax = 60_000;
+const fetchWaitMsMax = 60_000;
 /** Entries read per partition per fetch, besides the byte limits. */
-export const fetchEntriesMax = 10_000;
+const fetchEntriesMax = 10_000;
 
 /** A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied. */
 type PartitionOut = Omit<KafkaInput<FetchResponsePartitionData>, 'records'> & {

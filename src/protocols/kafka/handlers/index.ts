@@ -26,7 +26,7 @@ import { listOffsetsHandler, offsetCommitHandler, offsetFetchHandler } from './o
 import { produceHandler } from './produce.js';
 
 /** ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is not offered. */
-export const apiVersionsMax = 3;
+const apiVersionsMax = 3;
 
 const served: ApiHandler[] = [
   produceHandler,
@@ -56,7 +56,7 @@ function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: n
   return list.sort((a, b) => a.apiKey - b.apiKey);
 }
 
-export const apiVersionsHandler: ApiHandler = {
+const apiVersionsHandler: ApiHandler = {
   apiKey: ApiKey.ApiVersions,
   versionMin: 0,
   versionMax: apiVersionsMax,

@@ -6,7 +6,7 @@ import { KafkaError } from '../errors.js';
 import { topicOrCreate } from '../topics.js';
 
 /** Metadata answers at most this many topics; more would be a response no client can use. */
-export const metadataTopicsMax = 10_000;
+const metadataTopicsMax = 10_000;
 
 type TopicOut = KafkaInput<MetadataResponseTopic>;
 

@@ -2,6 +2,9 @@
  * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8 and OffsetFetch 0–8, the last
  * two over core's group offsets, which are durable: a commit is answered once it is stored.
  */
+
+import type { StreamPartition } from '../../../core/api.js';
+import type { LogEntry } from '../../../storage/types.js';
 import type {
   KafkaInput,
   ListOffsetsRequest,
@@ -12,6 +15,7 @@ import type {
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { batchRecords, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
@@ -20,6 +24,45 @@ const earliestTimestamp = -2n;
 const maxTimestampSpec = -3n;
 
 type ListOut = KafkaInput<ListOffsetsResponseListOffsetsPartitionResponse>;
+
+/** Entries looked at past the time index's answer before giving up on a batch whose header lied. */
+const timeScanEntriesMax = 64;
+
+/** The first record of one stored entry stamped at or after `target`, with that stamp. */
+function recordInEntry(entry: LogEntry, target: number): { offset: number; timestamp: number } | undefined {
+  // Entries other protocols wrote are one message each, stamped with its time.
+  if (entry.format !== kafkaBatchFormat || entry.timestamp >= target) {
+    return { offset: entry.offset, timestamp: entry.timestamp };
+  }
+  // Only the batch that straddles the target is decoded (and inflated, when compressed).
+  const batch = batchRecords(entry.payload);
+  for (const record of batch.records) {
+    const at = Number(batch.logAppendTime ? batch.maxTimestamp : batch.baseTimestamp + record.timestampDelta);
+    if (at >= target) return { offset: entry.offset + record.offsetDelta, timestamp: at };
+  }
+  return undefined;
+}
+
+/**
+ * The first record whose timestamp is ≥ `target` (ListOffsets by time, KIP-79): the time index finds
+ * the first entry whose max timestamp reaches it, and that entry's records are searched.
+ */
+function firstRecordAtOrAfter(
+  partition: StreamPartition,
+  target: number,
+): { offset: number; timestamp: number } | undefined {
+  let offset = partition.offsetForTimestamp(target);
+  for (let scanned = 0; scanned < timeScanEntriesMax && offset < partition.endOffset; scanned++) {
+    const entry = partition.read(offset, { maxEntries: 1 })[0];
+    if (entry === undefined) return undefined;
+    if (entry.maxTimestamp >= target) {
+      const hit = recordInEntry(entry, target);
+      if (hit !== undefined) return hit;
+    }
+    offset = entry.offset + entry.count;
+  }
+  return undefined;
+}
 
 function listOffset(
   broker: KafkaBroker,
@@ -36,9 +79,9 @@ function listOffset(
   else if (timestamp === earliestTimestamp) offset = partition.startOffset;
   else if (timestamp === maxTimestampSpec) offset = Math.max(partition.startOffset, partition.endOffset - 1);
   else {
-    offset = partition.offsetForTimestamp(Number(timestamp));
-    if (offset >= partition.endOffset) offset = -1;
-    else found = BigInt(partition.read(offset, { maxEntries: 1 })[0]?.timestamp ?? -1);
+    const hit = firstRecordAtOrAfter(partition, Number(timestamp));
+    offset = hit?.offset ?? -1;
+    found = hit === undefined ? -1n : BigInt(hit.timestamp);
   }
   // v0 answers a list of offsets (maxNumOffsets); the newest-first list holds just this one.
   const oldStyleOffsets = version === 0 && offset >= 0 ? [BigInt(offset)] : [];

@@ -25,7 +25,7 @@ import { upConvertRecords } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** Batches accepted in one partition's records of one request. */
-export const batchesPerPartitionMax = 10_000;
+const batchesPerPartitionMax = 10_000;
 const magicOffset = 16;
 
 type PartitionOut = KafkaInput<ProduceResponsePartitionProduceResponse>;
