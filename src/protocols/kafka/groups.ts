@@ -4,11 +4,16 @@
  * Stable: JoinGroup answers wait until every known member has rejoined (or the rebalance timeout
  * drops the laggards), the leader's SyncGroup assignment is handed to everyone, and a member whose
  * session lapses without a heartbeat is removed, which starts a new rebalance. Assignments are opaque
- * bytes computed by the leader. Committed offsets live in core (durable); this state is in memory.
+ * bytes computed by the leader. Committed offsets live in core; with a `GroupStore` the group's
+ * metadata is durable too (group-store.ts): written when SyncGroup completes a generation, when a
+ * member leaves, expires or is replaced, and removed on delete. Loaded groups give every member a new
+ * session timeout, so members that come back with their member id and generation carry on without a
+ * rebalance and the others expire as usual (Kafka's GroupMetadataManager does the same on load).
  */
 import { randomUUID } from 'node:crypto';
 import type { KafkaOptions } from './context.js';
 import { KafkaError } from './errors.js';
+import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
 
@@ -118,10 +123,69 @@ function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean 
 export class GroupCoordinator {
   readonly #groups = new Map<string, Group>();
   readonly #options: KafkaOptions;
+  readonly #store: GroupStore | undefined;
+  readonly #report: (err: unknown, groupId: string) => void;
   #closed = false;
 
-  constructor(options: KafkaOptions) {
+  /** `report` hears of group records that could not be written (the group goes on in memory). */
+  constructor(
+    options: KafkaOptions,
+    store?: GroupStore,
+    report: (err: unknown, groupId: string) => void = () => undefined,
+  ) {
     this.#options = options;
+    this.#store = store;
+    this.#report = report;
+    if (store !== undefined) for (const stored of store.load(groupsMax)) this.#restore(stored);
+  }
+
+  /** A group as stored: stable (or rebalancing, if someone had left), every member on a new session. */
+  #restore(stored: StoredGroup): void {
+    const group = this.#groupFor(stored.id)!;
+    group.generation = stored.generation;
+    group.protocolType = stored.protocolType;
+    group.protocol = stored.protocol;
+    group.leader = stored.leader;
+    for (const m of stored.members) {
+      const member: Member = { ...m };
+      group.members.set(m.id, member);
+      if (m.instanceId !== null) group.staticMembers.set(m.instanceId, m.id);
+    }
+    if (group.members.size === 0) {
+      group.state = 'Empty';
+      return;
+    }
+    group.state = 'Stable';
+    for (const member of group.members.values()) this.#touch(group, member);
+    if (stored.rebalance) this.#prepareRebalance(group);
+  }
+
+  /** Writes the group's record (one put); resolves once durable, never rejects. */
+  #persist(group: Group, rebalance = false): Promise<void> {
+    if (this.#store === undefined || this.#closed) return Promise.resolve();
+    const members: StoredMember[] = [...group.members.values()].map((m) => ({
+      id: m.id,
+      instanceId: m.instanceId,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      sessionTimeoutMs: m.sessionTimeoutMs,
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      protocols: m.protocols,
+      assignment: m.assignment,
+    }));
+    const stored: StoredGroup = {
+      id: group.id,
+      generation: group.generation,
+      protocolType: group.protocolType,
+      protocol: group.protocol,
+      leader: group.leader,
+      rebalance,
+      members,
+    };
+    return this.#store.save(stored).then(
+      () => undefined,
+      (err: unknown) => this.#report(err, group.id),
+    );
   }
 
   join(input: JoinInput): Promise<JoinResult> {
@@ -206,8 +270,11 @@ export class GroupCoordinator {
     group.staticMembers.set(instanceId, memberId);
     if (group.leader === previousId) group.leader = memberId;
     this.#touch(group, member);
-    if (group.state === 'Stable' && this.#selectProtocol(group) === group.protocol)
-      return Promise.resolve({ ...this.#joinResult(group, member), leader: leaderBefore, members: [] });
+    if (group.state === 'Stable' && this.#selectProtocol(group) === group.protocol) {
+      // The new member id must survive a restart, or the restarted member would be unknown.
+      const answer = { ...this.#joinResult(group, member), leader: leaderBefore, members: [] };
+      return this.#persist(group).then(() => answer);
+    }
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
     return this.#awaitJoin(group, member);
   }
@@ -285,6 +352,7 @@ export class GroupCoordinator {
       group.protocol = null;
       group.leader = null;
       group.protocolType = null;
+      void this.#persist(group);
       return;
     }
     group.protocol = this.#selectProtocol(group);
@@ -359,12 +427,20 @@ export class GroupCoordinator {
       const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
       for (const m of group.members.values()) m.assignment = Uint8Array.from(given.get(m.id) ?? empty);
       group.state = 'Stable';
-      for (const m of group.members.values()) {
-        const waiter = m.syncWaiter;
-        m.syncWaiter = undefined;
-        waiter?.(this.#syncResult(group, m));
-      }
+      // As Kafka, the generation is answered once its record is stored; a rebalance started meanwhile
+      // has already answered the waiters with REBALANCE_IN_PROGRESS.
+      const generation = group.generation;
+      void this.#persist(group).then(() => this.#answerSync(group, generation));
     });
+  }
+
+  #answerSync(group: Group, generation: number): void {
+    if (group.state !== 'Stable' || group.generation !== generation) return;
+    for (const m of group.members.values()) {
+      const waiter = m.syncWaiter;
+      m.syncWaiter = undefined;
+      waiter?.(this.#syncResult(group, m));
+    }
   }
 
   #syncResult(group: Group, member: Member): SyncResult {
@@ -441,6 +517,7 @@ export class GroupCoordinator {
   #removeAndRebalance(group: Group, member: Member): void {
     this.#remove(group, member);
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
+    void this.#persist(group, true);
     this.#tryCompleteJoin(group);
   }
 
@@ -510,6 +587,7 @@ export class GroupCoordinator {
     clearTimeout(group.rebalanceTimer);
     for (const timer of group.pending.values()) clearTimeout(timer);
     this.#groups.delete(groupId);
+    this.#store?.remove(groupId).catch((err: unknown) => this.#report(err, groupId));
     return KafkaError.none;
   }
 

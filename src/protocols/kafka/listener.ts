@@ -8,6 +8,7 @@ import type { ListenerDefinition, RunningListener } from '../../server/listener.
 import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
+import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
 
@@ -43,7 +44,12 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         core: context.core,
         vhost: context.core.vhost(options.vhost),
         options,
-        groups: new GroupCoordinator(options),
+        // Groups stored before a restart are loaded here, each member on a new session timeout.
+        groups: new GroupCoordinator(
+          options,
+          new GroupStore(context.core.state, options.vhost),
+          (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
+        ),
         producers: new ProducerRegistry(context.core),
         logger: context.logger,
       };
