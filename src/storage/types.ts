@@ -49,6 +49,19 @@ export interface ReadOptions {
   /** Stop after this many payload bytes, but always return at least one entry when one exists. */
   readonly maxBytes?: number;
   readonly maxEntries?: number;
+  /** Where file-backed logs take the buffers they read into; see `ReadBuffers`. Others ignore it. */
+  readonly buffers?: ReadBuffers;
+}
+
+/**
+ * Buffers a caller lends to a read, so that one who knows when it is done with the returned payloads
+ * (a socket write has completed) can reuse that memory: a fresh buffer for every large read costs page
+ * faults and garbage collection that outweigh the read itself. The payloads returned may be views of
+ * these buffers; storage keeps none of them once `read` returns.
+ */
+export interface ReadBuffers {
+  /** `bytes` bytes to be overwritten; the caller must not reuse them while the read's payloads live. */
+  take(bytes: number): Uint8Array;
 }
 
 export interface RetentionOptions {

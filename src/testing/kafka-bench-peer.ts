@@ -11,7 +11,7 @@
  *
  * Results go to the parent as one IPC message: `{ role, bytes, records, seconds }`.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { ApiKey, frameRequest, kafkaApiByKey, writeMessage } from '../protocols/kafka/codec/index.js';
 
 export interface PeerResult {
@@ -20,6 +20,8 @@ export interface PeerResult {
   readonly bytes: number;
   readonly records: number;
   readonly seconds: number;
+  /** CPU time (user + system) the peer spent in its role, to tell whether it was the limit. */
+  readonly cpuMs: number;
 }
 
 /** The Fetch limits the issue asks for: large responses, so per-request costs vanish. */
@@ -31,6 +33,11 @@ const fetchRoundsMax = 100_000;
 export const sourceWriteBytes = 4 << 20;
 const batchHeaderBytes = 61;
 const two32 = 2 ** 32;
+
+function cpuMsSince(before: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+}
 
 /** Walks a response kept as received chunks; reads copy only a field that straddles two chunks. */
 class ChunkCursor {
@@ -100,31 +107,48 @@ function int64At(b: Uint8Array, at: number): number {
   return int32At(b, at) * two32 + (int32At(b, at + 4) >>> 0);
 }
 
-/** Collects one size-prefixed response at a time as the chunks that carried it. */
+/** Room for a whole response at first; grown (once) when a response announces more. */
+const responseBufferBytes = 64 * 1024 * 1024;
+
+/**
+ * Receives one size-prefixed response at a time straight into one reused buffer (`onread`), so the
+ * reader neither allocates per socket read nor holds a response as hundreds of chunks: on this machine
+ * that allocation cost the reader more CPU than walking the response.
+ */
 class ResponseReader {
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #buf = Buffer.allocUnsafeSlow(responseBufferBytes);
+  #filled = 0;
   #waiter: ((chunks: Uint8Array[]) => void) | undefined;
 
-  constructor(socket: Socket) {
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-  }
+  /** The `onread` option for `net.connect`. */
+  readonly onread = {
+    buffer: (): Uint8Array => this.#buf.subarray(this.#filled),
+    callback: (n: number): boolean => {
+      this.#onRead(n);
+      return true;
+    },
+  };
 
   next(): Promise<Uint8Array[]> {
     return new Promise((resolve) => (this.#waiter = resolve));
   }
 
-  #onData(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    const head = this.#chunks[0]!;
-    // One request is in flight at a time, so a response never shares a chunk with the next one.
-    if (this.#buffered < 4 || head.length < 4) return;
-    if (this.#buffered < 4 + int32At(head, 0)) return;
-    const done = this.#chunks;
-    this.#chunks = [];
-    this.#buffered = 0;
-    this.#waiter?.(done);
+  #onRead(n: number): void {
+    this.#filled += n;
+    if (this.#filled < 4) return;
+    const total = 4 + int32At(this.#buf, 0);
+    if (total > this.#buf.length) this.#grow(total);
+    if (this.#filled < total) return;
+    // One request is in flight at a time, so no byte of the next response arrives before this one
+    // has been walked and the next request sent: the buffer can be refilled from its start.
+    this.#filled = 0;
+    this.#waiter?.([this.#buf.subarray(0, total)]);
+  }
+
+  #grow(bytes: number): void {
+    const bigger = Buffer.allocUnsafeSlow(bytes);
+    bigger.set(this.#buf.subarray(0, this.#filled));
+    this.#buf = bigger;
   }
 }
 
@@ -206,13 +230,14 @@ function walkResponse(chunks: readonly Uint8Array[], offsets: number[], tally: T
 }
 
 async function runFetch(port: number, topic: string, partitions: number): Promise<PeerResult> {
-  const socket = connect(port, '127.0.0.1');
+  const reader = new ResponseReader();
+  const socket = connect({ port, host: '127.0.0.1', onread: reader.onread });
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.setNoDelay(true);
-  const reader = new ResponseReader(socket);
   const offsets = Array.from({ length: partitions }, () => 0);
   const tally: Tally = { bytes: 0, records: 0, progressed: true };
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   for (let round = 1; round <= fetchRoundsMax && tally.progressed; round++) {
     tally.progressed = false;
     const response = reader.next();
@@ -220,8 +245,9 @@ async function runFetch(port: number, topic: string, partitions: number): Promis
     walkResponse(await response, offsets, tally);
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpuMs = cpuMsSince(cpuBefore);
   socket.destroy();
-  return { role: 'fetch', bytes: tally.bytes, records: tally.records, seconds };
+  return { role: 'fetch', bytes: tally.bytes, records: tally.records, seconds, cpuMs };
 }
 
 /** Listens, tells the parent its port, then times one connection from its first byte to its end. */
@@ -229,15 +255,19 @@ function runSink(): Promise<PeerResult> {
   return new Promise((resolve) => {
     let bytes = 0;
     let started = 0;
+    let cpuBefore = process.cpuUsage();
     const server = createServer((socket) => {
       socket.on('data', (chunk: Buffer) => {
-        if (bytes === 0) started = performance.now();
+        if (bytes === 0) {
+          started = performance.now();
+          cpuBefore = process.cpuUsage();
+        }
         bytes += chunk.length;
       });
       socket.on('end', () => {
         const seconds = (performance.now() - started) / 1000;
         server.close();
-        resolve({ role: 'sink', bytes, records: 0, seconds });
+        resolve({ role: 'sink', bytes, records: 0, seconds, cpuMs: cpuMsSince(cpuBefore) });
       });
     });
     server.listen(0, '127.0.0.1', () => {
@@ -252,12 +282,14 @@ async function runSource(port: number, totalBytes: number): Promise<PeerResult> 
   await new Promise((resolve) => socket.once('connect', resolve));
   const chunk = Buffer.alloc(sourceWriteBytes, 120);
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   let sent = 0;
   for (; sent < totalBytes; sent += chunk.length) {
     if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
   }
   await new Promise<void>((resolve) => socket.end(resolve));
-  return { role: 'source', bytes: sent, records: 0, seconds: (performance.now() - started) / 1000 };
+  const seconds = (performance.now() - started) / 1000;
+  return { role: 'source', bytes: sent, records: 0, seconds, cpuMs: cpuMsSince(cpuBefore) };
 }
 
 async function main(): Promise<void> {

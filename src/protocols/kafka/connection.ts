@@ -24,6 +24,7 @@ import {
 } from './codec/index.js';
 import { type KafkaBroker, Later, type Reply, type RequestContext } from './context.js';
 import { KafkaError } from './errors.js';
+import { afterWrite } from './handlers/fetch.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
 
 type Obj = Record<string, unknown>;
@@ -200,10 +201,12 @@ export class KafkaConnection {
         this.#unanswered -= 1;
         this.#pressure();
       }
-      if (out === null || this.#closed) return;
+      const written = out === null ? undefined : (out as { [afterWrite]?: () => void })[afterWrite];
+      if (out === null || this.#closed) return written?.();
       try {
-        await this.#write(header, version, responseSchema, out);
+        await this.#write(header, version, responseSchema, out, written);
       } catch (err) {
+        written?.();
         this.#broker.logger.error(
           { err, apiKey: header.requestApiKey },
           'kafka: response not encodable; closing the connection',
@@ -213,12 +216,19 @@ export class KafkaConnection {
     });
   }
 
-  async #write(header: RequestHeader, version: number, schema: MessageSchema, body: object): Promise<void> {
+  /** `written` runs once the socket has finished with the pieces (views of lent read buffers). */
+  async #write(
+    header: RequestHeader,
+    version: number,
+    schema: MessageSchema,
+    body: object,
+    written?: () => void,
+  ): Promise<void> {
     const pruned = pruneToVersion(schema.fields, body as Obj, version);
     const pieces = frameResponsePieces(header.requestApiKey, version, header.correlationId, (w) =>
       writeMessage(w, schema, pruned, version),
     );
-    if (this.#send(pieces)) return;
+    if (this.#send(pieces, written)) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         this.#socket.off('drain', done);
@@ -234,11 +244,14 @@ export class KafkaConnection {
    * Hands the pieces to the socket; corked, several go out in one writev, so stored batches reach the
    * kernel without being joined first. False when the socket asks the writer to wait for 'drain'.
    */
-  #send(pieces: readonly Uint8Array[]): boolean {
-    if (pieces.length === 1) return this.#socket.write(pieces[0]!);
+  #send(pieces: readonly Uint8Array[], written?: () => void): boolean {
+    // The last write's callback comes after every earlier one's: the socket writes in order.
+    const done = written === undefined ? undefined : () => written();
+    if (pieces.length === 1) return this.#socket.write(pieces[0]!, done);
     let flowing = true;
     this.#socket.cork();
-    for (const piece of pieces) flowing = this.#socket.write(piece);
+    for (let i = 0; i < pieces.length; i++)
+      flowing = this.#socket.write(pieces[i]!, i === pieces.length - 1 ? done : undefined);
     this.#socket.uncork();
     return flowing;
   }

@@ -9,7 +9,7 @@ import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { closedError, normaliseAppend } from '../common.js';
 import type { AppendInput, AppendResult, Log, LogEntry, ReadOptions, RetentionOptions } from '../types.js';
 import { corruptError, failedError, fsyncDir } from './io.js';
-import { ReadAhead, ReadCollector } from './reader.js';
+import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import {
   Segment,
@@ -95,13 +95,14 @@ export class FileLog implements Log {
     if (offset >= this.endOffset) return [];
     const from = Math.max(offset, this.startOffset);
     const collector = new ReadCollector(options, this.payloadBytesAvg);
+    const source = options?.buffers === undefined ? this.readAhead : new LentSource(options.buffers);
     for (let i = this.segmentIndexFor(from); i < this.segments.length; i++) {
       const segment = this.segments[i]!;
       // A read continuing where the last one stopped starts at its file position, not at an index point.
       const resume = this.resume;
       const start = resume?.segment === segment && resume.offset === from ? resume.position : undefined;
       collector.current = segment;
-      if (!segment.visit(from, collector, this.readAhead, start)) break;
+      if (!segment.visit(from, collector, source, start)) break;
     }
     const { out } = collector;
     const last = out.at(-1);

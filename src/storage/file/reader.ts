@@ -3,8 +3,10 @@
  * log a few entries per call is served from memory instead of issuing one `pread` per call; the bytes
  * of a segment below its written end never change, so a chunk stays valid for as long as it is kept.
  */
+
+import fs from 'node:fs';
 import { ReadBudget, readBytesMaxDefault, readEntriesMaxDefault, recordHeaderBytes } from '../common.js';
-import type { LogEntry, ReadOptions } from '../types.js';
+import type { LogEntry, ReadBuffers, ReadOptions } from '../types.js';
 import { readFull } from './io.js';
 import type { RecordFields } from './record.js';
 import type { RecordSink } from './segment.js';
@@ -41,6 +43,39 @@ export const directSource: ChunkSource = {
     return readFull(fd, Math.min(end - position, Math.max(wantBytes, needBytes, 1)), position);
   },
 };
+
+/**
+ * Reads exactly what is asked into buffers the caller lends (`ReadOptions.buffers`) and keeps none, so
+ * the caller may reuse them once done with the payloads.
+ */
+export class LentSource implements ChunkSource {
+  private readonly buffers: ReadBuffers;
+
+  constructor(buffers: ReadBuffers) {
+    this.buffers = buffers;
+  }
+
+  bytesAt(
+    _owner: object,
+    fd: number,
+    position: number,
+    end: number,
+    wantBytes: number,
+    needBytes: number,
+  ): Buffer {
+    const length = Math.min(end - position, Math.max(wantBytes, needBytes, 1));
+    const lent = this.buffers.take(length);
+    const buf = Buffer.from(lent.buffer, lent.byteOffset, length);
+    let got = 0;
+    while (got < length) {
+      const n = fs.readSync(fd, buf, got, length - got, position + got);
+      if (n === 0) break;
+      got += n;
+    }
+    // Fewer bytes only at the end of a file shorter than `end`; the caller checks.
+    return got === length ? buf : buf.subarray(0, got);
+  }
+}
 
 export class ReadAhead implements ChunkSource {
   private owner: object | undefined;

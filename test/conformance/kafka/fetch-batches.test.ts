@@ -96,4 +96,34 @@ describe('kafka fetch of stored batches', () => {
     assert.equal(one.length, 1);
     assert.equal(readBatchHeader(one[0]!).baseOffset, 16n, 'the batch holding offset 17');
   });
+
+  test('many fetches at once on several connections each get their own bytes (read buffers are reused)', async () => {
+    const clients = await Promise.all([1, 2, 3].map(() => WireClient.open(kb.port)));
+    try {
+      const rounds = 20;
+      const checks = clients.flatMap((c, k) =>
+        Array.from({ length: rounds }, async (_, round) => {
+          const from = (k + round) % batchCount;
+          const body = await c.request<Obj>(
+            ApiKey.Fetch,
+            11,
+            fetchBody('big', BigInt(from * recordsPerBatch), 1 << 20),
+          );
+          const got = batchesIn(body.responses[0].partitions[0].records);
+          assert.equal(got.length, batchCount - from, `client ${k} round ${round}`);
+          got.forEach((b, i) => {
+            const n = from + i;
+            assert.deepEqual(
+              Uint8Array.from(b.subarray(12)),
+              produced[n]!.subarray(12),
+              `client ${k} round ${round} batch ${n}`,
+            );
+          });
+        }),
+      );
+      await Promise.all(checks);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
 });

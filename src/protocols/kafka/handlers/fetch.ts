@@ -6,6 +6,7 @@
  * (KIP-227) are declined: every answer carries session id 0, so clients keep sending full requests.
  */
 import type { StreamPartition } from '../../../core/api.js';
+import type { ReadBuffers, ReadOptions } from '../../../storage/types.js';
 import {
   ApiKey,
   type FetchRequest,
@@ -25,6 +26,66 @@ const fetchWaitMsMax = 60_000;
 /** Entries read per partition per fetch, besides the byte limits. */
 const fetchEntriesMax = 10_000;
 
+/** Free read buffers kept for the next fetch, process-wide; beyond this they are left to the collector. */
+const readBufferPoolBytesMax = 128 * 1024 * 1024;
+/** Pooled buffers come in multiples of this, so reads of about the same size share them. */
+const readBufferGrainBytes = 1024 * 1024;
+/** Smaller reads get a buffer of their own: Node's allocator serves those cheaply. */
+const pooledReadBytesMin = 64 * 1024;
+
+/**
+ * Large storage reads reuse memory across fetches: with a fresh buffer per read, page faults and
+ * garbage collection cost more than the read and the CRC check together (docs/performance.md, Kafka).
+ */
+class ReadBufferPool {
+  readonly #free: Uint8Array[] = [];
+  #freeBytes = 0;
+
+  take(bytes: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.#free.length; i++) {
+      const size = this.#free[i]!.byteLength;
+      if (size >= bytes && (best < 0 || size < this.#free[best]!.byteLength)) best = i;
+    }
+    if (best < 0)
+      return Buffer.allocUnsafeSlow(Math.ceil(bytes / readBufferGrainBytes) * readBufferGrainBytes);
+    const [buf] = this.#free.splice(best, 1);
+    this.#freeBytes -= buf!.byteLength;
+    return buf!;
+  }
+
+  give(buf: Uint8Array): void {
+    if (this.#freeBytes + buf.byteLength > readBufferPoolBytesMax) return;
+    this.#free.push(buf);
+    this.#freeBytes += buf.byteLength;
+  }
+}
+
+const readBufferPool = new ReadBufferPool();
+
+/** The buffers one fetch response reads into; released once the socket has taken the response. */
+class ReadLease implements ReadBuffers {
+  readonly #taken: Uint8Array[] = [];
+
+  take(bytes: number): Uint8Array {
+    if (bytes < pooledReadBytesMin) return Buffer.allocUnsafe(bytes);
+    const buf = readBufferPool.take(bytes);
+    this.#taken.push(buf);
+    return buf.subarray(0, bytes);
+  }
+
+  release(): void {
+    for (const buf of this.#taken) readBufferPool.give(buf);
+    this.#taken.length = 0;
+  }
+}
+
+/**
+ * Set on a response whose bytes are views of lent buffers: the connection calls it once the socket
+ * write of that response has completed (or will never happen), and not before.
+ */
+export const afterWrite: unique symbol = Symbol('kafka.fetch.afterWrite');
+
 /** A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied. */
 type PartitionOut = Omit<KafkaInput<FetchResponsePartitionData>, 'records'> & {
   records?: Uint8Array | RecordChunks | null;
@@ -33,7 +94,10 @@ interface TopicOut {
   topic: string;
   partitions: PartitionOut[];
 }
-type FetchOut = Omit<KafkaInput<FetchResponse>, 'responses'> & { responses: TopicOut[] };
+type FetchOut = Omit<KafkaInput<FetchResponse>, 'responses'> & {
+  responses: TopicOut[];
+  [afterWrite]?: () => void;
+};
 
 interface Wanted {
   readonly topic: string;
@@ -52,15 +116,23 @@ const readStepsMax = 64;
  * file reads from what is asked, so each step asks for the bytes still wanted. An entry past the limit
  * is dropped: AMQP entries grow when wrapped into a batch, so storage's count is only an estimate.
  */
-function readBatches(partition: StreamPartition, offset: number, limitBytes: number): Uint8Array[] {
+function readBatches(
+  partition: StreamPartition,
+  offset: number,
+  limitBytes: number,
+  buffers: ReadBuffers,
+): Uint8Array[] {
   const out: Uint8Array[] = [];
   let bytes = 0;
   let next = offset;
   for (let step = 0; step < readStepsMax && bytes < limitBytes && out.length < fetchEntriesMax; step++) {
-    const entries = partition.read(next, {
+    // Typed as storage's options so `buffers` passes through the core partition to the log.
+    const options: ReadOptions = {
       maxBytes: limitBytes - bytes,
       maxEntries: fetchEntriesMax - out.length,
-    });
+      buffers,
+    };
+    const entries = partition.read(next, options);
     if (entries.length === 0) break;
     for (const entry of entries) {
       next = entry.offset + entry.count;
@@ -80,6 +152,7 @@ function readPartition(
   want: Wanted,
   budget: number,
   first: boolean,
+  buffers: ReadBuffers,
 ): { out: PartitionOut; bytes: number } {
   const partition = partitionOf(broker, want.topic, want.partition);
   if (isKafkaError(partition))
@@ -102,7 +175,7 @@ function readPartition(
   if (want.offset === end || (limit <= 0 && !first))
     return { out: { ...base, errorCode: KafkaError.none, records: new Uint8Array(0) }, bytes: 0 };
   try {
-    const batches = readBatches(partition, want.offset, limit);
+    const batches = readBatches(partition, want.offset, limit, buffers);
     const records = new RecordChunks(
       want.magic === 0 || want.magic === 1
         ? downConvertBatches(batches, want.magic, want.offset, limit)
@@ -119,11 +192,12 @@ function readAll(
   broker: KafkaBroker,
   wanted: Wanted[],
   maxBytes: number,
+  buffers: ReadBuffers,
 ): { topics: TopicOut[]; bytes: number } {
   const byTopic = new Map<string, PartitionOut[]>();
   let bytes = 0;
   for (const want of wanted) {
-    const { out, bytes: got } = readPartition(broker, want, maxBytes - bytes, bytes === 0);
+    const { out, bytes: got } = readPartition(broker, want, maxBytes - bytes, bytes === 0, buffers);
     bytes += got;
     const list = byTopic.get(want.topic) ?? [];
     list.push(out);
@@ -146,11 +220,18 @@ function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): P
 
 async function longPoll(broker: KafkaBroker, wanted: Wanted[], request: FetchRequest): Promise<FetchOut> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
+  const lease = new ReadLease();
   for (;;) {
-    const { topics, bytes } = readAll(broker, wanted, request.maxBytes);
+    const { topics, bytes } = readAll(broker, wanted, request.maxBytes, lease);
     const remainingMs = deadline - Date.now();
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0)
-      return { errorCode: KafkaError.none, sessionId: 0, responses: topics };
+      return {
+        errorCode: KafkaError.none,
+        sessionId: 0,
+        responses: topics,
+        [afterWrite]: () => lease.release(),
+      };
+    lease.release(); // too little to answer with: nothing of this read goes out
     await waitForAny(broker, wanted, remainingMs);
   }
 }
