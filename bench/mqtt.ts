@@ -5,8 +5,10 @@
  * in this process; both brokers get the same clients, so the ratio is the figure to read.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
@@ -15,10 +17,13 @@ import { startCli } from '../src/testing/server-cli.js';
 const payloadBytes = 256;
 const messagesOneToOne = 100_000;
 const messagesFanOut = 10_000;
+const messagesPersistent = 20_000;
+const persistentLabel = `QoS 1 persistent session, file storage (fsync interval), 1 → 1 (${messagesPersistent.toLocaleString('en')} msgs)`;
 const fanOutSubscribers = 50;
 const inFlightMax = 1000;
 const idleConnections = 10_000;
 const caseTimeoutMs = 120_000;
+const persistentTimeoutMs = 30_000;
 /** ../shared/peers beside the repository, seen from dist/bench/ (or a deeper build folder). */
 const peersDir =
   process.env['PEERS_DIR'] ??
@@ -58,18 +63,31 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-function client(port: number): Promise<MqttClient> {
+/** `clientId` given: a persistent session (clean false) under that id. */
+function client(port: number, clientId?: string): Promise<MqttClient> {
   return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
     reconnectPeriod: 0,
     protocolVersion: 4,
-    clean: true,
+    clean: clientId === undefined,
+    ...(clientId === undefined ? {} : { clientId }),
   });
 }
 
 /** One publisher, `subscribers` subscribers; at most `inFlightMax` messages between publish and last receipt. */
-async function runCase(target: Target, qos: 0 | 1, messages: number, subscribers: number): Promise<Result> {
+async function runCase(
+  target: Target,
+  qos: 0 | 1,
+  messages: number,
+  subscribers: number,
+  persistent = false,
+  timeoutMs = caseTimeoutMs,
+): Promise<Result> {
   const topic = `bench/${qos}/${subscribers}/${Date.now()}`;
-  const subs = await Promise.all(Array.from({ length: subscribers }, () => client(target.port)));
+  const subs = await Promise.all(
+    Array.from({ length: subscribers }, (_, i) =>
+      client(target.port, persistent ? `bench-persistent-${i}` : undefined),
+    ),
+  );
   const pub = await client(target.port);
   const latencies: number[] = [];
   const received = new Array<number>(messages).fill(0);
@@ -100,7 +118,7 @@ async function runCase(target: Target, qos: 0 | 1, messages: number, subscribers
   const cpuBeforeMs = cpuMs(target.pid);
   const started = performance.now();
   pump();
-  const timer = setTimeout(finish, caseTimeoutMs);
+  const timer = setTimeout(finish, timeoutMs);
   await finished;
   clearTimeout(timer);
   const seconds = (performance.now() - started) / 1000;
@@ -194,33 +212,45 @@ function row(label: string, ours: Result, peer: Result | undefined): string {
   return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
 }
 
-export async function runMqttBench(): Promise<void> {
-  const switchyard = await startCli([
-    '--storage',
-    'memory',
-    '--mqtt-port',
-    'auto',
-    '--mqtt-ws-port',
-    '0',
-    '--amqp-port',
-    '0',
-    '--kafka-port',
-    '0',
-    '--grpc-port',
-    '0',
-    '--rest-port',
-    '0',
-    '--http-port',
-    '0',
-    '--log-level',
-    'warn',
+/** A child `switchyard start` with MQTT only, on `storageArgs`. */
+async function startSwitchyard(
+  storageArgs: readonly string[],
+): Promise<{ target: Target; stop: () => Promise<unknown> }> {
+  const otherPortsOff = ['--amqp-port', '0', '--kafka-port', '0', '--grpc-port', '0', '--rest-port', '0'];
+  const cli = await startCli([
+    ...storageArgs,
+    ...['--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff, '--http-port', '0'],
+    ...['--log-level', 'warn'],
   ]);
-  const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${switchyard.ports.mqtt}`], { encoding: 'utf8' });
-  const ours: Target = {
-    name: 'switchyard',
-    port: switchyard.ports.mqtt!,
-    pid: Number(/pid=(\d+)/.exec(pidLine)?.[1]),
-  };
+  const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${cli.ports.mqtt}`], { encoding: 'utf8' });
+  const pid = Number(/pid=(\d+)/.exec(pidLine)?.[1]);
+  return { target: { name: 'switchyard', port: cli.ports.mqtt!, pid }, stop: () => cli.stop() };
+}
+
+/**
+ * QoS 1 into a persistent session (clean false) of a broker on file storage: every message is
+ * appended to the session queue's log and its ack recorded; the session's own record should not be
+ * rewritten per message (src/protocols/mqtt/README.md, "In-flight state"). Switchyard only.
+ */
+export async function runPersistentCase(): Promise<Result> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-mqtt-'));
+  try {
+    // fsync interval: the figure is about the broker's own work per message, not the disk's fsync rate.
+    const storage = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'interval'];
+    const { target, stop } = await startSwitchyard(storage);
+    try {
+      // Within the child's lifetime (startCli); a stalled run shows as a low rate, not a hung bench.
+      return await runCase(target, 1, messagesPersistent, 1, true, persistentTimeoutMs);
+    } finally {
+      await stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function runMqttBench(): Promise<void> {
+  const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
   try {
     await withMosquitto(async (peer) => {
       const lines = [
@@ -235,6 +265,8 @@ export async function runMqttBench(): Promise<void> {
         lines.push(row(w.label, a, b));
         process.stdout.write(`${lines.at(-1)}\n`);
       }
+      lines.push(row(persistentLabel, await runPersistentCase(), undefined));
+      process.stdout.write(`${lines.at(-1)}\n`);
       const idleOurs = await idleCost(ours);
       const idlePeer = peer === undefined ? undefined : await idleCost(peer);
       const idle = (r: { totalMiB: number; perConnectionKiB: number }) =>
@@ -246,6 +278,6 @@ export async function runMqttBench(): Promise<void> {
       process.stdout.write(`\n${lines.join('\n')}\n`);
     });
   } finally {
-    await switchyard.stop();
+    await stop();
   }
 }

@@ -5,6 +5,14 @@
  * Durable sessions keep that record in the broker state, so they come back after a restart with their
  * queue (a durable queue, restored with its bindings by the definitions) and their messages.
  *
+ * In-flight ids: the whole map lives in memory, which is all a reconnect to the same broker needs.
+ * Only the entries whose delivery id is negative are stored: an adapter's marker that no queue can
+ * rebuild (MQTT's "PUBREL still owed"). An entry naming a delivery is never stored, because queues
+ * number their deliveries afresh after a restart, so a stored delivery id would name some other
+ * message; the unacked message itself comes back from its durable queue, flagged redelivered.
+ * Hence a QoS 1 stream into a durable session writes nothing here per message, and the writes
+ * that remain are gathered into at most one per event-loop turn per session.
+ *
  * Expiry: a session whose owner disconnects is removed once `expiryMs` has passed without a
  * reconnect; `expiryMs` undefined means never, 0 means at disconnect.
  */
@@ -115,9 +123,12 @@ export class SessionManager implements SessionStore {
     for (const [key] of this.#deps.state.entries(this.#prefix)) await this.#deps.state.delete(key);
   }
 
-  /** Stops expiry timers; sessions stay stored. */
+  /** Stops expiry timers and starts any record write still gathered; sessions stay stored. */
   close(): void {
-    for (const session of this.#sessions.values()) session.stopTimer();
+    for (const session of this.#sessions.values()) {
+      session.stopTimer();
+      session.flush();
+    }
   }
 
   get deps(): SessionManagerDeps {
@@ -160,6 +171,10 @@ export class Session implements CoreSession {
   readonly #inflight = new Map<number, number>();
   #timer: { cancel(): void } | undefined;
   #destroyed = false;
+  /** A record write gathered for the end of this event-loop turn, and the promise its callers hold. */
+  #gathered:
+    | { readonly immediate: NodeJS.Immediate; readonly written: Promise<void>; write(): void }
+    | undefined;
 
   constructor(manager: SessionManager, id: string, record: SessionRecord, present: boolean) {
     this.id = id;
@@ -175,7 +190,9 @@ export class Session implements CoreSession {
       };
       this.#subscriptions.set(subKey(sub.exchange, sub.pattern), subscription);
     }
-    for (const [packetId, deliveryId] of record.inflight) this.#inflight.set(packetId, deliveryId);
+    // Records written before delivery ids were left out may still hold some: they name nothing now.
+    for (const [packetId, deliveryId] of record.inflight)
+      if (deliveryId < 0) this.#inflight.set(packetId, deliveryId);
   }
 
   get durable(): boolean {
@@ -221,14 +238,19 @@ export class Session implements CoreSession {
     return this.#inflight;
   }
 
+  /** Stored only when the entry was or becomes a marker (negative delivery id); see the file comment. */
   setInflight(packetId: number, deliveryId: number): Promise<void> {
+    const previous = this.#inflight.get(packetId);
     this.#inflight.set(packetId, deliveryId);
-    return this.persist();
+    if (deliveryId >= 0 && (previous === undefined || previous >= 0)) return resolved;
+    return this.#persistSoon();
   }
 
   deleteInflight(packetId: number): Promise<void> {
-    if (!this.#inflight.delete(packetId)) return Promise.resolve();
-    return this.persist();
+    const previous = this.#inflight.get(packetId);
+    if (previous === undefined) return resolved;
+    this.#inflight.delete(packetId);
+    return previous < 0 ? this.#persistSoon() : resolved;
   }
 
   /** The owner is back: expiry stops; `expiryMs` may be changed at the same time. */
@@ -253,6 +275,7 @@ export class Session implements CoreSession {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.stopTimer();
+    this.flush(); // settles the callers' promise; nothing is written once destroyed
     this.#manager.forget(this.id, this);
     this.#manager.deps.vhost.deleteQueue(this.queue);
     await this.#manager.deps.state.delete(this.#manager.key(this.id));
@@ -269,15 +292,41 @@ export class Session implements CoreSession {
     };
   }
 
-  /** Writes the record when the session is durable; transient sessions live in memory only. */
+  /** Writes the record now when the session is durable; transient sessions live in memory only. */
   persist(): Promise<void> {
-    if (!this.durable || this.#destroyed) return Promise.resolve();
+    if (!this.durable || this.#destroyed) return resolved;
     this.#record.subscriptions = this.subscriptions().map((sub) => ({
       ...sub,
       options: headersToJson(sub.options),
     }));
-    this.#record.inflight = [...this.#inflight];
+    this.#record.inflight = [];
+    for (const entry of this.#inflight) if (entry[1] < 0) this.#record.inflight.push(entry);
     return this.#manager.deps.state.put(this.#manager.key(this.id), this.#record);
+  }
+
+  /** Starts the gathered write, if any, now (the broker is closing). */
+  flush(): void {
+    const gathered = this.#gathered;
+    if (gathered === undefined) return;
+    clearImmediate(gathered.immediate);
+    gathered.write();
+  }
+
+  /**
+   * One write at the end of this event-loop turn for every in-flight change made during it; it
+   * stores the state as it is then, so no change is lost by gathering.
+   */
+  #persistSoon(): Promise<void> {
+    if (!this.durable || this.#destroyed) return resolved;
+    if (this.#gathered !== undefined) return this.#gathered.written;
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    const write = () => {
+      this.#gathered = undefined;
+      this.persist().then(settle.resolve, settle.reject);
+    };
+    this.#gathered = { immediate: setImmediate(write), written, write };
+    return written;
   }
 
   startTimer(): void {
@@ -297,6 +346,8 @@ export class Session implements CoreSession {
     this.#timer = undefined;
   }
 }
+
+const resolved = Promise.resolve();
 
 function subKey(exchange: string, pattern: string): string {
   return `${exchange}\u0000${pattern}`;

@@ -10,6 +10,7 @@ import type { CoreSession } from '../../core/api.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import { handleConnect } from './connect.js';
+import { ClientCredit } from './credit.js';
 import { FrameReader, readHeader } from './framing.js';
 import { handlePublish, handlePubrel } from './inbound.js';
 import { Reason } from './limits.js';
@@ -85,6 +86,8 @@ export class Connection implements ClientHandle {
   readonly subscriptions = new Map<string, SubscriptionEntry>();
   sessionConsumer: Consumer | undefined;
   readonly sharedConsumers = new Map<string, Consumer>();
+  /** Receive Maximum over the session consumer and every shared one together (./credit.ts). */
+  readonly credit = new ClientCredit();
   will: Will | undefined;
   /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
   sessionExpirySec: number | undefined = 0;

@@ -141,7 +141,10 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
   }
   const resent = conn.resend.get(delivery.id);
   const packetId = resent ?? allocatePacketId(conn);
-  const bytes = encodeWithId(conn, message, how, packetId, resent !== undefined);
+  // DUP whenever it may have been sent before [MQTT-3.3.1-1]: a resend under its old packet id, or a
+  // message core hands back redelivered (after a broker restart its old packet id is not known).
+  const dup = resent !== undefined || delivery.redelivered;
+  const bytes = encodeWithId(conn, message, how, packetId, dup);
   if (bytes === undefined) {
     drop(conn, delivery);
     return;

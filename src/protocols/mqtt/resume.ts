@@ -32,6 +32,7 @@ export function resume(conn: Connection, present: boolean): void {
     tag: conn.owner,
     owner: conn.owner,
     prefetch: consumeWindow(conn),
+    limits: [conn.credit],
     deliver: (delivery) => deliver(conn, delivery),
     offer: (message) => offer(conn, message),
   });

@@ -15,8 +15,11 @@ function key(server: MqttServer, clientId: string): string {
   return `mqtt.shared/${encodeURIComponent(server.vhostName)}/${encodeURIComponent(clientId)}`;
 }
 
+/** Unacked deliveries a client may hold, per consumer and (through `conn.credit`) over them all. */
 export function consumeWindow(conn: Connection): number {
-  return Math.max(1, Math.min(conn.server.limits.inflightMax, conn.clientReceiveMax));
+  const window = Math.max(1, Math.min(conn.server.limits.inflightMax, conn.clientReceiveMax));
+  conn.credit.setMax(window);
+  return window;
 }
 
 export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
@@ -30,6 +33,7 @@ export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
     tag: `${conn.owner}#${full}`,
     owner: conn.owner,
     prefetch: consumeWindow(conn),
+    limits: [conn.credit],
     deliver: (delivery) => deliver(conn, delivery, full),
     offer: (message) => offer(conn, message, full),
   });

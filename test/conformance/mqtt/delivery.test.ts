@@ -193,6 +193,49 @@ describe('MQTT 5 delivery features', () => {
     }
   });
 
+  test('receive maximum holds per client across shared subscriptions and its own filter [MQTT-3.3.4-9]', async () => {
+    const raw = await rawClient(server.port, 5);
+    const pub = await connect(server.url, { protocolVersion: 5 });
+    try {
+      raw.send({
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: 'flow-shared',
+        clean: true,
+        keepalive: 30,
+        properties: { receiveMaximum: 2 },
+      });
+      await raw.expect((p) => p.cmd === 'connack');
+      const filters = ['$share/ga/rm/a', '$share/gb/rm/b', 'rm/c'];
+      raw.send({
+        cmd: 'subscribe',
+        messageId: 1,
+        subscriptions: filters.map((topic) => ({ topic, qos: 1 })),
+      });
+      await raw.expect((p) => p.cmd === 'suback');
+      for (const topic of ['rm/a', 'rm/b', 'rm/c'])
+        for (let i = 0; i < 3; i++) await pub.publishAsync(topic, `${topic} ${i}`, { qos: 1 });
+      const publishes = () => raw.packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
+      const acked = new Set<number>();
+      const unacked = () => publishes().filter((p) => !acked.has(p.messageId!));
+      // Ack one at a time, checking the client never holds more than it allowed; 9 messages in all.
+      for (let round = 0; round < 9; round++) {
+        await sleep(60);
+        assert.ok(unacked().length <= 2, `holds ${unacked().length} unacked, allowed 2`);
+        const next = unacked()[0];
+        assert.ok(next !== undefined, `round ${round}: nothing to ack`);
+        raw.send({ cmd: 'puback', messageId: next.messageId! });
+        acked.add(next.messageId!);
+      }
+      await sleep(60);
+      assert.equal(publishes().length, 9, 'every message arrived in the end');
+      assert.equal(unacked().length, 0);
+    } finally {
+      raw.end();
+      await closeAll(pub);
+    }
+  });
+
   test('maximum packet size: messages larger than the client accepts are dropped, smaller ones pass', async () => {
     const sub = await connect(server.url, { protocolVersion: 5, properties: { maximumPacketSize: 100 } });
     try {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { closeAll, connect, inbox, sleep } from '../../../src/testing/mqtt-harness.js';
+import { closeAll, connect, inbox, rawClient, sleep } from '../../../src/testing/mqtt-harness.js';
 import { startCli } from '../../../src/testing/server-cli.js';
 
 const otherPortsOff = [
@@ -54,6 +54,45 @@ describe('restart', () => {
         assert.equal(r!.text, 'kept');
         assert.equal(r!.packet.retain, true);
         await closeAll(back, late);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('after SIGKILL QoS 1 messages sent but never acknowledged come back, flagged DUP', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
+    const args = ['--storage', 'file', '--data-dir', dataDir, '--mqtt-port', 'auto', ...otherPortsOff];
+    try {
+      const first = await startCli(args);
+      const raw = await rawClient(first.ports.mqtt!);
+      raw.send({ cmd: 'connect', protocolVersion: 4, clientId: 'unacked', clean: false, keepalive: 30 });
+      await raw.expect((p) => p.cmd === 'connack');
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'restart/u', qos: 1 }] });
+      await raw.expect((p) => p.cmd === 'suback');
+      const pub = await connect(`mqtt://127.0.0.1:${first.ports.mqtt}`);
+      for (let i = 0; i < 3; i++) await pub.publishAsync('restart/u', `held ${i}`, { qos: 1 });
+      for (let i = 0; i < 3; i++) await raw.expect((p) => p.cmd === 'publish');
+      await closeAll(pub);
+      first.kill();
+      await first.stop('SIGKILL').catch(() => {});
+      raw.end();
+
+      const second = await startCli(args);
+      try {
+        const back = await connect(`mqtt://127.0.0.1:${second.ports.mqtt}`, {
+          clientId: 'unacked',
+          clean: false,
+        });
+        const got = await inbox(back).wait(3);
+        assert.deepEqual(
+          got.map((m) => m.text),
+          ['held 0', 'held 1', 'held 2'],
+        );
+        assert.ok(got.every((m) => m.packet.dup));
+        await closeAll(back);
       } finally {
         await second.stop();
       }
