@@ -108,6 +108,8 @@ export class Connection implements ClientHandle {
   nextPacketId = 1;
   /** Inbound QoS 1 publishes not yet PUBACKed. */
   inboundPending = 0;
+  /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
+  readonly inboundWaiters: Array<() => void> = [];
   readonly deferredAcks: Array<[string, number]> = [];
   readonly #reader: FrameReader;
   readonly #parser: Parser;

@@ -61,7 +61,7 @@ function route(conn: Connection, packet: IPublishPacket, topic: string): Publish
   return server.vhost.publish(topicExchange, topicToKey(topic), { body, properties }, { publisher: conn.id });
 }
 
-export function handlePublish(conn: Connection, packet: IPublishPacket): undefined {
+export function handlePublish(conn: Connection, packet: IPublishPacket): Promise<void> | undefined {
   conn.server.stats.received++;
   const topic = resolveTopic(conn, packet);
   if (!validTopicName(topic, conn.server.limits))
@@ -75,6 +75,10 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): undefin
     conn.send({ cmd: 'pubrec', messageId: packet.messageId! });
     return undefined;
   }
+  if (conn.version !== 5 && conn.inboundPending >= conn.server.limits.receiveMax) {
+    return inboundRoom(conn).then(() => handlePublish(conn, packet));
+  }
+  // [MQTT-3.3.4-7]: a v5 client agreed to our Receive Maximum in CONNACK; exceeding it is its error.
   if (conn.inboundPending + qos2.size >= conn.server.limits.receiveMax) {
     throw new ProtocolViolation(Reason.receiveMaxExceeded, 'receive maximum exceeded');
   }
@@ -99,8 +103,24 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): undefin
         conn.send({ cmd, messageId, reasonCode: failureReason(err) });
       },
     )
-    .finally(() => conn.inboundPending--);
+    .finally(() => {
+      conn.inboundPending--;
+      conn.inboundWaiters.shift()?.();
+    });
   return undefined;
+}
+
+/**
+ * 3.1 and 3.1.1 have no Receive Maximum, so a client may send QoS 1/2 publishes faster than they are
+ * stored. Past our window the connection stops reading its socket (TCP back-pressure) until a
+ * confirmation frees a slot; later packets wait behind this one, so order is kept. QoS 2 ids awaiting
+ * PUBREL do not count: the PUBREL that frees them could only arrive by reading.
+ */
+function inboundRoom(conn: Connection): Promise<void> {
+  conn.transport.pause();
+  return new Promise<void>((resolve) => conn.inboundWaiters.push(resolve)).then(() =>
+    conn.transport.resume(),
+  );
 }
 
 export function handlePubrel(conn: Connection, packet: IPubrelPacket): undefined {

@@ -13,6 +13,9 @@ export interface Transport {
   /** Bytes written but not yet handed to the OS. */
   bufferedBytes(): number;
   onDrain(listener: () => void): void;
+  /** Stop reading from the peer (back-pressure) until `resume`. */
+  pause(): void;
+  resume(): void;
   /** Flush what is written, then close. */
   end(): void;
   destroy(): void;
@@ -70,6 +73,14 @@ class SocketTransport implements Transport {
     this.#socket.on('drain', listener);
   }
 
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
   end(): void {
     this.flush();
     this.#socket.end();
@@ -103,6 +114,8 @@ export function webSocketTransport(ws: WebSocket, remoteAddress: string | undefi
     write: (data) => ws.send(data, { binary: true }, afterSend),
     bufferedBytes: () => ws.bufferedAmount,
     onDrain: (listener) => drainListeners.push(listener),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
     end: () => ws.close(1000),
     destroy: () => ws.terminate(),
   };

@@ -221,6 +221,36 @@ describe('malformed input and limits', () => {
     assert.equal(disconnectReason(raw.packets), 0x93);
   });
 
+  test('3.1.1 has no receive maximum: a burst past ours is slowed by back-pressure, never dropped', async () => {
+    const raw = await connected(4, 'burst');
+    const publishes = 50;
+    const bytes = Buffer.concat(
+      Array.from({ length: publishes }, (_, i) =>
+        mqttPacket.generate({
+          cmd: 'publish',
+          topic: 'burst/t',
+          payload: Buffer.from(`m${i}`),
+          qos: 1,
+          messageId: i + 1,
+          retain: false,
+          dup: false,
+        }),
+      ),
+    );
+    raw.write(bytes);
+    await raw.expect((p) => p.cmd === 'puback' && p.messageId === publishes);
+    const acked = raw.packets
+      .filter((p) => p.cmd === 'puback')
+      .map((p) => (p as { messageId: number }).messageId);
+    assert.deepEqual(
+      acked,
+      Array.from({ length: publishes }, (_, i) => i + 1),
+      'every publish acknowledged, in order',
+    );
+    assert.equal(raw.isClosed(), false);
+    raw.end();
+  });
+
   test('maximum connections: CONNACK 0x97 (v5) and return code 3 (3.1.1) beyond the limit', async () => {
     const held = [];
     for (let i = 0; i < 40; i++) held.push(await rawClient(server.port, 4));
