@@ -150,7 +150,9 @@ describe('users', () => {
 
   test('a password longer than any login may carry is refused when the user is made', async () => {
     const broker = await BrokerCore.open({ storage: new MemoryStorage(), clock });
-    await assert.rejects(broker.putUser('bob', 'x'.repeat(1025)), (err) => isBrokerError(err, 'invalid_argument'));
+    await assert.rejects(broker.putUser('bob', 'x'.repeat(1025)), (err) =>
+      isBrokerError(err, 'invalid_argument'),
+    );
     assert.deepEqual(broker.userNames(), ['guest']);
     await broker.close();
   });
