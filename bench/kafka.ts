@@ -131,13 +131,19 @@ function readBack(port: number, topic: string, partitions: number): Promise<Peer
   return runPeer(['fetch', String(port), topic, String(partitions)]);
 }
 
-/** TCP loopback between two other processes, large writes: the ceiling the read figures are set against. */
+/**
+ * TCP loopback between two other processes, large writes: the ceiling the read figures are set
+ * against. The sink receives into a reused buffer, as the fetch reader does.
+ */
 async function loopbackMBps(): Promise<number> {
-  let sinkPort: (port: number) => void = () => undefined;
-  const port = new Promise<number>((resolve) => (sinkPort = resolve));
-  const sink = runPeer(['sink'], (m) => m.port !== undefined && sinkPort(m.port));
-  await runPeer(['source', String(await port), String(loopbackBytes)]);
-  const r = await sink;
+  let sourcePort: (port: number) => void = () => undefined;
+  const port = new Promise<number>((resolve) => (sourcePort = resolve));
+  const source = runPeer(
+    ['source', String(loopbackBytes)],
+    (m) => m.port !== undefined && sourcePort(m.port),
+  );
+  const r = await runPeer(['sink', String(await port)]);
+  await source;
   return r.bytes / 1e6 / r.seconds;
 }
 

@@ -6,8 +6,9 @@
  *   brings nothing new. Responses are kept as the received chunks and only the framing is walked
  *   (partition headers, then each batch's header for its last offset and record count); record
  *   bytes are skipped, never copied or decoded.
- * - `sink`: listens on an ephemeral port, counts the bytes of one connection, reports the rate.
- * - `source <port> <bytes>`: writes that many bytes to the port in large writes.
+ * - `source <bytes>`: listens on an ephemeral port (reported to the parent) and writes that many bytes
+ *   to the first connection in large writes.
+ * - `sink <port>`: connects to a source, receives like the fetch reader does, reports the rate.
  *
  * Results go to the parent as one IPC message: `{ role, bytes, records, seconds }`.
  */
@@ -250,25 +251,52 @@ async function runFetch(port: number, topic: string, partitions: number): Promis
   return { role: 'fetch', bytes: tally.bytes, records: tally.records, seconds, cpuMs };
 }
 
-/** Listens, tells the parent its port, then times one connection from its first byte to its end. */
-function runSink(): Promise<PeerResult> {
+/**
+ * Connects to a source and times what arrives from its first byte to its end. It receives the way the
+ * fetch reader does (`onread`, one reused buffer filled from its start up to a response's size, then
+ * again from the start), so the two rates are measured alike.
+ */
+async function runSink(port: number): Promise<PeerResult> {
+  const buf = Buffer.allocUnsafeSlow(responseBufferBytes);
+  let filled = 0;
+  let bytes = 0;
+  let started = 0;
+  let cpuBefore = process.cpuUsage();
+  const onread = {
+    buffer: (): Uint8Array => buf.subarray(filled),
+    callback: (n: number): boolean => {
+      if (bytes === 0) {
+        started = performance.now();
+        cpuBefore = process.cpuUsage();
+      }
+      bytes += n;
+      filled += n;
+      if (filled >= fetchBytesMax) filled = 0;
+      return true;
+    },
+  };
+  const socket = connect({ port, host: '127.0.0.1', onread });
+  await new Promise<void>((resolve) => socket.once('end', resolve));
+  const seconds = (performance.now() - started) / 1000;
+  socket.destroy();
+  return { role: 'sink', bytes, records: 0, seconds, cpuMs: cpuMsSince(cpuBefore) };
+}
+
+/** Listens, tells the parent its port, then writes `totalBytes` to the first connection in large writes. */
+function runSource(totalBytes: number): Promise<PeerResult> {
   return new Promise((resolve) => {
-    let bytes = 0;
-    let started = 0;
-    let cpuBefore = process.cpuUsage();
-    const server = createServer((socket) => {
-      socket.on('data', (chunk: Buffer) => {
-        if (bytes === 0) {
-          started = performance.now();
-          cpuBefore = process.cpuUsage();
-        }
-        bytes += chunk.length;
-      });
-      socket.on('end', () => {
-        const seconds = (performance.now() - started) / 1000;
-        server.close();
-        resolve({ role: 'sink', bytes, records: 0, seconds, cpuMs: cpuMsSince(cpuBefore) });
-      });
+    const server = createServer(async (socket) => {
+      server.close();
+      const chunk = Buffer.alloc(sourceWriteBytes, 120);
+      const started = performance.now();
+      const cpuBefore = process.cpuUsage();
+      let sent = 0;
+      for (; sent < totalBytes; sent += chunk.length) {
+        if (!socket.write(chunk)) await new Promise((done) => socket.once('drain', done));
+      }
+      await new Promise<void>((done) => socket.end(done));
+      const seconds = (performance.now() - started) / 1000;
+      resolve({ role: 'source', bytes: sent, records: 0, seconds, cpuMs: cpuMsSince(cpuBefore) });
     });
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
@@ -277,26 +305,11 @@ function runSink(): Promise<PeerResult> {
   });
 }
 
-async function runSource(port: number, totalBytes: number): Promise<PeerResult> {
-  const socket = connect(port, '127.0.0.1');
-  await new Promise((resolve) => socket.once('connect', resolve));
-  const chunk = Buffer.alloc(sourceWriteBytes, 120);
-  const started = performance.now();
-  const cpuBefore = process.cpuUsage();
-  let sent = 0;
-  for (; sent < totalBytes; sent += chunk.length) {
-    if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
-  }
-  await new Promise<void>((resolve) => socket.end(resolve));
-  const seconds = (performance.now() - started) / 1000;
-  return { role: 'source', bytes: sent, records: 0, seconds, cpuMs: cpuMsSince(cpuBefore) };
-}
-
 async function main(): Promise<void> {
-  const [role, port, ...rest] = process.argv.slice(2);
-  if (role === 'fetch') process.send?.(await runFetch(Number(port), rest[0] ?? '', Number(rest[1])));
-  else if (role === 'sink') process.send?.(await runSink());
-  else if (role === 'source') process.send?.(await runSource(Number(port), Number(rest[0])));
+  const [role, first, ...rest] = process.argv.slice(2);
+  if (role === 'fetch') process.send?.(await runFetch(Number(first), rest[0] ?? '', Number(rest[1])));
+  else if (role === 'sink') process.send?.(await runSink(Number(first)));
+  else if (role === 'source') process.send?.(await runSource(Number(first)));
   else throw new Error(`unknown role ${role}`);
   process.disconnect?.();
 }

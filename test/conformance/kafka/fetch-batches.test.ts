@@ -127,3 +127,70 @@ describe('kafka fetch of stored batches', () => {
     }
   });
 });
+
+/** Batches of about 300 KB, fetched four at a time (over 1 MiB per answer, read into pooled buffers). */
+const large = Array.from({ length: 8 }, (_, n) => {
+  const value = new Uint8Array(75_000).fill(65 + n);
+  return encodeRecordBatch({
+    baseTimestamp: 1_700_000_000_000n,
+    records: Array.from({ length: recordsPerBatch }, () => ({ value })),
+  });
+});
+const fourLimit = large[0]!.length * 4 + 100;
+
+/** Asserts that `records` holds exactly the produced batches `from`, `from + 1`, … of `large`. */
+function assertLarge(records: Uint8Array, from: number, count: number): void {
+  const got = batchesIn(records);
+  assert.equal(got.length, count);
+  got.forEach((b, i) => {
+    assert.equal(readBatchHeader(b).baseOffset, BigInt((from + i) * recordsPerBatch));
+    assert.deepEqual(Uint8Array.from(b.subarray(12)), large[from + i]!.subarray(12), `batch ${from + i}`);
+  });
+}
+
+describe('kafka fetch of large batches while appends continue', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-large-'));
+  let kb: KafkaTestBroker;
+  let producer: WireClient;
+  let consumer: WireClient;
+  const produce = async (n: number) => {
+    const r = await producer.request<Obj>(ApiKey.Produce, 7, {
+      acks: -1,
+      timeoutMs: 5000,
+      topicData: [{ name: 'large', partitionData: [{ index: 0, records: large[n]! }] }],
+    });
+    assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
+  };
+  const fetch = (from: number, extra: Obj = {}) =>
+    consumer.request<Obj>(ApiKey.Fetch, 11, {
+      ...fetchBody('large', BigInt(from * recordsPerBatch), fourLimit),
+      ...extra,
+    });
+  before(async () => {
+    kb = await startKafkaBroker({ storage: 'file', dataDir });
+    producer = await WireClient.open(kb.port);
+    consumer = await WireClient.open(kb.port);
+    await kb.broker.core.vhost('/').createStream('large', { partitions: 1 });
+    for (let n = 0; n < 6; n++) await produce(n);
+  });
+  after(async () => {
+    producer.close();
+    consumer.close();
+    await kb.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a long-poll answered after an append returns exactly the produced bytes', async () => {
+    assertLarge((await fetch(0)).responses[0].partitions[0].records, 0, 4);
+    // More than the two batches left is wanted, so the fetch waits; a seventh batch completes it.
+    const wait = fetch(4, { maxWaitMs: 10_000, minBytes: large[0]!.length * 2 + 1 });
+    await produce(6);
+    assertLarge((await wait).responses[0].partitions[0].records, 4, 3);
+  });
+
+  test('a fetch from where the last answer stopped also returns what was appended since', async () => {
+    assertLarge((await fetch(0)).responses[0].partitions[0].records, 0, 4);
+    await produce(7);
+    assertLarge((await fetch(4)).responses[0].partitions[0].records, 4, 4);
+  });
+});

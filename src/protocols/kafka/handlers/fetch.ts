@@ -206,13 +206,19 @@ function readAll(
   return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes };
 }
 
-/** Parks until any wanted partition grows past its fetch offset, or until the deadline. */
+/**
+ * Parks until any wanted partition grows past its fetch offset and what it holds now, or until the
+ * deadline: with fewer than minBytes ready past the offset, waiting only for the offset would return at
+ * once and spin without ever yielding to the append that could complete the fetch.
+ */
 function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): Promise<void> {
   const waits: Promise<void>[] = [];
   for (const want of wanted) {
     const partition = partitionOf(broker, want.topic, want.partition);
     if (!isKafkaError(partition))
-      waits.push(partition.waitFor(want.offset, timeoutMs).catch(() => undefined));
+      waits.push(
+        partition.waitFor(Math.max(want.offset, partition.endOffset), timeoutMs).catch(() => undefined),
+      );
   }
   if (waits.length === 0) return new Promise((resolve) => setTimeout(resolve, timeoutMs));
   return Promise.race(waits);
