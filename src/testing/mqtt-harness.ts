@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
-import mqttPacket, { type Packet } from 'mqtt-packet';
+import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import type { MqttOptions } from '../protocols/mqtt/limits.js';
 import { mqttListeners } from '../protocols/mqtt/listener.js';
 import { Broker } from '../server/broker.js';
@@ -18,6 +18,15 @@ export interface MqttTestBroker {
   readonly port: number;
   stop(): Promise<void>;
 }
+
+/** `switchyard start` flags with the MQTT TCP listener on a free port and every other listener off. */
+export const mqttTcpOnlyFlags: readonly string[] = [
+  '--mqtt-port',
+  'auto',
+  ...['--mqtt-ws-port', '--amqp-port', '--kafka-port', '--grpc-port', '--rest-port', '--http-port'].flatMap(
+    (flag) => [flag, '0'],
+  ),
+];
 
 const otherPortsOff = { amqpPort: 0, kafkaPort: 0, grpcPort: 0, restPort: 0, httpPort: 0 } as const;
 
@@ -137,6 +146,11 @@ export interface RawClient {
   readonly packets: Packet[];
   send(packet: Packet): void;
   write(bytes: Uint8Array): void;
+  /**
+   * Sends CONNECT in the client's protocol version (clean, keep alive 30 s unless `fields` say
+   * otherwise) and resolves with the CONNACK, whatever its code.
+   */
+  connect(clientId: string, fields?: Partial<IConnectPacket>): Promise<Packet>;
   /** The next received packet satisfying `match` (searching what already arrived first). */
   expect(match: (p: Packet) => boolean, timeoutMs?: number): Promise<Packet>;
   readonly closed: Promise<void>;
@@ -161,26 +175,32 @@ export async function rawClient(port: number, protocolVersion: 3 | 4 | 5 = 4): P
     }),
   );
   let seen = 0;
+  const send = (packet: Packet) => socket.write(mqttPacket.generate(packet, { protocolVersion }));
+  const expect = async (match: (p: Packet) => boolean, timeoutMs = 3000): Promise<Packet> => {
+    let found: Packet | undefined;
+    await until(
+      () => {
+        const index = packets.findIndex((p, i) => i >= seen && match(p));
+        if (index >= 0) {
+          found = packets[index];
+          seen = index + 1;
+        }
+        return found !== undefined;
+      },
+      timeoutMs,
+      'expected packet',
+    );
+    return found!;
+  };
   return {
     packets,
-    send: (packet) => socket.write(mqttPacket.generate(packet, { protocolVersion })),
+    send,
     write: (bytes) => socket.write(bytes),
-    async expect(match, timeoutMs = 3000) {
-      let found: Packet | undefined;
-      await until(
-        () => {
-          const index = packets.findIndex((p, i) => i >= seen && match(p));
-          if (index >= 0) {
-            found = packets[index];
-            seen = index + 1;
-          }
-          return found !== undefined;
-        },
-        timeoutMs,
-        'expected packet',
-      );
-      return found!;
+    connect(clientId, fields = {}) {
+      send({ cmd: 'connect', protocolVersion, clientId, clean: true, keepalive: 30, ...fields });
+      return expect((p) => p.cmd === 'connack');
     },
+    expect,
     closed,
     isClosed: () => isClosed,
     end: () => socket.destroy(),

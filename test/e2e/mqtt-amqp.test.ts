@@ -4,6 +4,7 @@ import amqp from 'amqplib';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { closeAll, connect, inbox, until } from '../../src/testing/mqtt-harness.js';
+import { allPortsOff } from '../../src/testing/server-helpers.js';
 
 /** The messages an AMQP consumer got on one queue. */
 function collect(channel: amqp.Channel, queue: string): Promise<amqp.ConsumeMessage[]> {
@@ -27,13 +28,9 @@ describe('MQTT ↔ AMQP through amq.topic', () => {
   before(async () => {
     broker = await Broker.start({
       storage: 'memory',
+      ...allPortsOff,
       amqpPort: 'auto',
       mqttPort: 'auto',
-      httpPort: 0,
-      mqttWsPort: 0,
-      kafkaPort: 0,
-      grpcPort: 0,
-      restPort: 0,
       logger: silentLogger(),
     });
     amqpUrl = `amqp://guest:guest@127.0.0.1:${broker.ports.amqpPort}`;

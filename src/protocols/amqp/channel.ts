@@ -4,13 +4,13 @@
  * handler closes this channel (soft error) or the connection (hard error) as RabbitMQ would.
  */
 import type { VirtualHost } from '../../core/api.js';
+import { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Delivery, Message } from '../../core/types.js';
 import type { DeliveryShape } from './codec/deliver.js';
 import type { BasicPublish, Frame, Method, MethodName } from './codec/index.js';
 import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
 import type { ConfirmTracker } from './confirms.js';
 import type { AmqpConnection } from './connection.js';
-import { ChannelCredit } from './credit.js';
 import { AmqpError, connectionError, toReply } from './errors.js';
 import { basicHandlers, checkPublish, publishContent } from './methods/basic.js';
 import { channelHandlers } from './methods/channel.js';
@@ -72,7 +72,8 @@ export class AmqpChannel {
   readonly consumers = new Map<string, ChannelConsumer>();
   /** `basic.qos global=false`: the limit given to consumers created afterwards. */
   prefetch = 0;
-  readonly credit = new ChannelCredit();
+  /** `basic.qos global=true`: one prefetch shared by the channel's consumers; 0 = none. */
+  readonly credit = new SharedCredit();
   confirms: ConfirmTracker | undefined;
   tx: TxOperation[] | undefined;
   replyToken: string | undefined;

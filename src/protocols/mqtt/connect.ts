@@ -110,7 +110,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     await session.disconnect();
     return;
   }
-  Object.assign(conn, { clientId, session, owner: `${conn.id}/${clientId}`, sessionExpirySec: expirySec });
+  Object.assign(conn, { clientId, session, sessionExpirySec: expirySec });
   conn.will = willOf(packet);
   conn.state = 'connected';
   server.clients.set(clientId, conn);

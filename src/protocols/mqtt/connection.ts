@@ -7,10 +7,10 @@
 import { Buffer } from 'node:buffer';
 import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
 import type { CoreSession } from '../../core/api.js';
+import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import { handleConnect } from './connect.js';
-import { ClientCredit } from './credit.js';
 import { FrameReader, readHeader } from './framing.js';
 import { handlePublish, handlePubrel } from './inbound.js';
 import { Reason } from './limits.js';
@@ -82,19 +82,14 @@ export class Connection implements ClientHandle {
   clientId = '';
   state: 'new' | 'connecting' | 'connected' | 'closed' = 'new';
   session: CoreSession | undefined;
-  owner = '';
   readonly subscriptions = new Map<string, SubscriptionEntry>();
-  sessionConsumer: Consumer | undefined;
   readonly sharedConsumers = new Map<string, Consumer>();
-  /** Receive Maximum over the session consumer and every shared one together (./credit.ts). */
-  readonly credit = new ClientCredit();
+  /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
+  readonly credit = new SharedCredit(1);
+  /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
   will: Will | undefined;
   /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
   sessionExpirySec: number | undefined = 0;
-  /** A DISCONNECT 0x00 arrived: no will (§3.14.4). */
-  normalDisconnect = false;
-  /** The broker is closing: no will either. */
-  shuttingDown = false;
   clientReceiveMax = 65_535;
   clientPacketBytesMax = Number.POSITIVE_INFINITY;
   clientAliasesMax = 0;
@@ -127,6 +122,11 @@ export class Connection implements ClientHandle {
     this.#parser.on('error', (err: Error) => this.fail(Reason.malformed, err.message));
     transport.onDrain(() => this.flushAcks());
     this.#armKeepAlive(server.limits.connectTimeoutMs);
+  }
+
+  /** Holder of the connection's unacked deliveries in core; `closeConnection(id)` releases `id/…`. */
+  get owner(): string {
+    return `${this.id}/${this.clientId}`;
   }
 
   receive(chunk: Buffer): void {
@@ -193,7 +193,6 @@ export class Connection implements ClientHandle {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     clearTimeout(this.#keepAliveTimer);
-    this.server.connections--;
     this.server.untrack(this);
     if (wasConnected) onClosed(this);
   }
@@ -207,7 +206,7 @@ export class Connection implements ClientHandle {
   }
 
   shutdown(): void {
-    this.shuttingDown = true;
+    this.will = undefined;
     this.fail(Reason.serverShuttingDown, 'server shutting down');
   }
 
@@ -329,7 +328,10 @@ export class Connection implements ClientHandle {
     return true;
   }
 
-  /** DISCONNECT (§3.14): 0x04 keeps the will; a new session expiry may replace the agreed one. */
+  /**
+   * DISCONNECT (§3.14): a normal one drops the will [MQTT-3.14.4-3], 0x04 keeps it; a new session
+   * expiry may replace the agreed one, but not one of 0 [MQTT-3.14.2-2].
+   */
   #disconnect(packet: Extract<Packet, { cmd: 'disconnect' }>): undefined {
     const expiry = packet.properties?.sessionExpiryInterval;
     if (expiry !== undefined) {
@@ -339,7 +341,7 @@ export class Connection implements ClientHandle {
       this.sessionExpirySec =
         expiry === 0xffff_ffff ? undefined : Math.min(expiry, this.server.limits.sessionExpirySecMax);
     }
-    this.normalDisconnect = (packet.reasonCode ?? 0) !== 0x04;
+    if ((packet.reasonCode ?? 0) !== 0x04) this.will = undefined;
     this.close();
     return undefined;
   }

@@ -7,11 +7,12 @@
  */
 import { Buffer } from 'node:buffer';
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
-import type { PublishResult } from '../../core/types.js';
+import type { MessageProperties, PublishOptions, PublishResult } from '../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { type Connection, ProtocolViolation } from './connection.js';
 import { Reason } from './limits.js';
 import { toCore } from './properties.js';
+import type { MqttServer } from './server.js';
 import { topicExchange, topicToKey, validTopicName } from './topics.js';
 
 function resolveTopic(conn: Connection, packet: IPublishPacket): string {
@@ -44,8 +45,27 @@ function failureReason(err: unknown): number {
   return Reason.unspecified;
 }
 
+/**
+ * Routes a client's message (a PUBLISH or its will) into `amq.topic`; a retained one also replaces
+ * the topic's retained message [MQTT-3.3.1-5], [MQTT-3.1.2-17].
+ */
+export function publishToTopic(
+  server: MqttServer,
+  topic: string,
+  message: { readonly body: Buffer; readonly properties: MessageProperties; readonly retain: boolean },
+  options?: PublishOptions,
+): PublishResult {
+  const { body, properties } = message;
+  if (message.retain) {
+    // A copy: the body may be a view into a larger buffer the codec filled.
+    server.retained.set({ topic, body: Buffer.from(body), properties }).catch((err: unknown) => {
+      server.logger.warn({ err, topic }, 'mqtt retained message not stored');
+    });
+  }
+  return server.vhost.publish(topicExchange, topicToKey(topic), { body, properties }, options);
+}
+
 function route(conn: Connection, packet: IPublishPacket, topic: string): PublishResult {
-  const { server } = conn;
   const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const properties = toCore(packet.properties, {
     qos: packet.qos,
@@ -53,12 +73,12 @@ function route(conn: Connection, packet: IPublishPacket, topic: string): Publish
     publisher: conn.clientId,
     nowMs: Date.now(),
   });
-  if (packet.retain) {
-    void server.retained.set({ topic, body: Buffer.from(body), properties }).catch((err: unknown) => {
-      server.logger.warn({ err, topic }, 'mqtt retained message not stored');
-    });
-  }
-  return server.vhost.publish(topicExchange, topicToKey(topic), { body, properties }, { publisher: conn.id });
+  return publishToTopic(
+    conn.server,
+    topic,
+    { body, properties, retain: packet.retain },
+    { publisher: conn.id },
+  );
 }
 
 export function handlePublish(conn: Connection, packet: IPublishPacket): Promise<void> | undefined {
@@ -70,13 +90,22 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): Promise
     route(conn, packet, topic);
     return undefined;
   }
+  return publishAcknowledged(conn, packet, topic);
+}
+
+/** QoS 1/2: routed, then PUBACK / PUBREC once the core confirms; called again after waiting for room. */
+function publishAcknowledged(
+  conn: Connection,
+  packet: IPublishPacket,
+  topic: string,
+): Promise<void> | undefined {
   const qos2 = pendingQos2(conn);
   if (packet.qos === 2 && qos2.has(packet.messageId!)) {
     conn.send({ cmd: 'pubrec', messageId: packet.messageId! });
     return undefined;
   }
   if (conn.version !== 5 && conn.inboundPending >= conn.server.limits.receiveMax) {
-    return inboundRoom(conn).then(() => handlePublish(conn, packet));
+    return inboundRoom(conn).then(() => publishAcknowledged(conn, packet, topic));
   }
   // [MQTT-3.3.4-7]: a v5 client agreed to our Receive Maximum in CONNACK; exceeding it is its error.
   if (conn.inboundPending + qos2.size >= conn.server.limits.receiveMax) {

@@ -46,13 +46,25 @@ function release(core: CoreBroker): void {
 }
 
 function open(server: MqttServer, transport: Transport): Connection {
-  server.connections++;
   const connection = new Connection(server, transport);
   server.track(connection);
   return connection;
 }
 
-function listen(
+/** Listens on the context's port; a failure releases the MqttServer taken for this listener. */
+async function listen(
+  netServer: Server | ReturnType<typeof createHttpServer>,
+  context: ListenerContext,
+): Promise<number> {
+  try {
+    return await bind(netServer, context);
+  } catch (err) {
+    release(context.core);
+    throw err;
+  }
+}
+
+function bind(
   netServer: Server | ReturnType<typeof createHttpServer>,
   context: ListenerContext,
 ): Promise<number> {
@@ -80,10 +92,7 @@ async function startTcp(context: ListenerContext, options: MqttOptions): Promise
       connection.closed();
     });
   });
-  const port = await listen(netServer, context).catch((err: unknown) => {
-    release(context.core);
-    throw err;
-  });
+  const port = await listen(netServer, context);
   return {
     port,
     close: async () => {
@@ -111,10 +120,7 @@ async function startWebSocket(context: ListenerContext, options: MqttOptions): P
     ws.on('error', () => ws.terminate());
     ws.on('close', () => connection.closed());
   });
-  const port = await listen(http, context).catch((err: unknown) => {
-    release(context.core);
-    throw err;
-  });
+  const port = await listen(http, context);
   return {
     port,
     close: async () => {

@@ -17,18 +17,25 @@ import mqttPacket, {
 } from 'mqtt-packet';
 import type { Delivery, Headers, Message } from '../../core/types.js';
 import type { Connection } from './connection.js';
+import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
 import { Header, publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { pubrelOwed } from './resume.js';
 import { matching } from './server.js';
 import { keyToTopic } from './topics.js';
 
+/** Packet ids run 1 to 65535 (§2.2.1); 0 is not one [MQTT-2.2.1-3]. */
 const packetIdMax = 65_535;
+
+/** The packet id after `id`, wrapping past 65535 to 1. */
+export function packetIdAfter(id: number): number {
+  return (id % packetIdMax) + 1;
+}
 
 function allocatePacketId(conn: Connection): number {
   for (let tries = 0; tries < packetIdMax; tries++) {
     const id = conn.nextPacketId;
-    conn.nextPacketId = (id % packetIdMax) + 1;
+    conn.nextPacketId = packetIdAfter(id);
     if (!conn.outbound.has(id) && !conn.reserved.has(id)) return id;
   }
   throw new Error('no free packet id');
@@ -100,6 +107,11 @@ function plan(conn: Connection, message: Message, sharedKey?: string): Plan | un
   return { topic, entries, qos, retain, nowMs };
 }
 
+function write(conn: Connection, bytes: Buffer): void {
+  conn.transport.write(bytes);
+  conn.server.stats.sent++;
+}
+
 function drop(conn: Connection, delivery: Delivery): void {
   conn.server.vhost.ack(delivery.queue, delivery.id);
 }
@@ -116,9 +128,7 @@ export function offer(conn: Connection, message: Message, sharedKey?: string): b
   // Not for this client (or too large for it): dropped, as the queued path would.
   if (how === undefined) return true;
   const bytes = encodeQos0(conn, message, how);
-  if (bytes === undefined) return true;
-  conn.transport.write(bytes);
-  conn.server.stats.sent++;
+  if (bytes !== undefined) write(conn, bytes);
   return true;
 }
 
@@ -133,8 +143,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     const bytes = how === undefined ? undefined : encodeQos0(conn, message, how);
     if (bytes === undefined) drop(conn, delivery);
     else {
-      conn.transport.write(bytes);
-      conn.server.stats.sent++;
+      write(conn, bytes);
       ackSent(conn, delivery);
     }
     return;
@@ -149,12 +158,11 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     drop(conn, delivery);
     return;
   }
-  conn.transport.write(bytes);
-  conn.server.stats.sent++;
+  write(conn, bytes);
   track(conn, delivery, packetId, sharedKey === undefined, how.qos);
 }
 
-/** A v5 PUBLISH as mqtt-packet takes it (v3 clients get ./publish311 instead). */
+/** A v5 PUBLISH as mqtt-packet takes it (3.1 / 3.1.1 clients get `publish311` instead). */
 function publishPacket(conn: Connection, message: Message, how: Plan): IPublishPacket {
   const { body } = message;
   const payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -326,10 +334,11 @@ export function handlePuback(conn: Connection, packet: IPubackPacket): undefined
 export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined {
   const packetId = packet.messageId!;
   const entry = conn.outbound.get(packetId);
-  if (entry === undefined || entry.stage !== 'publish') {
-    if (entry === undefined) conn.send({ cmd: 'pubrel', messageId: packetId, reasonCode: 0x92 });
+  if (entry === undefined) {
+    conn.send({ cmd: 'pubrel', messageId: packetId, reasonCode: Reason.packetIdNotFound });
     return undefined;
   }
+  if (entry.stage !== 'publish') return undefined;
   conn.server.vhost.ack(entry.queue, entry.deliveryId);
   if ((packet.reasonCode ?? 0) >= 0x80) {
     finish(conn, packetId);

@@ -23,12 +23,6 @@ const internalPrefix = 'x-mqtt-';
 
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
 
-export interface Outgoing {
-  readonly qos: QoS;
-  readonly retain: boolean;
-  readonly properties: PublishProperties;
-}
-
 export interface IncomingInfo {
   readonly qos: QoS;
   readonly retain: boolean;

@@ -4,9 +4,10 @@
  * (MQTT 5.0 §4.4), and the connection starts consuming the session queue.
  */
 import type { Connection } from './connection.js';
-import { entryFromArgs } from './model.js';
-import { deliver, offer } from './outbound.js';
-import { attachShared, consumeWindow, forgetShared, loadShared } from './shared.js';
+import { entryFromArgs, fullFilter } from './model.js';
+import { packetIdAfter } from './outbound.js';
+import { attachShared, consumeFor, consumeWindow, loadShared } from './shared.js';
+import { forgetSessionState } from './teardown.js';
 
 /** Marks a packet id whose message was acked at PUBREC; only its PUBREL is owed. */
 export const pubrelOwed = -1;
@@ -14,28 +15,22 @@ export const pubrelOwed = -1;
 export function resume(conn: Connection, present: boolean): void {
   const { server } = conn;
   const session = conn.session!;
+  // Set once per connection, before any consumer (session or shared) asks it.
+  conn.credit.setMax(consumeWindow(conn));
   if (present) {
     for (const sub of session.subscriptions()) {
       const entry = entryFromArgs(sub.options);
       if (entry !== undefined) conn.subscriptions.set(entry.filter, entry);
     }
     for (const entry of loadShared(server, conn.clientId)) {
-      conn.subscriptions.set(`$share/${entry.group}/${entry.filter}`, entry);
+      conn.subscriptions.set(fullFilter(entry), entry);
       attachShared(conn, entry);
     }
     resumeInflight(conn);
   } else {
-    server.incomingQos2.delete(conn.clientId);
-    void forgetShared(server, conn.clientId).catch(() => {});
+    forgetSessionState(server, conn.clientId);
   }
-  conn.sessionConsumer = server.vhost.consume(session.queue, {
-    tag: conn.owner,
-    owner: conn.owner,
-    prefetch: consumeWindow(conn),
-    limits: [conn.credit],
-    deliver: (delivery) => deliver(conn, delivery),
-    offer: (message) => offer(conn, message),
-  });
+  consumeFor(conn, session.queue, conn.owner);
 }
 
 function resumeInflight(conn: Connection): void {
@@ -57,5 +52,5 @@ function resumeInflight(conn: Connection): void {
       conn.reserved.add(packetId);
     }
   }
-  conn.nextPacketId = (highest % 65_535) + 1;
+  conn.nextPacketId = packetIdAfter(highest);
 }

@@ -53,8 +53,6 @@ export class MqttServer {
   readonly deniedFilters: readonly string[];
   readonly authentication: MqttAuthentication;
   readonly stats: MqttStats = { received: 0, sent: 0, connectionsTotal: 0 };
-  /** Connections open (before and after CONNECT), for `connectionsMax`. */
-  connections = 0;
   readonly clients = new Map<string, ClientHandle>();
   /** Inbound QoS 2 packet ids awaiting PUBREL, by client id; outlive a connection (§4.3.3). */
   readonly incomingQos2 = new Map<string, Set<number>>();
@@ -84,6 +82,11 @@ export class MqttServer {
     return `mqtt-${this.#nextConnection++}`;
   }
 
+  /** Connections open (before and after CONNECT), for `connectionsMax`. */
+  get connections(): number {
+    return this.#all.size;
+  }
+
   track(handle: ClientHandle): void {
     this.#all.add(handle);
   }
@@ -94,12 +97,12 @@ export class MqttServer {
   }
 
   denied(filter: string): boolean {
-    return this.deniedFilters.some((rule) => rule === filter);
+    return this.deniedFilters.includes(filter);
   }
 
   /** Runs `publish` after `delayMs` unless the client id connects again first (§3.1.3.2.2). */
   scheduleWill(clientId: string, delayMs: number, publish: () => void): void {
-    this.cancelWill(clientId);
+    this.endWill(clientId, false);
     if (delayMs <= 0) {
       publish();
       return;
@@ -110,10 +113,6 @@ export class MqttServer {
     }, delayMs);
     timer.unref();
     this.#wills.set(clientId, { cancel: () => clearTimeout(timer), publish });
-  }
-
-  cancelWill(clientId: string): void {
-    this.endWill(clientId, false);
   }
 
   /** A waiting will is dropped, or with `publishNow` sent at once (its session ended). */

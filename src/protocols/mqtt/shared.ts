@@ -5,6 +5,7 @@
  * The queue is auto-deleted with its last member. Durable sessions remember their shared
  * subscriptions under `mqtt.shared/<vhost>/<client id>`.
  */
+import type { Consumer } from '../../core/types.js';
 import type { Connection } from './connection.js';
 import { entryFromArgs, entryToArgs, fullFilter, type SubscriptionEntry } from './model.js';
 import { deliver, offer } from './outbound.js';
@@ -17,9 +18,22 @@ function key(server: MqttServer, clientId: string): string {
 
 /** Unacked deliveries a client may hold, per consumer and (through `conn.credit`) over them all. */
 export function consumeWindow(conn: Connection): number {
-  const window = Math.max(1, Math.min(conn.server.limits.inflightMax, conn.clientReceiveMax));
-  conn.credit.setMax(window);
-  return window;
+  return Math.max(1, Math.min(conn.server.limits.inflightMax, conn.clientReceiveMax));
+}
+
+/**
+ * Consumes `queue` for the connection: the session queue (`sharedKey` undefined) or a share group's
+ * queue, each under the one Receive Maximum of the client [MQTT-3.3.4-9].
+ */
+export function consumeFor(conn: Connection, queue: string, tag: string, sharedKey?: string): Consumer {
+  return conn.server.vhost.consume(queue, {
+    tag,
+    owner: conn.owner,
+    prefetch: consumeWindow(conn),
+    limits: [conn.credit],
+    deliver: (delivery) => deliver(conn, delivery, sharedKey),
+    offer: (message) => offer(conn, message, sharedKey),
+  });
 }
 
 export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
@@ -29,15 +43,7 @@ export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
   const queue = sharedQueueName(entry.group!, entry.filter);
   vhost.declareQueue(queue, { durable: false, autoDelete: true });
   vhost.bindQueue(queue, topicExchange, filterToPattern(entry.filter));
-  const consumer = vhost.consume(queue, {
-    tag: `${conn.owner}#${full}`,
-    owner: conn.owner,
-    prefetch: consumeWindow(conn),
-    limits: [conn.credit],
-    deliver: (delivery) => deliver(conn, delivery, full),
-    offer: (message) => offer(conn, message, full),
-  });
-  conn.sharedConsumers.set(full, consumer);
+  conn.sharedConsumers.set(full, consumeFor(conn, queue, `${conn.owner}#${full}`, full));
 }
 
 export function detachShared(conn: Connection, full: string): void {

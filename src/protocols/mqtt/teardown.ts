@@ -6,10 +6,10 @@
 import type { Buffer } from 'node:buffer';
 import type { QoS } from 'mqtt-packet';
 import type { Connection } from './connection.js';
+import { publishToTopic } from './inbound.js';
 import { type PublishProperties, toCore } from './properties.js';
 import type { MqttServer } from './server.js';
 import { forgetShared } from './shared.js';
-import { topicExchange, topicToKey } from './topics.js';
 
 export interface Will {
   readonly topic: string;
@@ -20,7 +20,7 @@ export interface Will {
   readonly properties: PublishProperties;
 }
 
-export function publishWill(server: MqttServer, clientId: string, will: Will): void {
+function publishWill(server: MqttServer, clientId: string, will: Will): void {
   const properties = toCore(will.properties, {
     qos: will.qos,
     retain: will.retain,
@@ -28,13 +28,19 @@ export function publishWill(server: MqttServer, clientId: string, will: Will): v
     nowMs: Date.now(),
   });
   try {
-    if (will.retain)
-      void server.retained.set({ topic: will.topic, body: will.payload, properties }).catch(() => {});
-    server.vhost.publish(topicExchange, topicToKey(will.topic), { body: will.payload, properties });
+    publishToTopic(server, will.topic, { body: will.payload, properties, retain: will.retain });
     server.stats.received++;
   } catch (err) {
     server.logger.warn({ err, clientId }, 'mqtt will not published');
   }
+}
+
+/** A session ended (or starts clean): what the MQTT side keeps for it beside the core session goes too. */
+export function forgetSessionState(server: MqttServer, clientId: string): void {
+  server.incomingQos2.delete(clientId);
+  forgetShared(server, clientId).catch((err: unknown) => {
+    server.logger.warn({ err, clientId }, 'mqtt shared subscriptions not forgotten');
+  });
 }
 
 export function onClosed(conn: Connection): void {
@@ -43,15 +49,12 @@ export function onClosed(conn: Connection): void {
   server.vhost.closeConnection(conn.id);
   const expirySec = conn.sessionExpirySec;
   const will = conn.will;
-  if (will !== undefined && !conn.normalDisconnect && !conn.shuttingDown) {
+  if (will !== undefined) {
     const delaySec = Math.min(will.delaySec, expirySec ?? Number.POSITIVE_INFINITY);
     server.scheduleWill(clientId, delaySec * 1000, () => publishWill(server, clientId, will));
   }
   if (session === undefined) return;
-  if (expirySec === 0) {
-    server.incomingQos2.delete(clientId);
-    void forgetShared(server, clientId).catch(() => {});
-  }
+  if (expirySec === 0) forgetSessionState(server, clientId);
   session.disconnect(expirySec === undefined ? undefined : expirySec * 1000).catch((err: unknown) => {
     server.logger.warn({ err, clientId }, 'mqtt session disconnect failed');
   });

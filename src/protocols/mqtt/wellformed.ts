@@ -39,10 +39,11 @@ const protocolError = (message: string): Violation => ({ reason: Reason.protocol
 
 /**
  * Why a UTF-8 string field is refused, or undefined. Ill-formed UTF-8 and U+0000 are refused by
- * both versions (3.1.1 §1.5.3, MQTT-1.5.3-1/2); control characters and non-characters are ones
- * the specifications allow a receiver to refuse (5.0 §1.5.4), and names with them are refused here.
+ * both versions (3.1.1 §1.5.3, [MQTT-1.5.3-1], [MQTT-1.5.3-2]); control characters and
+ * non-characters are ones the specifications allow a receiver to refuse (5.0 §1.5.4), and names
+ * with them are refused here.
  */
-export function textProblem(bytes: Buffer): string | undefined {
+function textProblem(bytes: Buffer): string | undefined {
   if (!isUtf8(bytes)) return 'ill-formed UTF-8';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: these are exactly what is refused
   if (/[\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]/.test(bytes.toString('utf8')))
@@ -90,13 +91,18 @@ class Reader {
   }
 }
 
-/** Reads a topic name or filter: present, not empty (MQTT-4.7.3-1), text allowed. */
-function readTopic(reader: Reader, what: string): Violation | undefined {
+/** Reads a UTF-8 string field: present, text allowed, and not empty unless `emptyAllowed`. */
+function readText(reader: Reader, what: string, emptyAllowed: boolean): Violation | undefined {
   const bytes = reader.bytes();
   if (bytes === undefined) return malformed(`${what} cut short`);
-  if (bytes.length === 0) return malformed(`empty ${what}`);
+  if (bytes.length === 0) return emptyAllowed ? undefined : malformed(`empty ${what}`);
   const problem = textProblem(bytes);
   return problem === undefined ? undefined : malformed(`${what}: ${problem}`);
+}
+
+/** A topic name or filter is at least one character [MQTT-4.7.3-1]. */
+function readTopic(reader: Reader, what: string): Violation | undefined {
+  return readText(reader, what, false);
 }
 
 /** Checks one packet after CONNECT; `headerBytes` is the fixed header's length. */
@@ -132,17 +138,16 @@ export function checkPacket(frame: Buffer, headerBytes: number, version: 3 | 4 |
 function checkPublish(body: Buffer, flags: number, version: 3 | 4 | 5): Violation | undefined {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) return malformed('PUBLISH with QoS 3');
-  // MQTT-3.3.1-2: DUP must be 0 for QoS 0.
+  // [MQTT-3.3.1-2]: DUP must be 0 for QoS 0.
   if (qos === 0 && (flags & 0x08) !== 0) return malformed('DUP set on a QoS 0 PUBLISH');
   const reader = new Reader(body);
-  const bytes = reader.bytes();
-  if (bytes === undefined) return malformed('topic name cut short');
-  const problem = bytes.length > 0 ? textProblem(bytes) : undefined;
-  if (problem !== undefined) return malformed(`topic name: ${problem}`);
+  // Empty is allowed here: a v5 PUBLISH may name its topic by alias alone (checked after decoding).
+  const topic = readText(reader, 'topic name', true);
+  if (topic !== undefined) return topic;
   if (qos > 0) {
     const packetId = reader.u16();
     if (packetId === undefined) return malformed('packet id cut short');
-    if (packetId === 0) return protocolError('packet id 0'); // MQTT-2.2.1-3
+    if (packetId === 0) return protocolError('packet id 0'); // [MQTT-2.2.1-3]
   }
   if (version === 5 && !reader.skipProperties()) return malformed('properties cut short');
   return undefined;
@@ -167,7 +172,7 @@ function checkFilters(body: Buffer, type: number, version: 3 | 4 | 5): Violation
   if (packetId === undefined) return malformed('packet id cut short');
   if (packetId === 0) return protocolError('packet id 0');
   if (version === 5 && !reader.skipProperties()) return malformed('properties cut short');
-  // MQTT-3.8.3-3 / MQTT-3.10.3-2: at least one topic filter.
+  // [MQTT-3.8.3-3], [MQTT-3.10.3-2]: at least one topic filter.
   if (reader.left === 0) return malformed('no topic filter');
   while (reader.left > 0) {
     const violation = readTopic(reader, 'topic filter');
@@ -185,7 +190,7 @@ function readProtocol(reader: Reader): { version: 3 | 4 | 5; legacy: boolean } |
   if (name !== 'MQTT' && name !== 'MQIsdp') return malformed(`protocol name ${JSON.stringify(name)}`);
   const expected = name === 'MQIsdp' ? level === 3 : level === 4 || level === 5;
   if (!expected) {
-    // MQTT-3.1.2-2: an unsupported level gets return code 1, in the 3.1.1 format the client can read.
+    // [MQTT-3.1.2-2]: an unsupported level gets return code 1, in the 3.1.1 format the client can read.
     return {
       reason: Reason.unsupportedProtocolVersion,
       message: `protocol level ${level}`,
@@ -197,8 +202,8 @@ function readProtocol(reader: Reader): { version: 3 | 4 | 5; legacy: boolean } |
 
 /**
  * Walks a CONNECT (3.1.1 §3.1, 5.0 §3.1) field by field: flags, UTF-8 text, and nothing left over
- * (MQTT-3.1.2-18/-20/-22). For MQTT 3.1 the fixed header flags and the reserved connect flag were not
- * yet reserved, so they are cleared rather than refused.
+ * ([MQTT-3.1.2-18], [MQTT-3.1.2-20], [MQTT-3.1.2-22]). For MQTT 3.1 the fixed header flags and the
+ * reserved connect flag were not yet reserved, so they are cleared rather than refused.
  */
 export function checkConnect(frame: Buffer, headerBytes: number): ConnectFacts | Violation {
   const reader = new Reader(frame.subarray(headerBytes));
@@ -223,12 +228,12 @@ function checkConnectPayload(reader: Reader, flags: number, version: 3 | 4 | 5):
   const will = (flags & 0x04) !== 0;
   const hasUser = (flags & 0x80) !== 0;
   const hasPassword = (flags & 0x40) !== 0;
-  if ((flags & 0x01) !== 0) return malformed('reserved connect flag set'); // MQTT-3.1.2-3
-  if (((flags >> 3) & 0x03) === 3) return malformed('will QoS 3'); // MQTT-3.1.2-14
-  if (!will && (flags & 0x38) !== 0) return malformed('will QoS or retain without a will'); // MQTT-3.1.2-11
-  if (version !== 5 && hasPassword && !hasUser) return malformed('password without user name'); // MQTT-3.1.2-22
+  if ((flags & 0x01) !== 0) return malformed('reserved connect flag set'); // [MQTT-3.1.2-3]
+  if (((flags >> 3) & 0x03) === 3) return malformed('will QoS 3'); // [MQTT-3.1.2-14]
+  if (!will && (flags & 0x38) !== 0) return malformed('will QoS or retain without a will'); // [MQTT-3.1.2-11]
+  if (version !== 5 && hasPassword && !hasUser) return malformed('password without user name'); // [MQTT-3.1.2-22]
   if (version === 5 && !reader.skipProperties()) return malformed('properties cut short');
-  const clientId = text(reader, 'client id');
+  const clientId = readText(reader, 'client id', true);
   if (clientId !== undefined) return clientId;
   if (will) {
     if (version === 5 && !reader.skipProperties()) return malformed('will properties cut short');
@@ -237,16 +242,9 @@ function checkConnectPayload(reader: Reader, flags: number, version: 3 | 4 | 5):
     if (reader.bytes() === undefined) return malformed('will payload cut short');
   }
   if (hasUser) {
-    const user = text(reader, 'user name');
+    const user = readText(reader, 'user name', true);
     if (user !== undefined) return user;
   }
   if (hasPassword && reader.bytes() === undefined) return malformed('password cut short');
   return reader.left === 0 ? undefined : malformed('bytes after the CONNECT payload');
-}
-
-function text(reader: Reader, what: string): Violation | undefined {
-  const bytes = reader.bytes();
-  if (bytes === undefined) return malformed(`${what} cut short`);
-  const problem = textProblem(bytes);
-  return problem === undefined ? undefined : malformed(`${what}: ${problem}`);
 }

@@ -165,15 +165,7 @@ describe('MQTT 5 delivery features', () => {
     const raw = await rawClient(server.port, 5);
     const pub = await connect(server.url, { protocolVersion: 5 });
     try {
-      raw.send({
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: 'flow-raw',
-        clean: true,
-        keepalive: 30,
-        properties: { receiveMaximum: 2 },
-      });
-      await raw.expect((p) => p.cmd === 'connack');
+      await raw.connect('flow-raw', { properties: { receiveMaximum: 2 } });
       raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flow/t', qos: 1 }] });
       await raw.expect((p) => p.cmd === 'suback');
       for (let i = 0; i < 5; i++) await pub.publishAsync('flow/t', `m${i}`, { qos: 1 });
@@ -197,15 +189,7 @@ describe('MQTT 5 delivery features', () => {
     const raw = await rawClient(server.port, 5);
     const pub = await connect(server.url, { protocolVersion: 5 });
     try {
-      raw.send({
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: 'flow-shared',
-        clean: true,
-        keepalive: 30,
-        properties: { receiveMaximum: 2 },
-      });
-      await raw.expect((p) => p.cmd === 'connack');
+      await raw.connect('flow-shared', { properties: { receiveMaximum: 2 } });
       const filters = ['$share/ga/rm/a', '$share/gb/rm/b', 'rm/c'];
       raw.send({
         cmd: 'subscribe',

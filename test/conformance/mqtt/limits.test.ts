@@ -33,8 +33,7 @@ function disconnectReason(packets: Packet[]): number | undefined {
 
 async function connected(version: 4 | 5, clientId: string) {
   const raw = await rawClient(server.port, version);
-  raw.send({ cmd: 'connect', protocolVersion: version, clientId, clean: true, keepalive: 30 });
-  await raw.expect((p) => p.cmd === 'connack');
+  await raw.connect(clientId);
   return raw;
 }
 
@@ -256,12 +255,10 @@ describe('malformed input and limits', () => {
     for (let i = 0; i < 40; i++) held.push(await rawClient(server.port, 4));
     try {
       const v5 = await rawClient(server.port, 5);
-      v5.send({ cmd: 'connect', protocolVersion: 5, clientId: 'one-too-many', clean: true, keepalive: 30 });
-      const refused = (await v5.expect((p) => p.cmd === 'connack')) as { reasonCode?: number };
+      const refused = (await v5.connect('one-too-many')) as { reasonCode?: number };
       assert.equal(refused.reasonCode, 0x97);
       const v4 = await rawClient(server.port, 4);
-      v4.send({ cmd: 'connect', protocolVersion: 4, clientId: 'one-too-many-4', clean: true, keepalive: 30 });
-      const refused4 = (await v4.expect((p) => p.cmd === 'connack')) as { returnCode?: number };
+      const refused4 = (await v4.connect('one-too-many-4')) as { returnCode?: number };
       assert.equal(refused4.returnCode, 3);
     } finally {
       for (const raw of held) raw.end();

@@ -3,28 +3,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { closeAll, connect, inbox, rawClient, sleep } from '../../../src/testing/mqtt-harness.js';
+import {
+  closeAll,
+  connect,
+  inbox,
+  mqttTcpOnlyFlags,
+  rawClient,
+  sleep,
+} from '../../../src/testing/mqtt-harness.js';
 import { startCli } from '../../../src/testing/server-cli.js';
-
-const otherPortsOff = [
-  '--amqp-port',
-  '0',
-  '--kafka-port',
-  '0',
-  '--grpc-port',
-  '0',
-  '--rest-port',
-  '0',
-  '--http-port',
-  '0',
-  '--mqtt-ws-port',
-  '0',
-];
 
 describe('restart', () => {
   test('after SIGKILL a persistent session keeps its queued QoS 1 messages and retained messages survive', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
-    const args = ['--storage', 'file', '--data-dir', dataDir, '--mqtt-port', 'auto', ...otherPortsOff];
+    const args = ['--storage', 'file', '--data-dir', dataDir, ...mqttTcpOnlyFlags];
     try {
       const first = await startCli(args);
       const url = `mqtt://127.0.0.1:${first.ports.mqtt}`;
@@ -64,12 +56,11 @@ describe('restart', () => {
 
   test('after SIGKILL QoS 1 messages sent but never acknowledged come back, flagged DUP', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
-    const args = ['--storage', 'file', '--data-dir', dataDir, '--mqtt-port', 'auto', ...otherPortsOff];
+    const args = ['--storage', 'file', '--data-dir', dataDir, ...mqttTcpOnlyFlags];
     try {
       const first = await startCli(args);
       const raw = await rawClient(first.ports.mqtt!);
-      raw.send({ cmd: 'connect', protocolVersion: 4, clientId: 'unacked', clean: false, keepalive: 30 });
-      await raw.expect((p) => p.cmd === 'connack');
+      await raw.connect('unacked', { clean: false });
       raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'restart/u', qos: 1 }] });
       await raw.expect((p) => p.cmd === 'suback');
       const pub = await connect(`mqtt://127.0.0.1:${first.ports.mqtt}`);

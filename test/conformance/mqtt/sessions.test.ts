@@ -119,8 +119,7 @@ describe('sessions', () => {
 
   test('keep alive: silence for 1.5 × the interval closes the connection; server keep alive caps it', async () => {
     const raw = await rawClient(server.port, 5);
-    raw.send({ cmd: 'connect', protocolVersion: 5, clientId: 'silent', clean: true, keepalive: 1 });
-    await raw.expect((p) => p.cmd === 'connack');
+    await raw.connect('silent', { keepalive: 1 });
     const started = Date.now();
     await raw.closed;
     const elapsed = Date.now() - started;
@@ -136,8 +135,7 @@ describe('sessions', () => {
   test('unacknowledged QoS 1 and 2 messages are resent on reconnect with the same packet id and DUP', async () => {
     const pub = await connect(server.url);
     const first = await rawClient(server.port, 4);
-    first.send({ cmd: 'connect', protocolVersion: 4, clientId: 'resend', clean: false, keepalive: 30 });
-    await first.expect((p) => p.cmd === 'connack');
+    await first.connect('resend', { clean: false });
     first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sess/resend', qos: 2 }] });
     await first.expect((p) => p.cmd === 'suback');
     await pub.publishAsync('sess/resend', 'one', { qos: 1 });
@@ -150,8 +148,7 @@ describe('sessions', () => {
     await first.closed;
     const second = await rawClient(server.port, 4);
     try {
-      second.send({ cmd: 'connect', protocolVersion: 4, clientId: 'resend', clean: false, keepalive: 30 });
-      await second.expect((p) => p.cmd === 'connack');
+      await second.connect('resend', { clean: false });
       const pubrel = await second.expect((p) => p.cmd === 'pubrel');
       assert.equal(pubrel.messageId, p2.messageId, 'PUBREL owed for the QoS 2 message');
       const again = (await second.expect((p) => p.cmd === 'publish')) as IPublishPacket;

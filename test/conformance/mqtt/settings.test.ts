@@ -6,8 +6,9 @@ import { ConfigError } from '../../../src/config/parse.js';
 import { Broker } from '../../../src/index.js';
 import { mqttListeners } from '../../../src/protocols/mqtt/listener.js';
 import { silentLogger } from '../../../src/shared/logger.js';
-import { closeAll, connack, connect } from '../../../src/testing/mqtt-harness.js';
+import { closeAll, connack, connect, mqttTcpOnlyFlags } from '../../../src/testing/mqtt-harness.js';
 import { startCli } from '../../../src/testing/server-cli.js';
+import { allPortsOff } from '../../../src/testing/server-helpers.js';
 
 /** SUBACK codes per filter; mqtt.js rejects a v5 SUBACK holding a failure code, with the packet attached. */
 async function subackCodes(client: MqttClient, filters: string[]): Promise<number[]> {
@@ -20,20 +21,9 @@ async function subackCodes(client: MqttClient, filters: string[]): Promise<numbe
   }
 }
 
-const otherPortsOff = ['--amqp-port', '0', '--kafka-port', '0', '--grpc-port', '0', '--rest-port', '0'];
-const offFlags = [...otherPortsOff, '--http-port', '0', '--mqtt-ws-port', '0'];
-const offOptions = {
-  amqpPort: 0,
-  kafkaPort: 0,
-  grpcPort: 0,
-  restPort: 0,
-  httpPort: 0,
-  mqttWsPort: 0,
-} as const;
-
 describe('MQTT settings', () => {
   test('switchyard start --mqtt-keep-alive-seconds-max and --mqtt-denied-filters change what clients get', async () => {
-    const args = ['--storage', 'memory', '--mqtt-port', 'auto', ...offFlags];
+    const args = ['--storage', 'memory', ...mqttTcpOnlyFlags];
     const limited = await startCli([
       ...args,
       '--mqtt-keep-alive-seconds-max',
@@ -69,7 +59,7 @@ describe('MQTT settings', () => {
   test('embedding: Broker.start settings apply, and limits passed to mqttListeners() win over them', async () => {
     const fromConfig = await Broker.start({
       storage: 'memory',
-      ...offOptions,
+      ...allPortsOff,
       mqttPort: 'auto',
       logger: silentLogger(),
       mqttTopicLevelsMax: 3,
@@ -77,7 +67,7 @@ describe('MQTT settings', () => {
     });
     const fromCode = await Broker.start({
       storage: 'memory',
-      ...offOptions,
+      ...allPortsOff,
       mqttPort: 'auto',
       logger: silentLogger(),
       mqttTopicLevelsMax: 3,
@@ -109,7 +99,7 @@ describe('MQTT settings', () => {
     const start = (mqttAuthentication: 'optional' | 'required' | 'off') =>
       Broker.start({
         storage: 'memory',
-        ...offOptions,
+        ...allPortsOff,
         mqttPort: 'auto',
         logger: silentLogger(),
         mqttAuthentication,

@@ -122,15 +122,9 @@ describe('topics', () => {
       });
       await polite.endAsync();
       const rude = await rawClient(server.port, 4);
-      rude.send({
-        cmd: 'connect',
-        protocolVersion: 4,
-        clientId: 'rude',
-        clean: true,
-        keepalive: 30,
+      await rude.connect('rude', {
         will: { topic: 'will/rude', payload: Buffer.from('gone'), qos: 1, retain: false },
       });
-      await rude.expect((p) => p.cmd === 'connack');
       rude.end();
       const got = await box.wait(1);
       await sleep(100);
@@ -150,12 +144,8 @@ describe('topics', () => {
       const box = inbox(watcher);
       const connectWithWill = async (clientId: string, topic: string) => {
         const raw = await rawClient(server.port, 5);
-        raw.send({
-          cmd: 'connect',
-          protocolVersion: 5,
-          clientId,
+        await raw.connect(clientId, {
           clean: false,
-          keepalive: 30,
           properties: { sessionExpiryInterval: 60 },
           will: {
             topic,
@@ -165,7 +155,6 @@ describe('topics', () => {
             properties: { willDelayInterval: 1 },
           },
         });
-        await raw.expect((p) => p.cmd === 'connack');
         return raw;
       };
       const started = Date.now();
@@ -197,8 +186,7 @@ describe('topics', () => {
     const pub = await connect(server.url, { protocolVersion: 5 });
     try {
       await a.subscribeAsync('$share/g1/shared/t', { qos: 1 });
-      b.send({ cmd: 'connect', protocolVersion: 5, clientId: 'share-b', clean: true, keepalive: 30 });
-      await b.expect((p) => p.cmd === 'connack');
+      await b.connect('share-b');
       b.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g1/shared/t', qos: 1 }] });
       await b.expect((p) => p.cmd === 'suback');
       for (let i = 0; i < 10; i++) await pub.publishAsync('shared/t', `m${i}`, { qos: 1 });

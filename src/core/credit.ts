@@ -1,29 +1,33 @@
 /**
- * A client's Receive Maximum across all its consumers (MQTT 5.0 §3.3.4, [MQTT-3.3.4-9]): the session
- * queue and every shared subscription queue are separate core consumers, so a per-consumer prefetch
- * alone would let the client hold one window per queue. Every consumer of the connection carries this
- * one limit, and core asks it before each delivery.
+ * A credit limit shared by several consumers (see `CreditLimit` in ./types.ts): AMQP's per-channel
+ * `basic.qos global=true`, MQTT's per-client Receive Maximum across its session and shared-subscription
+ * queues. Every consumer carries the same instance and core asks it before each delivery; when room
+ * appears, every queue waiting on it is woken. A max of 0 means no limit.
  */
-import type { CreditLimit } from '../../core/types.js';
+import type { CreditLimit } from './types.js';
 
-export class ClientCredit implements CreditLimit {
-  /** Unacked deliveries the client may hold over all its consumers; at least 1. */
-  #max = 1;
+export class SharedCredit implements CreditLimit {
+  #max: number;
   #held = 0;
   readonly #listeners = new Set<() => void>();
 
+  constructor(max = 0) {
+    this.#max = max;
+  }
+
+  /** Deliveries taken and not yet released. */
   get held(): number {
     return this.#held;
   }
 
   setMax(max: number): void {
-    const grew = max > this.#max;
-    this.#max = Math.max(1, max);
+    const grew = max === 0 || max > this.#max;
+    this.#max = max;
     if (grew) this.#wake();
   }
 
   hasRoom(): boolean {
-    return this.#held < this.#max;
+    return this.#max === 0 || this.#held < this.#max;
   }
 
   take(): void {
