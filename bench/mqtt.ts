@@ -2,16 +2,18 @@
  * `npm run bench -- mqtt`: MQTT QoS 0 and QoS 1 one-to-one, a QoS 0 one-to-50 fan-out and 10,000 idle
  * connections, against Switchyard (a child `switchyard start`) and, in the same run, Mosquitto from
  * ../shared/peers (started if not already listening on MQTT_PORT, default 18832). Clients are mqtt.js
- * in this process; both brokers get the same clients, so the ratio is the figure to read.
+ * in forked processes (src/testing/mqtt-bench-peer.ts): one publisher, and the subscribers in one
+ * process (the fan-out's over two), so the bench process does not set the rate. Both brokers get the
+ * same clients; the client processes' CPU is reported to tell whether they were the limit.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
+import type { ChildMessage, ParentMessage, PeerResult } from '../src/testing/mqtt-bench-peer.js';
 import { startCli } from '../src/testing/server-cli.js';
 
 const payloadBytes = 256;
@@ -23,6 +25,10 @@ const fanOutSubscribers = 50;
 const inFlightMax = 1000;
 const idleConnections = 10_000;
 const caseTimeoutMs = 120_000;
+/** Processes the fan-out's subscribers are spread over (the machine has 2 cores). */
+const fanOutProcesses = 2;
+const setupTimeoutMs = 30_000;
+const childExitTimeoutMs = 10_000;
 const persistentTimeoutMs = 30_000;
 /** ../shared/peers beside the repository, seen from dist/bench/ (or a deeper build folder). */
 const peersDir =
@@ -45,6 +51,10 @@ interface Result {
   /** Broker CPU time (user + system) per delivery: steadier than msg/s on a shared machine. */
   readonly cpuUsPerDelivery: number;
   readonly rssMiB: number;
+  /** CPU of the broker, of the publisher process and of the busiest subscriber process, % of one core. */
+  readonly brokerCpuPct: number;
+  readonly pubCpuPct: number;
+  readonly subCpuPct: number;
 }
 
 function rssMiB(pid: number): number {
@@ -59,21 +69,88 @@ function cpuMs(pid: number): number {
   return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
 }
 
-function percentile(sorted: number[], p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-/** `clientId` given: a persistent session (clean false) under that id. */
-function client(port: number, clientId?: string): Promise<MqttClient> {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-    reconnectPeriod: 0,
-    protocolVersion: 4,
-    clean: clientId === undefined,
-    ...(clientId === undefined ? {} : { clientId }),
-  });
+const peerScript = fileURLToPath(new URL('../src/testing/mqtt-bench-peer.js', import.meta.url));
+/** Every client process alive; killed if the bench exits while they run. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+interface Peer {
+  readonly proc: ChildProcess;
+  readonly ready: Promise<void>;
+  readonly result: Promise<PeerResult>;
 }
 
-/** One publisher, `subscribers` subscribers; at most `inFlightMax` messages between publish and last receipt. */
+/** Forks a client process (src/testing/mqtt-bench-peer.ts); `onProgress` gets a subscriber's completions. */
+function forkPeer(args: readonly (string | number)[], onProgress: (done: number) => void = () => {}): Peer {
+  const proc = fork(peerScript, args.map(String), {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced', // latencies travel as a Float64Array
+  });
+  children.add(proc);
+  let readyResolve: () => void = () => {};
+  let readyReject: (err: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve;
+    readyReject = reject;
+  });
+  const result = new Promise<PeerResult>((resolve, reject) => {
+    proc.on('message', (m: ChildMessage) => {
+      if (m.type === 'ready') readyResolve();
+      else if (m.type === 'progress') onProgress(m.done);
+      else resolve(m);
+    });
+    const fail = (why: string) => {
+      const err = new Error(`mqtt bench ${args[0]} process ${why}`);
+      readyReject(err);
+      reject(err);
+    };
+    proc.once('error', (err) => fail(err.message));
+    proc.once('exit', (code, signal) => {
+      children.delete(proc);
+      fail(`exited (${code ?? signal}) before its result`);
+    });
+  });
+  // Awaited later or not at all (a failed setup); a rejection then must not end the bench by itself.
+  ready.catch(() => {});
+  result.catch(() => {});
+  return { proc, ready, result };
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Waits (bounded) for each process to exit after its result, then kills whatever is left. */
+async function reap(peers: readonly Peer[]): Promise<void> {
+  const alive = peers.map((p) => p.proc).filter((proc) => proc.exitCode === null && proc.signalCode === null);
+  const exited = alive.map((proc) => new Promise((resolve) => proc.once('exit', resolve)));
+  await within(Promise.all(exited), childExitTimeoutMs, 'client exit').catch(() => {});
+  for (const proc of alive) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+}
+
+/** Subscribers per process: all in one, or the fan-out's spread evenly over `fanOutProcesses`. */
+function subscriberGroups(subscribers: number): number[] {
+  const processes = subscribers === 1 ? 1 : fanOutProcesses;
+  return Array.from(
+    { length: processes },
+    (_, g) => Math.floor(subscribers / processes) + (g < subscribers % processes ? 1 : 0),
+  );
+}
+
+/**
+ * One publisher process and one or more subscriber processes; at most `inFlightMax` messages between
+ * publish and last receipt (the subscribers' progress is relayed to the publisher through here).
+ */
 async function runCase(
   target: Target,
   qos: 0 | 1,
@@ -83,57 +160,73 @@ async function runCase(
   timeoutMs = caseTimeoutMs,
 ): Promise<Result> {
   const topic = `bench/${qos}/${subscribers}/${Date.now()}`;
-  const subs = await Promise.all(
-    Array.from({ length: subscribers }, (_, i) =>
-      client(target.port, persistent ? `bench-persistent-${i}` : undefined),
+  const groups = subscriberGroups(subscribers);
+  const progress = groups.map(() => 0);
+  let credited = 0;
+  let pub: Peer | undefined;
+  const subs = groups.map((n, g) =>
+    forkPeer(
+      ['sub', target.port, topic, qos, messages, n, ...(persistent ? [`bench-persistent-${g}-`] : [])],
+      (done) => {
+        progress[g] = done;
+        const least = Math.min(...progress);
+        if (least > credited && pub?.proc.connected) pub.proc.send({ type: 'credit', done: least });
+        credited = Math.max(credited, least);
+      },
     ),
   );
-  const pub = await client(target.port);
-  const latencies: number[] = [];
-  const received = new Array<number>(messages).fill(0);
-  let done = 0;
-  let sent = 0;
-  const payload = Buffer.alloc(payloadBytes, 0x61);
-  let finish: () => void = () => {};
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-  const pump = () => {
-    while (sent < messages && sent - done < inFlightMax) {
-      payload.writeDoubleLE(performance.now(), 0);
-      payload.writeUInt32LE(sent, 8);
-      sent++;
-      pub.publish(topic, Buffer.from(payload), { qos });
-    }
-  };
-  for (const sub of subs) {
-    sub.on('message', (_t, body) => {
-      const index = body.readUInt32LE(8);
-      if (++received[index]! < subscribers) return;
-      latencies.push(performance.now() - body.readDoubleLE(0));
-      done++;
-      if (done === messages) finish();
-      else if (done % 100 === 0) pump();
-    });
+  try {
+    await within(Promise.all(subs.map((s) => s.ready)), setupTimeoutMs, 'subscriber setup');
+    pub = forkPeer(['pub', target.port, topic, qos, messages, inFlightMax]);
+    await within(pub.ready, setupTimeoutMs, 'publisher setup');
+    return await measure(target, pub, subs, timeoutMs);
+  } finally {
+    await reap(pub === undefined ? subs : [pub, ...subs]);
   }
-  await Promise.all(subs.map((s) => s.subscribeAsync(topic, { qos })));
+}
+
+async function measure(target: Target, pub: Peer, subs: readonly Peer[], timeoutMs: number): Promise<Result> {
   const cpuBeforeMs = cpuMs(target.pid);
   const started = performance.now();
-  pump();
-  const timer = setTimeout(finish, timeoutMs);
-  await finished;
+  for (const peer of [...subs, pub]) peer.proc.send({ type: 'start' } satisfies ParentMessage);
+  const stop = () => {
+    for (const s of subs) if (s.proc.connected) s.proc.send({ type: 'stop' } satisfies ParentMessage);
+  };
+  const timer = setTimeout(stop, timeoutMs);
+  const subResults = await within(Promise.all(subs.map((s) => s.result)), timeoutMs + setupTimeoutMs, 'run');
   clearTimeout(timer);
-  const seconds = (performance.now() - started) / 1000;
   const cpuUsedMs = cpuMs(target.pid) - cpuBeforeMs;
+  const wallMs = performance.now() - started;
   const rss = rssMiB(target.pid);
-  await Promise.all([pub, ...subs].map((c) => c.endAsync(true)));
-  latencies.sort((a, b) => a - b);
-  const deliveries = received.reduce((sum, n) => sum + n, 0);
+  pub.proc.send({ type: 'stop' } satisfies ParentMessage);
+  const pubResult = await within(pub.result, setupTimeoutMs, 'publisher result');
+  const deliveries = subResults.reduce((sum, r) => sum + r.deliveries, 0);
+  const seconds = (Math.max(...subResults.map((r) => r.atMs)) - pubResult.atMs) / 1000;
+  const latencies = lastReceiptLatencies(subResults.map((r) => r.latenciesMs));
+  const cpuPct = (r: PeerResult) => (r.wallMs > 0 ? (100 * r.cpuMs) / r.wallMs : 0);
   return {
     perSecond: deliveries / seconds,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     cpuUsPerDelivery: deliveries === 0 ? 0 : (cpuUsedMs * 1000) / deliveries,
     rssMiB: rss,
+    brokerCpuPct: (100 * cpuUsedMs) / wallMs,
+    pubCpuPct: cpuPct(pubResult),
+    subCpuPct: Math.max(...subResults.map(cpuPct)),
   };
+}
+
+/** Per message, the latest of its completions in every subscriber process: publish to last receipt. */
+function lastReceiptLatencies(perProcess: readonly Float64Array[]): Float64Array {
+  const first = perProcess[0] ?? new Float64Array(0);
+  const out = new Float64Array(first.length);
+  let n = 0;
+  for (let i = 0; i < first.length; i++) {
+    let latest = first[i]!;
+    for (const other of perProcess) latest = Math.max(latest, other[i]!);
+    if (!Number.isNaN(latest)) out[n++] = latest; // NaN: not received everywhere (a stopped run)
+  }
+  return out.subarray(0, n).sort();
 }
 
 /** RSS growth of the broker for `idleConnections` connected clients, each with keep alive 600 s. */
@@ -207,9 +300,9 @@ const workloads = [
 
 function row(label: string, ours: Result, peer: Result | undefined): string {
   const fmt = (r: Result) =>
-    `${Math.round(r.perSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} | ${r.cpuUsPerDelivery.toFixed(1)} | ${r.rssMiB.toFixed(0)} MiB`;
+    `${Math.round(r.perSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} | ${r.cpuUsPerDelivery.toFixed(1)} | ${r.rssMiB.toFixed(0)} MiB | ${r.brokerCpuPct.toFixed(0)} / ${r.pubCpuPct.toFixed(0)} / ${r.subCpuPct.toFixed(0)} %`;
   const ratio = peer === undefined ? 'n/a' : (ours.perSecond / peer.perSecond).toFixed(2);
-  return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
+  return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
 }
 
 /** A child `switchyard start` with MQTT only, on `storageArgs`. */
@@ -254,10 +347,10 @@ export async function runMqttBench(): Promise<void> {
   try {
     await withMosquitto(async (peer) => {
       const lines = [
-        `${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers}), ≤ ${inFlightMax} in flight, mqtt.js 3.1.1 clients`,
+        `${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers}), ≤ ${inFlightMax} in flight, mqtt.js 3.1.1 clients: publisher and subscribers in separate processes (fan-out: ${fanOutProcesses} subscriber processes)`,
         '',
-        '| workload | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | ratio |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        '| workload | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | ratio |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ];
       for (const w of workloads) {
         const a = await runCase(ours, w.qos, w.messages, w.subscribers);

@@ -1,0 +1,209 @@
+/**
+ * The client side of `npm run bench -- mqtt`, run as forked processes so that the mqtt.js clients do
+ * not share a core with the bench process, nor publisher with subscribers. Two roles:
+ *
+ * - `pub <port> <topic> <qos> <messages> <inFlightMax>`: one publisher. Publishes after `start`,
+ *   keeping at most `inFlightMax` messages between publish and last receipt; the parent relays the
+ *   subscribers' progress as `credit` messages. Each payload carries its index and the wall-clock
+ *   time it was handed to the client.
+ * - `sub <port> <topic> <qos> <messages> <subscribers> [clientIdPrefix]`: that many subscribers in
+ *   this process (a prefix: persistent sessions, clean false, under `<prefix><i>`). A message is
+ *   complete here when every local subscriber has it; completions are reported every
+ *   `progressEvery` and at the end.
+ *
+ * Parent → child: `{ type: 'start' }`, `{ type: 'credit', done }` (pub), `{ type: 'stop' }`.
+ * Child → parent: `{ type: 'ready' }`, `{ type: 'progress', done }` (sub), then one `PeerResult`.
+ * A child exits when the parent goes away or after `lifetimeMs`, whichever is first.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+
+export interface PeerResult {
+  readonly type: 'result';
+  readonly role: 'pub' | 'sub';
+  /** Publisher: when publishing began. Subscriber: when its last message completed (or it was stopped). */
+  readonly atMs: number;
+  /** Messages sent (pub) or completed here (sub). */
+  readonly count: number;
+  /** Deliveries received by all subscribers of this process. */
+  readonly deliveries: number;
+  /** Per message index, ms from publish to completion here; NaN where not completed. Sub only. */
+  readonly latenciesMs: Float64Array;
+  /** CPU time (user + system) from `start` to the result, and the wall time it spans. */
+  readonly cpuMs: number;
+  readonly wallMs: number;
+}
+
+export type ParentMessage =
+  | { readonly type: 'start' }
+  | { readonly type: 'credit'; readonly done: number }
+  | { readonly type: 'stop' };
+
+export type ChildMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'progress'; readonly done: number }
+  | PeerResult;
+
+export const progressEvery = 100;
+const payloadBytes = 256;
+/** No child outlives this, whatever the parent does. */
+const lifetimeMs = 300_000;
+const closeTimeoutMs = 5000;
+
+/** Wall-clock ms with sub-ms resolution, comparable between processes on one machine. */
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+function send(message: ChildMessage): void {
+  process.send?.(message);
+}
+
+/** The result, flushed before the channel is closed: a large message is still being written after `send`. */
+function sendResult(message: PeerResult): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve();
+    else process.send(message, undefined, {}, () => resolve());
+  });
+}
+
+function connectClient(port: number, clientId?: string): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    reconnectPeriod: 0,
+    protocolVersion: 4,
+    clean: clientId === undefined,
+    ...(clientId === undefined ? {} : { clientId }),
+  });
+}
+
+function onParent(handler: (m: ParentMessage) => void): void {
+  process.on('message', (m: ParentMessage) => handler(m));
+}
+
+async function closeAll(clients: readonly MqttClient[]): Promise<void> {
+  const timeout = new Promise((resolve) => setTimeout(resolve, closeTimeoutMs).unref());
+  await Promise.race([Promise.all(clients.map((c) => c.endAsync(true))), timeout]);
+}
+
+async function runPub(port: number, topic: string, qos: 0 | 1, messages: number, inFlightMax: number) {
+  const pub = await connectClient(port);
+  const payload = Buffer.alloc(payloadBytes, 0x61);
+  let sent = 0;
+  let done = 0;
+  let stopped = false;
+  let startMs = 0;
+  let cpuBefore = process.cpuUsage();
+  const pump = (): void => {
+    while (!stopped && sent < messages && sent - done < inFlightMax) {
+      payload.writeDoubleLE(nowMs(), 0);
+      payload.writeUInt32LE(sent, 8);
+      sent++;
+      pub.publish(topic, Buffer.from(payload), { qos });
+    }
+  };
+  const finished = new Promise<void>((resolve) => {
+    onParent((m) => {
+      if (m.type === 'start') {
+        startMs = nowMs();
+        cpuBefore = process.cpuUsage();
+        pump();
+      } else if (m.type === 'credit') {
+        done = Math.max(done, m.done);
+        pump();
+      } else {
+        stopped = true;
+        resolve();
+      }
+    });
+  });
+  send({ type: 'ready' });
+  await finished;
+  const cpu = process.cpuUsage(cpuBefore);
+  const wallMs = nowMs() - startMs;
+  await sendResult(result('pub', startMs, sent, 0, new Float64Array(0), cpu, wallMs));
+  await closeAll([pub]);
+}
+
+function result(
+  role: PeerResult['role'],
+  atMs: number,
+  count: number,
+  deliveries: number,
+  latenciesMs: Float64Array,
+  cpu: NodeJS.CpuUsage,
+  wallMs: number,
+): PeerResult {
+  return {
+    type: 'result',
+    role,
+    atMs,
+    count,
+    deliveries,
+    latenciesMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    wallMs,
+  };
+}
+
+async function runSub(
+  port: number,
+  topic: string,
+  qos: 0 | 1,
+  messages: number,
+  subscribers: number,
+  clientIdPrefix: string | undefined,
+) {
+  const subs = await Promise.all(
+    Array.from({ length: subscribers }, (_, i) =>
+      connectClient(port, clientIdPrefix === undefined ? undefined : `${clientIdPrefix}${i}`),
+    ),
+  );
+  const counts = new Uint8Array(messages);
+  const latenciesMs = new Float64Array(messages).fill(Number.NaN);
+  let done = 0;
+  let deliveries = 0;
+  let lastMs = 0;
+  let startMs = 0;
+  let cpuBefore = process.cpuUsage();
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  for (const sub of subs) {
+    sub.on('message', (_topic, body) => {
+      const index = body.readUInt32LE(8);
+      deliveries++;
+      if (index >= messages || ++counts[index]! !== subscribers) return;
+      lastMs = nowMs();
+      latenciesMs[index] = lastMs - body.readDoubleLE(0);
+      done++;
+      if (done === messages) finish();
+      else if (done % progressEvery === 0) send({ type: 'progress', done });
+    });
+  }
+  await Promise.all(subs.map((s) => s.subscribeAsync(topic, { qos })));
+  onParent((m) => {
+    if (m.type === 'start') {
+      startMs = nowMs();
+      cpuBefore = process.cpuUsage();
+    } else if (m.type === 'stop') finish();
+  });
+  send({ type: 'ready' });
+  await finished;
+  const cpu = process.cpuUsage(cpuBefore);
+  const endMs = done === messages ? lastMs : nowMs();
+  send({ type: 'progress', done });
+  await sendResult(result('sub', endMs, done, deliveries, latenciesMs, cpu, nowMs() - startMs));
+  await closeAll(subs);
+}
+
+async function main(): Promise<void> {
+  const [role, port, topic, qos, messages, ...rest] = process.argv.slice(2);
+  const lifetime = setTimeout(() => process.exit(3), lifetimeMs);
+  process.once('disconnect', () => process.exit(0));
+  const q = qos === '1' ? 1 : 0;
+  if (role === 'pub') await runPub(Number(port), topic!, q, Number(messages), Number(rest[0]));
+  else if (role === 'sub') await runSub(Number(port), topic!, q, Number(messages), Number(rest[0]), rest[1]);
+  else throw new Error(`unknown role ${role}`);
+  clearTimeout(lifetime);
+  process.removeAllListeners('disconnect');
+  process.disconnect?.();
+}
+
+// Only as a forked script: importing this module for its types must not start a role.
+if (process.send !== undefined && process.argv[2] !== undefined) await main();
