@@ -25,6 +25,8 @@ import { decompress } from './compression.js';
 export const kafkaBatchFormat = 0x4b;
 /** The core header that carries a Kafka record key. */
 export const kafkaKeyHeader = 'x-kafka-key';
+/** Record header carrying the routing key a message was published with (an MQTT topic's `a.b.c`). */
+export const routingKeyHeader = 'x-routing-key';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8 = new TextEncoder();
@@ -101,6 +103,10 @@ function messageEntryToBatch(entry: LogEntry): Uint8Array {
   for (const [name, value] of Object.entries(message.properties.headers ?? {})) {
     if (name === kafkaKeyHeader) key = headerValueBytes(value);
     else headers.push({ key: name, value: headerValueBytes(value) });
+  }
+  // Kafka has no routing key; without this a consumer of an MQTT-fed stream could not tell sensors apart.
+  if (message.routingKey !== '' && message.properties.headers?.[routingKeyHeader] === undefined) {
+    headers.push({ key: routingKeyHeader, value: utf8.encode(message.routingKey) });
   }
   const timestamp = message.properties.timestamp ?? entry.timestamp;
   return encodeRecordBatch({

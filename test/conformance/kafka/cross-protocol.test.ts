@@ -82,5 +82,7 @@ describe('kafka ↔ amqp on one stream', () => {
     assert.equal(seen[0]!.value?.toString(), 'from amqp');
     assert.equal(seen[0]!.key?.toString(), 'k-amqp');
     assert.equal(seen[0]!.headers?.['region']?.toString(), 'eu');
+    assert.equal(seen[0]!.headers?.['x-routing-key']?.toString(), 'from-amqp', 'the routing key as a header');
+    assert.equal(seen[0]!.headers?.['x-kafka-key'], undefined, 'the key is the key, not a header');
   });
 });
