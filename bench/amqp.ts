@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { freePort, startCli } from '../src/testing/server-cli.js';
+import { freePort, listenerFlags, startCli } from '../src/testing/server-cli.js';
 
 const messageCount = 100_000;
 const bodyBytes = 256;
@@ -161,22 +161,8 @@ function rssMiB(pid: number): number {
 async function withSwitchyard(run: (url: string, pid: number) => Promise<void>): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-amqp-'));
   const port = await freePort();
-  const off = [
-    '--mqtt-port',
-    '0',
-    '--mqtt-ws-port',
-    '0',
-    '--kafka-port',
-    '0',
-    '--grpc-port',
-    '0',
-    '--rest-port',
-    '0',
-    '--http-port',
-    '0',
-  ];
   const broker = await startCli(
-    ['--data-dir', dataDir, '--amqp-port', String(port), ...off, '--log-level', 'warn'],
+    ['--data-dir', dataDir, ...listenerFlags({ amqp: port }), '--log-level', 'warn'],
     brokerNodeOptions === undefined ? {} : { env: { NODE_OPTIONS: brokerNodeOptions } },
   );
   const pid = Number(

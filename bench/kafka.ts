@@ -21,7 +21,7 @@ import {
   writeMessage,
 } from '../src/protocols/kafka/codec/index.js';
 import type { PeerResult } from '../src/testing/kafka-bench-peer.js';
-import { startCli } from '../src/testing/server-cli.js';
+import { listenerFlags, startCli } from '../src/testing/server-cli.js';
 
 const recordsPerBatch = 100;
 const produceMs = 3000;
@@ -151,20 +151,6 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 export async function runKafkaBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-bench-'));
-  const off = [
-    '--amqp-port',
-    '0',
-    '--mqtt-port',
-    '0',
-    '--mqtt-ws-port',
-    '0',
-    '--grpc-port',
-    '0',
-    '--rest-port',
-    '0',
-    '--http-port',
-    '0',
-  ];
   const cli = await startCli([
     '--storage',
     'file',
@@ -172,11 +158,9 @@ export async function runKafkaBench(): Promise<void> {
     dataDir,
     '--fsync',
     'always',
-    '--kafka-port',
-    'auto',
     '--log-level',
     'warn',
-    ...off,
+    ...listenerFlags({ kafka: 'auto' }),
   ]);
   try {
     const conn = await Conn.open(cli.ports.kafka!);

@@ -13,16 +13,9 @@ import {
 } from '../protocols/amqp/codec/index.js';
 import { Broker } from '../server/broker.js';
 import { silentLogger } from '../shared/logger.js';
+import { allPortsOff } from './server-helpers.js';
 
-export const allPortsOff = {
-  amqpPort: 0,
-  mqttPort: 0,
-  mqttWsPort: 0,
-  kafkaPort: 0,
-  grpcPort: 0,
-  restPort: 0,
-  httpPort: 0,
-} as const;
+export { allPortsOff } from './server-helpers.js';
 
 export interface TestBroker {
   readonly broker: Broker;

@@ -8,16 +8,9 @@ import { Broker } from '../index.js';
 import type { KafkaOptions } from '../protocols/kafka/context.js';
 import { createKafkaListener } from '../protocols/kafka/listener.js';
 import { silentLogger } from '../shared/logger.js';
+import { allPortsOff } from './server-helpers.js';
 
-export const allPortsOff = {
-  amqpPort: 0,
-  mqttPort: 0,
-  mqttWsPort: 0,
-  kafkaPort: 0,
-  grpcPort: 0,
-  restPort: 0,
-  httpPort: 0,
-} as const;
+export { allPortsOff } from './server-helpers.js';
 
 export interface KafkaTestBroker {
   readonly broker: Broker;

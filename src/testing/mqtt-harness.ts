@@ -10,6 +10,7 @@ import type { MqttOptions } from '../protocols/mqtt/limits.js';
 import { mqttListeners } from '../protocols/mqtt/listener.js';
 import { Broker } from '../server/broker.js';
 import { silentLogger } from '../shared/logger.js';
+import { listenerFlags } from './server-cli.js';
 
 export interface MqttTestBroker {
   readonly broker: Broker;
@@ -20,13 +21,7 @@ export interface MqttTestBroker {
 }
 
 /** `switchyard start` flags with the MQTT TCP listener on a free port and every other listener off. */
-export const mqttTcpOnlyFlags: readonly string[] = [
-  '--mqtt-port',
-  'auto',
-  ...['--mqtt-ws-port', '--amqp-port', '--kafka-port', '--grpc-port', '--rest-port', '--http-port'].flatMap(
-    (flag) => [flag, '0'],
-  ),
-];
+export const mqttTcpOnlyFlags: readonly string[] = listenerFlags({ mqtt: 'auto' });
 
 const otherPortsOff = { amqpPort: 0, kafkaPort: 0, grpcPort: 0, restPort: 0, httpPort: 0 } as const;
 

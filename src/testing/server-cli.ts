@@ -151,8 +151,25 @@ export function freePort(): Promise<number> {
   });
 }
 
+const portFlags = {
+  amqp: '--amqp-port',
+  mqtt: '--mqtt-port',
+  'mqtt-ws': '--mqtt-ws-port',
+  kafka: '--kafka-port',
+  grpc: '--grpc-port',
+  rest: '--rest-port',
+  http: '--http-port',
+} as const;
+
+/** `switchyard start` port flags: the listeners named get the port given, every other one is off. */
+export function listenerFlags(on: Partial<Record<keyof typeof portFlags, number | 'auto'>>): string[] {
+  return (Object.keys(portFlags) as Array<keyof typeof portFlags>).flatMap((name) => [
+    portFlags[name],
+    String(on[name] ?? 0),
+  ]);
+}
+
 /** Every port setting off except HTTP, as flags. */
 export function onlyHttpFlags(httpPort: number | 'auto'): string[] {
-  const off = ['--amqp-port', '--mqtt-port', '--mqtt-ws-port', '--kafka-port', '--grpc-port', '--rest-port'];
-  return [...off.flatMap((flag) => [flag, '0']), '--http-port', String(httpPort)];
+  return listenerFlags({ http: httpPort });
 }

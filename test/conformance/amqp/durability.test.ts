@@ -5,36 +5,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type amqp from 'amqplib';
 import { channelOf, confirmChannelOf, open, until } from '../../../src/testing/amqp-helpers.js';
-import { freePort, startCli } from '../../../src/testing/server-cli.js';
-
-const otherPortsOff = [
-  '--mqtt-port',
-  '0',
-  '--mqtt-ws-port',
-  '0',
-  '--kafka-port',
-  '0',
-  '--grpc-port',
-  '0',
-  '--rest-port',
-  '0',
-  '--http-port',
-  '0',
-];
+import { freePort, listenerFlags, startCli } from '../../../src/testing/server-cli.js';
 
 describe('AMQP durability across SIGKILL', () => {
   test('confirmed persistent messages on a durable queue survive; unacked come back redelivered', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-amqp-kill-'));
     const port = await freePort();
-    const args = [
-      '--data-dir',
-      dataDir,
-      '--amqp-port',
-      String(port),
-      ...otherPortsOff,
-      '--log-level',
-      'warn',
-    ];
+    const args = ['--data-dir', dataDir, ...listenerFlags({ amqp: port }), '--log-level', 'warn'];
     const url = `amqp://guest:guest@127.0.0.1:${port}`;
     const first = await startCli(args);
     try {

@@ -13,33 +13,17 @@ import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/in
 import { hasPythonModule, kafkaClient, until } from '../../../src/testing/kafka-helpers.js';
 import { runTool } from '../../../src/testing/kafka-tools.js';
 import { WireClient } from '../../../src/testing/kafka-wire.js';
-import { freePort, type RunningCli, startCli } from '../../../src/testing/server-cli.js';
+import { freePort, listenerFlags, type RunningCli, startCli } from '../../../src/testing/server-cli.js';
 
 function start(dataDir: string, kafkaPort: number | 'auto' = 'auto'): Promise<RunningCli> {
-  const off = [
-    '--amqp-port',
-    '0',
-    '--mqtt-port',
-    '0',
-    '--mqtt-ws-port',
-    '0',
-    '--grpc-port',
-    '0',
-    '--rest-port',
-    '0',
-    '--http-port',
-    '0',
-  ];
   return startCli([
     '--storage',
     'file',
     '--data-dir',
     dataDir,
-    '--kafka-port',
-    String(kafkaPort),
     '--log-level',
     'warn',
-    ...off,
+    ...listenerFlags({ kafka: kafkaPort }),
   ]);
 }
 
