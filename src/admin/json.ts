@@ -1,8 +1,8 @@
 /**
- * Header and argument values as JSON. Core header values may hold bigints, bytes and dates, none of
- * which `JSON.stringify` takes as they are.
+ * Header and argument values as JSON. Core header values may hold bigints, bytes, dates and typed
+ * numbers, none of which `JSON.stringify` takes as they are; a typed number shows as its number.
  */
-import type { Headers, HeaderValue } from '../core/types.js';
+import { type Headers, type HeaderValue, TypedNumber } from '../core/types.js';
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
@@ -17,6 +17,7 @@ function headerToJson(value: HeaderValue, depth = 0): Json {
     return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   if (value instanceof Date) return value.toISOString();
+  if (value instanceof TypedNumber) return headerToJson(value.valueOf());
   if (Array.isArray(value)) return value.map((item) => headerToJson(item, depth + 1));
   return headersToJson(value, depth + 1);
 }

@@ -10,7 +10,8 @@
  *   users/<name>                                     { salt, hash, keyBytes, cost }
  *
  * Name parts are percent-encoded so '/' inside a name (the default vhost is '/') cannot clash. Values
- * are plain JSON; header tables are tagged so bytes, bigints and dates come back as they went in.
+ * are plain JSON; header tables are tagged so bytes, bigints, dates and typed numbers (an AMQP `s`
+ * argument stays an int16) come back as they went in.
  * Exclusive queues are never written: RabbitMQ deletes them with their connection, so a restart finds
  * none.
  */
@@ -19,7 +20,15 @@ import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore } from '../storage/types.js';
 import { canonicalHeaders } from './routing/headers.js';
-import type { ExchangeOptions, Headers, HeaderValue, QueueOptions } from './types.js';
+import {
+  type ExchangeOptions,
+  type Headers,
+  type HeaderValue,
+  type QueueOptions,
+  TypedNumber,
+  type TypedNumberType,
+  typedNumberTypes,
+} from './types.js';
 
 export interface StoredBinding {
   readonly source: string;
@@ -166,6 +175,7 @@ function valueToJson(value: HeaderValue): Json {
   if (typeof value === 'bigint') return { $big: value.toString() };
   if (value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString('base64') };
   if (value instanceof Date) return { $date: value.getTime() };
+  if (value instanceof TypedNumber) return typedToJson(value);
   if (Array.isArray(value)) return value.map(valueToJson);
   return { $table: headersToJson(value) };
 }
@@ -184,7 +194,27 @@ function valueFromJson(json: Json): HeaderValue {
   if ('$big' in json) return BigInt(json['$big'] as string);
   if ('$bytes' in json) return new Uint8Array(Buffer.from(json['$bytes'] as string, 'base64'));
   if ('$date' in json) return new Date(json['$date'] as number);
+  if ('$typed' in json) return typedFromJson(json);
   return headersFromJson(json['$table']);
+}
+
+/** The value as text, so int64 beyond 2^53, NaN and -0 survive JSON. */
+function typedToJson(value: TypedNumber): Json {
+  const text = Object.is(value.value, -0) ? '-0' : value.value.toString();
+  return value.type === 'decimal'
+    ? { $typed: value.type, value: text, scale: value.scale }
+    : { $typed: value.type, value: text };
+}
+
+function typedFromJson(json: { [key: string]: Json }): HeaderValue {
+  const type = json['$typed'] as TypedNumberType;
+  const text = String(json['value']);
+  if (!typedNumberTypes.includes(type)) {
+    throw brokerError(ErrorCode.storageCorrupt, `Stored header has unknown number type ${String(type)}`);
+  }
+  const value = type === 'int64' && /^-?\d+$/.test(text) ? BigInt(text) : Number(text);
+  const scale = typeof json['scale'] === 'number' ? json['scale'] : 0;
+  return new TypedNumber(type, value, scale);
 }
 
 // ---- users ----

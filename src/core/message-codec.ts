@@ -17,13 +17,28 @@
  *
  * Table: varint count, then count × (str key, value). Array: varint count, count × value.
  * Value: u8 tag (`tag` below) then: string str | number f64 | bigint str (decimal) | bytes varint
- * length + bytes | date f64 | array | table; null/false/true carry nothing more.
+ * length + bytes | date f64 | array | table | typed number; null/false/true carry nothing more.
+ * Typed number (version 2 on): u8 index in `typedNumberTypes`, then int64 as str (decimal),
+ * decimal as u8 scale + f64 unscaled value, every other type as f64.
+ *
+ * Versions: 1 had no typed numbers; 2 added them. Both are read; 2 is written.
  */
 import { Buffer } from 'node:buffer';
 import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { Headers, HeaderValue, Message, MessageProperties } from './types.js';
+import {
+  type Headers,
+  type HeaderValue,
+  type Message,
+  type MessageProperties,
+  TypedNumber,
+  typedNumberTypes,
+} from './types.js';
 
-export const messageCodecVersion = 1;
+export const messageCodecVersion = 2;
+/** Versions still read: entries written by earlier releases stay readable after an upgrade. */
+const readableVersions: ReadonlySet<number> = new Set([1, 2]);
+/** First version whose headers may hold typed numbers. */
+const typedNumberVersion = 2;
 
 /** `format` of a log/stream entry whose payload is one `encodeMessage` output. */
 export const entryFormat = { message: 1 } as const;
@@ -59,6 +74,7 @@ const tag = {
   date: 7,
   array: 8,
   table: 9,
+  typedNumber: 10,
 } as const;
 
 const propertyOrder = [
@@ -147,6 +163,8 @@ class Writer {
 class Reader {
   readonly #buf: Buffer;
   #pos = 0;
+  /** Format version, known once the first byte is read. */
+  version = 0;
 
   constructor(bytes: Uint8Array) {
     this.#buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -223,10 +241,14 @@ export function encodeMessage(message: Message, envelope?: QueueEnvelope): Uint8
   return w.finish();
 }
 
+function readVersion(r: Reader): void {
+  r.version = r.u8();
+  if (!readableVersions.has(r.version)) throw corrupt(`unknown version ${r.version}`);
+}
+
 export function decodeMessage(bytes: Uint8Array): DecodedMessage {
   const r = new Reader(bytes);
-  const version = r.u8();
-  if (version !== messageCodecVersion) throw corrupt(`unknown version ${version}`);
+  readVersion(r);
   const envelope = readEnvelope(r);
   const exchange = r.str();
   const routingKey = r.str();
@@ -240,8 +262,7 @@ export function decodeMessage(bytes: Uint8Array): DecodedMessage {
 /** Reads only the envelope: recovery scans use it to rebuild queue state without parsing headers. */
 export function decodeEnvelope(bytes: Uint8Array): QueueEnvelope | undefined {
   const r = new Reader(bytes);
-  const version = r.u8();
-  if (version !== messageCodecVersion) throw corrupt(`unknown version ${version}`);
+  readVersion(r);
   return readEnvelope(r);
 }
 
@@ -345,6 +366,7 @@ function writeValue(w: Writer, v: HeaderValue, depth: number): void {
   else if (typeof v === 'bigint') writeTagged(w, tag.bigint, () => w.str(v.toString()));
   else if (v instanceof Uint8Array) writeTagged(w, tag.bytes, () => w.bytes(v));
   else if (v instanceof Date) writeTagged(w, tag.date, () => w.f64(v.getTime()));
+  else if (v instanceof TypedNumber) writeTagged(w, tag.typedNumber, () => writeTypedNumber(w, v));
   else if (Array.isArray(v)) writeTagged(w, tag.array, () => writeArray(w, v, depth));
   else writeTagged(w, tag.table, () => writeTable(w, v, depth));
 }
@@ -383,6 +405,9 @@ function readValue(r: Reader, depth: number): HeaderValue {
       return readArray(r, depth);
     case tag.table:
       return readTable(r, depth);
+    case tag.typedNumber:
+      if (r.version < typedNumberVersion) throw corrupt(`typed number in version ${r.version}`);
+      return readTypedNumber(r);
     default:
       throw corrupt(`unknown header tag ${t}`);
   }
@@ -399,4 +424,26 @@ function readArray(r: Reader, depth: number): HeaderValue[] {
   const values: HeaderValue[] = [];
   for (let i = 0; i < count; i++) values.push(readValue(r, depth + 1));
   return values;
+}
+
+function writeTypedNumber(w: Writer, v: TypedNumber): void {
+  w.u8(typedNumberTypes.indexOf(v.type));
+  if (v.type === 'int64') {
+    w.str(v.value.toString());
+    return;
+  }
+  if (v.type === 'decimal') w.u8(v.scale);
+  w.f64(v.value as number);
+}
+
+function readTypedNumber(r: Reader): TypedNumber {
+  const type = typedNumberTypes[r.u8()];
+  if (type === undefined) throw corrupt('unknown typed number type');
+  const scale = type === 'decimal' ? r.u8() : 0;
+  const value = type === 'int64' ? readBigint(r) : r.f64();
+  try {
+    return new TypedNumber(type, value, scale);
+  } catch (err) {
+    throw corrupt(`bad ${type}: ${(err as Error).message}`);
+  }
 }

@@ -12,8 +12,97 @@ export type HeaderValue =
   | null
   | Uint8Array
   | Date
+  | TypedNumber
   | HeaderValue[]
   | { [key: string]: HeaderValue };
+
+export const typedNumberTypes = [
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'float32',
+  'float64',
+  'decimal',
+] as const;
+export type TypedNumberType = (typeof typedNumberTypes)[number];
+
+/** Inclusive bounds of the fixed-width integer types. */
+const integerBounds: { readonly [type: string]: readonly [bigint, bigint] } = {
+  int8: [-(2n ** 7n), 2n ** 7n - 1n],
+  uint8: [0n, 2n ** 8n - 1n],
+  int16: [-(2n ** 15n), 2n ** 15n - 1n],
+  uint16: [0n, 2n ** 16n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint32: [0n, 2n ** 32n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+/** Decimal places a `decimal` may carry (AMQP's scale is one octet). */
+export const decimalScaleMax = 255;
+
+/**
+ * A number that must keep the width it was sent with, where plain JS numbers would lose it (a header
+ * a Java client reads back as `Short` or `Long`). Protocols that have no such types read it as its
+ * plain value (`valueOf`, `toString`, `toJSON`). Immutable; values are checked on construction
+ * (RangeError), `float32` is rounded to single precision and `int64` is a number when safe, else a
+ * bigint, so equal typed numbers have equal fields.
+ * A `decimal` is `value / 10^scale` with `value` a safe integer: 1.25 is (125, scale 2).
+ */
+export class TypedNumber {
+  readonly type: TypedNumberType;
+  readonly value: number | bigint;
+  readonly scale: number;
+
+  constructor(type: TypedNumberType, value: number | bigint, scale = 0) {
+    this.type = type;
+    this.value = checkedTypedValue(type, value, scale);
+    this.scale = type === 'decimal' ? scale : 0;
+  }
+
+  /** The plain value: a number, or a bigint for an int64 beyond 2^53. */
+  valueOf(): number | bigint {
+    if (this.type !== 'decimal') return this.value;
+    return (this.value as number) / 10 ** this.scale;
+  }
+
+  /** Decimal text; exact for decimals (1.25, not 1.2500000001). */
+  toString(): string {
+    if (this.type !== 'decimal' || this.scale === 0) return String(this.value);
+    const digits = String(Math.abs(this.value as number)).padStart(this.scale + 1, '0');
+    const sign = (this.value as number) < 0 ? '-' : '';
+    return `${sign}${digits.slice(0, -this.scale)}.${digits.slice(-this.scale)}`;
+  }
+
+  /** JSON has no bigint: an int64 beyond 2^53 becomes its decimal text. */
+  toJSON(): number | string {
+    const plain = this.valueOf();
+    return typeof plain === 'bigint' ? plain.toString() : plain;
+  }
+}
+
+function checkedTypedValue(type: TypedNumberType, value: number | bigint, scale: number): number | bigint {
+  const bounds = integerBounds[type];
+  if (bounds !== undefined) {
+    const whole = typeof value === 'bigint' || Number.isInteger(value);
+    if (!whole || BigInt(value) < bounds[0] || BigInt(value) > bounds[1]) {
+      throw new RangeError(`${String(value)} is not a valid ${type}`);
+    }
+    const big = BigInt(value);
+    return Number.isSafeInteger(Number(big)) ? Number(big) : big;
+  }
+  if (type === 'decimal') {
+    const scaleOk = Number.isInteger(scale) && scale >= 0 && scale <= decimalScaleMax;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || !scaleOk) {
+      throw new RangeError(`${String(value)} with scale ${scale} is not a valid decimal`);
+    }
+    return value;
+  }
+  if (typeof value !== 'number') throw new RangeError(`A ${type} must be a number`);
+  return type === 'float32' ? Math.fround(value) : value;
+}
 
 export type Headers = { [key: string]: HeaderValue };
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { HeaderValue } from '../../src/core/types.js';
+import { type HeaderValue, TypedNumber } from '../../src/core/types.js';
 import { collector, msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
 
 type Table = Record<string, HeaderValue>;
@@ -71,7 +71,8 @@ test('rejected messages carry an x-death entry like RabbitMQ, routed with the de
   assert.deepEqual(
     { ...entry, time: undefined },
     {
-      count: 1,
+      // An int64, as RabbitMQ sends it: Java clients read it as a Long.
+      count: new TypedNumber('int64', 1),
       reason: 'rejected',
       queue: 'work',
       time: undefined,
@@ -102,8 +103,8 @@ test('dying again in the same queue for the same reason bumps count and moves th
   assert.deepEqual(
     entries.map((e) => [e['queue'], e['reason'], e['count']]),
     [
-      ['work', 'rejected', 2],
-      ['retry', 'expired', 1],
+      ['work', 'rejected', new TypedNumber('int64', 2)],
+      ['retry', 'expired', new TypedNumber('int64', 1)],
     ],
   );
   assert.equal(final['x-first-death-queue'], 'work');
@@ -140,4 +141,13 @@ test('the delivery limit also counts returns from releaseOwner', async () => {
   queue.releaseOwner('gone');
   assert.equal(queue.info().messageCount, 0);
   assert.equal(deadLetters.length, 1);
+});
+
+test('a count of another numeric kind from a republishing client is bumped to an int64', async () => {
+  const { queue, deadLetters } = await openQueue({ deadLetterExchange: 'dlx' }, { name: 'work' });
+  const own = { queue: 'work', reason: 'rejected', count: new TypedNumber('int16', 4) };
+  queue.enqueue(msg('a', { headers: { 'x-death': [own] } }));
+  queue.nack(queue.get({ noAck: false, owner: 'o' })!.id, false);
+  const [entry] = deaths(deadLetters[0]!.message.properties.headers);
+  assert.deepEqual(entry!['count'], new TypedNumber('int64', 5));
 });

@@ -6,7 +6,7 @@ import {
   encodeMessage,
   messageCodecVersion,
 } from '../../src/core/message-codec.js';
-import type { Message } from '../../src/core/types.js';
+import { type Message, TypedNumber } from '../../src/core/types.js';
 import { isBrokerError } from '../../src/shared/errors.js';
 
 const full: Message = {
@@ -39,6 +39,21 @@ const full: Message = {
       list: [1, 'two', [3, { four: 4 }], null],
       nested: { a: { b: { c: [] } } },
       ['__proto__']: 'plain key',
+      typed: [
+        new TypedNumber('int8', -128),
+        new TypedNumber('uint8', 255),
+        new TypedNumber('int16', -2),
+        new TypedNumber('uint16', 65_535),
+        new TypedNumber('int32', 7),
+        new TypedNumber('uint32', 4_000_000_000),
+        new TypedNumber('int64', 1),
+        new TypedNumber('int64', -(2n ** 63n)),
+        new TypedNumber('float32', 1.1),
+        new TypedNumber('float64', -0),
+        new TypedNumber('float64', Number.NaN),
+        new TypedNumber('decimal', 125, 2),
+      ],
+      deep: { count: new TypedNumber('int64', 3) },
     },
   },
 };
@@ -114,5 +129,31 @@ test('headers nested beyond the limit are refused on encode', () => {
   assert.throws(
     () => encodeMessage(message),
     (e) => isBrokerError(e, 'invalid_argument'),
+  );
+});
+
+test('typed numbers come back as typed numbers of the same type, value and scale', () => {
+  const decoded = decodeMessage(encodeMessage(full)).message.properties.headers!;
+  const typed = decoded['typed'] as TypedNumber[];
+  assert.ok(typed.every((v) => v instanceof TypedNumber));
+  assert.deepEqual(
+    typed.map((v) => [v.type, v.value, v.scale]),
+    (full.properties.headers!['typed'] as TypedNumber[]).map((v) => [v.type, v.value, v.scale]),
+  );
+});
+
+test('version 1 entries, written before typed numbers, still decode; a typed number in one is corrupt', () => {
+  const plain: Message = { ...full, properties: { ...full.properties, headers: { n: 1, s: 'x' } } };
+  const v1 = encodeMessage(plain, { enqueuedAtMs: 1, deliveryCount: 2 }).slice();
+  v1[0] = 1;
+  assert.deepEqual(decodeMessage(v1).message.properties, plain.properties);
+  assert.deepEqual(decodeEnvelope(v1), { enqueuedAtMs: 1, deliveryCount: 2 });
+
+  const typed: Message = { ...plain, properties: { headers: { n: new TypedNumber('int16', 1) } } };
+  const bad = encodeMessage(typed).slice();
+  bad[0] = 1;
+  assert.throws(
+    () => decodeMessage(bad),
+    (e) => isBrokerError(e, 'storage_corrupt'),
   );
 });

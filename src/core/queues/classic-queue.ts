@@ -12,7 +12,15 @@ import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
 import type { DecodedMessage } from '../message-codec.js';
-import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
+import {
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  type Message,
+  type QueueInfo,
+  type QueueOptions,
+  TypedNumber,
+} from '../types.js';
 import { releaseBody, reserveBody } from './body-cache.js';
 import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
@@ -637,7 +645,9 @@ function newRecord(message: Message, priority: number, expiresAtMs: number | und
 
 /** `x-delay` in milliseconds; absent, non-numeric or not positive means no delay. */
 function delayOf(message: Message): number {
-  const value = message.properties.headers?.[delayHeader];
+  const header = message.properties.headers?.[delayHeader];
+  // Java clients often send x-delay as a long: an int64 typed number.
+  const value = header instanceof TypedNumber ? header.valueOf() : header;
   const ms = typeof value === 'bigint' ? Number(value) : value;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return 0;
   return Math.min(Math.floor(ms), durationMsMax);

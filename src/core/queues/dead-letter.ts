@@ -2,9 +2,17 @@
  * The `x-death` bookkeeping of a dead-lettered message, shaped like RabbitMQ's so that existing
  * clients that inspect it keep working: an array of tables, newest first, one per (queue, reason),
  * whose `count` grows when the same message dies the same way again in the same queue.
+ * Field types follow RabbitMQ's too (rabbit_dead_letter): `count` an int64, `time` a timestamp
+ * (whole seconds), the rest strings; Java clients cast `count` to `Long`.
  */
 import type { DeadLetterReason } from '../internal.js';
-import type { Headers, HeaderValue, Message, MessageProperties } from '../types.js';
+import {
+  type Headers,
+  type HeaderValue,
+  type Message,
+  type MessageProperties,
+  TypedNumber,
+} from '../types.js';
 
 type Table = { [key: string]: HeaderValue };
 
@@ -14,7 +22,8 @@ function isTable(v: HeaderValue | undefined): v is Table {
     v !== null &&
     !Array.isArray(v) &&
     !(v instanceof Uint8Array) &&
-    !(v instanceof Date)
+    !(v instanceof Date) &&
+    !(v instanceof TypedNumber)
   );
 }
 
@@ -62,7 +71,7 @@ export function withDeath(message: Message, death: Death): Message {
 
 function newEntry(message: Message, death: Death): Table {
   const entry: Table = {
-    count: 1,
+    count: new TypedNumber('int64', 1),
     reason: death.reason,
     queue: death.queue,
     // AMQP timestamps have one-second resolution.
@@ -76,7 +85,16 @@ function newEntry(message: Message, death: Death): Table {
   return entry;
 }
 
+const int64Max = 2n ** 63n - 1n;
+
 function bumped(entry: Table): Table {
-  const count = typeof entry['count'] === 'number' ? entry['count'] : 0;
-  return { ...entry, count: count + 1 };
+  const count = countOf(entry['count']);
+  return { ...entry, count: new TypedNumber('int64', count < int64Max ? count + 1n : int64Max) };
+}
+
+/** A count of any numeric kind: a client may republish a message with an x-death of its own making. */
+function countOf(value: HeaderValue | undefined): bigint {
+  const plain = value instanceof TypedNumber ? value.valueOf() : value;
+  if (typeof plain === 'bigint') return plain < 0n ? 0n : plain;
+  return typeof plain === 'number' && Number.isFinite(plain) && plain > 0 ? BigInt(Math.trunc(plain)) : 0n;
 }

@@ -11,7 +11,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { Headers, HeaderValue } from '../types.js';
+import { type Headers, type HeaderValue, TypedNumber } from '../types.js';
 
 export const xMatchModes = ['all', 'any', 'all-with-x', 'any-with-x'] as const;
 export type XMatchMode = (typeof xMatchModes)[number];
@@ -63,9 +63,16 @@ function pairMatches(table: Headers, key: string, expected: HeaderValue): boolea
   return expected === null || headerValueEqual(expected, table[key]!);
 }
 
-/** Structural equality of header values; numbers and bigints compare by numeric value. */
+/**
+ * Structural equality of header values; numbers, bigints and typed numbers compare by numeric value,
+ * whatever their width (RabbitMQ finds an `s` 5 and an `I` 5 argument equivalent too).
+ */
 export function headerValueEqual(a: HeaderValue, b: HeaderValue): boolean {
   if (a === b) return true;
+  if (a instanceof TypedNumber || b instanceof TypedNumber) {
+    const [x, y] = [plainNumber(a), plainNumber(b)];
+    return isNumeric(x) && isNumeric(y) && numericEqual(x, y);
+  }
   if (isNumeric(a) && isNumeric(b)) return numericEqual(a, b);
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
     return a instanceof Uint8Array && b instanceof Uint8Array && bytesEqual(a, b);
@@ -92,6 +99,10 @@ export function headersEqual(a: Headers | undefined, b: Headers | undefined): bo
   const keys = Object.keys(left);
   if (keys.length !== Object.keys(right).length) return false;
   return keys.every((key) => Object.hasOwn(right, key) && headerValueEqual(left[key]!, right[key]!));
+}
+
+function plainNumber(value: HeaderValue): HeaderValue {
+  return value instanceof TypedNumber ? value.valueOf() : value;
 }
 
 function isNumeric(value: HeaderValue): value is number | bigint {
@@ -128,6 +139,8 @@ function canonicalValue(value: HeaderValue): string {
   if (typeof value !== 'object') return JSON.stringify(value);
   if (value instanceof Uint8Array) return `b:${Buffer.from(value).toString('base64')}`;
   if (value instanceof Date) return `d:${value.getTime()}`;
+  // By value, as headerValueEqual compares them; also keeps keys of bindings stored before typed numbers.
+  if (value instanceof TypedNumber) return canonicalValue(value.valueOf());
   if (Array.isArray(value)) return `[${value.map(canonicalValue).join(',')}]`;
   const keys = Object.keys(value).sort();
   return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalValue(value[key]!)}`).join(',')}}`;

@@ -3,7 +3,7 @@
  * RabbitMQ: a wrong type or a negative value is a 406 PRECONDITION_FAILED on the channel whose text
  * names the argument, the queue and the vhost. Unknown arguments are kept (for listing) and ignored.
  */
-import type { Headers, OverflowPolicy, QueueOptions, StreamOffsetSpec } from '../../core/types.js';
+import type { OverflowPolicy, QueueOptions, StreamOffsetSpec } from '../../core/types.js';
 import {
   type FieldTable,
   type FieldValue,
@@ -13,12 +13,7 @@ import {
   Tagged,
 } from './codec/index.js';
 import { channelError } from './errors.js';
-
-export function toHeaders(table: FieldTable): Headers {
-  const out: Headers = {};
-  for (const key of Object.keys(table)) out[key] = plainFieldValue(table[key] as FieldValue);
-  return out;
-}
+import { toHeaders } from './header-values.js';
 
 function invalid(arg: string, where: string, why: string): Error {
   return channelError(ReplyCode.preconditionFailed, `invalid arg '${arg}' for ${where}: ${why}`);

@@ -4,10 +4,10 @@
  * else with 406); delivery-mode 2 is persistent.
  */
 import type { MessageProperties } from '../../core/types.js';
-import { toHeaders } from './arguments.js';
-import type { BasicProperties, FieldTable } from './codec/index.js';
+import type { BasicProperties } from './codec/index.js';
 import { encodeBasicProperties, ReplyCode } from './codec/index.js';
 import { channelError } from './errors.js';
+import { toFieldTable, toHeaders } from './header-values.js';
 
 const persistentMode = 2;
 const transientMode = 1;
@@ -47,8 +47,7 @@ export function toBasicProperties(p: MessageProperties): BasicProperties {
   const out: BasicProperties = {};
   if (p.contentType !== undefined) out.contentType = p.contentType;
   if (p.contentEncoding !== undefined) out.contentEncoding = p.contentEncoding;
-  // Core header values are a subset of field values (same JS shapes), so no conversion is needed.
-  if (p.headers !== undefined) out.headers = p.headers as FieldTable;
+  if (p.headers !== undefined) out.headers = toFieldTable(p.headers);
   if (p.persistent !== undefined) out.deliveryMode = p.persistent ? persistentMode : transientMode;
   if (p.priority !== undefined) out.priority = p.priority;
   if (p.correlationId !== undefined) out.correlationId = p.correlationId;

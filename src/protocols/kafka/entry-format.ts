@@ -7,7 +7,7 @@
  */
 import { registerEntryFormat } from '../../core/logs/formats.js';
 import { decodeMessage, entryFormat } from '../../core/message-codec.js';
-import type { Headers, HeaderValue, Message } from '../../core/types.js';
+import { type Headers, type HeaderValue, type Message, TypedNumber } from '../../core/types.js';
 import type { LogEntry } from '../../storage/types.js';
 import {
   BatchAttribute,
@@ -90,6 +90,8 @@ function headerValueBytes(value: HeaderValue): Uint8Array | null {
   if (typeof value === 'string') return utf8.encode(value);
   if (value instanceof Uint8Array) return value;
   if (value instanceof Date) return utf8.encode(value.toISOString());
+  // A typed number (an AMQP int16, say) is its decimal text, like any number.
+  if (value instanceof TypedNumber) return utf8.encode(value.toString());
   if (typeof value === 'object')
     return utf8.encode(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
   return utf8.encode(String(value));

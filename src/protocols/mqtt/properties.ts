@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { IPublishPacket, QoS, UserProperties } from 'mqtt-packet';
-import type { Headers, HeaderValue, MessageProperties } from '../../core/types.js';
+import { type Headers, type HeaderValue, type MessageProperties, TypedNumber } from '../../core/types.js';
 
 /** Internal header names; every one starts with `x-mqtt-`. */
 export const Header = {
@@ -61,8 +61,10 @@ function userValue(value: HeaderValue): string {
   if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
   if (value instanceof Date) return value.toISOString();
+  // A typed number (an AMQP int16, say) is its decimal text, like any number.
   if (typeof value === 'bigint' || typeof value === 'number' || typeof value === 'boolean')
     return String(value);
+  if (value instanceof TypedNumber) return value.toString();
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
 }
 

@@ -1,12 +1,17 @@
 /**
  * Places where RabbitMQ departs from a plain reading of 0-9-1 and clients notice: queue types on
- * redeclare, basic.recover requeue=false, field-table tags, and publisher flow control. Expected
+ * redeclare, basic.recover requeue=false, field-table tags (kept end to end, x-death's types), and
+ * publisher flow control. Expected
  * texts were taken from RabbitMQ 3.10 (../shared/peers) answering the same frames.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type amqp from 'amqplib';
 import {
+  encodeBasicProperties,
   encodeContent,
   type FieldTable,
   type Method,
@@ -144,43 +149,178 @@ describe('AMQP basic.recover requeue=false', () => {
   });
 });
 
+/** Every field-table tag, in shapes a decode → encode keeps byte for byte. */
+const everyTag: FieldTable = {
+  bool: true,
+  int8: new Tagged('b', -7),
+  uint8: new Tagged('B', 200),
+  int16: new Tagged('s', -2),
+  uint16: new Tagged('u', 60_000),
+  int32: -5,
+  uint32: new Tagged('i', 4_000_000_000),
+  int64Small: new Tagged('l', 3n),
+  int64: 2 ** 40,
+  int64Huge: 2n ** 62n,
+  float32: new Tagged('f', 1.5),
+  float64: 0.25,
+  float64Whole: new Tagged('d', 3),
+  decimal: new Tagged('D', 125, 2),
+  text: 'x',
+  time: new Date(1_700_000_000_000),
+  bytes: Buffer.from([1, 2]),
+  void: null,
+  nested: { list: [true, new Tagged('s', 9), { deeper: new Tagged('B', 1) }] },
+};
+
+function publishRaw(raw: RawClient, queue: string, headers: FieldTable, deliveryMode = 1): void {
+  const publish: Method = {
+    name: 'basic.publish',
+    fields: { ticket: 0, exchange: '', routingKey: queue, mandatory: false, immediate: false },
+  };
+  raw.write(encodeContent(1, publish, { headers, deliveryMode }, new Uint8Array([1]), 131_072));
+}
+
+/** The headers of the next content header frame the raw client receives, as decoded (tags kept). */
+async function nextHeaders(raw: RawClient): Promise<FieldTable> {
+  await until(() => raw.frames.some((f) => f.kind === 'header'));
+  const i = raw.frames.findIndex((f) => f.kind === 'header');
+  const [header] = raw.frames.splice(i, 1);
+  assert.ok(header?.kind === 'header');
+  return header.properties.headers ?? {};
+}
+
+async function getRaw(raw: RawClient, queue: string): Promise<FieldTable> {
+  raw.send(1, { name: 'basic.get', fields: { ticket: 0, queue, noAck: true } });
+  await raw.method('basic.get-ok');
+  return nextHeaders(raw);
+}
+
+/** Same decoded values and the same bytes on the wire. */
+function assertSameTable(actual: FieldTable, expected: FieldTable): void {
+  assert.deepEqual(actual, expected);
+  assert.deepEqual(
+    Buffer.from(encodeBasicProperties({ headers: actual })),
+    Buffer.from(encodeBasicProperties({ headers: expected })),
+  );
+}
+
 describe('AMQP field tables through core', () => {
-  test('header values survive AMQP → AMQP; rarer numeric tags come back as int32 / double', async () => {
+  test('every field-table tag survives AMQP → AMQP byte for byte', async () => {
     const ch = await channelOf(conn);
     const q = (await ch.assertQueue('', { exclusive: false, autoDelete: true })).queue;
     const raw = await rawChannel();
-    const headers: FieldTable = {
-      short: new Tagged('s', -2),
-      float: new Tagged('f', 1.5),
-      byte: new Tagged('b', 7),
-      decimal: new Tagged('D', 125, 2),
-      long: 2n ** 40n,
-      text: 'x',
-      nested: { list: [true, null, new Uint8Array([1, 2])] },
-    };
-    const publish: Method = {
-      name: 'basic.publish',
-      fields: { ticket: 0, exchange: '', routingKey: q, mandatory: false, immediate: false },
-    };
-    raw.write(encodeContent(1, publish, { headers }, new Uint8Array([1]), 131_072));
-    raw.send(1, { name: 'basic.get', fields: { ticket: 0, queue: q, noAck: true } });
-    await raw.method('basic.get-ok');
-    await until(() => raw.frames.some((f) => f.kind === 'header'));
-    const header = raw.frames.find((f) => f.kind === 'header');
-    assert.ok(header?.kind === 'header');
-    // Core headers carry plain values, so the tag each number arrived with is not kept (README:
-    // "Missing or different from RabbitMQ"); the value is.
-    assert.deepEqual(header.properties.headers, {
-      short: -2,
-      float: 1.5,
-      byte: 7,
-      decimal: 1.25,
-      long: 2 ** 40,
-      text: 'x',
-      nested: { list: [true, null, Buffer.from([1, 2])] },
-    });
+    publishRaw(raw, q, everyTag);
+    assertSameTable(await getRaw(raw, q), everyTag);
     raw.close();
     await ch.deleteQueue(q);
+  });
+
+  test('tags survive a durable queue across a restart, and a stream', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-tags-'));
+    const first = await startAmqpBroker({ storage: 'file', dataDir });
+    const c1 = await open(first.url);
+    const ch1 = await channelOf(c1);
+    await ch1.assertQueue('tags.durable', { durable: true });
+    await ch1.assertQueue('tags.stream', { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    const raw1 = await RawClient.connect(first.port);
+    await raw1.handshake();
+    raw1.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+    await raw1.method('channel.open-ok');
+    publishRaw(raw1, 'tags.durable', everyTag, 2);
+    publishRaw(raw1, 'tags.stream', everyTag, 2);
+    await until(() => (first.broker.core.vhost('/').peekQueue?.('tags.durable')?.messageCount ?? 0) === 1);
+    raw1.close();
+    await c1.close();
+    await first.stop();
+
+    const second = await startAmqpBroker({ storage: 'file', dataDir });
+    const raw2 = await RawClient.connect(second.port);
+    await raw2.handshake();
+    raw2.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+    await raw2.method('channel.open-ok');
+    assertSameTable(await getRaw(raw2, 'tags.durable'), everyTag);
+    raw2.send(1, { name: 'basic.qos', fields: { prefetchSize: 0, prefetchCount: 10, global: false } });
+    await raw2.method('basic.qos-ok');
+    raw2.send(1, {
+      name: 'basic.consume',
+      fields: {
+        ticket: 0,
+        queue: 'tags.stream',
+        consumerTag: 'c',
+        noLocal: false,
+        noAck: false,
+        exclusive: false,
+        noWait: false,
+        arguments: { 'x-stream-offset': 'first' },
+      },
+    });
+    await raw2.method('basic.deliver');
+    const { 'x-stream-offset': offset, ...fromStream } = await nextHeaders(raw2);
+    assert.equal(offset, 0);
+    assertSameTable(fromStream, everyTag);
+    raw2.close();
+    await second.stop();
+  });
+});
+
+/** basic.get until a message is there; bounded by `timeoutMs`. */
+async function getWithin(ch: amqp.Channel, queue: string, timeoutMs = 3000): Promise<amqp.GetMessage> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await ch.get(queue);
+    if (got !== false) return got;
+    if (Date.now() > deadline) throw new Error(`no message in ${queue} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('AMQP x-death field types', () => {
+  test('count is an int64 (l), time a timestamp, the rest long strings, as RabbitMQ sends them', async () => {
+    const ch = await channelOf(conn);
+    await ch.assertQueue('dl.target', { durable: false });
+    await ch.assertQueue('dl.work', {
+      durable: false,
+      arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'dl.target' },
+    });
+    for (const body of ['a', 'b']) ch.sendToQueue('dl.work', Buffer.from(body));
+    for (let i = 0; i < 2; i++) ch.reject(await getWithin(ch, 'dl.work'), false);
+
+    // What amqplib shows: it decodes `l` as a number and `T` as { '!': 'timestamp', value: seconds }.
+    const headers = (await getWithin(ch, 'dl.target')).properties.headers ?? {};
+    const [entry] = headers['x-death'] as unknown as Array<Record<string, unknown>>;
+    assert.equal(entry?.['count'], 1);
+    const time = entry?.['time'] as { '!': string; value: number };
+    assert.equal(time['!'], 'timestamp');
+    assert.ok(Math.abs(time.value - Date.now() / 1000) < 60, String(time.value));
+    assert.deepEqual(
+      { ...entry, count: undefined, time: undefined },
+      {
+        count: undefined,
+        time: undefined,
+        reason: 'rejected',
+        queue: 'dl.work',
+        exchange: '',
+        'routing-keys': ['dl.work'],
+      },
+    );
+    assert.equal(headers['x-first-death-reason'], 'rejected');
+    assert.equal(headers['x-first-death-queue'], 'dl.work');
+    assert.equal(headers['x-first-death-exchange'], '');
+
+    // The tags on the wire: the codec keeps a non-default tag in a Tagged, strings (S) and
+    // timestamps (T) come back as string and Date.
+    const raw = await rawChannel();
+    const table = await getRaw(raw, 'dl.target');
+    const [wire] = table['x-death'] as FieldTable[];
+    assert.deepEqual(wire?.['count'], new Tagged('l', 1n));
+    assert.ok(wire?.['time'] instanceof Date);
+    for (const key of ['reason', 'queue', 'exchange']) assert.equal(typeof wire?.[key], 'string');
+    for (const key of ['x-first-death-reason', 'x-first-death-queue', 'x-first-death-exchange']) {
+      assert.equal(typeof table[key], 'string');
+    }
+    raw.close();
+    await ch.deleteQueue('dl.work');
+    await ch.deleteQueue('dl.target');
   });
 });
 

@@ -4,11 +4,11 @@
  * connection error 503 COMMAND_INVALID, as in RabbitMQ.
  */
 import type { ExchangeType } from '../../../core/types.js';
-import { toHeaders } from '../arguments.js';
 import type { AmqpChannel, HandlerTable } from '../channel.js';
 import type { ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind } from '../codec/index.js';
 import { ReplyCode } from '../codec/index.js';
 import { connectionError } from '../errors.js';
+import { toHeaders } from '../header-values.js';
 
 const exchangeTypes: readonly string[] = ['direct', 'fanout', 'topic', 'headers'] satisfies ExchangeType[];
 

@@ -4,9 +4,10 @@
  * belong to the connection; core deletes them when it closes.
  */
 
-import { parseQueueArguments, toHeaders } from '../arguments.js';
+import { parseQueueArguments } from '../arguments.js';
 import type { AmqpChannel, HandlerTable } from '../channel.js';
 import type { QueueBind, QueueDeclare, QueueDelete, QueuePurge, QueueUnbind } from '../codec/index.js';
+import { toHeaders } from '../header-values.js';
 import { replyToQueue } from '../reply-to.js';
 
 /** spec queue.declare: an empty name in later methods means the channel's last declared queue. */
