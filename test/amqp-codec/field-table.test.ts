@@ -13,25 +13,8 @@ import {
   Tagged,
   writeTable,
 } from '../../src/protocols/amqp/codec/field-table.js';
+import { bytes, type Part, sstr, u16, u32, u64 } from '../../src/testing/amqp-bytes.js';
 
-type Part = number | string | Uint8Array | Part[];
-const utf8 = new TextEncoder();
-
-function bytes(...parts: Part[]): Uint8Array {
-  const out: number[] = [];
-  const add = (part: Part): void => {
-    if (typeof part === 'number') out.push(part);
-    else if (typeof part === 'string') out.push(...utf8.encode(part));
-    else if (part instanceof Uint8Array) out.push(...part);
-    else for (const p of part) add(p);
-  };
-  for (const p of parts) add(p);
-  return Uint8Array.from(out);
-}
-const u16 = (n: number): Part => [n >>> 8, n & 0xff];
-const u32 = (n: number): Part => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-const u64 = (n: bigint): Part => [u32(Number((n >> 32n) & 0xffff_ffffn)), u32(Number(n & 0xffff_ffffn))];
-const sstr = (s: string): Part => [utf8.encode(s).byteLength, s];
 /** A table's wire form: long byte length, then the entries. */
 const table = (...entries: Part[]): Part => [u32(bytes(entries).byteLength), entries];
 

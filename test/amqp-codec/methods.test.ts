@@ -19,26 +19,10 @@ import {
   replyCodeNames,
 } from '../../src/protocols/amqp/codec/generated.js';
 
-type Part = number | string | Uint8Array | Part[];
+import { bytes, lstr, type Part, sstr, u16, u32, u64 } from '../../src/testing/amqp-bytes.js';
+
 const utf8 = new TextEncoder();
 
-/** Numbers are octets, strings their UTF-8 bytes, arrays flattened. */
-function bytes(...parts: Part[]): Uint8Array {
-  const out: number[] = [];
-  const add = (part: Part): void => {
-    if (typeof part === 'number') out.push(part);
-    else if (typeof part === 'string') out.push(...utf8.encode(part));
-    else if (part instanceof Uint8Array) out.push(...part);
-    else for (const p of part) add(p);
-  };
-  for (const p of parts) add(p);
-  return Uint8Array.from(out);
-}
-const u16 = (n: number): Part => [n >>> 8, n & 0xff];
-const u32 = (n: number): Part => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-const u64 = (n: bigint): Part => [u32(Number(n >> 32n)), u32(Number(n & 0xffff_ffffn))];
-const sstr = (s: string): Part => [utf8.encode(s).byteLength, s];
-const lstr = (s: string): Part => [u32(utf8.encode(s).byteLength), s];
 const id = (classId: number, methodId: number): Part => [u16(classId), u16(methodId)];
 
 function roundTrip(method: Method, expected: Uint8Array): void {
