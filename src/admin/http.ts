@@ -2,11 +2,11 @@
  * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings and
  * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { CoreBroker } from '../core/api.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { listenOn } from '../shared/net.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
 import * as views from './views.js';
 
@@ -120,22 +120,12 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
   }
 }
 
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
   const server = createServer((req, res) => handle(req, res, options));
   server.maxConnections = connectionsMax;
   server.requestTimeout = requestTimeoutMs;
   server.headersTimeout = requestTimeoutMs;
-  const port = await listen(server, options.host, options.port);
+  const port = await listenOn(server, options.host, options.port);
   server.on('error', (err) => options.logger.error({ err }, 'admin listener error'));
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

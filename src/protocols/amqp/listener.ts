@@ -4,6 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../../server/listener.js';
+import { listenOn } from '../../shared/net.js';
 import { AmqpConnection, type ListenerShared } from './connection.js';
 import { ReplyToRegistry } from './reply-to.js';
 
@@ -31,7 +32,7 @@ function startAmqpServer(context: ListenerContext): Promise<RunningListener> {
   });
   const servers = [server];
   server.on('error', (err) => context.logger.error({ err }, 'amqp listener error'));
-  return listen(server, context.port, context.host).then(async (port) => {
+  return listenOn(server, context.host, context.port).then(async (port) => {
     const twin = await loopbackTwin(server, port, context.host);
     if (twin !== undefined) servers.push(twin);
     const unsubscribe = context.core.alarms.subscribe((active) => {
@@ -49,17 +50,6 @@ function startAmqpServer(context: ListenerContext): Promise<RunningListener> {
   });
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : port);
-    });
-  });
-}
-
 /**
  * Bound to IPv4 loopback, also take the same port on `::1`, best effort: clients resolve `localhost`
  * to either (RabbitMQ's default listens on both). A failure (no IPv6) is ignored.
@@ -69,7 +59,7 @@ async function loopbackTwin(server: Server, port: number, host: string): Promise
   const twin = createServer();
   twin.on('connection', (socket: Socket) => server.emit('connection', socket));
   try {
-    await listen(twin, port, '::1');
+    await listenOn(twin, '::1', port);
     return twin;
   } catch {
     return undefined;

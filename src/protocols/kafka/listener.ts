@@ -3,28 +3,18 @@
  * one vhost. `createKafkaListener(options)` lets an embedder change the defaults (auto-creation,
  * default partitions, limits); the server registers `kafkaListener` with the defaults.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { ListenerDefinition, RunningListener } from '../../server/listener.js';
 import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
+import { listenOn } from '../../shared/net.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
 
 /** Open client connections per listener; more are refused at accept. */
 export const connectionsMax = 10_000;
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : port);
-    });
-  });
-}
 
 export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): ListenerDefinition {
   return {
@@ -61,7 +51,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         connections.add(connection);
         socket.on('close', () => connections.delete(connection));
       });
-      boundPort = await listen(server, context.host, context.port);
+      boundPort = await listenOn(server, context.host, context.port);
       return {
         port: boundPort,
         async close() {

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { CoreBroker } from '../../core/api.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../../server/listener.js';
+import { listenOn } from '../../shared/net.js';
 import { Connection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';
@@ -57,25 +58,11 @@ async function listen(
   context: ListenerContext,
 ): Promise<number> {
   try {
-    return await bind(netServer, context);
+    return await listenOn(netServer, context.host, context.port);
   } catch (err) {
     release(context.core);
     throw err;
   }
-}
-
-function bind(
-  netServer: Server | ReturnType<typeof createHttpServer>,
-  context: ListenerContext,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    netServer.once('error', reject);
-    netServer.listen(context.port, context.host, () => {
-      netServer.off('error', reject);
-      const address = netServer.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : context.port);
-    });
-  });
 }
 
 async function startTcp(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
