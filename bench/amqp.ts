@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { freePort, listenerFlags, startCli } from '../src/testing/server-cli.js';
+import { freePort, listenerFlags, startCli } from '../testing/server-cli.js';
 
 const messageCount = 100_000;
 const bodyBytes = 256;

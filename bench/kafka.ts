@@ -3,7 +3,7 @@
  * partitions of a `switchyard start` child (file storage, fsync always), then fetch everything back.
  * The load generator speaks the wire protocol directly (kafkajs would be the bottleneck) and keeps
  * a window of requests in flight on one connection. Reading back and the loopback measurement taken
- * beside each read run in forked processes (src/testing/kafka-bench-peer.ts), so neither competes
+ * beside each read run in forked processes (testing/kafka-bench-peer.ts), so neither competes
  * with the bench process for CPU.
  */
 import { fork } from 'node:child_process';
@@ -20,8 +20,8 @@ import {
   kafkaApiByKey,
   writeMessage,
 } from '../src/protocols/kafka/codec/index.js';
-import type { PeerResult } from '../src/testing/kafka-bench-peer.js';
-import { listenerFlags, startCli } from '../src/testing/server-cli.js';
+import type { PeerResult } from '../testing/kafka-bench-peer.js';
+import { listenerFlags, startCli } from '../testing/server-cli.js';
 
 const recordsPerBatch = 100;
 const produceMs = 3000;
@@ -107,7 +107,7 @@ interface PeerMessage {
   readonly role?: PeerResult['role'];
 }
 
-const peerScript = fileURLToPath(new URL('../src/testing/kafka-bench-peer.js', import.meta.url));
+const peerScript = fileURLToPath(new URL('../testing/kafka-bench-peer.js', import.meta.url));
 
 /** Forks a bench peer; resolves with its result, handing any other message to `onMessage`. */
 function runPeer(args: string[], onMessage: (m: PeerMessage) => void = () => undefined): Promise<PeerResult> {
@@ -126,7 +126,7 @@ function runPeer(args: string[], onMessage: (m: PeerMessage) => void = () => und
   });
 }
 
-/** Reads the topic back from a separate process (see src/testing/kafka-bench-peer.ts). */
+/** Reads the topic back from a separate process (see testing/kafka-bench-peer.ts). */
 function readBack(port: number, topic: string, partitions: number): Promise<PeerResult> {
   return runPeer(['fetch', String(port), topic, String(partitions)]);
 }

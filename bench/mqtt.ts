@@ -2,7 +2,7 @@
  * `npm run bench -- mqtt`: MQTT QoS 0 and QoS 1 one-to-one, a QoS 0 one-to-50 fan-out and 10,000 idle
  * connections, against Switchyard (a child `switchyard start`) and, in the same run, Mosquitto from
  * ../shared/peers (started if not already listening on MQTT_PORT, default 18832). Clients are mqtt.js
- * in forked processes (src/testing/mqtt-bench-peer.ts): one publisher, and the subscribers in one
+ * in forked processes (testing/mqtt-bench-peer.ts): one publisher, and the subscribers in one
  * process (the fan-out's over two), so the bench process does not set the rate. Both brokers get the
  * same clients; the client processes' CPU is reported to tell whether they were the limit.
  */
@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
-import type { ChildMessage, ParentMessage, PeerResult } from '../src/testing/mqtt-bench-peer.js';
-import { startCli } from '../src/testing/server-cli.js';
+import type { ChildMessage, ParentMessage, PeerResult } from '../testing/mqtt-bench-peer.js';
+import { startCli } from '../testing/server-cli.js';
 
 const payloadBytes = 256;
 const messagesOneToOne = 100_000;
@@ -73,7 +73,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-const peerScript = fileURLToPath(new URL('../src/testing/mqtt-bench-peer.js', import.meta.url));
+const peerScript = fileURLToPath(new URL('../testing/mqtt-bench-peer.js', import.meta.url));
 /** Every client process alive; killed if the bench exits while they run. */
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -86,7 +86,7 @@ interface Peer {
   readonly result: Promise<PeerResult>;
 }
 
-/** Forks a client process (src/testing/mqtt-bench-peer.ts); `onProgress` gets a subscriber's completions. */
+/** Forks a client process (testing/mqtt-bench-peer.ts); `onProgress` gets a subscriber's completions. */
 function forkPeer(args: readonly (string | number)[], onProgress: (done: number) => void = () => {}): Peer {
   const proc = fork(peerScript, args.map(String), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -16,13 +16,13 @@ export type {
 export { configDefault, settings } from './config/schema.js';
 export type * from './core/api.js';
 export type * from './core/types.js';
-export type { Authenticator, LoginResult } from './server/auth.js';
-export { Broker, type BrokerOptions, type BrokerPorts } from './server/broker.js';
 export type {
   BoundListener,
   ListenerContext,
   ListenerDefinition,
   RunningListener,
-} from './server/listener.js';
+} from './protocols/listener.js';
+export type { Authenticator, LoginResult } from './server/auth.js';
+export { Broker, type BrokerOptions, type BrokerPorts } from './server/broker.js';
 export { BrokerError, ErrorCode, isBrokerError } from './shared/errors.js';
 export type { Logger } from './shared/logger.js';

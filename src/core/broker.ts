@@ -14,7 +14,7 @@ import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
 import { createQueue } from './queues/index.js';
 import { SessionManager } from './sessions.js';
-import { Vhost } from './vhost.js';
+import { Vhost } from './vhost/vhost.js';
 
 /** Keys of the adapters' state live under this prefix of `storage.meta`. */
 export const statePrefix = 'app/';

@@ -6,4 +6,4 @@ export { coreLimitsDefault, resolveLimits } from './limits.js';
 export { splitWords, TopicMatcher } from './routing/index.js';
 export { Session, SessionManager, sessionQueueName } from './sessions.js';
 export type * from './types.js';
-export { ownedBy, Vhost } from './vhost.js';
+export { ownedBy, Vhost } from './vhost/vhost.js';

@@ -7,15 +7,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
+import type { Authenticator } from '../protocols/listener.js';
 
-export type LoginResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' };
-
-export interface Authenticator {
-  /** `remoteAddress` as node:net reports it (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`). */
-  login(user: string, password: string, remoteAddress: string | undefined): Promise<LoginResult>;
-}
+export type { Authenticator, LoginResult } from '../protocols/listener.js';
 
 type UserVerifier = (name: string, password: string) => boolean | Promise<boolean>;
 

@@ -7,12 +7,17 @@ import { packageInfo } from '../config/package.js';
 import { type Config, type PortSetting, portSettings } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import { BrokerCore } from '../core/broker.js';
+import type {
+  BoundListener,
+  ListenerContext,
+  ListenerDefinition,
+  RunningListener,
+} from '../protocols/listener.js';
+import { listenerNames } from '../protocols/listener.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator } from './auth.js';
-import type { BoundListener, ListenerContext, ListenerDefinition, RunningListener } from './listener.js';
-import { listenerNames } from './listener.js';
 import { builtListeners } from './listeners.js';
 import { openStorage } from './storage.js';
 import { applyDefaultUser } from './users.js';

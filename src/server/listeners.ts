@@ -6,8 +6,8 @@
 import { startAdminServer } from '../admin/http.js';
 import { amqpListener } from '../protocols/amqp/listener.js';
 import { kafkaListener } from '../protocols/kafka/listener.js';
+import type { ListenerDefinition } from '../protocols/listener.js';
 import { mqttListener, mqttWebSocketListener } from '../protocols/mqtt/listener.js';
-import type { ListenerDefinition } from './listener.js';
 
 export const adminListener: ListenerDefinition = {
   name: 'http',

@@ -13,7 +13,7 @@ import {
   Tagged,
   writeTable,
 } from '../../src/protocols/amqp/codec/field-table.js';
-import { bytes, type Part, sstr, u16, u32, u64 } from '../../src/testing/amqp-bytes.js';
+import { bytes, type Part, sstr, u16, u32, u64 } from '../../testing/amqp-bytes.js';
 
 /** A table's wire form: long byte length, then the entries. */
 const table = (...entries: Part[]): Part => [u32(bytes(entries).byteLength), entries];

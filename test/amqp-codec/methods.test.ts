@@ -19,7 +19,7 @@ import {
   replyCodeNames,
 } from '../../src/protocols/amqp/codec/generated.js';
 
-import { bytes, lstr, type Part, sstr, u16, u32, u64 } from '../../src/testing/amqp-bytes.js';
+import { bytes, lstr, type Part, sstr, u16, u32, u64 } from '../../testing/amqp-bytes.js';
 
 const utf8 = new TextEncoder();
 

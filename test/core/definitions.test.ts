@@ -10,7 +10,7 @@ import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage } from '../../src/storage/types.js';
-import { drain, message, settle } from '../../src/testing/core-helpers.js';
+import { drain, message, settle } from '../../testing/core-helpers.js';
 
 const clock = new ManualClock();
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { sessionQueueName } from '../../src/core/sessions.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { drain, message, openCore, settle } from '../../src/testing/core-helpers.js';
+import { drain, message, openCore, settle } from '../../testing/core-helpers.js';
 
 test('sessions: a durable session keeps its subscriptions, messages and in-flight markers across a restart', async () => {
   const storage = new MemoryStorage();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Delivery } from '../../src/core/types.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
-import { drain, message, openCore, settle, text } from '../../src/testing/core-helpers.js';
+import { drain, message, openCore, settle, text } from '../../testing/core-helpers.js';
 
 const fails = (code: ErrorCode) => (err: unknown) => isBrokerError(err, code);
 

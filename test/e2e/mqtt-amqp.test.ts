@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { closeAll, connect, inbox, until } from '../../src/testing/mqtt-harness.js';
-import { allPortsOff } from '../../src/testing/server-helpers.js';
+import { closeAll, connect, inbox, until } from '../../testing/mqtt-harness.js';
+import { allPortsOff } from '../../testing/server-helpers.js';
 
 /** The messages an AMQP consumer got on one queue. */
 function collect(channel: amqp.Channel, queue: string): Promise<amqp.ConsumeMessage[]> {

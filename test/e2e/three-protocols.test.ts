@@ -13,8 +13,8 @@ import amqp from 'amqplib';
 import type { KafkaMessage } from 'kafkajs';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { kafkaClient, until } from '../../src/testing/kafka-helpers.js';
-import { closeAll, connect, inbox } from '../../src/testing/mqtt-harness.js';
+import { kafkaClient, until } from '../../testing/kafka-helpers.js';
+import { closeAll, connect, inbox } from '../../testing/mqtt-harness.js';
 
 const waitMs = 10_000;
 const stream = 'telemetry';

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import { bodyCacheBytesUsed } from '../../src/core/queues/index.js';
 import type { Delivery } from '../../src/core/types.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
-import { openQueue, tick } from '../../src/testing/queue-harness.js';
-import { collectGarbage, fillQueue } from '../../src/testing/queue-memory.js';
+import { openQueue, tick } from '../../testing/queue-harness.js';
+import { collectGarbage, fillQueue } from '../../testing/queue-memory.js';
 
 const count = 200_000;
 const bodyBytes = 1024;

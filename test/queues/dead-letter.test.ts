@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type HeaderValue, TypedNumber } from '../../src/core/types.js';
-import { collector, msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
+import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 type Table = Record<string, HeaderValue>;
 const deaths = (h: Record<string, HeaderValue> | undefined): Table[] => (h?.['x-death'] ?? []) as Table[];

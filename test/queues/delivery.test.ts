@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
-import { CountingLimit, collector, msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
+import { CountingLimit, collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 test('messages are delivered in publish order to one consumer', async () => {
   const { queue } = await openQueue();

@@ -8,7 +8,7 @@ import { bodyCacheBytesUsed, queueLogNames } from '../../src/core/queues/index.j
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage } from '../../src/storage/types.js';
-import { collector, msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
+import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 const persistent = { persistent: true } as const;
 

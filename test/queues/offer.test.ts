@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConsumeOptions, Message } from '../../src/core/types.js';
-import { CountingLimit, collector, msg, openQueue, tick } from '../../src/testing/queue-harness.js';
+import { CountingLimit, collector, msg, openQueue, tick } from '../../testing/queue-harness.js';
 
 /** A consumer with the `offer` fast path; `accept` decides per message; every receipt is logged in order. */
 function offering(accept: (text: string) => boolean, options: Partial<ConsumeOptions> = {}) {

@@ -7,7 +7,7 @@ import { bodyCacheBytesUsed } from '../../src/core/queues/index.js';
 import { type QueuedMessage, ReadyList } from '../../src/core/queues/ready-list.js';
 import type { Delivery } from '../../src/core/types.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
-import { msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
+import { msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 function record(id: number, priority = 0, offset = id): QueuedMessage {
   return {

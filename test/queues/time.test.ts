@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { collector, msg, openQueue, text, tick } from '../../src/testing/queue-harness.js';
+import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 test('per-queue TTL expires waiting messages and dead-letters them as expired', async () => {
   const { queue, clock, deadLetters } = await openQueue({ messageTtlMs: 1000, deadLetterExchange: 'dlx' });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { allPortsOff } from '../../src/testing/server-helpers.js';
+import { allPortsOff } from '../../testing/server-helpers.js';
 
 interface Row {
   [key: string]: unknown;

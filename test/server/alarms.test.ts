@@ -19,7 +19,7 @@ import {
   memoryBytesMax,
 } from '../../src/server/alarms.js';
 import type { Logger } from '../../src/shared/logger.js';
-import { allPortsOff } from '../../src/testing/server-helpers.js';
+import { allPortsOff } from '../../testing/server-helpers.js';
 
 interface Line {
   level: number;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { packageInfo } from '../../src/config/package.js';
-import { freePort, onlyHttpFlags, runCli, startCli } from '../../src/testing/server-cli.js';
+import { freePort, onlyHttpFlags, runCli, startCli } from '../../testing/server-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
 

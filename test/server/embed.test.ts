@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Broker, ConfigError, type Delivery, type ListenerDefinition } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { allPortsOff, until } from '../../src/testing/server-helpers.js';
+import { allPortsOff, until } from '../../testing/server-helpers.js';
 
 describe('embedding: Broker.start in-process', () => {
   test('publish and consume through broker.core, then stop', async () => {

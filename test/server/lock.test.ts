@@ -6,8 +6,8 @@ import { describe, test } from 'node:test';
 import { Broker } from '../../src/index.js';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { onlyHttpFlags, startCli } from '../../src/testing/server-cli.js';
-import { allPortsOff } from '../../src/testing/server-helpers.js';
+import { onlyHttpFlags, startCli } from '../../testing/server-cli.js';
+import { allPortsOff } from '../../testing/server-helpers.js';
 
 describe('one broker per data folder', () => {
   test('a second broker on the same folder is refused until the first stops', async () => {

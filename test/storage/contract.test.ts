@@ -8,7 +8,7 @@ import { isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage, StorageLimits } from '../../src/storage/types.js';
-import { payloadFor, removeDir, sameBytes, tempDir } from '../../src/testing/storage-fixtures.js';
+import { payloadFor, removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
 
 const smallLimits: Partial<StorageLimits> = {
   segmentBytesMax: 1024,

@@ -8,15 +8,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { FileStorage } from '../../src/storage/file/storage.js';
-import { crashPayload } from '../../src/testing/storage-crash.js';
-import { removeDir, sameBytes, tempDir } from '../../src/testing/storage-fixtures.js';
+import { crashPayload } from '../../testing/storage-crash.js';
+import { removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
 
 const cyclesMin = 20;
 const cyclesMax = 40;
 /** After `cyclesMin`, more cycles run until this much time has passed. */
 const extraCyclesMsMax = 6_000;
 const testMsMax = 25_000;
-const childScript = new URL('../../src/testing/crash-appender.js', import.meta.url);
+const childScript = new URL('../../testing/crash-appender.js', import.meta.url);
 
 interface Ack {
   readonly offset: number;

@@ -11,7 +11,7 @@ import { ReadBudget } from '../../src/storage/common.js';
 import { segmentFileName, segmentHeaderBytes } from '../../src/storage/file/segment.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import type { Log, LogEntry, ReadOptions, StorageLimits } from '../../src/storage/types.js';
-import { payloadFor, removeDir, sameBytes, tempDir } from '../../src/testing/storage-fixtures.js';
+import { payloadFor, removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDir));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { decodeRecord, encodeRecord, type RecordFields } from '../../src/storage/file/record.js';
-import { payloadFor } from '../../src/testing/storage-fixtures.js';
+import { payloadFor } from '../../testing/storage-fixtures.js';
 
 const payloadBytesMax = 1 << 20;
 

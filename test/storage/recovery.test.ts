@@ -12,7 +12,7 @@ import { realIo } from '../../src/storage/file/io.js';
 import { segmentFileName, segmentHeaderBytes } from '../../src/storage/file/segment.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import type { Log, StorageLimits } from '../../src/storage/types.js';
-import { payloadFor, removeDir, sameBytes, tempDir } from '../../src/testing/storage-fixtures.js';
+import { payloadFor, removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
 
 const dirs: string[] = [];
 after(() => {

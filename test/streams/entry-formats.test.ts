@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/index.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { LogEntry } from '../../src/storage/types.js';
-import { bodyText, openStreams, recordingConsumer, settle } from '../../src/testing/stream-harness.js';
+import { bodyText, openStreams, recordingConsumer, settle } from '../../testing/stream-harness.js';
 
 /** A stand-in for an adapter's batch format: one message per payload byte, the byte as body. */
 const byteBatch = 200;

@@ -10,7 +10,7 @@ import {
   recordingConsumer,
   settle,
   textMessage,
-} from '../../src/testing/stream-harness.js';
+} from '../../testing/stream-harness.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-streams-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));

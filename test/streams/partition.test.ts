@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { openStreams } from '../../src/testing/stream-harness.js';
+import { openStreams } from '../../testing/stream-harness.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (payload: Uint8Array) => new TextDecoder().decode(payload);

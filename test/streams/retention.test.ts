@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { retentionIntervalMs } from '../../src/core/logs/index.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { openStreams } from '../../src/testing/stream-harness.js';
+import { openStreams } from '../../testing/stream-harness.js';
 
 const payload = new Uint8Array(100);
 

@@ -12,7 +12,7 @@ import {
   recordingConsumer,
   settle,
   textMessage,
-} from '../../src/testing/stream-harness.js';
+} from '../../testing/stream-harness.js';
 
 async function streamQueue(name = 'sq') {
   const harness = await openStreams(new MemoryStorage());

@@ -5,8 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import type { AlarmKind, CoreBroker, VirtualHost } from '../../core/api.js';
-import type { Authenticator } from '../../server/auth.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Authenticator } from '../listener.js';
 import { AmqpChannel } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
 import {

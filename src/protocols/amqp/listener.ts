@@ -3,8 +3,8 @@
  * `amqp-<n>`, so owners are `amqp-<n>/<channel>` (src/core/README.md).
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ListenerContext, ListenerDefinition, RunningListener } from '../../server/listener.js';
 import { listenOn } from '../../shared/net.js';
+import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
 import { AmqpConnection, type ListenerShared } from './connection.js';
 import { ReplyToRegistry } from './reply-to.js';
 

@@ -4,7 +4,7 @@
  * default partitions, limits); the server registers `kafkaListener` with the defaults.
  */
 import { createServer, type Socket } from 'node:net';
-import type { ListenerDefinition, RunningListener } from '../../server/listener.js';
+import type { ListenerDefinition, RunningListener } from '../listener.js';
 import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';

@@ -7,8 +7,8 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { createServer, type Server, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { CoreBroker } from '../../core/api.js';
-import type { ListenerContext, ListenerDefinition, RunningListener } from '../../server/listener.js';
 import { listenOn } from '../../shared/net.js';
+import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
 import { Connection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';

@@ -6,8 +6,8 @@
 
 import type { MqttAuthentication } from '../../config/schema.js';
 import type { CoreBroker, VirtualHost } from '../../core/api.js';
-import type { Authenticator } from '../../server/auth.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Authenticator } from '../listener.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
 import { resolveLimits } from './limits.js';
 import type { SubscriptionEntry } from './model.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startAmqpBroker, type TestBroker } from '../../../src/testing/amqp-helpers.js';
+import { startAmqpBroker, type TestBroker } from '../../../testing/amqp-helpers.js';
 
 const run = promisify(execFile);
 const python = '/usr/bin/python3';

@@ -9,7 +9,7 @@ import {
   startAmqpBroker,
   type TestBroker,
   until,
-} from '../../../src/testing/amqp-helpers.js';
+} from '../../../testing/amqp-helpers.js';
 
 let sy: TestBroker;
 before(async () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type amqp from 'amqplib';
-import { channelOf, confirmChannelOf, open, until } from '../../../src/testing/amqp-helpers.js';
-import { freePort, listenerFlags, startCli } from '../../../src/testing/server-cli.js';
+import { channelOf, confirmChannelOf, open, until } from '../../../testing/amqp-helpers.js';
+import { freePort, listenerFlags, startCli } from '../../../testing/server-cli.js';
 
 describe('AMQP durability across SIGKILL', () => {
   test('confirmed persistent messages on a durable queue survive; unacked come back redelivered', async () => {

@@ -24,7 +24,7 @@ import {
   startAmqpBroker,
   type TestBroker,
   until,
-} from '../../../src/testing/amqp-helpers.js';
+} from '../../../testing/amqp-helpers.js';
 
 let sy: TestBroker;
 let conn: amqp.ChannelModel;

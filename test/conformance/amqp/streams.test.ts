@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type amqp from 'amqplib';
-import {
-  channelOf,
-  open,
-  startAmqpBroker,
-  type TestBroker,
-  until,
-} from '../../../src/testing/amqp-helpers.js';
+import { channelOf, open, startAmqpBroker, type TestBroker, until } from '../../../testing/amqp-helpers.js';
 
 let sy: TestBroker;
 let conn: amqp.ChannelModel;

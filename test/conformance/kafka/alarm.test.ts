@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../src/testing/kafka-helpers.js';
+import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
 
 const holdMs = 600;
 

@@ -12,7 +12,7 @@ import {
   kafkaClient,
   startKafkaBroker,
   until,
-} from '../../../src/testing/kafka-helpers.js';
+} from '../../../testing/kafka-helpers.js';
 
 describe('kafka ↔ amqp on one stream', () => {
   let kb: KafkaTestBroker;

@@ -14,8 +14,8 @@ import {
   readBatchHeader,
   splitBatches,
 } from '../../../src/protocols/kafka/codec/index.js';
-import { type KafkaTestBroker, startKafkaBroker } from '../../../src/testing/kafka-helpers.js';
-import { WireClient } from '../../../src/testing/kafka-wire.js';
+import { type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;

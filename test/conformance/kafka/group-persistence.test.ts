@@ -12,8 +12,8 @@ import { test } from 'node:test';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { GroupStore, storedGroupBytesMax } from '../../../src/protocols/kafka/group-store.js';
-import { type KafkaTestBroker, startKafkaBroker } from '../../../src/testing/kafka-helpers.js';
-import { WireClient } from '../../../src/testing/kafka-wire.js';
+import { type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;

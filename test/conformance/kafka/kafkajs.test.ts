@@ -10,7 +10,7 @@ import {
   kafkaClient,
   startKafkaBroker,
   until,
-} from '../../../src/testing/kafka-helpers.js';
+} from '../../../testing/kafka-helpers.js';
 
 interface Seen {
   partition: number;

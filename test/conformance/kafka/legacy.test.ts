@@ -27,9 +27,9 @@ import {
   type KafkaTestBroker,
   kafkaClient,
   startKafkaBroker,
-} from '../../../src/testing/kafka-helpers.js';
-import { runTool } from '../../../src/testing/kafka-tools.js';
-import { WireClient } from '../../../src/testing/kafka-wire.js';
+} from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;

@@ -11,8 +11,8 @@ import {
   hasPythonModule,
   type KafkaTestBroker,
   startKafkaBroker,
-} from '../../../src/testing/kafka-helpers.js';
-import { runTool } from '../../../src/testing/kafka-tools.js';
+} from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
 
 const kcat = hasCommand('kcat');
 const confluent = hasPythonModule('confluent_kafka');

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApiKey, encodeRecordBatch, readBatchHeader } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import { type KafkaTestBroker, startKafkaBroker } from '../../../src/testing/kafka-helpers.js';
-import { WireClient } from '../../../src/testing/kafka-wire.js';
+import { type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 
 // Responses are checked field by field; the generated types would only add casts here.
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type EachMessagePayload, Kafka, logLevel } from 'kafkajs';
 import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
-import { hasPythonModule, kafkaClient, until } from '../../../src/testing/kafka-helpers.js';
-import { runTool } from '../../../src/testing/kafka-tools.js';
-import { WireClient } from '../../../src/testing/kafka-wire.js';
-import { freePort, listenerFlags, type RunningCli, startCli } from '../../../src/testing/server-cli.js';
+import { hasPythonModule, kafkaClient, until } from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
+import { freePort, listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
 
 function start(dataDir: string, kafkaPort: number | 'auto' = 'auto'): Promise<RunningCli> {
   return startCli([

@@ -7,13 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import {
-  hasPythonModule,
-  type KafkaTestBroker,
-  startKafkaBroker,
-} from '../../../src/testing/kafka-helpers.js';
-import { runTool } from '../../../src/testing/kafka-tools.js';
-import { WireClient } from '../../../src/testing/kafka-wire.js';
+import { hasPythonModule, type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;

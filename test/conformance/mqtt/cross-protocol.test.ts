@@ -8,7 +8,7 @@ import {
   type MqttTestBroker,
   startMqttBroker,
   until,
-} from '../../../src/testing/mqtt-harness.js';
+} from '../../../testing/mqtt-harness.js';
 
 let server: MqttTestBroker;
 before(async () => {

@@ -9,7 +9,7 @@ import {
   rawClient,
   sleep,
   startMqttBroker,
-} from '../../../src/testing/mqtt-harness.js';
+} from '../../../testing/mqtt-harness.js';
 
 let server: MqttTestBroker;
 before(async () => {

@@ -16,7 +16,7 @@ import {
   type MqttTestBroker,
   rawClient,
   startMqttBroker,
-} from '../../../src/testing/mqtt-harness.js';
+} from '../../../testing/mqtt-harness.js';
 
 let server: MqttTestBroker;
 before(async () => {

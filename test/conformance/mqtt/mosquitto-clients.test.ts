@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { type MqttTestBroker, sleep, startMqttBroker } from '../../../src/testing/mqtt-harness.js';
+import { type MqttTestBroker, sleep, startMqttBroker } from '../../../testing/mqtt-harness.js';
 
 const run = promisify(execFile);
 const installed = spawnSync('mosquitto_pub', ['--help']).error === undefined;

@@ -10,8 +10,8 @@ import {
   mqttTcpOnlyFlags,
   rawClient,
   sleep,
-} from '../../../src/testing/mqtt-harness.js';
-import { startCli } from '../../../src/testing/server-cli.js';
+} from '../../../testing/mqtt-harness.js';
+import { startCli } from '../../../testing/server-cli.js';
 
 describe('restart', () => {
   test('after SIGKILL a persistent session keeps its queued QoS 1 messages and retained messages survive', async () => {

@@ -6,9 +6,9 @@ import { ConfigError } from '../../../src/config/parse.js';
 import { Broker } from '../../../src/index.js';
 import { mqttListeners } from '../../../src/protocols/mqtt/listener.js';
 import { silentLogger } from '../../../src/shared/logger.js';
-import { closeAll, connack, connect, mqttTcpOnlyFlags } from '../../../src/testing/mqtt-harness.js';
-import { startCli } from '../../../src/testing/server-cli.js';
-import { allPortsOff } from '../../../src/testing/server-helpers.js';
+import { closeAll, connack, connect, mqttTcpOnlyFlags } from '../../../testing/mqtt-harness.js';
+import { startCli } from '../../../testing/server-cli.js';
+import { allPortsOff } from '../../../testing/server-helpers.js';
 
 /** SUBACK codes per filter; mqtt.js rejects a v5 SUBACK holding a failure code, with the packet attached. */
 async function subackCodes(client: MqttClient, filters: string[]): Promise<number[]> {

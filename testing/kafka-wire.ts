@@ -13,7 +13,7 @@ import {
   kafkaApiByKey,
   responseHeaderVersion,
   writeMessage,
-} from '../protocols/kafka/codec/index.js';
+} from '../src/protocols/kafka/codec/index.js';
 
 export class WireClient {
   readonly #socket: Socket;

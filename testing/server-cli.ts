@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-/** dist/src/testing/ → dist/cli/switchyard.js; the same layout holds in any build folder. */
-export const cliPath = fileURLToPath(new URL('../../cli/switchyard.js', import.meta.url));
+/** dist/testing/ → dist/cli/switchyard.js; the same layout holds in any build folder. */
+export const cliPath = fileURLToPath(new URL('../cli/switchyard.js', import.meta.url));
 
 export interface CliOptions {
   readonly env?: Record<string, string>;

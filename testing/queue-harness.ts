@@ -1,10 +1,10 @@
 /** Helpers for queue tests: a queue on a manual clock with recorded hooks, and a collecting consumer. */
 
-import type { CoreLimits } from '../core/api.js';
-import { ManualClock } from '../core/clock.js';
-import type { QueueDeps } from '../core/internal.js';
-import { resolveLimits } from '../core/limits.js';
-import { type ClassicQueue, createQueue } from '../core/queues/index.js';
+import type { CoreLimits } from '../src/core/api.js';
+import { ManualClock } from '../src/core/clock.js';
+import type { QueueDeps } from '../src/core/internal.js';
+import { resolveLimits } from '../src/core/limits.js';
+import { type ClassicQueue, createQueue } from '../src/core/queues/index.js';
 import type {
   ConsumeOptions,
   CreditLimit,
@@ -12,8 +12,8 @@ import type {
   Message,
   MessageProperties,
   QueueOptions,
-} from '../core/types.js';
-import type { Storage } from '../storage/types.js';
+} from '../src/core/types.js';
+import type { Storage } from '../src/storage/types.js';
 
 export interface DeadLettered {
   readonly message: Message;

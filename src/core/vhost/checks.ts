@@ -4,9 +4,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { brokerError, ErrorCode } from '../shared/errors.js';
-import { headerValueEqual, isExchangeType } from './routing/index.js';
-import type { ExchangeOptions, HeaderValue, QueueOptions } from './types.js';
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import { headerValueEqual, isExchangeType } from '../routing/index.js';
+import type { ExchangeOptions, HeaderValue, QueueOptions } from '../types.js';
 
 /** AMQP names are short strings: at most 255 bytes (AMQP 0-9-1 §4.2.5.3). */
 export const nameBytesMax = 255;

@@ -1,8 +1,8 @@
 /** Shared by the bounded-memory test and the RSS script: fill one durable queue on file storage. */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { ClassicQueue } from '../core/queues/index.js';
-import type { Message } from '../core/types.js';
+import type { ClassicQueue } from '../src/core/queues/index.js';
+import type { Message } from '../src/core/types.js';
 
 /** A full collection, so heap numbers measure what is live rather than what the GC has not reached yet. */
 export function collectGarbage(): void {

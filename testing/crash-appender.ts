@@ -5,7 +5,7 @@
  * Usage: node crash-appender.js <dir> <seed>
  */
 import { crc32 } from 'node:zlib';
-import { FileStorage } from '../storage/file/storage.js';
+import { FileStorage } from '../src/storage/file/storage.js';
 import { crashPayload } from './storage-crash.js';
 
 /** Appends kept in flight, so group commit batches several per fsync. */

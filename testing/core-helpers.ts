@@ -1,11 +1,11 @@
 /** Helpers for test/core: a broker over MemoryStorage with a ManualClock, and message shorthands. */
 
-import type { PublishInput, VirtualHost } from '../core/api.js';
-import { BrokerCore } from '../core/broker.js';
-import { ManualClock } from '../core/clock.js';
-import type { Delivery, MessageProperties } from '../core/types.js';
-import { MemoryStorage } from '../storage/memory.js';
-import type { Storage } from '../storage/types.js';
+import type { PublishInput, VirtualHost } from '../src/core/api.js';
+import { BrokerCore } from '../src/core/broker.js';
+import { ManualClock } from '../src/core/clock.js';
+import type { Delivery, MessageProperties } from '../src/core/types.js';
+import { MemoryStorage } from '../src/storage/memory.js';
+import type { Storage } from '../src/storage/types.js';
 
 export interface CoreFixture {
   readonly broker: BrokerCore;

@@ -13,7 +13,7 @@
  * Results go to the parent as one IPC message: `{ role, bytes, records, seconds }`.
  */
 import { connect, createServer } from 'node:net';
-import { ApiKey, frameRequest, kafkaApiByKey, writeMessage } from '../protocols/kafka/codec/index.js';
+import { ApiKey, frameRequest, kafkaApiByKey, writeMessage } from '../src/protocols/kafka/codec/index.js';
 
 export interface PeerResult {
   readonly role: 'fetch' | 'sink' | 'source';

@@ -3,7 +3,7 @@
  * the default body cache budget, drains it, checks every message came back, and prints the RSS at each
  * phase and the peak over the whole run; the target is a peak under 512 MB.
  *
- * Usage: node dist/src/testing/queue-rss.js [count] [mode] [dir]
+ * Usage: node dist/testing/queue-rss.js [count] [mode] [dir]
  *   mode `noack` (default): one no-ack consumer takes everything.
  *   mode `ack`: a consumer with prefetch 1000 acks each delivery asynchronously, as real consumers do.
  */
@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { ManualClock } from '../core/clock.js';
-import { resolveLimits } from '../core/limits.js';
-import { type ClassicQueue, createQueue } from '../core/queues/index.js';
-import type { Delivery } from '../core/types.js';
-import { FileStorage } from '../storage/file/storage.js';
+import { ManualClock } from '../src/core/clock.js';
+import { resolveLimits } from '../src/core/limits.js';
+import { type ClassicQueue, createQueue } from '../src/core/queues/index.js';
+import type { Delivery } from '../src/core/types.js';
+import { FileStorage } from '../src/storage/file/storage.js';
 import { collectGarbage, fillQueue } from './queue-memory.js';
 
 const mb = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MB`;

@@ -5,7 +5,6 @@
 import type { Config, PortSetting } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import type { Logger } from '../shared/logger.js';
-import type { Authenticator } from './auth.js';
 
 export interface BoundListener {
   readonly name: string;
@@ -52,3 +51,12 @@ export const listenerNames: Readonly<Record<PortSetting, string>> = {
   restPort: 'rest',
   httpPort: 'http',
 };
+
+export type LoginResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' };
+
+export interface Authenticator {
+  /** `remoteAddress` as node:net reports it (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`). */
+  login(user: string, password: string, remoteAddress: string | undefined): Promise<LoginResult>;
+}

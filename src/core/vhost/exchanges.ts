@@ -10,13 +10,13 @@
  * A binding is stored in the definitions when both its ends are durable (a queue counts as durable
  * when it is stored: durable and not exclusive), as RabbitMQ keeps only those across restarts.
  */
-import { assert } from '../shared/assert.js';
-import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { CoreLimits, VirtualHost } from './api.js';
-import type { Definitions, StoredBinding, VhostDefinitions } from './definitions.js';
-import { type Binding, createRouter, type Router } from './routing/index.js';
-import type { ExchangeOptions, Headers } from './types.js';
-import { checkExchangeEquivalent, checkName, normaliseExchange, refuseReserved } from './vhost-checks.js';
+import { assert } from '../../shared/assert.js';
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { CoreLimits, VirtualHost } from '../api.js';
+import type { Definitions, StoredBinding, VhostDefinitions } from '../definitions.js';
+import { type Binding, createRouter, type Router } from '../routing/index.js';
+import type { ExchangeOptions, Headers } from '../types.js';
+import { checkExchangeEquivalent, checkName, normaliseExchange, refuseReserved } from './checks.js';
 
 export interface ExchangeState {
   readonly name: string;

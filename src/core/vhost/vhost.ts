@@ -6,9 +6,9 @@
  * Owners (the holders of unacked deliveries) are named `<connectionId>/<channel or session>`; see
  * README.md. `closeConnection(id)` releases every owner under `id/` and deletes `id`'s exclusive queues.
  */
-import { assert } from '../shared/assert.js';
-import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { Storage } from '../storage/types.js';
+import { assert } from '../../shared/assert.js';
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { Storage } from '../../storage/types.js';
 import type {
   Clock,
   CoreLimits,
@@ -18,9 +18,9 @@ import type {
   StreamInfo,
   StreamPartition,
   VirtualHost,
-} from './api.js';
-import type { Definitions } from './definitions.js';
-import type { QueueDeps, QueueEngine, QueueFactory, QueueHooks, StreamRegistry } from './internal.js';
+} from '../api.js';
+import type { Definitions } from '../definitions.js';
+import type { QueueDeps, QueueEngine, QueueFactory, QueueHooks, StreamRegistry } from '../internal.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -32,16 +32,16 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
-} from './types.js';
+} from '../types.js';
 import {
   checkName,
   checkQueueEquivalent,
   refuseReserved,
   serverQueueName,
   validateQueueOptions,
-} from './vhost-checks.js';
-import { Exchanges } from './vhost-exchanges.js';
-import { DeferredQueue, refusedError } from './vhost-queue.js';
+} from './checks.js';
+import { DeferredQueue, refusedError } from './deferred-queue.js';
+import { Exchanges } from './exchanges.js';
 
 export interface VhostDeps {
   readonly name: string;

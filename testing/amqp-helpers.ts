@@ -10,9 +10,9 @@ import {
   type Method,
   parseFrames,
   protocolHeader,
-} from '../protocols/amqp/codec/index.js';
-import { Broker } from '../server/broker.js';
-import { silentLogger } from '../shared/logger.js';
+} from '../src/protocols/amqp/codec/index.js';
+import { Broker } from '../src/server/broker.js';
+import { silentLogger } from '../src/shared/logger.js';
 import { allPortsOff } from './server-helpers.js';
 
 export { allPortsOff } from './server-helpers.js';

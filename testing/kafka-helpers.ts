@@ -4,10 +4,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
-import { Broker } from '../index.js';
-import type { KafkaOptions } from '../protocols/kafka/context.js';
-import { createKafkaListener } from '../protocols/kafka/listener.js';
-import { silentLogger } from '../shared/logger.js';
+import { Broker } from '../src/index.js';
+import type { KafkaOptions } from '../src/protocols/kafka/context.js';
+import { createKafkaListener } from '../src/protocols/kafka/listener.js';
+import { silentLogger } from '../src/shared/logger.js';
 import { allPortsOff } from './server-helpers.js';
 
 export { allPortsOff } from './server-helpers.js';
@@ -42,7 +42,7 @@ export async function startKafkaBroker(
 }
 
 async function listenersWith(kafka: Partial<KafkaOptions>) {
-  const { builtListeners } = await import('../server/listeners.js');
+  const { builtListeners } = await import('../src/server/listeners.js');
   return builtListeners.map((l) => (l.configKey === 'kafkaPort' ? createKafkaListener(kafka) : l));
 }
 

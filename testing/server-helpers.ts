@@ -1,5 +1,5 @@
 /** Helpers for test/server: broker options with every listener off, and a bounded wait. */
-import type { BrokerOptions } from '../server/broker.js';
+import type { BrokerOptions } from '../src/server/broker.js';
 
 /** Every port setting 0, so an embedded broker binds nothing unless a test turns one on. */
 export const allPortsOff = {

@@ -4,9 +4,9 @@
  * that change state are kept in order and replayed onto it; a publish made meanwhile reports its
  * durability once the engine has taken the message. `get` on a queue still opening finds nothing.
  */
-import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { QueueEngine } from './internal.js';
-import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from './types.js';
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { QueueEngine } from '../internal.js';
+import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
 
 /** Engines may offer `touch()`, which restarts the `x-expires` timer. */
 type Touchable = QueueEngine & { touch?(): void };

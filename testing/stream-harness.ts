@@ -3,13 +3,13 @@
  * records what it gets, and a way to let queued wake-ups run.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { CoreLimits } from '../core/api.js';
-import { ManualClock } from '../core/clock.js';
-import type { StreamRegistry } from '../core/internal.js';
-import { coreLimitsDefault } from '../core/limits.js';
-import { createStreamRegistry } from '../core/logs/index.js';
-import type { ConsumeOptions, CreditLimit, Delivery, Message } from '../core/types.js';
-import type { Storage } from '../storage/types.js';
+import type { CoreLimits } from '../src/core/api.js';
+import { ManualClock } from '../src/core/clock.js';
+import type { StreamRegistry } from '../src/core/internal.js';
+import { coreLimitsDefault } from '../src/core/limits.js';
+import { createStreamRegistry } from '../src/core/logs/index.js';
+import type { ConsumeOptions, CreditLimit, Delivery, Message } from '../src/core/types.js';
+import type { Storage } from '../src/storage/types.js';
 
 export interface StreamHarness {
   readonly registry: StreamRegistry;

@@ -6,10 +6,10 @@ import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
-import type { MqttOptions } from '../protocols/mqtt/limits.js';
-import { mqttListeners } from '../protocols/mqtt/listener.js';
-import { Broker } from '../server/broker.js';
-import { silentLogger } from '../shared/logger.js';
+import type { MqttOptions } from '../src/protocols/mqtt/limits.js';
+import { mqttListeners } from '../src/protocols/mqtt/listener.js';
+import { Broker } from '../src/server/broker.js';
+import { silentLogger } from '../src/shared/logger.js';
 import { listenerFlags } from './server-cli.js';
 
 export interface MqttTestBroker {
