@@ -1,15 +1,20 @@
 /** Helpers for test/core: a broker over MemoryStorage with a ManualClock, and message shorthands. */
 
-import type { PublishInput, VirtualHost } from '../src/core/api.js';
+import type { CoreClient, PublishInput } from '../src/core/api.js';
 import { BrokerCore } from '../src/core/broker.js';
 import { ManualClock } from '../src/core/clock.js';
+import { internalContext } from '../src/core/entry/context.js';
+import type { VirtualHost } from '../src/core/internal.js';
 import type { Delivery, MessageProperties } from '../src/core/types.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 import type { Storage } from '../src/storage/types.js';
 
 export interface CoreFixture {
   readonly broker: BrokerCore;
+  /** The vhost itself, for tests of its internals (owners are written out in full: `c1/1`). */
   readonly vhost: VirtualHost;
+  /** A caller on connection `c1` of vhost `/`: commands go through `execute` as adapters' do. */
+  readonly client: CoreClient;
   readonly clock: ManualClock;
   readonly storage: Storage;
 }
@@ -20,7 +25,8 @@ export async function openCore(
   const storage = options.storage ?? new MemoryStorage();
   const clock = options.clock ?? new ManualClock();
   const broker = await BrokerCore.open({ storage, clock });
-  return { broker, vhost: broker.vhost('/'), clock, storage };
+  const client = broker.connect(internalContext('/', 'c1'));
+  return { broker, vhost: broker.vhost('/'), client, clock, storage };
 }
 
 export function message(body: string, properties: MessageProperties = {}): PublishInput {

@@ -3,7 +3,8 @@
  * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { CoreBroker } from '../core/api.js';
+import type { CoreBroker, CoreClient } from '../core/api.js';
+import { internalPrincipal } from '../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
@@ -42,7 +43,7 @@ class HttpError extends Error {
   }
 }
 
-type Listing = (core: CoreBroker, vhosts: string[]) => unknown;
+type Listing = (core: CoreClient, vhosts: string[]) => unknown;
 
 const listings: Record<string, Listing> = {
   exchanges: views.exchanges,
@@ -51,7 +52,7 @@ const listings: Record<string, Listing> = {
   streams: views.streams,
 };
 
-function vhostScope(core: CoreBroker, encoded: string | undefined): string[] {
+function vhostScope(core: CoreClient, encoded: string | undefined): string[] {
   if (encoded === undefined) return core.vhostNames();
   const name = decodeURIComponent(encoded);
   if (!core.vhostNames().includes(name)) throw new HttpError(404, 'not_found', `No vhost ${name}`);
@@ -59,7 +60,7 @@ function vhostScope(core: CoreBroker, encoded: string | undefined): string[] {
 }
 
 /** Maps a GET path to its reply; throws `HttpError` for unknown paths. */
-export function route(path: string, core: CoreBroker, info: views.AdminInfo): Reply {
+export function route(path: string, core: CoreClient, info: views.AdminInfo): Reply {
   if (path === '/metrics')
     return { status: 200, text: renderMetrics(core, info), contentType: metricsContentType };
   const parts = path.split('/').filter((part) => part !== '');
@@ -94,6 +95,17 @@ function failure(err: unknown): Reply {
   return { status: 500, body: { error: 'internal', reason: 'Internal error; see the broker log' } };
 }
 
+/** Until the admin API has logins, every request acts with core's internal principal. */
+function clientFor(req: IncomingMessage, core: CoreBroker): CoreClient {
+  return core.connect({
+    principal: internalPrincipal,
+    vhost: '/',
+    connectionId: 'http',
+    protocol: 'http',
+    peerAddress: req.socket.remoteAddress ?? '',
+  });
+}
+
 function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
   const head = req.method === 'HEAD';
   if (req.method !== 'GET' && !head) {
@@ -112,7 +124,7 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
   }
   const path = url.split('?')[0] ?? '/';
   try {
-    send(res, route(path, options.core, options.info), head);
+    send(res, route(path, clientFor(req, options.core), options.info), head);
   } catch (err) {
     const reply = failure(err);
     if (reply.status === 500) options.logger.error({ err, path }, 'admin request failed');

@@ -2,7 +2,7 @@
  * Prometheus text exposition format 0.0.4, written by hand from core stats: a handful of gauges and
  * counters does not justify a client library.
  */
-import type { CoreBroker } from '../core/api.js';
+import type { CoreClient } from '../core/api.js';
 import type { AdminInfo } from './views.js';
 
 export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
@@ -43,7 +43,7 @@ class Exposition {
   }
 }
 
-function totals(out: Exposition, core: CoreBroker): void {
+function totals(out: Exposition, core: CoreClient): void {
   const stats = core.stats();
   const gauges: Array<[string, number, string]> = [
     ['switchyard_vhosts', stats.vhosts, 'Virtual hosts.'],
@@ -62,10 +62,10 @@ function totals(out: Exposition, core: CoreBroker): void {
     .sample('switchyard_messages_delivered_total', stats.delivered);
 }
 
-function perQueue(out: Exposition, core: CoreBroker): void {
+function perQueue(out: Exposition, core: CoreClient): void {
   const rows: Array<{ vhost: string; queue: string; messages: number; consumers: number }> = [];
   vhosts: for (const vhost of core.vhostNames()) {
-    for (const q of core.vhost(vhost).listQueues()) {
+    for (const q of core.inVhost(vhost).listQueues()) {
       if (rows.length >= queueSeriesMax) break vhosts;
       rows.push({ vhost, queue: q.name, messages: q.messageCount, consumers: q.consumerCount });
     }
@@ -79,7 +79,7 @@ function perQueue(out: Exposition, core: CoreBroker): void {
   }
 }
 
-export function renderMetrics(core: CoreBroker, info: AdminInfo): string {
+export function renderMetrics(core: CoreClient, info: AdminInfo): string {
   const out = new Exposition();
   out
     .family('switchyard_build_info', 'gauge', 'Always 1; the labels carry the version.')

@@ -4,7 +4,7 @@
  * changes; the shapes are documented in src/admin/README.md.
  */
 import { createHash } from 'node:crypto';
-import type { CoreBroker, VirtualHost } from '../core/api.js';
+import type { AlarmKind, CoreClient } from '../core/api.js';
 import { headersToJson, type Json } from './json.js';
 
 export interface ListenerView {
@@ -17,20 +17,22 @@ export interface AdminInfo {
   readonly version: string;
   readonly startedAtMs: number;
   listeners(): ListenerView[];
+  /** Resource alarms active now. */
+  alarms(): readonly AlarmKind[];
 }
 
 type JsonObject = { [key: string]: Json };
 
 /** One listing across the named vhosts, in their order. */
 function perVhost(
-  core: CoreBroker,
+  core: CoreClient,
   names: string[],
-  rows: (vhost: VirtualHost, name: string) => JsonObject[],
+  rows: (vhost: CoreClient, name: string) => JsonObject[],
 ): JsonObject[] {
-  return names.flatMap((name) => rows(core.vhost(name), name));
+  return names.flatMap((name) => rows(core.inVhost(name), name));
 }
 
-export function overview(core: CoreBroker, info: AdminInfo): JsonObject {
+export function overview(core: CoreClient, info: AdminInfo): JsonObject {
   const stats = core.stats();
   return {
     product_name: 'Switchyard',
@@ -52,20 +54,20 @@ export function overview(core: CoreBroker, info: AdminInfo): JsonObject {
     message_stats: { publish: stats.published, deliver_get: stats.delivered },
     listeners: info.listeners().map((l) => ({ ...l })),
     // RabbitMQ shows mem_alarm / disk_free_alarm per node; one node here, so the active list.
-    alarms: [...core.alarms.active()],
+    alarms: [...info.alarms()],
   };
 }
 
-export function vhosts(core: CoreBroker): JsonObject[] {
+export function vhosts(core: CoreClient): JsonObject[] {
   return core.vhostNames().map((name) => {
-    const vhost = core.vhost(name);
+    const vhost = core.inVhost(name);
     const queues = vhost.listQueues();
     const messages = queues.reduce((sum, q) => sum + q.messageCount, 0);
     return { name, queues: queues.length, exchanges: vhost.listExchanges().length, messages };
   });
 }
 
-export function exchanges(core: CoreBroker, names: string[]): JsonObject[] {
+export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) =>
     v.listExchanges().map((e) => ({
       name: e.name,
@@ -79,7 +81,7 @@ export function exchanges(core: CoreBroker, names: string[]): JsonObject[] {
   );
 }
 
-export function queues(core: CoreBroker, names: string[]): JsonObject[] {
+export function queues(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) =>
     v.listQueues().map((q) => ({
       name: q.name,
@@ -95,7 +97,7 @@ export function queues(core: CoreBroker, names: string[]): JsonObject[] {
   );
 }
 
-export function streams(core: CoreBroker, names: string[]): JsonObject[] {
+export function streams(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) =>
     v.streams().map((s) => ({
       name: s.name,
@@ -115,7 +117,7 @@ function propertiesKey(routingKey: string, args: JsonObject): string {
   return `${base}~${digest}`;
 }
 
-export function bindings(core: CoreBroker, names: string[]): JsonObject[] {
+export function bindings(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) =>
     v.listBindings().map((b) => {
       const args = headersToJson(b.args);

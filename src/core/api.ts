@@ -3,7 +3,9 @@
  * in ./broker.ts implements `CoreBroker`; everything a protocol needs goes through these methods.
  * Errors are `BrokerError`s from src/shared/errors.ts.
  */
-import type { AppendResult, Log, LogEntry, Storage } from '../storage/types.js';
+import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
+import type { BindingRow } from './entry/commands.js';
+import type { CallerContext } from './entry/context.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -53,22 +55,31 @@ export interface DeleteQueueOptions {
   connectionId?: string;
 }
 
+export interface StreamAppendOptions {
+  readonly count?: number;
+  readonly timestamp: number;
+  readonly maxTimestamp?: number;
+  readonly format: number;
+}
+
+export interface StreamReadOptions {
+  readonly maxBytes?: number;
+  readonly maxEntries?: number;
+  /** Buffers the caller lends so large reads reuse memory (see `ReadBuffers` in storage). */
+  readonly buffers?: ReadBuffers;
+}
+
 /** One partition of a stream (a Kafka topic partition, an AMQP stream queue's log). */
 export interface StreamPartition {
   readonly stream: string;
   readonly index: number;
   readonly startOffset: number;
   readonly endOffset: number;
-  append(
-    payload: Uint8Array,
-    options: { count?: number; timestamp: number; maxTimestamp?: number; format: number },
-  ): AppendResult;
-  read(offset: number, options?: { maxBytes?: number; maxEntries?: number }): LogEntry[];
+  append(payload: Uint8Array, options: StreamAppendOptions): AppendResult;
+  read(offset: number, options?: StreamReadOptions): LogEntry[];
   offsetForTimestamp(timestamp: number): number;
   /** Resolves when endOffset > offset or after timeoutMs, whichever is first (Fetch long-poll). */
   waitFor(offset: number, timeoutMs: number): Promise<void>;
-  /** The underlying log; only storage-aware callers use it. */
-  readonly log: Log;
 }
 
 export interface StreamInfo {
@@ -84,70 +95,6 @@ export interface GroupOffset {
   readonly committedAt: number;
 }
 
-export interface VirtualHost {
-  readonly name: string;
-
-  declareExchange(name: string, options: ExchangeOptions): void;
-  /** Passive declare: throws notFound when absent. */
-  checkExchange(name: string): void;
-  deleteExchange(name: string, options?: { ifUnused?: boolean }): void;
-  bindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
-  unbindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
-
-  /** '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. */
-  declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo;
-  checkQueue(name: string, connectionId?: string): QueueInfo;
-  /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
-  peekQueue?(name: string): QueueInfo | undefined;
-  deleteQueue(name: string, options?: DeleteQueueOptions): number;
-  purgeQueue(name: string, connectionId?: string): number;
-  bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
-  unbindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
-
-  publish(
-    exchange: string,
-    routingKey: string,
-    message: PublishInput,
-    options?: PublishOptions,
-  ): PublishResult;
-
-  /** `options.owner` is the holder of unacked deliveries (AMQP channel, MQTT session). */
-  consume(queue: string, options: ConsumeOptions): Consumer;
-  get(queue: string, options: { noAck: boolean; owner: string; connectionId?: string }): Delivery | undefined;
-  ack(queue: string, id: number): void;
-  /** requeue=false dead-letters (if the queue has a DLX) or drops. */
-  nack(queue: string, id: number, requeue: boolean): void;
-  /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
-  releaseOwner(owner: string): void;
-  /** A connection went away: release its owners' deliveries and delete its exclusive queues. */
-  closeConnection(connectionId: string): void;
-
-  /** Streams addressed directly (Kafka). Auto-creation is the caller's choice. */
-  createStream(
-    name: string,
-    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
-  ): Promise<StreamInfo>;
-  deleteStream(name: string): Promise<void>;
-  addPartitions(name: string, total: number): Promise<StreamInfo>;
-  stream(name: string): StreamInfo | undefined;
-  streams(): StreamInfo[];
-  partition(stream: string, index: number): StreamPartition;
-  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
-  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
-  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
-  deleteGroupOffsets(group: string): Promise<void>;
-
-  listExchanges(): Array<{ name: string } & ExchangeOptions>;
-  listQueues(): Array<QueueInfo & QueueOptions>;
-  listBindings(): Array<{
-    source: string;
-    destination: string;
-    destinationKind: 'queue' | 'exchange';
-    routingKey: string;
-    args: Headers;
-  }>;
-}
-
 /** A subscription of a session: its queue bound to `exchange` with `pattern`; options are binding args. */
 export interface SessionSubscription {
   readonly exchange: string;
@@ -161,6 +108,8 @@ export interface SessionSubscription {
  */
 export interface CoreSession {
   readonly id: string;
+  /** Which session of that id this handle reaches; a clean start makes a new incarnation. */
+  readonly incarnation: number;
   /** The session's queue; consume from it through the vhost. */
   readonly queue: string;
   /** The session existed before this open. */
@@ -181,21 +130,15 @@ export interface CoreSession {
   destroy(): Promise<void>;
 }
 
-export interface SessionStore {
-  /** `clean` destroys an existing session of that id first. */
-  openSession(
-    id: string,
-    options: { durable: boolean; expiryMs?: number; clean?: boolean },
-  ): Promise<CoreSession>;
-  session(id: string): CoreSession | undefined;
-  listSessions(): Array<{
-    id: string;
-    queue: string;
-    durable: boolean;
-    expiryMs: number | undefined;
-    connected: boolean;
-    subscriptions: SessionSubscription[];
-  }>;
+export interface SessionSummary {
+  readonly id: string;
+  /** Which session of that id: a clean start or an expiry and re-open makes a new one. */
+  readonly incarnation: number;
+  readonly queue: string;
+  readonly durable: boolean;
+  readonly expiryMs: number | undefined;
+  readonly connected: boolean;
+  readonly subscriptions: SessionSubscription[];
 }
 
 export interface CoreStats {
@@ -227,25 +170,107 @@ export interface Alarms {
   subscribe(listener: AlarmListener): () => void;
 }
 
-export interface CoreBroker {
-  vhost(name: string): VirtualHost;
+/**
+ * A caller's way into core (./client.ts): every method builds a command (./commands.ts) stamped with
+ * the caller's context and runs it through `BrokerCore.execute`. Protocol adapters and the admin API
+ * hold one per connection (or per request) and reach core through nothing else.
+ */
+export interface CoreClient {
+  readonly context: CallerContext;
+  /** The vhost this client addresses. */
+  readonly vhost: string;
+  /** The same caller addressing another vhost. */
+  inVhost(vhost: string): CoreClient;
+
+  declareExchange(name: string, options: ExchangeOptions): void;
+  /** Passive declare: throws notFound when absent. */
+  checkExchange(name: string): void;
+  deleteExchange(name: string, options?: { ifUnused?: boolean }): void;
+  bindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
+  unbindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
+
+  /**
+   * '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. A queue
+   * declared with `exclusiveOwner` set (to anything) is exclusive to the caller's connection.
+   */
+  declareQueue(name: string, options: QueueOptions): QueueInfo;
+  checkQueue(name: string): QueueInfo;
+  /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for flow control. */
+  peekQueue(name: string): QueueInfo | undefined;
+  deleteQueue(name: string, options?: { ifUnused?: boolean; ifEmpty?: boolean }): number;
+  purgeQueue(name: string): number;
+  bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
+  unbindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
+
+  publish(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options?: PublishOptions,
+  ): PublishResult;
+  /** `options.owner` names the holder of unacked deliveries within the caller's connection. */
+  consume(queue: string, options: ConsumeOptions): Consumer;
+  get(queue: string, options: { noAck: boolean; owner: string }): Delivery | undefined;
+  ack(queue: string, id: number): void;
+  /** requeue=false dead-letters (if the queue has a DLX) or drops. */
+  nack(queue: string, id: number, requeue: boolean): void;
+  /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
+  releaseOwner(owner: string): void;
+  /** The caller's connection went away: release its owners' deliveries and delete its exclusive queues. */
+  closeConnection(): void;
+
+  createStream(
+    name: string,
+    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
+  ): Promise<StreamInfo>;
+  deleteStream(name: string): Promise<void>;
+  addPartitions(name: string, total: number): Promise<StreamInfo>;
+  stream(name: string): StreamInfo | undefined;
+  streams(): StreamInfo[];
+  /** A handle whose every call is a command; throws notFound when the partition does not exist. */
+  partition(stream: string, index: number): StreamPartition;
+  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
+  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
+  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
+  deleteGroupOffsets(group: string): Promise<void>;
+
+  listExchanges(): Array<{ name: string } & ExchangeOptions>;
+  listQueues(): Array<QueueInfo & QueueOptions>;
+  listBindings(): BindingRow[];
+
+  /** Opens (or takes over) a session; `clean` destroys an existing one of that id first. */
+  openSession(
+    id: string,
+    options: { durable: boolean; expiryMs?: number; clean?: boolean },
+  ): Promise<CoreSession>;
+  session(id: string): CoreSession | undefined;
+  listSessions(): SessionSummary[];
+
   vhostNames(): string[];
   addVhost(name: string): Promise<void>;
   deleteVhost(name: string): Promise<void>;
-  /** Durable key/value state for adapters (MQTT sessions, retained messages, producer state). */
+  stats(): CoreStats;
+  userNames(): string[];
+  userTags(name: string): string[] | undefined;
+  putUser(name: string, password: string, tags?: string[]): Promise<void>;
+  deleteUser(name: string): Promise<void>;
+  /** Checks a user's password against its salted scrypt hash; false for unknown users. */
+  verifyUser(name: string, password: string): Promise<boolean>;
+}
+
+export interface CoreBroker {
+  /** A client for one caller: every command it issues carries `context`. */
+  connect(context: CallerContext): CoreClient;
+  /** Resource alarms; adapters hold back publishers while any is active. */
+  readonly alarms: Alarms;
+  readonly clock: Clock;
+  /** Durable key/value state for adapters (MQTT retained messages, producer state). */
   state: {
     get(key: string): unknown;
     entries(prefix: string): Array<[string, unknown]>;
     put(key: string, value: unknown): Promise<void>;
     delete(key: string): Promise<void>;
   };
-  stats(): CoreStats;
-  /** Checks a user's password against its salted scrypt hash; false for unknown users. */
-  verifyUser(name: string, password: string): Promise<boolean>;
-  /** The session store of a vhost (subscriptions and in-flight state that outlive a connection). */
-  sessions(vhost: string): SessionStore;
-  /** Resource alarms; adapters hold back publishers while any is active. */
-  readonly alarms: Alarms;
   /** Flush and stop timers; the storage is closed by whoever opened it. */
   close(): Promise<void>;
 }

@@ -1,14 +1,23 @@
 /**
- * `BrokerCore`: the one API protocols and the admin API call. It owns the vhosts, the definitions
- * store, users, the adapters' state view and the stats; storage belongs to whoever opened it.
+ * `BrokerCore`: the core. Callers reach it only through `connect(context)` → `CoreClient`, whose every
+ * call is a command run by `execute`: authorized, placed, handled (./entry/handlers.ts) and metered in
+ * that one place. It owns the vhosts, the definitions store, users, the adapters' state view and the
+ * counters; storage belongs to whoever opened it.
  */
 
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore, Storage } from '../storage/types.js';
 import { AlarmHub } from './alarms.js';
-import type { Clock, CoreBroker, CoreLimits, CoreOptions, CoreStats, VirtualHost } from './api.js';
+import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
 import { systemClock } from './clock.js';
 import { Definitions, Users } from './definitions.js';
+import { type Authorizer, allowAll } from './entry/authorize.js';
+import { Client } from './entry/client.js';
+import type { Command, CommandKind, CommandResult } from './entry/commands.js';
+import type { CallerContext } from './entry/context.js';
+import { type Handler, type HandlerHost, handlers } from './entry/handlers.js';
+import { Meters } from './entry/meters.js';
+import { type Placement, singleNode } from './entry/placement.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
@@ -34,17 +43,19 @@ interface VhostEntry {
   readonly sessions: SessionManager;
 }
 
-export class BrokerCore implements CoreBroker {
+export class BrokerCore implements CoreBroker, HandlerHost {
   readonly state: CoreBroker['state'];
   readonly alarms = new AlarmHub();
   readonly clock: Clock;
   readonly limits: CoreLimits;
   readonly #storage: Storage;
   readonly #definitions: Definitions;
-  readonly #users: Users;
+  readonly users: Users;
+  readonly meters = new Meters();
+  readonly #authorizer: Authorizer = allowAll;
+  readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
   readonly #vhosts = new Map<string, VhostEntry>();
-  readonly #counters = { published: 0, delivered: 0 };
   #closed = false;
 
   private constructor(options: CoreOptions, factories: CoreFactories) {
@@ -52,7 +63,7 @@ export class BrokerCore implements CoreBroker {
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
     this.#definitions = new Definitions(options.storage.meta);
-    this.#users = new Users(options.storage.meta);
+    this.users = new Users(options.storage.meta);
     this.state = scopedState(options.storage.meta, statePrefix);
     this.#factories = {
       createQueue: factories.createQueue ?? createQueue,
@@ -63,7 +74,7 @@ export class BrokerCore implements CoreBroker {
   /** Restores users, vhosts and their definitions (then queues) from storage. */
   static async open(options: CoreOptions, factories: CoreFactories = {}): Promise<BrokerCore> {
     const broker = new BrokerCore(options, factories);
-    await broker.#users.ensureDefault();
+    await broker.users.ensureDefault();
     const names = new Set([...broker.#definitions.vhostNames(), ...(options.vhosts ?? ['/'])]);
     try {
       for (const name of names) await broker.addVhost(name);
@@ -74,6 +85,24 @@ export class BrokerCore implements CoreBroker {
     return broker;
   }
 
+  connect(context: CallerContext): CoreClient {
+    return new Client(this, context);
+  }
+
+  /** The one way in: every `CoreClient` call ends here. */
+  execute<K extends CommandKind>(context: CallerContext, command: Command<K>): CommandResult<K> {
+    this.#authorizer.authorize(context, command);
+    // A cluster forwards a command on an object another node leads; a single node runs them all.
+    if (!this.#placement.runsHere(context, command)) {
+      throw brokerError(ErrorCode.notImplemented, `Command ${command.kind} belongs to another node`);
+    }
+    const handler = handlers[command.kind] as Handler<K>;
+    const result = handler(this, context, command);
+    this.meters.record(context, command, result);
+    return result;
+  }
+
+  /** Inside core and its tests only; callers use `connect`. */
   vhost(name: string): Vhost {
     return this.#entry(name).vhost;
   }
@@ -103,7 +132,7 @@ export class BrokerCore implements CoreBroker {
         definitions: this.#definitions,
         createQueue: this.#factories.createQueue,
         streams,
-        counters: this.#counters,
+        meters: this.meters,
       });
       const sessions = new SessionManager({ vhost, state: this.state, clock });
       this.#vhosts.set(name, { vhost, streams, sessions });
@@ -129,26 +158,6 @@ export class BrokerCore implements CoreBroker {
     return this.#entry(vhost).sessions;
   }
 
-  verifyUser(name: string, password: string): Promise<boolean> {
-    return this.#users.verify(name, password);
-  }
-
-  putUser(name: string, password: string, tags: string[] = []): Promise<void> {
-    return this.#users.put(name, password, tags);
-  }
-
-  deleteUser(name: string): Promise<void> {
-    return this.#users.delete(name);
-  }
-
-  userNames(): string[] {
-    return this.#users.names();
-  }
-
-  userTags(name: string): string[] | undefined {
-    return this.#users.tags(name);
-  }
-
   stats(): CoreStats {
     let exchanges = 0;
     let queues = 0;
@@ -165,7 +174,7 @@ export class BrokerCore implements CoreBroker {
       messagesUnacked += counts.unacked;
       streams += entry.streams.list().length;
     }
-    const { published, delivered } = this.#counters;
+    const { published, delivered } = this.meters.total;
     const vhosts = this.#vhosts.size;
     return {
       vhosts,
@@ -213,5 +222,3 @@ function scopedState(meta: MetaStore, prefix: string): CoreBroker['state'] {
     delete: (key) => meta.delete(prefix + key),
   };
 }
-
-export type { VirtualHost };

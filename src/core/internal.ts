@@ -3,8 +3,29 @@
  * (./logs/) through these shapes only, so each part can be built and tested on its own.
  */
 import type { Log, Storage } from '../storage/types.js';
-import type { Clock, CoreLimits, GroupOffset, StreamInfo, StreamPartition } from './api.js';
-import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from './types.js';
+import type {
+  Clock,
+  CoreLimits,
+  DeleteQueueOptions,
+  GroupOffset,
+  PublishInput,
+  StreamInfo,
+  StreamPartition,
+} from './api.js';
+import type { BindingRow } from './entry/commands.js';
+import type { Partition } from './logs/partition.js';
+import type {
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  ExchangeOptions,
+  Headers,
+  Message,
+  PublishOptions,
+  PublishResult,
+  QueueInfo,
+  QueueOptions,
+} from './types.js';
 
 /** Why a message left a queue without an ack; the `reason` of an `x-death` entry. */
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
@@ -60,7 +81,7 @@ export interface StreamRegistry {
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   get(name: string): StreamInfo | undefined;
   list(): StreamInfo[];
-  partition(stream: string, index: number): StreamPartition;
+  partition(stream: string, index: number): Partition;
   /** A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit. */
   asQueue(name: string, options: QueueOptions): QueueEngine;
   commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
@@ -78,3 +99,62 @@ export type StreamRegistryFactory = (deps: {
 }) => Promise<StreamRegistry>;
 
 export type { Log };
+
+/** One vhost as core sees it (./vhost/vhost.ts); callers outside core use `CoreClient` commands. */
+export interface VirtualHost {
+  readonly name: string;
+
+  declareExchange(name: string, options: ExchangeOptions): void;
+  /** Passive declare: throws notFound when absent. */
+  checkExchange(name: string): void;
+  deleteExchange(name: string, options?: { ifUnused?: boolean }): void;
+  bindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
+  unbindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
+
+  /** '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. */
+  declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo;
+  checkQueue(name: string, connectionId?: string): QueueInfo;
+  /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
+  peekQueue?(name: string): QueueInfo | undefined;
+  deleteQueue(name: string, options?: DeleteQueueOptions): number;
+  purgeQueue(name: string, connectionId?: string): number;
+  bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
+  unbindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
+
+  publish(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options?: PublishOptions,
+  ): PublishResult;
+
+  /** `options.owner` is the holder of unacked deliveries (AMQP channel, MQTT session). */
+  consume(queue: string, options: ConsumeOptions): Consumer;
+  get(queue: string, options: { noAck: boolean; owner: string; connectionId?: string }): Delivery | undefined;
+  ack(queue: string, id: number): void;
+  /** requeue=false dead-letters (if the queue has a DLX) or drops. */
+  nack(queue: string, id: number, requeue: boolean): void;
+  /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
+  releaseOwner(owner: string): void;
+  /** A connection went away: release its owners' deliveries and delete its exclusive queues. */
+  closeConnection(connectionId: string): void;
+
+  /** Streams addressed directly (Kafka). Auto-creation is the caller's choice. */
+  createStream(
+    name: string,
+    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
+  ): Promise<StreamInfo>;
+  deleteStream(name: string): Promise<void>;
+  addPartitions(name: string, total: number): Promise<StreamInfo>;
+  stream(name: string): StreamInfo | undefined;
+  streams(): StreamInfo[];
+  partition(stream: string, index: number): StreamPartition;
+  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
+  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
+  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
+  deleteGroupOffsets(group: string): Promise<void>;
+
+  listExchanges(): Array<{ name: string } & ExchangeOptions>;
+  listQueues(): Array<QueueInfo & QueueOptions>;
+  listBindings(): BindingRow[];
+}

@@ -19,8 +19,9 @@
 
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { Clock, CoreBroker, CoreSession, SessionStore, VirtualHost } from './api.js';
+import type { Clock, CoreBroker, SessionSummary } from './api.js';
 import { headersFromJson, headersToJson } from './definitions.js';
+import type { VirtualHost } from './internal.js';
 import { canonicalHeaders } from './routing/index.js';
 import type { Headers } from './types.js';
 
@@ -37,15 +38,6 @@ export interface Subscription {
   readonly pattern: string;
   /** Binding arguments; the adapter's subscription options travel here. */
   readonly options: Headers;
-}
-
-export interface SessionSummary {
-  readonly id: string;
-  readonly queue: string;
-  readonly durable: boolean;
-  readonly expiryMs: number | undefined;
-  readonly connected: boolean;
-  readonly subscriptions: Subscription[];
 }
 
 interface SessionRecord {
@@ -72,10 +64,12 @@ export interface SessionManagerDeps {
   readonly clock: Clock;
 }
 
-export class SessionManager implements SessionStore {
+export class SessionManager {
   readonly #deps: SessionManagerDeps;
   readonly #sessions = new Map<string, Session>();
   readonly #prefix: string;
+  /** Every session object made gets the next number: a handle to one never reaches its successor. */
+  #incarnations = 0;
 
   constructor(deps: SessionManagerDeps) {
     this.#deps = deps;
@@ -102,7 +96,7 @@ export class SessionManager implements SessionStore {
       inflight: [],
     };
     this.#deps.vhost.declareQueue(sessionQueueName(id), { durable: options.durable, autoDelete: false });
-    session = new Session(this, id, record, false);
+    session = new Session(this, id, record, false, ++this.#incarnations);
     this.#sessions.set(id, session);
     await session.persist();
     return session;
@@ -153,15 +147,16 @@ export class SessionManager implements SessionStore {
       const queue = sessionQueueName(id);
       // The durable queue and its bindings came back with the definitions; recreate it if missing.
       this.#deps.vhost.declareQueue(queue, { durable: record.durable, autoDelete: false });
-      const session = new Session(this, id, record, true);
+      const session = new Session(this, id, record, true, ++this.#incarnations);
       this.#sessions.set(id, session);
       session.startTimer();
     }
   }
 }
 
-export class Session implements CoreSession {
+export class Session {
   readonly id: string;
+  readonly incarnation: number;
   readonly queue: string;
   /** True when the session existed before this open (MQTT "session present"). */
   readonly present: boolean;
@@ -176,8 +171,15 @@ export class Session implements CoreSession {
     | { readonly immediate: NodeJS.Immediate; readonly written: Promise<void>; write(): void }
     | undefined;
 
-  constructor(manager: SessionManager, id: string, record: SessionRecord, present: boolean) {
+  constructor(
+    manager: SessionManager,
+    id: string,
+    record: SessionRecord,
+    present: boolean,
+    incarnation: number,
+  ) {
     this.id = id;
+    this.incarnation = incarnation;
     this.queue = sessionQueueName(id);
     this.present = present;
     this.#manager = manager;
@@ -284,6 +286,7 @@ export class Session implements CoreSession {
   summary(): SessionSummary {
     return {
       id: this.id,
+      incarnation: this.incarnation,
       queue: this.queue,
       durable: this.durable,
       expiryMs: this.expiryMs,

@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
+import { internalContext } from '../core/entry/context.js';
 import type { Authenticator } from '../protocols/listener.js';
 
 export type { Authenticator, LoginResult } from '../protocols/listener.js';
@@ -30,11 +31,12 @@ export function createAuthenticator(
   config: Pick<Config, 'defaultUser' | 'defaultPass' | 'loopbackOnlyUsers'>,
   core?: CoreBroker,
 ): Authenticator {
-  // Core may keep a user database of its own (`verifyUser`); without one the default user is the only user.
-  const coreVerify = (core as { verifyUser?: UserVerifier } | undefined)?.verifyUser?.bind(core);
+  // Without a core (tests of this module alone) the default user is the only user.
+  const client = core?.connect(internalContext('/', 'auth'));
   const verify: UserVerifier =
-    coreVerify ??
-    ((user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass));
+    client === undefined
+      ? (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
+      : (user, password) => client.verifyUser(user, password);
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
   return {
     async login(user, password, remoteAddress) {

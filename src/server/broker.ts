@@ -5,8 +5,9 @@
 import { resolveConfig } from '../config/load.js';
 import { packageInfo } from '../config/package.js';
 import { type Config, type PortSetting, portSettings } from '../config/schema.js';
-import type { CoreBroker } from '../core/api.js';
+import type { CoreBroker, CoreClient } from '../core/api.js';
 import { BrokerCore } from '../core/broker.js';
+import { internalContext } from '../core/entry/context.js';
 import type {
   BoundListener,
   ListenerContext,
@@ -126,6 +127,7 @@ export class Broker {
   readonly logger: Logger;
   private readonly parts: Parts;
   private stopping: Promise<void> | undefined;
+  private embedded = 0;
 
   private constructor(parts: Parts) {
     this.parts = parts;
@@ -157,6 +159,15 @@ export class Broker {
       await closeParts(opened).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * A way into core for the embedding process itself (no socket, no login): it acts with core's
+   * internal principal in `vhost`. Each call gives a new connection id, so exclusive queues declared
+   * through one client belong to it alone, and `closeConnection()` releases what it held.
+   */
+  client(vhost = '/'): CoreClient {
+    return this.core.connect(internalContext(vhost, `embed-${++this.embedded}`));
   }
 
   /** Actual bound ports of the running listeners, keyed by their port setting (`httpPort`). */

@@ -23,6 +23,7 @@ export const adminListener: ListenerDefinition = {
         startedAtMs: context.startedAtMs,
         listeners: () =>
           context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
+        alarms: () => context.core.alarms.active(),
       },
     }),
 };

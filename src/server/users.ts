@@ -4,17 +4,19 @@
  * of a data dir, so later edits to the file never overwrite users managed since.
  */
 import type { Config } from '../config/schema.js';
-import type { BrokerCore } from '../core/broker.js';
+import type { CoreBroker } from '../core/api.js';
+import { internalContext } from '../core/entry/context.js';
 
 const appliedKey = 'server/default-user-applied';
 const seededUser = 'guest';
 const seededPass = 'guest';
 
 export async function applyDefaultUser(
-  core: BrokerCore,
+  broker: CoreBroker,
   config: Pick<Config, 'defaultUser' | 'defaultPass'>,
 ): Promise<void> {
-  if (core.state.get(appliedKey) !== undefined) return;
+  if (broker.state.get(appliedKey) !== undefined) return;
+  const core = broker.connect(internalContext('/', 'server'));
   const { defaultUser, defaultPass } = config;
   if (defaultUser !== seededUser || defaultPass !== seededPass) {
     await core.putUser(defaultUser, defaultPass, ['administrator']);
@@ -24,5 +26,5 @@ export async function applyDefaultUser(
       await core.deleteUser(seededUser);
     }
   }
-  await core.state.put(appliedKey, true);
+  await broker.state.put(appliedKey, true);
 }

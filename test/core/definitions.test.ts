@@ -134,26 +134,27 @@ describe('users', () => {
   test('guest/guest exists on first start; passwords are checked', async () => {
     const storage = new MemoryStorage();
     const broker = await BrokerCore.open({ storage, clock });
-    assert.equal(await broker.verifyUser('guest', 'guest'), true);
-    assert.equal(await broker.verifyUser('guest', 'wrong'), false);
-    assert.equal(await broker.verifyUser('nobody', 'guest'), false);
-    await broker.putUser('alice', 's3cret');
+    const users = broker.users;
+    assert.equal(await users.verify('guest', 'guest'), true);
+    assert.equal(await users.verify('guest', 'wrong'), false);
+    assert.equal(await users.verify('nobody', 'guest'), false);
+    await users.put('alice', 's3cret');
     const stored = JSON.stringify(storage.meta.entries('users/'));
     assert.equal(stored.includes('s3cret'), false);
-    await broker.deleteUser('guest');
+    await users.delete('guest');
     await broker.close();
     const again = await BrokerCore.open({ storage, clock });
-    assert.deepEqual(again.userNames(), ['alice']);
-    assert.equal(await again.verifyUser('alice', 's3cret'), true);
+    assert.deepEqual(again.users.names(), ['alice']);
+    assert.equal(await again.users.verify('alice', 's3cret'), true);
     await again.close();
   });
 
   test('a password longer than any login may carry is refused when the user is made', async () => {
     const broker = await BrokerCore.open({ storage: new MemoryStorage(), clock });
-    await assert.rejects(broker.putUser('bob', 'x'.repeat(1025)), (err) =>
+    await assert.rejects(broker.users.put('bob', 'x'.repeat(1025)), (err) =>
       isBrokerError(err, 'invalid_argument'),
     );
-    assert.deepEqual(broker.userNames(), ['guest']);
+    assert.deepEqual(broker.users.names(), ['guest']);
     await broker.close();
   });
 });

@@ -244,7 +244,7 @@ test('queues: closeConnection requeues unacked deliveries of its channels as red
 });
 
 test('queues: consume, ack and purge', async () => {
-  const { vhost, broker } = await withQueues(1);
+  const { vhost, client, broker } = await withQueues(1);
   const seen: Delivery[] = [];
   const consumer = vhost.consume('q1', {
     tag: 'c',
@@ -252,12 +252,12 @@ test('queues: consume, ack and purge', async () => {
     prefetch: 10,
     deliver: (d) => seen.push(d),
   });
-  vhost.publish('', 'q1', message('a'));
-  vhost.publish('', 'q1', message('b'));
+  client.publish('', 'q1', message('a'));
+  client.publish('', 'q1', message('b'));
   assert.deepEqual(seen.map(text), ['a', 'b']);
   for (const delivery of seen) vhost.ack('q1', delivery.id);
   consumer.cancel();
-  vhost.publish('', 'q1', message('c'));
+  client.publish('', 'q1', message('c'));
   assert.equal(vhost.purgeQueue('q1'), 1);
   assert.equal(broker.stats().published, 3);
   await broker.close();
@@ -355,11 +355,11 @@ test('streams: created, listed, read by partition, group offsets kept, deleted',
 });
 
 test('stats count objects and traffic', async () => {
-  const { vhost, broker } = await withQueues(2);
+  const { vhost, client, broker } = await withQueues(2);
   vhost.declareExchange('x', { type: 'fanout' });
   vhost.bindQueue('q1', 'x', '');
-  vhost.publish('x', '', message('m'));
-  vhost.get('q1', { noAck: false, owner: 'c1/1' });
+  client.publish('x', '', message('m'));
+  client.get('q1', { noAck: false, owner: '1' });
   const stats = broker.stats();
   assert.equal(stats.vhosts, 1);
   assert.equal(stats.exchanges, 6);

@@ -42,7 +42,7 @@ before(async () => {
     logger: silentLogger(),
   });
   base = `http://127.0.0.1:${broker.ports.httpPort}`;
-  const vhost = broker.core.vhost('/');
+  const vhost = broker.client('/');
   vhost.declareExchange('orders', { type: 'topic', durable: true });
   vhost.declareQueue('orders.eu', { durable: false, arguments: { 'x-max-length': 10 } });
   vhost.bindQueue('orders.eu', 'orders', 'eu.#');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { packageInfo } from '../../src/config/package.js';
-import { freePort, onlyHttpFlags, runCli, startCli } from '../../testing/server-cli.js';
+import { freePort, listenerFlags, onlyHttpFlags, runCli, startCli } from '../../testing/server-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
 
@@ -87,12 +87,7 @@ describe('switchyard start', () => {
     const broker = await startCli([
       '--storage',
       'memory',
-      '--amqp-port',
-      String(await freePort()),
-      '--grpc-port',
-      String(await freePort()),
-      '--http-port',
-      'auto',
+      ...listenerFlags({ amqp: await freePort(), grpc: await freePort(), http: 'auto' }),
     ]);
     let stopped = false;
     try {

@@ -13,7 +13,7 @@ describe('embedding: Broker.start in-process', () => {
     try {
       assert.deepEqual(broker.ports, {}, 'every listener off');
       assert.equal(broker.readyLine(), 'switchyard ready');
-      const vhost = broker.core.vhost('/');
+      const vhost = broker.client('/');
       vhost.declareQueue('jobs', { durable: false });
       const got: Delivery[] = [];
       vhost.consume('jobs', { tag: 'c1', owner: 'embedder', deliver: (d) => got.push(d) });
@@ -56,15 +56,15 @@ describe('embedding: Broker.start in-process', () => {
     const options = { storage: 'file' as const, dataDir, ...allPortsOff, logger: silentLogger() };
     const first = await Broker.start(options);
     try {
-      first.core.vhost('/').declareQueue('kept', { durable: true });
+      first.client('/').declareQueue('kept', { durable: true });
       const message = { body: new TextEncoder().encode('still here'), properties: { persistent: true } };
-      await first.core.vhost('/').publish('', 'kept', message).confirmed;
+      await first.client('/').publish('', 'kept', message).confirmed;
     } finally {
       await first.stop();
     }
     const second = await Broker.start(options);
     try {
-      const got = second.core.vhost('/').get('kept', { noAck: true, owner: 'test' });
+      const got = second.client('/').get('kept', { noAck: true, owner: 'test' });
       assert.equal(new TextDecoder().decode(got?.message.body), 'still here');
     } finally {
       await second.stop();
@@ -83,7 +83,7 @@ describe('embedding: options and listeners', () => {
     const options = { storage: 'memory' as const, ...allPortsOff, logger: silentLogger() };
     const broker = await Broker.start({ ...options, defaultUser: 'admin', defaultPass: 'pw' });
     try {
-      const core = broker.core as unknown as { verifyUser(name: string, pass: string): Promise<boolean> };
+      const core = broker.client();
       assert.equal(await core.verifyUser('admin', 'pw'), true);
       assert.equal(await core.verifyUser('guest', 'guest'), false);
     } finally {

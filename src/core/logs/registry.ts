@@ -4,7 +4,7 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
-import type { Clock, CoreLimits, GroupOffset, StreamInfo, StreamPartition } from '../api.js';
+import type { Clock, CoreLimits, GroupOffset, StreamInfo } from '../api.js';
 import type { QueueEngine, StreamRegistry, StreamRegistryFactory } from '../internal.js';
 import type { QueueOptions } from '../types.js';
 import { GroupOffsets } from './group-offsets.js';
@@ -136,7 +136,7 @@ class Streams implements StreamRegistry {
     return [...this.#streams.values()].map((state) => state.info);
   }
 
-  partition(stream: string, index: number): StreamPartition {
+  partition(stream: string, index: number): Partition {
     return this.#partition(stream, index);
   }
 

@@ -12,8 +12,9 @@
  */
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { CoreLimits, VirtualHost } from '../api.js';
+import type { CoreLimits } from '../api.js';
 import type { Definitions, StoredBinding, VhostDefinitions } from '../definitions.js';
+import type { VirtualHost } from '../internal.js';
 import { type Binding, createRouter, type Router } from '../routing/index.js';
 import type { ExchangeOptions, Headers } from '../types.js';
 import { checkExchangeEquivalent, checkName, normaliseExchange, refuseReserved } from './checks.js';

@@ -17,10 +17,17 @@ import type {
   PublishInput,
   StreamInfo,
   StreamPartition,
-  VirtualHost,
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
-import type { QueueDeps, QueueEngine, QueueFactory, QueueHooks, StreamRegistry } from '../internal.js';
+import type { Meters } from '../entry/meters.js';
+import type {
+  QueueDeps,
+  QueueEngine,
+  QueueFactory,
+  QueueHooks,
+  StreamRegistry,
+  VirtualHost,
+} from '../internal.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -51,8 +58,8 @@ export interface VhostDeps {
   readonly definitions: Definitions;
   readonly createQueue: QueueFactory;
   readonly streams: StreamRegistry;
-  /** Shared with the broker for its stats. */
-  readonly counters: { published: number; delivered: number };
+  /** The broker's message counters; the vhost counts deliveries, which no command triggers. */
+  readonly meters: Meters;
 }
 
 interface QueueState {
@@ -71,16 +78,13 @@ interface OwnerState {
 const settled: Promise<void> = Promise.resolve();
 
 /** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
-function offerCounted(
-  options: ConsumeOptions,
-  counters: { delivered: number },
-): Pick<ConsumeOptions, 'offer'> {
+function offerCounted(options: ConsumeOptions, count: () => void): Pick<ConsumeOptions, 'offer'> {
   const offer = options.offer;
   if (offer === undefined) return {};
   return {
     offer: (message) => {
       const taken = offer(message);
-      if (taken) counters.delivered++;
+      if (taken) count();
       return taken;
     },
   };
@@ -275,6 +279,7 @@ export class Vhost implements VirtualHost {
   #removeQueue(state: QueueState): number {
     const count = state.engine.info().messageCount;
     this.#queues.delete(state.name);
+    this.#deps.meters.forget(this.name, 'queue', state.name);
     this.#exchanges.queueRemoved(state.name, state.persisted);
     if (state.persisted) this.#deps.definitions.deleteQueue(this.name, state.name);
     this.#inBackground(state.engine.destroy());
@@ -329,7 +334,6 @@ export class Vhost implements VirtualHost {
       );
     }
     const message: Message = { exchange, routingKey, body: input.body, properties: input.properties };
-    this.#deps.counters.published++;
     return this.#enqueueAll(this.#exchanges.route(source, routingKey, input.properties.headers), message);
   }
 
@@ -372,15 +376,16 @@ export class Vhost implements VirtualHost {
     this.#checkExclusive(state, options.owner);
     state.engine.touch();
     const owner = this.#owner(options.owner);
-    const counters = this.#deps.counters;
+    const { meters } = this.#deps;
+    const vhost = this.name;
     let tracked: Consumer | undefined;
     const inner = state.engine.consume({
       ...options,
       deliver: (delivery) => {
-        counters.delivered++;
+        meters.delivered(vhost, queue, delivery.redelivered);
         options.deliver(delivery);
       },
-      ...offerCounted(options, counters),
+      ...offerCounted(options, () => meters.delivered(vhost, queue, false)),
       cancelled: (reason) => {
         if (tracked !== undefined) owner.consumers.delete(tracked);
         options.cancelled?.(reason);
@@ -410,7 +415,6 @@ export class Vhost implements VirtualHost {
     state.engine.touch();
     const delivery = state.engine.get({ noAck: options.noAck, owner: options.owner });
     if (delivery === undefined) return undefined;
-    this.#deps.counters.delivered++;
     if (!options.noAck) this.#owner(options.owner).queues.add(queue);
     return delivery;
   }

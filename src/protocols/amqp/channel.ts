@@ -3,7 +3,7 @@
  * qos, confirms and transactions. Method handlers live in methods/, one file per class; a failing
  * handler closes this channel (soft error) or the connection (hard error) as RabbitMQ would.
  */
-import type { VirtualHost } from '../../core/api.js';
+import type { CoreClient } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Delivery, Message } from '../../core/types.js';
 import type { DeliveryShape } from './codec/deliver.js';
@@ -60,7 +60,7 @@ export type TxOperation = () => Promise<void> | void;
 export class AmqpChannel {
   readonly number: number;
   readonly conn: AmqpConnection;
-  /** `<connectionId>/<channel>`: the holder of this channel's unacked deliveries in core. */
+  /** The holder of this channel's unacked deliveries in core, within its connection. */
   readonly owner: string;
   state: 'open' | 'closing' | 'closed' = 'open';
   /** channel.open was answered. */
@@ -83,11 +83,12 @@ export class AmqpChannel {
   constructor(conn: AmqpConnection, number: number) {
     this.conn = conn;
     this.number = number;
-    this.owner = `${conn.id}/${number}`;
+    this.owner = String(number);
   }
 
-  get vhost(): VirtualHost {
-    return this.conn.vhost!;
+  /** The connection's way into core; a channel exists only once the connection is open. */
+  get core(): CoreClient {
+    return this.conn.core!;
   }
 
   send(method: Method): void {
@@ -258,7 +259,7 @@ export class AmqpChannel {
     this.tx = undefined;
     if (this.replyToken !== undefined) this.conn.shared.replyTo.unregister(this.replyToken);
     this.replyToken = undefined;
-    this.conn.vhost?.releaseOwner(this.owner);
+    this.conn.core?.releaseOwner(this.owner);
   }
 
   remove(): void {

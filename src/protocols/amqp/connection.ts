@@ -4,7 +4,7 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { Socket } from 'node:net';
-import type { AlarmKind, CoreBroker, VirtualHost } from '../../core/api.js';
+import type { AlarmKind, CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Authenticator } from '../listener.js';
 import { AmqpChannel } from './channel.js';
@@ -83,7 +83,8 @@ export class AmqpConnection {
   readonly log: Logger;
   state: ConnectionState = 'header';
   user = '';
-  vhost: VirtualHost | undefined;
+  /** Set by connection.open: every command of this connection goes through it. */
+  core: CoreClient | undefined;
   clientCapabilities = new Set<string>();
   clientProperties: Record<string, unknown> = {};
   frameBytesMax: number = tuneDefaults.frameMax;
@@ -278,8 +279,8 @@ export class AmqpConnection {
 
   /** The most ready messages in a fed queue that has consumers. */
   #backlog(): number {
-    const vhost = this.vhost;
-    if (vhost?.peekQueue === undefined) return 0;
+    const vhost = this.core;
+    if (vhost === undefined) return 0;
     let most = 0;
     for (const queue of this.#fed) {
       const info = vhost.peekQueue(queue);
@@ -460,7 +461,7 @@ export class AmqpConnection {
   #releaseAll(): void {
     for (const channel of this.channels.values()) channel.dispose();
     this.channels.clear();
-    this.vhost?.closeConnection(this.id);
+    this.core?.closeConnection();
   }
 
   #cleanup(): void {

@@ -2,7 +2,7 @@
  * What every Kafka handler sees: the broker-wide Kafka state (one per listener) and the request's
  * own facts (version, client, the address the client reached us on, which Metadata advertises).
  */
-import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
@@ -48,7 +48,11 @@ export const clusterId = 'switchyard';
 
 export interface KafkaBroker {
   readonly core: CoreBroker;
-  readonly vhost: VirtualHost;
+  /**
+   * The listener's way into core, in the vhost of the topics. Until Kafka clients log in (SASL) every
+   * connection acts as this one caller.
+   */
+  readonly vhost: CoreClient;
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
   readonly producers: ProducerRegistry;

@@ -4,6 +4,7 @@
  * default partitions, limits); the server registers `kafkaListener` with the defaults.
  */
 import { createServer, type Socket } from 'node:net';
+import { internalPrincipal } from '../../core/entry/context.js';
 import type { ListenerDefinition, RunningListener } from '../listener.js';
 import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
@@ -32,7 +33,13 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
       };
       const broker: KafkaBroker = {
         core: context.core,
-        vhost: context.core.vhost(options.vhost),
+        vhost: context.core.connect({
+          principal: internalPrincipal,
+          vhost: options.vhost,
+          connectionId: 'kafka',
+          protocol: 'kafka',
+          peerAddress: '',
+        }),
         options,
         // Groups stored before a restart are loaded here, each member on a new session timeout.
         groups: new GroupCoordinator(

@@ -96,21 +96,28 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
   server.endWill(clientId, clean);
   const expirySec = sessionExpiry(conn, packet);
-  const sessions = server.core.sessions(server.vhostName);
-  const before = sessions.session(clientId);
+  const core = server.core.connect({
+    principal: { user: packet.username ?? '', tags: [] },
+    vhost: server.vhostName,
+    connectionId: conn.id,
+    protocol: 'mqtt',
+    peerAddress: conn.transport.remoteAddress ?? '',
+  });
+  const before = core.session(clientId);
   // Resuming keeps the session's storage kind; only its expiry changes (0 then ends it at disconnect).
   const durable = !clean && before !== undefined ? before.durable : expirySec !== 0;
-  const session = await sessions.openSession(clientId, {
+  const session = await core.openSession(clientId, {
     durable,
     clean,
     ...(expirySec === undefined ? {} : { expiryMs: expirySec * 1000 }),
   });
-  const present = !clean && before !== undefined && before === session;
+  const present = !clean && before !== undefined && before.incarnation === session.incarnation;
   if (conn.state !== 'connecting') {
     await session.disconnect();
     return;
   }
   Object.assign(conn, { clientId, session, sessionExpirySec: expirySec });
+  conn.attachCore(core);
   conn.will = willOf(packet);
   conn.state = 'connected';
   server.clients.set(clientId, conn);

@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
-import type { CoreSession } from '../../core/api.js';
+import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
@@ -108,6 +108,7 @@ export class Connection implements ClientHandle {
   readonly deferredAcks: Array<[string, number]> = [];
   readonly #reader: FrameReader;
   readonly #parser: Parser;
+  #core: CoreClient | undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #busy = false;
   readonly #backlog: Packet[] = [];
@@ -124,9 +125,26 @@ export class Connection implements ClientHandle {
     this.#armKeepAlive(server.limits.connectTimeoutMs);
   }
 
-  /** Holder of the connection's unacked deliveries in core; `closeConnection(id)` releases `id/…`. */
+  /** Holder of the connection's unacked deliveries in core, within this connection. */
   get owner(): string {
-    return `${this.id}/${this.clientId}`;
+    return this.clientId;
+  }
+
+  /** This client's way into core; it exists from the moment CONNECT was accepted. */
+  get core(): CoreClient {
+    assert(this.#core !== undefined, 'core used before CONNECT was accepted');
+    return this.#core;
+  }
+
+  /** Called once, when CONNECT is accepted, with the logged-in user (or the anonymous one). */
+  attachCore(core: CoreClient): void {
+    assert(this.#core === undefined, 'CONNECT accepted twice');
+    this.#core = core;
+  }
+
+  /** Undefined until CONNECT was accepted. */
+  get coreIfAttached(): CoreClient | undefined {
+    return this.#core;
   }
 
   receive(chunk: Buffer): void {
@@ -225,7 +243,7 @@ export class Connection implements ClientHandle {
   /** Acks QoS 0 deliveries held back while the socket was congested. */
   flushAcks(): void {
     const acks = this.deferredAcks.splice(0);
-    for (const [queue, id] of acks) this.server.vhost.ack(queue, id);
+    for (const [queue, id] of acks) this.core.ack(queue, id);
   }
 
   #accept(packet: Packet): void {

@@ -7,6 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
+import type { CoreClient } from '../../core/api.js';
 import type { MessageProperties, PublishOptions, PublishResult } from '../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { type Connection, ProtocolViolation } from './connection.js';
@@ -51,6 +52,7 @@ function failureReason(err: unknown): number {
  */
 export function publishToTopic(
   server: MqttServer,
+  core: CoreClient,
   topic: string,
   message: { readonly body: Buffer; readonly properties: MessageProperties; readonly retain: boolean },
   options?: PublishOptions,
@@ -62,7 +64,7 @@ export function publishToTopic(
       server.logger.warn({ err, topic }, 'mqtt retained message not stored');
     });
   }
-  return server.vhost.publish(topicExchange, topicToKey(topic), { body, properties }, options);
+  return core.publish(topicExchange, topicToKey(topic), { body, properties }, options);
 }
 
 function route(conn: Connection, packet: IPublishPacket, topic: string): PublishResult {
@@ -75,6 +77,7 @@ function route(conn: Connection, packet: IPublishPacket, topic: string): Publish
   });
   return publishToTopic(
     conn.server,
+    conn.core,
     topic,
     { body, properties, retain: packet.retain },
     { publisher: conn.id },

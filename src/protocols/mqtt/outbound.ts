@@ -113,7 +113,7 @@ function write(conn: Connection, bytes: Buffer): void {
 }
 
 function drop(conn: Connection, delivery: Delivery): void {
-  conn.server.vhost.ack(delivery.queue, delivery.id);
+  conn.core.ack(delivery.queue, delivery.id);
 }
 
 /**
@@ -134,7 +134,7 @@ export function offer(conn: Connection, message: Message, sharedKey?: string): b
 
 export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string): void {
   if (conn.state !== 'connected') {
-    conn.server.vhost.nack(delivery.queue, delivery.id, true);
+    conn.core.nack(delivery.queue, delivery.id, true);
     return;
   }
   const { message } = delivery;
@@ -291,7 +291,7 @@ function ackSent(conn: Connection, delivery: Delivery): void {
     conn.deferredAcks.push([delivery.queue, delivery.id]);
     return;
   }
-  conn.server.vhost.ack(delivery.queue, delivery.id);
+  conn.core.ack(delivery.queue, delivery.id);
 }
 
 function track(conn: Connection, delivery: Delivery, packetId: number, stored: boolean, qos: 1 | 2): void {
@@ -326,7 +326,7 @@ function finish(conn: Connection, packetId: number): void {
 export function handlePuback(conn: Connection, packet: IPubackPacket): undefined {
   const entry = conn.outbound.get(packet.messageId!);
   if (entry === undefined || entry.stage !== 'publish') return undefined;
-  conn.server.vhost.ack(entry.queue, entry.deliveryId);
+  conn.core.ack(entry.queue, entry.deliveryId);
   finish(conn, packet.messageId!);
   return undefined;
 }
@@ -339,7 +339,7 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
     return undefined;
   }
   if (entry.stage !== 'publish') return undefined;
-  conn.server.vhost.ack(entry.queue, entry.deliveryId);
+  conn.core.ack(entry.queue, entry.deliveryId);
   if ((packet.reasonCode ?? 0) >= 0x80) {
     finish(conn, packetId);
     return undefined;

@@ -5,7 +5,8 @@
  */
 
 import type { MqttAuthentication } from '../../config/schema.js';
-import type { CoreBroker, VirtualHost } from '../../core/api.js';
+import type { CoreBroker, CoreClient } from '../../core/api.js';
+import { type CallerContext, internalPrincipal } from '../../core/entry/context.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Authenticator } from '../listener.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
@@ -40,9 +41,15 @@ export interface ServerDeps {
   readonly options?: MqttOptions;
 }
 
+/** Housekeeping the MQTT front end does on its own behalf (not for one client). */
+function serverContext(vhost: string): CallerContext {
+  return { principal: internalPrincipal, vhost, connectionId: 'mqtt', protocol: 'mqtt', peerAddress: '' };
+}
+
 export class MqttServer {
   readonly core: CoreBroker;
-  readonly vhost: VirtualHost;
+  /** The server's own way into core (retained, `$SYS`, sweeps); connections each have their own. */
+  readonly vhost: CoreClient;
   readonly vhostName: string;
   readonly limits: MqttLimits;
   readonly logger: Logger;
@@ -64,7 +71,7 @@ export class MqttServer {
   constructor(deps: ServerDeps) {
     this.core = deps.core;
     this.vhostName = deps.options?.vhost ?? '/';
-    this.vhost = deps.core.vhost(this.vhostName);
+    this.vhost = deps.core.connect(serverContext(this.vhostName));
     this.limits = resolveLimits(deps.options?.limits);
     this.logger = deps.logger;
     this.auth = deps.auth;
@@ -126,18 +133,17 @@ export class MqttServer {
 
   subscriptionCount(): number {
     let count = 0;
-    for (const session of this.core.sessions(this.vhostName).listSessions())
-      count += session.subscriptions.length;
+    for (const session of this.vhost.listSessions()) count += session.subscriptions.length;
     return count;
   }
 
   /** Messages beyond `queuedMessagesMax` in a session queue: the oldest are dropped (limits.ts). */
   #sweepQueues(): void {
     const max = this.limits.queuedMessagesMax;
-    for (const session of this.core.sessions(this.vhostName).listSessions()) {
+    for (const session of this.vhost.listSessions()) {
       let excess = this.#queueLength(session.queue) - max;
       for (let i = 0; excess > 0 && i < 100_000; i++, excess--) {
-        const delivery = this.vhost.get(session.queue, { noAck: true, owner: `mqtt-sweeper/${session.id}` });
+        const delivery = this.vhost.get(session.queue, { noAck: true, owner: `sweeper/${session.id}` });
         if (delivery === undefined) break;
       }
     }

@@ -26,7 +26,7 @@ export function consumeWindow(conn: Connection): number {
  * queue, each under the one Receive Maximum of the client [MQTT-3.3.4-9].
  */
 export function consumeFor(conn: Connection, queue: string, tag: string, sharedKey?: string): Consumer {
-  return conn.server.vhost.consume(queue, {
+  return conn.core.consume(queue, {
     tag,
     owner: conn.owner,
     prefetch: consumeWindow(conn),
@@ -37,7 +37,7 @@ export function consumeFor(conn: Connection, queue: string, tag: string, sharedK
 }
 
 export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
-  const { vhost } = conn.server;
+  const vhost = conn.core;
   const full = fullFilter(entry);
   if (conn.sharedConsumers.has(full)) return;
   const queue = sharedQueueName(entry.group!, entry.filter);

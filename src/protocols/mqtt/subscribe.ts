@@ -78,7 +78,7 @@ function queueRetained(conn: Connection, entry: SubscriptionEntry): void {
       [Header.retain]: true,
     };
     const body = Buffer.from(message.body);
-    server.vhost.publish('', queue, { body, properties: { ...message.properties, headers } });
+    conn.core.publish('', queue, { body, properties: { ...message.properties, headers } });
   }
 }
 

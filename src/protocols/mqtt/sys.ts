@@ -8,12 +8,12 @@ import type { MqttServer } from './server.js';
 import { topicExchange, topicToKey } from './topics.js';
 
 function figures(server: MqttServer): Array<[string, string]> {
-  const core = server.core.stats();
+  const core = server.vhost.stats();
   return [
     ['$SYS/broker/version', `switchyard ${server.version}`],
     ['$SYS/broker/uptime', `${Math.floor((Date.now() - server.startedAtMs) / 1000)} seconds`],
     ['$SYS/broker/clients/connected', String(server.clients.size)],
-    ['$SYS/broker/clients/total', String(server.core.sessions(server.vhostName).listSessions().length)],
+    ['$SYS/broker/clients/total', String(server.vhost.listSessions().length)],
     ['$SYS/broker/connections/total', String(server.stats.connectionsTotal)],
     ['$SYS/broker/messages/received', String(server.stats.received)],
     ['$SYS/broker/messages/sent', String(server.stats.sent)],
@@ -24,8 +24,7 @@ function figures(server: MqttServer): Array<[string, string]> {
 }
 
 function anySysSubscriber(server: MqttServer): boolean {
-  return server.core
-    .sessions(server.vhostName)
+  return server.vhost
     .listSessions()
     .some((session) => session.subscriptions.some((sub) => sub.pattern.startsWith('$SYS')));
 }

@@ -5,6 +5,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import type { QoS } from 'mqtt-packet';
+import type { CoreClient } from '../../core/api.js';
 import type { Connection } from './connection.js';
 import { publishToTopic } from './inbound.js';
 import { type PublishProperties, toCore } from './properties.js';
@@ -20,7 +21,7 @@ export interface Will {
   readonly properties: PublishProperties;
 }
 
-function publishWill(server: MqttServer, clientId: string, will: Will): void {
+function publishWill(server: MqttServer, core: CoreClient, clientId: string, will: Will): void {
   const properties = toCore(will.properties, {
     qos: will.qos,
     retain: will.retain,
@@ -28,7 +29,7 @@ function publishWill(server: MqttServer, clientId: string, will: Will): void {
     nowMs: Date.now(),
   });
   try {
-    publishToTopic(server, will.topic, { body: will.payload, properties, retain: will.retain });
+    publishToTopic(server, core, will.topic, { body: will.payload, properties, retain: will.retain });
     server.stats.received++;
   } catch (err) {
     server.logger.warn({ err, clientId }, 'mqtt will not published');
@@ -46,12 +47,13 @@ export function forgetSessionState(server: MqttServer, clientId: string): void {
 export function onClosed(conn: Connection): void {
   const { server, clientId, session } = conn;
   conn.flushAcks();
-  server.vhost.closeConnection(conn.id);
+  const core = conn.coreIfAttached;
+  core?.closeConnection();
   const expirySec = conn.sessionExpirySec;
   const will = conn.will;
-  if (will !== undefined) {
+  if (will !== undefined && core !== undefined) {
     const delaySec = Math.min(will.delaySec, expirySec ?? Number.POSITIVE_INFINITY);
-    server.scheduleWill(clientId, delaySec * 1000, () => publishWill(server, clientId, will));
+    server.scheduleWill(clientId, delaySec * 1000, () => publishWill(server, core, clientId, will));
   }
   if (session === undefined) return;
   if (expirySec === 0) forgetSessionState(server, clientId);

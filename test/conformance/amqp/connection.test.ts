@@ -167,8 +167,8 @@ describe('AMQP connection', () => {
     const ch2 = await channelOf(c2);
     await until(
       () =>
-        !sy.broker.core
-          .vhost('/')
+        !sy.broker
+          .client()
           .listQueues()
           .some((x) => x.name === q),
     );

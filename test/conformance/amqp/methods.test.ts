@@ -37,8 +37,8 @@ async function expectChannelError(run: (ch: amqp.Channel) => Promise<unknown>, c
 const body = (s: string) => Buffer.from(s);
 /** Ready messages in a queue, read from core (exclusive queues included). */
 const count = (q: string): number =>
-  sy.broker.core
-    .vhost('/')
+  sy.broker
+    .client()
     .listQueues()
     .find((x) => x.name === q)?.messageCount ?? -1;
 
@@ -107,8 +107,8 @@ describe('AMQP queues', () => {
         'x-max-priority': 5,
       },
     });
-    const info = sy.broker.core
-      .vhost('/')
+    const info = sy.broker
+      .client()
       .listQueues()
       .find((x) => x.name === 'q.args')!;
     assert.equal(info.messageTtlMs, 60000);

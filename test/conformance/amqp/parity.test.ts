@@ -228,7 +228,7 @@ describe('AMQP field tables through core', () => {
     await raw1.method('channel.open-ok');
     publishRaw(raw1, 'tags.durable', everyTag, 2);
     publishRaw(raw1, 'tags.stream', everyTag, 2);
-    await until(() => (first.broker.core.vhost('/').peekQueue?.('tags.durable')?.messageCount ?? 0) === 1);
+    await until(() => (first.broker.client('/').peekQueue?.('tags.durable')?.messageCount ?? 0) === 1);
     raw1.close();
     await c1.close();
     await first.stop();
@@ -332,7 +332,7 @@ describe('AMQP publisher flow control', () => {
     await pub.assertExchange('ex.flow', 'direct', { durable: false });
     const q = (await pub.assertQueue('q.flow', { durable: false })).queue;
     await pub.bindQueue(q, 'ex.flow', 'k');
-    const vhost = sy.broker.core.vhost('/');
+    const vhost = sy.broker.client('/');
     const total = 30_000;
     let received = 0;
     let peak = 0;

@@ -40,13 +40,13 @@ describe('AMQP stream queues', () => {
       durable: true,
       arguments: { 'x-queue-type': 'stream', 'x-max-age': '7D' },
     });
-    assert.ok(sy.broker.core.vhost('/').stream('s.events'), 'the stream exists in core');
+    assert.ok(sy.broker.client('/').stream('s.events'), 'the stream exists in core');
     const before = new Date(Date.now() - 1000);
     for (let i = 0; i < 5; i++) ch.sendToQueue('s.events', Buffer.from(`e${i}`));
     await until(
       () =>
-        sy.broker.core
-          .vhost('/')
+        sy.broker
+          .client()
           .listQueues()
           .find((q) => q.name === 's.events')?.messageCount === 5,
     );

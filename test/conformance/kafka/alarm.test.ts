@@ -20,7 +20,7 @@ describe('kafka produce under a resource alarm', () => {
     await kb.stop();
   });
 
-  const endOffset = (topic: string) => kb.broker.core.vhost('/').partition(topic, 0).endOffset;
+  const endOffset = (topic: string) => kb.broker.client('/').partition(topic, 0).endOffset;
 
   test('a produce waits for the alarm to clear, then is stored', async () => {
     const producer = kafkaClient(kb.bootstrap).producer();

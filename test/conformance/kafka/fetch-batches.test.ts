@@ -55,7 +55,7 @@ describe('kafka fetch of stored batches', () => {
   before(async () => {
     kb = await startKafkaBroker({ storage: 'file', dataDir });
     client = await WireClient.open(kb.port);
-    await kb.broker.core.vhost('/').createStream('big', { partitions: 1 });
+    await kb.broker.client('/').createStream('big', { partitions: 1 });
     for (const records of produced) {
       const r = await client.request<Obj>(ApiKey.Produce, 7, {
         acks: -1,
@@ -170,7 +170,7 @@ describe('kafka fetch of large batches while appends continue', () => {
     kb = await startKafkaBroker({ storage: 'file', dataDir });
     producer = await WireClient.open(kb.port);
     consumer = await WireClient.open(kb.port);
-    await kb.broker.core.vhost('/').createStream('large', { partitions: 1 });
+    await kb.broker.client('/').createStream('large', { partitions: 1 });
     for (let n = 0; n < 6; n++) await produce(n);
   });
   after(async () => {

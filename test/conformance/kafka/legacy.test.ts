@@ -168,7 +168,7 @@ describe('kafka legacy MessageSet v0/v1: produce and fetch', () => {
 
   test('Produce v0, v1 and v2 (plain and gzip) are read the same by Fetch v0 to v11', async () => {
     const { kb, client } = suite;
-    await kb.broker.core.vhost('/').createStream('legacy-mixed', { partitions: 1 });
+    await kb.broker.client('/').createStream('legacy-mixed', { partitions: 1 });
     const noTs = -1n;
     const plain0: Item[] = [
       { key: 'k0', value: 'v0', timestamp: noTs },
@@ -211,7 +211,7 @@ describe('kafka legacy MessageSet v0/v1: produce and fetch', () => {
 
   test('Fetch v0–3 start at the fetch offset and return whole messages within partitionMaxBytes', async () => {
     const { kb, client } = suite;
-    await kb.broker.core.vhost('/').createStream('legacy-limits', { partitions: 1 });
+    await kb.broker.client('/').createStream('legacy-limits', { partitions: 1 });
     const items: Item[] = Array.from({ length: 6 }, (_, i) => ({
       key: `k${i}`,
       value: 'x'.repeat(50),
@@ -265,8 +265,8 @@ describe('kafka legacy MessageSet v0/v1: batches from other writers', () => {
       body: utf8.encode('four'),
       properties: { headers: { 'x-kafka-key': 'd' }, timestamp: Number(ts0 + 3n) },
     };
-    const appended = kb.broker.core
-      .vhost('/')
+    const appended = kb.broker
+      .client()
       .partition('modern', 0)
       .append(encodeMessage(message), {
         timestamp: Number(ts0 + 3n),
@@ -294,7 +294,7 @@ describe('kafka legacy MessageSet v0/v1: late versions and bad input', () => {
 
   test('a legacy set in Produce v3+, and acks=0 on Produce v0, are stored too', async () => {
     const { kb, client } = suite;
-    await kb.broker.core.vhost('/').createStream('legacy-late', { partitions: 1 });
+    await kb.broker.client('/').createStream('legacy-late', { partitions: 1 });
     const items: Item[] = [{ key: 'k', value: 'late', timestamp: ts0 }];
     assert.equal((await produce(client, 7, 'legacy-late', legacySet(1, items))).errorCode, 0);
     client.send(ApiKey.Produce, 0, {
@@ -315,7 +315,7 @@ describe('kafka legacy MessageSet v0/v1: late versions and bad input', () => {
 
   test('bad legacy sets get CORRUPT_MESSAGE and store nothing', async () => {
     const { kb, client } = suite;
-    await kb.broker.core.vhost('/').createStream('legacy-bad', { partitions: 1 });
+    await kb.broker.client('/').createStream('legacy-bad', { partitions: 1 });
     const good = legacySet(1, [{ key: 'k', value: 'v', timestamp: ts0 }]);
     const badCrc = Uint8Array.from(good);
     badCrc[badCrc.length - 1] = badCrc[badCrc.length - 1]! ^ 1;
@@ -331,7 +331,7 @@ describe('kafka legacy MessageSet v0/v1: late versions and bad input', () => {
       const answer = await produce(client, 2, 'legacy-bad', records);
       assert.equal(answer.errorCode, KafkaError.corruptMessage, name);
     }
-    assert.equal(kb.broker.core.vhost('/').partition('legacy-bad', 0).endOffset, 0);
+    assert.equal(kb.broker.client('/').partition('legacy-bad', 0).endOffset, 0);
   });
 });
 

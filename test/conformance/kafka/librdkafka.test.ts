@@ -85,7 +85,7 @@ describe('librdkafka clients', () => {
       ]);
       assert.equal(consumed.code, 0, consumed.stderr);
       assert.deepEqual(consumed.stdout.trim().split('\n'), ['k1=one@0', 'k2=two@1', 'k3=three@2']);
-      const entries = kb.broker.core.vhost('/').partition(topic, 0).read(0);
+      const entries = kb.broker.client('/').partition(topic, 0).read(0);
       const messages = entries.flatMap((e) => entryMessages(e) ?? []);
       assert.deepEqual(
         messages.map((m) => new TextDecoder().decode(m.message.body)),
@@ -132,6 +132,6 @@ describe('librdkafka clients', () => {
         .sort()
         .join(','),
     );
-    assert.equal(kb.broker.core.vhost('/').fetchOffset('py-group', 'py-topic', 0)?.offset, 10);
+    assert.equal(kb.broker.client('/').fetchOffset('py-group', 'py-topic', 0)?.offset, 10);
   });
 });

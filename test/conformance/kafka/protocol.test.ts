@@ -68,7 +68,7 @@ describe('kafka wire protocol', () => {
   });
 
   test('Metadata: v0 [] lists every topic, v1 [] none and null every one; the real port is advertised', async () => {
-    await kb.broker.core.vhost('/').createStream('listed', { partitions: 2 });
+    await kb.broker.client('/').createStream('listed', { partitions: 2 });
     const v0 = await client.request<Obj>(ApiKey.Metadata, 0, { topics: [] });
     assert.ok(v0.topics.some((t: Obj) => t.name === 'listed'));
     assert.equal(v0.brokers[0].port, kb.port);
@@ -86,7 +86,7 @@ describe('kafka wire protocol', () => {
       allowAutoTopicCreation: true,
     });
     assert.equal(created.topics[0].errorCode, 0);
-    assert.ok(kb.broker.core.vhost('/').stream('auto-made'));
+    assert.ok(kb.broker.client('/').stream('auto-made'));
     const refused = await client.request<Obj>(ApiKey.Metadata, 4, {
       topics: [{ name: 'not-made' }],
       allowAutoTopicCreation: false,
@@ -97,7 +97,7 @@ describe('kafka wire protocol', () => {
   });
 
   test('pipelined requests are answered in order, and acks=0 gets no response at all', async () => {
-    await kb.broker.core.vhost('/').createStream('pipe', { partitions: 1 });
+    await kb.broker.client('/').createStream('pipe', { partitions: 1 });
     const ids = [
       client.send(ApiKey.ApiVersions, 0, {}),
       client.send(ApiKey.Metadata, 0, { topics: [{ name: 'pipe' }] }),
@@ -113,11 +113,11 @@ describe('kafka wire protocol', () => {
       got.map((g) => g.correlationId),
       ids,
     );
-    assert.equal(kb.broker.core.vhost('/').partition('pipe', 0).endOffset, 1, 'the acks=0 batch was stored');
+    assert.equal(kb.broker.client('/').partition('pipe', 0).endOffset, 1, 'the acks=0 batch was stored');
   });
 
   test('Produce assigns contiguous offsets and Fetch returns the stored batches as produced', async () => {
-    await kb.broker.core.vhost('/').createStream('plain', { partitions: 1 });
+    await kb.broker.client('/').createStream('plain', { partitions: 1 });
     const first = batch(['a', 'b', 'c']);
     const r1 = await client.request<Obj>(ApiKey.Produce, 7, produceBody('plain', first));
     const r2 = await client.request<Obj>(ApiKey.Produce, 7, produceBody('plain', batch(['d'])));
@@ -146,7 +146,7 @@ describe('kafka wire protocol', () => {
   });
 
   test('a batch with a bad CRC is CORRUPT_MESSAGE and bad acks INVALID_REQUIRED_ACKS', async () => {
-    await kb.broker.core.vhost('/').createStream('crc', { partitions: 1 });
+    await kb.broker.client('/').createStream('crc', { partitions: 1 });
     const bad = batch(['x']);
     bad[bad.length - 1]! ^= 0xff;
     const r = await client.request<Obj>(ApiKey.Produce, 3, produceBody('crc', bad));
@@ -158,7 +158,7 @@ describe('kafka wire protocol', () => {
   });
 
   test('Fetch long-polls: parked at the end, it answers when data arrives; empty after maxWait otherwise', async () => {
-    await kb.broker.core.vhost('/').createStream('poll', { partitions: 1 });
+    await kb.broker.client('/').createStream('poll', { partitions: 1 });
     const fetchBody = (maxWaitMs: number) => ({
       maxWaitMs,
       minBytes: 1,
@@ -183,7 +183,7 @@ describe('kafka wire protocol', () => {
   });
 
   test('ListOffsets: earliest, latest and by timestamp; out-of-range fetches are refused', async () => {
-    const vhost = kb.broker.core.vhost('/');
+    const vhost = kb.broker.client('/');
     await vhost.createStream('times', { partitions: 1 });
     await client.request(
       ApiKey.Produce,
@@ -227,7 +227,7 @@ describe('kafka wire protocol', () => {
   });
 
   test('idempotent producer: duplicates answer the first offset, gaps and unknown ids are refused', async () => {
-    await kb.broker.core.vhost('/').createStream('idem', { partitions: 1 });
+    await kb.broker.client('/').createStream('idem', { partitions: 1 });
     const init = await client.request<Obj>(ApiKey.InitProducerId, 1, {
       transactionalId: null,
       transactionTimeoutMs: 1000,
@@ -244,7 +244,7 @@ describe('kafka wire protocol', () => {
     const dup = await send(0);
     assert.equal(dup.errorCode, 0);
     assert.equal(dup.baseOffset, 0n, 'a retried batch gets its original offset');
-    assert.equal(kb.broker.core.vhost('/').partition('idem', 0).endOffset, 4, 'and is not stored twice');
+    assert.equal(kb.broker.client('/').partition('idem', 0).endOffset, 4, 'and is not stored twice');
     assert.equal((await send(9)).errorCode, KafkaError.outOfOrderSequenceNumber);
     assert.equal((await send(0, 987654n)).errorCode, KafkaError.unknownProducerId);
   });

@@ -221,7 +221,7 @@ describe('kafka static membership', () => {
   test('confluent-kafka: a restarted static consumer resumes its partitions; a duplicate is fenced', {
     skip: noConfluent,
   }, async () => {
-    await kb.broker.core.vhost('/').createStream('py-static', { partitions: 2 });
+    await kb.broker.client('/').createStream('py-static', { partitions: 2 });
     const r = await runTool('/usr/bin/python3', ['-c', pythonStatic, kb.bootstrap, 'py-static'], '', 60_000);
     assert.equal(r.code, 0, r.stderr);
     const seen = JSON.parse(r.stdout) as Obj;

@@ -21,7 +21,7 @@ describe('MQTT ↔ core through amq.topic', () => {
     const sub = await connect(server.url, { protocolVersion: 5 });
     try {
       await sub.subscribeAsync('xp/in/+', { qos: 1 });
-      const vhost = server.broker.core.vhost('/');
+      const vhost = server.broker.client('/');
       vhost.publish('amq.topic', 'xp.in.v1/2', {
         body: new TextEncoder().encode('from core'),
         properties: { persistent: true, headers: { origin: 'amqp' }, contentType: 'text/plain' },
@@ -38,7 +38,7 @@ describe('MQTT ↔ core through amq.topic', () => {
   });
 
   test('an MQTT publish reaches a core queue bound to amq.topic with the mapped key and properties', async () => {
-    const vhost = server.broker.core.vhost('/');
+    const vhost = server.broker.client('/');
     vhost.declareQueue('xp-out', { durable: false });
     vhost.bindQueue('xp-out', 'amq.topic', 'xp.out.#');
     const got: Delivery[] = [];

@@ -46,7 +46,7 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
     consumeReplyTo(channel, f, tag);
     return;
   }
-  const where = `queue '${queue}' in vhost '${channel.vhost.name}'`;
+  const where = `queue '${queue}' in vhost '${channel.core.vhost}'`;
   const args = parseConsumerArguments(f.arguments, where, Date.now());
   const entry: ChannelConsumer = {
     tag,
@@ -57,7 +57,7 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
   };
   channel.consumers.set(tag, entry);
   try {
-    entry.consumer = channel.vhost.consume(queue, {
+    entry.consumer = channel.core.consume(queue, {
       // Core wants tags unique per queue; AMQP only per channel.
       tag: `${channel.owner}/${tag}`,
       owner: channel.owner,
@@ -71,7 +71,7 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
     });
   } catch (err) {
     channel.consumers.delete(tag);
-    throw consumeError(err, queue, channel.vhost.name);
+    throw consumeError(err, queue, channel.core.vhost);
   }
   if (!f.noWait) channel.send({ name: 'basic.consume-ok', fields: { consumerTag: tag } });
 }
@@ -130,7 +130,7 @@ function cancel(channel: AmqpChannel, f: BasicCancel): void {
 /** Checks made when basic.publish arrives, before its content (RabbitMQ fails these early too). */
 export function checkPublish(channel: AmqpChannel, f: BasicPublish): void {
   if (f.immediate) throw new AmqpError(ReplyCode.notImplemented, 'immediate=true', true);
-  if (f.exchange !== '') channel.vhost.checkExchange(f.exchange);
+  if (f.exchange !== '') channel.core.checkExchange(f.exchange);
 }
 
 export function publishContent(
@@ -174,7 +174,7 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
     };
     result = channel.conn.shared.replyTo.route(f.routingKey, message) ? routedDirect : noRoute;
   } else {
-    result = channel.vhost.publish(f.exchange, f.routingKey, input, {
+    result = channel.core.publish(f.exchange, f.routingKey, input, {
       mandatory: f.mandatory,
       publisher: channel.conn.id,
     });
@@ -198,10 +198,9 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
 
 function get(channel: AmqpChannel, f: BasicGet): void {
   const queue = f.queue === '' ? channel.lastQueue : f.queue;
-  const delivery = channel.vhost.get(queue, {
+  const delivery = channel.core.get(queue, {
     noAck: f.noAck,
     owner: channel.owner,
-    connectionId: channel.conn.id,
   });
   if (delivery === undefined) {
     channel.send({ name: 'basic.get-empty', fields: { clusterId: '' } });
@@ -252,7 +251,7 @@ function settle(
   outcome: 'ack' | 'requeue' | 'drop',
 ): void {
   const run = (): void => {
-    const vhost = channel.vhost;
+    const vhost = channel.core;
     for (const { queue, id } of takeTags(channel, deliveryTag, multiple)) {
       if (outcome === 'ack') vhost.ack(queue, id);
       else vhost.nack(queue, id, outcome === 'requeue');
@@ -283,7 +282,7 @@ function recoverAll(channel: AmqpChannel, f: BasicRecover | BasicRecoverAsync): 
   if (!f.requeue) throw connectionError(ReplyCode.notImplemented, 'requeue=false');
   const held = [...channel.unacked.values()];
   channel.unacked.clear();
-  for (const { queue, id } of held) channel.vhost.nack(queue, id, true);
+  for (const { queue, id } of held) channel.core.nack(queue, id, true);
 }
 
 function recover(channel: AmqpChannel, f: BasicRecover): void {

@@ -191,10 +191,17 @@ function tuneOk(
 }
 
 function open(conn: AmqpConnection, vhostName: string): void {
-  if (!conn.shared.core.vhostNames().includes(vhostName)) {
+  const core = conn.shared.core.connect({
+    principal: { user: conn.user, tags: [] },
+    vhost: vhostName,
+    connectionId: conn.id,
+    protocol: 'amqp',
+    peerAddress: conn.socket.remoteAddress ?? '',
+  });
+  if (!core.vhostNames().includes(vhostName)) {
     throw connectionError(ReplyCode.notAllowed, `vhost ${vhostName} not found`);
   }
-  conn.vhost = conn.shared.core.vhost(vhostName);
+  conn.core = core;
   conn.sendMethod(0, { name: 'connection.open-ok', fields: { knownHosts: '' } });
   conn.opened();
 }

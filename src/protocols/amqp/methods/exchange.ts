@@ -14,12 +14,12 @@ const exchangeTypes: readonly string[] = ['direct', 'fanout', 'topic', 'headers'
 
 function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
   if (f.passive) {
-    if (f.exchange !== '') channel.vhost.checkExchange(f.exchange);
+    if (f.exchange !== '') channel.core.checkExchange(f.exchange);
   } else {
     if (!exchangeTypes.includes(f.type)) {
       throw connectionError(ReplyCode.commandInvalid, `unknown exchange type '${f.type}'`);
     }
-    channel.vhost.declareExchange(f.exchange, {
+    channel.core.declareExchange(f.exchange, {
       type: f.type as ExchangeType,
       durable: f.durable,
       autoDelete: f.autoDelete,
@@ -31,17 +31,17 @@ function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
 }
 
 function remove(channel: AmqpChannel, f: ExchangeDelete): void {
-  channel.vhost.deleteExchange(f.exchange, { ifUnused: f.ifUnused });
+  channel.core.deleteExchange(f.exchange, { ifUnused: f.ifUnused });
   if (!f.noWait) channel.send({ name: 'exchange.delete-ok', fields: {} });
 }
 
 function bind(channel: AmqpChannel, f: ExchangeBind): void {
-  channel.vhost.bindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
+  channel.core.bindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
   if (!f.noWait) channel.send({ name: 'exchange.bind-ok', fields: {} });
 }
 
 function unbind(channel: AmqpChannel, f: ExchangeUnbind): void {
-  channel.vhost.unbindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
+  channel.core.unbindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
   if (!f.noWait) channel.send({ name: 'exchange.unbind-ok', fields: {} });
 }
 

@@ -16,18 +16,17 @@ function queueName(channel: AmqpChannel, name: string): string {
 }
 
 function declare(channel: AmqpChannel, f: QueueDeclare): void {
-  const vhost = channel.vhost;
-  const connectionId = channel.conn.id;
+  const core = channel.core;
   let info: { name: string; messageCount: number; consumerCount: number };
   if (f.passive && f.queue === replyToQueue) {
     info = { name: replyToQueue, messageCount: 0, consumerCount: 0 };
   } else if (f.passive) {
-    info = vhost.checkQueue(queueName(channel, f.queue), connectionId);
+    info = core.checkQueue(queueName(channel, f.queue));
   } else {
-    const where = `queue '${f.queue}' in vhost '${vhost.name}'`;
+    const where = `queue '${f.queue}' in vhost '${core.vhost}'`;
     const options = parseQueueArguments(f.arguments, f, where);
-    if (f.exclusive) options.exclusiveOwner = connectionId;
-    info = vhost.declareQueue(f.queue, options, connectionId);
+    if (f.exclusive) options.exclusiveOwner = channel.conn.id;
+    info = core.declareQueue(f.queue, options);
   }
   channel.lastQueue = info.name;
   if (!f.noWait) {
@@ -39,25 +38,24 @@ function declare(channel: AmqpChannel, f: QueueDeclare): void {
 }
 
 function bind(channel: AmqpChannel, f: QueueBind): void {
-  channel.vhost.bindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
+  channel.core.bindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
   if (!f.noWait) channel.send({ name: 'queue.bind-ok', fields: {} });
 }
 
 function unbind(channel: AmqpChannel, f: QueueUnbind): void {
-  channel.vhost.unbindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
+  channel.core.unbindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
   channel.send({ name: 'queue.unbind-ok', fields: {} });
 }
 
 function purge(channel: AmqpChannel, f: QueuePurge): void {
-  const messageCount = channel.vhost.purgeQueue(queueName(channel, f.queue), channel.conn.id);
+  const messageCount = channel.core.purgeQueue(queueName(channel, f.queue));
   if (!f.noWait) channel.send({ name: 'queue.purge-ok', fields: { messageCount } });
 }
 
 function remove(channel: AmqpChannel, f: QueueDelete): void {
-  const messageCount = channel.vhost.deleteQueue(queueName(channel, f.queue), {
+  const messageCount = channel.core.deleteQueue(queueName(channel, f.queue), {
     ifUnused: f.ifUnused,
     ifEmpty: f.ifEmpty,
-    connectionId: channel.conn.id,
   });
   if (!f.noWait) channel.send({ name: 'queue.delete-ok', fields: { messageCount } });
 }

@@ -1,0 +1,387 @@
+/**
+ * `CoreClient`: a typed façade over commands. Each method builds one command (./commands.ts) and
+ * runs it with the caller's context, so adapters keep readable calls while core keeps one entry point.
+ * Sessions and partitions come back as handles whose methods are commands too.
+ */
+import type { AppendResult, LogEntry } from '../../storage/types.js';
+import type {
+  CoreClient,
+  CoreSession,
+  CoreStats,
+  GroupOffset,
+  PublishInput,
+  SessionSubscription,
+  SessionSummary,
+  StreamAppendOptions,
+  StreamInfo,
+  StreamPartition,
+  StreamReadOptions,
+} from '../api.js';
+import type {
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  ExchangeOptions,
+  Headers,
+  PublishOptions,
+  PublishResult,
+  QueueInfo,
+  QueueOptions,
+} from '../types.js';
+import type { BindingRow, Command, CommandKind, CommandResult } from './commands.js';
+import { type CallerContext, inVhost } from './context.js';
+
+/** What runs commands: `BrokerCore`. */
+export interface CommandRunner {
+  execute<K extends CommandKind>(context: CallerContext, command: Command<K>): CommandResult<K>;
+}
+
+const noArgs = {} as const;
+
+export class Client implements CoreClient {
+  readonly context: CallerContext;
+  readonly #runner: CommandRunner;
+
+  constructor(runner: CommandRunner, context: CallerContext) {
+    this.#runner = runner;
+    this.context = context;
+  }
+
+  get vhost(): string {
+    return this.context.vhost;
+  }
+
+  inVhost(vhost: string): CoreClient {
+    return vhost === this.context.vhost ? this : new Client(this.#runner, inVhost(this.context, vhost));
+  }
+
+  run<K extends CommandKind>(command: Command<K>): CommandResult<K> {
+    return this.#runner.execute(this.context, command);
+  }
+
+  // ---- exchanges
+
+  declareExchange(name: string, options: ExchangeOptions): void {
+    this.run({ kind: 'exchange.declare', name, options });
+  }
+
+  checkExchange(name: string): void {
+    this.run({ kind: 'exchange.check', name });
+  }
+
+  deleteExchange(name: string, options: { ifUnused?: boolean } = {}): void {
+    this.run({ kind: 'exchange.delete', name, ifUnused: options.ifUnused === true });
+  }
+
+  bindExchange(destination: string, source: string, routingKey: string, args: Headers = {}): void {
+    this.run({ kind: 'exchange.bind', destination, source, routingKey, args });
+  }
+
+  unbindExchange(destination: string, source: string, routingKey: string, args: Headers = {}): void {
+    this.run({ kind: 'exchange.unbind', destination, source, routingKey, args });
+  }
+
+  // ---- queues
+
+  declareQueue(name: string, options: QueueOptions): QueueInfo {
+    return this.run({ kind: 'queue.declare', name, options });
+  }
+
+  checkQueue(name: string): QueueInfo {
+    return this.run({ kind: 'queue.check', name });
+  }
+
+  peekQueue(name: string): QueueInfo | undefined {
+    return this.run({ kind: 'queue.peek', name });
+  }
+
+  deleteQueue(name: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): number {
+    const { ifUnused = false, ifEmpty = false } = options;
+    return this.run({ kind: 'queue.delete', name, ifUnused, ifEmpty });
+  }
+
+  purgeQueue(name: string): number {
+    return this.run({ kind: 'queue.purge', name });
+  }
+
+  bindQueue(queue: string, exchange: string, routingKey: string, args: Headers = {}): void {
+    this.run({ kind: 'queue.bind', queue, exchange, routingKey, args });
+  }
+
+  unbindQueue(queue: string, exchange: string, routingKey: string, args: Headers = {}): void {
+    this.run({ kind: 'queue.unbind', queue, exchange, routingKey, args });
+  }
+
+  // ---- messages
+
+  publish(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options: PublishOptions = {},
+  ): PublishResult {
+    return this.run({ kind: 'message.publish', exchange, routingKey, message, options });
+  }
+
+  consume(queue: string, options: ConsumeOptions): Consumer {
+    return this.run({ kind: 'queue.consume', queue, options });
+  }
+
+  get(queue: string, options: { noAck: boolean; owner: string }): Delivery | undefined {
+    return this.run({ kind: 'queue.get', queue, noAck: options.noAck, owner: options.owner });
+  }
+
+  ack(queue: string, id: number): void {
+    this.run({ kind: 'delivery.ack', queue, id });
+  }
+
+  nack(queue: string, id: number, requeue: boolean): void {
+    this.run({ kind: 'delivery.nack', queue, id, requeue });
+  }
+
+  releaseOwner(owner: string): void {
+    this.run({ kind: 'owner.release', owner });
+  }
+
+  closeConnection(): void {
+    this.run({ kind: 'connection.close' });
+  }
+
+  // ---- streams
+
+  createStream(
+    name: string,
+    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
+  ): Promise<StreamInfo> {
+    return this.run({ kind: 'stream.create', name, ...options });
+  }
+
+  deleteStream(name: string): Promise<void> {
+    return this.run({ kind: 'stream.delete', name });
+  }
+
+  addPartitions(name: string, total: number): Promise<StreamInfo> {
+    return this.run({ kind: 'stream.addPartitions', name, total });
+  }
+
+  stream(name: string): StreamInfo | undefined {
+    return this.run({ kind: 'stream.describe', name });
+  }
+
+  streams(): StreamInfo[] {
+    return this.run({ kind: 'stream.list', ...noArgs });
+  }
+
+  partition(stream: string, index: number): StreamPartition {
+    // Asking for its bounds checks that it exists, so a bad index fails here, as before.
+    this.run({ kind: 'partition.bounds', stream, partition: index });
+    return new PartitionHandle(this, stream, index);
+  }
+
+  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
+    return this.run({ kind: 'offsets.commit', group, stream, partition, offset });
+  }
+
+  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined {
+    return this.run({ kind: 'offsets.fetch', group, stream, partition });
+  }
+
+  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }> {
+    return this.run({ kind: 'offsets.list', group });
+  }
+
+  deleteGroupOffsets(group: string): Promise<void> {
+    return this.run({ kind: 'offsets.deleteGroup', group });
+  }
+
+  // ---- listings
+
+  listExchanges(): Array<{ name: string } & ExchangeOptions> {
+    return this.run({ kind: 'exchange.list', ...noArgs });
+  }
+
+  listQueues(): Array<QueueInfo & QueueOptions> {
+    return this.run({ kind: 'queue.list', ...noArgs });
+  }
+
+  listBindings(): BindingRow[] {
+    return this.run({ kind: 'binding.list', ...noArgs });
+  }
+
+  // ---- sessions
+
+  async openSession(
+    id: string,
+    options: { durable: boolean; expiryMs?: number; clean?: boolean },
+  ): Promise<CoreSession> {
+    const opened = await this.run({ kind: 'session.open', id, ...options });
+    return new SessionHandle(this, opened, opened.present);
+  }
+
+  session(id: string): CoreSession | undefined {
+    const summary = this.run({ kind: 'session.describe', id });
+    return summary === undefined ? undefined : new SessionHandle(this, summary, true);
+  }
+
+  listSessions(): SessionSummary[] {
+    return this.run({ kind: 'session.list', ...noArgs });
+  }
+
+  // ---- broker-wide
+
+  vhostNames(): string[] {
+    return this.run({ kind: 'vhost.list', ...noArgs });
+  }
+
+  addVhost(name: string): Promise<void> {
+    return this.run({ kind: 'vhost.add', name });
+  }
+
+  deleteVhost(name: string): Promise<void> {
+    return this.run({ kind: 'vhost.delete', name });
+  }
+
+  stats(): CoreStats {
+    return this.run({ kind: 'broker.stats', ...noArgs });
+  }
+
+  userNames(): string[] {
+    return this.run({ kind: 'user.list', ...noArgs }).map((user) => user.name);
+  }
+
+  userTags(name: string): string[] | undefined {
+    return this.run({ kind: 'user.list', ...noArgs }).find((user) => user.name === name)?.tags;
+  }
+
+  putUser(name: string, password: string, tags: string[] = []): Promise<void> {
+    return this.run({ kind: 'user.put', name, password, tags });
+  }
+
+  deleteUser(name: string): Promise<void> {
+    return this.run({ kind: 'user.delete', name });
+  }
+
+  verifyUser(name: string, password: string): Promise<boolean> {
+    return this.run({ kind: 'user.verify', name, password });
+  }
+}
+
+/** A stream partition addressed through commands. */
+class PartitionHandle implements StreamPartition {
+  readonly stream: string;
+  readonly index: number;
+  readonly #client: Client;
+
+  constructor(client: Client, stream: string, index: number) {
+    this.#client = client;
+    this.stream = stream;
+    this.index = index;
+  }
+
+  get startOffset(): number {
+    return this.#bounds().startOffset;
+  }
+
+  get endOffset(): number {
+    return this.#bounds().endOffset;
+  }
+
+  append(payload: Uint8Array, options: StreamAppendOptions): AppendResult {
+    return this.#client.run({ kind: 'partition.append', ...this.#ref(), payload, options });
+  }
+
+  read(offset: number, options: StreamReadOptions = {}): LogEntry[] {
+    return this.#client.run({ kind: 'partition.read', ...this.#ref(), offset, ...options });
+  }
+
+  offsetForTimestamp(timestamp: number): number {
+    return this.#client.run({ kind: 'partition.offsetForTimestamp', ...this.#ref(), timestamp });
+  }
+
+  waitFor(offset: number, timeoutMs: number): Promise<void> {
+    return this.#client.run({ kind: 'partition.wait', ...this.#ref(), offset, timeoutMs });
+  }
+
+  #bounds(): { startOffset: number; endOffset: number } {
+    return this.#client.run({ kind: 'partition.bounds', ...this.#ref() });
+  }
+
+  #ref(): { stream: string; partition: number } {
+    return { stream: this.stream, partition: this.index };
+  }
+}
+
+/** A session addressed by id through commands; its state is read afresh on every access. */
+class SessionHandle implements CoreSession {
+  readonly id: string;
+  readonly queue: string;
+  readonly present: boolean;
+  readonly durable: boolean;
+  readonly incarnation: number;
+  readonly #client: Client;
+
+  constructor(client: Client, summary: SessionSummary, present: boolean) {
+    this.#client = client;
+    this.id = summary.id;
+    this.incarnation = summary.incarnation;
+    this.queue = summary.queue;
+    this.durable = summary.durable;
+    this.present = present;
+  }
+
+  get expiryMs(): number | undefined {
+    return this.#summary()?.expiryMs;
+  }
+
+  get connected(): boolean {
+    return this.#summary()?.connected ?? false;
+  }
+
+  subscriptions(): SessionSubscription[] {
+    return this.#summary()?.subscriptions ?? [];
+  }
+
+  subscribe(exchange: string, pattern: string, options: Headers = {}): Promise<void> {
+    return this.#client.run({ kind: 'session.subscribe', ...this.#ref(), exchange, pattern, options });
+  }
+
+  unsubscribe(exchange: string, pattern: string): Promise<boolean> {
+    return this.#client.run({ kind: 'session.unsubscribe', ...this.#ref(), exchange, pattern });
+  }
+
+  inflight(): ReadonlyMap<number, number> {
+    return this.#client.run({ kind: 'session.inflight', ...this.#ref() });
+  }
+
+  setInflight(packetId: number, deliveryId: number): Promise<void> {
+    return this.#client.run({ kind: 'session.setInflight', ...this.#ref(), packetId, deliveryId });
+  }
+
+  deleteInflight(packetId: number): Promise<void> {
+    return this.#client.run({ kind: 'session.deleteInflight', ...this.#ref(), packetId });
+  }
+
+  connect(expiryMs?: number): Promise<void> {
+    const command = { ...this.#ref(), ...(expiryMs === undefined ? {} : { expiryMs }) };
+    return this.#client.run({ kind: 'session.connect', ...command });
+  }
+
+  disconnect(expiryMs?: number): Promise<void> {
+    const command = { ...this.#ref(), ...(expiryMs === undefined ? {} : { expiryMs }) };
+    return this.#client.run({ kind: 'session.disconnect', ...command });
+  }
+
+  destroy(): Promise<void> {
+    return this.#client.run({ kind: 'session.destroy', ...this.#ref() });
+  }
+
+  #ref(): { id: string; incarnation: number } {
+    return { id: this.id, incarnation: this.incarnation };
+  }
+
+  /** Undefined once this incarnation is gone (destroyed, expired or replaced). */
+  #summary(): SessionSummary | undefined {
+    const summary = this.#client.run({ kind: 'session.describe', id: this.id });
+    return summary?.incarnation === this.incarnation ? summary : undefined;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The commands core accepts, one entry per kind: what the command carries (`in`) and what executing
+ * it gives back (`out`). Protocol adapters and the admin API never call into vhosts, queues or streams
+ * directly: they issue these through a `CoreClient` (./client.ts), which stamps each with the caller's
+ * context and hands it to `BrokerCore.execute` — the one place that authorizes, meters and (in a
+ * cluster) forwards. Names are `<object>.<verb>`; `<verb>` alone says whether it changes state.
+ */
+import type { AppendResult, LogEntry, ReadBuffers } from '../../storage/types.js';
+import type {
+  CoreStats,
+  GroupOffset,
+  PublishInput,
+  SessionSummary,
+  StreamAppendOptions,
+  StreamInfo,
+} from '../api.js';
+import type {
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  ExchangeOptions,
+  Headers,
+  PublishOptions,
+  PublishResult,
+  QueueInfo,
+  QueueOptions,
+} from '../types.js';
+
+export interface BindingRow {
+  readonly source: string;
+  readonly destination: string;
+  readonly destinationKind: 'queue' | 'exchange';
+  readonly routingKey: string;
+  readonly args: Headers;
+}
+
+interface Binding {
+  readonly destination: string;
+  readonly source: string;
+  readonly routingKey: string;
+  readonly args: Headers;
+}
+
+interface PartitionRef {
+  readonly stream: string;
+  readonly partition: number;
+}
+
+interface GroupRef {
+  readonly group: string;
+}
+
+/** kind → { in: what the command carries; out: its result }. */
+export interface CommandSpecs {
+  // ---- vhosts and users (broker-wide; the context's vhost is not consulted)
+  'vhost.list': { in: object; out: string[] };
+  'vhost.add': { in: { name: string }; out: Promise<void> };
+  'vhost.delete': { in: { name: string }; out: Promise<void> };
+  'broker.stats': { in: object; out: CoreStats };
+  'user.list': { in: object; out: Array<{ name: string; tags: string[] }> };
+  'user.put': { in: { name: string; password: string; tags: string[] }; out: Promise<void> };
+  'user.delete': { in: { name: string }; out: Promise<void> };
+  'user.verify': { in: { name: string; password: string }; out: Promise<boolean> };
+
+  // ---- exchanges
+  'exchange.declare': { in: { name: string; options: ExchangeOptions }; out: void };
+  'exchange.check': { in: { name: string }; out: void };
+  'exchange.delete': { in: { name: string; ifUnused: boolean }; out: void };
+  'exchange.bind': { in: Binding; out: void };
+  'exchange.unbind': { in: Binding; out: void };
+  'exchange.list': { in: object; out: Array<{ name: string } & ExchangeOptions> };
+
+  // ---- queues (an exclusive queue belongs to the caller's connection)
+  'queue.declare': { in: { name: string; options: QueueOptions }; out: QueueInfo };
+  'queue.check': { in: { name: string }; out: QueueInfo };
+  /** Counts without touching the queue (no expiry reset, no exclusivity check): flow control. */
+  'queue.peek': { in: { name: string }; out: QueueInfo | undefined };
+  'queue.delete': { in: { name: string; ifUnused: boolean; ifEmpty: boolean }; out: number };
+  'queue.purge': { in: { name: string }; out: number };
+  'queue.bind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
+  'queue.unbind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
+  'queue.list': { in: object; out: Array<QueueInfo & QueueOptions> };
+  'binding.list': { in: object; out: BindingRow[] };
+
+  // ---- messages and deliveries (owners are local to the caller's connection: a channel, a session)
+  'message.publish': {
+    in: { exchange: string; routingKey: string; message: PublishInput; options: PublishOptions };
+    out: PublishResult;
+  };
+  'queue.consume': { in: { queue: string; options: ConsumeOptions }; out: Consumer };
+  'queue.get': { in: { queue: string; noAck: boolean; owner: string }; out: Delivery | undefined };
+  'delivery.ack': { in: { queue: string; id: number }; out: void };
+  'delivery.nack': { in: { queue: string; id: number; requeue: boolean }; out: void };
+  /** Cancels the owner's consumers and requeues what it holds (a channel closed, a session taken over). */
+  'owner.release': { in: { owner: string }; out: void };
+  /** The caller's connection went away: release its owners, delete its exclusive queues. */
+  'connection.close': { in: object; out: void };
+
+  // ---- streams and their partitions
+  'stream.create': {
+    in: { name: string; partitions: number; bytesMax?: number; ageMsMax?: number };
+    out: Promise<StreamInfo>;
+  };
+  'stream.delete': { in: { name: string }; out: Promise<void> };
+  'stream.addPartitions': { in: { name: string; total: number }; out: Promise<StreamInfo> };
+  'stream.describe': { in: { name: string }; out: StreamInfo | undefined };
+  'stream.list': { in: object; out: StreamInfo[] };
+  'partition.bounds': { in: PartitionRef; out: { startOffset: number; endOffset: number } };
+  'partition.append': {
+    in: PartitionRef & { payload: Uint8Array; options: StreamAppendOptions };
+    out: AppendResult;
+  };
+  'partition.read': {
+    in: PartitionRef & { offset: number; maxBytes?: number; maxEntries?: number; buffers?: ReadBuffers };
+    out: LogEntry[];
+  };
+  'partition.offsetForTimestamp': { in: PartitionRef & { timestamp: number }; out: number };
+  /** Resolves when the partition grows past `offset` or after `timeoutMs` (Fetch long-poll). */
+  'partition.wait': { in: PartitionRef & { offset: number; timeoutMs: number }; out: Promise<void> };
+
+  // ---- consumer-group offsets
+  'offsets.commit': { in: GroupRef & PartitionRef & { offset: GroupOffset }; out: Promise<void> };
+  'offsets.fetch': { in: GroupRef & PartitionRef; out: GroupOffset | undefined };
+  'offsets.list': {
+    in: GroupRef;
+    out: Array<{ stream: string; partition: number; offset: GroupOffset }>;
+  };
+  'offsets.deleteGroup': { in: GroupRef; out: Promise<void> };
+
+  // ---- sessions (a subscriber's lasting identity). A command naming an incarnation other than the
+  // session's current one fails (invalidState): a handle never reaches a session that replaced its own.
+  'session.open': {
+    in: { id: string; durable: boolean; expiryMs?: number; clean?: boolean };
+    out: Promise<SessionSummary & { present: boolean }>;
+  };
+  'session.describe': { in: { id: string }; out: SessionSummary | undefined };
+  'session.list': { in: object; out: SessionSummary[] };
+  'session.subscribe': {
+    in: { id: string; incarnation: number; exchange: string; pattern: string; options: Headers };
+    out: Promise<void>;
+  };
+  'session.unsubscribe': {
+    in: { id: string; incarnation: number; exchange: string; pattern: string };
+    out: Promise<boolean>;
+  };
+  'session.inflight': { in: { id: string; incarnation: number }; out: ReadonlyMap<number, number> };
+  'session.setInflight': {
+    in: { id: string; incarnation: number; packetId: number; deliveryId: number };
+    out: Promise<void>;
+  };
+  'session.deleteInflight': { in: { id: string; incarnation: number; packetId: number }; out: Promise<void> };
+  'session.connect': { in: { id: string; incarnation: number; expiryMs?: number }; out: Promise<void> };
+  'session.disconnect': { in: { id: string; incarnation: number; expiryMs?: number }; out: Promise<void> };
+  'session.destroy': { in: { id: string; incarnation: number }; out: Promise<void> };
+}
+
+export type CommandKind = keyof CommandSpecs;
+
+/** A command of one kind (or, unparameterised, any command). */
+export type Command<K extends CommandKind = CommandKind> = K extends CommandKind
+  ? { readonly kind: K } & Readonly<CommandSpecs[K]['in']>
+  : never;
+
+export type CommandResult<K extends CommandKind> = CommandSpecs[K]['out'];
+
+/** Commands that only read; a read-only principal (monitoring) may issue these and nothing else. */
+export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
+  'vhost.list',
+  'broker.stats',
+  'user.list',
+  'exchange.check',
+  'exchange.list',
+  'queue.check',
+  'queue.peek',
+  'queue.list',
+  'binding.list',
+  'stream.describe',
+  'stream.list',
+  'partition.bounds',
+  'partition.offsetForTimestamp',
+  'offsets.fetch',
+  'offsets.list',
+  'session.describe',
+  'session.list',
+  'session.inflight',
+]);

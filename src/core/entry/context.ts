@@ -1,0 +1,43 @@
+/**
+ * Who is asking. Every command enters core with a caller context: the principal (the logged-in user),
+ * the vhost it works in, its connection, the protocol that carried it and the peer's address. It is
+ * what authorization decides on, what per-connection cleanup keys on, and what a cluster node would
+ * forward with a command.
+ */
+
+/** The front ends a command can come from; `internal` is core's own work (dead letters, expiry). */
+export const protocols = ['amqp', 'mqtt', 'kafka', 'kubemq', 'http', 'internal'] as const;
+export type Protocol = (typeof protocols)[number];
+
+export interface Principal {
+  /** The user name as logged in; `''` for core's internal principal only. */
+  readonly user: string;
+  /** The user's tags when it logged in (`administrator`, `management`, …). */
+  readonly tags: readonly string[];
+}
+
+export interface CallerContext {
+  readonly principal: Principal;
+  /** The vhost every command of this caller addresses. */
+  readonly vhost: string;
+  /**
+   * Unique among live connections; never contains `/` (owners are `<connectionId>/<channel>`).
+   * Exclusive queues belong to it and go with it.
+   */
+  readonly connectionId: string;
+  readonly protocol: Protocol;
+  /** The peer's address as the socket reports it; `''` when there is none (embedding, internal). */
+  readonly peerAddress: string;
+}
+
+/** Core acting on its own behalf: the principal of housekeeping (session expiry, retained sweeps). */
+export const internalPrincipal: Principal = { user: '', tags: ['administrator'] };
+
+export function internalContext(vhost: string, connectionId = 'core'): CallerContext {
+  return { principal: internalPrincipal, vhost, connectionId, protocol: 'internal', peerAddress: '' };
+}
+
+/** The same caller addressing another vhost (the admin API serves every vhost on one connection). */
+export function inVhost(ctx: CallerContext, vhost: string): CallerContext {
+  return ctx.vhost === vhost ? ctx : { ...ctx, vhost };
+}

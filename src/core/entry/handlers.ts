@@ -1,0 +1,187 @@
+/**
+ * One handler per command kind. A handler turns a command and its caller's context into a call on
+ * the object that owns the state (a vhost, its queues and streams, a session, the user store). Owner
+ * names and exclusive-queue ownership are derived from the context here, so no adapter can name
+ * another connection's channel or queue.
+ */
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { CoreStats, SessionSummary } from '../api.js';
+import type { Users } from '../definitions.js';
+import type { VirtualHost } from '../internal.js';
+import type { Session, SessionManager } from '../sessions.js';
+import type { ConsumeOptions, QueueOptions } from '../types.js';
+import type { Command, CommandKind, CommandResult } from './commands.js';
+import type { CallerContext } from './context.js';
+
+/** What handlers reach: `BrokerCore`'s internals. */
+export interface HandlerHost {
+  vhost(name: string): VirtualHost;
+  sessions(vhost: string): SessionManager;
+  vhostNames(): string[];
+  addVhost(name: string): Promise<void>;
+  deleteVhost(name: string): Promise<void>;
+  stats(): CoreStats;
+  readonly users: Users;
+}
+
+export type Handler<K extends CommandKind> = (
+  host: HandlerHost,
+  context: CallerContext,
+  command: Command<K>,
+) => CommandResult<K>;
+
+export type Handlers = { readonly [K in CommandKind]: Handler<K> };
+
+/** The holder of deliveries named `owner` within the caller's connection. */
+function ownerOf(context: CallerContext, owner: string): string {
+  return `${context.connectionId}/${owner}`;
+}
+
+/** A queue declared exclusive belongs to the declaring connection, whatever owner the caller named. */
+function ownedOptions(context: CallerContext, options: QueueOptions): QueueOptions {
+  if (options.exclusiveOwner === undefined || options.exclusiveOwner === context.connectionId) return options;
+  return { ...options, exclusiveOwner: context.connectionId };
+}
+
+function consumeOptions(context: CallerContext, options: ConsumeOptions): ConsumeOptions {
+  return { ...options, owner: ownerOf(context, options.owner) };
+}
+
+function sessionOf(host: HandlerHost, context: CallerContext, id: string, incarnation: number): Session {
+  const session = host.sessions(context.vhost).session(id);
+  if (session === undefined || session.incarnation !== incarnation) {
+    throw brokerError(
+      ErrorCode.invalidState,
+      `Session '${id}' in vhost '${context.vhost}' was replaced or ended`,
+    );
+  }
+  return session;
+}
+
+function summaryOf(session: Session): SessionSummary {
+  return session.summary();
+}
+
+const vhostAndUsers = {
+  'vhost.list': (host) => host.vhostNames(),
+  'vhost.add': (host, _ctx, c) => host.addVhost(c.name),
+  'vhost.delete': (host, _ctx, c) => host.deleteVhost(c.name),
+  'broker.stats': (host) => host.stats(),
+  'user.list': (host) => host.users.names().map((name) => ({ name, tags: host.users.tags(name) ?? [] })),
+  'user.put': (host, _ctx, c) => host.users.put(c.name, c.password, c.tags),
+  'user.delete': (host, _ctx, c) => host.users.delete(c.name),
+  'user.verify': (host, _ctx, c) => host.users.verify(c.name, c.password),
+} satisfies Partial<Handlers>;
+
+const exchanges = {
+  'exchange.declare': (host, ctx, c) => host.vhost(ctx.vhost).declareExchange(c.name, c.options),
+  'exchange.check': (host, ctx, c) => host.vhost(ctx.vhost).checkExchange(c.name),
+  'exchange.delete': (host, ctx, c) => host.vhost(ctx.vhost).deleteExchange(c.name, { ifUnused: c.ifUnused }),
+  'exchange.bind': (host, ctx, c) =>
+    host.vhost(ctx.vhost).bindExchange(c.destination, c.source, c.routingKey, c.args),
+  'exchange.unbind': (host, ctx, c) =>
+    host.vhost(ctx.vhost).unbindExchange(c.destination, c.source, c.routingKey, c.args),
+  'exchange.list': (host, ctx) => host.vhost(ctx.vhost).listExchanges(),
+} satisfies Partial<Handlers>;
+
+const queues = {
+  'queue.declare': (host, ctx, c) =>
+    host.vhost(ctx.vhost).declareQueue(c.name, ownedOptions(ctx, c.options), ctx.connectionId),
+  'queue.check': (host, ctx, c) => host.vhost(ctx.vhost).checkQueue(c.name, ctx.connectionId),
+  'queue.peek': (host, ctx, c) => host.vhost(ctx.vhost).peekQueue?.(c.name),
+  'queue.delete': (host, ctx, c) =>
+    host.vhost(ctx.vhost).deleteQueue(c.name, {
+      ifUnused: c.ifUnused,
+      ifEmpty: c.ifEmpty,
+      connectionId: ctx.connectionId,
+    }),
+  'queue.purge': (host, ctx, c) => host.vhost(ctx.vhost).purgeQueue(c.name, ctx.connectionId),
+  'queue.bind': (host, ctx, c) => host.vhost(ctx.vhost).bindQueue(c.queue, c.exchange, c.routingKey, c.args),
+  'queue.unbind': (host, ctx, c) =>
+    host.vhost(ctx.vhost).unbindQueue(c.queue, c.exchange, c.routingKey, c.args),
+  'queue.list': (host, ctx) => host.vhost(ctx.vhost).listQueues(),
+  'binding.list': (host, ctx) => host.vhost(ctx.vhost).listBindings(),
+} satisfies Partial<Handlers>;
+
+const messages = {
+  'message.publish': (host, ctx, c) =>
+    host.vhost(ctx.vhost).publish(c.exchange, c.routingKey, c.message, {
+      ...c.options,
+      publisher: ctx.connectionId,
+    }),
+  'queue.consume': (host, ctx, c) => host.vhost(ctx.vhost).consume(c.queue, consumeOptions(ctx, c.options)),
+  'queue.get': (host, ctx, c) =>
+    host.vhost(ctx.vhost).get(c.queue, {
+      noAck: c.noAck,
+      owner: ownerOf(ctx, c.owner),
+      connectionId: ctx.connectionId,
+    }),
+  'delivery.ack': (host, ctx, c) => host.vhost(ctx.vhost).ack(c.queue, c.id),
+  'delivery.nack': (host, ctx, c) => host.vhost(ctx.vhost).nack(c.queue, c.id, c.requeue),
+  'owner.release': (host, ctx, c) => host.vhost(ctx.vhost).releaseOwner(ownerOf(ctx, c.owner)),
+  'connection.close': (host, ctx) => host.vhost(ctx.vhost).closeConnection(ctx.connectionId),
+} satisfies Partial<Handlers>;
+
+const streams = {
+  'stream.create': (host, ctx, c) => {
+    const { kind: _kind, name, ...options } = c;
+    return host.vhost(ctx.vhost).createStream(name, options);
+  },
+  'stream.delete': (host, ctx, c) => host.vhost(ctx.vhost).deleteStream(c.name),
+  'stream.addPartitions': (host, ctx, c) => host.vhost(ctx.vhost).addPartitions(c.name, c.total),
+  'stream.describe': (host, ctx, c) => host.vhost(ctx.vhost).stream(c.name),
+  'stream.list': (host, ctx) => host.vhost(ctx.vhost).streams(),
+  'partition.bounds': (host, ctx, c) => {
+    const partition = host.vhost(ctx.vhost).partition(c.stream, c.partition);
+    return { startOffset: partition.startOffset, endOffset: partition.endOffset };
+  },
+  'partition.append': (host, ctx, c) =>
+    host.vhost(ctx.vhost).partition(c.stream, c.partition).append(c.payload, c.options),
+  'partition.read': (host, ctx, c) => {
+    const { kind: _kind, stream, partition, offset, ...options } = c;
+    return host.vhost(ctx.vhost).partition(stream, partition).read(offset, options);
+  },
+  'partition.offsetForTimestamp': (host, ctx, c) =>
+    host.vhost(ctx.vhost).partition(c.stream, c.partition).offsetForTimestamp(c.timestamp),
+  'partition.wait': (host, ctx, c) =>
+    host.vhost(ctx.vhost).partition(c.stream, c.partition).waitFor(c.offset, c.timeoutMs),
+  'offsets.commit': (host, ctx, c) =>
+    host.vhost(ctx.vhost).commitOffset(c.group, c.stream, c.partition, c.offset),
+  'offsets.fetch': (host, ctx, c) => host.vhost(ctx.vhost).fetchOffset(c.group, c.stream, c.partition),
+  'offsets.list': (host, ctx, c) => host.vhost(ctx.vhost).groupOffsets(c.group),
+  'offsets.deleteGroup': (host, ctx, c) => host.vhost(ctx.vhost).deleteGroupOffsets(c.group),
+} satisfies Partial<Handlers>;
+
+const sessions = {
+  'session.open': async (host, ctx, c) => {
+    const { kind: _kind, id, ...options } = c;
+    const session = await host.sessions(ctx.vhost).openSession(id, options);
+    return { ...summaryOf(session), present: session.present };
+  },
+  'session.describe': (host, ctx, c) => {
+    const session = host.sessions(ctx.vhost).session(c.id);
+    return session === undefined ? undefined : summaryOf(session);
+  },
+  'session.list': (host, ctx) => host.sessions(ctx.vhost).listSessions(),
+  'session.subscribe': (host, ctx, c) =>
+    sessionOf(host, ctx, c.id, c.incarnation).subscribe(c.exchange, c.pattern, c.options),
+  'session.unsubscribe': (host, ctx, c) =>
+    sessionOf(host, ctx, c.id, c.incarnation).unsubscribe(c.exchange, c.pattern),
+  'session.inflight': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).inflight(),
+  'session.setInflight': (host, ctx, c) =>
+    sessionOf(host, ctx, c.id, c.incarnation).setInflight(c.packetId, c.deliveryId),
+  'session.deleteInflight': (host, ctx, c) =>
+    sessionOf(host, ctx, c.id, c.incarnation).deleteInflight(c.packetId),
+  'session.connect': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).connect(c.expiryMs),
+  'session.disconnect': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).disconnect(c.expiryMs),
+  'session.destroy': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).destroy(),
+} satisfies Partial<Handlers>;
+
+export const handlers: Handlers = {
+  ...vhostAndUsers,
+  ...exchanges,
+  ...queues,
+  ...messages,
+  ...streams,
+  ...sessions,
+};
