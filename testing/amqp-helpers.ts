@@ -5,6 +5,7 @@
 import { connect as connectSocket, type Socket } from 'node:net';
 import amqp from 'amqplib';
 import {
+  encodeContent,
   encodeMethodFrame,
   type Frame,
   type Method,
@@ -104,6 +105,30 @@ export class RawClient {
 
   send(channel: number, method: Method): void {
     this.write(encodeMethodFrame(channel, method, 131_072));
+  }
+
+  /** basic.publish with its header and body, persistent unless told otherwise. */
+  publish(channel: number, exchange: string, routingKey: string, body: string, persistent = true): void {
+    const method: Method = {
+      name: 'basic.publish',
+      fields: { ticket: 0, exchange, routingKey, mandatory: false, immediate: false },
+    };
+    this.write(
+      encodeContent(channel, method, { deliveryMode: persistent ? 2 : 1 }, Buffer.from(body), 131_072),
+    );
+  }
+
+  /** Every method frame named `name` received so far, taken out of `frames`. */
+  take(name: string): Method[] {
+    const taken: Method[] = [];
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const frame = this.frames[i]!;
+      if (frame.kind === 'method' && frame.method.name === name) {
+        taken.unshift(frame.method);
+        this.frames.splice(i, 1);
+      }
+    }
+    return taken;
   }
 
   async method(name: string, timeoutMs = 3000): Promise<Method> {

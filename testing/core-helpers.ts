@@ -2,10 +2,10 @@
 
 import type { CoreClient, PublishInput } from '../src/core/api.js';
 import { BrokerCore } from '../src/core/broker.js';
-import { ManualClock } from '../src/core/clock.js';
 import { internalContext } from '../src/core/entry/context.js';
 import type { VirtualHost } from '../src/core/internal.js';
 import type { Delivery, MessageProperties } from '../src/core/types.js';
+import { ManualClock } from '../src/shared/clock.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 import type { Storage } from '../src/storage/types.js';
 

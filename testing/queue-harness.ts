@@ -1,7 +1,6 @@
 /** Helpers for queue tests: a queue on a manual clock with recorded hooks, and a collecting consumer. */
 
 import type { CoreLimits } from '../src/core/api.js';
-import { ManualClock } from '../src/core/clock.js';
 import type { QueueDeps } from '../src/core/internal.js';
 import { resolveLimits } from '../src/core/limits.js';
 import { type ClassicQueue, createQueue } from '../src/core/queues/index.js';
@@ -13,7 +12,9 @@ import type {
   MessageProperties,
   QueueOptions,
 } from '../src/core/types.js';
+import { ManualClock } from '../src/shared/clock.js';
 import type { Storage } from '../src/storage/types.js';
+import { idCounter, testExecutor } from './exec-helpers.js';
 
 export interface DeadLettered {
   readonly message: Message;
@@ -26,6 +27,8 @@ export interface Harness {
   readonly clock: ManualClock;
   readonly deadLetters: DeadLettered[];
   readonly deleteRequests: string[];
+  /** Errors the queue's executor caught (a test of healthy behaviour expects none). */
+  readonly faults: unknown[];
 }
 
 export async function openQueue(
@@ -35,9 +38,12 @@ export async function openQueue(
   const clock = extra.clock ?? new ManualClock();
   const deadLetters: DeadLettered[] = [];
   const deleteRequests: string[] = [];
+  const { exec, faults } = testExecutor(clock);
   const deps: QueueDeps = {
     vhost: '/',
-    clock,
+    exec,
+    idBase: 0,
+    nextId: idCounter(),
     limits: resolveLimits(extra.limits),
     hooks: {
       deadLetter: (message, exchange, routingKey) => deadLetters.push({ message, exchange, routingKey }),
@@ -46,7 +52,7 @@ export async function openQueue(
     ...(extra.storage === undefined ? {} : { storage: extra.storage }),
   };
   const queue = (await createQueue(extra.name ?? 'q', options, deps)) as ClassicQueue;
-  return { queue, clock, deadLetters, deleteRequests };
+  return { queue, clock, deadLetters, deleteRequests, faults };
 }
 
 export function msg(text: string, properties: MessageProperties = {}, routingKey = 'rk'): Message {

@@ -7,15 +7,17 @@
  *   mode `noack` (default): one no-ack consumer takes everything.
  *   mode `ack`: a consumer with prefetch 1000 acks each delivery asynchronously, as real consumers do.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { ManualClock } from '../src/core/clock.js';
 import { resolveLimits } from '../src/core/limits.js';
 import { type ClassicQueue, createQueue } from '../src/core/queues/index.js';
 import type { Delivery } from '../src/core/types.js';
+import { ManualClock } from '../src/shared/clock.js';
 import { FileStorage } from '../src/storage/file/storage.js';
+import { idCounter, testExecutor } from './exec-helpers.js';
 import { collectGarbage, fillQueue } from './queue-memory.js';
 
 const mb = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MB`;
@@ -84,7 +86,9 @@ async function main(): Promise<void> {
   const storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
   const deps = {
     vhost: '/',
-    clock: new ManualClock(),
+    exec: testExecutor(new ManualClock()).exec,
+    idBase: 0,
+    nextId: idCounter(),
     limits: resolveLimits(),
     hooks: { deadLetter: () => undefined, requestDelete: () => undefined },
     storage,

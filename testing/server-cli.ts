@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { escapeMessage } from '../src/shared/escapes.js';
 
 /** dist/testing/ → dist/cli/switchyard.js; the same layout holds in any build folder. */
 export const cliPath = fileURLToPath(new URL('../cli/switchyard.js', import.meta.url));
@@ -129,10 +130,13 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
     ports: parseReadyLine(readyLine),
     stdout: output.stdout,
     stderr: output.stderr,
+    /** Also fails when the broker logged an escaped error: every such error is a bug. */
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       child.kill(signal);
       const { code, signal: by } = await exit;
-      return { code, signal: by, stdout: output.stdout(), stderr: output.stderr() };
+      const stderr = output.stderr();
+      if (stderr.includes(escapeMessage)) throw new Error(`the broker logged an escaped error: ${stderr}`);
+      return { code, signal: by, stdout: output.stdout(), stderr };
     },
     kill: () => child.kill('SIGKILL'),
   };

@@ -2,14 +2,16 @@
  * Helpers for stream tests: a registry over a given storage with a manual clock, a consumer that
  * records what it gets, and a way to let queued wake-ups run.
  */
+
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CoreLimits } from '../src/core/api.js';
-import { ManualClock } from '../src/core/clock.js';
 import type { StreamRegistry } from '../src/core/internal.js';
 import { coreLimitsDefault } from '../src/core/limits.js';
 import { createStreamRegistry } from '../src/core/logs/index.js';
 import type { ConsumeOptions, CreditLimit, Delivery, Message } from '../src/core/types.js';
+import { ManualClock } from '../src/shared/clock.js';
 import type { Storage } from '../src/storage/types.js';
+import { testSupervisor } from './exec-helpers.js';
 
 export interface StreamHarness {
   readonly registry: StreamRegistry;
@@ -22,7 +24,14 @@ export async function openStreams(
 ): Promise<StreamHarness> {
   const clock = options.clock ?? new ManualClock();
   const limits = { ...coreLimitsDefault, ...options.limits };
-  const registry = await createStreamRegistry({ vhost: options.vhost ?? '/', storage, clock, limits });
+  const supervisor = testSupervisor(clock);
+  const registry = await createStreamRegistry({
+    vhost: options.vhost ?? '/',
+    storage,
+    clock,
+    limits,
+    supervisor,
+  });
   return { registry, clock };
 }
 

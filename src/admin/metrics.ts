@@ -3,6 +3,7 @@
  * counters does not justify a client library.
  */
 import type { CoreClient } from '../core/api.js';
+import { escapes } from '../shared/escapes.js';
 import type { AdminInfo } from './views.js';
 
 export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
@@ -59,7 +60,15 @@ function totals(out: Exposition, core: CoreClient): void {
     .family('switchyard_messages_published_total', 'counter', 'Messages published since start.')
     .sample('switchyard_messages_published_total', stats.published)
     .family('switchyard_messages_delivered_total', 'counter', 'Messages delivered since start.')
-    .sample('switchyard_messages_delivered_total', stats.delivered);
+    .sample('switchyard_messages_delivered_total', stats.delivered)
+    .family('switchyard_escaped_errors_total', 'counter', 'Errors that escaped every owner: bugs.')
+    .sample('switchyard_escaped_errors_total', escapes.count);
+  out.family(
+    'switchyard_object_failures_total',
+    'counter',
+    'Owned objects failed (and stopped) by an error.',
+  );
+  for (const [kind, count] of stats.faults) out.sample('switchyard_object_failures_total', count, { kind });
 }
 
 function perQueue(out: Exposition, core: CoreClient): void {

@@ -19,10 +19,10 @@ import type {
   QueueOptions,
 } from './types.js';
 
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): { cancel(): void };
-}
+export type { Clock } from '../shared/clock.js';
+
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
 
 /** Limits core enforces; all have defaults in ./limits.ts. */
 export interface CoreLimits {
@@ -39,6 +39,11 @@ export interface CoreOptions {
   storage: Storage;
   limits?: Partial<CoreLimits>;
   clock?: Clock;
+  /** Where failures of owned objects are logged, with their stacks; default: nowhere. */
+  logger?: Logger;
+  /** Restart intensity of failed objects (Erlang's MaxR within MaxT). */
+  restartsMax?: number;
+  restartWindowMs?: number;
   /** Vhosts created when absent; default ['/']. */
   vhosts?: string[];
 }
@@ -151,6 +156,8 @@ export interface CoreStats {
   readonly messagesUnacked: number;
   readonly published: number;
   readonly delivered: number;
+  /** Failures of owned objects caught by their executors since start, per kind (`queue`, `stream`, …). */
+  readonly faults: ReadonlyArray<readonly [kind: string, count: number]>;
 }
 
 /** A resource alarm (RabbitMQ's memory and disk alarms): while one is active, publishers are held back. */

@@ -5,11 +5,12 @@
  * counters; storage belongs to whoever opened it.
  */
 
+import { systemClock } from '../shared/clock.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
+import { silentLogger } from '../shared/logger.js';
 import type { MetaStore, Storage } from '../storage/types.js';
 import { AlarmHub } from './alarms.js';
 import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
-import { systemClock } from './clock.js';
 import { Definitions, Users } from './definitions.js';
 import { type Authorizer, allowAll } from './entry/authorize.js';
 import { Client } from './entry/client.js';
@@ -18,6 +19,7 @@ import type { CallerContext } from './entry/context.js';
 import { type Handler, type HandlerHost, handlers } from './entry/handlers.js';
 import { Meters } from './entry/meters.js';
 import { type Placement, singleNode } from './entry/placement.js';
+import { Supervisor } from './exec/supervisor.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
@@ -52,6 +54,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly #definitions: Definitions;
   readonly users: Users;
   readonly meters = new Meters();
+  readonly supervisor: Supervisor;
   readonly #authorizer: Authorizer = allowAll;
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
@@ -62,6 +65,12 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     this.#storage = options.storage;
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
+    this.supervisor = new Supervisor({
+      clock: this.clock,
+      logger: options.logger ?? silentLogger(),
+      ...(options.restartsMax === undefined ? {} : { restartsMax: options.restartsMax }),
+      ...(options.restartWindowMs === undefined ? {} : { restartWindowMs: options.restartWindowMs }),
+    });
     this.#definitions = new Definitions(options.storage.meta);
     this.users = new Users(options.storage.meta);
     this.state = scopedState(options.storage.meta, statePrefix);
@@ -122,7 +131,14 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     }
     const { clock, limits } = this;
     const storage = this.#storage;
-    const streams = await this.#factories.createStreamRegistry({ vhost: name, storage, clock, limits });
+    const { supervisor } = this;
+    const streams = await this.#factories.createStreamRegistry({
+      vhost: name,
+      storage,
+      clock,
+      limits,
+      supervisor,
+    });
     try {
       const vhost = await Vhost.open({
         name,
@@ -133,8 +149,10 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         createQueue: this.#factories.createQueue,
         streams,
         meters: this.meters,
+        supervisor,
       });
-      const sessions = new SessionManager({ vhost, state: this.state, clock });
+      const exec = supervisor.executor('sessions', name, { onFault: () => exec.restart() });
+      const sessions = new SessionManager({ vhost, state: this.state, exec });
       this.#vhosts.set(name, { vhost, streams, sessions });
     } catch (err) {
       await streams.close();
@@ -186,6 +204,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       messagesUnacked,
       published,
       delivered,
+      faults: [...this.supervisor.faults],
     };
   }
 

@@ -1,7 +1,8 @@
 /** The public face of core: what protocols, the admin API and the server import. */
+
+export { ManualClock, systemClock } from '../shared/clock.js';
 export type * from './api.js';
 export { BrokerCore, type CoreFactories, statePrefix } from './broker.js';
-export { ManualClock, systemClock } from './clock.js';
 export { coreLimitsDefault, resolveLimits } from './limits.js';
 export { splitWords, TopicMatcher } from './routing/index.js';
 export { Session, SessionManager, sessionQueueName } from './sessions.js';

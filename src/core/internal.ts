@@ -13,6 +13,8 @@ import type {
   StreamPartition,
 } from './api.js';
 import type { BindingRow } from './entry/commands.js';
+import type { Executor } from './exec/executor.js';
+import type { Supervisor } from './exec/supervisor.js';
 import type { Partition } from './logs/partition.js';
 import type {
   ConsumeOptions,
@@ -39,7 +41,15 @@ export interface QueueHooks {
 
 export interface QueueDeps {
   readonly vhost: string;
-  readonly clock: Clock;
+  /** The queue's fault boundary and clock: every timer and microtask of the queue runs through it. */
+  readonly exec: Executor;
+  /**
+   * Delivery ids of this engine start above this; ids below belong to an earlier incarnation of the
+   * queue (deleted and declared again, or failed and restarted), and settling one is a no-op.
+   */
+  readonly idBase: number;
+  /** The next delivery id of the vhost: ids are unique across its queues and their incarnations. */
+  readonly nextId: () => number;
   readonly limits: CoreLimits;
   readonly hooks: QueueHooks;
   /** Present for durable queues: messages and ack records go through it. */
@@ -62,6 +72,11 @@ export interface QueueEngine {
   nack(id: number, requeue: boolean): void;
   releaseOwner(owner: string): void;
   purge(): number;
+  /**
+   * The queue failed (its executor caught an error): stop serving at once — consumers are cancelled
+   * with `reason`, memory dropped, timers stopped — and release its logs without writing. Never throws.
+   */
+  abandon(reason: string): Promise<void>;
   /** Cancels consumers (calling their `cancelled`), drops messages and removes stored data. */
   destroy(): Promise<void>;
   /** Stop timers and flush; stored data stays. */
@@ -96,6 +111,7 @@ export type StreamRegistryFactory = (deps: {
   storage: Storage;
   clock: Clock;
   limits: CoreLimits;
+  supervisor: Supervisor;
 }) => Promise<StreamRegistry>;
 
 export type { Log };

@@ -19,8 +19,9 @@
 
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { Clock, CoreBroker, SessionSummary } from './api.js';
+import type { CoreBroker, SessionSummary } from './api.js';
 import { headersFromJson, headersToJson } from './definitions.js';
+import type { Executor, Timer } from './exec/executor.js';
 import type { VirtualHost } from './internal.js';
 import { canonicalHeaders } from './routing/index.js';
 import type { Headers } from './types.js';
@@ -61,7 +62,8 @@ export function sessionQueueName(id: string): string {
 export interface SessionManagerDeps {
   readonly vhost: VirtualHost;
   readonly state: CoreBroker['state'];
-  readonly clock: Clock;
+  /** Expiry timers and gathered writes of the vhost's sessions run here. */
+  readonly exec: Executor;
 }
 
 export class SessionManager {
@@ -139,7 +141,7 @@ export class SessionManager {
 
   /** After a restart every stored session is disconnected; its expiry counts from its disconnect. */
   #restore(): void {
-    const now = this.#deps.clock.now();
+    const now = this.#deps.exec.now();
     for (const [key, value] of this.#deps.state.entries(this.#prefix)) {
       const id = decodeURIComponent(key.slice(this.#prefix.length));
       const record = value as SessionRecord;
@@ -164,12 +166,10 @@ export class Session {
   readonly #record: SessionRecord;
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #inflight = new Map<number, number>();
-  #timer: { cancel(): void } | undefined;
+  #timer: Timer | undefined;
   #destroyed = false;
   /** A record write gathered for the end of this event-loop turn, and the promise its callers hold. */
-  #gathered:
-    | { readonly immediate: NodeJS.Immediate; readonly written: Promise<void>; write(): void }
-    | undefined;
+  #gathered: { readonly immediate: Timer; readonly written: Promise<void>; write(): void } | undefined;
 
   constructor(
     manager: SessionManager,
@@ -266,7 +266,7 @@ export class Session {
   /** The owner left: the expiry clock starts (or the session goes now when expiry is 0). */
   async disconnect(expiryMs?: number): Promise<void> {
     if (expiryMs !== undefined) this.#record.expiryMs = expiryMs;
-    this.#record.disconnectedAt = this.#manager.deps.clock.now();
+    this.#record.disconnectedAt = this.#manager.deps.exec.now();
     if (this.#record.expiryMs === 0) return this.destroy();
     await this.persist();
     this.startTimer();
@@ -311,7 +311,7 @@ export class Session {
   flush(): void {
     const gathered = this.#gathered;
     if (gathered === undefined) return;
-    clearImmediate(gathered.immediate);
+    gathered.immediate.cancel();
     gathered.write();
   }
 
@@ -328,7 +328,7 @@ export class Session {
       this.#gathered = undefined;
       this.persist().then(settle.resolve, settle.reject);
     };
-    this.#gathered = { immediate: setImmediate(write), written, write };
+    this.#gathered = { immediate: this.#manager.deps.exec.soon(write), written, write };
     return written;
   }
 
@@ -336,12 +336,13 @@ export class Session {
     this.stopTimer();
     const { expiryMs, disconnectedAt } = this.#record;
     if (expiryMs === null || disconnectedAt === null) return;
-    const { clock } = this.#manager.deps;
-    const waitMs = Math.max(0, disconnectedAt + expiryMs - clock.now());
-    this.#timer = clock.setTimeout(() => {
+    const { exec } = this.#manager.deps;
+    const waitMs = Math.max(0, disconnectedAt + expiryMs - exec.now());
+    this.#timer = exec.after(waitMs, () => {
       this.#timer = undefined;
-      void this.destroy().catch(() => {});
-    }, waitMs);
+      // A failed removal is this session's failure: logged and counted, and retried at the next start.
+      exec.follow(this.destroy());
+    });
   }
 
   stopTimer(): void {

@@ -16,6 +16,7 @@ import type {
 } from '../protocols/listener.js';
 import { listenerNames } from '../protocols/listener.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import type { FileIo } from '../storage/file/io.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator } from './auth.js';
@@ -28,6 +29,8 @@ export type BrokerOptions = Partial<Config> & {
   listeners?: readonly ListenerDefinition[];
   /** Replaces the stderr logger built from `logLevel`. */
   logger?: Logger;
+  /** Replaces file storage's write calls (tests inject disk failures with it). */
+  storageIo?: FileIo;
 };
 
 export type BrokerPorts = Readonly<Partial<Record<PortSetting, number>>>;
@@ -138,16 +141,16 @@ export class Broker {
 
   /** Starts storage, core and every configured listener; on any failure closes what it opened and throws. */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
-    const { listeners = builtListeners, logger: givenLogger, ...settings } = options;
+    const { listeners = builtListeners, logger: givenLogger, storageIo, ...settings } = options;
     const config = resolveConfig(settings);
     const logger = givenLogger ?? createLogger({ level: config.logLevel });
     const where = config.storage === 'file' ? { dataDir: config.dataDir, fsync: config.fsync } : {};
     logger.info({ version: packageInfo().version, storage: config.storage, ...where }, 'starting');
     const opened: Opened = { logger, started: [] };
     try {
-      const storage = await openStorage(config);
+      const storage = await openStorage(config, storageIo);
       opened.storage = storage;
-      const core = await BrokerCore.open({ storage, limits: coreLimits(config) });
+      const core = await BrokerCore.open({ storage, limits: coreLimits(config), logger });
       opened.core = core;
       await applyDefaultUser(core, config);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger));

@@ -5,6 +5,7 @@
  */
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/parse.js';
+import { installEscapeGuard } from '../shared/escapes.js';
 import { createLogger } from '../shared/logger.js';
 import { Broker } from './broker.js';
 
@@ -39,6 +40,7 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
     return exitCode.usage;
   }
   const logger = createLogger({ level: config.logLevel });
+  installEscapeGuard(logger);
   const signalled = waitForSignal();
   let broker: Broker;
   try {

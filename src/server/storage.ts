@@ -1,6 +1,7 @@
 /** Opens the storage the config asks for: segment files under dataDir, or memory. */
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
+import type { FileIo } from '../storage/file/io.js';
 import { FileStorage } from '../storage/file/storage.js';
 import { lockDir } from '../storage/lock.js';
 import { MemoryStorage } from '../storage/memory.js';
@@ -17,7 +18,8 @@ function fsyncPolicy(config: Pick<Config, 'fsync' | 'fsyncIntervalMs'>): FsyncPo
   }
 }
 
-export async function openStorage(config: Readonly<Config>): Promise<Storage> {
+/** `io` replaces the file write path's calls: tests make a disk fail with it. */
+export async function openStorage(config: Readonly<Config>, io?: FileIo): Promise<Storage> {
   const limits: Partial<StorageLimits> = {
     segmentBytesMax: config.segmentBytesMax,
     entryBytesMax: config.entryBytesMax,
@@ -26,7 +28,12 @@ export async function openStorage(config: Readonly<Config>): Promise<Storage> {
   const dir = resolve(config.dataDir);
   const lock = lockDir(dir);
   try {
-    const storage = await FileStorage.open({ dir, fsync: fsyncPolicy(config), limits });
+    const storage = await FileStorage.open({
+      dir,
+      fsync: fsyncPolicy(config),
+      limits,
+      ...(io === undefined ? {} : { io }),
+    });
     return withRelease(storage, lock.release);
   } catch (err) {
     lock.release();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ManualClock } from '../../src/core/clock.js';
 import { sessionQueueName } from '../../src/core/sessions.js';
+import { ManualClock } from '../../src/shared/clock.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { drain, message, openCore, settle } from '../../testing/core-helpers.js';
 

@@ -5,6 +5,8 @@
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
 import type { Clock, CoreLimits, GroupOffset, StreamInfo } from '../api.js';
+import type { Executor, Timer } from '../exec/executor.js';
+import type { Supervisor } from '../exec/supervisor.js';
 import type { QueueEngine, StreamRegistry, StreamRegistryFactory } from '../internal.js';
 import type { QueueOptions } from '../types.js';
 import { GroupOffsets } from './group-offsets.js';
@@ -22,6 +24,7 @@ interface StreamDeps {
   storage: Storage;
   clock: Clock;
   limits: CoreLimits;
+  supervisor: Supervisor;
 }
 
 interface StreamOptions {
@@ -33,6 +36,8 @@ interface StreamOptions {
 interface StreamState {
   info: StreamInfo;
   partitions: Partition[];
+  /** The stream's fault boundary: its partitions' timers and its queue face's deliveries. */
+  readonly exec: Executor;
 }
 
 export const createStreamRegistry: StreamRegistryFactory = async (deps) => {
@@ -48,12 +53,17 @@ class Streams implements StreamRegistry {
   readonly #offsets: GroupOffsets;
   /** create/delete/addPartitions await storage; running them one at a time keeps meta and logs in step. */
   #serial: Promise<unknown> = Promise.resolve();
-  #timer: { cancel(): void } | undefined;
+  #timer: Timer | undefined;
+  /** Retention's own boundary; retention catches per partition, so this one never fails in practice. */
+  readonly #exec: Executor;
   #closed = false;
 
   constructor(deps: StreamDeps) {
     this.#deps = deps;
     this.#offsets = new GroupOffsets(deps.vhost, deps.storage.meta);
+    this.#exec = deps.supervisor.executor('streams', deps.vhost, {
+      onFault: () => this.#scheduleRetention(),
+    });
   }
 
   async open(): Promise<void> {
@@ -62,8 +72,9 @@ class Streams implements StreamRegistry {
       if (info === undefined) {
         throw brokerError(ErrorCode.storageCorrupt, `Stream definition under '${key}' is unreadable`);
       }
-      const partitions = await this.#openPartitions(info.name, 0, info.partitions);
-      this.#streams.set(info.name, { info, partitions });
+      const exec = this.#executorFor(info.name);
+      const partitions = await this.#openPartitions(info.name, 0, info.partitions, exec);
+      this.#streams.set(info.name, { info, partitions, exec });
     }
     this.#scheduleRetention();
   }
@@ -81,14 +92,15 @@ class Streams implements StreamRegistry {
         );
       }
       const info = makeInfo(name, options.partitions, options);
-      const partitions = await this.#openPartitions(name, 0, info.partitions, { fresh: true });
+      const exec = this.#executorFor(name);
+      const partitions = await this.#openPartitions(name, 0, info.partitions, exec, { fresh: true });
       try {
         await this.#deps.storage.meta.put(streamKey(this.#deps.vhost, name), info);
       } catch (err) {
         for (const partition of partitions) await partition.log.close().catch(() => undefined);
         throw err;
       }
-      this.#streams.set(name, { info, partitions });
+      this.#streams.set(name, { info, partitions, exec });
       return info;
     });
   }
@@ -97,6 +109,7 @@ class Streams implements StreamRegistry {
     return this.#run(async () => {
       const state = this.#require(name);
       this.#streams.delete(name);
+      state.exec.stop();
       this.#queues.get(name)?.detach(`Stream '${name}' was deleted`);
       this.#queues.delete(name);
       // Meta first: a crash part-way leaves orphan logs, which `create` clears, never a stream
@@ -119,7 +132,7 @@ class Streams implements StreamRegistry {
         const message = `Stream '${name}' has ${current} partitions; a new total must be above it and at most ${max}`;
         throw brokerError(ErrorCode.invalidArgument, `${message}, got ${total}`);
       }
-      const added = await this.#openPartitions(name, current, total, { fresh: true });
+      const added = await this.#openPartitions(name, current, total, state.exec, { fresh: true });
       const info = makeInfo(name, total, state.info);
       await this.#deps.storage.meta.put(streamKey(this.#deps.vhost, name), info);
       state.partitions.push(...added);
@@ -146,7 +159,7 @@ class Streams implements StreamRegistry {
     if (existing !== undefined) return existing;
     const queue = new StreamQueue(name, options, {
       partition: this.#partition(name, 0),
-      clock: this.#deps.clock,
+      exec: this.#require(name).exec,
       destroyStream: () => (this.#streams.has(name) ? this.delete(name) : Promise.resolve()),
     });
     this.#queues.set(name, queue);
@@ -204,10 +217,10 @@ class Streams implements StreamRegistry {
 
   #scheduleRetention(): void {
     if (this.#closed) return;
-    this.#timer = this.#deps.clock.setTimeout(() => {
+    this.#timer = this.#exec.after(retentionIntervalMs, () => {
       this.applyRetention();
       this.#scheduleRetention();
-    }, retentionIntervalMs);
+    });
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
@@ -219,6 +232,44 @@ class Streams implements StreamRegistry {
     const result = this.#serial.then(operation, operation);
     this.#serial = result.catch(() => undefined);
     return result;
+  }
+
+  #executorFor(stream: string): Executor {
+    const name = `${this.#deps.vhost}/${stream}`;
+    return this.#deps.supervisor.executor('stream', name, { onFault: (err) => this.#failed(stream, err) });
+  }
+
+  /**
+   * A stream failed: its partitions leave service (Kafka requests get KAFKA_STORAGE_ERROR, readers
+   * of its queue face are cancelled), their logs are closed, and the supervisor may restart it by
+   * reopening them; a partition object outlives this, so readers find it again.
+   */
+  #failed(stream: string, err: unknown): void {
+    const state = this.#streams.get(stream);
+    if (state === undefined) return;
+    const reason = `Stream '${stream}' failed: ${err instanceof Error ? err.message : String(err)}`;
+    void this.#queues.get(stream)?.abandon(reason);
+    const logs = state.partitions.map((partition) => partition.fail(err));
+    const closed = Promise.allSettled(logs.map((log) => log.close()));
+    const key = `stream ${this.#deps.vhost}/${stream}`;
+    if (!this.#deps.supervisor.mayRestart(key)) return;
+    this.#run(async () => {
+      await closed;
+      await this.#revive(stream, state);
+    }).catch((reviveErr: unknown) => {
+      // Reopening failed too: that is the stream's next failure, which the restart intensity bounds.
+      state.exec.restart();
+      state.exec.fail(reviveErr);
+    });
+  }
+
+  async #revive(stream: string, failed: StreamState): Promise<void> {
+    if (this.#streams.get(stream) !== failed || this.#closed) return;
+    const { storage, vhost } = this.#deps;
+    for (const partition of failed.partitions) {
+      partition.revive(await storage.openLog(partitionLogName(vhost, stream, partition.index)));
+    }
+    failed.exec.restart();
   }
 
   #require(name: string): StreamState {
@@ -262,9 +313,10 @@ class Streams implements StreamRegistry {
     stream: string,
     from: number,
     to: number,
+    exec: Executor,
     options?: { fresh: boolean },
   ): Promise<Partition[]> {
-    const { storage, vhost, clock } = this.#deps;
+    const { storage, vhost } = this.#deps;
     const stale = options?.fresh === true ? new Set(await storage.listLogs()) : new Set<string>();
     const opened: Partition[] = [];
     try {
@@ -272,7 +324,7 @@ class Streams implements StreamRegistry {
         const name = partitionLogName(vhost, stream, index);
         if (stale.has(name)) await storage.deleteLog(name);
         const log: Log = await storage.openLog(name);
-        opened.push(new Partition(stream, index, log, clock));
+        opened.push(new Partition(stream, index, log, exec));
       }
     } catch (err) {
       for (const partition of opened) await partition.log.close().catch(() => undefined);

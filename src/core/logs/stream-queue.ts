@@ -5,7 +5,7 @@
  * neither basic.get nor purge is supported.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { Clock } from '../api.js';
+import type { Executor } from '../exec/executor.js';
 import type { QueueEngine } from '../internal.js';
 import { encodeMessage, entryFormat } from '../message-codec.js';
 import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
@@ -29,7 +29,7 @@ export class StreamQueue implements QueueEngine {
   readonly name: string;
   readonly options: QueueOptions;
   readonly #partition: Partition;
-  readonly #clock: Clock;
+  readonly #exec: Executor;
   readonly #destroyStream: () => Promise<void>;
   readonly #consumers = new Map<string, StreamConsumer>();
   /** Outstanding deliveries by id (= offset); two consumers may hold the same offset. */
@@ -39,12 +39,12 @@ export class StreamQueue implements QueueEngine {
   constructor(
     name: string,
     options: QueueOptions,
-    deps: { partition: Partition; clock: Clock; destroyStream: () => Promise<void> },
+    deps: { partition: Partition; exec: Executor; destroyStream: () => Promise<void> },
   ) {
     this.name = name;
     this.options = options;
     this.#partition = deps.partition;
-    this.#clock = deps.clock;
+    this.#exec = deps.exec;
     this.#destroyStream = deps.destroyStream;
     this.#unsubscribeAppend = this.#partition.onAppend(() => {
       for (const consumer of this.#consumers.values()) this.#wake(consumer);
@@ -60,7 +60,7 @@ export class StreamQueue implements QueueEngine {
   enqueue(message: Message): { accepted: boolean; durable: Promise<void> } {
     const payload = encodeMessage(message);
     const result = this.#partition.append(payload, {
-      timestamp: Math.trunc(this.#clock.now()),
+      timestamp: Math.trunc(this.#exec.now()),
       format: entryFormat.message,
     });
     return { accepted: true, durable: result.durable };
@@ -112,6 +112,13 @@ export class StreamQueue implements QueueEngine {
 
   async destroy(): Promise<void> {
     await this.#destroyStream();
+  }
+
+  /** The stream failed: its consumers hear why and may consume again once it is back. */
+  async abandon(reason: string): Promise<void> {
+    for (const consumer of [...this.#consumers.values()]) consumer.cancelByServer(reason);
+    this.#consumers.clear();
+    this.#held.clear();
   }
 
   /** Called by the registry when the stream goes away: consumers hear why. */
@@ -178,7 +185,7 @@ export class StreamQueue implements QueueEngine {
   #wake(consumer: StreamConsumer): void {
     if (consumer.scheduled || !consumer.active) return;
     consumer.scheduled = true;
-    queueMicrotask(() => {
+    this.#exec.defer(() => {
       consumer.scheduled = false;
       this.#drain(consumer);
     });
@@ -210,7 +217,7 @@ export class StreamQueue implements QueueEngine {
   #later(consumer: StreamConsumer): void {
     if (consumer.scheduled) return;
     consumer.scheduled = true;
-    setImmediate(() => {
+    this.#exec.soon(() => {
       consumer.scheduled = false;
       if (consumer.active) this.#drain(consumer);
     });

@@ -67,13 +67,12 @@ export class ClassicQueue implements QueueEngine {
   readonly #byOwner = new Map<string, Set<number>>();
   readonly #consumers: ConsumerSet;
   #store: QueueStore | undefined;
-  #nextId = 1;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
   #freshId = 0;
   #dispatching = false;
   #dispatchAgain = false;
   #hadConsumer = false;
-  #state: 'open' | 'closed' | 'destroyed' = 'open';
+  #state: 'open' | 'closed' | 'destroyed' | 'failed' = 'open';
   readonly #expiryTimer: QueueTimer;
   readonly #delayTimer: QueueTimer;
   readonly #idleTimer: QueueTimer;
@@ -84,15 +83,15 @@ export class ClassicQueue implements QueueEngine {
     this.#deps = deps;
     this.#ready = new ReadyList(options.priorityMax ?? 0);
     this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
-    this.#expiryTimer = new QueueTimer(deps.clock, () => this.#expireHeads());
-    this.#delayTimer = new QueueTimer(deps.clock, () => this.#releaseDelayed());
-    this.#idleTimer = new QueueTimer(deps.clock, () => this.#idleExpired());
+    this.#expiryTimer = new QueueTimer(deps.exec, () => this.#expireHeads());
+    this.#delayTimer = new QueueTimer(deps.exec, () => this.#releaseDelayed());
+    this.#idleTimer = new QueueTimer(deps.exec, () => this.#idleExpired());
   }
 
   /** Opens the queue's logs and takes back every message that was not removed. */
   async open(storage: NonNullable<QueueDeps['storage']>): Promise<void> {
     assert(this.#store === undefined, 'queue opened twice');
-    this.#store = await QueueStore.open(storage, this.#deps.vhost, this.name, (offset, decoded) =>
+    this.#store = await QueueStore.open(storage, this.#deps, this.name, (offset, decoded) =>
       this.#recover(offset, decoded),
     );
     this.#armDelayTimer();
@@ -118,7 +117,7 @@ export class ClassicQueue implements QueueEngine {
     const ttl = this.options.expiresMs;
     if (ttl === undefined || this.#state !== 'open') return;
     this.#idleTimer.cancel();
-    this.#idleTimer.armAt(this.#deps.clock.now() + ttl);
+    this.#idleTimer.armAt(this.#deps.exec.now() + ttl);
   }
 
   enqueue(message: Message): { accepted: boolean; durable: Promise<void> } {
@@ -129,7 +128,7 @@ export class ClassicQueue implements QueueEngine {
         `Message of ${message.body.length} bytes exceeds messageBytesMax`,
       );
     }
-    const now = this.#deps.clock.now();
+    const now = this.#deps.exec.now();
     const delayMs = delayOf(message);
     if (delayMs === 0 && this.#wouldOverflow(message.body.length)) return this.#rejectPublish(message, now);
     if (delayMs === 0 && this.#offered(message)) return { accepted: true, durable: resolved };
@@ -168,7 +167,7 @@ export class ClassicQueue implements QueueEngine {
     this.touch();
     const single = this.options.singleActiveConsumer === true;
     // Deliveries start after consume returns, so an adapter can confirm the consumer first (AMQP consume-ok).
-    queueMicrotask(() => {
+    this.#deps.exec.defer(() => {
       if (c.cancelled) return;
       if (single) options.activeChanged?.(this.#consumers.active === c);
       this.#dispatch();
@@ -186,12 +185,14 @@ export class ClassicQueue implements QueueEngine {
   }
 
   ack(id: number): void {
+    if (id <= this.#deps.idBase || this.#state !== 'open') return;
     const m = this.#takeUnacked(id);
     this.#remove(m);
     this.#dispatch();
   }
 
   nack(id: number, requeue: boolean): void {
+    if (id <= this.#deps.idBase || this.#state !== 'open') return;
     const m = this.#takeUnacked(id);
     m.deliveryCount++;
     if (requeue) this.#requeue(m);
@@ -239,6 +240,17 @@ export class ClassicQueue implements QueueEngine {
     const store = this.#store;
     this.#store = undefined;
     await store?.destroy();
+  }
+
+  async abandon(reason: string): Promise<void> {
+    if (this.#state === 'destroyed' || this.#state === 'failed') return;
+    this.#state = 'failed';
+    this.#stopTimers();
+    for (const c of [...this.#consumers.all]) this.#cancel(c, false, reason);
+    const store = this.#store;
+    this.#store = undefined;
+    this.#forgetMessages();
+    await store?.abandon();
   }
 
   async close(): Promise<void> {
@@ -289,7 +301,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #makeReady(m: QueuedMessage, fresh: boolean): void {
-    m.id = this.#nextId++;
+    m.id = this.#deps.nextId();
     this.#ready.insert(m);
     this.#freshId = fresh ? m.id : 0;
     try {
@@ -335,7 +347,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #dispatchRound(): void {
-    const now = this.#deps.clock.now();
+    const now = this.#deps.exec.now();
     for (let n = this.#ready.count; n > 0 && this.#state === 'open'; n--) {
       const head = this.#ready.peek();
       if (head === undefined) return;
@@ -388,7 +400,11 @@ export class ClassicQueue implements QueueEngine {
       this.#attachAhead(m.priority, run);
       return run[0]!.message;
     } catch (err) {
-      if (!isBrokerError(err, ErrorCode.storageCorrupt)) throw err;
+      if (!isBrokerError(err, ErrorCode.storageCorrupt)) {
+        // The log itself failed: this queue cannot serve; its supervisor takes it from here.
+        this.#deps.exec.fail(err);
+        return undefined;
+      }
       // Nothing readable to serve: the entry is lost, and serving garbage would be worse.
       this.#remove(m);
       return undefined;
@@ -470,7 +486,7 @@ export class ClassicQueue implements QueueEngine {
       setPrefetch: (prefetch: number) => {
         assert(Number.isSafeInteger(prefetch) && prefetch >= 0, 'prefetch must be a whole number');
         c.prefetch = prefetch;
-        queueMicrotask(() => this.#dispatch());
+        this.#deps.exec.defer(() => this.#dispatch());
       },
       cancel: () => this.#cancel(c, true),
     };
@@ -509,7 +525,7 @@ export class ClassicQueue implements QueueEngine {
   /** Dead-letters expired messages at the head of every priority level, then re-arms for the next. */
   #expireHeads(): void {
     if (this.#state !== 'open') return;
-    const now = this.#deps.clock.now();
+    const now = this.#deps.exec.now();
     let next: number | undefined;
     for (const head of this.#ready.heads()) {
       let m: QueuedMessage | undefined = head;
@@ -540,7 +556,7 @@ export class ClassicQueue implements QueueEngine {
 
   #releaseDelayed(): void {
     if (this.#state !== 'open') return;
-    const now = this.#deps.clock.now();
+    const now = this.#deps.exec.now();
     let due = 0;
     while (due < this.#delayed.length && this.#delayed[due]!.readyAtMs <= now) due++;
     const ready = this.#delayed.splice(0, due);
@@ -580,7 +596,7 @@ export class ClassicQueue implements QueueEngine {
   #deadLetter(m: QueuedMessage, reason: DeadLetterReason): void {
     const message = this.options.deadLetterExchange === undefined ? undefined : this.#load(m);
     this.#remove(m);
-    if (message !== undefined) this.#sendToDlx(message, reason, this.#deps.clock.now());
+    if (message !== undefined) this.#sendToDlx(message, reason, this.#deps.exec.now());
   }
 
   #sendToDlx(message: Message, reason: DeadLetterReason, now: number): void {
@@ -616,9 +632,9 @@ export class ClassicQueue implements QueueEngine {
       m.message = undefined;
     }
     const readyAtMs = envelope?.readyAtMs;
-    if (readyAtMs !== undefined && readyAtMs > this.#deps.clock.now()) this.#delay(m, readyAtMs);
+    if (readyAtMs !== undefined && readyAtMs > this.#deps.exec.now()) this.#delay(m, readyAtMs);
     else {
-      m.id = this.#nextId++;
+      m.id = this.#deps.nextId();
       this.#ready.insert(m);
     }
   }

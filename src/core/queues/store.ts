@@ -13,6 +13,7 @@
 
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { AppendResult, Log, LogEntry, Storage } from '../../storage/types.js';
+import type { Executor } from '../exec/executor.js';
 import {
   type DecodedMessage,
   decodeMessage,
@@ -54,6 +55,7 @@ export type RecoveredVisitor = (offset: number, decoded: DecodedMessage) => void
 
 export class QueueStore {
   readonly #storage: Storage;
+  readonly #exec: Executor;
   readonly #messages: Log;
   readonly #acks: Log;
   /** Lowest offset that may still be live; everything below is removed. */
@@ -64,10 +66,13 @@ export class QueueStore {
   #flushScheduled = false;
   #truncatedAt: number;
   #recordsSinceSnapshot = 0;
+  /** The last batch whose durability this store watches. */
+  #watched: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(storage: Storage, messages: Log, acks: Log) {
+  private constructor(storage: Storage, exec: Executor, messages: Log, acks: Log) {
     this.#storage = storage;
+    this.#exec = exec;
     this.#messages = messages;
     this.#acks = acks;
     this.#live = messages.startOffset;
@@ -76,14 +81,14 @@ export class QueueStore {
 
   static async open(
     storage: Storage,
-    vhost: string,
+    owner: { readonly vhost: string; readonly exec: Executor },
     queue: string,
     visit: RecoveredVisitor,
   ): Promise<QueueStore> {
-    const names = queueLogNames(vhost, queue);
+    const names = queueLogNames(owner.vhost, queue);
     const messages = await storage.openLog(names.messages);
     const acks = await storage.openLog(names.acks);
-    const store = new QueueStore(storage, messages, acks);
+    const store = new QueueStore(storage, owner.exec, messages, acks);
     store.#loadAcks();
     for (const offset of store.#removed) if (offset < store.#live) store.#removed.delete(offset);
     store.#advanceLive();
@@ -91,9 +96,28 @@ export class QueueStore {
     return store;
   }
 
+  /**
+   * Throws when the log refuses (it failed): the publisher hears of it, and the queue fails. A write
+   * that fails later fails the queue too, through the batch's `durable` promise (one watch per batch).
+   */
   append(message: Message, envelope: QueueEnvelope): AppendResult {
     const payload = encodeMessage(message, envelope);
-    return this.#messages.append({ payload, timestamp: envelope.enqueuedAtMs, format: entryFormat.message });
+    let appended: AppendResult;
+    try {
+      const timestamp = envelope.enqueuedAtMs;
+      appended = this.#messages.append({ payload, timestamp, format: entryFormat.message });
+    } catch (err) {
+      this.#exec.defer(() => this.#exec.fail(err));
+      throw err;
+    }
+    this.#watch(appended.durable);
+    return appended;
+  }
+
+  #watch(durable: Promise<void>): void {
+    if (durable === this.#watched) return;
+    this.#watched = durable;
+    this.#exec.follow(durable);
   }
 
   /** Reads a stored message back; synchronous so deliveries need no await. */
@@ -144,7 +168,7 @@ export class QueueStore {
     this.#advanceLive();
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => this.flush());
+    this.#exec.defer(() => this.flush());
   }
 
   flush(): void {
@@ -153,11 +177,12 @@ export class QueueStore {
     if (this.#pending.length > 0) {
       const offsets = this.#pending.sort((a, b) => a - b);
       this.#pending = [];
-      this.#acks.append({
+      const { durable } = this.#acks.append({
         payload: encodeOffsets(offsets),
         timestamp: Date.now(),
         format: ackFormat.removed,
       });
+      this.#watch(durable);
       this.#recordsSinceSnapshot++;
     }
     if (this.#live - this.#truncatedAt >= truncateStepOffsets) {
@@ -172,6 +197,13 @@ export class QueueStore {
     this.#closed = true;
     await Promise.all([this.#messages.sync(), this.#acks.sync()]);
     await Promise.all([this.#messages.close(), this.#acks.close()]);
+  }
+
+  /** The queue failed: release both logs without writing anything more; never throws. */
+  async abandon(): Promise<void> {
+    this.#pending = [];
+    this.#closed = true;
+    await Promise.allSettled([this.#messages.close(), this.#acks.close()]);
   }
 
   async destroy(): Promise<void> {
@@ -197,12 +229,10 @@ export class QueueStore {
     });
     this.#recordsSinceSnapshot = 0;
     // Older records may go only once the snapshot that replaces them is safe.
-    durable.then(
-      () => {
-        if (!this.#closed) this.#acks.truncateBefore(offset);
-      },
-      () => undefined,
-    );
+    // A failed write fails the queue through the executor; the next open recovers what is on disk.
+    this.#exec.follow(durable, () => {
+      if (!this.#closed) this.#acks.truncateBefore(offset);
+    });
   }
 
   #loadAcks(): void {

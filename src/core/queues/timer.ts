@@ -1,14 +1,14 @@
-/** One re-armable timer on a `Clock`: arming for the time it is already set to is free. */
-import type { Clock } from '../api.js';
+/** One re-armable timer of a queue: arming for the time it is already set to is free. */
+import type { Executor, Timer } from '../exec/executor.js';
 
 export class QueueTimer {
-  readonly #clock: Clock;
+  readonly #exec: Executor;
   readonly #fire: () => void;
   #due: number | undefined;
-  #handle: { cancel(): void } | undefined;
+  #handle: Timer | undefined;
 
-  constructor(clock: Clock, fire: () => void) {
-    this.#clock = clock;
+  constructor(exec: Executor, fire: () => void) {
+    this.#exec = exec;
     this.#fire = fire;
   }
 
@@ -18,11 +18,11 @@ export class QueueTimer {
     this.cancel();
     if (dueMs === undefined) return;
     this.#due = dueMs;
-    this.#handle = this.#clock.setTimeout(() => {
+    this.#handle = this.#exec.after(dueMs - this.#exec.now(), () => {
       this.#due = undefined;
       this.#handle = undefined;
       this.#fire();
-    }, dueMs - this.#clock.now());
+    });
   }
 
   cancel(): void {

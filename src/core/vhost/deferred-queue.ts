@@ -8,6 +8,11 @@ import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { QueueEngine } from '../internal.js';
 import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
 
+interface Op {
+  apply(engine: QueueEngine): void;
+  refuse(err: unknown): void;
+}
+
 /** Engines may offer `touch()`, which restarts the `x-expires` timer. */
 type Touchable = QueueEngine & { touch?(): void };
 
@@ -20,7 +25,9 @@ export class DeferredQueue implements QueueEngine {
   readonly options: QueueOptions;
   readonly ready: Promise<QueueEngine>;
   #engine: Touchable | undefined;
-  #ops: Array<(engine: QueueEngine) => void> = [];
+  /** Calls made while opening, in order, each with what to do if it cannot be applied. */
+  #ops: Array<Op> = [];
+  #abandoned: string | undefined;
   #failure: unknown;
   #pendingMessages = 0;
   #pendingConsumers = 0;
@@ -55,12 +62,12 @@ export class DeferredQueue implements QueueEngine {
     this.#checkNotFailed();
     this.#pendingMessages++;
     const durable = new Promise<void>((resolve, reject) => {
-      this.#ops.push((engine) => {
+      this.#push((engine) => {
         this.#pendingMessages--;
         const result = engine.enqueue(message);
         if (result.accepted) result.durable.then(resolve, reject);
         else reject(refusedError(this.name));
-      });
+      }, reject);
     });
     return { accepted: true, durable };
   }
@@ -70,10 +77,13 @@ export class DeferredQueue implements QueueEngine {
     this.#checkNotFailed();
     const consumer = new DeferredConsumer(this.name, options);
     this.#pendingConsumers++;
-    this.#ops.push((engine) => {
-      this.#pendingConsumers--;
-      consumer.attach(engine);
-    });
+    this.#push(
+      (engine) => {
+        this.#pendingConsumers--;
+        consumer.attach(engine);
+      },
+      (err) => consumer.refuse(err),
+    );
     return consumer;
   }
 
@@ -91,13 +101,13 @@ export class DeferredQueue implements QueueEngine {
 
   releaseOwner(owner: string): void {
     if (this.#engine !== undefined) this.#engine.releaseOwner(owner);
-    else this.#ops.push((engine) => engine.releaseOwner(owner));
+    else this.#push((engine) => engine.releaseOwner(owner));
   }
 
   purge(): number {
     if (this.#engine !== undefined) return this.#engine.purge();
     const count = this.#pendingMessages;
-    this.#ops.push((engine) => engine.purge());
+    this.#push((engine) => engine.purge());
     return count;
   }
 
@@ -107,11 +117,26 @@ export class DeferredQueue implements QueueEngine {
 
   /** Idempotent: the vhost may ask twice (a stream deleted both as queue and as stream). */
   destroy(): Promise<void> {
-    this.#destroyed ??= this.ready.then(
-      (engine) => engine.destroy(),
+    if (this.#destroyed !== undefined) return this.#destroyed;
+    // An open engine stops at once, so nothing it holds can be delivered after the call.
+    this.#destroyed =
+      this.#engine !== undefined
+        ? this.#engine.destroy()
+        : this.ready.then(
+            (engine) => engine.destroy(),
+            () => undefined,
+          );
+    return this.#destroyed;
+  }
+
+  /** The queue failed: the engine (now or once open) stops serving; calls made meanwhile are refused. */
+  abandon(reason: string): Promise<void> {
+    this.#abandoned ??= reason;
+    if (this.#engine !== undefined) return this.#engine.abandon(reason);
+    return this.ready.then(
+      (engine) => engine.abandon(reason),
       () => undefined,
     );
-    return this.#destroyed;
   }
 
   async close(): Promise<void> {
@@ -121,14 +146,30 @@ export class DeferredQueue implements QueueEngine {
 
   #opened(engine: QueueEngine): QueueEngine {
     this.#engine = engine;
+    if (this.#abandoned !== undefined) {
+      const refused = brokerError(ErrorCode.storageFailed, this.#abandoned);
+      for (const op of this.#ops.splice(0)) op.refuse(refused);
+      return engine;
+    }
     // Replay in call order; an op added while replaying (from a delivery callback) goes direct.
-    for (const op of this.#ops.splice(0)) op(engine);
+    // Each op's caller has long returned: an op that throws is that caller's loss, not the others'.
+    for (const op of this.#ops.splice(0)) {
+      try {
+        op.apply(engine);
+      } catch (err) {
+        op.refuse(err);
+      }
+    }
     return engine;
+  }
+
+  #push(apply: (engine: QueueEngine) => void, refuse: (err: unknown) => void = () => {}): void {
+    this.#ops.push({ apply, refuse });
   }
 
   #failed(err: unknown): never {
     this.#failure = err;
-    this.#ops = [];
+    for (const op of this.#ops.splice(0)) op.refuse(err);
     throw err;
   }
 
@@ -163,9 +204,15 @@ class DeferredConsumer implements Consumer {
     try {
       this.#inner = engine.consume(this.#options);
     } catch (err) {
-      this.#cancelled = true;
-      this.#options.cancelled?.(err instanceof Error ? err.message : String(err));
+      this.refuse(err);
     }
+  }
+
+  /** The queue could not take this consumer after all: the server cancels it. */
+  refuse(err: unknown): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#options.cancelled?.(err instanceof Error ? err.message : String(err));
   }
 
   setPrefetch(prefetch: number): void {

@@ -20,6 +20,7 @@ import type {
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
+import type { Supervisor } from '../exec/supervisor.js';
 import type {
   QueueDeps,
   QueueEngine,
@@ -47,8 +48,9 @@ import {
   serverQueueName,
   validateQueueOptions,
 } from './checks.js';
-import { DeferredQueue, refusedError } from './deferred-queue.js';
+import { refusedError } from './deferred-queue.js';
 import { Exchanges } from './exchanges.js';
+import { type QueueState, QueueTable, queueFailedError } from './queue-table.js';
 
 export interface VhostDeps {
   readonly name: string;
@@ -60,14 +62,7 @@ export interface VhostDeps {
   readonly streams: StreamRegistry;
   /** The broker's message counters; the vhost counts deliveries, which no command triggers. */
   readonly meters: Meters;
-}
-
-interface QueueState {
-  readonly name: string;
-  readonly options: QueueOptions;
-  readonly engine: DeferredQueue;
-  /** Kept in definitions: durable and not exclusive. */
-  readonly persisted: boolean;
+  readonly supervisor: Supervisor;
 }
 
 interface OwnerState {
@@ -99,14 +94,22 @@ export class Vhost implements VirtualHost {
   readonly name: string;
   readonly #deps: VhostDeps;
   readonly #exchanges: Exchanges;
-  readonly #queues = new Map<string, QueueState>();
+  readonly #queues: QueueTable;
   readonly #owners = new Map<string, OwnerState>();
-  /** Destroys and other work started by sync calls; `close` waits for them. */
-  readonly #background = new Set<Promise<unknown>>();
 
   private constructor(deps: VhostDeps) {
     this.name = deps.name;
     this.#deps = deps;
+    this.#queues = new QueueTable({
+      vhost: deps.name,
+      storage: deps.storage,
+      limits: deps.limits,
+      supervisor: deps.supervisor,
+      createQueue: deps.createQueue,
+      streams: deps.streams,
+      deadLetter: (message, exchange, routingKey) => this.#deadLetter(message, exchange, routingKey),
+      removeRequested: (state) => this.#removeQueue(state),
+    });
     this.#exchanges = new Exchanges({
       vhost: deps.name,
       limits: deps.limits,
@@ -121,7 +124,7 @@ export class Vhost implements VirtualHost {
     const vhost = new Vhost(deps);
     const defs = deps.definitions.load(deps.name);
     vhost.#exchanges.restore(defs);
-    const states = defs.queues.map(({ name, options }) => vhost.#addQueue(name, options));
+    const states = defs.queues.map(({ name, options }) => vhost.#queues.add(name, options));
     for (const state of states) await state.engine.ready;
     return vhost;
   }
@@ -153,10 +156,11 @@ export class Vhost implements VirtualHost {
   declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo {
     checkName('queue', name);
     if (name !== '') refuseReserved('queue', name, this.name);
-    const existing = this.#queues.get(name);
-    if (existing !== undefined) {
-      this.#checkExclusive(existing, connectionId);
-      checkQueueEquivalent(this.name, name, existing.options, options);
+    const found = this.#queues.get(name);
+    if (found !== undefined) {
+      this.#checkExclusive(found, connectionId);
+      checkQueueEquivalent(this.name, name, found.options, options);
+      const existing = this.#queues.reopenIfFailed(found);
       existing.engine.touch();
       return existing.engine.info();
     }
@@ -168,7 +172,7 @@ export class Vhost implements VirtualHost {
         `Vhost '${this.name}' has ${this.#deps.limits.queuesMax} queues`,
       );
     }
-    const state = this.#addQueue(actual, options);
+    const state = this.#queues.add(actual, options);
     if (state.persisted) this.#deps.definitions.putQueue(this.name, actual, options);
     return state.engine.info();
   }
@@ -225,64 +229,12 @@ export class Vhost implements VirtualHost {
     return assert(false, 'server-named queue collided 16 times') as never;
   }
 
-  #addQueue(name: string, options: QueueOptions): QueueState {
-    const persisted = options.durable === true && options.exclusiveOwner === undefined;
-    const self: { engine?: DeferredQueue } = {};
-    const hooks: QueueHooks = {
-      deadLetter: (message, exchange, routingKey) => this.#deadLetter(message, exchange, routingKey),
-      // Deferred: the engine may ask from inside its own call stack (a consumer's cancel).
-      requestDelete: () => queueMicrotask(() => this.#deleteRequested(name, self.engine)),
-    };
-    const engine = new DeferredQueue(name, options, this.#openEngine(name, options, persisted, hooks));
-    self.engine = engine;
-    const state: QueueState = { name, options, engine, persisted };
-    this.#queues.set(name, state);
-    engine.ready.catch(() => {
-      // The queue never opened; forget it here (its definition stays for the next start).
-      if (this.#queues.get(name) === state) this.#queues.delete(name);
-    });
-    return state;
-  }
-
-  #openEngine(
-    name: string,
-    options: QueueOptions,
-    persisted: boolean,
-    hooks: QueueHooks,
-  ): QueueEngine | Promise<QueueEngine> {
-    if (options.kind === 'stream') return this.#openStreamQueue(name, options);
-    const { clock, limits, storage } = this.#deps;
-    const deps: QueueDeps = persisted
-      ? { vhost: this.name, clock, limits, hooks, storage }
-      : { vhost: this.name, clock, limits, hooks };
-    // An exclusive queue never outlives its connection, so it is never stored even when "durable".
-    const engineOptions = persisted || options.durable !== true ? options : { ...options, durable: false };
-    return this.#deps.createQueue(name, engineOptions, deps);
-  }
-
-  #openStreamQueue(name: string, options: QueueOptions): QueueEngine | Promise<QueueEngine> {
-    const streams = this.#deps.streams;
-    if (streams.get(name) !== undefined) return streams.asQueue(name, options);
-    const create: { partitions: number; bytesMax?: number; ageMsMax?: number } = {
-      partitions: options.partitions ?? 1,
-    };
-    if (options.streamBytesMax !== undefined) create.bytesMax = options.streamBytesMax;
-    if (options.streamAgeMsMax !== undefined) create.ageMsMax = options.streamAgeMsMax;
-    return streams.create(name, create).then(() => streams.asQueue(name, options));
-  }
-
-  #deleteRequested(name: string, engine: DeferredQueue | undefined): void {
-    const state = this.#queues.get(name);
-    if (state !== undefined && state.engine === engine) this.#removeQueue(state);
-  }
-
   #removeQueue(state: QueueState): number {
     const count = state.engine.info().messageCount;
-    this.#queues.delete(state.name);
     this.#deps.meters.forget(this.name, 'queue', state.name);
     this.#exchanges.queueRemoved(state.name, state.persisted);
     if (state.persisted) this.#deps.definitions.deleteQueue(this.name, state.name);
-    this.#inBackground(state.engine.destroy());
+    this.#queues.remove(state);
     return count;
   }
 
@@ -301,14 +253,6 @@ export class Vhost implements VirtualHost {
       ErrorCode.resourceLocked,
       `Queue '${state.name}' in vhost '${this.name}' is exclusive to another connection`,
     );
-  }
-
-  #inBackground(work: Promise<unknown>): void {
-    const tracked: Promise<unknown> = work.then(
-      () => this.#background.delete(tracked),
-      () => this.#background.delete(tracked),
-    );
-    this.#background.add(tracked);
   }
 
   // ---- publish and routing ----
@@ -349,12 +293,26 @@ export class Vhost implements VirtualHost {
     if (queues.size === 0) return { routedCount: 0, confirmed: settled };
     const durables: Array<Promise<void>> = [];
     const reached: string[] = [];
-    let refused: string | undefined;
+    let refused: Error | undefined;
     for (const name of queues) {
-      const result = this.#queues.get(name)!.engine.enqueue(message);
-      if (!result.accepted) refused ??= name;
-      durables.push(result.durable);
+      const state = this.#queues.get(name)!;
       reached.push(name);
+      // A failed queue refuses, as a full one does: a publisher with confirms gets a nack.
+      if (state.exec.failed) {
+        refused ??= queueFailedError(state, this.name);
+        continue;
+      }
+      // A queue whose log refuses the message fails (its executor takes it from there); the others
+      // keep it, and the publisher hears of the refusal through its confirm.
+      let result: { accepted: boolean; durable: Promise<void> };
+      try {
+        result = state.engine.enqueue(message);
+      } catch (err) {
+        refused ??= err instanceof Error ? err : queueFailedError(state, this.name);
+        continue;
+      }
+      if (!result.accepted) refused ??= refusedError(name);
+      durables.push(result.durable);
     }
     // One queue (the usual case) needs no Promise.all round.
     const all = durables.length === 1 ? durables[0]! : Promise.all(durables).then(() => undefined);
@@ -362,7 +320,7 @@ export class Vhost implements VirtualHost {
       refused === undefined
         ? all
         : all.then(() => {
-            throw refusedError(refused);
+            throw refused;
           });
     // Callers that ignore confirms must not see an unhandled rejection.
     confirmed.catch(() => {});
@@ -518,7 +476,7 @@ export class Vhost implements VirtualHost {
   listBindings(): ReturnType<VirtualHost['listBindings']> {
     const out: ReturnType<VirtualHost['listBindings']> = [];
     // The default exchange's implicit bindings are listed as RabbitMQ lists them.
-    for (const name of this.#queues.keys()) {
+    for (const name of this.#queues.names()) {
       out.push({ source: '', destination: name, destinationKind: 'queue', routingKey: name, args: {} });
     }
     out.push(...this.#exchanges.bindings());
@@ -544,18 +502,11 @@ export class Vhost implements VirtualHost {
   async destroy(): Promise<void> {
     for (const state of [...this.#queues.values()]) this.#removeQueue(state);
     for (const info of this.#deps.streams.list()) await this.#deps.streams.delete(info.name);
-    await this.#settle();
+    await this.#queues.settle();
   }
 
   /** Closes queue engines (stored data stays); the broker closes the stream registry. */
   async close(): Promise<void> {
-    await this.#settle();
-    for (const state of this.#queues.values()) await state.engine.close();
-  }
-
-  async #settle(): Promise<void> {
-    for (let round = 0; round < 100 && this.#background.size > 0; round++) {
-      await Promise.allSettled([...this.#background]);
-    }
+    await this.#queues.close();
   }
 }

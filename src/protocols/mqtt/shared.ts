@@ -7,6 +7,7 @@
  */
 import type { Consumer } from '../../core/types.js';
 import type { Connection } from './connection.js';
+import { Reason } from './limits.js';
 import { entryFromArgs, entryToArgs, fullFilter, type SubscriptionEntry } from './model.js';
 import { deliver, offer } from './outbound.js';
 import type { MqttServer } from './server.js';
@@ -33,6 +34,9 @@ export function consumeFor(conn: Connection, queue: string, tag: string, sharedK
     limits: [conn.credit],
     deliver: (delivery) => deliver(conn, delivery, sharedKey),
     offer: (message) => offer(conn, message, sharedKey),
+    // The queue failed or went away under a live client: it cannot be served, so it is told to go
+    // and come back (0x80, unspecified error); its session resumes from what is stored.
+    cancelled: (reason) => conn.fail(Reason.unspecified, reason),
   });
 }
 

@@ -1,9 +1,14 @@
 /**
- * Time for core. Queues and streams read time only through a `Clock` so tests can drive TTLs, expiry
- * and delays with `ManualClock` instead of sleeping.
+ * Time as an input. Core (TTLs, expiry, delays, retention) and the protocols' timers (heartbeats,
+ * keep-alive, will delay, session and rebalance timeouts) read time and arm timers only through a
+ * `Clock`, so tests drive them with `ManualClock` instead of sleeping.
  */
-import { assert } from '../shared/assert.js';
-import type { Clock } from './api.js';
+import { assert } from './assert.js';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
 
 /** Node's setTimeout caps at 2^31-1 ms; longer timers are re-armed in steps. */
 const timerStepMsMax = 2 ** 31 - 1;
@@ -16,7 +21,7 @@ export const systemClock: Clock = {
     const arm = (): void => {
       const wait = Math.min(timerStepMsMax, Math.max(0, due - Date.now()));
       handle = setTimeout(() => (Date.now() >= due ? fn() : arm()), wait);
-      // Timers of queues must never keep a process alive on their own.
+      // A timer must never keep a process alive on its own.
       handle.unref();
     };
     arm();
