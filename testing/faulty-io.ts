@@ -24,13 +24,19 @@ export class FaultyIo implements FileIo {
     position: number,
     done: (err: Error | null, written: number) => void,
   ): void {
-    if (!this.#fails(fd)) return realIo.write(fd, data, position, done);
+    if (!this.#fails(fd)) {
+      realIo.write(fd, data, position, done);
+      return;
+    }
     this.refused++;
     setImmediate(() => done(eio(), 0));
   }
 
   fdatasync(fd: number, done: (err: Error | null) => void): void {
-    if (!this.#fails(fd)) return realIo.fdatasync(fd, done);
+    if (!this.#fails(fd)) {
+      realIo.fdatasync(fd, done);
+      return;
+    }
     this.refused++;
     setImmediate(() => done(eio()));
   }
