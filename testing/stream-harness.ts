@@ -1,20 +1,27 @@
 /**
- * Helpers for stream tests: a registry over a given storage with a manual clock, a consumer that
- * records what it gets, and a way to let queued wake-ups run.
+ * Helpers for stream tests: a registry over a given storage with a manual clock (its definitions and
+ * the vhost's consumer groups opened beside it, as the broker does), a consumer that records what it
+ * gets, and a way to let queued wake-ups run.
  */
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CoreLimits } from '../src/core/api.js';
+import { Definitions } from '../src/core/definitions.js';
+import { ConsumerGroups } from '../src/core/groups.js';
 import type { StreamRegistry } from '../src/core/internal.js';
 import { coreLimitsDefault } from '../src/core/limits.js';
 import { createStreamRegistry } from '../src/core/logs/index.js';
+import { FoundObjects } from '../src/core/state/discover.js';
 import type { ConsumeOptions, CreditLimit, Delivery, Message } from '../src/core/types.js';
 import { ManualClock } from '../src/shared/clock.js';
 import type { Storage } from '../src/storage/types.js';
 import { testSupervisor } from './exec-helpers.js';
 
 export interface StreamHarness {
+  /** Its `close` also closes the groups and the definitions. */
   readonly registry: StreamRegistry;
+  /** The vhost's consumer groups: committed offsets go here, and go with a deleted stream. */
+  readonly groups: ConsumerGroups;
   readonly clock: ManualClock;
 }
 
@@ -25,14 +32,27 @@ export async function openStreams(
   const clock = options.clock ?? new ManualClock();
   const limits = { ...coreLimitsDefault, ...options.limits };
   const supervisor = testSupervisor(clock);
+  const vhost = options.vhost ?? '/';
+  const definitions = await Definitions.open(storage, supervisor);
+  const found = await FoundObjects.discover(storage);
+  const groups = await ConsumerGroups.open({ vhost, storage, supervisor }, found.take(vhost, 'group'));
+  await found.closeRest();
   const registry = await createStreamRegistry({
-    vhost: options.vhost ?? '/',
+    vhost,
     storage,
     clock,
     limits,
     supervisor,
+    definitions,
+    streamDeleted: (stream) => groups.dropStream(stream),
   });
-  return { registry, clock };
+  const close = registry.close.bind(registry);
+  registry.close = async () => {
+    await close();
+    await groups.close();
+    await definitions.close();
+  };
+  return { registry, groups, clock };
 }
 
 /** Lets microtasks and immediates run (deliveries are scheduled, never made inside the caller). */

@@ -98,7 +98,77 @@ export interface GroupOffset {
   readonly offset: number;
   readonly metadata: string;
   readonly committedAt: number;
+  /** The leader epoch the committer last saw for the partition (Kafka KIP-320); absent when it sent none. */
+  readonly leaderEpoch?: number;
 }
+
+/** One member of a consumer group's durable membership record (the Kafka classic protocol's). */
+export interface GroupMember {
+  readonly id: string;
+  readonly instanceId: string | null;
+  readonly clientId: string;
+  readonly clientHost: string;
+  readonly sessionTimeoutMs: number;
+  readonly rebalanceTimeoutMs: number;
+  /** The protocols the member offered, in its order of preference, with their opaque metadata. */
+  readonly protocols: ReadonlyArray<{ readonly name: string; readonly metadata: Uint8Array }>;
+  /** What the leader assigned it; opaque to core. */
+  readonly assignment: Uint8Array;
+}
+
+/**
+ * A consumer group's membership as its coordinator last recorded it: core keeps it with the group's
+ * offsets and hands it back after a restart; what the fields mean is the coordinator's business.
+ */
+export interface GroupMembership {
+  readonly generation: number;
+  readonly protocolType: string | null;
+  readonly protocol: string | null;
+  readonly leader: string | null;
+  /** A member left or expired after the last completed generation: the rest must rejoin. */
+  readonly rebalance: boolean;
+  readonly members: readonly GroupMember[];
+}
+
+/** A consumer group as listed: its name and, when its coordinator keeps one, its membership record. */
+export interface GroupSummary {
+  readonly name: string;
+  readonly membership: GroupMembership | undefined;
+}
+
+/** A retained message of a vhost: at most one per routing key (MQTT 5.0 §3.3.1.3). */
+export interface RetainedMessage {
+  /** The routing key it was published with (AMQP form: words separated by '.'). */
+  readonly key: string;
+  readonly body: Uint8Array;
+  readonly properties: MessageProperties;
+  /** When it stops being handed out (MQTT message expiry); absent: never. */
+  readonly expiresAtMs?: number;
+}
+
+/** What an idempotent producer says about a batch (Kafka KIP-98). */
+export interface ProducerBatch {
+  /** A safe integer; ids are handed out by `initProducer`. */
+  readonly producerId: number;
+  readonly epoch: number;
+  readonly baseSequence: number;
+  /** Records in the batch: the sequences it covers. */
+  readonly count: number;
+}
+
+/** Why a batch or an epoch bump is refused; adapters map these to their own error codes. */
+export type ProducerRefusal = 'unknownProducer' | 'staleEpoch' | 'outOfOrder' | 'duplicateSequence';
+
+export type ProducerInit =
+  | { readonly kind: 'ok'; readonly producerId: number; readonly epoch: number }
+  | { readonly kind: 'refused'; readonly reason: ProducerRefusal };
+
+/** What an idempotent append did. */
+export type IdempotentAppend =
+  | { readonly kind: 'appended'; readonly offset: number; readonly durable: Promise<void> }
+  /** A retry of a batch already stored, at `offset`; nothing was appended. */
+  | { readonly kind: 'duplicate'; readonly offset: number }
+  | { readonly kind: 'refused'; readonly reason: ProducerRefusal };
 
 /** A subscription of a session: its queue bound to `exchange` with `pattern`; options are binding args. */
 export interface SessionSubscription {
@@ -125,6 +195,12 @@ export interface CoreSession {
   subscriptions(): SessionSubscription[];
   subscribe(exchange: string, pattern: string, options?: Headers): Promise<void>;
   unsubscribe(exchange: string, pattern: string): Promise<boolean>;
+  /** Subscriptions shared with the session's groups; recorded here, served by the adapter. */
+  groupSubscriptions(): SessionGroupSubscription[];
+  /** Records a group subscription; the same options again change nothing. */
+  groupSubscribe(group: string, exchange: string, pattern: string, options?: Headers): Promise<void>;
+  /** Returns false when there was no such group subscription. */
+  groupUnsubscribe(group: string, exchange: string, pattern: string): Promise<boolean>;
   inflight(): ReadonlyMap<number, number>;
   setInflight(packetId: number, deliveryId: number): Promise<void>;
   deleteInflight(packetId: number): Promise<void>;
@@ -133,6 +209,11 @@ export interface CoreSession {
   /** The owner left; the session is removed after `expiryMs` (undefined: never; 0: now). */
   disconnect(expiryMs?: number): Promise<void>;
   destroy(): Promise<void>;
+}
+
+/** A subscription a session shares with others of its group, served from the group's own queue. */
+export interface SessionGroupSubscription extends SessionSubscription {
+  readonly group: string;
 }
 
 export interface SessionSummary {
@@ -144,6 +225,7 @@ export interface SessionSummary {
   readonly expiryMs: number | undefined;
   readonly connected: boolean;
   readonly subscriptions: SessionSubscription[];
+  readonly groupSubscriptions: SessionGroupSubscription[];
 }
 
 export interface CoreStats {
@@ -240,6 +322,37 @@ export interface CoreClient {
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
   groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
   deleteGroupOffsets(group: string): Promise<void>;
+  /** Every consumer group of the vhost (with offsets or a membership record). */
+  listGroups(): GroupSummary[];
+  groupMembership(group: string): GroupMembership | undefined;
+  /**
+   * Records a group's membership (null removes the record). False when it is past core's bounds:
+   * then the stored record is removed instead, so members rejoin after a restart.
+   */
+  saveGroupMembership(group: string, membership: GroupMembership | null): Promise<boolean>;
+  /** Deletes the group: its offsets and its membership record. */
+  deleteGroup(group: string): Promise<void>;
+
+  /** A new idempotent producer (`producerId` < 0) or the same one with its epoch bumped (KIP-360). */
+  initProducer(producerId: number, epoch: number): Promise<ProducerInit>;
+  /**
+   * Appends a batch of an idempotent producer to a partition unless it is a retry of one already
+   * stored or out of sequence; the check, the append and the record of its sequence are one step.
+   */
+  appendIdempotent(
+    stream: string,
+    partition: number,
+    batch: ProducerBatch,
+    payload: Uint8Array,
+    options: StreamAppendOptions,
+  ): IdempotentAppend;
+
+  /** Replaces the retained message of `message.key`; resolves once durable. */
+  setRetained(message: RetainedMessage): Promise<void>;
+  clearRetained(key: string): Promise<void>;
+  /** Retained messages whose routing key `pattern` (AMQP topic form) matches; expired ones left out. */
+  matchRetained(pattern: string): RetainedMessage[];
+  retainedCount(): number;
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;
@@ -263,6 +376,9 @@ export interface CoreClient {
   deleteUser(name: string): Promise<void>;
   /** Checks a user's password against its salted scrypt hash; false for unknown users. */
   verifyUser(name: string, password: string): Promise<boolean>;
+  /** Whether the server applied its configured default user on an earlier start of this data. */
+  defaultUserApplied(): boolean;
+  markDefaultUserApplied(): Promise<void>;
 }
 
 export interface CoreBroker {
@@ -271,13 +387,6 @@ export interface CoreBroker {
   /** Resource alarms; adapters hold back publishers while any is active. */
   readonly alarms: Alarms;
   readonly clock: Clock;
-  /** Durable key/value state for adapters (MQTT retained messages, producer state). */
-  state: {
-    get(key: string): unknown;
-    entries(prefix: string): Array<[string, unknown]>;
-    put(key: string, value: unknown): Promise<void>;
-    delete(key: string): Promise<void>;
-  };
   /** Flush and stop timers; the storage is closed by whoever opened it. */
   close(): Promise<void>;
 }

@@ -1,17 +1,19 @@
 /**
  * `BrokerCore`: the core. Callers reach it only through `connect(context)` → `CoreClient`, whose every
  * call is a command run by `execute`: authorized, placed, handled (./entry/handlers.ts) and metered in
- * that one place. It owns the vhosts, the definitions store, users, the adapters' state view and the
- * counters; storage belongs to whoever opened it.
+ * that one place. It owns the vhosts and their objects, the definitions log, users and the counters;
+ * storage belongs to whoever opened it. Every durable change is an entry of its owner's log
+ * (./state/): the definitions' (`defs`), a consumer group's, a session's, a vhost's retained set's
+ * or producer registry's; the queues and streams keep their own logs.
  */
 
 import { systemClock } from '../shared/clock.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
-import type { MetaStore, Storage } from '../storage/types.js';
+import type { Storage } from '../storage/types.js';
 import { AlarmHub } from './alarms.js';
 import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
-import { Definitions, Users } from './definitions.js';
+import { Definitions, type Users } from './definitions.js';
 import { type Authorizer, allowAll } from './entry/authorize.js';
 import { Client } from './entry/client.js';
 import type { Command, CommandKind, CommandResult } from './entry/commands.js';
@@ -20,15 +22,17 @@ import { type Handler, type HandlerHost, handlers } from './entry/handlers.js';
 import { Meters } from './entry/meters.js';
 import { type Placement, singleNode } from './entry/placement.js';
 import { Supervisor } from './exec/supervisor.js';
+import { ConsumerGroups } from './groups.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
+import { ProducerRegistry } from './producers.js';
 import { createQueue } from './queues/index.js';
+import { RetainedSet } from './retained.js';
 import { SessionManager } from './sessions.js';
+import { FoundObjects } from './state/discover.js';
 import { Vhost } from './vhost/vhost.js';
 
-/** Keys of the adapters' state live under this prefix of `storage.meta`. */
-export const statePrefix = 'app/';
 /** Vhost names are AMQP short strings. */
 const vhostNameCharsMax = 255;
 
@@ -38,60 +42,80 @@ export interface CoreFactories {
   createStreamRegistry?: StreamRegistryFactory;
 }
 
+/** A vhost and the objects it owns besides its queues. */
 interface VhostEntry {
   readonly vhost: Vhost;
   readonly streams: StreamRegistry;
-  /** Created with the vhost so stored sessions' expiry timers run after a restart. */
+  /** Opened with the vhost so stored sessions' expiry timers run after a restart. */
   readonly sessions: SessionManager;
+  readonly groups: ConsumerGroups;
+  readonly retained: RetainedSet;
+  readonly producers: ProducerRegistry;
 }
 
 export class BrokerCore implements CoreBroker, HandlerHost {
-  readonly state: CoreBroker['state'];
   readonly alarms = new AlarmHub();
   readonly clock: Clock;
   readonly limits: CoreLimits;
-  readonly #storage: Storage;
-  readonly #definitions: Definitions;
-  readonly users: Users;
   readonly meters = new Meters();
   readonly supervisor: Supervisor;
+  readonly #storage: Storage;
+  readonly #definitions: Definitions;
   readonly #authorizer: Authorizer = allowAll;
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
   readonly #vhosts = new Map<string, VhostEntry>();
   #closed = false;
 
-  private constructor(options: CoreOptions, factories: CoreFactories) {
+  private constructor(
+    options: CoreOptions,
+    supervisor: Supervisor,
+    definitions: Definitions,
+    factories: CoreFactories,
+  ) {
     this.#storage = options.storage;
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
-    this.supervisor = new Supervisor({
-      clock: this.clock,
-      logger: options.logger ?? silentLogger(),
-      ...(options.restartsMax === undefined ? {} : { restartsMax: options.restartsMax }),
-      ...(options.restartWindowMs === undefined ? {} : { restartWindowMs: options.restartWindowMs }),
-    });
-    this.#definitions = new Definitions(options.storage.meta);
-    this.users = new Users(options.storage.meta);
-    this.state = scopedState(options.storage.meta, statePrefix);
+    this.supervisor = supervisor;
+    this.#definitions = definitions;
     this.#factories = {
       createQueue: factories.createQueue ?? createQueue,
       createStreamRegistry: factories.createStreamRegistry ?? createStreamRegistry,
     };
   }
 
-  /** Restores users, vhosts and their definitions (then queues) from storage. */
+  /**
+   * Opens the definitions log, finds every other state log, then restores each vhost: its
+   * definitions, queues, streams and objects. Logs of vhosts that are gone are removed.
+   */
   static async open(options: CoreOptions, factories: CoreFactories = {}): Promise<BrokerCore> {
-    const broker = new BrokerCore(options, factories);
-    await broker.users.ensureDefault();
-    const names = new Set([...broker.#definitions.vhostNames(), ...(options.vhosts ?? ['/'])]);
+    const clock = options.clock ?? systemClock;
+    resolveLimits(options.limits);
+    const supervisor = new Supervisor({
+      clock,
+      logger: options.logger ?? silentLogger(),
+      ...(options.restartsMax === undefined ? {} : { restartsMax: options.restartsMax }),
+      ...(options.restartWindowMs === undefined ? {} : { restartWindowMs: options.restartWindowMs }),
+    });
+    const definitions = await Definitions.open(options.storage, supervisor);
+    const broker = new BrokerCore(options, supervisor, definitions, factories);
+    let found: FoundObjects | undefined;
     try {
-      for (const name of names) await broker.addVhost(name);
+      await definitions.users.ensureDefault();
+      found = await FoundObjects.discover(options.storage);
+      const names = new Set([...definitions.vhostNames(), ...(options.vhosts ?? ['/'])]);
+      for (const name of names) await broker.#openVhost(name, found);
+      await found.discardRest();
     } catch (err) {
+      await found?.closeRest();
       await broker.close();
       throw err;
     }
     return broker;
+  }
+
+  get users(): Users {
+    return this.#definitions.users;
   }
 
   connect(context: CallerContext): CoreClient {
@@ -120,45 +144,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     return [...this.#vhosts.keys()];
   }
 
-  async addVhost(name: string): Promise<void> {
-    this.#checkOpen();
-    if (this.#vhosts.has(name)) return;
-    if (name.length === 0 || name.length > vhostNameCharsMax) {
-      throw brokerError(
-        ErrorCode.invalidArgument,
-        `Vhost name must have 1 to ${vhostNameCharsMax} characters`,
-      );
-    }
-    const { clock, limits } = this;
-    const storage = this.#storage;
-    const { supervisor } = this;
-    const streams = await this.#factories.createStreamRegistry({
-      vhost: name,
-      storage,
-      clock,
-      limits,
-      supervisor,
-    });
-    try {
-      const vhost = await Vhost.open({
-        name,
-        storage,
-        clock,
-        limits,
-        definitions: this.#definitions,
-        createQueue: this.#factories.createQueue,
-        streams,
-        meters: this.meters,
-        supervisor,
-      });
-      const exec = supervisor.executor('sessions', name, { onFault: () => exec.restart() });
-      const sessions = new SessionManager({ vhost, state: this.state, exec });
-      this.#vhosts.set(name, { vhost, streams, sessions });
-    } catch (err) {
-      await streams.close();
-      throw err;
-    }
-    await this.#definitions.putVhost(name);
+  addVhost(name: string): Promise<void> {
+    return this.#openVhost(name, undefined);
   }
 
   async deleteVhost(name: string): Promise<void> {
@@ -167,6 +154,9 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     await entry.sessions.forgetAll();
     await entry.vhost.destroy();
     await entry.streams.close();
+    await entry.groups.destroyAll();
+    await entry.retained.destroy();
+    await entry.producers.destroy();
     await this.#definitions.flush();
     await this.#definitions.deleteVhost(name);
   }
@@ -174,6 +164,22 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   /** The session store of a vhost (durable subscriber state for MQTT-like adapters). */
   sessions(vhost: string): SessionManager {
     return this.#entry(vhost).sessions;
+  }
+
+  groups(vhost: string): ConsumerGroups {
+    return this.#entry(vhost).groups;
+  }
+
+  retained(vhost: string): RetainedSet {
+    return this.#entry(vhost).retained;
+  }
+
+  producers(vhost: string): ProducerRegistry {
+    return this.#entry(vhost).producers;
+  }
+
+  get definitions(): Definitions {
+    return this.#definitions;
   }
 
   stats(): CoreStats {
@@ -208,16 +214,72 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     };
   }
 
-  /** Waits for definition writes, closes sessions' timers, queues and streams. Storage stays open. */
+  /** Closes every object (their data stays), then the definitions log. Storage stays open. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const entry of this.#vhosts.values()) {
-      entry.sessions.close();
-      await entry.vhost.close();
-      await entry.streams.close();
+    for (const entry of this.#vhosts.values()) await closeEntry(entry);
+    this.#vhosts.clear();
+    await this.#definitions.close();
+  }
+
+  /** Opens a vhost's objects (those `found` at start, new ones otherwise) and the vhost over them. */
+  async #openVhost(name: string, found: FoundObjects | undefined): Promise<void> {
+    this.#checkOpen();
+    if (this.#vhosts.has(name)) return;
+    if (name.length === 0 || name.length > vhostNameCharsMax) {
+      throw brokerError(
+        ErrorCode.invalidArgument,
+        `Vhost name must have 1 to ${vhostNameCharsMax} characters`,
+      );
     }
-    await this.#definitions.flush();
+    const { clock, limits, supervisor } = this;
+    const storage = this.#storage;
+    const deps = { vhost: name, storage, supervisor };
+    const opened: { -readonly [K in keyof VhostEntry]?: VhostEntry[K] } = {};
+    try {
+      const groups = await ConsumerGroups.open(deps, found?.take(name, 'group') ?? []);
+      opened.groups = groups;
+      const producers = await ProducerRegistry.open(deps, only(found?.take(name, 'producers')));
+      opened.producers = producers;
+      opened.retained = await RetainedSet.open(deps, only(found?.take(name, 'retained')));
+      const streamDeleted = (stream: string) =>
+        Promise.all([groups.dropStream(stream), producers.forgetStream(stream)]).then(() => undefined);
+      const definitions = this.#definitions;
+      const streams = await this.#factories.createStreamRegistry({
+        ...deps,
+        clock,
+        limits,
+        definitions,
+        streamDeleted,
+      });
+      opened.streams = streams;
+      const createQueue = this.#factories.createQueue;
+      const meters = this.meters;
+      const vhost = await Vhost.open({
+        name,
+        storage,
+        clock,
+        limits,
+        definitions,
+        createQueue,
+        streams,
+        groups,
+        producers,
+        meters,
+        supervisor,
+      });
+      opened.vhost = vhost;
+      opened.sessions = await SessionManager.open(
+        { vhost, storage, supervisor },
+        found?.take(name, 'session') ?? [],
+      );
+    } catch (err) {
+      await closeEntry(opened);
+      throw err;
+    }
+    this.#vhosts.set(name, opened as VhostEntry);
+    await this.#definitions.putVhost(name);
   }
 
   #entry(name: string): VhostEntry {
@@ -231,13 +293,20 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   }
 }
 
-/** A view of the meta store where every key is under `prefix`, which callers never see. */
-function scopedState(meta: MetaStore, prefix: string): CoreBroker['state'] {
-  return {
-    get: (key) => meta.get(prefix + key),
-    entries: (keyPrefix) =>
-      meta.entries(prefix + keyPrefix).map(([key, value]) => [key.slice(prefix.length), value]),
-    put: (key, value) => meta.put(prefix + key, value),
-    delete: (key) => meta.delete(prefix + key),
-  };
+/** Closes whatever of a vhost's objects is open; data stays. */
+async function closeEntry(entry: Partial<VhostEntry>): Promise<void> {
+  await entry.sessions?.close();
+  await entry.vhost?.close();
+  await entry.streams?.close();
+  await entry.groups?.close();
+  await entry.retained?.close();
+  await entry.producers?.close();
+}
+
+/** The one log of a one-per-vhost object, if it was found. */
+function only<T>(logs: readonly T[] | undefined): T | undefined {
+  if (logs !== undefined && logs.length > 1) {
+    throw brokerError(ErrorCode.storageCorrupt, `${logs.length} logs claim one object of a vhost`);
+  }
+  return logs?.[0];
 }

@@ -1,223 +1,159 @@
 /**
- * Definitions: what must survive a restart besides messages. Durable exchanges, durable queues (with
- * their options), bindings between durable objects, vhosts and users live in `storage.meta`, one key
- * per object so every change is one atomic put:
- *
- *   vhosts/<vhost>                                   {}
- *   def/<vhost>/exchange/<name>                      { options }
- *   def/<vhost>/queue/<name>                         { options }
- *   def/<vhost>/binding/<source>/<kind>/<dest>/<key>/<args>   { source, destination, kind, routingKey, args }
- *   users/<name>                                     { salt, hash, keyBytes, cost }
- *
- * Name parts are percent-encoded so '/' inside a name (the default vhost is '/') cannot clash. Values
- * are plain JSON; header tables are tagged so bytes, bigints, dates and typed numbers (an AMQP `s`
- * argument stays an int16) come back as they went in.
- * Exclusive queues are never written: RabbitMQ deletes them with their connection, so a restart finds
- * none.
+ * Definitions and users: the broker's one definitions log (`defs`, entries in ./state/defs-entries.ts).
+ * Vhosts restore their exchanges, queues and bindings from it, and the stream registries their
+ * streams. Writes made by synchronous callers (a declare) are issued at once and not awaited; a write
+ * that fails fails the log's executor, and `flush` reports it.
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { MetaStore } from '../storage/types.js';
-import { canonicalHeaders } from './routing/headers.js';
+import type { Storage } from '../storage/types.js';
+import type { StreamInfo } from './api.js';
+import type { Supervisor } from './exec/supervisor.js';
 import {
-  type ExchangeOptions,
-  type Headers,
-  type HeaderValue,
-  type QueueOptions,
-  TypedNumber,
-  type TypedNumberType,
-  typedNumberTypes,
-} from './types.js';
+  type DefinitionsEntry,
+  type DefinitionsState,
+  definitionsMachine,
+  type StoredBinding,
+  type StoredUser,
+  type VhostDefinitions,
+} from './state/defs-entries.js';
+import { definitionsLogName } from './state/names.js';
+import { type CompactionLimits, StateLog } from './state/state-log.js';
+import type { ExchangeOptions, QueueOptions } from './types.js';
 
-export interface StoredBinding {
-  readonly source: string;
-  readonly destination: string;
-  readonly destinationKind: 'queue' | 'exchange';
-  readonly routingKey: string;
-  readonly args: Headers;
+export type { StoredBinding, VhostDefinitions };
+
+const noDefinitions: VhostDefinitions = {
+  exchanges: new Map(),
+  queues: new Map(),
+  bindings: new Map(),
+  streams: new Map(),
+};
+
+/** What the stream registry of one vhost keeps here. */
+export interface StreamDefinitions {
+  streams(vhost: string): StreamInfo[];
+  putStream(vhost: string, info: StreamInfo): Promise<void>;
+  deleteStream(vhost: string, name: string): Promise<void>;
 }
 
-export interface VhostDefinitions {
-  readonly exchanges: Array<{ name: string; options: ExchangeOptions }>;
-  readonly queues: Array<{ name: string; options: QueueOptions }>;
-  readonly bindings: StoredBinding[];
-}
-
-const part = (name: string): string => encodeURIComponent(name);
-const unpart = (text: string): string => decodeURIComponent(text);
-
-export const defKeys = {
-  vhost: (vhost: string) => `vhosts/${part(vhost)}`,
-  vhostPrefix: 'vhosts/',
-  all: (vhost: string) => `def/${part(vhost)}/`,
-  exchange: (vhost: string, name: string) => `def/${part(vhost)}/exchange/${part(name)}`,
-  queue: (vhost: string, name: string) => `def/${part(vhost)}/queue/${part(name)}`,
-  binding: (vhost: string, b: StoredBinding) =>
-    `def/${part(vhost)}/binding/${part(b.source)}/${b.destinationKind}/${part(b.destination)}/${part(b.routingKey)}/${part(canonicalHeaders(b.args))}`,
-  user: (name: string) => `users/${part(name)}`,
-  userPrefix: 'users/',
-  /** Set once the default user was created, so deleting every user later does not bring guest back. */
-  usersSeeded: 'core/users-seeded',
-} as const;
-
-/** Writes definitions; each change is issued at once and tracked so `flush` can wait for all. */
-export class Definitions {
-  readonly #meta: MetaStore;
-  readonly #pending = new Set<Promise<void>>();
+export class Definitions implements StreamDefinitions {
+  readonly users: Users;
+  readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
+  /** The first write a synchronous caller could not hear about. */
   #failure: unknown;
 
-  constructor(meta: MetaStore) {
-    this.#meta = meta;
+  private constructor(log: StateLog<DefinitionsState, DefinitionsEntry>) {
+    this.#log = log;
+    this.users = new Users(log);
+  }
+
+  static async open(
+    storage: Storage,
+    supervisor: Supervisor,
+    limits?: CompactionLimits,
+  ): Promise<Definitions> {
+    // A failed definitions log stays failed (the supervisor logs it); writes then refuse.
+    const exec = supervisor.executor('definitions', definitionsLogName, { onFault: () => undefined });
+    const identity = { kind: definitionsMachine.kind, vhost: '', name: '' };
+    const options = {
+      storage,
+      machine: definitionsMachine,
+      exec,
+      identity,
+      ...(limits === undefined ? {} : { limits }),
+    };
+    return new Definitions(await StateLog.open(options, definitionsLogName));
   }
 
   vhostNames(): string[] {
-    return this.#meta
-      .entries(defKeys.vhostPrefix)
-      .map(([key]) => unpart(key.slice(defKeys.vhostPrefix.length)));
+    return [...this.#log.state.vhosts.keys()];
   }
 
   putVhost(vhost: string): Promise<void> {
-    return this.#track(this.#meta.put(defKeys.vhost(vhost), {}));
+    if (this.#log.state.vhosts.has(vhost)) return this.#log.settled();
+    return this.#log.commit({ type: 'vhost.put', vhost });
   }
 
-  async deleteVhost(vhost: string): Promise<void> {
-    const writes = this.#meta.entries(defKeys.all(vhost)).map(([key]) => this.#meta.delete(key));
-    writes.push(this.#meta.delete(defKeys.vhost(vhost)));
-    await this.#track(Promise.all(writes).then(() => undefined));
-  }
-
-  putExchange(vhost: string, name: string, options: ExchangeOptions): void {
-    const stored = { ...options, arguments: headersToJson(options.arguments ?? {}) };
-    void this.#track(this.#meta.put(defKeys.exchange(vhost, name), stored));
-  }
-
-  deleteExchange(vhost: string, name: string): void {
-    void this.#track(this.#meta.delete(defKeys.exchange(vhost, name)));
-  }
-
-  putQueue(vhost: string, name: string, options: QueueOptions): void {
-    const { exclusiveOwner: _owner, arguments: args, ...rest } = options;
-    void this.#track(
-      this.#meta.put(defKeys.queue(vhost, name), { ...rest, arguments: headersToJson(args ?? {}) }),
-    );
-  }
-
-  deleteQueue(vhost: string, name: string): void {
-    void this.#track(this.#meta.delete(defKeys.queue(vhost, name)));
-  }
-
-  putBinding(vhost: string, binding: StoredBinding): void {
-    const stored = { ...binding, args: headersToJson(binding.args) };
-    void this.#track(this.#meta.put(defKeys.binding(vhost, binding), stored));
-  }
-
-  deleteBinding(vhost: string, binding: StoredBinding): void {
-    void this.#track(this.#meta.delete(defKeys.binding(vhost, binding)));
+  deleteVhost(vhost: string): Promise<void> {
+    return this.#log.commit({ type: 'vhost.delete', vhost });
   }
 
   load(vhost: string): VhostDefinitions {
-    const out: VhostDefinitions = { exchanges: [], queues: [], bindings: [] };
-    const prefix = defKeys.all(vhost);
-    for (const [key, value] of this.#meta.entries(prefix)) {
-      const [kind, name] = key.slice(prefix.length).split('/');
-      const record = value as Record<string, unknown>;
-      if (kind === 'exchange' && name !== undefined) {
-        const options = { ...record, arguments: headersFromJson(record['arguments']) } as ExchangeOptions;
-        out.exchanges.push({ name: unpart(name), options });
-      } else if (kind === 'queue' && name !== undefined) {
-        const options = { ...record, arguments: headersFromJson(record['arguments']) } as QueueOptions;
-        out.queues.push({ name: unpart(name), options });
-      } else if (kind === 'binding') {
-        out.bindings.push({ ...(record as unknown as StoredBinding), args: headersFromJson(record['args']) });
-      }
-    }
-    return out;
+    return this.#log.state.vhosts.get(vhost) ?? noDefinitions;
   }
 
-  /** Waits for every write issued so far; rethrows the first write failure seen. */
+  putExchange(vhost: string, name: string, options: ExchangeOptions): void {
+    this.#issue({ type: 'exchange.put', vhost, name, options });
+  }
+
+  deleteExchange(vhost: string, name: string): void {
+    this.#issue({ type: 'exchange.delete', vhost, name });
+  }
+
+  putQueue(vhost: string, name: string, options: QueueOptions): void {
+    const { exclusiveOwner: _owner, ...stored } = options;
+    this.#issue({ type: 'queue.put', vhost, name, options: stored });
+  }
+
+  deleteQueue(vhost: string, name: string): void {
+    this.#issue({ type: 'queue.delete', vhost, name });
+  }
+
+  putBinding(vhost: string, binding: StoredBinding): void {
+    this.#issue({ type: 'binding.put', vhost, binding });
+  }
+
+  deleteBinding(vhost: string, binding: StoredBinding): void {
+    this.#issue({ type: 'binding.delete', vhost, binding });
+  }
+
+  streams(vhost: string): StreamInfo[] {
+    return [...this.load(vhost).streams.values()];
+  }
+
+  putStream(vhost: string, info: StreamInfo): Promise<void> {
+    return this.#log.commit({ type: 'stream.put', vhost, info });
+  }
+
+  deleteStream(vhost: string, name: string): Promise<void> {
+    return this.#log.commit({ type: 'stream.delete', vhost, name });
+  }
+
+  /** Whether the server applied its configured default user on an earlier start. */
+  get defaultUserApplied(): boolean {
+    return this.#log.state.defaultUserApplied;
+  }
+
+  markDefaultUserApplied(): Promise<void> {
+    if (this.#log.state.defaultUserApplied) return this.#log.settled();
+    return this.#log.commit({ type: 'defaultUser.applied' });
+  }
+
+  /** Waits for every write issued so far; rethrows the first failure seen. */
   async flush(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#log.settled();
     if (this.#failure !== undefined) throw this.#failure;
   }
 
-  #track(write: Promise<void>): Promise<void> {
-    const tracked = write.then(
-      () => {
-        this.#pending.delete(tracked);
-      },
-      (err: unknown) => {
-        this.#pending.delete(tracked);
+  async close(): Promise<void> {
+    await this.#log.close();
+  }
+
+  /** A write for a synchronous caller: its failure surfaces through `flush` (and the executor). */
+  #issue(entry: DefinitionsEntry): void {
+    try {
+      this.#log.commit(entry).catch((err: unknown) => {
         this.#failure ??= err;
-        throw err;
-      },
-    );
-    // Definition writes are fire-and-forget for sync callers; failures surface through `flush`.
-    tracked.catch(() => {});
-    this.#pending.add(tracked);
-    return tracked;
+      });
+    } catch (err) {
+      this.#failure ??= err;
+    }
   }
 }
 
-// ---- header tables as JSON ----
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-export function headersToJson(headers: Headers): { [key: string]: Json } {
-  const out: { [key: string]: Json } = {};
-  for (const [key, value] of Object.entries(headers)) out[key] = valueToJson(value);
-  return out;
-}
-
-function valueToJson(value: HeaderValue): Json {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : { $num: String(value) };
-  if (typeof value === 'bigint') return { $big: value.toString() };
-  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString('base64') };
-  if (value instanceof Date) return { $date: value.getTime() };
-  if (value instanceof TypedNumber) return typedToJson(value);
-  if (Array.isArray(value)) return value.map(valueToJson);
-  return { $table: headersToJson(value) };
-}
-
-export function headersFromJson(json: unknown): Headers {
-  if (json === null || typeof json !== 'object') return {};
-  const out: Headers = {};
-  for (const [key, value] of Object.entries(json as Record<string, Json>)) out[key] = valueFromJson(value);
-  return out;
-}
-
-function valueFromJson(json: Json): HeaderValue {
-  if (json === null || typeof json !== 'object') return json;
-  if (Array.isArray(json)) return json.map(valueFromJson);
-  if ('$num' in json) return Number(json['$num']);
-  if ('$big' in json) return BigInt(json['$big'] as string);
-  if ('$bytes' in json) return new Uint8Array(Buffer.from(json['$bytes'] as string, 'base64'));
-  if ('$date' in json) return new Date(json['$date'] as number);
-  if ('$typed' in json) return typedFromJson(json);
-  return headersFromJson(json['$table']);
-}
-
-/** The value as text, so int64 beyond 2^53, NaN and -0 survive JSON. */
-function typedToJson(value: TypedNumber): Json {
-  const text = Object.is(value.value, -0) ? '-0' : value.value.toString();
-  return value.type === 'decimal'
-    ? { $typed: value.type, value: text, scale: value.scale }
-    : { $typed: value.type, value: text };
-}
-
-function typedFromJson(json: { [key: string]: Json }): HeaderValue {
-  const type = json['$typed'] as TypedNumberType;
-  const text = String(json['value']);
-  if (!typedNumberTypes.includes(type)) {
-    throw brokerError(ErrorCode.storageCorrupt, `Stored header has unknown number type ${String(type)}`);
-  }
-  const value = type === 'int64' && /^-?\d+$/.test(text) ? BigInt(text) : Number(text);
-  const scale = typeof json['scale'] === 'number' ? json['scale'] : 0;
-  return new TypedNumber(type, value, scale);
-}
-
-// ---- users ----
+// ---- users
 
 /** scrypt parameters: N=2^14, r=8 costs ~16 MiB and tens of milliseconds, as node's defaults. */
 const scryptCost = 16_384;
@@ -225,13 +161,6 @@ const keyBytes = 32;
 const saltBytes = 16;
 /** Longest password accepted; longer input is refused before hashing so it cannot cost CPU. */
 const passwordBytesMax = 1024;
-
-interface StoredUser {
-  readonly salt: string;
-  readonly hash: string;
-  readonly cost: number;
-  readonly tags: string[];
-}
 
 function derive(password: string, salt: Buffer, cost: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -242,20 +171,19 @@ function derive(password: string, salt: Buffer, cost: number): Promise<Buffer> {
 }
 
 export class Users {
-  readonly #meta: MetaStore;
+  readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
 
-  constructor(meta: MetaStore) {
-    this.#meta = meta;
+  constructor(log: StateLog<DefinitionsState, DefinitionsEntry>) {
+    this.#log = log;
   }
 
   names(): string[] {
-    return this.#meta
-      .entries(defKeys.userPrefix)
-      .map(([key]) => unpart(key.slice(defKeys.userPrefix.length)));
+    return [...this.#log.state.users.keys()];
   }
 
   tags(name: string): string[] | undefined {
-    return (this.#meta.get(defKeys.user(name)) as StoredUser | undefined)?.tags;
+    const tags = this.#log.state.users.get(name)?.tags;
+    return tags === undefined ? undefined : [...tags];
   }
 
   async put(name: string, password: string, tags: string[] = []): Promise<void> {
@@ -274,15 +202,15 @@ export class Users {
       cost: scryptCost,
       tags,
     };
-    await this.#meta.put(defKeys.user(name), user);
+    await this.#log.commit({ type: 'user.put', name, user });
   }
 
-  delete(name: string): Promise<void> {
-    return this.#meta.delete(defKeys.user(name));
+  async delete(name: string): Promise<void> {
+    if (this.#log.state.users.has(name)) await this.#log.commit({ type: 'user.delete', name });
   }
 
   async verify(name: string, password: string): Promise<boolean> {
-    const user = this.#meta.get(defKeys.user(name)) as StoredUser | undefined;
+    const user = this.#log.state.users.get(name);
     if (user === undefined || Buffer.byteLength(password) > passwordBytesMax) return false;
     const expected = Buffer.from(user.hash, 'base64');
     const actual = await derive(password, Buffer.from(user.salt, 'base64'), user.cost);
@@ -291,8 +219,8 @@ export class Users {
 
   /** The first start creates `guest`/`guest` (RabbitMQ's default; loopback-only is the adapters' rule). */
   async ensureDefault(): Promise<void> {
-    if (this.#meta.get(defKeys.usersSeeded) !== undefined) return;
-    if (this.names().length === 0) await this.put('guest', 'guest', ['administrator']);
-    await this.#meta.put(defKeys.usersSeeded, true);
+    if (this.#log.state.usersSeeded) return;
+    if (this.#log.state.users.size === 0) await this.put('guest', 'guest', ['administrator']);
+    await this.#log.commit({ type: 'users.seeded' });
   }
 }

@@ -8,10 +8,14 @@ import type {
   CoreLimits,
   DeleteQueueOptions,
   GroupOffset,
+  IdempotentAppend,
+  ProducerBatch,
   PublishInput,
+  StreamAppendOptions,
   StreamInfo,
   StreamPartition,
 } from './api.js';
+import type { StreamDefinitions } from './definitions.js';
 import type { BindingRow } from './entry/commands.js';
 import type { Executor } from './exec/executor.js';
 import type { Supervisor } from './exec/supervisor.js';
@@ -99,10 +103,6 @@ export interface StreamRegistry {
   partition(stream: string, index: number): Partition;
   /** A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit. */
   asQueue(name: string, options: QueueOptions): QueueEngine;
-  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
-  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
-  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
-  deleteGroupOffsets(group: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -112,6 +112,10 @@ export type StreamRegistryFactory = (deps: {
   clock: Clock;
   limits: CoreLimits;
   supervisor: Supervisor;
+  /** Where stream definitions are kept (the definitions log). */
+  definitions: StreamDefinitions;
+  /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
+  streamDeleted?: (name: string) => Promise<void>;
 }) => Promise<StreamRegistry>;
 
 export type { Log };
@@ -165,6 +169,17 @@ export interface VirtualHost {
   stream(name: string): StreamInfo | undefined;
   streams(): StreamInfo[];
   partition(stream: string, index: number): StreamPartition;
+  /**
+   * Appends a batch of an idempotent producer unless it is a retry of one already stored or out of
+   * sequence; the check, the append and the record of its sequence happen in one step.
+   */
+  appendIdempotent(
+    stream: string,
+    partition: number,
+    batch: ProducerBatch,
+    payload: Uint8Array,
+    options: StreamAppendOptions,
+  ): IdempotentAppend;
   commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
   groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;

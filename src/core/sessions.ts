@@ -1,17 +1,19 @@
 /**
  * Sessions: a subscriber's lasting identity. A session owns one queue (`session.<escaped id>`, durable
- * iff the session is), binds it for each subscription, and keeps a small state record: subscriptions
- * with their options, in-flight ids (the adapter's packet id ↔ the queue's delivery id) and expiry.
- * Durable sessions keep that record in the broker state, so they come back after a restart with their
- * queue (a durable queue, restored with its bindings by the definitions) and their messages.
+ * iff the session is), binds it for each subscription, and keeps a small state: subscriptions with
+ * their options, group subscriptions (a shared subscription the adapter serves from the group's own
+ * queue), in-flight ids (the adapter's packet id ↔ the queue's delivery id) and expiry. Each session
+ * is an owned object with its own executor; a durable one keeps its state in its own log
+ * (./state/session-entries.ts), so it comes back after a restart with its queue (a durable queue,
+ * restored with its bindings by the definitions) and its messages.
  *
  * In-flight ids: the whole map lives in memory, which is all a reconnect to the same broker needs.
  * Only the entries whose delivery id is negative are stored: an adapter's marker that no queue can
  * rebuild (MQTT's "PUBREL still owed"). An entry naming a delivery is never stored, because queues
  * number their deliveries afresh after a restart, so a stored delivery id would name some other
  * message; the unacked message itself comes back from its durable queue, flagged redelivered.
- * Hence a QoS 1 stream into a durable session writes nothing here per message, and the writes
- * that remain are gathered into at most one per event-loop turn per session.
+ * Hence a QoS 1 stream into a durable session writes nothing here per message, and the marker
+ * changes that remain are gathered into at most one entry per event-loop turn per session.
  *
  * Expiry: a session whose owner disconnects is removed once `expiryMs` has passed without a
  * reconnect; `expiryMs` undefined means never, 0 means at disconnect.
@@ -19,12 +21,34 @@
 
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { CoreBroker, SessionSummary } from './api.js';
-import { headersFromJson, headersToJson } from './definitions.js';
+import type { SessionSummary } from './api.js';
 import type { Executor, Timer } from './exec/executor.js';
 import type { VirtualHost } from './internal.js';
 import { canonicalHeaders } from './routing/index.js';
+import {
+  OwnedLog,
+  type OwnedLogSource,
+  type VhostObjectDeps,
+  vhostObjectOptions,
+} from './state/owned-log.js';
+import {
+  type GroupSubscription,
+  groupSubscriptionKey,
+  type SessionEntry,
+  type SessionState,
+  type Subscription,
+  sessionMachine,
+  subscriptionKey,
+} from './state/session-entries.js';
+import {
+  type CompactionLimits,
+  type OpenedLog,
+  type StateHolder,
+  TransientState,
+} from './state/state-log.js';
 import type { Headers } from './types.js';
+
+export type { GroupSubscription, Subscription };
 
 export interface SessionOptions {
   readonly durable: boolean;
@@ -34,23 +58,6 @@ export interface SessionOptions {
   readonly clean?: boolean;
 }
 
-export interface Subscription {
-  readonly exchange: string;
-  readonly pattern: string;
-  /** Binding arguments; the adapter's subscription options travel here. */
-  readonly options: Headers;
-}
-
-interface SessionRecord {
-  durable: boolean;
-  expiryMs: number | null;
-  disconnectedAt: number | null;
-  subscriptions: Array<{ exchange: string; pattern: string; options: unknown }>;
-  inflight: Array<[number, number]>;
-}
-
-/** Session records live under this key prefix of the broker state. */
-const keyRoot = 'core.sessions/';
 const queueNameBytesMax = 255;
 
 export function sessionQueueName(id: string): string {
@@ -59,49 +66,71 @@ export function sessionQueueName(id: string): string {
   return `session.h.${createHash('sha256').update(id).digest('hex')}`;
 }
 
-export interface SessionManagerDeps {
+export interface SessionManagerDeps extends Omit<VhostObjectDeps, 'vhost'> {
   readonly vhost: VirtualHost;
-  readonly state: CoreBroker['state'];
-  /** Expiry timers and gathered writes of the vhost's sessions run here. */
+}
+
+/** How a session holds its state: a log of its own when durable, memory otherwise. */
+interface SessionHolder extends StateHolder<SessionState, SessionEntry> {
   readonly exec: Executor;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+type SessionLog = OwnedLog<SessionState, SessionEntry>;
+interface SessionRef {
+  session?: Session;
 }
 
 export class SessionManager {
   readonly #deps: SessionManagerDeps;
   readonly #sessions = new Map<string, Session>();
-  readonly #prefix: string;
+  /** Per id, the open / destroy running now; the next one for that id starts after it. */
+  readonly #serial = new Map<string, Promise<unknown>>();
   /** Every session object made gets the next number: a handle to one never reaches its successor. */
   #incarnations = 0;
 
-  constructor(deps: SessionManagerDeps) {
+  private constructor(deps: SessionManagerDeps) {
     this.#deps = deps;
-    this.#prefix = `${keyRoot}${encodeURIComponent(deps.vhost.name)}/`;
-    this.#restore();
+  }
+
+  /** The vhost's durable sessions as found at start; every one is disconnected, its expiry counting. */
+  static async open(
+    deps: SessionManagerDeps,
+    found: ReadonlyArray<OpenedLog<SessionState>>,
+  ): Promise<SessionManager> {
+    const manager = new SessionManager(deps);
+    try {
+      for (const opened of found) await manager.#restore(opened.replayed.identity!.name, opened);
+    } catch (err) {
+      await manager.close();
+      throw err;
+    }
+    return manager;
   }
 
   /** Opens (or takes over) the session `id`; `present` on the result tells whether it existed. */
-  async openSession(id: string, options: SessionOptions): Promise<Session> {
-    let session = this.#sessions.get(id);
-    if (session !== undefined && (options.clean === true || session.durable !== options.durable)) {
-      await session.destroy();
-      session = undefined;
-    }
-    if (session !== undefined) {
-      await session.connect(options.expiryMs);
+  openSession(id: string, options: SessionOptions): Promise<Session> {
+    return this.#inTurn(id, async () => {
+      let session = this.#sessions.get(id);
+      if (session !== undefined && (options.clean === true || session.durable !== options.durable)) {
+        await session.destroy();
+        session = undefined;
+      }
+      if (session !== undefined) {
+        await session.connect(options.expiryMs);
+        return session;
+      }
+      const self: SessionRef = {};
+      const holder = options.durable ? await this.#openLog(id, 'create', self) : this.#transient(id);
+      const queue = sessionQueueName(id);
+      this.#deps.vhost.declareQueue(queue, { durable: options.durable, autoDelete: false });
+      session = new Session(this, id, holder, false, ++this.#incarnations);
+      self.session = session;
+      this.#sessions.set(id, session);
+      await holder.commit({ type: 'connected', expiryMs: options.expiryMs ?? null });
       return session;
-    }
-    const record: SessionRecord = {
-      durable: options.durable,
-      expiryMs: options.expiryMs ?? null,
-      disconnectedAt: null,
-      subscriptions: [],
-      inflight: [],
-    };
-    this.#deps.vhost.declareQueue(sessionQueueName(id), { durable: options.durable, autoDelete: false });
-    session = new Session(this, id, record, false, ++this.#incarnations);
-    this.#sessions.set(id, session);
-    await session.persist();
-    return session;
+    });
   }
 
   session(id: string): Session | undefined {
@@ -112,47 +141,83 @@ export class SessionManager {
     return [...this.#sessions.values()].map((session) => session.summary());
   }
 
-  /** The vhost is being deleted: drop every session record (the queues go with the vhost). */
+  /** The vhost is being deleted: every session goes (the queues go with the vhost). */
   async forgetAll(): Promise<void> {
-    this.close();
-    this.#sessions.clear();
-    for (const [key] of this.#deps.state.entries(this.#prefix)) await this.#deps.state.delete(key);
+    await Promise.allSettled([...this.#serial.values()]);
+    for (const session of [...this.#sessions.values()]) await session.destroy();
   }
 
-  /** Stops expiry timers and starts any record write still gathered; sessions stay stored. */
-  close(): void {
-    for (const session of this.#sessions.values()) {
-      session.stopTimer();
-      session.flush();
-    }
+  /** Stops expiry timers, writes what was gathered and closes the logs; sessions stay stored. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#serial.values()]);
+    for (const session of this.#sessions.values()) await session.close();
+    this.#sessions.clear();
   }
 
   get deps(): SessionManagerDeps {
     return this.#deps;
   }
 
-  key(id: string): string {
-    return `${this.#prefix}${encodeURIComponent(id)}`;
+  /** `session` is going: the next open of its id waits for `gone` (its log being deleted). */
+  forget(session: Session, gone: Promise<unknown>): void {
+    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    void this.#inTurn(session.id, () => gone.catch(() => undefined));
   }
 
-  forget(id: string, session: Session): void {
-    if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+  /** Runs `work` after whatever is under way for `id`, so opens and deletions of one id never overlap. */
+  #inTurn<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#serial.get(id) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    const settled = result.catch(() => undefined);
+    this.#serial.set(id, settled);
+    void settled.then(() => {
+      if (this.#serial.get(id) === settled) this.#serial.delete(id);
+    });
+    return result;
   }
 
-  /** After a restart every stored session is disconnected; its expiry counts from its disconnect. */
-  #restore(): void {
-    const now = this.#deps.exec.now();
-    for (const [key, value] of this.#deps.state.entries(this.#prefix)) {
-      const id = decodeURIComponent(key.slice(this.#prefix.length));
-      const record = value as SessionRecord;
-      record.disconnectedAt ??= now;
-      const queue = sessionQueueName(id);
-      // The durable queue and its bindings came back with the definitions; recreate it if missing.
-      this.#deps.vhost.declareQueue(queue, { durable: record.durable, autoDelete: false });
-      const session = new Session(this, id, record, true, ++this.#incarnations);
-      this.#sessions.set(id, session);
-      session.startTimer();
+  async #restore(id: string, opened: OpenedLog<SessionState>): Promise<void> {
+    const self: SessionRef = {};
+    const holder = await this.#openLog(id, { adopt: opened }, self);
+    const { state } = holder;
+    if (state.disconnectedAt === null) {
+      // The broker stopped while its owner was connected: it left then.
+      await holder.commit({ type: 'disconnected', at: holder.exec.now(), expiryMs: state.expiryMs });
     }
+    // The durable queue and its bindings came back with the definitions; recreate it if missing.
+    this.#deps.vhost.declareQueue(sessionQueueName(id), { durable: true, autoDelete: false });
+    const session = new Session(this, id, holder, true, ++this.#incarnations);
+    self.session = session;
+    this.#sessions.set(id, session);
+    session.startTimer();
+  }
+
+  /** `self` names the session once it is made: the log's failure and restart reach it. */
+  #openLog(id: string, source: OwnedLogSource<SessionState>, self: SessionRef): Promise<SessionLog> {
+    const deps = { ...this.#deps, vhost: this.#deps.vhost.name };
+    const options = {
+      ...vhostObjectOptions(deps, sessionMachine, 'session', id),
+      onFailed: () => self.session?.stopTimer(),
+      onRestarted: () => self.session?.startTimer(),
+    };
+    return OwnedLog.open(options, source);
+  }
+
+  #transient(id: string): SessionHolder {
+    const exec = this.#deps.supervisor.executor('session', `${this.#deps.vhost.name}/${id}`, {
+      // Nothing is stored: the session carries on from what it holds in memory.
+      onFault: () => exec.restart(),
+    });
+    const state = new TransientState(sessionMachine);
+    return {
+      exec,
+      get state() {
+        return state.state;
+      },
+      commit: (entry) => state.commit(entry),
+      close: async () => exec.stop(),
+      destroy: async () => exec.stop(),
+    };
   }
 }
 
@@ -162,19 +227,26 @@ export class Session {
   readonly queue: string;
   /** True when the session existed before this open (MQTT "session present"). */
   readonly present: boolean;
+  readonly durable: boolean;
   readonly #manager: SessionManager;
-  readonly #record: SessionRecord;
-  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #holder: SessionHolder;
   readonly #inflight = new Map<number, number>();
   #timer: Timer | undefined;
   #destroyed = false;
-  /** A record write gathered for the end of this event-loop turn, and the promise its callers hold. */
-  #gathered: { readonly immediate: Timer; readonly written: Promise<void>; write(): void } | undefined;
+  /** Marker changes gathered for the end of this event-loop turn (null: cleared), and their write. */
+  #gathered:
+    | {
+        readonly changes: Map<number, number | null>;
+        readonly immediate: Timer;
+        readonly written: Promise<void>;
+        write(): void;
+      }
+    | undefined;
 
   constructor(
     manager: SessionManager,
     id: string,
-    record: SessionRecord,
+    holder: SessionHolder,
     present: boolean,
     incarnation: number,
   ) {
@@ -182,57 +254,65 @@ export class Session {
     this.incarnation = incarnation;
     this.queue = sessionQueueName(id);
     this.present = present;
+    this.durable = holder instanceof OwnedLog;
     this.#manager = manager;
-    this.#record = record;
-    for (const sub of record.subscriptions) {
-      const subscription = {
-        exchange: sub.exchange,
-        pattern: sub.pattern,
-        options: headersFromJson(sub.options),
-      };
-      this.#subscriptions.set(subKey(sub.exchange, sub.pattern), subscription);
-    }
-    // Records written before delivery ids were left out may still hold some: they name nothing now.
-    for (const [packetId, deliveryId] of record.inflight)
-      if (deliveryId < 0) this.#inflight.set(packetId, deliveryId);
-  }
-
-  get durable(): boolean {
-    return this.#record.durable;
+    this.#holder = holder;
+    for (const [packetId, marker] of holder.state.markers) this.#inflight.set(packetId, marker);
   }
 
   get expiryMs(): number | undefined {
-    return this.#record.expiryMs ?? undefined;
+    return this.#holder.state.expiryMs ?? undefined;
   }
 
   get connected(): boolean {
-    return this.#record.disconnectedAt === null;
+    return this.#holder.state.disconnectedAt === null;
   }
 
   subscriptions(): Subscription[] {
-    return [...this.#subscriptions.values()];
+    return [...this.#holder.state.subscriptions.values()];
+  }
+
+  groupSubscriptions(): GroupSubscription[] {
+    return [...this.#holder.state.groups.values()];
   }
 
   /** Binds the session queue; a second subscribe to the same pattern replaces its options. */
   async subscribe(exchange: string, pattern: string, options: Headers = {}): Promise<void> {
-    const key = subKey(exchange, pattern);
-    const previous = this.#subscriptions.get(key);
+    const previous = this.#holder.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
     const vhost = this.#manager.deps.vhost;
     vhost.bindQueue(this.queue, exchange, pattern, options);
     if (previous !== undefined) vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
-    this.#subscriptions.set(key, { exchange, pattern, options });
-    await this.persist();
+    await this.#holder.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });
   }
 
   /** Returns false when there was no such subscription. */
   async unsubscribe(exchange: string, pattern: string): Promise<boolean> {
-    const key = subKey(exchange, pattern);
-    const previous = this.#subscriptions.get(key);
+    const previous = this.#holder.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous === undefined) return false;
     this.#manager.deps.vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
-    this.#subscriptions.delete(key);
-    await this.persist();
+    await this.#holder.commit({ type: 'unsubscribed', exchange, pattern });
+    return true;
+  }
+
+  /** Records a group subscription (the adapter serves it from the group's queue); same options: nothing. */
+  async groupSubscribe(
+    group: string,
+    exchange: string,
+    pattern: string,
+    options: Headers = {},
+  ): Promise<void> {
+    const previous = this.#holder.state.groups.get(groupSubscriptionKey(group, exchange, pattern));
+    if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
+    await this.#holder.commit({
+      type: 'group.subscribed',
+      subscription: { group, exchange, pattern, options },
+    });
+  }
+
+  async groupUnsubscribe(group: string, exchange: string, pattern: string): Promise<boolean> {
+    if (!this.#holder.state.groups.has(groupSubscriptionKey(group, exchange, pattern))) return false;
+    await this.#holder.commit({ type: 'group.unsubscribed', group, exchange, pattern });
     return true;
   }
 
@@ -245,42 +325,41 @@ export class Session {
     const previous = this.#inflight.get(packetId);
     this.#inflight.set(packetId, deliveryId);
     if (deliveryId >= 0 && (previous === undefined || previous >= 0)) return resolved;
-    return this.#persistSoon();
+    return this.#gather(packetId, deliveryId < 0 ? deliveryId : null);
   }
 
   deleteInflight(packetId: number): Promise<void> {
     const previous = this.#inflight.get(packetId);
     if (previous === undefined) return resolved;
     this.#inflight.delete(packetId);
-    return previous < 0 ? this.#persistSoon() : resolved;
+    return previous < 0 ? this.#gather(packetId, null) : resolved;
   }
 
   /** The owner is back: expiry stops; `expiryMs` may be changed at the same time. */
-  connect(expiryMs?: number): Promise<void> {
+  async connect(expiryMs?: number): Promise<void> {
     this.stopTimer();
-    this.#record.disconnectedAt = null;
-    if (expiryMs !== undefined) this.#record.expiryMs = expiryMs;
-    return this.persist();
+    const expiry = expiryMs ?? this.#holder.state.expiryMs;
+    await this.#holder.commit({ type: 'connected', expiryMs: expiry });
   }
 
   /** The owner left: the expiry clock starts (or the session goes now when expiry is 0). */
   async disconnect(expiryMs?: number): Promise<void> {
-    if (expiryMs !== undefined) this.#record.expiryMs = expiryMs;
-    this.#record.disconnectedAt = this.#manager.deps.exec.now();
-    if (this.#record.expiryMs === 0) return this.destroy();
-    await this.persist();
+    const expiry = expiryMs ?? this.#holder.state.expiryMs;
+    if (expiry === 0) return this.destroy();
+    await this.#holder.commit({ type: 'disconnected', at: this.#holder.exec.now(), expiryMs: expiry });
     this.startTimer();
   }
 
-  /** Deletes the queue (and with it the bindings and messages) and the stored record. */
+  /** Deletes the queue (and with it the bindings and messages) and the session's log. */
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.stopTimer();
-    this.flush(); // settles the callers' promise; nothing is written once destroyed
-    this.#manager.forget(this.id, this);
+    this.#settleGathered();
     this.#manager.deps.vhost.deleteQueue(this.queue);
-    await this.#manager.deps.state.delete(this.#manager.key(this.id));
+    const gone = this.#holder.destroy();
+    this.#manager.forget(this, gone);
+    await gone;
   }
 
   summary(): SessionSummary {
@@ -292,51 +371,61 @@ export class Session {
       expiryMs: this.expiryMs,
       connected: this.connected,
       subscriptions: this.subscriptions(),
+      groupSubscriptions: this.groupSubscriptions(),
     };
   }
 
-  /** Writes the record now when the session is durable; transient sessions live in memory only. */
-  persist(): Promise<void> {
-    if (!this.durable || this.#destroyed) return resolved;
-    this.#record.subscriptions = this.subscriptions().map((sub) => ({
-      ...sub,
-      options: headersToJson(sub.options),
-    }));
-    this.#record.inflight = [];
-    for (const entry of this.#inflight) if (entry[1] < 0) this.#record.inflight.push(entry);
-    return this.#manager.deps.state.put(this.#manager.key(this.id), this.#record);
+  /** The broker is closing: timers stop, gathered markers are written, the log closes. */
+  async close(): Promise<void> {
+    this.stopTimer();
+    const gathered = this.#gathered;
+    if (gathered !== undefined) {
+      gathered.immediate.cancel();
+      gathered.write();
+    }
+    await this.#holder.close();
   }
 
-  /** Starts the gathered write, if any, now (the broker is closing). */
-  flush(): void {
-    const gathered = this.#gathered;
-    if (gathered === undefined) return;
-    gathered.immediate.cancel();
-    gathered.write();
+  /** A destroyed session writes nothing more; its callers' promises settle. */
+  #settleGathered(): void {
+    this.#gathered?.immediate.cancel();
+    this.#gathered?.write();
   }
 
   /**
-   * One write at the end of this event-loop turn for every in-flight change made during it; it
-   * stores the state as it is then, so no change is lost by gathering.
+   * One entry at the end of this event-loop turn for every marker changed during it. A transient
+   * session keeps its markers in `#inflight` alone.
    */
-  #persistSoon(): Promise<void> {
+  #gather(packetId: number, marker: number | null): Promise<void> {
     if (!this.durable || this.#destroyed) return resolved;
-    if (this.#gathered !== undefined) return this.#gathered.written;
+    if (this.#gathered !== undefined) {
+      this.#gathered.changes.set(packetId, marker);
+      return this.#gathered.written;
+    }
+    const changes = new Map<number, number | null>([[packetId, marker]]);
     let settle!: { resolve: () => void; reject: (err: unknown) => void };
     const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     const write = () => {
       this.#gathered = undefined;
-      this.persist().then(settle.resolve, settle.reject);
+      if (this.#destroyed) return settle.resolve();
+      const set: Array<[number, number]> = [];
+      const clear: number[] = [];
+      for (const [id, value] of changes) value === null ? clear.push(id) : set.push([id, value]);
+      try {
+        this.#holder.commit({ type: 'markers', set, clear }).then(settle.resolve, settle.reject);
+      } catch (err) {
+        settle.reject(err);
+      }
     };
-    this.#gathered = { immediate: this.#manager.deps.exec.soon(write), written, write };
+    this.#gathered = { changes, immediate: this.#holder.exec.soon(write), written, write };
     return written;
   }
 
   startTimer(): void {
     this.stopTimer();
-    const { expiryMs, disconnectedAt } = this.#record;
-    if (expiryMs === null || disconnectedAt === null) return;
-    const { exec } = this.#manager.deps;
+    const { expiryMs, disconnectedAt } = this.#holder.state;
+    if (expiryMs === null || disconnectedAt === null || this.#destroyed) return;
+    const { exec } = this.#holder;
     const waitMs = Math.max(0, disconnectedAt + expiryMs - exec.now());
     this.#timer = exec.after(waitMs, () => {
       this.#timer = undefined;
@@ -352,7 +441,3 @@ export class Session {
 }
 
 const resolved = Promise.resolve();
-
-function subKey(exchange: string, pattern: string): string {
-  return `${exchange}\u0000${pattern}`;
-}

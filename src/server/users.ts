@@ -1,13 +1,13 @@
 /**
  * The configured default user. Core seeds `guest`/`guest` into a fresh store, as RabbitMQ does; when
  * the config names another default user or password, the server applies it once, on the first start
- * of a data dir, so later edits to the file never overwrite users managed since.
+ * of a data dir (a flag in core's definitions records that), so later edits to the file never
+ * overwrite users managed since.
  */
 import type { Config } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import { internalContext } from '../core/entry/context.js';
 
-const appliedKey = 'server/default-user-applied';
 const seededUser = 'guest';
 const seededPass = 'guest';
 
@@ -15,8 +15,8 @@ export async function applyDefaultUser(
   broker: CoreBroker,
   config: Pick<Config, 'defaultUser' | 'defaultPass'>,
 ): Promise<void> {
-  if (broker.state.get(appliedKey) !== undefined) return;
   const core = broker.connect(internalContext('/', 'server'));
+  if (core.defaultUserApplied()) return;
   const { defaultUser, defaultPass } = config;
   if (defaultUser !== seededUser || defaultPass !== seededPass) {
     await core.putUser(defaultUser, defaultPass, ['administrator']);
@@ -26,5 +26,5 @@ export async function applyDefaultUser(
       await core.deleteUser(seededUser);
     }
   }
-  await broker.state.put(appliedKey, true);
+  await core.markDefaultUserApplied();
 }

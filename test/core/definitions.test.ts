@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { BrokerCore } from '../../src/core/broker.js';
-import { headersFromJson, headersToJson } from '../../src/core/definitions.js';
+import { internalContext } from '../../src/core/entry/context.js';
+import { definitionsMachine } from '../../src/core/state/defs-entries.js';
+import { headersFromJson, headersToJson } from '../../src/core/state/json.js';
+import { definitionsLogName } from '../../src/core/state/names.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage } from '../../src/storage/types.js';
 import { drain, message, settle } from '../../testing/core-helpers.js';
+import { readStateLog } from '../../testing/state-helpers.js';
 
 const clock = new ManualClock();
 
@@ -38,7 +43,12 @@ async function populate(storage: Storage): Promise<void> {
   await vhost.publish('dx', 'a.1', message('kept', { persistent: true })).confirmed;
   await broker.addVhost('other');
   broker.vhost('other').declareQueue('oq', { durable: true });
-  await broker.state.put('mqtt/retained/x', { body: 'r' });
+  const client = broker.connect(internalContext('/'));
+  await client.setRetained({
+    key: 'x',
+    body: new TextEncoder().encode('r'),
+    properties: { contentType: 't' },
+  });
   await broker.close();
 }
 
@@ -79,7 +89,11 @@ async function verify(storage: Storage): Promise<void> {
   vhost.declareQueue('sq', { kind: 'stream', durable: true });
   assert.equal(vhost.stream('sq')?.partitions, 1);
   assert.equal(vhost.publish('', 'sq', message('s')).routedCount, 1);
-  assert.deepEqual(broker.state.entries('mqtt/'), [['mqtt/retained/x', { body: 'r' }]]);
+  const retained = broker.connect(internalContext('/')).matchRetained('#');
+  assert.deepEqual(
+    retained.map((m) => [m.key, new TextDecoder().decode(m.body), m.properties]),
+    [['x', 'r', { contentType: 't' }]],
+  );
   await broker.close();
 }
 
@@ -139,10 +153,14 @@ describe('users', () => {
     assert.equal(await users.verify('guest', 'wrong'), false);
     assert.equal(await users.verify('nobody', 'guest'), false);
     await users.put('alice', 's3cret');
-    const stored = JSON.stringify(storage.meta.entries('users/'));
-    assert.equal(stored.includes('s3cret'), false);
-    await users.delete('guest');
     await broker.close();
+    const stored = await readStateLog(storage, definitionsLogName, definitionsMachine);
+    const text = stored.raw.map((record) => Buffer.from(record.payload).toString('latin1')).join('');
+    assert.ok(text.includes('alice'), 'the user is in the definitions log');
+    assert.equal(text.includes('s3cret'), false, 'its password is not');
+    const reopened = await BrokerCore.open({ storage, clock });
+    await reopened.users.delete('guest');
+    await reopened.close();
     const again = await BrokerCore.open({ storage, clock });
     assert.deepEqual(again.users.names(), ['alice']);
     assert.equal(await again.users.verify('alice', 's3cret'), true);

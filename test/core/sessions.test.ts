@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sessionQueueName } from '../../src/core/sessions.js';
+import { stateLogName } from '../../src/core/state/names.js';
+import { sessionMachine } from '../../src/core/state/session-entries.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { drain, message, openCore, settle } from '../../testing/core-helpers.js';
+import { readStateLog } from '../../testing/state-helpers.js';
 
 test('sessions: a durable session keeps its subscriptions, messages and in-flight markers across a restart', async () => {
   const storage = new MemoryStorage();
@@ -89,7 +92,7 @@ test('sessions: clean start destroys the previous session', async () => {
 });
 
 test('sessions: an expired session is removed after its owner stays away; reconnecting stops the clock', async () => {
-  const { broker, vhost, clock } = await openCore();
+  const { broker, vhost, clock, storage } = await openCore();
   const sessions = broker.sessions('/');
   const session = await sessions.openSession('e', { durable: true, expiryMs: 1000 });
   await settle();
@@ -108,7 +111,11 @@ test('sessions: an expired session is removed after its owner stays away; reconn
     vhost.listQueues().some((q) => q.name === session.queue),
     false,
   );
-  assert.deepEqual(broker.state.entries('core.sessions/'), []);
+  assert.deepEqual(
+    (await storage.listLogs()).filter((name) => name.startsWith('session.')),
+    [],
+    'the session log is gone',
+  );
   await broker.close();
 });
 
@@ -134,26 +141,42 @@ test('sessions: session queue names are escaped and bounded', () => {
   assert.match(sessionQueueName('x'.repeat(400)), /^session\.h\.[0-9a-f]{64}$/);
 });
 
-test('sessions: in-flight changes made in one event-loop turn are stored by one write', async () => {
+test('sessions: in-flight changes made in one event-loop turn are stored by one entry', async () => {
   const storage = new MemoryStorage();
   const { broker } = await openCore({ storage });
   const session = await broker.sessions('/').openSession('gather', { durable: true });
-  let puts = 0;
-  const put = broker.state.put.bind(broker.state);
-  broker.state.put = (key, value) => {
-    puts++;
-    return put(key, value);
-  };
   const writes: Array<Promise<void>> = [];
   for (let id = 1; id <= 50; id++) writes.push(session.setInflight(id, id + 100));
   for (let id = 1; id <= 50; id++) writes.push(session.setInflight(id, -1));
   for (let id = 1; id <= 25; id++) writes.push(session.deleteInflight(id));
   await Promise.all(writes);
-  assert.equal(puts, 1);
-  const stored = broker.state.get(`core.sessions/%2F/gather`) as { inflight: Array<[number, number]> };
-  assert.deepEqual(stored.inflight.length, 25);
   await session.setInflight(100, 7);
   await session.deleteInflight(100);
-  assert.equal(puts, 1, 'entries naming a delivery write nothing');
   await broker.close();
+  const stored = await readStateLog(storage, stateLogName('session', '/', 'gather'), sessionMachine);
+  const markers = stored.entries.filter((entry) => entry.type === 'markers');
+  assert.equal(markers.length, 1, 'one entry for the turn; entries naming a delivery write nothing');
+  assert.equal(stored.replayed.state.markers.size, 25);
+});
+
+test('sessions: group subscriptions are kept with a durable session and go with it', async () => {
+  const storage = new MemoryStorage();
+  const clock = new ManualClock();
+  const first = await openCore({ storage, clock });
+  const session = await first.broker.sessions('/').openSession('member', { durable: true });
+  await session.groupSubscribe('g1', 'amq.topic', 'a.*', { qos: 1 });
+  await session.groupSubscribe('g1', 'amq.topic', 'a.*', { qos: 2 });
+  await session.groupSubscribe('g2', 'amq.topic', '#', {});
+  assert.equal(await session.groupUnsubscribe('g2', 'amq.topic', '#'), true);
+  assert.equal(await session.groupUnsubscribe('g2', 'amq.topic', '#'), false);
+  await first.broker.close();
+
+  const second = await openCore({ storage, clock });
+  const back = second.broker.sessions('/').session('member')!;
+  assert.deepEqual(back.groupSubscriptions(), [
+    { group: 'g1', exchange: 'amq.topic', pattern: 'a.*', options: { qos: 2 } },
+  ]);
+  const fresh = await second.broker.sessions('/').openSession('member', { durable: true, clean: true });
+  assert.deepEqual(fresh.groupSubscriptions(), []);
+  await second.broker.close();
 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { headersToJson as adminJson } from '../../src/admin/json.js';
-import { headersFromJson, headersToJson } from '../../src/core/definitions.js';
 import { encodeMessage, entryFormat } from '../../src/core/message-codec.js';
 import { canonicalHeaders, headersMatch, headerValueEqual } from '../../src/core/routing/index.js';
+import { headersFromJson, headersToJson } from '../../src/core/state/json.js';
 import { type Headers, TypedNumber } from '../../src/core/types.js';
 import { batchRecords, entryAsBatch } from '../../src/protocols/kafka/entry-format.js';
 import { toMqtt } from '../../src/protocols/mqtt/properties.js';

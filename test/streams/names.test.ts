@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { offsetKey, offsetKeyPrefix, partitionLogName, streamKey } from '../../src/core/logs/names.js';
+import { partitionLogName } from '../../src/core/logs/names.js';
+import { stateLogName, statePrefixOf } from '../../src/core/state/names.js';
 
 const storageName = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -23,9 +24,20 @@ describe('stream storage names', () => {
     assert.notEqual(partitionLogName('/', 'a.b', 0), partitionLogName('/', 'a_2eb', 0));
   });
 
-  it('keeps keys of one vhost or group out of another prefix', () => {
-    assert.ok(!streamKey('a/b', 'c').startsWith(`stream/${encodeURIComponent('a')}/`));
-    assert.ok(!offsetKey('/', 'g/x', 's', 0).startsWith(offsetKeyPrefix('/', 'g')));
-    assert.ok(offsetKey('/', 'g', 's', 0).startsWith(offsetKeyPrefix('/', 'g')));
+  it('names state logs safely, one per object, and tells their kind from the name', () => {
+    const seen = new Set<string>();
+    for (const vhost of ['/', 'a', 'a.b', 'x'.repeat(255)]) {
+      for (const name of ['g', 'b.c', 'a_2eb', 'ünïcode ✓', 'y'.repeat(255)]) {
+        const log = stateLogName('group', vhost, name);
+        assert.match(log, storageName);
+        assert.ok(!seen.has(log), `${log} is unique`);
+        seen.add(log);
+        assert.equal(statePrefixOf(log), 'group');
+      }
+    }
+    assert.notEqual(stateLogName('session', 'a', 'b.c'), stateLogName('session', 'a.b', 'c'));
+    assert.equal(statePrefixOf(stateLogName('retained', 'x'.repeat(255))), 'retained');
+    assert.equal(statePrefixOf(partitionLogName('/', 'group', 0)), undefined);
+    assert.equal(statePrefixOf('defs'), undefined);
   });
 });

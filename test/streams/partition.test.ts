@@ -121,10 +121,12 @@ describe('stream deletion and vhosts', () => {
     const { registry, clock } = await openStreams(storage);
     await registry.create('odd/name.with dots', { partitions: 2 });
     registry.partition('odd/name.with dots', 0).append(bytes('x'), { timestamp: clock.now(), format: 1 });
-    assert.equal((await storage.listLogs()).length, 2);
+    // Beside the partitions' logs, storage holds the definitions log.
+    const partitionLogs = async () => (await storage.listLogs()).filter((name) => name.startsWith('s.'));
+    assert.equal((await partitionLogs()).length, 2);
     await registry.delete('odd/name.with dots');
     assert.equal(registry.get('odd/name.with dots'), undefined);
-    assert.deepEqual(await storage.listLogs(), []);
+    assert.deepEqual(await partitionLogs(), []);
     await registry.create('odd/name.with dots', { partitions: 1 });
     assert.equal(registry.partition('odd/name.with dots', 0).endOffset, 0);
     await assert.rejects(registry.delete('missing'), (err) => isBrokerError(err, 'not_found'));

@@ -8,8 +8,15 @@ import type {
   CoreClient,
   CoreSession,
   CoreStats,
+  GroupMembership,
   GroupOffset,
+  GroupSummary,
+  IdempotentAppend,
+  ProducerBatch,
+  ProducerInit,
   PublishInput,
+  RetainedMessage,
+  SessionGroupSubscription,
   SessionSubscription,
   SessionSummary,
   StreamAppendOptions,
@@ -194,6 +201,56 @@ export class Client implements CoreClient {
     return this.run({ kind: 'offsets.deleteGroup', group });
   }
 
+  listGroups(): GroupSummary[] {
+    return this.run({ kind: 'group.list', ...noArgs });
+  }
+
+  groupMembership(group: string): GroupMembership | undefined {
+    return this.run({ kind: 'group.membership', group });
+  }
+
+  saveGroupMembership(group: string, membership: GroupMembership | null): Promise<boolean> {
+    return this.run({ kind: 'group.saveMembership', group, membership });
+  }
+
+  deleteGroup(group: string): Promise<void> {
+    return this.run({ kind: 'group.delete', group });
+  }
+
+  // ---- idempotent producers
+
+  initProducer(producerId: number, epoch: number): Promise<ProducerInit> {
+    return this.run({ kind: 'producer.init', producerId, epoch });
+  }
+
+  appendIdempotent(
+    stream: string,
+    partition: number,
+    batch: ProducerBatch,
+    payload: Uint8Array,
+    options: StreamAppendOptions,
+  ): IdempotentAppend {
+    return this.run({ kind: 'producer.append', stream, partition, batch, payload, options });
+  }
+
+  // ---- retained messages
+
+  setRetained(message: RetainedMessage): Promise<void> {
+    return this.run({ kind: 'retained.set', message });
+  }
+
+  clearRetained(key: string): Promise<void> {
+    return this.run({ kind: 'retained.clear', key });
+  }
+
+  matchRetained(pattern: string): RetainedMessage[] {
+    return this.run({ kind: 'retained.match', pattern });
+  }
+
+  retainedCount(): number {
+    return this.run({ kind: 'retained.count', ...noArgs });
+  }
+
   // ---- listings
 
   listExchanges(): Array<{ name: string } & ExchangeOptions> {
@@ -263,6 +320,14 @@ export class Client implements CoreClient {
 
   verifyUser(name: string, password: string): Promise<boolean> {
     return this.run({ kind: 'user.verify', name, password });
+  }
+
+  defaultUserApplied(): boolean {
+    return this.run({ kind: 'user.defaultApplied', ...noArgs });
+  }
+
+  markDefaultUserApplied(): Promise<void> {
+    return this.run({ kind: 'user.markDefaultApplied', ...noArgs });
   }
 }
 
@@ -347,6 +412,19 @@ class SessionHandle implements CoreSession {
 
   unsubscribe(exchange: string, pattern: string): Promise<boolean> {
     return this.#client.run({ kind: 'session.unsubscribe', ...this.#ref(), exchange, pattern });
+  }
+
+  groupSubscriptions(): SessionGroupSubscription[] {
+    return this.#summary()?.groupSubscriptions ?? [];
+  }
+
+  groupSubscribe(group: string, exchange: string, pattern: string, options: Headers = {}): Promise<void> {
+    const command = { ...this.#ref(), group, exchange, pattern, options };
+    return this.#client.run({ kind: 'session.groupSubscribe', ...command });
+  }
+
+  groupUnsubscribe(group: string, exchange: string, pattern: string): Promise<boolean> {
+    return this.#client.run({ kind: 'session.groupUnsubscribe', ...this.#ref(), group, exchange, pattern });
   }
 
   inflight(): ReadonlyMap<number, number> {

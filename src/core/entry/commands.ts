@@ -8,8 +8,14 @@
 import type { AppendResult, LogEntry, ReadBuffers } from '../../storage/types.js';
 import type {
   CoreStats,
+  GroupMembership,
   GroupOffset,
+  GroupSummary,
+  IdempotentAppend,
+  ProducerBatch,
+  ProducerInit,
   PublishInput,
+  RetainedMessage,
   SessionSummary,
   StreamAppendOptions,
   StreamInfo,
@@ -61,6 +67,9 @@ export interface CommandSpecs {
   'user.put': { in: { name: string; password: string; tags: string[] }; out: Promise<void> };
   'user.delete': { in: { name: string }; out: Promise<void> };
   'user.verify': { in: { name: string; password: string }; out: Promise<boolean> };
+  /** Whether the server applied its configured default user on an earlier start (src/server/users.ts). */
+  'user.defaultApplied': { in: object; out: boolean };
+  'user.markDefaultApplied': { in: object; out: Promise<void> };
 
   // ---- exchanges
   'exchange.declare': { in: { name: string; options: ExchangeOptions }; out: void };
@@ -127,6 +136,28 @@ export interface CommandSpecs {
   };
   'offsets.deleteGroup': { in: GroupRef; out: Promise<void> };
 
+  // ---- consumer groups as objects: offsets (above) and the coordinator's membership record
+  'group.list': { in: object; out: GroupSummary[] };
+  'group.membership': { in: GroupRef; out: GroupMembership | undefined };
+  /** Null removes the record; false: past core's bounds, so the stored record was removed instead. */
+  'group.saveMembership': { in: GroupRef & { membership: GroupMembership | null }; out: Promise<boolean> };
+  'group.delete': { in: GroupRef; out: Promise<void> };
+
+  // ---- idempotent producers (Kafka KIP-98 / KIP-360)
+  'producer.init': { in: { producerId: number; epoch: number }; out: Promise<ProducerInit> };
+  /** Check a batch's sequence, append it and record the sequence, as one step. */
+  'producer.append': {
+    in: PartitionRef & { batch: ProducerBatch; payload: Uint8Array; options: StreamAppendOptions };
+    out: IdempotentAppend;
+  };
+
+  // ---- retained messages, one per routing key
+  'retained.set': { in: { message: RetainedMessage }; out: Promise<void> };
+  'retained.clear': { in: { key: string }; out: Promise<void> };
+  /** Retained messages whose key the AMQP-form topic `pattern` matches; expired ones are left out. */
+  'retained.match': { in: { pattern: string }; out: RetainedMessage[] };
+  'retained.count': { in: object; out: number };
+
   // ---- sessions (a subscriber's lasting identity). A command naming an incarnation other than the
   // session's current one fails (invalidState): a handle never reaches a session that replaced its own.
   'session.open': {
@@ -141,6 +172,22 @@ export interface CommandSpecs {
   };
   'session.unsubscribe': {
     in: { id: string; incarnation: number; exchange: string; pattern: string };
+    out: Promise<boolean>;
+  };
+  /** A subscription shared with the session's group (served by the adapter from the group's queue). */
+  'session.groupSubscribe': {
+    in: {
+      id: string;
+      incarnation: number;
+      group: string;
+      exchange: string;
+      pattern: string;
+      options: Headers;
+    };
+    out: Promise<void>;
+  };
+  'session.groupUnsubscribe': {
+    in: { id: string; incarnation: number; group: string; exchange: string; pattern: string };
     out: Promise<boolean>;
   };
   'session.inflight': { in: { id: string; incarnation: number }; out: ReadonlyMap<number, number> };
@@ -168,6 +215,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'vhost.list',
   'broker.stats',
   'user.list',
+  'user.defaultApplied',
   'exchange.check',
   'exchange.list',
   'queue.check',
@@ -180,6 +228,10 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'partition.offsetForTimestamp',
   'offsets.fetch',
   'offsets.list',
+  'group.list',
+  'group.membership',
+  'retained.match',
+  'retained.count',
   'session.describe',
   'session.list',
   'session.inflight',

@@ -6,8 +6,11 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { CoreStats, SessionSummary } from '../api.js';
-import type { Users } from '../definitions.js';
+import type { Definitions, Users } from '../definitions.js';
+import type { ConsumerGroups } from '../groups.js';
 import type { VirtualHost } from '../internal.js';
+import type { ProducerRegistry } from '../producers.js';
+import type { RetainedSet } from '../retained.js';
 import type { Session, SessionManager } from '../sessions.js';
 import type { ConsumeOptions, QueueOptions } from '../types.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
@@ -17,11 +20,15 @@ import type { CallerContext } from './context.js';
 export interface HandlerHost {
   vhost(name: string): VirtualHost;
   sessions(vhost: string): SessionManager;
+  groups(vhost: string): ConsumerGroups;
+  retained(vhost: string): RetainedSet;
+  producers(vhost: string): ProducerRegistry;
   vhostNames(): string[];
   addVhost(name: string): Promise<void>;
   deleteVhost(name: string): Promise<void>;
   stats(): CoreStats;
   readonly users: Users;
+  readonly definitions: Definitions;
 }
 
 export type Handler<K extends CommandKind> = (
@@ -71,6 +78,8 @@ const vhostAndUsers = {
   'user.put': (host, _ctx, c) => host.users.put(c.name, c.password, c.tags),
   'user.delete': (host, _ctx, c) => host.users.delete(c.name),
   'user.verify': (host, _ctx, c) => host.users.verify(c.name, c.password),
+  'user.defaultApplied': (host) => host.definitions.defaultUserApplied,
+  'user.markDefaultApplied': (host) => host.definitions.markDefaultUserApplied(),
 } satisfies Partial<Handlers>;
 
 const exchanges = {
@@ -150,6 +159,20 @@ const streams = {
   'offsets.fetch': (host, ctx, c) => host.vhost(ctx.vhost).fetchOffset(c.group, c.stream, c.partition),
   'offsets.list': (host, ctx, c) => host.vhost(ctx.vhost).groupOffsets(c.group),
   'offsets.deleteGroup': (host, ctx, c) => host.vhost(ctx.vhost).deleteGroupOffsets(c.group),
+  'producer.append': (host, ctx, c) =>
+    host.vhost(ctx.vhost).appendIdempotent(c.stream, c.partition, c.batch, c.payload, c.options),
+} satisfies Partial<Handlers>;
+
+const objects = {
+  'group.list': (host, ctx) => host.groups(ctx.vhost).list(),
+  'group.membership': (host, ctx, c) => host.groups(ctx.vhost).membership(c.group),
+  'group.saveMembership': (host, ctx, c) => host.groups(ctx.vhost).saveMembership(c.group, c.membership),
+  'group.delete': (host, ctx, c) => host.groups(ctx.vhost).delete(c.group),
+  'producer.init': (host, ctx, c) => host.producers(ctx.vhost).init(c.producerId, c.epoch),
+  'retained.set': (host, ctx, c) => host.retained(ctx.vhost).set(c.message),
+  'retained.clear': (host, ctx, c) => host.retained(ctx.vhost).clear(c.key),
+  'retained.match': (host, ctx, c) => host.retained(ctx.vhost).match(c.pattern),
+  'retained.count': (host, ctx) => host.retained(ctx.vhost).size,
 } satisfies Partial<Handlers>;
 
 const sessions = {
@@ -167,6 +190,10 @@ const sessions = {
     sessionOf(host, ctx, c.id, c.incarnation).subscribe(c.exchange, c.pattern, c.options),
   'session.unsubscribe': (host, ctx, c) =>
     sessionOf(host, ctx, c.id, c.incarnation).unsubscribe(c.exchange, c.pattern),
+  'session.groupSubscribe': (host, ctx, c) =>
+    sessionOf(host, ctx, c.id, c.incarnation).groupSubscribe(c.group, c.exchange, c.pattern, c.options),
+  'session.groupUnsubscribe': (host, ctx, c) =>
+    sessionOf(host, ctx, c.id, c.incarnation).groupUnsubscribe(c.group, c.exchange, c.pattern),
   'session.inflight': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).inflight(),
   'session.setInflight': (host, ctx, c) =>
     sessionOf(host, ctx, c.id, c.incarnation).setInflight(c.packetId, c.deliveryId),
@@ -183,5 +210,6 @@ export const handlers: Handlers = {
   ...queues,
   ...messages,
   ...streams,
+  ...objects,
   ...sessions,
 };

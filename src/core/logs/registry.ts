@@ -1,16 +1,17 @@
 /**
- * The streams of one vhost: definitions kept in `storage.meta`, one open Log per partition, group
- * offsets, periodic retention, and the queue face that AMQP stream queues use.
+ * The streams of one vhost: definitions kept in the definitions log, one open Log per partition,
+ * periodic retention, and the queue face that AMQP stream queues use. Group offsets belong to the
+ * vhost's consumer groups (../groups.ts), told through `streamDeleted` when a stream goes.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
-import type { Clock, CoreLimits, GroupOffset, StreamInfo } from '../api.js';
+import type { Clock, CoreLimits, StreamInfo } from '../api.js';
+import type { StreamDefinitions } from '../definitions.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { QueueEngine, StreamRegistry, StreamRegistryFactory } from '../internal.js';
 import type { QueueOptions } from '../types.js';
-import { GroupOffsets } from './group-offsets.js';
-import { checkStreamName, partitionLogName, streamKey, streamKeyPrefix } from './names.js';
+import { checkStreamName, partitionLogName } from './names.js';
 import { Partition } from './partition.js';
 import { StreamQueue } from './stream-queue.js';
 
@@ -25,6 +26,9 @@ interface StreamDeps {
   clock: Clock;
   limits: CoreLimits;
   supervisor: Supervisor;
+  definitions: StreamDefinitions;
+  /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
+  streamDeleted?: (name: string) => Promise<void>;
 }
 
 interface StreamOptions {
@@ -50,8 +54,7 @@ class Streams implements StreamRegistry {
   readonly #deps: StreamDeps;
   readonly #streams = new Map<string, StreamState>();
   readonly #queues = new Map<string, StreamQueue>();
-  readonly #offsets: GroupOffsets;
-  /** create/delete/addPartitions await storage; running them one at a time keeps meta and logs in step. */
+  /** create/delete/addPartitions await storage; running them one at a time keeps definitions and logs in step. */
   #serial: Promise<unknown> = Promise.resolve();
   #timer: Timer | undefined;
   /** Retention's own boundary; retention catches per partition, so this one never fails in practice. */
@@ -60,18 +63,13 @@ class Streams implements StreamRegistry {
 
   constructor(deps: StreamDeps) {
     this.#deps = deps;
-    this.#offsets = new GroupOffsets(deps.vhost, deps.storage.meta);
     this.#exec = deps.supervisor.executor('streams', deps.vhost, {
       onFault: () => this.#scheduleRetention(),
     });
   }
 
   async open(): Promise<void> {
-    for (const [key, value] of this.#deps.storage.meta.entries(streamKeyPrefix(this.#deps.vhost))) {
-      const info = parseDefinition(value);
-      if (info === undefined) {
-        throw brokerError(ErrorCode.storageCorrupt, `Stream definition under '${key}' is unreadable`);
-      }
+    for (const info of this.#deps.definitions.streams(this.#deps.vhost)) {
       const exec = this.#executorFor(info.name);
       const partitions = await this.#openPartitions(info.name, 0, info.partitions, exec);
       this.#streams.set(info.name, { info, partitions, exec });
@@ -95,7 +93,7 @@ class Streams implements StreamRegistry {
       const exec = this.#executorFor(name);
       const partitions = await this.#openPartitions(name, 0, info.partitions, exec, { fresh: true });
       try {
-        await this.#deps.storage.meta.put(streamKey(this.#deps.vhost, name), info);
+        await this.#deps.definitions.putStream(this.#deps.vhost, info);
       } catch (err) {
         for (const partition of partitions) await partition.log.close().catch(() => undefined);
         throw err;
@@ -112,10 +110,10 @@ class Streams implements StreamRegistry {
       state.exec.stop();
       this.#queues.get(name)?.detach(`Stream '${name}' was deleted`);
       this.#queues.delete(name);
-      // Meta first: a crash part-way leaves orphan logs, which `create` clears, never a stream
-      // whose definition points at logs that are gone.
-      await this.#deps.storage.meta.delete(streamKey(this.#deps.vhost, name));
-      await this.#offsets.deleteStream(name);
+      // The definition first: a crash part-way leaves orphan logs, which `create` clears, never a
+      // stream whose definition points at logs that are gone.
+      await this.#deps.definitions.deleteStream(this.#deps.vhost, name);
+      await this.#deps.streamDeleted?.(name);
       for (const partition of state.partitions) {
         partition.close();
         await this.#deps.storage.deleteLog(partition.log.name);
@@ -134,7 +132,7 @@ class Streams implements StreamRegistry {
       }
       const added = await this.#openPartitions(name, current, total, state.exec, { fresh: true });
       const info = makeInfo(name, total, state.info);
-      await this.#deps.storage.meta.put(streamKey(this.#deps.vhost, name), info);
+      await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.partitions.push(...added);
       state.info = info;
       return info;
@@ -164,23 +162,6 @@ class Streams implements StreamRegistry {
     });
     this.#queues.set(name, queue);
     return queue;
-  }
-
-  async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
-    this.#partition(stream, partition);
-    await this.#offsets.commit(group, stream, partition, offset);
-  }
-
-  fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined {
-    return this.#offsets.fetch(group, stream, partition);
-  }
-
-  groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }> {
-    return this.#offsets.list(group);
-  }
-
-  deleteGroupOffsets(group: string): Promise<void> {
-    return this.#offsets.deleteGroup(group);
   }
 
   async close(): Promise<void> {
@@ -348,18 +329,4 @@ function makeInfo(
   bounds: { bytesMax?: number; ageMsMax?: number },
 ): StreamInfo {
   return { name, partitions, ...retentionOf(bounds) };
-}
-
-function parseDefinition(value: unknown): StreamInfo | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  const { name, partitions, bytesMax, ageMsMax } = v;
-  if (typeof name !== 'string' || !Number.isSafeInteger(partitions) || (partitions as number) < 1)
-    return undefined;
-  if (bytesMax !== undefined && typeof bytesMax !== 'number') return undefined;
-  if (ageMsMax !== undefined && typeof ageMsMax !== 'number') return undefined;
-  return makeInfo(name, partitions as number, {
-    ...(bytesMax === undefined ? {} : { bytesMax }),
-    ...(ageMsMax === undefined ? {} : { ageMsMax }),
-  });
 }

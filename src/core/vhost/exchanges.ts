@@ -110,10 +110,10 @@ export class Exchanges {
 
   /** Puts back stored exchanges and bindings; queues need not exist yet. */
   restore(defs: VhostDefinitions): void {
-    for (const { name, options } of defs.exchanges) {
+    for (const [name, options] of defs.exchanges) {
       if (!this.#exchanges.has(name)) this.#add(name, normaliseExchange(options));
     }
-    for (const stored of defs.bindings) {
+    for (const stored of defs.bindings.values()) {
       const source = this.#exchanges.get(stored.source);
       if (source === undefined || stored.source === '') continue;
       const isQueue = stored.destinationKind === 'queue';

@@ -14,21 +14,19 @@ import type {
   CoreLimits,
   DeleteQueueOptions,
   GroupOffset,
+  IdempotentAppend,
+  ProducerBatch,
   PublishInput,
+  StreamAppendOptions,
   StreamInfo,
   StreamPartition,
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
 import type { Supervisor } from '../exec/supervisor.js';
-import type {
-  QueueDeps,
-  QueueEngine,
-  QueueFactory,
-  QueueHooks,
-  StreamRegistry,
-  VirtualHost,
-} from '../internal.js';
+import type { ConsumerGroups } from '../groups.js';
+import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
+import type { ProducerRegistry } from '../producers.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -60,6 +58,9 @@ export interface VhostDeps {
   readonly definitions: Definitions;
   readonly createQueue: QueueFactory;
   readonly streams: StreamRegistry;
+  /** Consumer groups: committed offsets (checked against the streams here) and membership records. */
+  readonly groups: ConsumerGroups;
+  readonly producers: ProducerRegistry;
   /** The broker's message counters; the vhost counts deliveries, which no command triggers. */
   readonly meters: Meters;
   readonly supervisor: Supervisor;
@@ -124,7 +125,7 @@ export class Vhost implements VirtualHost {
     const vhost = new Vhost(deps);
     const defs = deps.definitions.load(deps.name);
     vhost.#exchanges.restore(defs);
-    const states = defs.queues.map(({ name, options }) => vhost.#queues.add(name, options));
+    const states = [...defs.queues].map(([name, options]) => vhost.#queues.add(name, options));
     for (const state of states) await state.engine.ready;
     return vhost;
   }
@@ -447,20 +448,45 @@ export class Vhost implements VirtualHost {
     return this.#deps.streams.partition(stream, index);
   }
 
-  commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
-    return this.#deps.streams.commitOffset(group, stream, partition, offset);
+  appendIdempotent(
+    stream: string,
+    index: number,
+    batch: ProducerBatch,
+    payload: Uint8Array,
+    options: StreamAppendOptions,
+  ): IdempotentAppend {
+    const partition = this.#deps.streams.partition(stream, index);
+    const { producers } = this.#deps;
+    const verdict = producers.check(stream, index, batch);
+    if (verdict.kind !== 'append') return verdict;
+    const appended = partition.append(payload, options);
+    // Stored but not recorded (the registry's log failed): the producer hears of it through `durable`.
+    let recorded: Promise<void>;
+    try {
+      recorded = producers.record(stream, index, batch, appended.offset);
+    } catch (err) {
+      recorded = Promise.reject(err);
+    }
+    const durable = Promise.all([appended.durable, recorded]).then(() => undefined);
+    durable.catch(() => {}); // callers that do not wait must not see an unhandled rejection
+    return { kind: 'appended', offset: appended.offset, durable };
+  }
+
+  async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
+    this.#deps.streams.partition(stream, partition);
+    await this.#deps.groups.commit(group, stream, partition, offset);
   }
 
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined {
-    return this.#deps.streams.fetchOffset(group, stream, partition);
+    return this.#deps.groups.fetch(group, stream, partition);
   }
 
   groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }> {
-    return this.#deps.streams.groupOffsets(group);
+    return this.#deps.groups.offsets(group);
   }
 
   deleteGroupOffsets(group: string): Promise<void> {
-    return this.#deps.streams.deleteGroupOffsets(group);
+    return this.#deps.groups.deleteOffsets(group);
   }
 
   // ---- listing, stats, lifecycle ----

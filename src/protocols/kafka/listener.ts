@@ -31,23 +31,22 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         defaultPartitions,
         ...overrides,
       };
+      const vhost = context.core.connect({
+        principal: internalPrincipal,
+        vhost: options.vhost,
+        connectionId: 'kafka',
+        protocol: 'kafka',
+        peerAddress: '',
+      });
       const broker: KafkaBroker = {
         core: context.core,
-        vhost: context.core.connect({
-          principal: internalPrincipal,
-          vhost: options.vhost,
-          connectionId: 'kafka',
-          protocol: 'kafka',
-          peerAddress: '',
-        }),
+        vhost,
         options,
         // Groups stored before a restart are loaded here, each member on a new session timeout.
-        groups: new GroupCoordinator(
-          options,
-          new GroupStore(context.core.state, options.vhost),
-          (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
+        groups: new GroupCoordinator(options, new GroupStore(vhost), (err, groupId) =>
+          context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
         ),
-        producers: new ProducerRegistry(context.core),
+        producers: new ProducerRegistry(vhost),
         logger: context.logger,
       };
       const connections = new Set<KafkaConnection>();

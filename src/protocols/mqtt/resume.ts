@@ -22,7 +22,7 @@ export function resume(conn: Connection, present: boolean): void {
       const entry = entryFromArgs(sub.options);
       if (entry !== undefined) conn.subscriptions.set(entry.filter, entry);
     }
-    for (const entry of loadShared(server, conn.clientId)) {
+    for (const entry of loadShared(conn)) {
       conn.subscriptions.set(fullFilter(entry), entry);
       attachShared(conn, entry);
     }

@@ -1,14 +1,15 @@
 /**
  * Retained messages (MQTT 5.0 §3.3.1.3): one per topic, replaced by the next retained PUBLISH and
- * cleared by an empty one. Kept in memory and, through `CoreBroker.state`, durably (key
- * `mqtt.retained/<vhost>/<topic>`), so they survive a restart. `$SYS` values are memory only.
+ * cleared by an empty one. Core keeps them, durably, in the vhost's retained set, keyed by the
+ * topic's routing key and matched with core's topic matcher; this adds MQTT's own rule on top (a
+ * leading wildcard never matches a `$` topic, §4.7.2) and keeps the `$SYS` values, which live in
+ * memory only, beside them.
  */
 import { Buffer } from 'node:buffer';
-import type { CoreBroker } from '../../core/api.js';
-import { headersFromJson, headersToJson } from '../../core/definitions.js';
+import type { CoreClient } from '../../core/api.js';
 import type { MessageProperties } from '../../core/types.js';
 import { Header } from './properties.js';
-import { filterMatches } from './topics.js';
+import { filterMatches, filterToPattern, keyToTopic, topicToKey } from './topics.js';
 
 export interface RetainedMessage {
   readonly topic: string;
@@ -16,63 +17,44 @@ export interface RetainedMessage {
   readonly properties: MessageProperties;
 }
 
-interface StoredRetained {
-  body: string;
-  properties: Omit<MessageProperties, 'headers'> & { headers?: unknown };
-}
-
 export class RetainedStore {
-  readonly #messages = new Map<string, RetainedMessage>();
-  readonly #state: CoreBroker['state'];
-  readonly #prefix: string;
-  readonly #now: () => number;
+  readonly #core: CoreClient;
+  /** `$SYS/...` values, refreshed every few seconds: never stored. */
+  readonly #memory = new Map<string, RetainedMessage>();
 
-  constructor(state: CoreBroker['state'], vhost: string, now: () => number) {
-    this.#state = state;
-    this.#prefix = `mqtt.retained/${encodeURIComponent(vhost)}/`;
-    this.#now = now;
-    for (const [key, value] of state.entries(this.#prefix)) {
-      const topic = decodeURIComponent(key.slice(this.#prefix.length));
-      const stored = value as StoredRetained;
-      const properties = { ...stored.properties, headers: headersFromJson(stored.properties.headers) };
-      this.#messages.set(topic, { topic, body: Buffer.from(stored.body, 'base64'), properties });
-    }
+  /** `core` addresses the vhost whose retained set this is. */
+  constructor(core: CoreClient) {
+    this.#core = core;
   }
 
   get size(): number {
-    return this.#messages.size;
+    return this.#core.retainedCount() + this.#memory.size;
   }
 
   /** Sets or (empty body) clears the retained message of `topic`; `durable` false keeps it in memory only. */
   async set(message: RetainedMessage, durable = true): Promise<void> {
-    const key = `${this.#prefix}${encodeURIComponent(message.topic)}`;
-    if (message.body.length === 0) {
-      if (this.#messages.delete(message.topic) && durable) await this.#state.delete(key);
+    const { topic, body, properties } = message;
+    if (!durable) {
+      if (body.length === 0) this.#memory.delete(topic);
+      else this.#memory.set(topic, message);
       return;
     }
-    this.#messages.set(message.topic, message);
-    if (!durable) return;
-    const { headers, ...rest } = message.properties;
-    const stored: StoredRetained = {
-      body: message.body.toString('base64'),
-      properties: { ...rest, headers: headersToJson(headers ?? {}) },
-    };
-    await this.#state.put(key, stored);
+    const key = topicToKey(topic);
+    if (body.length === 0) return this.#core.clearRetained(key);
+    const expiresAt = properties.headers?.[Header.expiresAt];
+    const expiry = typeof expiresAt === 'number' ? { expiresAtMs: expiresAt } : {};
+    await this.#core.setRetained({ key, body, properties, ...expiry });
   }
 
-  /** Retained messages matching `filter`, expired ones removed on the way. */
+  /** Retained messages matching `filter`; core leaves out (and clears) expired ones. */
   match(filter: string): RetainedMessage[] {
-    const now = this.#now();
     const out: RetainedMessage[] = [];
-    for (const message of this.#messages.values()) {
-      if (!filterMatches(filter, message.topic)) continue;
-      const expiresAt = message.properties.headers?.[Header.expiresAt];
-      if (typeof expiresAt === 'number' && expiresAt <= now) {
-        void this.set({ ...message, body: Buffer.alloc(0) }).catch(() => {});
-        continue;
-      }
-      out.push(message);
+    for (const stored of this.#core.matchRetained(filterToPattern(filter))) {
+      const topic = keyToTopic(stored.key);
+      if (!filterMatches(filter, topic)) continue;
+      out.push({ topic, body: Buffer.from(stored.body), properties: stored.properties });
     }
+    for (const message of this.#memory.values()) if (filterMatches(filter, message.topic)) out.push(message);
     return out;
   }
 }

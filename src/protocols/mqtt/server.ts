@@ -79,7 +79,7 @@ export class MqttServer {
     this.startedAtMs = deps.startedAtMs;
     this.deniedFilters = deps.options?.deniedFilters ?? [];
     this.authentication = deps.options?.authentication ?? 'optional';
-    this.retained = new RetainedStore(deps.core.state, this.vhostName, () => Date.now());
+    this.retained = new RetainedStore(this.vhost);
     publishSys(this);
     this.#every(this.limits.sysIntervalMs, () => publishSys(this));
     this.#every(this.limits.queueSweepIntervalMs, () => this.#sweepQueues());

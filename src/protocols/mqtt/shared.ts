@@ -2,20 +2,15 @@
  * Shared subscriptions (MQTT 5.0 §4.8.2): every `$share/<group>/<filter>` is one core queue bound to
  * `amq.topic`, consumed by all the group's members. A message goes to one member; when a member
  * leaves, the messages it held unacknowledged return to the queue and go to the others.
- * The queue is auto-deleted with its last member. Durable sessions remember their shared
- * subscriptions under `mqtt.shared/<vhost>/<client id>`.
+ * The queue is auto-deleted with its last member. A session remembers its shared subscriptions as
+ * core group subscriptions (durably when the session is durable), so they come back on resume.
  */
 import type { Consumer } from '../../core/types.js';
 import type { Connection } from './connection.js';
 import { Reason } from './limits.js';
 import { entryFromArgs, entryToArgs, fullFilter, type SubscriptionEntry } from './model.js';
 import { deliver, offer } from './outbound.js';
-import type { MqttServer } from './server.js';
 import { filterToPattern, sharedQueueName, topicExchange } from './topics.js';
-
-function key(server: MqttServer, clientId: string): string {
-  return `mqtt.shared/${encodeURIComponent(server.vhostName)}/${encodeURIComponent(clientId)}`;
-}
 
 /** Unacked deliveries a client may hold, per consumer and (through `conn.credit`) over them all. */
 export function consumeWindow(conn: Connection): number {
@@ -55,26 +50,22 @@ export function detachShared(conn: Connection, full: string): void {
   conn.sharedConsumers.delete(full);
 }
 
-export function loadShared(server: MqttServer, clientId: string): SubscriptionEntry[] {
-  const stored = server.core.state.get(key(server, clientId));
-  if (!Array.isArray(stored)) return [];
+/** The session's shared subscriptions, as recorded in core. */
+export function loadShared(conn: Connection): SubscriptionEntry[] {
   const out: SubscriptionEntry[] = [];
-  for (const item of stored as Array<{ group: string; args: Record<string, never> }>) {
-    const entry = entryFromArgs(item.args);
-    if (entry !== undefined) out.push({ ...entry, group: item.group });
+  for (const sub of conn.session!.groupSubscriptions()) {
+    const entry = entryFromArgs(sub.options);
+    if (entry !== undefined) out.push({ ...entry, group: sub.group });
   }
   return out;
 }
 
-export async function saveShared(conn: Connection): Promise<void> {
-  if (conn.session?.durable !== true) return;
-  const entries = [...conn.subscriptions.values()].filter((e) => e.group !== undefined);
-  const value = entries.map((e) => ({ group: e.group, args: entryToArgs(e) }));
-  if (value.length === 0) return forgetShared(conn.server, conn.clientId);
-  await conn.server.core.state.put(key(conn.server, conn.clientId), value);
+/** Records a shared subscription in the session (it replaces one of the same group and filter). */
+export function saveShared(conn: Connection, entry: SubscriptionEntry): Promise<void> {
+  const pattern = filterToPattern(entry.filter);
+  return conn.session!.groupSubscribe(entry.group!, topicExchange, pattern, entryToArgs(entry));
 }
 
-export async function forgetShared(server: MqttServer, clientId: string): Promise<void> {
-  if (server.core.state.get(key(server, clientId)) !== undefined)
-    await server.core.state.delete(key(server, clientId));
+export async function forgetShared(conn: Connection, entry: SubscriptionEntry): Promise<void> {
+  await conn.session!.groupUnsubscribe(entry.group!, topicExchange, filterToPattern(entry.filter));
 }

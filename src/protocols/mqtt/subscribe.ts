@@ -10,7 +10,7 @@ import { type Connection, ProtocolViolation } from './connection.js';
 import { Reason } from './limits.js';
 import { entryToArgs, type SubscriptionEntry } from './model.js';
 import { Header } from './properties.js';
-import { attachShared, detachShared, saveShared } from './shared.js';
+import { attachShared, detachShared, forgetShared, saveShared } from './shared.js';
 import { filterToPattern, parseShared, topicExchange, validFilter } from './topics.js';
 
 /** 3.1.1 has one failure code, 0x80 (§3.9.3). */
@@ -49,7 +49,7 @@ async function subscribeOne(
   conn.subscriptions.set(sub.topic, entry);
   if (shared !== undefined) {
     attachShared(conn, entry);
-    await saveShared(conn);
+    await saveShared(conn, entry);
     return sub.qos;
   }
   await conn.session!.subscribe(topicExchange, filterToPattern(filter), entryToArgs(entry));
@@ -93,7 +93,7 @@ export async function handleUnsubscribe(conn: Connection, packet: IUnsubscribePa
     conn.subscriptions.delete(full);
     if (entry.group !== undefined) {
       detachShared(conn, full);
-      await saveShared(conn);
+      await forgetShared(conn, entry);
     } else {
       await conn.session!.unsubscribe(topicExchange, filterToPattern(entry.filter));
     }

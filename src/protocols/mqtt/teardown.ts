@@ -10,7 +10,6 @@ import type { Connection } from './connection.js';
 import { publishToTopic } from './inbound.js';
 import { type PublishProperties, toCore } from './properties.js';
 import type { MqttServer } from './server.js';
-import { forgetShared } from './shared.js';
 
 export interface Will {
   readonly topic: string;
@@ -36,12 +35,12 @@ function publishWill(server: MqttServer, core: CoreClient, clientId: string, wil
   }
 }
 
-/** A session ended (or starts clean): what the MQTT side keeps for it beside the core session goes too. */
+/**
+ * A session ended (or starts clean): what the MQTT side keeps for it beside the core session goes
+ * too. Its shared subscriptions went with the core session.
+ */
 export function forgetSessionState(server: MqttServer, clientId: string): void {
   server.incomingQos2.delete(clientId);
-  forgetShared(server, clientId).catch((err: unknown) => {
-    server.logger.warn({ err, clientId }, 'mqtt shared subscriptions not forgotten');
-  });
 }
 
 export function onClosed(conn: Connection): void {

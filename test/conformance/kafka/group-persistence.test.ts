@@ -9,9 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { BrokerCore } from '../../../src/core/broker.js';
+import { internalContext } from '../../../src/core/entry/context.js';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { GroupStore, storedGroupBytesMax } from '../../../src/protocols/kafka/group-store.js';
+import { MemoryStorage } from '../../../src/storage/memory.js';
 import { type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
@@ -180,14 +183,8 @@ test('a member that does not come back after a restart expires and the rest reba
 });
 
 test('a group record past its size bound is not stored, and no stale record is left', async () => {
-  const values = new Map<string, unknown>();
-  const state = {
-    get: (key: string) => values.get(key),
-    entries: (prefix: string) => [...values].filter(([k]) => k.startsWith(prefix)),
-    put: async (key: string, value: unknown) => void values.set(key, JSON.parse(JSON.stringify(value))),
-    delete: async (key: string) => void values.delete(key),
-  };
-  const store = new GroupStore(state, '/');
+  const core = await BrokerCore.open({ storage: new MemoryStorage() });
+  const store = new GroupStore(core.connect(internalContext('/')));
   const member = (metadataBytes: number) => ({
     id: 'm-1',
     instanceId: null,
@@ -214,4 +211,5 @@ test('a group record past its size bound is not stored, and no stale record is l
   assert.equal(loaded[0]!.members[0]!.protocols[0]!.metadata.byteLength, 16);
   assert.equal(await store.save(group(storedGroupBytesMax)), false);
   assert.deepEqual(store.load(10), [], 'the outdated record is removed');
+  await core.close();
 });

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
   closeAll,
+  connack,
   connect,
   inbox,
   mqttTcpOnlyFlags,
   rawClient,
   sleep,
+  startMqttBroker,
 } from '../../../testing/mqtt-harness.js';
 import { startCli } from '../../../testing/server-cli.js';
 
@@ -46,6 +48,36 @@ describe('restart', () => {
         assert.equal(r!.text, 'kept');
         assert.equal(r!.packet.retain, true);
         await closeAll(back, late);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a persistent session's shared subscription comes back after a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
+    const v5 = { protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } } as const;
+    try {
+      const first = await startMqttBroker({ storage: 'file', dataDir });
+      const member = await connect(first.url, { ...v5, clientId: 'shared-member', clean: false });
+      await member.subscribeAsync('$share/workers/restart/jobs', { qos: 1 });
+      await member.subscribeAsync('restart/own', { qos: 1 });
+      await member.unsubscribeAsync('restart/own');
+      await closeAll(member);
+      await first.stop();
+
+      const second = await startMqttBroker({ storage: 'file', dataDir });
+      try {
+        const back = await connect(second.url, { ...v5, clientId: 'shared-member', clean: false });
+        assert.equal(connack(back).sessionPresent, true);
+        const pub = await connect(second.url);
+        await pub.publishAsync('restart/own', 'not for the member', { qos: 1 });
+        await pub.publishAsync('restart/jobs', 'job 1', { qos: 1 });
+        const [job] = await inbox(back).wait(1);
+        assert.equal(job!.text, 'job 1', 'the group membership was restored with the session');
+        await closeAll(back, pub);
       } finally {
         await second.stop();
       }

@@ -152,8 +152,8 @@ export const deleteTopicsHandler: ApiHandler = {
       if (ctx.broker.vhost.stream(name) === undefined) errorCode = KafkaError.unknownTopicOrPartition;
       else {
         try {
+          // Core drops the topic's group offsets and producer sequences with it.
           await ctx.broker.vhost.deleteStream(name);
-          await ctx.broker.producers.forgetTopic(name);
         } catch (err) {
           errorCode = kafkaErrorOf(err);
         }

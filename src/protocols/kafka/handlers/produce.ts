@@ -4,7 +4,7 @@
  * sequences), given their offsets by rewriting baseOffset, and appended whole as one stream entry
  * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable.
  */
-import type { StreamPartition } from '../../../core/api.js';
+import type { StreamAppendOptions, StreamPartition } from '../../../core/api.js';
 import {
   ApiKey,
   BatchAttribute,
@@ -67,24 +67,37 @@ function parseBatches(broker: KafkaBroker, given: Uint8Array | null): Batch[] | 
   return batches;
 }
 
-function appendBatch(
+/** The batch as stored: a copy whose baseOffset is the offset it will get, and its entry options. */
+function prepareBatch(
   partition: StreamPartition,
   batch: Batch,
   now: number,
-): { offset: number; durable: Promise<void> } {
+): { bytes: Uint8Array; options: StreamAppendOptions } {
   const bytes = Uint8Array.from(batch.bytes);
-  const offset = partition.endOffset;
-  setBaseOffset(bytes, 0, BigInt(offset));
+  setBaseOffset(bytes, 0, BigInt(partition.endOffset));
   const base = Number(batch.header.baseTimestamp);
   const max = Number(batch.header.maxTimestamp);
   const timestamp = base >= 0 ? base : now;
-  const result = partition.append(bytes, {
+  const options = {
     count: batch.header.recordsCount,
     timestamp,
     maxTimestamp: Math.max(timestamp, max),
     format: kafkaBatchFormat,
-  });
-  return result;
+  };
+  return { bytes, options };
+}
+
+type Appended = { kind: 'appended' | 'duplicate'; offset: number; durable?: Promise<void> } | KafkaError;
+
+/**
+ * Appends one batch; an idempotent producer's goes through core's check of its sequence, which may
+ * answer that it was stored before (a retry) or refuse it.
+ */
+function appendBatch(ctx: RequestContext, topic: string, partition: StreamPartition, batch: Batch): Appended {
+  const { bytes, options } = prepareBatch(partition, batch, Date.now());
+  if (batch.header.producerId < 0n) return { kind: 'appended', ...partition.append(bytes, options) };
+  const result = ctx.broker.producers.append(topic, partition.index, batch.header, bytes, options);
+  return result.kind === 'error' ? result.code : result;
 }
 
 /** Appends one partition's batches; synchronous up to the durability wait, so offsets follow request order. */
@@ -103,19 +116,10 @@ function producePartition(
   let baseOffset = -1;
   try {
     for (const batch of batches) {
-      const idempotent = batch.header.producerId >= 0n;
-      const verdict = idempotent
-        ? broker.producers.check(topic, index, batch.header)
-        : { kind: 'append' as const };
-      if (verdict.kind === 'error') return Promise.resolve({ index, errorCode: verdict.code });
-      if (verdict.kind === 'duplicate') {
-        if (baseOffset < 0) baseOffset = verdict.baseOffset;
-        continue;
-      }
-      const appended = appendBatch(partition, batch, Date.now());
+      const appended = appendBatch(ctx, topic, partition, batch);
+      if (isKafkaError(appended)) return Promise.resolve({ index, errorCode: appended });
       if (baseOffset < 0) baseOffset = appended.offset;
-      waits.push(appended.durable);
-      if (idempotent) waits.push(broker.producers.record(topic, index, batch.header, appended.offset));
+      if (appended.durable !== undefined) waits.push(appended.durable);
     }
   } catch (err) {
     return Promise.resolve({ index, errorCode: kafkaErrorOf(err) });

@@ -1,0 +1,253 @@
+/**
+ * The consumer groups of one vhost, each an owned object with its own log (./state/group-entries.ts):
+ * committed offsets (Kafka OffsetCommit / OffsetFetch, KubeMQ store reads) and the membership record
+ * its coordinator keeps (Kafka's classic group: generation, leader, members and their assignments).
+ * A group object comes into being with its first commit or record and goes when it holds neither.
+ */
+import { brokerError, ErrorCode } from '../shared/errors.js';
+import type { GroupMembership, GroupOffset } from './api.js';
+import {
+  type GroupEntry,
+  type GroupOffsetRow,
+  type GroupState,
+  groupMachine,
+  isEmptyGroup,
+  offsetKey,
+} from './state/group-entries.js';
+import { encodeJson } from './state/json.js';
+import {
+  OwnedLog,
+  type OwnedLogSource,
+  type VhostObjectDeps,
+  vhostObjectOptions,
+} from './state/owned-log.js';
+import type { OpenedLog } from './state/state-log.js';
+
+export type { GroupOffsetRow };
+
+/** Kafka's default `offset.metadata.max.bytes` is 4096; characters are a close enough bound. */
+export const offsetMetadataCharsMax = 4096;
+export const groupNameCharsMax = 1024;
+/** Groups in one vhost; Kafka's coordinator sets no bound, a broker needs one. */
+export const groupsPerVhostMax = 100_000;
+/** Members kept in a membership record; a larger group is kept by its coordinator in memory only. */
+export const membershipMembersMax = 1000;
+/** Largest membership record (encoded); subscription metadata and assignments dominate it. */
+export const membershipBytesMax = 1024 * 1024;
+
+type GroupLog = OwnedLog<GroupState, GroupEntry>;
+
+export class ConsumerGroups {
+  readonly #deps: VhostObjectDeps;
+  readonly #groups = new Map<string, GroupLog>();
+  /** Groups whose log is being created; commands meanwhile wait for it. */
+  readonly #creating = new Map<string, Promise<GroupLog>>();
+  /** Per name, a deleted group letting go of its log; a new one of that name opens after it. */
+  readonly #releasing = new Map<string, Promise<void>>();
+  #closed = false;
+
+  private constructor(deps: VhostObjectDeps) {
+    this.#deps = deps;
+  }
+
+  /** The vhost's groups as found at start (./state/discover.ts). */
+  static async open(
+    deps: VhostObjectDeps,
+    found: ReadonlyArray<OpenedLog<GroupState>>,
+  ): Promise<ConsumerGroups> {
+    const groups = new ConsumerGroups(deps);
+    try {
+      for (const opened of found) {
+        const name = opened.replayed.identity!.name;
+        groups.#groups.set(name, await groups.#open(name, { adopt: opened }));
+      }
+    } catch (err) {
+      await groups.close();
+      throw err;
+    }
+    return groups;
+  }
+
+  // ---- offsets
+
+  async commit(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
+    checkGroup(group);
+    checkOffset(offset);
+    const log = this.#groups.get(group) ?? (await this.#create(group));
+    await log.commit({ type: 'offset.commit', stream, partition, offset: pickOffset(offset) });
+  }
+
+  fetch(group: string, stream: string, partition: number): GroupOffset | undefined {
+    return this.#groups.get(group)?.state.offsets.get(offsetKey(stream, partition))?.offset;
+  }
+
+  /** The group's offsets, by stream then partition. */
+  offsets(group: string): GroupOffsetRow[] {
+    const rows = [...(this.#groups.get(group)?.state.offsets.values() ?? [])];
+    return rows.sort((a, b) =>
+      a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.partition - b.partition,
+    );
+  }
+
+  async deleteOffsets(group: string): Promise<void> {
+    const log = this.#groups.get(group);
+    if (log === undefined || log.state.offsets.size === 0) return;
+    await this.#change(group, log, { type: 'offsets.clear' });
+  }
+
+  /** A stream was deleted: every group's offsets on it go. */
+  async dropStream(stream: string): Promise<void> {
+    const changes: Array<Promise<void>> = [];
+    for (const [group, log] of this.#groups) {
+      const holds = [...log.state.offsets.values()].some((row) => row.stream === stream);
+      if (holds) changes.push(this.#change(group, log, { type: 'offsets.dropStream', stream }));
+    }
+    await Promise.all(changes);
+  }
+
+  // ---- membership
+
+  membership(group: string): GroupMembership | undefined {
+    return this.#groups.get(group)?.state.membership;
+  }
+
+  /** Every group, with its membership record when it has one. */
+  list(): Array<{ name: string; membership: GroupMembership | undefined }> {
+    return [...this.#groups].map(([name, log]) => ({ name, membership: log.state.membership }));
+  }
+
+  /**
+   * Records the membership (null removes the record). One past its bounds is not recorded: the
+   * stored one is removed instead and the answer is false, so after a restart that group's members
+   * rejoin rather than carry on from an outdated generation.
+   */
+  async saveMembership(group: string, membership: GroupMembership | null): Promise<boolean> {
+    checkGroup(group);
+    const entry: GroupEntry | undefined =
+      membership === null ? undefined : { type: 'membership.put', membership: { ...membership } };
+    const fits = entry !== undefined && recordFits(entry);
+    if (!fits) {
+      const log = this.#groups.get(group);
+      if (log?.state.membership !== undefined) await this.#change(group, log, { type: 'membership.clear' });
+      return membership === null;
+    }
+    const log = this.#groups.get(group) ?? (await this.#create(group));
+    await log.commit(entry);
+    return true;
+  }
+
+  /** Deletes the group: its offsets, its membership record and its log. */
+  async delete(group: string): Promise<void> {
+    const log = this.#groups.get(group) ?? (await this.#creating.get(group));
+    if (log === undefined) return;
+    if (this.#groups.get(group) === log) this.#groups.delete(group);
+    const released = log.destroy();
+    this.#release(group, released);
+    await released;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#creating.values()]);
+    await Promise.allSettled([...this.#releasing.values()]);
+    for (const log of this.#groups.values()) await log.close().catch(() => undefined);
+    this.#groups.clear();
+  }
+
+  /** The vhost is deleted: every group goes with it. */
+  async destroyAll(): Promise<void> {
+    await Promise.allSettled([...this.#creating.values()]);
+    for (const group of [...this.#groups.keys()]) await this.delete(group);
+    await this.close();
+  }
+
+  /** Commits `entry`; a group left holding nothing is deleted. */
+  async #change(group: string, log: GroupLog, entry: GroupEntry): Promise<void> {
+    await log.commit(entry);
+    if (isEmptyGroup(log.state) && this.#groups.get(group) === log) await this.delete(group);
+  }
+
+  #create(group: string): Promise<GroupLog> {
+    const pending = this.#creating.get(group);
+    if (pending !== undefined) return pending;
+    if (this.#closed) {
+      return Promise.reject(
+        brokerError(ErrorCode.invalidState, `Groups of vhost '${this.#deps.vhost}' are closed`),
+      );
+    }
+    if (this.#groups.size + this.#creating.size >= groupsPerVhostMax) {
+      const message = `Vhost '${this.#deps.vhost}' has ${groupsPerVhostMax} consumer groups`;
+      return Promise.reject(brokerError(ErrorCode.resourceExhausted, message));
+    }
+    const created = (this.#releasing.get(group) ?? Promise.resolve()).then(async () => {
+      const log = await this.#open(group, 'create');
+      this.#groups.set(group, log);
+      return log;
+    });
+    this.#creating.set(group, created);
+    const done = () => this.#creating.delete(group);
+    created.then(done, done);
+    return created;
+  }
+
+  #open(group: string, source: OwnedLogSource<GroupState>): Promise<GroupLog> {
+    return OwnedLog.open(vhostObjectOptions(this.#deps, groupMachine, 'group', group), source);
+  }
+
+  #release(group: string, released: Promise<void>): void {
+    const settled = released.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#releasing.set(group, settled);
+    void settled.then(() => {
+      if (this.#releasing.get(group) === settled) this.#releasing.delete(group);
+    });
+  }
+}
+
+function recordFits(entry: GroupEntry & { type: 'membership.put' }): boolean {
+  if (entry.membership.members.length > membershipMembersMax) return false;
+  return encodeJson(groupMachine.encode(entry)).length <= membershipBytesMax;
+}
+
+/** Only the declared fields are stored, whatever else the caller's object carries. */
+function pickOffset(offset: GroupOffset): GroupOffset {
+  const { leaderEpoch } = offset;
+  const picked = { offset: offset.offset, metadata: offset.metadata, committedAt: offset.committedAt };
+  return leaderEpoch === undefined ? picked : { ...picked, leaderEpoch };
+}
+
+function checkGroup(group: string): void {
+  if (group.length > groupNameCharsMax) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `Group name must have at most ${groupNameCharsMax} characters`,
+    );
+  }
+}
+
+function checkOffset(offset: GroupOffset): void {
+  // Kafka clients commit -1 to mean "no position"; anything lower is a bug.
+  if (!Number.isSafeInteger(offset.offset) || offset.offset < -1) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `Committed offset must be an integer >= -1, got ${offset.offset}`,
+    );
+  }
+  if (offset.metadata.length > offsetMetadataCharsMax) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `Offset metadata exceeds ${offsetMetadataCharsMax} characters`,
+    );
+  }
+  if (!Number.isFinite(offset.committedAt)) {
+    throw brokerError(ErrorCode.invalidArgument, `Commit time must be a number, got ${offset.committedAt}`);
+  }
+  if (offset.leaderEpoch !== undefined && !Number.isSafeInteger(offset.leaderEpoch)) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `Leader epoch must be an integer, got ${offset.leaderEpoch}`,
+    );
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * The definitions log (`defs`, one per broker): what must survive a restart besides messages and the
+ * state of groups and sessions. Durable exchanges, durable queues with their options, bindings
+ * between durable objects, streams, vhosts, users (scrypt records and tags) and two once-only flags.
+ * Exclusive queues are never written: RabbitMQ deletes them with their connection.
+ */
+import type { StreamInfo } from '../api.js';
+import { canonicalHeaders } from '../routing/headers.js';
+import type { ExchangeOptions, Headers, QueueOptions } from '../types.js';
+import {
+  corrupt,
+  type FieldSpec,
+  Fields,
+  headersToJson,
+  type Json,
+  optionalFromJson,
+  optionalToJson,
+} from './json.js';
+import type { StateMachine } from './state-log.js';
+
+export interface StoredBinding {
+  readonly source: string;
+  readonly destination: string;
+  readonly destinationKind: 'queue' | 'exchange';
+  readonly routingKey: string;
+  readonly args: Headers;
+}
+
+/** A user's password as a salted scrypt hash (base64), with the scrypt cost it was made with. */
+export interface StoredUser {
+  readonly salt: string;
+  readonly hash: string;
+  readonly cost: number;
+  readonly tags: readonly string[];
+}
+
+export interface VhostDefinitions {
+  readonly exchanges: Map<string, ExchangeOptions>;
+  readonly queues: Map<string, QueueOptions>;
+  /** By `bindingKey`. */
+  readonly bindings: Map<string, StoredBinding>;
+  readonly streams: Map<string, StreamInfo>;
+}
+
+export interface DefinitionsState {
+  readonly vhosts: Map<string, VhostDefinitions>;
+  readonly users: Map<string, StoredUser>;
+  /** Set once `guest` was created on the first start, so deleting every user never brings it back. */
+  usersSeeded: boolean;
+  /** Set once the server applied its configured default user (src/server/users.ts). */
+  defaultUserApplied: boolean;
+}
+
+export type DefinitionsEntry =
+  | { readonly type: 'vhost.put'; readonly vhost: string }
+  /** Removes the vhost and every definition in it. */
+  | { readonly type: 'vhost.delete'; readonly vhost: string }
+  | {
+      readonly type: 'exchange.put';
+      readonly vhost: string;
+      readonly name: string;
+      readonly options: ExchangeOptions;
+    }
+  | { readonly type: 'exchange.delete'; readonly vhost: string; readonly name: string }
+  | {
+      readonly type: 'queue.put';
+      readonly vhost: string;
+      readonly name: string;
+      readonly options: QueueOptions;
+    }
+  | { readonly type: 'queue.delete'; readonly vhost: string; readonly name: string }
+  | { readonly type: 'binding.put'; readonly vhost: string; readonly binding: StoredBinding }
+  | { readonly type: 'binding.delete'; readonly vhost: string; readonly binding: StoredBinding }
+  | { readonly type: 'stream.put'; readonly vhost: string; readonly info: StreamInfo }
+  | { readonly type: 'stream.delete'; readonly vhost: string; readonly name: string }
+  | { readonly type: 'user.put'; readonly name: string; readonly user: StoredUser }
+  | { readonly type: 'user.delete'; readonly name: string }
+  | { readonly type: 'users.seeded' }
+  | { readonly type: 'defaultUser.applied' };
+
+export function bindingKey(b: StoredBinding): string {
+  return [b.source, b.destinationKind, b.destination, b.routingKey, canonicalHeaders(b.args)].join('\u0000');
+}
+
+function emptyVhost(): VhostDefinitions {
+  return { exchanges: new Map(), queues: new Map(), bindings: new Map(), streams: new Map() };
+}
+
+/** The vhost's record, made when a definition is put into a vhost not yet recorded. */
+function vhostOf(state: DefinitionsState, vhost: string): VhostDefinitions {
+  let defs = state.vhosts.get(vhost);
+  if (defs === undefined) {
+    defs = emptyVhost();
+    state.vhosts.set(vhost, defs);
+  }
+  return defs;
+}
+
+function applyDefinitions(state: DefinitionsState, entry: DefinitionsEntry): DefinitionsState {
+  const known = 'vhost' in entry ? state.vhosts.get(entry.vhost) : undefined;
+  switch (entry.type) {
+    case 'vhost.put':
+      vhostOf(state, entry.vhost);
+      break;
+    case 'vhost.delete':
+      state.vhosts.delete(entry.vhost);
+      break;
+    case 'exchange.put':
+      vhostOf(state, entry.vhost).exchanges.set(entry.name, entry.options);
+      break;
+    case 'exchange.delete':
+      known?.exchanges.delete(entry.name);
+      break;
+    case 'queue.put':
+      vhostOf(state, entry.vhost).queues.set(entry.name, entry.options);
+      break;
+    case 'queue.delete':
+      known?.queues.delete(entry.name);
+      break;
+    case 'binding.put':
+      vhostOf(state, entry.vhost).bindings.set(bindingKey(entry.binding), entry.binding);
+      break;
+    case 'binding.delete':
+      known?.bindings.delete(bindingKey(entry.binding));
+      break;
+    case 'stream.put':
+      vhostOf(state, entry.vhost).streams.set(entry.info.name, entry.info);
+      break;
+    case 'stream.delete':
+      known?.streams.delete(entry.name);
+      break;
+    default:
+      applyBrokerWide(state, entry);
+  }
+  return state;
+}
+
+function applyBrokerWide(state: DefinitionsState, entry: DefinitionsEntry): void {
+  switch (entry.type) {
+    case 'user.put':
+      state.users.set(entry.name, entry.user);
+      return;
+    case 'user.delete':
+      state.users.delete(entry.name);
+      return;
+    case 'users.seeded':
+      state.usersSeeded = true;
+      return;
+    case 'defaultUser.applied':
+      state.defaultUserApplied = true;
+      return;
+    default:
+  }
+}
+
+function* snapshotDefinitions(state: DefinitionsState): Iterable<DefinitionsEntry> {
+  for (const [vhost, defs] of state.vhosts) {
+    yield { type: 'vhost.put', vhost };
+    for (const [name, options] of defs.exchanges) yield { type: 'exchange.put', vhost, name, options };
+    for (const [name, options] of defs.queues) yield { type: 'queue.put', vhost, name, options };
+    for (const binding of defs.bindings.values()) yield { type: 'binding.put', vhost, binding };
+    for (const info of defs.streams.values()) yield { type: 'stream.put', vhost, info };
+  }
+  for (const [name, user] of state.users) yield { type: 'user.put', name, user };
+  if (state.usersSeeded) yield { type: 'users.seeded' };
+  if (state.defaultUserApplied) yield { type: 'defaultUser.applied' };
+}
+
+// ---- encoding
+
+const exchangeSpec: FieldSpec = [
+  ['type', ['direct', 'fanout', 'topic', 'headers']],
+  ['durable', 'bool'],
+  ['autoDelete', 'bool'],
+  ['internal', 'bool'],
+  ['arguments', 'headers'],
+];
+
+/** Every stored queue option; `exclusiveOwner` is never stored (exclusive queues are not). */
+const queueSpec: FieldSpec = [
+  ['durable', 'bool'],
+  ['autoDelete', 'bool'],
+  ['kind', ['classic', 'stream']],
+  ['messageTtlMs', 'num'],
+  ['expiresMs', 'num'],
+  ['lengthMax', 'num'],
+  ['bytesMax', 'num'],
+  ['overflow', ['drop-head', 'reject-publish', 'reject-publish-dlx']],
+  ['deadLetterExchange', 'str'],
+  ['deadLetterRoutingKey', 'str'],
+  ['priorityMax', 'num'],
+  ['singleActiveConsumer', 'bool'],
+  ['deliveryLimit', 'num'],
+  ['streamBytesMax', 'num'],
+  ['streamAgeMsMax', 'num'],
+  ['partitions', 'num'],
+  ['arguments', 'headers'],
+];
+
+const streamSpec: FieldSpec = [
+  ['bytesMax', 'num'],
+  ['ageMsMax', 'num'],
+];
+
+function bindingToJson(b: StoredBinding): Json {
+  return {
+    source: b.source,
+    destination: b.destination,
+    kind: b.destinationKind,
+    key: b.routingKey,
+    args: headersToJson(b.args),
+  };
+}
+
+function bindingFromJson(fields: Fields): StoredBinding {
+  const kind = fields.str('kind');
+  if (kind !== 'queue' && kind !== 'exchange') throw corrupt(`binding destination kind '${kind}'`);
+  return {
+    source: fields.str('source'),
+    destination: fields.str('destination'),
+    destinationKind: kind,
+    routingKey: fields.str('key'),
+    args: fields.headers('args'),
+  };
+}
+
+function userToJson(user: StoredUser): Json {
+  return { salt: user.salt, hash: user.hash, cost: user.cost, tags: [...user.tags] };
+}
+
+function userFromJson(fields: Fields): StoredUser {
+  return {
+    salt: fields.str('salt'),
+    hash: fields.str('hash'),
+    cost: fields.int('cost', 1),
+    tags: fields.strings('tags'),
+  };
+}
+
+function encodeDefinitions(entry: DefinitionsEntry): Json {
+  switch (entry.type) {
+    case 'vhost.put':
+    case 'vhost.delete':
+      return { t: entry.type, vhost: entry.vhost };
+    case 'exchange.put':
+      return {
+        t: entry.type,
+        vhost: entry.vhost,
+        name: entry.name,
+        options: optionalToJson(entry.options, exchangeSpec),
+      };
+    case 'queue.put':
+      return {
+        t: entry.type,
+        vhost: entry.vhost,
+        name: entry.name,
+        options: optionalToJson(entry.options, queueSpec),
+      };
+    case 'exchange.delete':
+    case 'queue.delete':
+    case 'stream.delete':
+      return { t: entry.type, vhost: entry.vhost, name: entry.name };
+    case 'binding.put':
+    case 'binding.delete':
+      return { t: entry.type, vhost: entry.vhost, binding: bindingToJson(entry.binding) };
+    case 'stream.put': {
+      const { name, partitions } = entry.info;
+      return {
+        t: entry.type,
+        vhost: entry.vhost,
+        name,
+        partitions,
+        ...optionalToJson(entry.info, streamSpec),
+      };
+    }
+    case 'user.put':
+      return { t: entry.type, name: entry.name, user: userToJson(entry.user) };
+    case 'user.delete':
+      return { t: entry.type, name: entry.name };
+    case 'users.seeded':
+    case 'defaultUser.applied':
+      return { t: entry.type };
+  }
+}
+
+function decodeDefinitions(json: unknown): DefinitionsEntry {
+  const f = new Fields(json, 'definitions entry');
+  const type = f.str('t');
+  switch (type) {
+    case 'vhost.put':
+    case 'vhost.delete':
+      return { type, vhost: f.str('vhost') };
+    case 'exchange.put': {
+      const options = optionalFromJson<ExchangeOptions>(f.fields('options'), exchangeSpec);
+      if (options.type === undefined) throw corrupt('exchange without a type');
+      return { type, vhost: f.str('vhost'), name: f.str('name'), options };
+    }
+    case 'queue.put':
+      return {
+        type,
+        vhost: f.str('vhost'),
+        name: f.str('name'),
+        options: optionalFromJson(f.fields('options'), queueSpec),
+      };
+    case 'exchange.delete':
+    case 'queue.delete':
+    case 'stream.delete':
+      return { type, vhost: f.str('vhost'), name: f.str('name') };
+    case 'binding.put':
+    case 'binding.delete':
+      return { type, vhost: f.str('vhost'), binding: bindingFromJson(f.fields('binding')) };
+    case 'stream.put': {
+      const bounds = optionalFromJson<{ bytesMax?: number; ageMsMax?: number }>(f, streamSpec);
+      return {
+        type,
+        vhost: f.str('vhost'),
+        info: { name: f.str('name'), partitions: f.int('partitions', 1), ...bounds },
+      };
+    }
+    case 'user.put':
+      return { type, name: f.str('name'), user: userFromJson(f.fields('user')) };
+    case 'user.delete':
+      return { type, name: f.str('name') };
+    case 'users.seeded':
+    case 'defaultUser.applied':
+      return { type };
+    default:
+      throw corrupt(`definitions entry type '${type}'`);
+  }
+}
+
+export const definitionsMachine: StateMachine<DefinitionsState, DefinitionsEntry> = {
+  kind: 'definitions',
+  initial: () => ({ vhosts: new Map(), users: new Map(), usersSeeded: false, defaultUserApplied: false }),
+  apply: applyDefinitions,
+  encode: encodeDefinitions,
+  decode: decodeDefinitions,
+  snapshot: snapshotDefinitions,
+};

@@ -1,0 +1,185 @@
+/**
+ * A consumer group's log (`group.<vhost>.<group>`): its committed offsets and its coordinator's
+ * membership record, as Kafka keeps both in `__consumer_offsets`.
+ */
+import type { GroupMember, GroupMembership, GroupOffset } from '../api.js';
+import { bytesToJson, corrupt, Fields, type Json, type JsonObject } from './json.js';
+import type { StateMachine } from './state-log.js';
+
+export interface GroupOffsetRow {
+  readonly stream: string;
+  readonly partition: number;
+  readonly offset: GroupOffset;
+}
+
+export interface GroupState {
+  /** By `offsetKey(stream, partition)`, in first-commit order. */
+  readonly offsets: Map<string, GroupOffsetRow>;
+  membership: GroupMembership | undefined;
+}
+
+export type GroupEntry =
+  | {
+      readonly type: 'offset.commit';
+      readonly stream: string;
+      readonly partition: number;
+      readonly offset: GroupOffset;
+    }
+  /** Every offset of the group goes (Kafka DeleteGroups, OffsetDelete of all). */
+  | { readonly type: 'offsets.clear' }
+  /** The stream was deleted: its offsets go. */
+  | { readonly type: 'offsets.dropStream'; readonly stream: string }
+  | { readonly type: 'membership.put'; readonly membership: GroupMembership }
+  | { readonly type: 'membership.clear' };
+
+export function offsetKey(stream: string, partition: number): string {
+  return `${stream}\u0000${partition}`;
+}
+
+export function isEmptyGroup(state: GroupState): boolean {
+  return state.offsets.size === 0 && state.membership === undefined;
+}
+
+function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
+  switch (entry.type) {
+    case 'offset.commit':
+      state.offsets.set(offsetKey(entry.stream, entry.partition), {
+        stream: entry.stream,
+        partition: entry.partition,
+        offset: entry.offset,
+      });
+      break;
+    case 'offsets.clear':
+      state.offsets.clear();
+      break;
+    case 'offsets.dropStream':
+      for (const [key, row] of state.offsets) if (row.stream === entry.stream) state.offsets.delete(key);
+      break;
+    case 'membership.put':
+      state.membership = entry.membership;
+      break;
+    case 'membership.clear':
+      state.membership = undefined;
+      break;
+  }
+  return state;
+}
+
+function* snapshotGroup(state: GroupState): Iterable<GroupEntry> {
+  for (const row of state.offsets.values()) yield { type: 'offset.commit', ...row };
+  if (state.membership !== undefined) yield { type: 'membership.put', membership: state.membership };
+}
+
+// ---- encoding
+
+function offsetToJson(offset: GroupOffset): JsonObject {
+  const out: JsonObject = { offset: offset.offset, metadata: offset.metadata, at: offset.committedAt };
+  if (offset.leaderEpoch !== undefined) out['epoch'] = offset.leaderEpoch;
+  return out;
+}
+
+function offsetFromJson(f: Fields): GroupOffset {
+  const offset = { offset: f.int('offset', -1), metadata: f.str('metadata'), committedAt: f.num('at') };
+  return f.has('epoch') ? { ...offset, leaderEpoch: f.int('epoch', Number.MIN_SAFE_INTEGER) } : offset;
+}
+
+function memberToJson(m: GroupMember): Json {
+  return {
+    id: m.id,
+    instance: m.instanceId,
+    client: m.clientId,
+    host: m.clientHost,
+    sessionMs: m.sessionTimeoutMs,
+    rebalanceMs: m.rebalanceTimeoutMs,
+    protocols: m.protocols.map((p) => [p.name, bytesToJson(p.metadata)]),
+    assignment: bytesToJson(m.assignment),
+  };
+}
+
+function memberFromJson(f: Fields): GroupMember {
+  const protocols = f.array('protocols').map((raw, i) => {
+    const pair = new Fields(
+      { name: (raw as unknown[])?.[0], metadata: (raw as unknown[])?.[1] },
+      `protocol ${i}`,
+    );
+    return { name: pair.str('name'), metadata: pair.bytes('metadata') };
+  });
+  return {
+    id: f.str('id'),
+    instanceId: f.strOrNull('instance'),
+    clientId: f.str('client'),
+    clientHost: f.str('host'),
+    sessionTimeoutMs: f.int('sessionMs'),
+    rebalanceTimeoutMs: f.int('rebalanceMs'),
+    protocols,
+    assignment: f.bytes('assignment'),
+  };
+}
+
+function membershipToJson(m: GroupMembership): Json {
+  return {
+    generation: m.generation,
+    protocolType: m.protocolType,
+    protocol: m.protocol,
+    leader: m.leader,
+    rebalance: m.rebalance,
+    members: m.members.map(memberToJson),
+  };
+}
+
+function membershipFromJson(f: Fields): GroupMembership {
+  return {
+    generation: f.int('generation'),
+    protocolType: f.strOrNull('protocolType'),
+    protocol: f.strOrNull('protocol'),
+    leader: f.strOrNull('leader'),
+    rebalance: f.bool('rebalance'),
+    members: f.array('members').map((raw, i) => memberFromJson(new Fields(raw, `member ${i}`))),
+  };
+}
+
+function encodeGroup(entry: GroupEntry): Json {
+  switch (entry.type) {
+    case 'offset.commit':
+      return {
+        t: entry.type,
+        stream: entry.stream,
+        partition: entry.partition,
+        ...offsetToJson(entry.offset),
+      };
+    case 'offsets.dropStream':
+      return { t: entry.type, stream: entry.stream };
+    case 'membership.put':
+      return { t: entry.type, membership: membershipToJson(entry.membership) };
+    case 'offsets.clear':
+    case 'membership.clear':
+      return { t: entry.type };
+  }
+}
+
+function decodeGroup(json: unknown): GroupEntry {
+  const f = new Fields(json, 'group entry');
+  const type = f.str('t');
+  switch (type) {
+    case 'offset.commit':
+      return { type, stream: f.str('stream'), partition: f.int('partition'), offset: offsetFromJson(f) };
+    case 'offsets.dropStream':
+      return { type, stream: f.str('stream') };
+    case 'membership.put':
+      return { type, membership: membershipFromJson(f.fields('membership')) };
+    case 'offsets.clear':
+    case 'membership.clear':
+      return { type };
+    default:
+      throw corrupt(`group entry type '${type}'`);
+  }
+}
+
+export const groupMachine: StateMachine<GroupState, GroupEntry> = {
+  kind: 'group',
+  initial: () => ({ offsets: new Map(), membership: undefined }),
+  apply: applyGroup,
+  encode: encodeGroup,
+  decode: decodeGroup,
+  snapshot: snapshotGroup,
+};

@@ -1,0 +1,253 @@
+/**
+ * The typed entries of every state log: each encodes to bytes that decode to the same entry and
+ * encode again to the same bytes, and anything this version would not have written is refused.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { definitionsMachine } from '../../src/core/state/defs-entries.js';
+import { groupMachine } from '../../src/core/state/group-entries.js';
+import { decodeJson, encodeJson } from '../../src/core/state/json.js';
+import { producerMachine } from '../../src/core/state/producer-entries.js';
+import { retainedMachine } from '../../src/core/state/retained-entries.js';
+import { sessionMachine } from '../../src/core/state/session-entries.js';
+import type { StateMachine } from '../../src/core/state/state-log.js';
+import { TypedNumber } from '../../src/core/types.js';
+import { isBrokerError } from '../../src/shared/errors.js';
+
+const bytes = (...values: number[]) => new Uint8Array(values);
+const args = {
+  'x-max-length': 10,
+  tag: bytes(1, 2),
+  big: 2n ** 60n,
+  when: new Date(5),
+  s: new TypedNumber('int16', 7),
+};
+const binding = {
+  source: 'ex',
+  destination: 'q',
+  destinationKind: 'queue',
+  routingKey: 'a.#',
+  args,
+} as const;
+const member = {
+  id: 'm-1',
+  instanceId: null,
+  clientId: 'c',
+  clientHost: '/127.0.0.1',
+  sessionTimeoutMs: 10_000,
+  rebalanceTimeoutMs: 30_000,
+  protocols: [
+    { name: 'range', metadata: bytes(0, 1, 255) },
+    { name: 'roundrobin', metadata: bytes() },
+  ],
+  assignment: bytes(9, 9),
+};
+const membership = {
+  generation: 4,
+  protocolType: 'consumer',
+  protocol: 'range',
+  leader: 'm-1',
+  rebalance: false,
+  members: [member, { ...member, id: 'm-2', instanceId: 'static-2' }],
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: one list of samples per machine, each of its own entry type
+const samples: Array<[StateMachine<any, any>, unknown[]]> = [
+  [
+    definitionsMachine,
+    [
+      { type: 'vhost.put', vhost: '/' },
+      { type: 'vhost.delete', vhost: 'ünï/cödé' },
+      {
+        type: 'exchange.put',
+        vhost: '/',
+        name: 'ex',
+        options: { type: 'topic', durable: true, arguments: args },
+      },
+      { type: 'exchange.delete', vhost: '/', name: 'ex' },
+      {
+        type: 'queue.put',
+        vhost: '/',
+        name: 'q',
+        options: {
+          durable: true,
+          kind: 'classic',
+          messageTtlMs: 1.5,
+          overflow: 'reject-publish',
+          arguments: args,
+        },
+      },
+      {
+        type: 'queue.put',
+        vhost: '/',
+        name: 's',
+        options: { kind: 'stream', partitions: 3, streamAgeMsMax: 60_000 },
+      },
+      { type: 'queue.delete', vhost: '/', name: 'q' },
+      { type: 'binding.put', vhost: '/', binding },
+      { type: 'binding.delete', vhost: '/', binding: { ...binding, destinationKind: 'exchange', args: {} } },
+      { type: 'stream.put', vhost: '/', info: { name: 'orders', partitions: 2, bytesMax: 1_000_000 } },
+      { type: 'stream.put', vhost: '/', info: { name: 'plain', partitions: 1 } },
+      { type: 'stream.delete', vhost: '/', name: 'orders' },
+      {
+        type: 'user.put',
+        name: 'alice',
+        user: { salt: 'c2FsdA==', hash: 'aGFzaA==', cost: 16_384, tags: ['a', 'b'] },
+      },
+      { type: 'user.delete', name: 'alice' },
+      { type: 'users.seeded' },
+      { type: 'defaultUser.applied' },
+    ],
+  ],
+  [
+    groupMachine,
+    [
+      {
+        type: 'offset.commit',
+        stream: 'a/b',
+        partition: 3,
+        offset: { offset: -1, metadata: '', committedAt: 5 },
+      },
+      {
+        type: 'offset.commit',
+        stream: 's',
+        partition: 0,
+        offset: { offset: 2 ** 40, metadata: 'm', committedAt: 1.5, leaderEpoch: 7 },
+      },
+      { type: 'offsets.clear' },
+      { type: 'offsets.dropStream', stream: 's' },
+      { type: 'membership.put', membership },
+      {
+        type: 'membership.put',
+        membership: { ...membership, protocolType: null, protocol: null, leader: null, members: [] },
+      },
+      { type: 'membership.clear' },
+    ],
+  ],
+  [
+    sessionMachine,
+    [
+      { type: 'connected', expiryMs: null },
+      { type: 'connected', expiryMs: 3_600_000 },
+      { type: 'disconnected', at: 1_700_000_000_000, expiryMs: 0 },
+      {
+        type: 'subscribed',
+        subscription: { exchange: 'amq.topic', pattern: 'a.*.#', options: { qos: 1, nl: true } },
+      },
+      { type: 'unsubscribed', exchange: 'amq.topic', pattern: 'a.*.#' },
+      {
+        type: 'group.subscribed',
+        subscription: { group: 'g', exchange: 'amq.topic', pattern: '#', options: { filter: '#' } },
+      },
+      { type: 'group.unsubscribed', group: 'g', exchange: 'amq.topic', pattern: '#' },
+      {
+        type: 'markers',
+        set: [
+          [1, -1],
+          [65535, -2],
+        ],
+        clear: [7, 8],
+      },
+    ],
+  ],
+  [
+    retainedMachine,
+    [
+      { type: 'set', message: { key: 'a.b', body: bytes(1, 2, 3), properties: {} } },
+      {
+        type: 'set',
+        message: {
+          key: '',
+          body: bytes(),
+          properties: {
+            contentType: 'text/plain',
+            headers: args,
+            persistent: true,
+            priority: 3,
+            timestamp: 9,
+          },
+          expiresAtMs: 1_700_000_000_000,
+        },
+      },
+      { type: 'clear', key: 'a.b' },
+    ],
+  ],
+  [
+    producerMachine,
+    [
+      { type: 'producer', producerId: 1000, epoch: 0 },
+      {
+        type: 'batch',
+        producerId: 1000,
+        epoch: 2,
+        stream: 'orders',
+        partition: 1,
+        firstSeq: 5,
+        lastSeq: 9,
+        baseOffset: 40,
+      },
+      { type: 'stream.forget', stream: 'orders' },
+      {
+        type: 'sequence',
+        producerId: 1001,
+        stream: 't',
+        partition: 0,
+        state: {
+          epoch: 1,
+          lastSeq: 0x7fffffff,
+          recent: [
+            [0, 4, 10],
+            [5, 0x7fffffff, 15],
+          ],
+        },
+      },
+    ],
+  ],
+];
+
+describe('state entries', () => {
+  for (const [machine, entries] of samples) {
+    test(`${machine.kind}: every entry round-trips, byte for byte`, () => {
+      for (const entry of entries) {
+        const encoded = encodeJson(machine.encode(entry));
+        const decoded = machine.decode(decodeJson(encoded));
+        assert.deepEqual(decoded, entry);
+        assert.deepEqual(encodeJson(machine.encode(decoded)), encoded, JSON.stringify(machine.encode(entry)));
+      }
+    });
+
+    test(`${machine.kind}: replaying a snapshot rebuilds the state`, () => {
+      let state = machine.initial();
+      for (const entry of entries) state = machine.apply(state, entry);
+      let rebuilt = machine.initial();
+      for (const entry of machine.snapshot(state)) {
+        rebuilt = machine.apply(rebuilt, machine.decode(decodeJson(encodeJson(machine.encode(entry)))));
+      }
+      assert.deepEqual(rebuilt, state);
+    });
+  }
+
+  test('a record of another encoding version, or not of this shape, is storage_corrupt', () => {
+    const corrupt = (err: unknown) => isBrokerError(err, 'storage_corrupt');
+    const good = encodeJson(groupMachine.encode({ type: 'offsets.clear' }));
+    assert.throws(() => decodeJson(Uint8Array.from([2, ...good.subarray(1)])), corrupt);
+    assert.throws(() => decodeJson(Uint8Array.from([1, 0x7b])), corrupt);
+    assert.throws(() => groupMachine.decode({ t: 'offsets.unknown' }), corrupt);
+    assert.throws(() => groupMachine.decode({ t: 'offset.commit', stream: 's', partition: -1 }), corrupt);
+    assert.throws(
+      () => definitionsMachine.decode({ t: 'exchange.put', vhost: '/', name: 'x', options: {} }),
+      corrupt,
+    );
+    assert.throws(
+      () =>
+        definitionsMachine.decode({ t: 'queue.put', vhost: '/', name: 'x', options: { overflow: 'drop' } }),
+      corrupt,
+    );
+    assert.throws(() => sessionMachine.decode({ t: 'markers', set: [[1]], clear: [] }), corrupt);
+    assert.throws(
+      () => retainedMachine.decode({ t: 'set', key: 'k', body: 'AA==', properties: [] }),
+      corrupt,
+    );
+    assert.throws(() => producerMachine.decode(null), corrupt);
+  });
+});
