@@ -23,6 +23,7 @@ import { Supervisor } from './exec/supervisor.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
+import { BodyCache } from './queues/body-cache.js';
 import { createQueue } from './queues/index.js';
 import { SessionManager } from './sessions.js';
 import { Vhost } from './vhost/vhost.js';
@@ -55,6 +56,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly users: Users;
   readonly meters = new Meters();
   readonly supervisor: Supervisor;
+  readonly bodies: BodyCache;
   readonly #authorizer: Authorizer = allowAll;
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
@@ -65,6 +67,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     this.#storage = options.storage;
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
+    this.bodies = new BodyCache(this.limits.bodyCacheBytesMax);
     this.supervisor = new Supervisor({
       clock: this.clock,
       logger: options.logger ?? silentLogger(),
@@ -150,6 +153,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         streams,
         meters: this.meters,
         supervisor,
+        bodies: this.bodies,
       });
       const exec = supervisor.executor('sessions', name, { onFault: () => exec.restart() });
       const sessions = new SessionManager({ vhost, state: this.state, exec });

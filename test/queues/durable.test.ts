@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bodyCacheBytesUsed, queueLogNames } from '../../src/core/queues/index.js';
+import { queueLogNames } from '../../src/core/queues/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
@@ -91,15 +91,18 @@ test('priority, expiry and delay survive a reopen', async () => {
 
 test('bodies beyond the cache budget are read back from the log on delivery', async () => {
   const storage = new MemoryStorage();
-  const { queue } = await openQueue({ durable: true }, { storage, limits: { bodyCacheBytesMax: 20 } });
+  const { queue, bodies: cache } = await openQueue(
+    { durable: true },
+    { storage, limits: { bodyCacheBytesMax: 20 } },
+  );
   const bodies = Array.from({ length: 20 }, (_, i) => `message-number-${i}`);
   for (const b of bodies) queue.enqueue(msg(b, persistent));
-  assert.ok(bodyCacheBytesUsed() <= 20);
+  assert.ok(cache.usedBytes <= 20);
   const c = collector('c', { noAck: true });
   queue.consume(c.options);
   await tick();
   assert.deepEqual(c.texts(), bodies);
-  assert.equal(bodyCacheBytesUsed(), 0);
+  assert.equal(cache.usedBytes, 0);
   await queue.close();
 });
 
