@@ -1,5 +1,6 @@
 /** Opens the storage the config asks for: segment files under dataDir, or memory. */
 import { resolve } from 'node:path';
+import { packageInfo } from '../config/package.js';
 import type { Config } from '../config/schema.js';
 import { FileStorage } from '../storage/file/storage.js';
 import { lockDir } from '../storage/lock.js';
@@ -21,12 +22,14 @@ export async function openStorage(config: Readonly<Config>): Promise<Storage> {
   const limits: Partial<StorageLimits> = {
     segmentBytesMax: config.segmentBytesMax,
     entryBytesMax: config.entryBytesMax,
+    openFilesMax: config.storageOpenFilesMax,
   };
   if (config.storage === 'memory') return new MemoryStorage(limits);
   const dir = resolve(config.dataDir);
   const lock = lockDir(dir);
   try {
-    const storage = await FileStorage.open({ dir, fsync: fsyncPolicy(config), limits });
+    const softwareVersion = packageInfo().version;
+    const storage = await FileStorage.open({ dir, fsync: fsyncPolicy(config), limits, softwareVersion });
     return withRelease(storage, lock.release);
   } catch (err) {
     lock.release();

@@ -53,7 +53,6 @@ function ownBody(message: Message): Message {
 export type RecoveredVisitor = (offset: number, decoded: DecodedMessage) => void;
 
 export class QueueStore {
-  readonly #storage: Storage;
   readonly #messages: Log;
   readonly #acks: Log;
   /** Lowest offset that may still be live; everything below is removed. */
@@ -66,8 +65,7 @@ export class QueueStore {
   #recordsSinceSnapshot = 0;
   #closed = false;
 
-  private constructor(storage: Storage, messages: Log, acks: Log) {
-    this.#storage = storage;
+  private constructor(messages: Log, acks: Log) {
     this.#messages = messages;
     this.#acks = acks;
     this.#live = messages.startOffset;
@@ -83,7 +81,7 @@ export class QueueStore {
     const names = queueLogNames(vhost, queue);
     const messages = await storage.openLog(names.messages);
     const acks = await storage.openLog(names.acks);
-    const store = new QueueStore(storage, messages, acks);
+    const store = new QueueStore(messages, acks);
     store.#loadAcks();
     for (const offset of store.#removed) if (offset < store.#live) store.#removed.delete(offset);
     store.#advanceLive();
@@ -174,12 +172,11 @@ export class QueueStore {
     await Promise.all([this.#messages.close(), this.#acks.close()]);
   }
 
+  /** Both names are free once this returns its promise; the files go in the background. */
   async destroy(): Promise<void> {
     this.#pending = [];
     this.#closed = true;
-    await Promise.allSettled([this.#messages.close(), this.#acks.close()]);
-    await this.#storage.deleteLog(this.#messages.name);
-    await this.#storage.deleteLog(this.#acks.name);
+    await Promise.all([this.#messages.delete(), this.#acks.delete()]);
   }
 
   #advanceLive(): void {
