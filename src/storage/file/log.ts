@@ -28,8 +28,8 @@ export interface FileLogOwner {
   release(log: FileLog): void;
   /** Moves the log's folder out of its name at once; returns where it went. */
   moveToTrash(log: FileLog): string;
-  /** Removes a folder moved to the trash; `removal` is tracked until it settles. */
-  removeTrashed(dir: string): Promise<void>;
+  /** Removes a folder moved to the trash once `quiet` settles; the storage's close waits for it. */
+  removeTrashed(dir: string, quiet: Promise<unknown>): Promise<void>;
 }
 
 /** Base offsets of the segment files in `dir`, ascending; index files without a segment are removed. */
@@ -84,7 +84,13 @@ export class FileLog implements Log, Leased {
     const onFailed = (err: BrokerError) => log?.fail(err);
     const ctx: SegmentContext = { ...base, dir, deleted: false, logName: name, onFailed };
     log = new FileLog(name, incarnation, ctx, owner);
-    log.recover(listSegments(dir));
+    try {
+      log.recover(listSegments(dir));
+    } catch (err) {
+      // The segments opened so far give their descriptors back.
+      for (const segment of log.segments) segment.file.retire();
+      throw err;
+    }
     return log;
   }
 
@@ -221,12 +227,11 @@ export class FileLog implements Log, Leased {
       moveFailure = failedError(`Deleting log ${this.name}`, err);
     }
     const reason = closedError(this.name);
-    await Promise.all(this.segments.map((segment) => segment.abandon(reason)));
-    if (moveFailure !== undefined) {
-      this.owner.release(this);
-      throw moveFailure;
-    }
-    await this.owner.removeTrashed(this.ctx.dir);
+    const quiet = Promise.all(this.segments.map((segment) => segment.abandon(reason)));
+    if (moveFailure === undefined) return this.owner.removeTrashed(this.ctx.dir, quiet);
+    await quiet;
+    this.owner.release(this);
+    throw moveFailure;
   }
 
   private shut(): void {

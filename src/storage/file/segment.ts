@@ -182,13 +182,27 @@ export class Segment {
    */
   static open(ctx: SegmentContext, base: number, last: boolean): Segment | undefined {
     const file = ctx.files.file(path.join(ctx.dir, segmentFileName(base, '.log')));
+    try {
+      const segment = Segment.recover(ctx, base, last, file);
+      if (segment === undefined) file.retire();
+      return segment;
+    } catch (err) {
+      file.retire();
+      throw err;
+    }
+  }
+
+  /** Scans `file` (and trims a torn tail); undefined when its header is torn or wrong. */
+  private static recover(
+    ctx: SegmentContext,
+    base: number,
+    last: boolean,
+    file: CachedFile,
+  ): Segment | undefined {
     // Nothing below asks the cache for another file, so the descriptor stays valid throughout.
     const fd = file.fd();
     const fileBytes = fs.fstatSync(fd).size;
-    if (!headerIsValid(fd, base)) {
-      file.retire();
-      return undefined;
-    }
+    if (!headerIsValid(fd, base)) return undefined;
     const { entryBytesMax, indexIntervalBytes } = ctx.limits;
     const index = last ? undefined : loadIndex(ctx, base, fileBytes);
     let state = index ? stateAtLastPoint(index, base) : freshState(base, segmentHeaderBytes, emptyIndex());

@@ -66,7 +66,7 @@ export class FileStorage implements Storage {
   private readonly owner: FileLogOwner = {
     release: (log) => this.leases.release(log.name, log),
     moveToTrash: (log) => this.moveToTrash(log.name, String(log.incarnation)),
-    removeTrashed: (dir) => this.removeTrashed(dir),
+    removeTrashed: (dir, quiet) => this.removeTrashed(dir, quiet),
   };
 
   private constructor(options: FileStorageOptions, meta: FileMetaStore, clock: IncarnationClock) {
@@ -180,9 +180,13 @@ export class FileStorage implements Storage {
     return target;
   }
 
-  /** Makes the move durable, then removes the folder; a crash meanwhile leaves it to the next open. */
-  private removeTrashed(dir: string): Promise<void> {
+  /**
+   * Once `quiet` settles (no write left in flight on the files), makes the move durable and removes the
+   * folder; a crash meanwhile leaves it to the next open.
+   */
+  private removeTrashed(dir: string, quiet?: Promise<unknown>): Promise<void> {
     const removal = (async () => {
+      await quiet;
       try {
         fsyncDir(this.logsDir);
         await fs.promises.rm(dir, { recursive: true, force: true });
