@@ -109,6 +109,16 @@ export function closedError(log: string): BrokerError {
   return new BrokerError(ErrorCode.invalidState, `Log ${log} is closed`);
 }
 
+/**
+ * A rejected promise already marked handled: whoever awaits it sees the error, and one who drops it
+ * (a teardown calling `delete()` on a closed handle) does not end the process.
+ */
+export function quietRejection(err: Error): Promise<never> {
+  const rejected = Promise.reject(err);
+  rejected.catch(() => {});
+  return rejected;
+}
+
 export function lockedError(log: string, incarnation: number): BrokerError {
   return new BrokerError(ErrorCode.resourceLocked, `Log ${log} is held by incarnation ${incarnation}`);
 }

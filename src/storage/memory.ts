@@ -14,6 +14,7 @@ import {
   Leases,
   nextIncarnation,
   normaliseAppend,
+  quietRejection,
   ReadBudget,
   recordHeaderBytes,
   resolveLimits,
@@ -141,7 +142,7 @@ export class MemoryLog implements Log, Leased {
   }
 
   sync(): Promise<void> {
-    return this.closed ? Promise.reject(closedError(this.name)) : resolved;
+    return this.closed ? quietRejection(closedError(this.name)) : resolved;
   }
 
   close(): Promise<void> {
@@ -154,7 +155,7 @@ export class MemoryLog implements Log, Leased {
 
   delete(): Promise<void> {
     if (this.deleted) return resolved;
-    if (this.closed) return Promise.reject(closedError(this.name));
+    if (this.closed) return quietRejection(closedError(this.name));
     this.closed = true;
     this.deleted = true;
     this.owner.remove(this);

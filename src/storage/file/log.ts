@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
-import { closedError, type Leased, normaliseAppend } from '../common.js';
+import { closedError, type Leased, normaliseAppend, quietRejection } from '../common.js';
 import type { AppendInput, AppendResult, Log, LogEntry, ReadOptions, RetentionOptions } from '../types.js';
 import { corruptError, failedError, fsyncDir } from './io.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
@@ -186,7 +186,7 @@ export class FileLog implements Log, Leased {
 
   delete(): Promise<void> {
     if (this.deleting) return this.ending!;
-    if (this.ending !== undefined) return Promise.reject(closedError(this.name));
+    if (this.ending !== undefined) return quietRejection(closedError(this.name));
     this.deleting = true;
     this.ending = this.ended(this.finishDelete());
     return this.ending;
