@@ -12,6 +12,8 @@
  * can reach a later incarnation of the same name.
  */
 
+import type { WriteMeter } from './write-meter.js';
+
 /** When an append counts as durable. See docs/storage-format.md. */
 export type FsyncPolicy =
   /** Resolve after fdatasync; group commit: one fsync covers every append queued while the previous ran. */
@@ -126,6 +128,8 @@ export interface Log {
 }
 
 export interface Storage {
+  /** Bytes handed to the disk since open; absent where nothing reaches a disk (memory). */
+  readonly writes?: WriteMeter;
   /**
    * Opens (recovering if needed) or creates the log and leases it to the caller alone. While that
    * handle is open, another `openLog` of the name is refused with

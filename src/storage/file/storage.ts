@@ -7,6 +7,7 @@ import path from 'node:path';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { checkLogName, Leases, resolveLimits } from '../common.js';
 import type { FsyncPolicy, Log, Storage, StorageLimits } from '../types.js';
+import { meteredIo, WriteMeter } from '../write-meter.js';
 import { checkFormat, IncarnationClock } from './format.js';
 import { HandleCache } from './handles.js';
 import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
@@ -69,12 +70,21 @@ export class FileStorage implements Storage {
     removeTrashed: (dir, quiet) => this.removeTrashed(dir, quiet),
   };
 
-  private constructor(options: FileStorageOptions, meta: FileMetaStore, clock: IncarnationClock) {
+  /** Bytes handed to the disk since open (the disk alarm counts from its last reading with it). */
+  readonly writes: WriteMeter;
+
+  private constructor(
+    options: FileStorageOptions,
+    meta: FileMetaStore,
+    clock: IncarnationClock,
+    metered: { io: FileIo; writes: WriteMeter },
+  ) {
     this.logsDir = path.join(options.dir, 'logs');
     this.trashDir = path.join(options.dir, 'trash');
     this.policy = options.fsync;
     this.limits = resolveLimits(options.limits);
-    this.io = options.io ?? realIo;
+    this.io = metered.io;
+    this.writes = metered.writes;
     this.files = new HandleCache(this.limits.openFilesMax);
     this.meta = meta;
     this.clock = clock;
@@ -90,8 +100,10 @@ export class FileStorage implements Storage {
     try {
       prepareDir(options.dir, options.softwareVersion ?? '(version unknown)');
       const clock = new IncarnationClock(options.dir);
-      const meta = FileMetaStore.open(path.join(options.dir, 'meta'), options.fsync, options.io ?? realIo);
-      return new FileStorage(options, meta, clock);
+      const writes = new WriteMeter();
+      const io = meteredIo(options.io ?? realIo, writes);
+      const meta = FileMetaStore.open(path.join(options.dir, 'meta'), options.fsync, io);
+      return new FileStorage(options, meta, clock, { io, writes });
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening storage in ${options.dir}`, err);
