@@ -6,7 +6,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { FileStorage } from '../src/storage/file/storage.js';
-import { crashPayload } from './storage-crash.js';
+import { crashLimits, crashPayload } from './storage-crash.js';
 
 /** Appends kept in flight, so group commit batches several per fsync. */
 const inFlightMax = 64;
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const storage = await FileStorage.open({
     dir,
     fsync: { kind: 'always' },
-    limits: { segmentBytesMax: 64 * 1024 },
+    limits: crashLimits,
   });
   const log = await storage.openLog('crash');
   setTimeout(() => process.exit(0), lifetimeMsMax).unref();

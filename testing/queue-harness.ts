@@ -3,6 +3,7 @@
 import type { CoreLimits } from '../src/core/api.js';
 import type { QueueDeps } from '../src/core/internal.js';
 import { resolveLimits } from '../src/core/limits.js';
+import { BodyCache } from '../src/core/queues/body-cache.js';
 import { type ClassicQueue, createQueue } from '../src/core/queues/index.js';
 import type {
   ConsumeOptions,
@@ -29,6 +30,8 @@ export interface Harness {
   readonly deleteRequests: string[];
   /** Errors the queue's executor caught (a test of healthy behaviour expects none). */
   readonly faults: unknown[];
+  /** The queue's body budget (its own: the harness is one queue of its own broker). */
+  readonly bodies: BodyCache;
 }
 
 export async function openQueue(
@@ -39,12 +42,15 @@ export async function openQueue(
   const deadLetters: DeadLettered[] = [];
   const deleteRequests: string[] = [];
   const { exec, faults } = testExecutor(clock);
+  const limits = resolveLimits(extra.limits);
+  const bodies = new BodyCache(limits.bodyCacheBytesMax);
   const deps: QueueDeps = {
     vhost: '/',
     exec,
     idBase: 0,
     nextId: idCounter(),
-    limits: resolveLimits(extra.limits),
+    limits,
+    bodies,
     hooks: {
       deadLetter: (message, exchange, routingKey) => deadLetters.push({ message, exchange, routingKey }),
       requestDelete: (reason) => deleteRequests.push(reason),
@@ -52,7 +58,7 @@ export async function openQueue(
     ...(extra.storage === undefined ? {} : { storage: extra.storage }),
   };
   const queue = (await createQueue(extra.name ?? 'q', options, deps)) as ClassicQueue;
-  return { queue, clock, deadLetters, deleteRequests, faults };
+  return { queue, clock, deadLetters, deleteRequests, faults, bodies };
 }
 
 export function msg(text: string, properties: MessageProperties = {}, routingKey = 'rk'): Message {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { resolveLimits } from '../src/core/limits.js';
+import { BodyCache } from '../src/core/queues/body-cache.js';
 import { type ClassicQueue, createQueue } from '../src/core/queues/index.js';
 import type { Delivery } from '../src/core/types.js';
 import { ManualClock } from '../src/shared/clock.js';
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     exec: testExecutor(new ManualClock()).exec,
     idBase: 0,
     nextId: idCounter(),
+    bodies: new BodyCache(resolveLimits().bodyCacheBytesMax),
     limits: resolveLimits(),
     hooks: { deadLetter: () => undefined, requestDelete: () => undefined },
     storage,

@@ -1,5 +1,9 @@
-/** Shared by the crash test and its child: the payload every offset must hold. */
+/** Shared by the crash tests and their children: the payload every offset must hold, and the limits. */
+import type { StorageLimits } from '../src/storage/types.js';
 import { payloadFor } from './storage-fixtures.js';
+
+/** Small segments, so a crash test rolls often. */
+export const crashLimits: Partial<StorageLimits> = { segmentBytesMax: 64 * 1024 };
 
 /** Sizes vary with the offset (1 B to ~3 KiB) so records straddle pages and segment rolls. */
 export function crashPayload(offset: number): Uint8Array {

@@ -27,3 +27,24 @@ export function payloadFor(seed: number, bytes = 100): Uint8Array {
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
+
+/** A payload that names the log incarnation it was appended to (and its place), 100 bytes long. */
+export function taggedPayload(incarnation: number, index: number): Uint8Array {
+  const out = payloadFor(index);
+  new DataView(out.buffer).setFloat64(0, incarnation);
+  return out;
+}
+
+export function incarnationOf(payload: Uint8Array): number {
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getFloat64(0);
+}
+
+/** Counts unhandled rejections from now until `stop()` (which also removes the listener). */
+export function countUnhandledRejections(): { count(): number; stop(): void } {
+  let count = 0;
+  const listener = () => {
+    count++;
+  };
+  process.on('unhandledRejection', listener);
+  return { count: () => count, stop: () => process.off('unhandledRejection', listener) };
+}

@@ -7,6 +7,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CoreLimits } from '../src/core/api.js';
 import { Definitions } from '../src/core/definitions.js';
+import type { Supervisor } from '../src/core/exec/supervisor.js';
 import { ConsumerGroups } from '../src/core/groups.js';
 import type { StreamRegistry } from '../src/core/internal.js';
 import { coreLimitsDefault } from '../src/core/limits.js';
@@ -33,7 +34,7 @@ export async function openStreams(
   const limits = { ...coreLimitsDefault, ...options.limits };
   const supervisor = testSupervisor(clock);
   const vhost = options.vhost ?? '/';
-  const definitions = await Definitions.open(storage, supervisor);
+  const definitions = await sharedDefinitions(storage, supervisor);
   const found = await FoundObjects.discover(storage);
   const groups = await ConsumerGroups.open({ vhost, storage, supervisor }, found.take(vhost, 'group'));
   await found.closeRest();
@@ -47,12 +48,34 @@ export async function openStreams(
     streamDeleted: (stream) => groups.dropStream(stream),
   });
   const close = registry.close.bind(registry);
+  let closed = false;
   registry.close = async () => {
     await close();
     await groups.close();
-    await definitions.close();
+    if (!closed) await releaseDefinitions(storage);
+    closed = true;
   };
   return { registry, groups, clock };
+}
+
+/** Registries of several vhosts on one storage share its one definitions log, as in a broker. */
+const definitionsOf = new WeakMap<Storage, { definitions: Promise<Definitions>; users: number }>();
+
+function sharedDefinitions(storage: Storage, supervisor: Supervisor): Promise<Definitions> {
+  const shared = definitionsOf.get(storage) ?? {
+    definitions: Definitions.open(storage, supervisor),
+    users: 0,
+  };
+  shared.users++;
+  definitionsOf.set(storage, shared);
+  return shared.definitions;
+}
+
+async function releaseDefinitions(storage: Storage): Promise<void> {
+  const shared = definitionsOf.get(storage);
+  if (shared === undefined || --shared.users > 0) return;
+  definitionsOf.delete(storage);
+  await (await shared.definitions).close();
 }
 
 /** Lets microtasks and immediates run (deliveries are scheduled, never made inside the caller). */

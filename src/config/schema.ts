@@ -6,7 +6,7 @@
  */
 import { coreLimitsDefault } from '../core/limits.js';
 import type { LogLevel } from '../shared/logger.js';
-import { storageLimitsDefault } from '../storage/types.js';
+import { openFilesMaxRange, storageLimitsDefault } from '../storage/types.js';
 
 export type { LogLevel };
 
@@ -45,6 +45,7 @@ export interface Config {
   storage: StorageKind;
   fsync: FsyncKind;
   fsyncIntervalMs: number;
+  storageOpenFilesMax: number;
   logLevel: LogLevel;
   queuesMax: number;
   exchangesMax: number;
@@ -103,6 +104,7 @@ export const configDefault: Config = {
   storage: 'file',
   fsync: 'always',
   fsyncIntervalMs: 200,
+  storageOpenFilesMax: storageLimitsDefault.openFilesMax,
   logLevel: 'info',
   queuesMax: coreLimitsDefault.queuesMax,
   exchangesMax: coreLimitsDefault.exchangesMax,
@@ -196,6 +198,13 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 60_000),
     group: 'Storage',
     description: 'Time between fsyncs when fsync is `interval`.',
+  },
+  storageOpenFilesMax: {
+    type: integer(openFilesMaxRange.min, openFilesMaxRange.max),
+    group: 'Storage',
+    description:
+      'Log segment files kept open at once (least recently used are closed first; an idle queue or ' +
+      'partition holds none). Keep it well below the open-files limit of the process (`ulimit -n`).',
   },
   logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },
   queuesMax: { type: integer(1, countMax), group: 'Limits', description: 'Queues across all vhosts.' },

@@ -27,6 +27,7 @@ import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './inte
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
 import { ProducerRegistry } from './producers.js';
+import { BodyCache } from './queues/body-cache.js';
 import { createQueue } from './queues/index.js';
 import { RetainedSet } from './retained.js';
 import { SessionManager } from './sessions.js';
@@ -61,6 +62,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly supervisor: Supervisor;
   readonly #storage: Storage;
   readonly #definitions: Definitions;
+  /** The broker's one budget for bodies kept in memory by durable queues. */
+  readonly bodies: BodyCache;
   readonly #authorizer: Authorizer = allowAll;
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
@@ -76,6 +79,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     this.#storage = options.storage;
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
+    this.bodies = new BodyCache(this.limits.bodyCacheBytesMax);
     this.supervisor = supervisor;
     this.#definitions = definitions;
     this.#factories = {
@@ -268,6 +272,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         producers,
         meters,
         supervisor,
+        bodies: this.bodies,
       });
       opened.vhost = vhost;
       opened.sessions = await SessionManager.open(

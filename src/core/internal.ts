@@ -20,6 +20,7 @@ import type { BindingRow } from './entry/commands.js';
 import type { Executor } from './exec/executor.js';
 import type { Supervisor } from './exec/supervisor.js';
 import type { Partition } from './logs/partition.js';
+import type { BodyCache } from './queues/body-cache.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -54,6 +55,8 @@ export interface QueueDeps {
   readonly idBase: number;
   /** The next delivery id of the vhost: ids are unique across its queues and their incarnations. */
   readonly nextId: () => number;
+  /** The broker's budget for bodies kept in memory by durable queues. */
+  readonly bodies: BodyCache;
   readonly limits: CoreLimits;
   readonly hooks: QueueHooks;
   /** Present for durable queues: messages and ack records go through it. */

@@ -1,8 +1,10 @@
 /**
  * The resource monitor: once a second it reads the process's resident memory and the free space of
  * the data folder's file system and raises or clears core's memory and disk alarms, as RabbitMQ's
- * vm_memory_high_watermark and disk_free_limit do. Adapters react to the alarms (flow control); this
- * file only measures.
+ * vm_memory_high_watermark and disk_free_limit do. Between readings it counts the bytes storage hands
+ * to the disk and raises the disk alarm as soon as the last reading minus those bytes falls below the
+ * limit, so a fast publisher cannot write a second's worth past it. Adapters react to the alarms
+ * (flow control); this file only measures.
  */
 import { statfs } from 'node:fs/promises';
 import { totalmem } from 'node:os';
@@ -10,6 +12,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { AlarmKind, Alarms } from '../core/api.js';
 import type { Logger } from '../shared/logger.js';
+import type { WriteMeter } from '../storage/write-meter.js';
 
 export const alarmCheckIntervalMs = 1000;
 
@@ -39,6 +42,8 @@ export interface AlarmMonitorOptions {
   readonly dataDir: string | undefined;
   readonly intervalMs?: number;
   readonly probes?: AlarmProbes;
+  /** Storage's write counter; without it the disk is checked on the timer only. */
+  readonly writes?: WriteMeter;
 }
 
 /** The RSS limit the settings give: bytes when set, else a percent of RAM; 0 when both are off. */
@@ -54,6 +59,7 @@ export function monitorOptionsOf(
   config: Readonly<Config>,
   alarms: Alarms,
   logger: Logger,
+  writes?: WriteMeter,
 ): AlarmMonitorOptions {
   return {
     alarms,
@@ -61,6 +67,7 @@ export function monitorOptionsOf(
     memoryBytesMax: memoryBytesMax(config),
     diskFreeBytesMin: config.diskFreeBytesMin,
     dataDir: config.storage === 'file' ? resolve(config.dataDir) : undefined,
+    ...(writes === undefined ? {} : { writes }),
   };
 }
 
@@ -77,6 +84,9 @@ export class AlarmMonitor {
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> | undefined;
   #diskErrorLogged = false;
+  /** The last free-space reading and the write counter then: the base of the estimate between readings. */
+  #diskBase: { freeBytes: number; written: number } | undefined;
+  #unsubscribeWrites: (() => void) | undefined;
 
   private constructor(options: AlarmMonitorOptions) {
     this.#options = options;
@@ -89,6 +99,7 @@ export class AlarmMonitor {
     await monitor.check();
     monitor.#timer = setInterval(() => void monitor.check(), options.intervalMs ?? alarmCheckIntervalMs);
     monitor.#timer.unref();
+    monitor.#unsubscribeWrites = options.writes?.onWrite(() => monitor.#afterWrite());
     return monitor;
   }
 
@@ -103,6 +114,17 @@ export class AlarmMonitor {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#unsubscribeWrites?.();
+  }
+
+  /** Raises the disk alarm between readings once the bytes written since the last one use up the margin. */
+  #afterWrite(): void {
+    const base = this.#diskBase;
+    const { writes, diskFreeBytesMin } = this.#options;
+    if (base === undefined || writes === undefined || this.#last.get('disk') === true) return;
+    const estimatedFreeBytes = base.freeBytes - (writes.bytes - base.written);
+    if (estimatedFreeBytes >= diskFreeBytesMin) return;
+    this.#apply({ kind: 'disk', over: true, facts: { estimatedFreeBytes, diskFreeBytesMin } });
   }
 
   async #round(): Promise<void> {
@@ -121,6 +143,7 @@ export class AlarmMonitor {
     const { dataDir, diskFreeBytesMin } = this.#options;
     if (dataDir === undefined || diskFreeBytesMin <= 0) return undefined;
     let freeBytes: number;
+    const written = this.#options.writes?.bytes ?? 0;
     try {
       freeBytes = await this.#probes.diskFreeBytes(dataDir);
     } catch (err) {
@@ -130,6 +153,7 @@ export class AlarmMonitor {
       return undefined;
     }
     this.#diskErrorLogged = false;
+    this.#diskBase = { freeBytes, written };
     return { kind: 'disk', over: freeBytes < diskFreeBytesMin, facts: { freeBytes, diskFreeBytesMin } };
   }
 

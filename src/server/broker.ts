@@ -153,7 +153,7 @@ export class Broker {
       const core = await BrokerCore.open({ storage, limits: coreLimits(config), logger });
       opened.core = core;
       await applyDefaultUser(core, config);
-      const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger));
+      const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));
       opened.monitor = monitor;
       const parts: Parts = { config, logger, storage, core, started: opened.started, monitor };
       await startListeners(parts, listeners);

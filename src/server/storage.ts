@@ -1,5 +1,6 @@
 /** Opens the storage the config asks for: segment files under dataDir, or memory. */
 import { resolve } from 'node:path';
+import { packageInfo } from '../config/package.js';
 import type { Config } from '../config/schema.js';
 import type { FileIo } from '../storage/file/io.js';
 import { FileStorage } from '../storage/file/storage.js';
@@ -23,6 +24,7 @@ export async function openStorage(config: Readonly<Config>, io?: FileIo): Promis
   const limits: Partial<StorageLimits> = {
     segmentBytesMax: config.segmentBytesMax,
     entryBytesMax: config.entryBytesMax,
+    openFilesMax: config.storageOpenFilesMax,
   };
   if (config.storage === 'memory') return new MemoryStorage(limits);
   const dir = resolve(config.dataDir);
@@ -32,6 +34,7 @@ export async function openStorage(config: Readonly<Config>, io?: FileIo): Promis
       dir,
       fsync: fsyncPolicy(config),
       limits,
+      softwareVersion: packageInfo().version,
       ...(io === undefined ? {} : { io }),
     });
     return withRelease(storage, lock.release);

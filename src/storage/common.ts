@@ -2,9 +2,10 @@
  * Rules both storage implementations share: name and input validation, read limits and the selection of
  * entries under `maxBytes` / `maxEntries`, so `MemoryStorage` and `FileStorage` answer alike.
  */
+import { assert } from '../shared/assert.js';
 import { BrokerError, ErrorCode } from '../shared/errors.js';
 import type { AppendInput, LogEntry, MetaStore, ReadOptions, StorageLimits } from './types.js';
-import { storageLimitsDefault } from './types.js';
+import { openFilesMaxRange, storageLimitsDefault } from './types.js';
 
 /** Log names become folder names, so they are restricted to a portable, path-free alphabet. */
 export const logNameCharsMax = 200;
@@ -38,6 +39,10 @@ export function resolveLimits(limits: Partial<StorageLimits> | undefined): Stora
   // Record positions are stored as u32 in the offset index.
   if (merged.segmentBytesMax > 2 ** 31) {
     throw new BrokerError(ErrorCode.invalidArgument, 'Storage limit segmentBytesMax must be at most 2 GiB');
+  }
+  const { min, max } = openFilesMaxRange;
+  if (merged.openFilesMax < min || merged.openFilesMax > max) {
+    throw new BrokerError(ErrorCode.invalidArgument, `Storage limit openFilesMax must be ${min} to ${max}`);
   }
   return merged;
 }
@@ -102,6 +107,77 @@ export function entryReaches(entry: LogEntry, offset: number): boolean {
 
 export function closedError(log: string): BrokerError {
   return new BrokerError(ErrorCode.invalidState, `Log ${log} is closed`);
+}
+
+/**
+ * A rejected promise already marked handled: whoever awaits it sees the error, and one who drops it
+ * (a teardown calling `delete()` on a closed handle) does not end the process.
+ */
+export function quietRejection(err: Error): Promise<never> {
+  const rejected = Promise.reject(err);
+  rejected.catch(() => {});
+  return rejected;
+}
+
+export function lockedError(log: string, incarnation: number): BrokerError {
+  return new BrokerError(ErrorCode.resourceLocked, `Log ${log} is held by incarnation ${incarnation}`);
+}
+
+/**
+ * The incarnation after `last`: microseconds since the epoch, or `last + 1` when the clock has not moved
+ * past it (several creations in one microsecond, or a clock set back).
+ */
+export function nextIncarnation(last: number, nowMs: number): number {
+  const next = Math.max(Math.floor(nowMs) * 1000, last + 1);
+  assert(Number.isSafeInteger(next), 'incarnations stay safe integers');
+  return next;
+}
+
+/** What the lease table needs of a log handle. */
+export interface Leased {
+  readonly incarnation: number;
+  /** Undefined while the handle is open; once it is closing, settles when the lease is released. */
+  readonly releasing: Promise<void> | undefined;
+}
+
+/** Who holds each log name: one handle at a time. Both implementations keep their leases here. */
+export class Leases<L extends Leased> {
+  private readonly held = new Map<string, L>();
+
+  /**
+   * Runs `act` once nobody holds `name`, in the same turn as the check, so nothing can take the name in
+   * between. Waits for a holder that is closing; refuses with resource_locked while one is open.
+   */
+  async whenFree<T>(name: string, act: () => T): Promise<T> {
+    let holder = this.held.get(name);
+    while (holder !== undefined) {
+      if (holder.releasing === undefined) throw lockedError(name, holder.incarnation);
+      await holder.releasing.catch(() => undefined);
+      const next = this.held.get(name);
+      // A holder whose close settled without releasing (a failed delete) keeps the name.
+      if (next === holder) throw lockedError(name, holder.incarnation);
+      holder = next;
+    }
+    return act();
+  }
+
+  /** Opens with `open` and holds the result, once the name is free. */
+  take(name: string, open: () => L): Promise<L> {
+    return this.whenFree(name, () => {
+      const log = open();
+      this.held.set(name, log);
+      return log;
+    });
+  }
+
+  /** Releases `name` if `log` still holds it. */
+  release(name: string, log: L): void {
+    if (this.held.get(name) === log) this.held.delete(name);
+  }
+
+  holders(): L[] {
+    return [...this.held.values()];
+  }
 }
 
 /** A value `MetaStore.put` accepts: it must survive a JSON round trip. */

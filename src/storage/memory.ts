@@ -10,7 +10,11 @@ import {
   closedError,
   entryReaches,
   JsonMetaStore,
+  type Leased,
+  Leases,
+  nextIncarnation,
   normaliseAppend,
+  quietRejection,
   ReadBudget,
   recordHeaderBytes,
   resolveLimits,
@@ -40,25 +44,43 @@ function firstReaching(entries: readonly LogEntry[], offset: number): number {
   return lo;
 }
 
-/** The stored state of one log; it outlives `MemoryLog` handles so a reopen finds its entries. */
+/** The stored state of one incarnation; it outlives `MemoryLog` handles so a reopen finds its entries. */
 interface MemoryLogState {
+  readonly incarnation: number;
   entries: LogEntry[];
   endOffset: number;
   sizeBytes: number;
 }
 
-export class MemoryLog implements Log {
-  readonly name: string;
-  private readonly state: MemoryLogState;
-  private readonly limits: StorageLimits;
-  private readonly onClose: () => void;
-  private closed = false;
+/** What a handle asks of its storage when it ends. */
+interface MemoryLogOwner {
+  release(log: MemoryLog): void;
+  /** Forgets the state of `log`'s incarnation. */
+  remove(log: MemoryLog): void;
+}
 
-  constructor(name: string, state: MemoryLogState, limits: StorageLimits, onClose: () => void) {
+export class MemoryLog implements Log, Leased {
+  readonly name: string;
+  readonly state: MemoryLogState;
+  private readonly limits: StorageLimits;
+  private readonly owner: MemoryLogOwner;
+  private closed = false;
+  private deleted = false;
+
+  constructor(name: string, state: MemoryLogState, limits: StorageLimits, owner: MemoryLogOwner) {
     this.name = name;
     this.state = state;
     this.limits = limits;
-    this.onClose = onClose;
+    this.owner = owner;
+  }
+
+  get incarnation(): number {
+    return this.state.incarnation;
+  }
+
+  /** Both close and delete release at once. */
+  get releasing(): Promise<void> | undefined {
+    return this.closed ? resolved : undefined;
   }
 
   get startOffset(): number {
@@ -74,7 +96,7 @@ export class MemoryLog implements Log {
   }
 
   append(input: AppendInput): AppendResult {
-    if (this.closed) throw closedError(this.name);
+    this.checkOpen();
     const n = normaliseAppend(this.name, input, this.limits);
     const offset = this.state.endOffset;
     // Copy: the caller may reuse its buffer, and a stored entry must never change.
@@ -86,7 +108,7 @@ export class MemoryLog implements Log {
   }
 
   read(offset: number, options?: ReadOptions): LogEntry[] {
-    if (this.closed) throw closedError(this.name);
+    this.checkOpen();
     const entries = this.state.entries;
     const out: LogEntry[] = [];
     const budget = new ReadBudget(options);
@@ -99,6 +121,7 @@ export class MemoryLog implements Log {
   }
 
   offsetForTimestamp(timestamp: number): number {
+    this.checkOpen();
     for (const entry of this.state.entries) {
       if (entry.maxTimestamp >= timestamp) return entry.offset;
     }
@@ -106,10 +129,12 @@ export class MemoryLog implements Log {
   }
 
   truncateBefore(offset: number): void {
+    this.checkOpen();
     this.dropWhile((entry) => entry.offset + entry.count <= offset);
   }
 
   applyRetention(options: RetentionOptions, now: number): number {
+    this.checkOpen();
     const { bytesMax, ageMsMax } = options;
     if (bytesMax !== undefined) this.dropWhile(() => this.state.sizeBytes > bytesMax);
     if (ageMsMax !== undefined) this.dropWhile((entry) => entry.maxTimestamp < now - ageMsMax);
@@ -117,15 +142,29 @@ export class MemoryLog implements Log {
   }
 
   sync(): Promise<void> {
-    return resolved;
+    return this.closed ? quietRejection(closedError(this.name)) : resolved;
   }
 
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.onClose();
+      this.owner.release(this);
     }
     return resolved;
+  }
+
+  delete(): Promise<void> {
+    if (this.deleted) return resolved;
+    if (this.closed) return quietRejection(closedError(this.name));
+    this.closed = true;
+    this.deleted = true;
+    this.owner.remove(this);
+    this.owner.release(this);
+    return resolved;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw closedError(this.name);
   }
 
   private dropWhile(predicate: (entry: LogEntry) => boolean): void {
@@ -149,8 +188,15 @@ export class MemoryStorage implements Storage {
   readonly meta = new MemoryMetaStore();
   private readonly limits: StorageLimits;
   private readonly states = new Map<string, MemoryLogState>();
-  private readonly open = new Map<string, MemoryLog>();
+  private readonly leases = new Leases<MemoryLog>();
+  private lastIncarnation = 0;
   private closed = false;
+  private readonly owner: MemoryLogOwner = {
+    release: (log) => this.leases.release(log.name, log),
+    remove: (log) => {
+      if (this.states.get(log.name) === log.state) this.states.delete(log.name);
+    },
+  };
 
   constructor(limits?: Partial<StorageLimits>) {
     this.limits = resolveLimits(limits);
@@ -160,26 +206,16 @@ export class MemoryStorage implements Storage {
     return new MemoryStorage(limits);
   }
 
-  openLog(name: string): Promise<Log> {
+  async openLog(name: string): Promise<Log> {
     this.checkOpen();
     checkLogName(name);
-    const existing = this.open.get(name);
-    if (existing) return Promise.resolve(existing);
-    let state = this.states.get(name);
-    if (!state) {
-      state = { entries: [], endOffset: 0, sizeBytes: 0 };
-      this.states.set(name, state);
-    }
-    const log = new MemoryLog(name, state, this.limits, () => this.open.delete(name));
-    this.open.set(name, log);
-    return Promise.resolve(log);
+    return this.leases.take(name, () => new MemoryLog(name, this.stateOf(name), this.limits, this.owner));
   }
 
-  async deleteLog(name: string): Promise<void> {
+  async removeLog(name: string): Promise<void> {
     this.checkOpen();
     checkLogName(name);
-    await this.open.get(name)?.close();
-    this.states.delete(name);
+    await this.leases.whenFree(name, () => this.states.delete(name));
   }
 
   listLogs(): Promise<string[]> {
@@ -189,8 +225,18 @@ export class MemoryStorage implements Storage {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    for (const log of [...this.open.values()]) await log.close();
+    for (const log of this.leases.holders()) await log.close();
     this.closed = true;
+  }
+
+  private stateOf(name: string): MemoryLogState {
+    let state = this.states.get(name);
+    if (state === undefined) {
+      this.lastIncarnation = nextIncarnation(this.lastIncarnation, Date.now());
+      state = { incarnation: this.lastIncarnation, entries: [], endOffset: 0, sizeBytes: 0 };
+      this.states.set(name, state);
+    }
+    return state;
   }
 
   private checkOpen(): void {

@@ -6,7 +6,13 @@
  * `count` consecutive offsets (1 for a single message, N for a Kafka record batch stored whole), so
  * offsets are assigned by the log and never reused. Offset assignment is synchronous; durability is
  * reported by the promise `append` returns, resolved according to the fsync policy.
+ *
+ * A `Log` handle is an exclusive lease on one *incarnation* of a name: the log created under that name
+ * and not yet deleted. Only its holder can reach it, and nothing it does after `close()` or `delete()`
+ * can reach a later incarnation of the same name.
  */
+
+import type { WriteMeter } from './write-meter.js';
 
 /** When an append counts as durable. See docs/storage-format.md. */
 export type FsyncPolicy =
@@ -73,6 +79,12 @@ export interface RetentionOptions {
 
 export interface Log {
   readonly name: string;
+  /**
+   * Which creation of `name` this is: a safe integer, unique among every incarnation of the name in this
+   * data folder and larger for a later one (a hybrid clock: microseconds since the epoch, or one more than
+   * the last issued when that is larger). Kept across close and reopen.
+   */
+  readonly incarnation: number;
   /** First offset still stored (after retention or truncation). */
   readonly startOffset: number;
   /** The offset the next append gets. */
@@ -99,13 +111,38 @@ export interface Log {
   applyRetention(options: RetentionOptions, now: number): number;
   /** Resolves when everything appended so far is fsynced, whatever the policy. */
   sync(): Promise<void>;
+  /**
+   * Writes out what was appended, keeps the data and releases the lease once it is written (an `openLog`
+   * of the name meanwhile waits for that). Every `durable` promise settles. Calling it again, or after
+   * `delete()`, returns the promise of the first call.
+   */
   close(): Promise<void>;
+  /**
+   * Removes this incarnation. The name is free when the call returns (the folder is renamed away), so an
+   * `openLog` right after gets a new, empty incarnation; the promise resolves once the data is gone.
+   * Appends not yet written are dropped and their `durable` rejects with `invalid_state`; writes already
+   * under way finish into the removed files and resolve. After `close()` it rejects with `invalid_state`
+   * and removes nothing (the name may belong to someone else by then; see `Storage.removeLog`).
+   */
+  delete(): Promise<void>;
 }
 
 export interface Storage {
-  /** Opens (recovering if needed) or creates the log. Names: [A-Za-z0-9._-], at most 200 characters. */
+  /** Bytes handed to the disk since open; absent where nothing reaches a disk (memory). */
+  readonly writes?: WriteMeter;
+  /**
+   * Opens (recovering if needed) or creates the log and leases it to the caller alone. While that
+   * handle is open, another `openLog` of the name is refused with
+   * `BrokerError(resource_locked, "Log <name> is held by incarnation <n>")`; while it is closing, the
+   * call waits for the close. Names: [A-Za-z0-9._-], at most 200 characters.
+   */
   openLog(name: string): Promise<Log>;
-  deleteLog(name: string): Promise<void>;
+  /**
+   * Removes a log nobody holds (a leftover found at start-up); `resource_locked` while it is leased,
+   * a no-op when there is none.
+   */
+  removeLog(name: string): Promise<void>;
+  /** Names that have a log, leased or not. */
   listLogs(): Promise<string[]>;
   /**
    * Durable key/value state (definitions, group offsets, sessions). `put` replaces the whole value
@@ -130,10 +167,19 @@ export interface StorageLimits {
   readonly entryBytesMax: number;
   /** Bytes between sparse offset-index entries. */
   readonly indexIntervalBytes: number;
+  /**
+   * Segment files `FileStorage` keeps open at once (a least-recently-used cache; an idle log holds none),
+   * so the number of logs is not bounded by the process's file-descriptor limit.
+   */
+  readonly openFilesMax: number;
 }
 
 export const storageLimitsDefault: StorageLimits = {
   segmentBytesMax: 64 * 1024 * 1024,
   entryBytesMax: 64 * 1024 * 1024,
   indexIntervalBytes: 4096,
+  openFilesMax: 1024,
 };
+
+/** Bounds on `openFilesMax`: below the minimum, busy logs would evict one another's files on every call. */
+export const openFilesMaxRange = { min: 16, max: 1_000_000 } as const;

@@ -127,7 +127,9 @@ describe('StateLog', () => {
     assert.deepEqual(faults, []);
     await log.close();
   });
+});
 
+describe('StateLog after a crash', () => {
   test('a crash at every record, snapshot runs included, leaves the state of what was committed', async () => {
     // File segments are truncated whole, so with one segment every record written stays readable.
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-statelog-'));

@@ -90,6 +90,24 @@ describe('a failing disk under one object', () => {
     }
   });
 
+  test('AMQP tx: a commit whose messages could not be stored is never confirmed', async () => {
+    const connection = await amqp.connect(amqpUrl);
+    const closed = new Promise<Error | undefined>((resolve) => connection.on('error', resolve));
+    try {
+      const ch = await connection.createChannel();
+      ch.on('error', () => {});
+      await ch.assertQueue('ledger', { durable: true });
+      await txCall(ch, 'TxSelect');
+      io.failing.add('q._2f.ledger');
+      ch.sendToQueue('ledger', Buffer.from('entry'), { persistent: true });
+      await assert.rejects(txCall(ch, 'TxCommit'));
+      assert.match(String(await closed), /541|INTERNAL_ERROR/);
+    } finally {
+      io.failing.delete('q._2f.ledger');
+      await connection.close().catch(() => {});
+    }
+  });
+
   test('MQTT: the client whose session failed is disconnected; other clients keep publishing', async () => {
     const device = await connect(mqttUrl, {
       protocolVersion: 5,
@@ -153,6 +171,14 @@ describe('a failing disk under one object', () => {
     assert.match(text, /switchyard_escaped_errors_total 0/);
   });
 });
+
+/** amqplib's channel API has no tx methods; its low-level rpc sends them by id (class << 16 | method). */
+async function txCall(ch: amqp.Channel, method: 'TxSelect' | 'TxCommit'): Promise<void> {
+  const ids = { TxSelect: 10, TxCommit: 20 } as const;
+  const id = (90 << 16) | ids[method];
+  const rpc = (ch as unknown as { rpc(m: number, f: object, r: number): Promise<unknown> }).rpc.bind(ch);
+  await rpc(id, {}, id + 1);
+}
 
 /** Publishes persistent messages until one is nacked; returns how many were. */
 async function publishUntilNacked(channel: amqp.ConfirmChannel, queue: string): Promise<number> {

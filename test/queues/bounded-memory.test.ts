@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bodyCacheBytesUsed } from '../../src/core/queues/index.js';
 import type { Delivery } from '../../src/core/types.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { openQueue, tick } from '../../testing/queue-harness.js';
@@ -17,7 +16,7 @@ test('a durable queue keeps only metadata beyond the body cache budget', { timeo
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-queue-mem-'));
   const storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
   try {
-    const { queue } = await openQueue(
+    const { queue, bodies } = await openQueue(
       { durable: true },
       { storage, name: 'big', limits: { bodyCacheBytesMax: cacheBytes } },
     );
@@ -28,7 +27,7 @@ test('a durable queue keeps only metadata beyond the body cache budget', { timeo
     const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before;
     const bodyTotal = count * bodyBytes;
     assert.equal(queue.info().messageCount, count);
-    assert.ok(bodyCacheBytesUsed() <= cacheBytes);
+    assert.ok(bodies.usedBytes <= cacheBytes);
     // Bodies alone would be ~205 MB; metadata is a few dozen bytes per message.
     assert.ok(
       grown < bodyTotal / 3,

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bodyCacheBytesUsed, queueLogNames } from '../../src/core/queues/index.js';
+import { queueLogNames } from '../../src/core/queues/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import type { Storage } from '../../src/storage/types.js';
+import type { Log, Storage } from '../../src/storage/types.js';
 import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 const persistent = { persistent: true } as const;
@@ -91,24 +91,35 @@ test('priority, expiry and delay survive a reopen', async () => {
 
 test('bodies beyond the cache budget are read back from the log on delivery', async () => {
   const storage = new MemoryStorage();
-  const { queue } = await openQueue({ durable: true }, { storage, limits: { bodyCacheBytesMax: 20 } });
+  const { queue, bodies: cache } = await openQueue(
+    { durable: true },
+    { storage, limits: { bodyCacheBytesMax: 20 } },
+  );
   const bodies = Array.from({ length: 20 }, (_, i) => `message-number-${i}`);
   for (const b of bodies) queue.enqueue(msg(b, persistent));
-  assert.ok(bodyCacheBytesUsed() <= 20);
+  assert.ok(cache.usedBytes <= 20);
   const c = collector('c', { noAck: true });
   queue.consume(c.options);
   await tick();
   assert.deepEqual(c.texts(), bodies);
-  assert.equal(bodyCacheBytesUsed(), 0);
+  assert.equal(cache.usedBytes, 0);
   await queue.close();
 });
 
 test('the message log is truncated and the ack log compacted as messages are acked', async () => {
   const storage = new MemoryStorage();
+  // A log has one holder at a time, so the test keeps the handles the queue opens to look at them.
+  const opened = new Map<string, Log>();
+  const openLog = storage.openLog.bind(storage);
+  storage.openLog = async (name) => {
+    const log = await openLog(name);
+    opened.set(name, log);
+    return log;
+  };
   const { queue } = await openQueue({ durable: true }, { storage, name: 'busy' });
   const names = queueLogNames('/', 'busy');
-  const messages = await storage.openLog(names.messages);
-  const acks = await storage.openLog(names.acks);
+  const messages = opened.get(names.messages)!;
+  const acks = opened.get(names.acks)!;
   const total = 20_000;
   for (let i = 0; i < total; i++) {
     queue.enqueue(msg(`m${i}`, persistent));

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bodyCacheBytesUsed } from '../../src/core/queues/index.js';
 import { type QueuedMessage, ReadyList } from '../../src/core/queues/ready-list.js';
 import type { Delivery } from '../../src/core/types.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
@@ -68,7 +67,7 @@ test('a paged-out backlog comes back whole and in order to a consumer that acks 
   const storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
   try {
     const limits = { bodyCacheBytesMax: 16 * 1024 };
-    const { queue } = await openQueue({ durable: true }, { storage, name: 'paged', limits });
+    const { queue, bodies } = await openQueue({ durable: true }, { storage, name: 'paged', limits });
     const count = 3000;
     const pending: Array<Promise<void>> = [];
     for (let i = 0; i < count; i++) {
@@ -79,7 +78,7 @@ test('a paged-out backlog comes back whole and in order to a consumer that acks 
       );
     }
     await Promise.all(pending);
-    assert.ok(bodyCacheBytesUsed() <= limits.bodyCacheBytesMax);
+    assert.ok(bodies.usedBytes <= limits.bodyCacheBytesMax);
     const seen: string[] = [];
     let requeued = 0;
     queue.consume({
@@ -102,7 +101,7 @@ test('a paged-out backlog comes back whole and in order to a consumer that acks 
     assert.ok(requeued > 0);
     assert.equal(queue.info().messageCount, 0);
     await tick();
-    assert.equal(bodyCacheBytesUsed(), 0);
+    assert.equal(bodies.usedBytes, 0);
     await queue.close();
   } finally {
     await storage.close();

@@ -19,6 +19,7 @@ import {
   memoryBytesMax,
 } from '../../src/server/alarms.js';
 import type { Logger } from '../../src/shared/logger.js';
+import { WriteMeter } from '../../src/storage/write-meter.js';
 import { allPortsOff } from '../../testing/server-helpers.js';
 
 interface Line {
@@ -109,6 +110,27 @@ describe('alarm monitor', () => {
           [info, 'memory'],
         ],
       );
+    } finally {
+      monitor.stop();
+    }
+  });
+
+  test('between readings, bytes written count against the last free-space reading at once', async () => {
+    const probes: AlarmProbes = { rssBytes: () => 10, diskFreeBytes: async () => 1000 };
+    const hub = new AlarmHub();
+    const writes = new WriteMeter();
+    const { logger, lines } = capturingLogger();
+    // A timer that never fires within the test: only writes can raise the alarm.
+    const options = { ...limitedMonitor(hub, logger, probes), writes, intervalMs: 3_600_000 };
+    const monitor = await AlarmMonitor.start(options);
+    try {
+      writes.add(400);
+      assert.deepEqual(hub.active(), [], '600 bytes still free by the estimate');
+      writes.add(200);
+      assert.deepEqual(hub.active(), ['disk'], 'the write that takes free space under 500 raises it');
+      assert.equal(lines.filter((l) => l.alarm === 'disk').length, 1);
+      await monitor.check();
+      assert.deepEqual(hub.active(), [], 'a reading that finds room again (space was freed) clears it');
     } finally {
       monitor.stop();
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Appender } from '../../src/storage/file/appender.js';
+import { heldFile } from '../../src/storage/file/handles.js';
 import type { FileIo } from '../../src/storage/file/io.js';
 
 /** Fake disk whose calls complete only when the test says so, so pipelining is observable. */
@@ -17,7 +18,7 @@ function manualIo() {
 function alwaysSyncing(io: FileIo): Appender {
   const ignore = () => {};
   return new Appender({
-    fd: 0,
+    file: heldFile(0),
     position: 0,
     policy: { kind: 'always' },
     io,

@@ -8,7 +8,15 @@ import { isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage, StorageLimits } from '../../src/storage/types.js';
-import { payloadFor, removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
+import {
+  countUnhandledRejections,
+  incarnationOf,
+  payloadFor,
+  removeDir,
+  sameBytes,
+  taggedPayload,
+  tempDir,
+} from '../../testing/storage-fixtures.js';
 
 const smallLimits: Partial<StorageLimits> = {
   segmentBytesMax: 1024,
@@ -68,6 +76,55 @@ function readAll(log: Log, from: number): number[] {
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+const isClosed = (e: unknown) => isBrokerError(e, 'invalid_state') && /is closed/.test(e.message);
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Every method of a handle that was closed or deleted throws (or rejects with) invalid_state. */
+async function assertClosed(log: Log): Promise<void> {
+  assert.throws(() => log.append({ payload: payloadFor(0), timestamp: 0 }), isClosed);
+  assert.throws(() => log.read(0), isClosed);
+  assert.throws(() => log.offsetForTimestamp(0), isClosed);
+  assert.throws(() => log.truncateBefore(1), isClosed);
+  assert.throws(() => log.applyRetention({ bytesMax: 1 }, 0), isClosed);
+  await assert.rejects(log.sync(), isClosed);
+}
+
+/** Resolves with the settled results, or fails when some promise never settles. */
+async function allSettle(promises: Promise<unknown>[], ms = 20_000) {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`a promise did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([Promise.allSettled(promises), hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rounds of the delete-and-reopen churn, and appends per round (enough to roll small segments). */
+const churnRounds = 60;
+const churnAppends = 20;
+
+/**
+ * One round of the churn: appends left in flight, a read, then delete and an immediate re-open. The
+ * new incarnation must start empty and larger, and the old handle must be dead.
+ */
+async function churnRound(storage: Storage, log: Log, round: number, settling: Promise<unknown>[]) {
+  for (let i = 0; i < churnAppends; i++) {
+    const payload = taggedPayload(log.incarnation, i);
+    settling.push(log.append({ payload, timestamp: i }).durable);
+  }
+  for (const entry of log.read(0)) assert.equal(incarnationOf(entry.payload), log.incarnation);
+  if (round % 3 === 1) await turn(); // lets writes get under way before the delete
+  settling.push(log.delete());
+  const next = await storage.openLog('churn');
+  assert.ok(next.incarnation > log.incarnation, `round ${round}: incarnation grows`);
+  assert.equal(next.endOffset, 0, `round ${round}: a new incarnation starts empty`);
+  await assertClosed(log);
+  return next;
 }
 
 for (const subject of [memorySubject, fileSubject()]) {
@@ -199,15 +256,104 @@ for (const subject of [memorySubject, fileSubject()]) {
 
     test('logs are listed, deleted and recreated empty', async () => {
       const storage = await subject.open();
-      await fill(await storage.openLog('b'), 3);
+      const b = await storage.openLog('b');
+      await fill(b, 3);
       await storage.openLog('a');
       assert.deepEqual(await storage.listLogs(), ['a', 'b']);
-      await storage.deleteLog('b');
+      await b.delete();
       assert.deepEqual(await storage.listLogs(), ['a']);
       const again = await storage.openLog('b');
       assert.equal(again.endOffset, 0);
       assert.deepEqual(again.read(0), []);
       await storage.close();
+    });
+
+    test('a held log is refused to a second opener, with the holding incarnation', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('held');
+      assert.ok(Number.isSafeInteger(log.incarnation) && log.incarnation > 0);
+      await assert.rejects(
+        storage.openLog('held'),
+        (e) =>
+          isBrokerError(e, 'resource_locked') &&
+          e.message === `Log held is held by incarnation ${log.incarnation}`,
+      );
+      await assert.rejects(storage.removeLog('held'), (e) => isBrokerError(e, 'resource_locked'));
+      assert.equal(log.endOffset, 0, 'the holder is untouched');
+      await storage.close();
+    });
+
+    test('close then reopen keeps the entries and the incarnation; a reopen waits for the close', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('kept');
+      await fill(log, 30);
+      log.append({ payload: payloadFor(30), timestamp: 1300 });
+      const closing = log.close();
+      const again = await storage.openLog('kept');
+      assert.equal(again.incarnation, log.incarnation);
+      assert.deepEqual(readAll(again, 0), range(0, 31));
+      await closing;
+      assert.equal(log.close(), closing, 'a second close returns the first one');
+      await assertClosed(log);
+      await assert.rejects(log.delete(), isClosed);
+      assert.deepEqual(readAll(again, 0), range(0, 31), 'a delete after close removed nothing');
+      await storage.close();
+    });
+
+    test('delete frees the name at once: a reopen gets an empty log with a larger incarnation', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('gone');
+      await fill(log, 30);
+      const deleting = log.delete();
+      assert.equal(log.delete(), deleting, 'a second delete returns the first one');
+      const next = await storage.openLog('gone');
+      assert.ok(next.incarnation > log.incarnation);
+      assert.equal(next.endOffset, 0);
+      assert.deepEqual(next.read(0), []);
+      await deleting;
+      await log.close();
+      await assertClosed(log);
+      await storage.close();
+    });
+
+    test('removeLog removes a log nobody holds; an unknown name is no error', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('leftover');
+      await fill(log, 5);
+      await log.close();
+      await storage.removeLog('leftover');
+      await storage.removeLog('never-was');
+      assert.deepEqual(await storage.listLogs(), []);
+      const fresh = await storage.openLog('leftover');
+      assert.equal(fresh.endOffset, 0);
+      assert.ok(fresh.incarnation > log.incarnation);
+      await storage.close();
+    });
+
+    test('delete and re-open of one name under load: no incarnation sees another', async () => {
+      const unhandled = countUnhandledRejections();
+      const storage = await subject.open();
+      const settling: Promise<unknown>[] = [];
+      try {
+        let log = await storage.openLog('churn');
+        for (let round = 0; round < churnRounds; round++) {
+          log = await churnRound(storage, log, round, settling);
+        }
+        const last = log.incarnation;
+        for (let i = 0; i < churnAppends; i++)
+          settling.push(log.append({ payload: taggedPayload(last, i), timestamp: i }).durable);
+        const results = await allSettle(settling);
+        for (const result of results)
+          if (result.status === 'rejected') assert.ok(isClosed(result.reason), String(result.reason));
+        const entries = log.read(0);
+        assert.equal(entries.length, churnAppends);
+        for (const entry of entries) assert.equal(incarnationOf(entry.payload), last);
+        await storage.close();
+        await turn();
+        assert.equal(unhandled.count(), 0, 'no unhandled rejection');
+      } finally {
+        unhandled.stop();
+      }
     });
 
     test('bad names, oversized payloads and closed logs are refused', async () => {

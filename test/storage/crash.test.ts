@@ -5,11 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { FileStorage } from '../../src/storage/file/storage.js';
-import { crashPayload } from '../../testing/storage-crash.js';
-import { removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
+import { crashLimits, crashPayload } from '../../testing/storage-crash.js';
+import {
+  incarnationOf,
+  removeDir,
+  sameBytes,
+  taggedPayload,
+  tempDir,
+} from '../../testing/storage-fixtures.js';
 
 const cyclesMin = 20;
 const cyclesMax = 40;
@@ -24,10 +32,13 @@ interface Ack {
   readonly crc: number;
 }
 
-/** Runs the child until a random moment after its first acknowledgement, then SIGKILLs it. */
-function runChild(dir: string, seed: number, killAfterMs: number): Promise<Ack[]> {
+/**
+ * Runs a child script until `trigger` first matches its output, then SIGKILLs it after `killAfterMs`.
+ * Resolves with the lines it printed.
+ */
+function killChild(script: URL, args: string[], trigger: RegExp, killAfterMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [childScript.pathname, dir, String(seed)], {
+    const child: ChildProcess = spawn(process.execPath, [script.pathname, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -36,7 +47,7 @@ function runChild(dir: string, seed: number, killAfterMs: number): Promise<Ack[]
     const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString('utf8');
-      if (!armed && out.includes('\nack ')) {
+      if (!armed && trigger.test(out)) {
         armed = true;
         setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       }
@@ -48,16 +59,20 @@ function runChild(dir: string, seed: number, killAfterMs: number): Promise<Ack[]
     child.on('close', (_code, signal) => {
       clearTimeout(guard);
       if (signal !== 'SIGKILL') return reject(new Error(`child ended by itself: ${signal} ${err}`));
-      const acks = out
-        .split('\n')
-        .filter((line) => line.startsWith('ack '))
-        .map((line) => {
-          const [, offset, count, crc] = line.split(' ');
-          return { offset: Number(offset), count: Number(count), crc: Number(crc) };
-        });
-      resolve(acks);
+      resolve(out.split('\n'));
     });
   });
+}
+
+/** Runs the appender until a random moment after its first acknowledgement, then SIGKILLs it. */
+async function runChild(dir: string, seed: number, killAfterMs: number): Promise<Ack[]> {
+  const lines = await killChild(childScript, [dir, String(seed)], /^ack /m, killAfterMs);
+  return lines
+    .filter((line) => line.startsWith('ack '))
+    .map((line) => {
+      const [, offset, count, crc] = line.split(' ');
+      return { offset: Number(offset), count: Number(count), crc: Number(crc) };
+    });
 }
 
 /** Reopens the folder and checks the whole log plus every acknowledgement; returns the end offset. */
@@ -65,7 +80,7 @@ async function verify(dir: string, acks: readonly Ack[]): Promise<number> {
   const storage = await FileStorage.open({
     dir,
     fsync: { kind: 'always' },
-    limits: { segmentBytesMax: 64 * 1024 },
+    limits: crashLimits,
   });
   try {
     const log = await storage.openLog('crash');
@@ -108,4 +123,75 @@ test('every acknowledged append survives SIGKILL, cycle after cycle', { timeout:
   t.diagnostic(`${cycles} kills, ${acked} acknowledged appends, log end ${previousEnd}`);
   assert.ok(cycles >= cyclesMin, `ran ${cycles} cycles`);
   assert.ok(acked > 0);
+});
+
+const deleterScript = new URL('../../testing/crash-deleter.js', import.meta.url);
+const churnCycles = 8;
+
+function openCrashed(dir: string): Promise<FileStorage> {
+  return FileStorage.open({ dir, fsync: { kind: 'always' }, limits: crashLimits });
+}
+
+test('a kill between a delete moving the log to the trash and removing it leaves no log', async () => {
+  const crashed = tempDir('switchyard-crash-');
+  try {
+    const lines = await killChild(deleterScript, [crashed, 'once'], /^deleted /m, 0);
+    const incarnation = Number(lines.find((l) => l.startsWith('deleted '))!.split(' ')[1]);
+    assert.deepEqual(
+      fs.readdirSync(path.join(crashed, 'trash')),
+      [`doomed.${incarnation}`],
+      'killed in the window',
+    );
+    const storage = await openCrashed(crashed);
+    try {
+      assert.deepEqual(fs.readdirSync(path.join(crashed, 'trash')), [], 'the trash is emptied at open');
+      assert.deepEqual(await storage.listLogs(), []);
+      const log = await storage.openLog('doomed');
+      assert.equal(log.endOffset, 0);
+      assert.ok(log.incarnation > incarnation);
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    removeDir(crashed);
+  }
+});
+
+/** After a kill of the churning child: the survivor under the name is whole and was never deleted. */
+async function verifyChurn(dir: string, lines: string[]): Promise<void> {
+  const acked = new Map<number, number>();
+  const deleted = new Set<number>();
+  for (const [word, incarnation, count] of lines.map((line) => line.split(' '))) {
+    if (word === 'ack') acked.set(Number(incarnation), Number(count));
+    if (word === 'deleted') deleted.add(Number(incarnation));
+  }
+  const storage = await openCrashed(dir);
+  try {
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'trash')), []);
+    if (!(await storage.listLogs()).includes('churn')) return;
+    const log = await storage.openLog('churn');
+    assert.ok(!deleted.has(log.incarnation), `incarnation ${log.incarnation} was deleted before the kill`);
+    const entries = log.read(0);
+    for (const entry of entries) assert.equal(incarnationOf(entry.payload), log.incarnation);
+    for (let i = 0; i < (acked.get(log.incarnation) ?? 0); i++) {
+      assert.ok(sameBytes(entries[i]!.payload, taggedPayload(log.incarnation, i)), `acknowledged entry ${i}`);
+    }
+  } finally {
+    await storage.close();
+  }
+}
+
+test('kills during delete and re-open churn never bring a deleted incarnation back', async (t) => {
+  const crashed = tempDir('switchyard-crash-');
+  let rounds = 0;
+  try {
+    for (let cycle = 0; cycle < churnCycles; cycle++) {
+      const lines = await killChild(deleterScript, [crashed, 'churn'], /^ack /m, Math.random() * 150);
+      rounds += lines.filter((line) => line.startsWith('deleted ')).length;
+      await verifyChurn(crashed, lines);
+    }
+  } finally {
+    removeDir(crashed);
+  }
+  t.diagnostic(`${churnCycles} kills, ${rounds} deletes before them`);
 });

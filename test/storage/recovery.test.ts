@@ -185,3 +185,21 @@ test('the interval and never policies acknowledge writes and keep them across a 
     await recoversTo(dir, 30);
   }
 });
+
+test('a sealed segment with a wrong header refuses to open and leaves no descriptor behind', async () => {
+  const limits = { segmentBytesMax: 1024 };
+  const dir = await prepared(30, limits);
+  // The second segment: the first is open by the time recovery meets it.
+  const second = fs.readdirSync(path.dirname(segmentPath(dir))).filter((f) => f.endsWith('.log'))[1]!;
+  const fd = fs.openSync(path.join(path.dirname(segmentPath(dir)), second), 'r+');
+  fs.writeSync(fd, Buffer.from('XXXX'), 0, 4, 0);
+  fs.closeSync(fd);
+  const storage = await FileStorage.open({ dir, fsync: { kind: 'always' }, limits });
+  try {
+    await assert.rejects(storage.openLog('events'), (e) => isBrokerError(e, 'storage_corrupt'));
+    assert.equal(storage.openFileCount, 0);
+    await assert.rejects(storage.openLog('events'), (e) => isBrokerError(e, 'storage_corrupt'));
+  } finally {
+    await storage.close();
+  }
+});

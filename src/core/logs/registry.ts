@@ -116,7 +116,7 @@ class Streams implements StreamRegistry {
       await this.#deps.streamDeleted?.(name);
       for (const partition of state.partitions) {
         partition.close();
-        await this.#deps.storage.deleteLog(partition.log.name);
+        await partition.log.delete();
       }
     });
   }
@@ -303,7 +303,7 @@ class Streams implements StreamRegistry {
     try {
       for (let index = from; index < to; index++) {
         const name = partitionLogName(vhost, stream, index);
-        if (stale.has(name)) await storage.deleteLog(name);
+        if (stale.has(name)) await storage.removeLog(name);
         const log: Log = await storage.openLog(name);
         opened.push(new Partition(stream, index, log, exec));
       }

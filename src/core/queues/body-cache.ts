@@ -1,12 +1,11 @@
 /**
- * The process-wide budget for bodies of ready messages of durable queues (`bodyCacheBytesMax`).
- * A durable queue keeps a persistent message's body in memory only while the budget has room; beyond
- * it the queue keeps a few numbers per message and reads the body back from its log on delivery.
- * One budget for all queues, because memory is one resource however many queues share it.
+ * One broker's budget for bodies of ready messages of durable queues (`bodyCacheBytesMax`). A durable
+ * queue keeps a persistent message's body in memory only while the budget has room; beyond it the
+ * queue keeps a few numbers per message and reads the body back from its log on delivery. One budget
+ * for all queues of a broker, because memory is one resource however many queues share it — and one
+ * per broker, so two brokers in one process never spend each other's.
  */
 import { assert } from '../../shared/assert.js';
-
-let usedBytes = 0;
 
 /**
  * What a kept body costs beyond its bytes: the message, properties and buffer objects around it.
@@ -14,19 +13,29 @@ let usedBytes = 0;
  */
 export const cachedMessageOverheadBytes = 256;
 
-/** Reserves room for a body of `bodyBytes` when it fits under `maxBytes`; release it when the body goes. */
-export function reserveBody(bodyBytes: number, maxBytes: number): boolean {
-  const bytes = bodyBytes + cachedMessageOverheadBytes;
-  if (usedBytes + bytes > maxBytes) return false;
-  usedBytes += bytes;
-  return true;
-}
+export class BodyCache {
+  readonly bytesMax: number;
+  #usedBytes = 0;
 
-export function releaseBody(bodyBytes: number): void {
-  usedBytes -= bodyBytes + cachedMessageOverheadBytes;
-  assert(usedBytes >= 0, 'body cache released more than it reserved');
-}
+  constructor(bytesMax: number) {
+    assert(Number.isSafeInteger(bytesMax) && bytesMax >= 0, 'body cache bound must be a whole number');
+    this.bytesMax = bytesMax;
+  }
 
-export function bodyCacheBytesUsed(): number {
-  return usedBytes;
+  get usedBytes(): number {
+    return this.#usedBytes;
+  }
+
+  /** Reserves room for a body of `bodyBytes` when it fits; release it when the body goes. */
+  reserve(bodyBytes: number): boolean {
+    const bytes = bodyBytes + cachedMessageOverheadBytes;
+    if (this.#usedBytes + bytes > this.bytesMax) return false;
+    this.#usedBytes += bytes;
+    return true;
+  }
+
+  release(bodyBytes: number): void {
+    this.#usedBytes -= bodyBytes + cachedMessageOverheadBytes;
+    assert(this.#usedBytes >= 0, 'body cache released more than it reserved');
+  }
 }

@@ -21,7 +21,6 @@ import {
   type QueueOptions,
   TypedNumber,
 } from '../types.js';
-import { releaseBody, reserveBody } from './body-cache.js';
 import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { durationMsMax } from './options.js';
@@ -141,7 +140,7 @@ export class ClassicQueue implements QueueEngine {
       const appended = this.#store.append(message, envelope);
       m.offset = appended.offset;
       durable = appended.durable;
-      if (!reserveBody(m.bodyBytes, this.#deps.limits.bodyCacheBytesMax)) m.message = undefined;
+      if (!this.#deps.bodies.reserve(m.bodyBytes)) m.message = undefined;
     }
     if (readyAtMs !== undefined) this.#delay(m, readyAtMs);
     else this.#makeReady(m, true);
@@ -416,12 +415,11 @@ export class ClassicQueue implements QueueEngine {
     if (run.length < 2) return;
     const byOffset = new Map<number, Message>();
     for (let i = 1; i < run.length; i++) byOffset.set(run[i]!.offset, run[i]!.message);
-    const bytesMax = this.#deps.limits.bodyCacheBytesMax;
     // Twice the run: room for transient and requeued messages interleaved with the stored ones.
     for (const next of this.#ready.paged(priority, 2 * run.length)) {
       const message = byOffset.get(next.offset);
       if (message === undefined) continue;
-      if (!reserveBody(next.bodyBytes, bytesMax)) return;
+      if (!this.#deps.bodies.reserve(next.bodyBytes)) return;
       this.#ready.attach(next.id, message);
     }
   }
@@ -583,7 +581,7 @@ export class ClassicQueue implements QueueEngine {
 
   #uncache(m: QueuedMessage): void {
     if (m.offset < 0 || m.message === undefined) return;
-    releaseBody(m.bodyBytes);
+    this.#deps.bodies.release(m.bodyBytes);
     m.message = undefined;
   }
 
@@ -625,7 +623,7 @@ export class ClassicQueue implements QueueEngine {
     // Whether it reached a consumer before the restart is not recorded, so it may have: say so.
     m.redelivered = true;
     m.deliveryCount = envelope?.deliveryCount ?? 0;
-    if (reserveBody(m.bodyBytes, this.#deps.limits.bodyCacheBytesMax)) {
+    if (this.#deps.bodies.reserve(m.bodyBytes)) {
       // A copy, so the cache does not pin the whole read buffer.
       m.message = { ...message, body: message.body.slice() };
     } else {

@@ -54,7 +54,6 @@ function ownBody(message: Message): Message {
 export type RecoveredVisitor = (offset: number, decoded: DecodedMessage) => void;
 
 export class QueueStore {
-  readonly #storage: Storage;
   readonly #exec: Executor;
   readonly #messages: Log;
   readonly #acks: Log;
@@ -70,8 +69,7 @@ export class QueueStore {
   #watched: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(storage: Storage, exec: Executor, messages: Log, acks: Log) {
-    this.#storage = storage;
+  private constructor(exec: Executor, messages: Log, acks: Log) {
     this.#exec = exec;
     this.#messages = messages;
     this.#acks = acks;
@@ -88,7 +86,7 @@ export class QueueStore {
     const names = queueLogNames(owner.vhost, queue);
     const messages = await storage.openLog(names.messages);
     const acks = await storage.openLog(names.acks);
-    const store = new QueueStore(storage, owner.exec, messages, acks);
+    const store = new QueueStore(owner.exec, messages, acks);
     store.#loadAcks();
     for (const offset of store.#removed) if (offset < store.#live) store.#removed.delete(offset);
     store.#advanceLive();
@@ -206,12 +204,11 @@ export class QueueStore {
     await Promise.allSettled([this.#messages.close(), this.#acks.close()]);
   }
 
+  /** Both names are free once this returns its promise; the files go in the background. */
   async destroy(): Promise<void> {
     this.#pending = [];
     this.#closed = true;
-    await Promise.allSettled([this.#messages.close(), this.#acks.close()]);
-    await this.#storage.deleteLog(this.#messages.name);
-    await this.#storage.deleteLog(this.#acks.name);
+    await Promise.all([this.#messages.delete(), this.#acks.delete()]);
   }
 
   #advanceLive(): void {

@@ -9,7 +9,7 @@ import { type StatePrefix, statePrefixOf } from './names.js';
 import { producerMachine } from './producer-entries.js';
 import { retainedMachine } from './retained-entries.js';
 import { sessionMachine } from './session-entries.js';
-import { deleteLog, type OpenedLog, openReplayed, type StateMachine } from './state-log.js';
+import { type OpenedLog, openReplayed, type StateMachine } from './state-log.js';
 
 /** How the logs of each prefix are read. */
 export const stateMachines = {
@@ -23,22 +23,17 @@ type Machines = typeof stateMachines;
 type StateOf<M> = M extends StateMachine<infer S, infer _E> ? S : never;
 
 export class FoundObjects {
-  readonly #storage: Storage;
   readonly #byVhost = new Map<string, Map<StatePrefix, Array<OpenedLog<unknown>>>>();
 
-  private constructor(storage: Storage) {
-    this.#storage = storage;
-  }
-
   static async discover(storage: Storage): Promise<FoundObjects> {
-    const found = new FoundObjects(storage);
+    const found = new FoundObjects();
     for (const name of await storage.listLogs()) {
       const prefix = statePrefixOf(name);
       if (prefix === undefined) continue;
       const machine: StateMachine<unknown, unknown> = stateMachines[prefix] as never;
       const opened = await openReplayed(storage, name, machine);
       const identity = opened.replayed.identity;
-      if (identity === undefined) await deleteLog(storage, opened.log);
+      if (identity === undefined) await opened.log.delete();
       else found.#add(identity.vhost, prefix, opened);
     }
     return found;
@@ -55,8 +50,7 @@ export class FoundObjects {
   /** Removes every log nobody took: objects of vhosts that are gone. */
   async discardRest(): Promise<void> {
     for (const byPrefix of this.#byVhost.values()) {
-      for (const logs of byPrefix.values())
-        for (const opened of logs) await deleteLog(this.#storage, opened.log);
+      for (const logs of byPrefix.values()) for (const opened of logs) await opened.log.delete();
     }
     this.#byVhost.clear();
   }

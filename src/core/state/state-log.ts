@@ -213,15 +213,6 @@ export async function openReplayed<S, E>(
   }
 }
 
-/**
- * Deletes a log through its handle. Storage leases are becoming exclusive, with delete on the handle
- * (`Log.delete()`); until then the handle is closed and the name removed.
- */
-export async function deleteLog(storage: Storage, log: Log): Promise<void> {
-  await log.close().catch(() => undefined);
-  await storage.deleteLog(log.name);
-}
-
 export interface StateLogOptions<S, E> {
   readonly storage: Storage;
   readonly machine: StateMachine<S, E>;
@@ -232,7 +223,6 @@ export interface StateLogOptions<S, E> {
 
 export class StateLog<S, E> implements StateHolder<S, E> {
   readonly identity: Identity;
-  readonly #storage: Storage;
   readonly #machine: StateMachine<S, E>;
   readonly #exec: Executor;
   readonly #limits: CompactionLimits;
@@ -248,7 +238,6 @@ export class StateLog<S, E> implements StateHolder<S, E> {
 
   private constructor(options: StateLogOptions<S, E>, opened: OpenedLog<S>) {
     this.identity = options.identity;
-    this.#storage = options.storage;
     this.#machine = options.machine;
     this.#exec = options.exec;
     this.#limits = options.limits ?? compactionDefault;
@@ -295,7 +284,7 @@ export class StateLog<S, E> implements StateHolder<S, E> {
   static async create<S, E>(options: StateLogOptions<S, E>, name: string): Promise<StateLog<S, E>> {
     let log = await options.storage.openLog(name);
     if (log.endOffset > log.startOffset) {
-      await deleteLog(options.storage, log);
+      await log.delete();
       log = await options.storage.openLog(name);
     }
     return StateLog.adopt(options, { log, replayed: new Replayer(options.machine).result() });
@@ -340,10 +329,10 @@ export class StateLog<S, E> implements StateHolder<S, E> {
     await this.#log.close().catch(() => undefined);
   }
 
-  /** The object is deleted: so is its log. */
+  /** The object is deleted: so is its log (the name is free at once). */
   async destroy(): Promise<void> {
     this.#closed = true;
-    await deleteLog(this.#storage, this.#log);
+    await this.#log.delete();
   }
 
   #checkWritable(): void {

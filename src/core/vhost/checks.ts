@@ -13,8 +13,6 @@ export const nameBytesMax = 255;
 /** Names starting so are the server's (AMQP 0-9-1 exchange.declare rule "reserved-names", RabbitMQ 403). */
 export const reservedPrefix = 'amq.';
 /** Timers longer than this are refused (RabbitMQ's x-message-ttl and x-expires are 32-bit). */
-const durationMsMax = 2 ** 32 - 1;
-const priorityLevelsMax = 255;
 
 export function checkName(kind: 'exchange' | 'queue', name: string): void {
   if (Buffer.byteLength(name) > nameBytesMax) {
@@ -142,36 +140,4 @@ function inequivalent(
 function show(value: unknown): string {
   if (value === undefined) return 'unset';
   return typeof value === 'string' ? `'${value}'` : String(value);
-}
-
-export function validateQueueOptions(name: string, options: QueueOptions): void {
-  whole(name, 'priorityMax', options.priorityMax, 1, priorityLevelsMax);
-  whole(name, 'messageTtlMs', options.messageTtlMs, 0, durationMsMax);
-  whole(name, 'expiresMs', options.expiresMs, 1, durationMsMax);
-  whole(name, 'lengthMax', options.lengthMax, 0, Number.MAX_SAFE_INTEGER);
-  whole(name, 'bytesMax', options.bytesMax, 0, Number.MAX_SAFE_INTEGER);
-  whole(name, 'deliveryLimit', options.deliveryLimit, 0, Number.MAX_SAFE_INTEGER);
-  whole(name, 'partitions', options.partitions, 1, Number.MAX_SAFE_INTEGER);
-  const overflow = options.overflow;
-  if (overflow !== undefined && !['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(overflow)) {
-    throw brokerError(ErrorCode.invalidArgument, `Unknown overflow policy '${overflow}' for queue '${name}'`);
-  }
-  if (options.kind !== 'stream') return;
-  // RabbitMQ: stream queues must be durable, non-exclusive and not auto-delete (406 otherwise).
-  if (options.durable !== true || options.exclusiveOwner !== undefined || options.autoDelete === true) {
-    throw brokerError(
-      ErrorCode.preconditionFailed,
-      `Stream queue '${name}' must be durable, not exclusive and not auto-delete`,
-    );
-  }
-}
-
-function whole(queue: string, field: string, value: number | undefined, min: number, max: number): void {
-  if (value === undefined) return;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw brokerError(
-      ErrorCode.invalidArgument,
-      `Queue '${queue}' argument ${field} must be an integer in ${min}–${max}, got ${value}`,
-    );
-  }
 }

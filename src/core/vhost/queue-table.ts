@@ -17,6 +17,7 @@ import type { CoreLimits } from '../api.js';
 import type { Executor } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { QueueDeps, QueueEngine, QueueFactory, QueueHooks, StreamRegistry } from '../internal.js';
+import type { BodyCache } from '../queues/body-cache.js';
 import type { Message, QueueOptions } from '../types.js';
 import { DeferredQueue } from './deferred-queue.js';
 
@@ -35,6 +36,7 @@ export interface QueueTableDeps {
   readonly storage: Storage;
   readonly limits: CoreLimits;
   readonly supervisor: Supervisor;
+  readonly bodies: BodyCache;
   readonly createQueue: QueueFactory;
   readonly streams: StreamRegistry;
   deadLetter(message: Message, exchange: string, routingKey: string): void;
@@ -160,7 +162,8 @@ export class QueueTable {
   ): QueueEngine | Promise<QueueEngine> {
     if (options.kind === 'stream') return this.#openStreamQueue(name, options);
     const { limits, storage } = this.#deps;
-    const base = { vhost: this.#deps.vhost, limits, nextId: this.#ids.next, ...own };
+    const { bodies } = this.#deps;
+    const base = { vhost: this.#deps.vhost, limits, bodies, nextId: this.#ids.next, ...own };
     const deps: QueueDeps = persisted ? { ...base, storage } : base;
     // An exclusive queue never outlives its connection, so it is never stored even when "durable".
     const engineOptions = persisted || options.durable !== true ? options : { ...options, durable: false };

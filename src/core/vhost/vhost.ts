@@ -27,6 +27,8 @@ import type { Supervisor } from '../exec/supervisor.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
 import type { ProducerRegistry } from '../producers.js';
+import type { BodyCache } from '../queues/body-cache.js';
+import { validateQueueOptions } from '../queues/options.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -39,13 +41,7 @@ import type {
   QueueInfo,
   QueueOptions,
 } from '../types.js';
-import {
-  checkName,
-  checkQueueEquivalent,
-  refuseReserved,
-  serverQueueName,
-  validateQueueOptions,
-} from './checks.js';
+import { checkName, checkQueueEquivalent, refuseReserved, serverQueueName } from './checks.js';
 import { refusedError } from './deferred-queue.js';
 import { Exchanges } from './exchanges.js';
 import { type QueueState, QueueTable, queueFailedError } from './queue-table.js';
@@ -64,6 +60,8 @@ export interface VhostDeps {
   /** The broker's message counters; the vhost counts deliveries, which no command triggers. */
   readonly meters: Meters;
   readonly supervisor: Supervisor;
+  /** The broker's one budget for bodies kept in memory by durable queues. */
+  readonly bodies: BodyCache;
 }
 
 interface OwnerState {
@@ -106,6 +104,7 @@ export class Vhost implements VirtualHost {
       storage: deps.storage,
       limits: deps.limits,
       supervisor: deps.supervisor,
+      bodies: deps.bodies,
       createQueue: deps.createQueue,
       streams: deps.streams,
       deadLetter: (message, exchange, routingKey) => this.#deadLetter(message, exchange, routingKey),

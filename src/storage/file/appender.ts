@@ -5,10 +5,14 @@
  * Writes and fdatasyncs are pipelined: one write and one fdatasync may be in flight at once, so while
  * batch N is being fdatasynced, batch N+1 is already being written. A batch becomes durable only through
  * an fdatasync that started after its write completed, and batches settle strictly in file order.
+ *
+ * The file's descriptor comes from the handle cache (`PinnedFile`) and is pinned only for the duration
+ * of each write or fdatasync, so an idle appender holds none.
  */
 import type { BrokerError } from '../../shared/errors.js';
 import type { FsyncPolicy } from '../types.js';
-import { type FileIo, failedError, fdatasyncAsync, writeAll } from './io.js';
+import type { PinnedFile } from './handles.js';
+import { type FileIo, failedError, writeAll } from './io.js';
 
 /** One write never carries more than this, so a burst cannot build one enormous buffer. */
 export const batchBytesMax = 16 * 1024 * 1024;
@@ -46,7 +50,7 @@ function newBatch(): Batch {
 }
 
 export interface AppenderOptions {
-  readonly fd: number;
+  readonly file: PinnedFile;
   /** File position where the first queued byte goes. */
   readonly position: number;
   readonly policy: FsyncPolicy;
@@ -89,6 +93,11 @@ export class Appender {
   private sliceStart = 0;
   private sliceBatch: Batch | undefined;
   private lastBatchBytes = 0;
+  /** Writes and fdatasyncs started and not yet completed (including those waiting for a descriptor). */
+  private ioCount = 0;
+  private quietWaiters: Array<() => void> = [];
+  /** Set by `abort`: nothing more is written. */
+  private aborted: BrokerError | undefined;
   /** The promise of the batch the last `reserve` placed its record in. */
   lastPromise: Promise<void> = Promise.resolve();
   private readonly pumpSoon = (): void => {
@@ -194,6 +203,7 @@ export class Appender {
   async sync(): Promise<void> {
     const last = this.lastUnsettled();
     if (last) await last.promise;
+    if (this.aborted) throw this.aborted;
     if (this.failure) throw this.failure;
     if (this.always && !this.dirty) return;
     await this.fdatasync();
@@ -210,34 +220,92 @@ export class Appender {
 
   /** For the interval timer: fdatasync when something was written since the last one. */
   syncIfDirty(): void {
-    if (this.dirty && !this.failure) this.fdatasync().catch(() => {});
+    if (this.dirty && !this.failure && !this.aborted) this.fdatasync().catch(() => {});
   }
 
-  private async fdatasync(): Promise<void> {
+  private fdatasync(): Promise<void> {
     this.dirty = false;
-    try {
-      await fdatasyncAsync(this.options.io, this.options.fd);
-    } catch (err) {
-      const failure = failedError(`fdatasync of ${this.options.what}`, err);
-      this.fail(failure);
-      throw failure;
-    }
+    return new Promise((resolve, reject) => {
+      this.withFd(
+        (fd, done) => this.options.io.fdatasync(fd, done),
+        (err) => {
+          if (!err) return resolve();
+          const failure = failedError(`fdatasync of ${this.options.what}`, err);
+          this.fail(failure);
+          reject(failure);
+        },
+      );
+    });
+  }
+
+  /**
+   * Runs `op` with the file's descriptor pinned and calls `done` once it is released. Counted, so
+   * `whenQuiet` knows when no call is left on the file.
+   */
+  private withFd(
+    op: (fd: number, done: (err: Error | null) => void) => void,
+    done: (err: Error | null) => void,
+  ): void {
+    this.ioCount++;
+    const file = this.options.file;
+    const finish = (err: Error | null): void => {
+      this.ioCount--;
+      done(err);
+      if (this.ioCount === 0) for (const wake of this.quietWaiters.splice(0)) wake();
+    };
+    file.pin(
+      (fd) =>
+        op(fd, (err) => {
+          file.unpin();
+          finish(err);
+        }),
+      finish,
+    );
+  }
+
+  /** Resolves once no write or fdatasync is in flight. */
+  whenQuiet(): Promise<void> {
+    if (this.ioCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.quietWaiters.push(resolve));
+  }
+
+  /**
+   * The file is being deleted: batches not yet written reject with `reason`, written ones resolve (their
+   * bytes are in the file, which is going away), and nothing more is written or fdatasynced.
+   */
+  abort(reason: BrokerError): void {
+    if (this.aborted) return;
+    this.aborted = reason;
+    this.scheduled = true; // a pump already scheduled finds nothing to do
+    for (const batch of this.batches.splice(0)) batch.reject(reason);
+    for (const batch of this.written.splice(0)) batch.resolve();
+    this.releaseSlab();
   }
 
   /** Starts the next write when none is in flight. */
   private pump(): void {
-    if (this.writing || this.failure || this.gated) return;
+    if (this.writing || this.failure || this.gated || this.aborted) return;
     this.sealSlice();
     const batch = this.batches.shift();
     if (!batch) return;
     this.writing = batch;
     this.lastBatchBytes = batch.bytes;
     const data = batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks, batch.bytes);
-    writeAll(this.options.io, this.options.fd, data, this.writtenEnd, (err) => this.onWrite(batch, err));
+    const { io } = this.options;
+    const at = this.writtenEnd;
+    this.withFd(
+      (fd, done) => writeAll(io, fd, data, at, done),
+      (err) => this.onWrite(batch, err),
+    );
   }
 
   private onWrite(batch: Batch, err: Error | null): void {
     this.writing = undefined;
+    if (this.aborted) {
+      if (err) batch.reject(this.aborted);
+      else batch.resolve();
+      return;
+    }
     if (err || this.failure) {
       // This batch follows every batch in `written`, so it joins them to fail in order.
       this.written.push(batch);
@@ -263,11 +331,19 @@ export class Appender {
     const covered = this.written;
     this.written = [];
     this.syncing = covered;
-    this.options.io.fdatasync(this.options.fd, (err) => this.onSync(covered, err));
+    this.withFd(
+      (fd, done) => this.options.io.fdatasync(fd, done),
+      (err) => this.onSync(covered, err),
+    );
   }
 
   private onSync(covered: Batch[], err: Error | null): void {
     this.syncing = undefined;
+    if (this.aborted) {
+      // Written before the delete: their bytes reached the file, which is going away.
+      for (const batch of covered) batch.resolve();
+      return;
+    }
     if (err) {
       // The covered batches precede every batch still in `written`.
       this.written.unshift(...covered);

@@ -7,7 +7,9 @@ import { crc32 } from 'node:zlib';
 /** `maxTimestampBefore` of the first point: nothing comes before it. */
 export const timestampNone = Number.MIN_SAFE_INTEGER;
 const footerMagic = 0x53575958; // "SWYX"
-const footerBytes = 12;
+/** Index files are derived data: one of another version is rebuilt from its segment, never trusted. */
+const indexVersion = 1;
+const footerBytes = 16;
 const offsetEntryBytes = 8;
 const timeEntryBytes = 12;
 const two32 = 2 ** 32;
@@ -52,7 +54,9 @@ function withFooter(entries: Uint8Array, count: number): Uint8Array {
   const view = new DataView(out.buffer, entries.byteLength, footerBytes);
   view.setUint32(0, count);
   view.setUint32(4, crc32(entries));
-  view.setUint32(8, footerMagic);
+  view.setUint16(8, indexVersion);
+  view.setUint16(10, footerBytes);
+  view.setUint32(12, footerMagic);
   return out;
 }
 
@@ -83,7 +87,8 @@ function checkedEntries(file: Uint8Array, entryBytes: number): DataView | undefi
   const body = file.subarray(0, file.byteLength - footerBytes);
   const footer = new DataView(file.buffer, file.byteOffset + body.byteLength, footerBytes);
   const count = footer.getUint32(0);
-  if (footer.getUint32(8) !== footerMagic || count * entryBytes !== body.byteLength) return undefined;
+  if (footer.getUint32(12) !== footerMagic || count * entryBytes !== body.byteLength) return undefined;
+  if (footer.getUint16(8) !== indexVersion || footer.getUint16(10) !== footerBytes) return undefined;
   if (crc32(body) !== footer.getUint32(4)) return undefined;
   return new DataView(body.buffer, body.byteOffset, body.byteLength);
 }

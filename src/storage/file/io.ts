@@ -3,6 +3,7 @@
  * catalogue. I/O is injectable (`FileIo`) so tests can make a disk fail on demand.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 
 /** The asynchronous calls on the write path; tests replace them to inject ENOSPC or EIO. */
@@ -69,6 +70,22 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-export function fdatasyncAsync(io: FileIo, fd: number): Promise<void> {
-  return new Promise((resolve, reject) => io.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+/** Creates `file` (which must not exist) holding `bytes`, fsynced; its directory entry is the caller's. */
+export function writeNewFile(file: string, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, 'wx');
+  try {
+    fs.writeFileSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Replaces `file` with `bytes` so that a reader, even after a crash, sees the old or the new content. */
+export function replaceFile(file: string, bytes: Uint8Array): void {
+  const temp = `${file}.tmp`;
+  fs.rmSync(temp, { force: true });
+  writeNewFile(temp, bytes);
+  fs.renameSync(temp, file);
+  fsyncDir(path.dirname(file));
 }

@@ -1,12 +1,13 @@
 /**
- * `FileLog`: a log as a folder of segments (docs/storage-format.md). Appends go to the last segment,
- * rolling to a new one at `segmentBytesMax`; reads walk the segments from the one holding the offset.
+ * `FileLog`: one incarnation of a log, as a folder of segments (docs/storage-format.md). Appends go to
+ * the last segment, rolling to a new one at `segmentBytesMax`; reads walk the segments from the one
+ * holding the offset. The handle is its holder's lease: `close` and `delete` end it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
-import { closedError, normaliseAppend } from '../common.js';
+import { closedError, type Leased, normaliseAppend, quietRejection } from '../common.js';
 import type { AppendInput, AppendResult, Log, LogEntry, ReadOptions, RetentionOptions } from '../types.js';
 import { corruptError, failedError, fsyncDir } from './io.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
@@ -19,7 +20,17 @@ import {
   segmentNamePattern,
 } from './segment.js';
 
-type ContextBase = Omit<SegmentContext, 'onFailed' | 'dir' | 'logName'>;
+type ContextBase = Omit<SegmentContext, 'onFailed' | 'dir' | 'deleted' | 'logName'>;
+
+/** What a log asks of its storage when its lease ends. */
+export interface FileLogOwner {
+  /** The handle no longer holds its name. */
+  release(log: FileLog): void;
+  /** Moves the log's folder out of its name at once; returns where it went. */
+  moveToTrash(log: FileLog): string;
+  /** Removes a folder moved to the trash once `quiet` settles; the storage's close waits for it. */
+  removeTrashed(dir: string, quiet: Promise<unknown>): Promise<void>;
+}
 
 /** Base offsets of the segment files in `dir`, ascending; index files without a segment are removed. */
 function listSegments(dir: string): number[] {
@@ -37,33 +48,54 @@ function listSegments(dir: string): number[] {
   return [...bases].sort((a, b) => a - b);
 }
 
-export class FileLog implements Log {
+export class FileLog implements Log, Leased {
   readonly name: string;
+  readonly incarnation: number;
   private readonly segments: Segment[] = [];
   private readonly ctx: SegmentContext;
-  private readonly onClose: () => void;
+  private readonly owner: FileLogOwner;
   private failure: BrokerError | undefined;
   private closed = false;
+  /** The close or delete that ended the lease; set by the first of them. */
+  private ending: Promise<void> | undefined;
+  private deleting = false;
   private readonly readAhead = new ReadAhead();
   /** Where the last read stopped, so the next one from there needs no index lookup or skipping. */
   private resume: { segment: object; position: number; offset: number } | undefined;
   /** Mean payload of the last read; sizes the next read's file reads. */
   private payloadBytesAvg: number | undefined;
 
-  private constructor(name: string, ctx: SegmentContext, onClose: () => void) {
+  private constructor(name: string, incarnation: number, ctx: SegmentContext, owner: FileLogOwner) {
     this.name = name;
+    this.incarnation = incarnation;
     this.ctx = ctx;
-    this.onClose = onClose;
+    this.owner = owner;
   }
 
-  /** Opens (recovering) or creates the log in `dir`. */
-  static open(name: string, dir: string, base: ContextBase, onClose: () => void): FileLog {
-    fs.mkdirSync(dir, { recursive: true });
+  /** Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. */
+  static open(
+    name: string,
+    dir: string,
+    incarnation: number,
+    base: ContextBase,
+    owner: FileLogOwner,
+  ): FileLog {
     let log: FileLog | undefined;
-    const ctx: SegmentContext = { ...base, dir, logName: name, onFailed: (err) => log?.fail(err) };
-    log = new FileLog(name, ctx, onClose);
-    log.recover(listSegments(dir));
+    const onFailed = (err: BrokerError) => log?.fail(err);
+    const ctx: SegmentContext = { ...base, dir, deleted: false, logName: name, onFailed };
+    log = new FileLog(name, incarnation, ctx, owner);
+    try {
+      log.recover(listSegments(dir));
+    } catch (err) {
+      // The segments opened so far give their descriptors back.
+      for (const segment of log.segments) segment.file.retire();
+      throw err;
+    }
     return log;
+  }
+
+  get releasing(): Promise<void> | undefined {
+    return this.ending;
   }
 
   get startOffset(): number {
@@ -147,20 +179,65 @@ export class FileLog implements Log {
     for (const segment of this.segments) segment.syncIfDirty();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.readAhead.drop();
-    this.resume = undefined;
-    this.onClose();
+  close(): Promise<void> {
+    this.ending ??= this.ended(this.finishClose());
+    return this.ending;
+  }
+
+  delete(): Promise<void> {
+    if (this.deleting) return this.ending!;
+    if (this.ending !== undefined) return quietRejection(closedError(this.name));
+    this.deleting = true;
+    this.ending = this.ended(this.finishDelete());
+    return this.ending;
+  }
+
+  /** A caller may drop the promise of a close or delete: a failure then must not end the process. */
+  private ended(promise: Promise<void>): Promise<void> {
+    promise.catch(() => {});
+    return promise;
+  }
+
+  private async finishClose(): Promise<void> {
+    this.shut();
     let first: unknown;
     for (const segment of this.segments) {
       await segment.close().catch((err: unknown) => {
         first ??= err;
       });
     }
+    this.owner.release(this);
     // After a failure the log is closed so it can be reopened; the failure was already reported.
     if (first !== undefined && !this.failure) throw first;
+  }
+
+  /**
+   * Runs synchronously up to its first await: the folder leaves the name and the lease is released
+   * before `delete()` returns. Should the move fail, the lease is kept until nothing more of this handle
+   * can reach the folder, and the log stays as written.
+   */
+  private async finishDelete(): Promise<void> {
+    this.shut();
+    this.ctx.deleted = true;
+    let moveFailure: unknown;
+    try {
+      this.ctx.dir = this.owner.moveToTrash(this);
+      this.owner.release(this);
+    } catch (err) {
+      moveFailure = failedError(`Deleting log ${this.name}`, err);
+    }
+    const reason = closedError(this.name);
+    const quiet = Promise.all(this.segments.map((segment) => segment.abandon(reason)));
+    if (moveFailure === undefined) return this.owner.removeTrashed(this.ctx.dir, quiet);
+    await quiet;
+    this.owner.release(this);
+    throw moveFailure;
+  }
+
+  private shut(): void {
+    this.closed = true;
+    this.readAhead.drop();
+    this.resume = undefined;
   }
 
   private get active(): Segment {

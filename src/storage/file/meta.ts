@@ -10,7 +10,8 @@ import type { BrokerError } from '../../shared/errors.js';
 import { JsonMetaStore, type MetaChange } from '../common.js';
 import type { FsyncPolicy } from '../types.js';
 import { Appender } from './appender.js';
-import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
+import { heldFile } from './handles.js';
+import { corruptError, type FileIo, fsyncDir, readFull, replaceFile } from './io.js';
 
 /** The journal is folded into a new snapshot at the first idle moment after it grows past this. */
 export const journalBytesMax = 4 * 1024 * 1024;
@@ -19,6 +20,38 @@ export const metaRecordBytesMax = 16 * 1024 * 1024;
 const snapshotMagic = 0x5357594d; // "SWYM"
 const frameHeaderBytes = 8;
 const snapshotVersion = 1;
+const journalMagic = 0x5357594a; // "SWYJ"
+const journalVersion = 1;
+export const journalHeaderBytes = 8;
+
+function journalHeader(): Buffer {
+  const header = Buffer.alloc(journalHeaderBytes);
+  header.writeUInt32BE(journalMagic, 0);
+  header.writeUInt16BE(journalVersion, 4);
+  header.writeUInt16BE(journalHeaderBytes, 6);
+  return header;
+}
+
+/**
+ * Makes sure the journal starts with its header. Shorter than a header means it was just created (or
+ * cut while being created): it holds no record and gets a fresh header.
+ */
+function checkJournalHeader(fd: number, file: string): void {
+  const head = readFull(fd, journalHeaderBytes, 0);
+  if (head.byteLength < journalHeaderBytes) {
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, journalHeader(), 0, journalHeaderBytes, 0);
+    fs.fsyncSync(fd);
+    return;
+  }
+  if (head.readUInt32BE(0) !== journalMagic) throw corruptError(`Meta journal ${file} has no header`);
+  const version = head.readUInt16BE(4);
+  if (version !== journalVersion || head.readUInt16BE(6) !== journalHeaderBytes) {
+    throw corruptError(
+      `Meta journal ${file} has version ${version}; this Switchyard reads ${journalVersion}`,
+    );
+  }
+}
 
 function frame(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(frameHeaderBytes + body.byteLength);
@@ -49,7 +82,7 @@ function loadSnapshot(file: string, values: Map<string, string>): void {
 function replayJournal(fd: number, values: Map<string, string>): number {
   const fileBytes = fs.fstatSync(fd).size;
   const bytes = readFull(fd, fileBytes, 0);
-  let at = 0;
+  let at = journalHeaderBytes;
   while (at + frameHeaderBytes <= bytes.byteLength) {
     const length = bytes.readUInt32BE(at);
     if (length > metaRecordBytesMax || at + frameHeaderBytes + length > bytes.byteLength) break;
@@ -84,14 +117,18 @@ export class FileMetaStore extends JsonMetaStore {
     this.io = io;
     fs.rmSync(path.join(dir, 'snapshot.tmp'), { force: true });
     loadSnapshot(path.join(dir, 'snapshot'), this.values);
-    this.fd = fs.openSync(path.join(dir, 'journal'), fs.existsSync(path.join(dir, 'journal')) ? 'r+' : 'w+');
+    const journal = path.join(dir, 'journal');
+    const created = !fs.existsSync(journal);
+    this.fd = fs.openSync(journal, created ? 'w+' : 'r+');
+    checkJournalHeader(this.fd, journal);
+    if (created) fsyncDir(dir);
     const valid = replayJournal(this.fd, this.values);
     if (valid < fs.fstatSync(this.fd).size) {
       // A torn last record was never acknowledged; cut it so new records follow the valid prefix.
       fs.ftruncateSync(this.fd, valid);
       fs.fsyncSync(this.fd);
     }
-    this.journalBytes = valid;
+    this.journalBytes = valid - journalHeaderBytes;
     this.appender = this.newAppender(valid);
   }
 
@@ -122,10 +159,10 @@ export class FileMetaStore extends JsonMetaStore {
     if (this.journalBytes <= journalBytesMax || !this.appender.idle || this.appender.failure) return;
     try {
       this.writeSnapshot();
-      fs.ftruncateSync(this.fd, 0);
+      fs.ftruncateSync(this.fd, journalHeaderBytes);
       fs.fsyncSync(this.fd);
       this.journalBytes = 0;
-      this.appender = this.newAppender(0);
+      this.appender = this.newAppender(journalHeaderBytes);
     } catch (err) {
       // The journal is still whole and valid; compaction is retried after a later put.
       void err;
@@ -137,21 +174,12 @@ export class FileMetaStore extends JsonMetaStore {
     const body = Buffer.from(JSON.stringify({ version: snapshotVersion, entries }), 'utf8');
     const bytes = frame(body);
     bytes.writeUInt32BE(snapshotMagic, 0);
-    const tmp = path.join(this.dir, 'snapshot.tmp');
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeFileSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path.join(this.dir, 'snapshot'));
-    fsyncDir(this.dir);
+    replaceFile(path.join(this.dir, 'snapshot'), bytes);
   }
 
   private newAppender(position: number): Appender {
     return new Appender({
-      fd: this.fd,
+      file: heldFile(this.fd),
       position,
       policy: this.policy,
       io: this.io,

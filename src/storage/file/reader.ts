@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { ReadBudget, readBytesMaxDefault, readEntriesMaxDefault, recordHeaderBytes } from '../common.js';
 import type { LogEntry, ReadBuffers, ReadOptions } from '../types.js';
+import type { FdSource } from './handles.js';
 import { readFull } from './io.js';
 import type { RecordFields } from './record.js';
 import type { RecordSink } from './segment.js';
@@ -19,7 +20,10 @@ export const readAheadBytes = 64 * 1024;
 /** A kept chunk is dropped after this long without a read, so quiet logs hold no memory. */
 export const readAheadIdleMs = 1000;
 
-/** Supplies the bytes of a segment file from `position`; `owner` tells segments apart. */
+/**
+ * Supplies the bytes of a segment file from `position`; `owner` tells segments apart. The descriptor is
+ * asked of `file` only when the file must be read, so a read served from memory opens nothing.
+ */
 export interface ChunkSource {
   /**
    * Bytes from `position`: `wantBytes` if that many are below `end`, and never fewer than
@@ -28,7 +32,7 @@ export interface ChunkSource {
    */
   bytesAt(
     owner: object,
-    fd: number,
+    file: FdSource,
     position: number,
     end: number,
     wantBytes: number,
@@ -39,8 +43,8 @@ export interface ChunkSource {
 
 /** Reads exactly what is asked, keeps nothing (index lookups). */
 export const directSource: ChunkSource = {
-  bytesAt(_owner, fd, position, end, wantBytes, needBytes) {
-    return readFull(fd, Math.min(end - position, Math.max(wantBytes, needBytes, 1)), position);
+  bytesAt(_owner, file, position, end, wantBytes, needBytes) {
+    return readFull(file.fd(), Math.min(end - position, Math.max(wantBytes, needBytes, 1)), position);
   },
 };
 
@@ -57,7 +61,7 @@ export class LentSource implements ChunkSource {
 
   bytesAt(
     _owner: object,
-    fd: number,
+    file: FdSource,
     position: number,
     end: number,
     wantBytes: number,
@@ -66,6 +70,7 @@ export class LentSource implements ChunkSource {
     const length = Math.min(end - position, Math.max(wantBytes, needBytes, 1));
     const lent = this.buffers.take(length);
     const buf = Buffer.from(lent.buffer, lent.byteOffset, length);
+    const fd = file.fd();
     let got = 0;
     while (got < length) {
       const n = fs.readSync(fd, buf, got, length - got, position + got);
@@ -90,7 +95,7 @@ export class ReadAhead implements ChunkSource {
 
   bytesAt(
     owner: object,
-    fd: number,
+    file: FdSource,
     position: number,
     end: number,
     wantBytes: number,
@@ -104,7 +109,7 @@ export class ReadAhead implements ChunkSource {
       return kept;
     }
     const ask = Math.max(wantBytes, needBytes, 1, ahead ? readAheadBytes : 0);
-    const fresh = readFull(fd, Math.min(end - position, ask), position);
+    const fresh = readFull(file.fd(), Math.min(end - position, ask), position);
     this.misses++;
     this.owner = owner;
     this.chunk = fresh;

@@ -8,6 +8,7 @@ import type { BrokerError } from '../../shared/errors.js';
 import { type NormalisedAppend, recordHeaderBytes } from '../common.js';
 import type { FsyncPolicy, StorageLimits } from '../types.js';
 import { Appender } from './appender.js';
+import type { CachedFile, HandleCache } from './handles.js';
 import {
   decodeIndexFiles,
   emptyIndex,
@@ -16,7 +17,7 @@ import {
   pointBeforeTime,
   type SparseIndex,
 } from './index-file.js';
-import { corruptError, type FileIo, fsyncDir, readFull } from './io.js';
+import { corruptError, type FileIo, fsyncDir, readFull, writeNewFile } from './io.js';
 import { type ChunkSource, directSource } from './reader.js';
 import { encodeRecordAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
@@ -38,11 +39,15 @@ export const segmentNamePattern = /^(\d{20})\.(log|index|timeindex)$/;
 
 /** What every segment of a log shares. */
 export interface SegmentContext {
-  readonly dir: string;
+  /** The log's folder; after `Log.delete` the folder in the trash, where nothing more is written. */
+  dir: string;
+  /** Set by `Log.delete`: the folder is gone from its name, and no file may be created or rewritten. */
+  deleted: boolean;
   readonly logName: string;
   readonly limits: StorageLimits;
   readonly policy: FsyncPolicy;
   readonly io: FileIo;
+  readonly files: HandleCache;
   readonly onFailed: (err: BrokerError) => void;
 }
 
@@ -137,7 +142,8 @@ function stateAtLastPoint(index: SparseIndex, base: number): ScanState {
 export class Segment {
   readonly base: number;
   readonly ctx: SegmentContext;
-  readonly fd: number;
+  /** The `.log` file; its descriptor comes from the handle cache when needed. */
+  readonly file: CachedFile;
   private readonly state: ScanState;
   private readonly pending: PendingRecord[] = [];
   private appender: Appender | undefined;
@@ -146,14 +152,14 @@ export class Segment {
   private constructor(
     base: number,
     ctx: SegmentContext,
-    fd: number,
+    file: CachedFile,
     state: ScanState,
     writable: boolean,
     gate?: Promise<void>,
   ) {
     this.base = base;
     this.ctx = ctx;
-    this.fd = fd;
+    this.file = file;
     this.state = state;
     if (writable) this.appender = this.newAppender(gate);
   }
@@ -163,16 +169,11 @@ export class Segment {
    * `gate` (the previous segment's seal), so `durable` promises resolve in offset order across a roll.
    */
   static create(ctx: SegmentContext, base: number, gate?: Promise<void>): Segment {
-    const fd = fs.openSync(path.join(ctx.dir, segmentFileName(base, '.log')), 'wx+');
-    try {
-      fs.writeSync(fd, encodeHeader(base), 0, segmentHeaderBytes, 0);
-      fs.fsyncSync(fd);
-      fsyncDir(ctx.dir);
-    } catch (err) {
-      fs.closeSync(fd);
-      throw err;
-    }
-    return new Segment(base, ctx, fd, freshState(base, segmentHeaderBytes, emptyIndex()), true, gate);
+    const file = path.join(ctx.dir, segmentFileName(base, '.log'));
+    writeNewFile(file, encodeHeader(base));
+    fsyncDir(ctx.dir);
+    const state = freshState(base, segmentHeaderBytes, emptyIndex());
+    return new Segment(base, ctx, ctx.files.file(file), state, true, gate);
   }
 
   /**
@@ -180,12 +181,28 @@ export class Segment {
    * keeps it writable. Returns undefined when the header is torn or wrong.
    */
   static open(ctx: SegmentContext, base: number, last: boolean): Segment | undefined {
-    const fd = fs.openSync(path.join(ctx.dir, segmentFileName(base, '.log')), 'r+');
-    const fileBytes = fs.fstatSync(fd).size;
-    if (!headerIsValid(fd, base)) {
-      fs.closeSync(fd);
-      return undefined;
+    const file = ctx.files.file(path.join(ctx.dir, segmentFileName(base, '.log')));
+    try {
+      const segment = Segment.recover(ctx, base, last, file);
+      if (segment === undefined) file.retire();
+      return segment;
+    } catch (err) {
+      file.retire();
+      throw err;
     }
+  }
+
+  /** Scans `file` (and trims a torn tail); undefined when its header is torn or wrong. */
+  private static recover(
+    ctx: SegmentContext,
+    base: number,
+    last: boolean,
+    file: CachedFile,
+  ): Segment | undefined {
+    // Nothing below asks the cache for another file, so the descriptor stays valid throughout.
+    const fd = file.fd();
+    const fileBytes = fs.fstatSync(fd).size;
+    if (!headerIsValid(fd, base)) return undefined;
     const { entryBytesMax, indexIntervalBytes } = ctx.limits;
     const index = last ? undefined : loadIndex(ctx, base, fileBytes);
     let state = index ? stateAtLastPoint(index, base) : freshState(base, segmentHeaderBytes, emptyIndex());
@@ -199,7 +216,7 @@ export class Segment {
       fs.ftruncateSync(fd, state.position);
       fs.fsyncSync(fd);
     }
-    const segment = new Segment(base, ctx, fd, state, last);
+    const segment = new Segment(base, ctx, file, state, last);
     if (!last) {
       if (index === undefined || stop !== undefined) segment.writeIndexFiles();
       else segment.indexWritten = true;
@@ -327,8 +344,20 @@ export class Segment {
     try {
       await this.seal();
     } finally {
-      fs.closeSync(this.fd);
+      this.file.retire();
     }
+  }
+
+  /**
+   * For `Log.delete`, once the folder has moved away: queued records are dropped (their `durable`
+   * rejects with `reason`), the file is given up, and the result resolves when no write or fdatasync is
+   * left in flight on it.
+   */
+  abandon(reason: BrokerError): Promise<void> {
+    this.pending.length = 0;
+    this.appender?.abort(reason);
+    this.file.retire();
+    return this.appender?.whenQuiet() ?? Promise.resolve();
   }
 
   /** Drops the record queue after a write failure: those records are not on disk and never will be. */
@@ -337,14 +366,14 @@ export class Segment {
   }
 
   delete(): void {
-    fs.closeSync(this.fd);
+    this.file.retire();
     for (const ext of ['.log', '.index', '.timeindex'] as const) {
       fs.rmSync(path.join(this.ctx.dir, segmentFileName(this.base, ext)), { force: true });
     }
   }
 
   writeIndexFiles(): void {
-    if (this.indexWritten && this.appender === undefined) return;
+    if (this.ctx.deleted || (this.indexWritten && this.appender === undefined)) return;
     const files = encodeIndexFiles(this.state.index, this.base);
     fs.writeFileSync(path.join(this.ctx.dir, segmentFileName(this.base, '.index')), files.offsets);
     fs.writeFileSync(path.join(this.ctx.dir, segmentFileName(this.base, '.timeindex')), files.times);
@@ -358,7 +387,7 @@ export class Segment {
   private newAppender(gate: Promise<void> | undefined): Appender {
     return new Appender({
       gate,
-      fd: this.fd,
+      file: this.file,
       position: this.state.position,
       policy: this.ctx.policy,
       io: this.ctx.io,
@@ -397,7 +426,7 @@ export class Segment {
       const want = sink.wantBytes() + extraBytes;
       const buf = source.bytesAt(
         this,
-        this.fd,
+        this.file,
         position,
         end,
         want,

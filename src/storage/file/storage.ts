@@ -1,14 +1,18 @@
 /**
  * `FileStorage`: the `Storage` contract on disk (docs/storage-format.md). Logs live in
- * `<dir>/logs/<name>/`, the meta store in `<dir>/meta/`.
+ * `<dir>/logs/<name>/`, the meta store in `<dir>/meta/`; a deleted log passes through `<dir>/trash/`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
-import { checkLogName, resolveLimits } from '../common.js';
+import { checkLogName, Leases, resolveLimits } from '../common.js';
 import type { FsyncPolicy, Log, Storage, StorageLimits } from '../types.js';
+import { meteredIo, WriteMeter } from '../write-meter.js';
+import { checkFormat, IncarnationClock } from './format.js';
+import { HandleCache } from './handles.js';
 import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
-import { FileLog } from './log.js';
+import { FileLog, type FileLogOwner } from './log.js';
+import { createLogFolder, readLogHeader } from './log-header.js';
 import { FileMetaStore } from './meta.js';
 
 /** Bounds on the `interval` policy's timer. */
@@ -21,6 +25,8 @@ export interface FileStorageOptions {
   readonly limits?: Partial<StorageLimits>;
   /** Replaces the write path's I/O calls; tests use it to inject disk failures. */
   readonly io?: FileIo;
+  /** This Switchyard's version: written to `FORMAT`, and named when another format is refused. */
+  readonly softwareVersion?: string;
 }
 
 function checkPolicy(policy: FsyncPolicy): void {
@@ -31,22 +37,57 @@ function checkPolicy(policy: FsyncPolicy): void {
   }
 }
 
+/** Checks the format and prepares the folders; a crash between a delete's move and removal leaves trash. */
+function prepareDir(dir: string, softwareVersion: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  checkFormat(dir, softwareVersion);
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+  const trash = path.join(dir, 'trash');
+  fs.rmSync(trash, { recursive: true, force: true });
+  fs.mkdirSync(trash);
+  fsyncDir(dir);
+}
+
 export class FileStorage implements Storage {
   readonly meta: FileMetaStore;
   private readonly logsDir: string;
+  private readonly trashDir: string;
   private readonly policy: FsyncPolicy;
   private readonly limits: StorageLimits;
   private readonly io: FileIo;
-  private readonly open = new Map<string, FileLog>();
+  private readonly files: HandleCache;
+  private readonly clock: IncarnationClock;
+  private readonly leases = new Leases<FileLog>();
+  /** Removals of trashed folders still running; `close` waits for them. */
+  private readonly removals = new Set<Promise<void>>();
+  /** Names trashed folders whose header could not be read. */
+  private unreadableCount = 0;
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly owner: FileLogOwner = {
+    release: (log) => this.leases.release(log.name, log),
+    moveToTrash: (log) => this.moveToTrash(log.name, String(log.incarnation)),
+    removeTrashed: (dir, quiet) => this.removeTrashed(dir, quiet),
+  };
 
-  private constructor(options: FileStorageOptions, meta: FileMetaStore) {
+  /** Bytes handed to the disk since open (the disk alarm counts from its last reading with it). */
+  readonly writes: WriteMeter;
+
+  private constructor(
+    options: FileStorageOptions,
+    meta: FileMetaStore,
+    clock: IncarnationClock,
+    metered: { io: FileIo; writes: WriteMeter },
+  ) {
     this.logsDir = path.join(options.dir, 'logs');
+    this.trashDir = path.join(options.dir, 'trash');
     this.policy = options.fsync;
     this.limits = resolveLimits(options.limits);
-    this.io = options.io ?? realIo;
+    this.io = metered.io;
+    this.writes = metered.writes;
+    this.files = new HandleCache(this.limits.openFilesMax);
     this.meta = meta;
+    this.clock = clock;
     if (options.fsync.kind === 'interval') {
       this.timer = setInterval(() => this.syncDirty(), options.fsync.intervalMs);
       this.timer.unref();
@@ -57,41 +98,34 @@ export class FileStorage implements Storage {
     checkPolicy(options.fsync);
     resolveLimits(options.limits);
     try {
-      fs.mkdirSync(path.join(options.dir, 'logs'), { recursive: true });
-      const meta = FileMetaStore.open(path.join(options.dir, 'meta'), options.fsync, options.io ?? realIo);
-      return new FileStorage(options, meta);
+      prepareDir(options.dir, options.softwareVersion ?? '(version unknown)');
+      const clock = new IncarnationClock(options.dir);
+      const writes = new WriteMeter();
+      const io = meteredIo(options.io ?? realIo, writes);
+      const meta = FileMetaStore.open(path.join(options.dir, 'meta'), options.fsync, io);
+      return new FileStorage(options, meta, clock, { io, writes });
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening storage in ${options.dir}`, err);
     }
   }
 
+  /** Descriptors the handle cache holds open; for tests and diagnostics. */
+  get openFileCount(): number {
+    return this.files.openCount;
+  }
+
   async openLog(name: string): Promise<Log> {
     this.checkOpen();
     checkLogName(name);
-    const existing = this.open.get(name);
-    if (existing) return existing;
-    try {
-      const base = { limits: this.limits, policy: this.policy, io: this.io };
-      const log = FileLog.open(name, path.join(this.logsDir, name), base, () => this.open.delete(name));
-      this.open.set(name, log);
-      return log;
-    } catch (err) {
-      if (err instanceof BrokerError) throw err;
-      throw failedError(`Opening log ${name}`, err);
-    }
+    return this.leases.take(name, () => this.openFileLog(name));
   }
 
-  async deleteLog(name: string): Promise<void> {
+  async removeLog(name: string): Promise<void> {
     this.checkOpen();
     checkLogName(name);
-    await this.open.get(name)?.close();
-    try {
-      fs.rmSync(path.join(this.logsDir, name), { recursive: true, force: true });
-      fsyncDir(this.logsDir);
-    } catch (err) {
-      throw failedError(`Deleting log ${name}`, err);
-    }
+    const removal = await this.leases.whenFree(name, () => this.trashIfPresent(name));
+    await removal;
   }
 
   async listLogs(): Promise<string[]> {
@@ -107,14 +141,80 @@ export class FileStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    const results = await Promise.allSettled([...this.open.values()].map((log) => log.close()));
+    const results = await Promise.allSettled(this.leases.holders().map((log) => log.close()));
+    await Promise.allSettled([...this.removals]);
     await this.meta.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
+  /** Opens the log under `name`, creating a new incarnation when there is none (or only a torn one). */
+  private openFileLog(name: string): FileLog {
+    const dir = path.join(this.logsDir, name);
+    try {
+      let header = readLogHeader(dir);
+      if (header === undefined) {
+        // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
+        this.trashIfPresent(name);
+        header = { incarnation: this.clock.next(), createdAtMs: Date.now() };
+        createLogFolder(dir, header);
+        fsyncDir(this.logsDir);
+      }
+      const base = { limits: this.limits, policy: this.policy, io: this.io, files: this.files };
+      return FileLog.open(name, dir, header.incarnation, base, this.owner);
+    } catch (err) {
+      if (err instanceof BrokerError) throw err;
+      throw failedError(`Opening log ${name}`, err);
+    }
+  }
+
+  /** Moves `logs/<name>` to the trash at once and removes it in the background; undefined when absent. */
+  private trashIfPresent(name: string): Promise<void> | undefined {
+    if (!fs.existsSync(path.join(this.logsDir, name))) return undefined;
+    let tag: string;
+    try {
+      tag = String(readLogHeader(path.join(this.logsDir, name))?.incarnation ?? this.unreadableTag());
+    } catch {
+      tag = this.unreadableTag();
+    }
+    return this.removeTrashed(this.moveToTrash(name, tag));
+  }
+
+  private unreadableTag(): string {
+    this.unreadableCount++;
+    return `unreadable-${this.unreadableCount}`;
+  }
+
+  /** Synchronous, so the name is free when it returns; open descriptors stay valid on the moved files. */
+  private moveToTrash(name: string, tag: string): string {
+    const target = path.join(this.trashDir, `${name}.${tag}`);
+    fs.renameSync(path.join(this.logsDir, name), target);
+    return target;
+  }
+
+  /**
+   * Once `quiet` settles (no write left in flight on the files), makes the move durable and removes the
+   * folder; a crash meanwhile leaves it to the next open.
+   */
+  private removeTrashed(dir: string, quiet?: Promise<unknown>): Promise<void> {
+    const removal = (async () => {
+      await quiet;
+      try {
+        fsyncDir(this.logsDir);
+        await fs.promises.rm(dir, { recursive: true, force: true });
+        fsyncDir(this.trashDir);
+      } catch (err) {
+        throw failedError(`Removing ${dir}`, err);
+      }
+    })();
+    this.removals.add(removal);
+    const forget = () => this.removals.delete(removal);
+    removal.then(forget, forget);
+    return removal;
+  }
+
   private syncDirty(): void {
-    for (const log of this.open.values()) log.syncIfDirty();
+    for (const log of this.leases.holders()) log.syncIfDirty();
   }
 
   private checkOpen(): void {

@@ -56,36 +56,6 @@ describe('restart', () => {
     }
   });
 
-  test("a persistent session's shared subscription comes back after a restart", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
-    const v5 = { protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } } as const;
-    try {
-      const first = await startMqttBroker({ storage: 'file', dataDir });
-      const member = await connect(first.url, { ...v5, clientId: 'shared-member', clean: false });
-      await member.subscribeAsync('$share/workers/restart/jobs', { qos: 1 });
-      await member.subscribeAsync('restart/own', { qos: 1 });
-      await member.unsubscribeAsync('restart/own');
-      await closeAll(member);
-      await first.stop();
-
-      const second = await startMqttBroker({ storage: 'file', dataDir });
-      try {
-        const back = await connect(second.url, { ...v5, clientId: 'shared-member', clean: false });
-        assert.equal(connack(back).sessionPresent, true);
-        const pub = await connect(second.url);
-        await pub.publishAsync('restart/own', 'not for the member', { qos: 1 });
-        await pub.publishAsync('restart/jobs', 'job 1', { qos: 1 });
-        const [job] = await inbox(back).wait(1);
-        assert.equal(job!.text, 'job 1', 'the group membership was restored with the session');
-        await closeAll(back, pub);
-      } finally {
-        await second.stop();
-      }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
-
   test('after SIGKILL QoS 1 messages sent but never acknowledged come back, flagged DUP', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
     const args = ['--storage', 'file', '--data-dir', dataDir, ...mqttTcpOnlyFlags];
@@ -116,6 +86,38 @@ describe('restart', () => {
         );
         assert.ok(got.every((m) => m.packet.dup));
         await closeAll(back);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('restart of shared subscriptions', () => {
+  test("a persistent session's shared subscription comes back after a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-mqtt-restart-'));
+    const v5 = { protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } } as const;
+    try {
+      const first = await startMqttBroker({ storage: 'file', dataDir });
+      const member = await connect(first.url, { ...v5, clientId: 'shared-member', clean: false });
+      await member.subscribeAsync('$share/workers/restart/jobs', { qos: 1 });
+      await member.subscribeAsync('restart/own', { qos: 1 });
+      await member.unsubscribeAsync('restart/own');
+      await closeAll(member);
+      await first.stop();
+
+      const second = await startMqttBroker({ storage: 'file', dataDir });
+      try {
+        const back = await connect(second.url, { ...v5, clientId: 'shared-member', clean: false });
+        assert.equal(connack(back).sessionPresent, true);
+        const pub = await connect(second.url);
+        await pub.publishAsync('restart/own', 'not for the member', { qos: 1 });
+        await pub.publishAsync('restart/jobs', 'job 1', { qos: 1 });
+        const [job] = await inbox(back).wait(1);
+        assert.equal(job!.text, 'job 1', 'the group membership was restored with the session');
+        await closeAll(back, pub);
       } finally {
         await second.stop();
       }

@@ -1,0 +1,98 @@
+/**
+ * What a data folder says about itself (docs/storage-format.md, "Format versions and upgrades"):
+ * `FORMAT` names the storage format and the Switchyard that created the folder, and `INCARNATION` how
+ * far the incarnation clock has reserved, so incarnations keep increasing across restarts even when the
+ * wall clock is set back.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BrokerError, ErrorCode } from '../../shared/errors.js';
+import { nextIncarnation } from '../common.js';
+import { corruptError, replaceFile } from './io.js';
+
+/** The storage format this Switchyard reads and writes; 1 was Switchyard 0.1 (no `FORMAT` file). */
+export const storageFormat = 2;
+const formatFileName = 'FORMAT';
+const incarnationFileName = 'INCARNATION';
+/** The clock reserves this far ahead, so `INCARNATION` is rewritten about once per minute of creations. */
+export const incarnationReserveUs = 60_000_000;
+/** Folders whose presence without `FORMAT` marks a folder written by Switchyard 0.1. */
+const formatOneFolders = ['logs', 'meta'];
+
+function refusedError(dir: string, found: number, writtenBy: string, softwareVersion: string): BrokerError {
+  return new BrokerError(
+    ErrorCode.invalidState,
+    `Data folder ${dir} holds storage format ${found} (Switchyard ${writtenBy}); this Switchyard ` +
+      `${softwareVersion} reads format ${storageFormat} only: start with an empty --data-dir or move the folder aside`,
+  );
+}
+
+/** Reads a JSON file of ours; storage_corrupt when it is not an object. */
+function readJson(file: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (typeof value === 'object' && value !== null) return value as Record<string, unknown>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== undefined) throw err;
+  }
+  throw corruptError(`${file} is not the JSON object storage wrote`);
+}
+
+function writeJson(file: string, value: object): void {
+  replaceFile(file, Buffer.from(`${JSON.stringify(value)}\n`, 'utf8'));
+}
+
+/**
+ * Accepts a folder of this format, or an empty one (stamping it); refuses one written by 0.1 or by a
+ * newer format with one line naming both versions.
+ */
+export function checkFormat(dir: string, softwareVersion: string): void {
+  const file = path.join(dir, formatFileName);
+  if (!fs.existsSync(file)) {
+    if (formatOneFolders.some((name) => fs.existsSync(path.join(dir, name)))) {
+      throw refusedError(dir, 1, '0.1', softwareVersion);
+    }
+    writeJson(file, { storageFormat, writtenBy: softwareVersion });
+    return;
+  }
+  const { storageFormat: found, writtenBy } = readJson(file);
+  if (!Number.isSafeInteger(found)) throw corruptError(`${file} names no storage format`);
+  if (found !== storageFormat) {
+    throw refusedError(
+      dir,
+      found as number,
+      typeof writtenBy === 'string' ? writtenBy : 'unknown',
+      softwareVersion,
+    );
+  }
+}
+
+/** Issues incarnations (see `Log.incarnation`), never one at or below any issued before in this folder. */
+export class IncarnationClock {
+  private readonly file: string;
+  private last: number;
+  private reservedTo: number;
+
+  constructor(dir: string) {
+    this.file = path.join(dir, incarnationFileName);
+    this.reservedTo = 0;
+    if (fs.existsSync(this.file)) {
+      const { reservedTo } = readJson(this.file);
+      if (!Number.isSafeInteger(reservedTo)) throw corruptError(`${this.file} holds no reservedTo`);
+      this.reservedTo = reservedTo as number;
+    }
+    // Everything issued before this start is at or below the reservation.
+    this.last = this.reservedTo;
+  }
+
+  next(): number {
+    const next = nextIncarnation(this.last, Date.now());
+    if (next > this.reservedTo) {
+      const reservedTo = next + incarnationReserveUs;
+      writeJson(this.file, { storageFormat, reservedTo });
+      this.reservedTo = reservedTo;
+    }
+    this.last = next;
+    return next;
+  }
+}

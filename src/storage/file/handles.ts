@@ -1,0 +1,225 @@
+/**
+ * Where segment files get their descriptors: one bounded cache per `FileStorage`, least recently used
+ * out first, so a broker can hold far more logs than the process may open files, and an idle log holds
+ * none. A file with I/O in flight is *pinned*: its descriptor is never closed under the call. A pin that
+ * would take the cache past its capacity waits until another file is unpinned; a synchronous read never
+ * waits and may go one over for as long as every other file is pinned.
+ *
+ * Descriptors are opened `r+`: reads and the appender's writes are positional (the appender writes at
+ * the end it tracks), so a descriptor reopened after eviction serves both as before, and an fdatasync
+ * through it covers every write made through an earlier one (on Linux, fsync works on the file).
+ */
+import fs from 'node:fs';
+import { assert } from '../../shared/assert.js';
+import { BrokerError, ErrorCode } from '../../shared/errors.js';
+import { failedError } from './io.js';
+
+/** Something that hands out a descriptor for synchronous use: valid until the next cache call. */
+export interface FdSource {
+  fd(): number;
+}
+
+/** How an appender reaches its file: the descriptor stays open from `pin` until `unpin`. */
+export interface PinnedFile {
+  /** Calls `use` with an open descriptor, at once or once the cache has room; `failed` when it cannot. */
+  pin(use: (fd: number) => void, failed: (err: Error) => void): void;
+  unpin(): void;
+}
+
+/** A descriptor the caller owns outright (the meta journal): pinning it costs nothing. */
+export function heldFile(fd: number): PinnedFile {
+  return { pin: (use) => use(fd), unpin: () => {} };
+}
+
+interface Waiter {
+  readonly file: CachedFile;
+  readonly use: (fd: number) => void;
+  readonly failed: (err: Error) => void;
+}
+
+function retiredError(file: CachedFile): BrokerError {
+  return new BrokerError(ErrorCode.invalidState, `File ${file.path} is closed`);
+}
+
+/** One segment file as the cache knows it; the descriptor comes and goes, the object stays. */
+export class CachedFile implements FdSource, PinnedFile {
+  readonly path: string;
+  private readonly cache: HandleCache;
+  /** -1 while closed. */
+  descriptor = -1;
+  pins = 0;
+  retired = false;
+  /** Links of the cache's list of open, unpinned files. */
+  newer: CachedFile | undefined;
+  older: CachedFile | undefined;
+
+  constructor(cache: HandleCache, path: string) {
+    this.cache = cache;
+    this.path = path;
+  }
+
+  /** The descriptor for a synchronous read; do not keep it past the next call into the cache. */
+  fd(): number {
+    return this.cache.fdFor(this);
+  }
+
+  pin(use: (fd: number) => void, failed: (err: Error) => void): void {
+    this.cache.pin(this, use, failed);
+  }
+
+  unpin(): void {
+    this.cache.unpin(this);
+  }
+
+  /** The file will not be used again: closed now, or when its last pin goes; waiting pins fail. */
+  retire(): void {
+    this.cache.retire(this);
+  }
+}
+
+export class HandleCache {
+  readonly capacity: number;
+  /** Descriptors open, pinned or not. */
+  openCount = 0;
+  /** Open, unpinned files: `newest` was used last, `oldest` is evicted first. A hit allocates nothing. */
+  private newest: CachedFile | undefined;
+  private oldest: CachedFile | undefined;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  file(path: string): CachedFile {
+    return new CachedFile(this, path);
+  }
+
+  fdFor(file: CachedFile): number {
+    if (file.descriptor >= 0) {
+      if (file.pins === 0) this.touch(file);
+      return file.descriptor;
+    }
+    if (file.retired) throw retiredError(file);
+    this.makeRoom();
+    this.open(file);
+    this.link(file);
+    return file.descriptor;
+  }
+
+  pin(file: CachedFile, use: (fd: number) => void, failed: (err: Error) => void): void {
+    if (file.retired) {
+      failed(retiredError(file));
+      return;
+    }
+    // Waiters are served in order: a newcomer needing a descriptor queues behind them.
+    if (file.descriptor < 0 && (this.waiters.length > 0 || !this.makeRoom())) {
+      this.waiters.push({ file, use, failed });
+      return;
+    }
+    this.pinNow(file, use, failed);
+  }
+
+  unpin(file: CachedFile): void {
+    assert(file.pins > 0, 'unpin of a file that is not pinned');
+    file.pins--;
+    if (file.pins > 0) return;
+    if (file.retired) this.close(file);
+    else this.link(file);
+    while (this.openCount > this.capacity && this.oldest !== undefined) this.evict(this.oldest);
+    this.serveWaiters();
+  }
+
+  retire(file: CachedFile): void {
+    if (file.retired) return;
+    file.retired = true;
+    if (file.descriptor >= 0 && file.pins === 0) {
+      this.unlink(file);
+      this.close(file);
+    }
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const waiter = this.waiters[i]!;
+      if (waiter.file !== file) continue;
+      this.waiters.splice(i, 1);
+      waiter.failed(retiredError(file));
+    }
+    this.serveWaiters();
+  }
+
+  /** Evicts unpinned files until one more fits; false when every open file is pinned. */
+  private makeRoom(): boolean {
+    while (this.openCount >= this.capacity && this.oldest !== undefined) this.evict(this.oldest);
+    return this.openCount < this.capacity;
+  }
+
+  private serveWaiters(): void {
+    while (this.waiters.length > 0) {
+      const waiter = this.waiters[0]!;
+      if (waiter.file.descriptor < 0 && !this.makeRoom()) return;
+      this.waiters.shift();
+      this.pinNow(waiter.file, waiter.use, waiter.failed);
+    }
+  }
+
+  /** Pins `file`, opening it if needed; the caller has made room. */
+  private pinNow(file: CachedFile, use: (fd: number) => void, failed: (err: Error) => void): void {
+    if (file.descriptor < 0) {
+      try {
+        this.open(file);
+      } catch (err) {
+        failed(err as Error);
+        return;
+      }
+    } else if (file.pins === 0) this.unlink(file);
+    file.pins++;
+    use(file.descriptor);
+  }
+
+  private open(file: CachedFile): void {
+    try {
+      file.descriptor = fs.openSync(file.path, 'r+');
+    } catch (err) {
+      throw failedError(`Opening ${file.path}`, err);
+    }
+    this.openCount++;
+  }
+
+  private close(file: CachedFile): void {
+    const fd = file.descriptor;
+    file.descriptor = -1;
+    this.openCount--;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // Nothing is pending on it (writes are pinned); a failing close loses nothing.
+    }
+  }
+
+  private evict(file: CachedFile): void {
+    this.unlink(file);
+    this.close(file);
+  }
+
+  private touch(file: CachedFile): void {
+    if (this.newest === file) return;
+    this.unlink(file);
+    this.link(file);
+  }
+
+  /** Makes `file` the newest of the unpinned list. */
+  private link(file: CachedFile): void {
+    file.older = this.newest;
+    file.newer = undefined;
+    if (this.newest !== undefined) this.newest.newer = file;
+    this.newest = file;
+    this.oldest ??= file;
+  }
+
+  private unlink(file: CachedFile): void {
+    if (file.newer !== undefined) file.newer.older = file.older;
+    else this.newest = file.older;
+    if (file.older !== undefined) file.older.newer = file.newer;
+    else this.oldest = file.newer;
+    file.newer = undefined;
+    file.older = undefined;
+  }
+}

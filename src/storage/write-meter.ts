@@ -1,0 +1,40 @@
+/**
+ * Bytes storage has handed to the disk since it opened, with a hook per write. The disk alarm uses it
+ * to account for what was written since its last reading of the free space, so the limit holds within
+ * one write batch rather than one timer tick.
+ */
+import type { FileIo } from './file/io.js';
+
+export type WriteListener = (bytes: number) => void;
+
+export class WriteMeter {
+  #bytes = 0;
+  readonly #listeners = new Set<WriteListener>();
+
+  /** Bytes written (or being written) since open. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Called before each write with its size; returns the unsubscribe function. */
+  onWrite(listener: WriteListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  add(bytes: number): void {
+    this.#bytes += bytes;
+    for (const listener of this.#listeners) listener(bytes);
+  }
+}
+
+/** `io` with every write counted by `meter` as it is issued. */
+export function meteredIo(io: FileIo, meter: WriteMeter): FileIo {
+  return {
+    write: (fd, data, position, done) => {
+      meter.add(data.byteLength);
+      io.write(fd, data, position, done);
+    },
+    fdatasync: (fd, done) => io.fdatasync(fd, done),
+  };
+}
