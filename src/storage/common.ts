@@ -4,7 +4,7 @@
  */
 import { assert } from '../shared/assert.js';
 import { BrokerError, ErrorCode } from '../shared/errors.js';
-import type { AppendInput, LogEntry, MetaStore, ReadOptions, StorageLimits } from './types.js';
+import type { AppendInput, LogEntry, ReadOptions, StorageLimits } from './types.js';
 import { openFilesMaxRange, storageLimitsDefault } from './types.js';
 
 /** Log names become folder names, so they are restricted to a portable, path-free alphabet. */
@@ -178,53 +178,4 @@ export class Leases<L extends Leased> {
   holders(): L[] {
     return [...this.held.values()];
   }
-}
-
-/** A value `MetaStore.put` accepts: it must survive a JSON round trip. */
-function encodeMetaValue(key: string, value: unknown): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (cause) {
-    throw new BrokerError(ErrorCode.invalidArgument, `Meta value for ${key} is not JSON`, { cause });
-  }
-  if (text === undefined)
-    throw new BrokerError(ErrorCode.invalidArgument, `Meta value for ${key} is not JSON`);
-  return text;
-}
-
-/** A change as the file store journals it: `[key, json]` sets, `[key]` deletes. */
-export type MetaChange = [key: string, text: string] | [key: string];
-
-/**
- * What both meta stores share: the whole state in memory, values kept as JSON text so callers never
- * share (and mutate) stored objects. Subclasses only decide how a change becomes durable.
- */
-export abstract class JsonMetaStore implements MetaStore {
-  protected readonly values = new Map<string, string>();
-
-  get(key: string): unknown {
-    const text = this.values.get(key);
-    return text === undefined ? undefined : JSON.parse(text);
-  }
-
-  entries(prefix: string): Array<[string, unknown]> {
-    const keys = [...this.values.keys()].filter((k) => k.startsWith(prefix)).sort();
-    return keys.map((k) => [k, JSON.parse(this.values.get(k)!) as unknown]);
-  }
-
-  put(key: string, value: unknown): Promise<void> {
-    if (value === undefined) return this.delete(key);
-    const text = encodeMetaValue(key, value);
-    this.values.set(key, text);
-    return this.persist([key, text]);
-  }
-
-  delete(key: string): Promise<void> {
-    this.values.delete(key);
-    return this.persist([key]);
-  }
-
-  /** Called after the in-memory state took the change; resolves once it is durable. */
-  protected abstract persist(change: MetaChange): Promise<void>;
 }

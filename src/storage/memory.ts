@@ -9,7 +9,6 @@ import {
   checkLogName,
   closedError,
   entryReaches,
-  JsonMetaStore,
   type Leased,
   Leases,
   nextIncarnation,
@@ -178,14 +177,7 @@ export class MemoryLog implements Log, Leased {
   }
 }
 
-export class MemoryMetaStore extends JsonMetaStore {
-  protected override persist(): Promise<void> {
-    return resolved;
-  }
-}
-
 export class MemoryStorage implements Storage {
-  readonly meta = new MemoryMetaStore();
   private readonly limits: StorageLimits;
   private readonly states = new Map<string, MemoryLogState>();
   private readonly leases = new Leases<MemoryLog>();

@@ -144,21 +144,7 @@ export interface Storage {
   removeLog(name: string): Promise<void>;
   /** Names that have a log, leased or not. */
   listLogs(): Promise<string[]>;
-  /**
-   * Durable key/value state (definitions, group offsets, sessions). `put` replaces the whole value
-   * atomically: after a crash a key holds either its old or its new value, never a mix.
-   */
-  readonly meta: MetaStore;
   close(): Promise<void>;
-}
-
-export interface MetaStore {
-  get(key: string): unknown;
-  /** Every key with the given prefix, in key order. */
-  entries(prefix: string): Array<[string, unknown]>;
-  /** JSON-serialisable value; `undefined` deletes. Resolves once durable under the policy. */
-  put(key: string, value: unknown): Promise<void>;
-  delete(key: string): Promise<void>;
 }
 
 /** Bounds on storage; every one named with its unit last. */

@@ -26,7 +26,7 @@ export interface PinnedFile {
   unpin(): void;
 }
 
-/** A descriptor the caller owns outright (the meta journal): pinning it costs nothing. */
+/** A descriptor the caller owns outright (a test's file): pinning it costs nothing. */
 export function heldFile(fd: number): PinnedFile {
   return { pin: (use) => use(fd), unpin: () => {} };
 }

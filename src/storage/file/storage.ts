@@ -1,6 +1,6 @@
 /**
  * `FileStorage`: the `Storage` contract on disk (docs/storage-format.md). Logs live in
- * `<dir>/logs/<name>/`, the meta store in `<dir>/meta/`; a deleted log passes through `<dir>/trash/`.
+ * `<dir>/logs/<name>/`; a deleted log passes through `<dir>/trash/`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,6 @@ import { HandleCache } from './handles.js';
 import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
 import { createLogFolder, readLogHeader } from './log-header.js';
-import { FileMetaStore } from './meta.js';
 
 /** Bounds on the `interval` policy's timer. */
 export const syncIntervalMsMin = 1;
@@ -49,7 +48,6 @@ function prepareDir(dir: string, softwareVersion: string): void {
 }
 
 export class FileStorage implements Storage {
-  readonly meta: FileMetaStore;
   private readonly logsDir: string;
   private readonly trashDir: string;
   private readonly policy: FsyncPolicy;
@@ -75,7 +73,6 @@ export class FileStorage implements Storage {
 
   private constructor(
     options: FileStorageOptions,
-    meta: FileMetaStore,
     clock: IncarnationClock,
     metered: { io: FileIo; writes: WriteMeter },
   ) {
@@ -86,7 +83,6 @@ export class FileStorage implements Storage {
     this.io = metered.io;
     this.writes = metered.writes;
     this.files = new HandleCache(this.limits.openFilesMax);
-    this.meta = meta;
     this.clock = clock;
     if (options.fsync.kind === 'interval') {
       this.timer = setInterval(() => this.syncDirty(), options.fsync.intervalMs);
@@ -102,8 +98,7 @@ export class FileStorage implements Storage {
       const clock = new IncarnationClock(options.dir);
       const writes = new WriteMeter();
       const io = meteredIo(options.io ?? realIo, writes);
-      const meta = FileMetaStore.open(path.join(options.dir, 'meta'), options.fsync, io);
-      return new FileStorage(options, meta, clock, { io, writes });
+      return new FileStorage(options, clock, { io, writes });
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening storage in ${options.dir}`, err);
@@ -143,7 +138,6 @@ export class FileStorage implements Storage {
     if (this.timer) clearInterval(this.timer);
     const results = await Promise.allSettled(this.leases.holders().map((log) => log.close()));
     await Promise.allSettled([...this.removals]);
-    await this.meta.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
