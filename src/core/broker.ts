@@ -247,8 +247,9 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       const producers = await ProducerRegistry.open(deps, only(found?.take(name, 'producers')));
       opened.producers = producers;
       opened.retained = await RetainedSet.open(deps, only(found?.take(name, 'retained')));
+      // A group or registry whose log refuses has failed on its own (and was logged); the stream goes.
       const streamDeleted = (stream: string) =>
-        Promise.all([groups.dropStream(stream), producers.forgetStream(stream)]).then(() => undefined);
+        Promise.allSettled([groups.dropStream(stream), producers.forgetStream(stream)]).then(() => undefined);
       const definitions = this.#definitions;
       const streams = await this.#factories.createStreamRegistry({
         ...deps,

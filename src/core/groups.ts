@@ -56,12 +56,15 @@ export class ConsumerGroups {
     found: ReadonlyArray<OpenedLog<GroupState>>,
   ): Promise<ConsumerGroups> {
     const groups = new ConsumerGroups(deps);
+    let adopted = 0;
     try {
       for (const opened of found) {
         const name = opened.replayed.identity!.name;
+        adopted++;
         groups.#groups.set(name, await groups.#open(name, { adopt: opened }));
       }
     } catch (err) {
+      for (const opened of found.slice(adopted)) await opened.log.close().catch(() => undefined);
       await groups.close();
       throw err;
     }

@@ -100,9 +100,14 @@ export class SessionManager {
     found: ReadonlyArray<OpenedLog<SessionState>>,
   ): Promise<SessionManager> {
     const manager = new SessionManager(deps);
+    let adopted = 0;
     try {
-      for (const opened of found) await manager.#restore(opened.replayed.identity!.name, opened);
+      for (const opened of found) {
+        adopted++;
+        await manager.#restore(opened.replayed.identity!.name, opened);
+      }
     } catch (err) {
+      for (const opened of found.slice(adopted)) await opened.log.close().catch(() => undefined);
       await manager.close();
       throw err;
     }

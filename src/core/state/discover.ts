@@ -5,11 +5,12 @@
  */
 import type { Storage } from '../../storage/types.js';
 import { groupMachine } from './group-entries.js';
-import { type StatePrefix, statePrefixOf } from './names.js';
+import { corrupt } from './json.js';
+import { type StatePrefix, stateLogNameOf, statePrefixOf } from './names.js';
 import { producerMachine } from './producer-entries.js';
 import { retainedMachine } from './retained-entries.js';
 import { sessionMachine } from './session-entries.js';
-import { type OpenedLog, openReplayed, type StateMachine } from './state-log.js';
+import { describe, type OpenedLog, openReplayed, type StateMachine } from './state-log.js';
 
 /** How the logs of each prefix are read. */
 export const stateMachines = {
@@ -33,8 +34,17 @@ export class FoundObjects {
       const machine: StateMachine<unknown, unknown> = stateMachines[prefix] as never;
       const opened = await openReplayed(storage, name, machine);
       const identity = opened.replayed.identity;
-      if (identity === undefined) await opened.log.delete();
-      else found.#add(identity.vhost, prefix, opened);
+      if (identity === undefined) {
+        await opened.log.delete();
+        continue;
+      }
+      // A log is reopened by the name its identity gives (after a failure): they must agree.
+      if (stateLogNameOf(prefix, identity) !== name) {
+        await opened.log.close();
+        await found.closeRest();
+        throw corrupt(`log ${name} names ${describe(identity)}, whose log has another name`);
+      }
+      found.#add(identity.vhost, prefix, opened);
     }
     return found;
   }

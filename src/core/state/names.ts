@@ -28,6 +28,14 @@ export function stateLogName(prefix: StatePrefix, vhost: string, name?: string):
   return `${prefix}-h.${hash.digest('hex')}`;
 }
 
+/** Kinds with one object per vhost: their logs are named by the vhost alone. */
+const perVhost: ReadonlySet<StatePrefix> = new Set(['retained', 'producers']);
+
+/** The log name of the object an identity names. */
+export function stateLogNameOf(prefix: StatePrefix, identity: { vhost: string; name: string }): string {
+  return stateLogName(prefix, identity.vhost, perVhost.has(prefix) ? undefined : identity.name);
+}
+
 /** The kind prefix of a state log name, or undefined for any other log. */
 export function statePrefixOf(logName: string): StatePrefix | undefined {
   const dot = logName.indexOf('.');
