@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { GroupMembership, GroupOffset } from '../../src/core/api.js';
+import { Supervisor } from '../../src/core/exec/supervisor.js';
 import { FoundObjects } from '../../src/core/state/discover.js';
 import { type GroupEntry, type GroupState, groupMachine } from '../../src/core/state/group-entries.js';
 import { encodeJson } from '../../src/core/state/json.js';
@@ -23,6 +24,7 @@ import {
 import { Replayer, recordFormat, replayLog, StateLog } from '../../src/core/state/state-log.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { isBrokerError } from '../../src/shared/errors.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { LogEntry, Storage } from '../../src/storage/types.js';
@@ -329,6 +331,31 @@ test('OwnedLog: a log the disk refuses fails its object alone, which restarts fr
     const back = await open('doomed');
     assert.deepEqual(bodies(back.state), { a: 'kept', d: 'after' });
     await back.close();
+  } finally {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('OwnedLog: an object that failed for good is still deleted with its log', async () => {
+  const { FaultyIo } = await import('../../testing/faulty-io.js');
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-statelog-'));
+  const io = new FaultyIo();
+  const storage = await FileStorage.open({ dir, fsync: { kind: 'always' }, io });
+  const supervisor = new Supervisor({ clock: new ManualClock(), logger: silentLogger(), restartsMax: 0 });
+  const logName = stateLogName('retained', 'v');
+  const identity = { kind: 'retained', vhost: 'v', name: '' };
+  try {
+    const owned = await OwnedLog.open(
+      { storage, supervisor, machine: retainedMachine, identity, logName },
+      'open',
+    );
+    io.failing.add(logName);
+    await assert.rejects(owned.commit(set('a', 'lost')));
+    await until(() => owned.failed, 5000);
+    io.failing.clear();
+    await owned.destroy();
+    assert.deepEqual(await storage.listLogs(), []);
   } finally {
     await storage.close();
     await rm(dir, { recursive: true, force: true });

@@ -223,6 +223,7 @@ export interface StateLogOptions<S, E> {
 
 export class StateLog<S, E> implements StateHolder<S, E> {
   readonly identity: Identity;
+  readonly #storage: Storage;
   readonly #machine: StateMachine<S, E>;
   readonly #exec: Executor;
   readonly #limits: CompactionLimits;
@@ -234,10 +235,12 @@ export class StateLog<S, E> implements StateHolder<S, E> {
   /** The durability promise this log watches (one per storage batch). */
   #watched: Promise<void> | undefined;
   #last: Promise<void> = resolved;
-  #closed = false;
+  /** Set once the lease is let go (closed or abandoned). */
+  #released: Promise<void> | undefined;
 
   private constructor(options: StateLogOptions<S, E>, opened: OpenedLog<S>) {
     this.identity = options.identity;
+    this.#storage = options.storage;
     this.#machine = options.machine;
     this.#exec = options.exec;
     this.#limits = options.limits ?? compactionDefault;
@@ -316,23 +319,32 @@ export class StateLog<S, E> implements StateHolder<S, E> {
   }
 
   /** Waits for what was committed, then releases the log; the data stays. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#last.catch(() => undefined);
-    await this.#log.close();
+  close(): Promise<void> {
+    this.#released ??= this.#last.catch(() => undefined).then(() => this.#log.close());
+    return this.#released;
   }
 
   /** The owner failed: the log is released without writing anything more. Never throws. */
-  async abandon(): Promise<void> {
-    this.#closed = true;
-    await this.#log.close().catch(() => undefined);
+  abandon(): Promise<void> {
+    this.#released ??= this.#log.close();
+    return this.#released.catch(() => undefined);
   }
 
-  /** The object is deleted: so is its log (the name is free at once). */
+  /**
+   * The object is deleted: so is its log (the name is free at once). A log already let go (its owner
+   * failed) is removed by name, since nobody holds it any more.
+   */
   async destroy(): Promise<void> {
-    this.#closed = true;
-    await this.#log.delete();
+    if (this.#released === undefined) {
+      this.#released = this.#log.delete();
+      return this.#released;
+    }
+    await this.#released.catch(() => undefined);
+    await this.#storage.removeLog(this.#log.name);
+  }
+
+  get #closed(): boolean {
+    return this.#released !== undefined;
   }
 
   #checkWritable(): void {
