@@ -4,7 +4,7 @@ import { ClassicQueue } from './classic-queue.js';
 import { validateQueueOptions } from './options.js';
 
 export { bodyCacheBytesUsed } from './body-cache.js';
-export { ClassicQueue, delayHeader, type QueueStats } from './classic-queue.js';
+export { ClassicQueue, type QueueStats } from './classic-queue.js';
 export { queueLogNames } from './names.js';
 
 export const createQueue: QueueFactory = async (name, options, deps) => {

@@ -99,6 +99,12 @@ export class Vhost implements VirtualHost {
   readonly #owners = new Map<string, OwnerState>();
   /** Destroys and other work started by sync calls; `close` waits for them. */
   readonly #background = new Set<Promise<unknown>>();
+  /**
+   * Queues deleted whose engine is still being destroyed (logs closing and deleted), by name: a queue
+   * declared again under the name opens only after that, so the old incarnation's teardown can never
+   * close or delete the new one's logs (an MQTT session taken over and started afresh does exactly this).
+   */
+  readonly #destroying = new Map<string, Promise<void>>();
 
   private constructor(deps: VhostDeps) {
     this.name = deps.name;
@@ -229,7 +235,12 @@ export class Vhost implements VirtualHost {
       // Deferred: the engine may ask from inside its own call stack (a consumer's cancel).
       requestDelete: () => queueMicrotask(() => this.#deleteRequested(name, self.engine)),
     };
-    const engine = new DeferredQueue(name, options, this.#openEngine(name, options, persisted, hooks));
+    const previous = this.#destroying.get(name);
+    const opening =
+      previous === undefined
+        ? this.#openEngine(name, options, persisted, hooks)
+        : previous.then(() => this.#openEngine(name, options, persisted, hooks));
+    const engine = new DeferredQueue(name, options, opening);
     self.engine = engine;
     const state: QueueState = { name, options, engine, persisted };
     this.#queues.set(name, state);
@@ -277,7 +288,12 @@ export class Vhost implements VirtualHost {
     this.#queues.delete(state.name);
     this.#exchanges.queueRemoved(state.name, state.persisted);
     if (state.persisted) this.#deps.definitions.deleteQueue(this.name, state.name);
-    this.#inBackground(state.engine.destroy());
+    const destroyed = state.engine.destroy().catch(() => undefined);
+    this.#destroying.set(state.name, destroyed);
+    void destroyed.then(() => {
+      if (this.#destroying.get(state.name) === destroyed) this.#destroying.delete(state.name);
+    });
+    this.#inBackground(destroyed);
     return count;
   }
 

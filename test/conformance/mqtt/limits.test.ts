@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { FrameReader } from '../../../src/protocols/mqtt/framing.js';
+import { FrameReader } from '../../../src/protocols/mqtt/codec/framing.js';
 import {
   filterMatches,
   filterToPattern,
