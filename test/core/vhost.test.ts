@@ -273,6 +273,20 @@ test('queues: a publish right after declare reaches the queue once it has opened
   await broker.close();
 });
 
+test('queues: a durable queue deleted and declared again at once is a new, working queue', async () => {
+  const { vhost, broker } = await openCore();
+  vhost.declareQueue('again', { durable: true });
+  await vhost.publish('', 'again', message('old', { persistent: true })).confirmed;
+  // Same tick: the old queue's logs are still being closed and deleted when the new one is declared.
+  vhost.deleteQueue('again');
+  vhost.declareQueue('again', { durable: true });
+  await vhost.publish('', 'again', message('new', { persistent: true })).confirmed;
+  await settle();
+  await vhost.publish('', 'again', message('newer', { persistent: true })).confirmed;
+  assert.deepEqual(drain(vhost, 'again'), ['new', 'newer']);
+  await broker.close();
+});
+
 test('queues: dead letters travel through a DLX into another queue', async () => {
   const { vhost, broker } = await openCore();
   vhost.declareExchange('dlx', { type: 'direct' });

@@ -301,7 +301,9 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
   const packetId = packet.messageId!;
   const entry = conn.outbound.get(packetId);
   if (entry === undefined) {
-    conn.send({ cmd: 'pubrel', messageId: packetId, reasonCode: Reason.packetIdNotFound });
+    // §4.3.3: a PUBREC with a failure Reason Code ends the exchange, so it gets no PUBREL at all.
+    if ((packet.reasonCode ?? 0) < 0x80)
+      conn.send({ cmd: 'pubrel', messageId: packetId, reasonCode: Reason.packetIdNotFound });
     return undefined;
   }
   if (entry.stage !== 'publish') return undefined;

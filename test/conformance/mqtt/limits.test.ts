@@ -13,6 +13,7 @@ import {
 import {
   closeAll,
   connect,
+  disconnectReason,
   type MqttTestBroker,
   rawClient,
   startMqttBroker,
@@ -25,11 +26,6 @@ before(async () => {
   });
 });
 after(() => server.stop());
-
-function disconnectReason(packets: Packet[]): number | undefined {
-  const d = packets.find((p) => p.cmd === 'disconnect');
-  return d === undefined ? undefined : ((d as { reasonCode?: number }).reasonCode ?? 0);
-}
 
 async function connected(version: 4 | 5, clientId: string) {
   const raw = await rawClient(server.port, version);
