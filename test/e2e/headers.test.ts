@@ -72,6 +72,46 @@ for _ in range(50):
 print(json.dumps(got))
 `;
 
+/**
+ * Paho publishes a retained message with the User Properties, then subscribes; another Paho client with
+ * a will carrying them drops its socket. Prints what the subscriber got (retained copy and will).
+ */
+const keptScript = `
+import sys, json, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+port, pairs = int(sys.argv[1]), [tuple(p) for p in json.loads(sys.argv[2])]
+got = []
+def on_message(client, userdata, m):
+    got.append({'topic': m.topic, 'retain': m.retain, 'user': [list(p) for p in getattr(m.properties, 'UserProperty', [])]})
+retainer = mqtt.Client(client_id='py-retainer', protocol=mqtt.MQTTv5)
+retainer.connect('127.0.0.1', port)
+retainer.loop_start()
+props = Properties(PacketTypes.PUBLISH)
+props.UserProperty = pairs
+retainer.publish('kept/retained', b'r', qos=1, retain=True, properties=props).wait_for_publish(5)
+retainer.loop_stop()
+watcher = mqtt.Client(client_id='py-watcher', protocol=mqtt.MQTTv5)
+watcher.on_message = on_message
+watcher.connect('127.0.0.1', port)
+watcher.loop_start()
+watcher.subscribe('kept/#', qos=1)
+will = Properties(PacketTypes.WILLMESSAGE)
+will.UserProperty = pairs
+leaver = mqtt.Client(client_id='py-leaver', protocol=mqtt.MQTTv5)
+leaver.will_set('kept/will', b'w', qos=1, properties=will)
+leaver.connect('127.0.0.1', port)
+leaver.loop(2)
+time.sleep(0.3)
+leaver.socket().close()
+for _ in range(50):
+    if len(got) >= 2:
+        break
+    time.sleep(0.1)
+print(json.dumps(sorted(got, key=lambda g: g['topic'])))
+`;
+
 /** confluent-kafka (librdkafka) reads `topic` from the start and prints each record's headers in order. */
 const kafkaScript = `
 import sys, json
@@ -139,6 +179,22 @@ describe('application headers across protocols', () => {
     ]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout), [{ topic: 'ordered/in', qos: 1, user: userProperties }]);
+  });
+
+  test('a retained message and a will keep their User Properties in order [MQTT-3.1.3-10] (Paho)', {
+    skip: noPaho,
+  }, async () => {
+    const run = await runTool('/usr/bin/python3', [
+      '-c',
+      keptScript,
+      String(mqttPort),
+      JSON.stringify(userProperties),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), [
+      { topic: 'kept/retained', retain: 1, user: userProperties },
+      { topic: 'kept/will', retain: 0, user: userProperties },
+    ]);
   });
 
   test('MQTT → Kafka through a stream bound to amq.topic: record headers in the same order', {
