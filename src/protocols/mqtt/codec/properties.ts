@@ -156,13 +156,12 @@ export interface ReadProperties {
 
 /** Variable Byte Integers hold at most four bytes (§1.5.5). */
 const vbiBytesMax = 4;
-export const vbiMax = 268_435_455;
 
 const malformed = (message: string): PropertyFault => ({ reason: Reason.malformed, message });
 const protocolError = (message: string): PropertyFault => ({ reason: Reason.protocolError, message });
 
 /** Reads a Variable Byte Integer at `at` (§1.5.5): its value and length, or a fault. */
-export function readVbi(
+function readVbi(
   buf: Buffer,
   at: number,
   end = buf.length,
