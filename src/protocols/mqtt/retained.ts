@@ -2,13 +2,14 @@
  * Retained messages (MQTT 5.0 §3.3.1.3): one per topic, replaced by the next retained PUBLISH and
  * cleared by an empty one. Kept in memory and, through `CoreBroker.state`, durably (key
  * `mqtt.retained/<vhost>/<topic>`), so they survive a restart. `$SYS` values are memory only.
+ * A stored one is the core message codec's bytes (base64), so every property and header comes back
+ * exactly, User Properties in order.
  */
 import { Buffer } from 'node:buffer';
 import type { CoreBroker } from '../../core/api.js';
-import { headersFromJson, headersToJson } from '../../core/definitions.js';
+import { decodeMessage, encodeMessage } from '../../core/message-codec.js';
 import type { MessageProperties } from '../../core/types.js';
-import { Header } from './properties.js';
-import { filterMatches } from './topics.js';
+import { filterMatches, topicExchange, topicToKey } from './topics.js';
 
 export interface RetainedMessage {
   readonly topic: string;
@@ -17,8 +18,8 @@ export interface RetainedMessage {
 }
 
 interface StoredRetained {
-  body: string;
-  properties: Omit<MessageProperties, 'headers'> & { headers?: unknown };
+  /** `encodeMessage` of the message as published to `amq.topic`, base64. */
+  message: string;
 }
 
 export class RetainedStore {
@@ -33,9 +34,9 @@ export class RetainedStore {
     this.#now = now;
     for (const [key, value] of state.entries(this.#prefix)) {
       const topic = decodeURIComponent(key.slice(this.#prefix.length));
-      const stored = value as StoredRetained;
-      const properties = { ...stored.properties, headers: headersFromJson(stored.properties.headers) };
-      this.#messages.set(topic, { topic, body: Buffer.from(stored.body, 'base64'), properties });
+      const { message } = decodeMessage(Buffer.from((value as StoredRetained).message, 'base64'));
+      const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
+      this.#messages.set(topic, { topic, body, properties: message.properties });
     }
   }
 
@@ -52,11 +53,14 @@ export class RetainedStore {
     }
     this.#messages.set(message.topic, message);
     if (!durable) return;
-    const { headers, ...rest } = message.properties;
-    const stored: StoredRetained = {
-      body: message.body.toString('base64'),
-      properties: { ...rest, headers: headersToJson(headers ?? {}) },
-    };
+    const { body, properties } = message;
+    const encoded = encodeMessage({
+      exchange: topicExchange,
+      routingKey: topicToKey(message.topic),
+      body,
+      properties,
+    });
+    const stored: StoredRetained = { message: Buffer.from(encoded).toString('base64') };
     await this.#state.put(key, stored);
   }
 
@@ -66,8 +70,8 @@ export class RetainedStore {
     const out: RetainedMessage[] = [];
     for (const message of this.#messages.values()) {
       if (!filterMatches(filter, message.topic)) continue;
-      const expiresAt = message.properties.headers?.[Header.expiresAt];
-      if (typeof expiresAt === 'number' && expiresAt <= now) {
+      const expiresAt = message.properties.expiresAtMs;
+      if (expiresAt !== undefined && expiresAt <= now) {
         void this.set({ ...message, body: Buffer.alloc(0) }).catch(() => {});
         continue;
       }
