@@ -136,6 +136,12 @@ export async function closeAll(...clients: Array<MqttClient | undefined>): Promi
   await Promise.all(clients.map((c) => (c === undefined ? undefined : c.endAsync(true).catch(() => {}))));
 }
 
+/** The reason code of the DISCONNECT among `packets` (0 when it has none), undefined when there is none. */
+export function disconnectReason(packets: readonly Packet[]): number | undefined {
+  const d = packets.find((p) => p.cmd === 'disconnect');
+  return d === undefined ? undefined : ((d as { reasonCode?: number }).reasonCode ?? 0);
+}
+
 /** A bare MQTT client over TCP: sends exactly the packets (or bytes) a test gives, records what comes back. */
 export interface RawClient {
   readonly packets: Packet[];

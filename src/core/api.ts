@@ -141,9 +141,8 @@ export interface RetainedMessage {
   /** The routing key it was published with (AMQP form: words separated by '.'). */
   readonly key: string;
   readonly body: Uint8Array;
+  /** `expiresAtMs` among them ends its life: it is no longer handed out. */
   readonly properties: MessageProperties;
-  /** When it stops being handed out (MQTT message expiry); absent: never. */
-  readonly expiresAtMs?: number;
 }
 
 /** What an idempotent producer says about a batch (Kafka KIP-98). */

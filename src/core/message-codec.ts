@@ -1,44 +1,56 @@
 /**
  * Binary form of a core `Message`, as stored in queue logs and stream entries. Pure: bytes in,
  * values out. Every `HeaderValue` kind survives a round trip, including nested tables and arrays,
- * bigint, Date and bytes, so a header published over one protocol reaches another unchanged.
+ * bigint, Date, bytes and typed numbers, and headers keep their order and repeated names, so a header
+ * published over one protocol reaches another unchanged.
  *
- * Layout (all integers little-endian; `varint` = unsigned LEB128; `str` = varint length + UTF-8):
+ * Layout (all integers little-endian; `varint` = unsigned LEB128; `str` = varint length + UTF-8;
+ * `bytes` = varint length + bytes):
  *
  *   u8   version (= messageCodecVersion)
  *   u8   flags: bit0 envelope, bit1 envelope.expiresAtMs, bit2 envelope.readyAtMs
  *   [envelope: f64 enqueuedAtMs, [f64 expiresAtMs], [f64 readyAtMs], varint deliveryCount]
  *   str  exchange
  *   str  routingKey
- *   u16  property presence bits (order of `propertyOrder`), then each present property:
- *        strings as str, persistent as u8, priority as u8, expirationMs and timestamp as f64,
- *        headers as a table
- *   varint body length, body bytes
+ *   u32  property presence bits (bit i = `propertyOrder[i]`), then each present property in that order:
+ *          contentType, contentEncoding, correlationId, replyTo, messageId, type, userId, appId,
+ *          publisherId                          str
+ *          persistent, retain, textBody         u8 (0 or 1)
+ *          priority, qos                        u8
+ *          expirationMs, timestamp, expiresAtMs,
+ *          delayMs                              f64
+ *          correlationData, key                 bytes
+ *          headers                              header list
+ *          replay                               str routingKey, str subscription
+ *   bytes body
  *
- * Table: varint count, then count × (str key, value). Array: varint count, count × value.
- * Value: u8 tag (`tag` below) then: string str | number f64 | bigint str (decimal) | bytes varint
- * length + bytes | date f64 | array | table | typed number; null/false/true carry nothing more.
- * Typed number (version 2 on): u8 index in `typedNumberTypes`, then int64 as str (decimal),
- * decimal as u8 scale + f64 unscaled value, every other type as f64.
+ * Header list: varint count, then count × (str name, value), in the publisher's order; a name may
+ * repeat. Table (a value nested in a header): varint count, then count × (str key, value).
+ * Array: varint count, count × value.
+ * Value: u8 tag (`tag` below) then: string str | number f64 | bigint str (decimal) | bytes
+ * | date f64 | array | table | typed number; null/false/true carry nothing more.
+ * Typed number: u8 index in `typedNumberTypes`, then int64 as str (decimal), decimal as u8 scale +
+ * f64 unscaled value, every other type as f64.
  *
- * Versions: 1 had no typed numbers; 2 added them. Both are read; 2 is written.
+ * Versions: 1 and 2 (release 0.1) kept headers as one table and broker metadata among them; 3 holds
+ * the ordered header list and broker fields of their own. Only 3 is read: a data folder written by 0.1
+ * is refused at start (storage format version 2), so no earlier entry reaches this decoder.
  */
 import { Buffer } from 'node:buffer';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import {
+  type HeaderEntry,
+  type HeaderList,
   type Headers,
   type HeaderValue,
   type Message,
   type MessageProperties,
+  type Qos,
   TypedNumber,
   typedNumberTypes,
 } from './types.js';
 
-export const messageCodecVersion = 2;
-/** Versions still read: entries written by earlier releases stay readable after an upgrade. */
-const readableVersions: ReadonlySet<number> = new Set([1, 2]);
-/** First version whose headers may hold typed numbers. */
-const typedNumberVersion = 2;
+export const messageCodecVersion = 3;
 
 /** `format` of a log/stream entry whose payload is one `encodeMessage` output. */
 export const entryFormat = { message: 1 } as const;
@@ -77,6 +89,7 @@ const tag = {
   typedNumber: 10,
 } as const;
 
+/** Presence bit i of the stored properties is `propertyOrder[i]`; new properties go at the end. */
 const propertyOrder = [
   'contentType',
   'contentEncoding',
@@ -91,7 +104,44 @@ const propertyOrder = [
   'type',
   'userId',
   'appId',
+  'qos',
+  'retain',
+  'publisherId',
+  'expiresAtMs',
+  'correlationData',
+  'textBody',
+  'delayMs',
+  'key',
+  'replay',
 ] as const satisfies ReadonlyArray<keyof MessageProperties>;
+
+type PropertyKind = 'str' | 'flag' | 'u8' | 'f64' | 'bytes' | 'headers' | 'replay';
+
+/** How each property is stored (see the layout above). */
+const propertyKind: { readonly [K in (typeof propertyOrder)[number]]: PropertyKind } = {
+  contentType: 'str',
+  contentEncoding: 'str',
+  headers: 'headers',
+  persistent: 'flag',
+  priority: 'u8',
+  correlationId: 'str',
+  replyTo: 'str',
+  expirationMs: 'f64',
+  messageId: 'str',
+  timestamp: 'f64',
+  type: 'str',
+  userId: 'str',
+  appId: 'str',
+  qos: 'u8',
+  retain: 'flag',
+  publisherId: 'str',
+  expiresAtMs: 'f64',
+  correlationData: 'bytes',
+  textBody: 'flag',
+  delayMs: 'f64',
+  key: 'bytes',
+  replay: 'replay',
+};
 
 /** Unused bytes an encoded message may carry at the end of its buffer rather than be copied. */
 const finishSlackBytesMax = 256;
@@ -119,9 +169,9 @@ class Writer {
     this.#buf[this.#pos++] = v;
   }
 
-  u16(v: number): void {
-    this.#room(2);
-    this.#pos = this.#buf.writeUInt16LE(v, this.#pos);
+  u32(v: number): void {
+    this.#room(4);
+    this.#pos = this.#buf.writeUInt32LE(v, this.#pos);
   }
 
   f64(v: number): void {
@@ -163,9 +213,6 @@ class Writer {
 class Reader {
   readonly #buf: Buffer;
   #pos = 0;
-  /** Format version, known once the first byte is read. */
-  version = 0;
-
   constructor(bytes: Uint8Array) {
     this.#buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -179,10 +226,10 @@ class Reader {
     return this.#buf[this.#pos++]!;
   }
 
-  u16(): number {
-    this.#need(2);
-    const v = this.#buf.readUInt16LE(this.#pos);
-    this.#pos += 2;
+  u32(): number {
+    this.#need(4);
+    const v = this.#buf.readUInt32LE(this.#pos);
+    this.#pos += 4;
     return v;
   }
 
@@ -242,8 +289,8 @@ export function encodeMessage(message: Message, envelope?: QueueEnvelope): Uint8
 }
 
 function readVersion(r: Reader): void {
-  r.version = r.u8();
-  if (!readableVersions.has(r.version)) throw corrupt(`unknown version ${r.version}`);
+  const version = r.u8();
+  if (version !== messageCodecVersion) throw corrupt(`unknown version ${version}`);
 }
 
 export function decodeMessage(bytes: Uint8Array): DecodedMessage {
@@ -302,31 +349,74 @@ function writeProperties(w: Writer, p: MessageProperties): void {
   propertyOrder.forEach((key, i) => {
     if (p[key] !== undefined) present |= 1 << i;
   });
-  w.u16(present);
+  w.u32(present >>> 0);
   for (const key of propertyOrder) {
     const value = p[key];
-    if (value === undefined) continue;
-    if (key === 'headers') writeTable(w, value as Headers, 0);
-    else if (key === 'persistent') w.u8(value ? 1 : 0);
-    else if (key === 'priority') w.u8(value as number);
-    else if (key === 'expirationMs' || key === 'timestamp') w.f64(value as number);
-    else w.str(value as string);
+    if (value !== undefined) writeProperty(w, propertyKind[key], value);
+  }
+}
+
+function writeProperty(
+  w: Writer,
+  kind: PropertyKind,
+  value: NonNullable<MessageProperties[keyof MessageProperties]>,
+): void {
+  if (kind === 'str') w.str(value as string);
+  else if (kind === 'flag') w.u8(value ? 1 : 0);
+  else if (kind === 'u8') w.u8(value as number);
+  else if (kind === 'f64') w.f64(value as number);
+  else if (kind === 'bytes') w.bytes(value as Uint8Array);
+  else if (kind === 'headers') writeHeaderList(w, value as HeaderList);
+  else {
+    const replay = value as NonNullable<MessageProperties['replay']>;
+    w.str(replay.routingKey);
+    w.str(replay.subscription);
   }
 }
 
 function readProperties(r: Reader): MessageProperties {
-  const present = r.u16();
-  if (present >> propertyOrder.length) throw corrupt('unknown property bits');
+  const present = r.u32();
+  if (present >>> propertyOrder.length !== 0) throw corrupt('unknown property bits');
   const p: Record<string, unknown> = {};
   propertyOrder.forEach((key, i) => {
-    if ((present & (1 << i)) === 0) return;
-    if (key === 'headers') p[key] = readTable(r, 0);
-    else if (key === 'persistent') p[key] = r.u8() !== 0;
-    else if (key === 'priority') p[key] = r.u8();
-    else if (key === 'expirationMs' || key === 'timestamp') p[key] = r.f64();
-    else p[key] = r.str();
+    if ((present & (1 << i)) !== 0) p[key] = readProperty(r, propertyKind[key]);
   });
+  if (p['qos'] !== undefined && p['qos'] !== 0 && p['qos'] !== 1 && p['qos'] !== 2) throw corrupt('bad qos');
   return p as MessageProperties;
+}
+
+function readProperty(r: Reader, kind: PropertyKind): unknown {
+  switch (kind) {
+    case 'str':
+      return r.str();
+    case 'flag':
+      return r.u8() !== 0;
+    case 'u8':
+      return r.u8() as Qos;
+    case 'f64':
+      return r.f64();
+    case 'bytes':
+      return r.bytes().slice();
+    case 'headers':
+      return readHeaderList(r);
+    case 'replay':
+      return { routingKey: r.str(), subscription: r.str() };
+  }
+}
+
+function writeHeaderList(w: Writer, headers: HeaderList): void {
+  w.varint(headers.length);
+  for (const [name, value] of headers) {
+    w.str(name);
+    writeValue(w, value, 1);
+  }
+}
+
+function readHeaderList(r: Reader): HeaderList {
+  const count = r.varint();
+  const headers: HeaderEntry[] = [];
+  for (let i = 0; i < count; i++) headers.push([r.str(), readValue(r, 1)]);
+  return headers;
 }
 
 function writeTable(w: Writer, table: Headers, depth: number): void {
@@ -406,7 +496,6 @@ function readValue(r: Reader, depth: number): HeaderValue {
     case tag.table:
       return readTable(r, depth);
     case tag.typedNumber:
-      if (r.version < typedNumberVersion) throw corrupt(`typed number in version ${r.version}`);
       return readTypedNumber(r);
     default:
       throw corrupt(`unknown header tag ${t}`);

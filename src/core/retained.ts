@@ -63,7 +63,7 @@ export class RetainedSet {
     const out: RetainedMessage[] = [];
     for (const message of this.#log.state.values()) {
       if (matcher.match(message.key).size === 0) continue;
-      if (message.expiresAtMs !== undefined && message.expiresAtMs <= now) this.#clearLater(message.key);
+      if (expired(message, now)) this.#clearLater(message.key);
       else out.push(message);
     }
     return out;
@@ -83,13 +83,17 @@ export class RetainedSet {
         const keys = [...this.#expired];
         this.#expired.clear();
         const now = this.#log.exec.now();
-        for (const expired of keys) {
-          const message = this.#log.state.get(expired);
-          if (message?.expiresAtMs !== undefined && message.expiresAtMs <= now)
-            this.clear(expired).catch(() => undefined);
+        for (const key of keys) {
+          const message = this.#log.state.get(key);
+          if (message !== undefined && expired(message, now)) this.clear(key).catch(() => undefined);
         }
       });
     }
     this.#expired.add(key);
   }
+}
+
+function expired(message: RetainedMessage, now: number): boolean {
+  const expiresAt = message.properties.expiresAtMs;
+  return expiresAt !== undefined && expiresAt <= now;
 }

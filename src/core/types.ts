@@ -104,13 +104,103 @@ function checkedTypedValue(type: TypedNumberType, value: number | bigint, scale:
   return type === 'float32' ? Math.fround(value) : value;
 }
 
+/** A table of header values by name: binding and declare arguments, and the by-name view of headers. */
 export type Headers = { [key: string]: HeaderValue };
 
-/** Properties that travel with a message; names follow AMQP basic properties, the richest set. */
+/** One application header: its name and its value. */
+export type HeaderEntry = readonly [name: string, value: HeaderValue];
+
+/**
+ * A message's application headers in the order the publisher gave them; a name may repeat (MQTT user
+ * properties and Kafka record headers allow both). Only what a client sent as application data lives
+ * here: what the broker itself keeps about a message has a field of its own in `MessageProperties`, so
+ * no header a client chooses is ever read as broker metadata. The few readers that look headers up by
+ * name (the headers exchange, `x-delay`, `x-death`) use `headerValue` / `headerTable`.
+ */
+export type HeaderList = readonly HeaderEntry[];
+
+/**
+ * The by-name view of a header list, as an AMQP field table holds it: a name that repeats becomes one
+ * entry whose value is the array of its values, in order, at the place of its first occurrence.
+ */
+export function headerTable(headers: HeaderList | undefined): Headers {
+  const table: Headers = {};
+  if (headers === undefined) return table;
+  const repeated = new Set<string>();
+  for (const [name, value] of headers) {
+    if (!Object.hasOwn(table, name)) defineHeader(table, name, value);
+    else if (repeated.has(name)) (table[name] as HeaderValue[]).push(value);
+    else {
+      repeated.add(name);
+      table[name] = [table[name]!, value];
+    }
+  }
+  return table;
+}
+
+/** A header list from a by-name table (an AMQP field table), in the table's key order. */
+export function headerList(table: Headers): HeaderList {
+  return Object.keys(table).map((name): HeaderEntry => [name, table[name]!]);
+}
+
+/** The by-name value of `name` (as `headerTable` would give it), undefined when absent. */
+export function headerValue(headers: HeaderList | undefined, name: string): HeaderValue | undefined {
+  if (headers === undefined) return undefined;
+  let found: HeaderValue | undefined;
+  let many: HeaderValue[] | undefined;
+  for (const [key, value] of headers) {
+    if (key !== name) continue;
+    if (found === undefined) found = value;
+    else if (many === undefined) many = [found, value];
+    else many.push(value);
+  }
+  return many ?? found;
+}
+
+/** `headers` with every entry named `name` replaced by one entry holding `value` (appended when absent). */
+export function withHeader(headers: HeaderList | undefined, name: string, value: HeaderValue): HeaderList {
+  const out: HeaderEntry[] = [];
+  let placed = false;
+  for (const entry of headers ?? []) {
+    if (entry[0] !== name) out.push(entry);
+    else if (!placed) {
+      out.push([name, value]);
+      placed = true;
+    }
+  }
+  if (!placed) out.push([name, value]);
+  return out;
+}
+
+/** Assigning `__proto__` would replace the object's prototype instead of adding a key. */
+function defineHeader(table: Headers, name: string, value: HeaderValue): void {
+  Object.defineProperty(table, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** QoS a message was published with: 0 at most once, 1 at least once, 2 exactly once. */
+export type Qos = 0 | 1 | 2;
+
+/**
+ * A copy of a message queued for one subscription alone rather than routed: the last retained value of
+ * a topic, sent when a subscription is made (MQTT §3.3.1.3).
+ */
+export interface Replay {
+  /** The routing key the message was published with (the copy itself is addressed to the queue). */
+  readonly routingKey: string;
+  /** The key of the subscription it answers, as the adapter names its subscriptions. */
+  readonly subscription: string;
+}
+
+/**
+ * Properties that travel with a message. The first group follows AMQP basic properties, the richest
+ * set; the second holds what other protocols say about a message that AMQP has no property for. Every
+ * field is set by an adapter from its protocol's own fields, never from a header.
+ */
 export interface MessageProperties {
   contentType?: string;
   contentEncoding?: string;
-  headers?: Headers;
+  /** Application headers, in order (see `HeaderList`). */
+  headers?: HeaderList;
   /** Stored on disk when the queue is durable; also decides MQTT QoS ↔ AMQP delivery mode. */
   persistent?: boolean;
   /** 0–255; only priority queues look at it. */
@@ -125,6 +215,25 @@ export interface MessageProperties {
   type?: string;
   userId?: string;
   appId?: string;
+
+  /** The QoS it was published with; absent: 1 when `persistent`, else 0. */
+  qos?: Qos;
+  /** The publisher asked for it to be kept as its topic's last value (MQTT RETAIN). */
+  retain?: boolean;
+  /** The publishing client's lasting identity (an MQTT client id), for no-local subscriptions. */
+  publisherId?: string;
+  /** When it expires, in ms since the epoch: `expirationMs` counted from the publish. */
+  expiresAtMs?: number;
+  /** Correlation data exactly, when its bytes are not UTF-8 text (`correlationId` then holds them decoded). */
+  correlationData?: Uint8Array;
+  /** The publisher declared the body UTF-8 text (MQTT Payload Format Indicator 1). */
+  textBody?: boolean;
+  /** Milliseconds each queue holds it back before it joins the queue (RabbitMQ's `x-delay`). */
+  delayMs?: number;
+  /** The message's key (a Kafka record key); absent when it has none. */
+  key?: Uint8Array;
+  /** Set on a copy queued for one subscription alone (see `Replay`). */
+  replay?: Replay;
 }
 
 export interface Message {

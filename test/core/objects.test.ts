@@ -32,8 +32,7 @@ describe('retained messages', () => {
     await first.client.setRetained({
       key: 'soon',
       body: utf8.encode('gone'),
-      properties: {},
-      expiresAtMs: 1_500,
+      properties: { expiresAtMs: 1_500 },
     });
     assert.deepEqual(keys(first.client, 'a.*'), ['a.b', 'a.c']);
     assert.deepEqual(keys(first.client, 'a.#'), ['a.b', 'a.b.c', 'a.c']);

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRouter, headersMatch, TopicMatcher } from '../../src/core/routing/index.js';
-import type { Headers } from '../../src/core/types.js';
+import { createRouter, headersMatch as matchList, TopicMatcher } from '../../src/core/routing/index.js';
+import { type HeaderList, type Headers, headerList } from '../../src/core/types.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
+
+/** Binding arguments against a message whose headers are this table (no repeated names). */
+function headersMatch(args: Headers, table: Headers): boolean {
+  return matchList(args, headerList(table));
+}
 
 function topicMatches(pattern: string, key: string): boolean {
   const matcher = new TopicMatcher<string>();
@@ -121,7 +126,7 @@ test('topic matcher: stays fast with many bindings (bounded work, no timing asse
 
 const route = (type: 'direct' | 'fanout' | 'topic' | 'headers', key: string, headers?: Headers) => {
   const found = new Set<string>();
-  routers[type].route(key, headers, found);
+  routers[type].route(key, headers === undefined ? undefined : headerList(headers), found);
   return [...found].sort();
 };
 const routers = {
@@ -197,6 +202,17 @@ test('headers matching: values compare structurally across number kinds, bytes a
   assert.equal(headersMatch({ d: new Date(5) }, { d: new Date(5) }), true);
   assert.equal(headersMatch({ s: '1' }, { s: 1 }), false);
   assert.equal(headersMatch({ t: { a: [1, 'x'] } }, { t: { a: [1, 'x'] } }), true);
+});
+
+test('headers matching: a repeated header name matches when any of its values does', () => {
+  const repeated: HeaderList = [
+    ['a', '1'],
+    ['b', 'two'],
+    ['a', '3'],
+  ];
+  assert.equal(matchList({ a: '3' }, repeated), true);
+  assert.equal(matchList({ a: '1', b: 'two' }, repeated), true);
+  assert.equal(matchList({ a: '2' }, repeated), false);
 });
 
 test('headers matching: an invalid x-match is refused at bind time', () => {

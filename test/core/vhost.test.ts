@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Delivery } from '../../src/core/types.js';
+import { type Delivery, headerValue } from '../../src/core/types.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { drain, message, openCore, settle, text } from '../../testing/core-helpers.js';
 
@@ -40,7 +40,7 @@ test('routing through exchanges: direct, fanout, topic and headers exchanges', a
   assert.equal(vhost.publish('f', 'x', message('f')).routedCount, 2);
   assert.equal(vhost.publish('t', 'a.b', message('t-ab')).routedCount, 2);
   assert.equal(vhost.publish('t', 'a.b.c', message('t-abc')).routedCount, 1);
-  assert.equal(vhost.publish('h', '', message('h', { headers: { color: 'green' } })).routedCount, 1);
+  assert.equal(vhost.publish('h', '', message('h', { headers: [['color', 'green']] })).routedCount, 1);
   assert.deepEqual(drain(vhost, 'q1'), ['d-red', 'f', 't-ab']);
   assert.deepEqual(drain(vhost, 'q2'), ['f', 'h']);
   assert.deepEqual(drain(vhost, 'q3'), ['t-ab', 't-abc']);
@@ -273,6 +273,20 @@ test('queues: a publish right after declare reaches the queue once it has opened
   await broker.close();
 });
 
+test('queues: a durable queue deleted and declared again at once is a new, working queue', async () => {
+  const { vhost, broker } = await openCore();
+  vhost.declareQueue('again', { durable: true });
+  await vhost.publish('', 'again', message('old', { persistent: true })).confirmed;
+  // Same tick: the old queue's logs are still being closed and deleted when the new one is declared.
+  vhost.deleteQueue('again');
+  vhost.declareQueue('again', { durable: true });
+  await vhost.publish('', 'again', message('new', { persistent: true })).confirmed;
+  await settle();
+  await vhost.publish('', 'again', message('newer', { persistent: true })).confirmed;
+  assert.deepEqual(drain(vhost, 'again'), ['new', 'newer']);
+  await broker.close();
+});
+
 test('queues: dead letters travel through a DLX into another queue', async () => {
   const { vhost, broker } = await openCore();
   vhost.declareExchange('dlx', { type: 'direct' });
@@ -286,7 +300,7 @@ test('queues: dead letters travel through a DLX into another queue', async () =>
   const dead = vhost.get('dead', { noAck: true, owner: 'c1/1' });
   assert.equal(text(dead), 'poison');
   assert.equal(dead?.message.routingKey, 'failed');
-  assert.ok(Array.isArray(dead?.message.properties.headers?.['x-death']));
+  assert.ok(Array.isArray(headerValue(dead?.message.properties.headers, 'x-death')));
   await broker.close();
 });
 

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type HeaderValue, TypedNumber } from '../../src/core/types.js';
+import {
+  type HeaderList,
+  type HeaderValue,
+  headerTable,
+  headerValue,
+  TypedNumber,
+} from '../../src/core/types.js';
 import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 type Table = Record<string, HeaderValue>;
-const deaths = (h: Record<string, HeaderValue> | undefined): Table[] => (h?.['x-death'] ?? []) as Table[];
+const deaths = (h: HeaderList | undefined): Table[] => (headerValue(h, 'x-death') ?? []) as Table[];
 
 test('drop-head over lengthMax dead-letters the oldest as maxlen', async () => {
   const { queue, deadLetters } = await openQueue({ lengthMax: 2, deadLetterExchange: 'dlx' });
@@ -58,16 +64,34 @@ test('rejected messages carry an x-death entry like RabbitMQ, routed with the de
     { deadLetterExchange: 'dlx', deadLetterRoutingKey: 'dead' },
     { name: 'work' },
   );
-  queue.enqueue(msg('a', { expirationMs: 60_000, headers: { keep: 1, CC: ['cc1'] } }, 'orig.key'));
+  queue.enqueue(
+    msg(
+      'a',
+      {
+        expirationMs: 60_000,
+        headers: [
+          ['keep', 1],
+          ['CC', ['cc1']],
+        ],
+      },
+      'orig.key',
+    ),
+  );
   const d = queue.get({ noAck: false, owner: 'o' })!;
   queue.nack(d.id, false);
   const dead = deadLetters[0]!;
   assert.equal(dead.exchange, 'dlx');
   assert.equal(dead.routingKey, 'dead');
-  const headers = dead.message.properties.headers!;
+  const list = dead.message.properties.headers!;
+  // The publisher's headers stay first, in order; RabbitMQ's x-death family follows.
+  assert.deepEqual(
+    list.slice(0, 3).map(([name]) => name),
+    ['keep', 'CC', 'x-death'],
+  );
+  const headers = headerTable(list);
   assert.equal(headers['keep'], 1);
   assert.equal(dead.message.properties.expirationMs, undefined);
-  const [entry] = deaths(headers);
+  const [entry] = deaths(list);
   assert.deepEqual(
     { ...entry, time: undefined },
     {
@@ -100,6 +124,7 @@ test('dying again in the same queue for the same reason bumps count and moves th
   queue.nack(queue.get({ noAck: false, owner: 'o' })!.id, false);
   const final = deadLetters[1]!.message.properties.headers!;
   const entries = deaths(final);
+  const table = headerTable(final);
   assert.deepEqual(
     entries.map((e) => [e['queue'], e['reason'], e['count']]),
     [
@@ -107,8 +132,9 @@ test('dying again in the same queue for the same reason bumps count and moves th
       ['retry', 'expired', new TypedNumber('int64', 1)],
     ],
   );
-  assert.equal(final['x-first-death-queue'], 'work');
-  assert.equal(final['x-last-death-queue'], 'work');
+  assert.equal(table['x-first-death-queue'], 'work');
+  assert.equal(table['x-last-death-queue'], 'work');
+  assert.equal(final.filter(([name]) => name === 'x-death').length, 1, 'replaced, not repeated');
 });
 
 test('without a dead-letter exchange, rejected messages are dropped', async () => {
@@ -146,7 +172,7 @@ test('the delivery limit also counts returns from releaseOwner', async () => {
 test('a count of another numeric kind from a republishing client is bumped to an int64', async () => {
   const { queue, deadLetters } = await openQueue({ deadLetterExchange: 'dlx' }, { name: 'work' });
   const own = { queue: 'work', reason: 'rejected', count: new TypedNumber('int16', 4) };
-  queue.enqueue(msg('a', { headers: { 'x-death': [own] } }));
+  queue.enqueue(msg('a', { headers: [['x-death', [own]]] }));
   queue.nack(queue.get({ noAck: false, owner: 'o' })!.id, false);
   const [entry] = deaths(deadLetters[0]!.message.properties.headers);
   assert.deepEqual(entry!['count'], new TypedNumber('int64', 5));

@@ -76,7 +76,7 @@ test('priority, expiry and delay survive a reopen', async () => {
   first.queue.enqueue(msg('low', { persistent: true, priority: 1 }));
   first.queue.enqueue(msg('high', { persistent: true, priority: 4 }));
   first.queue.enqueue(msg('dies', { persistent: true, expirationMs: 100 }));
-  first.queue.enqueue(msg('waits', { persistent: true, headers: { 'x-delay': 1000 } }));
+  first.queue.enqueue(msg('waits', { persistent: true, delayMs: 1000 }));
   await first.queue.close();
   clock.advance(200);
   const second = await openQueue({ durable: true, priorityMax: 5 }, { storage, clock });

@@ -6,7 +6,7 @@ import {
   encodeMessage,
   messageCodecVersion,
 } from '../../src/core/message-codec.js';
-import { type Message, TypedNumber } from '../../src/core/types.js';
+import { type HeaderList, headerValue, type Message, TypedNumber } from '../../src/core/types.js';
 import { isBrokerError } from '../../src/shared/errors.js';
 
 const full: Message = {
@@ -26,39 +26,54 @@ const full: Message = {
     type: 'order',
     userId: 'guest',
     appId: 'app',
-    headers: {
-      s: 'text',
-      n: -1.5,
-      i: 42,
-      big: -(2n ** 70n),
-      t: true,
-      f: false,
-      z: null,
-      bytes: new Uint8Array([9, 8, 7]),
-      when: new Date(1_600_000_000_123),
-      list: [1, 'two', [3, { four: 4 }], null],
-      nested: { a: { b: { c: [] } } },
-      ['__proto__']: 'plain key',
-      typed: [
-        new TypedNumber('int8', -128),
-        new TypedNumber('uint8', 255),
-        new TypedNumber('int16', -2),
-        new TypedNumber('uint16', 65_535),
-        new TypedNumber('int32', 7),
-        new TypedNumber('uint32', 4_000_000_000),
-        new TypedNumber('int64', 1),
-        new TypedNumber('int64', -(2n ** 63n)),
-        new TypedNumber('float32', 1.1),
-        new TypedNumber('float64', -0),
-        new TypedNumber('float64', Number.NaN),
-        new TypedNumber('decimal', 125, 2),
+    qos: 2,
+    retain: true,
+    publisherId: 'client-7',
+    expiresAtMs: 1_700_000_001_500,
+    correlationData: new Uint8Array([0xff, 0x00, 0xc3]),
+    textBody: true,
+    delayMs: 250,
+    key: new Uint8Array([107, 0, 255]),
+    replay: { routingKey: 'a.b', subscription: 'a/+' },
+    headers: [
+      ['s', 'text'],
+      ['n', -1.5],
+      ['i', 42],
+      ['s', 'the same name again'],
+      ['big', -(2n ** 70n)],
+      ['t', true],
+      ['f', false],
+      ['z', null],
+      ['bytes', new Uint8Array([9, 8, 7])],
+      ['when', new Date(1_600_000_000_123)],
+      ['list', [1, 'two', [3, { four: 4 }], null]],
+      ['nested', { a: { b: { c: [] } } }],
+      ['__proto__', 'plain key'],
+      ['', 'empty name'],
+      [
+        'typed',
+        [
+          new TypedNumber('int8', -128),
+          new TypedNumber('uint8', 255),
+          new TypedNumber('int16', -2),
+          new TypedNumber('uint16', 65_535),
+          new TypedNumber('int32', 7),
+          new TypedNumber('uint32', 4_000_000_000),
+          new TypedNumber('int64', 1),
+          new TypedNumber('int64', -(2n ** 63n)),
+          new TypedNumber('float32', 1.1),
+          new TypedNumber('float64', -0),
+          new TypedNumber('float64', Number.NaN),
+          new TypedNumber('decimal', 125, 2),
+        ],
       ],
-      deep: { count: new TypedNumber('int64', 3) },
-    },
+      ['deep', { count: new TypedNumber('int64', 3), ['__proto__']: 1 }],
+      ['s', 'third, after others'],
+    ],
   },
 };
 
-test('every property and header kind survives a round trip', () => {
+test('every property and header kind survives a round trip, headers in order with repeated names', () => {
   const decoded = decodeMessage(encodeMessage(full));
   assert.equal(decoded.envelope, undefined);
   assert.deepEqual(decoded.message.properties, full.properties);
@@ -79,7 +94,7 @@ test('the envelope round-trips, with and without optional fields', () => {
 
 test('an empty message is small', () => {
   const bytes = encodeMessage({ exchange: '', routingKey: '', body: new Uint8Array(0), properties: {} });
-  assert.ok(bytes.length <= 8);
+  assert.ok(bytes.length <= 9);
   assert.deepEqual(decodeMessage(bytes).message.properties, {});
 });
 
@@ -118,13 +133,13 @@ test('random bytes never crash the decoder with anything but a BrokerError', () 
 });
 
 test('headers nested beyond the limit are refused on encode', () => {
-  let deep: Message['properties']['headers'] = { leaf: 1 };
+  let deep: Record<string, unknown> = { leaf: 1 };
   for (let i = 0; i < 100; i++) deep = { d: deep };
   const message: Message = {
     exchange: '',
     routingKey: '',
     body: new Uint8Array(),
-    properties: { headers: deep },
+    properties: { headers: [['deep', deep as never]] },
   };
   assert.throws(
     () => encodeMessage(message),
@@ -134,26 +149,40 @@ test('headers nested beyond the limit are refused on encode', () => {
 
 test('typed numbers come back as typed numbers of the same type, value and scale', () => {
   const decoded = decodeMessage(encodeMessage(full)).message.properties.headers!;
-  const typed = decoded['typed'] as TypedNumber[];
+  const typed = headerValue(decoded, 'typed') as TypedNumber[];
   assert.ok(typed.every((v) => v instanceof TypedNumber));
   assert.deepEqual(
     typed.map((v) => [v.type, v.value, v.scale]),
-    (full.properties.headers!['typed'] as TypedNumber[]).map((v) => [v.type, v.value, v.scale]),
+    (headerValue(full.properties.headers, 'typed') as TypedNumber[]).map((v) => [v.type, v.value, v.scale]),
   );
 });
 
-test('version 1 entries, written before typed numbers, still decode; a typed number in one is corrupt', () => {
-  const plain: Message = { ...full, properties: { ...full.properties, headers: { n: 1, s: 'x' } } };
-  const v1 = encodeMessage(plain, { enqueuedAtMs: 1, deliveryCount: 2 }).slice();
-  v1[0] = 1;
-  assert.deepEqual(decodeMessage(v1).message.properties, plain.properties);
-  assert.deepEqual(decodeEnvelope(v1), { enqueuedAtMs: 1, deliveryCount: 2 });
+test('entries of the 0.1 formats (versions 1 and 2) are refused as corrupt, never misread', () => {
+  const bytes = encodeMessage(full).slice();
+  for (const old of [1, 2]) {
+    bytes[0] = old;
+    assert.throws(
+      () => decodeMessage(bytes),
+      (e) => isBrokerError(e, 'storage_corrupt'),
+    );
+  }
+});
 
-  const typed: Message = { ...plain, properties: { headers: { n: new TypedNumber('int16', 1) } } };
-  const bad = encodeMessage(typed).slice();
-  bad[0] = 1;
-  assert.throws(
-    () => decodeMessage(bad),
-    (e) => isBrokerError(e, 'storage_corrupt'),
-  );
+test('a header list is written as count, then name and tagged value each, in order', () => {
+  const headers: HeaderList = [
+    ['a', '1'],
+    ['b', 'two'],
+    ['a', '3'],
+  ];
+  const bytes = encodeMessage({
+    exchange: '',
+    routingKey: '',
+    body: new Uint8Array(),
+    properties: { headers },
+  });
+  // version, flags, exchange '', routing key '', u32 presence (bit 2: headers), then the list.
+  assert.deepEqual([...bytes.subarray(0, 8)], [3, 0, 0, 0, 0b100, 0, 0, 0]);
+  const list = [3, 1, 0x61, 3, 1, 0x31, 1, 0x62, 3, 3, 0x74, 0x77, 0x6f, 1, 0x61, 3, 1, 0x33];
+  assert.deepEqual([...bytes.subarray(8, 8 + list.length)], list);
+  assert.deepEqual([...bytes.subarray(8 + list.length)], [0], 'then the empty body');
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { headerValue } from '../../src/core/types.js';
 import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 test('per-queue TTL expires waiting messages and dead-letters them as expired', async () => {
@@ -14,7 +15,7 @@ test('per-queue TTL expires waiting messages and dead-letters them as expired', 
     ['old'],
   );
   const death = (
-    deadLetters[0]!.message.properties.headers!['x-death'] as Array<Record<string, unknown>>
+    headerValue(deadLetters[0]!.message.properties.headers, 'x-death') as Array<Record<string, unknown>>
   )[0]!;
   assert.equal(death['reason'], 'expired');
   clock.advance(500);
@@ -85,9 +86,9 @@ test('a queue with consumers does not expire; the countdown starts when the last
   assert.deepEqual(deleteRequests, ['expired']);
 });
 
-test('x-delay holds a message back, then it joins the tail of the queue', async () => {
+test('delayMs (AMQP x-delay) holds a message back, then it joins the tail of the queue', async () => {
   const { queue, clock } = await openQueue();
-  queue.enqueue(msg('later', { headers: { 'x-delay': 1000 } }));
+  queue.enqueue(msg('later', { delayMs: 1000 }));
   queue.enqueue(msg('now'));
   assert.equal(queue.info().messageCount, 1);
   assert.equal(queue.stats().delayed, 1);
@@ -103,9 +104,9 @@ test('delayed messages are released in due order to consumers', async () => {
   const c = collector('c');
   queue.consume(c.options);
   await tick();
-  queue.enqueue(msg('b', { headers: { 'x-delay': 200 } }));
-  queue.enqueue(msg('a', { headers: { 'x-delay': 100 } }));
-  queue.enqueue(msg('c', { headers: { 'x-delay': 200 } }));
+  queue.enqueue(msg('b', { delayMs: 200 }));
+  queue.enqueue(msg('a', { delayMs: 100 }));
+  queue.enqueue(msg('c', { delayMs: 200 }));
   clock.advance(150);
   assert.deepEqual(c.texts(), ['a']);
   clock.advance(50);
@@ -114,7 +115,7 @@ test('delayed messages are released in due order to consumers', async () => {
 
 test('TTL of a delayed message counts from when it becomes ready', async () => {
   const { queue, clock } = await openQueue({ messageTtlMs: 100 });
-  queue.enqueue(msg('d', { headers: { 'x-delay': 500 } }));
+  queue.enqueue(msg('d', { delayMs: 500 }));
   clock.advance(550);
   assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'd');
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { QueueEngine } from '../../src/core/internal.js';
 import { retentionIntervalMs } from '../../src/core/logs/index.js';
-import type { StreamOffsetSpec } from '../../src/core/types.js';
+import { headerValue, type StreamOffsetSpec } from '../../src/core/types.js';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import {
@@ -96,7 +96,7 @@ describe('stream as a queue: credit and acks', () => {
     const [first] = consumer.deliveries;
     assert.equal(first?.redelivered, false);
     assert.equal(first?.queue, 'sq');
-    assert.equal(first?.message.properties.headers?.['x-stream-offset'], 0);
+    assert.equal(headerValue(first?.message.properties.headers, 'x-stream-offset'), 0);
     queue.ack(0);
     await settle();
     assert.deepEqual(

@@ -8,7 +8,15 @@ import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Executor } from '../exec/executor.js';
 import type { QueueEngine } from '../internal.js';
 import { encodeMessage, entryFormat } from '../message-codec.js';
-import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
+import {
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  type Message,
+  type QueueInfo,
+  type QueueOptions,
+  withHeader,
+} from '../types.js';
 import { entryMessages, type OffsetMessage } from './formats.js';
 import type { Partition } from './partition.js';
 import { resolveStartOffset } from './start-offset.js';
@@ -282,7 +290,8 @@ function convert(entry: Parameters<typeof entryMessages>[0]): OffsetMessage[] {
   }
 }
 
+/** RabbitMQ's `x-stream-offset` on every stream delivery; a header of that name from the publisher is replaced. */
 function withOffsetHeader(message: Message, offset: number): Message {
-  const headers = { ...message.properties.headers, [offsetHeader]: offset };
+  const headers = withHeader(message.properties.headers, offsetHeader, offset);
   return { ...message, properties: { ...message.properties, headers } };
 }

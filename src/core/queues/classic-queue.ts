@@ -12,24 +12,13 @@ import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
 import type { DecodedMessage } from '../message-codec.js';
-import {
-  type ConsumeOptions,
-  type Consumer,
-  type Delivery,
-  type Message,
-  type QueueInfo,
-  type QueueOptions,
-  TypedNumber,
-} from '../types.js';
+import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
 import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { durationMsMax } from './options.js';
 import { type QueuedMessage, ReadyList } from './ready-list.js';
 import { QueueStore, type StoredMessage } from './store.js';
 import { QueueTimer } from './timer.js';
-
-/** Header that holds a message back for that many milliseconds (RabbitMQ's delayed-message plugin uses the same name). */
-export const delayHeader = 'x-delay';
 
 /** Bound on rounds of one dispatch call; each round delivers or drops at least one message or stops. */
 const dispatchRoundsMax = 1_000_000;
@@ -657,13 +646,10 @@ function newRecord(message: Message, priority: number, expiresAtMs: number | und
   };
 }
 
-/** `x-delay` in milliseconds; absent, non-numeric or not positive means no delay. */
+/** `delayMs` (AMQP `x-delay`) in whole milliseconds; absent, non-finite or not positive means no delay. */
 function delayOf(message: Message): number {
-  const header = message.properties.headers?.[delayHeader];
-  // Java clients often send x-delay as a long: an int64 typed number.
-  const value = header instanceof TypedNumber ? header.valueOf() : header;
-  const ms = typeof value === 'bigint' ? Number(value) : value;
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return 0;
+  const ms = message.properties.delayMs;
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return 0;
   return Math.min(Math.floor(ms), durationMsMax);
 }
 

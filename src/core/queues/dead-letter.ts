@@ -7,11 +7,13 @@
  */
 import type { DeadLetterReason } from '../internal.js';
 import {
-  type Headers,
+  type HeaderList,
   type HeaderValue,
+  headerValue,
   type Message,
   type MessageProperties,
   TypedNumber,
+  withHeader,
 } from '../types.js';
 
 type Table = { [key: string]: HeaderValue };
@@ -30,9 +32,8 @@ function isTable(v: HeaderValue | undefined): v is Table {
 /** Routing keys the message was published with: its key plus `CC` and `BCC` headers (RabbitMQ sender-selected distribution). */
 function routingKeys(message: Message): string[] {
   const keys = [message.routingKey];
-  const headers = message.properties.headers ?? {};
   for (const name of ['CC', 'BCC']) {
-    const extra = headers[name];
+    const extra = headerValue(message.properties.headers, name);
     if (Array.isArray(extra)) keys.push(...extra.filter((k): k is string => typeof k === 'string'));
   }
   return keys;
@@ -44,27 +45,32 @@ export interface Death {
   readonly nowMs: number;
 }
 
-/** The message as it leaves for the dead-letter exchange: `x-death` updated, per-message TTL removed. */
+/**
+ * The message as it leaves for the dead-letter exchange: `x-death` updated, per-message TTL removed.
+ * The `x-death` family of headers is RabbitMQ's: each is replaced in place (or appended), as RabbitMQ
+ * does with a table.
+ */
 export function withDeath(message: Message, death: Death): Message {
-  const headers: Headers = { ...(message.properties.headers ?? {}) };
-  const previous = Array.isArray(headers['x-death']) ? headers['x-death'] : [];
+  let headers: HeaderList = message.properties.headers ?? [];
+  const recorded = headerValue(headers, 'x-death');
+  const previous = Array.isArray(recorded) ? recorded : [];
   const same = previous.findIndex(
     (d) => isTable(d) && d['queue'] === death.queue && d['reason'] === death.reason,
   );
   const entry = same === -1 ? newEntry(message, death) : bumped(previous[same] as Table);
   const deaths = previous.filter((_, i) => i !== same);
   deaths.unshift(entry);
-  headers['x-death'] = deaths;
-  if (headers['x-first-death-reason'] === undefined) {
-    headers['x-first-death-reason'] = death.reason;
-    headers['x-first-death-queue'] = death.queue;
-    headers['x-first-death-exchange'] = message.exchange;
+  headers = withHeader(headers, 'x-death', deaths);
+  if (headerValue(headers, 'x-first-death-reason') === undefined) {
+    headers = withHeader(headers, 'x-first-death-reason', death.reason);
+    headers = withHeader(headers, 'x-first-death-queue', death.queue);
+    headers = withHeader(headers, 'x-first-death-exchange', message.exchange);
   }
-  headers['x-last-death-reason'] = death.reason;
-  headers['x-last-death-queue'] = death.queue;
-  headers['x-last-death-exchange'] = message.exchange;
+  headers = withHeader(headers, 'x-last-death-reason', death.reason);
+  headers = withHeader(headers, 'x-last-death-queue', death.queue);
+  headers = withHeader(headers, 'x-last-death-exchange', message.exchange);
   // The per-message TTL must not kill the message again in the dead-letter queue; it is kept in x-death.
-  const { expirationMs: _dropped, ...rest } = message.properties;
+  const { expirationMs: _dropped, expiresAtMs: _droppedAt, ...rest } = message.properties;
   const properties: MessageProperties = { ...rest, headers };
   return { exchange: message.exchange, routingKey: message.routingKey, body: message.body, properties };
 }

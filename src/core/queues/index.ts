@@ -5,7 +5,7 @@ import { ClassicQueue } from './classic-queue.js';
 import { validateQueueOptions } from './options.js';
 
 export { BodyCache } from './body-cache.js';
-export { ClassicQueue, delayHeader, type QueueStats } from './classic-queue.js';
+export { ClassicQueue, type QueueStats } from './classic-queue.js';
 export { queueLogNames } from './names.js';
 
 export const createQueue: QueueFactory = async (name, options, deps) => {

@@ -4,7 +4,7 @@
  * the router; the vhost uses them to tell queues from exchanges. No I/O, no clock.
  */
 import { unreachable } from '../../shared/assert.js';
-import type { ExchangeType, Headers } from '../types.js';
+import type { ExchangeType, HeaderList, Headers } from '../types.js';
 import { canonicalHeaders, compileHeadersRule, type HeadersRule, headersRuleMatches } from './headers.js';
 import { TopicMatcher } from './topic.js';
 
@@ -23,7 +23,7 @@ export interface Router {
   /** Removes the identical binding; false when absent. */
   remove(binding: Binding): boolean;
   /** Adds every destination the message reaches to `into`. */
-  route(routingKey: string, headers: Headers | undefined, into: Set<string>): void;
+  route(routingKey: string, headers: HeaderList | undefined, into: Set<string>): void;
   bindings(): Binding[];
   /** Destinations with at least one binding here. */
   hasDestination(destination: string): boolean;
@@ -87,7 +87,7 @@ abstract class BaseRouter<Compiled> implements Router {
     return removed;
   }
 
-  abstract route(routingKey: string, headers: Headers | undefined, into: Set<string>): void;
+  abstract route(routingKey: string, headers: HeaderList | undefined, into: Set<string>): void;
   protected abstract compile(binding: Binding): Compiled;
   protected abstract index(id: string, binding: Binding, compiled: Compiled): void;
   protected abstract unindex(id: string, binding: Binding, compiled: Compiled): void;
@@ -98,7 +98,7 @@ class DirectRouter extends BaseRouter<undefined> {
   readonly type = 'direct';
   readonly #byKey = new Map<string, Map<string, number>>();
 
-  route(routingKey: string, _headers: Headers | undefined, into: Set<string>): void {
+  route(routingKey: string, _headers: HeaderList | undefined, into: Set<string>): void {
     const destinations = this.#byKey.get(routingKey);
     if (destinations === undefined) return;
     for (const destination of destinations.keys()) into.add(destination);
@@ -130,7 +130,7 @@ class DirectRouter extends BaseRouter<undefined> {
 class FanoutRouter extends BaseRouter<undefined> {
   readonly type = 'fanout';
 
-  route(_routingKey: string, _headers: Headers | undefined, into: Set<string>): void {
+  route(_routingKey: string, _headers: HeaderList | undefined, into: Set<string>): void {
     for (const { binding } of this.table.values()) into.add(binding.destination);
   }
 
@@ -148,7 +148,7 @@ class TopicRouter extends BaseRouter<undefined> {
   readonly type = 'topic';
   readonly #matcher = new TopicMatcher<string>();
 
-  route(routingKey: string, _headers: Headers | undefined, into: Set<string>): void {
+  route(routingKey: string, _headers: HeaderList | undefined, into: Set<string>): void {
     for (const id of this.#matcher.match(routingKey)) into.add(this.table.get(id)!.binding.destination);
   }
 
@@ -169,7 +169,7 @@ class TopicRouter extends BaseRouter<undefined> {
 class HeadersRouter extends BaseRouter<HeadersRule> {
   readonly type = 'headers';
 
-  route(_routingKey: string, headers: Headers | undefined, into: Set<string>): void {
+  route(_routingKey: string, headers: HeaderList | undefined, into: Set<string>): void {
     for (const { binding, compiled } of this.table.values()) {
       if (into.has(binding.destination)) continue;
       if (headersRuleMatches(compiled, headers)) into.add(binding.destination);

@@ -1,5 +1,7 @@
 /**
  * Headers-exchange matching and the helpers bindings need to compare argument tables.
+ * A message's headers are a list in which a name may repeat (MQTT user properties): a binding header
+ * matches when any of the message's headers of that name does.
  *
  * `x-match` (AMQP 0-9-1 §3.1.3.4, RabbitMQ extensions):
  * - `all` (default): every binding header must be present with an equal value;
@@ -11,7 +13,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import { type Headers, type HeaderValue, TypedNumber } from '../types.js';
+import { type HeaderList, type Headers, type HeaderValue, TypedNumber } from '../types.js';
 
 export const xMatchModes = ['all', 'any', 'all-with-x', 'any-with-x'] as const;
 export type XMatchMode = (typeof xMatchModes)[number];
@@ -46,21 +48,22 @@ export function compileHeadersRule(args: Headers): HeadersRule {
   return { any: mode.startsWith('any'), pairs };
 }
 
-export function headersRuleMatches(rule: HeadersRule, headers: Headers | undefined): boolean {
-  const table = headers ?? {};
+export function headersRuleMatches(rule: HeadersRule, headers: HeaderList | undefined): boolean {
+  const list = headers ?? [];
   if (rule.any) {
-    return rule.pairs.some(([key, value]) => pairMatches(table, key, value));
+    return rule.pairs.some(([key, value]) => pairMatches(list, key, value));
   }
-  return rule.pairs.every(([key, value]) => pairMatches(table, key, value));
+  return rule.pairs.every(([key, value]) => pairMatches(list, key, value));
 }
 
-export function headersMatch(args: Headers, headers: Headers | undefined): boolean {
+export function headersMatch(args: Headers, headers: HeaderList | undefined): boolean {
   return headersRuleMatches(compileHeadersRule(args), headers);
 }
 
-function pairMatches(table: Headers, key: string, expected: HeaderValue): boolean {
-  if (!Object.hasOwn(table, key)) return false;
-  return expected === null || headerValueEqual(expected, table[key]!);
+function pairMatches(headers: HeaderList, key: string, expected: HeaderValue): boolean {
+  return headers.some(
+    ([name, value]) => name === key && (expected === null || headerValueEqual(expected, value)),
+  );
 }
 
 /**

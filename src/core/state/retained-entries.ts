@@ -3,16 +3,8 @@
  * per topic (MQTT 5.0 §3.3.1.3), replaced by the next one and cleared explicitly.
  */
 import type { RetainedMessage } from '../api.js';
-import type { MessageProperties } from '../types.js';
-import {
-  bytesToJson,
-  corrupt,
-  type FieldSpec,
-  Fields,
-  type Json,
-  optionalFromJson,
-  optionalToJson,
-} from './json.js';
+import { decodeMessage, encodeMessage } from '../message-codec.js';
+import { bytesToJson, corrupt, Fields, type Json } from './json.js';
 import type { StateMachine } from './state-log.js';
 
 /** By routing key, in the order keys were first set. */
@@ -32,34 +24,12 @@ function* snapshotRetained(state: RetainedState): Iterable<RetainedEntry> {
   for (const message of state.values()) yield { type: 'set', message };
 }
 
-/** Every message property core knows, in a fixed order. */
-export const propertiesSpec: FieldSpec = [
-  ['contentType', 'str'],
-  ['contentEncoding', 'str'],
-  ['headers', 'headers'],
-  ['persistent', 'bool'],
-  ['priority', 'num'],
-  ['correlationId', 'str'],
-  ['replyTo', 'str'],
-  ['expirationMs', 'num'],
-  ['messageId', 'str'],
-  ['timestamp', 'num'],
-  ['type', 'str'],
-  ['userId', 'str'],
-  ['appId', 'str'],
-];
-
 function encodeRetained(entry: RetainedEntry): Json {
   if (entry.type === 'clear') return { t: entry.type, key: entry.key };
-  const { key, body, properties, expiresAtMs } = entry.message;
-  const out: { [key: string]: Json } = {
-    t: entry.type,
-    key,
-    body: bytesToJson(body),
-    properties: optionalToJson(properties, propertiesSpec),
-  };
-  if (expiresAtMs !== undefined) out['expiresAtMs'] = expiresAtMs;
-  return out;
+  const { key, body, properties } = entry.message;
+  // The core message codec's bytes: every property and header comes back exactly, headers in order.
+  const message = encodeMessage({ exchange: '', routingKey: key, body, properties });
+  return { t: entry.type, key, message: bytesToJson(message) };
 }
 
 function decodeRetained(json: unknown): RetainedEntry {
@@ -67,15 +37,9 @@ function decodeRetained(json: unknown): RetainedEntry {
   const type = f.str('t');
   if (type === 'clear') return { type, key: f.str('key') };
   if (type !== 'set') throw corrupt(`retained entry type '${type}'`);
-  const message = {
-    key: f.str('key'),
-    body: f.bytes('body'),
-    properties: optionalFromJson<MessageProperties>(f.fields('properties'), propertiesSpec),
-  };
-  return {
-    type,
-    message: f.has('expiresAtMs') ? { ...message, expiresAtMs: f.num('expiresAtMs') } : message,
-  };
+  const key = f.str('key');
+  const { message } = decodeMessage(f.bytes('message'));
+  return { type, message: { key, body: message.body, properties: message.properties } };
 }
 
 export const retainedMachine: StateMachine<RetainedState, RetainedEntry> = {

@@ -16,7 +16,7 @@ import type { CoreLimits } from '../api.js';
 import type { Definitions, StoredBinding, VhostDefinitions } from '../definitions.js';
 import type { VirtualHost } from '../internal.js';
 import { type Binding, createRouter, type Router } from '../routing/index.js';
-import type { ExchangeOptions, Headers } from '../types.js';
+import type { ExchangeOptions, HeaderList, Headers } from '../types.js';
 import { checkExchangeEquivalent, checkName, normaliseExchange, refuseReserved } from './checks.js';
 
 export interface ExchangeState {
@@ -65,7 +65,7 @@ class DefaultRouter implements Router {
     return false;
   }
 
-  route(routingKey: string, _headers: Headers | undefined, into: Set<string>): void {
+  route(routingKey: string, _headers: HeaderList | undefined, into: Set<string>): void {
     if (this.#hasQueue(routingKey)) into.add(toQueue(routingKey));
   }
 
@@ -209,7 +209,7 @@ export class Exchanges {
   }
 
   /** Queue names the message reaches; each exchange is visited once, so cycles end. */
-  route(start: ExchangeState, routingKey: string, headers: Headers | undefined): Set<string> {
+  route(start: ExchangeState, routingKey: string, headers: HeaderList | undefined): Set<string> {
     const queues = new Set<string>();
     const seen = new Set<string>([start.name]);
     const work = [start];

@@ -7,7 +7,7 @@
  */
 import { registerEntryFormat } from '../../core/logs/formats.js';
 import { decodeMessage, entryFormat } from '../../core/message-codec.js';
-import { type Headers, type HeaderValue, type Message, TypedNumber } from '../../core/types.js';
+import { type HeaderEntry, type HeaderValue, type Message, TypedNumber } from '../../core/types.js';
 import type { LogEntry } from '../../storage/types.js';
 import {
   BatchAttribute,
@@ -23,9 +23,11 @@ import { decompress } from './compression.js';
 
 /** 'K': the entry format byte of a stored Kafka record batch. */
 export const kafkaBatchFormat = 0x4b;
-/** The core header that carries a Kafka record key. */
-export const kafkaKeyHeader = 'x-kafka-key';
-/** Record header carrying the routing key a message was published with (an MQTT topic's `a.b.c`). */
+/**
+ * Record header carrying the routing key a message was published with (an MQTT topic's `a.b.c`). It
+ * comes after the message's own headers, so a publisher's header of the same name is kept and cannot
+ * stand in for it: the last `x-routing-key` of a record is the broker's.
+ */
 export const routingKeyHeader = 'x-routing-key';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -67,12 +69,15 @@ export function batchRecords(payload: Uint8Array): {
   };
 }
 
+/** Record headers keep their order and repeated names; the key is the message's `key`, never a header. */
 function recordToMessage(record: KafkaRecord, timestamp: number): Message {
-  const headers: Headers = {};
-  for (const h of record.headers) headers[h.key] = h.value === null ? null : bytesToHeaderValue(h.value);
-  if (record.key !== null) headers[kafkaKeyHeader] = bytesToHeaderValue(record.key);
+  const headers = record.headers.map(
+    (h): HeaderEntry => [h.key, h.value === null ? null : bytesToHeaderValue(h.value)],
+  );
   const body = record.value === null ? new Uint8Array(0) : Uint8Array.from(record.value);
-  return { exchange: '', routingKey: '', body, properties: { headers, timestamp } };
+  const properties: Message['properties'] = { headers, timestamp };
+  if (record.key !== null) properties.key = Uint8Array.from(record.key);
+  return { exchange: '', routingKey: '', body, properties };
 }
 
 /** The converter core uses to read Kafka batches as messages (AMQP stream consumers). */
@@ -100,16 +105,14 @@ function headerValueBytes(value: HeaderValue): Uint8Array | null {
 /** One core message entry (format 1) as a one-record batch at the entry's offset. */
 function messageEntryToBatch(entry: LogEntry): Uint8Array {
   const { message } = decodeMessage(entry.payload);
-  const headers: RecordHeader[] = [];
-  let key: Uint8Array | null = null;
-  for (const [name, value] of Object.entries(message.properties.headers ?? {})) {
-    if (name === kafkaKeyHeader) key = headerValueBytes(value);
-    else headers.push({ key: name, value: headerValueBytes(value) });
-  }
+  const headers: RecordHeader[] = (message.properties.headers ?? []).map(([name, value]) => ({
+    key: name,
+    value: headerValueBytes(value),
+  }));
+  const key = message.properties.key ?? null;
   // Kafka has no routing key; without this a consumer of an MQTT-fed stream could not tell sensors apart.
-  if (message.routingKey !== '' && message.properties.headers?.[routingKeyHeader] === undefined) {
+  if (message.routingKey !== '')
     headers.push({ key: routingKeyHeader, value: utf8.encode(message.routingKey) });
-  }
   const timestamp = message.properties.timestamp ?? entry.timestamp;
   return encodeRecordBatch({
     baseOffset: BigInt(entry.offset),

@@ -1,5 +1,5 @@
 /** The Kafka protocol adapter: listener, entry format and codec. */
 
 export type { KafkaOptions } from './context.js';
-export { kafkaBatchFormat, kafkaKeyHeader } from './entry-format.js';
+export { kafkaBatchFormat } from './entry-format.js';
 export { createKafkaListener, kafkaListener } from './listener.js';

@@ -5,7 +5,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
+import type { ConnectFacts } from './codec/wellformed.js';
 import type { Connection } from './connection.js';
 import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
@@ -40,10 +41,11 @@ function sessionExpiry(conn: Connection, packet: IConnectPacket): number | undef
   return Math.min(asked, conn.server.limits.sessionExpirySecMax);
 }
 
-function willOf(packet: IConnectPacket): Will | undefined {
+/** The will; its properties are the ones read in order from the bytes (./codec/wellformed.ts). */
+function willOf(packet: IConnectPacket, facts: ConnectFacts | undefined): Will | undefined {
   const will = packet.will;
   if (will === undefined || will === null) return undefined;
-  const { willDelayInterval, ...properties } = will.properties ?? {};
+  const { willDelayInterval, ...properties } = facts?.willProperties ?? {};
   return {
     topic: will.topic,
     payload: typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload,
@@ -80,7 +82,11 @@ async function login(conn: Connection, packet: IConnectPacket): Promise<number |
   return result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized;
 }
 
-export async function handleConnect(conn: Connection, packet: IConnectPacket): Promise<void> {
+export async function handleConnect(
+  conn: Connection,
+  packet: IConnectPacket,
+  facts: ConnectFacts | undefined,
+): Promise<void> {
   conn.state = 'connecting';
   const version = packet.protocolVersion ?? 4;
   conn.version = version === 3 || version === 5 ? version : 4;
@@ -88,14 +94,53 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   const refusal = await admission(conn, packet);
   if (refusal !== undefined) return refuse(conn, refusal);
   if (conn.state !== 'connecting') return;
-  const { server } = conn;
   const assigned = packet.clientId === '';
   const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
+  const expirySec = sessionExpiry(conn, packet);
+  const connack = connackFor(conn, packet, { clientId, assigned, expirySec });
+  if (!fitsClient(conn, packet, connack)) {
+    conn.close();
+    return;
+  }
+  // CONNECTs for one client id run one at a time, so a takeover always finds the previous
+  // connection fully set up (or fully gone) rather than halfway.
+  const release = await conn.server.claimClientId(clientId);
+  try {
+    await takeSession(conn, packet, { clientId, expirySec, connack, will: willOf(packet, facts) });
+  } finally {
+    release();
+  }
+}
+
+/**
+ * [MQTT-3.1.2-24]: nothing larger than the client's Maximum Packet Size is sent, CONNACK included.
+ * Ours carries no Reason String or User Properties that could be left out [MQTT-3.2.2-19], so a
+ * CONNACK that does not fit means closing without one (the client asked for less than 5 bytes, say).
+ */
+function fitsClient(conn: Connection, packet: IConnectPacket, connack: IConnackPacket): boolean {
+  const bytesMax = packet.properties?.maximumPacketSize;
+  if (conn.version !== 5 || bytesMax === undefined) return true;
+  return mqttPacket.generate(connack, { protocolVersion: 5 }).length <= bytesMax;
+}
+
+interface Agreed {
+  readonly clientId: string;
+  readonly expirySec: number | undefined;
+  readonly connack: IConnackPacket;
+  readonly will: Will | undefined;
+}
+
+/** Takeover, then the session (clean start, expiry, present flag), CONNACK and resume. */
+async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agreed): Promise<void> {
+  if (conn.state !== 'connecting') return;
+  const { server } = conn;
+  const { clientId, expirySec } = agreed;
   const clean = packet.clean !== false;
+  // [MQTT-3.1.4-3]: the connection holding the client id is closed first; its teardown (requeued
+  // deliveries, session expiry, will) runs before this one touches the session.
   server.clients.get(clientId)?.takeOver();
   // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
   server.endWill(clientId, clean);
-  const expirySec = sessionExpiry(conn, packet);
   const core = server.core.connect({
     principal: { user: packet.username ?? '', tags: [] },
     vhost: server.vhostName,
@@ -118,38 +163,36 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   }
   Object.assign(conn, { clientId, session, sessionExpirySec: expirySec });
   conn.attachCore(core);
-  conn.will = willOf(packet);
+  conn.will = agreed.will;
   conn.state = 'connected';
   server.clients.set(clientId, conn);
   server.stats.connectionsTotal++;
-  sendConnack(conn, packet, { present, assigned, expirySec });
+  sendConnack(conn, packet, { ...agreed.connack, sessionPresent: present });
   resume(conn, present);
 }
 
-function sendConnack(
-  conn: Connection,
-  packet: IConnectPacket,
-  agreed: { present: boolean; assigned: boolean; expirySec: number | undefined },
-): void {
+/** The Keep Alive the server holds the client to: its own, or ours when ours is lower (§3.2.2.3.14). */
+function keepAliveOf(conn: Connection, packet: IConnectPacket): { seconds: number; capped: boolean } {
   const { limits } = conn.server;
   const keepAlive = packet.keepalive ?? 0;
   const capped = limits.keepAliveSecMax > 0 && (keepAlive === 0 || keepAlive > limits.keepAliveSecMax);
-  const serverKeepAlive = capped ? limits.keepAliveSecMax : keepAlive;
-  conn.startKeepAlive(conn.version === 5 ? serverKeepAlive : keepAlive);
-  if (conn.version !== 5) {
-    // MQTT 3.1 has no Session Present flag: that CONNACK byte is reserved (0).
-    conn.send({ cmd: 'connack', sessionPresent: conn.version === 4 && agreed.present, returnCode: 0 });
-    return;
-  }
-  const props = packet.properties ?? {};
-  conn.clientReceiveMax = props.receiveMaximum ?? 65_535;
-  conn.clientPacketBytesMax = props.maximumPacketSize ?? Number.POSITIVE_INFINITY;
-  conn.clientAliasesMax = props.topicAliasMaximum ?? 0;
-  const asked = props.sessionExpiryInterval ?? 0;
+  return { seconds: capped ? limits.keepAliveSecMax : keepAlive, capped };
+}
+
+/** The CONNACK to send (Session Present filled in once known). */
+function connackFor(
+  conn: Connection,
+  packet: IConnectPacket,
+  agreed: { clientId: string; assigned: boolean; expirySec: number | undefined },
+): IConnackPacket {
+  if (conn.version !== 5) return { cmd: 'connack', sessionPresent: false, returnCode: 0 };
+  const { limits } = conn.server;
+  const keepAlive = keepAliveOf(conn, packet);
+  const asked = packet.properties?.sessionExpiryInterval ?? 0;
   const granted = agreed.expirySec ?? 0xffff_ffff;
-  conn.send({
+  return {
     cmd: 'connack',
-    sessionPresent: agreed.present,
+    sessionPresent: false,
     reasonCode: Reason.success,
     // Retain, wildcard, subscription identifier and shared subscription availability are left out:
     // absent means available (§3.2.2.3), and the shortest CONNACK is the one other suites expect.
@@ -157,9 +200,24 @@ function sendConnack(
       topicAliasMaximum: limits.topicAliasesMax,
       receiveMaximum: limits.receiveMax,
       ...(limits.packetBytesMax < packetBytesProtocolMax ? { maximumPacketSize: limits.packetBytesMax } : {}),
-      ...(agreed.assigned ? { assignedClientIdentifier: conn.clientId } : {}),
-      ...(capped ? { serverKeepAlive } : {}),
+      ...(agreed.assigned ? { assignedClientIdentifier: agreed.clientId } : {}),
+      ...(keepAlive.capped ? { serverKeepAlive: keepAlive.seconds } : {}),
       ...(granted !== asked ? { sessionExpiryInterval: granted } : {}),
     },
-  });
+  };
+}
+
+function sendConnack(conn: Connection, packet: IConnectPacket, connack: IConnackPacket): void {
+  const keepAlive = keepAliveOf(conn, packet);
+  conn.startKeepAlive(conn.version === 5 ? keepAlive.seconds : (packet.keepalive ?? 0));
+  if (conn.version !== 5) {
+    // MQTT 3.1 has no Session Present flag: that CONNACK byte is reserved (0).
+    conn.send({ ...connack, sessionPresent: conn.version === 4 && connack.sessionPresent });
+    return;
+  }
+  const props = packet.properties ?? {};
+  conn.clientReceiveMax = props.receiveMaximum ?? 65_535;
+  conn.clientPacketBytesMax = props.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+  conn.clientAliasesMax = props.topicAliasMaximum ?? 0;
+  conn.send(connack);
 }

@@ -10,8 +10,15 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
+import { FrameReader, readHeader } from './codec/framing.js';
+import {
+  type ConnectFacts,
+  checkConnect,
+  checkPacket,
+  type PublishIn,
+  type Violation,
+} from './codec/wellformed.js';
 import { handleConnect } from './connect.js';
-import { FrameReader, readHeader } from './framing.js';
 import { handlePublish, handlePubrel } from './inbound.js';
 import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
@@ -20,11 +27,13 @@ import type { ClientHandle, MqttServer } from './server.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { onClosed, type Will } from './teardown.js';
 import type { Transport } from './transport.js';
-import { type ConnectFacts, checkConnect, checkPacket, type Violation } from './wellformed.js';
 
 const connectType = 1;
 
 export type ProtocolVersion = 3 | 4 | 5;
+
+/** A packet from the client: PUBLISH decoded by ./codec/wellformed.ts, every other by `mqtt-packet`. */
+export type Inbound = Exclude<Packet, { cmd: 'publish' }> | PublishIn;
 
 /** A QoS 1/2 message sent and not yet fully acknowledged (§4.3). */
 export interface OutboundEntry {
@@ -109,9 +118,11 @@ export class Connection implements ClientHandle {
   readonly #reader: FrameReader;
   readonly #parser: Parser;
   #core: CoreClient | undefined;
+  /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
+  #connectFacts: ConnectFacts | undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #busy = false;
-  readonly #backlog: Packet[] = [];
+  readonly #backlog: Inbound[] = [];
 
   constructor(server: MqttServer, transport: Transport) {
     this.id = server.nextConnectionId();
@@ -119,7 +130,7 @@ export class Connection implements ClientHandle {
     this.transport = transport;
     this.#reader = new FrameReader(server.limits.packetBytesMax);
     this.#parser = mqttPacket.parser();
-    this.#parser.on('packet', (packet: Packet) => this.#accept(packet));
+    this.#parser.on('packet', (packet: Packet) => this.#accept(packet as Inbound));
     this.#parser.on('error', (err: Error) => this.fail(Reason.malformed, err.message));
     transport.onDrain(() => this.flushAcks());
     this.#armKeepAlive(server.limits.connectTimeoutMs);
@@ -154,17 +165,21 @@ export class Connection implements ClientHandle {
       if (this.#isClosed()) return;
       const checked = this.#check(frame);
       if (checked === undefined) return;
-      this.#parser.parse(checked);
+      if (Buffer.isBuffer(checked)) this.#parser.parse(checked);
+      else this.#accept(checked);
     }
     if (result.kind === 'error') this.fail(result.reason, result.message);
     else if (this.session !== undefined) this.#keepAliveTimer?.refresh();
   }
 
-  /** The frame to decode, or undefined when byte-level checks closed the connection. */
-  #check(frame: Buffer): Buffer | undefined {
+  /**
+   * The frame for `mqtt-packet` to decode, a PUBLISH already decoded, or undefined when byte-level
+   * checks closed the connection.
+   */
+  #check(frame: Buffer): Buffer | PublishIn | undefined {
     const header = readHeader(frame);
     assert(typeof header === 'object', 'the frame reader passes whole packets only');
-    let checked: ConnectFacts | Violation | undefined;
+    let checked: ConnectFacts | Violation | PublishIn | undefined;
     if (this.state === 'new') {
       if (frame[0]! >> 4 !== connectType) return frame;
       checked = checkConnect(frame, header.headerBytes);
@@ -172,13 +187,16 @@ export class Connection implements ClientHandle {
       checked = checkPacket(frame, header.headerBytes, this.version);
     }
     if (checked === undefined) return frame;
-    if ('frame' in checked) return checked.frame;
+    if ('cmd' in checked) return checked;
+    if ('frame' in checked) {
+      this.#connectFacts = checked;
+      return checked.frame;
+    }
     if (checked.connackReturnCode !== undefined) {
       this.transport.write(Buffer.from([0x20, 0x02, 0x00, checked.connackReturnCode]));
       this.close();
-      return undefined;
-    }
-    this.fail(checked.reason, checked.message);
+    } else if (checked.quiet === true) this.close();
+    else this.fail(checked.reason, checked.message);
     return undefined;
   }
 
@@ -246,7 +264,7 @@ export class Connection implements ClientHandle {
     for (const [queue, id] of acks) this.core.ack(queue, id);
   }
 
-  #accept(packet: Packet): void {
+  #accept(packet: Inbound): void {
     if (this.state === 'closed') return;
     if (this.#busy) {
       this.#backlog.push(packet);
@@ -255,7 +273,7 @@ export class Connection implements ClientHandle {
     this.#run(packet);
   }
 
-  #run(packet: Packet): void {
+  #run(packet: Inbound): void {
     let pending: Promise<void> | undefined;
     try {
       pending = this.#dispatch(packet);
@@ -289,17 +307,19 @@ export class Connection implements ClientHandle {
     this.fail(Reason.unspecified, err instanceof Error ? err.message : String(err));
   }
 
-  #dispatch(packet: Packet): Promise<void> | undefined {
+  #dispatch(packet: Inbound): Promise<void> | undefined {
     if (this.state === 'new') {
       if (packet.cmd !== 'connect')
         throw new ProtocolViolation(Reason.protocolError, 'first packet must be CONNECT');
-      return handleConnect(this, packet);
+      const facts = this.#connectFacts;
+      this.#connectFacts = undefined;
+      return handleConnect(this, packet, facts);
     }
     if (packet.cmd === 'connect') throw new ProtocolViolation(Reason.protocolError, 'second CONNECT');
     return this.#handlers(packet);
   }
 
-  #handlers(packet: Packet): Promise<void> | undefined {
+  #handlers(packet: Inbound): Promise<void> | undefined {
     if (this.#repeatedPubrec(packet)) return undefined;
     switch (packet.cmd) {
       case 'publish':
@@ -331,7 +351,7 @@ export class Connection implements ClientHandle {
    * PUBCOMP for QoS 2; any other kind for a packet id in flight is a protocol error. A PUBREC
    * repeated after our PUBREL gets the PUBREL again. Unknown packet ids go on to the handlers.
    */
-  #repeatedPubrec(packet: Packet): boolean {
+  #repeatedPubrec(packet: Inbound): boolean {
     if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return false;
     const entry = this.outbound.get(packet.messageId!);
     if (entry?.qos === undefined) return false;

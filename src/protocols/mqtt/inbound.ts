@@ -6,17 +6,18 @@
  * until PUBREL, so a resent PUBLISH with DUP is not routed twice.
  */
 import { Buffer } from 'node:buffer';
-import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
+import type { IPubrelPacket } from 'mqtt-packet';
 import type { CoreClient } from '../../core/api.js';
 import type { MessageProperties, PublishOptions, PublishResult } from '../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
+import type { PublishIn } from './codec/wellformed.js';
 import { type Connection, ProtocolViolation } from './connection.js';
 import { Reason } from './limits.js';
 import { toCore } from './properties.js';
 import type { MqttServer } from './server.js';
 import { topicExchange, topicToKey, validTopicName } from './topics.js';
 
-function resolveTopic(conn: Connection, packet: IPublishPacket): string {
+function resolveTopic(conn: Connection, packet: PublishIn): string {
   const alias = packet.properties?.topicAlias;
   if (alias === undefined) return packet.topic;
   if (alias === 0 || alias > conn.server.limits.topicAliasesMax) {
@@ -67,8 +68,8 @@ export function publishToTopic(
   return core.publish(topicExchange, topicToKey(topic), { body, properties }, options);
 }
 
-function route(conn: Connection, packet: IPublishPacket, topic: string): PublishResult {
-  const body = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+function route(conn: Connection, packet: PublishIn, topic: string): PublishResult {
+  const body = packet.payload;
   const properties = toCore(packet.properties, {
     qos: packet.qos,
     retain: packet.retain,
@@ -84,7 +85,7 @@ function route(conn: Connection, packet: IPublishPacket, topic: string): Publish
   );
 }
 
-export function handlePublish(conn: Connection, packet: IPublishPacket): Promise<void> | undefined {
+export function handlePublish(conn: Connection, packet: PublishIn): Promise<void> | undefined {
   conn.server.stats.received++;
   const topic = resolveTopic(conn, packet);
   if (!validTopicName(topic, conn.server.limits))
@@ -97,11 +98,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): Promise
 }
 
 /** QoS 1/2: routed, then PUBACK / PUBREC once the core confirms; called again after waiting for room. */
-function publishAcknowledged(
-  conn: Connection,
-  packet: IPublishPacket,
-  topic: string,
-): Promise<void> | undefined {
+function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string): Promise<void> | undefined {
   const qos2 = pendingQos2(conn);
   if (packet.qos === 2 && qos2.has(packet.messageId!)) {
     conn.send({ cmd: 'pubrec', messageId: packet.messageId! });

@@ -7,19 +7,15 @@
  * QoS 0 usually skip the queue altogether (`offer`), and one encoding serves all copies of a message
  * that would be encoded alike (docs/performance.md, "MQTT").
  */
-import { Buffer } from 'node:buffer';
-import mqttPacket, {
-  type IPubackPacket,
-  type IPubcompPacket,
-  type IPublishPacket,
-  type IPubrecPacket,
-  type QoS,
-} from 'mqtt-packet';
-import type { Delivery, Headers, Message } from '../../core/types.js';
+import type { Buffer } from 'node:buffer';
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet';
+import type { Delivery, Message, MessageProperties } from '../../core/types.js';
+import type { Properties } from './codec/properties.js';
+import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
 import type { Connection } from './connection.js';
 import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
-import { Header, publishedQos, remainingExpirySec, toMqtt } from './properties.js';
+import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { pubrelOwed } from './resume.js';
 import { matching } from './server.js';
 import { keyToTopic } from './topics.js';
@@ -50,9 +46,10 @@ const lastMessage: { message: Message | undefined; topic: string; encoded: Map<s
 
 function remember(message: Message): typeof lastMessage {
   if (lastMessage.message !== message) {
-    const named = message.properties.headers?.[Header.topic];
+    // A retained copy is addressed to the session queue; its topic is the key it was published with.
+    const key = message.properties.replay?.routingKey ?? message.routingKey;
     lastMessage.message = message;
-    lastMessage.topic = typeof named === 'string' ? named : keyToTopic(message.routingKey);
+    lastMessage.topic = keyToTopic(key);
     lastMessage.encoded.clear();
   }
   return lastMessage;
@@ -60,19 +57,20 @@ function remember(message: Message): typeof lastMessage {
 
 function subscriptionsFor(
   conn: Connection,
-  headers: Headers,
+  properties: MessageProperties,
   topic: string,
   sharedKey?: string,
 ): SubscriptionEntry[] {
-  const forSubscription = sharedKey ?? headers[Header.subscription];
+  const forSubscription = sharedKey ?? properties.replay?.subscription;
   let entries: SubscriptionEntry[];
-  if (typeof forSubscription === 'string') {
+  if (forSubscription !== undefined) {
     const entry = conn.subscriptions.get(forSubscription);
     entries = entry === undefined ? [] : [entry];
   } else {
     entries = matching(conn.subscriptions.values(), topic);
   }
-  const publisher = headers[Header.publisher];
+  // [MQTT-3.8.3-3]: no local compares the publishing client's id, whatever connection it used.
+  const publisher = properties.publisherId;
   return entries.filter((entry) => !(entry.noLocal && publisher === conn.clientId));
 }
 
@@ -88,9 +86,9 @@ interface Plan {
 
 /** Undefined when the message is not for this connection (no subscription left, or expired). */
 function plan(conn: Connection, message: Message, sharedKey?: string): Plan | undefined {
-  const headers = message.properties.headers ?? {};
+  const { properties } = message;
   const { topic } = remember(message);
-  const entries = subscriptionsFor(conn, headers, topic, sharedKey);
+  const entries = subscriptionsFor(conn, properties, topic, sharedKey);
   if (entries.length === 0) return undefined;
   const nowMs = message.properties.expirationMs === undefined ? 0 : Date.now();
   const expirySec = remainingExpirySec(message.properties, nowMs);
@@ -101,9 +99,11 @@ function plan(conn: Connection, message: Message, sharedKey?: string): Plan | un
     granted = Math.max(granted, entry.qos);
     asPublished ||= entry.retainAsPublished;
   }
-  const qos = Math.min(publishedQos(message.properties), granted) as QoS;
-  const onSubscribe = typeof headers[Header.subscription] === 'string';
-  const retain = onSubscribe || (headers[Header.retain] === true && asPublished);
+  const qos = Math.min(publishedQos(properties), granted) as QoS;
+  // [MQTT-3.3.1-8]-style: a retained copy sent because of a new subscription carries RETAIN 1;
+  // otherwise RETAIN is kept only for Retain As Published subscriptions (§3.3.1.3).
+  const onSubscribe = properties.replay !== undefined;
+  const retain = onSubscribe || (properties.retain === true && asPublished);
   return { topic, entries, qos, retain, nowMs };
 }
 
@@ -162,23 +162,25 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
   track(conn, delivery, packetId, sharedKey === undefined, how.qos);
 }
 
-/** A v5 PUBLISH as mqtt-packet takes it (3.1 / 3.1.1 clients get `publish311` instead). */
-function publishPacket(conn: Connection, message: Message, how: Plan): IPublishPacket {
-  const { body } = message;
-  const payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const packet: IPublishPacket = {
-    cmd: 'publish',
+/** The PUBLISH for one copy: v5 properties (and an outbound topic alias) for v5 clients only. */
+function outgoing(
+  conn: Connection,
+  message: Message,
+  how: Plan,
+  id?: { readonly packetId: number; readonly dup: boolean },
+): OutgoingPublish {
+  const publish: OutgoingPublish = {
     topic: how.topic,
-    payload,
+    payload: message.body,
     qos: how.qos,
     retain: how.retain,
-    dup: false,
+    ...(id === undefined ? {} : { packetId: id.packetId, dup: id.dup }),
   };
-  if (conn.version === 5) packet.properties = v5Properties(message.properties, how.entries, how.nowMs);
-  return packet;
+  if (conn.version !== 5) return publish;
+  return { ...publish, properties: v5Properties(message.properties, how.entries, how.nowMs) };
 }
 
-/** §3.1.2.25: a message larger than the client's Maximum Packet Size is discarded, not sent. */
+/** §3.1.2.25 [MQTT-3.1.2-25]: a message larger than the client's Maximum Packet Size is discarded, not sent. */
 function fitting(conn: Connection, bytes: Buffer): Buffer | undefined {
   return bytes.length > conn.clientPacketBytesMax ? undefined : bytes;
 }
@@ -191,13 +193,7 @@ function encodeWithId(
   packetId: number,
   dup: boolean,
 ): Buffer | undefined {
-  if (conn.version !== 5) {
-    return fitting(conn, publish311(how.topic, message.body, how, { packetId, dup }));
-  }
-  const packet = publishPacket(conn, message, how);
-  packet.messageId = packetId;
-  packet.dup = dup;
-  return encode(conn, packet);
+  return encode(conn, outgoing(conn, message, how, { packetId, dup }));
 }
 
 /**
@@ -211,78 +207,48 @@ function encodeQos0(conn: Connection, message: Message, how: Plan): Buffer | und
     (conn.clientAliasesMax === 0 &&
       message.properties.expirationMs === undefined &&
       how.entries.every((e) => e.id === 0));
-  if (!shareable) return encode(conn, publishPacket(conn, message, how));
+  if (!shareable) return encode(conn, outgoing(conn, message, how));
   const { encoded } = remember(message);
+  // 3.1 and 3.1.1 PUBLISH bytes are the same; v5 differs by its property block.
   const key = `${conn.version === 5 ? 5 : 4}${how.retain ? 'r' : ''}`;
   let bytes = encoded.get(key);
   if (bytes === undefined) {
-    bytes =
-      conn.version === 5
-        ? mqttPacket.generate(publishPacket(conn, message, how), { protocolVersion: 5 })
-        : publish311(how.topic, message.body, how);
+    bytes = encodePublish(outgoing(conn, message, how), conn.version);
     encoded.set(key, bytes);
   }
   return fitting(conn, bytes);
 }
 
-/**
- * MQTT 3.1 / 3.1.1 PUBLISH (§3.3): fixed header with DUP, QoS and RETAIN, remaining length, topic,
- * packet id (QoS 1/2 only), payload. The same bytes on both versions.
- */
-function publish311(
-  topic: string,
-  payload: Uint8Array,
-  flags: { readonly qos: QoS; readonly retain: boolean },
-  id?: { readonly packetId: number; readonly dup: boolean },
-): Buffer {
-  const topicBytes = Buffer.byteLength(topic);
-  const idBytes = id === undefined ? 0 : 2;
-  const remaining = 2 + topicBytes + idBytes + payload.byteLength;
-  const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x20_0000 ? 3 : 4;
-  const out = Buffer.allocUnsafe(1 + lengthBytes + remaining);
-  out[0] = 0x30 | (id?.dup === true ? 0x08 : 0) | (flags.qos << 1) | (flags.retain ? 1 : 0);
-  let at = 1;
-  for (let left = remaining; ; ) {
-    const digit = left % 0x80;
-    left = Math.floor(left / 0x80);
-    out[at++] = left > 0 ? digit | 0x80 : digit;
-    if (left === 0) break;
-  }
-  at = out.writeUInt16BE(topicBytes, at);
-  at += out.write(topic, at, 'utf8');
-  if (id !== undefined) at = out.writeUInt16BE(id.packetId, at);
-  out.set(payload, at);
-  return out;
-}
-
 function v5Properties(
-  properties: Delivery['message']['properties'],
+  properties: MessageProperties,
   entries: SubscriptionEntry[],
   nowMs: number,
-): NonNullable<IPublishPacket['properties']> {
+): Properties {
   const out = toMqtt(properties, nowMs);
   const ids = entries.map((e) => e.id).filter((id) => id > 0);
-  if (ids.length > 0) out.subscriptionIdentifier = ids.length === 1 ? ids[0]! : ids;
+  // [MQTT-3.3.4-3] [MQTT-3.3.4-4]: one copy carries the identifiers of every matching subscription.
+  if (ids.length > 0) out.subscriptionIdentifiers = ids;
   return out;
 }
 
-/** Encodes with an outbound topic alias when the client allows them; undefined when above its size limit. */
-function encode(conn: Connection, packet: IPublishPacket): Buffer | undefined {
-  if (conn.version === 5 && conn.clientAliasesMax > 0) applyAlias(conn, packet);
-  return fitting(conn, mqttPacket.generate(packet, { protocolVersion: conn.version }));
+/**
+ * Encodes with an outbound topic alias when the client allows them; undefined when above its size
+ * limit. An alias is only taken for a packet that is sent: the client learns it from that packet.
+ */
+function encode(conn: Connection, publish: OutgoingPublish): Buffer | undefined {
+  if (conn.version !== 5 || conn.clientAliasesMax === 0)
+    return fitting(conn, encodePublish(publish, conn.version));
+  const known = conn.outboundAliases.get(publish.topic);
+  if (known !== undefined) return fitting(conn, encodePublish(aliased(publish, known, ''), 5));
+  if (conn.outboundAliases.size >= conn.clientAliasesMax) return fitting(conn, encodePublish(publish, 5));
+  const alias = conn.outboundAliases.size + 1;
+  const bytes = fitting(conn, encodePublish(aliased(publish, alias, publish.topic), 5));
+  if (bytes !== undefined) conn.outboundAliases.set(publish.topic, alias);
+  return bytes;
 }
 
-function applyAlias(conn: Connection, packet: IPublishPacket): void {
-  const known = conn.outboundAliases.get(packet.topic);
-  if (known !== undefined) {
-    packet.properties = { ...packet.properties, topicAlias: known };
-    packet.topic = '';
-    return;
-  }
-  if (conn.outboundAliases.size >= conn.clientAliasesMax) return;
-  const alias = conn.outboundAliases.size + 1;
-  conn.outboundAliases.set(packet.topic, alias);
-  packet.properties = { ...packet.properties, topicAlias: alias };
+function aliased(publish: OutgoingPublish, alias: number, topic: string): OutgoingPublish {
+  return { ...publish, topic, properties: { ...publish.properties, topicAlias: alias } };
 }
 
 function ackSent(conn: Connection, delivery: Delivery): void {
@@ -335,7 +301,9 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
   const packetId = packet.messageId!;
   const entry = conn.outbound.get(packetId);
   if (entry === undefined) {
-    conn.send({ cmd: 'pubrel', messageId: packetId, reasonCode: Reason.packetIdNotFound });
+    // §4.3.3: a PUBREC with a failure Reason Code ends the exchange, so it gets no PUBREL at all.
+    if ((packet.reasonCode ?? 0) < 0x80)
+      conn.send({ cmd: 'pubrel', messageId: packetId, reasonCode: Reason.packetIdNotFound });
     return undefined;
   }
   if (entry.stage !== 'publish') return undefined;

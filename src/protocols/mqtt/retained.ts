@@ -1,14 +1,13 @@
 /**
  * Retained messages (MQTT 5.0 §3.3.1.3): one per topic, replaced by the next retained PUBLISH and
  * cleared by an empty one. Core keeps them, durably, in the vhost's retained set, keyed by the
- * topic's routing key and matched with core's topic matcher; this adds MQTT's own rule on top (a
- * leading wildcard never matches a `$` topic, §4.7.2) and keeps the `$SYS` values, which live in
- * memory only, beside them.
+ * topic's routing key and matched with core's topic matcher (it leaves out and clears expired ones);
+ * this adds MQTT's own rule on top (a leading wildcard never matches a `$` topic, §4.7.2) and keeps
+ * the `$SYS` values, which live in memory only, beside them.
  */
 import { Buffer } from 'node:buffer';
 import type { CoreClient } from '../../core/api.js';
 import type { MessageProperties } from '../../core/types.js';
-import { Header } from './properties.js';
 import { filterMatches, filterToPattern, keyToTopic, topicToKey } from './topics.js';
 
 export interface RetainedMessage {
@@ -40,19 +39,18 @@ export class RetainedStore {
       return;
     }
     const key = topicToKey(topic);
-    if (body.length === 0) return this.#core.clearRetained(key);
-    const expiresAt = properties.headers?.[Header.expiresAt];
-    const expiry = typeof expiresAt === 'number' ? { expiresAtMs: expiresAt } : {};
-    await this.#core.setRetained({ key, body, properties, ...expiry });
+    if (body.length === 0) await this.#core.clearRetained(key);
+    else await this.#core.setRetained({ key, body, properties });
   }
 
-  /** Retained messages matching `filter`; core leaves out (and clears) expired ones. */
+  /** Retained messages matching `filter`. */
   match(filter: string): RetainedMessage[] {
     const out: RetainedMessage[] = [];
     for (const stored of this.#core.matchRetained(filterToPattern(filter))) {
       const topic = keyToTopic(stored.key);
       if (!filterMatches(filter, topic)) continue;
-      out.push({ topic, body: Buffer.from(stored.body), properties: stored.properties });
+      const body = Buffer.from(stored.body.buffer, stored.body.byteOffset, stored.body.byteLength);
+      out.push({ topic, body, properties: stored.properties });
     }
     for (const message of this.#memory.values()) if (filterMatches(filter, message.topic)) out.push(message);
     return out;

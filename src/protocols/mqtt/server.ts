@@ -64,6 +64,8 @@ export class MqttServer {
   /** Inbound QoS 2 packet ids awaiting PUBREL, by client id; outlive a connection (§4.3.3). */
   readonly incomingQos2 = new Map<string, Set<number>>();
   readonly #wills = new Map<string, { cancel(): void; publish(): void }>();
+  /** The last CONNECT of each client id still being handled; the next one waits for it. */
+  readonly #claims = new Map<string, Promise<void>>();
   readonly #all = new Set<ClientHandle>();
   readonly #timers: NodeJS.Timeout[] = [];
   #nextConnection = 1;
@@ -105,6 +107,25 @@ export class MqttServer {
 
   denied(filter: string): boolean {
     return this.deniedFilters.includes(filter);
+  }
+
+  /**
+   * Waits until earlier CONNECTs of `clientId` are handled, so takeovers happen one after the other;
+   * the caller runs the returned function once its own CONNECT is handled (or given up).
+   */
+  async claimClientId(clientId: string): Promise<() => void> {
+    const previous = this.#claims.get(clientId) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const chained = previous.then(() => mine);
+    this.#claims.set(clientId, chained);
+    await previous;
+    return () => {
+      release();
+      if (this.#claims.get(clientId) === chained) this.#claims.delete(clientId);
+    };
   }
 
   /** Runs `publish` after `delayMs` unless the client id connects again first (§3.1.3.2.2). */

@@ -9,9 +9,8 @@ import type { ISubscribePacket, ISubscription, IUnsubscribePacket } from 'mqtt-p
 import { type Connection, ProtocolViolation } from './connection.js';
 import { Reason } from './limits.js';
 import { entryToArgs, type SubscriptionEntry } from './model.js';
-import { Header } from './properties.js';
 import { attachShared, detachShared, forgetShared, saveShared } from './shared.js';
-import { filterToPattern, parseShared, topicExchange, validFilter } from './topics.js';
+import { filterToPattern, parseShared, topicExchange, topicToKey, validFilter } from './topics.js';
 
 /** 3.1.1 has one failure code, 0x80 (§3.9.3). */
 function failure(conn: Connection, reason: number): number {
@@ -26,7 +25,12 @@ async function subscribeOne(
 ): Promise<number> {
   const { server } = conn;
   const shared = parseShared(sub.topic);
-  if (shared === null) return failure(conn, Reason.topicFilterInvalid);
+  if (shared === null) {
+    // [MQTT-4.8.2-1] [MQTT-4.8.2-2]: a `$share/` filter needs a share name and a filter after it.
+    if (conn.version === 5)
+      throw new ProtocolViolation(Reason.protocolError, 'ill-formed shared subscription');
+    return failure(conn, Reason.topicFilterInvalid);
+  }
   const filter = shared?.filter ?? sub.topic;
   if (!validFilter(filter, server.limits)) return failure(conn, Reason.topicFilterInvalid);
   // Denied filters answer 0x80 on both versions: clients such as Paho's accept only that failure code.
@@ -71,14 +75,9 @@ function queueRetained(conn: Connection, entry: SubscriptionEntry): void {
   const { server } = conn;
   const queue = conn.session!.queue;
   for (const message of server.retained.match(entry.filter)) {
-    const headers = {
-      ...message.properties.headers,
-      [Header.topic]: message.topic,
-      [Header.subscription]: entry.filter,
-      [Header.retain]: true,
-    };
+    const replay = { routingKey: topicToKey(message.topic), subscription: entry.filter };
     const body = Buffer.from(message.body);
-    conn.core.publish('', queue, { body, properties: { ...message.properties, headers } });
+    conn.core.publish('', queue, { body, properties: { ...message.properties, retain: true, replay } });
   }
 }
 

@@ -3,7 +3,6 @@
  * memory only), in the layout Mosquitto uses so existing dashboards find them.
  */
 import { Buffer } from 'node:buffer';
-import { Header } from './properties.js';
 import type { MqttServer } from './server.js';
 import { topicExchange, topicToKey } from './topics.js';
 
@@ -34,7 +33,7 @@ export function publishSys(server: MqttServer): void {
   const live = anySysSubscriber(server);
   for (const [topic, value] of figures(server)) {
     const body = Buffer.from(value);
-    const properties = { persistent: false, headers: { [Header.retain]: true, [Header.qos]: 0 } };
+    const properties = { persistent: false, qos: 0, retain: true } as const;
     void server.retained.set({ topic, body, properties }, false);
     if (live) server.vhost.publish(topicExchange, topicToKey(topic), { body, properties });
   }

@@ -4,20 +4,22 @@
  * published after its delay unless the client said goodbye properly (MQTT 5.0 §3.1.2.5, §3.14.4).
  */
 import type { Buffer } from 'node:buffer';
-import type { QoS } from 'mqtt-packet';
 import type { CoreClient } from '../../core/api.js';
+import type { Qos } from '../../core/types.js';
+import type { Properties } from './codec/properties.js';
 import type { Connection } from './connection.js';
 import { publishToTopic } from './inbound.js';
-import { type PublishProperties, toCore } from './properties.js';
+import { toCore } from './properties.js';
 import type { MqttServer } from './server.js';
 
 export interface Will {
   readonly topic: string;
   readonly payload: Buffer;
-  readonly qos: QoS;
+  readonly qos: Qos;
   readonly retain: boolean;
   readonly delaySec: number;
-  readonly properties: PublishProperties;
+  /** The Will Properties but Will Delay Interval; User Properties in order [MQTT-3.1.3-10]. */
+  readonly properties: Properties;
 }
 
 function publishWill(server: MqttServer, core: CoreClient, clientId: string, will: Will): void {

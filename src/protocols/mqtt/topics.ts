@@ -99,6 +99,8 @@ export function parseShared(filter: string): SharedFilter | undefined | null {
   if (slash <= 0) return null;
   const group = rest.slice(0, slash);
   if (group.includes('+') || group.includes('#')) return null;
+  // [MQTT-4.8.2-2]: the "/" after the share name is followed by a topic filter.
+  if (slash === rest.length - 1) return null;
   return { group, filter: rest.slice(slash + 1) };
 }
 

@@ -263,7 +263,7 @@ describe('kafka legacy MessageSet v0/v1: batches from other writers', () => {
       exchange: '',
       routingKey: '',
       body: utf8.encode('four'),
-      properties: { headers: { 'x-kafka-key': 'd' }, timestamp: Number(ts0 + 3n) },
+      properties: { key: utf8.encode('d'), timestamp: Number(ts0 + 3n) },
     };
     const appended = kb.broker
       .client()

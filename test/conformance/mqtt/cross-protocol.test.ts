@@ -24,7 +24,7 @@ describe('MQTT ↔ core through amq.topic', () => {
       const vhost = server.broker.client('/');
       vhost.publish('amq.topic', 'xp.in.v1/2', {
         body: new TextEncoder().encode('from core'),
-        properties: { persistent: true, headers: { origin: 'amqp' }, contentType: 'text/plain' },
+        properties: { persistent: true, headers: [['origin', 'amqp']], contentType: 'text/plain' },
       });
       const [m] = await inbox(sub).wait(1);
       assert.equal(m!.topic, 'xp/in/v1.2');
@@ -59,7 +59,8 @@ describe('MQTT ↔ core through amq.topic', () => {
       assert.equal(message.routingKey, 'xp.out.a');
       assert.equal(new TextDecoder().decode(message.body), 'to core');
       assert.equal(message.properties.persistent, true);
-      assert.equal(message.properties.headers?.['k'], 'v');
+      assert.equal(message.properties.qos, 1);
+      assert.deepEqual(message.properties.headers, [['k', 'v']], 'the user property alone: no broker marker');
       assert.equal(message.properties.expirationMs, 30_000);
       assert.equal(message.properties.replyTo, 'xp/reply');
       assert.equal(message.properties.correlationId, 'c1');

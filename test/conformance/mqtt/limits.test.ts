@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { FrameReader } from '../../../src/protocols/mqtt/framing.js';
+import { FrameReader } from '../../../src/protocols/mqtt/codec/framing.js';
 import {
   filterMatches,
   filterToPattern,
@@ -13,6 +13,7 @@ import {
 import {
   closeAll,
   connect,
+  disconnectReason,
   type MqttTestBroker,
   rawClient,
   startMqttBroker,
@@ -25,11 +26,6 @@ before(async () => {
   });
 });
 after(() => server.stop());
-
-function disconnectReason(packets: Packet[]): number | undefined {
-  const d = packets.find((p) => p.cmd === 'disconnect');
-  return d === undefined ? undefined : ((d as { reasonCode?: number }).reasonCode ?? 0);
-}
 
 async function connected(version: 4 | 5, clientId: string) {
   const raw = await rawClient(server.port, version);

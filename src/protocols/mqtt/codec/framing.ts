@@ -4,7 +4,7 @@
  * Maximum Packet Size) and a huge Remaining Length never makes us buffer it.
  */
 import { Buffer } from 'node:buffer';
-import { Reason } from './limits.js';
+import { Reason } from './reasons.js';
 
 export type FrameResult =
   | { readonly kind: 'frames'; readonly frames: Buffer[] }
