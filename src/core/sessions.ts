@@ -40,12 +40,7 @@ import {
   sessionMachine,
   subscriptionKey,
 } from './state/session-entries.js';
-import {
-  type CompactionLimits,
-  type OpenedLog,
-  type StateHolder,
-  TransientState,
-} from './state/state-log.js';
+import { type OpenedLog, type StateHolder, TransientState } from './state/state-log.js';
 import type { Headers } from './types.js';
 
 export type { GroupSubscription, Subscription };
