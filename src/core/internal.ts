@@ -84,7 +84,11 @@ export interface QueueEngine {
    * with `reason`, memory dropped, timers stopped — and release its logs without writing. Never throws.
    */
   abandon(reason: string): Promise<void>;
-  /** Cancels consumers (calling their `cancelled`), drops messages and removes stored data. */
+  /**
+   * Cancels consumers (calling their `cancelled`), drops messages and removes stored data. A classic
+   * queue has let go of its log names when the call returns (storage frees a name at `Log.delete()`);
+   * the promise covers removing the files.
+   */
   destroy(): Promise<void>;
   /** Stop timers and flush; stored data stays. */
   close(): Promise<void>;

@@ -95,7 +95,13 @@ export class QueueTable {
   remove(state: QueueState): void {
     if (this.#queues.get(state.name) === state) this.#queues.delete(state.name);
     state.exec.stop();
-    this.#release(state.name, state.engine.destroy());
+    // An open classic engine frees its log names within the call, so a new incarnation need not wait
+    // for the files to go; one still opening (or a stream's, deleted through its registry) must be
+    // waited for.
+    const namesFreed = state.engine.engine !== undefined && state.options.kind !== 'stream';
+    const destroyed = state.engine.destroy();
+    if (namesFreed) this.#track(destroyed);
+    else this.#release(state.name, destroyed);
   }
 
   /** A failed queue declared again gets a fresh incarnation; a live one is returned as it is. */
@@ -192,16 +198,22 @@ export class QueueTable {
   }
 
   #release(name: string, released: Promise<unknown>): void {
-    const settled = released.then(
+    const settled = this.#track(released);
+    this.#releasing.set(name, settled);
+    void settled.then(() => {
+      if (this.#releasing.get(name) === settled) this.#releasing.delete(name);
+    });
+  }
+
+  /** Background work `settle` waits for; its failure is the storage's to report, not the caller's. */
+  #track(work: Promise<unknown>): Promise<void> {
+    const settled = work.then(
       () => undefined,
       () => undefined,
     );
-    this.#releasing.set(name, settled);
-    const tracked = settled.then(() => {
-      this.#background.delete(tracked);
-      if (this.#releasing.get(name) === settled) this.#releasing.delete(name);
-    });
+    const tracked: Promise<unknown> = settled.then(() => this.#background.delete(tracked));
     this.#background.add(tracked);
+    return settled;
   }
 }
 
