@@ -25,6 +25,7 @@ import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
 import { BodyCache } from './queues/body-cache.js';
 import { createQueue } from './queues/index.js';
+import { Requests } from './requests.js';
 import { SessionManager } from './sessions.js';
 import { Vhost } from './vhost/vhost.js';
 
@@ -44,6 +45,7 @@ interface VhostEntry {
   readonly streams: StreamRegistry;
   /** Created with the vhost so stored sessions' expiry timers run after a restart. */
   readonly sessions: SessionManager;
+  readonly requests: Requests;
 }
 
 export class BrokerCore implements CoreBroker, HandlerHost {
@@ -157,7 +159,9 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       });
       const exec = supervisor.executor('sessions', name, { onFault: () => exec.restart() });
       const sessions = new SessionManager({ vhost, state: this.state, exec });
-      this.#vhosts.set(name, { vhost, streams, sessions });
+      const requestsExec = supervisor.executor('requests', name, { onFault: () => requestsExec.restart() });
+      const requests = new Requests(requestsExec, limits.messageBytesMax);
+      this.#vhosts.set(name, { vhost, streams, sessions, requests });
     } catch (err) {
       await streams.close();
       throw err;
@@ -168,6 +172,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   async deleteVhost(name: string): Promise<void> {
     const entry = this.#entry(name);
     this.#vhosts.delete(name);
+    entry.requests.close();
     await entry.sessions.forgetAll();
     await entry.vhost.destroy();
     await entry.streams.close();
@@ -178,6 +183,11 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   /** The session store of a vhost (durable subscriber state for MQTT-like adapters). */
   sessions(vhost: string): SessionManager {
     return this.#entry(vhost).sessions;
+  }
+
+  /** Requests of a vhost waiting for their replies (./requests.ts). */
+  requests(vhost: string): Requests {
+    return this.#entry(vhost).requests;
   }
 
   stats(): CoreStats {
@@ -217,6 +227,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     if (this.#closed) return;
     this.#closed = true;
     for (const entry of this.#vhosts.values()) {
+      entry.requests.close();
       entry.sessions.close();
       await entry.vhost.close();
       await entry.streams.close();

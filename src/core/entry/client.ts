@@ -17,6 +17,7 @@ import type {
   StreamPartition,
   StreamReadOptions,
 } from '../api.js';
+import type { RequestResult } from '../requests.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -27,6 +28,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  RequeueOptions,
 } from '../types.js';
 import type { BindingRow, Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
@@ -137,6 +139,24 @@ export class Client implements CoreClient {
 
   nack(queue: string, id: number, requeue: boolean): void {
     this.run({ kind: 'delivery.nack', queue, id, requeue });
+  }
+
+  requeue(queue: string, id: number, options: RequeueOptions): void {
+    this.run({ kind: 'delivery.requeue', queue, id, atTail: options.atTail, counted: options.counted });
+  }
+
+  hold(queue: string, id: number, timeoutMs: number): Promise<boolean> {
+    return this.run({ kind: 'delivery.hold', queue, id, timeoutMs });
+  }
+
+  request(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options: { timeoutMs: number } & PublishOptions,
+  ): RequestResult {
+    const { timeoutMs, ...publish } = options;
+    return this.run({ kind: 'request.send', exchange, routingKey, message, options: publish, timeoutMs });
   }
 
   releaseOwner(owner: string): void {
