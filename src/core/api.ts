@@ -6,6 +6,7 @@
 import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
 import type { BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
+import type { MessageCounts } from './entry/meters.js';
 import type { RequestResult } from './requests.js';
 import type {
   ConsumeOptions,
@@ -263,6 +264,8 @@ export interface CoreClient {
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;
+  /** A queue's message counters (published, delivered, redelivered, acked); undefined before any. */
+  queueCounts(name: string): MessageCounts | undefined;
   listBindings(): BindingRow[];
 
   /** Opens (or takes over) a session; `clean` destroys an existing one of that id first. */

@@ -32,6 +32,7 @@ import type {
 } from '../types.js';
 import type { BindingRow, Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
+import type { MessageCounts } from './meters.js';
 
 /** What runs commands: `BrokerCore`. */
 export interface CommandRunner {
@@ -222,6 +223,10 @@ export class Client implements CoreClient {
 
   listQueues(): Array<QueueInfo & QueueOptions> {
     return this.run({ kind: 'queue.list', ...noArgs });
+  }
+
+  queueCounts(name: string): MessageCounts | undefined {
+    return this.run({ kind: 'queue.counts', name });
   }
 
   listBindings(): BindingRow[] {

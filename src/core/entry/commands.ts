@@ -27,6 +27,7 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
+import type { MessageCounts } from './meters.js';
 
 export interface BindingRow {
   readonly source: string;
@@ -82,6 +83,8 @@ export interface CommandSpecs {
   'queue.bind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.unbind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.list': { in: object; out: Array<QueueInfo & QueueOptions> };
+  /** Messages published to, delivered from, redelivered and acked on a queue since it was declared. */
+  'queue.counts': { in: { name: string }; out: MessageCounts | undefined };
   'binding.list': { in: object; out: BindingRow[] };
 
   // ---- messages and deliveries (owners are local to the caller's connection: a channel, a session)
@@ -195,6 +198,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'queue.check',
   'queue.peek',
   'queue.list',
+  'queue.counts',
   'binding.list',
   'stream.describe',
   'stream.list',

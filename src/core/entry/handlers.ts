@@ -13,6 +13,7 @@ import type { Session, SessionManager } from '../sessions.js';
 import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import type { CallerContext } from './context.js';
+import type { Meters } from './meters.js';
 
 /** What handlers reach: `BrokerCore`'s internals. */
 export interface HandlerHost {
@@ -24,6 +25,7 @@ export interface HandlerHost {
   deleteVhost(name: string): Promise<void>;
   stats(): CoreStats;
   readonly users: Users;
+  readonly meters: Meters;
 }
 
 export type Handler<K extends CommandKind> = (
@@ -102,6 +104,10 @@ const queues = {
   'queue.unbind': (host, ctx, c) =>
     host.vhost(ctx.vhost).unbindQueue(c.queue, c.exchange, c.routingKey, c.args),
   'queue.list': (host, ctx) => host.vhost(ctx.vhost).listQueues(),
+  'queue.counts': (host, ctx, c) => {
+    const counts = host.meters.queue(ctx.vhost, c.name);
+    return counts === undefined ? undefined : { ...counts };
+  },
   'binding.list': (host, ctx) => host.vhost(ctx.vhost).listBindings(),
 } satisfies Partial<Handlers>;
 
