@@ -81,6 +81,8 @@ export interface RawKubemq extends Client {
   QueuesInfo(request: object, callback: Callback<Record<string, unknown>>): void;
   QueuesDownstream(metadata?: Metadata): ClientDuplexStream<object, Record<string, unknown>>;
   QueuesUpstream(metadata?: Metadata): ClientDuplexStream<object, Record<string, unknown>>;
+  StreamQueueMessage(metadata?: Metadata): ClientDuplexStream<object, Record<string, unknown>>;
+  SendEventsStream(metadata?: Metadata): ClientDuplexStream<object, Record<string, unknown>>;
   [rpc: string]: unknown;
 }
 
@@ -184,4 +186,22 @@ export function refusedUpgrade(url: string): Promise<{ status: number; body: str
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
   });
+}
+
+/**
+ * kubemq-js 1.x polls a subscription until `unsubscribe()` (and learns of nothing else), so a test
+ * file keeps every subscription here and ends them all: `track(await client.subscribe(…))`.
+ */
+export class Subscriptions {
+  readonly #all: Array<{ unsubscribe(): void }> = [];
+
+  track<T extends { unsubscribe(): void }>(subscription: T): T {
+    this.#all.push(subscription);
+    return subscription;
+  }
+
+  /** Unsubscribes all; kubemq-js cancels each stream within about a second. */
+  endAll(): void {
+    for (const subscription of this.#all.splice(0)) subscription.unsubscribe();
+  }
 }

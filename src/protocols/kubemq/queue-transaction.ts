@@ -160,11 +160,14 @@ export class QueueTransaction {
     });
   }
 
-  /** Settles the current message with `action`, answers, and ends the stream. */
+  /** Settles the current message with `action`, answers, and ends the stream. Ack and reject name it. */
   #finish(request: StreamQueueMessagesRequest, none: string, action: (d: Delivery) => void): void {
     const current = this.#current;
     if (current === undefined) fail(none);
-    if (String(request.RefSequence) !== String(current.id)) fail(Texts.ackSequence);
+    const named =
+      request.StreamRequestTypeData === StreamRequestType.ack ||
+      request.StreamRequestTypeData === StreamRequestType.reject;
+    if (named && String(request.RefSequence) !== String(current.id)) fail(Texts.ackSequence);
     this.#current = undefined;
     settle(this.#caller, () => action(current));
     this.#reply(request, {});
@@ -174,7 +177,7 @@ export class QueueTransaction {
   async #resend(request: StreamQueueMessagesRequest): Promise<void> {
     const current = this.#current;
     if (current === undefined) fail(Texts.noMessageToSend);
-    const copy: QueueMessage = { ...queueMessage(current, request.Channel), MessageID: '', Attributes: null };
+    const copy: QueueMessage = { ...queueMessage(current, request.Channel), Attributes: null };
     try {
       const prepared = prepare(copy, this.#caller.server.core.clock.now());
       await publishToQueue(this.#caller, request.Channel, prepared.input);
@@ -188,8 +191,6 @@ export class QueueTransaction {
     if (this.#current === undefined) fail(Texts.noMessageToAck);
     const sent = await sendQueueMessage(this.#caller, modified);
     if (sent.IsError) fail(Texts.sendFailed);
-    const current = this.#current;
-    request.RefSequence = current.id;
     this.#finish(request, Texts.noMessageToAck, (d) => this.#caller.core.ack(d.queue, d.id));
   }
 
