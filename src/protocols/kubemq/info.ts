@@ -21,7 +21,7 @@ export function queuesInfo(caller: Caller, request: QueuesInfoRequest): QueuesIn
   const wanted = request.QueueName === '' ? undefined : new Set(request.QueueName.split(';'));
   const queues: QueueInfo[] = [];
   for (const queue of caller.core.listQueues()) {
-    if (queue.kind === 'stream' || queue.exclusiveOwner !== undefined) continue;
+    if (queue.kind === 'stream' || queue.durable !== true || queue.exclusiveOwner !== undefined) continue;
     if (wanted !== undefined && !wanted.has(queue.name)) continue;
     const counts = caller.core.queueCounts(queue.name);
     queues.push({
