@@ -167,7 +167,8 @@ test('Kafka → KubeMQ events store: a topic is the channel, sequence = offset +
 
 test('KubeMQ events store → Kafka and an AMQP stream consumer', async () => {
   const store = new EventsStoreClient({ address, clientId: 'ks-sender', ...kubemq });
-  for (const body of ['s1', 's2']) assert.equal((await store.send({ channel: 'ks', body: utf8(body), metadata: 'm' })).sent, true);
+  for (const body of ['s1', 's2'])
+    assert.equal((await store.send({ channel: 'ks', body: utf8(body), metadata: 'm' })).sent, true);
   store.close();
   const consumer = kafkaClient(bootstrap, 'xp').consumer({ groupId: 'xp-ks', maxWaitTimeInMs: 100 });
   const seen: KafkaMessage[] = [];
@@ -208,7 +209,11 @@ test('AMQP queue ↔ KubeMQ queue, both ways, durable', async () => {
   const queues = new QueuesClient({ address, clientId: 'q-side', ...kubemq });
   await withAmqp(async (ch) => {
     await ch.assertQueue('aq', { durable: true });
-    ch.sendToQueue('aq', Buffer.from('from amqp'), { persistent: true, messageId: 'a-1', headers: { k: 'v' } });
+    ch.sendToQueue('aq', Buffer.from('from amqp'), {
+      persistent: true,
+      messageId: 'a-1',
+      headers: { k: 'v' },
+    });
     await ch.waitForConfirms();
   });
   const pulled = await queues.pull({ channel: 'aq', maxNumberOfMessages: 5, waitTimeoutSeconds: 1 });

@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EventStoreType, EventsStoreClient, QueuesClient } from 'kubemq-js';
-import { collectStream, rawClient, Subscriptions, textOf, until, utf8 } from '../../../testing/kubemq-harness.js';
+import {
+  collectStream,
+  rawClient,
+  Subscriptions,
+  textOf,
+  until,
+  utf8,
+} from '../../../testing/kubemq-harness.js';
 import { freePort, listenerFlags, startCli } from '../../../testing/server-cli.js';
 
 const subscriptions = new Subscriptions();
@@ -23,16 +30,25 @@ test('confirmed queue messages and events-store events survive SIGKILL and count
   const first = await startCli(args);
   try {
     const queues = new QueuesClient(options);
-    const results = await queues.batch(Array.from({ length: 20 }, (_, i) => ({ channel: 'kill.q', body: utf8(`q${i}`) })));
+    const results = await queues.batch(
+      Array.from({ length: 20 }, (_, i) => ({ channel: 'kill.q', body: utf8(`q${i}`) })),
+    );
     assert.ok(results.every((r) => !r.isError));
     const store = new EventsStoreClient(options);
-    for (let i = 0; i < 10; i++) assert.equal((await store.send({ channel: 'kill.s', body: utf8(`s${i}`) })).sent, true);
+    for (let i = 0; i < 10; i++)
+      assert.equal((await store.send({ channel: 'kill.s', body: utf8(`s${i}`) })).sent, true);
     // One message held, unacked, by a transaction when the broker dies.
     const raw = rawClient(address);
     const stream = raw.StreamQueueMessage();
     stream.on('error', () => {});
     const held = collectStream(stream);
-    stream.write({ ClientID: 'holder', StreamRequestTypeData: 1, Channel: 'kill.q', VisibilitySeconds: 60, WaitTimeSeconds: 2 });
+    stream.write({
+      ClientID: 'holder',
+      StreamRequestTypeData: 1,
+      Channel: 'kill.q',
+      VisibilitySeconds: 60,
+      WaitTimeSeconds: 2,
+    });
     await held.next(1);
     queues.close();
     store.close();
@@ -54,10 +70,16 @@ test('confirmed queue messages and events-store events survive SIGKILL and count
       }),
     );
     await until(() => seen.length === 10);
-    assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => i + 1));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
     await queues.send({ channel: 'kill.q', body: utf8('counted') });
     const admin = `http://127.0.0.1:${http}`;
-    const listed = (await (await fetch(`${admin}/api/queues`)).json()) as Array<{ name: string; messages: number }>;
+    const listed = (await (await fetch(`${admin}/api/queues`)).json()) as Array<{
+      name: string;
+      messages: number;
+    }>;
     assert.equal(listed.find((q) => q.name === 'kill.q')?.messages, 1);
     const streams = (await (await fetch(`${admin}/api/streams`)).json()) as Array<{ name: string }>;
     assert.ok(streams.some((s) => s.name === 'kill.s'));
