@@ -76,7 +76,14 @@ function unary<Req, Res>(
   };
 }
 
-/** A server or bidi stream as a sink: congestion is Node's `writableNeedDrain` on the call. */
+/**
+ * Items a stream may have waiting in its Node buffer before its sink counts as congested. Node's own
+ * mark for object streams is 16, which sends a busy subscriber through its core queue far too often;
+ * writes past the mark still buffer, and `drain` comes once the buffer empties.
+ */
+const streamItemsMax = 256;
+
+/** A server or bidi stream as a sink. */
 function sinkOf<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>): Sink<T> {
   const events = new SinkEvents();
   call.on('drain', () => events.drain());
@@ -85,7 +92,7 @@ function sinkOf<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<u
     write: (item) => {
       if (!events.closed) call.write(item);
     },
-    congested: () => call.writableNeedDrain,
+    congested: () => call.writableLength >= streamItemsMax,
     onDrain: (listener) => events.onDrain(listener),
     drained: () => events.whenDrained(),
     onClose: (listener) => events.onClose(listener),
