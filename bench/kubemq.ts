@@ -114,7 +114,17 @@ async function startNats(): Promise<{ port: number; pid: number; stop(): void } 
 function print(rows: readonly Row[]): void {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const out = [
-    line(['case', 'server', 'msgs', 'deliveries/s', 'p50 ms', 'p99 ms', 'server RSS MiB', 'server CPU %', 'client CPU %']),
+    line([
+      'case',
+      'server',
+      'msgs',
+      'deliveries/s',
+      'p50 ms',
+      'p99 ms',
+      'server RSS MiB',
+      'server CPU %',
+      'client CPU %',
+    ]),
     line(Array.from({ length: 9 }, () => '---')),
   ];
   for (const row of rows) {
@@ -137,39 +147,82 @@ function print(rows: readonly Row[]): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-export async function runKubemqBench(): Promise<void> {
-  const rows: Row[] = [];
+/** The ceiling: the no-op relay on the same gRPC library, the same clients. */
+async function relayRows(): Promise<Row[]> {
   const relay = await startRelay();
-  const relayServer = { name: 'no-op gRPC relay', pid: relay.pid };
-  const relayAddress = `127.0.0.1:${relay.port}`;
-  rows.push(await measure('events 1 → 1', relayServer, ['events', relayAddress, 1, eventsOneToOne, 0]));
-  rows.push(await measure(`events 1 → ${fanOutSubscribers}`, relayServer, ['events', relayAddress, fanOutSubscribers, eventsFanOut, 0]));
-  relay.stop();
+  const server = { name: 'no-op gRPC relay', pid: relay.pid };
+  const address = `127.0.0.1:${relay.port}`;
+  try {
+    return [
+      await measure('events 1 → 1', server, ['events', address, 1, eventsOneToOne, 0]),
+      await measure(`events 1 → ${fanOutSubscribers}`, server, [
+        'events',
+        address,
+        fanOutSubscribers,
+        eventsFanOut,
+        0,
+      ]),
+    ];
+  } finally {
+    relay.stop();
+  }
+}
 
+/** A child `switchyard start` with only the gRPC listener, on file storage with the default `--fsync always`. */
+async function switchyardRows(): Promise<Row[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kubemq-bench-'));
   const grpc = await freePort();
   const broker = await startCli(['--data-dir', dataDir, ...listenerFlags({ grpc }), '--log-level', 'warn']);
   // The process listening on the gRPC port is the broker (as the MQTT bench finds its broker).
-  const pid = Number(/pid=(\d+)/.exec(execFileSync('ss', ['-ltnpH', `sport = :${grpc}`], { encoding: 'utf8' }))?.[1]);
-  const switchyard = { name: 'Switchyard', pid };
+  const ss = execFileSync('ss', ['-ltnpH', `sport = :${grpc}`], { encoding: 'utf8' });
+  const server = { name: 'Switchyard', pid: Number(/pid=(\d+)/.exec(ss)?.[1]) };
   const address = `127.0.0.1:${grpc}`;
   try {
-    rows.push(await measure('events 1 → 1', switchyard, ['events', address, 1, eventsOneToOne, 0]));
-    rows.push(await measure(`events 1 → ${fanOutSubscribers}`, switchyard, ['events', address, fanOutSubscribers, eventsFanOut, 0]));
-    rows.push(await measure('events store 1 → 1 (fsync always)', switchyard, ['events', address, 1, storeMessages, 1]));
-    rows.push(await measure(`queues, upstream ×${queueBatch} + downstream ack (fsync always)`, switchyard, ['queues', address, queueMessages, queueBatch]));
+    return [
+      await measure('events 1 → 1', server, ['events', address, 1, eventsOneToOne, 0]),
+      await measure(`events 1 → ${fanOutSubscribers}`, server, [
+        'events',
+        address,
+        fanOutSubscribers,
+        eventsFanOut,
+        0,
+      ]),
+      await measure('events store 1 → 1 (fsync always)', server, ['events', address, 1, storeMessages, 1]),
+      await measure(`queues, upstream ×${queueBatch} + downstream ack (fsync always)`, server, [
+        'queues',
+        address,
+        queueMessages,
+        queueBatch,
+      ]),
+    ];
   } finally {
     await broker.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
 
+async function natsRows(): Promise<Row[]> {
   const nats = await startNats();
-  if (nats === undefined) process.stdout.write('nats-server not installed (apt-get install nats-server): NATS rows skipped\n');
-  else {
-    const natsServer = { name: 'NATS core (nats-server)', pid: nats.pid };
-    rows.push(await measure('pub/sub 1 → 1', natsServer, ['nats', nats.port, 1, eventsOneToOne]));
-    rows.push(await measure(`pub/sub 1 → ${fanOutSubscribers}`, natsServer, ['nats', nats.port, fanOutSubscribers, eventsFanOut]));
+  if (nats === undefined) {
+    process.stdout.write('nats-server not installed (apt-get install nats-server): NATS rows skipped\n');
+    return [];
+  }
+  const server = { name: 'NATS core (nats-server)', pid: nats.pid };
+  try {
+    return [
+      await measure('pub/sub 1 → 1', server, ['nats', nats.port, 1, eventsOneToOne]),
+      await measure(`pub/sub 1 → ${fanOutSubscribers}`, server, [
+        'nats',
+        nats.port,
+        fanOutSubscribers,
+        eventsFanOut,
+      ]),
+    ];
+  } finally {
     nats.stop();
   }
-  print(rows);
+}
+
+export async function runKubemqBench(): Promise<void> {
+  print([...(await relayRows()), ...(await switchyardRows()), ...(await natsRows())]);
 }

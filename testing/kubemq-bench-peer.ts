@@ -113,7 +113,9 @@ async function events(address: string, subscribers: number, messages: number, st
       Channel: channel,
       ...(store ? { EventsStoreTypeData: 1 } : {}),
     };
-    const stream = (client['SubscribeToEvents'] as (r: object) => ClientReadableStream<Record<string, unknown>>)(request);
+    const stream = (
+      client['SubscribeToEvents'] as (r: object) => ClientReadableStream<Record<string, unknown>>
+    )(request);
     stream.on('data', (event: Record<string, unknown>) => tally.take(event['Body'] as Uint8Array));
     stream.on('error', () => {});
     subscriptions.push(stream);
@@ -126,7 +128,13 @@ async function events(address: string, subscribers: number, messages: number, st
   publisher.on('error', () => {});
   for (let i = 0; i < messages; i++) {
     await tally.room(i);
-    const ok = publisher.write({ EventID: '', ClientID: 'bench-pub', Channel: channel, Body: payload(i), Store: store });
+    const ok = publisher.write({
+      EventID: '',
+      ClientID: 'bench-pub',
+      Channel: channel,
+      Body: payload(i),
+      Store: store,
+    });
     if (!ok) await new Promise((resolve) => publisher.once('drain', resolve));
   }
   await tally.done(messages);
@@ -150,8 +158,13 @@ async function queues(address: string, messages: number, batch: number): Promise
   for (let i = 0; i < messages; i += batch) {
     await tally.room(i);
     const count = Math.min(batch, messages - i);
-    const list = Array.from({ length: count }, (_, k) => ({ ClientID: 'bench-up', Channel: channel, Body: payload(i + k) }));
-    if (!up.write({ RequestID: `r${i}`, Messages: list })) await new Promise((resolve) => up.once('drain', resolve));
+    const list = Array.from({ length: count }, (_, k) => ({
+      ClientID: 'bench-up',
+      Channel: channel,
+      Body: payload(i + k),
+    }));
+    if (!up.write({ RequestID: `r${i}`, Messages: list }))
+      await new Promise((resolve) => up.once('drain', resolve));
   }
   await consuming;
   report(tally, started, cpuStart);
@@ -175,12 +188,24 @@ async function consume(
   });
   down.on('error', () => {});
   for (let n = 0; tally.completed < messages; n++) {
-    down.write({ RequestID: `g${n}`, ClientID: 'bench-down', RequestTypeData: 1, Channel: channel, MaxItems: 100, WaitTimeout: 1000 });
+    down.write({
+      RequestID: `g${n}`,
+      ClientID: 'bench-down',
+      RequestTypeData: 1,
+      Channel: channel,
+      MaxItems: 100,
+      WaitTimeout: 1000,
+    });
     while (answers.length === 0) await new Promise<void>((resolve) => (wake = resolve));
     const answer = answers.shift()!;
     const got = (answer['Messages'] ?? []) as Array<Record<string, unknown>>;
     if (got.length === 0) continue;
-    down.write({ RequestID: `a${n}`, ClientID: 'bench-down', RequestTypeData: 2, RefTransactionId: answer['TransactionId'] });
+    down.write({
+      RequestID: `a${n}`,
+      ClientID: 'bench-down',
+      RequestTypeData: 2,
+      RefTransactionId: answer['TransactionId'],
+    });
     for (const message of got) tally.take(message['Body'] as Uint8Array);
   }
 }
@@ -231,7 +256,9 @@ async function nats(port: number, subscribers: number, messages: number): Promis
   for (let i = 0; i < messages; i++) {
     await tally.room(i);
     const body = payload(i);
-    if (!pub.write(Buffer.concat([Buffer.from(`PUB ${subject} ${body.length}\r\n`), body, Buffer.from('\r\n')]))) {
+    if (
+      !pub.write(Buffer.concat([Buffer.from(`PUB ${subject} ${body.length}\r\n`), body, Buffer.from('\r\n')]))
+    ) {
       await new Promise((resolve) => pub.once('drain', resolve));
     }
   }

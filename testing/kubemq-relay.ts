@@ -3,7 +3,7 @@
  * and service definition that relays every SendEventsStream event to every live SubscribeToEvents
  * stream and does nothing else (no validation, no routing, no broker). Prints `port <n>` once bound.
  */
-import { Server, ServerCredentials, type ServerWritableStream, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerDuplexStream, type ServerWritableStream } from '@grpc/grpc-js';
 import { kubemqService } from '../src/protocols/kubemq/proto.js';
 
 type Row = Record<string, unknown>;
@@ -12,7 +12,12 @@ const server = new Server();
 server.addService(kubemqService(), {
   SendEventsStream: (call: ServerDuplexStream<Row, Row>) => {
     call.on('data', (event: Row) => {
-      const out = { EventID: event['EventID'], Channel: event['Channel'], Metadata: event['Metadata'], Body: event['Body'] };
+      const out = {
+        EventID: event['EventID'],
+        Channel: event['Channel'],
+        Metadata: event['Metadata'],
+        Body: event['Body'],
+      };
       for (const subscriber of subscribers) subscriber.write(out);
     });
     call.on('end', () => call.end());

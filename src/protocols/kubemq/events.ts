@@ -66,6 +66,10 @@ function checkSubscribe(request: Subscribe): void {
   if (request.EventsStoreTypeData !== 0) fail(Texts.storeTypeOnEvents);
 }
 
+/** A plain event as delivered: its channel is its routing key; no timestamp, no sequence. */
+const plainEvent = (message: Message) =>
+  eventReceive(message, { channel: message.routingKey, timestampNs: 0, sequence: 0 });
+
 export function subscribeEvents(caller: Caller, request: Subscribe, sink: Sink<EventReceive>): void {
   checkSubscribe(request);
   const queue = subscriptionQueue(caller, 'events', eventsExchange, request.Channel, request.Group);
@@ -74,6 +78,6 @@ export function subscribeEvents(caller: Caller, request: Subscribe, sink: Sink<E
     queue,
     pattern: request.Channel,
     sink,
-    convert: (message) => eventReceive(message, { channel: message.routingKey, timestampNs: 0, sequence: 0 }),
+    convert: plainEvent,
   });
 }

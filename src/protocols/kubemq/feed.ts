@@ -9,7 +9,7 @@ import type { Message } from '../../core/types.js';
 import { matches, needsCheck } from './channels.js';
 import { KubemqFailure } from './errors.js';
 import type { Caller } from './server.js';
-import type { Sink } from './sink.js';
+import type { Encoded, Sink } from './sink.js';
 
 export interface FeedOptions<T> {
   readonly caller: Caller;
@@ -17,7 +17,21 @@ export interface FeedOptions<T> {
   /** The KubeMQ subscription channel, wildcards and all; core's binding may over-match it. */
   readonly pattern: string;
   readonly sink: Sink<T>;
+  /** Must not depend on the subscription: one message is converted once for all feeds (`wireOf`). */
   readonly convert: (message: Message) => T;
+}
+
+/** The last message put in wire form, by which conversion and encoder: a fan-out routes one message object to every queue in a row. */
+const last: { message?: Message; convert?: unknown; encode?: unknown; wire?: Encoded } = {};
+
+function wireOf<T>(message: Message, convert: (message: Message) => T, sink: Sink<T>): Encoded {
+  if (last.message === message && last.convert === convert && last.encode === sink.encode) return last.wire!;
+  const wire = sink.encode(convert(message));
+  last.message = message;
+  last.convert = convert;
+  last.encode = sink.encode;
+  last.wire = wire;
+  return wire;
 }
 
 export function startFeed<T>(options: FeedOptions<T>): void {
@@ -32,13 +46,13 @@ export function startFeed<T>(options: FeedOptions<T>): void {
     prefetch: caller.server.limits.deliveryWindow,
     offer: (message) => {
       if (sink.closed || sink.congested()) return false;
-      if (wanted(message)) sink.write(convert(message));
+      if (wanted(message)) sink.write(wireOf(message, convert, sink));
       return true;
     },
     deliver: (delivery) => {
       // Left unacked: the call's release hands it back to the queue (another group member).
       if (sink.closed) return;
-      if (wanted(delivery.message)) sink.write(convert(delivery.message));
+      if (wanted(delivery.message)) sink.write(wireOf(delivery.message, convert, sink));
       if (sink.congested()) heldBack.push(delivery.id);
       else core.ack(queue, delivery.id);
     },

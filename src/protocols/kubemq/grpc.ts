@@ -20,7 +20,7 @@ import { asFailure, fail, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
 import { ping, queuesInfo } from './info.js';
-import { kubemqService } from './proto.js';
+import { kubemqService, responseEncoder } from './proto.js';
 import { QueueTransaction } from './queue-transaction.js';
 import { ackAllQueueMessages, receiveQueueMessages, sendQueueBatch, sendQueueMessage } from './queues.js';
 import { sendRequest, sendResponse, subscribeRequests } from './rpc.js';
@@ -28,6 +28,8 @@ import type { Caller, KubemqServer } from './server.js';
 import { type Sink, SinkEvents } from './sink.js';
 import {
   type Event,
+  type EventReceive,
+  type QueuesUpstreamResponse,
   type Result,
   type Subscribe,
   SubscribeType,
@@ -84,13 +86,18 @@ function unary<Req, Res>(
 const streamItemsMax = 256;
 
 /** A server or bidi stream as a sink. */
-function sinkOf<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>): Sink<T> {
+function sinkOf<T>(
+  call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>,
+  rpc: string,
+): Sink<T> {
   const events = new SinkEvents();
+  const encode = responseEncoder<T>(rpc);
   call.on('drain', () => events.drain());
   for (const name of ['cancelled', 'close', 'finish', 'error']) call.on(name, () => events.markClosed());
   return {
+    encode,
     write: (item) => {
-      if (!events.closed) call.write(item);
+      if (!events.closed) call.write(item as T);
     },
     congested: () => call.writableLength >= streamItemsMax,
     onDrain: (listener) => events.onDrain(listener),
@@ -111,10 +118,11 @@ function sinkOf<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<u
 /** A subscription: the handler sets up the feed, a failure (sync or async) ends the stream with it. */
 function subscription<Res>(
   server: KubemqServer,
+  rpc: string,
   handler: (caller: Caller, request: Subscribe, sink: Sink<Res>) => void | Promise<void>,
 ): handleServerStreamingCall<Subscribe, Res> {
   return (call) => {
-    const sink = sinkOf(call);
+    const sink = sinkOf(call, rpc);
     Promise.resolve()
       .then(() => {
         const caller = callerOf(server, call);
@@ -137,10 +145,11 @@ export interface Session<Req> {
  */
 function duplex<Req, Res>(
   server: KubemqServer,
+  rpc: string,
   open: (caller: Caller, sink: Sink<Res>, call: ServerDuplexStream<Req, Res>) => Session<Req>,
 ): handleBidiStreamingCall<Req, Res> {
   return (call) => {
-    const sink = sinkOf(call);
+    const sink = sinkOf(call, rpc);
     try {
       const caller = callerOf(server, call);
       sink.onClose(() => caller.close());
@@ -231,7 +240,7 @@ class Pending {
   }
 }
 
-function subscribeToEvents(caller: Caller, request: Subscribe, sink: Sink<never>) {
+function subscribeToEvents(caller: Caller, request: Subscribe, sink: Sink<EventReceive>) {
   if (request.SubscribeTypeData === SubscribeType.events) return subscribeEvents(caller, request, sink);
   if (request.SubscribeTypeData === SubscribeType.eventsStore)
     return subscribeEventsStore(caller, request, sink);
@@ -240,8 +249,8 @@ function subscribeToEvents(caller: Caller, request: Subscribe, sink: Sink<never>
 
 function upstream(
   caller: Caller,
-  sink: Sink<never>,
-  call: ServerDuplexStream<never, never>,
+  sink: Sink<QueuesUpstreamResponse>,
+  call: ServerDuplexStream<UpstreamRequest, QueuesUpstreamResponse>,
 ): Session<UpstreamRequest> {
   const session = new Upstream(caller, sink);
   const pending = new Pending(caller.server.limits.pendingSendsMax, call);
@@ -257,9 +266,9 @@ export function serviceImplementation(server: KubemqServer): UntypedServiceImple
     SendEvent: unary(server, (caller, event: Event) =>
       event.Store ? sendStoreEvent(caller, event) : sendEvent(caller, event),
     ),
-    SendEventsStream: duplex(server, eventsStream),
-    SubscribeToEvents: subscription(server, subscribeToEvents),
-    SubscribeToRequests: subscription(server, subscribeRequests),
+    SendEventsStream: duplex(server, 'SendEventsStream', eventsStream),
+    SubscribeToEvents: subscription(server, 'SubscribeToEvents', subscribeToEvents),
+    SubscribeToRequests: subscription(server, 'SubscribeToRequests', subscribeRequests),
     SendRequest: unary(server, sendRequest),
     SendResponse: unary(server, (caller, response: Parameters<typeof sendResponse>[1]) => {
       sendResponse(caller, response);
@@ -268,10 +277,14 @@ export function serviceImplementation(server: KubemqServer): UntypedServiceImple
     SendQueueMessage: unary(server, sendQueueMessage),
     SendQueueMessagesBatch: unary(server, sendQueueBatch),
     ReceiveQueueMessages: unary(server, receiveQueueMessages),
-    StreamQueueMessage: duplex(server, (caller, sink) => new QueueTransaction(caller, sink)),
+    StreamQueueMessage: duplex(
+      server,
+      'StreamQueueMessage',
+      (caller, sink) => new QueueTransaction(caller, sink),
+    ),
     AckAllQueueMessages: unary(server, ackAllQueueMessages),
-    QueuesDownstream: duplex(server, (caller, sink) => new Downstream(caller, sink)),
-    QueuesUpstream: duplex(server, upstream),
+    QueuesDownstream: duplex(server, 'QueuesDownstream', (caller, sink) => new Downstream(caller, sink)),
+    QueuesUpstream: duplex(server, 'QueuesUpstream', upstream),
     QueuesInfo: unary(server, queuesInfo),
   };
 }

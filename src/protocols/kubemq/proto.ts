@@ -6,8 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { Encoded } from './sink.js';
 
 export const serviceName = 'kubemq.kubemq';
 
@@ -48,8 +49,36 @@ export function kubemqPackage(): PackageDefinition {
   return loaded;
 }
 
+let service: ServiceDefinition | undefined;
+const encoders = new Map<string, (item: unknown) => Encoded>();
+
+/**
+ * The service definition, its response serializers taught to pass an `Encoded` item through as it
+ * is: a fan-out serializes one message once for all its subscribers' streams.
+ */
 export function kubemqService(): ServiceDefinition {
-  return kubemqPackage()[serviceName] as ServiceDefinition;
+  if (service !== undefined) return service;
+  const raw = kubemqPackage()[serviceName] as ServiceDefinition;
+  const wrapped: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(raw) as Array<[string, MethodDefinition<unknown, unknown>]>) {
+    const serialize = method.responseSerialize;
+    encoders.set(name, (item) => new Encoded(serialize(item)));
+    wrapped[name] = {
+      ...method,
+      responseSerialize: (value: unknown) =>
+        value instanceof Encoded ? (value.wire as Buffer) : serialize(value),
+    };
+  }
+  service = wrapped as ServiceDefinition;
+  return service;
+}
+
+/** The encoder of method `name`'s responses, one function shared by all its streams. */
+export function responseEncoder<T>(name: string): (item: T) => Encoded {
+  kubemqService();
+  const encode = encoders.get(name);
+  if (encode === undefined) throw new Error(`kubemq.proto has no RPC ${name}`);
+  return encode;
 }
 
 /** The descriptor of message `name` (without the `kubemq.` package). */

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Delivery } from '../../core/types.js';
 import { checkQueueName } from './channels.js';
-import { errorText, fail, KubemqFailure, Texts } from './errors.js';
+import { asFailure, errorText, fail, KubemqFailure, Texts } from './errors.js';
 import type { KubemqLimits } from './limits.js';
 import {
   admit,
@@ -152,12 +152,15 @@ export class QueueTransaction {
   #hold(ms: number, request: StreamQueueMessagesRequest): void {
     const current = this.#current;
     if (current === undefined) return;
-    this.#caller.core.hold(current.queue, current.id, ms).then((expired) => {
-      if (!expired || this.#current !== current) return;
-      this.#current = undefined;
-      this.#reply(request, { error: Texts.visibilityExpired });
-      this.#sink.end();
-    });
+    this.#caller.core
+      .hold(current.queue, current.id, ms)
+      .then((expired) => {
+        if (!expired || this.#current !== current) return;
+        this.#current = undefined;
+        this.#reply(request, { error: Texts.visibilityExpired });
+        this.#sink.end();
+      })
+      .catch((err: unknown) => this.#sink.end(asFailure(err)));
   }
 
   /** Settles the current message with `action`, answers, and ends the stream. Ack and reject name it. */

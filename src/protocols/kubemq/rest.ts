@@ -18,7 +18,15 @@ import { ackAllQueueMessages, receiveQueueMessages, sendQueueBatch, sendQueueMes
 import { sendRequest, sendResponse, subscribeRequests } from './rpc.js';
 import type { Caller, KubemqServer } from './server.js';
 import type { Sink } from './sink.js';
-import { type Event, type Result, StoreStart, type Subscribe, SubscribeType } from './types.js';
+import {
+  type Event,
+  type Result,
+  StoreStart,
+  type StreamQueueMessagesRequest,
+  type StreamQueueMessagesResponse,
+  type Subscribe,
+  SubscribeType,
+} from './types.js';
 import { webSocketSink } from './ws.js';
 
 type Handler = (caller: Caller, body: string, url: URL) => Promise<{ type: string; data: unknown }>;
@@ -192,7 +200,9 @@ function subscribeOf(url: URL): Subscribe {
   };
 }
 
-type Upgrade = (caller: Caller, url: URL, sink: Sink<never>) => Promise<void> | void;
+/** The sink's item type follows the path (`replyTypes`); each handler names its own. */
+// biome-ignore lint/suspicious/noExplicitAny: one table holds sinks of several item types
+type Upgrade = (caller: Caller, url: URL, sink: Sink<any>) => Promise<void> | void;
 
 const upgrades = new Map<string, Upgrade>([
   [
@@ -209,10 +219,13 @@ const upgrades = new Map<string, Upgrade>([
 ]);
 
 /** Streams whose frames are requests: each text frame is parsed as `type` and handed to the session. */
-const streams = new Map<
-  string,
-  { type: string; open: (caller: Caller, sink: Sink<never>) => (request: never) => void }
->([
+interface StreamPath {
+  readonly type: string;
+  // biome-ignore lint/suspicious/noExplicitAny: one table holds streams of several item types
+  readonly open: (caller: Caller, sink: Sink<any>) => (request: any) => void;
+}
+
+const streams = new Map<string, StreamPath>([
   [
     '/send/stream',
     {
@@ -229,7 +242,8 @@ const streams = new Map<
               Error: asFailure(err).message,
             }),
           )
-          .then((result) => sink.write(result as never));
+          .then((result) => sink.write(result))
+          .catch((err: unknown) => caller.server.logger.debug({ err }, 'kubemq: a result was not written'));
       },
     },
   ],
@@ -237,9 +251,9 @@ const streams = new Map<
     '/queue/stream',
     {
       type: 'StreamQueueMessagesRequest',
-      open: (caller, sink) => {
+      open: (caller, sink: Sink<StreamQueueMessagesResponse>) => {
         const transaction = new QueueTransaction(caller, sink);
-        return (request: never) => transaction.request(request);
+        return (request: StreamQueueMessagesRequest) => transaction.request(request);
       },
     },
   ],
@@ -274,7 +288,7 @@ function upgrade(
     return;
   }
   const caller = callerOf(server, req);
-  const sink = webSocketSink<never>(typeName, server.limits.deliveryWindow);
+  const sink = webSocketSink<unknown>(typeName, server.limits.deliveryWindow);
   sink.onClose(() => caller.close());
   const stream = streams.get(url.pathname);
   const take = stream?.open(caller, sink);

@@ -133,6 +133,9 @@ function requestOf(message: Message, type: number): Request {
   };
 }
 
+const commandOf = (message: Message) => requestOf(message, RequestType.command);
+const queryOf = (message: Message) => requestOf(message, RequestType.query);
+
 /** KubeMQ's checks of a requests subscription (207, 101, 102, 119, 108); wildcards are allowed. */
 export function subscribeRequests(caller: Caller, request: Subscribe, sink: Sink<Request>): void {
   const type = request.SubscribeTypeData;
@@ -148,12 +151,11 @@ export function subscribeRequests(caller: Caller, request: Subscribe, sink: Sink
     request.Channel,
     request.Group,
   );
-  const requestType = isCommands ? RequestType.command : RequestType.query;
   startFeed({
     caller,
     queue,
     pattern: request.Channel,
     sink,
-    convert: (message) => requestOf(message, requestType),
+    convert: isCommands ? commandOf : queryOf,
   });
 }

@@ -5,8 +5,22 @@
  */
 import type { KubemqFailure } from './errors.js';
 
+/** An item already in a sink's wire form (protobuf bytes, JSON text), to write to many sinks of one kind. */
+export class Encoded {
+  readonly wire: Buffer | string;
+
+  constructor(wire: Buffer | string) {
+    this.wire = wire;
+  }
+}
+
 export interface Sink<T> {
-  write(item: T): void;
+  write(item: T | Encoded): void;
+  /**
+   * The item in this sink's wire form. Sinks of one kind share one `encode` function, so a fan-out
+   * encodes a message once for all of them (./feed.ts).
+   */
+  readonly encode: (item: T) => Encoded;
   congested(): boolean;
   onDrain(listener: () => void): void;
   /** Resolves at the next drain, or when the stream ends. */
@@ -21,7 +35,7 @@ export interface Sink<T> {
 /** The listener bookkeeping every sink shares. */
 export class SinkEvents {
   readonly #drain: Array<() => void> = [];
-  #waiters: Array<() => void> = [];
+  readonly #waiters: Array<() => void> = [];
   readonly #close: Array<() => void> = [];
   #closed = false;
 

@@ -6,7 +6,7 @@
  */
 import type { WebSocket } from 'ws';
 import { messageJson } from './json.js';
-import { type Sink, SinkEvents } from './sink.js';
+import { Encoded, type Sink, SinkEvents } from './sink.js';
 
 /** Bytes queued on a socket before its subscription holds back. */
 const bufferedBytesMax = 1024 * 1024;
@@ -15,7 +15,20 @@ export interface WebSocketSink<T> extends Sink<T> {
   attach(ws: WebSocket): void;
 }
 
+const encoders = new Map<string, (item: never) => Encoded>();
+
+/** One encoder per message type, shared by every socket that sends that type. */
+function encoderOf<T>(typeName: string): (item: T) => Encoded {
+  let encode = encoders.get(typeName);
+  if (encode === undefined) {
+    encode = (item: never) => new Encoded(messageJson(typeName, item));
+    encoders.set(typeName, encode);
+  }
+  return encode as (item: T) => Encoded;
+}
+
 export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number): WebSocketSink<T> {
+  const encode = encoderOf<T>(typeName);
   const events = new SinkEvents();
   let socket: WebSocket | undefined;
   let early: string[] = [];
@@ -46,8 +59,10 @@ export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number)
       if (events.closed) ws.close();
       else events.drain();
     },
+    encode,
     write: (item) => {
-      if (!events.closed) send(messageJson(typeName, item));
+      if (events.closed) return;
+      send(item instanceof Encoded ? (item.wire as string) : messageJson(typeName, item));
     },
     congested,
     onDrain: (listener) => events.onDrain(listener),
