@@ -25,7 +25,7 @@ import { QueueTransaction } from './queue-transaction.js';
 import { ackAllQueueMessages, receiveQueueMessages, sendQueueBatch, sendQueueMessage } from './queues.js';
 import { sendRequest, sendResponse, subscribeRequests } from './rpc.js';
 import type { Caller, KubemqServer } from './server.js';
-import { type Sink, SinkEvents } from './sink.js';
+import { Encoded, type Sink, SinkEvents } from './sink.js';
 import {
   type Event,
   type EventReceive,
@@ -79,11 +79,14 @@ function unary<Req, Res>(
 }
 
 /**
- * Items a stream may have waiting in its Node buffer before its sink counts as congested. Node's own
- * mark for object streams is 16, which sends a busy subscriber through its core queue far too often;
- * writes past the mark still buffer, and `drain` comes once the buffer empties.
+ * Bytes written to a stream and not yet handed to HTTP/2 before its sink counts as congested, and the
+ * level they must fall back to before it drains. Node's own mark for object streams (16 items, `drain`
+ * only once empty) would send a busy subscriber through its core queue far too often and leave the
+ * connection idle at every drain. An item not yet encoded counts as `itemBytesGuess`.
  */
-const streamItemsMax = 256;
+const streamBytesMax = 1024 * 1024;
+const streamBytesLow = 256 * 1024;
+const itemBytesGuess = 1024;
 
 /** A server or bidi stream as a sink. */
 function sinkOf<T>(
@@ -92,14 +95,25 @@ function sinkOf<T>(
 ): Sink<T> {
   const events = new SinkEvents();
   const encode = responseEncoder<T>(rpc);
-  call.on('drain', () => events.drain());
+  let unwritten = 0;
+  let held = false;
+  const written = (bytes: number) => () => {
+    unwritten -= bytes;
+    if (!held || unwritten > streamBytesLow) return;
+    held = false;
+    events.drain();
+  };
   for (const name of ['cancelled', 'close', 'finish', 'error']) call.on(name, () => events.markClosed());
   return {
     encode,
     write: (item) => {
-      if (!events.closed) call.write(item as T);
+      if (events.closed) return;
+      const bytes = item instanceof Encoded ? item.wire.length : itemBytesGuess;
+      unwritten += bytes;
+      if (unwritten >= streamBytesMax) held = true;
+      call.write(item as T, written(bytes));
     },
-    congested: () => call.writableLength >= streamItemsMax,
+    congested: () => unwritten >= streamBytesMax,
     onDrain: (listener) => events.onDrain(listener),
     drained: () => events.whenDrained(),
     onClose: (listener) => events.onClose(listener),
