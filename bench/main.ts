@@ -3,6 +3,7 @@
  */
 import { runAmqpBench } from './amqp.js';
 import { runKafkaBench } from './kafka.js';
+import { runKubemqBench } from './kubemq.js';
 import { runMqttBench } from './mqtt.js';
 import { runStorageBench } from './storage.js';
 
@@ -11,6 +12,7 @@ const benches: Record<string, () => Promise<void>> = {
   amqp: runAmqpBench,
   mqtt: runMqttBench,
   kafka: runKafkaBench,
+  kubemq: runKubemqBench,
 };
 
 async function main(): Promise<void> {

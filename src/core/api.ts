@@ -6,6 +6,8 @@
 import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
 import type { BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
+import type { MessageCounts } from './entry/meters.js';
+import type { RequestResult } from './requests.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -17,6 +19,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  RequeueOptions,
 } from './types.js';
 
 export type { Clock } from '../shared/clock.js';
@@ -302,6 +305,24 @@ export interface CoreClient {
   ack(queue: string, id: number): void;
   /** requeue=false dead-letters (if the queue has a DLX) or drops. */
   nack(queue: string, id: number, requeue: boolean): void;
+  /** Returns an unacked delivery at the tail or in place, counted as a failed delivery or not. */
+  requeue(queue: string, id: number, options: RequeueOptions): void;
+  /**
+   * A visibility timeout on an unacked delivery: unsettled after `timeoutMs`, it returns at the tail,
+   * counted, and the promise resolves true; settled (or held again) first, it resolves false.
+   */
+  hold(queue: string, id: number, timeoutMs: number): Promise<boolean>;
+  /**
+   * Publishes a request carrying a fresh reply address in `replyTo` (./requests.ts); `reply` resolves
+   * with the first publish to that address on the default exchange, or undefined after `timeoutMs`
+   * (at once when the request reached no queue).
+   */
+  request(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options: { timeoutMs: number } & PublishOptions,
+  ): RequestResult;
   /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
   releaseOwner(owner: string): void;
   /** The caller's connection went away: release its owners' deliveries and delete its exclusive queues. */
@@ -355,6 +376,8 @@ export interface CoreClient {
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;
+  /** A queue's message counters (published, delivered, redelivered, acked); undefined before any. */
+  queueCounts(name: string): MessageCounts | undefined;
   listBindings(): BindingRow[];
 
   /** Opens (or takes over) a session; `clean` destroys an existing one of that id first. */

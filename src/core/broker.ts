@@ -29,6 +29,7 @@ import { createStreamRegistry } from './logs/index.js';
 import { ProducerRegistry } from './producers.js';
 import { BodyCache } from './queues/body-cache.js';
 import { createQueue } from './queues/index.js';
+import { Requests } from './requests.js';
 import { RetainedSet } from './retained.js';
 import { SessionManager } from './sessions.js';
 import { FoundObjects } from './state/discover.js';
@@ -52,6 +53,8 @@ interface VhostEntry {
   readonly groups: ConsumerGroups;
   readonly retained: RetainedSet;
   readonly producers: ProducerRegistry;
+  /** Requests waiting for their replies (./requests.ts). */
+  readonly requests: Requests;
 }
 
 export class BrokerCore implements CoreBroker, HandlerHost {
@@ -144,6 +147,10 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     return this.#entry(name).vhost;
   }
 
+  openVhost(name: string): Vhost | undefined {
+    return this.#vhosts.get(name)?.vhost;
+  }
+
   vhostNames(): string[] {
     return [...this.#vhosts.keys()];
   }
@@ -155,6 +162,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   async deleteVhost(name: string): Promise<void> {
     const entry = this.#entry(name);
     this.#vhosts.delete(name);
+    entry.requests.close();
     await entry.sessions.forgetAll();
     await entry.vhost.destroy();
     await entry.streams.close();
@@ -163,6 +171,11 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     await entry.producers.destroy();
     await this.#definitions.flush();
     await this.#definitions.deleteVhost(name);
+  }
+
+  /** Requests of a vhost waiting for their replies (./requests.ts). */
+  requests(vhost: string): Requests {
+    return this.#entry(vhost).requests;
   }
 
   /** The session store of a vhost (durable subscriber state for MQTT-like adapters). */
@@ -280,6 +293,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         { vhost, storage, supervisor },
         found?.take(name, 'session') ?? [],
       );
+      const requestsExec = supervisor.executor('requests', name, { onFault: () => requestsExec.restart() });
+      opened.requests = new Requests(requestsExec, limits.messageBytesMax);
     } catch (err) {
       await closeEntry(opened);
       throw err;
@@ -301,6 +316,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
 
 /** Closes whatever of a vhost's objects is open; data stays. */
 async function closeEntry(entry: Partial<VhostEntry>): Promise<void> {
+  entry.requests?.close();
   await entry.sessions?.close();
   await entry.vhost?.close();
   await entry.streams?.close();

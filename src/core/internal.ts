@@ -32,6 +32,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  RequeueOptions,
 } from './types.js';
 
 /** Why a message left a queue without an ack; the `reason` of an `x-death` entry. */
@@ -77,6 +78,14 @@ export interface QueueEngine {
   get(options: { noAck: boolean; owner: string }): Delivery | undefined;
   ack(id: number): void;
   nack(id: number, requeue: boolean): void;
+  /** Returns an unacked delivery to the queue as `options` say (./queues/holds.ts); optional: not for streams. */
+  requeue?(id: number, options: RequeueOptions): void;
+  /**
+   * A visibility timeout: the delivery stays with its holder at most `timeoutMs` more, then goes back
+   * at the tail, counted. Resolves true when it went back that way; false when it was settled first
+   * or a later hold replaced this one. Optional: not for streams.
+   */
+  holdFor?(id: number, timeoutMs: number): Promise<boolean>;
   releaseOwner(owner: string): void;
   purge(): number;
   /**
@@ -161,6 +170,8 @@ export interface VirtualHost {
   ack(queue: string, id: number): void;
   /** requeue=false dead-letters (if the queue has a DLX) or drops. */
   nack(queue: string, id: number, requeue: boolean): void;
+  requeue(queue: string, id: number, options: RequeueOptions): void;
+  holdFor(queue: string, id: number, timeoutMs: number): Promise<boolean>;
   /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
   releaseOwner(owner: string): void;
   /** A connection went away: release its owners' deliveries and delete its exclusive queues. */

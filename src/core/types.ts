@@ -357,6 +357,17 @@ export interface Consumer {
   cancel(): void;
 }
 
+/**
+ * How an unacked delivery goes back to its queue. `atTail`: behind every ready message (it gets a new
+ * delivery id; a durable queue stores it again), else back in its original place. `counted`: it counts
+ * as a failed delivery (`deliveryCount` + 1; the delivery limit applies), else it is released as if
+ * never delivered (AMQP 1.0 `released`; a peek). An AMQP nack with requeue is `{ atTail: false, counted: true }`.
+ */
+export interface RequeueOptions {
+  readonly atTail: boolean;
+  readonly counted: boolean;
+}
+
 /** Result of publish. */
 export interface PublishResult {
   /** Queues (and streams) the message reached; 0 with mandatory means the caller returns it. */

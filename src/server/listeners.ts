@@ -6,6 +6,7 @@
 import { startAdminServer } from '../admin/http.js';
 import { amqpListener } from '../protocols/amqp/listener.js';
 import { kafkaListener } from '../protocols/kafka/listener.js';
+import { kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
 import type { ListenerDefinition } from '../protocols/listener.js';
 import { mqttListener, mqttWebSocketListener } from '../protocols/mqtt/listener.js';
 
@@ -34,4 +35,6 @@ export const builtListeners: readonly ListenerDefinition[] = [
   mqttListener,
   mqttWebSocketListener,
   kafkaListener,
+  kubemqGrpcListener,
+  kubemqRestListener,
 ];

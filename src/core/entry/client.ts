@@ -24,6 +24,7 @@ import type {
   StreamPartition,
   StreamReadOptions,
 } from '../api.js';
+import type { RequestResult } from '../requests.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -34,9 +35,11 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  RequeueOptions,
 } from '../types.js';
 import type { BindingRow, Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
+import type { MessageCounts } from './meters.js';
 
 /** What runs commands: `BrokerCore`. */
 export interface CommandRunner {
@@ -144,6 +147,24 @@ export class Client implements CoreClient {
 
   nack(queue: string, id: number, requeue: boolean): void {
     this.run({ kind: 'delivery.nack', queue, id, requeue });
+  }
+
+  requeue(queue: string, id: number, options: RequeueOptions): void {
+    this.run({ kind: 'delivery.requeue', queue, id, atTail: options.atTail, counted: options.counted });
+  }
+
+  hold(queue: string, id: number, timeoutMs: number): Promise<boolean> {
+    return this.run({ kind: 'delivery.hold', queue, id, timeoutMs });
+  }
+
+  request(
+    exchange: string,
+    routingKey: string,
+    message: PublishInput,
+    options: { timeoutMs: number } & PublishOptions,
+  ): RequestResult {
+    const { timeoutMs, ...publish } = options;
+    return this.run({ kind: 'request.send', exchange, routingKey, message, options: publish, timeoutMs });
   }
 
   releaseOwner(owner: string): void {
@@ -259,6 +280,10 @@ export class Client implements CoreClient {
 
   listQueues(): Array<QueueInfo & QueueOptions> {
     return this.run({ kind: 'queue.list', ...noArgs });
+  }
+
+  queueCounts(name: string): MessageCounts | undefined {
+    return this.run({ kind: 'queue.counts', name });
   }
 
   listBindings(): BindingRow[] {

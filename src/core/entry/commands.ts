@@ -20,6 +20,7 @@ import type {
   StreamAppendOptions,
   StreamInfo,
 } from '../api.js';
+import type { RequestResult } from '../requests.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -30,7 +31,9 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  RequeueOptions,
 } from '../types.js';
+import type { MessageCounts } from './meters.js';
 
 export interface BindingRow {
   readonly source: string;
@@ -89,6 +92,8 @@ export interface CommandSpecs {
   'queue.bind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.unbind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.list': { in: object; out: Array<QueueInfo & QueueOptions> };
+  /** Messages published to, delivered from, redelivered and acked on a queue since it was declared. */
+  'queue.counts': { in: { name: string }; out: MessageCounts | undefined };
   'binding.list': { in: object; out: BindingRow[] };
 
   // ---- messages and deliveries (owners are local to the caller's connection: a channel, a session)
@@ -100,10 +105,30 @@ export interface CommandSpecs {
   'queue.get': { in: { queue: string; noAck: boolean; owner: string }; out: Delivery | undefined };
   'delivery.ack': { in: { queue: string; id: number }; out: void };
   'delivery.nack': { in: { queue: string; id: number; requeue: boolean }; out: void };
+  /** Back to the queue at the tail or in place, counted as a failure or not (`RequeueOptions`). */
+  'delivery.requeue': { in: { queue: string; id: number } & RequeueOptions; out: void };
+  /**
+   * A visibility timeout: the delivery stays with its holder at most `timeoutMs` more, then returns at
+   * the tail, counted. Resolves true if it returned that way, false if settled or held again first.
+   */
+  'delivery.hold': { in: { queue: string; id: number; timeoutMs: number }; out: Promise<boolean> };
   /** Cancels the owner's consumers and requeues what it holds (a channel closed, a session taken over). */
   'owner.release': { in: { owner: string }; out: void };
   /** The caller's connection went away: release its owners, delete its exclusive queues. */
   'connection.close': { in: object; out: void };
+
+  // ---- request / reply (../requests.ts): a message routed with a reply address, answered by a
+  // publish to the default exchange with that address as routing key, or by nobody within the timeout.
+  'request.send': {
+    in: {
+      exchange: string;
+      routingKey: string;
+      message: PublishInput;
+      options: PublishOptions;
+      timeoutMs: number;
+    };
+    out: RequestResult;
+  };
 
   // ---- streams and their partitions
   'stream.create': {
@@ -221,6 +246,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'queue.check',
   'queue.peek',
   'queue.list',
+  'queue.counts',
   'binding.list',
   'stream.describe',
   'stream.list',

@@ -10,15 +10,20 @@ import type { Definitions, Users } from '../definitions.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { VirtualHost } from '../internal.js';
 import type { ProducerRegistry } from '../producers.js';
+import { isReplyAddress, type RequestResult, type Requests } from '../requests.js';
 import type { RetainedSet } from '../retained.js';
 import type { Session, SessionManager } from '../sessions.js';
-import type { ConsumeOptions, QueueOptions } from '../types.js';
+import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import type { CallerContext } from './context.js';
+import type { Meters } from './meters.js';
 
 /** What handlers reach: `BrokerCore`'s internals. */
 export interface HandlerHost {
   vhost(name: string): VirtualHost;
+  /** The vhost when it is open; undefined once it was deleted or the broker closed. */
+  openVhost(name: string): VirtualHost | undefined;
+  requests(vhost: string): Requests;
   sessions(vhost: string): SessionManager;
   groups(vhost: string): ConsumerGroups;
   retained(vhost: string): RetainedSet;
@@ -29,6 +34,7 @@ export interface HandlerHost {
   stats(): CoreStats;
   readonly users: Users;
   readonly definitions: Definitions;
+  readonly meters: Meters;
 }
 
 export type Handler<K extends CommandKind> = (
@@ -109,15 +115,21 @@ const queues = {
   'queue.unbind': (host, ctx, c) =>
     host.vhost(ctx.vhost).unbindQueue(c.queue, c.exchange, c.routingKey, c.args),
   'queue.list': (host, ctx) => host.vhost(ctx.vhost).listQueues(),
+  'queue.counts': (host, ctx, c) => {
+    const counts = host.meters.queue(ctx.vhost, c.name);
+    return counts === undefined ? undefined : { ...counts };
+  },
   'binding.list': (host, ctx) => host.vhost(ctx.vhost).listBindings(),
 } satisfies Partial<Handlers>;
 
 const messages = {
   'message.publish': (host, ctx, c) =>
-    host.vhost(ctx.vhost).publish(c.exchange, c.routingKey, c.message, {
-      ...c.options,
-      publisher: ctx.connectionId,
-    }),
+    c.exchange === '' && isReplyAddress(c.routingKey)
+      ? host.requests(ctx.vhost).reply(c.routingKey, c.message)
+      : host.vhost(ctx.vhost).publish(c.exchange, c.routingKey, c.message, {
+          ...c.options,
+          publisher: ctx.connectionId,
+        }),
   'queue.consume': (host, ctx, c) => host.vhost(ctx.vhost).consume(c.queue, consumeOptions(ctx, c.options)),
   'queue.get': (host, ctx, c) =>
     host.vhost(ctx.vhost).get(c.queue, {
@@ -125,11 +137,43 @@ const messages = {
       owner: ownerOf(ctx, c.owner),
       connectionId: ctx.connectionId,
     }),
-  'delivery.ack': (host, ctx, c) => host.vhost(ctx.vhost).ack(c.queue, c.id),
-  'delivery.nack': (host, ctx, c) => host.vhost(ctx.vhost).nack(c.queue, c.id, c.requeue),
-  'owner.release': (host, ctx, c) => host.vhost(ctx.vhost).releaseOwner(ownerOf(ctx, c.owner)),
-  'connection.close': (host, ctx) => host.vhost(ctx.vhost).closeConnection(ctx.connectionId),
+  // Settling and letting go are no-ops once the vhost is gone (deleted, or the broker closing while
+  // connections wind down): what they would settle went with it.
+  'delivery.ack': (host, ctx, c) => host.openVhost(ctx.vhost)?.ack(c.queue, c.id),
+  'delivery.nack': (host, ctx, c) => host.openVhost(ctx.vhost)?.nack(c.queue, c.id, c.requeue),
+  'delivery.requeue': (host, ctx, c) =>
+    host.vhost(ctx.vhost).requeue(c.queue, c.id, { atTail: c.atTail, counted: c.counted }),
+  'delivery.hold': (host, ctx, c) => host.vhost(ctx.vhost).holdFor(c.queue, c.id, c.timeoutMs),
+  'owner.release': (host, ctx, c) => host.openVhost(ctx.vhost)?.releaseOwner(ownerOf(ctx, c.owner)),
+  'connection.close': (host, ctx) => host.openVhost(ctx.vhost)?.closeConnection(ctx.connectionId),
+  'request.send': (host, ctx, c) => sendRequest(host, ctx, c),
 } satisfies Partial<Handlers>;
+
+/**
+ * Publishes a request with a fresh reply address. The request expires when its timeout does, so no
+ * responder is handed one its requester gave up on; a request routed nowhere gets no reply at once.
+ */
+function sendRequest(host: HandlerHost, ctx: CallerContext, c: Command<'request.send'>): RequestResult {
+  const pending = host.requests(ctx.vhost).open(c.timeoutMs);
+  const { properties } = c.message;
+  const expirationMs = Math.min(properties.expirationMs ?? c.timeoutMs, c.timeoutMs);
+  const message = {
+    body: c.message.body,
+    properties: { ...properties, replyTo: pending.replyTo, expirationMs },
+  };
+  let published: PublishResult;
+  try {
+    published = host.vhost(ctx.vhost).publish(c.exchange, c.routingKey, message, {
+      ...c.options,
+      publisher: ctx.connectionId,
+    });
+  } catch (err) {
+    pending.cancel();
+    throw err;
+  }
+  if (published.routedCount === 0) pending.cancel();
+  return { ...published, replyTo: pending.replyTo, reply: pending.reply };
+}
 
 const streams = {
   'stream.create': (host, ctx, c) => {

@@ -4,6 +4,7 @@
  * deliveries to consumers, which no command triggers, are counted by the vhost through `delivered`.
  * Counters only ever grow; a reader samples them over time to get rates.
  */
+import type { PublishResult } from '../types.js';
 import type { Command, CommandResult } from './commands.js';
 import type { CallerContext } from './context.js';
 
@@ -34,6 +35,7 @@ export class Meters {
   record(context: CallerContext, command: Command, result: unknown): void {
     switch (command.kind) {
       case 'message.publish':
+      case 'request.send':
         this.#published(context.vhost, command.exchange, result as CommandResult<'message.publish'>);
         return;
       case 'delivery.ack':
@@ -77,7 +79,7 @@ export class Meters {
     this.#vhosts.delete(vhost);
   }
 
-  #published(vhost: string, exchange: string, result: CommandResult<'message.publish'>): void {
+  #published(vhost: string, exchange: string, result: PublishResult): void {
     this.total.published++;
     const meters = this.#meters(vhost);
     counts(meters.exchanges, exchange).published++;

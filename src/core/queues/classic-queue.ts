@@ -12,9 +12,18 @@ import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
 import type { DecodedMessage } from '../message-codec.js';
-import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
+import type {
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  Message,
+  QueueInfo,
+  QueueOptions,
+  RequeueOptions,
+} from '../types.js';
 import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
+import { Holds } from './holds.js';
 import { durationMsMax } from './options.js';
 import { type QueuedMessage, ReadyList } from './ready-list.js';
 import { QueueStore, type StoredMessage } from './store.js';
@@ -64,6 +73,7 @@ export class ClassicQueue implements QueueEngine {
   readonly #expiryTimer: QueueTimer;
   readonly #delayTimer: QueueTimer;
   readonly #idleTimer: QueueTimer;
+  readonly #holds: Holds;
 
   constructor(name: string, options: QueueOptions, deps: QueueDeps) {
     this.name = name;
@@ -74,6 +84,7 @@ export class ClassicQueue implements QueueEngine {
     this.#expiryTimer = new QueueTimer(deps.exec, () => this.#expireHeads());
     this.#delayTimer = new QueueTimer(deps.exec, () => this.#releaseDelayed());
     this.#idleTimer = new QueueTimer(deps.exec, () => this.#idleExpired());
+    this.#holds = new Holds(deps.exec);
   }
 
   /** Opens the queue's logs and takes back every message that was not removed. */
@@ -186,6 +197,25 @@ export class ClassicQueue implements QueueEngine {
     if (requeue) this.#requeue(m);
     else this.#deadLetter(m, 'rejected');
     this.#dispatch();
+  }
+
+  requeue(id: number, options: RequeueOptions): void {
+    if (id <= this.#deps.idBase || this.#state !== 'open') return;
+    const m = this.#takeUnacked(id);
+    if (options.counted) m.deliveryCount++;
+    if (options.atTail) this.#requeueAtTail(m);
+    else this.#requeue(m);
+    this.#dispatch();
+  }
+
+  holdFor(id: number, timeoutMs: number): Promise<boolean> {
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > durationMsMax) {
+      throw brokerError(ErrorCode.invalidArgument, `A hold of ${timeoutMs} ms on queue '${this.name}'`);
+    }
+    if (id <= this.#deps.idBase || this.#state !== 'open' || !this.#unacked.has(id)) {
+      return Promise.resolve(false);
+    }
+    return this.#holds.arm(id, timeoutMs, () => this.requeue(id, { atTail: true, counted: true }));
   }
 
   /** Cancels the owner's consumers (quietly: the owner is going away), then requeues what it held. */
@@ -442,6 +472,7 @@ export class ClassicQueue implements QueueEngine {
     const c = m.holder;
     m.holder = undefined;
     assert(c !== undefined, 'unacked message without holder');
+    this.#holds.settle(id);
     const owner = typeof c === 'string' ? c : c.owner;
     const held = this.#byOwner.get(owner);
     held?.delete(id);
@@ -454,14 +485,45 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #requeue(m: QueuedMessage): void {
-    const limit = this.options.deliveryLimit;
-    if (limit !== undefined && m.deliveryCount > limit) {
-      this.#deadLetter(m, 'delivery_limit');
-      return;
-    }
+    if (this.#overDeliveryLimit(m)) return;
     m.redelivered = true;
     this.#ready.insert(m);
     this.#expireHeads();
+  }
+
+  /** Dead-letters `m` when it has failed more often than the queue's delivery limit allows. */
+  #overDeliveryLimit(m: QueuedMessage): boolean {
+    const limit = this.options.deliveryLimit;
+    if (limit === undefined || m.deliveryCount <= limit) return false;
+    this.#deadLetter(m, 'delivery_limit');
+    return true;
+  }
+
+  /** Behind every ready message: a new id, and for a stored message a new log entry carrying its count. */
+  #requeueAtTail(m: QueuedMessage): void {
+    if (this.#overDeliveryLimit(m)) return;
+    m.redelivered = true;
+    if (m.offset >= 0 && this.#store !== undefined && !this.#storeAgain(m)) return;
+    this.#makeReady(m, false);
+  }
+
+  /**
+   * Appends `m` again so that a restart finds it at its new place with its delivery count; the old
+   * entry is removed once the new one is durable (a crash in between keeps both: at least once).
+   */
+  #storeAgain(m: QueuedMessage): boolean {
+    const store = this.#store!;
+    const message = this.#load(m);
+    if (message === undefined) return false;
+    const envelope = { enqueuedAtMs: this.#deps.exec.now(), deliveryCount: m.deliveryCount };
+    const appended = store.append(message, { ...envelope, ...optional({ expiresAtMs: m.expiresAtMs }) });
+    const old = m.offset;
+    m.offset = appended.offset;
+    m.message = undefined;
+    this.#deps.exec.follow(appended.durable, () => {
+      if (this.#store === store) store.remove(old);
+    });
+    return true;
   }
 
   // ---- consumers
@@ -561,6 +623,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #stopTimers(): void {
+    this.#holds.clear();
     this.#expiryTimer.cancel();
     this.#delayTimer.cancel();
     this.#idleTimer.cancel();

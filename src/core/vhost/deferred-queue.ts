@@ -6,7 +6,15 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { QueueEngine } from '../internal.js';
-import type { ConsumeOptions, Consumer, Delivery, Message, QueueInfo, QueueOptions } from '../types.js';
+import type {
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  Message,
+  QueueInfo,
+  QueueOptions,
+  RequeueOptions,
+} from '../types.js';
 
 interface Op {
   apply(engine: QueueEngine): void;
@@ -15,6 +23,10 @@ interface Op {
 
 /** Engines may offer `touch()`, which restarts the `x-expires` timer. */
 type Touchable = QueueEngine & { touch?(): void };
+
+function notForStreams(queue: string): Error {
+  return brokerError(ErrorCode.preconditionFailed, `Queue '${queue}' is a stream: deliveries only ack`);
+}
 
 export function refusedError(queue: string): Error {
   return brokerError(ErrorCode.resourceExhausted, `Queue '${queue}' is full and refuses new messages`);
@@ -97,6 +109,18 @@ export class DeferredQueue implements QueueEngine {
 
   nack(id: number, requeue: boolean): void {
     this.#engineOrThrow().nack(id, requeue);
+  }
+
+  requeue(id: number, options: RequeueOptions): void {
+    const engine = this.#engineOrThrow();
+    if (engine.requeue === undefined) throw notForStreams(this.name);
+    engine.requeue(id, options);
+  }
+
+  holdFor(id: number, timeoutMs: number): Promise<boolean> {
+    const engine = this.#engineOrThrow();
+    if (engine.holdFor === undefined) throw notForStreams(this.name);
+    return engine.holdFor(id, timeoutMs);
   }
 
   releaseOwner(owner: string): void {

@@ -40,6 +40,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  RequeueOptions,
 } from '../types.js';
 import { checkName, checkQueueEquivalent, refuseReserved, serverQueueName } from './checks.js';
 import { refusedError } from './deferred-queue.js';
@@ -384,6 +385,14 @@ export class Vhost implements VirtualHost {
 
   nack(queue: string, id: number, requeue: boolean): void {
     this.#queues.get(queue)?.engine.nack(id, requeue);
+  }
+
+  requeue(queue: string, id: number, options: RequeueOptions): void {
+    this.#queues.get(queue)?.engine.requeue(id, options);
+  }
+
+  holdFor(queue: string, id: number, timeoutMs: number): Promise<boolean> {
+    return this.#queues.get(queue)?.engine.holdFor(id, timeoutMs) ?? Promise.resolve(false);
   }
 
   releaseOwner(owner: string): void {

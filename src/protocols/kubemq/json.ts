@@ -1,0 +1,150 @@
+/**
+ * KubeMQ's JSON (REST bodies and WebSocket frames): the proto messages as Go's `encoding/json` writes
+ * them — PascalCase keys, zero values left out (`omitempty`), `bytes` as standard base64, int64 as bare
+ * numbers, enums as numbers — and read back as it reads them: keys match case-insensitively, missing
+ * fields take their defaults. Both directions walk the message descriptors of kubemq.proto, so the
+ * shapes cannot drift from the service definition.
+ */
+import { Buffer } from 'node:buffer';
+import { fail } from './errors.js';
+import { type FieldDescriptor, type MessageDescriptor, messageType } from './proto.js';
+
+/** Nesting deeper than the proto has (QueuesInfoResponse → Info → Queues) is malformed input. */
+const depthMax = 8;
+
+const int64Types = new Set(['TYPE_INT64', 'TYPE_UINT64', 'TYPE_SINT64', 'TYPE_FIXED64', 'TYPE_SFIXED64']);
+const intTypes = new Set(['TYPE_INT32', 'TYPE_UINT32', 'TYPE_SINT32', 'TYPE_ENUM']);
+
+function isMap(descriptor: MessageDescriptor, field: FieldDescriptor): boolean {
+  return field.type === 'TYPE_MESSAGE' && mapEntry(descriptor, field) !== undefined;
+}
+
+function mapEntry(descriptor: MessageDescriptor, field: FieldDescriptor): MessageDescriptor | undefined {
+  return descriptor.nestedType.find((t) => t.name === field.typeName && t.options?.mapEntry === true);
+}
+
+// ---- reading
+
+function defaultOf(descriptor: MessageDescriptor, field: FieldDescriptor): unknown {
+  if (isMap(descriptor, field)) return {};
+  if (field.label === 'LABEL_REPEATED') return [];
+  if (field.type === 'TYPE_MESSAGE') return null;
+  if (field.type === 'TYPE_STRING') return '';
+  if (field.type === 'TYPE_BOOL') return false;
+  if (field.type === 'TYPE_BYTES') return Buffer.alloc(0);
+  if (int64Types.has(field.type)) return '0';
+  return 0;
+}
+
+function scalarFrom(field: FieldDescriptor, value: unknown): unknown {
+  const name = field.name;
+  switch (true) {
+    case field.type === 'TYPE_STRING':
+      if (typeof value !== 'string') fail(`field ${name} must be a string`);
+      return value;
+    case field.type === 'TYPE_BOOL':
+      if (typeof value !== 'boolean') fail(`field ${name} must be true or false`);
+      return value;
+    case field.type === 'TYPE_BYTES':
+      if (typeof value !== 'string') fail(`field ${name} must be a base64 string`);
+      return Buffer.from(value, 'base64');
+    case int64Types.has(field.type):
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+      if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) return value;
+      return fail(`field ${name} must be an integer`);
+    case intTypes.has(field.type):
+      if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2 ** 31) {
+        fail(`field ${name} must be a 32-bit integer`);
+      }
+      return value;
+    default:
+      return fail(`field ${name} has an unsupported type`);
+  }
+}
+
+function valueFrom(
+  descriptor: MessageDescriptor,
+  field: FieldDescriptor,
+  value: unknown,
+  depth: number,
+): unknown {
+  if (value === null || value === undefined) return defaultOf(descriptor, field);
+  if (isMap(descriptor, field)) {
+    if (typeof value !== 'object' || Array.isArray(value)) fail(`field ${field.name} must be an object`);
+    const out: Record<string, string> = {};
+    for (const [key, item] of Object.entries(value as object)) {
+      if (typeof item !== 'string') fail(`field ${field.name} must map strings to strings`);
+      out[key] = item;
+    }
+    return out;
+  }
+  const one = (item: unknown) =>
+    field.type === 'TYPE_MESSAGE' ? messageFrom(field.typeName, item, depth + 1) : scalarFrom(field, item);
+  if (field.label !== 'LABEL_REPEATED') return one(value);
+  if (!Array.isArray(value)) fail(`field ${field.name} must be an array`);
+  return (value as unknown[]).map(one);
+}
+
+/** A message of type `typeName` from parsed JSON; throws a KubemqFailure on a malformed value. */
+export function messageFrom(typeName: string, json: unknown, depth = 0): Record<string, unknown> {
+  if (depth > depthMax) fail('JSON nested too deeply');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(`${typeName} must be an object`);
+  const descriptor = messageType(typeName);
+  const byLowerName = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(json as object)) byLowerName.set(key.toLowerCase(), value);
+  const out: Record<string, unknown> = {};
+  for (const field of descriptor.field) {
+    out[field.name] = valueFrom(descriptor, field, byLowerName.get(field.name.toLowerCase()), depth);
+  }
+  return out;
+}
+
+/** Parses `text` as JSON and reads a message of type `typeName` from it. */
+export function parseMessage<T>(typeName: string, text: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    fail('invalid JSON');
+  }
+  return messageFrom(typeName, json) as T;
+}
+
+// ---- writing
+
+function isZero(value: unknown): boolean {
+  if (value === undefined || value === null || value === '' || value === 0 || value === false) return true;
+  if (value === '0') return true;
+  if (value instanceof Uint8Array) return value.length === 0;
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === 'object') return Object.keys(value).length === 0;
+  return false;
+}
+
+function scalarJson(field: FieldDescriptor, value: unknown): string {
+  if (field.type === 'TYPE_BYTES') return JSON.stringify(Buffer.from(value as Uint8Array).toString('base64'));
+  if (int64Types.has(field.type)) return String(value);
+  return JSON.stringify(value);
+}
+
+function valueJson(descriptor: MessageDescriptor, field: FieldDescriptor, value: unknown): string {
+  if (isMap(descriptor, field)) return JSON.stringify(value);
+  const one = (item: unknown) =>
+    field.type === 'TYPE_MESSAGE' ? messageJson(field.typeName, item) : scalarJson(field, item);
+  if (field.label !== 'LABEL_REPEATED') return one(value);
+  return `[${(value as unknown[]).map(one).join(',')}]`;
+}
+
+/** A message as Go's encoding/json writes it (`null` for none). */
+export function messageJson(typeName: string, message: unknown): string {
+  if (message === null || message === undefined) return 'null';
+  const descriptor = messageType(typeName);
+  const parts: string[] = [];
+  const record = message as Record<string, unknown>;
+  for (const field of descriptor.field) {
+    const value = record[field.name];
+    if (isZero(value)) continue;
+    parts.push(`${JSON.stringify(field.name)}:${valueJson(descriptor, field, value)}`);
+  }
+  return `{${parts.join(',')}}`;
+}

@@ -1,0 +1,337 @@
+/**
+ * The REST and WebSocket face (KubeMQ's port 9090): every path of KubeMQ's REST API, answering in its
+ * envelope `{"is_error", "message", "data"}` (HTTP 200, or 400 with the error text), with the proto
+ * messages as JSON (./json.ts), CORS open to any origin. Subscriptions and streams are WebSockets; a
+ * subscription that fails its checks is refused with a 400 envelope before the upgrade.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { asFailure, KubemqFailure, Texts } from './errors.js';
+import { sendEvent, subscribeEvents } from './events.js';
+import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
+import { ping, queuesInfo } from './info.js';
+import { messageJson, parseMessage } from './json.js';
+import { QueueTransaction } from './queue-transaction.js';
+import { ackAllQueueMessages, receiveQueueMessages, sendQueueBatch, sendQueueMessage } from './queues.js';
+import { sendRequest, sendResponse, subscribeRequests } from './rpc.js';
+import type { Caller, KubemqServer } from './server.js';
+import type { Sink } from './sink.js';
+import {
+  type Event,
+  type Result,
+  StoreStart,
+  type StreamQueueMessagesRequest,
+  type StreamQueueMessagesResponse,
+  type Subscribe,
+  SubscribeType,
+} from './types.js';
+import { webSocketSink } from './ws.js';
+
+type Handler = (caller: Caller, body: string, url: URL) => Promise<{ type: string; data: unknown }>;
+
+const corsHeaders = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-allow-headers': 'Content-Type, Authorization',
+};
+
+function envelope(isError: boolean, message: string, data: string): string {
+  return `{"is_error":${isError},"message":${JSON.stringify(message)},"data":${data}}`;
+}
+
+function reply(server: KubemqServer, res: ServerResponse, code: number, body: string): void {
+  res.writeHead(code, {
+    ...corsHeaders,
+    'content-type': 'application/json; charset=UTF-8',
+    broker: server.host,
+    'x-powered-by': `Switchyard ${server.version}`,
+  });
+  res.end(body);
+}
+
+/** Unary handlers by method and path; each reads its proto message and answers with one. */
+function routes(): Map<string, Handler> {
+  const json = <T>(type: string, body: string) => parseMessage<T>(type, body === '' ? '{}' : body);
+  const out = (type: string, data: unknown) => ({ type, data });
+  return new Map<string, Handler>([
+    ['GET /ping', async (caller) => out('PingResult', ping(caller.server))],
+    [
+      'POST /send/event',
+      async (caller, body) => {
+        const event = json<Event>('Event', body);
+        return out('Result', event.Store ? await sendStoreEvent(caller, event) : sendEvent(caller, event));
+      },
+    ],
+    [
+      'POST /send/request',
+      async (caller, body) => out('Response', await sendRequest(caller, json('Request', body))),
+    ],
+    [
+      'POST /send/response',
+      async (caller, body) => {
+        sendResponse(caller, json('Response', body));
+        return out('Empty', null);
+      },
+    ],
+    [
+      'POST /queue/send',
+      async (caller, body) =>
+        out('SendQueueMessageResult', await sendQueueMessage(caller, json('QueueMessage', body))),
+    ],
+    [
+      'POST /queue/send_batch',
+      async (caller, body) =>
+        out(
+          'QueueMessagesBatchResponse',
+          await sendQueueBatch(caller, json('QueueMessagesBatchRequest', body)),
+        ),
+    ],
+    [
+      'POST /queue/receive',
+      async (caller, body) =>
+        out(
+          'ReceiveQueueMessagesResponse',
+          await receiveQueueMessages(caller, json('ReceiveQueueMessagesRequest', body)),
+        ),
+    ],
+    [
+      'POST /queue/ack_all',
+      async (caller, body) =>
+        out(
+          'AckAllQueueMessagesResponse',
+          await ackAllQueueMessages(caller, json('AckAllQueueMessagesRequest', body)),
+        ),
+    ],
+    [
+      'GET /queue/info',
+      async (caller, body, url) => {
+        const request = json<{ RequestID: string; QueueName: string }>('QueuesInfoRequest', body);
+        const param = (name: string) => {
+          for (const [key, value] of url.searchParams)
+            if (key.toLowerCase().replace('_', '') === name) return value;
+          return undefined;
+        };
+        request.QueueName = param('queuename') ?? request.QueueName;
+        request.RequestID = param('requestid') ?? request.RequestID;
+        return out('QueuesInfoResponse', queuesInfo(caller, request));
+      },
+    ],
+  ]);
+}
+
+/** Reads a request body of at most `bytesMax`; undefined when larger. */
+function readBody(req: IncomingMessage, bytesMax: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > bytesMax) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function callerOf(server: KubemqServer, req: IncomingMessage): Caller {
+  const peer = req.socket.remoteAddress ?? '';
+  return server.caller(server.login({ token: req.headers.authorization }, peer), peer);
+}
+
+async function serve(
+  server: KubemqServer,
+  table: Map<string, Handler>,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, corsHeaders).end();
+    return;
+  }
+  const handler = table.get(`${req.method} ${url.pathname}`);
+  if (handler === undefined) {
+    reply(server, res, 404, envelope(true, 'Not Found', 'null'));
+    return;
+  }
+  const body = await readBody(req, server.limits.jsonBytesMax);
+  if (body === undefined) {
+    reply(server, res, 413, envelope(true, 'Request Entity Too Large', 'null'));
+    return;
+  }
+  const caller = callerOf(server, req);
+  res.on('close', () => caller.close());
+  try {
+    const { type, data } = await handler(caller, body, url);
+    reply(server, res, 200, envelope(false, 'OK', type === 'Empty' ? 'null' : messageJson(type, data)));
+  } catch (err) {
+    reply(server, res, 400, envelope(true, asFailure(err).message, 'null'));
+  } finally {
+    caller.close();
+  }
+}
+
+/** A subscription from the query string, as KubeMQ reads it. */
+function subscribeOf(url: URL): Subscribe {
+  const q = url.searchParams;
+  const types: Record<string, number> = {
+    events: SubscribeType.events,
+    events_store: SubscribeType.eventsStore,
+    commands: SubscribeType.commands,
+    queries: SubscribeType.queries,
+  };
+  const storeType = Number.parseInt(q.get('events_store_type_data') ?? '0', 10);
+  const value = q.get('events_store_type_value') ?? '0';
+  return {
+    SubscribeTypeData: types[q.get('subscribe_type') ?? ''] ?? 0,
+    ClientID: q.get('client_id') ?? '',
+    Channel: q.get('channel') ?? '',
+    Group: q.get('group') ?? '',
+    EventsStoreTypeData:
+      storeType >= StoreStart.newOnly && storeType <= StoreStart.atTimeDelta ? storeType : 0,
+    EventsStoreTypeValue: /^-?\d{1,19}$/.test(value) ? value : '0',
+  };
+}
+
+/** The sink's item type follows the path (`replyTypes`); each handler names its own. */
+// biome-ignore lint/suspicious/noExplicitAny: one table holds sinks of several item types
+type Upgrade = (caller: Caller, url: URL, sink: Sink<any>) => Promise<void> | void;
+
+const upgrades = new Map<string, Upgrade>([
+  [
+    '/subscribe/events',
+    (caller, url, sink) => {
+      const request = subscribeOf(url);
+      if (request.SubscribeTypeData === SubscribeType.events) return subscribeEvents(caller, request, sink);
+      if (request.SubscribeTypeData === SubscribeType.eventsStore)
+        return subscribeEventsStore(caller, request, sink);
+      throw new KubemqFailure(Texts.subscribeType);
+    },
+  ],
+  ['/subscribe/requests', (caller, url, sink) => subscribeRequests(caller, subscribeOf(url), sink)],
+]);
+
+/** Streams whose frames are requests: each text frame is parsed as `type` and handed to the session. */
+interface StreamPath {
+  readonly type: string;
+  // biome-ignore lint/suspicious/noExplicitAny: one table holds streams of several item types
+  readonly open: (caller: Caller, sink: Sink<any>) => (request: any) => void;
+}
+
+const streams = new Map<string, StreamPath>([
+  [
+    '/send/stream',
+    {
+      type: 'Event',
+      open: (caller, sink: Sink<Result>) => (event: Event) => {
+        const sent = event.Store
+          ? sendStoreEvent(caller, event)
+          : Promise.resolve().then(() => sendEvent(caller, event));
+        sent
+          .catch(
+            (err: unknown): Result => ({
+              EventID: event.EventID,
+              Sent: false,
+              Error: asFailure(err).message,
+            }),
+          )
+          .then((result) => sink.write(result))
+          .catch((err: unknown) => caller.server.logger.debug({ err }, 'kubemq: a result was not written'));
+      },
+    },
+  ],
+  [
+    '/queue/stream',
+    {
+      type: 'StreamQueueMessagesRequest',
+      open: (caller, sink: Sink<StreamQueueMessagesResponse>) => {
+        const transaction = new QueueTransaction(caller, sink);
+        return (request: StreamQueueMessagesRequest) => transaction.request(request);
+      },
+    },
+  ],
+]);
+
+const replyTypes: Record<string, string> = {
+  '/subscribe/events': 'EventReceive',
+  '/subscribe/requests': 'Request',
+  '/send/stream': 'Result',
+  '/queue/stream': 'StreamQueueMessagesResponse',
+};
+
+function refuse(socket: Duplex, code: number, body: string): void {
+  const reason = code === 404 ? 'Not Found' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json; charset=UTF-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function upgrade(
+  server: KubemqServer,
+  wss: WebSocketServer,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+) {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const typeName = replyTypes[url.pathname];
+  if (typeName === undefined) {
+    refuse(socket, 404, envelope(true, 'Not Found', 'null'));
+    return;
+  }
+  const caller = callerOf(server, req);
+  const sink = webSocketSink<unknown>(typeName, server.limits.deliveryWindow);
+  sink.onClose(() => caller.close());
+  const stream = streams.get(url.pathname);
+  const take = stream?.open(caller, sink);
+  Promise.resolve()
+    .then(() => upgrades.get(url.pathname)?.(caller, url, sink))
+    .then(
+      () =>
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          sink.attach(ws);
+          if (stream === undefined || take === undefined) return;
+          ws.on('message', (data, binary) => {
+            // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
+            if (binary) return;
+            try {
+              take(parseMessage<never>(stream.type, data.toString()));
+            } catch (err) {
+              server.logger.debug({ err }, 'kubemq: a WebSocket frame was skipped');
+            }
+          });
+        }),
+      (err: unknown) => {
+        sink.end();
+        refuse(socket, 400, envelope(true, asFailure(err).message, 'null'));
+      },
+    );
+}
+
+export function restServer(server: KubemqServer): Server {
+  const table = routes();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
+  const http = createServer((req, res) => {
+    serve(server, table, req, res).catch((err: unknown) => {
+      server.logger.warn({ err }, 'kubemq: a REST request failed');
+      if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));
+    });
+  });
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    upgrade(server, wss, req, socket, head);
+  });
+  http.on('close', () => {
+    for (const client of wss.clients) client.terminate();
+    wss.close();
+  });
+  return http;
+}
