@@ -86,10 +86,30 @@ class ReadLease implements ReadBuffers {
  */
 export const afterWrite: unique symbol = Symbol('kafka.fetch.afterWrite');
 
-/** A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied. */
+/**
+ * A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied.
+ * Records are never null, errors included: Kafka sends an empty record set, and librdkafka refuses a
+ * null one ("invalid MessageSetSize -1") and never applies auto.offset.reset.
+ */
 type PartitionOut = Omit<KafkaInput<FetchResponsePartitionData>, 'records'> & {
-  records?: Uint8Array | RecordChunks | null;
+  records: Uint8Array | RecordChunks;
 };
+
+const noRecords = new Uint8Array(0);
+
+/** A partition that cannot be read: no offsets known (-1, as Kafka answers) and an empty record set. */
+function partitionError(partitionIndex: number, errorCode: KafkaError): PartitionOut {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    abortedTransactions: [],
+    preferredReadReplica: -1,
+    records: noRecords,
+  };
+}
 interface TopicOut {
   topic: string;
   partitions: PartitionOut[];
@@ -155,8 +175,7 @@ function readPartition(
   buffers: ReadBuffers,
 ): { out: PartitionOut; bytes: number } {
   const partition = partitionOf(broker, want.topic, want.partition);
-  if (isKafkaError(partition))
-    return { out: { partitionIndex: want.partition, errorCode: partition }, bytes: 0 };
+  if (isKafkaError(partition)) return { out: partitionError(want.partition, partition), bytes: 0 };
   const end = partition.endOffset;
   const start = partition.startOffset;
   const base = {
@@ -167,13 +186,12 @@ function readPartition(
     abortedTransactions: [],
     preferredReadReplica: -1,
   };
-  if (want.offset < start || want.offset > end) {
-    return { out: { ...base, errorCode: KafkaError.offsetOutOfRange, records: null }, bytes: 0 };
-  }
+  if (want.offset < start || want.offset > end)
+    return { out: partitionError(want.partition, KafkaError.offsetOutOfRange), bytes: 0 };
   const limit = Math.min(want.maxBytes, budget);
   // KIP-74: the first partition with data returns at least one whole batch, even over the limits.
   if (want.offset === end || (limit <= 0 && !first))
-    return { out: { ...base, errorCode: KafkaError.none, records: new Uint8Array(0) }, bytes: 0 };
+    return { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 };
   try {
     const batches = readBatches(partition, want.offset, limit, buffers);
     const records = new RecordChunks(
@@ -184,7 +202,7 @@ function readPartition(
     return { out: { ...base, errorCode: KafkaError.none, records }, bytes: records.length };
   } catch (err) {
     broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
-    return { out: { ...base, errorCode: kafkaErrorOf(err), records: null }, bytes: 0 };
+    return { out: partitionError(want.partition, kafkaErrorOf(err)), bytes: 0 };
   }
 }
 
