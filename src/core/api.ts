@@ -82,6 +82,8 @@ export interface GroupOffset {
   readonly offset: number;
   readonly metadata: string;
   readonly committedAt: number;
+  /** The leader epoch the committer last saw for the partition (Kafka KIP-320); absent when it sent none. */
+  readonly leaderEpoch?: number;
 }
 
 export interface VirtualHost {

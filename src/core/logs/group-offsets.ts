@@ -18,6 +18,7 @@ interface StoredOffset {
   readonly offset: number;
   readonly metadata: string;
   readonly committedAt: number;
+  readonly leaderEpoch?: number;
 }
 
 export interface GroupOffsetRow {
@@ -28,19 +29,20 @@ export interface GroupOffsetRow {
 
 function isStoredOffset(value: unknown): value is StoredOffset {
   if (typeof value !== 'object' || value === null) return false;
-  const { stream, partition, offset, metadata, committedAt } = value as Record<string, unknown>;
+  const { stream, partition, offset, metadata, committedAt, leaderEpoch } = value as Record<string, unknown>;
   return (
     typeof stream === 'string' &&
     typeof partition === 'number' &&
     typeof offset === 'number' &&
     typeof metadata === 'string' &&
-    typeof committedAt === 'number'
+    typeof committedAt === 'number' &&
+    (leaderEpoch === undefined || typeof leaderEpoch === 'number')
   );
 }
 
 function toRow(value: StoredOffset): GroupOffsetRow {
-  const { stream, partition, offset, metadata, committedAt } = value;
-  return { stream, partition, offset: { offset, metadata, committedAt } };
+  const { stream, partition, ...offset } = value;
+  return { stream, partition, offset: pickOffset(offset) };
 }
 
 export class GroupOffsets {
@@ -89,7 +91,13 @@ export class GroupOffsets {
 
 /** Only the declared fields are stored, whatever else the caller's object carries. */
 function pickOffset(offset: GroupOffset): GroupOffset {
-  return { offset: offset.offset, metadata: offset.metadata, committedAt: offset.committedAt };
+  const { leaderEpoch } = offset;
+  return {
+    offset: offset.offset,
+    metadata: offset.metadata,
+    committedAt: offset.committedAt,
+    ...(leaderEpoch === undefined ? {} : { leaderEpoch }),
+  };
 }
 
 function checkGroup(group: string): void {
@@ -113,6 +121,12 @@ function checkOffset(offset: GroupOffset): void {
     throw brokerError(
       ErrorCode.invalidArgument,
       `Offset metadata exceeds ${offsetMetadataCharsMax} characters`,
+    );
+  }
+  if (offset.leaderEpoch !== undefined && !Number.isSafeInteger(offset.leaderEpoch)) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `Leader epoch must be an integer, got ${offset.leaderEpoch}`,
     );
   }
   if (!Number.isFinite(offset.committedAt)) {

@@ -25,6 +25,11 @@ export interface KafkaOptions {
   sessionTimeoutMsMax: number;
   /** Members of one consumer group. */
   groupMembersMax: number;
+  /**
+   * How long a group with no members waits for others before completing its first join (Kafka's
+   * group.initial.rebalance.delay.ms), so a group starting up gets one generation instead of one per member.
+   */
+  groupInitialRebalanceDelayMs: number;
   /** Longest a Produce waits for a resource alarm to clear (also bounded by its own timeout). */
   alarmHoldMsMax: number;
 }
@@ -39,6 +44,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,
   groupMembersMax: 1000,
+  groupInitialRebalanceDelayMs: 3000,
   alarmHoldMsMax: 30_000,
 };
 

@@ -22,12 +22,16 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
     configKey: 'kafkaPort',
     async start(context): Promise<RunningListener> {
       // The configuration's settings, then what the embedder passed in code.
-      const { kafkaAutoCreateTopics: autoCreateTopics, kafkaDefaultPartitions: defaultPartitions } =
-        context.config;
+      const {
+        kafkaAutoCreateTopics: autoCreateTopics,
+        kafkaDefaultPartitions: defaultPartitions,
+        kafkaGroupInitialRebalanceDelayMs: groupInitialRebalanceDelayMs,
+      } = context.config;
       const options: KafkaOptions = {
         ...kafkaOptionsDefault,
         autoCreateTopics,
         defaultPartitions,
+        groupInitialRebalanceDelayMs,
         ...overrides,
       };
       const broker: KafkaBroker = {
