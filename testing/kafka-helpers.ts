@@ -88,3 +88,10 @@ export function hasPythonModule(module: string): boolean {
   });
   return result.status === 0;
 }
+
+/** The skip reason for tests driving librdkafka through python3-confluent-kafka, false when it is there. */
+export function confluentMissing(): false | string {
+  return hasPythonModule('confluent_kafka')
+    ? false
+    : 'python3-confluent-kafka is not installed (apt-get install python3-confluent-kafka)';
+}

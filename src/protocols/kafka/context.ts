@@ -6,6 +6,7 @@ import type { CoreBroker, VirtualHost } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
+import type { TopicConfigStore } from './topic-settings.js';
 
 export interface KafkaOptions {
   /** Metadata for an unknown topic creates it (Kafka's `auto.create.topics.enable`). */
@@ -58,6 +59,8 @@ export interface KafkaBroker {
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
   readonly producers: ProducerRegistry;
+  /** Topic configs the adapter keeps (all but retention, which core keeps). */
+  readonly topicConfigs: TopicConfigStore;
   readonly logger: Logger;
 }
 

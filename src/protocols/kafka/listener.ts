@@ -12,6 +12,7 @@ import { listenOn } from '../../shared/net.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
+import { TopicConfigStore } from './topic-settings.js';
 
 /** Open client connections per listener; more are refused at accept. */
 export const connectionsMax = 10_000;
@@ -45,6 +46,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
           (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
         ),
         producers: new ProducerRegistry(context.core),
+        topicConfigs: new TopicConfigStore(context.core.state, options.vhost),
         logger: context.logger,
       };
       const connections = new Set<KafkaConnection>();

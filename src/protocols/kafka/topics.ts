@@ -22,6 +22,8 @@ export async function topicOrCreate(
   if (!validTopicName(name)) return KafkaError.invalidTopic;
   if (!allowCreate || !broker.options.autoCreateTopics) return KafkaError.unknownTopicOrPartition;
   try {
+    // A topic of an old name starts from the defaults, whatever configs the old one had.
+    await broker.topicConfigs.forget(name);
     return await broker.vhost.createStream(name, { partitions: broker.options.defaultPartitions });
   } catch (err) {
     broker.logger.warn({ err, topic: name }, 'kafka: auto-creating a topic failed');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApiKey, type FetchResponse } from '../../../src/protocols/kafka/codec/index.js';
 import {
-  hasPythonModule,
+  confluentMissing,
   type KafkaTestBroker,
   kafkaClient,
   startKafkaBroker,
@@ -15,9 +15,7 @@ import {
 import { runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
-const noConfluent = hasPythonModule('confluent_kafka')
-  ? false
-  : 'python3-confluent-kafka is not installed (apt-get install python3-confluent-kafka)';
+const noConfluent = confluentMissing();
 
 /** A consumer placed past the end of the partition must come back by auto.offset.reset=earliest. */
 const pythonReset = `
