@@ -162,6 +162,7 @@ function brokerConfigs(ctx: RequestContext) {
     entry('auto.create.topics.enable', String(o.autoCreateTopics)),
     entry('num.partitions', String(o.defaultPartitions)),
     entry('message.max.bytes', String(o.batchBytesMax)),
+    entry('group.initial.rebalance.delay.ms', String(o.groupInitialRebalanceDelayMs)),
   ];
 }
 

@@ -132,14 +132,17 @@ interface Wanted {
 const readStepsMax = 64;
 
 /**
- * The partition's batches from `offset`, at least one and then up to `limitBytes`. Storage sizes its
- * file reads from what is asked, so each step asks for the bytes still wanted. An entry past the limit
- * is dropped: AMQP entries grow when wrapped into a batch, so storage's count is only an estimate.
+ * The partition's batches from `offset` up to `limitBytes`; with `atLeastOne`, the first batch even
+ * when it alone is larger (KIP-74: only the first partition with data may go over the limits, or the
+ * response would outgrow what the client can receive). Storage sizes its file reads from what is
+ * asked, so each step asks for the bytes still wanted. An entry past the limit is dropped: AMQP
+ * entries grow when wrapped into a batch, so storage's count is only an estimate.
  */
 function readBatches(
   partition: StreamPartition,
   offset: number,
   limitBytes: number,
+  atLeastOne: boolean,
   buffers: ReadBuffers,
 ): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -158,7 +161,7 @@ function readBatches(
       next = entry.offset + entry.count;
       const batch = entryAsBatch(entry);
       if (batch === null) continue;
-      if (out.length > 0 && bytes + batch.length > limitBytes) return out;
+      if ((out.length > 0 || !atLeastOne) && bytes + batch.length > limitBytes) return out;
       out.push(batch);
       bytes += batch.length;
     }
@@ -193,10 +196,10 @@ function readPartition(
   if (want.offset === end || (limit <= 0 && !first))
     return { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 };
   try {
-    const batches = readBatches(partition, want.offset, limit, buffers);
+    const batches = readBatches(partition, want.offset, limit, first, buffers);
     const records = new RecordChunks(
       want.magic === 0 || want.magic === 1
-        ? downConvertBatches(batches, want.magic, want.offset, limit)
+        ? downConvertBatches(batches, want.magic, want.offset, limit, first)
         : batches,
     );
     return { out: { ...base, errorCode: KafkaError.none, records }, bytes: records.length };
