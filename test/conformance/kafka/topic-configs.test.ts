@@ -203,99 +203,95 @@ describe('topic configs through kafkajs, across a restart', () => {
   });
 });
 
-describe('the topic config checker', () => {
-  const check = (name: string, value: string | null) =>
-    checkTopicConfigs([{ name, value }], 16 * 1024 * 1024);
-  const refusal = (name: string, value: string | null) => {
-    const got = check(name, value);
-    return isRefusal(got) ? got.refused : undefined;
-  };
+/** The checker's INVALID_CONFIG message for one config, undefined when it is accepted. */
+function refusal(name: string, value: string | null): string | undefined {
+  const got = checkTopicConfigs([{ name, value }], 16 * 1024 * 1024);
+  return isRefusal(got) ? got.refused : undefined;
+}
 
-  test("answers in Kafka's words for each type and validator", () => {
-    const cases: Array<[string, string | null, string]> = [
-      ['retention.ms', null, 'Null value not supported for topic configs: retention.ms'],
-      ['retention.ms', '-2', 'Invalid value -2 for configuration retention.ms: Value must be at least -1'],
-      [
-        'max.message.bytes',
-        '2147483648',
-        'Invalid value 2147483648 for configuration max.message.bytes: Not a number of type INT',
-      ],
-      [
-        'preallocate',
-        'yes',
-        'Invalid value yes for configuration preallocate: Expected value to be either true or false',
-      ],
-      [
-        'min.cleanable.dirty.ratio',
-        '1.5',
-        'Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be no more than 1',
-      ],
-      [
-        'min.cleanable.dirty.ratio',
-        'half',
-        'Invalid value half for configuration min.cleanable.dirty.ratio: Not a number of type DOUBLE',
-      ],
-      [
-        'compression.gzip.level',
-        '0',
-        'Invalid value 0 for configuration compression.gzip.level: Value must be between 1 and 9 or equal to -1',
-      ],
-      [
-        'cleanup.policy',
-        'shred',
-        'Invalid value shred for configuration cleanup.policy: String must be one of: compact, delete',
-      ],
-      [
-        'message.timestamp.type',
-        'Now',
-        'Invalid value Now for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime',
-      ],
-    ];
-    for (const [name, value, message] of cases)
-      assert.equal(refusal(name, value), message, `${name}=${value}`);
+test("the checker answers in Kafka's words for each type and validator", () => {
+  const cases: Array<[string, string | null, string]> = [
+    ['retention.ms', null, 'Null value not supported for topic configs: retention.ms'],
+    ['retention.ms', '-2', 'Invalid value -2 for configuration retention.ms: Value must be at least -1'],
+    [
+      'max.message.bytes',
+      '2147483648',
+      'Invalid value 2147483648 for configuration max.message.bytes: Not a number of type INT',
+    ],
+    [
+      'preallocate',
+      'yes',
+      'Invalid value yes for configuration preallocate: Expected value to be either true or false',
+    ],
+    [
+      'min.cleanable.dirty.ratio',
+      '1.5',
+      'Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be no more than 1',
+    ],
+    [
+      'min.cleanable.dirty.ratio',
+      'half',
+      'Invalid value half for configuration min.cleanable.dirty.ratio: Not a number of type DOUBLE',
+    ],
+    [
+      'compression.gzip.level',
+      '0',
+      'Invalid value 0 for configuration compression.gzip.level: Value must be between 1 and 9 or equal to -1',
+    ],
+    [
+      'cleanup.policy',
+      'shred',
+      'Invalid value shred for configuration cleanup.policy: String must be one of: compact, delete',
+    ],
+    [
+      'message.timestamp.type',
+      'Now',
+      'Invalid value Now for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime',
+    ],
+  ];
+  for (const [name, value, message] of cases) assert.equal(refusal(name, value), message, `${name}=${value}`);
+  assert.match(
+    refusal('leader.replication.throttled.replicas', 'x:1') ?? '',
+    /must be the literal '\*' or a list of replicas/,
+  );
+});
+
+test('the checker refuses what Switchyard does not honour, naming the config', () => {
+  for (const [name, value] of [
+    ['cleanup.policy', 'compact,delete'],
+    ['message.timestamp.type', 'LogAppendTime'],
+    ['min.insync.replicas', '2'],
+    ['remote.storage.enable', 'true'],
+    ['segment.ms', '3600000'],
+    ['retention.ms', '0'],
+    ['max.message.bytes', String(32 * 1024 * 1024)],
+  ] as const)
     assert.match(
-      refusal('leader.replication.throttled.replicas', 'x:1') ?? '',
-      /must be the literal '\*' or a list of replicas/,
+      refusal(name, value) ?? '',
+      new RegExp(`for configuration ${name.replaceAll('.', '\\.')}: `),
+      name,
     );
-  });
+});
 
-  test('refuses what Switchyard does not honour, naming the config', () => {
-    for (const [name, value] of [
-      ['cleanup.policy', 'compact,delete'],
-      ['message.timestamp.type', 'LogAppendTime'],
-      ['min.insync.replicas', '2'],
-      ['remote.storage.enable', 'true'],
-      ['segment.ms', '3600000'],
-      ['retention.ms', '0'],
-      ['max.message.bytes', String(32 * 1024 * 1024)],
-    ] as const)
-      assert.match(
-        refusal(name, value) ?? '',
-        new RegExp(`for configuration ${name.replaceAll('.', '\\.')}: `),
-        name,
-      );
-  });
+test("the checker accepts Kafka's default of every config it honours", () => {
+  for (const def of topicConfigDefs) {
+    if (def.honour.kind === 'refused') continue;
+    const value = def.honour.kind === 'fixed' ? def.honour.value : def.kafkaDefault;
+    assert.equal(refusal(def.name, value), undefined, def.name);
+  }
+});
 
-  test("accepts Kafka's default of every config it honours", () => {
-    for (const def of topicConfigDefs) {
-      if (def.honour.kind === 'refused') continue;
-      const value = def.honour.kind === 'fixed' ? def.honour.value : def.kafkaDefault;
-      assert.equal(refusal(def.name, value), undefined, def.name);
-    }
-  });
-
-  test("checks Kafka's cross-config rule", () => {
-    const got = checkTopicConfigs(
-      [
-        { name: 'min.compaction.lag.ms', value: '10' },
-        { name: 'max.compaction.lag.ms', value: '5' },
-      ],
-      1024,
-    );
-    assert.ok(isRefusal(got));
-    assert.equal(
-      got.refused,
-      'conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)',
-    );
-  });
+test("the checker applies Kafka's cross-config rule", () => {
+  const got = checkTopicConfigs(
+    [
+      { name: 'min.compaction.lag.ms', value: '10' },
+      { name: 'max.compaction.lag.ms', value: '5' },
+    ],
+    1024,
+  );
+  assert.ok(isRefusal(got));
+  assert.equal(
+    got.refused,
+    'conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)',
+  );
 });
