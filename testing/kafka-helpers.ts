@@ -25,6 +25,11 @@ export async function startKafkaBroker(
     dataDir?: string;
     kafka?: Partial<KafkaOptions>;
     amqp?: boolean;
+    /**
+     * Kafka's group.initial.rebalance.delay.ms; 0 unless a test is about it, as Kafka's own test
+     * brokers run, so a group's first join completes as soon as its members are in.
+     */
+    groupInitialRebalanceDelayMs?: number;
   } = {},
 ): Promise<KafkaTestBroker> {
   const broker = await Broker.start({
@@ -32,6 +37,7 @@ export async function startKafkaBroker(
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir, fsync: 'never' as const } : {}),
     ...allPortsOff,
     kafkaPort: 'auto',
+    kafkaGroupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs ?? 0,
     ...(options.amqp === true ? { amqpPort: 'auto' as const } : {}),
     logger: silentLogger(),
     ...(options.kafka !== undefined ? { listeners: await listenersWith(options.kafka) } : {}),
@@ -81,4 +87,11 @@ export function hasPythonModule(module: string): boolean {
     timeout: 10_000,
   });
   return result.status === 0;
+}
+
+/** The skip reason for tests driving librdkafka through python3-confluent-kafka, false when it is there. */
+export function confluentMissing(): false | string {
+  return hasPythonModule('confluent_kafka')
+    ? false
+    : 'python3-confluent-kafka is not installed (apt-get install python3-confluent-kafka)';
 }

@@ -73,6 +73,7 @@ export interface Config {
   mqttAuthentication: MqttAuthentication;
   kafkaAutoCreateTopics: boolean;
   kafkaDefaultPartitions: number;
+  kafkaGroupInitialRebalanceDelayMs: number;
 }
 
 export type SettingName = keyof Config;
@@ -132,6 +133,7 @@ export const configDefault: Config = {
   mqttAuthentication: 'optional',
   kafkaAutoCreateTopics: true,
   kafkaDefaultPartitions: 1,
+  kafkaGroupInitialRebalanceDelayMs: 3000,
 };
 
 export type SettingType =
@@ -336,6 +338,13 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 10_000),
     group: 'Kafka',
     description: 'Partitions of an auto-created topic, and of CreateTopics asking for -1.',
+  },
+  kafkaGroupInitialRebalanceDelayMs: {
+    type: integer(0, 300_000),
+    group: 'Kafka',
+    description:
+      "How long a consumer group that has no members waits for more to join before its first generation (Kafka's " +
+      'group.initial.rebalance.delay.ms); extended while members keep joining, up to the rebalance timeout.',
   },
 };
 

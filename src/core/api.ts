@@ -95,6 +95,18 @@ export interface StreamInfo {
   readonly partitions: number;
   readonly bytesMax?: number;
   readonly ageMsMax?: number;
+  /**
+   * Settings a front end keeps with the stream (Kafka's topic configs), stored in its definition and
+   * deleted with it; core itself enforces only `bytesMax` and `ageMsMax`.
+   */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+export interface StreamCreateOptions {
+  readonly partitions: number;
+  readonly bytesMax?: number;
+  readonly ageMsMax?: number;
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export interface GroupOffset {
@@ -328,10 +340,9 @@ export interface CoreClient {
   /** The caller's connection went away: release its owners' deliveries and delete its exclusive queues. */
   closeConnection(): void;
 
-  createStream(
-    name: string,
-    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
-  ): Promise<StreamInfo>;
+  createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
+  /** Replaces the settings a front end keeps with the stream (`StreamInfo.attributes`). */
+  setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
   deleteStream(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;

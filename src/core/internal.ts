@@ -12,6 +12,7 @@ import type {
   ProducerBatch,
   PublishInput,
   StreamAppendOptions,
+  StreamCreateOptions,
   StreamInfo,
   StreamPartition,
 } from './api.js';
@@ -108,10 +109,8 @@ export type QueueFactory = (name: string, options: QueueOptions, deps: QueueDeps
 
 /** The stream registry of one vhost (./logs/). */
 export interface StreamRegistry {
-  create(
-    name: string,
-    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
-  ): Promise<StreamInfo>;
+  create(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
+  setAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
   delete(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   get(name: string): StreamInfo | undefined;
@@ -178,10 +177,8 @@ export interface VirtualHost {
   closeConnection(connectionId: string): void;
 
   /** Streams addressed directly (Kafka). Auto-creation is the caller's choice. */
-  createStream(
-    name: string,
-    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
-  ): Promise<StreamInfo>;
+  createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
+  setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
   deleteStream(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;

@@ -20,6 +20,7 @@ import type {
   SessionSubscription,
   SessionSummary,
   StreamAppendOptions,
+  StreamCreateOptions,
   StreamInfo,
   StreamPartition,
   StreamReadOptions,
@@ -177,11 +178,12 @@ export class Client implements CoreClient {
 
   // ---- streams
 
-  createStream(
-    name: string,
-    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
-  ): Promise<StreamInfo> {
+  createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo> {
     return this.run({ kind: 'stream.create', name, ...options });
+  }
+
+  setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
+    return this.run({ kind: 'stream.setAttributes', name, attributes });
   }
 
   deleteStream(name: string): Promise<void> {

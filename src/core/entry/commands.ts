@@ -18,6 +18,7 @@ import type {
   RetainedMessage,
   SessionSummary,
   StreamAppendOptions,
+  StreamCreateOptions,
   StreamInfo,
 } from '../api.js';
 import type { RequestResult } from '../requests.js';
@@ -131,8 +132,10 @@ export interface CommandSpecs {
   };
 
   // ---- streams and their partitions
-  'stream.create': {
-    in: { name: string; partitions: number; bytesMax?: number; ageMsMax?: number };
+  'stream.create': { in: { name: string } & StreamCreateOptions; out: Promise<StreamInfo> };
+  /** Replaces the settings a front end keeps with the stream (`StreamInfo.attributes`). */
+  'stream.setAttributes': {
+    in: { name: string; attributes: Readonly<Record<string, string>> };
     out: Promise<StreamInfo>;
   };
   'stream.delete': { in: { name: string }; out: Promise<void> };

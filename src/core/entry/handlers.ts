@@ -180,6 +180,7 @@ const streams = {
     const { kind: _kind, name, ...options } = c;
     return host.vhost(ctx.vhost).createStream(name, options);
   },
+  'stream.setAttributes': (host, ctx, c) => host.vhost(ctx.vhost).setStreamAttributes(c.name, c.attributes),
   'stream.delete': (host, ctx, c) => host.vhost(ctx.vhost).deleteStream(c.name),
   'stream.addPartitions': (host, ctx, c) => host.vhost(ctx.vhost).addPartitions(c.name, c.total),
   'stream.describe': (host, ctx, c) => host.vhost(ctx.vhost).stream(c.name),

@@ -5,7 +5,7 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
-import type { Clock, CoreLimits, StreamInfo } from '../api.js';
+import type { Clock, CoreLimits, StreamCreateOptions, StreamInfo } from '../api.js';
 import type { StreamDefinitions } from '../definitions.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
@@ -29,12 +29,6 @@ interface StreamDeps {
   definitions: StreamDefinitions;
   /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
   streamDeleted?: (name: string) => Promise<void>;
-}
-
-interface StreamOptions {
-  partitions: number;
-  bytesMax?: number;
-  ageMsMax?: number;
 }
 
 interface StreamState {
@@ -77,7 +71,7 @@ class Streams implements StreamRegistry {
     this.#scheduleRetention();
   }
 
-  create(name: string, options: StreamOptions): Promise<StreamInfo> {
+  create(name: string, options: StreamCreateOptions): Promise<StreamInfo> {
     return this.#run(async () => {
       const existing = this.#streams.get(name);
       if (existing !== undefined) return existing.info;
@@ -134,6 +128,16 @@ class Streams implements StreamRegistry {
       const info = makeInfo(name, total, state.info);
       await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.partitions.push(...added);
+      state.info = info;
+      return info;
+    });
+  }
+
+  setAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
+    return this.#run(async () => {
+      const state = this.#require(name);
+      const info = makeInfo(name, state.info.partitions, { ...state.info, attributes });
+      await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.info = info;
       return info;
     });
@@ -267,7 +271,7 @@ class Streams implements StreamRegistry {
     return partition;
   }
 
-  #checkOptions(options: StreamOptions): void {
+  #checkOptions(options: StreamCreateOptions): void {
     const max = this.#deps.limits.streamPartitionsMax;
     if (!Number.isSafeInteger(options.partitions) || options.partitions < 1 || options.partitions > max) {
       throw brokerError(
@@ -326,7 +330,14 @@ function retentionOf(bounds: { readonly bytesMax?: number; readonly ageMsMax?: n
 function makeInfo(
   name: string,
   partitions: number,
-  bounds: { bytesMax?: number; ageMsMax?: number },
+  bounds: {
+    readonly bytesMax?: number;
+    readonly ageMsMax?: number;
+    readonly attributes?: Readonly<Record<string, string>>;
+  },
 ): StreamInfo {
-  return { name, partitions, ...retentionOf(bounds) };
+  const attributes = bounds.attributes;
+  const kept =
+    attributes === undefined || Object.keys(attributes).length === 0 ? {} : { attributes: { ...attributes } };
+  return { name, partitions, ...retentionOf(bounds), ...kept };
 }

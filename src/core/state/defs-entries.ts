@@ -200,7 +200,17 @@ const queueSpec: FieldSpec = [
 const streamSpec: FieldSpec = [
   ['bytesMax', 'num'],
   ['ageMsMax', 'num'],
+  // Settings a front end keeps with the stream: text by text, as a header table of strings.
+  ['attributes', 'headers'],
 ];
+
+function attributesOf(table: Headers | undefined): { attributes?: Readonly<Record<string, string>> } {
+  if (table === undefined) return {};
+  for (const value of Object.values(table)) {
+    if (typeof value !== 'string') throw corrupt('stream attribute that is not text');
+  }
+  return { attributes: table as Record<string, string> };
+}
 
 function bindingToJson(b: StoredBinding): Json {
   return {
@@ -310,11 +320,20 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
     case 'binding.delete':
       return { type, vhost: f.str('vhost'), binding: bindingFromJson(f.fields('binding')) };
     case 'stream.put': {
-      const bounds = optionalFromJson<{ bytesMax?: number; ageMsMax?: number }>(f, streamSpec);
+      const { attributes, ...bounds } = optionalFromJson<{
+        bytesMax?: number;
+        ageMsMax?: number;
+        attributes?: Headers;
+      }>(f, streamSpec);
       return {
         type,
         vhost: f.str('vhost'),
-        info: { name: f.str('name'), partitions: f.int('partitions', 1), ...bounds },
+        info: {
+          name: f.str('name'),
+          partitions: f.int('partitions', 1),
+          ...bounds,
+          ...attributesOf(attributes),
+        },
       };
     }
     case 'user.put':

@@ -18,6 +18,7 @@ import type {
   ProducerBatch,
   PublishInput,
   StreamAppendOptions,
+  StreamCreateOptions,
   StreamInfo,
   StreamPartition,
 } from '../api.js';
@@ -424,11 +425,11 @@ export class Vhost implements VirtualHost {
 
   // ---- streams ----
 
-  createStream(
-    name: string,
-    options: { partitions: number; bytesMax?: number; ageMsMax?: number },
-  ): Promise<StreamInfo> {
+  createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo> {
     return this.#deps.streams.create(name, options);
+  }
+  setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
+    return this.#deps.streams.setAttributes(name, attributes);
   }
 
   async deleteStream(name: string): Promise<void> {

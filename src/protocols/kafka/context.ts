@@ -6,6 +6,7 @@ import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
+import type { TopicConfigStore } from './topic-settings.js';
 
 export interface KafkaOptions {
   /** Metadata for an unknown topic creates it (Kafka's `auto.create.topics.enable`). */
@@ -25,6 +26,11 @@ export interface KafkaOptions {
   sessionTimeoutMsMax: number;
   /** Members of one consumer group. */
   groupMembersMax: number;
+  /**
+   * How long a group with no members waits for others before completing its first join (Kafka's
+   * group.initial.rebalance.delay.ms), so a group starting up gets one generation instead of one per member.
+   */
+  groupInitialRebalanceDelayMs: number;
   /** Longest a Produce waits for a resource alarm to clear (also bounded by its own timeout). */
   alarmHoldMsMax: number;
 }
@@ -39,6 +45,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,
   groupMembersMax: 1000,
+  groupInitialRebalanceDelayMs: 3000,
   alarmHoldMsMax: 30_000,
 };
 
@@ -56,6 +63,8 @@ export interface KafkaBroker {
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
   readonly producers: ProducerRegistry;
+  /** Topic configs the adapter keeps (all but retention, which core keeps). */
+  readonly topicConfigs: TopicConfigStore;
   readonly logger: Logger;
 }
 

@@ -11,6 +11,8 @@
  * rebalance and the others expire as usual (Kafka's GroupMetadataManager does the same on load).
  */
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../core/api.js';
+import { systemClock } from '../../shared/clock.js';
 import type { KafkaOptions } from './context.js';
 import { KafkaError } from './errors.js';
 import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
@@ -21,6 +23,8 @@ export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' 
 const rebalanceTimeoutMsMax = 5 * 60 * 1000;
 /** Groups kept at once (members or not). */
 const groupsMax = 100_000;
+
+type Timer = ReturnType<Clock['setTimeout']>;
 
 export interface Protocol {
   readonly name: string;
@@ -69,7 +73,7 @@ interface Member {
   assignment: Uint8Array;
   joinWaiter?: ((result: JoinResult) => void) | undefined;
   syncWaiter?: ((result: SyncResult) => void) | undefined;
-  sessionTimer?: NodeJS.Timeout | undefined;
+  sessionTimer?: Timer | undefined;
 }
 
 interface Group {
@@ -81,8 +85,10 @@ interface Group {
   leader: string | null;
   readonly members: Map<string, Member>;
   readonly staticMembers: Map<string, string>;
-  readonly pending: Map<string, NodeJS.Timeout>;
-  rebalanceTimer?: NodeJS.Timeout | undefined;
+  readonly pending: Map<string, Timer>;
+  rebalanceTimer?: Timer | undefined;
+  /** Set while a group that had no members waits out group.initial.rebalance.delay.ms. */
+  initialJoin?: { newMemberAdded: boolean } | undefined;
 }
 
 const empty = new Uint8Array(0);
@@ -125,17 +131,23 @@ export class GroupCoordinator {
   readonly #options: KafkaOptions;
   readonly #store: GroupStore | undefined;
   readonly #report: (err: unknown, groupId: string) => void;
+  readonly #clock: Clock;
   #closed = false;
 
-  /** `report` hears of group records that could not be written (the group goes on in memory). */
+  /**
+   * `report` hears of group records that could not be written (the group goes on in memory); every
+   * timeout (sessions, rebalances, the initial delay) runs on `clock`.
+   */
   constructor(
     options: KafkaOptions,
     store?: GroupStore,
     report: (err: unknown, groupId: string) => void = () => undefined,
+    clock: Clock = systemClock,
   ) {
     this.#options = options;
     this.#store = store;
     this.#report = report;
+    this.#clock = clock;
     if (store !== undefined) for (const stored of store.load(groupsMax)) this.#restore(stored);
   }
 
@@ -210,7 +222,7 @@ export class GroupCoordinator {
       if (previous !== undefined) return this.#replaceStatic(group, previous, memberId, input);
     } else if (input.requireKnownMemberId) {
       // KIP-394: the id is handed out first and must come back within a session timeout.
-      const timer = setTimeout(() => group.pending.delete(memberId), input.sessionTimeoutMs);
+      const timer = this.#clock.setTimeout(() => group.pending.delete(memberId), input.sessionTimeoutMs);
       group.pending.set(memberId, timer);
       return Promise.resolve(joinError(KafkaError.memberIdRequired, memberId));
     }
@@ -222,7 +234,7 @@ export class GroupCoordinator {
   #joinKnown(group: Group, input: JoinInput): Promise<JoinResult> {
     const pendingTimer = group.pending.get(input.memberId);
     if (pendingTimer !== undefined) {
-      clearTimeout(pendingTimer);
+      pendingTimer.cancel();
       group.pending.delete(input.memberId);
       return this.#addAndRebalance(group, input.memberId, input);
     }
@@ -262,7 +274,7 @@ export class GroupCoordinator {
     old.syncWaiter?.(syncError(KafkaError.fencedInstanceId));
     old.joinWaiter = undefined;
     old.syncWaiter = undefined;
-    clearTimeout(old.sessionTimer);
+    old.sessionTimer?.cancel();
     group.members.delete(previousId);
     const member = this.#newMember(memberId, input);
     member.assignment = old.assignment;
@@ -294,11 +306,13 @@ export class GroupCoordinator {
 
   #addAndRebalance(group: Group, memberId: string, input: JoinInput): Promise<JoinResult> {
     const member = this.#newMember(memberId, input);
+    // The first member names the group's protocol type; it outlives the members, as in Kafka.
+    if (group.members.size === 0) group.protocolType = input.protocolType;
     group.members.set(memberId, member);
     if (input.groupInstanceId !== null) group.staticMembers.set(input.groupInstanceId, memberId);
-    if (group.protocolType === null) group.protocolType = input.protocolType;
     this.#touch(group, member);
     if (group.state !== 'PreparingRebalance') this.#prepareRebalance(group);
+    else if (group.initialJoin !== undefined) group.initialJoin.newMemberAdded = true;
     return this.#awaitJoin(group, member);
   }
 
@@ -323,18 +337,43 @@ export class GroupCoordinator {
       member.syncWaiter?.(syncError(KafkaError.rebalanceInProgress));
       member.syncWaiter = undefined;
     }
+    const initial = group.state === 'Empty';
     group.state = 'PreparingRebalance';
     const members = [...group.members.values()];
     const timeoutMs = Math.min(
       rebalanceTimeoutMsMax,
       Math.max(0, ...members.map((m) => m.rebalanceTimeoutMs)),
     );
-    clearTimeout(group.rebalanceTimer);
-    group.rebalanceTimer = setTimeout(() => this.#completeJoin(group), timeoutMs);
+    group.rebalanceTimer?.cancel();
+    const delayMs = this.#options.groupInitialRebalanceDelayMs;
+    if (initial && delayMs > 0) {
+      group.initialJoin = { newMemberAdded: false };
+      this.#delayInitialJoin(group, delayMs, Math.max(timeoutMs - delayMs, 0));
+      return;
+    }
+    group.initialJoin = undefined;
+    group.rebalanceTimer = this.#clock.setTimeout(() => this.#completeJoin(group), timeoutMs);
+  }
+
+  /**
+   * Kafka's initial delayed join (KIP-134): a group that had no members waits `delayMs` before its
+   * first generation, even once everyone known has joined; if someone new joined meanwhile it waits
+   * again, until the rebalance timeout is spent. Without it the first consumer of a starting group
+   * would take every partition and give them back at once.
+   */
+  #delayInitialJoin(group: Group, delayMs: number, remainingMs: number): void {
+    group.rebalanceTimer = this.#clock.setTimeout(() => {
+      const joining = group.initialJoin;
+      if (joining?.newMemberAdded === true && remainingMs > 0) {
+        joining.newMemberAdded = false;
+        const nextMs = Math.min(this.#options.groupInitialRebalanceDelayMs, remainingMs);
+        this.#delayInitialJoin(group, nextMs, remainingMs - nextMs);
+      } else this.#completeJoin(group);
+    }, delayMs);
   }
 
   #tryCompleteJoin(group: Group): void {
-    if (group.state !== 'PreparingRebalance') return;
+    if (group.state !== 'PreparingRebalance' || group.initialJoin !== undefined) return;
     for (const member of group.members.values()) if (member.joinWaiter === undefined) return;
     this.#completeJoin(group);
   }
@@ -342,16 +381,17 @@ export class GroupCoordinator {
   /** Ends the join phase: laggards are dropped, a protocol chosen, and every waiting member answered. */
   #completeJoin(group: Group): void {
     if (group.state !== 'PreparingRebalance') return;
-    clearTimeout(group.rebalanceTimer);
+    group.rebalanceTimer?.cancel();
     group.rebalanceTimer = undefined;
+    group.initialJoin = undefined;
     for (const member of [...group.members.values()])
       if (member.joinWaiter === undefined) this.#remove(group, member);
     group.generation += 1;
     if (group.members.size === 0) {
+      // Kafka keeps the protocol type of a group that empties: it is still a consumer group.
       group.state = 'Empty';
       group.protocol = null;
       group.leader = null;
-      group.protocolType = null;
       void this.#persist(group);
       return;
     }
@@ -491,9 +531,9 @@ export class GroupCoordinator {
   }
 
   #touch(group: Group, member: Member): void {
-    clearTimeout(member.sessionTimer);
+    member.sessionTimer?.cancel();
     if (this.#closed) return;
-    member.sessionTimer = setTimeout(() => this.#expire(group, member), member.sessionTimeoutMs);
+    member.sessionTimer = this.#clock.setTimeout(() => this.#expire(group, member), member.sessionTimeoutMs);
   }
 
   #expire(group: Group, member: Member): void {
@@ -504,7 +544,7 @@ export class GroupCoordinator {
   }
 
   #remove(group: Group, member: Member): void {
-    clearTimeout(member.sessionTimer);
+    member.sessionTimer?.cancel();
     group.members.delete(member.id);
     if (member.instanceId !== null && group.staticMembers.get(member.instanceId) === member.id)
       group.staticMembers.delete(member.instanceId);
@@ -584,8 +624,8 @@ export class GroupCoordinator {
     const group = this.#groups.get(groupId);
     if (group === undefined) return KafkaError.none;
     if (group.members.size > 0) return KafkaError.nonEmptyGroup;
-    clearTimeout(group.rebalanceTimer);
-    for (const timer of group.pending.values()) clearTimeout(timer);
+    group.rebalanceTimer?.cancel();
+    for (const timer of group.pending.values()) timer.cancel();
     this.#groups.delete(groupId);
     this.#store?.remove(groupId).catch((err: unknown) => this.#report(err, groupId));
     return KafkaError.none;
@@ -598,10 +638,10 @@ export class GroupCoordinator {
   close(): void {
     this.#closed = true;
     for (const group of this.#groups.values()) {
-      clearTimeout(group.rebalanceTimer);
-      for (const timer of group.pending.values()) clearTimeout(timer);
+      group.rebalanceTimer?.cancel();
+      for (const timer of group.pending.values()) timer.cancel();
       for (const member of group.members.values()) {
-        clearTimeout(member.sessionTimer);
+        member.sessionTimer?.cancel();
         member.joinWaiter?.(joinError(KafkaError.coordinatorNotAvailable, member.id));
         member.syncWaiter?.(syncError(KafkaError.coordinatorNotAvailable));
       }

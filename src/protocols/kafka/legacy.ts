@@ -112,14 +112,16 @@ function batchMessages(batch: Uint8Array, magic: MessageSetMagic, fetchOffset: b
 
 /**
  * Stored batches (as Fetch read them) as uncompressed message sets of `magic`, one per batch, whole
- * messages only, and no more than `limitBytes` unless the first message alone is larger (so a
- * consumer always progresses, as KIP-74 gives v3+ consumers for batches).
+ * messages only, and no more than `limitBytes` unless, with `atLeastOne` (the first partition with
+ * data), the first message alone is larger, so a consumer always progresses, as KIP-74 gives v3+
+ * consumers for batches.
  */
 export function downConvertBatches(
   batches: readonly Uint8Array[],
   magic: MessageSetMagic,
   fetchOffset: number,
   limitBytes: number,
+  atLeastOne: boolean,
 ): Uint8Array[] {
   const out: Uint8Array[] = [];
   let bytes = 0;
@@ -128,7 +130,7 @@ export function downConvertBatches(
     let kept = 0;
     for (const m of messages) {
       const size = legacyMessageBytes(magic, m.key?.length ?? 0, m.value?.length ?? 0);
-      if (bytes > 0 && bytes + size > limitBytes) break;
+      if ((bytes > 0 || !atLeastOne) && bytes + size > limitBytes) break;
       bytes += size;
       kept++;
     }

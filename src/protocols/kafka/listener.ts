@@ -13,6 +13,7 @@ import { listenOn } from '../../shared/net.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
+import { TopicConfigStore } from './topic-settings.js';
 
 /** Open client connections per listener; more are refused at accept. */
 export const connectionsMax = 10_000;
@@ -23,12 +24,16 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
     configKey: 'kafkaPort',
     async start(context): Promise<RunningListener> {
       // The configuration's settings, then what the embedder passed in code.
-      const { kafkaAutoCreateTopics: autoCreateTopics, kafkaDefaultPartitions: defaultPartitions } =
-        context.config;
+      const {
+        kafkaAutoCreateTopics: autoCreateTopics,
+        kafkaDefaultPartitions: defaultPartitions,
+        kafkaGroupInitialRebalanceDelayMs: groupInitialRebalanceDelayMs,
+      } = context.config;
       const options: KafkaOptions = {
         ...kafkaOptionsDefault,
         autoCreateTopics,
         defaultPartitions,
+        groupInitialRebalanceDelayMs,
         ...overrides,
       };
       const vhost = context.core.connect({
@@ -43,10 +48,14 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         vhost,
         options,
         // Groups stored before a restart are loaded here, each member on a new session timeout.
-        groups: new GroupCoordinator(options, new GroupStore(vhost), (err, groupId) =>
-          context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
+        groups: new GroupCoordinator(
+          options,
+          new GroupStore(vhost),
+          (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
+          context.core.clock,
         ),
         producers: new ProducerRegistry(vhost),
+        topicConfigs: new TopicConfigStore(vhost),
         logger: context.logger,
       };
       const connections = new Set<KafkaConnection>();

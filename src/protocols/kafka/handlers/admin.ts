@@ -2,7 +2,6 @@
  * Topic administration and producer ids: CreateTopics 0–7, DeleteTopics 0–5, CreatePartitions 0–3,
  * DescribeConfigs 0–4, InitProducerId 0–4. One node, so replication factor 1 is the only one offered.
  */
-import type { StreamInfo } from '../../../core/api.js';
 import type {
   CreatePartitionsRequest,
   CreateTopicsRequest,
@@ -14,22 +13,16 @@ import type {
 import { ApiKey } from '../codec/index.js';
 import type { ApiHandler, KafkaBroker, RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { checkTopicConfigs, describeTopicConfigs, isRefusal, type TopicSettings } from '../topic-settings.js';
 import { validTopicName } from '../topics.js';
 
-/** Kafka's config source codes (DescribeConfigs): 5 = default, 1 = dynamic topic config. */
-const configSource = { topic: 1, defaultConfig: 5 } as const;
 const resourceType = { topic: 2, broker: 4 } as const;
 
-interface TopicSettings {
-  partitions: number;
-  bytesMax?: number;
-  ageMsMax?: number;
-}
-
+/** What a topic to create asks for, or the error Kafka answers for it (configs: ../topic-settings.ts). */
 function settingsOf(
   broker: KafkaBroker,
   topic: CreateTopicsRequestCreatableTopic,
-): TopicSettings | [KafkaError, string] {
+): (TopicSettings & { partitions: number }) | [KafkaError, string] {
   if (!validTopicName(topic.name))
     return [KafkaError.invalidTopic, `Topic name '${topic.name}' is not legal`];
   if (topic.replicationFactor > 1)
@@ -42,53 +35,9 @@ function settingsOf(
         : topic.numPartitions;
   if (!Number.isInteger(partitions) || partitions < 1)
     return [KafkaError.invalidPartitions, 'Number of partitions must be at least 1'];
-  const settings: TopicSettings = { partitions };
-  for (const config of topic.configs) {
-    const value = Number(config.value);
-    if (config.name === 'retention.ms' && value > 0) settings.ageMsMax = value;
-    else if (config.name === 'retention.bytes' && value > 0) settings.bytesMax = value;
-    else if ((config.name === 'retention.ms' || config.name === 'retention.bytes') && value !== -1) {
-      return [KafkaError.invalidConfig, `Invalid value '${config.value}' for ${config.name}`];
-    }
-  }
-  return settings;
-}
-
-function topicConfigs(info: { bytesMax?: number; ageMsMax?: number } | undefined) {
-  return [
-    {
-      name: 'retention.ms',
-      value: String(info?.ageMsMax ?? -1),
-      readOnly: false,
-      isDefault: info?.ageMsMax === undefined,
-      configSource: info?.ageMsMax === undefined ? configSource.defaultConfig : configSource.topic,
-      isSensitive: false,
-    },
-    {
-      name: 'retention.bytes',
-      value: String(info?.bytesMax ?? -1),
-      readOnly: false,
-      isDefault: info?.bytesMax === undefined,
-      configSource: info?.bytesMax === undefined ? configSource.defaultConfig : configSource.topic,
-      isSensitive: false,
-    },
-    {
-      name: 'cleanup.policy',
-      value: 'delete',
-      readOnly: true,
-      isDefault: true,
-      configSource: configSource.defaultConfig,
-      isSensitive: false,
-    },
-    {
-      name: 'compression.type',
-      value: 'producer',
-      readOnly: true,
-      isDefault: true,
-      configSource: configSource.defaultConfig,
-      isSensitive: false,
-    },
-  ];
+  const checked = checkTopicConfigs(topic.configs, broker.options.batchBytesMax);
+  if (isRefusal(checked)) return [KafkaError.invalidConfig, checked.refused];
+  return { ...checked, partitions };
 }
 
 async function createOne(
@@ -109,10 +58,15 @@ async function createOne(
     return fail(KafkaError.topicAlreadyExists, `Topic '${topic.name}' already exists`);
   const settings = settingsOf(broker, topic);
   if (Array.isArray(settings)) return fail(settings[0], settings[1]);
-  let info: StreamInfo | undefined;
   if (!validateOnly) {
     try {
-      info = await broker.vhost.createStream(topic.name, settings);
+      // The kept configs go in with the stream, so no request sees the new topic without them.
+      const attributes = settings.kept;
+      await broker.vhost.createStream(topic.name, {
+        partitions: settings.partitions,
+        ...settings.retention,
+        attributes,
+      });
     } catch (err) {
       return fail(
         kafkaErrorOf(err) === KafkaError.invalidRequest ? KafkaError.invalidPartitions : kafkaErrorOf(err),
@@ -126,7 +80,7 @@ async function createOne(
     errorMessage: null,
     numPartitions: settings.partitions,
     replicationFactor: 1,
-    configs: topicConfigs(info ?? settings),
+    configs: describeTopicConfigs(settings.retention, settings.kept, broker.options.batchBytesMax),
   };
 }
 
@@ -206,6 +160,7 @@ function brokerConfigs(ctx: RequestContext) {
     entry('auto.create.topics.enable', String(o.autoCreateTopics)),
     entry('num.partitions', String(o.defaultPartitions)),
     entry('message.max.bytes', String(o.batchBytesMax)),
+    entry('group.initial.rebalance.delay.ms', String(o.groupInitialRebalanceDelayMs)),
   ];
 }
 
@@ -218,10 +173,12 @@ export const describeConfigsHandler: ApiHandler = {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorMessage: null };
       let configs: Array<{ name: string; value: string; configSource: number }>;
       if (r.resourceType === resourceType.topic) {
-        const info = ctx.broker.vhost.stream(r.resourceName);
+        const { broker } = ctx;
+        const info = broker.vhost.stream(r.resourceName);
         if (info === undefined)
           return { ...base, errorCode: KafkaError.unknownTopicOrPartition, configs: [] };
-        configs = topicConfigs(info);
+        const kept = broker.topicConfigs.kept(r.resourceName);
+        configs = describeTopicConfigs(info, kept, broker.options.batchBytesMax);
       } else if (r.resourceType === resourceType.broker) configs = brokerConfigs(ctx);
       else return { ...base, errorCode: KafkaError.invalidRequest, configs: [] };
       const keys = r.configurationKeys;

@@ -86,10 +86,30 @@ class ReadLease implements ReadBuffers {
  */
 export const afterWrite: unique symbol = Symbol('kafka.fetch.afterWrite');
 
-/** A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied. */
+/**
+ * A partition's answer; its batches stay separate (`RecordChunks`) so they reach the socket uncopied.
+ * Records are never null, errors included: Kafka sends an empty record set, and librdkafka refuses a
+ * null one ("invalid MessageSetSize -1") and never applies auto.offset.reset.
+ */
 type PartitionOut = Omit<KafkaInput<FetchResponsePartitionData>, 'records'> & {
-  records?: Uint8Array | RecordChunks | null;
+  records: Uint8Array | RecordChunks;
 };
+
+const noRecords = new Uint8Array(0);
+
+/** A partition that cannot be read: no offsets known (-1, as Kafka answers) and an empty record set. */
+function partitionError(partitionIndex: number, errorCode: KafkaError): PartitionOut {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    abortedTransactions: [],
+    preferredReadReplica: -1,
+    records: noRecords,
+  };
+}
 interface TopicOut {
   topic: string;
   partitions: PartitionOut[];
@@ -112,14 +132,17 @@ interface Wanted {
 const readStepsMax = 64;
 
 /**
- * The partition's batches from `offset`, at least one and then up to `limitBytes`. Storage sizes its
- * file reads from what is asked, so each step asks for the bytes still wanted. An entry past the limit
- * is dropped: AMQP entries grow when wrapped into a batch, so storage's count is only an estimate.
+ * The partition's batches from `offset` up to `limitBytes`; with `atLeastOne`, the first batch even
+ * when it alone is larger (KIP-74: only the first partition with data may go over the limits, or the
+ * response would outgrow what the client can receive). Storage sizes its file reads from what is
+ * asked, so each step asks for the bytes still wanted. An entry past the limit is dropped: AMQP
+ * entries grow when wrapped into a batch, so storage's count is only an estimate.
  */
 function readBatches(
   partition: StreamPartition,
   offset: number,
   limitBytes: number,
+  atLeastOne: boolean,
   buffers: ReadBuffers,
 ): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -138,7 +161,7 @@ function readBatches(
       next = entry.offset + entry.count;
       const batch = entryAsBatch(entry);
       if (batch === null) continue;
-      if (out.length > 0 && bytes + batch.length > limitBytes) return out;
+      if ((out.length > 0 || !atLeastOne) && bytes + batch.length > limitBytes) return out;
       out.push(batch);
       bytes += batch.length;
     }
@@ -155,8 +178,7 @@ function readPartition(
   buffers: ReadBuffers,
 ): { out: PartitionOut; bytes: number } {
   const partition = partitionOf(broker, want.topic, want.partition);
-  if (isKafkaError(partition))
-    return { out: { partitionIndex: want.partition, errorCode: partition }, bytes: 0 };
+  if (isKafkaError(partition)) return { out: partitionError(want.partition, partition), bytes: 0 };
   const end = partition.endOffset;
   const start = partition.startOffset;
   const base = {
@@ -167,24 +189,23 @@ function readPartition(
     abortedTransactions: [],
     preferredReadReplica: -1,
   };
-  if (want.offset < start || want.offset > end) {
-    return { out: { ...base, errorCode: KafkaError.offsetOutOfRange, records: null }, bytes: 0 };
-  }
+  if (want.offset < start || want.offset > end)
+    return { out: partitionError(want.partition, KafkaError.offsetOutOfRange), bytes: 0 };
   const limit = Math.min(want.maxBytes, budget);
   // KIP-74: the first partition with data returns at least one whole batch, even over the limits.
   if (want.offset === end || (limit <= 0 && !first))
-    return { out: { ...base, errorCode: KafkaError.none, records: new Uint8Array(0) }, bytes: 0 };
+    return { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 };
   try {
-    const batches = readBatches(partition, want.offset, limit, buffers);
+    const batches = readBatches(partition, want.offset, limit, first, buffers);
     const records = new RecordChunks(
       want.magic === 0 || want.magic === 1
-        ? downConvertBatches(batches, want.magic, want.offset, limit)
+        ? downConvertBatches(batches, want.magic, want.offset, limit, first)
         : batches,
     );
     return { out: { ...base, errorCode: KafkaError.none, records }, bytes: records.length };
   } catch (err) {
     broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
-    return { out: { ...base, errorCode: kafkaErrorOf(err), records: null }, bytes: 0 };
+    return { out: partitionError(want.partition, kafkaErrorOf(err)), bytes: 0 };
   }
 }
 

@@ -2,6 +2,8 @@
  * Consumer-group APIs over the coordinator (../groups.ts): FindCoordinator 0–4, JoinGroup 0–7,
  * SyncGroup 0–5, Heartbeat 0–4, LeaveGroup 0–4, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2.
  */
+
+import { groupOperations, operationsNotAsked } from '../authorized-operations.js';
 import type {
   DeleteGroupsRequest,
   DescribeGroupsRequest,
@@ -144,6 +146,7 @@ export const describeGroupsHandler: ApiHandler = {
         protocolType: g.protocolType,
         protocolData: g.protocol,
         members,
+        authorizedOperations: request.includeAuthorizedOperations ? groupOperations : operationsNotAsked,
       };
     });
     return { groups };

@@ -1,4 +1,6 @@
 /** Metadata (key 3), v0–12: one broker that leads every partition and is the controller. */
+
+import { clusterOperations, operationsNotAsked, topicOperations } from '../authorized-operations.js';
 import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, clusterId, nodeId, type RequestContext } from '../context.js';
@@ -10,11 +12,12 @@ const metadataTopicsMax = 10_000;
 
 type TopicOut = KafkaInput<MetadataResponseTopic>;
 
-function describeTopic(name: string, partitions: number): TopicOut {
+function describeTopic(name: string, partitions: number, operations: number): TopicOut {
   return {
     errorCode: KafkaError.none,
     name,
     isInternal: false,
+    topicAuthorizedOperations: operations,
     partitions: Array.from({ length: partitions }, (_, index) => ({
       errorCode: KafkaError.none,
       partitionIndex: index,
@@ -33,7 +36,11 @@ function wantsAll(ctx: RequestContext, request: MetadataRequest): boolean {
   return ctx.apiVersion === 0 && request.topics.length === 0;
 }
 
-async function requestedTopics(ctx: RequestContext, request: MetadataRequest): Promise<TopicOut[]> {
+async function requestedTopics(
+  ctx: RequestContext,
+  request: MetadataRequest,
+  operations: number,
+): Promise<TopicOut[]> {
   // v0–3 have no allowAutoTopicCreation field; the decoder fills in its default, true.
   const allowCreate = request.allowAutoTopicCreation;
   const out: TopicOut[] = [];
@@ -43,7 +50,7 @@ async function requestedTopics(ctx: RequestContext, request: MetadataRequest): P
     out.push(
       typeof found === 'number'
         ? { errorCode: found, name, partitions: [] }
-        : describeTopic(name, found.partitions),
+        : describeTopic(name, found.partitions, operations),
     );
   }
   return out;
@@ -54,16 +61,21 @@ export const metadataHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 12,
   async handle(ctx: RequestContext, request: MetadataRequest): Promise<KafkaInput<MetadataResponse>> {
+    // v8+ (KIP-430): no authorizer, so every supported operation, as Kafka answers without one.
+    const operations = request.includeTopicAuthorizedOperations ? topicOperations : operationsNotAsked;
     const topics = wantsAll(ctx, request)
       ? ctx.broker.vhost
           .streams()
           .slice(0, metadataTopicsMax)
-          .map((s) => describeTopic(s.name, s.partitions))
-      : await requestedTopics(ctx, request);
+          .map((s) => describeTopic(s.name, s.partitions, operations))
+      : await requestedTopics(ctx, request, operations);
     return {
       brokers: [{ nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],
       clusterId,
       controllerId: nodeId,
+      clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
+        ? clusterOperations
+        : operationsNotAsked,
       topics,
     };
   },

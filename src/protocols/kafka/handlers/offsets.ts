@@ -114,21 +114,31 @@ export const listOffsetsHandler: ApiHandler = {
   },
 };
 
+/** An OffsetCommit partition; `committedLeaderEpoch` is -1 before v6 and when the client knows none. */
+interface Commit {
+  readonly partitionIndex: number;
+  readonly committedOffset: bigint;
+  readonly committedLeaderEpoch: number;
+  readonly committedMetadata: string | null;
+}
+
 async function commitOne(
   broker: KafkaBroker,
   group: string,
   topic: string,
-  index: number,
-  offset: bigint,
-  metadata: string | null,
+  commit: Commit,
 ): Promise<KafkaError> {
+  const index = commit.partitionIndex;
   const partition = partitionOf(broker, topic, index);
   if (isKafkaError(partition)) return partition;
+  // KIP-320: the epoch is kept for OffsetFetch to hand back, so a consumer can validate its position.
+  const epoch = commit.committedLeaderEpoch;
   try {
     await broker.vhost.commitOffset(group, topic, index, {
-      offset: Number(offset),
-      metadata: metadata ?? '',
+      offset: Number(commit.committedOffset),
+      metadata: commit.committedMetadata ?? '',
       committedAt: Date.now(),
+      ...(epoch >= 0 ? { leaderEpoch: epoch } : {}),
     });
     return KafkaError.none;
   } catch (err) {
@@ -151,17 +161,7 @@ export const offsetCommitHandler: ApiHandler = {
       partitions: await Promise.all(
         t.partitions.map(async (p) => ({
           partitionIndex: p.partitionIndex,
-          errorCode:
-            check !== KafkaError.none
-              ? check
-              : await commitOne(
-                  broker,
-                  request.groupId,
-                  t.name,
-                  p.partitionIndex,
-                  p.committedOffset,
-                  p.committedMetadata,
-                ),
+          errorCode: check !== KafkaError.none ? check : await commitOne(broker, request.groupId, t.name, p),
         })),
       ),
     }));
@@ -195,7 +195,7 @@ function fetchGroup(
       return {
         partitionIndex: index,
         committedOffset: BigInt(stored?.offset ?? -1),
-        committedLeaderEpoch: -1,
+        committedLeaderEpoch: stored?.leaderEpoch ?? -1,
         metadata: stored?.metadata ?? '',
         errorCode: KafkaError.none,
       };

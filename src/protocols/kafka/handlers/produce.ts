@@ -36,7 +36,7 @@ interface Batch {
 }
 
 /** Splits and validates every batch first, so a bad one refuses the whole partition's data. */
-function parseBatches(broker: KafkaBroker, given: Uint8Array | null): Batch[] | KafkaError {
+function parseBatches(broker: KafkaBroker, topic: string, given: Uint8Array | null): Batch[] | KafkaError {
   if (given === null || given.length === 0) return KafkaError.corruptMessage;
   // A legacy MessageSet v0/v1 (Produce v0–2, or magic 0/1 in later versions) becomes one v2 batch.
   const records = upConvertRecords(given);
@@ -48,11 +48,16 @@ function parseBatches(broker: KafkaBroker, given: Uint8Array | null): Batch[] | 
     return KafkaError.corruptMessage;
   }
   if (split.partialBytes > 0 || split.batches.length === 0) return KafkaError.corruptMessage;
+  // The topic's max.message.bytes, when it set one, within the broker's own limit.
+  const bytesMax = Math.min(
+    broker.topicConfigs.batchBytesMax(topic) ?? Infinity,
+    broker.options.batchBytesMax,
+  );
   const batches: Batch[] = [];
   for (const span of split.batches) {
     const bytes = records.subarray(span.offset, span.offset + span.length);
     if (bytes[magicOffset] !== 2) return KafkaError.unsupportedForMessageFormat;
-    if (bytes.length > broker.options.batchBytesMax) return KafkaError.messageTooLarge;
+    if (bytes.length > bytesMax) return KafkaError.messageTooLarge;
     let header: RecordBatchHeader;
     try {
       header = readBatchHeader(bytes);
@@ -110,7 +115,7 @@ function producePartition(
   const { broker } = ctx;
   const partition = partitionOf(broker, topic, index);
   if (isKafkaError(partition)) return Promise.resolve({ index, errorCode: partition });
-  const batches = parseBatches(broker, records);
+  const batches = parseBatches(broker, topic, records);
   if (isKafkaError(batches)) return Promise.resolve({ index, errorCode: batches });
   const waits: Promise<unknown>[] = [];
   let baseOffset = -1;

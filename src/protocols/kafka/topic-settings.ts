@@ -1,0 +1,268 @@
+/**
+ * Topic configs as clients send them, checked against the table in ./topic-configs.ts the way Kafka's
+ * LogConfig checks them (unknown names, Kafka's types and validators, with Kafka's messages), then
+ * against what Switchyard honours. Also what DescribeConfigs and CreateTopics describe back, and where
+ * the configs the adapter keeps are stored.
+ */
+import type { CoreClient, StreamInfo } from '../../core/api.js';
+import {
+  type ConfigCheck,
+  type TopicConfigDef,
+  topicConfigByName,
+  topicConfigDefs,
+} from './topic-configs.js';
+
+export interface ConfigInput {
+  readonly name: string;
+  readonly value: string | null;
+}
+
+/** What a valid set of configs asks of the topic. */
+export interface TopicSettings {
+  /** Retention for core's stream; absent means none. */
+  readonly retention: { ageMsMax?: number; bytesMax?: number };
+  /** Every other config given, normalized, which the adapter keeps per topic. */
+  readonly kept: Readonly<Record<string, string>>;
+}
+
+/** INVALID_CONFIG and its message. */
+export interface ConfigRefusal {
+  readonly refused: string;
+}
+
+export function isRefusal(value: TopicSettings | ConfigRefusal): value is ConfigRefusal {
+  return 'refused' in value;
+}
+
+/** Kept configs of one topic larger than this (as JSON) are refused; they go into one state record. */
+const keptBytesMax = 64 * 1024;
+
+const int32 = [-(2n ** 31n), 2n ** 31n - 1n] as const;
+const int64 = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+const integerPattern = /^[+-]?\d+$/;
+// What Java's Double.parseDouble takes, hexadecimal forms aside.
+const doublePattern = /^[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?)$/;
+
+/** A value in Kafka's canonical form, or why it is not of the config's type. */
+function parse(def: TopicConfigDef, raw: string): { value: string } | { why: string } {
+  const text = raw.trim();
+  switch (def.type) {
+    case 'boolean': {
+      const lower = text.toLowerCase();
+      if (lower === 'true' || lower === 'false') return { value: lower };
+      return { why: 'Expected value to be either true or false' };
+    }
+    case 'int':
+    case 'long': {
+      const [min, max] = def.type === 'int' ? int32 : int64;
+      if (!integerPattern.test(text)) return { why: `Not a number of type ${def.type.toUpperCase()}` };
+      const n = BigInt(text);
+      if (n < min || n > max) return { why: `Not a number of type ${def.type.toUpperCase()}` };
+      return { value: n.toString() };
+    }
+    case 'double':
+      if (!doublePattern.test(text)) return { why: 'Not a number of type DOUBLE' };
+      return { value: String(Number(text.replace(/[fFdD]$/, ''))) };
+    case 'list':
+      return { value: text === '' ? '' : text.split(/\s*,\s*/).join(',') };
+    default:
+      return { value: text };
+  }
+}
+
+/** Why a value breaks Kafka's validator for the config, if it does. */
+function violation(name: string, check: ConfigCheck, value: string): string | undefined {
+  switch (check.kind) {
+    case 'range': {
+      const n = Number(value);
+      if (check.min !== undefined && n < check.min) return `Value must be at least ${check.min}`;
+      if (check.max !== undefined && n > check.max) return `Value must be no more than ${check.max}`;
+      return undefined;
+    }
+    case 'level': {
+      const n = Number(value);
+      if (n === check.or || (n >= check.min && n <= check.max)) return undefined;
+      return `Value must be between ${check.min} and ${check.max} or equal to ${check.or}`;
+    }
+    case 'oneOf': {
+      const items = value === '' ? [] : value.split(',');
+      if (items.every((item) => check.values.includes(item))) return undefined;
+      return `String must be one of: ${check.values.join(', ')}`;
+    }
+    case 'replicas': {
+      const items = value.split(',');
+      if (value === '*' || items.every((item) => /^(\d+:\d+)?$/.test(item))) return undefined;
+      return `${name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...`;
+    }
+  }
+}
+
+/** The one refusal message style Kafka uses for a bad value (ConfigException). */
+function invalidValue(name: string, raw: string, why: string): ConfigRefusal {
+  return { refused: `Invalid value ${raw} for configuration ${name}: ${why}` };
+}
+
+/** Whether Switchyard honours this (valid) value; why not, when it does not. */
+function unhonoured(def: TopicConfigDef, value: string, batchBytesMax: number): string | undefined {
+  const h = def.honour;
+  switch (h.kind) {
+    case 'retention': {
+      const n = BigInt(value);
+      if (n === 0n) return `${def.name} of 0 is not offered (use -1 for no limit or a positive value)`;
+      return undefined;
+    }
+    case 'batch':
+      if (Number(value) <= batchBytesMax) return undefined;
+      return `Switchyard accepts record batches of at most ${batchBytesMax} bytes`;
+    case 'fixed':
+      return value === h.value ? undefined : h.why;
+    case 'inert':
+      return undefined;
+    case 'refused':
+      return `Switchyard does not offer ${def.name} per topic: ${h.why}`;
+  }
+}
+
+/** Kafka's cross-config check (LogConfig.validateValues). */
+function conflict(kept: Readonly<Record<string, string>>): string | undefined {
+  const min = BigInt(kept['min.compaction.lag.ms'] ?? '0');
+  const max = BigInt(kept['max.compaction.lag.ms'] ?? int64[1].toString());
+  if (min <= max) return undefined;
+  return `conflict topic config setting min.compaction.lag.ms (${min}) > max.compaction.lag.ms (${max})`;
+}
+
+/** A retention value as core keeps it: none for negative or beyond what a double holds exactly. */
+function retentionBound(value: string): number | undefined {
+  const n = BigInt(value);
+  return n > 0n && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
+}
+
+/**
+ * The settings a topic's configs ask for, or INVALID_CONFIG's message: null values first, then the
+ * first unknown name, then the first value Kafka or Switchyard refuses (CreateTopics in KRaft order).
+ */
+export function checkTopicConfigs(
+  configs: readonly ConfigInput[],
+  batchBytesMax: number,
+): TopicSettings | ConfigRefusal {
+  const nulls = configs.filter((c) => c.value === null).map((c) => c.name);
+  if (nulls.length > 0) return { refused: `Null value not supported for topic configs: ${nulls.join(',')}` };
+  const unknown = configs.find((c) => !topicConfigByName.has(c.name));
+  if (unknown !== undefined) return { refused: `Unknown topic config name: ${unknown.name}` };
+  const retention: { ageMsMax?: number; bytesMax?: number } = {};
+  const kept: Record<string, string> = {};
+  for (const { name, value } of configs) {
+    const def = topicConfigByName.get(name)!;
+    const raw = value ?? '';
+    const parsed = parse(def, raw);
+    if ('why' in parsed) return invalidValue(name, raw, parsed.why);
+    const why =
+      (def.check && violation(name, def.check, parsed.value)) ?? unhonoured(def, parsed.value, batchBytesMax);
+    if (why !== undefined) return invalidValue(name, raw, why);
+    if (def.honour.kind !== 'retention') kept[name] = parsed.value;
+    else {
+      const bound = retentionBound(parsed.value);
+      if (bound === undefined) delete retention[def.honour.field];
+      else retention[def.honour.field] = bound;
+    }
+  }
+  const clash = conflict(kept);
+  if (clash !== undefined) return { refused: clash };
+  if (Buffer.byteLength(JSON.stringify(kept), 'utf8') > keptBytesMax)
+    return { refused: `Topic configs take more than ${keptBytesMax} bytes` };
+  return { retention, kept };
+}
+
+/** Kafka's DescribeConfigs source codes. */
+export const ConfigSource = { topic: 1, defaultConfig: 5 } as const;
+/** Kafka's DescribeConfigs v3 config types. */
+const configTypeCode = { boolean: 1, string: 2, int: 3, long: 5, double: 6, list: 7 } as const;
+
+export interface DescribedConfig {
+  readonly name: string;
+  readonly value: string;
+  readonly readOnly: boolean;
+  readonly isDefault: boolean;
+  readonly configSource: number;
+  readonly isSensitive: boolean;
+  readonly configType: number;
+}
+
+/** The value Switchyard applies for `def` on this topic, and whether the topic set it. */
+function effective(
+  def: TopicConfigDef,
+  info: Pick<StreamInfo, 'ageMsMax' | 'bytesMax'> | undefined,
+  kept: Readonly<Record<string, string>>,
+  batchBytesMax: number,
+): { value: string; set: boolean } | undefined {
+  const h = def.honour;
+  if (h.kind === 'refused') return undefined;
+  if (h.kind === 'retention') {
+    const bound = info?.[h.field];
+    return { value: String(bound ?? -1), set: bound !== undefined };
+  }
+  const given = kept[def.name];
+  if (given !== undefined) return { value: given, set: true };
+  if (h.kind === 'batch') return { value: String(batchBytesMax), set: false };
+  return { value: h.kind === 'fixed' ? h.value : def.kafkaDefault, set: false };
+}
+
+/** Every config Switchyard honours for a topic, with the value it applies and where that came from. */
+export function describeTopicConfigs(
+  info: Pick<StreamInfo, 'ageMsMax' | 'bytesMax'> | undefined,
+  kept: Readonly<Record<string, string>>,
+  batchBytesMax: number,
+): DescribedConfig[] {
+  const out: DescribedConfig[] = [];
+  for (const def of topicConfigDefs) {
+    const applied = effective(def, info, kept, batchBytesMax);
+    if (applied === undefined) continue;
+    out.push({
+      name: def.name,
+      value: applied.value,
+      readOnly: false,
+      isDefault: !applied.set,
+      configSource: applied.set ? ConfigSource.topic : ConfigSource.defaultConfig,
+      isSensitive: false,
+      configType: configTypeCode[def.type],
+    });
+  }
+  return out;
+}
+
+/**
+ * The configs the adapter keeps per topic (everything but retention, which core enforces itself):
+ * the stream's attributes in core, stored in its definition and deleted with it, so a topic of an old
+ * name starts from the defaults whichever protocol re-created it.
+ */
+export class TopicConfigStore {
+  readonly #core: CoreClient;
+
+  constructor(core: CoreClient) {
+    this.#core = core;
+  }
+
+  kept(topic: string): Readonly<Record<string, string>> {
+    return keptOf(this.#core.stream(topic)?.attributes);
+  }
+
+  /** The topic's own max.message.bytes, when it set one. */
+  batchBytesMax(topic: string): number | undefined {
+    const value = this.#core.stream(topic)?.attributes?.['max.message.bytes'];
+    return value === undefined ? undefined : Number(value);
+  }
+
+  /** Replaces the topic's kept configs (checked by `checkTopicConfigs`). */
+  async set(topic: string, kept: Readonly<Record<string, string>>): Promise<void> {
+    await this.#core.setStreamAttributes(topic, kept);
+  }
+}
+
+/** Only the configs Kafka defines: attributes another front end kept are not Kafka's to show. */
+function keptOf(attributes: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(attributes ?? {})) {
+    if (topicConfigByName.has(name)) out[name] = value;
+  }
+  return out;
+}
