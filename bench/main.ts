@@ -3,6 +3,7 @@
  */
 import { runAmqpBench } from './amqp.js';
 import { runKafkaBench } from './kafka.js';
+import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runStorageBench } from './storage.js';
 
@@ -11,6 +12,7 @@ const benches: Record<string, () => Promise<void>> = {
   amqp: runAmqpBench,
   mqtt: runMqttBench,
   kafka: runKafkaBench,
+  'login-flood': runLoginFloodBench,
 };
 
 async function main(): Promise<void> {

@@ -13,6 +13,8 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
+  /** A started broker still running after this long is killed (default 60 s). */
+  readonly lifetimeMs?: number;
 }
 
 export interface CliResult {
@@ -99,7 +101,7 @@ export function parseReadyLine(line: string): ReadyPorts {
 export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
   const child = spawnCli(['start', ...args], options);
   const output = collect(child);
-  const exit = exited(child, 60_000);
+  const exit = exited(child, options.lifetimeMs ?? 60_000);
   exit.catch(() => {});
   const readyLine = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
