@@ -4,6 +4,7 @@
  * Errors are `BrokerError`s from src/shared/errors.ts.
  */
 import type { AppendResult, Log, LogEntry, Storage } from '../storage/types.js';
+import type { VerifyOptions } from './login-cache.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -23,6 +24,8 @@ export interface Clock {
 }
 
 /** Limits core enforces; all have defaults in ./limits.ts. */
+export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
+
 export interface CoreLimits {
   queuesMax: number;
   exchangesMax: number;
@@ -31,6 +34,10 @@ export interface CoreLimits {
   bodyCacheBytesMax: number;
   messageBytesMax: number;
   streamPartitionsMax: number;
+  /** How long a verified credential is accepted again without hashing (`Users.verify`). */
+  loginCacheTtlMs: number;
+  /** Verified credentials remembered at most. */
+  loginCacheEntriesMax: number;
 }
 
 export interface CoreOptions {
@@ -240,8 +247,11 @@ export interface CoreBroker {
     delete(key: string): Promise<void>;
   };
   stats(): CoreStats;
-  /** Checks a user's password against its salted scrypt hash; false for unknown users. */
-  verifyUser(name: string, password: string): Promise<boolean>;
+  /**
+   * Checks a user's password against its salted scrypt hash; false for unknown users. `options` lets
+   * the caller run the hash elsewhere (the server's hashing threads) and give up when its client goes.
+   */
+  verifyUser(name: string, password: string, options?: VerifyOptions): Promise<boolean>;
   /** The session store of a vhost (subscriptions and in-flight state that outlive a connection). */
   sessions(vhost: string): SessionStore;
   /** Resource alarms; adapters hold back publishers while any is active. */

@@ -6,7 +6,15 @@
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore, Storage } from '../storage/types.js';
 import { AlarmHub } from './alarms.js';
-import type { Clock, CoreBroker, CoreLimits, CoreOptions, CoreStats, VirtualHost } from './api.js';
+import type {
+  Clock,
+  CoreBroker,
+  CoreLimits,
+  CoreOptions,
+  CoreStats,
+  VerifyOptions,
+  VirtualHost,
+} from './api.js';
 import { systemClock } from './clock.js';
 import { Definitions, Users } from './definitions.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
@@ -52,7 +60,10 @@ export class BrokerCore implements CoreBroker {
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
     this.#definitions = new Definitions(options.storage.meta);
-    this.#users = new Users(options.storage.meta);
+    this.#users = new Users(options.storage.meta, {
+      ttlMs: this.limits.loginCacheTtlMs,
+      entriesMax: this.limits.loginCacheEntriesMax,
+    });
     this.state = scopedState(options.storage.meta, statePrefix);
     this.#factories = {
       createQueue: factories.createQueue ?? createQueue,
@@ -129,8 +140,8 @@ export class BrokerCore implements CoreBroker {
     return this.#entry(vhost).sessions;
   }
 
-  verifyUser(name: string, password: string): Promise<boolean> {
-    return this.#users.verify(name, password);
+  verifyUser(name: string, password: string, options?: VerifyOptions): Promise<boolean> {
+    return this.#users.verify(name, password, options);
   }
 
   putUser(name: string, password: string, tags: string[] = []): Promise<void> {

@@ -19,6 +19,15 @@ import { Buffer } from 'node:buffer';
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore } from '../storage/types.js';
+import { coreLimitsDefault } from './limits.js';
+import {
+  type PasswordDerive,
+  type PasswordHashJob,
+  SharedFlights,
+  VerifiedCache,
+  type VerifiedCacheLimits,
+  type VerifyOptions,
+} from './login-cache.js';
 import { canonicalHeaders } from './routing/headers.js';
 import {
   type ExchangeOptions,
@@ -233,19 +242,30 @@ interface StoredUser {
   readonly tags: string[];
 }
 
-function derive(password: string, salt: Buffer, cost: number): Promise<Buffer> {
+function deriveOnLibuv(job: PasswordHashJob): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyBytes, { N: cost, r: 8, p: 1 }, (err, key) =>
+    scrypt(job.password, job.salt, job.keyBytes, { N: job.cost, r: 8, p: 1 }, (err, key) =>
       err ? reject(err) : resolve(key),
     );
   });
 }
 
+/** Salt for names that are not users: a wrong name costs the same hash as a wrong password. */
+const absentSalt = randomBytes(saltBytes);
+
+const verifiedCacheDefault: VerifiedCacheLimits = {
+  ttlMs: coreLimitsDefault.loginCacheTtlMs,
+  entriesMax: coreLimitsDefault.loginCacheEntriesMax,
+};
+
 export class Users {
   readonly #meta: MetaStore;
+  readonly #verified: VerifiedCache;
+  readonly #flights = new SharedFlights<boolean>();
 
-  constructor(meta: MetaStore) {
+  constructor(meta: MetaStore, verified: VerifiedCacheLimits = verifiedCacheDefault) {
     this.#meta = meta;
+    this.#verified = new VerifiedCache(verified);
   }
 
   names(): string[] {
@@ -255,7 +275,11 @@ export class Users {
   }
 
   tags(name: string): string[] | undefined {
-    return (this.#meta.get(defKeys.user(name)) as StoredUser | undefined)?.tags;
+    return this.#stored(name)?.tags;
+  }
+
+  #stored(name: string): StoredUser | undefined {
+    return this.#meta.get(defKeys.user(name)) as StoredUser | undefined;
   }
 
   async put(name: string, password: string, tags: string[] = []): Promise<void> {
@@ -267,10 +291,10 @@ export class Users {
       );
     }
     const salt = randomBytes(saltBytes);
-    const hash = await derive(password, salt, scryptCost);
+    const hash = await deriveOnLibuv({ password, salt, cost: scryptCost, keyBytes });
     const user: StoredUser = {
       salt: salt.toString('base64'),
-      hash: hash.toString('base64'),
+      hash: Buffer.from(hash).toString('base64'),
       cost: scryptCost,
       tags,
     };
@@ -281,12 +305,38 @@ export class Users {
     return this.#meta.delete(defKeys.user(name));
   }
 
-  async verify(name: string, password: string): Promise<boolean> {
-    const user = this.#meta.get(defKeys.user(name)) as StoredUser | undefined;
-    if (user === undefined || Buffer.byteLength(password) > passwordBytesMax) return false;
+  /**
+   * Checks a password against the user's salted scrypt hash; false for unknown users (after the same
+   * work). A credential verified less than the cache's TTL ago, against the hash stored now, is not
+   * hashed again, and overlapping checks of one credential share one hash (./login-cache.ts).
+   */
+  verify(name: string, password: string, options: VerifyOptions = {}): Promise<boolean> {
+    if (Buffer.byteLength(password) > passwordBytesMax) return Promise.resolve(false);
+    const key = this.#verified.keyOf(name, password);
+    const user = this.#stored(name);
+    if (user !== undefined && this.#verified.has(key, user.hash)) return Promise.resolve(true);
+    const derive = options.derive ?? deriveOnLibuv;
+    return this.#flights.join(key, options.signal, (signal) =>
+      this.#check(name, password, key, derive, signal),
+    );
+  }
+
+  async #check(
+    name: string,
+    password: string,
+    key: string,
+    derive: PasswordDerive,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const user = this.#stored(name);
+    const salt = user === undefined ? absentSalt : Buffer.from(user.salt, 'base64');
+    const actual = await derive({ password, salt, cost: user?.cost ?? scryptCost, keyBytes }, signal);
+    // Changed or deleted while hashing: the answer is about a password that no longer applies.
+    if (user === undefined || this.#stored(name)?.hash !== user.hash) return false;
     const expected = Buffer.from(user.hash, 'base64');
-    const actual = await derive(password, Buffer.from(user.salt, 'base64'), user.cost);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
+    const ok = actual.byteLength === expected.length && timingSafeEqual(actual, expected);
+    if (ok) this.#verified.add(key, user.hash);
+    return ok;
   }
 
   /** The first start creates `guest`/`guest` (RabbitMQ's default; loopback-only is the adapters' rule). */

@@ -22,12 +22,14 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
     configKey: 'kafkaPort',
     async start(context): Promise<RunningListener> {
       // The configuration's settings, then what the embedder passed in code.
-      const { kafkaAutoCreateTopics: autoCreateTopics, kafkaDefaultPartitions: defaultPartitions } =
-        context.config;
+      const { config } = context;
       const options: KafkaOptions = {
         ...kafkaOptionsDefault,
-        autoCreateTopics,
-        defaultPartitions,
+        autoCreateTopics: config.kafkaAutoCreateTopics,
+        defaultPartitions: config.kafkaDefaultPartitions,
+        handshakeFrameBytesMax: config.handshakeBytesMax,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        idleTimeoutMs: config.kafkaIdleTimeoutMs,
         ...overrides,
       };
       const broker: KafkaBroker = {
@@ -42,6 +44,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         ),
         producers: new ProducerRegistry(context.core),
         logger: context.logger,
+        ingress: context.ingress,
       };
       const connections = new Set<KafkaConnection>();
       let boundPort = 0;

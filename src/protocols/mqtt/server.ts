@@ -7,6 +7,7 @@
 import type { MqttAuthentication } from '../../config/schema.js';
 import type { CoreBroker, VirtualHost } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
+import type { IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
 import { resolveLimits } from './limits.js';
@@ -35,6 +36,7 @@ export interface ServerDeps {
   readonly core: CoreBroker;
   readonly logger: Logger;
   readonly auth: Authenticator;
+  readonly ingress: IngressBudget;
   readonly version: string;
   readonly startedAtMs: number;
   readonly options?: MqttOptions;
@@ -47,6 +49,7 @@ export class MqttServer {
   readonly limits: MqttLimits;
   readonly logger: Logger;
   readonly auth: Authenticator;
+  readonly ingress: IngressBudget;
   readonly version: string;
   readonly startedAtMs: number;
   readonly retained: RetainedStore;
@@ -68,6 +71,7 @@ export class MqttServer {
     this.limits = resolveLimits(deps.options?.limits);
     this.logger = deps.logger;
     this.auth = deps.auth;
+    this.ingress = deps.ingress;
     this.version = deps.version;
     this.startedAtMs = deps.startedAtMs;
     this.deniedFilters = deps.options?.deniedFilters ?? [];
