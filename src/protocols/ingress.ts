@@ -5,10 +5,12 @@
  * and hands it to every listener in the `ListenerContext`; each connection opens an account and
  * reports what it holds as bytes arrive and as it hands them on.
  *
- * - When the bytes held reach `bytesMax`, every connection stops reading its socket (TCP back-pressure)
- *   except the one holding the most, so that a frame larger than what is left can still complete; all
- *   read again once the total is back under `resumeBytes`. A peer can therefore hold memory only by
- *   sending it, never by announcing a length.
+ * - When the bytes held reach `bytesMax`, every connection holding bytes stops reading its socket (TCP
+ *   back-pressure), except the one holding the most, so that a frame larger than what is left can still
+ *   complete; a connection that then keeps part of what it reads stops too. Connections whose requests
+ *   arrive whole are still served. All read again once the total is back under `resumeBytes`. The
+ *   overshoot is at most one read per connection, and a peer holds memory only by sending it, never
+ *   by announcing a length.
  * - Connections that have not logged in may hold `unauthenticatedBytesMax` between them. Past that, the
  *   one that has been holding bytes the longest is closed: a client that logs in sends its handshake at
  *   once, one that stalls halfway is the one to go, so stalled handshakes cannot keep others out.
@@ -48,6 +50,8 @@ export class IngressBudget {
   #bytes = 0;
   #unauthenticatedBytes = 0;
   readonly #accounts = new Set<IngressAccount>();
+  /** Accounts holding bytes. */
+  readonly #holding = new Set<IngressAccount>();
   /** Unauthenticated accounts holding bytes, in the order they began to hold them. */
   readonly #holders = new Set<IngressAccount>();
   readonly #paused = new Set<IngressAccount>();
@@ -66,11 +70,10 @@ export class IngressBudget {
     this.resumeBytes = limits.bytesMax - Math.ceil(limits.bytesMax / 8);
   }
 
-  /** An account for a new connection; it starts paused when the budget is spent. */
+  /** An account for a new connection. */
   open(handle: IngressHandle): IngressAccount {
     const account = new IngressAccount(this, handle);
     this.#accounts.add(account);
-    if (this.#exhausted) this.#pause(account);
     return account;
   }
 
@@ -88,6 +91,8 @@ export class IngressBudget {
   /** @internal Called by `IngressAccount` with the change of what it holds. */
   changed(account: IngressAccount, delta: number, was: number): void {
     this.#bytes += delta;
+    if (account.bytes === 0) this.#holding.delete(account);
+    else this.#holding.add(account);
     if (!account.authenticated) {
       this.#unauthenticatedBytes += delta;
       if (was === 0 && account.bytes > 0) this.#holders.add(account);
@@ -95,6 +100,8 @@ export class IngressBudget {
       if (delta > 0) this.#evictStalled(account);
     }
     if (delta > 0 && !this.#exhausted && this.#bytes >= this.limits.bytesMax) this.#exhaust();
+    else if (delta > 0 && this.#exhausted && account !== this.#exempt && !account.closed)
+      this.#pause(account);
     else if (delta < 0 && this.#exhausted && this.#bytes <= this.resumeBytes) this.#replenish();
   }
 
@@ -107,17 +114,21 @@ export class IngressBudget {
   /** @internal The account's bytes are released already. */
   closed(account: IngressAccount): void {
     this.#accounts.delete(account);
+    this.#holding.delete(account);
     this.#paused.delete(account);
     if (this.#exempt === account && this.#exhausted) this.#exemptLargest();
   }
 
   #evictStalled(current: IngressAccount): void {
     while (this.#unauthenticatedBytes > this.limits.unauthenticatedBytesMax) {
+      // One connection past the whole share by itself goes: closing the others would not make room.
       let victim: IngressAccount = current;
-      for (const holder of this.#holders) {
-        if (holder !== current) {
-          victim = holder;
-          break;
+      if (current.bytes <= this.limits.unauthenticatedBytesMax) {
+        for (const holder of this.#holders) {
+          if (holder !== current) {
+            victim = holder;
+            break;
+          }
         }
       }
       this.#evictions++;
@@ -129,8 +140,8 @@ export class IngressBudget {
   #exhaust(): void {
     this.#exhausted = true;
     this.#exhaustions++;
-    this.#exempt = this.#largest(this.#accounts);
-    for (const account of this.#accounts) if (account !== this.#exempt) this.#pause(account);
+    this.#exempt = this.#largest(this.#holding);
+    for (const account of this.#holding) if (account !== this.#exempt) this.#pause(account);
   }
 
   #replenish(): void {

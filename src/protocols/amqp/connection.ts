@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { AlarmKind, CoreBroker, VirtualHost } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
+import { compact } from '../chunks.js';
 import type { IngressAccount, IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
 import { AmqpChannel } from './channel.js';
@@ -110,6 +111,8 @@ export class AmqpConnection {
   #neededBytes: number = protocolHeader.length;
   /** Bytes of the frames in `#queued`. */
   #queuedBytes = 0;
+  /** What `account` was last told the input holds. */
+  #heldBytes = 0;
   #paused = false;
   /** The ingress budget is spent: the socket is not read (frames already read are still handled). */
   #budgetPaused = false;
@@ -233,10 +236,12 @@ export class AmqpConnection {
   #onData(chunk: Buffer): void {
     this.#lastReadMs = Date.now();
     if (this.state === 'closed') return;
-    this.account.add(chunk.length);
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
-    if ((this.#input?.length ?? 0) + this.#pendingBytes < this.#neededBytes) return;
+    if ((this.#input?.length ?? 0) + this.#pendingBytes < this.#neededBytes) {
+      this.#recount();
+      return;
+    }
     const parts =
       this.#input === undefined || this.#input.length === 0 ? this.#pending : [this.#input, ...this.#pending];
     this.#input = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
@@ -281,10 +286,24 @@ export class AmqpConnection {
         this.#runFrames(frames, bytes);
         if (this.#fed.size > 0) this.#checkFlow();
       }
+      if (this.#input !== undefined) this.#input = compact(this.#input);
       this.#neededBytes = this.#nextFrameBytes();
     } catch (err) {
       this.fail(err, 0, 0);
+    } finally {
+      this.#recount();
     }
+  }
+
+  /**
+   * Tells the ingress budget what the input holds now: bytes not yet parsed and frames waiting behind
+   * a pause. Messages being assembled from body frames are counted by their channel.
+   */
+  #recount(): void {
+    const held = (this.#input?.length ?? 0) + this.#pendingBytes + this.#queuedBytes;
+    if (held > this.#heldBytes) this.account.add(held - this.#heldBytes);
+    else this.account.remove(this.#heldBytes - held);
+    this.#heldBytes = held;
   }
 
   /**
@@ -310,7 +329,7 @@ export class AmqpConnection {
 
   /**
    * Frames parsed while a pause began wait in `#queued`, so order is kept across the pause. `bytes`
-   * (of all `frames`) stay counted against the ingress budget until none of them is left waiting.
+   * (of all `frames`) stay counted as held until none of them is left waiting.
    */
   #runFrames(frames: Frame[], bytes: number): void {
     for (let i = 0; i < frames.length; i++) {
@@ -324,7 +343,6 @@ export class AmqpConnection {
       }
       this.#onFrame(frame);
     }
-    this.account.remove(bytes);
   }
 
   #held(): boolean {

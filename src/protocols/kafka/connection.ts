@@ -121,9 +121,10 @@ export class KafkaConnection {
     }
     // A whole first request arrived in time: the handshake deadline is met (it was not for answering).
     if (!this.#admitted && this.#queue.length > 0) clearTimeout(this.#timer);
+    // The pump takes the first request at once: a request that arrived whole is never counted as held.
+    void this.#pump();
     this.#recount();
     this.#pressure();
-    void this.#pump();
   }
 
   /** Tells the budget what is held now: the partial frame and the queued requests. */
