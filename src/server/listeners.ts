@@ -18,6 +18,12 @@ export const adminListener: ListenerDefinition = {
       port: context.port,
       core: context.core,
       logger: context.logger,
+      limits: {
+        headersTimeoutMs: context.config.httpHeadersTimeoutMs,
+        idleTimeoutMs: context.config.httpIdleTimeoutMs,
+        connectionsMax: context.config.httpConnectionsMax,
+        connectionsPerAddressMax: context.config.httpConnectionsPerAddressMax,
+      },
       info: {
         version: context.version,
         startedAtMs: context.startedAtMs,
