@@ -11,7 +11,7 @@ import { Broker } from '../../src/server/broker.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { kafkaClient, until } from '../../testing/kafka-helpers.js';
 import { closeAll, connect as connectMqtt } from '../../testing/mqtt-harness.js';
-import { allPortsOff } from '../../testing/server-helpers.js';
+import { allPortsOff, protocolPortsAuto } from '../../testing/server-helpers.js';
 import { type Stalled, type StallProtocol, stall, stallProtocols } from '../../testing/stall.js';
 
 const kibibyte = 1024;
@@ -25,12 +25,9 @@ const opened: Stalled[] = [];
 before(async () => {
   broker = await Broker.start({
     ...allPortsOff,
+    ...protocolPortsAuto,
     storage: 'memory',
     logger: silentLogger(),
-    amqpPort: 'auto',
-    mqttPort: 'auto',
-    mqttWsPort: 'auto',
-    kafkaPort: 'auto',
     ingressBytesMax: 1024 * kibibyte,
     ingressUnauthenticatedBytesMax: unauthenticatedBytesMax,
     handshakeBytesMax,
