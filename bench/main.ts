@@ -2,6 +2,7 @@
  * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
  */
 import { runAmqpBench } from './amqp.js';
+import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   mqtt: runMqttBench,
   kafka: runKafkaBench,
   'login-flood': runLoginFloodBench,
+  'ingress-memory': runIngressMemoryBench,
 };
 
 async function main(): Promise<void> {

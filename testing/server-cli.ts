@@ -79,6 +79,8 @@ export type ReadyPorts = Partial<
 
 export interface RunningCli {
   readonly readyLine: string;
+  /** The broker's process id (for reading its memory in /proc). */
+  readonly pid: number | undefined;
   /** Ports from the ready line, by listener name. */
   readonly ports: Readonly<ReadyPorts>;
   stdout(): string;
@@ -128,6 +130,7 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
   });
   return {
     readyLine,
+    pid: child.pid,
     ports: parseReadyLine(readyLine),
     stdout: output.stdout,
     stderr: output.stderr,

@@ -148,7 +148,7 @@ export const configDefault: Config = {
   loginFailureAddressesMax: 10_000,
   loginCacheTtlMs: coreLimitsDefault.loginCacheTtlMs,
   loginCacheEntriesMax: coreLimitsDefault.loginCacheEntriesMax,
-  ingressBytesMax: 256 * mebibyte,
+  ingressBytesMax: 128 * mebibyte,
   ingressUnauthenticatedBytesMax: 32 * mebibyte,
   handshakeBytesMax: 64 * 1024,
   handshakeTimeoutMs: 10_000,

@@ -80,11 +80,12 @@ test('before login, a frame above the handshake bound is refused at its header',
 });
 
 test('what a stalled client sent is counted, what it only announced is not', async () => {
-  const announced = 12_000;
-  for (const protocol of stallProtocols) await open(protocol, announced, 6000);
-  for (const protocol of stallProtocols) await open(protocol, handshakeBytesMax, 0);
+  // Frames as large as each protocol allows before login (AMQP: the spec's minimum frame).
+  const largest = (protocol: StallProtocol) => (protocol === 'amqp' ? 4096 : handshakeBytesMax);
+  for (const protocol of stallProtocols) await open(protocol, largest(protocol), 3000);
+  for (const protocol of stallProtocols) await open(protocol, largest(protocol), 0);
   // The bytes sent, and of the frames only announced their heads (a few bytes each).
-  const sent = 4 * 6000;
+  const sent = 4 * 3000;
   await until(() => broker.ingressStats().unauthenticatedBytes > sent, 5000, 'bytes counted');
   const { bytes } = broker.ingressStats();
   assert.ok(bytes > sent && bytes < sent + 64, `${bytes} bytes held`);
@@ -93,13 +94,14 @@ test('what a stalled client sent is counted, what it only announced is not', asy
 });
 
 test('past the unauthenticated share, stalled handshakes go first and newcomers are served', async () => {
+  // AMQP's handshake frames are too small to matter here: MQTT, WebSocket and Kafka fill the share.
+  const protocols = stallProtocols.filter((p) => p !== 'amqp');
   const each = handshakeBytesMax - kibibyte;
   const count = Math.ceil((unauthenticatedBytesMax * 1.5) / each);
-  for (let i = 0; i < count; i++)
-    await open(stallProtocols[i % stallProtocols.length]!, handshakeBytesMax, each);
+  for (let i = 0; i < count; i++) await open(protocols[i % protocols.length]!, handshakeBytesMax, each);
   await until(() => broker.ingressStats().evictions > 0, 5000, 'evictions');
   assert.ok(broker.ingressStats().unauthenticatedBytes <= unauthenticatedBytesMax);
-  await until(() => opened.slice(1, 4).every((s) => s.closed()), 5000, 'the oldest stalled ones closed');
+  await until(() => opened.slice(0, 3).every((s) => s.closed()), 5000, 'the oldest stalled ones closed');
   await othersServed();
   await closeStalled();
 });

@@ -69,6 +69,11 @@ const flowStallMs = 20;
  * than a stream write per frame. Frames larger than `copyBytesMax` are written as they are.
  */
 const slabBytes = 64 * 1024;
+/**
+ * Until the connection is open it writes a few small frames: a small slab, so that thousands of
+ * connections in their handshake (a reconnect storm, a flood) do not each hold 64 KiB.
+ */
+const handshakeSlabBytes = 4096;
 const emptyInput = Buffer.alloc(0);
 const copyBytesMax = 16 * 1024;
 
@@ -116,6 +121,8 @@ export class AmqpConnection {
   #paused = false;
   /** The ingress budget is spent: the socket is not read (frames already read are still handled). */
   #budgetPaused = false;
+  /** Bad framing closed the connection: input is dropped from then on (see `#parse`). */
+  #framingLost = false;
   /** Stopped at a basic.publish while a resource alarm is active (RabbitMQ's `blocked`). */
   #blocked = false;
   /** connection.blocked went out and connection.unblocked is owed. */
@@ -131,7 +138,7 @@ export class AmqpConnection {
   /** Queues published to since the last flow check. */
   readonly #fed = new Set<string>();
   #queued: Frame[] = [];
-  #slab: Buffer = Buffer.allocUnsafe(slabBytes);
+  #slab: Buffer = emptyInput;
   /** `#slab` from `#slabStart` to `#slabEnd` is written but not yet handed to the socket. */
   #slabStart = 0;
   #slabEnd = 0;
@@ -200,7 +207,8 @@ export class AmqpConnection {
     if (this.#slabEnd + bytes > this.#slab.byteLength) {
       this.#flush();
       // The old slab may still be queued in the socket: start a new one rather than reuse it.
-      this.#slab = Buffer.allocUnsafe(slabBytes);
+      const size = this.state === 'opened' ? slabBytes : handshakeSlabBytes;
+      this.#slab = Buffer.allocUnsafe(Math.max(size, bytes));
       this.#slabStart = 0;
       this.#slabEnd = 0;
     }
@@ -235,7 +243,7 @@ export class AmqpConnection {
 
   #onData(chunk: Buffer): void {
     this.#lastReadMs = Date.now();
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.#framingLost) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     if ((this.#input?.length ?? 0) + this.#pendingBytes < this.#neededBytes) {
@@ -270,7 +278,8 @@ export class AmqpConnection {
   /** The socket is read unless a login, an alarm, flow control or the ingress budget holds it. */
   #updateReading(): void {
     if (this.state === 'closed') return;
-    if (this.#paused || this.#blocked || this.#flowHeld || this.#budgetPaused) this.socket.pause();
+    const held = this.#paused || this.#blocked || this.#flowHeld || this.#budgetPaused;
+    if (held || this.#framingLost) this.socket.pause();
     else this.socket.resume();
   }
 
@@ -279,7 +288,9 @@ export class AmqpConnection {
       if (this.state === 'header' && !this.#readHeader()) return;
       this.#runFrames(this.#queued.splice(0), this.#takeQueuedBytes());
       while (this.#readable()) {
-        const { frames, bytes } = parseFrames(this.#input!, this.frameBytesMax);
+        const parsed = this.#parse();
+        if (parsed === undefined) return;
+        const { frames, bytes } = parsed;
         if (frames.length === 0) break;
         // Body payloads are views into the input: keep the rest as its own buffer, never overwrite.
         this.#input = this.#input!.subarray(bytes);
@@ -292,6 +303,25 @@ export class AmqpConnection {
       this.fail(err, 0, 0);
     } finally {
       this.#recount();
+    }
+  }
+
+  /**
+   * The frames at the start of the input. On bad framing the connection is closed (frame error) and
+   * the socket is not read again: no frame boundary can be trusted after it, and a peer must not be
+   * able to make us keep bytes while we wait for a close-ok we could not find.
+   */
+  #parse(): { frames: Frame[]; bytes: number } | undefined {
+    try {
+      return parseFrames(this.#input!, this.frameBytesMax);
+    } catch (err) {
+      this.#framingLost = true;
+      this.#input = undefined;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.fail(err, 0, 0);
+      this.#updateReading();
+      return undefined;
     }
   }
 
