@@ -172,11 +172,6 @@ export class IngressBudget {
     this.#paused.add(account);
     account.handle.pause();
   }
-
-  /** True while `account` is kept from reading by the budget. */
-  isPaused(account: IngressAccount): boolean {
-    return this.#paused.has(account);
-  }
 }
 
 /** One connection's share of the budget. Every method is a no-op once it is closed. */
