@@ -78,4 +78,6 @@ export interface Authenticator {
     remoteAddress: string | undefined,
     signal?: AbortSignal,
   ): Promise<LoginResult>;
+  /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
+  stats?(): { readonly hashes: number; readonly queued: number };
 }

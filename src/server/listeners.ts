@@ -29,6 +29,18 @@ export const adminListener: ListenerDefinition = {
         startedAtMs: context.startedAtMs,
         listeners: () =>
           context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
+        edges: () => {
+          const ingress = context.ingress.stats();
+          const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };
+          return {
+            ingressBytes: ingress.bytes,
+            ingressUnauthenticatedBytes: ingress.unauthenticatedBytes,
+            ingressPausedConnections: ingress.paused,
+            ingressEvictions: ingress.evictions,
+            loginHashes: logins.hashes,
+            loginQueued: logins.queued,
+          };
+        },
       },
     }),
 };
