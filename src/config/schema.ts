@@ -326,8 +326,10 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, countMax),
     group: 'Logins',
     description:
-      'Logins from one client address queued for or being hashed; more are refused after loginFailureDelayMs.',
+      'Logins from one client address queued for or being hashed; more wait for room, and are refused ' +
+      'when none comes within their deadline (half to all of loginFailureDelayMsMax).',
   },
+
   loginFailuresBeforeDelay: {
     type: integer(0, countMax),
     group: 'Logins',
@@ -344,8 +346,10 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 3_600_000),
     group: 'Logins',
     description:
-      'Longest spacing; an attempt whose turn is further away waits half to all of this and is then refused.',
+      'Longest spacing. An attempt that gets neither its turn nor room within half to all of this (at ' +
+      'random) is refused then, so a guessing loop waits instead of spinning.',
   },
+
   loginFailureWindowMs: {
     type: integer(1, 86_400_000),
     group: 'Logins',

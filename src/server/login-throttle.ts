@@ -54,6 +54,8 @@ export class LoginThrottle {
   /** Insertion order is failure order: the first entry is the least recently failed. */
   readonly #failures = new Map<string, Failures>();
   readonly #pending = new Map<string, number>();
+  /** Attempts waiting for room, per address, in arrival order. */
+  readonly #waiting = new Map<string, Array<() => void>>();
 
   constructor(limits: ThrottleLimits, now: () => number = Date.now) {
     this.#limits = limits;
@@ -61,18 +63,74 @@ export class LoginThrottle {
   }
 
   /**
-   * Waits for the address's turn; resolves with the function that ends this attempt's pending slot
-   * (call it when the hash is done).
-   * Rejects with `resource_exhausted` when the address has too many attempts under way or its turn
-   * is too far away, and with the signal's reason when the client goes.
+   * Waits for the address's turn and for room among its attempts under way; resolves with the
+   * function that ends this attempt (call it when the hash is done). An attempt that gets neither by
+   * its deadline — half to all of `delayMsMax` after it came, at random, so that clients turned away
+   * together do not all come back together — is refused then with `resource_exhausted`; one whose
+   * client goes, with the signal's reason.
    */
   async admit(address: string | undefined, signal?: AbortSignal): Promise<() => void> {
     const key = address ?? unknownAddress;
-    await this.#turn(key, signal);
-    const pending = this.#pending.get(key) ?? 0;
-    if (pending >= this.#limits.pendingPerAddressMax)
-      throw busy('Too many logins under way from this address');
-    this.#pending.set(key, pending + 1);
+    const deadline = this.#now() + this.#limits.delayMsMax * (0.5 + Math.random() / 2);
+    for (;;) {
+      await this.#turn(key, deadline, signal);
+      const pending = this.#pending.get(key) ?? 0;
+      if (pending < this.#limits.pendingPerAddressMax) {
+        this.#pending.set(key, pending + 1);
+        return this.#ender(key);
+      }
+      await this.#room(key, deadline, signal);
+    }
+  }
+
+  async #turn(key: string, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const entry = this.#entry(key);
+    const delay = entry === undefined ? 0 : this.delayMs(entry.count);
+    if (entry === undefined || delay === 0) return;
+    const now = this.#now();
+    const turn = Math.max(now, entry.nextTurnMs);
+    if (turn > deadline) {
+      await sleep(deadline - now, signal);
+      throw busy('Too many failed logins from this address');
+    }
+    entry.nextTurnMs = turn + delay;
+    if (turn > now) await sleep(turn - now, signal);
+  }
+
+  /** Waits until one of the address's attempts ends; refused at `deadline`. */
+  #room(key: string, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiters = this.#waiting.get(key) ?? [];
+      const leave = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', aborted);
+        const at = waiters.indexOf(woken);
+        if (at >= 0) waiters.splice(at, 1);
+        if (waiters.length === 0 && this.#waiting.get(key) === waiters) this.#waiting.delete(key);
+      };
+      const woken = () => {
+        leave();
+        resolve();
+      };
+      const aborted = () => {
+        leave();
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(
+        () => {
+          leave();
+          reject(busy('Too many logins under way from this address'));
+        },
+        Math.max(0, deadline - this.#now()),
+      );
+      signal?.addEventListener('abort', aborted, { once: true });
+      waiters.push(woken);
+      this.#waiting.set(key, waiters);
+    });
+  }
+
+  /** Ends an attempt once: frees its room and lets the next attempt waiting for room go. */
+  #ender(key: string): () => void {
     let ended = false;
     return () => {
       if (ended) return;
@@ -80,22 +138,8 @@ export class LoginThrottle {
       const left = (this.#pending.get(key) ?? 1) - 1;
       if (left <= 0) this.#pending.delete(key);
       else this.#pending.set(key, left);
+      this.#waiting.get(key)?.[0]?.();
     };
-  }
-
-  async #turn(key: string, signal: AbortSignal | undefined): Promise<void> {
-    const entry = this.#entry(key);
-    const delay = entry === undefined ? 0 : this.delayMs(entry.count);
-    if (entry === undefined || delay === 0) return;
-    const now = this.#now();
-    const turn = Math.max(now, entry.nextTurnMs);
-    if (turn - now > this.#limits.delayMsMax) {
-      // Spread out, so that clients refused together do not all come back in one burst.
-      await sleep(this.#limits.delayMsMax * (0.5 + Math.random() / 2), signal);
-      throw busy('Too many failed logins from this address');
-    }
-    entry.nextTurnMs = turn + delay;
-    if (turn > now) await sleep(turn - now, signal);
   }
 
   /** The spacing of attempts after `count` failures. */
@@ -125,9 +169,11 @@ export class LoginThrottle {
     if (this.#limits.addressesMax > 0) this.#failures.set(key, entry);
   }
 
-  /** Addresses remembered, and addresses with logins under way. */
-  stats(): { addresses: number; pendingAddresses: number } {
-    return { addresses: this.#failures.size, pendingAddresses: this.#pending.size };
+  /** Addresses remembered, addresses with logins under way, attempts waiting for room. */
+  stats(): { addresses: number; pendingAddresses: number; waiting: number } {
+    let waiting = 0;
+    for (const list of this.#waiting.values()) waiting += list.length;
+    return { addresses: this.#failures.size, pendingAddresses: this.#pending.size, waiting };
   }
 
   #entry(key: string): Failures | undefined {

@@ -118,26 +118,28 @@ describe('login throttle', () => {
     assert.equal(throttle.failures('10.1.3.231'), 1, 'the latest addresses are kept');
   });
 
-  test('an address with too many logins under way is refused; others are not', async () => {
+  test('an address with too many logins under way waits for room, and is refused past its deadline', async () => {
     const throttle = new LoginThrottle(limits);
     const done = [await throttle.admit('10.0.0.1'), await throttle.admit('10.0.0.1')];
-    await assert.rejects(throttle.admit('10.0.0.1'), exhausted);
+    const third = throttle.admit('10.0.0.1');
     const other = await throttle.admit('10.0.0.2');
-    for (const end of [...done, other]) end();
-    assert.equal(throttle.stats().pendingAddresses, 0);
+    assert.equal(throttle.stats().waiting, 1);
+    done[0]!();
+    const end = await third;
+    await assert.rejects(throttle.admit('10.0.0.1'), exhausted, 'no room before its deadline');
+    for (const finish of [done[1]!, end, other]) finish();
+    assert.deepEqual(throttle.stats(), { addresses: 0, pendingAddresses: 0, waiting: 0 });
     (await throttle.admit('10.0.0.1'))();
   });
 
   test('attempts from a failing address are spaced out, and refused when their turn is too far', async () => {
-    const throttle = new LoginThrottle({ ...limits, pendingPerAddressMax: 100 });
-    for (let i = 0; i < 5; i++) throttle.failed('10.0.0.1');
-    const attempts = Array.from({ length: 4 }, () => throttle.admit('10.0.0.1'));
-    const results = await Promise.allSettled(attempts);
-    assert.deepEqual(
-      results.map((r) => r.status),
-      ['fulfilled', 'fulfilled', 'rejected', 'rejected'],
-      'turns at 0 and 40 ms; the next ones would be further than 40 ms away',
-    );
+    const throttle = new LoginThrottle({ ...limits, delayMsMax: 100, pendingPerAddressMax: 100 });
+    for (let i = 0; i < 3; i++) throttle.failed('10.0.0.1');
+    // Turns 20 ms apart; a deadline falls between 50 and 100 ms after arrival.
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => throttle.admit('10.0.0.1')));
+    const status = results.map((r) => r.status);
+    assert.deepEqual(status.slice(0, 3), ['fulfilled', 'fulfilled', 'fulfilled'], 'turns at 0, 20, 40 ms');
+    assert.deepEqual(status.slice(6), ['rejected', 'rejected'], 'turns at 120 and 140 ms: past any deadline');
     for (const r of results) if (r.status === 'fulfilled') r.value();
   });
 
