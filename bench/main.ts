@@ -2,8 +2,10 @@
  * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
  */
 import { runAmqpBench } from './amqp.js';
+import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKubemqBench } from './kubemq.js';
+import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runStorageBench } from './storage.js';
 
@@ -13,6 +15,8 @@ const benches: Record<string, () => Promise<void>> = {
   mqtt: runMqttBench,
   kafka: runKafkaBench,
   kubemq: runKubemqBench,
+  'login-flood': runLoginFloodBench,
+  'ingress-memory': runIngressMemoryBench,
 };
 
 async function main(): Promise<void> {

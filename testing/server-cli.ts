@@ -14,6 +14,8 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
+  /** A started broker still running after this long is killed (default 60 s). */
+  readonly lifetimeMs?: number;
 }
 
 export interface CliResult {
@@ -78,6 +80,8 @@ export type ReadyPorts = Partial<
 
 export interface RunningCli {
   readonly readyLine: string;
+  /** The broker's process id (for reading its memory in /proc). */
+  readonly pid: number | undefined;
   /** Ports from the ready line, by listener name. */
   readonly ports: Readonly<ReadyPorts>;
   stdout(): string;
@@ -100,7 +104,7 @@ export function parseReadyLine(line: string): ReadyPorts {
 export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
   const child = spawnCli(['start', ...args], options);
   const output = collect(child);
-  const exit = exited(child, 60_000);
+  const exit = exited(child, options.lifetimeMs ?? 60_000);
   exit.catch(() => {});
   const readyLine = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
@@ -127,6 +131,7 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
   });
   return {
     readyLine,
+    pid: child.pid,
     ports: parseReadyLine(readyLine),
     stdout: output.stdout,
     stderr: output.stderr,

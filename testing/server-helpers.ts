@@ -12,6 +12,14 @@ export const allPortsOff = {
   httpPort: 0,
 } as const satisfies BrokerOptions;
 
+/** The AMQP, MQTT (TCP and WebSocket) and Kafka listeners on free ports. */
+export const protocolPortsAuto = {
+  amqpPort: 'auto',
+  mqttPort: 'auto',
+  mqttWsPort: 'auto',
+  kafkaPort: 'auto',
+} as const satisfies BrokerOptions;
+
 /** Waits for `check` to hold, polling every 10 ms; fails after `timeoutMs`. */
 export async function until(check: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

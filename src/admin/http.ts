@@ -3,13 +3,22 @@
  * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../core/api.js';
 import { internalPrincipal } from '../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
+import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
 import * as views from './views.js';
+
+export interface AdminLimits extends AdminConnectionLimits {
+  /** Time for a request's line and headers to arrive (a request is only a head: GET and HEAD). */
+  readonly headersTimeoutMs: number;
+  /** A keep-alive socket without a request for this long is closed. */
+  readonly idleTimeoutMs: number;
+}
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -18,6 +27,7 @@ export interface AdminServerOptions {
   readonly core: CoreBroker;
   readonly info: views.AdminInfo;
   readonly logger: Logger;
+  readonly limits: AdminLimits;
 }
 
 export interface RunningAdminServer {
@@ -25,10 +35,11 @@ export interface RunningAdminServer {
   close(): Promise<void>;
 }
 
-// Admin clients are people and scrapers; a few hundred sockets is plenty and bounds the damage of a leak.
-const connectionsMax = 256;
-const requestTimeoutMs = 30_000;
 const pathBytesMax = 2048;
+/** Request heads are small; a larger one is refused (431) before it is all held. */
+const headerBytesMax = 8 * 1024;
+/** How often Node looks for sockets past their header timeout (its default is every 30 s). */
+const timeoutCheckMs = 500;
 
 type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
 
@@ -106,8 +117,17 @@ function clientFor(req: IncomingMessage, core: CoreBroker): CoreClient {
   });
 }
 
+/** GET and HEAD carry no body; one announced is refused rather than read, and the socket closed. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
   const head = req.method === 'HEAD';
+  const withBody = hasBody(req);
+  // The body is never read: the socket closes after the answer instead of draining it.
+  if (withBody) res.setHeader('connection', 'close');
   if (req.method !== 'GET' && !head) {
     res.setHeader('allow', 'GET, HEAD');
     send(
@@ -115,6 +135,10 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
       { status: 405, body: { error: 'method_not_allowed', reason: `${req.method} is not supported` } },
       head,
     );
+    return;
+  }
+  if (withBody) {
+    send(res, { status: 413, body: { error: 'payload_too_large', reason: 'Requests carry no body' } }, head);
     return;
   }
   const url = req.url ?? '/';
@@ -133,10 +157,25 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
 }
 
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
-  const server = createServer((req, res) => handle(req, res, options));
-  server.maxConnections = connectionsMax;
-  server.requestTimeout = requestTimeoutMs;
-  server.headersTimeout = requestTimeoutMs;
+  const { limits } = options;
+  const connections = new AdminConnections(limits);
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      connectionsCheckingInterval: timeoutCheckMs,
+      maxHeaderSize: headerBytesMax,
+    },
+    (req, res) => {
+      connections.busy(req.socket);
+      res.once('finish', () => connections.idle(req.socket));
+      handle(req, res, options);
+    },
+  );
+  // A socket that sends nothing at all never starts a header timeout: this closes it.
+  server.timeout = Math.max(limits.headersTimeoutMs, limits.idleTimeoutMs);
+  server.on('connection', (socket: Socket) => connections.admit(socket));
   const port = await listenOn(server, options.host, options.port);
   server.on('error', (err) => options.logger.error({ err }, 'admin listener error'));
   let closing: Promise<void> | undefined;

@@ -4,7 +4,7 @@
  */
 import type { CoreClient } from '../core/api.js';
 import { escapes } from '../shared/escapes.js';
-import type { AdminInfo } from './views.js';
+import type { AdminInfo, EdgeStats } from './views.js';
 
 export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -88,6 +88,38 @@ function perQueue(out: Exposition, core: CoreClient): void {
   }
 }
 
+function edges(out: Exposition, stats: EdgeStats): void {
+  const series: Array<[string, Kind, number, string]> = [
+    [
+      'switchyard_ingress_bytes',
+      'gauge',
+      stats.ingressBytes,
+      'Bytes read from clients and not yet handed on.',
+    ],
+    [
+      'switchyard_ingress_unauthenticated_bytes',
+      'gauge',
+      stats.ingressUnauthenticatedBytes,
+      'Of those, held by connections not logged in.',
+    ],
+    [
+      'switchyard_ingress_paused_connections',
+      'gauge',
+      stats.ingressPausedConnections,
+      'Connections not read because the ingress budget is spent.',
+    ],
+    [
+      'switchyard_ingress_evictions_total',
+      'counter',
+      stats.ingressEvictions,
+      'Connections closed for holding bytes before login past their share.',
+    ],
+    ['switchyard_login_hashes_total', 'counter', stats.loginHashes, 'Password hashes computed for logins.'],
+    ['switchyard_login_queued', 'gauge', stats.loginQueued, 'Logins waiting for a hashing thread.'],
+  ];
+  for (const [name, kind, value, help] of series) out.family(name, kind, help).sample(name, value);
+}
+
 export function renderMetrics(core: CoreClient, info: AdminInfo): string {
   const out = new Exposition();
   out
@@ -98,6 +130,8 @@ export function renderMetrics(core: CoreClient, info: AdminInfo): string {
     .family('switchyard_process_resident_memory_bytes', 'gauge', 'Resident set size of the process.')
     .sample('switchyard_process_resident_memory_bytes', process.memoryUsage.rss());
   totals(out, core);
+  const edgeStats = info.edges?.();
+  if (edgeStats !== undefined) edges(out, edgeStats);
   perQueue(out, core);
   return out.text();
 }

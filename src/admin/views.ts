@@ -19,6 +19,17 @@ export interface AdminInfo {
   listeners(): ListenerView[];
   /** Resource alarms active now. */
   alarms(): readonly AlarmKind[];
+  /** The broker's edges, for /metrics: ingress budget and login gate (docs/architecture.md, "Edges"). */
+  edges?(): EdgeStats;
+}
+
+export interface EdgeStats {
+  readonly ingressBytes: number;
+  readonly ingressUnauthenticatedBytes: number;
+  readonly ingressPausedConnections: number;
+  readonly ingressEvictions: number;
+  readonly loginHashes: number;
+  readonly loginQueued: number;
 }
 
 type JsonObject = { [key: string]: Json };

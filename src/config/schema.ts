@@ -61,6 +61,24 @@ export interface Config {
   defaultUser: string;
   defaultPass: string;
   loopbackOnlyUsers: string[];
+  passwordHashThreads: number;
+  loginQueueMax: number;
+  loginPendingPerAddressMax: number;
+  loginFailuresBeforeDelay: number;
+  loginFailureDelayMs: number;
+  loginFailureDelayMsMax: number;
+  loginFailureWindowMs: number;
+  loginFailureAddressesMax: number;
+  loginCacheTtlMs: number;
+  loginCacheEntriesMax: number;
+  ingressBytesMax: number;
+  ingressUnauthenticatedBytesMax: number;
+  handshakeBytesMax: number;
+  handshakeTimeoutMs: number;
+  httpHeadersTimeoutMs: number;
+  httpIdleTimeoutMs: number;
+  httpConnectionsMax: number;
+  httpConnectionsPerAddressMax: number;
   shutdownTimeoutMs: number;
   mqttConnectionsMax: number;
   mqttPacketBytesMax: number;
@@ -74,6 +92,7 @@ export interface Config {
   kafkaAutoCreateTopics: boolean;
   kafkaDefaultPartitions: number;
   kafkaGroupInitialRebalanceDelayMs: number;
+  kafkaIdleTimeoutMs: number;
 }
 
 export type SettingName = keyof Config;
@@ -90,7 +109,8 @@ export const portSettings = [
 ] as const satisfies readonly SettingName[];
 export type PortSetting = (typeof portSettings)[number];
 
-const gibibyte = 1024 * 1024 * 1024;
+const mebibyte = 1024 * 1024;
+const gibibyte = 1024 * mebibyte;
 
 export const configDefault: Config = {
   host: '127.0.0.1',
@@ -121,6 +141,24 @@ export const configDefault: Config = {
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackOnlyUsers: ['guest'],
+  passwordHashThreads: 0,
+  loginQueueMax: 128,
+  loginPendingPerAddressMax: 8,
+  loginFailuresBeforeDelay: 5,
+  loginFailureDelayMs: 200,
+  loginFailureDelayMsMax: 10_000,
+  loginFailureWindowMs: 60_000,
+  loginFailureAddressesMax: 10_000,
+  loginCacheTtlMs: coreLimitsDefault.loginCacheTtlMs,
+  loginCacheEntriesMax: coreLimitsDefault.loginCacheEntriesMax,
+  ingressBytesMax: 128 * mebibyte,
+  ingressUnauthenticatedBytesMax: 32 * mebibyte,
+  handshakeBytesMax: 64 * 1024,
+  handshakeTimeoutMs: 10_000,
+  httpHeadersTimeoutMs: 5000,
+  httpIdleTimeoutMs: 5000,
+  httpConnectionsMax: 256,
+  httpConnectionsPerAddressMax: 32,
   shutdownTimeoutMs: 10_000,
   mqttConnectionsMax: 200_000,
   mqttPacketBytesMax: 1024 * 1024,
@@ -134,6 +172,7 @@ export const configDefault: Config = {
   kafkaAutoCreateTopics: true,
   kafkaDefaultPartitions: 1,
   kafkaGroupInitialRebalanceDelayMs: 3000,
+  kafkaIdleTimeoutMs: 600_000,
 };
 
 export type SettingType =
@@ -146,7 +185,17 @@ export type SettingType =
 
 interface SettingSpec {
   readonly type: SettingType;
-  readonly group: 'Listeners' | 'Storage' | 'Limits' | 'Alarms' | 'Users' | 'Process' | 'MQTT' | 'Kafka';
+  readonly group:
+    | 'Listeners'
+    | 'Storage'
+    | 'Limits'
+    | 'Alarms'
+    | 'Users'
+    | 'Logins'
+    | 'Connections'
+    | 'Process'
+    | 'MQTT'
+    | 'Kafka';
   readonly description: string;
   /** Never logged or shown with its value. */
   readonly secret?: boolean;
@@ -270,6 +319,122 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     group: 'Users',
     description: 'Users that may log in from loopback addresses only (comma separated in flags and env).',
   },
+  passwordHashThreads: {
+    type: integer(0, 64),
+    group: 'Logins',
+    description:
+      'Threads that hash passwords at login (scrypt), apart from the thread pool that does file I/O, so ' +
+      'a login flood cannot hold up durable writes. 0: half the cores, 1 to 4. Started when first needed.',
+  },
+  loginQueueMax: {
+    type: integer(0, countMax),
+    group: 'Logins',
+    description:
+      'Logins waiting for a hashing thread; when full, a login is refused at once (AMQP 403, MQTT ' +
+      'CONNACK 0x89 Server busy / 3 Server unavailable). Logins with recent failures wait behind others.',
+  },
+  loginPendingPerAddressMax: {
+    type: integer(1, countMax),
+    group: 'Logins',
+    description:
+      'Logins from one client address queued for or being hashed; more wait for room, and are refused ' +
+      'when none comes within their deadline (half to all of loginFailureDelayMsMax).',
+  },
+
+  loginFailuresBeforeDelay: {
+    type: integer(0, countMax),
+    group: 'Logins',
+    description: 'Failed logins from one address before its further attempts are spaced out.',
+  },
+  loginFailureDelayMs: {
+    type: integer(1, 3_600_000),
+    group: 'Logins',
+    description:
+      'Spacing of login attempts from an address after loginFailuresBeforeDelay failures; it doubles ' +
+      'with each further failure up to loginFailureDelayMsMax.',
+  },
+  loginFailureDelayMsMax: {
+    type: integer(1, 3_600_000),
+    group: 'Logins',
+    description:
+      'Longest spacing. An attempt that gets neither its turn nor room within half to all of this (at ' +
+      'random) is refused then, so a guessing loop waits instead of spinning.',
+  },
+
+  loginFailureWindowMs: {
+    type: integer(1, 86_400_000),
+    group: 'Logins',
+    description:
+      "An address's failures are forgotten this long after its last one (and at its next success).",
+  },
+  loginFailureAddressesMax: {
+    type: integer(0, countMax),
+    group: 'Logins',
+    description: 'Addresses whose failures are remembered; beyond it the least recently failed is forgotten.',
+  },
+  loginCacheTtlMs: {
+    type: integer(1, 3_600_000),
+    group: 'Logins',
+    description:
+      'A credential verified this recently is accepted again without hashing (kept as an HMAC under a ' +
+      'per-process random key; dropped as soon as the password changes or the user is deleted).',
+  },
+  loginCacheEntriesMax: {
+    type: integer(1, countMax),
+    group: 'Logins',
+    description: 'Verified credentials remembered at once; the oldest go first.',
+  },
+  ingressBytesMax: {
+    type: integer(mebibyte, 64 * gibibyte),
+    group: 'Connections',
+    description:
+      'Bytes read from clients and not yet handed on (partial frames, queued requests, messages being ' +
+      "assembled), across all connections of every listener (Kafka's queued.max.request.bytes). When " +
+      'reached, listeners stop reading sockets (TCP back-pressure) until bytes are released.',
+  },
+  ingressUnauthenticatedBytesMax: {
+    type: integer(64 * 1024, 64 * gibibyte),
+    group: 'Connections',
+    description:
+      'The share of ingressBytesMax that connections not yet logged in may hold; beyond it the one ' +
+      'holding bytes the longest is closed.',
+  },
+  handshakeBytesMax: {
+    type: integer(4096, 256 * mebibyte),
+    group: 'Connections',
+    description:
+      'Largest MQTT packet or Kafka request a connection may send before it has logged in (Kafka: ' +
+      'before its first request is answered); AMQP allows the spec minimum frame, 4096, until tune.',
+  },
+  handshakeTimeoutMs: {
+    type: integer(100, 600_000),
+    group: 'Connections',
+    description:
+      'Time from accepting a connection to its login (AMQP connection.open, MQTT CONNACK, Kafka first ' +
+      "request, WebSocket upgrade) before it is closed (RabbitMQ's handshake_timeout).",
+  },
+  httpHeadersTimeoutMs: {
+    type: integer(100, 600_000),
+    group: 'Connections',
+    description: 'Admin HTTP: time for a request line and headers to arrive before the socket is closed.',
+  },
+  httpIdleTimeoutMs: {
+    type: integer(100, 600_000),
+    group: 'Connections',
+    description: 'Admin HTTP: a keep-alive connection with no request for this long is closed.',
+  },
+  httpConnectionsMax: {
+    type: integer(1, countMax),
+    group: 'Connections',
+    description:
+      'Admin HTTP connections; a new one beyond it replaces the oldest that has not sent a whole ' +
+      'request yet, or is refused when there is none.',
+  },
+  httpConnectionsPerAddressMax: {
+    type: integer(1, countMax),
+    group: 'Connections',
+    description: 'Admin HTTP connections from one client address, under the same rule.',
+  },
   shutdownTimeoutMs: {
     type: integer(1, 600_000),
     group: 'Process',
@@ -345,6 +510,13 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       "How long a consumer group that has no members waits for more to join before its first generation (Kafka's " +
       'group.initial.rebalance.delay.ms); extended while members keep joining, up to the rebalance timeout.',
+  },
+  kafkaIdleTimeoutMs: {
+    type: integer(1000, 86_400_000),
+    group: 'Kafka',
+    description:
+      "A connection that sends nothing and awaits no answer for this long is closed (Kafka's " +
+      'connections.max.idle.ms).',
   },
 };
 

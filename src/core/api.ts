@@ -7,6 +7,7 @@ import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/ty
 import type { BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
+import type { VerifyOptions } from './login-cache.js';
 import type { RequestResult } from './requests.js';
 import type {
   ConsumeOptions,
@@ -23,6 +24,7 @@ import type {
 } from './types.js';
 
 export type { Clock } from '../shared/clock.js';
+export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
 
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -36,6 +38,10 @@ export interface CoreLimits {
   bodyCacheBytesMax: number;
   messageBytesMax: number;
   streamPartitionsMax: number;
+  /** How long a verified credential is accepted again without hashing (`Users.verify`). */
+  loginCacheTtlMs: number;
+  /** Verified credentials remembered at most. */
+  loginCacheEntriesMax: number;
 }
 
 export interface CoreOptions {
@@ -408,7 +414,12 @@ export interface CoreClient {
   putUser(name: string, password: string, tags?: string[]): Promise<void>;
   deleteUser(name: string): Promise<void>;
   /** Checks a user's password against its salted scrypt hash; false for unknown users. */
-  verifyUser(name: string, password: string): Promise<boolean>;
+  /**
+   * Checks a user's password; false for unknown users. A credential verified a moment ago is not hashed
+   * again; `options` lets the caller run the hash elsewhere (the server's hashing threads) and give up
+   * when its client goes.
+   */
+  verifyUser(name: string, password: string, options?: VerifyOptions): Promise<boolean>;
   /** Whether the server applied its configured default user on an earlier start of this data. */
   defaultUserApplied(): boolean;
   markDefaultUserApplied(): Promise<void>;

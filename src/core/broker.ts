@@ -97,14 +97,16 @@ export class BrokerCore implements CoreBroker, HandlerHost {
    */
   static async open(options: CoreOptions, factories: CoreFactories = {}): Promise<BrokerCore> {
     const clock = options.clock ?? systemClock;
-    resolveLimits(options.limits);
+    const limits = resolveLimits(options.limits);
     const supervisor = new Supervisor({
       clock,
       logger: options.logger ?? silentLogger(),
       ...(options.restartsMax === undefined ? {} : { restartsMax: options.restartsMax }),
       ...(options.restartWindowMs === undefined ? {} : { restartWindowMs: options.restartWindowMs }),
     });
-    const definitions = await Definitions.open(options.storage, supervisor);
+    const definitions = await Definitions.open(options.storage, supervisor, undefined, {
+      verified: { ttlMs: limits.loginCacheTtlMs, entriesMax: limits.loginCacheEntriesMax },
+    });
     const broker = new BrokerCore(options, supervisor, definitions, factories);
     let found: FoundObjects | undefined;
     try {

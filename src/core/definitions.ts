@@ -10,6 +10,15 @@ import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { Storage } from '../storage/types.js';
 import type { StreamInfo } from './api.js';
 import type { Supervisor } from './exec/supervisor.js';
+import { coreLimitsDefault } from './limits.js';
+import {
+  type PasswordDerive,
+  type PasswordHashJob,
+  SharedFlights,
+  VerifiedCache,
+  type VerifiedCacheLimits,
+  type VerifyOptions,
+} from './login-cache.js';
 import {
   type DefinitionsEntry,
   type DefinitionsState,
@@ -44,15 +53,16 @@ export class Definitions implements StreamDefinitions {
   /** The first write a synchronous caller could not hear about. */
   #failure: unknown;
 
-  private constructor(log: StateLog<DefinitionsState, DefinitionsEntry>) {
+  private constructor(log: StateLog<DefinitionsState, DefinitionsEntry>, users: UsersOptions) {
     this.#log = log;
-    this.users = new Users(log);
+    this.users = new Users(log, users);
   }
 
   static async open(
     storage: Storage,
     supervisor: Supervisor,
     limits?: CompactionLimits,
+    users: UsersOptions = {},
   ): Promise<Definitions> {
     // A failed definitions log stays failed (the supervisor logs it); writes then refuse.
     const exec = supervisor.executor('definitions', definitionsLogName, { onFault: () => undefined });
@@ -64,7 +74,7 @@ export class Definitions implements StreamDefinitions {
       identity,
       ...(limits === undefined ? {} : { limits }),
     };
-    return new Definitions(await StateLog.open(options, definitionsLogName));
+    return new Definitions(await StateLog.open(options, definitionsLogName), users);
   }
 
   vhostNames(): string[] {
@@ -162,19 +172,35 @@ const saltBytes = 16;
 /** Longest password accepted; longer input is refused before hashing so it cannot cost CPU. */
 const passwordBytesMax = 1024;
 
-function derive(password: string, salt: Buffer, cost: number): Promise<Buffer> {
+function deriveOnLibuv(job: PasswordHashJob): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyBytes, { N: cost, r: 8, p: 1 }, (err, key) =>
+    scrypt(job.password, job.salt, job.keyBytes, { N: job.cost, r: 8, p: 1 }, (err, key) =>
       err ? reject(err) : resolve(key),
     );
   });
 }
 
+/** Salt for names that are not users: a wrong name costs the same hash as a wrong password. */
+const absentSalt = randomBytes(saltBytes);
+
+const verifiedCacheDefault: VerifiedCacheLimits = {
+  ttlMs: coreLimitsDefault.loginCacheTtlMs,
+  entriesMax: coreLimitsDefault.loginCacheEntriesMax,
+};
+
+export interface UsersOptions {
+  /** The verified-credential cache's bounds (./login-cache.ts). */
+  readonly verified?: VerifiedCacheLimits;
+}
+
 export class Users {
   readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
+  readonly #verified: VerifiedCache;
+  readonly #flights = new SharedFlights<boolean>();
 
-  constructor(log: StateLog<DefinitionsState, DefinitionsEntry>) {
+  constructor(log: StateLog<DefinitionsState, DefinitionsEntry>, options: UsersOptions = {}) {
     this.#log = log;
+    this.#verified = new VerifiedCache(options.verified ?? verifiedCacheDefault);
   }
 
   names(): string[] {
@@ -195,10 +221,10 @@ export class Users {
       );
     }
     const salt = randomBytes(saltBytes);
-    const hash = await derive(password, salt, scryptCost);
+    const hash = await deriveOnLibuv({ password, salt, cost: scryptCost, keyBytes });
     const user: StoredUser = {
       salt: salt.toString('base64'),
-      hash: hash.toString('base64'),
+      hash: Buffer.from(hash).toString('base64'),
       cost: scryptCost,
       tags,
     };
@@ -209,12 +235,38 @@ export class Users {
     if (this.#log.state.users.has(name)) await this.#log.commit({ type: 'user.delete', name });
   }
 
-  async verify(name: string, password: string): Promise<boolean> {
+  /**
+   * Checks a password against the user's salted scrypt hash; false for unknown users (after the same
+   * work). A credential verified less than the cache's TTL ago, against the hash stored now, is not
+   * hashed again, and overlapping checks of one credential share one hash (./login-cache.ts).
+   */
+  verify(name: string, password: string, options: VerifyOptions = {}): Promise<boolean> {
+    if (Buffer.byteLength(password) > passwordBytesMax) return Promise.resolve(false);
+    const key = this.#verified.keyOf(name, password);
     const user = this.#log.state.users.get(name);
-    if (user === undefined || Buffer.byteLength(password) > passwordBytesMax) return false;
+    if (user !== undefined && this.#verified.has(key, user.hash)) return Promise.resolve(true);
+    const derive = options.derive ?? deriveOnLibuv;
+    return this.#flights.join(key, options.signal, (signal) =>
+      this.#check(name, password, key, derive, signal),
+    );
+  }
+
+  async #check(
+    name: string,
+    password: string,
+    key: string,
+    derive: PasswordDerive,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const user = this.#log.state.users.get(name);
+    const salt = user === undefined ? absentSalt : Buffer.from(user.salt, 'base64');
+    const actual = await derive({ password, salt, cost: user?.cost ?? scryptCost, keyBytes }, signal);
+    // Changed or deleted while hashing: the answer is about a password that no longer applies.
+    if (user === undefined || this.#log.state.users.get(name)?.hash !== user.hash) return false;
     const expected = Buffer.from(user.hash, 'base64');
-    const actual = await derive(password, Buffer.from(user.salt, 'base64'), user.cost);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
+    const ok = actual.byteLength === expected.length && timingSafeEqual(actual, expected);
+    if (ok) this.#verified.add(key, user.hash);
+    return ok;
   }
 
   /** The first start creates `guest`/`guest` (RabbitMQ's default; loopback-only is the adapters' rule). */

@@ -17,6 +17,10 @@ export const coreLimitsDefault: CoreLimits = {
   // RabbitMQ's default max_message_size is 128 MiB too, so clients tuned for it keep working.
   messageBytesMax: 128 * mebibyte,
   streamPartitionsMax: 10_000,
+  // A moment, as RabbitMQ's auth cache (15 s): long enough for a reconnect storm, short enough that a
+  // memory dump finds few credentials checkable by a cheap HMAC instead of scrypt.
+  loginCacheTtlMs: 15_000,
+  loginCacheEntriesMax: 10_000,
 };
 
 /** Fills missing limits with defaults; rejects values that are not positive safe integers. */

@@ -5,6 +5,7 @@
 import type { Config, PortSetting } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import type { Logger } from '../shared/logger.js';
+import type { IngressBudget } from './ingress.js';
 
 export interface BoundListener {
   readonly name: string;
@@ -20,7 +21,13 @@ export interface ListenerContext {
   readonly config: Readonly<Config>;
   /** A child logger tagged with the listener's name. */
   readonly logger: Logger;
+  /** The broker's one login gate, shared by every listener (throttles and caches across protocols). */
   readonly auth: Authenticator;
+  /**
+   * The broker's one ingress budget (./ingress.ts): every connection opens an account and reports the
+   * bytes it has read and not yet handed on; the budget pauses reading when they add up too high.
+   */
+  readonly ingress: IngressBudget;
   readonly version: string;
   readonly startedAtMs: number;
   /** Listeners bound so far, this one included once it is up (the admin API lists them). */
@@ -52,11 +59,25 @@ export const listenerNames: Readonly<Record<PortSetting, string>> = {
   httpPort: 'http',
 };
 
+/**
+ * `busy`: not checked, try again later (too many logins waiting, or too many recent failures from
+ * this address); protocols answer it with their login refusal, MQTT with Server busy.
+ */
 export type LoginResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' };
+  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' | 'busy' };
 
 export interface Authenticator {
-  /** `remoteAddress` as node:net reports it (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`). */
-  login(user: string, password: string, remoteAddress: string | undefined): Promise<LoginResult>;
+  /**
+   * `remoteAddress` as node:net reports it (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`). Abort `signal`
+   * when the client goes: its login stops waiting and its hash is dropped if nobody else needs it.
+   */
+  login(
+    user: string,
+    password: string,
+    remoteAddress: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<LoginResult>;
+  /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
+  stats?(): { readonly hashes: number; readonly queued: number };
 }

@@ -1,18 +1,45 @@
 /**
- * Login checks shared by every protocol. Like RabbitMQ, users listed in `loopbackOnlyUsers` (by
- * default `guest`) may only connect from a loopback address, so the well-known default password
- * cannot be used from another machine.
+ * The one login gate every protocol uses (AMQP PLAIN/AMQPLAIN, MQTT CONNECT). Like RabbitMQ, users
+ * listed in `loopbackOnlyUsers` (by default `guest`) may only connect from a loopback address, so
+ * the well-known default password cannot be used from another machine.
+ *
+ * A login that needs a password hash goes, in this order, through:
+ *   1. core's cache of credentials verified a moment ago, and its sharing of identical checks
+ *      under way (src/core/login-cache.ts): a hit costs no hash and skips the steps below;
+ *   2. the per-address throttle (./login-throttle.ts): attempts under way per address, and the
+ *      spacing of attempts from an address with recent failures;
+ *   3. the bounded hashing queue and its threads (./scrypt-pool.ts), off libuv's I/O pool.
+ * The connection's abort signal runs through all of them: a client that goes stops its wait and,
+ * if nobody else waits for the same hash, the hash itself unless a thread has it already.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Config } from '../config/schema.js';
-import type { CoreBroker } from '../core/api.js';
+import { type Config, configDefault } from '../config/schema.js';
+import type { CoreBroker, PasswordHashJob, VerifyOptions } from '../core/api.js';
 import { internalContext } from '../core/entry/context.js';
-import type { Authenticator } from '../protocols/listener.js';
+import type { Authenticator, LoginResult } from '../protocols/listener.js';
+import { ErrorCode, isBrokerError } from '../shared/errors.js';
+import { LoginThrottle } from './login-throttle.js';
+import { autoHashThreads, ScryptPool } from './scrypt-pool.js';
 
 export type { Authenticator, LoginResult } from '../protocols/listener.js';
 
-type UserVerifier = (name: string, password: string) => boolean | Promise<boolean>;
+type UserVerifier = (name: string, password: string, options?: VerifyOptions) => Promise<boolean>;
+
+export type LoginSettings = Pick<
+  Config,
+  | 'passwordHashThreads'
+  | 'loginQueueMax'
+  | 'loginPendingPerAddressMax'
+  | 'loginFailuresBeforeDelay'
+  | 'loginFailureDelayMs'
+  | 'loginFailureDelayMsMax'
+  | 'loginFailureWindowMs'
+  | 'loginFailureAddressesMax'
+>;
+
+export type AuthenticatorConfig = Pick<Config, 'defaultUser' | 'defaultPass' | 'loopbackOnlyUsers'> &
+  Partial<LoginSettings>;
 
 export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
@@ -27,22 +54,85 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-export function createAuthenticator(
-  config: Pick<Config, 'defaultUser' | 'defaultPass' | 'loopbackOnlyUsers'>,
-  core?: CoreBroker,
-): Authenticator {
+const refusedCredentials: LoginResult = { ok: false, reason: 'credentials' };
+const refusedBusy: LoginResult = { ok: false, reason: 'busy' };
+
+export interface LoginStats {
+  /** Hashing threads started (they start as needed), hashes computed since start. */
+  readonly hashThreads: number;
+  readonly hashes: number;
+  /** Logins on a hashing thread now, and waiting for one. */
+  readonly hashing: number;
+  readonly queued: number;
+  /** Addresses with recent failed logins remembered. */
+  readonly throttledAddresses: number;
+}
+
+/** The server's authenticator; `close` stops its hashing threads. */
+export interface LoginGate extends Authenticator {
+  stats(): LoginStats;
+  close(): Promise<void>;
+}
+
+export function createAuthenticator(config: AuthenticatorConfig, core?: CoreBroker): LoginGate {
+  const settings: LoginSettings = { ...configDefault, ...definedOnly(config) };
+  const pool = new ScryptPool({
+    threads: settings.passwordHashThreads === 0 ? autoHashThreads() : settings.passwordHashThreads,
+    queueMax: settings.loginQueueMax,
+  });
+  const throttle = new LoginThrottle({
+    failuresFree: settings.loginFailuresBeforeDelay,
+    delayMs: settings.loginFailureDelayMs,
+    delayMsMax: settings.loginFailureDelayMsMax,
+    windowMs: settings.loginFailureWindowMs,
+    addressesMax: settings.loginFailureAddressesMax,
+    pendingPerAddressMax: settings.loginPendingPerAddressMax,
+  });
   // Without a core (tests of this module alone) the default user is the only user.
   const client = core?.connect(internalContext('/', 'auth'));
   const verify: UserVerifier =
     client === undefined
-      ? (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
-      : (user, password) => client.verifyUser(user, password);
+      ? async (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
+      : (user, password, options) => client.verifyUser(user, password, options);
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
+
+  /** Runs after a cache miss only, so cached credentials are never throttled nor queued. */
+  const derive = (address: string | undefined) => async (job: PasswordHashJob, signal: AbortSignal) => {
+    const done = await throttle.admit(address, signal);
+    try {
+      return await pool.hash(job, { signal, rank: () => throttle.failures(address) });
+    } finally {
+      done();
+    }
+  };
+
   return {
-    async login(user, password, remoteAddress) {
-      if (!(await verify(user, password))) return { ok: false, reason: 'credentials' };
+    async login(user, password, remoteAddress, signal) {
+      // Checked first: a remote guess at a loopback-only user costs no hash and learns nothing.
       if (loopbackOnly.has(user) && !isLoopback(remoteAddress)) return { ok: false, reason: 'loopback_only' };
+      let ok: boolean;
+      try {
+        const options = { derive: derive(remoteAddress), ...(signal === undefined ? {} : { signal }) };
+        ok = await verify(user, password, options);
+      } catch (err) {
+        if (isBrokerError(err, ErrorCode.resourceExhausted) || signal?.aborted === true) return refusedBusy;
+        throw err;
+      }
+      if (!ok) {
+        throttle.failed(remoteAddress);
+        return refusedCredentials;
+      }
       return { ok: true };
     },
+    stats() {
+      const { threads, hashes, running, queued } = pool.stats();
+      const throttledAddresses = throttle.stats().addresses;
+      return { hashThreads: threads, hashes, hashing: running, queued, throttledAddresses };
+    },
+    close: () => pool.close(),
   };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -5,9 +5,10 @@
 import { resolveConfig } from '../config/load.js';
 import { packageInfo } from '../config/package.js';
 import { type Config, type PortSetting, portSettings } from '../config/schema.js';
-import type { CoreBroker, CoreClient } from '../core/api.js';
+import type { CoreBroker, CoreClient, CoreLimits } from '../core/api.js';
 import { BrokerCore } from '../core/broker.js';
 import { internalContext } from '../core/entry/context.js';
+import { IngressBudget, type IngressStats } from '../protocols/ingress.js';
 import type {
   BoundListener,
   ListenerContext,
@@ -19,7 +20,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import type { FileIo } from '../storage/file/io.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
-import { createAuthenticator } from './auth.js';
+import { createAuthenticator, type LoginGate, type LoginStats } from './auth.js';
 import { builtListeners } from './listeners.js';
 import { openStorage } from './storage.js';
 import { applyDefaultUser } from './users.js';
@@ -46,14 +47,26 @@ interface Parts {
   readonly logger: Logger;
   readonly storage: Storage;
   readonly core: CoreBroker;
+  readonly auth: LoginGate;
+  readonly ingress: IngressBudget;
   readonly started: Started[];
   readonly monitor: AlarmMonitor;
 }
 
-function coreLimits(config: Readonly<Config>) {
+function coreLimits(config: Readonly<Config>): CoreLimits {
   const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
     config;
-  return { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax };
+  const { loginCacheTtlMs, loginCacheEntriesMax } = config;
+  return {
+    queuesMax,
+    exchangesMax,
+    bindingsMax,
+    bodyCacheBytesMax,
+    messageBytesMax,
+    streamPartitionsMax,
+    loginCacheTtlMs,
+    loginCacheEntriesMax,
+  };
 }
 
 function listenerContext(
@@ -62,7 +75,7 @@ function listenerContext(
   logger: Logger,
   startedAtMs: number,
 ): ListenerContext {
-  const { config, core } = parts;
+  const { config, core, auth, ingress } = parts;
   const port = config[key];
   return {
     host: config.host,
@@ -70,7 +83,8 @@ function listenerContext(
     core,
     config,
     logger,
-    auth: createAuthenticator(config, core),
+    auth,
+    ingress,
     version: packageInfo().version,
     startedAtMs,
     boundListeners: (): BoundListener[] =>
@@ -101,15 +115,17 @@ interface Opened {
   started: Started[];
   storage?: Storage;
   core?: CoreBroker;
+  auth?: LoginGate;
   monitor?: AlarmMonitor;
 }
 
 /** Closes whatever is open, last opened first; logs and carries on past failures so every part closes. */
 async function closeParts(parts: Opened): Promise<void> {
   parts.monitor?.stop();
-  const { core, storage } = parts;
+  const { core, storage, auth } = parts;
   const steps = parts.started.map((s): [string, () => Promise<void>] => [s.name, () => s.running.close()]);
   steps.reverse();
+  if (auth) steps.push(['logins', () => auth.close()]);
   if (core) steps.push(['core', () => core.close()]);
   if (storage) steps.push(['storage', () => storage.close()]);
   let firstError: unknown;
@@ -155,7 +171,13 @@ export class Broker {
       await applyDefaultUser(core, config);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));
       opened.monitor = monitor;
-      const parts: Parts = { config, logger, storage, core, started: opened.started, monitor };
+      const auth = createAuthenticator(config, core);
+      opened.auth = auth;
+      const ingress = new IngressBudget({
+        bytesMax: config.ingressBytesMax,
+        unauthenticatedBytesMax: config.ingressUnauthenticatedBytesMax,
+      });
+      const parts: Parts = { config, logger, storage, core, auth, ingress, started: opened.started, monitor };
       await startListeners(parts, listeners);
       return new Broker(parts);
     } catch (err) {
@@ -171,6 +193,16 @@ export class Broker {
    */
   client(vhost = '/'): CoreClient {
     return this.core.connect(internalContext(vhost, `embed-${++this.embedded}`));
+  }
+
+  /** The login gate: hashing threads started, hashes run, logins hashing and queued, throttled addresses. */
+  loginStats(): LoginStats {
+    return this.parts.auth.stats();
+  }
+
+  /** The ingress budget: bytes held by connections, connections paused, evictions. */
+  ingressStats(): IngressStats {
+    return this.parts.ingress.stats();
   }
 
   /** Actual bound ports of the running listeners, keyed by their port setting (`httpPort`). */

@@ -19,12 +19,30 @@ export const adminListener: ListenerDefinition = {
       port: context.port,
       core: context.core,
       logger: context.logger,
+      limits: {
+        headersTimeoutMs: context.config.httpHeadersTimeoutMs,
+        idleTimeoutMs: context.config.httpIdleTimeoutMs,
+        connectionsMax: context.config.httpConnectionsMax,
+        connectionsPerAddressMax: context.config.httpConnectionsPerAddressMax,
+      },
       info: {
         version: context.version,
         startedAtMs: context.startedAtMs,
         listeners: () =>
           context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
         alarms: () => context.core.alarms.active(),
+        edges: () => {
+          const ingress = context.ingress.stats();
+          const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };
+          return {
+            ingressBytes: ingress.bytes,
+            ingressUnauthenticatedBytes: ingress.unauthenticatedBytes,
+            ingressPausedConnections: ingress.paused,
+            ingressEvictions: ingress.evictions,
+            loginHashes: logins.hashes,
+            loginQueued: logins.queued,
+          };
+        },
       },
     }),
 };

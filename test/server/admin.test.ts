@@ -111,6 +111,8 @@ describe('HTTP admin API listings', () => {
     const text = await res.text();
     assert.match(text, /^# TYPE switchyard_queues gauge$/m);
     assert.match(text, /^switchyard_messages_ready 1$/m);
+    assert.match(text, /^switchyard_ingress_bytes 0$/m);
+    assert.match(text, /^# TYPE switchyard_login_hashes_total counter$/m);
     assert.match(text, /^switchyard_messages_published_total [1-9]\d*$/m);
     assert.match(text, /^switchyard_queue_messages\{vhost="\/",queue="orders\.eu"\} 1$/m);
     for (const line of text.trimEnd().split('\n')) {

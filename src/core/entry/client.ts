@@ -24,6 +24,7 @@ import type {
   StreamInfo,
   StreamPartition,
   StreamReadOptions,
+  VerifyOptions,
 } from '../api.js';
 import type { RequestResult } from '../requests.js';
 import type {
@@ -345,8 +346,8 @@ export class Client implements CoreClient {
     return this.run({ kind: 'user.delete', name });
   }
 
-  verifyUser(name: string, password: string): Promise<boolean> {
-    return this.run({ kind: 'user.verify', name, password });
+  verifyUser(name: string, password: string, options: VerifyOptions = {}): Promise<boolean> {
+    return this.run({ kind: 'user.verify', name, password, options });
   }
 
   defaultUserApplied(): boolean {

@@ -20,6 +20,7 @@ import type {
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
+  VerifyOptions,
 } from '../api.js';
 import type { RequestResult } from '../requests.js';
 import type {
@@ -70,7 +71,11 @@ export interface CommandSpecs {
   'user.list': { in: object; out: Array<{ name: string; tags: string[] }> };
   'user.put': { in: { name: string; password: string; tags: string[] }; out: Promise<void> };
   'user.delete': { in: { name: string }; out: Promise<void> };
-  'user.verify': { in: { name: string; password: string }; out: Promise<boolean> };
+  /**
+   * Verification is local to the node that runs it (users are definitions every node has), so it may
+   * carry how to hash (the server's hashing threads behind its throttle) and when to give up.
+   */
+  'user.verify': { in: { name: string; password: string; options: VerifyOptions }; out: Promise<boolean> };
   /** Whether the server applied its configured default user on an earlier start (src/server/users.ts). */
   'user.defaultApplied': { in: object; out: boolean };
   'user.markDefaultApplied': { in: object; out: Promise<void> };

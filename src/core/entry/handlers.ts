@@ -83,7 +83,7 @@ const vhostAndUsers = {
   'user.list': (host) => host.users.names().map((name) => ({ name, tags: host.users.tags(name) ?? [] })),
   'user.put': (host, _ctx, c) => host.users.put(c.name, c.password, c.tags),
   'user.delete': (host, _ctx, c) => host.users.delete(c.name),
-  'user.verify': (host, _ctx, c) => host.users.verify(c.name, c.password),
+  'user.verify': (host, _ctx, c) => host.users.verify(c.name, c.password, c.options),
   'user.defaultApplied': (host) => host.definitions.defaultUserApplied,
   'user.markDefaultApplied': (host) => host.definitions.markDefaultUserApplied(),
 } satisfies Partial<Handlers>;

@@ -179,11 +179,13 @@ export class AmqpChannel {
       return;
     }
     content.chunks.push(new Uint8Array(payload));
+    // A message being assembled is input not yet handed on: it counts against the ingress budget.
+    this.conn.account.add(payload.byteLength);
     if (content.received === content.header.bodySize) this.#complete(content, Buffer.concat(content.chunks));
   }
 
   #complete(content: PendingContent, body: Uint8Array): void {
-    this.#content = undefined;
+    this.#dropContent();
     const header = content.header!;
     this.#guard({ name: 'basic.publish', fields: content.fields }, () =>
       publishContent(this, content.fields, header.properties, body),
@@ -253,6 +255,7 @@ export class AmqpChannel {
 
   /** Gives back everything this channel holds: consumers cancelled, unacked requeued (RabbitMQ on channel close). */
   dispose(): void {
+    this.#dropContent();
     for (const c of this.consumers.values()) c.consumer?.cancel();
     this.consumers.clear();
     this.unacked.clear();
@@ -260,6 +263,15 @@ export class AmqpChannel {
     if (this.replyToken !== undefined) this.conn.shared.replyTo.unregister(this.replyToken);
     this.replyToken = undefined;
     this.conn.core?.releaseOwner(this.owner);
+  }
+
+  #dropContent(): void {
+    const content = this.#content;
+    this.#content = undefined;
+    if (content === undefined) return;
+    let held = 0;
+    for (const chunk of content.chunks) held += chunk.byteLength;
+    this.conn.account.remove(held);
   }
 
   remove(): void {

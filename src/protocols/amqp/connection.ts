@@ -6,6 +6,8 @@
 import type { Socket } from 'node:net';
 import type { AlarmKind, CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
+import { compact } from '../chunks.js';
+import type { IngressAccount, IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
 import { AmqpChannel } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
@@ -16,6 +18,8 @@ import {
   encodeHeartbeatFrame,
   encodeMethodFrame,
   type Frame,
+  frameBytesAt,
+  frameMinBytes,
   isAmqpCodecError,
   type Method,
   methodInfo,
@@ -36,14 +40,15 @@ export interface ListenerShared {
   readonly replyTo: ReplyToRegistry;
   /** Bodies larger than this are refused at the content header (RabbitMQ's max_message_size). */
   readonly messageBytesMax: number;
+  readonly ingress: IngressBudget;
+  /** Time from accept to connection.open-ok (RabbitMQ's handshake_timeout). */
+  readonly handshakeTimeoutMs: number;
 }
 
 /** Server limits offered in connection.tune (RabbitMQ 3.x defaults). */
 export const tuneDefaults = { channelMax: 2047, frameMax: 131_072, heartbeatS: 60 } as const;
 /** How long a closing peer gets to answer connection.close before the socket is dropped. */
 const closeTimeoutMs = 3000;
-/** Time allowed to finish the handshake (RabbitMQ's handshake_timeout is 10 s). */
-const handshakeTimeoutMs = 10_000;
 /**
  * Publisher flow control: a connection stops reading while a queue it fed has consumers and more
  * ready messages than `flowReadyHigh` (its consumers are behind), and reads on once the queue is
@@ -64,6 +69,12 @@ const flowStallMs = 20;
  * than a stream write per frame. Frames larger than `copyBytesMax` are written as they are.
  */
 const slabBytes = 64 * 1024;
+/**
+ * Until the connection is open it writes a few small frames: a small slab, so that thousands of
+ * connections in their handshake (a reconnect storm, a flood) do not each hold 64 KiB.
+ */
+const handshakeSlabBytes = 4096;
+const emptyInput = Buffer.alloc(0);
 const copyBytesMax = 16 * 1024;
 
 export type ConnectionState =
@@ -87,12 +98,32 @@ export class AmqpConnection {
   core: CoreClient | undefined;
   clientCapabilities = new Set<string>();
   clientProperties: Record<string, unknown> = {};
-  frameBytesMax: number = tuneDefaults.frameMax;
+  /** Spec 4.2.3: until tune-ok agrees on frame-max, frames are at most frame-min-size (4096). */
+  frameBytesMax: number = frameMinBytes;
   channelMax: number = tuneDefaults.channelMax;
   heartbeatS = 0;
   readonly channels = new Map<number, AmqpChannel>();
+  /** This connection's share of the broker's ingress budget: unparsed input, queued frames, messages being assembled. */
+  readonly account: IngressAccount;
+  /** Aborted when the socket closes: a login still waiting for its hash stops. */
+  readonly #gone = new AbortController();
   #input: Buffer | undefined;
+  /**
+   * Chunks that arrived after `#input` and are not yet joined to it: they are joined once
+   * `#neededBytes` have arrived, so a frame trickling in is copied once, not once per chunk.
+   */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #neededBytes: number = protocolHeader.length;
+  /** Bytes of the frames in `#queued`. */
+  #queuedBytes = 0;
+  /** What `account` was last told the input holds. */
+  #heldBytes = 0;
   #paused = false;
+  /** The ingress budget is spent: the socket is not read (frames already read are still handled). */
+  #budgetPaused = false;
+  /** Bad framing closed the connection: input is dropped from then on (see `#parse`). */
+  #framingLost = false;
   /** Stopped at a basic.publish while a resource alarm is active (RabbitMQ's `blocked`). */
   #blocked = false;
   /** connection.blocked went out and connection.unblocked is owed. */
@@ -108,7 +139,7 @@ export class AmqpConnection {
   /** Queues published to since the last flow check. */
   readonly #fed = new Set<string>();
   #queued: Frame[] = [];
-  #slab: Buffer = Buffer.allocUnsafe(slabBytes);
+  #slab: Buffer = emptyInput;
   /** `#slab` from `#slabStart` to `#slabEnd` is written but not yet handed to the socket. */
   #slabStart = 0;
   #slabEnd = 0;
@@ -129,7 +160,17 @@ export class AmqpConnection {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
     socket.on('close', () => this.#cleanup());
-    this.#deadline = setTimeout(() => this.#handshakeExpired(), handshakeTimeoutMs);
+    this.account = shared.ingress.open({
+      pause: () => this.#budgetHold(true),
+      resume: () => this.#budgetHold(false),
+      evict: () => socket.destroy(),
+    });
+    this.#deadline = setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
+  }
+
+  /** Aborts when the connection is gone. */
+  get gone(): AbortSignal {
+    return this.#gone.signal;
   }
 
   // ---- output
@@ -167,7 +208,8 @@ export class AmqpConnection {
     if (this.#slabEnd + bytes > this.#slab.byteLength) {
       this.#flush();
       // The old slab may still be queued in the socket: start a new one rather than reuse it.
-      this.#slab = Buffer.allocUnsafe(slabBytes);
+      const size = this.state === 'opened' ? slabBytes : handshakeSlabBytes;
+      this.#slab = Buffer.allocUnsafe(Math.max(size, bytes));
       this.#slabStart = 0;
       this.#slabEnd = 0;
     }
@@ -202,51 +244,132 @@ export class AmqpConnection {
 
   #onData(chunk: Buffer): void {
     this.#lastReadMs = Date.now();
-    if (this.state === 'closed') return;
-    this.#input =
-      this.#input === undefined || this.#input.length === 0 ? chunk : Buffer.concat([this.#input, chunk]);
+    if (this.state === 'closed' || this.#framingLost) return;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if ((this.#input?.length ?? 0) + this.#pendingBytes < this.#neededBytes) {
+      this.#recount();
+      return;
+    }
+    const parts =
+      this.#input === undefined || this.#input.length === 0 ? this.#pending : [this.#input, ...this.#pending];
+    this.#input = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.#pending = [];
+    this.#pendingBytes = 0;
     this.#process();
   }
 
-  /** Stops frame processing while an asynchronous step (login) runs; `resume` picks up the rest. */
+  /** Stops frame processing and reading while an asynchronous step (login) runs; `resume` picks up the rest. */
   pause(): void {
     this.#paused = true;
+    this.#updateReading();
   }
 
   resume(): void {
     this.#paused = false;
+    this.#updateReading();
     this.#process();
+  }
+
+  #budgetHold(held: boolean): void {
+    this.#budgetPaused = held;
+    this.#updateReading();
+  }
+
+  /** The socket is read unless a login, an alarm, flow control or the ingress budget holds it. */
+  #updateReading(): void {
+    if (this.state === 'closed') return;
+    const held = this.#paused || this.#blocked || this.#flowHeld || this.#budgetPaused;
+    if (held || this.#framingLost) this.socket.pause();
+    else this.socket.resume();
   }
 
   #process(): void {
     try {
       if (this.state === 'header' && !this.#readHeader()) return;
-      this.#runFrames(this.#queued.splice(0));
+      this.#runFrames(this.#queued.splice(0), this.#takeQueuedBytes());
       while (this.#readable()) {
-        const { frames, bytes } = parseFrames(this.#input!, this.frameBytesMax);
+        const parsed = this.#parse();
+        if (parsed === undefined) return;
+        const { frames, bytes } = parsed;
         if (frames.length === 0) break;
         // Body payloads are views into the input: keep the rest as its own buffer, never overwrite.
         this.#input = this.#input!.subarray(bytes);
-        this.#runFrames(frames);
+        this.#runFrames(frames, bytes);
         if (this.#fed.size > 0) this.#checkFlow();
       }
+      if (this.#input !== undefined) this.#input = compact(this.#input);
+      this.#neededBytes = this.#nextFrameBytes();
     } catch (err) {
       this.fail(err, 0, 0);
+    } finally {
+      this.#recount();
     }
+  }
+
+  /**
+   * The frames at the start of the input. On bad framing the connection is closed (frame error) and
+   * the socket is not read again: no frame boundary can be trusted after it, and a peer must not be
+   * able to make us keep bytes while we wait for a close-ok we could not find.
+   */
+  #parse(): { frames: Frame[]; bytes: number } | undefined {
+    try {
+      return parseFrames(this.#input!, this.frameBytesMax);
+    } catch (err) {
+      this.#framingLost = true;
+      this.#input = undefined;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.fail(err, 0, 0);
+      this.#updateReading();
+      return undefined;
+    }
+  }
+
+  /**
+   * Tells the ingress budget what the input holds now: bytes not yet parsed and frames waiting behind
+   * a pause. Messages being assembled from body frames are counted by their channel.
+   */
+  #recount(): void {
+    const held = (this.#input?.length ?? 0) + this.#pendingBytes + this.#queuedBytes;
+    if (held > this.#heldBytes) this.account.add(held - this.#heldBytes);
+    else this.account.remove(this.#heldBytes - held);
+    this.#heldBytes = held;
+  }
+
+  /**
+   * Bytes `#input` must hold before parsing can make progress: the protocol header, a frame header, or
+   * the whole frame whose header is there (its size was checked against frame-max when parsed).
+   */
+  #nextFrameBytes(): number {
+    const input = this.#input ?? emptyInput;
+    if (this.#held()) return input.length + 1;
+    if (this.state === 'header') return protocolHeader.length;
+    return frameBytesAt(input);
+  }
+
+  #takeQueuedBytes(): number {
+    const bytes = this.#queuedBytes;
+    this.#queuedBytes = 0;
+    return bytes;
   }
 
   #readable(): boolean {
     return !this.#held() && this.#input !== undefined && this.#input.length > 0 && this.state !== 'closed';
   }
 
-  /** Frames parsed while a pause began wait in `#queued`, so order is kept across the pause. */
-  #runFrames(frames: Frame[]): void {
+  /**
+   * Frames parsed while a pause began wait in `#queued`, so order is kept across the pause. `bytes`
+   * (of all `frames`) stay counted as held until none of them is left waiting.
+   */
+  #runFrames(frames: Frame[], bytes: number): void {
     for (let i = 0; i < frames.length; i++) {
       if ((this.state as ConnectionState) === 'closed') return;
       const frame = frames[i]!;
       if (!this.#held() && this.#isPublish(frame)) this.#publishing();
       if (this.#held()) {
         this.#queued.push(...frames.slice(i));
+        this.#queuedBytes += bytes;
         return;
       }
       this.#onFrame(frame);
@@ -273,7 +396,7 @@ export class AmqpConnection {
     this.#flowHeld = true;
     this.#flowReady = backlog;
     this.#flowProgressMs = Date.now();
-    this.socket.pause();
+    this.#updateReading();
     this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
   }
 
@@ -311,7 +434,7 @@ export class AmqpConnection {
     this.#fed.clear();
     // Nothing was read while held, heartbeats included.
     this.#lastReadMs = Date.now();
-    if (!this.#blocked) this.socket.resume();
+    this.#updateReading();
   }
 
   #isPublish(frame: Frame): boolean {
@@ -330,7 +453,7 @@ export class AmqpConnection {
     const active = this.shared.core.alarms.active();
     if (active.length === 0) return;
     this.#blocked = true;
-    this.socket.pause();
+    this.#updateReading();
     this.#sendBlocked(active);
     this.log.debug({ alarms: active }, 'blocked by resource alarm');
   }
@@ -350,7 +473,7 @@ export class AmqpConnection {
     this.#blocked = false;
     // Nothing was read while blocked, the client's heartbeats included; RabbitMQ pauses its monitor too.
     this.#lastReadMs = Date.now();
-    if (!this.#flowHeld) this.socket.resume();
+    this.#updateReading();
     this.#process();
   }
 
@@ -440,7 +563,7 @@ export class AmqpConnection {
     if (this.#blocked || this.#flowHeld) {
       this.#blocked = false;
       this.#releaseFlow();
-      this.socket.resume();
+      this.#updateReading();
       process.nextTick(() => this.#process());
     }
     this.#releaseAll();
@@ -465,6 +588,9 @@ export class AmqpConnection {
   }
 
   #cleanup(): void {
+    this.#gone.abort();
+    this.account.close();
+    this.#queued = [];
     clearTimeout(this.#deadline);
     clearTimeout(this.#flowTimer);
     clearInterval(this.#heartbeatTimer);
@@ -490,6 +616,8 @@ export class AmqpConnection {
   #startHeartbeats(intervalMs: number): void {
     this.#heartbeatTimer = setInterval(() => {
       const now = Date.now();
+      // A budget pause does not excuse silence: a peer stalled halfway through a frame must not hold
+      // its bytes for ever, and a live one whose heartbeats went unread reconnects.
       if (!this.#held() && now - this.#lastReadMs > intervalMs * 2) {
         this.log.info({ heartbeatS: this.heartbeatS }, 'missed heartbeats from client; closing');
         this.socket.destroy();

@@ -19,6 +19,8 @@ function startAmqpServer(context: ListenerContext): Promise<RunningListener> {
     version: context.version,
     replyTo: new ReplyToRegistry(),
     messageBytesMax: context.config.messageBytesMax,
+    ingress: context.ingress,
+    handshakeTimeoutMs: context.config.handshakeTimeoutMs,
   };
   const connections = new Set<AmqpConnection>();
   let nextId = 1;

@@ -6,6 +6,7 @@
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
 import type { Socket } from 'node:net';
+import type { IngressAccount } from '../ingress.js';
 import { produceUnderAlarm } from './alarms.js';
 import {
   ApiKey,
@@ -62,44 +63,114 @@ export class KafkaConnection {
   #tail: Promise<void> = Promise.resolve();
   /** Aborted on close: a Produce held by a resource alarm is dropped, never appended late. */
   readonly #closing = new AbortController();
+  /** This connection's share of the ingress budget: the partial frame and the requests queued. */
+  readonly #account: IngressAccount;
+  #heldBytes = 0;
+  /** Bytes of the frames in `#queue`, size prefixes included. */
+  #queuedBytes = 0;
+  #budgetPaused = false;
+  /** The first request has been handled (what counts as logging in until Kafka has SASL here). */
+  #admitted = false;
+  /** The handshake deadline, then the idle check. */
+  #timer: NodeJS.Timeout;
 
   constructor(socket: Socket, broker: KafkaBroker, advertisedPort: number) {
     this.#socket = socket;
     this.#broker = broker;
     this.#port = advertisedPort;
-    this.#splitter = new FrameSplitter(broker.options.frameBytesMax);
+    const { frameBytesMax, handshakeFrameBytesMax, handshakeTimeoutMs } = broker.options;
+    this.#splitter = new FrameSplitter(Math.min(frameBytesMax, handshakeFrameBytesMax));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+    this.#account = broker.ingress.open({
+      pause: () => this.#budgetHold(true),
+      resume: () => this.#budgetHold(false),
+      evict: () => this.close(),
+    });
+    this.#timer = setTimeout(
+      () => this.#expired('no request within the handshake timeout'),
+      handshakeTimeoutMs,
+    );
+    this.#timer.unref();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#timer);
     this.#closing.abort();
     this.#queue.length = 0;
+    this.#account.close();
     this.#socket.destroy();
   }
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return;
+    if (this.#admitted) this.#timer.refresh();
     try {
-      for (const frame of this.#splitter.push(chunk)) this.#queue.push(frame);
+      for (const frame of this.#splitter.push(chunk)) {
+        this.#queue.push(frame);
+        this.#queuedBytes += frame.byteLength + 4;
+      }
     } catch (err) {
       this.#broker.logger.warn({ err }, 'kafka: unreadable frame; closing the connection');
       this.close();
       return;
     }
-    this.#pressure();
+    // A whole first request arrived in time: the handshake deadline is met (it was not for answering).
+    if (!this.#admitted && this.#queue.length > 0) clearTimeout(this.#timer);
+    // The pump takes the first request at once: a request that arrived whole is never counted as held.
     void this.#pump();
+    this.#recount();
+    this.#pressure();
   }
 
-  /** Reading pauses while too many requests wait for their answers. */
+  /** Tells the budget what is held now: the partial frame and the queued requests. */
+  #recount(): void {
+    const held = this.#splitter.bufferedBytes + this.#queuedBytes;
+    if (held > this.#heldBytes) this.#account.add(held - this.#heldBytes);
+    else this.#account.remove(this.#heldBytes - held);
+    this.#heldBytes = held;
+  }
+
+  #budgetHold(held: boolean): void {
+    this.#budgetPaused = held;
+    this.#pressure();
+  }
+
+  /** Reading pauses while too many requests wait for their answers, or the ingress budget is spent. */
   #pressure(): void {
     const busy = this.#unanswered + this.#queue.length >= this.#broker.options.inflightRequestsMax;
-    if (busy && !this.#socket.isPaused()) this.#socket.pause();
-    else if (!busy && this.#socket.isPaused() && !this.#closed) this.#socket.resume();
+    const hold = busy || this.#budgetPaused;
+    if (hold && !this.#socket.isPaused()) this.#socket.pause();
+    else if (!hold && this.#socket.isPaused() && !this.#closed) this.#socket.resume();
+  }
+
+  /** The first request went through: full-size requests from now on, and an idle timeout instead. */
+  #admit(): void {
+    this.#admitted = true;
+    this.#splitter.frameBytesMax = this.#broker.options.frameBytesMax;
+    this.#account.authenticate();
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#idleCheck(), this.#broker.options.idleTimeoutMs);
+    this.#timer.unref();
+  }
+
+  /** Fires after `idleTimeoutMs` without input; a connection still owed an answer is not idle. */
+  #idleCheck(): void {
+    if (this.#unanswered > 0 || this.#queue.length > 0 || this.#pumping) this.#timer.refresh();
+    else this.#expired('idle');
+  }
+
+  #expired(why: string): void {
+    if (this.#closed) return;
+    this.#broker.logger.debug(
+      { remote: this.#socket.remoteAddress },
+      `kafka: ${why}; closing the connection`,
+    );
+    this.close();
   }
 
   async #pump(): Promise<void> {
@@ -109,7 +180,10 @@ export class KafkaConnection {
       while (!this.#closed) {
         const frame = this.#queue.shift();
         if (frame === undefined) break;
+        this.#queuedBytes -= frame.byteLength + 4;
+        this.#recount();
         await this.#handle(frame);
+        if (!this.#admitted && !this.#closed) this.#admit();
       }
     } catch (err) {
       this.#broker.logger.error({ err }, 'kafka: request failed; closing the connection');

@@ -4,6 +4,7 @@
  */
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
+import type { IngressBudget } from '../ingress.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
 import type { TopicConfigStore } from './topic-settings.js';
@@ -17,6 +18,15 @@ export interface KafkaOptions {
   vhost: string;
   /** Largest request frame accepted; larger ones close the connection. */
   frameBytesMax: number;
+  /**
+   * Largest first request. Kafka has no login here yet (no SASL), so a connection counts as not logged
+   * in until its first request is answered, and may make the broker hold no more than this meanwhile.
+   */
+  handshakeFrameBytesMax: number;
+  /** Time from accept to the first whole request. */
+  handshakeTimeoutMs: number;
+  /** A connection that sends nothing and awaits no answer this long is closed (connections.max.idle.ms). */
+  idleTimeoutMs: number;
   /** Requests read but not yet answered on one connection before reading pauses. */
   inflightRequestsMax: number;
   /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
@@ -40,6 +50,9 @@ export const kafkaOptionsDefault: KafkaOptions = {
   defaultPartitions: 1,
   vhost: '/',
   frameBytesMax: 100 * 1024 * 1024,
+  handshakeFrameBytesMax: 64 * 1024,
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 600_000,
   inflightRequestsMax: 256,
   batchBytesMax: 16 * 1024 * 1024,
   sessionTimeoutMsMin: 100,
@@ -66,6 +79,7 @@ export interface KafkaBroker {
   /** Topic configs the adapter keeps (all but retention, which core keeps). */
   readonly topicConfigs: TopicConfigStore;
   readonly logger: Logger;
+  readonly ingress: IngressBudget;
 }
 
 export interface RequestContext {

@@ -24,16 +24,15 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
     configKey: 'kafkaPort',
     async start(context): Promise<RunningListener> {
       // The configuration's settings, then what the embedder passed in code.
-      const {
-        kafkaAutoCreateTopics: autoCreateTopics,
-        kafkaDefaultPartitions: defaultPartitions,
-        kafkaGroupInitialRebalanceDelayMs: groupInitialRebalanceDelayMs,
-      } = context.config;
+      const { config } = context;
       const options: KafkaOptions = {
         ...kafkaOptionsDefault,
-        autoCreateTopics,
-        defaultPartitions,
-        groupInitialRebalanceDelayMs,
+        autoCreateTopics: config.kafkaAutoCreateTopics,
+        defaultPartitions: config.kafkaDefaultPartitions,
+        groupInitialRebalanceDelayMs: config.kafkaGroupInitialRebalanceDelayMs,
+        handshakeFrameBytesMax: config.handshakeBytesMax,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        idleTimeoutMs: config.kafkaIdleTimeoutMs,
         ...overrides,
       };
       const vhost = context.core.connect({
@@ -57,6 +56,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         producers: new ProducerRegistry(vhost),
         topicConfigs: new TopicConfigStore(vhost),
         logger: context.logger,
+        ingress: context.ingress,
       };
       const connections = new Set<KafkaConnection>();
       let boundPort = 0;

@@ -21,6 +21,7 @@ function returnCode311(reason: number): number {
   if (reason === Reason.clientIdNotValid) return ReturnCode311.identifierRejected;
   if (reason === Reason.badCredentials) return ReturnCode311.badCredentials;
   if (reason === Reason.notAuthorized) return ReturnCode311.notAuthorized;
+  // Server busy (a full login queue) and the rest: 3 Server unavailable, try again later.
   return ReturnCode311.serverUnavailable;
 }
 
@@ -77,8 +78,9 @@ async function login(conn: Connection, packet: IConnectPacket): Promise<number |
     return server.authentication === 'required' ? Reason.notAuthorized : undefined;
   }
   const password = packet.password?.toString('utf8') ?? '';
-  const result = await server.auth.login(packet.username, password, conn.transport.remoteAddress);
+  const result = await server.auth.login(packet.username, password, conn.transport.remoteAddress, conn.gone);
   if (result.ok) return undefined;
+  if (result.reason === 'busy') return Reason.serverBusy;
   return result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized;
 }
 
@@ -167,6 +169,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   conn.state = 'connected';
   server.clients.set(clientId, conn);
   server.stats.connectionsTotal++;
+  conn.loggedIn();
   sendConnack(conn, packet, { ...agreed.connack, sessionPresent: present });
   resume(conn, present);
 }

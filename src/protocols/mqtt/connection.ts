@@ -10,6 +10,7 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
+import type { IngressAccount } from '../ingress.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
   type ConnectFacts,
@@ -115,6 +116,8 @@ export class Connection implements ClientHandle {
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void> = [];
   readonly deferredAcks: Array<[string, number]> = [];
+  /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
+  readonly account: IngressAccount;
   readonly #reader: FrameReader;
   readonly #parser: Parser;
   #core: CoreClient | undefined;
@@ -122,18 +125,54 @@ export class Connection implements ClientHandle {
   #connectFacts: ConnectFacts | undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #busy = false;
-  readonly #backlog: Inbound[] = [];
+  /** Packets that arrived while a handler waits, with the bytes of the frame each came in. */
+  readonly #backlog: Array<[Inbound, number]> = [];
+  #backlogBytes = 0;
+  /** Bytes of the frame being parsed, passed with its packet to `#accept`. */
+  #frameBytes = 0;
+  /** What `account` was last told this connection holds. */
+  #heldBytes = 0;
+  /** Why the transport is not read: a handler's backlog, the inbound window, the ingress budget. */
+  readonly #holds = new Set<'backlog' | 'inbound' | 'budget'>();
+  readonly #gone = new AbortController();
 
   constructor(server: MqttServer, transport: Transport) {
     this.id = server.nextConnectionId();
     this.server = server;
     this.transport = transport;
-    this.#reader = new FrameReader(server.limits.packetBytesMax);
+    const { packetBytesMax, connectPacketBytesMax } = server.limits;
+    this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
     this.#parser = mqttPacket.parser();
     this.#parser.on('packet', (packet: Packet) => this.#accept(packet as Inbound));
     this.#parser.on('error', (err: Error) => this.fail(Reason.malformed, err.message));
     transport.onDrain(() => this.flushAcks());
+    this.account = server.ingress.open({
+      pause: () => this.holdReading('budget', true),
+      resume: () => this.holdReading('budget', false),
+      evict: () => this.transport.destroy(),
+    });
     this.#armKeepAlive(server.limits.connectTimeoutMs);
+  }
+
+  /** Aborts when the connection is gone: a login waiting for its hash stops. */
+  get gone(): AbortSignal {
+    return this.#gone.signal;
+  }
+
+  /** The transport is read while nothing holds it. */
+  holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void {
+    const before = this.#holds.size;
+    if (held) this.#holds.add(reason);
+    else this.#holds.delete(reason);
+    if (this.state === 'closed') return;
+    if (before === 0 && this.#holds.size > 0) this.transport.pause();
+    else if (before > 0 && this.#holds.size === 0) this.transport.resume();
+  }
+
+  /** CONNACK sent: full-size packets from now on, and the bytes held leave the unauthenticated share. */
+  loggedIn(): void {
+    this.#reader.packetBytesMax = this.server.limits.packetBytesMax;
+    this.account.authenticate();
   }
 
   /** Holder of the connection's unacked deliveries in core, within this connection. */
@@ -165,9 +204,11 @@ export class Connection implements ClientHandle {
       if (this.#isClosed()) return;
       const checked = this.#check(frame);
       if (checked === undefined) return;
+      this.#frameBytes = frame.length;
       if (Buffer.isBuffer(checked)) this.#parser.parse(checked);
       else this.#accept(checked);
     }
+    this.#recount();
     if (result.kind === 'error') this.fail(result.reason, result.message);
     else if (this.session !== undefined) this.#keepAliveTimer?.refresh();
   }
@@ -228,6 +269,9 @@ export class Connection implements ClientHandle {
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
+    this.#gone.abort();
+    this.account.close();
+    this.#backlog.length = 0;
     clearTimeout(this.#keepAliveTimer);
     this.server.untrack(this);
     if (wasConnected) onClosed(this);
@@ -266,11 +310,25 @@ export class Connection implements ClientHandle {
 
   #accept(packet: Inbound): void {
     if (this.state === 'closed') return;
+    const bytes = this.#frameBytes;
+    this.#frameBytes = 0;
     if (this.#busy) {
-      this.#backlog.push(packet);
+      // Nothing more is read until the handler is done: a pipelining client cannot grow the backlog.
+      this.#backlog.push([packet, bytes]);
+      this.#backlogBytes += bytes;
+      this.holdReading('backlog', true);
       return;
     }
     this.#run(packet);
+  }
+
+  /** Tells the budget what is held now: the partial packet in the reader and the backlog. */
+  #recount(): void {
+    if (this.state === 'closed') return;
+    const held = this.#reader.bufferedBytes + this.#backlogBytes;
+    if (held > this.#heldBytes) this.account.add(held - this.#heldBytes);
+    else this.account.remove(this.#heldBytes - held);
+    this.#heldBytes = held;
   }
 
   #run(packet: Inbound): void {
@@ -294,8 +352,14 @@ export class Connection implements ClientHandle {
 
   #resume(): void {
     this.#busy = false;
-    while (!this.#busy && this.#backlog.length > 0 && this.state !== 'closed')
-      this.#run(this.#backlog.shift()!);
+    while (!this.#busy && this.#backlog.length > 0 && this.state !== 'closed') {
+      const [packet, bytes] = this.#backlog.shift()!;
+      this.#backlogBytes -= bytes;
+      this.#run(packet);
+    }
+    if (this.#backlog.length > 0) return;
+    this.#recount();
+    this.holdReading('backlog', false);
   }
 
   #failWith(err: unknown): void {

@@ -146,9 +146,9 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
  * PUBREL do not count: the PUBREL that frees them could only arrive by reading.
  */
 function inboundRoom(conn: Connection): Promise<void> {
-  conn.transport.pause();
+  conn.holdReading('inbound', true);
   return new Promise<void>((resolve) => conn.inboundWaiters.push(resolve)).then(() =>
-    conn.transport.resume(),
+    conn.holdReading('inbound', false),
   );
 }
 

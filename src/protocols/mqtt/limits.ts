@@ -31,8 +31,10 @@ export interface MqttLimits {
   keepAliveSecMax: number;
   /** Longest session expiry granted, seconds. */
   sessionExpirySecMax: number;
-  /** Time allowed between the TCP accept and the CONNECT packet. */
+  /** Time allowed from the TCP accept (or WebSocket upgrade) to the CONNACK. */
   connectTimeoutMs: number;
+  /** Largest packet before the CONNACK: a client not logged in may make us hold this much at most. */
+  connectPacketBytesMax: number;
   /** How often `$SYS/broker/...` statistics are republished (retained). */
   sysIntervalMs: number;
   /** Bytes buffered towards a slow client before its deliveries pause. */
@@ -53,6 +55,7 @@ export const mqttLimitsDefault: Readonly<MqttLimits> = {
   keepAliveSecMax: 0,
   sessionExpirySecMax: 0xffff_fffe,
   connectTimeoutMs: 10_000,
+  connectPacketBytesMax: 64 * 1024,
   sysIntervalMs: 10_000,
   writeBufferBytesMax: 4 * 1024 * 1024,
 };
@@ -80,6 +83,8 @@ export type MqttSettings = Pick<
   | 'mqttKeepAliveSecondsMax'
   | 'mqttDeniedFilters'
   | 'mqttAuthentication'
+  | 'handshakeTimeoutMs'
+  | 'handshakeBytesMax'
 >;
 
 /** Options from the configuration; what code passes to `mqttListeners(options)` wins over it. */
@@ -92,6 +97,8 @@ export function optionsWithSettings(options: MqttOptions, config: Readonly<MqttS
     topicLevelsMax: config.mqttTopicLevelsMax,
     topicBytesMax: config.mqttTopicBytesMax,
     keepAliveSecMax: config.mqttKeepAliveSecondsMax,
+    connectTimeoutMs: config.handshakeTimeoutMs,
+    connectPacketBytesMax: config.handshakeBytesMax,
   };
   return {
     ...options,

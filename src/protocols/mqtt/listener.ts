@@ -15,6 +15,10 @@ import { MqttServer } from './server.js';
 import { socketTransport, type Transport, webSocketTransport } from './transport.js';
 
 export const webSocketPath = '/mqtt';
+/** How often Node's HTTP server looks for sockets past their header or request timeout. */
+const httpCheckMs = 1000;
+/** WebSocket frame headers and control frames around an MQTT packet. */
+const webSocketSlackBytes = 4096;
 
 /** One MqttServer per core, shared by the TCP and WebSocket listeners of that core. */
 const servers = new WeakMap<CoreBroker, { server: MqttServer; users: number }>();
@@ -26,6 +30,7 @@ function acquire(context: ListenerContext, options: MqttOptions): MqttServer {
       core: context.core,
       logger: context.logger,
       auth: context.auth,
+      ingress: context.ingress,
       version: context.version,
       startedAtMs: context.startedAtMs,
       options: optionsWithSettings(options, context.config),
@@ -93,7 +98,12 @@ async function startTcp(context: ListenerContext, options: MqttOptions): Promise
 
 async function startWebSocket(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
   const server = acquire(context, options);
-  const http = createHttpServer((_req, res) => res.writeHead(426).end('MQTT over WebSocket at /mqtt\n'));
+  // The upgrade request gets the handshake time, checked every second (Node checks every 30 s by default).
+  const timeoutMs = context.config.handshakeTimeoutMs;
+  const http = createHttpServer(
+    { headersTimeout: timeoutMs, requestTimeout: timeoutMs, connectionsCheckingInterval: httpCheckMs },
+    (_req, res) => res.writeHead(426).end('MQTT over WebSocket at /mqtt\n'),
+  );
   const wss = new WebSocketServer({
     server: http,
     path: webSocketPath,
@@ -103,7 +113,13 @@ async function startWebSocket(context: ListenerContext, options: MqttOptions): P
   });
   wss.on('connection', (ws, request: IncomingMessage) => {
     const connection = open(server, webSocketTransport(ws, request.socket.remoteAddress));
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => connection.receive(toBuffer(data)));
+    const frames = countFrameBytes(request.socket, connection, server.limits.connectPacketBytesMax);
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      frames.handedOn();
+      connection.receive(toBuffer(data));
+    });
+    ws.on('ping', () => frames.handedOn());
+    ws.on('pong', () => frames.handedOn());
     ws.on('error', () => ws.terminate());
     ws.on('close', () => connection.closed());
   });
@@ -115,6 +131,27 @@ async function startWebSocket(context: ListenerContext, options: MqttOptions): P
       for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The ws library holds a WebSocket message until it is whole (up to `maxPayload`); those bytes count
+ * against the ingress budget from the moment they are read until the message is handed on. Before
+ * the CONNACK a client may hold no more than a CONNECT may be, with room for WebSocket framing.
+ */
+function countFrameBytes(socket: Socket, connection: Connection, connectBytesMax: number) {
+  let held = 0;
+  // Ahead of the ws library's own listener, which may hand a whole message on within this chunk.
+  socket.prependListener('data', (chunk: Buffer) => {
+    held += chunk.length;
+    connection.account.add(chunk.length);
+    if (!connection.account.authenticated && held > connectBytesMax + webSocketSlackBytes) socket.destroy();
+  });
+  return {
+    handedOn(): void {
+      connection.account.remove(held);
+      held = 0;
     },
   };
 }

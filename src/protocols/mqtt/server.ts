@@ -8,6 +8,7 @@ import type { MqttAuthentication } from '../../config/schema.js';
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import { type CallerContext, internalPrincipal } from '../../core/entry/context.js';
 import type { Logger } from '../../shared/logger.js';
+import type { IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
 import { resolveLimits } from './limits.js';
@@ -36,6 +37,7 @@ export interface ServerDeps {
   readonly core: CoreBroker;
   readonly logger: Logger;
   readonly auth: Authenticator;
+  readonly ingress: IngressBudget;
   readonly version: string;
   readonly startedAtMs: number;
   readonly options?: MqttOptions;
@@ -54,6 +56,7 @@ export class MqttServer {
   readonly limits: MqttLimits;
   readonly logger: Logger;
   readonly auth: Authenticator;
+  readonly ingress: IngressBudget;
   readonly version: string;
   readonly startedAtMs: number;
   readonly retained: RetainedStore;
@@ -77,6 +80,7 @@ export class MqttServer {
     this.limits = resolveLimits(deps.options?.limits);
     this.logger = deps.logger;
     this.auth = deps.auth;
+    this.ingress = deps.ingress;
     this.version = deps.version;
     this.startedAtMs = deps.startedAtMs;
     this.deniedFilters = deps.options?.deniedFilters ?? [];

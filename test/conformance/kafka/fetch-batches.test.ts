@@ -170,6 +170,8 @@ describe('kafka fetch of large batches while appends continue', () => {
     kb = await startKafkaBroker({ storage: 'file', dataDir });
     producer = await WireClient.open(kb.port);
     consumer = await WireClient.open(kb.port);
+    // As real clients do: a first request may be no larger than handshakeBytesMax (64 KiB).
+    await producer.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
     await kb.broker.client('/').createStream('large', { partitions: 1 });
     for (let n = 0; n < 6; n++) await produce(n);
   });

@@ -77,6 +77,8 @@ describe('Fetch byte limits', () => {
     await kb.broker.client().createStream('wide', { partitions: 3 });
     const wire = await WireClient.open(kb.port);
     try {
+      // As real clients do: a first request may be no larger than handshakeBytesMax (64 KiB).
+      await wire.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
       for (let p = 0; p < 3; p++) {
         const produced = await wire.request<{
           responses: Array<{ partitionResponses: Array<{ errorCode: number }> }>;

@@ -137,6 +137,15 @@ export function parseFrames(
   return { frames, bytes: used };
 }
 
+/**
+ * Bytes of the frame at the start of `bytes` (header, payload, frame-end) as its header says, or the
+ * header's own length while that is incomplete: how much input to gather before parsing again.
+ */
+export function frameBytesAt(bytes: Uint8Array): number {
+  if (bytes.byteLength < frameHeaderBytes) return frameHeaderBytes;
+  return u32At(bytes, 3) + frameOverheadBytes;
+}
+
 function u32At(bytes: Uint8Array, at: number): number {
   return bytes[at]! * 0x100_0000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
 }

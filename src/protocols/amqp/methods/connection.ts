@@ -113,17 +113,15 @@ function startOk(conn: AmqpConnection, fields: StartOk): void {
   }
   conn.pause();
   const remote = conn.socket.remoteAddress;
-  conn.shared.auth.login(credentials.user, credentials.password, remote).then(
+  conn.shared.auth.login(credentials.user, credentials.password, remote, conn.gone).then(
     (result) => {
       if (conn.state !== 'start') return;
       if (!result.ok) {
         conn.log.info({ user: credentials.user, reason: result.reason }, 'login refused');
-        conn.closeWith(
-          ReplyCode.accessRefused,
-          `ACCESS_REFUSED - Login was refused using authentication mechanism ${fields.mechanism}. For details see the broker logfile.`,
-        );
+        conn.closeWith(ReplyCode.accessRefused, refusal(result.reason, fields.mechanism));
         return;
       }
+      conn.account.authenticate();
       conn.user = credentials.user;
       conn.state = 'tune';
       conn.sendMethod(0, {
@@ -138,6 +136,11 @@ function startOk(conn: AmqpConnection, fields: StartOk): void {
     },
     (err: unknown) => conn.fail(err, 10, 11),
   );
+}
+
+function refusal(reason: 'credentials' | 'loopback_only' | 'busy', mechanism: string): string {
+  if (reason === 'busy') return 'ACCESS_REFUSED - Too many login attempts; try again later';
+  return `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
 }
 
 /** PLAIN is `\0user\0password` (RFC 4616); AMQPLAIN a field table without its length prefix. */

@@ -1,9 +1,11 @@
 /**
  * Splits a byte stream into whole MQTT packets before they reach the codec, so the size limit is
  * enforced from the fixed header alone (MQTT 5.0 §3.1.2.24: a server may close on a packet above its
- * Maximum Packet Size) and a huge Remaining Length never makes us buffer it.
+ * Maximum Packet Size) and a huge Remaining Length never makes us buffer it. Bytes are kept as they
+ * arrive and a packet is joined once, when whole (../chunks.ts).
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
+import { ChunkQueue } from '../../chunks.js';
 import { Reason } from './reasons.js';
 
 export type FrameResult =
@@ -14,18 +16,28 @@ export type FrameResult =
 const lengthBytesMax = 4;
 
 export class FrameReader {
-  #pending: Buffer = Buffer.alloc(0);
-  readonly #packetBytesMax: number;
+  readonly #input = new ChunkQueue();
+  #packetBytesMax: number;
 
   constructor(packetBytesMax: number) {
     this.#packetBytesMax = packetBytesMax;
   }
 
+  /** Bytes received and not yet returned in a whole packet. */
+  get bufferedBytes(): number {
+    return this.#input.byteLength;
+  }
+
+  /** The bound changes at login: a client not yet logged in may send less (`handshakeBytesMax`). */
+  set packetBytesMax(bytes: number) {
+    this.#packetBytesMax = bytes;
+  }
+
   push(chunk: Buffer): FrameResult {
-    let buffer = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#input.push(chunk);
     const frames: Buffer[] = [];
     for (;;) {
-      const header = readHeader(buffer);
+      const header = readHeader(this.#input.peek(Math.min(this.#input.byteLength, 1 + lengthBytesMax)));
       if (header === 'incomplete') break;
       if (header === 'malformed') {
         return {
@@ -39,11 +51,10 @@ export class FrameReader {
       if (total > this.#packetBytesMax) {
         return { kind: 'error', frames, reason: Reason.packetTooLarge, message: `packet of ${total} bytes` };
       }
-      if (buffer.length < total) break;
-      frames.push(buffer.subarray(0, total));
-      buffer = buffer.subarray(total);
+      if (this.#input.byteLength < total) break;
+      frames.push(this.#input.take(total));
     }
-    this.#pending = buffer.length === 0 ? Buffer.alloc(0) : Buffer.from(buffer);
+    this.#input.settle();
     return { kind: 'frames', frames };
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * Who may hold a socket of the admin listener. Monitoring must get through while slow clients try to
+ * hold every slot (slowloris: headers sent one byte at a time, or nothing at all), so a socket that
+ * has not sent a whole request — a new one, or a keep-alive one between requests — holds its slot only
+ * until someone needs it:
+ *
+ * - At most `connectionsMax` sockets, and `connectionsPerAddressMax` from one client address.
+ * - When a new socket would pass either cap, the socket under that cap that has waited longest without
+ *   a whole request is closed in its place. Only when every socket there is in the middle of a request
+ *   is the new one refused.
+ *
+ * Node's own header, request and keep-alive timeouts (./http.ts) close slow and idle sockets in any case.
+ */
+import type { Socket } from 'node:net';
+
+export interface AdminConnectionLimits {
+  readonly connectionsMax: number;
+  readonly connectionsPerAddressMax: number;
+}
+
+interface Slot {
+  readonly address: string;
+  /** Since when it has waited without a whole request; undefined while a request is under way. */
+  waitingSinceMs: number | undefined;
+}
+
+export class AdminConnections {
+  readonly #limits: AdminConnectionLimits;
+  readonly #slots = new Map<Socket, Slot>();
+  readonly #byAddress = new Map<string, Set<Socket>>();
+  #evictions = 0;
+
+  constructor(limits: AdminConnectionLimits) {
+    this.#limits = limits;
+  }
+
+  /** A new socket: makes room for it, or destroys it when there is none. */
+  admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '?';
+    const fromAddress = this.#byAddress.get(address) ?? new Set<Socket>();
+    if (!this.#room(this.#slots.keys(), this.#slots.size, this.#limits.connectionsMax)) {
+      socket.destroy();
+      return;
+    }
+    if (!this.#room(fromAddress, fromAddress.size, this.#limits.connectionsPerAddressMax)) {
+      socket.destroy();
+      return;
+    }
+    this.#slots.set(socket, { address, waitingSinceMs: Date.now() });
+    fromAddress.add(socket);
+    this.#byAddress.set(address, fromAddress);
+    socket.once('close', () => this.#forget(socket));
+  }
+
+  /** A whole request arrived on `socket`. */
+  busy(socket: Socket): void {
+    const slot = this.#slots.get(socket);
+    if (slot !== undefined) slot.waitingSinceMs = undefined;
+  }
+
+  /** Its response went out: the socket waits for another request. */
+  idle(socket: Socket): void {
+    const slot = this.#slots.get(socket);
+    if (slot !== undefined) slot.waitingSinceMs = Date.now();
+  }
+
+  stats(): { connections: number; evictions: number } {
+    return { connections: this.#slots.size, evictions: this.#evictions };
+  }
+
+  /** True when below `max`, or after closing the longest-waiting of `sockets` to get there. */
+  #room(sockets: Iterable<Socket>, count: number, max: number): boolean {
+    if (count < max) return true;
+    let oldest: Socket | undefined;
+    let oldestMs = Number.POSITIVE_INFINITY;
+    for (const socket of sockets) {
+      const since = this.#slots.get(socket)?.waitingSinceMs;
+      if (since !== undefined && since < oldestMs) {
+        oldest = socket;
+        oldestMs = since;
+      }
+    }
+    if (oldest === undefined) return false;
+    this.#evictions++;
+    this.#forget(oldest);
+    oldest.destroy();
+    return true;
+  }
+
+  #forget(socket: Socket): void {
+    const slot = this.#slots.get(socket);
+    if (slot === undefined) return;
+    this.#slots.delete(socket);
+    const fromAddress = this.#byAddress.get(slot.address);
+    fromAddress?.delete(socket);
+    if (fromAddress?.size === 0) this.#byAddress.delete(slot.address);
+  }
+}
