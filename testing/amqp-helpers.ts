@@ -12,11 +12,14 @@ import {
   parseFrames,
   protocolHeader,
 } from '../src/protocols/amqp/codec/index.js';
-import { Broker } from '../src/server/broker.js';
-import { silentLogger } from '../src/shared/logger.js';
-import { allPortsOff } from './server-helpers.js';
+import type { Broker } from '../src/server/broker.js';
+import { startTestBroker } from './broker.js';
 
 export { allPortsOff } from './server-helpers.js';
+
+import { sleep, until } from './wait.js';
+
+export { sleep, until };
 
 export interface TestBroker {
   readonly broker: Broker;
@@ -28,15 +31,8 @@ export interface TestBroker {
 export async function startAmqpBroker(
   options: { storage?: 'memory' | 'file'; dataDir?: string } = {},
 ): Promise<TestBroker> {
-  const broker = await Broker.start({
-    ...allPortsOff,
-    storage: options.storage ?? 'memory',
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
-    amqpPort: 'auto',
-    logger: silentLogger(),
-  });
-  const port = broker.ports.amqpPort!;
-  return { broker, port, url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => broker.stop() };
+  const started = await startTestBroker({ listeners: ['amqp'], fsync: 'always', ...options });
+  return { broker: started.broker, port: started.port('amqp'), url: started.url('amqp'), stop: started.stop };
 }
 
 /** An amqplib connection whose errors are recorded, not thrown (channel errors are expected in tests). */
@@ -56,15 +52,6 @@ export async function confirmChannelOf(connection: amqp.ChannelModel): Promise<a
   const channel = await connection.createConfirmChannel();
   channel.on('error', () => {});
   return channel;
-}
-
-/** Waits for `check` to hold, polling every 5 ms, failing after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** A frame-level client: sends raw bytes, collects decoded frames, for malformed-input tests. */

@@ -4,11 +4,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
-import { Broker } from '../src/index.js';
+import type { Broker } from '../src/index.js';
 import type { KafkaOptions } from '../src/protocols/kafka/context.js';
 import { createKafkaListener } from '../src/protocols/kafka/listener.js';
-import { silentLogger } from '../src/shared/logger.js';
-import { allPortsOff } from './server-helpers.js';
+import { startTestBroker } from './broker.js';
 
 export { allPortsOff } from './server-helpers.js';
 
@@ -32,19 +31,19 @@ export async function startKafkaBroker(
     groupInitialRebalanceDelayMs?: number;
   } = {},
 ): Promise<KafkaTestBroker> {
-  const broker = await Broker.start({
-    storage: options.storage ?? 'memory',
-    ...(options.dataDir !== undefined ? { dataDir: options.dataDir, fsync: 'never' as const } : {}),
-    ...allPortsOff,
-    kafkaPort: 'auto',
+  const started = await startTestBroker({
+    listeners: options.amqp === true ? ['kafka', 'amqp'] : ['kafka'],
+    ...(options.storage === undefined ? {} : { storage: options.storage }),
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     kafkaGroupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs ?? 0,
-    ...(options.amqp === true ? { amqpPort: 'auto' as const } : {}),
-    logger: silentLogger(),
-    ...(options.kafka !== undefined ? { listeners: await listenersWith(options.kafka) } : {}),
+    ...(options.kafka !== undefined ? { definitions: await listenersWith(options.kafka) } : {}),
   });
-  const port = broker.ports.kafkaPort;
-  if (port === undefined) throw new Error('kafka listener did not start');
-  return { broker, port, bootstrap: `127.0.0.1:${port}`, stop: () => broker.stop() };
+  return {
+    broker: started.broker,
+    port: started.port('kafka'),
+    bootstrap: started.url('kafka'),
+    stop: started.stop,
+  };
 }
 
 async function listenersWith(kafka: Partial<KafkaOptions>) {
@@ -63,17 +62,9 @@ export function kafkaClient(bootstrap: string, clientId = 'conformance'): Kafka 
   });
 }
 
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { sleep, until } from './wait.js';
+
+export { sleep, until };
 
 /** True when `command --version`-like probing finds the tool; tests skip with a message otherwise. */
 export function hasCommand(command: string, args: string[] = ['-V']): boolean {

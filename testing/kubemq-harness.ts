@@ -13,8 +13,8 @@ import {
 } from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
 import { kubemqPackage } from '../src/protocols/kubemq/proto.js';
-import { Broker, type BrokerOptions } from '../src/server/broker.js';
-import { silentLogger } from '../src/shared/logger.js';
+import type { Broker, BrokerOptions } from '../src/server/broker.js';
+import { startTestBroker } from './broker.js';
 
 export interface KubemqTestBroker {
   readonly broker: Broker;
@@ -27,26 +27,19 @@ export interface KubemqTestBroker {
   stop(): Promise<void>;
 }
 
-const otherPortsOff = { amqpPort: 0, mqttPort: 0, mqttWsPort: 0, kafkaPort: 0, httpPort: 0 } as const;
-
 export async function startKubemqBroker(options: BrokerOptions = {}): Promise<KubemqTestBroker> {
-  const broker = await Broker.start({
-    storage: 'memory',
-    fsync: 'never',
-    logger: silentLogger(),
-    ...otherPortsOff,
-    grpcPort: 'auto',
-    restPort: 'auto',
-    ...options,
+  const { listeners, ...rest } = options;
+  const started = await startTestBroker({
+    listeners: ['grpc', 'rest'],
+    ...rest,
+    ...(listeners === undefined ? {} : { definitions: listeners }),
   });
-  const grpcPort = broker.ports.grpcPort!;
-  const restPort = broker.ports.restPort!;
   return {
-    broker,
-    address: `127.0.0.1:${grpcPort}`,
-    rest: `http://127.0.0.1:${restPort}`,
-    ws: `ws://127.0.0.1:${restPort}`,
-    stop: () => broker.stop(),
+    broker: started.broker,
+    address: started.url('grpc'),
+    rest: started.url('rest'),
+    ws: `ws://127.0.0.1:${started.port('rest')}`,
+    stop: started.stop,
   };
 }
 
@@ -61,16 +54,9 @@ export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 export const textOf = (body: Uint8Array | string): string =>
   typeof body === 'string' ? Buffer.from(body, 'base64').toString('utf8') : new TextDecoder().decode(body);
 
-/** Waits for `check` to hold, polling every 10 ms; fails after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { sleep, until } from './wait.js';
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep, until };
 
 // ---- a thin gRPC client of kubemq.proto (the proto's own field names)
 

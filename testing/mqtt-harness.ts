@@ -8,8 +8,8 @@ import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, ty
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import type { MqttOptions } from '../src/protocols/mqtt/limits.js';
 import { mqttListeners } from '../src/protocols/mqtt/listener.js';
-import { Broker } from '../src/server/broker.js';
-import { silentLogger } from '../src/shared/logger.js';
+import type { Broker } from '../src/server/broker.js';
+import { startTestBroker } from './broker.js';
 import { listenerFlags } from './server-cli.js';
 
 export interface MqttTestBroker {
@@ -23,29 +23,22 @@ export interface MqttTestBroker {
 /** `switchyard start` flags with the MQTT TCP listener on a free port and every other listener off. */
 export const mqttTcpOnlyFlags: readonly string[] = listenerFlags({ mqtt: 'auto' });
 
-const otherPortsOff = { amqpPort: 0, kafkaPort: 0, grpcPort: 0, restPort: 0, httpPort: 0 } as const;
-
 export async function startMqttBroker(
   options: MqttOptions & { storage?: 'memory' | 'file'; dataDir?: string } = {},
 ): Promise<MqttTestBroker> {
   const { storage = 'memory', dataDir, ...mqtt } = options;
-  const broker = await Broker.start({
+  const started = await startTestBroker({
+    listeners: ['mqtt', 'mqttWs'],
     storage,
     ...(dataDir === undefined ? {} : { dataDir }),
-    ...otherPortsOff,
-    mqttPort: 'auto',
-    mqttWsPort: 'auto',
-    fsync: 'never',
-    logger: silentLogger(),
-    listeners: mqttListeners(mqtt),
+    definitions: mqttListeners(mqtt),
   });
-  const port = broker.ports.mqttPort!;
   return {
-    broker,
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${broker.ports.mqttWsPort!}/mqtt`,
-    stop: () => broker.stop(),
+    broker: started.broker,
+    port: started.port('mqtt'),
+    url: started.url('mqtt'),
+    wsUrl: started.url('mqttWs'),
+    stop: started.stop,
   };
 }
 
@@ -113,23 +106,9 @@ function attachInbox(client: MqttClient): Inbox {
   };
 }
 
-export async function until(
-  check: () => boolean,
-  timeoutMs = 3000,
-  what: string | (() => string) = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) {
-      throw new Error(`${typeof what === 'string' ? what : what()} not met within ${timeoutMs} ms`);
-    }
-    await sleep(10);
-  }
-}
+import { sleep, until } from './wait.js';
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep, until };
 
 /** Ends a client without waiting on a broker that may be gone. */
 export async function closeAll(...clients: Array<MqttClient | undefined>): Promise<void> {

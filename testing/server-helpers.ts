@@ -20,11 +20,6 @@ export const protocolPortsAuto = {
   kafkaPort: 'auto',
 } as const satisfies BrokerOptions;
 
-/** Waits for `check` to hold, polling every 10 ms; fails after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { sleep, until } from './wait.js';
+
+export { sleep, until };

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
-import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import type { Broker } from '../../src/index.js';
+import { startTestBroker } from '../../testing/broker.js';
 import { FaultyIo } from '../../testing/faulty-io.js';
 import { kafkaClient, until } from '../../testing/kafka-helpers.js';
 import { closeAll, connect, inbox } from '../../testing/mqtt-harness.js';
@@ -29,19 +29,13 @@ describe('a failing disk under one object', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'switchyard-faults-'));
-    broker = await Broker.start({
+    ({ broker } = await startTestBroker({
+      listeners: ['amqp', 'mqtt', 'kafka', 'http'],
       storage: 'file',
       dataDir,
-      amqpPort: 'auto',
-      mqttPort: 'auto',
-      kafkaPort: 'auto',
-      httpPort: 'auto',
-      mqttWsPort: 0,
-      grpcPort: 0,
-      restPort: 0,
-      logger: silentLogger(),
+      fsync: 'always',
       storageIo: io,
-    });
+    }));
     amqpUrl = `amqp://guest:guest@127.0.0.1:${broker.ports.amqpPort}`;
     mqttUrl = `mqtt://127.0.0.1:${broker.ports.mqttPort}`;
     bootstrap = `127.0.0.1:${broker.ports.kafkaPort}`;

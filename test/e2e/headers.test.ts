@@ -10,12 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { KafkaMessage } from 'kafkajs';
 import { entryMessages } from '../../src/core/logs/formats.js';
-import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import type { Broker } from '../../src/index.js';
+import { startTestBroker } from '../../testing/broker.js';
 import { hasPythonModule, kafkaClient, until } from '../../testing/kafka-helpers.js';
 import { runTool } from '../../testing/kafka-tools.js';
 import { closeAll, connect, inbox } from '../../testing/mqtt-harness.js';
-import { allPortsOff } from '../../testing/server-helpers.js';
 
 const paho = hasPythonModule('paho.mqtt.client');
 const confluent = hasPythonModule('confluent_kafka');
@@ -134,14 +133,7 @@ describe('application headers across protocols', () => {
   let bootstrap: string;
 
   before(async () => {
-    broker = await Broker.start({
-      storage: 'memory',
-      ...allPortsOff,
-      amqpPort: 'auto',
-      mqttPort: 'auto',
-      kafkaPort: 'auto',
-      logger: silentLogger(),
-    });
+    ({ broker } = await startTestBroker({ listeners: ['amqp', 'mqtt', 'kafka'] }));
     amqpUrl = `amqp://guest:guest@127.0.0.1:${broker.ports.amqpPort}`;
     mqttPort = broker.ports.mqttPort!;
     mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import amqp from 'amqplib';
-import { Broker } from '../../src/server/broker.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import type { Broker } from '../../src/server/broker.js';
+import { startTestBroker } from '../../testing/broker.js';
 import { kafkaClient, until } from '../../testing/kafka-helpers.js';
 import { closeAll, connect as connectMqtt } from '../../testing/mqtt-harness.js';
-import { allPortsOff, protocolPortsAuto } from '../../testing/server-helpers.js';
 import { type Stalled, type StallProtocol, stall, stallProtocols } from '../../testing/stall.js';
 
 const kibibyte = 1024;
@@ -23,15 +22,12 @@ let ports: Record<StallProtocol, number>;
 const opened: Stalled[] = [];
 
 before(async () => {
-  broker = await Broker.start({
-    ...allPortsOff,
-    ...protocolPortsAuto,
-    storage: 'memory',
-    logger: silentLogger(),
+  ({ broker } = await startTestBroker({
+    listeners: ['amqp', 'mqtt', 'mqttWs', 'kafka'],
     ingressBytesMax: 1024 * kibibyte,
     ingressUnauthenticatedBytesMax: unauthenticatedBytesMax,
     handshakeBytesMax,
-  });
+  }));
   const p = broker.ports;
   ports = { amqp: p.amqpPort!, mqtt: p.mqttPort!, 'mqtt-ws': p.mqttWsPort!, kafka: p.kafkaPort! };
 });

@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import amqp from 'amqplib';
 import type { KafkaMessage } from 'kafkajs';
 import { CommandsClient, EventStoreType, EventsClient, EventsStoreClient, QueuesClient } from 'kubemq-js';
-import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import type { Broker } from '../../src/index.js';
+import { startTestBroker } from '../../testing/broker.js';
 import { kafkaClient } from '../../testing/kafka-helpers.js';
 import { clientId, Subscriptions, sleep, textOf, until, utf8 } from '../../testing/kubemq-harness.js';
 import { closeAll, connect, inbox } from '../../testing/mqtt-harness.js';
@@ -22,18 +22,7 @@ let address: string;
 const subscriptions = new Subscriptions();
 
 before(async () => {
-  broker = await Broker.start({
-    storage: 'memory',
-    fsync: 'never',
-    amqpPort: 'auto',
-    mqttPort: 'auto',
-    kafkaPort: 'auto',
-    grpcPort: 'auto',
-    restPort: 0,
-    httpPort: 0,
-    mqttWsPort: 0,
-    logger: silentLogger(),
-  });
+  ({ broker } = await startTestBroker({ listeners: ['amqp', 'mqtt', 'kafka', 'grpc'] }));
   amqpUrl = `amqp://guest:guest@127.0.0.1:${broker.ports.amqpPort}`;
   mqttUrl = `mqtt://127.0.0.1:${broker.ports.mqttPort}`;
   bootstrap = `127.0.0.1:${broker.ports.kafkaPort}`;

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
-import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import type { Broker } from '../../src/index.js';
+import { startTestBroker } from '../../testing/broker.js';
 import { closeAll, connect, inbox, until } from '../../testing/mqtt-harness.js';
-import { allPortsOff } from '../../testing/server-helpers.js';
 
 /** The messages an AMQP consumer got on one queue. */
 function collect(channel: amqp.Channel, queue: string): Promise<amqp.ConsumeMessage[]> {
@@ -26,13 +25,7 @@ describe('MQTT ↔ AMQP through amq.topic', () => {
   let mqttUrl: string;
 
   before(async () => {
-    broker = await Broker.start({
-      storage: 'memory',
-      ...allPortsOff,
-      amqpPort: 'auto',
-      mqttPort: 'auto',
-      logger: silentLogger(),
-    });
+    ({ broker } = await startTestBroker({ listeners: ['amqp', 'mqtt'] }));
     amqpUrl = `amqp://guest:guest@127.0.0.1:${broker.ports.amqpPort}`;
     mqttUrl = `mqtt://127.0.0.1:${broker.ports.mqttPort}`;
   });

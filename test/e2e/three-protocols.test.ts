@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { KafkaMessage } from 'kafkajs';
-import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import type { Broker } from '../../src/index.js';
+import { startTestBroker } from '../../testing/broker.js';
 import { kafkaClient, until } from '../../testing/kafka-helpers.js';
 import { closeAll, connect, inbox } from '../../testing/mqtt-harness.js';
 
@@ -77,18 +77,12 @@ interface Endpoints {
 
 /** One broker on file storage with AMQP, MQTT and Kafka on free ports and everything else off. */
 function startBroker(dataDir: string): Promise<Broker> {
-  return Broker.start({
+  return startTestBroker({
+    listeners: ['amqp', 'mqtt', 'kafka'],
     storage: 'file',
     dataDir,
-    amqpPort: 'auto',
-    mqttPort: 'auto',
-    kafkaPort: 'auto',
-    httpPort: 0,
-    mqttWsPort: 0,
-    grpcPort: 0,
-    restPort: 0,
-    logger: silentLogger(),
-  });
+    fsync: 'always',
+  }).then((started) => started.broker);
 }
 
 /** The stream queue every sensors.* message lands in; Kafka sees it as the topic of the same name. */

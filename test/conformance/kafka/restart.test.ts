@@ -172,13 +172,15 @@ async function produceTo(kafka: Kafka, topic: string, values: readonly string[])
 }
 
 /** Retries that outlast the restart, so kafkajs keeps its consumer (and its membership) instead of
- * crashing and starting a new one. */
+ * crashing and starting a new one. A loaded machine can take tens of seconds to start the broker
+ * again; kafkajs gives up for good (NoBrokerAvailable, no restart) once its retries run out, so they
+ * cover a minute. */
 function patientClient(bootstrap: string): Kafka {
   return new Kafka({
     clientId: 'conformance',
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,
-    retry: { retries: 20, initialRetryTime: 100, maxRetryTime: 500 },
+    retry: { retries: 60, initialRetryTime: 100, maxRetryTime: 1000 },
     connectionTimeout: 2000,
     requestTimeout: 10_000,
   });
