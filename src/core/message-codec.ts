@@ -14,11 +14,12 @@
  *   str  routingKey
  *   u32  property presence bits (bit i = `propertyOrder[i]`), then each present property in that order:
  *          contentType, contentEncoding, correlationId, replyTo, messageId, type, userId, appId,
- *          publisherId                          str
+ *          publisherId, receiveLimitQueue,
+ *          deadLetteredFrom                     str
  *          persistent, retain, textBody         u8 (0 or 1)
  *          priority, qos                        u8
  *          expirationMs, timestamp, expiresAtMs,
- *          delayMs                              f64
+ *          delayMs, receiveLimit                f64
  *          correlationData, key                 bytes
  *          headers                              header list
  *          replay                               str routingKey, str subscription
@@ -113,6 +114,9 @@ const propertyOrder = [
   'delayMs',
   'key',
   'replay',
+  'receiveLimit',
+  'receiveLimitQueue',
+  'deadLetteredFrom',
 ] as const satisfies ReadonlyArray<keyof MessageProperties>;
 
 type PropertyKind = 'str' | 'flag' | 'u8' | 'f64' | 'bytes' | 'headers' | 'replay';
@@ -141,6 +145,9 @@ const propertyKind: { readonly [K in (typeof propertyOrder)[number]]: PropertyKi
   delayMs: 'f64',
   key: 'bytes',
   replay: 'replay',
+  receiveLimit: 'f64',
+  receiveLimitQueue: 'str',
+  deadLetteredFrom: 'str',
 };
 
 /** Unused bytes an encoded message may carry at the end of its buffer rather than be copied. */
