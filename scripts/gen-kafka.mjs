@@ -313,9 +313,16 @@ function renderFunctions(msg) {
     '}',
     '',
     signature(`decode${n}`, ['r: KafkaReader', 'version: number'], n),
-    `  return decodeMessage(${id}, r, version) as unknown as ${n};`,
+    decodeReturn(id, n),
     '}',
   ].join('\n');
+}
+
+/** The decoder's return, wrapped as the formatter wraps it when longer than a line. */
+function decodeReturn(id, n) {
+  const line = `  return decodeMessage(${id}, r, version) as unknown as ${n};`;
+  if (line.length <= lineWidth) return line;
+  return `  return decodeMessage(\n    ${id},\n    r,\n    version,\n  ) as unknown as ${n};`;
 }
 
 function renderApiFile(api, request, response) {

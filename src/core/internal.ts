@@ -131,6 +131,8 @@ export type StreamRegistryFactory = (deps: {
   definitions: StreamDefinitions;
   /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
   streamDeleted?: (name: string) => Promise<void>;
+  /** Retention moved a partition's start: what is remembered of removed offsets may go. */
+  startMoved?: (stream: string, partition: number, startOffset: number) => void;
 }) => Promise<StreamRegistry>;
 
 export type { Log };

@@ -29,6 +29,8 @@ interface StreamDeps {
   definitions: StreamDefinitions;
   /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
   streamDeleted?: (name: string) => Promise<void>;
+  /** Retention moved a partition's start: what is remembered of removed offsets may go. */
+  startMoved?: (stream: string, partition: number, startOffset: number) => void;
 }
 
 interface StreamState {
@@ -192,7 +194,12 @@ class Streams implements StreamRegistry {
       const options = retentionOf(info);
       for (const partition of partitions) {
         try {
-          partition.log.applyRetention(options, now);
+          const before = partition.log.startOffset;
+          const start = partition.log.applyRetention(options, now);
+          if (start > before) {
+            partition.trimAborted(start);
+            this.#deps.startMoved?.(info.name, partition.index, start);
+          }
         } catch {
           // A failing disk must not stop retention of the other partitions; the next tick retries.
         }

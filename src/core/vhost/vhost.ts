@@ -30,6 +30,7 @@ import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
 import type { ProducerRegistry } from '../producers.js';
 import type { BodyCache } from '../queues/body-cache.js';
 import { validateQueueOptions } from '../queues/options.js';
+import type { TransactionalProducers } from '../transactions.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -59,6 +60,8 @@ export interface VhostDeps {
   /** Consumer groups: committed offsets (checked against the streams here) and membership records. */
   readonly groups: ConsumerGroups;
   readonly producers: ProducerRegistry;
+  /** Transactional producers: a transactional batch is appended only inside its open transaction. */
+  readonly transactions: TransactionalProducers;
   /** The broker's message counters; the vhost counts deliveries, which no command triggers. */
   readonly meters: Meters;
   readonly supervisor: Supervisor;
@@ -468,6 +471,11 @@ export class Vhost implements VirtualHost {
     const { producers } = this.#deps;
     const verdict = producers.check(stream, index, batch);
     if (verdict.kind !== 'append') return verdict;
+    if (
+      batch.transactional === true &&
+      !this.#deps.transactions.holds(batch.producerId, batch.epoch, stream, index)
+    )
+      return { kind: 'refused', reason: 'notInTransaction' };
     const appended = partition.append(payload, options);
     // Stored but not recorded (the registry's log failed): the producer hears of it through `durable`.
     let recorded: Promise<void>;

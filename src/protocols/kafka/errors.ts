@@ -13,6 +13,7 @@ export const KafkaError = {
   requestTimedOut: 7,
   messageTooLarge: 10,
   coordinatorNotAvailable: 15,
+  notCoordinator: 16,
   invalidTopic: 17,
   invalidRequiredAcks: 21,
   illegalGeneration: 22,
@@ -31,6 +32,11 @@ export const KafkaError = {
   outOfOrderSequenceNumber: 45,
   duplicateSequenceNumber: 46,
   invalidProducerEpoch: 47,
+  invalidTxnState: 48,
+  invalidProducerIdMapping: 49,
+  invalidTransactionTimeout: 50,
+  concurrentTransactions: 51,
+  operationNotAttempted: 55,
   kafkaStorageError: 56,
   unknownProducerId: 59,
   nonEmptyGroup: 68,
@@ -40,6 +46,9 @@ export const KafkaError = {
   groupMaxSizeReached: 81,
   fencedInstanceId: 82,
   invalidRecord: 87,
+  unstableOffsetCommit: 88,
+  producerFenced: 90,
+  transactionalIdNotFound: 105,
 } as const;
 export type KafkaError = (typeof KafkaError)[keyof typeof KafkaError];
 

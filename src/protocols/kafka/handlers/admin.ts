@@ -15,6 +15,7 @@ import type { ApiHandler, KafkaBroker, RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { checkTopicConfigs, describeTopicConfigs, isRefusal, type TopicSettings } from '../topic-settings.js';
 import { validTopicName } from '../topics.js';
+import { txnErrorOf } from './transactions.js';
 
 const resourceType = { topic: 2, broker: 4 } as const;
 
@@ -190,14 +191,33 @@ export const describeConfigsHandler: ApiHandler = {
   },
 };
 
+/** InitProducerId with a transactional id (KIP-98): a new instance fences every older one. */
+async function initTransactional(ctx: RequestContext, request: InitProducerIdRequest, id: string) {
+  const failed = (errorCode: KafkaError) => ({ errorCode, producerId: -1n, producerEpoch: -1 });
+  // v3+ (KIP-360) names the instance asking; ids beyond what core hands out were never given.
+  const given = ctx.apiVersion >= 3 ? request.producerId : -1n;
+  if (given > BigInt(Number.MAX_SAFE_INTEGER)) return failed(KafkaError.invalidProducerIdMapping);
+  const epoch = given < 0n ? -1 : request.producerEpoch;
+  try {
+    const result = await ctx.broker.vhost.initTransactional(
+      id,
+      request.transactionTimeoutMs,
+      Number(given),
+      epoch,
+    );
+    if (result.kind === 'refused') return failed(txnErrorOf(result.reason, 4, ctx.apiVersion));
+    return { errorCode: KafkaError.none, producerId: BigInt(result.producerId), producerEpoch: result.epoch };
+  } catch (err) {
+    return failed(kafkaErrorOf(err));
+  }
+}
+
 export const initProducerIdHandler: ApiHandler = {
   apiKey: ApiKey.InitProducerId,
   versionMin: 0,
   versionMax: 4,
   async handle(ctx: RequestContext, request: InitProducerIdRequest) {
-    // Transactions are not offered; a transactional id cannot get a producer id.
-    if (request.transactionalId !== null)
-      return { errorCode: KafkaError.coordinatorNotAvailable, producerId: -1n, producerEpoch: -1 };
+    if (request.transactionalId !== null) return initTransactional(ctx, request, request.transactionalId);
     const result = await ctx.broker.producers.initProducerId(request.producerId, request.producerEpoch);
     if (typeof result === 'number') return { errorCode: result, producerId: -1n, producerEpoch: -1 };
     return { errorCode: KafkaError.none, ...result };

@@ -24,6 +24,15 @@ import {
 import { metadataHandler } from './metadata.js';
 import { listOffsetsHandler, offsetCommitHandler, offsetFetchHandler } from './offsets.js';
 import { produceHandler } from './produce.js';
+import {
+  addOffsetsToTxnHandler,
+  addPartitionsToTxnHandler,
+  describeProducersHandler,
+  describeTransactionsHandler,
+  endTxnHandler,
+  listTransactionsHandler,
+  txnOffsetCommitHandler,
+} from './transactions.js';
 
 /** ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is not offered. */
 const apiVersionsMax = 3;
@@ -48,6 +57,13 @@ const served: ApiHandler[] = [
   describeConfigsHandler,
   createPartitionsHandler,
   deleteGroupsHandler,
+  addPartitionsToTxnHandler,
+  addOffsetsToTxnHandler,
+  endTxnHandler,
+  txnOffsetCommitHandler,
+  describeProducersHandler,
+  describeTransactionsHandler,
+  listTransactionsHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

@@ -70,12 +70,14 @@ function listOffset(
   index: number,
   timestamp: bigint,
   version: number,
+  committed: boolean,
 ): ListOut {
   const partition = partitionOf(broker, topic, index);
   if (isKafkaError(partition)) return { partitionIndex: index, errorCode: partition };
   let offset: number;
   let found = -1n;
-  if (timestamp === latestTimestamp) offset = partition.endOffset;
+  // read_committed (v2+, KIP-98): the latest offset is the last stable one.
+  if (timestamp === latestTimestamp) offset = committed ? partition.stableOffset : partition.endOffset;
   else if (timestamp === earliestTimestamp) offset = partition.startOffset;
   else if (timestamp === maxTimestampSpec) offset = Math.max(partition.startOffset, partition.endOffset - 1);
   else {
@@ -104,7 +106,8 @@ export const listOffsetsHandler: ApiHandler = {
       name: t.name,
       partitions: t.partitions.map((p) => {
         try {
-          return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion);
+          const committed = ctx.apiVersion >= 2 && request.isolationLevel === 1;
+          return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion, committed);
         } catch (err) {
           return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorOf(err) };
         }
@@ -175,6 +178,7 @@ function fetchGroup(
   broker: KafkaBroker,
   group: string,
   topics: ReadonlyArray<{ name: string; partitionIndexes: number[] }> | null,
+  requireStable: boolean,
 ) {
   const wanted =
     topics ??
@@ -197,7 +201,13 @@ function fetchGroup(
         committedOffset: BigInt(stored?.offset ?? -1),
         committedLeaderEpoch: stored?.leaderEpoch ?? -1,
         metadata: stored?.metadata ?? '',
-        errorCode: KafkaError.none,
+        // KIP-447: an offset an open transaction will commit is not yet known for sure.
+        errorCode:
+          requireStable &&
+          broker.vhost.stream(t.name) !== undefined &&
+          broker.vhost.offsetPending(group, t.name, index)
+            ? KafkaError.unstableOffsetCommit
+            : KafkaError.none,
       };
     }),
   }));
@@ -212,10 +222,14 @@ export const offsetFetchHandler: ApiHandler = {
       const groups = request.groups.map((g) => ({
         groupId: g.groupId,
         errorCode: KafkaError.none,
-        topics: fetchGroup(ctx.broker, g.groupId, g.topics),
+        topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
       }));
       return { groups };
     }
-    return { errorCode: KafkaError.none, topics: fetchGroup(ctx.broker, request.groupId, request.topics) };
+    const requireStable = ctx.apiVersion >= 7 && request.requireStable;
+    return {
+      errorCode: KafkaError.none,
+      topics: fetchGroup(ctx.broker, request.groupId, request.topics, requireStable),
+    };
   },
 };

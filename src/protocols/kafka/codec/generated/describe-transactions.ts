@@ -37,7 +37,11 @@ export function decodeDescribeTransactionsRequest(
   r: KafkaReader,
   version: number,
 ): DescribeTransactionsRequest {
-  return decodeMessage(describeTransactionsRequestSchema, r, version) as unknown as DescribeTransactionsRequest;
+  return decodeMessage(
+    describeTransactionsRequestSchema,
+    r,
+    version,
+  ) as unknown as DescribeTransactionsRequest;
 }
 
 export interface DescribeTransactionsResponse extends TaggedFieldsCarrier {
@@ -127,7 +131,11 @@ export function decodeDescribeTransactionsResponse(
   r: KafkaReader,
   version: number,
 ): DescribeTransactionsResponse {
-  return decodeMessage(describeTransactionsResponseSchema, r, version) as unknown as DescribeTransactionsResponse;
+  return decodeMessage(
+    describeTransactionsResponseSchema,
+    r,
+    version,
+  ) as unknown as DescribeTransactionsResponse;
 }
 
 export const describeTransactionsApi: KafkaApiInfo = {

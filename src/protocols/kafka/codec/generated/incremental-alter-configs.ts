@@ -80,7 +80,11 @@ export function decodeIncrementalAlterConfigsRequest(
   r: KafkaReader,
   version: number,
 ): IncrementalAlterConfigsRequest {
-  return decodeMessage(incrementalAlterConfigsRequestSchema, r, version) as unknown as IncrementalAlterConfigsRequest;
+  return decodeMessage(
+    incrementalAlterConfigsRequestSchema,
+    r,
+    version,
+  ) as unknown as IncrementalAlterConfigsRequest;
 }
 
 export interface IncrementalAlterConfigsResponse extends TaggedFieldsCarrier {
@@ -142,7 +146,11 @@ export function decodeIncrementalAlterConfigsResponse(
   r: KafkaReader,
   version: number,
 ): IncrementalAlterConfigsResponse {
-  return decodeMessage(incrementalAlterConfigsResponseSchema, r, version) as unknown as IncrementalAlterConfigsResponse;
+  return decodeMessage(
+    incrementalAlterConfigsResponseSchema,
+    r,
+    version,
+  ) as unknown as IncrementalAlterConfigsResponse;
 }
 
 export const incrementalAlterConfigsApi: KafkaApiInfo = {
