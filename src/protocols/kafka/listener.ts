@@ -29,6 +29,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         ...kafkaOptionsDefault,
         autoCreateTopics: config.kafkaAutoCreateTopics,
         defaultPartitions: config.kafkaDefaultPartitions,
+        replicationFactorMax: config.kafkaReplicationFactorMax,
         groupInitialRebalanceDelayMs: config.kafkaGroupInitialRebalanceDelayMs,
         handshakeFrameBytesMax: config.handshakeBytesMax,
         handshakeTimeoutMs: config.handshakeTimeoutMs,

@@ -11,7 +11,9 @@
  *   depends on can only hold the value Switchyard offers (compaction tuning while cleanup.policy is
  *   delete, compression levels while compression.type is producer, tiered-storage settings while
  *   remote.storage.enable is false, replication settings on a single replica).
- * - `refused`: Switchyard manages this itself (segments, indexes, flushing); any value is refused.
+ * - `advisory`: accepted and kept as given, while Switchyard's storage sizes and rolls its segments
+ *   itself (segment.bytes, segment.ms): test suites and tools set them to speed up retention.
+ * - `refused`: Switchyard manages this itself (indexes, flushing); any value is refused.
  * A refused value answers INVALID_CONFIG naming the config, never a silent acceptance.
  */
 
@@ -32,6 +34,8 @@ export type Honour =
   | { readonly kind: 'batch' }
   | { readonly kind: 'fixed'; readonly value: string; readonly why: string }
   | { readonly kind: 'inert'; readonly why: string }
+  /** Accepted, kept and described; Switchyard's storage decides what the config would (segment rolling). */
+  | { readonly kind: 'advisory'; readonly why: string }
   | { readonly kind: 'refused'; readonly why: string };
 
 export interface TopicConfigDef {
@@ -60,8 +64,8 @@ const tiered: Honour = {
 };
 const replication: Honour = { kind: 'inert', why: 'a single node holds the only replica' };
 const segments: Honour = {
-  kind: 'refused',
-  why: 'Switchyard sizes and rolls its log segments itself (segmentBytesMax)',
+  kind: 'advisory',
+  why: 'Switchyard sizes and rolls its log segments itself (segmentBytesMax); retention and compaction act on them',
 };
 const flushing: Honour = { kind: 'refused', why: "the broker's fsync setting decides when data is flushed" };
 

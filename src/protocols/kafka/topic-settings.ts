@@ -117,6 +117,7 @@ function unhonoured(def: TopicConfigDef, value: string, batchBytesMax: number): 
     case 'fixed':
       return value === h.value ? undefined : h.why;
     case 'inert':
+    case 'advisory':
       return undefined;
     case 'refused':
       return `Switchyard does not offer ${def.name} per topic: ${h.why}`;

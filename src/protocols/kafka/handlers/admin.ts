@@ -26,8 +26,12 @@ function settingsOf(
 ): (TopicSettings & { partitions: number }) | [KafkaError, string] {
   if (!validTopicName(topic.name))
     return [KafkaError.invalidTopic, `Topic name '${topic.name}' is not legal`];
-  if (topic.replicationFactor > 1)
-    return [KafkaError.invalidReplicationFactor, 'Replication factor must be 1 on a single node'];
+  const replicasMax = broker.options.replicationFactorMax;
+  if (topic.replicationFactor > replicasMax)
+    return [
+      KafkaError.invalidReplicationFactor,
+      `Replication factor must be at most ${replicasMax} (one node)`,
+    ];
   const partitions =
     topic.assignments.length > 0
       ? topic.assignments.length
