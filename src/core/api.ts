@@ -102,6 +102,8 @@ export interface StreamPartition {
   readonly endOffset: number;
   /** Below it no transaction is open (Kafka's last stable offset); `endOffset` when none is. */
   readonly stableOffset: number;
+  /** Bytes its log holds, record headers included. */
+  readonly sizeBytes: number;
   append(payload: Uint8Array, options: StreamAppendOptions): AppendResult;
   read(offset: number, options?: StreamReadOptions): LogEntry[];
   offsetForTimestamp(timestamp: number): number;
@@ -131,6 +133,19 @@ export interface StreamCreateOptions {
   readonly bytesMax?: number;
   readonly ageMsMax?: number;
   readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** What a stream's `configure` replaces as a whole: retention (absent: none) and its attributes. */
+export interface StreamSettings {
+  readonly bytesMax?: number;
+  readonly ageMsMax?: number;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** A partition of a stream, as commands name it. */
+export interface PartitionName {
+  readonly stream: string;
+  readonly partition: number;
 }
 
 export interface GroupOffset {
@@ -424,16 +439,25 @@ export interface CoreClient {
   createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
   /** Replaces the settings a front end keeps with the stream (`StreamInfo.attributes`). */
   setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
+  /** Replaces a stream's retention and attributes (Kafka AlterConfigs); retention applies at its next run. */
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo>;
   deleteStream(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;
   streams(): StreamInfo[];
+  /**
+   * Readers no longer see records below `before` (Kafka DeleteRecords); returns the partition's new
+   * start. `before` must lie within [0, endOffset] (invalidArgument otherwise).
+   */
+  deleteRecords(stream: string, partition: number, before: number): Promise<number>;
   /** A handle whose every call is a command; throws notFound when the partition does not exist. */
   partition(stream: string, index: number): StreamPartition;
   commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
   groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
   deleteGroupOffsets(group: string): Promise<void>;
+  /** Removes the group's offsets of these partitions only (Kafka OffsetDelete, KIP-496). */
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void>;
   /** Every consumer group of the vhost (with offsets or a membership record). */
   listGroups(): GroupSummary[];
   groupMembership(group: string): GroupMembership | undefined;

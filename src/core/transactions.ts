@@ -254,11 +254,24 @@ export class TransactionalProducers {
     await this.#log.commit({ type: 'aborted.trim', stream, partition, before: startOffset });
   }
 
+  /**
+   * Records below `offset` are deleted (Kafka DeleteRecords): the new start is made durable first,
+   * so no restart shows deleted records again, then the partition stops reading below it.
+   */
+  async deleteRecords(partition: Partition, offset: number): Promise<void> {
+    if (offset <= partition.startOffset) return;
+    const { stream, index } = partition;
+    await this.#log.commit({ type: 'start', stream, partition: index, offset });
+    partition.deleteBefore(offset);
+    await this.trim(stream, index, offset);
+  }
+
   /** The stream was deleted: it leaves every transaction. */
   async forgetStream(stream: string): Promise<void> {
     const state = this.#state;
     const holds =
       [...state.aborted.values()].some((list) => list.stream === stream) ||
+      [...state.starts.values()].some((start) => start.stream === stream) ||
       [...state.producers.values()].some((p) => [...p.partitions.values()].some((x) => x.stream === stream));
     if (holds) await this.#log.commit({ type: 'stream.forget', stream });
   }
@@ -365,6 +378,8 @@ export class TransactionalProducers {
 
   #restore(): void {
     const state = this.#state;
+    for (const { stream, partition, offset } of state.starts.values())
+      this.#partition(stream, partition)?.deleteBefore(offset);
     for (const list of state.aborted.values()) {
       const into = this.#partition(list.stream, list.partition);
       for (const [producerId, first, marker] of list.ranges) into?.addAborted(producerId, first, marker);

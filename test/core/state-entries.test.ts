@@ -117,6 +117,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       },
       { type: 'offsets.clear' },
       { type: 'offsets.dropStream', stream: 's' },
+      { type: 'offset.delete', stream: 's', partition: 3 },
       { type: 'membership.put', membership },
       {
         type: 'membership.put',
@@ -256,6 +257,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       },
       { type: 'prepare', id: 'tx-1', commit: true, at: 9 },
       { type: 'aborted.trim', stream: 'orders', partition: 0, before: 12 },
+      { type: 'start', stream: 'orders', partition: 0, offset: 12 },
       { type: 'stream.forget', stream: 'gone' },
     ],
   ],

@@ -13,6 +13,7 @@ import type {
   GroupOffset,
   GroupSummary,
   IdempotentAppend,
+  PartitionName,
   PartitionProducer,
   ProducerBatch,
   ProducerInit,
@@ -26,6 +27,7 @@ import type {
   StreamInfo,
   StreamPartition,
   StreamReadOptions,
+  StreamSettings,
   TxnInit,
   TxnInstance,
   TxnResult,
@@ -193,6 +195,14 @@ export class Client implements CoreClient {
     return this.run({ kind: 'stream.setAttributes', name, attributes });
   }
 
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo> {
+    return this.run({ kind: 'stream.configure', name, settings });
+  }
+
+  deleteRecords(stream: string, partition: number, before: number): Promise<number> {
+    return this.run({ kind: 'partition.deleteRecords', stream, partition, before });
+  }
+
   deleteStream(name: string): Promise<void> {
     return this.run({ kind: 'stream.delete', name });
   }
@@ -229,6 +239,10 @@ export class Client implements CoreClient {
 
   deleteGroupOffsets(group: string): Promise<void> {
     return this.run({ kind: 'offsets.deleteGroup', group });
+  }
+
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void> {
+    return this.run({ kind: 'offsets.delete', group, partitions });
   }
 
   listGroups(): GroupSummary[] {
@@ -444,6 +458,10 @@ class PartitionHandle implements StreamPartition {
     return this.#bounds().stableOffset;
   }
 
+  get sizeBytes(): number {
+    return this.#bounds().sizeBytes;
+  }
+
   append(payload: Uint8Array, options: StreamAppendOptions): AppendResult {
     return this.#client.run({ kind: 'partition.append', ...this.#ref(), payload, options });
   }
@@ -464,7 +482,7 @@ class PartitionHandle implements StreamPartition {
     return this.#client.run({ kind: 'partition.aborted', ...this.#ref(), from, to });
   }
 
-  #bounds(): { startOffset: number; endOffset: number; stableOffset: number } {
+  #bounds(): { startOffset: number; endOffset: number; stableOffset: number; sizeBytes: number } {
     return this.#client.run({ kind: 'partition.bounds', ...this.#ref() });
   }
 

@@ -13,6 +13,7 @@ import type {
   GroupOffset,
   GroupSummary,
   IdempotentAppend,
+  PartitionName,
   PartitionProducer,
   ProducerBatch,
   ProducerInit,
@@ -22,6 +23,7 @@ import type {
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
+  StreamSettings,
   TxnInit,
   TxnResult,
   TxnSummary,
@@ -155,14 +157,18 @@ export interface CommandSpecs {
     in: { name: string; attributes: Readonly<Record<string, string>> };
     out: Promise<StreamInfo>;
   };
+  /** Replaces retention and attributes together (Kafka AlterConfigs). */
+  'stream.configure': { in: { name: string; settings: StreamSettings }; out: Promise<StreamInfo> };
   'stream.delete': { in: { name: string }; out: Promise<void> };
   'stream.addPartitions': { in: { name: string; total: number }; out: Promise<StreamInfo> };
   'stream.describe': { in: { name: string }; out: StreamInfo | undefined };
   'stream.list': { in: object; out: StreamInfo[] };
   'partition.bounds': {
     in: PartitionRef;
-    out: { startOffset: number; endOffset: number; stableOffset: number };
+    out: { startOffset: number; endOffset: number; stableOffset: number; sizeBytes: number };
   };
+  /** Readers no longer see what lies below `before` (Kafka DeleteRecords); answers the new start. */
+  'partition.deleteRecords': { in: PartitionRef & { before: number }; out: Promise<number> };
   'partition.append': {
     in: PartitionRef & { payload: Uint8Array; options: StreamAppendOptions };
     out: AppendResult;
@@ -193,6 +199,8 @@ export interface CommandSpecs {
     out: Array<{ stream: string; partition: number; offset: GroupOffset }>;
   };
   'offsets.deleteGroup': { in: GroupRef; out: Promise<void> };
+  /** Some partitions' offsets of the group (Kafka OffsetDelete). */
+  'offsets.delete': { in: GroupRef & { partitions: readonly PartitionName[] }; out: Promise<void> };
   /** Whether an open transaction will commit an offset of the group's partition (KIP-447). */
   'offsets.pending': { in: GroupRef & PartitionRef; out: boolean };
 

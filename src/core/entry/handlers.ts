@@ -183,15 +183,18 @@ const streams = {
     return host.vhost(ctx.vhost).createStream(name, options);
   },
   'stream.setAttributes': (host, ctx, c) => host.vhost(ctx.vhost).setStreamAttributes(c.name, c.attributes),
+  'stream.configure': (host, ctx, c) => host.vhost(ctx.vhost).configureStream(c.name, c.settings),
   'stream.delete': (host, ctx, c) => host.vhost(ctx.vhost).deleteStream(c.name),
   'stream.addPartitions': (host, ctx, c) => host.vhost(ctx.vhost).addPartitions(c.name, c.total),
   'stream.describe': (host, ctx, c) => host.vhost(ctx.vhost).stream(c.name),
   'stream.list': (host, ctx) => host.vhost(ctx.vhost).streams(),
   'partition.bounds': (host, ctx, c) => {
     const partition = host.vhost(ctx.vhost).partition(c.stream, c.partition);
-    const { startOffset, endOffset, stableOffset } = partition;
-    return { startOffset, endOffset, stableOffset };
+    const { startOffset, endOffset, stableOffset, sizeBytes } = partition;
+    return { startOffset, endOffset, stableOffset, sizeBytes };
   },
+  'partition.deleteRecords': (host, ctx, c) =>
+    host.vhost(ctx.vhost).deleteRecords(c.stream, c.partition, c.before),
   'partition.append': (host, ctx, c) =>
     host.vhost(ctx.vhost).partition(c.stream, c.partition).append(c.payload, c.options),
   'partition.read': (host, ctx, c) => {
@@ -222,6 +225,7 @@ const streams = {
   'offsets.fetch': (host, ctx, c) => host.vhost(ctx.vhost).fetchOffset(c.group, c.stream, c.partition),
   'offsets.list': (host, ctx, c) => host.vhost(ctx.vhost).groupOffsets(c.group),
   'offsets.deleteGroup': (host, ctx, c) => host.vhost(ctx.vhost).deleteGroupOffsets(c.group),
+  'offsets.delete': (host, ctx, c) => host.vhost(ctx.vhost).deletePartitionOffsets(c.group, c.partitions),
   'offsets.pending': (host, ctx, c) =>
     host.transactions(ctx.vhost).pendingOffset(c.group, c.stream, c.partition),
   'producer.append': (host, ctx, c) =>

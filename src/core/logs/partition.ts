@@ -38,6 +38,11 @@ export class Partition implements StreamPartition {
   readonly #open = new Map<number, number>();
   /** Aborted transactions by producer, oldest first: [first offset, marker offset]. */
   readonly #aborted = new Map<number, Array<readonly [number, number]>>();
+  /**
+   * The first offset readers may see after a deletion of records (Kafka's log start offset): storage
+   * drops only whole segments, so what lies between its start and this is stored but never read.
+   */
+  #floor = 0;
   #closed = false;
 
   constructor(stream: string, index: number, log: Log, exec: Executor) {
@@ -73,7 +78,24 @@ export class Partition implements StreamPartition {
   }
 
   get startOffset(): number {
-    return this.log.startOffset;
+    return Math.max(this.log.startOffset, this.#floor);
+  }
+
+  /** Bytes the partition's log holds (Kafka DescribeLogDirs). */
+  get sizeBytes(): number {
+    return this.log.sizeBytes;
+  }
+
+  /**
+   * Nothing below `offset` is read any more (Kafka DeleteRecords); storage frees the segments wholly
+   * below it. The caller has made the new start durable and checked it lies within the log.
+   */
+  deleteBefore(offset: number): void {
+    assert(Number.isSafeInteger(offset) && offset >= 0, 'a start offset is a non-negative integer');
+    if (offset <= this.#floor) return;
+    this.#floor = offset;
+    this.log.truncateBefore(offset);
+    this.trimAborted(offset);
   }
 
   get endOffset(): number {
@@ -133,7 +155,7 @@ export class Partition implements StreamPartition {
 
   #isAborted(producerId: number, offset: number): boolean {
     const ranges = this.#aborted.get(producerId);
-    return ranges !== undefined && ranges.some(([first, marker]) => offset >= first && offset < marker);
+    return ranges?.some(([first, marker]) => offset >= first && offset < marker) === true;
   }
 
   append(
@@ -169,7 +191,7 @@ export class Partition implements StreamPartition {
 
   read(offset: number, options?: StreamReadOptions): LogEntry[] {
     this.#checkOpen();
-    const entries = this.log.read(offset, options);
+    const entries = this.log.read(Math.max(offset, this.#floor), options);
     return options?.committed === true ? this.#committedOnly(entries) : entries;
   }
 
@@ -197,7 +219,7 @@ export class Partition implements StreamPartition {
 
   offsetForTimestamp(timestamp: number): number {
     this.#checkOpen();
-    return this.log.offsetForTimestamp(timestamp);
+    return Math.max(this.log.offsetForTimestamp(timestamp), this.#floor);
   }
 
   waitFor(offset: number, timeoutMs: number, committed = false): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
-import type { Clock, CoreLimits, StreamCreateOptions, StreamInfo } from '../api.js';
+import type { Clock, CoreLimits, StreamCreateOptions, StreamInfo, StreamSettings } from '../api.js';
 import type { StreamDefinitions } from '../definitions.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
@@ -139,6 +139,17 @@ class Streams implements StreamRegistry {
     return this.#run(async () => {
       const state = this.#require(name);
       const info = makeInfo(name, state.info.partitions, { ...state.info, attributes });
+      await this.#deps.definitions.putStream(this.#deps.vhost, info);
+      state.info = info;
+      return info;
+    });
+  }
+
+  configure(name: string, settings: StreamSettings): Promise<StreamInfo> {
+    return this.#run(async () => {
+      const state = this.#require(name);
+      this.#checkOptions({ partitions: state.info.partitions, ...settings });
+      const info = makeInfo(name, state.info.partitions, settings);
       await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.info = info;
       return info;

@@ -2,7 +2,8 @@
  * A vhost's transactional producers (`transactions.<vhost>`), as Kafka keeps them in
  * `__transaction_state` (KIP-98): per transactional id its producer id and epoch, the phase of its
  * transaction, the partitions and groups it has touched and the group offsets it will commit; and per
- * partition the transactions that aborted there, which readers of committed data leave out.
+ * partition the transactions that aborted there, which readers of committed data leave out, and the
+ * start a deletion of records set (Kafka's log start offset, which storage keeps only per segment).
  */
 import type { GroupOffset } from '../api.js';
 import { corrupt, Fields, type Json, type JsonObject } from './json.js';
@@ -61,6 +62,8 @@ export interface TxnState {
   readonly producers: Map<string, TxnProducerState>;
   /** By `partitionKey`. */
   readonly aborted: Map<string, { stream: string; partition: number; ranges: AbortedRange[] }>;
+  /** By `partitionKey`: the first offset readers may see after a deletion of records (Kafka DeleteRecords). */
+  readonly starts: Map<string, { stream: string; partition: number; offset: number }>;
 }
 
 /** A transaction's marker on one partition, as its end records it. */
@@ -106,6 +109,8 @@ export type TxnEntry =
       readonly partition: number;
       readonly before: number;
     }
+  /** Records below `offset` were deleted (Kafka DeleteRecords); also the snapshot's form of a start. */
+  | { readonly type: 'start'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** The stream was deleted: its partitions leave every transaction and its aborted list goes. */
   | { readonly type: 'stream.forget'; readonly stream: string }
   /** The snapshot's form of one producer. */
@@ -183,6 +188,7 @@ function forgetStream(state: TxnState, stream: string): void {
     for (const [key, o] of producer.offsets) if (o.stream === stream) producer.offsets.delete(key);
   }
   for (const [key, list] of state.aborted) if (list.stream === stream) state.aborted.delete(key);
+  for (const [key, start] of state.starts) if (start.stream === stream) state.starts.delete(key);
 }
 
 function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
@@ -228,6 +234,12 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       if (list.ranges.length === 0) state.aborted.delete(key);
       break;
     }
+    case 'start': {
+      const key = partitionKey(entry.stream, entry.partition);
+      const offset = Math.max(entry.offset, state.starts.get(key)?.offset ?? 0);
+      state.starts.set(key, { stream: entry.stream, partition: entry.partition, offset });
+      break;
+    }
     case 'stream.forget':
       forgetStream(state, entry.stream);
       break;
@@ -249,6 +261,9 @@ function* snapshotTxn(state: TxnState): Iterable<TxnEntry> {
   for (const producer of state.producers.values()) yield { type: 'state', producer };
   for (const { stream, partition, ranges } of state.aborted.values()) {
     yield { type: 'aborted', stream, partition, ranges };
+  }
+  for (const { stream, partition, offset } of state.starts.values()) {
+    yield { type: 'start', stream, partition, offset };
   }
 }
 
@@ -385,6 +400,8 @@ function encodeTxn(entry: TxnEntry): Json {
       };
     case 'aborted.trim':
       return { t: entry.type, stream: entry.stream, partition: entry.partition, before: entry.before };
+    case 'start':
+      return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
     case 'stream.forget':
       return { t: entry.type, stream: entry.stream };
     case 'state':
@@ -435,6 +452,8 @@ function decodeTxn(json: unknown): TxnEntry {
       };
     case 'aborted.trim':
       return { type, stream: f.str('stream'), partition: f.int('partition'), before: f.int('before') };
+    case 'start':
+      return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
     case 'state':
@@ -453,7 +472,7 @@ function decodeTxn(json: unknown): TxnEntry {
 
 export const txnMachine: StateMachine<TxnState, TxnEntry> = {
   kind: 'transactions',
-  initial: () => ({ producers: new Map(), aborted: new Map() }),
+  initial: () => ({ producers: new Map(), aborted: new Map(), starts: new Map() }),
   apply: applyTxn,
   encode: encodeTxn,
   decode: decodeTxn,

@@ -15,12 +15,14 @@ import type {
   DeleteQueueOptions,
   GroupOffset,
   IdempotentAppend,
+  PartitionName,
   ProducerBatch,
   PublishInput,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
   StreamPartition,
+  StreamSettings,
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
@@ -434,6 +436,9 @@ export class Vhost implements VirtualHost {
   setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
     return this.#deps.streams.setAttributes(name, attributes);
   }
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo> {
+    return this.#deps.streams.configure(name, settings);
+  }
 
   async deleteStream(name: string): Promise<void> {
     const state = this.#queues.get(name);
@@ -504,6 +509,20 @@ export class Vhost implements VirtualHost {
 
   deleteGroupOffsets(group: string): Promise<void> {
     return this.#deps.groups.deleteOffsets(group);
+  }
+
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void> {
+    return this.#deps.groups.deletePartitionOffsets(group, partitions);
+  }
+
+  async deleteRecords(stream: string, index: number, before: number): Promise<number> {
+    const partition = this.#deps.streams.partition(stream, index);
+    if (!Number.isSafeInteger(before) || before < 0 || before > partition.endOffset) {
+      const message = `Offset ${before} is outside partition ${index} of stream '${stream}' (end ${partition.endOffset})`;
+      throw brokerError(ErrorCode.invalidArgument, message);
+    }
+    await this.#deps.transactions.deleteRecords(partition, before);
+    return partition.startOffset;
   }
 
   // ---- listing, stats, lifecycle ----

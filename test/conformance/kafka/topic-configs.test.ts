@@ -259,8 +259,7 @@ test("the checker answers in Kafka's words for each type and validator", () => {
 test('the checker refuses what Switchyard does not honour, naming the config', () => {
   for (const [name, value] of [
     ['cleanup.policy', 'compact,delete'],
-    ['message.timestamp.type', 'LogAppendTime'],
-    ['min.insync.replicas', '2'],
+    ['compression.type', 'zstd'],
     ['remote.storage.enable', 'true'],
     ['flush.ms', '1000'],
     ['retention.ms', '0'],

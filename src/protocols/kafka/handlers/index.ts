@@ -6,10 +6,13 @@ import { KafkaError } from '../errors.js';
 import {
   createPartitionsHandler,
   createTopicsHandler,
+  deleteRecordsHandler,
   deleteTopicsHandler,
-  describeConfigsHandler,
+  describeClusterHandler,
+  describeLogDirsHandler,
   initProducerIdHandler,
 } from './admin.js';
+import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './configs.js';
 import { fetchHandler } from './fetch.js';
 import {
   deleteGroupsHandler,
@@ -22,7 +25,12 @@ import {
   syncGroupHandler,
 } from './groups.js';
 import { metadataHandler } from './metadata.js';
-import { listOffsetsHandler, offsetCommitHandler, offsetFetchHandler } from './offsets.js';
+import {
+  listOffsetsHandler,
+  offsetCommitHandler,
+  offsetDeleteHandler,
+  offsetFetchHandler,
+} from './offsets.js';
 import { produceHandler } from './produce.js';
 import {
   addOffsetsToTxnHandler,
@@ -64,6 +72,12 @@ const served: ApiHandler[] = [
   describeProducersHandler,
   describeTransactionsHandler,
   listTransactionsHandler,
+  deleteRecordsHandler,
+  alterConfigsHandler,
+  describeLogDirsHandler,
+  incrementalAlterConfigsHandler,
+  offsetDeleteHandler,
+  describeClusterHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

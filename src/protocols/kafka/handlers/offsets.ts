@@ -1,6 +1,7 @@
 /**
- * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8 and OffsetFetch 0–8, the last
- * two over core's group offsets, which are durable: a commit is answered once it is stored.
+ * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8, OffsetFetch 0–8 and
+ * OffsetDelete 0 (KIP-496), the last three over core's group offsets, which are durable: a commit is
+ * answered once it is stored.
  */
 
 import type { StreamPartition } from '../../../core/api.js';
@@ -10,10 +11,11 @@ import type {
   ListOffsetsRequest,
   ListOffsetsResponseListOffsetsPartitionResponse,
   OffsetCommitRequest,
+  OffsetDeleteRequest,
   OffsetFetchRequest,
   OffsetFetchResponsePartition,
 } from '../codec/index.js';
-import { ApiKey } from '../codec/index.js';
+import { ApiKey, KafkaReader } from '../codec/index.js';
 import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
 import { batchRecords, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
@@ -231,5 +233,69 @@ export const offsetFetchHandler: ApiHandler = {
       errorCode: KafkaError.none,
       topics: fetchGroup(ctx.broker, request.groupId, request.topics, requireStable),
     };
+  },
+};
+
+/** The protocol type whose member metadata is a ConsumerProtocolSubscription. */
+const consumerProtocolType = 'consumer';
+
+/**
+ * The topics a ConsumerProtocolSubscription names (version int16, then an array of int16 strings in
+ * every version); unreadable metadata names none.
+ */
+function subscribedTopics(metadata: Uint8Array): string[] {
+  try {
+    const r = new KafkaReader(metadata);
+    r.readInt16();
+    const count = r.readArrayLength(false);
+    const topics: string[] = [];
+    for (let i = 0; i < count; i++) topics.push(r.readString(false) ?? '');
+    return topics;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The topics a group's members consume: their partitions' offsets cannot be deleted (Kafka answers
+ * GROUP_SUBSCRIBED_TO_TOPIC); a group of another protocol type with members refuses as a whole.
+ */
+function activeTopics(broker: KafkaBroker, groupId: string): Set<string> | KafkaError {
+  const group = broker.groups.describe(groupId);
+  if (group.members.length === 0) return new Set();
+  if (group.protocolType !== consumerProtocolType) return KafkaError.nonEmptyGroup;
+  return new Set(group.members.flatMap((m) => subscribedTopics(m.metadata)));
+}
+
+export const offsetDeleteHandler: ApiHandler = {
+  apiKey: ApiKey.OffsetDelete,
+  versionMin: 0,
+  versionMax: 0,
+  async handle(ctx: RequestContext, request: OffsetDeleteRequest) {
+    const { broker } = ctx;
+    const refuse = (errorCode: KafkaError) => ({ errorCode, topics: [] });
+    const { groupId } = request;
+    if (!broker.groups.has(groupId) && broker.vhost.groupOffsets(groupId).length === 0)
+      return refuse(KafkaError.groupIdNotFound);
+    const active = activeTopics(broker, groupId);
+    if (isKafkaError(active)) return refuse(active);
+    const deleted: Array<{ stream: string; partition: number }> = [];
+    const topics = request.topics.map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions.map(({ partitionIndex }) => {
+        let errorCode: KafkaError = KafkaError.none;
+        if (isKafkaError(partitionOf(broker, topic.name, partitionIndex)))
+          errorCode = KafkaError.unknownTopicOrPartition;
+        else if (active.has(topic.name)) errorCode = KafkaError.groupSubscribedToTopic;
+        else deleted.push({ stream: topic.name, partition: partitionIndex });
+        return { partitionIndex, errorCode };
+      }),
+    }));
+    try {
+      await broker.vhost.deletePartitionOffsets(groupId, deleted);
+    } catch (err) {
+      return refuse(kafkaErrorOf(err));
+    }
+    return { errorCode: KafkaError.none, topics };
   },
 };
