@@ -2,10 +2,11 @@
  * Decompression of record-batch payloads. Batches are stored compressed as received; the broker
  * only inflates one when it must read its records (another protocol consuming the topic). gzip comes
  * from node:zlib; snappy (raw and xerial-framed) and the LZ4 frame format are small enough to decode
- * here; zstd uses the optional `fzstd` package when it is installed.
+ * here; zstd uses the optional `fzstd` package when it is installed. Compression is in
+ * ./compressors.ts.
  */
 import { createRequire } from 'node:module';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import { CompressionCodec } from './codec/index.js';
 
@@ -30,24 +31,6 @@ export function decompress(codec: number, data: Uint8Array): Uint8Array {
       return zstdDecompress(data);
     default:
       throw corrupt(`unknown codec ${codec}`);
-  }
-}
-
-/** Codecs the broker can compress into when a topic's compression.type asks it to recompress. */
-export const compressibleCodecs: ReadonlyMap<string, number> = new Map([
-  ['uncompressed', CompressionCodec.none],
-  ['gzip', CompressionCodec.gzip],
-]);
-
-/** `data` encoded with `codec` (one of `compressibleCodecs`); `level` -1 is the codec's default. */
-export function compress(codec: number, data: Uint8Array, level: number): Uint8Array {
-  switch (codec) {
-    case CompressionCodec.none:
-      return data;
-    case CompressionCodec.gzip:
-      return gzipSync(data, level === -1 ? {} : { level });
-    default:
-      throw brokerError(ErrorCode.invalidArgument, `Switchyard does not compress with codec ${codec}`);
   }
 }
 

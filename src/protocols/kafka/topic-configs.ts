@@ -66,7 +66,7 @@ const compaction: Honour = {
 };
 const compressionLevel: Honour = {
   kind: 'inert',
-  why: 'applies when the broker recompresses, and compression.type is producer',
+  why: "Switchyard's LZ4 compressor has one level, and it does not compress into zstd",
 };
 const tiered: Honour = {
   kind: 'inert',
@@ -114,8 +114,8 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     honour: {
       kind: 'produce',
       offered: {
-        values: ['producer', 'uncompressed', 'gzip'],
-        why: 'Switchyard recompresses batches into gzip only (it has no lz4, snappy or zstd compressor)',
+        values: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4'],
+        why: 'Switchyard has no zstd compressor, so it cannot recompress batches into zstd',
       },
     },
   },

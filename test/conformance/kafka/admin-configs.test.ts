@@ -14,11 +14,13 @@ import { CompressionTypes, type Kafka } from 'kafkajs';
 import { ApiKey, BatchAttribute, readBatchHeader } from '../../../src/protocols/kafka/codec/index.js';
 import { kafkaBatchFormat } from '../../../src/protocols/kafka/entry-format.js';
 import {
+  hasCommand,
   type KafkaTestBroker,
   kafkaClient,
   startKafkaBroker,
   until,
 } from '../../../testing/kafka-helpers.js';
+import { kcatRead } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
 const topicResource = 2;
@@ -320,6 +322,26 @@ describe('topic configs after creation, records and cluster (kafkajs, raw reques
       (await readBack(kafka, 'to-plain', 20)).map((r) => r.value),
       values,
     );
+  });
+
+  test('lz4 and snappy recompression is read back by librdkafka (kcat), which checks the LZ4 frame', {
+    skip: hasCommand('kcat') ? false : 'kcat is not installed (apt-get install kcat)',
+  }, async () => {
+    const values = Array.from({ length: 50 }, (_, i) => `line ${i} ${'abc'.repeat(i)}`);
+    for (const codec of ['lz4', 'snappy'] as const) {
+      const topic = `to-${codec}`;
+      await create(topic, [{ name: 'compression.type', value: codec }]);
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({ topic, messages: values.map((value) => ({ value })) });
+      await producer.disconnect();
+      const [entry] = kb.broker.client().partition(topic, 0).read(0);
+      const stored = readBatchHeader(entry!.payload).attributes & BatchAttribute.compressionMask;
+      assert.equal(stored, codec === 'lz4' ? 3 : 2, `stored ${codec}`);
+      const r = await kcatRead(kb.bootstrap, topic, '%s\n');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trimEnd().split('\n'), values, codec);
+    }
   });
 
   test('min.insync.replicas above one refuses acks=all with NOT_ENOUGH_REPLICAS; acks=1 is written', async () => {

@@ -85,7 +85,7 @@ describe('topic configs through librdkafka', { skip: noConfluent }, () => {
       'bad-type': { 'retention.ms': 'soon' },
       'bad-range': { 'segment.bytes': '1000' },
       'bad-compact': { 'cleanup.policy': 'compact' },
-      'bad-recompress': { 'compression.type': 'lz4' },
+      'bad-recompress': { 'compression.type': 'zstd' },
       'bad-flush': { 'flush.ms': '12345678' },
     };
     const lines = (await python(pythonCreate, kb.bootstrap, JSON.stringify(wanted))).split('\n');

@@ -23,7 +23,8 @@ import {
   setBaseOffset,
   splitBatches,
 } from '../codec/index.js';
-import { compress, compressibleCodecs, decompress } from '../compression.js';
+import { decompress } from '../compression.js';
+import { compress, compressibleCodecs } from '../compressors.js';
 import { type ApiHandler, Later, type RequestContext } from '../context.js';
 import { kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
