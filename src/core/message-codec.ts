@@ -54,7 +54,12 @@ import {
 export const messageCodecVersion = 3;
 
 /** `format` of a log/stream entry whose payload is one `encodeMessage` output. */
-export const entryFormat = { message: 1 } as const;
+/**
+ * Stream entry formats core knows: a core message; a transaction marker (./logs/markers.ts: a
+ * producer's transaction ended, committed or aborted); and `withheld`, which no log holds: a read of
+ * committed data hands it out in place of an entry a reader must not see (an aborted transaction's).
+ */
+export const entryFormat = { message: 1, txnMarker: 2, withheld: 3 } as const;
 
 /** Tables and arrays nested deeper than this are refused, so a hostile header cannot blow the stack. */
 export const headerDepthMax = 64;
