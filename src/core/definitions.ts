@@ -16,7 +16,7 @@
  * none.
  */
 import { Buffer } from 'node:buffer';
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { MetaStore } from '../storage/types.js';
 import { canonicalHeaders } from './routing/headers.js';
@@ -233,6 +233,15 @@ interface StoredUser {
   readonly tags: string[];
 }
 
+/**
+ * scrypt runs on libuv's small thread pool, which file I/O shares. A flood of logins (connections
+ * that send credentials and go) must not queue unbounded work there: a legitimate login would wait
+ * behind it past its handshake timeout, and so would every disk write. So a few derivations run at
+ * once, a bounded number wait, and a login beyond that is refused at once.
+ */
+const derivesAtOnceMax = 2;
+const derivesWaitingMax = 64;
+
 function derive(password: string, salt: Buffer, cost: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scrypt(password, salt, keyBytes, { N: cost, r: 8, p: 1 }, (err, key) =>
@@ -241,8 +250,35 @@ function derive(password: string, salt: Buffer, cost: number): Promise<Buffer> {
   });
 }
 
+/** At most `derivesAtOnceMax` derivations at once; undefined when too many already wait. */
+class DeriveGate {
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  async run(password: string, salt: Buffer, cost: number): Promise<Buffer | undefined> {
+    if (this.#running < derivesAtOnceMax) this.#running++;
+    else if (this.#waiting.length >= derivesWaitingMax) return undefined;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve)); // the slot is handed over
+    try {
+      return await derive(password, salt, cost);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#running--;
+      else next();
+    }
+  }
+}
+
 export class Users {
   readonly #meta: MetaStore;
+  readonly #gate = new DeriveGate();
+  /**
+   * The last password scrypt accepted for each user, as an HMAC under a key that lives only in this
+   * process and over the stored hash too (a changed password no longer matches). A client that
+   * reconnects with a proven password costs one HMAC instead of another scrypt.
+   */
+  readonly #proven = new Map<string, Buffer>();
+  readonly #proofKey = randomBytes(32);
 
   constructor(meta: MetaStore) {
     this.#meta = meta;
@@ -268,6 +304,7 @@ export class Users {
     }
     const salt = randomBytes(saltBytes);
     const hash = await derive(password, salt, scryptCost);
+    this.#proven.delete(name);
     const user: StoredUser = {
       salt: salt.toString('base64'),
       hash: hash.toString('base64'),
@@ -278,15 +315,25 @@ export class Users {
   }
 
   delete(name: string): Promise<void> {
+    this.#proven.delete(name);
     return this.#meta.delete(defKeys.user(name));
   }
 
   async verify(name: string, password: string): Promise<boolean> {
     const user = this.#meta.get(defKeys.user(name)) as StoredUser | undefined;
     if (user === undefined || Buffer.byteLength(password) > passwordBytesMax) return false;
+    const proof = createHmac('sha256', this.#proofKey)
+      .update(user.hash)
+      .update('\0')
+      .update(password)
+      .digest();
+    const proven = this.#proven.get(name);
+    if (proven !== undefined && timingSafeEqual(proven, proof)) return true;
     const expected = Buffer.from(user.hash, 'base64');
-    const actual = await derive(password, Buffer.from(user.salt, 'base64'), user.cost);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
+    const actual = await this.#gate.run(password, Buffer.from(user.salt, 'base64'), user.cost);
+    const ok = actual !== undefined && actual.length === expected.length && timingSafeEqual(actual, expected);
+    if (ok) this.#proven.set(name, proof);
+    return ok;
   }
 
   /** The first start creates `guest`/`guest` (RabbitMQ's default; loopback-only is the adapters' rule). */

@@ -177,9 +177,26 @@ function checkFilters(body: Buffer, type: number, version: 3 | 4 | 5): Violation
   while (reader.left > 0) {
     const violation = readTopic(reader, 'topic filter');
     if (violation !== undefined) return violation;
-    if (type === PacketType.subscribe && reader.u8() === undefined) return malformed('options cut short');
+    if (type !== PacketType.subscribe) continue;
+    const options = reader.u8();
+    if (options === undefined) return malformed('options cut short');
+    const optionsViolation = checkSubscriptionOptions(options, version);
+    if (optionsViolation !== undefined) return optionsViolation;
   }
   return undefined;
+}
+
+/**
+ * 3.1.1: the requested QoS byte has only QoS 0–2 and no reserved bit [MQTT-3-8.3-4]. 5.0 (§3.8.3.1):
+ * reserved bits 6–7 are malformed [MQTT-3.8.3-5]; Maximum QoS 3 and Retain Handling 3 are protocol
+ * errors. Let through, QoS 3 would reach SUBACK, which cannot carry it.
+ */
+function checkSubscriptionOptions(options: number, version: 3 | 4 | 5): Violation | undefined {
+  if (version !== 5)
+    return (options & 0xfc) !== 0 || (options & 0x03) === 3 ? malformed('requested QoS') : undefined;
+  if ((options & 0xc0) !== 0) return malformed('reserved subscription option bits set');
+  if ((options & 0x03) === 3) return protocolError('maximum QoS 3');
+  return ((options >> 4) & 0x03) === 3 ? protocolError('retain handling 3') : undefined;
 }
 
 /** MQTT 3.1.1 §3.1.2.1 / 5.0 §3.1.2.1: protocol name and level; the version or a refusal. */
