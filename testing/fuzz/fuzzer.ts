@@ -219,6 +219,9 @@ function mergeWarnings(into: FuzzReport, log: BrokerLog): void {
   }
 }
 
+/** Long runs isolate the first few failures only; later ones are recorded by batch. */
+const isolationsMax = 5;
+
 async function recordFailure(
   corpus: readonly Session[],
   options: FuzzOptions,
