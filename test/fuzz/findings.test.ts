@@ -5,11 +5,15 @@
  * lifecycle", lists them.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as connectSocket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { Packet } from 'mqtt-packet';
-import { startAmqpBroker, type TestBroker } from '../../testing/amqp-helpers.js';
+import { encodeMethodFrame, type Method } from '../../src/protocols/amqp/codec/index.js';
+import { RawClient, startAmqpBroker, type TestBroker } from '../../testing/amqp-helpers.js';
 import { type MqttTestBroker, rawClient, startMqttBroker } from '../../testing/mqtt-harness.js';
 
 const hex = (text: string) => Buffer.from(text.replaceAll(' ', ''), 'hex');
@@ -100,5 +104,96 @@ describe('AMQP', () => {
     // Before the fix this login waited past the broker's handshake timeout and the socket was closed.
     const connection = await amqp.connect(broker.url);
     await connection.close();
+  });
+});
+
+const declareDurable = (queue: string, args: Record<string, string>): Method => ({
+  name: 'queue.declare',
+  fields: {
+    ticket: 0,
+    queue,
+    passive: false,
+    durable: true,
+    exclusive: false,
+    autoDelete: false,
+    noWait: false,
+    arguments: args,
+  },
+});
+const qos: Method = { name: 'basic.qos', fields: { prefetchSize: 0, prefetchCount: 10, global: false } };
+
+/** Takes one delivery of `queue`, then deletes, declares again and acks it in one write; the channel must stay open. */
+async function ackAcrossIncarnations(
+  port: number,
+  queue: string,
+  args: Record<string, string>,
+): Promise<Method[]> {
+  const c = await RawClient.connect(port);
+  await c.handshake();
+  c.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+  await c.method('channel.open-ok');
+  c.send(1, qos);
+  await c.method('basic.qos-ok');
+  c.send(1, declareDurable(queue, args));
+  await c.method('queue.declare-ok');
+  c.publish(1, '', queue, 'old');
+  const stream = 'x-queue-type' in args;
+  if (stream) {
+    c.send(1, {
+      name: 'basic.consume',
+      fields: {
+        ticket: 0,
+        queue,
+        consumerTag: 'c',
+        noLocal: false,
+        noAck: false,
+        exclusive: false,
+        noWait: false,
+        arguments: { 'x-stream-offset': 'first' },
+      },
+    });
+  } else {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    c.send(1, { name: 'basic.get', fields: { ticket: 0, queue, noAck: false } });
+  }
+  const delivered = await c.method(stream ? 'basic.deliver' : 'basic.get-ok');
+  const deliveryTag = (delivered.fields as { deliveryTag: number }).deliveryTag;
+  const remove: Method = {
+    name: 'queue.delete',
+    fields: { ticket: 0, queue, ifUnused: false, ifEmpty: false, noWait: false },
+  };
+  const ack: Method = { name: 'basic.ack', fields: { deliveryTag, multiple: false } };
+  // One write: the new incarnation is still opening its log when the ack arrives.
+  c.write(
+    Buffer.concat(
+      [remove, declareDurable(queue, args), ack, qos].map((m) => encodeMethodFrame(1, m, 131_072)),
+    ),
+  );
+  await c.method('basic.qos-ok');
+  const closes = c.take('channel.close');
+  c.close();
+  return closes;
+}
+
+describe('AMQP on file storage', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-findings-'));
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startAmqpBroker({ storage: 'file', dataDir });
+  });
+  after(async () => {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // Found by the lifecycle test (seed 20251204): a delivery of a stream queue was acked after a
+  // pipelined delete and re-declare of the same name. The ack reached the new incarnation while it was
+  // still opening its log, which refused it ("has no delivery to settle yet"): channel.close 406.
+  test('acking a delivery of a deleted queue while its successor still opens is a no-op, not a 406', async () => {
+    assert.deepEqual(await ackAcrossIncarnations(broker.port, 'reborn-classic', {}), []);
+    assert.deepEqual(
+      await ackAcrossIncarnations(broker.port, 'reborn-stream', { 'x-queue-type': 'stream' }),
+      [],
+    );
   });
 });

@@ -18,6 +18,22 @@ export const faultWarnings: ReadonlySet<string> = new Set(['mqtt handler failed'
 export interface LogFault {
   readonly message: string;
   readonly line: string;
+  /** The message, the error and the top of its stack, on one line. */
+  readonly brief: string;
+}
+
+const stackFramesKept = 4;
+
+function brief(
+  message: string,
+  err: { message?: string; type?: string; stack?: string } | undefined,
+): string {
+  if (err === undefined) return message;
+  const frames = (err.stack ?? '')
+    .split('\n')
+    .slice(1, 1 + stackFramesKept)
+    .map((f) => f.trim());
+  return `${message}: ${err.type ?? 'Error'} ${err.message ?? ''} ${frames.length > 0 ? `(${frames.join(' < ')})` : ''}`.trim();
 }
 
 export class BrokerLog {
@@ -34,16 +50,16 @@ export class BrokerLog {
 
   #line(line: string): void {
     if (line.trim() === '') return;
-    let entry: { level?: number; msg?: string; err?: { message?: string; type?: string } };
+    let entry: { level?: number; msg?: string; err?: { message?: string; type?: string; stack?: string } };
     try {
       entry = JSON.parse(line) as typeof entry;
     } catch {
-      this.faults.push({ message: 'not a log line (a crash trace?)', line });
+      this.faults.push({ message: 'not a log line (a crash trace?)', line, brief: line.slice(0, 500) });
       return;
     }
     const message = entry.msg ?? '';
     if (message === escapeMessage || (entry.level ?? 0) >= errorLevel || faultWarnings.has(message)) {
-      this.faults.push({ message, line });
+      this.faults.push({ message, line, brief: brief(message, entry.err) });
       return;
     }
     if ((entry.level ?? 0) < warnLevel) return;

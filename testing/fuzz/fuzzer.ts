@@ -38,8 +38,9 @@ export interface Failure {
   /** The batch in which the checks failed: cases [from, to). */
   readonly from: number;
   readonly to: number;
-  /** The case that fails alone, when isolation found it. */
+  /** The case that fails alone, when isolation found it, and how it failed then. */
   readonly caseIndex?: number;
+  readonly aloneReason?: string;
   readonly steps?: readonly string[];
   readonly reason: string;
 }
@@ -132,7 +133,7 @@ async function check(
     }
   }
   const fault = target.log.faults[0];
-  if (fault !== undefined) return `the broker logged "${fault.message}": ${fault.line.slice(0, 2000)}`;
+  if (fault !== undefined) return `the broker logged ${fault.brief}`;
   const rss = rssBytes(target.cli.pid);
   report.rssMaxBytes = Math.max(report.rssMaxBytes, rss);
   if (rss > options.rssBytesMax)
@@ -230,10 +231,10 @@ async function recordFailure(
   to: number,
   reason: string,
 ): Promise<void> {
-  const found =
-    options.isolate === false
-      ? undefined
-      : await isolate(corpus, options, from, to, reason.includes('round trip'));
+  const isolating = options.isolate !== false && report.failures.length < isolationsMax;
+  const found = isolating
+    ? await isolate(corpus, options, from, to, reason.includes('round trip'))
+    : undefined;
   const steps =
     found === undefined
       ? undefined
@@ -243,9 +244,7 @@ async function recordFailure(
     from,
     to,
     reason,
-    ...(found === undefined
-      ? {}
-      : { caseIndex: found.caseIndex, reason: `${reason}; alone: ${found.reason}` }),
+    ...(found === undefined ? {} : { caseIndex: found.caseIndex, aloneReason: found.reason }),
     ...(steps === undefined ? {} : { steps }),
   });
   options.progress?.(

@@ -16,6 +16,7 @@ export function summary(report: FuzzReport): string {
     lines.push(
       `    replay: npm run fuzz -- ${report.protocol} --seed ${f.seed} ${f.caseIndex === undefined ? `--first ${f.from} --cases ${f.to - f.from}` : `--case ${f.caseIndex}`}`,
     );
+    if (f.aloneReason !== undefined) lines.push(`    alone: ${f.aloneReason}`);
     if (f.steps !== undefined) lines.push(`    steps: ${f.steps.join('; ')}`);
   }
   for (const [message, seen] of [...report.warnings].sort((a, b) => b[1].count - a[1].count)) {

@@ -91,12 +91,16 @@ export class DeferredQueue implements QueueEngine {
     return this.#engine?.get(options);
   }
 
+  /**
+   * An engine still opening has delivered nothing, so an id settled now was delivered by an earlier
+   * incarnation of the name (deleted and declared again meanwhile): a no-op, as for an open engine.
+   */
   ack(id: number): void {
-    this.#engineOrThrow().ack(id);
+    this.#engine?.ack(id);
   }
 
   nack(id: number, requeue: boolean): void {
-    this.#engineOrThrow().nack(id, requeue);
+    this.#engine?.nack(id, requeue);
   }
 
   releaseOwner(owner: string): void {
@@ -177,11 +181,6 @@ export class DeferredQueue implements QueueEngine {
     if (this.#failure !== undefined) {
       throw brokerError(ErrorCode.invalidState, `Queue '${this.name}' failed to open`, this.#failure);
     }
-  }
-
-  #engineOrThrow(): QueueEngine {
-    if (this.#engine !== undefined) return this.#engine;
-    throw brokerError(ErrorCode.invalidState, `Queue '${this.name}' has no delivery to settle yet`);
   }
 }
 

@@ -183,7 +183,9 @@ export const amqpDialect: Dialect = {
   context: () => undefined,
   fields(frame) {
     if (isProtocolHeader(frame))
-      return [4, 5, 6, 7].map((at) => ({ at, width: 1, kind: 'u8', role: 'value' }));
+      return [4, 5, 6, 7]
+        .filter((at) => at < frame.byteLength)
+        .map((at) => ({ at, width: 1, kind: 'u8', role: 'value' }));
     return walked(new FieldWalker(frame, 0, Math.max(0, frame.byteLength - 1)), (w) => {
       const type = w.fixed('u8', 'value');
       w.fixed('u16', 'value'); // channel
