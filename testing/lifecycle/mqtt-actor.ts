@@ -37,6 +37,18 @@ interface SessionFacts {
 
 const now = () => performance.now();
 
+/**
+ * The QoS 2 messages a client id has received but not yet released (PUBREC sent, PUBREL awaited),
+ * kept across its connections as a client with durable state would: a PUBREL may reach the
+ * connection after the one that got the PUBLISH. mqtt.js closes its store when a client ends, so
+ * this one ignores close.
+ */
+class SessionStore extends mqtt.Store {
+  override close(cb: () => void): void {
+    cb?.();
+  }
+}
+
 /** The one publisher: QoS 1 and 2 messages to the actors' topics, confirmations timed. */
 export class MqttPublisher {
   readonly sent = new Map<string, Sent[]>();
@@ -85,7 +97,7 @@ export class MqttActor {
   readonly #faults: Faults;
   readonly #url: string;
   readonly #facts = new Map<Incarnation, SessionFacts>();
-  readonly #store = new mqtt.Store();
+  readonly #store = new SessionStore();
   /** The connection up now, if any. */
   #epoch: Epoch | undefined;
   /** The last connection that got a CONNACK; undefined when what the broker did is unknown. */

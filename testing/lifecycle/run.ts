@@ -130,37 +130,34 @@ interface Actors {
 }
 
 /**
- * Every actor steps in its own loop. AMQP, Kafka, the publisher and the amqplib actor share the round
- * budget; MQTT connects take real time, so the MQTT actors take over their sessions for as long as the
- * others run.
+ * Every actor steps in its own loop. AMQP, Kafka, the publisher and the amqplib actor take equal shares
+ * of the rounds; MQTT connects take real time, so the MQTT actors take over their sessions for as long
+ * as the others run. Returns the rounds each actor made.
  */
-async function churn(actors: Actors, options: LifecycleOptions, deadline: number): Promise<number> {
-  let round = 0;
-  let busy = 0;
+async function churn(actors: Actors, options: LifecycleOptions, deadline: number): Promise<number[]> {
+  const budgeted = 3 + 2 + 2;
+  const share = Math.ceil(options.rounds / budgeted);
+  let busy = budgeted;
   const topics = actors.mqtt.map((m) => m.topic);
-  const loop = async (
-    seed: number,
-    step: (r: ReturnType<typeof random>) => Promise<void>,
-    budgeted: boolean,
-  ) => {
+  const loop = async (seed: number, step: (r: ReturnType<typeof random>) => Promise<void>, rounds: number) => {
     const r = random(seed);
-    if (budgeted) busy++;
-    const more = () => Date.now() < deadline && (budgeted ? round < options.rounds : busy > 0);
+    let round = 0;
+    const more = () => Date.now() < deadline && (rounds > 0 ? round < rounds : busy > 0);
     while (more()) {
       round++;
       await step(r);
       if (round % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    if (budgeted) busy--;
+    if (rounds > 0) busy--;
+    return round;
   };
-  await Promise.all([
-    ...actors.amqp.map((a, i) => loop(options.seed + 101 * i, (r) => a.step(r), true)),
-    ...actors.kafka.map((k, i) => loop(options.seed + 211 * i, (r) => k.step(r), true)),
-    loop(options.seed + 401, (r) => actors.publisher.step(r, topics), true),
-    loop(options.seed + 503, (r) => actors.stable.step(r), true),
-    ...actors.mqtt.map((m, i) => loop(options.seed + 307 * i, (r) => m.step(r), false)),
+  return Promise.all([
+    ...actors.amqp.map((a, i) => loop(options.seed + 101 * i, (r) => a.step(r), share)),
+    ...actors.kafka.map((k, i) => loop(options.seed + 211 * i, (r) => k.step(r), share)),
+    loop(options.seed + 401, (r) => actors.publisher.step(r, topics), share),
+    loop(options.seed + 503, (r) => actors.stable.step(r), share),
+    ...actors.mqtt.map((m, i) => loop(options.seed + 307 * i, (r) => m.step(r), 0)),
   ]);
-  return round;
 }
 
 async function openActors(broker: Broker, options: LifecycleOptions, ledger: Ledger): Promise<Actors> {
@@ -200,8 +197,9 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   let broker = await start(dataDir);
   try {
     const actors = await openActors(broker, options, ledger);
-    const rounds = await churn(actors, options, started + options.timeMs);
-    options.progress?.(`lifecycle: ${rounds} rounds in ${Date.now() - started} ms; settling`);
+    const perActor = await churn(actors, options, started + options.timeMs);
+    const rounds = perActor.reduce((a, b) => a + b, 0);
+    options.progress?.(`lifecycle: ${rounds} rounds (per actor ${perActor.join(' ')}) in ${Date.now() - started} ms; settling`);
     await settle(actors, faults);
     await checkListings(broker, actors.amqp, actors.kafka, actors.stable, faults, 'before the restart');
     for (const k of actors.kafka) await k.verify();
