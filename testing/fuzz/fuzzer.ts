@@ -80,7 +80,13 @@ async function startTarget(protocol: Protocol): Promise<Target> {
   const log = new BrokerLog();
   const cli = await startCli(
     ['--storage', 'memory', '--log-level', 'warn', ...listenerFlags({ [listenerOf[protocol]]: 'auto' })],
-    { lifetimeMs: 2 ** 31 - 1, outputCharsMax: 200_000, onStderr: (chunk) => log.push(chunk) },
+    // A machine shared with other work may take long to start a process: the ready line gets 2 minutes.
+    {
+      lifetimeMs: 2 ** 31 - 1,
+      timeoutMs: 120_000,
+      outputCharsMax: 200_000,
+      onStderr: (chunk) => log.push(chunk),
+    },
   );
   const port = cli.ports[listenerOf[protocol]];
   if (port === undefined) throw new Error(`no ${protocol} port in "${cli.readyLine}"`);
@@ -231,9 +237,13 @@ async function recordFailure(
   to: number,
   reason: string,
 ): Promise<void> {
+  options.progress?.(`FAILURE seed ${options.seed} cases ${from}-${to - 1}: ${reason}`);
   const isolating = options.isolate !== false && report.failures.length < isolationsMax;
   const found = isolating
-    ? await isolate(corpus, options, from, to, reason.includes('round trip'))
+    ? await isolate(corpus, options, from, to, reason.includes('round trip')).catch((err: unknown) => {
+        options.progress?.(`  isolation failed: ${String(err).slice(0, 500)}`);
+        return undefined;
+      })
     : undefined;
   const steps =
     found === undefined
@@ -247,9 +257,8 @@ async function recordFailure(
     ...(found === undefined ? {} : { caseIndex: found.caseIndex, aloneReason: found.reason }),
     ...(steps === undefined ? {} : { steps }),
   });
-  options.progress?.(
-    `FAILURE seed ${options.seed} cases ${from}-${to - 1}${found ? ` (case ${found.caseIndex} alone)` : ''}: ${reason}`,
-  );
+  if (found !== undefined) options.progress?.(`  case ${found.caseIndex} fails alone: ${found.reason}`);
+  else if (isolating) options.progress?.('  no single case fails alone');
 }
 
 export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {

@@ -139,7 +139,11 @@ async function churn(actors: Actors, options: LifecycleOptions, deadline: number
   const share = Math.ceil(options.rounds / budgeted);
   let busy = budgeted;
   const topics = actors.mqtt.map((m) => m.topic);
-  const loop = async (seed: number, step: (r: ReturnType<typeof random>) => Promise<void>, rounds: number) => {
+  const loop = async (
+    seed: number,
+    step: (r: ReturnType<typeof random>) => Promise<void>,
+    rounds: number,
+  ) => {
     const r = random(seed);
     let round = 0;
     const more = () => Date.now() < deadline && (rounds > 0 ? round < rounds : busy > 0);
@@ -199,7 +203,9 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
     const actors = await openActors(broker, options, ledger);
     const perActor = await churn(actors, options, started + options.timeMs);
     const rounds = perActor.reduce((a, b) => a + b, 0);
-    options.progress?.(`lifecycle: ${rounds} rounds (per actor ${perActor.join(' ')}) in ${Date.now() - started} ms; settling`);
+    options.progress?.(
+      `lifecycle: ${rounds} rounds (per actor ${perActor.join(' ')}) in ${Date.now() - started} ms; settling`,
+    );
     await settle(actors, faults);
     await checkListings(broker, actors.amqp, actors.kafka, actors.stable, faults, 'before the restart');
     for (const k of actors.kafka) await k.verify();
