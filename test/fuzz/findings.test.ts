@@ -12,9 +12,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { Packet } from 'mqtt-packet';
+import { pino } from 'pino';
+import { Broker } from '../../src/index.js';
 import { encodeMethodFrame, type Method } from '../../src/protocols/amqp/codec/index.js';
+import { ApiKey, encodeRecordBatch } from '../../src/protocols/kafka/codec/index.js';
 import { RawClient, startAmqpBroker, type TestBroker } from '../../testing/amqp-helpers.js';
+import { FaultyIo } from '../../testing/faulty-io.js';
+import { WireClient } from '../../testing/kafka-wire.js';
 import { type MqttTestBroker, rawClient, startMqttBroker } from '../../testing/mqtt-harness.js';
+import { allPortsOff } from '../../testing/server-helpers.js';
 
 const hex = (text: string) => Buffer.from(text.replaceAll(' ', ''), 'hex');
 
@@ -195,5 +201,70 @@ describe('AMQP on file storage', () => {
       await ackAcrossIncarnations(broker.port, 'reborn-stream', { 'x-queue-type': 'stream' }),
       [],
     );
+  });
+});
+
+describe('Kafka on file storage', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-findings-kafka-'));
+  const errors: string[] = [];
+  // Writes of the doomed topics stall, so their appends still wait when the deletion comes.
+  const io = new FaultyIo();
+  io.slow.add('doomed-');
+  let broker: Broker;
+  before(async () => {
+    // Error-level lines only, collected: the fault below showed as one.
+    const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
+    broker = await Broker.start({
+      ...allPortsOff,
+      storage: 'file',
+      dataDir,
+      kafkaPort: 'auto',
+      logger,
+      storageIo: io,
+    });
+  });
+  after(async () => {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // Found by the lifecycle test (seed 1): a Produce (acks=-1) followed at once by DeleteTopics of its
+  // topic failed its append on the closed log, was answered KAFKA_STORAGE_ERROR and logged at error
+  // level ("kafka: append failed") as if a disk had failed.
+  test('a produce racing the deletion of its topic is answered UNKNOWN_TOPIC_OR_PARTITION, no error logged', async () => {
+    const wire = await WireClient.open(broker.ports.kafkaPort!);
+    const produces = 3;
+    try {
+      const codes: number[] = [];
+      for (let round = 0; round < 2; round++) {
+        const name = `doomed-${round}`;
+        const create = {
+          topics: [{ name, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }],
+          timeoutMs: 5000,
+        };
+        await wire.request(ApiKey.CreateTopics, 4, create);
+        const records = encodeRecordBatch({ baseTimestamp: 0n, records: [{ value: Buffer.from('x') }] });
+        const produce = {
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [{ name, partitionData: [{ index: 0, records }] }],
+        };
+        for (let i = 0; i < produces; i++) wire.send(ApiKey.Produce, 7, produce);
+        wire.send(ApiKey.DeleteTopics, 3, { topicNames: [name], timeoutMs: 5000 });
+        for (let i = 0; i < produces; i++) {
+          // biome-ignore lint/suspicious/noExplicitAny: decoded response
+          const answer = await wire.receive<any>(ApiKey.Produce, 7);
+          codes.push(answer.body.responses[0].partitionResponses[0].errorCode);
+        }
+        await wire.receive(ApiKey.DeleteTopics, 3);
+      }
+      assert.ok(
+        codes.every((code) => code === 0 || code === 3),
+        `produce answers ${codes.join(', ')}`,
+      );
+      assert.deepEqual(errors, []);
+    } finally {
+      wire.close();
+    }
   });
 });

@@ -17,7 +17,8 @@ export class StableActor {
   #url = '';
   #publisher!: amqp.ChannelModel;
   #channel!: amqp.ConfirmChannel;
-  #consumer: amqp.ChannelModel | undefined;
+  #consumer: { connection: amqp.ChannelModel; channel: amqp.Channel } | undefined;
+  readonly #closing = new WeakSet<amqp.ChannelModel>();
   #seq = 0;
   #unconfirmed = 0;
   #random!: Random;
@@ -49,12 +50,15 @@ export class StableActor {
       }
       const id = m.content.toString();
       this.#ledger.deliver(id, this.inc, m.fields.redelivered);
+      // Once connection.close is sent the broker ignores everything but close-ok (an ack too): what
+      // arrives now goes back to the queue, redelivered.
+      if (this.#closing.has(connection)) return;
       if (this.#random.chance(0.9)) {
         this.inc.removed.add(id);
         ch.ack(m);
       } else ch.nack(m, false, true);
     });
-    this.#consumer = connection;
+    this.#consumer = { connection, channel: ch };
   }
 
   async step(random: Random): Promise<void> {
@@ -63,7 +67,7 @@ export class StableActor {
       // A new consumer joins and the old one leaves; what it held unacknowledged returns, redelivered.
       const old = this.#consumer!;
       await this.#consume();
-      await old.close().catch(() => {});
+      await this.#closeConsumer(old);
       return;
     }
     while (this.#unconfirmed > 100) await new Promise((r) => setTimeout(r, 5));
@@ -78,7 +82,7 @@ export class StableActor {
 
   /** Stops consuming and waits for every confirm. */
   async settle(timeoutMs: number): Promise<boolean> {
-    await this.#consumer?.close().catch(() => {});
+    if (this.#consumer !== undefined) await this.#closeConsumer(this.#consumer);
     this.#consumer = undefined;
     const deadline = Date.now() + timeoutMs;
     while (this.#unconfirmed > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -101,8 +105,18 @@ export class StableActor {
       this.#faults.add(`${this.inc.label}: ${back.length} acknowledged messages came back`);
   }
 
+  /**
+   * amqplib writes connection.close ahead of channel frames still buffered, and the broker ignores
+   * acks after it; closing the channel first puts the close behind the acks on the same channel.
+   */
+  async #closeConsumer(consumer: { connection: amqp.ChannelModel; channel: amqp.Channel }): Promise<void> {
+    this.#closing.add(consumer.connection);
+    await consumer.channel.close().catch(() => {});
+    await consumer.connection.close().catch(() => {});
+  }
+
   async close(): Promise<void> {
-    await this.#consumer?.close().catch(() => {});
+    if (this.#consumer !== undefined) await this.#closeConsumer(this.#consumer);
     await this.#publisher.close().catch(() => {});
   }
 }
