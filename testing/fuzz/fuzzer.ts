@@ -57,6 +57,8 @@ export interface FuzzReport {
   answered: number;
   closedByBroker: number;
   lingered: number;
+  /** Cases whose connection the broker did not accept (not played). */
+  refused: number;
   roundTrips: number;
   readonly failures: Failure[];
   readonly warnings: Map<string, { count: number; samples: string[] }>;
@@ -169,7 +171,8 @@ async function play(
         if (outcome.lingered) report.lingered++;
       } catch (err) {
         if (!(err instanceof ConnectRefused)) throw err;
-        return; // the check after the batch says why
+        // Counted; a broker that went down ends the loop and the check after the batch says why.
+        report.refused++;
       }
     }
   };
@@ -210,6 +213,7 @@ function newReport(options: FuzzOptions): FuzzReport {
     answered: 0,
     closedByBroker: 0,
     lingered: 0,
+    refused: 0,
     roundTrips: 0,
     failures: [],
     warnings: new Map(),

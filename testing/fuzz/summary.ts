@@ -6,7 +6,7 @@ export function summary(report: FuzzReport): string {
     `${report.protocol}: seed ${report.seed}, ${report.casesRun} cases in ${(report.durationMs / 1000).toFixed(1)} s` +
       ` (${Math.round(report.casesRun / (report.durationMs / 1000))}/s), ${report.roundTrips} round trips,` +
       ` RSS max ${Math.round(report.rssMaxBytes / 2 ** 20)} MiB, broker CPU ${(report.brokerCpuMs / 1000).toFixed(1)} s`,
-    `  answered ${report.answered}, closed by the broker ${report.closedByBroker}, still open ${report.lingered}`,
+    `  answered ${report.answered}, closed by the broker ${report.closedByBroker}, still open ${report.lingered}, connection refused ${report.refused}`,
     `  failures: ${report.failures.length}`,
   ];
   for (const f of report.failures) {
