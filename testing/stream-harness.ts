@@ -49,6 +49,11 @@ export function bodyText(delivery: Delivery): string {
 }
 
 /** Consume options that record deliveries and cancellations into the returned arrays. */
+/** The stream offset a stream-queue delivery carries (its `x-stream-offset` header; delivery ids are not offsets). */
+export function offsetOf(delivery: Delivery): number {
+  return Number(delivery.message.properties.headers?.['x-stream-offset']);
+}
+
 export function recordingConsumer(
   tag: string,
   options: Partial<ConsumeOptions> = {},
