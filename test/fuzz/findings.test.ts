@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { Broker } from '../../src/index.js';
 import { encodeMethodFrame, type Method } from '../../src/protocols/amqp/codec/index.js';
 import { ApiKey, encodeRecordBatch } from '../../src/protocols/kafka/codec/index.js';
-import { RawClient, startAmqpBroker, type TestBroker } from '../../testing/amqp-helpers.js';
+import { RawClient, startAmqpBroker, type TestBroker, until } from '../../testing/amqp-helpers.js';
 import { FaultyIo } from '../../testing/faulty-io.js';
 import { WireClient } from '../../testing/kafka-wire.js';
 import { type MqttTestBroker, rawClient, startMqttBroker } from '../../testing/mqtt-harness.js';
@@ -36,8 +36,22 @@ describe('MQTT', () => {
   });
   after(() => server.stop());
 
-  // Found by the MQTT fuzzer (seed 7, case 4215): Maximum QoS 3 passed the byte checks, was granted,
-  // and SUBACK could not be encoded ("Invalid qos vector"): the handler failed and the client got 0x80.
+  // Found by the MQTT fuzzer (seed 7 case 4215; seed 1002 cases 42496 and 44265): a user property's
+  // length ran past the Property Length. The byte checks skipped the block by its length, mqtt-packet
+  // read on past it and took the filters from the wrong place: an options byte became QoS 3, was
+  // granted, and SUBACK could not be encoded ("Invalid qos vector"); the client got 0x80.
+  test('a v5 property running past its Property Length is malformed: DISCONNECT 0x81, no SUBACK', async () => {
+    const raw = await rawClient(server.port, 5);
+    await raw.connect('property-overrun');
+    // SUBSCRIBE id 0x53fa, Property Length 9: subscription id 7, then a user property whose key claims 22 bytes.
+    raw.write(hex('82 1e 53fa 09 0b07 26 0016 73 0001 31 0006 667a2f612f2b 1d 0006 667a2f622f23 02'));
+    await raw.closed;
+    assert.equal(disconnectReason(raw.packets), 0x81);
+    assert.ok(!raw.packets.some((p) => p.cmd === 'suback'));
+  });
+
+  // Found while fixing the above: the byte checks did not look at the options byte either, so QoS 3
+  // sent as such reached SUBACK the same way.
   test('SUBSCRIBE options with QoS 3, reserved bits or Retain Handling 3 close the connection, no SUBACK', async () => {
     const v5: Array<[string, string, number]> = [
       ['Maximum QoS 3', '82 07 0001 00 0001 61 03', 0x82],
@@ -59,6 +73,62 @@ describe('MQTT', () => {
       await raw.closed;
       assert.ok(!raw.packets.some((p) => p.cmd === 'suback'), bytes);
     }
+  });
+});
+
+describe('MQTT on a slow disk, warnings collected', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-findings-mqtt-'));
+  const warnings: string[] = [];
+  // Every write stalls a while, so a session is still opening when the second CONNECT comes.
+  const io = new FaultyIo();
+  let broker: Broker;
+  before(async () => {
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    broker = await Broker.start({
+      ...allPortsOff,
+      storage: 'file',
+      dataDir,
+      mqttPort: 'auto',
+      logger,
+      storageIo: io,
+    });
+    io.slowMs = 50;
+    io.slow.add('/');
+  });
+  after(async () => {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // Found by the MQTT fuzzer (seed 1002, case 40243, recorded sessions replayed at once with one client
+  // id): a CONNECT arriving while another of the same client id was still opening its session did not
+  // take that one over. Both were connected; the first one's session was gone, so its SUBSCRIBE failed
+  // ("mqtt handler failed": session replaced) and it was dropped with 0x80.
+  test('two CONNECTs of one client id at once: the later session wins, the other is taken over', async () => {
+    const port = broker.ports.mqttPort!;
+    for (let round = 0; round < 5; round++) {
+      const clientId = `twin-${round}`;
+      const twins = await Promise.all([rawClient(port, 5), rawClient(port, 5)]);
+      for (const c of twins) {
+        c.send({
+          cmd: 'connect',
+          protocolVersion: 5,
+          clientId,
+          clean: false,
+          keepalive: 30,
+          properties: { sessionExpiryInterval: 60 },
+        });
+        c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'twins/#', qos: 1 }] });
+      }
+      // One of the two is closed: the one whose session was replaced. Before the fix both could stay.
+      await until(() => twins.some((c) => c.isClosed()), 3000).catch(() => {});
+      assert.equal(twins.filter((c) => !c.isClosed()).length, 1, `round ${round}: one connection stays`);
+      for (const c of twins) c.end();
+    }
+    assert.deepEqual(
+      warnings.filter((line) => line.includes('mqtt handler failed')),
+      [],
+    );
   });
 });
 

@@ -56,6 +56,8 @@ async function kafkaRoundTrip(port: number, n: number, phase: { name: string }):
     brokers: [`127.0.0.1:${port}`],
     logLevel: logLevel.NOTHING,
     retry: { retries: 2, initialRetryTime: 100 },
+    // kafkajs gives up on a connect after 1 s by default: too short on a machine busy with other work.
+    connectionTimeout: 10_000,
   });
   const topic = `fuzz-check-${n}`;
   const producer = kafka.producer();

@@ -76,20 +76,59 @@ class Reader {
     this.pos += length;
     return this.body.subarray(this.pos - length, this.pos);
   }
-  /** Skips a v5 property block (§2.2.2); false when it does not fit. */
-  skipProperties(): boolean {
-    let length = 0;
-    for (let i = 0, multiplier = 1; ; i++, multiplier *= 128) {
+  /** A Variable Byte Integer (§1.5.5), or undefined when cut short or longer than 4 bytes. */
+  varint(): number | undefined {
+    let value = 0;
+    for (let i = 0, multiplier = 1; i < 4; i++, multiplier *= 128) {
       const byte = this.u8();
-      if (byte === undefined || i >= 4) return false;
-      length += (byte & 0x7f) * multiplier;
-      if ((byte & 0x80) === 0) break;
+      if (byte === undefined) return undefined;
+      value += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) return value;
     }
-    if (this.left < length) return false;
-    this.pos += length;
+    return undefined;
+  }
+
+  /**
+   * Skips a v5 property block (§2.2.2); false when it does not fit, or when a property inside does not
+   * fit the block or is unknown. `mqtt-packet` reads a property's own lengths past the block's end, and
+   * then the rest of the packet out of place (a SUBSCRIBE's options byte becomes QoS 3).
+   */
+  skipProperties(): boolean {
+    const length = this.varint();
+    if (length === undefined || this.left < length) return false;
+    const end = this.pos + length;
+    const block = new Reader(this.body.subarray(this.pos, end));
+    this.pos = end;
+    while (block.left > 0) if (!block.#skipProperty()) return false;
+    return true;
+  }
+
+  #skipProperty(): boolean {
+    const id = this.varint();
+    const size = id === undefined ? undefined : propertyBytes.get(id);
+    if (size === undefined) return false;
+    if (size === 'varint') return this.varint() !== undefined;
+    if (typeof size === 'number') {
+      this.pos += size;
+      return this.pos <= this.body.length;
+    }
+    const strings = size === 'pair' ? 2 : 1;
+    for (let i = 0; i < strings; i++) if (this.bytes() === undefined) return false;
     return true;
   }
 }
+
+type PropertySize = number | 'varint' | 'string' | 'pair';
+
+/** Value sizes of the v5 properties by identifier (§2.2.2.2): bytes, a Variable Byte Integer, or length-prefixed. */
+const propertyBytes: ReadonlyMap<number, PropertySize> = new Map<number, PropertySize>([
+  ...[0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2a].map((id) => [id, 1] as const),
+  ...[0x13, 0x21, 0x22, 0x23].map((id) => [id, 2] as const),
+  ...[0x02, 0x11, 0x18, 0x27].map((id) => [id, 4] as const),
+  [0x0b, 'varint'],
+  ...[0x03, 0x08, 0x09, 0x12, 0x15, 0x16, 0x1a, 0x1c, 0x1f].map((id) => [id, 'string'] as const),
+  [0x26, 'pair'],
+]);
 
 /** Reads a UTF-8 string field: present, text allowed, and not empty unless `emptyAllowed`. */
 function readText(reader: Reader, what: string, emptyAllowed: boolean): Violation | undefined {
