@@ -72,6 +72,8 @@ const listenerOf: Record<Protocol, 'amqp' | 'mqtt' | 'mqtt-ws' | 'kafka' | 'http
   http: 'http',
 };
 
+const mqttQueuedMessagesMax = 1000;
+
 interface Target {
   readonly cli: RunningCli;
   readonly log: BrokerLog;
@@ -81,7 +83,18 @@ interface Target {
 async function startTarget(protocol: Protocol): Promise<Target> {
   const log = new BrokerLog();
   const cli = await startCli(
-    ['--storage', 'memory', '--log-level', 'warn', ...listenerFlags({ [listenerOf[protocol]]: 'auto' })],
+    [
+      '--storage',
+      'memory',
+      '--log-level',
+      'warn',
+      // Replayed sessions publish to their own persistent subscriptions (storms too): with the default
+      // 100,000 a session keeps that many messages, memory that only the alarm bounds. Kept small here
+      // so the RSS bound catches growth that no limit bounds.
+      '--mqtt-queued-messages-max',
+      String(mqttQueuedMessagesMax),
+      ...listenerFlags({ [listenerOf[protocol]]: 'auto' }),
+    ],
     // A machine shared with other work may take long to start a process: the ready line gets 2 minutes.
     {
       lifetimeMs: 2 ** 31 - 1,
