@@ -198,6 +198,25 @@ const declareDurable = (queue: string, args: Record<string, string>): Method => 
 });
 const qos: Method = { name: 'basic.qos', fields: { prefetchSize: 0, prefetchCount: 10, global: false } };
 
+/** A raw AMQP connection with channel 1 open, `qos` applied and publisher confirms on. */
+async function confirmChannel(port: number, qos: Method): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  await c.handshake();
+  for (const m of [
+    { name: 'channel.open', fields: { outOfBand: '' } },
+    qos,
+    { name: 'confirm.select', fields: { noWait: false } },
+  ] as Method[])
+    c.send(1, m);
+  for (const reply of ['channel.open-ok', 'basic.qos-ok', 'confirm.select-ok']) await c.method(reply);
+  return c;
+}
+
+const deleteQueue = (queue: string): Method => ({
+  name: 'queue.delete',
+  fields: { ticket: 0, queue, ifUnused: false, ifEmpty: false, noWait: false },
+});
+
 /**
  * Takes one delivery of `queue`, deletes and declares the queue again, then acks that delivery: in the
  * same write as the re-declare (the new incarnation still opening its log), or once the new one has
@@ -209,15 +228,7 @@ async function ackAcrossIncarnations(
   args: Record<string, string>,
   successor: 'opening' | 'open',
 ): Promise<Method[]> {
-  const c = await RawClient.connect(port);
-  await c.handshake();
-  for (const m of [
-    { name: 'channel.open', fields: { outOfBand: '' } },
-    qos,
-    { name: 'confirm.select', fields: { noWait: false } },
-  ] as Method[])
-    c.send(1, m);
-  for (const reply of ['channel.open-ok', 'basic.qos-ok', 'confirm.select-ok']) await c.method(reply);
+  const c = await confirmChannel(port, qos);
   c.send(1, declareDurable(queue, args));
   await c.method('queue.declare-ok');
   c.publish(1, '', queue, 'old');
@@ -226,10 +237,7 @@ async function ackAcrossIncarnations(
   c.send(1, stream ? fromFirst(queue) : { name: 'basic.get', fields: { ticket: 0, queue, noAck: false } });
   const delivered = await c.method(stream ? 'basic.deliver' : 'basic.get-ok');
   const deliveryTag = (delivered.fields as { deliveryTag: number }).deliveryTag;
-  const remove: Method = {
-    name: 'queue.delete',
-    fields: { ticket: 0, queue, ifUnused: false, ifEmpty: false, noWait: false },
-  };
+  const remove = deleteQueue(queue);
   const ack: Method = { name: 'basic.ack', fields: { deliveryTag, multiple: false } };
   if (successor === 'opening') {
     c.write(
@@ -265,6 +273,62 @@ function fromFirst(queue: string): Method {
   return { name: 'basic.consume', fields: { ...fields, arguments: { 'x-stream-offset': 'first' } } };
 }
 
+/** Messages a stream consumer gets in more than one delivery turn (a turn gives at most 1,024). */
+const backlog = 1100;
+
+/**
+ * A consumer of `queue` when the queue is deleted and declared again. `waiting` to attach: declare,
+ * publish, consume, delete and declare again in one write, so the first incarnation is deleted while it
+ * still opens its log. `draining` (a stream queue): the consumer is given a backlog of more than one
+ * delivery turn in the same write as the delete, while another stream is being created (stream
+ * operations run one at a time, so this one's deletion waits). That one is a race: before the fix it
+ * failed in about a third of runs. Once the second incarnation is open (it confirmed a publish), every
+ * delivery the first one made is acked. Returns the channel.close frames (none expected).
+ */
+async function consumeAcrossIncarnations(
+  port: number,
+  queue: string,
+  args: Record<string, string>,
+  consumer: 'waiting' | 'draining',
+): Promise<Method[]> {
+  const prefetchCount = consumer === 'waiting' ? 10 : 2 * backlog;
+  const c = await confirmChannel(port, {
+    name: 'basic.qos',
+    fields: { prefetchSize: 0, prefetchCount, global: false },
+  });
+  const frame = (m: Method) => encodeMethodFrame(1, m, 131_072);
+  const remove = deleteQueue(queue);
+  c.write(frame(declareDurable(queue, args)));
+  let reborn = [fromFirst(queue), remove];
+  if (consumer === 'draining') {
+    for (let i = 0; i < backlog; i++) c.publish(1, '', queue, `m${i}`);
+    c.send(1, declareDurable(queue, args));
+    await c.method('queue.declare-ok');
+    await c.method('queue.declare-ok');
+    c.take('basic.ack');
+    reborn = [declareDurable(`${queue}-busy`, args), ...reborn];
+  }
+  c.publish(1, '', queue, 'old');
+  c.write(Buffer.concat([...reborn, declareDurable(queue, args)].map(frame)));
+  await c.method('queue.delete-ok');
+  c.publish(1, '', queue, 'new');
+  // Both publishes settled: the second incarnation is open (the first publish may be nacked: its
+  // queue was deleted before it took the message).
+  const confirms = () => c.frames.filter((f) => f.kind === 'method' && /^basic\.n?ack$/.test(f.method.name));
+  await until(() => confirms().length >= 2);
+  const acks = c.take('basic.deliver').map((delivered) => {
+    const deliveryTag = (delivered.fields as { deliveryTag: number }).deliveryTag;
+    return frame({ name: 'basic.ack', fields: { deliveryTag, multiple: false } });
+  });
+  c.write(Buffer.concat([...acks, frame(qos)]));
+  const answered = (f: (typeof c.frames)[number]) =>
+    f.kind === 'method' && (f.method.name === 'basic.qos-ok' || f.method.name === 'channel.close');
+  await until(() => c.frames.some(answered));
+  const closes = c.take('channel.close');
+  c.close();
+  return closes;
+}
+
 describe('AMQP on file storage', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-findings-'));
   let broker: TestBroker;
@@ -293,6 +357,20 @@ describe('AMQP on file storage', () => {
     const stream = { 'x-queue-type': 'stream' };
     assert.deepEqual(await ackAcrossIncarnations(broker.port, 'reborn-stream-open', stream, 'open'), []);
     assert.deepEqual(await ackAcrossIncarnations(broker.port, 'reborn-classic-open', {}, 'open'), []);
+  });
+
+  // Found by the lifecycle test (seeds 21, 24 and 28 at 40,000 rounds): a queue deleted while it still opened its
+  // log, with a consumer waiting to attach. Once open, the deleted incarnation took the consumer and
+  // delivered to it, with ids newer than its successor's first; the client's ack reached the successor:
+  // "Unknown delivery id" (406). A stream queue also went on delivering after its deletion until the
+  // stream itself was gone. Now a deleted engine stops at once, and one still opening cancels its
+  // waiting consumers.
+  test('a consumer of a deleted queue gets nothing that a later ack could confuse', async () => {
+    const stream = { 'x-queue-type': 'stream' };
+    const port = broker.port;
+    assert.deepEqual(await consumeAcrossIncarnations(port, 'reborn-waiting-stream', stream, 'waiting'), []);
+    assert.deepEqual(await consumeAcrossIncarnations(port, 'reborn-waiting-classic', {}, 'waiting'), []);
+    assert.deepEqual(await consumeAcrossIncarnations(port, 'reborn-draining-stream', stream, 'draining'), []);
   });
 });
 

@@ -123,7 +123,13 @@ export class StreamQueue implements QueueEngine {
     );
   }
 
+  /**
+   * Stops at once, as every engine does when deleted: the stream's own deletion waits its turn behind
+   * other stream operations, and meanwhile the name may be declared again. A delivery made after this
+   * call would carry an id newer than the next incarnation's first, and its ack would reach that one.
+   */
   async destroy(): Promise<void> {
+    this.detach(`Stream '${this.name}' was deleted`);
     await this.#destroyStream();
   }
 

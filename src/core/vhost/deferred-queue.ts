@@ -32,6 +32,8 @@ export class DeferredQueue implements QueueEngine {
   #pendingMessages = 0;
   #pendingConsumers = 0;
   #destroyed: Promise<void> | undefined;
+  /** Deleted before its engine opened. */
+  #deleted = false;
 
   constructor(name: string, options: QueueOptions, engine: QueueEngine | Promise<QueueEngine>) {
     this.name = name;
@@ -122,7 +124,10 @@ export class DeferredQueue implements QueueEngine {
   /** Idempotent: the vhost may ask twice (a stream deleted both as queue and as stream). */
   destroy(): Promise<void> {
     if (this.#destroyed !== undefined) return this.#destroyed;
-    // An open engine stops at once, so nothing it holds can be delivered after the call.
+    // An open engine stops at once, so nothing it holds can be delivered after the call. One still
+    // opening replays nothing once open: a consumer attached then would get deliveries numbered after
+    // the next incarnation of the name began, and their acks would reach that one.
+    if (this.#engine === undefined) this.#deleted = true;
     this.#destroyed =
       this.#engine !== undefined
         ? this.#engine.destroy()
@@ -150,8 +155,10 @@ export class DeferredQueue implements QueueEngine {
 
   #opened(engine: QueueEngine): QueueEngine {
     this.#engine = engine;
-    if (this.#abandoned !== undefined) {
-      const refused = brokerError(ErrorCode.storageFailed, this.#abandoned);
+    if (this.#abandoned !== undefined || this.#deleted) {
+      const refused = this.#deleted
+        ? brokerError(ErrorCode.notFound, `Queue '${this.name}' was deleted`)
+        : brokerError(ErrorCode.storageFailed, this.#abandoned ?? '');
       for (const op of this.#ops.splice(0)) op.refuse(refused);
       return engine;
     }
