@@ -1,8 +1,8 @@
 /**
  * One named regression test per fault the fuzzers (test/fuzz/<protocol>.test.ts, `npm run fuzz`) and the
  * lifecycle test (test/e2e/lifecycle.test.ts) found, each with a tiny fixed input rather than a seed,
- * so the fault stays fixed whatever the mutation engine later does. docs/conformance.md, "Fuzzing and
- * lifecycle", lists them.
+ * so the fault stays fixed whatever the mutation engine later does. docs/conformance.md, "Faults found
+ * by fuzzing and the lifecycle test", lists them.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
