@@ -1,12 +1,13 @@
 /**
- * The configured default user. Core seeds `guest`/`guest` into a fresh store, as RabbitMQ does; when
- * the config names another default user or password, the server applies it once, on the first start
- * of a data dir (a flag in core's definitions records that), so later edits to the file never
- * overwrite users managed since.
+ * The configured default user. Core seeds `guest`/`guest` with full permissions on `/` into a fresh
+ * store, as RabbitMQ does; when the config names another default user or password, the server applies
+ * it once, on the first start of a data dir (a flag in core's definitions records that), so later
+ * edits to the file never overwrite users managed since. The default user keeps full permissions on `/`.
  */
 import type { Config } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import { internalContext } from '../core/entry/context.js';
+import { fullPermission } from '../core/permissions.js';
 
 const seededUser = 'guest';
 const seededPass = 'guest';
@@ -20,6 +21,7 @@ export async function applyDefaultUser(
   const { defaultUser, defaultPass } = config;
   if (defaultUser !== seededUser || defaultPass !== seededPass) {
     await core.putUser(defaultUser, defaultPass, ['administrator']);
+    await core.setPermission('/', defaultUser, fullPermission);
     // Only the seeded guest goes; a store that already had other users keeps them all.
     const onlySeeded = core.userNames().every((name) => name === seededUser || name === defaultUser);
     if (defaultUser !== seededUser && onlySeeded && (await core.verifyUser(seededUser, seededPass))) {
