@@ -1,4 +1,5 @@
 /** Helpers for test/server: broker options with every listener off, and a bounded wait. */
+import { Buffer } from 'node:buffer';
 import type { BrokerOptions } from '../src/server/broker.js';
 
 /** Every port setting 0, so an embedded broker binds nothing unless a test turns one on. */
@@ -27,4 +28,21 @@ export async function until(check: () => boolean, timeoutMs = 2000): Promise<voi
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** An `Authorization: Basic` value; the default is the seeded guest/guest (administrator, loopback only). */
+export function basicAuth(user = 'guest', password = 'guest'): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** `fetch` with HTTP Basic credentials, as every admin API route but /api/health needs. */
+export function adminFetch(
+  url: string,
+  init: RequestInit = {},
+  user = 'guest',
+  password = 'guest',
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', basicAuth(user, password));
+  return fetch(url, { ...init, headers });
 }
