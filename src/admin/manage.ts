@@ -110,9 +110,13 @@ async function users(core: CoreClient, method: string, name: string | undefined,
   }
   if (method === 'PUT') {
     const fields = objectOf(body);
-    const existed = core.getUser(name) !== undefined;
-    await core.putUser(name, credentialOf(fields), tagsOf(fields['tags']));
-    return existed ? noContent : created;
+    const existing = core.getUser(name);
+    const given = credentialOf(fields);
+    // Without a password, an existing user keeps its own: a PUT of tags alone changes the tags.
+    const credential =
+      'none' in given && existing !== undefined ? { passwordHash: existing.passwordHash } : given;
+    await core.putUser(name, credential, tagsOf(fields['tags']));
+    return existing === undefined ? created : noContent;
   }
   if (method !== 'DELETE') return undefined;
   if (core.getUser(name) === undefined) notFound(`No user ${name}`);
