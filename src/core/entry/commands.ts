@@ -88,7 +88,7 @@ export interface CommandSpecs {
    * The caller starts working in its vhost (AMQP connection.open, MQTT CONNECT): notFound when the
    * vhost does not exist, accessRefused when the user has no permissions there.
    */
-  'vhost.open': { in: object; out: void };
+  'vhost.open': { in: object; out: undefined };
   /** Who the caller is: its user, tags and the vhosts it has permissions in (`/api/whoami`). */
   'access.describe': { in: object; out: AccessView };
   'broker.stats': { in: object; out: CoreStats };
@@ -151,7 +151,7 @@ export interface CommandSpecs {
    * Whether the caller may receive what `exchange` routes with `pattern`: asked by a front end that
    * serves a subscription from a queue of its own (KubeMQ events), as a binding of the caller's would be.
    */
-  'subscription.check': { in: { exchange: string; pattern: string }; out: void };
+  'subscription.check': { in: { exchange: string; pattern: string }; out: undefined };
 
   // ---- messages and deliveries (owners are local to the caller's connection: a channel, a session)
   'message.publish': {

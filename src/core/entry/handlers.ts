@@ -158,7 +158,9 @@ const queues = {
     return counts === undefined ? undefined : { ...counts };
   },
   'binding.list': (host, ctx) => host.vhost(ctx.vhost).listBindings(),
-  'subscription.check': (host, ctx, c) => host.vhost(ctx.vhost).checkExchange(c.exchange),
+  'subscription.check': (host, ctx, c) => {
+    host.vhost(ctx.vhost).checkExchange(c.exchange);
+  },
 } satisfies Partial<Handlers>;
 
 const messages = {
