@@ -135,8 +135,9 @@ export async function rest<T = Record<string, unknown>>(
   path: string,
   body?: unknown,
   method = body === undefined ? 'GET' : 'POST',
+  headers: Record<string, string> = {},
 ): Promise<Envelope<T>> {
-  const init: RequestInit = { method };
+  const init: RequestInit = { method, headers };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const response = await fetch(`${base}${path}`, init);
   const parsed = (await response.json()) as Omit<Envelope<T>, 'status'>;

@@ -125,7 +125,8 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
   const readyLine = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no ready line; stderr: ${output.stderr()}`)),
-      options.timeoutMs ?? 15_000,
+      // Only how long a failing start takes to report: a loaded machine can take many seconds to start.
+      options.timeoutMs ?? 45_000,
     );
     const check = () => {
       const line = output

@@ -1,4 +1,5 @@
 /** Helpers for test/server: broker options with every listener off, and a bounded wait. */
+import { Buffer } from 'node:buffer';
 import type { BrokerOptions } from '../src/server/broker.js';
 
 /** Every port setting 0, so an embedded broker binds nothing unless a test turns one on. */
@@ -23,3 +24,20 @@ export const protocolPortsAuto = {
 import { sleep, until } from './wait.js';
 
 export { sleep, until };
+
+/** An `Authorization: Basic` value; the default is the seeded guest/guest (administrator, loopback only). */
+export function basicAuth(user = 'guest', password = 'guest'): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** `fetch` with HTTP Basic credentials, as every admin API route but /api/health needs. */
+export function adminFetch(
+  url: string,
+  init: RequestInit = {},
+  user = 'guest',
+  password = 'guest',
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', basicAuth(user, password));
+  return fetch(url, { ...init, headers });
+}

@@ -61,6 +61,8 @@ export interface Config {
   defaultUser: string;
   defaultPass: string;
   loopbackOnlyUsers: string[];
+  anonymousUser: string;
+  metricsOpen: boolean;
   passwordHashThreads: number;
   loginQueueMax: number;
   loginPendingPerAddressMax: number;
@@ -142,6 +144,8 @@ export const configDefault: Config = {
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackOnlyUsers: ['guest'],
+  anonymousUser: '',
+  metricsOpen: false,
   passwordHashThreads: 0,
   loginQueueMax: 128,
   loginPendingPerAddressMax: 8,
@@ -320,6 +324,22 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: { kind: 'list', itemsMax: 1000, itemLengthMax: 255 },
     group: 'Users',
     description: 'Users that may log in from loopback addresses only (comma separated in flags and env).',
+  },
+  anonymousUser: {
+    type: text(0, 255),
+    group: 'Users',
+    description:
+      'The user a client without credentials acts as (an MQTT CONNECT without a user name, a KubeMQ call ' +
+      'without a token); it needs permissions like any user. Empty: such clients are accepted from ' +
+      'loopback addresses only, as guest. A name: they are accepted from any address, as that user ' +
+      '(unless it is listed in loopbackOnlyUsers).',
+  },
+  metricsOpen: {
+    type: { kind: 'boolean' },
+    group: 'Users',
+    description:
+      'GET /metrics answers without credentials from any address. Otherwise it is open only when the ' +
+      'broker listens on a loopback address, and needs a monitoring or administrator user when not.',
   },
   passwordHashThreads: {
     type: integer(0, 64),

@@ -29,6 +29,7 @@ import type {
   Consumer,
   Delivery,
   ExchangeOptions,
+  ExchangeType,
   Headers,
   Message,
   PublishOptions,
@@ -150,12 +151,15 @@ export interface VirtualHost {
   declareExchange(name: string, options: ExchangeOptions): void;
   /** Passive declare: throws notFound when absent. */
   checkExchange(name: string): void;
+  /** The exchange's type; undefined when there is no such exchange. */
+  exchangeType(name: string): ExchangeType | undefined;
   deleteExchange(name: string, options?: { ifUnused?: boolean }): void;
   bindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
   unbindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
 
   /** '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. */
-  declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo;
+  /** `serverNamed`: `name` is one the caller generated for a declare without a name (`amq.gen-…`). */
+  declareQueue(name: string, options: QueueOptions, connectionId?: string, serverNamed?: boolean): QueueInfo;
   checkQueue(name: string, connectionId?: string): QueueInfo;
   /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
   peekQueue?(name: string): QueueInfo | undefined;

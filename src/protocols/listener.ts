@@ -60,12 +60,14 @@ export const listenerNames: Readonly<Record<PortSetting, string>> = {
 };
 
 /**
- * `busy`: not checked, try again later (too many logins waiting, or too many recent failures from
- * this address); protocols answer it with their login refusal, MQTT with Server busy.
+ * A login: the user and its tags, or why not. `busy`: not checked, try again later (too many logins
+ * waiting, or too many recent failures from this address); protocols answer it with their login
+ * refusal, MQTT with Server busy. `anonymous`: a client without credentials that may not come in
+ * (from another address, and no anonymous user is configured; or that user does not exist).
  */
 export type LoginResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' | 'busy' };
+  | { readonly ok: true; readonly user: string; readonly tags: readonly string[] }
+  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' | 'busy' | 'anonymous' };
 
 export interface Authenticator {
   /**
@@ -78,6 +80,12 @@ export interface Authenticator {
     remoteAddress: string | undefined,
     signal?: AbortSignal,
   ): Promise<LoginResult>;
+  /**
+   * A client that presents no credentials (MQTT CONNECT without a user name, a KubeMQ call without a
+   * token): it acts as the configured `anonymousUser`, or — none configured — as `guest`, and then
+   * only from a loopback address. The user still needs permissions in the vhost.
+   */
+  anonymous(remoteAddress: string | undefined): LoginResult;
   /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
   stats?(): { readonly hashes: number; readonly queued: number };
 }

@@ -23,7 +23,7 @@ import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator, type LoginGate, type LoginStats } from './auth.js';
 import { builtListeners } from './listeners.js';
 import { openStorage } from './storage.js';
-import { applyDefaultUser } from './users.js';
+import { applyDefaultUser, warnDefaultPassword } from './users.js';
 
 export type BrokerOptions = Partial<Config> & {
   /** Replaces the registry of built listeners (tests, embedders that bring their own). */
@@ -169,6 +169,7 @@ export class Broker {
       const core = await BrokerCore.open({ storage, limits: coreLimits(config), logger });
       opened.core = core;
       await applyDefaultUser(core, config);
+      await warnDefaultPassword(core, config, logger);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));
       opened.monitor = monitor;
       const auth = createAuthenticator(config, core);

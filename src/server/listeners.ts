@@ -9,6 +9,7 @@ import { kafkaListener } from '../protocols/kafka/listener.js';
 import { kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
 import type { ListenerDefinition } from '../protocols/listener.js';
 import { mqttListener, mqttWebSocketListener } from '../protocols/mqtt/listener.js';
+import { isLoopback } from './auth.js';
 
 export const adminListener: ListenerDefinition = {
   name: 'http',
@@ -19,6 +20,9 @@ export const adminListener: ListenerDefinition = {
       port: context.port,
       core: context.core,
       logger: context.logger,
+      auth: context.auth,
+      // Metrics stay open where only this host can reach them (RabbitMQ's loopback-only default).
+      metricsOpen: context.config.metricsOpen || isLoopback(context.host),
       limits: {
         headersTimeoutMs: context.config.httpHeadersTimeoutMs,
         idleTimeoutMs: context.config.httpIdleTimeoutMs,

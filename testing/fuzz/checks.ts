@@ -6,6 +6,7 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import type { ReadyPorts } from '../server-cli.js';
+import { adminFetch } from '../server-helpers.js';
 import type { Protocol } from './dialects/index.js';
 
 /** Long enough for a machine busy with other work; a broker that hangs still fails it. */
@@ -89,7 +90,7 @@ async function kafkaRoundTrip(port: number, n: number, phase: { name: string }):
 
 async function httpRoundTrip(port: number): Promise<void> {
   for (const path of ['/api/overview', '/api/queues', '/metrics']) {
-    const response = await fetch(`http://127.0.0.1:${port}${path}`);
+    const response = await adminFetch(`http://127.0.0.1:${port}${path}`);
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`HTTP: ${path} answered ${response.status}`);
   }

@@ -14,6 +14,7 @@ import amqp from 'amqplib';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import mqtt, { type IClientOptions } from 'mqtt';
 import { listenerFlags, type RunningCli, startCli } from '../server-cli.js';
+import { adminFetch } from '../server-helpers.js';
 import { saveCorpus } from './corpus.js';
 import { concat, type Dialect } from './dialect.js';
 import { dialects, type Protocol } from './dialects/index.js';
@@ -360,6 +361,7 @@ async function kafkaSession(bootstrap: string): Promise<void> {
 
 // ---- HTTP -------------------------------------------------------------------------------------
 
+/** Logged in as the seeded guest, as every route but /api/health needs; the unauthenticated form is a mutation away. */
 async function httpSession(base: string): Promise<void> {
   const paths = ['/api/health', '/api/overview', '/api/vhosts', '/api/queues', '/api/queues/%2F'];
   for (const path of [
@@ -370,10 +372,10 @@ async function httpSession(base: string): Promise<void> {
     '/metrics',
     '/api/nope',
   ]) {
-    await (await fetch(base + path)).arrayBuffer();
+    await (await adminFetch(base + path)).arrayBuffer();
   }
-  await (await fetch(`${base}/api/health`, { method: 'HEAD' })).arrayBuffer();
-  await (await fetch(`${base}/api/queues`, { method: 'POST', body: '{"name":"q"}' })).arrayBuffer();
+  await (await adminFetch(`${base}/api/health`, { method: 'HEAD' })).arrayBuffer();
+  await (await adminFetch(`${base}/api/queues`, { method: 'POST', body: '{"name":"q"}' })).arrayBuffer();
 }
 
 // ---- main -------------------------------------------------------------------------------------

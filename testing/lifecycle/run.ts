@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BrokerLog } from '../fuzz/broker-log.js';
 import { random } from '../fuzz/random.js';
 import { listenerFlags, type RunningCli, startCli } from '../server-cli.js';
+import { adminFetch } from '../server-helpers.js';
 import { AmqpActor } from './amqp-actor.js';
 import { KafkaActor } from './kafka-actor.js';
 import { Faults, type Incarnation, Ledger } from './model.js';
@@ -72,7 +73,7 @@ async function admin(
   broker: Broker,
   path: string,
 ): Promise<Array<{ name: string; messages?: number; type?: string }>> {
-  const response = await fetch(`http://127.0.0.1:${broker.cli.ports.http}${path}`);
+  const response = await adminFetch(`http://127.0.0.1:${broker.cli.ports.http}${path}`);
   return (await response.json()) as Array<{ name: string; messages?: number }>;
 }
 

@@ -74,6 +74,8 @@ export class AmqpConnection implements HandshakeConnection {
   readonly log: Logger;
   state: ConnectionState = 'header';
   user = '';
+  /** The logged-in user's tags (`impersonator` may publish with another `user_id`). */
+  tags: readonly string[] = [];
   /** Set by connection.open: every command of this connection goes through it. */
   core: CoreClient | undefined;
   clientCapabilities = new Set<string>();

@@ -45,6 +45,8 @@ export interface HandshakeConnection {
   readonly log: Logger;
   state: ConnectionState;
   user: string;
+  /** The logged-in user's tags (`impersonator` may publish with another `user_id`). */
+  tags: readonly string[];
   core: CoreClient | undefined;
   clientCapabilities: Set<string>;
   clientProperties: Record<string, unknown>;

@@ -17,6 +17,7 @@ function acquire(context: ListenerContext, options: KubemqOptions): KubemqServer
   if (entry === undefined) {
     const server = new KubemqServer({
       core: context.core,
+      auth: context.auth,
       logger: context.logger,
       version: context.version,
       startedAtMs: context.startedAtMs,

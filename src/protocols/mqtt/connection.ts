@@ -99,6 +99,7 @@ export class MqttConnection implements Connection, ClientHandle {
   readonly #reader: FrameReader;
   readonly #parser: Parser;
   #core: CoreClient | undefined;
+  #plumbing: CoreClient | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
   #connectFacts: ConnectFacts | undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined;
@@ -164,10 +165,20 @@ export class MqttConnection implements Connection, ClientHandle {
     return this.#core;
   }
 
-  /** Called once, when CONNECT is accepted, with the logged-in user (or the anonymous one). */
-  attachCore(core: CoreClient): void {
+  /**
+   * The front end's own way into core for this connection's session machinery (./connect.ts
+   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   */
+  get plumbing(): CoreClient {
+    assert(this.#plumbing !== undefined, 'core used before CONNECT was accepted');
+    return this.#plumbing;
+  }
+
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
+  attachCore(core: CoreClient, plumbing: CoreClient): void {
     assert(this.#core === undefined, 'CONNECT accepted twice');
     this.#core = core;
+    this.#plumbing = plumbing;
   }
 
   /** Undefined until CONNECT was accepted. */

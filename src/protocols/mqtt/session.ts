@@ -84,8 +84,13 @@ export interface Connection extends ClientHandle {
   readonly core: CoreClient;
   /** Undefined until CONNECT was accepted. */
   readonly coreIfAttached: CoreClient | undefined;
-  /** Called once, when CONNECT is accepted, with the logged-in user (or the anonymous one). */
-  attachCore(core: CoreClient): void;
+  /**
+   * The front end's own way into core for this connection's session machinery (./connect.ts
+   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   */
+  readonly plumbing: CoreClient;
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
+  attachCore(core: CoreClient, plumbing: CoreClient): void;
   /** The transport is read while nothing holds it. */
   holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void;
   /** CONNACK sent: full-size packets from now on. */
