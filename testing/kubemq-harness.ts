@@ -4,6 +4,7 @@
  * of kubemq.proto for the RPCs kubemq-js does not call, and REST / WebSocket helpers.
  */
 import {
+  type ChannelCredentials,
   type Client,
   type ClientDuplexStream,
   credentials,
@@ -15,6 +16,7 @@ import { WebSocket } from 'ws';
 import { kubemqPackage } from '../src/protocols/kubemq/proto.js';
 import { Broker, type BrokerOptions } from '../src/server/broker.js';
 import { silentLogger } from '../src/shared/logger.js';
+import { allPortsOff } from './server-helpers.js';
 
 export interface KubemqTestBroker {
   readonly broker: Broker;
@@ -27,14 +29,12 @@ export interface KubemqTestBroker {
   stop(): Promise<void>;
 }
 
-const otherPortsOff = { amqpPort: 0, mqttPort: 0, mqttWsPort: 0, kafkaPort: 0, httpPort: 0 } as const;
-
 export async function startKubemqBroker(options: BrokerOptions = {}): Promise<KubemqTestBroker> {
   const broker = await Broker.start({
     storage: 'memory',
     fsync: 'never',
     logger: silentLogger(),
-    ...otherPortsOff,
+    ...allPortsOff,
     grpcPort: 'auto',
     restPort: 'auto',
     ...options,
@@ -86,13 +86,15 @@ export interface RawKubemq extends Client {
   [rpc: string]: unknown;
 }
 
-export function rawClient(address: string): RawKubemq {
+/** A client of `address`; `creds` carry TLS (`credentials.createSsl(ca, key, cert)`), plaintext without. */
+export function rawClient(
+  address: string,
+  creds: ChannelCredentials = credentials.createInsecure(),
+): RawKubemq {
   const loaded = loadPackageDefinition(kubemqPackage()) as unknown as {
-    kubemq: {
-      kubemq: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => RawKubemq;
-    };
+    kubemq: { kubemq: new (address: string, creds: ChannelCredentials) => RawKubemq };
   };
-  return new loaded.kubemq.kubemq(address, credentials.createInsecure());
+  return new loaded.kubemq.kubemq(address, creds);
 }
 
 /** Calls unary `rpc` of the raw client. */

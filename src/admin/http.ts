@@ -2,10 +2,11 @@
  * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings and
  * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../core/api.js';
 import { internalPrincipal } from '../core/entry/context.js';
+import { httpServer, type Security } from '../protocols/serve.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
@@ -28,6 +29,8 @@ export interface AdminServerOptions {
   readonly info: views.AdminInfo;
   readonly logger: Logger;
   readonly limits: AdminLimits;
+  /** HTTPS when `security.tls` is set (the `httpsPort` listener). */
+  readonly security?: Security;
 }
 
 export interface RunningAdminServer {
@@ -159,7 +162,9 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
   const { limits } = options;
   const connections = new AdminConnections(limits);
-  const server = createServer(
+  const security = options.security ?? { tls: undefined, handshakeTimeoutMs: 0, logger: options.logger };
+  const server = httpServer(
+    security,
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.headersTimeoutMs,

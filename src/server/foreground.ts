@@ -1,12 +1,12 @@
 /**
  * `switchyard start`: run the broker in the foreground until SIGTERM or SIGINT. The ready line is the
  * only thing written to stdout; logs go to stderr. A second signal, or a shutdown that outlasts
- * `shutdownTimeoutMs`, exits at once.
+ * `shutdownTimeoutMs`, exits at once. SIGHUP re-reads the TLS certificate, key and CA files.
  */
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/parse.js';
 import { installEscapeGuard } from '../shared/escapes.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { Broker } from './broker.js';
 
 export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
@@ -27,6 +27,13 @@ function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** A reload that fails (a file gone, a key that does not match) keeps serving what was loaded before. */
+function reloadTls(broker: Broker, logger: Logger): void {
+  broker
+    .reloadTls()
+    .catch((err: unknown) => logger.error({ err }, 'tls reload failed; the old certificate stays'));
 }
 
 /** Resolves with the exit code; the caller exits with it. */
@@ -51,7 +58,10 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
     return exitCode.failed;
   }
   process.stdout.write(`${broker.readyLine()}\n`);
+  const reload = () => reloadTls(broker, logger);
+  process.on('SIGHUP', reload);
   const signal = await signalled;
+  process.off('SIGHUP', reload);
   logger.info({ signal }, 'shutting down');
   const force = (reason: string) => {
     logger.error(reason);

@@ -1,14 +1,14 @@
 /**
- * One AMQP 0-9-1 connection over a socket: protocol header, frames in and out, the handshake state
+ * One AMQP 0-9-1 connection over a transport (TCP, TLS, or in tests an in-memory pair): protocol header, frames in and out, the handshake state
  * machine (methods/connection.ts), heartbeats, channels and the close handshakes. Every handler runs
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
-import type { Socket } from 'node:net';
 import type { AlarmKind, CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
 import type { IngressAccount, IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
+import type { Transport } from '../transport.js';
 import { AmqpChannel } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
 import {
@@ -90,7 +90,7 @@ export type ConnectionState =
 export class AmqpConnection {
   readonly id: string;
   readonly shared: ListenerShared;
-  readonly socket: Socket;
+  readonly transport: Transport;
   readonly log: Logger;
   state: ConnectionState = 'header';
   user = '';
@@ -105,7 +105,7 @@ export class AmqpConnection {
   readonly channels = new Map<number, AmqpChannel>();
   /** This connection's share of the broker's ingress budget: unparsed input, queued frames, messages being assembled. */
   readonly account: IngressAccount;
-  /** Aborted when the socket closes: a login still waiting for its hash stops. */
+  /** Aborted when the transport closes: a login still waiting for its hash stops. */
   readonly #gone = new AbortController();
   #input: Buffer | undefined;
   /**
@@ -150,22 +150,24 @@ export class AmqpConnection {
   #deadline: NodeJS.Timeout | undefined;
   readonly #onClosed: (c: AmqpConnection) => void;
 
-  constructor(id: string, socket: Socket, shared: ListenerShared, onClosed: (c: AmqpConnection) => void) {
+  constructor(
+    id: string,
+    transport: Transport,
+    shared: ListenerShared,
+    onClosed: (c: AmqpConnection) => void,
+  ) {
     this.id = id;
-    this.socket = socket;
+    this.transport = transport;
     this.shared = shared;
     this.#onClosed = onClosed;
     this.log = shared.logger.child({ connection: id });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
-    socket.on('close', () => this.#cleanup());
     this.account = shared.ingress.open({
       pause: () => this.#budgetHold(true),
       resume: () => this.#budgetHold(false),
-      evict: () => socket.destroy(),
+      evict: () => transport.destroy(),
     });
     this.#deadline = setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
+    transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.#cleanup() });
   }
 
   /** Aborts when the connection is gone. */
@@ -180,7 +182,7 @@ export class AmqpConnection {
     if (bytes.byteLength > copyBytesMax) {
       this.#flush();
       this.#lastWriteMs = Date.now();
-      this.socket.write(bytes);
+      this.transport.write(bytes);
       return;
     }
     const slab = this.#reserve(bytes.byteLength);
@@ -207,7 +209,7 @@ export class AmqpConnection {
   #reserve(bytes: number): Buffer {
     if (this.#slabEnd + bytes > this.#slab.byteLength) {
       this.#flush();
-      // The old slab may still be queued in the socket: start a new one rather than reuse it.
+      // The old slab may still be queued in the transport: start a new one rather than reuse it.
       const size = this.state === 'opened' ? slabBytes : handshakeSlabBytes;
       this.#slab = Buffer.allocUnsafe(Math.max(size, bytes));
       this.#slabStart = 0;
@@ -227,9 +229,9 @@ export class AmqpConnection {
     if (this.#slabEnd === this.#slabStart) return;
     const bytes = this.#slab.subarray(this.#slabStart, this.#slabEnd);
     this.#slabStart = this.#slabEnd;
-    if (this.socket.destroyed || this.socket.writableEnded) return;
+    if (this.transport.closed) return;
     this.#lastWriteMs = Date.now();
-    this.socket.write(bytes);
+    this.transport.write(bytes);
   }
 
   sendMethod(channel: number, method: Method): void {
@@ -276,12 +278,12 @@ export class AmqpConnection {
     this.#updateReading();
   }
 
-  /** The socket is read unless a login, an alarm, flow control or the ingress budget holds it. */
+  /** The transport is read unless a login, an alarm, flow control or the ingress budget holds it. */
   #updateReading(): void {
     if (this.state === 'closed') return;
     const held = this.#paused || this.#blocked || this.#flowHeld || this.#budgetPaused;
-    if (held || this.#framingLost) this.socket.pause();
-    else this.socket.resume();
+    if (held || this.#framingLost) this.transport.pause();
+    else this.transport.resume();
   }
 
   #process(): void {
@@ -491,7 +493,8 @@ export class AmqpConnection {
     const check = checkProtocolHeader(input);
     if (check === 'incomplete') return false;
     if (check === 'unsupported') {
-      this.socket.end(protocolHeader);
+      this.transport.write(protocolHeader);
+      this.transport.end();
       this.state = 'closed';
       return false;
     }
@@ -554,7 +557,7 @@ export class AmqpConnection {
   closeWith(replyCode: number, replyText: string, classId = 0, methodId = 0): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (this.state === 'header') {
-      this.socket.destroy();
+      this.transport.destroy();
       return;
     }
     this.sendMethod(0, { name: 'connection.close', fields: { replyCode, replyText, classId, methodId } });
@@ -568,7 +571,7 @@ export class AmqpConnection {
     }
     this.#releaseAll();
     clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
+    this.#deadline = setTimeout(() => this.transport.destroy(), closeTimeoutMs);
   }
 
   /** The peer answered our connection.close, or asked to close and got close-ok. */
@@ -576,9 +579,9 @@ export class AmqpConnection {
     this.#releaseAll();
     this.#flush();
     this.state = 'closed';
-    this.socket.end();
+    this.transport.end();
     clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
+    this.#deadline = setTimeout(() => this.transport.destroy(), closeTimeoutMs);
   }
 
   #releaseAll(): void {
@@ -602,7 +605,7 @@ export class AmqpConnection {
   #handshakeExpired(): void {
     if (this.state === 'opened' || this.state === 'closed') return;
     this.log.debug('handshake timed out');
-    this.socket.destroy();
+    this.transport.destroy();
   }
 
   /** The handshake finished: the deadline is off, heartbeats start when negotiated. */
@@ -620,7 +623,7 @@ export class AmqpConnection {
       // its bytes for ever, and a live one whose heartbeats went unread reconnects.
       if (!this.#held() && now - this.#lastReadMs > intervalMs * 2) {
         this.log.info({ heartbeatS: this.heartbeatS }, 'missed heartbeats from client; closing');
-        this.socket.destroy();
+        this.transport.destroy();
         return;
       }
       if (now - this.#lastWriteMs >= intervalMs / 2) this.write(encodeHeartbeatFrame());
@@ -631,12 +634,12 @@ export class AmqpConnection {
   /** Broker shutdown: tell the client, give it a moment, then drop it. */
   shutdown(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.state === 'closed') return resolve();
-      this.socket.once('close', () => resolve());
+      if (this.transport.closed) return resolve();
+      this.#gone.signal.addEventListener('abort', () => resolve());
       if (this.state === 'opened')
         this.closeWith(ReplyCode.connectionForced, 'CONNECTION_FORCED - broker shutdown');
-      else this.socket.destroy();
-      setTimeout(() => this.socket.destroy(), 1000).unref();
+      else this.transport.destroy();
+      setTimeout(() => this.transport.destroy(), 1000).unref();
     });
   }
 }

@@ -15,6 +15,7 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { peerCertificateOf } from '../tls.js';
 import { Downstream, Upstream } from './downstream.js';
 import { asFailure, fail, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -44,7 +45,15 @@ type AnyCall =
 function callerOf(server: KubemqServer, call: AnyCall): Caller {
   const token = call.metadata.get('authorization')[0];
   const peer = call.getPeer();
-  const principal = server.login({ token: typeof token === 'string' ? token : token?.toString() }, peer);
+  // grpc-js gives the client certificate only when it verified against the CA.
+  const cert = call.getAuthContext().sslPeerCertificate;
+  const principal = server.login(
+    {
+      token: typeof token === 'string' ? token : token?.toString(),
+      certificate: cert === undefined ? undefined : peerCertificateOf(cert),
+    },
+    peer,
+  );
   return server.caller(principal, peer);
 }
 

@@ -4,10 +4,15 @@
  * messages as JSON (./json.ts), CORS open to any origin. Subscriptions and streams are WebSockets; a
  * subscription that fails its checks is refused with a 400 envelope before the upgrade.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
+import type { ListenerContext } from '../listener.js';
+import { httpServer, securityOf } from '../serve.js';
+import { tlsStateOf } from '../tls.js';
+import { webSocketTransport } from '../transport.js';
 import { asFailure, KubemqFailure, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
@@ -142,7 +147,9 @@ function readBody(req: IncomingMessage, bytesMax: number): Promise<string | unde
 
 function callerOf(server: KubemqServer, req: IncomingMessage): Caller {
   const peer = req.socket.remoteAddress ?? '';
-  return server.caller(server.login({ token: req.headers.authorization }, peer), peer);
+  const secure = 'encrypted' in req.socket ? tlsStateOf(req.socket as TLSSocket) : undefined;
+  const credentials = { token: req.headers.authorization, certificate: secure?.peerCertificate };
+  return server.caller(server.login(credentials, peer), peer);
 }
 
 async function serve(
@@ -297,13 +304,12 @@ function upgrade(
     .then(
       () =>
         wss.handleUpgrade(req, socket, head, (ws) => {
-          sink.attach(ws);
-          if (stream === undefined || take === undefined) return;
-          ws.on('message', (data, binary) => {
-            // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
-            if (binary) return;
+          // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
+          const transport = webSocketTransport(ws, req.socket as Socket, { text: true });
+          if (stream === undefined || take === undefined) return sink.attach(transport);
+          sink.attach(transport, (text) => {
             try {
-              take(parseMessage<never>(stream.type, data.toString()));
+              take(parseMessage<never>(stream.type, text));
             } catch (err) {
               server.logger.debug({ err }, 'kubemq: a WebSocket frame was skipped');
             }
@@ -316,10 +322,11 @@ function upgrade(
     );
 }
 
-export function restServer(server: KubemqServer): Server {
+/** The REST and WebSocket face on an HTTP server, or an HTTPS one when `context` carries TLS. */
+export function restServer(server: KubemqServer, context: ListenerContext): Server {
   const table = routes();
   const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
-  const http = createServer((req, res) => {
+  const http = httpServer(securityOf(context), {}, (req, res) => {
     serve(server, table, req, res).catch((err: unknown) => {
       server.logger.warn({ err }, 'kubemq: a REST request failed');
       if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Principal } from '../../core/entry/context.js';
 import type { Logger } from '../../shared/logger.js';
+import type { PeerCertificate } from '../tls.js';
 import { QueryCache } from './cache.js';
 import { Channels } from './channel-kinds.js';
 import { type KubemqLimits, kubemqLimitsDefault } from './limits.js';
@@ -20,9 +21,13 @@ export interface KubemqOptions {
   readonly limits?: Partial<KubemqLimits>;
 }
 
-/** What a caller presents: an `authorization` token (gRPC metadata or HTTP header), if any. */
+/**
+ * What a caller presents: an `authorization` token (gRPC metadata or HTTP header), if any, and over
+ * TLS the client certificate that verified against the CA, if any.
+ */
 export interface Credentials {
   readonly token: string | undefined;
+  readonly certificate?: PeerCertificate | undefined;
 }
 
 /** One gRPC call or stream, REST request or WebSocket, as core sees it. */

@@ -11,6 +11,7 @@ import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import type { IngressAccount } from '../ingress.js';
+import { gatherWrites, type Transport } from '../transport.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
   type ConnectFacts,
@@ -27,9 +28,10 @@ import { handlePuback, handlePubcomp, handlePubrec } from './outbound.js';
 import type { ClientHandle, MqttServer } from './server.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { onClosed, type Will } from './teardown.js';
-import type { Transport } from './transport.js';
 
 const connectType = 1;
+/** WebSocket frame headers and control frames around an MQTT packet. */
+const webSocketSlackBytes = 4096;
 
 export type ProtocolVersion = 3 | 4 | 5;
 
@@ -132,6 +134,8 @@ export class Connection implements ClientHandle {
   #frameBytes = 0;
   /** What `account` was last told this connection holds. */
   #heldBytes = 0;
+  /** Bytes the transport holds of a message not yet whole (a WebSocket). */
+  #transportHeldBytes = 0;
   /** Why the transport is not read: a handler's backlog, the inbound window, the ingress budget. */
   readonly #holds = new Set<'backlog' | 'inbound' | 'budget'>();
   readonly #gone = new AbortController();
@@ -139,7 +143,7 @@ export class Connection implements ClientHandle {
   constructor(server: MqttServer, transport: Transport) {
     this.id = server.nextConnectionId();
     this.server = server;
-    this.transport = transport;
+    this.transport = gatherWrites(transport);
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
     this.#parser = mqttPacket.parser();
@@ -152,6 +156,23 @@ export class Connection implements ClientHandle {
       evict: () => this.transport.destroy(),
     });
     this.#armKeepAlive(server.limits.connectTimeoutMs);
+    this.transport.attach({
+      data: (chunk) => this.receive(chunk),
+      holding: (bytes) => this.#transportHolding(bytes),
+      closed: () => this.closed(),
+    });
+  }
+
+  /**
+   * A WebSocket holds a message until it is whole (up to its maxPayload); those bytes count against
+   * the ingress budget until it is handed on. Before the CONNACK a client may hold no more than a
+   * CONNECT may be, with room for WebSocket framing.
+   */
+  #transportHolding(bytes: number): void {
+    this.#transportHeldBytes = bytes;
+    this.#recount();
+    const connectBytesMax = this.server.limits.connectPacketBytesMax + webSocketSlackBytes;
+    if (!this.account.authenticated && bytes > connectBytesMax) this.transport.destroy();
   }
 
   /** Aborts when the connection is gone: a login waiting for its hash stops. */
@@ -325,7 +346,7 @@ export class Connection implements ClientHandle {
   /** Tells the budget what is held now: the partial packet in the reader and the backlog. */
   #recount(): void {
     if (this.state === 'closed') return;
-    const held = this.#reader.bufferedBytes + this.#backlogBytes;
+    const held = this.#reader.bufferedBytes + this.#backlogBytes + this.#transportHeldBytes;
     if (held > this.#heldBytes) this.account.add(held - this.#heldBytes);
     else this.account.remove(this.#heldBytes - held);
     this.#heldBytes = held;
