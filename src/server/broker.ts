@@ -17,6 +17,7 @@ import type {
 } from '../protocols/listener.js';
 import { listenerNames } from '../protocols/listener.js';
 import type { ReloadableTls } from '../protocols/tls.js';
+import type { Clock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { FileIo } from '../storage/file/io.js';
 import type { Storage } from '../storage/types.js';
@@ -34,6 +35,11 @@ export type BrokerOptions = Partial<Config> & {
   logger?: Logger;
   /** Replaces file storage's write calls (tests inject disk failures with it). */
   storageIo?: FileIo;
+  /**
+   * Time for core and every protocol timer (heartbeats, keep-alives, handshake and idle timeouts);
+   * tests pass a ManualClock. The system clock by default.
+   */
+  clock?: Clock;
 };
 
 export type BrokerPorts = Readonly<Partial<Record<PortSetting, number>>>;
@@ -164,7 +170,7 @@ export class Broker {
 
   /** Starts storage, core and every configured listener; on any failure closes what it opened and throws. */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
-    const { listeners = builtListeners, logger: givenLogger, storageIo, ...settings } = options;
+    const { listeners = builtListeners, logger: givenLogger, storageIo, clock, ...settings } = options;
     const config = resolveConfig(settings);
     const logger = givenLogger ?? createLogger({ level: config.logLevel });
     const where = config.storage === 'file' ? { dataDir: config.dataDir, fsync: config.fsync } : {};
@@ -175,7 +181,12 @@ export class Broker {
       const tls = loadTls(config);
       const storage = await openStorage(config, storageIo);
       opened.storage = storage;
-      const core = await BrokerCore.open({ storage, limits: coreLimits(config), logger });
+      const core = await BrokerCore.open({
+        storage,
+        limits: coreLimits(config),
+        logger,
+        ...(clock === undefined ? {} : { clock }),
+      });
       opened.core = core;
       await applyDefaultUser(core, config);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));

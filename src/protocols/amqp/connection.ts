@@ -4,6 +4,7 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { AlarmKind, CoreBroker, CoreClient } from '../../core/api.js';
+import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
 import type { IngressAccount, IngressBudget } from '../ingress.js';
@@ -32,6 +33,8 @@ import { handleConnectionMethod, sendStart } from './methods/connection.js';
 import type { ReplyToRegistry } from './reply-to.js';
 
 /** What every connection of one listener shares. */
+type Timer = ReturnType<Clock['setTimeout']>;
+
 export interface ListenerShared {
   readonly core: CoreBroker;
   readonly auth: Authenticator;
@@ -49,6 +52,8 @@ export interface ListenerShared {
 export const tuneDefaults = { channelMax: 2047, frameMax: 131_072, heartbeatS: 60 } as const;
 /** How long a closing peer gets to answer connection.close before the socket is dropped. */
 const closeTimeoutMs = 3000;
+/** At broker shutdown, how long a client gets to take connection.close before it is dropped. */
+const shutdownGraceMs = 1000;
 /**
  * Publisher flow control: a connection stops reading while a queue it fed has consumers and more
  * ready messages than `flowReadyHigh` (its consumers are behind), and reads on once the queue is
@@ -132,7 +137,7 @@ export class AmqpConnection {
   #published = false;
   /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
   #flowHeld = false;
-  #flowTimer: NodeJS.Timeout | undefined;
+  #flowTimer: Timer | undefined;
   /** Smallest backlog seen during this hold, and when it was last lower. */
   #flowReady = 0;
   #flowProgressMs = 0;
@@ -144,10 +149,12 @@ export class AmqpConnection {
   #slabStart = 0;
   #slabEnd = 0;
   #flushQueued = false;
-  #lastReadMs = Date.now();
-  #lastWriteMs = Date.now();
-  #heartbeatTimer: NodeJS.Timeout | undefined;
-  #deadline: NodeJS.Timeout | undefined;
+  /** Heartbeats, the handshake and close deadlines and flow polls run on core's clock (tests: ManualClock). */
+  readonly #clock: Clock;
+  #lastReadMs: number;
+  #lastWriteMs: number;
+  #heartbeatTimer: Timer | undefined;
+  #deadline: Timer | undefined;
   readonly #onClosed: (c: AmqpConnection) => void;
 
   constructor(
@@ -166,7 +173,10 @@ export class AmqpConnection {
       resume: () => this.#budgetHold(false),
       evict: () => transport.destroy(),
     });
-    this.#deadline = setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
+    this.#clock = shared.core.clock;
+    this.#lastReadMs = this.#clock.now();
+    this.#lastWriteMs = this.#lastReadMs;
+    this.#deadline = this.#clock.setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
     transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.#cleanup() });
   }
 
@@ -181,7 +191,7 @@ export class AmqpConnection {
     if (this.state === 'closed') return;
     if (bytes.byteLength > copyBytesMax) {
       this.#flush();
-      this.#lastWriteMs = Date.now();
+      this.#lastWriteMs = this.#clock.now();
       this.transport.write(bytes);
       return;
     }
@@ -230,7 +240,7 @@ export class AmqpConnection {
     const bytes = this.#slab.subarray(this.#slabStart, this.#slabEnd);
     this.#slabStart = this.#slabEnd;
     if (this.transport.closed) return;
-    this.#lastWriteMs = Date.now();
+    this.#lastWriteMs = this.#clock.now();
     this.transport.write(bytes);
   }
 
@@ -245,7 +255,7 @@ export class AmqpConnection {
   // ---- input
 
   #onData(chunk: Buffer): void {
-    this.#lastReadMs = Date.now();
+    this.#lastReadMs = this.#clock.now();
     if (this.state === 'closed' || this.#framingLost) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
@@ -397,9 +407,9 @@ export class AmqpConnection {
     }
     this.#flowHeld = true;
     this.#flowReady = backlog;
-    this.#flowProgressMs = Date.now();
+    this.#flowProgressMs = this.#clock.now();
     this.#updateReading();
-    this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
+    this.#flowTimer = this.#clock.setTimeout(() => this.#pollFlow(), flowPollMs);
   }
 
   /** The most ready messages in a fed queue that has consumers. */
@@ -416,13 +426,13 @@ export class AmqpConnection {
 
   #pollFlow(): void {
     const backlog = this.state === 'opened' ? this.#backlog() : 0;
-    const now = Date.now();
+    const now = this.#clock.now();
     if (backlog < this.#flowReady) {
       this.#flowReady = backlog;
       this.#flowProgressMs = now;
     }
     if (backlog > flowReadyLow && now - this.#flowProgressMs < flowStallMs) {
-      this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
+      this.#flowTimer = this.#clock.setTimeout(() => this.#pollFlow(), flowPollMs);
       return;
     }
     this.#releaseFlow();
@@ -431,11 +441,11 @@ export class AmqpConnection {
 
   #releaseFlow(): void {
     if (!this.#flowHeld) return;
-    clearTimeout(this.#flowTimer);
+    this.#flowTimer?.cancel();
     this.#flowHeld = false;
     this.#fed.clear();
     // Nothing was read while held, heartbeats included.
-    this.#lastReadMs = Date.now();
+    this.#lastReadMs = this.#clock.now();
     this.#updateReading();
   }
 
@@ -474,7 +484,7 @@ export class AmqpConnection {
     if (!this.#blocked) return;
     this.#blocked = false;
     // Nothing was read while blocked, the client's heartbeats included; RabbitMQ pauses its monitor too.
-    this.#lastReadMs = Date.now();
+    this.#lastReadMs = this.#clock.now();
     this.#updateReading();
     this.#process();
   }
@@ -570,8 +580,8 @@ export class AmqpConnection {
       process.nextTick(() => this.#process());
     }
     this.#releaseAll();
-    clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => this.transport.destroy(), closeTimeoutMs);
+    this.#deadline?.cancel();
+    this.#deadline = this.#clock.setTimeout(() => this.transport.destroy(), closeTimeoutMs);
   }
 
   /** The peer answered our connection.close, or asked to close and got close-ok. */
@@ -580,8 +590,8 @@ export class AmqpConnection {
     this.#flush();
     this.state = 'closed';
     this.transport.end();
-    clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => this.transport.destroy(), closeTimeoutMs);
+    this.#deadline?.cancel();
+    this.#deadline = this.#clock.setTimeout(() => this.transport.destroy(), closeTimeoutMs);
   }
 
   #releaseAll(): void {
@@ -594,9 +604,9 @@ export class AmqpConnection {
     this.#gone.abort();
     this.account.close();
     this.#queued = [];
-    clearTimeout(this.#deadline);
-    clearTimeout(this.#flowTimer);
-    clearInterval(this.#heartbeatTimer);
+    this.#deadline?.cancel();
+    this.#flowTimer?.cancel();
+    this.#heartbeatTimer?.cancel();
     if (this.state !== 'closed') this.#releaseAll();
     this.state = 'closed';
     this.#onClosed(this);
@@ -610,15 +620,16 @@ export class AmqpConnection {
 
   /** The handshake finished: the deadline is off, heartbeats start when negotiated. */
   opened(): void {
-    clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
     this.state = 'opened';
     if (this.heartbeatS > 0) this.#startHeartbeats(this.heartbeatS * 1000);
   }
 
   /** Spec 4.2.7: send a heartbeat when nothing else went out for half the interval; a peer silent for two intervals is dead. */
   #startHeartbeats(intervalMs: number): void {
-    this.#heartbeatTimer = setInterval(() => {
-      const now = Date.now();
+    this.#heartbeatTimer = this.#clock.setTimeout(() => {
+      if (this.state === 'closed') return;
+      const now = this.#clock.now();
       // A budget pause does not excuse silence: a peer stalled halfway through a frame must not hold
       // its bytes for ever, and a live one whose heartbeats went unread reconnects.
       if (!this.#held() && now - this.#lastReadMs > intervalMs * 2) {
@@ -627,8 +638,8 @@ export class AmqpConnection {
         return;
       }
       if (now - this.#lastWriteMs >= intervalMs / 2) this.write(encodeHeartbeatFrame());
+      this.#startHeartbeats(intervalMs);
     }, intervalMs / 2);
-    this.#heartbeatTimer.unref();
   }
 
   /** Broker shutdown: tell the client, give it a moment, then drop it. */
@@ -639,7 +650,7 @@ export class AmqpConnection {
       if (this.state === 'opened')
         this.closeWith(ReplyCode.connectionForced, 'CONNECTION_FORCED - broker shutdown');
       else this.transport.destroy();
-      setTimeout(() => this.transport.destroy(), 1000).unref();
+      this.#clock.setTimeout(() => this.transport.destroy(), shutdownGraceMs);
     });
   }
 }

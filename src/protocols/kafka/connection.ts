@@ -5,6 +5,7 @@
  * order, as pipelining clients require (kafka-python sends ApiVersions and Metadata back to back).
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
+import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
 import { produceUnderAlarm } from './alarms.js';
@@ -70,8 +71,11 @@ export class KafkaConnection {
   #budgetPaused = false;
   /** The first request has been handled (what counts as logging in until Kafka has SASL here). */
   #admitted = false;
-  /** The handshake deadline, then the idle check. */
-  #timer: NodeJS.Timeout;
+  /** The handshake deadline, then the idle check, on core's clock (tests: ManualClock). */
+  readonly #clock: Clock;
+  #timer: ReturnType<Clock['setTimeout']> | undefined;
+  /** When input last came; the idle check looks at it rather than being re-armed per chunk. */
+  #lastInputMs = 0;
 
   constructor(transport: Transport, broker: KafkaBroker) {
     this.#transport = transport;
@@ -83,18 +87,18 @@ export class KafkaConnection {
       resume: () => this.#budgetHold(false),
       evict: () => this.close(),
     });
-    this.#timer = setTimeout(
+    this.#clock = broker.core.clock;
+    this.#timer = this.#clock.setTimeout(
       () => this.#expired('no request within the handshake timeout'),
       handshakeTimeoutMs,
     );
-    this.#timer.unref();
     transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.close() });
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#closing.abort();
     this.#queue.length = 0;
     this.#account.close();
@@ -103,7 +107,7 @@ export class KafkaConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return;
-    if (this.#admitted) this.#timer.refresh();
+    if (this.#admitted) this.#lastInputMs = this.#clock.now();
     try {
       for (const frame of this.#splitter.push(chunk)) {
         this.#queue.push(frame);
@@ -115,7 +119,7 @@ export class KafkaConnection {
       return;
     }
     // A whole first request arrived in time: the handshake deadline is met (it was not for answering).
-    if (!this.#admitted && this.#queue.length > 0) clearTimeout(this.#timer);
+    if (!this.#admitted && this.#queue.length > 0) this.#timer?.cancel();
     // The pump takes the first request at once: a request that arrived whole is never counted as held.
     void this.#pump();
     this.#recount();
@@ -148,14 +152,21 @@ export class KafkaConnection {
     this.#admitted = true;
     this.#splitter.frameBytesMax = this.#broker.options.frameBytesMax;
     this.#account.authenticate();
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#idleCheck(), this.#broker.options.idleTimeoutMs);
-    this.#timer.unref();
+    this.#timer?.cancel();
+    this.#lastInputMs = this.#clock.now();
+    this.#armIdle(this.#broker.options.idleTimeoutMs);
   }
 
-  /** Fires after `idleTimeoutMs` without input; a connection still owed an answer is not idle. */
+  #armIdle(waitMs: number): void {
+    this.#timer = this.#clock.setTimeout(() => this.#idleCheck(), waitMs);
+  }
+
+  /** Closes after `idleTimeoutMs` without input; a connection still owed an answer is not idle. */
   #idleCheck(): void {
-    if (this.#unanswered > 0 || this.#queue.length > 0 || this.#pumping) this.#timer.refresh();
+    const { idleTimeoutMs } = this.#broker.options;
+    const idleMs = this.#clock.now() - this.#lastInputMs;
+    if (this.#unanswered > 0 || this.#queue.length > 0 || this.#pumping) this.#armIdle(idleTimeoutMs);
+    else if (idleMs < idleTimeoutMs) this.#armIdle(idleTimeoutMs - idleMs);
     else this.#expired('idle');
   }
 

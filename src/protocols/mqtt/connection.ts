@@ -10,6 +10,7 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
+import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount } from '../ingress.js';
 import { gatherWrites, type Transport } from '../transport.js';
 import { FrameReader, readHeader } from './codec/framing.js';
@@ -125,7 +126,11 @@ export class Connection implements ClientHandle {
   #core: CoreClient | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
   #connectFacts: ConnectFacts | undefined;
-  #keepAliveTimer: NodeJS.Timeout | undefined;
+  /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
+  readonly #clock: Clock;
+  #keepAliveTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** When the last packet came in; the keep-alive timer looks at it rather than being re-armed per packet. */
+  #lastPacketMs = 0;
   #busy = false;
   /** Packets that arrived while a handler waits, with the bytes of the frame each came in. */
   readonly #backlog: Array<[Inbound, number]> = [];
@@ -155,7 +160,8 @@ export class Connection implements ClientHandle {
       resume: () => this.holdReading('budget', false),
       evict: () => this.transport.destroy(),
     });
-    this.#armKeepAlive(server.limits.connectTimeoutMs);
+    this.#clock = server.core.clock;
+    this.#armKeepAlive(server.limits.connectTimeoutMs, 0);
     this.transport.attach({
       data: (chunk) => this.receive(chunk),
       holding: (bytes) => this.#transportHolding(bytes),
@@ -231,7 +237,7 @@ export class Connection implements ClientHandle {
     }
     this.#recount();
     if (result.kind === 'error') this.fail(result.reason, result.message);
-    else if (this.session !== undefined) this.#keepAliveTimer?.refresh();
+    else if (this.session !== undefined) this.#lastPacketMs = this.#clock.now();
   }
 
   /**
@@ -293,7 +299,7 @@ export class Connection implements ClientHandle {
     this.#gone.abort();
     this.account.close();
     this.#backlog.length = 0;
-    clearTimeout(this.#keepAliveTimer);
+    this.#keepAliveTimer?.cancel();
     this.server.untrack(this);
     if (wasConnected) onClosed(this);
   }
@@ -313,14 +319,22 @@ export class Connection implements ClientHandle {
 
   /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
   startKeepAlive(seconds: number): void {
-    clearTimeout(this.#keepAliveTimer);
+    this.#keepAliveTimer?.cancel();
     this.#keepAliveTimer = undefined;
-    if (seconds > 0) this.#armKeepAlive(seconds * 1500);
+    this.#lastPacketMs = this.#clock.now();
+    if (seconds > 0) this.#armKeepAlive(seconds * 1500, seconds * 1500);
   }
 
-  #armKeepAlive(ms: number): void {
-    this.#keepAliveTimer = setTimeout(() => this.fail(Reason.keepAliveTimeout, 'keep alive timeout'), ms);
-    this.#keepAliveTimer.unref();
+  /**
+   * Fails the connection after `waitMs`, unless a packet came since, `idleMsMax` being how long one
+   * may be silent then (0 for the CONNECT deadline, which no packet renews).
+   */
+  #armKeepAlive(waitMs: number, idleMsMax: number): void {
+    this.#keepAliveTimer = this.#clock.setTimeout(() => {
+      const idleMs = this.#clock.now() - this.#lastPacketMs;
+      if (idleMs < idleMsMax) this.#armKeepAlive(idleMsMax - idleMs, idleMsMax);
+      else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
+    }, waitMs);
   }
 
   /** Acks QoS 0 deliveries held back while the socket was congested. */
