@@ -1,6 +1,6 @@
 /**
- * The byte pipe under every protocol connection: a TCP socket, a TLS socket or a WebSocket (and, in
- * tests, one end of an in-memory pair, testing/transport-pair.ts), seen the same way. A connection
+ * The byte pipe under every protocol connection: a TCP socket, a TLS socket or a WebSocket, seen the
+ * same way, so a protocol session never knows what carries it. A connection
  * reads by attaching one receiver, writes bytes, and feels back-pressure both ways: `pause`/`resume`
  * stop and restart reading (the peer's sends then back up in TCP), and a write that returns false
  * asks the writer to wait for `drain`.
@@ -13,7 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { type TlsState, tlsStateOf } from './tls.js';
 
-export type TransportKind = 'tcp' | 'tls' | 'websocket' | 'memory';
+export type TransportKind = 'tcp' | 'tls' | 'websocket';
 
 /** What a connection gives its transport to hear from it. */
 export interface TransportReceiver {

@@ -1,5 +1,5 @@
 /**
- * One AMQP 0-9-1 connection over a transport (TCP, TLS, or in tests an in-memory pair): protocol header, frames in and out, the handshake state
+ * One AMQP 0-9-1 connection over a transport (TCP or TLS): protocol header, frames in and out, the handshake state
  * machine (methods/connection.ts), heartbeats, channels and the close handshakes. Every handler runs
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
@@ -650,7 +650,8 @@ export class AmqpConnection {
       if (this.state === 'opened')
         this.closeWith(ReplyCode.connectionForced, 'CONNECTION_FORCED - broker shutdown');
       else this.transport.destroy();
-      this.#clock.setTimeout(() => this.transport.destroy(), shutdownGraceMs);
+      // Real time, not the clock: a stopping broker must not wait on a test's ManualClock.
+      setTimeout(() => this.transport.destroy(), shutdownGraceMs).unref();
     });
   }
 }

@@ -23,8 +23,8 @@ interface CoreShared {
 const perCore = new PerCore<CoreShared>();
 
 /**
- * The protocol side of one AMQP listener: connections over any transport (a test may hand it one end
- * of an in-memory pair). `close` closes them all and lets go of the shared state.
+ * The protocol side of one AMQP listener: connections over any transport. `close` closes them all
+ * and lets go of the shared state.
  */
 export function amqpAcceptor(context: ListenerContext): Acceptor {
   const core: CoreBroker = context.core;

@@ -65,8 +65,8 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
 }
 
 /**
- * The protocol side of one Kafka listener: connections over any transport (a test may hand it one
- * end of an in-memory pair). The first listener of a core sets the shared options.
+ * The protocol side of one Kafka listener: connections over any transport. The first listener of a
+ * core sets the shared options.
  */
 export function kafkaAcceptor(context: ListenerContext, overrides: Partial<KafkaOptions> = {}): Acceptor {
   const { core } = context;

@@ -41,9 +41,8 @@ function acquire(context: ListenerContext, options: MqttOptions): MqttServer {
 }
 
 /**
- * The protocol side of one MQTT listener: connections over any transport (a test may hand it one end
- * of an in-memory pair). `close` ends its own connections (no wills: the broker is going) and lets go
- * of the shared MqttServer.
+ * The protocol side of one MQTT listener: connections over any transport. `close` ends its own
+ * connections (no wills: the broker is going) and lets go of the shared MqttServer.
  */
 export function mqttAcceptor(
   context: ListenerContext,
