@@ -49,7 +49,12 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
   installEscapeGuard(logger);
   const signalled = waitForSignal();
-  let broker: Broker;
+  let broker: Broker | undefined;
+  // From the first moment to the last: SIGHUP's default would end the process, during start and stop too.
+  const reload = () => {
+    if (broker !== undefined) reloadTls(broker, logger);
+  };
+  process.on('SIGHUP', reload);
   try {
     broker = await Broker.start({ ...config, logger });
   } catch (err) {
@@ -58,10 +63,7 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
     return exitCode.failed;
   }
   process.stdout.write(`${broker.readyLine()}\n`);
-  const reload = () => reloadTls(broker, logger);
-  process.on('SIGHUP', reload);
   const signal = await signalled;
-  process.off('SIGHUP', reload);
   logger.info({ signal }, 'shutting down');
   const force = (reason: string) => {
     logger.error(reason);
