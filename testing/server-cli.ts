@@ -86,9 +86,7 @@ export async function runCli(args: readonly string[], options: CliOptions = {}):
   return { code, signal, stdout: output.stdout(), stderr: output.stderr() };
 }
 
-export type ReadyPorts = Partial<
-  Record<'amqp' | 'mqtt' | 'mqtt-ws' | 'kafka' | 'grpc' | 'rest' | 'http', number>
->;
+export type ReadyPorts = Partial<Record<keyof typeof portFlags, number>>;
 
 export interface RunningCli {
   readonly readyLine: string;
@@ -180,11 +178,17 @@ export function freePort(): Promise<number> {
 
 const portFlags = {
   amqp: '--amqp-port',
+  amqps: '--amqps-port',
   mqtt: '--mqtt-port',
+  mqtts: '--mqtts-port',
   'mqtt-ws': '--mqtt-ws-port',
+  'mqtt-wss': '--mqtt-wss-port',
   kafka: '--kafka-port',
+  'kafka-tls': '--kafka-tls-port',
   grpc: '--grpc-port',
   rest: '--rest-port',
+  https: '--https-port',
+  // Last: some tests drop the final flag pair to set the HTTP port another way.
   http: '--http-port',
 } as const;
 

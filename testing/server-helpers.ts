@@ -5,12 +5,17 @@ import type { BrokerOptions } from '../src/server/broker.js';
 /** Every port setting 0, so an embedded broker binds nothing unless a test turns one on. */
 export const allPortsOff = {
   amqpPort: 0,
+  amqpsPort: 0,
   mqttPort: 0,
+  mqttsPort: 0,
   mqttWsPort: 0,
+  mqttWssPort: 0,
   kafkaPort: 0,
+  kafkaTlsPort: 0,
   grpcPort: 0,
   restPort: 0,
   httpPort: 0,
+  httpsPort: 0,
 } as const satisfies BrokerOptions;
 
 /** The AMQP, MQTT (TCP and WebSocket) and Kafka listeners on free ports. */

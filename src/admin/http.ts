@@ -4,10 +4,11 @@
  * Every route but `/api/health` needs a login (./access.ts); what the user may then do is decided by
  * core's authorizer, each request running as that user.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../core/api.js';
 import { internalPrincipal, type Principal } from '../core/entry/context.js';
+import { httpServer, type Security } from '../protocols/serve.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
@@ -37,6 +38,8 @@ export interface AdminServerOptions {
   readonly auth: AdminLogin;
   /** `/metrics` answers without credentials (a loopback-only broker, or the `metricsOpen` setting). */
   readonly metricsOpen: boolean;
+  /** HTTPS when `security.tls` is set (the `httpsPort` listener). */
+  readonly security?: Security;
 }
 
 export interface RunningAdminServer {
@@ -259,7 +262,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
   const { limits } = options;
   const connections = new AdminConnections(limits);
-  const server = createServer(
+  const security = options.security ?? { tls: undefined, handshakeTimeoutMs: 0, logger: options.logger };
+  const server = httpServer(
+    security,
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.headersTimeoutMs,

@@ -6,17 +6,24 @@ import type { Config, PortSetting } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import type { Logger } from '../shared/logger.js';
 import type { IngressBudget } from './ingress.js';
+import type { ListenerTls } from './tls.js';
 
 export interface BoundListener {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  readonly tls: boolean;
 }
 
 export interface ListenerContext {
   readonly host: string;
   /** The port to bind; 0 means any free port (the config said `auto`). Never "off": those are not started. */
   readonly port: number;
+  /**
+   * Set when this listener speaks TLS (`portSecurity` in config/schema.ts): the certificate to serve, following
+   * reloads. Undefined on a plain listener, which never speaks TLS.
+   */
+  readonly tls: ListenerTls | undefined;
   readonly core: CoreBroker;
   readonly config: Readonly<Config>;
   /** A child logger tagged with the listener's name. */
@@ -51,12 +58,17 @@ export interface ListenerDefinition {
 /** The name each port setting goes by in logs and on the ready line, built or not. */
 export const listenerNames: Readonly<Record<PortSetting, string>> = {
   amqpPort: 'amqp',
+  amqpsPort: 'amqps',
   mqttPort: 'mqtt',
+  mqttsPort: 'mqtts',
   mqttWsPort: 'mqtt-ws',
+  mqttWssPort: 'mqtt-wss',
   kafkaPort: 'kafka',
+  kafkaTlsPort: 'kafka-tls',
   grpcPort: 'grpc',
   restPort: 'rest',
   httpPort: 'http',
+  httpsPort: 'https',
 };
 
 /**

@@ -15,6 +15,7 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { peerCertificateOf } from '../tls.js';
 import { Downstream, Upstream } from './downstream.js';
 import { asFailure, fail, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -51,8 +52,13 @@ function peerAddressOf(call: AnyCall): string {
 async function callerOf(server: KubemqServer, call: AnyCall): Promise<Caller> {
   const token = call.metadata.get('authorization')[0];
   const peer = peerAddressOf(call);
+  // grpc-js gives the client certificate only when it verified against the CA.
+  const cert = call.getAuthContext().sslPeerCertificate;
   const principal = await server.login(
-    { token: typeof token === 'string' ? token : token?.toString() },
+    {
+      token: typeof token === 'string' ? token : token?.toString(),
+      certificate: cert === undefined ? undefined : peerCertificateOf(cert),
+    },
     peer,
   );
   return server.caller(principal, peer);

@@ -4,11 +4,16 @@
  * messages as JSON (./json.ts), CORS open to any origin. Subscriptions and streams are WebSockets; a
  * subscription that fails its checks is refused with a 400 envelope before the upgrade.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { status } from '@grpc/grpc-js';
 import { WebSocketServer } from 'ws';
+import type { ListenerContext } from '../listener.js';
+import { httpServer, securityOf } from '../serve.js';
+import { tlsStateOf } from '../tls.js';
+import { webSocketTransport } from '../transport.js';
 import { asFailure, KubemqFailure, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
@@ -143,7 +148,9 @@ function readBody(req: IncomingMessage, bytesMax: number): Promise<string | unde
 
 async function callerOf(server: KubemqServer, req: IncomingMessage): Promise<Caller> {
   const peer = req.socket.remoteAddress ?? '';
-  return server.caller(await server.login({ token: req.headers.authorization }, peer), peer);
+  const secure = 'encrypted' in req.socket ? tlsStateOf(req.socket as TLSSocket) : undefined;
+  const credentials = { token: req.headers.authorization, certificate: secure?.peerCertificate };
+  return server.caller(await server.login(credentials, peer), peer);
 }
 
 /** A refused login is 401, a user without permissions in the vhost 403; anything else 400. */
@@ -332,13 +339,12 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
     .then(
       () =>
         wss.handleUpgrade(req, socket, head, (ws) => {
-          sink.attach(ws);
-          if (stream === undefined || take === undefined) return;
-          ws.on('message', (data, binary) => {
-            // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
-            if (binary) return;
+          // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
+          const transport = webSocketTransport(ws, req.socket as Socket, { text: true });
+          if (stream === undefined || take === undefined) return sink.attach(transport);
+          sink.attach(transport, (text) => {
             try {
-              take(parseMessage<never>(stream.type, data.toString()));
+              take(parseMessage<never>(stream.type, text));
             } catch (err) {
               server.logger.debug({ err }, 'kubemq: a WebSocket frame was skipped');
             }
@@ -351,10 +357,11 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
     );
 }
 
-export function restServer(server: KubemqServer): Server {
+/** The REST and WebSocket face on an HTTP server, or an HTTPS one when `context` carries TLS. */
+export function restServer(server: KubemqServer, context: ListenerContext): Server {
   const table = routes();
   const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
-  const http = createServer((req, res) => {
+  const http = httpServer(securityOf(context), {}, (req, res) => {
     serve(server, table, req, res).catch((err: unknown) => {
       server.logger.warn({ err }, 'kubemq: a REST request failed');
       if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));

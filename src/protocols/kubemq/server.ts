@@ -12,6 +12,7 @@ import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Authenticator, LoginResult } from '../listener.js';
+import type { PeerCertificate } from '../tls.js';
 import { QueryCache } from './cache.js';
 import { Channels } from './channel-kinds.js';
 import { KubemqFailure } from './errors.js';
@@ -25,9 +26,13 @@ export interface KubemqOptions {
   readonly limits?: Partial<KubemqLimits>;
 }
 
-/** What a caller presents: an `authorization` token (gRPC metadata or HTTP header), if any. */
+/**
+ * What a caller presents: an `authorization` token (gRPC metadata or HTTP header), if any, and over
+ * TLS the client certificate that verified against the CA, if any.
+ */
 export interface Credentials {
   readonly token: string | undefined;
+  readonly certificate?: PeerCertificate | undefined;
 }
 
 /** One gRPC call or stream, REST request or WebSocket, as core sees it. */

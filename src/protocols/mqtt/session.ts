@@ -10,11 +10,11 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import type { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Qos } from '../../core/types.js';
 import type { IngressAccount } from '../ingress.js';
+import type { Transport } from '../transport.js';
 import type { Properties } from './codec/properties.js';
 import type { PublishIn } from './codec/wellformed.js';
 import type { SubscriptionEntry } from './model.js';
 import type { ClientHandle, MqttServer } from './server.js';
-import type { Transport } from './transport.js';
 
 export type ProtocolVersion = 3 | 4 | 5;
 

@@ -114,7 +114,7 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
     );
   }
   conn.pause();
-  const remote = conn.socket.remoteAddress;
+  const remote = conn.transport.remoteAddress;
   conn.shared.auth.login(credentials.user, credentials.password, remote, conn.gone).then(
     (result) => {
       if (conn.state !== 'start') return;
@@ -203,7 +203,7 @@ function open(conn: HandshakeConnection, vhostName: string): void {
     vhost: vhostName,
     connectionId: conn.id,
     protocol: 'amqp',
-    peerAddress: conn.socket.remoteAddress ?? '',
+    peerAddress: conn.transport.remoteAddress ?? '',
   });
   if (!core.vhostNames().includes(vhostName)) {
     throw connectionError(ReplyCode.notAllowed, `vhost ${vhostName} not found`);
