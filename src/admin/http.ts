@@ -246,8 +246,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
   try {
     send(res, await answer(req, res, path, options), head);
   } catch (err) {
-    // The client went away while its body was being read: nothing failed on this side.
-    if (req.destroyed || req.aborted) {
+    // The client went away while its body was being read: nothing failed on this side. (The request
+    // stream itself is destroyed once its body is read in full, so it is the socket that tells.)
+    if (req.socket.destroyed) {
       options.logger.debug({ err, path }, 'admin request abandoned by its client');
       return;
     }

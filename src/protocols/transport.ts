@@ -13,7 +13,8 @@ import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { type TlsState, tlsStateOf } from './tls.js';
 
-export type TransportKind = 'tcp' | 'tls' | 'websocket';
+/** `memory`: one end of an in-process pair (Broker.accept; testing/transport-pair.ts). */
+export type TransportKind = 'tcp' | 'tls' | 'websocket' | 'memory';
 
 /** What a connection gives its transport to hear from it. */
 export interface TransportReceiver {

@@ -17,12 +17,14 @@ import type {
 } from '../protocols/listener.js';
 import { listenerNames } from '../protocols/listener.js';
 import type { ReloadableTls } from '../protocols/tls.js';
+import type { Transport } from '../protocols/transport.js';
 import type { Clock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { FileIo } from '../storage/file/io.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator, type LoginGate, type LoginStats } from './auth.js';
+import { InProcessConnections, type InProcessProtocol } from './in-process.js';
 import { builtListeners } from './listeners.js';
 import { openStorage } from './storage.js';
 import { loadTls, readTlsMaterial } from './tls.js';
@@ -159,6 +161,7 @@ export class Broker {
   readonly logger: Logger;
   private readonly parts: Parts;
   private stopping: Promise<void> | undefined;
+  private inProcess: InProcessConnections | undefined;
   private embedded = 0;
 
   private constructor(parts: Parts) {
@@ -226,6 +229,18 @@ export class Broker {
     return this.core.connect(internalContext(vhost, `embed-${++this.embedded}`));
   }
 
+  /**
+   * A connection of `protocol` over `transport` without a socket or a listener: the session is the
+   * one a listener would make (the same settings, login and limits), its peer whatever is at the
+   * transport's other end (testing/transport-pair.ts in tests). Closed with the broker.
+   */
+  accept(protocol: InProcessProtocol, transport: Transport): void {
+    this.inProcess ??= new InProcessConnections((key) =>
+      listenerContext(this.parts, key, this.logger.child({ listener: `${protocol}-in-process` }), Date.now()),
+    );
+    this.inProcess.accept(protocol, transport);
+  }
+
   /** The login gate: hashing threads started, hashes run, logins hashing and queued, throttled addresses. */
   loginStats(): LoginStats {
     return this.parts.auth.stats();
@@ -263,7 +278,9 @@ export class Broker {
 
   /** Stop accepting, close listeners, close core (flushes), close storage. Safe to call twice. */
   stop(): Promise<void> {
-    this.stopping ??= closeParts(this.parts).then(() => this.logger.info('stopped'));
+    this.stopping ??= (this.inProcess?.close() ?? Promise.resolve())
+      .then(() => closeParts(this.parts))
+      .then(() => this.logger.info('stopped'));
     return this.stopping;
   }
 }
