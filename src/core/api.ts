@@ -7,6 +7,7 @@ import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/ty
 import type { BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
+import type { PolicyClient } from './entry/policy-commands.js';
 import type { VerifyOptions } from './login-cache.js';
 import type { RequestResult } from './requests.js';
 import type {
@@ -284,7 +285,7 @@ export interface Alarms {
  * the caller's context and runs it through `BrokerCore.execute`. Protocol adapters and the admin API
  * hold one per connection (or per request) and reach core through nothing else.
  */
-export interface CoreClient {
+export interface CoreClient extends PolicyClient {
   readonly context: CallerContext;
   /** The vhost this client addresses. */
   readonly vhost: string;

@@ -19,6 +19,7 @@ import {
   type VerifiedCacheLimits,
   type VerifyOptions,
 } from './login-cache.js';
+import { PolicyStore } from './policy/store.js';
 import {
   type DefinitionsEntry,
   type DefinitionsState,
@@ -49,6 +50,8 @@ export interface StreamDefinitions {
 
 export class Definitions implements StreamDefinitions {
   readonly users: Users;
+  /** Policies, operator policies, vhost and user limits (./policy/). */
+  readonly policies: PolicyStore;
   readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
   /** The first write a synchronous caller could not hear about. */
   #failure: unknown;
@@ -56,6 +59,7 @@ export class Definitions implements StreamDefinitions {
   private constructor(log: StateLog<DefinitionsState, DefinitionsEntry>, users: UsersOptions) {
     this.#log = log;
     this.users = new Users(log, users);
+    this.policies = new PolicyStore(log);
   }
 
   static async open(

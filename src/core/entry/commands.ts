@@ -36,6 +36,7 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import type { MessageCounts } from './meters.js';
+import { type PolicyCommandSpecs, policyQueryKinds } from './policy-commands.js';
 
 export interface BindingRow {
   readonly source: string;
@@ -62,7 +63,7 @@ interface GroupRef {
 }
 
 /** kind → { in: what the command carries; out: its result }. */
-export interface CommandSpecs {
+export interface CommandSpecs extends PolicyCommandSpecs {
   // ---- vhosts and users (broker-wide; the context's vhost is not consulted)
   'vhost.list': { in: object; out: string[] };
   'vhost.add': { in: { name: string }; out: Promise<void> };
@@ -269,4 +270,5 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.describe',
   'session.list',
   'session.inflight',
+  ...policyQueryKinds,
 ]);

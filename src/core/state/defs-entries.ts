@@ -16,6 +16,15 @@ import {
   optionalFromJson,
   optionalToJson,
 } from './json.js';
+import {
+  applyPolicyEntry,
+  decodePolicyEntry,
+  emptyPolicyState,
+  encodePolicyEntry,
+  type PolicyEntry,
+  type PolicyState,
+  snapshotPolicies,
+} from './policy-entries.js';
 import type { StateMachine } from './state-log.js';
 
 export interface StoredBinding {
@@ -42,7 +51,7 @@ export interface VhostDefinitions {
   readonly streams: Map<string, StreamInfo>;
 }
 
-export interface DefinitionsState {
+export interface DefinitionsState extends PolicyState {
   readonly vhosts: Map<string, VhostDefinitions>;
   readonly users: Map<string, StoredUser>;
   /** Set once `guest` was created on the first start, so deleting every user never brings it back. */
@@ -76,7 +85,8 @@ export type DefinitionsEntry =
   | { readonly type: 'user.put'; readonly name: string; readonly user: StoredUser }
   | { readonly type: 'user.delete'; readonly name: string }
   | { readonly type: 'users.seeded' }
-  | { readonly type: 'defaultUser.applied' };
+  | { readonly type: 'defaultUser.applied' }
+  | PolicyEntry;
 
 export function bindingKey(b: StoredBinding): string {
   return [b.source, b.destinationKind, b.destination, b.routingKey, canonicalHeaders(b.args)].join('\u0000');
@@ -97,6 +107,7 @@ function vhostOf(state: DefinitionsState, vhost: string): VhostDefinitions {
 }
 
 function applyDefinitions(state: DefinitionsState, entry: DefinitionsEntry): DefinitionsState {
+  applyPolicyEntry(state, entry);
   const known = 'vhost' in entry ? state.vhosts.get(entry.vhost) : undefined;
   switch (entry.type) {
     case 'vhost.put':
@@ -164,6 +175,7 @@ function* snapshotDefinitions(state: DefinitionsState): Iterable<DefinitionsEntr
   for (const [name, user] of state.users) yield { type: 'user.put', name, user };
   if (state.usersSeeded) yield { type: 'users.seeded' };
   if (state.defaultUserApplied) yield { type: 'defaultUser.applied' };
+  yield* snapshotPolicies(state);
 }
 
 // ---- encoding
@@ -290,6 +302,8 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
     case 'users.seeded':
     case 'defaultUser.applied':
       return { t: entry.type };
+    default:
+      return encodePolicyEntry(entry);
   }
 }
 
@@ -344,13 +358,19 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
     case 'defaultUser.applied':
       return { type };
     default:
-      throw corrupt(`definitions entry type '${type}'`);
+      return decodePolicyEntry(type, f);
   }
 }
 
 export const definitionsMachine: StateMachine<DefinitionsState, DefinitionsEntry> = {
   kind: 'definitions',
-  initial: () => ({ vhosts: new Map(), users: new Map(), usersSeeded: false, defaultUserApplied: false }),
+  initial: () => ({
+    vhosts: new Map(),
+    users: new Map(),
+    usersSeeded: false,
+    defaultUserApplied: false,
+    ...emptyPolicyState(),
+  }),
   apply: applyDefinitions,
   encode: encodeDefinitions,
   decode: decodeDefinitions,
