@@ -1,6 +1,7 @@
 /**
  * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings and
- * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
+ * Prometheus metrics over core. Listings answer GET (and HEAD) only; policies and limits
+ * (./policies.ts) also take PUT with a small JSON body and DELETE.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -11,6 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
+import { isPolicyResource, policyRoute, RouteError } from './policies.js';
 import * as views from './views.js';
 
 export interface AdminLimits extends AdminConnectionLimits {
@@ -98,7 +100,10 @@ function send(res: ServerResponse, reply: Reply, head: boolean): void {
 }
 
 function failure(err: unknown): Reply {
-  if (err instanceof HttpError) return { status: err.status, body: { error: err.code, reason: err.message } };
+  if (err instanceof HttpError || err instanceof RouteError)
+    return { status: err.status, body: { error: err.code, reason: err.message } };
+  if (isBrokerError(err, ErrorCode.invalidArgument) || isBrokerError(err, ErrorCode.preconditionFailed))
+    return { status: 400, body: { error: 'bad_request', reason: err.message } };
   if (isBrokerError(err, ErrorCode.notFound))
     return { status: 404, body: { error: err.code, reason: err.message } };
   if (err instanceof URIError)
@@ -123,30 +128,109 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/** A PUT body: JSON, at most this many bytes (a policy or a limit is small). */
+const bodyBytesMax = 64 * 1024;
+
+function reject(res: ServerResponse, status: number, error: string, reason: string, head: boolean): void {
+  send(res, { status, body: { error, reason } }, head);
+}
+
+/** The policy or limit resource a path names, with the decoded segments after it. */
+function policyTarget(path: string): { resource: string; rest: string[] } | undefined {
+  const parts = path.split('/').filter((part) => part !== '');
+  if (parts[0] !== 'api' || !isPolicyResource(parts[1])) return undefined;
+  return { resource: parts[1]!, rest: parts.slice(2).map(decodeURIComponent) };
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      // Past the bound the rest is read and dropped (the request timeout bounds how long), so the
+      // client hears the 413 before the socket closes.
+      if (bytes > bodyBytesMax) {
+        chunks.length = 0;
+        reject(new HttpError(413, 'payload_too_large', `Bodies are at most ${bodyBytesMax} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (bytes > bodyBytesMax) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve(text === '' ? {} : (JSON.parse(text) as unknown));
+      } catch {
+        reject(new HttpError(400, 'bad_request', 'The body is not JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+async function handlePolicy(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: AdminServerOptions,
+  target: { resource: string; rest: string[] },
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const head = method === 'HEAD';
+  try {
+    if (!['GET', 'HEAD', 'PUT', 'DELETE'].includes(method)) {
+      res.setHeader('allow', 'GET, HEAD, PUT, DELETE');
+      throw new HttpError(405, 'method_not_allowed', `${method} is not supported`);
+    }
+    const body = method === 'PUT' ? await readBody(req) : undefined;
+    const core = clientFor(req, options.core);
+    const reply = await policyRoute(head ? 'GET' : method, target.resource, target.rest, body, core);
+    if (reply.status === 204 || reply.body === undefined) {
+      res.writeHead(reply.status, { 'cache-control': 'no-store' }).end();
+      return;
+    }
+    send(res, reply, head);
+  } catch (err) {
+    const reply = failure(err);
+    if (reply.status === 500) options.logger.error({ err, path: req.url }, 'admin request failed');
+    if (reply.status === 413) res.setHeader('connection', 'close');
+    send(res, reply, head);
+  }
+}
+
 function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
   const head = req.method === 'HEAD';
+  const url = req.url ?? '/';
+  if (url.length > pathBytesMax) {
+    res.setHeader('connection', 'close');
+    reject(res, 414, 'uri_too_long', 'Path too long', head);
+    return;
+  }
+  const path = url.split('?')[0] ?? '/';
+  let target: ReturnType<typeof policyTarget>;
+  try {
+    target = policyTarget(path);
+  } catch (err) {
+    send(res, failure(err), head);
+    return;
+  }
+  if (target !== undefined) {
+    void handlePolicy(req, res, options, target);
+    return;
+  }
   const withBody = hasBody(req);
   // The body is never read: the socket closes after the answer instead of draining it.
   if (withBody) res.setHeader('connection', 'close');
   if (req.method !== 'GET' && !head) {
     res.setHeader('allow', 'GET, HEAD');
-    send(
-      res,
-      { status: 405, body: { error: 'method_not_allowed', reason: `${req.method} is not supported` } },
-      head,
-    );
+    reject(res, 405, 'method_not_allowed', `${req.method} is not supported`, head);
     return;
   }
   if (withBody) {
-    send(res, { status: 413, body: { error: 'payload_too_large', reason: 'Requests carry no body' } }, head);
+    reject(res, 413, 'payload_too_large', 'Requests carry no body', head);
     return;
   }
-  const url = req.url ?? '/';
-  if (url.length > pathBytesMax) {
-    send(res, { status: 414, body: { error: 'uri_too_long', reason: 'Path too long' } }, head);
-    return;
-  }
-  const path = url.split('?')[0] ?? '/';
   try {
     send(res, route(path, clientFor(req, options.core), options.info), head);
   } catch (err) {

@@ -69,8 +69,8 @@ export const operatorKeys: ReadonlySet<PolicyKey> = new Set<PolicyKey>([
   'delivery-limit',
 ]);
 
-/** A stream's `max-age`: a count and a unit, as RabbitMQ accepts it. */
-const maxAgePattern = /^(\d+)(Y|M|D|h|m|s)$/;
+/** A stream's `max-age` (`x-max-age`): a count and a unit, as RabbitMQ accepts it. */
+const maxAgePattern = /^(\d{1,12})([YMDhms])$/;
 const unitMs: Readonly<Record<string, number>> = {
   Y: 365 * 86_400_000,
   M: 30 * 86_400_000,
@@ -84,8 +84,7 @@ const unitMs: Readonly<Record<string, number>> = {
 export function maxAgeMs(text: string): number | undefined {
   const match = maxAgePattern.exec(text);
   if (match === null) return undefined;
-  const ms = Number(match[1]) * (unitMs[match[2]!] ?? 0);
-  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+  return Number(match[1]) * (unitMs[match[2]!] ?? 0);
 }
 
 type Check = (value: unknown) => boolean;
@@ -109,7 +108,7 @@ const rules: Readonly<Record<PolicyKey, readonly [Check, string]>> = {
   'dead-letter-routing-key': [text, 'is not a valid dead letter routing key'],
   'queue-mode': [(v) => v === 'default' || v === 'lazy', 'is not a valid queue-mode value'],
   'delivery-limit': [nonNegative, 'is not a valid delivery limit'],
-  'max-age': [(v) => typeof v === 'string' && maxAgeMs(v) !== undefined, 'is not a valid max age'],
+  'max-age': [(v) => typeof v === 'string' && (maxAgeMs(v) ?? 0) > 0, 'is not a valid max age'],
   'stream-max-segment-size-bytes': [
     (v) => nonNegative(v) && (v as number) > 0 && (v as number) <= 3_000_000_000,
     'is not a valid segment size',
