@@ -6,6 +6,8 @@
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
+import type { CoreClient } from '../../core/api.js';
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import type { Connection } from './connection.js';
 import { Reason, ReturnCode311 } from './limits.js';
@@ -135,14 +137,23 @@ interface Agreed {
 /** Takeover, then the session (clean start, expiry, present flag), CONNACK and resume. */
 async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agreed): Promise<void> {
   if (conn.state !== 'connecting') return;
-  const { server } = conn;
-  const { clientId, expirySec } = agreed;
   const clean = packet.clean !== false;
-  // [MQTT-3.1.4-3]: the connection holding the client id is closed first; its teardown (requeued
-  // deliveries, session expiry, will) runs before this one touches the session.
-  server.clients.get(clientId)?.takeOver();
-  // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
-  server.endWill(clientId, clean);
+  const core = countedCore(conn, packet);
+  if (core === undefined) return;
+  try {
+    await openSession(conn, core, packet, agreed, clean);
+  } catch (err) {
+    core.closeConnection();
+    throw err;
+  }
+}
+
+/**
+ * The connection's core client, counted against the vhost's and user's max-connections; a limit
+ * reached refuses the CONNECT before any takeover: 0x97 Quota exceeded (5), 3 Server unavailable (3.1.1).
+ */
+function countedCore(conn: Connection, packet: IConnectPacket): CoreClient | undefined {
+  const { server } = conn;
   const core = server.core.connect({
     principal: { user: packet.username ?? '', tags: [] },
     vhost: server.vhostName,
@@ -150,6 +161,30 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
     protocol: 'mqtt',
     peerAddress: conn.transport.remoteAddress ?? '',
   });
+  try {
+    core.openConnection();
+    return core;
+  } catch (err) {
+    if (!isBrokerError(err, ErrorCode.resourceExhausted)) throw err;
+    refuse(conn, Reason.quotaExceeded);
+    return undefined;
+  }
+}
+
+async function openSession(
+  conn: Connection,
+  core: CoreClient,
+  packet: IConnectPacket,
+  agreed: Agreed,
+  clean: boolean,
+): Promise<void> {
+  const { server } = conn;
+  const { clientId, expirySec } = agreed;
+  // [MQTT-3.1.4-3]: the connection holding the client id is closed first; its teardown (requeued
+  // deliveries, session expiry, will) runs before this one touches the session.
+  server.clients.get(clientId)?.takeOver();
+  // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
+  server.endWill(clientId, clean);
   const before = core.session(clientId);
   // Resuming keeps the session's storage kind; only its expiry changes (0 then ends it at disconnect).
   const durable = !clean && before !== undefined ? before.durable : expirySec !== 0;
@@ -160,6 +195,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   });
   const present = !clean && before !== undefined && before.incarnation === session.incarnation;
   if (conn.state !== 'connecting') {
+    core.closeConnection();
     await session.disconnect();
     return;
   }

@@ -12,7 +12,7 @@ import {
   readTable,
 } from '../codec/index.js';
 import { type AmqpConnection, tuneDefaults } from '../connection.js';
-import { connectionError } from '../errors.js';
+import { connectionError, limitRefused } from '../errors.js';
 
 const mechanisms = ['PLAIN', 'AMQPLAIN'] as const;
 
@@ -204,6 +204,8 @@ function open(conn: AmqpConnection, vhostName: string): void {
   if (!core.vhostNames().includes(vhostName)) {
     throw connectionError(ReplyCode.notAllowed, `vhost ${vhostName} not found`);
   }
+  // Counted against the vhost's and the user's max-connections from here to connection.close.
+  limitRefused(() => core.openConnection());
   conn.core = core;
   conn.sendMethod(0, { name: 'connection.open-ok', fields: { knownHosts: '' } });
   conn.opened();
