@@ -37,6 +37,19 @@ export const apis = [
   'DescribeConfigs',
   'SaslHandshake',
   'SaslAuthenticate',
+  'AddPartitionsToTxn',
+  'AddOffsetsToTxn',
+  'EndTxn',
+  'TxnOffsetCommit',
+  'DescribeTransactions',
+  'ListTransactions',
+  'DescribeProducers',
+  'AlterConfigs',
+  'IncrementalAlterConfigs',
+  'DeleteRecords',
+  'OffsetDelete',
+  'DescribeCluster',
+  'DescribeLogDirs',
 ];
 
 export const outDir = 'src/protocols/kafka/codec/generated';
@@ -131,8 +144,10 @@ function toStruct(jsonName, rawFields, ctx, versions) {
   return struct;
 }
 
-function parseDefault(text, field, what) {
-  if (text === undefined) return undefined;
+function parseDefault(given, field, what) {
+  if (given === undefined) return undefined;
+  // A few schemas give a JSON boolean rather than its text (AddPartitionsToTxn's VerifyOnly).
+  const text = typeof given === 'boolean' ? String(given) : given;
   if (text === 'null') {
     if (field.nullableVersions == null) throw new Error(`${what}: null default on a non-nullable field`);
     return null;
@@ -298,9 +313,16 @@ function renderFunctions(msg) {
     '}',
     '',
     signature(`decode${n}`, ['r: KafkaReader', 'version: number'], n),
-    `  return decodeMessage(${id}, r, version) as unknown as ${n};`,
+    decodeReturn(id, n),
     '}',
   ].join('\n');
+}
+
+/** The decoder's return, wrapped as the formatter wraps it when longer than a line. */
+function decodeReturn(id, n) {
+  const line = `  return decodeMessage(${id}, r, version) as unknown as ${n};`;
+  if (line.length <= lineWidth) return line;
+  return `  return decodeMessage(\n    ${id},\n    r,\n    version,\n  ) as unknown as ${n};`;
 }
 
 function renderApiFile(api, request, response) {

@@ -32,3 +32,8 @@ export function runTool(
     child.stdin.end(input);
   });
 }
+
+/** kcat reading `topic` from the beginning to its current end, one line per record in `format`. */
+export function kcatRead(bootstrap: string, topic: string, format: string): Promise<ToolResult> {
+  return runTool('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', format]);
+}

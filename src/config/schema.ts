@@ -91,6 +91,7 @@ export interface Config {
   mqttAuthentication: MqttAuthentication;
   kafkaAutoCreateTopics: boolean;
   kafkaDefaultPartitions: number;
+  kafkaReplicationFactorMax: number;
   kafkaGroupInitialRebalanceDelayMs: number;
   kafkaIdleTimeoutMs: number;
 }
@@ -171,6 +172,7 @@ export const configDefault: Config = {
   mqttAuthentication: 'optional',
   kafkaAutoCreateTopics: true,
   kafkaDefaultPartitions: 1,
+  kafkaReplicationFactorMax: 1,
   kafkaGroupInitialRebalanceDelayMs: 3000,
   kafkaIdleTimeoutMs: 600_000,
 };
@@ -503,6 +505,13 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 10_000),
     group: 'Kafka',
     description: 'Partitions of an auto-created topic, and of CreateTopics asking for -1.',
+  },
+  kafkaReplicationFactorMax: {
+    type: integer(1, 16),
+    group: 'Kafka',
+    description:
+      'The largest replication factor CreateTopics accepts. One node keeps one replica whatever is asked, so ' +
+      'above 1 this only lets tools and test suites written for a cluster create their topics.',
   },
   kafkaGroupInitialRebalanceDelayMs: {
     type: integer(0, 300_000),

@@ -82,6 +82,17 @@ export interface StreamReadOptions {
   readonly maxEntries?: number;
   /** Buffers the caller lends so large reads reuse memory (see `ReadBuffers` in storage). */
   readonly buffers?: ReadBuffers;
+  /**
+   * Committed data only: nothing at or past the stable offset, and transaction markers and entries
+   * of aborted transactions handed out as `withheld` entries (readers skip them, offsets and all).
+   */
+  readonly committed?: boolean;
+}
+
+/** A transaction aborted on a partition: its producer and the first offset it may have written. */
+export interface AbortedTransaction {
+  readonly producerId: number;
+  readonly firstOffset: number;
 }
 
 /** One partition of a stream (a Kafka topic partition, an AMQP stream queue's log). */
@@ -90,11 +101,20 @@ export interface StreamPartition {
   readonly index: number;
   readonly startOffset: number;
   readonly endOffset: number;
+  /** Below it no transaction is open (Kafka's last stable offset); `endOffset` when none is. */
+  readonly stableOffset: number;
+  /** Bytes its log holds, record headers included. */
+  readonly sizeBytes: number;
   append(payload: Uint8Array, options: StreamAppendOptions): AppendResult;
   read(offset: number, options?: StreamReadOptions): LogEntry[];
   offsetForTimestamp(timestamp: number): number;
-  /** Resolves when endOffset > offset or after timeoutMs, whichever is first (Fetch long-poll). */
-  waitFor(offset: number, timeoutMs: number): Promise<void>;
+  /**
+   * Resolves when endOffset > offset (with `committed`, stableOffset > offset) or after timeoutMs,
+   * whichever is first (Fetch long-poll).
+   */
+  waitFor(offset: number, timeoutMs: number, committed?: boolean): Promise<void>;
+  /** Transactions aborted with data in [from, to), by first offset. */
+  abortedBetween(from: number, to: number): AbortedTransaction[];
 }
 
 export interface StreamInfo {
@@ -114,6 +134,19 @@ export interface StreamCreateOptions {
   readonly bytesMax?: number;
   readonly ageMsMax?: number;
   readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** What a stream's `configure` replaces as a whole: retention (absent: none) and its attributes. */
+export interface StreamSettings {
+  readonly bytesMax?: number;
+  readonly ageMsMax?: number;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** A partition of a stream, as commands name it. */
+export interface PartitionName {
+  readonly stream: string;
+  readonly partition: number;
 }
 
 export interface GroupOffset {
@@ -175,10 +208,18 @@ export interface ProducerBatch {
   readonly baseSequence: number;
   /** Records in the batch: the sequences it covers. */
   readonly count: number;
+  /** Part of the producer's open transaction; refused unless the transaction holds the partition. */
+  readonly transactional?: boolean;
 }
 
 /** Why a batch or an epoch bump is refused; adapters map these to their own error codes. */
-export type ProducerRefusal = 'unknownProducer' | 'staleEpoch' | 'outOfOrder' | 'duplicateSequence';
+export type ProducerRefusal =
+  | 'unknownProducer'
+  | 'staleEpoch'
+  | 'outOfOrder'
+  | 'duplicateSequence'
+  /** A transactional batch for a partition its producer's open transaction does not hold. */
+  | 'notInTransaction';
 
 export type ProducerInit =
   | { readonly kind: 'ok'; readonly producerId: number; readonly epoch: number }
@@ -190,6 +231,55 @@ export type IdempotentAppend =
   /** A retry of a batch already stored, at `offset`; nothing was appended. */
   | { readonly kind: 'duplicate'; readonly offset: number }
   | { readonly kind: 'refused'; readonly reason: ProducerRefusal };
+
+/** Why a transactional producer's request is refused; adapters map these to their own error codes. */
+export type TxnRefusal =
+  /** A newer instance of the transactional id took over (a higher epoch): this one must stop. */
+  | 'fenced'
+  /** The producer id is not the one the transactional id has. */
+  | 'producerIdMismatch'
+  /** The request does not fit the transaction's phase (offsets for a group never added, …). */
+  | 'invalidState'
+  /** The previous transaction is still ending; retry. */
+  | 'concurrent'
+  | 'invalidTimeout'
+  /** A partition named does not exist; nothing was added. */
+  | 'unknownPartition';
+
+export type TxnResult = { readonly kind: 'ok' } | { readonly kind: 'refused'; readonly reason: TxnRefusal };
+
+export type TxnInit =
+  | { readonly kind: 'ok'; readonly producerId: number; readonly epoch: number }
+  | { readonly kind: 'refused'; readonly reason: TxnRefusal };
+
+/** A transactional producer and its transaction as listed (Kafka DescribeTransactions). */
+export interface TxnSummary {
+  readonly transactionalId: string;
+  readonly producerId: number;
+  readonly epoch: number;
+  readonly timeoutMs: number;
+  readonly phase: 'empty' | 'ongoing' | 'prepareCommit' | 'prepareAbort' | 'completeCommit' | 'completeAbort';
+  /** When the open (or last) transaction began. */
+  readonly startedAt: number;
+  readonly partitions: ReadonlyArray<{ readonly stream: string; readonly partition: number }>;
+  readonly groups: readonly string[];
+}
+
+/** One instance of a transactional producer, as InitProducerId named it. */
+export interface TxnInstance {
+  readonly transactionalId: string;
+  readonly producerId: number;
+  readonly epoch: number;
+}
+
+/** A producer that wrote to a partition lately (Kafka DescribeProducers). */
+export interface PartitionProducer {
+  readonly producerId: number;
+  readonly epoch: number;
+  readonly lastSequence: number;
+  /** The first offset of its open transaction here, or -1. */
+  readonly transactionStartOffset: number;
+}
 
 /** A subscription of a session: its queue bound to `exchange` with `pattern`; options are binding args. */
 export interface SessionSubscription {
@@ -350,16 +440,25 @@ export interface CoreClient extends PolicyClient {
   createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
   /** Replaces the settings a front end keeps with the stream (`StreamInfo.attributes`). */
   setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
+  /** Replaces a stream's retention and attributes (Kafka AlterConfigs); retention applies at its next run. */
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo>;
   deleteStream(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;
   streams(): StreamInfo[];
+  /**
+   * Readers no longer see records below `before` (Kafka DeleteRecords); returns the partition's new
+   * start. `before` must lie within [0, endOffset] (invalidArgument otherwise).
+   */
+  deleteRecords(stream: string, partition: number, before: number): Promise<number>;
   /** A handle whose every call is a command; throws notFound when the partition does not exist. */
   partition(stream: string, index: number): StreamPartition;
   commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void>;
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
   groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
   deleteGroupOffsets(group: string): Promise<void>;
+  /** Removes the group's offsets of these partitions only (Kafka OffsetDelete, KIP-496). */
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void>;
   /** Every consumer group of the vhost (with offsets or a membership record). */
   listGroups(): GroupSummary[];
   groupMembership(group: string): GroupMembership | undefined;
@@ -384,6 +483,39 @@ export interface CoreClient extends PolicyClient {
     payload: Uint8Array,
     options: StreamAppendOptions,
   ): IdempotentAppend;
+
+  /** Whether an open transaction will commit an offset of the group's partition (KIP-447). */
+  offsetPending(group: string, stream: string, partition: number): boolean;
+  /** Producers that wrote to a partition lately, with any transaction they hold open there. */
+  partitionProducers(stream: string, partition: number): PartitionProducer[];
+
+  /**
+   * A producer id and epoch for a transactional id (Kafka InitProducerId with one): the first
+   * instance gets a new id; a later one bumps the epoch, fencing the older, whose open transaction
+   * is aborted first. `producerId` / `epoch` are the caller's own when it has them (KIP-360), else -1.
+   */
+  initTransactional(
+    transactionalId: string,
+    timeoutMs: number,
+    producerId: number,
+    epoch: number,
+  ): Promise<TxnInit>;
+  /** Partitions join the producer's transaction; all or none. */
+  addToTransaction(
+    txn: TxnInstance,
+    partitions: Array<{ stream: string; partition: number }>,
+  ): Promise<TxnResult>;
+  /** The transaction will commit offsets of `group`. */
+  addGroupToTransaction(txn: TxnInstance, group: string): Promise<TxnResult>;
+  /** Offsets the group gets when the transaction commits. */
+  commitTransactionOffsets(
+    txn: TxnInstance,
+    group: string,
+    offsets: Array<{ stream: string; partition: number; offset: GroupOffset }>,
+  ): Promise<TxnResult>;
+  endTransaction(txn: TxnInstance, commit: boolean): Promise<TxnResult>;
+  describeTransaction(transactionalId: string): TxnSummary | undefined;
+  listTransactions(): TxnSummary[];
 
   /** Replaces the retained message of `message.key`; resolves once durable. */
   setRetained(message: RetainedMessage): Promise<void>;

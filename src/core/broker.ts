@@ -34,6 +34,7 @@ import { Requests } from './requests.js';
 import { RetainedSet } from './retained.js';
 import { SessionManager } from './sessions.js';
 import { FoundObjects } from './state/discover.js';
+import { TransactionalProducers } from './transactions.js';
 import { Vhost } from './vhost/vhost.js';
 
 /** Vhost names are AMQP short strings. */
@@ -54,6 +55,7 @@ interface VhostEntry {
   readonly groups: ConsumerGroups;
   readonly retained: RetainedSet;
   readonly producers: ProducerRegistry;
+  readonly transactions: TransactionalProducers;
   /** Requests waiting for their replies (./requests.ts). */
   readonly requests: Requests;
 }
@@ -172,6 +174,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     await entry.streams.close();
     await entry.groups.destroyAll();
     await entry.retained.destroy();
+    await entry.transactions.destroy();
     await entry.producers.destroy();
     await this.#definitions.flush();
     await this.#definitions.deleteVhost(name);
@@ -197,6 +200,10 @@ export class BrokerCore implements CoreBroker, HandlerHost {
 
   producers(vhost: string): ProducerRegistry {
     return this.#entry(vhost).producers;
+  }
+
+  transactions(vhost: string): TransactionalProducers {
+    return this.#entry(vhost).transactions;
   }
 
   get definitions(): Definitions {
@@ -266,7 +273,13 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       opened.retained = await RetainedSet.open(deps, only(found?.take(name, 'retained')));
       // A group or registry whose log refuses has failed on its own (and was logged); the stream goes.
       const streamDeleted = (stream: string) =>
-        Promise.allSettled([groups.dropStream(stream), producers.forgetStream(stream)]).then(() => undefined);
+        Promise.allSettled([
+          groups.dropStream(stream),
+          producers.forgetStream(stream),
+          opened.transactions?.forgetStream(stream),
+        ]).then(() => undefined);
+      const startMoved = (stream: string, partition: number, start: number) =>
+        void opened.transactions?.trim(stream, partition, start).catch(() => undefined);
       const definitions = this.#definitions;
       const streams = await this.#factories.createStreamRegistry({
         ...deps,
@@ -274,8 +287,14 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         limits,
         definitions,
         streamDeleted,
+        startMoved,
       });
       opened.streams = streams;
+      const transactions = await TransactionalProducers.open(
+        { ...deps, producers, streams, groups },
+        only(found?.take(name, 'transactions')),
+      );
+      opened.transactions = transactions;
       const createQueue = this.#factories.createQueue;
       const meters = this.meters;
       const vhost = await Vhost.open({
@@ -288,6 +307,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         streams,
         groups,
         producers,
+        transactions,
         meters,
         supervisor,
         bodies: this.bodies,
@@ -324,6 +344,7 @@ async function closeEntry(entry: Partial<VhostEntry>): Promise<void> {
   await entry.sessions?.close();
   await entry.vhost?.close();
   await entry.streams?.close();
+  await entry.transactions?.close();
   await entry.groups?.close();
   await entry.retained?.close();
   await entry.producers?.close();

@@ -98,6 +98,20 @@ export class ConsumerGroups {
     await this.#change(group, log, { type: 'offsets.clear' });
   }
 
+  /** Removes the group's offsets of these partitions (Kafka OffsetDelete); partitions without one are skipped. */
+  async deletePartitionOffsets(
+    group: string,
+    partitions: ReadonlyArray<{ readonly stream: string; readonly partition: number }>,
+  ): Promise<void> {
+    const log = this.#groups.get(group);
+    if (log === undefined) return;
+    for (const { stream, partition } of partitions) {
+      if (this.#groups.get(group) !== log) return;
+      if (!log.state.offsets.has(offsetKey(stream, partition))) continue;
+      await this.#change(group, log, { type: 'offset.delete', stream, partition });
+    }
+  }
+
   /** A stream was deleted: every group's offsets on it go. */
   async dropStream(stream: string): Promise<void> {
     const changes: Array<Promise<void>> = [];

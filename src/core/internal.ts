@@ -9,12 +9,14 @@ import type {
   DeleteQueueOptions,
   GroupOffset,
   IdempotentAppend,
+  PartitionName,
   ProducerBatch,
   PublishInput,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
   StreamPartition,
+  StreamSettings,
 } from './api.js';
 import type { StreamDefinitions } from './definitions.js';
 import type { BindingRow } from './entry/commands.js';
@@ -116,6 +118,7 @@ export type QueueFactory = (name: string, options: QueueOptions, deps: QueueDeps
 export interface StreamRegistry {
   create(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
   setAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
+  configure(name: string, settings: StreamSettings): Promise<StreamInfo>;
   delete(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   get(name: string): StreamInfo | undefined;
@@ -138,6 +141,8 @@ export type StreamRegistryFactory = (deps: {
   definitions: StreamDefinitions;
   /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
   streamDeleted?: (name: string) => Promise<void>;
+  /** Retention moved a partition's start: what is remembered of removed offsets may go. */
+  startMoved?: (stream: string, partition: number, startOffset: number) => void;
 }) => Promise<StreamRegistry>;
 
 export type { Log };
@@ -188,6 +193,7 @@ export interface VirtualHost {
   /** Streams addressed directly (Kafka). Auto-creation is the caller's choice. */
   createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo>;
   setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo>;
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo>;
   deleteStream(name: string): Promise<void>;
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;
@@ -208,6 +214,8 @@ export interface VirtualHost {
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined;
   groupOffsets(group: string): Array<{ stream: string; partition: number; offset: GroupOffset }>;
   deleteGroupOffsets(group: string): Promise<void>;
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void>;
+  deleteRecords(stream: string, partition: number, before: number): Promise<number>;
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;

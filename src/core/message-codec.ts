@@ -14,11 +14,12 @@
  *   str  routingKey
  *   u32  property presence bits (bit i = `propertyOrder[i]`), then each present property in that order:
  *          contentType, contentEncoding, correlationId, replyTo, messageId, type, userId, appId,
- *          publisherId                          str
+ *          publisherId, receiveLimitQueue,
+ *          deadLetteredFrom                     str
  *          persistent, retain, textBody         u8 (0 or 1)
  *          priority, qos                        u8
  *          expirationMs, timestamp, expiresAtMs,
- *          delayMs                              f64
+ *          delayMs, receiveLimit                f64
  *          correlationData, key                 bytes
  *          headers                              header list
  *          replay                               str routingKey, str subscription
@@ -53,7 +54,12 @@ import {
 export const messageCodecVersion = 3;
 
 /** `format` of a log/stream entry whose payload is one `encodeMessage` output. */
-export const entryFormat = { message: 1 } as const;
+/**
+ * Stream entry formats core knows: a core message; a transaction marker (./logs/markers.ts: a
+ * producer's transaction ended, committed or aborted); and `withheld`, which no log holds: a read of
+ * committed data hands it out in place of an entry a reader must not see (an aborted transaction's).
+ */
+export const entryFormat = { message: 1, txnMarker: 2, withheld: 3 } as const;
 
 /** Tables and arrays nested deeper than this are refused, so a hostile header cannot blow the stack. */
 export const headerDepthMax = 64;
@@ -113,6 +119,9 @@ const propertyOrder = [
   'delayMs',
   'key',
   'replay',
+  'receiveLimit',
+  'receiveLimitQueue',
+  'deadLetteredFrom',
 ] as const satisfies ReadonlyArray<keyof MessageProperties>;
 
 type PropertyKind = 'str' | 'flag' | 'u8' | 'f64' | 'bytes' | 'headers' | 'replay';
@@ -141,6 +150,9 @@ const propertyKind: { readonly [K in (typeof propertyOrder)[number]]: PropertyKi
   delayMs: 'f64',
   key: 'bytes',
   replay: 'replay',
+  receiveLimit: 'f64',
+  receiveLimitQueue: 'str',
+  deadLetteredFrom: 'str',
 };
 
 /** Unused bytes an encoded message may carry at the end of its buffer rather than be copied. */

@@ -65,6 +65,16 @@ export class ProducerRegistry {
     return { kind: 'ok', producerId, epoch: bumped };
   }
 
+  /** The producer's current epoch; undefined for an id never handed out. */
+  epochOf(producerId: number): number | undefined {
+    return this.#log.state.epochs.get(producerId);
+  }
+
+  /** Sets the producer's epoch: a transaction coordinator fencing older instances of a producer. */
+  setEpoch(producerId: number, epoch: number): Promise<void> {
+    return this.#log.commit({ type: 'producer', producerId, epoch });
+  }
+
   check(stream: string, partition: number, batch: ProducerBatch): SequenceVerdict {
     const state = this.#log.state;
     const epoch = state.epochs.get(batch.producerId);
@@ -99,6 +109,19 @@ export class ProducerRegistry {
       lastSeq,
       baseOffset,
     });
+  }
+
+  /** Producers with sequences on a partition, and the last sequence each wrote there. */
+  onPartition(
+    stream: string,
+    partition: number,
+  ): Array<{ producerId: number; epoch: number; lastSeq: number }> {
+    const out: Array<{ producerId: number; epoch: number; lastSeq: number }> = [];
+    for (const sequence of this.#log.state.sequences.values()) {
+      if (sequence.stream !== stream || sequence.partition !== partition) continue;
+      out.push({ producerId: sequence.producerId, epoch: sequence.epoch, lastSeq: sequence.lastSeq });
+    }
+    return out;
   }
 
   /** The stream was deleted: the sequences kept for it go. */

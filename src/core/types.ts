@@ -234,6 +234,15 @@ export interface MessageProperties {
   key?: Uint8Array;
   /** Set on a copy queued for one subscription alone (see `Replay`). */
   replay?: Replay;
+  /**
+   * Receives of one queue's copy after which it is dead-lettered rather than handed out again
+   * (KubeMQ `MaxReceiveCount`); absent: the queue's own limit.
+   */
+  receiveLimit?: number;
+  /** Where a copy past its `receiveLimit` goes (KubeMQ `MaxReceiveQueue`); absent: it is dropped. */
+  receiveLimitQueue?: string;
+  /** The queue a dead-lettered copy came from (KubeMQ `ReRoutedFromQueue`). */
+  deadLetteredFrom?: string;
 }
 
 export interface Message {

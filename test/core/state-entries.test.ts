@@ -11,6 +11,7 @@ import { producerMachine } from '../../src/core/state/producer-entries.js';
 import { retainedMachine } from '../../src/core/state/retained-entries.js';
 import { sessionMachine } from '../../src/core/state/session-entries.js';
 import type { StateMachine } from '../../src/core/state/state-log.js';
+import { txnMachine } from '../../src/core/state/txn-entries.js';
 import { TypedNumber } from '../../src/core/types.js';
 import { isBrokerError } from '../../src/shared/errors.js';
 
@@ -116,6 +117,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       },
       { type: 'offsets.clear' },
       { type: 'offsets.dropStream', stream: 's' },
+      { type: 'offset.delete', stream: 's', partition: 3 },
       { type: 'membership.put', membership },
       {
         type: 'membership.put',
@@ -210,6 +212,55 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       },
     ],
   ],
+  [
+    txnMachine,
+    [
+      { type: 'producer', id: 'tx-1', producerId: 1000, epoch: 0, timeoutMs: 60_000, at: 1 },
+      { type: 'producer', id: 'tx-ünï', producerId: 1001, epoch: 3, timeoutMs: 1000, at: 2 },
+      {
+        type: 'partitions',
+        id: 'tx-1',
+        partitions: [
+          { stream: 'orders', partition: 0, firstOffset: 10 },
+          { stream: 'orders', partition: 3, firstOffset: 0 },
+        ],
+        at: 3,
+      },
+      { type: 'group', id: 'tx-1', group: 'g', at: 4 },
+      {
+        type: 'offsets',
+        id: 'tx-1',
+        offsets: [
+          { group: 'g', stream: 'in', partition: 0, offset: { offset: 5, metadata: 'm', committedAt: 5 } },
+          {
+            group: 'g',
+            stream: 'in',
+            partition: 1,
+            offset: { offset: 6, metadata: '', committedAt: 5, leaderEpoch: 2 },
+          },
+        ],
+        at: 5,
+      },
+      {
+        type: 'partitions',
+        id: 'tx-ünï',
+        partitions: [{ stream: 'orders', partition: 0, firstOffset: 11 }],
+        at: 6,
+      },
+      { type: 'prepare', id: 'tx-ünï', commit: false, at: 7 },
+      {
+        type: 'complete',
+        id: 'tx-ünï',
+        commit: false,
+        markers: [{ stream: 'orders', partition: 0, firstOffset: 11, markerOffset: 14 }],
+        at: 8,
+      },
+      { type: 'prepare', id: 'tx-1', commit: true, at: 9 },
+      { type: 'aborted.trim', stream: 'orders', partition: 0, before: 12 },
+      { type: 'start', stream: 'orders', partition: 0, offset: 12 },
+      { type: 'stream.forget', stream: 'gone' },
+    ],
+  ],
 ];
 
 describe('state entries', () => {
@@ -256,5 +307,9 @@ describe('state entries', () => {
       corrupt,
     );
     assert.throws(() => producerMachine.decode(null), corrupt);
+    assert.throws(
+      () => txnMachine.decode({ t: 'partitions', id: 'x', partitions: [['s', 0]], at: 1 }),
+      corrupt,
+    );
   });
 });

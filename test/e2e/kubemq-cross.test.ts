@@ -223,6 +223,31 @@ test('AMQP queue ↔ KubeMQ queue, both ways, durable', async () => {
   queues.close();
 });
 
+test('headers named like KubeMQ policy fields steer nothing: an AMQP header cannot dead-letter a message into another queue', async () => {
+  const queues = new QueuesClient({ address, clientId: 'steer', ...kubemq });
+  await withAmqp(async (ch) => {
+    await ch.assertQueue('steered', { durable: true });
+    await ch.assertQueue('victim', { durable: true });
+    ch.sendToQueue('steered', Buffer.from('payload'), {
+      persistent: true,
+      headers: { 'x-kubemq-max-receive-count': 1, 'x-kubemq-max-receive-queue': 'victim' },
+    });
+    await ch.waitForConfirms();
+    const first = await ch.get('steered');
+    assert.ok(first, 'delivered once over AMQP');
+    ch.nack(first, false, true);
+  });
+  const pulled = await queues.pull({ channel: 'steered', maxNumberOfMessages: 5, waitTimeoutSeconds: 1 });
+  assert.deepEqual(
+    pulled.messages.map((m) => textOf(m.body!)),
+    ['payload'],
+    'handed out on its second receive',
+  );
+  const victim = await withAmqp((ch) => ch.checkQueue('victim'));
+  assert.equal(victim.messageCount, 0, 'nothing was routed to the queue a header named');
+  queues.close();
+});
+
 test('queues and streams share one namespace: the other kind is refused, naming the conflict', async () => {
   const queues = new QueuesClient({ address, clientId: 'ns', ...kubemq });
   const store = new EventsStoreClient({ address, clientId: 'ns', ...kubemq });

@@ -33,6 +33,9 @@ const full: Message = {
     correlationData: new Uint8Array([0xff, 0x00, 0xc3]),
     textBody: true,
     delayMs: 250,
+    receiveLimit: 3,
+    receiveLimitQueue: 'dead',
+    deadLetteredFrom: 'source',
     key: new Uint8Array([107, 0, 255]),
     replay: { routingKey: 'a.b', subscription: 'a/+' },
     headers: [

@@ -5,6 +5,7 @@
  */
 import type { AppendResult, LogEntry } from '../../storage/types.js';
 import type {
+  AbortedTransaction,
   CoreClient,
   CoreSession,
   CoreStats,
@@ -12,6 +13,8 @@ import type {
   GroupOffset,
   GroupSummary,
   IdempotentAppend,
+  PartitionName,
+  PartitionProducer,
   ProducerBatch,
   ProducerInit,
   PublishInput,
@@ -24,6 +27,11 @@ import type {
   StreamInfo,
   StreamPartition,
   StreamReadOptions,
+  StreamSettings,
+  TxnInit,
+  TxnInstance,
+  TxnResult,
+  TxnSummary,
   VerifyOptions,
 } from '../api.js';
 import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js';
@@ -190,6 +198,14 @@ export class Client implements CoreClient {
     return this.run({ kind: 'stream.setAttributes', name, attributes });
   }
 
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo> {
+    return this.run({ kind: 'stream.configure', name, settings });
+  }
+
+  deleteRecords(stream: string, partition: number, before: number): Promise<number> {
+    return this.run({ kind: 'partition.deleteRecords', stream, partition, before });
+  }
+
   deleteStream(name: string): Promise<void> {
     return this.run({ kind: 'stream.delete', name });
   }
@@ -228,6 +244,10 @@ export class Client implements CoreClient {
     return this.run({ kind: 'offsets.deleteGroup', group });
   }
 
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void> {
+    return this.run({ kind: 'offsets.delete', group, partitions });
+  }
+
   listGroups(): GroupSummary[] {
     return this.run({ kind: 'group.list', ...noArgs });
   }
@@ -258,6 +278,56 @@ export class Client implements CoreClient {
     options: StreamAppendOptions,
   ): IdempotentAppend {
     return this.run({ kind: 'producer.append', stream, partition, batch, payload, options });
+  }
+
+  offsetPending(group: string, stream: string, partition: number): boolean {
+    return this.run({ kind: 'offsets.pending', group, stream, partition });
+  }
+
+  partitionProducers(stream: string, partition: number): PartitionProducer[] {
+    return this.run({ kind: 'partition.producers', stream, partition });
+  }
+
+  // ---- transactional producers
+
+  initTransactional(
+    transactionalId: string,
+    timeoutMs: number,
+    producerId: number,
+    epoch: number,
+  ): Promise<TxnInit> {
+    return this.run({ kind: 'transaction.init', transactionalId, timeoutMs, producerId, epoch });
+  }
+
+  addToTransaction(
+    txn: TxnInstance,
+    partitions: Array<{ stream: string; partition: number }>,
+  ): Promise<TxnResult> {
+    return this.run({ kind: 'transaction.addPartitions', ...txnRef(txn), partitions });
+  }
+
+  addGroupToTransaction(txn: TxnInstance, group: string): Promise<TxnResult> {
+    return this.run({ kind: 'transaction.addGroup', ...txnRef(txn), group });
+  }
+
+  commitTransactionOffsets(
+    txn: TxnInstance,
+    group: string,
+    offsets: Array<{ stream: string; partition: number; offset: GroupOffset }>,
+  ): Promise<TxnResult> {
+    return this.run({ kind: 'transaction.commitOffsets', ...txnRef(txn), group, offsets });
+  }
+
+  endTransaction(txn: TxnInstance, commit: boolean): Promise<TxnResult> {
+    return this.run({ kind: 'transaction.end', ...txnRef(txn), commit });
+  }
+
+  describeTransaction(transactionalId: string): TxnSummary | undefined {
+    return this.run({ kind: 'transaction.describe', transactionalId });
+  }
+
+  listTransactions(): TxnSummary[] {
+    return this.run({ kind: 'transaction.list', ...noArgs });
   }
 
   // ---- retained messages
@@ -416,6 +486,11 @@ export class Client implements CoreClient {
   }
 }
 
+/** Only the fields a transaction command carries, whatever else the caller's object holds. */
+function txnRef(txn: TxnInstance): TxnInstance {
+  return { transactionalId: txn.transactionalId, producerId: txn.producerId, epoch: txn.epoch };
+}
+
 /** A stream partition addressed through commands. */
 class PartitionHandle implements StreamPartition {
   readonly stream: string;
@@ -436,6 +511,14 @@ class PartitionHandle implements StreamPartition {
     return this.#bounds().endOffset;
   }
 
+  get stableOffset(): number {
+    return this.#bounds().stableOffset;
+  }
+
+  get sizeBytes(): number {
+    return this.#bounds().sizeBytes;
+  }
+
   append(payload: Uint8Array, options: StreamAppendOptions): AppendResult {
     return this.#client.run({ kind: 'partition.append', ...this.#ref(), payload, options });
   }
@@ -448,11 +531,15 @@ class PartitionHandle implements StreamPartition {
     return this.#client.run({ kind: 'partition.offsetForTimestamp', ...this.#ref(), timestamp });
   }
 
-  waitFor(offset: number, timeoutMs: number): Promise<void> {
-    return this.#client.run({ kind: 'partition.wait', ...this.#ref(), offset, timeoutMs });
+  waitFor(offset: number, timeoutMs: number, committed = false): Promise<void> {
+    return this.#client.run({ kind: 'partition.wait', ...this.#ref(), offset, timeoutMs, committed });
   }
 
-  #bounds(): { startOffset: number; endOffset: number } {
+  abortedBetween(from: number, to: number): AbortedTransaction[] {
+    return this.#client.run({ kind: 'partition.aborted', ...this.#ref(), from, to });
+  }
+
+  #bounds(): { startOffset: number; endOffset: number; stableOffset: number; sizeBytes: number } {
     return this.#client.run({ kind: 'partition.bounds', ...this.#ref() });
   }
 

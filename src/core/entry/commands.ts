@@ -7,11 +7,14 @@
  */
 import type { AppendResult, LogEntry, ReadBuffers } from '../../storage/types.js';
 import type {
+  AbortedTransaction,
   CoreStats,
   GroupMembership,
   GroupOffset,
   GroupSummary,
   IdempotentAppend,
+  PartitionName,
+  PartitionProducer,
   ProducerBatch,
   ProducerInit,
   PublishInput,
@@ -20,6 +23,10 @@ import type {
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
+  StreamSettings,
+  TxnInit,
+  TxnResult,
+  TxnSummary,
   VerifyOptions,
 } from '../api.js';
 import type { RequestResult } from '../requests.js';
@@ -60,6 +67,13 @@ interface PartitionRef {
 
 interface GroupRef {
   readonly group: string;
+}
+
+/** A transactional producer's instance: its id, and the producer id and epoch it was given. */
+interface TxnRef {
+  readonly transactionalId: string;
+  readonly producerId: number;
+  readonly epoch: number;
 }
 
 /** kind → { in: what the command carries; out: its result }. */
@@ -144,11 +158,18 @@ export interface CommandSpecs extends PolicyCommandSpecs {
     in: { name: string; attributes: Readonly<Record<string, string>> };
     out: Promise<StreamInfo>;
   };
+  /** Replaces retention and attributes together (Kafka AlterConfigs). */
+  'stream.configure': { in: { name: string; settings: StreamSettings }; out: Promise<StreamInfo> };
   'stream.delete': { in: { name: string }; out: Promise<void> };
   'stream.addPartitions': { in: { name: string; total: number }; out: Promise<StreamInfo> };
   'stream.describe': { in: { name: string }; out: StreamInfo | undefined };
   'stream.list': { in: object; out: StreamInfo[] };
-  'partition.bounds': { in: PartitionRef; out: { startOffset: number; endOffset: number } };
+  'partition.bounds': {
+    in: PartitionRef;
+    out: { startOffset: number; endOffset: number; stableOffset: number; sizeBytes: number };
+  };
+  /** Readers no longer see what lies below `before` (Kafka DeleteRecords); answers the new start. */
+  'partition.deleteRecords': { in: PartitionRef & { before: number }; out: Promise<number> };
   'partition.append': {
     in: PartitionRef & { payload: Uint8Array; options: StreamAppendOptions };
     out: AppendResult;
@@ -158,8 +179,18 @@ export interface CommandSpecs extends PolicyCommandSpecs {
     out: LogEntry[];
   };
   'partition.offsetForTimestamp': { in: PartitionRef & { timestamp: number }; out: number };
-  /** Resolves when the partition grows past `offset` or after `timeoutMs` (Fetch long-poll). */
-  'partition.wait': { in: PartitionRef & { offset: number; timeoutMs: number }; out: Promise<void> };
+  /**
+   * Resolves when the partition grows past `offset` (with `committed`, when its stable offset does)
+   * or after `timeoutMs` (Fetch long-poll).
+   */
+  'partition.wait': {
+    in: PartitionRef & { offset: number; timeoutMs: number; committed?: boolean };
+    out: Promise<void>;
+  };
+  /** Transactions aborted with data in [from, to) (Kafka Fetch's aborted list under read_committed). */
+  'partition.aborted': { in: PartitionRef & { from: number; to: number }; out: AbortedTransaction[] };
+  /** Producers that wrote to the partition lately, with any transaction they hold open there. */
+  'partition.producers': { in: PartitionRef; out: PartitionProducer[] };
 
   // ---- consumer-group offsets
   'offsets.commit': { in: GroupRef & PartitionRef & { offset: GroupOffset }; out: Promise<void> };
@@ -169,6 +200,10 @@ export interface CommandSpecs extends PolicyCommandSpecs {
     out: Array<{ stream: string; partition: number; offset: GroupOffset }>;
   };
   'offsets.deleteGroup': { in: GroupRef; out: Promise<void> };
+  /** Some partitions' offsets of the group (Kafka OffsetDelete). */
+  'offsets.delete': { in: GroupRef & { partitions: readonly PartitionName[] }; out: Promise<void> };
+  /** Whether an open transaction will commit an offset of the group's partition (KIP-447). */
+  'offsets.pending': { in: GroupRef & PartitionRef; out: boolean };
 
   // ---- consumer groups as objects: offsets (above) and the coordinator's membership record
   'group.list': { in: object; out: GroupSummary[] };
@@ -184,6 +219,24 @@ export interface CommandSpecs extends PolicyCommandSpecs {
     in: PartitionRef & { batch: ProducerBatch; payload: Uint8Array; options: StreamAppendOptions };
     out: IdempotentAppend;
   };
+
+  // ---- transactional producers (Kafka KIP-98 / KIP-447): the coordinator's state, per vhost
+  /** A producer id and epoch for the transactional id; a newer instance fences older ones. */
+  'transaction.init': {
+    in: { transactionalId: string; timeoutMs: number; producerId: number; epoch: number };
+    out: Promise<TxnInit>;
+  };
+  'transaction.addPartitions': { in: TxnRef & { partitions: PartitionRef[] }; out: Promise<TxnResult> };
+  'transaction.addGroup': { in: TxnRef & GroupRef; out: Promise<TxnResult> };
+  /** Offsets the group gets when the transaction commits. */
+  'transaction.commitOffsets': {
+    in: TxnRef & GroupRef & { offsets: Array<PartitionRef & { offset: GroupOffset }> };
+    out: Promise<TxnResult>;
+  };
+  /** Commits or aborts: markers on every partition of the transaction, then its offsets. */
+  'transaction.end': { in: TxnRef & { commit: boolean }; out: Promise<TxnResult> };
+  'transaction.describe': { in: { transactionalId: string }; out: TxnSummary | undefined };
+  'transaction.list': { in: object; out: TxnSummary[] };
 
   // ---- retained messages, one per routing key
   'retained.set': { in: { message: RetainedMessage }; out: Promise<void> };
@@ -261,7 +314,12 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'stream.list',
   'partition.bounds',
   'partition.offsetForTimestamp',
+  'partition.aborted',
+  'partition.producers',
   'offsets.fetch',
+  'offsets.pending',
+  'transaction.describe',
+  'transaction.list',
   'offsets.list',
   'group.list',
   'group.membership',

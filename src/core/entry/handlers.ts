@@ -14,6 +14,7 @@ import type { ProducerRegistry } from '../producers.js';
 import { isReplyAddress, type RequestResult, type Requests } from '../requests.js';
 import type { RetainedSet } from '../retained.js';
 import type { Session, SessionManager } from '../sessions.js';
+import type { TransactionalProducers } from '../transactions.js';
 import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import type { CallerContext } from './context.js';
@@ -30,6 +31,7 @@ export interface HandlerHost {
   groups(vhost: string): ConsumerGroups;
   retained(vhost: string): RetainedSet;
   producers(vhost: string): ProducerRegistry;
+  transactions(vhost: string): TransactionalProducers;
   vhostNames(): string[];
   addVhost(name: string): Promise<void>;
   deleteVhost(name: string): Promise<void>;
@@ -188,14 +190,18 @@ const streams = {
     return host.vhost(ctx.vhost).createStream(name, options);
   },
   'stream.setAttributes': (host, ctx, c) => host.vhost(ctx.vhost).setStreamAttributes(c.name, c.attributes),
+  'stream.configure': (host, ctx, c) => host.vhost(ctx.vhost).configureStream(c.name, c.settings),
   'stream.delete': (host, ctx, c) => host.vhost(ctx.vhost).deleteStream(c.name),
   'stream.addPartitions': (host, ctx, c) => host.vhost(ctx.vhost).addPartitions(c.name, c.total),
   'stream.describe': (host, ctx, c) => host.vhost(ctx.vhost).stream(c.name),
   'stream.list': (host, ctx) => host.vhost(ctx.vhost).streams(),
   'partition.bounds': (host, ctx, c) => {
     const partition = host.vhost(ctx.vhost).partition(c.stream, c.partition);
-    return { startOffset: partition.startOffset, endOffset: partition.endOffset };
+    const { startOffset, endOffset, stableOffset, sizeBytes } = partition;
+    return { startOffset, endOffset, stableOffset, sizeBytes };
   },
+  'partition.deleteRecords': (host, ctx, c) =>
+    host.vhost(ctx.vhost).deleteRecords(c.stream, c.partition, c.before),
   'partition.append': (host, ctx, c) =>
     host.vhost(ctx.vhost).partition(c.stream, c.partition).append(c.payload, c.options),
   'partition.read': (host, ctx, c) => {
@@ -205,12 +211,30 @@ const streams = {
   'partition.offsetForTimestamp': (host, ctx, c) =>
     host.vhost(ctx.vhost).partition(c.stream, c.partition).offsetForTimestamp(c.timestamp),
   'partition.wait': (host, ctx, c) =>
-    host.vhost(ctx.vhost).partition(c.stream, c.partition).waitFor(c.offset, c.timeoutMs),
+    host.vhost(ctx.vhost).partition(c.stream, c.partition).waitFor(c.offset, c.timeoutMs, c.committed),
+  'partition.aborted': (host, ctx, c) =>
+    host.vhost(ctx.vhost).partition(c.stream, c.partition).abortedBetween(c.from, c.to),
+  'partition.producers': (host, ctx, c) => {
+    host.vhost(ctx.vhost).partition(c.stream, c.partition);
+    const txns = host.transactions(ctx.vhost);
+    return host
+      .producers(ctx.vhost)
+      .onPartition(c.stream, c.partition)
+      .map(({ producerId, epoch, lastSeq }) => ({
+        producerId,
+        epoch,
+        lastSequence: lastSeq,
+        transactionStartOffset: txns.openSince(producerId, c.stream, c.partition),
+      }));
+  },
   'offsets.commit': (host, ctx, c) =>
     host.vhost(ctx.vhost).commitOffset(c.group, c.stream, c.partition, c.offset),
   'offsets.fetch': (host, ctx, c) => host.vhost(ctx.vhost).fetchOffset(c.group, c.stream, c.partition),
   'offsets.list': (host, ctx, c) => host.vhost(ctx.vhost).groupOffsets(c.group),
   'offsets.deleteGroup': (host, ctx, c) => host.vhost(ctx.vhost).deleteGroupOffsets(c.group),
+  'offsets.delete': (host, ctx, c) => host.vhost(ctx.vhost).deletePartitionOffsets(c.group, c.partitions),
+  'offsets.pending': (host, ctx, c) =>
+    host.transactions(ctx.vhost).pendingOffset(c.group, c.stream, c.partition),
   'producer.append': (host, ctx, c) =>
     host.vhost(ctx.vhost).appendIdempotent(c.stream, c.partition, c.batch, c.payload, c.options),
 } satisfies Partial<Handlers>;
@@ -221,6 +245,18 @@ const objects = {
   'group.saveMembership': (host, ctx, c) => host.groups(ctx.vhost).saveMembership(c.group, c.membership),
   'group.delete': (host, ctx, c) => host.groups(ctx.vhost).delete(c.group),
   'producer.init': (host, ctx, c) => host.producers(ctx.vhost).init(c.producerId, c.epoch),
+  'transaction.init': (host, ctx, c) =>
+    host.transactions(ctx.vhost).init(c.transactionalId, c.timeoutMs, c.producerId, c.epoch),
+  'transaction.addPartitions': (host, ctx, c) =>
+    host.transactions(ctx.vhost).addPartitions(c.transactionalId, c.producerId, c.epoch, c.partitions),
+  'transaction.addGroup': (host, ctx, c) =>
+    host.transactions(ctx.vhost).addGroup(c.transactionalId, c.producerId, c.epoch, c.group),
+  'transaction.commitOffsets': (host, ctx, c) =>
+    host.transactions(ctx.vhost).commitOffsets(c.transactionalId, c.producerId, c.epoch, c.group, c.offsets),
+  'transaction.end': (host, ctx, c) =>
+    host.transactions(ctx.vhost).end(c.transactionalId, c.producerId, c.epoch, c.commit),
+  'transaction.describe': (host, ctx, c) => host.transactions(ctx.vhost).describe(c.transactionalId),
+  'transaction.list': (host, ctx) => host.transactions(ctx.vhost).list(),
   'retained.set': (host, ctx, c) => host.retained(ctx.vhost).set(c.message),
   'retained.clear': (host, ctx, c) => host.retained(ctx.vhost).clear(c.key),
   'retained.match': (host, ctx, c) => host.retained(ctx.vhost).match(c.pattern),

@@ -1,12 +1,15 @@
 /**
  * Entry formats: how the payload of a stream entry turns into core messages. Core knows only its own
- * `entryFormat.message`; protocol adapters that store other shapes (Kafka stores record batches whole)
- * register a converter at start-up, so core never learns their layout.
+ * formats (`entryFormat`); protocol adapters that store other shapes (Kafka stores record batches
+ * whole) register a converter at start-up, so core never learns their layout. A converter may also
+ * say which producer wrote an entry and whether inside a transaction, so readers of committed data
+ * can leave out what an aborted transaction wrote.
  */
 import { assert } from '../../shared/assert.js';
 import type { LogEntry } from '../../storage/types.js';
 import { decodeMessage, entryFormat } from '../message-codec.js';
 import type { Message } from '../types.js';
+import { decodeTxnMarker, type EntryProducer } from './markers.js';
 
 export interface OffsetMessage {
   readonly offset: number;
@@ -14,18 +17,29 @@ export interface OffsetMessage {
 }
 
 export type EntryConverter = (entry: LogEntry) => OffsetMessage[];
+/** Which producer wrote an entry; undefined when none said (a plain append). */
+export type EntryProducerOf = (entry: LogEntry) => EntryProducer | undefined;
 
-const converters = new Map<number, EntryConverter>();
+interface Registered {
+  readonly toMessages: EntryConverter;
+  readonly producerOf?: EntryProducerOf;
+}
+
+const converters = new Map<number, Registered>();
 
 /**
  * Teach core to read entries of `format`. A converter returns the messages of one entry with their
  * offsets (within `entry.offset` … `entry.offset + entry.count - 1`); it may throw on a malformed
  * payload, and readers then skip the entry. Registering a format again replaces its converter.
  */
-export function registerEntryFormat(format: number, toMessages: EntryConverter): void {
+export function registerEntryFormat(
+  format: number,
+  toMessages: EntryConverter,
+  producerOf?: EntryProducerOf,
+): void {
   assert(Number.isInteger(format) && format >= 0 && format <= 255, 'entry format is a byte');
-  assert(format !== entryFormat.message, 'the core message format is built in');
-  converters.set(format, toMessages);
+  assert(!Object.values(entryFormat).includes(format as never), 'core formats are built in');
+  converters.set(format, producerOf === undefined ? { toMessages } : { toMessages, producerOf });
 }
 
 /** Removes a converter; for tests and for adapters that unload. */
@@ -37,13 +51,40 @@ function messageEntry(entry: LogEntry): OffsetMessage[] {
   return [{ offset: entry.offset, message: decodeMessage(entry.payload).message }];
 }
 
+const none = (): OffsetMessage[] => [];
+
+function converterOf(format: number): EntryConverter | undefined {
+  switch (format) {
+    case entryFormat.message:
+      return messageEntry;
+    case entryFormat.txnMarker:
+    case entryFormat.withheld:
+      return none;
+    default:
+      return converters.get(format)?.toMessages;
+  }
+}
+
 /**
  * The messages of one entry, or undefined when no converter knows its format. Offsets outside the
  * entry are dropped, so a faulty converter cannot move a reader backwards or past the entry.
  */
 export function entryMessages(entry: LogEntry): OffsetMessage[] | undefined {
-  const convert = entry.format === entryFormat.message ? messageEntry : converters.get(entry.format);
+  const convert = converterOf(entry.format);
   if (convert === undefined) return undefined;
   const end = entry.offset + entry.count;
   return convert(entry).filter((item) => item.offset >= entry.offset && item.offset < end);
+}
+
+/** Who wrote the entry, when its format tells; a converter that throws tells nothing. */
+export function entryProducer(entry: LogEntry): EntryProducer | undefined {
+  if (entry.format === entryFormat.txnMarker) {
+    const { producerId } = decodeTxnMarker(entry.payload);
+    return { producerId, transactional: true };
+  }
+  try {
+    return converters.get(entry.format)?.producerOf?.(entry);
+  } catch {
+    return undefined;
+  }
 }

@@ -7,14 +7,20 @@
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { AppendResult, Log, LogEntry } from '../../storage/types.js';
-import type { StreamPartition, StreamReadOptions } from '../api.js';
+import type { AbortedTransaction, StreamPartition, StreamReadOptions } from '../api.js';
 import type { Executor, Timer } from '../exec/executor.js';
+import { entryFormat } from '../message-codec.js';
+import { entryProducer } from './formats.js';
+
+const noBytes = new Uint8Array(0);
 
 /** Long-polls parked on one partition at a time; Kafka fetch sessions are far fewer in practice. */
 export const partitionWaitersMax = 10_000;
 
 interface Waiter {
   readonly offset: number;
+  /** Waits for the stable offset to pass `offset`, not the end. */
+  readonly committed: boolean;
   readonly resolve: () => void;
   readonly timer: Timer;
 }
@@ -28,6 +34,15 @@ export class Partition implements StreamPartition {
   #watched: Promise<void> | undefined;
   readonly #waiters = new Set<Waiter>();
   readonly #appendListeners = new Set<() => void>();
+  /** Producers with a transaction open here → the lowest offset it may have written (KIP-98). */
+  readonly #open = new Map<number, number>();
+  /** Aborted transactions by producer, oldest first: [first offset, marker offset]. */
+  readonly #aborted = new Map<number, Array<readonly [number, number]>>();
+  /**
+   * The first offset readers may see after a deletion of records (Kafka's log start offset): storage
+   * drops only whole segments, so what lies between its start and this is stored but never read.
+   */
+  #floor = 0;
   #closed = false;
 
   constructor(stream: string, index: number, log: Log, exec: Executor) {
@@ -63,11 +78,84 @@ export class Partition implements StreamPartition {
   }
 
   get startOffset(): number {
-    return this.log.startOffset;
+    return Math.max(this.log.startOffset, this.#floor);
+  }
+
+  /** Bytes the partition's log holds (Kafka DescribeLogDirs). */
+  get sizeBytes(): number {
+    return this.log.sizeBytes;
+  }
+
+  /**
+   * Nothing below `offset` is read any more (Kafka DeleteRecords); storage frees the segments wholly
+   * below it. The caller has made the new start durable and checked it lies within the log.
+   */
+  deleteBefore(offset: number): void {
+    assert(Number.isSafeInteger(offset) && offset >= 0, 'a start offset is a non-negative integer');
+    if (offset <= this.#floor) return;
+    this.#floor = offset;
+    this.log.truncateBefore(offset);
+    this.trimAborted(offset);
   }
 
   get endOffset(): number {
     return this.log.endOffset;
+  }
+
+  /**
+   * The last stable offset: below it no transaction is still open, so readers of committed data read
+   * up to here (Kafka's LSO). The end of the log when no transaction is open.
+   */
+  get stableOffset(): number {
+    let stable = this.log.endOffset;
+    for (const first of this.#open.values()) stable = Math.min(stable, first);
+    return stable;
+  }
+
+  /** A producer's transaction is open here; what it writes from `firstOffset` on is not yet stable. */
+  beginTransaction(producerId: number, firstOffset: number): void {
+    const known = this.#open.get(producerId);
+    this.#open.set(producerId, known === undefined ? firstOffset : Math.min(known, firstOffset));
+  }
+
+  /** The producer's transaction ended with its marker at `markerOffset`; aborted, its entries are withheld. */
+  endTransaction(producerId: number, aborted: boolean, markerOffset: number): void {
+    const first = this.#open.get(producerId);
+    this.#open.delete(producerId);
+    if (aborted && first !== undefined) this.addAborted(producerId, first, markerOffset);
+    this.#wake();
+  }
+
+  /** An aborted transaction as the transaction log remembers it (at start, and when one ends). */
+  addAborted(producerId: number, firstOffset: number, markerOffset: number): void {
+    const ranges = this.#aborted.get(producerId) ?? [];
+    ranges.push([firstOffset, markerOffset]);
+    this.#aborted.set(producerId, ranges);
+  }
+
+  /** Forgets aborted transactions whose marker lies below `offset` (retention removed them). */
+  trimAborted(offset: number): void {
+    for (const [producerId, ranges] of this.#aborted) {
+      const kept = ranges.filter(([, marker]) => marker >= offset);
+      if (kept.length === 0) this.#aborted.delete(producerId);
+      else this.#aborted.set(producerId, kept);
+    }
+  }
+
+  /** Aborted transactions with data in [from, to), by first offset (Kafka Fetch's aborted list). */
+  abortedBetween(from: number, to: number): AbortedTransaction[] {
+    const out: AbortedTransaction[] = [];
+    for (const [producerId, ranges] of this.#aborted) {
+      for (const [first, marker] of ranges) {
+        if (marker >= from && first < to) out.push({ producerId, firstOffset: first });
+      }
+    }
+    return out.sort((a, b) => a.firstOffset - b.firstOffset);
+  }
+
+  #isAborted(producerId: number, offset: number): boolean {
+    const ranges = this.#aborted.get(producerId);
+    return ranges?.some(([first, marker]) => offset >= first && offset < marker) === true;
   }
 
   append(
@@ -103,16 +191,39 @@ export class Partition implements StreamPartition {
 
   read(offset: number, options?: StreamReadOptions): LogEntry[] {
     this.#checkOpen();
-    return this.log.read(offset, options);
+    const entries = this.log.read(Math.max(offset, this.#floor), options);
+    return options?.committed === true ? this.#committedOnly(entries) : entries;
+  }
+
+  /**
+   * What a reader of committed data may see: nothing at or past the stable offset, and in place of a
+   * transaction marker or an entry of an aborted transaction a `withheld` entry of the same offsets,
+   * so readers move past it without seeing it.
+   */
+  #committedOnly(entries: LogEntry[]): LogEntry[] {
+    const stable = this.stableOffset;
+    const out: LogEntry[] = [];
+    for (const entry of entries) {
+      if (entry.offset >= stable) break;
+      out.push(this.#hidden(entry) ? { ...entry, format: entryFormat.withheld, payload: noBytes } : entry);
+    }
+    return out;
+  }
+
+  #hidden(entry: LogEntry): boolean {
+    if (entry.format === entryFormat.txnMarker) return true;
+    if (this.#aborted.size === 0) return false;
+    const producer = entryProducer(entry);
+    return producer?.transactional === true && this.#isAborted(producer.producerId, entry.offset);
   }
 
   offsetForTimestamp(timestamp: number): number {
     this.#checkOpen();
-    return this.log.offsetForTimestamp(timestamp);
+    return Math.max(this.log.offsetForTimestamp(timestamp), this.#floor);
   }
 
-  waitFor(offset: number, timeoutMs: number): Promise<void> {
-    if (this.#closed || this.failed || this.log.endOffset > offset || timeoutMs <= 0)
+  waitFor(offset: number, timeoutMs: number, committed = false): Promise<void> {
+    if (this.#closed || this.failed || this.#reached(offset, committed) || timeoutMs <= 0)
       return Promise.resolve();
     if (this.#waiters.size >= partitionWaitersMax) {
       const message = `Partition ${this.index} of stream '${this.stream}' has ${partitionWaitersMax} waiting readers`;
@@ -121,6 +232,7 @@ export class Partition implements StreamPartition {
     return new Promise((resolve) => {
       const waiter: Waiter = {
         offset,
+        committed,
         resolve,
         timer: this.#exec.after(timeoutMs, () => this.#release(waiter)),
       };
@@ -145,10 +257,13 @@ export class Partition implements StreamPartition {
     return this.#closed;
   }
 
+  #reached(offset: number, committed: boolean): boolean {
+    return (committed ? this.stableOffset : this.log.endOffset) > offset;
+  }
+
   #wake(): void {
-    const end = this.log.endOffset;
     for (const waiter of [...this.#waiters]) {
-      if (end > waiter.offset) this.#release(waiter);
+      if (this.#reached(waiter.offset, waiter.committed)) this.#release(waiter);
     }
     for (const listener of [...this.#appendListeners]) listener();
   }

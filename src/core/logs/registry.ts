@@ -5,7 +5,7 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
-import type { Clock, CoreLimits, StreamCreateOptions, StreamInfo } from '../api.js';
+import type { Clock, CoreLimits, StreamCreateOptions, StreamInfo, StreamSettings } from '../api.js';
 import type { StreamDefinitions } from '../definitions.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
@@ -29,6 +29,8 @@ interface StreamDeps {
   definitions: StreamDefinitions;
   /** A stream was deleted: what other objects keep for it (group offsets, producer sequences) goes. */
   streamDeleted?: (name: string) => Promise<void>;
+  /** Retention moved a partition's start: what is remembered of removed offsets may go. */
+  startMoved?: (stream: string, partition: number, startOffset: number) => void;
 }
 
 interface StreamState {
@@ -146,6 +148,17 @@ class Streams implements StreamRegistry {
     });
   }
 
+  configure(name: string, settings: StreamSettings): Promise<StreamInfo> {
+    return this.#run(async () => {
+      const state = this.#require(name);
+      this.#checkOptions({ partitions: state.info.partitions, ...settings });
+      const info = makeInfo(name, state.info.partitions, settings);
+      await this.#deps.definitions.putStream(this.#deps.vhost, info);
+      state.info = info;
+      return info;
+    });
+  }
+
   get(name: string): StreamInfo | undefined {
     return this.#streams.get(name)?.info;
   }
@@ -200,7 +213,12 @@ class Streams implements StreamRegistry {
       if (options.bytesMax === undefined && options.ageMsMax === undefined) continue;
       for (const partition of partitions) {
         try {
-          partition.log.applyRetention(options, now);
+          const before = partition.log.startOffset;
+          const start = partition.log.applyRetention(options, now);
+          if (start > before) {
+            partition.trimAborted(start);
+            this.#deps.startMoved?.(info.name, partition.index, start);
+          }
         } catch {
           // A failing disk must not stop retention of the other partitions; the next tick retries.
         }

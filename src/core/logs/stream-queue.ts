@@ -249,7 +249,8 @@ export class StreamQueue implements QueueEngine {
   /** The consumer's next message; undefined at the end of the log, 'later' after too many empty reads. */
   #nextMessage(consumer: StreamConsumer): OffsetMessage | 'later' | undefined {
     for (let reads = 0; consumer.pending.length === 0; reads++) {
-      if (consumer.readOffset >= this.#partition.endOffset) return undefined;
+      // Nothing past the stable offset: an open transaction's entries may yet be aborted.
+      if (consumer.readOffset >= this.#partition.stableOffset) return undefined;
       if (reads >= emptyReadsPerTurnMax) return 'later';
       const before = consumer.readOffset;
       this.#readInto(consumer);
@@ -264,6 +265,7 @@ export class StreamQueue implements QueueEngine {
     const entries = this.#partition.read(consumer.readOffset, {
       maxEntries: Math.min(readEntriesMax, Math.max(1, consumer.creditLeft())),
       maxBytes: readBytesMax,
+      committed: true,
     });
     if (entries.length === 0) {
       // Nothing readable below the end: retention raced us; resume at the new start.

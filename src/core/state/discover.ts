@@ -11,6 +11,7 @@ import { producerMachine } from './producer-entries.js';
 import { retainedMachine } from './retained-entries.js';
 import { sessionMachine } from './session-entries.js';
 import { describe, type OpenedLog, openReplayed, type StateMachine } from './state-log.js';
+import { txnMachine } from './txn-entries.js';
 
 /** How the logs of each prefix are read. */
 export const stateMachines = {
@@ -18,6 +19,7 @@ export const stateMachines = {
   session: sessionMachine,
   retained: retainedMachine,
   producers: producerMachine,
+  transactions: txnMachine,
 } as const;
 
 type Machines = typeof stateMachines;

@@ -29,6 +29,8 @@ export type GroupEntry =
   | { readonly type: 'offsets.clear' }
   /** The stream was deleted: its offsets go. */
   | { readonly type: 'offsets.dropStream'; readonly stream: string }
+  /** One partition's offset goes (Kafka OffsetDelete, KIP-496). */
+  | { readonly type: 'offset.delete'; readonly stream: string; readonly partition: number }
   | { readonly type: 'membership.put'; readonly membership: GroupMembership }
   | { readonly type: 'membership.clear' };
 
@@ -51,6 +53,9 @@ function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
       break;
     case 'offsets.clear':
       state.offsets.clear();
+      break;
+    case 'offset.delete':
+      state.offsets.delete(offsetKey(entry.stream, entry.partition));
       break;
     case 'offsets.dropStream':
       for (const [key, row] of state.offsets) if (row.stream === entry.stream) state.offsets.delete(key);
@@ -149,6 +154,8 @@ function encodeGroup(entry: GroupEntry): Json {
       };
     case 'offsets.dropStream':
       return { t: entry.type, stream: entry.stream };
+    case 'offset.delete':
+      return { t: entry.type, stream: entry.stream, partition: entry.partition };
     case 'membership.put':
       return { t: entry.type, membership: membershipToJson(entry.membership) };
     case 'offsets.clear':
@@ -165,6 +172,8 @@ function decodeGroup(json: unknown): GroupEntry {
       return { type, stream: f.str('stream'), partition: f.int('partition'), offset: offsetFromJson(f) };
     case 'offsets.dropStream':
       return { type, stream: f.str('stream') };
+    case 'offset.delete':
+      return { type, stream: f.str('stream'), partition: f.int('partition') };
     case 'membership.put':
       return { type, membership: membershipFromJson(f.fields('membership')) };
     case 'offsets.clear':

@@ -11,7 +11,7 @@ import { escapeLogNamePart, logNameCharsMax } from '../log-names.js';
 export const definitionsLogName = 'defs';
 
 /** Prefixes of the logs of objects found by listing: per vhost, or per vhost and name. */
-export const statePrefixes = ['group', 'session', 'retained', 'producers'] as const;
+export const statePrefixes = ['group', 'session', 'retained', 'producers', 'transactions'] as const;
 export type StatePrefix = (typeof statePrefixes)[number];
 
 /**
@@ -29,7 +29,7 @@ export function stateLogName(prefix: StatePrefix, vhost: string, name?: string):
 }
 
 /** Kinds with one object per vhost: their logs are named by the vhost alone. */
-const perVhost: ReadonlySet<StatePrefix> = new Set(['retained', 'producers']);
+const perVhost: ReadonlySet<StatePrefix> = new Set(['retained', 'producers', 'transactions']);
 
 /** The log name of the object an identity names. */
 export function stateLogNameOf(prefix: StatePrefix, identity: { vhost: string; name: string }): string {

@@ -15,12 +15,14 @@ import type {
   DeleteQueueOptions,
   GroupOffset,
   IdempotentAppend,
+  PartitionName,
   ProducerBatch,
   PublishInput,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
   StreamPartition,
+  StreamSettings,
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
@@ -31,6 +33,7 @@ import { reached, vhostQueuesRefused } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
 import type { BodyCache } from '../queues/body-cache.js';
 import { validateQueueOptions } from '../queues/options.js';
+import type { TransactionalProducers } from '../transactions.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -61,6 +64,8 @@ export interface VhostDeps {
   /** Consumer groups: committed offsets (checked against the streams here) and membership records. */
   readonly groups: ConsumerGroups;
   readonly producers: ProducerRegistry;
+  /** Transactional producers: a transactional batch is appended only inside its open transaction. */
+  readonly transactions: TransactionalProducers;
   /** The broker's message counters; the vhost counts deliveries, which no command triggers. */
   readonly meters: Meters;
   readonly supervisor: Supervisor;
@@ -464,6 +469,9 @@ export class Vhost implements VirtualHost {
   setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
     return this.#deps.streams.setAttributes(name, attributes);
   }
+  configureStream(name: string, settings: StreamSettings): Promise<StreamInfo> {
+    return this.#deps.streams.configure(name, settings);
+  }
 
   async deleteStream(name: string): Promise<void> {
     const state = this.#queues.get(name);
@@ -501,6 +509,11 @@ export class Vhost implements VirtualHost {
     const { producers } = this.#deps;
     const verdict = producers.check(stream, index, batch);
     if (verdict.kind !== 'append') return verdict;
+    if (
+      batch.transactional === true &&
+      !this.#deps.transactions.holds(batch.producerId, batch.epoch, stream, index)
+    )
+      return { kind: 'refused', reason: 'notInTransaction' };
     const appended = partition.append(payload, options);
     // Stored but not recorded (the registry's log failed): the producer hears of it through `durable`.
     let recorded: Promise<void>;
@@ -529,6 +542,20 @@ export class Vhost implements VirtualHost {
 
   deleteGroupOffsets(group: string): Promise<void> {
     return this.#deps.groups.deleteOffsets(group);
+  }
+
+  deletePartitionOffsets(group: string, partitions: readonly PartitionName[]): Promise<void> {
+    return this.#deps.groups.deletePartitionOffsets(group, partitions);
+  }
+
+  async deleteRecords(stream: string, index: number, before: number): Promise<number> {
+    const partition = this.#deps.streams.partition(stream, index);
+    if (!Number.isSafeInteger(before) || before < 0 || before > partition.endOffset) {
+      const message = `Offset ${before} is outside partition ${index} of stream '${stream}' (end ${partition.endOffset})`;
+      throw brokerError(ErrorCode.invalidArgument, message);
+    }
+    await this.#deps.transactions.deleteRecords(partition, before);
+    return partition.startOffset;
   }
 
   // ---- listing, stats, lifecycle ----

@@ -4,11 +4,10 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { Socket } from 'node:net';
-import type { AlarmKind, CoreBroker, CoreClient } from '../../core/api.js';
+import type { AlarmKind, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
-import type { IngressAccount, IngressBudget } from '../ingress.js';
-import type { Authenticator } from '../listener.js';
+import type { IngressAccount } from '../ingress.js';
 import { AmqpChannel } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
 import {
@@ -29,24 +28,15 @@ import {
 } from './codec/index.js';
 import { connectionError, toReply } from './errors.js';
 import { handleConnectionMethod, sendStart } from './methods/connection.js';
-import type { ReplyToRegistry } from './reply-to.js';
+import {
+  type ConnectionState,
+  type HandshakeConnection,
+  type ListenerShared,
+  tuneDefaults,
+} from './session.js';
 
 /** What every connection of one listener shares. */
-export interface ListenerShared {
-  readonly core: CoreBroker;
-  readonly auth: Authenticator;
-  readonly logger: Logger;
-  readonly version: string;
-  readonly replyTo: ReplyToRegistry;
-  /** Bodies larger than this are refused at the content header (RabbitMQ's max_message_size). */
-  readonly messageBytesMax: number;
-  readonly ingress: IngressBudget;
-  /** Time from accept to connection.open-ok (RabbitMQ's handshake_timeout). */
-  readonly handshakeTimeoutMs: number;
-}
 
-/** Server limits offered in connection.tune (RabbitMQ 3.x defaults). */
-export const tuneDefaults = { channelMax: 2047, frameMax: 131_072, heartbeatS: 60 } as const;
 /** How long a closing peer gets to answer connection.close before the socket is dropped. */
 const closeTimeoutMs = 3000;
 /**
@@ -77,17 +67,7 @@ const handshakeSlabBytes = 4096;
 const emptyInput = Buffer.alloc(0);
 const copyBytesMax = 16 * 1024;
 
-export type ConnectionState =
-  | 'header'
-  | 'start'
-  | 'secure'
-  | 'tune'
-  | 'open'
-  | 'opened'
-  | 'closing'
-  | 'closed';
-
-export class AmqpConnection {
+export class AmqpConnection implements HandshakeConnection {
   readonly id: string;
   readonly shared: ListenerShared;
   readonly socket: Socket;

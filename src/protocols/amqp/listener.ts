@@ -5,8 +5,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
-import { AmqpConnection, type ListenerShared } from './connection.js';
+import { AmqpConnection } from './connection.js';
 import { ReplyToRegistry } from './reply-to.js';
+import type { ListenerShared } from './session.js';
 
 /** Connections one listener accepts at once; more are refused at accept. */
 export const connectionsMax = 10_000;

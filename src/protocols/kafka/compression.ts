@@ -2,7 +2,8 @@
  * Decompression of record-batch payloads. Batches are stored compressed as received; the broker
  * only inflates one when it must read its records (another protocol consuming the topic). gzip comes
  * from node:zlib; snappy (raw and xerial-framed) and the LZ4 frame format are small enough to decode
- * here; zstd uses the optional `fzstd` package when it is installed.
+ * here; zstd uses the optional `fzstd` package when it is installed. Compression is in
+ * ./compressors.ts.
  */
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';

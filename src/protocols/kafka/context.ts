@@ -14,6 +14,10 @@ export interface KafkaOptions {
   autoCreateTopics: boolean;
   /** Partitions of an auto-created topic, and of CreateTopics asking for -1. */
   defaultPartitions: number;
+  /** The largest replication factor CreateTopics accepts; one node keeps one replica regardless. */
+  replicationFactorMax: number;
+  /** The log directory DescribeLogDirs names: the data folder, or `memory` when nothing is kept. */
+  logDir: string;
   /** The vhost whose streams are the Kafka topics. */
   vhost: string;
   /** Largest request frame accepted; larger ones close the connection. */
@@ -48,6 +52,8 @@ export interface KafkaOptions {
 export const kafkaOptionsDefault: KafkaOptions = {
   autoCreateTopics: true,
   defaultPartitions: 1,
+  replicationFactorMax: 1,
+  logDir: 'memory',
   vhost: '/',
   frameBytesMax: 100 * 1024 * 1024,
   handshakeFrameBytesMax: 64 * 1024,

@@ -6,6 +6,7 @@
  * core message format into single-record batches on the fly.
  */
 import { registerEntryFormat } from '../../core/logs/formats.js';
+import { decodeTxnMarker, type EntryProducer } from '../../core/logs/markers.js';
 import { decodeMessage, entryFormat } from '../../core/message-codec.js';
 import { type HeaderEntry, type HeaderValue, type Message, TypedNumber } from '../../core/types.js';
 import type { LogEntry } from '../../storage/types.js';
@@ -121,13 +122,45 @@ function messageEntryToBatch(entry: LogEntry): Uint8Array {
   });
 }
 
+/** Control record type of a transaction marker's key (Kafka's ControlRecordType). */
+const controlType = { abort: 0, commit: 1 } as const;
+
+/**
+ * Core's transaction marker as Kafka's control batch (KIP-98): transactional and control bits, the
+ * producer's id and epoch, one record whose key is {version 0, type} and whose value is
+ * {version 0, coordinator epoch}.
+ */
+function markerToControlBatch(entry: LogEntry): Uint8Array {
+  const marker = decodeTxnMarker(entry.payload);
+  const key = new Uint8Array(4);
+  new DataView(key.buffer).setInt16(2, marker.commit ? controlType.commit : controlType.abort);
+  const value = new Uint8Array(6);
+  return encodeRecordBatch({
+    baseOffset: BigInt(entry.offset),
+    baseTimestamp: BigInt(Math.trunc(entry.timestamp)),
+    attributes: BatchAttribute.transactional | BatchAttribute.control,
+    producerId: BigInt(marker.producerId),
+    producerEpoch: marker.epoch,
+    records: [{ key, value, headers: [] }],
+  });
+}
+
 /** The bytes Fetch returns for one stored entry, or null for formats Kafka cannot show. */
 export function entryAsBatch(entry: LogEntry): Uint8Array | null {
   if (entry.format === kafkaBatchFormat) return entry.payload;
   if (entry.format === entryFormat.message) return messageEntryToBatch(entry);
+  if (entry.format === entryFormat.txnMarker) return markerToControlBatch(entry);
   return null;
+}
+
+/** Who wrote a stored batch: its producer id, and whether inside a transaction (attribute bit 4). */
+function batchProducer(entry: LogEntry): EntryProducer | undefined {
+  const header = readBatchHeader(entry.payload);
+  if (header.producerId < 0n) return undefined;
+  const transactional = (header.attributes & BatchAttribute.transactional) !== 0;
+  return { producerId: Number(header.producerId), transactional };
 }
 
 // Registered on import so that a broker reading logs written by an earlier run can convert them
 // even before a Kafka client connects.
-registerEntryFormat(kafkaBatchFormat, kafkaEntryMessages);
+registerEntryFormat(kafkaBatchFormat, kafkaEntryMessages, batchProducer);

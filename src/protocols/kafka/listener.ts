@@ -4,6 +4,7 @@
  * default partitions, limits); the server registers `kafkaListener` with the defaults.
  */
 import { createServer, type Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { internalPrincipal } from '../../core/entry/context.js';
 import type { ListenerDefinition, RunningListener } from '../listener.js';
 import { KafkaConnection } from './connection.js';
@@ -29,6 +30,8 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         ...kafkaOptionsDefault,
         autoCreateTopics: config.kafkaAutoCreateTopics,
         defaultPartitions: config.kafkaDefaultPartitions,
+        replicationFactorMax: config.kafkaReplicationFactorMax,
+        logDir: config.storage === 'file' ? resolve(config.dataDir) : 'memory',
         groupInitialRebalanceDelayMs: config.kafkaGroupInitialRebalanceDelayMs,
         handshakeFrameBytesMax: config.handshakeBytesMax,
         handshakeTimeoutMs: config.handshakeTimeoutMs,

@@ -13,6 +13,8 @@ export interface BatchIdentity {
   readonly producerEpoch: number;
   readonly baseSequence: number;
   readonly recordsCount: number;
+  /** The batch's attributes: bit 4 says it belongs to a transaction. */
+  readonly attributes: number;
 }
 
 export type IdempotentResult =
@@ -25,7 +27,10 @@ const refusalCodes: Readonly<Record<ProducerRefusal, KafkaError>> = {
   staleEpoch: KafkaError.invalidProducerEpoch,
   outOfOrder: KafkaError.outOfOrderSequenceNumber,
   duplicateSequence: KafkaError.duplicateSequenceNumber,
+  notInTransaction: KafkaError.invalidTxnState,
 };
+
+const transactionalBit = 0x10;
 
 /** Core's ids are safe integers; a larger one was never handed out. */
 function coreId(producerId: bigint): number | undefined {
@@ -66,6 +71,7 @@ export class ProducerRegistry {
       epoch: identity.producerEpoch,
       baseSequence: identity.baseSequence,
       count: identity.recordsCount,
+      transactional: (identity.attributes & transactionalBit) !== 0,
     };
     const result = this.#core.appendIdempotent(topic, partition, batch, payload, options);
     return result.kind === 'refused' ? { kind: 'error', code: refusalCodes[result.reason] } : result;

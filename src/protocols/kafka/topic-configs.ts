@@ -11,7 +11,12 @@
  *   depends on can only hold the value Switchyard offers (compaction tuning while cleanup.policy is
  *   delete, compression levels while compression.type is producer, tiered-storage settings while
  *   remote.storage.enable is false, replication settings on a single replica).
- * - `refused`: Switchyard manages this itself (segments, indexes, flushing); any value is refused.
+ * - `produce`: kept per topic and applied to every Produce (handlers/produce.ts): the timestamp type and
+ *   its difference limits, compression.type (broker-side recompression) and its gzip level,
+ *   min.insync.replicas (acks=all needs that many replicas, and a single node has one).
+ * - `advisory`: accepted and kept as given, while Switchyard's storage sizes and rolls its segments
+ *   itself (segment.bytes, segment.ms): test suites and tools set them to speed up retention.
+ * - `refused`: Switchyard manages this itself (indexes, flushing); any value is refused.
  * A refused value answers INVALID_CONFIG naming the config, never a silent acceptance.
  */
 
@@ -30,8 +35,17 @@ export type ConfigCheck =
 export type Honour =
   | { readonly kind: 'retention'; readonly field: 'ageMsMax' | 'bytesMax' }
   | { readonly kind: 'batch' }
+  | {
+      readonly kind: 'produce';
+      /** Switchyard's default where it differs from Kafka's. */
+      readonly switchyardDefault?: string;
+      /** The values offered, when not every valid one is, and why. */
+      readonly offered?: { readonly values: readonly string[]; readonly why: string };
+    }
   | { readonly kind: 'fixed'; readonly value: string; readonly why: string }
   | { readonly kind: 'inert'; readonly why: string }
+  /** Accepted, kept and described; Switchyard's storage decides what the config would (segment rolling). */
+  | { readonly kind: 'advisory'; readonly why: string }
   | { readonly kind: 'refused'; readonly why: string };
 
 export interface TopicConfigDef {
@@ -52,7 +66,7 @@ const compaction: Honour = {
 };
 const compressionLevel: Honour = {
   kind: 'inert',
-  why: 'applies when the broker recompresses, and compression.type is producer',
+  why: "Switchyard's LZ4 compressor has one level, and it does not compress into zstd",
 };
 const tiered: Honour = {
   kind: 'inert',
@@ -60,8 +74,8 @@ const tiered: Honour = {
 };
 const replication: Honour = { kind: 'inert', why: 'a single node holds the only replica' };
 const segments: Honour = {
-  kind: 'refused',
-  why: 'Switchyard sizes and rolls its log segments itself (segmentBytesMax)',
+  kind: 'advisory',
+  why: 'Switchyard sizes and rolls its log segments itself (segmentBytesMax); retention and compaction act on them',
 };
 const flushing: Honour = { kind: 'refused', why: "the broker's fsync setting decides when data is flushed" };
 
@@ -83,7 +97,7 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     type: 'int',
     kafkaDefault: '-1',
     check: { kind: 'level', min: 1, max: 9, or: -1 },
-    honour: compressionLevel,
+    honour: { kind: 'produce' },
   },
   {
     name: 'compression.lz4.level',
@@ -98,9 +112,11 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     kafkaDefault: 'producer',
     check: { kind: 'oneOf', values: ['uncompressed', 'zstd', 'lz4', 'snappy', 'gzip', 'producer'] },
     honour: {
-      kind: 'fixed',
-      value: 'producer',
-      why: 'Switchyard keeps batches as the producer compressed them (no broker-side recompression yet)',
+      kind: 'produce',
+      offered: {
+        values: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4'],
+        why: 'Switchyard has no zstd compressor, so it cannot recompress batches into zstd',
+      },
     },
   },
   {
@@ -178,25 +194,22 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     type: 'long',
     kafkaDefault: '3600000',
     check: atLeast(0),
-    honour: { kind: 'fixed', value: longMax, why: 'Switchyard does not refuse records by timestamp' },
+    // Unbounded unless the topic sets it: Switchyard refused no timestamp before this existed.
+    honour: { kind: 'produce', switchyardDefault: longMax },
   },
   {
     name: 'message.timestamp.before.max.ms',
     type: 'long',
     kafkaDefault: longMax,
     check: atLeast(0),
-    honour: { kind: 'fixed', value: longMax, why: 'Switchyard does not refuse records by timestamp' },
+    honour: { kind: 'produce' },
   },
   {
     name: 'message.timestamp.type',
     type: 'string',
     kafkaDefault: 'CreateTime',
     check: { kind: 'oneOf', values: ['CreateTime', 'LogAppendTime'] },
-    honour: {
-      kind: 'fixed',
-      value: 'CreateTime',
-      why: 'Switchyard keeps the producer timestamps (no LogAppendTime yet)',
-    },
+    honour: { kind: 'produce' },
   },
   {
     name: 'min.cleanable.dirty.ratio',
@@ -211,7 +224,7 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     type: 'int',
     kafkaDefault: '1',
     check: atLeast(1),
-    honour: { kind: 'fixed', value: '1', why: 'a single node holds the only replica' },
+    honour: { kind: 'produce' },
   },
   {
     name: 'preallocate',
@@ -257,6 +270,35 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     honour: replication,
   },
 ];
+
+/**
+ * The broker config behind each topic config (Kafka's ServerTopicConfigSynonyms), named as the
+ * default's synonym in DescribeConfigs; a topic config not listed is its own broker config.
+ */
+export const brokerSynonyms: ReadonlyMap<string, string> = new Map([
+  ['cleanup.policy', 'log.cleanup.policy'],
+  ['delete.retention.ms', 'log.cleaner.delete.retention.ms'],
+  ['file.delete.delay.ms', 'log.segment.delete.delay.ms'],
+  ['flush.messages', 'log.flush.interval.messages'],
+  ['flush.ms', 'log.flush.interval.ms'],
+  ['index.interval.bytes', 'log.index.interval.bytes'],
+  ['local.retention.bytes', 'log.local.retention.bytes'],
+  ['local.retention.ms', 'log.local.retention.ms'],
+  ['max.compaction.lag.ms', 'log.cleaner.max.compaction.lag.ms'],
+  ['max.message.bytes', 'message.max.bytes'],
+  ['message.timestamp.after.max.ms', 'log.message.timestamp.after.max.ms'],
+  ['message.timestamp.before.max.ms', 'log.message.timestamp.before.max.ms'],
+  ['message.timestamp.type', 'log.message.timestamp.type'],
+  ['min.cleanable.dirty.ratio', 'log.cleaner.min.cleanable.ratio'],
+  ['min.compaction.lag.ms', 'log.cleaner.min.compaction.lag.ms'],
+  ['preallocate', 'log.preallocate'],
+  ['retention.bytes', 'log.retention.bytes'],
+  ['retention.ms', 'log.retention.ms'],
+  ['segment.bytes', 'log.segment.bytes'],
+  ['segment.index.bytes', 'log.index.size.max.bytes'],
+  ['segment.jitter.ms', 'log.roll.jitter.ms'],
+  ['segment.ms', 'log.roll.ms'],
+]);
 
 export const topicConfigByName: ReadonlyMap<string, TopicConfigDef> = new Map(
   topicConfigDefs.map((d) => [d.name, d]),

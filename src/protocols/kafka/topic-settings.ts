@@ -6,6 +6,7 @@
  */
 import type { CoreClient, StreamInfo } from '../../core/api.js';
 import {
+  brokerSynonyms,
   type ConfigCheck,
   type TopicConfigDef,
   topicConfigByName,
@@ -116,7 +117,10 @@ function unhonoured(def: TopicConfigDef, value: string, batchBytesMax: number): 
       return `Switchyard accepts record batches of at most ${batchBytesMax} bytes`;
     case 'fixed':
       return value === h.value ? undefined : h.why;
+    case 'produce':
+      return h.offered === undefined || h.offered.values.includes(value) ? undefined : h.offered.why;
     case 'inert':
+    case 'advisory':
       return undefined;
     case 'refused':
       return `Switchyard does not offer ${def.name} per topic: ${h.why}`;
@@ -178,6 +182,12 @@ export const ConfigSource = { topic: 1, defaultConfig: 5 } as const;
 /** Kafka's DescribeConfigs v3 config types. */
 const configTypeCode = { boolean: 1, string: 2, int: 3, long: 5, double: 6, list: 7 } as const;
 
+export interface ConfigSynonym {
+  readonly name: string;
+  readonly value: string;
+  readonly source: number;
+}
+
 export interface DescribedConfig {
   readonly name: string;
   readonly value: string;
@@ -186,6 +196,9 @@ export interface DescribedConfig {
   readonly configSource: number;
   readonly isSensitive: boolean;
   readonly configType: number;
+  /** The topic's own value (when set) then the default's, under its broker config name (KIP-226). */
+  readonly synonyms: ConfigSynonym[];
+  readonly documentation: string | null;
 }
 
 /** The value Switchyard applies for `def` on this topic, and whether the topic set it. */
@@ -203,8 +216,39 @@ function effective(
   }
   const given = kept[def.name];
   if (given !== undefined) return { value: given, set: true };
-  if (h.kind === 'batch') return { value: String(batchBytesMax), set: false };
-  return { value: h.kind === 'fixed' ? h.value : def.kafkaDefault, set: false };
+  return { value: defaultOf(def, batchBytesMax), set: false };
+}
+
+/** What applies to a topic that does not set `def`. */
+function defaultOf(def: TopicConfigDef, batchBytesMax: number): string {
+  const h = def.honour;
+  switch (h.kind) {
+    case 'retention':
+      return '-1';
+    case 'batch':
+      return String(batchBytesMax);
+    case 'fixed':
+      return h.value;
+    case 'produce':
+      return h.switchyardDefault ?? def.kafkaDefault;
+    default:
+      return def.kafkaDefault;
+  }
+}
+
+/** How Switchyard treats the config, for DescribeConfigs v3+ with documentation. */
+function documentationOf(def: TopicConfigDef): string {
+  const h = def.honour;
+  switch (h.kind) {
+    case 'retention':
+      return 'Enforced by Switchyard on the stream behind the topic (whole segments).';
+    case 'batch':
+      return "Enforced on Produce, within the broker's own batch limit.";
+    case 'produce':
+      return 'Applied by Switchyard to every Produce to the topic.';
+    default:
+      return h.why;
+  }
 }
 
 /** Every config Switchyard honours for a topic, with the value it applies and where that came from. */
@@ -212,22 +256,73 @@ export function describeTopicConfigs(
   info: Pick<StreamInfo, 'ageMsMax' | 'bytesMax'> | undefined,
   kept: Readonly<Record<string, string>>,
   batchBytesMax: number,
+  asked: { readonly synonyms?: boolean; readonly documentation?: boolean } = {},
 ): DescribedConfig[] {
   const out: DescribedConfig[] = [];
   for (const def of topicConfigDefs) {
     const applied = effective(def, info, kept, batchBytesMax);
     if (applied === undefined) continue;
+    const configSource = applied.set ? ConfigSource.topic : ConfigSource.defaultConfig;
+    const fallback = {
+      name: brokerSynonyms.get(def.name) ?? def.name,
+      value: defaultOf(def, batchBytesMax),
+      source: ConfigSource.defaultConfig,
+    };
+    const synonyms = applied.set ? [{ name: def.name, value: applied.value, source: configSource }] : [];
     out.push({
       name: def.name,
       value: applied.value,
       readOnly: false,
       isDefault: !applied.set,
-      configSource: applied.set ? ConfigSource.topic : ConfigSource.defaultConfig,
+      configSource,
       isSensitive: false,
       configType: configTypeCode[def.type],
+      synonyms: asked.synonyms === true ? [...synonyms, fallback] : [],
+      documentation: asked.documentation === true ? documentationOf(def) : null,
     });
   }
   return out;
+}
+
+/** The configs the topic sets, as an AlterConfigs would send them (retention from core, the rest kept). */
+export function setTopicConfigs(
+  info: Pick<StreamInfo, 'ageMsMax' | 'bytesMax'>,
+  kept: Readonly<Record<string, string>>,
+): ConfigInput[] {
+  const out: ConfigInput[] = [];
+  if (info.ageMsMax !== undefined) out.push({ name: 'retention.ms', value: String(info.ageMsMax) });
+  if (info.bytesMax !== undefined) out.push({ name: 'retention.bytes', value: String(info.bytesMax) });
+  for (const [name, value] of Object.entries(kept)) out.push({ name, value });
+  return out;
+}
+
+/** What a Produce to the topic must respect, from its configs (./handlers/produce.ts). */
+export interface ProduceRules {
+  readonly batchBytesMax: number;
+  readonly logAppendTime: boolean;
+  /** Kafka's compression.type: `producer` keeps batches as they came. */
+  readonly compression: string;
+  readonly gzipLevel: number;
+  /** How far a CreateTime timestamp may lie before / after the broker's clock (KIP-937). */
+  readonly timestampBeforeMsMax: bigint;
+  readonly timestampAfterMsMax: bigint;
+  readonly minInsyncReplicas: number;
+}
+
+function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytesMax: number): ProduceRules {
+  const value = (name: string) => {
+    const def = topicConfigByName.get(name)!;
+    return kept[name] ?? defaultOf(def, brokerBatchBytesMax);
+  };
+  return {
+    batchBytesMax: Math.min(Number(value('max.message.bytes')), brokerBatchBytesMax),
+    logAppendTime: value('message.timestamp.type') === 'LogAppendTime',
+    compression: value('compression.type'),
+    gzipLevel: Number(value('compression.gzip.level')),
+    timestampBeforeMsMax: BigInt(value('message.timestamp.before.max.ms')),
+    timestampAfterMsMax: BigInt(value('message.timestamp.after.max.ms')),
+    minInsyncReplicas: Number(value('min.insync.replicas')),
+  };
 }
 
 /**
@@ -246,15 +341,22 @@ export class TopicConfigStore {
     return keptOf(this.#core.stream(topic)?.attributes);
   }
 
-  /** The topic's own max.message.bytes, when it set one. */
-  batchBytesMax(topic: string): number | undefined {
-    const value = this.#core.stream(topic)?.attributes?.['max.message.bytes'];
-    return value === undefined ? undefined : Number(value);
+  /** What a Produce to the topic must respect; the broker's defaults for a topic that sets nothing. */
+  produceRules(topic: string, brokerBatchBytesMax: number): ProduceRules {
+    return produceRulesOf(this.kept(topic), brokerBatchBytesMax);
   }
 
-  /** Replaces the topic's kept configs (checked by `checkTopicConfigs`). */
-  async set(topic: string, kept: Readonly<Record<string, string>>): Promise<void> {
-    await this.#core.setStreamAttributes(topic, kept);
+  /**
+   * Replaces the topic's configs (checked by `checkTopicConfigs`): retention in core, the rest kept
+   * as attributes beside any another front end keeps.
+   */
+  async replace(topic: string, settings: TopicSettings): Promise<void> {
+    const attributes: Record<string, string> = {};
+    for (const [name, value] of Object.entries(this.#core.stream(topic)?.attributes ?? {})) {
+      if (!topicConfigByName.has(name)) attributes[name] = value;
+    }
+    Object.assign(attributes, settings.kept);
+    await this.#core.configureStream(topic, { ...settings.retention, attributes });
   }
 }
 

@@ -147,7 +147,7 @@ class StoreReader {
       while (this.#members.length > 0) {
         const free = this.#freeMember();
         if (free === undefined) await Promise.race(this.#members.map((m) => m.sink.drained()));
-        else if (!this.#deliverRound()) await this.#partition.waitFor(this.#offset, idleWaitMs);
+        else if (!this.#deliverRound()) await this.#partition.waitFor(this.#offset, idleWaitMs, true);
         this.#commit(false);
       }
     } catch (err) {
@@ -161,6 +161,8 @@ class StoreReader {
     const entries = this.#partition.read(this.#offset, {
       maxEntries: readEntriesMax,
       maxBytes: readBytesMax,
+      // Committed data only: no aborted transaction's records, no transaction markers.
+      committed: true,
     });
     if (entries.length === 0) return false;
     for (const entry of entries) {

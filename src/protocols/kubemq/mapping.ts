@@ -22,12 +22,6 @@ export const Header = {
   metadata: 'x-kubemq-metadata',
   /** The sender's `ClientID`. */
   clientId: 'x-kubemq-client-id',
-  /** Queue policy: dead-letter after this many receives (`MaxReceiveCount`). */
-  maxReceiveCount: 'x-kubemq-max-receive-count',
-  /** Queue policy: where such a message goes (`MaxReceiveQueue`). */
-  maxReceiveQueue: 'x-kubemq-max-receive-queue',
-  /** The queue a dead-lettered message came from (`ReRoutedFromQueue`; `ReRouted` when present). */
-  reroutedFrom: 'x-kubemq-rerouted-from',
   /** A response's `Executed` and `Error`. */
   executed: 'x-kubemq-executed',
   error: 'x-kubemq-error',

@@ -56,7 +56,11 @@ export interface PreparedMessage {
   readonly delayedToMs: number;
 }
 
-/** A checked queue message as a persistent core message, its policy in headers and properties. */
+/**
+ * A checked queue message as a persistent core message. Its policy goes into typed properties, never
+ * headers: a header is the publisher's data, and one chosen over another protocol must not be able to
+ * send a message to a queue of its choosing when it is dead-lettered.
+ */
 export function prepare(
   message: QueueMessage,
   nowMs: number,
@@ -65,11 +69,11 @@ export function prepare(
   const id = message.MessageID === '' ? randomUUID() : message.MessageID;
   const policy = message.Policy ?? noPolicy;
   const headers = headersOf({ tags: message.Tags, metadata: message.Metadata, clientId: message.ClientID });
-  if (policy.MaxReceiveCount > 0) headers[Header.maxReceiveCount] = policy.MaxReceiveCount;
-  if (policy.MaxReceiveQueue !== '') headers[Header.maxReceiveQueue] = policy.MaxReceiveQueue;
-  if (extra.reroutedFrom !== undefined) headers[Header.reroutedFrom] = extra.reroutedFrom;
   const delayMs = policy.DelaySeconds * 1000;
   const properties = propertiesOf(id, headers, { persistent: true, nowMs });
+  if (policy.MaxReceiveCount > 0) properties.receiveLimit = policy.MaxReceiveCount;
+  if (policy.MaxReceiveQueue !== '') properties.receiveLimitQueue = policy.MaxReceiveQueue;
+  if (extra.reroutedFrom !== undefined) properties.deadLetteredFrom = extra.reroutedFrom;
   if (delayMs > 0) properties.delayMs = delayMs;
   const expirationMs = policy.ExpirationSeconds * 1000;
   if (expirationMs > 0) properties.expirationMs = expirationMs;
@@ -145,7 +149,7 @@ export function queueMessage(delivery: Delivery, channel: string): QueueMessage 
   const sentMs = message.properties.timestamp ?? 0;
   const delayMs = message.properties.delayMs ?? 0;
   const expirationMs = message.properties.expirationMs ?? 0;
-  const reroutedFrom = text(headers, Header.reroutedFrom);
+  const reroutedFrom = message.properties.deadLetteredFrom ?? '';
   return {
     MessageID: message.properties.messageId ?? '',
     ClientID: text(headers, Header.clientId),
@@ -166,8 +170,8 @@ export function queueMessage(delivery: Delivery, channel: string): QueueMessage 
     Policy: {
       ExpirationSeconds: Math.round(expirationMs / 1000),
       DelaySeconds: Math.round(delayMs / 1000),
-      MaxReceiveCount: integer(headers, Header.maxReceiveCount),
-      MaxReceiveQueue: text(headers, Header.maxReceiveQueue),
+      MaxReceiveCount: message.properties.receiveLimit ?? 0,
+      MaxReceiveQueue: message.properties.receiveLimitQueue ?? '',
     },
     Topic: '',
     Partition: 0,
@@ -273,23 +277,19 @@ export async function receiveQueueMessages(
  * to its `MaxReceiveQueue` marked re-routed, or is dropped without one. True when it may be handed out.
  */
 export async function admit(caller: Caller, delivery: Delivery): Promise<boolean> {
-  const headers = delivery.message.properties.headers;
-  const max = integer(headers, Header.maxReceiveCount) || caller.server.limits.receiveCountMax;
+  const { properties } = delivery.message;
+  const max = properties.receiveLimit ?? caller.server.limits.receiveCountMax;
   if (delivery.deliveryCount + 1 <= max) return true;
-  const target = text(headers, Header.maxReceiveQueue);
-  if (target !== '') await publishToQueue(caller, target, deadLetter(delivery));
+  const target = properties.receiveLimitQueue;
+  if (target !== undefined) await publishToQueue(caller, target, deadLetter(delivery));
   settle(caller, () => caller.core.ack(delivery.queue, delivery.id));
   return false;
 }
 
 /** The copy a dead-letter queue gets: re-routed from its queue, its receive policy cleared. */
 function deadLetter(delivery: Delivery): PublishInput {
-  const { message } = delivery;
-  const headers = headerTable(message.properties.headers);
-  delete headers[Header.maxReceiveCount];
-  delete headers[Header.maxReceiveQueue];
-  headers[Header.reroutedFrom] = delivery.queue;
-  return { body: message.body, properties: { ...message.properties, headers: headerList(headers) } };
+  const { receiveLimit, receiveLimitQueue, ...kept } = delivery.message.properties;
+  return { body: delivery.message.body, properties: { ...kept, deadLetteredFrom: delivery.queue } };
 }
 
 /** Acks every message that is or becomes ready within the wait time; answers with the count. */

@@ -9,10 +9,9 @@ import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packe
 import type { CoreClient } from '../../core/api.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { ConnectFacts } from './codec/wellformed.js';
-import type { Connection } from './connection.js';
 import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
-import type { Will } from './teardown.js';
+import type { Connection, Will } from './session.js';
 
 /** The largest packet the protocol can express (§1.5.5, §2.1.4): no Maximum Packet Size to announce. */
 const packetBytesProtocolMax = 1 + 4 + 268_435_455;

@@ -25,27 +25,13 @@ import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
 import { handlePuback, handlePubcomp, handlePubrec } from './outbound.js';
 import type { ClientHandle, MqttServer } from './server.js';
+import type { Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
-import { onClosed, type Will } from './teardown.js';
+import { onClosed } from './teardown.js';
 import type { Transport } from './transport.js';
+import { ProtocolViolation } from './violation.js';
 
 const connectType = 1;
-
-export type ProtocolVersion = 3 | 4 | 5;
-
-/** A packet from the client: PUBLISH decoded by ./codec/wellformed.ts, every other by `mqtt-packet`. */
-export type Inbound = Exclude<Packet, { cmd: 'publish' }> | PublishIn;
-
-/** A QoS 1/2 message sent and not yet fully acknowledged (§4.3). */
-export interface OutboundEntry {
-  readonly queue: string;
-  readonly deliveryId: number;
-  /** 'pubrel': PUBREC received, the message is acked in core, PUBREL sent. */
-  stage: 'publish' | 'pubrel';
-  /** Counted in the session's stored in-flight map (session-queue deliveries only). */
-  readonly stored: boolean;
-  readonly qos?: 1 | 2;
-}
 
 const shortTypes: Partial<Record<Packet['cmd'], number>> = {
   puback: 0x40,
@@ -76,15 +62,7 @@ function shortForm(packet: Packet): Buffer | undefined {
   return Buffer.from(reason === 0 ? head : [...head, reason]);
 }
 
-export class ProtocolViolation extends Error {
-  readonly reason: number;
-  constructor(reason: number, message: string) {
-    super(message);
-    this.reason = reason;
-  }
-}
-
-export class Connection implements ClientHandle {
+export class MqttConnection implements Connection, ClientHandle {
   readonly id: string;
   readonly server: MqttServer;
   readonly transport: Transport;

@@ -11,11 +11,12 @@ import type { CoreClient } from '../../core/api.js';
 import type { MessageProperties, PublishOptions, PublishResult } from '../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { PublishIn } from './codec/wellformed.js';
-import { type Connection, ProtocolViolation } from './connection.js';
 import { Reason } from './limits.js';
 import { toCore } from './properties.js';
 import type { MqttServer } from './server.js';
+import type { Connection } from './session.js';
 import { topicExchange, topicToKey, validTopicName } from './topics.js';
+import { ProtocolViolation } from './violation.js';
 
 function resolveTopic(conn: Connection, packet: PublishIn): string {
   const alias = packet.properties?.topicAlias;

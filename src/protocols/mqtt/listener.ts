@@ -9,7 +9,7 @@ import { WebSocketServer } from 'ws';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
-import { Connection } from './connection.js';
+import { MqttConnection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';
 import { socketTransport, type Transport, webSocketTransport } from './transport.js';
@@ -51,8 +51,8 @@ function release(core: CoreBroker): void {
   servers.delete(core);
 }
 
-function open(server: MqttServer, transport: Transport): Connection {
-  const connection = new Connection(server, transport);
+function open(server: MqttServer, transport: Transport): MqttConnection {
+  const connection = new MqttConnection(server, transport);
   server.track(connection);
   return connection;
 }
@@ -140,7 +140,7 @@ async function startWebSocket(context: ListenerContext, options: MqttOptions): P
  * against the ingress budget from the moment they are read until the message is handed on. Before
  * the CONNACK a client may hold no more than a CONNECT may be, with room for WebSocket framing.
  */
-function countFrameBytes(socket: Socket, connection: Connection, connectBytesMax: number) {
+function countFrameBytes(socket: Socket, connection: MqttConnection, connectBytesMax: number) {
   let held = 0;
   // Ahead of the ws library's own listener, which may hand a whole message on within this chunk.
   socket.prependListener('data', (chunk: Buffer) => {

@@ -44,3 +44,6 @@ export function entryFromArgs(args: Headers): SubscriptionEntry | undefined {
 export function fullFilter(entry: SubscriptionEntry): string {
   return entry.group === undefined ? entry.filter : `$share/${entry.group}/${entry.filter}`;
 }
+
+/** In a session's stored in-flight map: a packet id whose message was acked at PUBREC; only its PUBREL is owed. */
+export const pubrelOwed = -1;

@@ -12,12 +12,11 @@ import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet';
 import type { Delivery, Message, MessageProperties } from '../../core/types.js';
 import type { Properties } from './codec/properties.js';
 import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
-import type { Connection } from './connection.js';
 import { Reason } from './limits.js';
-import type { SubscriptionEntry } from './model.js';
+import { pubrelOwed, type SubscriptionEntry } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
-import { pubrelOwed } from './resume.js';
 import { matching } from './server.js';
+import type { Connection } from './session.js';
 import { keyToTopic } from './topics.js';
 
 /** Packet ids run 1 to 65535 (§2.2.1); 0 is not one [MQTT-2.2.1-3]. */

@@ -3,14 +3,12 @@
  * sent again, QoS 1/2 messages sent before keep their packet ids for the resend with DUP
  * (MQTT 5.0 §4.4), and the connection starts consuming the session queue.
  */
-import type { Connection } from './connection.js';
-import { entryFromArgs, fullFilter } from './model.js';
+
+import { entryFromArgs, fullFilter, pubrelOwed } from './model.js';
 import { packetIdAfter } from './outbound.js';
+import type { Connection } from './session.js';
 import { attachShared, consumeFor, consumeWindow, loadShared } from './shared.js';
 import { forgetSessionState } from './teardown.js';
-
-/** Marks a packet id whose message was acked at PUBREC; only its PUBREL is owed. */
-export const pubrelOwed = -1;
 
 export function resume(conn: Connection, present: boolean): void {
   const { server } = conn;

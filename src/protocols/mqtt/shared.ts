@@ -6,10 +6,10 @@
  * core group subscriptions (durably when the session is durable), so they come back on resume.
  */
 import type { Consumer } from '../../core/types.js';
-import type { Connection } from './connection.js';
 import { Reason } from './limits.js';
 import { entryFromArgs, entryToArgs, fullFilter, type SubscriptionEntry } from './model.js';
 import { deliver, offer } from './outbound.js';
+import type { Connection } from './session.js';
 import { filterToPattern, sharedQueueName, topicExchange } from './topics.js';
 
 /** Unacked deliveries a client may hold, per consumer and (through `conn.credit`) over them all. */

@@ -6,11 +6,12 @@
  */
 import { Buffer } from 'node:buffer';
 import type { ISubscribePacket, ISubscription, IUnsubscribePacket } from 'mqtt-packet';
-import { type Connection, ProtocolViolation } from './connection.js';
 import { Reason } from './limits.js';
 import { entryToArgs, type SubscriptionEntry } from './model.js';
+import type { Connection } from './session.js';
 import { attachShared, detachShared, forgetShared, saveShared } from './shared.js';
 import { filterToPattern, parseShared, topicExchange, topicToKey, validFilter } from './topics.js';
+import { ProtocolViolation } from './violation.js';
 
 /** 3.1.1 has one failure code, 0x80 (§3.9.3). */
 function failure(conn: Connection, reason: number): number {

@@ -3,24 +3,11 @@
  * goes back to its queue (flagged redelivered), the session's expiry clock starts, and the will is
  * published after its delay unless the client said goodbye properly (MQTT 5.0 §3.1.2.5, §3.14.4).
  */
-import type { Buffer } from 'node:buffer';
 import type { CoreClient } from '../../core/api.js';
-import type { Qos } from '../../core/types.js';
-import type { Properties } from './codec/properties.js';
-import type { Connection } from './connection.js';
 import { publishToTopic } from './inbound.js';
 import { toCore } from './properties.js';
 import type { MqttServer } from './server.js';
-
-export interface Will {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: Qos;
-  readonly retain: boolean;
-  readonly delaySec: number;
-  /** The Will Properties but Will Delay Interval; User Properties in order [MQTT-3.1.3-10]. */
-  readonly properties: Properties;
-}
+import type { Connection, Will } from './session.js';
 
 function publishWill(server: MqttServer, core: CoreClient, clientId: string, will: Will): void {
   const properties = toCore(will.properties, {

@@ -12,7 +12,7 @@ import {
   type KafkaTestBroker,
   startKafkaBroker,
 } from '../../../testing/kafka-helpers.js';
-import { runTool } from '../../../testing/kafka-tools.js';
+import { kcatRead, runTool } from '../../../testing/kafka-tools.js';
 
 const kcat = hasCommand('kcat');
 const confluent = hasPythonModule('confluent_kafka');
@@ -71,18 +71,7 @@ describe('librdkafka clients', () => {
         'k1:one\nk2:two\nk3:three\n',
       );
       assert.equal(produced.code, 0, produced.stderr);
-      const consumed = await runTool('kcat', [
-        '-b',
-        kb.bootstrap,
-        '-C',
-        '-t',
-        topic,
-        '-o',
-        'beginning',
-        '-e',
-        '-f',
-        '%k=%s@%o\n',
-      ]);
+      const consumed = await kcatRead(kb.bootstrap, topic, '%k=%s@%o\n');
       assert.equal(consumed.code, 0, consumed.stderr);
       assert.deepEqual(consumed.stdout.trim().split('\n'), ['k1=one@0', 'k2=two@1', 'k3=three@2']);
       const entries = kb.broker.client('/').partition(topic, 0).read(0);

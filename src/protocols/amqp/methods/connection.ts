@@ -11,8 +11,8 @@ import {
   ReplyCode,
   readTable,
 } from '../codec/index.js';
-import { type AmqpConnection, tuneDefaults } from '../connection.js';
 import { connectionError, limitRefused } from '../errors.js';
+import { type HandshakeConnection, tuneDefaults } from '../session.js';
 
 const mechanisms = ['PLAIN', 'AMQPLAIN'] as const;
 
@@ -29,7 +29,7 @@ const serverCapabilities: FieldTable = {
   direct_reply_to: true,
 };
 
-export function sendStart(conn: AmqpConnection): void {
+export function sendStart(conn: HandshakeConnection): void {
   const serverProperties: FieldTable = {
     product: 'Switchyard',
     version: conn.shared.version,
@@ -51,7 +51,7 @@ export function sendStart(conn: AmqpConnection): void {
   });
 }
 
-export function handleConnectionMethod(conn: AmqpConnection, method: Method): void {
+export function handleConnectionMethod(conn: HandshakeConnection, method: Method): void {
   if (method.name === 'connection.close') {
     peerClose(conn);
     return;
@@ -83,11 +83,11 @@ export function handleConnectionMethod(conn: AmqpConnection, method: Method): vo
   }
 }
 
-function expectState(conn: AmqpConnection, state: AmqpConnection['state'], name: string): void {
+function expectState(conn: HandshakeConnection, state: HandshakeConnection['state'], name: string): void {
   if (conn.state !== state) throw connectionError(ReplyCode.commandInvalid, `'${name}' not expected now`);
 }
 
-function peerClose(conn: AmqpConnection): void {
+function peerClose(conn: HandshakeConnection): void {
   conn.sendMethod(0, { name: 'connection.close-ok', fields: {} });
   conn.finish();
 }
@@ -98,7 +98,7 @@ interface StartOk {
   response: Uint8Array;
 }
 
-function startOk(conn: AmqpConnection, fields: StartOk): void {
+function startOk(conn: HandshakeConnection, fields: StartOk): void {
   conn.clientProperties = plainFieldValue(fields.clientProperties) as Record<string, unknown>;
   const caps = fields.clientProperties['capabilities'];
   if (caps !== null && typeof caps === 'object' && !Array.isArray(caps) && !(caps instanceof Uint8Array)) {
@@ -171,7 +171,7 @@ function readCredentials(
 }
 
 function tuneOk(
-  conn: AmqpConnection,
+  conn: HandshakeConnection,
   fields: { channelMax: number; frameMax: number; heartbeat: number },
 ): void {
   const frameMax = fields.frameMax === 0 ? tuneDefaults.frameMax : fields.frameMax;
@@ -193,7 +193,7 @@ function tuneOk(
   conn.state = 'open';
 }
 
-function open(conn: AmqpConnection, vhostName: string): void {
+function open(conn: HandshakeConnection, vhostName: string): void {
   const core = conn.shared.core.connect({
     principal: { user: conn.user, tags: [] },
     vhost: vhostName,

@@ -141,6 +141,27 @@ export function setBaseOffset(bytes: Uint8Array, offset: number, baseOffset: big
   new DataView(bytes.buffer, bytes.byteOffset + offset, 8).setBigInt64(0, baseOffset);
 }
 
+/**
+ * A copy of the batch at the start of `bytes` with new attributes, max timestamp and records section
+ * (encoded as the new attributes' codec says); its length and CRC-32C are computed again.
+ */
+export function rebuildBatch(
+  bytes: Uint8Array,
+  changes: { readonly attributes: number; readonly maxTimestamp: bigint; readonly records: Uint8Array },
+): Uint8Array {
+  if (bytes.length < batchHeaderBytes)
+    throw new KafkaCodecError(KafkaCodecReason.truncated, 'Short record batch');
+  const out = new Uint8Array(batchHeaderBytes + changes.records.length);
+  out.set(bytes.subarray(0, batchHeaderBytes));
+  out.set(changes.records, batchHeaderBytes);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setInt32(8, out.length - lengthFieldEnd);
+  view.setInt16(crcStart, changes.attributes);
+  view.setBigInt64(35, changes.maxTimestamp);
+  view.setUint32(crcOffset, crc32c(out, crcStart, out.length));
+  return out;
+}
+
 /** True when the stored CRC-32C matches the bytes from attributes to the end of the batch. */
 export function batchCrcValid(bytes: Uint8Array, offset = 0): boolean {
   const header = readBatchHeader(bytes, offset);

@@ -1,22 +1,27 @@
 /**
- * Topic administration and producer ids: CreateTopics 0–7, DeleteTopics 0–5, CreatePartitions 0–3,
- * DescribeConfigs 0–4, InitProducerId 0–4. One node, so replication factor 1 is the only one offered.
+ * Topic and cluster administration and producer ids: CreateTopics 0–7, DeleteTopics 0–5,
+ * CreatePartitions 0–3, DeleteRecords 0–2, DescribeLogDirs 0–4, DescribeCluster 0–1,
+ * InitProducerId 0–4. One node keeps one replica, whatever replication factor a topic asked for.
+ * Configs are in ./configs.ts.
  */
+
+import { clusterOperations, operationsNotAsked } from '../authorized-operations.js';
 import type {
   CreatePartitionsRequest,
   CreateTopicsRequest,
   CreateTopicsRequestCreatableTopic,
+  DeleteRecordsRequest,
   DeleteTopicsRequest,
-  DescribeConfigsRequest,
+  DescribeClusterRequest,
+  DescribeLogDirsRequest,
   InitProducerIdRequest,
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
-import type { ApiHandler, KafkaBroker, RequestContext } from '../context.js';
+import { type ApiHandler, clusterId, type KafkaBroker, nodeId, type RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { checkTopicConfigs, describeTopicConfigs, isRefusal, type TopicSettings } from '../topic-settings.js';
-import { validTopicName } from '../topics.js';
-
-const resourceType = { topic: 2, broker: 4 } as const;
+import { isKafkaError, partitionOf, validTopicName } from '../topics.js';
+import { txnErrorOf } from './transactions.js';
 
 /** What a topic to create asks for, or the error Kafka answers for it (configs: ../topic-settings.ts). */
 function settingsOf(
@@ -25,8 +30,12 @@ function settingsOf(
 ): (TopicSettings & { partitions: number }) | [KafkaError, string] {
   if (!validTopicName(topic.name))
     return [KafkaError.invalidTopic, `Topic name '${topic.name}' is not legal`];
-  if (topic.replicationFactor > 1)
-    return [KafkaError.invalidReplicationFactor, 'Replication factor must be 1 on a single node'];
+  const replicasMax = broker.options.replicationFactorMax;
+  if (topic.replicationFactor > replicasMax)
+    return [
+      KafkaError.invalidReplicationFactor,
+      `Replication factor must be at most ${replicasMax} (one node)`,
+    ];
   const partitions =
     topic.assignments.length > 0
       ? topic.assignments.length
@@ -146,60 +155,128 @@ export const createPartitionsHandler: ApiHandler = {
   },
 };
 
-function brokerConfigs(ctx: RequestContext) {
-  const o = ctx.broker.options;
-  const entry = (name: string, value: string) => ({
-    name,
-    value,
-    readOnly: true,
-    isDefault: false,
-    configSource: 4,
-    isSensitive: false,
-  });
-  return [
-    entry('auto.create.topics.enable', String(o.autoCreateTopics)),
-    entry('num.partitions', String(o.defaultPartitions)),
-    entry('message.max.bytes', String(o.batchBytesMax)),
-    entry('group.initial.rebalance.delay.ms', String(o.groupInitialRebalanceDelayMs)),
-  ];
+/** InitProducerId with a transactional id (KIP-98): a new instance fences every older one. */
+async function initTransactional(ctx: RequestContext, request: InitProducerIdRequest, id: string) {
+  const failed = (errorCode: KafkaError) => ({ errorCode, producerId: -1n, producerEpoch: -1 });
+  // v3+ (KIP-360) names the instance asking; ids beyond what core hands out were never given.
+  const given = ctx.apiVersion >= 3 ? request.producerId : -1n;
+  if (given > BigInt(Number.MAX_SAFE_INTEGER)) return failed(KafkaError.invalidProducerIdMapping);
+  const epoch = given < 0n ? -1 : request.producerEpoch;
+  try {
+    const result = await ctx.broker.vhost.initTransactional(
+      id,
+      request.transactionTimeoutMs,
+      Number(given),
+      epoch,
+    );
+    if (result.kind === 'refused') return failed(txnErrorOf(result.reason, 4, ctx.apiVersion));
+    return { errorCode: KafkaError.none, producerId: BigInt(result.producerId), producerEpoch: result.epoch };
+  } catch (err) {
+    return failed(kafkaErrorOf(err));
+  }
 }
-
-export const describeConfigsHandler: ApiHandler = {
-  apiKey: ApiKey.DescribeConfigs,
-  versionMin: 0,
-  versionMax: 4,
-  handle(ctx: RequestContext, request: DescribeConfigsRequest) {
-    const results = request.resources.map((r) => {
-      const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorMessage: null };
-      let configs: Array<{ name: string; value: string; configSource: number }>;
-      if (r.resourceType === resourceType.topic) {
-        const { broker } = ctx;
-        const info = broker.vhost.stream(r.resourceName);
-        if (info === undefined)
-          return { ...base, errorCode: KafkaError.unknownTopicOrPartition, configs: [] };
-        const kept = broker.topicConfigs.kept(r.resourceName);
-        configs = describeTopicConfigs(info, kept, broker.options.batchBytesMax);
-      } else if (r.resourceType === resourceType.broker) configs = brokerConfigs(ctx);
-      else return { ...base, errorCode: KafkaError.invalidRequest, configs: [] };
-      const keys = r.configurationKeys;
-      const chosen =
-        keys === null || keys.length === 0 ? configs : configs.filter((c) => keys.includes(c.name));
-      return { ...base, errorCode: KafkaError.none, configs: chosen };
-    });
-    return { results };
-  },
-};
 
 export const initProducerIdHandler: ApiHandler = {
   apiKey: ApiKey.InitProducerId,
   versionMin: 0,
   versionMax: 4,
   async handle(ctx: RequestContext, request: InitProducerIdRequest) {
-    // Transactions are not offered; a transactional id cannot get a producer id.
-    if (request.transactionalId !== null)
-      return { errorCode: KafkaError.coordinatorNotAvailable, producerId: -1n, producerEpoch: -1 };
+    if (request.transactionalId !== null) return initTransactional(ctx, request, request.transactionalId);
     const result = await ctx.broker.producers.initProducerId(request.producerId, request.producerEpoch);
     if (typeof result === 'number') return { errorCode: result, producerId: -1n, producerEpoch: -1 };
     return { errorCode: KafkaError.none, ...result };
+  },
+};
+
+/** DeleteRecords' offset -1: up to the high watermark, which on one node is the end of the log. */
+const deleteToHighWatermark = -1n;
+
+/** Moves one partition's start (core keeps it durable); OFFSET_OUT_OF_RANGE past the end. */
+async function deleteRecordsOf(ctx: RequestContext, topic: string, index: number, offset: bigint) {
+  const failed = (errorCode: KafkaError) => ({ partitionIndex: index, lowWatermark: -1n, errorCode });
+  const partition = partitionOf(ctx.broker, topic, index);
+  if (isKafkaError(partition)) return failed(partition);
+  const end = BigInt(partition.endOffset);
+  const before = offset === deleteToHighWatermark ? end : offset;
+  if (before < 0n || before > end) return failed(KafkaError.offsetOutOfRange);
+  try {
+    const start = await ctx.broker.vhost.deleteRecords(topic, index, Number(before));
+    return { partitionIndex: index, lowWatermark: BigInt(start), errorCode: KafkaError.none };
+  } catch (err) {
+    return failed(kafkaErrorOf(err));
+  }
+}
+
+export const deleteRecordsHandler: ApiHandler = {
+  apiKey: ApiKey.DeleteRecords,
+  versionMin: 0,
+  versionMax: 2,
+  async handle(ctx: RequestContext, request: DeleteRecordsRequest) {
+    const topics = [];
+    for (const topic of request.topics) {
+      const partitions = [];
+      for (const p of topic.partitions)
+        partitions.push(await deleteRecordsOf(ctx, topic.name, p.partitionIndex, p.offset));
+      topics.push({ name: topic.name, partitions });
+    }
+    return { topics };
+  },
+};
+
+/**
+ * One log directory, the data folder (`logDir`), holding every partition. Volume sizes are -1
+ * (unknown), which Kafka's clients show as such.
+ */
+export const describeLogDirsHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeLogDirs,
+  versionMin: 0,
+  versionMax: 4,
+  handle(ctx: RequestContext, request: DescribeLogDirsRequest) {
+    const { broker } = ctx;
+    const asked =
+      request.topics === null
+        ? broker.vhost.streams().map((info) => ({
+            topic: info.name,
+            partitions: Array.from({ length: info.partitions }, (_, i) => i),
+          }))
+        : request.topics;
+    const topics = [];
+    for (const { topic, partitions } of asked) {
+      const found = [];
+      for (const index of partitions) {
+        const partition = partitionOf(broker, topic, index);
+        if (isKafkaError(partition)) continue;
+        found.push({ partitionIndex: index, partitionSize: BigInt(partition.sizeBytes), offsetLag: 0n });
+      }
+      if (found.length > 0) topics.push({ name: topic, partitions: found });
+    }
+    const dir = {
+      errorCode: KafkaError.none,
+      logDir: broker.options.logDir,
+      topics,
+      totalBytes: -1n,
+      usableBytes: -1n,
+    };
+    return { errorCode: KafkaError.none, results: [dir] };
+  },
+};
+
+/** The one node, which is also the controller (KIP-700). Endpoint type 2 (controllers) answers the same node. */
+export const describeClusterHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeCluster,
+  versionMin: 0,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: DescribeClusterRequest) {
+    return {
+      errorCode: KafkaError.none,
+      errorMessage: null,
+      endpointType: request.endpointType,
+      clusterId,
+      controllerId: nodeId,
+      brokers: [{ brokerId: nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],
+      clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
+        ? clusterOperations
+        : operationsNotAsked,
+    };
   },
 };

@@ -21,6 +21,8 @@ import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { downConvertBatches, fetchMagic } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
+/** Fetch's isolation level 1 (KIP-98). */
+const readCommitted = 1;
 /** The longest long-poll honoured, whatever the client asks. */
 const fetchWaitMsMax = 60_000;
 /** Entries read per partition per fetch, besides the byte limits. */
@@ -126,6 +128,8 @@ interface Wanted {
   readonly maxBytes: number;
   /** 2 for record batches; 0 or 1 when the version needs legacy messages (../legacy.ts). */
   readonly magic: number;
+  /** read_committed (v4+, KIP-98): nothing past the last stable offset, and the aborted list. */
+  readonly committed: boolean;
 }
 
 /** Storage calls one partition read may make; each takes at least one entry. */
@@ -140,11 +144,12 @@ const readStepsMax = 64;
  */
 function readBatches(
   partition: StreamPartition,
-  offset: number,
+  span: { readonly offset: number; readonly end: number },
   limitBytes: number,
   atLeastOne: boolean,
   buffers: ReadBuffers,
 ): Uint8Array[] {
+  const { offset, end } = span;
   const out: Uint8Array[] = [];
   let bytes = 0;
   let next = offset;
@@ -158,6 +163,7 @@ function readBatches(
     const entries = partition.read(next, options);
     if (entries.length === 0) break;
     for (const entry of entries) {
+      if (entry.offset >= end) return out;
       next = entry.offset + entry.count;
       const batch = entryAsBatch(entry);
       if (batch === null) continue;
@@ -181,22 +187,27 @@ function readPartition(
   if (isKafkaError(partition)) return { out: partitionError(want.partition, partition), bytes: 0 };
   const end = partition.endOffset;
   const start = partition.startOffset;
+  const stable = partition.stableOffset;
+  // read_committed reads up to the last stable offset only.
+  const readEnd = want.committed ? stable : end;
   const base = {
     partitionIndex: want.partition,
     highWatermark: BigInt(end),
-    lastStableOffset: BigInt(end),
+    lastStableOffset: BigInt(stable),
     logStartOffset: BigInt(start),
-    abortedTransactions: [],
+    abortedTransactions: [] as Array<{ producerId: bigint; firstOffset: bigint }>,
     preferredReadReplica: -1,
   };
   if (want.offset < start || want.offset > end)
     return { out: partitionError(want.partition, KafkaError.offsetOutOfRange), bytes: 0 };
   const limit = Math.min(want.maxBytes, budget);
   // KIP-74: the first partition with data returns at least one whole batch, even over the limits.
-  if (want.offset === end || (limit <= 0 && !first))
+  if (want.offset >= readEnd || (limit <= 0 && !first))
     return { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 };
   try {
-    const batches = readBatches(partition, want.offset, limit, first, buffers);
+    const batches = readBatches(partition, { offset: want.offset, end: readEnd }, limit, first, buffers);
+    if (want.committed && batches.length > 0)
+      base.abortedTransactions = abortedIn(partition, want.offset, batches);
     const records = new RecordChunks(
       want.magic === 0 || want.magic === 1
         ? downConvertBatches(batches, want.magic, want.offset, limit, first)
@@ -207,6 +218,20 @@ function readPartition(
     broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
     return { out: partitionError(want.partition, kafkaErrorOf(err)), bytes: 0 };
   }
+}
+
+/** Transactions aborted within what is returned, so the client can drop their records (KIP-98). */
+function abortedIn(
+  partition: StreamPartition,
+  from: number,
+  batches: readonly Uint8Array[],
+): Array<{ producerId: bigint; firstOffset: bigint }> {
+  const last = batches[batches.length - 1]!;
+  const view = new DataView(last.buffer, last.byteOffset, last.byteLength);
+  const to = Number(view.getBigInt64(0)) + view.getInt32(23) + 1;
+  return partition
+    .abortedBetween(from, to)
+    .map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) }));
 }
 
 function readAll(
@@ -238,7 +263,10 @@ function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): P
     const partition = partitionOf(broker, want.topic, want.partition);
     if (!isKafkaError(partition))
       waits.push(
-        partition.waitFor(Math.max(want.offset, partition.endOffset), timeoutMs).catch(() => undefined),
+        (want.committed
+          ? partition.waitFor(Math.max(want.offset, partition.stableOffset), timeoutMs, true)
+          : partition.waitFor(Math.max(want.offset, partition.endOffset), timeoutMs)
+        ).catch(() => undefined),
       );
   }
   if (waits.length === 0) return new Promise((resolve) => setTimeout(resolve, timeoutMs));
@@ -278,6 +306,7 @@ export const fetchHandler: ApiHandler = {
         offset: Number(p.fetchOffset),
         maxBytes: p.partitionMaxBytes,
         magic: fetchMagic(ctx.apiVersion),
+        committed: ctx.apiVersion >= 4 && request.isolationLevel === readCommitted,
       })),
     );
     return new Later(longPoll(ctx.broker, wanted, request));

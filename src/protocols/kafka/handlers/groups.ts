@@ -20,21 +20,14 @@ import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, Later, nodeId, type RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 
-/** Coordinator key type 1 names a transactional id; transactions are not offered. */
-const transactionKeyType = 1;
-
 export const findCoordinatorHandler: ApiHandler = {
   apiKey: ApiKey.FindCoordinator,
   versionMin: 0,
   versionMax: 4,
   handle(ctx: RequestContext, request: FindCoordinatorRequest): KafkaInput<FindCoordinatorResponse> {
-    const errorCode =
-      request.keyType === transactionKeyType ? KafkaError.coordinatorNotAvailable : KafkaError.none;
-    const here = {
-      nodeId: errorCode === KafkaError.none ? nodeId : -1,
-      host: errorCode === KafkaError.none ? ctx.advertisedHost : '',
-      port: errorCode === KafkaError.none ? ctx.advertisedPort : -1,
-    };
+    // One node coordinates everything: groups (key type 0) and transactional ids (1).
+    const errorCode = KafkaError.none;
+    const here = { nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort };
     // v4 batches keys (KIP-699); v0–3 carry one key and answer at the top level.
     const keys = ctx.apiVersion >= 4 ? request.coordinatorKeys : [request.key];
     return {

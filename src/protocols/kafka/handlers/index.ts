@@ -6,10 +6,13 @@ import { KafkaError } from '../errors.js';
 import {
   createPartitionsHandler,
   createTopicsHandler,
+  deleteRecordsHandler,
   deleteTopicsHandler,
-  describeConfigsHandler,
+  describeClusterHandler,
+  describeLogDirsHandler,
   initProducerIdHandler,
 } from './admin.js';
+import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './configs.js';
 import { fetchHandler } from './fetch.js';
 import {
   deleteGroupsHandler,
@@ -22,8 +25,22 @@ import {
   syncGroupHandler,
 } from './groups.js';
 import { metadataHandler } from './metadata.js';
-import { listOffsetsHandler, offsetCommitHandler, offsetFetchHandler } from './offsets.js';
+import {
+  listOffsetsHandler,
+  offsetCommitHandler,
+  offsetDeleteHandler,
+  offsetFetchHandler,
+} from './offsets.js';
 import { produceHandler } from './produce.js';
+import {
+  addOffsetsToTxnHandler,
+  addPartitionsToTxnHandler,
+  describeProducersHandler,
+  describeTransactionsHandler,
+  endTxnHandler,
+  listTransactionsHandler,
+  txnOffsetCommitHandler,
+} from './transactions.js';
 
 /** ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is not offered. */
 const apiVersionsMax = 3;
@@ -48,6 +65,19 @@ const served: ApiHandler[] = [
   describeConfigsHandler,
   createPartitionsHandler,
   deleteGroupsHandler,
+  addPartitionsToTxnHandler,
+  addOffsetsToTxnHandler,
+  endTxnHandler,
+  txnOffsetCommitHandler,
+  describeProducersHandler,
+  describeTransactionsHandler,
+  listTransactionsHandler,
+  deleteRecordsHandler,
+  alterConfigsHandler,
+  describeLogDirsHandler,
+  incrementalAlterConfigsHandler,
+  offsetDeleteHandler,
+  describeClusterHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

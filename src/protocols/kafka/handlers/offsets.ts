@@ -1,6 +1,7 @@
 /**
- * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8 and OffsetFetch 0–8, the last
- * two over core's group offsets, which are durable: a commit is answered once it is stored.
+ * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8, OffsetFetch 0–8 and
+ * OffsetDelete 0 (KIP-496), the last three over core's group offsets, which are durable: a commit is
+ * answered once it is stored.
  */
 
 import type { StreamPartition } from '../../../core/api.js';
@@ -10,10 +11,11 @@ import type {
   ListOffsetsRequest,
   ListOffsetsResponseListOffsetsPartitionResponse,
   OffsetCommitRequest,
+  OffsetDeleteRequest,
   OffsetFetchRequest,
   OffsetFetchResponsePartition,
 } from '../codec/index.js';
-import { ApiKey } from '../codec/index.js';
+import { ApiKey, KafkaReader } from '../codec/index.js';
 import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
 import { batchRecords, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
@@ -70,12 +72,14 @@ function listOffset(
   index: number,
   timestamp: bigint,
   version: number,
+  committed: boolean,
 ): ListOut {
   const partition = partitionOf(broker, topic, index);
   if (isKafkaError(partition)) return { partitionIndex: index, errorCode: partition };
   let offset: number;
   let found = -1n;
-  if (timestamp === latestTimestamp) offset = partition.endOffset;
+  // read_committed (v2+, KIP-98): the latest offset is the last stable one.
+  if (timestamp === latestTimestamp) offset = committed ? partition.stableOffset : partition.endOffset;
   else if (timestamp === earliestTimestamp) offset = partition.startOffset;
   else if (timestamp === maxTimestampSpec) offset = Math.max(partition.startOffset, partition.endOffset - 1);
   else {
@@ -104,7 +108,8 @@ export const listOffsetsHandler: ApiHandler = {
       name: t.name,
       partitions: t.partitions.map((p) => {
         try {
-          return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion);
+          const committed = ctx.apiVersion >= 2 && request.isolationLevel === 1;
+          return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion, committed);
         } catch (err) {
           return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorOf(err) };
         }
@@ -175,6 +180,7 @@ function fetchGroup(
   broker: KafkaBroker,
   group: string,
   topics: ReadonlyArray<{ name: string; partitionIndexes: number[] }> | null,
+  requireStable: boolean,
 ) {
   const wanted =
     topics ??
@@ -197,7 +203,13 @@ function fetchGroup(
         committedOffset: BigInt(stored?.offset ?? -1),
         committedLeaderEpoch: stored?.leaderEpoch ?? -1,
         metadata: stored?.metadata ?? '',
-        errorCode: KafkaError.none,
+        // KIP-447: an offset an open transaction will commit is not yet known for sure.
+        errorCode:
+          requireStable &&
+          broker.vhost.stream(t.name) !== undefined &&
+          broker.vhost.offsetPending(group, t.name, index)
+            ? KafkaError.unstableOffsetCommit
+            : KafkaError.none,
       };
     }),
   }));
@@ -212,10 +224,78 @@ export const offsetFetchHandler: ApiHandler = {
       const groups = request.groups.map((g) => ({
         groupId: g.groupId,
         errorCode: KafkaError.none,
-        topics: fetchGroup(ctx.broker, g.groupId, g.topics),
+        topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
       }));
       return { groups };
     }
-    return { errorCode: KafkaError.none, topics: fetchGroup(ctx.broker, request.groupId, request.topics) };
+    const requireStable = ctx.apiVersion >= 7 && request.requireStable;
+    return {
+      errorCode: KafkaError.none,
+      topics: fetchGroup(ctx.broker, request.groupId, request.topics, requireStable),
+    };
+  },
+};
+
+/** The protocol type whose member metadata is a ConsumerProtocolSubscription. */
+const consumerProtocolType = 'consumer';
+
+/**
+ * The topics a ConsumerProtocolSubscription names (version int16, then an array of int16 strings in
+ * every version); unreadable metadata names none.
+ */
+function subscribedTopics(metadata: Uint8Array): string[] {
+  try {
+    const r = new KafkaReader(metadata);
+    r.readInt16();
+    const count = r.readArrayLength(false);
+    const topics: string[] = [];
+    for (let i = 0; i < count; i++) topics.push(r.readString(false) ?? '');
+    return topics;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The topics a group's members consume: their partitions' offsets cannot be deleted (Kafka answers
+ * GROUP_SUBSCRIBED_TO_TOPIC); a group of another protocol type with members refuses as a whole.
+ */
+function activeTopics(broker: KafkaBroker, groupId: string): Set<string> | KafkaError {
+  const group = broker.groups.describe(groupId);
+  if (group.members.length === 0) return new Set();
+  if (group.protocolType !== consumerProtocolType) return KafkaError.nonEmptyGroup;
+  return new Set(group.members.flatMap((m) => subscribedTopics(m.metadata)));
+}
+
+export const offsetDeleteHandler: ApiHandler = {
+  apiKey: ApiKey.OffsetDelete,
+  versionMin: 0,
+  versionMax: 0,
+  async handle(ctx: RequestContext, request: OffsetDeleteRequest) {
+    const { broker } = ctx;
+    const refuse = (errorCode: KafkaError) => ({ errorCode, topics: [] });
+    const { groupId } = request;
+    if (!broker.groups.has(groupId) && broker.vhost.groupOffsets(groupId).length === 0)
+      return refuse(KafkaError.groupIdNotFound);
+    const active = activeTopics(broker, groupId);
+    if (isKafkaError(active)) return refuse(active);
+    const deleted: Array<{ stream: string; partition: number }> = [];
+    const topics = request.topics.map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions.map(({ partitionIndex }) => {
+        let errorCode: KafkaError = KafkaError.none;
+        if (isKafkaError(partitionOf(broker, topic.name, partitionIndex)))
+          errorCode = KafkaError.unknownTopicOrPartition;
+        else if (active.has(topic.name)) errorCode = KafkaError.groupSubscribedToTopic;
+        else deleted.push({ stream: topic.name, partition: partitionIndex });
+        return { partitionIndex, errorCode };
+      }),
+    }));
+    try {
+      await broker.vhost.deletePartitionOffsets(groupId, deleted);
+    } catch (err) {
+      return refuse(kafkaErrorOf(err));
+    }
+    return { errorCode: KafkaError.none, topics };
   },
 };

@@ -3,25 +3,33 @@
  * Record batches are checked (magic 2, CRC-32C, sizes, idempotent
  * sequences), given their offsets by rewriting baseOffset, and appended whole as one stream entry
  * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable.
+ * The topic's configs apply (../topic-settings.ts `ProduceRules`): max.message.bytes,
+ * min.insync.replicas against acks=all, the CreateTime difference limits, LogAppendTime, and
+ * compression.type, for which a batch of another codec is recompressed.
  */
 import type { StreamAppendOptions, StreamPartition } from '../../../core/api.js';
 import {
   ApiKey,
   BatchAttribute,
   batchCrcValid,
+  batchHeaderBytes,
   type KafkaInput,
   type ProduceRequest,
   type ProduceResponse,
   type ProduceResponsePartitionProduceResponse,
   type RecordBatchHeader,
   readBatchHeader,
+  rebuildBatch,
   setBaseOffset,
   splitBatches,
 } from '../codec/index.js';
-import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { decompress } from '../compression.js';
+import { compress, compressibleCodecs } from '../compressors.js';
+import { type ApiHandler, Later, type RequestContext } from '../context.js';
 import { kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { upConvertRecords } from '../legacy.js';
+import type { ProduceRules } from '../topic-settings.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** Batches accepted in one partition's records of one request. */
@@ -36,7 +44,7 @@ interface Batch {
 }
 
 /** Splits and validates every batch first, so a bad one refuses the whole partition's data. */
-function parseBatches(broker: KafkaBroker, topic: string, given: Uint8Array | null): Batch[] | KafkaError {
+function parseBatches(rules: ProduceRules, given: Uint8Array | null, now: number): Batch[] | KafkaError {
   if (given === null || given.length === 0) return KafkaError.corruptMessage;
   // A legacy MessageSet v0/v1 (Produce v0–2, or magic 0/1 in later versions) becomes one v2 batch.
   const records = upConvertRecords(given);
@@ -48,11 +56,8 @@ function parseBatches(broker: KafkaBroker, topic: string, given: Uint8Array | nu
     return KafkaError.corruptMessage;
   }
   if (split.partialBytes > 0 || split.batches.length === 0) return KafkaError.corruptMessage;
-  // The topic's max.message.bytes, when it set one, within the broker's own limit.
-  const bytesMax = Math.min(
-    broker.topicConfigs.batchBytesMax(topic) ?? Infinity,
-    broker.options.batchBytesMax,
-  );
+  // The topic's max.message.bytes, within the broker's own limit.
+  const bytesMax = rules.batchBytesMax;
   const batches: Batch[] = [];
   for (const span of split.batches) {
     const bytes = records.subarray(span.offset, span.offset + span.length);
@@ -67,21 +72,55 @@ function parseBatches(broker: KafkaBroker, topic: string, given: Uint8Array | nu
     }
     const countOk = header.recordsCount > 0 && header.lastOffsetDelta + 1 === header.recordsCount;
     if (!countOk || (header.attributes & BatchAttribute.control) !== 0) return KafkaError.invalidRecord;
+    if (!rules.logAppendTime && !timestampsWithin(rules, header, now)) return KafkaError.invalidTimestamp;
     batches.push({ bytes, header });
   }
   return batches;
 }
 
+/**
+ * Whether a CreateTime batch's timestamps lie within the topic's limits around `now` (KIP-937). The
+ * first and the largest timestamp are checked, which bound every record's when deltas are not
+ * negative, as producers write them; records are not decoded for this.
+ */
+function timestampsWithin(rules: ProduceRules, header: RecordBatchHeader, now: number): boolean {
+  const at = BigInt(now);
+  const first = header.baseTimestamp;
+  if (first >= 0n && at - first > rules.timestampBeforeMsMax) return false;
+  return header.maxTimestamp < 0n || header.maxTimestamp - at <= rules.timestampAfterMsMax;
+}
+
+/**
+ * The batch as the topic keeps it: recompressed when compression.type names another codec (the
+ * records inside are unchanged), and stamped with the broker's time under LogAppendTime.
+ */
+function applyRules(rules: ProduceRules, batch: Batch, now: number): Uint8Array {
+  const { attributes, maxTimestamp } = batch.header;
+  const from = attributes & BatchAttribute.compressionMask;
+  const to = compressibleCodecs.get(rules.compression) ?? from;
+  if (to === from && !rules.logAppendTime) return Uint8Array.from(batch.bytes);
+  const section = batch.bytes.subarray(batchHeaderBytes);
+  const records = to === from ? section : compress(to, decompress(from, section), rules.gzipLevel);
+  const timeBits = rules.logAppendTime ? BatchAttribute.logAppendTime : 0;
+  return rebuildBatch(batch.bytes, {
+    attributes:
+      (attributes & ~(BatchAttribute.compressionMask | BatchAttribute.logAppendTime)) | to | timeBits,
+    maxTimestamp: rules.logAppendTime ? BigInt(now) : maxTimestamp,
+    records,
+  });
+}
+
 /** The batch as stored: a copy whose baseOffset is the offset it will get, and its entry options. */
 function prepareBatch(
   partition: StreamPartition,
+  rules: ProduceRules,
   batch: Batch,
   now: number,
 ): { bytes: Uint8Array; options: StreamAppendOptions } {
-  const bytes = Uint8Array.from(batch.bytes);
+  const bytes = applyRules(rules, batch, now);
   setBaseOffset(bytes, 0, BigInt(partition.endOffset));
-  const base = Number(batch.header.baseTimestamp);
-  const max = Number(batch.header.maxTimestamp);
+  const base = rules.logAppendTime ? now : Number(batch.header.baseTimestamp);
+  const max = rules.logAppendTime ? now : Number(batch.header.maxTimestamp);
   const timestamp = base >= 0 ? base : now;
   const options = {
     count: batch.header.recordsCount,
@@ -98,8 +137,15 @@ type Appended = { kind: 'appended' | 'duplicate'; offset: number; durable?: Prom
  * Appends one batch; an idempotent producer's goes through core's check of its sequence, which may
  * answer that it was stored before (a retry) or refuse it.
  */
-function appendBatch(ctx: RequestContext, topic: string, partition: StreamPartition, batch: Batch): Appended {
-  const { bytes, options } = prepareBatch(partition, batch, Date.now());
+function appendBatch(
+  ctx: RequestContext,
+  topic: string,
+  partition: StreamPartition,
+  rules: ProduceRules,
+  batch: Batch,
+  now: number,
+): Appended {
+  const { bytes, options } = prepareBatch(partition, rules, batch, now);
   if (batch.header.producerId < 0n) return { kind: 'appended', ...partition.append(bytes, options) };
   const result = ctx.broker.producers.append(topic, partition.index, batch.header, bytes, options);
   return result.kind === 'error' ? result.code : result;
@@ -111,17 +157,23 @@ function producePartition(
   topic: string,
   index: number,
   records: Uint8Array | null,
+  acks: number,
 ): Promise<PartitionOut> {
   const { broker } = ctx;
   const partition = partitionOf(broker, topic, index);
   if (isKafkaError(partition)) return Promise.resolve({ index, errorCode: partition });
-  const batches = parseBatches(broker, topic, records);
+  const rules = broker.topicConfigs.produceRules(topic, broker.options.batchBytesMax);
+  // One node holds the one replica: acks=all cannot meet a larger min.insync.replicas.
+  if (acks === -1 && rules.minInsyncReplicas > 1)
+    return Promise.resolve({ index, errorCode: KafkaError.notEnoughReplicas });
+  const now = Date.now();
+  const batches = parseBatches(rules, records, now);
   if (isKafkaError(batches)) return Promise.resolve({ index, errorCode: batches });
   const waits: Promise<unknown>[] = [];
   let baseOffset = -1;
   try {
     for (const batch of batches) {
-      const appended = appendBatch(ctx, topic, partition, batch);
+      const appended = appendBatch(ctx, topic, partition, rules, batch, now);
       if (isKafkaError(appended)) return Promise.resolve({ index, errorCode: appended });
       if (baseOffset < 0) baseOffset = appended.offset;
       if (appended.durable !== undefined) waits.push(appended.durable);
@@ -133,7 +185,7 @@ function producePartition(
     index,
     errorCode: KafkaError.none,
     baseOffset: BigInt(baseOffset),
-    logAppendTimeMs: -1n,
+    logAppendTimeMs: rules.logAppendTime ? BigInt(now) : -1n,
     logStartOffset: BigInt(partition.startOffset),
   };
   return Promise.all(waits).then(
@@ -155,7 +207,7 @@ export const produceHandler: ApiHandler = {
       name: topic.name,
       partitions: topic.partitionData.map((p) =>
         acks === 0 || acks === 1 || acks === -1
-          ? producePartition(ctx, topic.name, p.index, p.records)
+          ? producePartition(ctx, topic.name, p.index, p.records, acks)
           : Promise.resolve({ index: p.index, errorCode: KafkaError.invalidRequiredAcks }),
       ),
     }));

@@ -1,0 +1,480 @@
+/**
+ * A vhost's transactional producers (`transactions.<vhost>`), as Kafka keeps them in
+ * `__transaction_state` (KIP-98): per transactional id its producer id and epoch, the phase of its
+ * transaction, the partitions and groups it has touched and the group offsets it will commit; and per
+ * partition the transactions that aborted there, which readers of committed data leave out, and the
+ * start a deletion of records set (Kafka's log start offset, which storage keeps only per segment).
+ */
+import type { GroupOffset } from '../api.js';
+import { corrupt, Fields, type Json, type JsonObject } from './json.js';
+import type { StateMachine } from './state-log.js';
+
+/** Kafka's TransactionState, less the states of a transaction being moved between coordinators. */
+export type TxnPhase =
+  | 'empty'
+  | 'ongoing'
+  | 'prepareCommit'
+  | 'prepareAbort'
+  | 'completeCommit'
+  | 'completeAbort';
+const phases: readonly TxnPhase[] = [
+  'empty',
+  'ongoing',
+  'prepareCommit',
+  'prepareAbort',
+  'completeCommit',
+  'completeAbort',
+];
+
+export interface TxnPartition {
+  readonly stream: string;
+  readonly partition: number;
+  /** The partition's end when it joined the transaction: nothing of the transaction lies below. */
+  readonly firstOffset: number;
+}
+
+export interface TxnOffset {
+  readonly group: string;
+  readonly stream: string;
+  readonly partition: number;
+  readonly offset: GroupOffset;
+}
+
+export interface TxnProducerState {
+  readonly id: string;
+  producerId: number;
+  epoch: number;
+  timeoutMs: number;
+  phase: TxnPhase;
+  /** When the open transaction began (its timeout runs from here), or the last one did. */
+  startedAt: number;
+  updatedAt: number;
+  readonly partitions: Map<string, TxnPartition>;
+  readonly groups: Set<string>;
+  /** Offsets committed in the transaction (Kafka TxnOffsetCommit): visible only once it commits. */
+  readonly offsets: Map<string, TxnOffset>;
+}
+
+/** An aborted transaction on one partition: [its first offset, its marker's offset]. */
+export type AbortedRange = readonly [producerId: number, firstOffset: number, markerOffset: number];
+
+export interface TxnState {
+  readonly producers: Map<string, TxnProducerState>;
+  /** By `partitionKey`. */
+  readonly aborted: Map<string, { stream: string; partition: number; ranges: AbortedRange[] }>;
+  /** By `partitionKey`: the first offset readers may see after a deletion of records (Kafka DeleteRecords). */
+  readonly starts: Map<string, { stream: string; partition: number; offset: number }>;
+}
+
+/** A transaction's marker on one partition, as its end records it. */
+export interface TxnMarkerAt {
+  readonly stream: string;
+  readonly partition: number;
+  readonly firstOffset: number;
+  readonly markerOffset: number;
+}
+
+export type TxnEntry =
+  /** InitProducerId: a producer id and epoch for the transactional id, no transaction open. */
+  | {
+      readonly type: 'producer';
+      readonly id: string;
+      readonly producerId: number;
+      readonly epoch: number;
+      readonly timeoutMs: number;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'partitions';
+      readonly id: string;
+      readonly partitions: TxnPartition[];
+      readonly at: number;
+    }
+  | { readonly type: 'group'; readonly id: string; readonly group: string; readonly at: number }
+  | { readonly type: 'offsets'; readonly id: string; readonly offsets: TxnOffset[]; readonly at: number }
+  /** The decision (Kafka's PrepareCommit / PrepareAbort): from here the transaction ends that way. */
+  | { readonly type: 'prepare'; readonly id: string; readonly commit: boolean; readonly at: number }
+  /** Markers written; an abort's are remembered per partition. */
+  | {
+      readonly type: 'complete';
+      readonly id: string;
+      readonly commit: boolean;
+      readonly markers: TxnMarkerAt[];
+      readonly at: number;
+    }
+  /** Retention removed everything below `before` on the partition. */
+  | {
+      readonly type: 'aborted.trim';
+      readonly stream: string;
+      readonly partition: number;
+      readonly before: number;
+    }
+  /** Records below `offset` were deleted (Kafka DeleteRecords); also the snapshot's form of a start. */
+  | { readonly type: 'start'; readonly stream: string; readonly partition: number; readonly offset: number }
+  /** The stream was deleted: its partitions leave every transaction and its aborted list goes. */
+  | { readonly type: 'stream.forget'; readonly stream: string }
+  /** The snapshot's form of one producer. */
+  | { readonly type: 'state'; readonly producer: TxnProducerState }
+  /** The snapshot's form of one partition's aborted transactions. */
+  | {
+      readonly type: 'aborted';
+      readonly stream: string;
+      readonly partition: number;
+      readonly ranges: AbortedRange[];
+    };
+
+export function partitionKey(stream: string, partition: number): string {
+  return `${stream}\u0000${partition}`;
+}
+
+function offsetKeyOf(o: { group: string; stream: string; partition: number }): string {
+  return `${o.group}\u0000${o.stream}\u0000${o.partition}`;
+}
+
+function fresh(
+  id: string,
+  producerId: number,
+  epoch: number,
+  timeoutMs: number,
+  at: number,
+): TxnProducerState {
+  return {
+    id,
+    producerId,
+    epoch,
+    timeoutMs,
+    phase: 'empty',
+    startedAt: at,
+    updatedAt: at,
+    partitions: new Map(),
+    groups: new Set(),
+    offsets: new Map(),
+  };
+}
+
+/** An entry that names an id no producer has is a no-op: decode accepted it, apply must not throw. */
+function touch(state: TxnState, id: string, at: number): TxnProducerState | undefined {
+  const producer = state.producers.get(id);
+  if (producer === undefined) return undefined;
+  if (producer.phase !== 'ongoing') {
+    producer.phase = 'ongoing';
+    producer.startedAt = at;
+  }
+  producer.updatedAt = at;
+  return producer;
+}
+
+function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void {
+  const producer = state.producers.get(entry.id);
+  if (producer === undefined) return;
+  if (!entry.commit) {
+    for (const m of entry.markers) {
+      const key = partitionKey(m.stream, m.partition);
+      const list = state.aborted.get(key) ?? { stream: m.stream, partition: m.partition, ranges: [] };
+      list.ranges.push([producer.producerId, m.firstOffset, m.markerOffset]);
+      state.aborted.set(key, list);
+    }
+  }
+  producer.phase = entry.commit ? 'completeCommit' : 'completeAbort';
+  producer.updatedAt = entry.at;
+  producer.partitions.clear();
+  producer.groups.clear();
+  producer.offsets.clear();
+}
+
+function forgetStream(state: TxnState, stream: string): void {
+  for (const producer of state.producers.values()) {
+    for (const [key, p] of producer.partitions) if (p.stream === stream) producer.partitions.delete(key);
+    for (const [key, o] of producer.offsets) if (o.stream === stream) producer.offsets.delete(key);
+  }
+  for (const [key, list] of state.aborted) if (list.stream === stream) state.aborted.delete(key);
+  for (const [key, start] of state.starts) if (start.stream === stream) state.starts.delete(key);
+}
+
+function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
+  switch (entry.type) {
+    case 'producer':
+      state.producers.set(
+        entry.id,
+        fresh(entry.id, entry.producerId, entry.epoch, entry.timeoutMs, entry.at),
+      );
+      break;
+    case 'partitions': {
+      const producer = touch(state, entry.id, entry.at);
+      for (const p of entry.partitions) {
+        const key = partitionKey(p.stream, p.partition);
+        if (!producer?.partitions.has(key)) producer?.partitions.set(key, p);
+      }
+      break;
+    }
+    case 'group':
+      touch(state, entry.id, entry.at)?.groups.add(entry.group);
+      break;
+    case 'offsets': {
+      const producer = touch(state, entry.id, entry.at);
+      for (const o of entry.offsets) producer?.offsets.set(offsetKeyOf(o), o);
+      break;
+    }
+    case 'prepare': {
+      const producer = state.producers.get(entry.id);
+      if (producer !== undefined) {
+        producer.phase = entry.commit ? 'prepareCommit' : 'prepareAbort';
+        producer.updatedAt = entry.at;
+      }
+      break;
+    }
+    case 'complete':
+      complete(state, entry);
+      break;
+    case 'aborted.trim': {
+      const key = partitionKey(entry.stream, entry.partition);
+      const list = state.aborted.get(key);
+      if (list === undefined) break;
+      list.ranges = list.ranges.filter(([, , marker]) => marker >= entry.before);
+      if (list.ranges.length === 0) state.aborted.delete(key);
+      break;
+    }
+    case 'start': {
+      const key = partitionKey(entry.stream, entry.partition);
+      const offset = Math.max(entry.offset, state.starts.get(key)?.offset ?? 0);
+      state.starts.set(key, { stream: entry.stream, partition: entry.partition, offset });
+      break;
+    }
+    case 'stream.forget':
+      forgetStream(state, entry.stream);
+      break;
+    case 'state':
+      state.producers.set(entry.producer.id, entry.producer);
+      break;
+    case 'aborted':
+      state.aborted.set(partitionKey(entry.stream, entry.partition), {
+        stream: entry.stream,
+        partition: entry.partition,
+        ranges: [...entry.ranges],
+      });
+      break;
+  }
+  return state;
+}
+
+function* snapshotTxn(state: TxnState): Iterable<TxnEntry> {
+  for (const producer of state.producers.values()) yield { type: 'state', producer };
+  for (const { stream, partition, ranges } of state.aborted.values()) {
+    yield { type: 'aborted', stream, partition, ranges };
+  }
+  for (const { stream, partition, offset } of state.starts.values()) {
+    yield { type: 'start', stream, partition, offset };
+  }
+}
+
+// ---- encoding
+
+function offsetToJson(o: GroupOffset): JsonObject {
+  const out: JsonObject = { offset: o.offset, metadata: o.metadata, at: o.committedAt };
+  if (o.leaderEpoch !== undefined) out['epoch'] = o.leaderEpoch;
+  return out;
+}
+
+function offsetFromJson(f: Fields): GroupOffset {
+  const offset = { offset: f.int('offset', -1), metadata: f.str('metadata'), committedAt: f.num('at') };
+  return f.has('epoch') ? { ...offset, leaderEpoch: f.int('epoch', Number.MIN_SAFE_INTEGER) } : offset;
+}
+
+const partitionToJson = (p: TxnPartition): Json => [p.stream, p.partition, p.firstOffset];
+const markerToJson = (m: TxnMarkerAt): Json => [m.stream, m.partition, m.firstOffset, m.markerOffset];
+const txnOffsetToJson = (o: TxnOffset): Json => ({
+  group: o.group,
+  stream: o.stream,
+  partition: o.partition,
+  ...offsetToJson(o.offset),
+});
+
+function tuple(raw: unknown, what: string, size: number): unknown[] {
+  if (!Array.isArray(raw) || raw.length !== size) throw corrupt(`${what} is not a ${size}-tuple`);
+  return raw;
+}
+
+function intAt(value: unknown, what: string, min = 0): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw corrupt(`${what}`);
+  return value;
+}
+
+function strAt(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw corrupt(`${what}`);
+  return value;
+}
+
+function partitionFromJson(raw: unknown, i: number): TxnPartition {
+  const [stream, partition, first] = tuple(raw, `partition ${i}`, 3);
+  const what = `partition ${i}`;
+  return { stream: strAt(stream, what), partition: intAt(partition, what), firstOffset: intAt(first, what) };
+}
+
+function markerFromJson(raw: unknown, i: number): TxnMarkerAt {
+  const [stream, partition, first, marker] = tuple(raw, `marker ${i}`, 4);
+  const what = `marker ${i}`;
+  return {
+    stream: strAt(stream, what),
+    partition: intAt(partition, what),
+    firstOffset: intAt(first, what),
+    markerOffset: intAt(marker, what),
+  };
+}
+
+function rangeFromJson(raw: unknown, i: number): AbortedRange {
+  const [producerId, first, marker] = tuple(raw, `aborted range ${i}`, 3);
+  const what = `aborted range ${i}`;
+  return [intAt(producerId, what), intAt(first, what), intAt(marker, what)];
+}
+
+function txnOffsetFromJson(raw: unknown, i: number): TxnOffset {
+  const f = new Fields(raw, `transaction offset ${i}`);
+  return {
+    group: f.str('group'),
+    stream: f.str('stream'),
+    partition: f.int('partition'),
+    offset: offsetFromJson(f),
+  };
+}
+
+function producerToJson(p: TxnProducerState): Json {
+  return {
+    id: p.id,
+    pid: p.producerId,
+    epoch: p.epoch,
+    timeoutMs: p.timeoutMs,
+    phase: p.phase,
+    startedAt: p.startedAt,
+    updatedAt: p.updatedAt,
+    partitions: [...p.partitions.values()].map(partitionToJson),
+    groups: [...p.groups],
+    offsets: [...p.offsets.values()].map(txnOffsetToJson),
+  };
+}
+
+function producerFromJson(f: Fields): TxnProducerState {
+  const phase = f.str('phase');
+  if (!phases.includes(phase as TxnPhase)) throw corrupt(`transaction phase '${phase}'`);
+  const partitions = f.array('partitions').map(partitionFromJson);
+  const offsets = f.array('offsets').map(txnOffsetFromJson);
+  return {
+    id: f.str('id'),
+    producerId: f.int('pid'),
+    epoch: f.int('epoch'),
+    timeoutMs: f.int('timeoutMs'),
+    phase: phase as TxnPhase,
+    startedAt: f.num('startedAt'),
+    updatedAt: f.num('updatedAt'),
+    partitions: new Map(partitions.map((p) => [partitionKey(p.stream, p.partition), p])),
+    groups: new Set(f.strings('groups')),
+    offsets: new Map(offsets.map((o) => [offsetKeyOf(o), o])),
+  };
+}
+
+function encodeTxn(entry: TxnEntry): Json {
+  switch (entry.type) {
+    case 'producer':
+      return {
+        t: entry.type,
+        id: entry.id,
+        pid: entry.producerId,
+        epoch: entry.epoch,
+        timeoutMs: entry.timeoutMs,
+        at: entry.at,
+      };
+    case 'partitions':
+      return { t: entry.type, id: entry.id, partitions: entry.partitions.map(partitionToJson), at: entry.at };
+    case 'group':
+      return { t: entry.type, id: entry.id, group: entry.group, at: entry.at };
+    case 'offsets':
+      return { t: entry.type, id: entry.id, offsets: entry.offsets.map(txnOffsetToJson), at: entry.at };
+    case 'prepare':
+      return { t: entry.type, id: entry.id, commit: entry.commit, at: entry.at };
+    case 'complete':
+      return {
+        t: entry.type,
+        id: entry.id,
+        commit: entry.commit,
+        markers: entry.markers.map(markerToJson),
+        at: entry.at,
+      };
+    case 'aborted.trim':
+      return { t: entry.type, stream: entry.stream, partition: entry.partition, before: entry.before };
+    case 'start':
+      return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
+    case 'stream.forget':
+      return { t: entry.type, stream: entry.stream };
+    case 'state':
+      return { t: entry.type, producer: producerToJson(entry.producer) };
+    case 'aborted':
+      return {
+        t: entry.type,
+        stream: entry.stream,
+        partition: entry.partition,
+        ranges: entry.ranges.map((r) => [...r]),
+      };
+  }
+}
+
+function decodeTxn(json: unknown): TxnEntry {
+  const f = new Fields(json, 'transaction entry');
+  const type = f.str('t');
+  switch (type) {
+    case 'producer':
+      return {
+        type,
+        id: f.str('id'),
+        producerId: f.int('pid'),
+        epoch: f.int('epoch'),
+        timeoutMs: f.int('timeoutMs'),
+        at: f.num('at'),
+      };
+    case 'partitions':
+      return {
+        type,
+        id: f.str('id'),
+        partitions: f.array('partitions').map(partitionFromJson),
+        at: f.num('at'),
+      };
+    case 'group':
+      return { type, id: f.str('id'), group: f.str('group'), at: f.num('at') };
+    case 'offsets':
+      return { type, id: f.str('id'), offsets: f.array('offsets').map(txnOffsetFromJson), at: f.num('at') };
+    case 'prepare':
+      return { type, id: f.str('id'), commit: f.bool('commit'), at: f.num('at') };
+    case 'complete':
+      return {
+        type,
+        id: f.str('id'),
+        commit: f.bool('commit'),
+        markers: f.array('markers').map(markerFromJson),
+        at: f.num('at'),
+      };
+    case 'aborted.trim':
+      return { type, stream: f.str('stream'), partition: f.int('partition'), before: f.int('before') };
+    case 'start':
+      return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
+    case 'stream.forget':
+      return { type, stream: f.str('stream') };
+    case 'state':
+      return { type, producer: producerFromJson(f.fields('producer')) };
+    case 'aborted':
+      return {
+        type,
+        stream: f.str('stream'),
+        partition: f.int('partition'),
+        ranges: f.array('ranges').map(rangeFromJson),
+      };
+    default:
+      throw corrupt(`transaction entry type '${type}'`);
+  }
+}
+
+export const txnMachine: StateMachine<TxnState, TxnEntry> = {
+  kind: 'transactions',
+  initial: () => ({ producers: new Map(), aborted: new Map(), starts: new Map() }),
+  apply: applyTxn,
+  encode: encodeTxn,
+  decode: decodeTxn,
+  snapshot: snapshotTxn,
+};

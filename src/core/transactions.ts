@@ -1,0 +1,418 @@
+/**
+ * The transactional producers of one vhost, an owned object with its own log
+ * (./state/txn-entries.ts): Kafka's transaction coordinator (KIP-98, fencing and epochs KIP-360,
+ * offsets in transactions KIP-447). A transactional id gets a producer id and an epoch; a newer
+ * instance bumps the epoch, which fences the older one and aborts what it left open. A transaction
+ * adds partitions (the partition's stable offset then holds at where it joined) and group offsets,
+ * and ends by a decision written first (`prepare`), then a marker appended to each of its partitions
+ * and, on commit, its offsets committed to their groups, then `complete`. A decision found without its
+ * completion at start is carried out again; an open transaction past its timeout is aborted and its
+ * producer fenced. Aborted transactions are remembered per partition, so readers of committed data
+ * leave their entries out.
+ */
+import { brokerError, ErrorCode } from '../shared/errors.js';
+import type { TxnInit, TxnRefusal, TxnResult, TxnSummary } from './api.js';
+import type { Timer } from './exec/executor.js';
+import type { ConsumerGroups } from './groups.js';
+import type { StreamRegistry } from './internal.js';
+import { encodeTxnMarker } from './logs/markers.js';
+import type { Partition } from './logs/partition.js';
+import { entryFormat } from './message-codec.js';
+import type { ProducerRegistry } from './producers.js';
+import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
+import type { OpenedLog } from './state/state-log.js';
+import {
+  partitionKey,
+  type TxnEntry,
+  type TxnMarkerAt,
+  type TxnOffset,
+  type TxnProducerState,
+  type TxnState,
+  txnMachine,
+} from './state/txn-entries.js';
+
+/** Kafka's transaction.max.timeout.ms default: a longer transaction timeout is refused. */
+export const transactionTimeoutMsMax = 15 * 60 * 1000;
+/** Transactional ids in one vhost. */
+export const transactionalIdsMax = 100_000;
+/** Partitions one transaction may hold. */
+export const transactionPartitionsMax = 10_000;
+/** Epochs are int16; the last one is kept for the coordinator's own fencing bump (KIP-360). */
+const epochMax = 0x7ffe;
+
+export interface TransactionDeps extends VhostObjectDeps {
+  readonly producers: ProducerRegistry;
+  readonly streams: StreamRegistry;
+  readonly groups: ConsumerGroups;
+}
+
+type Checked = TxnProducerState | { readonly kind: 'refused'; readonly reason: TxnRefusal };
+
+const ok: TxnResult = { kind: 'ok' };
+const refused = (reason: TxnRefusal) => ({ kind: 'refused', reason }) as const;
+
+export class TransactionalProducers {
+  readonly #deps: TransactionDeps;
+  readonly #log: OwnedLog<TxnState, TxnEntry>;
+  /** Producer id → transactional id, for the check of each transactional batch. */
+  readonly #byProducer = new Map<number, string>();
+  readonly #timers = new Map<string, Timer>();
+  /** Transactions ending now, by transactional id. */
+  readonly #ending = new Map<string, Promise<void>>();
+
+  private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
+    this.#deps = deps;
+    this.#log = log;
+  }
+
+  /** Opens the log, tells each partition what is open and what aborted, and finishes what was decided. */
+  static async open(
+    deps: TransactionDeps,
+    found: OpenedLog<TxnState> | undefined,
+  ): Promise<TransactionalProducers> {
+    const options = vhostObjectOptions(deps, txnMachine, 'transactions');
+    const txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
+    txns.#restore();
+    return txns;
+  }
+
+  get #state(): TxnState {
+    return this.#log.state;
+  }
+
+  get #now(): number {
+    return this.#log.exec.now();
+  }
+
+  // ---- InitProducerId
+
+  async init(id: string, timeoutMs: number, producerId: number, epoch: number): Promise<TxnInit> {
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > transactionTimeoutMsMax)
+      return refused('invalidTimeout');
+    await this.#ending.get(id);
+    const current = this.#state.producers.get(id);
+    if (current === undefined) return this.#first(id, timeoutMs);
+    // KIP-360: a producer that names itself must be the current instance (or the one just before).
+    if (producerId >= 0 && (producerId !== current.producerId || epoch !== current.epoch))
+      return refused(producerId !== current.producerId ? 'producerIdMismatch' : 'fenced');
+    if (isPrepared(current)) return refused('concurrent');
+    if (current.phase === 'ongoing') await this.#end(current, false);
+    return this.#bump(current, timeoutMs);
+  }
+
+  async #first(id: string, timeoutMs: number): Promise<TxnInit> {
+    if (this.#state.producers.size >= transactionalIdsMax) {
+      const message = `Vhost '${this.#deps.vhost}' has ${transactionalIdsMax} transactional ids`;
+      throw brokerError(ErrorCode.resourceExhausted, message);
+    }
+    const given = await this.#deps.producers.init(-1, -1);
+    if (given.kind !== 'ok') return refused('invalidState');
+    await this.#commitProducer(id, given.producerId, given.epoch, timeoutMs);
+    return given;
+  }
+
+  /** A new epoch fences every older instance; past the last epoch a new producer id starts at 0. */
+  async #bump(current: TxnProducerState, timeoutMs: number): Promise<TxnInit> {
+    let { producerId } = current;
+    let epoch = current.epoch + 1;
+    if (epoch > epochMax) {
+      const given = await this.#deps.producers.init(-1, -1);
+      if (given.kind !== 'ok') return refused('invalidState');
+      ({ producerId, epoch } = given);
+    } else await this.#deps.producers.setEpoch(producerId, epoch);
+    await this.#commitProducer(current.id, producerId, epoch, timeoutMs);
+    return { kind: 'ok', producerId, epoch };
+  }
+
+  async #commitProducer(id: string, producerId: number, epoch: number, timeoutMs: number): Promise<void> {
+    const previous = this.#state.producers.get(id);
+    if (previous !== undefined) this.#byProducer.delete(previous.producerId);
+    this.#byProducer.set(producerId, id);
+    await this.#log.commit({ type: 'producer', id, producerId, epoch, timeoutMs, at: this.#now });
+  }
+
+  // ---- the transaction
+
+  /** AddPartitionsToTxn: every partition must exist, or none is added. */
+  async addPartitions(
+    id: string,
+    producerId: number,
+    epoch: number,
+    refs: ReadonlyArray<{ stream: string; partition: number }>,
+  ): Promise<TxnResult> {
+    const current = this.#check(id, producerId, epoch);
+    if ('kind' in current) return current;
+    const added: Array<{ stream: string; partition: number; firstOffset: number; into: Partition }> = [];
+    for (const ref of refs) {
+      if (current.partitions.has(partitionKey(ref.stream, ref.partition))) continue;
+      const into = this.#partition(ref.stream, ref.partition);
+      if (into === undefined) return refused('unknownPartition');
+      added.push({ ...ref, firstOffset: into.endOffset, into });
+    }
+    if (added.length === 0) return ok;
+    if (current.partitions.size + added.length > transactionPartitionsMax) return refused('invalidState');
+    const partitions = added.map(({ stream, partition, firstOffset }) => ({
+      stream,
+      partition,
+      firstOffset,
+    }));
+    const starting = current.phase !== 'ongoing';
+    const committed = this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
+    for (const { into, firstOffset } of added) into.beginTransaction(producerId, firstOffset);
+    if (starting) this.#arm(current);
+    await committed;
+    return ok;
+  }
+
+  /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
+  async addGroup(id: string, producerId: number, epoch: number, group: string): Promise<TxnResult> {
+    const current = this.#check(id, producerId, epoch);
+    if ('kind' in current) return current;
+    if (current.groups.has(group)) return ok;
+    const starting = current.phase !== 'ongoing';
+    const committed = this.#log.commit({ type: 'group', id, group, at: this.#now });
+    if (starting) this.#arm(current);
+    await committed;
+    return ok;
+  }
+
+  /** TxnOffsetCommit: offsets the group gets only when the transaction commits. */
+  async commitOffsets(
+    id: string,
+    producerId: number,
+    epoch: number,
+    group: string,
+    offsets: ReadonlyArray<Omit<TxnOffset, 'group'>>,
+  ): Promise<TxnResult> {
+    const current = this.#check(id, producerId, epoch);
+    if ('kind' in current) return current;
+    if (!current.groups.has(group)) return refused('invalidState');
+    const entries = offsets.map((o) => ({ group, ...o }));
+    await this.#log.commit({ type: 'offsets', id, offsets: entries, at: this.#now });
+    return ok;
+  }
+
+  /** EndTxn. Ending again the way it ended is answered as done; the other way is refused. */
+  async end(id: string, producerId: number, epoch: number, commit: boolean): Promise<TxnResult> {
+    const current = this.#state.producers.get(id);
+    if (current === undefined || current.producerId !== producerId) return refused('producerIdMismatch');
+    if (epoch !== current.epoch) return refused('fenced');
+    const ended =
+      current.phase === 'completeCommit' ? true : current.phase === 'completeAbort' ? false : undefined;
+    if (ended !== undefined) return ended === commit ? ok : refused('invalidState');
+    if (isPrepared(current))
+      return (current.phase === 'prepareCommit') === commit ? refused('concurrent') : refused('invalidState');
+    if (current.phase === 'empty') return ok;
+    await this.#end(current, commit);
+    return ok;
+  }
+
+  /** Whether a transactional batch may go to the partition: its producer's transaction holds it. */
+  holds(producerId: number, epoch: number, stream: string, partition: number): boolean {
+    const id = this.#byProducer.get(producerId);
+    const current = id === undefined ? undefined : this.#state.producers.get(id);
+    return (
+      current !== undefined &&
+      current.epoch === epoch &&
+      current.phase === 'ongoing' &&
+      current.partitions.has(partitionKey(stream, partition))
+    );
+  }
+
+  /** Whether a transaction has offsets for the group's partition waiting on its end (KIP-447). */
+  pendingOffset(group: string, stream: string, partition: number): boolean {
+    for (const current of this.#state.producers.values()) {
+      for (const o of current.offsets.values()) {
+        if (o.group === group && o.stream === stream && o.partition === partition) return true;
+      }
+    }
+    return false;
+  }
+
+  /** The first offset of the producer's open transaction on the partition, or -1. */
+  openSince(producerId: number, stream: string, partition: number): number {
+    const id = this.#byProducer.get(producerId);
+    const current = id === undefined ? undefined : this.#state.producers.get(id);
+    return current?.partitions.get(partitionKey(stream, partition))?.firstOffset ?? -1;
+  }
+
+  describe(id: string): TxnSummary | undefined {
+    const current = this.#state.producers.get(id);
+    return current === undefined ? undefined : summaryOf(current);
+  }
+
+  list(): TxnSummary[] {
+    return [...this.#state.producers.values()].map(summaryOf);
+  }
+
+  // ---- upkeep
+
+  /** Retention removed what lies below `startOffset`: aborted transactions there are forgotten. */
+  async trim(stream: string, partition: number, startOffset: number): Promise<void> {
+    const list = this.#state.aborted.get(partitionKey(stream, partition));
+    if (list === undefined || list.ranges.every(([, , marker]) => marker >= startOffset)) return;
+    await this.#log.commit({ type: 'aborted.trim', stream, partition, before: startOffset });
+  }
+
+  /**
+   * Records below `offset` are deleted (Kafka DeleteRecords): the new start is made durable first,
+   * so no restart shows deleted records again, then the partition stops reading below it.
+   */
+  async deleteRecords(partition: Partition, offset: number): Promise<void> {
+    if (offset <= partition.startOffset) return;
+    const { stream, index } = partition;
+    await this.#log.commit({ type: 'start', stream, partition: index, offset });
+    partition.deleteBefore(offset);
+    await this.trim(stream, index, offset);
+  }
+
+  /** The stream was deleted: it leaves every transaction. */
+  async forgetStream(stream: string): Promise<void> {
+    const state = this.#state;
+    const holds =
+      [...state.aborted.values()].some((list) => list.stream === stream) ||
+      [...state.starts.values()].some((start) => start.stream === stream) ||
+      [...state.producers.values()].some((p) => [...p.partitions.values()].some((x) => x.stream === stream));
+    if (holds) await this.#log.commit({ type: 'stream.forget', stream });
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#timers.values()) timer.cancel();
+    this.#timers.clear();
+    await Promise.allSettled([...this.#ending.values()]);
+    await this.#log.close();
+  }
+
+  destroy(): Promise<void> {
+    for (const timer of this.#timers.values()) timer.cancel();
+    return this.#log.destroy();
+  }
+
+  // ---- inside
+
+  #check(id: string, producerId: number, epoch: number): Checked {
+    const current = this.#state.producers.get(id);
+    if (current === undefined || current.producerId !== producerId) return refused('producerIdMismatch');
+    if (epoch !== current.epoch) return refused('fenced');
+    if (isPrepared(current) || this.#ending.has(id)) return refused('concurrent');
+    return current;
+  }
+
+  #partition(stream: string, index: number): Partition | undefined {
+    try {
+      return this.#deps.streams.partition(stream, index);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Decides, marks every partition, commits the offsets, completes; one at a time per id. */
+  #end(current: TxnProducerState, commit: boolean): Promise<void> {
+    const running = this.#ending.get(current.id);
+    if (running !== undefined) return running;
+    this.#timers.get(current.id)?.cancel();
+    this.#timers.delete(current.id);
+    const ending = (async () => {
+      if (current.phase === 'ongoing')
+        await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
+      await this.#complete(current, commit);
+    })();
+    this.#ending.set(current.id, ending);
+    const done = () => {
+      if (this.#ending.get(current.id) === ending) this.#ending.delete(current.id);
+    };
+    ending.then(done, done);
+    return ending;
+  }
+
+  async #complete(current: TxnProducerState, commit: boolean): Promise<void> {
+    const { producerId, epoch } = current;
+    const payload = encodeTxnMarker({ producerId, epoch, commit });
+    const markers: TxnMarkerAt[] = [];
+    const durables: Array<Promise<void>> = [];
+    for (const p of current.partitions.values()) {
+      const into = this.#partition(p.stream, p.partition);
+      if (into === undefined) continue; // deleted meanwhile: its data went with it
+      let markerOffset = into.endOffset;
+      try {
+        const appended = into.append(payload, { timestamp: this.#now, format: entryFormat.txnMarker });
+        markerOffset = appended.offset;
+        durables.push(appended.durable);
+      } catch {
+        // The partition failed; it leaves service and its restart reads what it holds. The
+        // transaction still ends, so the stable offset moves on.
+      }
+      into.endTransaction(producerId, !commit, markerOffset);
+      markers.push({ stream: p.stream, partition: p.partition, firstOffset: p.firstOffset, markerOffset });
+    }
+    await Promise.allSettled(durables);
+    if (commit) {
+      for (const o of current.offsets.values()) {
+        await this.#deps.groups.commit(o.group, o.stream, o.partition, o.offset).catch(() => undefined);
+      }
+    }
+    await this.#log.commit({ type: 'complete', id: current.id, commit, markers, at: this.#now });
+  }
+
+  /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */
+  #arm(current: TxnProducerState): void {
+    this.#timers.get(current.id)?.cancel();
+    const { id, producerId, epoch } = current;
+    const dueMs = Math.max(0, current.startedAt + current.timeoutMs - this.#now);
+    const timer = this.#log.exec.after(dueMs, () => {
+      this.#timers.delete(id);
+      const now = this.#state.producers.get(id);
+      if (
+        now === undefined ||
+        now.producerId !== producerId ||
+        now.epoch !== epoch ||
+        now.phase !== 'ongoing'
+      )
+        return;
+      void this.#end(now, false)
+        .then(() => this.#bump(now, now.timeoutMs))
+        .catch((err: unknown) => this.#log.exec.fail(err));
+    });
+    this.#timers.set(id, timer);
+  }
+
+  #restore(): void {
+    const state = this.#state;
+    for (const { stream, partition, offset } of state.starts.values())
+      this.#partition(stream, partition)?.deleteBefore(offset);
+    for (const list of state.aborted.values()) {
+      const into = this.#partition(list.stream, list.partition);
+      for (const [producerId, first, marker] of list.ranges) into?.addAborted(producerId, first, marker);
+    }
+    for (const current of state.producers.values()) {
+      this.#byProducer.set(current.producerId, current.id);
+      if (current.phase !== 'ongoing' && !isPrepared(current)) continue;
+      for (const p of current.partitions.values())
+        this.#partition(p.stream, p.partition)?.beginTransaction(current.producerId, p.firstOffset);
+      if (current.phase === 'ongoing') this.#arm(current);
+      else {
+        const commit = current.phase === 'prepareCommit';
+        this.#log.exec.defer(() => {
+          void this.#end(current, commit).catch((err: unknown) => this.#log.exec.fail(err));
+        });
+      }
+    }
+  }
+}
+
+function isPrepared(current: TxnProducerState): boolean {
+  return current.phase === 'prepareCommit' || current.phase === 'prepareAbort';
+}
+
+function summaryOf(current: TxnProducerState): TxnSummary {
+  return {
+    transactionalId: current.id,
+    producerId: current.producerId,
+    epoch: current.epoch,
+    timeoutMs: current.timeoutMs,
+    phase: current.phase,
+    startedAt: current.startedAt,
+    partitions: [...current.partitions.values()].map(({ stream, partition }) => ({ stream, partition })),
+    groups: [...current.groups],
+  };
+}

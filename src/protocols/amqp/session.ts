@@ -1,0 +1,70 @@
+/**
+ * What the connection-class methods (./methods/connection.ts: the handshake, close, secrets) see of
+ * their connection, and the settings every connection of a listener shares. The handlers import this,
+ * never the connection class, so ./connection.ts can import them without a cycle; `AmqpConnection`
+ * implements `HandshakeConnection`.
+ */
+import type { Socket } from 'node:net';
+import type { CoreBroker, CoreClient } from '../../core/api.js';
+import type { Logger } from '../../shared/logger.js';
+import type { IngressAccount, IngressBudget } from '../ingress.js';
+import type { Authenticator } from '../listener.js';
+import type { Method } from './codec/index.js';
+import type { ReplyToRegistry } from './reply-to.js';
+
+export interface ListenerShared {
+  readonly core: CoreBroker;
+  readonly auth: Authenticator;
+  readonly logger: Logger;
+  readonly version: string;
+  readonly replyTo: ReplyToRegistry;
+  /** Bodies larger than this are refused at the content header (RabbitMQ's max_message_size). */
+  readonly messageBytesMax: number;
+  readonly ingress: IngressBudget;
+  /** Time from accept to connection.open-ok (RabbitMQ's handshake_timeout). */
+  readonly handshakeTimeoutMs: number;
+}
+
+/** Server limits offered in connection.tune (RabbitMQ 3.x defaults). */
+export const tuneDefaults = { channelMax: 2047, frameMax: 131_072, heartbeatS: 60 } as const;
+
+export type ConnectionState =
+  | 'header'
+  | 'start'
+  | 'secure'
+  | 'tune'
+  | 'open'
+  | 'opened'
+  | 'closing'
+  | 'closed';
+
+export interface HandshakeConnection {
+  readonly id: string;
+  readonly shared: ListenerShared;
+  readonly socket: Socket;
+  readonly log: Logger;
+  state: ConnectionState;
+  user: string;
+  core: CoreClient | undefined;
+  clientCapabilities: Set<string>;
+  clientProperties: Record<string, unknown>;
+  frameBytesMax: number;
+  channelMax: number;
+  heartbeatS: number;
+  /** This connection's share of the broker's ingress budget. */
+  readonly account: IngressAccount;
+  /** Aborted when the socket closes: a login still waiting for its hash stops. */
+  readonly gone: AbortSignal;
+  sendMethod(channel: number, method: Method): void;
+  /** Stop reading the socket (a login is being checked). */
+  pause(): void;
+  resume(): void;
+  /** A failure while handling a method: the connection closes with the error's reply code. */
+  fail(err: unknown, classId: number, methodId: number): void;
+  /** Server-initiated close (spec 4.2.2): wait for close-ok, then drop the socket. */
+  closeWith(replyCode: number, replyText: string, classId?: number, methodId?: number): void;
+  /** close-ok received or sent: the socket is ended. */
+  finish(): void;
+  /** connection.open-ok sent: the connection is usable. */
+  opened(): void;
+}

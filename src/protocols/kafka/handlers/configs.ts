@@ -1,0 +1,226 @@
+/**
+ * Configs of topics and of the broker: DescribeConfigs 0–4 (sources, KIP-226 synonyms, v3 types and
+ * documentation), AlterConfigs 0–2 (the topic's configs replaced as a whole) and
+ * IncrementalAlterConfigs 0–1 (KIP-339: SET, DELETE, APPEND, SUBTRACT). Whatever the request, the
+ * topic's resulting configs go through the one check of CreateTopics (../topic-settings.ts) and are
+ * then stored in one step, retention in core and the rest as the stream's attributes. Switchyard's
+ * broker settings are read at start, so none can be altered here.
+ */
+import type {
+  AlterConfigsRequest,
+  DescribeConfigsRequest,
+  IncrementalAlterConfigsRequest,
+} from '../codec/index.js';
+import { ApiKey } from '../codec/index.js';
+import type { ApiHandler, KafkaBroker, RequestContext } from '../context.js';
+import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { topicConfigByName } from '../topic-configs.js';
+import {
+  type ConfigInput,
+  checkTopicConfigs,
+  describeTopicConfigs,
+  isRefusal,
+  setTopicConfigs,
+} from '../topic-settings.js';
+
+const resourceType = { topic: 2, broker: 4 } as const;
+/** Kafka's AlterConfigOp.OpType codes. */
+const configOp = { set: 0, delete: 1, append: 2, subtract: 3 } as const;
+
+interface ResourceResult {
+  readonly errorCode: KafkaError;
+  readonly errorMessage: string | null;
+}
+
+const done: ResourceResult = { errorCode: KafkaError.none, errorMessage: null };
+const failed = (errorCode: KafkaError, errorMessage: string): ResourceResult => ({ errorCode, errorMessage });
+
+function brokerConfigs(ctx: RequestContext) {
+  const o = ctx.broker.options;
+  const entry = (name: string, value: string) => ({
+    name,
+    value,
+    readOnly: true,
+    isDefault: false,
+    configSource: 4,
+    isSensitive: false,
+    synonyms: [{ name, value, source: 4 }],
+  });
+  return [
+    entry('auto.create.topics.enable', String(o.autoCreateTopics)),
+    entry('num.partitions', String(o.defaultPartitions)),
+    entry('message.max.bytes', String(o.batchBytesMax)),
+    entry('group.initial.rebalance.delay.ms', String(o.groupInitialRebalanceDelayMs)),
+  ];
+}
+
+export const describeConfigsHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeConfigs,
+  versionMin: 0,
+  versionMax: 4,
+  handle(ctx: RequestContext, request: DescribeConfigsRequest) {
+    const asked = { synonyms: request.includeSynonyms, documentation: request.includeDocumentation };
+    const results = request.resources.map((r) => {
+      const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorMessage: null };
+      let configs: Array<{ name: string; value: string; configSource: number }>;
+      if (r.resourceType === resourceType.topic) {
+        const { broker } = ctx;
+        const info = broker.vhost.stream(r.resourceName);
+        if (info === undefined)
+          return { ...base, errorCode: KafkaError.unknownTopicOrPartition, configs: [] };
+        const kept = broker.topicConfigs.kept(r.resourceName);
+        configs = describeTopicConfigs(info, kept, broker.options.batchBytesMax, asked);
+      } else if (r.resourceType === resourceType.broker) {
+        configs = brokerConfigs(ctx).map((c) => (asked.synonyms ? c : { ...c, synonyms: [] }));
+      } else return { ...base, errorCode: KafkaError.invalidRequest, configs: [] };
+      const keys = r.configurationKeys;
+      const chosen =
+        keys === null || keys.length === 0 ? configs : configs.filter((c) => keys.includes(c.name));
+      return { ...base, errorCode: KafkaError.none, configs: chosen };
+    });
+    return { results };
+  },
+};
+
+/** The same name twice in one resource is refused whole, as Kafka does. */
+function duplicateOf(configs: ReadonlyArray<{ name: string }>): string | undefined {
+  const seen = new Set<string>();
+  for (const { name } of configs) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/** Checks the topic's configs as they would become and, unless only validating, stores them. */
+async function replaceTopicConfigs(
+  broker: KafkaBroker,
+  topic: string,
+  configs: readonly ConfigInput[],
+  validateOnly: boolean,
+): Promise<ResourceResult> {
+  const checked = checkTopicConfigs(configs, broker.options.batchBytesMax);
+  if (isRefusal(checked)) return failed(KafkaError.invalidConfig, checked.refused);
+  if (validateOnly) return done;
+  try {
+    await broker.topicConfigs.replace(topic, checked);
+    return done;
+  } catch (err) {
+    return failed(kafkaErrorOf(err), (err as Error).message);
+  }
+}
+
+/** What every resource of either Alter request answers before its configs are looked at. */
+function refuseResource(
+  broker: KafkaBroker,
+  resource: { resourceType: number; resourceName: string; configs: ReadonlyArray<{ name: string }> },
+): ResourceResult | undefined {
+  const duplicate = duplicateOf(resource.configs);
+  if (duplicate !== undefined)
+    return failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`);
+  if (resource.resourceType === resourceType.broker) {
+    const names = resource.configs.map((c) => c.name).join(', ');
+    return failed(KafkaError.invalidRequest, `Cannot update these configs dynamically: ${names}`);
+  }
+  if (resource.resourceType !== resourceType.topic)
+    return failed(KafkaError.invalidRequest, `Unexpected resource type ${resource.resourceType}`);
+  if (broker.vhost.stream(resource.resourceName) === undefined)
+    return failed(KafkaError.unknownTopicOrPartition, `Topic ${resource.resourceName} does not exist`);
+  return undefined;
+}
+
+function answer(resource: { resourceType: number; resourceName: string }, result: ResourceResult) {
+  return { ...result, resourceType: resource.resourceType, resourceName: resource.resourceName };
+}
+
+export const alterConfigsHandler: ApiHandler = {
+  apiKey: ApiKey.AlterConfigs,
+  versionMin: 0,
+  versionMax: 2,
+  async handle(ctx: RequestContext, request: AlterConfigsRequest) {
+    const responses = [];
+    for (const resource of request.resources) {
+      const refused = refuseResource(ctx.broker, resource);
+      const result =
+        refused ??
+        (await replaceTopicConfigs(
+          ctx.broker,
+          resource.resourceName,
+          resource.configs,
+          request.validateOnly,
+        ));
+      responses.push(answer(resource, result));
+    }
+    return { responses };
+  },
+};
+
+/** A list config's items; an empty value is an empty list. */
+function itemsOf(value: string | undefined): string[] {
+  return value === undefined || value.trim() === '' ? [] : value.split(',').map((item) => item.trim());
+}
+
+/**
+ * The topic's configs after KIP-339's operations, in order: SET replaces, DELETE reverts to the
+ * default, APPEND adds list items not already there, SUBTRACT removes them (lists only).
+ */
+function applyOperations(
+  current: readonly ConfigInput[],
+  ops: IncrementalAlterConfigsRequest['resources'][number]['configs'],
+): ConfigInput[] | string {
+  const values = new Map(current.map((c) => [c.name, c.value ?? '']));
+  for (const op of ops) {
+    const def = topicConfigByName.get(op.name);
+    const isList = def?.type === 'list';
+    switch (op.configOperation) {
+      case configOp.set:
+        if (op.value === null) return `Null value not supported for : ${op.name}`;
+        values.set(op.name, op.value);
+        break;
+      case configOp.delete:
+        values.delete(op.name);
+        break;
+      case configOp.append:
+      case configOp.subtract: {
+        const verb = op.configOperation === configOp.append ? 'append' : 'subtract';
+        if (!isList) return `Config value ${verb} is not allowed for config key: ${op.name}`;
+        const items = itemsOf(values.get(op.name) ?? def.kafkaDefault);
+        const given = itemsOf(op.value ?? '');
+        const next =
+          verb === 'append'
+            ? [...items, ...given.filter((item) => !items.includes(item))]
+            : items.filter((item) => !given.includes(item));
+        values.set(op.name, next.join(','));
+        break;
+      }
+      default:
+        return `Unknown config operation ${op.configOperation} for ${op.name}`;
+    }
+  }
+  return [...values].map(([name, value]) => ({ name, value }));
+}
+
+export const incrementalAlterConfigsHandler: ApiHandler = {
+  apiKey: ApiKey.IncrementalAlterConfigs,
+  versionMin: 0,
+  versionMax: 1,
+  async handle(ctx: RequestContext, request: IncrementalAlterConfigsRequest) {
+    const { broker } = ctx;
+    const responses = [];
+    for (const resource of request.resources) {
+      let result = refuseResource(broker, resource);
+      if (result === undefined) {
+        const topic = resource.resourceName;
+        const info = broker.vhost.stream(topic)!;
+        const current = setTopicConfigs(info, broker.topicConfigs.kept(topic));
+        const next = applyOperations(current, resource.configs);
+        result =
+          typeof next === 'string'
+            ? failed(KafkaError.invalidConfig, next)
+            : await replaceTopicConfigs(broker, topic, next, request.validateOnly);
+      }
+      responses.push(answer(resource, result));
+    }
+    return { responses };
+  },
+};

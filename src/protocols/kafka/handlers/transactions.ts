@@ -1,0 +1,281 @@
+/**
+ * Transactions (KIP-98, KIP-447) over core's transactional producers: AddPartitionsToTxn 0–3,
+ * AddOffsetsToTxn 0–4, EndTxn 0–4, TxnOffsetCommit 0–4, DescribeTransactions 0, ListTransactions 0–1,
+ * DescribeProducers 0 (InitProducerId with a transactional id is in ./admin.ts). Core keeps the state
+ * durably and writes the markers; this file maps Kafka's requests and error codes onto it. The
+ * versions of transaction.version 2 (KIP-890 part 2: EndTxn 5, AddPartitionsToTxn 4+ from brokers) are
+ * not advertised, so clients keep adding partitions themselves.
+ */
+import type { TxnInstance, TxnRefusal, TxnResult, TxnSummary } from '../../../core/api.js';
+import {
+  type AddOffsetsToTxnRequest,
+  type AddPartitionsToTxnRequest,
+  ApiKey,
+  type DescribeProducersRequest,
+  type DescribeTransactionsRequest,
+  type EndTxnRequest,
+  type ListTransactionsRequest,
+  type TxnOffsetCommitRequest,
+} from '../codec/index.js';
+import type { ApiHandler, RequestContext } from '../context.js';
+import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { isKafkaError, partitionOf } from '../topics.js';
+
+/** Kafka's names of transaction states (TransactionState), as DescribeTransactions shows them. */
+const stateNames: Readonly<Record<TxnSummary['phase'], string>> = {
+  empty: 'Empty',
+  ongoing: 'Ongoing',
+  prepareCommit: 'PrepareCommit',
+  prepareAbort: 'PrepareAbort',
+  completeCommit: 'CompleteCommit',
+  completeAbort: 'CompleteAbort',
+};
+
+/**
+ * Kafka's code for a refusal. PRODUCER_FENCED exists from these versions on (KIP-588); older clients
+ * are told INVALID_PRODUCER_EPOCH, which they also treat as fatal.
+ */
+export function txnErrorOf(reason: TxnRefusal, fencedFrom: number, version: number): KafkaError {
+  switch (reason) {
+    case 'fenced':
+      return version >= fencedFrom ? KafkaError.producerFenced : KafkaError.invalidProducerEpoch;
+    case 'producerIdMismatch':
+      return KafkaError.invalidProducerIdMapping;
+    case 'invalidState':
+      return KafkaError.invalidTxnState;
+    case 'concurrent':
+      return KafkaError.concurrentTransactions;
+    case 'invalidTimeout':
+      return KafkaError.invalidTransactionTimeout;
+    case 'unknownPartition':
+      return KafkaError.unknownTopicOrPartition;
+  }
+}
+
+function codeOf(result: TxnResult, version: number): KafkaError {
+  return result.kind === 'ok' ? KafkaError.none : txnErrorOf(result.reason, 2, version);
+}
+
+/** Core's ids are safe integers; a larger one was never handed out. */
+function instance(transactionalId: string, producerId: bigint, epoch: number): TxnInstance | undefined {
+  if (producerId < 0n || producerId > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return { transactionalId, producerId: Number(producerId), epoch };
+}
+
+async function settle(run: () => Promise<TxnResult>, version: number): Promise<KafkaError> {
+  try {
+    return codeOf(await run(), version);
+  } catch (err) {
+    return kafkaErrorOf(err);
+  }
+}
+
+export const addPartitionsToTxnHandler: ApiHandler = {
+  apiKey: ApiKey.AddPartitionsToTxn,
+  versionMin: 0,
+  versionMax: 3,
+  async handle(ctx: RequestContext, request: AddPartitionsToTxnRequest) {
+    const topics = request.v3AndBelowTopics;
+    const txn = instance(
+      request.v3AndBelowTransactionalId,
+      request.v3AndBelowProducerId,
+      request.v3AndBelowProducerEpoch,
+    );
+    // Kafka refuses the whole request for one unknown partition and marks the rest as not attempted.
+    const unknown = new Set<string>();
+    for (const t of topics)
+      for (const p of t.partitions)
+        if (isKafkaError(partitionOf(ctx.broker, t.name, p))) unknown.add(`${t.name}/${p}`);
+    let code: KafkaError = KafkaError.none;
+    if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
+    else if (unknown.size === 0) {
+      const refs = topics.flatMap((t) => t.partitions.map((partition) => ({ stream: t.name, partition })));
+      code = await settle(() => ctx.broker.vhost.addToTransaction(txn, refs), ctx.apiVersion);
+    }
+    const codeFor = (topic: string, p: number) =>
+      unknown.size === 0
+        ? code
+        : unknown.has(`${topic}/${p}`)
+          ? KafkaError.unknownTopicOrPartition
+          : KafkaError.operationNotAttempted;
+    return {
+      resultsByTopicV3AndBelow: topics.map((t) => ({
+        name: t.name,
+        resultsByPartition: t.partitions.map((p) => ({
+          partitionIndex: p,
+          partitionErrorCode: codeFor(t.name, p),
+        })),
+      })),
+    };
+  },
+};
+
+export const addOffsetsToTxnHandler: ApiHandler = {
+  apiKey: ApiKey.AddOffsetsToTxn,
+  versionMin: 0,
+  versionMax: 4,
+  async handle(ctx: RequestContext, request: AddOffsetsToTxnRequest) {
+    const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
+    if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
+    const run = () => ctx.broker.vhost.addGroupToTransaction(txn, request.groupId);
+    return { errorCode: await settle(run, ctx.apiVersion) };
+  },
+};
+
+export const endTxnHandler: ApiHandler = {
+  apiKey: ApiKey.EndTxn,
+  versionMin: 0,
+  versionMax: 4,
+  async handle(ctx: RequestContext, request: EndTxnRequest) {
+    const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
+    if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
+    const run = () => ctx.broker.vhost.endTransaction(txn, request.committed);
+    return { errorCode: await settle(run, ctx.apiVersion) };
+  },
+};
+
+export const txnOffsetCommitHandler: ApiHandler = {
+  apiKey: ApiKey.TxnOffsetCommit,
+  versionMin: 0,
+  versionMax: 4,
+  async handle(ctx: RequestContext, request: TxnOffsetCommitRequest) {
+    const { broker } = ctx;
+    const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
+    // KIP-447 (v3+): a consumer's group metadata fences a zombie that lost its partitions.
+    const member =
+      ctx.apiVersion >= 3 && request.memberId !== ''
+        ? broker.groups.checkCommit(
+            request.groupId,
+            request.memberId,
+            request.generationId,
+            request.groupInstanceId,
+          )
+        : KafkaError.none;
+    const unknown = (topic: string, p: number) => isKafkaError(partitionOf(broker, topic, p));
+    let code: KafkaError = member;
+    if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
+    else if (code === KafkaError.none) {
+      const offsets = request.topics.flatMap((t) =>
+        t.partitions
+          .filter((p) => !unknown(t.name, p.partitionIndex))
+          .map((p) => ({
+            stream: t.name,
+            partition: p.partitionIndex,
+            offset: {
+              offset: Number(p.committedOffset),
+              metadata: p.committedMetadata ?? '',
+              committedAt: Date.now(),
+              ...(p.committedLeaderEpoch >= 0 ? { leaderEpoch: p.committedLeaderEpoch } : {}),
+            },
+          })),
+      );
+      code = await settle(
+        () => broker.vhost.commitTransactionOffsets(txn, request.groupId, offsets),
+        ctx.apiVersion,
+      );
+    }
+    return {
+      topics: request.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({
+          partitionIndex: p.partitionIndex,
+          errorCode: unknown(t.name, p.partitionIndex) ? KafkaError.unknownTopicOrPartition : code,
+        })),
+      })),
+    };
+  },
+};
+
+function topicsOf(summary: TxnSummary): Array<{ topic: string; partitions: number[] }> {
+  const byTopic = new Map<string, number[]>();
+  for (const { stream, partition } of summary.partitions) {
+    const list = byTopic.get(stream) ?? [];
+    list.push(partition);
+    byTopic.set(stream, list);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+export const describeTransactionsHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeTransactions,
+  versionMin: 0,
+  versionMax: 0,
+  handle(ctx: RequestContext, request: DescribeTransactionsRequest) {
+    const transactionStates = request.transactionalIds.map((transactionalId) => {
+      const summary = ctx.broker.vhost.describeTransaction(transactionalId);
+      if (summary === undefined)
+        return {
+          transactionalId,
+          errorCode: KafkaError.transactionalIdNotFound,
+          transactionState: '',
+          topics: [],
+        };
+      return {
+        transactionalId,
+        errorCode: KafkaError.none,
+        transactionState: stateNames[summary.phase],
+        transactionTimeoutMs: summary.timeoutMs,
+        transactionStartTimeMs: summary.phase === 'empty' ? -1n : BigInt(Math.trunc(summary.startedAt)),
+        producerId: BigInt(summary.producerId),
+        producerEpoch: summary.epoch,
+        topics: topicsOf(summary),
+      };
+    });
+    return { transactionStates };
+  },
+};
+
+export const listTransactionsHandler: ApiHandler = {
+  apiKey: ApiKey.ListTransactions,
+  versionMin: 0,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: ListTransactionsRequest) {
+    const known = new Set(Object.values(stateNames));
+    const states = new Set(request.stateFilters);
+    const producers = new Set(request.producerIdFilters.map(Number));
+    // v1 (KIP-994): only transactions open longer than this.
+    const longerThanMs = ctx.apiVersion >= 1 ? Number(request.durationFilter) : -1;
+    const now = Date.now();
+    const transactionStates = ctx.broker.vhost
+      .listTransactions()
+      .filter((s) => states.size === 0 || states.has(stateNames[s.phase]))
+      .filter((s) => producers.size === 0 || producers.has(s.producerId))
+      .filter((s) => longerThanMs < 0 || (s.phase === 'ongoing' && now - s.startedAt > longerThanMs))
+      .map((s) => ({
+        transactionalId: s.transactionalId,
+        producerId: BigInt(s.producerId),
+        transactionState: stateNames[s.phase],
+      }));
+    return {
+      errorCode: KafkaError.none,
+      unknownStateFilters: request.stateFilters.filter((name) => !known.has(name)),
+      transactionStates,
+    };
+  },
+};
+
+export const describeProducersHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeProducers,
+  versionMin: 0,
+  versionMax: 0,
+  handle(ctx: RequestContext, request: DescribeProducersRequest) {
+    const topics = request.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitionIndexes.map((index) => {
+        const partition = partitionOf(ctx.broker, t.name, index);
+        if (isKafkaError(partition))
+          return { partitionIndex: index, errorCode: partition, errorMessage: null, activeProducers: [] };
+        const activeProducers = ctx.broker.vhost.partitionProducers(t.name, index).map((p) => ({
+          producerId: BigInt(p.producerId),
+          producerEpoch: p.epoch,
+          lastSequence: p.lastSequence,
+          lastTimestamp: -1n,
+          coordinatorEpoch: 0,
+          currentTxnStartOffset: BigInt(p.transactionStartOffset),
+        }));
+        return { partitionIndex: index, errorCode: KafkaError.none, errorMessage: null, activeProducers };
+      }),
+    }));
+    return { topics };
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * What a packet handler sees of its connection: the client's protocol state and the few actions a
+ * handler takes (send, fail, close, hold reading). Handlers import this, never the connection class,
+ * so the class can import every handler without a cycle; `MqttConnection` (./connection.ts)
+ * implements it.
+ */
+import type { Buffer } from 'node:buffer';
+import type { Packet } from 'mqtt-packet';
+import type { CoreClient, CoreSession } from '../../core/api.js';
+import type { SharedCredit } from '../../core/credit.js';
+import type { Consumer, Qos } from '../../core/types.js';
+import type { IngressAccount } from '../ingress.js';
+import type { Properties } from './codec/properties.js';
+import type { PublishIn } from './codec/wellformed.js';
+import type { SubscriptionEntry } from './model.js';
+import type { ClientHandle, MqttServer } from './server.js';
+import type { Transport } from './transport.js';
+
+export type ProtocolVersion = 3 | 4 | 5;
+
+/** A packet from the client: PUBLISH decoded by ./codec/wellformed.ts, every other by `mqtt-packet`. */
+export type Inbound = Exclude<Packet, { cmd: 'publish' }> | PublishIn;
+
+/** A QoS 1/2 message sent and not yet fully acknowledged (§4.3). */
+export interface OutboundEntry {
+  readonly queue: string;
+  readonly deliveryId: number;
+  /** 'pubrel': PUBREC received, the message is acked in core, PUBREL sent. */
+  stage: 'publish' | 'pubrel';
+  /** Counted in the session's stored in-flight map (session-queue deliveries only). */
+  readonly stored: boolean;
+  readonly qos?: 1 | 2;
+}
+
+/** A Will Message as CONNECT gave it (§3.1.3.2); published when the connection ends without DISCONNECT. */
+export interface Will {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: Qos;
+  readonly retain: boolean;
+  readonly delaySec: number;
+  /** The Will Properties but Will Delay Interval; User Properties in order [MQTT-3.1.3-10]. */
+  readonly properties: Properties;
+}
+
+export interface Connection extends ClientHandle {
+  readonly server: MqttServer;
+  readonly transport: Transport;
+  version: ProtocolVersion;
+  clientId: string;
+  state: 'new' | 'connecting' | 'connected' | 'closed';
+  session: CoreSession | undefined;
+  readonly subscriptions: Map<string, SubscriptionEntry>;
+  readonly sharedConsumers: Map<string, Consumer>;
+  /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
+  readonly credit: SharedCredit;
+  /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
+  will: Will | undefined;
+  /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
+  sessionExpirySec: number | undefined;
+  clientReceiveMax: number;
+  clientPacketBytesMax: number;
+  clientAliasesMax: number;
+  readonly inboundAliases: Map<number, string>;
+  readonly outboundAliases: Map<string, number>;
+  readonly outbound: Map<number, OutboundEntry>;
+  /** Delivery id → packet id of messages sent before a reconnect, reused when they come again (§4.4). */
+  readonly resend: Map<number, number>;
+  /** Packet ids of `resend`, not to be given to new messages meanwhile. */
+  readonly reserved: Set<number>;
+  nextPacketId: number;
+  /** Inbound QoS 1 publishes not yet PUBACKed. */
+  inboundPending: number;
+  /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
+  readonly inboundWaiters: Array<() => void>;
+  readonly deferredAcks: Array<[string, number]>;
+  /** This connection's share of the broker's ingress budget. */
+  readonly account: IngressAccount;
+  /** Aborts when the connection is gone: a login waiting for its hash stops. */
+  readonly gone: AbortSignal;
+  /** Holder of the connection's unacked deliveries in core. */
+  readonly owner: string;
+  /** This client's way into core; it exists from the moment CONNECT was accepted. */
+  readonly core: CoreClient;
+  /** Undefined until CONNECT was accepted. */
+  readonly coreIfAttached: CoreClient | undefined;
+  /** Called once, when CONNECT is accepted, with the logged-in user (or the anonymous one). */
+  attachCore(core: CoreClient): void;
+  /** The transport is read while nothing holds it. */
+  holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void;
+  /** CONNACK sent: full-size packets from now on. */
+  loggedIn(): void;
+  send(packet: Packet): void;
+  /** Closes after a protocol or malformed-packet error; v5 clients are told why (§4.13). */
+  fail(reason: number, message: string): void;
+  close(): void;
+  /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
+  startKeepAlive(seconds: number): void;
+  flushAcks(): void;
+}

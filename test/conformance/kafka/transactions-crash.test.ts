@@ -1,0 +1,174 @@
+/**
+ * Transactions that outlive their broker and transactions from librdkafka. `switchyard start` is
+ * SIGKILLed while a kafkajs transaction is open: after the restart the transaction is still open,
+ * holds read_committed readers at its first offset, and is aborted by its timeout, so its records are
+ * never visible to them while the committed ones before it and the records after it are. Then Debian's
+ * confluent-kafka (librdkafka 2.0.2): a transactional producer's committed and aborted transactions
+ * as `isolation.level=read_committed` and `read_uncommitted` consumers read them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Kafka } from 'kafkajs';
+import {
+  confluentMissing,
+  type KafkaTestBroker,
+  kafkaClient,
+  startKafkaBroker,
+  until,
+} from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
+import { listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
+
+function start(dataDir: string): Promise<RunningCli> {
+  return startCli(
+    ['--storage', 'file', '--data-dir', dataDir, '--log-level', 'warn', ...listenerFlags({ kafka: 'auto' })],
+    { lifetimeMs: 120_000 },
+  );
+}
+
+/** Values a fresh consumer of `topic` reads within the wait; `settleMs` more for anything unexpected. */
+async function readValues(
+  kafka: Kafka,
+  topic: string,
+  options: { readUncommitted: boolean; expected: number; waitMs: number },
+): Promise<string[]> {
+  const consumer = kafka.consumer({
+    groupId: `crash-reader-${options.readUncommitted}-${Math.random()}`,
+    readUncommitted: options.readUncommitted,
+    maxWaitTimeInMs: 100,
+  });
+  const got: string[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void got.push(message.value?.toString() ?? '') });
+  try {
+    await until(
+      () => got.length >= options.expected,
+      options.waitMs,
+      `${options.expected} records of ${topic}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
+
+test('a broker SIGKILLed mid-transaction: the open transaction is never half-visible and aborts by its timeout', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-txn-crash-'));
+  let cli = await start(dataDir);
+  try {
+    let kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
+    const producer = kafka.producer({
+      transactionalId: 'crash-tx',
+      transactionTimeout: 4000,
+      maxInFlightRequests: 1,
+      idempotent: true,
+    });
+    await producer.connect();
+    const committed = await producer.transaction();
+    await committed.send({ topic: 'crash', messages: [{ value: 'c1' }, { value: 'c2' }] });
+    await committed.commit();
+    const open = await producer.transaction();
+    await open.send({ topic: 'crash', messages: [{ value: 'o1' }, { value: 'o2' }] });
+    cli.kill();
+    await cli.stop().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+
+    cli = await start(dataDir);
+    kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
+    const plain = kafka.producer();
+    await plain.connect();
+    await plain.send({ topic: 'crash', messages: [{ value: 'after' }] });
+    await plain.disconnect();
+    // Held at the open transaction's first offset until its timeout aborts it; then 'after' shows.
+    const visible = await readValues(kafka, 'crash', { readUncommitted: false, expected: 3, waitMs: 30_000 });
+    assert.deepEqual(visible, ['c1', 'c2', 'after']);
+    const stored = await readValues(kafka, 'crash', { readUncommitted: true, expected: 5, waitMs: 15_000 });
+    assert.deepEqual(
+      stored,
+      ['c1', 'c2', 'o1', 'o2', 'after'],
+      'the open records were stored, and stay hidden',
+    );
+    // The transactional id carries on: a new instance starts with a newer epoch.
+    const next = kafka.producer({ transactionalId: 'crash-tx', maxInFlightRequests: 1, idempotent: true });
+    await next.connect();
+    const txn = await next.transaction();
+    await txn.send({ topic: 'crash', messages: [{ value: 'n1' }] });
+    await txn.commit();
+    await next.disconnect();
+    const final = await readValues(kafka, 'crash', { readUncommitted: false, expected: 4, waitMs: 15_000 });
+    assert.deepEqual(final, ['c1', 'c2', 'after', 'n1']);
+  } finally {
+    await cli.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+const noConfluent = confluentMissing();
+
+/**
+ * Three transactions (commit, abort, commit), then what a read_committed and a read_uncommitted
+ * consumer read to the end of the partition, one line each.
+ */
+const pythonTransactions = `
+import sys
+from confluent_kafka import Producer, Consumer, KafkaError
+bootstrap, topic = sys.argv[1], sys.argv[2]
+p = Producer({'bootstrap.servers': bootstrap, 'transactional.id': 'py-tx', 'transaction.timeout.ms': 10000})
+p.init_transactions(15)
+for values, commit in ((['p1', 'p2'], True), (['x1', 'x2'], False), (['p3'], True)):
+    p.begin_transaction()
+    for v in values:
+        p.produce(topic, v.encode())
+    p.flush(10)
+    if commit:
+        p.commit_transaction(15)
+    else:
+        p.abort_transaction(15)
+for isolation in ('read_committed', 'read_uncommitted'):
+    c = Consumer({'bootstrap.servers': bootstrap, 'group.id': 'py-' + isolation, 'isolation.level': isolation,
+                  'auto.offset.reset': 'earliest', 'enable.partition.eof': True})
+    c.subscribe([topic])
+    got = []
+    while True:
+        m = c.poll(15)
+        if m is None:
+            got.append('timeout')
+            break
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                break
+            got.append('error:' + m.error().str())
+            break
+        got.append(m.value().decode())
+    c.close()
+    print(isolation, ' '.join(got))
+`;
+
+describe('transactions through librdkafka (confluent-kafka)', { skip: noConfluent }, () => {
+  let kb: KafkaTestBroker;
+  before(async () => {
+    kb = await startKafkaBroker();
+  });
+  after(async () => {
+    await kb.stop();
+  });
+
+  test('a transactional producer and read_committed / read_uncommitted consumers', async () => {
+    const r = await runTool(
+      '/usr/bin/python3',
+      ['-c', pythonTransactions, kb.bootstrap, 'py-txn'],
+      '',
+      90_000,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      'read_committed p1 p2 p3',
+      'read_uncommitted p1 p2 x1 x2 p3',
+    ]);
+  });
+});

@@ -1,0 +1,180 @@
+/**
+ * Core's transactional producers on a manual clock: fencing by epoch, the stable offset held by an
+ * open transaction, committed reads that leave out aborted entries and markers, the timeout that
+ * aborts and fences, and a decision found without its completion at start carried out.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import type { CoreClient, StreamPartition, TxnInstance } from '../../src/core/api.js';
+import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/formats.js';
+import { entryFormat } from '../../src/core/message-codec.js';
+import { encodeJson } from '../../src/core/state/json.js';
+import { stateLogName } from '../../src/core/state/names.js';
+import { recordFormat } from '../../src/core/state/state-log.js';
+import { txnMachine } from '../../src/core/state/txn-entries.js';
+import { type CoreFixture, openCore, settle } from '../../testing/core-helpers.js';
+
+/** A test format whose payload is [producer id - 1000, transactional flag, value]. */
+const testFormat = 0x7a;
+
+function register(): void {
+  registerEntryFormat(
+    testFormat,
+    (entry) => [
+      {
+        offset: entry.offset,
+        message: { exchange: '', routingKey: '', body: entry.payload.subarray(2), properties: {} },
+      },
+    ],
+    (entry) => ({ producerId: 1000 + entry.payload[0]!, transactional: entry.payload[1] === 1 }),
+  );
+}
+
+async function append(client: CoreClient, txn: TxnInstance, sequence: number, value: string) {
+  const payload = Uint8Array.from([txn.producerId - 1000, 1, ...new TextEncoder().encode(value)]);
+  const batch = {
+    producerId: txn.producerId,
+    epoch: txn.epoch,
+    baseSequence: sequence,
+    count: 1,
+    transactional: true,
+  };
+  const result = client.appendIdempotent('orders', 0, batch, payload, { timestamp: 1, format: testFormat });
+  if (result.kind === 'appended') await result.durable;
+  return result;
+}
+
+function committedValues(partition: StreamPartition): Array<string | number> {
+  return partition
+    .read(0, { committed: true })
+    .map((e) => (e.format === testFormat ? new TextDecoder().decode(e.payload.subarray(2)) : e.format));
+}
+
+async function begin(client: CoreClient, id: string): Promise<TxnInstance> {
+  const init = await client.initTransactional(id, 5000, -1, -1);
+  assert.equal(init.kind, 'ok');
+  if (init.kind !== 'ok') throw new Error('unreachable');
+  const txn = { transactionalId: id, producerId: init.producerId, epoch: init.epoch };
+  assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), { kind: 'ok' });
+  return txn;
+}
+
+describe('transactional producers in core', () => {
+  let core: CoreFixture | undefined;
+  afterEach(async () => {
+    await core?.broker.close();
+    unregisterEntryFormat(testFormat);
+  });
+
+  test('an open transaction holds the stable offset; an abort hides its entries and a commit shows them', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const partition = client.partition('orders', 0);
+    const a = await begin(client, 'a');
+    await append(client, a, 0, 'a0');
+    assert.equal(partition.stableOffset, 0);
+    assert.deepEqual(committedValues(partition), []);
+    assert.deepEqual(await client.endTransaction(a, false), { kind: 'ok' });
+    const b = await begin(client, 'b');
+    await append(client, b, 0, 'b0');
+    assert.deepEqual(await client.endTransaction(b, true), { kind: 'ok' });
+    assert.equal(partition.stableOffset, partition.endOffset);
+    // a0 and both markers are withheld (format 3), b0 is read.
+    assert.deepEqual(committedValues(partition), [
+      entryFormat.withheld,
+      entryFormat.withheld,
+      'b0',
+      entryFormat.withheld,
+    ]);
+    assert.deepEqual(partition.abortedBetween(0, 10), [{ producerId: a.producerId, firstOffset: 0 }]);
+    assert.equal(partition.read(0).length, 4, 'a raw read sees every entry');
+  });
+
+  test('a newer instance fences the older one: its batches and its end are refused', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const old = await begin(client, 't');
+    await append(client, old, 0, 'zombie');
+    const init = await client.initTransactional('t', 5000, -1, -1);
+    assert.equal(init.kind === 'ok' && init.epoch, old.epoch + 1);
+    assert.deepEqual(await client.endTransaction(old, true), { kind: 'refused', reason: 'fenced' });
+    assert.deepEqual(await append(client, old, 1, 'late'), { kind: 'refused', reason: 'staleEpoch' });
+    assert.equal(client.describeTransaction('t')?.phase, 'empty');
+    assert.deepEqual(client.partition('orders', 0).abortedBetween(0, 10), [
+      { producerId: old.producerId, firstOffset: 0 },
+    ]);
+  });
+
+  test('a batch for a partition its transaction does not hold is refused', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 2 });
+    const init = await client.initTransactional('t', 5000, -1, -1);
+    if (init.kind !== 'ok') throw new Error('init refused');
+    const txn = { transactionalId: 't', producerId: init.producerId, epoch: init.epoch };
+    assert.deepEqual(await append(client, txn, 0, 'x'), { kind: 'refused', reason: 'notInTransaction' });
+  });
+
+  test('past its timeout a transaction is aborted and its producer fenced', async () => {
+    register();
+    core = await openCore();
+    const { client, clock } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'slow');
+    await append(client, txn, 0, 'late');
+    clock.advance(5001);
+    await settle(20);
+    const summary = client.describeTransaction('slow');
+    assert.equal(summary?.phase, 'empty');
+    assert.equal(summary?.epoch, txn.epoch + 1);
+    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'refused', reason: 'fenced' });
+    assert.deepEqual(committedValues(client.partition('orders', 0)), [
+      entryFormat.withheld,
+      entryFormat.withheld,
+    ]);
+  });
+
+  test('a commit decided but not completed when the broker stopped is completed at start', async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'crash');
+    await append(core.client, txn, 0, 'kept');
+    await core.broker.close();
+    // What the log holds when the process died right after writing the decision.
+    const log = await storage.openLog(stateLogName('transactions', '/'));
+    const prepare = txnMachine.encode({ type: 'prepare', id: 'crash', commit: true, at: 1 });
+    await log.append({ payload: encodeJson(prepare), timestamp: 1, format: recordFormat.entry }).durable;
+    await log.close();
+    core = await openCore({ storage });
+    await settle(20);
+    const partition = core.client.partition('orders', 0);
+    assert.equal(core.client.describeTransaction('crash')?.phase, 'completeCommit');
+    assert.equal(partition.stableOffset, partition.endOffset);
+    assert.deepEqual(committedValues(partition), ['kept', entryFormat.withheld]);
+  });
+
+  test('an open transaction outlives a restart, holding the stable offset until it times out', async () => {
+    register();
+    core = await openCore();
+    const { storage, clock } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'open');
+    await append(core.client, txn, 0, 'pending');
+    await core.broker.close();
+    core = await openCore({ storage, clock });
+    const partition = core.client.partition('orders', 0);
+    assert.equal(partition.stableOffset, 0);
+    assert.equal(core.client.describeTransaction('open')?.phase, 'ongoing');
+    clock.advance(5001);
+    await settle(20);
+    assert.equal(partition.stableOffset, partition.endOffset);
+    assert.deepEqual(committedValues(partition), [entryFormat.withheld, entryFormat.withheld]);
+  });
+});

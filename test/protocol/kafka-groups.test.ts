@@ -1,0 +1,184 @@
+/**
+ * The Kafka group coordinator driven in memory: no socket, no client library, and time on a manual
+ * clock, so session and rebalance timeouts are tested in milliseconds. What a client sees of the same
+ * behaviour over the wire is in test/conformance/kafka (group-lifecycle.test.ts and others).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/core/index.js';
+import { kafkaOptionsDefault } from '../../src/protocols/kafka/context.js';
+import { KafkaError } from '../../src/protocols/kafka/errors.js';
+import { GroupCoordinator, type JoinInput, type JoinResult } from '../../src/protocols/kafka/groups.js';
+
+const sessionTimeoutMs = 10_000;
+const rebalanceTimeoutMs = 20_000;
+
+function coordinator(clock: ManualClock): GroupCoordinator {
+  return new GroupCoordinator(
+    { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0 },
+    undefined,
+    undefined,
+    clock,
+  );
+}
+
+function join(groups: GroupCoordinator, clientId: string, memberId = ''): Promise<JoinResult> {
+  const input: JoinInput = {
+    groupId: 'g',
+    memberId,
+    groupInstanceId: null,
+    clientId,
+    clientHost: '/127.0.0.1',
+    sessionTimeoutMs,
+    rebalanceTimeoutMs,
+    protocolType: 'consumer',
+    protocols: [{ name: 'range', metadata: new Uint8Array([1]) }],
+    requireKnownMemberId: false,
+  };
+  return groups.join(input);
+}
+
+/** Lets pending promise callbacks and the coordinator's zero-delay timers run. */
+async function turn(clock: ManualClock): Promise<void> {
+  clock.advance(0);
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+interface Stable {
+  readonly ids: string[];
+  readonly generation: number;
+}
+
+/**
+ * Forms a stable group as clients do: each joins in turn and the members already in rejoin (the
+ * coordinator tells them to through their heartbeats), then the leader's SyncGroup hands out
+ * assignments.
+ */
+async function stableGroup(groups: GroupCoordinator, clock: ManualClock, clients: string[]): Promise<Stable> {
+  let joined: JoinResult[] = [];
+  for (const client of clients) {
+    const fresh = join(groups, client);
+    const rejoins = joined.map((r, i) => join(groups, clients[i]!, r.memberId));
+    await turn(clock);
+    joined = [...(await Promise.all(rejoins)), await fresh];
+  }
+  const leader = joined.find((r) => r.leader === r.memberId)!;
+  const generation = leader.generationId;
+  const assignments = joined.map((r) => ({
+    memberId: r.memberId,
+    assignment: new TextEncoder().encode(r.memberId),
+  }));
+  const synced = joined.map((r) =>
+    groups.sync('g', r.memberId, generation, null, r === leader ? assignments : []),
+  );
+  await turn(clock);
+  for (const s of await Promise.all(synced)) assert.equal(s.errorCode, KafkaError.none);
+  return { ids: joined.map((r) => r.memberId), generation };
+}
+
+test('a member that stops heartbeating is removed after its session timeout, and the rest rebalance', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  const { ids, generation } = await stableGroup(groups, clock, ['a', 'b']);
+  const [a, b] = ids as [string, string];
+  for (let ms = 0; ms < sessionTimeoutMs; ms += 2000) {
+    clock.advance(2000);
+    if (groups.heartbeat('g', a, generation, null) !== KafkaError.none) break;
+  }
+  assert.equal(
+    groups.heartbeat('g', a, generation, null),
+    KafkaError.rebalanceInProgress,
+    'b expired: a is told to rejoin',
+  );
+  const again = join(groups, 'a', a);
+  await turn(clock);
+  const result = await again;
+  assert.equal(result.generationId, generation + 1);
+  assert.deepEqual(
+    result.members.map((m) => m.memberId),
+    [a],
+  );
+  assert.equal(groups.heartbeat('g', b, generation, null), KafkaError.unknownMemberId, 'b is gone');
+  groups.close();
+});
+
+test('a member that does not rejoin within the rebalance timeout is left out of the next generation', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  const { ids, generation } = await stableGroup(groups, clock, ['a', 'b']);
+  const [a, b] = ids as [string, string];
+  const c = join(groups, 'c');
+  await turn(clock);
+  assert.equal(groups.heartbeat('g', b, generation, null), KafkaError.rebalanceInProgress);
+  const aAgain = join(groups, 'a', a);
+  // b stays alive (its heartbeats keep its session) but never rejoins.
+  for (let ms = 0; ms + 2000 < rebalanceTimeoutMs; ms += 2000) {
+    clock.advance(2000);
+    assert.equal(groups.heartbeat('g', b, generation, null), KafkaError.rebalanceInProgress);
+  }
+  clock.advance(1999);
+  await turn(clock);
+  let early = false;
+  void aAgain.then(() => {
+    early = true;
+  });
+  await turn(clock);
+  assert.equal(early, false, 'the rebalance waits for b until the rebalance timeout');
+  clock.advance(1);
+  const [ra, rc] = await Promise.all([aAgain, c]);
+  assert.deepEqual([ra.generationId, rc.generationId], [generation + 1, generation + 1]);
+  const leader = [ra, rc].find((r) => r.leader === r.memberId)!;
+  assert.deepEqual(leader.members.map((m) => m.memberId).sort(), [a, rc.memberId].sort());
+  assert.equal(groups.heartbeat('g', b, generation + 1, null), KafkaError.unknownMemberId);
+  groups.close();
+});
+
+test('a member leaving starts a rebalance that completes as soon as the others rejoin', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  const { ids, generation } = await stableGroup(groups, clock, ['a', 'b', 'c']);
+  const [a, b, c] = ids as [string, string, string];
+  assert.equal(groups.leave('g', c, null), KafkaError.none);
+  assert.equal(groups.leave('g', c, null), KafkaError.unknownMemberId, 'a second leave finds no member');
+  assert.equal(groups.heartbeat('g', a, generation, null), KafkaError.rebalanceInProgress);
+  const rejoined = [join(groups, 'a', a), join(groups, 'b', b)];
+  await turn(clock);
+  const results = await Promise.all(rejoined);
+  assert.deepEqual(
+    results.map((r) => r.generationId),
+    [generation + 1, generation + 1],
+    'no timeout needed: everyone rejoined',
+  );
+  groups.close();
+});
+
+test('followers wait in SyncGroup for the leader, then each gets its own assignment', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  const first = await join(groups, 'a');
+  const pending = [join(groups, 'b'), join(groups, 'a', first.memberId)];
+  await turn(clock);
+  const [rb, ra] = await Promise.all(pending);
+  const leader = ra!.leader === ra!.memberId ? ra! : rb!;
+  const follower = leader === ra ? rb! : ra!;
+  const generation = leader.generationId;
+  const followerSync = groups.sync('g', follower.memberId, generation, null, []);
+  await turn(clock);
+  let answered = false;
+  void followerSync.then(() => {
+    answered = true;
+  });
+  await turn(clock);
+  assert.equal(answered, false, 'the follower waits for the leader');
+  const encode = (text: string) => new TextEncoder().encode(text);
+  const leaderSync = groups.sync('g', leader.memberId, generation, null, [
+    { memberId: leader.memberId, assignment: encode('p0') },
+    { memberId: follower.memberId, assignment: encode('p1') },
+  ]);
+  await turn(clock);
+  const [l, f] = await Promise.all([leaderSync, followerSync]);
+  assert.equal(new TextDecoder().decode(l.assignment), 'p0');
+  assert.equal(new TextDecoder().decode(f.assignment), 'p1');
+  assert.equal(groups.heartbeat('g', follower.memberId, generation - 1, null), KafkaError.illegalGeneration);
+  groups.close();
+});
