@@ -63,8 +63,23 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
       };
       const connections = new Set<KafkaConnection>();
       let boundPort = 0;
+      let accepted = 0;
       const server = createServer((socket: Socket) => {
         if (connections.size >= connectionsMax) return void socket.destroy();
+        // Kafka has no answer that refuses a connection: one past the vhost's max-connections is closed.
+        const counted = context.core.connect({
+          principal: internalPrincipal,
+          vhost: options.vhost,
+          connectionId: `kafka-${++accepted}`,
+          protocol: 'kafka',
+          peerAddress: socket.remoteAddress ?? '',
+        });
+        try {
+          counted.openConnection();
+        } catch {
+          return void socket.destroy();
+        }
+        socket.once('close', () => counted.closeConnection());
         const connection = new KafkaConnection(socket, broker, boundPort);
         connections.add(connection);
         socket.on('close', () => connections.delete(connection));
