@@ -6,6 +6,7 @@
 import { helpText } from '../src/config/help.js';
 import { packageInfo } from '../src/config/package.js';
 import { exitCode, runForeground } from '../src/server/foreground.js';
+import { policyUsage, runPolicyCommand } from './policies.js';
 
 const usage = 'Usage: switchyard start [--flag value ...] | switchyard --help | switchyard --version';
 
@@ -18,6 +19,14 @@ async function main(argv: readonly string[]): Promise<number> {
         return exitCode.ok;
       }
       return runForeground({ args: rest, env: process.env, cwd: process.cwd() });
+    case 'policies':
+    case 'operator-policies':
+    case 'limits':
+      return runPolicyCommand(command, rest, {
+        env: process.env,
+        out: (text) => process.stdout.write(text),
+        err: (text) => process.stderr.write(text),
+      });
     case 'help':
     case '--help':
     case '-h':
@@ -31,7 +40,7 @@ async function main(argv: readonly string[]): Promise<number> {
     default:
       process.stderr.write(
         command === undefined
-          ? `${usage}\n`
+          ? `${usage}\n${policyUsage}\n`
           : `switchyard: unknown command ${JSON.stringify(command)}\n${usage}\n`,
       );
       return exitCode.usage;
