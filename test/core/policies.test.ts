@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { internalContext } from '../../src/core/entry/context.js';
+import { retentionIntervalMs } from '../../src/core/logs/index.js';
 import { type Policy, validatePolicy } from '../../src/core/policy/definition.js';
 import { effectiveQueueOptions, matchPolicy, mergedDefinition } from '../../src/core/policy/effective.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
@@ -172,5 +173,23 @@ test('limits: max-queues refuses a declare; connections and channels are counted
     (err: unknown) => isBrokerError(err, ErrorCode.notFound),
   );
   await assert.rejects(async () => client.setVhostLimit('max-widgets', 1), refusedWith('Unrecognised terms'));
+  await broker.close();
+});
+
+test('policies: a streams policy bounds the retention of a stream created without bounds (a Kafka topic)', async () => {
+  const { broker, client, clock } = await openCore();
+  await client.createStream('telemetry', { partitions: 1 });
+  await client.putPolicy('policy', 'keep-little', {
+    pattern: '^telemetry$',
+    'apply-to': 'streams',
+    definition: { 'max-length-bytes': 1000 },
+  });
+  const partition = client.partition('telemetry', 0);
+  const payload = new Uint8Array(100);
+  for (let i = 0; i < 30; i++) partition.append(payload, { timestamp: clock.now(), format: 1 });
+  assert.equal(partition.startOffset, 0);
+  clock.advance(retentionIntervalMs);
+  assert.ok(partition.startOffset > 0, 'trimmed by the policy');
+  assert.equal(partition.endOffset, 30);
   await broker.close();
 });
