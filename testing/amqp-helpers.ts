@@ -139,8 +139,11 @@ export class RawClient {
     return method.name === 'connection.close' ? method.fields.replyCode : -1;
   }
 
-  /** Header, start-ok (PLAIN guest), tune-ok, open: ready for channel frames. */
-  async handshake(): Promise<void> {
+  /**
+   * Header, start-ok (PLAIN guest), tune-ok, open: ready for channel frames. `answer` is the method
+   * awaited after open (`connection.close` when the test expects a refusal); it is returned.
+   */
+  async handshake(answer = 'connection.open-ok'): Promise<Method> {
     this.write(protocolHeader);
     await this.method('connection.start');
     const response = Buffer.from('\0guest\0guest');
@@ -151,7 +154,7 @@ export class RawClient {
     await this.method('connection.tune');
     this.send(0, { name: 'connection.tune-ok', fields: { channelMax: 0, frameMax: 131_072, heartbeat: 0 } });
     this.send(0, { name: 'connection.open', fields: { virtualHost: '/', capabilities: '', insist: false } });
-    await this.method('connection.open-ok');
+    return this.method(answer);
   }
 
   close(): void {

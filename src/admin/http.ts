@@ -11,8 +11,9 @@ import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
+import { HttpError } from './errors.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
-import { isPolicyResource, policyRoute, RouteError } from './policies.js';
+import { isPolicyResource, policyRoute } from './policies.js';
 import * as views from './views.js';
 
 export interface AdminLimits extends AdminConnectionLimits {
@@ -44,17 +45,6 @@ const headerBytesMax = 8 * 1024;
 const timeoutCheckMs = 500;
 
 type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 type Listing = (core: CoreClient, vhosts: string[]) => unknown;
 
@@ -100,8 +90,7 @@ function send(res: ServerResponse, reply: Reply, head: boolean): void {
 }
 
 function failure(err: unknown): Reply {
-  if (err instanceof HttpError || err instanceof RouteError)
-    return { status: err.status, body: { error: err.code, reason: err.message } };
+  if (err instanceof HttpError) return { status: err.status, body: { error: err.code, reason: err.message } };
   if (isBrokerError(err, ErrorCode.invalidArgument) || isBrokerError(err, ErrorCode.preconditionFailed))
     return { status: 400, body: { error: 'bad_request', reason: err.message } };
   if (isBrokerError(err, ErrorCode.notFound))

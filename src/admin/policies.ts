@@ -12,6 +12,7 @@
  */
 import type { CoreClient } from '../core/api.js';
 import { type Policy, type PolicyFamily, policyToJson } from '../core/policy/definition.js';
+import { HttpError } from './errors.js';
 
 export type AdminReply = { status: number; body: unknown };
 
@@ -27,21 +28,10 @@ export function isPolicyResource(resource: string | undefined): boolean {
   return resource !== undefined && resources.has(resource);
 }
 
-export class RouteError extends Error {
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
 const noContent: AdminReply = { status: 204, body: undefined };
 
-function notFound(what: string): RouteError {
-  return new RouteError(404, 'not_found', `Object Not Found: ${what}`);
+function notFound(what: string): HttpError {
+  return new HttpError(404, 'not_found', `Object Not Found: ${what}`);
 }
 
 function withVhost(vhost: string, policy: Policy): Record<string, unknown> {
@@ -57,7 +47,7 @@ function vhostsOf(core: CoreClient, vhost: string | undefined): string[] {
 
 function objectOf(body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new RouteError(400, 'bad_request', 'The body must be a JSON object');
+    throw new HttpError(400, 'bad_request', 'The body must be a JSON object');
   }
   return body as Record<string, unknown>;
 }
@@ -139,8 +129,8 @@ async function userLimits(
   return noContent;
 }
 
-function methodNotAllowed(method: string): RouteError {
-  return new RouteError(405, 'method_not_allowed', `${method} is not supported here`);
+function methodNotAllowed(method: string): HttpError {
+  return new HttpError(405, 'method_not_allowed', `${method} is not supported here`);
 }
 
 /** Answers one request on a policy or limit path; `rest` are the decoded segments after the resource. */

@@ -1,42 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Broker } from '../../src/index.js';
-import { silentLogger } from '../../src/shared/logger.js';
-import { allPortsOff } from '../../testing/server-helpers.js';
+import { adminCall } from '../../testing/admin-api.js';
+import { startTestBroker, type TestBroker } from '../../testing/broker.js';
 
-let broker: Broker;
-let base: string;
+let server: TestBroker;
 
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(base + path, {
-    method,
-    ...(body === undefined
-      ? {}
-      : {
-          body: typeof body === 'string' ? body : JSON.stringify(body),
-          headers: { 'content-type': 'application/json' },
-        }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  return adminCall(server.url('http'), method, path, body);
 }
 
 before(async () => {
-  broker = await Broker.start({
-    storage: 'memory',
-    ...allPortsOff,
-    httpPort: 'auto',
-    logger: silentLogger(),
-  });
-  base = `http://127.0.0.1:${broker.ports.httpPort}`;
-  broker.client('/').declareQueue('orders.eu', { arguments: { 'x-max-length': 10 } });
+  server = await startTestBroker({ listeners: ['http'] });
+  server.broker.client('/').declareQueue('orders.eu', { arguments: { 'x-max-length': 10 } });
 });
 
-after(() => broker.stop());
+after(() => server.stop());
 
 test('PUT, GET and DELETE /api/policies/{vhost}/{name} in RabbitMQ shapes', async () => {
   const policy = {

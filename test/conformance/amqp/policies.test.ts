@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type amqp from 'amqplib';
-import { protocolHeader } from '../../../src/protocols/amqp/codec/index.js';
+import { adminCall } from '../../../testing/admin-api.js';
 import { channelOf, confirmChannelOf, open, RawClient, until } from '../../../testing/amqp-helpers.js';
 import { startTestBroker, type TestBroker } from '../../../testing/broker.js';
 
@@ -14,14 +14,7 @@ let connection: amqp.ChannelModel;
 let channel: amqp.Channel;
 
 async function api(method: 'PUT' | 'DELETE', path: string, body?: unknown): Promise<number> {
-  const res = await fetch(server.url('http') + path, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  await res.arrayBuffer();
-  return res.status;
+  return (await adminCall(server.url('http'), method, path, body)).status;
 }
 
 async function depth(queue: string): Promise<number> {
@@ -45,17 +38,7 @@ async function bodies(queue: string): Promise<string[]> {
 /** Opens a connection frame by frame and returns what the server closed it with (amqplib hides it). */
 async function refusedOpen(): Promise<string> {
   const raw = await RawClient.connect(server.port('amqp'));
-  raw.write(protocolHeader);
-  await raw.method('connection.start');
-  const response = Buffer.from('\0guest\0guest');
-  raw.send(0, {
-    name: 'connection.start-ok',
-    fields: { clientProperties: {}, mechanism: 'PLAIN', response, locale: 'en_US' },
-  });
-  await raw.method('connection.tune');
-  raw.send(0, { name: 'connection.tune-ok', fields: { channelMax: 0, frameMax: 131_072, heartbeat: 0 } });
-  raw.send(0, { name: 'connection.open', fields: { virtualHost: '/', capabilities: '', insist: false } });
-  const close = await raw.method('connection.close');
+  const close = await raw.handshake('connection.close');
   raw.close();
   const fields = close.fields as { replyCode: number; replyText: string };
   return `${fields.replyCode} ${fields.replyText}`;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
+import { adminCall } from '../../../testing/admin-api.js';
 import { startTestBroker, type TestBroker } from '../../../testing/broker.js';
 import { kafkaClient } from '../../../testing/kafka-helpers.js';
 
@@ -12,11 +13,12 @@ let server: TestBroker;
 
 async function setLimit(value: number | undefined): Promise<void> {
   const path = '/api/vhost-limits/%2F/max-connections';
-  const res = await fetch(server.url('http') + path, {
-    method: value === undefined ? 'DELETE' : 'PUT',
-    ...(value === undefined ? {} : { body: JSON.stringify({ value }) }),
-  });
-  await res.arrayBuffer();
+  await adminCall(
+    server.url('http'),
+    value === undefined ? 'DELETE' : 'PUT',
+    path,
+    value === undefined ? undefined : { value },
+  );
 }
 
 before(async () => {

@@ -5,20 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
+import { adminCall } from '../../../testing/admin-api.js';
 import { startTestBroker, type TestBroker } from '../../../testing/broker.js';
 import { closeAll, connect, inbox, until } from '../../../testing/mqtt-harness.js';
 
 let server: TestBroker;
 
 async function api(method: 'PUT' | 'DELETE', path: string, body?: unknown): Promise<number> {
-  const res = await fetch(server.url('http') + path, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  await res.arrayBuffer();
-  return res.status;
+  return (await adminCall(server.url('http'), method, path, body)).status;
 }
 
 /** The CONNACK code a refused client gets (mqtt.js reports it as the error's `code`). */
