@@ -43,10 +43,6 @@ const policyTypes: ReadonlySet<string> = new Set([
   'userLimits.set',
 ]);
 
-export function isPolicyEntry(entry: { readonly type: string }): entry is PolicyEntry {
-  return policyTypes.has(entry.type);
-}
-
 export function emptyPolicyState(): PolicyState {
   return { policies: new Map(), userLimits: new Map() };
 }
@@ -63,11 +59,11 @@ function vhostPolicies(state: PolicyState, vhost: string): VhostPolicies {
 /** Applies a policy entry, and forgets what a deleted vhost or user had. */
 export function applyPolicyEntry(
   state: PolicyState,
-  entry: PolicyEntry | { readonly type: string; readonly vhost?: string; readonly name?: string },
+  entry: { readonly type: string; readonly vhost?: string; readonly name?: string },
 ): void {
-  if (entry.type === 'vhost.delete' && 'vhost' in entry) state.policies.delete(entry.vhost as string);
-  if (entry.type === 'user.delete' && 'name' in entry) state.userLimits.delete(entry.name as string);
-  if (!isPolicyEntry(entry as PolicyEntry)) return;
+  if (entry.type === 'vhost.delete' && entry.vhost !== undefined) state.policies.delete(entry.vhost);
+  if (entry.type === 'user.delete' && entry.name !== undefined) state.userLimits.delete(entry.name);
+  if (!policyTypes.has(entry.type)) return;
   const e = entry as PolicyEntry;
   switch (e.type) {
     case 'policy.put':
