@@ -13,7 +13,7 @@ import { listenOn } from '../shared/net.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
-import { isPolicyResource, policyRoute } from './policies.js';
+import { policyRoutes } from './policies.js';
 import * as views from './views.js';
 
 export interface AdminLimits extends AdminConnectionLimits {
@@ -124,11 +124,18 @@ function reject(res: ServerResponse, status: number, error: string, reason: stri
   send(res, { status, body: { error, reason } }, head);
 }
 
-/** The policy or limit resource a path names, with the decoded segments after it. */
-function policyTarget(path: string): { resource: string; rest: string[] } | undefined {
+const policyResources: ReadonlySet<string> = new Set([
+  'policies',
+  'operator-policies',
+  'vhost-limits',
+  'user-limits',
+]);
+
+/** The decoded segments after `/api` of a policy or limit path (./policies.ts); else undefined. */
+function policyTarget(path: string): string[] | undefined {
   const parts = path.split('/').filter((part) => part !== '');
-  if (parts[0] !== 'api' || !isPolicyResource(parts[1])) return undefined;
-  return { resource: parts[1]!, rest: parts.slice(2).map(decodeURIComponent) };
+  if (parts[0] !== 'api' || !policyResources.has(parts[1] ?? '')) return undefined;
+  return parts.slice(1).map(decodeURIComponent);
 }
 
 function readBody(req: IncomingMessage): Promise<unknown> {
@@ -163,7 +170,7 @@ async function handlePolicy(
   req: IncomingMessage,
   res: ServerResponse,
   options: AdminServerOptions,
-  target: { resource: string; rest: string[] },
+  parts: readonly string[],
 ): Promise<void> {
   const method = req.method ?? 'GET';
   const head = method === 'HEAD';
@@ -174,7 +181,8 @@ async function handlePolicy(
     }
     const body = method === 'PUT' ? await readBody(req) : undefined;
     const core = clientFor(req, options.core);
-    const reply = await policyRoute(head ? 'GET' : method, target.resource, target.rest, body, core);
+    const reply = await policyRoutes(core, head ? 'GET' : method, parts, body);
+    if (reply === undefined) throw new HttpError(404, 'not_found', `No route ${req.url ?? ''}`);
     if (reply.status === 204 || reply.body === undefined) {
       res.writeHead(reply.status, { 'cache-control': 'no-store' }).end();
       return;

@@ -23,11 +23,6 @@ const families: Readonly<Record<string, PolicyFamily>> = {
 
 const resources: ReadonlySet<string> = new Set([...Object.keys(families), 'vhost-limits', 'user-limits']);
 
-/** True for paths this module answers (`parts` are the decoded segments after `/api`). */
-export function isPolicyResource(resource: string | undefined): boolean {
-  return resource !== undefined && resources.has(resource);
-}
-
 const noContent: AdminReply = { status: 204, body: undefined };
 
 function notFound(what: string): HttpError {
@@ -133,14 +128,18 @@ function methodNotAllowed(method: string): HttpError {
   return new HttpError(405, 'method_not_allowed', `${method} is not supported here`);
 }
 
-/** Answers one request on a policy or limit path; `rest` are the decoded segments after the resource. */
-export function policyRoute(
-  method: string,
-  resource: string,
-  rest: readonly string[],
-  body: unknown,
+/**
+ * Answers one request on a policy or limit path: `parts` are the decoded segments after `/api`.
+ * Undefined: not a route of this module, for the caller to answer.
+ */
+export function policyRoutes(
   core: CoreClient,
-): Promise<AdminReply> {
+  method: string,
+  parts: readonly string[],
+  body: unknown,
+): Promise<AdminReply> | undefined {
+  const [resource, ...rest] = parts;
+  if (resource === undefined || !resources.has(resource)) return undefined;
   if (rest.length > 2) return Promise.reject(notFound(resource));
   const [scope, name] = rest;
   const family = families[resource];

@@ -47,6 +47,30 @@ export const policyQueryKinds = [
   'limits.users',
 ] as const satisfies ReadonlyArray<keyof PolicyCommandSpecs>;
 
+/**
+ * Who may run each kind, as RabbitMQ decides it: policies need the `policymaker` (or `administrator`)
+ * tag, operator policies (`policy.put` / `policy.delete` with family `operator`) and limits
+ * `administrator`; reads need `monitoring` or more; counting one's own connection and channels needs
+ * nothing beyond a login. For the authorizer (./authorize.ts), which allows everything today.
+ */
+export const policyCommandTags: Readonly<
+  Record<keyof PolicyCommandSpecs, 'policymaker' | 'administrator' | 'monitoring' | 'login'>
+> = {
+  'policy.list': 'monitoring',
+  'policy.put': 'policymaker',
+  'policy.delete': 'policymaker',
+  'policy.applied': 'monitoring',
+  'limits.vhost': 'monitoring',
+  'limits.setVhost': 'administrator',
+  'limits.clearVhost': 'administrator',
+  'limits.users': 'monitoring',
+  'limits.setUser': 'administrator',
+  'limits.clearUser': 'administrator',
+  'connection.open': 'login',
+  'channel.open': 'login',
+  'channel.close': 'login',
+};
+
 /** The `CoreClient` methods for policies and limits (./client.ts implements them). */
 export interface PolicyClient {
   listPolicies(family: PolicyFamily): Policy[];
