@@ -193,3 +193,30 @@ test('policies: a streams policy bounds the retention of a stream created withou
   assert.equal(partition.endOffset, 30);
   await broker.close();
 });
+
+test('policies: expires by policy deletes an unused queue; the operator policy caps a declared delivery limit', async () => {
+  const { broker, client, vhost, clock } = await openCore();
+  vhost.declareQueue('idle', {});
+  vhost.declareQueue('retried', { deliveryLimit: 10 });
+  await settle();
+  await client.putPolicy('policy', 'reap', { pattern: '^idle$', definition: { expires: 1000 } });
+  await client.putPolicy('operator', 'few-retries', {
+    pattern: '^retried$',
+    definition: { 'delivery-limit': 1 },
+  });
+  clock.advance(1500);
+  await settle();
+  assert.equal(vhost.peekQueue?.('idle'), undefined, 'expired by the policy');
+  vhost.publish('', 'retried', message('poison'));
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const delivery = vhost.get('retried', { noAck: false, owner: 'c1/1' });
+    if (delivery === undefined) break;
+    vhost.nack('retried', delivery.id, true);
+  }
+  assert.equal(vhost.peekQueue?.('retried')?.messageCount, 0, 'dropped after the capped limit');
+  assert.equal(
+    client.appliedPolicies('queues').find((q) => q.name === 'retried')?.operatorPolicy,
+    'few-retries',
+  );
+  await broker.close();
+});
