@@ -79,8 +79,9 @@ export function vhosts(core: CoreClient): JsonObject[] {
 }
 
 export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) =>
-    v.listExchanges().map((e) => ({
+  return perVhost(core, names, (v, vhost) => {
+    const applied = new Map(v.appliedPolicies('exchanges').map((a) => [a.name, a]));
+    return v.listExchanges().map((e) => ({
       name: e.name,
       vhost,
       type: e.type,
@@ -88,8 +89,9 @@ export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
       auto_delete: e.autoDelete ?? false,
       internal: e.internal ?? false,
       arguments: headersToJson(e.arguments),
-    })),
-  );
+      policy: applied.get(e.name)?.policy ?? null,
+    }));
+  });
 }
 
 export function queues(core: CoreClient, names: string[]): JsonObject[] {

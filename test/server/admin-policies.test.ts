@@ -34,6 +34,13 @@ test('PUT, GET and DELETE /api/policies/{vhost}/{name} in RabbitMQ shapes', asyn
     [queue?.['policy'], queue?.['operator_policy'], queue?.['effective_policy_definition']],
     ['cap', null, { 'max-length': 5 }],
   );
+  await call('PUT', '/api/policies/%2F/ae', {
+    pattern: '^amq\\.direct$',
+    definition: { 'alternate-exchange': 'x' },
+  });
+  const exchanges = (await call('GET', '/api/exchanges/%2F')).json as Array<Record<string, unknown>>;
+  assert.equal(exchanges.find((e) => e['name'] === 'amq.direct')?.['policy'], 'ae');
+  await call('DELETE', '/api/policies/%2F/ae');
   assert.equal((await call('DELETE', '/api/policies/%2F/cap')).status, 204);
   assert.equal((await call('DELETE', '/api/policies/%2F/cap')).status, 404);
   assert.deepEqual((await call('GET', '/api/policies/%2F')).json, []);
