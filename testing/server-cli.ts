@@ -14,8 +14,12 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
-  /** A started broker still running after this long is killed (default 60 s). */
+  /** Sees every piece of stderr as it arrives (long runs read the log as it goes). */
+  readonly onStderr?: (chunk: string) => void;
+  /** A started broker still running after this long is killed (default 60 s; long fuzz runs raise it). */
   readonly lifetimeMs?: number;
+  /** Keeps only the last this many characters of each output stream (long runs would pile it up). */
+  readonly outputCharsMax?: number;
 }
 
 export interface CliResult {
@@ -42,11 +46,19 @@ function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
   });
 }
 
-function collect(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+function collect(
+  child: ChildProcess,
+  options: CliOptions = {},
+): { stdout: () => string; stderr: () => string } {
   let stdout = '';
   let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const max = options.outputCharsMax ?? Number.POSITIVE_INFINITY;
+  const keep = (text: string) => (text.length > max ? text.slice(text.length - max) : text);
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout = keep(stdout + chunk)));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = keep(stderr + chunk);
+    options.onStderr?.(chunk);
+  });
   return { stdout: () => stdout, stderr: () => stderr };
 }
 
@@ -81,7 +93,9 @@ export type ReadyPorts = Partial<
 export interface RunningCli {
   readonly readyLine: string;
   /** The broker's process id (for reading its memory in /proc). */
-  readonly pid: number | undefined;
+  readonly pid: number;
+  /** How the process ended, or undefined while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** Ports from the ready line, by listener name. */
   readonly ports: Readonly<ReadyPorts>;
   stdout(): string;
@@ -103,9 +117,11 @@ export function parseReadyLine(line: string): ReadyPorts {
 /** Starts `switchyard start …` and resolves once it prints its ready line. */
 export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
   const child = spawnCli(['start', ...args], options);
-  const output = collect(child);
+  const output = collect(child, options);
   const exit = exited(child, options.lifetimeMs ?? 60_000);
   exit.catch(() => {});
+  let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => (exitStatus = { code, signal }));
   const readyLine = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no ready line; stderr: ${output.stderr()}`)),
@@ -131,7 +147,8 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
   });
   return {
     readyLine,
-    pid: child.pid,
+    pid: child.pid ?? -1,
+    exitStatus: () => exitStatus,
     ports: parseReadyLine(readyLine),
     stdout: output.stdout,
     stderr: output.stderr,

@@ -124,8 +124,11 @@ export interface StreamRegistry {
   get(name: string): StreamInfo | undefined;
   list(): StreamInfo[];
   partition(stream: string, index: number): Partition;
-  /** A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit. */
-  asQueue(name: string, options: QueueOptions): QueueEngine;
+  /**
+   * A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit.
+   * Delivery ids come from `nextId` (the vhost's counter); those up to `idBase` predate the queue.
+   */
+  asQueue(name: string, options: QueueOptions, ids?: { nextId: () => number; idBase: number }): QueueEngine;
   /** Retention set by policy; the stream's own bounds win where smaller. Optional for test doubles. */
   setPolicyRetention?(name: string, bounds: { bytesMax?: number; ageMsMax?: number }): void;
   close(): Promise<void>;

@@ -198,6 +198,13 @@ async function openSession(
     await session.disconnect();
     return;
   }
+  // Two CONNECTs of one client id at once: the one that opened the session last keeps it and the
+  // other is taken over, whichever finishes first ([MQTT-3.1.4-2] in 3.1.1, [MQTT-3.1.4-3] in 5.0).
+  if (core.session(clientId)?.incarnation !== session.incarnation) {
+    conn.takeOver();
+    return;
+  }
+  server.clients.get(clientId)?.takeOver();
   Object.assign(conn, { clientId, session, sessionExpirySec: expirySec });
   conn.attachCore(core);
   conn.will = agreed.will;

@@ -345,6 +345,11 @@ export class MqttConnection implements Connection, ClientHandle {
       this.fail(err.reason, err.message);
       return;
     }
+    // Closed meanwhile (a takeover ended its session): the handler's failure follows from that.
+    if (this.state === 'closed') {
+      this.server.logger.debug({ err, connection: this.id }, 'mqtt handler failed after the close');
+      return;
+    }
     this.server.logger.warn({ err, connection: this.id }, 'mqtt handler failed');
     this.fail(Reason.unspecified, err instanceof Error ? err.message : String(err));
   }
