@@ -7,6 +7,7 @@ import { helpText } from '../src/config/help.js';
 import { packageInfo } from '../src/config/package.js';
 import { exitCode, runForeground } from '../src/server/foreground.js';
 import { manageCommands, manageUsage, runManage, UsageError } from './manage.js';
+import { policyUsage, runPolicyCommand } from './policies.js';
 
 const usage = `Usage: switchyard start [--flag value ...] | switchyard --help | switchyard --version\n${manageUsage}`;
 
@@ -33,6 +34,14 @@ async function main(argv: readonly string[]): Promise<number> {
         return exitCode.ok;
       }
       return runForeground({ args: rest, env: process.env, cwd: process.cwd() });
+    case 'policies':
+    case 'operator-policies':
+    case 'limits':
+      return runPolicyCommand(command, rest, {
+        env: process.env,
+        out: (text) => process.stdout.write(text),
+        err: (text) => process.stderr.write(text),
+      });
     case 'help':
     case '--help':
     case '-h':
@@ -46,7 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
     default:
       process.stderr.write(
         command === undefined
-          ? `${usage}\n`
+          ? `${usage}\n${policyUsage}\n`
           : `switchyard: unknown command ${JSON.stringify(command)}\n${usage}\n`,
       );
       return exitCode.usage;

@@ -154,8 +154,12 @@ export class RawClient {
     return method.name === 'connection.close' ? method.fields.replyCode : -1;
   }
 
-  /** Header, start-ok (PLAIN guest), tune-ok (with `heartbeatS`), open: ready for channel frames. */
-  async handshake(heartbeatS = 0): Promise<void> {
+  /**
+   * Header, start-ok (PLAIN guest), tune-ok (with `heartbeatS`), open: ready for channel frames.
+   * `answer` is the method awaited after open (`connection.close` when the test expects a refusal);
+   * it is returned.
+   */
+  async handshake(answer = 'connection.open-ok', heartbeatS = 0): Promise<Method> {
     this.write(protocolHeader);
     await this.method('connection.start');
     const response = Buffer.from('\0guest\0guest');
@@ -169,7 +173,7 @@ export class RawClient {
       fields: { channelMax: 0, frameMax: 131_072, heartbeat: heartbeatS },
     });
     this.send(0, { name: 'connection.open', fields: { virtualHost: '/', capabilities: '', insist: false } });
-    await this.method('connection.open-ok');
+    return this.method(answer);
   }
 
   close(): void {

@@ -1,8 +1,8 @@
 /**
  * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings, the
- * management of users, permissions and objects (./manage.ts), and Prometheus metrics over core.
- * Every route but `/api/health` needs a login (./access.ts); what the user may then do is decided by
- * core's authorizer, each request running as that user.
+ * management of users, permissions and objects (./manage.ts), policies and limits (./policies.ts), and
+ * Prometheus metrics over core. Every route but `/api/health` needs a login (./access.ts); what the
+ * user may then do is decided by core's authorizer, each request running as that user.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -14,9 +14,11 @@ import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
 import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } from './access.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
+import { HttpError } from './errors.js';
 import type { Json } from './json.js';
-import { HttpError, manage } from './manage.js';
+import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
+import { policyRoutes } from './policies.js';
 import * as views from './views.js';
 
 export interface AdminLimits extends AdminConnectionLimits {
@@ -131,8 +133,9 @@ const statusOf: Partial<Record<ErrorCode, number>> = {
 function failure(err: unknown): Reply {
   if (err instanceof HttpError) return { status: err.status, body: { error: err.code, reason: err.message } };
   const status = isBrokerError(err) ? statusOf[err.code] : undefined;
+  // RabbitMQ's word for a request it cannot take as given.
   if (status !== undefined && isBrokerError(err))
-    return { status, body: { error: err.code, reason: err.message } };
+    return { status, body: { error: status === 400 ? 'bad_request' : err.code, reason: err.message } };
   if (err instanceof URIError)
     return { status: 400, body: { error: 'bad_request', reason: 'Malformed path' } };
   return { status: 500, body: { error: 'internal', reason: 'Internal error; see the broker log' } };
@@ -155,14 +158,23 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** A write's JSON body (undefined when empty); 413 past `bodyBytesMax`, 400 when it is not JSON. */
-async function readJson(req: IncomingMessage): Promise<Json | undefined> {
+/** A policy or a limit is small: its body is bounded tighter than a definitions file's. */
+const policyBodyBytesMax = 64 * 1024;
+const policyResources: ReadonlySet<string> = new Set([
+  'policies',
+  'operator-policies',
+  'vhost-limits',
+  'user-limits',
+]);
+
+/** A write's JSON body (undefined when empty); 413 past `bytesMax`, 400 when it is not JSON. */
+async function readJson(req: IncomingMessage, bytesMax: number): Promise<Json | undefined> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     bytes += chunk.length;
-    if (bytes > bodyBytesMax)
-      throw new HttpError(413, 'payload_too_large', `Bodies are at most ${bodyBytesMax} bytes`);
+    if (bytes > bytesMax)
+      throw new HttpError(413, 'payload_too_large', `Bodies are at most ${bytesMax} bytes`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
@@ -217,7 +229,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   if (listed !== undefined) return listed;
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api') throw new HttpError(404, 'not_found', `No route ${path}`);
-  const body = read ? undefined : await readJson(req);
+  const policy = policyResources.has(parts[1] ?? '');
+  const body = read ? undefined : await readJson(req, policy ? policyBodyBytesMax : bodyBytesMax);
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   const managed = await manage(
     core,
@@ -227,6 +240,10 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
     options.info.version,
   );
   if (managed !== undefined) return managed;
+  if (policy && (method === 'GET' || method === 'PUT' || method === 'DELETE')) {
+    const reply = await policyRoutes(core, method, parts.slice(1).map(decodeURIComponent), body ?? {});
+    if (reply !== undefined) return reply;
+  }
   if (read) throw new HttpError(404, 'not_found', `No route ${path}`);
   res.setHeader('allow', allowedMethods);
   return {
@@ -247,8 +264,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
     send(res, await answer(req, res, path, options), head);
   } catch (err) {
     // The client went away while its body was being read: nothing failed on this side. (The request
-    // stream itself is destroyed once its body is read in full, so it is the socket that tells.)
-    if (req.socket.destroyed) {
+    // stream is destroyed once its body is read in full or abandoned, so it is the response's
+    // socket that tells.)
+    if (res.socket === null || res.socket.destroyed) {
       options.logger.debug({ err, path }, 'admin request abandoned by its client');
       return;
     }

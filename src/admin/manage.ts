@@ -6,18 +6,9 @@
  */
 import type { CoreClient, UserCredential } from '../core/api.js';
 import type { ExchangeType } from '../core/types.js';
+import { HttpError } from './errors.js';
 import type { Json } from './json.js';
-
-export class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+import { exportPolicySections, importPolicySections } from './policy-definitions.js';
 
 export type JsonReply = { readonly status: number; readonly body: Json | undefined };
 
@@ -218,12 +209,18 @@ function object(core: CoreClient, method: string, kind: string, name: string, bo
 
 /** Users, vhosts, permissions and topic permissions, as RabbitMQ's definitions file carries them. */
 export function exportDefinitions(core: CoreClient, version: string): JsonObject {
+  const { policies, parameters, userLimits } = exportPolicySections(core);
   return {
     switchyard_version: version,
-    users: core.listUsers().map(userJson),
+    users: core.listUsers().map((user) => {
+      const limits = userLimits[user.name];
+      return limits === undefined ? userJson(user) : { ...userJson(user), limits };
+    }),
     vhosts: core.vhostNames().map((name) => ({ name })),
     permissions: core.listPermissions().map(permissionJson),
     topic_permissions: core.listTopicPermissions().map(topicJson),
+    policies: policies as JsonObject[],
+    parameters: parameters as JsonObject[],
   };
 }
 
@@ -259,6 +256,7 @@ export async function importDefinitions(core: CoreClient, body: Json | undefined
       permission,
     );
   }
+  await importPolicySections(core, file);
 }
 
 /**

@@ -79,8 +79,9 @@ export function vhosts(core: CoreClient, names: string[]): JsonObject[] {
 }
 
 export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) =>
-    v.listExchanges().map((e) => ({
+  return perVhost(core, names, (v, vhost) => {
+    const applied = new Map(v.appliedPolicies('exchanges').map((a) => [a.name, a]));
+    return v.listExchanges().map((e) => ({
       name: e.name,
       vhost,
       type: e.type,
@@ -88,13 +89,15 @@ export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
       auto_delete: e.autoDelete ?? false,
       internal: e.internal ?? false,
       arguments: headersToJson(e.arguments),
-    })),
-  );
+      policy: applied.get(e.name)?.policy ?? null,
+    }));
+  });
 }
 
 export function queues(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) =>
-    v.listQueues().map((q) => ({
+  return perVhost(core, names, (v, vhost) => {
+    const applied = new Map(v.appliedPolicies('queues').map((a) => [a.name, a]));
+    return v.listQueues().map((q) => ({
       name: q.name,
       vhost,
       type: q.kind ?? 'classic',
@@ -104,8 +107,12 @@ export function queues(core: CoreClient, names: string[]): JsonObject[] {
       arguments: headersToJson(q.arguments),
       messages: q.messageCount,
       consumers: q.consumerCount,
-    })),
-  );
+      // RabbitMQ's fields: the names of the policies in force and what they amount to together.
+      policy: applied.get(q.name)?.policy ?? null,
+      operator_policy: applied.get(q.name)?.operatorPolicy ?? null,
+      effective_policy_definition: { ...applied.get(q.name)?.definition } as JsonObject,
+    }));
+  });
 }
 
 export function streams(core: CoreClient, names: string[]): JsonObject[] {

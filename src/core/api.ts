@@ -9,6 +9,7 @@ import type { AccessCheck } from './entry/authorize.js';
 import type { AccessView, BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
+import type { PolicyClient } from './entry/policy-commands.js';
 import type { VerifyOptions } from './login-cache.js';
 import type {
   PermissionFilter,
@@ -394,7 +395,7 @@ export interface Alarms {
  * the caller's context and runs it through `BrokerCore.execute`. Protocol adapters and the admin API
  * hold one per connection (or per request) and reach core through nothing else.
  */
-export interface CoreClient {
+export interface CoreClient extends PolicyClient {
   readonly context: CallerContext;
   /** The vhost this client addresses. */
   readonly vhost: string;

@@ -26,6 +26,7 @@ import { ConsumerGroups } from './groups.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
+import { ConnectionCounts } from './policy/limits.js';
 import { ProducerRegistry } from './producers.js';
 import { BodyCache } from './queues/body-cache.js';
 import { createQueue } from './queues/index.js';
@@ -64,6 +65,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly clock: Clock;
   readonly limits: CoreLimits;
   readonly meters = new Meters();
+  readonly connections = new ConnectionCounts();
   readonly supervisor: Supervisor;
   readonly #storage: Storage;
   readonly #definitions: Definitions;

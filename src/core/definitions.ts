@@ -20,6 +20,7 @@ import {
   type VerifyOptions,
 } from './login-cache.js';
 import { type DefinitionsLog, Permissions } from './permissions.js';
+import { PolicyStore } from './policy/store.js';
 import {
   changesAccess,
   type DefinitionsEntry,
@@ -84,6 +85,8 @@ class AccessLog implements DefinitionsLog {
 export class Definitions implements StreamDefinitions {
   readonly users: Users;
   readonly permissions: Permissions;
+  /** Policies, operator policies, vhost and user limits (./policy/). */
+  readonly policies: PolicyStore;
   readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
   readonly #access: AccessLog;
   /** The first write a synchronous caller could not hear about. */
@@ -94,6 +97,7 @@ export class Definitions implements StreamDefinitions {
     this.#access = new AccessLog(log);
     this.users = new Users(this.#access, users);
     this.permissions = new Permissions(this.#access);
+    this.policies = new PolicyStore(log);
   }
 
   /** Moves on with every change of users or permissions (a vhost's deletion included). */

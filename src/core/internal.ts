@@ -93,6 +93,11 @@ export interface QueueEngine {
   releaseOwner(owner: string): void;
   purge(): number;
   /**
+   * The queue's policies changed: run with `options` from now on (limits trim at once, TTL and
+   * dead-lettering apply to messages from now). Optional: streams take policies through retention.
+   */
+  reconfigure?(options: QueueOptions): void;
+  /**
    * The queue failed (its executor caught an error): stop serving at once — consumers are cancelled
    * with `reason`, memory dropped, timers stopped — and release its logs without writing. Never throws.
    */
@@ -125,6 +130,8 @@ export interface StreamRegistry {
    * Delivery ids come from `nextId` (the vhost's counter); those up to `idBase` predate the queue.
    */
   asQueue(name: string, options: QueueOptions, ids?: { nextId: () => number; idBase: number }): QueueEngine;
+  /** Retention set by policy; the stream's own bounds win where smaller. Optional for test doubles. */
+  setPolicyRetention?(name: string, bounds: { bytesMax?: number; ageMsMax?: number }): void;
   close(): Promise<void>;
 }
 
@@ -160,6 +167,8 @@ export interface VirtualHost {
   /** '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. */
   /** `serverNamed`: `name` is one the caller generated for a declare without a name (`amq.gen-…`). */
   declareQueue(name: string, options: QueueOptions, connectionId?: string, serverNamed?: boolean): QueueInfo;
+  /** The vhost's policies changed: queues, streams and exchanges take up their new settings. */
+  applyPolicies(): void;
   checkQueue(name: string, connectionId?: string): QueueInfo;
   /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
   peekQueue?(name: string): QueueInfo | undefined;

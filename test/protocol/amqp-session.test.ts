@@ -59,7 +59,7 @@ test('a channel works over an in-memory transport: declare, publish, get', async
 
 test('heartbeats: sent after half an interval of silence; a client silent for more than two intervals is dropped at the next check', async () => {
   const client = connect();
-  await client.handshake(10);
+  await client.handshake('connection.open-ok', 10);
   const heartbeats = () => client.frames.filter((f) => f.kind === 'heartbeat').length;
   clock.advance(5000);
   await until(() => heartbeats() === 1, 5000, 'a heartbeat after 5 s of silence');

@@ -117,6 +117,10 @@ export class Checks {
     if (!g.monitoring) throw refused(`${kind} refused for user '${g.user}': it needs the monitoring tag`);
   }
 
+  policymaker(g: Grant, kind: CommandKind): void {
+    if (!g.policymaker) throw refused(`${kind} refused for user '${g.user}': it needs the policymaker tag`);
+  }
+
   exchangeExists(g: Grant, name: string): boolean {
     return this.#source.exchangeType(g.vhost, name) !== undefined;
   }
@@ -321,6 +325,36 @@ const sessionRules = {
   'session.destroy': inVhost,
 } satisfies Partial<Rules>;
 
+/**
+ * Policies and limits, as RabbitMQ's management API: a policymaker sets policies in a vhost it has
+ * permissions in; operator policies and limits need an administrator; they are read by anyone who may
+ * list the vhost. Counting connections and channels is part of opening them (the login decided).
+ */
+const policyRules = {
+  'policy.list': listing,
+  'policy.applied': listing,
+  'policy.put': (a, g, c) => policyChange(a, g, c),
+  'policy.delete': (a, g, c) => policyChange(a, g, c),
+  'limits.vhost': listing,
+  'limits.users': listing,
+  'limits.setVhost': administrator,
+  'limits.clearVhost': administrator,
+  'limits.setUser': administrator,
+  'limits.clearUser': administrator,
+  'connection.open': inVhost,
+  'channel.open': allowed,
+  'channel.close': allowed,
+} satisfies Partial<Rules>;
+
+function policyChange(a: Checks, g: Grant, c: Command & { family: string }): void {
+  if (c.family === 'operator') {
+    a.administrator(g, c.kind);
+    return;
+  }
+  a.policymaker(g, c.kind);
+  a.inVhost(g);
+}
+
 /** The table: command kind → what the caller needs. */
 export const rules: Rules = {
   ...brokerRules,
@@ -329,6 +363,7 @@ export const rules: Rules = {
   ...streamRules,
   ...transactionRules,
   ...sessionRules,
+  ...policyRules,
 };
 
 /** A principal's grant for the vhost it last worked in, and the store generation it was made at. */

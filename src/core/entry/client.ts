@@ -42,6 +42,8 @@ import type {
   StoredTopicPermission,
   TopicPermissionRow,
 } from '../permissions.js';
+import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js';
+import type { UserLimits, VhostLimits } from '../policy/limits.js';
 import type { RequestResult } from '../requests.js';
 import type {
   ConsumeOptions,
@@ -59,6 +61,7 @@ import { serverQueueName } from '../vhost/checks.js';
 import type { AccessView, BindingRow, Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
 import type { MessageCounts } from './meters.js';
+import type { AppliedPolicy } from './policy-commands.js';
 
 /** What runs commands: `BrokerCore`. */
 export interface CommandRunner {
@@ -494,6 +497,60 @@ export class Client implements CoreClient {
 
   markDefaultUserApplied(): Promise<void> {
     return this.run({ kind: 'user.markDefaultApplied', ...noArgs });
+  }
+
+  // ---- policies and limits (./policy-commands.ts)
+
+  listPolicies(family: PolicyFamily): Policy[] {
+    return this.run({ kind: 'policy.list', family });
+  }
+
+  putPolicy(family: PolicyFamily, name: string, input: PolicyInput): Promise<Policy> {
+    return this.run({ kind: 'policy.put', family, name, input });
+  }
+
+  deletePolicy(family: PolicyFamily, name: string): Promise<boolean> {
+    return this.run({ kind: 'policy.delete', family, name });
+  }
+
+  appliedPolicies(objects: 'queues' | 'exchanges'): AppliedPolicy[] {
+    return this.run({ kind: 'policy.applied', objects });
+  }
+
+  vhostLimits(): VhostLimits {
+    return this.run({ kind: 'limits.vhost', ...noArgs });
+  }
+
+  setVhostLimit(name: string, value: unknown): Promise<void> {
+    return this.run({ kind: 'limits.setVhost', name, value });
+  }
+
+  clearVhostLimit(name: string): Promise<boolean> {
+    return this.run({ kind: 'limits.clearVhost', name });
+  }
+
+  userLimits(): Array<{ user: string; limits: UserLimits }> {
+    return this.run({ kind: 'limits.users', ...noArgs });
+  }
+
+  setUserLimit(user: string, name: string, value: unknown): Promise<void> {
+    return this.run({ kind: 'limits.setUser', user, name, value });
+  }
+
+  clearUserLimit(user: string, name: string): Promise<boolean> {
+    return this.run({ kind: 'limits.clearUser', user, name });
+  }
+
+  openConnection(): void {
+    this.run({ kind: 'connection.open', ...noArgs });
+  }
+
+  openChannel(): void {
+    this.run({ kind: 'channel.open', ...noArgs });
+  }
+
+  closeChannel(): void {
+    this.run({ kind: 'channel.close', ...noArgs });
   }
 }
 

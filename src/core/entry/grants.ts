@@ -26,6 +26,8 @@ export interface Grant {
   readonly administrator: boolean;
   /** `monitoring` or `administrator`: may list what every vhost holds. */
   readonly monitoring: boolean;
+  /** `policymaker` or `administrator`: may set policies (RabbitMQ's tag). */
+  readonly policymaker: boolean;
   /** A topic pattern names `{client_id}`: a principal with a client id needs a grant of its own. */
   readonly perClient: boolean;
 }
@@ -71,6 +73,7 @@ export function compileGrant(source: GrantSource): Grant {
     topics: compileTopics(source),
     administrator,
     monitoring: administrator || tags.includes('monitoring'),
+    policymaker: administrator || tags.includes('policymaker'),
     perClient: namesClientId(source.topics),
   };
 }

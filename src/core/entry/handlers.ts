@@ -10,6 +10,7 @@ import type { Definitions, Users } from '../definitions.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { VirtualHost } from '../internal.js';
 import { fullPermission } from '../permissions.js';
+import type { ConnectionCounts } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
 import { isReplyAddress, type RequestResult, type Requests } from '../requests.js';
 import type { RetainedSet } from '../retained.js';
@@ -19,6 +20,7 @@ import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, internalPrincipal } from './context.js';
 import type { Meters } from './meters.js';
+import { policyHandlers } from './policy-handlers.js';
 
 /** What handlers reach: `BrokerCore`'s internals. */
 export interface HandlerHost {
@@ -38,6 +40,8 @@ export interface HandlerHost {
   readonly users: Users;
   readonly definitions: Definitions;
   readonly meters: Meters;
+  /** Live connections and channels, for vhost and user limits. */
+  readonly connections: ConnectionCounts;
 }
 
 export type Handler<K extends CommandKind> = (
@@ -188,7 +192,10 @@ const messages = {
     host.vhost(ctx.vhost).requeue(c.queue, c.id, { atTail: c.atTail, counted: c.counted }),
   'delivery.hold': (host, ctx, c) => host.vhost(ctx.vhost).holdFor(c.queue, c.id, c.timeoutMs),
   'owner.release': (host, ctx, c) => host.openVhost(ctx.vhost)?.releaseOwner(ownerOf(ctx, c.owner)),
-  'connection.close': (host, ctx) => host.openVhost(ctx.vhost)?.closeConnection(ctx.connectionId),
+  'connection.close': (host, ctx) => {
+    host.connections.close(ctx.connectionId);
+    host.openVhost(ctx.vhost)?.closeConnection(ctx.connectionId);
+  },
   'request.send': (host, ctx, c) => sendRequest(host, ctx, c),
 } satisfies Partial<Handlers>;
 
@@ -334,4 +341,5 @@ export const handlers: Handlers = {
   ...streams,
   ...objects,
   ...sessions,
+  ...policyHandlers,
 };

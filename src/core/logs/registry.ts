@@ -50,6 +50,8 @@ class Streams implements StreamRegistry {
   readonly #deps: StreamDeps;
   readonly #streams = new Map<string, StreamState>();
   readonly #queues = new Map<string, StreamQueue>();
+  /** Retention set by the vhost's policies, by stream (../policy/effective.ts). */
+  readonly #policyRetention = new Map<string, Bounds>();
   /** create/delete/addPartitions await storage; running them one at a time keeps definitions and logs in step. */
   #serial: Promise<unknown> = Promise.resolve();
   #timer: Timer | undefined;
@@ -103,6 +105,7 @@ class Streams implements StreamRegistry {
     return this.#run(async () => {
       const state = this.#require(name);
       this.#streams.delete(name);
+      this.#policyRetention.delete(name);
       state.exec.stop();
       this.#queues.get(name)?.detach(`Stream '${name}' was deleted`);
       this.#queues.delete(name);
@@ -198,12 +201,17 @@ class Streams implements StreamRegistry {
     this.#streams.clear();
   }
 
+  setPolicyRetention(name: string, bounds: { bytesMax?: number; ageMsMax?: number }): void {
+    if (bounds.bytesMax === undefined && bounds.ageMsMax === undefined) this.#policyRetention.delete(name);
+    else this.#policyRetention.set(name, bounds);
+  }
+
   /** Runs size and age retention on every partition now; the timer calls it every interval. */
   applyRetention(): void {
     const now = this.#deps.clock.now();
     for (const { info, partitions } of this.#streams.values()) {
-      if (info.bytesMax === undefined && info.ageMsMax === undefined) continue;
-      const options = retentionOf(info);
+      const options = retentionOf(smallerBounds(info, this.#policyRetention.get(info.name)));
+      if (options.bytesMax === undefined && options.ageMsMax === undefined) continue;
       for (const partition of partitions) {
         try {
           const before = partition.log.startOffset;
@@ -336,6 +344,21 @@ class Streams implements StreamRegistry {
     }
     return opened;
   }
+}
+
+type Bounds = { readonly bytesMax?: number; readonly ageMsMax?: number };
+
+/** A stream's own bounds and its policy's: the smaller of each applies (RabbitMQ's rule for limits). */
+function smallerBounds(own: Bounds, policy: Bounds | undefined): Bounds {
+  if (policy === undefined) return own;
+  const pick = (a: number | undefined, b: number | undefined) =>
+    a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  const bytesMax = pick(own.bytesMax, policy.bytesMax);
+  const ageMsMax = pick(own.ageMsMax, policy.ageMsMax);
+  return {
+    ...(bytesMax === undefined ? {} : { bytesMax }),
+    ...(ageMsMax === undefined ? {} : { ageMsMax }),
+  };
 }
 
 /** Only the bounds that are set: under exactOptionalPropertyTypes an absent bound is not `undefined`. */

@@ -55,7 +55,7 @@ export interface QueueStats {
 
 export class ClassicQueue implements QueueEngine {
   readonly name: string;
-  readonly options: QueueOptions;
+  #options: QueueOptions;
   readonly #deps: QueueDeps;
   readonly #ready: ReadyList;
   /** Delayed messages, by readyAtMs then arrival. */
@@ -77,7 +77,7 @@ export class ClassicQueue implements QueueEngine {
 
   constructor(name: string, options: QueueOptions, deps: QueueDeps) {
     this.name = name;
-    this.options = options;
+    this.#options = options;
     this.#deps = deps;
     this.#ready = new ReadyList(options.priorityMax ?? 0);
     this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
@@ -95,6 +95,33 @@ export class ClassicQueue implements QueueEngine {
     );
     this.#armDelayTimer();
     this.#expireHeads();
+  }
+
+  /** The settings in force: declared options with the vhost's policies applied. */
+  get options(): QueueOptions {
+    return this.#options;
+  }
+
+  /**
+   * New effective settings (a policy changed). A lower length limit trims now, by the overflow rule;
+   * a TTL applies to messages enqueued from now, as their expiry is fixed on arrival; queue expiry
+   * restarts its countdown. Priorities and single-active-consumer are declared only, never by policy.
+   */
+  reconfigure(options: QueueOptions): void {
+    if (this.#state !== 'open') return;
+    const expiresChanged = options.expiresMs !== this.#options.expiresMs;
+    assert(
+      options.priorityMax === this.#options.priorityMax &&
+        options.singleActiveConsumer === this.#options.singleActiveConsumer,
+      'a policy changed a declared-only queue setting',
+    );
+    this.#options = options;
+    if (expiresChanged) {
+      this.#idleTimer.cancel();
+      this.touch();
+    }
+    this.#dropOverflow();
+    this.#dispatch();
   }
 
   info(): QueueInfo {

@@ -17,6 +17,15 @@ import {
   optionalFromJson,
   optionalToJson,
 } from './json.js';
+import {
+  applyPolicyEntry,
+  decodePolicyEntry,
+  emptyPolicyState,
+  encodePolicyEntry,
+  type PolicyEntry,
+  type PolicyState,
+  snapshotPolicies,
+} from './policy-entries.js';
 import type { StateMachine } from './state-log.js';
 
 export interface StoredBinding {
@@ -66,7 +75,7 @@ export interface VhostDefinitions {
   readonly streams: Map<string, StreamInfo>;
 }
 
-export interface DefinitionsState {
+export interface DefinitionsState extends PolicyState {
   readonly vhosts: Map<string, VhostDefinitions>;
   readonly users: Map<string, StoredUser>;
   /** By vhost, then user. */
@@ -128,7 +137,8 @@ export type DefinitionsEntry =
     }
   | { readonly type: 'users.seeded' }
   | { readonly type: 'permissions.seeded' }
-  | { readonly type: 'defaultUser.applied' };
+  | { readonly type: 'defaultUser.applied' }
+  | PolicyEntry;
 
 /** Entries that change who may do what: compiled permissions are cached until the next of these. */
 export function changesAccess(entry: DefinitionsEntry): boolean {
@@ -165,6 +175,7 @@ function vhostOf(state: DefinitionsState, vhost: string): VhostDefinitions {
 }
 
 function applyDefinitions(state: DefinitionsState, entry: DefinitionsEntry): DefinitionsState {
+  applyPolicyEntry(state, entry);
   const known = 'vhost' in entry ? state.vhosts.get(entry.vhost) : undefined;
   switch (entry.type) {
     case 'vhost.put':
@@ -281,6 +292,7 @@ function* snapshotDefinitions(state: DefinitionsState): Iterable<DefinitionsEntr
   if (state.usersSeeded) yield { type: 'users.seeded' };
   if (state.permissionsSeeded) yield { type: 'permissions.seeded' };
   if (state.defaultUserApplied) yield { type: 'defaultUser.applied' };
+  yield* snapshotPolicies(state);
 }
 
 // ---- encoding
@@ -422,6 +434,8 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
     case 'permissions.seeded':
     case 'defaultUser.applied':
       return { t: entry.type };
+    default:
+      return encodePolicyEntry(entry);
   }
 }
 
@@ -496,7 +510,7 @@ function decodePermissionEntry(type: string, f: Fields): DefinitionsEntry {
     case 'defaultUser.applied':
       return { type };
     default:
-      throw corrupt(`definitions entry type '${type}'`);
+      return decodePolicyEntry(type, f);
   }
 }
 
@@ -510,6 +524,7 @@ export const definitionsMachine: StateMachine<DefinitionsState, DefinitionsEntry
     usersSeeded: false,
     permissionsSeeded: false,
     defaultUserApplied: false,
+    ...emptyPolicyState(),
   }),
   apply: applyDefinitions,
   encode: encodeDefinitions,

@@ -149,6 +149,11 @@ export class DeferredQueue implements QueueEngine {
     return count;
   }
 
+  reconfigure(options: QueueOptions): void {
+    if (this.#engine !== undefined) this.#engine.reconfigure?.(options);
+    else this.#push((engine) => engine.reconfigure?.(options));
+  }
+
   touch(): void {
     this.#engine?.touch?.();
   }

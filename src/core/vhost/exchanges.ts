@@ -32,6 +32,8 @@ export interface ExchangesDeps {
   hasQueue(name: string): boolean;
   /** The queue is kept in definitions (durable, not exclusive). */
   isStoredQueue(name: string): boolean;
+  /** An alternate exchange set by policy, asked when the exchange has no `alternate-exchange` argument. */
+  policyAlternate?(exchange: string): string | undefined;
 }
 
 type BindingRow = ReturnType<VirtualHost['listBindings']>[number];
@@ -219,7 +221,8 @@ export class Exchanges {
       found.clear();
       exchange.router.route(routingKey, headers, found);
       if (found.size === 0) {
-        const alternate = exchange.options.arguments['alternate-exchange'];
+        const alternate =
+          exchange.options.arguments['alternate-exchange'] ?? this.#deps.policyAlternate?.(exchange.name);
         if (typeof alternate === 'string') this.#follow(alternate, seen, work);
         continue;
       }

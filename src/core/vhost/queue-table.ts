@@ -40,6 +40,8 @@ export interface QueueTableDeps {
   readonly createQueue: QueueFactory;
   readonly streams: StreamRegistry;
   deadLetter(message: Message, exchange: string, routingKey: string): void;
+  /** The options a queue's engine runs with: the declared ones with the vhost's policies applied. */
+  effective(name: string, declared: QueueOptions): QueueOptions;
   /** The queue asked to go (`x-expires`, auto-delete): the vhost removes it as it removes any queue. */
   removeRequested(state: QueueState): void;
 }
@@ -167,12 +169,14 @@ export class QueueTable {
     own: { exec: Executor; hooks: QueueHooks; idBase: number },
   ): QueueEngine | Promise<QueueEngine> {
     if (options.kind === 'stream') return this.#openStreamQueue(name, options, own.idBase);
+    const effective = this.#deps.effective(name, options);
     const { limits, storage } = this.#deps;
     const { bodies } = this.#deps;
     const base = { vhost: this.#deps.vhost, limits, bodies, nextId: this.#ids.next, ...own };
     const deps: QueueDeps = persisted ? { ...base, storage } : base;
     // An exclusive queue never outlives its connection, so it is never stored even when "durable".
-    const engineOptions = persisted || options.durable !== true ? options : { ...options, durable: false };
+    const engineOptions =
+      persisted || options.durable !== true ? effective : { ...effective, durable: false };
     return this.#deps.createQueue(name, engineOptions, deps);
   }
 

@@ -29,6 +29,7 @@ import type { Meters } from '../entry/meters.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
+import { reached, vhostQueuesRefused } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
 import type { BodyCache } from '../queues/body-cache.js';
 import { validateQueueOptions } from '../queues/options.js';
@@ -50,6 +51,7 @@ import type {
 import { checkName, checkQueueEquivalent, refuseReserved, serverQueueName } from './checks.js';
 import { refusedError } from './deferred-queue.js';
 import { Exchanges } from './exchanges.js';
+import { VhostPolicies } from './policies.js';
 import { type QueueState, QueueTable, queueFailedError } from './queue-table.js';
 
 export interface VhostDeps {
@@ -103,10 +105,12 @@ export class Vhost implements VirtualHost {
   readonly #exchanges: Exchanges;
   readonly #queues: QueueTable;
   readonly #owners = new Map<string, OwnerState>();
+  readonly #policies: VhostPolicies;
 
   private constructor(deps: VhostDeps) {
     this.name = deps.name;
     this.#deps = deps;
+    this.#policies = new VhostPolicies(deps.name, deps.definitions.policies);
     this.#queues = new QueueTable({
       vhost: deps.name,
       storage: deps.storage,
@@ -117,6 +121,7 @@ export class Vhost implements VirtualHost {
       streams: deps.streams,
       deadLetter: (message, exchange, routingKey) => this.#deadLetter(message, exchange, routingKey),
       removeRequested: (state) => this.#removeQueue(state),
+      effective: (name, declared) => this.#policies.queueOptions(name, declared),
     });
     this.#exchanges = new Exchanges({
       vhost: deps.name,
@@ -124,6 +129,7 @@ export class Vhost implements VirtualHost {
       definitions: deps.definitions,
       hasQueue: (queue) => this.#queues.has(queue),
       isStoredQueue: (queue) => this.#queues.get(queue)?.persisted ?? false,
+      policyAlternate: (exchange) => this.#policies.alternateExchange(exchange),
     });
   }
 
@@ -134,7 +140,23 @@ export class Vhost implements VirtualHost {
     vhost.#exchanges.restore(defs);
     const states = [...defs.queues].map(([name, options]) => vhost.#queues.add(name, options));
     for (const state of states) await state.engine.ready;
+    vhost.#applyStreamPolicies();
     return vhost;
+  }
+
+  applyPolicies(): void {
+    for (const state of this.#queues.values()) {
+      if (state.options.kind === 'stream') continue;
+      state.engine.reconfigure(this.#policies.queueOptions(state.name, state.options));
+    }
+    this.#applyStreamPolicies();
+  }
+
+  #applyStreamPolicies(): void {
+    const streams = this.#deps.streams;
+    for (const info of streams.list()) {
+      streams.setPolicyRetention?.(info.name, this.#policies.streamRetention(info.name));
+    }
   }
 
   // ---- exchanges ----
@@ -179,6 +201,8 @@ export class Vhost implements VirtualHost {
     }
     const actual = name === '' || (serverNamed && this.#queues.has(name)) ? this.#freshName() : name;
     validateQueueOptions(actual, options);
+    const queuesLimit = this.#policies.maxQueues();
+    if (reached(queuesLimit, this.#queues.size)) throw vhostQueuesRefused(actual, this.name, queuesLimit!);
     if (this.#queues.size >= this.#deps.limits.queuesMax) {
       throw brokerError(
         ErrorCode.resourceExhausted,
@@ -187,6 +211,13 @@ export class Vhost implements VirtualHost {
     }
     const state = this.#queues.add(actual, options);
     if (state.persisted) this.#deps.definitions.putQueue(this.name, actual, options);
+    // A stream queue's stream exists once its engine is open; its policy retention follows then.
+    if (options.kind === 'stream') {
+      state.engine.ready.then(
+        () => this.#deps.streams.setPolicyRetention?.(actual, this.#policies.streamRetention(actual)),
+        () => undefined,
+      );
+    }
     return state.engine.info();
   }
 
@@ -436,8 +467,10 @@ export class Vhost implements VirtualHost {
 
   // ---- streams ----
 
-  createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo> {
-    return this.#deps.streams.create(name, options);
+  async createStream(name: string, options: StreamCreateOptions): Promise<StreamInfo> {
+    const info = await this.#deps.streams.create(name, options);
+    this.#deps.streams.setPolicyRetention?.(name, this.#policies.streamRetention(name));
+    return info;
   }
   setStreamAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
     return this.#deps.streams.setAttributes(name, attributes);

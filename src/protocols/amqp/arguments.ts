@@ -3,6 +3,7 @@
  * RabbitMQ: a wrong type or a negative value is a 406 PRECONDITION_FAILED on the channel whose text
  * names the argument, the queue and the vhost. Unknown arguments are kept (for listing) and ignored.
  */
+import { maxAgeMs } from '../../core/policy/definition.js';
 import type { OverflowPolicy, QueueOptions, StreamOffsetSpec } from '../../core/types.js';
 import {
   type FieldTable,
@@ -120,20 +121,7 @@ function queueType(args: FieldTable, flags: DeclareFlags, where: string): QueueT
 }
 
 /** RabbitMQ's retention strings for `x-max-age`: a number and one of Y M D h m s. */
-const ageUnitsMs: Readonly<Record<string, number>> = {
-  Y: 365 * 86_400_000,
-  M: 30 * 86_400_000,
-  D: 86_400_000,
-  h: 3_600_000,
-  m: 60_000,
-  s: 1000,
-};
-
-function parseDuration(value: string): number | undefined {
-  const match = /^(\d{1,12})([YMDhms])$/.exec(value);
-  if (match === null) return undefined;
-  return Number(match[1]) * (ageUnitsMs[match[2]!] ?? 0);
-}
+const parseDuration = maxAgeMs;
 
 export interface DeclareFlags {
   /** As declared: '' asks for a server-named queue. */

@@ -275,6 +275,7 @@ export class AmqpChannel {
   }
 
   remove(): void {
+    if (this.opened && this.state !== 'closed') this.conn.core?.closeChannel();
     this.state = 'closed';
     this.dispose();
     this.conn.channels.delete(this.number);

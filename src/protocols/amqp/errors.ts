@@ -4,7 +4,7 @@
  * turned into a channel exception (soft) or a connection exception (hard) as RabbitMQ raises it, with
  * RabbitMQ's reply text shape: `NOT_FOUND - no queue 'q' in vhost '/'`.
  */
-import { type ErrorCode, isBrokerError } from '../../shared/errors.js';
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { hardErrorCodes, isAmqpCodecError, ReplyCode, replyCodeNames } from './codec/index.js';
 
 export class AmqpError extends Error {
@@ -21,6 +21,20 @@ export class AmqpError extends Error {
 }
 
 /** Core error codes → reply codes. Soft unless the code is a hard one. */
+/**
+ * A vhost or user limit refused a connection or a channel: RabbitMQ answers 530 NOT_ALLOWED with
+ * the limit's text and closes the connection.
+ */
+export function limitRefused<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (isBrokerError(err, ErrorCode.resourceExhausted))
+      throw connectionError(ReplyCode.notAllowed, err.message);
+    throw err;
+  }
+}
+
 const replyCodeFor: Readonly<Record<ErrorCode, number>> = {
   not_found: ReplyCode.notFound,
   precondition_failed: ReplyCode.preconditionFailed,

@@ -71,6 +71,9 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
  * The protocol side of one Kafka listener: connections over any transport. The first listener of a
  * core sets the shared options.
  */
+/** Numbers the connections of every Kafka acceptor in the process (their core connection ids). */
+let accepted = 0;
+
 export function kafkaAcceptor(context: ListenerContext, overrides: Partial<KafkaOptions> = {}): Acceptor {
   const { core } = context;
   const broker = brokers.acquire(core, () => createBroker(context, optionsOf(context, overrides)));
@@ -81,9 +84,26 @@ export function kafkaAcceptor(context: ListenerContext, overrides: Partial<Kafka
         transport.destroy();
         return;
       }
+      // Kafka has no answer that refuses a connection: one past the vhost's max-connections is closed.
+      const counted = core.connect({
+        principal: internalPrincipal,
+        vhost: broker.options.vhost,
+        connectionId: `kafka-${++accepted}`,
+        protocol: 'kafka',
+        peerAddress: transport.remoteAddress ?? '',
+      });
+      try {
+        counted.openConnection();
+      } catch {
+        transport.destroy();
+        return;
+      }
       const connection = new KafkaConnection(transport, broker);
       connections.add(connection);
-      void transport.whenClosed().then(() => connections.delete(connection));
+      void transport.whenClosed().then(() => {
+        connections.delete(connection);
+        counted.closeConnection();
+      });
     },
     async close(): Promise<void> {
       for (const connection of connections) connection.close();

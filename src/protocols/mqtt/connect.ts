@@ -148,6 +148,7 @@ export async function handleConnect(
   const clients = clientsOf(conn, { user: admittedAs.user, tags: admittedAs.tags, clientId });
   const vhostRefusal = enterVhost(conn, clients.core);
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
+  if (!counted(conn, clients.core)) return;
   const expirySec = sessionExpiry(conn, packet);
   const connack = connackFor(conn, packet, { clientId, assigned, expirySec });
   if (!fitsClient(conn, packet, connack)) {
@@ -165,8 +166,26 @@ export async function handleConnect(
       will: willOf(packet, facts),
       ...clients,
     });
+  } catch (err) {
+    clients.core.closeConnection();
+    throw err;
   } finally {
     release();
+  }
+}
+
+/**
+ * Counts the connection against the vhost's and the user's max-connections; a limit reached refuses
+ * the CONNECT before any takeover: 0x97 Quota exceeded (5), 3 Server unavailable (3.1.1).
+ */
+function counted(conn: Connection, core: CoreClient): boolean {
+  try {
+    core.openConnection();
+    return true;
+  } catch (err) {
+    if (!isBrokerError(err, ErrorCode.resourceExhausted)) throw err;
+    refuse(conn, Reason.quotaExceeded);
+    return false;
   }
 }
 
@@ -211,6 +230,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   });
   const present = !clean && before !== undefined && before.incarnation === session.incarnation;
   if (conn.state !== 'connecting') {
+    core.closeConnection();
     await session.disconnect();
     return;
   }

@@ -6,12 +6,14 @@
 import type { AmqpChannel, HandlerTable } from '../channel.js';
 import type { ChannelFlow, ChannelOpen } from '../codec/index.js';
 import { ReplyCode } from '../codec/index.js';
-import { AmqpError, connectionError } from '../errors.js';
+import { AmqpError, connectionError, limitRefused } from '../errors.js';
 
 function open(channel: AmqpChannel, _fields: ChannelOpen): void {
   // A second channel.open arrives here only when the channel already exists.
   if (channel.opened)
     throw connectionError(ReplyCode.channelError, `second 'channel.open' on channel ${channel.number}`);
+  // The user's max-channels; a refusal closes the connection (530), as RabbitMQ does.
+  limitRefused(() => channel.conn.core?.openChannel());
   channel.opened = true;
   channel.send({ name: 'channel.open-ok', fields: { channelId: new Uint8Array(0) } });
 }

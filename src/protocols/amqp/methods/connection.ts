@@ -13,7 +13,7 @@ import {
   ReplyCode,
   readTable,
 } from '../codec/index.js';
-import { connectionError } from '../errors.js';
+import { connectionError, limitRefused } from '../errors.js';
 import { type HandshakeConnection, tuneDefaults } from '../session.js';
 
 const mechanisms = ['PLAIN', 'AMQPLAIN'] as const;
@@ -215,6 +215,8 @@ function open(conn: HandshakeConnection, vhostName: string): void {
     conn.log.info({ user: conn.user, vhost: vhostName }, 'vhost access refused');
     throw connectionError(ReplyCode.notAllowed, err.message);
   }
+  // Counted against the vhost's and the user's max-connections from here to connection.close.
+  limitRefused(() => core.openConnection());
   conn.core = core;
   conn.sendMethod(0, { name: 'connection.open-ok', fields: { knownHosts: '' } });
   conn.opened();

@@ -1,0 +1,138 @@
+/**
+ * Handlers of the policy and limit commands (./policy-commands.ts). A change to a policy is recorded
+ * first, then applied to the vhost's queues, streams and exchanges, so what runs never differs from
+ * what a restart would restore.
+ */
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import { type PolicyFamily, validatePolicy } from '../policy/definition.js';
+import { matchPolicy, mergedDefinition, type PolicyTarget, queueTarget } from '../policy/effective.js';
+import {
+  reached,
+  userChannelsRefused,
+  userConnectionsRefused,
+  userLimitNames,
+  validateLimit,
+  vhostConnectionsRefused,
+  vhostLimitNames,
+} from '../policy/limits.js';
+import type { CallerContext } from './context.js';
+import type { HandlerHost, Handlers } from './handlers.js';
+import type { AppliedPolicy } from './policy-commands.js';
+
+function applied(host: HandlerHost, vhost: string, objects: 'queues' | 'exchanges'): AppliedPolicy[] {
+  const store = host.definitions.policies;
+  const policies = store.list(vhost, 'policy');
+  const operator = store.list(vhost, 'operator');
+  const targets: Array<{ name: string; target: PolicyTarget }> =
+    objects === 'queues'
+      ? host
+          .vhost(vhost)
+          .listQueues()
+          .map((q) => ({ name: q.name, target: queueTarget(q) }))
+      : host
+          .vhost(vhost)
+          .listExchanges()
+          .map((e) => ({ name: e.name, target: 'exchange' }));
+  return targets.map(({ name, target }) => {
+    const policy = matchPolicy(policies, name, target);
+    const op = matchPolicy(operator, name, target);
+    return {
+      name,
+      ...(policy === undefined ? {} : { policy: policy.name }),
+      ...(op === undefined ? {} : { operatorPolicy: op.name }),
+      definition: mergedDefinition(policy, op),
+    };
+  });
+}
+
+async function changed(host: HandlerHost, vhost: string, change: Promise<unknown>): Promise<void> {
+  await change;
+  host.openVhost(vhost)?.applyPolicies();
+}
+
+function userExists(host: HandlerHost, user: string): void {
+  if (!host.users.names().includes(user)) {
+    throw brokerError(ErrorCode.notFound, `No user '${user}'`);
+  }
+}
+
+function without<T extends object>(limits: T, name: string): T {
+  const { [name]: _gone, ...rest } = limits as Record<string, unknown>;
+  return rest as T;
+}
+
+function openConnection(host: HandlerHost, ctx: CallerContext): void {
+  const { user } = ctx.principal;
+  const counts = host.connections;
+  if (counts.has(ctx.connectionId)) return;
+  const store = host.definitions.policies;
+  const vhostLimit = store.vhostLimits(ctx.vhost)['max-connections'];
+  if (reached(vhostLimit, counts.vhostConnections(ctx.vhost))) {
+    throw vhostConnectionsRefused(ctx.vhost, user, vhostLimit!);
+  }
+  const userLimit = store.userLimits(user)['max-connections'];
+  if (reached(userLimit, counts.userConnections(user))) throw userConnectionsRefused(user, userLimit!);
+  counts.open(ctx.connectionId, ctx.vhost, user);
+}
+
+function openChannel(host: HandlerHost, ctx: CallerContext): void {
+  const { user } = ctx.principal;
+  const limit = host.definitions.policies.userLimits(user)['max-channels'];
+  if (reached(limit, host.connections.userChannels(user))) throw userChannelsRefused(user, limit!);
+  host.connections.openChannel(ctx.connectionId, user);
+}
+
+const family = (c: { family: PolicyFamily }): PolicyFamily => c.family;
+
+export const policyHandlers = {
+  'policy.list': (host, ctx, c) => {
+    host.vhost(ctx.vhost);
+    return [...host.definitions.policies.list(ctx.vhost, family(c))];
+  },
+  'policy.put': async (host, ctx, c) => {
+    host.vhost(ctx.vhost);
+    const policy = validatePolicy(c.name, c.input, c.family);
+    await changed(host, ctx.vhost, host.definitions.policies.put(ctx.vhost, c.family, policy));
+    return policy;
+  },
+  'policy.delete': async (host, ctx, c) => {
+    const deleted = host.definitions.policies.delete(ctx.vhost, c.family, c.name);
+    await changed(host, ctx.vhost, deleted);
+    return deleted;
+  },
+  'policy.applied': (host, ctx, c) => applied(host, ctx.vhost, c.objects),
+  'limits.vhost': (host, ctx) => {
+    host.vhost(ctx.vhost);
+    return { ...host.definitions.policies.vhostLimits(ctx.vhost) };
+  },
+  'limits.setVhost': (host, ctx, c) => {
+    host.vhost(ctx.vhost);
+    const value = validateLimit(vhostLimitNames, c.name, c.value);
+    const store = host.definitions.policies;
+    return store.setVhostLimits(ctx.vhost, { ...store.vhostLimits(ctx.vhost), [c.name]: value });
+  },
+  'limits.clearVhost': async (host, ctx, c) => {
+    const store = host.definitions.policies;
+    const limits = store.vhostLimits(ctx.vhost);
+    if (!(c.name in limits)) return false;
+    await store.setVhostLimits(ctx.vhost, without(limits, c.name));
+    return true;
+  },
+  'limits.users': (host) => host.definitions.policies.allUserLimits(),
+  'limits.setUser': (host, _ctx, c) => {
+    userExists(host, c.user);
+    const value = validateLimit(userLimitNames, c.name, c.value);
+    const store = host.definitions.policies;
+    return store.setUserLimits(c.user, { ...store.userLimits(c.user), [c.name]: value });
+  },
+  'limits.clearUser': async (host, _ctx, c) => {
+    const store = host.definitions.policies;
+    const limits = store.userLimits(c.user);
+    if (!(c.name in limits)) return false;
+    await store.setUserLimits(c.user, without(limits, c.name));
+    return true;
+  },
+  'connection.open': (host, ctx) => openConnection(host, ctx),
+  'channel.open': (host, ctx) => openChannel(host, ctx),
+  'channel.close': (host, ctx) => host.connections.closeChannel(ctx.connectionId, ctx.principal.user),
+} satisfies Partial<Handlers>;
