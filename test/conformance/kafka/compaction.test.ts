@@ -22,7 +22,7 @@ const valueBytes = 200;
 const noKcat = hasCommand('kcat') ? false : 'kcat is not installed (apt-get install kcat)';
 
 /** The value of the `round`th update of key `k`: recognisable, `valueBytes` long. */
-function valueOf(k: number, round: number): string {
+function updateValue(k: number, round: number): string {
   return `k${k}-r${round}-`.padEnd(valueBytes, '.');
 }
 
@@ -31,7 +31,7 @@ async function produceRounds(producer: Producer, topic: string, rounds: number, 
   for (let round = 0; round < rounds; round++) {
     const messages = Array.from({ length: keys - from }, (_, i) => ({
       key: `k${from + i}`,
-      value: valueOf(from + i, round),
+      value: updateValue(from + i, round),
     }));
     await producer.send({ topic, messages });
   }
@@ -135,12 +135,12 @@ describe('compacted topics', { skip: noKcat }, () => {
       assertIncreasing(records);
       assert.ok(records.at(-1)!.offset === produced - 1, 'the newest record stays at its offset');
       const latest = latestByKey(records);
-      for (let k = 0; k < keys; k++) assert.equal(latest.get(`k${k}`), valueOf(k, rounds - 1), `key k${k}`);
+      for (let k = 0; k < keys; k++) assert.equal(latest.get(`k${k}`), updateValue(k, rounds - 1), `key k${k}`);
       // The consumer read all along while compaction ran: in order, ending with the latest values.
       await until(() => seen.at(-1)?.offset === produced - 1, 20_000, 'the consumer reaching the end');
       assertIncreasing(seen);
       const consumed = latestByKey(seen);
-      for (let k = 0; k < keys; k++) assert.equal(consumed.get(`k${k}`), valueOf(k, rounds - 1));
+      for (let k = 0; k < keys; k++) assert.equal(consumed.get(`k${k}`), updateValue(k, rounds - 1));
     } finally {
       await producer.disconnect();
       await consumer.disconnect();
@@ -174,7 +174,7 @@ describe('compacted topics', { skip: noKcat }, () => {
       assertIncreasing(records);
       const latest = latestByKey(records);
       for (let k = half; k < keys; k++)
-        assert.equal(latest.get(`k${k}`), valueOf(k, rounds - 1), `key k${k}`);
+        assert.equal(latest.get(`k${k}`), updateValue(k, rounds - 1), `key k${k}`);
     } finally {
       await producer.disconnect();
     }
@@ -225,7 +225,7 @@ test('a broker SIGKILLed while compacting restarts with every latest value', { s
     const records = await kcatRecords(`127.0.0.1:${cli.ports.kafka}`, topic);
     assertIncreasing(records);
     const latest = latestByKey(records);
-    for (let k = 0; k < keys; k++) assert.equal(latest.get(`k${k}`), valueOf(k, rounds - 1), `key k${k}`);
+    for (let k = 0; k < keys; k++) assert.equal(latest.get(`k${k}`), updateValue(k, rounds - 1), `key k${k}`);
   } finally {
     await cli.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
