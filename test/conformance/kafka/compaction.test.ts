@@ -135,7 +135,8 @@ describe('compacted topics', { skip: noKcat }, () => {
       assertIncreasing(records);
       assert.ok(records.at(-1)!.offset === produced - 1, 'the newest record stays at its offset');
       const latest = latestByKey(records);
-      for (let k = 0; k < keys; k++) assert.equal(latest.get(`k${k}`), updateValue(k, rounds - 1), `key k${k}`);
+      for (let k = 0; k < keys; k++)
+        assert.equal(latest.get(`k${k}`), updateValue(k, rounds - 1), `key k${k}`);
       // The consumer read all along while compaction ran: in order, ending with the latest values.
       await until(() => seen.at(-1)?.offset === produced - 1, 20_000, 'the consumer reaching the end');
       assertIncreasing(seen);
