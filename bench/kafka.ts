@@ -29,7 +29,7 @@ const windowRequests = 64;
 /** Bytes sent for one loopback measurement. */
 const loopbackBytes = 1 << 30;
 
-class Conn {
+export class Conn {
   readonly splitter = new FrameSplitter(256 * 1024 * 1024);
   readonly pending = new Map<number, (frame: Uint8Array) => void>();
   correlation = 1;
@@ -63,7 +63,7 @@ class Conn {
   }
 }
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
 
@@ -147,7 +147,7 @@ async function loopbackMBps(): Promise<number> {
   return r.bytes / 1e6 / r.seconds;
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 export async function runKafkaBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-bench-'));

@@ -32,6 +32,8 @@ export interface CompactionReport {
 /** What a run decided for the range, shared by the entries it asks about. */
 interface RunPlan {
   readonly end: number;
+  /** When records the lag kept out of this run become old enough; a run is then due. */
+  readonly lagDueAt: number;
   /** Key → offset of its latest record below `end`. */
   readonly latest: Map<string, number>;
   /** Tombstones and markers whose newest timestamp is below this are removed. */
@@ -96,7 +98,7 @@ export class Compactor {
     const from = log.startOffset;
     const bytesBefore = log.sizeBytes;
     const plan = await this.#plan(settings, now, generation);
-    this.#dueAt = Number.POSITIVE_INFINITY;
+    this.#dueAt = plan.lagDueAt;
     const choose = (entry: LogEntry) => this.#choose(entry, plan, settings);
     for (let next = from; next < plan.end; ) {
       next = (await this.#partition.log.rewrite(next, choose)).nextOffset;
@@ -111,8 +113,13 @@ export class Compactor {
   async #plan(settings: StreamCompaction, now: number, generation: number): Promise<RunPlan> {
     const partition = this.#partition;
     let end = Math.min(partition.log.sealedOffset, partition.stableOffset);
-    if (settings.lagMsMin > 0)
-      end = Math.min(end, partition.log.offsetForTimestamp(now - settings.lagMsMin + 1));
+    let lagDueAt = Number.POSITIVE_INFINITY;
+    const young = settings.lagMsMin > 0 ? partition.log.offsetForTimestamp(now - settings.lagMsMin + 1) : end;
+    if (young < end) {
+      end = young;
+      // By then every record this run left out is old enough.
+      lagDueAt = now + settings.lagMsMin;
+    }
     const latest = new Map<string, number>();
     for (let next = partition.log.startOffset; next < end; ) {
       const entries = partition.log.read(next, { maxBytes: compactionReadBytesMax });
@@ -126,7 +133,7 @@ export class Compactor {
       next = entries.at(-1)!.offset + entries.at(-1)!.count;
       await this.#turn(generation);
     }
-    return { end, latest, expiredBefore: now - settings.tombstoneRetentionMs };
+    return { end, lagDueAt, latest, expiredBefore: now - settings.tombstoneRetentionMs };
   }
 
   /** The keyed records of an entry compaction may remove records of. */
