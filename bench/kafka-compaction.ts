@@ -22,12 +22,23 @@ const windowRequests = 32;
 const segmentBytesMax = 16 * 1024 * 1024;
 /** The folder is taken as compacted once its size has not changed for this long. */
 const stableMs = 3000;
-const compactionMsMax = 600_000;
+const compactionMsMax = 300_000;
 /** Produce load measured before and during compaction: one request in flight, like a latency probe. */
 const probeMs = 4000;
 
 const value = new Uint8Array(recordBytes).fill(120);
 const encoder = new TextEncoder();
+
+/** A 32-bit integer hash (murmur3's finaliser): record `g`'s key, spread over every key. */
+function mix(g: number): number {
+  let x = Math.imul(g, 0x9e3779b1);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
 
 /**
  * The `n`th batch: records of pseudo-random keys (a fixed sequence), so a key's updates are spread
@@ -37,8 +48,7 @@ function keyedBatch(n: number): Uint8Array {
   return encodeRecordBatch({
     baseTimestamp: BigInt(Date.now()),
     records: Array.from({ length: recordsPerBatch }, (_, i) => {
-      const g = n * recordsPerBatch + i;
-      const key = Number((BigInt(g) * 6364136223846793005n + 1442695040888963407n) % 2n ** 61n) % keysTotal;
+      const key = mix(n * recordsPerBatch + i) % keysTotal;
       return { key: encoder.encode(`key-${key}`), value };
     }),
   });
@@ -83,11 +93,13 @@ function folderBytes(dir: string): number {
   return total;
 }
 
-/** Waits until the folder stops shrinking; returns when it last changed. */
+/** Waits until the folder has shrunk and then stopped changing; returns when it last changed. */
 async function waitStable(dir: string, since: number): Promise<number> {
-  let last = folderBytes(dir);
+  const first = folderBytes(dir);
+  let last = first;
   let changedAt = since;
-  while (Date.now() - changedAt < stableMs && Date.now() - since < compactionMsMax) {
+  const settled = () => last < first && Date.now() - changedAt >= stableMs;
+  while (!settled() && Date.now() - since < compactionMsMax) {
     await sleep(100);
     const now = folderBytes(dir);
     if (now !== last) changedAt = Date.now();

@@ -19,7 +19,7 @@ import type { Partition } from './partition.js';
 /** Keys one run maps; a range with more is cleaned up to where the map filled, the rest next run. */
 export const compactionKeysMax = 1_000_000;
 /** Payload bytes one step of the map pass reads. */
-export const compactionReadBytesMax = 1024 * 1024;
+export const compactionReadBytesMax = 256 * 1024;
 
 export interface CompactionReport {
   /** The cleanable range this run covered: [from, to). */

@@ -12,7 +12,7 @@ import { encodeRecord, type RecordFields } from './record.js';
 import { encodeHeader, type RecordSink, readChunkBytes, type Segment } from './segment.js';
 
 /** Record bytes read and written per step, so a rewrite holds and writes a bounded amount at a time. */
-export const rewriteChunkBytes = 1024 * 1024;
+export const rewriteChunkBytes = 256 * 1024;
 /** Suffix of a segment being rewritten; recovery removes any it finds. */
 export const cleanedSuffix = '.cleaned';
 
