@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { sleep } from '../testing/wait.js';
-import { Conn, fmt, percentile } from './kafka.js';
+import { Conn, percentile } from './kafka.js';
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 const recordsTotal = 2_000_000;
 const keysTotal = 100_000;
