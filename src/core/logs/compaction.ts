@@ -165,7 +165,12 @@ export class Compactor {
     }
     if (kept.size === records.length) return 'keep';
     if (kept.size === 0) return 'drop';
-    return entryCompactor(entry.format)!.retain(entry, (offset) => kept.has(offset));
+    try {
+      return entryCompactor(entry.format)!.retain(entry, (offset) => kept.has(offset));
+    } catch {
+      // A batch its format cannot write anew stays whole: nothing is lost, only not compacted.
+      return 'keep';
+    }
   }
 
   /** Whether a tombstone or marker is still within delete.retention.ms; if so, when a run is due for it. */
