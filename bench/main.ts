@@ -4,6 +4,7 @@
 import { runAmqpBench } from './amqp.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
+import { runKafkaCompactionBench } from './kafka-compaction.js';
 import { runKubemqBench } from './kubemq.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
@@ -14,7 +15,11 @@ const benches: Record<string, () => Promise<void>> = {
   storage: runStorageBench,
   amqp: runAmqpBench,
   mqtt: runMqttBench,
-  kafka: runKafkaBench,
+  kafka: async () => {
+    await runKafkaBench();
+    await runKafkaCompactionBench();
+  },
+  'kafka-compaction': runKafkaCompactionBench,
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,

@@ -9,3 +9,10 @@ export const crashLimits: Partial<StorageLimits> = { segmentBytesMax: 64 * 1024 
 export function crashPayload(offset: number): Uint8Array {
   return payloadFor(offset, 1 + ((offset * 7919) % 3000));
 }
+
+/** Keys of the rewrite crash test: an entry's key is its offset modulo this. */
+export const crashKeys = 50;
+
+export function crashKeyOf(offset: number): number {
+  return offset % crashKeys;
+}

@@ -137,11 +137,26 @@ export interface StreamPartition {
   abortedBetween(from: number, to: number): AbortedTransaction[];
 }
 
+/**
+ * Log compaction of a stream (Kafka's `cleanup.policy=compact`; docs/compaction.md): each key's latest
+ * record stays, older ones go. Retention (`bytesMax`, `ageMsMax`) applies beside it when set.
+ */
+export interface StreamCompaction {
+  /** How long a tombstone (and a transaction marker) stays once written (Kafka's delete.retention.ms). */
+  readonly tombstoneRetentionMs: number;
+  /** Records younger than this are never compacted (Kafka's min.compaction.lag.ms). */
+  readonly lagMsMin: number;
+  /** A run starts once this share of the log was written since the last (min.cleanable.dirty.ratio). */
+  readonly dirtyRatioMin: number;
+}
+
 export interface StreamInfo {
   readonly name: string;
   readonly partitions: number;
   readonly bytesMax?: number;
   readonly ageMsMax?: number;
+  /** Set for a compacted stream. */
+  readonly compaction?: StreamCompaction;
   /**
    * Settings a front end keeps with the stream (Kafka's topic configs), stored in its definition and
    * deleted with it; core itself enforces only `bytesMax` and `ageMsMax`.
@@ -153,6 +168,7 @@ export interface StreamCreateOptions {
   readonly partitions: number;
   readonly bytesMax?: number;
   readonly ageMsMax?: number;
+  readonly compaction?: StreamCompaction;
   readonly attributes?: Readonly<Record<string, string>>;
 }
 
@@ -160,6 +176,7 @@ export interface StreamCreateOptions {
 export interface StreamSettings {
   readonly bytesMax?: number;
   readonly ageMsMax?: number;
+  readonly compaction?: StreamCompaction;
   readonly attributes: Readonly<Record<string, string>>;
 }
 

@@ -25,11 +25,15 @@ import type {
   LogEntry,
   ReadOptions,
   RetentionOptions,
+  RewriteChoice,
+  RewriteResult,
   Storage,
   StorageLimits,
 } from './types.js';
 
 const resolved: Promise<void> = Promise.resolve();
+/** Entries one `rewrite` call visits, standing in for a segment. */
+export const rewriteEntriesMax = 1024;
 
 /** Index of the first entry in `entries` (sorted by offset) that reaches `offset`. */
 function firstReaching(entries: readonly LogEntry[], offset: number): number {
@@ -47,6 +51,8 @@ function firstReaching(entries: readonly LogEntry[], offset: number): number {
 interface MemoryLogState {
   readonly incarnation: number;
   entries: LogEntry[];
+  /** First offset still stored: moved by truncation and retention, never by a rewrite. */
+  startOffset: number;
   endOffset: number;
   sizeBytes: number;
 }
@@ -83,7 +89,11 @@ export class MemoryLog implements Log, Leased {
   }
 
   get startOffset(): number {
-    return this.state.entries[0]?.offset ?? this.state.endOffset;
+    return this.state.startOffset;
+  }
+
+  get sealedOffset(): number {
+    return this.state.endOffset;
   }
 
   get endOffset(): number {
@@ -140,6 +150,34 @@ export class MemoryLog implements Log, Leased {
     return this.startOffset;
   }
 
+  rewrite(from: number, choose: (entry: LogEntry) => RewriteChoice): Promise<RewriteResult> {
+    try {
+      this.checkOpen();
+      const entries = this.state.entries;
+      const first = firstReaching(entries, from);
+      const end = Math.min(first + rewriteEntriesMax, entries.length);
+      // Every choice is made before anything changes, so a `choose` that throws changes nothing.
+      const kept: LogEntry[] = [];
+      let bytesFreed = 0;
+      for (let i = first; i < end; i++) {
+        const entry = entries[i]!;
+        const choice = choose(entry);
+        if (choice === 'keep') kept.push(entry);
+        else if (choice === 'drop') bytesFreed += recordHeaderBytes + entry.payload.byteLength;
+        else {
+          bytesFreed += entry.payload.byteLength - choice.byteLength;
+          kept.push({ ...entry, payload: new Uint8Array(choice) });
+        }
+      }
+      const nextOffset = entries[end]?.offset ?? this.state.endOffset;
+      entries.splice(first, end - first, ...kept);
+      this.state.sizeBytes -= bytesFreed;
+      return Promise.resolve({ nextOffset, bytesFreed });
+    } catch (err) {
+      return quietRejection(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   sync(): Promise<void> {
     return this.closed ? quietRejection(closedError(this.name)) : resolved;
   }
@@ -170,7 +208,9 @@ export class MemoryLog implements Log, Leased {
     const entries = this.state.entries;
     let n = 0;
     while (n < entries.length && predicate(entries[n]!)) {
-      this.state.sizeBytes -= recordHeaderBytes + entries[n]!.payload.byteLength;
+      const entry = entries[n]!;
+      this.state.sizeBytes -= recordHeaderBytes + entry.payload.byteLength;
+      this.state.startOffset = Math.max(this.state.startOffset, entry.offset + entry.count);
       n++;
     }
     if (n > 0) entries.splice(0, n);
@@ -225,7 +265,7 @@ export class MemoryStorage implements Storage {
     let state = this.states.get(name);
     if (state === undefined) {
       this.lastIncarnation = nextIncarnation(this.lastIncarnation, Date.now());
-      state = { incarnation: this.lastIncarnation, entries: [], endOffset: 0, sizeBytes: 0 };
+      state = { incarnation: this.lastIncarnation, entries: [], startOffset: 0, endOffset: 0, sizeBytes: 0 };
       this.states.set(name, state);
     }
     return state;

@@ -77,6 +77,19 @@ export interface RetentionOptions {
   readonly ageMsMax?: number;
 }
 
+/**
+ * What `Log.rewrite` does with one entry: keep it, drop it (its offsets become a gap), or replace its
+ * payload; a replacement keeps the entry's offsets, count, timestamps and format.
+ */
+export type RewriteChoice = 'keep' | 'drop' | Uint8Array;
+
+export interface RewriteResult {
+  /** Where the next call continues; at or past `sealedOffset` once every sealed entry was visited. */
+  readonly nextOffset: number;
+  /** Bytes the rewrite gave back (held before less held after); 0 when nothing changed. */
+  readonly bytesFreed: number;
+}
+
 export interface Log {
   readonly name: string;
   /**
@@ -109,6 +122,23 @@ export interface Log {
   truncateBefore(offset: number): void;
   /** Apply size and age retention; returns the new startOffset. */
   applyRetention(options: RetentionOptions, now: number): number;
+  /**
+   * Offsets below this lie in sealed storage, which `rewrite` may change; appends go on above it. On
+   * disk the base of the active segment (rolled at `segmentBytesMax`); in memory `endOffset`.
+   */
+  readonly sealedOffset: number;
+  /**
+   * Rewrites sealed entries from the one reaching `from` (docs/storage-format.md, "Rewriting
+   * segments"): `choose` is asked about each entry at or past `from`, in order, and decides to keep,
+   * drop or replace it. Offsets never move: a dropped entry leaves a gap that reads skip (a read at an
+   * offset in a gap returns the entries after it), and `startOffset` and `endOffset` stay. One call
+   * does a bounded share of the work (on disk: one segment, read and written in bounded chunks) and
+   * resolves with where the next call continues. Readers see the log before or after the call, never
+   * a mix within one share; a crash at any moment leaves the old or the new share, never both or
+   * neither. A share whose storage retention or truncation removed meanwhile is left as it is. Rejects
+   * when `choose` throws (nothing changes) or the disk fails; the log itself stays usable.
+   */
+  rewrite(from: number, choose: (entry: LogEntry) => RewriteChoice): Promise<RewriteResult>;
   /** Resolves when everything appended so far is fsynced, whatever the policy. */
   sync(): Promise<void>;
   /**

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import type { Log, Storage, StorageLimits } from '../../src/storage/types.js';
+import type { Log, LogEntry, RewriteChoice, Storage, StorageLimits } from '../../src/storage/types.js';
 import {
   countUnhandledRejections,
   incarnationOf,
@@ -76,6 +76,43 @@ function readAll(log: Log, from: number): number[] {
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/** Runs `rewrite` share by share until every sealed entry was visited; returns the bytes freed. */
+async function rewriteAll(log: Log, choose: (entry: LogEntry) => RewriteChoice): Promise<number> {
+  let freed = 0;
+  for (let next = 0, rounds = 0; next < log.sealedOffset && rounds < 10_000; rounds++) {
+    const result = await log.rewrite(next, choose);
+    assert.ok(result.nextOffset > next, 'a rewrite share moves forward');
+    freed += result.bytesFreed;
+    next = result.nextOffset;
+  }
+  return freed;
+}
+
+/** Drops every third offset and replaces every fifth payload with that of offset + 1000. */
+function thinOut(entry: LogEntry): RewriteChoice {
+  if (entry.offset % 3 === 0) return 'drop';
+  return entry.offset % 5 === 0 ? payloadFor(entry.offset + 1000) : 'keep';
+}
+
+/** What `thinOut` leaves: offsets and the payload each must hold. */
+function checkThinned(log: Log, end: number, sealed: number): void {
+  const seen: number[] = [];
+  for (let next = 0, rounds = 0; next < log.endOffset && rounds < 10_000; rounds++) {
+    const entries = log.read(next, { maxEntries: 5 });
+    if (entries.length === 0) break;
+    for (const e of entries) {
+      const replaced = e.offset < sealed && e.offset % 5 === 0;
+      const want = payloadFor(replaced ? e.offset + 1000 : e.offset);
+      assert.ok(sameBytes(e.payload, want), `payload of ${e.offset}`);
+      assert.equal(e.timestamp, 1000 + 10 * e.offset, `timestamp of ${e.offset}`);
+      seen.push(e.offset);
+    }
+    next = entries.at(-1)!.offset + entries.at(-1)!.count;
+  }
+  const expected = range(0, end).filter((o) => o >= sealed || o % 3 !== 0);
+  assert.deepEqual(seen, expected);
 }
 
 const isClosed = (e: unknown) => isBrokerError(e, 'invalid_state') && /is closed/.test(e.message);
@@ -381,7 +418,96 @@ for (const subject of [memorySubject, fileSubject()]) {
       await storage.close();
     });
 
+    test('rewrite drops and replaces sealed entries; offsets, start and end stay; reads skip gaps', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('rewritten');
+      await fill(log, 60);
+      const sealed = log.sealedOffset;
+      assert.ok(sealed > 0 && sealed <= 60, `some entries are sealed (${sealed})`);
+      const before = log.sizeBytes;
+      const freed = await rewriteAll(log, thinOut);
+      assert.ok(freed > 0 && log.sizeBytes === before - freed, 'the bytes freed leave the log');
+      assert.equal(log.startOffset, 0);
+      assert.equal(log.endOffset, 60);
+      checkThinned(log, 60, sealed);
+      assert.equal(log.read(3, { maxEntries: 1 })[0]!.offset, 4, 'a read in a gap starts after it');
+      assert.equal(log.offsetForTimestamp(1000), 1, 'time lookups skip gaps too');
+      assert.equal(log.append({ payload: payloadFor(60), timestamp: 1600 }).offset, 60);
+      await log.sync();
+      checkThinned(log, 61, sealed);
+      // A second pass over rewritten entries: keeping everything changes nothing.
+      assert.equal(await rewriteAll(log, () => 'keep'), 0);
+      checkThinned(log, 61, sealed);
+      await storage.close();
+    });
+
+    test('rewrite leaves entries before `from` alone and a throwing choice changes nothing', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('partial');
+      await fill(log, 40);
+      const asked: number[] = [];
+      await log.rewrite(3, (entry) => {
+        asked.push(entry.offset);
+        return 'keep';
+      });
+      assert.equal(asked[0], 3, 'choose is asked from `from` on');
+      await assert.rejects(
+        log.rewrite(0, (entry) => {
+          if (entry.offset === 2) throw new Error('bad entry');
+          return 'drop';
+        }),
+        /bad entry/,
+      );
+      assert.deepEqual(readAll(log, 0), range(0, 40));
+      assert.equal(log.append({ payload: payloadFor(40), timestamp: 1400 }).offset, 40);
+      await storage.close();
+    });
+
+    test('a rewrite that drops everything sealed keeps the offsets: start, end and appends', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('emptied');
+      await fill(log, 30);
+      const sealed = log.sealedOffset;
+      await rewriteAll(log, () => 'drop');
+      assert.equal(log.startOffset, 0);
+      assert.equal(log.endOffset, 30);
+      assert.deepEqual(readAll(log, 0), range(sealed, 30));
+      assert.equal(log.append({ payload: payloadFor(30), timestamp: 1300 }).offset, 30);
+      await storage.close();
+    });
+
     if (subject.persistent) {
+      test('a rewritten log reopens with its gaps, its end, and rewrites again', async () => {
+        const storage = await subject.open();
+        const log = await storage.openLog('rewritten-durable');
+        await fill(log, 60);
+        const sealed = log.sealedOffset;
+        await rewriteAll(log, thinOut);
+        await storage.close();
+        const reopened = await subject.open(true);
+        const again = await reopened.openLog('rewritten-durable');
+        assert.equal(again.endOffset, 60);
+        assert.equal(again.startOffset, 0);
+        checkThinned(again, 60, sealed);
+        await rewriteAll(again, (entry) => (entry.offset < 10 ? 'drop' : 'keep'));
+        const left = again.read(0, { maxEntries: 2 }).map((e) => e.offset);
+        assert.deepEqual(left, [10, 11], 'offsets below 10 are gone, 12 was dropped before');
+        assert.equal(again.append({ payload: payloadFor(60), timestamp: 1600 }).offset, 60);
+        await reopened.close();
+      });
+
+      test('close during a rewrite waits for it; the log reopens as it was', async () => {
+        const storage = await subject.open();
+        const log = await storage.openLog('rewrite-close');
+        await fill(log, 60);
+        const running = log.rewrite(0, () => 'drop');
+        await log.close();
+        await running.catch(() => undefined);
+        const again = await storage.openLog('rewrite-close');
+        assert.deepEqual(readAll(again, 0), range(0, 60));
+        await storage.close();
+      });
+
       test('reopen keeps every entry and offsets continue', async () => {
         const storage = await subject.open();
         const log = await storage.openLog('durable');

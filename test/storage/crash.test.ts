@@ -10,7 +10,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { FileStorage } from '../../src/storage/file/storage.js';
-import { crashLimits, crashPayload } from '../../testing/storage-crash.js';
+import type { Log } from '../../src/storage/types.js';
+import { crashKeyOf, crashLimits, crashPayload } from '../../testing/storage-crash.js';
 import {
   incarnationOf,
   removeDir,
@@ -195,4 +196,70 @@ test('kills during delete and re-open churn never bring a deleted incarnation ba
     removeDir(crashed);
   }
   t.diagnostic(`${churnCycles} kills, ${rounds} deletes before them`);
+});
+
+const rewriterScript = new URL('../../testing/crash-rewriter.js', import.meta.url);
+const rewriteCycles = 10;
+
+/** Reads the whole log checking every entry; returns the latest offset found of each key. */
+function latestByKey(log: Log): Map<number, number> {
+  const latest = new Map<number, number>();
+  let previous = -1;
+  for (let next = log.startOffset, rounds = 0; next < log.endOffset && rounds < 100_000; rounds++) {
+    const entries = log.read(next, { maxEntries: 500 });
+    if (entries.length === 0) break;
+    for (const entry of entries) {
+      assert.ok(entry.offset > previous, 'offsets increase');
+      assert.ok(sameBytes(entry.payload, crashPayload(entry.offset)), `payload of ${entry.offset}`);
+      latest.set(crashKeyOf(entry.offset), entry.offset);
+      previous = entry.offset;
+    }
+    next = entries.at(-1)!.offset + entries.at(-1)!.count;
+  }
+  return latest;
+}
+
+/**
+ * After a kill of the rewriting child: no `.cleaned` file is left, every entry read is intact and in
+ * increasing order, and for every key the latest acknowledged entry (or a later one of the key) is
+ * there. Returns whether the kill interrupted a rewrite (a `.cleaned` file was there before recovery).
+ */
+async function verifyRewritten(dir: string, latestAcked: Map<number, number>): Promise<boolean> {
+  const folder = path.join(dir, 'logs', 'crash');
+  const midRewrite = fs.readdirSync(folder).some((name) => name.endsWith('.cleaned'));
+  const storage = await openCrashed(dir);
+  try {
+    const log = await storage.openLog('crash');
+    const leftovers = fs.readdirSync(folder).filter((name) => name.endsWith('.cleaned'));
+    assert.deepEqual(leftovers, [], 'recovery removes interrupted rewrites');
+    const found = latestByKey(log);
+    for (const [key, offset] of latestAcked) {
+      assert.ok((found.get(key) ?? -1) >= offset, `key ${key}: acknowledged ${offset} or later is there`);
+    }
+  } finally {
+    await storage.close();
+  }
+  return midRewrite;
+}
+
+test('kills during segment rewrites leave the old or the new segment, and every latest value', async (t) => {
+  const crashed = tempDir('switchyard-crash-');
+  const acked = new Map<number, number>();
+  let rewrites = 0;
+  let midRewrite = 0;
+  try {
+    for (let cycle = 0; cycle < rewriteCycles; cycle++) {
+      const lines = await killChild(rewriterScript, [crashed], /^rewrote /m, Math.random() * 400);
+      rewrites += lines.filter((line) => line.startsWith('rewrote ')).length;
+      // Acknowledgements of earlier cycles count too: a rewrite must never lose them.
+      for (const line of lines.filter((l) => l.startsWith('ack '))) {
+        const offset = Number(line.split(' ')[1]);
+        acked.set(crashKeyOf(offset), Math.max(offset, acked.get(crashKeyOf(offset)) ?? -1));
+      }
+      if (await verifyRewritten(crashed, acked)) midRewrite++;
+    }
+  } finally {
+    removeDir(crashed);
+  }
+  t.diagnostic(`${rewriteCycles} kills (${midRewrite} inside a rewrite), ${rewrites} rewritten segments`);
 });

@@ -27,6 +27,50 @@ interface Registered {
 
 const converters = new Map<number, Registered>();
 
+/** One record of an entry as compaction sees it: its offset, its key (none: never compacted away). */
+export interface KeyedRecord {
+  readonly offset: number;
+  /** The key's bytes as a latin1 string (a map key); undefined for a record without one. */
+  readonly key: string | undefined;
+  /** A delete marker for its key (Kafka's null value). */
+  readonly tombstone: boolean;
+}
+
+/** What compaction asks of an entry format (./compaction.ts). */
+export interface EntryCompactor {
+  /** The entry's records; may throw on a malformed payload, and compaction then keeps the entry whole. */
+  records(entry: LogEntry): KeyedRecord[];
+  /** The entry's payload holding only the records `kept` says yes to; asked when some but not all stay. */
+  retain(entry: LogEntry, kept: (offset: number) => boolean): Uint8Array;
+}
+
+const compactors = new Map<number, EntryCompactor>();
+
+/** Teach compaction the records of entries of `format` (an adapter's stored batches). */
+export function registerEntryCompactor(format: number, compactor: EntryCompactor): void {
+  assert(!Object.values(entryFormat).includes(format as never), 'core formats are built in');
+  compactors.set(format, compactor);
+}
+
+const noKey = (entry: LogEntry): KeyedRecord[] => [
+  { offset: entry.offset, key: undefined, tombstone: false },
+];
+
+/** Core's own message entries: one record, keyed by the message's key when it has one. */
+const messageCompactor: EntryCompactor = {
+  records(entry) {
+    const key = decodeMessage(entry.payload).message.properties.key;
+    if (key === undefined) return noKey(entry);
+    return [{ offset: entry.offset, key: Buffer.from(key).toString('latin1'), tombstone: false }];
+  },
+  retain: (entry) => entry.payload,
+};
+
+/** How compaction reads entries of `format`; undefined for formats it must keep as they are. */
+export function entryCompactor(format: number): EntryCompactor | undefined {
+  return format === entryFormat.message ? messageCompactor : compactors.get(format);
+}
+
 /**
  * Teach core to read entries of `format`. A converter returns the messages of one entry with their
  * offsets (within `entry.offset` … `entry.offset + entry.count - 1`); it may throw on a malformed

@@ -4,9 +4,12 @@
  * `createStreamRegistry`; protocol adapters add entry formats with `registerEntryFormat`.
  */
 export {
+  type EntryCompactor,
   type EntryConverter,
+  type KeyedRecord,
   type OffsetMessage,
+  registerEntryCompactor,
   registerEntryFormat,
   unregisterEntryFormat,
 } from './formats.js';
-export { createStreamRegistry, retentionIntervalMs } from './registry.js';
+export { compactionCheckMs, createStreamRegistry, retentionIntervalMs } from './registry.js';

@@ -10,6 +10,7 @@ import type { AppendResult, Log, LogEntry } from '../../storage/types.js';
 import type { AbortedTransaction, StreamPartition, StreamReadOptions } from '../api.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import { entryFormat } from '../message-codec.js';
+import { Compactor } from './compaction.js';
 import { entryProducer } from './formats.js';
 
 const noBytes = new Uint8Array(0);
@@ -44,12 +45,15 @@ export class Partition implements StreamPartition {
    */
   #floor = 0;
   #closed = false;
+  /** The partition's compaction, run on its stream's executor when the stream is compacted. */
+  readonly compactor: Compactor;
 
   constructor(stream: string, index: number, log: Log, exec: Executor) {
     this.stream = stream;
     this.index = index;
     this.#log = log;
     this.#exec = exec;
+    this.compactor = new Compactor(this, exec);
   }
 
   /** The log in service; throws while the partition is failed. */
@@ -67,6 +71,7 @@ export class Partition implements StreamPartition {
     const reason = err instanceof Error ? err.message : String(err);
     const text = `Partition ${this.index} of stream '${this.stream}' failed: ${reason}`;
     this.#failure ??= brokerError(ErrorCode.storageFailed, text, err);
+    this.compactor.reset();
     for (const waiter of [...this.#waiters]) this.#release(waiter);
     return this.#log;
   }
@@ -211,7 +216,11 @@ export class Partition implements StreamPartition {
   }
 
   #hidden(entry: LogEntry): boolean {
-    if (entry.format === entryFormat.txnMarker) return true;
+    return entry.format === entryFormat.txnMarker || this.abortedEntry(entry);
+  }
+
+  /** Whether the entry was written by a transaction that aborted (compaction removes it). */
+  abortedEntry(entry: LogEntry): boolean {
     if (this.#aborted.size === 0) return false;
     const producer = entryProducer(entry);
     return producer?.transactional === true && this.#isAborted(producer.producerId, entry.offset);

@@ -5,7 +5,14 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
-import type { Clock, CoreLimits, StreamCreateOptions, StreamInfo, StreamSettings } from '../api.js';
+import type {
+  Clock,
+  CoreLimits,
+  StreamCompaction,
+  StreamCreateOptions,
+  StreamInfo,
+  StreamSettings,
+} from '../api.js';
 import type { StreamDefinitions } from '../definitions.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
@@ -17,6 +24,8 @@ import { StreamQueue } from './stream-queue.js';
 
 /** How often size and age retention run; RabbitMQ and Kafka check on a similar scale (minutes or less). */
 export const retentionIntervalMs = 30_000;
+/** How often compacted streams check whether a run is due (dirty ratio, an expired tombstone). */
+export const compactionCheckMs = 1_000;
 /** Streams in one vhost. */
 export const streamsPerVhostMax = 100_000;
 
@@ -55,6 +64,7 @@ class Streams implements StreamRegistry {
   /** create/delete/addPartitions await storage; running them one at a time keeps definitions and logs in step. */
   #serial: Promise<unknown> = Promise.resolve();
   #timer: Timer | undefined;
+  #compactionTimer: Timer | undefined;
   /** Retention's own boundary; retention catches per partition, so this one never fails in practice. */
   readonly #exec: Executor;
   #closed = false;
@@ -73,6 +83,7 @@ class Streams implements StreamRegistry {
       this.#streams.set(info.name, { info, partitions, exec });
     }
     this.#scheduleRetention();
+    this.#scheduleCompaction();
   }
 
   create(name: string, options: StreamCreateOptions): Promise<StreamInfo> {
@@ -97,6 +108,7 @@ class Streams implements StreamRegistry {
         throw err;
       }
       this.#streams.set(name, { info, partitions, exec });
+      this.#scheduleCompaction();
       return info;
     });
   }
@@ -155,6 +167,7 @@ class Streams implements StreamRegistry {
       const info = makeInfo(name, state.info.partitions, settings);
       await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.info = info;
+      this.#scheduleCompaction();
       return info;
     });
   }
@@ -189,6 +202,7 @@ class Streams implements StreamRegistry {
     if (this.#closed) return;
     this.#closed = true;
     this.#timer?.cancel();
+    this.#compactionTimer?.cancel();
     await this.#serial.catch(() => undefined);
     for (const queue of this.#queues.values()) await queue.close();
     this.#queues.clear();
@@ -225,6 +239,28 @@ class Streams implements StreamRegistry {
         }
       }
     }
+  }
+
+  /**
+   * Asks each partition of every compacted stream whether a run is due; a run goes on the stream's
+   * executor, so a failing one fails that stream only.
+   */
+  checkCompaction(): void {
+    for (const { info, partitions } of this.#streams.values()) {
+      if (info.compaction === undefined) continue;
+      for (const partition of partitions) partition.compactor.check(info.compaction);
+    }
+  }
+
+  /** Arms the compaction check while some stream is compacted; an uncompacted vhost has no such timer. */
+  #scheduleCompaction(): void {
+    if (this.#closed || this.#compactionTimer !== undefined) return;
+    if (![...this.#streams.values()].some((state) => state.info.compaction !== undefined)) return;
+    this.#compactionTimer = this.#exec.after(compactionCheckMs, () => {
+      this.#compactionTimer = undefined;
+      this.checkCompaction();
+      this.#scheduleCompaction();
+    });
   }
 
   #scheduleRetention(): void {
@@ -306,6 +342,7 @@ class Streams implements StreamRegistry {
         `Partitions must be 1 to ${max}, got ${options.partitions}`,
       );
     }
+    checkCompactionSettings(options.compaction);
     for (const key of ['bytesMax', 'ageMsMax'] as const) {
       const value = options[key];
       if (value !== undefined && (!Number.isSafeInteger(value) || value <= 0)) {
@@ -382,10 +419,33 @@ function makeInfo(
     readonly bytesMax?: number;
     readonly ageMsMax?: number;
     readonly attributes?: Readonly<Record<string, string>>;
+    readonly compaction?: StreamCompaction;
   },
 ): StreamInfo {
-  const attributes = bounds.attributes;
+  const { attributes, compaction } = bounds;
   const kept =
     attributes === undefined || Object.keys(attributes).length === 0 ? {} : { attributes: { ...attributes } };
-  return { name, partitions, ...retentionOf(bounds), ...kept };
+  return {
+    name,
+    partitions,
+    ...retentionOf(bounds),
+    ...kept,
+    ...(compaction === undefined ? {} : { compaction }),
+  };
+}
+
+function checkCompactionSettings(compaction: StreamCompaction | undefined): void {
+  if (compaction === undefined) return;
+  const { tombstoneRetentionMs, lagMsMin, dirtyRatioMin } = compaction;
+  const valid =
+    Number.isSafeInteger(tombstoneRetentionMs) &&
+    tombstoneRetentionMs >= 0 &&
+    Number.isSafeInteger(lagMsMin) &&
+    lagMsMin >= 0 &&
+    dirtyRatioMin >= 0 &&
+    dirtyRatioMin <= 1;
+  if (!valid) {
+    const text = `tombstoneRetentionMs ${tombstoneRetentionMs}, lagMsMin ${lagMsMin}, dirtyRatioMin ${dirtyRatioMin}`;
+    throw brokerError(ErrorCode.invalidArgument, `Stream compaction settings out of range: ${text}`);
+  }
 }

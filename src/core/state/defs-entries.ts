@@ -5,7 +5,7 @@
  * in each vhost (permissions and topic permissions) and three once-only flags.
  * Exclusive queues are never written: RabbitMQ deletes them with their connection.
  */
-import type { StreamInfo } from '../api.js';
+import type { StreamCompaction, StreamInfo } from '../api.js';
 import { canonicalHeaders } from '../routing/headers.js';
 import type { ExchangeOptions, Headers, QueueOptions } from '../types.js';
 import {
@@ -331,7 +331,32 @@ const streamSpec: FieldSpec = [
   ['ageMsMax', 'num'],
   // Settings a front end keeps with the stream: text by text, as a header table of strings.
   ['attributes', 'headers'],
+  // Compaction (StreamCompaction), flat: present together on a compacted stream.
+  ['tombstoneRetentionMs', 'num'],
+  ['lagMsMin', 'num'],
+  ['dirtyRatioMin', 'num'],
 ];
+
+/** A stream definition's fields as `streamSpec` holds them. */
+interface StreamFields {
+  bytesMax?: number;
+  ageMsMax?: number;
+  attributes?: Headers;
+  tombstoneRetentionMs?: number;
+  lagMsMin?: number;
+  dirtyRatioMin?: number;
+}
+
+function streamFields(info: StreamInfo): StreamFields {
+  const { compaction, ...rest } = info;
+  return { ...rest, ...compaction };
+}
+
+function compactionOf(fields: StreamFields): { compaction?: StreamCompaction } {
+  const { tombstoneRetentionMs, lagMsMin, dirtyRatioMin } = fields;
+  if (tombstoneRetentionMs === undefined || lagMsMin === undefined || dirtyRatioMin === undefined) return {};
+  return { compaction: { tombstoneRetentionMs, lagMsMin, dirtyRatioMin } };
+}
 
 function attributesOf(table: Headers | undefined): { attributes?: Readonly<Record<string, string>> } {
   if (table === undefined) return {};
@@ -409,7 +434,7 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
         vhost: entry.vhost,
         name,
         partitions,
-        ...optionalToJson(entry.info, streamSpec),
+        ...optionalToJson(streamFields(entry.info), streamSpec),
       };
     }
     case 'user.put':
@@ -466,19 +491,18 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
     case 'binding.delete':
       return { type, vhost: f.str('vhost'), binding: bindingFromJson(f.fields('binding')) };
     case 'stream.put': {
-      const { attributes, ...bounds } = optionalFromJson<{
-        bytesMax?: number;
-        ageMsMax?: number;
-        attributes?: Headers;
-      }>(f, streamSpec);
+      const fields = optionalFromJson<StreamFields>(f, streamSpec);
+      const { bytesMax, ageMsMax, attributes } = fields;
       return {
         type,
         vhost: f.str('vhost'),
         info: {
           name: f.str('name'),
           partitions: f.int('partitions', 1),
-          ...bounds,
+          ...(bytesMax === undefined ? {} : { bytesMax }),
+          ...(ageMsMax === undefined ? {} : { ageMsMax }),
           ...attributesOf(attributes),
+          ...compactionOf(fields),
         },
       };
     }

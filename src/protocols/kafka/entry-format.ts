@@ -5,7 +5,7 @@
  * protocols read such entries through the converter registered below; Fetch turns entries of the
  * core message format into single-record batches on the fly.
  */
-import { registerEntryFormat } from '../../core/logs/formats.js';
+import { type EntryCompactor, registerEntryCompactor, registerEntryFormat } from '../../core/logs/formats.js';
 import { decodeTxnMarker, type EntryProducer } from '../../core/logs/markers.js';
 import { decodeMessage, entryFormat } from '../../core/message-codec.js';
 import { type HeaderEntry, type HeaderValue, type Message, TypedNumber } from '../../core/types.js';
@@ -161,6 +161,40 @@ function batchProducer(entry: LogEntry): EntryProducer | undefined {
   return { producerId: Number(header.producerId), transactional };
 }
 
+/**
+ * What compaction sees of a stored batch: each record with its key, a null value being a tombstone.
+ * A control batch has no keyed records, so compaction keeps it. A batch keeping only some records is
+ * written anew, uncompressed, with its producer fields, base offset and last offset delta unchanged, so
+ * consumers still move past every offset it covers.
+ */
+const batchCompactor: EntryCompactor = {
+  records(entry) {
+    if (readBatchHeader(entry.payload).attributes & BatchAttribute.control) return [];
+    return batchRecords(entry.payload).records.map((record) => ({
+      offset: entry.offset + record.offsetDelta,
+      key: record.key === null ? undefined : Buffer.from(record.key).toString('latin1'),
+      tombstone: record.value === null,
+    }));
+  },
+  retain(entry, kept) {
+    const header = readBatchHeader(entry.payload);
+    const { records } = batchRecords(entry.payload);
+    return encodeRecordBatch({
+      baseOffset: header.baseOffset,
+      partitionLeaderEpoch: header.partitionLeaderEpoch,
+      attributes: header.attributes & ~BatchAttribute.compressionMask,
+      baseTimestamp: header.baseTimestamp,
+      maxTimestamp: header.maxTimestamp,
+      producerId: header.producerId,
+      producerEpoch: header.producerEpoch,
+      baseSequence: header.baseSequence,
+      lastOffsetDelta: header.lastOffsetDelta,
+      records: records.filter((record) => kept(entry.offset + record.offsetDelta)),
+    });
+  },
+};
+
 // Registered on import so that a broker reading logs written by an earlier run can convert them
 // even before a Kafka client connects.
 registerEntryFormat(kafkaBatchFormat, kafkaEntryMessages, batchProducer);
+registerEntryCompactor(kafkaBatchFormat, batchCompactor);

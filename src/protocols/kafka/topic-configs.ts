@@ -4,12 +4,15 @@
  * CreateTopics checks configs against and DescribeConfigs describes from.
  *
  * How Switchyard honours a config (`honour`):
- * - `retention`: kept by core on the stream and enforced there (retention.ms, retention.bytes).
+ * - `retention`: kept by core on the stream and enforced there (retention.ms, retention.bytes), while
+ *   cleanup.policy includes `delete`.
+ * - `compaction`: kept per topic and given to core's compaction of the stream while cleanup.policy
+ *   includes `compact` (cleanup.policy itself, delete.retention.ms, min.compaction.lag.ms,
+ *   min.cleanable.dirty.ratio); compacted topics also refuse records without a key on Produce.
  * - `batch`: kept per topic by the adapter and enforced on Produce (max.message.bytes).
  * - `fixed`: Switchyard always behaves one way; that value is accepted, any other is refused.
  * - `inert`: accepted and kept as given, because it has no effect in Kafka either while the config it
- *   depends on can only hold the value Switchyard offers (compaction tuning while cleanup.policy is
- *   delete, compression levels while compression.type is producer, tiered-storage settings while
+ *   depends on can only hold the value Switchyard offers (compression levels while compression.type is producer, tiered-storage settings while
  *   remote.storage.enable is false, replication settings on a single replica).
  * - `produce`: kept per topic and applied to every Produce (handlers/produce.ts): the timestamp type and
  *   its difference limits, compression.type (broker-side recompression) and its gzip level,
@@ -35,6 +38,7 @@ export type ConfigCheck =
 export type Honour =
   | { readonly kind: 'retention'; readonly field: 'ageMsMax' | 'bytesMax' }
   | { readonly kind: 'batch' }
+  | { readonly kind: 'compaction' }
   | {
       readonly kind: 'produce';
       /** Switchyard's default where it differs from Kafka's. */
@@ -60,10 +64,7 @@ export interface TopicConfigDef {
 const longMax = '9223372036854775807';
 const atLeast = (min: number): ConfigCheck => ({ kind: 'range', min });
 
-const compaction: Honour = {
-  kind: 'inert',
-  why: 'applies to compacted topics only, and cleanup.policy is delete',
-};
+const compaction: Honour = { kind: 'compaction' };
 const compressionLevel: Honour = {
   kind: 'inert',
   why: "Switchyard's LZ4 compressor has one level, and it does not compress into zstd",
@@ -86,11 +87,7 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     type: 'list',
     kafkaDefault: 'delete',
     check: { kind: 'oneOf', values: ['compact', 'delete'] },
-    honour: {
-      kind: 'fixed',
-      value: 'delete',
-      why: 'Switchyard offers the delete policy only (no compaction yet)',
-    },
+    honour: compaction,
   },
   {
     name: 'compression.gzip.level',
@@ -170,7 +167,10 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     type: 'long',
     kafkaDefault: longMax,
     check: atLeast(1),
-    honour: compaction,
+    honour: {
+      kind: 'inert',
+      why: 'Switchyard starts a compaction run by the dirty ratio (checked every second), not by a maximum lag',
+    },
   },
   {
     name: 'max.message.bytes',

@@ -4,7 +4,7 @@
  * against what Switchyard honours. Also what DescribeConfigs and CreateTopics describe back, and where
  * the configs the adapter keeps are stored.
  */
-import type { CoreClient, StreamInfo } from '../../core/api.js';
+import type { CoreClient, StreamCompaction, StreamInfo } from '../../core/api.js';
 import {
   brokerSynonyms,
   type ConfigCheck,
@@ -20,8 +20,10 @@ export interface ConfigInput {
 
 /** What a valid set of configs asks of the topic. */
 export interface TopicSettings {
-  /** Retention for core's stream; absent means none. */
+  /** Retention for core's stream; absent means none (and none while cleanup.policy lacks `delete`). */
   readonly retention: { ageMsMax?: number; bytesMax?: number };
+  /** Compaction for core's stream, while cleanup.policy includes `compact`. */
+  readonly compaction?: StreamCompaction;
   /** Every other config given, normalized, which the adapter keeps per topic. */
   readonly kept: Readonly<Record<string, string>>;
 }
@@ -115,6 +117,8 @@ function unhonoured(def: TopicConfigDef, value: string, batchBytesMax: number): 
     case 'batch':
       if (Number(value) <= batchBytesMax) return undefined;
       return `Switchyard accepts record batches of at most ${batchBytesMax} bytes`;
+    case 'compaction':
+      return undefined;
     case 'fixed':
       return value === h.value ? undefined : h.why;
     case 'produce':
@@ -174,7 +178,33 @@ export function checkTopicConfigs(
   if (clash !== undefined) return { refused: clash };
   if (Buffer.byteLength(JSON.stringify(kept), 'utf8') > keptBytesMax)
     return { refused: `Topic configs take more than ${keptBytesMax} bytes` };
-  return { retention, kept };
+  const policy = cleanupPolicyOf(kept);
+  const compaction = policy.compact ? compactionOf(kept) : undefined;
+  return {
+    retention: policy.delete ? retention : {},
+    kept,
+    ...(compaction === undefined ? {} : { compaction }),
+  };
+}
+
+/** Which cleanups the topic's cleanup.policy asks for (Kafka's default: delete). */
+function cleanupPolicyOf(kept: Readonly<Record<string, string>>): { compact: boolean; delete: boolean } {
+  const policies = (kept['cleanup.policy'] ?? 'delete').split(',');
+  return { compact: policies.includes('compact'), delete: policies.includes('delete') };
+}
+
+/** Core's compaction settings from the topic's configs; a bound beyond a safe integer is that integer. */
+function compactionOf(kept: Readonly<Record<string, string>>): StreamCompaction {
+  const value = (name: string) => kept[name] ?? topicConfigByName.get(name)!.kafkaDefault;
+  const ms = (name: string) => {
+    const n = BigInt(value(name));
+    return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+  };
+  return {
+    tombstoneRetentionMs: ms('delete.retention.ms'),
+    lagMsMin: ms('min.compaction.lag.ms'),
+    dirtyRatioMin: Number(value('min.cleanable.dirty.ratio')),
+  };
 }
 
 /** Kafka's DescribeConfigs source codes. */
@@ -241,7 +271,9 @@ function documentationOf(def: TopicConfigDef): string {
   const h = def.honour;
   switch (h.kind) {
     case 'retention':
-      return 'Enforced by Switchyard on the stream behind the topic (whole segments).';
+      return 'Enforced by Switchyard on the stream behind the topic (whole segments) while cleanup.policy includes delete.';
+    case 'compaction':
+      return "Applied by Switchyard's compaction of the stream behind the topic while cleanup.policy includes compact.";
     case 'batch':
       return "Enforced on Produce, within the broker's own batch limit.";
     case 'produce':
@@ -307,6 +339,8 @@ export interface ProduceRules {
   readonly timestampBeforeMsMax: bigint;
   readonly timestampAfterMsMax: bigint;
   readonly minInsyncReplicas: number;
+  /** A compacted topic: every record needs a key (INVALID_RECORD otherwise). */
+  readonly keyRequired: boolean;
 }
 
 function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytesMax: number): ProduceRules {
@@ -322,6 +356,7 @@ function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytes
     timestampBeforeMsMax: BigInt(value('message.timestamp.before.max.ms')),
     timestampAfterMsMax: BigInt(value('message.timestamp.after.max.ms')),
     minInsyncReplicas: Number(value('min.insync.replicas')),
+    keyRequired: cleanupPolicyOf(kept).compact,
   };
 }
 
@@ -356,7 +391,8 @@ export class TopicConfigStore {
       if (!topicConfigByName.has(name)) attributes[name] = value;
     }
     Object.assign(attributes, settings.kept);
-    await this.#core.configureStream(topic, { ...settings.retention, attributes });
+    const compaction = settings.compaction === undefined ? {} : { compaction: settings.compaction };
+    await this.#core.configureStream(topic, { ...settings.retention, ...compaction, attributes });
   }
 }
 

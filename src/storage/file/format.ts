@@ -10,8 +10,13 @@ import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { nextIncarnation } from '../common.js';
 import { corruptError, replaceFile } from './io.js';
 
-/** The storage format this Switchyard reads and writes; 1 was Switchyard 0.1 (no `FORMAT` file). */
-export const storageFormat = 2;
+/**
+ * The storage format this Switchyard reads and writes; 1 was Switchyard 0.1 (no `FORMAT` file), 2 had
+ * no rewritten (compacted) segments.
+ */
+export const storageFormat = 3;
+/** Older formats this one reads as they are: opening such a folder restamps it (see `checkFormat`). */
+const upgradedFormats: readonly number[] = [2];
 const formatFileName = 'FORMAT';
 const incarnationFileName = 'INCARNATION';
 /** The clock reserves this far ahead, so `INCARNATION` is rewritten about once per minute of creations. */
@@ -23,7 +28,7 @@ function refusedError(dir: string, found: number, writtenBy: string, softwareVer
   return new BrokerError(
     ErrorCode.invalidState,
     `Data folder ${dir} holds storage format ${found} (Switchyard ${writtenBy}); this Switchyard ` +
-      `${softwareVersion} reads format ${storageFormat} only: start with an empty --data-dir or move the folder aside`,
+      `${softwareVersion} reads format ${storageFormat} only (and upgrades ${upgradedFormats.join(', ')}): start with an empty --data-dir or move the folder aside`,
   );
 }
 
@@ -43,7 +48,9 @@ function writeJson(file: string, value: object): void {
 }
 
 /**
- * Accepts a folder of this format, or an empty one (stamping it); refuses one written by 0.1 or by a
+ * Accepts a folder of this format, or an empty one (stamping it); restamps one of an upgraded format,
+ * whose files this one reads unchanged, so an older Switchyard that could not read what this one adds
+ * (rewritten segments) refuses the folder instead of misreading it; refuses one written by 0.1 or by a
  * newer format with one line naming both versions.
  */
 export function checkFormat(dir: string, softwareVersion: string): void {
@@ -57,6 +64,10 @@ export function checkFormat(dir: string, softwareVersion: string): void {
   }
   const { storageFormat: found, writtenBy } = readJson(file);
   if (!Number.isSafeInteger(found)) throw corruptError(`${file} names no storage format`);
+  if (upgradedFormats.includes(found as number)) {
+    writeJson(file, { storageFormat, writtenBy, upgradedBy: softwareVersion });
+    return;
+  }
   if (found !== storageFormat) {
     throw refusedError(
       dir,

@@ -8,10 +8,20 @@ import path from 'node:path';
 import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { closedError, type Leased, normaliseAppend, quietRejection } from '../common.js';
-import type { AppendInput, AppendResult, Log, LogEntry, ReadOptions, RetentionOptions } from '../types.js';
+import type {
+  AppendInput,
+  AppendResult,
+  Log,
+  LogEntry,
+  ReadOptions,
+  RetentionOptions,
+  RewriteChoice,
+  RewriteResult,
+} from '../types.js';
 import { corruptError, failedError, fsyncDir } from './io.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
+import { cleanedSuffix, type RewrittenSegment, writeRewritten } from './rewrite.js';
 import {
   Segment,
   type SegmentContext,
@@ -32,13 +42,17 @@ export interface FileLogOwner {
   removeTrashed(dir: string, quiet: Promise<unknown>): Promise<void>;
 }
 
-/** Base offsets of the segment files in `dir`, ascending; index files without a segment are removed. */
+/**
+ * Base offsets of the segment files in `dir`, ascending. Index files without a segment are removed, and
+ * so are rewrites a crash interrupted before their swap (the segment they were to replace is intact).
+ */
 function listSegments(dir: string): number[] {
   const names = fs.readdirSync(dir);
   const bases = new Set<number>();
   for (const name of names) {
     const match = segmentNamePattern.exec(name);
     if (match?.[2] === 'log') bases.add(Number(match[1]));
+    if (name.endsWith(cleanedSuffix)) fs.rmSync(path.join(dir, name), { force: true });
   }
   for (const name of names) {
     const match = segmentNamePattern.exec(name);
@@ -64,6 +78,8 @@ export class FileLog implements Log, Leased {
   private resume: { segment: object; position: number; offset: number } | undefined;
   /** Mean payload of the last read; sizes the next read's file reads. */
   private payloadBytesAvg: number | undefined;
+  /** The rewrite under way; close waits for it, delete's removal of the folder too. */
+  private rewriting: Promise<unknown> | undefined;
 
   private constructor(name: string, incarnation: number, ctx: SegmentContext, owner: FileLogOwner) {
     this.name = name;
@@ -104,6 +120,12 @@ export class FileLog implements Log, Leased {
 
   get endOffset(): number {
     return this.active.endOffset;
+  }
+
+  /** Segments below the first one still writable (the active one, or one whose seal is under way). */
+  get sealedOffset(): number {
+    for (const segment of this.segments) if (segment.writable) return segment.base;
+    return this.endOffset;
   }
 
   get sizeBytes(): number {
@@ -168,6 +190,95 @@ export class FileLog implements Log, Leased {
     return this.startOffset;
   }
 
+  rewrite(from: number, choose: (entry: LogEntry) => RewriteChoice): Promise<RewriteResult> {
+    try {
+      this.checkUsable();
+      if (this.failure) throw this.failure;
+      if (this.rewriting !== undefined) {
+        throw new BrokerError(ErrorCode.invalidState, `Log ${this.name} is already being rewritten`);
+      }
+    } catch (err) {
+      return quietRejection(err as Error);
+    }
+    const start = Math.max(from, this.startOffset);
+    const sealed = this.sealedOffset;
+    if (start >= sealed) return Promise.resolve({ nextOffset: start, bytesFreed: 0 });
+    const segment = this.segments[this.segmentIndexFor(start)]!;
+    const next = this.segments[this.segments.indexOf(segment) + 1]!.base;
+    const running = (async () => {
+      try {
+        return { nextOffset: next, bytesFreed: await this.rewriteSegment(segment, start, choose) };
+      } finally {
+        this.rewriting = undefined;
+      }
+    })();
+    this.rewriting = running.catch(() => undefined);
+    return running;
+  }
+
+  /** Rewrites `segment` and swaps it in; returns the bytes freed (0 when abandoned or unchanged). */
+  private async rewriteSegment(
+    segment: Segment,
+    from: number,
+    choose: (entry: LogEntry) => RewriteChoice,
+  ): Promise<number> {
+    const wanted = () => !this.closed && this.failure === undefined && this.segments.includes(segment);
+    let written: RewrittenSegment | undefined;
+    try {
+      written = await writeRewritten(segment, from, choose, wanted);
+    } catch (err) {
+      // A choice that threw is the caller's error; the rest is the disk's.
+      const fromDisk = typeof (err as NodeJS.ErrnoException).code === 'string';
+      throw fromDisk ? failedError(`Rewriting segment ${segment.base} of log ${this.name}`, err) : err;
+    }
+    if (written === undefined) return 0;
+    if (written.unchanged) {
+      fs.rmSync(written.file, { force: true });
+      return 0;
+    }
+    this.swap(segment, written.file);
+    return written.bytesBefore - written.bytesAfter;
+  }
+
+  /**
+   * Puts the rewritten file in the segment's place, synchronously, so no read sees a mix. The old
+   * indexes go first and durably: an index must never describe a file it was not built from. The
+   * rename then replaces the segment in one step; the new segment is opened by the recovery path, which
+   * rebuilds its indexes. A crash before the rename leaves the old segment and a `.cleaned` file that
+   * recovery removes; after it, the new segment.
+   */
+  private swap(old: Segment, cleaned: string): void {
+    const at = this.segments.indexOf(old);
+    assert(at >= 0 && at < this.segments.length - 1, 'a rewritten segment is a sealed one still in the log');
+    const { dir } = this.ctx;
+    const what = `Swapping in rewritten segment ${old.base} of log ${this.name}`;
+    try {
+      for (const ext of ['.index', '.timeindex'] as const) {
+        fs.rmSync(path.join(dir, segmentFileName(old.base, ext)), { force: true });
+      }
+      fsyncDir(dir);
+      fs.renameSync(cleaned, path.join(dir, segmentFileName(old.base, '.log')));
+    } catch (err) {
+      fs.rmSync(cleaned, { force: true });
+      throw failedError(what, err);
+    }
+    // From the rename on, the name holds the new file: the old segment must not be read through it.
+    old.file.retire();
+    this.readAhead.drop();
+    this.resume = undefined;
+    try {
+      fsyncDir(dir);
+      const fresh = Segment.open(this.ctx, old.base, false);
+      assert(fresh !== undefined, 'a rewritten segment has a valid header');
+      this.segments[at] = fresh;
+    } catch (err) {
+      // The log no longer knows its segment: out of service until reopened, which recovers it.
+      const failed = failedError(what, err);
+      this.fail(failed);
+      throw failed;
+    }
+  }
+
   async sync(): Promise<void> {
     this.checkUsable();
     if (this.failure) throw this.failure;
@@ -200,6 +311,9 @@ export class FileLog implements Log, Leased {
 
   private async finishClose(): Promise<void> {
     this.shut();
+    // A rewrite stops at its next chunk; it must not outlive the lease, or it could swap a file into a
+    // log someone else holds.
+    await this.rewriting;
     let first: unknown;
     for (const segment of this.segments) {
       await segment.close().catch((err: unknown) => {
@@ -227,7 +341,7 @@ export class FileLog implements Log, Leased {
       moveFailure = failedError(`Deleting log ${this.name}`, err);
     }
     const reason = closedError(this.name);
-    const quiet = Promise.all(this.segments.map((segment) => segment.abandon(reason)));
+    const quiet = Promise.all([...this.segments.map((segment) => segment.abandon(reason)), this.rewriting]);
     if (moveFailure === undefined) return this.owner.removeTrashed(this.ctx.dir, quiet);
     await quiet;
     this.owner.release(this);

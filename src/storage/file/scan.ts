@@ -57,7 +57,8 @@ export function noteRecord(
 
 /**
  * Scans from `state` to `fileBytes`, advancing `state` over every valid record. Returns the reason the
- * scan stopped early, or undefined when it reached the end of the file cleanly.
+ * scan stopped early, or undefined when it reached the end of the file cleanly. `coveredEnd` is set
+ * for a rewritten segment: its records may leave gaps, but never go back or reach past that end.
  */
 export function scanSegment(
   fd: number,
@@ -65,6 +66,7 @@ export function scanSegment(
   state: ScanState,
   payloadBytesMax: number,
   intervalBytes: number,
+  coveredEnd?: number,
 ): string | undefined {
   let chunk = scanChunkBytes;
   while (state.position < fileBytes) {
@@ -81,8 +83,11 @@ export function scanSegment(
         break;
       }
       const { record } = result;
-      if (record.offset !== state.nextOffset)
-        return `offset ${record.offset} at ${state.position} breaks the sequence`;
+      const inOrder =
+        coveredEnd === undefined
+          ? record.offset === state.nextOffset
+          : record.offset >= state.nextOffset && record.offset + record.count <= coveredEnd;
+      if (!inOrder) return `offset ${record.offset} at ${state.position} breaks the sequence`;
       noteRecord(state, record.offset, record.count, record.maxTimestamp, result.bytes, intervalBytes);
       at += result.bytes;
       if (at === buf.byteLength) break;

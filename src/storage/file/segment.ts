@@ -22,9 +22,13 @@ import { type ChunkSource, directSource } from './reader.js';
 import { encodeRecordAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
 
+/** Header of a segment as appended (version 1). */
 export const segmentHeaderBytes = 16;
+/** Header of a rewritten segment (version 2), which also names the end offset it covers. */
+export const rewrittenHeaderBytes = 24;
 const segmentMagic = 0x5357594c; // "SWYL"
 const segmentVersion = 1;
+const rewrittenVersion = 2;
 /** Bytes a read pulls from the file per step; larger records get a read of their own size. */
 export const readChunkBytes = 64 * 1024;
 /** Offsets per segment, so relative offsets fit the u32 fields of the index. */
@@ -96,41 +100,65 @@ export interface RecordSink {
   take(record: RecordFields, end: number): boolean;
 }
 
-function encodeHeader(base: number): Buffer {
-  const header = Buffer.alloc(segmentHeaderBytes);
+/**
+ * A segment header: version 1 for a segment as appended, version 2 (with `end`, the offset past the
+ * last one it covers) for one rewritten by compaction, whose records may leave gaps.
+ */
+export function encodeHeader(base: number, end?: number): Buffer {
+  const bytes = end === undefined ? segmentHeaderBytes : rewrittenHeaderBytes;
+  const header = Buffer.alloc(bytes);
   header.writeUInt32BE(segmentMagic, 0);
-  header.writeUInt16BE(segmentVersion, 4);
-  header.writeUInt16BE(segmentHeaderBytes, 6);
+  header.writeUInt16BE(end === undefined ? segmentVersion : rewrittenVersion, 4);
+  header.writeUInt16BE(bytes, 6);
   header.writeBigUInt64BE(BigInt(base), 8);
+  if (end !== undefined) header.writeBigUInt64BE(BigInt(end), 16);
   return header;
 }
 
-function headerIsValid(fd: number, base: number): boolean {
-  const header = readFull(fd, segmentHeaderBytes, 0);
-  return header.byteLength === segmentHeaderBytes && header.equals(encodeHeader(base));
+/** What a valid header says; undefined when it is torn, of another version or names another base. */
+interface SegmentHeader {
+  readonly bytes: number;
+  /** Set for a rewritten segment: the end offset it covers, whatever records remain. */
+  readonly end: number | undefined;
+}
+
+function readHeader(fd: number, base: number): SegmentHeader | undefined {
+  const header = readFull(fd, rewrittenHeaderBytes, 0);
+  if (header.byteLength < segmentHeaderBytes) return undefined;
+  const v1 = header.subarray(0, segmentHeaderBytes);
+  if (v1.equals(encodeHeader(base))) return { bytes: segmentHeaderBytes, end: undefined };
+  if (header.byteLength < rewrittenHeaderBytes) return undefined;
+  const end = Number(header.readBigUInt64BE(16));
+  if (!Number.isSafeInteger(end) || end < base || end - base > segmentOffsetsMax) return undefined;
+  return header.equals(encodeHeader(base, end)) ? { bytes: rewrittenHeaderBytes, end } : undefined;
 }
 
 /** Reading a segment's index files; undefined when missing or inconsistent. */
-function loadIndex(ctx: SegmentContext, base: number, fileBytes: number): SparseIndex | undefined {
+function loadIndex(
+  ctx: SegmentContext,
+  base: number,
+  headerBytes: number,
+  fileBytes: number,
+): SparseIndex | undefined {
   try {
     const offsets = fs.readFileSync(path.join(ctx.dir, segmentFileName(base, '.index')));
     const times = fs.readFileSync(path.join(ctx.dir, segmentFileName(base, '.timeindex')));
-    return decodeIndexFiles(offsets, times, base, segmentHeaderBytes, fileBytes);
+    return decodeIndexFiles(offsets, times, base, headerBytes, fileBytes);
   } catch {
     return undefined;
   }
 }
 
 /** Scan state resumed at the last index point, so only the tail after it is read. */
-function stateAtLastPoint(index: SparseIndex, base: number): ScanState {
+function stateAtLastPoint(index: SparseIndex, base: number, headerBytes: number): ScanState {
   const k = index.offsets.length - 1;
-  if (k < 0) return freshState(base, segmentHeaderBytes, emptyIndex());
+  if (k < 0) return freshState(base, headerBytes, emptyIndex());
   const kept: SparseIndex = {
     offsets: index.offsets.slice(0, k),
     positions: index.positions.slice(0, k),
     timesBefore: index.timesBefore.slice(0, k),
   };
-  const state = freshState(base, segmentHeaderBytes, kept);
+  const state = freshState(base, headerBytes, kept);
   state.position = index.positions[k]!;
   state.nextOffset = index.offsets[k]!;
   state.maxTimestamp = index.timesBefore[k]!;
@@ -144,6 +172,10 @@ export class Segment {
   readonly ctx: SegmentContext;
   /** The `.log` file; its descriptor comes from the handle cache when needed. */
   readonly file: CachedFile;
+  /** Where records start: the header's size. */
+  readonly headerBytes: number;
+  /** Set for a rewritten segment: the end offset it covers (records may stop, or leave gaps, before it). */
+  readonly coveredEnd: number | undefined;
   private readonly state: ScanState;
   private readonly pending: PendingRecord[] = [];
   private appender: Appender | undefined;
@@ -155,11 +187,14 @@ export class Segment {
     file: CachedFile,
     state: ScanState,
     writable: boolean,
+    header: SegmentHeader,
     gate?: Promise<void>,
   ) {
     this.base = base;
     this.ctx = ctx;
     this.file = file;
+    this.headerBytes = header.bytes;
+    this.coveredEnd = header.end;
     this.state = state;
     if (writable) this.appender = this.newAppender(gate);
   }
@@ -173,12 +208,14 @@ export class Segment {
     writeNewFile(file, encodeHeader(base));
     fsyncDir(ctx.dir);
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
-    return new Segment(base, ctx, ctx.files.file(file), state, true, gate);
+    const header = { bytes: segmentHeaderBytes, end: undefined };
+    return new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
   }
 
   /**
    * Opens and recovers a segment (docs/storage-format.md, "Recovery on open"). `last` scans it whole and
-   * keeps it writable. Returns undefined when the header is torn or wrong.
+   * keeps it writable, unless it was rewritten (a rewritten segment never takes appends). Returns
+   * undefined when the header is torn or wrong.
    */
   static open(ctx: SegmentContext, base: number, last: boolean): Segment | undefined {
     const file = ctx.files.file(path.join(ctx.dir, segmentFileName(base, '.log')));
@@ -202,22 +239,30 @@ export class Segment {
     // Nothing below asks the cache for another file, so the descriptor stays valid throughout.
     const fd = file.fd();
     const fileBytes = fs.fstatSync(fd).size;
-    if (!headerIsValid(fd, base)) return undefined;
+    const header = readHeader(fd, base);
+    if (header === undefined) return undefined;
+    const { bytes, end } = header;
     const { entryBytesMax, indexIntervalBytes } = ctx.limits;
-    const index = last ? undefined : loadIndex(ctx, base, fileBytes);
-    let state = index ? stateAtLastPoint(index, base) : freshState(base, segmentHeaderBytes, emptyIndex());
-    let stop = scanSegment(fd, fileBytes, state, entryBytesMax, indexIntervalBytes);
+    const index = last ? undefined : loadIndex(ctx, base, bytes, fileBytes);
+    const scan = (from: ScanState) =>
+      scanSegment(fd, fileBytes, from, entryBytesMax, indexIntervalBytes, end);
+    let state = index ? stateAtLastPoint(index, base, bytes) : freshState(base, bytes, emptyIndex());
+    let stop = scan(state);
     if (stop !== undefined && index) {
-      state = freshState(base, segmentHeaderBytes, emptyIndex());
-      stop = scanSegment(fd, fileBytes, state, entryBytesMax, indexIntervalBytes);
+      state = freshState(base, bytes, emptyIndex());
+      stop = scan(state);
     }
     if (stop !== undefined) {
+      // A rewritten segment was fsynced whole before it took its name: a bad record is corruption.
+      if (end !== undefined) throw corruptError(`Log ${ctx.logName} segment ${base}: ${stop}`);
       // A torn or corrupt tail: it was never acknowledged under `always`, and must never be served.
       fs.ftruncateSync(fd, state.position);
       fs.fsyncSync(fd);
     }
-    const segment = new Segment(base, ctx, file, state, last);
-    if (!last) {
+    if (end !== undefined) state.nextOffset = end;
+    const writable = last && end === undefined;
+    const segment = new Segment(base, ctx, file, state, writable, header);
+    if (!writable) {
       if (index === undefined || stop !== undefined) segment.writeIndexFiles();
       else segment.indexWritten = true;
     }
@@ -284,7 +329,7 @@ export class Segment {
       let skipBytes = 0;
       const resumed = start !== undefined;
       if (start === undefined) {
-        start = k < 0 ? segmentHeaderBytes : positions[k]!;
+        start = k < 0 ? this.headerBytes : positions[k]!;
         // Records between the index point and `from` are read but not taken.
         if (k >= 0 && offsets[k]! < from) skipBytes = (positions[k + 1] ?? this.writtenEnd) - start;
       }

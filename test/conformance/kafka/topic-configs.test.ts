@@ -84,7 +84,6 @@ describe('topic configs through librdkafka', { skip: noConfluent }, () => {
       'bad-unknown': { 'dummy.doesntexist': 'broker is verifying this' },
       'bad-type': { 'retention.ms': 'soon' },
       'bad-range': { 'segment.bytes': '1000' },
-      'bad-compact': { 'cleanup.policy': 'compact' },
       'bad-recompress': { 'compression.type': 'zstd' },
       'bad-flush': { 'flush.ms': '12345678' },
     };
@@ -100,10 +99,6 @@ describe('topic configs through librdkafka', { skip: noConfluent }, () => {
     assert.match(
       byName.get('bad-range')!,
       /Invalid value 1000 for configuration segment\.bytes: Value must be at least 1048576/,
-    );
-    assert.match(
-      byName.get('bad-compact')!,
-      /Invalid value compact for configuration cleanup\.policy: .*delete/,
     );
     assert.match(byName.get('bad-recompress')!, /configuration compression\.type/);
     assert.match(byName.get('bad-flush')!, /configuration flush\.ms/);
@@ -258,7 +253,6 @@ test("the checker answers in Kafka's words for each type and validator", () => {
 
 test('the checker refuses what Switchyard does not honour, naming the config', () => {
   for (const [name, value] of [
-    ['cleanup.policy', 'compact,delete'],
     ['compression.type', 'zstd'],
     ['remote.storage.enable', 'true'],
     ['flush.ms', '1000'],
@@ -293,4 +287,32 @@ test("the checker applies Kafka's cross-config rule", () => {
     got.refused,
     'conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)',
   );
+});
+
+test('cleanup.policy compact asks core for compaction; without delete, retention does not apply', () => {
+  const compacted = checkTopicConfigs(
+    [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'retention.ms', value: '60000' },
+      { name: 'delete.retention.ms', value: '100' },
+      { name: 'min.compaction.lag.ms', value: '5' },
+      { name: 'min.cleanable.dirty.ratio', value: '0.25' },
+    ],
+    1024 * 1024,
+  );
+  assert.ok(!isRefusal(compacted));
+  assert.deepEqual(compacted.compaction, { tombstoneRetentionMs: 100, lagMsMin: 5, dirtyRatioMin: 0.25 });
+  assert.deepEqual(compacted.retention, {});
+  const both = checkTopicConfigs(
+    [
+      { name: 'cleanup.policy', value: 'compact,delete' },
+      { name: 'retention.ms', value: '60000' },
+    ],
+    1024 * 1024,
+  );
+  assert.ok(!isRefusal(both));
+  assert.deepEqual(both.compaction, { tombstoneRetentionMs: 86_400_000, lagMsMin: 0, dirtyRatioMin: 0.5 });
+  assert.deepEqual(both.retention, { ageMsMax: 60_000 });
+  const plain = checkTopicConfigs([{ name: 'retention.ms', value: '60000' }], 1024 * 1024);
+  assert.ok(!isRefusal(plain) && plain.compaction === undefined);
 });

@@ -232,6 +232,8 @@ export interface RecordBatchInput {
   producerId?: bigint;
   producerEpoch?: number;
   baseSequence?: number;
+  /** At least the last record's offsetDelta; larger for a batch whose last records were removed (compaction). */
+  lastOffsetDelta?: number;
   records: readonly RecordInput[];
 }
 
@@ -271,7 +273,7 @@ export function encodeRecordBatch(input: RecordBatchInput): Uint8Array {
   }
   if (input.records.length === 0)
     throw new KafkaCodecError(KafkaCodecReason.invalidValue, 'Empty record batch');
-  let lastOffsetDelta = 0;
+  let lastOffsetDelta = input.lastOffsetDelta ?? 0;
   let maxDelta = 0n;
   input.records.forEach((rec, i) => {
     lastOffsetDelta = Math.max(lastOffsetDelta, rec.offsetDelta ?? i);

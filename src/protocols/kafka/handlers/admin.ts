@@ -74,6 +74,7 @@ async function createOne(
       await broker.vhost.createStream(topic.name, {
         partitions: settings.partitions,
         ...settings.retention,
+        ...(settings.compaction === undefined ? {} : { compaction: settings.compaction }),
         attributes,
       });
     } catch (err) {

@@ -27,7 +27,7 @@ import {
 import { decompress } from '../compression.js';
 import { compress, compressibleCodecs } from '../compressors.js';
 import { type ApiHandler, Later, type RequestContext } from '../context.js';
-import { kafkaBatchFormat } from '../entry-format.js';
+import { batchRecords, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { upConvertRecords } from '../legacy.js';
 import type { ProduceRules } from '../topic-settings.js';
@@ -74,9 +74,19 @@ function parseBatches(rules: ProduceRules, given: Uint8Array | null, now: number
     const countOk = header.recordsCount > 0 && header.lastOffsetDelta + 1 === header.recordsCount;
     if (!countOk || (header.attributes & BatchAttribute.control) !== 0) return KafkaError.invalidRecord;
     if (!rules.logAppendTime && !timestampsWithin(rules, header, now)) return KafkaError.invalidTimestamp;
+    if (rules.keyRequired && !everyRecordKeyed(bytes)) return KafkaError.invalidRecord;
     batches.push({ bytes, header });
   }
   return batches;
+}
+
+/** A compacted topic keeps the latest record per key, so a record without one is refused (Kafka's INVALID_RECORD). */
+function everyRecordKeyed(bytes: Uint8Array): boolean {
+  try {
+    return batchRecords(bytes).records.every((record) => record.key !== null);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,0 +1,176 @@
+/**
+ * `npm run bench -- kafka-compaction` (also the last part of `kafka`): a bounded compaction run.
+ * `recordsTotal` records of `recordBytes` over `keysTotal` keys go to a topic with the delete policy;
+ * AlterConfigs then makes it compacted (min.cleanable.dirty.ratio 0.01), so the next check compacts all
+ * of it. Measured: the time from AlterConfigs until the partition's folder stops shrinking, its size
+ * before and after, and the p99 latency of acks=all produce to another topic while compaction runs,
+ * against the same load before it. `switchyard start` child, file storage, fsync always, 16 MiB segments.
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
+import { listenerFlags, startCli } from '../testing/server-cli.js';
+import { sleep } from '../testing/wait.js';
+import { Conn, percentile } from './kafka.js';
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+const recordsTotal = 2_000_000;
+const keysTotal = 100_000;
+const recordBytes = 100;
+const recordsPerBatch = 100;
+const windowRequests = 32;
+const segmentBytesMax = 16 * 1024 * 1024;
+/** The folder is taken as compacted once its size has not changed for this long. */
+const stableMs = 3000;
+const compactionMsMax = 300_000;
+/** Produce load measured before and during compaction: one request in flight, like a latency probe. */
+const probeMs = 4000;
+
+const value = new Uint8Array(recordBytes).fill(120);
+const encoder = new TextEncoder();
+
+/** A 32-bit integer hash (murmur3's finaliser): record `g`'s key, spread over every key. */
+function mix(g: number): number {
+  let x = Math.imul(g, 0x9e3779b1);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/**
+ * The `n`th batch: records of pseudo-random keys (a fixed sequence), so a key's updates are spread
+ * over many batches and compaction both drops whole batches and rewrites partial ones.
+ */
+function keyedBatch(n: number): Uint8Array {
+  return encodeRecordBatch({
+    baseTimestamp: BigInt(Date.now()),
+    records: Array.from({ length: recordsPerBatch }, (_, i) => {
+      const key = mix(n * recordsPerBatch + i) % keysTotal;
+      return { key: encoder.encode(`key-${key}`), value };
+    }),
+  });
+}
+
+function produceRequest(topic: string, records: Uint8Array) {
+  return {
+    acks: -1,
+    timeoutMs: 30_000,
+    topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+  };
+}
+
+async function fill(conn: Conn, topic: string): Promise<number> {
+  let sent = 0;
+  const started = performance.now();
+  const lane = async (): Promise<void> => {
+    while (sent < recordsTotal / recordsPerBatch) {
+      await conn.request(ApiKey.Produce, 7, produceRequest(topic, keyedBatch(sent++)));
+    }
+  };
+  await Promise.all(Array.from({ length: windowRequests }, lane));
+  return recordsTotal / ((performance.now() - started) / 1000);
+}
+
+/** Produce latencies (ms, sorted) to `topic` for `probeMs`, or until `stop` says so. */
+async function probe(conn: Conn, topic: string, stop: () => boolean = () => false): Promise<number[]> {
+  const batch = keyedBatch(0);
+  const latencies: number[] = [];
+  const end = Date.now() + probeMs;
+  while (Date.now() < end && !stop()) {
+    const t0 = performance.now();
+    await conn.request(ApiKey.Produce, 7, produceRequest(topic, batch));
+    latencies.push(performance.now() - t0);
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) total += statSync(join(dir, name)).size;
+  return total;
+}
+
+/** Waits until the folder has shrunk and then stopped changing; returns when it last changed. */
+async function waitStable(dir: string, since: number): Promise<number> {
+  const first = folderBytes(dir);
+  let last = first;
+  let changedAt = since;
+  const settled = () => last < first && Date.now() - changedAt >= stableMs;
+  while (!settled() && Date.now() - since < compactionMsMax) {
+    await sleep(100);
+    const now = folderBytes(dir);
+    if (now !== last) changedAt = Date.now();
+    last = now;
+  }
+  return changedAt;
+}
+
+export async function runKafkaCompactionBench(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-compaction-bench-'));
+  const flags = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always'];
+  const cli = await startCli([
+    ...flags,
+    '--segment-bytes-max',
+    String(segmentBytesMax),
+    '--log-level',
+    'warn',
+    ...listenerFlags({ kafka: 'auto' }),
+  ]);
+  try {
+    const conn = await Conn.open(cli.ports.kafka!);
+    for (const name of ['compacted', 'probe']) {
+      await conn.request(ApiKey.CreateTopics, 4, {
+        topics: [{ name, numPartitions: 1, replicationFactor: 1 }],
+        timeoutMs: 5000,
+      });
+    }
+    const produced = await fill(conn, 'compacted');
+    const folder = join(
+      dataDir,
+      'logs',
+      readdirSync(join(dataDir, 'logs')).find((n) => n.includes('compacted'))!,
+    );
+    const before = folderBytes(folder);
+    const quiet = await probe(conn, 'probe');
+    const started = Date.now();
+    await conn.request(ApiKey.AlterConfigs, 0, {
+      resources: [
+        {
+          resourceType: 2,
+          resourceName: 'compacted',
+          configs: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+          ],
+        },
+      ],
+      validateOnly: false,
+    });
+    let done = false;
+    const stable = waitStable(folder, started).then((at) => {
+      done = true;
+      return at;
+    });
+    const during: number[] = [];
+    while (!done) during.push(...(await probe(conn, 'probe', () => done)));
+    during.sort((a, b) => a - b);
+    const finishedAt = await stable;
+    const after = folderBytes(folder);
+    conn.socket.destroy();
+    process.stdout.write(
+      `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s\n` +
+        '| compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | probes during |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n' +
+        `| ${((finishedAt - started) / 1000).toFixed(1)} | ${(before / 1e6).toFixed(1)} | ${(after / 1e6).toFixed(1)} | ` +
+        `${percentile(quiet, 0.5).toFixed(2)} / ${percentile(quiet, 0.99).toFixed(2)} | ` +
+        `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ${during.length} |\n`,
+    );
+  } finally {
+    await cli.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
