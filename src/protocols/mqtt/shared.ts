@@ -43,7 +43,9 @@ export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
   const queue = sharedQueueName(entry.group!, entry.filter);
   vhost.declareQueue(queue, { durable: false, autoDelete: true });
   vhost.bindQueue(queue, topicExchange, filterToPattern(entry.filter));
-  conn.sharedConsumers.set(full, consumeFor(conn, queue, `${conn.owner}#${full}`, full));
+  // The tag names the connection too: while a takeover is under way the connection being replaced
+  // still consumes under the same client id until its teardown has run.
+  conn.sharedConsumers.set(full, consumeFor(conn, queue, `${conn.owner}#${full}@${conn.id}`, full));
 }
 
 export function detachShared(conn: Connection, full: string): void {
