@@ -5,6 +5,7 @@
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
+import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
 import type { TopicConfigStore } from './topic-settings.js';
@@ -81,6 +82,8 @@ export interface KafkaBroker {
   readonly vhost: CoreClient;
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
+  /** Fetch sessions (KIP-227), listener-wide so a consumer keeps its session across connections. */
+  readonly fetchSessions: FetchSessionCache;
   readonly producers: ProducerRegistry;
   /** Topic configs the adapter keeps (all but retention, which core keeps). */
   readonly topicConfigs: TopicConfigStore;

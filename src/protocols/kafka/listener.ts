@@ -11,6 +11,7 @@ import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
 import { listenOn } from '../../shared/net.js';
+import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
@@ -56,6 +57,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
           (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
           context.core.clock,
         ),
+        fetchSessions: new FetchSessionCache(context.core.clock),
         producers: new ProducerRegistry(vhost),
         topicConfigs: new TopicConfigStore(vhost),
         logger: context.logger,
