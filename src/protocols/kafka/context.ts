@@ -5,6 +5,7 @@
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
+import type { ConsumerGroupCoordinator } from './consumer-groups.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
@@ -82,6 +83,8 @@ export interface KafkaBroker {
   readonly vhost: CoreClient;
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
+  /** KIP-848 groups (`group.protocol=consumer`), beside the classic ones. */
+  readonly consumerGroups: ConsumerGroupCoordinator;
   /** Fetch sessions (KIP-227), listener-wide so a consumer keeps its session across connections. */
   readonly fetchSessions: FetchSessionCache;
   readonly producers: ProducerRegistry;

@@ -11,6 +11,7 @@ import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
 import { listenOn } from '../../shared/net.js';
+import { ConsumerGroupCoordinator } from './consumer-groups.js';
 import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
@@ -46,16 +47,20 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
         protocol: 'kafka',
         peerAddress: '',
       });
+      const groupStore = new GroupStore(vhost);
+      const reportGroup = (err: unknown, groupId: string): void =>
+        context.logger.warn({ err, groupId }, 'kafka group metadata not stored');
       const broker: KafkaBroker = {
         core: context.core,
         vhost,
         options,
         // Groups stored before a restart are loaded here, each member on a new session timeout.
-        groups: new GroupCoordinator(
-          options,
-          new GroupStore(vhost),
-          (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
+        groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
+        consumerGroups: new ConsumerGroupCoordinator(
           context.core.clock,
+          (topic) => vhost.stream(topic)?.partitions,
+          groupStore,
+          reportGroup,
         ),
         fetchSessions: new FetchSessionCache(context.core.clock),
         producers: new ProducerRegistry(vhost),
@@ -78,6 +83,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           for (const connection of connections) connection.close();
           broker.groups.close();
+          broker.consumerGroups.close();
           await closed;
         },
       };

@@ -13,6 +13,7 @@ import {
   initProducerIdHandler,
 } from './admin.js';
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './configs.js';
+import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './consumer-groups.js';
 import { fetchHandler } from './fetch.js';
 import {
   deleteGroupsHandler,
@@ -78,6 +79,8 @@ const served: ApiHandler[] = [
   incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
+  consumerGroupHeartbeatHandler,
+  consumerGroupDescribeHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

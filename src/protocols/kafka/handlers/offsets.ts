@@ -154,13 +154,16 @@ async function commitOne(
 export const offsetCommitHandler: ApiHandler = {
   apiKey: ApiKey.OffsetCommit,
   versionMin: 0,
-  versionMax: 8,
+  versionMax: 9,
   handle(ctx: RequestContext, request: OffsetCommitRequest): Later {
     const { broker } = ctx;
     // v0 commits are standalone (no generation); v1+ name the member and generation.
     const generation = ctx.apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch;
     const memberId = ctx.apiVersion === 0 ? '' : request.memberId;
-    const check = broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
+    // v9+ carries a KIP-848 member's epoch where classic members send their generation.
+    const check =
+      broker.consumerGroups.checkCommit(request.groupId, memberId, generation) ??
+      broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
     const topics = request.topics.map(async (t) => ({
       name: t.name,
       partitions: await Promise.all(
