@@ -16,6 +16,7 @@ import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
+import { ShareGroupCoordinator } from './share-groups.js';
 import { TopicConfigStore } from './topic-settings.js';
 
 /** Open client connections per listener; more are refused at accept. */
@@ -62,6 +63,10 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
           groupStore,
           reportGroup,
         ),
+        shareGroups: new ShareGroupCoordinator(
+          context.core.clock,
+          (topic) => vhost.stream(topic)?.partitions,
+        ),
         fetchSessions: new FetchSessionCache(context.core.clock),
         producers: new ProducerRegistry(vhost),
         topicConfigs: new TopicConfigStore(vhost),
@@ -84,6 +89,7 @@ export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): List
           for (const connection of connections) connection.close();
           broker.groups.close();
           broker.consumerGroups.close();
+          broker.shareGroups.close();
           await closed;
         },
       };

@@ -59,7 +59,7 @@ async function heartbeat(
 ): Promise<KafkaInput<ConsumerGroupHeartbeatResponse>> {
   const { broker } = ctx;
   const classic = broker.groups.describe(request.groupId);
-  if (classic.members.length > 0)
+  if (classic.members.length > 0 || (broker.shareGroups.describe(request.groupId)?.members.length ?? 0) > 0)
     return {
       errorCode: KafkaError.groupIdNotFound,
       errorMessage: `Group ${request.groupId} is not a consumer group.`,

@@ -183,6 +183,21 @@ function readBatches(
   return out;
 }
 
+/**
+ * The stored batches of a partition from `offset` up to (not including) `end`, at most `limitBytes`
+ * but at least one batch, in buffers of their own (ShareFetch keeps no read lease).
+ */
+export function batchesBetween(
+  partition: StreamPartition,
+  offset: number,
+  end: number,
+  limitBytes: number,
+): Uint8Array[] {
+  return readBatches(partition, { offset, end }, limitBytes, true, {
+    take: (bytes) => Buffer.allocUnsafe(bytes),
+  });
+}
+
 /** Reads one partition; `budget` is what is left of the response's maxBytes. */
 function readPartition(
   broker: KafkaBroker,

@@ -47,7 +47,10 @@ export const joinGroupHandler: ApiHandler = {
     // v0 has no rebalance timeout; Kafka uses the session timeout then.
     const rebalanceTimeoutMs = ctx.apiVersion === 0 ? request.sessionTimeoutMs : request.rebalanceTimeoutMs;
     // A group is one protocol or the other (KIP-848): a classic member cannot join a consumer group.
-    if (ctx.broker.consumerGroups.hasMembers(request.groupId))
+    if (
+      ctx.broker.consumerGroups.hasMembers(request.groupId) ||
+      (ctx.broker.shareGroups.describe(request.groupId)?.members.length ?? 0) > 0
+    )
       return new Later(
         Promise.resolve({
           errorCode: KafkaError.inconsistentGroupProtocol,

@@ -1,4 +1,4 @@
-/** Every API the listener serves, with the version range it advertises (MinVersion 0 throughout). */
+/** Every API the listener serves, with the version range it advertises (MinVersion 0, the share group APIs 1). */
 import type { ApiVersionsResponse, KafkaInput } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import type { ApiHandler } from '../context.js';
@@ -33,6 +33,12 @@ import {
   offsetFetchHandler,
 } from './offsets.js';
 import { produceHandler } from './produce.js';
+import {
+  shareAcknowledgeHandler,
+  shareFetchHandler,
+  shareGroupDescribeHandler,
+  shareGroupHeartbeatHandler,
+} from './share-groups.js';
 import {
   addOffsetsToTxnHandler,
   addPartitionsToTxnHandler,
@@ -81,6 +87,10 @@ const served: ApiHandler[] = [
   describeClusterHandler,
   consumerGroupHeartbeatHandler,
   consumerGroupDescribeHandler,
+  shareGroupHeartbeatHandler,
+  shareGroupDescribeHandler,
+  shareFetchHandler,
+  shareAcknowledgeHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {
