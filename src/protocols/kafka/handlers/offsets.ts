@@ -1,6 +1,6 @@
 /**
- * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8, OffsetFetch 0–8 and
- * OffsetDelete 0 (KIP-496), the last three over core's group offsets, which are durable: a commit is
+ * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 (v9 checks a KIP-848 member's
+ * epoch), OffsetFetch 0–8 and OffsetDelete 0 (KIP-496), the last three over core's group offsets, which are durable: a commit is
  * answered once it is stored.
  */
 
