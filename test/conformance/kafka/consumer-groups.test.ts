@@ -73,6 +73,19 @@ describe('KIP-848 consumer groups', () => {
     assert.ok(hb.heartbeatIntervalMs > 0);
     const id = await topicId(wire);
     assert.notEqual(id, '00000000-0000-0000-0000-000000000000');
+    const byId = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, {
+      topics: [
+        { name: null, topicId: id },
+        { name: null, topicId: '11111111-1111-8111-8111-111111111111' },
+      ],
+    });
+    assert.deepEqual(
+      byId.topics.map((t) => [t.name, t.errorCode]),
+      [
+        [topic, KafkaError.none],
+        [null, KafkaError.unknownTopicId],
+      ],
+    );
     assert.deepEqual(
       hb.assignment?.topicPartitions.map((t) => [t.topicId, t.partitions]),
       [[id, [0, 1]]],

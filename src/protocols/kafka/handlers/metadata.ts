@@ -48,7 +48,11 @@ async function requestedTopics(
   const out: TopicOut[] = [];
   for (const topic of (request.topics ?? []).slice(0, metadataTopicsMax)) {
     // v10+ may name a topic by id alone (KIP-516).
-    const name = topic.name ?? topicNameOf(ctx.broker, topic.topicId) ?? '';
+    const name = topic.name ?? topicNameOf(ctx.broker, topic.topicId);
+    if (name === undefined) {
+      out.push({ errorCode: KafkaError.unknownTopicId, name: null, topicId: topic.topicId, partitions: [] });
+      continue;
+    }
     const found = await topicOrCreate(ctx.broker, name, allowCreate);
     out.push(
       typeof found === 'number'
