@@ -330,6 +330,23 @@ export class ShareGroupCoordinator {
     };
   }
 
+  list(): Array<{ groupId: string; state: 'Empty' | 'Stable' }> {
+    return [...this.#groups.values()].map((g) => ({
+      groupId: g.id,
+      state: g.members.size === 0 ? 'Empty' : 'Stable',
+    }));
+  }
+
+  /** Deletes an empty share group and its share-partitions (DeleteGroups); NON_EMPTY_GROUP while it has members. */
+  delete(groupId: string): KafkaError | undefined {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return undefined;
+    if (group.members.size > 0) return KafkaError.nonEmptyGroup;
+    for (const sp of group.partitions.values()) sp.close();
+    this.#groups.delete(groupId);
+    return KafkaError.none;
+  }
+
   close(): void {
     for (const group of this.#groups.values()) {
       for (const m of group.members.values()) m.timer?.cancel();

@@ -8,7 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import {
   ApiKey,
   type ConsumerGroupHeartbeatResponse,
+  type DeleteGroupsResponse,
   type IncrementalAlterConfigsResponse,
+  type ListGroupsResponse,
   type MetadataResponse,
   type ShareAcknowledgeResponse,
   type ShareFetchResponse,
@@ -171,6 +173,23 @@ describe('KIP-932 share groups', () => {
       topicPartitions: [],
     });
     assert.equal(consumer.errorCode, KafkaError.groupIdNotFound, 'a share group is not a consumer group');
+    const listed = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 4, {});
+    assert.ok(
+      listed.groups.some(
+        (g) => g.groupId === 'sg2' && g.protocolType === 'share' && g.groupState === 'Stable',
+      ),
+    );
+    const busy = await wire.request<DeleteGroupsResponse>(ApiKey.DeleteGroups, 2, { groupsNames: ['sg2'] });
+    assert.equal(busy.results[0]?.errorCode, KafkaError.nonEmptyGroup);
+    await wire.request(ApiKey.ShareGroupHeartbeat, 1, { groupId: 'sg2', memberId: 'm1', memberEpoch: -1 });
+    const deleted = await wire.request<DeleteGroupsResponse>(ApiKey.DeleteGroups, 2, {
+      groupsNames: ['sg2'],
+    });
+    assert.equal(deleted.results[0]?.errorCode, KafkaError.none);
+    const gone = await wire.request<ShareGroupDescribeResponse>(ApiKey.ShareGroupDescribe, 1, {
+      groupIds: ['sg2'],
+    });
+    assert.equal(gone.groups[0]?.errorCode, KafkaError.groupIdNotFound);
   });
 
   test('share.auto.offset.reset latest (the default) starts at the end of the partition', async () => {

@@ -178,6 +178,12 @@ export const listGroupsHandler: ApiHandler = {
       .map((g) => ({ groupId: g.groupId, protocolType: 'consumer', groupState: capitalized(g.state) }))
       .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
     groups.push(...consumer);
+    // Share groups (KIP-932) are listed with the protocol type Kafka gives them.
+    const share = ctx.broker.shareGroups
+      .list()
+      .map((g) => ({ groupId: g.groupId, protocolType: 'share', groupState: g.state }))
+      .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
+    groups.push(...share);
     return { errorCode: KafkaError.none, groups };
   },
 };
@@ -193,7 +199,7 @@ export const deleteGroupsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: DeleteGroupsRequest) {
     const results = [];
     for (const groupId of request.groupsNames) {
-      const consumer = ctx.broker.consumerGroups.delete(groupId);
+      const consumer = ctx.broker.consumerGroups.delete(groupId) ?? ctx.broker.shareGroups.delete(groupId);
       const known =
         consumer !== undefined ||
         ctx.broker.groups.has(groupId) ||
