@@ -17,6 +17,7 @@ import {
   type ListGroupsResponse,
   type MetadataResponse,
   type OffsetCommitResponse,
+  type OffsetFetchResponse,
 } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
@@ -113,6 +114,16 @@ describe('KIP-848 consumer groups', () => {
       });
     assert.equal((await commit(1)).topics[0]?.partitions[0]?.errorCode, KafkaError.none);
     assert.equal((await commit(3)).topics[0]?.partitions[0]?.errorCode, KafkaError.staleMemberEpoch);
+    const read = (memberEpoch: number) =>
+      wire.request<OffsetFetchResponse>(ApiKey.OffsetFetch, 9, {
+        groups: [
+          { groupId: 'cg1', memberId: 'w1', memberEpoch, topics: [{ name: topic, partitionIndexes: [0] }] },
+        ],
+      });
+    const fetched = await read(1);
+    assert.equal(fetched.groups[0]?.errorCode, KafkaError.none);
+    assert.equal(fetched.groups[0]?.topics[0]?.partitions[0]?.committedOffset, 5n);
+    assert.equal((await read(3)).groups[0]?.errorCode, KafkaError.staleMemberEpoch);
 
     const listed = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 4, {});
     assert.ok(listed.groups.some((l) => l.groupId === 'cg1' && l.protocolType === 'consumer'));

@@ -1,7 +1,7 @@
 /**
- * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 (v9 checks a KIP-848 member's
- * epoch), OffsetFetch 0–8 and OffsetDelete 0 (KIP-496), the last three over core's group offsets, which are durable: a commit is
- * answered once it is stored.
+ * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 and OffsetFetch 0–9 (v9 checks a
+ * KIP-848 member's epoch), and OffsetDelete 0 (KIP-496), the last three over core's group offsets,
+ * which are durable: a commit is answered once it is stored.
  */
 
 import type { StreamPartition } from '../../../core/api.js';
@@ -221,14 +221,22 @@ function fetchGroup(
 export const offsetFetchHandler: ApiHandler = {
   apiKey: ApiKey.OffsetFetch,
   versionMin: 0,
-  versionMax: 8,
+  versionMax: 9,
   handle(ctx: RequestContext, request: OffsetFetchRequest) {
     if (ctx.apiVersion >= 8) {
-      const groups = request.groups.map((g) => ({
-        groupId: g.groupId,
-        errorCode: KafkaError.none,
-        topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
-      }));
+      const groups = request.groups.map((g) => {
+        // v9: a KIP-848 member names itself and its epoch; a stale one learns it before reading.
+        const member =
+          ctx.apiVersion >= 9 && g.memberId !== null
+            ? (ctx.broker.consumerGroups.checkCommit(g.groupId, g.memberId, g.memberEpoch) ?? KafkaError.none)
+            : KafkaError.none;
+        if (member !== KafkaError.none) return { groupId: g.groupId, errorCode: member, topics: [] };
+        return {
+          groupId: g.groupId,
+          errorCode: KafkaError.none,
+          topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
+        };
+      });
       return { groups };
     }
     const requireStable = ctx.apiVersion >= 7 && request.requireStable;
