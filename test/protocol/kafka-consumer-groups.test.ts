@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/core/index.js';
 import { type Assignment, rangeAssignor, uniformAssignor } from '../../src/protocols/kafka/assignors.js';
 import {
   ConsumerGroupCoordinator,
+  consumerGroupMembersMax,
   consumerSessionTimeoutMs,
   type HeartbeatInput,
   type HeartbeatResult,
@@ -175,4 +176,15 @@ test('uniform spreads evenly and stays sticky; range gives contiguous ranges per
   );
   assert.deepEqual(flat(r.get('x')!), ['a0', 'a1', 'b0', 'b1', 'b2']);
   assert.deepEqual(flat(r.get('y')!), ['a2', 'a3']);
+});
+
+test('a flood of joins stops at the group size limit', async () => {
+  const groups = coordinator();
+  for (let i = 0; i < consumerGroupMembersMax; i++)
+    assert.equal((await beat(groups, `m${i}`, 0)).errorCode, KafkaError.none);
+  assert.equal((await beat(groups, 'one-too-many', 0)).errorCode, KafkaError.groupMaxSizeReached);
+  const described = groups.describe('g')!;
+  assert.equal(described.members.length, consumerGroupMembersMax);
+  const owned = described.members.flatMap((m) => flat(m.assignment));
+  assert.equal(new Set(owned).size, owned.length, 'no partition has two owners');
 });

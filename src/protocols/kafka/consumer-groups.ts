@@ -181,7 +181,7 @@ export class ConsumerGroupCoordinator {
     const { group, member } = checked;
     if (input.memberEpoch === -1 || input.memberEpoch === -2)
       return this.#leave(group, member, input.memberEpoch);
-    const before = this.#snapshot(group);
+    const before = this.#snapshot(group, member);
     this.#update(group, member, input);
     this.#refreshTarget(group);
     this.#reconcile(group, member, input.owned);
@@ -190,7 +190,7 @@ export class ConsumerGroupCoordinator {
     const send =
       now !== member.sent || input.memberEpoch === 0 || (input.owned !== null && keyOf(input.owned) !== now);
     member.sent = now;
-    if (this.#snapshot(group) !== before) await this.#persist(group);
+    if (this.#snapshot(group, member) !== before || input.memberEpoch === 0) await this.#persist(group);
     return {
       errorCode: KafkaError.none,
       errorMessage: null,
@@ -508,8 +508,24 @@ export class ConsumerGroupCoordinator {
 
   // ---- durability
 
-  #snapshot(group: Group): string {
-    return JSON.stringify(this.#stored(group));
+  /**
+   * What a heartbeat may change of the stored record: the group's epochs and assignor, its member set,
+   * and this member (a heartbeat changes no other member without moving an epoch), cheap to compare.
+   */
+  #snapshot(group: Group, member: Member): string {
+    const m = member;
+    const own = [
+      m.id,
+      m.epoch,
+      m.previousEpoch,
+      m.topics.join(','),
+      m.assignor,
+      m.rackId,
+      m.clientId,
+      m.clientHost,
+    ];
+    const held = `${keyOf(m.assigned)}|${keyOf(m.revoking)}|${m.leftEpoch ?? ''}|${m.rebalanceTimeoutMs}`;
+    return `${group.epoch}|${group.assignmentEpoch}|${group.assignor}|${group.members.size}|${own.join('|')}|${held}`;
   }
 
   #stored(group: Group): StoredGroup {
