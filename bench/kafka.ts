@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import {
   ApiKey,
@@ -29,7 +30,8 @@ const windowRequests = 64;
 /** Bytes sent for one loopback measurement. */
 const loopbackBytes = 1 << 30;
 
-class Conn {
+/** One connection speaking the Kafka wire protocol, over TCP or (bench/tls.ts) TLS. */
+export class Conn {
   readonly splitter = new FrameSplitter(256 * 1024 * 1024);
   readonly pending = new Map<number, (frame: Uint8Array) => void>();
   correlation = 1;
@@ -50,6 +52,12 @@ class Conn {
       const s = connect(port, '127.0.0.1', () => resolve(new Conn(s)));
     });
   }
+  /** Over TLS, trusting `ca`. */
+  static openTls(port: number, ca: Buffer): Promise<Conn> {
+    return new Promise((resolve) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', ca }, () => resolve(new Conn(s)));
+    });
+  }
   request(apiKey: number, version: number, body: object): Promise<Uint8Array> {
     const correlationId = this.correlation++;
     const api = kafkaApiByKey.get(apiKey)!;
@@ -63,11 +71,12 @@ class Conn {
   }
 }
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
 
-async function produce(conn: Conn, topic: string, partitions: number, recordBytes: number) {
+/** Produces batches with acks=all from `windowRequests` lanes for `produceMs`. */
+export async function produce(conn: Conn, topic: string, partitions: number, recordBytes: number) {
   const value = new Uint8Array(recordBytes).fill(120);
   const batch = encodeRecordBatch({
     baseTimestamp: BigInt(Date.now()),

@@ -8,6 +8,7 @@ import { runKubemqBench } from './kubemq.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runStorageBench } from './storage.js';
+import { runTlsBench } from './tls.js';
 
 const benches: Record<string, () => Promise<void>> = {
   storage: runStorageBench,
@@ -17,6 +18,7 @@ const benches: Record<string, () => Promise<void>> = {
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,
+  tls: runTlsBench,
 };
 
 async function main(): Promise<void> {

@@ -1,16 +1,31 @@
 #!/usr/bin/env node
 /**
  * The `switchyard` command. Thin on purpose: parsing and validation live in src/config, the broker in
- * src/server; this file only picks the command.
+ * src/server, management commands (an admin API client) in ./manage.ts; this file only picks the command.
  */
 import { helpText } from '../src/config/help.js';
 import { packageInfo } from '../src/config/package.js';
 import { exitCode, runForeground } from '../src/server/foreground.js';
+import { manageCommands, manageUsage, runManage, UsageError } from './manage.js';
 
-const usage = 'Usage: switchyard start [--flag value ...] | switchyard --help | switchyard --version';
+const usage = `Usage: switchyard start [--flag value ...] | switchyard --help | switchyard --version\n${manageUsage}`;
+
+/** A management command against a running broker's admin API (./manage.ts). */
+async function manage(argv: readonly string[]): Promise<number> {
+  try {
+    await runManage(argv, process.env, (text) => process.stdout.write(text));
+    return exitCode.ok;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`switchyard: ${message}\n`);
+    if (err instanceof UsageError) process.stderr.write(`${manageUsage}\n`);
+    return err instanceof UsageError ? exitCode.usage : exitCode.failed;
+  }
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && manageCommands.has(command)) return manage(argv);
   switch (command) {
     case 'start':
       if (rest.includes('--help') || rest.includes('-h')) {

@@ -14,6 +14,7 @@ import {
 } from '../src/protocols/amqp/codec/index.js';
 import type { Broker } from '../src/server/broker.js';
 import { startTestBroker } from './broker.js';
+import type { MemoryTransport } from './transport-pair.js';
 
 export { allPortsOff } from './server-helpers.js';
 
@@ -56,38 +57,52 @@ export async function confirmChannelOf(connection: amqp.ChannelModel): Promise<a
 
 /** A frame-level client: sends raw bytes, collects decoded frames, for malformed-input tests. */
 export class RawClient {
-  readonly socket: Socket;
   readonly frames: Frame[] = [];
   closed = false;
   #input = Buffer.alloc(0);
   raw = Buffer.alloc(0);
+  readonly #write: (bytes: Uint8Array) => void;
+  readonly #destroy: () => void;
 
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.raw = Buffer.concat([this.raw, chunk]);
-      this.#input = Buffer.concat([this.#input, chunk]);
-      try {
-        const { frames, bytes } = parseFrames(this.#input, 1 << 20);
-        this.frames.push(...frames);
-        this.#input = this.#input.subarray(bytes);
-      } catch {
-        // Not frames (a protocol header answer): left in `raw`.
-      }
-    });
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => {});
+  private constructor(pipe: { write(bytes: Uint8Array): void; destroy(): void }) {
+    this.#write = (bytes) => pipe.write(bytes);
+    this.#destroy = () => pipe.destroy();
+  }
+
+  #received(chunk: Buffer): void {
+    this.raw = Buffer.concat([this.raw, chunk]);
+    this.#input = Buffer.concat([this.#input, chunk]);
+    try {
+      const { frames, bytes } = parseFrames(this.#input, 1 << 20);
+      this.frames.push(...frames);
+      this.#input = this.#input.subarray(bytes);
+    } catch {
+      // Not frames (a protocol header answer): left in `raw`.
+    }
+  }
+
+  /** Over one end of an in-memory pair (testing/transport-pair.ts), the other given to `Broker.accept`. */
+  static over(end: MemoryTransport): RawClient {
+    const client = new RawClient(end);
+    end.attach({ data: (chunk) => client.#received(chunk), closed: () => (client.closed = true) });
+    return client;
   }
 
   static connect(port: number): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connectSocket(port, '127.0.0.1', () => resolve(new RawClient(socket)));
+      const socket = connectSocket(port, '127.0.0.1', () => {
+        const client = new RawClient(socket);
+        socket.on('data', (chunk: Buffer) => client.#received(chunk));
+        socket.on('close', () => (client.closed = true));
+        socket.on('error', () => {});
+        resolve(client);
+      });
       socket.once('error', reject);
     });
   }
 
   write(bytes: Uint8Array): void {
-    this.socket.write(bytes);
+    this.#write(bytes);
   }
 
   send(channel: number, method: Method): void {
@@ -139,8 +154,8 @@ export class RawClient {
     return method.name === 'connection.close' ? method.fields.replyCode : -1;
   }
 
-  /** Header, start-ok (PLAIN guest), tune-ok, open: ready for channel frames. */
-  async handshake(): Promise<void> {
+  /** Header, start-ok (PLAIN guest), tune-ok (with `heartbeatS`), open: ready for channel frames. */
+  async handshake(heartbeatS = 0): Promise<void> {
     this.write(protocolHeader);
     await this.method('connection.start');
     const response = Buffer.from('\0guest\0guest');
@@ -149,12 +164,15 @@ export class RawClient {
       fields: { clientProperties: {}, mechanism: 'PLAIN', response, locale: 'en_US' },
     });
     await this.method('connection.tune');
-    this.send(0, { name: 'connection.tune-ok', fields: { channelMax: 0, frameMax: 131_072, heartbeat: 0 } });
+    this.send(0, {
+      name: 'connection.tune-ok',
+      fields: { channelMax: 0, frameMax: 131_072, heartbeat: heartbeatS },
+    });
     this.send(0, { name: 'connection.open', fields: { virtualHost: '/', capabilities: '', insist: false } });
     await this.method('connection.open-ok');
   }
 
   close(): void {
-    this.socket.destroy();
+    this.#destroy();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A disk that fails on demand: file storage's write calls, except that writes and syncs to files
- * whose path contains one of `failing` fail with EIO. The path of a descriptor is read from
+ * whose path contains one of `failing` fail with EIO, and writes to those matching `slow` stall. The path of a descriptor is read from
  * /proc/self/fd, so it holds whatever descriptors storage opens and caches.
  */
 import { readlinkSync } from 'node:fs';
@@ -17,6 +17,9 @@ export class FaultyIo implements FileIo {
   readonly failing = new Set<string>();
   /** Writes and syncs refused so far. */
   refused = 0;
+  /** Substrings of paths whose writes complete only after `slowMs` (a disk that stalls). */
+  readonly slow = new Set<string>();
+  slowMs = 200;
 
   write(
     fd: number,
@@ -25,7 +28,8 @@ export class FaultyIo implements FileIo {
     done: (err: Error | null, written: number) => void,
   ): void {
     if (!this.#fails(fd)) {
-      realIo.write(fd, data, position, done);
+      if (this.#matches(fd, this.slow)) setTimeout(() => realIo.write(fd, data, position, done), this.slowMs);
+      else realIo.write(fd, data, position, done);
       return;
     }
     this.refused++;
@@ -42,14 +46,18 @@ export class FaultyIo implements FileIo {
   }
 
   #fails(fd: number): boolean {
-    if (this.failing.size === 0) return false;
+    return this.#matches(fd, this.failing);
+  }
+
+  #matches(fd: number, parts: ReadonlySet<string>): boolean {
+    if (parts.size === 0) return false;
     let path: string;
     try {
       path = readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
       return false;
     }
-    for (const part of this.failing) if (path.includes(part)) return true;
+    for (const part of parts) if (path.includes(part)) return true;
     return false;
   }
 }

@@ -4,6 +4,7 @@
  * of kubemq.proto for the RPCs kubemq-js does not call, and REST / WebSocket helpers.
  */
 import {
+  type ChannelCredentials,
   type Client,
   type ClientDuplexStream,
   credentials,
@@ -72,13 +73,15 @@ export interface RawKubemq extends Client {
   [rpc: string]: unknown;
 }
 
-export function rawClient(address: string): RawKubemq {
+/** A client of `address`; `creds` carry TLS (`credentials.createSsl(ca, key, cert)`), plaintext without. */
+export function rawClient(
+  address: string,
+  creds: ChannelCredentials = credentials.createInsecure(),
+): RawKubemq {
   const loaded = loadPackageDefinition(kubemqPackage()) as unknown as {
-    kubemq: {
-      kubemq: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => RawKubemq;
-    };
+    kubemq: { kubemq: new (address: string, creds: ChannelCredentials) => RawKubemq };
   };
-  return new loaded.kubemq.kubemq(address, credentials.createInsecure());
+  return new loaded.kubemq.kubemq(address, creds);
 }
 
 /** Calls unary `rpc` of the raw client. */
@@ -135,8 +138,9 @@ export async function rest<T = Record<string, unknown>>(
   path: string,
   body?: unknown,
   method = body === undefined ? 'GET' : 'POST',
+  headers: Record<string, string> = {},
 ): Promise<Envelope<T>> {
-  const init: RequestInit = { method };
+  const init: RequestInit = { method, headers };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const response = await fetch(`${base}${path}`, init);
   const parsed = (await response.json()) as Omit<Envelope<T>, 'status'>;

@@ -14,8 +14,12 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   readonly timeoutMs?: number;
-  /** A started broker still running after this long is killed (default 60 s). */
+  /** Sees every piece of stderr as it arrives (long runs read the log as it goes). */
+  readonly onStderr?: (chunk: string) => void;
+  /** A started broker still running after this long is killed (default 60 s; long fuzz runs raise it). */
   readonly lifetimeMs?: number;
+  /** Keeps only the last this many characters of each output stream (long runs would pile it up). */
+  readonly outputCharsMax?: number;
 }
 
 export interface CliResult {
@@ -42,11 +46,19 @@ function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
   });
 }
 
-function collect(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+function collect(
+  child: ChildProcess,
+  options: CliOptions = {},
+): { stdout: () => string; stderr: () => string } {
   let stdout = '';
   let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const max = options.outputCharsMax ?? Number.POSITIVE_INFINITY;
+  const keep = (text: string) => (text.length > max ? text.slice(text.length - max) : text);
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout = keep(stdout + chunk)));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = keep(stderr + chunk);
+    options.onStderr?.(chunk);
+  });
   return { stdout: () => stdout, stderr: () => stderr };
 }
 
@@ -74,14 +86,14 @@ export async function runCli(args: readonly string[], options: CliOptions = {}):
   return { code, signal, stdout: output.stdout(), stderr: output.stderr() };
 }
 
-export type ReadyPorts = Partial<
-  Record<'amqp' | 'mqtt' | 'mqtt-ws' | 'kafka' | 'grpc' | 'rest' | 'http', number>
->;
+export type ReadyPorts = Partial<Record<keyof typeof portFlags, number>>;
 
 export interface RunningCli {
   readonly readyLine: string;
   /** The broker's process id (for reading its memory in /proc). */
-  readonly pid: number | undefined;
+  readonly pid: number;
+  /** How the process ended, or undefined while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** Ports from the ready line, by listener name. */
   readonly ports: Readonly<ReadyPorts>;
   stdout(): string;
@@ -103,13 +115,16 @@ export function parseReadyLine(line: string): ReadyPorts {
 /** Starts `switchyard start …` and resolves once it prints its ready line. */
 export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
   const child = spawnCli(['start', ...args], options);
-  const output = collect(child);
+  const output = collect(child, options);
   const exit = exited(child, options.lifetimeMs ?? 60_000);
   exit.catch(() => {});
+  let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => (exitStatus = { code, signal }));
   const readyLine = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no ready line; stderr: ${output.stderr()}`)),
-      options.timeoutMs ?? 15_000,
+      // Only how long a failing start takes to report: a loaded machine can take many seconds to start.
+      options.timeoutMs ?? 45_000,
     );
     const check = () => {
       const line = output
@@ -131,7 +146,8 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
   });
   return {
     readyLine,
-    pid: child.pid,
+    pid: child.pid ?? -1,
+    exitStatus: () => exitStatus,
     ports: parseReadyLine(readyLine),
     stdout: output.stdout,
     stderr: output.stderr,
@@ -162,11 +178,17 @@ export function freePort(): Promise<number> {
 
 const portFlags = {
   amqp: '--amqp-port',
+  amqps: '--amqps-port',
   mqtt: '--mqtt-port',
+  mqtts: '--mqtts-port',
   'mqtt-ws': '--mqtt-ws-port',
+  'mqtt-wss': '--mqtt-wss-port',
   kafka: '--kafka-port',
+  'kafka-tls': '--kafka-tls-port',
   grpc: '--grpc-port',
   rest: '--rest-port',
+  https: '--https-port',
+  // Last: some tests drop the final flag pair to set the HTTP port another way.
   http: '--http-port',
 } as const;
 

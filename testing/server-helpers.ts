@@ -1,15 +1,21 @@
 /** Helpers for test/server: broker options with every listener off, and a bounded wait. */
+import { Buffer } from 'node:buffer';
 import type { BrokerOptions } from '../src/server/broker.js';
 
 /** Every port setting 0, so an embedded broker binds nothing unless a test turns one on. */
 export const allPortsOff = {
   amqpPort: 0,
+  amqpsPort: 0,
   mqttPort: 0,
+  mqttsPort: 0,
   mqttWsPort: 0,
+  mqttWssPort: 0,
   kafkaPort: 0,
+  kafkaTlsPort: 0,
   grpcPort: 0,
   restPort: 0,
   httpPort: 0,
+  httpsPort: 0,
 } as const satisfies BrokerOptions;
 
 /** The AMQP, MQTT (TCP and WebSocket) and Kafka listeners on free ports. */
@@ -23,3 +29,20 @@ export const protocolPortsAuto = {
 import { sleep, until } from './wait.js';
 
 export { sleep, until };
+
+/** An `Authorization: Basic` value; the default is the seeded guest/guest (administrator, loopback only). */
+export function basicAuth(user = 'guest', password = 'guest'): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** `fetch` with HTTP Basic credentials, as every admin API route but /api/health needs. */
+export function adminFetch(
+  url: string,
+  init: RequestInit = {},
+  user = 'guest',
+  password = 'guest',
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', basicAuth(user, password));
+  return fetch(url, { ...init, headers });
+}

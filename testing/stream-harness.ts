@@ -13,7 +13,13 @@ import type { StreamRegistry } from '../src/core/internal.js';
 import { coreLimitsDefault } from '../src/core/limits.js';
 import { createStreamRegistry } from '../src/core/logs/index.js';
 import { FoundObjects } from '../src/core/state/discover.js';
-import type { ConsumeOptions, CreditLimit, Delivery, Message } from '../src/core/types.js';
+import {
+  type ConsumeOptions,
+  type CreditLimit,
+  type Delivery,
+  headerValue,
+  type Message,
+} from '../src/core/types.js';
 import { ManualClock } from '../src/shared/clock.js';
 import type { Storage } from '../src/storage/types.js';
 import { testSupervisor } from './exec-helpers.js';
@@ -92,6 +98,11 @@ export function bodyText(delivery: Delivery): string {
 }
 
 /** Consume options that record deliveries and cancellations into the returned arrays. */
+/** The stream offset a stream-queue delivery carries (its `x-stream-offset` header; delivery ids are not offsets). */
+export function offsetOf(delivery: Delivery): number {
+  return Number(headerValue(delivery.message.properties.headers, 'x-stream-offset'));
+}
+
 export function recordingConsumer(
   tag: string,
   options: Partial<ConsumeOptions> = {},

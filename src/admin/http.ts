@@ -1,15 +1,21 @@
 /**
- * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings and
- * Prometheus metrics over core. Read-only for now; every route answers GET (and HEAD) only.
+ * The HTTP admin listener (node:http, no framework): health, RabbitMQ-like JSON listings, the
+ * management of users, permissions and objects (./manage.ts), and Prometheus metrics over core.
+ * Every route but `/api/health` needs a login (./access.ts); what the user may then do is decided by
+ * core's authorizer, each request running as that user.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../core/api.js';
-import { internalPrincipal } from '../core/entry/context.js';
+import { internalPrincipal, type Principal } from '../core/entry/context.js';
+import { httpServer, type Security } from '../protocols/serve.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
+import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } from './access.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
+import type { Json } from './json.js';
+import { HttpError, manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
 import * as views from './views.js';
 
@@ -28,6 +34,12 @@ export interface AdminServerOptions {
   readonly info: views.AdminInfo;
   readonly logger: Logger;
   readonly limits: AdminLimits;
+  /** The broker's login gate: HTTP Basic credentials are checked there. */
+  readonly auth: AdminLogin;
+  /** `/metrics` answers without credentials (a loopback-only broker, or the `metricsOpen` setting). */
+  readonly metricsOpen: boolean;
+  /** HTTPS when `security.tls` is set (the `httpsPort` listener). */
+  readonly security?: Security;
 }
 
 export interface RunningAdminServer {
@@ -38,55 +50,64 @@ export interface RunningAdminServer {
 const pathBytesMax = 2048;
 /** Request heads are small; a larger one is refused (431) before it is all held. */
 const headerBytesMax = 8 * 1024;
+/** The largest body a write takes (a definitions file of some thousands of users and permissions). */
+const bodyBytesMax = 4 * 1024 * 1024;
 /** How often Node looks for sockets past their header timeout (its default is every 30 s). */
 const timeoutCheckMs = 500;
+const allowedMethods = 'GET, HEAD, PUT, POST, DELETE';
 
 type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 type Listing = (core: CoreClient, vhosts: string[]) => unknown;
 
 const listings: Record<string, Listing> = {
+  vhosts: views.vhosts,
   exchanges: views.exchanges,
   queues: views.queues,
   bindings: views.bindings,
   streams: views.streams,
 };
 
-function vhostScope(core: CoreClient, encoded: string | undefined): string[] {
-  if (encoded === undefined) return core.vhostNames();
-  const name = decodeURIComponent(encoded);
-  if (!core.vhostNames().includes(name)) throw new HttpError(404, 'not_found', `No vhost ${name}`);
-  return [name];
+/**
+ * The vhosts a listing covers: the one named, or every vhost the caller may see — all of them for a
+ * monitoring user, those it has permissions in otherwise (RabbitMQ's management user).
+ */
+function vhostScope(core: CoreClient, principal: Principal, encoded: string | undefined): string[] {
+  const all = core.vhostNames();
+  if (encoded !== undefined) {
+    const name = decodeURIComponent(encoded);
+    if (!all.includes(name)) throw new HttpError(404, 'not_found', `No vhost ${name}`);
+    return [name];
+  }
+  if (isMonitoring(principal)) return all;
+  const mine = new Set(core.describeAccess().vhosts);
+  return all.filter((name) => mine.has(name));
 }
 
-/** Maps a GET path to its reply; throws `HttpError` for unknown paths. */
-export function route(path: string, core: CoreClient, info: views.AdminInfo): Reply {
-  if (path === '/metrics')
-    return { status: 200, text: renderMetrics(core, info), contentType: metricsContentType };
+/** The read-only listings; undefined when `path` is not one of them. */
+function listing(
+  path: string,
+  core: CoreClient,
+  principal: Principal,
+  info: views.AdminInfo,
+): Reply | undefined {
   const parts = path.split('/').filter((part) => part !== '');
-  if (parts[0] !== 'api' || parts.length > 3) throw new HttpError(404, 'not_found', `No route ${path}`);
+  if (parts[0] !== 'api' || parts.length > 3) return undefined;
   const [, resource, vhost] = parts;
-  if (resource === 'health' && vhost === undefined) return { status: 200, body: { status: 'ok' } };
   if (resource === 'overview' && vhost === undefined)
     return { status: 200, body: views.overview(core, info) };
-  if (resource === 'vhosts' && vhost === undefined) return { status: 200, body: views.vhosts(core) };
-  const listing = resource === undefined ? undefined : listings[resource];
-  if (listing === undefined) throw new HttpError(404, 'not_found', `No route ${path}`);
-  return { status: 200, body: listing(core, vhostScope(core, vhost)) };
+  if (resource === 'vhosts' && vhost !== undefined) return undefined;
+  const rows = resource === undefined ? undefined : listings[resource];
+  if (rows === undefined) return undefined;
+  return { status: 200, body: rows(core, vhostScope(core, principal, vhost)) };
 }
 
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
+  if (!('text' in reply) && reply.body === undefined) {
+    res.writeHead(reply.status, { 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
   const isText = 'text' in reply;
   const payload = isText ? reply.text : JSON.stringify(reply.body);
   res.writeHead(reply.status, {
@@ -97,19 +118,30 @@ function send(res: ServerResponse, reply: Reply, head: boolean): void {
   res.end(head ? undefined : payload);
 }
 
+/** Core's refusals as RabbitMQ's management API answers them. */
+const statusOf: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.notFound]: 404,
+  [ErrorCode.accessRefused]: 403,
+  [ErrorCode.invalidArgument]: 400,
+  [ErrorCode.preconditionFailed]: 400,
+  [ErrorCode.resourceLocked]: 409,
+  [ErrorCode.resourceExhausted]: 409,
+};
+
 function failure(err: unknown): Reply {
   if (err instanceof HttpError) return { status: err.status, body: { error: err.code, reason: err.message } };
-  if (isBrokerError(err, ErrorCode.notFound))
-    return { status: 404, body: { error: err.code, reason: err.message } };
+  const status = isBrokerError(err) ? statusOf[err.code] : undefined;
+  if (status !== undefined && isBrokerError(err))
+    return { status, body: { error: err.code, reason: err.message } };
   if (err instanceof URIError)
     return { status: 400, body: { error: 'bad_request', reason: 'Malformed path' } };
   return { status: 500, body: { error: 'internal', reason: 'Internal error; see the broker log' } };
 }
 
-/** Until the admin API has logins, every request acts with core's internal principal. */
-function clientFor(req: IncomingMessage, core: CoreBroker): CoreClient {
+/** A connection into core per request, as the user who logged in. */
+function clientFor(req: IncomingMessage, core: CoreBroker, principal: Principal): CoreClient {
   return core.connect({
-    principal: internalPrincipal,
+    principal,
     vhost: '/',
     connectionId: 'http',
     protocol: 'http',
@@ -123,35 +155,107 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
-  const head = req.method === 'HEAD';
-  const withBody = hasBody(req);
-  // The body is never read: the socket closes after the answer instead of draining it.
-  if (withBody) res.setHeader('connection', 'close');
-  if (req.method !== 'GET' && !head) {
-    res.setHeader('allow', 'GET, HEAD');
-    send(
-      res,
-      { status: 405, body: { error: 'method_not_allowed', reason: `${req.method} is not supported` } },
-      head,
-    );
-    return;
+/** A write's JSON body (undefined when empty); 413 past `bodyBytesMax`, 400 when it is not JSON. */
+async function readJson(req: IncomingMessage): Promise<Json | undefined> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > bodyBytesMax)
+      throw new HttpError(413, 'payload_too_large', `Bodies are at most ${bodyBytesMax} bytes`);
+    chunks.push(chunk);
   }
-  if (withBody) {
-    send(res, { status: 413, body: { error: 'payload_too_large', reason: 'Requests carry no body' } }, head);
-    return;
-  }
-  const url = req.url ?? '/';
-  if (url.length > pathBytesMax) {
-    send(res, { status: 414, body: { error: 'uri_too_long', reason: 'Path too long' } }, head);
-    return;
-  }
-  const path = url.split('?')[0] ?? '/';
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return undefined;
   try {
-    send(res, route(path, clientFor(req, options.core), options.info), head);
+    return JSON.parse(text) as Json;
+  } catch {
+    throw new HttpError(400, 'bad_request', 'The body is not JSON');
+  }
+}
+
+/** Refusals of the request line itself: method, a body on a read, a path too long. */
+function refusedRequest(req: IncomingMessage, res: ServerResponse): Reply | undefined {
+  const read = req.method === 'GET' || req.method === 'HEAD';
+  if (!read && !['PUT', 'POST', 'DELETE'].includes(req.method ?? '')) {
+    res.setHeader('allow', allowedMethods);
+    return { status: 405, body: { error: 'method_not_allowed', reason: `${req.method} is not supported` } };
+  }
+  if (read && hasBody(req)) {
+    // The body is never read: the socket closes after the answer instead of draining it.
+    res.setHeader('connection', 'close');
+    return { status: 413, body: { error: 'payload_too_large', reason: 'Reads carry no body' } };
+  }
+  if ((req.url ?? '/').length > pathBytesMax)
+    return { status: 414, body: { error: 'uri_too_long', reason: 'Path too long' } };
+  return undefined;
+}
+
+/**
+ * Who may ask: `/api/health` anybody; `/metrics` anybody on a broker reachable from loopback only
+ * (or with `metricsOpen`), a monitoring user otherwise; every other route a management user.
+ */
+async function admit(req: IncomingMessage, res: ServerResponse, path: string, options: AdminServerOptions) {
+  const anyone = { ok: true, principal: internalPrincipal } as const;
+  if (path === '/api/health' && (req.method === 'GET' || req.method === 'HEAD')) return anyone;
+  if (path === '/metrics' && options.metricsOpen) return anyone;
+  const access = await authenticate(req, options.auth, path === '/metrics' ? monitoringTags : undefined);
+  if (!access.ok && access.status === 401) res.setHeader('www-authenticate', `Basic realm="${realm}"`);
+  return access;
+}
+
+async function answer(req: IncomingMessage, res: ServerResponse, path: string, options: AdminServerOptions) {
+  const access = await admit(req, res, path, options);
+  if (!access.ok) return { status: access.status, body: { error: 'not_authorized', reason: access.reason } };
+  const { principal } = access;
+  if (path === '/api/health') return { status: 200, body: { status: 'ok' } };
+  const core = clientFor(req, options.core, principal);
+  if (path === '/metrics')
+    return { status: 200, text: renderMetrics(core, options.info), contentType: metricsContentType };
+  const read = req.method === 'GET' || req.method === 'HEAD';
+  const listed = read ? listing(path, core, principal, options.info) : undefined;
+  if (listed !== undefined) return listed;
+  const parts = path.split('/').filter((part) => part !== '');
+  if (parts[0] !== 'api') throw new HttpError(404, 'not_found', `No route ${path}`);
+  const body = read ? undefined : await readJson(req);
+  const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+  const managed = await manage(
+    core,
+    method,
+    parts.slice(1).map(decodeURIComponent),
+    body,
+    options.info.version,
+  );
+  if (managed !== undefined) return managed;
+  if (read) throw new HttpError(404, 'not_found', `No route ${path}`);
+  res.setHeader('allow', allowedMethods);
+  return {
+    status: 405,
+    body: { error: 'method_not_allowed', reason: `${req.method} ${path} is not a route` },
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): Promise<void> {
+  const head = req.method === 'HEAD';
+  const refused = refusedRequest(req, res);
+  if (refused !== undefined) {
+    send(res, refused, head);
+    return;
+  }
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  try {
+    send(res, await answer(req, res, path, options), head);
   } catch (err) {
+    // The client went away while its body was being read: nothing failed on this side. (The request
+    // stream itself is destroyed once its body is read in full, so it is the socket that tells.)
+    if (req.socket.destroyed) {
+      options.logger.debug({ err, path }, 'admin request abandoned by its client');
+      return;
+    }
     const reply = failure(err);
     if (reply.status === 500) options.logger.error({ err, path }, 'admin request failed');
+    // A write whose body was not read in full: the socket closes rather than drain the rest.
+    if (reply.status === 413) res.setHeader('connection', 'close');
     send(res, reply, head);
   }
 }
@@ -159,7 +263,9 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
   const { limits } = options;
   const connections = new AdminConnections(limits);
-  const server = createServer(
+  const security = options.security ?? { tls: undefined, handshakeTimeoutMs: 0, logger: options.logger };
+  const server = httpServer(
+    security,
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.headersTimeoutMs,
@@ -170,7 +276,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     (req, res) => {
       connections.busy(req.socket);
       res.once('finish', () => connections.idle(req.socket));
-      handle(req, res, options);
+      handle(req, res, options).catch((err: unknown) => {
+        options.logger.error({ err }, 'admin request failed');
+        if (!res.headersSent) send(res, failure(err), false);
+        else res.destroy();
+      });
     },
   );
   // A socket that sends nothing at all never starts a header timeout: this closes it.

@@ -69,8 +69,8 @@ export function overview(core: CoreClient, info: AdminInfo): JsonObject {
   };
 }
 
-export function vhosts(core: CoreClient): JsonObject[] {
-  return core.vhostNames().map((name) => {
+export function vhosts(core: CoreClient, names: string[]): JsonObject[] {
+  return names.map((name) => {
     const vhost = core.inVhost(name);
     const queues = vhost.listQueues();
     const messages = queues.reduce((sum, q) => sum + q.messageCount, 0);

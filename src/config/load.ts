@@ -12,7 +12,7 @@ import {
   configDefault,
   configFileEnv,
   configFileFlag,
-  portSettings,
+  portsInForce,
   type Setting,
   settingByName,
   settings,
@@ -126,7 +126,7 @@ function readTypedLayer(document: unknown, where: string): Layer {
 function merge(...layers: Layer[]): Config {
   const config = { ...configDefault, loopbackOnlyUsers: [...configDefault.loopbackOnlyUsers] };
   for (const layer of layers) Object.assign(config, layer);
-  checkConfig(config, portSettings);
+  checkConfig(config, portsInForce(config));
   return config;
 }
 

@@ -106,7 +106,7 @@ export function parseSetting(setting: Setting, raw: unknown, origin: ValueOrigin
   throw new ConfigError(`${where} must be ${expectedText(setting.type)}, got ${got}`);
 }
 
-/** Rules that span settings, checked once every source is merged. */
+/** Rules that span settings, checked once every source is merged; `portNames` are the ports in force. */
 export function checkConfig(config: Config, portNames: readonly (keyof Config)[]): void {
   const owners = new Map<number, string>();
   for (const name of portNames) {
@@ -115,5 +115,18 @@ export function checkConfig(config: Config, portNames: readonly (keyof Config)[]
     const other = owners.get(port);
     if (other !== undefined) throw new ConfigError(`${other} and ${name} both use port ${port}`);
     owners.set(port, name);
+  }
+  checkTls(config);
+}
+
+function checkTls(config: Config): void {
+  const cert = config.tlsCertFile !== '';
+  if (cert !== (config.tlsKeyFile !== '')) {
+    throw new ConfigError('tlsCertFile and tlsKeyFile must be given together');
+  }
+  if (config.tlsClientAuth !== 'none' && (!cert || config.tlsCaFile === '')) {
+    throw new ConfigError(
+      `tlsClientAuth ${config.tlsClientAuth} needs tlsCertFile, tlsKeyFile and tlsCaFile (the CA client certificates chain to)`,
+    );
   }
 }

@@ -19,6 +19,12 @@ export type StorageKind = (typeof storageKinds)[number];
 export const mqttAuthentications = ['optional', 'required', 'off'] as const;
 export type MqttAuthentication = (typeof mqttAuthentications)[number];
 
+export const tlsClientAuths = ['none', 'request', 'require'] as const;
+export type TlsClientAuth = (typeof tlsClientAuths)[number];
+
+export const tlsMinVersions = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsMinVersion = (typeof tlsMinVersions)[number];
+
 export const fsyncKinds = ['always', 'interval', 'never'] as const;
 export type FsyncKind = (typeof fsyncKinds)[number];
 
@@ -35,12 +41,23 @@ export const logLevels = [
 export interface Config {
   host: string;
   amqpPort: Port;
+  amqpsPort: Port;
   mqttPort: Port;
+  mqttsPort: Port;
   mqttWsPort: Port;
+  mqttWssPort: Port;
   kafkaPort: Port;
+  kafkaTlsPort: Port;
   grpcPort: Port;
   restPort: Port;
   httpPort: Port;
+  httpsPort: Port;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsCaFile: string;
+  tlsClientAuth: TlsClientAuth;
+  tlsMinVersion: TlsMinVersion;
+  tlsCiphers: string;
   dataDir: string;
   storage: StorageKind;
   fsync: FsyncKind;
@@ -61,6 +78,8 @@ export interface Config {
   defaultUser: string;
   defaultPass: string;
   loopbackOnlyUsers: string[];
+  anonymousUser: string;
+  metricsOpen: boolean;
   passwordHashThreads: number;
   loginQueueMax: number;
   loginPendingPerAddressMax: number;
@@ -101,14 +120,46 @@ export type SettingName = keyof Config;
 /** The settings that name a listener's port, in the order listeners start. */
 export const portSettings = [
   'amqpPort',
+  'amqpsPort',
   'mqttPort',
+  'mqttsPort',
   'mqttWsPort',
+  'mqttWssPort',
   'kafkaPort',
+  'kafkaTlsPort',
   'grpcPort',
   'restPort',
   'httpPort',
+  'httpsPort',
 ] as const satisfies readonly SettingName[];
 export type PortSetting = (typeof portSettings)[number];
+
+/**
+ * Whether each port speaks TLS: `plain` never; `tls` always, and is off until tlsCertFile is set;
+ * `either` speaks TLS once tlsCertFile is set and plaintext until then (the KubeMQ ports, as KubeMQ
+ * itself does). No port ever accepts both.
+ */
+export const portSecurity: Readonly<Record<PortSetting, 'plain' | 'tls' | 'either'>> = {
+  amqpPort: 'plain',
+  amqpsPort: 'tls',
+  mqttPort: 'plain',
+  mqttsPort: 'tls',
+  mqttWsPort: 'plain',
+  mqttWssPort: 'tls',
+  kafkaPort: 'plain',
+  kafkaTlsPort: 'tls',
+  grpcPort: 'either',
+  restPort: 'either',
+  httpPort: 'plain',
+  httpsPort: 'tls',
+};
+
+/** The port settings whose listeners start under `config`: TLS-only ones need a certificate. */
+export function portsInForce(config: Readonly<Config>): PortSetting[] {
+  return portSettings.filter(
+    (key) => config[key] !== 0 && (portSecurity[key] !== 'tls' || config.tlsCertFile !== ''),
+  );
+}
 
 const mebibyte = 1024 * 1024;
 const gibibyte = 1024 * mebibyte;
@@ -116,12 +167,23 @@ const gibibyte = 1024 * mebibyte;
 export const configDefault: Config = {
   host: '127.0.0.1',
   amqpPort: 5672,
+  amqpsPort: 5671,
   mqttPort: 1883,
+  mqttsPort: 8883,
   mqttWsPort: 8083,
+  mqttWssPort: 8084,
   kafkaPort: 9092,
+  kafkaTlsPort: 9093,
   grpcPort: 50000,
   restPort: 9090,
   httpPort: 15672,
+  httpsPort: 15671,
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  tlsCaFile: '',
+  tlsClientAuth: 'none',
+  tlsMinVersion: 'TLSv1.2',
+  tlsCiphers: '',
   dataDir: './switchyard-data',
   storage: 'file',
   fsync: 'always',
@@ -142,6 +204,8 @@ export const configDefault: Config = {
   defaultUser: 'guest',
   defaultPass: 'guest',
   loopbackOnlyUsers: ['guest'],
+  anonymousUser: '',
+  metricsOpen: false,
   passwordHashThreads: 0,
   loginQueueMax: 128,
   loginPendingPerAddressMax: 8,
@@ -189,6 +253,7 @@ interface SettingSpec {
   readonly type: SettingType;
   readonly group:
     | 'Listeners'
+    | 'TLS'
     | 'Storage'
     | 'Limits'
     | 'Alarms'
@@ -228,6 +293,66 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: port,
     group: 'Listeners',
     description: 'HTTP admin API, dashboard and Prometheus metrics port.',
+  },
+  amqpsPort: {
+    type: port,
+    group: 'TLS',
+    description: 'AMQP 0-9-1 over TLS port; on once tlsCertFile is set.',
+  },
+  mqttsPort: { type: port, group: 'TLS', description: 'MQTT over TLS port; on once tlsCertFile is set.' },
+  mqttWssPort: {
+    type: port,
+    group: 'TLS',
+    description: 'MQTT over secure WebSocket (`wss://`, path `/mqtt`) port; on once tlsCertFile is set.',
+  },
+  kafkaTlsPort: {
+    type: port,
+    group: 'TLS',
+    description: 'Kafka protocol over TLS (security.protocol=SSL) port; on once tlsCertFile is set.',
+  },
+  httpsPort: {
+    type: port,
+    group: 'TLS',
+    description: 'HTTPS admin API, dashboard and metrics port; on once tlsCertFile is set.',
+  },
+  tlsCertFile: {
+    type: text(0, 4096),
+    group: 'TLS',
+    description:
+      'PEM certificate chain (leaf first) served by every TLS listener. Setting it turns on the TLS form ' +
+      'of every listener at its port (a TLS port of 0 stays off), and the KubeMQ gRPC and REST ports speak ' +
+      'TLS only. Re-read with the key and CA on SIGHUP: new connections get the new certificate, open ' +
+      'ones keep theirs.',
+  },
+  tlsKeyFile: {
+    type: text(0, 4096),
+    group: 'TLS',
+    description: 'PEM private key of tlsCertFile (unencrypted); needed with it.',
+  },
+  tlsCaFile: {
+    type: text(0, 4096),
+    group: 'TLS',
+    description:
+      'PEM CA certificates a client certificate must chain to; needed when tlsClientAuth is not `none`.',
+  },
+  tlsClientAuth: {
+    type: oneOf(tlsClientAuths),
+    group: 'TLS',
+    description:
+      '`none`: no client certificate is asked for. `request`: one is asked for; a client without one ' +
+      'is let in, one whose certificate does not verify against tlsCaFile is refused. `require`: a ' +
+      'client without a verified certificate is refused.',
+  },
+  tlsMinVersion: {
+    type: oneOf(tlsMinVersions),
+    group: 'TLS',
+    description: 'Oldest TLS version accepted.',
+  },
+  tlsCiphers: {
+    type: text(0, 4096),
+    group: 'TLS',
+    description:
+      "OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites, colon separated); empty keeps Node's defaults.",
   },
   dataDir: {
     type: text(1, 4096),
@@ -320,6 +445,22 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: { kind: 'list', itemsMax: 1000, itemLengthMax: 255 },
     group: 'Users',
     description: 'Users that may log in from loopback addresses only (comma separated in flags and env).',
+  },
+  anonymousUser: {
+    type: text(0, 255),
+    group: 'Users',
+    description:
+      'The user a client without credentials acts as (an MQTT CONNECT without a user name, a KubeMQ call ' +
+      'without a token); it needs permissions like any user. Empty: such clients are accepted from ' +
+      'loopback addresses only, as guest. A name: they are accepted from any address, as that user ' +
+      '(unless it is listed in loopbackOnlyUsers).',
+  },
+  metricsOpen: {
+    type: { kind: 'boolean' },
+    group: 'Users',
+    description:
+      'GET /metrics answers without credentials from any address. Otherwise it is open only when the ' +
+      'broker listens on a loopback address, and needs a monitoring or administrator user when not.',
   },
   passwordHashThreads: {
     type: integer(0, 64),

@@ -4,10 +4,19 @@
  * Errors are `BrokerError`s from src/shared/errors.ts.
  */
 import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
-import type { BindingRow } from './entry/commands.js';
+import type { UserCredential, UserView } from './definitions.js';
+import type { AccessCheck } from './entry/authorize.js';
+import type { AccessView, BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
 import type { VerifyOptions } from './login-cache.js';
+import type {
+  PermissionFilter,
+  PermissionRow,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+} from './permissions.js';
 import type { RequestResult } from './requests.js';
 import type {
   ConsumeOptions,
@@ -24,7 +33,16 @@ import type {
 } from './types.js';
 
 export type { Clock } from '../shared/clock.js';
+export type { UserCredential, UserView } from './definitions.js';
+export type { AccessView } from './entry/commands.js';
 export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
+export type {
+  PermissionFilter,
+  PermissionRow,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+} from './permissions.js';
 
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -55,6 +73,8 @@ export interface CoreOptions {
   restartWindowMs?: number;
   /** Vhosts created when absent; default ['/']. */
   vhosts?: string[];
+  /** Decisions made after the permissions allowed a command (./entry/authorize.ts `AccessCheck`). */
+  accessChecks?: readonly AccessCheck[];
 }
 
 export interface PublishInput {
@@ -387,8 +407,11 @@ export interface CoreClient {
   inVhost(vhost: string): CoreClient;
 
   declareExchange(name: string, options: ExchangeOptions): void;
-  /** Passive declare: throws notFound when absent. */
-  checkExchange(name: string): void;
+  /**
+   * Passive declare: throws notFound when absent. `publishing`: the check of a publish about to come,
+   * which needs write permission on the exchange rather than any permission.
+   */
+  checkExchange(name: string, options?: { publishing?: boolean }): void;
   deleteExchange(name: string, options?: { ifUnused?: boolean }): void;
   bindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
   unbindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
@@ -533,6 +556,11 @@ export interface CoreClient {
   /** A queue's message counters (published, delivered, redelivered, acked); undefined before any. */
   queueCounts(name: string): MessageCounts | undefined;
   listBindings(): BindingRow[];
+  /**
+   * Throws accessRefused unless the caller may receive what `exchange` routes with `pattern`; for a
+   * front end that serves a subscription from a queue of its own.
+   */
+  checkSubscription(exchange: string, pattern: string): void;
 
   /** Opens (or takes over) a session; `clean` destroys an existing one of that id first. */
   openSession(
@@ -543,14 +571,37 @@ export interface CoreClient {
   listSessions(): SessionSummary[];
 
   vhostNames(): string[];
+  /** A vhost created by a user gives that user full permissions on it (RabbitMQ's rule). */
   addVhost(name: string): Promise<void>;
   deleteVhost(name: string): Promise<void>;
+  /**
+   * The caller starts working in its vhost: notFound when it does not exist, accessRefused (RabbitMQ's
+   * "access to vhost '/' refused for user 'u'") when the user has no permissions there.
+   */
+  checkVhostAccess(): void;
+  /** The caller's user, its tags and the vhosts it has permissions in. */
+  describeAccess(): AccessView;
   stats(): CoreStats;
   userNames(): string[];
   userTags(name: string): string[] | undefined;
-  putUser(name: string, password: string, tags?: string[]): Promise<void>;
+  listUsers(): UserView[];
+  getUser(name: string): UserView | undefined;
+  /** A string is a password; otherwise a hash (`UserView.passwordHash`) or no password at all. */
+  putUser(name: string, credential: string | UserCredential, tags?: readonly string[]): Promise<void>;
   deleteUser(name: string): Promise<void>;
-  /** Checks a user's password against its salted scrypt hash; false for unknown users. */
+  listPermissions(filter?: PermissionFilter): PermissionRow[];
+  /** Patterns are checked: too long or not a regular expression → invalidArgument. */
+  setPermission(vhost: string, user: string, permission: StoredPermission): Promise<void>;
+  clearPermission(vhost: string, user: string): Promise<void>;
+  listTopicPermissions(filter?: PermissionFilter): TopicPermissionRow[];
+  setTopicPermission(
+    vhost: string,
+    user: string,
+    exchange: string,
+    permission: StoredTopicPermission,
+  ): Promise<void>;
+  /** Without `exchange`, the user's topic permissions on every exchange of the vhost. */
+  clearTopicPermission(vhost: string, user: string, exchange?: string): Promise<void>;
   /**
    * Checks a user's password; false for unknown users. A credential verified a moment ago is not hashed
    * again; `options` lets the caller run the hash elsewhere (the server's hashing threads) and give up

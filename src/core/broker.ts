@@ -14,7 +14,7 @@ import type { Storage } from '../storage/types.js';
 import { AlarmHub } from './alarms.js';
 import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
 import { Definitions, type Users } from './definitions.js';
-import { type Authorizer, allowAll } from './entry/authorize.js';
+import { type AccessCheck, type Authorizer, PermissionAuthorizer } from './entry/authorize.js';
 import { Client } from './entry/client.js';
 import type { Command, CommandKind, CommandResult } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
@@ -69,7 +69,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly #definitions: Definitions;
   /** The broker's one budget for bodies kept in memory by durable queues. */
   readonly bodies: BodyCache;
-  readonly #authorizer: Authorizer = allowAll;
+  readonly #authorizer: Authorizer;
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
   readonly #vhosts = new Map<string, VhostEntry>();
@@ -87,6 +87,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     this.bodies = new BodyCache(this.limits.bodyCacheBytesMax);
     this.supervisor = supervisor;
     this.#definitions = definitions;
+    this.#authorizer = this.#permissionAuthorizer(options.accessChecks ?? []);
     this.#factories = {
       createQueue: factories.createQueue ?? createQueue,
       createStreamRegistry: factories.createStreamRegistry ?? createStreamRegistry,
@@ -112,11 +113,13 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     const broker = new BrokerCore(options, supervisor, definitions, factories);
     let found: FoundObjects | undefined;
     try {
+      const fresh = !definitions.usersSeeded;
       await definitions.users.ensureDefault();
       found = await FoundObjects.discover(options.storage);
       const names = new Set([...definitions.vhostNames(), ...(options.vhosts ?? ['/'])]);
       for (const name of names) await broker.#openVhost(name, found);
       await found.discardRest();
+      await definitions.permissions.seed(fresh);
     } catch (err) {
       await found?.closeRest();
       await broker.close();
@@ -247,6 +250,23 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     for (const entry of this.#vhosts.values()) await closeEntry(entry);
     this.#vhosts.clear();
     await this.#definitions.close();
+  }
+
+  /** Decides on the definitions' users and permissions and on what the open vhosts hold. */
+  #permissionAuthorizer(extra: readonly AccessCheck[]): Authorizer {
+    const definitions = this.#definitions;
+    const vhosts = this.#vhosts;
+    const source = {
+      get accessGeneration() {
+        return definitions.accessGeneration;
+      },
+      userTags: (user: string) => definitions.users.tags(user),
+      permission: (vhost: string, user: string) => definitions.permissions.of(vhost, user),
+      topicPermissions: (vhost: string, user: string) => definitions.permissions.topicsOf(vhost, user),
+      exchangeType: (vhost: string, name: string) => vhosts.get(vhost)?.vhost.exchangeType(name),
+      queueExists: (vhost: string, name: string) => vhosts.get(vhost)?.vhost.peekQueue(name) !== undefined,
+    };
+    return new PermissionAuthorizer(source, extra);
   }
 
   /** Opens a vhost's objects (those `found` at start, new ones otherwise) and the vhost over them. */

@@ -1,8 +1,8 @@
 /**
- * Definitions and users: the broker's one definitions log (`defs`, entries in ./state/defs-entries.ts).
- * Vhosts restore their exchanges, queues and bindings from it, and the stream registries their
- * streams. Writes made by synchronous callers (a declare) are issued at once and not awaited; a write
- * that fails fails the log's executor, and `flush` reports it.
+ * Definitions, users and permissions: the broker's one definitions log (`defs`, entries in
+ * ./state/defs-entries.ts). Vhosts restore their exchanges, queues and bindings from it, and the
+ * stream registries their streams. Writes made by synchronous callers (a declare) are issued at once
+ * and not awaited; a write that fails fails the log's executor, and `flush` reports it.
  */
 import { Buffer } from 'node:buffer';
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
@@ -19,7 +19,9 @@ import {
   type VerifiedCacheLimits,
   type VerifyOptions,
 } from './login-cache.js';
+import { type DefinitionsLog, Permissions } from './permissions.js';
 import {
+  changesAccess,
   type DefinitionsEntry,
   type DefinitionsState,
   definitionsMachine,
@@ -47,15 +49,56 @@ export interface StreamDefinitions {
   deleteStream(vhost: string, name: string): Promise<void>;
 }
 
+/**
+ * The log as users and permissions write it: every entry that changes who may do what moves
+ * `generation` on, so permissions compiled before it are compiled again (./entry/authorize.ts).
+ */
+class AccessLog implements DefinitionsLog {
+  readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
+  #generation = 0;
+
+  constructor(log: StateLog<DefinitionsState, DefinitionsEntry>) {
+    this.#log = log;
+  }
+
+  get state(): DefinitionsState {
+    return this.#log.state;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The entry applies at once (the next read sees it); the promise is its durability. */
+  commit(entry: DefinitionsEntry): Promise<void> {
+    const durable = this.#log.commit(entry);
+    if (changesAccess(entry)) this.#generation++;
+    return durable;
+  }
+
+  settled(): Promise<void> {
+    return this.#log.settled();
+  }
+}
+
 export class Definitions implements StreamDefinitions {
   readonly users: Users;
+  readonly permissions: Permissions;
   readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
+  readonly #access: AccessLog;
   /** The first write a synchronous caller could not hear about. */
   #failure: unknown;
 
   private constructor(log: StateLog<DefinitionsState, DefinitionsEntry>, users: UsersOptions) {
     this.#log = log;
-    this.users = new Users(log, users);
+    this.#access = new AccessLog(log);
+    this.users = new Users(this.#access, users);
+    this.permissions = new Permissions(this.#access);
+  }
+
+  /** Moves on with every change of users or permissions (a vhost's deletion included). */
+  get accessGeneration(): number {
+    return this.#access.generation;
   }
 
   static async open(
@@ -87,7 +130,7 @@ export class Definitions implements StreamDefinitions {
   }
 
   deleteVhost(vhost: string): Promise<void> {
-    return this.#log.commit({ type: 'vhost.delete', vhost });
+    return this.#access.commit({ type: 'vhost.delete', vhost });
   }
 
   load(vhost: string): VhostDefinitions {
@@ -129,6 +172,11 @@ export class Definitions implements StreamDefinitions {
 
   deleteStream(vhost: string, name: string): Promise<void> {
     return this.#log.commit({ type: 'stream.delete', vhost, name });
+  }
+
+  /** Whether users were seeded on an earlier start (false: this data folder is new). */
+  get usersSeeded(): boolean {
+    return this.#log.state.usersSeeded;
   }
 
   /** Whether the server applied its configured default user on an earlier start. */
@@ -193,12 +241,51 @@ export interface UsersOptions {
   readonly verified?: VerifiedCacheLimits;
 }
 
+/** A user as the management API shows it: tags and the stored password hash (`passwordHash`). */
+export interface UserView {
+  readonly name: string;
+  readonly tags: readonly string[];
+  /** `$scrypt$N=<cost>,r=8,p=1$<salt>$<hash>` (base64), or '' for a user without a password. */
+  readonly passwordHash: string;
+}
+
+/** The credential a user is put with: a password to hash, a hash made elsewhere, or none at all. */
+export type UserCredential =
+  | { readonly password: string }
+  | { readonly passwordHash: string }
+  | { readonly none: true };
+
+const hashNamePrefix = '$scrypt$N=';
+/** A stored hash may not ask for more work than this per login: 2^17 × 128 × 8 bytes = 128 MiB. */
+const scryptCostMax = 2 ** 17;
+const scryptCostMin = 2 ** 10;
+const hashPattern = /^\$scrypt\$N=(\d{1,7}),r=8,p=1\$([A-Za-z0-9+/]{11,88}={0,2})\$([A-Za-z0-9+/]{43}=)$/;
+
+function encodeHash(user: StoredUser): string {
+  return user.hash === '' ? '' : `${hashNamePrefix}${user.cost},r=8,p=1$${user.salt}$${user.hash}`;
+}
+
+/** A hash string as `encodeHash` writes it; refused unless its cost is a power of two within bounds. */
+function decodeHash(text: string): Pick<StoredUser, 'salt' | 'hash' | 'cost'> {
+  if (text === '') return { salt: '', hash: '', cost: scryptCost };
+  const match = hashPattern.exec(text);
+  const cost = Number(match?.[1]);
+  const powerOfTwo = Number.isInteger(Math.log2(cost));
+  if (match === null || !powerOfTwo || cost < scryptCostMin || cost > scryptCostMax) {
+    throw brokerError(
+      ErrorCode.invalidArgument,
+      `A password hash is '$scrypt$N=<2^10..2^17>,r=8,p=1$<salt>$<hash>' in base64, or '' for none`,
+    );
+  }
+  return { cost, salt: match[2]!, hash: match[3]! };
+}
+
 export class Users {
-  readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
+  readonly #log: DefinitionsLog;
   readonly #verified: VerifiedCache;
   readonly #flights = new SharedFlights<boolean>();
 
-  constructor(log: StateLog<DefinitionsState, DefinitionsEntry>, options: UsersOptions = {}) {
+  constructor(log: DefinitionsLog, options: UsersOptions = {}) {
     this.#log = log;
     this.#verified = new VerifiedCache(options.verified ?? verifiedCacheDefault);
   }
@@ -212,7 +299,19 @@ export class Users {
     return tags === undefined ? undefined : [...tags];
   }
 
-  async put(name: string, password: string, tags: string[] = []): Promise<void> {
+  get(name: string): UserView | undefined {
+    const user = this.#log.state.users.get(name);
+    return user === undefined ? undefined : { name, tags: [...user.tags], passwordHash: encodeHash(user) };
+  }
+
+  /** Creates or replaces a user; `none` leaves it without a password (RabbitMQ's passwordless user). */
+  async putUser(name: string, credential: UserCredential, tags: readonly string[]): Promise<void> {
+    if ('password' in credential) return this.put(name, credential.password, tags);
+    const stored = 'passwordHash' in credential ? decodeHash(credential.passwordHash) : decodeHash('');
+    await this.#log.commit({ type: 'user.put', name, user: { ...stored, tags: [...tags] } });
+  }
+
+  async put(name: string, password: string, tags: readonly string[] = []): Promise<void> {
     // `verify` refuses longer passwords (bounded scrypt work per login), so such a user could never log in.
     if (Buffer.byteLength(password) > passwordBytesMax) {
       throw brokerError(
@@ -226,7 +325,7 @@ export class Users {
       salt: salt.toString('base64'),
       hash: Buffer.from(hash).toString('base64'),
       cost: scryptCost,
-      tags,
+      tags: [...tags],
     };
     await this.#log.commit({ type: 'user.put', name, user });
   }
@@ -244,7 +343,8 @@ export class Users {
     if (Buffer.byteLength(password) > passwordBytesMax) return Promise.resolve(false);
     const key = this.#verified.keyOf(name, password);
     const user = this.#log.state.users.get(name);
-    if (user !== undefined && this.#verified.has(key, user.hash)) return Promise.resolve(true);
+    if (user !== undefined && user.hash !== '' && this.#verified.has(key, user.hash))
+      return Promise.resolve(true);
     const derive = options.derive ?? deriveOnLibuv;
     return this.#flights.join(key, options.signal, (signal) =>
       this.#check(name, password, key, derive, signal),
@@ -264,7 +364,8 @@ export class Users {
     // Changed or deleted while hashing: the answer is about a password that no longer applies.
     if (user === undefined || this.#log.state.users.get(name)?.hash !== user.hash) return false;
     const expected = Buffer.from(user.hash, 'base64');
-    const ok = actual.byteLength === expected.length && timingSafeEqual(actual, expected);
+    const ok =
+      expected.length > 0 && actual.byteLength === expected.length && timingSafeEqual(actual, expected);
     if (ok) this.#verified.add(key, user.hash);
     return ok;
   }

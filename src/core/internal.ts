@@ -29,6 +29,7 @@ import type {
   Consumer,
   Delivery,
   ExchangeOptions,
+  ExchangeType,
   Headers,
   Message,
   PublishOptions,
@@ -119,8 +120,11 @@ export interface StreamRegistry {
   get(name: string): StreamInfo | undefined;
   list(): StreamInfo[];
   partition(stream: string, index: number): Partition;
-  /** A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit. */
-  asQueue(name: string, options: QueueOptions): QueueEngine;
+  /**
+   * A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit.
+   * Delivery ids come from `nextId` (the vhost's counter); those up to `idBase` predate the queue.
+   */
+  asQueue(name: string, options: QueueOptions, ids?: { nextId: () => number; idBase: number }): QueueEngine;
   close(): Promise<void>;
 }
 
@@ -147,12 +151,15 @@ export interface VirtualHost {
   declareExchange(name: string, options: ExchangeOptions): void;
   /** Passive declare: throws notFound when absent. */
   checkExchange(name: string): void;
+  /** The exchange's type; undefined when there is no such exchange. */
+  exchangeType(name: string): ExchangeType | undefined;
   deleteExchange(name: string, options?: { ifUnused?: boolean }): void;
   bindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
   unbindExchange(destination: string, source: string, routingKey: string, args?: Headers): void;
 
   /** '' gets a server name `amq.gen-…`. Redeclare with other options → preconditionFailed. */
-  declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo;
+  /** `serverNamed`: `name` is one the caller generated for a declare without a name (`amq.gen-…`). */
+  declareQueue(name: string, options: QueueOptions, connectionId?: string, serverNamed?: boolean): QueueInfo;
   checkQueue(name: string, connectionId?: string): QueueInfo;
   /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
   peekQueue?(name: string): QueueInfo | undefined;

@@ -6,17 +6,24 @@ import type { Config, PortSetting } from '../config/schema.js';
 import type { CoreBroker } from '../core/api.js';
 import type { Logger } from '../shared/logger.js';
 import type { IngressBudget } from './ingress.js';
+import type { ListenerTls } from './tls.js';
 
 export interface BoundListener {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  readonly tls: boolean;
 }
 
 export interface ListenerContext {
   readonly host: string;
   /** The port to bind; 0 means any free port (the config said `auto`). Never "off": those are not started. */
   readonly port: number;
+  /**
+   * Set when this listener speaks TLS (`portSecurity` in config/schema.ts): the certificate to serve, following
+   * reloads. Undefined on a plain listener, which never speaks TLS.
+   */
+  readonly tls: ListenerTls | undefined;
   readonly core: CoreBroker;
   readonly config: Readonly<Config>;
   /** A child logger tagged with the listener's name. */
@@ -51,21 +58,28 @@ export interface ListenerDefinition {
 /** The name each port setting goes by in logs and on the ready line, built or not. */
 export const listenerNames: Readonly<Record<PortSetting, string>> = {
   amqpPort: 'amqp',
+  amqpsPort: 'amqps',
   mqttPort: 'mqtt',
+  mqttsPort: 'mqtts',
   mqttWsPort: 'mqtt-ws',
+  mqttWssPort: 'mqtt-wss',
   kafkaPort: 'kafka',
+  kafkaTlsPort: 'kafka-tls',
   grpcPort: 'grpc',
   restPort: 'rest',
   httpPort: 'http',
+  httpsPort: 'https',
 };
 
 /**
- * `busy`: not checked, try again later (too many logins waiting, or too many recent failures from
- * this address); protocols answer it with their login refusal, MQTT with Server busy.
+ * A login: the user and its tags, or why not. `busy`: not checked, try again later (too many logins
+ * waiting, or too many recent failures from this address); protocols answer it with their login
+ * refusal, MQTT with Server busy. `anonymous`: a client without credentials that may not come in
+ * (from another address, and no anonymous user is configured; or that user does not exist).
  */
 export type LoginResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' | 'busy' };
+  | { readonly ok: true; readonly user: string; readonly tags: readonly string[] }
+  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' | 'busy' | 'anonymous' };
 
 export interface Authenticator {
   /**
@@ -78,6 +92,12 @@ export interface Authenticator {
     remoteAddress: string | undefined,
     signal?: AbortSignal,
   ): Promise<LoginResult>;
+  /**
+   * A client that presents no credentials (MQTT CONNECT without a user name, a KubeMQ call without a
+   * token): it acts as the configured `anonymousUser`, or — none configured — as `guest`, and then
+   * only from a loopback address. The user still needs permissions in the vhost.
+   */
+  anonymous(remoteAddress: string | undefined): LoginResult;
   /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
   stats?(): { readonly hashes: number; readonly queued: number };
 }

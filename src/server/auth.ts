@@ -39,7 +39,11 @@ export type LoginSettings = Pick<
 >;
 
 export type AuthenticatorConfig = Pick<Config, 'defaultUser' | 'defaultPass' | 'loopbackOnlyUsers'> &
-  Partial<LoginSettings>;
+  Partial<LoginSettings> &
+  Partial<Pick<Config, 'anonymousUser'>>;
+
+/** Who a client without credentials is when no `anonymousUser` is configured (loopback peers only). */
+export const loopbackAnonymousUser = 'guest';
 
 export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
@@ -56,6 +60,8 @@ function sameSecret(a: string, b: string): boolean {
 
 const refusedCredentials: LoginResult = { ok: false, reason: 'credentials' };
 const refusedBusy: LoginResult = { ok: false, reason: 'busy' };
+const refusedAnonymous: LoginResult = { ok: false, reason: 'anonymous' };
+const refusedLoopbackOnly: LoginResult = { ok: false, reason: 'loopback_only' };
 
 export interface LoginStats {
   /** Hashing threads started (they start as needed), hashes computed since start. */
@@ -94,7 +100,14 @@ export function createAuthenticator(config: AuthenticatorConfig, core?: CoreBrok
     client === undefined
       ? async (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
       : (user, password, options) => client.verifyUser(user, password, options);
+  const tagsOf = (user: string): readonly string[] | undefined =>
+    client === undefined
+      ? user === config.defaultUser
+        ? ['administrator']
+        : undefined
+      : client.getUser(user)?.tags;
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
+  const anonymousUser = config.anonymousUser ?? '';
 
   /** Runs after a cache miss only, so cached credentials are never throttled nor queued. */
   const derive = (address: string | undefined) => async (job: PasswordHashJob, signal: AbortSignal) => {
@@ -122,7 +135,14 @@ export function createAuthenticator(config: AuthenticatorConfig, core?: CoreBrok
         throttle.failed(remoteAddress);
         return refusedCredentials;
       }
-      return { ok: true };
+      return { ok: true, user, tags: tagsOf(user) ?? [] };
+    },
+    anonymous(remoteAddress) {
+      const user = anonymousUser === '' ? loopbackAnonymousUser : anonymousUser;
+      if (anonymousUser === '' && !isLoopback(remoteAddress)) return refusedAnonymous;
+      if (loopbackOnly.has(user) && !isLoopback(remoteAddress)) return refusedLoopbackOnly;
+      const tags = tagsOf(user);
+      return tags === undefined ? refusedAnonymous : { ok: true, user, tags };
     },
     stats() {
       const { threads, hashes, running, queued } = pool.stats();

@@ -4,7 +4,7 @@
  */
 import { resolveConfig } from '../config/load.js';
 import { packageInfo } from '../config/package.js';
-import { type Config, type PortSetting, portSettings } from '../config/schema.js';
+import { type Config, type PortSetting, portSecurity, portsInForce } from '../config/schema.js';
 import type { CoreBroker, CoreClient, CoreLimits } from '../core/api.js';
 import { BrokerCore } from '../core/broker.js';
 import { internalContext } from '../core/entry/context.js';
@@ -16,14 +16,19 @@ import type {
   RunningListener,
 } from '../protocols/listener.js';
 import { listenerNames } from '../protocols/listener.js';
+import type { ReloadableTls } from '../protocols/tls.js';
+import type { Transport } from '../protocols/transport.js';
+import type { Clock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { FileIo } from '../storage/file/io.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator, type LoginGate, type LoginStats } from './auth.js';
+import { InProcessConnections, type InProcessProtocol } from './in-process.js';
 import { builtListeners } from './listeners.js';
 import { openStorage } from './storage.js';
-import { applyDefaultUser } from './users.js';
+import { loadTls, readTlsMaterial } from './tls.js';
+import { applyDefaultUser, warnDefaultPassword } from './users.js';
 
 export type BrokerOptions = Partial<Config> & {
   /** Replaces the registry of built listeners (tests, embedders that bring their own). */
@@ -32,6 +37,11 @@ export type BrokerOptions = Partial<Config> & {
   logger?: Logger;
   /** Replaces file storage's write calls (tests inject disk failures with it). */
   storageIo?: FileIo;
+  /**
+   * Time for core and every protocol timer (heartbeats, keep-alives, handshake and idle timeouts);
+   * tests pass a ManualClock. The system clock by default.
+   */
+  clock?: Clock;
 };
 
 export type BrokerPorts = Readonly<Partial<Record<PortSetting, number>>>;
@@ -40,6 +50,7 @@ interface Started {
   readonly name: string;
   readonly configKey: PortSetting;
   readonly running: RunningListener;
+  readonly tls: boolean;
 }
 
 interface Parts {
@@ -49,6 +60,8 @@ interface Parts {
   readonly core: CoreBroker;
   readonly auth: LoginGate;
   readonly ingress: IngressBudget;
+  /** Undefined without a certificate: then only plain listeners start. */
+  readonly tls: ReloadableTls | undefined;
   readonly started: Started[];
   readonly monitor: AlarmMonitor;
 }
@@ -80,6 +93,7 @@ function listenerContext(
   return {
     host: config.host,
     port: port === 'auto' ? 0 : port,
+    tls: portSecurity[key] === 'plain' ? undefined : parts.tls,
     core,
     config,
     logger,
@@ -88,24 +102,25 @@ function listenerContext(
     version: packageInfo().version,
     startedAtMs,
     boundListeners: (): BoundListener[] =>
-      parts.started.map((s) => ({ name: s.name, host: config.host, port: s.running.port })),
+      parts.started.map((s) => ({ name: s.name, host: config.host, port: s.running.port, tls: s.tls })),
   };
 }
 
 async function startListeners(parts: Parts, definitions: readonly ListenerDefinition[]): Promise<void> {
   const startedAtMs = Date.now();
-  for (const key of portSettings) {
+  for (const key of portsInForce(parts.config)) {
     const name = listenerNames[key];
-    if (parts.config[key] === 0) continue;
     const definition = definitions.find((d) => d.configKey === key);
     if (definition === undefined) {
       parts.logger.info({ listener: name }, `${name} listener not built yet; skipped`);
       continue;
     }
     const logger = parts.logger.child({ listener: definition.name });
-    const running = await definition.start(listenerContext(parts, key, logger, startedAtMs));
-    parts.started.push({ name: definition.name, configKey: key, running });
-    logger.info({ host: parts.config.host, port: running.port }, `${definition.name} listening`);
+    const context = listenerContext(parts, key, logger, startedAtMs);
+    const running = await definition.start(context);
+    const tls = context.tls !== undefined;
+    parts.started.push({ name: definition.name, configKey: key, running, tls });
+    logger.info({ host: parts.config.host, port: running.port, tls }, `${definition.name} listening`);
   }
 }
 
@@ -146,6 +161,7 @@ export class Broker {
   readonly logger: Logger;
   private readonly parts: Parts;
   private stopping: Promise<void> | undefined;
+  private inProcess: InProcessConnections | undefined;
   private embedded = 0;
 
   private constructor(parts: Parts) {
@@ -157,18 +173,26 @@ export class Broker {
 
   /** Starts storage, core and every configured listener; on any failure closes what it opened and throws. */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
-    const { listeners = builtListeners, logger: givenLogger, storageIo, ...settings } = options;
+    const { listeners = builtListeners, logger: givenLogger, storageIo, clock, ...settings } = options;
     const config = resolveConfig(settings);
     const logger = givenLogger ?? createLogger({ level: config.logLevel });
     const where = config.storage === 'file' ? { dataDir: config.dataDir, fsync: config.fsync } : {};
     logger.info({ version: packageInfo().version, storage: config.storage, ...where }, 'starting');
     const opened: Opened = { logger, started: [] };
     try {
+      // Before anything is opened: a certificate that cannot be served stops the start at once.
+      const tls = loadTls(config);
       const storage = await openStorage(config, storageIo);
       opened.storage = storage;
-      const core = await BrokerCore.open({ storage, limits: coreLimits(config), logger });
+      const core = await BrokerCore.open({
+        storage,
+        limits: coreLimits(config),
+        logger,
+        ...(clock === undefined ? {} : { clock }),
+      });
       opened.core = core;
       await applyDefaultUser(core, config);
+      await warnDefaultPassword(core, config, logger);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));
       opened.monitor = monitor;
       const auth = createAuthenticator(config, core);
@@ -177,7 +201,17 @@ export class Broker {
         bytesMax: config.ingressBytesMax,
         unauthenticatedBytesMax: config.ingressUnauthenticatedBytesMax,
       });
-      const parts: Parts = { config, logger, storage, core, auth, ingress, started: opened.started, monitor };
+      const parts: Parts = {
+        config,
+        logger,
+        storage,
+        core,
+        auth,
+        ingress,
+        tls,
+        started: opened.started,
+        monitor,
+      };
       await startListeners(parts, listeners);
       return new Broker(parts);
     } catch (err) {
@@ -195,6 +229,18 @@ export class Broker {
     return this.core.connect(internalContext(vhost, `embed-${++this.embedded}`));
   }
 
+  /**
+   * A connection of `protocol` over `transport` without a socket or a listener: the session is the
+   * one a listener would make (the same settings, login and limits), its peer whatever is at the
+   * transport's other end (testing/transport-pair.ts in tests). Closed with the broker.
+   */
+  accept(protocol: InProcessProtocol, transport: Transport): void {
+    this.inProcess ??= new InProcessConnections((key) =>
+      listenerContext(this.parts, key, this.logger.child({ listener: `${protocol}-in-process` }), Date.now()),
+    );
+    this.inProcess.accept(protocol, transport);
+  }
+
   /** The login gate: hashing threads started, hashes run, logins hashing and queued, throttled addresses. */
   loginStats(): LoginStats {
     return this.parts.auth.stats();
@@ -203,6 +249,20 @@ export class Broker {
   /** The ingress budget: bytes held by connections, connections paused, evictions. */
   ingressStats(): IngressStats {
     return this.parts.ingress.stats();
+  }
+
+  /**
+   * Reads the certificate, key and CA files again and serves them to new connections on every TLS
+   * listener; open connections keep theirs. Rejects, serving the old ones still, when a file cannot
+   * be read or the key does not match. Resolves at once on a broker without TLS.
+   */
+  async reloadTls(): Promise<void> {
+    const { tls, config } = this.parts;
+    if (tls === undefined) return;
+    const material = readTlsMaterial(config);
+    if (material === undefined) return;
+    tls.replace(material);
+    this.logger.info({ certificate: config.tlsCertFile }, 'tls certificate reloaded');
   }
 
   /** Actual bound ports of the running listeners, keyed by their port setting (`httpPort`). */
@@ -218,7 +278,9 @@ export class Broker {
 
   /** Stop accepting, close listeners, close core (flushes), close storage. Safe to call twice. */
   stop(): Promise<void> {
-    this.stopping ??= closeParts(this.parts).then(() => this.logger.info('stopped'));
+    this.stopping ??= (this.inProcess?.close() ?? Promise.resolve())
+      .then(() => closeParts(this.parts))
+      .then(() => this.logger.info('stopped'));
     return this.stopping;
   }
 }

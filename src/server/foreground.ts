@@ -1,12 +1,12 @@
 /**
  * `switchyard start`: run the broker in the foreground until SIGTERM or SIGINT. The ready line is the
  * only thing written to stdout; logs go to stderr. A second signal, or a shutdown that outlasts
- * `shutdownTimeoutMs`, exits at once.
+ * `shutdownTimeoutMs`, exits at once. SIGHUP re-reads the TLS certificate, key and CA files.
  */
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/parse.js';
 import { installEscapeGuard } from '../shared/escapes.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { Broker } from './broker.js';
 
 export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
@@ -29,6 +29,13 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** A reload that fails (a file gone, a key that does not match) keeps serving what was loaded before. */
+function reloadTls(broker: Broker, logger: Logger): void {
+  broker
+    .reloadTls()
+    .catch((err: unknown) => logger.error({ err }, 'tls reload failed; the old certificate stays'));
+}
+
 /** Resolves with the exit code; the caller exits with it. */
 export async function runForeground(input: ForegroundInput): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
@@ -42,7 +49,12 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
   installEscapeGuard(logger);
   const signalled = waitForSignal();
-  let broker: Broker;
+  let broker: Broker | undefined;
+  // From the first moment to the last: SIGHUP's default would end the process, during start and stop too.
+  const reload = () => {
+    if (broker !== undefined) reloadTls(broker, logger);
+  };
+  process.on('SIGHUP', reload);
   try {
     broker = await Broker.start({ ...config, logger });
   } catch (err) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { allPortsOff } from '../../testing/server-helpers.js';
+import { adminFetch, allPortsOff } from '../../testing/server-helpers.js';
 
 interface Row {
   [key: string]: unknown;
@@ -29,7 +29,7 @@ let broker: Broker;
 let base: string;
 
 async function getJson<T>(path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path);
+  const res = await adminFetch(base + path);
   assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
   return { status: res.status, body: (await res.json()) as T };
 }
@@ -99,9 +99,9 @@ describe('HTTP admin API listings', () => {
   test('unknown vhosts and paths answer 404, other methods 405', async () => {
     assert.equal((await getJson('/api/queues/nope')).status, 404);
     assert.equal((await getJson('/api/nothing')).status, 404);
-    const res = await fetch(`${base}/api/queues`, { method: 'POST', body: '{}' });
+    const res = await adminFetch(`${base}/api/queues`, { method: 'PATCH', body: '{}' });
     assert.equal(res.status, 405);
-    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+    assert.equal(res.headers.get('allow'), 'GET, HEAD, PUT, POST, DELETE');
   });
 
   test('GET /metrics is Prometheus text with totals and per-queue series', async () => {

@@ -20,7 +20,7 @@ import {
 } from '../../src/server/alarms.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { WriteMeter } from '../../src/storage/write-meter.js';
-import { allPortsOff } from '../../testing/server-helpers.js';
+import { adminFetch, allPortsOff } from '../../testing/server-helpers.js';
 
 interface Line {
   level: number;
@@ -174,7 +174,7 @@ describe('alarms of a started broker', () => {
     });
     try {
       assert.deepEqual(broker.core.alarms.active(), ['disk']);
-      const overview = await fetch(`http://127.0.0.1:${broker.ports.httpPort}/api/overview`);
+      const overview = await adminFetch(`http://127.0.0.1:${broker.ports.httpPort}/api/overview`);
       assert.deepEqual(((await overview.json()) as { alarms: string[] }).alarms, ['disk']);
       const line = lines.find((l) => l.alarm === 'disk');
       assert.equal(line?.level, warn);

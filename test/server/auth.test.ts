@@ -16,7 +16,11 @@ test('guest/guest logs in from loopback only, as RabbitMQ does', async () => {
     defaultPass: 'guest',
     loopbackOnlyUsers: ['guest'],
   });
-  assert.deepEqual(await auth.login('guest', 'guest', '127.0.0.1'), { ok: true });
+  assert.deepEqual(await auth.login('guest', 'guest', '127.0.0.1'), {
+    ok: true,
+    user: 'guest',
+    tags: ['administrator'],
+  });
   assert.deepEqual(await auth.login('guest', 'guest', '10.1.2.3'), { ok: false, reason: 'loopback_only' });
   assert.deepEqual(await auth.login('guest', 'wrong', '127.0.0.1'), { ok: false, reason: 'credentials' });
   assert.deepEqual(await auth.login('other', 'guest', '127.0.0.1'), { ok: false, reason: 'credentials' });
@@ -28,5 +32,9 @@ test('a default user left out of loopbackOnlyUsers may log in from anywhere', as
     defaultPass: 's3cret',
     loopbackOnlyUsers: ['guest'],
   });
-  assert.deepEqual(await auth.login('app', 's3cret', '10.1.2.3'), { ok: true });
+  assert.deepEqual(await auth.login('app', 's3cret', '10.1.2.3'), {
+    ok: true,
+    user: 'app',
+    tags: ['administrator'],
+  });
 });

@@ -177,9 +177,17 @@ describe('login gate', () => {
       { ...users, loginFailuresBeforeDelay: 1, loginFailureDelayMs: 5, loginFailureDelayMsMax: 10 },
       core,
     );
-    assert.deepEqual(await gate.login('guest', 'guest', '127.0.0.1'), { ok: true });
+    assert.deepEqual(await gate.login('guest', 'guest', '127.0.0.1'), {
+      ok: true,
+      user: 'guest',
+      tags: ['administrator'],
+    });
     assert.equal(gate.stats().hashes, 1);
-    assert.deepEqual(await gate.login('guest', 'guest', '127.0.0.1'), { ok: true }, 'cached');
+    assert.deepEqual(
+      await gate.login('guest', 'guest', '127.0.0.1'),
+      { ok: true, user: 'guest', tags: ['administrator'] },
+      'cached',
+    );
     assert.equal(gate.stats().hashes, 1);
     for (const guess of ['wrong-1', 'wrong-2']) await gate.login('guest', guess, '127.0.0.2');
     const guesses = await Promise.all(
@@ -189,7 +197,11 @@ describe('login gate', () => {
     assert.ok(reasons.has('busy'), 'some guesses were turned away unhashed');
     assert.ok(!reasons.has('ok'));
     assert.equal(gate.stats().throttledAddresses, 1);
-    assert.deepEqual(await gate.login('guest', 'guest', '127.0.0.3'), { ok: true }, 'other addresses log in');
+    assert.deepEqual(
+      await gate.login('guest', 'guest', '127.0.0.3'),
+      { ok: true, user: 'guest', tags: ['administrator'] },
+      'other addresses log in',
+    );
     await gate.close();
     await core.close();
   });

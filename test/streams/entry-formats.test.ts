@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/index.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { LogEntry } from '../../src/storage/types.js';
-import { bodyText, openStreams, recordingConsumer, settle } from '../../testing/stream-harness.js';
+import { bodyText, offsetOf, openStreams, recordingConsumer, settle } from '../../testing/stream-harness.js';
 
 /** A stand-in for an adapter's batch format: one message per payload byte, the byte as body. */
 const byteBatch = 200;
@@ -52,7 +52,7 @@ describe('entry format converters', () => {
     queue.consume(consumer.options);
     await settle();
     assert.deepEqual(
-      consumer.deliveries.map((d) => [d.id, bodyText(d)]),
+      consumer.deliveries.map((d) => [offsetOf(d), bodyText(d)]),
       [
         [0, 'b10'],
         [1, 'b11'],
@@ -68,10 +68,7 @@ describe('entry format converters', () => {
     const consumer = recordingConsumer('c', { offset: { offset: 1 } });
     queue.consume(consumer.options);
     await settle();
-    assert.deepEqual(
-      consumer.deliveries.map((d) => d.id),
-      [1, 2, 6],
-    );
+    assert.deepEqual(consumer.deliveries.map(offsetOf), [1, 2, 6]);
     await registry.close();
   });
 
@@ -85,10 +82,7 @@ describe('entry format converters', () => {
     const consumer = recordingConsumer('c', { offset: 'last' });
     queue.consume(consumer.options);
     await settle();
-    assert.deepEqual(
-      consumer.deliveries.map((d) => d.id),
-      [0, 1, 2],
-    );
+    assert.deepEqual(consumer.deliveries.map(offsetOf), [0, 1, 2]);
     await registry.close();
   });
 

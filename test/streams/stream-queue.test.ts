@@ -8,6 +8,7 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import {
   bodyText,
   creditLimit,
+  offsetOf,
   openStreams,
   recordingConsumer,
   settle,
@@ -33,7 +34,7 @@ async function readFrom(offset: StreamOffsetSpec, existing: string[], later: str
   publish(queue, later);
   await settle();
   await registry.close();
-  return consumer.deliveries.map((d) => [d.id, bodyText(d)]);
+  return consumer.deliveries.map((d) => [offsetOf(d), bodyText(d)]);
 }
 
 describe('stream as a queue: where consumers start', () => {
@@ -89,31 +90,26 @@ describe('stream as a queue: credit and acks', () => {
     const consumer = recordingConsumer('c', { offset: 'first', prefetch: 2 });
     queue.consume(consumer.options);
     await settle();
-    assert.deepEqual(
-      consumer.deliveries.map((d) => d.id),
-      [0, 1],
-    );
+    const id = (i: number) => consumer.deliveries[i]!.id;
+    assert.deepEqual(consumer.deliveries.map(offsetOf), [0, 1]);
     const [first] = consumer.deliveries;
     assert.equal(first?.redelivered, false);
     assert.equal(first?.queue, 'sq');
     assert.equal(headerValue(first?.message.properties.headers, 'x-stream-offset'), 0);
-    queue.ack(0);
+    queue.ack(id(0));
+    await settle();
+    assert.deepEqual(consumer.deliveries.map(offsetOf), [0, 1, 2]);
+    queue.nack(id(1), true);
+    queue.ack(id(2));
     await settle();
     assert.deepEqual(
-      consumer.deliveries.map((d) => d.id),
-      [0, 1, 2],
-    );
-    queue.nack(1, true);
-    queue.ack(2);
-    await settle();
-    assert.deepEqual(
-      consumer.deliveries.map((d) => d.id),
+      consumer.deliveries.map(offsetOf),
       [0, 1, 2, 3, 4],
       'a nack does not redeliver: the consumer moves on',
     );
     assert.deepEqual(queue.info(), { name: 'sq', messageCount: 5, consumerCount: 1 });
     assert.throws(
-      () => queue.ack(0),
+      () => queue.ack(id(0)),
       (err) => isBrokerError(err, 'invalid_state'),
     );
     await registry.close();
@@ -128,10 +124,10 @@ describe('stream as a queue: credit and acks', () => {
     await settle();
     assert.deepEqual(consumer.deliveries.map(bodyText), ['x']);
     assert.equal(channel.used, 1);
-    queue.ack(0);
+    queue.ack(consumer.deliveries[0]!.id);
     await settle();
     assert.deepEqual(consumer.deliveries.map(bodyText), ['x', 'y']);
-    queue.ack(1);
+    queue.ack(consumer.deliveries[1]!.id);
     assert.equal(channel.used, 0);
     await registry.close();
   });
@@ -178,7 +174,7 @@ describe('stream as a queue: consumer lifecycle', () => {
     assert.equal(queue.info().consumerCount, 0);
     assert.deepEqual(consumer.cancelled, [], 'the owner asked, so no server cancel');
     assert.throws(
-      () => queue.ack(0),
+      () => queue.ack(consumer.deliveries[0]!.id),
       (err) => isBrokerError(err, 'invalid_state'),
     );
     await registry.close();
@@ -195,7 +191,7 @@ describe('stream as a queue: consumer lifecycle', () => {
     publish(queue, ['b']);
     await settle();
     assert.deepEqual(consumer.deliveries.map(bodyText), ['a']);
-    queue.ack(0);
+    queue.ack(consumer.deliveries[0]!.id);
     assert.equal(channel.used, 0);
     await registry.close();
   });
@@ -279,7 +275,7 @@ describe('stream as a queue: long backlogs and retention', () => {
     clock.advance(retentionIntervalMs);
     assert.equal(registry.partition('aged', 0).startOffset, 3);
     publish(queue, ['d']);
-    queue.ack(0);
+    queue.ack(consumer.deliveries[0]!.id);
     await settle();
     assert.deepEqual(consumer.deliveries.map(bodyText), ['a', 'd']);
     await registry.close();

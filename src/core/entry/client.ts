@@ -34,6 +34,14 @@ import type {
   TxnSummary,
   VerifyOptions,
 } from '../api.js';
+import type { UserCredential, UserView } from '../definitions.js';
+import type {
+  PermissionFilter,
+  PermissionRow,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+} from '../permissions.js';
 import type { RequestResult } from '../requests.js';
 import type {
   ConsumeOptions,
@@ -47,7 +55,8 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
-import type { BindingRow, Command, CommandKind, CommandResult } from './commands.js';
+import { serverQueueName } from '../vhost/checks.js';
+import type { AccessView, BindingRow, Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
 import type { MessageCounts } from './meters.js';
 
@@ -85,8 +94,8 @@ export class Client implements CoreClient {
     this.run({ kind: 'exchange.declare', name, options });
   }
 
-  checkExchange(name: string): void {
-    this.run({ kind: 'exchange.check', name });
+  checkExchange(name: string, options: { publishing?: boolean } = {}): void {
+    this.run({ kind: 'exchange.check', name, publishing: options.publishing === true });
   }
 
   deleteExchange(name: string, options: { ifUnused?: boolean } = {}): void {
@@ -104,6 +113,9 @@ export class Client implements CoreClient {
   // ---- queues
 
   declareQueue(name: string, options: QueueOptions): QueueInfo {
+    // The server's name is chosen here, so the command names the queue its permission is checked on.
+    if (name === '')
+      return this.run({ kind: 'queue.declare', name: serverQueueName(), options, serverNamed: true });
     return this.run({ kind: 'queue.declare', name, options });
   }
 
@@ -363,6 +375,10 @@ export class Client implements CoreClient {
     return this.run({ kind: 'binding.list', ...noArgs });
   }
 
+  checkSubscription(exchange: string, pattern: string): void {
+    this.run({ kind: 'subscription.check', exchange, pattern });
+  }
+
   // ---- sessions
 
   async openSession(
@@ -396,20 +412,38 @@ export class Client implements CoreClient {
     return this.run({ kind: 'vhost.delete', name });
   }
 
+  checkVhostAccess(): void {
+    this.run({ kind: 'vhost.open', ...noArgs });
+  }
+
+  describeAccess(): AccessView {
+    return this.run({ kind: 'access.describe', ...noArgs });
+  }
+
   stats(): CoreStats {
     return this.run({ kind: 'broker.stats', ...noArgs });
   }
 
   userNames(): string[] {
-    return this.run({ kind: 'user.list', ...noArgs }).map((user) => user.name);
+    return this.listUsers().map((user) => user.name);
   }
 
   userTags(name: string): string[] | undefined {
-    return this.run({ kind: 'user.list', ...noArgs }).find((user) => user.name === name)?.tags;
+    const tags = this.getUser(name)?.tags;
+    return tags === undefined ? undefined : [...tags];
   }
 
-  putUser(name: string, password: string, tags: string[] = []): Promise<void> {
-    return this.run({ kind: 'user.put', name, password, tags });
+  listUsers(): UserView[] {
+    return this.run({ kind: 'user.list', ...noArgs });
+  }
+
+  getUser(name: string): UserView | undefined {
+    return this.run({ kind: 'user.get', name });
+  }
+
+  putUser(name: string, credential: string | UserCredential, tags: readonly string[] = []): Promise<void> {
+    const given = typeof credential === 'string' ? { password: credential } : credential;
+    return this.run({ kind: 'user.put', name, credential: given, tags });
   }
 
   deleteUser(name: string): Promise<void> {
@@ -418,6 +452,40 @@ export class Client implements CoreClient {
 
   verifyUser(name: string, password: string, options: VerifyOptions = {}): Promise<boolean> {
     return this.run({ kind: 'user.verify', name, password, options });
+  }
+
+  listPermissions(filter: PermissionFilter = {}): PermissionRow[] {
+    return this.run({ kind: 'permission.list', ...filter });
+  }
+
+  setPermission(vhost: string, user: string, permission: StoredPermission): Promise<void> {
+    return this.run({ kind: 'permission.put', vhost, user, permission });
+  }
+
+  clearPermission(vhost: string, user: string): Promise<void> {
+    return this.run({ kind: 'permission.delete', vhost, user });
+  }
+
+  listTopicPermissions(filter: PermissionFilter = {}): TopicPermissionRow[] {
+    return this.run({ kind: 'topicPermission.list', ...filter });
+  }
+
+  setTopicPermission(
+    vhost: string,
+    user: string,
+    exchange: string,
+    permission: StoredTopicPermission,
+  ): Promise<void> {
+    return this.run({ kind: 'topicPermission.put', vhost, user, exchange, permission });
+  }
+
+  clearTopicPermission(vhost: string, user: string, exchange?: string): Promise<void> {
+    return this.run({
+      kind: 'topicPermission.delete',
+      vhost,
+      user,
+      ...(exchange === undefined ? {} : { exchange }),
+    });
   }
 
   defaultUserApplied(): boolean {

@@ -29,6 +29,14 @@ import type {
   TxnSummary,
   VerifyOptions,
 } from '../api.js';
+import type { UserCredential, UserView } from '../definitions.js';
+import type {
+  PermissionFilter,
+  PermissionRow,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+} from '../permissions.js';
 import type { RequestResult } from '../requests.js';
 import type {
   ConsumeOptions,
@@ -75,16 +83,46 @@ interface TxnRef {
   readonly epoch: number;
 }
 
+/** What `access.describe` answers. */
+export interface AccessView {
+  readonly user: string;
+  readonly tags: readonly string[];
+  /** Vhosts where the user has permissions. */
+  readonly vhosts: readonly string[];
+}
+
 /** kind → { in: what the command carries; out: its result }. */
 export interface CommandSpecs {
-  // ---- vhosts and users (broker-wide; the context's vhost is not consulted)
+  // ---- vhosts, users and permissions (broker-wide; the context's vhost is not consulted)
   'vhost.list': { in: object; out: string[] };
+  /** A vhost created by a user gives that user full permissions on it (RabbitMQ's rule). */
   'vhost.add': { in: { name: string }; out: Promise<void> };
   'vhost.delete': { in: { name: string }; out: Promise<void> };
+  /**
+   * The caller starts working in its vhost (AMQP connection.open, MQTT CONNECT): notFound when the
+   * vhost does not exist, accessRefused when the user has no permissions there.
+   */
+  'vhost.open': { in: object; out: undefined };
+  /** Who the caller is: its user, tags and the vhosts it has permissions in (`/api/whoami`). */
+  'access.describe': { in: object; out: AccessView };
   'broker.stats': { in: object; out: CoreStats };
-  'user.list': { in: object; out: Array<{ name: string; tags: string[] }> };
-  'user.put': { in: { name: string; password: string; tags: string[] }; out: Promise<void> };
+  'user.list': { in: object; out: UserView[] };
+  'user.get': { in: { name: string }; out: UserView | undefined };
+  'user.put': {
+    in: { name: string; credential: UserCredential; tags: readonly string[] };
+    out: Promise<void>;
+  };
   'user.delete': { in: { name: string }; out: Promise<void> };
+  'permission.list': { in: PermissionFilter; out: PermissionRow[] };
+  'permission.put': { in: { vhost: string; user: string; permission: StoredPermission }; out: Promise<void> };
+  'permission.delete': { in: { vhost: string; user: string }; out: Promise<void> };
+  'topicPermission.list': { in: PermissionFilter; out: TopicPermissionRow[] };
+  'topicPermission.put': {
+    in: { vhost: string; user: string; exchange: string; permission: StoredTopicPermission };
+    out: Promise<void>;
+  };
+  /** Without `exchange`, the user's topic permissions on every exchange of the vhost go. */
+  'topicPermission.delete': { in: { vhost: string; user: string; exchange?: string }; out: Promise<void> };
   /**
    * Verification is local to the node that runs it (users are definitions every node has), so it may
    * carry how to hash (the server's hashing threads behind its throttle) and when to give up.
@@ -96,14 +134,22 @@ export interface CommandSpecs {
 
   // ---- exchanges
   'exchange.declare': { in: { name: string; options: ExchangeOptions }; out: void };
-  'exchange.check': { in: { name: string }; out: void };
+  /**
+   * Passive declare: notFound when absent. `publishing`: the check a publish makes before its body
+   * arrives, which needs write permission rather than any permission.
+   */
+  'exchange.check': { in: { name: string; publishing?: boolean }; out: void };
   'exchange.delete': { in: { name: string; ifUnused: boolean }; out: void };
   'exchange.bind': { in: Binding; out: void };
   'exchange.unbind': { in: Binding; out: void };
   'exchange.list': { in: object; out: Array<{ name: string } & ExchangeOptions> };
 
   // ---- queues (an exclusive queue belongs to the caller's connection)
-  'queue.declare': { in: { name: string; options: QueueOptions }; out: QueueInfo };
+  /**
+   * `serverNamed`: the client chose `name` (`amq.gen-…`) for a declare without one, so the name is
+   * known before the command runs and its permission can be checked (RabbitMQ checks that name).
+   */
+  'queue.declare': { in: { name: string; options: QueueOptions; serverNamed?: boolean }; out: QueueInfo };
   'queue.check': { in: { name: string }; out: QueueInfo };
   /** Counts without touching the queue (no expiry reset, no exclusivity check): flow control. */
   'queue.peek': { in: { name: string }; out: QueueInfo | undefined };
@@ -115,6 +161,11 @@ export interface CommandSpecs {
   /** Messages published to, delivered from, redelivered and acked on a queue since it was declared. */
   'queue.counts': { in: { name: string }; out: MessageCounts | undefined };
   'binding.list': { in: object; out: BindingRow[] };
+  /**
+   * Whether the caller may receive what `exchange` routes with `pattern`: asked by a front end that
+   * serves a subscription from a queue of its own (KubeMQ events), as a binding of the caller's would be.
+   */
+  'subscription.check': { in: { exchange: string; pattern: string }; out: undefined };
 
   // ---- messages and deliveries (owners are local to the caller's connection: a channel, a session)
   'message.publish': {
@@ -299,8 +350,14 @@ export type CommandResult<K extends CommandKind> = CommandSpecs[K]['out'];
 /** Commands that only read; a read-only principal (monitoring) may issue these and nothing else. */
 export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'vhost.list',
+  'vhost.open',
+  'access.describe',
   'broker.stats',
   'user.list',
+  'user.get',
+  'permission.list',
+  'topicPermission.list',
+  'subscription.check',
   'user.defaultApplied',
   'exchange.check',
   'exchange.list',

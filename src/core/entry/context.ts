@@ -14,6 +14,33 @@ export interface Principal {
   readonly user: string;
   /** The user's tags when it logged in (`administrator`, `management`, …). */
   readonly tags: readonly string[];
+  /** The client's own id where its protocol has one (MQTT): `{client_id}` in topic permissions. */
+  readonly clientId?: string;
+  /**
+   * Permissions the principal brings with it (a bearer token's scopes) instead of the stored ones of
+   * its user; authorization then decides on these, and on `tags`, alone.
+   */
+  readonly carried?: CarriedPermissions;
+}
+
+/** Patterns as a stored permission has them (src/core/permissions.ts): '' allows nothing. */
+export interface PermissionPatterns {
+  readonly configure: string;
+  readonly write: string;
+  readonly read: string;
+}
+
+export interface TopicPatterns {
+  readonly write: string;
+  readonly read: string;
+}
+
+/** Permissions that come with a principal rather than from the user store. */
+export interface CarriedPermissions {
+  /** Its permission in `vhost`; undefined: no access to that vhost. */
+  permission(vhost: string): PermissionPatterns | undefined;
+  /** Its topic permissions in `vhost`, by exchange. */
+  topicPermissions(vhost: string): ReadonlyMap<string, TopicPatterns> | undefined;
 }
 
 export interface CallerContext {
@@ -30,8 +57,15 @@ export interface CallerContext {
   readonly peerAddress: string;
 }
 
-/** Core acting on its own behalf: the principal of housekeeping (session expiry, retained sweeps). */
-export const internalPrincipal: Principal = { user: '', tags: ['administrator'] };
+/**
+ * Core acting on its own behalf: the principal of housekeeping (session expiry, retained sweeps),
+ * of the embedding API and of a front end's own plumbing. Authorization lets this one object (not a
+ * copy of it) do everything.
+ */
+export const internalPrincipal: Principal = Object.freeze({
+  user: '',
+  tags: Object.freeze(['administrator']),
+});
 
 export function internalContext(vhost: string, connectionId = 'core'): CallerContext {
   return { principal: internalPrincipal, vhost, connectionId, protocol: 'internal', peerAddress: '' };

@@ -9,6 +9,7 @@ import type { CoreStats, SessionSummary } from '../api.js';
 import type { Definitions, Users } from '../definitions.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { VirtualHost } from '../internal.js';
+import { fullPermission } from '../permissions.js';
 import type { ProducerRegistry } from '../producers.js';
 import { isReplyAddress, type RequestResult, type Requests } from '../requests.js';
 import type { RetainedSet } from '../retained.js';
@@ -16,7 +17,7 @@ import type { Session, SessionManager } from '../sessions.js';
 import type { TransactionalProducers } from '../transactions.js';
 import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
-import type { CallerContext } from './context.js';
+import { type CallerContext, internalPrincipal } from './context.js';
 import type { Meters } from './meters.js';
 
 /** What handlers reach: `BrokerCore`'s internals. */
@@ -46,6 +47,14 @@ export type Handler<K extends CommandKind> = (
 ) => CommandResult<K>;
 
 export type Handlers = { readonly [K in CommandKind]: Handler<K> };
+
+/** The filter fields of a listing command, without its kind. */
+function filterOf(c: { vhost?: string; user?: string }): { vhost?: string; user?: string } {
+  return {
+    ...(c.vhost === undefined ? {} : { vhost: c.vhost }),
+    ...(c.user === undefined ? {} : { user: c.user }),
+  };
+}
 
 /** The holder of deliveries named `owner` within the caller's connection. */
 function ownerOf(context: CallerContext, owner: string): string {
@@ -77,14 +86,43 @@ function summaryOf(session: Session): SessionSummary {
   return session.summary();
 }
 
+/** A new vhost: a user that creates one gets full permissions on it, as in RabbitMQ. */
+async function addVhost(host: HandlerHost, ctx: CallerContext, name: string): Promise<void> {
+  const existed = host.openVhost(name) !== undefined;
+  await host.addVhost(name);
+  const { principal } = ctx;
+  if (existed || principal === internalPrincipal || host.users.get(principal.user) === undefined) return;
+  await host.definitions.permissions.put(name, principal.user, fullPermission);
+}
+
 const vhostAndUsers = {
   'vhost.list': (host) => host.vhostNames(),
-  'vhost.add': (host, _ctx, c) => host.addVhost(c.name),
+  'vhost.add': (host, ctx, c) => addVhost(host, ctx, c.name),
   'vhost.delete': (host, _ctx, c) => host.deleteVhost(c.name),
+  'vhost.open': (host, ctx) => {
+    host.vhost(ctx.vhost);
+  },
+  'access.describe': (host, ctx) => {
+    const { user, tags } = ctx.principal;
+    return {
+      user,
+      tags: host.users.tags(user) ?? [...tags],
+      vhosts: host.definitions.permissions.vhostsOf(user),
+    };
+  },
   'broker.stats': (host) => host.stats(),
-  'user.list': (host) => host.users.names().map((name) => ({ name, tags: host.users.tags(name) ?? [] })),
-  'user.put': (host, _ctx, c) => host.users.put(c.name, c.password, c.tags),
+  'user.list': (host) => host.users.names().flatMap((name) => host.users.get(name) ?? []),
+  'user.get': (host, _ctx, c) => host.users.get(c.name),
+  'user.put': (host, _ctx, c) => host.users.putUser(c.name, c.credential, c.tags),
   'user.delete': (host, _ctx, c) => host.users.delete(c.name),
+  'permission.list': (host, _ctx, c) => host.definitions.permissions.list(filterOf(c)),
+  'permission.put': (host, _ctx, c) => host.definitions.permissions.put(c.vhost, c.user, c.permission),
+  'permission.delete': (host, _ctx, c) => host.definitions.permissions.delete(c.vhost, c.user),
+  'topicPermission.list': (host, _ctx, c) => host.definitions.permissions.listTopics(filterOf(c)),
+  'topicPermission.put': (host, _ctx, c) =>
+    host.definitions.permissions.putTopic(c.vhost, c.user, c.exchange, c.permission),
+  'topicPermission.delete': (host, _ctx, c) =>
+    host.definitions.permissions.deleteTopic(c.vhost, c.user, c.exchange),
   'user.verify': (host, _ctx, c) => host.users.verify(c.name, c.password, c.options),
   'user.defaultApplied': (host) => host.definitions.defaultUserApplied,
   'user.markDefaultApplied': (host) => host.definitions.markDefaultUserApplied(),
@@ -103,7 +141,7 @@ const exchanges = {
 
 const queues = {
   'queue.declare': (host, ctx, c) =>
-    host.vhost(ctx.vhost).declareQueue(c.name, ownedOptions(ctx, c.options), ctx.connectionId),
+    host.vhost(ctx.vhost).declareQueue(c.name, ownedOptions(ctx, c.options), ctx.connectionId, c.serverNamed),
   'queue.check': (host, ctx, c) => host.vhost(ctx.vhost).checkQueue(c.name, ctx.connectionId),
   'queue.peek': (host, ctx, c) => host.vhost(ctx.vhost).peekQueue?.(c.name),
   'queue.delete': (host, ctx, c) =>
@@ -122,6 +160,9 @@ const queues = {
     return counts === undefined ? undefined : { ...counts };
   },
   'binding.list': (host, ctx) => host.vhost(ctx.vhost).listBindings(),
+  'subscription.check': (host, ctx, c) => {
+    host.vhost(ctx.vhost).checkExchange(c.exchange);
+  },
 } satisfies Partial<Handlers>;
 
 const messages = {

@@ -169,13 +169,14 @@ class Streams implements StreamRegistry {
   }
 
   /** The stream must exist: the vhost creates it (opening logs is asynchronous) before asking. */
-  asQueue(name: string, options: QueueOptions): QueueEngine {
+  asQueue(name: string, options: QueueOptions, ids = ownDeliveryIds()): QueueEngine {
     const existing = this.#queues.get(name);
     if (existing !== undefined) return existing;
     const queue = new StreamQueue(name, options, {
       partition: this.#partition(name, 0),
       exec: this.#require(name).exec,
       destroyStream: () => (this.#streams.has(name) ? this.delete(name) : Promise.resolve()),
+      ...ids,
     });
     this.#queues.set(name, queue);
     return queue;
@@ -338,6 +339,12 @@ class Streams implements StreamRegistry {
 }
 
 /** Only the bounds that are set: under exactOptionalPropertyTypes an absent bound is not `undefined`. */
+/** Delivery ids for a stream queue read outside a vhost's queue table (tests, tools): its own count. */
+function ownDeliveryIds(): { nextId: () => number; idBase: number } {
+  let last = 0;
+  return { nextId: () => ++last, idBase: 0 };
+}
+
 function retentionOf(bounds: { readonly bytesMax?: number; readonly ageMsMax?: number }): RetentionOptions {
   return {
     ...(bounds.bytesMax === undefined ? {} : { bytesMax: bounds.bytesMax }),

@@ -60,10 +60,11 @@ export class StreamConsumer implements Consumer {
     return Math.max(0, this.#prefetch - this.unacked);
   }
 
-  deliver(delivery: Delivery): void {
+  /** `offset` is the message's place in the log (the delivery's id is not). */
+  deliver(delivery: Delivery, offset: number): void {
     this.unacked++;
     for (const limit of this.limits) limit.take();
-    this.floorOffset = delivery.id + 1;
+    this.floorOffset = offset + 1;
     this.#options.deliver(delivery);
   }
 

@@ -40,17 +40,31 @@ export class StreamQueue implements QueueEngine {
   readonly #exec: Executor;
   readonly #destroyStream: () => Promise<void>;
   readonly #consumers = new Map<string, StreamConsumer>();
-  /** Outstanding deliveries by id (= offset); two consumers may hold the same offset. */
-  readonly #held = new Map<number, StreamConsumer[]>();
+  /**
+   * Outstanding deliveries by id. Ids come from the vhost's one counter, as every queue's do (not
+   * from offsets, which each incarnation of a name and each consumer repeat): an id settled here was
+   * given out by this engine, or it is older than the engine and names nothing here.
+   */
+  readonly #held = new Map<number, StreamConsumer>();
+  readonly #nextId: () => number;
+  readonly #idBase: number;
   readonly #unsubscribeAppend: () => void;
 
   constructor(
     name: string,
     options: QueueOptions,
-    deps: { partition: Partition; exec: Executor; destroyStream: () => Promise<void> },
+    deps: {
+      partition: Partition;
+      exec: Executor;
+      destroyStream: () => Promise<void>;
+      nextId: () => number;
+      idBase: number;
+    },
   ) {
     this.name = name;
     this.options = options;
+    this.#nextId = deps.nextId;
+    this.#idBase = deps.idBase;
     this.#partition = deps.partition;
     this.#exec = deps.exec;
     this.#destroyStream = deps.destroyStream;
@@ -103,11 +117,10 @@ export class StreamQueue implements QueueEngine {
     for (const consumer of [...this.#consumers.values()]) {
       if (consumer.owner === owner) consumer.cancel();
     }
-    for (const [id, holders] of this.#held) {
-      const kept = holders.filter((holder) => holder.owner !== owner);
-      for (const holder of holders) if (holder.owner === owner) holder.settle();
-      if (kept.length === 0) this.#held.delete(id);
-      else this.#held.set(id, kept);
+    for (const [id, holder] of this.#held) {
+      if (holder.owner !== owner) continue;
+      holder.settle();
+      this.#held.delete(id);
     }
   }
 
@@ -118,7 +131,13 @@ export class StreamQueue implements QueueEngine {
     );
   }
 
+  /**
+   * Stops at once, as every engine does when deleted: the stream's own deletion waits its turn behind
+   * other stream operations, and meanwhile the name may be declared again. A delivery made after this
+   * call would carry an id newer than the next incarnation's first, and its ack would reach that one.
+   */
   async destroy(): Promise<void> {
+    this.detach(`Stream '${this.name}' was deleted`);
     await this.#destroyStream();
   }
 
@@ -179,12 +198,13 @@ export class StreamQueue implements QueueEngine {
   }
 
   #settle(id: number): void {
-    const holders = this.#held.get(id);
-    const consumer = holders?.shift();
-    if (holders === undefined || consumer === undefined) {
+    // Delivered by an earlier incarnation of the name (deleted and declared again since): a no-op.
+    if (id <= this.#idBase) return;
+    const consumer = this.#held.get(id);
+    if (consumer === undefined) {
       throw brokerError(ErrorCode.invalidState, `Unknown delivery id ${id} on stream queue '${this.name}'`);
     }
-    if (holders.length === 0) this.#held.delete(id);
+    this.#held.delete(id);
     consumer.settle();
     this.#wake(consumer);
   }
@@ -232,18 +252,20 @@ export class StreamQueue implements QueueEngine {
   }
 
   #deliver(consumer: StreamConsumer, item: OffsetMessage): void {
-    const holders = this.#held.get(item.offset);
-    if (holders === undefined) this.#held.set(item.offset, [consumer]);
-    else holders.push(consumer);
+    const id = this.#nextId();
+    this.#held.set(id, consumer);
     const remaining = Math.max(0, this.#partition.endOffset - item.offset - 1);
-    consumer.deliver({
-      queue: this.name,
-      id: item.offset,
-      message: withOffsetHeader(item.message, item.offset),
-      redelivered: false,
-      deliveryCount: 0,
-      remaining,
-    });
+    consumer.deliver(
+      {
+        queue: this.name,
+        id,
+        message: withOffsetHeader(item.message, item.offset),
+        redelivered: false,
+        deliveryCount: 0,
+        remaining,
+      },
+      item.offset,
+    );
   }
 
   /** The consumer's next message; undefined at the end of the log, 'later' after too many empty reads. */

@@ -1,7 +1,8 @@
 /**
  * The definitions log (`defs`, one per broker): what must survive a restart besides messages and the
  * state of groups and sessions. Durable exchanges, durable queues with their options, bindings
- * between durable objects, streams, vhosts, users (scrypt records and tags) and two once-only flags.
+ * between durable objects, streams, vhosts, users (scrypt records and tags), what each user may do
+ * in each vhost (permissions and topic permissions) and three once-only flags.
  * Exclusive queues are never written: RabbitMQ deletes them with their connection.
  */
 import type { StreamInfo } from '../api.js';
@@ -26,12 +27,35 @@ export interface StoredBinding {
   readonly args: Headers;
 }
 
-/** A user's password as a salted scrypt hash (base64), with the scrypt cost it was made with. */
+/**
+ * A user's password as a salted scrypt hash (base64), with the scrypt cost it was made with; an empty
+ * hash means no password (the user cannot log in with one). Other credentials (SCRAM keys) may join
+ * as optional fields beside these.
+ */
 export interface StoredUser {
   readonly salt: string;
   readonly hash: string;
   readonly cost: number;
   readonly tags: readonly string[];
+}
+
+/**
+ * What a user may do in one vhost, as RabbitMQ states it: three regular expressions over the names of
+ * exchanges and queues (streams are queues), searched unanchored; an empty one allows nothing.
+ */
+export interface StoredPermission {
+  readonly configure: string;
+  readonly write: string;
+  readonly read: string;
+}
+
+/**
+ * A user's topic permission on one exchange of a vhost: regular expressions over routing keys, with
+ * `{username}`, `{vhost}` and `{client_id}` replaced when checked (RabbitMQ's topic authorisation).
+ */
+export interface StoredTopicPermission {
+  readonly write: string;
+  readonly read: string;
 }
 
 export interface VhostDefinitions {
@@ -45,8 +69,14 @@ export interface VhostDefinitions {
 export interface DefinitionsState {
   readonly vhosts: Map<string, VhostDefinitions>;
   readonly users: Map<string, StoredUser>;
+  /** By vhost, then user. */
+  readonly permissions: Map<string, Map<string, StoredPermission>>;
+  /** By vhost, then user, then exchange. */
+  readonly topicPermissions: Map<string, Map<string, Map<string, StoredTopicPermission>>>;
   /** Set once `guest` was created on the first start, so deleting every user never brings it back. */
   usersSeeded: boolean;
+  /** Set once users were first given permissions (src/core/permissions.ts `seed`). */
+  permissionsSeeded: boolean;
   /** Set once the server applied its configured default user (src/server/users.ts). */
   defaultUserApplied: boolean;
 }
@@ -74,9 +104,47 @@ export type DefinitionsEntry =
   | { readonly type: 'stream.put'; readonly vhost: string; readonly info: StreamInfo }
   | { readonly type: 'stream.delete'; readonly vhost: string; readonly name: string }
   | { readonly type: 'user.put'; readonly name: string; readonly user: StoredUser }
+  /** Removes the user and its permissions in every vhost. */
   | { readonly type: 'user.delete'; readonly name: string }
+  | {
+      readonly type: 'permission.put';
+      readonly vhost: string;
+      readonly user: string;
+      readonly permission: StoredPermission;
+    }
+  | { readonly type: 'permission.delete'; readonly vhost: string; readonly user: string }
+  | {
+      readonly type: 'topicPermission.put';
+      readonly vhost: string;
+      readonly user: string;
+      readonly exchange: string;
+      readonly permission: StoredTopicPermission;
+    }
+  | {
+      readonly type: 'topicPermission.delete';
+      readonly vhost: string;
+      readonly user: string;
+      readonly exchange: string;
+    }
   | { readonly type: 'users.seeded' }
+  | { readonly type: 'permissions.seeded' }
   | { readonly type: 'defaultUser.applied' };
+
+/** Entries that change who may do what: compiled permissions are cached until the next of these. */
+export function changesAccess(entry: DefinitionsEntry): boolean {
+  switch (entry.type) {
+    case 'vhost.delete':
+    case 'user.put':
+    case 'user.delete':
+    case 'permission.put':
+    case 'permission.delete':
+    case 'topicPermission.put':
+    case 'topicPermission.delete':
+      return true;
+    default:
+      return false;
+  }
+}
 
 export function bindingKey(b: StoredBinding): string {
   return [b.source, b.destinationKind, b.destination, b.routingKey, canonicalHeaders(b.args)].join('\u0000');
@@ -104,6 +172,8 @@ function applyDefinitions(state: DefinitionsState, entry: DefinitionsEntry): Def
       break;
     case 'vhost.delete':
       state.vhosts.delete(entry.vhost);
+      state.permissions.delete(entry.vhost);
+      state.topicPermissions.delete(entry.vhost);
       break;
     case 'exchange.put':
       vhostOf(state, entry.vhost).exchanges.set(entry.name, entry.options);
@@ -142,15 +212,51 @@ function applyBrokerWide(state: DefinitionsState, entry: DefinitionsEntry): void
       return;
     case 'user.delete':
       state.users.delete(entry.name);
+      for (const users of state.permissions.values()) users.delete(entry.name);
+      for (const users of state.topicPermissions.values()) users.delete(entry.name);
       return;
     case 'users.seeded':
       state.usersSeeded = true;
+      return;
+    case 'permissions.seeded':
+      state.permissionsSeeded = true;
       return;
     case 'defaultUser.applied':
       state.defaultUserApplied = true;
       return;
     default:
+      applyPermissions(state, entry);
   }
+}
+
+function applyPermissions(state: DefinitionsState, entry: DefinitionsEntry): void {
+  switch (entry.type) {
+    case 'permission.put':
+      mapOf(state.permissions, entry.vhost).set(entry.user, entry.permission);
+      return;
+    case 'permission.delete':
+      state.permissions.get(entry.vhost)?.delete(entry.user);
+      return;
+    case 'topicPermission.put':
+      mapOf(mapOf(state.topicPermissions, entry.vhost), entry.user).set(entry.exchange, entry.permission);
+      return;
+    case 'topicPermission.delete': {
+      const exchanges = state.topicPermissions.get(entry.vhost)?.get(entry.user);
+      exchanges?.delete(entry.exchange);
+      if (exchanges?.size === 0) state.topicPermissions.get(entry.vhost)?.delete(entry.user);
+      return;
+    }
+    default:
+  }
+}
+
+function mapOf<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let inner = outer.get(key);
+  if (inner === undefined) {
+    inner = new Map();
+    outer.set(key, inner);
+  }
+  return inner;
 }
 
 function* snapshotDefinitions(state: DefinitionsState): Iterable<DefinitionsEntry> {
@@ -162,7 +268,18 @@ function* snapshotDefinitions(state: DefinitionsState): Iterable<DefinitionsEntr
     for (const info of defs.streams.values()) yield { type: 'stream.put', vhost, info };
   }
   for (const [name, user] of state.users) yield { type: 'user.put', name, user };
+  for (const [vhost, users] of state.permissions) {
+    for (const [user, permission] of users) yield { type: 'permission.put', vhost, user, permission };
+  }
+  for (const [vhost, users] of state.topicPermissions) {
+    for (const [user, exchanges] of users) {
+      for (const [exchange, permission] of exchanges) {
+        yield { type: 'topicPermission.put', vhost, user, exchange, permission };
+      }
+    }
+  }
   if (state.usersSeeded) yield { type: 'users.seeded' };
+  if (state.permissionsSeeded) yield { type: 'permissions.seeded' };
   if (state.defaultUserApplied) yield { type: 'defaultUser.applied' };
 }
 
@@ -287,7 +404,22 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
       return { t: entry.type, name: entry.name, user: userToJson(entry.user) };
     case 'user.delete':
       return { t: entry.type, name: entry.name };
+    case 'permission.put':
+      return { t: entry.type, vhost: entry.vhost, user: entry.user, ...entry.permission };
+    case 'permission.delete':
+      return { t: entry.type, vhost: entry.vhost, user: entry.user };
+    case 'topicPermission.put':
+      return {
+        t: entry.type,
+        vhost: entry.vhost,
+        user: entry.user,
+        exchange: entry.exchange,
+        ...entry.permission,
+      };
+    case 'topicPermission.delete':
+      return { t: entry.type, vhost: entry.vhost, user: entry.user, exchange: entry.exchange };
     case 'users.seeded':
+    case 'permissions.seeded':
     case 'defaultUser.applied':
       return { t: entry.type };
   }
@@ -340,7 +472,27 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
       return { type, name: f.str('name'), user: userFromJson(f.fields('user')) };
     case 'user.delete':
       return { type, name: f.str('name') };
+    default:
+      return decodePermissionEntry(type, f);
+  }
+}
+
+function decodePermissionEntry(type: string, f: Fields): DefinitionsEntry {
+  switch (type) {
+    case 'permission.put': {
+      const permission = { configure: f.str('configure'), write: f.str('write'), read: f.str('read') };
+      return { type, vhost: f.str('vhost'), user: f.str('user'), permission };
+    }
+    case 'permission.delete':
+      return { type, vhost: f.str('vhost'), user: f.str('user') };
+    case 'topicPermission.put': {
+      const permission = { write: f.str('write'), read: f.str('read') };
+      return { type, vhost: f.str('vhost'), user: f.str('user'), exchange: f.str('exchange'), permission };
+    }
+    case 'topicPermission.delete':
+      return { type, vhost: f.str('vhost'), user: f.str('user'), exchange: f.str('exchange') };
     case 'users.seeded':
+    case 'permissions.seeded':
     case 'defaultUser.applied':
       return { type };
     default:
@@ -350,7 +502,15 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
 
 export const definitionsMachine: StateMachine<DefinitionsState, DefinitionsEntry> = {
   kind: 'definitions',
-  initial: () => ({ vhosts: new Map(), users: new Map(), usersSeeded: false, defaultUserApplied: false }),
+  initial: () => ({
+    vhosts: new Map(),
+    users: new Map(),
+    permissions: new Map(),
+    topicPermissions: new Map(),
+    usersSeeded: false,
+    permissionsSeeded: false,
+    defaultUserApplied: false,
+  }),
   apply: applyDefinitions,
   encode: encodeDefinitions,
   decode: decodeDefinitions,

@@ -44,6 +44,8 @@ export class DeferredQueue implements QueueEngine {
   #pendingMessages = 0;
   #pendingConsumers = 0;
   #destroyed: Promise<void> | undefined;
+  /** Deleted before its engine opened. */
+  #deleted = false;
 
   constructor(name: string, options: QueueOptions, engine: QueueEngine | Promise<QueueEngine>) {
     this.name = name;
@@ -69,17 +71,25 @@ export class DeferredQueue implements QueueEngine {
     return { name: this.name, messageCount: this.#pendingMessages, consumerCount: this.#pendingConsumers };
   }
 
+  /**
+   * A message waiting for a queue that is deleted before it opens is settled as delivered to it and
+   * gone with it: RabbitMQ confirms the messages of a queue deleted normally (a nack means the broker
+   * failed), so a publisher does not send again what was deleted on purpose.
+   */
   enqueue(message: Message): { accepted: boolean; durable: Promise<void> } {
     if (this.#engine !== undefined) return this.#engine.enqueue(message);
     this.#checkNotFailed();
     this.#pendingMessages++;
     const durable = new Promise<void>((resolve, reject) => {
-      this.#push((engine) => {
-        this.#pendingMessages--;
-        const result = engine.enqueue(message);
-        if (result.accepted) result.durable.then(resolve, reject);
-        else reject(refusedError(this.name));
-      }, reject);
+      this.#push(
+        (engine) => {
+          this.#pendingMessages--;
+          const result = engine.enqueue(message);
+          if (result.accepted) result.durable.then(resolve, reject);
+          else reject(refusedError(this.name));
+        },
+        (err) => (this.#deleted ? resolve() : reject(err)),
+      );
     });
     return { accepted: true, durable };
   }
@@ -103,12 +113,16 @@ export class DeferredQueue implements QueueEngine {
     return this.#engine?.get(options);
   }
 
+  /**
+   * An engine still opening has delivered nothing, so an id settled now was delivered by an earlier
+   * incarnation of the name (deleted and declared again meanwhile): a no-op, as for an open engine.
+   */
   ack(id: number): void {
-    this.#engineOrThrow().ack(id);
+    this.#engine?.ack(id);
   }
 
   nack(id: number, requeue: boolean): void {
-    this.#engineOrThrow().nack(id, requeue);
+    this.#engine?.nack(id, requeue);
   }
 
   requeue(id: number, options: RequeueOptions): void {
@@ -142,7 +156,10 @@ export class DeferredQueue implements QueueEngine {
   /** Idempotent: the vhost may ask twice (a stream deleted both as queue and as stream). */
   destroy(): Promise<void> {
     if (this.#destroyed !== undefined) return this.#destroyed;
-    // An open engine stops at once, so nothing it holds can be delivered after the call.
+    // An open engine stops at once, so nothing it holds can be delivered after the call. One still
+    // opening replays nothing once open: a consumer attached then would get deliveries numbered after
+    // the next incarnation of the name began, and their acks would reach that one.
+    if (this.#engine === undefined) this.#deleted = true;
     this.#destroyed =
       this.#engine !== undefined
         ? this.#engine.destroy()
@@ -170,8 +187,10 @@ export class DeferredQueue implements QueueEngine {
 
   #opened(engine: QueueEngine): QueueEngine {
     this.#engine = engine;
-    if (this.#abandoned !== undefined) {
-      const refused = brokerError(ErrorCode.storageFailed, this.#abandoned);
+    if (this.#abandoned !== undefined || this.#deleted) {
+      const refused = this.#deleted
+        ? brokerError(ErrorCode.notFound, `Queue '${this.name}' was deleted`)
+        : brokerError(ErrorCode.storageFailed, this.#abandoned ?? '');
       for (const op of this.#ops.splice(0)) op.refuse(refused);
       return engine;
     }
@@ -203,6 +222,7 @@ export class DeferredQueue implements QueueEngine {
     }
   }
 
+  /** Requeue and hold need the delivery itself, which an engine still opening has not made. */
   #engineOrThrow(): QueueEngine {
     if (this.#engine !== undefined) return this.#engine;
     throw brokerError(ErrorCode.invalidState, `Queue '${this.name}' has no delivery to settle yet`);

@@ -166,7 +166,7 @@ export class QueueTable {
     persisted: boolean,
     own: { exec: Executor; hooks: QueueHooks; idBase: number },
   ): QueueEngine | Promise<QueueEngine> {
-    if (options.kind === 'stream') return this.#openStreamQueue(name, options);
+    if (options.kind === 'stream') return this.#openStreamQueue(name, options, own.idBase);
     const { limits, storage } = this.#deps;
     const { bodies } = this.#deps;
     const base = { vhost: this.#deps.vhost, limits, bodies, nextId: this.#ids.next, ...own };
@@ -176,15 +176,16 @@ export class QueueTable {
     return this.#deps.createQueue(name, engineOptions, deps);
   }
 
-  #openStreamQueue(name: string, options: QueueOptions): QueueEngine | Promise<QueueEngine> {
+  #openStreamQueue(name: string, options: QueueOptions, idBase: number): QueueEngine | Promise<QueueEngine> {
     const streams = this.#deps.streams;
-    if (streams.get(name) !== undefined) return streams.asQueue(name, options);
+    const ids = { nextId: this.#ids.next, idBase };
+    if (streams.get(name) !== undefined) return streams.asQueue(name, options, ids);
     const create: { partitions: number; bytesMax?: number; ageMsMax?: number } = {
       partitions: options.partitions ?? 1,
     };
     if (options.streamBytesMax !== undefined) create.bytesMax = options.streamBytesMax;
     if (options.streamAgeMsMax !== undefined) create.ageMsMax = options.streamAgeMsMax;
-    return streams.create(name, create).then(() => streams.asQueue(name, options));
+    return streams.create(name, create).then(() => streams.asQueue(name, options, ids));
   }
 
   /** The executor of `state` caught an error: abandon it, then restart it within the intensity. */

@@ -38,6 +38,7 @@ import type {
   Consumer,
   Delivery,
   ExchangeOptions,
+  ExchangeType,
   Headers,
   Message,
   PublishOptions,
@@ -146,6 +147,10 @@ export class Vhost implements VirtualHost {
     this.#exchanges.get(name);
   }
 
+  exchangeType(name: string): ExchangeType | undefined {
+    return this.#exchanges.find(name)?.options.type;
+  }
+
   deleteExchange(name: string, options: { ifUnused?: boolean } = {}): void {
     this.#exchanges.delete(name, options.ifUnused === true);
   }
@@ -160,10 +165,11 @@ export class Vhost implements VirtualHost {
 
   // ---- queues ----
 
-  declareQueue(name: string, options: QueueOptions, connectionId?: string): QueueInfo {
+  declareQueue(name: string, options: QueueOptions, connectionId?: string, serverNamed = false): QueueInfo {
     checkName('queue', name);
-    if (name !== '') refuseReserved('queue', name, this.name);
-    const found = this.#queues.get(name);
+    if (name !== '' && !serverNamed) refuseReserved('queue', name, this.name);
+    // A generated name is new: one taken already (never seen with 128 random bits) is generated again.
+    const found = serverNamed ? undefined : this.#queues.get(name);
     if (found !== undefined) {
       this.#checkExclusive(found, connectionId);
       checkQueueEquivalent(this.name, name, found.options, options);
@@ -171,7 +177,7 @@ export class Vhost implements VirtualHost {
       existing.engine.touch();
       return existing.engine.info();
     }
-    const actual = name === '' ? this.#freshName() : name;
+    const actual = name === '' || (serverNamed && this.#queues.has(name)) ? this.#freshName() : name;
     validateQueueOptions(actual, options);
     if (this.#queues.size >= this.#deps.limits.queuesMax) {
       throw brokerError(

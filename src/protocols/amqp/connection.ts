@@ -1,13 +1,14 @@
 /**
- * One AMQP 0-9-1 connection over a socket: protocol header, frames in and out, the handshake state
+ * One AMQP 0-9-1 connection over a transport (TCP or TLS): protocol header, frames in and out, the handshake state
  * machine (methods/connection.ts), heartbeats, channels and the close handshakes. Every handler runs
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
-import type { Socket } from 'node:net';
 import type { AlarmKind, CoreClient } from '../../core/api.js';
+import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
 import type { IngressAccount } from '../ingress.js';
+import type { Transport } from '../transport.js';
 import { AmqpChannel } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
 import {
@@ -36,9 +37,12 @@ import {
 } from './session.js';
 
 /** What every connection of one listener shares. */
+type Timer = ReturnType<Clock['setTimeout']>;
 
 /** How long a closing peer gets to answer connection.close before the socket is dropped. */
 const closeTimeoutMs = 3000;
+/** At broker shutdown, how long a client gets to take connection.close before it is dropped. */
+const shutdownGraceMs = 1000;
 /**
  * Publisher flow control: a connection stops reading while a queue it fed has consumers and more
  * ready messages than `flowReadyHigh` (its consumers are behind), and reads on once the queue is
@@ -70,10 +74,12 @@ const copyBytesMax = 16 * 1024;
 export class AmqpConnection implements HandshakeConnection {
   readonly id: string;
   readonly shared: ListenerShared;
-  readonly socket: Socket;
+  readonly transport: Transport;
   readonly log: Logger;
   state: ConnectionState = 'header';
   user = '';
+  /** The logged-in user's tags (`impersonator` may publish with another `user_id`). */
+  tags: readonly string[] = [];
   /** Set by connection.open: every command of this connection goes through it. */
   core: CoreClient | undefined;
   clientCapabilities = new Set<string>();
@@ -85,7 +91,7 @@ export class AmqpConnection implements HandshakeConnection {
   readonly channels = new Map<number, AmqpChannel>();
   /** This connection's share of the broker's ingress budget: unparsed input, queued frames, messages being assembled. */
   readonly account: IngressAccount;
-  /** Aborted when the socket closes: a login still waiting for its hash stops. */
+  /** Aborted when the transport closes: a login still waiting for its hash stops. */
   readonly #gone = new AbortController();
   #input: Buffer | undefined;
   /**
@@ -112,7 +118,7 @@ export class AmqpConnection implements HandshakeConnection {
   #published = false;
   /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
   #flowHeld = false;
-  #flowTimer: NodeJS.Timeout | undefined;
+  #flowTimer: Timer | undefined;
   /** Smallest backlog seen during this hold, and when it was last lower. */
   #flowReady = 0;
   #flowProgressMs = 0;
@@ -124,28 +130,35 @@ export class AmqpConnection implements HandshakeConnection {
   #slabStart = 0;
   #slabEnd = 0;
   #flushQueued = false;
-  #lastReadMs = Date.now();
-  #lastWriteMs = Date.now();
-  #heartbeatTimer: NodeJS.Timeout | undefined;
-  #deadline: NodeJS.Timeout | undefined;
+  /** Heartbeats, the handshake and close deadlines and flow polls run on core's clock (tests: ManualClock). */
+  readonly #clock: Clock;
+  #lastReadMs: number;
+  #lastWriteMs: number;
+  #heartbeatTimer: Timer | undefined;
+  #deadline: Timer | undefined;
   readonly #onClosed: (c: AmqpConnection) => void;
 
-  constructor(id: string, socket: Socket, shared: ListenerShared, onClosed: (c: AmqpConnection) => void) {
+  constructor(
+    id: string,
+    transport: Transport,
+    shared: ListenerShared,
+    onClosed: (c: AmqpConnection) => void,
+  ) {
     this.id = id;
-    this.socket = socket;
+    this.transport = transport;
     this.shared = shared;
     this.#onClosed = onClosed;
     this.log = shared.logger.child({ connection: id });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
-    socket.on('close', () => this.#cleanup());
     this.account = shared.ingress.open({
       pause: () => this.#budgetHold(true),
       resume: () => this.#budgetHold(false),
-      evict: () => socket.destroy(),
+      evict: () => transport.destroy(),
     });
-    this.#deadline = setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
+    this.#clock = shared.core.clock;
+    this.#lastReadMs = this.#clock.now();
+    this.#lastWriteMs = this.#lastReadMs;
+    this.#deadline = this.#clock.setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
+    transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.#cleanup() });
   }
 
   /** Aborts when the connection is gone. */
@@ -159,8 +172,8 @@ export class AmqpConnection implements HandshakeConnection {
     if (this.state === 'closed') return;
     if (bytes.byteLength > copyBytesMax) {
       this.#flush();
-      this.#lastWriteMs = Date.now();
-      this.socket.write(bytes);
+      this.#lastWriteMs = this.#clock.now();
+      this.transport.write(bytes);
       return;
     }
     const slab = this.#reserve(bytes.byteLength);
@@ -187,7 +200,7 @@ export class AmqpConnection implements HandshakeConnection {
   #reserve(bytes: number): Buffer {
     if (this.#slabEnd + bytes > this.#slab.byteLength) {
       this.#flush();
-      // The old slab may still be queued in the socket: start a new one rather than reuse it.
+      // The old slab may still be queued in the transport: start a new one rather than reuse it.
       const size = this.state === 'opened' ? slabBytes : handshakeSlabBytes;
       this.#slab = Buffer.allocUnsafe(Math.max(size, bytes));
       this.#slabStart = 0;
@@ -207,9 +220,9 @@ export class AmqpConnection implements HandshakeConnection {
     if (this.#slabEnd === this.#slabStart) return;
     const bytes = this.#slab.subarray(this.#slabStart, this.#slabEnd);
     this.#slabStart = this.#slabEnd;
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    this.#lastWriteMs = Date.now();
-    this.socket.write(bytes);
+    if (this.transport.closed) return;
+    this.#lastWriteMs = this.#clock.now();
+    this.transport.write(bytes);
   }
 
   sendMethod(channel: number, method: Method): void {
@@ -223,7 +236,7 @@ export class AmqpConnection implements HandshakeConnection {
   // ---- input
 
   #onData(chunk: Buffer): void {
-    this.#lastReadMs = Date.now();
+    this.#lastReadMs = this.#clock.now();
     if (this.state === 'closed' || this.#framingLost) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
@@ -256,12 +269,12 @@ export class AmqpConnection implements HandshakeConnection {
     this.#updateReading();
   }
 
-  /** The socket is read unless a login, an alarm, flow control or the ingress budget holds it. */
+  /** The transport is read unless a login, an alarm, flow control or the ingress budget holds it. */
   #updateReading(): void {
     if (this.state === 'closed') return;
     const held = this.#paused || this.#blocked || this.#flowHeld || this.#budgetPaused;
-    if (held || this.#framingLost) this.socket.pause();
-    else this.socket.resume();
+    if (held || this.#framingLost) this.transport.pause();
+    else this.transport.resume();
   }
 
   #process(): void {
@@ -375,9 +388,9 @@ export class AmqpConnection implements HandshakeConnection {
     }
     this.#flowHeld = true;
     this.#flowReady = backlog;
-    this.#flowProgressMs = Date.now();
+    this.#flowProgressMs = this.#clock.now();
     this.#updateReading();
-    this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
+    this.#flowTimer = this.#clock.setTimeout(() => this.#pollFlow(), flowPollMs);
   }
 
   /** The most ready messages in a fed queue that has consumers. */
@@ -394,13 +407,13 @@ export class AmqpConnection implements HandshakeConnection {
 
   #pollFlow(): void {
     const backlog = this.state === 'opened' ? this.#backlog() : 0;
-    const now = Date.now();
+    const now = this.#clock.now();
     if (backlog < this.#flowReady) {
       this.#flowReady = backlog;
       this.#flowProgressMs = now;
     }
     if (backlog > flowReadyLow && now - this.#flowProgressMs < flowStallMs) {
-      this.#flowTimer = setTimeout(() => this.#pollFlow(), flowPollMs);
+      this.#flowTimer = this.#clock.setTimeout(() => this.#pollFlow(), flowPollMs);
       return;
     }
     this.#releaseFlow();
@@ -409,11 +422,11 @@ export class AmqpConnection implements HandshakeConnection {
 
   #releaseFlow(): void {
     if (!this.#flowHeld) return;
-    clearTimeout(this.#flowTimer);
+    this.#flowTimer?.cancel();
     this.#flowHeld = false;
     this.#fed.clear();
     // Nothing was read while held, heartbeats included.
-    this.#lastReadMs = Date.now();
+    this.#lastReadMs = this.#clock.now();
     this.#updateReading();
   }
 
@@ -452,7 +465,7 @@ export class AmqpConnection implements HandshakeConnection {
     if (!this.#blocked) return;
     this.#blocked = false;
     // Nothing was read while blocked, the client's heartbeats included; RabbitMQ pauses its monitor too.
-    this.#lastReadMs = Date.now();
+    this.#lastReadMs = this.#clock.now();
     this.#updateReading();
     this.#process();
   }
@@ -471,7 +484,8 @@ export class AmqpConnection implements HandshakeConnection {
     const check = checkProtocolHeader(input);
     if (check === 'incomplete') return false;
     if (check === 'unsupported') {
-      this.socket.end(protocolHeader);
+      this.transport.write(protocolHeader);
+      this.transport.end();
       this.state = 'closed';
       return false;
     }
@@ -534,7 +548,7 @@ export class AmqpConnection implements HandshakeConnection {
   closeWith(replyCode: number, replyText: string, classId = 0, methodId = 0): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (this.state === 'header') {
-      this.socket.destroy();
+      this.transport.destroy();
       return;
     }
     this.sendMethod(0, { name: 'connection.close', fields: { replyCode, replyText, classId, methodId } });
@@ -547,8 +561,8 @@ export class AmqpConnection implements HandshakeConnection {
       process.nextTick(() => this.#process());
     }
     this.#releaseAll();
-    clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
+    this.#deadline?.cancel();
+    this.#deadline = this.#clock.setTimeout(() => this.transport.destroy(), closeTimeoutMs);
   }
 
   /** The peer answered our connection.close, or asked to close and got close-ok. */
@@ -556,9 +570,9 @@ export class AmqpConnection implements HandshakeConnection {
     this.#releaseAll();
     this.#flush();
     this.state = 'closed';
-    this.socket.end();
-    clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => this.socket.destroy(), closeTimeoutMs);
+    this.transport.end();
+    this.#deadline?.cancel();
+    this.#deadline = this.#clock.setTimeout(() => this.transport.destroy(), closeTimeoutMs);
   }
 
   #releaseAll(): void {
@@ -571,9 +585,9 @@ export class AmqpConnection implements HandshakeConnection {
     this.#gone.abort();
     this.account.close();
     this.#queued = [];
-    clearTimeout(this.#deadline);
-    clearTimeout(this.#flowTimer);
-    clearInterval(this.#heartbeatTimer);
+    this.#deadline?.cancel();
+    this.#flowTimer?.cancel();
+    this.#heartbeatTimer?.cancel();
     if (this.state !== 'closed') this.#releaseAll();
     this.state = 'closed';
     this.#onClosed(this);
@@ -582,41 +596,43 @@ export class AmqpConnection implements HandshakeConnection {
   #handshakeExpired(): void {
     if (this.state === 'opened' || this.state === 'closed') return;
     this.log.debug('handshake timed out');
-    this.socket.destroy();
+    this.transport.destroy();
   }
 
   /** The handshake finished: the deadline is off, heartbeats start when negotiated. */
   opened(): void {
-    clearTimeout(this.#deadline);
+    this.#deadline?.cancel();
     this.state = 'opened';
     if (this.heartbeatS > 0) this.#startHeartbeats(this.heartbeatS * 1000);
   }
 
   /** Spec 4.2.7: send a heartbeat when nothing else went out for half the interval; a peer silent for two intervals is dead. */
   #startHeartbeats(intervalMs: number): void {
-    this.#heartbeatTimer = setInterval(() => {
-      const now = Date.now();
+    this.#heartbeatTimer = this.#clock.setTimeout(() => {
+      if (this.state === 'closed') return;
+      const now = this.#clock.now();
       // A budget pause does not excuse silence: a peer stalled halfway through a frame must not hold
       // its bytes for ever, and a live one whose heartbeats went unread reconnects.
       if (!this.#held() && now - this.#lastReadMs > intervalMs * 2) {
         this.log.info({ heartbeatS: this.heartbeatS }, 'missed heartbeats from client; closing');
-        this.socket.destroy();
+        this.transport.destroy();
         return;
       }
       if (now - this.#lastWriteMs >= intervalMs / 2) this.write(encodeHeartbeatFrame());
+      this.#startHeartbeats(intervalMs);
     }, intervalMs / 2);
-    this.#heartbeatTimer.unref();
   }
 
   /** Broker shutdown: tell the client, give it a moment, then drop it. */
   shutdown(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.state === 'closed') return resolve();
-      this.socket.once('close', () => resolve());
+      if (this.transport.closed) return resolve();
+      this.#gone.signal.addEventListener('abort', () => resolve());
       if (this.state === 'opened')
         this.closeWith(ReplyCode.connectionForced, 'CONNECTION_FORCED - broker shutdown');
-      else this.socket.destroy();
-      setTimeout(() => this.socket.destroy(), 1000).unref();
+      else this.transport.destroy();
+      // Real time, not the clock: a stopping broker must not wait on a test's ManualClock.
+      setTimeout(() => this.transport.destroy(), shutdownGraceMs).unref();
     });
   }
 }

@@ -1,10 +1,14 @@
 /**
- * The AMQP 0-9-1 listener: a TCP server whose sockets become `AmqpConnection`s. Connection ids are
- * `amqp-<n>`, so owners are `amqp-<n>/<channel>` (src/core/README.md).
+ * The AMQP 0-9-1 listeners, plain (5672) and TLS (5671): each transport becomes an `AmqpConnection`.
+ * Both share one connection numbering and one direct reply-to registry per core, so a connection's
+ * id `amqp-<n>` (and its owners `amqp-<n>/<channel>`, src/core/README.md) is unique across them and
+ * an RPC may cross from one port to the other.
  */
-import { createServer, type Server, type Socket } from 'node:net';
-import { listenOn } from '../../shared/net.js';
-import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
+import type { CoreBroker } from '../../core/api.js';
+import type { ListenerContext, ListenerDefinition } from '../listener.js';
+import { PerCore } from '../per-core.js';
+import { type Acceptor, serveTransports } from '../serve.js';
+import type { Transport } from '../transport.js';
 import { AmqpConnection } from './connection.js';
 import { ReplyToRegistry } from './reply-to.js';
 import type { ListenerShared } from './session.js';
@@ -12,65 +16,54 @@ import type { ListenerShared } from './session.js';
 /** Connections one listener accepts at once; more are refused at accept. */
 export const connectionsMax = 10_000;
 
-function startAmqpServer(context: ListenerContext): Promise<RunningListener> {
+interface CoreShared {
+  readonly replyTo: ReplyToRegistry;
+  nextId: number;
+}
+
+const perCore = new PerCore<CoreShared>();
+
+/**
+ * The protocol side of one AMQP listener: connections over any transport. `close` closes them all
+ * and lets go of the shared state.
+ */
+export function amqpAcceptor(context: ListenerContext): Acceptor {
+  const core: CoreBroker = context.core;
+  const common = perCore.acquire(core, () => ({ replyTo: new ReplyToRegistry(), nextId: 1 }));
   const shared: ListenerShared = {
-    core: context.core,
+    core,
     auth: context.auth,
     logger: context.logger,
     version: context.version,
-    replyTo: new ReplyToRegistry(),
+    replyTo: common.replyTo,
     messageBytesMax: context.config.messageBytesMax,
     ingress: context.ingress,
     handshakeTimeoutMs: context.config.handshakeTimeoutMs,
   };
   const connections = new Set<AmqpConnection>();
-  let nextId = 1;
-  const server = createServer((socket: Socket) => {
-    if (connections.size >= connectionsMax) {
-      socket.destroy();
-      return;
-    }
-    const id = `amqp-${nextId++}`;
-    connections.add(new AmqpConnection(id, socket, shared, (c) => connections.delete(c)));
+  const unsubscribe = core.alarms.subscribe((active) => {
+    for (const connection of connections) connection.onAlarms(active);
   });
-  const servers = [server];
-  server.on('error', (err) => context.logger.error({ err }, 'amqp listener error'));
-  return listenOn(server, context.host, context.port).then(async (port) => {
-    const twin = await loopbackTwin(server, port, context.host);
-    if (twin !== undefined) servers.push(twin);
-    const unsubscribe = context.core.alarms.subscribe((active) => {
-      for (const connection of connections) connection.onAlarms(active);
-    });
-    return {
-      port,
-      async close() {
-        unsubscribe();
-        const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-        await Promise.all([...connections].map((c) => c.shutdown()));
-        await Promise.all(closed);
-      },
-    };
-  });
+  return {
+    accept(transport: Transport): void {
+      if (connections.size >= connectionsMax) {
+        transport.destroy();
+        return;
+      }
+      const id = `amqp-${common.nextId++}`;
+      connections.add(new AmqpConnection(id, transport, shared, (c) => connections.delete(c)));
+    },
+    async close(): Promise<void> {
+      unsubscribe();
+      await Promise.all([...connections].map((c) => c.shutdown()));
+      perCore.release(core);
+    },
+  };
 }
 
-/**
- * Bound to IPv4 loopback, also take the same port on `::1`, best effort: clients resolve `localhost`
- * to either (RabbitMQ's default listens on both). A failure (no IPv6) is ignored.
- */
-async function loopbackTwin(server: Server, port: number, host: string): Promise<Server | undefined> {
-  if (host !== '127.0.0.1' && host !== 'localhost') return undefined;
-  const twin = createServer();
-  twin.on('connection', (socket: Socket) => server.emit('connection', socket));
-  try {
-    await listenOn(twin, '::1', port);
-    return twin;
-  } catch {
-    return undefined;
-  }
+function start(context: ListenerContext) {
+  return serveTransports(context, amqpAcceptor(context), { loopbackTwin: true });
 }
 
-export const amqpListener: ListenerDefinition = {
-  name: 'amqp',
-  configKey: 'amqpPort',
-  start: startAmqpServer,
-};
+export const amqpListener: ListenerDefinition = { name: 'amqp', configKey: 'amqpPort', start };
+export const amqpsListener: ListenerDefinition = { name: 'amqps', configKey: 'amqpsPort', start };

@@ -4,11 +4,11 @@
  * never the connection class, so ./connection.ts can import them without a cycle; `AmqpConnection`
  * implements `HandshakeConnection`.
  */
-import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressAccount, IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
+import type { Transport } from '../transport.js';
 import type { Method } from './codec/index.js';
 import type { ReplyToRegistry } from './reply-to.js';
 
@@ -41,10 +41,12 @@ export type ConnectionState =
 export interface HandshakeConnection {
   readonly id: string;
   readonly shared: ListenerShared;
-  readonly socket: Socket;
+  readonly transport: Transport;
   readonly log: Logger;
   state: ConnectionState;
   user: string;
+  /** The logged-in user's tags (`impersonator` may publish with another `user_id`). */
+  tags: readonly string[];
   core: CoreClient | undefined;
   clientCapabilities: Set<string>;
   clientProperties: Record<string, unknown>;
@@ -53,7 +55,7 @@ export interface HandshakeConnection {
   heartbeatS: number;
   /** This connection's share of the broker's ingress budget. */
   readonly account: IngressAccount;
-  /** Aborted when the socket closes: a login still waiting for its hash stops. */
+  /** Aborted when the transport closes: a login still waiting for its hash stops. */
   readonly gone: AbortSignal;
   sendMethod(channel: number, method: Method): void;
   /** Stop reading the socket (a login is being checked). */

@@ -5,8 +5,9 @@
  * order, as pipelining clients require (kafka-python sends ApiVersions and Metadata back to back).
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
-import type { Socket } from 'node:net';
+import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount } from '../ingress.js';
+import type { Transport } from '../transport.js';
 import { produceUnderAlarm } from './alarms.js';
 import {
   ApiKey,
@@ -52,9 +53,8 @@ function unmapped(address: string | undefined): string {
 }
 
 export class KafkaConnection {
-  readonly #socket: Socket;
+  readonly #transport: Transport;
   readonly #broker: KafkaBroker;
-  readonly #port: number;
   readonly #splitter: FrameSplitter;
   readonly #queue: Uint8Array[] = [];
   #pumping = false;
@@ -71,44 +71,43 @@ export class KafkaConnection {
   #budgetPaused = false;
   /** The first request has been handled (what counts as logging in until Kafka has SASL here). */
   #admitted = false;
-  /** The handshake deadline, then the idle check. */
-  #timer: NodeJS.Timeout;
+  /** The handshake deadline, then the idle check, on core's clock (tests: ManualClock). */
+  readonly #clock: Clock;
+  #timer: ReturnType<Clock['setTimeout']> | undefined;
+  /** When input last came; the idle check looks at it rather than being re-armed per chunk. */
+  #lastInputMs = 0;
 
-  constructor(socket: Socket, broker: KafkaBroker, advertisedPort: number) {
-    this.#socket = socket;
+  constructor(transport: Transport, broker: KafkaBroker) {
+    this.#transport = transport;
     this.#broker = broker;
-    this.#port = advertisedPort;
     const { frameBytesMax, handshakeFrameBytesMax, handshakeTimeoutMs } = broker.options;
     this.#splitter = new FrameSplitter(Math.min(frameBytesMax, handshakeFrameBytesMax));
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', () => this.close());
-    socket.on('close', () => this.close());
     this.#account = broker.ingress.open({
       pause: () => this.#budgetHold(true),
       resume: () => this.#budgetHold(false),
       evict: () => this.close(),
     });
-    this.#timer = setTimeout(
+    this.#clock = broker.core.clock;
+    this.#timer = this.#clock.setTimeout(
       () => this.#expired('no request within the handshake timeout'),
       handshakeTimeoutMs,
     );
-    this.#timer.unref();
+    transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.close() });
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#closing.abort();
     this.#queue.length = 0;
     this.#account.close();
-    this.#socket.destroy();
+    this.#transport.destroy();
   }
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return;
-    if (this.#admitted) this.#timer.refresh();
+    if (this.#admitted) this.#lastInputMs = this.#clock.now();
     try {
       for (const frame of this.#splitter.push(chunk)) {
         this.#queue.push(frame);
@@ -120,7 +119,7 @@ export class KafkaConnection {
       return;
     }
     // A whole first request arrived in time: the handshake deadline is met (it was not for answering).
-    if (!this.#admitted && this.#queue.length > 0) clearTimeout(this.#timer);
+    if (!this.#admitted && this.#queue.length > 0) this.#timer?.cancel();
     // The pump takes the first request at once: a request that arrived whole is never counted as held.
     void this.#pump();
     this.#recount();
@@ -144,8 +143,8 @@ export class KafkaConnection {
   #pressure(): void {
     const busy = this.#unanswered + this.#queue.length >= this.#broker.options.inflightRequestsMax;
     const hold = busy || this.#budgetPaused;
-    if (hold && !this.#socket.isPaused()) this.#socket.pause();
-    else if (!hold && this.#socket.isPaused() && !this.#closed) this.#socket.resume();
+    if (hold) this.#transport.pause();
+    else if (!this.#closed) this.#transport.resume();
   }
 
   /** The first request went through: full-size requests from now on, and an idle timeout instead. */
@@ -153,21 +152,28 @@ export class KafkaConnection {
     this.#admitted = true;
     this.#splitter.frameBytesMax = this.#broker.options.frameBytesMax;
     this.#account.authenticate();
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#idleCheck(), this.#broker.options.idleTimeoutMs);
-    this.#timer.unref();
+    this.#timer?.cancel();
+    this.#lastInputMs = this.#clock.now();
+    this.#armIdle(this.#broker.options.idleTimeoutMs);
   }
 
-  /** Fires after `idleTimeoutMs` without input; a connection still owed an answer is not idle. */
+  #armIdle(waitMs: number): void {
+    this.#timer = this.#clock.setTimeout(() => this.#idleCheck(), waitMs);
+  }
+
+  /** Closes after `idleTimeoutMs` without input; a connection still owed an answer is not idle. */
   #idleCheck(): void {
-    if (this.#unanswered > 0 || this.#queue.length > 0 || this.#pumping) this.#timer.refresh();
+    const { idleTimeoutMs } = this.#broker.options;
+    const idleMs = this.#clock.now() - this.#lastInputMs;
+    if (this.#unanswered > 0 || this.#queue.length > 0 || this.#pumping) this.#armIdle(idleTimeoutMs);
+    else if (idleMs < idleTimeoutMs) this.#armIdle(idleTimeoutMs - idleMs);
     else this.#expired('idle');
   }
 
   #expired(why: string): void {
     if (this.#closed) return;
     this.#broker.logger.debug(
-      { remote: this.#socket.remoteAddress },
+      { remote: this.#transport.remoteAddress },
       `kafka: ${why}; closing the connection`,
     );
     this.close();
@@ -249,9 +255,10 @@ export class KafkaConnection {
       broker: this.#broker,
       apiVersion: header.requestApiVersion,
       clientId: header.clientId ?? '',
-      advertisedHost: unmapped(this.#socket.localAddress),
-      advertisedPort: this.#port,
-      clientHost: `/${unmapped(this.#socket.remoteAddress)}`,
+      // Where this client reached us: the TLS port is advertised to a client of the TLS port.
+      advertisedHost: unmapped(this.#transport.localAddress),
+      advertisedPort: this.#transport.localPort ?? 0,
+      clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
     };
   }
 
@@ -290,7 +297,7 @@ export class KafkaConnection {
     });
   }
 
-  /** `written` runs once the socket has finished with the pieces (views of lent read buffers). */
+  /** `written` runs once the transport has finished with the pieces (views of lent read buffers). */
   async #write(
     header: RequestHeader,
     version: number,
@@ -302,31 +309,8 @@ export class KafkaConnection {
     const pieces = frameResponsePieces(header.requestApiKey, version, header.correlationId, (w) =>
       writeMessage(w, schema, pruned, version),
     );
-    if (this.#send(pieces, written)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.#socket.off('drain', done);
-        this.#socket.off('close', done);
-        resolve();
-      };
-      this.#socket.on('drain', done);
-      this.#socket.on('close', done);
-    });
-  }
-
-  /**
-   * Hands the pieces to the socket; corked, several go out in one writev, so stored batches reach the
-   * kernel without being joined first. False when the socket asks the writer to wait for 'drain'.
-   */
-  #send(pieces: readonly Uint8Array[], written?: () => void): boolean {
-    // The last write's callback comes after every earlier one's: the socket writes in order.
-    const done = written === undefined ? undefined : () => written();
-    if (pieces.length === 1) return this.#socket.write(pieces[0]!, done);
-    let flowing = true;
-    this.#socket.cork();
-    for (let i = 0; i < pieces.length; i++)
-      flowing = this.#socket.write(pieces[i]!, i === pieces.length - 1 ? done : undefined);
-    this.#socket.uncork();
-    return flowing;
+    // Several pieces go out in one writev, so stored batches reach the kernel without being joined first.
+    if (this.#transport.writev(pieces, written)) return;
+    await this.#transport.drained();
   }
 }

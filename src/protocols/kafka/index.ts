@@ -2,4 +2,10 @@
 
 export type { KafkaOptions } from './context.js';
 export { kafkaBatchFormat } from './entry-format.js';
-export { createKafkaListener, kafkaListener } from './listener.js';
+export {
+  createKafkaListener,
+  createKafkaListeners,
+  kafkaAcceptor,
+  kafkaListener,
+  kafkaTlsListener,
+} from './listener.js';

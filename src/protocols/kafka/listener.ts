@@ -1,16 +1,19 @@
 /**
- * The Kafka listener: a TCP server whose connections speak the Kafka protocol against the topics of
- * one vhost. `createKafkaListener(options)` lets an embedder change the defaults (auto-creation,
- * default partitions, limits); the server registers `kafkaListener` with the defaults.
+ * The Kafka listeners, plain (9092, PLAINTEXT) and TLS (9093, SSL): connections speak the Kafka
+ * protocol against the topics of one vhost. Both share one group coordinator, producer registry and
+ * topic config store per core, and each advertises in Metadata the address and port its client
+ * reached. `createKafkaListeners(options)` lets an embedder change the defaults (auto-creation,
+ * default partitions, limits); the server registers the listeners with the defaults.
  */
-import { createServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { internalPrincipal } from '../../core/entry/context.js';
-import type { ListenerDefinition, RunningListener } from '../listener.js';
+import type { ListenerContext, ListenerDefinition } from '../listener.js';
+import { PerCore } from '../per-core.js';
+import { type Acceptor, serveTransports } from '../serve.js';
+import type { Transport } from '../transport.js';
 import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
-import { listenOn } from '../../shared/net.js';
 import { ConsumerGroupCoordinator } from './consumer-groups.js';
 import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
@@ -22,79 +25,96 @@ import { TopicConfigStore } from './topic-settings.js';
 /** Open client connections per listener; more are refused at accept. */
 export const connectionsMax = 10_000;
 
-export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): ListenerDefinition {
+const brokers = new PerCore<KafkaBroker>((broker) => {
+  broker.groups.close();
+  broker.consumerGroups.close();
+  broker.shareGroups.close();
+});
+
+/** The configuration's settings, then what the embedder passed in code. */
+function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): KafkaOptions {
+  const { config } = context;
   return {
-    name: 'kafka',
-    configKey: 'kafkaPort',
-    async start(context): Promise<RunningListener> {
-      // The configuration's settings, then what the embedder passed in code.
-      const { config } = context;
-      const options: KafkaOptions = {
-        ...kafkaOptionsDefault,
-        autoCreateTopics: config.kafkaAutoCreateTopics,
-        defaultPartitions: config.kafkaDefaultPartitions,
-        replicationFactorMax: config.kafkaReplicationFactorMax,
-        logDir: config.storage === 'file' ? resolve(config.dataDir) : 'memory',
-        groupInitialRebalanceDelayMs: config.kafkaGroupInitialRebalanceDelayMs,
-        handshakeFrameBytesMax: config.handshakeBytesMax,
-        handshakeTimeoutMs: config.handshakeTimeoutMs,
-        idleTimeoutMs: config.kafkaIdleTimeoutMs,
-        ...overrides,
-      };
-      const vhost = context.core.connect({
-        principal: internalPrincipal,
-        vhost: options.vhost,
-        connectionId: 'kafka',
-        protocol: 'kafka',
-        peerAddress: '',
-      });
-      const groupStore = new GroupStore(vhost);
-      const reportGroup = (err: unknown, groupId: string): void =>
-        context.logger.warn({ err, groupId }, 'kafka group metadata not stored');
-      const broker: KafkaBroker = {
-        core: context.core,
-        vhost,
-        options,
-        // Groups stored before a restart are loaded here, each member on a new session timeout.
-        groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
-        consumerGroups: new ConsumerGroupCoordinator(
-          context.core.clock,
-          (topic) => vhost.stream(topic)?.partitions,
-          groupStore,
-          reportGroup,
-        ),
-        shareGroups: new ShareGroupCoordinator(
-          context.core.clock,
-          (topic) => vhost.stream(topic)?.partitions,
-        ),
-        fetchSessions: new FetchSessionCache(context.core.clock),
-        producers: new ProducerRegistry(vhost),
-        topicConfigs: new TopicConfigStore(vhost),
-        logger: context.logger,
-        ingress: context.ingress,
-      };
-      const connections = new Set<KafkaConnection>();
-      let boundPort = 0;
-      const server = createServer((socket: Socket) => {
-        if (connections.size >= connectionsMax) return void socket.destroy();
-        const connection = new KafkaConnection(socket, broker, boundPort);
-        connections.add(connection);
-        socket.on('close', () => connections.delete(connection));
-      });
-      boundPort = await listenOn(server, context.host, context.port);
-      return {
-        port: boundPort,
-        async close() {
-          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-          for (const connection of connections) connection.close();
-          broker.groups.close();
-          broker.consumerGroups.close();
-          broker.shareGroups.close();
-          await closed;
-        },
-      };
+    ...kafkaOptionsDefault,
+    autoCreateTopics: config.kafkaAutoCreateTopics,
+    defaultPartitions: config.kafkaDefaultPartitions,
+    replicationFactorMax: config.kafkaReplicationFactorMax,
+    logDir: config.storage === 'file' ? resolve(config.dataDir) : 'memory',
+    groupInitialRebalanceDelayMs: config.kafkaGroupInitialRebalanceDelayMs,
+    handshakeFrameBytesMax: config.handshakeBytesMax,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    idleTimeoutMs: config.kafkaIdleTimeoutMs,
+    ...overrides,
+  };
+}
+
+function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBroker {
+  const vhost = context.core.connect({
+    principal: internalPrincipal,
+    vhost: options.vhost,
+    connectionId: 'kafka',
+    protocol: 'kafka',
+    peerAddress: '',
+  });
+  const groupStore = new GroupStore(vhost);
+  const reportGroup = (err: unknown, groupId: string): void =>
+    context.logger.warn({ err, groupId }, 'kafka group metadata not stored');
+  const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
+  return {
+    core: context.core,
+    vhost,
+    options,
+    // Groups stored before a restart are loaded here, each member on a new session timeout.
+    groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
+    consumerGroups: new ConsumerGroupCoordinator(context.core.clock, partitions, groupStore, reportGroup),
+    shareGroups: new ShareGroupCoordinator(context.core.clock, partitions),
+    fetchSessions: new FetchSessionCache(context.core.clock),
+    producers: new ProducerRegistry(vhost),
+    topicConfigs: new TopicConfigStore(vhost),
+    logger: context.logger,
+    ingress: context.ingress,
+  };
+}
+
+/**
+ * The protocol side of one Kafka listener: connections over any transport. The first listener of a
+ * core sets the shared options.
+ */
+export function kafkaAcceptor(context: ListenerContext, overrides: Partial<KafkaOptions> = {}): Acceptor {
+  const { core } = context;
+  const broker = brokers.acquire(core, () => createBroker(context, optionsOf(context, overrides)));
+  const connections = new Set<KafkaConnection>();
+  return {
+    accept(transport: Transport): void {
+      if (connections.size >= connectionsMax) {
+        transport.destroy();
+        return;
+      }
+      const connection = new KafkaConnection(transport, broker);
+      connections.add(connection);
+      void transport.whenClosed().then(() => connections.delete(connection));
+    },
+    async close(): Promise<void> {
+      for (const connection of connections) connection.close();
+      brokers.release(core);
     },
   };
 }
 
-export const kafkaListener: ListenerDefinition = createKafkaListener();
+export function createKafkaListeners(overrides: Partial<KafkaOptions> = {}): ListenerDefinition[] {
+  const start = (context: ListenerContext) => serveTransports(context, kafkaAcceptor(context, overrides));
+  return [
+    { name: 'kafka', configKey: 'kafkaPort', start },
+    { name: 'kafka-tls', configKey: 'kafkaTlsPort', start },
+  ];
+}
+
+/** The plain listener alone, with `overrides` (the TLS one started beside it shares its options). */
+export function createKafkaListener(overrides: Partial<KafkaOptions> = {}): ListenerDefinition {
+  return createKafkaListeners(overrides)[0]!;
+}
+
+export const [kafkaListener, kafkaTlsListener] = createKafkaListeners() as [
+  ListenerDefinition,
+  ListenerDefinition,
+];

@@ -36,7 +36,8 @@ function wireOf<T>(message: Message, convert: (message: Message) => T, sink: Sin
 
 export function startFeed<T>(options: FeedOptions<T>): void {
   const { caller, queue, sink, pattern, convert } = options;
-  const core = caller.core;
+  // The queue is the front end's own; the subscription was decided on `caller.core` (./subscriptions.ts).
+  const core = caller.plumbing;
   const check = needsCheck(pattern);
   const wanted = (message: Message) => !check || matches(pattern, message.routingKey);
   const heldBack: number[] = [];

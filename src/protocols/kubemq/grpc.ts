@@ -15,6 +15,7 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { peerCertificateOf } from '../tls.js';
 import { Downstream, Upstream } from './downstream.js';
 import { asFailure, fail, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -41,10 +42,25 @@ type AnyCall =
   | ServerWritableStream<unknown, unknown>
   | ServerDuplexStream<unknown, unknown>;
 
-function callerOf(server: KubemqServer, call: AnyCall): Caller {
-  const token = call.metadata.get('authorization')[0];
+/** grpc-js names the peer `<address>:<port>` (IPv6 without brackets); the login wants the address. */
+function peerAddressOf(call: AnyCall): string {
   const peer = call.getPeer();
-  const principal = server.login({ token: typeof token === 'string' ? token : token?.toString() }, peer);
+  const colon = peer.lastIndexOf(':');
+  return colon > 0 && /^\d+$/.test(peer.slice(colon + 1)) ? peer.slice(0, colon) : peer;
+}
+
+async function callerOf(server: KubemqServer, call: AnyCall): Promise<Caller> {
+  const token = call.metadata.get('authorization')[0];
+  const peer = peerAddressOf(call);
+  // grpc-js gives the client certificate only when it verified against the CA.
+  const cert = call.getAuthContext().sslPeerCertificate;
+  const principal = await server.login(
+    {
+      token: typeof token === 'string' ? token : token?.toString(),
+      certificate: cert === undefined ? undefined : peerCertificateOf(cert),
+    },
+    peer,
+  );
   return server.caller(principal, peer);
 }
 
@@ -59,9 +75,9 @@ function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let caller: Caller | undefined;
-    Promise.resolve()
-      .then(() => {
-        caller = callerOf(server, call);
+    callerOf(server, call)
+      .then((opened) => {
+        caller = opened;
         call.on('cancelled', () => caller?.close());
         return handler(caller, call.request);
       })
@@ -137,9 +153,8 @@ function subscription<Res>(
 ): handleServerStreamingCall<Subscribe, Res> {
   return (call) => {
     const sink = sinkOf(call, rpc);
-    Promise.resolve()
-      .then(() => {
-        const caller = callerOf(server, call);
+    callerOf(server, call)
+      .then((caller) => {
         sink.onClose(() => caller.close());
         return handler(caller, call.request, sink);
       })
@@ -164,27 +179,39 @@ function duplex<Req, Res>(
 ): handleBidiStreamingCall<Req, Res> {
   return (call) => {
     const sink = sinkOf(call, rpc);
-    try {
-      const caller = callerOf(server, call);
-      sink.onClose(() => caller.close());
-      const session = open(caller, sink, call);
-      call.on('data', (request: Req) => {
-        try {
-          session.request(request);
-        } catch (err) {
-          sink.end(asFailure(err));
-        }
-      });
-      call.on('end', () => {
-        session.idle().then(
-          () => sink.end(),
-          () => sink.end(),
-        );
-      });
-    } catch (err) {
-      sink.end(asFailure(err));
-    }
+    // Requests wait in the stream (no 'data' listener yet) until the caller has logged in.
+    callerOf(server, call).then(
+      (caller) => serveDuplex(caller, sink, call, open),
+      (err: unknown) => sink.end(asFailure(err)),
+    );
   };
+}
+
+function serveDuplex<Req, Res>(
+  caller: Caller,
+  sink: Sink<Res>,
+  call: ServerDuplexStream<Req, Res>,
+  open: (caller: Caller, sink: Sink<Res>, call: ServerDuplexStream<Req, Res>) => Session<Req>,
+): void {
+  try {
+    sink.onClose(() => caller.close());
+    const session = open(caller, sink, call);
+    call.on('data', (request: Req) => {
+      try {
+        session.request(request);
+      } catch (err) {
+        sink.end(asFailure(err));
+      }
+    });
+    call.on('end', () => {
+      session.idle().then(
+        () => sink.end(),
+        () => sink.end(),
+      );
+    });
+  } catch (err) {
+    sink.end(asFailure(err));
+  }
 }
 
 /** SendEventsStream: events answered only on failure, events-store events always (KubeMQ's rule). */

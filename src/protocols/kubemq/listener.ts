@@ -1,75 +1,105 @@
 /**
- * The KubeMQ listeners: gRPC (default 50000) and REST/WebSocket (default 9090). Both serve one
+ * The KubeMQ listeners: gRPC (default 50000) and REST/WebSocket (default 9090), over TLS once a
+ * certificate is configured (as KubeMQ itself, each port speaks one or the other). Both serve one
  * KubemqServer per core, so a client of either sees the same subscribers, cache and channels.
  */
+
+import type { SecureServerOptions } from 'node:http2';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
+import { PerCore } from '../per-core.js';
+import { type ListenerTls, secureContextOptions, type TlsMaterial } from '../tls.js';
 import { grpcServer } from './grpc.js';
 import { restServer } from './rest.js';
 import { type KubemqOptions, KubemqServer } from './server.js';
 
-const servers = new WeakMap<CoreBroker, { server: KubemqServer; users: number }>();
+const servers = new PerCore<KubemqServer>((server) => server.close());
 
 function acquire(context: ListenerContext, options: KubemqOptions): KubemqServer {
-  let entry = servers.get(context.core);
-  if (entry === undefined) {
-    const server = new KubemqServer({
-      core: context.core,
-      logger: context.logger,
-      version: context.version,
-      startedAtMs: context.startedAtMs,
-      options,
-    });
-    entry = { server, users: 0 };
-    servers.set(context.core, entry);
-  }
-  entry.users++;
-  return entry.server;
+  return servers.acquire(
+    context.core,
+    () =>
+      new KubemqServer({
+        core: context.core,
+        auth: context.auth,
+        logger: context.logger,
+        version: context.version,
+        startedAtMs: context.startedAtMs,
+        options,
+      }),
+  );
 }
 
-function release(core: CoreBroker): void {
-  const entry = servers.get(core);
-  if (entry === undefined) return;
-  entry.users--;
-  if (entry.users > 0) return;
-  entry.server.close();
-  servers.delete(core);
+/**
+ * gRPC's TLS through grpc-js's own credentials, following reloads: grpc-js swaps the secure context
+ * of its HTTP/2 server whenever the credentials announce new options. Under `request`, grpc-js lets a
+ * certificate that does not verify through as no certificate (it reports verified ones only).
+ */
+class ReloadingCredentials extends ServerCredentials {
+  readonly #stop: () => void;
+
+  constructor(tls: ListenerTls, handshakeTimeoutMs: number) {
+    const material = tls.current();
+    const serverOptions: SecureServerOptions = {
+      requestCert: material.clientAuth !== 'none',
+      rejectUnauthorized: material.clientAuth === 'require',
+      handshakeTimeout: handshakeTimeoutMs,
+      minVersion: material.minVersion,
+      ...(material.ciphers === undefined ? {} : { ciphers: material.ciphers }),
+    };
+    super(serverOptions, secureContextOptions(material));
+    this.#stop = tls.onReload((next: TlsMaterial) =>
+      this.updateSecureContextOptions(secureContextOptions(next)),
+    );
+  }
+
+  stop(): void {
+    this.#stop();
+  }
+
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
 }
 
 async function startGrpc(context: ListenerContext, options: KubemqOptions): Promise<RunningListener> {
+  const core: CoreBroker = context.core;
   const server = acquire(context, options);
   const grpc = grpcServer(server);
   const host = context.host.includes(':') ? `[${context.host}]` : context.host;
+  const credentials =
+    context.tls === undefined
+      ? ServerCredentials.createInsecure()
+      : new ReloadingCredentials(context.tls, context.config.handshakeTimeoutMs);
+  const stop = () => {
+    grpc.forceShutdown();
+    if (credentials instanceof ReloadingCredentials) credentials.stop();
+    servers.release(core);
+  };
   try {
     const port = await new Promise<number>((resolve, reject) =>
-      grpc.bindAsync(`${host}:${context.port}`, ServerCredentials.createInsecure(), (err, bound) =>
+      grpc.bindAsync(`${host}:${context.port}`, credentials, (err, bound) =>
         err === null ? resolve(bound) : reject(err),
       ),
     );
-    return {
-      port,
-      close: async () => {
-        grpc.forceShutdown();
-        release(context.core);
-      },
-    };
+    return { port, close: async () => stop() };
   } catch (err) {
-    grpc.forceShutdown();
-    release(context.core);
+    stop();
     throw err;
   }
 }
 
 async function startRest(context: ListenerContext, options: KubemqOptions): Promise<RunningListener> {
+  const core: CoreBroker = context.core;
   const server = acquire(context, options);
-  const http = restServer(server);
+  const http = restServer(server, context);
   let port: number;
   try {
     port = await listenOn(http, context.host, context.port);
   } catch (err) {
-    release(context.core);
+    servers.release(core);
     throw err;
   }
   return {
@@ -77,7 +107,7 @@ async function startRest(context: ListenerContext, options: KubemqOptions): Prom
     close: async () => {
       const closing = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
-      release(context.core);
+      servers.release(core);
       await closing;
     },
   };

@@ -4,10 +4,16 @@
  * messages as JSON (./json.ts), CORS open to any origin. Subscriptions and streams are WebSockets; a
  * subscription that fails its checks is refused with a 400 envelope before the upgrade.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { status } from '@grpc/grpc-js';
 import { WebSocketServer } from 'ws';
+import type { ListenerContext } from '../listener.js';
+import { httpServer, securityOf } from '../serve.js';
+import { tlsStateOf } from '../tls.js';
+import { webSocketTransport } from '../transport.js';
 import { asFailure, KubemqFailure, Texts } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
@@ -140,9 +146,18 @@ function readBody(req: IncomingMessage, bytesMax: number): Promise<string | unde
   });
 }
 
-function callerOf(server: KubemqServer, req: IncomingMessage): Caller {
+async function callerOf(server: KubemqServer, req: IncomingMessage): Promise<Caller> {
   const peer = req.socket.remoteAddress ?? '';
-  return server.caller(server.login({ token: req.headers.authorization }, peer), peer);
+  const secure = 'encrypted' in req.socket ? tlsStateOf(req.socket as TLSSocket) : undefined;
+  const credentials = { token: req.headers.authorization, certificate: secure?.peerCertificate };
+  return server.caller(await server.login(credentials, peer), peer);
+}
+
+/** A refused login is 401, a user without permissions in the vhost 403; anything else 400. */
+function refusalStatus(err: unknown): number {
+  const failure = asFailure(err);
+  if (failure.code === status.UNAUTHENTICATED) return 401;
+  return failure.code === status.PERMISSION_DENIED ? 403 : 400;
 }
 
 async function serve(
@@ -161,18 +176,24 @@ async function serve(
     reply(server, res, 404, envelope(true, 'Not Found', 'null'));
     return;
   }
+  let caller: Caller;
+  try {
+    caller = await callerOf(server, req);
+  } catch (err) {
+    reply(server, res, refusalStatus(err), envelope(true, asFailure(err).message, 'null'));
+    return;
+  }
+  res.on('close', () => caller.close());
   const body = await readBody(req, server.limits.jsonBytesMax);
   if (body === undefined) {
     reply(server, res, 413, envelope(true, 'Request Entity Too Large', 'null'));
     return;
   }
-  const caller = callerOf(server, req);
-  res.on('close', () => caller.close());
   try {
     const { type, data } = await handler(caller, body, url);
     reply(server, res, 200, envelope(false, 'OK', type === 'Empty' ? 'null' : messageJson(type, data)));
   } catch (err) {
-    reply(server, res, 400, envelope(true, asFailure(err).message, 'null'));
+    reply(server, res, refusalStatus(err), envelope(true, asFailure(err).message, 'null'));
   } finally {
     caller.close();
   }
@@ -202,9 +223,9 @@ function subscribeOf(url: URL): Subscribe {
 
 /** The sink's item type follows the path (`replyTypes`); each handler names its own. */
 // biome-ignore lint/suspicious/noExplicitAny: one table holds sinks of several item types
-type Upgrade = (caller: Caller, url: URL, sink: Sink<any>) => Promise<void> | void;
+type UpgradeHandler = (caller: Caller, url: URL, sink: Sink<any>) => Promise<void> | void;
 
-const upgrades = new Map<string, Upgrade>([
+const upgrades = new Map<string, UpgradeHandler>([
   [
     '/subscribe/events',
     (caller, url, sink) => {
@@ -266,8 +287,14 @@ const replyTypes: Record<string, string> = {
   '/queue/stream': 'StreamQueueMessagesResponse',
 };
 
+const httpReasons: Readonly<Record<number, string>> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+};
+
 function refuse(socket: Duplex, code: number, body: string): void {
-  const reason = code === 404 ? 'Not Found' : 'Bad Request';
+  const reason = httpReasons[code] ?? 'Bad Request';
   socket.end(
     `HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json; charset=UTF-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -287,7 +314,22 @@ function upgrade(
     refuse(socket, 404, envelope(true, 'Not Found', 'null'));
     return;
   }
-  const caller = callerOf(server, req);
+  callerOf(server, req).then(
+    (caller) => upgradeAs(server, wss, caller, { req, socket, head, url, typeName }),
+    (err: unknown) => refuse(socket, refusalStatus(err), envelope(true, asFailure(err).message, 'null')),
+  );
+}
+
+interface Upgrade {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  readonly url: URL;
+  readonly typeName: string;
+}
+
+function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, upgrade: Upgrade): void {
+  const { req, socket, head, url, typeName } = upgrade;
   const sink = webSocketSink<unknown>(typeName, server.limits.deliveryWindow);
   sink.onClose(() => caller.close());
   const stream = streams.get(url.pathname);
@@ -297,13 +339,12 @@ function upgrade(
     .then(
       () =>
         wss.handleUpgrade(req, socket, head, (ws) => {
-          sink.attach(ws);
-          if (stream === undefined || take === undefined) return;
-          ws.on('message', (data, binary) => {
-            // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
-            if (binary) return;
+          // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
+          const transport = webSocketTransport(ws, req.socket as Socket, { text: true });
+          if (stream === undefined || take === undefined) return sink.attach(transport);
+          sink.attach(transport, (text) => {
             try {
-              take(parseMessage<never>(stream.type, data.toString()));
+              take(parseMessage<never>(stream.type, text));
             } catch (err) {
               server.logger.debug({ err }, 'kubemq: a WebSocket frame was skipped');
             }
@@ -311,15 +352,16 @@ function upgrade(
         }),
       (err: unknown) => {
         sink.end();
-        refuse(socket, 400, envelope(true, asFailure(err).message, 'null'));
+        refuse(socket, refusalStatus(err), envelope(true, asFailure(err).message, 'null'));
       },
     );
 }
 
-export function restServer(server: KubemqServer): Server {
+/** The REST and WebSocket face on an HTTP server, or an HTTPS one when `context` carries TLS. */
+export function restServer(server: KubemqServer, context: ListenerContext): Server {
   const table = routes();
   const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
-  const http = createServer((req, res) => {
+  const http = httpServer(securityOf(context), {}, (req, res) => {
     serve(server, table, req, res).catch((err: unknown) => {
       server.logger.warn({ err }, 'kubemq: a REST request failed');
       if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));

@@ -4,12 +4,18 @@
  * a KubeMQ caller's credentials are checked) and `caller` (a connection of our own per gRPC call or
  * stream, per REST request or WebSocket: KubeMQ's `ClientID` is the client's name, not a connection).
  */
+import { Buffer } from 'node:buffer';
 import { hostname } from 'node:os';
+import { status } from '@grpc/grpc-js';
 import type { CoreBroker, CoreClient } from '../../core/api.js';
-import type { Principal } from '../../core/entry/context.js';
+import { internalPrincipal, type Principal } from '../../core/entry/context.js';
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Authenticator, LoginResult } from '../listener.js';
+import type { PeerCertificate } from '../tls.js';
 import { QueryCache } from './cache.js';
 import { Channels } from './channel-kinds.js';
+import { KubemqFailure } from './errors.js';
 import { type KubemqLimits, kubemqLimitsDefault } from './limits.js';
 
 /** Topic exchanges that commands and queries are routed through (events use `amq.topic`). */
@@ -20,15 +26,25 @@ export interface KubemqOptions {
   readonly limits?: Partial<KubemqLimits>;
 }
 
-/** What a caller presents: an `authorization` token (gRPC metadata or HTTP header), if any. */
+/**
+ * What a caller presents: an `authorization` token (gRPC metadata or HTTP header), if any, and over
+ * TLS the client certificate that verified against the CA, if any.
+ */
 export interface Credentials {
   readonly token: string | undefined;
+  readonly certificate?: PeerCertificate | undefined;
 }
 
 /** One gRPC call or stream, REST request or WebSocket, as core sees it. */
 export interface Caller {
   readonly server: KubemqServer;
+  /** Acts as the logged-in user: every send and receive the client asks for is decided on it. */
   readonly core: CoreClient;
+  /**
+   * The front end's own way into core for this call (a subscription's queue, dead-lettering by
+   * policy), under the same connection id; what it serves was decided on `core` first.
+   */
+  readonly plumbing: CoreClient;
   readonly connectionId: string;
   /** This call consumes or declares queues of its own: `close` must give them back. */
   holds(): void;
@@ -41,14 +57,28 @@ export interface Caller {
 
 export interface ServerDeps {
   readonly core: CoreBroker;
+  /** The broker's login gate: a token's user and password are checked there, as every protocol's. */
+  readonly auth: Authenticator;
   readonly logger: Logger;
   readonly version: string;
   readonly startedAtMs: number;
   readonly options?: KubemqOptions;
 }
 
+/** `authorization: Basic <base64 of user:password>`, the one token form taken until bearer tokens. */
+const basicPrefix = 'basic ';
+
+/** The credentials in a token; undefined when it is not one we read. */
+function basicCredentials(token: string): { user: string; password: string } | undefined {
+  if (!token.toLowerCase().startsWith(basicPrefix)) return undefined;
+  const decoded = Buffer.from(token.slice(basicPrefix.length).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
 export class KubemqServer {
   readonly core: CoreBroker;
+  readonly auth: Authenticator;
   readonly vhost: string;
   readonly limits: KubemqLimits;
   readonly logger: Logger;
@@ -65,36 +95,66 @@ export class KubemqServer {
 
   constructor(deps: ServerDeps) {
     this.core = deps.core;
+    this.auth = deps.auth;
     this.vhost = deps.options?.vhost ?? '/';
     this.limits = { ...kubemqLimitsDefault, ...deps.options?.limits };
     this.logger = deps.logger;
     this.version = deps.version;
     this.startedAtMs = deps.startedAtMs;
     this.cache = new QueryCache(this.limits.cacheEntriesMax, this.limits.cacheBytesMax);
-    this.internal = this.#connect({ user: '', tags: ['administrator'] }, '', 'kubemq');
+    this.internal = this.#connect(internalPrincipal, '', 'kubemq');
     this.channels = new Channels(this.internal);
     for (const name of Object.values(Exchanges))
       this.internal.declareExchange(name, { type: 'topic', durable: true });
   }
 
   /**
-   * The one place a KubeMQ caller logs in, for gRPC and REST alike. Every caller is accepted as the
-   * anonymous principal for now; the security model (tokens as JWTs or a user's credentials, checked
-   * with the same permissions as every protocol) replaces the body of this function.
+   * The one place a KubeMQ caller logs in, for gRPC and REST alike, through the broker's login gate:
+   * `Basic <base64 of user:password>` logs in as that user; no token is the anonymous user (from
+   * loopback only unless `anonymousUser` names one). Refusals are UNAUTHENTICATED failures.
    */
-  login(_credentials: Credentials, _peerAddress: string): Principal {
-    return { user: '', tags: [] };
+  async login(credentials: Credentials, peerAddress: string, signal?: AbortSignal): Promise<Principal> {
+    const token = credentials.token?.trim() ?? '';
+    let result: LoginResult;
+    if (token === '') {
+      result = this.auth.anonymous(peerAddress);
+    } else {
+      const given = basicCredentials(token);
+      if (given === undefined) {
+        throw new KubemqFailure(
+          "authorization token refused: use 'Basic <base64 of user:password>'",
+          status.UNAUTHENTICATED,
+        );
+      }
+      result = await this.auth.login(given.user, given.password, peerAddress, signal);
+    }
+    if (result.ok) return { user: result.user, tags: result.tags };
+    this.logger.info({ peer: peerAddress, reason: result.reason }, 'kubemq login refused');
+    const text = result.reason === 'busy' ? 'too many login attempts; try again later' : 'login refused';
+    throw new KubemqFailure(`access refused: ${text}`, status.UNAUTHENTICATED);
   }
 
-  /** A connection of our own for one call; `close()` gives back what it held. */
+  /**
+   * A connection of our own for one call, once its principal may work in the vhost (PERMISSION_DENIED
+   * otherwise); `close()` gives back what it held.
+   */
   caller(principal: Principal, peerAddress: string): Caller {
     const connectionId = `kubemq-${this.#nextConnection++}`;
     const core = this.#connect(principal, peerAddress, connectionId);
+    try {
+      core.checkVhostAccess();
+    } catch (err) {
+      if (isBrokerError(err, ErrorCode.accessRefused))
+        throw new KubemqFailure(err.message, status.PERMISSION_DENIED);
+      throw err;
+    }
+    const plumbing = this.#connect(internalPrincipal, peerAddress, connectionId);
     let held = false;
     const listeners: Array<() => void> = [];
     const caller = {
       server: this,
       core,
+      plumbing,
       connectionId,
       closed: false,
       holds: () => {

@@ -20,7 +20,11 @@ function groupQueueName(kind: string, group: string, channel: string): string {
   return `kubemq-${kind}-group/${createHash('sha256').update(name).digest('hex')}`;
 }
 
-/** Declares and binds the queue a subscriber consumes; returns its name. */
+/**
+ * Declares and binds the queue a subscriber consumes; returns its name. The subscriber's user must
+ * be allowed to read what the exchange routes on its channel (as an AMQP binding of its own would
+ * be); the queue is the front end's own, so no permission on its generated name is asked for.
+ */
 export function subscriptionQueue(
   caller: Caller,
   kind: 'events' | 'commands' | 'queries',
@@ -37,7 +41,9 @@ export function subscriptionQueue(
   };
   const options = group === '' ? { ...bounded, exclusiveOwner: caller.connectionId } : bounded;
   const name = group === '' ? '' : groupQueueName(kind, group, channel);
-  const declared = caller.core.declareQueue(name, options).name;
-  caller.core.bindQueue(declared, exchange, corePattern(channel));
+  const pattern = corePattern(channel);
+  caller.core.checkSubscription(exchange, pattern);
+  const declared = caller.plumbing.declareQueue(name, options).name;
+  caller.plumbing.bindQueue(declared, exchange, pattern);
   return declared;
 }

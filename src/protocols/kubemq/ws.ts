@@ -1,10 +1,10 @@
 /**
- * A WebSocket as a sink: each item one text frame of KubeMQ JSON. Until the upgrade completes the sink
+ * A WebSocket transport as a sink: each item one text frame of KubeMQ JSON. Until the upgrade completes the sink
  * is congested (feeds hold back) and keeps what is written; once attached, it is congested while the
  * socket's send buffer holds more than `bufferedBytesMax`, and drains as sends complete. Ending with
  * an error sends KubeMQ's error envelope as the last frame.
  */
-import type { WebSocket } from 'ws';
+import type { Transport } from '../transport.js';
 import { messageJson } from './json.js';
 import { Encoded, type Sink, SinkEvents } from './sink.js';
 
@@ -12,7 +12,8 @@ import { Encoded, type Sink, SinkEvents } from './sink.js';
 const bufferedBytesMax = 1024 * 1024;
 
 export interface WebSocketSink<T> extends Sink<T> {
-  attach(ws: WebSocket): void;
+  /** The upgrade is done: items go out on `transport`, and each text frame read goes to `onText`. */
+  attach(transport: Transport, onText?: (text: string) => void): void;
 }
 
 const encoders = new Map<string, (item: never) => Encoded>();
@@ -30,10 +31,10 @@ function encoderOf<T>(typeName: string): (item: T) => Encoded {
 export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number): WebSocketSink<T> {
   const encode = encoderOf<T>(typeName);
   const events = new SinkEvents();
-  let socket: WebSocket | undefined;
+  let socket: Transport | undefined;
   let early: string[] = [];
   let wasCongested = false;
-  const congested = () => socket === undefined || socket.bufferedAmount > bufferedBytesMax;
+  const congested = () => socket === undefined || socket.bufferedBytes > bufferedBytesMax;
   const sent = () => {
     if (wasCongested && !congested()) {
       wasCongested = false;
@@ -46,17 +47,19 @@ export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number)
       if (early.length < itemsBeforeAttachMax) early.push(frame);
       return;
     }
-    socket.send(frame, sent);
+    socket.write(Buffer.from(frame), sent);
     if (congested()) wasCongested = true;
   };
   return {
-    attach(ws) {
-      socket = ws;
-      ws.on('close', () => events.markClosed());
-      ws.on('error', () => ws.terminate());
+    attach(transport, onText) {
+      socket = transport;
+      transport.attach({
+        data: (chunk) => onText?.(chunk.toString('utf8')),
+        closed: () => events.markClosed(),
+      });
       for (const frame of early) send(frame);
       early = [];
-      if (events.closed) ws.close();
+      if (events.closed) transport.end();
       else events.drain();
     },
     encode,
@@ -74,7 +77,7 @@ export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number)
         send(`{"is_error":true,"message":${JSON.stringify(error.message)},"data":null}`);
       }
       events.markClosed();
-      socket?.close();
+      socket?.end();
     },
     get closed() {
       return events.closed;

@@ -6,6 +6,10 @@
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
+import type { CoreClient } from '../../core/api.js';
+import { internalPrincipal, type Principal } from '../../core/entry/context.js';
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
+import type { LoginResult } from '../listener.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
@@ -56,31 +60,75 @@ function willOf(packet: IConnectPacket, facts: ConnectFacts | undefined): Will |
   };
 }
 
-/** Checks that can refuse before anything is created; returns the reason or undefined. */
-async function admission(conn: Connection, packet: IConnectPacket): Promise<number | undefined> {
+/** Who the client is once admitted: the user it logged in as (or the anonymous one), or a refusal. */
+type Admission = { readonly user: string; readonly tags: readonly string[] } | { readonly refusal: number };
+
+/** Checks that can refuse before anything is created. */
+async function admission(conn: Connection, packet: IConnectPacket): Promise<Admission> {
   const { server } = conn;
   if (server.connections > server.limits.connectionsMax)
-    return conn.version === 5 ? Reason.quotaExceeded : Reason.serverBusy;
+    return { refusal: conn.version === 5 ? Reason.quotaExceeded : Reason.serverBusy };
   if (conn.version === 5 && packet.properties?.authenticationMethod !== undefined)
-    return Reason.badAuthMethod;
-  if (packet.clientId === '' && conn.version !== 5 && packet.clean === false) return Reason.clientIdNotValid;
+    return { refusal: Reason.badAuthMethod };
+  if (packet.clientId === '' && conn.version !== 5 && packet.clean === false)
+    return { refusal: Reason.clientIdNotValid };
   // MQTT 3.1 §3.1 (protocol level 3) has no client id assignment: it must be 1 to 23 characters.
-  if (packet.clientId === '' && conn.version === 3) return Reason.clientIdNotValid;
-  return login(conn, packet);
+  if (packet.clientId === '' && conn.version === 3) return { refusal: Reason.clientIdNotValid };
+  return admitted(await login(conn, packet));
 }
 
-/** `mqttAuthentication`: off skips the check; optional lets a CONNECT without a user name in. */
-async function login(conn: Connection, packet: IConnectPacket): Promise<number | undefined> {
+/**
+ * `mqttAuthentication`: optional lets a CONNECT without a user name in as the anonymous user (from
+ * loopback only unless `anonymousUser` names one); required refuses it; off takes every client as
+ * the anonymous user, whatever credentials it sent.
+ */
+async function login(conn: Connection, packet: IConnectPacket): Promise<LoginResult> {
   const { server } = conn;
-  if (server.authentication === 'off') return undefined;
+  const remote = conn.transport.remoteAddress;
+  if (server.authentication === 'off') return server.auth.anonymous(remote);
   if (packet.username === undefined) {
-    return server.authentication === 'required' ? Reason.notAuthorized : undefined;
+    if (server.authentication === 'required') return { ok: false, reason: 'anonymous' };
+    return server.auth.anonymous(remote);
   }
   const password = packet.password?.toString('utf8') ?? '';
-  const result = await server.auth.login(packet.username, password, conn.transport.remoteAddress, conn.gone);
-  if (result.ok) return undefined;
-  if (result.reason === 'busy') return Reason.serverBusy;
-  return result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized;
+  return server.auth.login(packet.username, password, remote, conn.gone);
+}
+
+function admitted(result: LoginResult): Admission {
+  if (result.ok) return { user: result.user, tags: result.tags };
+  if (result.reason === 'busy') return { refusal: Reason.serverBusy };
+  return { refusal: result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized };
+}
+
+/**
+ * The connection's two ways into core: `core` acts as the user, and every PUBLISH and SUBSCRIBE is
+ * decided on it; `plumbing` is the front end's own, for the session's machinery (consuming its queue
+ * and its share groups' queues, replaying retained messages into it), under the same connection id.
+ */
+function clientsOf(conn: Connection, principal: Principal): { core: CoreClient; plumbing: CoreClient } {
+  const { server } = conn;
+  const context = {
+    vhost: server.vhostName,
+    connectionId: conn.id,
+    protocol: 'mqtt' as const,
+    peerAddress: conn.transport.remoteAddress ?? '',
+  };
+  return {
+    core: server.core.connect({ ...context, principal }),
+    plumbing: server.core.connect({ ...context, principal: internalPrincipal }),
+  };
+}
+
+/** RabbitMQ's refusal of a user without permissions in the vhost: Not authorized. */
+function enterVhost(conn: Connection, core: CoreClient): number | undefined {
+  try {
+    core.checkVhostAccess();
+    return undefined;
+  } catch (err) {
+    if (!isBrokerError(err, ErrorCode.accessRefused) && !isBrokerError(err, ErrorCode.notFound)) throw err;
+    conn.server.logger.info({ connection: conn.id, reason: err.message }, 'mqtt connection refused');
+    return Reason.notAuthorized;
+  }
 }
 
 export async function handleConnect(
@@ -92,11 +140,14 @@ export async function handleConnect(
   const version = packet.protocolVersion ?? 4;
   conn.version = version === 3 || version === 5 ? version : 4;
   if (version !== 3 && version !== 4 && version !== 5) return refuse(conn, Reason.unsupportedProtocolVersion);
-  const refusal = await admission(conn, packet);
-  if (refusal !== undefined) return refuse(conn, refusal);
+  const admittedAs = await admission(conn, packet);
+  if ('refusal' in admittedAs) return refuse(conn, admittedAs.refusal);
   if (conn.state !== 'connecting') return;
   const assigned = packet.clientId === '';
   const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
+  const clients = clientsOf(conn, { user: admittedAs.user, tags: admittedAs.tags, clientId });
+  const vhostRefusal = enterVhost(conn, clients.core);
+  if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
   const expirySec = sessionExpiry(conn, packet);
   const connack = connackFor(conn, packet, { clientId, assigned, expirySec });
   if (!fitsClient(conn, packet, connack)) {
@@ -107,7 +158,13 @@ export async function handleConnect(
   // connection fully set up (or fully gone) rather than halfway.
   const release = await conn.server.claimClientId(clientId);
   try {
-    await takeSession(conn, packet, { clientId, expirySec, connack, will: willOf(packet, facts) });
+    await takeSession(conn, packet, {
+      clientId,
+      expirySec,
+      connack,
+      will: willOf(packet, facts),
+      ...clients,
+    });
   } finally {
     release();
   }
@@ -129,26 +186,21 @@ interface Agreed {
   readonly expirySec: number | undefined;
   readonly connack: IConnackPacket;
   readonly will: Will | undefined;
+  readonly core: CoreClient;
+  readonly plumbing: CoreClient;
 }
 
 /** Takeover, then the session (clean start, expiry, present flag), CONNACK and resume. */
 async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agreed): Promise<void> {
   if (conn.state !== 'connecting') return;
   const { server } = conn;
-  const { clientId, expirySec } = agreed;
+  const { clientId, expirySec, core } = agreed;
   const clean = packet.clean !== false;
   // [MQTT-3.1.4-3]: the connection holding the client id is closed first; its teardown (requeued
   // deliveries, session expiry, will) runs before this one touches the session.
   server.clients.get(clientId)?.takeOver();
   // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
   server.endWill(clientId, clean);
-  const core = server.core.connect({
-    principal: { user: packet.username ?? '', tags: [] },
-    vhost: server.vhostName,
-    connectionId: conn.id,
-    protocol: 'mqtt',
-    peerAddress: conn.transport.remoteAddress ?? '',
-  });
   const before = core.session(clientId);
   // Resuming keeps the session's storage kind; only its expiry changes (0 then ends it at disconnect).
   const durable = !clean && before !== undefined ? before.durable : expirySec !== 0;
@@ -162,8 +214,15 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
     await session.disconnect();
     return;
   }
+  // Two CONNECTs of one client id at once: the one that opened the session last keeps it and the
+  // other is taken over, whichever finishes first ([MQTT-3.1.4-2] in 3.1.1, [MQTT-3.1.4-3] in 5.0).
+  if (core.session(clientId)?.incarnation !== session.incarnation) {
+    conn.takeOver();
+    return;
+  }
+  server.clients.get(clientId)?.takeOver();
   Object.assign(conn, { clientId, session, sessionExpirySec: expirySec });
-  conn.attachCore(core);
+  conn.attachCore(core, agreed.plumbing);
   conn.will = agreed.will;
   conn.state = 'connected';
   server.clients.set(clientId, conn);

@@ -10,7 +10,9 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
+import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount } from '../ingress.js';
+import { gatherWrites, type Transport } from '../transport.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
   type ConnectFacts,
@@ -28,10 +30,11 @@ import type { ClientHandle, MqttServer } from './server.js';
 import type { Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { onClosed } from './teardown.js';
-import type { Transport } from './transport.js';
 import { ProtocolViolation } from './violation.js';
 
 const connectType = 1;
+/** WebSocket frame headers and control frames around an MQTT packet. */
+const webSocketSlackBytes = 4096;
 
 const shortTypes: Partial<Record<Packet['cmd'], number>> = {
   puback: 0x40,
@@ -99,9 +102,14 @@ export class MqttConnection implements Connection, ClientHandle {
   readonly #reader: FrameReader;
   readonly #parser: Parser;
   #core: CoreClient | undefined;
+  #plumbing: CoreClient | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
   #connectFacts: ConnectFacts | undefined;
-  #keepAliveTimer: NodeJS.Timeout | undefined;
+  /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
+  readonly #clock: Clock;
+  #keepAliveTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** When the last packet came in; the keep-alive timer looks at it rather than being re-armed per packet. */
+  #lastPacketMs = 0;
   #busy = false;
   /** Packets that arrived while a handler waits, with the bytes of the frame each came in. */
   readonly #backlog: Array<[Inbound, number]> = [];
@@ -110,6 +118,8 @@ export class MqttConnection implements Connection, ClientHandle {
   #frameBytes = 0;
   /** What `account` was last told this connection holds. */
   #heldBytes = 0;
+  /** Bytes the transport holds of a message not yet whole (a WebSocket). */
+  #transportHeldBytes = 0;
   /** Why the transport is not read: a handler's backlog, the inbound window, the ingress budget. */
   readonly #holds = new Set<'backlog' | 'inbound' | 'budget'>();
   readonly #gone = new AbortController();
@@ -117,7 +127,7 @@ export class MqttConnection implements Connection, ClientHandle {
   constructor(server: MqttServer, transport: Transport) {
     this.id = server.nextConnectionId();
     this.server = server;
-    this.transport = transport;
+    this.transport = gatherWrites(transport);
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
     this.#parser = mqttPacket.parser();
@@ -129,7 +139,25 @@ export class MqttConnection implements Connection, ClientHandle {
       resume: () => this.holdReading('budget', false),
       evict: () => this.transport.destroy(),
     });
-    this.#armKeepAlive(server.limits.connectTimeoutMs);
+    this.#clock = server.core.clock;
+    this.#armKeepAlive(server.limits.connectTimeoutMs, 0);
+    this.transport.attach({
+      data: (chunk) => this.receive(chunk),
+      holding: (bytes) => this.#transportHolding(bytes),
+      closed: () => this.closed(),
+    });
+  }
+
+  /**
+   * A WebSocket holds a message until it is whole (up to its maxPayload); those bytes count against
+   * the ingress budget until it is handed on. Before the CONNACK a client may hold no more than a
+   * CONNECT may be, with room for WebSocket framing.
+   */
+  #transportHolding(bytes: number): void {
+    this.#transportHeldBytes = bytes;
+    this.#recount();
+    const connectBytesMax = this.server.limits.connectPacketBytesMax + webSocketSlackBytes;
+    if (!this.account.authenticated && bytes > connectBytesMax) this.transport.destroy();
   }
 
   /** Aborts when the connection is gone: a login waiting for its hash stops. */
@@ -164,10 +192,20 @@ export class MqttConnection implements Connection, ClientHandle {
     return this.#core;
   }
 
-  /** Called once, when CONNECT is accepted, with the logged-in user (or the anonymous one). */
-  attachCore(core: CoreClient): void {
+  /**
+   * The front end's own way into core for this connection's session machinery (./connect.ts
+   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   */
+  get plumbing(): CoreClient {
+    assert(this.#plumbing !== undefined, 'core used before CONNECT was accepted');
+    return this.#plumbing;
+  }
+
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
+  attachCore(core: CoreClient, plumbing: CoreClient): void {
     assert(this.#core === undefined, 'CONNECT accepted twice');
     this.#core = core;
+    this.#plumbing = plumbing;
   }
 
   /** Undefined until CONNECT was accepted. */
@@ -188,7 +226,7 @@ export class MqttConnection implements Connection, ClientHandle {
     }
     this.#recount();
     if (result.kind === 'error') this.fail(result.reason, result.message);
-    else if (this.session !== undefined) this.#keepAliveTimer?.refresh();
+    else if (this.session !== undefined) this.#lastPacketMs = this.#clock.now();
   }
 
   /**
@@ -250,7 +288,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.#gone.abort();
     this.account.close();
     this.#backlog.length = 0;
-    clearTimeout(this.#keepAliveTimer);
+    this.#keepAliveTimer?.cancel();
     this.server.untrack(this);
     if (wasConnected) onClosed(this);
   }
@@ -270,14 +308,22 @@ export class MqttConnection implements Connection, ClientHandle {
 
   /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
   startKeepAlive(seconds: number): void {
-    clearTimeout(this.#keepAliveTimer);
+    this.#keepAliveTimer?.cancel();
     this.#keepAliveTimer = undefined;
-    if (seconds > 0) this.#armKeepAlive(seconds * 1500);
+    this.#lastPacketMs = this.#clock.now();
+    if (seconds > 0) this.#armKeepAlive(seconds * 1500, seconds * 1500);
   }
 
-  #armKeepAlive(ms: number): void {
-    this.#keepAliveTimer = setTimeout(() => this.fail(Reason.keepAliveTimeout, 'keep alive timeout'), ms);
-    this.#keepAliveTimer.unref();
+  /**
+   * Fails the connection after `waitMs`, unless a packet came since, `idleMsMax` being how long one
+   * may be silent then (0 for the CONNECT deadline, which no packet renews).
+   */
+  #armKeepAlive(waitMs: number, idleMsMax: number): void {
+    this.#keepAliveTimer = this.#clock.setTimeout(() => {
+      const idleMs = this.#clock.now() - this.#lastPacketMs;
+      if (idleMs < idleMsMax) this.#armKeepAlive(idleMsMax - idleMs, idleMsMax);
+      else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
+    }, waitMs);
   }
 
   /** Acks QoS 0 deliveries held back while the socket was congested. */
@@ -303,7 +349,7 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Tells the budget what is held now: the partial packet in the reader and the backlog. */
   #recount(): void {
     if (this.state === 'closed') return;
-    const held = this.#reader.bufferedBytes + this.#backlogBytes;
+    const held = this.#reader.bufferedBytes + this.#backlogBytes + this.#transportHeldBytes;
     if (held > this.#heldBytes) this.account.add(held - this.#heldBytes);
     else this.account.remove(this.#heldBytes - held);
     this.#heldBytes = held;
@@ -343,6 +389,11 @@ export class MqttConnection implements Connection, ClientHandle {
   #failWith(err: unknown): void {
     if (err instanceof ProtocolViolation) {
       this.fail(err.reason, err.message);
+      return;
+    }
+    // Closed meanwhile (a takeover ended its session): the handler's failure follows from that.
+    if (this.state === 'closed') {
+      this.server.logger.debug({ err, connection: this.id }, 'mqtt handler failed after the close');
       return;
     }
     this.server.logger.warn({ err, connection: this.id }, 'mqtt handler failed');

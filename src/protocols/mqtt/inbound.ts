@@ -50,7 +50,9 @@ function failureReason(err: unknown): number {
 
 /**
  * Routes a client's message (a PUBLISH or its will) into `amq.topic`; a retained one also replaces
- * the topic's retained message [MQTT-3.3.1-5], [MQTT-3.1.2-17].
+ * the topic's retained message [MQTT-3.3.1-5], [MQTT-3.1.2-17]. The publish goes first: it is where
+ * the user's write permission on `amq.topic` and topic permission are checked, so a message the user
+ * may not publish is not retained either.
  */
 export function publishToTopic(
   server: MqttServer,
@@ -60,13 +62,25 @@ export function publishToTopic(
   options?: PublishOptions,
 ): PublishResult {
   const { body, properties } = message;
+  const result = core.publish(topicExchange, topicToKey(topic), { body, properties }, options);
   if (message.retain) {
     // A copy: the body may be a view into a larger buffer the codec filled.
     server.retained.set({ topic, body: Buffer.from(body), properties }).catch((err: unknown) => {
       server.logger.warn({ err, topic }, 'mqtt retained message not stored');
     });
   }
-  return core.publish(topicExchange, topicToKey(topic), { body, properties }, options);
+  return result;
+}
+
+/**
+ * A PUBLISH the user may not make. MQTT 5 says so with 0x87 on the PUBACK / PUBREC (a QoS 0 message
+ * is dropped) and the connection stays; 3.1 and 3.1.1 cannot say it, so the connection is closed
+ * rather than the message acknowledged as if taken (as RabbitMQ's MQTT plugin does).
+ */
+function refusedPublish(conn: Connection, err: unknown, topic: string): void {
+  if (!isBrokerError(err, ErrorCode.accessRefused)) throw err;
+  conn.server.logger.info({ connection: conn.id, topic, reason: err.message }, 'mqtt publish refused');
+  if (conn.version !== 5) throw new ProtocolViolation(Reason.notAuthorized, err.message);
 }
 
 function route(conn: Connection, packet: PublishIn, topic: string): PublishResult {
@@ -92,7 +106,11 @@ export function handlePublish(conn: Connection, packet: PublishIn): Promise<void
   if (!validTopicName(topic, conn.server.limits))
     throw new ProtocolViolation(Reason.topicNameInvalid, 'invalid topic name');
   if (packet.qos === 0) {
-    route(conn, packet, topic);
+    try {
+      route(conn, packet, topic);
+    } catch (err) {
+      refusedPublish(conn, err, topic);
+    }
     return undefined;
   }
   return publishAcknowledged(conn, packet, topic);
@@ -118,6 +136,7 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
   try {
     result = route(conn, packet, topic);
   } catch (err) {
+    if (isBrokerError(err, ErrorCode.accessRefused)) refusedPublish(conn, err, topic);
     conn.send({ cmd, messageId, reasonCode: failureReason(err) });
     return undefined;
   }

@@ -1,175 +1,130 @@
 /**
- * The MQTT listeners: TCP (default 1883) and WebSocket (default 8083, path `/mqtt`, subprotocol
- * `mqtt`, MQTT 5.0 §6). Both feed the same MqttServer, so clients of either see one broker.
+ * The MQTT listeners: TCP (1883), TLS (8883), WebSocket (8083) and secure WebSocket (8084); both
+ * WebSocket forms at path `/mqtt` with subprotocol `mqtt` (MQTT 5.0 §6). All four feed one MqttServer
+ * per core, so clients of any see one broker (one set of client ids, sessions and wills).
  */
-import { Buffer } from 'node:buffer';
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
+import { PerCore } from '../per-core.js';
+import { type Acceptor, httpServer, securityOf, serveTransports } from '../serve.js';
+import { closeWithin, type Transport, webSocketTransport } from '../transport.js';
 import { MqttConnection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';
-import { socketTransport, type Transport, webSocketTransport } from './transport.js';
 
 export const webSocketPath = '/mqtt';
 /** How often Node's HTTP server looks for sockets past their header or request timeout. */
 const httpCheckMs = 1000;
-/** WebSocket frame headers and control frames around an MQTT packet. */
-const webSocketSlackBytes = 4096;
+/** How long connections told the server is going get to close before they are dropped. */
+const shutdownGraceMs = 1000;
 
-/** One MqttServer per core, shared by the TCP and WebSocket listeners of that core. */
-const servers = new WeakMap<CoreBroker, { server: MqttServer; users: number }>();
+const servers = new PerCore<MqttServer>((server) => server.close());
 
 function acquire(context: ListenerContext, options: MqttOptions): MqttServer {
-  let entry = servers.get(context.core);
-  if (entry === undefined) {
-    const server = new MqttServer({
-      core: context.core,
-      logger: context.logger,
-      auth: context.auth,
-      ingress: context.ingress,
-      version: context.version,
-      startedAtMs: context.startedAtMs,
-      options: optionsWithSettings(options, context.config),
-    });
-    entry = { server, users: 0 };
-    servers.set(context.core, entry);
-  }
-  entry.users++;
-  return entry.server;
+  return servers.acquire(
+    context.core,
+    () =>
+      new MqttServer({
+        core: context.core,
+        logger: context.logger,
+        auth: context.auth,
+        ingress: context.ingress,
+        version: context.version,
+        startedAtMs: context.startedAtMs,
+        options: optionsWithSettings(options, context.config),
+      }),
+  );
 }
 
-function release(core: CoreBroker): void {
-  const entry = servers.get(core);
-  if (entry === undefined) return;
-  entry.users--;
-  if (entry.users > 0) return;
-  entry.server.close();
-  servers.delete(core);
-}
-
-function open(server: MqttServer, transport: Transport): MqttConnection {
-  const connection = new MqttConnection(server, transport);
-  server.track(connection);
-  return connection;
-}
-
-/** Listens on the context's port; a failure releases the MqttServer taken for this listener. */
-async function listen(
-  netServer: Server | ReturnType<typeof createHttpServer>,
+/**
+ * The protocol side of one MQTT listener: connections over any transport. `close` ends its own
+ * connections (no wills: the broker is going) and lets go of the shared MqttServer.
+ */
+export function mqttAcceptor(
   context: ListenerContext,
-): Promise<number> {
-  try {
-    return await listenOn(netServer, context.host, context.port);
-  } catch (err) {
-    release(context.core);
-    throw err;
-  }
-}
-
-async function startTcp(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
+  options: MqttOptions = {},
+): Acceptor & { server: MqttServer } {
   const server = acquire(context, options);
-  const sockets = new Set<Socket>();
-  const netServer = createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    const connection = open(server, socketTransport(socket));
-    socket.on('data', (chunk: Buffer) => connection.receive(chunk));
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      sockets.delete(socket);
-      connection.closed();
-    });
-  });
-  const port = await listen(netServer, context);
+  const core: CoreBroker = context.core;
+  const connections = new Set<MqttConnection>();
   return {
-    port,
-    close: async () => {
-      const closing = new Promise<void>((resolve) => netServer.close(() => resolve()));
-      release(context.core);
-      for (const socket of sockets) socket.destroy();
-      await closing;
+    server,
+    accept(transport: Transport): void {
+      const connection = new MqttConnection(server, transport);
+      server.track(connection);
+      connections.add(connection);
+      void transport.whenClosed().then(() => connections.delete(connection));
+    },
+    async close(): Promise<void> {
+      const open = [...connections];
+      for (const connection of open) connection.shutdown();
+      await closeWithin(
+        open.map((c) => c.transport),
+        shutdownGraceMs,
+      );
+      servers.release(core);
     },
   };
 }
 
+async function startStream(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
+  return serveTransports(context, mqttAcceptor(context, options));
+}
+
 async function startWebSocket(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
-  const server = acquire(context, options);
+  const acceptor = mqttAcceptor(context, options);
   // The upgrade request gets the handshake time, checked every second (Node checks every 30 s by default).
   const timeoutMs = context.config.handshakeTimeoutMs;
-  const http = createHttpServer(
+  const http = httpServer(
+    securityOf(context),
     { headersTimeout: timeoutMs, requestTimeout: timeoutMs, connectionsCheckingInterval: httpCheckMs },
     (_req, res) => res.writeHead(426).end('MQTT over WebSocket at /mqtt\n'),
   );
   const wss = new WebSocketServer({
     server: http,
     path: webSocketPath,
-    maxPayload: server.limits.packetBytesMax + 8,
+    maxPayload: acceptor.server.limits.packetBytesMax + 8,
     handleProtocols: (protocols) =>
       protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
   });
-  wss.on('connection', (ws, request: IncomingMessage) => {
-    const connection = open(server, webSocketTransport(ws, request.socket.remoteAddress));
-    const frames = countFrameBytes(request.socket, connection, server.limits.connectPacketBytesMax);
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-      frames.handedOn();
-      connection.receive(toBuffer(data));
-    });
-    ws.on('ping', () => frames.handedOn());
-    ws.on('pong', () => frames.handedOn());
-    ws.on('error', () => ws.terminate());
-    ws.on('close', () => connection.closed());
-  });
-  const port = await listen(http, context);
+  wss.on('connection', (ws, request: IncomingMessage) =>
+    acceptor.accept(webSocketTransport(ws, request.socket as Socket)),
+  );
+  http.on('error', (err) => context.logger.error({ err }, 'listener error'));
+  let port: number;
+  try {
+    port = await listenOn(http, context.host, context.port);
+  } catch (err) {
+    await acceptor.close();
+    throw err;
+  }
   return {
     port,
     close: async () => {
-      release(context.core);
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      await acceptor.close();
+      wss.close();
+      http.closeAllConnections();
+      await closed;
     },
   };
-}
-
-/**
- * The ws library holds a WebSocket message until it is whole (up to `maxPayload`); those bytes count
- * against the ingress budget from the moment they are read until the message is handed on. Before
- * the CONNACK a client may hold no more than a CONNECT may be, with room for WebSocket framing.
- */
-function countFrameBytes(socket: Socket, connection: MqttConnection, connectBytesMax: number) {
-  let held = 0;
-  // Ahead of the ws library's own listener, which may hand a whole message on within this chunk.
-  socket.prependListener('data', (chunk: Buffer) => {
-    held += chunk.length;
-    connection.account.add(chunk.length);
-    if (!connection.account.authenticated && held > connectBytesMax + webSocketSlackBytes) socket.destroy();
-  });
-  return {
-    handedOn(): void {
-      connection.account.remove(held);
-      held = 0;
-    },
-  };
-}
-
-function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
 /** Listener definitions; `options` carries limits and access rules (tests and embedders). */
 export function mqttListeners(options: MqttOptions = {}): ListenerDefinition[] {
+  const stream = (context: ListenerContext) => startStream(context, options);
+  const webSocket = (context: ListenerContext) => startWebSocket(context, options);
   return [
-    { name: 'mqtt', configKey: 'mqttPort', start: (context) => startTcp(context, options) },
-    { name: 'mqtt-ws', configKey: 'mqttWsPort', start: (context) => startWebSocket(context, options) },
+    { name: 'mqtt', configKey: 'mqttPort', start: stream },
+    { name: 'mqtts', configKey: 'mqttsPort', start: stream },
+    { name: 'mqtt-ws', configKey: 'mqttWsPort', start: webSocket },
+    { name: 'mqtt-wss', configKey: 'mqttWssPort', start: webSocket },
   ];
 }
 
-export const [mqttListener, mqttWebSocketListener] = mqttListeners() as [
-  ListenerDefinition,
-  ListenerDefinition,
-];
+export const [mqttListener, mqttsListener, mqttWebSocketListener, mqttSecureWebSocketListener] =
+  mqttListeners() as [ListenerDefinition, ListenerDefinition, ListenerDefinition, ListenerDefinition];

@@ -122,7 +122,7 @@ function drop(conn: Connection, delivery: Delivery): void {
  */
 export function offer(conn: Connection, message: Message, sharedKey?: string): boolean {
   if (conn.state !== 'connected' || publishedQos(message.properties) !== 0) return false;
-  if (conn.transport.bufferedBytes() > conn.server.limits.writeBufferBytesMax) return false;
+  if (conn.transport.bufferedBytes > conn.server.limits.writeBufferBytesMax) return false;
   const how = plan(conn, message, sharedKey);
   // Not for this client (or too large for it): dropped, as the queued path would.
   if (how === undefined) return true;
@@ -251,7 +251,7 @@ function aliased(publish: OutgoingPublish, alias: number, topic: string): Outgoi
 }
 
 function ackSent(conn: Connection, delivery: Delivery): void {
-  if (conn.transport.bufferedBytes() > conn.server.limits.writeBufferBytesMax) {
+  if (conn.transport.bufferedBytes > conn.server.limits.writeBufferBytesMax) {
     // Held until the socket drains, so the consumer's window stops deliveries to a slow client.
     conn.deferredAcks.push([delivery.queue, delivery.id]);
     return;

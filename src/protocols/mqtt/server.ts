@@ -7,6 +7,7 @@
 import type { MqttAuthentication } from '../../config/schema.js';
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import { type CallerContext, internalPrincipal } from '../../core/entry/context.js';
+import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
@@ -70,7 +71,8 @@ export class MqttServer {
   /** The last CONNECT of each client id still being handled; the next one waits for it. */
   readonly #claims = new Map<string, Promise<void>>();
   readonly #all = new Set<ClientHandle>();
-  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #timers: Array<ReturnType<Clock['setTimeout']>> = [];
+  #closed = false;
   #nextConnection = 1;
 
   constructor(deps: ServerDeps) {
@@ -139,12 +141,11 @@ export class MqttServer {
       publish();
       return;
     }
-    const timer = setTimeout(() => {
+    const timer = this.core.clock.setTimeout(() => {
       this.#wills.delete(clientId);
       publish();
     }, delayMs);
-    timer.unref();
-    this.#wills.set(clientId, { cancel: () => clearTimeout(timer), publish });
+    this.#wills.set(clientId, { cancel: () => timer.cancel(), publish });
   }
 
   /** A waiting will is dropped, or with `publishNow` sent at once (its session ended). */
@@ -182,20 +183,25 @@ export class MqttServer {
     }
   }
 
+  /** Runs `task` every `intervalMs` on core's clock until `close`. */
   #every(intervalMs: number, task: () => void): void {
-    const timer = setInterval(() => {
-      try {
-        task();
-      } catch (err) {
-        this.logger.warn({ err }, 'mqtt periodic task failed');
-      }
-    }, intervalMs);
-    timer.unref();
-    this.#timers.push(timer);
+    const slot = this.#timers.length;
+    const arm = (): void => {
+      this.#timers[slot] = this.core.clock.setTimeout(() => {
+        try {
+          task();
+        } catch (err) {
+          this.logger.warn({ err }, 'mqtt periodic task failed');
+        }
+        if (!this.#closed) arm();
+      }, intervalMs);
+    };
+    arm();
   }
 
   close(): void {
-    for (const timer of this.#timers) clearInterval(timer);
+    this.#closed = true;
+    for (const timer of this.#timers) timer.cancel();
     for (const will of this.#wills.values()) will.cancel();
     this.#wills.clear();
     for (const handle of [...this.#all]) handle.shutdown();

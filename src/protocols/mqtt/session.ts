@@ -10,11 +10,11 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import type { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Qos } from '../../core/types.js';
 import type { IngressAccount } from '../ingress.js';
+import type { Transport } from '../transport.js';
 import type { Properties } from './codec/properties.js';
 import type { PublishIn } from './codec/wellformed.js';
 import type { SubscriptionEntry } from './model.js';
 import type { ClientHandle, MqttServer } from './server.js';
-import type { Transport } from './transport.js';
 
 export type ProtocolVersion = 3 | 4 | 5;
 
@@ -84,8 +84,13 @@ export interface Connection extends ClientHandle {
   readonly core: CoreClient;
   /** Undefined until CONNECT was accepted. */
   readonly coreIfAttached: CoreClient | undefined;
-  /** Called once, when CONNECT is accepted, with the logged-in user (or the anonymous one). */
-  attachCore(core: CoreClient): void;
+  /**
+   * The front end's own way into core for this connection's session machinery (./connect.ts
+   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   */
+  readonly plumbing: CoreClient;
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
+  attachCore(core: CoreClient, plumbing: CoreClient): void;
   /** The transport is read while nothing holds it. */
   holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void;
   /** CONNACK sent: full-size packets from now on. */

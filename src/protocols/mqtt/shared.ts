@@ -22,7 +22,7 @@ export function consumeWindow(conn: Connection): number {
  * queue, each under the one Receive Maximum of the client [MQTT-3.3.4-9].
  */
 export function consumeFor(conn: Connection, queue: string, tag: string, sharedKey?: string): Consumer {
-  return conn.core.consume(queue, {
+  return conn.plumbing.consume(queue, {
     tag,
     owner: conn.owner,
     prefetch: consumeWindow(conn),
@@ -35,8 +35,9 @@ export function consumeFor(conn: Connection, queue: string, tag: string, sharedK
   });
 }
 
+/** Consumes the group's queue; the subscription was decided on the user's client (`saveShared`). */
 export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
-  const vhost = conn.core;
+  const vhost = conn.plumbing;
   const full = fullFilter(entry);
   if (conn.sharedConsumers.has(full)) return;
   const queue = sharedQueueName(entry.group!, entry.filter);

@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { ISubscribePacket, ISubscription, IUnsubscribePacket } from 'mqtt-packet';
+import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { Reason } from './limits.js';
 import { entryToArgs, type SubscriptionEntry } from './model.js';
 import type { Connection } from './session.js';
@@ -39,8 +40,8 @@ async function subscribeOne(
   if (shared !== undefined && sub.nl === true) {
     throw new ProtocolViolation(Reason.protocolError, 'no local on a shared subscription');
   }
-  const existed = conn.subscriptions.has(sub.topic);
-  if (!existed && conn.subscriptions.size >= server.limits.subscriptionsMax)
+  const previous = conn.subscriptions.get(sub.topic);
+  if (previous === undefined && conn.subscriptions.size >= server.limits.subscriptionsMax)
     return failure(conn, Reason.quotaExceeded);
   const entry: SubscriptionEntry = {
     filter,
@@ -52,14 +53,29 @@ async function subscribeOne(
     ...(shared === undefined ? {} : { group: shared.group }),
   };
   conn.subscriptions.set(sub.topic, entry);
+  try {
+    // Decided on the user's client: read on `amq.topic` and the topic permission for the filter.
+    if (shared !== undefined) await saveShared(conn, entry);
+    else await conn.session!.subscribe(topicExchange, filterToPattern(filter), entryToArgs(entry));
+  } catch (err) {
+    if (previous === undefined) conn.subscriptions.delete(sub.topic);
+    else conn.subscriptions.set(sub.topic, previous);
+    return refusedSubscription(conn, err, sub.topic);
+  }
   if (shared !== undefined) {
     attachShared(conn, entry);
-    await saveShared(conn, entry);
     return sub.qos;
   }
-  await conn.session!.subscribe(topicExchange, filterToPattern(filter), entryToArgs(entry));
-  if (entry.retainHandling === 0 || (entry.retainHandling === 1 && !existed)) retainedFor.push(entry);
+  if (entry.retainHandling === 0 || (entry.retainHandling === 1 && previous === undefined))
+    retainedFor.push(entry);
   return sub.qos;
+}
+
+/** A filter the user may not read is refused on its own: 0x87 Not authorized (3.1.1: 0x80). */
+function refusedSubscription(conn: Connection, err: unknown, filter: string): number {
+  if (!isBrokerError(err, ErrorCode.accessRefused)) throw err;
+  conn.server.logger.info({ connection: conn.id, filter, reason: err.message }, 'mqtt subscription refused');
+  return failure(conn, Reason.notAuthorized);
 }
 
 export async function handleSubscribe(conn: Connection, packet: ISubscribePacket): Promise<void> {
@@ -78,7 +94,7 @@ function queueRetained(conn: Connection, entry: SubscriptionEntry): void {
   for (const message of server.retained.match(entry.filter)) {
     const replay = { routingKey: topicToKey(message.topic), subscription: entry.filter };
     const body = Buffer.from(message.body);
-    conn.core.publish('', queue, { body, properties: { ...message.properties, retain: true, replay } });
+    conn.plumbing.publish('', queue, { body, properties: { ...message.properties, retain: true, replay } });
   }
 }
 

@@ -18,6 +18,7 @@ import {
   utf8,
 } from '../../../testing/kubemq-harness.js';
 import { freePort, listenerFlags, startCli } from '../../../testing/server-cli.js';
+import { adminFetch } from '../../../testing/server-helpers.js';
 
 const subscriptions = new Subscriptions();
 
@@ -76,12 +77,12 @@ test('confirmed queue messages and events-store events survive SIGKILL and count
     );
     await queues.send({ channel: 'kill.q', body: utf8('counted') });
     const admin = `http://127.0.0.1:${http}`;
-    const listed = (await (await fetch(`${admin}/api/queues`)).json()) as Array<{
+    const listed = (await (await adminFetch(`${admin}/api/queues`)).json()) as Array<{
       name: string;
       messages: number;
     }>;
     assert.equal(listed.find((q) => q.name === 'kill.q')?.messages, 1);
-    const streams = (await (await fetch(`${admin}/api/streams`)).json()) as Array<{ name: string }>;
+    const streams = (await (await adminFetch(`${admin}/api/streams`)).json()) as Array<{ name: string }>;
     assert.ok(streams.some((s) => s.name === 'kill.s'));
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     assert.match(metrics, /switchyard_queue_messages\{[^}]*queue="kill\.q"[^}]*\} 1/);

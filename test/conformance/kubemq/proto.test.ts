@@ -9,6 +9,7 @@ import { serviceImplementation } from '../../../src/protocols/kubemq/grpc.js';
 import { messageFrom, messageJson } from '../../../src/protocols/kubemq/json.js';
 import { kubemqService } from '../../../src/protocols/kubemq/proto.js';
 import { KubemqServer } from '../../../src/protocols/kubemq/server.js';
+import { createAuthenticator } from '../../../src/server/auth.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import { MemoryStorage } from '../../../src/storage/memory.js';
 
@@ -23,11 +24,16 @@ test('kubemq.proto matches the hash recorded in spec/kubemq/SOURCE.md', () => {
 
 test('the server implements every RPC of the service and nothing else', async () => {
   const core = await BrokerCore.open({ storage: new MemoryStorage() });
-  const server = new KubemqServer({ core, logger: silentLogger(), version: 't', startedAtMs: 0 });
+  const auth = createAuthenticator(
+    { defaultUser: 'guest', defaultPass: 'guest', loopbackOnlyUsers: [] },
+    core,
+  );
+  const server = new KubemqServer({ core, auth, logger: silentLogger(), version: 't', startedAtMs: 0 });
   const implemented = Object.keys(serviceImplementation(server)).sort();
   const declared = Object.keys(kubemqService()).sort();
   assert.deepEqual(implemented, declared);
   assert.equal(declared.length, 15);
+  await auth.close();
   await core.close();
 });
 

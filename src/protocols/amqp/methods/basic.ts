@@ -130,7 +130,7 @@ function cancel(channel: AmqpChannel, f: BasicCancel): void {
 /** Checks made when basic.publish arrives, before its content (RabbitMQ fails these early too). */
 export function checkPublish(channel: AmqpChannel, f: BasicPublish): void {
   if (f.immediate) throw new AmqpError(ReplyCode.notImplemented, 'immediate=true', true);
-  if (f.exchange !== '') channel.core.checkExchange(f.exchange);
+  if (f.exchange !== '') channel.core.checkExchange(f.exchange, { publishing: true });
 }
 
 export function publishContent(
@@ -140,10 +140,12 @@ export function publishContent(
   body: Uint8Array,
 ): void {
   const properties = toCoreProperties(p);
-  if (properties.userId !== undefined && properties.userId !== channel.conn.user) {
+  // RabbitMQ's validated user id: only an `impersonator` may publish in another user's name.
+  const { user, tags } = channel.conn;
+  if (properties.userId !== undefined && properties.userId !== user && !tags.includes('impersonator')) {
     throw channelError(
       ReplyCode.preconditionFailed,
-      `user_id property set to '${properties.userId}' but authenticated user was '${channel.conn.user}'`,
+      `user_id property set to '${properties.userId}' but authenticated user was '${user}'`,
     );
   }
   if (properties.replyTo === replyToQueue) {

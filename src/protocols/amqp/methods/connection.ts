@@ -2,6 +2,8 @@
  * Connection class (10): start → start-ok (PLAIN or AMQPLAIN) → tune → tune-ok → open, then close
  * handshakes and update-secret. Order and limits follow spec 2.2.4 and RabbitMQ's tune defaults.
  */
+
+import { ErrorCode, isBrokerError } from '../../../shared/errors.js';
 import {
   ByteReader,
   type FieldTable,
@@ -112,7 +114,7 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
     );
   }
   conn.pause();
-  const remote = conn.socket.remoteAddress;
+  const remote = conn.transport.remoteAddress;
   conn.shared.auth.login(credentials.user, credentials.password, remote, conn.gone).then(
     (result) => {
       if (conn.state !== 'start') return;
@@ -122,7 +124,8 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
         return;
       }
       conn.account.authenticate();
-      conn.user = credentials.user;
+      conn.user = result.user;
+      conn.tags = result.tags;
       conn.state = 'tune';
       conn.sendMethod(0, {
         name: 'connection.tune',
@@ -138,7 +141,7 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
   );
 }
 
-function refusal(reason: 'credentials' | 'loopback_only' | 'busy', mechanism: string): string {
+function refusal(reason: 'credentials' | 'loopback_only' | 'busy' | 'anonymous', mechanism: string): string {
   if (reason === 'busy') return 'ACCESS_REFUSED - Too many login attempts; try again later';
   return `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
 }
@@ -193,16 +196,24 @@ function tuneOk(
   conn.state = 'open';
 }
 
+/** RabbitMQ's order: a vhost that does not exist, then one the user has no permissions in (530 both). */
 function open(conn: HandshakeConnection, vhostName: string): void {
   const core = conn.shared.core.connect({
-    principal: { user: conn.user, tags: [] },
+    principal: { user: conn.user, tags: conn.tags },
     vhost: vhostName,
     connectionId: conn.id,
     protocol: 'amqp',
-    peerAddress: conn.socket.remoteAddress ?? '',
+    peerAddress: conn.transport.remoteAddress ?? '',
   });
   if (!core.vhostNames().includes(vhostName)) {
     throw connectionError(ReplyCode.notAllowed, `vhost ${vhostName} not found`);
+  }
+  try {
+    core.checkVhostAccess();
+  } catch (err) {
+    if (!isBrokerError(err, ErrorCode.accessRefused)) throw err;
+    conn.log.info({ user: conn.user, vhost: vhostName }, 'vhost access refused');
+    throw connectionError(ReplyCode.notAllowed, err.message);
   }
   conn.core = core;
   conn.sendMethod(0, { name: 'connection.open-ok', fields: { knownHosts: '' } });

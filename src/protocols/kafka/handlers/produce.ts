@@ -8,6 +8,7 @@
  * compression.type, for which a batch of another codec is recompressed.
  */
 import type { StreamAppendOptions, StreamPartition } from '../../../core/api.js';
+import { ErrorCode, isBrokerError } from '../../../shared/errors.js';
 import {
   ApiKey,
   BatchAttribute,
@@ -191,6 +192,10 @@ function producePartition(
   return Promise.all(waits).then(
     () => answer,
     (err: unknown) => {
+      // The log closed under the append: the topic was deleted meanwhile (or the broker is stopping).
+      // Kafka answers a produce to a topic being deleted with UNKNOWN_TOPIC_OR_PARTITION; no disk failed.
+      if (isBrokerError(err, ErrorCode.invalidState))
+        return { index, errorCode: KafkaError.unknownTopicOrPartition };
       broker.logger.error({ err, topic, partition: index }, 'kafka: append failed');
       return { index, errorCode: KafkaError.kafkaStorageError };
     },

@@ -1,0 +1,76 @@
+/**
+ * A user's permissions in one vhost, compiled for checking: regular expressions built once per change
+ * of the permission store (./authorize.ts caches them), so a check is a test of a compiled pattern.
+ * Topic patterns have `{username}` and `{vhost}` filled in here; `{client_id}` too when the principal
+ * has a client id, which makes the grant that principal's own.
+ */
+import { compilePattern, expandVariables } from '../permissions.js';
+import type { PermissionPatterns, TopicPatterns } from './context.js';
+
+export interface TopicGrant {
+  readonly write: RegExp | null;
+  readonly read: RegExp | null;
+}
+
+export interface Grant {
+  readonly user: string;
+  readonly vhost: string;
+  /** The user has a permission in the vhost, so it may work there (even one of empty patterns). */
+  readonly inVhost: boolean;
+  /** null: nothing (an empty pattern, or no permission in the vhost). */
+  readonly configure: RegExp | null;
+  readonly write: RegExp | null;
+  readonly read: RegExp | null;
+  /** By exchange; an exchange without one restricts no routing key (RabbitMQ's rule). */
+  readonly topics: ReadonlyMap<string, TopicGrant> | undefined;
+  readonly administrator: boolean;
+  /** `monitoring` or `administrator`: may list what every vhost holds. */
+  readonly monitoring: boolean;
+  /** A topic pattern names `{client_id}`: a principal with a client id needs a grant of its own. */
+  readonly perClient: boolean;
+}
+
+export interface GrantSource {
+  readonly user: string;
+  readonly vhost: string;
+  readonly tags: readonly string[];
+  readonly permission: PermissionPatterns | undefined;
+  readonly topics: ReadonlyMap<string, TopicPatterns> | undefined;
+  readonly clientId?: string | undefined;
+}
+
+function compileTopics(source: GrantSource): ReadonlyMap<string, TopicGrant> | undefined {
+  if (source.topics === undefined || source.topics.size === 0) return undefined;
+  const values = { username: source.user, vhost: source.vhost, client_id: source.clientId };
+  const compile = (pattern: string) => compilePattern(expandVariables(pattern, values));
+  const out = new Map<string, TopicGrant>();
+  for (const [exchange, patterns] of source.topics) {
+    out.set(exchange, { write: compile(patterns.write), read: compile(patterns.read) });
+  }
+  return out;
+}
+
+function namesClientId(topics: ReadonlyMap<string, TopicPatterns> | undefined): boolean {
+  if (topics === undefined) return false;
+  for (const patterns of topics.values()) {
+    if (patterns.write.includes('{client_id}') || patterns.read.includes('{client_id}')) return true;
+  }
+  return false;
+}
+
+export function compileGrant(source: GrantSource): Grant {
+  const { permission, tags } = source;
+  const administrator = tags.includes('administrator');
+  return {
+    user: source.user,
+    vhost: source.vhost,
+    inVhost: permission !== undefined,
+    configure: permission === undefined ? null : compilePattern(permission.configure),
+    write: permission === undefined ? null : compilePattern(permission.write),
+    read: permission === undefined ? null : compilePattern(permission.read),
+    topics: compileTopics(source),
+    administrator,
+    monitoring: administrator || tags.includes('monitoring'),
+    perClient: namesClientId(source.topics),
+  };
+}

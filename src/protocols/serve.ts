@@ -1,0 +1,150 @@
+/**
+ * Binding a listener's port, plain or TLS: the one place that creates servers for every front end.
+ * Protocols that frame their own bytes (AMQP, MQTT, Kafka) get each connection as a `Transport`
+ * (`serveTransports`); HTTP faces (the admin API, MQTT's and KubeMQ's WebSocket upgrades, KubeMQ
+ * REST) get a node:http or node:https server (`serveHttp`). Under TLS both take the context's
+ * certificate, follow its reloads, refuse a client certificate that does not verify, and give the
+ * handshake no longer than `handshakeTimeoutMs`.
+ */
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type RequestListener,
+  type ServerOptions,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../shared/logger.js';
+import { listenOn } from '../shared/net.js';
+import type { ListenerContext, RunningListener } from './listener.js';
+import { followReloads, type ListenerTls, peerAdmitted, tlsServerOptions } from './tls.js';
+import { type Transport, tcpTransport, tlsTransport } from './transport.js';
+
+/** A protocol's side of a listener: it takes connections, and closes them all at shutdown. */
+export interface Acceptor {
+  /** A new connection; the protocol owns it from here (and closes it at once when it is full). */
+  accept(transport: Transport): void;
+  /** Closes every connection it took; resolves when they are gone. */
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /**
+   * Bound to IPv4 loopback, also take the same port on `::1`, best effort: clients resolve
+   * `localhost` to either (RabbitMQ's default listens on both). A failure (no IPv6) is ignored.
+   */
+  readonly loopbackTwin?: boolean;
+}
+
+/** What a server needs to speak TLS: the material (none on a plain listener) and the handshake's time. */
+export interface Security {
+  readonly tls: ListenerTls | undefined;
+  readonly handshakeTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** What binding a port takes from a listener's context (a test may give just this). */
+export type ServeContext = Pick<ListenerContext, 'host' | 'port' | 'tls' | 'logger'> & {
+  readonly config: Pick<Config, 'handshakeTimeoutMs'>;
+};
+
+export function securityOf(context: ServeContext): Security {
+  return { tls: context.tls, handshakeTimeoutMs: context.config.handshakeTimeoutMs, logger: context.logger };
+}
+
+/** A TCP server, or a TLS one under `security`, whose connections go to `onSocket`. */
+function streamServer(security: Security, onSocket: (transport: Transport) => void): NetServer {
+  const { tls } = security;
+  if (tls === undefined) return createNetServer((socket: Socket) => onSocket(tcpTransport(socket)));
+  const material = tls.current();
+  const server: TlsServer = createTlsServer(
+    tlsServerOptions(material, security.handshakeTimeoutMs),
+    (socket: TLSSocket) => {
+      if (peerAdmitted(socket, material.clientAuth)) onSocket(tlsTransport(socket));
+      else refuse(security, socket);
+    },
+  );
+  watchHandshakes(security, server);
+  followReloads(server, tls);
+  return server;
+}
+
+function refuse(security: Security, socket: TLSSocket): void {
+  security.logger.debug(
+    { remote: socket.remoteAddress, reason: socket.authorizationError?.message },
+    'tls: client certificate did not verify; closed',
+  );
+  socket.destroy();
+}
+
+/** Failed handshakes (plaintext on a TLS port, an unknown CA, a timeout) close the socket; log why. */
+function watchHandshakes(security: Security, server: TlsServer): void {
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    security.logger.debug({ err, remote: socket.remoteAddress }, 'tls: handshake failed');
+    socket.destroy();
+  });
+}
+
+/** Binds the context's port and hands every connection to `acceptor`. */
+export async function serveTransports(
+  context: ServeContext,
+  acceptor: Acceptor,
+  options: ServeOptions = {},
+): Promise<RunningListener> {
+  const server = streamServer(securityOf(context), (transport) => acceptor.accept(transport));
+  server.on('error', (err) => context.logger.error({ err }, 'listener error'));
+  let port: number;
+  try {
+    port = await listenOn(server, context.host, context.port);
+  } catch (err) {
+    await acceptor.close();
+    throw err;
+  }
+  const servers = [server];
+  const twin = options.loopbackTwin === true ? await loopbackTwin(server, port, context.host) : undefined;
+  if (twin !== undefined) servers.push(twin);
+  return {
+    port,
+    async close() {
+      const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      await acceptor.close();
+      await Promise.all(closed);
+    },
+  };
+}
+
+async function loopbackTwin(server: NetServer, port: number, host: string): Promise<NetServer | undefined> {
+  if (host !== '127.0.0.1' && host !== 'localhost') return undefined;
+  // Its sockets go through the main server's own 'connection' handling (the TLS handshake included).
+  const twin = createNetServer((socket: Socket) => server.emit('connection', socket));
+  try {
+    await listenOn(twin, '::1', port);
+    return twin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An HTTP server, or an HTTPS one under `security`; not yet bound. */
+export function httpServer(
+  security: Security,
+  options: ServerOptions,
+  handler?: RequestListener,
+): HttpServer {
+  const { tls } = security;
+  if (tls === undefined) return createHttpServer(options, handler);
+  const material = tls.current();
+  const server = createHttpsServer(
+    { ...options, ...tlsServerOptions(material, security.handshakeTimeoutMs) },
+    handler,
+  );
+  // Ahead of node:https's own listener, so a refused client never reaches the HTTP parser.
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (!peerAdmitted(socket, material.clientAuth)) refuse(security, socket);
+  });
+  watchHandshakes(security, server);
+  followReloads(server, tls);
+  return server;
+}

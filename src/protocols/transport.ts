@@ -1,0 +1,485 @@
+/**
+ * The byte pipe under every protocol connection: a TCP socket, a TLS socket or a WebSocket, seen the
+ * same way, so a protocol session never knows what carries it. A connection
+ * reads by attaching one receiver, writes bytes, and feels back-pressure both ways: `pause`/`resume`
+ * stop and restart reading (the peer's sends then back up in TCP), and a write that returns false
+ * asks the writer to wait for `drain`.
+ *
+ * A transport reports errors only by closing: the receiver's `closed` runs once, whichever side
+ * ended it and however.
+ */
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { WebSocket } from 'ws';
+import { type TlsState, tlsStateOf } from './tls.js';
+
+/** `memory`: one end of an in-process pair (Broker.accept; testing/transport-pair.ts). */
+export type TransportKind = 'tcp' | 'tls' | 'websocket' | 'memory';
+
+/** What a connection gives its transport to hear from it. */
+export interface TransportReceiver {
+  /** Bytes from the peer, in order. A WebSocket hands on each message whole. */
+  data(chunk: Buffer): void;
+  /**
+   * Bytes read from the network that the transport itself holds and has not handed on: a WebSocket
+   * message not yet whole. Called with the new total as it grows and with 0 once the message is
+   * handed on, so the connection can count them against the ingress budget. TCP and TLS never call it.
+   */
+  holding?(bytes: number): void;
+  /** The transport is closed, by either side, or failed. Called once; nothing is delivered after it. */
+  closed(): void;
+}
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /** The peer's address as node:net reports it (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`). */
+  readonly remoteAddress: string | undefined;
+  /** Where the peer reached us: the address and port of this end (Kafka advertises them). */
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  /** Set on a TLS connection (a WebSocket over TLS too): version, cipher and the verified client certificate. */
+  readonly tls: TlsState | undefined;
+  /** Starts delivering input to `receiver`; called once. Input that arrives before waits. */
+  attach(receiver: TransportReceiver): void;
+  /**
+   * Queues `data` for the peer. `done` runs once the transport is finished with the bytes (they may
+   * then be reused), also when it closed first. False when the writer should wait for `drain`.
+   */
+  write(data: Uint8Array, done?: () => void): boolean;
+  /** Several pieces at once: one system call on a socket. `done` as for `write`, after the last piece. */
+  writev(pieces: readonly Uint8Array[], done?: () => void): boolean;
+  /** Bytes written and not yet handed to the operating system (or to the peer). */
+  readonly bufferedBytes: number;
+  /** Runs `listener` each time the written bytes drain; returns a function that stops it. */
+  onDrain(listener: () => void): () => void;
+  /** Resolves at the next drain, or at once when the transport is closed. */
+  drained(): Promise<void>;
+  /** Resolves once the transport is closed. */
+  whenClosed(): Promise<void>;
+  /** Stop reading from the peer until `resume` (input already read is still delivered). */
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  /** Sends what is written, then closes. */
+  end(): void;
+  /** Closes at once; what is not yet sent is dropped. */
+  destroy(): void;
+  readonly closed: boolean;
+}
+
+/** Shared by the socket and WebSocket transports: drain listeners and the `drained` promise. */
+abstract class BaseTransport {
+  #closed = false;
+  #paused = false;
+  #receiver: TransportReceiver | undefined;
+  readonly #drainListeners = new Set<() => void>();
+  #closedWaiters: Array<() => void> | undefined;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  protected get receiver(): TransportReceiver | undefined {
+    return this.#receiver;
+  }
+
+  attach(receiver: TransportReceiver): void {
+    if (this.#receiver !== undefined) throw new Error('a transport takes one receiver');
+    this.#receiver = receiver;
+    if (this.#closed) receiver.closed();
+    else this.listen(receiver);
+  }
+
+  pause(): void {
+    if (this.#paused || this.#closed) return;
+    this.#paused = true;
+    this.stopReading();
+  }
+
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    this.startReading();
+  }
+
+  onDrain(listener: () => void): () => void {
+    this.#drainListeners.add(listener);
+    return () => this.#drainListeners.delete(listener);
+  }
+
+  drained(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.onDrain(() => {
+        off();
+        resolve();
+      });
+    });
+  }
+
+  whenClosed(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#closedWaiters ??= [];
+      this.#closedWaiters.push(resolve);
+    });
+  }
+
+  protected emitDrain(): void {
+    for (const listener of [...this.#drainListeners]) listener();
+  }
+
+  /** The underlying pipe closed: tell the receiver once, and release whoever waits for a drain. */
+  protected markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.emitDrain();
+    this.#drainListeners.clear();
+    this.#receiver?.closed();
+    for (const resolve of this.#closedWaiters?.splice(0) ?? []) resolve();
+  }
+
+  protected abstract listen(receiver: TransportReceiver): void;
+  protected abstract stopReading(): void;
+  protected abstract startReading(): void;
+}
+
+/** A TCP socket, or a TLS socket once its handshake is done. */
+class SocketTransport extends BaseTransport implements Transport {
+  readonly kind: TransportKind;
+  readonly remoteAddress: string | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  readonly tls: TlsState | undefined;
+  readonly #socket: Socket;
+
+  constructor(socket: Socket, secure: TLSSocket | undefined) {
+    super();
+    this.#socket = socket;
+    this.kind = secure === undefined ? 'tcp' : 'tls';
+    this.tls = secure === undefined ? undefined : tlsStateOf(secure);
+    this.remoteAddress = socket.remoteAddress;
+    this.localAddress = socket.localAddress;
+    this.localPort = socket.localPort;
+    socket.setNoDelay(true);
+    // Errors are followed by 'close'; the receiver hears of both as one.
+    socket.on('error', () => {});
+    socket.on('close', () => this.markClosed());
+    socket.on('drain', () => this.emitDrain());
+    if (socket.destroyed) this.markClosed();
+  }
+
+  protected listen(receiver: TransportReceiver): void {
+    this.#socket.on('data', (chunk: Buffer) => receiver.data(chunk));
+  }
+
+  protected stopReading(): void {
+    this.#socket.pause();
+  }
+
+  protected startReading(): void {
+    this.#socket.resume();
+  }
+
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  write(data: Uint8Array, done?: () => void): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) {
+      done?.();
+      return true;
+    }
+    return done === undefined ? socket.write(data) : socket.write(data, () => done());
+  }
+
+  writev(pieces: readonly Uint8Array[], done?: () => void): boolean {
+    if (pieces.length === 1) return this.write(pieces[0]!, done);
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) {
+      done?.();
+      return true;
+    }
+    let flowing = true;
+    socket.cork();
+    const last = pieces.length - 1;
+    for (let i = 0; i < last; i++) flowing = socket.write(pieces[i]!);
+    // The last write's callback comes after every earlier one's: the socket writes in order.
+    flowing = done === undefined ? socket.write(pieces[last]!) : socket.write(pieces[last]!, () => done());
+    socket.uncork();
+    return flowing;
+  }
+
+  end(): void {
+    if (!this.#socket.writableEnded) this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** A plain TCP socket as a transport. */
+export function tcpTransport(socket: Socket): Transport {
+  return new SocketTransport(socket, undefined);
+}
+
+/** A TLS socket whose handshake is done (the server's `secureConnection`). */
+export function tlsTransport(socket: TLSSocket): Transport {
+  return new SocketTransport(socket, socket);
+}
+
+/** Bytes a WebSocket may buffer before a write asks its writer to wait (a socket's own default mark). */
+const webSocketHighWaterBytes = 16 * 1024;
+
+export interface WebSocketTransportOptions {
+  /** Text frames out, and only text frames in (binary ones are dropped); binary otherwise. */
+  readonly text?: boolean;
+}
+
+/**
+ * A WebSocket after its upgrade. Each send is one whole message; input is handed on message by
+ * message. `socket` is the upgraded HTTP socket (a TLS socket under `wss://`).
+ */
+class WebSocketTransport extends BaseTransport implements Transport {
+  readonly kind = 'websocket' as const;
+  readonly remoteAddress: string | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  readonly tls: TlsState | undefined;
+  readonly #ws: WebSocket;
+  readonly #socket: Socket;
+  readonly #binary: boolean;
+  /** Sends not yet acknowledged by ws's callback; a drain is due once none is left. */
+  #unsent = 0;
+  /** Bytes read off the socket and not yet handed on as a message. */
+  #held = 0;
+
+  constructor(ws: WebSocket, socket: Socket, options: WebSocketTransportOptions) {
+    super();
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#binary = options.text !== true;
+    this.remoteAddress = socket.remoteAddress;
+    this.localAddress = socket.localAddress;
+    this.localPort = socket.localPort;
+    this.tls = 'encrypted' in socket ? tlsStateOf(socket as TLSSocket) : undefined;
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => this.markClosed());
+    if (ws.readyState >= 2) this.markClosed();
+  }
+
+  protected listen(receiver: TransportReceiver): void {
+    const holding = receiver.holding;
+    if (holding !== undefined) {
+      // Ahead of ws's own listener, which may hand a whole message on within this very chunk.
+      this.#socket.prependListener('data', (chunk: Buffer) => {
+        this.#held += chunk.length;
+        holding.call(receiver, this.#held);
+      });
+    }
+    const handedOn = () => {
+      if (this.#held === 0) return;
+      this.#held = 0;
+      holding?.call(receiver, 0);
+    };
+    this.#ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      handedOn();
+      if (!this.#binary && isBinary) return;
+      receiver.data(toBuffer(data));
+    });
+    this.#ws.on('ping', handedOn);
+    this.#ws.on('pong', handedOn);
+  }
+
+  protected stopReading(): void {
+    this.#ws.pause();
+  }
+
+  protected startReading(): void {
+    this.#ws.resume();
+  }
+
+  get bufferedBytes(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  write(data: Uint8Array, done?: () => void): boolean {
+    if (this.closed || this.#ws.readyState !== 1) {
+      done?.();
+      return true;
+    }
+    this.#unsent++;
+    this.#ws.send(data, { binary: this.#binary }, () => {
+      this.#unsent--;
+      done?.();
+      if (this.#unsent === 0 && this.#ws.bufferedAmount === 0) this.emitDrain();
+    });
+    return this.#ws.bufferedAmount < webSocketHighWaterBytes;
+  }
+
+  writev(pieces: readonly Uint8Array[], done?: () => void): boolean {
+    return this.write(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces), done);
+  }
+
+  end(): void {
+    this.#ws.close(1000);
+  }
+
+  destroy(): void {
+    this.#ws.terminate();
+  }
+}
+
+export function webSocketTransport(
+  ws: WebSocket,
+  socket: Socket,
+  options: WebSocketTransportOptions = {},
+): Transport {
+  return new WebSocketTransport(ws, socket, options);
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
+
+/** Transports with gathered bytes, written together after the current turn's I/O callbacks. */
+const dirty: GatheredWrites[] = [];
+let flushScheduled = false;
+
+function flushDirty(): void {
+  flushScheduled = false;
+  const count = dirty.length;
+  for (let i = 0; i < count; i++) dirty[i]!.flush();
+  dirty.splice(0, count);
+}
+
+/**
+ * Many small writes gathered into one per event-loop turn: a fan-out or a burst of deliveries then
+ * costs one system call per socket instead of one per packet. Reads and closing go to the transport
+ * underneath; `end` writes what is gathered first.
+ */
+class GatheredWrites implements Transport {
+  readonly #inner: Transport;
+  #pending: Uint8Array[] | undefined;
+  #pendingBytes = 0;
+
+  constructor(inner: Transport) {
+    this.#inner = inner;
+  }
+
+  get kind(): TransportKind {
+    return this.#inner.kind;
+  }
+  get remoteAddress(): string | undefined {
+    return this.#inner.remoteAddress;
+  }
+  get localAddress(): string | undefined {
+    return this.#inner.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.#inner.localPort;
+  }
+  get tls(): TlsState | undefined {
+    return this.#inner.tls;
+  }
+  get paused(): boolean {
+    return this.#inner.paused;
+  }
+  get closed(): boolean {
+    return this.#inner.closed;
+  }
+  get bufferedBytes(): number {
+    return this.#inner.bufferedBytes + this.#pendingBytes;
+  }
+
+  attach(receiver: TransportReceiver): void {
+    this.#inner.attach(receiver);
+  }
+
+  write(data: Uint8Array, done?: () => void): boolean {
+    if (done !== undefined) {
+      this.flush();
+      return this.#inner.write(data, done);
+    }
+    if (this.#pending === undefined) {
+      this.#pending = [];
+      dirty.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushDirty);
+      }
+    }
+    this.#pending.push(data);
+    this.#pendingBytes += data.byteLength;
+    return true;
+  }
+
+  writev(pieces: readonly Uint8Array[], done?: () => void): boolean {
+    this.flush();
+    return this.#inner.writev(pieces, done);
+  }
+
+  flush(): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    this.#pendingBytes = 0;
+    if (this.#inner.closed) return;
+    this.#inner.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
+  }
+
+  onDrain(listener: () => void): () => void {
+    return this.#inner.onDrain(listener);
+  }
+  drained(): Promise<void> {
+    return this.#inner.drained();
+  }
+  whenClosed(): Promise<void> {
+    return this.#inner.whenClosed();
+  }
+  pause(): void {
+    this.#inner.pause();
+  }
+  resume(): void {
+    this.#inner.resume();
+  }
+
+  end(): void {
+    this.flush();
+    this.#inner.end();
+  }
+
+  destroy(): void {
+    this.#pending = undefined;
+    this.#pendingBytes = 0;
+    this.#inner.destroy();
+  }
+}
+
+/** `transport` with small writes gathered per event-loop turn (a WebSocket keeps one message per write). */
+export function gatherWrites(transport: Transport): Transport {
+  return transport.kind === 'websocket' ? transport : new GatheredWrites(transport);
+}
+
+/**
+ * Waits for `transports` to close (their connections were told to end), at most `graceMs`; those
+ * still open then are destroyed.
+ */
+export async function closeWithin(transports: Iterable<Transport>, graceMs: number): Promise<void> {
+  const open = [...transports].filter((t) => !t.closed);
+  if (open.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, graceMs);
+  });
+  await Promise.race([Promise.all(open.map((t) => t.whenClosed())), grace]);
+  clearTimeout(timer);
+  for (const transport of open) transport.destroy();
+}

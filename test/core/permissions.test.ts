@@ -1,0 +1,111 @@
+/**
+ * Core's authorizer on the permission store: users and permissions survive a restart on the
+ * definitions log; a grant is compiled once and reused until the store changes; variables are
+ * escaped; a deleted user may do nothing; a vhost's creator gets full permissions on it.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { BrokerCore } from '../../src/core/broker.js';
+import { PermissionAuthorizer } from '../../src/core/entry/authorize.js';
+import type { Command } from '../../src/core/entry/commands.js';
+import { type CallerContext, internalContext, type Principal } from '../../src/core/entry/context.js';
+import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
+import { FileStorage } from '../../src/storage/file/storage.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+
+const refused = (err: unknown) => isBrokerError(err, ErrorCode.accessRefused);
+
+function context(principal: Principal, vhost = '/'): CallerContext {
+  return { principal, vhost, connectionId: 'c1', protocol: 'amqp', peerAddress: '127.0.0.1' };
+}
+
+test('users, tags, permissions and topic permissions survive a restart', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-perm-'));
+  try {
+    const first = await BrokerCore.open({
+      storage: await FileStorage.open({ dir, fsync: { kind: 'never' } }),
+    });
+    const admin = first.connect(internalContext('/'));
+    await admin.putUser('app', 'pw', ['management']);
+    await admin.setPermission('/', 'app', { configure: '^a', write: '^b', read: '^c' });
+    await admin.setTopicPermission('/', 'app', 'amq.topic', { write: '^x', read: '' });
+    await first.close();
+    const second = await BrokerCore.open({
+      storage: await FileStorage.open({ dir, fsync: { kind: 'never' } }),
+    });
+    const again = second.connect(internalContext('/'));
+    assert.deepEqual(again.getUser('app')?.tags, ['management']);
+    assert.deepEqual(again.listPermissions({ user: 'app' }), [
+      { vhost: '/', user: 'app', configure: '^a', write: '^b', read: '^c' },
+    ]);
+    assert.deepEqual(again.listTopicPermissions({ user: 'app' }), [
+      { vhost: '/', user: 'app', exchange: 'amq.topic', write: '^x', read: '' },
+    ]);
+    await again.deleteUser('app');
+    assert.deepEqual(
+      again.listPermissions({ user: 'app' }),
+      [],
+      'a deleted user takes its permissions along',
+    );
+    await second.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a grant is compiled once and reused until the store changes', () => {
+  const source = {
+    accessGeneration: 0,
+    userTags: (user: string) => (user === 'app' ? [] : undefined),
+    permission: () => ({ configure: '', write: '^amq\\.topic$', read: '' }),
+    topicPermissions: () => new Map([['amq.topic', { write: '^dev\\.{client_id}\\.', read: '' }]]),
+    exchangeType: () => 'topic' as const,
+    queueExists: () => false,
+  };
+  const authorizer = new PermissionAuthorizer(source);
+  const principal: Principal = { user: 'app', tags: [], clientId: 'a.b' };
+  const grant = authorizer.grantOf(principal, '/');
+  assert.equal(authorizer.grantOf(principal, '/'), grant, 'the same compiled grant on the next publish');
+  const publish = (routingKey: string): Command =>
+    ({ kind: 'message.publish', exchange: 'amq.topic', routingKey, message: {} }) as unknown as Command;
+  authorizer.authorize(context(principal), publish('dev.a.b.t'));
+  // The client id is escaped: `a.b` does not match `axb`.
+  assert.throws(() => authorizer.authorize(context(principal), publish('dev.axb.t')), refused);
+  const noClientId: Principal = { user: 'app', tags: [] };
+  assert.throws(
+    () => authorizer.authorize(context(noClientId), publish('dev.a.b.t')),
+    refused,
+    'no id: no match',
+  );
+  source.accessGeneration++;
+  assert.notEqual(authorizer.grantOf(principal, '/'), grant, 'compiled again after a change');
+  const gone: Principal = { user: 'deleted', tags: ['administrator'] };
+  assert.throws(() => authorizer.authorize(context(gone), publish('dev.a.b.t')), refused);
+});
+
+test('a user that creates a vhost gets full permissions on it; others have none there', async () => {
+  const core = await BrokerCore.open({ storage: new MemoryStorage() });
+  try {
+    const admin = core.connect(internalContext('/'));
+    await admin.putUser('boss', 'pw', ['administrator']);
+    await admin.putUser('other', 'pw', []);
+    const boss = core.connect(context({ user: 'boss', tags: ['administrator'] }));
+    await boss.addVhost('shop');
+    assert.deepEqual(
+      admin.listPermissions({ vhost: 'shop' }).map((p) => p.user),
+      ['boss'],
+    );
+    core.connect(context({ user: 'boss', tags: [] }, 'shop')).checkVhostAccess();
+    const other = core.connect(context({ user: 'other', tags: [] }, 'shop'));
+    assert.throws(() => other.checkVhostAccess(), /access to vhost 'shop' refused for user 'other'/);
+    await assert.rejects(
+      async () => core.connect(context({ user: 'other', tags: [] })).putUser('x', 'y'),
+      /needs the administrator tag/,
+    );
+  } finally {
+    await core.close();
+  }
+});

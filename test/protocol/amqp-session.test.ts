@@ -1,0 +1,83 @@
+/**
+ * AMQP sessions without a socket: the broker's own connection code over an in-memory transport
+ * (`Broker.accept`, testing/transport-pair.ts), time on a manual clock. Heartbeats and deadlines that
+ * take tens of seconds on the wire are checked in milliseconds; the real clients' view is in
+ * test/conformance/amqp and test/e2e/protocol-timers.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { ManualClock } from '../../src/shared/clock.js';
+import { RawClient } from '../../testing/amqp-helpers.js';
+import { startTestBroker, type TestBroker } from '../../testing/broker.js';
+import { transportPair } from '../../testing/transport-pair.js';
+import { until } from '../../testing/wait.js';
+
+const clock = new ManualClock();
+let broker: TestBroker;
+
+before(async () => {
+  broker = await startTestBroker({ clock });
+});
+after(() => broker.stop());
+
+function connect(): RawClient {
+  const [brokerEnd, clientEnd] = transportPair();
+  broker.broker.accept('amqp', brokerEnd);
+  return RawClient.over(clientEnd);
+}
+
+/** Lets the in-memory transport deliver what is in flight (it delivers on the next turn). */
+const turns = async (n = 3) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+test('a channel works over an in-memory transport: declare, publish, get', async () => {
+  const client = connect();
+  await client.handshake();
+  client.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+  await client.method('channel.open-ok');
+  client.send(1, {
+    name: 'queue.declare',
+    fields: {
+      ticket: 0,
+      queue: 'mem',
+      passive: false,
+      durable: false,
+      exclusive: false,
+      autoDelete: false,
+      noWait: false,
+      arguments: {},
+    },
+  });
+  await client.method('queue.declare-ok');
+  client.publish(1, '', 'mem', 'hello', false);
+  client.send(1, { name: 'basic.get', fields: { ticket: 0, queue: 'mem', noAck: true } });
+  const got = await client.method('basic.get-ok');
+  assert.equal(got.name, 'basic.get-ok');
+  client.close();
+});
+
+test('heartbeats: sent after half an interval of silence; a client silent for more than two intervals is dropped at the next check', async () => {
+  const client = connect();
+  await client.handshake(10);
+  const heartbeats = () => client.frames.filter((f) => f.kind === 'heartbeat').length;
+  clock.advance(5000);
+  await until(() => heartbeats() === 1, 5000, 'a heartbeat after 5 s of silence');
+  clock.advance(14_999);
+  await turns();
+  assert.equal(client.closed, false, 'silent for 20 s less 1 ms: still within two intervals');
+  // Checked every half interval: the first check past two silent intervals (at 25 s) drops it.
+  clock.advance(5001);
+  await until(() => client.closed, 5000, 'dropped after two silent intervals');
+});
+
+test('the handshake deadline drops a client that never opens a vhost', async () => {
+  const client = connect();
+  client.write(Uint8Array.of(0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1));
+  await client.method('connection.start');
+  clock.advance(9_999);
+  await turns();
+  assert.equal(client.closed, false);
+  clock.advance(1);
+  await until(() => client.closed, 5000, 'dropped at the 10 s handshake timeout');
+});

@@ -1,0 +1,121 @@
+/**
+ * MQTT sessions without a socket: the broker's connection code over an in-memory transport
+ * (`Broker.accept`, testing/transport-pair.ts), time on a manual clock, so keep-alive and will-delay
+ * rules are checked in milliseconds. What mqtt.js sees of them is in test/conformance/mqtt and
+ * test/e2e/protocol-timers.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { ManualClock } from '../../src/shared/clock.js';
+import { startTestBroker, type TestBroker } from '../../testing/broker.js';
+import { type MemoryTransport, transportPair } from '../../testing/transport-pair.js';
+import { until } from '../../testing/wait.js';
+
+const clock = new ManualClock();
+let broker: TestBroker;
+
+before(async () => {
+  broker = await startTestBroker({ clock });
+});
+after(() => broker.stop());
+
+interface Client {
+  readonly end: MemoryTransport;
+  readonly packets: Packet[];
+  closed: boolean;
+  send(packet: Packet): void;
+  next(cmd: Packet['cmd']): Promise<Packet>;
+}
+
+function connect(version: 4 | 5 = 5): Client {
+  const [brokerEnd, end] = transportPair();
+  broker.broker.accept('mqtt', brokerEnd);
+  const parser = mqttPacket.parser({ protocolVersion: version });
+  const client: Client = {
+    end,
+    packets: [],
+    closed: false,
+    send: (packet) => end.write(mqttPacket.generate(packet, { protocolVersion: version })),
+    async next(cmd) {
+      let found: Packet | undefined;
+      await until(
+        () => {
+          const i = client.packets.findIndex((p) => p.cmd === cmd);
+          if (i >= 0) found = client.packets.splice(i, 1)[0];
+          return found !== undefined;
+        },
+        5000,
+        cmd,
+      );
+      return found!;
+    },
+  };
+  parser.on('packet', (packet: Packet) => client.packets.push(packet));
+  end.attach({ data: (chunk) => void parser.parse(chunk), closed: () => (client.closed = true) });
+  return client;
+}
+
+function connectPacket(clientId: string, extra: Record<string, unknown> = {}): Packet {
+  return {
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 5,
+    clean: true,
+    clientId,
+    keepalive: 0,
+    ...extra,
+  } as Packet;
+}
+
+const turns = async (n = 3) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+test('keep-alive: silent for one and a half intervals, the client is disconnected with 0x8D', async () => {
+  const client = connect();
+  client.send(connectPacket('keeper', { keepalive: 10 }));
+  await client.next('connack');
+  clock.advance(10_000);
+  client.send({ cmd: 'pingreq' });
+  await client.next('pingresp');
+  clock.advance(14_999);
+  await turns();
+  assert.equal(client.closed, false, 'the PINGREQ renewed it');
+  clock.advance(1);
+  const disconnect = await client.next('disconnect');
+  assert.equal((disconnect as { reasonCode?: number }).reasonCode, 0x8d);
+  await until(() => client.closed, 5000, 'closed');
+});
+
+test('will delay: the will is published when the delay is over, not when the connection drops', async () => {
+  const watcher = connect();
+  watcher.send(connectPacket('watcher'));
+  await watcher.next('connack');
+  watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'wills/#', qos: 0 }] } as Packet);
+  await watcher.next('suback');
+
+  const dying = connect();
+  dying.send(
+    connectPacket('dying', {
+      properties: { sessionExpiryInterval: 120 },
+      will: {
+        topic: 'wills/dying',
+        payload: Buffer.from('gone'),
+        qos: 0,
+        retain: false,
+        properties: { willDelayInterval: 30 },
+      },
+    }),
+  );
+  await dying.next('connack');
+  dying.end.destroy();
+  await turns();
+  clock.advance(29_999);
+  await turns();
+  assert.equal(watcher.packets.filter((p) => p.cmd === 'publish').length, 0, 'not before the delay');
+  clock.advance(1);
+  const will = (await watcher.next('publish')) as { topic: string; payload: Buffer };
+  assert.equal(will.topic, 'wills/dying');
+  assert.equal(will.payload.toString(), 'gone');
+});

@@ -1,0 +1,129 @@
+/**
+ * After each batch of cases: a fresh, normal client of the fuzzed protocol — the real library — does a
+ * full round trip. A broker that is alive but no longer serves fails here.
+ */
+import amqp from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
+import mqtt from 'mqtt';
+import type { ReadyPorts } from '../server-cli.js';
+import { adminFetch } from '../server-helpers.js';
+import type { Protocol } from './dialects/index.js';
+
+/** Long enough for a machine busy with other work; a broker that hangs still fails it. */
+const roundTripMsMax = 60_000;
+
+async function amqpRoundTrip(port: number, n: number): Promise<void> {
+  const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+  connection.on('error', () => {});
+  try {
+    const ch = await connection.createConfirmChannel();
+    const queue = `fuzz.check.${n}`;
+    await ch.assertQueue(queue, { exclusive: true });
+    ch.sendToQueue(queue, Buffer.from(`check ${n}`), { persistent: true });
+    await ch.waitForConfirms();
+    const got = await ch.get(queue, { noAck: false });
+    if (!got || got.content.toString() !== `check ${n}`)
+      throw new Error('AMQP: the message did not come back');
+    ch.ack(got);
+    await ch.deleteQueue(queue);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function mqttRoundTrip(url: string, n: number): Promise<void> {
+  const client = await mqtt.connectAsync(url, {
+    protocolVersion: n % 2 === 0 ? 5 : 4,
+    clientId: `fuzz-check-${n}`,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+  });
+  try {
+    const topic = `fuzz/check/${n}`;
+    const got = new Promise<string>((resolve) =>
+      client.once('message', (_t, payload) => resolve(payload.toString())),
+    );
+    await client.subscribeAsync(topic, { qos: 1 });
+    await client.publishAsync(topic, `check ${n}`, { qos: 1 });
+    if ((await got) !== `check ${n}`) throw new Error('MQTT: the message did not come back');
+  } finally {
+    await client.endAsync();
+  }
+}
+
+async function kafkaRoundTrip(port: number, n: number, phase: { name: string }): Promise<void> {
+  const kafka = new Kafka({
+    clientId: `fuzz-check-${n}`,
+    brokers: [`127.0.0.1:${port}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 100 },
+    // kafkajs gives up on a connect after 1 s by default: too short on a machine busy with other work.
+    connectionTimeout: 10_000,
+  });
+  const topic = `fuzz-check-${n}`;
+  const producer = kafka.producer();
+  const consumer = kafka.consumer({
+    groupId: `fuzz-check-${n}`,
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+  });
+  try {
+    phase.name = 'producer connect';
+    await producer.connect();
+    phase.name = 'produce';
+    await producer.send({ topic, messages: [{ key: 'k', value: `check ${n}` }] });
+    phase.name = 'consumer connect';
+    await consumer.connect();
+    phase.name = 'subscribe';
+    await consumer.subscribe({ topic, fromBeginning: true });
+    phase.name = 'join and fetch';
+    const got = new Promise<string>((resolve) => {
+      void consumer.run({ eachMessage: async ({ message }) => resolve(String(message.value)) });
+    });
+    if ((await got) !== `check ${n}`) throw new Error('Kafka: the record did not come back');
+  } finally {
+    phase.name = 'disconnect';
+    await consumer.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+  }
+}
+
+async function httpRoundTrip(port: number): Promise<void> {
+  for (const path of ['/api/overview', '/api/queues', '/metrics']) {
+    const response = await adminFetch(`http://127.0.0.1:${port}${path}`);
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`HTTP: ${path} answered ${response.status}`);
+  }
+}
+
+function roundTrip(protocol: Protocol, ports: ReadyPorts, n: number, phase: { name: string }): Promise<void> {
+  switch (protocol) {
+    case 'amqp':
+      return amqpRoundTrip(ports.amqp!, n);
+    case 'mqtt':
+      return mqttRoundTrip(`mqtt://127.0.0.1:${ports.mqtt!}`, n);
+    case 'mqtt-ws':
+      return mqttRoundTrip(`ws://127.0.0.1:${ports['mqtt-ws']!}/mqtt`, n);
+    case 'kafka':
+      return kafkaRoundTrip(ports.kafka!, n, phase);
+    case 'http':
+      return httpRoundTrip(ports.http!);
+  }
+}
+
+/** A round trip of the real client, failing after `roundTripMsMax`. */
+export async function checkRoundTrip(protocol: Protocol, ports: ReadyPorts, n: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const phase = { name: 'all' };
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${protocol} round trip took over ${roundTripMsMax} ms (at: ${phase.name})`)),
+      roundTripMsMax,
+    );
+  });
+  try {
+    await Promise.race([roundTrip(protocol, ports, n, phase), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
