@@ -220,6 +220,11 @@ export interface GroupMembership {
   /** A member left or expired after the last completed generation: the rest must rejoin. */
   readonly rebalance: boolean;
   readonly members: readonly GroupMember[];
+  /**
+   * Which of the adapter's coordinators keeps this record, when it has more than one kind of group
+   * (Kafka: absent for classic groups, `consumer` for KIP-848 groups); opaque to core.
+   */
+  readonly coordinator?: string;
 }
 
 /** A consumer group as listed: its name and, when its coordinator keeps one, its membership record. */

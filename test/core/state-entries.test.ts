@@ -123,6 +123,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
         type: 'membership.put',
         membership: { ...membership, protocolType: null, protocol: null, leader: null, members: [] },
       },
+      { type: 'membership.put', membership: { ...membership, leader: null, coordinator: 'consumer' } },
       { type: 'membership.clear' },
     ],
   ],

@@ -122,7 +122,7 @@ function memberFromJson(f: Fields): GroupMember {
 }
 
 function membershipToJson(m: GroupMembership): Json {
-  return {
+  const out: JsonObject = {
     generation: m.generation,
     protocolType: m.protocolType,
     protocol: m.protocol,
@@ -130,6 +130,9 @@ function membershipToJson(m: GroupMembership): Json {
     rebalance: m.rebalance,
     members: m.members.map(memberToJson),
   };
+  // Left out when absent, so records written before the field existed read back the same.
+  if (m.coordinator !== undefined) out['coordinator'] = m.coordinator;
+  return out;
 }
 
 function membershipFromJson(f: Fields): GroupMembership {
@@ -140,6 +143,7 @@ function membershipFromJson(f: Fields): GroupMembership {
     leader: f.strOrNull('leader'),
     rebalance: f.bool('rebalance'),
     members: f.array('members').map((raw, i) => memberFromJson(new Fields(raw, `member ${i}`))),
+    ...(f.has('coordinator') ? { coordinator: f.str('coordinator') } : {}),
   };
 }
 

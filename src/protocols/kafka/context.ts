@@ -5,8 +5,11 @@
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
+import type { ConsumerGroupCoordinator } from './consumer-groups.js';
+import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
+import type { ShareGroupCoordinator } from './share-groups.js';
 import type { TopicConfigStore } from './topic-settings.js';
 
 export interface KafkaOptions {
@@ -81,6 +84,12 @@ export interface KafkaBroker {
   readonly vhost: CoreClient;
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
+  /** KIP-848 groups (`group.protocol=consumer`), beside the classic ones. */
+  readonly consumerGroups: ConsumerGroupCoordinator;
+  /** Share groups (KIP-932). */
+  readonly shareGroups: ShareGroupCoordinator;
+  /** Fetch sessions (KIP-227), listener-wide so a consumer keeps its session across connections. */
+  readonly fetchSessions: FetchSessionCache;
   readonly producers: ProducerRegistry;
   /** Topic configs the adapter keeps (all but retention, which core keeps). */
   readonly topicConfigs: TopicConfigStore;

@@ -45,6 +45,7 @@ export const KafkaError = {
   nonEmptyGroup: 68,
   groupIdNotFound: 69,
   fetchSessionIdNotFound: 70,
+  invalidFetchSessionEpoch: 71,
   memberIdRequired: 79,
   groupMaxSizeReached: 81,
   fencedInstanceId: 82,
@@ -52,7 +53,17 @@ export const KafkaError = {
   invalidRecord: 87,
   unstableOffsetCommit: 88,
   producerFenced: 90,
+  unknownTopicId: 100,
   transactionalIdNotFound: 105,
+  fencedMemberEpoch: 110,
+  unreleasedInstanceId: 111,
+  unsupportedAssignor: 112,
+  staleMemberEpoch: 113,
+  invalidRecordState: 121,
+  shareSessionNotFound: 122,
+  invalidShareSessionEpoch: 123,
+  invalidRegularExpression: 128,
+  shareSessionLimitReached: 133,
 } as const;
 export type KafkaError = (typeof KafkaError)[keyof typeof KafkaError];
 

@@ -28,12 +28,16 @@ export class GroupStore {
     this.#core = core;
   }
 
-  /** Every group of the vhost that has a membership record, at most `groupsMax`. */
-  load(groupsMax: number): StoredGroup[] {
+  /**
+   * Every group of the vhost whose membership record `coordinator` keeps (undefined: the classic
+   * coordinator, `consumer`: the KIP-848 one), at most `groupsMax`.
+   */
+  load(groupsMax: number, coordinator?: string): StoredGroup[] {
     const groups: StoredGroup[] = [];
     for (const { name, membership } of this.#core.listGroups()) {
       if (groups.length >= groupsMax) break;
-      if (membership !== undefined) groups.push({ id: name, ...membership });
+      if (membership !== undefined && membership.coordinator === coordinator)
+        groups.push({ id: name, ...membership });
     }
     return groups;
   }

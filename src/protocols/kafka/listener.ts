@@ -14,15 +14,22 @@ import type { Transport } from '../transport.js';
 import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
+import { ConsumerGroupCoordinator } from './consumer-groups.js';
+import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
+import { ShareGroupCoordinator } from './share-groups.js';
 import { TopicConfigStore } from './topic-settings.js';
 
 /** Open client connections per listener; more are refused at accept. */
 export const connectionsMax = 10_000;
 
-const brokers = new PerCore<KafkaBroker>((broker) => broker.groups.close());
+const brokers = new PerCore<KafkaBroker>((broker) => {
+  broker.groups.close();
+  broker.consumerGroups.close();
+  broker.shareGroups.close();
+});
 
 /** The configuration's settings, then what the embedder passed in code. */
 function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): KafkaOptions {
@@ -49,17 +56,19 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
     protocol: 'kafka',
     peerAddress: '',
   });
+  const groupStore = new GroupStore(vhost);
+  const reportGroup = (err: unknown, groupId: string): void =>
+    context.logger.warn({ err, groupId }, 'kafka group metadata not stored');
+  const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
   return {
     core: context.core,
     vhost,
     options,
     // Groups stored before a restart are loaded here, each member on a new session timeout.
-    groups: new GroupCoordinator(
-      options,
-      new GroupStore(vhost),
-      (err, groupId) => context.logger.warn({ err, groupId }, 'kafka group metadata not stored'),
-      context.core.clock,
-    ),
+    groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
+    consumerGroups: new ConsumerGroupCoordinator(context.core.clock, partitions, groupStore, reportGroup),
+    shareGroups: new ShareGroupCoordinator(context.core.clock, partitions),
+    fetchSessions: new FetchSessionCache(context.core.clock),
     producers: new ProducerRegistry(vhost),
     topicConfigs: new TopicConfigStore(vhost),
     logger: context.logger,

@@ -42,14 +42,22 @@ describe('kafka wire protocol', () => {
     await kb.stop();
   });
 
-  test('ApiVersions v3 (flexible body, v0 header) advertises MinVersion 0 for every API', async () => {
+  test('ApiVersions v3 (flexible body, v0 header) advertises MinVersion 0 for every API but the share ones', async () => {
     const body = await client.request<Obj>(ApiKey.ApiVersions, 3, {
       clientSoftwareName: 'wire',
       clientSoftwareVersion: '1',
     });
     assert.equal(body.errorCode, 0);
     const byKey = new Map<number, Obj>(body.apiKeys.map((k: Obj) => [k.apiKey, k]));
-    for (const k of byKey.values()) assert.equal(k.minVersion, 0, `api ${k.apiKey} min version`);
+    // The share group APIs start at v1, their first stable version (KIP-932; v0 was removed in Kafka 4.1).
+    const shareApis = [
+      ApiKey.ShareGroupHeartbeat,
+      ApiKey.ShareGroupDescribe,
+      ApiKey.ShareFetch,
+      ApiKey.ShareAcknowledge,
+    ];
+    for (const k of byKey.values())
+      assert.equal(k.minVersion, shareApis.includes(k.apiKey) ? 1 : 0, `api ${k.apiKey} min version`);
     assert.equal(byKey.get(ApiKey.ApiVersions)?.maxVersion, 3);
     assert.ok(byKey.get(ApiKey.Metadata)!.maxVersion >= 6);
     assert.ok(byKey.get(ApiKey.Produce)!.maxVersion >= 7);

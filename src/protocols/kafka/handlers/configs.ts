@@ -23,7 +23,8 @@ import {
   setTopicConfigs,
 } from '../topic-settings.js';
 
-const resourceType = { topic: 2, broker: 4 } as const;
+/** Kafka's ConfigResource.Type codes; GROUP (KIP-848, KIP-932) carries share group configs. */
+const resourceType = { topic: 2, broker: 4, group: 32 } as const;
 /** Kafka's AlterConfigOp.OpType codes. */
 const configOp = { set: 0, delete: 1, append: 2, subtract: 3 } as const;
 
@@ -72,6 +73,17 @@ export const describeConfigsHandler: ApiHandler = {
         configs = describeTopicConfigs(info, kept, broker.options.batchBytesMax, asked);
       } else if (r.resourceType === resourceType.broker) {
         configs = brokerConfigs(ctx).map((c) => (asked.synonyms ? c : { ...c, synonyms: [] }));
+      } else if (r.resourceType === resourceType.group) {
+        // Source 8 is GROUP_CONFIG, 5 DEFAULT_CONFIG.
+        configs = ctx.broker.shareGroups.configsOf(r.resourceName).map((c) => ({
+          name: c.name,
+          value: c.value,
+          readOnly: false,
+          isDefault: c.isDefault,
+          configSource: c.isDefault ? 5 : 8,
+          isSensitive: false,
+          synonyms: [],
+        }));
       } else return { ...base, errorCode: KafkaError.invalidRequest, configs: [] };
       const keys = r.configurationKeys;
       const chosen =
@@ -200,6 +212,36 @@ function applyOperations(
   return [...values].map(([name, value]) => ({ name, value }));
 }
 
+/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.record.lock.duration.ms). */
+function alterGroupConfigs(
+  broker: KafkaBroker,
+  resource: {
+    resourceName: string;
+    configs: ReadonlyArray<{ name: string; configOperation: number; value: string | null }>;
+  },
+  validateOnly: boolean,
+): ResourceResult {
+  const duplicate = duplicateOf(resource.configs);
+  if (duplicate !== undefined)
+    return failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`);
+  for (const op of resource.configs) {
+    if (op.configOperation !== configOp.set && op.configOperation !== configOp.delete)
+      return failed(
+        KafkaError.invalidConfig,
+        `Config value append is not allowed for config key: ${op.name}`,
+      );
+    if (validateOnly) continue;
+    const code = broker.shareGroups.configure(
+      resource.resourceName,
+      op.name,
+      op.configOperation === configOp.delete ? null : op.value,
+    );
+    if (code !== KafkaError.none)
+      return failed(code, `Invalid value ${op.value} for configuration ${op.name}`);
+  }
+  return done;
+}
+
 export const incrementalAlterConfigsHandler: ApiHandler = {
   apiKey: ApiKey.IncrementalAlterConfigs,
   versionMin: 0,
@@ -208,6 +250,10 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
     const { broker } = ctx;
     const responses = [];
     for (const resource of request.resources) {
+      if (resource.resourceType === resourceType.group) {
+        responses.push(answer(resource, alterGroupConfigs(broker, resource, request.validateOnly)));
+        continue;
+      }
       let result = refuseResource(broker, resource);
       if (result === undefined) {
         const topic = resource.resourceName;

@@ -2,8 +2,9 @@
  * Fetch (key 1), v0–12. Stored batches go out as they are; entries written by other protocols are
  * wrapped into one-record batches on the way. v0–3 get legacy messages instead (magic 0 or 1,
  * down-converted by ../legacy.ts). With fewer than minBytes ready, the request parks on
- * `partition.waitFor` until data arrives or maxWaitMs passes (long-poll, no polling). Fetch sessions
- * (KIP-227) are declined: every answer carries session id 0, so clients keep sending full requests.
+ * `partition.waitFor` until data arrives or maxWaitMs passes (long-poll, no polling). From v7 a
+ * consumer may open a fetch session (KIP-227, ../fetch-sessions.ts) and then send incremental requests
+ * naming only the partitions whose position changed; their answers carry only partitions with news.
  */
 import type { StreamPartition } from '../../../core/api.js';
 import type { ReadBuffers, ReadOptions } from '../../../storage/types.js';
@@ -18,6 +19,13 @@ import {
 import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
 import { entryAsBatch } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
+import {
+  carriesNews,
+  type FetchContext,
+  type FetchSession,
+  type SessionPartition,
+  type WantedPartition,
+} from '../fetch-sessions.js';
 import { downConvertBatches, fetchMagic } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
@@ -175,6 +183,21 @@ function readBatches(
   return out;
 }
 
+/**
+ * The stored batches of a partition from `offset` up to (not including) `end`, at most `limitBytes`
+ * but at least one batch, in buffers of their own (ShareFetch keeps no read lease).
+ */
+export function batchesBetween(
+  partition: StreamPartition,
+  offset: number,
+  end: number,
+  limitBytes: number,
+): Uint8Array[] {
+  return readBatches(partition, { offset, end }, limitBytes, true, {
+    take: (bytes) => Buffer.allocUnsafe(bytes),
+  });
+}
+
 /** Reads one partition; `budget` is what is left of the response's maxBytes. */
 function readPartition(
   broker: KafkaBroker,
@@ -273,7 +296,12 @@ function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): P
   return Promise.race(waits);
 }
 
-async function longPoll(broker: KafkaBroker, wanted: Wanted[], request: FetchRequest): Promise<FetchOut> {
+async function longPoll(
+  broker: KafkaBroker,
+  wanted: Wanted[],
+  request: FetchRequest,
+  sessionId: number,
+): Promise<FetchOut> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease();
   for (;;) {
@@ -282,7 +310,7 @@ async function longPoll(broker: KafkaBroker, wanted: Wanted[], request: FetchReq
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0)
       return {
         errorCode: KafkaError.none,
-        sessionId: 0,
+        sessionId,
         responses: topics,
         [afterWrite]: () => lease.release(),
       };
@@ -291,24 +319,79 @@ async function longPoll(broker: KafkaBroker, wanted: Wanted[], request: FetchReq
   }
 }
 
+/** Sessions came with v7; older requests carry no session fields and are always full. */
+const sessionVersionMin = 7;
+
+function sessionContext(ctx: RequestContext, request: FetchRequest): FetchContext {
+  const partitions: WantedPartition[] = request.topics.flatMap((t) =>
+    t.partitions.map((p) => ({
+      topic: t.topic,
+      partition: p.partition,
+      fetchOffset: Number(p.fetchOffset),
+      maxBytes: p.partitionMaxBytes,
+    })),
+  );
+  if (ctx.apiVersion < sessionVersionMin) return { kind: 'sessionless', partitions };
+  return ctx.broker.fetchSessions.context({
+    sessionId: request.sessionId,
+    sessionEpoch: request.sessionEpoch,
+    partitions,
+    forgotten: request.forgottenTopicsData,
+  });
+}
+
+/**
+ * What the session's answer carries: every partition after a full request, and after an incremental
+ * one only those with records, an error or offsets the consumer has not been told (KIP-227).
+ */
+async function sessionAnswer(
+  answer: Promise<FetchOut>,
+  session: FetchSession,
+  fetched: readonly SessionPartition[],
+  incremental: boolean,
+): Promise<FetchOut> {
+  const out = await answer;
+  const byKey = new Map(fetched.map((p) => [`${p.partition}:${p.topic}`, p]));
+  const responses: TopicOut[] = [];
+  for (const t of out.responses) {
+    const partitions = t.partitions.filter((p) => {
+      const known = byKey.get(`${p.partitionIndex}:${t.topic}`);
+      if (known === undefined) return true;
+      const news = carriesNews(session, known, {
+        errorCode: p.errorCode ?? KafkaError.none,
+        highWatermark: p.highWatermark ?? -1n,
+        lastStableOffset: p.lastStableOffset ?? -1n,
+        logStartOffset: p.logStartOffset ?? -1n,
+        recordBytes: p.records.length,
+      });
+      return news || !incremental;
+    });
+    if (partitions.length > 0) responses.push({ topic: t.topic, partitions });
+  }
+  return { ...out, responses };
+}
+
 export const fetchHandler: ApiHandler = {
   apiKey: ApiKey.Fetch,
   versionMin: 0,
   versionMax: 12,
   handle(ctx: RequestContext, request: FetchRequest): Later | FetchOut {
-    if (request.sessionId !== 0)
-      return { errorCode: KafkaError.fetchSessionIdNotFound, sessionId: 0, responses: [] };
-    // v0–2 have no response-wide maxBytes; the decoder's default is int32 max.
-    const wanted: Wanted[] = request.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.topic,
-        partition: p.partition,
-        offset: Number(p.fetchOffset),
-        maxBytes: p.partitionMaxBytes,
-        magic: fetchMagic(ctx.apiVersion),
-        committed: ctx.apiVersion >= 4 && request.isolationLevel === readCommitted,
-      })),
-    );
-    return new Later(longPoll(ctx.broker, wanted, request));
+    const context = sessionContext(ctx, request);
+    if (context.kind === 'error') return { errorCode: context.errorCode, sessionId: 0, responses: [] };
+    // The session's partitions as they stand now: the answer moves those with records to the back.
+    const fetched: readonly WantedPartition[] =
+      context.kind === 'sessionless' ? context.partitions : [...context.session.partitions.values()];
+    const wanted: Wanted[] = fetched.map((p) => ({
+      topic: p.topic,
+      partition: p.partition,
+      offset: p.fetchOffset,
+      maxBytes: p.maxBytes,
+      magic: fetchMagic(ctx.apiVersion),
+      committed: ctx.apiVersion >= 4 && request.isolationLevel === readCommitted,
+    }));
+    if (context.kind === 'sessionless') return new Later(longPoll(ctx.broker, wanted, request, 0));
+    const answer = longPoll(ctx.broker, wanted, request, context.session.id);
+    const incremental = context.kind === 'incremental';
+    return new Later(sessionAnswer(answer, context.session, fetched as SessionPartition[], incremental));
   },
 };

@@ -46,6 +46,21 @@ export const joinGroupHandler: ApiHandler = {
   handle(ctx: RequestContext, request: JoinGroupRequest): Later {
     // v0 has no rebalance timeout; Kafka uses the session timeout then.
     const rebalanceTimeoutMs = ctx.apiVersion === 0 ? request.sessionTimeoutMs : request.rebalanceTimeoutMs;
+    // A group is one protocol or the other (KIP-848): a classic member cannot join a consumer group.
+    if (
+      ctx.broker.consumerGroups.hasMembers(request.groupId) ||
+      (ctx.broker.shareGroups.describe(request.groupId)?.members.length ?? 0) > 0
+    )
+      return new Later(
+        Promise.resolve({
+          errorCode: KafkaError.inconsistentGroupProtocol,
+          generationId: -1,
+          protocolName: ctx.apiVersion >= 7 ? null : '',
+          leader: '',
+          memberId: request.memberId,
+          members: [],
+        }),
+      );
     const result = ctx.broker.groups.join({
       groupId: request.groupId,
       memberId: request.memberId,
@@ -152,13 +167,30 @@ export const listGroupsHandler: ApiHandler = {
   versionMax: 4,
   handle(ctx: RequestContext, request: ListGroupsRequest) {
     const filter = new Set(request.statesFilter.map((s) => s.toLowerCase()));
-    const groups = ctx.broker.groups
+    const groups: Array<{ groupId: string; protocolType: string; groupState: string }> = ctx.broker.groups
       .list()
       .filter((g) => filter.size === 0 || filter.has(g.state.toLowerCase()))
-      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state }));
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state }))
+      // An empty classic group that became a consumer group is listed once, as the latter.
+      .filter((g) => !ctx.broker.consumerGroups.has(g.groupId));
+    const consumer = ctx.broker.consumerGroups
+      .list()
+      .map((g) => ({ groupId: g.groupId, protocolType: 'consumer', groupState: capitalized(g.state) }))
+      .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
+    groups.push(...consumer);
+    // Share groups (KIP-932) are listed with the protocol type Kafka gives them.
+    const share = ctx.broker.shareGroups
+      .list()
+      .map((g) => ({ groupId: g.groupId, protocolType: 'share', groupState: g.state }))
+      .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
+    groups.push(...share);
     return { errorCode: KafkaError.none, groups };
   },
 };
+
+function capitalized(state: string): string {
+  return state.charAt(0).toUpperCase() + state.slice(1);
+}
 
 export const deleteGroupsHandler: ApiHandler = {
   apiKey: ApiKey.DeleteGroups,
@@ -167,8 +199,16 @@ export const deleteGroupsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: DeleteGroupsRequest) {
     const results = [];
     for (const groupId of request.groupsNames) {
-      const known = ctx.broker.groups.has(groupId) || ctx.broker.vhost.groupOffsets(groupId).length > 0;
-      let errorCode: KafkaError = known ? ctx.broker.groups.delete(groupId) : KafkaError.groupIdNotFound;
+      const consumer = ctx.broker.consumerGroups.delete(groupId) ?? ctx.broker.shareGroups.delete(groupId);
+      const known =
+        consumer !== undefined ||
+        ctx.broker.groups.has(groupId) ||
+        ctx.broker.vhost.groupOffsets(groupId).length > 0;
+      let errorCode: KafkaError = !known
+        ? KafkaError.groupIdNotFound
+        : consumer === KafkaError.nonEmptyGroup
+          ? consumer
+          : ctx.broker.groups.delete(groupId);
       if (errorCode === KafkaError.none) {
         try {
           await ctx.broker.vhost.deleteGroupOffsets(groupId);

@@ -1,4 +1,4 @@
-/** Every API the listener serves, with the version range it advertises (MinVersion 0 throughout). */
+/** Every API the listener serves, with the version range it advertises (MinVersion 0, the share group APIs 1). */
 import type { ApiVersionsResponse, KafkaInput } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import type { ApiHandler } from '../context.js';
@@ -13,6 +13,7 @@ import {
   initProducerIdHandler,
 } from './admin.js';
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './configs.js';
+import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './consumer-groups.js';
 import { fetchHandler } from './fetch.js';
 import {
   deleteGroupsHandler,
@@ -32,6 +33,12 @@ import {
   offsetFetchHandler,
 } from './offsets.js';
 import { produceHandler } from './produce.js';
+import {
+  shareAcknowledgeHandler,
+  shareFetchHandler,
+  shareGroupDescribeHandler,
+  shareGroupHeartbeatHandler,
+} from './share-groups.js';
 import {
   addOffsetsToTxnHandler,
   addPartitionsToTxnHandler,
@@ -78,6 +85,12 @@ const served: ApiHandler[] = [
   incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
+  consumerGroupHeartbeatHandler,
+  consumerGroupDescribeHandler,
+  shareGroupHeartbeatHandler,
+  shareGroupDescribeHandler,
+  shareFetchHandler,
+  shareAcknowledgeHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

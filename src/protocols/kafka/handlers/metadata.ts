@@ -5,6 +5,7 @@ import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTop
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, clusterId, nodeId, type RequestContext } from '../context.js';
 import { KafkaError } from '../errors.js';
+import { topicIdOf, topicNameOf } from '../topic-ids.js';
 import { topicOrCreate } from '../topics.js';
 
 /** Metadata answers at most this many topics; more would be a response no client can use. */
@@ -12,10 +13,11 @@ const metadataTopicsMax = 10_000;
 
 type TopicOut = KafkaInput<MetadataResponseTopic>;
 
-function describeTopic(name: string, partitions: number, operations: number): TopicOut {
+function describeTopic(vhost: string, name: string, partitions: number, operations: number): TopicOut {
   return {
     errorCode: KafkaError.none,
     name,
+    topicId: topicIdOf(vhost, name),
     isInternal: false,
     topicAuthorizedOperations: operations,
     partitions: Array.from({ length: partitions }, (_, index) => ({
@@ -45,12 +47,17 @@ async function requestedTopics(
   const allowCreate = request.allowAutoTopicCreation;
   const out: TopicOut[] = [];
   for (const topic of (request.topics ?? []).slice(0, metadataTopicsMax)) {
-    const name = topic.name ?? '';
+    // v10+ may name a topic by id alone (KIP-516).
+    const name = topic.name ?? topicNameOf(ctx.broker, topic.topicId);
+    if (name === undefined) {
+      out.push({ errorCode: KafkaError.unknownTopicId, name: null, topicId: topic.topicId, partitions: [] });
+      continue;
+    }
     const found = await topicOrCreate(ctx.broker, name, allowCreate);
     out.push(
       typeof found === 'number'
         ? { errorCode: found, name, partitions: [] }
-        : describeTopic(name, found.partitions, operations),
+        : describeTopic(ctx.broker.options.vhost, name, found.partitions, operations),
     );
   }
   return out;
@@ -67,7 +74,7 @@ export const metadataHandler: ApiHandler = {
       ? ctx.broker.vhost
           .streams()
           .slice(0, metadataTopicsMax)
-          .map((s) => describeTopic(s.name, s.partitions, operations))
+          .map((s) => describeTopic(ctx.broker.options.vhost, s.name, s.partitions, operations))
       : await requestedTopics(ctx, request, operations);
     return {
       brokers: [{ nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],

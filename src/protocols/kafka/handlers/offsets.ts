@@ -1,7 +1,7 @@
 /**
- * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–8, OffsetFetch 0–8 and
- * OffsetDelete 0 (KIP-496), the last three over core's group offsets, which are durable: a commit is
- * answered once it is stored.
+ * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 and OffsetFetch 0–9 (v9 checks a
+ * KIP-848 member's epoch), and OffsetDelete 0 (KIP-496), the last three over core's group offsets,
+ * which are durable: a commit is answered once it is stored.
  */
 
 import type { StreamPartition } from '../../../core/api.js';
@@ -154,13 +154,16 @@ async function commitOne(
 export const offsetCommitHandler: ApiHandler = {
   apiKey: ApiKey.OffsetCommit,
   versionMin: 0,
-  versionMax: 8,
+  versionMax: 9,
   handle(ctx: RequestContext, request: OffsetCommitRequest): Later {
     const { broker } = ctx;
     // v0 commits are standalone (no generation); v1+ name the member and generation.
     const generation = ctx.apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch;
     const memberId = ctx.apiVersion === 0 ? '' : request.memberId;
-    const check = broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
+    // v9+ carries a KIP-848 member's epoch where classic members send their generation.
+    const check =
+      broker.consumerGroups.checkCommit(request.groupId, memberId, generation) ??
+      broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
     const topics = request.topics.map(async (t) => ({
       name: t.name,
       partitions: await Promise.all(
@@ -218,14 +221,22 @@ function fetchGroup(
 export const offsetFetchHandler: ApiHandler = {
   apiKey: ApiKey.OffsetFetch,
   versionMin: 0,
-  versionMax: 8,
+  versionMax: 9,
   handle(ctx: RequestContext, request: OffsetFetchRequest) {
     if (ctx.apiVersion >= 8) {
-      const groups = request.groups.map((g) => ({
-        groupId: g.groupId,
-        errorCode: KafkaError.none,
-        topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
-      }));
+      const groups = request.groups.map((g) => {
+        // v9: a KIP-848 member names itself and its epoch; a stale one learns it before reading.
+        const member =
+          ctx.apiVersion >= 9 && g.memberId !== null
+            ? (ctx.broker.consumerGroups.checkCommit(g.groupId, g.memberId, g.memberEpoch) ?? KafkaError.none)
+            : KafkaError.none;
+        if (member !== KafkaError.none) return { groupId: g.groupId, errorCode: member, topics: [] };
+        return {
+          groupId: g.groupId,
+          errorCode: KafkaError.none,
+          topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
+        };
+      });
       return { groups };
     }
     const requireStable = ctx.apiVersion >= 7 && request.requireStable;

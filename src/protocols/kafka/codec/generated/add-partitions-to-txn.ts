@@ -34,7 +34,7 @@ export interface AddPartitionsToTxnRequestAddPartitionsToTxnTransaction extends 
 export interface AddPartitionsToTxnRequestAddPartitionsToTxnTopic extends TaggedFieldsCarrier {
   /** The name of the topic. (v0+) */
   name: string;
-  /** The partition indexes to add to the transaction (v0+) */
+  /** The partition indexes to add to the transaction. (v0+) */
   partitions: number[];
 }
 
@@ -122,7 +122,7 @@ export interface AddPartitionsToTxnResponseAddPartitionsToTxnResult extends Tagg
 export interface AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult extends TaggedFieldsCarrier {
   /** The topic name. (v0+) */
   name: string;
-  /** The results for each partition (v0+) */
+  /** The results for each partition. (v0+) */
   resultsByPartition: AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult[];
 }
 

@@ -52,7 +52,7 @@ export interface ApiVersionsResponse extends TaggedFieldsCarrier {
   finalizedFeaturesEpoch: bigint;
   /** List of cluster-wide finalized features. The information is valid only if FinalizedFeaturesEpoch >= 0. (v3+, tag 2) */
   finalizedFeatures: ApiVersionsResponseFinalizedFeatureKey[];
-  /** Set by a KRaft controller if the required configurations for ZK migration are present (v3+, tag 3) */
+  /** Set by a KRaft controller if the required configurations for ZK migration are present. (v3+, tag 3) */
   zkMigrationReady: boolean;
 }
 

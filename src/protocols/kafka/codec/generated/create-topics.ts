@@ -109,7 +109,7 @@ export interface CreateTopicsResponse extends TaggedFieldsCarrier {
 export interface CreateTopicsResponseCreatableTopicResult extends TaggedFieldsCarrier {
   /** The topic name. (v0+) */
   name: string;
-  /** The unique topic ID (v7+) */
+  /** The unique topic ID. (v7+) */
   topicId: string;
   /** The error code, or 0 if there was no error. (v0+) */
   errorCode: number;

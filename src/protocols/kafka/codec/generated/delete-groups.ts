@@ -37,12 +37,12 @@ export function decodeDeleteGroupsRequest(r: KafkaReader, version: number): Dele
 export interface DeleteGroupsResponse extends TaggedFieldsCarrier {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (v0+) */
   throttleTimeMs: number;
-  /** The deletion results (v0+) */
+  /** The deletion results. (v0+) */
   results: DeleteGroupsResponseDeletableGroupResult[];
 }
 
 export interface DeleteGroupsResponseDeletableGroupResult extends TaggedFieldsCarrier {
-  /** The group id (v0+) */
+  /** The group id. (v0+) */
   groupId: string;
   /** The deletion error, or 0 if the deletion succeeded. (v0+) */
   errorCode: number;
@@ -91,7 +91,7 @@ export const deleteGroupsApi: KafkaApiInfo = {
   name: 'DeleteGroups',
   apiKey: 42,
   validVersions: [0, 2],
-  deprecatedVersions: [0, 0],
+  deprecatedVersions: null,
   latestVersionUnstable: false,
   request: deleteGroupsRequestSchema,
   response: deleteGroupsResponseSchema,

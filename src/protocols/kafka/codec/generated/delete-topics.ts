@@ -6,18 +6,18 @@ import type { KafkaApiInfo, KafkaInput, MessageSchema, TaggedFieldsCarrier } fro
 import { versionMax as N } from '../schema.js';
 
 export interface DeleteTopicsRequest extends TaggedFieldsCarrier {
-  /** The name or topic ID of the topic (v6+) */
+  /** The name or topic ID of the topic. (v6+) */
   topics: DeleteTopicsRequestDeleteTopicState[];
-  /** The names of the topics to delete (v0-5) */
+  /** The names of the topics to delete. (v0-5) */
   topicNames: string[];
   /** The length of time in milliseconds to wait for the deletions to complete. (v0+) */
   timeoutMs: number;
 }
 
 export interface DeleteTopicsRequestDeleteTopicState extends TaggedFieldsCarrier {
-  /** The topic name (v6+) */
+  /** The topic name. (v6+) */
   name: string | null;
-  /** The unique topic ID (v6+) */
+  /** The unique topic ID. (v6+) */
   topicId: string;
 }
 
@@ -66,9 +66,9 @@ export interface DeleteTopicsResponse extends TaggedFieldsCarrier {
 }
 
 export interface DeleteTopicsResponseDeletableTopicResult extends TaggedFieldsCarrier {
-  /** The topic name (v0+) */
+  /** The topic name. (v0+) */
   name: string | null;
-  /** the unique topic ID (v6+) */
+  /** The unique topic ID. (v6+) */
   topicId: string;
   /** The deletion error, or 0 if the deletion succeeded. (v0+) */
   errorCode: number;

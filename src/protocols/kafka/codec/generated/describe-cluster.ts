@@ -10,16 +10,19 @@ export interface DescribeClusterRequest extends TaggedFieldsCarrier {
   includeClusterAuthorizedOperations: boolean;
   /** The endpoint type to describe. 1=brokers, 2=controllers. (v1+) */
   endpointType: number;
+  /** Whether to include fenced brokers when listing brokers. (v2+) */
+  includeFencedBrokers: boolean;
 }
 
 export const describeClusterRequestSchema: MessageSchema = {
   name: 'DescribeClusterRequest',
   apiKey: 60,
-  validVersions: [0, 1],
+  validVersions: [0, 2],
   flexibleVersions: [0, N],
   fields: [
     { name: 'includeClusterAuthorizedOperations', type: 'bool', versions: [0, N] },
     { name: 'endpointType', type: 'int8', versions: [1, N], default: 1 },
+    { name: 'includeFencedBrokers', type: 'bool', versions: [2, N] },
   ],
 };
 
@@ -45,7 +48,7 @@ export function decodeDescribeClusterRequest(r: KafkaReader, version: number): D
 export interface DescribeClusterResponse extends TaggedFieldsCarrier {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (v0+) */
   throttleTimeMs: number;
-  /** The top-level error code, or 0 if there was no error (v0+) */
+  /** The top-level error code, or 0 if there was no error. (v0+) */
   errorCode: number;
   /** The top-level error message, or null if there was no error. (v0+) */
   errorMessage: string | null;
@@ -53,7 +56,7 @@ export interface DescribeClusterResponse extends TaggedFieldsCarrier {
   endpointType: number;
   /** The cluster ID that responding broker belongs to. (v0+) */
   clusterId: string;
-  /** The ID of the controller broker. (v0+) */
+  /** The ID of the controller. When handled by a controller, returns the current voter leader ID. When handled by a broker, returns a random alive broker ID as a fallback. (v0+) */
   controllerId: number;
   /** Each broker in the response. (v0+) */
   brokers: DescribeClusterResponseDescribeClusterBroker[];
@@ -70,12 +73,14 @@ export interface DescribeClusterResponseDescribeClusterBroker extends TaggedFiel
   port: number;
   /** The rack of the broker, or null if it has not been assigned to a rack. (v0+) */
   rack: string | null;
+  /** Whether the broker is fenced (v2+) */
+  isFenced: boolean;
 }
 
 export const describeClusterResponseSchema: MessageSchema = {
   name: 'DescribeClusterResponse',
   apiKey: 60,
-  validVersions: [0, 1],
+  validVersions: [0, 2],
   flexibleVersions: [0, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [0, N] },
@@ -94,6 +99,7 @@ export const describeClusterResponseSchema: MessageSchema = {
         { name: 'host', type: 'string', versions: [0, N] },
         { name: 'port', type: 'int32', versions: [0, N] },
         { name: 'rack', type: 'string', versions: [0, N], nullableVersions: [0, N], default: null },
+        { name: 'isFenced', type: 'bool', versions: [2, N] },
       ],
     },
     { name: 'clusterAuthorizedOperations', type: 'int32', versions: [0, N], default: -2147483648 },
@@ -122,7 +128,7 @@ export function decodeDescribeClusterResponse(r: KafkaReader, version: number): 
 export const describeClusterApi: KafkaApiInfo = {
   name: 'DescribeCluster',
   apiKey: 60,
-  validVersions: [0, 1],
+  validVersions: [0, 2],
   deprecatedVersions: null,
   latestVersionUnstable: false,
   request: describeClusterRequestSchema,

@@ -6,7 +6,7 @@ import type { KafkaApiInfo, KafkaInput, MessageSchema, TaggedFieldsCarrier } fro
 import { versionMax as N } from '../schema.js';
 
 export interface DescribeGroupsRequest extends TaggedFieldsCarrier {
-  /** The names of the groups to describe (v0+) */
+  /** The names of the groups to describe. (v0+) */
   groups: string[];
   /** Whether to include authorized operations. (v3+) */
   includeAuthorizedOperations: boolean;
@@ -15,7 +15,7 @@ export interface DescribeGroupsRequest extends TaggedFieldsCarrier {
 export const describeGroupsRequestSchema: MessageSchema = {
   name: 'DescribeGroupsRequest',
   apiKey: 15,
-  validVersions: [0, 5],
+  validVersions: [0, 6],
   flexibleVersions: [5, N],
   fields: [
     { name: 'groups', type: 'string', array: true, versions: [0, N] },
@@ -52,6 +52,8 @@ export interface DescribeGroupsResponse extends TaggedFieldsCarrier {
 export interface DescribeGroupsResponseDescribedGroup extends TaggedFieldsCarrier {
   /** The describe error, or 0 if there was no error. (v0+) */
   errorCode: number;
+  /** The describe error message, or null if there was no error. (v6+) */
+  errorMessage: string | null;
   /** The group ID string. (v0+) */
   groupId: string;
   /** The group state string, or the empty string. (v0+) */
@@ -67,7 +69,7 @@ export interface DescribeGroupsResponseDescribedGroup extends TaggedFieldsCarrie
 }
 
 export interface DescribeGroupsResponseDescribedGroupMember extends TaggedFieldsCarrier {
-  /** The member ID assigned by the group coordinator. (v0+) */
+  /** The member id. (v0+) */
   memberId: string;
   /** The unique identifier of the consumer instance provided by end user. (v4+) */
   groupInstanceId: string | null;
@@ -84,7 +86,7 @@ export interface DescribeGroupsResponseDescribedGroupMember extends TaggedFields
 export const describeGroupsResponseSchema: MessageSchema = {
   name: 'DescribeGroupsResponse',
   apiKey: 15,
-  validVersions: [0, 5],
+  validVersions: [0, 6],
   flexibleVersions: [5, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [1, N], ignorable: true },
@@ -95,6 +97,7 @@ export const describeGroupsResponseSchema: MessageSchema = {
       versions: [0, N],
       fields: [
         { name: 'errorCode', type: 'int16', versions: [0, N] },
+        { name: 'errorMessage', type: 'string', versions: [6, N], nullableVersions: [6, N], default: null },
         { name: 'groupId', type: 'string', versions: [0, N] },
         { name: 'groupState', type: 'string', versions: [0, N] },
         { name: 'protocolType', type: 'string', versions: [0, N] },
@@ -148,7 +151,7 @@ export function decodeDescribeGroupsResponse(r: KafkaReader, version: number): D
 export const describeGroupsApi: KafkaApiInfo = {
   name: 'DescribeGroups',
   apiKey: 15,
-  validVersions: [0, 5],
+  validVersions: [0, 6],
   deprecatedVersions: null,
   latestVersionUnstable: false,
   request: describeGroupsRequestSchema,

@@ -11,7 +11,7 @@ export interface DescribeLogDirsRequest extends TaggedFieldsCarrier {
 }
 
 export interface DescribeLogDirsRequestDescribableLogDirTopic extends TaggedFieldsCarrier {
-  /** The topic name (v0+) */
+  /** The topic name. (v0+) */
   topic: string;
   /** The partition indexes. (v0+) */
   partitions: number[];
@@ -70,18 +70,18 @@ export interface DescribeLogDirsResponseDescribeLogDirsResult extends TaggedFiel
   errorCode: number;
   /** The absolute log directory path. (v0+) */
   logDir: string;
-  /** Each topic. (v0+) */
+  /** The topics. (v0+) */
   topics: DescribeLogDirsResponseDescribeLogDirsTopic[];
-  /** The total size in bytes of the volume the log directory is in. (v4+) */
+  /** The total size in bytes of the volume the log directory is in. This value does not include the size of data stored in remote storage. (v4+) */
   totalBytes: bigint;
-  /** The usable size in bytes of the volume the log directory is in. (v4+) */
+  /** The usable size in bytes of the volume the log directory is in. This value does not include the size of data stored in remote storage. (v4+) */
   usableBytes: bigint;
 }
 
 export interface DescribeLogDirsResponseDescribeLogDirsTopic extends TaggedFieldsCarrier {
   /** The topic name. (v0+) */
   name: string;
-  /** (v0+) */
+  /** The partitions. (v0+) */
   partitions: DescribeLogDirsResponseDescribeLogDirsPartition[];
 }
 
@@ -90,7 +90,7 @@ export interface DescribeLogDirsResponseDescribeLogDirsPartition extends TaggedF
   partitionIndex: number;
   /** The size of the log segments in this partition in bytes. (v0+) */
   partitionSize: bigint;
-  /** The lag of the log's LEO w.r.t. partition's HW (if it is the current log for the partition) or current replica's LEO (if it is the future log for the partition) (v0+) */
+  /** The lag of the log's LEO w.r.t. partition's HW (if it is the current log for the partition) or current replica's LEO (if it is the future log for the partition). (v0+) */
   offsetLag: bigint;
   /** True if this log is created by AlterReplicaLogDirsRequest and will replace the current log of the replica in the future. (v0+) */
   isFutureKey: boolean;

@@ -82,7 +82,7 @@ export const endTxnApi: KafkaApiInfo = {
   apiKey: 26,
   validVersions: [0, 5],
   deprecatedVersions: null,
-  latestVersionUnstable: true,
+  latestVersionUnstable: false,
   request: endTxnRequestSchema,
   response: endTxnResponseSchema,
 };

@@ -10,7 +10,7 @@ export interface FetchRequest extends TaggedFieldsCarrier {
   clusterId: string | null;
   /** The broker ID of the follower, of -1 if this request is from a consumer. (v0-14) */
   replicaId: number;
-  /** (v15+, tag 1) */
+  /** The state of the replica in the follower. (v15+, tag 1) */
   replicaState: FetchRequestReplicaState;
   /** The maximum time in milliseconds to wait for the response. (v0+) */
   maxWaitMs: number;
@@ -18,7 +18,7 @@ export interface FetchRequest extends TaggedFieldsCarrier {
   minBytes: number;
   /** The maximum bytes to fetch. See KIP-74 for cases where this limit may not be honored. (v3+) */
   maxBytes: number;
-  /** This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records (v4+) */
+  /** This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records. (v4+) */
   isolationLevel: number;
   /** The fetch session ID. (v7+) */
   sessionId: number;
@@ -28,7 +28,7 @@ export interface FetchRequest extends TaggedFieldsCarrier {
   topics: FetchRequestFetchTopic[];
   /** In an incremental fetch request, the partitions to remove. (v7+) */
   forgottenTopicsData: FetchRequestForgottenTopic[];
-  /** Rack ID of the consumer making this request (v11+) */
+  /** Rack ID of the consumer making this request. (v11+) */
   rackId: string;
 }
 
@@ -42,7 +42,7 @@ export interface FetchRequestReplicaState extends TaggedFieldsCarrier {
 export interface FetchRequestFetchTopic extends TaggedFieldsCarrier {
   /** The name of the topic to fetch. (v0-12) */
   topic: string;
-  /** The unique topic ID (v13+) */
+  /** The unique topic ID. (v13+) */
   topicId: string;
   /** The partitions to fetch. (v0+) */
   partitions: FetchRequestFetchPartition[];
@@ -55,20 +55,22 @@ export interface FetchRequestFetchPartition extends TaggedFieldsCarrier {
   currentLeaderEpoch: number;
   /** The message offset. (v0+) */
   fetchOffset: bigint;
-  /** The epoch of the last fetched record or -1 if there is none (v12+) */
+  /** The epoch of the last fetched record or -1 if there is none. (v12+) */
   lastFetchedEpoch: number;
   /** The earliest available offset of the follower replica. The field is only used when the request is sent by the follower. (v5+) */
   logStartOffset: bigint;
   /** The maximum bytes to fetch from this partition. See KIP-74 for cases where this limit may not be honored. (v0+) */
   partitionMaxBytes: number;
-  /** The directory id of the follower fetching (v17+, tag 0) */
+  /** The directory id of the follower fetching. (v17+, tag 0) */
   replicaDirectoryId: string;
+  /** The high-watermark known by the replica. -1 if the high-watermark is not known and 9223372036854775807 if the feature is not supported. (v18+, tag 1) */
+  highWatermark: bigint;
 }
 
 export interface FetchRequestForgottenTopic extends TaggedFieldsCarrier {
   /** The topic name. (v7-12) */
   topic: string;
-  /** The unique topic ID (v13+) */
+  /** The unique topic ID. (v13+) */
   topicId: string;
   /** The partitions indexes to forget. (v7+) */
   partitions: number[];
@@ -77,7 +79,7 @@ export interface FetchRequestForgottenTopic extends TaggedFieldsCarrier {
 export const fetchRequestSchema: MessageSchema = {
   name: 'FetchRequest',
   apiKey: 1,
-  validVersions: [0, 17],
+  validVersions: [0, 18],
   flexibleVersions: [12, N],
   fields: [
     {
@@ -136,6 +138,15 @@ export const fetchRequestSchema: MessageSchema = {
               taggedVersions: [17, N],
               ignorable: true,
             },
+            {
+              name: 'highWatermark',
+              type: 'int64',
+              versions: [18, N],
+              tag: 1,
+              taggedVersions: [18, N],
+              ignorable: true,
+              default: 9223372036854775807n,
+            },
           ],
         },
       ],
@@ -183,7 +194,7 @@ export interface FetchResponse extends TaggedFieldsCarrier {
 export interface FetchResponseFetchableTopicResponse extends TaggedFieldsCarrier {
   /** The topic name. (v0-12) */
   topic: string;
-  /** The unique topic ID (v13+) */
+  /** The unique topic ID. (v13+) */
   topicId: string;
   /** The topic partitions. (v0+) */
   partitions: FetchResponsePartitionData[];
@@ -196,42 +207,42 @@ export interface FetchResponsePartitionData extends TaggedFieldsCarrier {
   errorCode: number;
   /** The current high water mark. (v0+) */
   highWatermark: bigint;
-  /** The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED) (v4+) */
+  /** The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED). (v4+) */
   lastStableOffset: bigint;
   /** The current log start offset. (v5+) */
   logStartOffset: bigint;
-  /** In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge (v12+, tag 0) */
+  /** In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge. (v12+, tag 0) */
   divergingEpoch: FetchResponseEpochEndOffset;
-  /** (v12+, tag 1) */
+  /** The current leader of the partition. (v12+, tag 1) */
   currentLeader: FetchResponseLeaderIdAndEpoch;
   /** In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request. (v12+, tag 2) */
   snapshotId: FetchResponseSnapshotId;
   /** The aborted transactions. (v4+) */
   abortedTransactions: FetchResponseAbortedTransaction[] | null;
-  /** The preferred read replica for the consumer to use on its next fetch request (v11+) */
+  /** The preferred read replica for the consumer to use on its next fetch request. (v11+) */
   preferredReadReplica: number;
   /** The record data. (v0+) */
   records: Uint8Array | null;
 }
 
 export interface FetchResponseEpochEndOffset extends TaggedFieldsCarrier {
-  /** (v12+) */
+  /** The largest epoch. (v12+) */
   epoch: number;
-  /** (v12+) */
+  /** The end offset of the epoch. (v12+) */
   endOffset: bigint;
 }
 
 export interface FetchResponseLeaderIdAndEpoch extends TaggedFieldsCarrier {
   /** The ID of the current leader or -1 if the leader is unknown. (v12+) */
   leaderId: number;
-  /** The latest known leader epoch (v12+) */
+  /** The latest known leader epoch. (v12+) */
   leaderEpoch: number;
 }
 
 export interface FetchResponseSnapshotId extends TaggedFieldsCarrier {
-  /** (v0+) */
+  /** The end offset of the epoch. (v0+) */
   endOffset: bigint;
-  /** (v0+) */
+  /** The largest epoch. (v0+) */
   epoch: number;
 }
 
@@ -256,7 +267,7 @@ export interface FetchResponseNodeEndpoint extends TaggedFieldsCarrier {
 export const fetchResponseSchema: MessageSchema = {
   name: 'FetchResponse',
   apiKey: 1,
-  validVersions: [0, 17],
+  validVersions: [0, 18],
   flexibleVersions: [12, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [1, N], ignorable: true },
@@ -364,7 +375,7 @@ export function decodeFetchResponse(r: KafkaReader, version: number): FetchRespo
 export const fetchApi: KafkaApiInfo = {
   name: 'Fetch',
   apiKey: 1,
-  validVersions: [0, 17],
+  validVersions: [0, 18],
   deprecatedVersions: [0, 3],
   latestVersionUnstable: false,
   request: fetchRequestSchema,

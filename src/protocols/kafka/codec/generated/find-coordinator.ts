@@ -8,7 +8,7 @@ import { versionMax as N } from '../schema.js';
 export interface FindCoordinatorRequest extends TaggedFieldsCarrier {
   /** The coordinator key. (v0-3) */
   key: string;
-  /** The coordinator key type. (Group, transaction, etc.) (v1+) */
+  /** The coordinator key type. (group, transaction, share). (v1+) */
   keyType: number;
   /** The coordinator keys. (v4+) */
   coordinatorKeys: string[];
@@ -58,7 +58,7 @@ export interface FindCoordinatorResponse extends TaggedFieldsCarrier {
   host: string;
   /** The port. (v0-3) */
   port: number;
-  /** Each coordinator result in the response (v4+) */
+  /** Each coordinator result in the response. (v4+) */
   coordinators: FindCoordinatorResponseCoordinator[];
 }
 
@@ -129,7 +129,7 @@ export const findCoordinatorApi: KafkaApiInfo = {
   name: 'FindCoordinator',
   apiKey: 10,
   validVersions: [0, 6],
-  deprecatedVersions: [0, 0],
+  deprecatedVersions: null,
   latestVersionUnstable: false,
   request: findCoordinatorRequestSchema,
   response: findCoordinatorResponseSchema,

@@ -5,6 +5,8 @@ import { addOffsetsToTxnApi } from './add-offsets-to-txn.js';
 import { addPartitionsToTxnApi } from './add-partitions-to-txn.js';
 import { alterConfigsApi } from './alter-configs.js';
 import { apiVersionsApi } from './api-versions.js';
+import { consumerGroupDescribeApi } from './consumer-group-describe.js';
+import { consumerGroupHeartbeatApi } from './consumer-group-heartbeat.js';
 import { createPartitionsApi } from './create-partitions.js';
 import { createTopicsApi } from './create-topics.js';
 import { deleteGroupsApi } from './delete-groups.js';
@@ -34,6 +36,10 @@ import { offsetFetchApi } from './offset-fetch.js';
 import { produceApi } from './produce.js';
 import { saslAuthenticateApi } from './sasl-authenticate.js';
 import { saslHandshakeApi } from './sasl-handshake.js';
+import { shareAcknowledgeApi } from './share-acknowledge.js';
+import { shareFetchApi } from './share-fetch.js';
+import { shareGroupDescribeApi } from './share-group-describe.js';
+import { shareGroupHeartbeatApi } from './share-group-heartbeat.js';
 import { syncGroupApi } from './sync-group.js';
 import { txnOffsetCommitApi } from './txn-offset-commit.js';
 
@@ -41,6 +47,8 @@ export * from './add-offsets-to-txn.js';
 export * from './add-partitions-to-txn.js';
 export * from './alter-configs.js';
 export * from './api-versions.js';
+export * from './consumer-group-describe.js';
+export * from './consumer-group-heartbeat.js';
 export * from './create-partitions.js';
 export * from './create-topics.js';
 export * from './delete-groups.js';
@@ -70,6 +78,10 @@ export * from './offset-fetch.js';
 export * from './produce.js';
 export * from './sasl-authenticate.js';
 export * from './sasl-handshake.js';
+export * from './share-acknowledge.js';
+export * from './share-fetch.js';
+export * from './share-group-describe.js';
+export * from './share-group-heartbeat.js';
 export * from './sync-group.js';
 export * from './txn-offset-commit.js';
 
@@ -110,6 +122,12 @@ export const ApiKey = {
   OffsetDelete: 47,
   DescribeCluster: 60,
   DescribeLogDirs: 35,
+  ConsumerGroupHeartbeat: 68,
+  ConsumerGroupDescribe: 69,
+  ShareGroupHeartbeat: 76,
+  ShareGroupDescribe: 77,
+  ShareFetch: 78,
+  ShareAcknowledge: 79,
 } as const;
 export type ApiKey = (typeof ApiKey)[keyof typeof ApiKey];
 
@@ -149,6 +167,12 @@ export const kafkaApis: readonly KafkaApiInfo[] = [
   offsetDeleteApi,
   describeClusterApi,
   describeLogDirsApi,
+  consumerGroupHeartbeatApi,
+  consumerGroupDescribeApi,
+  shareGroupHeartbeatApi,
+  shareGroupDescribeApi,
+  shareFetchApi,
+  shareAcknowledgeApi,
 ];
 
 export const kafkaApiByKey: ReadonlyMap<number, KafkaApiInfo> = new Map(

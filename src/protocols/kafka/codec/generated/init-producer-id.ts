@@ -14,18 +14,24 @@ export interface InitProducerIdRequest extends TaggedFieldsCarrier {
   producerId: bigint;
   /** The producer's current epoch. This will be checked against the producer epoch on the broker, and the request will return an error if they do not match. (v3+) */
   producerEpoch: number;
+  /** True if the client wants to enable two-phase commit (2PC) protocol for transactions. (v6+) */
+  enable2Pc: boolean;
+  /** True if the client wants to keep the currently ongoing transaction instead of aborting it. (v6+) */
+  keepPreparedTxn: boolean;
 }
 
 export const initProducerIdRequestSchema: MessageSchema = {
   name: 'InitProducerIdRequest',
   apiKey: 22,
-  validVersions: [0, 5],
+  validVersions: [0, 6],
   flexibleVersions: [2, N],
   fields: [
     { name: 'transactionalId', type: 'string', versions: [0, N], nullableVersions: [0, N] },
     { name: 'transactionTimeoutMs', type: 'int32', versions: [0, N] },
     { name: 'producerId', type: 'int64', versions: [3, N], default: -1n },
     { name: 'producerEpoch', type: 'int16', versions: [3, N], default: -1 },
+    { name: 'enable2Pc', type: 'bool', versions: [6, N], default: false },
+    { name: 'keepPreparedTxn', type: 'bool', versions: [6, N], default: false },
   ],
 };
 
@@ -57,18 +63,24 @@ export interface InitProducerIdResponse extends TaggedFieldsCarrier {
   producerId: bigint;
   /** The current epoch associated with the producer id. (v0+) */
   producerEpoch: number;
+  /** The producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing. (v6+) */
+  ongoingTxnProducerId: bigint;
+  /** The epoch associated with the producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing. (v6+) */
+  ongoingTxnProducerEpoch: number;
 }
 
 export const initProducerIdResponseSchema: MessageSchema = {
   name: 'InitProducerIdResponse',
   apiKey: 22,
-  validVersions: [0, 5],
+  validVersions: [0, 6],
   flexibleVersions: [2, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [0, N], ignorable: true },
     { name: 'errorCode', type: 'int16', versions: [0, N] },
     { name: 'producerId', type: 'int64', versions: [0, N], default: -1n },
     { name: 'producerEpoch', type: 'int16', versions: [0, N] },
+    { name: 'ongoingTxnProducerId', type: 'int64', versions: [6, N], default: -1n },
+    { name: 'ongoingTxnProducerEpoch', type: 'int16', versions: [6, N], default: -1 },
   ],
 };
 
@@ -94,9 +106,9 @@ export function decodeInitProducerIdResponse(r: KafkaReader, version: number): I
 export const initProducerIdApi: KafkaApiInfo = {
   name: 'InitProducerId',
   apiKey: 22,
-  validVersions: [0, 5],
+  validVersions: [0, 6],
   deprecatedVersions: null,
-  latestVersionUnstable: false,
+  latestVersionUnstable: true,
   request: initProducerIdRequestSchema,
   response: initProducerIdResponseSchema,
 };

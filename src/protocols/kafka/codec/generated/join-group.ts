@@ -97,7 +97,7 @@ export interface JoinGroupResponse extends TaggedFieldsCarrier {
   skipAssignment: boolean;
   /** The member ID assigned by the group coordinator. (v0+) */
   memberId: string;
-  /** (v0+) */
+  /** The group members. (v0+) */
   members: JoinGroupResponseMember[];
 }
 
@@ -172,7 +172,7 @@ export const joinGroupApi: KafkaApiInfo = {
   name: 'JoinGroup',
   apiKey: 11,
   validVersions: [0, 9],
-  deprecatedVersions: [0, 1],
+  deprecatedVersions: null,
   latestVersionUnstable: false,
   request: joinGroupRequestSchema,
   response: joinGroupResponseSchema,

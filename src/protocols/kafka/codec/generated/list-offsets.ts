@@ -8,7 +8,7 @@ import { versionMax as N } from '../schema.js';
 export interface ListOffsetsRequest extends TaggedFieldsCarrier {
   /** The broker ID of the requester, or -1 if this request is being made by a normal consumer. (v0+) */
   replicaId: number;
-  /** This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records (v2+) */
+  /** This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records. (v2+) */
   isolationLevel: number;
   /** Each topic in the request. (v0+) */
   topics: ListOffsetsRequestListOffsetsTopic[];
@@ -37,7 +37,7 @@ export interface ListOffsetsRequestListOffsetsPartition extends TaggedFieldsCarr
 export const listOffsetsRequestSchema: MessageSchema = {
   name: 'ListOffsetsRequest',
   apiKey: 2,
-  validVersions: [0, 10],
+  validVersions: [0, 11],
   flexibleVersions: [6, N],
   fields: [
     { name: 'replicaId', type: 'int32', versions: [0, N] },
@@ -91,7 +91,7 @@ export interface ListOffsetsResponse extends TaggedFieldsCarrier {
 }
 
 export interface ListOffsetsResponseListOffsetsTopicResponse extends TaggedFieldsCarrier {
-  /** The topic name (v0+) */
+  /** The topic name. (v0+) */
   name: string;
   /** Each partition in the response. (v0+) */
   partitions: ListOffsetsResponseListOffsetsPartitionResponse[];
@@ -108,14 +108,14 @@ export interface ListOffsetsResponseListOffsetsPartitionResponse extends TaggedF
   timestamp: bigint;
   /** The returned offset. (v1+) */
   offset: bigint;
-  /** (v4+) */
+  /** The leader epoch associated with the returned offset. (v4+) */
   leaderEpoch: number;
 }
 
 export const listOffsetsResponseSchema: MessageSchema = {
   name: 'ListOffsetsResponse',
   apiKey: 2,
-  validVersions: [0, 10],
+  validVersions: [0, 11],
   flexibleVersions: [6, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [2, N], ignorable: true },
@@ -164,7 +164,7 @@ export function decodeListOffsetsResponse(r: KafkaReader, version: number): List
 export const listOffsetsApi: KafkaApiInfo = {
   name: 'ListOffsets',
   apiKey: 2,
-  validVersions: [0, 10],
+  validVersions: [0, 11],
   deprecatedVersions: [0, 0],
   latestVersionUnstable: false,
   request: listOffsetsRequestSchema,

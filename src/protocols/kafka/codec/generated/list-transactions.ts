@@ -6,23 +6,32 @@ import type { KafkaApiInfo, KafkaInput, MessageSchema, TaggedFieldsCarrier } fro
 import { versionMax as N } from '../schema.js';
 
 export interface ListTransactionsRequest extends TaggedFieldsCarrier {
-  /** The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned (v0+) */
+  /** The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned. (v0+) */
   stateFilters: string[];
-  /** The producerIds to filter by: if empty, all transactions will be returned; if non-empty, only transactions which match one of the filtered producerIds will be returned (v0+) */
+  /** The producerIds to filter by: if empty, all transactions will be returned; if non-empty, only transactions which match one of the filtered producerIds will be returned. (v0+) */
   producerIdFilters: bigint[];
-  /** Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned (v1+) */
+  /** Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned. (v1+) */
   durationFilter: bigint;
+  /** The transactional ID regular expression pattern to filter by: if it is empty or null, all transactions are returned; Otherwise then only the transactions matching the given regular expression will be returned. (v2+) */
+  transactionalIdPattern: string | null;
 }
 
 export const listTransactionsRequestSchema: MessageSchema = {
   name: 'ListTransactionsRequest',
   apiKey: 66,
-  validVersions: [0, 1],
+  validVersions: [0, 2],
   flexibleVersions: [0, N],
   fields: [
     { name: 'stateFilters', type: 'string', array: true, versions: [0, N] },
     { name: 'producerIdFilters', type: 'int64', array: true, versions: [0, N] },
     { name: 'durationFilter', type: 'int64', versions: [1, N], default: -1n },
+    {
+      name: 'transactionalIdPattern',
+      type: 'string',
+      versions: [2, N],
+      nullableVersions: [2, N],
+      default: null,
+    },
   ],
 };
 
@@ -48,27 +57,27 @@ export function decodeListTransactionsRequest(r: KafkaReader, version: number): 
 export interface ListTransactionsResponse extends TaggedFieldsCarrier {
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (v0+) */
   throttleTimeMs: number;
-  /** (v0+) */
+  /** The error code, or 0 if there was no error. (v0+) */
   errorCode: number;
-  /** Set of state filters provided in the request which were unknown to the transaction coordinator (v0+) */
+  /** Set of state filters provided in the request which were unknown to the transaction coordinator. (v0+) */
   unknownStateFilters: string[];
-  /** (v0+) */
+  /** The current state of the transaction for the transactional id. (v0+) */
   transactionStates: ListTransactionsResponseTransactionState[];
 }
 
 export interface ListTransactionsResponseTransactionState extends TaggedFieldsCarrier {
-  /** (v0+) */
+  /** The transactional id. (v0+) */
   transactionalId: string;
-  /** (v0+) */
+  /** The producer id. (v0+) */
   producerId: bigint;
-  /** The current transaction state of the producer (v0+) */
+  /** The current transaction state of the producer. (v0+) */
   transactionState: string;
 }
 
 export const listTransactionsResponseSchema: MessageSchema = {
   name: 'ListTransactionsResponse',
   apiKey: 66,
-  validVersions: [0, 1],
+  validVersions: [0, 2],
   flexibleVersions: [0, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [0, N] },
@@ -110,7 +119,7 @@ export function decodeListTransactionsResponse(r: KafkaReader, version: number):
 export const listTransactionsApi: KafkaApiInfo = {
   name: 'ListTransactions',
   apiKey: 66,
-  validVersions: [0, 1],
+  validVersions: [0, 2],
   deprecatedVersions: null,
   latestVersionUnstable: false,
   request: listTransactionsRequestSchema,

@@ -26,7 +26,7 @@ export interface MetadataRequestTopic extends TaggedFieldsCarrier {
 export const metadataRequestSchema: MessageSchema = {
   name: 'MetadataRequest',
   apiKey: 3,
-  validVersions: [0, 12],
+  validVersions: [0, 13],
   flexibleVersions: [9, N],
   fields: [
     {
@@ -75,6 +75,8 @@ export interface MetadataResponse extends TaggedFieldsCarrier {
   topics: MetadataResponseTopic[];
   /** 32-bit bitfield to represent authorized operations for this cluster. (v8-10) */
   clusterAuthorizedOperations: number;
+  /** The top-level error code, or 0 if there was no error. (v13+) */
+  errorCode: number;
 }
 
 export interface MetadataResponseBroker extends TaggedFieldsCarrier {
@@ -123,7 +125,7 @@ export interface MetadataResponsePartition extends TaggedFieldsCarrier {
 export const metadataResponseSchema: MessageSchema = {
   name: 'MetadataResponse',
   apiKey: 3,
-  validVersions: [0, 12],
+  validVersions: [0, 13],
   flexibleVersions: [9, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [3, N], ignorable: true },
@@ -184,6 +186,7 @@ export const metadataResponseSchema: MessageSchema = {
       ],
     },
     { name: 'clusterAuthorizedOperations', type: 'int32', versions: [8, 10], default: -2147483648 },
+    { name: 'errorCode', type: 'int16', versions: [13, N], ignorable: true },
   ],
 };
 
@@ -206,8 +209,8 @@ export function decodeMetadataResponse(r: KafkaReader, version: number): Metadat
 export const metadataApi: KafkaApiInfo = {
   name: 'Metadata',
   apiKey: 3,
-  validVersions: [0, 12],
-  deprecatedVersions: [0, 3],
+  validVersions: [0, 13],
+  deprecatedVersions: null,
   latestVersionUnstable: false,
   request: metadataRequestSchema,
   response: metadataResponseSchema,

@@ -21,8 +21,10 @@ export interface OffsetCommitRequest extends TaggedFieldsCarrier {
 }
 
 export interface OffsetCommitRequestTopic extends TaggedFieldsCarrier {
-  /** The topic name. (v0+) */
+  /** The topic name. (v0-9) */
   name: string;
+  /** The topic ID. (v10+) */
+  topicId: string;
   /** Each partition to commit offsets for. (v0+) */
   partitions: OffsetCommitRequestPartition[];
 }
@@ -43,7 +45,7 @@ export interface OffsetCommitRequestPartition extends TaggedFieldsCarrier {
 export const offsetCommitRequestSchema: MessageSchema = {
   name: 'OffsetCommitRequest',
   apiKey: 8,
-  validVersions: [0, 9],
+  validVersions: [0, 10],
   flexibleVersions: [8, N],
   fields: [
     { name: 'groupId', type: 'string', versions: [0, N] },
@@ -57,7 +59,8 @@ export const offsetCommitRequestSchema: MessageSchema = {
       array: true,
       versions: [0, N],
       fields: [
-        { name: 'name', type: 'string', versions: [0, N] },
+        { name: 'name', type: 'string', versions: [0, 9], ignorable: true },
+        { name: 'topicId', type: 'uuid', versions: [10, N], ignorable: true },
         {
           name: 'partitions',
           type: 'struct',
@@ -100,8 +103,10 @@ export interface OffsetCommitResponse extends TaggedFieldsCarrier {
 }
 
 export interface OffsetCommitResponseTopic extends TaggedFieldsCarrier {
-  /** The topic name. (v0+) */
+  /** The topic name. (v0-9) */
   name: string;
+  /** The topic ID. (v10+) */
+  topicId: string;
   /** The responses for each partition in the topic. (v0+) */
   partitions: OffsetCommitResponsePartition[];
 }
@@ -116,7 +121,7 @@ export interface OffsetCommitResponsePartition extends TaggedFieldsCarrier {
 export const offsetCommitResponseSchema: MessageSchema = {
   name: 'OffsetCommitResponse',
   apiKey: 8,
-  validVersions: [0, 9],
+  validVersions: [0, 10],
   flexibleVersions: [8, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [3, N], ignorable: true },
@@ -126,7 +131,8 @@ export const offsetCommitResponseSchema: MessageSchema = {
       array: true,
       versions: [0, N],
       fields: [
-        { name: 'name', type: 'string', versions: [0, N] },
+        { name: 'name', type: 'string', versions: [0, 9], ignorable: true },
+        { name: 'topicId', type: 'uuid', versions: [10, N], ignorable: true },
         {
           name: 'partitions',
           type: 'struct',
@@ -164,7 +170,7 @@ export function decodeOffsetCommitResponse(r: KafkaReader, version: number): Off
 export const offsetCommitApi: KafkaApiInfo = {
   name: 'OffsetCommit',
   apiKey: 8,
-  validVersions: [0, 9],
+  validVersions: [0, 10],
   deprecatedVersions: [0, 1],
   latestVersionUnstable: false,
   request: offsetCommitRequestSchema,

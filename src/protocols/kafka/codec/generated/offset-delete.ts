@@ -8,7 +8,7 @@ import { versionMax as N } from '../schema.js';
 export interface OffsetDeleteRequest extends TaggedFieldsCarrier {
   /** The unique group identifier. (v0+) */
   groupId: string;
-  /** The topics to delete offsets for (v0+) */
+  /** The topics to delete offsets for. (v0+) */
   topics: OffsetDeleteRequestTopic[];
 }
 

@@ -10,7 +10,7 @@ export interface OffsetFetchRequest extends TaggedFieldsCarrier {
   groupId: string;
   /** Each topic we would like to fetch offsets for, or null to fetch offsets for all topics. (v0-7) */
   topics: OffsetFetchRequestTopic[] | null;
-  /** Each group we would like to fetch offsets for (v8+) */
+  /** Each group we would like to fetch offsets for. (v8+) */
   groups: OffsetFetchRequestGroup[];
   /** Whether broker should hold on returning unstable offsets but set a retriable error code for the partitions. (v7+) */
   requireStable: boolean;
@@ -26,7 +26,7 @@ export interface OffsetFetchRequestTopic extends TaggedFieldsCarrier {
 export interface OffsetFetchRequestGroup extends TaggedFieldsCarrier {
   /** The group ID. (v8+) */
   groupId: string;
-  /** The member ID assigned by the group coordinator if using the new consumer protocol (KIP-848). (v9+) */
+  /** The member id. (v9+) */
   memberId: string | null;
   /** The member epoch if using the new consumer protocol (KIP-848). (v9+) */
   memberEpoch: number;
@@ -35,8 +35,10 @@ export interface OffsetFetchRequestGroup extends TaggedFieldsCarrier {
 }
 
 export interface OffsetFetchRequestTopics extends TaggedFieldsCarrier {
-  /** The topic name. (v8+) */
+  /** The topic name. (v8-9) */
   name: string;
+  /** The topic ID. (v10+) */
+  topicId: string;
   /** The partition indexes we would like to fetch offsets for. (v8+) */
   partitionIndexes: number[];
 }
@@ -44,7 +46,7 @@ export interface OffsetFetchRequestTopics extends TaggedFieldsCarrier {
 export const offsetFetchRequestSchema: MessageSchema = {
   name: 'OffsetFetchRequest',
   apiKey: 9,
-  validVersions: [0, 9],
+  validVersions: [0, 10],
   flexibleVersions: [6, N],
   fields: [
     { name: 'groupId', type: 'string', versions: [0, 7] },
@@ -82,7 +84,8 @@ export const offsetFetchRequestSchema: MessageSchema = {
           versions: [8, N],
           nullableVersions: [8, N],
           fields: [
-            { name: 'name', type: 'string', versions: [8, N] },
+            { name: 'name', type: 'string', versions: [8, 9], ignorable: true },
+            { name: 'topicId', type: 'uuid', versions: [10, N], ignorable: true },
             { name: 'partitionIndexes', type: 'int32', array: true, versions: [8, N] },
           ],
         },
@@ -122,7 +125,7 @@ export interface OffsetFetchResponse extends TaggedFieldsCarrier {
 export interface OffsetFetchResponseTopic extends TaggedFieldsCarrier {
   /** The topic name. (v0-7) */
   name: string;
-  /** The responses per partition (v0-7) */
+  /** The responses per partition. (v0-7) */
   partitions: OffsetFetchResponsePartition[];
 }
 
@@ -149,9 +152,11 @@ export interface OffsetFetchResponseGroup extends TaggedFieldsCarrier {
 }
 
 export interface OffsetFetchResponseTopics extends TaggedFieldsCarrier {
-  /** The topic name. (v8+) */
+  /** The topic name. (v8-9) */
   name: string;
-  /** The responses per partition (v8+) */
+  /** The topic ID. (v10+) */
+  topicId: string;
+  /** The responses per partition. (v8+) */
   partitions: OffsetFetchResponsePartitions[];
 }
 
@@ -171,7 +176,7 @@ export interface OffsetFetchResponsePartitions extends TaggedFieldsCarrier {
 export const offsetFetchResponseSchema: MessageSchema = {
   name: 'OffsetFetchResponse',
   apiKey: 9,
-  validVersions: [0, 9],
+  validVersions: [0, 10],
   flexibleVersions: [6, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [3, N], ignorable: true },
@@ -211,7 +216,8 @@ export const offsetFetchResponseSchema: MessageSchema = {
           array: true,
           versions: [8, N],
           fields: [
-            { name: 'name', type: 'string', versions: [8, N] },
+            { name: 'name', type: 'string', versions: [8, 9], ignorable: true },
+            { name: 'topicId', type: 'uuid', versions: [10, N], ignorable: true },
             {
               name: 'partitions',
               type: 'struct',
@@ -258,7 +264,7 @@ export function decodeOffsetFetchResponse(r: KafkaReader, version: number): Offs
 export const offsetFetchApi: KafkaApiInfo = {
   name: 'OffsetFetch',
   apiKey: 9,
-  validVersions: [0, 9],
+  validVersions: [0, 10],
   deprecatedVersions: [0, 0],
   latestVersionUnstable: false,
   request: offsetFetchRequestSchema,

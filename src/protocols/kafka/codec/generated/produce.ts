@@ -17,8 +17,10 @@ export interface ProduceRequest extends TaggedFieldsCarrier {
 }
 
 export interface ProduceRequestTopicProduceData extends TaggedFieldsCarrier {
-  /** The topic name. (v0+) */
+  /** The topic name. (v0-12) */
   name: string;
+  /** The unique topic ID (v13+) */
+  topicId: string;
   /** Each partition to produce to. (v0+) */
   partitionData: ProduceRequestPartitionProduceData[];
 }
@@ -33,7 +35,7 @@ export interface ProduceRequestPartitionProduceData extends TaggedFieldsCarrier 
 export const produceRequestSchema: MessageSchema = {
   name: 'ProduceRequest',
   apiKey: 0,
-  validVersions: [0, 11],
+  validVersions: [0, 13],
   flexibleVersions: [9, N],
   fields: [
     { name: 'transactionalId', type: 'string', versions: [3, N], nullableVersions: [3, N], default: null },
@@ -45,7 +47,8 @@ export const produceRequestSchema: MessageSchema = {
       array: true,
       versions: [0, N],
       fields: [
-        { name: 'name', type: 'string', versions: [0, N] },
+        { name: 'name', type: 'string', versions: [0, 12], ignorable: true },
+        { name: 'topicId', type: 'uuid', versions: [13, N], ignorable: true },
         {
           name: 'partitionData',
           type: 'struct',
@@ -74,7 +77,7 @@ export function decodeProduceRequest(r: KafkaReader, version: number): ProduceRe
 }
 
 export interface ProduceResponse extends TaggedFieldsCarrier {
-  /** Each produce response (v0+) */
+  /** Each produce response. (v0+) */
   responses: ProduceResponseTopicProduceResponse[];
   /** The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (v1+) */
   throttleTimeMs: number;
@@ -83,8 +86,10 @@ export interface ProduceResponse extends TaggedFieldsCarrier {
 }
 
 export interface ProduceResponseTopicProduceResponse extends TaggedFieldsCarrier {
-  /** The topic name (v0+) */
+  /** The topic name. (v0-12) */
   name: string;
+  /** The unique topic ID (v13+) */
+  topicId: string;
   /** Each partition that we produced to within the topic. (v0+) */
   partitionResponses: ProduceResponsePartitionProduceResponse[];
 }
@@ -100,25 +105,25 @@ export interface ProduceResponsePartitionProduceResponse extends TaggedFieldsCar
   logAppendTimeMs: bigint;
   /** The log start offset. (v5+) */
   logStartOffset: bigint;
-  /** The batch indices of records that caused the batch to be dropped (v8+) */
+  /** The batch indices of records that caused the batch to be dropped. (v8+) */
   recordErrors: ProduceResponseBatchIndexAndErrorMessage[];
-  /** The global error message summarizing the common root cause of the records that caused the batch to be dropped (v8+) */
+  /** The global error message summarizing the common root cause of the records that caused the batch to be dropped. (v8+) */
   errorMessage: string | null;
-  /** (v10+, tag 0) */
+  /** The leader broker that the producer should use for future requests. (v10+, tag 0) */
   currentLeader: ProduceResponseLeaderIdAndEpoch;
 }
 
 export interface ProduceResponseBatchIndexAndErrorMessage extends TaggedFieldsCarrier {
-  /** The batch index of the record that cause the batch to be dropped (v8+) */
+  /** The batch index of the record that caused the batch to be dropped. (v8+) */
   batchIndex: number;
-  /** The error message of the record that caused the batch to be dropped (v8+) */
+  /** The error message of the record that caused the batch to be dropped. (v8+) */
   batchIndexErrorMessage: string | null;
 }
 
 export interface ProduceResponseLeaderIdAndEpoch extends TaggedFieldsCarrier {
   /** The ID of the current leader or -1 if the leader is unknown. (v10+) */
   leaderId: number;
-  /** The latest known leader epoch (v10+) */
+  /** The latest known leader epoch. (v10+) */
   leaderEpoch: number;
 }
 
@@ -136,7 +141,7 @@ export interface ProduceResponseNodeEndpoint extends TaggedFieldsCarrier {
 export const produceResponseSchema: MessageSchema = {
   name: 'ProduceResponse',
   apiKey: 0,
-  validVersions: [0, 11],
+  validVersions: [0, 13],
   flexibleVersions: [9, N],
   fields: [
     {
@@ -145,7 +150,8 @@ export const produceResponseSchema: MessageSchema = {
       array: true,
       versions: [0, N],
       fields: [
-        { name: 'name', type: 'string', versions: [0, N] },
+        { name: 'name', type: 'string', versions: [0, 12], ignorable: true },
+        { name: 'topicId', type: 'uuid', versions: [13, N], ignorable: true },
         {
           name: 'partitionResponses',
           type: 'struct',
@@ -234,8 +240,8 @@ export function decodeProduceResponse(r: KafkaReader, version: number): ProduceR
 export const produceApi: KafkaApiInfo = {
   name: 'Produce',
   apiKey: 0,
-  validVersions: [0, 11],
-  deprecatedVersions: [0, 6],
+  validVersions: [0, 13],
+  deprecatedVersions: [0, 2],
   latestVersionUnstable: false,
   request: produceRequestSchema,
   response: produceResponseSchema,

@@ -78,7 +78,7 @@ export const saslHandshakeApi: KafkaApiInfo = {
   name: 'SaslHandshake',
   apiKey: 17,
   validVersions: [0, 1],
-  deprecatedVersions: [0, 0],
+  deprecatedVersions: null,
   latestVersionUnstable: false,
   request: saslHandshakeRequestSchema,
   response: saslHandshakeResponseSchema,

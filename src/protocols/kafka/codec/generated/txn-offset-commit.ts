@@ -45,7 +45,7 @@ export interface TxnOffsetCommitRequestPartition extends TaggedFieldsCarrier {
 export const txnOffsetCommitRequestSchema: MessageSchema = {
   name: 'TxnOffsetCommitRequest',
   apiKey: 28,
-  validVersions: [0, 4],
+  validVersions: [0, 5],
   flexibleVersions: [3, N],
   fields: [
     { name: 'transactionalId', type: 'string', versions: [0, N] },
@@ -122,7 +122,7 @@ export interface TxnOffsetCommitResponsePartition extends TaggedFieldsCarrier {
 export const txnOffsetCommitResponseSchema: MessageSchema = {
   name: 'TxnOffsetCommitResponse',
   apiKey: 28,
-  validVersions: [0, 4],
+  validVersions: [0, 5],
   flexibleVersions: [3, N],
   fields: [
     { name: 'throttleTimeMs', type: 'int32', versions: [0, N] },
@@ -170,7 +170,7 @@ export function decodeTxnOffsetCommitResponse(r: KafkaReader, version: number): 
 export const txnOffsetCommitApi: KafkaApiInfo = {
   name: 'TxnOffsetCommit',
   apiKey: 28,
-  validVersions: [0, 4],
+  validVersions: [0, 5],
   deprecatedVersions: null,
   latestVersionUnstable: false,
   request: txnOffsetCommitRequestSchema,

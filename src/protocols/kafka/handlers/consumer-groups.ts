@@ -1,0 +1,163 @@
+/**
+ * The consumer group protocol of KIP-848 over ../consumer-groups.ts: ConsumerGroupHeartbeat 0–1 and
+ * ConsumerGroupDescribe 0–1. Assignments travel by topic id (../topic-ids.ts). A group is one protocol
+ * or the other: a heartbeat for a classic group that has members answers GROUP_ID_NOT_FOUND, as Kafka
+ * does without online migration, and a classic JoinGroup for a KIP-848 group with members
+ * INCONSISTENT_GROUP_PROTOCOL (handlers/groups.ts).
+ */
+import type { Assignment } from '../assignors.js';
+import { groupOperations, operationsNotAsked } from '../authorized-operations.js';
+import type {
+  ConsumerGroupDescribeRequest,
+  ConsumerGroupDescribeResponse,
+  ConsumerGroupHeartbeatRequest,
+  ConsumerGroupHeartbeatResponse,
+  KafkaInput,
+} from '../codec/index.js';
+import { ApiKey } from '../codec/index.js';
+import { consumerHeartbeatIntervalMs } from '../consumer-groups.js';
+import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { KafkaError } from '../errors.js';
+import { topicIdOf } from '../topic-ids.js';
+
+/** Topic id → name over the vhost's topics, for what a member reports it owns. */
+function topicNames(broker: KafkaBroker): Map<string, string> {
+  return new Map(broker.vhost.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
+}
+
+function ownedOf(
+  broker: KafkaBroker,
+  owned: ConsumerGroupHeartbeatRequest['topicPartitions'],
+): Assignment | null {
+  if (owned === null) return null;
+  const names = owned.length === 0 ? new Map<string, string>() : topicNames(broker);
+  const out: Assignment = new Map();
+  for (const t of owned) {
+    const name = names.get(t.topicId);
+    // A topic deleted meanwhile is owned by nobody any more.
+    if (name !== undefined) out.set(name, new Set(t.partitions));
+  }
+  return out;
+}
+
+export function byTopicId(
+  vhost: string,
+  a: Assignment,
+): Array<{ topicId: string; topicName: string; partitions: number[] }> {
+  return [...a]
+    .filter(([, s]) => s.size > 0)
+    .map(([topic, s]) => ({
+      topicId: topicIdOf(vhost, topic),
+      topicName: topic,
+      partitions: [...s].sort((x, y) => x - y),
+    }));
+}
+
+async function heartbeat(
+  ctx: RequestContext,
+  request: ConsumerGroupHeartbeatRequest,
+): Promise<KafkaInput<ConsumerGroupHeartbeatResponse>> {
+  const { broker } = ctx;
+  const classic = broker.groups.describe(request.groupId);
+  if (classic.members.length > 0 || (broker.shareGroups.describe(request.groupId)?.members.length ?? 0) > 0)
+    return {
+      errorCode: KafkaError.groupIdNotFound,
+      errorMessage: `Group ${request.groupId} is not a consumer group.`,
+      memberEpoch: -1,
+    };
+  if (request.groupId === '')
+    return { errorCode: KafkaError.invalidRequest, errorMessage: "GroupId can't be empty.", memberEpoch: -1 };
+  if (request.subscribedTopicRegex !== null)
+    return {
+      errorCode: KafkaError.invalidRegularExpression,
+      errorMessage: 'Switchyard does not offer regular expression subscriptions yet.',
+      memberEpoch: -1,
+    };
+  const result = await broker.consumerGroups.heartbeat({
+    groupId: request.groupId,
+    memberId: request.memberId,
+    memberEpoch: request.memberEpoch,
+    instanceId: request.instanceId,
+    rackId: request.rackId,
+    rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+    subscribedTopicNames: request.subscribedTopicNames,
+    serverAssignor: request.serverAssignor,
+    owned: ownedOf(broker, request.topicPartitions),
+    clientId: ctx.clientId,
+    clientHost: ctx.clientHost,
+  });
+  return {
+    errorCode: result.errorCode,
+    errorMessage: result.errorMessage,
+    memberId: result.memberId === '' ? null : result.memberId,
+    memberEpoch: result.memberEpoch,
+    heartbeatIntervalMs: result.errorCode === KafkaError.none ? consumerHeartbeatIntervalMs : 0,
+    assignment:
+      result.assignment === null
+        ? null
+        : { topicPartitions: byTopicId(broker.options.vhost, result.assignment) },
+  };
+}
+
+export const consumerGroupHeartbeatHandler: ApiHandler = {
+  apiKey: ApiKey.ConsumerGroupHeartbeat,
+  versionMin: 0,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: ConsumerGroupHeartbeatRequest): Later {
+    return new Later(heartbeat(ctx, request));
+  },
+};
+
+export const consumerGroupDescribeHandler: ApiHandler = {
+  apiKey: ApiKey.ConsumerGroupDescribe,
+  versionMin: 0,
+  versionMax: 1,
+  handle(
+    ctx: RequestContext,
+    request: ConsumerGroupDescribeRequest,
+  ): KafkaInput<ConsumerGroupDescribeResponse> {
+    const vhost = ctx.broker.options.vhost;
+    const groups = request.groupIds.map((groupId) => {
+      const g = ctx.broker.consumerGroups.describe(groupId);
+      if (g === undefined) {
+        const classic = ctx.broker.groups.has(groupId);
+        return {
+          groupId,
+          errorCode: KafkaError.groupIdNotFound,
+          errorMessage: classic ? `Group ${groupId} is not a consumer group.` : `Group ${groupId} not found.`,
+          groupState: 'Dead',
+        };
+      }
+      return {
+        groupId,
+        errorCode: KafkaError.none,
+        groupState:
+          g.state === 'empty'
+            ? 'Empty'
+            : g.state === 'stable'
+              ? 'Stable'
+              : g.state === 'assigning'
+                ? 'Assigning'
+                : 'Reconciling',
+        groupEpoch: g.epoch,
+        assignmentEpoch: g.assignmentEpoch,
+        assignorName: g.assignor,
+        authorizedOperations: request.includeAuthorizedOperations ? groupOperations : operationsNotAsked,
+        members: g.members.map((m) => ({
+          memberId: m.memberId,
+          instanceId: m.instanceId,
+          rackId: m.rackId,
+          memberEpoch: m.memberEpoch,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          subscribedTopicNames: [...m.subscribedTopicNames],
+          assignment: { topicPartitions: byTopicId(vhost, m.assignment) },
+          targetAssignment: { topicPartitions: byTopicId(vhost, m.targetAssignment) },
+          // v1: 1 for a member of the consumer protocol (0 would be a classic member of the group).
+          memberType: 1,
+        })),
+      };
+    });
+    return { groups };
+  },
+};

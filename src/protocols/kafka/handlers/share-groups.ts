@@ -1,0 +1,423 @@
+/**
+ * Share groups (KIP-932) over ../share-groups.ts and ../share-partition.ts: ShareGroupHeartbeat 1,
+ * ShareGroupDescribe 1, ShareFetch 1 and ShareAcknowledge 1. ShareFetch acknowledges what the request
+ * carries, then acquires up to MaxRecords for the member, released or expired records first, then new
+ * ones from the log, and answers the stored batches holding them with the acquired ranges and their
+ * delivery counts; with nothing to hand out it parks until the log grows or a record comes back, at
+ * most MaxWaitMs. v2 (acquire modes, lock renewal) is not offered.
+ */
+import type { StreamPartition } from '../../../core/api.js';
+import { groupOperations, operationsNotAsked } from '../authorized-operations.js';
+import type {
+  KafkaInput,
+  ShareAcknowledgeRequest,
+  ShareAcknowledgeResponse,
+  ShareFetchRequest,
+  ShareFetchResponse,
+  ShareGroupDescribeRequest,
+  ShareGroupDescribeResponse,
+  ShareGroupHeartbeatRequest,
+  ShareGroupHeartbeatResponse,
+} from '../codec/index.js';
+import { ApiKey, RecordChunks } from '../codec/index.js';
+import { type ApiHandler, type KafkaBroker, Later, nodeId, type RequestContext } from '../context.js';
+import { KafkaError } from '../errors.js';
+import { shareHeartbeatIntervalMs } from '../share-groups.js';
+import type { AcquiredRange, SharePartition } from '../share-partition.js';
+import { topicIdOf } from '../topic-ids.js';
+import { isKafkaError, partitionOf } from '../topics.js';
+import { byTopicId } from './consumer-groups.js';
+import { batchesBetween } from './fetch.js';
+
+/** Records one ShareFetch acquires when the request sets no MaxRecords. */
+const shareFetchRecordsDefault = 500;
+/** Bytes read from one partition for one ShareFetch. */
+const shareFetchPartitionBytesMax = 8 * 1024 * 1024;
+const shareFetchWaitMsMax = 60_000;
+/** Control batches (transaction markers) are never delivered: bit 5 of a batch's attributes. */
+const controlBit = 0x20;
+
+function batchRange(batch: Uint8Array): { first: number; last: number; control: boolean } {
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  const first = Number(view.getBigInt64(0));
+  return { first, last: first + view.getInt32(23), control: (view.getInt16(21) & controlBit) !== 0 };
+}
+
+function topicNames(broker: KafkaBroker): Map<string, string> {
+  return new Map(broker.vhost.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
+}
+
+function isOtherGroup(broker: KafkaBroker, groupId: string): boolean {
+  return broker.groups.describe(groupId).members.length > 0 || broker.consumerGroups.hasMembers(groupId);
+}
+
+export const shareGroupHeartbeatHandler: ApiHandler = {
+  apiKey: ApiKey.ShareGroupHeartbeat,
+  versionMin: 1,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: ShareGroupHeartbeatRequest): KafkaInput<ShareGroupHeartbeatResponse> {
+    if (isOtherGroup(ctx.broker, request.groupId))
+      return {
+        errorCode: KafkaError.groupIdNotFound,
+        errorMessage: `Group ${request.groupId} is not a share group.`,
+        memberEpoch: -1,
+      };
+    const r = ctx.broker.shareGroups.heartbeat({
+      ...request,
+      clientId: ctx.clientId,
+      clientHost: ctx.clientHost,
+    });
+    return {
+      errorCode: r.errorCode,
+      errorMessage: r.errorMessage,
+      memberId: r.memberId,
+      memberEpoch: r.memberEpoch,
+      heartbeatIntervalMs: r.errorCode === KafkaError.none ? shareHeartbeatIntervalMs : 0,
+      assignment:
+        r.assignment === null
+          ? null
+          : {
+              topicPartitions: byTopicId(ctx.broker.options.vhost, r.assignment).map(
+                ({ topicId, partitions }) => ({ topicId, partitions }),
+              ),
+            },
+    };
+  },
+};
+
+export const shareGroupDescribeHandler: ApiHandler = {
+  apiKey: ApiKey.ShareGroupDescribe,
+  versionMin: 1,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: ShareGroupDescribeRequest): KafkaInput<ShareGroupDescribeResponse> {
+    const vhost = ctx.broker.options.vhost;
+    const groups = request.groupIds.map((groupId) => {
+      const g = ctx.broker.shareGroups.describe(groupId);
+      if (g === undefined)
+        return {
+          groupId,
+          errorCode: KafkaError.groupIdNotFound,
+          errorMessage: `Group ${groupId} not found.`,
+          groupState: 'Dead',
+        };
+      return {
+        groupId,
+        errorCode: KafkaError.none,
+        groupState: g.members.length === 0 ? 'Empty' : 'Stable',
+        groupEpoch: g.epoch,
+        assignmentEpoch: g.epoch,
+        assignorName: 'simple',
+        authorizedOperations: request.includeAuthorizedOperations ? groupOperations : operationsNotAsked,
+        members: g.members.map((m) => ({
+          memberId: m.memberId,
+          rackId: m.rackId,
+          memberEpoch: m.memberEpoch,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          subscribedTopicNames: m.topics,
+          assignment: { topicPartitions: byTopicId(vhost, m.assignment) },
+        })),
+      };
+    });
+    return { groups };
+  },
+};
+
+interface AckBatch {
+  readonly firstOffset: bigint;
+  readonly lastOffset: bigint;
+  readonly acknowledgeTypes: readonly number[];
+}
+
+/** Applies a partition's acknowledgements; INVALID_RECORD_STATE when any names a record the member does not hold. */
+function acknowledge(
+  sp: SharePartition | undefined,
+  member: string,
+  batches: readonly AckBatch[],
+): KafkaError {
+  if (sp === undefined) return KafkaError.invalidRecordState;
+  let code: KafkaError = KafkaError.none;
+  for (const b of batches)
+    if (!sp.acknowledge(member, Number(b.firstOffset), Number(b.lastOffset), b.acknowledgeTypes))
+      code = KafkaError.invalidRecordState;
+  return code;
+}
+
+interface Target {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+}
+
+/** The share-partition, created from share.auto.offset.reset on its first read. */
+function sharePartitionOf(
+  broker: KafkaBroker,
+  groupId: string,
+  t: Target,
+): { sp: SharePartition; log: StreamPartition } | KafkaError {
+  const log = partitionOf(broker, t.topic, t.partition);
+  if (isKafkaError(log)) return log;
+  const sp = broker.shareGroups.partition(groupId, t.topic, t.partition, (reset) =>
+    reset === 'earliest' ? log.startOffset : log.endOffset,
+  );
+  if (sp === undefined) return KafkaError.unknownMemberId;
+  sp.truncateTo(log.startOffset);
+  return { sp, log };
+}
+
+/** Acquires up to `budget` records of one partition for the member; the batches holding them. */
+function acquireFrom(
+  sp: SharePartition,
+  log: StreamPartition,
+  member: string,
+  budget: number,
+): { ranges: AcquiredRange[]; batches: Uint8Array[] } {
+  const offsets = sp.available(budget);
+  let room = Math.min(budget - offsets.length, sp.room());
+  if (room > 0 && sp.endOffset < log.endOffset)
+    for (const batch of batchesBetween(log, sp.endOffset, log.endOffset, shareFetchPartitionBytesMax)) {
+      const { first, last, control } = batchRange(batch);
+      if (control) {
+        sp.skip(first, last);
+        continue;
+      }
+      for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
+      if (room <= 0) break;
+    }
+  const ranges = sp.acquire(member, offsets);
+  const seen = new Set<number>();
+  const batches: Uint8Array[] = [];
+  for (const r of ranges)
+    for (const batch of batchesBetween(log, r.firstOffset, r.lastOffset + 1, shareFetchPartitionBytesMax)) {
+      const { first } = batchRange(batch);
+      if (!seen.has(first)) batches.push(batch);
+      seen.add(first);
+    }
+  return { ranges, batches };
+}
+
+type PartitionOut = {
+  partitionIndex: number;
+  errorCode: KafkaError;
+  acknowledgeErrorCode: KafkaError;
+  currentLeader: { leaderId: number; leaderEpoch: number };
+  records: RecordChunks;
+  acquiredRecords: Array<{ firstOffset: bigint; lastOffset: bigint; deliveryCount: number }>;
+};
+
+function readAllShared(
+  broker: KafkaBroker,
+  groupId: string,
+  member: string,
+  targets: readonly Target[],
+  budget: number,
+): { out: Map<string, PartitionOut>; count: number } {
+  const out = new Map<string, PartitionOut>();
+  let count = 0;
+  for (const t of targets) {
+    const found = sharePartitionOf(broker, groupId, t);
+    const base = {
+      partitionIndex: t.partition,
+      acknowledgeErrorCode: KafkaError.none,
+      currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+    };
+    if (isKafkaError(found)) {
+      out.set(`${t.partition}:${t.topicId}`, {
+        ...base,
+        errorCode: found,
+        records: new RecordChunks([]),
+        acquiredRecords: [],
+      });
+      continue;
+    }
+    const { ranges, batches } =
+      count < budget ? acquireFrom(found.sp, found.log, member, budget - count) : { ranges: [], batches: [] };
+    for (const r of ranges) count += r.lastOffset - r.firstOffset + 1;
+    out.set(`${t.partition}:${t.topicId}`, {
+      ...base,
+      errorCode: KafkaError.none,
+      records: new RecordChunks(batches),
+      acquiredRecords: ranges.map((r) => ({
+        firstOffset: BigInt(r.firstOffset),
+        lastOffset: BigInt(r.lastOffset),
+        deliveryCount: r.deliveryCount,
+      })),
+    });
+  }
+  return { out, count };
+}
+
+/** Parks until a target's log grows past what its share-partition has handed out, a record comes back, or the time is up. */
+function waitForRecords(
+  broker: KafkaBroker,
+  groupId: string,
+  targets: readonly Target[],
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const cleanups: Array<() => void> = [];
+    const done = (): void => {
+      for (const c of cleanups) c();
+      resolve();
+    };
+    for (const t of targets) {
+      const found = sharePartitionOf(broker, groupId, t);
+      if (isKafkaError(found)) continue;
+      found.sp.waiters.add(done);
+      cleanups.push(() => found.sp.waiters.delete(done));
+      found.log.waitFor(Math.max(found.sp.endOffset, found.log.endOffset), timeoutMs).then(done, done);
+    }
+    const timer = setTimeout(done, timeoutMs);
+    cleanups.push(() => clearTimeout(timer));
+  });
+}
+
+async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Promise<object> {
+  const { broker } = ctx;
+  const groupId = request.groupId ?? '';
+  const member = request.memberId ?? '';
+  const fail = (errorCode: KafkaError, errorMessage: string | null = null) => ({
+    errorCode,
+    errorMessage,
+    acquisitionLockTimeoutMs: 0,
+    responses: [],
+  });
+  if (groupId === '' || member === '') return fail(KafkaError.invalidRequest);
+  const names = topicNames(broker);
+  const named = request.topics.flatMap((t) =>
+    t.partitions.map((p) => ({
+      topic: names.get(t.topicId) ?? '',
+      topicId: t.topicId,
+      partition: p.partitionIndex,
+      acks: p.acknowledgementBatches,
+    })),
+  );
+  const forgotten = request.forgottenTopicsData.flatMap((t) =>
+    t.partitions.map((partition) => ({ topic: names.get(t.topicId) ?? '', partition })),
+  );
+  // Epoch -1 carries final acknowledgements and closes the session; nothing is fetched.
+  const epoch = request.shareSessionEpoch;
+  const session = epoch === -1 ? [] : broker.shareGroups.session(groupId, member, epoch, named, forgotten);
+  if (isKafkaError(session)) return fail(session);
+  const ackCodes = new Map<string, KafkaError>();
+  for (const n of named)
+    if (n.acks.length > 0) {
+      const found = sharePartitionOf(broker, groupId, n);
+      ackCodes.set(
+        `${n.partition}:${n.topicId}`,
+        acknowledge(isKafkaError(found) ? undefined : found.sp, member, n.acks),
+      );
+    }
+  if (epoch === -1) {
+    broker.shareGroups.closeSession(groupId, member);
+    return {
+      errorCode: KafkaError.none,
+      errorMessage: null,
+      acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
+      responses: answer(named, new Map(), ackCodes),
+    };
+  }
+  const targets = session
+    .filter((s) => s.topic !== '')
+    .map((s) => ({ ...s, topicId: topicIdOf(broker.options.vhost, s.topic) }));
+  const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
+  const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
+  for (;;) {
+    const { out, count } = readAllShared(broker, groupId, member, targets, budget);
+    const left = deadline - Date.now();
+    if (count > 0 || left <= 0)
+      return {
+        errorCode: KafkaError.none,
+        errorMessage: null,
+        acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
+        responses: answer(named, out, ackCodes),
+      };
+    await waitForRecords(broker, groupId, targets, left);
+  }
+}
+
+/** Partitions with records or acknowledgement results, grouped by topic id. */
+function answer(
+  named: ReadonlyArray<{ topicId: string; partition: number }>,
+  out: Map<string, PartitionOut>,
+  ackCodes: Map<string, KafkaError>,
+) {
+  const byTopic = new Map<string, PartitionOut[]>();
+  const add = (topicId: string, p: PartitionOut): void => {
+    byTopic.set(topicId, [...(byTopic.get(topicId) ?? []), p]);
+  };
+  for (const [key, p] of out) {
+    const topicId = key.slice(key.indexOf(':') + 1);
+    const ack = ackCodes.get(key) ?? KafkaError.none;
+    ackCodes.delete(key);
+    if (p.acquiredRecords.length > 0 || p.errorCode !== KafkaError.none || ack !== KafkaError.none)
+      add(topicId, { ...p, acknowledgeErrorCode: ack });
+  }
+  for (const n of named) {
+    const ack = ackCodes.get(`${n.partition}:${n.topicId}`);
+    if (ack === undefined) continue;
+    add(n.topicId, {
+      partitionIndex: n.partition,
+      errorCode: KafkaError.none,
+      acknowledgeErrorCode: ack,
+      currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+      records: new RecordChunks([]),
+      acquiredRecords: [],
+    });
+  }
+  return [...byTopic].map(([topicId, partitions]) => ({ topicId, partitions }));
+}
+
+export const shareFetchHandler: ApiHandler = {
+  apiKey: ApiKey.ShareFetch,
+  versionMin: 1,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: ShareFetchRequest): Later {
+    return new Later(shareFetch(ctx, request));
+  },
+};
+
+export const shareAcknowledgeHandler: ApiHandler = {
+  apiKey: ApiKey.ShareAcknowledge,
+  versionMin: 1,
+  versionMax: 1,
+  handle(ctx: RequestContext, request: ShareAcknowledgeRequest): KafkaInput<ShareAcknowledgeResponse> {
+    const { broker } = ctx;
+    const groupId = request.groupId ?? '';
+    const member = request.memberId ?? '';
+    const epoch = request.shareSessionEpoch;
+    // ShareAcknowledge continues a session (or closes it with -1); it never opens one.
+    const session =
+      epoch === 0
+        ? KafkaError.invalidShareSessionEpoch
+        : epoch === -1
+          ? []
+          : broker.shareGroups.session(groupId, member, epoch, [], []);
+    if (isKafkaError(session)) return { errorCode: session, responses: [] };
+    const names = topicNames(broker);
+    const responses = request.topics.map((t) => ({
+      topicId: t.topicId,
+      partitions: t.partitions.map((p) => {
+        const topic = names.get(t.topicId);
+        const found =
+          topic === undefined
+            ? KafkaError.unknownTopicId
+            : sharePartitionOf(broker, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
+        const errorCode = isKafkaError(found)
+          ? found
+          : acknowledge(found.sp, member, p.acknowledgementBatches);
+        return {
+          partitionIndex: p.partitionIndex,
+          errorCode,
+          currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+        };
+      }),
+    }));
+    if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
+    return {
+      errorCode: KafkaError.none,
+      acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
+      responses,
+    };
+  },
+};

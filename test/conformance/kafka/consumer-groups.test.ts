@@ -1,0 +1,224 @@
+/**
+ * KIP-848 consumer groups over the wire, by raw requests (kafkajs 2.2.4 and Debian's librdkafka 2.0.2
+ * predate `group.protocol=consumer`): server-side assignment by topic id, ConsumerGroupDescribe,
+ * OffsetCommit v9 with the member epoch, one protocol per group, and the group's state surviving a
+ * restart.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  ApiKey,
+  type ConsumerGroupDescribeResponse,
+  type ConsumerGroupHeartbeatResponse,
+  type JoinGroupResponse,
+  type ListGroupsResponse,
+  type MetadataResponse,
+  type OffsetCommitResponse,
+  type OffsetFetchResponse,
+} from '../../../src/protocols/kafka/codec/index.js';
+import { KafkaError } from '../../../src/protocols/kafka/errors.js';
+import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
+
+const topic = 'kip848';
+
+function joining(groupId: string, memberId: string) {
+  return {
+    groupId,
+    memberId,
+    memberEpoch: 0,
+    rebalanceTimeoutMs: 30_000,
+    subscribedTopicNames: [topic],
+    serverAssignor: 'range',
+    topicPartitions: [],
+  };
+}
+
+async function topicId(wire: WireClient): Promise<string> {
+  const md = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, { topics: [{ name: topic }] });
+  return md.topics[0]!.topicId;
+}
+
+async function createTopic(kb: KafkaTestBroker): Promise<void> {
+  const admin = kafkaClient(kb.bootstrap).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+  await admin.disconnect();
+}
+
+describe('KIP-848 consumer groups', () => {
+  let kb: KafkaTestBroker;
+  let wire: WireClient;
+  before(async () => {
+    kb = await startKafkaBroker();
+    await createTopic(kb);
+    wire = await WireClient.open(kb.port);
+  });
+  after(async () => {
+    wire.close();
+    await kb.stop();
+  });
+
+  test('a member joins, gets every partition by topic id and commits with its epoch', async () => {
+    const hb = await wire.request<ConsumerGroupHeartbeatResponse>(
+      ApiKey.ConsumerGroupHeartbeat,
+      1,
+      joining('cg1', 'w1'),
+    );
+    assert.equal(hb.errorCode, KafkaError.none, hb.errorMessage ?? '');
+    assert.equal(hb.memberId, 'w1');
+    assert.equal(hb.memberEpoch, 1);
+    assert.ok(hb.heartbeatIntervalMs > 0);
+    const id = await topicId(wire);
+    assert.notEqual(id, '00000000-0000-0000-0000-000000000000');
+    const byId = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, {
+      topics: [
+        { name: null, topicId: id },
+        { name: null, topicId: '11111111-1111-8111-8111-111111111111' },
+      ],
+    });
+    assert.deepEqual(
+      byId.topics.map((t) => [t.name, t.errorCode]),
+      [
+        [topic, KafkaError.none],
+        [null, KafkaError.unknownTopicId],
+      ],
+    );
+    assert.deepEqual(
+      hb.assignment?.topicPartitions.map((t) => [t.topicId, t.partitions]),
+      [[id, [0, 1]]],
+    );
+
+    const described = await wire.request<ConsumerGroupDescribeResponse>(ApiKey.ConsumerGroupDescribe, 1, {
+      groupIds: ['cg1', 'nope'],
+    });
+    const [g, missing] = described.groups;
+    assert.equal(g?.errorCode, KafkaError.none);
+    assert.equal(g?.groupState, 'Stable');
+    assert.equal(g?.assignorName, 'range');
+    assert.deepEqual(
+      g?.members.map((m) => [m.memberId, m.memberEpoch, m.assignment.topicPartitions[0]?.topicName]),
+      [['w1', 1, topic]],
+    );
+    assert.equal(missing?.errorCode, KafkaError.groupIdNotFound);
+
+    const commit = (epoch: number) =>
+      wire.request<OffsetCommitResponse>(ApiKey.OffsetCommit, 9, {
+        groupId: 'cg1',
+        generationIdOrMemberEpoch: epoch,
+        memberId: 'w1',
+        topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: 5n }] }],
+      });
+    assert.equal((await commit(1)).topics[0]?.partitions[0]?.errorCode, KafkaError.none);
+    assert.equal((await commit(3)).topics[0]?.partitions[0]?.errorCode, KafkaError.staleMemberEpoch);
+    const read = (memberEpoch: number) =>
+      wire.request<OffsetFetchResponse>(ApiKey.OffsetFetch, 9, {
+        groups: [
+          { groupId: 'cg1', memberId: 'w1', memberEpoch, topics: [{ name: topic, partitionIndexes: [0] }] },
+        ],
+      });
+    const fetched = await read(1);
+    assert.equal(fetched.groups[0]?.errorCode, KafkaError.none);
+    assert.equal(fetched.groups[0]?.topics[0]?.partitions[0]?.committedOffset, 5n);
+    assert.equal((await read(3)).groups[0]?.errorCode, KafkaError.staleMemberEpoch);
+
+    const listed = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 4, {});
+    assert.ok(listed.groups.some((l) => l.groupId === 'cg1' && l.protocolType === 'consumer'));
+  });
+
+  test('a group is one protocol or the other', async () => {
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('cg2', 'w2'));
+    const classic = await wire.request<JoinGroupResponse>(ApiKey.JoinGroup, 5, {
+      groupId: 'cg2',
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 10_000,
+      memberId: '',
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: new Uint8Array(0) }],
+    });
+    assert.equal(classic.errorCode, KafkaError.inconsistentGroupProtocol);
+
+    // A classic group with a member refuses the new protocol.
+    const consumer = kafkaClient(kb.bootstrap).consumer({ groupId: 'classic-group' });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async () => undefined });
+    try {
+      const hb = await wire.request<ConsumerGroupHeartbeatResponse>(
+        ApiKey.ConsumerGroupHeartbeat,
+        1,
+        joining('classic-group', 'w3'),
+      );
+      assert.equal(hb.errorCode, KafkaError.groupIdNotFound);
+    } finally {
+      await consumer.disconnect();
+    }
+  });
+
+  test('bad requests: unknown member, stale epoch, unknown assignor, regular expressions', async () => {
+    const unknown = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+      ...joining('cg3', 'ghost'),
+      memberEpoch: 4,
+    });
+    assert.equal(unknown.errorCode, KafkaError.groupIdNotFound);
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('cg3', 'w4'));
+    const stale = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+      ...joining('cg3', 'w4'),
+      memberEpoch: 9,
+    });
+    assert.equal(stale.errorCode, KafkaError.fencedMemberEpoch);
+    const assignor = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+      ...joining('cg3', 'w5'),
+      serverAssignor: 'cooperative-sticky',
+    });
+    assert.equal(assignor.errorCode, KafkaError.unsupportedAssignor);
+    const regex = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+      ...joining('cg3', 'w6'),
+      subscribedTopicNames: null,
+      subscribedTopicRegex: 'kip.*',
+    });
+    assert.equal(regex.errorCode, KafkaError.invalidRegularExpression);
+  });
+});
+
+test('a KIP-848 member carries on with its epoch and partitions after a broker restart', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kip848-'));
+  try {
+    let kb = await startKafkaBroker({ storage: 'file', dataDir });
+    await createTopic(kb);
+    let wire = await WireClient.open(kb.port);
+    const first = await wire.request<ConsumerGroupHeartbeatResponse>(
+      ApiKey.ConsumerGroupHeartbeat,
+      1,
+      joining('durable', 'd1'),
+    );
+    assert.equal(first.memberEpoch, 1);
+    wire.close();
+    await kb.stop();
+
+    kb = await startKafkaBroker({ storage: 'file', dataDir });
+    wire = await WireClient.open(kb.port);
+    try {
+      const again = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+        groupId: 'durable',
+        memberId: 'd1',
+        memberEpoch: 1,
+        topicPartitions: first.assignment?.topicPartitions ?? [],
+      });
+      assert.equal(again.errorCode, KafkaError.none);
+      assert.equal(again.memberEpoch, 1, 'no rebalance');
+      const described = await wire.request<ConsumerGroupDescribeResponse>(ApiKey.ConsumerGroupDescribe, 1, {
+        groupIds: ['durable'],
+      });
+      assert.deepEqual(described.groups[0]?.members[0]?.assignment.topicPartitions[0]?.partitions, [0, 1]);
+    } finally {
+      wire.close();
+      await kb.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,201 @@
+/**
+ * Share groups (KIP-932) over the wire, by raw requests (no client library here speaks them): records
+ * of one partition spread over two members, accept / release / reject, redelivery with delivery counts,
+ * share sessions, a leaving member's records going to the others, and share.auto.offset.reset.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  ApiKey,
+  type ConsumerGroupHeartbeatResponse,
+  type DeleteGroupsResponse,
+  type IncrementalAlterConfigsResponse,
+  type ListGroupsResponse,
+  type MetadataResponse,
+  type ShareAcknowledgeResponse,
+  type ShareFetchResponse,
+  type ShareGroupDescribeResponse,
+  type ShareGroupHeartbeatResponse,
+} from '../../../src/protocols/kafka/codec/index.js';
+import { KafkaError } from '../../../src/protocols/kafka/errors.js';
+import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
+
+const topic = 'shared';
+
+describe('KIP-932 share groups', () => {
+  let kb: KafkaTestBroker;
+  let wire: WireClient;
+  let topicId = '';
+  const produce = async (count: number, from: number) => {
+    const producer = kafkaClient(kb.bootstrap).producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: Array.from({ length: count }, (_, i) => ({ value: `r${from + i}` })),
+    });
+    await producer.disconnect();
+  };
+  const join = (groupId: string, memberId: string) =>
+    wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+      groupId,
+      memberId,
+      memberEpoch: 0,
+      subscribedTopicNames: [topic],
+    });
+  const fetch = (groupId: string, memberId: string, epoch: number, maxRecords: number, acks: object[] = []) =>
+    wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
+      groupId,
+      memberId,
+      shareSessionEpoch: epoch,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 1024 * 1024,
+      maxRecords,
+      batchSize: maxRecords,
+      topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: acks }] }],
+    });
+  const acquired = (r: ShareFetchResponse) =>
+    r.responses.flatMap((t) =>
+      t.partitions.flatMap((p) =>
+        p.acquiredRecords.map((a) => [Number(a.firstOffset), Number(a.lastOffset), a.deliveryCount]),
+      ),
+    );
+
+  before(async () => {
+    kb = await startKafkaBroker();
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    await admin.disconnect();
+    await produce(10, 0);
+    wire = await WireClient.open(kb.port);
+    const md = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, { topics: [{ name: topic }] });
+    topicId = md.topics[0]!.topicId;
+    const altered = await wire.request<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
+      resources: [
+        {
+          resourceType: 32,
+          resourceName: 'sg',
+          configs: [{ name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' }],
+        },
+      ],
+      validateOnly: false,
+    });
+    assert.equal(altered.responses[0]?.errorCode, KafkaError.none);
+  });
+  after(async () => {
+    wire.close();
+    await kb.stop();
+  });
+
+  test('records spread over two members, then come back by release and when a member leaves', async () => {
+    const a = await join('sg', 'member-a');
+    assert.equal(a.errorCode, KafkaError.none, a.errorMessage ?? '');
+    assert.deepEqual(a.assignment?.topicPartitions, [{ topicId, partitions: [0] }]);
+    const b = await join('sg', 'member-b');
+    assert.equal(b.errorCode, KafkaError.none);
+
+    const fa = await fetch('sg', 'member-a', 0, 4);
+    assert.equal(fa.errorCode, KafkaError.none);
+    assert.ok(fa.acquisitionLockTimeoutMs > 0);
+    assert.deepEqual(acquired(fa), [[0, 3, 1]]);
+    assert.ok((fa.responses[0]?.partitions[0]?.records?.length ?? 0) > 0, 'the batch holding them');
+    const fb = await fetch('sg', 'member-b', 0, 4);
+    assert.deepEqual(acquired(fb), [[4, 7, 1]], 'b gets other records');
+
+    // a accepts 0-1, releases 2 and rejects 3 (one type per offset).
+    const ack = await wire.request<ShareAcknowledgeResponse>(ApiKey.ShareAcknowledge, 1, {
+      groupId: 'sg',
+      memberId: 'member-a',
+      shareSessionEpoch: 1,
+      topics: [
+        {
+          topicId,
+          partitions: [
+            {
+              partitionIndex: 0,
+              acknowledgementBatches: [{ firstOffset: 0n, lastOffset: 3n, acknowledgeTypes: [1, 1, 2, 3] }],
+            },
+          ],
+        },
+      ],
+    });
+    assert.equal(ack.errorCode, KafkaError.none);
+    assert.equal(ack.responses[0]?.partitions[0]?.errorCode, KafkaError.none);
+
+    const again = await fetch('sg', 'member-b', 1, 10);
+    assert.deepEqual(acquired(again), [
+      [2, 2, 2],
+      [8, 9, 1],
+    ]);
+
+    // b acknowledges something it does not hold: refused, nothing changes.
+    const wrong = await fetch('sg', 'member-b', 2, 1, [
+      { firstOffset: 0n, lastOffset: 0n, acknowledgeTypes: [1] },
+    ]);
+    assert.equal(wrong.responses[0]?.partitions[0]?.acknowledgeErrorCode, KafkaError.invalidRecordState);
+
+    const described = await wire.request<ShareGroupDescribeResponse>(ApiKey.ShareGroupDescribe, 1, {
+      groupIds: ['sg'],
+    });
+    assert.deepEqual(described.groups[0]?.members.map((m) => m.memberId).sort(), ['member-a', 'member-b']);
+
+    // b leaves: everything it held goes to a.
+    const left = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+      groupId: 'sg',
+      memberId: 'member-b',
+      memberEpoch: -1,
+    });
+    assert.equal(left.memberEpoch, -1);
+    const taken = await fetch('sg', 'member-a', 2, 10);
+    assert.deepEqual(acquired(taken), [
+      [2, 2, 3],
+      [4, 9, 2],
+    ]);
+  });
+
+  test('share sessions and groups refuse what does not fit', async () => {
+    await join('sg2', 'm1');
+    const unknown = await fetch('sg2', 'stranger', 0, 1);
+    assert.equal(unknown.errorCode, KafkaError.unknownMemberId);
+    const none = await fetch('sg2', 'm1', 3, 1);
+    assert.equal(none.errorCode, KafkaError.shareSessionNotFound);
+    await fetch('sg2', 'm1', 0, 1);
+    const stale = await fetch('sg2', 'm1', 5, 1);
+    assert.equal(stale.errorCode, KafkaError.invalidShareSessionEpoch);
+    const consumer = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+      groupId: 'sg2',
+      memberId: 'c1',
+      memberEpoch: 0,
+      rebalanceTimeoutMs: 1000,
+      subscribedTopicNames: [topic],
+      topicPartitions: [],
+    });
+    assert.equal(consumer.errorCode, KafkaError.groupIdNotFound, 'a share group is not a consumer group');
+    const listed = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 4, {});
+    assert.ok(
+      listed.groups.some(
+        (g) => g.groupId === 'sg2' && g.protocolType === 'share' && g.groupState === 'Stable',
+      ),
+    );
+    const busy = await wire.request<DeleteGroupsResponse>(ApiKey.DeleteGroups, 2, { groupsNames: ['sg2'] });
+    assert.equal(busy.results[0]?.errorCode, KafkaError.nonEmptyGroup);
+    await wire.request(ApiKey.ShareGroupHeartbeat, 1, { groupId: 'sg2', memberId: 'm1', memberEpoch: -1 });
+    const deleted = await wire.request<DeleteGroupsResponse>(ApiKey.DeleteGroups, 2, {
+      groupsNames: ['sg2'],
+    });
+    assert.equal(deleted.results[0]?.errorCode, KafkaError.none);
+    const gone = await wire.request<ShareGroupDescribeResponse>(ApiKey.ShareGroupDescribe, 1, {
+      groupIds: ['sg2'],
+    });
+    assert.equal(gone.groups[0]?.errorCode, KafkaError.groupIdNotFound);
+  });
+
+  test('share.auto.offset.reset latest (the default) starts at the end of the partition', async () => {
+    await join('sg-latest', 'l1');
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 0, 100)), []);
+    await produce(2, 10);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 1, 100)), [[10, 11, 1]]);
+  });
+});

@@ -1,0 +1,190 @@
+/**
+ * The KIP-848 consumer group coordinator in memory on a manual clock: server-side assignment, the
+ * revoke-before-assign reconciliation (no partition ever has two owners), epochs and fencing, session
+ * and revocation timeouts, static members. Over the wire: test/conformance/kafka/consumer-groups.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/core/index.js';
+import { type Assignment, rangeAssignor, uniformAssignor } from '../../src/protocols/kafka/assignors.js';
+import {
+  ConsumerGroupCoordinator,
+  consumerGroupMembersMax,
+  consumerSessionTimeoutMs,
+  type HeartbeatInput,
+  type HeartbeatResult,
+} from '../../src/protocols/kafka/consumer-groups.js';
+import { KafkaError } from '../../src/protocols/kafka/errors.js';
+
+const topics: Record<string, number> = { a: 4, b: 3 };
+
+function coordinator(clock = new ManualClock()): ConsumerGroupCoordinator {
+  return new ConsumerGroupCoordinator(clock, (t) => topics[t]);
+}
+
+function beat(
+  groups: ConsumerGroupCoordinator,
+  memberId: string,
+  memberEpoch: number,
+  more: Partial<HeartbeatInput> = {},
+): Promise<HeartbeatResult> {
+  return groups.heartbeat({
+    groupId: 'g',
+    memberId,
+    memberEpoch,
+    instanceId: null,
+    rackId: null,
+    rebalanceTimeoutMs: 30_000,
+    subscribedTopicNames: memberEpoch === 0 ? ['a'] : null,
+    serverAssignor: null,
+    owned: null,
+    clientId: 'test',
+    clientHost: '/127.0.0.1',
+    ...more,
+  });
+}
+
+const flat = (a: Assignment | null): string[] =>
+  a === null ? [] : [...a].flatMap(([t, s]) => [...s].map((p) => `${t}${p}`)).sort();
+
+test('a second member gets partitions only after the first has revoked them', async () => {
+  const groups = coordinator();
+  const m1 = await beat(groups, 'm1', 0);
+  assert.equal(m1.errorCode, KafkaError.none);
+  assert.equal(m1.memberEpoch, 1);
+  assert.deepEqual(flat(m1.assignment), ['a0', 'a1', 'a2', 'a3']);
+
+  const m2 = await beat(groups, 'm2', 0);
+  assert.equal(m2.memberEpoch, 2);
+  assert.deepEqual(flat(m2.assignment), [], 'everything is still held by m1');
+
+  const revoke = await beat(groups, 'm1', 1);
+  assert.equal(revoke.memberEpoch, 1, 'the epoch waits for the revocation');
+  assert.equal(flat(revoke.assignment).length, 2);
+  const m2Still = await beat(groups, 'm2', 2);
+  assert.equal(m2Still.assignment, null, 'nothing changed for m2 yet');
+
+  const kept = new Map([['a', new Set(flat(revoke.assignment).map((p) => Number(p.slice(1))))]]);
+  const done = await beat(groups, 'm1', 1, { owned: kept });
+  assert.equal(done.memberEpoch, 2);
+  const m2Now = await beat(groups, 'm2', 2);
+  assert.equal(flat(m2Now.assignment).length, 2);
+  assert.deepEqual([...flat(m2Now.assignment), ...flat(revoke.assignment)].sort(), ['a0', 'a1', 'a2', 'a3']);
+  assert.equal(groups.describe('g')?.state, 'stable');
+});
+
+test('epochs: a stale or future epoch is fenced, an unknown member refused, a lost answer forgiven once', async () => {
+  const groups = coordinator();
+  await beat(groups, 'm1', 0);
+  assert.equal((await beat(groups, 'm1', 7)).errorCode, KafkaError.fencedMemberEpoch);
+  assert.equal((await beat(groups, 'nobody', 1)).errorCode, KafkaError.unknownMemberId);
+  assert.equal(
+    (await beat(groups, 'm2', 0, { serverAssignor: 'sticky' })).errorCode,
+    KafkaError.unsupportedAssignor,
+  );
+  // m2 joins: m1 is at epoch 1 with everything; after revoking it moves to 2.
+  await beat(groups, 'm2', 0);
+  const r = await beat(groups, 'm1', 1);
+  const kept = new Map([['a', new Set(flat(r.assignment).map((p) => Number(p.slice(1))))]]);
+  assert.equal((await beat(groups, 'm1', 1, { owned: kept })).memberEpoch, 2);
+  // The answer that moved m1 to epoch 2 got lost: it comes back with epoch 1 and owns nothing extra.
+  assert.equal((await beat(groups, 'm1', 1, { owned: kept })).errorCode, KafkaError.none);
+  assert.equal((await beat(groups, 'm1', 0, { memberId: '' } as never)).errorCode, KafkaError.none);
+});
+
+test('a member that stops heartbeating is removed after the session timeout and the rest take over', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  await beat(groups, 'm1', 0);
+  await beat(groups, 'm2', 0);
+  const r = await beat(groups, 'm1', 1);
+  const kept = new Map([['a', new Set(flat(r.assignment).map((p) => Number(p.slice(1))))]]);
+  await beat(groups, 'm1', 1, { owned: kept });
+  // m1 keeps heartbeating, m2 goes silent.
+  for (let i = 0; i < 10; i++) {
+    clock.advance(consumerSessionTimeoutMs / 5);
+    await beat(groups, 'm1', groups.describe('g')!.members.find((m) => m.memberId === 'm1')!.memberEpoch);
+  }
+  const described = groups.describe('g')!;
+  assert.deepEqual(
+    described.members.map((m) => m.memberId),
+    ['m1'],
+  );
+  assert.deepEqual(flat(described.members[0]!.assignment), ['a0', 'a1', 'a2', 'a3']);
+});
+
+test('a member that does not revoke within its rebalance timeout is removed', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  await beat(groups, 'm1', 0, { rebalanceTimeoutMs: 1000 });
+  await beat(groups, 'm2', 0);
+  await beat(groups, 'm1', 1, { rebalanceTimeoutMs: 1000 }); // told to revoke, never does
+  clock.advance(1000);
+  assert.deepEqual(
+    groups.describe('g')!.members.map((m) => m.memberId),
+    ['m2'],
+  );
+  const m2 = await beat(groups, 'm2', groups.describe('g')!.members[0]!.memberEpoch);
+  assert.deepEqual(flat(m2.assignment), ['a0', 'a1', 'a2', 'a3']);
+});
+
+test('leaving with epoch -1 hands the partitions over; a static member leaving with -2 keeps them', async () => {
+  const groups = coordinator();
+  await beat(groups, 's1', 0, { instanceId: 'i1' });
+  const left = await beat(groups, 's1', -2, { instanceId: 'i1' });
+  assert.equal(left.memberEpoch, -2);
+  const back = await beat(groups, 's1-new', 0, { instanceId: 'i1' });
+  assert.equal(back.errorCode, KafkaError.none);
+  assert.deepEqual(flat(back.assignment), ['a0', 'a1', 'a2', 'a3'], 'the same partitions, no rebalance');
+  const dup = await beat(groups, 's2', 0, { instanceId: 'i1' });
+  assert.equal(dup.errorCode, KafkaError.unreleasedInstanceId);
+  const gone = await beat(groups, 's1-new', -1);
+  assert.equal(gone.memberEpoch, -1);
+  assert.equal(groups.describe('g')!.members.length, 0);
+});
+
+test('uniform spreads evenly and stays sticky; range gives contiguous ranges per topic', () => {
+  const none = new Map();
+  const u = uniformAssignor(
+    [
+      { id: 'x', topics: ['a', 'b'], previous: none },
+      { id: 'y', topics: ['a', 'b'], previous: none },
+      { id: 'z', topics: ['a', 'b'], previous: none },
+    ],
+    (t) => topics[t],
+  );
+  const sizes = [...u.values()].map((a) => flat(a).length).sort();
+  assert.deepEqual(sizes, [2, 2, 3]);
+  const again = uniformAssignor(
+    [
+      { id: 'x', topics: ['a', 'b'], previous: u.get('x')! },
+      { id: 'y', topics: ['a', 'b'], previous: u.get('y')! },
+      { id: 'z', topics: ['a', 'b'], previous: u.get('z')! },
+      { id: 'w', topics: ['a', 'b'], previous: none },
+    ],
+    (t) => topics[t],
+  );
+  for (const id of ['x', 'y', 'z'])
+    for (const p of flat(again.get(id)!)) assert.ok(flat(u.get(id)!).includes(p), `${id} kept ${p}`);
+  assert.deepEqual([...again.values()].map((a) => flat(a).length).sort(), [1, 2, 2, 2]);
+  const r = rangeAssignor(
+    [
+      { id: 'x', topics: ['a', 'b'], previous: none },
+      { id: 'y', topics: ['a'], previous: none },
+    ],
+    (t) => topics[t],
+  );
+  assert.deepEqual(flat(r.get('x')!), ['a0', 'a1', 'b0', 'b1', 'b2']);
+  assert.deepEqual(flat(r.get('y')!), ['a2', 'a3']);
+});
+
+test('a flood of joins stops at the group size limit', async () => {
+  const groups = coordinator();
+  for (let i = 0; i < consumerGroupMembersMax; i++)
+    assert.equal((await beat(groups, `m${i}`, 0)).errorCode, KafkaError.none);
+  assert.equal((await beat(groups, 'one-too-many', 0)).errorCode, KafkaError.groupMaxSizeReached);
+  const described = groups.describe('g')!;
+  assert.equal(described.members.length, consumerGroupMembersMax);
+  const owned = described.members.flatMap((m) => flat(m.assignment));
+  assert.equal(new Set(owned).size, owned.length, 'no partition has two owners');
+});

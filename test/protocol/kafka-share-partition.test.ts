@@ -1,0 +1,82 @@
+/**
+ * A share-partition (KIP-932) in memory on a manual clock: records handed to one member at a time,
+ * accept / release / reject, acquisition locks that expire, delivery counts and the delivery limit,
+ * and the share-partition start offset moving past what is done.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/core/index.js';
+import {
+  AckType,
+  SharePartition,
+  shareDeliveryCountLimit,
+} from '../../src/protocols/kafka/share-partition.js';
+
+const offsets = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+test('records go to one member at a time; accepted ones move the start offset', () => {
+  const sp = new SharePartition(new ManualClock(), 10);
+  assert.deepEqual(sp.acquire('a', offsets(10, 14)), [{ firstOffset: 10, lastOffset: 14, deliveryCount: 1 }]);
+  assert.deepEqual(sp.acquire('b', offsets(10, 14)), [], 'already acquired by a');
+  assert.deepEqual(sp.available(10), []);
+  assert.equal(sp.acknowledge('b', 10, 10, [AckType.accept]), false, 'b holds nothing');
+  assert.equal(sp.acknowledge('a', 10, 11, [AckType.accept]), true);
+  assert.equal(sp.startOffset, 12);
+  assert.equal(sp.acknowledge('a', 13, 13, [AckType.accept]), true);
+  assert.equal(sp.startOffset, 12, 'offset 12 is still in flight');
+  assert.equal(sp.acknowledge('a', 12, 14, [AckType.accept, AckType.gap, AckType.reject]), true);
+  assert.equal(sp.startOffset, 15);
+  assert.equal(sp.inFlight, 0);
+});
+
+test('a released record goes back in line, first, with its delivery count', () => {
+  const sp = new SharePartition(new ManualClock(), 0);
+  sp.acquire('a', offsets(0, 3));
+  let woke = 0;
+  sp.waiters.add(() => woke++);
+  assert.equal(sp.acknowledge('a', 1, 1, [AckType.release]), true);
+  assert.equal(woke, 1);
+  assert.deepEqual(sp.available(10), [1]);
+  assert.deepEqual(sp.acquire('b', [1, 4]), [
+    { firstOffset: 1, lastOffset: 1, deliveryCount: 2 },
+    { firstOffset: 4, lastOffset: 4, deliveryCount: 1 },
+  ]);
+});
+
+test('an acquisition lock that expires makes the records available again; the delivery limit archives them', () => {
+  const clock = new ManualClock();
+  const sp = new SharePartition(clock, 0, 1000);
+  for (let delivery = 1; delivery <= shareDeliveryCountLimit; delivery++) {
+    const got = sp.acquire(`m${delivery}`, delivery === 1 ? [0] : sp.available(10));
+    assert.deepEqual(got, [{ firstOffset: 0, lastOffset: 0, deliveryCount: delivery }]);
+    clock.advance(999);
+    assert.deepEqual(sp.available(10), [], 'still locked');
+    clock.advance(1);
+  }
+  assert.deepEqual(sp.available(10), [], 'archived after the last delivery');
+  assert.equal(sp.startOffset, 1);
+});
+
+test('an acknowledgement of a record whose lock expired is refused', () => {
+  const clock = new ManualClock();
+  const sp = new SharePartition(clock, 0, 1000);
+  sp.acquire('a', [0]);
+  clock.advance(1000);
+  assert.equal(sp.acknowledge('a', 0, 0, [AckType.accept]), false);
+  assert.deepEqual(sp.acquire('b', sp.available(10)), [{ firstOffset: 0, lastOffset: 0, deliveryCount: 2 }]);
+});
+
+test('releaseAll hands back everything a member holds; control batches and gaps are skipped', () => {
+  const sp = new SharePartition(new ManualClock(), 0);
+  sp.acquire('a', [0, 1]);
+  sp.skip(2, 2);
+  sp.acquire('a', [5]);
+  sp.releaseAll('a');
+  assert.deepEqual(sp.available(10), [0, 1, 5]);
+  sp.acquire('b', [0, 1, 5]);
+  sp.acknowledge('b', 0, 1, [AckType.accept]);
+  sp.acknowledge('b', 5, 5, [AckType.accept]);
+  assert.equal(sp.startOffset, 6);
+  assert.equal(sp.acknowledge('b', 6, 10_000_000, [AckType.accept]), false, 'a huge range is refused');
+});
