@@ -8,6 +8,7 @@ import { runKafkaCompactionBench } from './kafka-compaction.js';
 import { runKubemqBench } from './kubemq.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
+import { runPermissionsBench } from './permissions.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
 
@@ -23,6 +24,7 @@ const benches: Record<string, () => Promise<void>> = {
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,
+  permissions: runPermissionsBench,
   tls: runTlsBench,
 };
 
