@@ -19,6 +19,8 @@ import type { CoreBroker, PasswordHashJob, VerifyOptions } from '../core/api.js'
 import { internalContext } from '../core/entry/context.js';
 import type { Authenticator, LoginResult } from '../protocols/listener.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { FailedLoginLog } from './failed-logins.js';
 import { LoginThrottle } from './login-throttle.js';
 import { autoHashThreads, ScryptPool } from './scrypt-pool.js';
 
@@ -80,7 +82,16 @@ export interface LoginGate extends Authenticator {
   close(): Promise<void>;
 }
 
-export function createAuthenticator(config: AuthenticatorConfig, core?: CoreBroker): LoginGate {
+/**
+ * `logger` hears of refused logins (./failed-logins.ts: rate-limited, with the source address); `now`
+ * is its clock.
+ */
+export function createAuthenticator(
+  config: AuthenticatorConfig,
+  core?: CoreBroker,
+  logger?: Logger,
+  now?: () => number,
+): LoginGate {
   const settings: LoginSettings = { ...configDefault, ...definedOnly(config) };
   const pool = new ScryptPool({
     threads: settings.passwordHashThreads === 0 ? autoHashThreads() : settings.passwordHashThreads,
@@ -108,6 +119,11 @@ export function createAuthenticator(config: AuthenticatorConfig, core?: CoreBrok
       : client.getUser(user)?.tags;
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
   const anonymousUser = config.anonymousUser ?? '';
+  const failures = new FailedLoginLog(logger, now);
+  const refused = (user: string, address: string | undefined, result: LoginResult): LoginResult => {
+    if (!result.ok) failures.refused({ user, address, reason: result.reason });
+    return result;
+  };
 
   /** Runs after a cache miss only, so cached credentials are never throttled nor queued. */
   const derive = (address: string | undefined) => async (job: PasswordHashJob, signal: AbortSignal) => {
@@ -122,27 +138,31 @@ export function createAuthenticator(config: AuthenticatorConfig, core?: CoreBrok
   return {
     async login(user, password, remoteAddress, signal) {
       // Checked first: a remote guess at a loopback-only user costs no hash and learns nothing.
-      if (loopbackOnly.has(user) && !isLoopback(remoteAddress)) return { ok: false, reason: 'loopback_only' };
+      if (loopbackOnly.has(user) && !isLoopback(remoteAddress))
+        return refused(user, remoteAddress, refusedLoopbackOnly);
       let ok: boolean;
       try {
         const options = { derive: derive(remoteAddress), ...(signal === undefined ? {} : { signal }) };
         ok = await verify(user, password, options);
       } catch (err) {
-        if (isBrokerError(err, ErrorCode.resourceExhausted) || signal?.aborted === true) return refusedBusy;
+        if (isBrokerError(err, ErrorCode.resourceExhausted) || signal?.aborted === true)
+          return refused(user, remoteAddress, refusedBusy);
         throw err;
       }
       if (!ok) {
         throttle.failed(remoteAddress);
-        return refusedCredentials;
+        return refused(user, remoteAddress, refusedCredentials);
       }
       return { ok: true, user, tags: tagsOf(user) ?? [] };
     },
     anonymous(remoteAddress) {
       const user = anonymousUser === '' ? loopbackAnonymousUser : anonymousUser;
-      if (anonymousUser === '' && !isLoopback(remoteAddress)) return refusedAnonymous;
-      if (loopbackOnly.has(user) && !isLoopback(remoteAddress)) return refusedLoopbackOnly;
+      if (anonymousUser === '' && !isLoopback(remoteAddress))
+        return refused('', remoteAddress, refusedAnonymous);
+      if (loopbackOnly.has(user) && !isLoopback(remoteAddress))
+        return refused(user, remoteAddress, refusedLoopbackOnly);
       const tags = tagsOf(user);
-      return tags === undefined ? refusedAnonymous : { ok: true, user, tags };
+      return tags === undefined ? refused(user, remoteAddress, refusedAnonymous) : { ok: true, user, tags };
     },
     stats() {
       const { threads, hashes, running, queued } = pool.stats();

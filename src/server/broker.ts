@@ -195,7 +195,7 @@ export class Broker {
       await warnDefaultPassword(core, config, logger);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));
       opened.monitor = monitor;
-      const auth = createAuthenticator(config, core);
+      const auth = createAuthenticator(config, core, logger.child({ part: 'logins' }));
       opened.auth = auth;
       const ingress = new IngressBudget({
         bytesMax: config.ingressBytesMax,

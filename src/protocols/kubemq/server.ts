@@ -129,7 +129,7 @@ export class KubemqServer {
       result = await this.auth.login(given.user, given.password, peerAddress, signal);
     }
     if (result.ok) return { user: result.user, tags: result.tags };
-    this.logger.info({ peer: peerAddress, reason: result.reason }, 'kubemq login refused');
+    this.logger.debug({ peer: peerAddress, reason: result.reason }, 'kubemq login refused');
     const text = result.reason === 'busy' ? 'too many login attempts; try again later' : 'login refused';
     throw new KubemqFailure(`access refused: ${text}`, status.UNAUTHENTICATED);
   }

@@ -119,7 +119,7 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
     (result) => {
       if (conn.state !== 'start') return;
       if (!result.ok) {
-        conn.log.info({ user: credentials.user, reason: result.reason }, 'login refused');
+        conn.log.debug({ user: credentials.user, reason: result.reason }, 'login refused');
         conn.closeWith(ReplyCode.accessRefused, refusal(result.reason, fields.mechanism));
         return;
       }
