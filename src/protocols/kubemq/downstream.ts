@@ -21,7 +21,7 @@ import {
   settle,
 } from './queues.js';
 import type { Caller } from './server.js';
-import type { Sink } from './sink.js';
+import { SerialRequests, type Sink } from './sink.js';
 import {
   DownstreamType,
   type QueuesDownstreamRequest,
@@ -46,12 +46,18 @@ export class Downstream {
   readonly #caller: Caller;
   readonly #sink: Sink<QueuesDownstreamResponse>;
   readonly #transactions = new Map<string, Transaction>();
-  #queued = 0;
-  #chain: Promise<void> = Promise.resolve();
+  readonly #requests: SerialRequests<QueuesDownstreamRequest>;
 
   constructor(caller: Caller, sink: Sink<QueuesDownstreamResponse>) {
     this.#caller = caller;
     this.#sink = sink;
+    this.#requests = new SerialRequests(
+      sink,
+      queuedRequestsMax,
+      (request) => this.#handle(request),
+      (request, err) =>
+        this.#reply(request, request.RefTransactionId, { IsError: true, Error: errorText(err) }),
+    );
     caller.holds();
     // Whatever is still held goes back (counted) with the call's release.
     sink.onClose(() => caller.close());
@@ -59,24 +65,11 @@ export class Downstream {
 
   /** Resolves once every request so far is handled. */
   idle(): Promise<void> {
-    return this.#chain;
+    return this.#requests.idle();
   }
 
   request(request: QueuesDownstreamRequest): void {
-    if (this.#queued >= queuedRequestsMax) {
-      this.#sink.end(new KubemqFailure(`more than ${queuedRequestsMax} requests waiting`));
-      return;
-    }
-    this.#queued++;
-    this.#chain = this.#chain.then(async () => {
-      this.#queued--;
-      if (this.#sink.closed) return;
-      try {
-        await this.#handle(request);
-      } catch (err) {
-        this.#reply(request, request.RefTransactionId, { IsError: true, Error: errorText(err) });
-      }
-    });
+    this.#requests.push(request);
   }
 
   async #handle(request: QueuesDownstreamRequest): Promise<void> {

@@ -24,7 +24,7 @@ import {
   waitMs,
 } from './queues.js';
 import type { Caller } from './server.js';
-import type { Sink } from './sink.js';
+import { SerialRequests, type Sink } from './sink.js';
 import {
   type QueueMessage,
   type StreamQueueMessagesRequest,
@@ -73,37 +73,29 @@ export class QueueTransaction {
   readonly #sink: Sink<StreamQueueMessagesResponse>;
   #current: Delivery | undefined;
   #receiving = false;
-  #queued = 0;
-  #chain: Promise<void> = Promise.resolve();
+  readonly #requests: SerialRequests<StreamQueueMessagesRequest>;
 
   constructor(caller: Caller, sink: Sink<StreamQueueMessagesResponse>) {
     this.#caller = caller;
     this.#sink = sink;
+    this.#requests = new SerialRequests(
+      sink,
+      queuedRequestsMax,
+      (request) => this.#handle(request),
+      (request, err) => this.#reply(request, { error: errorText(err) }),
+    );
     caller.holds();
     sink.onClose(() => this.#left());
   }
 
   /** Resolves once every request so far is handled. */
   idle(): Promise<void> {
-    return this.#chain;
+    return this.#requests.idle();
   }
 
   /** Requests are handled one at a time, in order. */
   request(request: StreamQueueMessagesRequest): void {
-    if (this.#queued >= queuedRequestsMax) {
-      this.#sink.end(new KubemqFailure(`more than ${queuedRequestsMax} requests waiting`));
-      return;
-    }
-    this.#queued++;
-    this.#chain = this.#chain.then(async () => {
-      this.#queued--;
-      if (this.#sink.closed) return;
-      try {
-        await this.#handle(request);
-      } catch (err) {
-        this.#reply(request, { error: errorText(err) });
-      }
-    });
+    this.#requests.push(request);
   }
 
   async #handle(request: StreamQueueMessagesRequest): Promise<void> {

@@ -3,7 +3,7 @@
  * that is `congested` (its peer reads slower than we write) asks the writer to hold further items
  * until `onDrain`, which is how a slow subscriber's backlog stays in the core queue and its bound.
  */
-import type { KubemqFailure } from './errors.js';
+import { KubemqFailure } from './errors.js';
 
 /** An item already in a sink's wire form (protobuf bytes, JSON text), to write to many sinks of one kind. */
 export class Encoded {
@@ -70,5 +70,54 @@ export class SinkEvents {
     this.#drain.length = 0;
     for (const wake of this.#waiters.splice(0)) wake();
     for (const listener of this.#close.splice(0)) listener();
+  }
+}
+
+/**
+ * The requests of one bidirectional stream, handled one at a time and in order. A client may send
+ * `queuedMax` ahead of the one being handled; one more ends the stream with an error, so a client that
+ * never waits for answers cannot queue without bound. Requests still queued when the stream ends are
+ * dropped; `failed` answers a request whose handling threw.
+ */
+export class SerialRequests<R> {
+  readonly #sink: Pick<Sink<unknown>, 'closed' | 'end'>;
+  readonly #queuedMax: number;
+  readonly #handle: (request: R) => Promise<void>;
+  readonly #failed: (request: R, err: unknown) => void;
+  #queued = 0;
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    sink: Pick<Sink<unknown>, 'closed' | 'end'>,
+    queuedMax: number,
+    handle: (request: R) => Promise<void>,
+    failed: (request: R, err: unknown) => void,
+  ) {
+    this.#sink = sink;
+    this.#queuedMax = queuedMax;
+    this.#handle = handle;
+    this.#failed = failed;
+  }
+
+  /** Resolves once every request so far is handled. */
+  idle(): Promise<void> {
+    return this.#chain;
+  }
+
+  push(request: R): void {
+    if (this.#queued >= this.#queuedMax) {
+      this.#sink.end(new KubemqFailure(`more than ${this.#queuedMax} requests waiting`));
+      return;
+    }
+    this.#queued++;
+    this.#chain = this.#chain.then(async () => {
+      this.#queued--;
+      if (this.#sink.closed) return;
+      try {
+        await this.#handle(request);
+      } catch (err) {
+        this.#failed(request, err);
+      }
+    });
   }
 }
