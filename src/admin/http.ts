@@ -18,7 +18,7 @@ import { HttpError } from './errors.js';
 import type { Json } from './json.js';
 import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
-import { policyRoutes } from './policies.js';
+import { isPolicyResource, policyRoutes } from './policies.js';
 import * as views from './views.js';
 
 export interface AdminLimits extends AdminConnectionLimits {
@@ -160,12 +160,6 @@ function hasBody(req: IncomingMessage): boolean {
 
 /** A policy or a limit is small: its body is bounded tighter than a definitions file's. */
 const policyBodyBytesMax = 64 * 1024;
-const policyResources: ReadonlySet<string> = new Set([
-  'policies',
-  'operator-policies',
-  'vhost-limits',
-  'user-limits',
-]);
 
 /** A write's JSON body (undefined when empty); 413 past `bytesMax`, 400 when it is not JSON. */
 async function readJson(req: IncomingMessage, bytesMax: number): Promise<Json | undefined> {
@@ -229,7 +223,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   if (listed !== undefined) return listed;
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api') throw new HttpError(404, 'not_found', `No route ${path}`);
-  const policy = policyResources.has(parts[1] ?? '');
+  const policy = isPolicyResource(parts[1]);
   const body = read ? undefined : await readJson(req, policy ? policyBodyBytesMax : bodyBytesMax);
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   const managed = await manage(

@@ -23,6 +23,11 @@ const families: Readonly<Record<string, PolicyFamily>> = {
 
 const resources: ReadonlySet<string> = new Set([...Object.keys(families), 'vhost-limits', 'user-limits']);
 
+/** `/api/<resource>/…` is a policy or limit route (./http.ts bounds their bodies tighter). */
+export function isPolicyResource(resource: string | undefined): boolean {
+  return resource !== undefined && resources.has(resource);
+}
+
 const noContent: AdminReply = { status: 204, body: undefined };
 
 function notFound(what: string): HttpError {
