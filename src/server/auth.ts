@@ -13,7 +13,6 @@
  * if nobody else waits for the same hash, the hash itself unless a thread has it already.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
 import { type Config, configDefault } from '../config/schema.js';
 import type { CoreBroker, PasswordHashJob, VerifyOptions } from '../core/api.js';
 import { internalContext } from '../core/entry/context.js';
@@ -27,6 +26,7 @@ import type {
 } from '../protocols/listener.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { isLoopback } from '../shared/net.js';
 import { FailedLoginLog } from './failed-logins.js';
 import { LoginThrottle } from './login-throttle.js';
 import { ScramServerExchange } from './scram.js';
@@ -55,12 +55,7 @@ export type AuthenticatorConfig = Pick<Config, 'defaultUser' | 'defaultPass' | '
 /** Who a client without credentials is when no `anonymousUser` is configured (loopback peers only). */
 export const loopbackAnonymousUser = 'guest';
 
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const bare = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  if (isIP(bare) === 4) return bare.startsWith('127.');
-  return bare === '::1';
-}
+export { isLoopback };
 
 // Hashing first gives equal-length inputs, so the comparison time says nothing about the password.
 function sameSecret(a: string, b: string): boolean {

@@ -141,7 +141,10 @@ export class ScramServerExchange {
       return malformed('Invalid SCRAM client final message');
     if (Buffer.from(attrs[0][1], 'base64').toString('latin1') !== this.#gs2Header)
       return malformed('Invalid SCRAM client final message: channel binding data does not match');
-    if (attrs[1][1] !== this.#nonce) return malformed('Invalid client nonce in the final client message.');
+    // Kafka accepts a nonce that ends with the combined one, and librdkafka (before 2.2) sends its own
+    // nonce in front of it again; RFC 5802 wants them equal. The proof covers what was sent either way.
+    if (!attrs[1][1].endsWith(this.#nonce))
+      return malformed('Invalid client nonce in the final client message.');
     const credential = this.#credential!;
     const authMessage = `${this.#firstBare},${this.#serverFirst},${message.slice(0, proofAt)}`;
     const proof = Buffer.from(attrs.at(-1)![1], 'base64');

@@ -56,7 +56,7 @@ describe('SCRAM server exchange', () => {
     });
     const nonce = rfcExchange();
     nonce.first(rfc7677.clientFirst);
-    const other = nonce.final(rfc7677.clientFinal.replace('r=rOpr', 'r=xOpr'));
+    const other = nonce.final(rfc7677.clientFinal.replace('$k0,p=', '$k1,p='));
     assert.equal(other.ok === false && other.failure, 'malformed');
     const binding = rfcExchange();
     assert.equal(binding.first('p=tls-unique,,n=user,r=abc').ok, false);

@@ -33,6 +33,7 @@ import {
   offsetFetchHandler,
 } from './offsets.js';
 import { produceHandler } from './produce.js';
+import { saslAuthenticateHandler, saslHandshakeHandler } from './sasl.js';
 import {
   shareAcknowledgeHandler,
   shareFetchHandler,
@@ -91,6 +92,8 @@ const served: ApiHandler[] = [
   shareGroupDescribeHandler,
   shareFetchHandler,
   shareAcknowledgeHandler,
+  saslHandshakeHandler,
+  saslAuthenticateHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

@@ -48,12 +48,12 @@ async function requestedTopics(
   const out: TopicOut[] = [];
   for (const topic of (request.topics ?? []).slice(0, metadataTopicsMax)) {
     // v10+ may name a topic by id alone (KIP-516).
-    const name = topic.name ?? topicNameOf(ctx.broker, topic.topicId);
+    const name = topic.name ?? topicNameOf(ctx, topic.topicId);
     if (name === undefined) {
       out.push({ errorCode: KafkaError.unknownTopicId, name: null, topicId: topic.topicId, partitions: [] });
       continue;
     }
-    const found = await topicOrCreate(ctx.broker, name, allowCreate);
+    const found = await topicOrCreate(ctx, name, allowCreate);
     out.push(
       typeof found === 'number'
         ? { errorCode: found, name, partitions: [] }
@@ -71,7 +71,7 @@ export const metadataHandler: ApiHandler = {
     // v8+ (KIP-430): no authorizer, so every supported operation, as Kafka answers without one.
     const operations = request.includeTopicAuthorizedOperations ? topicOperations : operationsNotAsked;
     const topics = wantsAll(ctx, request)
-      ? ctx.broker.vhost
+      ? ctx.client
           .streams()
           .slice(0, metadataTopicsMax)
           .map((s) => describeTopic(ctx.broker.options.vhost, s.name, s.partitions, operations))
