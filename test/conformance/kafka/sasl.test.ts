@@ -5,6 +5,7 @@
  * the logged-in user, and re-authentication (KIP-368) with kafkajs and by hand.
  */
 import assert from 'node:assert/strict';
+import { pbkdf2Sync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { fullPermission } from '../../../src/core/permissions.js';
@@ -44,10 +45,29 @@ async function startSaslBroker(pki: TestPki | undefined, sessionLifetimeMs = 0):
   await admin.setPermission('/', 'app', fullPermission);
   await admin.putUser('other', 'other-pw', []);
   await admin.setPermission('/', 'other', fullPermission);
+  await admin.putUser('boss', 'boss-pw', ['administrator']);
+  await admin.setPermission('/', 'boss', fullPermission);
   // May read and describe everything, write nothing.
   await admin.putUser('reader', 'reader-pw', []);
   await admin.setPermission('/', 'reader', { configure: '', write: '', read: '.*' });
   return broker;
+}
+
+/** A broker with a SASL_PLAINTEXT port for the tests of one `describe`. */
+function saslPlaintextBroker(sessionLifetimeMs = 0): { readonly broker: Broker; readonly port: number } {
+  let broker: Broker | undefined;
+  before(async () => {
+    broker = await startSaslBroker(undefined, sessionLifetimeMs);
+  });
+  after(() => broker?.stop());
+  return {
+    get broker() {
+      return broker!;
+    },
+    get port() {
+      return broker!.ports.kafkaPort!;
+    },
+  };
 }
 
 function kafkajs(bootstrap: string, sasl: SASLOptions | undefined, ca?: Buffer, extra: object = {}): Kafka {
@@ -192,16 +212,10 @@ print(','.join(got))
 });
 
 describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
-  let broker: Broker;
-  let port: number;
-  before(async () => {
-    broker = await startSaslBroker(undefined);
-    port = broker.ports.kafkaPort!;
-  });
-  after(() => broker?.stop());
+  const on = saslPlaintextBroker();
 
   test('ApiVersions lists the SASL and SCRAM APIs; anything else before the login closes the connection', async () => {
-    const client = await WireClient.open(port);
+    const client = await WireClient.open(on.port);
     const versions = await client.request<{ apiKeys: Array<{ apiKey: number; maxVersion: number }> }>(
       ApiKey.ApiVersions,
       3,
@@ -212,13 +226,13 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
     assert.equal(max(ApiKey.SaslAuthenticate), 2);
     client.send(ApiKey.Metadata, 1, { topics: null });
     assert.equal(await client.nextFrame(), null, 'Metadata before SASL closes the connection');
-    const early = await WireClient.open(port);
+    const early = await WireClient.open(on.port);
     early.send(ApiKey.SaslAuthenticate, 1, { authBytes: Buffer.from('\u0000app\u0000s3cret') });
     assert.equal(await early.nextFrame(), null, 'SaslAuthenticate before SaslHandshake closes it too');
   });
 
   test('an unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with the list, then the connection closes', async () => {
-    const client = await WireClient.open(port);
+    const client = await WireClient.open(on.port);
     const answer = await handshake(client, 'GSSAPI');
     assert.equal(answer['errorCode'], KafkaError.unsupportedSaslMechanism);
     assert.deepEqual(answer['mechanisms'], ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']);
@@ -226,7 +240,7 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
   });
 
   test('PLAIN through SaslAuthenticate; a refusal is SASL_AUTHENTICATION_FAILED and closes', async () => {
-    const client = await WireClient.open(port);
+    const client = await WireClient.open(on.port);
     const ok = await plainLogin(client, 'app', 's3cret');
     assert.equal(ok.errorCode, 0);
     assert.equal(ok.sessionLifetimeMs, 0n, 'no session lifetime configured');
@@ -240,7 +254,7 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
       },
     );
     assert.equal(again.errorCode, KafkaError.illegalSaslState);
-    const wrong = await WireClient.open(port);
+    const wrong = await WireClient.open(on.port);
     const refused = await plainLogin(wrong, 'app', 'nope', 1);
     assert.equal(refused.errorCode, KafkaError.saslAuthenticationFailed);
     assert.equal(refused.errorMessage, 'Authentication failed: Invalid username or password');
@@ -248,14 +262,14 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
   });
 
   test('a v0 handshake carries bare tokens: PLAIN answered with an empty token, SCRAM step by step', async () => {
-    const plain = await WireClient.open(port);
+    const plain = await WireClient.open(on.port);
     assert.equal((await handshake(plain, 'PLAIN', 0))['errorCode'], 0);
     plain.sendRaw(sized(Buffer.from('\u0000app\u0000s3cret')));
     assert.deepEqual(Buffer.from((await plain.nextFrame())!), Buffer.alloc(0));
     const metadata = await plain.request<{ topics: unknown[] }>(ApiKey.Metadata, 1, { topics: null });
     assert.ok(Array.isArray(metadata.topics));
 
-    const scram = await WireClient.open(port);
+    const scram = await WireClient.open(on.port);
     assert.equal((await handshake(scram, 'SCRAM-SHA-256', 0))['errorCode'], 0);
     const client = new ScramClient('sha256', 'app', 's3cret');
     scram.sendRaw(sized(Buffer.from(client.first())));
@@ -263,16 +277,16 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
     scram.sendRaw(sized(Buffer.from(client.final(serverFirst))));
     assert.equal(Buffer.from((await scram.nextFrame())!).toString(), client.expectedServerFinal);
 
-    const wrong = await WireClient.open(port);
+    const wrong = await WireClient.open(on.port);
     await handshake(wrong, 'PLAIN', 0);
     wrong.sendRaw(sized(Buffer.from('\u0000app\u0000nope')));
     assert.equal(await wrong.nextFrame(), null, 'a failed v0 login just closes');
   });
 
   test('a user without write permission gets TOPIC_AUTHORIZATION_FAILED on Produce; nothing is stored', async () => {
-    const admin = broker.client();
+    const admin = on.broker.client();
     await admin.createStream('guarded', { partitions: 1 });
-    const kafka = kafkajs(`127.0.0.1:${port}`, {
+    const kafka = kafkajs(`127.0.0.1:${on.port}`, {
       mechanism: 'scram-sha-256',
       username: 'reader',
       password: 'reader-pw',
@@ -294,18 +308,99 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
   });
 });
 
+describe('SCRAM credentials through Kafka (KIP-554)', () => {
+  const on = saslPlaintextBroker();
+
+  type Results = { results: Array<{ user: string; errorCode: number; errorMessage: string | null }> };
+  const salt = Buffer.from('kafka-tools-salt');
+  const upsert = (name: string, password: string, iterations = 4096) => ({
+    name,
+    mechanism: 1,
+    iterations,
+    salt,
+    saltedPassword: pbkdf2Sync(password, salt, iterations, 32, 'sha256'),
+  });
+
+  test('an administrator creates a SCRAM user, describes it, and that user logs in with SCRAM', async () => {
+    const client = await WireClient.open(on.port);
+    await plainLogin(client, 'boss', 'boss-pw');
+    const altered = await client.request<Results>(ApiKey.AlterUserScramCredentials, 0, {
+      deletions: [],
+      upsertions: [upsert('tool-made', 'tool-pw')],
+    });
+    assert.deepEqual(altered.results, [{ user: 'tool-made', errorCode: 0, errorMessage: null }]);
+    const described = await client.request<{
+      errorCode: number;
+      results: Array<{ user: string; credentialInfos: Array<{ mechanism: number; iterations: number }> }>;
+    }>(ApiKey.DescribeUserScramCredentials, 0, { users: [{ name: 'tool-made' }, { name: 'app' }] });
+    assert.equal(described.errorCode, 0);
+    assert.deepEqual(
+      described.results.map((r) => [r.user, r.credentialInfos.map((c) => c.mechanism).sort()]),
+      [
+        ['tool-made', [1]],
+        ['app', [1, 2]],
+      ],
+    );
+    await on.broker.client().setPermission('/', 'tool-made', fullPermission);
+    const kafka = kafkajs(`127.0.0.1:${on.port}`, {
+      mechanism: 'scram-sha-256',
+      username: 'tool-made',
+      password: 'tool-pw',
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.listTopics();
+    await admin.disconnect();
+  });
+
+  test("refusals in Kafka's words; one refused change leaves the user's others undone", async () => {
+    const client = await WireClient.open(on.port);
+    await plainLogin(client, 'boss', 'boss-pw');
+    const altered = await client.request<Results>(ApiKey.AlterUserScramCredentials, 0, {
+      deletions: [
+        { name: 'nobody', mechanism: 2 },
+        { name: 'app', mechanism: 9 },
+      ],
+      upsertions: [upsert('weak', 'pw', 1000), upsert('twice', 'a'), upsert('twice', 'b')],
+    });
+    const byUser = Object.fromEntries(altered.results.map((r) => [r.user, [r.errorCode, r.errorMessage]]));
+    assert.deepEqual(byUser, {
+      nobody: [KafkaError.resourceNotFound, 'Attempt to delete a user credential that does not exist'],
+      app: [KafkaError.unsupportedSaslMechanism, 'Unknown SCRAM mechanism'],
+      weak: [KafkaError.unacceptableCredential, 'Too few iterations'],
+      twice: [KafkaError.duplicateResource, 'A user credential cannot be altered twice in the same request'],
+    });
+    assert.equal(on.broker.client().getUser('weak'), undefined);
+    const missing = await client.request<{ results: Array<{ errorCode: number }> }>(
+      ApiKey.DescribeUserScramCredentials,
+      0,
+      { users: [{ name: 'nobody' }] },
+    );
+    assert.equal(missing.results[0]?.errorCode, KafkaError.resourceNotFound);
+  });
+
+  test('a user without the administrator tag gets CLUSTER_AUTHORIZATION_FAILED', async () => {
+    const client = await WireClient.open(on.port);
+    await plainLogin(client, 'app', 's3cret');
+    const described = await client.request<{ errorCode: number }>(ApiKey.DescribeUserScramCredentials, 0, {
+      users: null,
+    });
+    assert.equal(described.errorCode, KafkaError.clusterAuthorizationFailed);
+    const altered = await client.request<Results>(ApiKey.AlterUserScramCredentials, 0, {
+      deletions: [{ name: 'boss', mechanism: 1 }],
+      upsertions: [],
+    });
+    assert.equal(altered.results[0]?.errorCode, KafkaError.clusterAuthorizationFailed);
+    assert.ok(on.broker.client().scramCredentials('boss')?.['SCRAM-SHA-256'], 'nothing was deleted');
+  });
+});
+
 describe('re-authentication (KIP-368)', () => {
   const lifetimeMs = 1500;
-  let broker: Broker;
-  let port: number;
-  before(async () => {
-    broker = await startSaslBroker(undefined, lifetimeMs);
-    port = broker.ports.kafkaPort!;
-  });
-  after(() => broker?.stop());
+  const on = saslPlaintextBroker(lifetimeMs);
 
   test('SaslAuthenticate v1+ tells the lifetime; past it the next request closes the connection', async () => {
-    const client = await WireClient.open(port);
+    const client = await WireClient.open(on.port);
     const ok = await plainLogin(client, 'app', 's3cret', 1);
     assert.equal(ok.sessionLifetimeMs, BigInt(lifetimeMs));
     await client.request(ApiKey.Metadata, 1, { topics: null });
@@ -315,7 +410,7 @@ describe('re-authentication (KIP-368)', () => {
   });
 
   test('re-authenticating as the same user renews the session; as another user is refused', async () => {
-    const client = await WireClient.open(port);
+    const client = await WireClient.open(on.port);
     await plainLogin(client, 'app', 's3cret');
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const renewed = await plainLogin(client, 'app', 's3cret');
@@ -323,7 +418,7 @@ describe('re-authentication (KIP-368)', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const metadata = await client.request<{ topics: unknown[] }>(ApiKey.Metadata, 1, { topics: null });
     assert.ok(Array.isArray(metadata.topics), 'past the first session, within the renewed one');
-    const other = await WireClient.open(port);
+    const other = await WireClient.open(on.port);
     await plainLogin(other, 'app', 's3cret');
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const refused = await plainLogin(other, 'other', 'other-pw');
@@ -337,7 +432,7 @@ describe('re-authentication (KIP-368)', () => {
 
   test('kafkajs re-authenticates on its own and keeps producing past several lifetimes', async () => {
     const kafka = kafkajs(
-      `127.0.0.1:${port}`,
+      `127.0.0.1:${on.port}`,
       { mechanism: 'scram-sha-256', username: 'app', password: 's3cret' },
       undefined,
       { reauthenticationThreshold: 500 },
@@ -352,7 +447,7 @@ describe('re-authentication (KIP-368)', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await producer.disconnect();
-    assert.equal(broker.client().partition('reauth', 0).endOffset, sent);
+    assert.equal(on.broker.client().partition('reauth', 0).endOffset, sent);
   });
 });
 

@@ -34,6 +34,7 @@ import {
 } from './offsets.js';
 import { produceHandler } from './produce.js';
 import { saslAuthenticateHandler, saslHandshakeHandler } from './sasl.js';
+import { alterUserScramCredentialsHandler, describeUserScramCredentialsHandler } from './scram.js';
 import {
   shareAcknowledgeHandler,
   shareFetchHandler,
@@ -94,6 +95,8 @@ const served: ApiHandler[] = [
   shareAcknowledgeHandler,
   saslHandshakeHandler,
   saslAuthenticateHandler,
+  describeUserScramCredentialsHandler,
+  alterUserScramCredentialsHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {
