@@ -1,5 +1,6 @@
 /** Metadata (key 3), v0–12: one broker that leads every partition and is the controller. */
 
+import type { StreamInfo } from '../../../core/api.js';
 import { clusterOperations, operationsNotAsked, topicOperations } from '../authorized-operations.js';
 import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
@@ -63,6 +64,17 @@ async function requestedTopics(
   return out;
 }
 
+/** Every topic, less those the caller may not see (no permission on the name), as Kafka leaves them out. */
+function visibleTopics(ctx: RequestContext): StreamInfo[] {
+  return ctx.client.streams().filter((s) => {
+    try {
+      return ctx.client.stream(s.name) !== undefined;
+    } catch {
+      return false;
+    }
+  });
+}
+
 export const metadataHandler: ApiHandler = {
   apiKey: ApiKey.Metadata,
   versionMin: 0,
@@ -71,8 +83,7 @@ export const metadataHandler: ApiHandler = {
     // v8+ (KIP-430): no authorizer, so every supported operation, as Kafka answers without one.
     const operations = request.includeTopicAuthorizedOperations ? topicOperations : operationsNotAsked;
     const topics = wantsAll(ctx, request)
-      ? ctx.client
-          .streams()
+      ? visibleTopics(ctx)
           .slice(0, metadataTopicsMax)
           .map((s) => describeTopic(ctx.broker.options.vhost, s.name, s.partitions, operations))
       : await requestedTopics(ctx, request, operations);
