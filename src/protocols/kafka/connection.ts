@@ -175,6 +175,8 @@ export class KafkaConnection {
    * vhost (and, at its first login, the vhost's and user's connection limits allow it).
    */
   #accept(login: SaslLogin): string | undefined {
+    // Gone while its login was checked: nothing may be counted for it now.
+    if (this.#closed) return 'the connection closed';
     const client = this.#clientFor(login.principal);
     try {
       client.checkVhostAccess();

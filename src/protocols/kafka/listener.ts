@@ -8,6 +8,7 @@
  * embedder change the defaults; the server registers the listeners with the defaults.
  */
 import { resolve } from 'node:path';
+import type { KafkaSaslMode } from '../../config/schema.js';
 import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { isLoopback } from '../../shared/net.js';
 import type { Authenticator, ListenerContext, ListenerDefinition } from '../listener.js';
@@ -49,10 +50,15 @@ function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): 
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     idleTimeoutMs: config.kafkaIdleTimeoutMs,
     vhost: config.kafkaVhost,
-    sasl: config.kafkaSasl === 'required' || (config.kafkaSasl === 'auto' && !isLoopback(context.host)),
+    sasl: saslInForce(config.kafkaSasl, context.host),
     saslSessionLifetimeMs: config.kafkaSaslSessionLifetimeMs,
     ...overrides,
   };
+}
+
+/** Whether the Kafka ports require SASL: `auto` means on a broker bound to anything but loopback. */
+export function saslInForce(mode: KafkaSaslMode, host: string): boolean {
+  return mode === 'required' || (mode === 'auto' && !isLoopback(host));
 }
 
 /** Who a connection that did not log in may be on a port without SASL: nobody has no permissions. */
