@@ -231,6 +231,25 @@ describe('SASL on a SASL_PLAINTEXT port, by hand', () => {
     assert.equal(await early.nextFrame(), null, 'SaslAuthenticate before SaslHandshake closes it too');
   });
 
+  test('a connection that does not log in within the handshake timeout is closed, ApiVersions or not', async () => {
+    const broker = await Broker.start({
+      storage: 'memory',
+      logger: silentLogger(),
+      ...allPortsOff,
+      kafkaPort: 'auto',
+      kafkaSasl: 'required',
+      handshakeTimeoutMs: 300,
+    });
+    try {
+      const client = await WireClient.open(broker.ports.kafkaPort!);
+      await client.request(ApiKey.ApiVersions, 0, {});
+      await handshake(client, 'PLAIN');
+      assert.equal(await client.nextFrame(waitMs), null, 'closed while waiting for SaslAuthenticate');
+    } finally {
+      await broker.stop();
+    }
+  });
+
   test('an unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with the list, then the connection closes', async () => {
     const client = await WireClient.open(on.port);
     const answer = await handshake(client, 'GSSAPI');
