@@ -49,6 +49,8 @@ export const apis = [
   'DeleteRecords',
   'OffsetDelete',
   'DescribeCluster',
+  'DescribeUserScramCredentials',
+  'AlterUserScramCredentials',
   'DescribeLogDirs',
   'ConsumerGroupHeartbeat',
   'ConsumerGroupDescribe',
@@ -263,7 +265,12 @@ function docLine(f) {
 }
 
 function renderInterface(struct) {
-  const lines = [`export interface ${struct.tsName} extends TaggedFieldsCarrier {`];
+  const head = `export interface ${struct.tsName} extends TaggedFieldsCarrier {`;
+  // Wrapped as the formatter wraps a declaration longer than the line.
+  const lines =
+    head.length <= lineWidth
+      ? [head]
+      : [`export interface ${struct.tsName}`, '  extends TaggedFieldsCarrier {'];
   for (const f of struct.fields) {
     lines.push(docLine(f), `  ${f.name}: ${tsType(f)};`);
   }

@@ -19,6 +19,9 @@ export type StorageKind = (typeof storageKinds)[number];
 export const mqttAuthentications = ['optional', 'required', 'off'] as const;
 export type MqttAuthentication = (typeof mqttAuthentications)[number];
 
+export const kafkaSaslModes = ['auto', 'required', 'off'] as const;
+export type KafkaSaslMode = (typeof kafkaSaslModes)[number];
+
 export const tlsClientAuths = ['none', 'request', 'require'] as const;
 export type TlsClientAuth = (typeof tlsClientAuths)[number];
 
@@ -113,6 +116,9 @@ export interface Config {
   kafkaReplicationFactorMax: number;
   kafkaGroupInitialRebalanceDelayMs: number;
   kafkaIdleTimeoutMs: number;
+  kafkaSasl: KafkaSaslMode;
+  kafkaSaslSessionLifetimeMs: number;
+  kafkaVhost: string;
 }
 
 export type SettingName = keyof Config;
@@ -239,6 +245,9 @@ export const configDefault: Config = {
   kafkaReplicationFactorMax: 1,
   kafkaGroupInitialRebalanceDelayMs: 3000,
   kafkaIdleTimeoutMs: 600_000,
+  kafkaSasl: 'auto',
+  kafkaSaslSessionLifetimeMs: 0,
+  kafkaVhost: '/',
 };
 
 export type SettingType =
@@ -286,7 +295,11 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
   amqpPort: { type: port, group: 'Listeners', description: 'AMQP 0-9-1 port.' },
   mqttPort: { type: port, group: 'Listeners', description: 'MQTT 3.1.1 and 5.0 port.' },
   mqttWsPort: { type: port, group: 'Listeners', description: 'MQTT over WebSocket port.' },
-  kafkaPort: { type: port, group: 'Listeners', description: 'Kafka protocol port.' },
+  kafkaPort: {
+    type: port,
+    group: 'Listeners',
+    description: 'Kafka protocol port (security.protocol PLAINTEXT, or SASL_PLAINTEXT under kafkaSasl).',
+  },
   grpcPort: { type: port, group: 'Listeners', description: 'KubeMQ gRPC port.' },
   restPort: { type: port, group: 'Listeners', description: 'KubeMQ REST and WebSocket port.' },
   httpPort: {
@@ -308,7 +321,9 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
   kafkaTlsPort: {
     type: port,
     group: 'TLS',
-    description: 'Kafka protocol over TLS (security.protocol=SSL) port; on once tlsCertFile is set.',
+    description:
+      'Kafka protocol over TLS port (security.protocol SSL, or SASL_SSL under kafkaSasl); on once ' +
+      'tlsCertFile is set.',
   },
   httpsPort: {
     type: port,
@@ -667,6 +682,30 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       "A connection that sends nothing and awaits no answer for this long is closed (Kafka's " +
       'connections.max.idle.ms).',
+  },
+  kafkaSasl: {
+    type: oneOf(kafkaSaslModes),
+    group: 'Kafka',
+    description:
+      '`required`: both Kafka ports authenticate every connection with SASL (PLAIN, SCRAM-SHA-256, ' +
+      'SCRAM-SHA-512): kafkaPort is SASL_PLAINTEXT and kafkaTlsPort SASL_SSL, and any request but ' +
+      'ApiVersions, SaslHandshake and SaslAuthenticate before it closes the connection. `off`: kafkaPort ' +
+      'is PLAINTEXT and kafkaTlsPort SSL; clients are not authenticated. `auto`: `required` when host ' +
+      'is not a loopback address (127.0.0.0/8, ::1), `off` when it is.',
+  },
+  kafkaSaslSessionLifetimeMs: {
+    type: integer(0, 2_147_483_647),
+    group: 'Kafka',
+    description:
+      "How long a SASL login lasts on a Kafka connection (Kafka's connections.max.reauth.ms, KIP-368): " +
+      'told to clients in SaslAuthenticate v1+, which re-authenticate before it ends; a connection ' +
+      'that has not, is closed at its next request after that. 0: logins last as long as the connection.',
+  },
+  kafkaVhost: {
+    type: text(1, 255),
+    group: 'Kafka',
+    description:
+      "The vhost whose streams are the Kafka topics; Kafka clients act in it with their user's permissions.",
   },
 };
 

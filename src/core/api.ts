@@ -19,6 +19,7 @@ import type {
   TopicPermissionRow,
 } from './permissions.js';
 import type { RequestResult } from './requests.js';
+import type { ScramCredential, ScramCredentials, ScramMechanism } from './scram.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -44,6 +45,7 @@ export type {
   StoredTopicPermission,
   TopicPermissionRow,
 } from './permissions.js';
+export type { ScramCredential, ScramCredentials, ScramMechanism } from './scram.js';
 
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -607,6 +609,17 @@ export interface CoreClient extends PolicyClient {
   /** A string is a password; otherwise a hash (`UserView.passwordHash`) or no password at all. */
   putUser(name: string, credential: string | UserCredential, tags?: readonly string[]): Promise<void>;
   deleteUser(name: string): Promise<void>;
+  /** The user's SCRAM credentials by mechanism (RFC 5802); undefined for an unknown user. Administrator. */
+  scramCredentials(name: string): ScramCredentials | undefined;
+  /**
+   * Sets (null: removes) one SCRAM credential of a user, leaving its password and tags; an unknown user
+   * is created with that credential alone (Kafka's AlterUserScramCredentials). Administrator.
+   */
+  setScramCredential(
+    name: string,
+    mechanism: ScramMechanism,
+    credential: ScramCredential | null,
+  ): Promise<void>;
   listPermissions(filter?: PermissionFilter): PermissionRow[];
   /** Patterns are checked: too long or not a regular expression → invalidArgument. */
   setPermission(vhost: string, user: string, permission: StoredPermission): Promise<void>;

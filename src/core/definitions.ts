@@ -22,6 +22,13 @@ import {
 import { type DefinitionsLog, Permissions } from './permissions.js';
 import { PolicyStore } from './policy/store.js';
 import {
+  type ScramCredential,
+  type ScramCredentials,
+  type ScramMechanism,
+  scramCredentialsOf,
+  scramMechanisms,
+} from './scram.js';
+import {
   changesAccess,
   type DefinitionsEntry,
   type DefinitionsState,
@@ -265,7 +272,7 @@ const scryptCostMax = 2 ** 17;
 const scryptCostMin = 2 ** 10;
 const hashPattern = /^\$scrypt\$N=(\d{1,7}),r=8,p=1\$([A-Za-z0-9+/]{11,88}={0,2})\$([A-Za-z0-9+/]{43}=)$/;
 
-function encodeHash(user: StoredUser): string {
+function encodeHash(user: Pick<StoredUser, 'salt' | 'hash' | 'cost'>): string {
   return user.hash === '' ? '' : `${hashNamePrefix}${user.cost},r=8,p=1$${user.salt}$${user.hash}`;
 }
 
@@ -308,11 +315,38 @@ export class Users {
     return user === undefined ? undefined : { name, tags: [...user.tags], passwordHash: encodeHash(user) };
   }
 
-  /** Creates or replaces a user; `none` leaves it without a password (RabbitMQ's passwordless user). */
+  /**
+   * Creates or replaces a user; `none` leaves it without a password (RabbitMQ's passwordless user). A
+   * hash equal to the stored one (a PUT of tags alone) keeps the user's SCRAM credentials; any other
+   * hash drops them, as they belong to a password that no longer applies.
+   */
   async putUser(name: string, credential: UserCredential, tags: readonly string[]): Promise<void> {
     if ('password' in credential) return this.put(name, credential.password, tags);
     const stored = 'passwordHash' in credential ? decodeHash(credential.passwordHash) : decodeHash('');
-    await this.#log.commit({ type: 'user.put', name, user: { ...stored, tags: [...tags] } });
+    const current = this.#log.state.users.get(name);
+    const same = current !== undefined && stored.hash !== '' && encodeHash(current) === encodeHash(stored);
+    const scram = same && current.scram !== undefined ? { scram: current.scram } : {};
+    await this.#log.commit({ type: 'user.put', name, user: { ...stored, tags: [...tags], ...scram } });
+  }
+
+  /** The user's SCRAM credentials (RFC 5802), undefined for an unknown user. */
+  scram(name: string): ScramCredentials | undefined {
+    const user = this.#log.state.users.get(name);
+    return user === undefined ? undefined : (user.scram ?? {});
+  }
+
+  /**
+   * Sets (null: removes) one SCRAM credential (Kafka's AlterUserScramCredentials). A user that does not
+   * exist is created with that credential alone: no password, no tags, as Kafka creates SCRAM users.
+   */
+  async setScram(name: string, mechanism: ScramMechanism, credential: ScramCredential | null): Promise<void> {
+    if (this.#log.state.users.has(name)) {
+      await this.#log.commit({ type: 'user.scram', name, mechanism, credential });
+      return;
+    }
+    if (credential === null) throw brokerError(ErrorCode.notFound, `No user '${name}'`);
+    const user: StoredUser = { ...decodeHash(''), tags: [], scram: { [mechanism]: credential } };
+    await this.#log.commit({ type: 'user.put', name, user });
   }
 
   async put(name: string, password: string, tags: readonly string[] = []): Promise<void> {
@@ -330,6 +364,7 @@ export class Users {
       hash: Buffer.from(hash).toString('base64'),
       cost: scryptCost,
       tags: [...tags],
+      scram: await scramCredentialsOf(password),
     };
     await this.#log.commit({ type: 'user.put', name, user });
   }
@@ -370,8 +405,29 @@ export class Users {
     const expected = Buffer.from(user.hash, 'base64');
     const ok =
       expected.length > 0 && actual.byteLength === expected.length && timingSafeEqual(actual, expected);
-    if (ok) this.#verified.add(key, user.hash);
+    if (ok) {
+      this.#verified.add(key, user.hash);
+      this.#completeScram(name, password, user);
+    }
     return ok;
+  }
+
+  /**
+   * A password set before SCRAM credentials were kept gets them at its first login since: the login
+   * is answered at once and the credentials follow, stored only if the password is still the same.
+   */
+  #completeScram(name: string, password: string, user: StoredUser): void {
+    const missing = scramMechanisms.filter((m) => user.scram?.[m] === undefined);
+    if (missing.length === 0) return;
+    void scramCredentialsOf(password)
+      .then(async (made) => {
+        for (const mechanism of missing) {
+          if (this.#log.state.users.get(name)?.hash !== user.hash) return;
+          await this.#log.commit({ type: 'user.scram', name, mechanism, credential: made[mechanism]! });
+        }
+      })
+      // A write that fails fails the definitions log, which reports it; the next login tries again.
+      .catch(() => undefined);
   }
 
   /** The first start creates `guest`/`guest` (RabbitMQ's default; loopback-only is the adapters' rule). */

@@ -3,7 +3,7 @@
  * with a context holding everything it may use, and nothing else (no storage, no other protocol).
  */
 import type { Config, PortSetting } from '../config/schema.js';
-import type { CoreBroker } from '../core/api.js';
+import type { CoreBroker, ScramMechanism } from '../core/api.js';
 import type { Logger } from '../shared/logger.js';
 import type { IngressBudget } from './ingress.js';
 import type { ListenerTls } from './tls.js';
@@ -79,7 +79,30 @@ export const listenerNames: Readonly<Record<PortSetting, string>> = {
  */
 export type LoginResult =
   | { readonly ok: true; readonly user: string; readonly tags: readonly string[] }
-  | { readonly ok: false; readonly reason: 'credentials' | 'loopback_only' | 'busy' | 'anonymous' };
+  | { readonly ok: false; readonly reason: LoginRefusal };
+
+export type LoginRefusal = 'credentials' | 'loopback_only' | 'busy' | 'anonymous';
+/** Why a SASL exchange failed: a login refusal, or messages that do not follow the mechanism. */
+export type SaslRefusal = LoginRefusal | 'malformed';
+
+/**
+ * One step of a SASL exchange: a challenge for the client and more to come; done, with the server's
+ * last message (SCRAM's server-final) and who logged in; or refused, `detail` saying why for logs.
+ */
+export type SaslStep =
+  | { readonly kind: 'challenge'; readonly message: Uint8Array }
+  | {
+      readonly kind: 'done';
+      readonly message: Uint8Array;
+      readonly user: string;
+      readonly tags: readonly string[];
+    }
+  | { readonly kind: 'refused'; readonly reason: SaslRefusal; readonly detail: string };
+
+/** A multi-step SASL exchange for one client; `step` is called with each of its messages in turn. */
+export interface SaslExchange {
+  step(message: Uint8Array): Promise<SaslStep>;
+}
 
 export interface Authenticator {
   /**
@@ -98,6 +121,11 @@ export interface Authenticator {
    * only from a loopback address. The user still needs permissions in the vhost.
    */
   anonymous(remoteAddress: string | undefined): LoginResult;
+  /**
+   * A SCRAM exchange (RFC 5802) against the users' stored SCRAM credentials, with the throttle and the
+   * failed-login log of `login`; abort `signal` when the client goes.
+   */
+  scram(mechanism: ScramMechanism, remoteAddress: string | undefined, signal?: AbortSignal): SaslExchange;
   /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
   stats?(): { readonly hashes: number; readonly queued: number };
 }

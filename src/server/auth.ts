@@ -13,15 +13,23 @@
  * if nobody else waits for the same hash, the hash itself unless a thread has it already.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
 import { type Config, configDefault } from '../config/schema.js';
 import type { CoreBroker, PasswordHashJob, VerifyOptions } from '../core/api.js';
 import { internalContext } from '../core/entry/context.js';
-import type { Authenticator, LoginResult } from '../protocols/listener.js';
+import type { ScramCredential, ScramMechanism } from '../core/scram.js';
+import type {
+  Authenticator,
+  LoginResult,
+  SaslExchange,
+  SaslRefusal,
+  SaslStep,
+} from '../protocols/listener.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { isLoopback } from '../shared/net.js';
 import { FailedLoginLog } from './failed-logins.js';
 import { LoginThrottle } from './login-throttle.js';
+import { ScramServerExchange } from './scram.js';
 import { autoHashThreads, ScryptPool } from './scrypt-pool.js';
 
 export type { Authenticator, LoginResult } from '../protocols/listener.js';
@@ -47,12 +55,7 @@ export type AuthenticatorConfig = Pick<Config, 'defaultUser' | 'defaultPass' | '
 /** Who a client without credentials is when no `anonymousUser` is configured (loopback peers only). */
 export const loopbackAnonymousUser = 'guest';
 
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const bare = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  if (isIP(bare) === 4) return bare.startsWith('127.');
-  return bare === '::1';
-}
+export { isLoopback };
 
 // Hashing first gives equal-length inputs, so the comparison time says nothing about the password.
 function sameSecret(a: string, b: string): boolean {
@@ -117,6 +120,8 @@ export function createAuthenticator(
         ? ['administrator']
         : undefined
       : client.getUser(user)?.tags;
+  const scramOf = (user: string, mechanism: ScramMechanism): ScramCredential | undefined =>
+    client?.scramCredentials(user)?.[mechanism];
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
   const anonymousUser = config.anonymousUser ?? '';
   const failures = new FailedLoginLog(logger, now);
@@ -163,6 +168,52 @@ export function createAuthenticator(
         return refused(user, remoteAddress, refusedLoopbackOnly);
       const tags = tagsOf(user);
       return tags === undefined ? refused(user, remoteAddress, refusedAnonymous) : { ok: true, user, tags };
+    },
+    scram(mechanism, remoteAddress, signal) {
+      const exchange = new ScramServerExchange(mechanism, (user) => scramOf(user, mechanism));
+      const refusedStep = (reason: SaslRefusal, detail: string): SaslStep => {
+        failures.refused({ user: exchange.user, address: remoteAddress, reason });
+        return { kind: 'refused', reason, detail };
+      };
+      const first = (text: string): SaslStep => {
+        const result = exchange.first(text);
+        if (!result.ok) return refusedStep('malformed', result.detail);
+        // As for a password: a remote guess at a loopback-only user is refused before anything else.
+        if (loopbackOnly.has(result.user) && !isLoopback(remoteAddress))
+          return refusedStep('loopback_only', 'user may log in from loopback addresses only');
+        return { kind: 'challenge', message: Buffer.from(result.serverFirst) };
+      };
+      const final = async (text: string): Promise<SaslStep> => {
+        let done: () => void;
+        try {
+          done = await throttle.admit(remoteAddress, signal);
+        } catch {
+          return refusedStep('busy', 'too many logins from this address');
+        }
+        try {
+          const result = exchange.final(text);
+          if (!result.ok) {
+            if (result.failure === 'credentials') throttle.failed(remoteAddress);
+            return refusedStep(result.failure, result.detail);
+          }
+          const tags = tagsOf(exchange.user);
+          if (tags === undefined) return refusedStep('credentials', 'user deleted during the exchange');
+          return { kind: 'done', message: Buffer.from(result.serverFinal), user: exchange.user, tags };
+        } finally {
+          done();
+        }
+      };
+      let steps = 0;
+      const scram: SaslExchange = {
+        async step(message) {
+          const text = Buffer.from(message).toString('utf8');
+          steps += 1;
+          if (steps === 1) return first(text);
+          if (steps === 2) return final(text);
+          return refusedStep('malformed', 'SCRAM exchange already complete');
+        },
+      };
+      return scram;
     },
     stats() {
       const { threads, hashes, running, queued } = pool.stats();

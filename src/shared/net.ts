@@ -1,5 +1,5 @@
 /** Binding a server: the one place that turns `listen`'s callback and error event into a promise. */
-import type { Server } from 'node:net';
+import { isIP, type Server } from 'node:net';
 
 /**
  * Connections the kernel may queue before the broker accepts them (Node's default is 511). A
@@ -18,4 +18,12 @@ export function listenOn(server: Server, host: string, port: number): Promise<nu
       resolve(typeof address === 'object' && address !== null ? address.port : port);
     });
   });
+}
+
+/** A loopback address as node:net reports one (`127.0.0.0/8`, `::1`, `::ffff:127.…`); host names are not. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const bare = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  return bare === '::1';
 }

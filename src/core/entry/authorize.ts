@@ -208,6 +208,8 @@ const brokerRules = {
   'user.get': selfOr,
   'user.put': administrator,
   'user.delete': administrator,
+  'user.scram': administrator,
+  'user.setScram': administrator,
   'user.verify': administrator,
   'user.defaultApplied': administrator,
   'user.markDefaultApplied': administrator,

@@ -45,6 +45,7 @@ import type {
 import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js';
 import type { UserLimits, VhostLimits } from '../policy/limits.js';
 import type { RequestResult } from '../requests.js';
+import type { ScramCredential, ScramCredentials, ScramMechanism } from '../scram.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -451,6 +452,18 @@ export class Client implements CoreClient {
 
   deleteUser(name: string): Promise<void> {
     return this.run({ kind: 'user.delete', name });
+  }
+
+  scramCredentials(name: string): ScramCredentials | undefined {
+    return this.run({ kind: 'user.scram', name });
+  }
+
+  setScramCredential(
+    name: string,
+    mechanism: ScramMechanism,
+    credential: ScramCredential | null,
+  ): Promise<void> {
+    return this.run({ kind: 'user.setScram', name, mechanism, credential });
   }
 
   verifyUser(name: string, password: string, options: VerifyOptions = {}): Promise<boolean> {

@@ -38,6 +38,7 @@ import type {
   TopicPermissionRow,
 } from '../permissions.js';
 import type { RequestResult } from '../requests.js';
+import type { ScramCredential, ScramCredentials, ScramMechanism } from '../scram.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -114,6 +115,12 @@ export interface CommandSpecs extends PolicyCommandSpecs {
     out: Promise<void>;
   };
   'user.delete': { in: { name: string }; out: Promise<void> };
+  /** The user's SCRAM credentials; undefined for an unknown user. */
+  'user.scram': { in: { name: string }; out: ScramCredentials | undefined };
+  'user.setScram': {
+    in: { name: string; mechanism: ScramMechanism; credential: ScramCredential | null };
+    out: Promise<void>;
+  };
   'permission.list': { in: PermissionFilter; out: PermissionRow[] };
   'permission.put': { in: { vhost: string; user: string; permission: StoredPermission }; out: Promise<void> };
   'permission.delete': { in: { vhost: string; user: string }; out: Promise<void> };
@@ -356,6 +363,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'broker.stats',
   'user.list',
   'user.get',
+  'user.scram',
   'permission.list',
   'topicPermission.list',
   'subscription.check',

@@ -7,8 +7,15 @@
  */
 import type { StreamCompaction, StreamInfo } from '../api.js';
 import { canonicalHeaders } from '../routing/headers.js';
+import {
+  isScramMechanism,
+  type ScramCredential,
+  type ScramCredentials,
+  type ScramMechanism,
+} from '../scram.js';
 import type { ExchangeOptions, Headers, QueueOptions } from '../types.js';
 import {
+  bytesToJson,
   corrupt,
   type FieldSpec,
   Fields,
@@ -38,14 +45,16 @@ export interface StoredBinding {
 
 /**
  * A user's password as a salted scrypt hash (base64), with the scrypt cost it was made with; an empty
- * hash means no password (the user cannot log in with one). Other credentials (SCRAM keys) may join
- * as optional fields beside these.
+ * hash means no password (the user cannot log in with one). Beside it, the SCRAM credentials made from
+ * the same password (or set alone, by Kafka's AlterUserScramCredentials); absent for a user whose
+ * password was set before they existed, until its next password login.
  */
 export interface StoredUser {
   readonly salt: string;
   readonly hash: string;
   readonly cost: number;
   readonly tags: readonly string[];
+  readonly scram?: ScramCredentials;
 }
 
 /**
@@ -115,6 +124,13 @@ export type DefinitionsEntry =
   | { readonly type: 'user.put'; readonly name: string; readonly user: StoredUser }
   /** Removes the user and its permissions in every vhost. */
   | { readonly type: 'user.delete'; readonly name: string }
+  /** Sets (null: removes) one SCRAM credential of an existing user; its password and tags stay. */
+  | {
+      readonly type: 'user.scram';
+      readonly name: string;
+      readonly mechanism: ScramMechanism;
+      readonly credential: ScramCredential | null;
+    }
   | {
       readonly type: 'permission.put';
       readonly vhost: string;
@@ -221,6 +237,15 @@ function applyBrokerWide(state: DefinitionsState, entry: DefinitionsEntry): void
     case 'user.put':
       state.users.set(entry.name, entry.user);
       return;
+    case 'user.scram': {
+      const user = state.users.get(entry.name);
+      if (user === undefined) return;
+      const scram: Partial<Record<ScramMechanism, ScramCredential>> = { ...user.scram };
+      if (entry.credential === null) delete scram[entry.mechanism];
+      else scram[entry.mechanism] = entry.credential;
+      state.users.set(entry.name, { ...user, scram });
+      return;
+    }
     case 'user.delete':
       state.users.delete(entry.name);
       for (const users of state.permissions.values()) users.delete(entry.name);
@@ -389,15 +414,53 @@ function bindingFromJson(fields: Fields): StoredBinding {
 }
 
 function userToJson(user: StoredUser): Json {
-  return { salt: user.salt, hash: user.hash, cost: user.cost, tags: [...user.tags] };
+  const json: Record<string, Json> = {
+    salt: user.salt,
+    hash: user.hash,
+    cost: user.cost,
+    tags: [...user.tags],
+  };
+  if (user.scram !== undefined) {
+    const scram: Record<string, Json> = {};
+    for (const [mechanism, credential] of Object.entries(user.scram))
+      scram[mechanism] = scramToJson(credential);
+    json['scram'] = scram;
+  }
+  return json;
 }
 
 function userFromJson(fields: Fields): StoredUser {
-  return {
+  const user = {
     salt: fields.str('salt'),
     hash: fields.str('hash'),
     cost: fields.int('cost', 1),
     tags: fields.strings('tags'),
+  };
+  if (!fields.has('scram')) return user;
+  const scram: Partial<Record<ScramMechanism, ScramCredential>> = {};
+  const stored = fields.fields('scram');
+  for (const mechanism of stored.keys()) {
+    if (!isScramMechanism(mechanism)) throw corrupt(`SCRAM mechanism '${mechanism}'`);
+    scram[mechanism] = scramFromJson(stored.fields(mechanism));
+  }
+  return { ...user, scram };
+}
+
+function scramToJson(credential: ScramCredential): Json {
+  return {
+    salt: bytesToJson(credential.salt),
+    iterations: credential.iterations,
+    storedKey: bytesToJson(credential.storedKey),
+    serverKey: bytesToJson(credential.serverKey),
+  };
+}
+
+function scramFromJson(f: Fields): ScramCredential {
+  return {
+    salt: f.bytes('salt'),
+    iterations: f.int('iterations', 1),
+    storedKey: f.bytes('storedKey'),
+    serverKey: f.bytes('serverKey'),
   };
 }
 
@@ -441,6 +504,13 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
       return { t: entry.type, name: entry.name, user: userToJson(entry.user) };
     case 'user.delete':
       return { t: entry.type, name: entry.name };
+    case 'user.scram':
+      return {
+        t: entry.type,
+        name: entry.name,
+        mechanism: entry.mechanism,
+        credential: entry.credential === null ? null : scramToJson(entry.credential),
+      };
     case 'permission.put':
       return { t: entry.type, vhost: entry.vhost, user: entry.user, ...entry.permission };
     case 'permission.delete':
@@ -510,6 +580,12 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
       return { type, name: f.str('name'), user: userFromJson(f.fields('user')) };
     case 'user.delete':
       return { type, name: f.str('name') };
+    case 'user.scram': {
+      const mechanism = f.str('mechanism');
+      if (!isScramMechanism(mechanism)) throw corrupt(`SCRAM mechanism '${mechanism}'`);
+      const credential = f.fieldsOrNull('credential');
+      return { type, name: f.str('name'), mechanism, credential: credential && scramFromJson(credential) };
+    }
     default:
       return decodePermissionEntry(type, f);
   }

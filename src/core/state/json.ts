@@ -109,8 +109,18 @@ export class Fields {
     return new Fields(this.#record[key], `${this.#what}.${key}`);
   }
 
+  /** A nested record, or null. */
+  fieldsOrNull(key: string): Fields | null {
+    return this.#record[key] === null ? null : this.fields(key);
+  }
+
   has(key: string): boolean {
     return this.#record[key] !== undefined;
+  }
+
+  /** The record's own keys. */
+  keys(): string[] {
+    return Object.keys(this.#record);
   }
 
   #typed<T>(key: string, test: (value: unknown) => value is T, kind: string): T {

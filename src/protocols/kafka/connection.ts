@@ -5,7 +5,10 @@
  * order, as pipelining clients require (kafka-python sends ApiVersions and Metadata back to back).
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
+import type { CoreClient } from '../../core/api.js';
+import type { Principal } from '../../core/entry/context.js';
 import type { Clock } from '../../shared/clock.js';
+import { isBrokerError } from '../../shared/errors.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
 import { produceUnderAlarm } from './alarms.js';
@@ -28,6 +31,7 @@ import { type KafkaBroker, Later, type Reply, type RequestContext } from './cont
 import { KafkaError } from './errors.js';
 import { afterWrite } from './handlers/fetch.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
+import { type SaslLogin, SaslSession } from './sasl.js';
 
 type Obj = Record<string, unknown>;
 
@@ -52,6 +56,19 @@ function unmapped(address: string | undefined): string {
   return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
 }
 
+/** Kafka's principal of a connection that did not authenticate. */
+export const anonymousKafkaPrincipal = 'User:ANONYMOUS';
+
+/** Who a new connection is before any login, and how it becomes someone else. */
+export interface ConnectionSetup {
+  /** Core's id of the connection (`kafka-<n>`). */
+  readonly connectionId: string;
+  /** Without SASL: the anonymous principal it acts as. On a SASL port: one allowed nothing. */
+  readonly principal: Principal;
+  /** Set on a SASL port: the connection authenticates before anything else. */
+  readonly sasl: boolean;
+}
+
 export class KafkaConnection {
   readonly #transport: Transport;
   readonly #broker: KafkaBroker;
@@ -69,17 +86,35 @@ export class KafkaConnection {
   /** Bytes of the frames in `#queue`, size prefixes included. */
   #queuedBytes = 0;
   #budgetPaused = false;
-  /** The first request has been handled (what counts as logging in until Kafka has SASL here). */
+  /** Logged in: SASL authentication done, or without SASL the first request handled. */
   #admitted = false;
   /** The handshake deadline, then the idle check, on core's clock (tests: ManualClock). */
   readonly #clock: Clock;
   #timer: ReturnType<Clock['setTimeout']> | undefined;
   /** When input last came; the idle check looks at it rather than being re-armed per chunk. */
   #lastInputMs = 0;
+  readonly #connectionId: string;
+  /** Acts as the connection's principal; replaced at each SASL login. */
+  #client: CoreClient;
+  #kafkaPrincipal = anonymousKafkaPrincipal;
+  readonly #sasl: SaslSession | undefined;
+  /** Its last answer is on its way: nothing more is read, and it closes once that is written. */
+  #ending = false;
 
-  constructor(transport: Transport, broker: KafkaBroker) {
+  constructor(transport: Transport, broker: KafkaBroker, setup: ConnectionSetup) {
     this.#transport = transport;
     this.#broker = broker;
+    this.#connectionId = setup.connectionId;
+    this.#client = this.#clientFor(setup.principal);
+    this.#sasl = setup.sasl
+      ? new SaslSession({
+          mechanisms: broker.saslMechanisms,
+          sessionLifetimeMs: broker.options.saslSessionLifetimeMs,
+          clock: broker.core.clock,
+          peer: { remoteAddress: transport.remoteAddress, signal: this.#closing.signal },
+          accept: (login) => this.#accept(login),
+        })
+      : undefined;
     const { frameBytesMax, handshakeFrameBytesMax, handshakeTimeoutMs } = broker.options;
     this.#splitter = new FrameSplitter(Math.min(frameBytesMax, handshakeFrameBytesMax));
     this.#account = broker.ingress.open({
@@ -95,18 +130,69 @@ export class KafkaConnection {
     transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.close() });
   }
 
+  /** The core client the connection acts through now (tests, and counting the connection). */
+  get client(): CoreClient {
+    return this.#client;
+  }
+
   close(): void {
-    if (this.#closed) return;
+    if (this.#release()) this.#transport.destroy();
+  }
+
+  /** Everything but the transport; false when already done. */
+  #release(): boolean {
+    if (this.#closed) return false;
     this.#closed = true;
     this.#timer?.cancel();
     this.#closing.abort();
     this.#queue.length = 0;
     this.#account.close();
-    this.#transport.destroy();
+    return true;
+  }
+
+  /** Reads nothing more; closes once every answer queued so far is written (a refused login's). */
+  #endAfterReplies(): void {
+    this.#ending = true;
+    this.#queue.length = 0;
+    this.#transport.pause();
+    void this.#tail.then(() => {
+      if (this.#release()) this.#transport.end();
+    });
+  }
+
+  #clientFor(principal: Principal): CoreClient {
+    return this.#broker.core.connect({
+      principal,
+      vhost: this.#broker.options.vhost,
+      connectionId: this.#connectionId,
+      protocol: 'kafka',
+      peerAddress: this.#transport.remoteAddress ?? '',
+    });
+  }
+
+  /**
+   * A SASL exchange succeeded: the connection acts as that user from now on, once it may work in the
+   * vhost (and, at its first login, the vhost's and user's connection limits allow it).
+   */
+  #accept(login: SaslLogin): string | undefined {
+    // Gone while its login was checked: nothing may be counted for it now.
+    if (this.#closed) return 'the connection closed';
+    const client = this.#clientFor(login.principal);
+    try {
+      client.checkVhostAccess();
+      if (!this.#admitted) client.openConnection();
+    } catch (err) {
+      if (!isBrokerError(err)) throw err;
+      return err.message;
+    }
+    this.#client = client;
+    this.#kafkaPrincipal = `User:${login.principal.user}`;
+    if (!this.#admitted) this.#admit();
+    return undefined;
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
     if (this.#admitted) this.#lastInputMs = this.#clock.now();
     try {
       for (const frame of this.#splitter.push(chunk)) {
@@ -119,7 +205,8 @@ export class KafkaConnection {
       return;
     }
     // A whole first request arrived in time: the handshake deadline is met (it was not for answering).
-    if (!this.#admitted && this.#queue.length > 0) this.#timer?.cancel();
+    // On a SASL port the deadline holds until the login.
+    if (!this.#admitted && this.#sasl === undefined && this.#queue.length > 0) this.#timer?.cancel();
     // The pump takes the first request at once: a request that arrived whole is never counted as held.
     void this.#pump();
     this.#recount();
@@ -183,13 +270,13 @@ export class KafkaConnection {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (!this.#closed) {
+      while (!this.#closed && !this.#ending) {
         const frame = this.#queue.shift();
         if (frame === undefined) break;
         this.#queuedBytes -= frame.byteLength + 4;
         this.#recount();
         await this.#handle(frame);
-        if (!this.#admitted && !this.#closed) this.#admit();
+        if (!this.#admitted && !this.#closed && this.#sasl === undefined) this.#admit();
       }
     } catch (err) {
       this.#broker.logger.error({ err }, 'kafka: request failed; closing the connection');
@@ -200,6 +287,7 @@ export class KafkaConnection {
   }
 
   async #handle(frame: Uint8Array): Promise<void> {
+    if (this.#sasl?.expectsTokens === true) return this.#token(frame);
     const reader = new KafkaReader(frame);
     let header: RequestHeader;
     try {
@@ -209,6 +297,8 @@ export class KafkaConnection {
       return this.close();
     }
     const { requestApiKey: apiKey, requestApiVersion: version } = header;
+    const admission = this.#sasl?.admit(apiKey);
+    if (admission?.kind === 'close') return this.#expired(admission.why);
     const handler = handlers.get(apiKey);
     const api = kafkaApiByKey.get(apiKey);
     if (
@@ -248,11 +338,26 @@ export class KafkaConnection {
         ? await produceUnderAlarm(ctx, request as ProduceRequest, this.#closing.signal)
         : await handler.handle(ctx, request);
     this.#respond(header, version, reply, api.response);
+    if (this.#sasl?.closeAfterReply === true) this.#endAfterReplies();
+  }
+
+  /** A bare SASL token after a v0 handshake, answered as one; a failed login closes at once (Kafka). */
+  async #token(frame: Uint8Array): Promise<void> {
+    const answer = await this.#sasl!.token(Uint8Array.from(frame));
+    if (answer === undefined) return this.#expired('SASL authentication failed');
+    const size = new Uint8Array(4);
+    new DataView(size.buffer).setInt32(0, answer.byteLength);
+    this.#tail = this.#tail.then(() => {
+      if (!this.#closed) this.#transport.writev([size, answer]);
+    });
   }
 
   #context(header: RequestHeader): RequestContext {
     return {
       broker: this.#broker,
+      client: this.#client,
+      kafkaPrincipal: this.#kafkaPrincipal,
+      sasl: this.#sasl,
       apiVersion: header.requestApiVersion,
       clientId: header.clientId ?? '',
       // Where this client reached us: the TLS port is advertised to a client of the TLS port.

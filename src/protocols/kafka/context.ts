@@ -9,6 +9,7 @@ import type { ConsumerGroupCoordinator } from './consumer-groups.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
+import type { SaslMechanism, SaslSession } from './sasl.js';
 import type { ShareGroupCoordinator } from './share-groups.js';
 import type { TopicConfigStore } from './topic-settings.js';
 
@@ -21,16 +22,20 @@ export interface KafkaOptions {
   replicationFactorMax: number;
   /** The log directory DescribeLogDirs names: the data folder, or `memory` when nothing is kept. */
   logDir: string;
-  /** The vhost whose streams are the Kafka topics. */
+  /** The vhost whose streams are the Kafka topics (setting kafkaVhost). */
   vhost: string;
+  /** Every connection authenticates with SASL first (SASL_PLAINTEXT, SASL_SSL). */
+  sasl: boolean;
+  /** How long a SASL login lasts before the client must re-authenticate (KIP-368); 0: no limit. */
+  saslSessionLifetimeMs: number;
   /** Largest request frame accepted; larger ones close the connection. */
   frameBytesMax: number;
   /**
-   * Largest first request. Kafka has no login here yet (no SASL), so a connection counts as not logged
-   * in until its first request is answered, and may make the broker hold no more than this meanwhile.
+   * Largest request before a connection is logged in: until its SASL authentication completes, or
+   * without SASL until its first request is answered.
    */
   handshakeFrameBytesMax: number;
-  /** Time from accept to the first whole request. */
+  /** Time from accept to the SASL login (without SASL: to the first whole request). */
   handshakeTimeoutMs: number;
   /** A connection that sends nothing and awaits no answer this long is closed (connections.max.idle.ms). */
   idleTimeoutMs: number;
@@ -58,6 +63,8 @@ export const kafkaOptionsDefault: KafkaOptions = {
   replicationFactorMax: 1,
   logDir: 'memory',
   vhost: '/',
+  sasl: false,
+  saslSessionLifetimeMs: 0,
   frameBytesMax: 100 * 1024 * 1024,
   handshakeFrameBytesMax: 64 * 1024,
   handshakeTimeoutMs: 10_000,
@@ -78,10 +85,12 @@ export const clusterId = 'switchyard';
 export interface KafkaBroker {
   readonly core: CoreBroker;
   /**
-   * The listener's way into core, in the vhost of the topics. Until Kafka clients log in (SASL) every
-   * connection acts as this one caller.
+   * The listener's own way into core, in the vhost of the topics: the coordinators' plumbing (group
+   * records, share-partition logs). What a client asks for goes through `RequestContext.client`.
    */
   readonly vhost: CoreClient;
+  /** The SASL mechanisms offered, by name. */
+  readonly saslMechanisms: ReadonlyMap<string, SaslMechanism>;
   readonly options: KafkaOptions;
   readonly groups: GroupCoordinator;
   /** KIP-848 groups (`group.protocol=consumer`), beside the classic ones. */
@@ -99,6 +108,15 @@ export interface KafkaBroker {
 
 export interface RequestContext {
   readonly broker: KafkaBroker;
+  /**
+   * The connection's way into core: it acts as the logged-in user (or, without SASL, as the anonymous
+   * one), so core's permission checks decide what it may do.
+   */
+  readonly client: CoreClient;
+  /** Kafka's principal string for ACLs: `User:<name>`, `User:ANONYMOUS` without SASL. */
+  readonly kafkaPrincipal: string;
+  /** The connection's SASL state on a SASL port; undefined on a PLAINTEXT or SSL one. */
+  readonly sasl: SaslSession | undefined;
   readonly apiVersion: number;
   readonly clientId: string;
   /** Host and port this connection reached; what Metadata and FindCoordinator advertise. */
@@ -106,6 +124,9 @@ export interface RequestContext {
   readonly advertisedPort: number;
   readonly clientHost: string;
 }
+
+/** What helpers acting for a request need of it: the shared state and the caller's way into core. */
+export type Scope = Pick<RequestContext, 'broker' | 'client'>;
 
 /** A response answered later (durability, long-poll, group barrier) without holding up the next request. */
 export class Later {

@@ -17,6 +17,9 @@ export const KafkaError = {
   invalidTopic: 17,
   notEnoughReplicas: 19,
   invalidRequiredAcks: 21,
+  topicAuthorizationFailed: 29,
+  groupAuthorizationFailed: 30,
+  clusterAuthorizationFailed: 31,
   invalidTimestamp: 32,
   illegalGeneration: 22,
   inconsistentGroupProtocol: 23,
@@ -39,6 +42,10 @@ export const KafkaError = {
   invalidProducerIdMapping: 49,
   invalidTransactionTimeout: 50,
   concurrentTransactions: 51,
+  transactionalIdAuthorizationFailed: 53,
+  unsupportedSaslMechanism: 33,
+  illegalSaslState: 34,
+  saslAuthenticationFailed: 58,
   operationNotAttempted: 55,
   kafkaStorageError: 56,
   unknownProducerId: 59,
@@ -50,6 +57,9 @@ export const KafkaError = {
   groupMaxSizeReached: 81,
   fencedInstanceId: 82,
   groupSubscribedToTopic: 86,
+  resourceNotFound: 91,
+  duplicateResource: 92,
+  unacceptableCredential: 93,
   invalidRecord: 87,
   unstableOffsetCommit: 88,
   producerFenced: 90,
@@ -73,6 +83,10 @@ export function kafkaErrorOf(err: unknown): KafkaError {
   switch (err.code) {
     case ErrorCode.notFound:
       return KafkaError.unknownTopicOrPartition;
+    // What core refuses a Kafka client is a topic it may not touch (group and transaction refusals are
+    // mapped where those are handled).
+    case ErrorCode.accessRefused:
+      return KafkaError.topicAuthorizationFailed;
     case ErrorCode.invalidArgument:
       return KafkaError.invalidRequest;
     case ErrorCode.resourceExhausted:

@@ -1,13 +1,17 @@
 /**
- * The Kafka listeners, plain (9092, PLAINTEXT) and TLS (9093, SSL): connections speak the Kafka
- * protocol against the topics of one vhost. Both share one group coordinator, producer registry and
- * topic config store per core, and each advertises in Metadata the address and port its client
- * reached. `createKafkaListeners(options)` lets an embedder change the defaults (auto-creation,
- * default partitions, limits); the server registers the listeners with the defaults.
+ * The Kafka listeners, plain (9092) and TLS (9093): connections speak the Kafka protocol against the
+ * topics of one vhost (`kafkaVhost`). Both share one group coordinator, producer registry and topic
+ * config store per core, and each advertises in Metadata the address and port its client reached.
+ * With `kafkaSasl` in force the ports are SASL_PLAINTEXT and SASL_SSL: every connection logs in
+ * first (./sasl.ts) and then acts as its user. Without, they are PLAINTEXT and SSL and a connection
+ * acts as the anonymous principal (`anonymousPrincipalOf`). `createKafkaListeners(options)` lets an
+ * embedder change the defaults; the server registers the listeners with the defaults.
  */
 import { resolve } from 'node:path';
-import { internalPrincipal } from '../../core/entry/context.js';
-import type { ListenerContext, ListenerDefinition } from '../listener.js';
+import type { KafkaSaslMode } from '../../config/schema.js';
+import { internalPrincipal, type Principal } from '../../core/entry/context.js';
+import { isLoopback } from '../../shared/net.js';
+import type { Authenticator, ListenerContext, ListenerDefinition } from '../listener.js';
 import { PerCore } from '../per-core.js';
 import { type Acceptor, serveTransports } from '../serve.js';
 import type { Transport } from '../transport.js';
@@ -19,6 +23,7 @@ import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
 import { ProducerRegistry } from './producers.js';
+import { saslMechanisms } from './sasl.js';
 import { ShareGroupCoordinator } from './share-groups.js';
 import { TopicConfigStore } from './topic-settings.js';
 
@@ -44,8 +49,37 @@ function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): 
     handshakeFrameBytesMax: config.handshakeBytesMax,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     idleTimeoutMs: config.kafkaIdleTimeoutMs,
+    vhost: config.kafkaVhost,
+    sasl: saslInForce(config.kafkaSasl, context.host),
+    saslSessionLifetimeMs: config.kafkaSaslSessionLifetimeMs,
     ...overrides,
   };
+}
+
+/** Whether the Kafka ports require SASL: `auto` means on a broker bound to anything but loopback. */
+export function saslInForce(mode: KafkaSaslMode, host: string): boolean {
+  return mode === 'required' || (mode === 'auto' && !isLoopback(host));
+}
+
+/** Who a connection that did not log in may be on a port without SASL: nobody has no permissions. */
+const nobody: Principal = Object.freeze({ user: '', tags: Object.freeze([]) });
+
+/**
+ * The principal of a connection on a PLAINTEXT or SSL port, or undefined to refuse it. With
+ * `anonymousUser` set it is that user, from any address, with that user's permissions. Without, a
+ * client on a loopback address (or in the same process) keeps what Kafka clients always had here, the
+ * listener's own rights; one from elsewhere is refused (logged by the login gate), where Kafka would
+ * let it in as ANONYMOUS.
+ */
+export function anonymousPrincipalOf(
+  auth: Authenticator,
+  anonymousUser: string,
+  transport: Pick<Transport, 'kind' | 'remoteAddress'>,
+): Principal | undefined {
+  const local = transport.kind === 'memory' || isLoopback(transport.remoteAddress);
+  if (anonymousUser === '' && local) return internalPrincipal;
+  const result = auth.anonymous(transport.remoteAddress);
+  return result.ok ? { user: result.user, tags: result.tags } : undefined;
 }
 
 function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBroker {
@@ -69,10 +103,11 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
     consumerGroups: new ConsumerGroupCoordinator(context.core.clock, partitions, groupStore, reportGroup),
     shareGroups: new ShareGroupCoordinator(context.core.clock, partitions),
     fetchSessions: new FetchSessionCache(context.core.clock),
-    producers: new ProducerRegistry(vhost),
+    producers: new ProducerRegistry(),
     topicConfigs: new TopicConfigStore(vhost),
     logger: context.logger,
     ingress: context.ingress,
+    saslMechanisms: saslMechanisms(context.auth),
   };
 }
 
@@ -93,21 +128,31 @@ export function kafkaAcceptor(context: ListenerContext, overrides: Partial<Kafka
         transport.destroy();
         return;
       }
-      // Kafka has no answer that refuses a connection: one past the vhost's max-connections is closed.
-      const counted = core.connect({
-        principal: internalPrincipal,
-        vhost: broker.options.vhost,
-        connectionId: `kafka-${++accepted}`,
-        protocol: 'kafka',
-        peerAddress: transport.remoteAddress ?? '',
-      });
-      try {
-        counted.openConnection();
-      } catch {
+      const { sasl } = broker.options;
+      const principal = sasl
+        ? nobody
+        : anonymousPrincipalOf(context.auth, context.config.anonymousUser, transport);
+      if (principal === undefined) {
         transport.destroy();
         return;
       }
-      const connection = new KafkaConnection(transport, broker);
+      const connection = new KafkaConnection(transport, broker, {
+        connectionId: `kafka-${++accepted}`,
+        principal,
+        sasl,
+      });
+      // Kafka has no answer that refuses a connection: one past the vhost's max-connections (or, for
+      // an anonymous user, without access to the vhost) is closed. A SASL login counts at its login.
+      const counted = connection.client;
+      if (!sasl) {
+        try {
+          counted.checkVhostAccess();
+          counted.openConnection();
+        } catch {
+          connection.close();
+          return;
+        }
+      }
       connections.add(connection);
       void transport.whenClosed().then(() => {
         connections.delete(connection);

@@ -37,27 +37,24 @@ function coreId(producerId: bigint): number | undefined {
   return producerId <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(producerId) : undefined;
 }
 
+/** Maps Kafka's producers onto core's registry; each call acts as `core`, the caller's client. */
 export class ProducerRegistry {
-  readonly #core: CoreClient;
-
-  constructor(core: CoreClient) {
-    this.#core = core;
-  }
-
   /** A new producer id (epoch 0) for id -1, or the same id with its epoch bumped (KIP-360). */
   async initProducerId(
+    core: CoreClient,
     producerId: bigint,
     producerEpoch: number,
   ): Promise<{ producerId: bigint; producerEpoch: number } | KafkaError> {
     const id = producerId < 0n ? -1 : coreId(producerId);
     if (id === undefined) return KafkaError.unknownProducerId;
-    const result = await this.#core.initProducer(id, producerEpoch);
+    const result = await core.initProducer(id, producerEpoch);
     if (result.kind === 'refused') return refusalCodes[result.reason];
     return { producerId: BigInt(result.producerId), producerEpoch: result.epoch };
   }
 
   /** Appends a batch of an idempotent producer unless it is a retry or out of sequence. */
   append(
+    core: CoreClient,
     topic: string,
     partition: number,
     identity: BatchIdentity,
@@ -73,7 +70,7 @@ export class ProducerRegistry {
       count: identity.recordsCount,
       transactional: (identity.attributes & transactionalBit) !== 0,
     };
-    const result = this.#core.appendIdempotent(topic, partition, batch, payload, options);
+    const result = core.appendIdempotent(topic, partition, batch, payload, options);
     return result.kind === 'refused' ? { kind: 'error', code: refusalCodes[result.reason] } : result;
   }
 }

@@ -5,7 +5,7 @@
  * name gets the same id, where Kafka would give a new one.
  */
 import { createHash } from 'node:crypto';
-import type { KafkaBroker } from './context.js';
+import type { Scope } from './context.js';
 
 export function topicIdOf(vhost: string, topic: string): string {
   const h = createHash('sha256').update(vhost).update('\u0000').update(topic).digest();
@@ -16,7 +16,8 @@ export function topicIdOf(vhost: string, topic: string): string {
 }
 
 /** The topic an id names, or undefined when no topic of the vhost has it. */
-export function topicNameOf(broker: KafkaBroker, id: string): string | undefined {
-  for (const s of broker.vhost.streams()) if (topicIdOf(broker.options.vhost, s.name) === id) return s.name;
+export function topicNameOf(ctx: Scope, id: string): string | undefined {
+  const { vhost } = ctx.broker.options;
+  for (const s of ctx.client.streams()) if (topicIdOf(vhost, s.name) === id) return s.name;
   return undefined;
 }

@@ -368,12 +368,13 @@ function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytes
 export class TopicConfigStore {
   readonly #core: CoreClient;
 
+  /** `core` reads configs for Produce (the listener's own client); changes go through the caller's. */
   constructor(core: CoreClient) {
     this.#core = core;
   }
 
-  kept(topic: string): Readonly<Record<string, string>> {
-    return keptOf(this.#core.stream(topic)?.attributes);
+  kept(topic: string, core: CoreClient = this.#core): Readonly<Record<string, string>> {
+    return keptOf(core.stream(topic)?.attributes);
   }
 
   /** What a Produce to the topic must respect; the broker's defaults for a topic that sets nothing. */
@@ -385,14 +386,14 @@ export class TopicConfigStore {
    * Replaces the topic's configs (checked by `checkTopicConfigs`): retention in core, the rest kept
    * as attributes beside any another front end keeps.
    */
-  async replace(topic: string, settings: TopicSettings): Promise<void> {
+  async replace(core: CoreClient, topic: string, settings: TopicSettings): Promise<void> {
     const attributes: Record<string, string> = {};
-    for (const [name, value] of Object.entries(this.#core.stream(topic)?.attributes ?? {})) {
+    for (const [name, value] of Object.entries(core.stream(topic)?.attributes ?? {})) {
       if (!topicConfigByName.has(name)) attributes[name] = value;
     }
     Object.assign(attributes, settings.kept);
     const compaction = settings.compaction === undefined ? {} : { compaction: settings.compaction };
-    await this.#core.configureStream(topic, { ...settings.retention, ...compaction, attributes });
+    await core.configureStream(topic, { ...settings.retention, ...compaction, attributes });
   }
 }
 

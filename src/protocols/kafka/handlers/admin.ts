@@ -54,7 +54,7 @@ async function createOne(
   topic: CreateTopicsRequestCreatableTopic,
   validateOnly: boolean,
 ) {
-  const { broker } = ctx;
+  const { broker, client } = ctx;
   const fail = (errorCode: KafkaError, errorMessage: string) => ({
     name: topic.name,
     errorCode,
@@ -63,7 +63,7 @@ async function createOne(
     replicationFactor: -1,
     configs: null,
   });
-  if (broker.vhost.stream(topic.name) !== undefined)
+  if (client.stream(topic.name) !== undefined)
     return fail(KafkaError.topicAlreadyExists, `Topic '${topic.name}' already exists`);
   const settings = settingsOf(broker, topic);
   if (Array.isArray(settings)) return fail(settings[0], settings[1]);
@@ -71,7 +71,7 @@ async function createOne(
     try {
       // The kept configs go in with the stream, so no request sees the new topic without them.
       const attributes = settings.kept;
-      await broker.vhost.createStream(topic.name, {
+      await client.createStream(topic.name, {
         partitions: settings.partitions,
         ...settings.retention,
         ...(settings.compaction === undefined ? {} : { compaction: settings.compaction }),
@@ -113,11 +113,11 @@ export const deleteTopicsHandler: ApiHandler = {
     const responses = [];
     for (const name of request.topicNames) {
       let errorCode: KafkaError = KafkaError.none;
-      if (ctx.broker.vhost.stream(name) === undefined) errorCode = KafkaError.unknownTopicOrPartition;
+      if (ctx.client.stream(name) === undefined) errorCode = KafkaError.unknownTopicOrPartition;
       else {
         try {
           // Core drops the topic's group offsets and producer sequences with it.
-          await ctx.broker.vhost.deleteStream(name);
+          await ctx.client.deleteStream(name);
         } catch (err) {
           errorCode = kafkaErrorOf(err);
         }
@@ -135,7 +135,7 @@ export const createPartitionsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: CreatePartitionsRequest) {
     const results = [];
     for (const topic of request.topics) {
-      const info = ctx.broker.vhost.stream(topic.name);
+      const info = ctx.client.stream(topic.name);
       let errorCode: KafkaError = KafkaError.none;
       let errorMessage: string | null = null;
       if (info === undefined) errorCode = KafkaError.unknownTopicOrPartition;
@@ -144,7 +144,7 @@ export const createPartitionsHandler: ApiHandler = {
         errorMessage = `Topic '${topic.name}' already has ${info.partitions} partitions`;
       } else if (!request.validateOnly) {
         try {
-          await ctx.broker.vhost.addPartitions(topic.name, topic.count);
+          await ctx.client.addPartitions(topic.name, topic.count);
         } catch (err) {
           errorCode = KafkaError.invalidPartitions;
           errorMessage = (err as Error).message;
@@ -164,12 +164,7 @@ async function initTransactional(ctx: RequestContext, request: InitProducerIdReq
   if (given > BigInt(Number.MAX_SAFE_INTEGER)) return failed(KafkaError.invalidProducerIdMapping);
   const epoch = given < 0n ? -1 : request.producerEpoch;
   try {
-    const result = await ctx.broker.vhost.initTransactional(
-      id,
-      request.transactionTimeoutMs,
-      Number(given),
-      epoch,
-    );
+    const result = await ctx.client.initTransactional(id, request.transactionTimeoutMs, Number(given), epoch);
     if (result.kind === 'refused') return failed(txnErrorOf(result.reason, 4, ctx.apiVersion));
     return { errorCode: KafkaError.none, producerId: BigInt(result.producerId), producerEpoch: result.epoch };
   } catch (err) {
@@ -183,7 +178,11 @@ export const initProducerIdHandler: ApiHandler = {
   versionMax: 4,
   async handle(ctx: RequestContext, request: InitProducerIdRequest) {
     if (request.transactionalId !== null) return initTransactional(ctx, request, request.transactionalId);
-    const result = await ctx.broker.producers.initProducerId(request.producerId, request.producerEpoch);
+    const result = await ctx.broker.producers.initProducerId(
+      ctx.client,
+      request.producerId,
+      request.producerEpoch,
+    );
     if (typeof result === 'number') return { errorCode: result, producerId: -1n, producerEpoch: -1 };
     return { errorCode: KafkaError.none, ...result };
   },
@@ -195,13 +194,13 @@ const deleteToHighWatermark = -1n;
 /** Moves one partition's start (core keeps it durable); OFFSET_OUT_OF_RANGE past the end. */
 async function deleteRecordsOf(ctx: RequestContext, topic: string, index: number, offset: bigint) {
   const failed = (errorCode: KafkaError) => ({ partitionIndex: index, lowWatermark: -1n, errorCode });
-  const partition = partitionOf(ctx.broker, topic, index);
+  const partition = partitionOf(ctx, topic, index);
   if (isKafkaError(partition)) return failed(partition);
   const end = BigInt(partition.endOffset);
   const before = offset === deleteToHighWatermark ? end : offset;
   if (before < 0n || before > end) return failed(KafkaError.offsetOutOfRange);
   try {
-    const start = await ctx.broker.vhost.deleteRecords(topic, index, Number(before));
+    const start = await ctx.client.deleteRecords(topic, index, Number(before));
     return { partitionIndex: index, lowWatermark: BigInt(start), errorCode: KafkaError.none };
   } catch (err) {
     return failed(kafkaErrorOf(err));
@@ -233,10 +232,10 @@ export const describeLogDirsHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 4,
   handle(ctx: RequestContext, request: DescribeLogDirsRequest) {
-    const { broker } = ctx;
+    const { broker, client } = ctx;
     const asked =
       request.topics === null
-        ? broker.vhost.streams().map((info) => ({
+        ? client.streams().map((info) => ({
             topic: info.name,
             partitions: Array.from({ length: info.partitions }, (_, i) => i),
           }))
@@ -245,7 +244,7 @@ export const describeLogDirsHandler: ApiHandler = {
     for (const { topic, partitions } of asked) {
       const found = [];
       for (const index of partitions) {
-        const partition = partitionOf(broker, topic, index);
+        const partition = partitionOf(ctx, topic, index);
         if (isKafkaError(partition)) continue;
         found.push({ partitionIndex: index, partitionSize: BigInt(partition.sizeBytes), offsetLag: 0n });
       }

@@ -12,7 +12,7 @@ import type {
   IncrementalAlterConfigsRequest,
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
-import type { ApiHandler, KafkaBroker, RequestContext } from '../context.js';
+import type { ApiHandler, KafkaBroker, RequestContext, Scope } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { topicConfigByName } from '../topic-configs.js';
 import {
@@ -65,8 +65,8 @@ export const describeConfigsHandler: ApiHandler = {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorMessage: null };
       let configs: Array<{ name: string; value: string; configSource: number }>;
       if (r.resourceType === resourceType.topic) {
-        const { broker } = ctx;
-        const info = broker.vhost.stream(r.resourceName);
+        const { broker, client } = ctx;
+        const info = client.stream(r.resourceName);
         if (info === undefined)
           return { ...base, errorCode: KafkaError.unknownTopicOrPartition, configs: [] };
         const kept = broker.topicConfigs.kept(r.resourceName);
@@ -106,16 +106,17 @@ function duplicateOf(configs: ReadonlyArray<{ name: string }>): string | undefin
 
 /** Checks the topic's configs as they would become and, unless only validating, stores them. */
 async function replaceTopicConfigs(
-  broker: KafkaBroker,
+  ctx: Scope,
   topic: string,
   configs: readonly ConfigInput[],
   validateOnly: boolean,
 ): Promise<ResourceResult> {
+  const { broker, client } = ctx;
   const checked = checkTopicConfigs(configs, broker.options.batchBytesMax);
   if (isRefusal(checked)) return failed(KafkaError.invalidConfig, checked.refused);
   if (validateOnly) return done;
   try {
-    await broker.topicConfigs.replace(topic, checked);
+    await broker.topicConfigs.replace(client, topic, checked);
     return done;
   } catch (err) {
     return failed(kafkaErrorOf(err), (err as Error).message);
@@ -124,7 +125,7 @@ async function replaceTopicConfigs(
 
 /** What every resource of either Alter request answers before its configs are looked at. */
 function refuseResource(
-  broker: KafkaBroker,
+  ctx: Scope,
   resource: { resourceType: number; resourceName: string; configs: ReadonlyArray<{ name: string }> },
 ): ResourceResult | undefined {
   const duplicate = duplicateOf(resource.configs);
@@ -136,7 +137,7 @@ function refuseResource(
   }
   if (resource.resourceType !== resourceType.topic)
     return failed(KafkaError.invalidRequest, `Unexpected resource type ${resource.resourceType}`);
-  if (broker.vhost.stream(resource.resourceName) === undefined)
+  if (ctx.client.stream(resource.resourceName) === undefined)
     return failed(KafkaError.unknownTopicOrPartition, `Topic ${resource.resourceName} does not exist`);
   return undefined;
 }
@@ -152,15 +153,10 @@ export const alterConfigsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: AlterConfigsRequest) {
     const responses = [];
     for (const resource of request.resources) {
-      const refused = refuseResource(ctx.broker, resource);
+      const refused = refuseResource(ctx, resource);
       const result =
         refused ??
-        (await replaceTopicConfigs(
-          ctx.broker,
-          resource.resourceName,
-          resource.configs,
-          request.validateOnly,
-        ));
+        (await replaceTopicConfigs(ctx, resource.resourceName, resource.configs, request.validateOnly));
       responses.push(answer(resource, result));
     }
     return { responses };
@@ -247,23 +243,23 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 1,
   async handle(ctx: RequestContext, request: IncrementalAlterConfigsRequest) {
-    const { broker } = ctx;
+    const { broker, client } = ctx;
     const responses = [];
     for (const resource of request.resources) {
       if (resource.resourceType === resourceType.group) {
         responses.push(answer(resource, alterGroupConfigs(broker, resource, request.validateOnly)));
         continue;
       }
-      let result = refuseResource(broker, resource);
+      let result = refuseResource(ctx, resource);
       if (result === undefined) {
         const topic = resource.resourceName;
-        const info = broker.vhost.stream(topic)!;
+        const info = client.stream(topic)!;
         const current = setTopicConfigs(info, broker.topicConfigs.kept(topic));
         const next = applyOperations(current, resource.configs);
         result =
           typeof next === 'string'
             ? failed(KafkaError.invalidConfig, next)
-            : await replaceTopicConfigs(broker, topic, next, request.validateOnly);
+            : await replaceTopicConfigs(ctx, topic, next, request.validateOnly);
       }
       responses.push(answer(resource, result));
     }

@@ -16,21 +16,19 @@ import type {
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import { consumerHeartbeatIntervalMs } from '../consumer-groups.js';
-import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { KafkaError } from '../errors.js';
 import { topicIdOf } from '../topic-ids.js';
 
 /** Topic id → name over the vhost's topics, for what a member reports it owns. */
-function topicNames(broker: KafkaBroker): Map<string, string> {
-  return new Map(broker.vhost.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
+function topicNames(ctx: Scope): Map<string, string> {
+  const { broker, client } = ctx;
+  return new Map(client.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
 }
 
-function ownedOf(
-  broker: KafkaBroker,
-  owned: ConsumerGroupHeartbeatRequest['topicPartitions'],
-): Assignment | null {
+function ownedOf(ctx: Scope, owned: ConsumerGroupHeartbeatRequest['topicPartitions']): Assignment | null {
   if (owned === null) return null;
-  const names = owned.length === 0 ? new Map<string, string>() : topicNames(broker);
+  const names = owned.length === 0 ? new Map<string, string>() : topicNames(ctx);
   const out: Assignment = new Map();
   for (const t of owned) {
     const name = names.get(t.topicId);
@@ -82,7 +80,7 @@ async function heartbeat(
     rebalanceTimeoutMs: request.rebalanceTimeoutMs,
     subscribedTopicNames: request.subscribedTopicNames,
     serverAssignor: request.serverAssignor,
-    owned: ownedOf(broker, request.topicPartitions),
+    owned: ownedOf(ctx, request.topicPartitions),
     clientId: ctx.clientId,
     clientHost: ctx.clientHost,
   });

@@ -16,7 +16,7 @@ import {
   type KafkaInput,
   RecordChunks,
 } from '../codec/index.js';
-import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { entryAsBatch } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import {
@@ -200,13 +200,14 @@ export function batchesBetween(
 
 /** Reads one partition; `budget` is what is left of the response's maxBytes. */
 function readPartition(
-  broker: KafkaBroker,
+  ctx: Scope,
   want: Wanted,
   budget: number,
   first: boolean,
   buffers: ReadBuffers,
 ): { out: PartitionOut; bytes: number } {
-  const partition = partitionOf(broker, want.topic, want.partition);
+  const { broker } = ctx;
+  const partition = partitionOf(ctx, want.topic, want.partition);
   if (isKafkaError(partition)) return { out: partitionError(want.partition, partition), bytes: 0 };
   const end = partition.endOffset;
   const start = partition.startOffset;
@@ -258,7 +259,7 @@ function abortedIn(
 }
 
 function readAll(
-  broker: KafkaBroker,
+  ctx: Scope,
   wanted: Wanted[],
   maxBytes: number,
   buffers: ReadBuffers,
@@ -266,7 +267,7 @@ function readAll(
   const byTopic = new Map<string, PartitionOut[]>();
   let bytes = 0;
   for (const want of wanted) {
-    const { out, bytes: got } = readPartition(broker, want, maxBytes - bytes, bytes === 0, buffers);
+    const { out, bytes: got } = readPartition(ctx, want, maxBytes - bytes, bytes === 0, buffers);
     bytes += got;
     const list = byTopic.get(want.topic) ?? [];
     list.push(out);
@@ -280,10 +281,10 @@ function readAll(
  * deadline: with fewer than minBytes ready past the offset, waiting only for the offset would return at
  * once and spin without ever yielding to the append that could complete the fetch.
  */
-function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): Promise<void> {
+function waitForAny(ctx: Scope, wanted: Wanted[], timeoutMs: number): Promise<void> {
   const waits: Promise<void>[] = [];
   for (const want of wanted) {
-    const partition = partitionOf(broker, want.topic, want.partition);
+    const partition = partitionOf(ctx, want.topic, want.partition);
     if (!isKafkaError(partition))
       waits.push(
         (want.committed
@@ -297,7 +298,7 @@ function waitForAny(broker: KafkaBroker, wanted: Wanted[], timeoutMs: number): P
 }
 
 async function longPoll(
-  broker: KafkaBroker,
+  ctx: Scope,
   wanted: Wanted[],
   request: FetchRequest,
   sessionId: number,
@@ -305,7 +306,7 @@ async function longPoll(
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease();
   for (;;) {
-    const { topics, bytes } = readAll(broker, wanted, request.maxBytes, lease);
+    const { topics, bytes } = readAll(ctx, wanted, request.maxBytes, lease);
     const remainingMs = deadline - Date.now();
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0)
       return {
@@ -315,7 +316,7 @@ async function longPoll(
         [afterWrite]: () => lease.release(),
       };
     lease.release(); // too little to answer with: nothing of this read goes out
-    await waitForAny(broker, wanted, remainingMs);
+    await waitForAny(ctx, wanted, remainingMs);
   }
 }
 
@@ -389,8 +390,8 @@ export const fetchHandler: ApiHandler = {
       magic: fetchMagic(ctx.apiVersion),
       committed: ctx.apiVersion >= 4 && request.isolationLevel === readCommitted,
     }));
-    if (context.kind === 'sessionless') return new Later(longPoll(ctx.broker, wanted, request, 0));
-    const answer = longPoll(ctx.broker, wanted, request, context.session.id);
+    if (context.kind === 'sessionless') return new Later(longPoll(ctx, wanted, request, 0));
+    const answer = longPoll(ctx, wanted, request, context.session.id);
     const incremental = context.kind === 'incremental';
     return new Later(sessionAnswer(answer, context.session, fetched as SessionPartition[], incremental));
   },

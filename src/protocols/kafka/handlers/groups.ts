@@ -203,7 +203,7 @@ export const deleteGroupsHandler: ApiHandler = {
       const known =
         consumer !== undefined ||
         ctx.broker.groups.has(groupId) ||
-        ctx.broker.vhost.groupOffsets(groupId).length > 0;
+        ctx.client.groupOffsets(groupId).length > 0;
       let errorCode: KafkaError = !known
         ? KafkaError.groupIdNotFound
         : consumer === KafkaError.nonEmptyGroup
@@ -211,7 +211,7 @@ export const deleteGroupsHandler: ApiHandler = {
           : ctx.broker.groups.delete(groupId);
       if (errorCode === KafkaError.none) {
         try {
-          await ctx.broker.vhost.deleteGroupOffsets(groupId);
+          await ctx.client.deleteGroupOffsets(groupId);
         } catch (err) {
           errorCode = kafkaErrorOf(err);
         }

@@ -33,6 +33,8 @@ import {
   offsetFetchHandler,
 } from './offsets.js';
 import { produceHandler } from './produce.js';
+import { saslAuthenticateHandler, saslHandshakeHandler } from './sasl.js';
+import { alterUserScramCredentialsHandler, describeUserScramCredentialsHandler } from './scram.js';
 import {
   shareAcknowledgeHandler,
   shareFetchHandler,
@@ -91,6 +93,10 @@ const served: ApiHandler[] = [
   shareGroupDescribeHandler,
   shareFetchHandler,
   shareAcknowledgeHandler,
+  saslHandshakeHandler,
+  saslAuthenticateHandler,
+  describeUserScramCredentialsHandler,
+  alterUserScramCredentialsHandler,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

@@ -1,5 +1,6 @@
 /** Metadata (key 3), v0–12: one broker that leads every partition and is the controller. */
 
+import type { StreamInfo } from '../../../core/api.js';
 import { clusterOperations, operationsNotAsked, topicOperations } from '../authorized-operations.js';
 import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
@@ -48,12 +49,12 @@ async function requestedTopics(
   const out: TopicOut[] = [];
   for (const topic of (request.topics ?? []).slice(0, metadataTopicsMax)) {
     // v10+ may name a topic by id alone (KIP-516).
-    const name = topic.name ?? topicNameOf(ctx.broker, topic.topicId);
+    const name = topic.name ?? topicNameOf(ctx, topic.topicId);
     if (name === undefined) {
       out.push({ errorCode: KafkaError.unknownTopicId, name: null, topicId: topic.topicId, partitions: [] });
       continue;
     }
-    const found = await topicOrCreate(ctx.broker, name, allowCreate);
+    const found = await topicOrCreate(ctx, name, allowCreate);
     out.push(
       typeof found === 'number'
         ? { errorCode: found, name, partitions: [] }
@@ -61,6 +62,17 @@ async function requestedTopics(
     );
   }
   return out;
+}
+
+/** Every topic, less those the caller may not see (no permission on the name), as Kafka leaves them out. */
+function visibleTopics(ctx: RequestContext): StreamInfo[] {
+  return ctx.client.streams().filter((s) => {
+    try {
+      return ctx.client.stream(s.name) !== undefined;
+    } catch {
+      return false;
+    }
+  });
 }
 
 export const metadataHandler: ApiHandler = {
@@ -71,8 +83,7 @@ export const metadataHandler: ApiHandler = {
     // v8+ (KIP-430): no authorizer, so every supported operation, as Kafka answers without one.
     const operations = request.includeTopicAuthorizedOperations ? topicOperations : operationsNotAsked;
     const topics = wantsAll(ctx, request)
-      ? ctx.broker.vhost
-          .streams()
+      ? visibleTopics(ctx)
           .slice(0, metadataTopicsMax)
           .map((s) => describeTopic(ctx.broker.options.vhost, s.name, s.partitions, operations))
       : await requestedTopics(ctx, request, operations);

@@ -16,7 +16,7 @@ import type {
   OffsetFetchResponsePartition,
 } from '../codec/index.js';
 import { ApiKey, KafkaReader } from '../codec/index.js';
-import { type ApiHandler, type KafkaBroker, Later, type RequestContext } from '../context.js';
+import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { batchRecords, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { isKafkaError, partitionOf } from '../topics.js';
@@ -67,14 +67,14 @@ function firstRecordAtOrAfter(
 }
 
 function listOffset(
-  broker: KafkaBroker,
+  ctx: Scope,
   topic: string,
   index: number,
   timestamp: bigint,
   version: number,
   committed: boolean,
 ): ListOut {
-  const partition = partitionOf(broker, topic, index);
+  const partition = partitionOf(ctx, topic, index);
   if (isKafkaError(partition)) return { partitionIndex: index, errorCode: partition };
   let offset: number;
   let found = -1n;
@@ -109,7 +109,7 @@ export const listOffsetsHandler: ApiHandler = {
       partitions: t.partitions.map((p) => {
         try {
           const committed = ctx.apiVersion >= 2 && request.isolationLevel === 1;
-          return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion, committed);
+          return listOffset(ctx, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion, committed);
         } catch (err) {
           return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorOf(err) };
         }
@@ -127,19 +127,15 @@ interface Commit {
   readonly committedMetadata: string | null;
 }
 
-async function commitOne(
-  broker: KafkaBroker,
-  group: string,
-  topic: string,
-  commit: Commit,
-): Promise<KafkaError> {
+async function commitOne(ctx: Scope, group: string, topic: string, commit: Commit): Promise<KafkaError> {
+  const { client } = ctx;
   const index = commit.partitionIndex;
-  const partition = partitionOf(broker, topic, index);
+  const partition = partitionOf(ctx, topic, index);
   if (isKafkaError(partition)) return partition;
   // KIP-320: the epoch is kept for OffsetFetch to hand back, so a consumer can validate its position.
   const epoch = commit.committedLeaderEpoch;
   try {
-    await broker.vhost.commitOffset(group, topic, index, {
+    await client.commitOffset(group, topic, index, {
       offset: Number(commit.committedOffset),
       metadata: commit.committedMetadata ?? '',
       committedAt: Date.now(),
@@ -169,7 +165,7 @@ export const offsetCommitHandler: ApiHandler = {
       partitions: await Promise.all(
         t.partitions.map(async (p) => ({
           partitionIndex: p.partitionIndex,
-          errorCode: check !== KafkaError.none ? check : await commitOne(broker, request.groupId, t.name, p),
+          errorCode: check !== KafkaError.none ? check : await commitOne(ctx, request.groupId, t.name, p),
         })),
       ),
     }));
@@ -180,16 +176,17 @@ export const offsetCommitHandler: ApiHandler = {
 type FetchOut = KafkaInput<OffsetFetchResponsePartition>;
 
 function fetchGroup(
-  broker: KafkaBroker,
+  ctx: Scope,
   group: string,
   topics: ReadonlyArray<{ name: string; partitionIndexes: number[] }> | null,
   requireStable: boolean,
 ) {
+  const { client } = ctx;
   const wanted =
     topics ??
-    [...new Set(broker.vhost.groupOffsets(group).map((o) => o.stream))].map((name) => ({
+    [...new Set(client.groupOffsets(group).map((o) => o.stream))].map((name) => ({
       name,
-      partitionIndexes: broker.vhost
+      partitionIndexes: client
         .groupOffsets(group)
         .filter((o) => o.stream === name)
         .map((o) => o.partition),
@@ -198,9 +195,7 @@ function fetchGroup(
     name: t.name,
     partitions: t.partitionIndexes.map((index): FetchOut => {
       const stored =
-        broker.vhost.stream(t.name) === undefined
-          ? undefined
-          : broker.vhost.fetchOffset(group, t.name, index);
+        client.stream(t.name) === undefined ? undefined : client.fetchOffset(group, t.name, index);
       return {
         partitionIndex: index,
         committedOffset: BigInt(stored?.offset ?? -1),
@@ -208,9 +203,7 @@ function fetchGroup(
         metadata: stored?.metadata ?? '',
         // KIP-447: an offset an open transaction will commit is not yet known for sure.
         errorCode:
-          requireStable &&
-          broker.vhost.stream(t.name) !== undefined &&
-          broker.vhost.offsetPending(group, t.name, index)
+          requireStable && client.stream(t.name) !== undefined && client.offsetPending(group, t.name, index)
             ? KafkaError.unstableOffsetCommit
             : KafkaError.none,
       };
@@ -234,7 +227,7 @@ export const offsetFetchHandler: ApiHandler = {
         return {
           groupId: g.groupId,
           errorCode: KafkaError.none,
-          topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
+          topics: fetchGroup(ctx, g.groupId, g.topics, request.requireStable),
         };
       });
       return { groups };
@@ -242,7 +235,7 @@ export const offsetFetchHandler: ApiHandler = {
     const requireStable = ctx.apiVersion >= 7 && request.requireStable;
     return {
       errorCode: KafkaError.none,
-      topics: fetchGroup(ctx.broker, request.groupId, request.topics, requireStable),
+      topics: fetchGroup(ctx, request.groupId, request.topics, requireStable),
     };
   },
 };
@@ -271,7 +264,8 @@ function subscribedTopics(metadata: Uint8Array): string[] {
  * The topics a group's members consume: their partitions' offsets cannot be deleted (Kafka answers
  * GROUP_SUBSCRIBED_TO_TOPIC); a group of another protocol type with members refuses as a whole.
  */
-function activeTopics(broker: KafkaBroker, groupId: string): Set<string> | KafkaError {
+function activeTopics(ctx: Scope, groupId: string): Set<string> | KafkaError {
+  const { broker } = ctx;
   const group = broker.groups.describe(groupId);
   if (group.members.length === 0) return new Set();
   if (group.protocolType !== consumerProtocolType) return KafkaError.nonEmptyGroup;
@@ -283,19 +277,19 @@ export const offsetDeleteHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 0,
   async handle(ctx: RequestContext, request: OffsetDeleteRequest) {
-    const { broker } = ctx;
+    const { broker, client } = ctx;
     const refuse = (errorCode: KafkaError) => ({ errorCode, topics: [] });
     const { groupId } = request;
-    if (!broker.groups.has(groupId) && broker.vhost.groupOffsets(groupId).length === 0)
+    if (!broker.groups.has(groupId) && client.groupOffsets(groupId).length === 0)
       return refuse(KafkaError.groupIdNotFound);
-    const active = activeTopics(broker, groupId);
+    const active = activeTopics(ctx, groupId);
     if (isKafkaError(active)) return refuse(active);
     const deleted: Array<{ stream: string; partition: number }> = [];
     const topics = request.topics.map((topic) => ({
       name: topic.name,
       partitions: topic.partitions.map(({ partitionIndex }) => {
         let errorCode: KafkaError = KafkaError.none;
-        if (isKafkaError(partitionOf(broker, topic.name, partitionIndex)))
+        if (isKafkaError(partitionOf(ctx, topic.name, partitionIndex)))
           errorCode = KafkaError.unknownTopicOrPartition;
         else if (active.has(topic.name)) errorCode = KafkaError.groupSubscribedToTopic;
         else deleted.push({ stream: topic.name, partition: partitionIndex });
@@ -303,7 +297,7 @@ export const offsetDeleteHandler: ApiHandler = {
       }),
     }));
     try {
-      await broker.vhost.deletePartitionOffsets(groupId, deleted);
+      await client.deletePartitionOffsets(groupId, deleted);
     } catch (err) {
       return refuse(kafkaErrorOf(err));
     }

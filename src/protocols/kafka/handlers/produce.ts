@@ -158,7 +158,14 @@ function appendBatch(
 ): Appended {
   const { bytes, options } = prepareBatch(partition, rules, batch, now);
   if (batch.header.producerId < 0n) return { kind: 'appended', ...partition.append(bytes, options) };
-  const result = ctx.broker.producers.append(topic, partition.index, batch.header, bytes, options);
+  const result = ctx.broker.producers.append(
+    ctx.client,
+    topic,
+    partition.index,
+    batch.header,
+    bytes,
+    options,
+  );
   return result.kind === 'error' ? result.code : result;
 }
 
@@ -171,7 +178,7 @@ function producePartition(
   acks: number,
 ): Promise<PartitionOut> {
   const { broker } = ctx;
-  const partition = partitionOf(broker, topic, index);
+  const partition = partitionOf(ctx, topic, index);
   if (isKafkaError(partition)) return Promise.resolve({ index, errorCode: partition });
   const rules = broker.topicConfigs.produceRules(topic, broker.options.batchBytesMax);
   // One node holds the one replica: acks=all cannot meet a larger min.insync.replicas.

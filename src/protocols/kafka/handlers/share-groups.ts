@@ -13,14 +13,20 @@ import type {
   ShareAcknowledgeRequest,
   ShareAcknowledgeResponse,
   ShareFetchRequest,
-  ShareFetchResponse,
   ShareGroupDescribeRequest,
   ShareGroupDescribeResponse,
   ShareGroupHeartbeatRequest,
   ShareGroupHeartbeatResponse,
 } from '../codec/index.js';
 import { ApiKey, RecordChunks } from '../codec/index.js';
-import { type ApiHandler, type KafkaBroker, Later, nodeId, type RequestContext } from '../context.js';
+import {
+  type ApiHandler,
+  type KafkaBroker,
+  Later,
+  nodeId,
+  type RequestContext,
+  type Scope,
+} from '../context.js';
 import { KafkaError } from '../errors.js';
 import { shareHeartbeatIntervalMs } from '../share-groups.js';
 import type { AcquiredRange, SharePartition } from '../share-partition.js';
@@ -43,8 +49,9 @@ function batchRange(batch: Uint8Array): { first: number; last: number; control: 
   return { first, last: first + view.getInt32(23), control: (view.getInt16(21) & controlBit) !== 0 };
 }
 
-function topicNames(broker: KafkaBroker): Map<string, string> {
-  return new Map(broker.vhost.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
+function topicNames(ctx: Scope): Map<string, string> {
+  const { broker, client } = ctx;
+  return new Map(client.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
 }
 
 function isOtherGroup(broker: KafkaBroker, groupId: string): boolean {
@@ -151,11 +158,12 @@ interface Target {
 
 /** The share-partition, created from share.auto.offset.reset on its first read. */
 function sharePartitionOf(
-  broker: KafkaBroker,
+  ctx: Scope,
   groupId: string,
   t: Target,
 ): { sp: SharePartition; log: StreamPartition } | KafkaError {
-  const log = partitionOf(broker, t.topic, t.partition);
+  const { broker } = ctx;
+  const log = partitionOf(ctx, t.topic, t.partition);
   if (isKafkaError(log)) return log;
   const sp = broker.shareGroups.partition(groupId, t.topic, t.partition, (reset) =>
     reset === 'earliest' ? log.startOffset : log.endOffset,
@@ -206,7 +214,7 @@ type PartitionOut = {
 };
 
 function readAllShared(
-  broker: KafkaBroker,
+  ctx: Scope,
   groupId: string,
   member: string,
   targets: readonly Target[],
@@ -215,7 +223,7 @@ function readAllShared(
   const out = new Map<string, PartitionOut>();
   let count = 0;
   for (const t of targets) {
-    const found = sharePartitionOf(broker, groupId, t);
+    const found = sharePartitionOf(ctx, groupId, t);
     const base = {
       partitionIndex: t.partition,
       acknowledgeErrorCode: KafkaError.none,
@@ -249,7 +257,7 @@ function readAllShared(
 
 /** Parks until a target's log grows past what its share-partition has handed out, a record comes back, or the time is up. */
 function waitForRecords(
-  broker: KafkaBroker,
+  ctx: Scope,
   groupId: string,
   targets: readonly Target[],
   timeoutMs: number,
@@ -261,7 +269,7 @@ function waitForRecords(
       resolve();
     };
     for (const t of targets) {
-      const found = sharePartitionOf(broker, groupId, t);
+      const found = sharePartitionOf(ctx, groupId, t);
       if (isKafkaError(found)) continue;
       found.sp.waiters.add(done);
       cleanups.push(() => found.sp.waiters.delete(done));
@@ -283,7 +291,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     responses: [],
   });
   if (groupId === '' || member === '') return fail(KafkaError.invalidRequest);
-  const names = topicNames(broker);
+  const names = topicNames(ctx);
   const named = request.topics.flatMap((t) =>
     t.partitions.map((p) => ({
       topic: names.get(t.topicId) ?? '',
@@ -302,7 +310,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   const ackCodes = new Map<string, KafkaError>();
   for (const n of named)
     if (n.acks.length > 0) {
-      const found = sharePartitionOf(broker, groupId, n);
+      const found = sharePartitionOf(ctx, groupId, n);
       ackCodes.set(
         `${n.partition}:${n.topicId}`,
         acknowledge(isKafkaError(found) ? undefined : found.sp, member, n.acks),
@@ -323,7 +331,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
   for (;;) {
-    const { out, count } = readAllShared(broker, groupId, member, targets, budget);
+    const { out, count } = readAllShared(ctx, groupId, member, targets, budget);
     const left = deadline - Date.now();
     if (count > 0 || left <= 0)
       return {
@@ -332,7 +340,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
         acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
         responses: answer(named, out, ackCodes),
       };
-    await waitForRecords(broker, groupId, targets, left);
+    await waitForRecords(ctx, groupId, targets, left);
   }
 }
 
@@ -394,7 +402,7 @@ export const shareAcknowledgeHandler: ApiHandler = {
           ? []
           : broker.shareGroups.session(groupId, member, epoch, [], []);
     if (isKafkaError(session)) return { errorCode: session, responses: [] };
-    const names = topicNames(broker);
+    const names = topicNames(ctx);
     const responses = request.topics.map((t) => ({
       topicId: t.topicId,
       partitions: t.partitions.map((p) => {
@@ -402,7 +410,7 @@ export const shareAcknowledgeHandler: ApiHandler = {
         const found =
           topic === undefined
             ? KafkaError.unknownTopicId
-            : sharePartitionOf(broker, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
+            : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
         const errorCode = isKafkaError(found)
           ? found
           : acknowledge(found.sp, member, p.acknowledgementBatches);

@@ -85,12 +85,12 @@ export const addPartitionsToTxnHandler: ApiHandler = {
     const unknown = new Set<string>();
     for (const t of topics)
       for (const p of t.partitions)
-        if (isKafkaError(partitionOf(ctx.broker, t.name, p))) unknown.add(`${t.name}/${p}`);
+        if (isKafkaError(partitionOf(ctx, t.name, p))) unknown.add(`${t.name}/${p}`);
     let code: KafkaError = KafkaError.none;
     if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
     else if (unknown.size === 0) {
       const refs = topics.flatMap((t) => t.partitions.map((partition) => ({ stream: t.name, partition })));
-      code = await settle(() => ctx.broker.vhost.addToTransaction(txn, refs), ctx.apiVersion);
+      code = await settle(() => ctx.client.addToTransaction(txn, refs), ctx.apiVersion);
     }
     const codeFor = (topic: string, p: number) =>
       unknown.size === 0
@@ -117,7 +117,7 @@ export const addOffsetsToTxnHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: AddOffsetsToTxnRequest) {
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
-    const run = () => ctx.broker.vhost.addGroupToTransaction(txn, request.groupId);
+    const run = () => ctx.client.addGroupToTransaction(txn, request.groupId);
     return { errorCode: await settle(run, ctx.apiVersion) };
   },
 };
@@ -129,7 +129,7 @@ export const endTxnHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: EndTxnRequest) {
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
-    const run = () => ctx.broker.vhost.endTransaction(txn, request.committed);
+    const run = () => ctx.client.endTransaction(txn, request.committed);
     return { errorCode: await settle(run, ctx.apiVersion) };
   },
 };
@@ -139,7 +139,7 @@ export const txnOffsetCommitHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 4,
   async handle(ctx: RequestContext, request: TxnOffsetCommitRequest) {
-    const { broker } = ctx;
+    const { broker, client } = ctx;
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     // KIP-447 (v3+): a consumer's group metadata fences a zombie that lost its partitions.
     const member =
@@ -151,7 +151,7 @@ export const txnOffsetCommitHandler: ApiHandler = {
             request.groupInstanceId,
           )
         : KafkaError.none;
-    const unknown = (topic: string, p: number) => isKafkaError(partitionOf(broker, topic, p));
+    const unknown = (topic: string, p: number) => isKafkaError(partitionOf(ctx, topic, p));
     let code: KafkaError = member;
     if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
     else if (code === KafkaError.none) {
@@ -170,7 +170,7 @@ export const txnOffsetCommitHandler: ApiHandler = {
           })),
       );
       code = await settle(
-        () => broker.vhost.commitTransactionOffsets(txn, request.groupId, offsets),
+        () => client.commitTransactionOffsets(txn, request.groupId, offsets),
         ctx.apiVersion,
       );
     }
@@ -202,7 +202,7 @@ export const describeTransactionsHandler: ApiHandler = {
   versionMax: 0,
   handle(ctx: RequestContext, request: DescribeTransactionsRequest) {
     const transactionStates = request.transactionalIds.map((transactionalId) => {
-      const summary = ctx.broker.vhost.describeTransaction(transactionalId);
+      const summary = ctx.client.describeTransaction(transactionalId);
       if (summary === undefined)
         return {
           transactionalId,
@@ -236,7 +236,7 @@ export const listTransactionsHandler: ApiHandler = {
     // v1 (KIP-994): only transactions open longer than this.
     const longerThanMs = ctx.apiVersion >= 1 ? Number(request.durationFilter) : -1;
     const now = Date.now();
-    const transactionStates = ctx.broker.vhost
+    const transactionStates = ctx.client
       .listTransactions()
       .filter((s) => states.size === 0 || states.has(stateNames[s.phase]))
       .filter((s) => producers.size === 0 || producers.has(s.producerId))
@@ -262,10 +262,10 @@ export const describeProducersHandler: ApiHandler = {
     const topics = request.topics.map((t) => ({
       name: t.name,
       partitions: t.partitionIndexes.map((index) => {
-        const partition = partitionOf(ctx.broker, t.name, index);
+        const partition = partitionOf(ctx, t.name, index);
         if (isKafkaError(partition))
           return { partitionIndex: index, errorCode: partition, errorMessage: null, activeProducers: [] };
-        const activeProducers = ctx.broker.vhost.partitionProducers(t.name, index).map((p) => ({
+        const activeProducers = ctx.client.partitionProducers(t.name, index).map((p) => ({
           producerId: BigInt(p.producerId),
           producerEpoch: p.epoch,
           lastSequence: p.lastSequence,

@@ -4,6 +4,7 @@ import type { KafkaApiInfo } from '../schema.js';
 import { addOffsetsToTxnApi } from './add-offsets-to-txn.js';
 import { addPartitionsToTxnApi } from './add-partitions-to-txn.js';
 import { alterConfigsApi } from './alter-configs.js';
+import { alterUserScramCredentialsApi } from './alter-user-scram-credentials.js';
 import { apiVersionsApi } from './api-versions.js';
 import { consumerGroupDescribeApi } from './consumer-group-describe.js';
 import { consumerGroupHeartbeatApi } from './consumer-group-heartbeat.js';
@@ -18,6 +19,7 @@ import { describeGroupsApi } from './describe-groups.js';
 import { describeLogDirsApi } from './describe-log-dirs.js';
 import { describeProducersApi } from './describe-producers.js';
 import { describeTransactionsApi } from './describe-transactions.js';
+import { describeUserScramCredentialsApi } from './describe-user-scram-credentials.js';
 import { endTxnApi } from './end-txn.js';
 import { fetchApi } from './fetch.js';
 import { findCoordinatorApi } from './find-coordinator.js';
@@ -46,6 +48,7 @@ import { txnOffsetCommitApi } from './txn-offset-commit.js';
 export * from './add-offsets-to-txn.js';
 export * from './add-partitions-to-txn.js';
 export * from './alter-configs.js';
+export * from './alter-user-scram-credentials.js';
 export * from './api-versions.js';
 export * from './consumer-group-describe.js';
 export * from './consumer-group-heartbeat.js';
@@ -60,6 +63,7 @@ export * from './describe-groups.js';
 export * from './describe-log-dirs.js';
 export * from './describe-producers.js';
 export * from './describe-transactions.js';
+export * from './describe-user-scram-credentials.js';
 export * from './end-txn.js';
 export * from './fetch.js';
 export * from './find-coordinator.js';
@@ -121,6 +125,8 @@ export const ApiKey = {
   DeleteRecords: 21,
   OffsetDelete: 47,
   DescribeCluster: 60,
+  DescribeUserScramCredentials: 50,
+  AlterUserScramCredentials: 51,
   DescribeLogDirs: 35,
   ConsumerGroupHeartbeat: 68,
   ConsumerGroupDescribe: 69,
@@ -166,6 +172,8 @@ export const kafkaApis: readonly KafkaApiInfo[] = [
   deleteRecordsApi,
   offsetDeleteApi,
   describeClusterApi,
+  describeUserScramCredentialsApi,
+  alterUserScramCredentialsApi,
   describeLogDirsApi,
   consumerGroupHeartbeatApi,
   consumerGroupDescribeApi,
