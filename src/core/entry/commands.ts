@@ -50,6 +50,7 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
+import { type AclCommandSpecs, aclQueryKinds } from './acl-commands.js';
 import type { MessageCounts } from './meters.js';
 import { type PolicyCommandSpecs, policyQueryKinds } from './policy-commands.js';
 
@@ -93,7 +94,7 @@ export interface AccessView {
 }
 
 /** kind → { in: what the command carries; out: its result }. */
-export interface CommandSpecs extends PolicyCommandSpecs {
+export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs {
   // ---- vhosts, users and permissions (broker-wide; the context's vhost is not consulted)
   'vhost.list': { in: object; out: string[] };
   /** A vhost created by a user gives that user full permissions on it (RabbitMQ's rule). */
@@ -386,4 +387,5 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.list',
   'session.inflight',
   ...policyQueryKinds,
+  ...aclQueryKinds,
 ]);
