@@ -9,6 +9,7 @@ import {
   aclFilterMatches,
   anyAcl,
   checkAclBinding,
+  checkAclFilter,
 } from './acls.js';
 import type { DefinitionsLog } from './permissions.js';
 
@@ -27,6 +28,7 @@ export class AclStore {
   }
 
   list(filter: AclFilter = anyAcl): AclBinding[] {
+    checkAclFilter(filter);
     const out: AclBinding[] = [];
     for (const b of this.#log.state.acls.values()) if (aclFilterMatches(filter, b)) out.push(b);
     return out;
@@ -44,6 +46,7 @@ export class AclStore {
 
   /** Deletes what each filter matches; answers, per filter, the bindings it matched. */
   async delete(filters: readonly AclFilter[]): Promise<AclBinding[][]> {
+    for (const f of filters) checkAclFilter(f);
     const matched = filters.map((f) => this.list(f));
     const gone = new Map<string, AclBinding>();
     for (const list of matched) for (const b of list) gone.set(aclBindingKey(b), b);

@@ -105,6 +105,17 @@ export function checkAclBinding(b: AclBinding): void {
   if (problem !== undefined) throw brokerError(ErrorCode.invalidArgument, problem);
 }
 
+/** Throws invalidArgument for a filter of words Kafka does not have (its UNKNOWN). */
+export function checkAclFilter(f: AclFilter): void {
+  const known = (value: string, words: readonly string[]) => value === 'ANY' || words.includes(value);
+  const pattern =
+    known(f.resourceType, aclResourceTypes) &&
+    (f.patternType === 'MATCH' || known(f.patternType, aclPatternTypes));
+  if (!pattern) throw brokerError(ErrorCode.invalidArgument, 'Unknown patternFilter.');
+  if (!known(f.operation, aclOperations) || !known(f.permission, aclPermissions))
+    throw brokerError(ErrorCode.invalidArgument, 'Unknown entryFilter.');
+}
+
 /** Kafka's ResourcePatternFilter.matches: MATCH finds the literal, wildcard and prefixed patterns of a name. */
 function patternMatches(f: AclFilter, b: AclBinding): boolean {
   if (f.resourceType !== 'ANY' && f.resourceType !== b.resourceType) return false;

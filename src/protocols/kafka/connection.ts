@@ -8,6 +8,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
+import { anonymousPrincipal, ConnectionAcls } from './acls.js';
 import { produceUnderAlarm } from './alarms.js';
 import {
   ApiKey,
@@ -76,6 +77,9 @@ export class KafkaConnection {
   #timer: ReturnType<Clock['setTimeout']> | undefined;
   /** When input last came; the idle check looks at it rather than being re-armed per chunk. */
   #lastInputMs = 0;
+  /** Who the client is as Kafka names it; unauthenticated until SASL says otherwise. */
+  #kafkaPrincipal = anonymousPrincipal;
+  readonly #acls: ConnectionAcls;
 
   constructor(transport: Transport, broker: KafkaBroker) {
     this.#transport = transport;
@@ -88,6 +92,7 @@ export class KafkaConnection {
       evict: () => this.close(),
     });
     this.#clock = broker.core.clock;
+    this.#acls = new ConnectionAcls(broker, unmapped(transport.remoteAddress));
     this.#timer = this.#clock.setTimeout(
       () => this.#expired('no request within the handshake timeout'),
       handshakeTimeoutMs,
@@ -259,6 +264,8 @@ export class KafkaConnection {
       advertisedHost: unmapped(this.#transport.localAddress),
       advertisedPort: this.#transport.localPort ?? 0,
       clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
+      kafkaPrincipal: this.#kafkaPrincipal,
+      acls: this.#acls,
     };
   }
 

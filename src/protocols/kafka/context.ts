@@ -5,6 +5,7 @@
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
+import type { ConnectionAcls } from './acls.js';
 import type { ConsumerGroupCoordinator } from './consumer-groups.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
@@ -105,6 +106,10 @@ export interface RequestContext {
   readonly advertisedHost: string;
   readonly advertisedPort: number;
   readonly clientHost: string;
+  /** Who the client is, as Kafka names it: `User:<name>`, or `User:ANONYMOUS` unauthenticated. */
+  readonly kafkaPrincipal: string;
+  /** The connection's ACL decisions (./acls.ts). */
+  readonly acls: ConnectionAcls;
 }
 
 /** A response answered later (durability, long-poll, group barrier) without holding up the next request. */

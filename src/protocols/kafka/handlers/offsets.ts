@@ -1,11 +1,14 @@
 /**
  * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 and OffsetFetch 0–9 (v9 checks a
  * KIP-848 member's epoch), and OffsetDelete 0 (KIP-496), the last three over core's group offsets,
- * which are durable: a commit is answered once it is stored.
+ * which are durable: a commit is answered once it is stored. As Kafka checks them: ListOffsets needs
+ * DESCRIBE on the topic, committing READ on the group and the topic, fetching DESCRIBE on both (topics
+ * the client may not DESCRIBE are left out of a fetch of all), deleting DELETE on the group.
  */
 
 import type { StreamPartition } from '../../../core/api.js';
 import type { LogEntry } from '../../../storage/types.js';
+import { allowed } from '../acls.js';
 import type {
   KafkaInput,
   ListOffsetsRequest,
@@ -107,6 +110,8 @@ export const listOffsetsHandler: ApiHandler = {
     const topics = request.topics.map((t) => ({
       name: t.name,
       partitions: t.partitions.map((p) => {
+        if (!allowed(ctx, 'TOPIC', t.name, 'DESCRIBE'))
+          return { partitionIndex: p.partitionIndex, errorCode: KafkaError.topicAuthorizationFailed };
         try {
           const committed = ctx.apiVersion >= 2 && request.isolationLevel === 1;
           return listOffset(ctx.broker, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion, committed);
@@ -161,18 +166,27 @@ export const offsetCommitHandler: ApiHandler = {
     const generation = ctx.apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch;
     const memberId = ctx.apiVersion === 0 ? '' : request.memberId;
     // v9+ carries a KIP-848 member's epoch where classic members send their generation.
-    const check =
-      broker.consumerGroups.checkCommit(request.groupId, memberId, generation) ??
-      broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
-    const topics = request.topics.map(async (t) => ({
-      name: t.name,
-      partitions: await Promise.all(
-        t.partitions.map(async (p) => ({
-          partitionIndex: p.partitionIndex,
-          errorCode: check !== KafkaError.none ? check : await commitOne(broker, request.groupId, t.name, p),
-        })),
-      ),
-    }));
+    const check = !allowed(ctx, 'GROUP', request.groupId, 'READ')
+      ? KafkaError.groupAuthorizationFailed
+      : (broker.consumerGroups.checkCommit(request.groupId, memberId, generation) ??
+        broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId));
+    const topics = request.topics.map(async (t) => {
+      const refused = check === KafkaError.none && !allowed(ctx, 'TOPIC', t.name, 'READ');
+      return {
+        name: t.name,
+        partitions: await Promise.all(
+          t.partitions.map(async (p) => ({
+            partitionIndex: p.partitionIndex,
+            errorCode:
+              check !== KafkaError.none
+                ? check
+                : refused
+                  ? KafkaError.topicAuthorizationFailed
+                  : await commitOne(broker, request.groupId, t.name, p),
+          })),
+        ),
+      };
+    });
     return new Later(Promise.all(topics).then((list) => ({ topics: list })));
   },
 };
@@ -180,14 +194,16 @@ export const offsetCommitHandler: ApiHandler = {
 type FetchOut = KafkaInput<OffsetFetchResponsePartition>;
 
 function fetchGroup(
-  broker: KafkaBroker,
+  ctx: RequestContext,
   group: string,
   topics: ReadonlyArray<{ name: string; partitionIndexes: number[] }> | null,
   requireStable: boolean,
 ) {
+  const { broker } = ctx;
+  const describable = (topic: string) => allowed(ctx, 'TOPIC', topic, 'DESCRIBE');
   const wanted =
     topics ??
-    [...new Set(broker.vhost.groupOffsets(group).map((o) => o.stream))].map((name) => ({
+    [...new Set(broker.vhost.groupOffsets(group).map((o) => o.stream))].filter(describable).map((name) => ({
       name,
       partitionIndexes: broker.vhost
         .groupOffsets(group)
@@ -197,6 +213,14 @@ function fetchGroup(
   return wanted.map((t) => ({
     name: t.name,
     partitions: t.partitionIndexes.map((index): FetchOut => {
+      if (!describable(t.name))
+        return {
+          partitionIndex: index,
+          committedOffset: -1n,
+          committedLeaderEpoch: -1,
+          metadata: '',
+          errorCode: KafkaError.topicAuthorizationFailed,
+        };
       const stored =
         broker.vhost.stream(t.name) === undefined
           ? undefined
@@ -231,18 +255,33 @@ export const offsetFetchHandler: ApiHandler = {
             ? (ctx.broker.consumerGroups.checkCommit(g.groupId, g.memberId, g.memberEpoch) ?? KafkaError.none)
             : KafkaError.none;
         if (member !== KafkaError.none) return { groupId: g.groupId, errorCode: member, topics: [] };
+        if (!allowed(ctx, 'GROUP', g.groupId, 'DESCRIBE'))
+          return { groupId: g.groupId, errorCode: KafkaError.groupAuthorizationFailed, topics: [] };
         return {
           groupId: g.groupId,
           errorCode: KafkaError.none,
-          topics: fetchGroup(ctx.broker, g.groupId, g.topics, request.requireStable),
+          topics: fetchGroup(ctx, g.groupId, g.topics, request.requireStable),
         };
       });
       return { groups };
     }
     const requireStable = ctx.apiVersion >= 7 && request.requireStable;
+    // v0 and v1 carry no top-level error: their partitions say it.
+    if (!allowed(ctx, 'GROUP', request.groupId, 'DESCRIBE'))
+      return {
+        errorCode: KafkaError.groupAuthorizationFailed,
+        topics: (request.topics ?? []).map((t) => ({
+          name: t.name,
+          partitions: t.partitionIndexes.map((partitionIndex) => ({
+            partitionIndex,
+            committedOffset: -1n,
+            errorCode: KafkaError.groupAuthorizationFailed,
+          })),
+        })),
+      };
     return {
       errorCode: KafkaError.none,
-      topics: fetchGroup(ctx.broker, request.groupId, request.topics, requireStable),
+      topics: fetchGroup(ctx, request.groupId, request.topics, requireStable),
     };
   },
 };
@@ -286,6 +325,7 @@ export const offsetDeleteHandler: ApiHandler = {
     const { broker } = ctx;
     const refuse = (errorCode: KafkaError) => ({ errorCode, topics: [] });
     const { groupId } = request;
+    if (!allowed(ctx, 'GROUP', groupId, 'DELETE')) return refuse(KafkaError.groupAuthorizationFailed);
     if (!broker.groups.has(groupId) && broker.vhost.groupOffsets(groupId).length === 0)
       return refuse(KafkaError.groupIdNotFound);
     const active = activeTopics(broker, groupId);
@@ -295,7 +335,8 @@ export const offsetDeleteHandler: ApiHandler = {
       name: topic.name,
       partitions: topic.partitions.map(({ partitionIndex }) => {
         let errorCode: KafkaError = KafkaError.none;
-        if (isKafkaError(partitionOf(broker, topic.name, partitionIndex)))
+        if (!allowed(ctx, 'TOPIC', topic.name, 'READ')) errorCode = KafkaError.topicAuthorizationFailed;
+        else if (isKafkaError(partitionOf(broker, topic.name, partitionIndex)))
           errorCode = KafkaError.unknownTopicOrPartition;
         else if (active.has(topic.name)) errorCode = KafkaError.groupSubscribedToTopic;
         else deleted.push({ stream: topic.name, partition: partitionIndex });
