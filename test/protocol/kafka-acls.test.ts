@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AclBinding } from '../../src/core/acls.js';
+import { type AclBinding, anyAcl as anyFilter } from '../../src/core/acls.js';
 import { internalContext } from '../../src/core/entry/context.js';
 import { ConnectionAcls } from '../../src/protocols/kafka/acls.js';
 import { encodeRecordBatch } from '../../src/protocols/kafka/codec/index.js';
@@ -17,6 +17,8 @@ import {
   type RequestContext,
 } from '../../src/protocols/kafka/context.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
+import { createAclsHandler } from '../../src/protocols/kafka/handlers/acls.js';
+import { deleteTopicsHandler, initProducerIdHandler } from '../../src/protocols/kafka/handlers/admin.js';
 import { fetchHandler } from '../../src/protocols/kafka/handlers/fetch.js';
 import { describeGroupsHandler, joinGroupHandler } from '../../src/protocols/kafka/handlers/groups.js';
 import { metadataHandler } from '../../src/protocols/kafka/handlers/metadata.js';
@@ -235,4 +237,58 @@ test("the user's permissions decide beside the ACLs: both must allow", async () 
   broker.consumerGroups.close();
   broker.shareGroups.close();
   await core.broker.close();
+});
+
+test('producer ids, the ACL APIs and topic deletion are refused with the cluster, id and topic errors', async () => {
+  const f = await fixture();
+  await f.admin.createAcls([
+    acl({ resourceType: 'CLUSTER', resourceName: 'kafka-cluster', principal: 'User:root', operation: 'ALL' }),
+    acl({ resourceType: 'TRANSACTIONAL_ID', resourceName: 'tx', principal: 'User:alice' }),
+  ]);
+  const init = (ctx: RequestContext, transactionalId: string | null) =>
+    answer(
+      initProducerIdHandler.handle(
+        { ...ctx, apiVersion: 4 },
+        {
+          transactionalId,
+          transactionTimeoutMs: 10_000,
+          producerId: -1n,
+          producerEpoch: -1,
+        },
+      ),
+    ).then((r) => r.errorCode);
+  const alice = requestContext(f.broker, 'User:alice');
+  const bob = requestContext(f.broker, 'User:bob');
+  assert.equal(await init(alice, 'tx'), KafkaError.none);
+  assert.equal(await init(bob, 'tx'), KafkaError.transactionalIdAuthorizationFailed);
+  // Idempotence (KIP-679): IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+  assert.equal(await init(bob, null), KafkaError.none, 'topics without bindings count');
+  await f.admin.createAcls([acl({ resourceName: '*', principal: 'User:*', operation: 'READ' })]);
+  assert.equal(await init(bob, null), KafkaError.clusterAuthorizationFailed, 'every topic has a binding now');
+  await f.admin.createAcls([acl({ principal: 'User:bob', resourceName: 'audit' })]);
+  assert.equal(await init(bob, null), KafkaError.none, 'bob may WRITE audit');
+
+  const creation = {
+    resourceType: 2,
+    resourceName: 'x',
+    resourcePatternType: 3,
+    principal: 'User:bob',
+    host: '*',
+    operation: 3,
+    permissionType: 3,
+  };
+  const created = await answer(
+    createAclsHandler.handle({ ...bob, apiVersion: 3 }, { creations: [creation] }),
+  );
+  assert.equal(created.results[0].errorCode, KafkaError.clusterAuthorizationFailed);
+  assert.equal(f.admin.listAcls({ ...anyFilter, resourceName: 'x' }).length, 0, 'nothing was created');
+  const deleted = await answer(
+    deleteTopicsHandler.handle(
+      { ...bob, apiVersion: 4 },
+      { topicNames: ['orders'], topics: [], timeoutMs: 1000 },
+    ),
+  );
+  assert.equal(deleted.responses[0].errorCode, KafkaError.topicAuthorizationFailed);
+  assert.notEqual(f.admin.stream('orders'), undefined, 'the topic is still there');
+  await f.close();
 });

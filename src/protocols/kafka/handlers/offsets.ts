@@ -249,14 +249,14 @@ export const offsetFetchHandler: ApiHandler = {
   handle(ctx: RequestContext, request: OffsetFetchRequest) {
     if (ctx.apiVersion >= 8) {
       const groups = request.groups.map((g) => {
+        if (!allowed(ctx, 'GROUP', g.groupId, 'DESCRIBE'))
+          return { groupId: g.groupId, errorCode: KafkaError.groupAuthorizationFailed, topics: [] };
         // v9: a KIP-848 member names itself and its epoch; a stale one learns it before reading.
         const member =
           ctx.apiVersion >= 9 && g.memberId !== null
             ? (ctx.broker.consumerGroups.checkCommit(g.groupId, g.memberId, g.memberEpoch) ?? KafkaError.none)
             : KafkaError.none;
         if (member !== KafkaError.none) return { groupId: g.groupId, errorCode: member, topics: [] };
-        if (!allowed(ctx, 'GROUP', g.groupId, 'DESCRIBE'))
-          return { groupId: g.groupId, errorCode: KafkaError.groupAuthorizationFailed, topics: [] };
         return {
           groupId: g.groupId,
           errorCode: KafkaError.none,

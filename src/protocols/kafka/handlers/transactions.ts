@@ -154,24 +154,27 @@ export const txnOffsetCommitHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: TxnOffsetCommitRequest) {
     const { broker } = ctx;
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
+    const refusal = !allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE')
+      ? KafkaError.transactionalIdAuthorizationFailed
+      : !allowed(ctx, 'GROUP', request.groupId, 'READ')
+        ? KafkaError.groupAuthorizationFailed
+        : undefined;
     // KIP-447 (v3+): a consumer's group metadata fences a zombie that lost its partitions.
     const member =
-      ctx.apiVersion >= 3 && request.memberId !== ''
+      refusal ??
+      (ctx.apiVersion >= 3 && request.memberId !== ''
         ? broker.groups.checkCommit(
             request.groupId,
             request.memberId,
             request.generationId,
             request.groupInstanceId,
           )
-        : KafkaError.none;
+        : KafkaError.none);
     const unknown = (topic: string, p: number) => isKafkaError(partitionOf(broker, topic, p));
     const readable = (topic: string) => allowed(ctx, 'TOPIC', topic, 'READ');
     let code: KafkaError = member;
-    if (!allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE'))
-      code = KafkaError.transactionalIdAuthorizationFailed;
-    else if (!allowed(ctx, 'GROUP', request.groupId, 'READ')) code = KafkaError.groupAuthorizationFailed;
-    else if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
-    else if (code === KafkaError.none) {
+    if (refusal === undefined && txn === undefined) code = KafkaError.invalidProducerIdMapping;
+    else if (code === KafkaError.none && txn !== undefined) {
       const offsets = request.topics.flatMap((t) =>
         t.partitions
           .filter((p) => readable(t.name) && !unknown(t.name, p.partitionIndex))
