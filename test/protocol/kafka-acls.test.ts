@@ -18,7 +18,11 @@ import {
 } from '../../src/protocols/kafka/context.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
 import { createAclsHandler } from '../../src/protocols/kafka/handlers/acls.js';
-import { deleteTopicsHandler, initProducerIdHandler } from '../../src/protocols/kafka/handlers/admin.js';
+import {
+  createTopicsHandler,
+  deleteTopicsHandler,
+  initProducerIdHandler,
+} from '../../src/protocols/kafka/handlers/admin.js';
 import { fetchHandler } from '../../src/protocols/kafka/handlers/fetch.js';
 import { describeGroupsHandler, joinGroupHandler } from '../../src/protocols/kafka/handlers/groups.js';
 import { metadataHandler } from '../../src/protocols/kafka/handlers/metadata.js';
@@ -290,5 +294,19 @@ test('producer ids, the ACL APIs and topic deletion are refused with the cluster
   );
   assert.equal(deleted.responses[0].errorCode, KafkaError.topicAuthorizationFailed);
   assert.notEqual(f.admin.stream('orders'), undefined, 'the topic is still there');
+  await f.admin.createAcls([acl({ principal: 'User:bob', resourceName: 'fresh', operation: 'CREATE' })]);
+  const topic = { name: 'fresh', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] };
+  const made = await answer(
+    createTopicsHandler.handle(
+      { ...bob, apiVersion: 7 },
+      { topics: [topic], timeoutMs: 1000, validateOnly: false },
+    ),
+  );
+  assert.equal(made.topics[0].errorCode, KafkaError.none, 'CREATE on the topic is enough');
+  assert.equal(
+    made.topics[0].topicConfigErrorCode,
+    KafkaError.topicAuthorizationFailed,
+    'but not DESCRIBE_CONFIGS',
+  );
   await f.close();
 });

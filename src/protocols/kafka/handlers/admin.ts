@@ -94,7 +94,10 @@ async function createOne(
     errorMessage: null,
     numPartitions: settings.partitions,
     replicationFactor: 1,
-    configs: describeTopicConfigs(settings.retention, settings.kept, broker.options.batchBytesMax),
+    // v5+ describes the new topic's configs to a client that may DESCRIBE_CONFIGS it (Kafka's rule).
+    ...(allowed(ctx, 'TOPIC', topic.name, 'DESCRIBE_CONFIGS')
+      ? { configs: describeTopicConfigs(settings.retention, settings.kept, broker.options.batchBytesMax) }
+      : { configs: null, topicConfigErrorCode: KafkaError.topicAuthorizationFailed }),
   };
 }
 

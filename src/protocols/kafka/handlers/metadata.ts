@@ -67,7 +67,9 @@ async function requestedTopics(ctx: RequestContext, request: MetadataRequest): P
       continue;
     }
     if (!allowed(ctx, 'TOPIC', name, 'DESCRIBE')) {
-      out.push({ errorCode: KafkaError.topicAuthorizationFailed, name, partitions: [] });
+      // Asked by id, the name is not disclosed (topic ids are not secret, names may be).
+      const shown = topic.name === null ? { name: null, topicId: topic.topicId } : { name };
+      out.push({ errorCode: KafkaError.topicAuthorizationFailed, ...shown, partitions: [] });
       continue;
     }
     const create =
