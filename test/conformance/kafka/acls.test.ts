@@ -18,7 +18,13 @@ import kafkajs, {
 } from 'kafkajs';
 import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import {
+  hasCommand,
+  type KafkaTestBroker,
+  kafkaClient,
+  startKafkaBroker,
+} from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
 // Responses are checked field by field; the generated types would only add casts here.
@@ -202,6 +208,11 @@ describe('kafka ACLs', () => {
       topicData: [{ name: 'guarded', partitionData: [{ index: 0, records: records('no') }] }],
     });
     assert.equal(produce.responses[0].partitionResponses[0].errorCode, KafkaError.topicAuthorizationFailed);
+    if (hasCommand('kcat')) {
+      // librdkafka hears the same refusal and reports it for the message.
+      const kcat = await runTool('kcat', ['-b', kb.bootstrap, '-P', '-t', 'guarded'], 'no\n');
+      assert.match(kcat.stderr, /Topic authorization failed/i);
+    }
     assert.equal(kb.broker.client().partition('guarded', 0).endOffset, 0, 'nothing was appended');
     const offsets = await admin.fetchTopicOffsets('guarded');
     assert.equal(offsets[0]?.high, '0');
