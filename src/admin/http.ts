@@ -18,6 +18,8 @@ import { HttpError } from './errors.js';
 import type { Json } from './json.js';
 import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
+import { node, objectRoutes } from './objects.js';
+import { applyListing, type ListingQuery, listingQuery, selectColumns } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
 import * as views from './views.js';
 
@@ -98,6 +100,13 @@ function listing(
   const [, resource, vhost] = parts;
   if (resource === 'overview' && vhost === undefined)
     return { status: 200, body: views.overview(core, info) };
+  if (resource === 'nodes') {
+    if (!isMonitoring(principal)) throw new HttpError(403, 'access_refused', 'Nodes need monitoring');
+    const one = node(info, 0);
+    if (vhost !== undefined && decodeURIComponent(vhost) !== one['name'])
+      throw new HttpError(404, 'not_found', `No node ${vhost}`);
+    return { status: 200, body: vhost === undefined ? [one] : one };
+  }
   if (resource === 'vhosts' && vhost !== undefined) return undefined;
   const rows = resource === undefined ? undefined : listings[resource];
   if (rows === undefined) return undefined;
@@ -118,6 +127,16 @@ function send(res: ServerResponse, reply: Reply, head: boolean): void {
     'cache-control': 'no-store',
   });
   res.end(head ? undefined : payload);
+}
+
+/** A read's answer as its query asks: a listing filtered, sorted, paged; an object cut to columns. */
+function shaped(req: IncomingMessage, reply: Reply, query: ListingQuery): Reply {
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || 'text' in reply || reply.status !== 200)
+    return reply;
+  const body = reply.body as Json;
+  if (Array.isArray(body)) return { status: 200, body: applyListing(body, query) };
+  const { columns } = query;
+  return columns === undefined ? reply : { status: 200, body: selectColumns(body, columns) };
 }
 
 /** Core's refusals as RabbitMQ's management API answers them. */
@@ -226,16 +245,14 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   const policy = isPolicyResource(parts[1]);
   const body = read ? undefined : await readJson(req, policy ? policyBodyBytesMax : bodyBytesMax);
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
-  const managed = await manage(
-    core,
-    method,
-    parts.slice(1).map(decodeURIComponent),
-    body,
-    options.info.version,
-  );
+  const decoded = parts.slice(1).map(decodeURIComponent);
+  const managed = await manage(core, method, decoded, body, options.info.version);
   if (managed !== undefined) return managed;
+  const routed = await objectRoutes(core, method, decoded, body);
+  if (routed?.location !== undefined) res.setHeader('location', `${path}/${routed.location}`);
+  if (routed !== undefined) return routed;
   if (policy && (method === 'GET' || method === 'PUT' || method === 'DELETE')) {
-    const reply = await policyRoutes(core, method, parts.slice(1).map(decodeURIComponent), body ?? {});
+    const reply = await policyRoutes(core, method, decoded, body ?? {});
     if (reply !== undefined) return reply;
   }
   if (read) throw new HttpError(404, 'not_found', `No route ${path}`);
@@ -253,9 +270,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
     send(res, refused, head);
     return;
   }
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
   try {
-    send(res, await answer(req, res, path, options), head);
+    const query = listingQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
+    const reply = await answer(req, res, path, options);
+    send(res, query === undefined ? reply : shaped(req, reply, query), head);
   } catch (err) {
     // The client went away while its body was being read: nothing failed on this side. (The request
     // stream is destroyed once its body is read in full or abandoned, so it is the response's

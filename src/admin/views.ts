@@ -17,6 +17,8 @@ export interface AdminInfo {
   readonly version: string;
   readonly startedAtMs: number;
   listeners(): ListenerView[];
+  /** Where the broker keeps its data, for the node's `disk_free` (absent: in memory). */
+  readonly dataDir?: string;
   /** Resource alarms active now. */
   alarms(): readonly AlarmKind[];
   /** The broker's edges, for /metrics: ingress budget and login gate (docs/architecture.md, "Edges"). */
@@ -33,6 +35,7 @@ export interface EdgeStats {
 }
 
 type JsonObject = { [key: string]: Json };
+type BindingRow = ReturnType<CoreClient['listBindings']>[number];
 
 /** One listing across the named vhosts, in their order. */
 function perVhost(
@@ -135,19 +138,20 @@ function propertiesKey(routingKey: string, args: JsonObject): string {
   return `${base}~${digest}`;
 }
 
+/** One binding in RabbitMQ's shape. */
+export function bindingJson(b: BindingRow, vhost: string): JsonObject {
+  const args = headersToJson(b.args);
+  return {
+    source: b.source,
+    vhost,
+    destination: b.destination,
+    destination_type: b.destinationKind,
+    routing_key: b.routingKey,
+    arguments: args,
+    properties_key: propertiesKey(b.routingKey, args),
+  };
+}
+
 export function bindings(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) =>
-    v.listBindings().map((b) => {
-      const args = headersToJson(b.args);
-      return {
-        source: b.source,
-        vhost,
-        destination: b.destination,
-        destination_type: b.destinationKind,
-        routing_key: b.routingKey,
-        arguments: args,
-        properties_key: propertiesKey(b.routingKey, args),
-      };
-    }),
-  );
+  return perVhost(core, names, (v, vhost) => v.listBindings().map((b) => bindingJson(b, vhost)));
 }
