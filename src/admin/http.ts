@@ -16,6 +16,7 @@ import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } fr
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
+import { liveRoutes } from './live.js';
 import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
 import { node, objectRoutes } from './objects.js';
@@ -76,10 +77,9 @@ const listings: Record<string, Listing> = {
  * The vhosts a listing covers: the one named, or every vhost the caller may see — all of them for a
  * monitoring user, those it has permissions in otherwise (RabbitMQ's management user).
  */
-function vhostScope(core: CoreClient, principal: Principal, encoded: string | undefined): string[] {
+function vhostScope(core: CoreClient, principal: Principal, name: string | undefined): string[] {
   const all = core.vhostNames();
-  if (encoded !== undefined) {
-    const name = decodeURIComponent(encoded);
+  if (name !== undefined) {
     if (!all.includes(name)) throw new HttpError(404, 'not_found', `No vhost ${name}`);
     return [name];
   }
@@ -102,7 +102,8 @@ function listing(
     return { status: 200, body: views.overview(core, info) };
   if (resource === 'nodes') {
     if (!isMonitoring(principal)) throw new HttpError(403, 'access_refused', 'Nodes need monitoring');
-    const one = node(info, 0);
+    const sockets = core.vhostNames().flatMap((v) => core.inVhost(v).listConnections()).length;
+    const one = node(info, sockets);
     if (vhost !== undefined && decodeURIComponent(vhost) !== one['name'])
       throw new HttpError(404, 'not_found', `No node ${vhost}`);
     return { status: 200, body: vhost === undefined ? [one] : one };
@@ -110,7 +111,8 @@ function listing(
   if (resource === 'vhosts' && vhost !== undefined) return undefined;
   const rows = resource === undefined ? undefined : listings[resource];
   if (rows === undefined) return undefined;
-  return { status: 200, body: rows(core, vhostScope(core, principal, vhost)) };
+  const scope = vhostScope(core, principal, vhost === undefined ? undefined : decodeURIComponent(vhost));
+  return { status: 200, body: rows(core, scope) };
 }
 
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
@@ -246,6 +248,15 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   const body = read ? undefined : await readJson(req, policy ? policyBodyBytesMax : bodyBytesMax);
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   const decoded = parts.slice(1).map(decodeURIComponent);
+  const reason = req.headers['x-reason'];
+  const live = liveRoutes(
+    core,
+    req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'),
+    decoded,
+    (vhost) => vhostScope(core, principal, vhost),
+    typeof reason === 'string' ? reason : undefined,
+  );
+  if (live !== undefined) return live;
   const managed = await manage(core, method, decoded, body, options.info.version);
   if (managed !== undefined) return managed;
   const routed = await objectRoutes(core, method, decoded, body);

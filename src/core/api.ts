@@ -9,6 +9,7 @@ import type { AccessCheck } from './entry/authorize.js';
 import type { AccessView, BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
+import type { OperatorClient } from './entry/operator-commands.js';
 import type { PolicyClient } from './entry/policy-commands.js';
 import type { VerifyOptions } from './login-cache.js';
 import type {
@@ -36,6 +37,13 @@ import type {
 export type { Clock } from '../shared/clock.js';
 export type { UserCredential, UserView } from './definitions.js';
 export type { AccessView } from './entry/commands.js';
+export type {
+  ChannelDescription,
+  ConnectionDescription,
+  ConnectionTraffic,
+  ConsumerRow,
+  LiveConnection,
+} from './entry/operator-commands.js';
 export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
 export type {
   PermissionFilter,
@@ -417,7 +425,7 @@ export interface Alarms {
  * the caller's context and runs it through `BrokerCore.execute`. Protocol adapters and the admin API
  * hold one per connection (or per request) and reach core through nothing else.
  */
-export interface CoreClient extends PolicyClient {
+export interface CoreClient extends PolicyClient, OperatorClient {
   readonly context: CallerContext;
   /** The vhost this client addresses. */
   readonly vhost: string;

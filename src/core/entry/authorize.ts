@@ -355,6 +355,16 @@ function policyChange(a: Checks, g: Grant, c: Command & { family: string }): voi
   a.inVhost(g);
 }
 
+/**
+ * Operators: a vhost's connections and consumers are listed to those who may list it; closing a
+ * connection is the administrator's (RabbitMQ's management user may close only its own: not here).
+ */
+const operatorRules = {
+  'connection.list': listing,
+  'consumer.list': listing,
+  'connection.kill': administrator,
+} satisfies Partial<Rules>;
+
 /** The table: command kind → what the caller needs. */
 export const rules: Rules = {
   ...brokerRules,
@@ -364,6 +374,7 @@ export const rules: Rules = {
   ...transactionRules,
   ...sessionRules,
   ...policyRules,
+  ...operatorRules,
 };
 
 /** A principal's grant for the vhost it last worked in, and the store generation it was made at. */

@@ -197,6 +197,16 @@ const messages = {
     host.openVhost(ctx.vhost)?.closeConnection(ctx.connectionId);
   },
   'request.send': (host, ctx, c) => sendRequest(host, ctx, c),
+  'connection.list': (host, ctx) => {
+    host.vhost(ctx.vhost);
+    return host.connections.live(ctx.vhost);
+  },
+  'connection.kill': (host, ctx, c) => {
+    const found = host.connections.live(ctx.vhost).find((row) => row.description.name === c.name);
+    found?.description.close(c.reason);
+    return found !== undefined;
+  },
+  'consumer.list': (host, ctx) => host.vhost(ctx.vhost).listConsumers(),
 } satisfies Partial<Handlers>;
 
 /**

@@ -76,6 +76,8 @@ export class KafkaConnection {
   #timer: ReturnType<Clock['setTimeout']> | undefined;
   /** When input last came; the idle check looks at it rather than being re-armed per chunk. */
   #lastInputMs = 0;
+  /** The client id of its latest request (operators see it in `/api/connections`). */
+  clientId = '';
 
   constructor(transport: Transport, broker: KafkaBroker) {
     this.#transport = transport;
@@ -251,6 +253,7 @@ export class KafkaConnection {
   }
 
   #context(header: RequestHeader): RequestContext {
+    this.clientId = header.clientId ?? '';
     return {
       broker: this.#broker,
       apiVersion: header.requestApiVersion,

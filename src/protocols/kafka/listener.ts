@@ -5,8 +5,10 @@
  * reached. `createKafkaListeners(options)` lets an embedder change the defaults (auto-creation,
  * default partitions, limits); the server registers the listeners with the defaults.
  */
+
 import { resolve } from 'node:path';
 import { internalPrincipal } from '../../core/entry/context.js';
+import { describeConnection } from '../described.js';
 import type { ListenerContext, ListenerDefinition } from '../listener.js';
 import { PerCore } from '../per-core.js';
 import { type Acceptor, serveTransports } from '../serve.js';
@@ -101,13 +103,21 @@ export function kafkaAcceptor(context: ListenerContext, overrides: Partial<Kafka
         protocol: 'kafka',
         peerAddress: transport.remoteAddress ?? '',
       });
+      const connection = new KafkaConnection(transport, broker);
       try {
-        counted.openConnection();
+        counted.openConnection(
+          describeConnection(transport, {
+            protocol: 'Kafka',
+            clientId: () => connection.clientId,
+            // Kafka has no word for it: an operator's close is the socket's.
+            close: () => connection.close(),
+          }),
+        );
       } catch {
+        connection.close();
         transport.destroy();
         return;
       }
-      const connection = new KafkaConnection(transport, broker);
       connections.add(connection);
       void transport.whenClosed().then(() => {
         connections.delete(connection);
