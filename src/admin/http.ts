@@ -15,6 +15,7 @@ import { listenOn } from '../shared/net.js';
 import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } from './access.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
+import { extensionRoutes } from './extensions.js';
 import type { Json } from './json.js';
 import { liveRoutes } from './live.js';
 import { manage } from './manage.js';
@@ -257,6 +258,14 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
     typeof reason === 'string' ? reason : undefined,
   );
   if (live !== undefined) return live;
+  const extension = await extensionRoutes(
+    core,
+    method,
+    decoded,
+    vhostScope(core, principal, undefined),
+    body,
+  );
+  if (extension !== undefined) return extension;
   const managed = await manage(core, method, decoded, body, options.info.version);
   if (managed !== undefined) return managed;
   const routed = await objectRoutes(core, method, decoded, body);
