@@ -8,6 +8,7 @@ import type { ChannelDescription, CoreClient, LiveConnection } from '../core/api
 import { HttpError } from './errors.js';
 import { headersToJson, type Json } from './json.js';
 import { nodeName } from './objects.js';
+import { messageStats, metersOf } from './views.js';
 
 type JsonObject = { [key: string]: Json };
 export type LiveReply = { readonly status: number; readonly body: Json | undefined };
@@ -20,7 +21,20 @@ function connectionsOf(core: CoreClient, vhosts: readonly string[]): LiveConnect
   return vhosts.flatMap((vhost) => core.inVhost(vhost).listConnections());
 }
 
-export function connectionJson(c: LiveConnection): JsonObject {
+/** Connections as JSON with their `message_stats` (what their own commands did: publishes, gets, acks). */
+function connectionsJson(core: CoreClient, connections: readonly LiveConnection[]): JsonObject[] {
+  const meters = new Map<string, ReturnType<typeof metersOf>>();
+  return connections.map((c) => {
+    let ofVhost = meters.get(c.vhost);
+    if (ofVhost === undefined) {
+      ofVhost = metersOf(core.inVhost(c.vhost), 'connection');
+      meters.set(c.vhost, ofVhost);
+    }
+    return { ...connectionJson(c), message_stats: messageStats(ofVhost.get(c.connectionId)) };
+  });
+}
+
+function connectionJson(c: LiveConnection): JsonObject {
   const d = c.description;
   const traffic = d.traffic();
   const clientId = d.clientId();
@@ -129,20 +143,20 @@ export function liveRoutes(
   if (rest.length > 0) return undefined;
   if (resource === 'vhosts' && first !== undefined && method === 'GET') {
     if (second === 'connections')
-      return { status: 200, body: connectionsOf(core, scope(first)).map(connectionJson) };
+      return { status: 200, body: connectionsJson(core, connectionsOf(core, scope(first))) };
     if (second === 'channels') return { status: 200, body: channelsOf(connectionsOf(core, scope(first))) };
     return undefined;
   }
   if (resource === 'connections') {
     if (first === undefined)
       return method === 'GET'
-        ? { status: 200, body: connectionsOf(core, scope()).map(connectionJson) }
+        ? { status: 200, body: connectionsJson(core, connectionsOf(core, scope())) }
         : undefined;
     const found = oneConnection(core, scope(), first);
     if (second === 'channels')
       return method === 'GET' ? { status: 200, body: channelsOf([found]) } : undefined;
     if (second !== undefined) return undefined;
-    if (method === 'GET') return { status: 200, body: connectionJson(found) };
+    if (method === 'GET') return { status: 200, body: connectionsJson(core, [found])[0] as JsonObject };
     if (method !== 'DELETE') return undefined;
     core.inVhost(found.vhost).killConnection(first, reason ?? 'Closed via management plugin');
     return { status: 204, body: undefined };

@@ -43,7 +43,9 @@ export type {
   ConnectionTraffic,
   ConsumerRow,
   LiveConnection,
+  MeterRow,
 } from './entry/operator-commands.js';
+export type { MessageRates, TotalSample } from './entry/rates.js';
 export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
 export type {
   PermissionFilter,

@@ -152,6 +152,14 @@ describe('messages through the admin API', () => {
     assert.deepEqual([again[0]?.['payload'], again[0]?.['redelivered']], ['he', true]);
     const queue = (await call('GET', '/api/queues/%2F/inbox')).json as Row;
     assert.equal(queue['messages'], 1);
+    const stats = queue['message_stats'] as Row;
+    assert.deepEqual(
+      [stats['publish'], stats['get'], stats['deliver_get'], stats['redeliver'], stats['ack']],
+      [2, 3, 3, 1, 1],
+    );
+    assert.equal(typeof (stats['publish_details'] as Row)['rate'], 'number');
+    const overview = (await call('GET', '/api/overview')).json as Row;
+    assert.equal(typeof ((overview['message_stats'] as Row)['deliver_get_details'] as Row)['rate'], 'number');
     assert.equal((await call('DELETE', '/api/queues/%2F/inbox/contents')).status, 204);
     assert.equal(((await call('GET', '/api/queues/%2F/inbox')).json as Row)['messages'], 0);
     assert.equal(

@@ -363,6 +363,8 @@ const operatorRules = {
   'connection.list': listing,
   'consumer.list': listing,
   'connection.kill': administrator,
+  'meters.read': (a, g, c) => (c.objects === 'total' ? a.monitoring(g, c.kind) : a.listing(g)),
+  'meters.samples': (a, g, c) => a.monitoring(g, c.kind),
 } satisfies Partial<Rules>;
 
 /** The table: command kind → what the caller needs. */

@@ -6,6 +6,8 @@
  * path pays nothing for these listings.
  */
 import type { Headers } from '../types.js';
+import type { MessageCounts, MeteredKind } from './meters.js';
+import type { MessageRates, TotalSample } from './rates.js';
 
 /** One channel of a connection (AMQP's; other protocols have none to show). */
 export interface ChannelDescription {
@@ -79,15 +81,34 @@ export interface OperatorCommandSpecs {
   /** Closes the connection of the vhost named `name`; false when there is none. */
   'connection.kill': { in: { name: string; reason: string }; out: boolean };
   'consumer.list': { in: object; out: ConsumerRow[] };
+  /**
+   * Message counters and their rates over the last sampling interval: of the caller's vhost's queues,
+   * exchanges or connections, of the vhost itself, or of the broker (`total`).
+   */
+  'meters.read': { in: { objects: MeteredKind | 'total' }; out: MeterRow[] };
+  /** The broker totals' recent samples, oldest first. */
+  'meters.samples': { in: object; out: readonly TotalSample[] };
 }
 
-export const operatorQueryKinds = ['connection.list', 'consumer.list'] as const satisfies ReadonlyArray<
-  keyof OperatorCommandSpecs
->;
+/** One counted object: its name (a connection's id for connections) and counters. */
+export interface MeterRow {
+  readonly name: string;
+  readonly counts: MessageCounts;
+  readonly rates: MessageRates;
+}
+
+export const operatorQueryKinds = [
+  'connection.list',
+  'consumer.list',
+  'meters.read',
+  'meters.samples',
+] as const satisfies ReadonlyArray<keyof OperatorCommandSpecs>;
 
 /** The `CoreClient` methods for operators (./client.ts implements them). */
 export interface OperatorClient {
   listConnections(): LiveConnection[];
   killConnection(name: string, reason: string): boolean;
   listConsumers(): ConsumerRow[];
+  readMeters(objects: MeteredKind | 'total'): MeterRow[];
+  meterSamples(): readonly TotalSample[];
 }
