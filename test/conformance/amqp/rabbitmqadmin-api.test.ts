@@ -4,31 +4,20 @@
  * and import. Skips when it is not installed.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import amqp from 'amqplib';
 import { startTestBroker, type TestBroker } from '../../../testing/broker.js';
+import { rabbitmqadmin, rabbitmqadminMissing, rabbitmqadminSkip } from '../../../testing/rabbitmqadmin.js';
 
-const missing =
-  spawnSync('rabbitmqadmin', ['--version'], { stdio: 'ignore', timeout: 10_000 }).error !== undefined;
-const skip = missing && 'rabbitmqadmin is not installed (Debian package rabbitmq-server)';
+const skip = rabbitmqadminSkip;
 let server: TestBroker | undefined;
 
-/** Runs rabbitmqadmin without blocking: the broker answering it runs in this process. */
-function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const port = String(server?.port('http'));
-  return new Promise((resolve) => {
-    execFile(
-      'rabbitmqadmin',
-      ['-H', '127.0.0.1', '-P', port, ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-  });
+/** Runs rabbitmqadmin against this test's broker. */
+function admin(...args: string[]) {
+  return rabbitmqadmin(server?.port('http') ?? 0, ...args);
 }
 
 /** A command that must succeed; its output. */
@@ -45,7 +34,7 @@ async function rows(...args: string[]): Promise<string[]> {
 }
 
 before(async () => {
-  if (!missing) server = await startTestBroker({ listeners: ['amqp', 'http'] });
+  if (!rabbitmqadminMissing) server = await startTestBroker({ listeners: ['amqp', 'http'] });
 });
 
 after(() => server?.stop());
