@@ -15,10 +15,14 @@ import { listenOn } from '../shared/net.js';
 import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } from './access.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
+import { extensionRoutes } from './extensions.js';
 import type { Json } from './json.js';
 import { kafkaAclRoutes } from './kafka-acls.js';
+import { liveRoutes } from './live.js';
 import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
+import { node, objectRoutes } from './objects.js';
+import { applyListing, type ListingQuery, listingQuery, selectColumns } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
 import * as views from './views.js';
 
@@ -75,10 +79,9 @@ const listings: Record<string, Listing> = {
  * The vhosts a listing covers: the one named, or every vhost the caller may see — all of them for a
  * monitoring user, those it has permissions in otherwise (RabbitMQ's management user).
  */
-function vhostScope(core: CoreClient, principal: Principal, encoded: string | undefined): string[] {
+function vhostScope(core: CoreClient, principal: Principal, name: string | undefined): string[] {
   const all = core.vhostNames();
-  if (encoded !== undefined) {
-    const name = decodeURIComponent(encoded);
+  if (name !== undefined) {
     if (!all.includes(name)) throw new HttpError(404, 'not_found', `No vhost ${name}`);
     return [name];
   }
@@ -99,10 +102,19 @@ function listing(
   const [, resource, vhost] = parts;
   if (resource === 'overview' && vhost === undefined)
     return { status: 200, body: views.overview(core, info) };
+  if (resource === 'nodes') {
+    if (!isMonitoring(principal)) throw new HttpError(403, 'access_refused', 'Nodes need monitoring');
+    const sockets = core.vhostNames().flatMap((v) => core.inVhost(v).listConnections()).length;
+    const one = node(info, sockets);
+    if (vhost !== undefined && decodeURIComponent(vhost) !== one['name'])
+      throw new HttpError(404, 'not_found', `No node ${vhost}`);
+    return { status: 200, body: vhost === undefined ? [one] : one };
+  }
   if (resource === 'vhosts' && vhost !== undefined) return undefined;
   const rows = resource === undefined ? undefined : listings[resource];
   if (rows === undefined) return undefined;
-  return { status: 200, body: rows(core, vhostScope(core, principal, vhost)) };
+  const scope = vhostScope(core, principal, vhost === undefined ? undefined : decodeURIComponent(vhost));
+  return { status: 200, body: rows(core, scope) };
 }
 
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
@@ -119,6 +131,16 @@ function send(res: ServerResponse, reply: Reply, head: boolean): void {
     'cache-control': 'no-store',
   });
   res.end(head ? undefined : payload);
+}
+
+/** A read's answer as its query asks: a listing filtered, sorted, paged; an object cut to columns. */
+function shaped(req: IncomingMessage, reply: Reply, query: ListingQuery): Reply {
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || 'text' in reply || reply.status !== 200)
+    return reply;
+  const body = reply.body as Json;
+  if (Array.isArray(body)) return { status: 200, body: applyListing(body, query) };
+  const { columns } = query;
+  return columns === undefined ? reply : { status: 200, body: selectColumns(body, columns) };
 }
 
 /** Core's refusals as RabbitMQ's management API answers them. */
@@ -227,18 +249,33 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   const policy = isPolicyResource(parts[1]);
   const body = read ? undefined : await readJson(req, policy ? policyBodyBytesMax : bodyBytesMax);
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
-  const managed = await manage(
+  const decoded = parts.slice(1).map(decodeURIComponent);
+  const reason = req.headers['x-reason'];
+  const live = liveRoutes(
+    core,
+    req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'),
+    decoded,
+    (vhost) => vhostScope(core, principal, vhost),
+    typeof reason === 'string' ? reason : undefined,
+  );
+  if (live !== undefined) return live;
+  const extension = await extensionRoutes(
     core,
     method,
-    parts.slice(1).map(decodeURIComponent),
+    decoded,
+    vhostScope(core, principal, undefined),
     body,
-    options.info.version,
   );
+  if (extension !== undefined) return extension;
+  const managed = await manage(core, method, decoded, body, options.info.version);
   if (managed !== undefined) return managed;
-  const acls = await kafkaAclRoutes(core, method, parts.slice(1).map(decodeURIComponent), body);
+  const acls = await kafkaAclRoutes(core, method, decoded, body);
   if (acls !== undefined) return acls;
+  const routed = await objectRoutes(core, method, decoded, body);
+  if (routed?.location !== undefined) res.setHeader('location', `${path}/${routed.location}`);
+  if (routed !== undefined) return routed;
   if (policy && (method === 'GET' || method === 'PUT' || method === 'DELETE')) {
-    const reply = await policyRoutes(core, method, parts.slice(1).map(decodeURIComponent), body ?? {});
+    const reply = await policyRoutes(core, method, decoded, body ?? {});
     if (reply !== undefined) return reply;
   }
   if (read) throw new HttpError(404, 'not_found', `No route ${path}`);
@@ -256,9 +293,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
     send(res, refused, head);
     return;
   }
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
   try {
-    send(res, await answer(req, res, path, options), head);
+    const query = listingQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
+    const reply = await answer(req, res, path, options);
+    send(res, query === undefined ? reply : shaped(req, reply, query), head);
   } catch (err) {
     // The client went away while its body was being read: nothing failed on this side. (The request
     // stream is destroyed once its body is read in full or abandoned, so it is the response's

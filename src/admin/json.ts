@@ -27,3 +27,18 @@ export function headersToJson(headers: Headers | undefined, depth = 0): { [key: 
   for (const [key, value] of Object.entries(headers ?? {})) out[key] = headerToJson(value, depth);
   return out;
 }
+
+/** JSON as header values (a client's headers and arguments): objects nest as tables. */
+export function jsonToHeaders(json: Json | undefined, depth = 0): Headers {
+  const out: Headers = {};
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return out;
+  for (const [key, value] of Object.entries(json)) out[key] = jsonToHeader(value, depth);
+  return out;
+}
+
+function jsonToHeader(value: Json, depth: number): HeaderValue {
+  if (depth > depthMax) return null;
+  if (Array.isArray(value)) return value.map((item) => jsonToHeader(item, depth + 1));
+  if (value !== null && typeof value === 'object') return jsonToHeaders(value, depth + 1);
+  return value;
+}

@@ -42,7 +42,9 @@ function stringField(body: JsonObject, name: string, fallback?: string): string 
 }
 
 function booleanField(body: JsonObject, name: string, fallback: boolean): boolean {
-  const value = body[name] ?? fallback;
+  const given = body[name] ?? fallback;
+  // rabbitmqadmin sends every field as a string: RabbitMQ takes "true" and "false" too.
+  const value = given === 'true' ? true : given === 'false' ? false : given;
   if (typeof value !== 'boolean') badRequest(`'${name}' must be true or false`);
   return value;
 }

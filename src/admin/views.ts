@@ -17,6 +17,8 @@ export interface AdminInfo {
   readonly version: string;
   readonly startedAtMs: number;
   listeners(): ListenerView[];
+  /** Where the broker keeps its data, for the node's `disk_free` (absent: in memory). */
+  readonly dataDir?: string;
   /** Resource alarms active now. */
   alarms(): readonly AlarmKind[];
   /** The broker's edges, for /metrics: ingress budget and login gate (docs/architecture.md, "Edges"). */
@@ -33,6 +35,39 @@ export interface EdgeStats {
 }
 
 type JsonObject = { [key: string]: Json };
+type BindingRow = ReturnType<CoreClient['listBindings']>[number];
+
+type MeterRow = ReturnType<CoreClient['readMeters']>[number];
+
+const rateOf = (value: number) => ({ rate: Math.round(value * 10) / 10 });
+
+/**
+ * RabbitMQ's `message_stats`: counts since start and `*_details.rate` per second over the last
+ * sampling interval (5 s). `deliver_get` is every delivery and get; `deliver` and `get` split it.
+ */
+export function messageStats(row: MeterRow | undefined, publishName = 'publish'): JsonObject {
+  if (row === undefined) return {};
+  const { counts: c, rates: r } = row;
+  return {
+    [publishName]: c.published,
+    [`${publishName}_details`]: rateOf(r.published),
+    deliver_get: c.delivered,
+    deliver_get_details: rateOf(r.delivered),
+    deliver: c.delivered - c.got,
+    deliver_details: rateOf(r.delivered - r.got),
+    get: c.got,
+    get_details: rateOf(r.got),
+    ack: c.acked,
+    ack_details: rateOf(r.acked),
+    redeliver: c.redelivered,
+    redeliver_details: rateOf(r.redelivered),
+  };
+}
+
+/** The meters of one kind of object in a vhost, by name. */
+export function metersOf(v: CoreClient, objects: 'queue' | 'exchange' | 'connection'): Map<string, MeterRow> {
+  return new Map(v.readMeters(objects).map((row) => [row.name, row]));
+}
 
 /** One listing across the named vhosts, in their order. */
 function perVhost(
@@ -62,7 +97,7 @@ export function overview(core: CoreClient, info: AdminInfo): JsonObject {
       messages_ready: stats.messagesReady,
       messages_unacknowledged: stats.messagesUnacked,
     },
-    message_stats: { publish: stats.published, deliver_get: stats.delivered },
+    message_stats: messageStats(core.readMeters('total')[0]),
     listeners: info.listeners().map((l) => ({ ...l })),
     // RabbitMQ shows mem_alarm / disk_free_alarm per node; one node here, so the active list.
     alarms: [...info.alarms()],
@@ -74,13 +109,21 @@ export function vhosts(core: CoreClient, names: string[]): JsonObject[] {
     const vhost = core.inVhost(name);
     const queues = vhost.listQueues();
     const messages = queues.reduce((sum, q) => sum + q.messageCount, 0);
-    return { name, queues: queues.length, exchanges: vhost.listExchanges().length, messages };
+    const stats = messageStats(vhost.readMeters('vhost')[0]);
+    return {
+      name,
+      queues: queues.length,
+      exchanges: vhost.listExchanges().length,
+      messages,
+      message_stats: stats,
+    };
   });
 }
 
 export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) => {
     const applied = new Map(v.appliedPolicies('exchanges').map((a) => [a.name, a]));
+    const meters = metersOf(v, 'exchange');
     return v.listExchanges().map((e) => ({
       name: e.name,
       vhost,
@@ -90,6 +133,7 @@ export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
       internal: e.internal ?? false,
       arguments: headersToJson(e.arguments),
       policy: applied.get(e.name)?.policy ?? null,
+      message_stats: messageStats(meters.get(e.name), 'publish_in'),
     }));
   });
 }
@@ -97,6 +141,7 @@ export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
 export function queues(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) => {
     const applied = new Map(v.appliedPolicies('queues').map((a) => [a.name, a]));
+    const meters = metersOf(v, 'queue');
     return v.listQueues().map((q) => ({
       name: q.name,
       vhost,
@@ -111,6 +156,7 @@ export function queues(core: CoreClient, names: string[]): JsonObject[] {
       policy: applied.get(q.name)?.policy ?? null,
       operator_policy: applied.get(q.name)?.operatorPolicy ?? null,
       effective_policy_definition: { ...applied.get(q.name)?.definition } as JsonObject,
+      message_stats: messageStats(meters.get(q.name)),
     }));
   });
 }
@@ -135,19 +181,20 @@ function propertiesKey(routingKey: string, args: JsonObject): string {
   return `${base}~${digest}`;
 }
 
+/** One binding in RabbitMQ's shape. */
+export function bindingJson(b: BindingRow, vhost: string): JsonObject {
+  const args = headersToJson(b.args);
+  return {
+    source: b.source,
+    vhost,
+    destination: b.destination,
+    destination_type: b.destinationKind,
+    routing_key: b.routingKey,
+    arguments: args,
+    properties_key: propertiesKey(b.routingKey, args),
+  };
+}
+
 export function bindings(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) =>
-    v.listBindings().map((b) => {
-      const args = headersToJson(b.args);
-      return {
-        source: b.source,
-        vhost,
-        destination: b.destination,
-        destination_type: b.destinationKind,
-        routing_key: b.routingKey,
-        arguments: args,
-        properties_key: propertiesKey(b.routingKey, args),
-      };
-    }),
-  );
+  return perVhost(core, names, (v, vhost) => v.listBindings().map((b) => bindingJson(b, vhost)));
 }

@@ -10,6 +10,7 @@ import type { AccessCheck } from './entry/authorize.js';
 import type { AccessView, BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
+import type { OperatorClient } from './entry/operator-commands.js';
 import type { PolicyClient } from './entry/policy-commands.js';
 import type { VerifyOptions } from './login-cache.js';
 import type {
@@ -48,6 +49,15 @@ export type {
 } from './acls.js';
 export type { UserCredential, UserView } from './definitions.js';
 export type { AccessView } from './entry/commands.js';
+export type {
+  ChannelDescription,
+  ConnectionDescription,
+  ConnectionTraffic,
+  ConsumerRow,
+  LiveConnection,
+  MeterRow,
+} from './entry/operator-commands.js';
+export type { MessageRates, TotalSample } from './entry/rates.js';
 export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
 export type {
   PermissionFilter,
@@ -430,7 +440,7 @@ export interface Alarms {
  * the caller's context and runs it through `BrokerCore.execute`. Protocol adapters and the admin API
  * hold one per connection (or per request) and reach core through nothing else.
  */
-export interface CoreClient extends PolicyClient, AclClient {
+export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   readonly context: CallerContext;
   /** The vhost this client addresses. */
   readonly vhost: string;

@@ -23,6 +23,7 @@ import type { CallerContext } from './entry/context.js';
 import { type Handler, type HandlerHost, handlers } from './entry/handlers.js';
 import { Meters } from './entry/meters.js';
 import { type Placement, singleNode } from './entry/placement.js';
+import { RateSampler } from './entry/rates.js';
 import { Supervisor } from './exec/supervisor.js';
 import { ConsumerGroups } from './groups.js';
 import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
@@ -67,6 +68,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly clock: Clock;
   readonly limits: CoreLimits;
   readonly meters = new Meters();
+  readonly rates: RateSampler;
   readonly connections = new ConnectionCounts();
   readonly supervisor: Supervisor;
   readonly #storage: Storage;
@@ -92,6 +94,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     this.supervisor = supervisor;
     this.#definitions = definitions;
     this.#authorizer = this.#permissionAuthorizer(options.accessChecks ?? []);
+    const ratesExec = supervisor.executor('meters', 'rates', { onFault: () => ratesExec.restart() });
+    this.rates = new RateSampler(this.meters, ratesExec);
     this.#factories = {
       createQueue: factories.createQueue ?? createQueue,
       createStreamRegistry: factories.createStreamRegistry ?? createStreamRegistry,
@@ -124,6 +128,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       for (const name of names) await broker.#openVhost(name, found);
       await found.discardRest();
       await definitions.permissions.seed(fresh);
+      broker.rates.start();
     } catch (err) {
       await found?.closeRest();
       await broker.close();
@@ -268,6 +273,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.rates.stop();
     for (const entry of this.#vhosts.values()) await closeEntry(entry);
     this.#vhosts.clear();
     await this.#definitions.close();

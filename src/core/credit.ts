@@ -15,6 +15,11 @@ export class SharedCredit implements CreditLimit {
     this.#max = max;
   }
 
+  /** The limit; 0 = none. */
+  get max(): number {
+    return this.#max;
+  }
+
   /** Deliveries taken and not yet released. */
   get held(): number {
     return this.#held;

@@ -2,6 +2,7 @@
  * Contracts between the parts of core: the vhost (./vhost.ts) drives queues (./queues/) and streams
  * (./logs/) through these shapes only, so each part can be built and tested on its own.
  */
+
 import type { Log, Storage } from '../storage/types.js';
 import type {
   Clock,
@@ -20,6 +21,7 @@ import type {
 } from './api.js';
 import type { StreamDefinitions } from './definitions.js';
 import type { BindingRow } from './entry/commands.js';
+import type { ConsumerRow } from './entry/operator-commands.js';
 import type { Executor } from './exec/executor.js';
 import type { Supervisor } from './exec/supervisor.js';
 import type { Partition } from './logs/partition.js';
@@ -194,6 +196,8 @@ export interface VirtualHost {
   holdFor(queue: string, id: number, timeoutMs: number): Promise<boolean>;
   /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
   releaseOwner(owner: string): void;
+  /** Every consumer of the vhost's queues, for operators. */
+  listConsumers(): ConsumerRow[];
   /** A connection went away: release its owners' deliveries and delete its exclusive queues. */
   closeConnection(connectionId: string): void;
 

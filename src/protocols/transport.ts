@@ -37,6 +37,10 @@ export interface Transport {
   /** Where the peer reached us: the address and port of this end (Kafka advertises them). */
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
+  /** The peer's port, where there is a socket. */
+  readonly remotePort?: number | undefined;
+  /** Bytes read and written on the socket so far (TLS and WebSocket framing included), where there is one. */
+  octets?(): { readonly read: number; readonly written: number };
   /** Set on a TLS connection (a WebSocket over TLS too): version, cipher and the verified client certificate. */
   readonly tls: TlsState | undefined;
   /** Starts delivering input to `receiver`; called once. Input that arrives before waits. */
@@ -154,6 +158,7 @@ class SocketTransport extends BaseTransport implements Transport {
   readonly remoteAddress: string | undefined;
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
+  readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
   readonly #socket: Socket;
 
@@ -165,12 +170,17 @@ class SocketTransport extends BaseTransport implements Transport {
     this.remoteAddress = socket.remoteAddress;
     this.localAddress = socket.localAddress;
     this.localPort = socket.localPort;
+    this.remotePort = socket.remotePort;
     socket.setNoDelay(true);
     // Errors are followed by 'close'; the receiver hears of both as one.
     socket.on('error', () => {});
     socket.on('close', () => this.markClosed());
     socket.on('drain', () => this.emitDrain());
     if (socket.destroyed) this.markClosed();
+  }
+
+  octets(): { read: number; written: number } {
+    return { read: this.#socket.bytesRead, written: this.#socket.bytesWritten };
   }
 
   protected listen(receiver: TransportReceiver): void {
@@ -251,6 +261,7 @@ class WebSocketTransport extends BaseTransport implements Transport {
   readonly remoteAddress: string | undefined;
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
+  readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
   readonly #ws: WebSocket;
   readonly #socket: Socket;
@@ -268,10 +279,15 @@ class WebSocketTransport extends BaseTransport implements Transport {
     this.remoteAddress = socket.remoteAddress;
     this.localAddress = socket.localAddress;
     this.localPort = socket.localPort;
+    this.remotePort = socket.remotePort;
     this.tls = 'encrypted' in socket ? tlsStateOf(socket as TLSSocket) : undefined;
     ws.on('error', () => ws.terminate());
     ws.on('close', () => this.markClosed());
     if (ws.readyState >= 2) this.markClosed();
+  }
+
+  octets(): { read: number; written: number } {
+    return { read: this.#socket.bytesRead, written: this.#socket.bytesWritten };
   }
 
   protected listen(receiver: TransportReceiver): void {

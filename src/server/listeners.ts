@@ -36,6 +36,7 @@ function startAdmin(context: ListenerContext): Promise<RunningListener> {
     info: {
       version: context.version,
       startedAtMs: context.startedAtMs,
+      ...(context.config.storage === 'file' ? { dataDir: context.config.dataDir } : {}),
       listeners: () =>
         context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
       alarms: () => context.core.alarms.active(),

@@ -400,6 +400,17 @@ export function aclPermits(g: Grant, action: AclAction): boolean {
       return action.operation === 'IDEMPOTENT_WRITE' ? g.inVhost : g.administrator;
   }
 }
+/**
+ * Operators: a vhost's connections and consumers are listed to those who may list it; closing a
+ * connection is the administrator's (RabbitMQ's management user may close only its own: not here).
+ */
+const operatorRules = {
+  'connection.list': listing,
+  'consumer.list': listing,
+  'connection.kill': administrator,
+  'meters.read': (a, g, c) => (c.objects === 'total' ? a.monitoring(g, c.kind) : a.listing(g)),
+  'meters.samples': (a, g, c) => a.monitoring(g, c.kind),
+} satisfies Partial<Rules>;
 
 /** The table: command kind → what the caller needs. */
 export const rules: Rules = {
@@ -410,6 +421,7 @@ export const rules: Rules = {
   ...transactionRules,
   ...sessionRules,
   ...policyRules,
+  ...operatorRules,
 };
 
 /** A principal's grant for the vhost it last worked in, and the store generation it was made at. */

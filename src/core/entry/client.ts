@@ -70,8 +70,10 @@ import type {
 import { serverQueueName } from '../vhost/checks.js';
 import type { AccessView, BindingRow, Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
-import type { MessageCounts } from './meters.js';
+import type { MessageCounts, MeteredKind } from './meters.js';
+import type { ConnectionDescription, ConsumerRow, LiveConnection, MeterRow } from './operator-commands.js';
 import type { AppliedPolicy } from './policy-commands.js';
+import type { TotalSample } from './rates.js';
 
 /** What runs commands: `BrokerCore`. */
 export interface CommandRunner {
@@ -589,8 +591,30 @@ export class Client implements CoreClient {
     return this.run({ kind: 'limits.clearUser', user, name });
   }
 
-  openConnection(): void {
-    this.run({ kind: 'connection.open', ...noArgs });
+  openConnection(description?: ConnectionDescription): void {
+    this.run({ kind: 'connection.open', ...(description === undefined ? {} : { description }) });
+  }
+
+  // ---- operators
+
+  listConnections(): LiveConnection[] {
+    return this.run({ kind: 'connection.list', ...noArgs });
+  }
+
+  killConnection(name: string, reason: string): boolean {
+    return this.run({ kind: 'connection.kill', name, reason });
+  }
+
+  listConsumers(): ConsumerRow[] {
+    return this.run({ kind: 'consumer.list', ...noArgs });
+  }
+
+  readMeters(objects: MeteredKind | 'total'): MeterRow[] {
+    return this.run({ kind: 'meters.read', objects });
+  }
+
+  meterSamples(): readonly TotalSample[] {
+    return this.run({ kind: 'meters.samples', ...noArgs });
   }
 
   openChannel(): void {

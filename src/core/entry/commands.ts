@@ -53,6 +53,7 @@ import type {
 } from '../types.js';
 import { type AclCommandSpecs, aclQueryKinds } from './acl-commands.js';
 import type { MessageCounts } from './meters.js';
+import { type OperatorCommandSpecs, operatorQueryKinds } from './operator-commands.js';
 import { type PolicyCommandSpecs, policyQueryKinds } from './policy-commands.js';
 
 export interface BindingRow {
@@ -95,7 +96,7 @@ export interface AccessView {
 }
 
 /** kind → { in: what the command carries; out: its result }. */
-export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs {
+export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, OperatorCommandSpecs {
   // ---- vhosts, users and permissions (broker-wide; the context's vhost is not consulted)
   'vhost.list': { in: object; out: string[] };
   /** A vhost created by a user gives that user full permissions on it (RabbitMQ's rule). */
@@ -396,4 +397,5 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.inflight',
   ...policyQueryKinds,
   ...aclQueryKinds,
+  ...operatorQueryKinds,
 ]);

@@ -22,8 +22,10 @@ import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
 import { aclHandlers } from './acl-commands.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, internalPrincipal } from './context.js';
-import type { Meters } from './meters.js';
+import type { MessageCounts, MeteredKind, Meters } from './meters.js';
+import type { MeterRow } from './operator-commands.js';
 import { policyHandlers } from './policy-handlers.js';
+import type { RateSampler } from './rates.js';
 
 /** What handlers reach: `BrokerCore`'s internals. */
 export interface HandlerHost {
@@ -43,6 +45,8 @@ export interface HandlerHost {
   readonly users: Users;
   readonly definitions: Definitions;
   readonly meters: Meters;
+  /** Samples `meters` into rates. */
+  readonly rates: RateSampler;
   /** Live connections and channels, for vhost and user limits. */
   readonly connections: ConnectionCounts;
   /** Core's decision on a Kafka action of the caller (./authorize.ts). */
@@ -210,7 +214,35 @@ const messages = {
     host.openVhost(ctx.vhost)?.closeConnection(ctx.connectionId);
   },
   'request.send': (host, ctx, c) => sendRequest(host, ctx, c),
+  'connection.list': (host, ctx) => {
+    host.vhost(ctx.vhost);
+    return host.connections.live(ctx.vhost);
+  },
+  'connection.kill': (host, ctx, c) => {
+    const found = host.connections.live(ctx.vhost).find((row) => row.description.name === c.name);
+    found?.description.close(c.reason);
+    return found !== undefined;
+  },
+  'consumer.list': (host, ctx) => host.vhost(ctx.vhost).listConsumers(),
+  'meters.read': (host, ctx, c) => readMeters(host, ctx.vhost, c.objects),
+  'meters.samples': (host) => host.rates.totalSamples(),
 } satisfies Partial<Handlers>;
+
+/** Counters and rates of one kind of object in `vhost` (connections: those of the vhost). */
+function readMeters(host: HandlerHost, vhost: string, objects: MeteredKind | 'total'): MeterRow[] {
+  const { meters, rates } = host;
+  const row = (name: string, counts: MessageCounts) => ({
+    name,
+    counts: { ...counts },
+    rates: rates.rates(counts),
+  });
+  if (objects === 'total') return [row('', meters.total)];
+  host.vhost(vhost);
+  if (objects !== 'connection')
+    return [...meters.each(objects, vhost)].map(([name, counts]) => row(name, counts));
+  const mine = new Set(host.connections.live(vhost).map((c) => c.connectionId));
+  return [...meters.each('connection')].filter(([id]) => mine.has(id)).map(([id, counts]) => row(id, counts));
+}
 
 /**
  * Publishes a request with a fresh reply address. The request expires when its timeout does, so no

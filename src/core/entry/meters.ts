@@ -16,20 +16,31 @@ export interface MessageCounts {
   /** Deliveries that were redeliveries. */
   redelivered: number;
   acked: number;
+  /** Of `delivered`, those that were `get`s (RabbitMQ's `get`; `deliver` is the rest). */
+  got: number;
 }
 
-function zero(): MessageCounts {
-  return { published: 0, delivered: 0, redelivered: 0, acked: 0 };
+export function zeroCounts(): MessageCounts {
+  return { published: 0, delivered: 0, redelivered: 0, acked: 0, got: 0 };
 }
+
+const zero = zeroCounts;
 
 interface VhostMeters {
+  /** The vhost's own totals. */
+  readonly total: MessageCounts;
   readonly exchanges: Map<string, MessageCounts>;
   readonly queues: Map<string, MessageCounts>;
 }
 
+/** What the sampler reads: each counted object by kind and name. */
+export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection';
+
 export class Meters {
   readonly total: MessageCounts = zero();
   readonly #vhosts = new Map<string, VhostMeters>();
+  /** Per connection: what its own commands did (publishes, gets, acks); forgotten when it closes. */
+  readonly #connections = new Map<string, MessageCounts>();
 
   /** Counts what `command` did, once it ran without throwing. */
   record(context: CallerContext, command: Command, result: unknown): void {
@@ -37,28 +48,60 @@ export class Meters {
       case 'message.publish':
       case 'request.send':
         this.#published(context.vhost, command.exchange, result as CommandResult<'message.publish'>);
+        counts(this.#connections, context.connectionId).published++;
         return;
-      case 'delivery.ack':
+      case 'delivery.ack': {
         this.#queue(context.vhost, command.queue).acked++;
+        this.#meters(context.vhost).total.acked++;
         this.total.acked++;
-        return;
-      case 'queue.get': {
-        const delivery = result as CommandResult<'queue.get'>;
-        if (delivery !== undefined) this.delivered(context.vhost, command.queue, delivery.redelivered);
+        counts(this.#connections, context.connectionId).acked++;
         return;
       }
+      case 'queue.get': {
+        const delivery = result as CommandResult<'queue.get'>;
+        if (delivery === undefined) return;
+        this.delivered(context.vhost, command.queue, delivery.redelivered);
+        this.#queue(context.vhost, command.queue).got++;
+        this.#meters(context.vhost).total.got++;
+        this.total.got++;
+        const connection = counts(this.#connections, context.connectionId);
+        connection.delivered++;
+        connection.got++;
+        return;
+      }
+      case 'connection.close':
+        this.#connections.delete(context.connectionId);
+        return;
       default:
     }
   }
 
   delivered(vhost: string, queue: string, redelivered: boolean): void {
-    const counts = this.#queue(vhost, queue);
+    const meters = this.#meters(vhost);
+    const counts = queueCounts(meters, queue);
     counts.delivered++;
+    meters.total.delivered++;
     this.total.delivered++;
     if (redelivered) {
       counts.redelivered++;
+      meters.total.redelivered++;
       this.total.redelivered++;
     }
+  }
+
+  /** Every counted object of `kind` (in `vhost`, but for connections), for the sampler and listings. */
+  each(kind: MeteredKind, vhost?: string): Iterable<[string, MessageCounts]> {
+    if (kind === 'connection') return this.#connections;
+    if (kind === 'vhost') {
+      const rows: Array<[string, MessageCounts]> = [];
+      for (const [name, meters] of this.#vhosts)
+        if (vhost === undefined || vhost === name) rows.push([name, meters.total]);
+      return rows;
+    }
+    const meters = vhost === undefined ? undefined : this.#vhosts.get(vhost);
+    if (meters !== undefined) return kind === 'queue' ? meters.queues : meters.exchanges;
+    if (vhost !== undefined) return [];
+    return [...this.#vhosts.values()].flatMap((m) => [...(kind === 'queue' ? m.queues : m.exchanges)]);
   }
 
   exchange(vhost: string, name: string): MessageCounts | undefined {
@@ -82,22 +125,27 @@ export class Meters {
   #published(vhost: string, exchange: string, result: PublishResult): void {
     this.total.published++;
     const meters = this.#meters(vhost);
+    meters.total.published++;
     counts(meters.exchanges, exchange).published++;
     for (const queue of result.queues ?? []) counts(meters.queues, queue).published++;
   }
 
   #queue(vhost: string, name: string): MessageCounts {
-    return counts(this.#meters(vhost).queues, name);
+    return queueCounts(this.#meters(vhost), name);
   }
 
   #meters(vhost: string): VhostMeters {
     let meters = this.#vhosts.get(vhost);
     if (meters === undefined) {
-      meters = { exchanges: new Map(), queues: new Map() };
+      meters = { total: zero(), exchanges: new Map(), queues: new Map() };
       this.#vhosts.set(vhost, meters);
     }
     return meters;
   }
+}
+
+function queueCounts(meters: VhostMeters, name: string): MessageCounts {
+  return counts(meters.queues, name);
 }
 
 function counts(map: Map<string, MessageCounts>, name: string): MessageCounts {

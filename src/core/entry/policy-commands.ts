@@ -4,8 +4,10 @@
  * the caller's vhost; user limits are broker-wide. Validation is core's: the inputs are what an
  * operator sent (RabbitMQ's JSON shapes), checked by the handler.
  */
+
 import type { Policy, PolicyDefinition, PolicyFamily, PolicyInput } from '../policy/definition.js';
 import type { UserLimits, VhostLimits } from '../policy/limits.js';
+import type { ConnectionDescription } from './operator-commands.js';
 
 /** The policies that apply to one object and what they amount to (RabbitMQ's queue listing fields). */
 export interface AppliedPolicy {
@@ -34,7 +36,7 @@ export interface PolicyCommandSpecs {
    * A front end's connection is up: it counts against its vhost's and user's `max-connections` from
    * now until `connection.close`. Throws `resourceExhausted` (RabbitMQ's text) when a limit is reached.
    */
-  'connection.open': { in: object; out: void };
+  'connection.open': { in: { description?: ConnectionDescription }; out: void };
   /** A channel of the caller's connection opens: counts against its user's `max-channels`. */
   'channel.open': { in: object; out: void };
   'channel.close': { in: object; out: void };
@@ -84,7 +86,7 @@ export interface PolicyClient {
   setUserLimit(user: string, name: string, value: unknown): Promise<void>;
   clearUserLimit(user: string, name: string): Promise<boolean>;
   /** Counts this connection against the limits; throws when one is reached (see `connection.open`). */
-  openConnection(): void;
+  openConnection(description?: ConnectionDescription): void;
   openChannel(): void;
   closeChannel(): void;
 }

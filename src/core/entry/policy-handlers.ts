@@ -17,6 +17,7 @@ import {
 } from '../policy/limits.js';
 import type { CallerContext } from './context.js';
 import type { HandlerHost, Handlers } from './handlers.js';
+import type { ConnectionDescription } from './operator-commands.js';
 import type { AppliedPolicy } from './policy-commands.js';
 
 function applied(host: HandlerHost, vhost: string, objects: 'queues' | 'exchanges'): AppliedPolicy[] {
@@ -61,7 +62,7 @@ function without<T extends object>(limits: T, name: string): T {
   return rest as T;
 }
 
-function openConnection(host: HandlerHost, ctx: CallerContext): void {
+function openConnection(host: HandlerHost, ctx: CallerContext, description?: ConnectionDescription): void {
   const { user } = ctx.principal;
   const counts = host.connections;
   if (counts.has(ctx.connectionId)) return;
@@ -72,7 +73,7 @@ function openConnection(host: HandlerHost, ctx: CallerContext): void {
   }
   const userLimit = store.userLimits(user)['max-connections'];
   if (reached(userLimit, counts.userConnections(user))) throw userConnectionsRefused(user, userLimit!);
-  counts.open(ctx.connectionId, ctx.vhost, user);
+  counts.open(ctx.connectionId, ctx.vhost, user, description);
 }
 
 function openChannel(host: HandlerHost, ctx: CallerContext): void {
@@ -132,7 +133,7 @@ export const policyHandlers = {
     await store.setUserLimits(c.user, without(limits, c.name));
     return true;
   },
-  'connection.open': (host, ctx) => openConnection(host, ctx),
+  'connection.open': (host, ctx, c) => openConnection(host, ctx, c.description),
   'channel.open': (host, ctx) => openChannel(host, ctx),
   'channel.close': (host, ctx) => host.connections.closeChannel(ctx.connectionId, ctx.principal.user),
 } satisfies Partial<Handlers>;

@@ -4,7 +4,9 @@
  * RabbitMQ's; the refusals are `resourceExhausted` errors that each adapter maps onto its protocol
  * (AMQP 530 NOT_ALLOWED, MQTT CONNACK quota exceeded / server unavailable).
  */
+
 import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { ConnectionDescription, LiveConnection } from '../entry/operator-commands.js';
 
 export const vhostLimitNames = ['max-connections', 'max-queues'] as const;
 export const userLimitNames = ['max-connections', 'max-channels'] as const;
@@ -69,7 +71,10 @@ export function vhostQueuesRefused(queue: string, vhost: string, limit: number):
  * against. Only connections that asked to be counted (protocol front ends) are; admin requests are not.
  */
 export class ConnectionCounts {
-  readonly #connections = new Map<string, { vhost: string; user: string; channels: number }>();
+  readonly #connections = new Map<
+    string,
+    { vhost: string; user: string; channels: number; description: ConnectionDescription | undefined }
+  >();
   readonly #perVhost = new Map<string, number>();
   readonly #perUser = new Map<string, number>();
   readonly #channelsPerUser = new Map<string, number>();
@@ -90,11 +95,21 @@ export class ConnectionCounts {
     return this.#connections.has(connectionId);
   }
 
-  open(connectionId: string, vhost: string, user: string): void {
+  open(connectionId: string, vhost: string, user: string, description?: ConnectionDescription): void {
     if (this.#connections.has(connectionId)) return;
-    this.#connections.set(connectionId, { vhost, user, channels: 0 });
+    this.#connections.set(connectionId, { vhost, user, channels: 0, description });
     bump(this.#perVhost, vhost, 1);
     bump(this.#perUser, user, 1);
+  }
+
+  /** The live connections of `vhost` that described themselves (the admin API's listing). */
+  live(vhost: string): LiveConnection[] {
+    const rows: LiveConnection[] = [];
+    for (const [connectionId, c] of this.#connections) {
+      if (c.vhost === vhost && c.description !== undefined)
+        rows.push({ connectionId, vhost, user: c.user, description: c.description });
+    }
+    return rows;
   }
 
   close(connectionId: string): void {

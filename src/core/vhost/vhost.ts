@@ -6,6 +6,7 @@
  * Owners (the holders of unacked deliveries) are named `<connectionId>/<channel or session>`; see
  * README.md. `closeConnection(id)` releases every owner under `id/` and deletes `id`'s exclusive queues.
  */
+
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Storage } from '../../storage/types.js';
@@ -26,6 +27,7 @@ import type {
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
+import type { ConsumerRow } from '../entry/operator-commands.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
@@ -76,7 +78,8 @@ export interface VhostDeps {
 
 interface OwnerState {
   readonly queues: Set<string>;
-  readonly consumers: Set<Consumer>;
+  /** Each consumer and what the admin API lists of it. */
+  readonly consumers: Map<Consumer, ConsumerRow>;
 }
 
 const settled: Promise<void> = Promise.resolve();
@@ -393,17 +396,29 @@ export class Vhost implements VirtualHost {
         options.cancelled?.(reason);
       },
     });
+    const row = {
+      queue,
+      tag: inner.tag,
+      owner: options.owner,
+      ackRequired: options.noAck !== true,
+      exclusive: options.exclusive === true,
+      prefetch: options.prefetch ?? 0,
+      priority: options.priority ?? 0,
+    };
     const consumer: Consumer = {
       tag: inner.tag,
       queue: inner.queue,
-      setPrefetch: (prefetch) => inner.setPrefetch(prefetch),
+      setPrefetch: (prefetch) => {
+        row.prefetch = prefetch;
+        inner.setPrefetch(prefetch);
+      },
       cancel: () => {
         owner.consumers.delete(consumer);
         inner.cancel();
       },
     };
     tracked = consumer;
-    owner.consumers.add(consumer);
+    owner.consumers.set(consumer, row);
     owner.queues.add(queue);
     return consumer;
   }
@@ -443,7 +458,7 @@ export class Vhost implements VirtualHost {
     if (state === undefined) return;
     this.#owners.delete(owner);
     // Cancel first so the requeued messages are not handed straight back to this owner.
-    for (const consumer of [...state.consumers]) consumer.cancel();
+    for (const consumer of [...state.consumers.keys()]) consumer.cancel();
     for (const queue of state.queues) this.#queues.get(queue)?.engine.releaseOwner(owner);
   }
 
@@ -459,7 +474,7 @@ export class Vhost implements VirtualHost {
   #owner(owner: string): OwnerState {
     let state = this.#owners.get(owner);
     if (state === undefined) {
-      state = { queues: new Set(), consumers: new Set() };
+      state = { queues: new Set(), consumers: new Map() };
       this.#owners.set(owner, state);
     }
     return state;
@@ -585,6 +600,14 @@ export class Vhost implements VirtualHost {
   }
 
   /** Counts for the broker's stats; `unacked` comes from engines that offer `stats()`. */
+  /** Every consumer of the vhost's queues (the admin API's `/api/consumers`). */
+  listConsumers(): ConsumerRow[] {
+    const rows: ConsumerRow[] = [];
+    for (const state of this.#owners.values())
+      for (const row of state.consumers.values()) rows.push({ ...row });
+    return rows;
+  }
+
   counts(): { exchanges: number; queues: number; consumers: number; ready: number; unacked: number } {
     let consumers = 0;
     let ready = 0;

@@ -3,7 +3,7 @@
  * machine (methods/connection.ts), heartbeats, channels and the close handshakes. Every handler runs
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
-import type { AlarmKind, CoreClient } from '../../core/api.js';
+import type { AlarmKind, ChannelDescription, CoreClient } from '../../core/api.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
@@ -621,6 +621,18 @@ export class AmqpConnection implements HandshakeConnection {
       if (now - this.#lastWriteMs >= intervalMs / 2) this.write(encodeHeartbeatFrame());
       this.#startHeartbeats(intervalMs);
     }, intervalMs / 2);
+  }
+
+  describeChannels(): ChannelDescription[] {
+    return [...this.channels.values()].map((channel) => ({
+      number: channel.number,
+      prefetchCount: channel.prefetch,
+      globalPrefetchCount: channel.credit.max,
+      unacked: channel.unacked.size,
+      consumers: channel.consumers.size,
+      confirm: channel.confirms !== undefined,
+      transactional: channel.tx !== undefined,
+    }));
   }
 
   /** Broker shutdown: tell the client, give it a moment, then drop it. */

@@ -4,7 +4,7 @@
  * never the connection class, so ./connection.ts can import them without a cycle; `AmqpConnection`
  * implements `HandshakeConnection`.
  */
-import type { CoreBroker, CoreClient } from '../../core/api.js';
+import type { ChannelDescription, CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressAccount, IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
@@ -69,4 +69,6 @@ export interface HandshakeConnection {
   finish(): void;
   /** connection.open-ok sent: the connection is usable. */
   opened(): void;
+  /** Its channels as operators see them (`/api/channels`). */
+  describeChannels(): ChannelDescription[];
 }

@@ -5,10 +5,11 @@
  * order, as pipelining clients require (kafka-python sends ApiVersions and Metadata back to back).
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
-import type { CoreClient } from '../../core/api.js';
+import type { ConnectionDescription, CoreClient } from '../../core/api.js';
 import type { Principal } from '../../core/entry/context.js';
 import type { Clock } from '../../shared/clock.js';
 import { isBrokerError } from '../../shared/errors.js';
+import { describeConnection } from '../described.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
 import { anonymousPrincipal, ConnectionAcls } from './acls.js';
@@ -99,6 +100,8 @@ export class KafkaConnection {
   /** Its last answer is on its way: nothing more is read, and it closes once that is written. */
   #ending = false;
   readonly #acls: ConnectionAcls;
+  /** The client id of its latest request (operators see it in `/api/connections`). */
+  clientId = '';
 
   constructor(transport: Transport, broker: KafkaBroker, setup: ConnectionSetup) {
     this.#transport = transport;
@@ -174,13 +177,23 @@ export class KafkaConnection {
    * A SASL exchange succeeded: the connection acts as that user from now on, once it may work in the
    * vhost (and, at its first login, the vhost's and user's connection limits allow it).
    */
+  /** What operators see of it in `/api/connections`. */
+  description(): ConnectionDescription {
+    return describeConnection(this.#transport, {
+      protocol: 'Kafka',
+      clientId: () => this.clientId,
+      // Kafka has no word for it: an operator's close is the socket's.
+      close: () => this.close(),
+    });
+  }
+
   #accept(login: SaslLogin): string | undefined {
     // Gone while its login was checked: nothing may be counted for it now.
     if (this.#closed) return 'the connection closed';
     const client = this.#clientFor(login.principal);
     try {
       client.checkVhostAccess();
-      if (!this.#admitted) client.openConnection();
+      if (!this.#admitted) client.openConnection(this.description());
     } catch (err) {
       if (!isBrokerError(err)) throw err;
       return err.message;
@@ -353,6 +366,7 @@ export class KafkaConnection {
   }
 
   #context(header: RequestHeader): RequestContext {
+    this.clientId = header.clientId ?? '';
     return {
       broker: this.#broker,
       client: this.#client,

@@ -7,6 +7,7 @@
  * acts as the anonymous principal (`anonymousPrincipalOf`). `createKafkaListeners(options)` lets an
  * embedder change the defaults; the server registers the listeners with the defaults.
  */
+
 import { resolve } from 'node:path';
 import type { KafkaSaslMode } from '../../config/schema.js';
 import { internalPrincipal, type Principal } from '../../core/entry/context.js';
@@ -147,7 +148,7 @@ export function kafkaAcceptor(context: ListenerContext, overrides: Partial<Kafka
       if (!sasl) {
         try {
           counted.checkVhostAccess();
-          counted.openConnection();
+          counted.openConnection(connection.description());
         } catch {
           connection.close();
           return;

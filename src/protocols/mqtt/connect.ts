@@ -3,12 +3,14 @@
  * session takeover, the session itself (clean start, expiry, present flag), CONNACK, then resuming
  * the session's subscriptions and unfinished QoS 1/2 exchanges.
  */
+
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
 import type { CoreClient } from '../../core/api.js';
 import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
+import { describeConnection } from '../described.js';
 import type { LoginResult } from '../listener.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import { Reason, ReturnCode311 } from './limits.js';
@@ -148,7 +150,7 @@ export async function handleConnect(
   const clients = clientsOf(conn, { user: admittedAs.user, tags: admittedAs.tags, clientId });
   const vhostRefusal = enterVhost(conn, clients.core);
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
-  if (!counted(conn, clients.core)) return;
+  if (!counted(conn, clients.core, clientId)) return;
   const expirySec = sessionExpiry(conn, packet);
   const connack = connackFor(conn, packet, { clientId, assigned, expirySec });
   if (!fitsClient(conn, packet, connack)) {
@@ -178,9 +180,16 @@ export async function handleConnect(
  * Counts the connection against the vhost's and the user's max-connections; a limit reached refuses
  * the CONNECT before any takeover: 0x97 Quota exceeded (5), 3 Server unavailable (3.1.1).
  */
-function counted(conn: Connection, core: CoreClient): boolean {
+function counted(conn: Connection, core: CoreClient, clientId: string): boolean {
   try {
-    core.openConnection();
+    core.openConnection(
+      describeConnection(conn.transport, {
+        protocol: conn.version === 5 ? 'MQTT 5.0' : conn.version === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1',
+        clientId,
+        // An operator's close: DISCONNECT 0x98 Administrative action to a v5 client, the socket closed for v3.
+        close: (reason) => conn.fail(Reason.administrativeAction, reason),
+      }),
+    );
     return true;
   } catch (err) {
     if (!isBrokerError(err, ErrorCode.resourceExhausted)) throw err;

@@ -3,36 +3,25 @@
  * and operator policies on Switchyard. Skips when it is not installed.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../../../testing/broker.js';
+import { rabbitmqadmin, rabbitmqadminMissing, rabbitmqadminSkip } from '../../../testing/rabbitmqadmin.js';
 
-const missing =
-  spawnSync('rabbitmqadmin', ['--version'], { stdio: 'ignore', timeout: 10_000 }).error !== undefined;
 let server: TestBroker | undefined;
 
-/** Runs rabbitmqadmin without blocking: the broker answering it runs in this process. */
-function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const port = String(server?.port('http'));
-  return new Promise((resolve) => {
-    execFile(
-      'rabbitmqadmin',
-      ['-H', '127.0.0.1', '-P', port, ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-  });
+/** Runs rabbitmqadmin against this test's broker. */
+function admin(...args: string[]) {
+  return rabbitmqadmin(server?.port('http') ?? 0, ...args);
 }
 
 before(async () => {
-  if (!missing) server = await startTestBroker({ listeners: ['http'] });
+  if (!rabbitmqadminMissing) server = await startTestBroker({ listeners: ['http'] });
 });
 
 after(() => server?.stop());
 
 test('rabbitmqadmin declare/list/delete policy and operator_policy', {
-  skip: missing && 'rabbitmqadmin is not installed (Debian package rabbitmq-server)',
+  skip: rabbitmqadminSkip,
 }, async () => {
   const declared = await admin(
     'declare',

@@ -3,7 +3,9 @@
  * handshakes and update-secret. Order and limits follow spec 2.2.4 and RabbitMQ's tune defaults.
  */
 
+import type { Headers } from '../../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../../shared/errors.js';
+import { describeConnection } from '../../described.js';
 import {
   ByteReader,
   type FieldTable,
@@ -196,6 +198,17 @@ function tuneOk(
   conn.state = 'open';
 }
 
+/** What operators see of this connection (`/api/connections`, `/api/channels`). */
+function amqpDescription(conn: HandshakeConnection) {
+  return describeConnection(conn.transport, {
+    protocol: 'AMQP 0-9-1',
+    clientProperties: conn.clientProperties as Headers,
+    channels: () => conn.describeChannels(),
+    // An operator's close is RabbitMQ's: connection.close 320 CONNECTION_FORCED with the given reason.
+    close: (reason) => conn.closeWith(ReplyCode.connectionForced, `CONNECTION_FORCED - ${reason}`),
+  });
+}
+
 /** RabbitMQ's order: a vhost that does not exist, then one the user has no permissions in (530 both). */
 function open(conn: HandshakeConnection, vhostName: string): void {
   const core = conn.shared.core.connect({
@@ -216,7 +229,7 @@ function open(conn: HandshakeConnection, vhostName: string): void {
     throw connectionError(ReplyCode.notAllowed, err.message);
   }
   // Counted against the vhost's and the user's max-connections from here to connection.close.
-  limitRefused(() => core.openConnection());
+  limitRefused(() => core.openConnection(amqpDescription(conn)));
   conn.core = core;
   conn.sendMethod(0, { name: 'connection.open-ok', fields: { knownHosts: '' } });
   conn.opened();

@@ -26,6 +26,7 @@ export const Reason = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  administrativeAction: 0x98,
   payloadFormatInvalid: 0x99,
   qosNotSupported: 0x9b,
   sharedSubsNotSupported: 0x9e,

@@ -1,0 +1,149 @@
+/**
+ * RabbitMQ's listing query: `name` + `use_regex` filter, `sort` (a dotted key) + `sort_reverse`,
+ * `columns` (dotted keys) and `page` + `page_size`. With `page` the answer is the paged shape
+ * `{items, page, page_size, page_count, filtered_count, item_count, total_count}`; without it the
+ * plain list, still filtered, sorted and cut to its columns. `columns` also applies to one object.
+ */
+import { HttpError } from './errors.js';
+import type { Json } from './json.js';
+
+/** RabbitMQ's bounds: pages of at most 500 rows, 100 when unasked. */
+const pageSizeMax = 500;
+const pageSizeDefault = 100;
+/** A regular expression of a filter is the client's: bounded so that compiling it stays cheap. */
+const patternCharsMax = 256;
+
+type JsonObject = { [key: string]: Json };
+
+export interface ListingQuery {
+  readonly page?: number;
+  readonly pageSize: number;
+  readonly name?: string;
+  readonly useRegex: boolean;
+  readonly sort?: string;
+  readonly sortReverse: boolean;
+  readonly columns?: readonly string[];
+}
+
+function badRequest(reason: string): never {
+  throw new HttpError(400, 'bad_request', reason);
+}
+
+function positive(value: string | null, name: string): number | undefined {
+  if (value === null) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) badRequest(`${name} must be a positive integer`);
+  return n;
+}
+
+/** The query of a listing, or undefined when it asks for nothing of this (the common case). */
+export function listingQuery(search: string): ListingQuery | undefined {
+  if (search === '') return undefined;
+  const params = new URLSearchParams(search);
+  const page = positive(params.get('page'), 'page');
+  const pageSize = positive(params.get('page_size'), 'page_size') ?? pageSizeDefault;
+  if (pageSize > pageSizeMax) badRequest(`page_size must be at most ${pageSizeMax}`);
+  const name = params.get('name') ?? '';
+  if (name.length > patternCharsMax) badRequest(`name is at most ${patternCharsMax} characters`);
+  const sort = params.get('sort') ?? '';
+  const columns = (params.get('columns') ?? '').split(',').filter((c) => c !== '');
+  return {
+    ...(page === undefined ? {} : { page }),
+    pageSize,
+    ...(name === '' ? {} : { name }),
+    useRegex: params.get('use_regex') === 'true',
+    ...(sort === '' ? {} : { sort }),
+    sortReverse: params.get('sort_reverse') === 'true',
+    ...(columns.length === 0 ? {} : { columns }),
+  };
+}
+
+function valueAt(row: Json, path: readonly string[]): Json | undefined {
+  let value: Json | undefined = row;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    value = value[key];
+  }
+  return value;
+}
+
+function nameMatcher(query: ListingQuery): ((row: Json) => boolean) | undefined {
+  const { name } = query;
+  if (name === undefined) return undefined;
+  let test: (text: string) => boolean;
+  if (query.useRegex) {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(name, 'i');
+    } catch {
+      badRequest('name is not a valid regular expression');
+    }
+    test = (text) => pattern.test(text);
+  } else {
+    const lower = name.toLowerCase();
+    test = (text) => text.toLowerCase().includes(lower);
+  }
+  return (row) => {
+    const value = valueAt(row, ['name']);
+    return typeof value === 'string' && test(value);
+  };
+}
+
+/** Numbers before strings before anything else; absent values last, as RabbitMQ's sort. */
+function compare(a: Json | undefined, b: Json | undefined): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  const rank = (v: Json | undefined) =>
+    typeof v === 'number' ? 0 : typeof v === 'string' ? 1 : v === undefined ? 3 : 2;
+  return rank(a) - rank(b);
+}
+
+/** One row cut to the dotted `columns` (nested objects keep only the asked keys). */
+export function selectColumns(row: Json, columns: readonly string[]): Json {
+  if (row === null || typeof row !== 'object' || Array.isArray(row)) return row;
+  const out: JsonObject = {};
+  for (const column of columns) {
+    const path = column.split('.');
+    const value = valueAt(row, path);
+    if (value === undefined) continue;
+    let target = out;
+    for (const key of path.slice(0, -1)) {
+      const next = target[key];
+      if (next === null || typeof next !== 'object' || Array.isArray(next)) target[key] = {};
+      target = target[key] as JsonObject;
+    }
+    target[path[path.length - 1] as string] = value;
+  }
+  return out;
+}
+
+/** A listing as asked: filtered, sorted, paged, cut to columns. */
+export function applyListing(rows: readonly Json[], query: ListingQuery): Json {
+  const matches = nameMatcher(query);
+  let selected = matches === undefined ? [...rows] : rows.filter(matches);
+  if (query.sort !== undefined) {
+    const path = query.sort.split('.');
+    const keyed = selected.map((row) => ({ row, key: valueAt(row, path) }));
+    keyed.sort((x, y) => compare(x.key, y.key));
+    selected = keyed.map((k) => k.row);
+  }
+  if (query.sortReverse) selected.reverse();
+  const cut = (list: Json[]) => {
+    const { columns } = query;
+    return columns === undefined ? list : list.map((row) => selectColumns(row, columns));
+  };
+  if (query.page === undefined) return cut(selected);
+  const { page, pageSize } = query;
+  const pageCount = Math.ceil(selected.length / pageSize);
+  if (page > Math.max(pageCount, 1)) badRequest('page_out_of_range');
+  const items = cut(selected.slice((page - 1) * pageSize, page * pageSize));
+  return {
+    items,
+    page,
+    page_size: pageSize,
+    page_count: pageCount,
+    filtered_count: selected.length,
+    item_count: items.length,
+    total_count: rows.length,
+  };
+}

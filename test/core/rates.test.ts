@@ -1,0 +1,88 @@
+/**
+ * Message rates: counters per queue, exchange, vhost, connection and in total, sampled every 5 s on
+ * the broker's clock into `*_details.rate` (RabbitMQ's `message_stats`).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { sampleIntervalMs } from '../../src/core/entry/rates.js';
+import { message, openCore, settle } from '../../testing/core-helpers.js';
+
+test("rates are the counters' growth per second over the last sampling interval", async () => {
+  const { broker, client, clock } = await openCore();
+  try {
+    client.declareExchange('orders', { type: 'fanout' });
+    client.declareQueue('audit', { durable: false });
+    client.bindQueue('audit', 'orders', '');
+    await settle();
+    const publish = (count: number) => {
+      for (let i = 0; i < count; i++) client.publish('orders', '', message(`m-${i}`));
+    };
+    publish(5);
+    clock.advance(sampleIntervalMs);
+    publish(20);
+    for (let i = 0; i < 4; i++) {
+      const delivery = client.get('audit', { noAck: false, owner: 'reader' });
+      assert.ok(delivery !== undefined);
+      client.ack('audit', delivery.id);
+    }
+    clock.advance(sampleIntervalMs);
+
+    const [queue] = client.readMeters('queue');
+    assert.deepEqual(queue?.counts, { published: 25, delivered: 4, redelivered: 0, acked: 4, got: 4 });
+    assert.deepEqual(queue?.rates, { published: 4, delivered: 0.8, redelivered: 0, acked: 0.8, got: 0.8 });
+    const exchange = client.readMeters('exchange').find((row) => row.name === 'orders');
+    assert.equal(exchange?.rates.published, 4);
+    assert.equal(client.readMeters('vhost')[0]?.counts.published, 25);
+    assert.equal(client.readMeters('total')[0]?.rates.published, 4);
+    assert.equal(client.meterSamples().length, 2);
+
+    // Nothing happens in the next interval: the rates fall to zero, the counts stay.
+    clock.advance(sampleIntervalMs);
+    const [idle] = client.readMeters('queue');
+    assert.equal(idle?.rates.published, 0);
+    assert.equal(idle?.counts.published, 25);
+  } finally {
+    await broker.close();
+  }
+});
+
+test("a connection's counters are its own commands', kept while it is open", async () => {
+  const { broker, clock } = await openCore();
+  try {
+    const ctx = {
+      principal: { user: 'guest', tags: ['administrator'] },
+      vhost: '/',
+      protocol: 'amqp' as const,
+      peerAddress: '',
+    };
+    const a = broker.connect({ ...ctx, connectionId: 'a' });
+    const description = {
+      name: 'peer:1 -> local:2',
+      protocol: 'AMQP 0-9-1',
+      peerHost: 'peer',
+      peerPort: 1,
+      host: 'local',
+      port: 2,
+      tls: false,
+      connectedAtMs: 0,
+      clientId: () => undefined,
+      traffic: () => ({ recvOct: 0, sendOct: 0 }),
+      channels: () => [],
+      close: () => {},
+    };
+    a.openConnection(description);
+    a.declareQueue('q', { durable: false });
+    await settle();
+    for (let i = 0; i < 3; i++) a.publish('', 'q', message('x'));
+    clock.advance(sampleIntervalMs);
+    const rows = a.readMeters('connection');
+    assert.deepEqual(
+      rows.map((r) => [r.name, r.counts.published]),
+      [['a', 3]],
+    );
+    a.closeConnection();
+    assert.deepEqual(a.readMeters('connection'), []);
+  } finally {
+    await broker.close();
+  }
+});
