@@ -43,14 +43,21 @@ describe('KIP-932 share groups', () => {
       memberEpoch: 0,
       subscribedTopicNames: [topic],
     });
-  const fetch = (groupId: string, memberId: string, epoch: number, maxRecords: number, acks: object[] = []) =>
+  const fetch = (
+    groupId: string,
+    memberId: string,
+    epoch: number,
+    maxRecords: number,
+    acks: object[] = [],
+    maxBytes = 1024 * 1024,
+  ) =>
     wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
       groupId,
       memberId,
       shareSessionEpoch: epoch,
       maxWaitMs: 0,
       minBytes: 1,
-      maxBytes: 1024 * 1024,
+      maxBytes,
       maxRecords,
       batchSize: maxRecords,
       topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: acks }] }],
@@ -197,5 +204,12 @@ describe('KIP-932 share groups', () => {
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 0, 100)), []);
     await produce(2, 10);
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 1, 100)), [[10, 11, 1]]);
+  });
+
+  test('MaxBytes: whole batches while they fit, and always the first one', async () => {
+    for (let i = 12; i < 15; i++) await produce(1, i);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 2, 100, [], 1)), [[12, 12, 1]]);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 3, 100, [], 1)), [[13, 13, 1]]);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 4, 100)), [[14, 14, 1]]);
   });
 });

@@ -165,15 +165,22 @@ function sharePartitionOf(
   return { sp, log };
 }
 
-/** Acquires up to `budget` records of one partition for the member; the batches holding them. */
+/**
+ * Acquires up to `budget` records of one partition for the member; the batches holding them. New
+ * records are taken whole batch by whole batch while they fit in `bytesLeft` (MaxBytes of the
+ * request), and at least one batch when nothing else was taken, as Kafka answers a fetch.
+ */
 function acquireFrom(
   sp: SharePartition,
   log: StreamPartition,
   member: string,
   budget: number,
+  bytesLeft: number,
+  firstOfAnswer: boolean,
 ): { ranges: AcquiredRange[]; batches: Uint8Array[] } {
   const offsets = sp.available(budget);
   let room = Math.min(budget - offsets.length, sp.room());
+  let bytes = 0;
   if (room > 0 && sp.endOffset < log.endOffset)
     for (const batch of batchesBetween(log, sp.endOffset, log.endOffset, shareFetchPartitionBytesMax)) {
       const { first, last, control } = batchRange(batch);
@@ -181,6 +188,8 @@ function acquireFrom(
         sp.skip(first, last);
         continue;
       }
+      if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
+      bytes += batch.byteLength;
       for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
       if (room <= 0) break;
     }
@@ -211,9 +220,11 @@ function readAllShared(
   member: string,
   targets: readonly Target[],
   budget: number,
+  bytesBudget: number,
 ): { out: Map<string, PartitionOut>; count: number } {
   const out = new Map<string, PartitionOut>();
   let count = 0;
+  let bytes = 0;
   for (const t of targets) {
     const found = sharePartitionOf(broker, groupId, t);
     const base = {
@@ -231,8 +242,11 @@ function readAllShared(
       continue;
     }
     const { ranges, batches } =
-      count < budget ? acquireFrom(found.sp, found.log, member, budget - count) : { ranges: [], batches: [] };
+      count < budget && bytes < bytesBudget
+        ? acquireFrom(found.sp, found.log, member, budget - count, bytesBudget - bytes, count === 0)
+        : { ranges: [], batches: [] };
     for (const r of ranges) count += r.lastOffset - r.firstOffset + 1;
+    for (const b of batches) bytes += b.byteLength;
     out.set(`${t.partition}:${t.topicId}`, {
       ...base,
       errorCode: KafkaError.none,
@@ -323,7 +337,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
   for (;;) {
-    const { out, count } = readAllShared(broker, groupId, member, targets, budget);
+    const { out, count } = readAllShared(broker, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
     if (count > 0 || left <= 0)
       return {
