@@ -51,6 +51,8 @@ interface Group {
   readonly partitions: Map<string, SharePartition>;
   reset: ShareReset;
   lockMs: number;
+  /** `share.isolation.level`: read_committed hands out committed records only (KIP-932). */
+  committed: boolean;
 }
 
 export interface ShareHeartbeatResult {
@@ -198,6 +200,7 @@ export class ShareGroupCoordinator {
       partitions: new Map(),
       reset: 'latest',
       lockMs: shareRecordLockMs,
+      committed: false,
     };
     this.#groups.set(groupId, group);
     return group;
@@ -262,17 +265,28 @@ export class ShareGroupCoordinator {
     return sp;
   }
 
+  /** True when the group's share.isolation.level is read_committed. */
+  committedOf(groupId: string): boolean {
+    return this.#groups.get(groupId)?.committed ?? false;
+  }
+
   lockMsOf(groupId: string): number {
     return this.#groups.get(groupId)?.lockMs ?? shareRecordLockMs;
   }
 
-  /** A group config (IncrementalAlterConfigs on a GROUP resource): share.auto.offset.reset, share.record.lock.duration.ms. */
+  /** A group config (IncrementalAlterConfigs on a GROUP resource): share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms. */
   configure(groupId: string, name: string, value: string | null): KafkaError {
     const group = this.#groups.get(groupId) ?? this.#groupFor(groupId);
     if (group === undefined) return KafkaError.groupMaxSizeReached;
     if (name === 'share.auto.offset.reset') {
       if (value !== null && value !== 'latest' && value !== 'earliest') return KafkaError.invalidConfig;
       group.reset = value ?? 'latest';
+      return KafkaError.none;
+    }
+    if (name === 'share.isolation.level') {
+      if (value !== null && value !== 'read_committed' && value !== 'read_uncommitted')
+        return KafkaError.invalidConfig;
+      group.committed = value === 'read_committed';
       return KafkaError.none;
     }
     if (name === 'share.record.lock.duration.ms') {
@@ -291,6 +305,11 @@ export class ShareGroupCoordinator {
         name: 'share.auto.offset.reset',
         value: group?.reset ?? 'latest',
         isDefault: (group?.reset ?? 'latest') === 'latest',
+      },
+      {
+        name: 'share.isolation.level',
+        value: group?.committed === true ? 'read_committed' : 'read_uncommitted',
+        isDefault: group?.committed !== true,
       },
       {
         name: 'share.record.lock.duration.ms',

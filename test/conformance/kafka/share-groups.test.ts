@@ -62,6 +62,13 @@ describe('KIP-932 share groups', () => {
       batchSize: maxRecords,
       topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: acks }] }],
     });
+  const fetchEnd = async () => {
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.disconnect();
+    return offsets[0]?.high;
+  };
   const acquired = (r: ShareFetchResponse) =>
     r.responses.flatMap((t) =>
       t.partitions.flatMap((p) =>
@@ -211,5 +218,49 @@ describe('KIP-932 share groups', () => {
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 2, 100, [], 1)), [[12, 12, 1]]);
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 3, 100, [], 1)), [[13, 13, 1]]);
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 4, 100)), [[14, 14, 1]]);
+  });
+
+  test('share.isolation.level: read_committed skips aborted transactions, read_uncommitted hands out all', async () => {
+    const start = Number((await fetchEnd()) ?? 0);
+    const producer = kafkaClient(kb.bootstrap).producer({
+      transactionalId: 'share-txn',
+      maxInFlightRequests: 1,
+      idempotent: true,
+    });
+    await producer.connect();
+    const aborted = await producer.transaction();
+    await aborted.send({ topic, messages: [{ value: 'no1' }, { value: 'no2' }] });
+    await aborted.abort();
+    const committed = await producer.transaction();
+    await committed.send({ topic, messages: [{ value: 'yes' }] });
+    await committed.commit();
+    await producer.disconnect();
+    for (const [group, level] of [
+      ['sg-rc', 'read_committed'],
+      ['sg-ru', 'read_uncommitted'],
+    ] as const) {
+      const set = await wire.request<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
+        resources: [
+          {
+            resourceType: 32,
+            resourceName: group,
+            configs: [
+              { name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' },
+              { name: 'share.isolation.level', configOperation: 0, value: level },
+            ],
+          },
+        ],
+        validateOnly: false,
+      });
+      assert.equal(set.responses[0]?.errorCode, KafkaError.none);
+      await join(group, `${group}-m`);
+    }
+    // Offsets from start: 0-1 aborted, 2 its marker, 3 committed, 4 its marker.
+    const offsetsFrom = (r: ShareFetchResponse) =>
+      acquired(r).flatMap(([first, last]) =>
+        Array.from({ length: last! - first! + 1 }, (_, i) => first! + i).filter((o) => o >= start),
+      );
+    assert.deepEqual(offsetsFrom(await fetch('sg-rc', 'sg-rc-m', 0, 1000)), [start + 3]);
+    assert.deepEqual(offsetsFrom(await fetch('sg-ru', 'sg-ru-m', 0, 1000)), [start, start + 1, start + 3]);
   });
 });

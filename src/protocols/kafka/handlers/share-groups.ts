@@ -20,6 +20,7 @@ import type {
   ShareGroupHeartbeatResponse,
 } from '../codec/index.js';
 import { ApiKey, RecordChunks } from '../codec/index.js';
+import { BatchAttribute } from '../codec/record-batch.js';
 import { type ApiHandler, type KafkaBroker, Later, nodeId, type RequestContext } from '../context.js';
 import { KafkaError } from '../errors.js';
 import { shareHeartbeatIntervalMs } from '../share-groups.js';
@@ -34,13 +35,43 @@ const shareFetchRecordsDefault = 500;
 /** Bytes read from one partition for one ShareFetch. */
 const shareFetchPartitionBytesMax = 8 * 1024 * 1024;
 const shareFetchWaitMsMax = 60_000;
-/** Control batches (transaction markers) are never delivered: bit 5 of a batch's attributes. */
-const controlBit = 0x20;
 
-function batchRange(batch: Uint8Array): { first: number; last: number; control: boolean } {
+function batchRange(batch: Uint8Array): {
+  first: number;
+  last: number;
+  control: boolean;
+  transactional: boolean;
+  producerId: number;
+} {
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   const first = Number(view.getBigInt64(0));
-  return { first, last: first + view.getInt32(23), control: (view.getInt16(21) & controlBit) !== 0 };
+  const attributes = view.getInt16(21);
+  return {
+    first,
+    last: first + view.getInt32(23),
+    control: (attributes & BatchAttribute.control) !== 0,
+    transactional: (attributes & BatchAttribute.transactional) !== 0,
+    producerId: Number(view.getBigInt64(43)),
+  };
+}
+
+/**
+ * Under share.isolation.level=read_committed, tells the batches of aborted transactions, read in
+ * order from `from`: a producer's transactional batches from the first offset of one of its aborted
+ * transactions up to its next marker are aborted, as a read_committed consumer decides (KIP-98).
+ */
+function abortedBatches(log: StreamPartition, from: number, to: number): (batch: Uint8Array) => boolean {
+  const pending = log.abortedBetween(from, to);
+  const open = new Set<number>();
+  return (batch) => {
+    const b = batchRange(batch);
+    while (pending.length > 0 && pending[0]!.firstOffset <= b.first) open.add(pending.shift()!.producerId);
+    if (b.control) {
+      open.delete(b.producerId);
+      return false;
+    }
+    return b.transactional && open.has(b.producerId);
+  };
 }
 
 function topicNames(broker: KafkaBroker): Map<string, string> {
@@ -177,15 +208,22 @@ function acquireFrom(
   budget: number,
   bytesLeft: number,
   firstOfAnswer: boolean,
+  committed: boolean,
 ): { ranges: AcquiredRange[]; batches: Uint8Array[] } {
   const offsets = sp.available(budget);
   let room = Math.min(budget - offsets.length, sp.room());
   let bytes = 0;
-  if (room > 0 && sp.endOffset < log.endOffset)
-    for (const batch of batchesBetween(log, sp.endOffset, log.endOffset, shareFetchPartitionBytesMax)) {
+  // read_committed hands out nothing past the last stable offset, and skips aborted transactions.
+  const end = committed ? log.stableOffset : log.endOffset;
+  const aborted = committed ? abortedBatches(log, sp.endOffset, end) : () => false;
+  // Skipped only once the records before them are acquired: a skip moves the share-partition's end,
+  // and new records below its end would count as a gap.
+  const skipped: Array<[number, number]> = [];
+  if (room > 0 && sp.endOffset < end)
+    for (const batch of batchesBetween(log, sp.endOffset, end, shareFetchPartitionBytesMax)) {
       const { first, last, control } = batchRange(batch);
-      if (control) {
-        sp.skip(first, last);
+      if (aborted(batch) || control) {
+        skipped.push([first, last]);
         continue;
       }
       if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
@@ -194,6 +232,7 @@ function acquireFrom(
       if (room <= 0) break;
     }
   const ranges = sp.acquire(member, offsets);
+  for (const [first, last] of skipped) sp.skip(first, last);
   const seen = new Set<number>();
   const batches: Uint8Array[] = [];
   for (const r of ranges)
@@ -223,6 +262,7 @@ function readAllShared(
   bytesBudget: number,
 ): { out: Map<string, PartitionOut>; count: number } {
   const out = new Map<string, PartitionOut>();
+  const committed = broker.shareGroups.committedOf(groupId);
   let count = 0;
   let bytes = 0;
   for (const t of targets) {
@@ -243,7 +283,15 @@ function readAllShared(
     }
     const { ranges, batches } =
       count < budget && bytes < bytesBudget
-        ? acquireFrom(found.sp, found.log, member, budget - count, bytesBudget - bytes, count === 0)
+        ? acquireFrom(
+            found.sp,
+            found.log,
+            member,
+            budget - count,
+            bytesBudget - bytes,
+            count === 0,
+            committed,
+          )
         : { ranges: [], batches: [] };
     for (const r of ranges) count += r.lastOffset - r.firstOffset + 1;
     for (const b of batches) bytes += b.byteLength;
@@ -279,7 +327,9 @@ function waitForRecords(
       if (isKafkaError(found)) continue;
       found.sp.waiters.add(done);
       cleanups.push(() => found.sp.waiters.delete(done));
-      found.log.waitFor(Math.max(found.sp.endOffset, found.log.endOffset), timeoutMs).then(done, done);
+      const committed = broker.shareGroups.committedOf(groupId);
+      const end = committed ? found.log.stableOffset : found.log.endOffset;
+      found.log.waitFor(Math.max(found.sp.endOffset, end), timeoutMs, committed).then(done, done);
     }
     const timer = setTimeout(done, timeoutMs);
     cleanups.push(() => clearTimeout(timer));
