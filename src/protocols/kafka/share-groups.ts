@@ -1,6 +1,6 @@
 /**
  * Share groups (KIP-932): members join with ShareGroupHeartbeat and every member is assigned every
- * partition of the topics the group subscribes to, because a share-partition hands each record to one
+ * partition of the topics it subscribes to, whoever else has them, because a share-partition hands each record to one
  * member at a time (share-partition.ts) and needs no exclusive owner. Share sessions (one per member,
  * KIP-932's counterpart of KIP-227) carry the partitions a member fetches. Members, sessions and
  * share-partitions live in memory: after a restart a share group starts again from
@@ -160,16 +160,19 @@ export class ShareGroupCoordinator {
     };
   }
 
-  /** Every partition of every topic the group subscribes to that exists. */
+  /**
+   * Every partition of every topic the member subscribes to that exists: members with other
+   * subscriptions share the topics they have in common only, as Kafka's share assignor gives each
+   * topic's partitions to the members subscribed to it.
+   */
   assignmentOf(groupId: string, memberId: string): Assignment {
-    const group = this.#groups.get(groupId);
+    const member = this.#groups.get(groupId)?.members.get(memberId);
     const out: Assignment = new Map();
-    if (group === undefined || !group.members.has(memberId)) return out;
-    for (const m of group.members.values())
-      for (const t of m.topics) {
-        const count = this.#partitions(t);
-        if (count !== undefined && count > 0) out.set(t, new Set(Array.from({ length: count }, (_, i) => i)));
-      }
+    if (member === undefined) return out;
+    for (const t of member.topics) {
+      const count = this.#partitions(t);
+      if (count !== undefined && count > 0) out.set(t, new Set(Array.from({ length: count }, (_, i) => i)));
+    }
     return out;
   }
 

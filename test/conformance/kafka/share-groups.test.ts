@@ -213,6 +213,28 @@ describe('KIP-932 share groups', () => {
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 1, 100)), [[10, 11, 1]]);
   });
 
+  test('members with other subscriptions get only the partitions of their own topics', async () => {
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'shared-other', numPartitions: 2 }] });
+    await admin.disconnect();
+    const x = await join('sg-asym', 'x');
+    const y = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+      groupId: 'sg-asym',
+      memberId: 'y',
+      memberEpoch: 0,
+      subscribedTopicNames: ['shared-other', topic],
+    });
+    const x2 = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+      groupId: 'sg-asym',
+      memberId: 'x',
+      memberEpoch: x.memberEpoch,
+    });
+    assert.deepEqual(x.assignment?.topicPartitions, [{ topicId, partitions: [0] }]);
+    assert.equal(x2.assignment, null, 'x keeps its assignment when y joins');
+    assert.equal(y.assignment?.topicPartitions.length, 2);
+  });
+
   test('MaxBytes: whole batches while they fit, and always the first one', async () => {
     for (let i = 12; i < 15; i++) await produce(1, i);
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 2, 100, [], 1)), [[12, 12, 1]]);
