@@ -100,7 +100,7 @@ export class ShareGroupCoordinator {
     let group = this.#groups.get(input.groupId);
     let member = group?.members.get(input.memberId);
     if (input.memberEpoch === -1) {
-      if (group !== undefined && member !== undefined) this.#remove(group, member);
+      if (group !== undefined && member !== undefined) this.#remove(group, member, true);
       return {
         errorCode: KafkaError.none,
         errorMessage: null,
@@ -185,12 +185,24 @@ export class ShareGroupCoordinator {
     member.timer = this.#clock.setTimeout(() => this.#remove(group, member), shareSessionTimeoutMs);
   }
 
-  #remove(group: Group, member: Member): void {
+  /**
+   * Removes a member. One that leaves (rather than expires) with its share session open keeps the
+   * session and what it holds until the session closes, for at most the group's lock duration: a
+   * closing share consumer sends its last acknowledgements (epoch -1) beside its leave, in either
+   * order, and they must still find its records.
+   */
+  #remove(group: Group, member: Member, leaving = false): void {
     if (group.members.get(member.id) !== member) return;
     member.timer?.cancel();
     group.members.delete(member.id);
-    this.closeSession(group.id, member.id);
     group.epoch++;
+    if (!leaving || !group.sessions.has(member.id)) {
+      this.closeSession(group.id, member.id);
+      return;
+    }
+    this.#clock.setTimeout(() => {
+      if (!group.members.has(member.id)) this.closeSession(group.id, member.id);
+    }, group.lockMs);
   }
 
   #groupFor(groupId: string): Group | undefined {

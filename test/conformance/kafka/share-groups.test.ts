@@ -155,13 +155,31 @@ describe('KIP-932 share groups', () => {
     });
     assert.deepEqual(described.groups[0]?.members.map((m) => m.memberId).sort(), ['member-a', 'member-b']);
 
-    // b leaves: everything it held goes to a.
+    // b leaves, then closes its share session with a last acknowledgement (a closing client may send
+    // them in either order): the acknowledgement still finds b's record, and the rest goes to a.
     const left = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
       groupId: 'sg',
       memberId: 'member-b',
       memberEpoch: -1,
     });
     assert.equal(left.memberEpoch, -1);
+    const last = await wire.request<ShareAcknowledgeResponse>(ApiKey.ShareAcknowledge, 1, {
+      groupId: 'sg',
+      memberId: 'member-b',
+      shareSessionEpoch: -1,
+      topics: [
+        {
+          topicId,
+          partitions: [
+            {
+              partitionIndex: 0,
+              acknowledgementBatches: [{ firstOffset: 2n, lastOffset: 2n, acknowledgeTypes: [2] }],
+            },
+          ],
+        },
+      ],
+    });
+    assert.equal(last.responses[0]?.partitions[0]?.errorCode, KafkaError.none);
     const taken = await fetch('sg', 'member-a', 2, 10);
     assert.deepEqual(acquired(taken), [
       [2, 2, 3],
