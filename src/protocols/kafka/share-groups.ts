@@ -1,6 +1,6 @@
 /**
  * Share groups (KIP-932): members join with ShareGroupHeartbeat and every member is assigned every
- * partition of the topics the group subscribes to, because a share-partition hands each record to one
+ * partition of the topics it subscribes to, whoever else has them, because a share-partition hands each record to one
  * member at a time (share-partition.ts) and needs no exclusive owner. Share sessions (one per member,
  * KIP-932's counterpart of KIP-227) carry the partitions a member fetches. Members, sessions and
  * share-partitions live in memory: after a restart a share group starts again from
@@ -51,6 +51,8 @@ interface Group {
   readonly partitions: Map<string, SharePartition>;
   reset: ShareReset;
   lockMs: number;
+  /** `share.isolation.level`: read_committed hands out committed records only (KIP-932). */
+  committed: boolean;
 }
 
 export interface ShareHeartbeatResult {
@@ -98,7 +100,7 @@ export class ShareGroupCoordinator {
     let group = this.#groups.get(input.groupId);
     let member = group?.members.get(input.memberId);
     if (input.memberEpoch === -1) {
-      if (group !== undefined && member !== undefined) this.#remove(group, member);
+      if (group !== undefined && member !== undefined) this.#remove(group, member, true);
       return {
         errorCode: KafkaError.none,
         errorMessage: null,
@@ -158,16 +160,19 @@ export class ShareGroupCoordinator {
     };
   }
 
-  /** Every partition of every topic the group subscribes to that exists. */
+  /**
+   * Every partition of every topic the member subscribes to that exists: members with other
+   * subscriptions share the topics they have in common only, as Kafka's share assignor gives each
+   * topic's partitions to the members subscribed to it.
+   */
   assignmentOf(groupId: string, memberId: string): Assignment {
-    const group = this.#groups.get(groupId);
+    const member = this.#groups.get(groupId)?.members.get(memberId);
     const out: Assignment = new Map();
-    if (group === undefined || !group.members.has(memberId)) return out;
-    for (const m of group.members.values())
-      for (const t of m.topics) {
-        const count = this.#partitions(t);
-        if (count !== undefined && count > 0) out.set(t, new Set(Array.from({ length: count }, (_, i) => i)));
-      }
+    if (member === undefined) return out;
+    for (const t of member.topics) {
+      const count = this.#partitions(t);
+      if (count !== undefined && count > 0) out.set(t, new Set(Array.from({ length: count }, (_, i) => i)));
+    }
     return out;
   }
 
@@ -180,12 +185,24 @@ export class ShareGroupCoordinator {
     member.timer = this.#clock.setTimeout(() => this.#remove(group, member), shareSessionTimeoutMs);
   }
 
-  #remove(group: Group, member: Member): void {
+  /**
+   * Removes a member. One that leaves (rather than expires) with its share session open keeps the
+   * session and what it holds until the session closes, for at most the group's lock duration: a
+   * closing share consumer sends its last acknowledgements (epoch -1) beside its leave, in either
+   * order, and they must still find its records.
+   */
+  #remove(group: Group, member: Member, leaving = false): void {
     if (group.members.get(member.id) !== member) return;
     member.timer?.cancel();
     group.members.delete(member.id);
-    this.closeSession(group.id, member.id);
     group.epoch++;
+    if (!leaving || !group.sessions.has(member.id)) {
+      this.closeSession(group.id, member.id);
+      return;
+    }
+    this.#clock.setTimeout(() => {
+      if (!group.members.has(member.id)) this.closeSession(group.id, member.id);
+    }, group.lockMs);
   }
 
   #groupFor(groupId: string): Group | undefined {
@@ -198,6 +215,7 @@ export class ShareGroupCoordinator {
       partitions: new Map(),
       reset: 'latest',
       lockMs: shareRecordLockMs,
+      committed: false,
     };
     this.#groups.set(groupId, group);
     return group;
@@ -262,17 +280,28 @@ export class ShareGroupCoordinator {
     return sp;
   }
 
+  /** True when the group's share.isolation.level is read_committed. */
+  committedOf(groupId: string): boolean {
+    return this.#groups.get(groupId)?.committed ?? false;
+  }
+
   lockMsOf(groupId: string): number {
     return this.#groups.get(groupId)?.lockMs ?? shareRecordLockMs;
   }
 
-  /** A group config (IncrementalAlterConfigs on a GROUP resource): share.auto.offset.reset, share.record.lock.duration.ms. */
+  /** A group config (IncrementalAlterConfigs on a GROUP resource): share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms. */
   configure(groupId: string, name: string, value: string | null): KafkaError {
     const group = this.#groups.get(groupId) ?? this.#groupFor(groupId);
     if (group === undefined) return KafkaError.groupMaxSizeReached;
     if (name === 'share.auto.offset.reset') {
       if (value !== null && value !== 'latest' && value !== 'earliest') return KafkaError.invalidConfig;
       group.reset = value ?? 'latest';
+      return KafkaError.none;
+    }
+    if (name === 'share.isolation.level') {
+      if (value !== null && value !== 'read_committed' && value !== 'read_uncommitted')
+        return KafkaError.invalidConfig;
+      group.committed = value === 'read_committed';
       return KafkaError.none;
     }
     if (name === 'share.record.lock.duration.ms') {
@@ -291,6 +320,11 @@ export class ShareGroupCoordinator {
         name: 'share.auto.offset.reset',
         value: group?.reset ?? 'latest',
         isDefault: (group?.reset ?? 'latest') === 'latest',
+      },
+      {
+        name: 'share.isolation.level',
+        value: group?.committed === true ? 'read_committed' : 'read_uncommitted',
+        isDefault: group?.committed !== true,
       },
       {
         name: 'share.record.lock.duration.ms',

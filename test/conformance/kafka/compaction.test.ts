@@ -11,9 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kafka, Producer } from 'kafkajs';
+import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
+import { encodeRecordBatch } from '../../../src/protocols/kafka/codec/record-batch.js';
+import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { startTestBroker, type TestBroker } from '../../../testing/broker.js';
 import { hasCommand, kafkaClient, sleep, until } from '../../../testing/kafka-helpers.js';
 import { kcatRead } from '../../../testing/kafka-tools.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 import { listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
 
 const segmentBytesMax = 1024 * 1024;
@@ -195,6 +199,29 @@ describe('compacted topics', { skip: noKcat }, () => {
       await producer.send({ topic, messages: [{ key: 'a', value: 'ok' }] });
     } finally {
       await producer.disconnect();
+    }
+    // Produce v8+ names the records at fault (KIP-467), so a client fails only those.
+    const wire = await WireClient.open(started.port('kafka'));
+    try {
+      const key = new TextEncoder().encode('k');
+      const records = encodeRecordBatch({
+        baseTimestamp: BigInt(Date.now()),
+        records: [{ key, value: key }, { value: key }, { key, value: key }, { value: key }],
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: a decoded test response
+      const r = await wire.request<any>(ApiKey.Produce, 8, {
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+      });
+      const answer = r.responses[0].partitionResponses[0];
+      assert.equal(answer.errorCode, KafkaError.invalidRecord);
+      assert.deepEqual(
+        answer.recordErrors.map((e: { batchIndex: number }) => e.batchIndex),
+        [1, 3],
+      );
+    } finally {
+      wire.close();
     }
   });
 });

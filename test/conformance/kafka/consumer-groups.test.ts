@@ -181,6 +181,12 @@ describe('KIP-848 consumer groups', () => {
       subscribedTopicRegex: 'kip.*',
     });
     assert.equal(regex.errorCode, KafkaError.invalidRegularExpression);
+    // An empty pattern is no pattern (librdkafka 2.x sends it beside the topic names).
+    const empty = await wire.request<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, {
+      ...joining('cg3', 'w7'),
+      subscribedTopicRegex: '',
+    });
+    assert.equal(empty.errorCode, KafkaError.none);
   });
 });
 

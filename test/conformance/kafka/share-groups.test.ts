@@ -43,18 +43,32 @@ describe('KIP-932 share groups', () => {
       memberEpoch: 0,
       subscribedTopicNames: [topic],
     });
-  const fetch = (groupId: string, memberId: string, epoch: number, maxRecords: number, acks: object[] = []) =>
+  const fetch = (
+    groupId: string,
+    memberId: string,
+    epoch: number,
+    maxRecords: number,
+    acks: object[] = [],
+    maxBytes = 1024 * 1024,
+  ) =>
     wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
       groupId,
       memberId,
       shareSessionEpoch: epoch,
       maxWaitMs: 0,
       minBytes: 1,
-      maxBytes: 1024 * 1024,
+      maxBytes,
       maxRecords,
       batchSize: maxRecords,
       topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: acks }] }],
     });
+  const fetchEnd = async () => {
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.disconnect();
+    return offsets[0]?.high;
+  };
   const acquired = (r: ShareFetchResponse) =>
     r.responses.flatMap((t) =>
       t.partitions.flatMap((p) =>
@@ -141,13 +155,31 @@ describe('KIP-932 share groups', () => {
     });
     assert.deepEqual(described.groups[0]?.members.map((m) => m.memberId).sort(), ['member-a', 'member-b']);
 
-    // b leaves: everything it held goes to a.
+    // b leaves, then closes its share session with a last acknowledgement (a closing client may send
+    // them in either order): the acknowledgement still finds b's record, and the rest goes to a.
     const left = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
       groupId: 'sg',
       memberId: 'member-b',
       memberEpoch: -1,
     });
     assert.equal(left.memberEpoch, -1);
+    const last = await wire.request<ShareAcknowledgeResponse>(ApiKey.ShareAcknowledge, 1, {
+      groupId: 'sg',
+      memberId: 'member-b',
+      shareSessionEpoch: -1,
+      topics: [
+        {
+          topicId,
+          partitions: [
+            {
+              partitionIndex: 0,
+              acknowledgementBatches: [{ firstOffset: 2n, lastOffset: 2n, acknowledgeTypes: [2] }],
+            },
+          ],
+        },
+      ],
+    });
+    assert.equal(last.responses[0]?.partitions[0]?.errorCode, KafkaError.none);
     const taken = await fetch('sg', 'member-a', 2, 10);
     assert.deepEqual(acquired(taken), [
       [2, 2, 3],
@@ -197,5 +229,78 @@ describe('KIP-932 share groups', () => {
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 0, 100)), []);
     await produce(2, 10);
     assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 1, 100)), [[10, 11, 1]]);
+  });
+
+  test('members with other subscriptions get only the partitions of their own topics', async () => {
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'shared-other', numPartitions: 2 }] });
+    await admin.disconnect();
+    const x = await join('sg-asym', 'x');
+    const y = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+      groupId: 'sg-asym',
+      memberId: 'y',
+      memberEpoch: 0,
+      subscribedTopicNames: ['shared-other', topic],
+    });
+    const x2 = await wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+      groupId: 'sg-asym',
+      memberId: 'x',
+      memberEpoch: x.memberEpoch,
+    });
+    assert.deepEqual(x.assignment?.topicPartitions, [{ topicId, partitions: [0] }]);
+    assert.equal(x2.assignment, null, 'x keeps its assignment when y joins');
+    assert.equal(y.assignment?.topicPartitions.length, 2);
+  });
+
+  test('MaxBytes: whole batches while they fit, and always the first one', async () => {
+    for (let i = 12; i < 15; i++) await produce(1, i);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 2, 100, [], 1)), [[12, 12, 1]]);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 3, 100, [], 1)), [[13, 13, 1]]);
+    assert.deepEqual(acquired(await fetch('sg-latest', 'l1', 4, 100)), [[14, 14, 1]]);
+  });
+
+  test('share.isolation.level: read_committed skips aborted transactions, read_uncommitted hands out all', async () => {
+    const start = Number((await fetchEnd()) ?? 0);
+    const producer = kafkaClient(kb.bootstrap).producer({
+      transactionalId: 'share-txn',
+      maxInFlightRequests: 1,
+      idempotent: true,
+    });
+    await producer.connect();
+    const aborted = await producer.transaction();
+    await aborted.send({ topic, messages: [{ value: 'no1' }, { value: 'no2' }] });
+    await aborted.abort();
+    const committed = await producer.transaction();
+    await committed.send({ topic, messages: [{ value: 'yes' }] });
+    await committed.commit();
+    await producer.disconnect();
+    for (const [group, level] of [
+      ['sg-rc', 'read_committed'],
+      ['sg-ru', 'read_uncommitted'],
+    ] as const) {
+      const set = await wire.request<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
+        resources: [
+          {
+            resourceType: 32,
+            resourceName: group,
+            configs: [
+              { name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' },
+              { name: 'share.isolation.level', configOperation: 0, value: level },
+            ],
+          },
+        ],
+        validateOnly: false,
+      });
+      assert.equal(set.responses[0]?.errorCode, KafkaError.none);
+      await join(group, `${group}-m`);
+    }
+    // Offsets from start: 0-1 aborted, 2 its marker, 3 committed, 4 its marker.
+    const offsetsFrom = (r: ShareFetchResponse) =>
+      acquired(r).flatMap(([first, last]) =>
+        Array.from({ length: last! - first! + 1 }, (_, i) => first! + i).filter((o) => o >= start),
+      );
+    assert.deepEqual(offsetsFrom(await fetch('sg-rc', 'sg-rc-m', 0, 1000)), [start + 3]);
+    assert.deepEqual(offsetsFrom(await fetch('sg-ru', 'sg-ru-m', 0, 1000)), [start, start + 1, start + 3]);
   });
 });

@@ -233,7 +233,7 @@ function applyOperations(
   return [...values].map(([name, value]) => ({ name, value }));
 }
 
-/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.record.lock.duration.ms). */
+/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms). */
 function alterGroupConfigs(
   broker: KafkaBroker,
   resource: {

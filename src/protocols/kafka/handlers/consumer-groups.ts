@@ -69,7 +69,8 @@ async function heartbeat(
     };
   if (request.groupId === '')
     return { errorCode: KafkaError.invalidRequest, errorMessage: "GroupId can't be empty.", memberEpoch: -1 };
-  if (request.subscribedTopicRegex !== null)
+  // An empty pattern clears a regex subscription, as in Kafka; librdkafka 2.x sends one with every topic-name heartbeat.
+  if (request.subscribedTopicRegex !== null && request.subscribedTopicRegex !== '')
     return {
       errorCode: KafkaError.invalidRegularExpression,
       errorMessage: 'Switchyard does not offer regular expression subscriptions yet.',

@@ -47,8 +47,19 @@ interface Batch {
   readonly header: RecordBatchHeader;
 }
 
+/** A batch refused for some of its records (KIP-467): their indexes in the batch, so the client fails only those. */
+interface RecordsRefused {
+  readonly errorCode: KafkaError;
+  readonly errorMessage: string;
+  readonly recordErrors: Array<{ batchIndex: number; batchIndexErrorMessage: string | null }>;
+}
+
 /** Splits and validates every batch first, so a bad one refuses the whole partition's data. */
-function parseBatches(rules: ProduceRules, given: Uint8Array | null, now: number): Batch[] | KafkaError {
+function parseBatches(
+  rules: ProduceRules,
+  given: Uint8Array | null,
+  now: number,
+): Batch[] | KafkaError | RecordsRefused {
   if (given === null || given.length === 0) return KafkaError.corruptMessage;
   // A legacy MessageSet v0/v1 (Produce v0–2, or magic 0/1 in later versions) becomes one v2 batch.
   const records = upConvertRecords(given);
@@ -77,18 +88,33 @@ function parseBatches(rules: ProduceRules, given: Uint8Array | null, now: number
     const countOk = header.recordsCount > 0 && header.lastOffsetDelta + 1 === header.recordsCount;
     if (!countOk || (header.attributes & BatchAttribute.control) !== 0) return KafkaError.invalidRecord;
     if (!rules.logAppendTime && !timestampsWithin(rules, header, now)) return KafkaError.invalidTimestamp;
-    if (rules.keyRequired && !everyRecordKeyed(bytes)) return KafkaError.invalidRecord;
+    if (rules.keyRequired) {
+      const keyless = keylessRecords(bytes);
+      if (keyless === undefined) return KafkaError.invalidRecord;
+      if (keyless.length > 0)
+        return {
+          errorCode: KafkaError.invalidRecord,
+          errorMessage: 'One or more records have been rejected',
+          recordErrors: keyless.map((batchIndex) => ({
+            batchIndex,
+            batchIndexErrorMessage: 'Compacted topic cannot accept message without key.',
+          })),
+        };
+    }
     batches.push({ bytes, header });
   }
   return batches;
 }
 
-/** A compacted topic keeps the latest record per key, so a record without one is refused (Kafka's INVALID_RECORD). */
-function everyRecordKeyed(bytes: Uint8Array): boolean {
+/**
+ * A compacted topic keeps the latest record per key, so a record without one is refused (Kafka's
+ * INVALID_RECORD): the indexes of such records in the batch, undefined when it cannot be read.
+ */
+function keylessRecords(bytes: Uint8Array): number[] | undefined {
   try {
-    return batchRecords(bytes).records.every((record) => record.key !== null);
+    return batchRecords(bytes).records.flatMap((record, i) => (record.key === null ? [i] : []));
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -190,6 +216,7 @@ function producePartition(
   const now = Date.now();
   const batches = parseBatches(rules, records, now);
   if (isKafkaError(batches)) return Promise.resolve({ index, errorCode: batches });
+  if (!Array.isArray(batches)) return Promise.resolve({ index, ...batches });
   const waits: Promise<unknown>[] = [];
   let baseOffset = -1;
   try {

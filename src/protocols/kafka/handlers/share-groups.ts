@@ -20,6 +20,7 @@ import type {
   ShareGroupHeartbeatResponse,
 } from '../codec/index.js';
 import { ApiKey, RecordChunks } from '../codec/index.js';
+import { BatchAttribute } from '../codec/record-batch.js';
 import {
   type ApiHandler,
   type KafkaBroker,
@@ -41,13 +42,43 @@ const shareFetchRecordsDefault = 500;
 /** Bytes read from one partition for one ShareFetch. */
 const shareFetchPartitionBytesMax = 8 * 1024 * 1024;
 const shareFetchWaitMsMax = 60_000;
-/** Control batches (transaction markers) are never delivered: bit 5 of a batch's attributes. */
-const controlBit = 0x20;
 
-function batchRange(batch: Uint8Array): { first: number; last: number; control: boolean } {
+function batchRange(batch: Uint8Array): {
+  first: number;
+  last: number;
+  control: boolean;
+  transactional: boolean;
+  producerId: number;
+} {
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   const first = Number(view.getBigInt64(0));
-  return { first, last: first + view.getInt32(23), control: (view.getInt16(21) & controlBit) !== 0 };
+  const attributes = view.getInt16(21);
+  return {
+    first,
+    last: first + view.getInt32(23),
+    control: (attributes & BatchAttribute.control) !== 0,
+    transactional: (attributes & BatchAttribute.transactional) !== 0,
+    producerId: Number(view.getBigInt64(43)),
+  };
+}
+
+/**
+ * Under share.isolation.level=read_committed, tells the batches of aborted transactions, read in
+ * order from `from`: a producer's transactional batches from the first offset of one of its aborted
+ * transactions up to its next marker are aborted, as a read_committed consumer decides (KIP-98).
+ */
+function abortedBatches(log: StreamPartition, from: number, to: number): (batch: Uint8Array) => boolean {
+  const pending = log.abortedBetween(from, to);
+  const open = new Set<number>();
+  return (batch) => {
+    const b = batchRange(batch);
+    while (pending.length > 0 && pending[0]!.firstOffset <= b.first) open.add(pending.shift()!.producerId);
+    if (b.control) {
+      open.delete(b.producerId);
+      return false;
+    }
+    return b.transactional && open.has(b.producerId);
+  };
 }
 
 function topicNames(ctx: Scope): Map<string, string> {
@@ -183,26 +214,43 @@ function sharePartitionOf(
   return { sp, log };
 }
 
-/** Acquires up to `budget` records of one partition for the member; the batches holding them. */
+/**
+ * Acquires up to `budget` records of one partition for the member; the batches holding them. New
+ * records are taken whole batch by whole batch while they fit in `bytesLeft` (MaxBytes of the
+ * request), and at least one batch when nothing else was taken, as Kafka answers a fetch.
+ */
 function acquireFrom(
   sp: SharePartition,
   log: StreamPartition,
   member: string,
   budget: number,
+  bytesLeft: number,
+  firstOfAnswer: boolean,
+  committed: boolean,
 ): { ranges: AcquiredRange[]; batches: Uint8Array[] } {
   const offsets = sp.available(budget);
   let room = Math.min(budget - offsets.length, sp.room());
-  if (room > 0 && sp.endOffset < log.endOffset)
-    for (const batch of batchesBetween(log, sp.endOffset, log.endOffset, shareFetchPartitionBytesMax)) {
+  let bytes = 0;
+  // read_committed hands out nothing past the last stable offset, and skips aborted transactions.
+  const end = committed ? log.stableOffset : log.endOffset;
+  const aborted = committed ? abortedBatches(log, sp.endOffset, end) : () => false;
+  // Skipped only once the records before them are acquired: a skip moves the share-partition's end,
+  // and new records below its end would count as a gap.
+  const skipped: Array<[number, number]> = [];
+  if (room > 0 && sp.endOffset < end)
+    for (const batch of batchesBetween(log, sp.endOffset, end, shareFetchPartitionBytesMax)) {
       const { first, last, control } = batchRange(batch);
-      if (control) {
-        sp.skip(first, last);
+      if (aborted(batch) || control) {
+        skipped.push([first, last]);
         continue;
       }
+      if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
+      bytes += batch.byteLength;
       for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
       if (room <= 0) break;
     }
   const ranges = sp.acquire(member, offsets);
+  for (const [first, last] of skipped) sp.skip(first, last);
   const seen = new Set<number>();
   const batches: Uint8Array[] = [];
   for (const r of ranges)
@@ -229,9 +277,13 @@ function readAllShared(
   member: string,
   targets: readonly Target[],
   budget: number,
+  bytesBudget: number,
 ): { out: Map<string, PartitionOut>; count: number } {
+  const { broker } = ctx;
   const out = new Map<string, PartitionOut>();
+  const committed = broker.shareGroups.committedOf(groupId);
   let count = 0;
+  let bytes = 0;
   for (const t of targets) {
     const found = sharePartitionOf(ctx, groupId, t);
     const base = {
@@ -249,8 +301,19 @@ function readAllShared(
       continue;
     }
     const { ranges, batches } =
-      count < budget ? acquireFrom(found.sp, found.log, member, budget - count) : { ranges: [], batches: [] };
+      count < budget && bytes < bytesBudget
+        ? acquireFrom(
+            found.sp,
+            found.log,
+            member,
+            budget - count,
+            bytesBudget - bytes,
+            count === 0,
+            committed,
+          )
+        : { ranges: [], batches: [] };
     for (const r of ranges) count += r.lastOffset - r.firstOffset + 1;
+    for (const b of batches) bytes += b.byteLength;
     out.set(`${t.partition}:${t.topicId}`, {
       ...base,
       errorCode: KafkaError.none,
@@ -283,7 +346,9 @@ function waitForRecords(
       if (isKafkaError(found)) continue;
       found.sp.waiters.add(done);
       cleanups.push(() => found.sp.waiters.delete(done));
-      found.log.waitFor(Math.max(found.sp.endOffset, found.log.endOffset), timeoutMs).then(done, done);
+      const committed = ctx.broker.shareGroups.committedOf(groupId);
+      const end = committed ? found.log.stableOffset : found.log.endOffset;
+      found.log.waitFor(Math.max(found.sp.endOffset, end), timeoutMs, committed).then(done, done);
     }
     const timer = setTimeout(done, timeoutMs);
     cleanups.push(() => clearTimeout(timer));
@@ -345,7 +410,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
   for (;;) {
-    const { out, count } = readAllShared(ctx, groupId, member, targets, budget);
+    const { out, count } = readAllShared(ctx, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
     if (count > 0 || left <= 0)
       return {
