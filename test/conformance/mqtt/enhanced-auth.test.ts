@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type IConnackPacket, type MqttClient, type Packet } from 'mqtt';
 import type { IAuthPacket } from 'mqtt-packet';
+import { scramCredentialsOf } from '../../../src/core/scram.js';
 import {
   closeAll,
   disconnectReason,
@@ -95,6 +96,19 @@ for (const method of ['SCRAM-SHA-256', 'SCRAM-SHA-512']) {
     }
   });
 }
+
+test("a user with SCRAM credentials only (as Kafka's AlterUserScramCredentials makes one) logs in", async () => {
+  const core = sy.broker.client('/');
+  const made = await scramCredentialsOf('kafka-pw');
+  await core.setScramCredential('kafka-made', 'SCRAM-SHA-512', made['SCRAM-SHA-512']!);
+  await core.setPermission('/', 'kafka-made', { configure: '', write: '.*', read: '.*' });
+  const { client, connack } = scramConnect('SCRAM-SHA-512', 'kafka-made', 'kafka-pw');
+  try {
+    assert.equal((await connack).reasonCode, 0);
+  } finally {
+    await closeAll(client);
+  }
+});
 
 /** The CONNACK's reason code for a CONNECT with `method` as `user`, answering with `password`. */
 async function refusedWith(method: string, user: string, password: string): Promise<number | undefined> {
