@@ -18,11 +18,11 @@ export const policyUsage = [
   '    SWITCHYARD_USER (default guest) with --password or SWITCHYARD_PASSWORD (default guest)',
 ].join('\n');
 
-const code = { ok: 0, failed: 1, usage: 2 } as const;
+export const code = { ok: 0, failed: 1, usage: 2 } as const;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
-interface Io {
+export interface Io {
   readonly env: NodeJS.ProcessEnv;
   out(text: string): void;
   err(text: string): void;
@@ -43,12 +43,12 @@ type Options = {
 };
 
 /** The broker's admin API and the login to it (HTTP Basic). */
-interface Target {
+export interface Target {
   readonly url: string;
   readonly authorization: string;
 }
 
-async function call(target: Target, method: string, path: string, body?: unknown): Promise<unknown> {
+export async function call(target: Target, method: string, path: string, body?: unknown): Promise<unknown> {
   const headers: Record<string, string> = { authorization: target.authorization };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(target.url + path, {
@@ -66,7 +66,7 @@ async function call(target: Target, method: string, path: string, body?: unknown
 }
 
 /** Columns padded to their widest cell; the first row is the heading. */
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   return `${rows
     .map((row) =>
@@ -144,6 +144,22 @@ async function limits(words: string[], o: Options, base: Target, io: Io): Promis
   throw new UsageError(`unknown or incomplete command: limits ${words.join(' ')}`);
 }
 
+/** The admin API from `--url` or SWITCHYARD_URL, and the login from the environment (or `--password`). */
+export function targetOf(values: { url?: string; password?: string }, env: NodeJS.ProcessEnv): Target {
+  const url = (values.url ?? env['SWITCHYARD_URL'] ?? 'http://127.0.0.1:15672').replace(/\/$/, '');
+  const login = `${env['SWITCHYARD_USER'] ?? 'guest'}:${values.password ?? env['SWITCHYARD_PASSWORD'] ?? 'guest'}`;
+  return { url, authorization: `Basic ${Buffer.from(login).toString('base64')}` };
+}
+
+/** Reports a failed command (with `usage` after a usage mistake); returns its exit code. */
+export function failure(err: unknown, io: Io, usage: string): number {
+  const message = err instanceof Error ? err.message : String(err);
+  io.err(`switchyard: ${message}\n`);
+  const isUsage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  if (isUsage) io.err(`${usage}\n`);
+  return isUsage ? code.usage : code.failed;
+}
+
 /** Runs `switchyard <command> …` for policies, operator-policies and limits; returns the exit code. */
 export async function runPolicyCommand(command: string, argv: readonly string[], io: Io): Promise<number> {
   try {
@@ -152,18 +168,12 @@ export async function runPolicyCommand(command: string, argv: readonly string[],
       options: optionSpec,
       allowPositionals: true,
     });
-    const url = (values.url ?? io.env['SWITCHYARD_URL'] ?? 'http://127.0.0.1:15672').replace(/\/$/, '');
     // `--user` names the user whose limits are set; the login comes from the environment.
-    const login = `${io.env['SWITCHYARD_USER'] ?? 'guest'}:${values.password ?? io.env['SWITCHYARD_PASSWORD'] ?? 'guest'}`;
-    const base: Target = { url, authorization: `Basic ${Buffer.from(login).toString('base64')}` };
+    const base = targetOf(values, io.env);
     if (command === 'limits') await limits(positionals, values, base, io);
     else await policies(command, positionals, values, base, io);
     return code.ok;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    io.err(`switchyard: ${message}\n`);
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    if (usage) io.err(`${policyUsage}\n`);
-    return usage ? code.usage : code.failed;
+    return failure(err, io, policyUsage);
   }
 }

@@ -6,6 +6,7 @@
 import { helpText } from '../src/config/help.js';
 import { packageInfo } from '../src/config/package.js';
 import { exitCode, runForeground } from '../src/server/foreground.js';
+import { kafkaAclUsage, runKafkaAclCommand } from './kafka-acls.js';
 import { manageCommands, manageUsage, runManage, UsageError } from './manage.js';
 import { policyUsage, runPolicyCommand } from './policies.js';
 
@@ -42,6 +43,12 @@ async function main(argv: readonly string[]): Promise<number> {
         out: (text) => process.stdout.write(text),
         err: (text) => process.stderr.write(text),
       });
+    case 'kafka-acls':
+      return runKafkaAclCommand(rest, {
+        env: process.env,
+        out: (text) => process.stdout.write(text),
+        err: (text) => process.stderr.write(text),
+      });
     case 'help':
     case '--help':
     case '-h':
@@ -55,7 +62,7 @@ async function main(argv: readonly string[]): Promise<number> {
     default:
       process.stderr.write(
         command === undefined
-          ? `${usage}\n${policyUsage}\n`
+          ? `${usage}\n${policyUsage}\n${kafkaAclUsage}\n`
           : `switchyard: unknown command ${JSON.stringify(command)}\n${usage}\n`,
       );
       return exitCode.usage;

@@ -16,6 +16,7 @@ import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } fr
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
+import { kafkaAclRoutes } from './kafka-acls.js';
 import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
@@ -234,6 +235,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
     options.info.version,
   );
   if (managed !== undefined) return managed;
+  const acls = await kafkaAclRoutes(core, method, parts.slice(1).map(decodeURIComponent), body);
+  if (acls !== undefined) return acls;
   if (policy && (method === 'GET' || method === 'PUT' || method === 'DELETE')) {
     const reply = await policyRoutes(core, method, parts.slice(1).map(decodeURIComponent), body ?? {});
     if (reply !== undefined) return reply;

@@ -8,6 +8,7 @@ import type { CoreClient, UserCredential } from '../core/api.js';
 import type { ExchangeType } from '../core/types.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
+import { aclJson, importAcls } from './kafka-acls.js';
 import { exportPolicySections, importPolicySections } from './policy-definitions.js';
 import { importScram, scramCredentialsIn, scramJson } from './scram-definitions.js';
 
@@ -223,6 +224,7 @@ export function exportDefinitions(core: CoreClient, version: string): JsonObject
     topic_permissions: core.listTopicPermissions().map(topicJson),
     policies: policies as JsonObject[],
     parameters: parameters as JsonObject[],
+    kafka_acls: core.listAcls().map(aclJson),
   };
 }
 
@@ -265,6 +267,7 @@ export async function importDefinitions(core: CoreClient, body: Json | undefined
     );
   }
   await importPolicySections(core, file);
+  await importAcls(core, file['kafka_acls']);
 }
 
 /**

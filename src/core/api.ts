@@ -5,6 +5,7 @@
  */
 import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
 import type { UserCredential, UserView } from './definitions.js';
+import type { AclClient } from './entry/acl-commands.js';
 import type { AccessCheck } from './entry/authorize.js';
 import type { AccessView, BindingRow } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
@@ -35,6 +36,16 @@ import type {
 } from './types.js';
 
 export type { Clock } from '../shared/clock.js';
+export type { AclDecision, AclRequester } from './acl-index.js';
+export type {
+  AclAction,
+  AclBinding,
+  AclFilter,
+  AclOperation,
+  AclPatternType,
+  AclPermission,
+  AclResourceType,
+} from './acls.js';
 export type { UserCredential, UserView } from './definitions.js';
 export type { AccessView } from './entry/commands.js';
 export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
@@ -419,7 +430,7 @@ export interface Alarms {
  * the caller's context and runs it through `BrokerCore.execute`. Protocol adapters and the admin API
  * hold one per connection (or per request) and reach core through nothing else.
  */
-export interface CoreClient extends PolicyClient {
+export interface CoreClient extends PolicyClient, AclClient {
   readonly context: CallerContext;
   /** The vhost this client addresses. */
   readonly vhost: string;
@@ -650,6 +661,11 @@ export interface CoreBroker {
   /** Resource alarms; adapters hold back publishers while any is active. */
   readonly alarms: Alarms;
   readonly clock: Clock;
+  /**
+   * Moves on with every change of users, permissions or ACLs: a decision cached by a front end (a
+   * Kafka connection's ACL checks) holds while it stays the same.
+   */
+  readonly accessGeneration: number;
   /** Flush and stop timers; the storage is closed by whoever opened it. */
   close(): Promise<void>;
 }

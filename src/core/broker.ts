@@ -11,10 +11,12 @@ import { systemClock } from '../shared/clock.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
 import type { Storage } from '../storage/types.js';
+import type { AclRequester } from './acl-index.js';
+import type { AclAction, AclOperation, AclResourceType } from './acls.js';
 import { AlarmHub } from './alarms.js';
 import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
 import { Definitions, type Users } from './definitions.js';
-import { type AccessCheck, type Authorizer, PermissionAuthorizer } from './entry/authorize.js';
+import { type AccessCheck, PermissionAuthorizer } from './entry/authorize.js';
 import { Client } from './entry/client.js';
 import type { Command, CommandKind, CommandResult } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
@@ -71,7 +73,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly #definitions: Definitions;
   /** The broker's one budget for bodies kept in memory by durable queues. */
   readonly bodies: BodyCache;
-  readonly #authorizer: Authorizer;
+  readonly #authorizer: PermissionAuthorizer;
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
   readonly #vhosts = new Map<string, VhostEntry>();
@@ -213,6 +215,23 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     return this.#definitions;
   }
 
+  get accessGeneration(): number {
+    return this.#definitions.accessGeneration;
+  }
+
+  authorizeAcl(context: CallerContext, who: AclRequester, action: AclAction): boolean {
+    return this.#authorizer.authorizeAcl(context, who, action);
+  }
+
+  authorizeAclSome(
+    context: CallerContext,
+    who: AclRequester,
+    resourceType: AclResourceType,
+    operation: Exclude<AclOperation, 'ALL'>,
+  ): boolean {
+    return this.#authorizer.authorizeAclSome(context, who, resourceType, operation);
+  }
+
   stats(): CoreStats {
     let exchanges = 0;
     let queues = 0;
@@ -255,7 +274,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   }
 
   /** Decides on the definitions' users and permissions and on what the open vhosts hold. */
-  #permissionAuthorizer(extra: readonly AccessCheck[]): Authorizer {
+  #permissionAuthorizer(extra: readonly AccessCheck[]): PermissionAuthorizer {
     const definitions = this.#definitions;
     const vhosts = this.#vhosts;
     const source = {
@@ -267,6 +286,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       topicPermissions: (vhost: string, user: string) => definitions.permissions.topicsOf(vhost, user),
       exchangeType: (vhost: string, name: string) => vhosts.get(vhost)?.vhost.exchangeType(name),
       queueExists: (vhost: string, name: string) => vhosts.get(vhost)?.vhost.peekQueue(name) !== undefined,
+      aclIndex: () => definitions.acls.index,
     };
     return new PermissionAuthorizer(source, extra);
   }

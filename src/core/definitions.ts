@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { Storage } from '../storage/types.js';
+import { AclStore } from './acl-store.js';
 import type { StreamInfo } from './api.js';
 import type { Supervisor } from './exec/supervisor.js';
 import { coreLimitsDefault } from './limits.js';
@@ -94,6 +95,8 @@ export class Definitions implements StreamDefinitions {
   readonly permissions: Permissions;
   /** Policies, operator policies, vhost and user limits (./policy/). */
   readonly policies: PolicyStore;
+  /** Kafka's ACL bindings (./acls.ts). */
+  readonly acls: AclStore;
   readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
   readonly #access: AccessLog;
   /** The first write a synchronous caller could not hear about. */
@@ -105,9 +108,10 @@ export class Definitions implements StreamDefinitions {
     this.users = new Users(this.#access, users);
     this.permissions = new Permissions(this.#access);
     this.policies = new PolicyStore(log);
+    this.acls = new AclStore(this.#access);
   }
 
-  /** Moves on with every change of users or permissions (a vhost's deletion included). */
+  /** Moves on with every change of users, permissions or ACLs (a vhost's deletion included). */
   get accessGeneration(): number {
     return this.#access.generation;
   }

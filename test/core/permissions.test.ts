@@ -3,11 +3,13 @@
  * definitions log; a grant is compiled once and reused until the store changes; variables are
  * escaped; a deleted user may do nothing; a vhost's creator gets full permissions on it.
  */
+
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { AclIndex } from '../../src/core/acl-index.js';
 import { BrokerCore } from '../../src/core/broker.js';
 import { PermissionAuthorizer } from '../../src/core/entry/authorize.js';
 import type { Command } from '../../src/core/entry/commands.js';
@@ -64,6 +66,7 @@ test('a grant is compiled once and reused until the store changes', () => {
     topicPermissions: () => new Map([['amq.topic', { write: '^dev\\.{client_id}\\.', read: '' }]]),
     exchangeType: () => 'topic' as const,
     queueExists: () => false,
+    aclIndex: () => new AclIndex([]),
   };
   const authorizer = new PermissionAuthorizer(source);
   const principal: Principal = { user: 'app', tags: [], clientId: 'a.b' };

@@ -13,6 +13,8 @@
  * permissions allowed the command.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { AclIndex, AclRequester } from '../acl-index.js';
+import type { AclAction, AclOperation, AclResourceType } from '../acls.js';
 import { isReplyAddress } from '../requests.js';
 import type { ExchangeOptions, ExchangeType, QueueOptions } from '../types.js';
 import type { Command, CommandKind } from './commands.js';
@@ -44,6 +46,8 @@ export interface AccessSource {
   topicPermissions(vhost: string, user: string): ReadonlyMap<string, TopicPatterns> | undefined;
   exchangeType(vhost: string, name: string): ExchangeType | undefined;
   queueExists(vhost: string, name: string): boolean;
+  /** Kafka's ACL bindings, compiled (../acl-index.ts). */
+  aclIndex(): AclIndex;
 }
 
 /** A decision made after the permissions allowed a command (Kafka's ACLs); throws `accessRefused`. */
@@ -333,6 +337,12 @@ const sessionRules = {
  * list the vhost. Counting connections and channels is part of opening them (the login decided).
  */
 const policyRules = {
+  'acl.list': administrator,
+  'acl.create': administrator,
+  'acl.delete': administrator,
+  // A front end asks about its own caller; the answer is about that caller alone.
+  'acl.authorize': allowed,
+  'acl.authorizeSome': allowed,
   'policy.list': listing,
   'policy.applied': listing,
   'policy.put': (a, g, c) => policyChange(a, g, c),
@@ -355,6 +365,40 @@ function policyChange(a: Checks, g: Grant, c: Command & { family: string }): voi
   }
   a.policymaker(g, c.kind);
   a.inVhost(g);
+}
+
+const userPrincipalPrefix = 'User:';
+const anonymousUser = 'ANONYMOUS';
+
+/**
+ * The permission a Kafka action needs besides the ACLs (docs/security.md): a topic is the queue of
+ * its name (read to READ, write to WRITE, any permission to describe, configure for the rest); groups
+ * and transactional ids need access to the vhost, as do idempotent producers; the rest of the
+ * cluster's operations the `administrator` tag.
+ */
+export function aclPermits(g: Grant, action: AclAction): boolean {
+  const name = action.resourceName;
+  switch (action.resourceType) {
+    case 'TOPIC':
+      switch (action.operation) {
+        case 'READ':
+          return g.read?.test(name) === true;
+        case 'WRITE':
+          return g.write?.test(name) === true;
+        case 'DESCRIBE':
+        case 'DESCRIBE_CONFIGS':
+          return (
+            g.read?.test(name) === true || g.write?.test(name) === true || g.configure?.test(name) === true
+          );
+        default:
+          return g.configure?.test(name) === true;
+      }
+    case 'GROUP':
+    case 'TRANSACTIONAL_ID':
+      return g.inVhost;
+    case 'CLUSTER':
+      return action.operation === 'IDEMPOTENT_WRITE' ? g.inVhost : g.administrator;
+  }
 }
 
 /** The table: command kind → what the caller needs. */
@@ -396,6 +440,49 @@ export class PermissionAuthorizer implements Authorizer {
     const grant = this.grantOf(context.principal, context.vhost);
     (rules[command.kind] as Rule<CommandKind>)(this.#checks, grant, command);
     for (let i = 0; i < this.#extra.length; i++) this.#extra[i]!.check(context, command);
+  }
+
+  /**
+   * A Kafka action of the caller acting as `who`: super users (the principal names a user with the
+   * `administrator` tag) may do everything; anyone else needs both the permission the action maps to
+   * (`aclPermits`) and the ACLs, which leave a resource no binding applies to to the permissions.
+   */
+  authorizeAcl(context: CallerContext, who: AclRequester, action: AclAction): boolean {
+    if (this.#superUser(who)) return true;
+    if (!this.#permits(context, action)) return false;
+    return this.#source.aclIndex().decide(who, action) !== 'denied';
+  }
+
+  /**
+   * Whether the caller may do `operation` on some resource of the type (KIP-679); its permissions
+   * need only give it the vhost. The ACLs are asked first of one literal name, as Kafka asks them, so
+   * a type with resources no binding names is allowed.
+   */
+  authorizeAclSome(
+    context: CallerContext,
+    who: AclRequester,
+    resourceType: AclResourceType,
+    operation: Exclude<AclOperation, 'ALL'>,
+  ): boolean {
+    if (this.#superUser(who)) return true;
+    if (context.principal !== internalPrincipal && !this.grantOf(context.principal, context.vhost).inVhost)
+      return false;
+    const index = this.#source.aclIndex();
+    if (index.decide(who, { resourceType, resourceName: 'hardcode', operation }) !== 'denied') return true;
+    return index.allowsSomeOf(who, resourceType, operation);
+  }
+
+  #superUser(who: AclRequester): boolean {
+    if (!who.principal.startsWith(userPrincipalPrefix)) return false;
+    const user = who.principal.slice(userPrincipalPrefix.length);
+    // An unauthenticated Kafka client is `User:ANONYMOUS`, never a user of the store.
+    if (user === anonymousUser) return false;
+    return this.#source.userTags(user)?.includes('administrator') === true;
+  }
+
+  #permits(context: CallerContext, action: AclAction): boolean {
+    if (context.principal === internalPrincipal) return true;
+    return aclPermits(this.grantOf(context.principal, context.vhost), action);
   }
 
   /** The principal's compiled grant in `vhost`, compiled again after any change of the store. */

@@ -4,6 +4,15 @@
  * Sessions and partitions come back as handles whose methods are commands too.
  */
 import type { AppendResult, LogEntry } from '../../storage/types.js';
+import type { AclRequester } from '../acl-index.js';
+import {
+  type AclAction,
+  type AclBinding,
+  type AclFilter,
+  type AclOperation,
+  type AclResourceType,
+  anyAcl,
+} from '../acls.js';
 import type {
   AbortedTransaction,
   CoreClient,
@@ -510,6 +519,32 @@ export class Client implements CoreClient {
 
   markDefaultUserApplied(): Promise<void> {
     return this.run({ kind: 'user.markDefaultApplied', ...noArgs });
+  }
+
+  // ---- Kafka's ACL bindings (./acl-commands.ts)
+
+  listAcls(filter: AclFilter = anyAcl): AclBinding[] {
+    return this.run({ kind: 'acl.list', filter });
+  }
+
+  createAcls(bindings: readonly AclBinding[]): Promise<void> {
+    return this.run({ kind: 'acl.create', bindings });
+  }
+
+  deleteAcls(filters: readonly AclFilter[]): Promise<AclBinding[][]> {
+    return this.run({ kind: 'acl.delete', filters });
+  }
+
+  authorizeAcl(who: AclRequester, action: AclAction): boolean {
+    return this.run({ kind: 'acl.authorize', who, action });
+  }
+
+  authorizeAclSome(
+    who: AclRequester,
+    resourceType: AclResourceType,
+    operation: Exclude<AclOperation, 'ALL'>,
+  ): boolean {
+    return this.run({ kind: 'acl.authorizeSome', who, resourceType, operation });
   }
 
   // ---- policies and limits (./policy-commands.ts)

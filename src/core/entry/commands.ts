@@ -51,6 +51,7 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
+import { type AclCommandSpecs, aclQueryKinds } from './acl-commands.js';
 import type { MessageCounts } from './meters.js';
 import { type PolicyCommandSpecs, policyQueryKinds } from './policy-commands.js';
 
@@ -94,7 +95,7 @@ export interface AccessView {
 }
 
 /** kind → { in: what the command carries; out: its result }. */
-export interface CommandSpecs extends PolicyCommandSpecs {
+export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs {
   // ---- vhosts, users and permissions (broker-wide; the context's vhost is not consulted)
   'vhost.list': { in: object; out: string[] };
   /** A vhost created by a user gives that user full permissions on it (RabbitMQ's rule). */
@@ -394,4 +395,5 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.list',
   'session.inflight',
   ...policyQueryKinds,
+  ...aclQueryKinds,
 ]);

@@ -5,6 +5,8 @@
  * another connection's channel or queue.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { AclRequester } from '../acl-index.js';
+import type { AclAction, AclOperation, AclResourceType } from '../acls.js';
 import type { CoreStats, SessionSummary } from '../api.js';
 import type { Definitions, Users } from '../definitions.js';
 import type { ConsumerGroups } from '../groups.js';
@@ -17,6 +19,7 @@ import type { RetainedSet } from '../retained.js';
 import type { Session, SessionManager } from '../sessions.js';
 import type { TransactionalProducers } from '../transactions.js';
 import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
+import { aclHandlers } from './acl-commands.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, internalPrincipal } from './context.js';
 import type { Meters } from './meters.js';
@@ -42,6 +45,14 @@ export interface HandlerHost {
   readonly meters: Meters;
   /** Live connections and channels, for vhost and user limits. */
   readonly connections: ConnectionCounts;
+  /** Core's decision on a Kafka action of the caller (./authorize.ts). */
+  authorizeAcl(context: CallerContext, who: AclRequester, action: AclAction): boolean;
+  authorizeAclSome(
+    context: CallerContext,
+    who: AclRequester,
+    resourceType: AclResourceType,
+    operation: Exclude<AclOperation, 'ALL'>,
+  ): boolean;
 }
 
 export type Handler<K extends CommandKind> = (
@@ -344,4 +355,5 @@ export const handlers: Handlers = {
   ...objects,
   ...sessions,
   ...policyHandlers,
+  ...aclHandlers,
 };

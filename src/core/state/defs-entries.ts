@@ -15,6 +15,16 @@ import {
 } from '../scram.js';
 import type { ExchangeOptions, Headers, QueueOptions } from '../types.js';
 import {
+  type AclEntry,
+  type AclState,
+  applyAclEntry,
+  decodeAclEntry,
+  emptyAclState,
+  encodeAclEntry,
+  isAclEntry,
+  snapshotAcls,
+} from './acl-entries.js';
+import {
   bytesToJson,
   corrupt,
   type FieldSpec,
@@ -84,7 +94,7 @@ export interface VhostDefinitions {
   readonly streams: Map<string, StreamInfo>;
 }
 
-export interface DefinitionsState extends PolicyState {
+export interface DefinitionsState extends PolicyState, AclState {
   readonly vhosts: Map<string, VhostDefinitions>;
   readonly users: Map<string, StoredUser>;
   /** By vhost, then user. */
@@ -154,7 +164,8 @@ export type DefinitionsEntry =
   | { readonly type: 'users.seeded' }
   | { readonly type: 'permissions.seeded' }
   | { readonly type: 'defaultUser.applied' }
-  | PolicyEntry;
+  | PolicyEntry
+  | AclEntry;
 
 /** Entries that change who may do what: compiled permissions are cached until the next of these. */
 export function changesAccess(entry: DefinitionsEntry): boolean {
@@ -166,6 +177,8 @@ export function changesAccess(entry: DefinitionsEntry): boolean {
     case 'permission.delete':
     case 'topicPermission.put':
     case 'topicPermission.delete':
+    case 'acl.put':
+    case 'acl.delete':
       return true;
     default:
       return false;
@@ -192,6 +205,10 @@ function vhostOf(state: DefinitionsState, vhost: string): VhostDefinitions {
 
 function applyDefinitions(state: DefinitionsState, entry: DefinitionsEntry): DefinitionsState {
   applyPolicyEntry(state, entry);
+  if (isAclEntry(entry)) {
+    applyAclEntry(state, entry);
+    return state;
+  }
   const known = 'vhost' in entry ? state.vhosts.get(entry.vhost) : undefined;
   switch (entry.type) {
     case 'vhost.put':
@@ -318,6 +335,7 @@ function* snapshotDefinitions(state: DefinitionsState): Iterable<DefinitionsEntr
   if (state.permissionsSeeded) yield { type: 'permissions.seeded' };
   if (state.defaultUserApplied) yield { type: 'defaultUser.applied' };
   yield* snapshotPolicies(state);
+  yield* snapshotAcls(state);
 }
 
 // ---- encoding
@@ -529,6 +547,9 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
     case 'permissions.seeded':
     case 'defaultUser.applied':
       return { t: entry.type };
+    case 'acl.put':
+    case 'acl.delete':
+      return encodeAclEntry(entry);
     default:
       return encodePolicyEntry(entry);
   }
@@ -609,6 +630,9 @@ function decodePermissionEntry(type: string, f: Fields): DefinitionsEntry {
     case 'permissions.seeded':
     case 'defaultUser.applied':
       return { type };
+    case 'acl.put':
+    case 'acl.delete':
+      return decodeAclEntry(type, f);
     default:
       return decodePolicyEntry(type, f);
   }
@@ -625,6 +649,7 @@ export const definitionsMachine: StateMachine<DefinitionsState, DefinitionsEntry
     permissionsSeeded: false,
     defaultUserApplied: false,
     ...emptyPolicyState(),
+    ...emptyAclState(),
   }),
   apply: applyDefinitions,
   encode: encodeDefinitions,

@@ -11,6 +11,7 @@ import type { Clock } from '../../shared/clock.js';
 import { isBrokerError } from '../../shared/errors.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
+import { anonymousPrincipal, ConnectionAcls } from './acls.js';
 import { produceUnderAlarm } from './alarms.js';
 import {
   ApiKey,
@@ -56,9 +57,6 @@ function unmapped(address: string | undefined): string {
   return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
 }
 
-/** Kafka's principal of a connection that did not authenticate. */
-export const anonymousKafkaPrincipal = 'User:ANONYMOUS';
-
 /** Who a new connection is before any login, and how it becomes someone else. */
 export interface ConnectionSetup {
   /** Core's id of the connection (`kafka-<n>`). */
@@ -96,10 +94,11 @@ export class KafkaConnection {
   readonly #connectionId: string;
   /** Acts as the connection's principal; replaced at each SASL login. */
   #client: CoreClient;
-  #kafkaPrincipal = anonymousKafkaPrincipal;
+  #kafkaPrincipal = anonymousPrincipal;
   readonly #sasl: SaslSession | undefined;
   /** Its last answer is on its way: nothing more is read, and it closes once that is written. */
   #ending = false;
+  readonly #acls: ConnectionAcls;
 
   constructor(transport: Transport, broker: KafkaBroker, setup: ConnectionSetup) {
     this.#transport = transport;
@@ -123,6 +122,7 @@ export class KafkaConnection {
       evict: () => this.close(),
     });
     this.#clock = broker.core.clock;
+    this.#acls = new ConnectionAcls(broker, unmapped(transport.remoteAddress), () => this.#client);
     this.#timer = this.#clock.setTimeout(
       () => this.#expired('no request within the handshake timeout'),
       handshakeTimeoutMs,
@@ -364,6 +364,7 @@ export class KafkaConnection {
       advertisedHost: unmapped(this.#transport.localAddress),
       advertisedPort: this.#transport.localPort ?? 0,
       clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
+      acls: this.#acls,
     };
   }
 

@@ -5,6 +5,7 @@
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
+import type { ConnectionAcls } from './acls.js';
 import type { ConsumerGroupCoordinator } from './consumer-groups.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
@@ -123,6 +124,8 @@ export interface RequestContext {
   readonly advertisedHost: string;
   readonly advertisedPort: number;
   readonly clientHost: string;
+  /** The connection's ACL decisions (./acls.ts). */
+  readonly acls: ConnectionAcls;
 }
 
 /** What helpers acting for a request need of it: the shared state and the caller's way into core. */

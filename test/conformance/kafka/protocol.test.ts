@@ -42,7 +42,7 @@ describe('kafka wire protocol', () => {
     await kb.stop();
   });
 
-  test('ApiVersions v3 (flexible body, v0 header) advertises MinVersion 0 for every API but the share ones', async () => {
+  test('ApiVersions v3 (flexible body, v0 header) advertises MinVersion 0 for every API but the share and ACL ones', async () => {
     const body = await client.request<Obj>(ApiKey.ApiVersions, 3, {
       clientSoftwareName: 'wire',
       clientSoftwareVersion: '1',
@@ -55,6 +55,10 @@ describe('kafka wire protocol', () => {
       ApiKey.ShareGroupDescribe,
       ApiKey.ShareFetch,
       ApiKey.ShareAcknowledge,
+      // The ACL APIs from v1, as Kafka 4 serves them (KIP-896 removed v0).
+      ApiKey.DescribeAcls,
+      ApiKey.CreateAcls,
+      ApiKey.DeleteAcls,
     ];
     for (const k of byKey.values())
       assert.equal(k.minVersion, shareApis.includes(k.apiKey) ? 1 : 0, `api ${k.apiKey} min version`);

@@ -5,7 +5,8 @@
  * Configs are in ./configs.ts.
  */
 
-import { clusterOperations, operationsNotAsked } from '../authorized-operations.js';
+import { allowed } from '../acls.js';
+import { clusterOperationsIf, clusterResource } from '../authorized-operations.js';
 import type {
   CreatePartitionsRequest,
   CreateTopicsRequest,
@@ -63,6 +64,9 @@ async function createOne(
     replicationFactor: -1,
     configs: null,
   });
+  // Kafka asks CREATE of the cluster, then of the topic, before telling whether it exists.
+  if (!allowed(ctx, 'CLUSTER', clusterResource, 'CREATE') && !allowed(ctx, 'TOPIC', topic.name, 'CREATE'))
+    return fail(KafkaError.topicAuthorizationFailed, 'Authorization failed.');
   if (client.stream(topic.name) !== undefined)
     return fail(KafkaError.topicAlreadyExists, `Topic '${topic.name}' already exists`);
   const settings = settingsOf(broker, topic);
@@ -90,7 +94,10 @@ async function createOne(
     errorMessage: null,
     numPartitions: settings.partitions,
     replicationFactor: 1,
-    configs: describeTopicConfigs(settings.retention, settings.kept, broker.options.batchBytesMax),
+    // v5+ describes the new topic's configs to a client that may DESCRIBE_CONFIGS it (Kafka's rule).
+    ...(allowed(ctx, 'TOPIC', topic.name, 'DESCRIBE_CONFIGS')
+      ? { configs: describeTopicConfigs(settings.retention, settings.kept, broker.options.batchBytesMax) }
+      : { configs: null, topicConfigErrorCode: KafkaError.topicAuthorizationFailed }),
   };
 }
 
@@ -113,7 +120,8 @@ export const deleteTopicsHandler: ApiHandler = {
     const responses = [];
     for (const name of request.topicNames) {
       let errorCode: KafkaError = KafkaError.none;
-      if (ctx.client.stream(name) === undefined) errorCode = KafkaError.unknownTopicOrPartition;
+      if (!allowed(ctx, 'TOPIC', name, 'DELETE')) errorCode = KafkaError.topicAuthorizationFailed;
+      else if (ctx.client.stream(name) === undefined) errorCode = KafkaError.unknownTopicOrPartition;
       else {
         try {
           // Core drops the topic's group offsets and producer sequences with it.
@@ -138,7 +146,8 @@ export const createPartitionsHandler: ApiHandler = {
       const info = ctx.client.stream(topic.name);
       let errorCode: KafkaError = KafkaError.none;
       let errorMessage: string | null = null;
-      if (info === undefined) errorCode = KafkaError.unknownTopicOrPartition;
+      if (!allowed(ctx, 'TOPIC', topic.name, 'ALTER')) errorCode = KafkaError.topicAuthorizationFailed;
+      else if (info === undefined) errorCode = KafkaError.unknownTopicOrPartition;
       else if (topic.count <= info.partitions) {
         errorCode = KafkaError.invalidPartitions;
         errorMessage = `Topic '${topic.name}' already has ${info.partitions} partitions`;
@@ -177,13 +186,25 @@ export const initProducerIdHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 4,
   async handle(ctx: RequestContext, request: InitProducerIdRequest) {
-    if (request.transactionalId !== null) return initTransactional(ctx, request, request.transactionalId);
+    const refused = (errorCode: KafkaError) => ({ errorCode, producerId: -1n, producerEpoch: -1 });
+    const id = request.transactionalId;
+    if (id !== null) {
+      if (!allowed(ctx, 'TRANSACTIONAL_ID', id, 'WRITE'))
+        return refused(KafkaError.transactionalIdAuthorizationFailed);
+      return initTransactional(ctx, request, id);
+    }
+    // KIP-679: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+    if (
+      !allowed(ctx, 'CLUSTER', clusterResource, 'IDEMPOTENT_WRITE') &&
+      !ctx.acls.allowsSome(ctx.kafkaPrincipal, 'TOPIC', 'WRITE')
+    )
+      return refused(KafkaError.clusterAuthorizationFailed);
     const result = await ctx.broker.producers.initProducerId(
       ctx.client,
       request.producerId,
       request.producerEpoch,
     );
-    if (typeof result === 'number') return { errorCode: result, producerId: -1n, producerEpoch: -1 };
+    if (typeof result === 'number') return refused(result);
     return { errorCode: KafkaError.none, ...result };
   },
 };
@@ -194,6 +215,7 @@ const deleteToHighWatermark = -1n;
 /** Moves one partition's start (core keeps it durable); OFFSET_OUT_OF_RANGE past the end. */
 async function deleteRecordsOf(ctx: RequestContext, topic: string, index: number, offset: bigint) {
   const failed = (errorCode: KafkaError) => ({ partitionIndex: index, lowWatermark: -1n, errorCode });
+  if (!allowed(ctx, 'TOPIC', topic, 'DELETE')) return failed(KafkaError.topicAuthorizationFailed);
   const partition = partitionOf(ctx, topic, index);
   if (isKafkaError(partition)) return failed(partition);
   const end = BigInt(partition.endOffset);
@@ -233,6 +255,8 @@ export const describeLogDirsHandler: ApiHandler = {
   versionMax: 4,
   handle(ctx: RequestContext, request: DescribeLogDirsRequest) {
     const { broker, client } = ctx;
+    if (!allowed(ctx, 'CLUSTER', clusterResource, 'DESCRIBE'))
+      return { errorCode: KafkaError.clusterAuthorizationFailed, results: [] };
     const asked =
       request.topics === null
         ? client.streams().map((info) => ({
@@ -274,9 +298,7 @@ export const describeClusterHandler: ApiHandler = {
       clusterId,
       controllerId: nodeId,
       brokers: [{ brokerId: nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],
-      clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
-        ? clusterOperations
-        : operationsNotAsked,
+      clusterAuthorizedOperations: clusterOperationsIf(ctx, request.includeClusterAuthorizedOperations),
     };
   },
 };

@@ -4,8 +4,13 @@
  * IncrementalAlterConfigs 0–1 (KIP-339: SET, DELETE, APPEND, SUBTRACT). Whatever the request, the
  * topic's resulting configs go through the one check of CreateTopics (../topic-settings.ts) and are
  * then stored in one step, retention in core and the rest as the stream's attributes. Switchyard's
- * broker settings are read at start, so none can be altered here.
+ * broker settings are read at start, so none can be altered here. Describing needs DESCRIBE_CONFIGS
+ * and altering ALTER_CONFIGS on the topic, the group or (for the broker) the cluster, each refusal
+ * with the resource's own authorization error.
  */
+
+import { allowed } from '../acls.js';
+import { clusterResource } from '../authorized-operations.js';
 import type {
   AlterConfigsRequest,
   DescribeConfigsRequest,
@@ -34,6 +39,24 @@ interface ResourceResult {
 }
 
 const done: ResourceResult = { errorCode: KafkaError.none, errorMessage: null };
+
+/** The refusal of `operation` on a config resource, as Kafka answers it; undefined when allowed. */
+function refusedConfigs(
+  ctx: RequestContext,
+  resource: { resourceType: number; resourceName: string },
+  operation: 'DESCRIBE_CONFIGS' | 'ALTER_CONFIGS',
+): ResourceResult | undefined {
+  const [type, name, code] =
+    resource.resourceType === resourceType.topic
+      ? (['TOPIC', resource.resourceName, KafkaError.topicAuthorizationFailed] as const)
+      : resource.resourceType === resourceType.group
+        ? (['GROUP', resource.resourceName, KafkaError.groupAuthorizationFailed] as const)
+        : resource.resourceType === resourceType.broker
+          ? (['CLUSTER', clusterResource, KafkaError.clusterAuthorizationFailed] as const)
+          : [];
+  if (type === undefined || allowed(ctx, type, name, operation)) return undefined;
+  return { errorCode: code, errorMessage: null };
+}
 const failed = (errorCode: KafkaError, errorMessage: string): ResourceResult => ({ errorCode, errorMessage });
 
 function brokerConfigs(ctx: RequestContext) {
@@ -63,6 +86,8 @@ export const describeConfigsHandler: ApiHandler = {
     const asked = { synonyms: request.includeSynonyms, documentation: request.includeDocumentation };
     const results = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorMessage: null };
+      const refused = refusedConfigs(ctx, r, 'DESCRIBE_CONFIGS');
+      if (refused !== undefined) return { ...base, errorCode: refused.errorCode, configs: [] };
       let configs: Array<{ name: string; value: string; configSource: number }>;
       if (r.resourceType === resourceType.topic) {
         const { broker, client } = ctx;
@@ -153,7 +178,7 @@ export const alterConfigsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: AlterConfigsRequest) {
     const responses = [];
     for (const resource of request.resources) {
-      const refused = refuseResource(ctx, resource);
+      const refused = refusedConfigs(ctx, resource, 'ALTER_CONFIGS') ?? refuseResource(ctx, resource);
       const result =
         refused ??
         (await replaceTopicConfigs(ctx, resource.resourceName, resource.configs, request.validateOnly));
@@ -246,6 +271,11 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
     const { broker, client } = ctx;
     const responses = [];
     for (const resource of request.resources) {
+      const refused = refusedConfigs(ctx, resource, 'ALTER_CONFIGS');
+      if (refused !== undefined) {
+        responses.push(answer(resource, refused));
+        continue;
+      }
       if (resource.resourceType === resourceType.group) {
         responses.push(answer(resource, alterGroupConfigs(broker, resource, request.validateOnly)));
         continue;

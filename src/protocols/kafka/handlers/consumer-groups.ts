@@ -5,8 +5,10 @@
  * does without online migration, and a classic JoinGroup for a KIP-848 group with members
  * INCONSISTENT_GROUP_PROTOCOL (handlers/groups.ts).
  */
+
+import { allowed, heartbeatRefusal } from '../acls.js';
 import type { Assignment } from '../assignors.js';
-import { groupOperations, operationsNotAsked } from '../authorized-operations.js';
+import { groupOperationsIf } from '../authorized-operations.js';
 import type {
   ConsumerGroupDescribeRequest,
   ConsumerGroupDescribeResponse,
@@ -56,6 +58,8 @@ async function heartbeat(
   request: ConsumerGroupHeartbeatRequest,
 ): Promise<KafkaInput<ConsumerGroupHeartbeatResponse>> {
   const { broker } = ctx;
+  const refused = heartbeatRefusal(ctx, request.groupId, request.subscribedTopicNames);
+  if (refused !== undefined) return refused;
   const classic = broker.groups.describe(request.groupId);
   if (classic.members.length > 0 || (broker.shareGroups.describe(request.groupId)?.members.length ?? 0) > 0)
     return {
@@ -116,6 +120,13 @@ export const consumerGroupDescribeHandler: ApiHandler = {
   ): KafkaInput<ConsumerGroupDescribeResponse> {
     const vhost = ctx.broker.options.vhost;
     const groups = request.groupIds.map((groupId) => {
+      if (!allowed(ctx, 'GROUP', groupId, 'DESCRIBE'))
+        return {
+          groupId,
+          errorCode: KafkaError.groupAuthorizationFailed,
+          errorMessage: null,
+          groupState: '',
+        };
       const g = ctx.broker.consumerGroups.describe(groupId);
       if (g === undefined) {
         const classic = ctx.broker.groups.has(groupId);
@@ -140,7 +151,7 @@ export const consumerGroupDescribeHandler: ApiHandler = {
         groupEpoch: g.epoch,
         assignmentEpoch: g.assignmentEpoch,
         assignorName: g.assignor,
-        authorizedOperations: request.includeAuthorizedOperations ? groupOperations : operationsNotAsked,
+        authorizedOperations: groupOperationsIf(ctx, request.includeAuthorizedOperations, groupId),
         members: g.members.map((m) => ({
           memberId: m.memberId,
           instanceId: m.instanceId,

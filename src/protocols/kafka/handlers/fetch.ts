@@ -5,9 +5,11 @@
  * `partition.waitFor` until data arrives or maxWaitMs passes (long-poll, no polling). From v7 a
  * consumer may open a fetch session (KIP-227, ../fetch-sessions.ts) and then send incremental requests
  * naming only the partitions whose position changed; their answers carry only partitions with news.
+ * Partitions of a topic the client may not READ answer TOPIC_AUTHORIZATION_FAILED and are never read.
  */
 import type { StreamPartition } from '../../../core/api.js';
 import type { ReadBuffers, ReadOptions } from '../../../storage/types.js';
+import { allowed } from '../acls.js';
 import {
   ApiKey,
   type FetchRequest,
@@ -263,11 +265,14 @@ function readAll(
   wanted: Wanted[],
   maxBytes: number,
   buffers: ReadBuffers,
+  refused: ReadonlySet<string>,
 ): { topics: TopicOut[]; bytes: number } {
   const byTopic = new Map<string, PartitionOut[]>();
   let bytes = 0;
   for (const want of wanted) {
-    const { out, bytes: got } = readPartition(ctx, want, maxBytes - bytes, bytes === 0, buffers);
+    const { out, bytes: got } = refused.has(want.topic)
+      ? { out: partitionError(want.partition, KafkaError.topicAuthorizationFailed), bytes: 0 }
+      : readPartition(ctx, want, maxBytes - bytes, bytes === 0, buffers);
     bytes += got;
     const list = byTopic.get(want.topic) ?? [];
     list.push(out);
@@ -302,13 +307,15 @@ async function longPoll(
   wanted: Wanted[],
   request: FetchRequest,
   sessionId: number,
+  refused: ReadonlySet<string>,
 ): Promise<FetchOut> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease();
   for (;;) {
-    const { topics, bytes } = readAll(ctx, wanted, request.maxBytes, lease);
+    const { topics, bytes } = readAll(ctx, wanted, request.maxBytes, lease, refused);
     const remainingMs = deadline - Date.now();
-    if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0)
+    // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
+    if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0 || refused.size > 0)
       return {
         errorCode: KafkaError.none,
         sessionId,
@@ -390,8 +397,10 @@ export const fetchHandler: ApiHandler = {
       magic: fetchMagic(ctx.apiVersion),
       committed: ctx.apiVersion >= 4 && request.isolationLevel === readCommitted,
     }));
-    if (context.kind === 'sessionless') return new Later(longPoll(ctx, wanted, request, 0));
-    const answer = longPoll(ctx, wanted, request, context.session.id);
+    const refused = new Set<string>();
+    for (const w of wanted) if (!allowed(ctx, 'TOPIC', w.topic, 'READ')) refused.add(w.topic);
+    if (context.kind === 'sessionless') return new Later(longPoll(ctx, wanted, request, 0, refused));
+    const answer = longPoll(ctx, wanted, request, context.session.id, refused);
     const incremental = context.kind === 'incremental';
     return new Later(sessionAnswer(answer, context.session, fetched as SessionPartition[], incremental));
   },

@@ -1,9 +1,13 @@
 /**
  * Consumer-group APIs over the coordinator (../groups.ts): FindCoordinator 0–4, JoinGroup 0–7,
  * SyncGroup 0–5, Heartbeat 0–4, LeaveGroup 0–4, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2.
+ * Members need READ on the group, describing it DESCRIBE, deleting it DELETE (GROUP_AUTHORIZATION_FAILED
+ * otherwise); ListGroups lists every group to whoever may DESCRIBE the cluster, and otherwise the
+ * groups the client may DESCRIBE.
  */
 
-import { groupOperations, operationsNotAsked } from '../authorized-operations.js';
+import { allowed } from '../acls.js';
+import { clusterResource, groupOperationsIf } from '../authorized-operations.js';
 import type {
   DeleteGroupsRequest,
   DescribeGroupsRequest,
@@ -20,6 +24,9 @@ import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, Later, nodeId, type RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 
+/** FindCoordinator's key type 1: a transactional id (0 is a group). */
+const transactionKeyType = 1;
+
 export const findCoordinatorHandler: ApiHandler = {
   apiKey: ApiKey.FindCoordinator,
   versionMin: 0,
@@ -30,11 +37,20 @@ export const findCoordinatorHandler: ApiHandler = {
     const here = { nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort };
     // v4 batches keys (KIP-699); v0–3 carry one key and answer at the top level.
     const keys = ctx.apiVersion >= 4 ? request.coordinatorKeys : [request.key];
+    const codeOf = (key: string): KafkaError =>
+      request.keyType === transactionKeyType
+        ? allowed(ctx, 'TRANSACTIONAL_ID', key, 'DESCRIBE')
+          ? errorCode
+          : KafkaError.transactionalIdAuthorizationFailed
+        : allowed(ctx, 'GROUP', key, 'DESCRIBE')
+          ? errorCode
+          : KafkaError.groupAuthorizationFailed;
+    const refusal = ctx.apiVersion >= 4 ? errorCode : codeOf(request.key);
     return {
-      errorCode,
+      errorCode: refusal,
       errorMessage: null,
-      ...here,
-      coordinators: keys.map((key) => ({ key, errorCode, errorMessage: null, ...here })),
+      ...(refusal === errorCode ? here : { nodeId: -1, host: '', port: -1 }),
+      coordinators: keys.map((key) => ({ key, errorCode: codeOf(key), errorMessage: null, ...here })),
     };
   },
 };
@@ -46,6 +62,17 @@ export const joinGroupHandler: ApiHandler = {
   handle(ctx: RequestContext, request: JoinGroupRequest): Later {
     // v0 has no rebalance timeout; Kafka uses the session timeout then.
     const rebalanceTimeoutMs = ctx.apiVersion === 0 ? request.sessionTimeoutMs : request.rebalanceTimeoutMs;
+    if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
+      return new Later(
+        Promise.resolve({
+          errorCode: KafkaError.groupAuthorizationFailed,
+          generationId: -1,
+          protocolName: ctx.apiVersion >= 7 ? null : '',
+          leader: '',
+          memberId: request.memberId,
+          members: [],
+        }),
+      );
     // A group is one protocol or the other (KIP-848): a classic member cannot join a consumer group.
     if (
       ctx.broker.consumerGroups.hasMembers(request.groupId) ||
@@ -87,6 +114,10 @@ export const syncGroupHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 5,
   handle(ctx: RequestContext, request: SyncGroupRequest): Later {
+    if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
+      return new Later(
+        Promise.resolve({ errorCode: KafkaError.groupAuthorizationFailed, assignment: new Uint8Array(0) }),
+      );
     const assignments = request.assignments.map((a) => ({ memberId: a.memberId, assignment: a.assignment }));
     const result = ctx.broker.groups.sync(
       request.groupId,
@@ -104,6 +135,8 @@ export const heartbeatHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 4,
   handle(ctx: RequestContext, request: HeartbeatRequest) {
+    if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
+      return { errorCode: KafkaError.groupAuthorizationFailed };
     return {
       errorCode: ctx.broker.groups.heartbeat(
         request.groupId,
@@ -121,6 +154,8 @@ export const leaveGroupHandler: ApiHandler = {
   versionMax: 4,
   handle(ctx: RequestContext, request: LeaveGroupRequest) {
     const groups = ctx.broker.groups;
+    if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
+      return { errorCode: KafkaError.groupAuthorizationFailed };
     if (ctx.apiVersion < 3) return { errorCode: groups.leave(request.groupId, request.memberId, null) };
     // v3+ leave in batches (KIP-345); the top-level code is the first member's failure, if any.
     const members = request.members.map((m) => ({
@@ -138,6 +173,8 @@ export const describeGroupsHandler: ApiHandler = {
   versionMax: 5,
   handle(ctx: RequestContext, request: DescribeGroupsRequest) {
     const groups = request.groups.map((groupId) => {
+      if (!allowed(ctx, 'GROUP', groupId, 'DESCRIBE'))
+        return { errorCode: KafkaError.groupAuthorizationFailed, groupId, members: [] };
       const g = ctx.broker.groups.describe(groupId);
       const members = g.members.map((m) => ({
         memberId: m.memberId,
@@ -154,7 +191,7 @@ export const describeGroupsHandler: ApiHandler = {
         protocolType: g.protocolType,
         protocolData: g.protocol,
         members,
-        authorizedOperations: request.includeAuthorizedOperations ? groupOperations : operationsNotAsked,
+        authorizedOperations: groupOperationsIf(ctx, request.includeAuthorizedOperations, groupId),
       };
     });
     return { groups };
@@ -184,7 +221,10 @@ export const listGroupsHandler: ApiHandler = {
       .map((g) => ({ groupId: g.groupId, protocolType: 'share', groupState: g.state }))
       .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
     groups.push(...share);
-    return { errorCode: KafkaError.none, groups };
+    // Kafka lists every group to whoever may DESCRIBE the cluster, and otherwise those it may DESCRIBE.
+    const all = allowed(ctx, 'CLUSTER', clusterResource, 'DESCRIBE');
+    const visible = all ? groups : groups.filter((g) => allowed(ctx, 'GROUP', g.groupId, 'DESCRIBE'));
+    return { errorCode: KafkaError.none, groups: visible };
   },
 };
 
@@ -199,6 +239,10 @@ export const deleteGroupsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: DeleteGroupsRequest) {
     const results = [];
     for (const groupId of request.groupsNames) {
+      if (!allowed(ctx, 'GROUP', groupId, 'DELETE')) {
+        results.push({ groupId, errorCode: KafkaError.groupAuthorizationFailed });
+        continue;
+      }
       const consumer = ctx.broker.consumerGroups.delete(groupId) ?? ctx.broker.shareGroups.delete(groupId);
       const known =
         consumer !== undefined ||

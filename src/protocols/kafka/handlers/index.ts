@@ -1,8 +1,12 @@
-/** Every API the listener serves, with the version range it advertises (MinVersion 0, the share group APIs 1). */
+/**
+ * Every API the listener serves, with the version range it advertises (MinVersion 0; the share group
+ * APIs and the ACL APIs, whose version 0 Kafka 4 removed, 1).
+ */
 import type { ApiVersionsResponse, KafkaInput } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import type { ApiHandler } from '../context.js';
 import { KafkaError } from '../errors.js';
+import { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './acls.js';
 import {
   createPartitionsHandler,
   createTopicsHandler,
@@ -81,6 +85,9 @@ const served: ApiHandler[] = [
   describeProducersHandler,
   describeTransactionsHandler,
   listTransactionsHandler,
+  describeAclsHandler,
+  createAclsHandler,
+  deleteAclsHandler,
   deleteRecordsHandler,
   alterConfigsHandler,
   describeLogDirsHandler,

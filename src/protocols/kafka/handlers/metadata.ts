@@ -1,7 +1,16 @@
-/** Metadata (key 3), v0–12: one broker that leads every partition and is the controller. */
+/**
+ * Metadata (key 3), v0–12: one broker that leads every partition and is the controller. A topic the
+ * client may not DESCRIBE is left out of a listing of all topics and answered TOPIC_AUTHORIZATION_FAILED
+ * when named, without saying whether it exists; auto-creation needs CREATE on the cluster or the topic.
+ */
 
-import type { StreamInfo } from '../../../core/api.js';
-import { clusterOperations, operationsNotAsked, topicOperations } from '../authorized-operations.js';
+import { allowed } from '../acls.js';
+import {
+  authorizedOperations,
+  clusterOperationsIf,
+  clusterResource,
+  operationsNotAsked,
+} from '../authorized-operations.js';
 import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, clusterId, nodeId, type RequestContext } from '../context.js';
@@ -14,13 +23,20 @@ const metadataTopicsMax = 10_000;
 
 type TopicOut = KafkaInput<MetadataResponseTopic>;
 
-function describeTopic(vhost: string, name: string, partitions: number, operations: number): TopicOut {
+function describeTopic(
+  ctx: RequestContext,
+  request: MetadataRequest,
+  name: string,
+  partitions: number,
+): TopicOut {
   return {
     errorCode: KafkaError.none,
     name,
-    topicId: topicIdOf(vhost, name),
+    topicId: topicIdOf(ctx.broker.options.vhost, name),
     isInternal: false,
-    topicAuthorizedOperations: operations,
+    topicAuthorizedOperations: request.includeTopicAuthorizedOperations
+      ? authorizedOperations(ctx, 'TOPIC', name)
+      : operationsNotAsked,
     partitions: Array.from({ length: partitions }, (_, index) => ({
       errorCode: KafkaError.none,
       partitionIndex: index,
@@ -39,11 +55,7 @@ function wantsAll(ctx: RequestContext, request: MetadataRequest): boolean {
   return ctx.apiVersion === 0 && request.topics.length === 0;
 }
 
-async function requestedTopics(
-  ctx: RequestContext,
-  request: MetadataRequest,
-  operations: number,
-): Promise<TopicOut[]> {
+async function requestedTopics(ctx: RequestContext, request: MetadataRequest): Promise<TopicOut[]> {
   // v0–3 have no allowAutoTopicCreation field; the decoder fills in its default, true.
   const allowCreate = request.allowAutoTopicCreation;
   const out: TopicOut[] = [];
@@ -54,46 +66,50 @@ async function requestedTopics(
       out.push({ errorCode: KafkaError.unknownTopicId, name: null, topicId: topic.topicId, partitions: [] });
       continue;
     }
-    const found = await topicOrCreate(ctx, name, allowCreate);
+    if (!allowed(ctx, 'TOPIC', name, 'DESCRIBE')) {
+      // Asked by id, the name is not disclosed (topic ids are not secret, names may be).
+      const shown = topic.name === null ? { name: null, topicId: topic.topicId } : { name };
+      out.push({ errorCode: KafkaError.topicAuthorizationFailed, ...shown, partitions: [] });
+      continue;
+    }
+    const create =
+      allowCreate &&
+      (allowed(ctx, 'CLUSTER', clusterResource, 'CREATE') || allowed(ctx, 'TOPIC', name, 'CREATE'));
+    const found = await topicOrCreate(ctx, name, create);
+    // A topic that would have been created but for the ACLs is refused as Kafka refuses it.
+    const refused =
+      found === KafkaError.unknownTopicOrPartition &&
+      allowCreate &&
+      !create &&
+      ctx.broker.options.autoCreateTopics;
     out.push(
       typeof found === 'number'
-        ? { errorCode: found, name, partitions: [] }
-        : describeTopic(ctx.broker.options.vhost, name, found.partitions, operations),
+        ? { errorCode: refused ? KafkaError.topicAuthorizationFailed : found, name, partitions: [] }
+        : describeTopic(ctx, request, name, found.partitions),
     );
   }
   return out;
 }
 
 /** Every topic, less those the caller may not see (no permission on the name), as Kafka leaves them out. */
-function visibleTopics(ctx: RequestContext): StreamInfo[] {
-  return ctx.client.streams().filter((s) => {
-    try {
-      return ctx.client.stream(s.name) !== undefined;
-    } catch {
-      return false;
-    }
-  });
-}
-
 export const metadataHandler: ApiHandler = {
   apiKey: ApiKey.Metadata,
   versionMin: 0,
   versionMax: 12,
   async handle(ctx: RequestContext, request: MetadataRequest): Promise<KafkaInput<MetadataResponse>> {
-    // v8+ (KIP-430): no authorizer, so every supported operation, as Kafka answers without one.
-    const operations = request.includeTopicAuthorizedOperations ? topicOperations : operationsNotAsked;
     const topics = wantsAll(ctx, request)
-      ? visibleTopics(ctx)
+      ? ctx.client
+          .streams()
+          .filter((s) => allowed(ctx, 'TOPIC', s.name, 'DESCRIBE'))
           .slice(0, metadataTopicsMax)
-          .map((s) => describeTopic(ctx.broker.options.vhost, s.name, s.partitions, operations))
-      : await requestedTopics(ctx, request, operations);
+          .map((s) => describeTopic(ctx, request, s.name, s.partitions))
+      : await requestedTopics(ctx, request);
     return {
       brokers: [{ nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],
       clusterId,
       controllerId: nodeId,
-      clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
-        ? clusterOperations
-        : operationsNotAsked,
+      // v8–10 (KIP-430); later versions ask DescribeCluster.
+      clusterAuthorizedOperations: clusterOperationsIf(ctx, request.includeClusterAuthorizedOperations),
       topics,
     };
   },

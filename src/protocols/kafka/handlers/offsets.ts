@@ -1,11 +1,14 @@
 /**
  * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 and OffsetFetch 0–9 (v9 checks a
  * KIP-848 member's epoch), and OffsetDelete 0 (KIP-496), the last three over core's group offsets,
- * which are durable: a commit is answered once it is stored.
+ * which are durable: a commit is answered once it is stored. As Kafka checks them: ListOffsets needs
+ * DESCRIBE on the topic, committing READ on the group and the topic, fetching DESCRIBE on both (topics
+ * the client may not DESCRIBE are left out of a fetch of all), deleting DELETE on the group.
  */
 
 import type { StreamPartition } from '../../../core/api.js';
 import type { LogEntry } from '../../../storage/types.js';
+import { allowed } from '../acls.js';
 import type {
   KafkaInput,
   ListOffsetsRequest,
@@ -107,6 +110,8 @@ export const listOffsetsHandler: ApiHandler = {
     const topics = request.topics.map((t) => ({
       name: t.name,
       partitions: t.partitions.map((p) => {
+        if (!allowed(ctx, 'TOPIC', t.name, 'DESCRIBE'))
+          return { partitionIndex: p.partitionIndex, errorCode: KafkaError.topicAuthorizationFailed };
         try {
           const committed = ctx.apiVersion >= 2 && request.isolationLevel === 1;
           return listOffset(ctx, t.name, p.partitionIndex, p.timestamp, ctx.apiVersion, committed);
@@ -157,18 +162,27 @@ export const offsetCommitHandler: ApiHandler = {
     const generation = ctx.apiVersion === 0 ? -1 : request.generationIdOrMemberEpoch;
     const memberId = ctx.apiVersion === 0 ? '' : request.memberId;
     // v9+ carries a KIP-848 member's epoch where classic members send their generation.
-    const check =
-      broker.consumerGroups.checkCommit(request.groupId, memberId, generation) ??
-      broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId);
-    const topics = request.topics.map(async (t) => ({
-      name: t.name,
-      partitions: await Promise.all(
-        t.partitions.map(async (p) => ({
-          partitionIndex: p.partitionIndex,
-          errorCode: check !== KafkaError.none ? check : await commitOne(ctx, request.groupId, t.name, p),
-        })),
-      ),
-    }));
+    const check = !allowed(ctx, 'GROUP', request.groupId, 'READ')
+      ? KafkaError.groupAuthorizationFailed
+      : (broker.consumerGroups.checkCommit(request.groupId, memberId, generation) ??
+        broker.groups.checkCommit(request.groupId, memberId, generation, request.groupInstanceId));
+    const topics = request.topics.map(async (t) => {
+      const refused = check === KafkaError.none && !allowed(ctx, 'TOPIC', t.name, 'READ');
+      return {
+        name: t.name,
+        partitions: await Promise.all(
+          t.partitions.map(async (p) => ({
+            partitionIndex: p.partitionIndex,
+            errorCode:
+              check !== KafkaError.none
+                ? check
+                : refused
+                  ? KafkaError.topicAuthorizationFailed
+                  : await commitOne(ctx, request.groupId, t.name, p),
+          })),
+        ),
+      };
+    });
     return new Later(Promise.all(topics).then((list) => ({ topics: list })));
   },
 };
@@ -176,15 +190,16 @@ export const offsetCommitHandler: ApiHandler = {
 type FetchOut = KafkaInput<OffsetFetchResponsePartition>;
 
 function fetchGroup(
-  ctx: Scope,
+  ctx: RequestContext,
   group: string,
   topics: ReadonlyArray<{ name: string; partitionIndexes: number[] }> | null,
   requireStable: boolean,
 ) {
   const { client } = ctx;
+  const describable = (topic: string) => allowed(ctx, 'TOPIC', topic, 'DESCRIBE');
   const wanted =
     topics ??
-    [...new Set(client.groupOffsets(group).map((o) => o.stream))].map((name) => ({
+    [...new Set(client.groupOffsets(group).map((o) => o.stream))].filter(describable).map((name) => ({
       name,
       partitionIndexes: client
         .groupOffsets(group)
@@ -194,6 +209,14 @@ function fetchGroup(
   return wanted.map((t) => ({
     name: t.name,
     partitions: t.partitionIndexes.map((index): FetchOut => {
+      if (!describable(t.name))
+        return {
+          partitionIndex: index,
+          committedOffset: -1n,
+          committedLeaderEpoch: -1,
+          metadata: '',
+          errorCode: KafkaError.topicAuthorizationFailed,
+        };
       const stored =
         client.stream(t.name) === undefined ? undefined : client.fetchOffset(group, t.name, index);
       return {
@@ -218,6 +241,8 @@ export const offsetFetchHandler: ApiHandler = {
   handle(ctx: RequestContext, request: OffsetFetchRequest) {
     if (ctx.apiVersion >= 8) {
       const groups = request.groups.map((g) => {
+        if (!allowed(ctx, 'GROUP', g.groupId, 'DESCRIBE'))
+          return { groupId: g.groupId, errorCode: KafkaError.groupAuthorizationFailed, topics: [] };
         // v9: a KIP-848 member names itself and its epoch; a stale one learns it before reading.
         const member =
           ctx.apiVersion >= 9 && g.memberId !== null
@@ -233,6 +258,19 @@ export const offsetFetchHandler: ApiHandler = {
       return { groups };
     }
     const requireStable = ctx.apiVersion >= 7 && request.requireStable;
+    // v0 and v1 carry no top-level error: their partitions say it.
+    if (!allowed(ctx, 'GROUP', request.groupId, 'DESCRIBE'))
+      return {
+        errorCode: KafkaError.groupAuthorizationFailed,
+        topics: (request.topics ?? []).map((t) => ({
+          name: t.name,
+          partitions: t.partitionIndexes.map((partitionIndex) => ({
+            partitionIndex,
+            committedOffset: -1n,
+            errorCode: KafkaError.groupAuthorizationFailed,
+          })),
+        })),
+      };
     return {
       errorCode: KafkaError.none,
       topics: fetchGroup(ctx, request.groupId, request.topics, requireStable),
@@ -280,6 +318,7 @@ export const offsetDeleteHandler: ApiHandler = {
     const { broker, client } = ctx;
     const refuse = (errorCode: KafkaError) => ({ errorCode, topics: [] });
     const { groupId } = request;
+    if (!allowed(ctx, 'GROUP', groupId, 'DELETE')) return refuse(KafkaError.groupAuthorizationFailed);
     if (!broker.groups.has(groupId) && client.groupOffsets(groupId).length === 0)
       return refuse(KafkaError.groupIdNotFound);
     const active = activeTopics(ctx, groupId);
@@ -289,7 +328,8 @@ export const offsetDeleteHandler: ApiHandler = {
       name: topic.name,
       partitions: topic.partitions.map(({ partitionIndex }) => {
         let errorCode: KafkaError = KafkaError.none;
-        if (isKafkaError(partitionOf(ctx, topic.name, partitionIndex)))
+        if (!allowed(ctx, 'TOPIC', topic.name, 'READ')) errorCode = KafkaError.topicAuthorizationFailed;
+        else if (isKafkaError(partitionOf(ctx, topic.name, partitionIndex)))
           errorCode = KafkaError.unknownTopicOrPartition;
         else if (active.has(topic.name)) errorCode = KafkaError.groupSubscribedToTopic;
         else deleted.push({ stream: topic.name, partition: partitionIndex });

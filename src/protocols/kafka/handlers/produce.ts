@@ -5,10 +5,13 @@
  * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable.
  * The topic's configs apply (../topic-settings.ts `ProduceRules`): max.message.bytes,
  * min.insync.replicas against acks=all, the CreateTime difference limits, LogAppendTime, and
- * compression.type, for which a batch of another codec is recompressed.
+ * compression.type, for which a batch of another codec is recompressed. A topic the client may not
+ * WRITE gets TOPIC_AUTHORIZATION_FAILED, and transactional records need WRITE on their transactional
+ * id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition); nothing refused is appended.
  */
 import type { StreamAppendOptions, StreamPartition } from '../../../core/api.js';
 import { ErrorCode, isBrokerError } from '../../../shared/errors.js';
+import { allowed } from '../acls.js';
 import {
   ApiKey,
   BatchAttribute,
@@ -219,20 +222,48 @@ function producePartition(
   );
 }
 
+const attributesOffset = 21;
+
+/** Whether the records open with a batch of a transaction (v2, attributes bit 4). */
+function isTransactional(records: Uint8Array | null): boolean {
+  if (records === null || records.length < batchHeaderBytes || records[magicOffset] !== 2) return false;
+  return ((records[attributesOffset + 1] ?? 0) & BatchAttribute.transactional) !== 0;
+}
+
+/** The refusal the whole request or one topic gets before anything is appended, if any. */
+function refusalOf(ctx: RequestContext, request: ProduceRequest): KafkaError | undefined {
+  const transactional = request.topicData.some((t) =>
+    t.partitionData.some((p) => isTransactional(p.records)),
+  );
+  if (!transactional) return undefined;
+  const id = request.transactionalId;
+  return id !== null && allowed(ctx, 'TRANSACTIONAL_ID', id, 'WRITE')
+    ? undefined
+    : KafkaError.transactionalIdAuthorizationFailed;
+}
+
 export const produceHandler: ApiHandler = {
   apiKey: ApiKey.Produce,
   versionMin: 0,
   versionMax: 9,
   handle(ctx: RequestContext, request: ProduceRequest): Later | null | KafkaInput<ProduceResponse> {
     const acks = request.acks;
-    const topics = request.topicData.map((topic) => ({
-      name: topic.name,
-      partitions: topic.partitionData.map((p) =>
-        acks === 0 || acks === 1 || acks === -1
-          ? producePartition(ctx, topic.name, p.index, p.records, acks)
-          : Promise.resolve({ index: p.index, errorCode: KafkaError.invalidRequiredAcks }),
-      ),
-    }));
+    const refusal = refusalOf(ctx, request);
+    const topics = request.topicData.map((topic) => {
+      const refused =
+        refusal ??
+        (allowed(ctx, 'TOPIC', topic.name, 'WRITE') ? undefined : KafkaError.topicAuthorizationFailed);
+      return {
+        name: topic.name,
+        partitions: topic.partitionData.map((p) =>
+          refused !== undefined
+            ? Promise.resolve({ index: p.index, errorCode: refused })
+            : acks === 0 || acks === 1 || acks === -1
+              ? producePartition(ctx, topic.name, p.index, p.records, acks)
+              : Promise.resolve({ index: p.index, errorCode: KafkaError.invalidRequiredAcks }),
+        ),
+      };
+    });
     // Clients expect no response at all to acks=0 (kafkajs, librdkafka, kafka-python).
     if (acks === 0) return null;
     const response = Promise.all(

@@ -7,7 +7,8 @@
  * most MaxWaitMs. v2 (acquire modes, lock renewal) is not offered.
  */
 import type { StreamPartition } from '../../../core/api.js';
-import { groupOperations, operationsNotAsked } from '../authorized-operations.js';
+import { allowed, heartbeatRefusal } from '../acls.js';
+import { groupOperationsIf } from '../authorized-operations.js';
 import type {
   KafkaInput,
   ShareAcknowledgeRequest,
@@ -63,6 +64,8 @@ export const shareGroupHeartbeatHandler: ApiHandler = {
   versionMin: 1,
   versionMax: 1,
   handle(ctx: RequestContext, request: ShareGroupHeartbeatRequest): KafkaInput<ShareGroupHeartbeatResponse> {
+    const refused = heartbeatRefusal(ctx, request.groupId, request.subscribedTopicNames);
+    if (refused !== undefined) return refused;
     if (isOtherGroup(ctx.broker, request.groupId))
       return {
         errorCode: KafkaError.groupIdNotFound,
@@ -99,6 +102,13 @@ export const shareGroupDescribeHandler: ApiHandler = {
   handle(ctx: RequestContext, request: ShareGroupDescribeRequest): KafkaInput<ShareGroupDescribeResponse> {
     const vhost = ctx.broker.options.vhost;
     const groups = request.groupIds.map((groupId) => {
+      if (!allowed(ctx, 'GROUP', groupId, 'DESCRIBE'))
+        return {
+          groupId,
+          errorCode: KafkaError.groupAuthorizationFailed,
+          errorMessage: null,
+          groupState: '',
+        };
       const g = ctx.broker.shareGroups.describe(groupId);
       if (g === undefined)
         return {
@@ -114,7 +124,7 @@ export const shareGroupDescribeHandler: ApiHandler = {
         groupEpoch: g.epoch,
         assignmentEpoch: g.epoch,
         assignorName: 'simple',
-        authorizedOperations: request.includeAuthorizedOperations ? groupOperations : operationsNotAsked,
+        authorizedOperations: groupOperationsIf(ctx, request.includeAuthorizedOperations, groupId),
         members: g.members.map((m) => ({
           memberId: m.memberId,
           rackId: m.rackId,
@@ -291,8 +301,9 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     responses: [],
   });
   if (groupId === '' || member === '') return fail(KafkaError.invalidRequest);
+  if (!allowed(ctx, 'GROUP', groupId, 'READ')) return fail(KafkaError.groupAuthorizationFailed);
   const names = topicNames(ctx);
-  const named = request.topics.flatMap((t) =>
+  const asked = request.topics.flatMap((t) =>
     t.partitions.map((p) => ({
       topic: names.get(t.topicId) ?? '',
       topicId: t.topicId,
@@ -300,6 +311,9 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
       acks: p.acknowledgementBatches,
     })),
   );
+  // Partitions of topics the client may not READ are answered so, and neither fetched nor acknowledged.
+  const denied = asked.filter((n) => n.topic !== '' && !allowed(ctx, 'TOPIC', n.topic, 'READ'));
+  const named = denied.length === 0 ? asked : asked.filter((n) => !denied.includes(n));
   const forgotten = request.forgottenTopicsData.flatMap((t) =>
     t.partitions.map((partition) => ({ topic: names.get(t.topicId) ?? '', partition })),
   );
@@ -322,7 +336,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
       errorCode: KafkaError.none,
       errorMessage: null,
       acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
-      responses: answer(named, new Map(), ackCodes),
+      responses: withRefused(answer(named, new Map(), ackCodes), denied),
     };
   }
   const targets = session
@@ -338,10 +352,31 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
         errorCode: KafkaError.none,
         errorMessage: null,
         acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
-        responses: answer(named, out, ackCodes),
+        responses: withRefused(answer(named, out, ackCodes), denied),
       };
     await waitForRecords(ctx, groupId, targets, left);
   }
+}
+
+/** The answer with TOPIC_AUTHORIZATION_FAILED for each partition refused. */
+function withRefused(
+  responses: Array<{ topicId: string; partitions: PartitionOut[] }>,
+  denied: ReadonlyArray<{ topicId: string; partition: number }>,
+) {
+  for (const d of denied) {
+    const refusal: PartitionOut = {
+      partitionIndex: d.partition,
+      errorCode: KafkaError.topicAuthorizationFailed,
+      acknowledgeErrorCode: KafkaError.topicAuthorizationFailed,
+      currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+      records: new RecordChunks([]),
+      acquiredRecords: [],
+    };
+    const topic = responses.find((r) => r.topicId === d.topicId);
+    if (topic === undefined) responses.push({ topicId: d.topicId, partitions: [refusal] });
+    else topic.partitions.push(refusal);
+  }
+  return responses;
 }
 
 /** Partitions with records or acknowledgement results, grouped by topic id. */
@@ -394,6 +429,8 @@ export const shareAcknowledgeHandler: ApiHandler = {
     const groupId = request.groupId ?? '';
     const member = request.memberId ?? '';
     const epoch = request.shareSessionEpoch;
+    if (!allowed(ctx, 'GROUP', groupId, 'READ'))
+      return { errorCode: KafkaError.groupAuthorizationFailed, responses: [] };
     // ShareAcknowledge continues a session (or closes it with -1); it never opens one.
     const session =
       epoch === 0
@@ -410,7 +447,9 @@ export const shareAcknowledgeHandler: ApiHandler = {
         const found =
           topic === undefined
             ? KafkaError.unknownTopicId
-            : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
+            : !allowed(ctx, 'TOPIC', topic, 'READ')
+              ? KafkaError.topicAuthorizationFailed
+              : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
         const errorCode = isKafkaError(found)
           ? found
           : acknowledge(found.sp, member, p.acknowledgementBatches);

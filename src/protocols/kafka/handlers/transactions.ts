@@ -4,9 +4,12 @@
  * DescribeProducers 0 (InitProducerId with a transactional id is in ./admin.ts). Core keeps the state
  * durably and writes the markers; this file maps Kafka's requests and error codes onto it. The
  * versions of transaction.version 2 (KIP-890 part 2: EndTxn 5, AddPartitionsToTxn 4+ from brokers) are
- * not advertised, so clients keep adding partitions themselves.
+ * not advertised, so clients keep adding partitions themselves. As Kafka checks them: WRITE on the
+ * transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic added, READ on the
+ * group whose offsets are committed and on their topics, DESCRIBE to see a transaction or a producer.
  */
 import type { TxnInstance, TxnRefusal, TxnResult, TxnSummary } from '../../../core/api.js';
+import { allowed } from '../acls.js';
 import {
   type AddOffsetsToTxnRequest,
   type AddPartitionsToTxnRequest,
@@ -81,11 +84,19 @@ export const addPartitionsToTxnHandler: ApiHandler = {
       request.v3AndBelowProducerId,
       request.v3AndBelowProducerEpoch,
     );
-    // Kafka refuses the whole request for one unknown partition and marks the rest as not attempted.
-    const unknown = new Set<string>();
-    for (const t of topics)
-      for (const p of t.partitions)
-        if (isKafkaError(partitionOf(ctx, t.name, p))) unknown.add(`${t.name}/${p}`);
+    // Kafka refuses the whole request for one refused or unknown partition and marks the rest as
+    // not attempted; an id the client may not WRITE refuses every partition.
+    const txnRefused = !allowed(ctx, 'TRANSACTIONAL_ID', request.v3AndBelowTransactionalId, 'WRITE');
+    const unknown = new Map<string, KafkaError>();
+    for (const t of topics) {
+      const writable = allowed(ctx, 'TOPIC', t.name, 'WRITE');
+      for (const p of t.partitions) {
+        if (txnRefused) unknown.set(`${t.name}/${p}`, KafkaError.transactionalIdAuthorizationFailed);
+        else if (!writable) unknown.set(`${t.name}/${p}`, KafkaError.topicAuthorizationFailed);
+        else if (isKafkaError(partitionOf(ctx, t.name, p)))
+          unknown.set(`${t.name}/${p}`, KafkaError.unknownTopicOrPartition);
+      }
+    }
     let code: KafkaError = KafkaError.none;
     if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
     else if (unknown.size === 0) {
@@ -93,11 +104,7 @@ export const addPartitionsToTxnHandler: ApiHandler = {
       code = await settle(() => ctx.client.addToTransaction(txn, refs), ctx.apiVersion);
     }
     const codeFor = (topic: string, p: number) =>
-      unknown.size === 0
-        ? code
-        : unknown.has(`${topic}/${p}`)
-          ? KafkaError.unknownTopicOrPartition
-          : KafkaError.operationNotAttempted;
+      unknown.size === 0 ? code : (unknown.get(`${topic}/${p}`) ?? KafkaError.operationNotAttempted);
     return {
       resultsByTopicV3AndBelow: topics.map((t) => ({
         name: t.name,
@@ -115,6 +122,10 @@ export const addOffsetsToTxnHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 4,
   async handle(ctx: RequestContext, request: AddOffsetsToTxnRequest) {
+    if (!allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE'))
+      return { errorCode: KafkaError.transactionalIdAuthorizationFailed };
+    if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
+      return { errorCode: KafkaError.groupAuthorizationFailed };
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
     const run = () => ctx.client.addGroupToTransaction(txn, request.groupId);
@@ -127,6 +138,8 @@ export const endTxnHandler: ApiHandler = {
   versionMin: 0,
   versionMax: 4,
   async handle(ctx: RequestContext, request: EndTxnRequest) {
+    if (!allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE'))
+      return { errorCode: KafkaError.transactionalIdAuthorizationFailed };
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
     const run = () => ctx.client.endTransaction(txn, request.committed);
@@ -141,23 +154,30 @@ export const txnOffsetCommitHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: TxnOffsetCommitRequest) {
     const { broker, client } = ctx;
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
+    const refusal = !allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE')
+      ? KafkaError.transactionalIdAuthorizationFailed
+      : !allowed(ctx, 'GROUP', request.groupId, 'READ')
+        ? KafkaError.groupAuthorizationFailed
+        : undefined;
     // KIP-447 (v3+): a consumer's group metadata fences a zombie that lost its partitions.
     const member =
-      ctx.apiVersion >= 3 && request.memberId !== ''
+      refusal ??
+      (ctx.apiVersion >= 3 && request.memberId !== ''
         ? broker.groups.checkCommit(
             request.groupId,
             request.memberId,
             request.generationId,
             request.groupInstanceId,
           )
-        : KafkaError.none;
+        : KafkaError.none);
     const unknown = (topic: string, p: number) => isKafkaError(partitionOf(ctx, topic, p));
+    const readable = (topic: string) => allowed(ctx, 'TOPIC', topic, 'READ');
     let code: KafkaError = member;
-    if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
-    else if (code === KafkaError.none) {
+    if (refusal === undefined && txn === undefined) code = KafkaError.invalidProducerIdMapping;
+    else if (code === KafkaError.none && txn !== undefined) {
       const offsets = request.topics.flatMap((t) =>
         t.partitions
-          .filter((p) => !unknown(t.name, p.partitionIndex))
+          .filter((p) => readable(t.name) && !unknown(t.name, p.partitionIndex))
           .map((p) => ({
             stream: t.name,
             partition: p.partitionIndex,
@@ -179,7 +199,12 @@ export const txnOffsetCommitHandler: ApiHandler = {
         name: t.name,
         partitions: t.partitions.map((p) => ({
           partitionIndex: p.partitionIndex,
-          errorCode: unknown(t.name, p.partitionIndex) ? KafkaError.unknownTopicOrPartition : code,
+          errorCode:
+            code === KafkaError.none && !readable(t.name)
+              ? KafkaError.topicAuthorizationFailed
+              : unknown(t.name, p.partitionIndex)
+                ? KafkaError.unknownTopicOrPartition
+                : code,
         })),
       })),
     };
@@ -202,6 +227,13 @@ export const describeTransactionsHandler: ApiHandler = {
   versionMax: 0,
   handle(ctx: RequestContext, request: DescribeTransactionsRequest) {
     const transactionStates = request.transactionalIds.map((transactionalId) => {
+      if (!allowed(ctx, 'TRANSACTIONAL_ID', transactionalId, 'DESCRIBE'))
+        return {
+          transactionalId,
+          errorCode: KafkaError.transactionalIdAuthorizationFailed,
+          transactionState: '',
+          topics: [],
+        };
       const summary = ctx.client.describeTransaction(transactionalId);
       if (summary === undefined)
         return {
@@ -241,6 +273,7 @@ export const listTransactionsHandler: ApiHandler = {
       .filter((s) => states.size === 0 || states.has(stateNames[s.phase]))
       .filter((s) => producers.size === 0 || producers.has(s.producerId))
       .filter((s) => longerThanMs < 0 || (s.phase === 'ongoing' && now - s.startedAt > longerThanMs))
+      .filter((s) => allowed(ctx, 'TRANSACTIONAL_ID', s.transactionalId, 'DESCRIBE'))
       .map((s) => ({
         transactionalId: s.transactionalId,
         producerId: BigInt(s.producerId),
@@ -262,6 +295,13 @@ export const describeProducersHandler: ApiHandler = {
     const topics = request.topics.map((t) => ({
       name: t.name,
       partitions: t.partitionIndexes.map((index) => {
+        if (!allowed(ctx, 'TOPIC', t.name, 'READ'))
+          return {
+            partitionIndex: index,
+            errorCode: KafkaError.topicAuthorizationFailed,
+            errorMessage: null,
+            activeProducers: [],
+          };
         const partition = partitionOf(ctx, t.name, index);
         if (isKafkaError(partition))
           return { partitionIndex: index, errorCode: partition, errorMessage: null, activeProducers: [] };

@@ -8,11 +8,14 @@ import { alterUserScramCredentialsApi } from './alter-user-scram-credentials.js'
 import { apiVersionsApi } from './api-versions.js';
 import { consumerGroupDescribeApi } from './consumer-group-describe.js';
 import { consumerGroupHeartbeatApi } from './consumer-group-heartbeat.js';
+import { createAclsApi } from './create-acls.js';
 import { createPartitionsApi } from './create-partitions.js';
 import { createTopicsApi } from './create-topics.js';
+import { deleteAclsApi } from './delete-acls.js';
 import { deleteGroupsApi } from './delete-groups.js';
 import { deleteRecordsApi } from './delete-records.js';
 import { deleteTopicsApi } from './delete-topics.js';
+import { describeAclsApi } from './describe-acls.js';
 import { describeClusterApi } from './describe-cluster.js';
 import { describeConfigsApi } from './describe-configs.js';
 import { describeGroupsApi } from './describe-groups.js';
@@ -52,11 +55,14 @@ export * from './alter-user-scram-credentials.js';
 export * from './api-versions.js';
 export * from './consumer-group-describe.js';
 export * from './consumer-group-heartbeat.js';
+export * from './create-acls.js';
 export * from './create-partitions.js';
 export * from './create-topics.js';
+export * from './delete-acls.js';
 export * from './delete-groups.js';
 export * from './delete-records.js';
 export * from './delete-topics.js';
+export * from './describe-acls.js';
 export * from './describe-cluster.js';
 export * from './describe-configs.js';
 export * from './describe-groups.js';
@@ -111,6 +117,9 @@ export const ApiKey = {
   ListGroups: 16,
   DeleteGroups: 42,
   DescribeConfigs: 32,
+  DescribeAcls: 29,
+  CreateAcls: 30,
+  DeleteAcls: 31,
   SaslHandshake: 17,
   SaslAuthenticate: 36,
   AddPartitionsToTxn: 24,
@@ -158,6 +167,9 @@ export const kafkaApis: readonly KafkaApiInfo[] = [
   listGroupsApi,
   deleteGroupsApi,
   describeConfigsApi,
+  describeAclsApi,
+  createAclsApi,
+  deleteAclsApi,
   saslHandshakeApi,
   saslAuthenticateApi,
   addPartitionsToTxnApi,

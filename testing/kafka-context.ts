@@ -1,0 +1,73 @@
+/**
+ * Kafka handlers without a socket: the listener's broker-wide state over a core in memory, and request
+ * contexts for any Kafka principal and client address, so a test can drive a handler as `User:alice`
+ * from 10.0.0.1 (what SASL will set on a real connection). `caller` is the core caller whose
+ * permissions count (the listener's own, or a user's).
+ */
+import type { CoreBroker, CoreClient } from '../src/core/api.js';
+import { type CallerContext, internalPrincipal } from '../src/core/entry/context.js';
+import { IngressBudget } from '../src/protocols/ingress.js';
+import { ConnectionAcls } from '../src/protocols/kafka/acls.js';
+import { ConsumerGroupCoordinator } from '../src/protocols/kafka/consumer-groups.js';
+import {
+  type KafkaBroker,
+  kafkaOptionsDefault,
+  type RequestContext,
+} from '../src/protocols/kafka/context.js';
+import { FetchSessionCache } from '../src/protocols/kafka/fetch-sessions.js';
+import { GroupCoordinator } from '../src/protocols/kafka/groups.js';
+import { ProducerRegistry } from '../src/protocols/kafka/producers.js';
+import { ShareGroupCoordinator } from '../src/protocols/kafka/share-groups.js';
+import { TopicConfigStore } from '../src/protocols/kafka/topic-settings.js';
+import { silentLogger } from '../src/shared/logger.js';
+
+export function kafkaBrokerOver(
+  core: CoreBroker,
+  caller: Pick<CallerContext, 'principal'> = { principal: internalPrincipal },
+): KafkaBroker {
+  const options = { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0 };
+  const vhost = core.connect({
+    principal: caller.principal,
+    vhost: options.vhost,
+    connectionId: 'kafka-test',
+    protocol: 'kafka',
+    peerAddress: '',
+  });
+  const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
+  return {
+    core,
+    vhost,
+    options,
+    groups: new GroupCoordinator(options, undefined, undefined, core.clock),
+    consumerGroups: new ConsumerGroupCoordinator(core.clock, partitions),
+    shareGroups: new ShareGroupCoordinator(core.clock, partitions),
+    fetchSessions: new FetchSessionCache(core.clock),
+    producers: new ProducerRegistry(),
+    topicConfigs: new TopicConfigStore(vhost),
+    logger: silentLogger(),
+    ingress: new IngressBudget({ bytesMax: 1 << 26, unauthenticatedBytesMax: 1 << 20 }),
+    saslMechanisms: new Map(),
+  };
+}
+
+/** A connection's request context: its principal, address and ACL cache (one per call: one connection). */
+export function requestContext(
+  broker: KafkaBroker,
+  kafkaPrincipal: string,
+  options: { apiVersion?: number; host?: string; acls?: ConnectionAcls; client?: CoreClient } = {},
+): RequestContext {
+  const host = options.host ?? '10.0.0.1';
+  const client = options.client ?? broker.vhost;
+  return {
+    broker,
+    client,
+    sasl: undefined,
+    apiVersion: options.apiVersion ?? 0,
+    clientId: 'test',
+    advertisedHost: '127.0.0.1',
+    advertisedPort: 9092,
+    clientHost: `/${host}`,
+    kafkaPrincipal,
+    acls: options.acls ?? new ConnectionAcls(broker, host, () => client),
+  };
+}
