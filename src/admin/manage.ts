@@ -10,6 +10,7 @@ import { HttpError } from './errors.js';
 import type { Json } from './json.js';
 import { aclJson, importAcls } from './kafka-acls.js';
 import { exportPolicySections, importPolicySections } from './policy-definitions.js';
+import { importScram, scramCredentialsIn, scramJson } from './scram-definitions.js';
 
 export type JsonReply = { readonly status: number; readonly body: Json | undefined };
 
@@ -217,7 +218,8 @@ export function exportDefinitions(core: CoreClient, version: string): JsonObject
     switchyard_version: version,
     users: core.listUsers().map((user) => {
       const limits = userLimits[user.name];
-      return limits === undefined ? userJson(user) : { ...userJson(user), limits };
+      const json = { ...userJson(user), ...scramJson(core, user.name) };
+      return limits === undefined ? json : { ...json, limits };
     }),
     vhosts: core.vhostNames().map((name) => ({ name })),
     permissions: core.listPermissions().map(permissionJson),
@@ -242,7 +244,13 @@ export async function importDefinitions(core: CoreClient, body: Json | undefined
   const rows = listOf(file, 'permissions');
   const topics = listOf(file, 'topic_permissions');
   for (const name of vhosts) if (!core.vhostNames().includes(name)) await core.addVhost(name);
-  for (const u of users) await core.putUser(stringField(u, 'name'), credentialOf(u), tagsOf(u['tags']));
+  const scram = users.map(scramCredentialsIn);
+  for (const [i, u] of users.entries()) {
+    const name = stringField(u, 'name');
+    await core.putUser(name, credentialOf(u), tagsOf(u['tags']));
+    const credentials = scram[i];
+    if (credentials !== undefined) await importScram(core, name, credentials);
+  }
   for (const p of rows) {
     const permission = {
       configure: stringField(p, 'configure'),

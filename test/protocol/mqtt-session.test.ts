@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { ManualClock } from '../../src/shared/clock.js';
 import { startTestBroker, type TestBroker } from '../../testing/broker.js';
+import { ScramClient } from '../../testing/scram-client.js';
 import { type MemoryTransport, transportPair } from '../../testing/transport-pair.js';
 import { until } from '../../testing/wait.js';
 
@@ -118,4 +119,45 @@ test('will delay: the will is published when the delay is over, not when the con
   const will = (await watcher.next('publish')) as { topic: string; payload: Buffer };
   assert.equal(will.topic, 'wills/dying');
   assert.equal(will.payload.toString(), 'gone');
+});
+
+test('enhanced authentication: a client that stops after AUTH 0x18 is closed at the CONNECT deadline', async () => {
+  const core = broker.broker.client('/');
+  await core.putUser('sam', 'sam-pw', []);
+  await core.setPermission('/', 'sam', { configure: '.*', write: '.*', read: '.*' });
+  const scram = new ScramClient('sha256', 'sam', 'sam-pw');
+  const properties = {
+    authenticationMethod: 'SCRAM-SHA-256',
+    authenticationData: Buffer.from(scram.first()),
+  };
+  const stalled = connect();
+  stalled.send(connectPacket('stalled', { properties }));
+  const challenge = await stalled.next('auth');
+  assert.equal((challenge as { reasonCode?: number }).reasonCode, 0x18);
+  clock.advance(9_999);
+  await turns();
+  assert.equal(stalled.closed, false, 'still within the 10 s to finish logging in');
+  clock.advance(1);
+  await until(() => stalled.closed, 5000, 'closed at the CONNECT deadline');
+  assert.equal(
+    stalled.packets.some((p) => p.cmd === 'connack'),
+    false,
+  );
+
+  // One that finishes in time is connected, and from then on the deadline no longer applies.
+  const prompt = connect();
+  prompt.send(connectPacket('prompt', { properties }));
+  const serverFirst = ((await prompt.next('auth')) as { properties?: { authenticationData?: Buffer } })
+    .properties?.authenticationData;
+  const clientFinal = Buffer.from(scram.final(serverFirst?.toString() ?? ''));
+  prompt.send({
+    cmd: 'auth',
+    reasonCode: 0x18,
+    properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: clientFinal },
+  });
+  assert.equal(((await prompt.next('connack')) as { reasonCode?: number }).reasonCode, 0);
+  clock.advance(20_000);
+  await turns();
+  assert.equal(prompt.closed, false);
+  prompt.send({ cmd: 'disconnect' });
 });

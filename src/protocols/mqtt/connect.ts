@@ -12,6 +12,7 @@ import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { describeConnection } from '../described.js';
 import type { LoginResult } from '../listener.js';
+import { type Admission, beginAuthentication } from './auth.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
@@ -62,21 +63,25 @@ function willOf(packet: IConnectPacket, facts: ConnectFacts | undefined): Will |
   };
 }
 
-/** Who the client is once admitted: the user it logged in as (or the anonymous one), or a refusal. */
-type Admission = { readonly user: string; readonly tags: readonly string[] } | { readonly refusal: number };
-
-/** Checks that can refuse before anything is created. */
-async function admission(conn: Connection, packet: IConnectPacket): Promise<Admission> {
+/**
+ * Checks that can refuse before anything is created. Undefined: an enhanced authentication goes on
+ * with AUTH packets, and `admit` follows once it ends (./auth.ts).
+ */
+async function admission(
+  conn: Connection,
+  packet: IConnectPacket,
+  admit: (admission: Admission) => Promise<void>,
+): Promise<Admission | undefined> {
   const { server } = conn;
   if (server.connections > server.limits.connectionsMax)
     return { refusal: conn.version === 5 ? Reason.quotaExceeded : Reason.serverBusy };
   if (conn.version === 5 && packet.properties?.authenticationMethod !== undefined)
-    return { refusal: Reason.badAuthMethod };
+    return beginAuthentication(conn, packet, admit);
   if (packet.clientId === '' && conn.version !== 5 && packet.clean === false)
     return { refusal: Reason.clientIdNotValid };
   // MQTT 3.1 §3.1 (protocol level 3) has no client id assignment: it must be 1 to 23 characters.
   if (packet.clientId === '' && conn.version === 3) return { refusal: Reason.clientIdNotValid };
-  return admitted(await login(conn, packet));
+  return loginAdmission(await login(conn, packet));
 }
 
 /**
@@ -96,7 +101,7 @@ async function login(conn: Connection, packet: IConnectPacket): Promise<LoginRes
   return server.auth.login(packet.username, password, remote, conn.gone);
 }
 
-function admitted(result: LoginResult): Admission {
+function loginAdmission(result: LoginResult): Admission {
   if (result.ok) return { user: result.user, tags: result.tags };
   if (result.reason === 'busy') return { refusal: Reason.serverBusy };
   return { refusal: result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized };
@@ -142,7 +147,18 @@ export async function handleConnect(
   const version = packet.protocolVersion ?? 4;
   conn.version = version === 3 || version === 5 ? version : 4;
   if (version !== 3 && version !== 4 && version !== 5) return refuse(conn, Reason.unsupportedProtocolVersion);
-  const admittedAs = await admission(conn, packet);
+  const admit = (admittedAs: Admission) => admitted(conn, packet, facts, admittedAs);
+  const admittedAs = await admission(conn, packet, admit);
+  if (admittedAs !== undefined) await admit(admittedAs);
+}
+
+/** Goes on with a CONNECT once the client is known (or refused). */
+async function admitted(
+  conn: Connection,
+  packet: IConnectPacket,
+  facts: ConnectFacts | undefined,
+  admittedAs: Admission,
+): Promise<void> {
   if ('refusal' in admittedAs) return refuse(conn, admittedAs.refusal);
   if (conn.state !== 'connecting') return;
   const assigned = packet.clientId === '';
@@ -152,7 +168,7 @@ export async function handleConnect(
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
   if (!counted(conn, clients.core, clientId)) return;
   const expirySec = sessionExpiry(conn, packet);
-  const connack = connackFor(conn, packet, { clientId, assigned, expirySec });
+  const connack = connackFor(conn, packet, { clientId, assigned, expirySec }, admittedAs);
   if (!fitsClient(conn, packet, connack)) {
     conn.close();
     return;
@@ -274,6 +290,7 @@ function connackFor(
   conn: Connection,
   packet: IConnectPacket,
   agreed: { clientId: string; assigned: boolean; expirySec: number | undefined },
+  admittedAs: Admission,
 ): IConnackPacket {
   if (conn.version !== 5) return { cmd: 'connack', sessionPresent: false, returnCode: 0 };
   const { limits } = conn.server;
@@ -293,8 +310,16 @@ function connackFor(
       ...(agreed.assigned ? { assignedClientIdentifier: agreed.clientId } : {}),
       ...(keepAlive.capped ? { serverKeepAlive: keepAlive.seconds } : {}),
       ...(granted !== asked ? { sessionExpiryInterval: granted } : {}),
+      ...authenticationOf(admittedAs),
     },
   };
+}
+
+/** An enhanced authentication's method and last data, for the CONNACK [MQTT-4.12.0-5]. */
+function authenticationOf(admittedAs: Admission): IConnackPacket['properties'] {
+  if (!('method' in admittedAs) || admittedAs.method === undefined) return {};
+  const data = admittedAs.data === undefined ? {} : { authenticationData: Buffer.from(admittedAs.data) };
+  return { authenticationMethod: admittedAs.method, ...data };
 }
 
 function sendConnack(conn: Connection, packet: IConnectPacket, connack: IConnackPacket): void {

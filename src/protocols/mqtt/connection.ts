@@ -13,6 +13,7 @@ import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount } from '../ingress.js';
 import { gatherWrites, type Transport } from '../transport.js';
+import { type Authentication, handleAuthenticating, handleReauthentication } from './auth.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
   type ConnectFacts,
@@ -97,6 +98,7 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void> = [];
   readonly deferredAcks: Array<[string, number]> = [];
+  authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
   readonly account: IngressAccount;
   readonly #reader: FrameReader;
@@ -409,6 +411,7 @@ export class MqttConnection implements Connection, ClientHandle {
       return handleConnect(this, packet, facts);
     }
     if (packet.cmd === 'connect') throw new ProtocolViolation(Reason.protocolError, 'second CONNECT');
+    if (this.state === 'connecting') return handleAuthenticating(this, packet);
     return this.#handlers(packet);
   }
 
@@ -434,6 +437,8 @@ export class MqttConnection implements Connection, ClientHandle {
         return undefined;
       case 'disconnect':
         return this.#disconnect(packet);
+      case 'auth':
+        return handleReauthentication(this, packet);
       default:
         throw new ProtocolViolation(Reason.protocolError, `unexpected ${packet.cmd} packet`);
     }

@@ -11,6 +11,7 @@ import type { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Qos } from '../../core/types.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
+import type { Authentication } from './auth.js';
 import type { Properties } from './codec/properties.js';
 import type { PublishIn } from './codec/wellformed.js';
 import type { SubscriptionEntry } from './model.js';
@@ -74,6 +75,8 @@ export interface Connection extends ClientHandle {
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void>;
   readonly deferredAcks: Array<[string, number]>;
+  /** The enhanced authentication it connected with (./auth.ts); undefined for user name and password. */
+  authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget. */
   readonly account: IngressAccount;
   /** Aborts when the connection is gone: a login waiting for its hash stops. */

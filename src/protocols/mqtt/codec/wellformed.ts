@@ -158,10 +158,8 @@ export function checkPacket(
       if (version !== 5) return body.length !== 0 ? malformed('DISCONNECT has no body') : undefined;
       return checkDisconnect(body);
     case PacketType.auth:
-      // §4.12: a client whose CONNECT had no Authentication Method (every accepted one) never sends AUTH.
-      return version === 5
-        ? protocolError('AUTH without an authentication method')
-        : malformed('AUTH in 3.1.1');
+      if (version !== 5) return malformed('AUTH in 3.1.1');
+      return flags !== 0 ? malformed('reserved flags set') : checkAuth(body); // [MQTT-3.15.1-1]
     default:
       return protocolError(`packet type ${type} is not sent by clients`);
   }
@@ -267,6 +265,28 @@ function checkDisconnect(body: Buffer): Violation | undefined {
   const read = reader.properties('disconnect');
   if (isViolation(read)) return read;
   return reader.left === 0 ? undefined : malformed('bytes after the DISCONNECT properties');
+}
+
+/** Reason codes of AUTH (MQTT 5.0 §3.15.2.1, Table 3-13) [MQTT-3.15.2-1]. */
+const authReasons: ReadonlySet<number> = new Set([0x00, 0x18, 0x19]);
+
+/**
+ * An AUTH from a client (§3.15). Reason Code and properties may be left out for Success without
+ * properties (§3.15.2.1), but a client's AUTH always names its Authentication Method
+ * [MQTT-4.12.0-5] (and one without a method in CONNECT sends none [MQTT-4.12.0-7]), so a bare one is a
+ * Protocol Error. Whether the client may send it now is the connection's to decide (../auth.ts).
+ */
+function checkAuth(body: Buffer): Violation | undefined {
+  if (body.length === 0) return protocolError('AUTH without an authentication method');
+  if (!authReasons.has(body[0]!)) return protocolError(`AUTH reason code 0x${body[0]!.toString(16)}`);
+  const reader = new Reader(body);
+  reader.pos = 1;
+  const read = body.length === 1 ? {} : reader.properties('auth');
+  if (isViolation(read)) return read;
+  if (reader.left !== 0) return malformed('bytes after the AUTH properties');
+  return read.authenticationMethod === undefined
+    ? protocolError('AUTH without an authentication method')
+    : undefined;
 }
 
 function checkFilters(body: Buffer, type: number, version: 3 | 4 | 5): Violation | undefined {
