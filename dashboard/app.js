@@ -3,7 +3,7 @@ import { ApiError, api, get, setCsrf } from './api.js';
 import { field, h, input } from './dom.js';
 import { overviewPage } from './overview.js';
 import { pages } from './pages.js';
-import { notice, report } from './table.js';
+import { notice, report, showError } from './table.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -37,7 +37,7 @@ function loginPage() {
           if (location.hash === '' || location.hash === '#/login') location.hash = '#/overview';
           else route();
         } catch (error) {
-          report(error);
+          showError(error);
           password.focus();
         }
       },

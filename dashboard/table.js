@@ -149,6 +149,11 @@ export function report(error) {
     window.dispatchEvent(new Event('switchyard:logged-out'));
     return;
   }
+  showError(error);
+}
+
+/** An error in the status line, as it is (the login form's own refusal among them). */
+export function showError(error) {
   const status = document.getElementById('status');
   status.className = 'error';
   status.textContent = error?.message ?? String(error);
