@@ -23,8 +23,9 @@ function rates(stats, previous, seconds) {
   return { publish: rate('publish'), deliver: rate('deliver_get') };
 }
 
-function chart(title, series, target) {
-  const width = Math.min(640, Math.max(300, target.clientWidth - 32 || 560));
+function chart(title, series, target, main) {
+  // Two charts side by side on a wide screen, one above the other on a narrow one.
+  const width = Math.round(Math.min(640, Math.max(300, (main.clientWidth - 80) / 2)));
   const options = {
     title,
     width,
@@ -124,6 +125,7 @@ export function overviewPage(main) {
       ['Delivered', '#b3261e', [6, 4]],
     ],
     rateBox,
+    main,
   );
   const queuedChart = chart(
     'Queued messages',
@@ -132,6 +134,7 @@ export function overviewPage(main) {
       ['Unacknowledged', '#7b1fa2', [6, 4]],
     ],
     queuedBox,
+    main,
   );
   const rateData = [[], [], []];
   const queuedData = [[], [], []];

@@ -66,10 +66,16 @@ function button(text, action, { danger = false, confirmText, label } = {}) {
   );
 }
 
-async function vhostSelect(name = 'vhost') {
-  const answer = await get('/api/vhosts?page_size=500');
-  const names = (Array.isArray(answer) ? answer : answer.items).map((v) => v.name);
-  return select(name, names, names.includes('/') ? '/' : names[0]);
+/** A vhost chooser at once holding `/`, filled with the others when they arrive (the page need not wait). */
+function vhostSelect(name = 'vhost') {
+  const chooser = select(name, ['/'], '/');
+  get('/api/vhosts?page=1&page_size=500&sort=name')
+    .then((answer) => {
+      const names = (Array.isArray(answer) ? answer : answer.items).map((v) => v.name);
+      chooser.replaceChildren(...select(name, names, names.includes('/') ? '/' : names[0]).children);
+    })
+    .catch(report);
+  return chooser;
 }
 
 function page(main, title, ...sections) {
@@ -187,7 +193,7 @@ async function exchanges(main) {
     'Declare an exchange',
     [
       field('Name', input('name', { required: true })),
-      field('Virtual host', await vhostSelect()),
+      field('Virtual host', vhostSelect()),
       field('Type', select('type', ['direct', 'fanout', 'topic', 'headers'], 'direct')),
       h('label', { class: 'inline' }, input('durable', { type: 'checkbox', checked: true }), 'Durable'),
     ],
@@ -247,7 +253,7 @@ async function bindingsSection(main, url, source) {
   const add = form(
     'Add a binding',
     [
-      field('Virtual host', await vhostSelect()),
+      field('Virtual host', vhostSelect()),
       field('From exchange', input('source', { required: true, value: source ?? '' })),
       field('To', select('kind', ['queue', 'exchange'], 'queue')),
       field('Destination', input('destination', { required: true })),
@@ -320,7 +326,7 @@ async function queues(main) {
     'Declare a queue',
     [
       field('Name', input('name', { required: true })),
-      field('Virtual host', await vhostSelect()),
+      field('Virtual host', vhostSelect()),
       field('Type', select('type', ['classic', 'stream'], 'classic')),
       h('label', { class: 'inline' }, input('durable', { type: 'checkbox', checked: true }), 'Durable'),
     ],
@@ -647,7 +653,7 @@ async function permissions(main) {
     'Set permissions',
     [
       field('User', input('user', { required: true })),
-      field('Virtual host', await vhostSelect()),
+      field('Virtual host', vhostSelect()),
       field('Configure', input('configure', { value: '.*' })),
       field('Write', input('write', { value: '.*' })),
       field('Read', input('read', { value: '.*' })),

@@ -37,6 +37,7 @@ import {
 import { manage } from './manage.js';
 import { messageRoutes } from './messages.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
+import { paged, pageQuery } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
 import { csrfHeader, defaultSessionLimits, type SessionLimits, Sessions } from './sessions.js';
 import * as views from './views.js';
@@ -80,7 +81,7 @@ const allowedMethods = 'GET, HEAD, PUT, POST, DELETE';
 
 type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
 
-type Listing = (core: CoreClient, vhosts: string[]) => unknown;
+type Listing = (core: CoreClient, vhosts: string[]) => Array<{ readonly [key: string]: Json }>;
 
 const listings: Record<string, Listing> = {
   vhosts: views.vhosts,
@@ -108,11 +109,12 @@ function vhostScope(core: CoreClient, principal: Principal, encoded: string | un
 
 /** The read-only listings; undefined when `path` is not one of them. */
 function listing(
-  path: string,
+  url: string,
   core: CoreClient,
   principal: Principal,
   info: views.AdminInfo,
 ): Reply | undefined {
+  const [path = '/', search = ''] = url.split('?', 2);
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api' || parts.length > 3) return undefined;
   const [, resource, vhost] = parts;
@@ -121,7 +123,12 @@ function listing(
   if (resource === 'vhosts' && vhost !== undefined) return undefined;
   const rows = resource === undefined ? undefined : listings[resource];
   if (rows === undefined) return undefined;
-  return { status: 200, body: rows(core, vhostScope(core, principal, vhost)) };
+  const all = rows(core, vhostScope(core, principal, vhost));
+  const query = pageQuery(search);
+  return {
+    status: 200,
+    body: query === undefined ? all : paged(all, query, resource === 'bindings' ? 'source' : 'name'),
+  };
 }
 
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
@@ -264,7 +271,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, s
   if (path === '/metrics')
     return { status: 200, text: renderMetrics(core, options.info), contentType: metricsContentType };
   const read = req.method === 'GET' || req.method === 'HEAD';
-  const listed = read ? listing(path, core, principal, options.info) : undefined;
+  const listed = read ? listing(req.url ?? path, core, principal, options.info) : undefined;
   if (listed !== undefined) return listed;
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api') throw new HttpError(404, 'not_found', `No route ${path}`);
