@@ -25,7 +25,7 @@ function rates(stats, previous, seconds) {
 
 function chart(title, series, target, main) {
   // Two charts side by side on a wide screen, one above the other on a narrow one.
-  const width = Math.round(Math.min(640, Math.max(300, (main.clientWidth - 80) / 2)));
+  const width = Math.round(Math.min(640, Math.max(300, (main.clientWidth - 120) / 2)));
   const options = {
     title,
     width,
@@ -96,9 +96,57 @@ function listenersOf(overview) {
   );
 }
 
+/** A uPlot chart over the last `samplesMax` samples; `push([timeS, ...values])` adds one. */
+function liveChart(title, series, box, main) {
+  const plot = chart(title, series, box, main);
+  const data = [[], ...series.map(() => [])];
+  return {
+    push(values) {
+      for (const [i, value] of values.entries()) data[i].push(value);
+      if (data[0].length > samplesMax) for (const column of data) column.shift();
+      plot.setData(data);
+      box.dataset.samples = String(data[0].length);
+    },
+    destroy: () => plot.destroy(),
+  };
+}
+
+/** Runs `poll` now and then every `every.value` seconds, one run at a time; returns a stop. */
+function repeat(every, poll) {
+  let timer;
+  let generation = 0;
+  const schedule = (mine) => {
+    if (mine !== generation) return;
+    timer = setTimeout(
+      () =>
+        poll()
+          .catch(report)
+          .finally(() => schedule(mine)),
+      Number(every.value) * 1000,
+    );
+  };
+  every.addEventListener('change', () => {
+    localStorage.setItem('switchyard.interval', every.value);
+    clearTimeout(timer);
+    generation++;
+    schedule(generation);
+  });
+  poll()
+    .catch(report)
+    .finally(() => schedule(generation));
+  return () => {
+    generation++;
+    clearTimeout(timer);
+  };
+}
+
+function latestText(r, q) {
+  const n = (value) => formatNumber(value ?? 0);
+  return `Latest: ${n(r.publish)} published/s, ${n(r.deliver)} delivered/s, ${n(q.messages)} queued (${n(q.messages_ready)} ready, ${n(q.messages_unacknowledged)} unacknowledged).`;
+}
+
 /** Renders into `main`; returns a function that stops the polling. */
 export function overviewPage(main) {
-  const heading = h('h1', {}, 'Overview');
   const every = select('interval', intervals, localStorage.getItem('switchyard.interval') ?? '5');
   const settings = h(
     'form',
@@ -110,15 +158,10 @@ export function overviewPage(main) {
   const queuedBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'Queued messages' });
   const latest = h('p', { id: 'latest', 'aria-live': 'off' });
   const details = h('div');
-  main.replaceChildren(
-    heading,
-    settings,
-    totals,
-    h('div', { class: 'charts' }, rateBox, queuedBox),
-    latest,
-    details,
-  );
-  const rateChart = chart(
+  const charts = h('div', { class: 'charts' }, rateBox, queuedBox);
+  main.replaceChildren(h('h1', {}, 'Overview'), settings, totals, charts, latest, details);
+  // Lines differ in dash as well as colour, and the legend names them.
+  const rateChart = liveChart(
     'Message rates (per second)',
     [
       ['Published', '#0b57d0'],
@@ -127,7 +170,7 @@ export function overviewPage(main) {
     rateBox,
     main,
   );
-  const queuedChart = chart(
+  const queuedChart = liveChart(
     'Queued messages',
     [
       ['Ready', '#146c2e'],
@@ -136,51 +179,29 @@ export function overviewPage(main) {
     queuedBox,
     main,
   );
-  const rateData = [[], [], []];
-  const queuedData = [[], [], []];
   let previous;
   let previousAtS;
-  let timer;
-  let stopped = false;
-  const push = (data, values) => {
-    for (const [i, value] of values.entries()) data[i].push(value);
-    if (data[0].length > samplesMax) for (const column of data) column.shift();
-  };
-  async function poll() {
+  const stop = repeat(every, async () => {
     const overview = await get('/api/overview');
     const atS = Date.now() / 1000;
     const r = rates(overview.message_stats, previous, previousAtS === undefined ? 0 : atS - previousAtS);
     previous = overview.message_stats;
     previousAtS = atS;
     const q = overview.queue_totals ?? {};
-    push(rateData, [atS, r.publish, r.deliver]);
-    push(queuedData, [atS, q.messages_ready ?? 0, q.messages_unacknowledged ?? 0]);
-    rateChart.setData(rateData);
-    queuedChart.setData(queuedData);
-    rateBox.dataset.samples = String(rateData[0].length);
-    queuedBox.dataset.samples = String(queuedData[0].length);
-    latest.textContent = `Latest: ${formatNumber(r.publish)} published/s, ${formatNumber(r.deliver)} delivered/s, ${formatNumber(q.messages ?? 0)} queued (${formatNumber(q.messages_ready ?? 0)} ready, ${formatNumber(q.messages_unacknowledged ?? 0)} unacknowledged).`;
+    rateChart.push([atS, r.publish, r.deliver]);
+    queuedChart.push([atS, q.messages_ready ?? 0, q.messages_unacknowledged ?? 0]);
+    latest.textContent = latestText(r, q);
     totals.replaceChildren(totalsList(overview));
-    details.replaceChildren(
+    const sections = [
       h('h2', {}, 'Alarms'),
       alarmsOf(overview),
       h('h2', {}, 'Listeners'),
       listenersOf(overview),
-    );
-  }
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => poll().catch(report).finally(schedule), Number(every.value) * 1000);
-  };
-  every.addEventListener('change', () => {
-    localStorage.setItem('switchyard.interval', every.value);
-    clearTimeout(timer);
-    schedule();
+    ];
+    details.replaceChildren(...sections);
   });
-  poll().catch(report).finally(schedule);
   return () => {
-    stopped = true;
-    clearTimeout(timer);
+    stop();
     rateChart.destroy();
     queuedChart.destroy();
   };

@@ -53,6 +53,37 @@ function queryString(query) {
   return params.toString();
 }
 
+/** The filter and page controls of a listing; they change `query` and call `refresh`. */
+function pagerForm(label, query, refresh, pageInput, summary) {
+  const filter = input('name', { type: 'search', value: '' });
+  const regex = input('use_regex', { type: 'checkbox' });
+  const size = select('page_size', pageSizes, String(query.page_size));
+  const apply = (event) => {
+    event.preventDefault();
+    query.name = filter.value;
+    query.use_regex = regex.checked;
+    query.page_size = Number(size.value);
+    query.page = Math.max(1, Number(pageInput.value) || 1);
+    refresh().catch(report);
+  };
+  const step = (delta) => () => {
+    query.page = Math.min(Number(pageInput.max) || query.page + 1, Math.max(1, query.page + delta));
+    refresh().catch(report);
+  };
+  return h(
+    'form',
+    { class: 'pager', role: 'search', 'aria-label': `Filter ${label}`, onsubmit: apply },
+    field('Filter by name', filter),
+    h('label', { class: 'inline' }, regex, 'Regular expression'),
+    field('Per page', size),
+    field('Page', pageInput),
+    h('button', { type: 'submit' }, 'Apply'),
+    h('button', { type: 'button', class: 'secondary', onclick: step(-1) }, 'Previous page'),
+    h('button', { type: 'button', class: 'secondary', onclick: step(1) }, 'Next page'),
+    summary,
+  );
+}
+
 /**
  * `columns`: [{key, label, num, render(row)}]; `actions(row, refresh)`: controls for a row.
  * Returns the section element and a `refresh` that reloads the current page.
@@ -112,33 +143,7 @@ export function listing({ label, url, columns, actions, pageSize = 100, nameKey 
     if (paged.items.length === 0) body.append(h('tr', {}, h('td', { colspan: columns.length + 1 }, 'None')));
     summary.textContent = `Page ${paged.page} of ${paged.page_count} · ${formatNumber(paged.filtered_count)} shown of ${formatNumber(paged.total_count ?? paged.filtered_count)}`;
   }
-  const filter = input('name', { type: 'search', value: '' });
-  const regex = input('use_regex', { type: 'checkbox' });
-  const size = select('page_size', pageSizes, String(pageSize));
-  const apply = (event) => {
-    event.preventDefault();
-    query.name = filter.value;
-    query.use_regex = regex.checked;
-    query.page_size = Number(size.value);
-    query.page = Math.max(1, Number(pageInput.value) || 1);
-    refresh().catch(report);
-  };
-  const step = (delta) => () => {
-    query.page = Math.max(1, query.page + delta);
-    refresh().catch(report);
-  };
-  const controls = h(
-    'form',
-    { class: 'pager', role: 'search', 'aria-label': `Filter ${label}`, onsubmit: apply },
-    field('Filter by name', filter),
-    h('label', { class: 'inline' }, regex, 'Regular expression'),
-    field('Per page', size),
-    field('Page', pageInput),
-    h('button', { type: 'submit' }, 'Apply'),
-    h('button', { type: 'button', class: 'secondary', onclick: step(-1) }, 'Previous page'),
-    h('button', { type: 'button', class: 'secondary', onclick: step(1) }, 'Next page'),
-    summary,
-  );
+  const controls = pagerForm(label, query, refresh, pageInput, summary);
   header();
   return { element: h('section', { 'aria-label': label }, controls, table), refresh };
 }

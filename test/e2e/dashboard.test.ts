@@ -1,7 +1,7 @@
 /**
  * The dashboard as an operator uses it, in Chromium: log in, watch the overview chart move while a
  * client publishes, declare a queue and see it from amqplib, publish to amq.topic and receive it with
- * mqtt.js, purge a queue. Each step waits for what the page or a client shows, bounded in time.
+ * mqtt.js, get and purge a queue, close a client's connection. Each step waits for what the page or a client shows, bounded in time.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -113,5 +113,27 @@ describe('the dashboard in a browser', { skip: missing }, () => {
     await page.getByRole('button', { name: 'Purge', exact: true }).click();
     await page.getByRole('status').getByText('Purged purge-me').waitFor();
     assert.equal((await channel.checkQueue('purge-me')).messageCount, 0);
+  });
+
+  test('an AMQP connection closed from the page is closed for its client', { timeout: 20_000 }, async (t) => {
+    const listed = await page.request.get(`${base}/api/connections`);
+    if (listed.status() === 404) {
+      // The connections routes come with the management API's connection registry (another branch).
+      t.skip('GET /api/connections is not served by this build');
+      return;
+    }
+    const victim = await amqp.connect(broker.url('amqp'));
+    const closed = new Promise<Error | undefined>((resolve) => victim.on('close', resolve));
+    victim.on('error', () => undefined);
+    const localPort = (victim.connection as unknown as { stream: { localPort: number } }).stream.localPort;
+    await page.goto(`${base}/#/connections`);
+    const row = page.getByRole('row').filter({ hasText: String(localPort) });
+    await row.getByRole('button', { name: /^Close connection/ }).click();
+    await page
+      .getByRole('status')
+      .getByText(/^Closed connection/)
+      .waitFor();
+    const reason = await closed;
+    assert.match(String(reason), /CONNECTION_FORCED|320/);
   });
 });
