@@ -22,6 +22,7 @@ import {
   realm,
 } from './access.js';
 import { isAssetPath, serveAsset } from './assets.js';
+import { bindingRoutes } from './bindings.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
@@ -286,8 +287,14 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, s
     options.info.version,
   );
   if (managed !== undefined) return managed;
-  const messages = await messageRoutes(core, method, parts.slice(1).map(decodeURIComponent), body);
+  const decoded = parts.slice(1).map(decodeURIComponent);
+  const messages = await messageRoutes(core, method, decoded, body);
   if (messages !== undefined) return messages;
+  // RabbitMQ answers a new binding with its path (the properties key last) in Location.
+  const bound = bindingRoutes(core, method, decoded, body, (key) =>
+    res.setHeader('location', `${path}/${encodeURIComponent(key)}`),
+  );
+  if (bound !== undefined) return bound;
   if (policy && (method === 'GET' || method === 'PUT' || method === 'DELETE')) {
     const reply = await policyRoutes(core, method, parts.slice(1).map(decodeURIComponent), body ?? {});
     if (reply !== undefined) return reply;

@@ -114,15 +114,13 @@ export async function messageRoutes(
 ): Promise<Reply | undefined> {
   if (parts.length !== 4) return undefined;
   const [resource, vhost, name, action] = parts as [string, string, string, string];
+  const route = `${method} ${resource} ${action}`;
+  if (!['POST exchanges publish', 'POST queues get', 'DELETE queues contents'].includes(route))
+    return undefined;
   if (!core.vhostNames().includes(vhost)) throw new HttpError(404, 'not_found', `No vhost ${vhost}`);
   const client = core.inVhost(vhost);
-  if (resource === 'exchanges' && action === 'publish' && method === 'POST')
-    return publish(client, exchangeName(name), objectOf(body));
-  if (resource === 'queues' && action === 'get' && method === 'POST')
-    return get(client, name, objectOf(body));
-  if (resource === 'queues' && action === 'contents' && method === 'DELETE') {
-    client.purgeQueue(name);
-    return { status: 204, body: undefined };
-  }
-  return undefined;
+  if (route === 'POST exchanges publish') return publish(client, exchangeName(name), objectOf(body));
+  if (route === 'POST queues get') return get(client, name, objectOf(body));
+  client.purgeQueue(name);
+  return { status: 204, body: undefined };
 }
