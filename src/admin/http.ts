@@ -247,8 +247,12 @@ async function admit(req: IncomingMessage, res: ServerResponse, path: string, se
 
 /** The dashboard's login routes, answered before any access check; undefined for other paths. */
 async function sessionRoute(req: IncomingMessage, res: ServerResponse, path: string, server: Server) {
-  if (path === '/api/login' && req.method === 'POST')
+  if (path === '/api/login' && req.method === 'POST') {
+    // Only JSON: a form on another site cannot send it, so it cannot log a browser in as someone else.
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
+      throw new HttpError(415, 'unsupported_media_type', 'The login body is JSON (application/json)');
     return login(req, res, server.login, await readJson(req, loginBodyBytesMax), managementTags);
+  }
   if (path === '/api/logout' && req.method === 'POST') return logout(req, res, server.login);
   if (path === '/api/session' && req.method === 'GET') return describeSession(req, server.login);
   return undefined;

@@ -149,8 +149,20 @@ test('a refused login is a failed login of the gate, and a user without a manage
   const plain = await postLogin('plain', 'pw');
   assert.equal(plain.status, 403);
   assert.equal(plain.headers.get('set-cookie'), null);
-  const malformed = await fetch(`${base}/api/login`, { method: 'POST', body: '{"username": 1}' });
+  const json = { 'content-type': 'application/json' };
+  const malformed = await fetch(`${base}/api/login`, {
+    method: 'POST',
+    headers: json,
+    body: '{"username": 1}',
+  });
   assert.equal(malformed.status, 400);
+  // A form on another site can post only form or text bodies: the login takes JSON alone.
+  const form = await fetch(`${base}/api/login`, {
+    method: 'POST',
+    body: new URLSearchParams({ username: 'guest', password: 'guest' }),
+  });
+  assert.equal(form.status, 415);
+  assert.equal(form.headers.get('set-cookie'), null);
 });
 
 test('a session expires a fixed time after its login', async () => {
