@@ -13,6 +13,10 @@ import { closeAll, connect, inbox, until } from '../../testing/mqtt-harness.js';
 
 const missing = browserMissing();
 if (missing !== undefined) console.log(`# ${missing}`);
+/** The form controls of the page's main part that have neither a label nor an aria-label. */
+const unlabelledControls = `[...document.querySelectorAll('main input, main select, main textarea')]
+  .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label'))
+  .map((el) => el.outerHTML)`;
 /** A browser step that takes longer than this has failed. */
 const stepMs = 10_000;
 
@@ -113,6 +117,35 @@ describe('the dashboard in a browser', { skip: missing }, () => {
     await page.getByRole('button', { name: 'Purge', exact: true }).click();
     await page.getByRole('status').getByText('Purged purge-me').waitFor();
     assert.equal((await channel.checkQueue('purge-me')).messageCount, 0);
+  });
+
+  test('every page has a heading and a label on each control, and is reached by keyboard', {
+    timeout: 20_000,
+  }, async () => {
+    const links = await page.getByRole('navigation', { name: 'Pages' }).getByRole('link').all();
+    assert.ok(links.length >= 14);
+    for (const hash of [
+      'queues',
+      'exchanges',
+      'connections',
+      'kafka-groups',
+      'mqtt-sessions',
+      'users',
+      'permissions',
+      'definitions',
+    ]) {
+      await page.goto(`${base}/#/${hash}`);
+      await page.getByRole('heading', { level: 1 }).waitFor();
+      // Run in the page (this file is compiled without the DOM's types).
+      const unlabelled = await page.evaluate<string[]>(unlabelledControls);
+      assert.deepEqual(unlabelled, [], hash);
+    }
+    // The sort buttons of a listing are in the tab order and announce their state.
+    await page.goto(`${base}/#/queues`);
+    const byName = page.getByRole('columnheader', { name: 'Name' });
+    await byName.getByRole('button').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('th[aria-sort="ascending"]').waitFor();
   });
 
   test('an AMQP connection closed from the page is closed for its client', { timeout: 20_000 }, async (t) => {
