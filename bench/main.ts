@@ -2,6 +2,7 @@
  * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
  */
 import { runAmqpBench } from './amqp.js';
+import { runDashboardBench } from './dashboard.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKafkaCompactionBench } from './kafka-compaction.js';
@@ -26,6 +27,7 @@ const benches: Record<string, () => Promise<void>> = {
   'ingress-memory': runIngressMemoryBench,
   permissions: runPermissionsBench,
   tls: runTlsBench,
+  dashboard: runDashboardBench,
 };
 
 async function main(): Promise<void> {

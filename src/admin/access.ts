@@ -21,7 +21,7 @@ export interface AdminLogin {
 }
 
 /** Tags that open the admin API (RabbitMQ: each of these includes `management`). */
-const managementTags: ReadonlySet<string> = new Set([
+export const managementTags: ReadonlySet<string> = new Set([
   'management',
   'policymaker',
   'monitoring',

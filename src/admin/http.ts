@@ -12,21 +12,40 @@ import { httpServer, type Security } from '../protocols/serve.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
-import { type AdminLogin, authenticate, isMonitoring, monitoringTags, realm } from './access.js';
+import {
+  type AdminLogin,
+  authenticate,
+  basicCredentials,
+  isMonitoring,
+  managementTags,
+  monitoringTags,
+  realm,
+} from './access.js';
+import { isAssetPath, serveAsset } from './assets.js';
 import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import { extensionRoutes } from './extensions.js';
 import type { Json } from './json.js';
 import { kafkaAclRoutes } from './kafka-acls.js';
 import { liveRoutes } from './live.js';
+import {
+  describeSession,
+  hasSessionCookie,
+  type LoginContext,
+  login,
+  loginBodyBytesMax,
+  logout,
+  sessionAccess,
+} from './login.js';
 import { manage } from './manage.js';
 import { metricsContentType, renderMetrics } from './metrics.js';
 import { node, objectRoutes } from './objects.js';
 import { applyListing, type ListingQuery, listingQuery, selectColumns } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
+import { csrfHeader, defaultSessionLimits, type SessionLimits, Sessions } from './sessions.js';
 import * as views from './views.js';
 
-export interface AdminLimits extends AdminConnectionLimits {
+export interface AdminLimits extends AdminConnectionLimits, Partial<SessionLimits> {
   /** Time for a request's line and headers to arrive (a request is only a head: GET and HEAD). */
   readonly headersTimeoutMs: number;
   /** A keep-alive socket without a request for this long is closed. */
@@ -65,7 +84,7 @@ const allowedMethods = 'GET, HEAD, PUT, POST, DELETE';
 
 type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
 
-type Listing = (core: CoreClient, vhosts: string[]) => unknown;
+type Listing = (core: CoreClient, vhosts: string[]) => Array<{ readonly [key: string]: Json }>;
 
 const listings: Record<string, Listing> = {
   vhosts: views.vhosts,
@@ -92,11 +111,12 @@ function vhostScope(core: CoreClient, principal: Principal, name: string | undef
 
 /** The read-only listings; undefined when `path` is not one of them. */
 function listing(
-  path: string,
+  url: string,
   core: CoreClient,
   principal: Principal,
   info: views.AdminInfo,
 ): Reply | undefined {
+  const [path = '/', search = ''] = url.split('?', 2);
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api' || parts.length > 3) return undefined;
   const [, resource, vhost] = parts;
@@ -224,17 +244,46 @@ function refusedRequest(req: IncomingMessage, res: ServerResponse): Reply | unde
  * Who may ask: `/api/health` anybody; `/metrics` anybody on a broker reachable from loopback only
  * (or with `metricsOpen`), a monitoring user otherwise; every other route a management user.
  */
-async function admit(req: IncomingMessage, res: ServerResponse, path: string, options: AdminServerOptions) {
+async function admit(req: IncomingMessage, res: ServerResponse, path: string, server: Server) {
   const anyone = { ok: true, principal: internalPrincipal } as const;
   if (path === '/api/health' && (req.method === 'GET' || req.method === 'HEAD')) return anyone;
-  if (path === '/metrics' && options.metricsOpen) return anyone;
-  const access = await authenticate(req, options.auth, path === '/metrics' ? monitoringTags : undefined);
-  if (!access.ok && access.status === 401) res.setHeader('www-authenticate', `Basic realm="${realm}"`);
+  if (path === '/metrics' && server.options.metricsOpen) return anyone;
+  const tagged = path === '/metrics' ? monitoringTags : managementTags;
+  // Basic credentials win over a cookie: scripts keep working in a browser that is logged in.
+  const access =
+    basicCredentials(req) === undefined && hasSessionCookie(req)
+      ? sessionAccess(req, server.login, tagged)
+      : await authenticate(req, server.options.auth, tagged);
+  // The dashboard asks for no browser login dialog: it shows its own form.
+  if (!access.ok && access.status === 401 && req.headers[csrfHeader] === undefined)
+    res.setHeader('www-authenticate', `Basic realm="${realm}"`);
   return access;
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, path: string, options: AdminServerOptions) {
-  const access = await admit(req, res, path, options);
+/** The dashboard's login routes, answered before any access check; undefined for other paths. */
+async function sessionRoute(req: IncomingMessage, res: ServerResponse, path: string, server: Server) {
+  if (path === '/api/login' && req.method === 'POST') {
+    // Only JSON: a form on another site cannot send it, so it cannot log a browser in as someone else.
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
+      throw new HttpError(415, 'unsupported_media_type', 'The login body is JSON (application/json)');
+    return login(req, res, server.login, await readJson(req, loginBodyBytesMax), managementTags);
+  }
+  if (path === '/api/logout' && req.method === 'POST') return logout(req, res, server.login);
+  if (path === '/api/session' && req.method === 'GET') return describeSession(req, server.login);
+  return undefined;
+}
+
+/** What every request of one listener shares. */
+interface Server {
+  readonly options: AdminServerOptions;
+  readonly login: LoginContext;
+}
+
+async function answer(req: IncomingMessage, res: ServerResponse, path: string, server: Server) {
+  const session = await sessionRoute(req, res, path, server);
+  if (session !== undefined) return session;
+  const { options } = server;
+  const access = await admit(req, res, path, server);
   if (!access.ok) return { status: access.status, body: { error: 'not_authorized', reason: access.reason } };
   const { principal } = access;
   if (path === '/api/health') return { status: 200, body: { status: 'ok' } };
@@ -242,7 +291,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   if (path === '/metrics')
     return { status: 200, text: renderMetrics(core, options.info), contentType: metricsContentType };
   const read = req.method === 'GET' || req.method === 'HEAD';
-  const listed = read ? listing(path, core, principal, options.info) : undefined;
+  const listed = read ? listing(req.url ?? path, core, principal, options.info) : undefined;
   if (listed !== undefined) return listed;
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api') throw new HttpError(404, 'not_found', `No route ${path}`);
@@ -286,7 +335,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, server: Server): Promise<void> {
+  const { options } = server;
   const head = req.method === 'HEAD';
   const refused = refusedRequest(req, res);
   if (refused !== undefined) {
@@ -297,8 +347,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   try {
+    // The dashboard's files hold no data: they are served to anybody, as the login form must be.
+    if ((req.method === 'GET' || head) && isAssetPath(path)) return await serveAsset(req, res, path);
     const query = listingQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
-    const reply = await answer(req, res, path, options);
+    const reply = await answer(req, res, path, server);
     send(res, query === undefined ? reply : shaped(req, reply, query), head);
   } catch (err) {
     // The client went away while its body was being read: nothing failed on this side. (The request
@@ -320,6 +372,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   const { limits } = options;
   const connections = new AdminConnections(limits);
   const security = options.security ?? { tls: undefined, handshakeTimeoutMs: 0, logger: options.logger };
+  const sessions = new Sessions(options.core.clock, {
+    sessionTtlMs: limits.sessionTtlMs ?? defaultSessionLimits.sessionTtlMs,
+    sessionsMax: limits.sessionsMax ?? defaultSessionLimits.sessionsMax,
+  });
+  const login = { core: options.core, auth: options.auth, sessions, secure: security.tls !== undefined };
+  const shared: Server = { options, login };
   const server = httpServer(
     security,
     {
@@ -332,7 +390,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     (req, res) => {
       connections.busy(req.socket);
       res.once('finish', () => connections.idle(req.socket));
-      handle(req, res, options).catch((err: unknown) => {
+      handle(req, res, shared).catch((err: unknown) => {
         options.logger.error({ err }, 'admin request failed');
         if (!res.headersSent) send(res, failure(err), false);
         else res.destroy();

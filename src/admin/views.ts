@@ -174,7 +174,7 @@ export function streams(core: CoreClient, names: string[]): JsonObject[] {
 }
 
 /** RabbitMQ's handle for one binding among several with the same ends: routing key, plus a hash of args. */
-function propertiesKey(routingKey: string, args: JsonObject): string {
+export function propertiesKey(routingKey: string, args: JsonObject): string {
   const base = routingKey === '' ? '~' : encodeURIComponent(routingKey);
   if (Object.keys(args).length === 0) return base;
   const digest = createHash('sha256').update(JSON.stringify(args)).digest('base64url').slice(0, 22);
