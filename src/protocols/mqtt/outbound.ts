@@ -70,7 +70,8 @@ function subscriptionsFor(
   }
   // [MQTT-3.8.3-3]: no local compares the publishing client's id, whatever connection it used.
   const publisher = properties.publisherId;
-  return entries.filter((entry) => !(entry.noLocal && publisher === conn.clientId));
+  if (publisher !== conn.clientId) return entries;
+  return entries.filter((entry) => !entry.noLocal);
 }
 
 /** How one message goes to one connection. */
@@ -166,17 +167,18 @@ function outgoing(
   conn: Connection,
   message: Message,
   how: Plan,
-  id?: { readonly packetId: number; readonly dup: boolean },
+  packetId?: number,
+  dup?: boolean,
 ): OutgoingPublish {
-  const publish: OutgoingPublish = {
+  return {
     topic: how.topic,
     payload: message.body,
     qos: how.qos,
     retain: how.retain,
-    ...(id === undefined ? {} : { packetId: id.packetId, dup: id.dup }),
+    dup,
+    packetId,
+    properties: conn.version === 5 ? v5Properties(message.properties, how.entries, how.nowMs) : undefined,
   };
-  if (conn.version !== 5) return publish;
-  return { ...publish, properties: v5Properties(message.properties, how.entries, how.nowMs) };
 }
 
 /** §3.1.2.25 [MQTT-3.1.2-25]: a message larger than the client's Maximum Packet Size is discarded, not sent. */
@@ -192,7 +194,7 @@ function encodeWithId(
   packetId: number,
   dup: boolean,
 ): Buffer | undefined {
-  return encode(conn, outgoing(conn, message, how, { packetId, dup }));
+  return encode(conn, outgoing(conn, message, how, packetId, dup));
 }
 
 /**
