@@ -80,6 +80,7 @@ interface OwnerState {
 }
 
 const settled: Promise<void> = Promise.resolve();
+const ignore = (): void => {};
 
 /** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
 function offerCounted(options: ConsumeOptions, count: () => void): Pick<ConsumeOptions, 'offer'> {
@@ -106,6 +107,8 @@ export class Vhost implements VirtualHost {
   readonly #queues: QueueTable;
   readonly #owners = new Map<string, OwnerState>();
   readonly #policies: VhostPolicies;
+  /** The confirm promise last given a rejection handler (`#enqueueAll`). */
+  #lastHandled: Promise<void> | undefined;
 
   private constructor(deps: VhostDeps) {
     this.name = deps.name;
@@ -366,8 +369,12 @@ export class Vhost implements VirtualHost {
         : all.then(() => {
             throw refused;
           });
-    // Callers that ignore confirms must not see an unhandled rejection.
-    confirmed.catch(() => {});
+    // Callers that ignore confirms must not see an unhandled rejection. The messages of one group
+    // commit share their promise: one handler is enough for all of them.
+    if (confirmed !== this.#lastHandled) {
+      this.#lastHandled = confirmed;
+      confirmed.catch(ignore);
+    }
     return { routedCount: queues.size, confirmed, queues: reached };
   }
 
