@@ -338,12 +338,12 @@ export class Vhost implements VirtualHost {
 
   #enqueueAll(queues: Set<string>, message: Message): PublishResult {
     if (queues.size === 0) return { routedCount: 0, confirmed: settled };
-    const durables: Array<Promise<void>> = [];
-    const reached: string[] = [];
+    // One queue (the usual case) needs no list of promises and no Promise.all round.
+    let first: Promise<void> | undefined;
+    let more: Array<Promise<void>> | undefined;
     let refused: Error | undefined;
     for (const name of queues) {
       const state = this.#queues.get(name)!;
-      reached.push(name);
       // A failed queue refuses, as a full one does: a publisher with confirms gets a nack.
       if (state.exec.failed) {
         refused ??= queueFailedError(state, this.name);
@@ -359,10 +359,11 @@ export class Vhost implements VirtualHost {
         continue;
       }
       if (!result.accepted) refused ??= refusedError(name);
-      durables.push(result.durable);
+      if (first === undefined) first = result.durable;
+      else (more ??= [first]).push(result.durable);
     }
-    // One queue (the usual case) needs no Promise.all round.
-    const all = durables.length === 1 ? durables[0]! : Promise.all(durables).then(() => undefined);
+    const all =
+      more !== undefined ? Promise.all(more).then(() => undefined) : first === undefined ? settled : first;
     const confirmed =
       refused === undefined
         ? all
@@ -375,7 +376,8 @@ export class Vhost implements VirtualHost {
       this.#lastHandled = confirmed;
       confirmed.catch(ignore);
     }
-    return { routedCount: queues.size, confirmed, queues: reached };
+    // Every queue reached, refusing ones included (for publisher flow control and the meters).
+    return { routedCount: queues.size, confirmed, queues };
   }
 
   // ---- consumers and deliveries ----

@@ -76,6 +76,7 @@ export class KafkaConnection {
   #timer: ReturnType<Clock['setTimeout']> | undefined;
   /** When input last came; the idle check looks at it rather than being re-armed per chunk. */
   #lastInputMs = 0;
+  #addresses: { advertisedHost: string; advertisedPort: number; clientHost: string } | undefined;
 
   constructor(transport: Transport, broker: KafkaBroker) {
     this.#transport = transport;
@@ -251,14 +252,21 @@ export class KafkaConnection {
   }
 
   #context(header: RequestHeader): RequestContext {
+    // Where this client reached us (the TLS port is advertised to a client of the TLS port) and where
+    // it came from: the transport's, worked out once per connection.
+    this.#addresses ??= {
+      advertisedHost: unmapped(this.#transport.localAddress),
+      advertisedPort: this.#transport.localPort ?? 0,
+      clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
+    };
+    const { advertisedHost, advertisedPort, clientHost } = this.#addresses;
     return {
       broker: this.#broker,
       apiVersion: header.requestApiVersion,
       clientId: header.clientId ?? '',
-      // Where this client reached us: the TLS port is advertised to a client of the TLS port.
-      advertisedHost: unmapped(this.#transport.localAddress),
-      advertisedPort: this.#transport.localPort ?? 0,
-      clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
+      advertisedHost,
+      advertisedPort,
+      clientHost,
     };
   }
 

@@ -36,11 +36,14 @@ function allocatePacketId(conn: Connection): number {
   throw new Error('no free packet id');
 }
 
-/** The last message seen and what is worked out once for all its copies (a fan-out sends them in a row). */
-const lastMessage: { message: Message | undefined; topic: string; encoded: Map<string, Buffer> } = {
+/**
+ * The last message seen and what is worked out once for all its copies (a fan-out sends them in a row):
+ * its topic, and its shareable QoS 0 encodings by slot (`encodingSlot`).
+ */
+const lastMessage: { message: Message | undefined; topic: string; encoded: Array<Buffer | undefined> } = {
   message: undefined,
   topic: '',
-  encoded: new Map(),
+  encoded: [undefined, undefined, undefined, undefined],
 };
 
 function remember(message: Message): typeof lastMessage {
@@ -49,9 +52,14 @@ function remember(message: Message): typeof lastMessage {
     const key = message.properties.replay?.routingKey ?? message.routingKey;
     lastMessage.message = message;
     lastMessage.topic = keyToTopic(key);
-    lastMessage.encoded.clear();
+    lastMessage.encoded.fill(undefined);
   }
   return lastMessage;
+}
+
+/** 3.1 and 3.1.1 PUBLISH bytes are the same; v5 differs by its property block; RETAIN by one bit. */
+function encodingSlot(version: number, retain: boolean): number {
+  return (version === 5 ? 2 : 0) + (retain ? 1 : 0);
 }
 
 function subscriptionsFor(
@@ -210,12 +218,11 @@ function encodeQos0(conn: Connection, message: Message, how: Plan): Buffer | und
       how.entries.every((e) => e.id === 0));
   if (!shareable) return encode(conn, outgoing(conn, message, how));
   const { encoded } = remember(message);
-  // 3.1 and 3.1.1 PUBLISH bytes are the same; v5 differs by its property block.
-  const key = `${conn.version === 5 ? 5 : 4}${how.retain ? 'r' : ''}`;
-  let bytes = encoded.get(key);
+  const slot = encodingSlot(conn.version, how.retain);
+  let bytes = encoded[slot];
   if (bytes === undefined) {
     bytes = encodePublish(outgoing(conn, message, how), conn.version);
-    encoded.set(key, bytes);
+    encoded[slot] = bytes;
   }
   return fitting(conn, bytes);
 }
