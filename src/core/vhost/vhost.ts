@@ -360,7 +360,8 @@ export class Vhost implements VirtualHost {
       }
       if (!result.accepted) refused ??= refusedError(name);
       if (first === undefined) first = result.durable;
-      else (more ??= [first]).push(result.durable);
+      else if (more === undefined) more = [first, result.durable];
+      else more.push(result.durable);
     }
     const all =
       more !== undefined ? Promise.all(more).then(() => undefined) : first === undefined ? settled : first;
