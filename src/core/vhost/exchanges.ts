@@ -92,8 +92,6 @@ export class Exchanges {
   readonly #vhost: string;
   readonly #exchanges = new Map<string, ExchangeState>();
   #bindingCount = 0;
-  /** Destinations found by one exchange's router; routing is never re-entered, so one set serves. */
-  readonly #scratch = new Set<string>();
   /** `q:<queue>` → `<queue>` for destinations routed to (`#queueName`). */
   readonly #queueNames = new Map<string, string>();
 
@@ -226,8 +224,7 @@ export class Exchanges {
       return queues;
     }
     // The usual case: the exchange's bindings lead to queues only, and none needs an alternate.
-    const direct = this.#scratch;
-    direct.clear();
+    const direct = new Set<string>();
     start.router.route(routingKey, headers, direct);
     let queuesOnly = direct.size > 0;
     for (const destination of direct) {
@@ -240,10 +237,8 @@ export class Exchanges {
         const name = this.#queueName(destination);
         if (this.#deps.hasQueue(name)) queues.add(name);
       }
-      direct.clear();
       return queues;
     }
-    direct.clear();
     const seen = new Set<string>([start.name]);
     const work = [start];
     const found = new Set<string>();
