@@ -356,15 +356,22 @@ function readEnvelope(r: Reader): QueueEnvelope | undefined {
   };
 }
 
+/** Presence bit of each stored property, by name. */
+const propertyBit: ReadonlyMap<string, number> = new Map(propertyOrder.map((key, i) => [key, i]));
+
 function writeProperties(w: Writer, p: MessageProperties): void {
+  // A message sets a few of the properties: visit those it has (not every known name), then write
+  // them in the stored order.
   let present = 0;
-  propertyOrder.forEach((key, i) => {
-    if (p[key] !== undefined) present |= 1 << i;
-  });
+  for (const key in p) {
+    const bit = propertyBit.get(key);
+    if (bit !== undefined && p[key as keyof MessageProperties] !== undefined) present |= 1 << bit;
+  }
   w.u32(present >>> 0);
-  for (const key of propertyOrder) {
-    const value = p[key];
-    if (value !== undefined) writeProperty(w, propertyKind[key], value);
+  for (let bits = present >>> 0, i = 0; bits !== 0; bits >>>= 1, i++) {
+    if ((bits & 1) === 0) continue;
+    const key = propertyOrder[i]!;
+    writeProperty(w, propertyKind[key], p[key]!);
   }
 }
 

@@ -385,7 +385,7 @@ export interface PublishResult {
    * with `resourceExhausted` when a queue refused it (`reject-publish`), so a confirm becomes a nack. */
   readonly confirmed: Promise<void>;
   /** Names of the queues reached (for publisher flow control); absent where a caller routes itself. */
-  readonly queues?: readonly string[];
+  readonly queues?: Iterable<string>;
 }
 
 export interface PublishOptions {

@@ -16,6 +16,14 @@ const timerStepMsMax = 2 ** 31 - 1;
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
+    // The usual timer is one Node timer: no re-arming, so a short one (flow control polls every
+    // millisecond) fires after its wait and not a timer turn later.
+    if (!(ms > timerStepMsMax)) {
+      const handle = setTimeout(fn, Math.max(0, ms));
+      // A timer must never keep a process alive on its own.
+      handle.unref();
+      return { cancel: () => clearTimeout(handle) };
+    }
     const due = Date.now() + Math.max(0, ms);
     let handle: NodeJS.Timeout | undefined;
     const arm = (): void => {

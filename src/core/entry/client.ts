@@ -744,11 +744,13 @@ class SessionHandle implements CoreSession {
   }
 
   setInflight(packetId: number, deliveryId: number): Promise<void> {
-    return this.#client.run({ kind: 'session.setInflight', ...this.#ref(), packetId, deliveryId });
+    const { id, incarnation } = this;
+    return this.#client.run({ kind: 'session.setInflight', id, incarnation, packetId, deliveryId });
   }
 
   deleteInflight(packetId: number): Promise<void> {
-    return this.#client.run({ kind: 'session.deleteInflight', ...this.#ref(), packetId });
+    const { id, incarnation } = this;
+    return this.#client.run({ kind: 'session.deleteInflight', id, incarnation, packetId });
   }
 
   connect(expiryMs?: number): Promise<void> {

@@ -18,7 +18,7 @@ import { isReplyAddress, type RequestResult, type Requests } from '../requests.j
 import type { RetainedSet } from '../retained.js';
 import type { Session, SessionManager } from '../sessions.js';
 import type { TransactionalProducers } from '../transactions.js';
-import type { ConsumeOptions, PublishResult, QueueOptions } from '../types.js';
+import type { ConsumeOptions, PublishOptions, PublishResult, QueueOptions } from '../types.js';
 import { aclHandlers } from './acl-commands.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, internalPrincipal } from './context.js';
@@ -84,6 +84,12 @@ function ownerOf(context: CallerContext, owner: string): string {
 function ownedOptions(context: CallerContext, options: QueueOptions): QueueOptions {
   if (options.exclusiveOwner === undefined || options.exclusiveOwner === context.connectionId) return options;
   return { ...options, exclusiveOwner: context.connectionId };
+}
+
+/** The publish options with the caller's connection as publisher; the given object when it says so already. */
+function publishOptions(context: CallerContext, options: PublishOptions): PublishOptions {
+  if (options.publisher === context.connectionId) return options;
+  return { ...options, publisher: context.connectionId };
 }
 
 function consumeOptions(context: CallerContext, options: ConsumeOptions): ConsumeOptions {
@@ -190,10 +196,7 @@ const messages = {
   'message.publish': (host, ctx, c) =>
     c.exchange === '' && isReplyAddress(c.routingKey)
       ? host.requests(ctx.vhost).reply(c.routingKey, c.message)
-      : host.vhost(ctx.vhost).publish(c.exchange, c.routingKey, c.message, {
-          ...c.options,
-          publisher: ctx.connectionId,
-        }),
+      : host.vhost(ctx.vhost).publish(c.exchange, c.routingKey, c.message, publishOptions(ctx, c.options)),
   'queue.consume': (host, ctx, c) => host.vhost(ctx.vhost).consume(c.queue, consumeOptions(ctx, c.options)),
   'queue.get': (host, ctx, c) =>
     host.vhost(ctx.vhost).get(c.queue, {

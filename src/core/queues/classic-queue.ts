@@ -11,7 +11,7 @@
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
-import type { DecodedMessage } from '../message-codec.js';
+import type { DecodedMessage, QueueEnvelope } from '../message-codec.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -163,7 +163,7 @@ export class ClassicQueue implements QueueEngine {
     const m = newRecord(message, this.#priorityOf(message), expiresAtMs);
     let durable = resolved;
     if (this.#store !== undefined && message.properties.persistent === true) {
-      const envelope = { enqueuedAtMs: now, deliveryCount: 0, ...optional({ expiresAtMs, readyAtMs }) };
+      const envelope = newEnvelope(now, expiresAtMs, readyAtMs);
       const appended = this.#store.append(message, envelope);
       m.offset = appended.offset;
       durable = appended.durable;
@@ -318,9 +318,16 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #expiryFor(message: Message, fromMs: number): number | undefined {
-    const ttls = [this.options.messageTtlMs, message.properties.expirationMs].filter((t) => t !== undefined);
-    if (ttls.length === 0) return undefined;
-    return fromMs + Math.max(0, Math.min(...ttls));
+    const queueTtl = this.options.messageTtlMs;
+    const messageTtl = message.properties.expirationMs;
+    if (queueTtl === undefined && messageTtl === undefined) return undefined;
+    const ttl =
+      queueTtl === undefined
+        ? messageTtl!
+        : messageTtl === undefined
+          ? queueTtl
+          : Math.min(queueTtl, messageTtl);
+    return fromMs + Math.max(0, ttl);
   }
 
   #wouldOverflow(bytes: number): boolean {
@@ -741,6 +748,16 @@ function delayOf(message: Message): number {
   const ms = message.properties.delayMs;
   if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return 0;
   return Math.min(Math.floor(ms), durationMsMax);
+}
+
+/** The envelope of a message stored on arrival; the optional times only when set. */
+function newEnvelope(
+  enqueuedAtMs: number,
+  expiresAtMs: number | undefined,
+  readyAtMs: number | undefined,
+): QueueEnvelope {
+  if (expiresAtMs === undefined && readyAtMs === undefined) return { enqueuedAtMs, deliveryCount: 0 };
+  return { enqueuedAtMs, deliveryCount: 0, ...optional({ expiresAtMs, readyAtMs }) };
 }
 
 function optional<T extends Record<string, number | undefined>>(fields: T): Partial<Record<keyof T, number>> {

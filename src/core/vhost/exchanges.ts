@@ -46,6 +46,9 @@ const predeclared: ReadonlyArray<[string, ExchangeOptions['type']]> = [
   ['amq.match', 'headers'],
 ];
 
+/** Destination names remembered by `#queueName` before that cache starts afresh. */
+const queueNamesMax = 100_000;
+
 const toQueue = (name: string): string => `q:${name}`;
 const toExchange = (name: string): string => `e:${name}`;
 
@@ -89,6 +92,8 @@ export class Exchanges {
   readonly #vhost: string;
   readonly #exchanges = new Map<string, ExchangeState>();
   #bindingCount = 0;
+  /** `q:<queue>` → `<queue>` for destinations routed to (`#queueName`). */
+  readonly #queueNames = new Map<string, string>();
 
   constructor(deps: ExchangesDeps) {
     this.#deps = deps;
@@ -213,6 +218,27 @@ export class Exchanges {
   /** Queue names the message reaches; each exchange is visited once, so cycles end. */
   route(start: ExchangeState, routingKey: string, headers: HeaderList | undefined): Set<string> {
     const queues = new Set<string>();
+    // The default exchange names its one queue by the routing key.
+    if (start.name === '' && this.#deps.hasQueue(routingKey)) {
+      queues.add(routingKey);
+      return queues;
+    }
+    // The usual case: the exchange's bindings lead to queues only, and none needs an alternate.
+    const direct = new Set<string>();
+    start.router.route(routingKey, headers, direct);
+    let queuesOnly = direct.size > 0;
+    for (const destination of direct) {
+      if (destination.startsWith('q:')) continue;
+      queuesOnly = false;
+      break;
+    }
+    if (queuesOnly) {
+      for (const destination of direct) {
+        const name = this.#queueName(destination);
+        if (this.#deps.hasQueue(name)) queues.add(name);
+      }
+      return queues;
+    }
     const seen = new Set<string>([start.name]);
     const work = [start];
     const found = new Set<string>();
@@ -245,6 +271,17 @@ export class Exchanges {
       for (const binding of exchange.router.bindings()) out.push(this.#stored(exchange, binding));
     }
     return out;
+  }
+
+  /** The queue a `q:` destination names; kept per destination, so routing slices no strings. */
+  #queueName(destination: string): string {
+    let name = this.#queueNames.get(destination);
+    if (name === undefined) {
+      name = destination.slice(2);
+      if (this.#queueNames.size >= queueNamesMax) this.#queueNames.clear();
+      this.#queueNames.set(destination, name);
+    }
+    return name;
   }
 
   #follow(name: string, seen: Set<string>, work: ExchangeState[]): void {

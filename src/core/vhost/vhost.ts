@@ -83,6 +83,7 @@ interface OwnerState {
 }
 
 const settled: Promise<void> = Promise.resolve();
+const ignore = (): void => {};
 
 /** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
 function offerCounted(options: ConsumeOptions, count: () => void): Pick<ConsumeOptions, 'offer'> {
@@ -109,6 +110,8 @@ export class Vhost implements VirtualHost {
   readonly #queues: QueueTable;
   readonly #owners = new Map<string, OwnerState>();
   readonly #policies: VhostPolicies;
+  /** The confirm promise last given a rejection handler (`#enqueueAll`). */
+  #lastHandled: Promise<void> | undefined;
 
   private constructor(deps: VhostDeps) {
     this.name = deps.name;
@@ -338,12 +341,12 @@ export class Vhost implements VirtualHost {
 
   #enqueueAll(queues: Set<string>, message: Message): PublishResult {
     if (queues.size === 0) return { routedCount: 0, confirmed: settled };
-    const durables: Array<Promise<void>> = [];
-    const reached: string[] = [];
+    // One queue (the usual case) needs no list of promises and no Promise.all round.
+    let first: Promise<void> | undefined;
+    let more: Array<Promise<void>> | undefined;
     let refused: Error | undefined;
     for (const name of queues) {
       const state = this.#queues.get(name)!;
-      reached.push(name);
       // A failed queue refuses, as a full one does: a publisher with confirms gets a nack.
       if (state.exec.failed) {
         refused ??= queueFailedError(state, this.name);
@@ -359,19 +362,26 @@ export class Vhost implements VirtualHost {
         continue;
       }
       if (!result.accepted) refused ??= refusedError(name);
-      durables.push(result.durable);
+      if (first === undefined) first = result.durable;
+      else if (more === undefined) more = [first, result.durable];
+      else more.push(result.durable);
     }
-    // One queue (the usual case) needs no Promise.all round.
-    const all = durables.length === 1 ? durables[0]! : Promise.all(durables).then(() => undefined);
+    const all =
+      more !== undefined ? Promise.all(more).then(() => undefined) : first === undefined ? settled : first;
     const confirmed =
       refused === undefined
         ? all
         : all.then(() => {
             throw refused;
           });
-    // Callers that ignore confirms must not see an unhandled rejection.
-    confirmed.catch(() => {});
-    return { routedCount: queues.size, confirmed, queues: reached };
+    // Callers that ignore confirms must not see an unhandled rejection. The messages of one group
+    // commit share their promise: one handler is enough for all of them.
+    if (confirmed !== this.#lastHandled) {
+      this.#lastHandled = confirmed;
+      confirmed.catch(ignore);
+    }
+    // Every queue reached, refusing ones included (for publisher flow control and the meters).
+    return { routedCount: queues.size, confirmed, queues };
   }
 
   // ---- consumers and deliveries ----

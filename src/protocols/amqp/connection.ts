@@ -376,7 +376,7 @@ export class AmqpConnection implements HandshakeConnection {
   // ---- publisher flow control
 
   /** A publish reached `queues` (core's routing result, through any exchange). */
-  fed(queues: readonly string[]): void {
+  fed(queues: Iterable<string>): void {
     for (const queue of queues) this.#fed.add(queue);
   }
 

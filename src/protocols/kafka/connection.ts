@@ -102,6 +102,7 @@ export class KafkaConnection {
   readonly #acls: ConnectionAcls;
   /** The client id of its latest request (operators see it in `/api/connections`). */
   clientId = '';
+  #addresses: { advertisedHost: string; advertisedPort: number; clientHost: string } | undefined;
 
   constructor(transport: Transport, broker: KafkaBroker, setup: ConnectionSetup) {
     this.#transport = transport;
@@ -367,6 +368,14 @@ export class KafkaConnection {
 
   #context(header: RequestHeader): RequestContext {
     this.clientId = header.clientId ?? '';
+    // Where this client reached us (the TLS port is advertised to a client of the TLS port) and where
+    // it came from: the transport's, worked out once per connection.
+    this.#addresses ??= {
+      advertisedHost: unmapped(this.#transport.localAddress),
+      advertisedPort: this.#transport.localPort ?? 0,
+      clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
+    };
+    const { advertisedHost, advertisedPort, clientHost } = this.#addresses;
     return {
       broker: this.#broker,
       client: this.#client,
@@ -374,10 +383,9 @@ export class KafkaConnection {
       sasl: this.#sasl,
       apiVersion: header.requestApiVersion,
       clientId: header.clientId ?? '',
-      // Where this client reached us: the TLS port is advertised to a client of the TLS port.
-      advertisedHost: unmapped(this.#transport.localAddress),
-      advertisedPort: this.#transport.localPort ?? 0,
-      clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
+      advertisedHost,
+      advertisedPort,
+      clientHost,
       acls: this.#acls,
     };
   }

@@ -367,6 +367,14 @@ function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytes
  */
 export class TopicConfigStore {
   readonly #core: CoreClient;
+  /**
+   * Produce rules per description of a stream: core gives a stream a new description whenever its
+   * settings change, so a description's rules never go stale and every Produce need not work them out.
+   */
+  readonly #rules = new WeakMap<
+    StreamInfo,
+    { readonly batchBytesMax: number; readonly rules: ProduceRules }
+  >();
 
   /** `core` reads configs for Produce (the listener's own client); changes go through the caller's. */
   constructor(core: CoreClient) {
@@ -379,7 +387,13 @@ export class TopicConfigStore {
 
   /** What a Produce to the topic must respect; the broker's defaults for a topic that sets nothing. */
   produceRules(topic: string, brokerBatchBytesMax: number): ProduceRules {
-    return produceRulesOf(this.kept(topic), brokerBatchBytesMax);
+    const info = this.#core.stream(topic);
+    if (info === undefined) return produceRulesOf(keptOf(undefined), brokerBatchBytesMax);
+    const known = this.#rules.get(info);
+    if (known !== undefined && known.batchBytesMax === brokerBatchBytesMax) return known.rules;
+    const rules = produceRulesOf(keptOf(info.attributes), brokerBatchBytesMax);
+    this.#rules.set(info, { batchBytesMax: brokerBatchBytesMax, rules });
+    return rules;
   }
 
   /**

@@ -66,6 +66,34 @@ function shortForm(packet: Packet): Buffer | undefined {
   return Buffer.from(reason === 0 ? head : [...head, reason]);
 }
 
+/**
+ * 3.1 and 3.1.1 acknowledgements, encoded here rather than by `mqtt-packet`: a packet id only
+ * (§3.4–3.7), the same four bytes mqtt-packet writes.
+ */
+function ackForm311(packet: Packet): Buffer | undefined {
+  const first = packet.cmd === 'disconnect' ? undefined : shortTypes[packet.cmd];
+  if (first === undefined) return undefined;
+  const id = (packet as { messageId?: number }).messageId ?? 0;
+  const bytes = Buffer.allocUnsafe(4);
+  bytes[0] = first;
+  bytes[1] = 2;
+  bytes[2] = id >> 8;
+  bytes[3] = id & 0xff;
+  return bytes;
+}
+
+const ackCommands = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
+
+/**
+ * PUBACK, PUBREC, PUBREL or PUBCOMP of packet id only (Remaining Length 2), already checked by
+ * `checkPacket`: the packet `mqtt-packet` would give (a v5 one without a Reason Code means 0x00).
+ */
+function bareAck(frame: Buffer): Inbound | undefined {
+  const cmd = ackCommands[(frame[0]! >> 4) - 4];
+  if (cmd === undefined || frame[1] !== 2) return undefined;
+  return { cmd, messageId: (frame[2]! << 8) | frame[3]!, reasonCode: 0 } as Inbound;
+}
+
 export class MqttConnection implements Connection, ClientHandle {
   readonly id: string;
   readonly server: MqttServer;
@@ -235,7 +263,7 @@ export class MqttConnection implements Connection, ClientHandle {
    * The frame for `mqtt-packet` to decode, a PUBLISH already decoded, or undefined when byte-level
    * checks closed the connection.
    */
-  #check(frame: Buffer): Buffer | PublishIn | undefined {
+  #check(frame: Buffer): Buffer | Inbound | undefined {
     const header = readHeader(frame);
     assert(typeof header === 'object', 'the frame reader passes whole packets only');
     let checked: ConnectFacts | Violation | PublishIn | undefined;
@@ -244,6 +272,8 @@ export class MqttConnection implements Connection, ClientHandle {
       checked = checkConnect(frame, header.headerBytes);
     } else {
       checked = checkPacket(frame, header.headerBytes, this.version);
+      // A checked bare acknowledgement needs no parser: its packet id is all it says.
+      if (checked === undefined && frame.length === 4) return bareAck(frame) ?? frame;
     }
     if (checked === undefined) return frame;
     if ('cmd' in checked) return checked;
@@ -261,7 +291,7 @@ export class MqttConnection implements Connection, ClientHandle {
 
   send(packet: Packet): void {
     if (this.state === 'closed') return;
-    const short = this.version === 5 ? shortForm(packet) : undefined;
+    const short = this.version === 5 ? shortForm(packet) : ackForm311(packet);
     this.transport.write(short ?? mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 

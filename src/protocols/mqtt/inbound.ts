@@ -61,9 +61,9 @@ export function publishToTopic(
   message: { readonly body: Buffer; readonly properties: MessageProperties; readonly retain: boolean },
   options?: PublishOptions,
 ): PublishResult {
-  const { body, properties } = message;
-  const result = core.publish(topicExchange, topicToKey(topic), { body, properties }, options);
+  const result = core.publish(topicExchange, topicToKey(topic), message, options);
   if (message.retain) {
+    const { body, properties } = message;
     // A copy: the body may be a view into a larger buffer the codec filled.
     server.retained.set({ topic, body: Buffer.from(body), properties }).catch((err: unknown) => {
       server.logger.warn({ err, topic }, 'mqtt retained message not stored');
@@ -83,21 +83,38 @@ function refusedPublish(conn: Connection, err: unknown, topic: string): void {
   if (conn.version !== 5) throw new ProtocolViolation(Reason.notAuthorized, err.message);
 }
 
+/** The publish options of a connection's messages, made once per connection. */
+const publishOptionsOf = new WeakMap<Connection, PublishOptions>();
+
+function publishOptions(conn: Connection): PublishOptions {
+  let options = publishOptionsOf.get(conn);
+  if (options === undefined) {
+    options = { publisher: conn.id };
+    publishOptionsOf.set(conn, options);
+  }
+  return options;
+}
+
 function route(conn: Connection, packet: PublishIn, topic: string): PublishResult {
-  const body = packet.payload;
-  const properties = toCore(packet.properties, {
-    qos: packet.qos,
-    retain: packet.retain,
-    publisher: conn.clientId,
-    nowMs: Date.now(),
-  });
+  const { qos, retain } = packet;
+  // Without v5 properties (every 3.1.1 PUBLISH) the core properties are these few; the clock is read
+  // only for an expiry.
+  const properties =
+    packet.properties === undefined
+      ? withRetain({ persistent: qos > 0, qos, publisherId: conn.clientId }, retain)
+      : toCore(packet.properties, { qos, retain, publisher: conn.clientId, nowMs: Date.now() });
   return publishToTopic(
     conn.server,
     conn.core,
     topic,
-    { body, properties, retain: packet.retain },
-    { publisher: conn.id },
+    { body: packet.payload, properties, retain },
+    publishOptions(conn),
   );
+}
+
+function withRetain(properties: MessageProperties, retain: boolean): MessageProperties {
+  if (retain) properties.retain = true;
+  return properties;
 }
 
 export function handlePublish(conn: Connection, packet: PublishIn): Promise<void> | undefined {
@@ -118,8 +135,9 @@ export function handlePublish(conn: Connection, packet: PublishIn): Promise<void
 
 /** QoS 1/2: routed, then PUBACK / PUBREC once the core confirms; called again after waiting for room. */
 function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string): Promise<void> | undefined {
-  const qos2 = pendingQos2(conn);
-  if (packet.qos === 2 && qos2.has(packet.messageId!)) {
+  // QoS 1 only reads the QoS 2 ids awaiting PUBREL (they count against the window); QoS 2 keeps them.
+  const qos2 = packet.qos === 2 ? pendingQos2(conn) : conn.server.incomingQos2.get(conn.clientId);
+  if (packet.qos === 2 && qos2!.has(packet.messageId!)) {
     conn.send({ cmd: 'pubrec', messageId: packet.messageId! });
     return undefined;
   }
@@ -127,7 +145,7 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
     return inboundRoom(conn).then(() => publishAcknowledged(conn, packet, topic));
   }
   // [MQTT-3.3.4-7]: a v5 client agreed to our Receive Maximum in CONNACK; exceeding it is its error.
-  if (conn.inboundPending + qos2.size >= conn.server.limits.receiveMax) {
+  if (conn.inboundPending + (qos2?.size ?? 0) >= conn.server.limits.receiveMax) {
     throw new ProtocolViolation(Reason.receiveMaxExceeded, 'receive maximum exceeded');
   }
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
@@ -140,23 +158,35 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
     conn.send({ cmd, messageId, reasonCode: failureReason(err) });
     return undefined;
   }
-  if (packet.qos === 2) qos2.add(messageId);
+  if (packet.qos === 2) qos2!.add(messageId);
   conn.inboundPending++;
   const noMatch = result.routedCount === 0 && conn.version === 5;
-  result.confirmed
-    .then(
-      () =>
-        conn.send({ cmd, messageId, reasonCode: noMatch ? Reason.noMatchingSubscribers : Reason.success }),
-      (err: unknown) => {
-        qos2.delete(messageId);
-        conn.send({ cmd, messageId, reasonCode: failureReason(err) });
-      },
-    )
-    .finally(() => {
-      conn.inboundPending--;
-      conn.inboundWaiters.shift()?.();
-    });
+  // One reaction per message, settling the window in both outcomes.
+  result.confirmed.then(
+    () => {
+      acknowledged(conn, cmd, messageId, noMatch ? Reason.noMatchingSubscribers : Reason.success);
+    },
+    (err: unknown) => {
+      qos2?.delete(messageId);
+      acknowledged(conn, cmd, messageId, failureReason(err));
+    },
+  );
   return undefined;
+}
+
+/** The PUBACK / PUBREC of a routed message; its slot of the inbound window frees. */
+function acknowledged(
+  conn: Connection,
+  cmd: 'puback' | 'pubrec',
+  messageId: number,
+  reasonCode: number,
+): void {
+  try {
+    conn.send({ cmd, messageId, reasonCode });
+  } finally {
+    conn.inboundPending--;
+    conn.inboundWaiters.shift()?.();
+  }
 }
 
 /**

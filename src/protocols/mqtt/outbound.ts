@@ -36,11 +36,14 @@ function allocatePacketId(conn: Connection): number {
   throw new Error('no free packet id');
 }
 
-/** The last message seen and what is worked out once for all its copies (a fan-out sends them in a row). */
-const lastMessage: { message: Message | undefined; topic: string; encoded: Map<string, Buffer> } = {
+/**
+ * The last message seen and what is worked out once for all its copies (a fan-out sends them in a row):
+ * its topic, and its shareable QoS 0 encodings by slot (`encodingSlot`).
+ */
+const lastMessage: { message: Message | undefined; topic: string; encoded: Array<Buffer | undefined> } = {
   message: undefined,
   topic: '',
-  encoded: new Map(),
+  encoded: [undefined, undefined, undefined, undefined],
 };
 
 function remember(message: Message): typeof lastMessage {
@@ -49,9 +52,14 @@ function remember(message: Message): typeof lastMessage {
     const key = message.properties.replay?.routingKey ?? message.routingKey;
     lastMessage.message = message;
     lastMessage.topic = keyToTopic(key);
-    lastMessage.encoded.clear();
+    lastMessage.encoded.fill(undefined);
   }
   return lastMessage;
+}
+
+/** 3.1 and 3.1.1 PUBLISH bytes are the same; v5 differs by its property block; RETAIN by one bit. */
+function encodingSlot(version: number, retain: boolean): number {
+  return (version === 5 ? 2 : 0) + (retain ? 1 : 0);
 }
 
 function subscriptionsFor(
@@ -70,7 +78,8 @@ function subscriptionsFor(
   }
   // [MQTT-3.8.3-3]: no local compares the publishing client's id, whatever connection it used.
   const publisher = properties.publisherId;
-  return entries.filter((entry) => !(entry.noLocal && publisher === conn.clientId));
+  if (publisher !== conn.clientId) return entries;
+  return entries.filter((entry) => !entry.noLocal);
 }
 
 /** How one message goes to one connection. */
@@ -166,17 +175,18 @@ function outgoing(
   conn: Connection,
   message: Message,
   how: Plan,
-  id?: { readonly packetId: number; readonly dup: boolean },
+  packetId?: number,
+  dup?: boolean,
 ): OutgoingPublish {
-  const publish: OutgoingPublish = {
+  return {
     topic: how.topic,
     payload: message.body,
     qos: how.qos,
     retain: how.retain,
-    ...(id === undefined ? {} : { packetId: id.packetId, dup: id.dup }),
+    dup,
+    packetId,
+    properties: conn.version === 5 ? v5Properties(message.properties, how.entries, how.nowMs) : undefined,
   };
-  if (conn.version !== 5) return publish;
-  return { ...publish, properties: v5Properties(message.properties, how.entries, how.nowMs) };
 }
 
 /** §3.1.2.25 [MQTT-3.1.2-25]: a message larger than the client's Maximum Packet Size is discarded, not sent. */
@@ -192,7 +202,7 @@ function encodeWithId(
   packetId: number,
   dup: boolean,
 ): Buffer | undefined {
-  return encode(conn, outgoing(conn, message, how, { packetId, dup }));
+  return encode(conn, outgoing(conn, message, how, packetId, dup));
 }
 
 /**
@@ -208,12 +218,11 @@ function encodeQos0(conn: Connection, message: Message, how: Plan): Buffer | und
       how.entries.every((e) => e.id === 0));
   if (!shareable) return encode(conn, outgoing(conn, message, how));
   const { encoded } = remember(message);
-  // 3.1 and 3.1.1 PUBLISH bytes are the same; v5 differs by its property block.
-  const key = `${conn.version === 5 ? 5 : 4}${how.retain ? 'r' : ''}`;
-  let bytes = encoded.get(key);
+  const slot = encodingSlot(conn.version, how.retain);
+  let bytes = encoded[slot];
   if (bytes === undefined) {
     bytes = encodePublish(outgoing(conn, message, how), conn.version);
-    encoded.set(key, bytes);
+    encoded[slot] = bytes;
   }
   return fitting(conn, bytes);
 }

@@ -252,6 +252,15 @@ function settle(
   multiple: boolean,
   outcome: 'ack' | 'requeue' | 'drop',
 ): void {
+  // The usual case, one delivery acked outside a transaction, takes no list and no closure.
+  if (!multiple && outcome === 'ack' && channel.tx === undefined) {
+    const one = channel.unacked.get(deliveryTag);
+    if (one === undefined)
+      throw channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+    channel.unacked.delete(deliveryTag);
+    channel.core.ack(one.queue, one.id);
+    return;
+  }
   const run = (): void => {
     const vhost = channel.core;
     for (const { queue, id } of takeTags(channel, deliveryTag, multiple)) {

@@ -1,19 +1,22 @@
 /**
  * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of Kafka record batch v2.
- * Slicing-by-8 tables: eight table lookups per eight input bytes instead of one per byte.
+ * Slicing-by-16 tables: sixteen table lookups per sixteen input bytes instead of one per byte, the
+ * input read four bytes at a time (little-endian, as the reflected CRC consumes it). Every produced
+ * batch is checked, so this runs over every byte a producer sends.
  */
 const polynomial = 0x82f63b78;
+const slices = 16;
 const tables = buildTables();
 
 function buildTables(): Uint32Array {
-  const t = new Uint32Array(8 * 256);
+  const t = new Uint32Array(slices * 256);
   for (let i = 0; i < 256; i++) {
     let c = i;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ polynomial : c >>> 1;
     t[i] = c;
   }
   for (let i = 0; i < 256; i++) {
-    for (let k = 1; k < 8; k++) {
+    for (let k = 1; k < slices; k++) {
       const prev = t[(k - 1) * 256 + i]!;
       t[k * 256 + i] = (prev >>> 8) ^ t[prev & 0xff]!;
     }
@@ -26,17 +29,31 @@ export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0
   const t = tables;
   let c = ~crc >>> 0;
   let i = start;
-  for (; i + 8 <= end; i += 8) {
-    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    c =
-      t[7 * 256 + (c & 0xff)]! ^
-      t[6 * 256 + ((c >>> 8) & 0xff)]! ^
-      t[5 * 256 + ((c >>> 16) & 0xff)]! ^
-      t[4 * 256 + (c >>> 24)]! ^
-      t[3 * 256 + bytes[i + 4]!]! ^
-      t[2 * 256 + bytes[i + 5]!]! ^
-      t[256 + bytes[i + 6]!]! ^
-      t[bytes[i + 7]!]!;
+  if (end - start >= 16) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (; i + 16 <= end; i += 16) {
+      const a = c ^ view.getUint32(i, true);
+      const b = view.getUint32(i + 4, true);
+      const d = view.getUint32(i + 8, true);
+      const e = view.getUint32(i + 12, true);
+      c =
+        t[15 * 256 + (a & 0xff)]! ^
+        t[14 * 256 + ((a >>> 8) & 0xff)]! ^
+        t[13 * 256 + ((a >>> 16) & 0xff)]! ^
+        t[12 * 256 + (a >>> 24)]! ^
+        t[11 * 256 + (b & 0xff)]! ^
+        t[10 * 256 + ((b >>> 8) & 0xff)]! ^
+        t[9 * 256 + ((b >>> 16) & 0xff)]! ^
+        t[8 * 256 + (b >>> 24)]! ^
+        t[7 * 256 + (d & 0xff)]! ^
+        t[6 * 256 + ((d >>> 8) & 0xff)]! ^
+        t[5 * 256 + ((d >>> 16) & 0xff)]! ^
+        t[4 * 256 + (d >>> 24)]! ^
+        t[3 * 256 + (e & 0xff)]! ^
+        t[2 * 256 + ((e >>> 8) & 0xff)]! ^
+        t[256 + ((e >>> 16) & 0xff)]! ^
+        t[e >>> 24]!;
+    }
   }
   for (; i < end; i++) c = (c >>> 8) ^ t[(c ^ bytes[i]!) & 0xff]!;
   return ~c >>> 0;

@@ -132,13 +132,15 @@ function timestampsWithin(rules: ProduceRules, header: RecordBatchHeader, now: n
 
 /**
  * The batch as the topic keeps it: recompressed when compression.type names another codec (the
- * records inside are unchanged), and stamped with the broker's time under LogAppendTime.
+ * records inside are unchanged), and stamped with the broker's time under LogAppendTime. Unchanged,
+ * it is the request's own bytes: the request is this handler's to change (`prepareBatch` sets the
+ * base offset in place), and storage copies what it appends.
  */
 function applyRules(rules: ProduceRules, batch: Batch, now: number): Uint8Array {
   const { attributes, maxTimestamp } = batch.header;
   const from = attributes & BatchAttribute.compressionMask;
   const to = compressibleCodecs.get(rules.compression) ?? from;
-  if (to === from && !rules.logAppendTime) return Uint8Array.from(batch.bytes);
+  if (to === from && !rules.logAppendTime) return batch.bytes;
   const section = batch.bytes.subarray(batchHeaderBytes);
   const records = to === from ? section : compress(to, decompress(from, section), rules.gzipLevel);
   const timeBits = rules.logAppendTime ? BatchAttribute.logAppendTime : 0;
@@ -150,7 +152,7 @@ function applyRules(rules: ProduceRules, batch: Batch, now: number): Uint8Array 
   });
 }
 
-/** The batch as stored: a copy whose baseOffset is the offset it will get, and its entry options. */
+/** The batch as stored: its baseOffset set to the offset it will get, and its entry options. */
 function prepareBatch(
   partition: StreamPartition,
   rules: ProduceRules,

@@ -14,11 +14,11 @@ export interface OutgoingPublish {
   readonly payload: Uint8Array;
   readonly qos: QoS;
   readonly retain: boolean;
-  readonly dup?: boolean;
-  /** Present exactly when QoS > 0. */
-  readonly packetId?: number;
+  readonly dup?: boolean | undefined;
+  /** Set exactly when QoS > 0. */
+  readonly packetId?: number | undefined;
   /** v5 only; 3.1 / 3.1.1 have no properties. */
-  readonly properties?: Properties;
+  readonly properties?: Properties | undefined;
 }
 
 const publishType = 0x30;

@@ -36,10 +36,10 @@ export interface PublishIn {
   readonly qos: 0 | 1 | 2;
   readonly dup: boolean;
   readonly retain: boolean;
-  /** Present exactly when QoS > 0. */
-  readonly messageId?: number;
+  /** Set exactly when QoS > 0. */
+  readonly messageId?: number | undefined;
   /** v5 only. */
-  readonly properties?: Properties;
+  readonly properties?: Properties | undefined;
   readonly payload: Buffer;
 }
 
@@ -165,49 +165,74 @@ export function checkPacket(
   }
 }
 
-/** Decodes a PUBLISH (§3.3): flags, topic, packet id, v5 properties, payload. */
+/**
+ * The topic name of a PUBLISH, `body[start, end)`, as text, or why it is refused (as `readText`
+ * words it). Printable ASCII, the usual case, is checked byte by byte without decoding twice.
+ */
+function topicText(body: Buffer, start: number, end: number): string | Violation {
+  for (let i = start; i < end; i++) {
+    const byte = body[i]!;
+    if (byte < 0x20 || byte > 0x7e) {
+      const problem = textProblem(body.subarray(start, end));
+      if (problem !== undefined) return malformed(`topic name: ${problem}`);
+      return body.toString('utf8', start, end);
+    }
+  }
+  return body.toString('latin1', start, end);
+}
+
+/**
+ * Decodes a PUBLISH (§3.3): flags, topic, packet id, v5 properties, payload. Read in place, without a
+ * `Reader`; the packet object has one shape whatever it carries (absent fields are undefined).
+ */
 function decodePublish(body: Buffer, flags: number, version: 3 | 4 | 5): Violation | PublishIn {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) return malformed('PUBLISH with QoS 3'); // [MQTT-3.3.1-4]
   // [MQTT-3.3.1-2]: DUP must be 0 for QoS 0.
   if (qos === 0 && (flags & 0x08) !== 0) return malformed('DUP set on a QoS 0 PUBLISH');
-  const reader = new Reader(body);
-  const topicAt = reader.pos + 2;
-  // Empty is allowed here: a v5 PUBLISH may name its topic by alias alone.
-  const topicProblem = readText(reader, 'topic name', version === 5);
-  if (topicProblem !== undefined) return topicProblem;
-  const topic = body.toString('utf8', topicAt, reader.pos);
+  if (body.length < 2) return malformed('topic name cut short');
+  const topicEnd = 2 + ((body[0]! << 8) | body[1]!);
+  if (topicEnd > body.length) return malformed('topic name cut short');
+  let topic = '';
+  if (topicEnd > 2) {
+    const text = topicText(body, 2, topicEnd);
+    if (typeof text !== 'string') return text;
+    topic = text;
+  } else if (version !== 5) {
+    // Empty is allowed in v5 only: a v5 PUBLISH may name its topic by alias alone.
+    return malformed('empty topic name');
+  }
+  let pos = topicEnd;
   let messageId: number | undefined;
   if (qos > 0) {
-    messageId = reader.u16();
-    if (messageId === undefined) return malformed('packet id cut short');
+    if (body.length - pos < 2) return malformed('packet id cut short');
+    messageId = (body[pos]! << 8) | body[pos + 1]!;
+    pos += 2;
     if (messageId === 0) return protocolError('packet id 0'); // [MQTT-2.2.1-3]
   }
   let properties: Properties | undefined;
   if (version === 5) {
-    const read = reader.properties('publish');
-    if (isViolation(read)) return read;
+    const read = readProperties(body, pos, 'publish');
+    if (isPropertyFault(read)) return read;
+    pos = read.end;
     // [MQTT-3.3.4-6]: a PUBLISH from a client carries no Subscription Identifier.
-    if (read.subscriptionIdentifiers !== undefined)
+    if (read.properties.subscriptionIdentifiers !== undefined)
       return protocolError('subscription identifier from a client');
     // §3.3.2.1: a zero-length Topic Name needs a Topic Alias.
-    if (topic === '' && read.topicAlias === undefined)
+    if (topic === '' && read.properties.topicAlias === undefined)
       return protocolError('empty topic name without an alias');
-    properties = read;
+    properties = read.properties;
   }
-  const packet = {
+  return {
     cmd: 'publish',
     topic,
-    qos,
+    qos: qos as 0 | 1 | 2,
     dup: (flags & 0x08) !== 0,
     retain: (flags & 0x01) !== 0,
-  } as const;
-  return {
-    ...packet,
-    ...(messageId === undefined ? {} : { messageId }),
-    ...(properties === undefined ? {} : { properties }),
-    payload: body.subarray(reader.pos),
-  } as PublishIn;
+    messageId,
+    properties,
+    payload: body.subarray(pos),
+  };
 }
 
 /** Reason codes a client may send in each acknowledgement (MQTT 5.0 §3.4.2.1, §3.5.2.1, §3.6.2.1, §3.7.2.1). */
