@@ -17,7 +17,7 @@ import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
 import { manage } from './manage.js';
-import { metricsContentType, renderMetrics } from './metrics.js';
+import { isMetricsPath, metricsContentType, renderMetrics, renderObjectMetrics } from './metrics.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
 import * as views from './views.js';
 
@@ -204,8 +204,8 @@ function refusedRequest(req: IncomingMessage, res: ServerResponse): Reply | unde
 async function admit(req: IncomingMessage, res: ServerResponse, path: string, options: AdminServerOptions) {
   const anyone = { ok: true, principal: internalPrincipal } as const;
   if (path === '/api/health' && (req.method === 'GET' || req.method === 'HEAD')) return anyone;
-  if (path === '/metrics' && options.metricsOpen) return anyone;
-  const access = await authenticate(req, options.auth, path === '/metrics' ? monitoringTags : undefined);
+  if (isMetricsPath(path) && options.metricsOpen) return anyone;
+  const access = await authenticate(req, options.auth, isMetricsPath(path) ? monitoringTags : undefined);
   if (!access.ok && access.status === 401) res.setHeader('www-authenticate', `Basic realm="${realm}"`);
   return access;
 }
@@ -216,8 +216,11 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, o
   const { principal } = access;
   if (path === '/api/health') return { status: 200, body: { status: 'ok' } };
   const core = clientFor(req, options.core, principal);
-  if (path === '/metrics')
-    return { status: 200, text: renderMetrics(core, options.info), contentType: metricsContentType };
+  if (isMetricsPath(path)) {
+    const text =
+      renderObjectMetrics(core, options.info, req.url ?? path) ?? renderMetrics(core, options.info);
+    return { status: 200, text, contentType: metricsContentType };
+  }
   const read = req.method === 'GET' || req.method === 'HEAD';
   const listed = read ? listing(path, core, principal, options.info) : undefined;
   if (listed !== undefined) return listed;

@@ -12,7 +12,15 @@ import { brokerError, ErrorCode } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmHub } from './alarms.js';
-import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
+import type {
+  Clock,
+  CoreBroker,
+  CoreClient,
+  CoreLimits,
+  CoreOptions,
+  CoreStats,
+  StorageStats,
+} from './api.js';
 import { Definitions, type Users } from './definitions.js';
 import { type AccessCheck, type Authorizer, PermissionAuthorizer } from './entry/authorize.js';
 import { Client } from './entry/client.js';
@@ -242,7 +250,15 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       published,
       delivered,
       faults: [...this.supervisor.faults],
+      connections: this.connections.perProtocol(),
+      ...this.#storageStats(),
     };
+  }
+
+  #storageStats(): { storage?: StorageStats } {
+    const writes = this.#storage.writes;
+    if (writes === undefined) return {};
+    return { storage: { writtenBytes: writes.bytes, syncSeconds: writes.syncSeconds.snapshot() } };
   }
 
   /** Closes every object (their data stays), then the definitions log. Storage stays open. */
