@@ -13,13 +13,14 @@ export type Labels = Readonly<Record<string, string>>;
 
 /** Label values escape backslash, double quote and newline (exposition format, "Text format details"). */
 function escapeLabel(value: string): string {
+  if (!/[\\"\n]/.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-function labels(pairs: Labels): string {
-  const inner = Object.entries(pairs)
-    .map(([key, value]) => `${key}="${escapeLabel(value)}"`)
-    .join(',');
+/** `{key="value",…}`, escaped; a per-object writer makes it once per object, not once per series. */
+export function labelText(pairs: Labels): string {
+  let inner = '';
+  for (const key in pairs) inner += `${inner === '' ? '' : ','}${key}="${escapeLabel(pairs[key]!)}"`;
   return inner === '' ? '' : `{${inner}}`;
 }
 
@@ -37,8 +38,8 @@ export class Exposition {
     return this;
   }
 
-  sample(name: string, value: number, pairs: Labels = {}): this {
-    this.lines.push(`${name}${labels(pairs)} ${number(value)}`);
+  sample(name: string, value: number, pairs: Labels | string = {}): this {
+    this.lines.push(`${name}${typeof pairs === 'string' ? pairs : labelText(pairs)} ${number(value)}`);
     return this;
   }
 

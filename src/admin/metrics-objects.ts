@@ -5,7 +5,7 @@
  * counted in `switchyard_metrics_objects_omitted{family}`, so a dashboard can say the view is partial.
  */
 import type { CoreClient } from '../core/api.js';
-import type { Exposition, Kind, Labels } from './exposition.js';
+import { type Exposition, type Kind, type Labels, labelText } from './exposition.js';
 
 export const perObjectFamilies: readonly string[] = ['queue', 'stream', 'group'];
 
@@ -53,9 +53,10 @@ function write<R extends { labels: Labels }>(
   rows: readonly R[],
   measures: readonly Measure<R>[],
 ) {
+  const labels = rows.map((row) => labelText(row.labels));
   for (const m of measures) {
     out.family(m.name, m.kind, m.help);
-    for (const row of rows) out.sample(m.name, m.value(row), row.labels);
+    for (const [i, row] of rows.entries()) out.sample(m.name, m.value(row), labels[i]!);
   }
 }
 
@@ -70,7 +71,7 @@ interface QueueRow {
 }
 
 const queueDepth: readonly Measure<QueueRow>[] = [
-  m('switchyard_queue_messages', 'gauge', 'Messages in one queue.', (r) => r.messages),
+  m('switchyard_queue_messages', 'gauge', 'Messages ready for delivery in one queue.', (r) => r.messages),
   m('switchyard_queue_consumers', 'gauge', 'Consumers of one queue.', (r) => r.consumers),
 ];
 

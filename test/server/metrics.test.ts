@@ -5,13 +5,14 @@
  * holding with many queues.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
+import { packageInfo } from '../../src/config/package.js';
 import { listenerFlags, type RunningCli, startCli } from '../../testing/server-cli.js';
 import { until } from '../../testing/wait.js';
 
@@ -141,6 +142,18 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
     assert.equal(value(text, `switchyard_consumer_group_committed_offset${g}`), 2);
     assert.equal(value(text, `switchyard_consumer_group_lag${g}`), 3);
     assert.equal(value(text, 'switchyard_metrics_objects_omitted{family="queue"}'), 0);
+  });
+
+  test('the Grafana dashboard in docs/grafana asks only for series the broker writes', async () => {
+    const dashboard = readFileSync(join(packageInfo().root, 'docs', 'grafana', 'switchyard.json'), 'utf8');
+    const asked = new Set(
+      [...dashboard.matchAll(/\b(switchyard_\w+)/g)].map((m) => m[1]!.replace(/_bucket$/, '')),
+    );
+    const scraped = (await scrape(base, '/metrics')) + (await scrape(base, '/metrics/per-object'));
+    const families = new Set([...scraped.matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!));
+    assert.ok(asked.size >= 15, `the dashboard asks for ${asked.size} series`);
+    for (const name of asked)
+      assert.ok(families.has(name), `the dashboard asks for ${name}, which no scrape has`);
   });
 
   test('/metrics/detailed?family=group&vhost=/ answers only the families asked for', async () => {
