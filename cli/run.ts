@@ -40,6 +40,7 @@ const optionSpec = {
   profile: { type: 'string' },
   config: { type: 'string' },
   json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
   vhost: { type: 'string' },
   filter: { type: 'string' },
   page: { type: 'string' },
@@ -136,6 +137,10 @@ export async function runClient(argv: readonly string[], io: Io): Promise<number
       allowPositionals: true,
     });
     const [command, ...words] = positionals;
+    if (values.help) {
+      io.out(`${clientUsage}\n`);
+      return 0;
+    }
     if (command === undefined || !clientCommands.has(command))
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     const target = resolveTarget(values, io.env);
