@@ -1,17 +1,18 @@
 /**
- * `switchyard bench mqtt`: a quick throughput run against a running broker, with a progress bar on a
- * terminal and a summary (messages/s, MB/s, latency percentiles) on stdout.
+ * `switchyard bench mqtt|amqp`: a quick throughput run against a running broker, with a progress bar
+ * on a terminal and a summary (messages/s, MB/s, latency percentiles) on stdout.
  *
- * It speaks MQTT itself over node:net with mqtt-packet, the codec the broker already depends on, so it
- * works from an installed package: the protocols' client libraries (mqtt.js, amqplib, kafkajs) are
- * development dependencies and absent there, and the admin API's publish route would measure HTTP and
- * JSON rather than the broker. One publisher and one subscriber connection share a topic; the
- * publisher keeps at most `--window` messages unreceived, so the run measures the broker, not a queue
- * building up in front of it.
+ * It speaks the protocol itself over node:net: MQTT with mqtt-packet (a dependency of the broker), AMQP
+ * with the broker's own codec (./bench-amqp.ts). So it works from an installed package, where the
+ * protocols' client libraries (mqtt.js, amqplib, kafkajs) are development dependencies and absent; the
+ * admin API's publish route would measure HTTP and JSON rather than the broker. One publisher and one
+ * subscriber connection; the publisher keeps at most `--window` messages unreceived, so the run
+ * measures the broker, not a queue building up in front of it.
  */
 import { Buffer } from 'node:buffer';
-import { connect, type Socket } from 'node:net';
-import { generate, type Packet, parser } from 'mqtt-packet';
+import { amqpPeers } from './bench-amqp.js';
+import { mqttPeers } from './bench-mqtt.js';
+import type { BenchPeers, BenchSettings } from './bench-peers.js';
 import { type Io, Progress, UsageError } from './client.js';
 import type { Answer } from './manage.js';
 
@@ -41,76 +42,12 @@ function integer(value: string | undefined, fallback: number, name: string, max:
   return n;
 }
 
-/** One MQTT 3.1.1 connection: packets out, a callback per packet in. */
-class Peer {
-  private readonly socket: Socket;
+const defaultPorts: Readonly<Record<string, number>> = { mqtt: 1883, amqp: 5672 };
 
-  private constructor(socket: Socket, onPacket: (packet: Packet) => void) {
-    this.socket = socket;
-    const p = parser({ protocolVersion: 4 });
-    p.on('packet', onPacket);
-    p.on('error', (err: Error) => socket.destroy(err));
-    socket.on('data', (chunk: Buffer) => p.parse(chunk));
-  }
-
-  static open(o: Settings, clientId: string, onPacket: (packet: Packet) => void): Promise<Peer> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: o.host, port: o.port });
-      socket.setNoDelay(true);
-      const timer = setTimeout(
-        () => socket.destroy(new Error('no CONNACK in time')),
-        limits.connectTimeoutMs,
-      );
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        reject(new Error(`mqtt://${o.host}:${o.port}: ${err.message}`));
-      };
-      socket.once('error', fail);
-      const peer = new Peer(socket, (packet) => {
-        if (packet.cmd !== 'connack') return onPacket(packet);
-        clearTimeout(timer);
-        if (packet.returnCode !== 0)
-          return fail(new Error(`connection refused, return code ${packet.returnCode}`));
-        socket.off('error', fail);
-        resolve(peer);
-      });
-      peer.send({
-        cmd: 'connect',
-        protocolId: 'MQTT',
-        protocolVersion: 4,
-        clientId,
-        clean: true,
-        keepalive: 60,
-        ...(o.user === undefined ? {} : { username: o.user, password: Buffer.from(o.password ?? '') }),
-      });
-    });
-  }
-
-  send(packet: Packet): boolean {
-    return this.socket.write(generate(packet));
-  }
-
-  close(): void {
-    this.send({ cmd: 'disconnect' });
-    this.socket.end();
-  }
-}
-
-interface Settings {
-  host: string;
-  port: number;
-  messages: number;
-  size: number;
-  qos: 0 | 1;
-  window: number;
-  user?: string | undefined;
-  password?: string | undefined;
-}
-
-function settings(o: BenchOptions): Settings {
+function settings(protocol: string, o: BenchOptions): BenchSettings {
   return {
     host: o.host ?? '127.0.0.1',
-    port: integer(o.port, 1883, 'port', 65_535),
+    port: integer(o.port, defaultPorts[protocol] ?? 0, 'port', 65_535),
     messages: integer(o.messages, 100_000, 'messages', limits.messagesMax),
     size: integer(o.size, 100, 'size', limits.sizeBytesMax, 16),
     qos: integer(o.qos, 0, 'qos', 1, 0) as 0 | 1,
@@ -127,63 +64,54 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Runs the publisher and subscriber to the end; resolves with the latencies (ms, by index). */
-async function run(s: Settings, io: Io): Promise<{ latencies: Float64Array; elapsedMs: number }> {
-  const topic = `switchyard-bench/${process.pid}-${Date.now()}`;
+async function run(
+  protocol: string,
+  s: BenchSettings,
+  peers: BenchPeers,
+  io: Io,
+): Promise<{ latencies: Float64Array; elapsedMs: number }> {
   const latencies = new Float64Array(s.messages).fill(Number.NaN);
-  const progress = new Progress(io, 'bench mqtt', s.messages);
+  const progress = new Progress(io, `bench ${protocol}`, s.messages);
   let received = 0;
   let sent = 0;
-  let publisher: Peer | undefined;
+  let publish: ((payload: Buffer) => void) | undefined;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => (finish = resolve));
   const pump = () => {
-    while (publisher !== undefined && sent < s.messages && sent - received < s.window) {
+    while (publish !== undefined && sent < s.messages && sent - received < s.window) {
       const payload = Buffer.alloc(s.size);
       payload.writeUInt32BE(sent, 0);
       payload.writeDoubleBE(performance.now(), 4);
-      const id = (sent % 65_535) + 1;
-      publisher.send({
-        cmd: 'publish',
-        topic,
-        payload,
-        qos: s.qos,
-        retain: false,
-        dup: false,
-        messageId: id,
-      });
+      publish(payload);
       sent++;
     }
   };
-  let subscribed: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (subscribed = resolve));
-  const subscriber = await Peer.open(s, `bench-sub-${process.pid}`, (packet) => {
-    if (packet.cmd === 'suback') return subscribed();
-    if (packet.cmd !== 'publish') return;
-    const payload = packet.payload as Buffer;
-    if (packet.qos === 1) subscriber.send({ cmd: 'puback', messageId: packet.messageId! });
-    latencies[payload.readUInt32BE(0)] = performance.now() - payload.readDoubleBE(4);
-    received++;
-    progress.update(received);
-    if (received === s.messages) finish();
-    else pump();
-  });
-  subscriber.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: s.qos }] });
-  await ready;
-  publisher = await Peer.open(s, `bench-pub-${process.pid}`, () => {});
-  const startMs = performance.now();
-  pump();
-  await done;
-  const elapsedMs = performance.now() - startMs;
-  progress.done();
-  publisher.close();
-  subscriber.close();
-  return { latencies, elapsedMs };
+  try {
+    await peers.subscribe((payload) => {
+      latencies[payload.readUInt32BE(0)] = performance.now() - payload.readDoubleBE(4);
+      received++;
+      progress.update(received);
+      if (received === s.messages) finish();
+      else pump();
+    });
+    publish = await peers.publisher();
+    const startMs = performance.now();
+    pump();
+    await done;
+    return { latencies, elapsedMs: performance.now() - startMs };
+  } finally {
+    progress.done();
+    peers.close();
+  }
 }
 
 export async function bench([protocol, ...rest]: string[], o: BenchOptions, io: Io): Promise<Answer> {
-  if (protocol !== 'mqtt' || rest.length > 0) throw new UsageError('expected bench mqtt [options]');
-  const s = settings(o);
-  const { latencies, elapsedMs } = await run(s, io);
+  if ((protocol !== 'mqtt' && protocol !== 'amqp') || rest.length > 0)
+    throw new UsageError('expected bench mqtt|amqp [options]');
+  const s = settings(protocol, o);
+  const name = `switchyard-bench.${process.pid}.${Date.now()}`;
+  const peers = protocol === 'mqtt' ? mqttPeers(s, name.replace(/\./g, '/')) : amqpPeers(s, name);
+  const { latencies, elapsedMs } = await run(protocol, s, peers, io);
   const sorted = latencies.slice().sort();
   const rate = (s.messages * 1000) / elapsedMs;
   const summary = {

@@ -46,8 +46,10 @@ function needs(route: string): { skip: string | false } {
 before(async () => {
   broker = await startCli(
     ['--storage', 'memory', ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
+    // The client's variables in the broker's environment too: `start` must not take them for its own.
     {
       lifetimeMs: 300_000,
+      env: { SWITCHYARD_URL: 'http://elsewhere:1', SWITCHYARD_PROFILE: 'p', SWITCHYARD_USER: 'u' },
     },
   );
   base = `http://127.0.0.1:${broker.ports.http!}`;
@@ -202,6 +204,19 @@ test('bench mqtt: a summary on stdout, no progress when piped, a progress bar on
   assert.equal(tty.code, 0, tty.output);
   assert.match(tty.output, /\rbench mqtt \[#+\.*\] \d+\/2000/);
   assert.match(tty.output, /\rbench mqtt \[#{30}\] 2000\/2000/);
+});
+
+test('bench amqp speaks AMQP with the broker codec: confirms and acks at --qos 1', async () => {
+  const args = ['bench', 'amqp', '--port', String(broker.ports.amqp!), '--messages', '2000', '--qos', '1'];
+  const result = await sy([...args, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  const summary = JSON.parse(result.stdout) as Record<string, number | string>;
+  assert.equal(summary['protocol'], 'amqp');
+  assert.equal(summary['messages'], 2000);
+  const refused = await sy([...args, '--password', 'wrong']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^switchyard: amqp:\/\/127\.0\.0\.1:\d+: ACCESS_REFUSED/);
 });
 
 test('bench refuses a closed port with exit 1 and one line', async () => {
