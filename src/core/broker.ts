@@ -250,7 +250,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       published,
       delivered,
       faults: [...this.supervisor.faults],
-      connections: this.connections.perProtocol(),
+      connections: this.meters.connectionsPerProtocol(),
       ...this.#storageStats(),
     };
   }

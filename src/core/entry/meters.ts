@@ -30,6 +30,15 @@ interface VhostMeters {
 export class Meters {
   readonly total: MessageCounts = zero();
   readonly #vhosts = new Map<string, VhostMeters>();
+  /** The protocol of each connection counted at `connection.open` (the same ones limits count). */
+  readonly #connections = new Map<string, string>();
+
+  /** Live connections per protocol that carried them, for /metrics. */
+  connectionsPerProtocol(): Array<[protocol: string, count: number]> {
+    const counts = new Map<string, number>();
+    for (const protocol of this.#connections.values()) counts.set(protocol, (counts.get(protocol) ?? 0) + 1);
+    return [...counts];
+  }
 
   /** Counts what `command` did, once it ran without throwing. */
   record(context: CallerContext, command: Command, result: unknown): void {
@@ -41,6 +50,12 @@ export class Meters {
       case 'delivery.ack':
         this.#queue(context.vhost, command.queue).acked++;
         this.total.acked++;
+        return;
+      case 'connection.open':
+        this.#connections.set(context.connectionId, context.protocol);
+        return;
+      case 'connection.close':
+        this.#connections.delete(context.connectionId);
         return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;

@@ -72,7 +72,7 @@ function openConnection(host: HandlerHost, ctx: CallerContext): void {
   }
   const userLimit = store.userLimits(user)['max-connections'];
   if (reached(userLimit, counts.userConnections(user))) throw userConnectionsRefused(user, userLimit!);
-  counts.open(ctx.connectionId, ctx.vhost, user, ctx.protocol);
+  counts.open(ctx.connectionId, ctx.vhost, user);
 }
 
 function openChannel(host: HandlerHost, ctx: CallerContext): void {

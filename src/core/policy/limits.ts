@@ -69,12 +69,8 @@ export function vhostQueuesRefused(queue: string, vhost: string, limit: number):
  * against. Only connections that asked to be counted (protocol front ends) are; admin requests are not.
  */
 export class ConnectionCounts {
-  readonly #connections = new Map<
-    string,
-    { vhost: string; user: string; protocol: string; channels: number }
-  >();
+  readonly #connections = new Map<string, { vhost: string; user: string; channels: number }>();
   readonly #perVhost = new Map<string, number>();
-  readonly #perProtocol = new Map<string, number>();
   readonly #perUser = new Map<string, number>();
   readonly #channelsPerUser = new Map<string, number>();
 
@@ -94,16 +90,10 @@ export class ConnectionCounts {
     return this.#connections.has(connectionId);
   }
 
-  /** Live connections per protocol that carried them (for /metrics), in first-seen order. */
-  perProtocol(): Array<[protocol: string, count: number]> {
-    return [...this.#perProtocol];
-  }
-
-  open(connectionId: string, vhost: string, user: string, protocol = 'internal'): void {
+  open(connectionId: string, vhost: string, user: string): void {
     if (this.#connections.has(connectionId)) return;
-    this.#connections.set(connectionId, { vhost, user, protocol, channels: 0 });
+    this.#connections.set(connectionId, { vhost, user, channels: 0 });
     bump(this.#perVhost, vhost, 1);
-    bump(this.#perProtocol, protocol, 1);
     bump(this.#perUser, user, 1);
   }
 
@@ -112,7 +102,6 @@ export class ConnectionCounts {
     if (connection === undefined) return;
     this.#connections.delete(connectionId);
     bump(this.#perVhost, connection.vhost, -1);
-    bump(this.#perProtocol, connection.protocol, -1);
     bump(this.#perUser, connection.user, -1);
     bump(this.#channelsPerUser, connection.user, -connection.channels);
   }
