@@ -55,6 +55,7 @@ export const listings: Readonly<Record<string, Listing>> = {
     columns: ['vhost', 'queue', 'consumer_tag', 'channel', 'ack_required', 'prefetch_count'],
     shape: (row) => ({
       ...row,
+      vhost: (row['queue'] as Row | undefined)?.['vhost'],
       queue: (row['queue'] as Row | undefined)?.['name'],
       channel: (row['channel_details'] as Row | undefined)?.['name'],
     }),

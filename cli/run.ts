@@ -94,8 +94,18 @@ const clientCommands = new Set([
   'bench',
 ]);
 
-export function isClientCommand(command: string): boolean {
-  return clientCommands.has(command);
+/**
+ * Whether `argv` is one of these commands; options may come first (`switchyard --profile prod list
+ * queues`), so the first word that is not an option or an option's value decides.
+ */
+export function isClientCommand(argv: readonly string[]): boolean {
+  const { positionals } = parseArgs({
+    args: [...argv],
+    options: optionSpec,
+    allowPositionals: true,
+    strict: false,
+  });
+  return positionals[0] !== undefined && clientCommands.has(positionals[0]);
 }
 
 async function answer(command: string, words: string[], o: Values, target: Target, io: Io): Promise<Answer> {

@@ -15,9 +15,7 @@ const usage = `Usage: switchyard start [--flag value ...] | switchyard --help | 
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  // The command may follow options (`switchyard --profile prod list queues`): the first word decides.
-  const first = argv.find((arg) => !arg.startsWith('-'));
-  if (first !== undefined && isClientCommand(first) && !command?.startsWith('--help'))
+  if (command !== 'start' && command !== '--help' && isClientCommand(argv))
     return runClient(argv, processIo());
   switch (command) {
     case 'start':
