@@ -49,7 +49,7 @@ before(async () => {
     ['--storage', 'memory', ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
     // The client's variables in the broker's environment too: `start` must not take them for its own.
     {
-      lifetimeMs: 300_000,
+      lifetimeMs: 900_000,
       env: { SWITCHYARD_URL: 'http://elsewhere:1', SWITCHYARD_PROFILE: 'p', SWITCHYARD_USER: 'u' },
     },
   );
@@ -71,6 +71,11 @@ after(async () => {
 
 async function sy(args: string[], extra: Record<string, string> = {}) {
   return runCli(args, { env: { ...env, ...extra }, timeoutMs: 60_000 });
+}
+
+/** The command with only `extra` in its environment (no SWITCHYARD_URL from the test's own). */
+async function bare(args: string[], extra: Record<string, string>) {
+  return runCli(args, { env: extra, timeoutMs: 60_000 });
 }
 
 async function ok(...args: string[]): Promise<string> {
@@ -160,21 +165,23 @@ test('a profile names the broker and the login; flags beat the environment, whic
     ].join('\n'),
   );
   const noEnv = { SWITCHYARD_URL: '' };
-  const profileOnly = await runCli(['status'], { env: { XDG_CONFIG_HOME: home } });
+  const profileOnly = await bare(['status'], { XDG_CONFIG_HOME: home });
   assert.equal(profileOnly.code, 0, `the default profile is used: ${profileOnly.stderr}`);
-  assert.equal((await runCli(['status', '--profile', 'wrong'], { env: { XDG_CONFIG_HOME: home } })).code, 4);
-  const envWins = await runCli(['status', '--profile', 'wrong'], {
-    env: { XDG_CONFIG_HOME: home, SWITCHYARD_PASSWORD: 'guest' },
+  assert.equal((await bare(['status', '--profile', 'wrong'], { XDG_CONFIG_HOME: home })).code, 4);
+  const envWins = await bare(['status', '--profile', 'wrong'], {
+    XDG_CONFIG_HOME: home,
+    SWITCHYARD_PASSWORD: 'guest',
   });
   assert.equal(envWins.code, 0, 'the environment beats the profile');
-  const flagWins = await runCli(['status', '--profile', 'down', '--url', base], {
-    env: { XDG_CONFIG_HOME: home, SWITCHYARD_URL: `http://127.0.0.1:${closed}` },
+  const flagWins = await bare(['status', '--profile', 'down', '--url', base], {
+    XDG_CONFIG_HOME: home,
+    SWITCHYARD_URL: `http://127.0.0.1:${closed}`,
   });
   assert.equal(flagWins.code, 0, 'a flag beats the environment and the profile');
   const missing = await sy(['status', '--profile', 'nowhere'], noEnv);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^switchyard: no profile "nowhere" in .*cli\.yaml\n/);
-  const byEnv = await runCli(['status'], { env: { XDG_CONFIG_HOME: home, SWITCHYARD_PROFILE: 'down' } });
+  const byEnv = await bare(['status'], { XDG_CONFIG_HOME: home, SWITCHYARD_PROFILE: 'down' });
   assert.equal(byEnv.code, 3, 'SWITCHYARD_PROFILE picks the profile');
 });
 
@@ -286,7 +293,7 @@ test('list connections, channels and consumers of every protocol', async (t) => 
     await new Promise<void>((resolve) => mq.once('connect', () => resolve()));
     await until(
       async () => /MQTT/.test(await ok('list', 'connections')),
-      10_000,
+      30_000,
       'the MQTT connection listed',
     );
     const table = await ok('list', 'connections');
@@ -312,7 +319,7 @@ test('Kafka topics and groups, and reset-offsets: dry run by default, refused wh
   await consumer.subscribe({ topic: 'cli-topic', fromBeginning: true });
   let seen = 0;
   await consumer.run({ autoCommitInterval: 1, eachMessage: async () => void seen++ });
-  await until(() => seen === 3, 20_000, 'the group read the topic');
+  await until(() => seen === 3, 60_000, 'the group read the topic');
   assert.match(await ok('list', 'topics'), /cli-topic +1 +3/);
   const live = await sy(['group', 'reset-offsets', 'cli-group', '--to-earliest', '--execute']);
   assert.equal(live.code, 6, `refused while the group has members: ${live.stderr}`);

@@ -23,7 +23,7 @@ after(async () => {
 });
 
 async function ok(...args: string[]): Promise<string> {
-  const result = await runCli([...args, ...url]);
+  const result = await runCli([...args, ...url], { timeoutMs: 60_000 });
   assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
   return result.stdout;
 }

@@ -53,7 +53,7 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-metrics-'));
     broker = await startCli(
       ['--data-dir', dataDir, ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
-      { lifetimeMs: 300_000 },
+      { lifetimeMs: 900_000 },
     );
     base = `http://127.0.0.1:${broker.ports.http!}`;
     conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${broker.ports.amqp}`);
@@ -176,7 +176,7 @@ test('metricsSeriesMax bounds a scrape of 2000 queues; the rest are counted as o
       String(seriesMax),
       ...listenerFlags({ http: 'auto', amqp: 'auto' }),
     ],
-    { lifetimeMs: 300_000 },
+    { lifetimeMs: 900_000 },
   );
   const base = `http://127.0.0.1:${broker.ports.http!}`;
   const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${broker.ports.amqp}`);
