@@ -7,7 +7,7 @@
  * what is left out matches everything. Tables for people, `--json` for scripts.
  */
 import { parseArgs } from 'node:util';
-import { call, code, failure, type Io, type Target, table, targetOf, UsageError } from './policies.js';
+import { call, exit, type Io, report, resolveTarget, type Target, table, UsageError } from './client.js';
 
 export const kafkaAclUsage = [
   'switchyard kafka-acls list [--json]',
@@ -18,7 +18,10 @@ export const kafkaAclUsage = [
 
 const optionSpec = {
   url: { type: 'string' },
+  user: { type: 'string' },
   password: { type: 'string' },
+  profile: { type: 'string' },
+  config: { type: 'string' },
   json: { type: 'boolean' },
   'allow-principal': { type: 'string' },
   'deny-principal': { type: 'string' },
@@ -118,7 +121,7 @@ export async function runKafkaAclCommand(argv: readonly string[], io: Io): Promi
       options: optionSpec,
       allowPositionals: true,
     });
-    const target = targetOf(values, io.env);
+    const target = resolveTarget(values, io.env);
     const [verb, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected words: ${extra.join(' ')}`);
     if (verb === 'list') {
@@ -131,8 +134,8 @@ export async function runKafkaAclCommand(argv: readonly string[], io: Io): Promi
     } else if (verb === 'add') await add(values, target, io);
     else if (verb === 'delete') await remove(values, target, io);
     else throw new UsageError(`unknown or incomplete command: kafka-acls ${argv.join(' ')}`);
-    return code.ok;
+    return exit.ok;
   } catch (err) {
-    return failure(err, io, kafkaAclUsage);
+    return report(err, io, kafkaAclUsage);
   }
 }

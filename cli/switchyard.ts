@@ -1,33 +1,23 @@
 #!/usr/bin/env node
 /**
  * The `switchyard` command. Thin on purpose: parsing and validation live in src/config, the broker in
- * src/server, management commands (an admin API client) in ./manage.ts; this file only picks the command.
+ * src/server, the management commands (an admin API client that imports nothing of the broker but
+ * `bench`'s codec) in ./run.ts and ./policies.ts; this file only picks the command.
  */
 import { helpText } from '../src/config/help.js';
 import { packageInfo } from '../src/config/package.js';
 import { exitCode, runForeground } from '../src/server/foreground.js';
+import { processIo } from './client.js';
 import { kafkaAclUsage, runKafkaAclCommand } from './kafka-acls.js';
-import { manageCommands, manageUsage, runManage, UsageError } from './manage.js';
 import { policyUsage, runPolicyCommand } from './policies.js';
+import { clientUsage, isClientCommand, runClient } from './run.js';
 
-const usage = `Usage: switchyard start [--flag value ...] | switchyard --help | switchyard --version\n${manageUsage}`;
-
-/** A management command against a running broker's admin API (./manage.ts). */
-async function manage(argv: readonly string[]): Promise<number> {
-  try {
-    await runManage(argv, process.env, (text) => process.stdout.write(text));
-    return exitCode.ok;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`switchyard: ${message}\n`);
-    if (err instanceof UsageError) process.stderr.write(`${manageUsage}\n`);
-    return err instanceof UsageError ? exitCode.usage : exitCode.failed;
-  }
-}
+const usage = `Usage: switchyard start [--flag value ...] | switchyard --help | switchyard --version\n${clientUsage}`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== undefined && manageCommands.has(command)) return manage(argv);
+  if (command !== 'start' && command !== '--help' && isClientCommand(argv))
+    return runClient(argv, processIo());
   switch (command) {
     case 'start':
       if (rest.includes('--help') || rest.includes('-h')) {
@@ -38,21 +28,14 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'policies':
     case 'operator-policies':
     case 'limits':
-      return runPolicyCommand(command, rest, {
-        env: process.env,
-        out: (text) => process.stdout.write(text),
-        err: (text) => process.stderr.write(text),
-      });
+      return runPolicyCommand(command, rest, processIo());
     case 'kafka-acls':
-      return runKafkaAclCommand(rest, {
-        env: process.env,
-        out: (text) => process.stdout.write(text),
-        err: (text) => process.stderr.write(text),
-      });
+      return runKafkaAclCommand(rest, processIo());
     case 'help':
     case '--help':
     case '-h':
       process.stdout.write(helpText());
+      process.stdout.write(`\n${usage}\n${policyUsage}\n${kafkaAclUsage}\n`);
       return exitCode.ok;
     case 'version':
     case '--version':

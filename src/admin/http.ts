@@ -38,7 +38,7 @@ import {
   sessionAccess,
 } from './login.js';
 import { manage } from './manage.js';
-import { metricsContentType, renderMetrics } from './metrics.js';
+import { isMetricsPath, metricsContentType, renderMetrics, renderObjectMetrics } from './metrics.js';
 import { node, objectRoutes } from './objects.js';
 import { applyListing, type ListingQuery, listingQuery, selectColumns } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
@@ -247,8 +247,8 @@ function refusedRequest(req: IncomingMessage, res: ServerResponse): Reply | unde
 async function admit(req: IncomingMessage, res: ServerResponse, path: string, server: Server) {
   const anyone = { ok: true, principal: internalPrincipal } as const;
   if (path === '/api/health' && (req.method === 'GET' || req.method === 'HEAD')) return anyone;
-  if (path === '/metrics' && server.options.metricsOpen) return anyone;
-  const tagged = path === '/metrics' ? monitoringTags : managementTags;
+  if (isMetricsPath(path) && server.options.metricsOpen) return anyone;
+  const tagged = isMetricsPath(path) ? monitoringTags : managementTags;
   // Basic credentials win over a cookie: scripts keep working in a browser that is logged in.
   const access =
     basicCredentials(req) === undefined && hasSessionCookie(req)
@@ -288,8 +288,11 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, s
   const { principal } = access;
   if (path === '/api/health') return { status: 200, body: { status: 'ok' } };
   const core = clientFor(req, options.core, principal);
-  if (path === '/metrics')
-    return { status: 200, text: renderMetrics(core, options.info), contentType: metricsContentType };
+  if (isMetricsPath(path)) {
+    const text =
+      renderObjectMetrics(core, options.info, req.url ?? path) ?? renderMetrics(core, options.info);
+    return { status: 200, text, contentType: metricsContentType };
+  }
   const read = req.method === 'GET' || req.method === 'HEAD';
   const listed = read ? listing(req.url ?? path, core, principal, options.info) : undefined;
   if (listed !== undefined) return listed;

@@ -1,51 +1,23 @@
 /**
- * Prometheus text exposition format 0.0.4, written by hand from core stats: a handful of gauges and
- * counters does not justify a client library.
+ * `/metrics`: the aggregated series (totals, connections per protocol, alarms, storage, the edges),
+ * cheap whatever the number of objects. Per-object series are in ./metrics-objects.ts
+ * (`/metrics/per-object`, `/metrics/detailed`), bounded by `metricsSeriesMax`. Names follow
+ * Prometheus's conventions (`_total` counters, base units, `_bytes`, `_seconds`); where RabbitMQ's or
+ * Kafka's exporters have a series, ours means the same (docs/operations.md has the table).
  */
-import type { CoreClient } from '../core/api.js';
+import type { AlarmKind, CoreClient, CoreStats } from '../core/api.js';
+import { protocols } from '../core/entry/context.js';
 import { escapes } from '../shared/escapes.js';
+import { Exposition, type Kind, metricsContentType } from './exposition.js';
+import { perObjectFamilies, renderObjects } from './metrics-objects.js';
 import type { AdminInfo, EdgeStats } from './views.js';
 
-export const metricsContentType = 'text/plain; version=0.0.4; charset=utf-8';
+export { metricsContentType };
 
-// Per-queue series grow with the number of queues; past this many the scrape stays bounded and the
-// totals above still cover everything.
-const queueSeriesMax = 10_000;
+/** Default for `metricsSeriesMax`: per-object series one scrape writes at most. */
+export const metricsSeriesMaxDefault = 50_000;
 
-type Kind = 'gauge' | 'counter';
-
-/** Label values escape backslash, double quote and newline (exposition format, "Text format details"). */
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function labels(pairs: Record<string, string>): string {
-  const inner = Object.entries(pairs)
-    .map(([key, value]) => `${key}="${escapeLabel(value)}"`)
-    .join(',');
-  return inner === '' ? '' : `{${inner}}`;
-}
-
-class Exposition {
-  private readonly lines: string[] = [];
-
-  family(name: string, kind: Kind, help: string): this {
-    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${kind}`);
-    return this;
-  }
-
-  sample(name: string, value: number, pairs: Record<string, string> = {}): this {
-    this.lines.push(`${name}${labels(pairs)} ${Number.isFinite(value) ? value : 'NaN'}`);
-    return this;
-  }
-
-  text(): string {
-    return `${this.lines.join('\n')}\n`;
-  }
-}
-
-function totals(out: Exposition, core: CoreClient): void {
-  const stats = core.stats();
+function totals(out: Exposition, stats: CoreStats): void {
   const gauges: Array<[string, number, string]> = [
     ['switchyard_vhosts', stats.vhosts, 'Virtual hosts.'],
     ['switchyard_exchanges', stats.exchanges, 'Exchanges across all vhosts.'],
@@ -71,21 +43,43 @@ function totals(out: Exposition, core: CoreClient): void {
   for (const [kind, count] of stats.faults) out.sample('switchyard_object_failures_total', count, { kind });
 }
 
-function perQueue(out: Exposition, core: CoreClient): void {
-  const rows: Array<{ vhost: string; queue: string; messages: number; consumers: number }> = [];
-  vhosts: for (const vhost of core.vhostNames()) {
-    for (const q of core.inVhost(vhost).listQueues()) {
-      if (rows.length >= queueSeriesMax) break vhosts;
-      rows.push({ vhost, queue: q.name, messages: q.messageCount, consumers: q.consumerCount });
-    }
-  }
-  out.family('switchyard_queue_messages', 'gauge', 'Messages in one queue.');
-  for (const row of rows)
-    out.sample('switchyard_queue_messages', row.messages, { vhost: row.vhost, queue: row.queue });
-  out.family('switchyard_queue_consumers', 'gauge', 'Consumers of one queue.');
-  for (const row of rows) {
-    out.sample('switchyard_queue_consumers', row.consumers, { vhost: row.vhost, queue: row.queue });
-  }
+/** Every client protocol, 0 when none is connected, so a dashboard's series do not come and go. */
+function connections(out: Exposition, stats: CoreStats): void {
+  const live = new Map(stats.connections);
+  out.family('switchyard_connections', 'gauge', 'Client connections open now, per protocol.');
+  const shown = protocols.filter((p) => p !== 'internal' && p !== 'http');
+  for (const protocol of new Set([...shown, ...live.keys()]))
+    out.sample('switchyard_connections', live.get(protocol) ?? 0, { protocol });
+}
+
+/** RabbitMQ's alarm series: 1 while the alarm holds publishers back. */
+function alarms(out: Exposition, active: readonly AlarmKind[]): void {
+  const series: Array<[string, AlarmKind, string]> = [
+    ['switchyard_alarms_memory_used_watermark', 'memory', 'Memory alarm: 1 while memory is past its limit.'],
+    [
+      'switchyard_alarms_free_disk_space_watermark',
+      'disk',
+      'Disk alarm: 1 while free disk is below its limit.',
+    ],
+  ];
+  for (const [name, kind, help] of series)
+    out.family(name, 'gauge', help).sample(name, active.includes(kind) ? 1 : 0);
+}
+
+function storage(out: Exposition, stats: CoreStats): void {
+  if (stats.storage === undefined) return;
+  out
+    .family(
+      'switchyard_storage_written_bytes_total',
+      'counter',
+      'Bytes storage handed to the disk since start.',
+    )
+    .sample('switchyard_storage_written_bytes_total', stats.storage.writtenBytes)
+    .histogram(
+      'switchyard_storage_fsync_seconds',
+      'Time an fdatasync of a log took.',
+      stats.storage.syncSeconds,
+    );
 }
 
 function edges(out: Exposition, stats: EdgeStats): void {
@@ -120,8 +114,13 @@ function edges(out: Exposition, stats: EdgeStats): void {
   for (const [name, kind, value, help] of series) out.family(name, kind, help).sample(name, value);
 }
 
+function seriesMax(info: AdminInfo): number {
+  return info.metricsSeriesMax ?? metricsSeriesMaxDefault;
+}
+
 export function renderMetrics(core: CoreClient, info: AdminInfo): string {
   const out = new Exposition();
+  const stats = core.stats();
   out
     .family('switchyard_build_info', 'gauge', 'Always 1; the labels carry the version.')
     .sample('switchyard_build_info', 1, { version: info.version, node: process.version })
@@ -129,9 +128,40 @@ export function renderMetrics(core: CoreClient, info: AdminInfo): string {
     .sample('switchyard_uptime_seconds', (Date.now() - info.startedAtMs) / 1000)
     .family('switchyard_process_resident_memory_bytes', 'gauge', 'Resident set size of the process.')
     .sample('switchyard_process_resident_memory_bytes', process.memoryUsage.rss());
-  totals(out, core);
+  totals(out, stats);
+  connections(out, stats);
+  alarms(out, info.alarms());
+  storage(out, stats);
   const edgeStats = info.edges?.();
   if (edgeStats !== undefined) edges(out, edgeStats);
-  perQueue(out, core);
+  // Queue depth and consumers stay here too (dashboards built on them before the per-object
+  // endpoint), under the same bound.
+  renderObjects(out, core, { families: ['queue'], seriesMax: seriesMax(info), brief: true });
   return out.text();
+}
+
+/**
+ * `/metrics/per-object` (every family) and `/metrics/detailed?family=queue&family=group&vhost=V`
+ * (the families and vhosts asked for), as RabbitMQ's per-object and detailed endpoints. Undefined for
+ * any other path.
+ */
+export function renderObjectMetrics(core: CoreClient, info: AdminInfo, url: string): string | undefined {
+  const { pathname, searchParams } = new URL(url, 'http://x');
+  if (pathname !== '/metrics/per-object' && pathname !== '/metrics/detailed') return undefined;
+  const asked = pathname === '/metrics/detailed' ? searchParams.getAll('family') : [];
+  const families =
+    asked.length === 0 ? perObjectFamilies : perObjectFamilies.filter((f) => asked.includes(f));
+  const vhosts = searchParams.getAll('vhost');
+  const out = new Exposition();
+  renderObjects(out, core, {
+    families,
+    seriesMax: seriesMax(info),
+    brief: false,
+    ...(vhosts.length > 0 ? { vhosts } : {}),
+  });
+  return out.text();
+}
+
+export function isMetricsPath(path: string): boolean {
+  return path === '/metrics' || path === '/metrics/per-object' || path === '/metrics/detailed';
 }

@@ -23,6 +23,8 @@ export interface AdminInfo {
   alarms(): readonly AlarmKind[];
   /** The broker's edges, for /metrics: ingress budget and login gate (docs/architecture.md, "Edges"). */
   edges?(): EdgeStats;
+  /** Per-object series one scrape writes at most (the `metricsSeriesMax` setting). */
+  readonly metricsSeriesMax?: number;
 }
 
 export interface EdgeStats {

@@ -69,10 +69,22 @@ function readFlags(args: readonly string[]): { layer: Layer; configPath?: string
   return configPath === undefined ? { layer } : { layer, configPath };
 }
 
+/**
+ * Variables of the `switchyard` client commands (cli/client.ts): an operator who exports them for
+ * `switchyard list …` can still run `switchyard start` in the same shell.
+ */
+const clientEnv: ReadonlySet<string> = new Set([
+  'SWITCHYARD_URL',
+  'SWITCHYARD_USER',
+  'SWITCHYARD_PASSWORD',
+  'SWITCHYARD_PROFILE',
+  'SWITCHYARD_CLI_CONFIG',
+]);
+
 function readEnv(env: LoadInput['env']): Layer {
   const layer: Layer = {};
   for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(envPrefix) || key === configFileEnv) continue;
+    if (!key.startsWith(envPrefix) || key === configFileEnv || clientEnv.has(key)) continue;
     // An empty variable counts as unset, as `VAR= switchyard start` is how shells clear one.
     if (value === undefined || value === '') continue;
     const setting = settings.find((s) => s.env === key);

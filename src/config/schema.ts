@@ -83,6 +83,7 @@ export interface Config {
   loopbackOnlyUsers: string[];
   anonymousUser: string;
   metricsOpen: boolean;
+  metricsSeriesMax: number;
   passwordHashThreads: number;
   loginQueueMax: number;
   loginPendingPerAddressMax: number;
@@ -212,6 +213,7 @@ export const configDefault: Config = {
   loopbackOnlyUsers: ['guest'],
   anonymousUser: '',
   metricsOpen: false,
+  metricsSeriesMax: 50_000,
   passwordHashThreads: 0,
   loginQueueMax: 128,
   loginPendingPerAddressMax: 8,
@@ -476,6 +478,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       'GET /metrics answers without credentials from any address. Otherwise it is open only when the ' +
       'broker listens on a loopback address, and needs a monitoring or administrator user when not.',
+  },
+  metricsSeriesMax: {
+    type: integer(0, 10_000_000),
+    group: 'Users',
+    description:
+      'Per-object series (queues, stream partitions, consumer groups) one scrape of /metrics, ' +
+      '/metrics/per-object or /metrics/detailed writes at most; objects past it are left out whole and ' +
+      'counted in switchyard_metrics_objects_omitted, so many objects cannot make a scrape huge.',
   },
   passwordHashThreads: {
     type: integer(0, 64),

@@ -3,6 +3,7 @@
  * in ./broker.ts implements `CoreBroker`; everything a protocol needs goes through these methods.
  * Errors are `BrokerError`s from src/shared/errors.ts.
  */
+import type { HistogramSnapshot } from '../shared/histogram.js';
 import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
 import type { UserCredential, UserView } from './definitions.js';
 import type { AclClient } from './entry/acl-commands.js';
@@ -416,6 +417,16 @@ export interface CoreStats {
   readonly delivered: number;
   /** Failures of owned objects caught by their executors since start, per kind (`queue`, `stream`, …). */
   readonly faults: ReadonlyArray<readonly [kind: string, count: number]>;
+  /** Live connections (those counted for limits) per protocol that carried them; absent ones are 0. */
+  readonly connections: ReadonlyArray<readonly [protocol: string, count: number]>;
+  /** What storage reports upward: absent where nothing reaches a disk (memory storage). */
+  readonly storage?: StorageStats;
+}
+
+/** Storage's own meters, passed through core so the admin API need not reach storage. */
+export interface StorageStats {
+  readonly writtenBytes: number;
+  readonly syncSeconds: HistogramSnapshot;
 }
 
 /** A resource alarm (RabbitMQ's memory and disk alarms): while one is active, publishers are held back. */

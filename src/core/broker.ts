@@ -14,7 +14,15 @@ import type { Storage } from '../storage/types.js';
 import type { AclRequester } from './acl-index.js';
 import type { AclAction, AclOperation, AclResourceType } from './acls.js';
 import { AlarmHub } from './alarms.js';
-import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreOptions, CoreStats } from './api.js';
+import type {
+  Clock,
+  CoreBroker,
+  CoreClient,
+  CoreLimits,
+  CoreOptions,
+  CoreStats,
+  StorageStats,
+} from './api.js';
 import { Definitions, type Users } from './definitions.js';
 import { type AccessCheck, PermissionAuthorizer } from './entry/authorize.js';
 import { Client } from './entry/client.js';
@@ -266,7 +274,15 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       published,
       delivered,
       faults: [...this.supervisor.faults],
+      connections: this.meters.connectionsPerProtocol(),
+      ...this.#storageStats(),
     };
+  }
+
+  #storageStats(): { storage?: StorageStats } {
+    const writes = this.#storage.writes;
+    if (writes === undefined) return {};
+    return { storage: { writtenBytes: writes.bytes, syncSeconds: writes.syncSeconds.snapshot() } };
   }
 
   /** Closes every object (their data stays), then the definitions log. Storage stays open. */

@@ -40,6 +40,7 @@ function startAdmin(context: ListenerContext): Promise<RunningListener> {
       listeners: () =>
         context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
       alarms: () => context.core.alarms.active(),
+      metricsSeriesMax: context.config.metricsSeriesMax,
       edges: () => {
         const ingress = context.ingress.stats();
         const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };

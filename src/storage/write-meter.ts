@@ -1,8 +1,10 @@
 /**
- * Bytes storage has handed to the disk since it opened, with a hook per write. The disk alarm uses it
- * to account for what was written since its last reading of the free space, so the limit holds within
- * one write batch rather than one timer tick.
+ * Bytes storage has handed to the disk since it opened, with a hook per write, and how long each
+ * fdatasync took. The disk alarm uses the bytes to account for what was written since its last
+ * reading of the free space, so the limit holds within one write batch rather than one timer tick;
+ * core passes the fsync histogram up to /metrics (storage knows nothing above it).
  */
+import { Histogram, syncSecondsBounds } from '../shared/histogram.js';
 import type { FileIo } from './file/io.js';
 
 export type WriteListener = (bytes: number) => void;
@@ -10,6 +12,8 @@ export type WriteListener = (bytes: number) => void;
 export class WriteMeter {
   #bytes = 0;
   readonly #listeners = new Set<WriteListener>();
+  /** Seconds from issuing an fdatasync to its completion, failed ones included. */
+  readonly syncSeconds = new Histogram(syncSecondsBounds);
 
   /** Bytes written (or being written) since open. */
   get bytes(): number {
@@ -35,6 +39,13 @@ export function meteredIo(io: FileIo, meter: WriteMeter): FileIo {
       meter.add(data.byteLength);
       io.write(fd, data, position, done);
     },
-    fdatasync: (fd, done) => io.fdatasync(fd, done),
+    fdatasync: (fd, done) => {
+      // A measurement, not a decision: wall time is what an fsync costs the appends waiting on it.
+      const startMs = performance.now();
+      io.fdatasync(fd, (err) => {
+        meter.syncSeconds.observe((performance.now() - startMs) / 1000);
+        done(err);
+      });
+    },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The management commands against a running `switchyard start`: users, tags, permissions and topic
  * permissions made and listed, whoami as the new user, definitions exported to a file and imported,
- * refusals (wrong password, missing tag) exit 1 with the API's reason, usage mistakes exit 2.
+ * refusals (wrong password, missing tag) exit 4 with the API's reason, usage mistakes exit 2.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ after(async () => {
 });
 
 async function ok(...args: string[]): Promise<string> {
-  const result = await runCli([...args, ...url]);
+  const result = await runCli([...args, ...url], { timeoutMs: 60_000 });
   assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
   return result.stdout;
 }
@@ -32,9 +32,9 @@ test('users, tags, permissions and topic permissions are managed from the comman
   await ok('users', 'add', 'ops', 'ops-pw', 'management,monitoring');
   await ok('permissions', 'set', '/', 'ops', '^ops\\.', '.*', '.*');
   await ok('topic-permissions', 'set', '/', 'ops', 'amq.topic', '^ops\\.', '.*');
-  const users = JSON.parse(await ok('users', 'list')) as Array<{ name: string; tags: string[] }>;
+  const users = JSON.parse(await ok('users', 'list', '--json')) as Array<{ name: string; tags: string[] }>;
   assert.deepEqual(users.find((u) => u.name === 'ops')?.tags, ['management', 'monitoring']);
-  const permissions = JSON.parse(await ok('permissions', 'list', '/')) as Array<{
+  const permissions = JSON.parse(await ok('permissions', 'list', '/', '--json')) as Array<{
     user: string;
     configure: string;
   }>;
@@ -61,11 +61,11 @@ test('a management user may not manage users: exit 1 with the reason', async () 
     '--password',
     'viewer-pw',
   ]);
-  assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /403 .*administrator/);
+  assert.equal(refused.code, 4);
+  assert.match(refused.stderr, /^switchyard: 403 \w+: .*administrator/);
   const wrong = await runCli(['whoami', ...url, '--password', 'wrong']);
-  assert.equal(wrong.code, 1);
-  assert.match(wrong.stderr, /401/);
+  assert.equal(wrong.code, 4);
+  assert.match(wrong.stderr, /^switchyard: 401 /);
   const usage = await runCli(['permissions', 'set', '/'], {});
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /expected permissions set/);
@@ -78,7 +78,7 @@ test('definitions export to a file and import back', async () => {
   assert.ok(exported.users.some((u) => u.name === 'guest'));
   await ok('users', 'delete', 'viewer');
   await ok('definitions', 'import', file);
-  const users = JSON.parse(await ok('users', 'list')) as Array<{ name: string }>;
+  const users = JSON.parse(await ok('users', 'list', '--json')) as Array<{ name: string }>;
   assert.ok(
     users.some((u) => u.name === 'viewer'),
     'the imported file brought the user back',

@@ -41,6 +41,15 @@ export class Meters {
   readonly #vhosts = new Map<string, VhostMeters>();
   /** Per connection: what its own commands did (publishes, gets, acks); forgotten when it closes. */
   readonly #connections = new Map<string, MessageCounts>();
+  /** The protocol of each connection counted at `connection.open` (the same ones limits count). */
+  readonly #protocols = new Map<string, string>();
+
+  /** Live connections per protocol that carried them, for /metrics. */
+  connectionsPerProtocol(): Array<[protocol: string, count: number]> {
+    const counts = new Map<string, number>();
+    for (const protocol of this.#protocols.values()) counts.set(protocol, (counts.get(protocol) ?? 0) + 1);
+    return [...counts];
+  }
 
   /** Counts what `command` did, once it ran without throwing. */
   record(context: CallerContext, command: Command, result: unknown): void {
@@ -57,6 +66,9 @@ export class Meters {
         counts(this.#connections, context.connectionId).acked++;
         return;
       }
+      case 'connection.open':
+        this.#protocols.set(context.connectionId, context.protocol);
+        return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;
         if (delivery === undefined) return;
@@ -71,6 +83,7 @@ export class Meters {
       }
       case 'connection.close':
         this.#connections.delete(context.connectionId);
+        this.#protocols.delete(context.connectionId);
         return;
       default:
     }
