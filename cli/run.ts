@@ -100,7 +100,7 @@ const clientCommands = new Set([
  */
 export function isClientCommand(argv: readonly string[]): boolean {
   const { positionals } = parseArgs({
-    args: [...argv],
+    args: joinSigned(argv),
     options: optionSpec,
     allowPositionals: true,
     strict: false,
@@ -138,11 +138,28 @@ async function answer(command: string, words: string[], o: Values, target: Targe
   }
 }
 
+/** Options whose value may be a negative number, written as Kafka's tools take it (`--shift-by -1`). */
+const signedOptions = new Set(['--shift-by']);
+
+/** `--shift-by -1` as `--shift-by=-1`: parseArgs would read the `-1` as an option of its own. */
+function joinSigned(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (signedOptions.has(arg) && next !== undefined && /^-\d+$/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 /** Runs `switchyard <command> …`; returns the exit code. */
 export async function runClient(argv: readonly string[], io: Io): Promise<number> {
   try {
     const { values, positionals } = parseArgs({
-      args: [...argv],
+      args: joinSigned(argv),
       options: optionSpec,
       allowPositionals: true,
     });
