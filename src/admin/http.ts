@@ -206,7 +206,12 @@ async function admit(req: IncomingMessage, res: ServerResponse, path: string, op
   if (path === '/api/health' && (req.method === 'GET' || req.method === 'HEAD')) return anyone;
   if (path === '/metrics' && options.metricsOpen) return anyone;
   const access = await authenticate(req, options.auth, path === '/metrics' ? monitoringTags : undefined);
-  if (!access.ok && access.status === 401) res.setHeader('www-authenticate', `Basic realm="${realm}"`);
+  if (!access.ok && access.status === 401) {
+    // RFC 6750 §3: a refused token is answered in its own scheme.
+    const challenge =
+      access.bearer === true ? `Bearer realm="${realm}", error="invalid_token"` : `Basic realm="${realm}"`;
+    res.setHeader('www-authenticate', challenge);
+  }
   return access;
 }
 

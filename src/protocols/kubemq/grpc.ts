@@ -17,7 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import { peerCertificateOf } from '../tls.js';
 import { Downstream, Upstream } from './downstream.js';
-import { asFailure, fail, Texts } from './errors.js';
+import { asFailure, fail, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
 import { ping, queuesInfo } from './info.js';
@@ -54,14 +54,14 @@ async function callerOf(server: KubemqServer, call: AnyCall): Promise<Caller> {
   const peer = peerAddressOf(call);
   // grpc-js gives the client certificate only when it verified against the CA.
   const cert = call.getAuthContext().sslPeerCertificate;
-  const principal = await server.login(
+  const login = await server.login(
     {
       token: typeof token === 'string' ? token : token?.toString(),
       certificate: cert === undefined ? undefined : peerCertificateOf(cert),
     },
     peer,
   );
-  return server.caller(principal, peer);
+  return server.caller(login, peer);
 }
 
 function status(err: unknown): { code: number; details: string } {
@@ -156,6 +156,7 @@ function subscription<Res>(
     callerOf(server, call)
       .then((caller) => {
         sink.onClose(() => caller.close());
+        caller.onExpire(() => sink.end(tokenExpired()));
         return handler(caller, call.request, sink);
       })
       .catch((err: unknown) => sink.end(asFailure(err)));
@@ -195,6 +196,7 @@ function serveDuplex<Req, Res>(
 ): void {
   try {
     sink.onClose(() => caller.close());
+    caller.onExpire(() => sink.end(tokenExpired()));
     const session = open(caller, sink, call);
     call.on('data', (request: Req) => {
       try {

@@ -14,7 +14,7 @@ import type { ListenerContext } from '../listener.js';
 import { httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
 import { webSocketTransport } from '../transport.js';
-import { asFailure, KubemqFailure, Texts } from './errors.js';
+import { asFailure, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
 import { ping, queuesInfo } from './info.js';
@@ -332,6 +332,7 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
   const { req, socket, head, url, typeName } = upgrade;
   const sink = webSocketSink<unknown>(typeName, server.limits.deliveryWindow);
   sink.onClose(() => caller.close());
+  caller.onExpire(() => sink.end(tokenExpired()));
   const stream = streams.get(url.pathname);
   const take = stream?.open(caller, sink);
   Promise.resolve()

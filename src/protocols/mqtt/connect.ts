@@ -9,7 +9,8 @@ import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packe
 import type { CoreClient } from '../../core/api.js';
 import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
-import type { LoginResult } from '../listener.js';
+import { type LoginResult, type LoginSuccess, principalOf } from '../listener.js';
+import { certificateUser } from '../tls.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
@@ -60,8 +61,8 @@ function willOf(packet: IConnectPacket, facts: ConnectFacts | undefined): Will |
   };
 }
 
-/** Who the client is once admitted: the user it logged in as (or the anonymous one), or a refusal. */
-type Admission = { readonly user: string; readonly tags: readonly string[] } | { readonly refusal: number };
+/** Who the client is once admitted: the login (a user, the anonymous one, a token's), or a refusal. */
+type Admission = { readonly login: LoginSuccess } | { readonly refusal: number };
 
 /** Checks that can refuse before anything is created. */
 async function admission(conn: Connection, packet: IConnectPacket): Promise<Admission> {
@@ -81,11 +82,23 @@ async function admission(conn: Connection, packet: IConnectPacket): Promise<Admi
  * `mqttAuthentication`: optional lets a CONNECT without a user name in as the anonymous user (from
  * loopback only unless `anonymousUser` names one); required refuses it; off takes every client as
  * the anonymous user, whatever credentials it sent.
+ *
+ * A password may be a JWT (the login gate takes it as a token). Over TLS with a verified client
+ * certificate, `mqttCertLogin` takes the user name from the certificate (`username`), and lets the
+ * certificate stand in for a missing password (`certificate`).
  */
 async function login(conn: Connection, packet: IConnectPacket): Promise<LoginResult> {
   const { server } = conn;
   const remote = conn.transport.remoteAddress;
   if (server.authentication === 'off') return server.auth.anonymous(remote);
+  const cert = server.certLogin === 'off' ? undefined : conn.transport.tls?.peerCertificate;
+  if (cert !== undefined) {
+    const user = certificateUser(cert, server.certLoginFrom);
+    if (packet.password === undefined && server.certLogin === 'certificate')
+      return server.auth.loginWithCertificate(user, remote);
+    if (user === undefined) return server.auth.loginWithCertificate(undefined, remote);
+    return server.auth.login(user, packet.password?.toString('utf8') ?? '', remote, conn.gone);
+  }
   if (packet.username === undefined) {
     if (server.authentication === 'required') return { ok: false, reason: 'anonymous' };
     return server.auth.anonymous(remote);
@@ -95,7 +108,7 @@ async function login(conn: Connection, packet: IConnectPacket): Promise<LoginRes
 }
 
 function admitted(result: LoginResult): Admission {
-  if (result.ok) return { user: result.user, tags: result.tags };
+  if (result.ok) return { login: result };
   if (result.reason === 'busy') return { refusal: Reason.serverBusy };
   return { refusal: result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized };
 }
@@ -145,7 +158,7 @@ export async function handleConnect(
   if (conn.state !== 'connecting') return;
   const assigned = packet.clientId === '';
   const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
-  const clients = clientsOf(conn, { user: admittedAs.user, tags: admittedAs.tags, clientId });
+  const clients = clientsOf(conn, principalOf(admittedAs.login, clientId));
   const vhostRefusal = enterVhost(conn, clients.core);
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
   if (!counted(conn, clients.core)) return;
@@ -164,6 +177,7 @@ export async function handleConnect(
       expirySec,
       connack,
       will: willOf(packet, facts),
+      expiresAtMs: admittedAs.login.expiresAtMs,
       ...clients,
     });
   } catch (err) {
@@ -207,6 +221,8 @@ interface Agreed {
   readonly will: Will | undefined;
   readonly core: CoreClient;
   readonly plumbing: CoreClient;
+  /** When the login's token stops being good: the connection is closed then. */
+  readonly expiresAtMs: number | undefined;
 }
 
 /** Takeover, then the session (clean start, expiry, present flag), CONNACK and resume. */
@@ -245,6 +261,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   conn.attachCore(core, agreed.plumbing);
   conn.will = agreed.will;
   conn.state = 'connected';
+  conn.expireAt(agreed.expiresAtMs);
   server.clients.set(clientId, conn);
   server.stats.connectionsTotal++;
   conn.loggedIn();
