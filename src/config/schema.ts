@@ -692,7 +692,8 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       'reached, listeners stop reading sockets (TCP back-pressure) until bytes are released.',
   },
   ingressUnauthenticatedBytesMax: {
-    type: integer(64 * 1024, 64 * gibibyte),
+    // At least a few KubeMQ gRPC calls waiting for their login (each is charged a stream window).
+    type: integer(256 * 1024, 64 * gibibyte),
     group: 'Connections',
     description:
       'The share of ingressBytesMax that connections not yet logged in may hold; beyond it the one ' +

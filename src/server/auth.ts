@@ -137,32 +137,7 @@ export function createAuthenticator(
     return result;
   };
   const jwt = config.jwt;
-
-  const loginWithToken = async (
-    token: string,
-    address: string | undefined,
-    signal?: AbortSignal,
-  ): Promise<LoginResult> => {
-    if (jwt === undefined) return refused('', address, refusedCredentials, 'token: JWT logins are off');
-    let done: () => void;
-    try {
-      done = await throttle.admit(address, signal);
-    } catch {
-      return refused('', address, refusedBusy);
-    }
-    try {
-      const checked = jwt.check(token);
-      if (!checked.ok) {
-        throttle.failed(address);
-        return refused(checked.user ?? '', address, refusedCredentials, `token: ${checked.reason}`);
-      }
-      const { user, scopes, claims, expiresAtMs } = checked.token;
-      const grant = new ScopePermissions(parseScopes(scopes, claims));
-      return { ok: true, user, tags: grant.tags, grant, expiresAtMs };
-    } finally {
-      done();
-    }
-  };
+  const loginWithToken = tokenLogin(jwt, throttle, refused);
 
   /** Runs after a cache miss only, so cached credentials are never throttled nor queued. */
   const derive = (address: string | undefined) => async (job: PasswordHashJob, signal: AbortSignal) => {
@@ -225,6 +200,36 @@ export function createAuthenticator(
       return { hashThreads: threads, hashes, hashing: running, queued, throttledAddresses };
     },
     close: () => pool.close(),
+  };
+}
+
+type Refuse = (user: string, address: string | undefined, result: LoginRefusal, why?: string) => LoginRefusal;
+
+/**
+ * Bearer tokens: the address waits for its turn in the throttle like any login, the token is verified
+ * at once (no hash), and a refusal counts as a failure of the address.
+ */
+function tokenLogin(jwt: JwtValidator | undefined, throttle: LoginThrottle, refused: Refuse) {
+  return async (token: string, address: string | undefined, signal?: AbortSignal): Promise<LoginResult> => {
+    if (jwt === undefined) return refused('', address, refusedCredentials, 'token: JWT logins are off');
+    let done: () => void;
+    try {
+      done = await throttle.admit(address, signal);
+    } catch {
+      return refused('', address, refusedBusy);
+    }
+    try {
+      const checked = jwt.check(token);
+      if (!checked.ok) {
+        throttle.failed(address);
+        return refused(checked.user ?? '', address, refusedCredentials, `token: ${checked.reason}`);
+      }
+      const { user, scopes, claims, expiresAtMs } = checked.token;
+      const grant = new ScopePermissions(parseScopes(scopes, claims));
+      return { ok: true, user, tags: grant.tags, grant, expiresAtMs };
+    } finally {
+      done();
+    }
   };
 }
 

@@ -361,10 +361,13 @@ describe('expiry, on a manual clock', () => {
       reconnectInterval: 0,
       authToken: shortToken(20),
     });
+    let resolveEnded: (text: string) => void = () => {};
     const ended = new Promise<string>((resolve) => {
-      void events.subscribe({ channel: 'app.watch' }, (err) => {
-        if (err !== null) resolve(String(err));
-      });
+      resolveEnded = resolve;
+    });
+    // kubemq-js polls a subscription until it is unsubscribed, whatever happened to its stream.
+    const subscription = await events.subscribe({ channel: 'app.watch' }, (err) => {
+      if (err !== null) resolveEnded(String(err));
     });
     // The subscription is open once core has its queue bound to amq.topic.
     const timedCore = timed.broker.client('/');
@@ -375,6 +378,7 @@ describe('expiry, on a manual clock', () => {
     );
     clock.advance(21_000);
     assert.match(await ended, /UNAUTHENTICATED|token expired/);
+    subscription.unsubscribe();
     events.close();
   });
 });

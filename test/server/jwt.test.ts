@@ -5,14 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
 import { configDefault } from '../../src/config/schema.js';
+import { Broker } from '../../src/index.js';
 import { JwtValidator, looksLikeJwt } from '../../src/server/jwt.js';
 import { JwtKeyError, loadJwtKeys } from '../../src/server/jwt-keys.js';
 import { parseScopes, ScopePermissions, wildcardSource } from '../../src/server/token-scopes.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { makeIssuer } from '../../testing/jwt.js';
+import { allPortsOff } from '../../testing/server-helpers.js';
 
 const nowMs = 1_800_000_000_000;
 const issuer = makeIssuer(() => nowMs);
@@ -243,5 +247,67 @@ describe('scopes', () => {
     assert.ok(g.generation > before);
     assert.ok(new RegExp(g.permission('/')!.read).test('b'));
     assert.deepEqual(g.tags, ['management']);
+  });
+});
+
+describe('settings and reloads', () => {
+  test('the allow-list never takes none, and jwtKeys entries are <kid>=<file>, each kid once', () => {
+    const load = (...args: string[]) => loadConfig({ args, env: {}, cwd: issuer.dir });
+    assert.throws(
+      () => load('--jwt-algorithms', 'RS256,none'),
+      /"none" is not one of .*`none` is never accepted/,
+    );
+    assert.throws(() => load('--jwt-keys', 'no-equals-sign'), /is not <kid>=<file>/);
+    assert.throws(() => load('--jwt-keys', 'a=x,a=y'), /the kid "a" is given twice/);
+    assert.throws(() => load('--amqp-auth-mechanisms', 'PLAIN,CRAM-MD5'), /CRAM-MD5/);
+    assert.deepEqual(load('--jwt-algorithms', 'ES256').jwtAlgorithms, ['ES256']);
+  });
+
+  test('a key file that cannot be used stops the start', async () => {
+    await assert.rejects(
+      Broker.start({
+        ...allPortsOff,
+        storage: 'memory',
+        logger: silentLogger(),
+        jwtKeys: [`k=${join(issuer.dir, 'none')}`],
+      }),
+      /jwtKeys k: cannot read/,
+    );
+  });
+
+  test('reloadJwtKeys reads the files again; a file that cannot be used keeps the keys in force', async () => {
+    const file = join(issuer.dir, 'rotating.pem');
+    const [rsaEntry, ecEntry] = issuer.jwtKeys as [string, string];
+    copyFileSync(rsaEntry.slice('rsa-1='.length), file);
+    const broker = await Broker.start({
+      ...allPortsOff,
+      storage: 'memory',
+      logger: silentLogger(),
+      httpPort: 'auto',
+      jwtKeys: [`rotating=${file}`],
+    });
+    const status = async (token: string) =>
+      (
+        await fetch(`http://127.0.0.1:${broker.ports.httpPort}/api/whoami`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status;
+    try {
+      // The issuer's RSA and EC keys, both under the kid the broker now knows.
+      const claims = { scope: 'switchyard.tag:management' };
+      const rsaToken = issuer.token(claims, { alg: 'RS256', kid: 'rotating' });
+      const ecToken = issuer.token(claims, { alg: 'ES256', kid: 'rotating' });
+      assert.equal(await status(rsaToken), 200);
+      assert.equal(await status(ecToken), 401);
+      copyFileSync(ecEntry.slice('ec-1='.length), file);
+      await broker.reloadJwtKeys();
+      assert.equal(await status(ecToken), 200);
+      assert.equal(await status(rsaToken), 401);
+      writeFileSync(file, '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n');
+      await assert.rejects(broker.reloadJwtKeys(), /not a usable public key/);
+      assert.equal(await status(ecToken), 200, 'the old keys stay');
+    } finally {
+      await broker.stop();
+    }
   });
 });
