@@ -98,6 +98,15 @@ export function makeTestPki(): TestPki {
   };
 }
 
+/**
+ * Another client certificate from the test CA: `subject` as openssl's `-subj` (`/CN=bob/O=Acme`),
+ * `sans` as an extension value (`email:bob@example.test,DNS:bob.example.test`).
+ */
+export function makeClientCert(pki: TestPki, name: string, subject: string, sans?: string): CertFiles {
+  const extensions = `${sans === undefined ? '' : `subjectAltName=${sans}\n`}extendedKeyUsage=clientAuth`;
+  return makeLeaf(pki.dir, name, 'ca', subject, extensions);
+}
+
 /** Sends `bytes` over plain TCP; resolves with everything read once the server closes. */
 export function plaintextAnswer(port: number, bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -1,23 +1,29 @@
 /**
- * Who is calling the admin API: HTTP Basic credentials checked by the broker's login gate (the same
- * users, throttle and loopback rule as every protocol), then RabbitMQ's rule that the API is for users
- * tagged `management` (or a tag that includes it: `policymaker`, `monitoring`, `administrator`).
- * What a user may then read or change is decided by core's authorizer on each command.
+ * Who is calling the admin API: HTTP Basic credentials or an `Authorization: Bearer <JWT>` token, both
+ * checked by the broker's login gate (the same users, tokens, throttle and loopback rule as every
+ * protocol), then RabbitMQ's rule that the API is for users tagged `management` (or a tag that
+ * includes it: `policymaker`, `monitoring`, `administrator`); a token's tags are its `tag:` scopes.
+ * What a caller may then read or change is decided by core's authorizer on each command (a token's
+ * caller on its scopes).
  */
 import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import type { Principal } from '../core/entry/context.js';
+import type { CarriedPermissions, Principal } from '../core/entry/context.js';
+
+type AdminLoginResult =
+  | {
+      readonly ok: true;
+      readonly user: string;
+      readonly tags: readonly string[];
+      /** A token's scopes: the caller's permissions instead of the user store's. */
+      readonly grant?: CarriedPermissions;
+    }
+  | { readonly ok: false; readonly reason: string };
 
 /** The broker's login gate as the admin API uses it (src/server/auth.ts; structurally the protocols' one). */
 export interface AdminLogin {
-  login(
-    user: string,
-    password: string,
-    remoteAddress: string | undefined,
-  ): Promise<
-    | { readonly ok: true; readonly user: string; readonly tags: readonly string[] }
-    | { readonly ok: false; readonly reason: string }
-  >;
+  login(user: string, password: string, remoteAddress: string | undefined): Promise<AdminLoginResult>;
+  loginWithToken(token: string, remoteAddress: string | undefined): Promise<AdminLoginResult>;
 }
 
 /** Tags that open the admin API (RabbitMQ: each of these includes `management`). */
@@ -36,7 +42,7 @@ export const realm = 'Switchyard Management';
 export type Access =
   | { readonly ok: true; readonly principal: Principal }
   /** 401: no credentials or wrong ones (the client should ask for them); 403: a user without the tag. */
-  | { readonly ok: false; readonly status: 401 | 403; readonly reason: string };
+  | { readonly ok: false; readonly status: 401 | 403; readonly reason: string; readonly bearer?: boolean };
 
 /** `Authorization: Basic <base64 of user:password>`; undefined when absent or of another scheme. */
 export function basicCredentials(req: IncomingMessage): { user: string; password: string } | undefined {
@@ -57,20 +63,38 @@ export function isMonitoring(principal: Principal): boolean {
   return hasTag(principal, monitoringTags);
 }
 
+/** `Authorization: Bearer <token>` (RFC 6750 §2.1); undefined when absent or of another scheme. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(header);
+  return match === null ? undefined : match[1];
+}
+
 /** Logs the caller in; `tagged`: the tags one of which the route needs (management by default). */
 export async function authenticate(
   req: IncomingMessage,
   auth: AdminLogin,
   tagged: ReadonlySet<string> = managementTags,
 ): Promise<Access> {
-  const credentials = basicCredentials(req);
-  if (credentials === undefined) return { ok: false, status: 401, reason: 'Login required (HTTP Basic)' };
-  const result = await auth.login(credentials.user, credentials.password, req.socket.remoteAddress);
+  const remote = req.socket.remoteAddress;
+  const token = bearerToken(req);
+  const credentials = token === undefined ? basicCredentials(req) : undefined;
+  if (token === undefined && credentials === undefined)
+    return { ok: false, status: 401, reason: 'Login required (HTTP Basic or Bearer)' };
+  const result =
+    token !== undefined
+      ? await auth.loginWithToken(token, remote)
+      : await auth.login(credentials!.user, credentials!.password, remote);
   if (!result.ok) {
     const reason = result.reason === 'busy' ? 'Too many login attempts; try again later' : 'Login failed';
-    return { ok: false, status: 401, reason };
+    return { ok: false, status: 401, reason, ...(token === undefined ? {} : { bearer: true }) };
   }
-  const principal: Principal = { user: result.user, tags: result.tags };
+  const principal: Principal = {
+    user: result.user,
+    tags: result.tags,
+    ...(result.grant === undefined ? {} : { carried: result.grant }),
+  };
   if (!hasTag(principal, tagged)) {
     return {
       ok: false,

@@ -255,8 +255,12 @@ async function admit(req: IncomingMessage, res: ServerResponse, path: string, se
       ? sessionAccess(req, server.login, tagged)
       : await authenticate(req, server.options.auth, tagged);
   // The dashboard asks for no browser login dialog: it shows its own form.
-  if (!access.ok && access.status === 401 && req.headers[csrfHeader] === undefined)
-    res.setHeader('www-authenticate', `Basic realm="${realm}"`);
+  if (!access.ok && access.status === 401 && req.headers[csrfHeader] === undefined) {
+    // RFC 6750 §3: a refused token is answered in its own scheme.
+    const challenge =
+      access.bearer === true ? `Bearer realm="${realm}", error="invalid_token"` : `Basic realm="${realm}"`;
+    res.setHeader('www-authenticate', challenge);
+  }
   return access;
 }
 

@@ -3,7 +3,7 @@
  * config file or the embedding API arrive typed and must already have the right JSON type, so a
  * quoted `"5672"` in YAML is refused rather than guessed at.
  */
-import type { Config, Setting, SettingType } from './schema.js';
+import { amqpMechanisms, type Config, jwtAlgorithmNames, type Setting, type SettingType } from './schema.js';
 
 /** A configuration mistake; the CLI prints its message as one line and exits with code 2. */
 export class ConfigError extends Error {
@@ -117,6 +117,39 @@ export function checkConfig(config: Config, portNames: readonly (keyof Config)[]
     owners.set(port, name);
   }
   checkTls(config);
+  checkLogins(config);
+}
+
+/** A `jwtKeys` entry: `<kid>=<file>`; undefined when it is not one. */
+export function jwtKeyEntry(entry: string): { kid: string; file: string } | undefined {
+  const eq = entry.indexOf('=');
+  if (eq <= 0 || eq === entry.length - 1) return undefined;
+  return { kid: entry.slice(0, eq).trim(), file: entry.slice(eq + 1).trim() };
+}
+
+function checkLogins(config: Config): void {
+  for (const name of config.jwtAlgorithms) {
+    if (!(jwtAlgorithmNames as readonly string[]).includes(name)) {
+      throw new ConfigError(
+        `jwtAlgorithms: ${JSON.stringify(name)} is not one of ${jwtAlgorithmNames.join(', ')} (\`none\` is never accepted)`,
+      );
+    }
+  }
+  const kids = new Set<string>();
+  for (const entry of config.jwtKeys) {
+    const key = jwtKeyEntry(entry);
+    if (key === undefined || key.kid === '' || key.file === '')
+      throw new ConfigError(`jwtKeys: ${JSON.stringify(entry)} is not <kid>=<file>`);
+    if (kids.has(key.kid))
+      throw new ConfigError(`jwtKeys: the kid ${JSON.stringify(key.kid)} is given twice`);
+    kids.add(key.kid);
+  }
+  for (const name of config.amqpAuthMechanisms) {
+    if (!(amqpMechanisms as readonly string[]).includes(name))
+      throw new ConfigError(
+        `amqpAuthMechanisms: ${JSON.stringify(name)} is not one of ${amqpMechanisms.join(', ')}`,
+      );
+  }
 }
 
 function checkTls(config: Config): void {

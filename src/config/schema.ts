@@ -28,6 +28,36 @@ export type TlsClientAuth = (typeof tlsClientAuths)[number];
 export const tlsMinVersions = ['TLSv1.2', 'TLSv1.3'] as const;
 export type TlsMinVersion = (typeof tlsMinVersions)[number];
 
+export const certLoginSources = ['common_name', 'distinguished_name', 'subject_alternative_name'] as const;
+export type CertLoginSource = (typeof certLoginSources)[number];
+
+export const certLoginSanTypes = ['dns', 'email', 'uri', 'ip'] as const;
+export type CertLoginSanType = (typeof certLoginSanTypes)[number];
+
+export const mqttCertLogins = ['off', 'username', 'certificate'] as const;
+export type MqttCertLogin = (typeof mqttCertLogins)[number];
+
+/** The SASL mechanisms an AMQP 0-9-1 listener can offer in connection.start. */
+export const amqpMechanisms = ['PLAIN', 'AMQPLAIN', 'EXTERNAL'] as const;
+export type AmqpMechanism = (typeof amqpMechanisms)[number];
+
+/** JWS algorithms a bearer token may be signed with (RFC 7518 §3.1); `none` is never one of them. */
+export const jwtAlgorithmNames = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
+export type JwtAlgorithmName = (typeof jwtAlgorithmNames)[number];
+
 export const fsyncKinds = ['always', 'interval', 'never'] as const;
 export type FsyncKind = (typeof fsyncKinds)[number];
 
@@ -61,6 +91,19 @@ export interface Config {
   tlsClientAuth: TlsClientAuth;
   tlsMinVersion: TlsMinVersion;
   tlsCiphers: string;
+  certLoginFrom: CertLoginSource;
+  certLoginSanType: CertLoginSanType;
+  certLoginSanIndex: number;
+  jwtKeys: string[];
+  jwtJwksFile: string;
+  jwtDefaultKey: string;
+  jwtAlgorithms: string[];
+  jwtResourceServerId: string;
+  jwtAudience: string;
+  jwtIssuer: string;
+  jwtUsernameClaims: string[];
+  jwtLeewaySeconds: number;
+  jwtTokenBytesMax: number;
   dataDir: string;
   storage: StorageKind;
   fsync: FsyncKind;
@@ -82,6 +125,7 @@ export interface Config {
   defaultPass: string;
   loopbackOnlyUsers: string[];
   anonymousUser: string;
+  amqpAuthMechanisms: string[];
   metricsOpen: boolean;
   metricsSeriesMax: number;
   passwordHashThreads: number;
@@ -112,6 +156,7 @@ export interface Config {
   mqttKeepAliveSecondsMax: number;
   mqttDeniedFilters: string[];
   mqttAuthentication: MqttAuthentication;
+  mqttCertLogin: MqttCertLogin;
   kafkaAutoCreateTopics: boolean;
   kafkaDefaultPartitions: number;
   kafkaReplicationFactorMax: number;
@@ -191,6 +236,19 @@ export const configDefault: Config = {
   tlsClientAuth: 'none',
   tlsMinVersion: 'TLSv1.2',
   tlsCiphers: '',
+  certLoginFrom: 'common_name',
+  certLoginSanType: 'dns',
+  certLoginSanIndex: 0,
+  jwtKeys: [],
+  jwtJwksFile: '',
+  jwtDefaultKey: '',
+  jwtAlgorithms: [...jwtAlgorithmNames],
+  jwtResourceServerId: 'switchyard',
+  jwtAudience: '',
+  jwtIssuer: '',
+  jwtUsernameClaims: ['sub'],
+  jwtLeewaySeconds: 30,
+  jwtTokenBytesMax: 16 * 1024,
   dataDir: './switchyard-data',
   storage: 'file',
   fsync: 'always',
@@ -212,6 +270,7 @@ export const configDefault: Config = {
   defaultPass: 'guest',
   loopbackOnlyUsers: ['guest'],
   anonymousUser: '',
+  amqpAuthMechanisms: [...amqpMechanisms],
   metricsOpen: false,
   metricsSeriesMax: 50_000,
   passwordHashThreads: 0,
@@ -242,6 +301,7 @@ export const configDefault: Config = {
   mqttKeepAliveSecondsMax: 0,
   mqttDeniedFilters: [],
   mqttAuthentication: 'optional',
+  mqttCertLogin: 'off',
   kafkaAutoCreateTopics: true,
   kafkaDefaultPartitions: 1,
   kafkaReplicationFactorMax: 1,
@@ -270,6 +330,7 @@ interface SettingSpec {
     | 'Alarms'
     | 'Users'
     | 'Logins'
+    | 'Tokens'
     | 'Connections'
     | 'Process'
     | 'MQTT'
@@ -370,6 +431,93 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     group: 'TLS',
     description:
       "OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites, colon separated); empty keeps Node's defaults.",
+  },
+  certLoginFrom: {
+    type: oneOf(certLoginSources),
+    group: 'TLS',
+    description:
+      'Which part of a verified client certificate names the user of a certificate login (AMQP EXTERNAL, ' +
+      "mqttCertLogin); RabbitMQ's ssl_cert_login_from. `common_name`: the subject's CN. " +
+      '`distinguished_name`: the whole subject as RFC 4514 writes it, last RDN first (`O=Acme,CN=alice`). ' +
+      '`subject_alternative_name`: a SAN of certLoginSanType, the certLoginSanIndex-th of that type. The ' +
+      'user must exist; its permissions apply.',
+  },
+  certLoginSanType: {
+    type: oneOf(certLoginSanTypes),
+    group: 'TLS',
+    description: 'The SAN type certLoginFrom `subject_alternative_name` takes the user name from.',
+  },
+  certLoginSanIndex: {
+    type: integer(0, 100),
+    group: 'TLS',
+    description: 'Which SAN of certLoginSanType names the user, counting from 0.',
+  },
+  jwtKeys: {
+    type: { kind: 'list', itemsMax: 100, itemLengthMax: 4096 },
+    group: 'Tokens',
+    description:
+      'Keys that verify JWT bearer tokens, each `<kid>=<file>`: a PEM public key (RSA or EC; RS*, PS*, ES* ' +
+      'tokens) or a file whose bytes are an HMAC secret of at least 32 bytes (HS* tokens; one trailing ' +
+      'newline is dropped). A token names its key with the `kid` header. Setting a key (or jwtJwksFile) ' +
+      'turns JWT logins on. Read at start and again on SIGHUP.',
+  },
+  jwtJwksFile: {
+    type: text(0, 4096),
+    group: 'Tokens',
+    description:
+      'A JWKS file (`{"keys":[…]}`, RSA, EC and `oct` keys, each with a `kid`) read at start and again on ' +
+      'SIGHUP, beside jwtKeys. Keys are never fetched from the network nor taken from a token.',
+  },
+  jwtDefaultKey: {
+    type: text(0, 255),
+    group: 'Tokens',
+    description:
+      'The kid of the key that verifies tokens without a `kid` header; empty: such tokens are refused.',
+  },
+  jwtAlgorithms: {
+    type: { kind: 'list', itemsMax: 12, itemLengthMax: 8 },
+    group: 'Tokens',
+    description:
+      `Signature algorithms a token may use, of ${jwtAlgorithmNames.join(', ')}. \`none\` is never accepted, ` +
+      'and a key is only used with algorithms of its own kind (an HMAC algorithm never with a public key).',
+  },
+  jwtResourceServerId: {
+    type: text(1, 255),
+    group: 'Tokens',
+    description:
+      "RabbitMQ's resource_server_id: only scopes `<id>.…` count (`<id>.read:<vhost>/<name>`, " +
+      "`<id>.write:…`, `<id>.configure:…`, `<id>.tag:<tag>`), and the token's `aud` must name it unless " +
+      'jwtAudience says otherwise.',
+  },
+  jwtAudience: {
+    type: text(0, 255),
+    group: 'Tokens',
+    description: 'The value `aud` must hold (a string or one item of a list); empty: jwtResourceServerId.',
+  },
+  jwtIssuer: {
+    type: text(0, 1024),
+    group: 'Tokens',
+    description: 'The value `iss` must equal; empty: `iss` is not checked.',
+  },
+  jwtUsernameClaims: {
+    type: { kind: 'list', itemsMax: 16, itemLengthMax: 255 },
+    group: 'Tokens',
+    description:
+      "Claims the user name is taken from, the first one present as a non-empty string (RabbitMQ's " +
+      'preferred_username_claims). A token with none of them is refused.',
+  },
+  jwtLeewaySeconds: {
+    type: integer(0, 600),
+    group: 'Tokens',
+    description:
+      'Clock skew allowed on `exp` and `nbf`. A connection whose token expires (`exp` plus this) is closed.',
+  },
+  jwtTokenBytesMax: {
+    type: integer(1024, 1024 * 1024),
+    group: 'Tokens',
+    description:
+      'Longest token read; a longer one is refused before it is decoded. (AMQP takes at most about 4000 ' +
+      "bytes before connection.tune: the spec's smallest frame.)",
   },
   dataDir: {
     type: text(1, 4096),
@@ -472,6 +620,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       'loopback addresses only, as guest. A name: they are accepted from any address, as that user ' +
       '(unless it is listed in loopbackOnlyUsers).',
   },
+  amqpAuthMechanisms: {
+    type: { kind: 'list', itemsMax: 3, itemLengthMax: 16 },
+    group: 'Logins',
+    description:
+      "SASL mechanisms AMQP 0-9-1 offers in connection.start, of PLAIN, AMQPLAIN, EXTERNAL (RabbitMQ's " +
+      'auth_mechanisms). EXTERNAL logs in as the user a verified client certificate names (certLoginFrom) ' +
+      'and is offered only on a TLS connection that presented one.',
+  },
   metricsOpen: {
     type: { kind: 'boolean' },
     group: 'Users',
@@ -561,7 +717,8 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       'reached, listeners stop reading sockets (TCP back-pressure) until bytes are released.',
   },
   ingressUnauthenticatedBytesMax: {
-    type: integer(64 * 1024, 64 * gibibyte),
+    // At least a few KubeMQ gRPC calls waiting for their login (each is charged a stream window).
+    type: integer(256 * 1024, 64 * gibibyte),
     group: 'Connections',
     description:
       'The share of ingressBytesMax that connections not yet logged in may hold; beyond it the one ' +
@@ -661,6 +818,15 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       '`optional`: a CONNECT without a user name is anonymous, one with a user name must log in. ' +
       '`required`: every CONNECT must log in. `off`: credentials are not checked (as a broker with no ' +
       'authentication configured, which some test suites expect).',
+  },
+  mqttCertLogin: {
+    type: oneOf(mqttCertLogins),
+    group: 'MQTT',
+    description:
+      'MQTT over TLS (mqtts, wss) with a verified client certificate. `off`: the certificate only admits ' +
+      "the TLS handshake. `username`: the user name is the certificate's (certLoginFrom), whatever CONNECT " +
+      "says, and the password is checked as usual (EMQX's peer_cert_as_username). `certificate`: the same, " +
+      "and a CONNECT without a password logs in on the certificate alone (RabbitMQ's ssl_cert_login).",
   },
   kafkaAutoCreateTopics: {
     type: { kind: 'boolean' },

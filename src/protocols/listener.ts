@@ -4,6 +4,7 @@
  */
 import type { Config, PortSetting } from '../config/schema.js';
 import type { CoreBroker, ScramMechanism } from '../core/api.js';
+import type { CarriedPermissions, Principal } from '../core/entry/context.js';
 import type { Logger } from '../shared/logger.js';
 import type { IngressBudget } from './ingress.js';
 import type { ListenerTls } from './tls.js';
@@ -72,14 +73,39 @@ export const listenerNames: Readonly<Record<PortSetting, string>> = {
 };
 
 /**
+ * What a bearer token grants its principal (its scopes, src/server/token-scopes.ts): core decides on
+ * these instead of the user store's permissions. `renew` takes a refreshed token's grants in place
+ * (AMQP connection.update-secret), so the connection's principal follows from its next command on.
+ */
+export interface TokenGrant extends CarriedPermissions {
+  readonly tags: readonly string[];
+  renew(next: TokenGrant): void;
+}
+
+/**
  * A login: the user and its tags, or why not. `busy`: not checked, try again later (too many logins
  * waiting, or too many recent failures from this address); protocols answer it with their login
  * refusal, MQTT with Server busy. `anonymous`: a client without credentials that may not come in
  * (from another address, and no anonymous user is configured; or that user does not exist).
+ *
+ * A token login also gives the token's `grant` (the principal's permissions come from it, not from the
+ * user store) and `expiresAtMs`, when the token stops being good: a connection still open then is
+ * closed by a timer on core's clock (every protocol; RabbitMQ does so for MQTT and AMQP 1.0).
  */
-export type LoginResult =
-  | { readonly ok: true; readonly user: string; readonly tags: readonly string[] }
-  | { readonly ok: false; readonly reason: LoginRefusal };
+export type LoginResult = LoginSuccess | LoginRefused;
+
+export interface LoginSuccess {
+  readonly ok: true;
+  readonly user: string;
+  readonly tags: readonly string[];
+  readonly grant?: TokenGrant;
+  readonly expiresAtMs?: number;
+}
+
+export interface LoginRefused {
+  readonly ok: false;
+  readonly reason: LoginRefusal;
+}
 
 export type LoginRefusal = 'credentials' | 'loopback_only' | 'busy' | 'anonymous';
 /** Why a SASL exchange failed: a login refusal, or messages that do not follow the mechanism. */
@@ -99,6 +125,16 @@ export type SaslStep =
     }
   | { readonly kind: 'refused'; readonly reason: SaslRefusal; readonly detail: string };
 
+/** The principal a successful login acts as (`clientId`: MQTT's, for `{client_id}` in topic permissions). */
+export function principalOf(login: LoginSuccess, clientId?: string): Principal {
+  return {
+    user: login.user,
+    tags: login.tags,
+    ...(clientId === undefined ? {} : { clientId }),
+    ...(login.grant === undefined ? {} : { carried: login.grant }),
+  };
+}
+
 /** A multi-step SASL exchange for one client; `step` is called with each of its messages in turn. */
 export interface SaslExchange {
   step(message: Uint8Array): Promise<SaslStep>;
@@ -108,6 +144,8 @@ export interface Authenticator {
   /**
    * `remoteAddress` as node:net reports it (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`). Abort `signal`
    * when the client goes: its login stops waiting and its hash is dropped if nobody else needs it.
+   * With JWT logins configured, a password shaped like a JWT is a token (`loginWithToken`) and the
+   * user name is not looked at, as RabbitMQ's OAuth 2.0 backend does.
    */
   login(
     user: string,
@@ -126,6 +164,25 @@ export interface Authenticator {
    * failed-login log of `login`; abort `signal` when the client goes.
    */
   scram(mechanism: ScramMechanism, remoteAddress: string | undefined, signal?: AbortSignal): SaslExchange;
+  /**
+   * A JWT bearer token (src/server/jwt.ts): the user, tags and permissions are the token's. Refused
+   * (`credentials`) when JWT logins are not configured or the token does not verify; a refusal counts
+   * as a failed login of the address (throttle and log). The entry point for every protocol that takes
+   * a token: AMQP and MQTT passwords (through `login`), the admin API's and KubeMQ's `Bearer`, Kafka's
+   * SASL/OAUTHBEARER.
+   */
+  loginWithToken(
+    token: string,
+    remoteAddress: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<LoginResult>;
+  /**
+   * A verified client certificate names `user` (src/protocols/tls.ts `certificateUser`; undefined when
+   * it names none): the user must exist, and logs in with its tags and stored permissions.
+   */
+  loginWithCertificate(user: string | undefined, remoteAddress: string | undefined): LoginResult;
+  /** JWT logins are configured: `login` takes a password shaped like a JWT as a token. */
+  readonly tokens: boolean;
   /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
   stats?(): { readonly hashes: number; readonly queued: number };
 }

@@ -9,6 +9,7 @@
  * without a verified certificate. A verified certificate is exposed on the transport as `TlsState`
  * (subject CN, SANs) for the login to map onto a user.
  */
+import { X509Certificate } from 'node:crypto';
 import {
   createSecureContext,
   type PeerCertificate as NodePeerCertificate,
@@ -17,7 +18,7 @@ import {
   type TlsOptions,
   type Server as TlsServer,
 } from 'node:tls';
-import type { TlsClientAuth, TlsMinVersion } from '../config/schema.js';
+import type { Config, TlsClientAuth, TlsMinVersion } from '../config/schema.js';
 
 /** What the broker serves: PEM bytes as read from the files, and the settings beside them. */
 export interface TlsMaterial {
@@ -134,6 +135,41 @@ function quotedEnd(text: string, start: number): number {
     else if (text[i] === '"') return i;
   }
   return text.length - 1;
+}
+
+/** Which part of a certificate names its user (RabbitMQ's ssl_cert_login_from and its SAN settings). */
+export type CertLoginSettings = Pick<Config, 'certLoginFrom' | 'certLoginSanType' | 'certLoginSanIndex'>;
+
+const sanTypes: Readonly<Record<Config['certLoginSanType'], string>> = {
+  dns: 'DNS',
+  email: 'email',
+  uri: 'URI',
+  ip: 'IP Address',
+};
+
+/**
+ * The subject as RFC 4514 writes a distinguished name: the RDNs last first, comma separated, values
+ * escaped (`CN=alice,O=Acme` for a certificate made with `-subj /O=Acme/CN=alice`), as RabbitMQ
+ * names the user of `ssl_cert_login_from = distinguished_name`.
+ */
+export function distinguishedName(cert: PeerCertificate): string {
+  // node:crypto prints one RDN a line, in the certificate's order, values escaped as RFC 2253 says.
+  return new X509Certificate(cert.der).subject.split('\n').reverse().join(',');
+}
+
+/** The user a verified certificate names under `settings`; undefined when it has no such part. */
+export function certificateUser(cert: PeerCertificate, settings: CertLoginSettings): string | undefined {
+  switch (settings.certLoginFrom) {
+    case 'common_name':
+      return cert.commonName === '' ? undefined : cert.commonName;
+    case 'distinguished_name':
+      return distinguishedName(cert);
+    case 'subject_alternative_name': {
+      const type = sanTypes[settings.certLoginSanType];
+      const names = cert.subjectAltNames.filter((san) => san.type === type);
+      return names[settings.certLoginSanIndex]?.value;
+    }
+  }
 }
 
 /** What a secure context is built from; also what a reload hands to a running server. */

@@ -1,5 +1,7 @@
 /**
- * The one login gate every protocol uses (AMQP PLAIN/AMQPLAIN, MQTT CONNECT). Like RabbitMQ, users
+ * The one login gate every protocol uses (AMQP PLAIN/AMQPLAIN/EXTERNAL, MQTT CONNECT, the admin API,
+ * KubeMQ's `authorization`): passwords, JWT bearer tokens (`loginWithToken`, ./jwt.ts) and users named
+ * by a verified client certificate (`loginWithCertificate`). Like RabbitMQ, users
  * listed in `loopbackOnlyUsers` (by default `guest`) may only connect from a loopback address, so
  * the well-known default password cannot be used from another machine.
  *
@@ -11,6 +13,10 @@
  *   3. the bounded hashing queue and its threads (./scrypt-pool.ts), off libuv's I/O pool.
  * The connection's abort signal runs through all of them: a client that goes stops its wait and,
  * if nobody else waits for the same hash, the hash itself unless a thread has it already.
+ *
+ * A token costs no hash: it waits for its address's turn in the throttle, is verified at once, and a
+ * refused one counts as a failed login of the address like a wrong password (and is logged with the
+ * reason, `token: expired`, `token: signature`, …).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Config, configDefault } from '../config/schema.js';
@@ -19,6 +25,7 @@ import { internalContext } from '../core/entry/context.js';
 import type { ScramCredential, ScramMechanism } from '../core/scram.js';
 import type {
   Authenticator,
+  LoginRefused,
   LoginResult,
   SaslExchange,
   SaslRefusal,
@@ -28,9 +35,11 @@ import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopback } from '../shared/net.js';
 import { FailedLoginLog } from './failed-logins.js';
+import { type JwtValidator, looksLikeJwt } from './jwt.js';
 import { LoginThrottle } from './login-throttle.js';
 import { ScramServerExchange } from './scram.js';
 import { autoHashThreads, ScryptPool } from './scrypt-pool.js';
+import { parseScopes, ScopePermissions } from './token-scopes.js';
 
 export type { Authenticator, LoginResult } from '../protocols/listener.js';
 
@@ -50,7 +59,10 @@ export type LoginSettings = Pick<
 
 export type AuthenticatorConfig = Pick<Config, 'defaultUser' | 'defaultPass' | 'loopbackOnlyUsers'> &
   Partial<LoginSettings> &
-  Partial<Pick<Config, 'anonymousUser'>>;
+  Partial<Pick<Config, 'anonymousUser'>> & {
+    /** Verifies bearer tokens; without it token logins are refused (none configured). */
+    readonly jwt?: JwtValidator | undefined;
+  };
 
 /** Who a client without credentials is when no `anonymousUser` is configured (loopback peers only). */
 export const loopbackAnonymousUser = 'guest';
@@ -63,10 +75,10 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-const refusedCredentials: LoginResult = { ok: false, reason: 'credentials' };
-const refusedBusy: LoginResult = { ok: false, reason: 'busy' };
-const refusedAnonymous: LoginResult = { ok: false, reason: 'anonymous' };
-const refusedLoopbackOnly: LoginResult = { ok: false, reason: 'loopback_only' };
+const refusedCredentials: LoginRefused = { ok: false, reason: 'credentials' };
+const refusedBusy: LoginRefused = { ok: false, reason: 'busy' };
+const refusedAnonymous: LoginRefused = { ok: false, reason: 'anonymous' };
+const refusedLoopbackOnly: LoginRefused = { ok: false, reason: 'loopback_only' };
 
 export interface LoginStats {
   /** Hashing threads started (they start as needed), hashes computed since start. */
@@ -125,10 +137,13 @@ export function createAuthenticator(
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
   const anonymousUser = config.anonymousUser ?? '';
   const failures = new FailedLoginLog(logger, now);
-  const refused = (user: string, address: string | undefined, result: LoginResult): LoginResult => {
-    if (!result.ok) failures.refused({ user, address, reason: result.reason });
+  /** Logs the refusal (`why`: a finer reason than the protocols are told) and returns it. */
+  const refused = (user: string, address: string | undefined, result: LoginRefused, why?: string) => {
+    failures.refused({ user, address, reason: why ?? result.reason });
     return result;
   };
+  const jwt = config.jwt;
+  const loginWithToken = tokenLogin(jwt, throttle, refused);
 
   /** Runs after a cache miss only, so cached credentials are never throttled nor queued. */
   const derive = (address: string | undefined) => async (job: PasswordHashJob, signal: AbortSignal) => {
@@ -141,7 +156,11 @@ export function createAuthenticator(
   };
 
   return {
+    tokens: jwt !== undefined,
+    loginWithToken,
     async login(user, password, remoteAddress, signal) {
+      // RabbitMQ's OAuth 2.0 backend: the password is the token, the user name is not looked at.
+      if (jwt !== undefined && looksLikeJwt(password)) return loginWithToken(password, remoteAddress, signal);
       // Checked first: a remote guess at a loopback-only user costs no hash and learns nothing.
       if (loopbackOnly.has(user) && !isLoopback(remoteAddress))
         return refused(user, remoteAddress, refusedLoopbackOnly);
@@ -159,6 +178,18 @@ export function createAuthenticator(
         return refused(user, remoteAddress, refusedCredentials);
       }
       return { ok: true, user, tags: tagsOf(user) ?? [] };
+    },
+    loginWithCertificate(user, remoteAddress) {
+      if (user === undefined || user === '')
+        return refused('', remoteAddress, refusedCredentials, 'certificate: names no user');
+      if (loopbackOnly.has(user) && !isLoopback(remoteAddress))
+        return refused(user, remoteAddress, refusedLoopbackOnly);
+      const tags = tagsOf(user);
+      if (tags === undefined) {
+        throttle.failed(remoteAddress);
+        return refused(user, remoteAddress, refusedCredentials, 'certificate: no such user');
+      }
+      return { ok: true, user, tags };
     },
     anonymous(remoteAddress) {
       const user = anonymousUser === '' ? loopbackAnonymousUser : anonymousUser;
@@ -221,6 +252,36 @@ export function createAuthenticator(
       return { hashThreads: threads, hashes, hashing: running, queued, throttledAddresses };
     },
     close: () => pool.close(),
+  };
+}
+
+type Refuse = (user: string, address: string | undefined, result: LoginRefused, why?: string) => LoginRefused;
+
+/**
+ * Bearer tokens: the address waits for its turn in the throttle like any login, the token is verified
+ * at once (no hash), and a refusal counts as a failure of the address.
+ */
+function tokenLogin(jwt: JwtValidator | undefined, throttle: LoginThrottle, refused: Refuse) {
+  return async (token: string, address: string | undefined, signal?: AbortSignal): Promise<LoginResult> => {
+    if (jwt === undefined) return refused('', address, refusedCredentials, 'token: JWT logins are off');
+    let done: () => void;
+    try {
+      done = await throttle.admit(address, signal);
+    } catch {
+      return refused('', address, refusedBusy);
+    }
+    try {
+      const checked = jwt.check(token);
+      if (!checked.ok) {
+        throttle.failed(address);
+        return refused(checked.user ?? '', address, refusedCredentials, `token: ${checked.reason}`);
+      }
+      const { user, scopes, claims, expiresAtMs } = checked.token;
+      const grant = new ScopePermissions(parseScopes(scopes, claims));
+      return { ok: true, user, tags: grant.tags, grant, expiresAtMs };
+    } finally {
+      done();
+    }
   };
 }
 

@@ -25,6 +25,8 @@ import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
 import { createAuthenticator, type LoginGate, type LoginStats } from './auth.js';
 import { InProcessConnections, type InProcessProtocol } from './in-process.js';
+import { JwtValidator } from './jwt.js';
+import { jwtConfigured, loadJwtKeys } from './jwt-keys.js';
 import { builtListeners } from './listeners.js';
 import { openStorage } from './storage.js';
 import { loadTls, readTlsMaterial } from './tls.js';
@@ -62,6 +64,8 @@ interface Parts {
   readonly ingress: IngressBudget;
   /** Undefined without a certificate: then only plain listeners start. */
   readonly tls: ReloadableTls | undefined;
+  /** Undefined without JWT keys: then token logins are refused. */
+  readonly jwt: JwtValidator | undefined;
   readonly started: Started[];
   readonly monitor: AlarmMonitor;
 }
@@ -180,8 +184,10 @@ export class Broker {
     logger.info({ version: packageInfo().version, storage: config.storage, ...where }, 'starting');
     const opened: Opened = { logger, started: [] };
     try {
-      // Before anything is opened: a certificate that cannot be served stops the start at once.
+      // Before anything is opened: a certificate that cannot be served, or a token key that cannot be
+      // read, stops the start at once.
       const tls = loadTls(config);
+      const jwtKeys = jwtConfigured(config) ? loadJwtKeys(config) : undefined;
       const storage = await openStorage(config, storageIo);
       opened.storage = storage;
       const core = await BrokerCore.open({
@@ -195,7 +201,9 @@ export class Broker {
       await warnDefaultPassword(core, config, logger);
       const monitor = await AlarmMonitor.start(monitorOptionsOf(config, core.alarms, logger, storage.writes));
       opened.monitor = monitor;
-      const auth = createAuthenticator(config, core, logger.child({ part: 'logins' }));
+      const jwt =
+        jwtKeys === undefined ? undefined : new JwtValidator(config, jwtKeys, () => core.clock.now());
+      const auth = createAuthenticator({ ...config, jwt }, core, logger.child({ part: 'logins' }));
       opened.auth = auth;
       const ingress = new IngressBudget({
         bytesMax: config.ingressBytesMax,
@@ -209,6 +217,7 @@ export class Broker {
         auth,
         ingress,
         tls,
+        jwt,
         started: opened.started,
         monitor,
       };
@@ -263,6 +272,19 @@ export class Broker {
     if (material === undefined) return;
     tls.replace(material);
     this.logger.info({ certificate: config.tlsCertFile }, 'tls certificate reloaded');
+  }
+
+  /**
+   * Reads the token keys (jwtKeys, jwtJwksFile) again; tokens verify against the new set from now on.
+   * Rejects, keeping the old keys, when a file cannot be read or a key cannot be used. Resolves at once
+   * on a broker without JWT logins.
+   */
+  async reloadJwtKeys(): Promise<void> {
+    const { jwt, config } = this.parts;
+    if (jwt === undefined) return;
+    const keys = loadJwtKeys(config);
+    jwt.replaceKeys(keys);
+    this.logger.info({ keys: keys.size }, 'jwt keys reloaded');
   }
 
   /** Actual bound ports of the running listeners, keyed by their port setting (`httpPort`). */

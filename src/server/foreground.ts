@@ -1,7 +1,8 @@
 /**
  * `switchyard start`: run the broker in the foreground until SIGTERM or SIGINT. The ready line is the
  * only thing written to stdout; logs go to stderr. A second signal, or a shutdown that outlasts
- * `shutdownTimeoutMs`, exits at once. SIGHUP re-reads the TLS certificate, key and CA files.
+ * `shutdownTimeoutMs`, exits at once. SIGHUP re-reads the TLS certificate, key and CA files and the
+ * JWT keys (jwtKeys, jwtJwksFile).
  */
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/parse.js';
@@ -52,7 +53,11 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
   let broker: Broker | undefined;
   // From the first moment to the last: SIGHUP's default would end the process, during start and stop too.
   const reload = () => {
-    if (broker !== undefined) reloadTls(broker, logger);
+    if (broker === undefined) return;
+    reloadTls(broker, logger);
+    broker
+      .reloadJwtKeys()
+      .catch((err: unknown) => logger.error({ err }, 'jwt key reload failed; the old keys stay'));
   };
   process.on('SIGHUP', reload);
   try {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
 import { connect as connectSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { pino } from 'pino';
 import { Broker } from '../../src/index.js';
 import { encodeMethodFrame, type Method } from '../../src/protocols/amqp/codec/index.js';
 import { ApiKey, encodeRecordBatch } from '../../src/protocols/kafka/codec/index.js';
+import { kubemqListeners } from '../../src/protocols/kubemq/index.js';
 import { RawClient, startAmqpBroker, type TestBroker, until } from '../../testing/amqp-helpers.js';
 import { FaultyIo } from '../../testing/faulty-io.js';
 import { WireClient } from '../../testing/kafka-wire.js';
@@ -436,5 +438,178 @@ describe('Kafka on file storage', () => {
     } finally {
       wire.close();
     }
+  });
+});
+
+describe('KubeMQ REST, warnings collected', () => {
+  const warnings: string[] = [];
+  let broker: Broker;
+  before(async () => {
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    broker = await Broker.start({ ...allPortsOff, storage: 'memory', restPort: 'auto', logger });
+  });
+  after(() => broker.stop());
+
+  // Found by the KubeMQ REST fuzzer (seed 1, cases 0-2999, 18 cases: a request cut short, then the
+  // connection dropped): a client that went away while its body was being read was logged as
+  // `kubemq: a REST request failed: Error aborted`, a failure of the broker.
+  test('a REST request whose client goes away mid-body is not a failure', async () => {
+    const port = broker.ports.restPort!;
+    for (let i = 0; i < 5; i++) {
+      const socket = connectSocket(port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('POST /queue/send HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"ClientID":');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.destroy();
+    }
+    const ping = await fetch(`http://127.0.0.1:${port}/ping`);
+    assert.equal(ping.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(
+      warnings.filter((line) => line.includes('kubemq: a REST request failed')),
+      [],
+    );
+  });
+});
+
+describe('KubeMQ gRPC, stderr watched', () => {
+  const debug: string[] = [];
+  let broker: Broker;
+  before(async () => {
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void debug.push(line) });
+    broker = await Broker.start({ ...allPortsOff, storage: 'memory', grpcPort: 'auto', logger });
+  });
+  after(() => broker.stop());
+
+  // Found by the KubeMQ gRPC fuzzer (seed 1001, cases 0-4999: a header name mutated to
+  // `.i%d-accept-encoding`): grpc-js wrote `E Failed to add metadata entry … contains illegal
+  // characters` to stderr itself, once per such header, outside the broker's log and unbounded.
+  test('a call with a header name gRPC metadata cannot hold is answered, and grpc-js logs to the broker log', async () => {
+    const written: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void written.push(args.map(String).join(' '));
+    try {
+      const session = http2Connect(`http://127.0.0.1:${broker.ports.grpcPort}`);
+      session.on('error', () => {});
+      const status = await new Promise<string | undefined>((resolve) => {
+        const req = session.request({
+          ':method': 'POST',
+          ':path': '/kubemq.kubemq/Ping',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          '.i%d-accept-encoding': 'identity',
+        });
+        req.on('response', (h) => h['grpc-status'] !== undefined && resolve(String(h['grpc-status'])));
+        req.on('trailers', (t) => resolve(String(t['grpc-status'])));
+        req.on('close', () => resolve(undefined));
+        req.on('error', () => {});
+        req.on('data', () => {});
+        req.end(Buffer.from([0, 0, 0, 0, 0]));
+      });
+      session.close();
+      assert.equal(status, '0', 'the Ping is answered');
+    } finally {
+      console.error = original;
+    }
+    assert.deepEqual(
+      written.filter((line) => line.includes('Failed to add metadata entry')),
+      [],
+    );
+    assert.ok(debug.some((line) => line.includes('"msg":"grpc-js"') && line.includes('illegal characters')));
+  });
+});
+
+describe('KubeMQ gRPC subscribers that go without a word', () => {
+  let broker: Broker;
+  before(async () => {
+    broker = await Broker.start({
+      ...allPortsOff,
+      storage: 'memory',
+      logger: pino({ level: 'silent' }),
+      grpcPort: 'auto',
+      // Short, so the test need not wait the default 30 s + 10 s.
+      listeners: kubemqListeners({ limits: { keepaliveMs: 200, keepaliveTimeoutMs: 200 } }),
+    });
+  });
+  after(() => broker.stop());
+
+  /** A Subscribe (kubemq.proto): SubscribeTypeData 1 (events), ClientID, Channel. */
+  function subscribeMessage(clientId: string, channel: string): Buffer {
+    const field = (tag: number, text: string) => [tag, text.length, ...Buffer.from(text)];
+    const body = Buffer.from([0x08, 0x01, ...field(0x12, clientId), ...field(0x1a, channel)]);
+    const framed = Buffer.alloc(5 + body.length);
+    framed.writeUInt32BE(body.length, 1);
+    body.copy(framed, 5);
+    return framed;
+  }
+
+  // Found by the KubeMQ gRPC fuzzer (seed 1001: cases 45, 61, 68, 74, 86, 90 of the first 100, each
+  // a subscription replayed and the connection ended; the broker's RSS grew by ~25 MiB per 1,000
+  // cases): a subscriber whose client ended its TCP connection without an HTTP/2 goodbye kept its
+  // queue, binding and consumer for as long as its channel stayed quiet. Nothing wrote to the
+  // connection, so nothing found it gone.
+  /** An HTTP/2 frame: 24-bit length, type, flags, stream id, payload. */
+  function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head.writeUInt8(type, 3);
+    head.writeUInt8(flags, 4);
+    head.writeUInt32BE(stream, 5);
+    return Buffer.concat([head, payload]);
+  }
+
+  /** HPACK literal header fields without indexing or Huffman coding (RFC 7541 §6.2.2). */
+  function headerBlock(headers: Record<string, string>): Buffer {
+    const parts = Object.entries(headers).map(([name, value]) =>
+      Buffer.concat([
+        Buffer.from([0x00, name.length]),
+        Buffer.from(name),
+        Buffer.from([value.length]),
+        Buffer.from(value),
+      ]),
+    );
+    return Buffer.concat(parts);
+  }
+
+  // Found by the KubeMQ gRPC fuzzer (seed 1001: cases 45, 61, 68, 74, 86, 90 of the first 100, each a
+  // recorded session with a subscription, a frame reordered into a connection error, then the
+  // connection ended; the broker's RSS grew by ~25 MiB per 1,000 cases): the subscription kept its
+  // queue, binding and consumer for as long as its channel stayed quiet. Nothing wrote to the
+  // connection, so nothing found it gone.
+  test('a subscription whose connection failed and ended is let go, quiet as its channel is', async () => {
+    const core = broker.client('/');
+    const before = core.stats().consumers;
+    const socket = connectSocket(broker.ports.grpcPort!, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // Everything the server sends is read (so closing sends FIN, not RST); its SETTINGS are acked.
+    socket.once('data', () => socket.write(frame(4, 0x01, 0, Buffer.alloc(0))));
+    socket.on('data', () => {});
+    const headers = headerBlock({
+      ':method': 'POST',
+      ':scheme': 'http',
+      ':path': '/kubemq.kubemq/SubscribeToEvents',
+      ':authority': 'broker',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    socket.write(
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+        frame(4, 0, 0, Buffer.alloc(0)),
+        frame(1, 0x04, 1, headers),
+        frame(0, 0x01, 1, subscribeMessage('quiet-subscriber', 'quiet.channel')),
+      ]),
+    );
+    await until(() => core.stats().consumers === before + 1, 3000);
+    // A frame the server must take as a connection error (DATA on a stream never opened), and the
+    // client's TCP connection ends: Node's HTTP/2 session answers GOAWAY and then waits, its streams
+    // still open, for a socket close that the peer's FIN alone does not bring.
+    socket.write(frame(0, 0x01, 3, Buffer.alloc(10)));
+    socket.end();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+    await until(() => core.stats().consumers === before, 5000);
+    assert.equal(core.stats().consumers, before);
   });
 });

@@ -13,7 +13,10 @@ const samplesMax = 3;
  * Warnings that mean a handler met an error nobody expected (not a protocol violation it refuses on
  * purpose): the connection is dropped with an unspecific reason, which is a bug in that handler.
  */
-export const faultWarnings: ReadonlySet<string> = new Set(['mqtt handler failed']);
+export const faultWarnings: ReadonlySet<string> = new Set([
+  'mqtt handler failed',
+  'kubemq: a REST request failed',
+]);
 
 export interface LogFault {
   readonly message: string;

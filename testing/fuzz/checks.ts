@@ -4,6 +4,7 @@
  */
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
+import { QueuesClient } from 'kubemq-js';
 import mqtt from 'mqtt';
 import type { ReadyPorts } from '../server-cli.js';
 import { adminFetch } from '../server-helpers.js';
@@ -96,6 +97,60 @@ async function httpRoundTrip(port: number): Promise<void> {
   }
 }
 
+/** kubemq-js: a queue message sent and pulled back. */
+async function kubemqGrpcRoundTrip(port: number, n: number): Promise<void> {
+  const queues = new QueuesClient({
+    address: `127.0.0.1:${port}`,
+    clientId: `fuzz-check-${n}`,
+    reconnectInterval: 0,
+  });
+  try {
+    const channel = `fuzz.check.${n}`;
+    const sent = await queues.send({ channel, body: new TextEncoder().encode(`check ${n}`) });
+    if (sent.isError) throw new Error(`KubeMQ gRPC: send failed: ${sent.error}`);
+    const pulled = await queues.pull({ channel, maxNumberOfMessages: 1, waitTimeoutSeconds: 5 });
+    const body = pulled.messages[0]?.body;
+    if (body === undefined || new TextDecoder().decode(body as Uint8Array) !== `check ${n}`)
+      throw new Error('KubeMQ gRPC: the message did not come back');
+  } finally {
+    queues.close();
+  }
+}
+
+/** fetch: `/queue/send`, then `/queue/receive` gives it back. */
+async function kubemqRestRoundTrip(port: number, n: number): Promise<void> {
+  const post = async (path: string, body: object) => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const envelope = (await response.json()) as {
+      is_error: boolean;
+      message: string;
+      data: Record<string, unknown>;
+    };
+    if (response.status !== 200 || envelope.is_error)
+      throw new Error(`KubeMQ REST: ${path} answered ${response.status} ${envelope.message}`);
+    return envelope.data;
+  };
+  const channel = `fuzz.rest.${n}`;
+  await post('/queue/send', {
+    ClientID: 'fuzz-check',
+    Channel: channel,
+    Body: Buffer.from(`check ${n}`).toString('base64'),
+  });
+  const got = await post('/queue/receive', {
+    ClientID: 'fuzz-check',
+    Channel: channel,
+    MaxNumberOfMessages: 1,
+    WaitTimeSeconds: 5,
+  });
+  const body = (got['Messages'] as Array<{ Body?: string }> | undefined)?.[0]?.Body;
+  if (body === undefined || Buffer.from(body, 'base64').toString() !== `check ${n}`)
+    throw new Error('KubeMQ REST: the message did not come back');
+}
+
 function roundTrip(protocol: Protocol, ports: ReadyPorts, n: number, phase: { name: string }): Promise<void> {
   switch (protocol) {
     case 'amqp':
@@ -108,6 +163,10 @@ function roundTrip(protocol: Protocol, ports: ReadyPorts, n: number, phase: { na
       return kafkaRoundTrip(ports.kafka!, n, phase);
     case 'http':
       return httpRoundTrip(ports.http!);
+    case 'kubemq-grpc':
+      return kubemqGrpcRoundTrip(ports.grpc!, n);
+    case 'kubemq-rest':
+      return kubemqRestRoundTrip(ports.rest!, n);
   }
 }
 

@@ -9,6 +9,8 @@ import type { Random } from './random.js';
 export type FieldKind =
   | 'u8'
   | 'u16'
+  /** HTTP/2's frame length. */
+  | 'u24'
   | 'u32'
   | 'u64'
   | 'i16'
@@ -88,7 +90,7 @@ export class FieldWalker {
   }
 
   /** Reads a fixed-width unsigned big-endian integer and records it. */
-  fixed(kind: 'u8' | 'u16' | 'u32' | 'u64' | 'i16' | 'i32', role: Field['role']): number {
+  fixed(kind: 'u8' | 'u16' | 'u24' | 'u32' | 'u64' | 'i16' | 'i32', role: Field['role']): number {
     const width = fixedWidth[kind];
     if (width > this.end - this.at) throw new Short();
     const at = this.at;
@@ -99,6 +101,8 @@ export class FieldWalker {
         return this.#view.getUint8(at);
       case 'u16':
         return this.#view.getUint16(at);
+      case 'u24':
+        return this.#view.getUint16(at) * 256 + this.#view.getUint8(at + 2);
       case 'i16':
         return this.#view.getInt16(at);
       case 'u32':
@@ -128,7 +132,7 @@ export class FieldWalker {
   }
 }
 
-export const fixedWidth = { u8: 1, u16: 2, u32: 4, u64: 8, i16: 2, i32: 4 } as const;
+export const fixedWidth = { u8: 1, u16: 2, u24: 3, u32: 4, u64: 8, i16: 2, i32: 4 } as const;
 
 /** Thrown by `FieldWalker` when a frame ends before its fields do: walking stops there. */
 export class Short extends Error {}

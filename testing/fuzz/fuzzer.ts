@@ -11,6 +11,7 @@ import { BrokerLog } from './broker-log.js';
 import { checkRoundTrip } from './checks.js';
 import { loadCorpus, type Session } from './corpus.js';
 import { dialects, type Protocol } from './dialects/index.js';
+import { fuzzJwtKeys } from './jwt.js';
 import { type Case, makeCase } from './mutate.js';
 import { ConnectRefused, runCase } from './target.js';
 
@@ -64,12 +65,14 @@ export interface FuzzReport {
   readonly warnings: Map<string, { count: number; samples: string[] }>;
 }
 
-const listenerOf: Record<Protocol, 'amqp' | 'mqtt' | 'mqtt-ws' | 'kafka' | 'http'> = {
+const listenerOf: Record<Protocol, 'amqp' | 'mqtt' | 'mqtt-ws' | 'kafka' | 'http' | 'grpc' | 'rest'> = {
   amqp: 'amqp',
   mqtt: 'mqtt',
   'mqtt-ws': 'mqtt-ws',
   kafka: 'kafka',
   http: 'http',
+  'kubemq-grpc': 'grpc',
+  'kubemq-rest': 'rest',
 };
 
 const mqttQueuedMessagesMax = 1000;
@@ -93,6 +96,8 @@ async function startTarget(protocol: Protocol): Promise<Target> {
       // so the RSS bound catches growth that no limit bounds.
       '--mqtt-queued-messages-max',
       String(mqttQueuedMessagesMax),
+      // The recorded KubeMQ sessions log in with a bearer token too (testing/fuzz/jwt.ts).
+      ...(protocol.startsWith('kubemq') ? ['--jwt-keys', fuzzJwtKeys()] : []),
       ...listenerFlags({ [listenerOf[protocol]]: 'auto' }),
     ],
     // A machine shared with other work may take long to start a process: the ready line gets 2 minutes.

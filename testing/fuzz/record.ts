@@ -1,11 +1,13 @@
 /**
  * Records the fuzzers' seed corpora: runs short scripted sessions of the real clients (amqplib,
- * mqtt.js over TCP and WebSocket, kafkajs, Node's fetch for the admin API) against a `switchyard start`
- * child and writes what each client wrote on each connection, cut into frames, under
- * `testing/fuzz/corpus/<protocol>/`. To capture exactly the bytes a library hands to its socket, the
- * recorder wraps `net.Socket#write` in its own process (the broker runs in another one).
+ * mqtt.js over TCP and WebSocket, kafkajs, Node's fetch for the admin API, kubemq-js, grpc-js, fetch and
+ * ws for KubeMQ; ./record-kubemq.ts) against a `switchyard start` child and writes what each client
+ * wrote on each connection, cut into frames, under `testing/fuzz/corpus/<protocol>/`. To capture exactly
+ * the bytes a library hands to its socket, the recorder wraps `net.Socket#write` in its own process (the
+ * broker runs in another one).
  *
- *   npm run fuzz:record
+ *   npm run fuzz:record                          every protocol
+ *   npm run fuzz:record -- kubemq-grpc kubemq-rest   only these (the others' corpora are left alone)
  */
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -17,7 +19,9 @@ import { listenerFlags, type RunningCli, startCli } from '../server-cli.js';
 import { adminFetch } from '../server-helpers.js';
 import { saveCorpus } from './corpus.js';
 import { concat, type Dialect } from './dialect.js';
-import { dialects, type Protocol } from './dialects/index.js';
+import { dialects, isProtocol, type Protocol } from './dialects/index.js';
+import { fuzzJwtKeys } from './jwt.js';
+import * as kubemq from './record-kubemq.js';
 
 interface Written {
   /** The broker port it talked to (a closed socket no longer tells). */
@@ -378,29 +382,87 @@ async function httpSession(base: string): Promise<void> {
   await (await adminFetch(`${base}/api/queues`, { method: 'POST', body: '{"name":"q"}' })).arrayBuffer();
 }
 
+// ---- KubeMQ -----------------------------------------------------------------------------------
+
+async function recordKubemqGrpc(port: number): Promise<Recorded[]> {
+  const proxy = await kubemq.grpcProxy(port);
+  const address = `127.0.0.1:${proxy.port}`;
+  const client = `kubemq-js ${version('kubemq-js')}`;
+  const d = dialects['kubemq-grpc'];
+  try {
+    return [
+      ...(await record(d, port, 'events', client, () => kubemq.grpcEvents(address))),
+      ...(await record(d, port, 'events-store', client, () => kubemq.grpcEventsStore(address))),
+      ...(await record(d, port, 'queues', client, () => kubemq.grpcQueues(address))),
+      ...(await record(d, port, 'commands', client, () =>
+        kubemq.grpcCommandResponder(address, () => kubemq.grpcCommandSender(address)),
+      )),
+      ...(await record(d, port, 'raw', `@grpc/grpc-js ${version('@grpc/grpc-js')}`, () =>
+        kubemq.grpcRaw(address),
+      )),
+    ];
+  } finally {
+    await proxy.close();
+  }
+}
+
+async function recordKubemqRest(port: number): Promise<Recorded[]> {
+  const base = `http://127.0.0.1:${port}`;
+  const ws = `ws://127.0.0.1:${port}`;
+  const d = dialects['kubemq-rest'];
+  const fetchClient = `Node ${process.version} fetch`;
+  const wsClient = `ws ${version('ws')} and Node ${process.version} fetch`;
+  return [
+    ...(await record(d, port, 'requests', fetchClient, () => kubemq.restRequests(base))),
+    ...(await record(d, port, 'subscribe', wsClient, () => kubemq.restSubscribe(ws, base))),
+    ...(await record(d, port, 'streams', wsClient, () => kubemq.restStreams(ws, base))),
+  ];
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  const asked = process.argv.slice(2);
+  for (const name of asked) if (!isProtocol(name)) throw new Error(`unknown protocol ${name}`);
+  const wanted = (protocol: Protocol) => asked.length === 0 || asked.includes(protocol);
   const broker: RunningCli = await startCli([
     '--storage',
     'memory',
-    ...listenerFlags({ amqp: 'auto', mqtt: 'auto', 'mqtt-ws': 'auto', kafka: 'auto', http: 'auto' }),
+    '--jwt-keys',
+    fuzzJwtKeys(),
+    ...listenerFlags({
+      amqp: 'auto',
+      mqtt: 'auto',
+      'mqtt-ws': 'auto',
+      kafka: 'auto',
+      http: 'auto',
+      grpc: 'auto',
+      rest: 'auto',
+    }),
   ]);
   installTap();
   try {
     const p = broker.ports as Required<typeof broker.ports>;
-    const out: Record<Protocol, Recorded[]> = {
-      amqp: await recordAmqp(p.amqp),
-      mqtt: await recordMqtt(dialects.mqtt, p.mqtt, `mqtt://127.0.0.1:${p.mqtt}`),
-      'mqtt-ws': await recordMqtt(dialects['mqtt-ws'], p['mqtt-ws'], `ws://127.0.0.1:${p['mqtt-ws']}/mqtt`),
-      kafka: await record(dialects.kafka, p.kafka, 'kafkajs', `kafkajs ${version('kafkajs')}`, () =>
-        kafkaSession(`127.0.0.1:${p.kafka}`),
-      ),
-      http: await record(dialects.http, p.http, 'fetch', `Node ${process.version} fetch`, () =>
-        httpSession(`http://127.0.0.1:${p.http}`),
-      ),
+    const recorders: Record<Protocol, () => Promise<Recorded[]>> = {
+      amqp: () => recordAmqp(p.amqp),
+      mqtt: () => recordMqtt(dialects.mqtt, p.mqtt, `mqtt://127.0.0.1:${p.mqtt}`),
+      'mqtt-ws': () => recordMqtt(dialects['mqtt-ws'], p['mqtt-ws'], `ws://127.0.0.1:${p['mqtt-ws']}/mqtt`),
+      kafka: () =>
+        record(dialects.kafka, p.kafka, 'kafkajs', `kafkajs ${version('kafkajs')}`, () =>
+          kafkaSession(`127.0.0.1:${p.kafka}`),
+        ),
+      http: () =>
+        record(dialects.http, p.http, 'fetch', `Node ${process.version} fetch`, () =>
+          httpSession(`http://127.0.0.1:${p.http}`),
+        ),
+      'kubemq-grpc': () => recordKubemqGrpc(p.grpc),
+      'kubemq-rest': () => recordKubemqRest(p.rest),
     };
-    for (const [protocol, sessions] of Object.entries(out)) {
+    for (const [protocol, recorder] of Object.entries(recorders) as Array<
+      [Protocol, () => Promise<Recorded[]>]
+    >) {
+      if (!wanted(protocol)) continue;
+      const sessions = await recorder();
       saveCorpus(protocol, sessions);
       const frames = sessions.reduce((n, s) => n + s.frames.length, 0);
       console.log(`${protocol}: ${sessions.length} sessions, ${frames} frames`);

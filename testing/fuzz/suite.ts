@@ -12,6 +12,11 @@ export interface SuiteOptions {
   readonly casesMin: number;
   readonly timeMsMax: number;
   readonly concurrency?: number;
+  /**
+   * How long a case waits for the broker to close after the client ended (2 s by default): streams and
+   * subscriptions are meant to stay open, so the KubeMQ tiers wait less for them.
+   */
+  readonly closeWaitMs?: number;
 }
 
 export function fuzzSuite(protocol: Protocol, options: SuiteOptions): void {
@@ -25,6 +30,7 @@ export function fuzzSuite(protocol: Protocol, options: SuiteOptions): void {
       timeMsMax: options.timeMsMax,
       rssBytesMax: 768 * 2 ** 20,
       isolate: true,
+      ...(options.closeWaitMs === undefined ? {} : { closeWaitMs: options.closeWaitMs }),
     });
     const text = summary(report);
     t.diagnostic(text);

@@ -94,10 +94,27 @@ export class Checks {
 
   /** Topic authorisation: only topic exchanges, only those the user has a topic permission on. */
   topic(g: Grant, perm: 'write' | 'read', exchange: string, key: string): void {
+    if (g.scopedTopics !== undefined) {
+      this.#scopedTopic(g, perm, exchange, key);
+      return;
+    }
     const topic = g.topics?.get(exchange);
     if (topic === undefined || this.#source.exchangeType(g.vhost, exchange) !== 'topic') return;
     const pattern = perm === 'write' ? topic.write : topic.read;
     if (pattern?.test(key) === true) return;
+    throw refused(
+      `${perm} access to topic '${key}' in exchange '${exchange}' in vhost '${g.vhost}' refused for user '${g.user}'`,
+    );
+  }
+
+  /** A token's topic scopes: on a topic exchange, some scope of the permission must match exchange and key. */
+  #scopedTopic(g: Grant, perm: 'write' | 'read', exchange: string, key: string): void {
+    if (this.#source.exchangeType(g.vhost, exchange) !== 'topic') return;
+    const scopes = perm === 'write' ? g.scopedTopics!.write : g.scopedTopics!.read;
+    for (let i = 0; i < scopes.length; i++) {
+      const [exchangePattern, keyPattern] = scopes[i]!;
+      if (exchangePattern.test(exchange) && keyPattern.test(key)) return;
+    }
     throw refused(
       `${perm} access to topic '${key}' in exchange '${exchange}' in vhost '${g.vhost}' refused for user '${g.user}'`,
     );
@@ -424,9 +441,13 @@ export const rules: Rules = {
   ...operatorRules,
 };
 
-/** A principal's grant for the vhost it last worked in, and the store generation it was made at. */
+/**
+ * A principal's grant for the vhost it last worked in, the store generation it was made at and, for a
+ * principal carrying its own permissions, their generation.
+ */
 interface Slot {
   generation: number;
+  carried: number;
   vhost: string;
   grant: Grant;
 }
@@ -500,11 +521,18 @@ export class PermissionAuthorizer implements Authorizer {
   /** The principal's compiled grant in `vhost`, compiled again after any change of the store. */
   grantOf(principal: Principal, vhost: string): Grant {
     const generation = this.#source.accessGeneration;
+    const carried = principal.carried?.generation ?? 0;
     const slot = this.#slots.get(principal);
-    if (slot !== undefined && slot.generation === generation && slot.vhost === vhost) return slot.grant;
+    if (
+      slot !== undefined &&
+      slot.generation === generation &&
+      slot.carried === carried &&
+      slot.vhost === vhost
+    )
+      return slot.grant;
     const grant = this.#resolve(principal, vhost, generation);
-    if (slot === undefined) this.#slots.set(principal, { generation, vhost, grant });
-    else Object.assign(slot, { generation, vhost, grant });
+    if (slot === undefined) this.#slots.set(principal, { generation, carried, vhost, grant });
+    else Object.assign(slot, { generation, carried, vhost, grant });
     return grant;
   }
 
@@ -513,7 +541,9 @@ export class PermissionAuthorizer implements Authorizer {
     if (carried !== undefined) {
       const permission = carried.permission(vhost);
       const topics = carried.topicPermissions(vhost);
-      return compileGrant({ user, vhost, tags: principal.tags, permission, topics, clientId });
+      const scopedTopics = carried.scopedTopics?.(vhost);
+      const tags = carried.tags ?? principal.tags;
+      return compileGrant({ user, vhost, tags, permission, topics, clientId, scopedTopics });
     }
     const shared = this.#sharedGrant(user, vhost, generation);
     if (!shared.perClient || clientId === undefined) return shared;

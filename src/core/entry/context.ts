@@ -35,12 +35,35 @@ export interface TopicPatterns {
   readonly read: string;
 }
 
+/**
+ * Topic access as a bearer token's scope grants it (RabbitMQ's OAuth 2.0 backend): on a topic exchange
+ * whose name matches `exchange`, routing keys matching `routingKey` (both regular expressions) may be
+ * written or read.
+ */
+export interface ScopedTopic {
+  readonly permission: 'write' | 'read';
+  readonly exchange: string;
+  readonly routingKey: string;
+}
+
 /** Permissions that come with a principal rather than from the user store. */
 export interface CarriedPermissions {
+  /**
+   * Moves on when what the principal carries changes (a refreshed token): grants compiled before are
+   * compiled again. Absent: never changes.
+   */
+  readonly generation?: number;
+  /** Tags that stand for the principal's own when present (a refreshed token may change them). */
+  readonly tags?: readonly string[];
   /** Its permission in `vhost`; undefined: no access to that vhost. */
   permission(vhost: string): PermissionPatterns | undefined;
-  /** Its topic permissions in `vhost`, by exchange. */
+  /** Its topic permissions in `vhost`, by exchange (RabbitMQ's rule: an exchange without one restricts nothing). */
   topicPermissions(vhost: string): ReadonlyMap<string, TopicPatterns> | undefined;
+  /**
+   * Topic access decided by a list instead (a token's scopes): when present, a routing key on a topic
+   * exchange is allowed only if an entry of its permission matches exchange and key; no entry, no access.
+   */
+  scopedTopics?(vhost: string): readonly ScopedTopic[];
 }
 
 export interface CallerContext {

@@ -5,11 +5,17 @@
  * has a client id, which makes the grant that principal's own.
  */
 import { compilePattern, expandVariables } from '../permissions.js';
-import type { PermissionPatterns, TopicPatterns } from './context.js';
+import type { PermissionPatterns, ScopedTopic, TopicPatterns } from './context.js';
 
 export interface TopicGrant {
   readonly write: RegExp | null;
   readonly read: RegExp | null;
+}
+
+/** A token's topic scopes, compiled: pairs of exchange and routing-key patterns per permission. */
+export interface ScopedTopicGrant {
+  readonly write: ReadonlyArray<readonly [RegExp, RegExp]>;
+  readonly read: ReadonlyArray<readonly [RegExp, RegExp]>;
 }
 
 export interface Grant {
@@ -23,6 +29,8 @@ export interface Grant {
   readonly read: RegExp | null;
   /** By exchange; an exchange without one restricts no routing key (RabbitMQ's rule). */
   readonly topics: ReadonlyMap<string, TopicGrant> | undefined;
+  /** Set for a token's principal: topic access is these scopes' alone (no entry, no access). */
+  readonly scopedTopics: ScopedTopicGrant | undefined;
   readonly administrator: boolean;
   /** `monitoring` or `administrator`: may list what every vhost holds. */
   readonly monitoring: boolean;
@@ -39,6 +47,7 @@ export interface GrantSource {
   readonly permission: PermissionPatterns | undefined;
   readonly topics: ReadonlyMap<string, TopicPatterns> | undefined;
   readonly clientId?: string | undefined;
+  readonly scopedTopics?: readonly ScopedTopic[] | undefined;
 }
 
 function compileTopics(source: GrantSource): ReadonlyMap<string, TopicGrant> | undefined {
@@ -60,6 +69,16 @@ function namesClientId(topics: ReadonlyMap<string, TopicPatterns> | undefined): 
   return false;
 }
 
+function compileScopedTopics(scoped: readonly ScopedTopic[] | undefined): ScopedTopicGrant | undefined {
+  if (scoped === undefined) return undefined;
+  const write: Array<readonly [RegExp, RegExp]> = [];
+  const read: Array<readonly [RegExp, RegExp]> = [];
+  for (const s of scoped) {
+    (s.permission === 'write' ? write : read).push([new RegExp(s.exchange), new RegExp(s.routingKey)]);
+  }
+  return { write, read };
+}
+
 export function compileGrant(source: GrantSource): Grant {
   const { permission, tags } = source;
   const administrator = tags.includes('administrator');
@@ -71,6 +90,7 @@ export function compileGrant(source: GrantSource): Grant {
     write: permission === undefined ? null : compilePattern(permission.write),
     read: permission === undefined ? null : compilePattern(permission.read),
     topics: compileTopics(source),
+    scopedTopics: compileScopedTopics(source.scopedTopics),
     administrator,
     monitoring: administrator || tags.includes('monitoring'),
     policymaker: administrator || tags.includes('policymaker'),

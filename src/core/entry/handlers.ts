@@ -128,7 +128,12 @@ const vhostAndUsers = {
     host.vhost(ctx.vhost);
   },
   'access.describe': (host, ctx) => {
-    const { user, tags } = ctx.principal;
+    const { user, tags, carried } = ctx.principal;
+    // A token's principal is what its token says, whatever the user store holds under that name.
+    if (carried !== undefined) {
+      const vhosts = host.vhostNames().filter((vhost) => carried.permission(vhost) !== undefined);
+      return { user, tags: [...(carried.tags ?? tags)], vhosts };
+    }
     return {
       user,
       tags: host.users.tags(user) ?? [...tags],

@@ -8,6 +8,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
 import type { IngressAccount } from '../ingress.js';
+import type { TokenGrant } from '../listener.js';
 import type { Transport } from '../transport.js';
 import { AmqpChannel } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
@@ -80,6 +81,8 @@ export class AmqpConnection implements HandshakeConnection {
   user = '';
   /** The logged-in user's tags (`impersonator` may publish with another `user_id`). */
   tags: readonly string[] = [];
+  grant: TokenGrant | undefined;
+  offered: readonly string[] = [];
   /** Set by connection.open: every command of this connection goes through it. */
   core: CoreClient | undefined;
   clientCapabilities = new Set<string>();
@@ -136,6 +139,8 @@ export class AmqpConnection implements HandshakeConnection {
   #lastWriteMs: number;
   #heartbeatTimer: Timer | undefined;
   #deadline: Timer | undefined;
+  /** Closes the connection when its login's token expires. */
+  #expiry: Timer | undefined;
   readonly #onClosed: (c: AmqpConnection) => void;
 
   constructor(
@@ -588,6 +593,7 @@ export class AmqpConnection implements HandshakeConnection {
     this.#deadline?.cancel();
     this.#flowTimer?.cancel();
     this.#heartbeatTimer?.cancel();
+    this.#expiry?.cancel();
     if (this.state !== 'closed') this.#releaseAll();
     this.state = 'closed';
     this.#onClosed(this);
@@ -604,6 +610,16 @@ export class AmqpConnection implements HandshakeConnection {
     this.#deadline?.cancel();
     this.state = 'opened';
     if (this.heartbeatS > 0) this.#startHeartbeats(this.heartbeatS * 1000);
+  }
+
+  expireAt(atMs: number | undefined): void {
+    this.#expiry?.cancel();
+    this.#expiry = undefined;
+    if (atMs === undefined || this.state === 'closed') return;
+    this.#expiry = this.#clock.setTimeout(() => {
+      this.log.info({ user: this.user }, 'token expired; closing');
+      this.closeWith(ReplyCode.accessRefused, 'ACCESS_REFUSED - credential expired');
+    }, atMs - this.#clock.now());
   }
 
   /** Spec 4.2.7: send a heartbeat when nothing else went out for half the interval; a peer silent for two intervals is dead. */

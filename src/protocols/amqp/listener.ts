@@ -39,6 +39,8 @@ export function amqpAcceptor(context: ListenerContext): Acceptor {
     messageBytesMax: context.config.messageBytesMax,
     ingress: context.ingress,
     handshakeTimeoutMs: context.config.handshakeTimeoutMs,
+    mechanisms: context.config.amqpAuthMechanisms,
+    certLogin: context.config,
   };
   const connections = new Set<AmqpConnection>();
   const unsubscribe = core.alarms.subscribe((active) => {

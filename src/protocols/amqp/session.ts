@@ -7,7 +7,8 @@
 import type { ChannelDescription, CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressAccount, IngressBudget } from '../ingress.js';
-import type { Authenticator } from '../listener.js';
+import type { Authenticator, TokenGrant } from '../listener.js';
+import type { CertLoginSettings } from '../tls.js';
 import type { Transport } from '../transport.js';
 import type { Method } from './codec/index.js';
 import type { ReplyToRegistry } from './reply-to.js';
@@ -23,6 +24,10 @@ export interface ListenerShared {
   readonly ingress: IngressBudget;
   /** Time from accept to connection.open-ok (RabbitMQ's handshake_timeout). */
   readonly handshakeTimeoutMs: number;
+  /** SASL mechanisms offered (amqpAuthMechanisms); EXTERNAL only to a client with a verified certificate. */
+  readonly mechanisms: readonly string[];
+  /** Which part of a client certificate names the user of an EXTERNAL login. */
+  readonly certLogin: CertLoginSettings;
 }
 
 /** Server limits offered in connection.tune (RabbitMQ 3.x defaults). */
@@ -47,6 +52,10 @@ export interface HandshakeConnection {
   user: string;
   /** The logged-in user's tags (`impersonator` may publish with another `user_id`). */
   tags: readonly string[];
+  /** A token login's scopes: the principal's permissions, renewed by connection.update-secret. */
+  grant: TokenGrant | undefined;
+  /** The mechanisms connection.start offered this client. */
+  offered: readonly string[];
   core: CoreClient | undefined;
   clientCapabilities: Set<string>;
   clientProperties: Record<string, unknown>;
@@ -71,4 +80,9 @@ export interface HandshakeConnection {
   opened(): void;
   /** Its channels as operators see them (`/api/channels`). */
   describeChannels(): ChannelDescription[];
+  /**
+   * The login's token stops being good at `atMs` (core's clock): the connection is closed then, with
+   * 403 ACCESS_REFUSED, unless a refreshed token moves it. Undefined: no such end.
+   */
+  expireAt(atMs: number | undefined): void;
 }

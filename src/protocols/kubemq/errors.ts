@@ -89,3 +89,8 @@ export function asFailure(err: unknown): KubemqFailure {
 export function errorText(err: unknown): string {
   return asFailure(err).message;
 }
+
+/** What ends a subscription or stream whose login's token expired. */
+export function tokenExpired(): KubemqFailure {
+  return new KubemqFailure('access refused: token expired', status.UNAUTHENTICATED);
+}

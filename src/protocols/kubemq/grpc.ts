@@ -15,9 +15,11 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import type { IngressBudget } from '../ingress.js';
 import { peerCertificateOf } from '../tls.js';
+import { loginInterceptor, loginOf, peerAddress } from './admission.js';
 import { Downstream, Upstream } from './downstream.js';
-import { asFailure, fail, Texts } from './errors.js';
+import { asFailure, fail, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
 import { ping, queuesInfo } from './info.js';
@@ -42,26 +44,25 @@ type AnyCall =
   | ServerWritableStream<unknown, unknown>
   | ServerDuplexStream<unknown, unknown>;
 
-/** grpc-js names the peer `<address>:<port>` (IPv6 without brackets); the login wants the address. */
-function peerAddressOf(call: AnyCall): string {
-  const peer = call.getPeer();
-  const colon = peer.lastIndexOf(':');
-  return colon > 0 && /^\d+$/.test(peer.slice(colon + 1)) ? peer.slice(0, colon) : peer;
-}
-
+/**
+ * The call's caller, as its login (made before the call started, ./admission.ts) says; a server
+ * without that interceptor (none here, but a test may build one) logs in here.
+ */
 async function callerOf(server: KubemqServer, call: AnyCall): Promise<Caller> {
+  const peer = peerAddress(call.getPeer());
+  const admitted = loginOf(call.metadata);
+  if (admitted !== undefined) return server.caller(admitted, peer);
   const token = call.metadata.get('authorization')[0];
-  const peer = peerAddressOf(call);
   // grpc-js gives the client certificate only when it verified against the CA.
   const cert = call.getAuthContext().sslPeerCertificate;
-  const principal = await server.login(
+  const login = await server.login(
     {
       token: typeof token === 'string' ? token : token?.toString(),
       certificate: cert === undefined ? undefined : peerCertificateOf(cert),
     },
     peer,
   );
-  return server.caller(principal, peer);
+  return server.caller(login, peer);
 }
 
 function status(err: unknown): { code: number; details: string } {
@@ -156,6 +157,7 @@ function subscription<Res>(
     callerOf(server, call)
       .then((caller) => {
         sink.onClose(() => caller.close());
+        caller.onExpire(() => sink.end(tokenExpired()));
         return handler(caller, call.request, sink);
       })
       .catch((err: unknown) => sink.end(asFailure(err)));
@@ -195,6 +197,7 @@ function serveDuplex<Req, Res>(
 ): void {
   try {
     sink.onClose(() => caller.close());
+    caller.onExpire(() => sink.end(tokenExpired()));
     const session = open(caller, sink, call);
     call.on('data', (request: Req) => {
       try {
@@ -330,13 +333,17 @@ export function serviceImplementation(server: KubemqServer): UntypedServiceImple
   };
 }
 
-export function grpcServer(server: KubemqServer): Server {
+/** `ingress`: the broker's budget, which calls waiting for their login are charged to (./admission.ts). */
+export function grpcServer(server: KubemqServer, ingress?: IngressBudget): Server {
   const bytesMax = server.limits.messageBytesMax;
   // Room for the largest body plus the fields around it.
   const frameBytesMax = bytesMax + 1024 * 1024;
   const grpc = new Server({
     'grpc.max_receive_message_length': frameBytesMax,
     'grpc.max_send_message_length': frameBytesMax,
+    'grpc.keepalive_time_ms': server.limits.keepaliveMs,
+    'grpc.keepalive_timeout_ms': server.limits.keepaliveTimeoutMs,
+    interceptors: [loginInterceptor(server, ingress)],
   });
   grpc.addService(kubemqService(), serviceImplementation(server));
   return grpc;

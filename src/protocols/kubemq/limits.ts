@@ -36,6 +36,13 @@ export interface KubemqLimits {
   readonly cacheBytesMax: number;
   /** Time between two commits of an events-store subscriber's position. */
   readonly positionCommitMs: number;
+  /**
+   * gRPC keepalive: a connection silent this long is sent an HTTP/2 PING, and closed when no answer
+   * comes within `keepaliveTimeoutMs`. So a subscriber whose client went away without a word (its
+   * TCP connection ended, or the host vanished) is let go even on a channel that carries nothing.
+   */
+  readonly keepaliveMs: number;
+  readonly keepaliveTimeoutMs: number;
 }
 
 const mebibyte = 1024 * 1024;
@@ -59,4 +66,6 @@ export const kubemqLimitsDefault: KubemqLimits = {
   cacheEntriesMax: 10_000,
   cacheBytesMax: 64 * mebibyte,
   positionCommitMs: 1000,
+  keepaliveMs: 30_000,
+  keepaliveTimeoutMs: 10_000,
 };

@@ -12,6 +12,7 @@ import type { ListenerContext, ListenerDefinition, RunningListener } from '../li
 import { PerCore } from '../per-core.js';
 import { type ListenerTls, secureContextOptions, type TlsMaterial } from '../tls.js';
 import { grpcServer } from './grpc.js';
+import { routeGrpcLog } from './grpc-log.js';
 import { restServer } from './rest.js';
 import { type KubemqOptions, KubemqServer } from './server.js';
 
@@ -67,7 +68,8 @@ class ReloadingCredentials extends ServerCredentials {
 async function startGrpc(context: ListenerContext, options: KubemqOptions): Promise<RunningListener> {
   const core: CoreBroker = context.core;
   const server = acquire(context, options);
-  const grpc = grpcServer(server);
+  const unroute = routeGrpcLog(context.logger);
+  const grpc = grpcServer(server, context.ingress);
   const host = context.host.includes(':') ? `[${context.host}]` : context.host;
   const credentials =
     context.tls === undefined
@@ -75,6 +77,7 @@ async function startGrpc(context: ListenerContext, options: KubemqOptions): Prom
       : new ReloadingCredentials(context.tls, context.config.handshakeTimeoutMs);
   const stop = () => {
     grpc.forceShutdown();
+    unroute();
     if (credentials instanceof ReloadingCredentials) credentials.stop();
     servers.release(core);
   };

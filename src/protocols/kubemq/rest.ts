@@ -14,7 +14,8 @@ import type { ListenerContext } from '../listener.js';
 import { httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
 import { webSocketTransport } from '../transport.js';
-import { asFailure, KubemqFailure, Texts } from './errors.js';
+import { RestAdmission } from './admission.js';
+import { asFailure, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
 import { ping, queuesInfo } from './info.js';
@@ -163,9 +164,11 @@ function refusalStatus(err: unknown): number {
 async function serve(
   server: KubemqServer,
   table: Map<string, Handler>,
+  admission: RestAdmission,
   req: IncomingMessage,
   res: ServerResponse,
 ) {
+  res.on('close', () => admission.done(req));
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method === 'OPTIONS') {
     res.writeHead(204, corsHeaders).end();
@@ -183,6 +186,7 @@ async function serve(
     reply(server, res, refusalStatus(err), envelope(true, asFailure(err).message, 'null'));
     return;
   }
+  admission.loggedIn(req);
   res.on('close', () => caller.close());
   const body = await readBody(req, server.limits.jsonBytesMax);
   if (body === undefined) {
@@ -304,6 +308,7 @@ function refuse(socket: Duplex, code: number, body: string): void {
 function upgrade(
   server: KubemqServer,
   wss: WebSocketServer,
+  admission: RestAdmission,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
@@ -315,7 +320,11 @@ function upgrade(
     return;
   }
   callerOf(server, req).then(
-    (caller) => upgradeAs(server, wss, caller, { req, socket, head, url, typeName }),
+    (caller) => {
+      admission.loggedIn(req);
+      upgradeAs(server, wss, caller, { req, socket, head, url, typeName });
+      admission.done(req, true);
+    },
     (err: unknown) => refuse(socket, refusalStatus(err), envelope(true, asFailure(err).message, 'null')),
   );
 }
@@ -332,6 +341,7 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
   const { req, socket, head, url, typeName } = upgrade;
   const sink = webSocketSink<unknown>(typeName, server.limits.deliveryWindow);
   sink.onClose(() => caller.close());
+  caller.onExpire(() => sink.end(tokenExpired()));
   const stream = streams.get(url.pathname);
   const take = stream?.open(caller, sink);
   Promise.resolve()
@@ -357,19 +367,38 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
     );
 }
 
-/** The REST and WebSocket face on an HTTP server, or an HTTPS one when `context` carries TLS. */
+/** Node's own bound on receiving a whole request (its default), unless the handshake may take longer. */
+const requestTimeoutMs = 300_000;
+
+/**
+ * The REST and WebSocket face on an HTTP server, or an HTTPS one when `context` carries TLS. A request
+ * whose head has not come within `handshakeTimeoutMs` is closed; what requests hold before their login
+ * is bounded by the ingress budget (./admission.ts).
+ */
 export function restServer(server: KubemqServer, context: ListenerContext): Server {
   const table = routes();
+  const admission = new RestAdmission(context.ingress);
   const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
-  const http = httpServer(securityOf(context), {}, (req, res) => {
-    serve(server, table, req, res).catch((err: unknown) => {
+  const { handshakeTimeoutMs } = context.config;
+  const options = {
+    headersTimeout: handshakeTimeoutMs,
+    requestTimeout: Math.max(requestTimeoutMs, handshakeTimeoutMs),
+  };
+  const http = httpServer(securityOf(context), options, (req, res) => {
+    serve(server, table, admission, req, res).catch((err: unknown) => {
+      // The client went away while its body was read: nothing failed on this side.
+      if (res.socket === null || res.socket.destroyed) {
+        server.logger.debug({ err }, 'kubemq: a REST request abandoned by its client');
+        return;
+      }
       server.logger.warn({ err }, 'kubemq: a REST request failed');
       if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));
     });
   });
+  admission.watch(http, context.tls !== undefined);
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    upgrade(server, wss, req, socket, head);
+    upgrade(server, wss, admission, req, socket, head);
   });
   http.on('close', () => {
     for (const client of wss.clients) client.terminate();

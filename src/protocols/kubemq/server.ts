@@ -11,7 +11,7 @@ import type { CoreBroker, CoreClient } from '../../core/api.js';
 import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Authenticator, LoginResult } from '../listener.js';
+import { type Authenticator, type LoginResult, principalOf } from '../listener.js';
 import type { PeerCertificate } from '../tls.js';
 import { QueryCache } from './cache.js';
 import { Channels } from './channel-kinds.js';
@@ -35,6 +35,12 @@ export interface Credentials {
   readonly certificate?: PeerCertificate | undefined;
 }
 
+/** Who a caller logged in as, and when its token (if it gave one) stops being good. */
+export interface KubemqLogin {
+  readonly principal: Principal;
+  readonly expiresAtMs: number | undefined;
+}
+
 /** One gRPC call or stream, REST request or WebSocket, as core sees it. */
 export interface Caller {
   readonly server: KubemqServer;
@@ -53,6 +59,11 @@ export interface Caller {
   readonly closed: boolean;
   /** Runs once the call ends (at once if it has). */
   onClose(listener: () => void): void;
+  /**
+   * Runs when the login's token expires while the call is still open (a subscription, a stream): the
+   * stream is then ended with UNAUTHENTICATED. A unary call that started with a good token finishes.
+   */
+  onExpire(listener: () => void): void;
 }
 
 export interface ServerDeps {
@@ -65,8 +76,10 @@ export interface ServerDeps {
   readonly options?: KubemqOptions;
 }
 
-/** `authorization: Basic <base64 of user:password>`, the one token form taken until bearer tokens. */
+/** `authorization: Basic <base64 of user:password>`. */
 const basicPrefix = 'basic ';
+/** `authorization: Bearer <JWT>`; a bare JWT is taken too (what KubeMQ's own JWT auth expects). */
+const bearerPrefix = 'bearer ';
 
 /** The credentials in a token; undefined when it is not one we read. */
 function basicCredentials(token: string): { user: string; password: string } | undefined {
@@ -75,6 +88,14 @@ function basicCredentials(token: string): { user: string; password: string } | u
   const colon = decoded.indexOf(':');
   return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
+
+/** The bearer token in an `authorization` value: `Bearer <jwt>` or a bare one (three dot-separated parts). */
+function bearerToken(token: string): string | undefined {
+  if (token.toLowerCase().startsWith(bearerPrefix)) return token.slice(bearerPrefix.length).trim();
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token) ? token : undefined;
+}
+
+const tokenForms = "use 'Basic <base64 of user:password>', 'Bearer <JWT>' or a bare JWT";
 
 export class KubemqServer {
   readonly core: CoreBroker;
@@ -110,25 +131,26 @@ export class KubemqServer {
 
   /**
    * The one place a KubeMQ caller logs in, for gRPC and REST alike, through the broker's login gate:
-   * `Basic <base64 of user:password>` logs in as that user; no token is the anonymous user (from
-   * loopback only unless `anonymousUser` names one). Refusals are UNAUTHENTICATED failures.
+   * `Basic <base64 of user:password>` logs in as that user; `Bearer <JWT>` (or the bare JWT) as the
+   * token says, with its scopes as permissions; no token is the anonymous user (from loopback only
+   * unless `anonymousUser` names one). Refusals are UNAUTHENTICATED failures.
    */
-  async login(credentials: Credentials, peerAddress: string, signal?: AbortSignal): Promise<Principal> {
+  async login(credentials: Credentials, peerAddress: string, signal?: AbortSignal): Promise<KubemqLogin> {
     const token = credentials.token?.trim() ?? '';
     let result: LoginResult;
     if (token === '') {
       result = this.auth.anonymous(peerAddress);
     } else {
       const given = basicCredentials(token);
-      if (given === undefined) {
-        throw new KubemqFailure(
-          "authorization token refused: use 'Basic <base64 of user:password>'",
-          status.UNAUTHENTICATED,
-        );
-      }
-      result = await this.auth.login(given.user, given.password, peerAddress, signal);
+      const bearer = given === undefined ? bearerToken(token) : undefined;
+      if (given === undefined && bearer === undefined)
+        throw new KubemqFailure(`authorization token refused: ${tokenForms}`, status.UNAUTHENTICATED);
+      result =
+        given !== undefined
+          ? await this.auth.login(given.user, given.password, peerAddress, signal)
+          : await this.auth.loginWithToken(bearer!, peerAddress, signal);
     }
-    if (result.ok) return { user: result.user, tags: result.tags };
+    if (result.ok) return { principal: principalOf(result), expiresAtMs: result.expiresAtMs };
     this.logger.debug({ peer: peerAddress, reason: result.reason }, 'kubemq login refused');
     const text = result.reason === 'busy' ? 'too many login attempts; try again later' : 'login refused';
     throw new KubemqFailure(`access refused: ${text}`, status.UNAUTHENTICATED);
@@ -138,7 +160,8 @@ export class KubemqServer {
    * A connection of our own for one call, once its principal may work in the vhost (PERMISSION_DENIED
    * otherwise); `close()` gives back what it held.
    */
-  caller(principal: Principal, peerAddress: string): Caller {
+  caller(login: KubemqLogin, peerAddress: string): Caller {
+    const { principal, expiresAtMs } = login;
     const connectionId = `kubemq-${this.#nextConnection++}`;
     const core = this.#connect(principal, peerAddress, connectionId);
     try {
@@ -151,6 +174,15 @@ export class KubemqServer {
     const plumbing = this.#connect(internalPrincipal, peerAddress, connectionId);
     let held = false;
     const listeners: Array<() => void> = [];
+    const expired: Array<() => void> = [];
+    const clock = this.core.clock;
+    const timer =
+      expiresAtMs === undefined
+        ? undefined
+        : clock.setTimeout(() => {
+            this.logger.info({ connection: connectionId, user: principal.user }, 'kubemq token expired');
+            for (const listener of expired.splice(0)) listener();
+          }, expiresAtMs - clock.now());
     const caller = {
       server: this,
       core,
@@ -164,10 +196,15 @@ export class KubemqServer {
         if (caller.closed) listener();
         else listeners.push(listener);
       },
+      onExpire: (listener: () => void) => {
+        if (!caller.closed && timer !== undefined) expired.push(listener);
+      },
       // Only a call that held something pays for the release, which visits the vhost's owners.
       close: () => {
         if (caller.closed) return;
         caller.closed = true;
+        timer?.cancel();
+        expired.length = 0;
         for (const listener of listeners.splice(0)) listener();
         if (held) core.closeConnection();
       },

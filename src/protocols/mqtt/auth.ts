@@ -15,7 +15,7 @@
  */
 import type { IAuthPacket, IConnectPacket } from 'mqtt-packet';
 import { isScramMechanism, type ScramMechanism } from '../../core/scram.js';
-import type { SaslExchange, SaslRefusal, SaslStep } from '../listener.js';
+import type { LoginSuccess, SaslExchange, SaslRefusal, SaslStep } from '../listener.js';
 import { Reason } from './limits.js';
 import type { Connection, Inbound } from './session.js';
 import { ProtocolViolation } from './violation.js';
@@ -29,8 +29,7 @@ const AuthReason = { success: 0x00, continue: 0x18, reauthenticate: 0x19 } as co
  */
 export type Admission =
   | {
-      readonly user: string;
-      readonly tags: readonly string[];
+      readonly login: LoginSuccess;
       readonly method?: string;
       readonly data?: Uint8Array;
     }
@@ -47,6 +46,11 @@ export interface Authentication {
 }
 
 const empty = new Uint8Array(0);
+
+/** A finished SCRAM exchange as a login: the user and tags of its stored credentials. */
+function loggedIn(step: Extract<SaslStep, { kind: 'done' }>): LoginSuccess {
+  return { ok: true, user: step.user, tags: step.tags };
+}
 
 /** A refused exchange as a CONNACK or DISCONNECT reason: Server busy, otherwise Not authorized. */
 function refusalOf(reason: SaslRefusal): number {
@@ -80,7 +84,7 @@ export async function beginAuthentication(
   const data = packet.properties?.authenticationData ?? empty;
   const step = await exchange.step(data);
   if (step.kind === 'refused') return { refusal: refusalOf(step.reason) };
-  if (step.kind === 'done') return { user: step.user, tags: step.tags, method, data: step.message };
+  if (step.kind === 'done') return { login: loggedIn(step), method, data: step.message };
   conn.authentication = { method, user: undefined, exchange, admit };
   sendAuth(conn, method, AuthReason.continue, step.message);
   return undefined;
@@ -108,7 +112,7 @@ export async function handleAuthenticating(conn: Connection, packet: Inbound): P
   if (step.kind === 'refused') return admit({ refusal: refusalOf(step.reason) });
   if (step.kind === 'challenge') return admit({ refusal: Reason.notAuthorized }); // SCRAM has two steps
   authentication.user = step.user;
-  return admit({ user: step.user, tags: step.tags, method: authentication.method, data: step.message });
+  return admit({ login: loggedIn(step), method: authentication.method, data: step.message });
 }
 
 function stepOf(authentication: Authentication, packet: IAuthPacket): Promise<SaslStep> {

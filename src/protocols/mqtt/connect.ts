@@ -11,7 +11,8 @@ import type { CoreClient } from '../../core/api.js';
 import { internalPrincipal, type Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { describeConnection } from '../described.js';
-import type { LoginResult } from '../listener.js';
+import { type LoginResult, principalOf } from '../listener.js';
+import { certificateUser } from '../tls.js';
 import { type Admission, beginAuthentication } from './auth.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import { Reason, ReturnCode311 } from './limits.js';
@@ -88,11 +89,23 @@ async function admission(
  * `mqttAuthentication`: optional lets a CONNECT without a user name in as the anonymous user (from
  * loopback only unless `anonymousUser` names one); required refuses it; off takes every client as
  * the anonymous user, whatever credentials it sent.
+ *
+ * A password may be a JWT (the login gate takes it as a token). Over TLS with a verified client
+ * certificate, `mqttCertLogin` takes the user name from the certificate (`username`), and lets the
+ * certificate stand in for a missing password (`certificate`).
  */
 async function login(conn: Connection, packet: IConnectPacket): Promise<LoginResult> {
   const { server } = conn;
   const remote = conn.transport.remoteAddress;
   if (server.authentication === 'off') return server.auth.anonymous(remote);
+  const cert = server.certLogin === 'off' ? undefined : conn.transport.tls?.peerCertificate;
+  if (cert !== undefined) {
+    const user = certificateUser(cert, server.certLoginFrom);
+    if (packet.password === undefined && server.certLogin === 'certificate')
+      return server.auth.loginWithCertificate(user, remote);
+    if (user === undefined) return server.auth.loginWithCertificate(undefined, remote);
+    return server.auth.login(user, packet.password?.toString('utf8') ?? '', remote, conn.gone);
+  }
   if (packet.username === undefined) {
     if (server.authentication === 'required') return { ok: false, reason: 'anonymous' };
     return server.auth.anonymous(remote);
@@ -102,7 +115,7 @@ async function login(conn: Connection, packet: IConnectPacket): Promise<LoginRes
 }
 
 function loginAdmission(result: LoginResult): Admission {
-  if (result.ok) return { user: result.user, tags: result.tags };
+  if (result.ok) return { login: result };
   if (result.reason === 'busy') return { refusal: Reason.serverBusy };
   return { refusal: result.reason === 'credentials' ? Reason.badCredentials : Reason.notAuthorized };
 }
@@ -163,7 +176,7 @@ async function admitted(
   if (conn.state !== 'connecting') return;
   const assigned = packet.clientId === '';
   const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
-  const clients = clientsOf(conn, { user: admittedAs.user, tags: admittedAs.tags, clientId });
+  const clients = clientsOf(conn, principalOf(admittedAs.login, clientId));
   const vhostRefusal = enterVhost(conn, clients.core);
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
   if (!counted(conn, clients.core, clientId)) return;
@@ -182,6 +195,7 @@ async function admitted(
       expirySec,
       connack,
       will: willOf(packet, facts),
+      expiresAtMs: admittedAs.login.expiresAtMs,
       ...clients,
     });
   } catch (err) {
@@ -232,6 +246,8 @@ interface Agreed {
   readonly will: Will | undefined;
   readonly core: CoreClient;
   readonly plumbing: CoreClient;
+  /** When the login's token stops being good: the connection is closed then. */
+  readonly expiresAtMs: number | undefined;
 }
 
 /** Takeover, then the session (clean start, expiry, present flag), CONNACK and resume. */
@@ -270,6 +286,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   conn.attachCore(core, agreed.plumbing);
   conn.will = agreed.will;
   conn.state = 'connected';
+  conn.expireAt(agreed.expiresAtMs);
   server.clients.set(clientId, conn);
   server.stats.connectionsTotal++;
   conn.loggedIn();

@@ -138,6 +138,7 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
   readonly #clock: Clock;
   #keepAliveTimer: ReturnType<Clock['setTimeout']> | undefined;
+  #expiryTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** When the last packet came in; the keep-alive timer looks at it rather than being re-armed per packet. */
   #lastPacketMs = 0;
   #busy = false;
@@ -321,6 +322,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.account.close();
     this.#backlog.length = 0;
     this.#keepAliveTimer?.cancel();
+    this.#expiryTimer?.cancel();
     this.server.untrack(this);
     if (wasConnected) onClosed(this);
   }
@@ -356,6 +358,19 @@ export class MqttConnection implements Connection, ClientHandle {
       if (idleMs < idleMsMax) this.#armKeepAlive(idleMsMax - idleMs, idleMsMax);
       else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
     }, waitMs);
+  }
+
+  expireAt(atMs: number | undefined): void {
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+    if (atMs === undefined || this.state === 'closed') return;
+    this.#expiryTimer = this.#clock.setTimeout(() => {
+      this.server.logger.info(
+        { connection: this.id, clientId: this.clientId },
+        'mqtt token expired; closing',
+      );
+      this.fail(Reason.notAuthorized, 'token expired');
+    }, atMs - this.#clock.now());
   }
 
   /** Acks QoS 0 deliveries held back while the socket was congested. */

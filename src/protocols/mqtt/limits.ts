@@ -2,7 +2,8 @@
  * Every MQTT limit in one place, with the reason code each one answers with when exceeded
  * (MQTT 5.0 §2.4 reason codes; 3.1.1 clients get the connection closed or the 3.1.1 return code).
  */
-import type { Config, MqttAuthentication } from '../../config/schema.js';
+import type { Config, MqttAuthentication, MqttCertLogin } from '../../config/schema.js';
+import type { CertLoginSettings } from '../tls.js';
 
 export interface MqttLimits {
   /** Open MQTT connections per listener; CONNACK 0x97 (v5) / 0x03 (v3) beyond it. */
@@ -69,6 +70,10 @@ export interface MqttOptions {
   readonly vhost?: string;
   /** Who must log in; see the `mqttAuthentication` setting. Default 'optional'. */
   readonly authentication?: MqttAuthentication;
+  /** What a verified client certificate does at CONNECT; see the `mqttCertLogin` setting. Default 'off'. */
+  readonly certLogin?: MqttCertLogin;
+  /** Which part of the certificate names the user (certLoginFrom and its SAN settings). */
+  readonly certLoginFrom?: CertLoginSettings;
 }
 
 /** The MQTT settings of the configuration schema (src/config/schema.ts). */
@@ -83,6 +88,10 @@ export type MqttSettings = Pick<
   | 'mqttKeepAliveSecondsMax'
   | 'mqttDeniedFilters'
   | 'mqttAuthentication'
+  | 'mqttCertLogin'
+  | 'certLoginFrom'
+  | 'certLoginSanType'
+  | 'certLoginSanIndex'
   | 'handshakeTimeoutMs'
   | 'handshakeBytesMax'
 >;
@@ -105,6 +114,12 @@ export function optionsWithSettings(options: MqttOptions, config: Readonly<MqttS
     limits: { ...limits, ...options.limits },
     deniedFilters: options.deniedFilters ?? config.mqttDeniedFilters,
     authentication: options.authentication ?? config.mqttAuthentication,
+    certLogin: options.certLogin ?? config.mqttCertLogin,
+    certLoginFrom: options.certLoginFrom ?? {
+      certLoginFrom: config.certLoginFrom,
+      certLoginSanType: config.certLoginSanType,
+      certLoginSanIndex: config.certLoginSanIndex,
+    },
   };
 }
 

@@ -4,13 +4,14 @@
  * publish `$SYS` and keep session queues within their limit.
  */
 
-import type { MqttAuthentication } from '../../config/schema.js';
+import type { MqttAuthentication, MqttCertLogin } from '../../config/schema.js';
 import type { CoreBroker, CoreClient } from '../../core/api.js';
 import { type CallerContext, internalPrincipal } from '../../core/entry/context.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
+import type { CertLoginSettings } from '../tls.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
 import { resolveLimits } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
@@ -63,6 +64,8 @@ export class MqttServer {
   readonly retained: RetainedStore;
   readonly deniedFilters: readonly string[];
   readonly authentication: MqttAuthentication;
+  readonly certLogin: MqttCertLogin;
+  readonly certLoginFrom: CertLoginSettings;
   readonly stats: MqttStats = { received: 0, sent: 0, connectionsTotal: 0 };
   readonly clients = new Map<string, ClientHandle>();
   /** Inbound QoS 2 packet ids awaiting PUBREL, by client id; outlive a connection (§4.3.3). */
@@ -87,6 +90,12 @@ export class MqttServer {
     this.startedAtMs = deps.startedAtMs;
     this.deniedFilters = deps.options?.deniedFilters ?? [];
     this.authentication = deps.options?.authentication ?? 'optional';
+    this.certLogin = deps.options?.certLogin ?? 'off';
+    this.certLoginFrom = deps.options?.certLoginFrom ?? {
+      certLoginFrom: 'common_name',
+      certLoginSanType: 'dns',
+      certLoginSanIndex: 0,
+    };
     this.retained = new RetainedStore(this.vhost);
     publishSys(this);
     this.#every(this.limits.sysIntervalMs, () => publishSys(this));

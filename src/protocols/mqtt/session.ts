@@ -104,5 +104,10 @@ export interface Connection extends ClientHandle {
   close(): void;
   /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
   startKeepAlive(seconds: number): void;
+  /**
+   * The login's token stops being good at `atMs` (core's clock): the connection is closed then
+   * (v5: DISCONNECT 0x87 Not authorized). Undefined: no such end.
+   */
+  expireAt(atMs: number | undefined): void;
   flushAcks(): void;
 }

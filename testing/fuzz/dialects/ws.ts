@@ -14,7 +14,7 @@ interface FrameShape {
   readonly mask: Uint8Array | undefined;
 }
 
-function shape(frame: Uint8Array): FrameShape | undefined {
+export function shape(frame: Uint8Array): FrameShape | undefined {
   if (frame.byteLength < 2) return undefined;
   const len7 = frame[1]! & 0x7f;
   const masked = (frame[1]! & 0x80) !== 0;
@@ -38,7 +38,8 @@ function isUpgrade(frame: Uint8Array): boolean {
   return frame[0] === 0x47 && frame[1] === 0x45 && frame[2] === 0x54; // "GET"
 }
 
-function split(bytes: Uint8Array): Uint8Array[] {
+/** The upgrade request, then WebSocket frames. */
+export function splitWebSocket(bytes: Uint8Array): Uint8Array[] {
   const frames: Uint8Array[] = [];
   let at = 0;
   if (isUpgrade(bytes)) {
@@ -56,7 +57,7 @@ function split(bytes: Uint8Array): Uint8Array[] {
   return frames;
 }
 
-function xor(payload: Uint8Array, mask: Uint8Array | undefined): Uint8Array {
+export function xor(payload: Uint8Array, mask: Uint8Array | undefined): Uint8Array {
   const out = payload.slice();
   if (mask !== undefined && mask.byteLength === 4)
     for (let i = 0; i < out.byteLength; i++) out[i]! ^= mask[i & 3]!;
@@ -64,7 +65,7 @@ function xor(payload: Uint8Array, mask: Uint8Array | undefined): Uint8Array {
 }
 
 /** A client frame with `payload`, keeping the first byte and the mask of `like`. */
-function frameLike(like: Uint8Array, payload: Uint8Array): Uint8Array {
+export function frameLike(like: Uint8Array, payload: Uint8Array): Uint8Array {
   const mask = shape(like)?.mask ?? Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
   const n = payload.byteLength;
   const length =
@@ -78,14 +79,16 @@ function bigEndian64(n: number): number[] {
   return [...bytes];
 }
 
-function unwrap(frame: Uint8Array): Uint8Array | undefined {
+/** A client frame's payload, unmasked; undefined for the upgrade request or a frame too short. */
+export function unwrap(frame: Uint8Array): Uint8Array | undefined {
   if (isUpgrade(frame)) return undefined;
   const s = shape(frame);
   if (s === undefined) return undefined;
   return xor(frame.subarray(s.headerBytes, s.headerBytes + s.payloadBytes), s.mask);
 }
 
-function fields(frame: Uint8Array): Field[] {
+/** The frame header's fields: opcode byte, 7-bit length and its 16- or 64-bit form, mask. */
+export function webSocketFields(frame: Uint8Array): Field[] {
   if (isUpgrade(frame)) return [];
   return walked(new FieldWalker(frame), (w) => {
     w.fixed('u8', 'value'); // FIN, RSV, opcode
@@ -109,9 +112,9 @@ function opening(frames: readonly Uint8Array[]): number {
 
 export const wsDialect: Dialect = {
   name: 'mqtt-ws',
-  split,
+  split: splitWebSocket,
   context: () => undefined,
-  fields,
+  fields: webSocketFields,
   repair(frame) {
     if (isUpgrade(frame)) return repairRequest(frame);
     const s = shape(frame);

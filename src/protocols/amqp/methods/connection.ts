@@ -1,11 +1,19 @@
 /**
- * Connection class (10): start → start-ok (PLAIN or AMQPLAIN) → tune → tune-ok → open, then close
- * handshakes and update-secret. Order and limits follow spec 2.2.4 and RabbitMQ's tune defaults.
+ * Connection class (10): start → start-ok (PLAIN, AMQPLAIN or EXTERNAL) → tune → tune-ok → open, then
+ * close handshakes and update-secret. Order and limits follow spec 2.2.4 and RabbitMQ's tune defaults.
+ *
+ * Logins go through the broker's one gate: PLAIN and AMQPLAIN with a password, or with a JWT as the
+ * password (any user name, as RabbitMQ's OAuth 2.0 backend); EXTERNAL with the user a verified client
+ * certificate names (certLoginFrom), offered only on a TLS connection that presented one. A token
+ * login's connection is closed when its token expires unless connection.update-secret brings a
+ * refreshed token of the same user first.
  */
 
 import type { Headers } from '../../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../../shared/errors.js';
 import { describeConnection } from '../../described.js';
+import { type LoginResult, principalOf } from '../../listener.js';
+import { certificateUser } from '../../tls.js';
 import {
   ByteReader,
   type FieldTable,
@@ -18,7 +26,11 @@ import {
 import { connectionError, limitRefused } from '../errors.js';
 import { type HandshakeConnection, tuneDefaults } from '../session.js';
 
-const mechanisms = ['PLAIN', 'AMQPLAIN'] as const;
+/** The mechanisms to offer this connection: EXTERNAL only with a verified client certificate. */
+function mechanismsFor(conn: HandshakeConnection): string[] {
+  const verified = conn.transport.tls?.peerCertificate !== undefined;
+  return conn.shared.mechanisms.filter((m) => m !== 'EXTERNAL' || verified);
+}
 
 /** The capabilities RabbitMQ advertises and clients check (pika refuses confirms without the first two). */
 const serverCapabilities: FieldTable = {
@@ -34,6 +46,7 @@ const serverCapabilities: FieldTable = {
 };
 
 export function sendStart(conn: HandshakeConnection): void {
+  conn.offered = mechanismsFor(conn);
   const serverProperties: FieldTable = {
     product: 'Switchyard',
     version: conn.shared.version,
@@ -49,7 +62,7 @@ export function sendStart(conn: HandshakeConnection): void {
       versionMajor: 0,
       versionMinor: 9,
       serverProperties,
-      mechanisms: Buffer.from(mechanisms.join(' ')),
+      mechanisms: Buffer.from(conn.offered.join(' ')),
       locales: Buffer.from('en_US'),
     },
   });
@@ -80,7 +93,7 @@ export function handleConnectionMethod(conn: HandshakeConnection, method: Method
       return;
     case 'connection.update-secret':
       expectState(conn, 'opened', method.name);
-      conn.sendMethod(0, { name: 'connection.update-secret-ok', fields: {} });
+      updateSecret(conn, Buffer.from(method.fields.newSecret).toString('utf8'));
       return;
     default:
       throw connectionError(ReplyCode.commandInvalid, `unexpected method '${method.name}' on channel 0`);
@@ -108,26 +121,27 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
   if (caps !== null && typeof caps === 'object' && !Array.isArray(caps) && !(caps instanceof Uint8Array)) {
     for (const [key, value] of Object.entries(caps)) if (value === true) conn.clientCapabilities.add(key);
   }
-  const credentials = readCredentials(fields.mechanism, fields.response);
-  if (credentials === undefined) {
+  const login = loginOf(conn, fields.mechanism, fields.response);
+  if (login === undefined) {
     throw connectionError(
       ReplyCode.accessRefused,
       `unsupported or malformed authentication mechanism '${fields.mechanism}'`,
     );
   }
   conn.pause();
-  const remote = conn.transport.remoteAddress;
-  conn.shared.auth.login(credentials.user, credentials.password, remote, conn.gone).then(
+  login.result.then(
     (result) => {
       if (conn.state !== 'start') return;
       if (!result.ok) {
-        conn.log.debug({ user: credentials.user, reason: result.reason }, 'login refused');
+        conn.log.debug({ user: login.user, reason: result.reason }, 'login refused');
         conn.closeWith(ReplyCode.accessRefused, refusal(result.reason, fields.mechanism));
         return;
       }
       conn.account.authenticate();
       conn.user = result.user;
       conn.tags = result.tags;
+      conn.grant = result.grant;
+      conn.expireAt(result.expiresAtMs);
       conn.state = 'tune';
       conn.sendMethod(0, {
         name: 'connection.tune',
@@ -140,6 +154,63 @@ function startOk(conn: HandshakeConnection, fields: StartOk): void {
       conn.resume();
     },
     (err: unknown) => conn.fail(err, 10, 11),
+  );
+}
+
+/** The login a start-ok asks for; undefined when its mechanism was not offered or its response is malformed. */
+function loginOf(
+  conn: HandshakeConnection,
+  mechanism: string,
+  response: Uint8Array,
+): { user: string; result: Promise<LoginResult> } | undefined {
+  if (!conn.offered.includes(mechanism)) return undefined;
+  const remote = conn.transport.remoteAddress;
+  if (mechanism === 'EXTERNAL') {
+    // RFC 4422 EXTERNAL: the identity is the one the TLS layer established; the response is ignored.
+    const cert = conn.transport.tls?.peerCertificate;
+    const user = cert === undefined ? undefined : certificateUser(cert, conn.shared.certLogin);
+    const result = conn.shared.auth.loginWithCertificate(user, remote);
+    return { user: user ?? '', result: Promise.resolve(result) };
+  }
+  const credentials = readCredentials(mechanism, response);
+  if (credentials === undefined) return undefined;
+  return {
+    user: credentials.user,
+    result: conn.shared.auth.login(credentials.user, credentials.password, remote, conn.gone),
+  };
+}
+
+/**
+ * RabbitMQ's connection.update-secret: a token login takes a refreshed token of the same user (its
+ * scopes and expiry apply from the next command on); a token that is refused, or names another user,
+ * closes the connection with 530. Other logins have no secret to renew: answered and unchanged.
+ */
+function updateSecret(conn: HandshakeConnection, secret: string): void {
+  const grant = conn.grant;
+  if (grant === undefined) {
+    conn.sendMethod(0, { name: 'connection.update-secret-ok', fields: {} });
+    return;
+  }
+  conn.pause();
+  conn.shared.auth.loginWithToken(secret, conn.transport.remoteAddress, conn.gone).then(
+    (result) => {
+      if (conn.state !== 'opened') return;
+      if (!result.ok || result.grant === undefined || result.user !== conn.user) {
+        const why = result.ok
+          ? 'Not allowed to change username on refreshed token'
+          : 'New secret was refused by one of the backends';
+        conn.closeWith(ReplyCode.notAllowed, `NOT_ALLOWED - ${why}`);
+        // Read on for the close-ok; the frames behind the update are ignored while closing.
+        conn.resume();
+        return;
+      }
+      grant.renew(result.grant);
+      conn.tags = result.tags;
+      conn.expireAt(result.expiresAtMs);
+      conn.sendMethod(0, { name: 'connection.update-secret-ok', fields: {} });
+      conn.resume();
+    },
+    (err: unknown) => conn.fail(err, 10, 70),
   );
 }
 
@@ -211,8 +282,14 @@ function amqpDescription(conn: HandshakeConnection) {
 
 /** RabbitMQ's order: a vhost that does not exist, then one the user has no permissions in (530 both). */
 function open(conn: HandshakeConnection, vhostName: string): void {
+  const login = {
+    ok: true,
+    user: conn.user,
+    tags: conn.tags,
+    ...(conn.grant ? { grant: conn.grant } : {}),
+  } as const;
   const core = conn.shared.core.connect({
-    principal: { user: conn.user, tags: conn.tags },
+    principal: principalOf(login),
     vhost: vhostName,
     connectionId: conn.id,
     protocol: 'amqp',
