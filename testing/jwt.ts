@@ -44,8 +44,8 @@ export interface TestIssuer {
 
 const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-export function makeIssuer(nowMs: () => number = Date.now): TestIssuer {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-jwt-'));
+/** The issuer's keys, and the files and JWKS the broker reads them from. */
+function makeKeys(dir: string) {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const hmac = randomBytes(32);
@@ -72,6 +72,22 @@ export function makeIssuer(nowMs: () => number = Date.now): TestIssuer {
       ],
     }),
   );
+  return { rsa, ec, hmac, jwksRsa, jwksEc, jwksHmac, rsaPem, files };
+}
+
+function signWith(alg: string, key: KeyObject | Buffer, input: string): Buffer {
+  const hash = `sha${alg.slice(2)}`;
+  const family = alg.slice(0, 2);
+  if (family === 'HS') return createHmac(hash, key).update(input).digest();
+  const privateKey = key as KeyObject;
+  if (family === 'ES') return sign(hash, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  if (family === 'PS') return sign(hash, Buffer.from(input), { key: privateKey, padding: 6, saltLength: -1 });
+  return sign(hash, Buffer.from(input), privateKey);
+}
+
+export function makeIssuer(nowMs: () => number = Date.now): TestIssuer {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-jwt-'));
+  const { rsa, ec, hmac, jwksRsa, jwksEc, jwksHmac, rsaPem, files } = makeKeys(dir);
   const keyFor: Record<string, { kid: string; key: KeyObject | Buffer }> = {
     RS: { kid: 'rsa-1', key: rsa.privateKey },
     PS: { kid: 'rsa-1', key: rsa.privateKey },
@@ -89,18 +105,6 @@ export function makeIssuer(nowMs: () => number = Date.now): TestIssuer {
     exp: Math.floor(nowMs() / 1000) + 3600,
     ...claims,
   });
-
-  const signWith = (alg: string, key: KeyObject | Buffer, input: string): Buffer => {
-    const hash = `sha${alg.slice(2)}`;
-    const family = alg.slice(0, 2);
-    if (family === 'HS') return createHmac(hash, key).update(input).digest();
-    const privateKey = key as KeyObject;
-    if (family === 'ES')
-      return sign(hash, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-    if (family === 'PS')
-      return sign(hash, Buffer.from(input), { key: privateKey, padding: 6, saltLength: -1 });
-    return sign(hash, Buffer.from(input), privateKey);
-  };
 
   return {
     dir,

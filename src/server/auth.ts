@@ -112,28 +112,8 @@ export function createAuthenticator(
     threads: settings.passwordHashThreads === 0 ? autoHashThreads() : settings.passwordHashThreads,
     queueMax: settings.loginQueueMax,
   });
-  const throttle = new LoginThrottle({
-    failuresFree: settings.loginFailuresBeforeDelay,
-    delayMs: settings.loginFailureDelayMs,
-    delayMsMax: settings.loginFailureDelayMsMax,
-    windowMs: settings.loginFailureWindowMs,
-    addressesMax: settings.loginFailureAddressesMax,
-    pendingPerAddressMax: settings.loginPendingPerAddressMax,
-  });
-  // Without a core (tests of this module alone) the default user is the only user.
-  const client = core?.connect(internalContext('/', 'auth'));
-  const verify: UserVerifier =
-    client === undefined
-      ? async (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
-      : (user, password, options) => client.verifyUser(user, password, options);
-  const tagsOf = (user: string): readonly string[] | undefined =>
-    client === undefined
-      ? user === config.defaultUser
-        ? ['administrator']
-        : undefined
-      : client.getUser(user)?.tags;
-  const scramOf = (user: string, mechanism: ScramMechanism): ScramCredential | undefined =>
-    client?.scramCredentials(user)?.[mechanism];
+  const throttle = throttleOf(settings);
+  const { verify, tagsOf, scramOf } = usersOf(config, core);
   const loopbackOnly = new Set(config.loopbackOnlyUsers);
   const anonymousUser = config.anonymousUser ?? '';
   const failures = new FailedLoginLog(logger, now);
@@ -179,18 +159,7 @@ export function createAuthenticator(
       }
       return { ok: true, user, tags: tagsOf(user) ?? [] };
     },
-    loginWithCertificate(user, remoteAddress) {
-      if (user === undefined || user === '')
-        return refused('', remoteAddress, refusedCredentials, 'certificate: names no user');
-      if (loopbackOnly.has(user) && !isLoopback(remoteAddress))
-        return refused(user, remoteAddress, refusedLoopbackOnly);
-      const tags = tagsOf(user);
-      if (tags === undefined) {
-        throttle.failed(remoteAddress);
-        return refused(user, remoteAddress, refusedCredentials, 'certificate: no such user');
-      }
-      return { ok: true, user, tags };
-    },
+    loginWithCertificate: certificateLogin({ loopbackOnly, tagsOf, throttle, refused }),
     anonymous(remoteAddress) {
       const user = anonymousUser === '' ? loopbackAnonymousUser : anonymousUser;
       if (anonymousUser === '' && !isLoopback(remoteAddress))
@@ -255,6 +224,35 @@ export function createAuthenticator(
   };
 }
 
+function throttleOf(settings: LoginSettings): LoginThrottle {
+  return new LoginThrottle({
+    failuresFree: settings.loginFailuresBeforeDelay,
+    delayMs: settings.loginFailureDelayMs,
+    delayMsMax: settings.loginFailureDelayMsMax,
+    windowMs: settings.loginFailureWindowMs,
+    addressesMax: settings.loginFailureAddressesMax,
+    pendingPerAddressMax: settings.loginPendingPerAddressMax,
+  });
+}
+
+/** The users logins are checked against: core's store, or (without a core: tests of this module alone) the default user. */
+function usersOf(config: AuthenticatorConfig, core: CoreBroker | undefined) {
+  const client = core?.connect(internalContext('/', 'auth'));
+  const verify: UserVerifier =
+    client === undefined
+      ? async (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
+      : (user, password, options) => client.verifyUser(user, password, options);
+  const tagsOf = (user: string): readonly string[] | undefined =>
+    client === undefined
+      ? user === config.defaultUser
+        ? ['administrator']
+        : undefined
+      : client.getUser(user)?.tags;
+  const scramOf = (user: string, mechanism: ScramMechanism): ScramCredential | undefined =>
+    client?.scramCredentials(user)?.[mechanism];
+  return { verify, tagsOf, scramOf };
+}
+
 type Refuse = (user: string, address: string | undefined, result: LoginRefused, why?: string) => LoginRefused;
 
 /**
@@ -282,6 +280,28 @@ function tokenLogin(jwt: JwtValidator | undefined, throttle: LoginThrottle, refu
     } finally {
       done();
     }
+  };
+}
+
+interface CertificateLoginDeps {
+  readonly loopbackOnly: ReadonlySet<string>;
+  readonly tagsOf: (user: string) => readonly string[] | undefined;
+  readonly throttle: LoginThrottle;
+  readonly refused: Refuse;
+}
+
+/** A user a verified client certificate names: it must exist (and keep to loopback if it must). */
+function certificateLogin({ loopbackOnly, tagsOf, throttle, refused }: CertificateLoginDeps) {
+  return (user: string | undefined, address: string | undefined): LoginResult => {
+    if (user === undefined || user === '')
+      return refused('', address, refusedCredentials, 'certificate: names no user');
+    if (loopbackOnly.has(user) && !isLoopback(address)) return refused(user, address, refusedLoopbackOnly);
+    const tags = tagsOf(user);
+    if (tags === undefined) {
+      throttle.failed(address);
+      return refused(user, address, refusedCredentials, 'certificate: no such user');
+    }
+    return { ok: true, user, tags };
   };
 }
 
