@@ -82,7 +82,7 @@ function exited(
 export async function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   const child = spawnCli(args, options);
   const output = collect(child);
-  const { code, signal } = await exited(child, options.timeoutMs ?? 10_000);
+  const { code, signal } = await exited(child, options.timeoutMs ?? 30_000);
   return { code, signal, stdout: output.stdout(), stderr: output.stderr() };
 }
 

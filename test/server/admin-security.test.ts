@@ -5,13 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startAdminServer } from '../../src/admin/http.js';
-import { BrokerCore } from '../../src/core/broker.js';
 import { internalContext } from '../../src/core/entry/context.js';
 import { Broker } from '../../src/index.js';
-import { createAuthenticator } from '../../src/server/auth.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { MemoryStorage } from '../../src/storage/memory.js';
+import { withAdminServer } from '../../testing/admin-server.js';
 import { adminFetch, allPortsOff } from '../../testing/server-helpers.js';
 
 let broker: Broker;
@@ -123,30 +120,11 @@ test('definitions export and import carry users, tags, permissions and topic per
 });
 
 test('/metrics needs a monitoring user when the broker is reachable from other hosts', async () => {
-  const core = await BrokerCore.open({ storage: new MemoryStorage() });
-  const auth = createAuthenticator(
-    { defaultUser: 'guest', defaultPass: 'guest', loopbackOnlyUsers: [] },
-    core,
-  );
-  const admin = await startAdminServer({
-    host: '127.0.0.1',
-    port: 0,
-    core,
-    auth,
-    metricsOpen: false,
-    logger: silentLogger(),
-    limits: { headersTimeoutMs: 5000, idleTimeoutMs: 5000, connectionsMax: 16, connectionsPerAddressMax: 16 },
-    info: { version: 't', startedAtMs: 0, listeners: () => [], alarms: () => [] },
-  });
-  try {
-    const url = `http://127.0.0.1:${admin.port}/metrics`;
+  await withAdminServer({}, async (base, core) => {
+    const url = `${base}/metrics`;
     assert.equal((await fetch(url)).status, 401);
     await core.connect(internalContext('/')).putUser('mgr', 'pw', ['management']);
     assert.equal((await adminFetch(url, {}, 'mgr', 'pw')).status, 403);
     assert.equal((await adminFetch(url)).status, 200);
-  } finally {
-    await admin.close();
-    await auth.close();
-    await core.close();
-  }
+  });
 });

@@ -8,14 +8,10 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { startAdminServer } from '../../src/admin/http.js';
 import { csrfHeader, Sessions } from '../../src/admin/sessions.js';
-import { BrokerCore } from '../../src/core/broker.js';
 import { Broker } from '../../src/index.js';
-import { createAuthenticator } from '../../src/server/auth.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { silentLogger } from '../../src/shared/logger.js';
-import { MemoryStorage } from '../../src/storage/memory.js';
+import { withAdminServer } from '../../testing/admin-server.js';
 import { adminFetch, allPortsOff } from '../../testing/server-helpers.js';
 
 let broker: Broker;
@@ -167,40 +163,14 @@ test('a refused login is a failed login of the gate, and a user without a manage
 
 test('a session expires a fixed time after its login', async () => {
   const clock = new ManualClock();
-  const core = await BrokerCore.open({ storage: new MemoryStorage(), clock });
-  const auth = createAuthenticator(
-    { defaultUser: 'guest', defaultPass: 'guest', loopbackOnlyUsers: [] },
-    core,
-  );
-  const admin = await startAdminServer({
-    host: '127.0.0.1',
-    port: 0,
-    core,
-    auth,
-    metricsOpen: false,
-    logger: silentLogger(),
-    limits: {
-      headersTimeoutMs: 5000,
-      idleTimeoutMs: 5000,
-      connectionsMax: 16,
-      connectionsPerAddressMax: 16,
-      sessionTtlMs: 60_000,
-    },
-    info: { version: 't', startedAtMs: 0, listeners: () => [], alarms: () => [] },
-  });
-  const url = `http://127.0.0.1:${admin.port}`;
-  try {
+  await withAdminServer({ clock, limits: { sessionTtlMs: 60_000 } }, async (url) => {
     const session = await logIn('guest', 'guest', url);
     assert.match(session.setCookie, /Max-Age=60(;|$)/);
     clock.advance(59_000);
     assert.equal((await withSession(session, '/api/whoami', {}, false, url)).status, 200);
     clock.advance(1_000);
     assert.equal((await withSession(session, '/api/whoami', {}, false, url)).status, 401);
-  } finally {
-    await admin.close();
-    await auth.close();
-    await core.close();
-  }
+  });
 });
 
 test('the session table is bounded: a login past the bound ends the oldest session', () => {

@@ -33,6 +33,15 @@ interface VhostMeters {
   readonly queues: Map<string, MessageCounts>;
 }
 
+/**
+ * A connection's counts, and its protocol once `connection.open` ran (the connections limits count;
+ * internal callers that never open one have none).
+ */
+interface ConnectionMeters {
+  readonly counts: MessageCounts;
+  protocol?: string;
+}
+
 /** What the sampler reads: each counted object by kind and name. */
 export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection';
 
@@ -40,14 +49,13 @@ export class Meters {
   readonly total: MessageCounts = zero();
   readonly #vhosts = new Map<string, VhostMeters>();
   /** Per connection: what its own commands did (publishes, gets, acks); forgotten when it closes. */
-  readonly #connections = new Map<string, MessageCounts>();
-  /** The protocol of each connection counted at `connection.open` (the same ones limits count). */
-  readonly #protocols = new Map<string, string>();
+  readonly #connections = new Map<string, ConnectionMeters>();
 
   /** Live connections per protocol that carried them, for /metrics. */
   connectionsPerProtocol(): Array<[protocol: string, count: number]> {
     const counts = new Map<string, number>();
-    for (const protocol of this.#protocols.values()) counts.set(protocol, (counts.get(protocol) ?? 0) + 1);
+    for (const { protocol } of this.#connections.values())
+      if (protocol !== undefined) counts.set(protocol, (counts.get(protocol) ?? 0) + 1);
     return [...counts];
   }
 
@@ -57,17 +65,17 @@ export class Meters {
       case 'message.publish':
       case 'request.send':
         this.#published(context.vhost, command.exchange, result as CommandResult<'message.publish'>);
-        counts(this.#connections, context.connectionId).published++;
+        this.#connection(context.connectionId).counts.published++;
         return;
       case 'delivery.ack': {
         this.#queue(context.vhost, command.queue).acked++;
         this.#meters(context.vhost).total.acked++;
         this.total.acked++;
-        counts(this.#connections, context.connectionId).acked++;
+        this.#connection(context.connectionId).counts.acked++;
         return;
       }
       case 'connection.open':
-        this.#protocols.set(context.connectionId, context.protocol);
+        this.#connection(context.connectionId).protocol = context.protocol;
         return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;
@@ -76,14 +84,13 @@ export class Meters {
         this.#queue(context.vhost, command.queue).got++;
         this.#meters(context.vhost).total.got++;
         this.total.got++;
-        const connection = counts(this.#connections, context.connectionId);
+        const connection = this.#connection(context.connectionId).counts;
         connection.delivered++;
         connection.got++;
         return;
       }
       case 'connection.close':
         this.#connections.delete(context.connectionId);
-        this.#protocols.delete(context.connectionId);
         return;
       default:
     }
@@ -104,7 +111,7 @@ export class Meters {
 
   /** Every counted object of `kind` (in `vhost`, but for connections), for the sampler and listings. */
   each(kind: MeteredKind, vhost?: string): Iterable<[string, MessageCounts]> {
-    if (kind === 'connection') return this.#connections;
+    if (kind === 'connection') return connectionCounts(this.#connections);
     if (kind === 'vhost') {
       const rows: Array<[string, MessageCounts]> = [];
       for (const [name, meters] of this.#vhosts)
@@ -143,6 +150,15 @@ export class Meters {
     for (const queue of result.queues ?? []) counts(meters.queues, queue).published++;
   }
 
+  #connection(id: string): ConnectionMeters {
+    let found = this.#connections.get(id);
+    if (found === undefined) {
+      found = { counts: zero() };
+      this.#connections.set(id, found);
+    }
+    return found;
+  }
+
   #queue(vhost: string, name: string): MessageCounts {
     return queueCounts(this.#meters(vhost), name);
   }
@@ -168,4 +184,8 @@ function counts(map: Map<string, MessageCounts>, name: string): MessageCounts {
     map.set(name, found);
   }
   return found;
+}
+
+function* connectionCounts(connections: Map<string, ConnectionMeters>): Iterable<[string, MessageCounts]> {
+  for (const [id, { counts }] of connections) yield [id, counts];
 }
