@@ -6,9 +6,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 
 /**
  * Exit codes a script can rely on. 1 is any failure not listed; 3 to 5 name the common ones so a
@@ -102,7 +102,9 @@ function loadProfile(flags: TargetFlags, env: Env): Profile {
   }
   let doc: { default?: unknown; profiles?: Record<string, unknown> };
   try {
-    doc = (parseYaml(text) ?? {}) as typeof doc;
+    // The YAML parser is loaded only when a profile file exists: most runs have none.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    doc = (parse(text) ?? {}) as typeof doc;
   } catch (err) {
     throw new UsageError(`${file} is not YAML: ${(err as Error).message.split('\n')[0]}`);
   }

@@ -3,7 +3,6 @@
  * option table, one target (./client.ts), one way to print an answer and to fail.
  */
 import { parseArgs } from 'node:util';
-import { bench } from './bench.js';
 import { type Io, report, resolveTarget, type Target, UsageError } from './client.js';
 import { group } from './groups.js';
 import { type Answer, manageCommands, manageUsage, printAnswer, runManage } from './manage.js';
@@ -131,6 +130,8 @@ async function answer(command: string, words: string[], o: Values, target: Targe
     case 'bench': {
       // The protocol login is the admin login, and the host the admin URL's, unless told otherwise.
       const host = o.host ?? new URL(target.url).hostname.replace(/^\[|\]$/g, '');
+      // Loaded here: the protocol codecs cost every other command's start-up otherwise.
+      const { bench } = await import('./bench.js');
       return bench(words, { ...o, host, user: target.user, password: target.password }, io);
     }
     default:

@@ -5,4 +5,4 @@
  */
 import { fuzzSuite } from '../../testing/fuzz/suite.js';
 
-fuzzSuite('http', { seed: 20_251_204, cases: 1500, casesMin: 200, timeMsMax: 10_000 });
+fuzzSuite('http', { seed: 20_251_204, cases: 1500, casesMin: 200, timeMsMax: 6_000 });

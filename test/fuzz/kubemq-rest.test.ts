@@ -10,7 +10,7 @@ fuzzSuite('kubemq-rest', {
   seed: 20_251_204,
   cases: 1500,
   casesMin: 200,
-  timeMsMax: 10_000,
+  timeMsMax: 6_000,
   concurrency: 32,
   closeWaitMs: 500,
 });

@@ -20,10 +20,10 @@ import {
   tempDir,
 } from '../../testing/storage-fixtures.js';
 
-const cyclesMin = 20;
-const cyclesMax = 40;
+const cyclesMin = 12;
+const cyclesMax = 30;
 /** After `cyclesMin`, more cycles run until this much time has passed. */
-const extraCyclesMsMax = 6_000;
+const extraCyclesMsMax = 4_000;
 const testMsMax = 25_000;
 const childScript = new URL('../../testing/crash-appender.js', import.meta.url);
 
@@ -199,7 +199,7 @@ test('kills during delete and re-open churn never bring a deleted incarnation ba
 });
 
 const rewriterScript = new URL('../../testing/crash-rewriter.js', import.meta.url);
-const rewriteCycles = 10;
+const rewriteCycles = 7;
 
 /** Reads the whole log checking every entry; returns the latest offset found of each key. */
 function latestByKey(log: Log): Map<number, number> {
