@@ -8,6 +8,7 @@
 import type { CoreClient, GroupMembership } from '../core/api.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
+import { type KafkaTopicRules, topicRoutes } from './kafka-topics.js';
 
 type JsonObject = { [key: string]: Json };
 export type ExtensionReply = { readonly status: number; readonly body: Json | undefined };
@@ -24,25 +25,6 @@ function badRequest(reason: string): never {
 }
 
 // ---- Kafka
-
-function topicJson(v: CoreClient, vhost: string, name: string): JsonObject | undefined {
-  const info = v.stream(name);
-  if (info === undefined) return undefined;
-  const partitions: JsonObject[] = [];
-  for (let i = 0; i < info.partitions; i++) {
-    const p = v.partition(name, i);
-    partitions.push({
-      partition: i,
-      start_offset: p.startOffset,
-      end_offset: p.endOffset,
-      messages: p.endOffset - p.startOffset,
-    });
-  }
-  const configs: JsonObject = { ...info.attributes };
-  if (info.bytesMax !== undefined) configs['retention.bytes'] = String(info.bytesMax);
-  if (info.ageMsMax !== undefined) configs['retention.ms'] = String(info.ageMsMax);
-  return { name, vhost, partitions, configs };
-}
 
 /** Kafka's ConsumerProtocol assignment (version, [topic, [partition]], user data); raw base64 otherwise. */
 function assignmentJson(bytes: Uint8Array): Json {
@@ -171,18 +153,17 @@ async function resetOffsets(v: CoreClient, group: string, body: Json | undefined
   return { offsets };
 }
 
-async function kafkaRoutes(core: CoreClient, method: string, parts: string[], vhosts: string[], body?: Json) {
+async function kafkaRoutes(
+  core: CoreClient,
+  method: string,
+  parts: string[],
+  vhosts: string[],
+  body: Json | undefined,
+  rules: KafkaTopicRules | undefined,
+) {
   const [kind, name, action, ...rest] = parts;
+  if (kind === 'topics') return topicRoutes(core, method, parts.slice(1), vhosts, body, rules);
   if (rest.length > 0) return undefined;
-  if (kind === 'topics' && method === 'GET' && action === undefined) {
-    const rows = vhosts.flatMap((vhost) => {
-      const v = core.inVhost(vhost);
-      const names = name === undefined ? v.streams().map((s) => s.name) : [name];
-      return names.flatMap((n) => topicJson(v, vhost, n) ?? []);
-    });
-    if (name === undefined) return { status: 200, body: rows };
-    return { status: 200, body: rows[0] ?? notFound(`No topic ${name}`) };
-  }
   if (kind !== 'groups') return undefined;
   if (name === undefined) {
     if (method !== 'GET') return undefined;
@@ -294,9 +275,10 @@ export async function extensionRoutes(
   parts: readonly string[],
   vhosts: string[],
   body: Json | undefined,
+  kafkaRules?: KafkaTopicRules,
 ): Promise<ExtensionReply | undefined> {
   const [prefix, ...rest] = parts;
-  if (prefix === 'kafka') return kafkaRoutes(core, method, rest, vhosts, body);
+  if (prefix === 'kafka') return kafkaRoutes(core, method, rest, vhosts, body, kafkaRules);
   if (prefix === 'mqtt') return mqttRoutes(core, method, rest, vhosts);
   return undefined;
 }

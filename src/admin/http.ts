@@ -321,6 +321,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, s
     decoded,
     vhostScope(core, principal, undefined),
     body,
+    options.info.kafkaTopics,
   );
   if (extension !== undefined) return extension;
   const managed = await manage(core, method, decoded, body, options.info.version);

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { AlarmKind, CoreClient } from '../core/api.js';
 import { headersToJson, type Json } from './json.js';
+import type { KafkaTopicRules } from './kafka-topics.js';
 
 export interface ListenerView {
   readonly protocol: string;
@@ -25,6 +26,8 @@ export interface AdminInfo {
   edges?(): EdgeStats;
   /** Per-object series one scrape writes at most (the `metricsSeriesMax` setting). */
   readonly metricsSeriesMax?: number;
+  /** The Kafka front end's topic rules, for creating topics from the API (./kafka-topics.ts). */
+  readonly kafkaTopics?: KafkaTopicRules;
 }
 
 export interface EdgeStats {

@@ -16,6 +16,7 @@ import {
 } from '../protocols/mqtt/listener.js';
 import { securityOf } from '../protocols/serve.js';
 import { isLoopback } from './auth.js';
+import { kafkaTopicRules } from './kafka-topic-rules.js';
 
 function startAdmin(context: ListenerContext): Promise<RunningListener> {
   return startAdminServer({
@@ -41,6 +42,7 @@ function startAdmin(context: ListenerContext): Promise<RunningListener> {
         context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
       alarms: () => context.core.alarms.active(),
       metricsSeriesMax: context.config.metricsSeriesMax,
+      kafkaTopics: kafkaTopicRules(context.config),
       edges: () => {
         const ingress = context.ingress.stats();
         const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };
