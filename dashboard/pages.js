@@ -772,9 +772,11 @@ export const pages = {
   ),
   kubemq: simpleListing('KubeMQ channels', '/api/kubemq/channels', [
     { key: 'name', label: 'Channel' },
-    { key: 'kind', label: 'Kind' },
+    { key: 'type', label: 'Type' },
     { key: 'messages', label: 'Messages', num: true },
+    { key: 'sent', label: 'Sent', num: true },
     { key: 'subscribers', label: 'Subscribers', num: true },
+    { key: 'last_activity', label: 'Last activity' },
   ]),
   users,
   permissions,

@@ -9,6 +9,7 @@ import type { CoreClient, GroupMembership } from '../core/api.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
 import { type KafkaTopicRules, topicRoutes } from './kafka-topics.js';
+import type { KubemqChannelView } from './views.js';
 
 type JsonObject = { [key: string]: Json };
 export type ExtensionReply = { readonly status: number; readonly body: Json | undefined };
@@ -268,7 +269,33 @@ function mqttRoutes(core: CoreClient, method: string, parts: string[], vhosts: s
   return undefined;
 }
 
-/** `/api/kafka/…` and `/api/mqtt/…`; `parts` are the decoded segments after `/api`. */
+// ---- KubeMQ
+
+/** `GET /api/kubemq/channels`: the channels of the vhosts the caller sees (KubeMQ's dashboard columns). */
+function kubemqRoutes(
+  method: string,
+  parts: string[],
+  vhosts: string[],
+  channels: (() => readonly KubemqChannelView[]) | undefined,
+): ExtensionReply | undefined {
+  if (method !== 'GET' || parts.length !== 1 || parts[0] !== 'channels') return undefined;
+  const visible = new Set(vhosts);
+  const rows = (channels?.() ?? [])
+    .filter((c) => visible.has(c.vhost))
+    .map((c) => ({
+      name: c.name,
+      type: c.type,
+      vhost: c.vhost,
+      messages: c.messages,
+      sent: c.sent,
+      subscribers: c.subscribers,
+      last_activity: c.lastActivityMs === 0 ? null : new Date(c.lastActivityMs).toISOString(),
+      last_activity_ms: c.lastActivityMs,
+    }));
+  return { status: 200, body: rows };
+}
+
+/** `/api/kafka/…`, `/api/mqtt/…` and `/api/kubemq/…`; `parts` are the decoded segments after `/api`. */
 export async function extensionRoutes(
   core: CoreClient,
   method: string,
@@ -276,8 +303,10 @@ export async function extensionRoutes(
   vhosts: string[],
   body: Json | undefined,
   kafkaRules?: KafkaTopicRules,
+  kubemq?: () => readonly KubemqChannelView[],
 ): Promise<ExtensionReply | undefined> {
   const [prefix, ...rest] = parts;
+  if (prefix === 'kubemq') return kubemqRoutes(method, rest, vhosts, kubemq);
   if (prefix === 'kafka') return kafkaRoutes(core, method, rest, vhosts, body, kafkaRules);
   if (prefix === 'mqtt') return mqttRoutes(core, method, rest, vhosts);
   return undefined;

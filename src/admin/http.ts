@@ -322,6 +322,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, s
     vhostScope(core, principal, undefined),
     body,
     options.info.kafkaTopics,
+    options.info.kubemqChannels,
   );
   if (extension !== undefined) return extension;
   const managed = await manage(core, method, decoded, body, options.info.version);

@@ -53,6 +53,7 @@ function connectionJson(c: LiveConnection): JsonObject {
     ssl: d.tls,
     connected_at: d.connectedAtMs,
     channels: d.channels().length,
+    ...(d.subscriptions === undefined ? {} : { subscriptions: d.subscriptions() }),
     client_properties: d.clientProperties === undefined ? {} : headersToJson(d.clientProperties),
     ...(clientId === undefined ? {} : { client_id: clientId }),
     recv_oct: traffic.recvOct,

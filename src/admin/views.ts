@@ -28,6 +28,19 @@ export interface AdminInfo {
   readonly metricsSeriesMax?: number;
   /** The Kafka front end's topic rules, for creating topics from the API (./kafka-topics.ts). */
   readonly kafkaTopics?: KafkaTopicRules;
+  /** KubeMQ's channels as its front end counts them (`/api/kubemq/channels`). */
+  kubemqChannels?(): readonly KubemqChannelView[];
+}
+
+/** One KubeMQ channel as the KubeMQ front end describes it. */
+export interface KubemqChannelView {
+  readonly name: string;
+  readonly type: string;
+  readonly vhost: string;
+  readonly messages: number;
+  readonly sent: number;
+  readonly subscribers: number;
+  readonly lastActivityMs: number;
 }
 
 export interface EdgeStats {

@@ -6,7 +6,7 @@
 import { startAdminServer } from '../admin/http.js';
 import { amqpListener, amqpsListener } from '../protocols/amqp/listener.js';
 import { kafkaListener, kafkaTlsListener } from '../protocols/kafka/listener.js';
-import { kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
+import { kubemqChannels, kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../protocols/listener.js';
 import {
   mqttListener,
@@ -43,6 +43,7 @@ function startAdmin(context: ListenerContext): Promise<RunningListener> {
       alarms: () => context.core.alarms.active(),
       metricsSeriesMax: context.config.metricsSeriesMax,
       kafkaTopics: kafkaTopicRules(context.config),
+      kubemqChannels: () => kubemqChannels(context.core),
       edges: () => {
         const ingress = context.ingress.stats();
         const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };

@@ -18,6 +18,7 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { adminCall } from '../../testing/admin-api.js';
+import { call, rawClient, utf8 } from '../../testing/kubemq-harness.js';
 import {
   cliPath,
   freePort,
@@ -46,7 +47,11 @@ function needs(route: string): { skip: string | false } {
 
 before(async () => {
   broker = await startCli(
-    ['--storage', 'memory', ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
+    [
+      '--storage',
+      'memory',
+      ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto', grpc: 'auto' }),
+    ],
     // The client's variables in the broker's environment too: `start` must not take them for its own.
     {
       lifetimeMs: 900_000,
@@ -351,4 +356,18 @@ test('MQTT sessions are listed', async (t) => {
   } finally {
     mq.end(true);
   }
+});
+
+test('KubeMQ channels are listed', async () => {
+  const client = rawClient(`127.0.0.1:${broker.ports.grpc}`);
+  try {
+    await call(client, 'SendQueueMessage', { ClientID: 'cli', Channel: 'cli.kq', Body: utf8('k') });
+  } finally {
+    client.close();
+  }
+  assert.match(
+    await ok('list', 'kubemq-channels'),
+    /^name +type +messages +sent +subscribers +last_activity\n/,
+  );
+  assert.match(await ok('list', 'kubemq-channels'), /\ncli\.kq +queues +1 +1 +0 +\d{4}-/);
 });

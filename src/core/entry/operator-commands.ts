@@ -51,6 +51,8 @@ export interface ConnectionDescription {
   clientId(): string | undefined;
   traffic(): ConnectionTraffic;
   channels(): ChannelDescription[];
+  /** Subscriptions the connection holds, where its protocol has no channels to count them (KubeMQ). */
+  subscriptions?(): number;
   /** Closes the connection as its protocol closes one by the operator's hand, giving `reason` where it can. */
   close(reason: string): void;
 }
