@@ -232,6 +232,31 @@ test('bench amqp speaks AMQP with the broker codec: confirms and acks at --qos 1
   assert.match(refused.stderr, /^switchyard: amqp:\/\/127\.0\.0\.1:\d+: ACCESS_REFUSED/);
 });
 
+/** `bench <protocol>` at --qos 0 and 1, piped (a JSON summary, nothing on stderr), then on a terminal. */
+async function benchBoth(protocol: string, port: number, messages: number): Promise<void> {
+  const args = ['bench', protocol, '--port', String(port), '--messages', String(messages), '--size', '64'];
+  for (const qos of ['0', '1']) {
+    const result = await sy([...args, '--qos', qos, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '', 'piped: no progress drawn');
+    const summary = JSON.parse(result.stdout) as Record<string, number | string>;
+    assert.equal(summary['protocol'], protocol);
+    assert.equal(summary['messages'], messages);
+    assert.equal(summary['qos'], Number(qos));
+    assert.ok(Number(summary['messages_per_s']) > 0);
+  }
+  if (!hasScript) return;
+  const tty = onTerminal(args);
+  assert.equal(tty.code, 0, tty.output);
+  assert.match(tty.output, new RegExp(`\\rbench ${protocol} \\[#{30}\\] ${messages}/${messages}`));
+}
+
+test('bench kubemq: events at --qos 0, events-store events at --qos 1, a progress bar on a terminal', () =>
+  benchBoth('kubemq', broker.ports.grpc!, 1000));
+
+test('bench kafka with the broker codec: acks=0 at --qos 0, acks=-1 at --qos 1, a progress bar', () =>
+  benchBoth('kafka', broker.ports.kafka!, 2000));
+
 test('bench refuses a closed port with exit 1 and one line', async () => {
   const closed = await freePort();
   const result = await sy(['bench', 'mqtt', '--port', String(closed), '--messages', '10']);
