@@ -79,6 +79,8 @@ export function messageStats(row: MeterRow | undefined, publishName = 'publish')
     ack_details: rateOf(r.acked),
     redeliver: c.redelivered,
     redeliver_details: rateOf(r.redelivered),
+    confirm: c.confirmed,
+    confirm_details: rateOf(r.confirmed),
   };
 }
 

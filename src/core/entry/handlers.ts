@@ -234,6 +234,7 @@ const messages = {
   'consumer.list': (host, ctx) => host.vhost(ctx.vhost).listConsumers(),
   'meters.read': (host, ctx, c) => readMeters(host, ctx.vhost, c.objects),
   'meters.samples': (host) => host.rates.totalSamples(),
+  'meters.confirm': () => undefined,
 } satisfies Partial<Handlers>;
 
 /** Counters and rates of one kind of object in `vhost` (connections: those of the vhost). */

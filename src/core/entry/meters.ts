@@ -18,10 +18,12 @@ export interface MessageCounts {
   acked: number;
   /** Of `delivered`, those that were `get`s (RabbitMQ's `get`; `deliver` is the rest). */
   got: number;
+  /** Publishes confirmed to their publisher (AMQP publisher confirms; RabbitMQ's `confirm`). */
+  confirmed: number;
 }
 
 export function zeroCounts(): MessageCounts {
-  return { published: 0, delivered: 0, redelivered: 0, acked: 0, got: 0 };
+  return { published: 0, delivered: 0, redelivered: 0, acked: 0, got: 0, confirmed: 0 };
 }
 
 const zero = zeroCounts;
@@ -68,6 +70,11 @@ export class Meters {
       }
       case 'connection.open':
         this.#protocols.set(context.connectionId, context.protocol);
+        return;
+      case 'meters.confirm':
+        this.total.confirmed += command.count;
+        this.#meters(context.vhost).total.confirmed += command.count;
+        counts(this.#connections, context.connectionId).confirmed += command.count;
         return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;

@@ -90,6 +90,11 @@ export interface OperatorCommandSpecs {
   'meters.read': { in: { objects: MeteredKind | 'total' }; out: MeterRow[] };
   /** The broker totals' recent samples, oldest first. */
   'meters.samples': { in: object; out: readonly TotalSample[] };
+  /**
+   * `count` publishes of the caller's connection were confirmed to their publisher (AMQP's basic.ack
+   * on a confirm channel): counted as RabbitMQ's `confirm` by ./meters.ts, nothing else is done.
+   */
+  'meters.confirm': { in: { count: number }; out: void };
 }
 
 /** One counted object: its name (a connection's id for connections) and counters. */
@@ -113,4 +118,5 @@ export interface OperatorClient {
   listConsumers(): ConsumerRow[];
   readMeters(objects: MeteredKind | 'total'): MeterRow[];
   meterSamples(): readonly TotalSample[];
+  countConfirms(count: number): void;
 }

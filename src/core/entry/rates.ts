@@ -40,6 +40,7 @@ function ratesBetween(before: Sample | undefined, now: MessageCounts, atMs: numb
     redelivered: rate('redelivered'),
     acked: rate('acked'),
     got: rate('got'),
+    confirmed: rate('confirmed'),
   };
 }
 
