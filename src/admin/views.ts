@@ -57,7 +57,7 @@ type BindingRow = ReturnType<CoreClient['listBindings']>[number];
 
 type MeterRow = ReturnType<CoreClient['readMeters']>[number];
 
-const rateOf = (value: number) => ({ rate: Math.round(value * 10) / 10 });
+export const rateOf = (value: number) => ({ rate: Math.round(value * 10) / 10 });
 
 /**
  * RabbitMQ's `message_stats`: counts since start and `*_details.rate` per second over the last
@@ -85,7 +85,10 @@ export function messageStats(row: MeterRow | undefined, publishName = 'publish')
 }
 
 /** The meters of one kind of object in a vhost, by name. */
-export function metersOf(v: CoreClient, objects: 'queue' | 'exchange' | 'connection'): Map<string, MeterRow> {
+export function metersOf(
+  v: CoreClient,
+  objects: 'queue' | 'exchange' | 'connection' | 'channel',
+): Map<string, MeterRow> {
   return new Map(v.readMeters(objects).map((row) => [row.name, row]));
 }
 

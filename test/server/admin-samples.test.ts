@@ -1,7 +1,7 @@
 /**
  * RabbitMQ's sample history on `/api/overview` (`msg_rates_age`, `msg_rates_incr`, `lengths_age`,
- * `lengths_incr`) and its `confirm` count: the picking of samples from core's ring, and the route with
- * an amqplib publisher on a confirm channel.
+ * `lengths_incr`) and its `confirm` count (overview and channel): the picking of samples from core's
+ * ring, and the routes with an amqplib publisher on a confirm channel.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -69,6 +69,8 @@ describe('the overview', () => {
       await channel.assertQueue('confirmed', { durable: false });
       for (let i = 0; i < 5; i++) channel.sendToQueue('confirmed', Buffer.from(`m${i}`));
       await channel.waitForConfirms();
+      const [row] = (await adminCall(server.url('http'), 'GET', '/api/channels')).json as Row[];
+      assert.equal((row?.['message_stats'] as Row | undefined)?.['confirm'], 5, 'the channel confirmed them');
     } finally {
       await connection.close();
     }

@@ -617,8 +617,8 @@ export class Client implements CoreClient {
     return this.run({ kind: 'meters.samples', ...noArgs });
   }
 
-  countConfirms(count: number): void {
-    this.run({ kind: 'meters.confirm', count });
+  countConfirms(count: number, channel?: number): void {
+    this.run({ kind: 'meters.confirm', count, ...(channel === undefined ? {} : { channel }) });
   }
 
   openChannel(): void {

@@ -36,13 +36,15 @@ interface VhostMeters {
 }
 
 /** What the sampler reads: each counted object by kind and name. */
-export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection';
+export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection' | 'channel';
 
 export class Meters {
   readonly total: MessageCounts = zero();
   readonly #vhosts = new Map<string, VhostMeters>();
   /** Per connection: what its own commands did (publishes, gets, acks); forgotten when it closes. */
   readonly #connections = new Map<string, MessageCounts>();
+  /** Per channel of a connection (`<connectionId>/<number>`): what it confirmed; gone with the connection. */
+  readonly #channels = new Map<string, Map<number, MessageCounts>>();
   /** The protocol of each connection counted at `connection.open` (the same ones limits count). */
   readonly #protocols = new Map<string, string>();
 
@@ -75,6 +77,8 @@ export class Meters {
         this.total.confirmed += command.count;
         this.#meters(context.vhost).total.confirmed += command.count;
         counts(this.#connections, context.connectionId).confirmed += command.count;
+        if (command.channel !== undefined)
+          this.#channel(context.connectionId, command.channel).confirmed += command.count;
         return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;
@@ -90,6 +94,7 @@ export class Meters {
       }
       case 'connection.close':
         this.#connections.delete(context.connectionId);
+        this.#channels.delete(context.connectionId);
         this.#protocols.delete(context.connectionId);
         return;
       default:
@@ -112,6 +117,7 @@ export class Meters {
   /** Every counted object of `kind` (in `vhost`, but for connections), for the sampler and listings. */
   each(kind: MeteredKind, vhost?: string): Iterable<[string, MessageCounts]> {
     if (kind === 'connection') return this.#connections;
+    if (kind === 'channel') return this.#eachChannel();
     if (kind === 'vhost') {
       const rows: Array<[string, MessageCounts]> = [];
       for (const [name, meters] of this.#vhosts)
@@ -122,6 +128,20 @@ export class Meters {
     if (meters !== undefined) return kind === 'queue' ? meters.queues : meters.exchanges;
     if (vhost !== undefined) return [];
     return [...this.#vhosts.values()].flatMap((m) => [...(kind === 'queue' ? m.queues : m.exchanges)]);
+  }
+
+  *#eachChannel(): Iterable<[string, MessageCounts]> {
+    for (const [connectionId, channels] of this.#channels)
+      for (const [number, counts] of channels) yield [`${connectionId}/${number}`, counts];
+  }
+
+  #channel(connectionId: string, number: number): MessageCounts {
+    let channels = this.#channels.get(connectionId);
+    if (channels === undefined) {
+      channels = new Map();
+      this.#channels.set(connectionId, channels);
+    }
+    return counts(channels, number);
   }
 
   exchange(vhost: string, name: string): MessageCounts | undefined {
@@ -168,7 +188,7 @@ function queueCounts(meters: VhostMeters, name: string): MessageCounts {
   return counts(meters.queues, name);
 }
 
-function counts(map: Map<string, MessageCounts>, name: string): MessageCounts {
+function counts<K>(map: Map<K, MessageCounts>, name: K): MessageCounts {
   let found = map.get(name);
   if (found === undefined) {
     found = zero();

@@ -94,7 +94,7 @@ export interface OperatorCommandSpecs {
    * `count` publishes of the caller's connection were confirmed to their publisher (AMQP's basic.ack
    * on a confirm channel): counted as RabbitMQ's `confirm` by ./meters.ts, nothing else is done.
    */
-  'meters.confirm': { in: { count: number }; out: void };
+  'meters.confirm': { in: { count: number; channel?: number }; out: void };
 }
 
 /** One counted object: its name (a connection's id for connections) and counters. */
@@ -118,5 +118,6 @@ export interface OperatorClient {
   listConsumers(): ConsumerRow[];
   readMeters(objects: MeteredKind | 'total'): MeterRow[];
   meterSamples(): readonly TotalSample[];
-  countConfirms(count: number): void;
+  /** `channel`: the AMQP channel that confirmed them, for its row in `/api/channels`. */
+  countConfirms(count: number, channel?: number): void;
 }

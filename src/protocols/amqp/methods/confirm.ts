@@ -12,7 +12,7 @@ import { channelError } from '../errors.js';
 
 function countConfirms(channel: AmqpChannel, count: number): void {
   try {
-    channel.core.countConfirms(count);
+    channel.core.countConfirms(count, channel.number);
   } catch (err) {
     // The connection is closing under the frame: its counts go with it.
     if (!isBrokerError(err)) throw err;
