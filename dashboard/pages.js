@@ -102,7 +102,13 @@ async function connections(main) {
       { key: 'user', label: 'User' },
       { key: 'vhost', label: 'Virtual host' },
       { key: 'peer_host', label: 'Client address' },
-      { key: 'channels', label: 'Channels', num: true },
+      { key: 'client_id', label: 'Client id' },
+      {
+        key: 'channels',
+        label: 'Channels or subscriptions',
+        num: true,
+        render: (r) => formatNumber(r.subscriptions ?? r.channels),
+      },
       { key: 'state', label: 'State' },
     ],
     actions: (row, refresh) =>
