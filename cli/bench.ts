@@ -1,9 +1,10 @@
 /**
- * `switchyard bench mqtt|amqp`: a quick throughput run against a running broker, with a progress bar
- * on a terminal and a summary (messages/s, MB/s, latency percentiles) on stdout.
+ * `switchyard bench mqtt|amqp|kafka|kubemq`: a quick throughput run against a running broker, with a
+ * progress bar on a terminal and a summary (messages/s, MB/s, latency percentiles) on stdout.
  *
- * It speaks the protocol itself over node:net: MQTT with mqtt-packet (a dependency of the broker), AMQP
- * with the broker's own codec (./bench-amqp.ts). So it works from an installed package, where the
+ * It speaks the protocol itself: MQTT with mqtt-packet (a dependency of the broker), AMQP and Kafka
+ * over node:net with the broker's own codecs (./bench-amqp.ts, ./bench-kafka.ts), KubeMQ with
+ * @grpc/grpc-js and the broker's kubemq.proto (./bench-kubemq.ts). So it works from an installed package, where the
  * protocols' client libraries (mqtt.js, amqplib, kafkajs) are development dependencies and absent; the
  * admin API's publish route would measure HTTP and JSON rather than the broker. One publisher and one
  * subscriber connection; the publisher keeps at most `--window` messages unreceived, so the run
@@ -11,6 +12,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { amqpPeers } from './bench-amqp.js';
+import { kafkaPeers } from './bench-kafka.js';
+import { kubemqPeers } from './bench-kubemq.js';
 import { mqttPeers } from './bench-mqtt.js';
 import type { BenchPeers, BenchSettings } from './bench-peers.js';
 import { type Io, Progress, UsageError } from './client.js';
@@ -42,7 +45,8 @@ function integer(value: string | undefined, fallback: number, name: string, max:
   return n;
 }
 
-const defaultPorts: Readonly<Record<string, number>> = { mqtt: 1883, amqp: 5672 };
+const defaultPorts: Readonly<Record<string, number>> = { mqtt: 1883, amqp: 5672, kafka: 9092, kubemq: 50000 };
+const protocols = Object.keys(defaultPorts);
 
 function settings(protocol: string, o: BenchOptions): BenchSettings {
   return {
@@ -97,7 +101,7 @@ async function run(
     publish = await peers.publisher();
     const startMs = performance.now();
     pump();
-    await done;
+    await (peers.failure === undefined ? done : Promise.race([done, peers.failure]));
     return { latencies, elapsedMs: performance.now() - startMs };
   } finally {
     progress.done();
@@ -105,12 +109,19 @@ async function run(
   }
 }
 
+function peersOf(protocol: string, s: BenchSettings, name: string): BenchPeers {
+  if (protocol === 'mqtt') return mqttPeers(s, name.replace(/\./g, '/'));
+  if (protocol === 'amqp') return amqpPeers(s, name);
+  if (protocol === 'kafka') return kafkaPeers(s, name);
+  return kubemqPeers(s, name);
+}
+
 export async function bench([protocol, ...rest]: string[], o: BenchOptions, io: Io): Promise<Answer> {
-  if ((protocol !== 'mqtt' && protocol !== 'amqp') || rest.length > 0)
-    throw new UsageError('expected bench mqtt|amqp [options]');
+  if (protocol === undefined || !protocols.includes(protocol) || rest.length > 0)
+    throw new UsageError(`expected bench ${protocols.join('|')} [options]`);
   const s = settings(protocol, o);
   const name = `switchyard-bench.${process.pid}.${Date.now()}`;
-  const peers = protocol === 'mqtt' ? mqttPeers(s, name.replace(/\./g, '/')) : amqpPeers(s, name);
+  const peers = peersOf(protocol, s, name);
   const { latencies, elapsedMs } = await run(protocol, s, peers, io);
   const sorted = latencies.slice().sort();
   const rate = (s.messages * 1000) / elapsedMs;

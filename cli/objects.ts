@@ -1,7 +1,7 @@
 /**
  * `switchyard status | list <kind> | declare | delete | purge`: the objects of a running broker
- * through its admin API. Listings are RabbitMQ's routes (Kafka topics and groups, MQTT sessions under
- * the broker's `/api/kafka` and `/api/mqtt` extensions); a paged answer (`{items, …}`) and a plain
+ * through its admin API. Listings are RabbitMQ's routes (Kafka topics and groups, MQTT sessions and
+ * KubeMQ channels under the broker's `/api/kafka`, `/api/mqtt` and `/api/kubemq` extensions); a paged answer (`{items, …}`) and a plain
  * array are both read, so the same command works with and without `--page`.
  */
 
@@ -89,6 +89,12 @@ export const listings: Readonly<Record<string, Listing>> = {
       'queued',
     ],
     shape: (row) => ({ ...row, subscriptions: count(row['subscriptions']) }),
+  },
+  // `channels` are RabbitMQ's (AMQP channels), as rabbitmqadmin lists them; KubeMQ's have their own word.
+  'kubemq-channels': {
+    path: '/api/kubemq/channels',
+    byVhost: false,
+    columns: ['name', 'type', 'messages', 'sent', 'subscribers', 'last_activity'],
   },
   users: { path: '/api/users', byVhost: false, columns: ['name', 'tags'] },
   vhosts: { path: '/api/vhosts', byVhost: false, columns: ['name', 'queues', 'exchanges', 'messages'] },

@@ -23,7 +23,7 @@ export const clientUsage = [
   'switchyard consume <queue> [--count N] [--wait S] (takes; the messages are gone)',
   'switchyard group describe <group>',
   'switchyard group reset-offsets <group> (--to-earliest|--to-latest|--to-datetime ISO|--shift-by N) [--topic T]… [--execute]',
-  'switchyard bench mqtt|amqp [--messages N] [--size BYTES] [--qos 0|1] [--window N] [--host H] [--port P]',
+  'switchyard bench mqtt|amqp|kafka|kubemq [--messages N] [--size BYTES] [--qos 0|1] [--window N] [--host H] [--port P]',
   manageUsage,
   '  every command: --url URL --user NAME --password PW --profile NAME --config FILE --json --vhost V',
   '  (or SWITCHYARD_URL, SWITCHYARD_USER, SWITCHYARD_PASSWORD, SWITCHYARD_PROFILE, SWITCHYARD_CLI_CONFIG;',

@@ -102,7 +102,13 @@ async function connections(main) {
       { key: 'user', label: 'User' },
       { key: 'vhost', label: 'Virtual host' },
       { key: 'peer_host', label: 'Client address' },
-      { key: 'channels', label: 'Channels', num: true },
+      { key: 'client_id', label: 'Client id' },
+      {
+        key: 'channels',
+        label: 'Channels or subscriptions',
+        num: true,
+        render: (r) => formatNumber(r.subscriptions ?? r.channels),
+      },
       { key: 'state', label: 'State' },
     ],
     actions: (row, refresh) =>
@@ -450,24 +456,44 @@ async function kafkaTopics(main) {
     actions: (row, refresh) =>
       button(
         'Delete',
-        send('DELETE', path('kafka', 'topics', row.name), refresh, `Deleted topic ${row.name}`),
+        send('DELETE', path('kafka', 'topics', row.vhost, row.name), refresh, `Deleted topic ${row.name}`),
         { danger: true, confirmText: `Delete topic ${row.name}?`, label: `Delete topic ${row.name}` },
       ),
   });
   const declare = form(
     'Create a topic',
     [
+      field('Virtual host', vhostSelect()),
       field('Topic', input('name', { required: true })),
       field('Partitions', input('partitions', { type: 'number', min: 1, value: 1 })),
+      field(
+        'Configs (name=value, one a line)',
+        h('textarea', { name: 'configs', rows: 2, placeholder: 'retention.ms=86400000' }),
+      ),
     ],
     'Create topic',
     async (v) => {
-      await api('PUT', path('kafka', 'topics', v.name), { partitions: Number(v.partitions) });
+      await api('PUT', path('kafka', 'topics', v.vhost, v.name), {
+        partitions: Number(v.partitions),
+        configs: topicConfigs(v.configs),
+      });
       await list.refresh();
       return `Created topic ${v.name}`;
     },
   );
   await showWithForm(main, 'Kafka topics', list, ['Create a topic', declare], 'Topics');
+}
+
+/** `name=value` lines as Kafka topic configs; blank lines are skipped. */
+function topicConfigs(text) {
+  const configs = {};
+  for (const line of text.split('\n')) {
+    const at = line.indexOf('=');
+    if (line.trim() === '') continue;
+    if (at < 1) throw new Error(`Not a name=value config: ${line}`);
+    configs[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return configs;
 }
 
 async function kafkaGroups(main) {
@@ -752,9 +778,11 @@ export const pages = {
   ),
   kubemq: simpleListing('KubeMQ channels', '/api/kubemq/channels', [
     { key: 'name', label: 'Channel' },
-    { key: 'kind', label: 'Kind' },
+    { key: 'type', label: 'Type' },
     { key: 'messages', label: 'Messages', num: true },
+    { key: 'sent', label: 'Sent', num: true },
     { key: 'subscribers', label: 'Subscribers', num: true },
+    { key: 'last_activity', label: 'Last activity' },
   ]),
   users,
   permissions,

@@ -3,7 +3,7 @@
  * kafkajs clients tuned for quick tests, and bounded waiting.
  */
 import { spawnSync } from 'node:child_process';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import type { Broker } from '../src/index.js';
 import type { KafkaOptions } from '../src/protocols/kafka/context.js';
 import { createKafkaListener } from '../src/protocols/kafka/listener.js';
@@ -65,6 +65,18 @@ export function kafkaClient(bootstrap: string, clientId = 'conformance'): Kafka 
 import { sleep, until } from './wait.js';
 
 export { sleep, until };
+
+/** Kafka's resource type TOPIC (kafkajs's ConfigResourceTypes is not an ES module export). */
+const topicResource = 2;
+
+/** A topic's config value as DescribeConfigs answers it to kafkajs. */
+export async function topicConfig(admin: Admin, topic: string, name: string): Promise<string | undefined> {
+  const described = await admin.describeConfigs({
+    resources: [{ type: topicResource, name: topic, configNames: [name] }],
+    includeSynonyms: false,
+  });
+  return described.resources[0]?.configEntries[0]?.configValue;
+}
 
 /** True when `command --version`-like probing finds the tool; tests skip with a message otherwise. */
 export function hasCommand(command: string, args: string[] = ['-V']): boolean {

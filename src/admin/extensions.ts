@@ -8,6 +8,8 @@
 import type { CoreClient, GroupMembership } from '../core/api.js';
 import { HttpError } from './errors.js';
 import type { Json } from './json.js';
+import { type KafkaTopicRules, topicRoutes } from './kafka-topics.js';
+import type { KubemqChannelView } from './views.js';
 
 type JsonObject = { [key: string]: Json };
 export type ExtensionReply = { readonly status: number; readonly body: Json | undefined };
@@ -24,25 +26,6 @@ function badRequest(reason: string): never {
 }
 
 // ---- Kafka
-
-function topicJson(v: CoreClient, vhost: string, name: string): JsonObject | undefined {
-  const info = v.stream(name);
-  if (info === undefined) return undefined;
-  const partitions: JsonObject[] = [];
-  for (let i = 0; i < info.partitions; i++) {
-    const p = v.partition(name, i);
-    partitions.push({
-      partition: i,
-      start_offset: p.startOffset,
-      end_offset: p.endOffset,
-      messages: p.endOffset - p.startOffset,
-    });
-  }
-  const configs: JsonObject = { ...info.attributes };
-  if (info.bytesMax !== undefined) configs['retention.bytes'] = String(info.bytesMax);
-  if (info.ageMsMax !== undefined) configs['retention.ms'] = String(info.ageMsMax);
-  return { name, vhost, partitions, configs };
-}
 
 /** Kafka's ConsumerProtocol assignment (version, [topic, [partition]], user data); raw base64 otherwise. */
 function assignmentJson(bytes: Uint8Array): Json {
@@ -171,18 +154,17 @@ async function resetOffsets(v: CoreClient, group: string, body: Json | undefined
   return { offsets };
 }
 
-async function kafkaRoutes(core: CoreClient, method: string, parts: string[], vhosts: string[], body?: Json) {
+async function kafkaRoutes(
+  core: CoreClient,
+  method: string,
+  parts: string[],
+  vhosts: string[],
+  body: Json | undefined,
+  rules: KafkaTopicRules | undefined,
+) {
   const [kind, name, action, ...rest] = parts;
+  if (kind === 'topics') return topicRoutes(core, method, parts.slice(1), vhosts, body, rules);
   if (rest.length > 0) return undefined;
-  if (kind === 'topics' && method === 'GET' && action === undefined) {
-    const rows = vhosts.flatMap((vhost) => {
-      const v = core.inVhost(vhost);
-      const names = name === undefined ? v.streams().map((s) => s.name) : [name];
-      return names.flatMap((n) => topicJson(v, vhost, n) ?? []);
-    });
-    if (name === undefined) return { status: 200, body: rows };
-    return { status: 200, body: rows[0] ?? notFound(`No topic ${name}`) };
-  }
   if (kind !== 'groups') return undefined;
   if (name === undefined) {
     if (method !== 'GET') return undefined;
@@ -287,16 +269,45 @@ function mqttRoutes(core: CoreClient, method: string, parts: string[], vhosts: s
   return undefined;
 }
 
-/** `/api/kafka/…` and `/api/mqtt/…`; `parts` are the decoded segments after `/api`. */
+// ---- KubeMQ
+
+/** `GET /api/kubemq/channels`: the channels of the vhosts the caller sees (KubeMQ's dashboard columns). */
+function kubemqRoutes(
+  method: string,
+  parts: string[],
+  vhosts: string[],
+  channels: (() => readonly KubemqChannelView[]) | undefined,
+): ExtensionReply | undefined {
+  if (method !== 'GET' || parts.length !== 1 || parts[0] !== 'channels') return undefined;
+  const visible = new Set(vhosts);
+  const rows = (channels?.() ?? [])
+    .filter((c) => visible.has(c.vhost))
+    .map((c) => ({
+      name: c.name,
+      type: c.type,
+      vhost: c.vhost,
+      messages: c.messages,
+      sent: c.sent,
+      subscribers: c.subscribers,
+      last_activity: c.lastActivityMs === 0 ? null : new Date(c.lastActivityMs).toISOString(),
+      last_activity_ms: c.lastActivityMs,
+    }));
+  return { status: 200, body: rows };
+}
+
+/** `/api/kafka/…`, `/api/mqtt/…` and `/api/kubemq/…`; `parts` are the decoded segments after `/api`. */
 export async function extensionRoutes(
   core: CoreClient,
   method: string,
   parts: readonly string[],
   vhosts: string[],
   body: Json | undefined,
+  kafkaRules?: KafkaTopicRules,
+  kubemq?: () => readonly KubemqChannelView[],
 ): Promise<ExtensionReply | undefined> {
   const [prefix, ...rest] = parts;
-  if (prefix === 'kafka') return kafkaRoutes(core, method, rest, vhosts, body);
+  if (prefix === 'kubemq') return kubemqRoutes(method, rest, vhosts, kubemq);
+  if (prefix === 'kafka') return kafkaRoutes(core, method, rest, vhosts, body, kafkaRules);
   if (prefix === 'mqtt') return mqttRoutes(core, method, rest, vhosts);
   return undefined;
 }

@@ -42,6 +42,7 @@ import { isMetricsPath, metricsContentType, renderMetrics, renderObjectMetrics }
 import { node, objectRoutes } from './objects.js';
 import { applyListing, type ListingQuery, listingQuery, selectColumns } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
+import { historyOf, sampled } from './samples.js';
 import { csrfHeader, defaultSessionLimits, type SessionLimits, Sessions } from './sessions.js';
 import * as views from './views.js';
 
@@ -84,6 +85,8 @@ const allowedMethods = 'GET, HEAD, PUT, POST, DELETE';
 
 type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
 
+type JsonObject = { [key: string]: Json };
+
 type Listing = (core: CoreClient, vhosts: string[]) => Array<{ readonly [key: string]: Json }>;
 
 const listings: Record<string, Listing> = {
@@ -120,8 +123,13 @@ function listing(
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] !== 'api' || parts.length > 3) return undefined;
   const [, resource, vhost] = parts;
-  if (resource === 'overview' && vhost === undefined)
-    return { status: 200, body: views.overview(core, info) };
+  if (resource === 'overview' && vhost === undefined) {
+    const body = views.overview(core, info);
+    const history = historyOf(search);
+    if (history === undefined) return { status: 200, body };
+    const stats = sampled(body['message_stats'] as JsonObject, core.meterSamples(), history);
+    return { status: 200, body: { ...body, message_stats: stats } };
+  }
   if (resource === 'nodes') {
     if (!isMonitoring(principal)) throw new HttpError(403, 'access_refused', 'Nodes need monitoring');
     const sockets = core.vhostNames().flatMap((v) => core.inVhost(v).listConnections()).length;
@@ -321,6 +329,8 @@ async function answer(req: IncomingMessage, res: ServerResponse, path: string, s
     decoded,
     vhostScope(core, principal, undefined),
     body,
+    options.info.kafkaTopics,
+    options.info.kubemqChannels,
   );
   if (extension !== undefined) return extension;
   const managed = await manage(core, method, decoded, body, options.info.version);

@@ -8,7 +8,7 @@ import type { ChannelDescription, CoreClient, LiveConnection } from '../core/api
 import { HttpError } from './errors.js';
 import { headersToJson, type Json } from './json.js';
 import { nodeName } from './objects.js';
-import { messageStats, metersOf } from './views.js';
+import { messageStats, metersOf, rateOf } from './views.js';
 
 type JsonObject = { [key: string]: Json };
 export type LiveReply = { readonly status: number; readonly body: Json | undefined };
@@ -21,17 +21,26 @@ function connectionsOf(core: CoreClient, vhosts: readonly string[]): LiveConnect
   return vhosts.flatMap((vhost) => core.inVhost(vhost).listConnections());
 }
 
+/** The meters of connections (or their channels) per vhost, each vhost read once. */
+function metersByVhost(core: CoreClient, objects: 'connection' | 'channel') {
+  const meters = new Map<string, ReturnType<typeof metersOf>>();
+  return (vhost: string) => {
+    let ofVhost = meters.get(vhost);
+    if (ofVhost === undefined) {
+      ofVhost = metersOf(core.inVhost(vhost), objects);
+      meters.set(vhost, ofVhost);
+    }
+    return ofVhost;
+  };
+}
+
 /** Connections as JSON with their `message_stats` (what their own commands did: publishes, gets, acks). */
 function connectionsJson(core: CoreClient, connections: readonly LiveConnection[]): JsonObject[] {
-  const meters = new Map<string, ReturnType<typeof metersOf>>();
-  return connections.map((c) => {
-    let ofVhost = meters.get(c.vhost);
-    if (ofVhost === undefined) {
-      ofVhost = metersOf(core.inVhost(c.vhost), 'connection');
-      meters.set(c.vhost, ofVhost);
-    }
-    return { ...connectionJson(c), message_stats: messageStats(ofVhost.get(c.connectionId)) };
-  });
+  const meters = metersByVhost(core, 'connection');
+  return connections.map((c) => ({
+    ...connectionJson(c),
+    message_stats: messageStats(meters(c.vhost).get(c.connectionId)),
+  }));
 }
 
 function connectionJson(c: LiveConnection): JsonObject {
@@ -53,6 +62,7 @@ function connectionJson(c: LiveConnection): JsonObject {
     ssl: d.tls,
     connected_at: d.connectedAtMs,
     channels: d.channels().length,
+    ...(d.subscriptions === undefined ? {} : { subscriptions: d.subscriptions() }),
     client_properties: d.clientProperties === undefined ? {} : headersToJson(d.clientProperties),
     ...(clientId === undefined ? {} : { client_id: clientId }),
     recv_oct: traffic.recvOct,
@@ -81,8 +91,25 @@ function channelJson(c: LiveConnection, channel: ChannelDescription): JsonObject
   };
 }
 
-function channelsOf(connections: readonly LiveConnection[]): JsonObject[] {
-  return connections.flatMap((c) => c.description.channels().map((channel) => channelJson(c, channel)));
+/**
+ * Channels with `message_stats.confirm` (RabbitMQ's channel rows carry it): the publishes each one
+ * confirmed, counted by core per channel number while its connection lives.
+ */
+function channelsOf(core: CoreClient, connections: readonly LiveConnection[]): JsonObject[] {
+  const meters = metersByVhost(core, 'channel');
+  return connections.flatMap((c) =>
+    c.description.channels().map((channel) => {
+      const row = meters(c.vhost).get(`${c.connectionId}/${channel.number}`);
+      const stats =
+        row === undefined
+          ? {}
+          : {
+              confirm: row.counts.confirmed,
+              confirm_details: { rate: Math.round(row.rates.confirmed * 10) / 10 },
+            };
+      return { ...channelJson(c, channel), message_stats: stats };
+    }),
+  );
 }
 
 /** Consumers of the vhosts' queues; `channel_details` names the connection (and AMQP channel) holding them. */
@@ -144,7 +171,8 @@ export function liveRoutes(
   if (resource === 'vhosts' && first !== undefined && method === 'GET') {
     if (second === 'connections')
       return { status: 200, body: connectionsJson(core, connectionsOf(core, scope(first))) };
-    if (second === 'channels') return { status: 200, body: channelsOf(connectionsOf(core, scope(first))) };
+    if (second === 'channels')
+      return { status: 200, body: channelsOf(core, connectionsOf(core, scope(first))) };
     return undefined;
   }
   if (resource === 'connections') {
@@ -154,7 +182,7 @@ export function liveRoutes(
         : undefined;
     const found = oneConnection(core, scope(), first);
     if (second === 'channels')
-      return method === 'GET' ? { status: 200, body: channelsOf([found]) } : undefined;
+      return method === 'GET' ? { status: 200, body: channelsOf(core, [found]) } : undefined;
     if (second !== undefined) return undefined;
     if (method === 'GET') return { status: 200, body: connectionsJson(core, [found])[0] as JsonObject };
     if (method !== 'DELETE') return undefined;
@@ -162,7 +190,7 @@ export function liveRoutes(
     return { status: 204, body: undefined };
   }
   if (resource === 'channels' && method === 'GET' && second === undefined) {
-    const rows = channelsOf(connectionsOf(core, scope()));
+    const rows = channelsOf(core, connectionsOf(core, scope()));
     if (first === undefined) return { status: 200, body: rows };
     return { status: 200, body: rows.find((r) => r['name'] === first) ?? notFound(`No channel ${first}`) };
   }

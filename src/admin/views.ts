@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { AlarmKind, CoreClient } from '../core/api.js';
 import { headersToJson, type Json } from './json.js';
+import type { KafkaTopicRules } from './kafka-topics.js';
 
 export interface ListenerView {
   readonly protocol: string;
@@ -25,6 +26,21 @@ export interface AdminInfo {
   edges?(): EdgeStats;
   /** Per-object series one scrape writes at most (the `metricsSeriesMax` setting). */
   readonly metricsSeriesMax?: number;
+  /** The Kafka front end's topic rules, for creating topics from the API (./kafka-topics.ts). */
+  readonly kafkaTopics?: KafkaTopicRules;
+  /** KubeMQ's channels as its front end counts them (`/api/kubemq/channels`). */
+  kubemqChannels?(): readonly KubemqChannelView[];
+}
+
+/** One KubeMQ channel as the KubeMQ front end describes it. */
+export interface KubemqChannelView {
+  readonly name: string;
+  readonly type: string;
+  readonly vhost: string;
+  readonly messages: number;
+  readonly sent: number;
+  readonly subscribers: number;
+  readonly lastActivityMs: number;
 }
 
 export interface EdgeStats {
@@ -41,7 +57,7 @@ type BindingRow = ReturnType<CoreClient['listBindings']>[number];
 
 type MeterRow = ReturnType<CoreClient['readMeters']>[number];
 
-const rateOf = (value: number) => ({ rate: Math.round(value * 10) / 10 });
+export const rateOf = (value: number) => ({ rate: Math.round(value * 10) / 10 });
 
 /**
  * RabbitMQ's `message_stats`: counts since start and `*_details.rate` per second over the last
@@ -63,11 +79,16 @@ export function messageStats(row: MeterRow | undefined, publishName = 'publish')
     ack_details: rateOf(r.acked),
     redeliver: c.redelivered,
     redeliver_details: rateOf(r.redelivered),
+    confirm: c.confirmed,
+    confirm_details: rateOf(r.confirmed),
   };
 }
 
 /** The meters of one kind of object in a vhost, by name. */
-export function metersOf(v: CoreClient, objects: 'queue' | 'exchange' | 'connection'): Map<string, MeterRow> {
+export function metersOf(
+  v: CoreClient,
+  objects: 'queue' | 'exchange' | 'connection' | 'channel',
+): Map<string, MeterRow> {
   return new Map(v.readMeters(objects).map((row) => [row.name, row]));
 }
 

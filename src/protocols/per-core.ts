@@ -25,6 +25,11 @@ export class PerCore<T> {
     return entry.value;
   }
 
+  /** The core's shared value while a listener holds it. */
+  peek(core: CoreBroker): T | undefined {
+    return this.#entries.get(core)?.value;
+  }
+
   /** A listener is done with it; the last one closes it. */
   release(core: CoreBroker): void {
     const entry = this.#entries.get(core);

@@ -6,7 +6,7 @@
 import { startAdminServer } from '../admin/http.js';
 import { amqpListener, amqpsListener } from '../protocols/amqp/listener.js';
 import { kafkaListener, kafkaTlsListener } from '../protocols/kafka/listener.js';
-import { kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
+import { kubemqChannels, kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../protocols/listener.js';
 import {
   mqttListener,
@@ -16,6 +16,7 @@ import {
 } from '../protocols/mqtt/listener.js';
 import { securityOf } from '../protocols/serve.js';
 import { isLoopback } from './auth.js';
+import { kafkaTopicRules } from './kafka-topic-rules.js';
 
 function startAdmin(context: ListenerContext): Promise<RunningListener> {
   return startAdminServer({
@@ -41,6 +42,8 @@ function startAdmin(context: ListenerContext): Promise<RunningListener> {
         context.boundListeners().map((l) => ({ protocol: l.name, ip_address: l.host, port: l.port })),
       alarms: () => context.core.alarms.active(),
       metricsSeriesMax: context.config.metricsSeriesMax,
+      kafkaTopics: kafkaTopicRules(context.config),
+      kubemqChannels: () => kubemqChannels(context.core),
       edges: () => {
         const ingress = context.ingress.stats();
         const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };

@@ -28,8 +28,22 @@ test("rates are the counters' growth per second over the last sampling interval"
     clock.advance(sampleIntervalMs);
 
     const [queue] = client.readMeters('queue');
-    assert.deepEqual(queue?.counts, { published: 25, delivered: 4, redelivered: 0, acked: 4, got: 4 });
-    assert.deepEqual(queue?.rates, { published: 4, delivered: 0.8, redelivered: 0, acked: 0.8, got: 0.8 });
+    assert.deepEqual(queue?.counts, {
+      published: 25,
+      delivered: 4,
+      redelivered: 0,
+      acked: 4,
+      got: 4,
+      confirmed: 0,
+    });
+    assert.deepEqual(queue?.rates, {
+      published: 4,
+      delivered: 0.8,
+      redelivered: 0,
+      acked: 0.8,
+      got: 0.8,
+      confirmed: 0,
+    });
     const exchange = client.readMeters('exchange').find((row) => row.name === 'orders');
     assert.equal(exchange?.rates.published, 4);
     assert.equal(client.readMeters('vhost')[0]?.counts.published, 25);
@@ -80,6 +94,12 @@ test("a connection's counters are its own commands', kept while it is open", asy
       rows.map((r) => [r.name, r.counts.published]),
       [['a', 3]],
     );
+    // Confirms a front end sent its publisher count for the connection, the vhost and the broker.
+    a.countConfirms(3);
+    clock.advance(sampleIntervalMs);
+    assert.equal(a.readMeters('connection')[0]?.counts.confirmed, 3);
+    assert.equal(a.readMeters('vhost')[0]?.counts.confirmed, 3);
+    assert.equal(a.readMeters('total')[0]?.rates.confirmed, 3 / (sampleIntervalMs / 1000));
     a.closeConnection();
     assert.deepEqual(a.readMeters('connection'), []);
   } finally {

@@ -1,7 +1,8 @@
 /**
  * The dashboard as an operator uses it, in Chromium: log in, watch the overview chart move while a
  * client publishes, declare a queue and see it from amqplib, publish to amq.topic and receive it with
- * mqtt.js, get and purge a queue, close a client's connection. Each step waits for what the page or a client shows, bounded in time.
+ * mqtt.js, get and purge a queue, create and delete a Kafka topic seen by kafkajs, close a client's
+ * connection. Each step waits for what the page or a client shows, bounded in time.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +10,7 @@ import amqp from 'amqplib';
 import type { Browser, Page } from 'playwright-core';
 import { startTestBroker, type TestBroker } from '../../testing/broker.js';
 import { browserMissing, launchChromium, logIn } from '../../testing/browser.js';
+import { kafkaClient, topicConfig } from '../../testing/kafka-helpers.js';
 import { closeAll, connect, inbox, until } from '../../testing/mqtt-harness.js';
 
 const missing = browserMissing();
@@ -29,7 +31,7 @@ describe('the dashboard in a browser', { skip: missing }, () => {
   let channel: amqp.Channel;
 
   before(async () => {
-    broker = await startTestBroker({ listeners: ['amqp', 'mqtt', 'http'] });
+    broker = await startTestBroker({ listeners: ['amqp', 'mqtt', 'kafka', 'http'] });
     base = broker.url('http');
     connection = await amqp.connect(broker.url('amqp'));
     channel = await connection.createChannel();
@@ -119,6 +121,28 @@ describe('the dashboard in a browser', { skip: missing }, () => {
     assert.equal((await channel.checkQueue('purge-me')).messageCount, 0);
   });
 
+  test('a Kafka topic created and deleted in the page is seen by kafkajs', { timeout: 20_000 }, async () => {
+    const admin = kafkaClient(broker.url('kafka'), 'dashboard-topics').admin();
+    await admin.connect();
+    try {
+      await page.goto(`${base}/#/kafka-topics`);
+      const form = page.getByRole('form', { name: 'Create a topic' });
+      await form.getByLabel('Topic').fill('page-topic');
+      await form.getByLabel('Partitions').fill('2');
+      await form.getByLabel(/^Configs/).fill('retention.ms=600000');
+      await form.getByRole('button', { name: 'Create topic' }).click();
+      await page.getByRole('status').getByText('Created topic page-topic').waitFor();
+      const [meta] = (await admin.fetchTopicMetadata({ topics: ['page-topic'] })).topics;
+      assert.equal(meta?.partitions.length, 2);
+      assert.equal(await topicConfig(admin, 'page-topic', 'retention.ms'), '600000');
+      await page.getByRole('button', { name: 'Delete topic page-topic' }).click();
+      await page.getByRole('status').getByText('Deleted topic page-topic').waitFor();
+      await until(async () => !(await admin.listTopics()).includes('page-topic'), stepMs, 'the topic gone');
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   test('every page has a heading and a label on each control, and is reached by keyboard', {
     timeout: 20_000,
   }, async () => {
@@ -128,8 +152,10 @@ describe('the dashboard in a browser', { skip: missing }, () => {
       'queues',
       'exchanges',
       'connections',
+      'kafka-topics',
       'kafka-groups',
       'mqtt-sessions',
+      'kubemq',
       'users',
       'permissions',
       'definitions',

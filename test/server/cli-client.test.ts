@@ -18,6 +18,7 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { adminCall } from '../../testing/admin-api.js';
+import { call, rawClient, utf8 } from '../../testing/kubemq-harness.js';
 import {
   cliPath,
   freePort,
@@ -46,7 +47,11 @@ function needs(route: string): { skip: string | false } {
 
 before(async () => {
   broker = await startCli(
-    ['--storage', 'memory', ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
+    [
+      '--storage',
+      'memory',
+      ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto', grpc: 'auto' }),
+    ],
     // The client's variables in the broker's environment too: `start` must not take them for its own.
     {
       lifetimeMs: 900_000,
@@ -227,6 +232,31 @@ test('bench amqp speaks AMQP with the broker codec: confirms and acks at --qos 1
   assert.match(refused.stderr, /^switchyard: amqp:\/\/127\.0\.0\.1:\d+: ACCESS_REFUSED/);
 });
 
+/** `bench <protocol>` at --qos 0 and 1, piped (a JSON summary, nothing on stderr), then on a terminal. */
+async function benchBoth(protocol: string, port: number, messages: number): Promise<void> {
+  const args = ['bench', protocol, '--port', String(port), '--messages', String(messages), '--size', '64'];
+  for (const qos of ['0', '1']) {
+    const result = await sy([...args, '--qos', qos, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '', 'piped: no progress drawn');
+    const summary = JSON.parse(result.stdout) as Record<string, number | string>;
+    assert.equal(summary['protocol'], protocol);
+    assert.equal(summary['messages'], messages);
+    assert.equal(summary['qos'], Number(qos));
+    assert.ok(Number(summary['messages_per_s']) > 0);
+  }
+  if (!hasScript) return;
+  const tty = onTerminal(args);
+  assert.equal(tty.code, 0, tty.output);
+  assert.match(tty.output, new RegExp(`\\rbench ${protocol} \\[#{30}\\] ${messages}/${messages}`));
+}
+
+test('bench kubemq: events at --qos 0, events-store events at --qos 1, a progress bar on a terminal', () =>
+  benchBoth('kubemq', broker.ports.grpc!, 1000));
+
+test('bench kafka with the broker codec: acks=0 at --qos 0, acks=-1 at --qos 1, a progress bar', () =>
+  benchBoth('kafka', broker.ports.kafka!, 2000));
+
 test('bench refuses a closed port with exit 1 and one line', async () => {
   const closed = await freePort();
   const result = await sy(['bench', 'mqtt', '--port', String(closed), '--messages', '10']);
@@ -351,4 +381,18 @@ test('MQTT sessions are listed', async (t) => {
   } finally {
     mq.end(true);
   }
+});
+
+test('KubeMQ channels are listed', async () => {
+  const client = rawClient(`127.0.0.1:${broker.ports.grpc}`);
+  try {
+    await call(client, 'SendQueueMessage', { ClientID: 'cli', Channel: 'cli.kq', Body: utf8('k') });
+  } finally {
+    client.close();
+  }
+  assert.match(
+    await ok('list', 'kubemq-channels'),
+    /^name +type +messages +sent +subscribers +last_activity\n/,
+  );
+  assert.match(await ok('list', 'kubemq-channels'), /\ncli\.kq +queues +1 +1 +0 +\d{4}-/);
 });

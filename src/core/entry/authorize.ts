@@ -427,6 +427,8 @@ const operatorRules = {
   'connection.kill': administrator,
   'meters.read': (a, g, c) => (c.objects === 'total' ? a.monitoring(g, c.kind) : a.listing(g)),
   'meters.samples': (a, g, c) => a.monitoring(g, c.kind),
+  // A front end counts what its own connection confirmed.
+  'meters.confirm': allowed,
 } satisfies Partial<Rules>;
 
 /** The table: command kind → what the caller needs. */

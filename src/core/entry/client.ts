@@ -617,6 +617,10 @@ export class Client implements CoreClient {
     return this.run({ kind: 'meters.samples', ...noArgs });
   }
 
+  countConfirms(count: number, channel?: number): void {
+    this.run({ kind: 'meters.confirm', count, ...(channel === undefined ? {} : { channel }) });
+  }
+
   openChannel(): void {
     this.run({ kind: 'channel.open', ...noArgs });
   }

@@ -234,6 +234,7 @@ const messages = {
   'consumer.list': (host, ctx) => host.vhost(ctx.vhost).listConsumers(),
   'meters.read': (host, ctx, c) => readMeters(host, ctx.vhost, c.objects),
   'meters.samples': (host) => host.rates.totalSamples(),
+  'meters.confirm': () => undefined,
 } satisfies Partial<Handlers>;
 
 /** Counters and rates of one kind of object in `vhost` (connections: those of the vhost). */
@@ -246,10 +247,14 @@ function readMeters(host: HandlerHost, vhost: string, objects: MeteredKind | 'to
   });
   if (objects === 'total') return [row('', meters.total)];
   host.vhost(vhost);
-  if (objects !== 'connection')
+  if (objects !== 'connection' && objects !== 'channel')
     return [...meters.each(objects, vhost)].map(([name, counts]) => row(name, counts));
   const mine = new Set(host.connections.live(vhost).map((c) => c.connectionId));
-  return [...meters.each('connection')].filter(([id]) => mine.has(id)).map(([id, counts]) => row(id, counts));
+  const connectionOf = (name: string) =>
+    objects === 'channel' ? name.slice(0, name.lastIndexOf('/')) : name;
+  return [...meters.each(objects)]
+    .filter(([name]) => mine.has(connectionOf(name)))
+    .map(([name, counts]) => row(name, counts));
 }
 
 /**

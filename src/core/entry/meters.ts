@@ -18,10 +18,12 @@ export interface MessageCounts {
   acked: number;
   /** Of `delivered`, those that were `get`s (RabbitMQ's `get`; `deliver` is the rest). */
   got: number;
+  /** Publishes confirmed to their publisher (AMQP publisher confirms; RabbitMQ's `confirm`). */
+  confirmed: number;
 }
 
 export function zeroCounts(): MessageCounts {
-  return { published: 0, delivered: 0, redelivered: 0, acked: 0, got: 0 };
+  return { published: 0, delivered: 0, redelivered: 0, acked: 0, got: 0, confirmed: 0 };
 }
 
 const zero = zeroCounts;
@@ -35,15 +37,17 @@ interface VhostMeters {
 
 /**
  * A connection's counts, and its protocol once `connection.open` ran (the connections limits count;
- * internal callers that never open one have none).
+ * internal callers that never open one have none); per channel (`<connectionId>/<number>`) what it
+ * confirmed.
  */
 interface ConnectionMeters {
   readonly counts: MessageCounts;
   protocol?: string;
+  channels?: Map<number, MessageCounts>;
 }
 
 /** What the sampler reads: each counted object by kind and name. */
-export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection';
+export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection' | 'channel';
 
 export class Meters {
   readonly total: MessageCounts = zero();
@@ -76,6 +80,13 @@ export class Meters {
       }
       case 'connection.open':
         this.#connection(context.connectionId).protocol = context.protocol;
+        return;
+      case 'meters.confirm':
+        this.total.confirmed += command.count;
+        this.#meters(context.vhost).total.confirmed += command.count;
+        this.#connection(context.connectionId).counts.confirmed += command.count;
+        if (command.channel !== undefined)
+          this.#channel(context.connectionId, command.channel).confirmed += command.count;
         return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;
@@ -112,6 +123,7 @@ export class Meters {
   /** Every counted object of `kind` (in `vhost`, but for connections), for the sampler and listings. */
   each(kind: MeteredKind, vhost?: string): Iterable<[string, MessageCounts]> {
     if (kind === 'connection') return connectionCounts(this.#connections);
+    if (kind === 'channel') return this.#eachChannel();
     if (kind === 'vhost') {
       const rows: Array<[string, MessageCounts]> = [];
       for (const [name, meters] of this.#vhosts)
@@ -122,6 +134,26 @@ export class Meters {
     if (meters !== undefined) return kind === 'queue' ? meters.queues : meters.exchanges;
     if (vhost !== undefined) return [];
     return [...this.#vhosts.values()].flatMap((m) => [...(kind === 'queue' ? m.queues : m.exchanges)]);
+  }
+
+  *#eachChannel(): Iterable<[string, MessageCounts]> {
+    for (const [connectionId, { channels }] of this.#connections)
+      for (const [number, counts] of channels ?? []) yield [`${connectionId}/${number}`, counts];
+  }
+
+  #channel(connectionId: string, number: number): MessageCounts {
+    const connection = this.#connection(connectionId);
+    connection.channels ??= new Map();
+    return counts(connection.channels, number);
+  }
+
+  #connection(id: string): ConnectionMeters {
+    let found = this.#connections.get(id);
+    if (found === undefined) {
+      found = { counts: zero() };
+      this.#connections.set(id, found);
+    }
+    return found;
   }
 
   exchange(vhost: string, name: string): MessageCounts | undefined {
@@ -150,15 +182,6 @@ export class Meters {
     for (const queue of result.queues ?? []) counts(meters.queues, queue).published++;
   }
 
-  #connection(id: string): ConnectionMeters {
-    let found = this.#connections.get(id);
-    if (found === undefined) {
-      found = { counts: zero() };
-      this.#connections.set(id, found);
-    }
-    return found;
-  }
-
   #queue(vhost: string, name: string): MessageCounts {
     return queueCounts(this.#meters(vhost), name);
   }
@@ -177,7 +200,7 @@ function queueCounts(meters: VhostMeters, name: string): MessageCounts {
   return counts(meters.queues, name);
 }
 
-function counts(map: Map<string, MessageCounts>, name: string): MessageCounts {
+function counts<K>(map: Map<K, MessageCounts>, name: K): MessageCounts {
   let found = map.get(name);
   if (found === undefined) {
     found = zero();

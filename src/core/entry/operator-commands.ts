@@ -51,6 +51,8 @@ export interface ConnectionDescription {
   clientId(): string | undefined;
   traffic(): ConnectionTraffic;
   channels(): ChannelDescription[];
+  /** Subscriptions the connection holds, where its protocol has no channels to count them (KubeMQ). */
+  subscriptions?(): number;
   /** Closes the connection as its protocol closes one by the operator's hand, giving `reason` where it can. */
   close(reason: string): void;
 }
@@ -88,6 +90,11 @@ export interface OperatorCommandSpecs {
   'meters.read': { in: { objects: MeteredKind | 'total' }; out: MeterRow[] };
   /** The broker totals' recent samples, oldest first. */
   'meters.samples': { in: object; out: readonly TotalSample[] };
+  /**
+   * `count` publishes of the caller's connection were confirmed to their publisher (AMQP's basic.ack
+   * on a confirm channel): counted as RabbitMQ's `confirm` by ./meters.ts, nothing else is done.
+   */
+  'meters.confirm': { in: { count: number; channel?: number }; out: void };
 }
 
 /** One counted object: its name (a connection's id for connections) and counters. */
@@ -111,4 +118,6 @@ export interface OperatorClient {
   listConsumers(): ConsumerRow[];
   readMeters(objects: MeteredKind | 'total'): MeterRow[];
   meterSamples(): readonly TotalSample[];
+  /** `channel`: the AMQP channel that confirmed them, for its row in `/api/channels`. */
+  countConfirms(count: number, channel?: number): void;
 }

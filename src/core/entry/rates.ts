@@ -27,7 +27,7 @@ export interface TotalSample {
   readonly counts: MessageCounts;
 }
 
-const kinds: readonly MeteredKind[] = ['queue', 'exchange', 'vhost', 'connection'];
+const kinds: readonly MeteredKind[] = ['queue', 'exchange', 'vhost', 'connection', 'channel'];
 const noRates: MessageRates = zeroCounts();
 
 function ratesBetween(before: Sample | undefined, now: MessageCounts, atMs: number): MessageRates {
@@ -40,6 +40,7 @@ function ratesBetween(before: Sample | undefined, now: MessageCounts, atMs: numb
     redelivered: rate('redelivered'),
     acked: rate('acked'),
     got: rate('got'),
+    confirmed: rate('confirmed'),
   };
 }
 

@@ -24,9 +24,10 @@ export class ConfirmTracker {
   #flushQueued = false;
   /** The promise the newest run waits on, while that run is still open to more tags. */
   #lastConfirmed: Promise<void> | undefined;
-  readonly #send: (outcome: ConfirmOutcome, tag: number, multiple: boolean) => void;
+  readonly #send: (outcome: ConfirmOutcome, tag: number, multiple: boolean, count: number) => void;
 
-  constructor(send: (outcome: ConfirmOutcome, tag: number, multiple: boolean) => void) {
+  /** `send` writes one frame settling `count` tags up to `tag`. */
+  constructor(send: (outcome: ConfirmOutcome, tag: number, multiple: boolean, count: number) => void) {
     this.#send = send;
   }
 
@@ -77,7 +78,7 @@ export class ConfirmTracker {
       while (i < this.#pending.length && this.#pending[i]!.outcome === first.outcome)
         last = this.#pending[i++]!;
       this.#head = i;
-      this.#send(first.outcome, last.last, last.last !== first.first);
+      this.#send(first.outcome, last.last, last.last !== first.first, last.last - first.first + 1);
     }
     if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
       this.#pending = this.#pending.slice(this.#head);

@@ -31,6 +31,7 @@ import {
 import type { IngressAccount, IngressBudget } from '../ingress.js';
 import { peerCertificateOf } from '../tls.js';
 import { asFailure } from './errors.js';
+import type { CallEnds } from './presence.js';
 import type { KubemqLogin, KubemqServer } from './server.js';
 
 /** Calls of one gRPC connection that may wait for their login at once. */
@@ -43,6 +44,13 @@ export const http2StreamWindowBytes = 65_535;
 
 /** The login of each admitted call, by the metadata object its handler gets. */
 const logins = new WeakMap<Metadata, KubemqLogin>();
+/** Both ends of each admitted call's connection, for operators (./presence.ts). */
+const callEnds = new WeakMap<Metadata, CallEnds>();
+
+/** Both ends of the connection of the call whose metadata this is, as its login saw them. */
+export function endsOf(metadata: Metadata): CallEnds | undefined {
+  return callEnds.get(metadata);
+}
 
 /** The login `loginInterceptor` made for the call whose metadata this is, if it did. */
 export function loginOf(metadata: Metadata): KubemqLogin | undefined {
@@ -134,6 +142,13 @@ function admitCall(
       decided();
       if (refused || gone.signal.aborted) return;
       logins.set(metadata, login);
+      callEnds.set(metadata, {
+        peerHost: info.remoteAddress ?? '',
+        peerPort: info.remotePort,
+        host: info.localAddress ?? '',
+        port: info.localPort,
+        tls: call.getAuthContext().transportSecurityType === 'ssl',
+      });
       admit(metadata);
     },
     (err: unknown) => {

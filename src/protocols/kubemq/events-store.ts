@@ -31,6 +31,7 @@ export async function sendStoreEvent(caller: Caller, event: Event): Promise<Resu
   const nowMs = server.core.clock.now();
   const { id, input } = eventInput(event, true, nowMs);
   const payload = encodeMessage({ exchange: '', routingKey: event.Channel, ...input });
+  caller.sent('events_store', event.Channel, event.ClientID);
   const append = async () => {
     await server.channels.stream(event.Channel);
     return caller.core
@@ -231,6 +232,7 @@ export async function subscribeEventsStore(
   server.storeClients.add(request.ClientID);
   sink.onClose(() => server.storeClients.delete(request.ClientID));
   await server.channels.stream(request.Channel);
+  caller.subscribe('events_store', request.Channel, request.ClientID);
   const group = positionGroup(request);
   const key = `${group}\u0000${request.Channel}`;
   const all = readersOf(server);

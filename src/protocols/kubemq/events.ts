@@ -35,6 +35,7 @@ export function sendEvent(caller: Caller, event: Event): Result {
   checkEvent(event, caller.server.limits.messageBytesMax);
   const { id, input } = eventInput(event, false, caller.server.core.clock.now());
   caller.core.publish(eventsExchange, event.Channel, input);
+  caller.sent('events', event.Channel, event.ClientID);
   return { EventID: id, Sent: true, Error: '' };
 }
 
@@ -73,6 +74,7 @@ const plainEvent = (message: Message) =>
 export function subscribeEvents(caller: Caller, request: Subscribe, sink: Sink<EventReceive>): void {
   checkSubscribe(request);
   const queue = subscriptionQueue(caller, 'events', eventsExchange, request.Channel, request.Group);
+  caller.subscribe('events', request.Channel, request.ClientID);
   startFeed({
     caller,
     queue,

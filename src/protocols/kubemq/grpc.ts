@@ -6,6 +6,7 @@
  * async, answers its own call only.
  */
 import {
+  status as grpcStatus,
   type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
@@ -17,9 +18,9 @@ import {
 } from '@grpc/grpc-js';
 import type { IngressBudget } from '../ingress.js';
 import { peerCertificateOf } from '../tls.js';
-import { loginInterceptor, loginOf, peerAddress } from './admission.js';
+import { endsOf, loginInterceptor, loginOf, peerAddress } from './admission.js';
 import { Downstream, Upstream } from './downstream.js';
-import { asFailure, fail, Texts, tokenExpired } from './errors.js';
+import { asFailure, fail, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
 import { ping, queuesInfo } from './info.js';
@@ -146,6 +147,30 @@ function sinkOf<T>(
   };
 }
 
+/**
+ * A stream is listed in `/api/connections` while it lasts (./presence.ts); an operator's close ends it
+ * with UNAVAILABLE, which KubeMQ's clients take as a reason to reconnect.
+ */
+function listed<T>(caller: Caller, call: AnyCall, sink: Sink<T>): void {
+  const [host, port] = splitPeer(call.getPeer());
+  const ends = endsOf(call.metadata) ?? {
+    peerHost: host,
+    peerPort: port,
+    host: '',
+    port: undefined,
+    tls: false,
+  };
+  caller.register(ends, (reason) =>
+    sink.end(new KubemqFailure(`connection closed by an operator: ${reason}`, grpcStatus.UNAVAILABLE)),
+  );
+}
+
+/** grpc-js's `<address>:<port>` as the two. */
+function splitPeer(peer: string): [string, number | undefined] {
+  const port = Number(peer.slice(peer.lastIndexOf(':') + 1));
+  return Number.isInteger(port) && port > 0 ? [peerAddress(peer), port] : [peer, undefined];
+}
+
 /** A subscription: the handler sets up the feed, a failure (sync or async) ends the stream with it. */
 function subscription<Res>(
   server: KubemqServer,
@@ -158,6 +183,7 @@ function subscription<Res>(
       .then((caller) => {
         sink.onClose(() => caller.close());
         caller.onExpire(() => sink.end(tokenExpired()));
+        listed(caller, call, sink);
         return handler(caller, call.request, sink);
       })
       .catch((err: unknown) => sink.end(asFailure(err)));
@@ -198,6 +224,7 @@ function serveDuplex<Req, Res>(
   try {
     sink.onClose(() => caller.close());
     caller.onExpire(() => sink.end(tokenExpired()));
+    listed(caller, call, sink);
     const session = open(caller, sink, call);
     call.on('data', (request: Req) => {
       try {

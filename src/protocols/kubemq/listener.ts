@@ -11,6 +11,7 @@ import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
 import { PerCore } from '../per-core.js';
 import { type ListenerTls, secureContextOptions, type TlsMaterial } from '../tls.js';
+import type { ChannelRow } from './activity.js';
 import { grpcServer } from './grpc.js';
 import { routeGrpcLog } from './grpc-log.js';
 import { restServer } from './rest.js';
@@ -114,6 +115,12 @@ async function startRest(context: ListenerContext, options: KubemqOptions): Prom
       await closing;
     },
   };
+}
+
+/** The KubeMQ channels operators see (`/api/kubemq/channels`); none while no KubeMQ listener runs. */
+export function kubemqChannels(core: CoreBroker): ChannelRow[] {
+  const server = servers.peek(core);
+  return server === undefined ? [] : server.activity.rows(server.internal, server.vhost);
 }
 
 /** Listener definitions; `options` carries the vhost and limits (tests and embedders). */

@@ -115,6 +115,7 @@ export async function sendQueueMessage(
     const prepared = prepare(message, nowMs);
     out.MessageID = prepared.id;
     await publishToQueue(caller, message.Channel, prepared.input);
+    caller.sent('queues', message.Channel, message.ClientID);
     out.SentAt = msToNs(nowMs);
     out.ExpirationAt = msToNs(prepared.expirationAtMs);
     out.DelayedTo = msToNs(prepared.delayedToMs);
@@ -191,6 +192,7 @@ export function waitMs(seconds: number, limits: KubemqLimits): number {
  */
 export function collect(caller: Caller, queue: string, max: number, ms: number): Promise<Delivery[]> {
   caller.holds();
+  const waiting = caller.subscribe('queues', queue);
   return new Promise((resolve) => {
     const got: Delivery[] = [];
     let done = false;
@@ -198,6 +200,7 @@ export function collect(caller: Caller, queue: string, max: number, ms: number):
     const finish = () => {
       if (done) return;
       done = true;
+      waiting();
       clearTimeout(timer);
       consumer?.cancel();
       resolve(got);

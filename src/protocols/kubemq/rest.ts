@@ -345,7 +345,10 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
   const stream = streams.get(url.pathname);
   const take = stream?.open(caller, sink);
   Promise.resolve()
-    .then(() => upgrades.get(url.pathname)?.(caller, url, sink))
+    .then(() => {
+      listWebSocket(caller, req.socket, sink);
+      return upgrades.get(url.pathname)?.(caller, url, sink);
+    })
     .then(
       () =>
         wss.handleUpgrade(req, socket, head, (ws) => {
@@ -365,6 +368,21 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
         refuse(socket, refusalStatus(err), envelope(true, asFailure(err).message, 'null'));
       },
     );
+}
+
+/** A WebSocket is listed in `/api/connections` while it lasts (./presence.ts); an operator's close ends it. */
+function listWebSocket(caller: Caller, socket: Socket, sink: { end(error?: Error): void }): void {
+  caller.register(
+    {
+      peerHost: socket.remoteAddress ?? '',
+      peerPort: socket.remotePort,
+      host: socket.localAddress ?? '',
+      port: socket.localPort,
+      tls: 'encrypted' in socket,
+    },
+    (reason) =>
+      sink.end(new KubemqFailure(`connection closed by an operator: ${reason}`, status.UNAVAILABLE)),
+  );
 }
 
 /** Node's own bound on receiving a whole request (its default), unless the handshake may take longer. */

@@ -49,6 +49,7 @@ export async function sendRequest(caller: Caller, request: Request): Promise<Res
     const cached = server.cache.get(request.Channel, request.CacheKey, nowMs);
     if (cached !== undefined) return { ...cached, RequestID: id, CacheHit: true };
   }
+  caller.sent(isQuery ? 'queries' : 'commands', request.Channel, request.ClientID);
   const headers = headersOf({ tags: request.Tags, metadata: request.Metadata, clientId: request.ClientID });
   const properties = { ...propertiesOf(id, headers, { persistent: false, nowMs }), correlationId: id };
   const sent = caller.core.request(
@@ -151,6 +152,7 @@ export function subscribeRequests(caller: Caller, request: Subscribe, sink: Sink
     request.Channel,
     request.Group,
   );
+  caller.subscribe(isCommands ? 'commands' : 'queries', request.Channel, request.ClientID);
   startFeed({
     caller,
     queue,

@@ -13,10 +13,12 @@ import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { type Authenticator, type LoginResult, principalOf } from '../listener.js';
 import type { PeerCertificate } from '../tls.js';
+import { ChannelActivity, type ChannelType } from './activity.js';
 import { QueryCache } from './cache.js';
 import { Channels } from './channel-kinds.js';
 import { KubemqFailure } from './errors.js';
 import { type KubemqLimits, kubemqLimitsDefault } from './limits.js';
+import { type CallEnds, CallPresence } from './presence.js';
 
 /** Topic exchanges that commands and queries are routed through (events use `amq.topic`). */
 export const Exchanges = { commands: 'kubemq.commands', queries: 'kubemq.queries' } as const;
@@ -54,6 +56,15 @@ export interface Caller {
   readonly connectionId: string;
   /** This call consumes or declares queues of its own: `close` must give them back. */
   holds(): void;
+  /** A message of `clientId` went to `channel` (counted for `/api/kubemq/channels`). */
+  sent(type: ChannelType, channel: string, clientId: string): void;
+  /** A subscription to `channel` (or a receive waiting on a queue), counted until it or the call ends. */
+  subscribe(type: ChannelType, channel: string, clientId?: string): () => void;
+  /**
+   * Lists this long-lived call in `/api/connections` (./presence.ts); `close` ends it when an operator
+   * closes it. Throws when the vhost's or user's `max-connections` is reached.
+   */
+  register(ends: CallEnds, close: (reason: string) => void): void;
   /** The call ended: what it held goes back (unacked deliveries, its subscription queues). */
   close(): void;
   readonly closed: boolean;
@@ -110,6 +121,8 @@ export class KubemqServer {
   readonly storeClients = new Set<string>();
   readonly cache: QueryCache;
   readonly channels: Channels;
+  /** Per channel: sent, subscribers, last activity (`/api/kubemq/channels`). */
+  readonly activity: ChannelActivity;
   /** The front end's own way into core (declaring its exchanges). */
   readonly internal: CoreClient;
   #nextConnection = 1;
@@ -125,6 +138,7 @@ export class KubemqServer {
     this.cache = new QueryCache(this.limits.cacheEntriesMax, this.limits.cacheBytesMax);
     this.internal = this.#connect(internalPrincipal, '', 'kubemq');
     this.channels = new Channels(this.internal);
+    this.activity = new ChannelActivity(() => Date.now());
     for (const name of Object.values(Exchanges))
       this.internal.declareExchange(name, { type: 'topic', durable: true });
   }
@@ -183,6 +197,7 @@ export class KubemqServer {
             this.logger.info({ connection: connectionId, user: principal.user }, 'kubemq token expired');
             for (const listener of expired.splice(0)) listener();
           }, expiresAtMs - clock.now());
+    const presence = new CallPresence(this.activity, connectionId);
     const caller = {
       server: this,
       core,
@@ -190,6 +205,16 @@ export class KubemqServer {
       connectionId,
       closed: false,
       holds: () => {
+        held = true;
+      },
+      sent: (type: ChannelType, channel: string, clientId: string) => {
+        presence.noteClient(clientId);
+        this.activity.sent(type, channel);
+      },
+      subscribe: (type: ChannelType, channel: string, clientId?: string) =>
+        presence.subscribe(type, channel, clientId),
+      register: (ends: CallEnds, close: (reason: string) => void) => {
+        core.openConnection(presence.describe(ends, close));
         held = true;
       },
       onClose: (listener: () => void) => {
@@ -206,6 +231,7 @@ export class KubemqServer {
         timer?.cancel();
         expired.length = 0;
         for (const listener of listeners.splice(0)) listener();
+        presence.end();
         if (held) core.closeConnection();
       },
     };
