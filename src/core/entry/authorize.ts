@@ -481,7 +481,7 @@ export class PermissionAuthorizer implements Authorizer {
    * (`aclPermits`) and the ACLs, which leave a resource no binding applies to to the permissions.
    */
   authorizeAcl(context: CallerContext, who: AclRequester, action: AclAction): boolean {
-    if (this.#superUser(who)) return true;
+    if (this.#superUser(context, who)) return true;
     if (!this.#permits(context, action)) return false;
     return this.#source.aclIndex().decide(who, action) !== 'denied';
   }
@@ -497,7 +497,7 @@ export class PermissionAuthorizer implements Authorizer {
     resourceType: AclResourceType,
     operation: Exclude<AclOperation, 'ALL'>,
   ): boolean {
-    if (this.#superUser(who)) return true;
+    if (this.#superUser(context, who)) return true;
     if (context.principal !== internalPrincipal && !this.grantOf(context.principal, context.vhost).inVhost)
       return false;
     const index = this.#source.aclIndex();
@@ -505,11 +505,15 @@ export class PermissionAuthorizer implements Authorizer {
     return index.allowsSomeOf(who, resourceType, operation);
   }
 
-  #superUser(who: AclRequester): boolean {
+  #superUser(context: CallerContext, who: AclRequester): boolean {
     if (!who.principal.startsWith(userPrincipalPrefix)) return false;
     const user = who.principal.slice(userPrincipalPrefix.length);
     // An unauthenticated Kafka client is `User:ANONYMOUS`, never a user of the store.
     if (user === anonymousUser) return false;
+    const principal = context.principal;
+    // A token's user (SASL/OAUTHBEARER): its token's tags decide; a stored user of that name lends nothing.
+    if (principal.carried !== undefined && principal.user === user)
+      return this.grantOf(principal, context.vhost).administrator;
     return this.#source.userTags(user)?.includes('administrator') === true;
   }
 
