@@ -14,12 +14,10 @@ import { fullPermission } from '../../../src/core/permissions.js';
 import { Broker } from '../../../src/index.js';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import { silentLogger } from '../../../src/shared/logger.js';
 import { makeIssuer, type TestIssuer } from '../../../testing/jwt.js';
-import { confluentMissing, until } from '../../../testing/kafka-helpers.js';
+import { confluentMissing, saslPlaintextSettings, until } from '../../../testing/kafka-helpers.js';
 import { confluentConsumeScript, runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
-import { allPortsOff } from '../../../testing/server-helpers.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../../../testing/tls.js';
 
 const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
@@ -39,14 +37,8 @@ before(async () => {
   issuer = makeIssuer();
   pki = opensslMissing === undefined ? makeTestPki() : undefined;
   broker = await Broker.start({
-    storage: 'memory',
-    fsync: 'never',
-    logger: silentLogger(),
-    ...allPortsOff,
-    kafkaPort: 'auto',
-    kafkaSasl: 'required',
+    ...saslPlaintextSettings,
     kafkaSaslSessionLifetimeMs: lifetimeMs,
-    kafkaGroupInitialRebalanceDelayMs: 0,
     // Refused tokens count as failed logins: those refused on purpose here must not slow the rest.
     loginFailuresBeforeDelay: 100_000,
     ...issuer.settings({ jwtLeewaySeconds: 0 }),

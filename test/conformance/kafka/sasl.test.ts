@@ -13,7 +13,7 @@ import { Broker } from '../../../src/index.js';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { silentLogger } from '../../../src/shared/logger.js';
-import { hasCommand, hasPythonModule, until } from '../../../testing/kafka-helpers.js';
+import { hasCommand, hasPythonModule, saslPlaintextSettings, until } from '../../../testing/kafka-helpers.js';
 import { confluentConsumeScript, runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 import { ScramClient } from '../../../testing/scram-client.js';
@@ -28,14 +28,8 @@ const confluentMissing = hasPythonModule('confluent_kafka')
 
 async function startSaslBroker(pki: TestPki | undefined, sessionLifetimeMs = 0): Promise<Broker> {
   const broker = await Broker.start({
-    storage: 'memory',
-    fsync: 'never',
-    logger: silentLogger(),
-    ...allPortsOff,
-    kafkaPort: 'auto',
-    kafkaSasl: 'required',
+    ...saslPlaintextSettings,
     kafkaSaslSessionLifetimeMs: sessionLifetimeMs,
-    kafkaGroupInitialRebalanceDelayMs: 0,
     ...(pki === undefined
       ? {}
       : { kafkaTlsPort: 'auto', tlsCertFile: pki.server.cert, tlsKeyFile: pki.server.key }),
