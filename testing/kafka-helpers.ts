@@ -7,9 +7,22 @@ import { type Admin, Kafka, logLevel } from 'kafkajs';
 import type { Broker } from '../src/index.js';
 import type { KafkaOptions } from '../src/protocols/kafka/context.js';
 import { createKafkaListener } from '../src/protocols/kafka/listener.js';
+import { silentLogger } from '../src/shared/logger.js';
 import { startTestBroker } from './broker.js';
+import { allPortsOff } from './server-helpers.js';
 
-export { allPortsOff } from './server-helpers.js';
+export { allPortsOff };
+
+/** `Broker.start` settings of a quiet in-memory broker whose one Kafka port requires SASL (SASL_PLAINTEXT). */
+export const saslPlaintextSettings = {
+  storage: 'memory',
+  fsync: 'never',
+  logger: silentLogger(),
+  ...allPortsOff,
+  kafkaPort: 'auto',
+  kafkaSasl: 'required',
+  kafkaGroupInitialRebalanceDelayMs: 0,
+} as const;
 
 export interface KafkaTestBroker {
   readonly broker: Broker;

@@ -37,3 +37,27 @@ export function runTool(
 export function kcatRead(bootstrap: string, topic: string, format: string): Promise<ToolResult> {
   return runTool('kcat', ['-b', bootstrap, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', format]);
 }
+
+/**
+ * A python3 script for confluent-kafka (librdkafka): `setup` defines `conf`, the client settings (it
+ * may read `sys.argv`); the script consumes `count` records of `topic` from the beginning in a group of
+ * its own, for at most 20 s, and prints their values joined by commas.
+ */
+export function confluentConsumeScript(setup: string, topic: string, group: string, count: number): string {
+  return `
+import sys, time
+from confluent_kafka import Consumer
+${setup}
+c = Consumer({**conf, 'group.id': ${JSON.stringify(group)}, 'auto.offset.reset': 'earliest'})
+c.subscribe([${JSON.stringify(topic)}])
+got = []
+for _ in range(100):
+    m = c.poll(0.2)
+    if m is not None and m.error() is None:
+        got.append(m.value().decode())
+    if len(got) == ${count}:
+        break
+c.close()
+print(','.join(got))
+`;
+}

@@ -105,6 +105,8 @@ export interface LoginSuccess {
 export interface LoginRefused {
   readonly ok: false;
   readonly reason: LoginRefusal;
+  /** Why, in words the client may be told (a token's refusals: `the token has expired`). */
+  readonly detail?: string;
 }
 
 export type LoginRefusal = 'credentials' | 'loopback_only' | 'busy' | 'anonymous';

@@ -35,7 +35,7 @@ import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopback } from '../shared/net.js';
 import { FailedLoginLog } from './failed-logins.js';
-import { type JwtValidator, looksLikeJwt } from './jwt.js';
+import { type JwtValidator, looksLikeJwt, type TokenRefusal } from './jwt.js';
 import { LoginThrottle } from './login-throttle.js';
 import { ScramServerExchange } from './scram.js';
 import { autoHashThreads, ScryptPool } from './scrypt-pool.js';
@@ -256,6 +256,25 @@ function usersOf(config: AuthenticatorConfig, core: CoreBroker | undefined) {
 type Refuse = (user: string, address: string | undefined, result: LoginRefused, why?: string) => LoginRefused;
 
 /**
+ * What a client is told of its refused token. The holder of a token may learn what is wrong with it:
+ * nothing here is secret, and a client told its token expired knows to fetch another.
+ */
+const tokenRefusalText: Readonly<Record<TokenRefusal, string>> = {
+  too_large: 'the token is larger than the broker accepts',
+  malformed: 'the token is not a signed JWT',
+  algorithm: "the token's algorithm is not accepted",
+  unknown_key: "the token's key is not known to the broker",
+  key_mismatch: "the token's algorithm does not fit its key",
+  signature: "the token's signature does not verify",
+  expired: 'the token has expired',
+  not_yet_valid: 'the token is not valid yet',
+  issuer: "the token's issuer is not accepted",
+  audience: 'the token is not meant for this broker (audience)',
+  no_user: 'the token names no user',
+  scopes: "the token's scopes cannot be read",
+};
+
+/**
  * Bearer tokens: the address waits for its turn in the throttle like any login, the token is verified
  * at once (no hash), and a refusal counts as a failure of the address.
  */
@@ -272,7 +291,8 @@ function tokenLogin(jwt: JwtValidator | undefined, throttle: LoginThrottle, refu
       const checked = jwt.check(token);
       if (!checked.ok) {
         throttle.failed(address);
-        return refused(checked.user ?? '', address, refusedCredentials, `token: ${checked.reason}`);
+        const result = { ...refusedCredentials, detail: tokenRefusalText[checked.reason] };
+        return refused(checked.user ?? '', address, result, `token: ${checked.reason}`);
       }
       const { user, scopes, claims, expiresAtMs } = checked.token;
       const grant = new ScopePermissions(parseScopes(scopes, claims));

@@ -14,6 +14,7 @@ import { BrokerCore } from '../../src/core/broker.js';
 import { PermissionAuthorizer } from '../../src/core/entry/authorize.js';
 import type { Command } from '../../src/core/entry/commands.js';
 import { type CallerContext, internalContext, type Principal } from '../../src/core/entry/context.js';
+import { decisionsPerPatternMax } from '../../src/core/entry/grants.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
@@ -87,6 +88,40 @@ test('a grant is compiled once and reused until the store changes', () => {
   assert.notEqual(authorizer.grantOf(principal, '/'), grant, 'compiled again after a change');
   const gone: Principal = { user: 'deleted', tags: ['administrator'] };
   assert.throws(() => authorizer.authorize(context(gone), publish('dev.a.b.t')), refused);
+});
+
+test('remembered decisions follow the store: a changed permission is decided anew, and so is a new exchange type', () => {
+  let write = '^amq\\.topic$';
+  let type: 'topic' | 'direct' | undefined = 'topic';
+  const source = {
+    accessGeneration: 0,
+    userTags: () => [],
+    permission: () => ({ configure: '', write, read: '' }),
+    topicPermissions: () => new Map([['amq.topic', { write: '^ok\\.', read: '' }]]),
+    exchangeType: () => type,
+    queueExists: () => false,
+    aclIndex: () => new AclIndex([]),
+  };
+  const authorizer = new PermissionAuthorizer(source);
+  const caller = context({ user: 'app', tags: [] });
+  const other = context({ user: 'other', tags: [] });
+  const publish = (routingKey: string): Command =>
+    ({ kind: 'message.publish', exchange: 'amq.topic', routingKey, message: {} }) as unknown as Command;
+  // Many keys, more than a pattern remembers, from two callers in turn: the same answers throughout.
+  for (let i = 0; i < 3 * decisionsPerPatternMax; i++) {
+    for (const who of [caller, other]) {
+      authorizer.authorize(who, publish(`ok.${i}`));
+      assert.throws(() => authorizer.authorize(who, publish(`no.${i}`)), refused);
+    }
+  }
+  // The exchange is no topic exchange any more: its routing keys are not checked (RabbitMQ's rule).
+  type = 'direct';
+  authorizer.authorize(caller, publish('no.1'));
+  type = 'topic';
+  write = '^nothing$';
+  authorizer.authorize(caller, publish('ok.1'));
+  source.accessGeneration++;
+  assert.throws(() => authorizer.authorize(caller, publish('ok.1')), refused, 'the new permission decides');
 });
 
 test('a user that creates a vhost gets full permissions on it; others have none there', async () => {

@@ -1,6 +1,6 @@
 /**
  * The Kafka SASL state of one connection on a manual clock (sasl.ts), which port settings require
- * SASL, and who an unauthenticated connection is on a port without it.
+ * SASL, who an unauthenticated connection is on a port without it, and OAUTHBEARER's first message.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import { internalPrincipal } from '../../src/core/entry/context.js';
 import { ApiKey } from '../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
 import { anonymousPrincipalOf, saslInForce } from '../../src/protocols/kafka/listener.js';
+import { parseOauthBearerFirst } from '../../src/protocols/kafka/oauthbearer.js';
 import { type SaslLogin, type SaslMechanism, SaslSession } from '../../src/protocols/kafka/sasl.js';
 import type { Authenticator, LoginResult } from '../../src/protocols/listener.js';
 import { ManualClock } from '../../src/shared/clock.js';
@@ -152,5 +153,30 @@ describe('Kafka ports without SASL', () => {
     assert.equal(anonymousPrincipalOf(auth, '', tcp('10.1.2.3')), undefined);
     assert.deepEqual(anonymousPrincipalOf(auth, 'anon', tcp('127.0.0.1')), { user: 'anon', tags: [] });
     assert.deepEqual(asked, ['10.1.2.3', '127.0.0.1'], 'the login gate decides (and logs) the rest');
+  });
+});
+
+describe('OAUTHBEARER client first message (RFC 7628 §3.1)', () => {
+  test('the token, an escaped authorization id and extensions are read; malformed messages are named', () => {
+    const read = parseOauthBearerFirst(
+      'y,a=team=2Cops=3D1,\u0001traceId=a b\u0001auth=bearer  eyJ.x-y_z.s~+/=\u0001\u0001',
+    );
+    assert.deepEqual(read, {
+      authzid: 'team,ops=1',
+      token: 'eyJ.x-y_z.s~+/=',
+      extensions: new Map([['traceId', 'a b']]),
+    });
+    const malformed = (message: string) => {
+      const result = parseOauthBearerFirst(message);
+      return 'malformed' in result ? result.malformed : 'accepted';
+    };
+    assert.match(malformed('\u0001'), /GS2 header/, 'the lone %x01 a client answers an error with');
+    assert.match(malformed('n,a=x,y,\u0001auth=Bearer t\u0001\u0001'), /GS2 header/);
+    assert.match(malformed('n,a=x=41,\u0001auth=Bearer t\u0001\u0001'), /saslname/);
+    assert.match(malformed('n,,\u0001\u0001'), /no auth/);
+    assert.match(malformed('n,,\u0001auth=Bearer t\u0001auth=Bearer u\u0001\u0001'), /one `Bearer/);
+    assert.match(malformed('n,,\u0001a1=v\u0001auth=Bearer t\u0001\u0001'), /pair is malformed/);
+    assert.match(malformed('n,,\u0001x=v\u0001x=w\u0001auth=Bearer t\u0001\u0001'), /given twice/);
+    assert.match(malformed('n,,\u0001auth=Bearer t\u0001'), /two %x01/);
   });
 });

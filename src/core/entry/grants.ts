@@ -1,15 +1,61 @@
 /**
  * A user's permissions in one vhost, compiled for checking: regular expressions built once per change
  * of the permission store (./authorize.ts caches them), so a check is a test of a compiled pattern.
+ * Each pattern remembers the decisions it made for the first names it was asked about: a publisher
+ * asks of the same exchange and routing keys again and again, and a remembered answer is one map
+ * lookup where the regular expression would run. A grant lives until the store changes, so what it
+ * remembers goes with it.
  * Topic patterns have `{username}` and `{vhost}` filled in here; `{client_id}` too when the principal
  * has a client id, which makes the grant that principal's own.
  */
 import { compilePattern, expandVariables } from '../permissions.js';
 import type { PermissionPatterns, ScopedTopic, TopicPatterns } from './context.js';
 
+/**
+ * Names whose decision one pattern remembers; past them, names are tested and not remembered, so a
+ * caller using many names costs no memory and no churn (a grant may be one MQTT connection's own).
+ */
+export const decisionsPerPatternMax = 64;
+
+/** A compiled permission pattern and the decisions it already made. */
+export class Pattern {
+  readonly #regex: RegExp;
+  #decided: Map<string, boolean> | undefined;
+  /** The last name asked about and its answer: a publisher asks of one exchange message after message. */
+  #lastName: string | undefined;
+  #lastAllowed = false;
+
+  constructor(regex: RegExp) {
+    this.#regex = regex;
+  }
+
+  test(name: string): boolean {
+    if (name === this.#lastName) return this.#lastAllowed;
+    const allowed = this.#decide(name);
+    this.#lastName = name;
+    this.#lastAllowed = allowed;
+    return allowed;
+  }
+
+  #decide(name: string): boolean {
+    const decided = this.#decided;
+    const known = decided?.get(name);
+    if (known !== undefined) return known;
+    const allowed = this.#regex.test(name);
+    if (decided === undefined) this.#decided = new Map([[name, allowed]]);
+    else if (decided.size < decisionsPerPatternMax) decided.set(name, allowed);
+    return allowed;
+  }
+}
+
+function patternOf(source: string): Pattern | null {
+  const regex = compilePattern(source);
+  return regex === null ? null : new Pattern(regex);
+}
+
 export interface TopicGrant {
-  readonly write: RegExp | null;
-  readonly read: RegExp | null;
+  readonly write: Pattern | null;
+  readonly read: Pattern | null;
 }
 
 /** A token's topic scopes, compiled: pairs of exchange and routing-key patterns per permission. */
@@ -24,9 +70,9 @@ export interface Grant {
   /** The user has a permission in the vhost, so it may work there (even one of empty patterns). */
   readonly inVhost: boolean;
   /** null: nothing (an empty pattern, or no permission in the vhost). */
-  readonly configure: RegExp | null;
-  readonly write: RegExp | null;
-  readonly read: RegExp | null;
+  readonly configure: Pattern | null;
+  readonly write: Pattern | null;
+  readonly read: Pattern | null;
   /** By exchange; an exchange without one restricts no routing key (RabbitMQ's rule). */
   readonly topics: ReadonlyMap<string, TopicGrant> | undefined;
   /** Set for a token's principal: topic access is these scopes' alone (no entry, no access). */
@@ -53,7 +99,7 @@ export interface GrantSource {
 function compileTopics(source: GrantSource): ReadonlyMap<string, TopicGrant> | undefined {
   if (source.topics === undefined || source.topics.size === 0) return undefined;
   const values = { username: source.user, vhost: source.vhost, client_id: source.clientId };
-  const compile = (pattern: string) => compilePattern(expandVariables(pattern, values));
+  const compile = (pattern: string) => patternOf(expandVariables(pattern, values));
   const out = new Map<string, TopicGrant>();
   for (const [exchange, patterns] of source.topics) {
     out.set(exchange, { write: compile(patterns.write), read: compile(patterns.read) });
@@ -86,9 +132,9 @@ export function compileGrant(source: GrantSource): Grant {
     user: source.user,
     vhost: source.vhost,
     inVhost: permission !== undefined,
-    configure: permission === undefined ? null : compilePattern(permission.configure),
-    write: permission === undefined ? null : compilePattern(permission.write),
-    read: permission === undefined ? null : compilePattern(permission.read),
+    configure: permission === undefined ? null : patternOf(permission.configure),
+    write: permission === undefined ? null : patternOf(permission.write),
+    read: permission === undefined ? null : patternOf(permission.read),
     topics: compileTopics(source),
     scopedTopics: compileScopedTopics(source.scopedTopics),
     administrator,

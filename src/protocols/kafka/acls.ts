@@ -68,7 +68,10 @@ export class ConnectionAcls {
   readonly #host: string;
   /** The core caller whose permissions count: the connection's user, which SASL may change. */
   readonly #caller: () => CoreClient;
-  readonly #decisions = new Map<string, Map<string, boolean>>();
+  /** By resource type, then operation, then name: no key is built per check (a Produce makes one per topic). */
+  readonly #decisions = new Map<AclResourceType, Map<Operation, Map<string, boolean>>>();
+  /** KIP-679's "some resource of the type" answers, by `<type> <operation>`. */
+  readonly #some = new Map<string, boolean>();
   #size = 0;
   #generation = -1;
   #principal = '';
@@ -86,7 +89,7 @@ export class ConnectionAcls {
     resourceName: string,
     operation: Operation,
   ): boolean {
-    const byName = this.#byName(principal, `${resourceType} ${operation}`);
+    const byName = this.#byName(principal, resourceType, operation);
     const known = byName.get(resourceName);
     if (known !== undefined) return known;
     const who = this.#who(principal);
@@ -99,12 +102,12 @@ export class ConnectionAcls {
 
   /** Whether it may do `operation` on some resource of the type (KIP-679). */
   allowsSome(principal: string, resourceType: AclResourceType, operation: Operation): boolean {
-    const byName = this.#byName(principal, `${resourceType} ${operation} some`);
-    const known = byName.get('');
+    this.#follow(principal);
+    const key = `${resourceType} ${operation}`;
+    const known = this.#some.get(key);
     if (known !== undefined) return known;
     const allowed = this.#caller().authorizeAclSome(this.#who(principal), resourceType, operation);
-    byName.set('', allowed);
-    this.#size++;
+    this.#some.set(key, allowed);
     return allowed;
   }
 
@@ -112,23 +115,33 @@ export class ConnectionAcls {
     return { principal, host: this.#host };
   }
 
-  #byName(principal: string, key: string): Map<string, boolean> {
-    const generation = this.#broker.core.accessGeneration;
-    if (generation !== this.#generation || principal !== this.#principal) {
-      this.#clear();
-      this.#generation = generation;
-      this.#principal = principal;
+  #byName(principal: string, resourceType: AclResourceType, operation: Operation): Map<string, boolean> {
+    this.#follow(principal);
+    let byOperation = this.#decisions.get(resourceType);
+    if (byOperation === undefined) {
+      byOperation = new Map();
+      this.#decisions.set(resourceType, byOperation);
     }
-    let byName = this.#decisions.get(key);
+    let byName = byOperation.get(operation);
     if (byName === undefined) {
       byName = new Map();
-      this.#decisions.set(key, byName);
+      byOperation.set(operation, byName);
     }
     return byName;
   }
 
+  /** Forgets every decision once users, permissions or ACLs changed, or the principal did. */
+  #follow(principal: string): void {
+    const generation = this.#broker.core.accessGeneration;
+    if (generation === this.#generation && principal === this.#principal) return;
+    this.#clear();
+    this.#generation = generation;
+    this.#principal = principal;
+  }
+
   #clear(): void {
     this.#decisions.clear();
+    this.#some.clear();
     this.#size = 0;
   }
 }

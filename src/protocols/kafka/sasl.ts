@@ -26,6 +26,7 @@ import {
   type SaslHandshakeResponse,
 } from './codec/index.js';
 import { KafkaError } from './errors.js';
+import { oauthBearerMechanism } from './oauthbearer.js';
 
 /** Who logged in, and when what proved it runs out (a bearer token's expiry; undefined: never). */
 export interface SaslLogin {
@@ -36,8 +37,12 @@ export interface SaslLogin {
 export type MechanismStep =
   | { readonly kind: 'challenge'; readonly token: Uint8Array }
   | { readonly kind: 'done'; readonly token: Uint8Array; readonly login: SaslLogin }
-  /** `message` is what the client is told; without one, Kafka's text that hides the reason. */
-  | { readonly kind: 'failed'; readonly message?: string };
+  /**
+   * `message` is what the client is told; without one, Kafka's text that hides the reason. `error` is
+   * the mechanism's own error message (OAUTHBEARER's, RFC 7628 §3.2.2): the failed SaslAuthenticate
+   * answer carries it as its bytes, and after a v0 handshake it is sent as a challenge before closing.
+   */
+  | { readonly kind: 'failed'; readonly message?: string; readonly error?: Uint8Array };
 
 export interface MechanismExchange {
   step(token: Uint8Array): Promise<MechanismStep>;
@@ -50,8 +55,8 @@ export interface SaslPeer {
 }
 
 /**
- * One SASL mechanism the Kafka ports offer. A mechanism is one entry of the table: OAUTHBEARER is one
- * more, whose `done` carries its token's principal and expiry.
+ * One SASL mechanism the Kafka ports offer, one entry of the table; OAUTHBEARER's `done` (./oauthbearer.ts)
+ * carries its token's principal and expiry.
  */
 export interface SaslMechanism {
   readonly name: string;
@@ -129,9 +134,13 @@ export function scramMechanism(auth: Authenticator, name: string): SaslMechanism
   };
 }
 
-/** The mechanisms the Kafka ports offer, in the order SaslHandshake lists them. */
+/**
+ * The mechanisms the Kafka ports offer, in the order SaslHandshake lists them; OAUTHBEARER only when
+ * JWT logins are configured (`jwtKeys` or `jwtJwksFile`).
+ */
 export function saslMechanisms(auth: Authenticator): ReadonlyMap<string, SaslMechanism> {
   const table = [plainMechanism(auth), ...scramMechanisms.map((name) => scramMechanism(auth, name))];
+  if (auth.tokens) table.push(oauthBearerMechanism(auth));
   return new Map(table.map((m) => [m.name, m]));
 }
 
@@ -173,6 +182,8 @@ export class SaslSession {
   #login: SaslLogin | undefined;
   #sessionEndMs = unlimited;
   #reauthStartMs = Number.NEGATIVE_INFINITY;
+  /** After a v0 handshake, the mechanism's error was sent as a challenge: the next token closes. */
+  #refusedWithChallenge = false;
   /** The answer being sent is the last: the connection closes once it is written. */
   closeAfterReply = false;
 
@@ -251,7 +262,11 @@ export class SaslSession {
     const result = await this.#step(token);
     if (result.kind === 'failed') {
       this.closeAfterReply = true;
-      return { errorCode: KafkaError.saslAuthenticationFailed, errorMessage: result.message };
+      return {
+        errorCode: KafkaError.saslAuthenticationFailed,
+        errorMessage: result.message,
+        ...(result.error === undefined ? {} : { authBytes: result.error }),
+      };
     }
     return {
       errorCode: KafkaError.none,
@@ -263,20 +278,30 @@ export class SaslSession {
 
   /** A bare token after a v0 handshake: the token to answer with, or undefined to close at once. */
   async token(token: Uint8Array): Promise<Uint8Array | undefined> {
+    // RFC 7628 §3.2.2: whatever the client answers to the error (a lone %x01), the exchange has failed.
+    if (this.#refusedWithChallenge) return undefined;
     const result = await this.#step(token);
-    return result.kind === 'failed' ? undefined : result.token;
+    if (result.kind === 'ok') return result.token;
+    this.#refusedWithChallenge = result.error !== undefined;
+    return result.error;
   }
 
   async #step(
     token: Uint8Array,
-  ): Promise<{ kind: 'failed'; message: string } | { kind: 'ok'; token: Uint8Array; lifetimeMs: number }> {
+  ): Promise<
+    | { kind: 'failed'; message: string; error?: Uint8Array }
+    | { kind: 'ok'; token: Uint8Array; lifetimeMs: number }
+  > {
     const step = await this.#exchange!.step(token);
     const mechanism = this.#mechanism!.name;
     const during = this.#reauthenticating ? 're-authentication' : 'authentication';
     if (step.kind === 'failed') {
       this.#exchange = undefined;
       const hidden = `Authentication failed during ${during} due to invalid credentials with SASL mechanism ${mechanism}`;
-      return { kind: 'failed', message: step.message ?? hidden };
+      const message = step.message ?? hidden;
+      return step.error === undefined
+        ? { kind: 'failed', message }
+        : { kind: 'failed', message, error: step.error };
     }
     if (step.kind === 'challenge') return { kind: 'ok', token: step.token, lifetimeMs: 0 };
     const before = this.#login?.principal.user;

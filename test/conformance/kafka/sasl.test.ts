@@ -13,8 +13,8 @@ import { Broker } from '../../../src/index.js';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { silentLogger } from '../../../src/shared/logger.js';
-import { hasCommand, hasPythonModule, until } from '../../../testing/kafka-helpers.js';
-import { runTool } from '../../../testing/kafka-tools.js';
+import { hasCommand, hasPythonModule, saslPlaintextSettings, until } from '../../../testing/kafka-helpers.js';
+import { confluentConsumeScript, runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 import { ScramClient } from '../../../testing/scram-client.js';
 import { allPortsOff } from '../../../testing/server-helpers.js';
@@ -28,14 +28,8 @@ const confluentMissing = hasPythonModule('confluent_kafka')
 
 async function startSaslBroker(pki: TestPki | undefined, sessionLifetimeMs = 0): Promise<Broker> {
   const broker = await Broker.start({
-    storage: 'memory',
-    fsync: 'never',
-    logger: silentLogger(),
-    ...allPortsOff,
-    kafkaPort: 'auto',
-    kafkaSasl: 'required',
+    ...saslPlaintextSettings,
     kafkaSaslSessionLifetimeMs: sessionLifetimeMs,
-    kafkaGroupInitialRebalanceDelayMs: 0,
     ...(pki === undefined
       ? {}
       : { kafkaTlsPort: 'auto', tlsCertFile: pki.server.cert, tlsKeyFile: pki.server.key }),
@@ -182,23 +176,13 @@ describe('SASL over TLS with real clients', { skip: opensslMissing }, () => {
     ];
     const produced = await runTool('kcat', [...sasl, '-t', 'sasl-kcat', '-P'], 'one\ntwo\n');
     assert.equal(produced.code, 0, produced.stderr);
-    const script = `
-import sys
-from confluent_kafka import Consumer
-c = Consumer({'bootstrap.servers': sys.argv[1], 'group.id': 'py-sasl', 'auto.offset.reset': 'earliest',
-  'security.protocol': 'SASL_SSL', 'ssl.ca.location': sys.argv[2], 'sasl.mechanisms': 'SCRAM-SHA-256',
-  'sasl.username': 'app', 'sasl.password': 's3cret'})
-c.subscribe(['sasl-kcat'])
-got = []
-for _ in range(100):
-    m = c.poll(0.2)
-    if m is not None and m.error() is None:
-        got.append(m.value().decode())
-    if len(got) == 2:
-        break
-c.close()
-print(','.join(got))
-`;
+    const script = confluentConsumeScript(
+      `conf = {'bootstrap.servers': sys.argv[1], 'security.protocol': 'SASL_SSL', 'ssl.ca.location': sys.argv[2],
+  'sasl.mechanisms': 'SCRAM-SHA-256', 'sasl.username': 'app', 'sasl.password': 's3cret'}`,
+      'sasl-kcat',
+      'py-sasl',
+      2,
+    );
     const consumed = await runTool('/usr/bin/python3', ['-c', script, tls, pki.caFile], '', 40_000);
     assert.equal(consumed.code, 0, consumed.stderr);
     assert.equal(consumed.stdout.trim(), 'one,two');
