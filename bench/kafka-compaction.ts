@@ -201,7 +201,7 @@ export async function runKafkaCompactionBench(): Promise<void> {
     });
     if (failures.length > 0)
       process.stdout.write(
-        `reads that failed during compaction: ${failures.join('; ')}\nbroker stderr: ${cli.stderr().slice(-3000)}\n`,
+        `reads that failed during compaction: ${failures.join('; ')}\nbroker output: ${cli.stdout().slice(-3000)} ${cli.stderr().slice(-3000)}\n`,
       );
     reads.sort((a, b) => a - b);
     conn.socket.destroy();
