@@ -3,8 +3,10 @@
  * `recordsTotal` records of `recordBytes` over `keysTotal` keys go to a topic with the delete policy;
  * AlterConfigs then makes it compacted (min.cleanable.dirty.ratio 0.01), so the next check compacts all
  * of it. Measured: the time from AlterConfigs until the partition's folder stops shrinking, its size
- * before and after, and the p99 latency of acks=all produce to another topic while compaction runs,
- * against the same load before it. `switchyard start` child, file storage, fsync always, 16 MiB segments.
+ * before and after, the p99 latency of acks=all produce to another topic while compaction runs,
+ * against the same load before it, and the rate at which a reader (a forked process) reads the
+ * compacted topic from its start, before and during compaction. `switchyard start` child, file
+ * storage, fsync always, 16 MiB segments.
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +14,12 @@ import { join } from 'node:path';
 import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { sleep } from '../testing/wait.js';
-import { Conn, percentile } from './kafka.js';
+import { Conn, percentile, readBack } from './kafka.js';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-const recordsTotal = 2_000_000;
-const keysTotal = 100_000;
+const recordsTotal = 1_000_000;
+const keysTotal = 10_000;
 const recordBytes = 100;
 const recordsPerBatch = 100;
 const windowRequests = 32;
@@ -91,7 +93,9 @@ async function probe(conn: Conn, topic: string, stop: () => boolean = () => fals
 
 function folderBytes(dir: string): number {
   let total = 0;
-  for (const name of readdirSync(dir)) total += statSync(join(dir, name)).size;
+  // A swap may remove a file between the listing and its stat: it no longer counts.
+  for (const name of readdirSync(dir))
+    total += statSync(join(dir, name), { throwIfNoEntry: false })?.size ?? 0;
   return total;
 }
 
@@ -110,6 +114,48 @@ async function waitStable(dir: string, since: number): Promise<number> {
   return changedAt;
 }
 
+interface Compacted {
+  readonly seconds: number;
+  readonly before: number;
+  readonly after: number;
+}
+
+/** Makes `topic` compacted and waits until its folder stops shrinking, running `beside` meanwhile. */
+async function compact(
+  conn: Conn,
+  dataDir: string,
+  topic: string,
+  beside: (done: () => boolean) => Promise<void>,
+): Promise<Compacted> {
+  const logs = join(dataDir, 'logs');
+  const folder = join(logs, readdirSync(logs).find((n) => n.includes(topic))!);
+  const before = folderBytes(folder);
+  const started = Date.now();
+  await conn.request(ApiKey.AlterConfigs, 0, {
+    resources: [
+      {
+        resourceType: 2,
+        resourceName: topic,
+        configs: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+        ],
+      },
+    ],
+    validateOnly: false,
+  });
+  let done = false;
+  const stable = waitStable(folder, started).then((at) => {
+    done = true;
+    return at;
+  });
+  await beside(() => done);
+  const finishedAt = await stable;
+  return { seconds: (finishedAt - started) / 1000, before, after: folderBytes(folder) };
+}
+
+const mbps = (r: { bytes: number; seconds: number }) => r.bytes / 1e6 / r.seconds;
+
 export async function runKafkaCompactionBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-compaction-bench-'));
   const flags = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always'];
@@ -123,51 +169,49 @@ export async function runKafkaCompactionBench(): Promise<void> {
   ]);
   try {
     const conn = await Conn.open(cli.ports.kafka!);
-    for (const name of ['compacted', 'probe']) {
+    const port = cli.ports.kafka!;
+    for (const name of ['compacted', 'readable', 'probe']) {
       await conn.request(ApiKey.CreateTopics, 4, {
         topics: [{ name, numPartitions: 1, replicationFactor: 1 }],
         timeoutMs: 5000,
       });
     }
     const produced = await fill(conn, 'compacted');
-    const folder = join(
-      dataDir,
-      'logs',
-      readdirSync(join(dataDir, 'logs')).find((n) => n.includes('compacted'))!,
-    );
-    const before = folderBytes(folder);
+    await fill(conn, 'readable');
+    // Latency: the probe alone before, then alone while `compacted` is compacted.
     const quiet = await probe(conn, 'probe');
-    const started = Date.now();
-    await conn.request(ApiKey.AlterConfigs, 0, {
-      resources: [
-        {
-          resourceType: 2,
-          resourceName: 'compacted',
-          configs: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'min.cleanable.dirty.ratio', value: '0.01' },
-          ],
-        },
-      ],
-      validateOnly: false,
-    });
-    let done = false;
-    const stable = waitStable(folder, started).then((at) => {
-      done = true;
-      return at;
-    });
     const during: number[] = [];
-    while (!done) during.push(...(await probe(conn, 'probe', () => done)));
+    const run = await compact(conn, dataDir, 'compacted', async (done) => {
+      while (!done()) during.push(...(await probe(conn, 'probe', done)));
+    });
     during.sort((a, b) => a - b);
-    const finishedAt = await stable;
-    const after = folderBytes(folder);
+    // Reads: `readable` read whole from its start before, then again and again while it is compacted.
+    const readQuiet = mbps(await readBack(port, 'readable', 1));
+    const reads: number[] = [];
+    const failures: string[] = [];
+    const second = await compact(conn, dataDir, 'readable', async (done) => {
+      while (!done()) {
+        try {
+          const r = await readBack(port, 'readable', 1);
+          if (!done()) reads.push(mbps(r));
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    });
+    if (failures.length > 0)
+      process.stdout.write(
+        `reads that failed during compaction: ${failures.join('; ')}\nbroker output: ${cli.stdout().slice(-3000)} ${cli.stderr().slice(-3000)}\n`,
+      );
+    reads.sort((a, b) => a - b);
     conn.socket.destroy();
     process.stdout.write(
       `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s\n` +
-        '| compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | probes during |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n' +
-        `| ${((finishedAt - started) / 1000).toFixed(1)} | ${(before / 1e6).toFixed(1)} | ${(after / 1e6).toFixed(1)} | ` +
+        '| compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
+        `| ${run.seconds.toFixed(1)} | ${(run.before / 1e6).toFixed(1)} | ${(run.after / 1e6).toFixed(1)} | ` +
         `${percentile(quiet, 0.5).toFixed(2)} / ${percentile(quiet, 0.99).toFixed(2)} | ` +
-        `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ${during.length} |\n`,
+        `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ${during.length} | ` +
+        `${readQuiet.toFixed(0)} | ${percentile(reads, 0.5).toFixed(0)} (${reads.length}) | ${second.seconds.toFixed(1)} |\n`,
     );
   } finally {
     await cli.stop();

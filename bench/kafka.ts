@@ -136,7 +136,7 @@ function runPeer(args: string[], onMessage: (m: PeerMessage) => void = () => und
 }
 
 /** Reads the topic back from a separate process (see testing/kafka-bench-peer.ts). */
-function readBack(port: number, topic: string, partitions: number): Promise<PeerResult> {
+export function readBack(port: number, topic: string, partitions: number): Promise<PeerResult> {
   return runPeer(['fetch', String(port), topic, String(partitions)]);
 }
 

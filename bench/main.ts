@@ -6,6 +6,7 @@ import { runDashboardBench } from './dashboard.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKafkaCompactionBench } from './kafka-compaction.js';
+import { runKafkaTxnBench } from './kafka-txn.js';
 import { runKubemqBench } from './kubemq.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
@@ -19,8 +20,10 @@ const benches: Record<string, () => Promise<void>> = {
   mqtt: runMqttBench,
   kafka: async () => {
     await runKafkaBench();
+    await runKafkaTxnBench();
     await runKafkaCompactionBench();
   },
+  'kafka-txn': runKafkaTxnBench,
   'kafka-compaction': runKafkaCompactionBench,
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,

@@ -12,7 +12,7 @@ export interface CkjsMessage {
 
 export interface CkjsConsumer {
   connect(): Promise<void>;
-  subscribe(subscription: { topics: string[] }): Promise<void>;
+  subscribe(subscription: { topics: Array<string | RegExp> }): Promise<void>;
   run(config: {
     eachMessage: (payload: { topic: string; partition: number; message: CkjsMessage }) => Promise<void>;
   }): Promise<void>;

@@ -39,7 +39,9 @@ export function kafkaBrokerOver(
     vhost,
     options,
     groups: new GroupCoordinator(options, undefined, undefined, core.clock),
-    consumerGroups: new ConsumerGroupCoordinator(core.clock, partitions),
+    consumerGroups: new ConsumerGroupCoordinator(core.clock, partitions, undefined, undefined, () =>
+      vhost.streams().map((s) => s.name),
+    ),
     shareGroups: new ShareGroupCoordinator(core.clock, partitions),
     fetchSessions: new FetchSessionCache(core.clock),
     producers: new ProducerRegistry(),

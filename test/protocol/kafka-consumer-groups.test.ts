@@ -36,6 +36,7 @@ function beat(
     rackId: null,
     rebalanceTimeoutMs: 30_000,
     subscribedTopicNames: memberEpoch === 0 ? ['a'] : null,
+    subscribedTopicRegex: null,
     serverAssignor: null,
     owned: null,
     clientId: 'test',
@@ -187,4 +188,63 @@ test('a flood of joins stops at the group size limit', async () => {
   assert.equal(described.members.length, consumerGroupMembersMax);
   const owned = described.members.flatMap((m) => flat(m.assignment));
   assert.equal(new Set(owned).size, owned.length, 'no partition has two owners');
+});
+
+/** A coordinator over these topics (name → partition count), which regular expressions resolve against. */
+function overTopics(live: Record<string, number>): ConsumerGroupCoordinator {
+  return new ConsumerGroupCoordinator(
+    new ManualClock(),
+    (t) => live[t],
+    undefined,
+    undefined,
+    () => Object.keys(live),
+  );
+}
+
+test('a regular expression subscription follows the topics that match it as they come and go', async () => {
+  const live: Record<string, number> = { 'rx-1': 2, other: 3 };
+  const groups = overTopics(live);
+  const regex = { subscribedTopicNames: null, subscribedTopicRegex: 'rx-.*' };
+  const joined = await beat(groups, 'm1', 0, regex);
+  assert.equal(joined.errorCode, KafkaError.none);
+  assert.deepEqual(flat(joined.assignment), [], 'a new pattern resolves after the heartbeat that brought it');
+  const first = await beat(groups, 'm1', joined.memberEpoch);
+  assert.deepEqual(flat(first.assignment), ['rx-10', 'rx-11']);
+  assert.equal(groups.describe('g')?.members[0]?.subscribedTopicRegex, 'rx-.*');
+
+  live['rx-2'] = 1;
+  const grown = await beat(groups, 'm1', first.memberEpoch);
+  assert.equal(grown.memberEpoch, first.memberEpoch + 1, 'a topic created that matches moves the group on');
+  assert.deepEqual(flat(grown.assignment), ['rx-10', 'rx-11', 'rx-20']);
+
+  delete live['rx-1'];
+  const shrunk = await beat(groups, 'm1', 2, { owned: grown.assignment });
+  assert.deepEqual(flat(shrunk.assignment), ['rx-20'], 'a deleted topic is no longer assigned');
+
+  // Names and a pattern together subscribe to both; an empty pattern clears it.
+  const both = await beat(groups, 'm1', shrunk.memberEpoch, {
+    subscribedTopicNames: ['other'],
+    owned: shrunk.assignment,
+  });
+  assert.deepEqual(flat(both.assignment), ['other0', 'other1', 'other2', 'rx-20']);
+  const cleared = await beat(groups, 'm1', both.memberEpoch, {
+    subscribedTopicRegex: '',
+    owned: both.assignment,
+  });
+  assert.ok(!flat(cleared.assignment).includes('rx-20'));
+});
+
+test('a pattern RE2 refuses, or one past the bounds, answers INVALID_REGULAR_EXPRESSION and changes nothing', async () => {
+  const groups = overTopics(topics);
+  const m1 = await beat(groups, 'm1', 0);
+  for (const bad of ['(a', 'a**', '\\1', '(?=a)', 'a{1001}', 'x'.repeat(5000)]) {
+    const r = await beat(groups, 'm1', m1.memberEpoch, { subscribedTopicRegex: bad });
+    assert.equal(r.errorCode, KafkaError.invalidRegularExpression, bad.slice(0, 20));
+    assert.match(r.errorMessage ?? '', /is not a valid regular expression/);
+  }
+  const joined = await beat(groups, 'm2', 0, { subscribedTopicNames: null, subscribedTopicRegex: '[' });
+  assert.equal(joined.errorCode, KafkaError.invalidRegularExpression);
+  assert.equal(groups.describe('g')?.members.length, 1);
+  const none = await beat(groups, 'm3', 0, { subscribedTopicNames: null });
+  assert.equal(none.errorCode, KafkaError.invalidRequest, 'a first heartbeat names topics or a pattern');
 });

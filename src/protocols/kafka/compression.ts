@@ -2,7 +2,8 @@
  * Decompression of record-batch payloads. Batches are stored compressed as received; the broker
  * only inflates one when it must read its records (another protocol consuming the topic). gzip comes
  * from node:zlib; snappy (raw and xerial-framed) and the LZ4 frame format are small enough to decode
- * here; zstd uses the optional `fzstd` package when it is installed. Compression is in
+ * here; zstd is decoded by the `fzstd` package (pure JavaScript, which grows its output for frames
+ * that do not state their size, as Kafka's Java producer writes them). Compression is in
  * ./compressors.ts.
  */
 import { createRequire } from 'node:module';
@@ -208,10 +209,44 @@ function lz4Block(block: Uint8Array, out: GrowableBytes): void {
   }
 }
 
-// ---- zstd -------------------------------------------------------------------------------------
+// ---- zstd (RFC 8878) --------------------------------------------------------------------------
 
 type ZstdDecompress = (data: Uint8Array) => Uint8Array;
 let zstd: ZstdDecompress | null | undefined;
+const zstdMagic = 0xfd2fb528;
+
+/**
+ * What the frame header says the frame needs at most: its content size when written, else its window
+ * (RFC 8878 3.1.1.1); the decoder allocates that much, so a larger claim is refused before it does.
+ */
+function zstdFrameBytes(data: Uint8Array): number {
+  if (data.length < 6) throw corrupt('truncated zstd frame header');
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (view.getUint32(0, true) !== zstdMagic) throw corrupt('not a zstd frame');
+  const descriptor = data[4]!;
+  const singleSegment = (descriptor & 0x20) !== 0;
+  let at = 5;
+  let window = 0;
+  if (!singleSegment) {
+    const w = data[at++]!;
+    const base = 2 ** (10 + (w >> 3));
+    window = base + (base / 8) * (w & 7);
+  }
+  at += [0, 1, 2, 4][descriptor & 3]!;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6]!;
+  if (at + fcsBytes > data.length) throw corrupt('truncated zstd frame header');
+  const size =
+    fcsBytes === 0
+      ? 0
+      : fcsBytes === 1
+        ? data[at]!
+        : fcsBytes === 2
+          ? view.getUint16(at, true) + 256
+          : fcsBytes === 4
+            ? view.getUint32(at, true)
+            : Number(view.getBigUint64(at, true));
+  return Math.max(window, size);
+}
 
 function zstdDecompress(data: Uint8Array): Uint8Array {
   if (zstd === undefined) {
@@ -223,5 +258,14 @@ function zstdDecompress(data: Uint8Array): Uint8Array {
     }
   }
   if (zstd === null) throw brokerError(ErrorCode.notImplemented, 'zstd needs the fzstd package');
-  return zstd(data);
+  // Kafka's producers write one frame per batch; its header bounds what decoding it allocates.
+  if (zstdFrameBytes(data) > inflatedBytesMax) throw corrupt('inflates past the limit');
+  let out: Uint8Array;
+  try {
+    out = zstd(data);
+  } catch (err) {
+    throw corrupt(`zstd: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (out.length > inflatedBytesMax) throw corrupt('inflates past the limit');
+  return out;
 }

@@ -2,9 +2,11 @@
  * Compression of record-batch payloads, for topics whose compression.type asks the broker to
  * recompress: gzip from node:zlib, and the LZ4 frame format (lz4_Frame_format.md, with its xxHash32
  * header checksum) and snappy in the xerial framing Kafka's Java clients write, both over one greedy
- * LZ4-style match finder. zstd has no compressor here (node 20's zlib lacks it), so it is not offered.
+ * LZ4-style match finder. zstd comes from `@hpcc-js/wasm-zstd` (the zstd library built to WebAssembly;
+ * node 20's zlib has no zstd), loaded the first time a topic asks for it (`zstdReady`).
  */
 import { gzipSync } from 'node:zlib';
+import type { Zstd } from '@hpcc-js/wasm-zstd';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import { CompressionCodec } from './codec/index.js';
 
@@ -14,10 +16,18 @@ export const compressibleCodecs: ReadonlyMap<string, number> = new Map([
   ['gzip', CompressionCodec.gzip],
   ['snappy', CompressionCodec.snappy],
   ['lz4', CompressionCodec.lz4],
+  ['zstd', CompressionCodec.zstd],
 ]);
 
-/** `data` encoded with `codec` (one of `compressibleCodecs`); `gzipLevel` -1 is zlib's default. */
-export function compress(codec: number, data: Uint8Array, gzipLevel: number): Uint8Array {
+/** Levels from the topic's configs: compression.gzip.level (-1 is zlib's default), compression.zstd.level. */
+export interface CompressionLevels {
+  readonly gzipLevel: number;
+  readonly zstdLevel: number;
+}
+
+/** `data` encoded with `codec` (one of `compressibleCodecs`). */
+export function compress(codec: number, data: Uint8Array, levels: CompressionLevels): Uint8Array {
+  const { gzipLevel } = levels;
   switch (codec) {
     case CompressionCodec.none:
       return data;
@@ -27,6 +37,8 @@ export function compress(codec: number, data: Uint8Array, gzipLevel: number): Ui
       return snappyXerial(data);
     case CompressionCodec.lz4:
       return lz4Frame(data);
+    case CompressionCodec.zstd:
+      return zstdFrame(data, levels.zstdLevel);
     default:
       throw brokerError(ErrorCode.invalidArgument, `Switchyard does not compress with codec ${codec}`);
   }
@@ -217,4 +229,39 @@ function snappyXerial(data: Uint8Array): Uint8Array {
     parts.push(size, block);
   }
   return Buffer.concat(parts);
+}
+
+// ---- zstd ---------------------------------------------------------------------------------------
+
+let zstdCodec: Zstd | undefined;
+let zstdLoading: Promise<void> | undefined;
+let zstdFailure: unknown;
+
+/**
+ * Undefined once the zstd compressor is loaded, else the promise of its loading (compiling the
+ * WebAssembly takes a few hundred milliseconds, so it is not done at start for every broker).
+ */
+export function zstdReady(): Promise<void> | undefined {
+  if (zstdCodec !== undefined || zstdFailure !== undefined) return undefined;
+  zstdLoading ??= import('@hpcc-js/wasm-zstd')
+    .then((mod) => mod.Zstd.load())
+    .then(
+      (codec) => {
+        zstdCodec = codec;
+      },
+      (err: unknown) => {
+        zstdFailure = err;
+      },
+    );
+  return zstdLoading;
+}
+
+function zstdFrame(data: Uint8Array, level: number): Uint8Array {
+  if (zstdCodec === undefined)
+    throw brokerError(ErrorCode.notImplemented, `the zstd compressor is not loaded: ${String(zstdFailure)}`);
+  const out = zstdCodec.compress(data, level);
+  // The library reports a failure on the console only; a frame starts with its magic number.
+  if (out.length < 4 || out[0] !== 0x28 || out[1] !== 0xb5 || out[2] !== 0x2f || out[3] !== 0xfd)
+    throw brokerError(ErrorCode.internal, 'zstd compression failed');
+  return out;
 }

@@ -8,12 +8,16 @@
  * Sessions (`sessionTimeoutMs`) and the revocation deadline (the member's rebalance timeout) run on
  * core's clock. The group's state is durable as the group's membership record in core
  * (coordinator `consumer`, see group-store.ts), written before a heartbeat that changed it is answered;
- * after a restart members carry on with their epochs and assignments.
+ * after a restart members carry on with their epochs and assignments. A member may subscribe by a
+ * regular expression (SubscribedTopicRegex, RE2 syntax, topic-regex.ts) as well as by names: it is
+ * resolved against the topics at each heartbeat, so a topic created or deleted that it matches moves
+ * the group epoch like a change of partition counts.
  */
 import type { Clock } from '../../core/api.js';
 import { type Assignment, assignors, defaultAssignor, isAssignorName } from './assignors.js';
 import { KafkaError } from './errors.js';
 import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
+import { TopicRegex, TopicRegexError } from './topic-regex.js';
 
 /** Kafka's group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms. */
 export const consumerSessionTimeoutMs = 45_000;
@@ -24,6 +28,8 @@ export const consumerGroupMembersMax = 1000;
 const groupsMax = 100_000;
 /** Topics one member may subscribe to. */
 const subscribedTopicsMax = 10_000;
+/** Compiled patterns kept for reuse across members and heartbeats. */
+const regexesCachedMax = 1000;
 /** The coordinator name on the stored record. */
 export const consumerCoordinator = 'consumer';
 
@@ -37,6 +43,14 @@ interface Member {
   clientHost: string;
   rebalanceTimeoutMs: number;
   topics: string[];
+  /** The member's SubscribedTopicRegex, null when it subscribes by names only. */
+  regex: TopicRegex | null;
+  /**
+   * A pattern new to the group resolves after the heartbeat that brought it, as Kafka resolves
+   * patterns in the background: that heartbeat assigns the named topics only, a later one the
+   * matching ones too (librdkafka's 0045 counts on it).
+   */
+  regexPending: boolean;
   assignor: string | null;
   epoch: number;
   previousEpoch: number;
@@ -71,6 +85,8 @@ export interface HeartbeatInput {
   readonly rackId: string | null;
   readonly rebalanceTimeoutMs: number;
   readonly subscribedTopicNames: readonly string[] | null;
+  /** Null when unchanged since its last heartbeat; empty to clear it. */
+  readonly subscribedTopicRegex: string | null;
   readonly serverAssignor: string | null;
   /** What the member owns now, by topic name; null when unchanged since its last heartbeat. */
   readonly owned: Assignment | null;
@@ -95,6 +111,7 @@ export interface DescribedMember {
   readonly clientId: string;
   readonly clientHost: string;
   readonly subscribedTopicNames: readonly string[];
+  readonly subscribedTopicRegex: string | null;
   readonly assignment: Assignment;
   readonly targetAssignment: Assignment;
 }
@@ -150,19 +167,26 @@ export class ConsumerGroupCoordinator {
   readonly #partitions: (topic: string) => number | undefined;
   readonly #store: GroupStore | undefined;
   readonly #report: (err: unknown, groupId: string) => void;
+  readonly #topics: () => readonly string[];
+  readonly #regexes = new Map<string, TopicRegex>();
   #closed = false;
 
-  /** `partitions(topic)`: the topic's partition count, undefined when it does not exist. */
+  /**
+   * `partitions(topic)`: the topic's partition count, undefined when it does not exist; `topics()`:
+   * every topic's name, against which regular expression subscriptions are resolved.
+   */
   constructor(
     clock: Clock,
     partitions: (topic: string) => number | undefined,
     store?: GroupStore,
     report: (err: unknown, groupId: string) => void = () => undefined,
+    topics: () => readonly string[] = () => [],
   ) {
     this.#clock = clock;
     this.#partitions = partitions;
     this.#store = store;
     this.#report = report;
+    this.#topics = topics;
     if (store !== undefined) for (const g of store.load(groupsMax, consumerCoordinator)) this.#restore(g);
   }
 
@@ -178,13 +202,14 @@ export class ConsumerGroupCoordinator {
   async heartbeat(input: HeartbeatInput): Promise<HeartbeatResult> {
     const checked = this.#check(input);
     if ('errorCode' in checked) return checked;
-    const { group, member } = checked;
+    const { group, member, regex } = checked;
     if (input.memberEpoch === -1 || input.memberEpoch === -2)
       return this.#leave(group, member, input.memberEpoch);
     const before = this.#snapshot(group, member);
-    this.#update(group, member, input);
+    this.#update(group, member, input, regex);
     this.#refreshTarget(group);
     this.#reconcile(group, member, input.owned);
+    member.regexPending = false;
     this.#touch(group, member);
     const now = keyOf(member.assigned);
     const send =
@@ -200,17 +225,49 @@ export class ConsumerGroupCoordinator {
     };
   }
 
-  /** The member the request is about, or why it is refused (KIP-848 epoch rules). */
-  #check(input: HeartbeatInput): { group: Group; member: Member } | HeartbeatResult {
+  /** The member the request is about and its new pattern, or why it is refused (KIP-848 epoch rules). */
+  #check(input: HeartbeatInput): Checked | HeartbeatResult {
     if (input.memberId === '' && input.memberEpoch !== 0) return fail(KafkaError.unknownMemberId, '');
+    const regex = this.#regexOf(input.subscribedTopicRegex);
+    if (regex instanceof TopicRegexError)
+      return fail(
+        KafkaError.invalidRegularExpression,
+        input.memberId,
+        `SubscribedTopicRegex \`${input.subscribedTopicRegex}\` is not a valid regular expression: ${regex.message}.`,
+      );
+    const checked = this.#checkMember(input);
+    return 'errorCode' in checked ? checked : { ...checked, regex };
+  }
+
+  /**
+   * The compiled pattern; null to clear it (an empty pattern, as in Kafka: librdkafka 2.x sends one
+   * beside its topic names), undefined when unchanged.
+   */
+  #regexOf(source: string | null): TopicRegex | TopicRegexError | null | undefined {
+    if (source === null) return undefined;
+    if (source === '') return null;
+    const known = this.#regexes.get(source);
+    if (known !== undefined) return known;
+    try {
+      const regex = new TopicRegex(source);
+      if (this.#regexes.size >= regexesCachedMax) this.#regexes.clear();
+      this.#regexes.set(source, regex);
+      return regex;
+    } catch (err) {
+      if (err instanceof TopicRegexError) return err;
+      throw err;
+    }
+  }
+
+  #checkMember(input: HeartbeatInput): { group: Group; member: Member } | HeartbeatResult {
     if (input.memberEpoch === 0) {
-      if (input.subscribedTopicNames === null)
+      if (input.subscribedTopicNames === null && input.subscribedTopicRegex === null)
         return fail(
           KafkaError.invalidRequest,
           input.memberId,
-          'SubscribedTopicNames must be set in first request.',
+          'SubscribedTopicNames or SubscribedTopicRegex must be set in first request.',
         );
-      if (input.subscribedTopicNames.length > subscribedTopicsMax)
+      if (input.subscribedTopicNames !== null && input.subscribedTopicNames.length > subscribedTopicsMax)
         return fail(KafkaError.invalidRequest, input.memberId);
       if (input.serverAssignor !== null && !isAssignorName(input.serverAssignor))
         return fail(
@@ -271,6 +328,8 @@ export class ConsumerGroupCoordinator {
       clientHost: input.clientHost,
       rebalanceTimeoutMs: input.rebalanceTimeoutMs,
       topics: [...new Set(input.subscribedTopicNames ?? [])],
+      regex: null,
+      regexPending: false,
       assignor: input.serverAssignor,
       // A static member coming back takes over its predecessor's epoch and partitions.
       epoch: inherited?.epoch ?? 0,
@@ -289,7 +348,7 @@ export class ConsumerGroupCoordinator {
     return { group, member };
   }
 
-  #update(group: Group, member: Member, input: HeartbeatInput): void {
+  #update(group: Group, member: Member, input: HeartbeatInput, regex: TopicRegex | null | undefined): void {
     if (input.rebalanceTimeoutMs >= 0) member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
     member.clientId = input.clientId;
     member.clientHost = input.clientHost;
@@ -301,16 +360,36 @@ export class ConsumerGroupCoordinator {
         this.#bump(group);
       }
     }
+    if (regex !== undefined && regex !== member.regex) {
+      member.regex = regex;
+      const known = (o: Member): boolean =>
+        o !== member && o.regex?.source === regex?.source && !o.regexPending;
+      member.regexPending = regex !== null && ![...group.members.values()].some(known);
+      if (!member.regexPending) this.#bump(group);
+    }
     if (input.serverAssignor !== null && input.serverAssignor !== member.assignor) {
       member.assignor = input.serverAssignor;
       this.#bump(group);
     }
   }
 
-  /** The subscribed topics' partition counts, so a topic created or grown bumps the epoch. */
-  #topicsKey(group: Group): string {
+  /** Each member's topics: its names and, with a pattern, every topic the pattern matches now. */
+  #subscriptions(group: Group): Map<Member, readonly string[]> {
+    const members = [...group.members.values()];
+    const all = members.some((m) => m.regex !== null) ? this.#topics() : [];
+    return new Map(
+      members.map((m) => {
+        const regex = m.regex;
+        if (regex === null || m.regexPending) return [m, m.topics];
+        return [m, [...new Set([...m.topics, ...all.filter((t) => regex.matches(t))])]];
+      }),
+    );
+  }
+
+  /** The subscribed topics' partition counts, so a topic created, deleted or grown bumps the epoch. */
+  #topicsKey(subscriptions: Map<Member, readonly string[]>): string {
     const topics = new Set<string>();
-    for (const m of group.members.values()) for (const t of m.topics) topics.add(t);
+    for (const list of subscriptions.values()) for (const t of list) topics.add(t);
     return [...topics]
       .sort()
       .map((t) => `${t}=${this.#partitions(t) ?? -1}`)
@@ -323,14 +402,15 @@ export class ConsumerGroupCoordinator {
 
   /** A new target whenever the group epoch moved past the assignment epoch (or topics changed). */
   #refreshTarget(group: Group): void {
-    const topics = this.#topicsKey(group);
+    const subscriptions = this.#subscriptions(group);
+    const topics = this.#topicsKey(subscriptions);
     if (topics !== group.topicsSeen && group.assignmentEpoch === group.epoch) group.epoch++;
     if (group.assignmentEpoch === group.epoch) return;
     group.topicsSeen = topics;
     group.assignor = this.#chooseAssignor(group);
     const members = [...group.members.values()].map((m) => ({
       id: m.id,
-      topics: m.topics,
+      topics: subscriptions.get(m) ?? m.topics,
       previous: group.target.get(m.id) ?? new Map(),
     }));
     const assign = isAssignorName(group.assignor) ? assignors[group.assignor] : assignors[defaultAssignor];
@@ -476,6 +556,7 @@ export class ConsumerGroupCoordinator {
         clientId: m.clientId,
         clientHost: m.clientHost,
         subscribedTopicNames: m.topics,
+        subscribedTopicRegex: m.regex?.source ?? null,
         assignment: m.assigned,
         targetAssignment: group.target.get(m.id) ?? new Map(),
       })),
@@ -519,6 +600,7 @@ export class ConsumerGroupCoordinator {
       m.epoch,
       m.previousEpoch,
       m.topics.join(','),
+      m.regex?.source,
       m.assignor,
       m.rackId,
       m.clientId,
@@ -541,6 +623,7 @@ export class ConsumerGroupCoordinator {
           name: 'subscription',
           metadata: jsonBytes({
             topics: m.topics,
+            regex: m.regex?.source ?? null,
             assignor: m.assignor,
             rack: m.rackId,
             epoch: m.epoch,
@@ -596,6 +679,8 @@ export class ConsumerGroupCoordinator {
           clientHost: m.clientHost,
           rebalanceTimeoutMs: m.rebalanceTimeoutMs,
           topics: sub.topics,
+          regex: this.#restoredRegex(sub.regex ?? null, stored.id),
+          regexPending: false,
           assignor: sub.assignor,
           epoch: sub.epoch,
           previousEpoch: sub.previousEpoch,
@@ -611,14 +696,32 @@ export class ConsumerGroupCoordinator {
         this.#report(err, stored.id);
       }
     }
-    group.topicsSeen = this.#topicsKey(group);
+    group.topicsSeen = this.#topicsKey(this.#subscriptions(group));
   }
+
+  #restoredRegex(source: string | null, groupId: string): TopicRegex | null {
+    const regex = this.#regexOf(source);
+    if (regex instanceof TopicRegexError) {
+      this.#report(regex, groupId);
+      return null;
+    }
+    return regex ?? null;
+  }
+}
+
+interface Checked {
+  group: Group;
+  member: Member;
+  /** The pattern the heartbeat sets (null clears it), undefined when it left it as it was. */
+  regex: TopicRegex | null | undefined;
 }
 
 type AssignmentJson = Array<[string, number[]]>;
 
 interface StoredSubscription {
   topics: string[];
+  /** Absent in records stored before regular expressions were offered. */
+  regex?: string | null;
   assignor: string | null;
   rack: string | null;
   epoch: number;

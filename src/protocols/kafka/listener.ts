@@ -95,13 +95,20 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
   const reportGroup = (err: unknown, groupId: string): void =>
     context.logger.warn({ err, groupId }, 'kafka group metadata not stored');
   const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
+  const topics = (): string[] => vhost.streams().map((s) => s.name);
   return {
     core: context.core,
     vhost,
     options,
     // Groups stored before a restart are loaded here, each member on a new session timeout.
     groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
-    consumerGroups: new ConsumerGroupCoordinator(context.core.clock, partitions, groupStore, reportGroup),
+    consumerGroups: new ConsumerGroupCoordinator(
+      context.core.clock,
+      partitions,
+      groupStore,
+      reportGroup,
+      topics,
+    ),
     shareGroups: new ShareGroupCoordinator(context.core.clock, partitions),
     fetchSessions: new FetchSessionCache(context.core.clock),
     producers: new ProducerRegistry(),

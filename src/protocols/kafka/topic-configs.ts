@@ -67,7 +67,7 @@ const atLeast = (min: number): ConfigCheck => ({ kind: 'range', min });
 const compaction: Honour = { kind: 'compaction' };
 const compressionLevel: Honour = {
   kind: 'inert',
-  why: "Switchyard's LZ4 compressor has one level, and it does not compress into zstd",
+  why: "Switchyard's LZ4 compressor has one level",
 };
 const tiered: Honour = {
   kind: 'inert',
@@ -110,10 +110,6 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     check: { kind: 'oneOf', values: ['uncompressed', 'zstd', 'lz4', 'snappy', 'gzip', 'producer'] },
     honour: {
       kind: 'produce',
-      offered: {
-        values: ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4'],
-        why: 'Switchyard has no zstd compressor, so it cannot recompress batches into zstd',
-      },
     },
   },
   {
@@ -121,7 +117,7 @@ export const topicConfigDefs: readonly TopicConfigDef[] = [
     type: 'int',
     kafkaDefault: '3',
     check: { kind: 'range', min: -131072, max: 22 },
-    honour: compressionLevel,
+    honour: { kind: 'produce' },
   },
   {
     name: 'delete.retention.ms',

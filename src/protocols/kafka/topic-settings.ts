@@ -335,6 +335,7 @@ export interface ProduceRules {
   /** Kafka's compression.type: `producer` keeps batches as they came. */
   readonly compression: string;
   readonly gzipLevel: number;
+  readonly zstdLevel: number;
   /** How far a CreateTime timestamp may lie before / after the broker's clock (KIP-937). */
   readonly timestampBeforeMsMax: bigint;
   readonly timestampAfterMsMax: bigint;
@@ -353,6 +354,7 @@ function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytes
     logAppendTime: value('message.timestamp.type') === 'LogAppendTime',
     compression: value('compression.type'),
     gzipLevel: Number(value('compression.gzip.level')),
+    zstdLevel: Number(value('compression.zstd.level')),
     timestampBeforeMsMax: BigInt(value('message.timestamp.before.max.ms')),
     timestampAfterMsMax: BigInt(value('message.timestamp.after.max.ms')),
     minInsyncReplicas: Number(value('min.insync.replicas')),

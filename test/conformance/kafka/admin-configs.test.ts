@@ -324,20 +324,22 @@ describe('topic configs after creation, records and cluster (kafkajs, raw reques
     );
   });
 
-  test('lz4 and snappy recompression is read back by librdkafka (kcat), which checks the LZ4 frame', {
+  test('lz4, snappy and zstd recompression is read back by librdkafka (kcat), which checks the frames', {
     skip: hasCommand('kcat') ? false : 'kcat is not installed (apt-get install kcat)',
   }, async () => {
     const values = Array.from({ length: 50 }, (_, i) => `line ${i} ${'abc'.repeat(i)}`);
-    for (const codec of ['lz4', 'snappy'] as const) {
+    const codes = { lz4: 3, snappy: 2, zstd: 4 };
+    for (const codec of ['lz4', 'snappy', 'zstd'] as const) {
       const topic = `to-${codec}`;
-      await create(topic, [{ name: 'compression.type', value: codec }]);
+      const level = codec === 'zstd' ? [{ name: 'compression.zstd.level', value: '7' }] : [];
+      await create(topic, [{ name: 'compression.type', value: codec }, ...level]);
       const producer = kafka.producer();
       await producer.connect();
       await producer.send({ topic, messages: values.map((value) => ({ value })) });
       await producer.disconnect();
       const [entry] = kb.broker.client().partition(topic, 0).read(0);
       const stored = readBatchHeader(entry!.payload).attributes & BatchAttribute.compressionMask;
-      assert.equal(stored, codec === 'lz4' ? 3 : 2, `stored ${codec}`);
+      assert.equal(stored, codes[codec], `stored ${codec}`);
       const r = await kcatRead(kb.bootstrap, topic, '%s\n');
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(r.stdout.trimEnd().split('\n'), values, codec);

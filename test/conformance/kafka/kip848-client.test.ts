@@ -2,6 +2,7 @@
  * KIP-848 consumer groups driven by a real client: `@confluentinc/kafka-javascript` (librdkafka 2.15)
  * with `group.protocol=consumer`. Two members split the partitions the broker assigns, one leaves and
  * the other takes its partitions over, starting at the offsets committed, so no record is read twice.
+ * A member subscribing by a regular expression gets the topics it matches, one created later too.
  * Skips when the optional package is not installed.
  */
 import assert from 'node:assert/strict';
@@ -108,6 +109,38 @@ describe('KIP-848 with @confluentinc/kafka-javascript (group.protocol=consumer)'
       );
     } finally {
       await b.consumer.disconnect();
+    }
+  });
+
+  test('a regular expression subscription takes the topics that match, including one created later', async () => {
+    assert(typeof mod !== 'string');
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'kip848-rx-a', numPartitions: 2 }] });
+    const consumer = confluentJsClient(mod, kb.bootstrap).consumer({
+      kafkaJS: { groupId: 'kip848-regex', fromBeginning: true },
+      'group.protocol': 'consumer',
+    });
+    const topics = (): string[] => [...new Set(consumer.assignment().map((a) => a.topic))].sort();
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [/^kip848-rx-.*/] });
+      await consumer.run({ eachMessage: async () => undefined });
+      await until(
+        () => topics().length === 1,
+        waitMs,
+        () => `the matching topic assigned (${topics()})`,
+      );
+      assert.equal(consumer.assignment().length, 2);
+      await admin.createTopics({ topics: [{ topic: 'kip848-rx-b', numPartitions: 1 }] });
+      await until(
+        () => topics().join() === 'kip848-rx-a,kip848-rx-b',
+        waitMs,
+        () => `the new topic assigned as well (${topics()})`,
+      );
+    } finally {
+      await consumer.disconnect();
+      await admin.disconnect();
     }
   });
 });

@@ -69,13 +69,6 @@ async function heartbeat(
     };
   if (request.groupId === '')
     return { errorCode: KafkaError.invalidRequest, errorMessage: "GroupId can't be empty.", memberEpoch: -1 };
-  // An empty pattern clears a regex subscription, as in Kafka; librdkafka 2.x sends one with every topic-name heartbeat.
-  if (request.subscribedTopicRegex !== null && request.subscribedTopicRegex !== '')
-    return {
-      errorCode: KafkaError.invalidRegularExpression,
-      errorMessage: 'Switchyard does not offer regular expression subscriptions yet.',
-      memberEpoch: -1,
-    };
   const result = await broker.consumerGroups.heartbeat({
     groupId: request.groupId,
     memberId: request.memberId,
@@ -84,6 +77,7 @@ async function heartbeat(
     rackId: request.rackId,
     rebalanceTimeoutMs: request.rebalanceTimeoutMs,
     subscribedTopicNames: request.subscribedTopicNames,
+    subscribedTopicRegex: request.subscribedTopicRegex,
     serverAssignor: request.serverAssignor,
     owned: ownedOf(ctx, request.topicPartitions),
     clientId: ctx.clientId,
@@ -161,6 +155,7 @@ export const consumerGroupDescribeHandler: ApiHandler = {
           clientId: m.clientId,
           clientHost: m.clientHost,
           subscribedTopicNames: [...m.subscribedTopicNames],
+          subscribedTopicRegex: m.subscribedTopicRegex,
           assignment: { topicPartitions: byTopicId(vhost, m.assignment) },
           targetAssignment: { topicPartitions: byTopicId(vhost, m.targetAssignment) },
           // v1: 1 for a member of the consumer protocol (0 would be a classic member of the group).

@@ -28,7 +28,7 @@ import {
   splitBatches,
 } from '../codec/index.js';
 import { decompress } from '../compression.js';
-import { compress, compressibleCodecs } from '../compressors.js';
+import { compress, compressibleCodecs, zstdReady } from '../compressors.js';
 import { type ApiHandler, Later, type RequestContext } from '../context.js';
 import { batchRecords, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
@@ -142,7 +142,7 @@ function applyRules(rules: ProduceRules, batch: Batch, now: number): Uint8Array 
   const to = compressibleCodecs.get(rules.compression) ?? from;
   if (to === from && !rules.logAppendTime) return batch.bytes;
   const section = batch.bytes.subarray(batchHeaderBytes);
-  const records = to === from ? section : compress(to, decompress(from, section), rules.gzipLevel);
+  const records = to === from ? section : compress(to, decompress(from, section), rules);
   const timeBits = rules.logAppendTime ? BatchAttribute.logAppendTime : 0;
   return rebuildBatch(batch.bytes, {
     attributes:
@@ -212,6 +212,10 @@ function producePartition(
   const partition = partitionOf(ctx, topic, index);
   if (isKafkaError(partition)) return Promise.resolve({ index, errorCode: partition });
   const rules = broker.topicConfigs.produceRules(topic, broker.options.batchBytesMax);
+  // The zstd compressor loads the first time a topic needs it; the requests that wait for it resume
+  // in the order they came, so their offsets still follow request order.
+  const loading = rules.compression === 'zstd' ? zstdReady() : undefined;
+  if (loading !== undefined) return loading.then(() => producePartition(ctx, topic, index, records, acks));
   // One node holds the one replica: acks=all cannot meet a larger min.insync.replicas.
   if (acks === -1 && rules.minInsyncReplicas > 1)
     return Promise.resolve({ index, errorCode: KafkaError.notEnoughReplicas });

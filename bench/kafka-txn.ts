@@ -1,0 +1,196 @@
+/**
+ * `npm run bench -- kafka-txn` (also part of `kafka`): transactional produce against plain acks=all.
+ * `lanes` producers on one connection each write batches of 100 records of 256 B with acks=all to one
+ * of 6 partitions: plain, or transactional, one batch per transaction (AddPartitionsToTxn, Produce,
+ * EndTxn commit: three round trips and the commit markers written and synced). Runs alternate, plain
+ * then transactional, `rounds` times, so the machine's drift touches both alike; the medians are
+ * compared. `switchyard start` child, file storage, fsync always.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ApiKey,
+  BatchAttribute,
+  decodeMessage,
+  decodeResponseHeader,
+  encodeRecordBatch,
+  type InitProducerIdResponse,
+  KafkaReader,
+  kafkaApiByKey,
+  responseHeaderVersion,
+} from '../src/protocols/kafka/codec/index.js';
+import { listenerFlags, startCli } from '../testing/server-cli.js';
+import { Conn, percentile } from './kafka.js';
+
+const recordsPerBatch = 100;
+const recordBytes = 256;
+const partitions = 6;
+const lanes = 64;
+const runMs = 3000;
+const rounds = 3;
+const topic = 'txn-bench';
+
+const value = new Uint8Array(recordBytes).fill(120);
+
+async function call<T>(conn: Conn, apiKey: number, version: number, body: object): Promise<T> {
+  const frame = await conn.request(apiKey, version, body);
+  const r = new KafkaReader(frame);
+  decodeResponseHeader(r, responseHeaderVersion(apiKey, version));
+  return decodeMessage(kafkaApiByKey.get(apiKey)!.response, r, version) as T;
+}
+
+function batchOf(producerId: bigint, producerEpoch: number, baseSequence: number): Uint8Array {
+  return encodeRecordBatch({
+    baseTimestamp: BigInt(Date.now()),
+    attributes: BatchAttribute.transactional,
+    producerId,
+    producerEpoch,
+    baseSequence,
+    records: Array.from({ length: recordsPerBatch }, () => ({ value })),
+  });
+}
+
+const produceBody = (partition: number, records: Uint8Array, transactionalId: string | null) => ({
+  transactionalId,
+  acks: -1,
+  timeoutMs: 30_000,
+  topicData: [{ name: topic, partitionData: [{ index: partition, records }] }],
+});
+
+interface Run {
+  readonly recordsPerSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs `step` from every lane for `runMs`; each step is one batch (or one transaction of one batch). */
+async function timed(step: (lane: number, n: number) => Promise<void>): Promise<Run> {
+  const latencies: number[] = [];
+  const end = Date.now() + runMs;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let n = 0; Date.now() < end; n++) {
+        const t0 = performance.now();
+        await step(lane, n);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    recordsPerSecond: (latencies.length * recordsPerBatch) / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+function plain(conn: Conn): Promise<Run> {
+  const batch = encodeRecordBatch({
+    baseTimestamp: BigInt(Date.now()),
+    records: Array.from({ length: recordsPerBatch }, () => ({ value })),
+  });
+  return timed(async (lane) => {
+    await conn.request(ApiKey.Produce, 7, produceBody(lane % partitions, batch, null));
+  });
+}
+
+interface Producer {
+  readonly transactionalId: string;
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  sequence: number;
+}
+
+/** Milliseconds spent in each request of a transaction, for the table's last column. */
+const stepMs = { add: [] as number[], produce: [] as number[], end: [] as number[] };
+
+async function transactional(conn: Conn, producers: Producer[]): Promise<Run> {
+  return timed(async (lane) => {
+    let t0 = performance.now();
+    const lap = (into: number[]): void => {
+      const t1 = performance.now();
+      into.push(t1 - t0);
+      t0 = t1;
+    };
+    const p = producers[lane]!;
+    const ids = {
+      transactionalId: p.transactionalId,
+      producerId: p.producerId,
+      producerEpoch: p.producerEpoch,
+    };
+    const partition = lane % partitions;
+    await conn.request(ApiKey.AddPartitionsToTxn, 3, {
+      v3AndBelowTransactionalId: ids.transactionalId,
+      v3AndBelowProducerId: ids.producerId,
+      v3AndBelowProducerEpoch: ids.producerEpoch,
+      v3AndBelowTopics: [{ name: topic, partitions: [partition] }],
+    });
+    lap(stepMs.add);
+    const batch = batchOf(p.producerId, p.producerEpoch, p.sequence);
+    p.sequence += recordsPerBatch;
+    await conn.request(ApiKey.Produce, 7, produceBody(partition, batch, p.transactionalId));
+    lap(stepMs.produce);
+    const ended = await call<{ errorCode: number }>(conn, ApiKey.EndTxn, 3, { ...ids, committed: true });
+    if (ended.errorCode !== 0) throw new Error(`EndTxn failed with error ${ended.errorCode}`);
+    lap(stepMs.end);
+  });
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+export async function runKafkaTxnBench(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-txn-bench-'));
+  const cli = await startCli([
+    ...['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always', '--log-level', 'warn'],
+    ...listenerFlags({ kafka: 'auto' }),
+  ]);
+  try {
+    const conn = await Conn.open(cli.ports.kafka!);
+    await conn.request(ApiKey.CreateTopics, 4, {
+      topics: [{ name: topic, numPartitions: partitions, replicationFactor: 1 }],
+      timeoutMs: 5000,
+    });
+    const producers: Producer[] = [];
+    for (let lane = 0; lane < lanes; lane++) {
+      const transactionalId = `bench-txn-${lane}`;
+      const init = await call<InitProducerIdResponse>(conn, ApiKey.InitProducerId, 2, {
+        transactionalId,
+        transactionTimeoutMs: 60_000,
+      });
+      if (init.errorCode !== 0) throw new Error(`InitProducerId failed with error ${init.errorCode}`);
+      producers.push({
+        transactionalId,
+        producerId: init.producerId,
+        producerEpoch: init.producerEpoch,
+        sequence: 0,
+      });
+    }
+    process.stdout.write(
+      `transactions: ${lanes} producers, one batch of ${recordsPerBatch} × ${recordBytes} B per transaction, acks=all, ${partitions} partitions; plain acks=all the same shape\n` +
+        '| round | plain rec/s | plain p50 / p99 ms | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n',
+    );
+    const ratios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const a = await plain(conn);
+      for (const steps of Object.values(stepMs)) steps.length = 0;
+      const t = await transactional(conn, producers);
+      const steps = Object.values(stepMs)
+        .map((xs) => median(xs).toFixed(1))
+        .join(' / ');
+      const ratio = (100 * t.recordsPerSecond) / a.recordsPerSecond;
+      ratios.push(ratio);
+      process.stdout.write(
+        `| ${round} | ${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio.toFixed(0)} % | ${steps} |\n`,
+      );
+    }
+    process.stdout.write(`median transactional / plain: ${median(ratios).toFixed(0)} %\n`);
+    conn.socket.destroy();
+  } finally {
+    await cli.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
