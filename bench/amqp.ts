@@ -194,7 +194,14 @@ async function withRabbit(run: (url: string, pid: number) => Promise<void>): Pro
 const fmt = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-export async function runAmqpBench(): Promise<void> {
+/** One workload's figures beside the peer's, for `npm run bench -- peers`. */
+export interface PeerComparison {
+  readonly workload: string;
+  readonly ours: { readonly rate: number; readonly p99Ms: number };
+  readonly peer?: { readonly rate: number; readonly p99Ms: number };
+}
+
+export async function runAmqpBench(): Promise<PeerComparison[]> {
   const results: Record<string, Partial<Record<Workload, Result>>> = { switchyard: {}, rabbitmq: {} };
   const all = async (name: string, url: string, pid: number): Promise<void> => {
     for (const workload of Object.keys(workloads) as Workload[]) {
@@ -224,6 +231,13 @@ export async function runAmqpBench(): Promise<void> {
       );
     }
   }
+  return (Object.keys(workloads) as Workload[]).flatMap((workload) => {
+    const ours = results['switchyard']![workload];
+    const peer = results['rabbitmq']![workload];
+    if (ours === undefined) return [];
+    const figures = (r: Result) => ({ rate: r.rate, p99Ms: r.p99 });
+    return [{ workload: `AMQP ${workload}`, ours: figures(ours), ...(peer ? { peer: figures(peer) } : {}) }];
+  });
 }
 
 const role = process.argv[2];

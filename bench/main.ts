@@ -10,6 +10,7 @@ import { runKafkaTxnBench } from './kafka-txn.js';
 import { runKubemqBench } from './kubemq.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
+import { runPeersBench } from './peers.js';
 import { runPermissionsBench } from './permissions.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
@@ -28,6 +29,7 @@ const benches: Record<string, () => Promise<void>> = {
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,
+  peers: runPeersBench,
   permissions: runPermissionsBench,
   tls: runTlsBench,
   dashboard: runDashboardBench,

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
 import type { ChildMessage, ParentMessage, PeerResult } from '../testing/mqtt-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
+import type { PeerComparison } from './amqp.js';
 
 const payloadBytes = 256;
 const messagesOneToOne = 100_000;
@@ -342,8 +343,9 @@ export async function runPersistentCase(): Promise<Result> {
   }
 }
 
-export async function runMqttBench(): Promise<void> {
+export async function runMqttBench(): Promise<PeerComparison[]> {
   const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
+  const compared: PeerComparison[] = [];
   try {
     await withMosquitto(async (peer) => {
       const lines = [
@@ -356,6 +358,8 @@ export async function runMqttBench(): Promise<void> {
         const a = await runCase(ours, w.qos, w.messages, w.subscribers);
         const b = peer === undefined ? undefined : await runCase(peer, w.qos, w.messages, w.subscribers);
         lines.push(row(w.label, a, b));
+        const figures = (r: Result) => ({ rate: r.perSecond, p99Ms: r.p99Ms });
+        compared.push({ workload: `MQTT ${w.label}`, ours: figures(a), ...(b ? { peer: figures(b) } : {}) });
         process.stdout.write(`${lines.at(-1)}\n`);
       }
       lines.push(row(persistentLabel, await runPersistentCase(), undefined));
@@ -373,4 +377,5 @@ export async function runMqttBench(): Promise<void> {
   } finally {
     await stop();
   }
+  return compared;
 }
