@@ -303,4 +303,19 @@ describe('KIP-932 share groups', () => {
     assert.deepEqual(offsetsFrom(await fetch('sg-rc', 'sg-rc-m', 0, 1000)), [start + 3]);
     assert.deepEqual(offsetsFrom(await fetch('sg-ru', 'sg-ru-m', 0, 1000)), [start, start + 1, start + 3]);
   });
+  test('a ShareFetch answers every partition whose acknowledgements it carried, also when all succeeded', async () => {
+    await join('sg-ack', 'k1');
+    assert.deepEqual(acquired(await fetch('sg-ack', 'k1', 0, 100)), []);
+    const end = Number((await fetchEnd()) ?? 0);
+    await produce(1, 100);
+    assert.deepEqual(acquired(await fetch('sg-ack', 'k1', 1, 100)), [[end, end, 1]]);
+    // librdkafka counts a partition left out of the answer as INVALID_RECORD_STATE.
+    const acked = await fetch('sg-ack', 'k1', 2, 100, [
+      { firstOffset: BigInt(end), lastOffset: BigInt(end), acknowledgeTypes: [1] },
+    ]);
+    const partition = acked.responses[0]?.partitions[0];
+    assert.equal(partition?.partitionIndex, 0);
+    assert.equal(partition?.acknowledgeErrorCode, KafkaError.none);
+    assert.deepEqual(partition?.acquiredRecords, []);
+  });
 });

@@ -456,10 +456,12 @@ function answer(
   };
   for (const [key, p] of out) {
     const topicId = key.slice(key.indexOf(':') + 1);
-    const ack = ackCodes.get(key) ?? KafkaError.none;
+    const ack = ackCodes.get(key);
     ackCodes.delete(key);
-    if (p.acquiredRecords.length > 0 || p.errorCode !== KafkaError.none || ack !== KafkaError.none)
-      add(topicId, { ...p, acknowledgeErrorCode: ack });
+    // A partition whose acknowledgements the request carried is answered even when they all
+    // succeeded: librdkafka counts one left out as INVALID_RECORD_STATE.
+    if (p.acquiredRecords.length > 0 || p.errorCode !== KafkaError.none || ack !== undefined)
+      add(topicId, { ...p, acknowledgeErrorCode: ack ?? KafkaError.none });
   }
   for (const n of named) {
     const ack = ackCodes.get(`${n.partition}:${n.topicId}`);
