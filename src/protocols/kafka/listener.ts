@@ -102,7 +102,16 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
     // Groups stored before a restart are loaded here, each member on a new session timeout.
     groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
     consumerGroups: new ConsumerGroupCoordinator(context.core.clock, partitions, groupStore, reportGroup),
-    shareGroups: new ShareGroupCoordinator(context.core.clock, partitions),
+    // Share groups stored before a restart are loaded here, without members.
+    shareGroups: new ShareGroupCoordinator(
+      context.core.clock,
+      partitions,
+      {
+        load: () => vhost.shareGroupStates(),
+        write: (group, change) => vhost.writeShareState(group, change),
+      },
+      (err, groupId) => context.logger.warn({ err, groupId }, 'kafka share group state not stored'),
+    ),
     fetchSessions: new FetchSessionCache(context.core.clock),
     producers: new ProducerRegistry(),
     topicConfigs: new TopicConfigStore(vhost),

@@ -397,6 +397,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     }
   if (epoch === -1) {
     broker.shareGroups.closeSession(groupId, member);
+    await broker.shareGroups.flushed(groupId);
     return {
       errorCode: KafkaError.none,
       errorMessage: null,
@@ -412,13 +413,17 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   for (;;) {
     const { out, count } = readAllShared(ctx, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
-    if (count > 0 || left <= 0)
+    if (count > 0 || left <= 0) {
+      // Answered once what it acknowledged and acquired is stored (KIP-932: the share coordinator's
+      // write comes first), so a restart neither hands out accepted records nor forgets a delivery.
+      await broker.shareGroups.flushed(groupId);
       return {
         errorCode: KafkaError.none,
         errorMessage: null,
         acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
         responses: withRefused(answer(named, out, ackCodes), denied),
       };
+    }
     await waitForRecords(ctx, groupId, targets, left);
   }
 }
@@ -491,47 +496,53 @@ export const shareAcknowledgeHandler: ApiHandler = {
   apiKey: ApiKey.ShareAcknowledge,
   versionMin: 1,
   versionMax: 1,
-  handle(ctx: RequestContext, request: ShareAcknowledgeRequest): KafkaInput<ShareAcknowledgeResponse> {
-    const { broker } = ctx;
-    const groupId = request.groupId ?? '';
-    const member = request.memberId ?? '';
-    const epoch = request.shareSessionEpoch;
-    if (!allowed(ctx, 'GROUP', groupId, 'READ'))
-      return { errorCode: KafkaError.groupAuthorizationFailed, responses: [] };
-    // ShareAcknowledge continues a session (or closes it with -1); it never opens one.
-    const session =
-      epoch === 0
-        ? KafkaError.invalidShareSessionEpoch
-        : epoch === -1
-          ? []
-          : broker.shareGroups.session(groupId, member, epoch, [], []);
-    if (isKafkaError(session)) return { errorCode: session, responses: [] };
-    const names = topicNames(ctx);
-    const responses = request.topics.map((t) => ({
-      topicId: t.topicId,
-      partitions: t.partitions.map((p) => {
-        const topic = names.get(t.topicId);
-        const found =
-          topic === undefined
-            ? KafkaError.unknownTopicId
-            : !allowed(ctx, 'TOPIC', topic, 'READ')
-              ? KafkaError.topicAuthorizationFailed
-              : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
-        const errorCode = isKafkaError(found)
-          ? found
-          : acknowledge(found.sp, member, p.acknowledgementBatches);
-        return {
-          partitionIndex: p.partitionIndex,
-          errorCode,
-          currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
-        };
-      }),
-    }));
-    if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
-    return {
-      errorCode: KafkaError.none,
-      acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
-      responses,
-    };
+  handle(ctx: RequestContext, request: ShareAcknowledgeRequest): Later {
+    return new Later(shareAcknowledge(ctx, request));
   },
 };
+
+async function shareAcknowledge(
+  ctx: RequestContext,
+  request: ShareAcknowledgeRequest,
+): Promise<KafkaInput<ShareAcknowledgeResponse>> {
+  const { broker } = ctx;
+  const groupId = request.groupId ?? '';
+  const member = request.memberId ?? '';
+  const epoch = request.shareSessionEpoch;
+  if (!allowed(ctx, 'GROUP', groupId, 'READ'))
+    return { errorCode: KafkaError.groupAuthorizationFailed, responses: [] };
+  // ShareAcknowledge continues a session (or closes it with -1); it never opens one.
+  const session =
+    epoch === 0
+      ? KafkaError.invalidShareSessionEpoch
+      : epoch === -1
+        ? []
+        : broker.shareGroups.session(groupId, member, epoch, [], []);
+  if (isKafkaError(session)) return { errorCode: session, responses: [] };
+  const names = topicNames(ctx);
+  const responses = request.topics.map((t) => ({
+    topicId: t.topicId,
+    partitions: t.partitions.map((p) => {
+      const topic = names.get(t.topicId);
+      const found =
+        topic === undefined
+          ? KafkaError.unknownTopicId
+          : !allowed(ctx, 'TOPIC', topic, 'READ')
+            ? KafkaError.topicAuthorizationFailed
+            : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
+      const errorCode = isKafkaError(found) ? found : acknowledge(found.sp, member, p.acknowledgementBatches);
+      return {
+        partitionIndex: p.partitionIndex,
+        errorCode,
+        currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+      };
+    }),
+  }));
+  if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
+  await broker.shareGroups.flushed(groupId);
+  return {
+    errorCode: KafkaError.none,
+    acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
+    responses,
+  };
+}
