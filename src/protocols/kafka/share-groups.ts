@@ -1,7 +1,9 @@
 /**
- * Share groups (KIP-932): members join with ShareGroupHeartbeat and every member is assigned every
- * partition of the topics it subscribes to, whoever else has them, because a share-partition hands each record to one
- * member at a time (share-partition.ts) and needs no exclusive owner. Share sessions (one per member,
+ * Share groups (KIP-932): members join with ShareGroupHeartbeat and are assigned the partitions of the
+ * topics they subscribe to by ./share-assignor.ts: spread over the members, shared by several only when
+ * members outnumber partitions (a share-partition hands each record to one member at a time, so it
+ * needs no exclusive owner, and an assignment changes without revoking anything). A member acquires
+ * records only of the partitions assigned to it now. Share sessions (one per member,
  * KIP-932's counterpart of KIP-227) carry the partitions a member fetches. Members and sessions live in
  * memory; share-partitions and group configs are also stored in core (the group's log, as Kafka's
  * share coordinator keeps `__share_group_state`), every change as it happens, so after a restart a
@@ -11,6 +13,7 @@
 import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
 import type { Assignment } from './assignors.js';
 import { KafkaError } from './errors.js';
+import { shareAssignor } from './share-assignor.js';
 import { SharePartition, shareRecordLockMs } from './share-partition.js';
 
 /** Kafka's group.share.session.timeout.ms and group.share.heartbeat.interval.ms. */
@@ -46,6 +49,8 @@ interface Member {
   clientHost: string;
   topics: string[];
   sent: string;
+  /** The member's part of the group's assignment, as last computed. */
+  assigned: Assignment;
   timer?: Timer;
 }
 
@@ -69,6 +74,8 @@ interface Group {
   readonly changed: Set<string>;
   /** The last write of the group's state: once it is durable, every earlier one is. */
   written: Promise<void>;
+  /** What the assignment was computed from (epoch, partition counts), so it is computed once per change. */
+  assignedFrom: string;
 }
 
 export interface ShareHeartbeatResult {
@@ -204,6 +211,7 @@ export class ShareGroupCoordinator {
           clientHost: '',
           topics: [],
           sent: '',
+          assigned: new Map(),
         };
         group.members.set(member.id, member);
       }
@@ -239,20 +247,32 @@ export class ShareGroupCoordinator {
     };
   }
 
-  /**
-   * Every partition of every topic the member subscribes to that exists: members with other
-   * subscriptions share the topics they have in common only, as Kafka's share assignor gives each
-   * topic's partitions to the members subscribed to it.
-   */
+  /** The member's partitions in the group's assignment (./share-assignor.ts). */
   assignmentOf(groupId: string, memberId: string): Assignment {
-    const member = this.#groups.get(groupId)?.members.get(memberId);
-    const out: Assignment = new Map();
-    if (member === undefined) return out;
-    for (const t of member.topics) {
-      const count = this.#partitions(t);
-      if (count !== undefined && count > 0) out.set(t, new Set(Array.from({ length: count }, (_, i) => i)));
-    }
-    return out;
+    const group = this.#groups.get(groupId);
+    const member = group?.members.get(memberId);
+    if (group === undefined || member === undefined) return new Map();
+    this.#assign(group);
+    return member.assigned;
+  }
+
+  /** Whether the member may acquire records of the partition now. */
+  isAssigned(groupId: string, memberId: string, topic: string, partition: number): boolean {
+    return this.assignmentOf(groupId, memberId).get(topic)?.has(partition) ?? false;
+  }
+
+  /** Computes the group's assignment again when its members, subscriptions or partition counts changed. */
+  #assign(group: Group): void {
+    const members = [...group.members.values()];
+    const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
+    const from = JSON.stringify([group.epoch, topics.map((t) => this.#partitions(t) ?? 0)]);
+    if (from === group.assignedFrom) return;
+    group.assignedFrom = from;
+    const result = shareAssignor(
+      members.map((m) => ({ id: m.id, topics: m.topics, previous: m.assigned })),
+      this.#partitions,
+    );
+    for (const m of members) m.assigned = result.get(m.id) ?? new Map();
   }
 
   isMember(groupId: string, memberId: string): boolean {
@@ -297,6 +317,7 @@ export class ShareGroupCoordinator {
       committed: false,
       changed: new Set(),
       written: Promise.resolve(),
+      assignedFrom: '',
     };
     this.#groups.set(groupId, group);
     return group;

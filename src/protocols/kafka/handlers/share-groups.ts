@@ -300,8 +300,10 @@ function readAllShared(
       });
       continue;
     }
+    // Only the member's partitions: the others are some other member's now (KIP-932 assignment).
+    const mine = broker.shareGroups.isAssigned(groupId, member, t.topic, t.partition);
     const { ranges, batches } =
-      count < budget && bytes < bytesBudget
+      mine && count < budget && bytes < bytesBudget
         ? acquireFrom(
             found.sp,
             found.log,
