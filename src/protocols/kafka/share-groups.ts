@@ -364,6 +364,11 @@ export class ShareGroupCoordinator {
     for (const sp of group.partitions.values()) sp.releaseAll(memberId);
   }
 
+  /** What the member holds of one partition becomes available to the others (it forgot the partition). */
+  release(groupId: string, memberId: string, topic: string, partition: number): void {
+    this.#groups.get(groupId)?.partitions.get(keyOf(topic, partition))?.releaseAll(memberId);
+  }
+
   /** The share-partition, created at `start` (from share.auto.offset.reset) the first time it is read. */
   partition(
     groupId: string,

@@ -388,4 +388,27 @@ describe('KIP-932 share groups', () => {
     assert.equal(partition?.acknowledgeErrorCode, KafkaError.none);
     assert.deepEqual(partition?.acquiredRecords, []);
   });
+  test('records of a partition a member forgets go back to the group at once', async () => {
+    await join('sg-forget', 'g1');
+    await join('sg-forget', 'g2');
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g1', 0, 100)), []);
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g2', 0, 100)), []);
+    const end = Number((await fetchEnd()) ?? 0);
+    await produce(2, 200);
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g1', 1, 100)), [[end, end + 1, 1]]);
+    const forgot = await wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
+      groupId: 'sg-forget',
+      memberId: 'g1',
+      shareSessionEpoch: 2,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 1024,
+      maxRecords: 100,
+      batchSize: 100,
+      topics: [],
+      forgottenTopicsData: [{ topicId, partitions: [0] }],
+    });
+    assert.equal(forgot.errorCode, KafkaError.none);
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g2', 1, 100)), [[end, end + 1, 2]]);
+  });
 });

@@ -397,6 +397,9 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
         acknowledge(isKafkaError(found) ? undefined : found.sp, member, n.acks),
       );
     }
+  // What the member holds of a partition it forgets goes back to the group at once (after the
+  // acknowledgements the same request carried), as when its session closes.
+  for (const f of forgotten) broker.shareGroups.release(groupId, member, f.topic, f.partition);
   if (epoch === -1) {
     broker.shareGroups.closeSession(groupId, member);
     await broker.shareGroups.flushed(groupId);
