@@ -41,6 +41,8 @@ import { batchesBetween } from './fetch.js';
 const shareFetchRecordsDefault = 500;
 /** Bytes read from one partition for one ShareFetch. */
 const shareFetchPartitionBytesMax = 8 * 1024 * 1024;
+/** Bytes read from the log at a time while acquiring new records. */
+const shareFetchReadChunkBytes = 256 * 1024;
 const shareFetchWaitMsMax = 60_000;
 
 function batchRange(batch: Uint8Array): {
@@ -215,6 +217,30 @@ function sharePartitionOf(
 }
 
 /**
+ * The stored batches from `from` to `end`, read a chunk at a time while `more()` (room for records)
+ * and within the partition's byte bound: a backlog is not copied whole to acquire a few hundred records.
+ */
+function* newBatches(
+  log: StreamPartition,
+  from: number,
+  end: number,
+  more: () => boolean,
+): Generator<Uint8Array> {
+  let next = from;
+  for (let read = 0; next < end && read < shareFetchPartitionBytesMax && more(); ) {
+    const chunk = batchesBetween(log, next, end, shareFetchReadChunkBytes);
+    if (chunk.length === 0) return;
+    for (const batch of chunk) {
+      if (!more()) return;
+      read += batch.byteLength;
+      const { last } = batchRange(batch);
+      next = last + 1;
+      yield batch;
+    }
+  }
+}
+
+/**
  * Acquires up to `budget` records of one partition for the member; the batches holding them. New
  * records are taken whole batch by whole batch while they fit in `bytesLeft` (MaxBytes of the
  * request), and at least one batch when nothing else was taken, as Kafka answers a fetch.
@@ -237,18 +263,16 @@ function acquireFrom(
   // Skipped only once the records before them are acquired: a skip moves the share-partition's end,
   // and new records below its end would count as a gap.
   const skipped: Array<[number, number]> = [];
-  if (room > 0 && sp.endOffset < end)
-    for (const batch of batchesBetween(log, sp.endOffset, end, shareFetchPartitionBytesMax)) {
-      const { first, last, control } = batchRange(batch);
-      if (aborted(batch) || control) {
-        skipped.push([first, last]);
-        continue;
-      }
-      if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
-      bytes += batch.byteLength;
-      for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
-      if (room <= 0) break;
+  for (const batch of newBatches(log, sp.endOffset, end, () => room > 0)) {
+    const { first, last, control } = batchRange(batch);
+    if (aborted(batch) || control) {
+      skipped.push([first, last]);
+      continue;
     }
+    if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
+    bytes += batch.byteLength;
+    for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
+  }
   const ranges = sp.acquire(member, offsets);
   for (const [first, last] of skipped) sp.skip(first, last);
   const seen = new Set<number>();
