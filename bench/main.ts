@@ -15,7 +15,7 @@ import { runPermissionsBench } from './permissions.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
 
-const benches: Record<string, () => Promise<void>> = {
+const benches: Record<string, () => Promise<unknown>> = {
   storage: runStorageBench,
   amqp: runAmqpBench,
   mqtt: runMqttBench,

@@ -42,9 +42,11 @@ async function recordsFile(path: string, count: number, bytes: number): Promise<
   const out = createWriteStream(path);
   for (let written = 0; written < count; written += 1000) {
     const chunk = count - written >= 1000 ? block : line.repeat(count - written);
-    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
 }
 
 async function timed(file: string, args: readonly string[]): Promise<number> {
@@ -63,7 +65,15 @@ async function kcatRun(): Promise<{ produced: number; read: number } | undefined
   const input = join(dir, 'records.txt');
   await recordsFile(input, kcatRecords, kcatRecordBytes);
   const cli = await startCli(
-    ['--storage', 'file', '--data-dir', join(dir, 'data'), '--log-level', 'warn', ...listenerFlags({ kafka: 'auto' })],
+    [
+      '--storage',
+      'file',
+      '--data-dir',
+      join(dir, 'data'),
+      '--log-level',
+      'warn',
+      ...listenerFlags({ kafka: 'auto' }),
+    ],
     { lifetimeMs: 2 * kcatTimeoutMs + 60_000 },
   );
   try {
@@ -81,7 +91,20 @@ async function kcatRun(): Promise<{ produced: number; read: number } | undefined
       '-l',
       input,
     ]);
-    const readSeconds = await timed('kcat', ['-C', ...common, '-p', '0', '-o', 'beginning', '-e', '-q', '-c', String(kcatRecords), '-f', '']);
+    const readSeconds = await timed('kcat', [
+      '-C',
+      ...common,
+      '-p',
+      '0',
+      '-o',
+      'beginning',
+      '-e',
+      '-q',
+      '-c',
+      String(kcatRecords),
+      '-f',
+      '',
+    ]);
     return { produced: kcatRecords / produceSeconds, read: kcatRecords / readSeconds };
   } finally {
     await cli.stop();
@@ -104,7 +127,13 @@ function goalRows(compared: readonly PeerComparison[]): string[] {
 export async function runPeersBench(): Promise<void> {
   const compared = [...(await runAmqpBench()), ...(await runMqttBench())];
   const kcat = await kcatRun();
-  const lines = ['', '## Goals in this run', '', '| workload | goal | measured | |', '| --- | --- | --- | --- |'];
+  const lines = [
+    '',
+    '## Goals in this run',
+    '',
+    '| workload | goal | measured | |',
+    '| --- | --- | --- | --- |',
+  ];
   lines.push(...goalRows(compared));
   if (kcat !== undefined) {
     const label = `${fmt(kcatRecords)} × ${kcatRecordBytes} B`;

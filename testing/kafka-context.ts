@@ -8,48 +8,27 @@ import type { CoreBroker, CoreClient } from '../src/core/api.js';
 import { type CallerContext, internalPrincipal } from '../src/core/entry/context.js';
 import { IngressBudget } from '../src/protocols/ingress.js';
 import { ConnectionAcls } from '../src/protocols/kafka/acls.js';
-import { ConsumerGroupCoordinator } from '../src/protocols/kafka/consumer-groups.js';
 import {
   type KafkaBroker,
   kafkaOptionsDefault,
   type RequestContext,
 } from '../src/protocols/kafka/context.js';
-import { FetchSessionCache } from '../src/protocols/kafka/fetch-sessions.js';
-import { GroupCoordinator } from '../src/protocols/kafka/groups.js';
-import { ProducerRegistry } from '../src/protocols/kafka/producers.js';
-import { ShareGroupCoordinator } from '../src/protocols/kafka/share-groups.js';
-import { TopicConfigStore } from '../src/protocols/kafka/topic-settings.js';
+import { kafkaBrokerOf } from '../src/protocols/kafka/listener.js';
 import { silentLogger } from '../src/shared/logger.js';
 
+/** The listeners' Kafka state over `core` (memory storage in tests), acting as `caller`. */
 export function kafkaBrokerOver(
   core: CoreBroker,
   caller: Pick<CallerContext, 'principal'> = { principal: internalPrincipal },
 ): KafkaBroker {
-  const options = { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0 };
-  const vhost = core.connect({
-    principal: caller.principal,
-    vhost: options.vhost,
-    connectionId: 'kafka-test',
-    protocol: 'kafka',
-    peerAddress: '',
-  });
-  const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
-  return {
+  return kafkaBrokerOf({
     core,
-    vhost,
-    options,
-    groups: new GroupCoordinator(options, undefined, undefined, core.clock),
-    consumerGroups: new ConsumerGroupCoordinator(core.clock, partitions, undefined, undefined, () =>
-      vhost.streams().map((s) => s.name),
-    ),
-    shareGroups: new ShareGroupCoordinator(core.clock, partitions),
-    fetchSessions: new FetchSessionCache(core.clock),
-    producers: new ProducerRegistry(),
-    topicConfigs: new TopicConfigStore(vhost),
+    principal: caller.principal,
+    options: { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0 },
     logger: silentLogger(),
     ingress: new IngressBudget({ bytesMax: 1 << 26, unauthenticatedBytesMax: 1 << 20 }),
     saslMechanisms: new Map(),
-  };
+  });
 }
 
 /** A connection's request context: its principal, address and ACL cache (one per call: one connection). */

@@ -251,6 +251,48 @@ export interface GroupMembership {
   readonly coordinator?: string;
 }
 
+/**
+ * Records of a share-partition (KIP-932) alike: handed out `deliveries` times, and done (acknowledged
+ * or archived) or still in flight.
+ */
+export interface ShareRecordRange {
+  readonly first: number;
+  readonly last: number;
+  readonly deliveries: number;
+  readonly done: boolean;
+}
+
+/**
+ * A share-partition as its group keeps it: below `startOffset` every record is done; from there to
+ * `endOffset` (the next offset never handed out) `records` says which were handed out and how they
+ * stand; offsets in between without a range were nothing to deliver. As a change, `records` names
+ * only what changed.
+ */
+export interface SharePartitionState {
+  readonly stream: string;
+  readonly partition: number;
+  readonly startOffset: number;
+  readonly endOffset: number;
+  readonly records: readonly ShareRecordRange[];
+}
+
+/**
+ * A change to a share group's durable state, as Kafka's share coordinator takes them: a group config
+ * (null removes it), a share-partition whole (ShareSnapshot) or changed (ShareUpdate), or all of it
+ * gone (the group was deleted).
+ */
+export type ShareStateChange =
+  | { readonly type: 'config'; readonly name: string; readonly value: string | null }
+  | { readonly type: 'snapshot' | 'update'; readonly partition: SharePartitionState }
+  | { readonly type: 'clear' };
+
+/** A share group's durable state: its configs and share-partitions (records as ranges). */
+export interface ShareGroupState {
+  readonly group: string;
+  readonly configs: Readonly<Record<string, string>>;
+  readonly partitions: readonly SharePartitionState[];
+}
+
 /** A consumer group as listed: its name and, when its coordinator keeps one, its membership record. */
 export interface GroupSummary {
   readonly name: string;
@@ -546,8 +588,12 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
    * then the stored record is removed instead, so members rejoin after a restart.
    */
   saveGroupMembership(group: string, membership: GroupMembership | null): Promise<boolean>;
-  /** Deletes the group: its offsets and its membership record. */
+  /** Deletes the group: its offsets, its membership record and its share state. */
   deleteGroup(group: string): Promise<void>;
+  /** Every group of the vhost that holds share state (KIP-932). */
+  shareGroupStates(): ShareGroupState[];
+  /** Stores a change to a share group's state; resolves once durable. */
+  writeShareState(group: string, change: ShareStateChange): Promise<void>;
 
   /** A new idempotent producer (`producerId` < 0) or the same one with its epoch bumped (KIP-360). */
   initProducer(producerId: number, epoch: number): Promise<ProducerInit>;

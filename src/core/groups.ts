@@ -5,7 +5,7 @@
  * A group object comes into being with its first commit or record and goes when it holds neither.
  */
 import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { GroupMembership, GroupOffset } from './api.js';
+import type { GroupMembership, GroupOffset, ShareGroupState, ShareStateChange } from './api.js';
 import {
   type GroupEntry,
   type GroupOffsetRow,
@@ -21,6 +21,13 @@ import {
   type VhostObjectDeps,
   vhostObjectOptions,
 } from './state/owned-log.js';
+import {
+  holdsShareStream,
+  isEmptyShare,
+  shareChangeProblem,
+  shareEntryOf,
+  shareStateOf,
+} from './state/share-entries.js';
 import type { OpenedLog } from './state/state-log.js';
 
 export type { GroupOffsetRow };
@@ -116,7 +123,9 @@ export class ConsumerGroups {
   async dropStream(stream: string): Promise<void> {
     const changes: Array<Promise<void>> = [];
     for (const [group, log] of this.#groups) {
-      const holds = [...log.state.offsets.values()].some((row) => row.stream === stream);
+      const holds =
+        [...log.state.offsets.values()].some((row) => row.stream === stream) ||
+        holdsShareStream(log.state.share, stream);
       if (holds) changes.push(this.#change(group, log, { type: 'offsets.dropStream', stream }));
     }
     await Promise.all(changes);
@@ -151,6 +160,31 @@ export class ConsumerGroups {
     const log = this.#groups.get(group) ?? (await this.#create(group));
     await log.commit(entry);
     return true;
+  }
+
+  // ---- share groups (KIP-932)
+
+  /** Every group holding share state. */
+  shareStates(): ShareGroupState[] {
+    const out: ShareGroupState[] = [];
+    for (const [name, log] of this.#groups)
+      if (!isEmptyShare(log.state.share)) out.push(shareStateOf(name, log.state.share));
+    return out;
+  }
+
+  /** Stores a change to the group's share state; a group left holding nothing is deleted. */
+  async writeShare(group: string, change: ShareStateChange): Promise<void> {
+    checkGroup(group);
+    const existing = this.#groups.get(group);
+    if (change.type === 'clear') {
+      if (existing !== undefined && !isEmptyShare(existing.state.share))
+        await this.#change(group, existing, shareEntryOf(change));
+      return;
+    }
+    const log = existing ?? (await this.#create(group));
+    const problem = shareChangeProblem(log.state.share, change);
+    if (problem !== undefined) throw brokerError(ErrorCode.invalidArgument, problem);
+    await log.commit(shareEntryOf(change));
   }
 
   /** Deletes the group: its offsets, its membership record and its log. */

@@ -125,6 +125,26 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       },
       { type: 'membership.put', membership: { ...membership, leader: null, coordinator: 'consumer' } },
       { type: 'membership.clear' },
+      { type: 'share.config', name: 'share.auto.offset.reset', value: 'earliest' },
+      { type: 'share.config', name: 'share.isolation.level', value: null },
+      {
+        type: 'share.snapshot',
+        partition: {
+          stream: 's',
+          partition: 2,
+          startOffset: 10,
+          endOffset: 20,
+          records: [
+            { first: 10, last: 12, deliveries: 2, done: false },
+            { first: 15, last: 15, deliveries: 1, done: true },
+          ],
+        },
+      },
+      {
+        type: 'share.update',
+        partition: { stream: 's', partition: 2, startOffset: 13, endOffset: 21, records: [] },
+      },
+      { type: 'share.clear' },
     ],
   ],
   [

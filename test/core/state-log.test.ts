@@ -103,6 +103,37 @@ describe('StateLog', () => {
     await reopened.close();
   });
 
+  test("a share group's updates are compacted: the log stays bounded and reopens to the last state", async () => {
+    const storage = new MemoryStorage();
+    const { exec } = testExecutor(clock, 'group', '/');
+    const options = { storage, machine: groupMachine, exec, identity: groupIdentity, limits: small };
+    const log = await StateLog.open<GroupState, GroupEntry>(options, 'g');
+    // Record i acquired (delivery 1), then accepted; the start offset follows: 2000 updates.
+    for (let i = 0; i < 1000; i++) {
+      const at = (done: boolean, start: number) => ({
+        stream: 's',
+        partition: 0,
+        startOffset: start,
+        endOffset: i + 1,
+        records: [{ first: i, last: i, deliveries: 1, done }],
+      });
+      await log.commit({ type: 'share.update', partition: at(false, i) });
+      await log.commit({ type: 'share.update', partition: at(true, i === 999 ? 999 : i + 1) });
+    }
+    await turns();
+    await log.close();
+    const raw = await storage.openLog('g');
+    const left = raw.read(raw.startOffset).length;
+    assert.ok(left < 20, `${left} records left of 2000 updates`);
+    await raw.close();
+    const reopened = await StateLog.open<GroupState, GroupEntry>(options, 'g');
+    const row = [...reopened.state.share.partitions.values()][0];
+    assert.equal(row?.startOffset, 999);
+    assert.equal(row?.endOffset, 1000);
+    assert.deepEqual([...(row?.records ?? [])], [[999, { deliveries: 1, done: true }]]);
+    await reopened.close();
+  });
+
   test('a state larger than one entry may be is snapshotted as a run of ordinary entries', async () => {
     const storage = new MemoryStorage({ entryBytesMax: 4096 });
     const log = await openRetained(storage, { snapshotEntriesMin: 150, snapshotBytesMin: 1 << 30 });

@@ -80,3 +80,39 @@ test('releaseAll hands back everything a member holds; control batches and gaps 
   assert.equal(sp.startOffset, 6);
   assert.equal(sp.acknowledge('b', 6, 10_000_000, [AckType.accept]), false, 'a huge range is refused');
 });
+
+test('changes are told once as stored ranges, and a restored share-partition hands out what was in flight', () => {
+  const clock = new ManualClock();
+  const sp = new SharePartition(clock, 0);
+  assert.deepEqual(sp.takeChange('s', 0), {
+    stream: 's',
+    partition: 0,
+    startOffset: 0,
+    endOffset: 0,
+    records: [],
+  });
+  assert.equal(sp.takeChange('s', 0), undefined, 'nothing new');
+  sp.acquire('a', offsets(0, 5));
+  assert.equal(
+    sp.acknowledge('a', 0, 3, [AckType.accept, AckType.release, AckType.reject, AckType.accept]),
+    true,
+  );
+  const change = sp.takeChange('s', 0);
+  assert.equal(change?.startOffset, 1);
+  assert.equal(change?.endOffset, 6);
+  assert.deepEqual(change?.records, [
+    { first: 1, last: 1, deliveries: 1, done: false },
+    { first: 2, last: 3, deliveries: 1, done: true },
+    { first: 4, last: 5, deliveries: 1, done: false },
+  ]);
+  const restored = SharePartition.restore(clock, change!);
+  assert.equal(restored.startOffset, 1);
+  assert.deepEqual(restored.available(10), [1, 4, 5], 'acquired and released alike are available again');
+  assert.deepEqual(restored.acquire('b', [1, 4, 5, 6]), [
+    { firstOffset: 1, lastOffset: 1, deliveryCount: 2 },
+    { firstOffset: 4, lastOffset: 5, deliveryCount: 2 },
+    { firstOffset: 6, lastOffset: 6, deliveryCount: 1 },
+  ]);
+  sp.close();
+  restored.close();
+});

@@ -298,6 +298,8 @@ const streamRules = {
   'group.membership': inVhost,
   'group.saveMembership': inVhost,
   'group.delete': inVhost,
+  'group.shareStates': listing,
+  'group.shareWrite': inVhost,
   'producer.init': inVhost,
   'producer.append': (a, g, c) => a.resource(g, 'write', 'queue', c.stream),
   'stream.configure': configureStream,

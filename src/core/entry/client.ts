@@ -31,6 +31,8 @@ import type {
   SessionGroupSubscription,
   SessionSubscription,
   SessionSummary,
+  ShareGroupState,
+  ShareStateChange,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
@@ -286,6 +288,14 @@ export class Client implements CoreClient {
 
   deleteGroup(group: string): Promise<void> {
     return this.run({ kind: 'group.delete', group });
+  }
+
+  shareGroupStates(): ShareGroupState[] {
+    return this.run({ kind: 'group.shareStates', ...noArgs });
+  }
+
+  writeShareState(group: string, change: ShareStateChange): Promise<void> {
+    return this.run({ kind: 'group.shareWrite', group, change });
   }
 
   // ---- idempotent producers

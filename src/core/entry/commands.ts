@@ -20,6 +20,8 @@ import type {
   PublishInput,
   RetainedMessage,
   SessionSummary,
+  ShareGroupState,
+  ShareStateChange,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
@@ -271,6 +273,9 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   /** Null removes the record; false: past core's bounds, so the stored record was removed instead. */
   'group.saveMembership': { in: GroupRef & { membership: GroupMembership | null }; out: Promise<boolean> };
   'group.delete': { in: GroupRef; out: Promise<void> };
+  /** Share groups' durable state (KIP-932), kept with the group's offsets. */
+  'group.shareStates': { in: object; out: ShareGroupState[] };
+  'group.shareWrite': { in: GroupRef & { change: ShareStateChange }; out: Promise<void> };
 
   // ---- idempotent producers (Kafka KIP-98 / KIP-360)
   'producer.init': { in: { producerId: number; epoch: number }; out: Promise<ProducerInit> };
@@ -390,6 +395,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'offsets.list',
   'group.list',
   'group.membership',
+  'group.shareStates',
   'retained.match',
   'retained.count',
   'session.describe',

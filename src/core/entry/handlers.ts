@@ -343,6 +343,8 @@ const objects = {
   'group.membership': (host, ctx, c) => host.groups(ctx.vhost).membership(c.group),
   'group.saveMembership': (host, ctx, c) => host.groups(ctx.vhost).saveMembership(c.group, c.membership),
   'group.delete': (host, ctx, c) => host.groups(ctx.vhost).delete(c.group),
+  'group.shareStates': (host, ctx) => host.groups(ctx.vhost).shareStates(),
+  'group.shareWrite': (host, ctx, c) => host.groups(ctx.vhost).writeShare(c.group, c.change),
   'producer.init': (host, ctx, c) => host.producers(ctx.vhost).init(c.producerId, c.epoch),
   'transaction.init': (host, ctx, c) =>
     host.transactions(ctx.vhost).init(c.transactionalId, c.timeoutMs, c.producerId, c.epoch),

@@ -1,9 +1,21 @@
 /**
  * A consumer group's log (`group.<vhost>.<group>`): its committed offsets and its coordinator's
- * membership record, as Kafka keeps both in `__consumer_offsets`.
+ * membership record, as Kafka keeps both in `__consumer_offsets`, and a share group's state
+ * (./share-entries.ts), as Kafka keeps it in `__share_group_state`.
  */
 import type { GroupMember, GroupMembership, GroupOffset } from '../api.js';
 import { bytesToJson, corrupt, Fields, type Json, type JsonObject } from './json.js';
+import {
+  applyShare,
+  decodeShare,
+  dropShareStream,
+  encodeShare,
+  initialShare,
+  isEmptyShare,
+  type ShareEntry,
+  type ShareState,
+  snapshotShare,
+} from './share-entries.js';
 import type { StateMachine } from './state-log.js';
 
 export interface GroupOffsetRow {
@@ -16,6 +28,8 @@ export interface GroupState {
   /** By `offsetKey(stream, partition)`, in first-commit order. */
   readonly offsets: Map<string, GroupOffsetRow>;
   membership: GroupMembership | undefined;
+  /** A share group's configs and share-partitions (KIP-932). */
+  readonly share: ShareState;
 }
 
 export type GroupEntry =
@@ -32,14 +46,15 @@ export type GroupEntry =
   /** One partition's offset goes (Kafka OffsetDelete, KIP-496). */
   | { readonly type: 'offset.delete'; readonly stream: string; readonly partition: number }
   | { readonly type: 'membership.put'; readonly membership: GroupMembership }
-  | { readonly type: 'membership.clear' };
+  | { readonly type: 'membership.clear' }
+  | ShareEntry;
 
 export function offsetKey(stream: string, partition: number): string {
   return `${stream}\u0000${partition}`;
 }
 
 export function isEmptyGroup(state: GroupState): boolean {
-  return state.offsets.size === 0 && state.membership === undefined;
+  return state.offsets.size === 0 && state.membership === undefined && isEmptyShare(state.share);
 }
 
 function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
@@ -59,6 +74,7 @@ function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
       break;
     case 'offsets.dropStream':
       for (const [key, row] of state.offsets) if (row.stream === entry.stream) state.offsets.delete(key);
+      dropShareStream(state.share, entry.stream);
       break;
     case 'membership.put':
       state.membership = entry.membership;
@@ -66,6 +82,8 @@ function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
     case 'membership.clear':
       state.membership = undefined;
       break;
+    default:
+      applyShare(state.share, entry);
   }
   return state;
 }
@@ -73,6 +91,7 @@ function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
 function* snapshotGroup(state: GroupState): Iterable<GroupEntry> {
   for (const row of state.offsets.values()) yield { type: 'offset.commit', ...row };
   if (state.membership !== undefined) yield { type: 'membership.put', membership: state.membership };
+  yield* snapshotShare(state.share);
 }
 
 // ---- encoding
@@ -165,6 +184,8 @@ function encodeGroup(entry: GroupEntry): Json {
     case 'offsets.clear':
     case 'membership.clear':
       return { t: entry.type };
+    default:
+      return encodeShare(entry);
   }
 }
 
@@ -183,14 +204,17 @@ function decodeGroup(json: unknown): GroupEntry {
     case 'offsets.clear':
     case 'membership.clear':
       return { type };
-    default:
-      throw corrupt(`group entry type '${type}'`);
+    default: {
+      const share = decodeShare(f, type);
+      if (share === undefined) throw corrupt(`group entry type '${type}'`);
+      return share;
+    }
   }
 }
 
 export const groupMachine: StateMachine<GroupState, GroupEntry> = {
   kind: 'group',
-  initial: () => ({ offsets: new Map(), membership: undefined }),
+  initial: () => ({ offsets: new Map(), membership: undefined, share: initialShare() }),
   apply: applyGroup,
   encode: encodeGroup,
   decode: decodeGroup,

@@ -84,8 +84,29 @@ export function anonymousPrincipalOf(
 }
 
 function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBroker {
-  const vhost = context.core.connect({
-    principal: internalPrincipal,
+  return kafkaBrokerOf({
+    core: context.core,
+    options,
+    logger: context.logger,
+    ingress: context.ingress,
+    saslMechanisms: saslMechanisms(context.auth),
+  });
+}
+
+/** What the Kafka state shared by every listener of a core is made of. */
+export type KafkaBrokerParts = Pick<
+  KafkaBroker,
+  'core' | 'options' | 'logger' | 'ingress' | 'saslMechanisms'
+> & {
+  /** Whose permissions the broker's own core client has: the listener's (internal), or a test's. */
+  readonly principal?: Principal;
+};
+
+/** The listeners' shared Kafka state over `core`; groups and share groups stored before a restart are loaded. */
+export function kafkaBrokerOf(parts: KafkaBrokerParts): KafkaBroker {
+  const { core, options, logger } = parts;
+  const vhost = core.connect({
+    principal: parts.principal ?? internalPrincipal,
     vhost: options.vhost,
     connectionId: 'kafka',
     protocol: 'kafka',
@@ -93,29 +114,32 @@ function createBroker(context: ListenerContext, options: KafkaOptions): KafkaBro
   });
   const groupStore = new GroupStore(vhost);
   const reportGroup = (err: unknown, groupId: string): void =>
-    context.logger.warn({ err, groupId }, 'kafka group metadata not stored');
+    logger.warn({ err, groupId }, 'kafka group metadata not stored');
   const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
   const topics = (): string[] => vhost.streams().map((s) => s.name);
   return {
-    core: context.core,
+    core,
     vhost,
     options,
-    // Groups stored before a restart are loaded here, each member on a new session timeout.
-    groups: new GroupCoordinator(options, groupStore, reportGroup, context.core.clock),
-    consumerGroups: new ConsumerGroupCoordinator(
-      context.core.clock,
+    // Each member stored before a restart is on a new session timeout.
+    groups: new GroupCoordinator(options, groupStore, reportGroup, core.clock),
+    consumerGroups: new ConsumerGroupCoordinator(core.clock, partitions, groupStore, reportGroup, topics),
+    // Share groups come back without members.
+    shareGroups: new ShareGroupCoordinator(
+      core.clock,
       partitions,
-      groupStore,
-      reportGroup,
-      topics,
+      {
+        load: () => vhost.shareGroupStates(),
+        write: (group, change) => vhost.writeShareState(group, change),
+      },
+      (err, groupId) => logger.warn({ err, groupId }, 'kafka share group state not stored'),
     ),
-    shareGroups: new ShareGroupCoordinator(context.core.clock, partitions),
-    fetchSessions: new FetchSessionCache(context.core.clock),
+    fetchSessions: new FetchSessionCache(core.clock),
     producers: new ProducerRegistry(),
     topicConfigs: new TopicConfigStore(vhost),
-    logger: context.logger,
-    ingress: context.ingress,
-    saslMechanisms: saslMechanisms(context.auth),
+    logger,
+    ingress: parts.ingress,
+    saslMechanisms: parts.saslMechanisms,
   };
 }
 

@@ -1,14 +1,19 @@
 /**
- * Share groups (KIP-932): members join with ShareGroupHeartbeat and every member is assigned every
- * partition of the topics it subscribes to, whoever else has them, because a share-partition hands each record to one
- * member at a time (share-partition.ts) and needs no exclusive owner. Share sessions (one per member,
- * KIP-932's counterpart of KIP-227) carry the partitions a member fetches. Members, sessions and
- * share-partitions live in memory: after a restart a share group starts again from
- * `share.auto.offset.reset`.
+ * Share groups (KIP-932): members join with ShareGroupHeartbeat and are assigned the partitions of the
+ * topics they subscribe to by ./share-assignor.ts: spread over the members, shared by several only when
+ * members outnumber partitions (a share-partition hands each record to one member at a time, so it
+ * needs no exclusive owner, and an assignment changes without revoking anything). A member acquires
+ * records only of the partitions assigned to it now. Share sessions (one per member,
+ * KIP-932's counterpart of KIP-227) carry the partitions a member fetches. Members and sessions live in
+ * memory; share-partitions and group configs are also stored in core (the group's log, as Kafka's
+ * share coordinator keeps `__share_group_state`), every change as it happens, so after a restart a
+ * share group goes on where it was: what was done stays done, and what was acquired is available again
+ * with its delivery count.
  */
-import type { Clock } from '../../core/api.js';
+import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
 import type { Assignment } from './assignors.js';
 import { KafkaError } from './errors.js';
+import { shareAssignor } from './share-assignor.js';
 import { SharePartition, shareRecordLockMs } from './share-partition.js';
 
 /** Kafka's group.share.session.timeout.ms and group.share.heartbeat.interval.ms. */
@@ -20,6 +25,16 @@ export const shareGroupMembersMax = 200;
 export const shareSessionsMax = 1000;
 const groupsMax = 10_000;
 const subscribedTopicsMax = 10_000;
+
+/** Where share groups' state is kept (core's group logs). */
+export interface ShareStore {
+  load(): ShareGroupState[];
+  /** Resolves once durable. */
+  write(groupId: string, change: ShareStateChange): Promise<void>;
+}
+
+/** A store that keeps nothing (tests of the coordinator alone). */
+export const noShareStore: ShareStore = { load: () => [], write: () => Promise.resolve() };
 
 /** `share.auto.offset.reset`: where a share-partition starts when the group first reads it. */
 export type ShareReset = 'latest' | 'earliest';
@@ -34,6 +49,8 @@ interface Member {
   clientHost: string;
   topics: string[];
   sent: string;
+  /** The member's part of the group's assignment, as last computed. */
+  assigned: Assignment;
   timer?: Timer;
 }
 
@@ -53,6 +70,12 @@ interface Group {
   lockMs: number;
   /** `share.isolation.level`: read_committed hands out committed records only (KIP-932). */
   committed: boolean;
+  /** Share-partitions changed since their last write, by key. */
+  readonly changed: Set<string>;
+  /** The last write of the group's state: once it is durable, every earlier one is. */
+  written: Promise<void>;
+  /** What the assignment was computed from (epoch, partition counts), so it is computed once per change. */
+  assignedFrom: string;
 }
 
 export interface ShareHeartbeatResult {
@@ -64,16 +87,79 @@ export interface ShareHeartbeatResult {
 }
 
 const keyOf = (topic: string, partition: number): string => `${partition}:${topic}`;
+const topicOfKey = (key: string): [string, number] => [
+  key.slice(key.indexOf(':') + 1),
+  Number.parseInt(key, 10),
+];
 
 export class ShareGroupCoordinator {
   readonly #groups = new Map<string, Group>();
   readonly #clock: Clock;
   readonly #partitions: (topic: string) => number | undefined;
   #sessions = 0;
+  readonly #store: ShareStore;
+  readonly #report: (err: unknown, groupId: string) => void;
 
-  constructor(clock: Clock, partitions: (topic: string) => number | undefined) {
+  constructor(
+    clock: Clock,
+    partitions: (topic: string) => number | undefined,
+    store: ShareStore = noShareStore,
+    report: (err: unknown, groupId: string) => void = () => undefined,
+  ) {
     this.#clock = clock;
     this.#partitions = partitions;
+    this.#store = store;
+    this.#report = report;
+    for (const stored of store.load().slice(0, groupsMax)) this.#restore(stored);
+  }
+
+  /** A group as stored before a restart: its configs and share-partitions, no members. */
+  #restore(stored: ShareGroupState): void {
+    const group = this.#groupFor(stored.group);
+    if (group === undefined) return;
+    for (const [name, value] of Object.entries(stored.configs)) this.#apply(group, name, value);
+    for (const p of stored.partitions) {
+      const sp = SharePartition.restore(this.#clock, p, group.lockMs);
+      this.#watch(group, keyOf(p.stream, p.partition), sp);
+    }
+  }
+
+  #watch(group: Group, key: string, sp: SharePartition): void {
+    group.partitions.set(key, sp);
+    sp.onChange = () => {
+      if (group.changed.size === 0) queueMicrotask(() => this.#flush(group));
+      group.changed.add(key);
+    };
+  }
+
+  /** Writes what changed in the group's share-partitions, one update each. */
+  #flush(group: Group): void {
+    for (const key of group.changed) {
+      const sp = group.partitions.get(key);
+      const [topic, partition] = topicOfKey(key);
+      const change = sp?.takeChange(topic, partition);
+      if (change !== undefined) this.#write(group, { type: 'update', partition: change });
+    }
+    group.changed.clear();
+  }
+
+  #write(group: Group, change: ShareStateChange): void {
+    if (this.#groups.get(group.id) !== group && change.type !== 'clear') return;
+    let written: Promise<void>;
+    try {
+      written = this.#store.write(group.id, change);
+    } catch (err) {
+      written = Promise.reject(err);
+    }
+    group.written = written.catch((err: unknown) => this.#report(err, group.id));
+  }
+
+  /** Resolves once every change of the group so far is durable (before answering what caused them). */
+  flushed(groupId: string): Promise<void> {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return Promise.resolve();
+    this.#flush(group);
+    return group.written;
   }
 
   has(groupId: string): boolean {
@@ -125,6 +211,7 @@ export class ShareGroupCoordinator {
           clientHost: '',
           topics: [],
           sent: '',
+          assigned: new Map(),
         };
         group.members.set(member.id, member);
       }
@@ -160,20 +247,32 @@ export class ShareGroupCoordinator {
     };
   }
 
-  /**
-   * Every partition of every topic the member subscribes to that exists: members with other
-   * subscriptions share the topics they have in common only, as Kafka's share assignor gives each
-   * topic's partitions to the members subscribed to it.
-   */
+  /** The member's partitions in the group's assignment (./share-assignor.ts). */
   assignmentOf(groupId: string, memberId: string): Assignment {
-    const member = this.#groups.get(groupId)?.members.get(memberId);
-    const out: Assignment = new Map();
-    if (member === undefined) return out;
-    for (const t of member.topics) {
-      const count = this.#partitions(t);
-      if (count !== undefined && count > 0) out.set(t, new Set(Array.from({ length: count }, (_, i) => i)));
-    }
-    return out;
+    const group = this.#groups.get(groupId);
+    const member = group?.members.get(memberId);
+    if (group === undefined || member === undefined) return new Map();
+    this.#assign(group);
+    return member.assigned;
+  }
+
+  /** Whether the member may acquire records of the partition now. */
+  isAssigned(groupId: string, memberId: string, topic: string, partition: number): boolean {
+    return this.assignmentOf(groupId, memberId).get(topic)?.has(partition) ?? false;
+  }
+
+  /** Computes the group's assignment again when its members, subscriptions or partition counts changed. */
+  #assign(group: Group): void {
+    const members = [...group.members.values()];
+    const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
+    const from = JSON.stringify([group.epoch, topics.map((t) => this.#partitions(t) ?? 0)]);
+    if (from === group.assignedFrom) return;
+    group.assignedFrom = from;
+    const result = shareAssignor(
+      members.map((m) => ({ id: m.id, topics: m.topics, previous: m.assigned })),
+      this.#partitions,
+    );
+    for (const m of members) m.assigned = result.get(m.id) ?? new Map();
   }
 
   isMember(groupId: string, memberId: string): boolean {
@@ -216,6 +315,9 @@ export class ShareGroupCoordinator {
       reset: 'latest',
       lockMs: shareRecordLockMs,
       committed: false,
+      changed: new Set(),
+      written: Promise.resolve(),
+      assignedFrom: '',
     };
     this.#groups.set(groupId, group);
     return group;
@@ -262,6 +364,11 @@ export class ShareGroupCoordinator {
     for (const sp of group.partitions.values()) sp.releaseAll(memberId);
   }
 
+  /** What the member holds of one partition becomes available to the others (it forgot the partition). */
+  release(groupId: string, memberId: string, topic: string, partition: number): void {
+    this.#groups.get(groupId)?.partitions.get(keyOf(topic, partition))?.releaseAll(memberId);
+  }
+
   /** The share-partition, created at `start` (from share.auto.offset.reset) the first time it is read. */
   partition(
     groupId: string,
@@ -275,7 +382,9 @@ export class ShareGroupCoordinator {
     let sp = group.partitions.get(key);
     if (sp === undefined) {
       sp = new SharePartition(this.#clock, start(group.reset), group.lockMs);
-      group.partitions.set(key, sp);
+      this.#watch(group, key, sp);
+      // Stored whole at once, so a restart starts it where it started, not where the log then ends.
+      this.#write(group, { type: 'snapshot', partition: sp.takeChange(topic, partition)! });
     }
     return sp;
   }
@@ -293,6 +402,12 @@ export class ShareGroupCoordinator {
   configure(groupId: string, name: string, value: string | null): KafkaError {
     const group = this.#groups.get(groupId) ?? this.#groupFor(groupId);
     if (group === undefined) return KafkaError.groupMaxSizeReached;
+    const code = this.#apply(group, name, value);
+    if (code === KafkaError.none) this.#write(group, { type: 'config', name, value });
+    return code;
+  }
+
+  #apply(group: Group, name: string, value: string | null): KafkaError {
     if (name === 'share.auto.offset.reset') {
       if (value !== null && value !== 'latest' && value !== 'earliest') return KafkaError.invalidConfig;
       group.reset = value ?? 'latest';
@@ -378,6 +493,7 @@ export class ShareGroupCoordinator {
     if (group.members.size > 0) return KafkaError.nonEmptyGroup;
     for (const sp of group.partitions.values()) sp.close();
     this.#groups.delete(groupId);
+    this.#write(group, { type: 'clear' });
     return KafkaError.none;
   }
 

@@ -7,7 +7,12 @@
  * AMQP queue requeues a rejected message to its original position); its delivery count grows with each
  * acquisition, and one released or expired at `deliveryCountLimit` is archived (as a quorum queue's
  * delivery limit drops a message). Pure state on a clock: reading the log is the handler's part.
+ *
+ * Every change is also kept as a `SharePartitionState` change (`takeChange`), which the coordinator
+ * stores in core, so a share-partition survives a restart (`restore`): what was acquired then is
+ * available again, with its delivery count.
  */
+import type { SharePartitionState, ShareRecordRange } from '../../core/api.js';
 import type { Clock } from '../../shared/clock.js';
 
 /** Kafka's group.share.delivery.count.limit. */
@@ -23,6 +28,7 @@ export const AckType = { gap: 0, accept: 1, release: 2, reject: 3 } as const;
 type Timer = ReturnType<Clock['setTimeout']>;
 
 interface InFlight {
+  readonly offset: number;
   state: 'available' | 'acquired' | 'done';
   deliveries: number;
   owner: string | undefined;
@@ -46,12 +52,67 @@ export class SharePartition {
   #locks = 0;
   /** Called when records become available again, so parked ShareFetches look again. */
   readonly waiters = new Set<() => void>();
+  /** Called after every change (the coordinator stores it, see `takeChange`). */
+  onChange: (() => void) | undefined;
+  /** Offsets changed since the last `takeChange`, and the bounds it last told. */
+  readonly #changed = new Set<number>();
+  #told = { start: -1, end: -1 };
 
   constructor(clock: Clock, startOffset: number, lockMs = shareRecordLockMs) {
     this.#clock = clock;
     this.startOffset = startOffset;
     this.endOffset = startOffset;
     this.#lockMs = lockMs;
+  }
+
+  /**
+   * A share-partition as it was stored: records handed out and not done are available again with
+   * their delivery count (archived when it reached the limit), as Kafka's share-partition leader
+   * rebuilds one from its share coordinator's state.
+   */
+  static restore(clock: Clock, stored: SharePartitionState, lockMs = shareRecordLockMs): SharePartition {
+    const sp = new SharePartition(clock, stored.startOffset, lockMs);
+    sp.endOffset = Math.max(stored.endOffset, stored.startOffset);
+    for (const r of stored.records)
+      for (let o = Math.max(r.first, stored.startOffset); o <= r.last; o++) {
+        const done = r.done || r.deliveries >= shareDeliveryCountLimit;
+        sp.#records.set(o, {
+          offset: o,
+          state: done ? 'done' : 'available',
+          deliveries: r.deliveries,
+          owner: undefined,
+          lock: 0,
+        });
+        sp.endOffset = Math.max(sp.endOffset, o + 1);
+      }
+    sp.#advance();
+    sp.#told = { start: sp.startOffset, end: sp.endOffset };
+    return sp;
+  }
+
+  /**
+   * What changed since the last call, as a share-partition change (its bounds and the records that
+   * changed, done or not); undefined when nothing did.
+   */
+  takeChange(stream: string, partition: number): SharePartitionState | undefined {
+    const { startOffset, endOffset } = this;
+    if (this.#changed.size === 0 && this.#told.start === startOffset && this.#told.end === endOffset)
+      return undefined;
+    const taken: Array<[number, number, boolean]> = [];
+    for (const o of [...this.#changed].sort((a, b) => a - b)) {
+      const r = this.#records.get(o);
+      if (r !== undefined) taken.push([o, r.deliveries, r.state === 'done']);
+    }
+    this.#changed.clear();
+    this.#told = { start: startOffset, end: endOffset };
+    return { stream, partition, startOffset, endOffset, records: storedRanges(taken) };
+  }
+
+  /** Whether everything is as last told (nothing handed out changed, bounds the same). */
+  get unchanged(): boolean {
+    return (
+      this.#changed.size === 0 && this.#told.start === this.startOffset && this.#told.end === this.endOffset
+    );
   }
 
   get inFlight(): number {
@@ -78,6 +139,7 @@ export class SharePartition {
     // Offsets below endOffset without a record count as done: a gap is nothing to deliver.
     if (first >= this.endOffset) this.endOffset = last + 1;
     this.#advance();
+    this.#changedNow();
   }
 
   /**
@@ -91,7 +153,7 @@ export class SharePartition {
       if (o < this.startOffset) continue;
       let r = this.#records.get(o);
       if (r === undefined && o >= this.endOffset) {
-        r = { state: 'available', deliveries: 0, owner: undefined, lock: 0 };
+        r = { offset: o, state: 'available', deliveries: 0, owner: undefined, lock: 0 };
         this.#records.set(o, r);
         this.endOffset = o + 1;
       }
@@ -101,9 +163,11 @@ export class SharePartition {
       r.owner = member;
       r.lock = lock;
       taken.push([o, r.deliveries]);
+      this.#changed.add(o);
     }
     if (taken.length > 0) this.#arm(lock);
     this.#advance();
+    this.#changedNow();
     return ranges(taken);
   }
 
@@ -116,6 +180,7 @@ export class SharePartition {
           freed = this.#giveBack(r) || freed;
         }
       this.#advance();
+      this.#changedNow();
       if (freed) this.#wake();
     }, this.#lockMs);
     this.#timers.add(timer);
@@ -123,6 +188,7 @@ export class SharePartition {
 
   /** True when the record is available again, false when it reached the delivery limit. */
   #giveBack(r: InFlight): boolean {
+    this.#changed.add(r.offset);
     r.state = r.deliveries >= shareDeliveryCountLimit ? 'done' : 'available';
     r.owner = undefined;
     return r.state === 'available';
@@ -152,9 +218,11 @@ export class SharePartition {
       } else if (type !== AckType.gap || r.state === 'acquired') {
         r.state = 'done';
         r.owner = undefined;
+        this.#changed.add(o);
       }
     }
     this.#advance();
+    this.#changedNow();
     if (freed) this.#wake();
     return true;
   }
@@ -167,6 +235,7 @@ export class SharePartition {
         freed = this.#giveBack(r) || freed;
       }
     this.#advance();
+    this.#changedNow();
     if (freed) this.#wake();
   }
 
@@ -176,6 +245,11 @@ export class SharePartition {
     for (const o of [...this.#records.keys()]) if (o < logStart) this.#records.delete(o);
     this.startOffset = logStart;
     this.endOffset = Math.max(this.endOffset, logStart);
+    this.#changedNow();
+  }
+
+  #changedNow(): void {
+    if (!this.unchanged) this.onChange?.();
   }
 
   /** The SPSO moves past every done record at its front. */
@@ -203,6 +277,18 @@ export class SharePartition {
     for (const t of this.#timers) t.cancel();
     this.#timers.clear();
   }
+}
+
+/** Consecutive offsets alike, as stored ranges. */
+function storedRanges(taken: ReadonlyArray<[number, number, boolean]>): ShareRecordRange[] {
+  const out: ShareRecordRange[] = [];
+  for (const [o, deliveries, done] of taken) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.last === o - 1 && last.deliveries === deliveries && last.done === done)
+      out[out.length - 1] = { ...last, last: o };
+    else out.push({ first: o, last: o, deliveries, done });
+  }
+  return out;
 }
 
 /** Consecutive offsets with the same delivery count, as ShareFetch's AcquiredRecords. */

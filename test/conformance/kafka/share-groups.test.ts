@@ -250,7 +250,77 @@ describe('KIP-932 share groups', () => {
     });
     assert.deepEqual(x.assignment?.topicPartitions, [{ topicId, partitions: [0] }]);
     assert.equal(x2.assignment, null, 'x keeps its assignment when y joins');
-    assert.equal(y.assignment?.topicPartitions.length, 2);
+    // Three partitions for two members: x keeps its one, y gets the two only it reads.
+    assert.deepEqual(
+      y.assignment?.topicPartitions.map((t) => [...t.partitions].sort()),
+      [[0, 1]],
+    );
+    assert.notEqual(y.assignment?.topicPartitions[0]?.topicId, topicId);
+  });
+
+  test('partitions spread over the members, and a member acquires only from its own', async () => {
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'shared-four', numPartitions: 4 }] });
+    await admin.disconnect();
+    const producer = kafkaClient(kb.bootstrap).producer();
+    await producer.connect();
+    for (let partition = 0; partition < 4; partition++)
+      await producer.send({ topic: 'shared-four', messages: [{ partition, value: `p${partition}` }] });
+    await producer.disconnect();
+    const md = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, {
+      topics: [{ name: 'shared-four' }],
+    });
+    const fourId = md.topics[0]!.topicId;
+    await wire.request(ApiKey.IncrementalAlterConfigs, 1, {
+      resources: [
+        {
+          resourceType: 32,
+          resourceName: 'sg-four',
+          configs: [{ name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' }],
+        },
+      ],
+      validateOnly: false,
+    });
+    const heartbeat = (memberId: string) =>
+      wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
+        groupId: 'sg-four',
+        memberId,
+        memberEpoch: 0,
+        subscribedTopicNames: ['shared-four'],
+      });
+    const first = await heartbeat('f1');
+    assert.deepEqual(first.assignment?.topicPartitions[0]?.partitions, [0, 1, 2, 3], 'alone, it has all');
+    const second = await heartbeat('f2');
+    const mine = [...(second.assignment?.topicPartitions[0]?.partitions ?? [])].sort();
+    assert.equal(mine.length, 2, 'two members, two partitions each');
+    // f1 still asks for all four (it has not heartbeated since): it gets records of its two only.
+    const got = await wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
+      groupId: 'sg-four',
+      memberId: 'f1',
+      shareSessionEpoch: 0,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 1024 * 1024,
+      maxRecords: 500,
+      batchSize: 500,
+      topics: [
+        {
+          topicId: fourId,
+          partitions: [0, 1, 2, 3].map((partitionIndex) => ({ partitionIndex, acknowledgementBatches: [] })),
+        },
+      ],
+    });
+    const fetched = got.responses
+      .flatMap((t) => t.partitions)
+      .filter((p) => p.acquiredRecords.length > 0)
+      .map((p) => p.partitionIndex)
+      .sort();
+    assert.equal(fetched.length, 2);
+    assert.ok(
+      fetched.every((p) => !mine.includes(p)),
+      `f1 got ${fetched}, f2 has ${mine}`,
+    );
   });
 
   test('MaxBytes: whole batches while they fit, and always the first one', async () => {
@@ -302,5 +372,43 @@ describe('KIP-932 share groups', () => {
       );
     assert.deepEqual(offsetsFrom(await fetch('sg-rc', 'sg-rc-m', 0, 1000)), [start + 3]);
     assert.deepEqual(offsetsFrom(await fetch('sg-ru', 'sg-ru-m', 0, 1000)), [start, start + 1, start + 3]);
+  });
+  test('a ShareFetch answers every partition whose acknowledgements it carried, also when all succeeded', async () => {
+    await join('sg-ack', 'k1');
+    assert.deepEqual(acquired(await fetch('sg-ack', 'k1', 0, 100)), []);
+    const end = Number((await fetchEnd()) ?? 0);
+    await produce(1, 100);
+    assert.deepEqual(acquired(await fetch('sg-ack', 'k1', 1, 100)), [[end, end, 1]]);
+    // librdkafka counts a partition left out of the answer as INVALID_RECORD_STATE.
+    const acked = await fetch('sg-ack', 'k1', 2, 100, [
+      { firstOffset: BigInt(end), lastOffset: BigInt(end), acknowledgeTypes: [1] },
+    ]);
+    const partition = acked.responses[0]?.partitions[0];
+    assert.equal(partition?.partitionIndex, 0);
+    assert.equal(partition?.acknowledgeErrorCode, KafkaError.none);
+    assert.deepEqual(partition?.acquiredRecords, []);
+  });
+  test('records of a partition a member forgets go back to the group at once', async () => {
+    await join('sg-forget', 'g1');
+    await join('sg-forget', 'g2');
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g1', 0, 100)), []);
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g2', 0, 100)), []);
+    const end = Number((await fetchEnd()) ?? 0);
+    await produce(2, 200);
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g1', 1, 100)), [[end, end + 1, 1]]);
+    const forgot = await wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
+      groupId: 'sg-forget',
+      memberId: 'g1',
+      shareSessionEpoch: 2,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 1024,
+      maxRecords: 100,
+      batchSize: 100,
+      topics: [],
+      forgottenTopicsData: [{ topicId, partitions: [0] }],
+    });
+    assert.equal(forgot.errorCode, KafkaError.none);
+    assert.deepEqual(acquired(await fetch('sg-forget', 'g2', 1, 100)), [[end, end + 1, 2]]);
   });
 });

@@ -41,6 +41,8 @@ import { batchesBetween } from './fetch.js';
 const shareFetchRecordsDefault = 500;
 /** Bytes read from one partition for one ShareFetch. */
 const shareFetchPartitionBytesMax = 8 * 1024 * 1024;
+/** Bytes read from the log at a time while acquiring new records. */
+const shareFetchReadChunkBytes = 256 * 1024;
 const shareFetchWaitMsMax = 60_000;
 
 function batchRange(batch: Uint8Array): {
@@ -215,6 +217,30 @@ function sharePartitionOf(
 }
 
 /**
+ * The stored batches from `from` to `end`, read a chunk at a time while `more()` (room for records)
+ * and within the partition's byte bound: a backlog is not copied whole to acquire a few hundred records.
+ */
+function* newBatches(
+  log: StreamPartition,
+  from: number,
+  end: number,
+  more: () => boolean,
+): Generator<Uint8Array> {
+  let next = from;
+  for (let read = 0; next < end && read < shareFetchPartitionBytesMax && more(); ) {
+    const chunk = batchesBetween(log, next, end, shareFetchReadChunkBytes);
+    if (chunk.length === 0) return;
+    for (const batch of chunk) {
+      if (!more()) return;
+      read += batch.byteLength;
+      const { last } = batchRange(batch);
+      next = last + 1;
+      yield batch;
+    }
+  }
+}
+
+/**
  * Acquires up to `budget` records of one partition for the member; the batches holding them. New
  * records are taken whole batch by whole batch while they fit in `bytesLeft` (MaxBytes of the
  * request), and at least one batch when nothing else was taken, as Kafka answers a fetch.
@@ -237,18 +263,16 @@ function acquireFrom(
   // Skipped only once the records before them are acquired: a skip moves the share-partition's end,
   // and new records below its end would count as a gap.
   const skipped: Array<[number, number]> = [];
-  if (room > 0 && sp.endOffset < end)
-    for (const batch of batchesBetween(log, sp.endOffset, end, shareFetchPartitionBytesMax)) {
-      const { first, last, control } = batchRange(batch);
-      if (aborted(batch) || control) {
-        skipped.push([first, last]);
-        continue;
-      }
-      if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
-      bytes += batch.byteLength;
-      for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
-      if (room <= 0) break;
+  for (const batch of newBatches(log, sp.endOffset, end, () => room > 0)) {
+    const { first, last, control } = batchRange(batch);
+    if (aborted(batch) || control) {
+      skipped.push([first, last]);
+      continue;
     }
+    if ((offsets.length > 0 || !firstOfAnswer) && bytes + batch.byteLength > bytesLeft) break;
+    bytes += batch.byteLength;
+    for (let o = Math.max(first, sp.endOffset); o <= last && room > 0; o++, room--) offsets.push(o);
+  }
   const ranges = sp.acquire(member, offsets);
   for (const [first, last] of skipped) sp.skip(first, last);
   const seen = new Set<number>();
@@ -300,8 +324,10 @@ function readAllShared(
       });
       continue;
     }
+    // Only the member's partitions: the others are some other member's now (KIP-932 assignment).
+    const mine = broker.shareGroups.isAssigned(groupId, member, t.topic, t.partition);
     const { ranges, batches } =
-      count < budget && bytes < bytesBudget
+      mine && count < budget && bytes < bytesBudget
         ? acquireFrom(
             found.sp,
             found.log,
@@ -395,8 +421,12 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
         acknowledge(isKafkaError(found) ? undefined : found.sp, member, n.acks),
       );
     }
+  // What the member holds of a partition it forgets goes back to the group at once (after the
+  // acknowledgements the same request carried), as when its session closes.
+  for (const f of forgotten) broker.shareGroups.release(groupId, member, f.topic, f.partition);
   if (epoch === -1) {
     broker.shareGroups.closeSession(groupId, member);
+    await broker.shareGroups.flushed(groupId);
     return {
       errorCode: KafkaError.none,
       errorMessage: null,
@@ -412,13 +442,17 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   for (;;) {
     const { out, count } = readAllShared(ctx, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
-    if (count > 0 || left <= 0)
+    if (count > 0 || left <= 0) {
+      // Answered once what it acknowledged and acquired is stored (KIP-932: the share coordinator's
+      // write comes first), so a restart neither hands out accepted records nor forgets a delivery.
+      await broker.shareGroups.flushed(groupId);
       return {
         errorCode: KafkaError.none,
         errorMessage: null,
         acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
         responses: withRefused(answer(named, out, ackCodes), denied),
       };
+    }
     await waitForRecords(ctx, groupId, targets, left);
   }
 }
@@ -456,10 +490,12 @@ function answer(
   };
   for (const [key, p] of out) {
     const topicId = key.slice(key.indexOf(':') + 1);
-    const ack = ackCodes.get(key) ?? KafkaError.none;
+    const ack = ackCodes.get(key);
     ackCodes.delete(key);
-    if (p.acquiredRecords.length > 0 || p.errorCode !== KafkaError.none || ack !== KafkaError.none)
-      add(topicId, { ...p, acknowledgeErrorCode: ack });
+    // A partition whose acknowledgements the request carried is answered even when they all
+    // succeeded: librdkafka counts one left out as INVALID_RECORD_STATE.
+    if (p.acquiredRecords.length > 0 || p.errorCode !== KafkaError.none || ack !== undefined)
+      add(topicId, { ...p, acknowledgeErrorCode: ack ?? KafkaError.none });
   }
   for (const n of named) {
     const ack = ackCodes.get(`${n.partition}:${n.topicId}`);
@@ -489,47 +525,53 @@ export const shareAcknowledgeHandler: ApiHandler = {
   apiKey: ApiKey.ShareAcknowledge,
   versionMin: 1,
   versionMax: 1,
-  handle(ctx: RequestContext, request: ShareAcknowledgeRequest): KafkaInput<ShareAcknowledgeResponse> {
-    const { broker } = ctx;
-    const groupId = request.groupId ?? '';
-    const member = request.memberId ?? '';
-    const epoch = request.shareSessionEpoch;
-    if (!allowed(ctx, 'GROUP', groupId, 'READ'))
-      return { errorCode: KafkaError.groupAuthorizationFailed, responses: [] };
-    // ShareAcknowledge continues a session (or closes it with -1); it never opens one.
-    const session =
-      epoch === 0
-        ? KafkaError.invalidShareSessionEpoch
-        : epoch === -1
-          ? []
-          : broker.shareGroups.session(groupId, member, epoch, [], []);
-    if (isKafkaError(session)) return { errorCode: session, responses: [] };
-    const names = topicNames(ctx);
-    const responses = request.topics.map((t) => ({
-      topicId: t.topicId,
-      partitions: t.partitions.map((p) => {
-        const topic = names.get(t.topicId);
-        const found =
-          topic === undefined
-            ? KafkaError.unknownTopicId
-            : !allowed(ctx, 'TOPIC', topic, 'READ')
-              ? KafkaError.topicAuthorizationFailed
-              : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
-        const errorCode = isKafkaError(found)
-          ? found
-          : acknowledge(found.sp, member, p.acknowledgementBatches);
-        return {
-          partitionIndex: p.partitionIndex,
-          errorCode,
-          currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
-        };
-      }),
-    }));
-    if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
-    return {
-      errorCode: KafkaError.none,
-      acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
-      responses,
-    };
+  handle(ctx: RequestContext, request: ShareAcknowledgeRequest): Later {
+    return new Later(shareAcknowledge(ctx, request));
   },
 };
+
+async function shareAcknowledge(
+  ctx: RequestContext,
+  request: ShareAcknowledgeRequest,
+): Promise<KafkaInput<ShareAcknowledgeResponse>> {
+  const { broker } = ctx;
+  const groupId = request.groupId ?? '';
+  const member = request.memberId ?? '';
+  const epoch = request.shareSessionEpoch;
+  if (!allowed(ctx, 'GROUP', groupId, 'READ'))
+    return { errorCode: KafkaError.groupAuthorizationFailed, responses: [] };
+  // ShareAcknowledge continues a session (or closes it with -1); it never opens one.
+  const session =
+    epoch === 0
+      ? KafkaError.invalidShareSessionEpoch
+      : epoch === -1
+        ? []
+        : broker.shareGroups.session(groupId, member, epoch, [], []);
+  if (isKafkaError(session)) return { errorCode: session, responses: [] };
+  const names = topicNames(ctx);
+  const responses = request.topics.map((t) => ({
+    topicId: t.topicId,
+    partitions: t.partitions.map((p) => {
+      const topic = names.get(t.topicId);
+      const found =
+        topic === undefined
+          ? KafkaError.unknownTopicId
+          : !allowed(ctx, 'TOPIC', topic, 'READ')
+            ? KafkaError.topicAuthorizationFailed
+            : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
+      const errorCode = isKafkaError(found) ? found : acknowledge(found.sp, member, p.acknowledgementBatches);
+      return {
+        partitionIndex: p.partitionIndex,
+        errorCode,
+        currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+      };
+    }),
+  }));
+  if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
+  await broker.shareGroups.flushed(groupId);
+  return {
+    errorCode: KafkaError.none,
+    acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
+    responses,
+  };
+}
