@@ -10,6 +10,7 @@ import { runKubemqBench } from './kubemq.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runPermissionsBench } from './permissions.js';
+import { runRatesBench } from './rates.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
 
@@ -28,6 +29,7 @@ const benches: Record<string, () => Promise<void>> = {
   permissions: runPermissionsBench,
   tls: runTlsBench,
   dashboard: runDashboardBench,
+  rates: runRatesBench,
 };
 
 async function main(): Promise<void> {
