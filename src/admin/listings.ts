@@ -120,13 +120,16 @@ class Runs<T> {
  * queues become rows.
  */
 export function queueListing(core: CoreClient, vhosts: readonly string[]): KeyedListing<number> {
-  const names = new Runs<string>();
-  const depths = { messages: [] as number[], consumers: [] as number[] };
+  // Filled by `keys` (each call starts afresh); read by the rest.
+  let names = new Runs<string>();
+  let depths = { messages: [] as number[], consumers: [] as number[] };
   const named = (i: number): Named => ({ vhost: names.vhostAt(i), name: names.items[i] as string });
   return {
     keys(sort) {
       const field = sort?.length === 1 ? sort[0] : undefined;
       const sorted = field === 'name';
+      names = new Runs<string>();
+      depths = { messages: [], consumers: [] };
       for (const vhost of vhosts) {
         const v = core.inVhost(vhost);
         if (field !== 'messages' && field !== 'consumers') {
@@ -225,10 +228,11 @@ const bindingFields: Readonly<Record<string, (b: BindingRow) => Json>> = {
  * matches the source exchange (bindings have no name of their own).
  */
 export function bindingListing(core: CoreClient, vhosts: readonly string[]): KeyedListing<number> {
-  const entries = new Runs<BindingEntry>();
+  let entries = new Runs<BindingEntry>();
   const at = (i: number): BindingEntry => entries.items[i] as BindingEntry;
   return {
     keys() {
+      entries = new Runs<BindingEntry>();
       for (const vhost of vhosts) {
         const v = core.inVhost(vhost);
         entries.add(vhost, [...v.queueNames(), ...v.listBindings({ defaults: false })]);

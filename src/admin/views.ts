@@ -163,10 +163,6 @@ function exchangeRow(
   };
 }
 
-export function exchanges(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) => exchangeRows(v, vhost));
-}
-
 type QueueRowInfo = ReturnType<CoreClient['listQueues']>[number];
 
 /**
@@ -205,10 +201,6 @@ function queueRow(
   };
 }
 
-export function queues(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) => queueRows(v, vhost));
-}
-
 export function streams(core: CoreClient, names: string[]): JsonObject[] {
   return perVhost(core, names, (v, vhost) =>
     v.streams().map((s) => ({
@@ -241,8 +233,4 @@ export function bindingJson(b: BindingRow, vhost: string): JsonObject {
     arguments: args,
     properties_key: propertiesKey(b.routingKey, args),
   };
-}
-
-export function bindings(core: CoreClient, names: string[]): JsonObject[] {
-  return perVhost(core, names, (v, vhost) => v.listBindings().map((b) => bindingJson(b, vhost)));
 }
