@@ -222,6 +222,9 @@ const bindingFields: Readonly<Record<string, (b: BindingRow) => Json>> = {
   routing_key: (b) => b.routingKey,
 };
 
+/** The fields of a binding row only building it gives (the arguments as JSON, and their digest). */
+const builtBindingFields: ReadonlySet<string> = new Set(['arguments', 'properties_key']);
+
 /**
  * `/api/bindings[/{vhost}]`: every queue has its default-exchange binding, so this grows with the
  * queues; those are keyed by the queue's name alone until a page shows them. The `name` filter
@@ -244,10 +247,13 @@ export function bindingListing(core: CoreClient, vhosts: readonly string[]): Key
       return typeof entry === 'string' ? '' : entry.source;
     },
     sortKey(sort) {
-      if (sort.length !== 1) return undefined;
-      if (sort[0] === 'vhost') return (i) => entries.vhostAt(i);
-      const field = bindingFields[sort[0] as string];
-      return field === undefined ? undefined : (i) => field(bindingOf(at(i)));
+      const [first = ''] = sort;
+      if (builtBindingFields.has(first)) return undefined;
+      // A field no binding row has sorts nothing: the order stays, no row need be built.
+      if (sort.length !== 1) return () => undefined;
+      if (first === 'vhost') return (i) => entries.vhostAt(i);
+      const field = bindingFields[first];
+      return field === undefined ? () => undefined : (i) => field(bindingOf(at(i)));
     },
     rows: (keys) => keys.map((i) => bindingJson(bindingOf(at(i)), entries.vhostAt(i))),
   };

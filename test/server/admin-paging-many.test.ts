@@ -112,6 +112,13 @@ test('across vhosts a sort on name merges their queues', async () => {
 test('bindings: every queue has its default one; the name filter matches the source', async () => {
   const bindings = await page('page=1&page_size=10', 'bindings');
   assert.equal(bindings.total_count, queueCount + 1);
+  const byKey = (await page(
+    'page=1&page_size=1&sort=routing_key&sort_reverse=true',
+    'bindings',
+  )) as unknown as {
+    items: Array<{ routing_key: string }>;
+  };
+  assert.equal(byKey.items[0]?.routing_key, queueName(queueCount - 1));
   const topic = await page('page=1&name=amq.topic', 'bindings');
   assert.equal(topic.filtered_count, 1);
   assert.deepEqual(topic.items[0], {
