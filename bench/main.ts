@@ -12,6 +12,7 @@ import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runPeersBench } from './peers.js';
 import { runPermissionsBench } from './permissions.js';
+import { runRatesBench } from './rates.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
 
@@ -33,6 +34,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   permissions: runPermissionsBench,
   tls: runTlsBench,
   dashboard: runDashboardBench,
+  rates: runRatesBench,
 };
 
 async function main(): Promise<void> {

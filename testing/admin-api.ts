@@ -29,3 +29,14 @@ export async function adminCall(
   const text = await res.text();
   return { status: res.status, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }
+
+/** A page of a listing as the admin API answers `?page=` (RabbitMQ's paged shape). */
+export interface ListingPage<Item = { name: string; messages: number }> {
+  items: Item[];
+  page: number;
+  page_size: number;
+  page_count: number;
+  item_count: number;
+  filtered_count: number;
+  total_count: number;
+}

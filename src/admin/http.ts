@@ -27,6 +27,7 @@ import { HttpError } from './errors.js';
 import { extensionRoutes } from './extensions.js';
 import type { Json } from './json.js';
 import { kafkaAclRoutes } from './kafka-acls.js';
+import { bindingListing, exchangeListing, queueListing } from './listings.js';
 import { liveRoutes } from './live.js';
 import {
   describeSession,
@@ -40,7 +41,14 @@ import {
 import { manage } from './manage.js';
 import { isMetricsPath, metricsContentType, renderMetrics, renderObjectMetrics } from './metrics.js';
 import { node, objectRoutes } from './objects.js';
-import { applyListing, type ListingQuery, listingQuery, selectColumns } from './paging.js';
+import {
+  applyListing,
+  type KeyedListing,
+  type ListingQuery,
+  listingQuery,
+  pagedListing,
+  selectColumns,
+} from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
 import { historyOf, sampled } from './samples.js';
 import { csrfHeader, defaultSessionLimits, type SessionLimits, Sessions } from './sessions.js';
@@ -83,7 +91,10 @@ const bodyBytesMax = 4 * 1024 * 1024;
 const timeoutCheckMs = 500;
 const allowedMethods = 'GET, HEAD, PUT, POST, DELETE';
 
-type Reply = { status: number; body: unknown } | { status: number; text: string; contentType: string };
+/** `shaped`: a listing already filtered, sorted and paged as its query asked. */
+type Reply =
+  | { status: number; body: unknown; shaped?: boolean }
+  | { status: number; text: string; contentType: string };
 
 type JsonObject = { [key: string]: Json };
 
@@ -91,10 +102,23 @@ type Listing = (core: CoreClient, vhosts: string[]) => Array<{ readonly [key: st
 
 const listings: Record<string, Listing> = {
   vhosts: views.vhosts,
-  exchanges: views.exchanges,
-  queues: views.queues,
-  bindings: views.bindings,
   streams: views.streams,
+};
+
+type KeyedAnswer = (core: CoreClient, vhosts: readonly string[], query: ListingQuery | undefined) => Json;
+
+function keyed<K>(make: (core: CoreClient, vhosts: readonly string[]) => KeyedListing<K>): KeyedAnswer {
+  return (core, vhosts, query) => {
+    const listing = make(core, vhosts);
+    return query === undefined ? listing.rows(listing.keys(undefined).keys) : pagedListing(listing, query);
+  };
+}
+
+/** The listings that grow with the broker: paged on their keys before any row is built. */
+const keyedListings: Record<string, KeyedAnswer> = {
+  queues: keyed(queueListing),
+  exchanges: keyed(exchangeListing),
+  bindings: keyed(bindingListing),
 };
 
 /**
@@ -140,9 +164,12 @@ function listing(
   }
   if (resource === 'vhosts' && vhost !== undefined) return undefined;
   const rows = resource === undefined ? undefined : listings[resource];
-  if (rows === undefined) return undefined;
+  const keyedRows = resource === undefined ? undefined : keyedListings[resource];
+  if (rows === undefined && keyedRows === undefined) return undefined;
   const scope = vhostScope(core, principal, vhost === undefined ? undefined : decodeURIComponent(vhost));
-  return { status: 200, body: rows(core, scope) };
+  if (keyedRows !== undefined)
+    return { status: 200, body: keyedRows(core, scope, listingQuery(search)), shaped: true };
+  return { status: 200, body: rows?.(core, scope) };
 }
 
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
@@ -368,7 +395,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, server: Server)
     if ((req.method === 'GET' || head) && isAssetPath(path)) return await serveAsset(req, res, path);
     const query = listingQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
     const reply = await answer(req, res, path, server);
-    send(res, query === undefined ? reply : shaped(req, reply, query), head);
+    const done = query === undefined || ('shaped' in reply && reply.shaped === true);
+    send(res, done ? reply : shaped(req, reply, query), head);
   } catch (err) {
     // The client went away while its body was being read: nothing failed on this side. (The request
     // stream is destroyed once its body is read in full or abandoned, so it is the response's

@@ -79,7 +79,7 @@ async function queueRoute(core: CoreClient, method: string, vhost: string, rest:
   if (name === undefined || more.length > 0) return undefined;
   const v = requireVhost(core, vhost);
   if (action === undefined)
-    return method === 'GET' ? oneOf(views.queues(core, [vhost]), name, 'queue') : undefined;
+    return method === 'GET' ? oneOf(views.queueRows(v, vhost, [name]), name, 'queue') : undefined;
   if (action === 'bindings' && method === 'GET') {
     const rows = v.listBindings().filter((b) => b.destinationKind === 'queue' && b.destination === name);
     return { status: 200, body: rows.map((b) => views.bindingJson(b, vhost)) };
@@ -99,7 +99,7 @@ async function exchangeRoute(core: CoreClient, method: string, vhost: string, re
   const name = exchangeName(encoded);
   const v = requireVhost(core, vhost);
   if (action === undefined)
-    return method === 'GET' ? oneOf(views.exchanges(core, [vhost]), name, 'exchange') : undefined;
+    return method === 'GET' ? oneOf(views.exchangeRows(v, vhost, [name]), name, 'exchange') : undefined;
   if (action === 'publish' && side === undefined && method === 'POST')
     return { status: 200, body: await publish(v, name, body) };
   if (action !== 'bindings' || method !== 'GET') return undefined;

@@ -465,6 +465,24 @@ export interface CoreStats {
   readonly storage?: StorageStats;
 }
 
+/** The queues of a vhost in declaration order, as parallel arrays (`queue.depths`). */
+export interface QueueDepths {
+  readonly names: readonly string[];
+  /** Ready messages. */
+  readonly messages: readonly number[];
+  readonly consumers: readonly number[];
+}
+
+/** One vhost's totals (`vhost.counts`): the admin API's vhost listing without listing its queues. */
+export interface VhostCounts {
+  readonly exchanges: number;
+  readonly queues: number;
+  readonly consumers: number;
+  /** Messages ready in its queues, and delivered but not yet acknowledged. */
+  readonly ready: number;
+  readonly unacked: number;
+}
+
 /** Storage's own meters, passed through core so the admin API need not reach storage. */
 export interface StorageStats {
   readonly writtenBytes: number;
@@ -651,9 +669,23 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;
+  /**
+   * The queues' names alone, in declaration order or sorted by UTF-16 code units (the sorted list is
+   * kept until a queue comes or goes): what a large listing filters and pages on before it asks
+   * `queueRows` for one page's rows.
+   */
+  queueNames(sorted?: boolean): readonly string[];
+  /** `listQueues`'s rows of the named queues, in that order; absent names are left out. */
+  queueRows(names: readonly string[]): Array<QueueInfo & QueueOptions>;
+  /** Every queue's messages and consumers (no object per queue): the key of a sort in a listing. */
+  queueDepths(): QueueDepths;
   /** A queue's message counters (published, delivered, redelivered, acked); undefined before any. */
   queueCounts(name: string): MessageCounts | undefined;
-  listBindings(): BindingRow[];
+  /**
+   * Every binding: the default exchange's implicit one of each queue first (in `queueNames()` order;
+   * left out with `defaults: false`), then the others.
+   */
+  listBindings(options?: { defaults?: boolean }): BindingRow[];
   /**
    * Throws accessRefused unless the caller may receive what `exchange` routes with `pattern`; for a
    * front end that serves a subscription from a queue of its own.
@@ -680,6 +712,8 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   /** The caller's user, its tags and the vhosts it has permissions in. */
   describeAccess(): AccessView;
   stats(): CoreStats;
+  /** The caller's vhost's totals (its queues counted without listing them). */
+  vhostCounts(): VhostCounts;
   userNames(): string[];
   userTags(name: string): string[] | undefined;
   listUsers(): UserView[];

@@ -13,11 +13,13 @@ import type {
   PartitionName,
   ProducerBatch,
   PublishInput,
+  QueueDepths,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
   StreamPartition,
   StreamSettings,
+  VhostCounts,
 } from './api.js';
 import type { StreamDefinitions } from './definitions.js';
 import type { BindingRow } from './entry/commands.js';
@@ -25,6 +27,7 @@ import type { ConsumerRow } from './entry/operator-commands.js';
 import type { Executor } from './exec/executor.js';
 import type { Supervisor } from './exec/supervisor.js';
 import type { Partition } from './logs/partition.js';
+import type { AppliedPolicy } from './policy/effective.js';
 import type { BodyCache } from './queues/body-cache.js';
 import type {
   ConsumeOptions,
@@ -230,5 +233,15 @@ export interface VirtualHost {
 
   listExchanges(): Array<{ name: string } & ExchangeOptions>;
   listQueues(): Array<QueueInfo & QueueOptions>;
-  listBindings(): BindingRow[];
+  listBindings(defaults?: boolean): BindingRow[];
+  /** The queues' names, in declaration order or sorted by UTF-16 code units (kept between calls). */
+  queueNames(sorted: boolean): readonly string[];
+  /** `listQueues`'s rows of the named queues only, in the order asked; absent names are left out. */
+  queueRows(names: readonly string[]): Array<QueueInfo & QueueOptions>;
+  /** Every queue's messages and consumers, without its options: what a sort on them needs. */
+  queueDepths(): QueueDepths;
+  /** The policies in force on the queues or exchanges (the named ones only, when given). */
+  appliedPolicies(objects: 'queues' | 'exchanges', names?: readonly string[]): AppliedPolicy[];
+  /** Totals of the vhost: exchanges, queues, consumers, ready and unacknowledged messages. */
+  counts(): VhostCounts;
 }

@@ -6,21 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Broker } from '../../src/index.js';
-import { adminCall } from '../../testing/admin-api.js';
+import { adminCall, type ListingPage } from '../../testing/admin-api.js';
 import { startTestBroker } from '../../testing/broker.js';
 
 let broker: Broker;
 let base: string;
 
-interface Page {
-  items: Array<{ name: string; messages: number }>;
-  page: number;
-  page_size: number;
-  page_count: number;
-  item_count: number;
-  filtered_count: number;
-  total_count: number;
-}
+type Page = ListingPage;
 
 before(async () => {
   const started = await startTestBroker({ listeners: ['http'] });

@@ -27,6 +27,7 @@ import type {
   ProducerBatch,
   ProducerInit,
   PublishInput,
+  QueueDepths,
   RetainedMessage,
   SessionGroupSubscription,
   SessionSubscription,
@@ -44,6 +45,7 @@ import type {
   TxnResult,
   TxnSummary,
   VerifyOptions,
+  VhostCounts,
 } from '../api.js';
 import type { UserCredential, UserView } from '../definitions.js';
 import type {
@@ -392,12 +394,24 @@ export class Client implements CoreClient {
     return this.run({ kind: 'queue.list', ...noArgs });
   }
 
+  queueNames(sorted = false): readonly string[] {
+    return this.run({ kind: 'queue.names', sorted });
+  }
+
+  queueRows(names: readonly string[]): Array<QueueInfo & QueueOptions> {
+    return this.run({ kind: 'queue.rows', names });
+  }
+
+  queueDepths(): QueueDepths {
+    return this.run({ kind: 'queue.depths', ...noArgs });
+  }
+
   queueCounts(name: string): MessageCounts | undefined {
     return this.run({ kind: 'queue.counts', name });
   }
 
-  listBindings(): BindingRow[] {
-    return this.run({ kind: 'binding.list', ...noArgs });
+  listBindings(options: { defaults?: boolean } = {}): BindingRow[] {
+    return this.run({ kind: 'binding.list', ...options });
   }
 
   checkSubscription(exchange: string, pattern: string): void {
@@ -447,6 +461,10 @@ export class Client implements CoreClient {
 
   stats(): CoreStats {
     return this.run({ kind: 'broker.stats', ...noArgs });
+  }
+
+  vhostCounts(): VhostCounts {
+    return this.run({ kind: 'vhost.counts', ...noArgs });
   }
 
   userNames(): string[] {
@@ -573,8 +591,8 @@ export class Client implements CoreClient {
     return this.run({ kind: 'policy.delete', family, name });
   }
 
-  appliedPolicies(objects: 'queues' | 'exchanges'): AppliedPolicy[] {
-    return this.run({ kind: 'policy.applied', objects });
+  appliedPolicies(objects: 'queues' | 'exchanges', names?: readonly string[]): AppliedPolicy[] {
+    return this.run({ kind: 'policy.applied', objects, ...(names === undefined ? {} : { names }) });
   }
 
   vhostLimits(): VhostLimits {
@@ -619,8 +637,8 @@ export class Client implements CoreClient {
     return this.run({ kind: 'consumer.list', ...noArgs });
   }
 
-  readMeters(objects: MeteredKind | 'total'): MeterRow[] {
-    return this.run({ kind: 'meters.read', objects });
+  readMeters(objects: MeteredKind | 'total', names?: readonly string[]): MeterRow[] {
+    return this.run({ kind: 'meters.read', objects, ...(names === undefined ? {} : { names }) });
   }
 
   meterSamples(): readonly TotalSample[] {

@@ -18,6 +18,7 @@ import type {
   ProducerBatch,
   ProducerInit,
   PublishInput,
+  QueueDepths,
   RetainedMessage,
   SessionSummary,
   ShareGroupState,
@@ -30,6 +31,7 @@ import type {
   TxnResult,
   TxnSummary,
   VerifyOptions,
+  VhostCounts,
 } from '../api.js';
 import type { UserCredential, UserView } from '../definitions.js';
 import type {
@@ -112,6 +114,8 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   /** Who the caller is: its user, tags and the vhosts it has permissions in (`/api/whoami`). */
   'access.describe': { in: object; out: AccessView };
   'broker.stats': { in: object; out: CoreStats };
+  /** The caller's vhost's totals: exchanges, queues, consumers, ready and unacked messages. */
+  'vhost.counts': { in: object; out: VhostCounts };
   'user.list': { in: object; out: UserView[] };
   'user.get': { in: { name: string }; out: UserView | undefined };
   'user.put': {
@@ -170,9 +174,25 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'queue.bind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.unbind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.list': { in: object; out: Array<QueueInfo & QueueOptions> };
+  /**
+   * The vhost's queue names only, in declaration order or `sorted` by UTF-16 code units; a listing
+   * pages and filters on these, then asks `queue.rows` for the page. Frozen: shared between calls.
+   */
+  'queue.names': { in: { sorted: boolean }; out: readonly string[] };
+  /** `queue.list`'s rows of the named queues, in that order; names of absent queues are left out. */
+  'queue.rows': { in: { names: readonly string[] }; out: Array<QueueInfo & QueueOptions> };
+  /**
+   * Every queue's name, messages and consumers as parallel arrays in declaration order (no object per
+   * queue, so 100,000 of them stay cheap): the key of a sort on messages or consumers.
+   */
+  'queue.depths': { in: object; out: QueueDepths };
   /** Messages published to, delivered from, redelivered and acked on a queue since it was declared. */
   'queue.counts': { in: { name: string }; out: MessageCounts | undefined };
-  'binding.list': { in: object; out: BindingRow[] };
+  /**
+   * The vhost's bindings: first the default exchange's implicit one of each queue (in declaration
+   * order, as `queue.names` lists them; left out with `defaults: false`), then the others.
+   */
+  'binding.list': { in: { defaults?: boolean }; out: BindingRow[] };
   /**
    * Whether the caller may receive what `exchange` routes with `pattern`: asked by a front end that
    * serves a subscription from a queue of its own (KubeMQ events), as a binding of the caller's would be.
@@ -368,6 +388,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'vhost.open',
   'access.describe',
   'broker.stats',
+  'vhost.counts',
   'user.list',
   'user.get',
   'user.scram',
@@ -380,6 +401,9 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'queue.check',
   'queue.peek',
   'queue.list',
+  'queue.names',
+  'queue.rows',
+  'queue.depths',
   'queue.counts',
   'binding.list',
   'stream.describe',

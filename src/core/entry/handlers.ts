@@ -141,6 +141,7 @@ const vhostAndUsers = {
     };
   },
   'broker.stats': (host) => host.stats(),
+  'vhost.counts': (host, ctx) => host.vhost(ctx.vhost).counts(),
   'user.list': (host) => host.users.names().flatMap((name) => host.users.get(name) ?? []),
   'user.get': (host, _ctx, c) => host.users.get(c.name),
   'user.put': (host, _ctx, c) => host.users.putUser(c.name, c.credential, c.tags),
@@ -187,11 +188,14 @@ const queues = {
   'queue.unbind': (host, ctx, c) =>
     host.vhost(ctx.vhost).unbindQueue(c.queue, c.exchange, c.routingKey, c.args),
   'queue.list': (host, ctx) => host.vhost(ctx.vhost).listQueues(),
+  'queue.names': (host, ctx, c) => host.vhost(ctx.vhost).queueNames(c.sorted),
+  'queue.rows': (host, ctx, c) => host.vhost(ctx.vhost).queueRows(c.names),
+  'queue.depths': (host, ctx) => host.vhost(ctx.vhost).queueDepths(),
   'queue.counts': (host, ctx, c) => {
     const counts = host.meters.queue(ctx.vhost, c.name);
     return counts === undefined ? undefined : { ...counts };
   },
-  'binding.list': (host, ctx) => host.vhost(ctx.vhost).listBindings(),
+  'binding.list': (host, ctx, c) => host.vhost(ctx.vhost).listBindings(c.defaults ?? true),
   'subscription.check': (host, ctx, c) => {
     host.vhost(ctx.vhost).checkExchange(c.exchange);
   },
@@ -232,13 +236,18 @@ const messages = {
     return found !== undefined;
   },
   'consumer.list': (host, ctx) => host.vhost(ctx.vhost).listConsumers(),
-  'meters.read': (host, ctx, c) => readMeters(host, ctx.vhost, c.objects),
+  'meters.read': (host, ctx, c) => readMeters(host, ctx.vhost, c.objects, c.names),
   'meters.samples': (host) => host.rates.totalSamples(),
   'meters.confirm': () => undefined,
 } satisfies Partial<Handlers>;
 
 /** Counters and rates of one kind of object in `vhost` (connections: those of the vhost). */
-function readMeters(host: HandlerHost, vhost: string, objects: MeteredKind | 'total'): MeterRow[] {
+function readMeters(
+  host: HandlerHost,
+  vhost: string,
+  objects: MeteredKind | 'total',
+  names: readonly string[] | undefined,
+): MeterRow[] {
   const { meters, rates } = host;
   const row = (name: string, counts: MessageCounts) => ({
     name,
@@ -247,6 +256,14 @@ function readMeters(host: HandlerHost, vhost: string, objects: MeteredKind | 'to
   });
   if (objects === 'total') return [row('', meters.total)];
   host.vhost(vhost);
+  if (names !== undefined && (objects === 'queue' || objects === 'exchange')) {
+    const rows: MeterRow[] = [];
+    for (const name of names) {
+      const counts = objects === 'queue' ? meters.queue(vhost, name) : meters.exchange(vhost, name);
+      if (counts !== undefined) rows.push(row(name, counts));
+    }
+    return rows;
+  }
   if (objects !== 'connection' && objects !== 'channel')
     return [...meters.each(objects, vhost)].map(([name, counts]) => row(name, counts));
   const mine = new Set(host.connections.live(vhost).map((c) => c.connectionId));

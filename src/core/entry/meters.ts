@@ -120,6 +120,20 @@ export class Meters {
     }
   }
 
+  /** Every counter there is, the totals' included, without a list of them (the sampler's walk). */
+  forEachCounter(visit: (counts: MessageCounts) => void): void {
+    visit(this.total);
+    for (const meters of this.#vhosts.values()) {
+      visit(meters.total);
+      for (const counts of meters.exchanges.values()) visit(counts);
+      for (const counts of meters.queues.values()) visit(counts);
+    }
+    for (const { counts, channels } of this.#connections.values()) {
+      visit(counts);
+      for (const channel of channels?.values() ?? []) visit(channel);
+    }
+  }
+
   /** Every counted object of `kind` (in `vhost`, but for connections), for the sampler and listings. */
   each(kind: MeteredKind, vhost?: string): Iterable<[string, MessageCounts]> {
     if (kind === 'connection') return connectionCounts(this.#connections);

@@ -87,7 +87,11 @@ export interface OperatorCommandSpecs {
    * Message counters and their rates over the last sampling interval: of the caller's vhost's queues,
    * exchanges or connections, of the vhost itself, or of the broker (`total`).
    */
-  'meters.read': { in: { objects: MeteredKind | 'total' }; out: MeterRow[] };
+  'meters.read': {
+    /** Of queues or exchanges, only these (a page of a listing); objects never counted are left out. */
+    in: { objects: MeteredKind | 'total'; names?: readonly string[] };
+    out: MeterRow[];
+  };
   /** The broker totals' recent samples, oldest first. */
   'meters.samples': { in: object; out: readonly TotalSample[] };
   /**
@@ -116,7 +120,7 @@ export interface OperatorClient {
   listConnections(): LiveConnection[];
   killConnection(name: string, reason: string): boolean;
   listConsumers(): ConsumerRow[];
-  readMeters(objects: MeteredKind | 'total'): MeterRow[];
+  readMeters(objects: MeteredKind | 'total', names?: readonly string[]): MeterRow[];
   meterSamples(): readonly TotalSample[];
   /** `channel`: the AMQP channel that confirmed them, for its row in `/api/channels`. */
   countConfirms(count: number, channel?: number): void;

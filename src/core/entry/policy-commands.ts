@@ -5,18 +5,12 @@
  * operator sent (RabbitMQ's JSON shapes), checked by the handler.
  */
 
-import type { Policy, PolicyDefinition, PolicyFamily, PolicyInput } from '../policy/definition.js';
+import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js';
+import type { AppliedPolicy } from '../policy/effective.js';
 import type { UserLimits, VhostLimits } from '../policy/limits.js';
 import type { ConnectionDescription } from './operator-commands.js';
 
-/** The policies that apply to one object and what they amount to (RabbitMQ's queue listing fields). */
-export interface AppliedPolicy {
-  readonly name: string;
-  readonly policy?: string;
-  readonly operatorPolicy?: string;
-  /** The policy and operator policy merged (`effective_policy_definition`). */
-  readonly definition: PolicyDefinition;
-}
+export type { AppliedPolicy } from '../policy/effective.js';
 
 export interface PolicyCommandSpecs {
   'policy.list': { in: { family: PolicyFamily }; out: Policy[] };
@@ -24,7 +18,14 @@ export interface PolicyCommandSpecs {
   'policy.put': { in: { family: PolicyFamily; name: string; input: PolicyInput }; out: Promise<Policy> };
   /** False when there was no such policy. */
   'policy.delete': { in: { family: PolicyFamily; name: string }; out: Promise<boolean> };
-  'policy.applied': { in: { objects: 'queues' | 'exchanges' }; out: AppliedPolicy[] };
+  /**
+   * The policies in force on the vhost's queues or exchanges (only those named in `names`, when
+   * given; names of absent objects are left out). Worked out once per object and policy change.
+   */
+  'policy.applied': {
+    in: { objects: 'queues' | 'exchanges'; names?: readonly string[] };
+    out: AppliedPolicy[];
+  };
   'limits.vhost': { in: object; out: VhostLimits };
   /** `value` as sent: validated here (`max-connections`, `max-queues`; negative is no limit). */
   'limits.setVhost': { in: { name: string; value: unknown }; out: Promise<void> };
@@ -78,7 +79,7 @@ export interface PolicyClient {
   listPolicies(family: PolicyFamily): Policy[];
   putPolicy(family: PolicyFamily, name: string, input: PolicyInput): Promise<Policy>;
   deletePolicy(family: PolicyFamily, name: string): Promise<boolean>;
-  appliedPolicies(objects: 'queues' | 'exchanges'): AppliedPolicy[];
+  appliedPolicies(objects: 'queues' | 'exchanges', names?: readonly string[]): AppliedPolicy[];
   vhostLimits(): VhostLimits;
   setVhostLimit(name: string, value: unknown): Promise<void>;
   clearVhostLimit(name: string): Promise<boolean>;

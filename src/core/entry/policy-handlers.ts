@@ -5,7 +5,6 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import { type PolicyFamily, validatePolicy } from '../policy/definition.js';
-import { matchPolicy, mergedDefinition, type PolicyTarget, queueTarget } from '../policy/effective.js';
 import {
   reached,
   userChannelsRefused,
@@ -18,33 +17,6 @@ import {
 import type { CallerContext } from './context.js';
 import type { HandlerHost, Handlers } from './handlers.js';
 import type { ConnectionDescription } from './operator-commands.js';
-import type { AppliedPolicy } from './policy-commands.js';
-
-function applied(host: HandlerHost, vhost: string, objects: 'queues' | 'exchanges'): AppliedPolicy[] {
-  const store = host.definitions.policies;
-  const policies = store.list(vhost, 'policy');
-  const operator = store.list(vhost, 'operator');
-  const targets: Array<{ name: string; target: PolicyTarget }> =
-    objects === 'queues'
-      ? host
-          .vhost(vhost)
-          .listQueues()
-          .map((q) => ({ name: q.name, target: queueTarget(q) }))
-      : host
-          .vhost(vhost)
-          .listExchanges()
-          .map((e) => ({ name: e.name, target: 'exchange' }));
-  return targets.map(({ name, target }) => {
-    const policy = matchPolicy(policies, name, target);
-    const op = matchPolicy(operator, name, target);
-    return {
-      name,
-      ...(policy === undefined ? {} : { policy: policy.name }),
-      ...(op === undefined ? {} : { operatorPolicy: op.name }),
-      definition: mergedDefinition(policy, op),
-    };
-  });
-}
 
 async function changed(host: HandlerHost, vhost: string, change: Promise<unknown>): Promise<void> {
   await change;
@@ -101,7 +73,7 @@ export const policyHandlers = {
     await changed(host, ctx.vhost, deleted);
     return deleted;
   },
-  'policy.applied': (host, ctx, c) => applied(host, ctx.vhost, c.objects),
+  'policy.applied': (host, ctx, c) => host.vhost(ctx.vhost).appliedPolicies(c.objects, c.names),
   'limits.vhost': (host, ctx) => {
     host.vhost(ctx.vhost);
     return { ...host.definitions.policies.vhostLimits(ctx.vhost) };

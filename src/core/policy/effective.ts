@@ -9,6 +9,15 @@
 import type { QueueOptions } from '../types.js';
 import { type ApplyTo, maxAgeMs, numericKeys, type Policy, type PolicyDefinition } from './definition.js';
 
+/** The policies that apply to one object and what they amount to (RabbitMQ's queue listing fields). */
+export interface AppliedPolicy {
+  readonly name: string;
+  readonly policy?: string;
+  readonly operatorPolicy?: string;
+  /** The policy and operator policy merged (`effective_policy_definition`). */
+  readonly definition: PolicyDefinition;
+}
+
 /** What a policy can be applied to. Quorum queues are classic queues declared `x-queue-type: quorum`. */
 export type PolicyTarget = 'classic' | 'quorum' | 'stream' | 'exchange';
 

@@ -11,9 +11,15 @@ const none: readonly Policy[] = [];
 
 export class PolicyStore {
   readonly #log: StateLog<DefinitionsState, DefinitionsEntry>;
+  #generation = 0;
 
   constructor(log: StateLog<DefinitionsState, DefinitionsEntry>) {
     this.#log = log;
+  }
+
+  /** Grows with every policy put or deleted: what was worked out from the policies before is stale. */
+  get generation(): number {
+    return this.#generation;
   }
 
   list(vhost: string, family: PolicyFamily): readonly Policy[] {
@@ -26,12 +32,16 @@ export class PolicyStore {
   }
 
   put(vhost: string, family: PolicyFamily, policy: Policy): Promise<void> {
-    return this.#log.commit({ type: 'policy.put', vhost, family, policy });
+    const committed = this.#log.commit({ type: 'policy.put', vhost, family, policy });
+    this.#generation++;
+    return committed;
   }
 
   async delete(vhost: string, family: PolicyFamily, name: string): Promise<boolean> {
     if (this.get(vhost, family, name) === undefined) return false;
-    await this.#log.commit({ type: 'policy.delete', vhost, family, name });
+    const committed = this.#log.commit({ type: 'policy.delete', vhost, family, name });
+    this.#generation++;
+    await committed;
     return true;
   }
 

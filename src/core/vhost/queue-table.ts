@@ -61,6 +61,8 @@ export class QueueTable {
   readonly #background = new Set<Promise<unknown>>();
   readonly #ids = new DeliveryIds();
   #incarnations = 0;
+  /** The names in code-unit order, kept between listings until a queue comes or goes. */
+  #sorted: readonly string[] | undefined;
 
   constructor(deps: QueueTableDeps) {
     this.#deps = deps;
@@ -86,16 +88,26 @@ export class QueueTable {
     return this.#queues.keys();
   }
 
+  /** Every name sorted by UTF-16 code units (as the admin API's `sort=name` compares); frozen. */
+  sortedNames(): readonly string[] {
+    this.#sorted ??= Object.freeze([...this.#queues.keys()].sort());
+    return this.#sorted;
+  }
+
   /** A new incarnation of `name`; its engine opens once any earlier one has released its logs. */
   add(name: string, options: QueueOptions): QueueState {
     const state = this.#create(name, options);
+    if (!this.#queues.has(name)) this.#sorted = undefined;
     this.#queues.set(name, state);
     return state;
   }
 
   /** Takes `state` out of service for good and deletes its data (in the background). */
   remove(state: QueueState): void {
-    if (this.#queues.get(state.name) === state) this.#queues.delete(state.name);
+    if (this.#queues.get(state.name) === state) {
+      this.#queues.delete(state.name);
+      this.#sorted = undefined;
+    }
     state.exec.stop();
     // An open classic engine frees its log names within the call, so a new incarnation need not wait
     // for the files to go; one still opening (or a stream's, deleted through its registry) must be

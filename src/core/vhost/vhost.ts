@@ -19,11 +19,13 @@ import type {
   PartitionName,
   ProducerBatch,
   PublishInput,
+  QueueDepths,
   StreamAppendOptions,
   StreamCreateOptions,
   StreamInfo,
   StreamPartition,
   StreamSettings,
+  VhostCounts,
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
@@ -31,6 +33,7 @@ import type { ConsumerRow } from '../entry/operator-commands.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { ConsumerGroups } from '../groups.js';
 import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
+import { type AppliedPolicy, queueTarget } from '../policy/effective.js';
 import { reached, vhostQueuesRefused } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
 import type { BodyCache } from '../queues/body-cache.js';
@@ -181,6 +184,7 @@ export class Vhost implements VirtualHost {
 
   deleteExchange(name: string, options: { ifUnused?: boolean } = {}): void {
     this.#exchanges.delete(name, options.ifUnused === true);
+    this.#policies.forget('exchange', name);
   }
 
   bindExchange(destination: string, source: string, routingKey: string, args: Headers = {}): void {
@@ -282,6 +286,7 @@ export class Vhost implements VirtualHost {
   #removeQueue(state: QueueState): number {
     const count = state.engine.info().messageCount;
     this.#deps.meters.forget(this.name, 'queue', state.name);
+    this.#policies.forget('queue', state.name);
     this.#exchanges.queueRemoved(state.name, state.persisted);
     if (state.persisted) this.#deps.definitions.deleteQueue(this.name, state.name);
     this.#queues.remove(state);
@@ -511,6 +516,7 @@ export class Vhost implements VirtualHost {
       await state.engine.destroy();
     }
     if (this.#deps.streams.get(name) !== undefined) await this.#deps.streams.delete(name);
+    this.#policies.forget('queue', name);
   }
 
   addPartitions(name: string, total: number): Promise<StreamInfo> {
@@ -599,10 +605,54 @@ export class Vhost implements VirtualHost {
     return [...this.#queues.values()].map((state) => ({ ...state.options, ...state.engine.info() }));
   }
 
-  listBindings(): ReturnType<VirtualHost['listBindings']> {
+  queueNames(sorted: boolean): readonly string[] {
+    return sorted ? this.#queues.sortedNames() : [...this.#queues.names()];
+  }
+
+  queueRows(names: readonly string[]): Array<QueueInfo & QueueOptions> {
+    const rows: Array<QueueInfo & QueueOptions> = [];
+    for (const name of names) {
+      const state = this.#queues.get(name);
+      if (state !== undefined) rows.push({ ...state.options, ...state.engine.info() });
+    }
+    return rows;
+  }
+
+  queueDepths(): QueueDepths {
+    const size = this.#queues.size;
+    const names = new Array<string>(size);
+    const messages = new Float64Array(size);
+    const consumers = new Float64Array(size);
+    let i = 0;
+    for (const state of this.#queues.values()) {
+      const info = state.engine.info();
+      names[i] = state.name;
+      messages[i] = info.messageCount;
+      consumers[i] = info.consumerCount;
+      i++;
+    }
+    return { names, messages: Array.from(messages), consumers: Array.from(consumers) };
+  }
+
+  appliedPolicies(objects: 'queues' | 'exchanges', names?: readonly string[]): AppliedPolicy[] {
+    const out: AppliedPolicy[] = [];
+    if (objects === 'exchanges') {
+      const all = names ?? this.#exchanges.list().map((e) => e.name);
+      for (const name of all)
+        if (this.#exchanges.find(name) !== undefined) out.push(this.#policies.applied(name, 'exchange'));
+      return out;
+    }
+    for (const name of names ?? this.#queues.names()) {
+      const state = this.#queues.get(name);
+      if (state !== undefined) out.push(this.#policies.applied(name, queueTarget(state.options)));
+    }
+    return out;
+  }
+
+  listBindings(defaults = true): ReturnType<VirtualHost['listBindings']> {
     const out: ReturnType<VirtualHost['listBindings']> = [];
     // The default exchange's implicit bindings are listed as RabbitMQ lists them.
-    for (const name of this.#queues.names()) {
+    for (const name of defaults ? this.#queues.names() : []) {
       out.push({ source: '', destination: name, destinationKind: 'queue', routingKey: name, args: {} });
     }
     out.push(...this.#exchanges.bindings());
@@ -618,7 +668,7 @@ export class Vhost implements VirtualHost {
     return rows;
   }
 
-  counts(): { exchanges: number; queues: number; consumers: number; ready: number; unacked: number } {
+  counts(): VhostCounts {
     let consumers = 0;
     let ready = 0;
     let unacked = 0;
