@@ -3,17 +3,20 @@
  */
 import { runAmqpBench } from './amqp.js';
 import { runDashboardBench } from './dashboard.js';
+import { runFootprintBench } from './footprint.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKafkaCompactionBench } from './kafka-compaction.js';
 import { runKubemqBench } from './kubemq.js';
+import { runLatencyBench } from './latency.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runPermissionsBench } from './permissions.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
 
-const benches: Record<string, () => Promise<void>> = {
+/** Each bench gets the words after its name (`npm run bench -- latency mqtt`). */
+const benches: Record<string, (args: string[]) => Promise<void>> = {
   storage: runStorageBench,
   amqp: runAmqpBench,
   mqtt: runMqttBench,
@@ -25,6 +28,8 @@ const benches: Record<string, () => Promise<void>> = {
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,
+  footprint: runFootprintBench,
+  latency: runLatencyBench,
   permissions: runPermissionsBench,
   tls: runTlsBench,
   dashboard: runDashboardBench,
@@ -38,7 +43,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  await run();
+  await run(process.argv.slice(3));
 }
 
 await main();
