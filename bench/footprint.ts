@@ -18,6 +18,7 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   rmSync,
   statSync,
@@ -37,6 +38,7 @@ const churnConnectsMax = 100_000;
 const settleMs = 3_000;
 const stepTimeoutMs = 60_000;
 const snapshotTimeoutMs = 120_000;
+const quietTimeoutMs = 60_000;
 
 /** CONNECT, 3.1.1, clean session, keep alive 600 s, for a client id (ASCII). */
 function connectPacket(clientId: string): Buffer {
@@ -86,9 +88,23 @@ async function openIdle(
   return { sockets, ms: performance.now() - started };
 }
 
-async function closeAll(sockets: readonly Socket[]): Promise<void> {
+/** User + system CPU milliseconds the process has used (/proc/<pid>/stat, 100 ticks per second). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+}
+
+/** Closes the sockets and waits until the broker has torn them down (under 10 % of a core for 1 s). */
+async function closeAll(sockets: readonly Socket[], pid: number): Promise<void> {
   for (const socket of sockets) socket.destroy();
-  await sleep(1000);
+  const deadline = Date.now() + quietTimeoutMs;
+  let before = cpuMs(pid);
+  do {
+    await sleep(1000);
+    const now = cpuMs(pid);
+    if (now - before < 100) return;
+    before = now;
+  } while (Date.now() < deadline);
 }
 
 /** Connect, CONNACK, DISCONNECT, close, in `churnClients` loops; CONNACKs per second. */
@@ -121,7 +137,7 @@ async function measure(target: Target, idleMiB: number): Promise<Figures> {
   const { sockets, ms } = await openIdle(target.port, idleConnections, `idle-${target.name}`);
   await sleep(settleMs);
   const after = rssMiB(target.pid);
-  await closeAll(sockets);
+  await closeAll(sockets, target.pid);
   const connectsPerSecond = await churn(target.port);
   return {
     idleMiB,
@@ -174,7 +190,7 @@ async function heapBreakdown(count: number): Promise<string> {
     await sleep(settleMs);
     process.kill(cli.target.pid, 'SIGUSR2');
     const [before, after] = await waitForSnapshots(dir, 2);
-    await closeAll(sockets);
+    await closeAll(sockets, cli.target.pid);
     return formatGrowth(heapGrowth(before!, after!, count), 30);
   } finally {
     await cli.stop();

@@ -11,8 +11,8 @@ import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
-import type { IngressAccount } from '../ingress.js';
-import { gatherWrites, type Transport } from '../transport.js';
+import type { IngressAccount, IngressHandle } from '../ingress.js';
+import { gatherWrites, type Transport, type TransportReceiver } from '../transport.js';
 import { type Authentication, handleAuthenticating, handleReauthentication } from './auth.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
@@ -96,6 +96,42 @@ function bareAck(frame: Buffer): Inbound | undefined {
   return { cmd, messageId: (frame[2]! << 8) | frame[3]!, reasonCode: 0 } as Inbound;
 }
 
+/**
+ * A connection as its transport and the ingress budget call it: one small object per connection
+ * where six closures were (about 400 bytes on an idle connection).
+ */
+class ConnectionEdge implements TransportReceiver, IngressHandle {
+  readonly #conn: MqttConnection;
+
+  constructor(conn: MqttConnection) {
+    this.#conn = conn;
+  }
+
+  data(chunk: Buffer): void {
+    this.#conn.receive(chunk);
+  }
+
+  holding(bytes: number): void {
+    this.#conn.transportHolding(bytes);
+  }
+
+  closed(): void {
+    this.#conn.closed();
+  }
+
+  pause(): void {
+    this.#conn.holdReading('budget', true);
+  }
+
+  resume(): void {
+    this.#conn.holdReading('budget', false);
+  }
+
+  evict(): void {
+    this.#conn.transport.destroy();
+  }
+}
+
 export class MqttConnection implements Connection, ClientHandle {
   readonly id: string;
   readonly server: MqttServer;
@@ -163,18 +199,11 @@ export class MqttConnection implements Connection, ClientHandle {
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
     transport.onDrain(() => this.flushAcks());
-    this.account = server.ingress.open({
-      pause: () => this.holdReading('budget', true),
-      resume: () => this.holdReading('budget', false),
-      evict: () => this.transport.destroy(),
-    });
+    const edge = new ConnectionEdge(this);
+    this.account = server.ingress.open(edge);
     this.#clock = server.core.clock;
     this.#armKeepAlive(server.limits.connectTimeoutMs, 0);
-    this.transport.attach({
-      data: (chunk) => this.receive(chunk),
-      holding: (bytes) => this.#transportHolding(bytes),
-      closed: () => this.closed(),
-    });
+    this.transport.attach(edge);
   }
 
   /**
@@ -182,7 +211,7 @@ export class MqttConnection implements Connection, ClientHandle {
    * the ingress budget until it is handed on. Before the CONNACK a client may hold no more than a
    * CONNECT may be, with room for WebSocket framing.
    */
-  #transportHolding(bytes: number): void {
+  transportHolding(bytes: number): void {
     this.#transportHeldBytes = bytes;
     this.#recount();
     const connectBytesMax = this.server.limits.connectPacketBytesMax + webSocketSlackBytes;

@@ -1,5 +1,5 @@
 /**
- * `mqtt-packet` parsers shared by every connection, one per protocol version. A parser per
+ * `mqtt-packet` as the MQTT edge uses it: parsers shared by every connection, one per protocol version. A parser per
  * connection cost about 700 bytes (the parser, its buffer list, its emitter and two closures) and
  * kept the CONNECT packet it read as its settings, for as long as the connection lived. Every frame
  * given here is whole and already checked (./codec/framing.ts, ./codec/wellformed.ts), and a parser
@@ -8,6 +8,11 @@
  */
 import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
 import type { ProtocolVersion } from './session.js';
+
+// mqtt-packet writes numbers from a table of 65,536 two-byte Buffers that it builds on its first
+// encode: about 7 MB of heap for the few packets it still encodes here (CONNACK, SUBACK, v5 packets);
+// the hot ones (PUBLISH, acknowledgements) have encoders of their own.
+mqttPacket.writeToStream.cacheNumbers = false;
 
 const parsers: Array<Parser | undefined> = [];
 let decoded: Packet | undefined;
