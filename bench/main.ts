@@ -3,11 +3,13 @@
  */
 import { runAmqpBench } from './amqp.js';
 import { runDashboardBench } from './dashboard.js';
+import { runFootprintBench } from './footprint.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKafkaCompactionBench } from './kafka-compaction.js';
 import { runKafkaTxnBench } from './kafka-txn.js';
 import { runKubemqBench } from './kubemq.js';
+import { runLatencyBench } from './latency.js';
 import { runLoginFloodBench } from './login-flood.js';
 import { runMqttBench } from './mqtt.js';
 import { runPeersBench } from './peers.js';
@@ -16,7 +18,8 @@ import { runRatesBench } from './rates.js';
 import { runStorageBench } from './storage.js';
 import { runTlsBench } from './tls.js';
 
-const benches: Record<string, () => Promise<unknown>> = {
+/** Each bench gets the words after its name (`npm run bench -- latency mqtt`). */
+const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   storage: runStorageBench,
   amqp: runAmqpBench,
   mqtt: runMqttBench,
@@ -30,6 +33,8 @@ const benches: Record<string, () => Promise<unknown>> = {
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,
+  footprint: runFootprintBench,
+  latency: runLatencyBench,
   peers: runPeersBench,
   permissions: runPermissionsBench,
   tls: runTlsBench,
@@ -45,7 +50,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  await run();
+  await run(process.argv.slice(3));
 }
 
 await main();

@@ -39,7 +39,7 @@ const peersDir =
     .find((dir) => existsSync(`${dir}start-peers.sh`)) ??
   '';
 
-interface Target {
+export interface Target {
   readonly name: string;
   readonly port: number;
   readonly pid: number;
@@ -58,7 +58,7 @@ interface Result {
   readonly subCpuPct: number;
 }
 
-function rssMiB(pid: number): number {
+export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
@@ -261,7 +261,7 @@ function idleClient(port: number, clientId: string, sockets: Socket[]): Promise<
   });
 }
 
-async function withMosquitto<T>(run: (target: Target | undefined) => Promise<T>): Promise<T> {
+export async function withMosquitto<T>(run: (target: Target | undefined) => Promise<T>): Promise<T> {
   const port = Number(process.env['MQTT_PORT'] ?? 18832);
   const pidFile = '/tmp/switchyard-peers/mosquitto/pid';
   let startedHere = false;

@@ -55,6 +55,8 @@ class DeliveryIds {
 export class QueueTable {
   readonly #deps: QueueTableDeps;
   readonly #queues = new Map<string, QueueState>();
+  /** Exclusive queues by owning connection: a connection's close finds its own without a scan of all. */
+  readonly #exclusive = new Map<string, Set<QueueState>>();
   /** Per name, the previous incarnation letting go of its logs; a new one opens after it. */
   readonly #releasing = new Map<string, Promise<unknown>>();
   /** Destroys and other work started by sync calls; `settle` waits for them. */
@@ -98,8 +100,31 @@ export class QueueTable {
   add(name: string, options: QueueOptions): QueueState {
     const state = this.#create(name, options);
     if (!this.#queues.has(name)) this.#sorted = undefined;
+    this.#unindex(this.#queues.get(name));
     this.#queues.set(name, state);
+    const owner = options.exclusiveOwner;
+    if (owner !== undefined) {
+      let states = this.#exclusive.get(owner);
+      if (states === undefined) {
+        states = new Set();
+        this.#exclusive.set(owner, states);
+      }
+      states.add(state);
+    }
     return state;
+  }
+
+  /** The live queues declared exclusive to `connectionId`. */
+  exclusiveTo(connectionId: string): QueueState[] {
+    return [...(this.#exclusive.get(connectionId) ?? [])];
+  }
+
+  #unindex(state: QueueState | undefined): void {
+    const owner = state?.options.exclusiveOwner;
+    if (state === undefined || owner === undefined) return;
+    const states = this.#exclusive.get(owner);
+    states?.delete(state);
+    if (states?.size === 0) this.#exclusive.delete(owner);
   }
 
   /** Takes `state` out of service for good and deletes its data (in the background). */
@@ -107,6 +132,7 @@ export class QueueTable {
     if (this.#queues.get(state.name) === state) {
       this.#queues.delete(state.name);
       this.#sorted = undefined;
+      this.#unindex(state);
     }
     state.exec.stop();
     // An open classic engine frees its log names within the call, so a new incarnation need not wait

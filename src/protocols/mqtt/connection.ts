@@ -5,14 +5,14 @@
  * client's packets take effect in the order it sent them.
  */
 import { Buffer } from 'node:buffer';
-import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
-import type { IngressAccount } from '../ingress.js';
-import { gatherWrites, type Transport } from '../transport.js';
+import type { IngressAccount, IngressHandle } from '../ingress.js';
+import { gatherWrites, type Transport, type TransportReceiver } from '../transport.js';
 import { type Authentication, handleAuthenticating, handleReauthentication } from './auth.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
@@ -27,6 +27,7 @@ import { handlePublish, handlePubrel } from './inbound.js';
 import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
 import { handlePuback, handlePubcomp, handlePubrec } from './outbound.js';
+import { decodeWhole } from './parsers.js';
 import type { ClientHandle, MqttServer } from './server.js';
 import type { Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
@@ -34,6 +35,7 @@ import { onClosed } from './teardown.js';
 import { ProtocolViolation } from './violation.js';
 
 const connectType = 1;
+const holdBits = { backlog: 1, inbound: 2, budget: 4 } as const;
 /** WebSocket frame headers and control frames around an MQTT packet. */
 const webSocketSlackBytes = 4096;
 
@@ -94,6 +96,42 @@ function bareAck(frame: Buffer): Inbound | undefined {
   return { cmd, messageId: (frame[2]! << 8) | frame[3]!, reasonCode: 0 } as Inbound;
 }
 
+/**
+ * A connection as its transport and the ingress budget call it: one small object per connection
+ * where six closures were (about 400 bytes on an idle connection).
+ */
+class ConnectionEdge implements TransportReceiver, IngressHandle {
+  readonly #conn: MqttConnection;
+
+  constructor(conn: MqttConnection) {
+    this.#conn = conn;
+  }
+
+  data(chunk: Buffer): void {
+    this.#conn.receive(chunk);
+  }
+
+  holding(bytes: number): void {
+    this.#conn.transportHolding(bytes);
+  }
+
+  closed(): void {
+    this.#conn.closed();
+  }
+
+  pause(): void {
+    this.#conn.holdReading('budget', true);
+  }
+
+  resume(): void {
+    this.#conn.holdReading('budget', false);
+  }
+
+  evict(): void {
+    this.#conn.transport.destroy();
+  }
+}
+
 export class MqttConnection implements Connection, ClientHandle {
   readonly id: string;
   readonly server: MqttServer;
@@ -102,8 +140,6 @@ export class MqttConnection implements Connection, ClientHandle {
   clientId = '';
   state: 'new' | 'connecting' | 'connected' | 'closed' = 'new';
   session: CoreSession | undefined;
-  readonly subscriptions = new Map<string, SubscriptionEntry>();
-  readonly sharedConsumers = new Map<string, Consumer>();
   /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
   readonly credit = new SharedCredit(1);
   /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
@@ -113,13 +149,14 @@ export class MqttConnection implements Connection, ClientHandle {
   clientReceiveMax = 65_535;
   clientPacketBytesMax = Number.POSITIVE_INFINITY;
   clientAliasesMax = 0;
-  readonly inboundAliases = new Map<number, string>();
-  readonly outboundAliases = new Map<string, number>();
-  readonly outbound = new Map<number, OutboundEntry>();
-  /** Delivery id → packet id of messages sent before a reconnect, reused when they come again (§4.4). */
-  readonly resend = new Map<number, number>();
-  /** Packet ids of `resend`, not to be given to new messages meanwhile. */
-  readonly reserved = new Set<number>();
+  // The maps below are made on first use (the getters further down): an idle connection has none.
+  #subscriptions: Map<string, SubscriptionEntry> | undefined;
+  #sharedConsumers: Map<string, Consumer> | undefined;
+  #inboundAliases: Map<number, string> | undefined;
+  #outboundAliases: Map<string, number> | undefined;
+  #outbound: Map<number, OutboundEntry> | undefined;
+  #resend: Map<number, number> | undefined;
+  #reserved: Set<number> | undefined;
   nextPacketId = 1;
   /** Inbound QoS 1 publishes not yet PUBACKed. */
   inboundPending = 0;
@@ -130,7 +167,6 @@ export class MqttConnection implements Connection, ClientHandle {
   /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
   readonly account: IngressAccount;
   readonly #reader: FrameReader;
-  readonly #parser: Parser;
   #core: CoreClient | undefined;
   #plumbing: CoreClient | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
@@ -151,9 +187,10 @@ export class MqttConnection implements Connection, ClientHandle {
   #heldBytes = 0;
   /** Bytes the transport holds of a message not yet whole (a WebSocket). */
   #transportHeldBytes = 0;
-  /** Why the transport is not read: a handler's backlog, the inbound window, the ingress budget. */
-  readonly #holds = new Set<'backlog' | 'inbound' | 'budget'>();
-  readonly #gone = new AbortController();
+  /** Why the transport is not read, as bits of `holdBits`: a handler's backlog, the inbound window, the ingress budget. */
+  #holds = 0;
+  /** Made when a login asks for it (`gone`): aborting one costs a DOMException, most connections need none. */
+  #gone: AbortController | undefined;
 
   constructor(server: MqttServer, transport: Transport) {
     this.id = server.nextConnectionId();
@@ -161,22 +198,12 @@ export class MqttConnection implements Connection, ClientHandle {
     this.transport = gatherWrites(transport);
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
-    this.#parser = mqttPacket.parser();
-    this.#parser.on('packet', (packet: Packet) => this.#accept(packet as Inbound));
-    this.#parser.on('error', (err: Error) => this.fail(Reason.malformed, err.message));
     transport.onDrain(() => this.flushAcks());
-    this.account = server.ingress.open({
-      pause: () => this.holdReading('budget', true),
-      resume: () => this.holdReading('budget', false),
-      evict: () => this.transport.destroy(),
-    });
+    const edge = new ConnectionEdge(this);
+    this.account = server.ingress.open(edge);
     this.#clock = server.core.clock;
     this.#armKeepAlive(server.limits.connectTimeoutMs, 0);
-    this.transport.attach({
-      data: (chunk) => this.receive(chunk),
-      holding: (bytes) => this.#transportHolding(bytes),
-      closed: () => this.closed(),
-    });
+    this.transport.attach(edge);
   }
 
   /**
@@ -184,7 +211,7 @@ export class MqttConnection implements Connection, ClientHandle {
    * the ingress budget until it is handed on. Before the CONNACK a client may hold no more than a
    * CONNECT may be, with room for WebSocket framing.
    */
-  #transportHolding(bytes: number): void {
+  transportHolding(bytes: number): void {
     this.#transportHeldBytes = bytes;
     this.#recount();
     const connectBytesMax = this.server.limits.connectPacketBytesMax + webSocketSlackBytes;
@@ -193,17 +220,57 @@ export class MqttConnection implements Connection, ClientHandle {
 
   /** Aborts when the connection is gone: a login waiting for its hash stops. */
   get gone(): AbortSignal {
+    if (this.#gone === undefined) {
+      this.#gone = new AbortController();
+      if (this.state === 'closed') this.#gone.abort();
+    }
     return this.#gone.signal;
   }
 
   /** The transport is read while nothing holds it. */
-  holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void {
-    const before = this.#holds.size;
-    if (held) this.#holds.add(reason);
-    else this.#holds.delete(reason);
+  holdReading(reason: keyof typeof holdBits, held: boolean): void {
+    const before = this.#holds;
+    this.#holds = held ? before | holdBits[reason] : before & ~holdBits[reason];
     if (this.state === 'closed') return;
-    if (before === 0 && this.#holds.size > 0) this.transport.pause();
-    else if (before > 0 && this.#holds.size === 0) this.transport.resume();
+    if (before === 0 && this.#holds !== 0) this.transport.pause();
+    else if (before !== 0 && this.#holds === 0) this.transport.resume();
+  }
+
+  get subscriptions(): Map<string, SubscriptionEntry> {
+    this.#subscriptions ??= new Map();
+    return this.#subscriptions;
+  }
+
+  get sharedConsumers(): Map<string, Consumer> {
+    this.#sharedConsumers ??= new Map();
+    return this.#sharedConsumers;
+  }
+
+  get inboundAliases(): Map<number, string> {
+    this.#inboundAliases ??= new Map();
+    return this.#inboundAliases;
+  }
+
+  get outboundAliases(): Map<string, number> {
+    this.#outboundAliases ??= new Map();
+    return this.#outboundAliases;
+  }
+
+  get outbound(): Map<number, OutboundEntry> {
+    this.#outbound ??= new Map();
+    return this.#outbound;
+  }
+
+  /** Delivery id → packet id of messages sent before a reconnect, reused when they come again (§4.4). */
+  get resend(): Map<number, number> {
+    this.#resend ??= new Map();
+    return this.#resend;
+  }
+
+  /** Packet ids of `resend`, not to be given to new messages meanwhile. */
+  get reserved(): Set<number> {
+    this.#reserved ??= new Set();
+    return this.#reserved;
   }
 
   /** CONNACK sent: full-size packets from now on, and the bytes held leave the unauthenticated share. */
@@ -252,8 +319,12 @@ export class MqttConnection implements Connection, ClientHandle {
       const checked = this.#check(frame);
       if (checked === undefined) return;
       this.#frameBytes = frame.length;
-      if (Buffer.isBuffer(checked)) this.#parser.parse(checked);
-      else this.#accept(checked);
+      // Before CONNECT was read the version is not known; a CONNECT decodes alike in any parser.
+      const packet = Buffer.isBuffer(checked)
+        ? (decodeWhole(checked, this.version) as Inbound | Error)
+        : checked;
+      if (packet instanceof Error) this.fail(Reason.malformed, packet.message);
+      else this.#accept(packet);
     }
     this.#recount();
     if (result.kind === 'error') this.fail(result.reason, result.message);
@@ -318,7 +389,7 @@ export class MqttConnection implements Connection, ClientHandle {
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
-    this.#gone.abort();
+    this.#gone?.abort();
     this.account.close();
     this.#backlog.length = 0;
     this.#keepAliveTimer?.cancel();

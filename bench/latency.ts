@@ -1,0 +1,242 @@
+/**
+ * `npm run bench -- latency [amqp] [mqtt] [kafka]` (all three when none is named): open-loop latency
+ * against a child `switchyard start --storage memory`.
+ *
+ * For each protocol the maximum rate is measured first, closed loop (`windowMax` messages in flight
+ * for `maxDurationMs`). Then messages are sent at a fixed rate of 10 %, 50 % and 90 % of that maximum
+ * for `openDurationMs` each: message i is due at start + i / rate whatever happened to the ones
+ * before, and its latency is measured from that due time, not from when it was actually sent, so a
+ * stalled broker shows in the figures instead of slowing the generator down (coordinated omission).
+ *
+ * - AMQP: amqplib, `sendToQueue` to a transient queue, a consumer with automatic acknowledgement;
+ *   due time → delivery at the consumer.
+ * - MQTT: mqtt.js 3.1.1, QoS 1 publish, a QoS 1 subscriber on another connection; due time → delivery.
+ * - Kafka: the wire client of bench/kafka.ts, one record per Produce request (v7), acks=all; due time →
+ *   the produce response.
+ *
+ * 256 B payloads carrying the message's index; the clients run in this process. Every phase is
+ * bounded in count (`openMessagesMax`) and time; messages not back within `drainTimeoutMs` after the
+ * last was due count as lost and are reported.
+ */
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
+import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
+import { startCli } from '../testing/server-cli.js';
+import { Conn } from './kafka.js';
+
+const payloadBytes = 256;
+const windowMax = 1000;
+const maxDurationMs = 3_000;
+const openDurationMs = 5_000;
+const openMessagesMax = 500_000;
+const drainTimeoutMs = 10_000;
+const loadShares = [0.1, 0.5, 0.9] as const;
+const setupTimeoutMs = 30_000;
+
+/** One protocol's send and receive path: `send(i)` sends message i, `received(i)` is called when it is back. */
+interface Pipe {
+  send(index: number): void;
+  close(): Promise<void>;
+}
+type PipeFactory = (port: number, received: (index: number) => void) => Promise<Pipe>;
+
+function payloadOf(index: number): Buffer {
+  const payload = Buffer.alloc(payloadBytes);
+  payload.writeUInt32BE(index, 0);
+  return payload;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${setupTimeoutMs} ms`)), setupTimeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const amqpPipe: PipeFactory = async (port, received) => {
+  const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+  const channel = await connection.createChannel();
+  const { queue } = await channel.assertQueue('', { exclusive: true, durable: false });
+  await channel.consume(queue, (msg) => msg && received(msg.content.readUInt32BE(0)), { noAck: true });
+  return {
+    send: (i) => channel.sendToQueue(queue, payloadOf(i)),
+    close: () => connection.close(),
+  };
+};
+
+const mqttPipe: PipeFactory = async (port, received) => {
+  const url = `mqtt://127.0.0.1:${port}`;
+  const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: setupTimeoutMs };
+  const subscriber = await mqtt.connectAsync(url, { ...options, clientId: `latency-sub-${process.pid}` });
+  await subscriber.subscribeAsync('bench/latency', { qos: 1 });
+  subscriber.on('message', (_topic, payload) => received(payload.readUInt32BE(0)));
+  const publisher = await mqtt.connectAsync(url, { ...options, clientId: `latency-pub-${process.pid}` });
+  return {
+    send: (i) => publisher.publish('bench/latency', payloadOf(i), { qos: 1 }),
+    close: async () => {
+      await publisher.endAsync();
+      await subscriber.endAsync();
+    },
+  };
+};
+
+/** The wire client of bench/kafka.ts: kafkajs, one record per request, was the limit at ~300/s. */
+const kafkaPipe: PipeFactory = async (port, received) => {
+  const conn = await Conn.open(port);
+  const topic = 'bench-latency';
+  await conn.request(ApiKey.CreateTopics, 4, {
+    topics: [{ name: topic, numPartitions: 1, replicationFactor: 1 }],
+    timeoutMs: 5000,
+  });
+  return {
+    send: (i) => {
+      const records = encodeRecordBatch({
+        baseTimestamp: BigInt(Date.now()),
+        records: [{ value: payloadOf(i) }],
+      });
+      conn
+        .request(ApiKey.Produce, 7, {
+          acks: -1,
+          timeoutMs: 30_000,
+          topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+        })
+        .then(() => received(i));
+    },
+    close: async () => {
+      conn.socket.destroy();
+    },
+  };
+};
+
+/** Closed loop, `windowMax` in flight, for `maxDurationMs`: messages back per second. */
+async function maxRate(factory: PipeFactory, port: number): Promise<number> {
+  let sent = 0;
+  let back = 0;
+  let pipe: Pipe | undefined;
+  let done = false;
+  const topUp = () => {
+    while (!done && pipe !== undefined && sent - back < windowMax) pipe.send(sent++);
+  };
+  pipe = await withTimeout(
+    factory(port, () => {
+      back++;
+      topUp();
+    }),
+    'connect',
+  );
+  const started = performance.now();
+  topUp();
+  await sleep(maxDurationMs);
+  done = true;
+  const rate = back / ((performance.now() - started) / 1000);
+  await sleep(1000); // what is in flight comes back before the pipe closes
+  await pipe.close();
+  return rate;
+}
+
+interface OpenResult {
+  readonly rate: number;
+  readonly count: number;
+  readonly lost: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** Fixed-rate sending for `openDurationMs`; latency of each message from its due time. */
+async function openLoop(factory: PipeFactory, port: number, rate: number): Promise<OpenResult> {
+  const count = Math.min(openMessagesMax, Math.max(1, Math.round((rate * openDurationMs) / 1000)));
+  const due = new Float64Array(count);
+  const latency = new Float64Array(count).fill(Number.NaN);
+  let back = 0;
+  const pipe = await withTimeout(
+    factory(port, (i) => {
+      if (i < count && Number.isNaN(latency[i]!)) {
+        latency[i] = performance.now() - due[i]!;
+        back++;
+      }
+    }),
+    'connect',
+  );
+  const started = performance.now() + 10;
+  for (let i = 0; i < count; i++) due[i] = started + (i * 1000) / rate;
+  let next = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      // Everything due by now goes out, late ones included: the generator never waits for answers.
+      while (next < count && due[next]! <= now) pipe.send(next++);
+      if (next >= count) resolve();
+      else setTimeout(tick, Math.max(0, due[next]! - performance.now()));
+    };
+    tick();
+  });
+  const drainDeadline = performance.now() + drainTimeoutMs;
+  while (back < count && performance.now() < drainDeadline) await sleep(20);
+  await pipe.close();
+  const sorted = latency.filter((v) => !Number.isNaN(v)).sort();
+  return {
+    rate,
+    count,
+    lost: count - sorted.length,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    p999Ms: percentile(sorted, 0.999),
+  };
+}
+
+const protocols: Record<string, { factory: PipeFactory; what: string }> = {
+  amqp: { factory: amqpPipe, what: 'AMQP transient queue, amqplib, consumer auto-ack' },
+  mqtt: { factory: mqttPipe, what: 'MQTT QoS 1 → QoS 1 subscriber, mqtt.js 3.1.1' },
+  kafka: { factory: kafkaPipe, what: 'Kafka produce, 1 record per request, acks=all' },
+};
+
+export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
+  const chosen = names.length === 0 ? Object.keys(protocols) : names;
+  const unknown = chosen.filter((n) => protocols[n] === undefined);
+  if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
+  const cli = await startCli(
+    [
+      ...['--storage', 'memory', '--amqp-port', 'auto', '--mqtt-port', 'auto', '--kafka-port', 'auto'],
+      ...['--mqtt-ws-port', '0', '--grpc-port', '0', '--rest-port', '0', '--http-port', '0'],
+      ...['--log-level', 'warn'],
+    ],
+    { lifetimeMs: 600_000 },
+  );
+  const lines = [
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time`,
+    '',
+    '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  try {
+    for (const name of chosen) {
+      const { factory, what } = protocols[name]!;
+      const port = cli.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
+      const max = await maxRate(factory, port);
+      for (const share of loadShares) {
+        const r = await openLoop(factory, port, Math.max(1, Math.round(max * share)));
+        lines.push(
+          `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} |`,
+        );
+        process.stdout.write(`${lines.at(-1)}\n`);
+      }
+    }
+  } finally {
+    await cli.stop();
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+}
