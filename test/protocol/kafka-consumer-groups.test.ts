@@ -234,6 +234,18 @@ test('a regular expression subscription follows the topics that match it as they
   assert.ok(!flat(cleared.assignment).includes('rx-20'));
 });
 
+test('a pattern matches only the topics its member may describe (KIP-848 filters by DESCRIBE)', async () => {
+  const live: Record<string, number> = { 'rx-open': 1, 'rx-secret': 1 };
+  const groups = overTopics(live);
+  const mayDescribe = (topic: string) => topic !== 'rx-secret';
+  const regex = { subscribedTopicNames: null, subscribedTopicRegex: 'rx-.*', mayDescribe };
+  const joined = await beat(groups, 'm1', 0, regex);
+  const resolved = await beat(groups, 'm1', joined.memberEpoch, { mayDescribe });
+  assert.deepEqual(flat(resolved.assignment), ['rx-open0']);
+  const granted = await beat(groups, 'm1', resolved.memberEpoch, { mayDescribe: () => true });
+  assert.deepEqual(flat(granted.assignment), ['rx-open0', 'rx-secret0'], 'a right granted later counts');
+});
+
 test('a pattern RE2 refuses, or one past the bounds, answers INVALID_REGULAR_EXPRESSION and changes nothing', async () => {
   const groups = overTopics(topics);
   const m1 = await beat(groups, 'm1', 0);

@@ -51,6 +51,8 @@ interface Member {
    * matching ones too (librdkafka's 0045 counts on it).
    */
   regexPending: boolean;
+  /** The rights of the member's last heartbeat; a member restored from the store has none until then. */
+  mayDescribe?: (topic: string) => boolean;
   assignor: string | null;
   epoch: number;
   previousEpoch: number;
@@ -92,6 +94,11 @@ export interface HeartbeatInput {
   readonly owned: Assignment | null;
   readonly clientId: string;
   readonly clientHost: string;
+  /**
+   * Whether the member's principal may DESCRIBE a topic: a pattern matches only those, as Kafka
+   * filters a regular expression's topics by the subscriber's rights (KIP-848). All when absent.
+   */
+  readonly mayDescribe?: (topic: string) => boolean;
 }
 
 export interface HeartbeatResult {
@@ -337,6 +344,7 @@ export class ConsumerGroupCoordinator {
       assigned: inherited?.assigned ?? new Map(),
       revoking: new Map(),
       sent: '',
+      ...(input.mayDescribe === undefined ? {} : { mayDescribe: input.mayDescribe }),
     };
     if (inherited !== undefined) {
       const target = group.target.get(inherited.id);
@@ -352,6 +360,7 @@ export class ConsumerGroupCoordinator {
     if (input.rebalanceTimeoutMs >= 0) member.rebalanceTimeoutMs = input.rebalanceTimeoutMs;
     member.clientId = input.clientId;
     member.clientHost = input.clientHost;
+    if (input.mayDescribe !== undefined) member.mayDescribe = input.mayDescribe;
     if (input.rackId !== null) member.rackId = input.rackId;
     if (input.subscribedTopicNames !== null) {
       const topics = [...new Set(input.subscribedTopicNames)].slice(0, subscribedTopicsMax);
@@ -381,7 +390,8 @@ export class ConsumerGroupCoordinator {
       members.map((m) => {
         const regex = m.regex;
         if (regex === null || m.regexPending) return [m, m.topics];
-        return [m, [...new Set([...m.topics, ...all.filter((t) => regex.matches(t))])]];
+        const visible = (t: string): boolean => regex.matches(t) && (m.mayDescribe?.(t) ?? true);
+        return [m, [...new Set([...m.topics, ...all.filter(visible)])]];
       }),
     );
   }

@@ -82,6 +82,7 @@ async function heartbeat(
     owned: ownedOf(ctx, request.topicPartitions),
     clientId: ctx.clientId,
     clientHost: ctx.clientHost,
+    mayDescribe: (topic) => allowed(ctx, 'TOPIC', topic, 'DESCRIBE'),
   });
   return {
     errorCode: result.errorCode,
