@@ -1,10 +1,11 @@
 /**
  * `npm run bench -- kafka-txn` (also part of `kafka`): transactional produce against plain acks=all.
- * `lanes` producers on one connection each write batches of 100 records of 256 B with acks=all to one
- * of 6 partitions: plain, or transactional, one batch per transaction (AddPartitionsToTxn, Produce,
- * EndTxn commit: three round trips and the commit markers written and synced). Runs alternate, plain
- * then transactional, `rounds` times, so the machine's drift touches both alike; the medians are
- * compared. `switchyard start` child, file storage, fsync always.
+ * `lanes` producers, pipelined on one shared connection, write batches of 100 records of 256 B with
+ * acks=all to one of 6 partitions: plain, or transactional, one batch per transaction
+ * (AddPartitionsToTxn, Produce, EndTxn commit: three round trips, EndTxn answered once the decision is
+ * durable and the markers appended). Runs alternate, plain then transactional, `rounds` times, so the
+ * machine's drift touches both alike; the medians are compared. `switchyard start` child, file
+ * storage, fsync always.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

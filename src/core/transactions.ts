@@ -48,6 +48,28 @@ export interface TransactionDeps extends VhostObjectDeps {
 
 type Checked = TxnProducerState | { readonly kind: 'refused'; readonly reason: TxnRefusal };
 
+/** A transaction being ended. */
+interface Ending {
+  /**
+   * The decision is durable and the markers appended (the partitions' stable offsets moved on):
+   * EndTxn may be answered, as Kafka answers once PrepareCommit is written. A crash from here on
+   * carries the decision out again at start.
+   */
+  readonly decided: Promise<void>;
+  /**
+   * The markers are durable, a commit's offsets are in their groups and `complete` is applied and
+   * appended: the id may start its next transaction, whose entries follow `complete` in the log, so
+   * nothing the next transaction is told durable can be, unless `complete` is too.
+   */
+  readonly done: Promise<void>;
+}
+
+/** What appending the markers left to wait for. */
+interface Marked {
+  readonly markers: TxnMarkerAt[];
+  readonly durables: Array<Promise<void>>;
+}
+
 const ok: TxnResult = { kind: 'ok' };
 const refused = (reason: TxnRefusal) => ({ kind: 'refused', reason }) as const;
 
@@ -58,7 +80,7 @@ export class TransactionalProducers {
   readonly #byProducer = new Map<number, string>();
   readonly #timers = new Map<string, Timer>();
   /** Transactions ending now, by transactional id. */
-  readonly #ending = new Map<string, Promise<void>>();
+  readonly #ending = new Map<string, Ending>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -89,14 +111,14 @@ export class TransactionalProducers {
   async init(id: string, timeoutMs: number, producerId: number, epoch: number): Promise<TxnInit> {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > transactionTimeoutMsMax)
       return refused('invalidTimeout');
-    await this.#ending.get(id);
+    await this.#ended(id);
     const current = this.#state.producers.get(id);
     if (current === undefined) return this.#first(id, timeoutMs);
     // KIP-360: a producer that names itself must be the current instance (or the one just before).
     if (producerId >= 0 && (producerId !== current.producerId || epoch !== current.epoch))
       return refused(producerId !== current.producerId ? 'producerIdMismatch' : 'fenced');
     if (isPrepared(current)) return refused('concurrent');
-    if (current.phase === 'ongoing') await this.#end(current, false);
+    if (current.phase === 'ongoing') await this.#end(current, false).done;
     return this.#bump(current, timeoutMs);
   }
 
@@ -140,6 +162,8 @@ export class TransactionalProducers {
     epoch: number,
     refs: ReadonlyArray<{ stream: string; partition: number }>,
   ): Promise<TxnResult> {
+    const ending = this.#ended(id);
+    if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
     const added: Array<{ stream: string; partition: number; firstOffset: number; into: Partition }> = [];
@@ -166,6 +190,8 @@ export class TransactionalProducers {
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
   async addGroup(id: string, producerId: number, epoch: number, group: string): Promise<TxnResult> {
+    const ending = this.#ended(id);
+    if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
     if (current.groups.has(group)) return ok;
@@ -184,6 +210,8 @@ export class TransactionalProducers {
     group: string,
     offsets: ReadonlyArray<Omit<TxnOffset, 'group'>>,
   ): Promise<TxnResult> {
+    const ending = this.#ended(id);
+    if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
     if (!current.groups.has(group)) return refused('invalidState');
@@ -192,7 +220,12 @@ export class TransactionalProducers {
     return ok;
   }
 
-  /** EndTxn. Ending again the way it ended is answered as done; the other way is refused. */
+  /**
+   * EndTxn, answered once the decision is durable and the markers are appended (Kafka answers once
+   * PrepareCommit is written); a transaction with group offsets is answered once they are committed,
+   * so the group shows them. Ending again the way it ends is answered as done once that is decided;
+   * the other way is refused.
+   */
   async end(id: string, producerId: number, epoch: number, commit: boolean): Promise<TxnResult> {
     const current = this.#state.producers.get(id);
     if (current === undefined || current.producerId !== producerId) return refused('producerIdMismatch');
@@ -200,10 +233,18 @@ export class TransactionalProducers {
     const ended =
       current.phase === 'completeCommit' ? true : current.phase === 'completeAbort' ? false : undefined;
     if (ended !== undefined) return ended === commit ? ok : refused('invalidState');
-    if (isPrepared(current))
-      return (current.phase === 'prepareCommit') === commit ? refused('concurrent') : refused('invalidState');
+    if (isPrepared(current)) {
+      const same = (current.phase === 'prepareCommit') === commit;
+      const ending = this.#ending.get(id);
+      if (!same) return refused('invalidState');
+      if (ending === undefined) return refused('concurrent');
+      await ending.decided;
+      return ok;
+    }
     if (current.phase === 'empty') return ok;
-    await this.#end(current, commit);
+    const withOffsets = commit && current.offsets.size > 0;
+    const ending = this.#end(current, commit);
+    await (withOffsets ? ending.done : ending.decided);
     return ok;
   }
 
@@ -279,7 +320,7 @@ export class TransactionalProducers {
   async close(): Promise<void> {
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
-    await Promise.allSettled([...this.#ending.values()]);
+    await Promise.allSettled([...this.#ending.values()].map((ending) => ending.done));
     await this.#log.close();
   }
 
@@ -306,26 +347,41 @@ export class TransactionalProducers {
     }
   }
 
-  /** Decides, marks every partition, commits the offsets, completes; one at a time per id. */
-  #end(current: TxnProducerState, commit: boolean): Promise<void> {
+  /** Settles once the id's transaction being ended is done (whether or not that went well). */
+  #ended(id: string): Promise<void> | undefined {
+    return this.#ending.get(id)?.done.catch(() => undefined);
+  }
+
+  /**
+   * Decides, marks every partition, commits the offsets, completes; one at a time per id. Nothing
+   * waits for `complete` to be durable: whatever the id writes next follows it in the log, and a
+   * crash before it is durable finds the decision and carries it out again.
+   */
+  #end(current: TxnProducerState, commit: boolean): Ending {
     const running = this.#ending.get(current.id);
     if (running !== undefined) return running;
     this.#timers.get(current.id)?.cancel();
     this.#timers.delete(current.id);
-    const ending = (async () => {
+    const marked = (async () => {
       if (current.phase === 'ongoing')
         await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
-      await this.#complete(current, commit);
+      return this.#mark(current, commit);
     })();
+    const done = marked.then((m) => this.#complete(current, commit, m));
+    const ending: Ending = { decided: marked.then(() => undefined), done };
+    // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
+    ending.decided.catch(() => {});
+    done.catch(() => {});
     this.#ending.set(current.id, ending);
-    const done = () => {
+    const forget = () => {
       if (this.#ending.get(current.id) === ending) this.#ending.delete(current.id);
     };
-    ending.then(done, done);
+    done.then(forget, forget);
     return ending;
   }
 
-  async #complete(current: TxnProducerState, commit: boolean): Promise<void> {
+  /** Appends the marker to each partition of the transaction, which then no longer holds it open. */
+  #mark(current: TxnProducerState, commit: boolean): Marked {
     const { producerId, epoch } = current;
     const payload = encodeTxnMarker({ producerId, epoch, commit });
     const markers: TxnMarkerAt[] = [];
@@ -345,13 +401,20 @@ export class TransactionalProducers {
       into.endTransaction(producerId, !commit, markerOffset);
       markers.push({ stream: p.stream, partition: p.partition, firstOffset: p.firstOffset, markerOffset });
     }
+    return { markers, durables };
+  }
+
+  async #complete(current: TxnProducerState, commit: boolean, { markers, durables }: Marked): Promise<void> {
     await Promise.allSettled(durables);
     if (commit) {
       for (const o of current.offsets.values()) {
         await this.#deps.groups.commit(o.group, o.stream, o.partition, o.offset).catch(() => undefined);
       }
     }
-    await this.#log.commit({ type: 'complete', id: current.id, commit, markers, at: this.#now });
+    // Appended, not awaited: see `#end`. A write that fails fails the log and its owner.
+    void this.#log
+      .commit({ type: 'complete', id: current.id, commit, markers, at: this.#now })
+      .catch(() => undefined);
   }
 
   /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */
@@ -370,7 +433,7 @@ export class TransactionalProducers {
       )
         return;
       void this.#end(now, false)
-        .then(() => this.#bump(now, now.timeoutMs))
+        .done.then(() => this.#bump(now, now.timeoutMs))
         .catch((err: unknown) => this.#log.exec.fail(err));
     });
     this.#timers.set(id, timer);
@@ -393,7 +456,7 @@ export class TransactionalProducers {
       else {
         const commit = current.phase === 'prepareCommit';
         this.#log.exec.defer(() => {
-          void this.#end(current, commit).catch((err: unknown) => this.#log.exec.fail(err));
+          void this.#end(current, commit).done.catch((err: unknown) => this.#log.exec.fail(err));
         });
       }
     }

@@ -92,6 +92,36 @@ describe('transactional producers in core', () => {
     assert.equal(partition.read(0).length, 4, 'a raw read sees every entry');
   });
 
+  test('the next transaction and a repeated end wait for an ending under way instead of being refused', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'quick');
+    await append(client, txn, 0, 'first');
+    // All asked at once, as a client pipelines them: none is told CONCURRENT_TRANSACTIONS.
+    const ended = client.endTransaction(txn, true);
+    const again = client.endTransaction(txn, true);
+    const added = client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]);
+    assert.deepEqual(await Promise.all([ended, again, added]), [
+      { kind: 'ok' },
+      { kind: 'ok' },
+      { kind: 'ok' },
+    ]);
+    assert.equal(client.describeTransaction('quick')?.phase, 'ongoing');
+    await append(client, txn, 1, 'second');
+    assert.deepEqual(await client.endTransaction(txn, false), { kind: 'ok' });
+    await settle(20);
+    const partition = client.partition('orders', 0);
+    assert.equal(partition.stableOffset, partition.endOffset);
+    assert.deepEqual(committedValues(partition), [
+      'first',
+      entryFormat.withheld,
+      entryFormat.withheld,
+      entryFormat.withheld,
+    ]);
+  });
+
   test('a newer instance fences the older one: its batches and its end are refused', async () => {
     register();
     core = await openCore();

@@ -34,6 +34,7 @@ import { KafkaError } from './errors.js';
 import { afterWrite } from './handlers/fetch.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
+import { TxnOrder, txnRequestOf } from './txn-order.js';
 
 type Obj = Record<string, unknown>;
 
@@ -100,6 +101,7 @@ export class KafkaConnection {
   /** Its last answer is on its way: nothing more is read, and it closes once that is written. */
   #ending = false;
   readonly #acls: ConnectionAcls;
+  readonly #txnOrder = new TxnOrder();
   /** The client id of its latest request (operators see it in `/api/connections`). */
   clientId = '';
   #addresses: { advertisedHost: string; advertisedPort: number; clientHost: string } | undefined;
@@ -346,11 +348,18 @@ export class KafkaConnection {
       return this.close();
     }
     const ctx = this.#context(header);
+    const txn = txnRequestOf(apiKey, request);
+    const earlier = txn === undefined ? undefined : this.#txnOrder.before(txn.id);
+    if (earlier !== undefined) {
+      await earlier;
+      if (this.#closed) return;
+    }
     // Awaited here, not answered Later: requests behind a held Produce wait too, so offsets keep their order.
     const reply =
       apiKey === ApiKey.Produce && this.#broker.core.alarms.active().length > 0
         ? await produceUnderAlarm(ctx, request as ProduceRequest, this.#closing.signal)
         : await handler.handle(ctx, request);
+    if (txn?.ordersLater === true && reply instanceof Later) this.#txnOrder.track(txn.id, reply.response);
     this.#respond(header, version, reply, api.response);
     if (this.#sasl?.closeAfterReply === true) this.#endAfterReplies();
   }

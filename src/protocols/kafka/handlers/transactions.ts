@@ -20,7 +20,7 @@ import {
   type ListTransactionsRequest,
   type TxnOffsetCommitRequest,
 } from '../codec/index.js';
-import type { ApiHandler, RequestContext } from '../context.js';
+import { type ApiHandler, Later, type RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
@@ -55,6 +55,11 @@ export function txnErrorOf(reason: TxnRefusal, fencedFrom: number, version: numb
   }
 }
 
+/** An answer of only an error code, once `code` is known. */
+function later(code: Promise<KafkaError>): Later {
+  return new Later(code.then((errorCode) => ({ errorCode })));
+}
+
 function codeOf(result: TxnResult, version: number): KafkaError {
   return result.kind === 'ok' ? KafkaError.none : txnErrorOf(result.reason, 2, version);
 }
@@ -65,11 +70,18 @@ function instance(transactionalId: string, producerId: bigint, epoch: number): T
   return { transactionalId, producerId: Number(producerId), epoch };
 }
 
-async function settle(run: () => Promise<TxnResult>, version: number): Promise<KafkaError> {
+/**
+ * Core applies a transaction request at once and resolves once its log holds it durably; the answer
+ * waits for that, the connection does not (../txn-order.ts keeps one id's requests in order).
+ */
+function settle(run: () => Promise<TxnResult>, version: number): Promise<KafkaError> {
   try {
-    return codeOf(await run(), version);
+    return run().then(
+      (result) => codeOf(result, version),
+      (err: unknown) => kafkaErrorOf(err),
+    );
   } catch (err) {
-    return kafkaErrorOf(err);
+    return Promise.resolve(kafkaErrorOf(err));
   }
 }
 
@@ -77,7 +89,7 @@ export const addPartitionsToTxnHandler: ApiHandler = {
   apiKey: ApiKey.AddPartitionsToTxn,
   versionMin: 0,
   versionMax: 3,
-  async handle(ctx: RequestContext, request: AddPartitionsToTxnRequest) {
+  handle(ctx: RequestContext, request: AddPartitionsToTxnRequest): Later {
     const topics = request.v3AndBelowTopics;
     const txn = instance(
       request.v3AndBelowTransactionalId,
@@ -97,23 +109,26 @@ export const addPartitionsToTxnHandler: ApiHandler = {
           unknown.set(`${t.name}/${p}`, KafkaError.unknownTopicOrPartition);
       }
     }
-    let code: KafkaError = KafkaError.none;
-    if (txn === undefined) code = KafkaError.invalidProducerIdMapping;
+    let code: Promise<KafkaError> = Promise.resolve(KafkaError.none);
+    if (txn === undefined) code = Promise.resolve(KafkaError.invalidProducerIdMapping);
     else if (unknown.size === 0) {
       const refs = topics.flatMap((t) => t.partitions.map((partition) => ({ stream: t.name, partition })));
-      code = await settle(() => ctx.client.addToTransaction(txn, refs), ctx.apiVersion);
+      code = settle(() => ctx.client.addToTransaction(txn, refs), ctx.apiVersion);
     }
-    const codeFor = (topic: string, p: number) =>
-      unknown.size === 0 ? code : (unknown.get(`${topic}/${p}`) ?? KafkaError.operationNotAttempted);
-    return {
-      resultsByTopicV3AndBelow: topics.map((t) => ({
-        name: t.name,
-        resultsByPartition: t.partitions.map((p) => ({
-          partitionIndex: p,
-          partitionErrorCode: codeFor(t.name, p),
+    const answer = code.then((settled) => {
+      const codeFor = (topic: string, p: number) =>
+        unknown.size === 0 ? settled : (unknown.get(`${topic}/${p}`) ?? KafkaError.operationNotAttempted);
+      return {
+        resultsByTopicV3AndBelow: topics.map((t) => ({
+          name: t.name,
+          resultsByPartition: t.partitions.map((p) => ({
+            partitionIndex: p,
+            partitionErrorCode: codeFor(t.name, p),
+          })),
         })),
-      })),
-    };
+      };
+    });
+    return new Later(answer);
   },
 };
 
@@ -121,7 +136,7 @@ export const addOffsetsToTxnHandler: ApiHandler = {
   apiKey: ApiKey.AddOffsetsToTxn,
   versionMin: 0,
   versionMax: 4,
-  async handle(ctx: RequestContext, request: AddOffsetsToTxnRequest) {
+  handle(ctx: RequestContext, request: AddOffsetsToTxnRequest) {
     if (!allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE'))
       return { errorCode: KafkaError.transactionalIdAuthorizationFailed };
     if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
@@ -129,7 +144,7 @@ export const addOffsetsToTxnHandler: ApiHandler = {
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
     const run = () => ctx.client.addGroupToTransaction(txn, request.groupId);
-    return { errorCode: await settle(run, ctx.apiVersion) };
+    return later(settle(run, ctx.apiVersion));
   },
 };
 
@@ -137,13 +152,13 @@ export const endTxnHandler: ApiHandler = {
   apiKey: ApiKey.EndTxn,
   versionMin: 0,
   versionMax: 4,
-  async handle(ctx: RequestContext, request: EndTxnRequest) {
+  handle(ctx: RequestContext, request: EndTxnRequest) {
     if (!allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE'))
       return { errorCode: KafkaError.transactionalIdAuthorizationFailed };
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
     const run = () => ctx.client.endTransaction(txn, request.committed);
-    return { errorCode: await settle(run, ctx.apiVersion) };
+    return later(settle(run, ctx.apiVersion));
   },
 };
 
@@ -151,7 +166,7 @@ export const txnOffsetCommitHandler: ApiHandler = {
   apiKey: ApiKey.TxnOffsetCommit,
   versionMin: 0,
   versionMax: 4,
-  async handle(ctx: RequestContext, request: TxnOffsetCommitRequest) {
+  handle(ctx: RequestContext, request: TxnOffsetCommitRequest): Later {
     const { broker, client } = ctx;
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     const refusal = !allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE')
@@ -172,9 +187,10 @@ export const txnOffsetCommitHandler: ApiHandler = {
         : KafkaError.none);
     const unknown = (topic: string, p: number) => isKafkaError(partitionOf(ctx, topic, p));
     const readable = (topic: string) => allowed(ctx, 'TOPIC', topic, 'READ');
-    let code: KafkaError = member;
-    if (refusal === undefined && txn === undefined) code = KafkaError.invalidProducerIdMapping;
-    else if (code === KafkaError.none && txn !== undefined) {
+    let code: Promise<KafkaError> = Promise.resolve(member);
+    if (refusal === undefined && txn === undefined)
+      code = Promise.resolve(KafkaError.invalidProducerIdMapping);
+    else if (member === KafkaError.none && txn !== undefined) {
       const offsets = request.topics.flatMap((t) =>
         t.partitions
           .filter((p) => readable(t.name) && !unknown(t.name, p.partitionIndex))
@@ -189,25 +205,23 @@ export const txnOffsetCommitHandler: ApiHandler = {
             },
           })),
       );
-      code = await settle(
-        () => client.commitTransactionOffsets(txn, request.groupId, offsets),
-        ctx.apiVersion,
-      );
+      code = settle(() => client.commitTransactionOffsets(txn, request.groupId, offsets), ctx.apiVersion);
     }
-    return {
+    const answer = code.then((settled) => ({
       topics: request.topics.map((t) => ({
         name: t.name,
         partitions: t.partitions.map((p) => ({
           partitionIndex: p.partitionIndex,
           errorCode:
-            code === KafkaError.none && !readable(t.name)
+            settled === KafkaError.none && !readable(t.name)
               ? KafkaError.topicAuthorizationFailed
               : unknown(t.name, p.partitionIndex)
                 ? KafkaError.unknownTopicOrPartition
-                : code,
+                : settled,
         })),
       })),
-    };
+    }));
+    return new Later(answer);
   },
 };
 
