@@ -221,6 +221,8 @@ export class SessionManager {
   }
 }
 
+const noneInflight: ReadonlyMap<number, number> = new Map();
+
 export class Session {
   readonly id: string;
   readonly incarnation: number;
@@ -230,7 +232,8 @@ export class Session {
   readonly durable: boolean;
   readonly #manager: SessionManager;
   readonly #holder: SessionHolder;
-  readonly #inflight = new Map<number, number>();
+  /** Made on the first in-flight packet (an idle session holds none); read through `noneInflight` before. */
+  #inflight: Map<number, number> | undefined;
   #timer: Timer | undefined;
   #destroyed = false;
   /** Marker changes gathered for the end of this event-loop turn (null: cleared), and their write. */
@@ -257,7 +260,7 @@ export class Session {
     this.durable = holder instanceof OwnedLog;
     this.#manager = manager;
     this.#holder = holder;
-    for (const [packetId, marker] of holder.state.markers) this.#inflight.set(packetId, marker);
+    if (holder.state.markers.size > 0) this.#inflight = new Map(holder.state.markers);
   }
 
   get expiryMs(): number | undefined {
@@ -317,11 +320,12 @@ export class Session {
   }
 
   inflight(): ReadonlyMap<number, number> {
-    return this.#inflight;
+    return this.#inflight ?? noneInflight;
   }
 
   /** Stored only when the entry was or becomes a marker (negative delivery id); see the file comment. */
   setInflight(packetId: number, deliveryId: number): Promise<void> {
+    this.#inflight ??= new Map();
     const previous = this.#inflight.get(packetId);
     this.#inflight.set(packetId, deliveryId);
     if (deliveryId >= 0 && (previous === undefined || previous >= 0)) return resolved;
@@ -329,9 +333,9 @@ export class Session {
   }
 
   deleteInflight(packetId: number): Promise<void> {
-    const previous = this.#inflight.get(packetId);
+    const previous = this.#inflight?.get(packetId);
     if (previous === undefined) return resolved;
-    this.#inflight.delete(packetId);
+    this.#inflight?.delete(packetId);
     return previous < 0 ? this.#gather(packetId, null) : resolved;
   }
 

@@ -60,8 +60,9 @@ export class ClassicQueue implements QueueEngine {
   readonly #ready: ReadyList;
   /** Delayed messages, by readyAtMs then arrival. */
   #delayed: Delayed[] = [];
-  readonly #unacked = new Map<number, QueuedMessage>();
-  readonly #byOwner = new Map<string, Set<number>>();
+  /** Both made on the first delivery: an idle queue (every MQTT connection has one) holds no tables. */
+  #unacked: Map<number, QueuedMessage> | undefined;
+  #byOwner: Map<string, Set<number>> | undefined;
   readonly #consumers: ConsumerSet;
   #store: QueueStore | undefined;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
@@ -70,9 +71,10 @@ export class ClassicQueue implements QueueEngine {
   #dispatchAgain = false;
   #hadConsumer = false;
   #state: 'open' | 'closed' | 'destroyed' | 'failed' = 'open';
-  readonly #expiryTimer: QueueTimer;
-  readonly #delayTimer: QueueTimer;
-  readonly #idleTimer: QueueTimer;
+  /** Each made when first armed: most queues never expire, delay or idle out anything. */
+  #expiryTimer: QueueTimer | undefined;
+  #delayTimer: QueueTimer | undefined;
+  #idleTimer: QueueTimer | undefined;
   readonly #holds: Holds;
 
   constructor(name: string, options: QueueOptions, deps: QueueDeps) {
@@ -81,9 +83,6 @@ export class ClassicQueue implements QueueEngine {
     this.#deps = deps;
     this.#ready = new ReadyList(options.priorityMax ?? 0);
     this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
-    this.#expiryTimer = new QueueTimer(deps.exec, () => this.#expireHeads());
-    this.#delayTimer = new QueueTimer(deps.exec, () => this.#releaseDelayed());
-    this.#idleTimer = new QueueTimer(deps.exec, () => this.#idleExpired());
     this.#holds = new Holds(deps.exec);
   }
 
@@ -117,7 +116,7 @@ export class ClassicQueue implements QueueEngine {
     );
     this.#options = options;
     if (expiresChanged) {
-      this.#idleTimer.cancel();
+      this.#idleTimer?.cancel();
       this.touch();
     }
     this.#dropOverflow();
@@ -132,7 +131,7 @@ export class ClassicQueue implements QueueEngine {
     return {
       ready: this.#ready.count,
       readyBytes: this.#ready.bytes,
-      unacked: this.#unacked.size,
+      unacked: this.#unacked?.size ?? 0,
       delayed: this.#delayed.length,
       consumers: this.#consumers.size,
     };
@@ -142,7 +141,7 @@ export class ClassicQueue implements QueueEngine {
   touch(): void {
     const ttl = this.options.expiresMs;
     if (ttl === undefined || this.#state !== 'open') return;
-    this.#idleTimer.cancel();
+    this.#idleTimer ??= new QueueTimer(this.#deps.exec, () => this.#idleExpired());
     this.#idleTimer.armAt(this.#deps.exec.now() + ttl);
   }
 
@@ -239,7 +238,7 @@ export class ClassicQueue implements QueueEngine {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > durationMsMax) {
       throw brokerError(ErrorCode.invalidArgument, `A hold of ${timeoutMs} ms on queue '${this.name}'`);
     }
-    if (id <= this.#deps.idBase || this.#state !== 'open' || !this.#unacked.has(id)) {
+    if (id <= this.#deps.idBase || this.#state !== 'open' || this.#unacked?.has(id) !== true) {
       return Promise.resolve(false);
     }
     return this.#holds.arm(id, timeoutMs, () => this.requeue(id, { atTail: true, counted: true }));
@@ -249,7 +248,7 @@ export class ClassicQueue implements QueueEngine {
   releaseOwner(owner: string): void {
     const mine = this.#consumers.all.filter((c) => c.owner === owner);
     for (const c of mine) this.#cancel(c, false);
-    const ids = [...(this.#byOwner.get(owner) ?? [])].sort((a, b) => a - b);
+    const ids = [...(this.#byOwner?.get(owner) ?? [])].sort((a, b) => a - b);
     for (const id of ids) {
       const m = this.#takeUnacked(id);
       m.deliveryCount++;
@@ -271,8 +270,8 @@ export class ClassicQueue implements QueueEngine {
     for (const { m } of this.#delayed) this.#remove(m);
     purged += this.#delayed.length;
     this.#delayed = [];
-    this.#expiryTimer.cancel();
-    this.#delayTimer.cancel();
+    this.#expiryTimer?.cancel();
+    this.#delayTimer?.cancel();
     return purged;
   }
 
@@ -486,7 +485,9 @@ export class ClassicQueue implements QueueEngine {
     // Held deliveries keep no stored body in memory: a requeue reads it back from the log.
     this.#uncache(m);
     m.holder = c ?? owner;
+    this.#unacked ??= new Map();
     this.#unacked.set(m.id, m);
+    this.#byOwner ??= new Map();
     let held = this.#byOwner.get(owner);
     if (held === undefined) {
       held = new Set();
@@ -499,18 +500,18 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #takeUnacked(id: number): QueuedMessage {
-    const m = this.#unacked.get(id);
+    const m = this.#unacked?.get(id);
     if (m === undefined)
       throw brokerError(ErrorCode.invalidState, `Unknown delivery id ${id} on queue '${this.name}'`);
-    this.#unacked.delete(id);
+    this.#unacked?.delete(id);
     const c = m.holder;
     m.holder = undefined;
     assert(c !== undefined, 'unacked message without holder');
     this.#holds.settle(id);
     const owner = typeof c === 'string' ? c : c.owner;
-    const held = this.#byOwner.get(owner);
+    const held = this.#byOwner?.get(owner);
     held?.delete(id);
-    if (held?.size === 0) this.#byOwner.delete(owner);
+    if (held?.size === 0) this.#byOwner?.delete(owner);
     if (typeof c !== 'string') {
       c.unacked--;
       for (const limit of c.options.limits ?? []) limit.release(1);
@@ -619,6 +620,11 @@ export class ClassicQueue implements QueueEngine {
       }
       if (m?.expiresAtMs !== undefined) next = Math.min(next ?? Infinity, m.expiresAtMs);
     }
+    if (next === undefined) {
+      this.#expiryTimer?.cancel();
+      return;
+    }
+    this.#expiryTimer ??= new QueueTimer(this.#deps.exec, () => this.#expireHeads());
     this.#expiryTimer.armAt(next);
   }
 
@@ -634,7 +640,13 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #armDelayTimer(): void {
-    this.#delayTimer.armAt(this.#delayed[0]?.readyAtMs);
+    const due = this.#delayed[0]?.readyAtMs;
+    if (due === undefined) {
+      this.#delayTimer?.cancel();
+      return;
+    }
+    this.#delayTimer ??= new QueueTimer(this.#deps.exec, () => this.#releaseDelayed());
+    this.#delayTimer.armAt(due);
   }
 
   #releaseDelayed(): void {
@@ -658,9 +670,9 @@ export class ClassicQueue implements QueueEngine {
 
   #stopTimers(): void {
     this.#holds.clear();
-    this.#expiryTimer.cancel();
-    this.#delayTimer.cancel();
-    this.#idleTimer.cancel();
+    this.#expiryTimer?.cancel();
+    this.#delayTimer?.cancel();
+    this.#idleTimer?.cancel();
   }
 
   // ---- removal and dead-lettering
@@ -698,7 +710,7 @@ export class ClassicQueue implements QueueEngine {
   #forgetMessages(): void {
     for (let m = this.#ready.shift(); m !== undefined; m = this.#ready.shift()) this.#uncache(m);
     for (const { m } of this.#delayed) this.#uncache(m);
-    for (const id of [...this.#unacked.keys()]) this.#takeUnacked(id);
+    for (const id of [...(this.#unacked?.keys() ?? [])]) this.#takeUnacked(id);
     this.#delayed = [];
   }
 

@@ -15,14 +15,15 @@ interface Hold {
 
 export class Holds {
   readonly #exec: Executor;
-  readonly #holds = new Map<number, Hold>();
+  /** Made on the first hold: most queues never hold a delivery, and an idle one costs no table. */
+  #holds: Map<number, Hold> | undefined;
 
   constructor(exec: Executor) {
     this.#exec = exec;
   }
 
   get size(): number {
-    return this.#holds.size;
+    return this.#holds?.size ?? 0;
   }
 
   /**
@@ -37,26 +38,27 @@ export class Holds {
     this.settle(id);
     return new Promise((resolve) => {
       const timer = this.#exec.after(timeoutMs, () => {
-        if (this.#holds.get(id)?.timer !== timer) return;
+        if (this.#holds?.get(id)?.timer !== timer) return;
         this.#holds.delete(id);
         expire();
         resolve(true);
       });
+      this.#holds ??= new Map();
       this.#holds.set(id, { timer, resolve });
     });
   }
 
   /** Delivery `id` left its holder some other way (ack, nack, requeue, release): its hold ends unexpired. */
   settle(id: number): void {
-    const hold = this.#holds.get(id);
+    const hold = this.#holds?.get(id);
     if (hold === undefined) return;
-    this.#holds.delete(id);
+    this.#holds?.delete(id);
     hold.timer.cancel();
     hold.resolve(false);
   }
 
   /** The queue stops (closed, deleted, failed): every hold ends unexpired. */
   clear(): void {
-    for (const id of [...this.#holds.keys()]) this.settle(id);
+    for (const id of [...(this.#holds?.keys() ?? [])]) this.settle(id);
   }
 }
