@@ -24,7 +24,7 @@ export const compactionKeysMax = 1_000_000;
  * rewrite pass goes in storage's chunks of the same order (`rewriteChunkBytes`). At 256 KiB a step of
  * small Kafka records held the loop for tens of milliseconds on a loaded machine (docs/performance.md).
  */
-export const compactionReadBytesMax = 32 * 1024;
+export const compactionReadBytesMax = 16 * 1024;
 
 export interface CompactionReport {
   /** The cleanable range this run covered: [from, to). */

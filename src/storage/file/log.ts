@@ -244,7 +244,9 @@ export class FileLog implements Log, Leased {
       await fs.promises.rm(written.file, { force: true });
       return 0;
     }
-    if (!(await this.dropIndexFiles(segment, written.file)) || !wanted()) {
+    await this.dropIndexFiles(segment, written.file);
+    // The log may have closed, or retention removed the segment, while the folder was fsynced.
+    if (!wanted()) {
       if (!this.ctx.deleted) await fs.promises.rm(written.file, { force: true });
       return 0;
     }
@@ -259,15 +261,14 @@ export class FileLog implements Log, Leased {
   /**
    * Removes the segment's index files durably, off the event loop, before its swap: an index must
    * never describe a file it was not built from, and a segment without them is only rescanned on open
-   * (readers use the indexes in memory). False when that failed; the segment then stays as it is.
+   * (readers use the indexes in memory). On a failure the rewrite ends and the segment stays as it is.
    */
-  private async dropIndexFiles(segment: Segment, cleaned: string): Promise<boolean> {
+  private async dropIndexFiles(segment: Segment, cleaned: string): Promise<void> {
     try {
       for (const ext of ['.index', '.timeindex'] as const) {
         await fs.promises.rm(path.join(this.ctx.dir, segmentFileName(segment.base, ext)), { force: true });
       }
       await fsyncDirAsync(this.ctx.dir);
-      return true;
     } catch (err) {
       if (!this.ctx.deleted) await fs.promises.rm(cleaned, { force: true }).catch(() => undefined);
       throw failedError(`Swapping in rewritten segment ${segment.base} of log ${this.name}`, err);

@@ -16,7 +16,7 @@ import { encodeHeader, type RecordSink, readChunkBytes, type Segment } from './s
  * between two turns of the event loop (docs/performance.md, "Kafka compaction": 256 KiB of small Kafka
  * records took tens of milliseconds of the caller's choices on a loaded machine).
  */
-export const rewriteChunkBytes = 32 * 1024;
+export const rewriteChunkBytes = 16 * 1024;
 /** Suffix of a segment being rewritten; recovery removes any it finds. */
 export const cleanedSuffix = '.cleaned';
 
