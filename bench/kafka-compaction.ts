@@ -12,9 +12,13 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
+import { compactNowRequest } from '../testing/kafka-wire.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { sleep } from '../testing/wait.js';
 import { Conn, percentile, readBack } from './kafka.js';
+
+/** The broker's log level; `BENCH_LOG_LEVEL=debug` shows what the broker did around a failed read. */
+const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'warn';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -27,6 +31,12 @@ const segmentBytesMax = 16 * 1024 * 1024;
 /** The folder is taken as compacted once its size has not changed for this long. */
 const stableMs = 3000;
 const compactionMsMax = 300_000;
+/**
+ * How long the broker child may live: two fills, two compactions and their reads. The harness's default
+ * (60 s) is shorter than a run on a loaded machine and SIGKILLs the broker mid-run, which a reader then
+ * sees as a reset connection and refused reconnects.
+ */
+const brokerLifetimeMs = 2 * compactionMsMax + 300_000;
 /** Produce load measured before and during compaction: one request in flight, like a latency probe. */
 const probeMs = 4000;
 
@@ -131,19 +141,7 @@ async function compact(
   const folder = join(logs, readdirSync(logs).find((n) => n.includes(topic))!);
   const before = folderBytes(folder);
   const started = Date.now();
-  await conn.request(ApiKey.AlterConfigs, 0, {
-    resources: [
-      {
-        resourceType: 2,
-        resourceName: topic,
-        configs: [
-          { name: 'cleanup.policy', value: 'compact' },
-          { name: 'min.cleanable.dirty.ratio', value: '0.01' },
-        ],
-      },
-    ],
-    validateOnly: false,
-  });
+  await conn.request(ApiKey.AlterConfigs, 0, compactNowRequest(topic));
   let done = false;
   const stable = waitStable(folder, started).then((at) => {
     done = true;
@@ -159,14 +157,17 @@ const mbps = (r: { bytes: number; seconds: number }) => r.bytes / 1e6 / r.second
 export async function runKafkaCompactionBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-compaction-bench-'));
   const flags = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always'];
-  const cli = await startCli([
-    ...flags,
-    '--segment-bytes-max',
-    String(segmentBytesMax),
-    '--log-level',
-    'warn',
-    ...listenerFlags({ kafka: 'auto' }),
-  ]);
+  const cli = await startCli(
+    [
+      ...flags,
+      '--segment-bytes-max',
+      String(segmentBytesMax),
+      '--log-level',
+      logLevel,
+      ...listenerFlags({ kafka: 'auto' }),
+    ],
+    { lifetimeMs: brokerLifetimeMs },
+  );
   try {
     const conn = await Conn.open(cli.ports.kafka!);
     const port = cli.ports.kafka!;
@@ -191,6 +192,10 @@ export async function runKafkaCompactionBench(): Promise<void> {
     const failures: string[] = [];
     const second = await compact(conn, dataDir, 'readable', async (done) => {
       while (!done()) {
+        // A broker that is gone answers nothing more: reading on would only repeat the failure.
+        const gone = cli.exitStatus();
+        if (gone !== undefined)
+          throw new Error(`the broker exited during the reads: ${JSON.stringify(gone)}`);
         try {
           const r = await readBack(port, 'readable', 1);
           if (!done()) reads.push(mbps(r));

@@ -107,3 +107,23 @@ export class WireClient {
     this.#socket.destroy();
   }
 }
+
+/**
+ * AlterConfigs v0 making `topic` compacted with a dirty ratio of 0.01, so the next compaction check
+ * (within a second) compacts all of its sealed log in one run.
+ */
+export function compactNowRequest(topic: string): object {
+  return {
+    resources: [
+      {
+        resourceType: 2,
+        resourceName: topic,
+        configs: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+        ],
+      },
+    ],
+    validateOnly: false,
+  };
+}

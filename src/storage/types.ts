@@ -137,8 +137,16 @@ export interface Log {
    * a mix within one share; a crash at any moment leaves the old or the new share, never both or
    * neither. A share whose storage retention or truncation removed meanwhile is left as it is. Rejects
    * when `choose` throws (nothing changes) or the disk fails; the log itself stays usable.
+   *
+   * `pace`, when given, is awaited after each bounded chunk of the share (`rewriteChunkBytes` on disk):
+   * the caller decides when the rewrite goes on, so a rewrite never holds the event loop for more than
+   * one chunk. A `pace` that rejects abandons the rewrite, as a throwing `choose` does.
    */
-  rewrite(from: number, choose: (entry: LogEntry) => RewriteChoice): Promise<RewriteResult>;
+  rewrite(
+    from: number,
+    choose: (entry: LogEntry) => RewriteChoice,
+    pace?: () => Promise<void>,
+  ): Promise<RewriteResult>;
   /** Resolves when everything appended so far is fsynced, whatever the policy. */
   sync(): Promise<void>;
   /**

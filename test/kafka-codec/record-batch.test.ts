@@ -10,6 +10,7 @@ import {
   encodeRecordBatch,
   isKafkaCodecError,
   readBatchHeader,
+  recordKeys,
   setBaseOffset,
   splitBatches,
 } from '../../src/protocols/kafka/codec/index.js';
@@ -77,6 +78,26 @@ describe('record batch v2', () => {
     assert.equal(decoded[1]?.value, null);
     assert.equal(decoded[2]?.offsetDelta, 2);
     assert.deepEqual(decoded[2]?.headers, [{ key: 'empty', value: null }]);
+  });
+
+  it('lists the keys compaction needs as decodeRecords sees them, and refuses a record cut short', () => {
+    const binaryKey = new Uint8Array([0, 200, 255]);
+    const big = encodeRecordBatch({
+      baseTimestamp: 0n,
+      records: [...records, { key: binaryKey, value: new Uint8Array(300), timestampDelta: 1n << 40n }],
+    });
+    assert.deepEqual(
+      recordKeys(big),
+      decodeRecords(big).map((r) => ({
+        offsetDelta: r.offsetDelta,
+        key: r.key === null ? undefined : Buffer.from(r.key).toString('latin1'),
+        nullValue: r.value === null,
+      })),
+    );
+    const cut = Uint8Array.from(big);
+    // The last record claims more bytes than the batch holds.
+    new DataView(cut.buffer).setInt32(57, 5);
+    assert.throws(() => recordKeys(cut), isKafkaCodecError);
   });
 
   it('has a valid CRC that survives a baseOffset rewrite and catches corruption', () => {

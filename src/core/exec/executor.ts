@@ -9,6 +9,7 @@
  * this file and the clock are the only places that arm them.
  */
 import type { Clock } from '../../shared/clock.js';
+import { BrokerError, ErrorCode } from '../../shared/errors.js';
 
 export interface Timer {
   /** Idempotent; a timer that already fired or whose executor stopped ignores it. */
@@ -66,6 +67,20 @@ export class Executor {
         clearImmediate(handle);
       },
     };
+  }
+
+  /**
+   * Resolves at the end of this event-loop turn, as `soon` runs; rejects when the object stopped or
+   * failed meanwhile. For long work in bounded steps (compaction): each step awaits a turn, and the
+   * work always settles, so nothing waiting for it (a log's close) waits forever.
+   */
+  turn(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        if (!this.#stopped && this.#failure === undefined) resolve();
+        else reject(new BrokerError(ErrorCode.invalidState, `${this.kind} ${this.name} stopped`));
+      });
+    });
   }
 
   /** Runs `fn` after `ms` on the clock. */

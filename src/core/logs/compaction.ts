@@ -7,7 +7,8 @@
  * A run has two passes over the cleanable range — below the sealed storage, the stable offset (no open
  * transaction) and the records younger than `lagMsMin` — one building the map of each key's latest
  * offset, one rewriting the storage a segment at a time. Both go in bounded steps on the stream's
- * executor, one event-loop turn apart, so producers and readers are served between them.
+ * executor, one event-loop turn apart (the rewrite paces storage's chunks the same way), so producers
+ * and readers are served between them.
  */
 import type { LogEntry, RewriteChoice } from '../../storage/types.js';
 import type { StreamCompaction } from '../api.js';
@@ -18,8 +19,12 @@ import type { Partition } from './partition.js';
 
 /** Keys one run maps; a range with more is cleaned up to where the map filled, the rest next run. */
 export const compactionKeysMax = 1_000_000;
-/** Payload bytes one step of the map pass reads. */
-export const compactionReadBytesMax = 256 * 1024;
+/**
+ * Payload bytes one step of the map pass reads and decodes between two turns of the event loop; the
+ * rewrite pass goes in storage's chunks of the same order (`rewriteChunkBytes`). At 256 KiB a step of
+ * small Kafka records held the loop for tens of milliseconds on a loaded machine (docs/performance.md).
+ */
+export const compactionReadBytesMax = 16 * 1024;
 
 export interface CompactionReport {
   /** The cleanable range this run covered: [from, to). */
@@ -77,7 +82,10 @@ export class Compactor {
     const log = this.#partition.log;
     const grown = log.sealedOffset > this.#cleanedTo && this.dirtyRatio >= settings.dirtyRatioMin;
     if (!grown && this.#exec.now() < this.#dueAt) return;
-    this.#exec.follow(this.run(settings));
+    // A run ended by the partition's close (shutdown, deletion) is no failure of the stream.
+    this.#exec.follow(this.run(settings), undefined, (err) => {
+      if (!this.#partition.closed) this.#exec.fail(err);
+    });
   }
 
   /** Runs compaction now (or joins the run under way); resolves with what it did. */
@@ -100,8 +108,9 @@ export class Compactor {
     const plan = await this.#plan(settings, now, generation);
     this.#dueAt = plan.lagDueAt;
     const choose = (entry: LogEntry) => this.#choose(entry, plan, settings);
+    const pace = () => this.#turn(generation);
     for (let next = from; next < plan.end; ) {
-      next = (await this.#partition.log.rewrite(next, choose)).nextOffset;
+      next = (await this.#partition.log.rewrite(next, choose, pace)).nextOffset;
       await this.#turn(generation);
     }
     this.#cleanBytes = this.#partition.log.sizeBytes;
@@ -188,7 +197,7 @@ export class Compactor {
 
   /** One event-loop turn on the stream's executor, so the stream serves others between steps. */
   async #turn(generation: number): Promise<void> {
-    await new Promise<void>((resolve) => this.#exec.soon(resolve));
+    await this.#exec.turn();
     if (generation !== this.#generation) throw new Error('compaction ended: the partition failed');
   }
 }

@@ -49,6 +49,7 @@ export class CachedFile implements FdSource, PinnedFile {
   descriptor = -1;
   pins = 0;
   retired = false;
+  closeOffLoop = false;
   /** Links of the cache's list of open, unpinned files. */
   newer: CachedFile | undefined;
   older: CachedFile | undefined;
@@ -71,9 +72,12 @@ export class CachedFile implements FdSource, PinnedFile {
     this.cache.unpin(this);
   }
 
-  /** The file will not be used again: closed now, or when its last pin goes; waiting pins fail. */
-  retire(): void {
-    this.cache.retire(this);
+  /**
+   * The file will not be used again: closed now, or when its last pin goes; waiting pins fail.
+   * `offLoop` closes it off the event loop (a file already unlinked, whose close frees its blocks).
+   */
+  retire(offLoop = false): void {
+    this.cache.retire(this, offLoop);
   }
 }
 
@@ -123,18 +127,19 @@ export class HandleCache {
     assert(file.pins > 0, 'unpin of a file that is not pinned');
     file.pins--;
     if (file.pins > 0) return;
-    if (file.retired) this.close(file);
+    if (file.retired) this.close(file, file.closeOffLoop);
     else this.link(file);
     while (this.openCount > this.capacity && this.oldest !== undefined) this.evict(this.oldest);
     this.serveWaiters();
   }
 
-  retire(file: CachedFile): void {
+  retire(file: CachedFile, offLoop = false): void {
     if (file.retired) return;
     file.retired = true;
+    file.closeOffLoop = offLoop;
     if (file.descriptor >= 0 && file.pins === 0) {
       this.unlink(file);
-      this.close(file);
+      this.close(file, offLoop);
     }
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const waiter = this.waiters[i]!;
@@ -183,15 +188,26 @@ export class HandleCache {
     this.openCount++;
   }
 
-  private close(file: CachedFile): void {
+  /**
+   * Nothing is pending on a file closed here (writes are pinned), so a failing close loses nothing.
+   * `offLoop`: closed off the event loop, counting as open until closed. Closing the last descriptor of
+   * a file already unlinked (a segment compaction replaced) frees its blocks, milliseconds per segment
+   * on a busy disk.
+   */
+  private close(file: CachedFile, offLoop = false): void {
     const fd = file.descriptor;
     file.descriptor = -1;
-    this.openCount--;
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // Nothing is pending on it (writes are pinned); a failing close loses nothing.
+    if (!offLoop) {
+      this.openCount--;
+      try {
+        fs.closeSync(fd);
+      } catch {}
+      return;
     }
+    fs.close(fd, () => {
+      this.openCount--;
+      this.serveWaiters();
+    });
   }
 
   private evict(file: CachedFile): void {

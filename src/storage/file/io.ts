@@ -70,6 +70,16 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** `fsyncDir` off the event loop, for work that runs beside producers (compaction's swaps). */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Creates `file` (which must not exist) holding `bytes`, fsynced; its directory entry is the caller's. */
 export function writeNewFile(file: string, bytes: Uint8Array): void {
   const fd = fs.openSync(file, 'wx');

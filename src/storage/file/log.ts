@@ -18,7 +18,7 @@ import type {
   RewriteChoice,
   RewriteResult,
 } from '../types.js';
-import { corruptError, failedError, fsyncDir } from './io.js';
+import { corruptError, failedError, fsyncDir, fsyncDirAsync } from './io.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import { cleanedSuffix, type RewrittenSegment, writeRewritten } from './rewrite.js';
@@ -31,6 +31,9 @@ import {
 } from './segment.js';
 
 type ContextBase = Omit<SegmentContext, 'onFailed' | 'dir' | 'deleted' | 'logName'>;
+
+/** A rewrite's pace when its caller gives none: one event-loop turn between chunks. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** What a log asks of its storage when its lease ends. */
 export interface FileLogOwner {
@@ -190,7 +193,11 @@ export class FileLog implements Log, Leased {
     return this.startOffset;
   }
 
-  rewrite(from: number, choose: (entry: LogEntry) => RewriteChoice): Promise<RewriteResult> {
+  rewrite(
+    from: number,
+    choose: (entry: LogEntry) => RewriteChoice,
+    pace: () => Promise<void> = nextTurn,
+  ): Promise<RewriteResult> {
     try {
       this.checkUsable();
       if (this.failure) throw this.failure;
@@ -207,7 +214,7 @@ export class FileLog implements Log, Leased {
     const next = this.segments[this.segments.indexOf(segment) + 1]!.base;
     const running = (async () => {
       try {
-        return { nextOffset: next, bytesFreed: await this.rewriteSegment(segment, start, choose) };
+        return { nextOffset: next, bytesFreed: await this.rewriteSegment(segment, start, choose, pace) };
       } finally {
         this.rewriting = undefined;
       }
@@ -221,11 +228,12 @@ export class FileLog implements Log, Leased {
     segment: Segment,
     from: number,
     choose: (entry: LogEntry) => RewriteChoice,
+    pace: () => Promise<void>,
   ): Promise<number> {
     const wanted = () => !this.closed && this.failure === undefined && this.segments.includes(segment);
     let written: RewrittenSegment | undefined;
     try {
-      written = await writeRewritten(segment, from, choose, wanted);
+      written = await writeRewritten(segment, from, { choose, stillWanted: wanted, pace });
     } catch (err) {
       // A choice that threw is the caller's error; the rest is the disk's.
       const fromDisk = typeof (err as NodeJS.ErrnoException).code === 'string';
@@ -233,19 +241,46 @@ export class FileLog implements Log, Leased {
     }
     if (written === undefined) return 0;
     if (written.unchanged) {
-      fs.rmSync(written.file, { force: true });
+      await fs.promises.rm(written.file, { force: true });
+      return 0;
+    }
+    await this.dropIndexFiles(segment, written.file);
+    // The log may have closed, or retention removed the segment, while the folder was fsynced.
+    if (!wanted()) {
+      if (!this.ctx.deleted) await fs.promises.rm(written.file, { force: true });
       return 0;
     }
     this.swap(segment, written.file);
+    // The rename's durability: until then a crash leaves the old segment, which recovery reopens.
+    await fsyncDirAsync(this.ctx.dir).catch((err: unknown) => {
+      this.fail(failedError(`Swapping in rewritten segment ${segment.base} of log ${this.name}`, err));
+    });
     return written.bytesBefore - written.bytesAfter;
   }
 
   /**
+   * Removes the segment's index files durably, off the event loop, before its swap: an index must
+   * never describe a file it was not built from, and a segment without them is only rescanned on open
+   * (readers use the indexes in memory). On a failure the rewrite ends and the segment stays as it is.
+   */
+  private async dropIndexFiles(segment: Segment, cleaned: string): Promise<void> {
+    try {
+      for (const ext of ['.index', '.timeindex'] as const) {
+        await fs.promises.rm(path.join(this.ctx.dir, segmentFileName(segment.base, ext)), { force: true });
+      }
+      await fsyncDirAsync(this.ctx.dir);
+    } catch (err) {
+      if (!this.ctx.deleted) await fs.promises.rm(cleaned, { force: true }).catch(() => undefined);
+      throw failedError(`Swapping in rewritten segment ${segment.base} of log ${this.name}`, err);
+    }
+  }
+
+  /**
    * Puts the rewritten file in the segment's place, synchronously, so no read sees a mix. The old
-   * indexes go first and durably: an index must never describe a file it was not built from. The
-   * rename then replaces the segment in one step; the new segment is opened by the recovery path, which
-   * rebuilds its indexes. A crash before the rename leaves the old segment and a `.cleaned` file that
-   * recovery removes; after it, the new segment.
+   * indexes are already gone, durably (`dropIndexFiles`). The rename replaces the segment in one step;
+   * the new segment is opened by the recovery path, which rebuilds its indexes. A crash before the
+   * rename leaves the old segment and a `.cleaned` file that recovery removes; after it, the new one.
+   * The old file is closed off the event loop: the rename unlinked it, and its last close frees it.
    */
   private swap(old: Segment, cleaned: string): void {
     const at = this.segments.indexOf(old);
@@ -253,21 +288,16 @@ export class FileLog implements Log, Leased {
     const { dir } = this.ctx;
     const what = `Swapping in rewritten segment ${old.base} of log ${this.name}`;
     try {
-      for (const ext of ['.index', '.timeindex'] as const) {
-        fs.rmSync(path.join(dir, segmentFileName(old.base, ext)), { force: true });
-      }
-      fsyncDir(dir);
       fs.renameSync(cleaned, path.join(dir, segmentFileName(old.base, '.log')));
     } catch (err) {
       fs.rmSync(cleaned, { force: true });
       throw failedError(what, err);
     }
     // From the rename on, the name holds the new file: the old segment must not be read through it.
-    old.file.retire();
+    old.file.retire(true);
     this.readAhead.drop();
     this.resume = undefined;
     try {
-      fsyncDir(dir);
       const fresh = Segment.open(this.ctx, old.base, false);
       assert(fresh !== undefined, 'a rewritten segment has a valid header');
       this.segments[at] = fresh;

@@ -11,8 +11,12 @@ import { type FileIo, writeAll } from './io.js';
 import { encodeRecord, type RecordFields } from './record.js';
 import { encodeHeader, type RecordSink, readChunkBytes, type Segment } from './segment.js';
 
-/** Record bytes read and written per step, so a rewrite holds and writes a bounded amount at a time. */
-export const rewriteChunkBytes = 256 * 1024;
+/**
+ * Record bytes read and written per step, so a rewrite holds, decodes and writes a bounded amount
+ * between two turns of the event loop (docs/performance.md, "Kafka compaction": 256 KiB of small Kafka
+ * records took tens of milliseconds of the caller's choices on a loaded machine).
+ */
+export const rewriteChunkBytes = 16 * 1024;
 /** Suffix of a segment being rewritten; recovery removes any it finds. */
 export const cleanedSuffix = '.cleaned';
 
@@ -78,17 +82,25 @@ function encodeChunk(
   return { bytes: Buffer.concat(parts), changed };
 }
 
+/** How a rewrite decides and goes on. */
+export interface RewriteSteps {
+  readonly choose: (entry: LogEntry) => RewriteChoice;
+  /** Asked between chunks: false abandons the rewrite (the log closed, or retention removed the segment). */
+  readonly stillWanted: () => boolean;
+  /** Awaited after each chunk: the caller's turn to let others run. */
+  readonly pace: () => Promise<void>;
+}
+
 /**
- * Writes the rewritten `segment` to its `.cleaned` file in `dir` and fsyncs it. `stillWanted` is asked
- * between chunks: false abandons the rewrite (the log closed, or retention removed the segment).
+ * Writes the rewritten `segment` to its `.cleaned` file in `dir` and fsyncs it, one chunk per `pace`.
  * Returns undefined when abandoned; the `.cleaned` file is then removed unless the log was deleted.
  */
 export async function writeRewritten(
   segment: Segment,
   from: number,
-  choose: (entry: LogEntry) => RewriteChoice,
-  stillWanted: () => boolean,
+  steps: RewriteSteps,
 ): Promise<RewrittenSegment | undefined> {
+  const { choose, stillWanted, pace } = steps;
   const { ctx } = segment;
   const file = path.join(ctx.dir, cleanedFileName(segment));
   fs.rmSync(file, { force: true });
@@ -107,9 +119,10 @@ export async function writeRewritten(
       if (last === undefined) break;
       const chunk = encodeChunk(records, from, choose);
       changed ||= chunk.changed;
-      await writeAt(ctx.io, fd, chunk.bytes, position);
+      if (chunk.bytes.byteLength > 0) await writeAt(ctx.io, fd, chunk.bytes, position);
       position += chunk.bytes.byteLength;
       next = last.offset + last.count;
+      await pace();
     }
     await fdatasync(ctx.io, fd);
     if (!stillWanted()) return undefined;

@@ -185,6 +185,57 @@ export function decodeRecords(bytes: Uint8Array, offset = 0): KafkaRecord[] {
   return records;
 }
 
+/** Moves past a varlong without making its value (a BigInt). */
+function skipVarlong(r: KafkaReader): void {
+  for (let i = 0; i < 10; i++) if ((r.readInt8() & 0x80) === 0) return;
+  throw malformed('Varlong is longer than 64 bits');
+}
+
+/** What `recordKeys` gives of one record: where it sits, its key's bytes, whether its value is null. */
+export interface RecordKey {
+  readonly offsetDelta: number;
+  /** The key as a latin1 string of its bytes (one character per byte), or undefined when null. */
+  readonly key: string | undefined;
+  readonly nullValue: boolean;
+}
+
+/**
+ * The keys of an uncompressed batch's records, without decoding values or headers: what compaction
+ * needs of every stored record, at a fraction of `decodeRecords`' cost (no copy, no header objects).
+ * Each record's own length bounds the walk, so a record is skipped whole whatever its value holds.
+ */
+export function recordKeys(bytes: Uint8Array): RecordKey[] {
+  const header = readBatchHeader(bytes);
+  const codec = compressionOf(header.attributes);
+  if (codec !== CompressionCodec.none) {
+    throw new KafkaCodecError(KafkaCodecReason.invalidValue, `Record batch is compressed (codec ${codec})`);
+  }
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const r = new KafkaReader(bytes, batchHeaderBytes, lengthFieldEnd + header.batchLength);
+  if (header.recordsCount > r.remaining)
+    throw malformed(`${header.recordsCount} records in ${r.remaining} bytes`);
+  const out: RecordKey[] = [];
+  for (let i = 0; i < header.recordsCount; i++) {
+    const length = r.readVarint();
+    if (length < 0 || length > r.remaining) throw malformed(`Bad record length ${length}`);
+    const end = r.offset + length;
+    r.readInt8(); // attributes
+    skipVarlong(r); // timestampDelta
+    const offsetDelta = r.readVarint();
+    const keyBytes = r.readVarint();
+    if (keyBytes < -1 || r.offset + Math.max(keyBytes, 0) > end)
+      throw malformed(`Bad key length ${keyBytes}`);
+    const key = keyBytes === -1 ? undefined : buf.toString('latin1', r.offset, r.offset + keyBytes);
+    r.skip(Math.max(keyBytes, 0));
+    const valueBytes = r.readVarint();
+    if (valueBytes < -1 || r.offset > end) throw malformed(`Bad value length ${valueBytes}`);
+    out.push({ offsetDelta, key, nullValue: valueBytes === -1 });
+    r.skip(end - r.offset);
+  }
+  if (r.remaining !== 0) throw malformed(`${r.remaining} bytes after the last record`);
+  return out;
+}
+
 function readVarBytes(r: KafkaReader): Uint8Array | null {
   const n = r.readVarint();
   if (n < -1) throw malformed(`Negative length ${n}`);
