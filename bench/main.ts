@@ -2,6 +2,7 @@
  * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
  */
 import { runAmqpBench } from './amqp.js';
+import { runBacklogBench } from './backlog.js';
 import { runDashboardBench } from './dashboard.js';
 import { runFootprintBench } from './footprint.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
@@ -22,6 +23,7 @@ import { runTlsBench } from './tls.js';
 const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   storage: runStorageBench,
   amqp: runAmqpBench,
+  backlog: runBacklogBench,
   mqtt: runMqttBench,
   kafka: async () => {
     await runKafkaBench();

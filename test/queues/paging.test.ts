@@ -44,6 +44,35 @@ test('the ready list keeps order, fields and bodies through growth, shrinking an
   assert.equal(list.bytes, 0);
 });
 
+test('expiry, delivery count and redelivered survive arriving after a long run of plain messages', () => {
+  const list = new ReadyList(0);
+  const plain = (id: number): QueuedMessage => ({
+    ...record(id),
+    expiresAtMs: undefined,
+    deliveryCount: 0,
+    redelivered: false,
+    message: undefined,
+  });
+  const total = 3000;
+  for (let id = 1; id <= total; id++) list.insert(plain(id));
+  const [one, , three] = [list.shift()!, list.shift()!, list.shift()!];
+  // The first message with each field: a requeue to the head, one into the middle, a new one at the tail.
+  list.insert({ ...one, deliveryCount: 1, redelivered: true });
+  list.insert({ ...three, expiresAtMs: 5000 });
+  list.insert({ ...plain(total + 1), expiresAtMs: 7000, deliveryCount: 2 });
+  const out: QueuedMessage[] = [];
+  for (let m = list.shift(); m !== undefined; m = list.shift()) out.push(m);
+  assert.equal(out.length, total);
+  assert.deepEqual(out[0], { ...one, deliveryCount: 1, redelivered: true });
+  assert.deepEqual(out[1], { ...three, expiresAtMs: 5000 });
+  assert.deepEqual(out[total - 1], { ...plain(total + 1), expiresAtMs: 7000, deliveryCount: 2 });
+  for (const m of out.slice(2, total - 1)) assert.deepEqual(m, plain(m.id));
+  // Emptied after growing, the list starts afresh without the columns it no longer needs.
+  list.insert(plain(total + 2));
+  assert.deepEqual(list.shift(), plain(total + 2));
+  assert.equal(list.count, 0);
+});
+
 test('read-ahead attaches bodies only to paged-out ready messages', () => {
   const list = new ReadyList(0);
   for (let id = 1; id <= 8; id++) list.insert(record(id, 0, id === 6 ? -1 : id));
