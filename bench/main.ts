@@ -9,6 +9,7 @@ import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKafkaCompactionBench } from './kafka-compaction.js';
 import { runKafkaTxnBench } from './kafka-txn.js';
+import { runKcatBench } from './kcat.js';
 import { runKubemqBench } from './kubemq.js';
 import { runLatencyBench } from './latency.js';
 import { runLoginFloodBench } from './login-flood.js';
@@ -32,6 +33,7 @@ const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   },
   'kafka-txn': runKafkaTxnBench,
   'kafka-compaction': runKafkaCompactionBench,
+  kcat: runKcatBench,
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
   'ingress-memory': runIngressMemoryBench,

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Appender } from '../../src/storage/file/appender.js';
 import { heldFile } from '../../src/storage/file/handles.js';
-import type { FileIo } from '../../src/storage/file/io.js';
+import { type FileIo, realIo, writeChunks } from '../../src/storage/file/io.js';
 
 /** Fake disk whose calls complete only when the test says so, so pipelining is observable. */
 function manualIo() {
@@ -80,4 +83,37 @@ test('a failed write fails its batch and every later one, after earlier ones set
   assert.deepEqual(settled, ['a', 'b failed', 'c failed']);
   assert.equal(disk.writes.length, 0, 'nothing is written after the failure');
   await assert.rejects(appender.sync(), /ENOSPC/);
+});
+
+test('a batch of several chunks goes out in one pwritev, and a short one continues with the rest', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-writev-'));
+  try {
+    const fd = openSync(join(dir, 'f'), 'w+');
+    const calls: string[] = [];
+    const io: FileIo = {
+      write: (fd, data, position, done) => {
+        calls.push(`write ${data.byteLength}`);
+        realIo.write(fd, data, position, done);
+      },
+      fdatasync: realIo.fdatasync,
+      // Takes only the first chunk, as a short pwritev would.
+      writev: (fd, data, position, done) => {
+        calls.push(`writev ${data.length}`);
+        realIo.write(fd, data[0]!, position, done);
+      },
+    };
+    const chunks = [Buffer.from('abc'), Buffer.from('defg'), Buffer.from('hi')];
+    await new Promise<void>((resolve, reject) =>
+      writeChunks(io, fd, chunks, 9, 1, (err) => (err ? reject(err) : resolve())),
+    );
+    assert.deepEqual(calls, ['writev 3', 'write 6']);
+    const whole = [Buffer.from('xyz'), Buffer.from('12')];
+    await new Promise<void>((resolve, reject) =>
+      writeChunks(realIo, fd, whole, 5, 10, (err) => (err ? reject(err) : resolve())),
+    );
+    assert.equal(readFileSync(join(dir, 'f')).subarray(1).toString(), 'abcdefghixyz12');
+    closeSync(fd);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -12,7 +12,7 @@
 import type { BrokerError } from '../../shared/errors.js';
 import type { FsyncPolicy } from '../types.js';
 import type { PinnedFile } from './handles.js';
-import { type FileIo, failedError, writeAll } from './io.js';
+import { type FileIo, failedError, writeChunks } from './io.js';
 
 /** One write never carries more than this, so a burst cannot build one enormous buffer. */
 export const batchBytesMax = 16 * 1024 * 1024;
@@ -290,11 +290,10 @@ export class Appender {
     if (!batch) return;
     this.writing = batch;
     this.lastBatchBytes = batch.bytes;
-    const data = batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks, batch.bytes);
     const { io } = this.options;
     const at = this.writtenEnd;
     this.withFd(
-      (fd, done) => writeAll(io, fd, data, at, done),
+      (fd, done) => writeChunks(io, fd, batch.chunks, batch.bytes, at, done),
       (err) => this.onWrite(batch, err),
     );
   }

@@ -15,11 +15,23 @@ export interface FileIo {
     done: (err: Error | null, written: number) => void,
   ): void;
   fdatasync(fd: number, done: (err: Error | null) => void): void;
+  /**
+   * Several buffers in one call at `position` (pwritev), so a batch spanning slabs is not joined into a
+   * fresh buffer first; without it, the buffers are joined and passed to `write`.
+   */
+  writev?(
+    fd: number,
+    data: readonly Uint8Array[],
+    position: number,
+    done: (err: Error | null, written: number) => void,
+  ): void;
 }
 
 export const realIo: FileIo = {
   write: (fd, data, position, done) =>
     fs.write(fd, data, 0, data.byteLength, position, (err, n) => done(err, n)),
+  writev: (fd, data, position, done) =>
+    fs.writev(fd, data as Uint8Array[], position, (err, n) => done(err, n)),
   fdatasync: (fd, done) => fs.fdatasync(fd, (err) => done(err)),
 };
 
@@ -45,6 +57,32 @@ export function writeAll(
     if (written === data.byteLength) return done(null);
     if (written <= 0) return done(new Error('write made no progress'));
     writeAll(io, fd, data.subarray(written), position + written, done);
+  });
+}
+
+/** pwritev takes at most this many buffers per call (IOV_MAX on Linux). */
+const iovecsMax = 1024;
+
+/**
+ * Writes all of `chunks` (`bytes` in total) at `position`: one pwritev when the io offers it, else one
+ * joined write. A short pwritev continues with what is left, joined.
+ */
+export function writeChunks(
+  io: FileIo,
+  fd: number,
+  chunks: readonly Uint8Array[],
+  bytes: number,
+  position: number,
+  done: (err: Error | null) => void,
+) {
+  if (chunks.length === 1) return writeAll(io, fd, chunks[0]!, position, done);
+  const joined = () => Buffer.concat(chunks as Uint8Array[], bytes);
+  if (io.writev === undefined || chunks.length > iovecsMax) return writeAll(io, fd, joined(), position, done);
+  io.writev(fd, chunks, position, (err, written) => {
+    if (err) return done(err);
+    if (written === bytes) return done(null);
+    if (written <= 0) return done(new Error('write made no progress'));
+    writeAll(io, fd, joined().subarray(written), position + written, done);
   });
 }
 

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench -- kcat [runs]`: kcat (librdkafka) produces KCAT_RECORDS (default 2,000,000) × 256 B
+ * with acks=all and linger.ms=5 to one partition of a file-storage broker, then reads them back with
+ * `kcat -C -e`; each run prints records/s both ways, and several runs print the medians. KCAT_BROKER
+ * (host:port) runs against a broker started elsewhere (e.g. under `node --cpu-prof`) instead of a child.
+ */
+import { execFile } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { listenerFlags, startCli } from '../testing/server-cli.js';
+
+const run = promisify(execFile);
+
+export const kcatRecords = Number(process.env['KCAT_RECORDS'] ?? 2_000_000);
+export const kcatRecordBytes = 256;
+/** Every kcat run ends within this bound: a stalled broker shows as a failed run, not a hung bench. */
+const kcatTimeoutMs = 300_000;
+
+export interface KcatResult {
+  readonly produced: number;
+  readonly read: number;
+}
+
+/** Writes `count` lines of `bytes - 1` characters: kcat's line mode sends each as one record. */
+async function recordsFile(path: string, count: number, bytes: number): Promise<void> {
+  const line = `${'x'.repeat(bytes - 1)}\n`;
+  const block = line.repeat(1000);
+  const out = createWriteStream(path);
+  for (let written = 0; written < count; written += 1000) {
+    const chunk = count - written >= 1000 ? block : line.repeat(count - written);
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
+}
+
+async function timed(file: string, args: readonly string[]): Promise<number> {
+  const started = performance.now();
+  await run(file, args, { timeout: kcatTimeoutMs, maxBuffer: 1 << 20 });
+  return (performance.now() - started) / 1000;
+}
+
+/** Produces the file to `topic` on `broker`, then reads the records back: records/s both ways. */
+async function kcatPass(broker: string, topic: string, input: string): Promise<KcatResult> {
+  const common = ['-b', broker, '-t', topic, '-X', 'topic.metadata.refresh.interval.ms=-1'];
+  const produceSeconds = await timed('kcat', [
+    ...['-P', ...common, '-p', '0', '-X', 'acks=all', '-X', 'linger.ms=5', '-l', input],
+  ]);
+  const readSeconds = await timed('kcat', [
+    ...['-C', ...common, '-p', '0', '-o', 'beginning', '-e', '-q', '-c', String(kcatRecords), '-f', ''],
+  ]);
+  return { produced: kcatRecords / produceSeconds, read: kcatRecords / readSeconds };
+}
+
+/**
+ * `runs` kcat passes against one file-storage broker (fsync as configured by default), each to a
+ * topic of its own; undefined when kcat is not installed.
+ */
+export async function kcatRuns(runs = 1): Promise<KcatResult[] | undefined> {
+  if (!existsSync('/usr/bin/kcat')) {
+    process.stdout.write('kcat not installed (apt-get install kcat); Kafka skipped\n');
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-kcat-bench-'));
+  const input = join(dir, 'records.txt');
+  await recordsFile(input, kcatRecords, kcatRecordBytes);
+  const external = process.env['KCAT_BROKER'];
+  const cli =
+    external === undefined
+      ? await startCli(
+          [
+            ...['--storage', 'file', '--data-dir', join(dir, 'data'), '--log-level', 'warn'],
+            ...listenerFlags({ kafka: 'auto' }),
+          ],
+          { lifetimeMs: runs * (2 * kcatTimeoutMs + 60_000) },
+        )
+      : undefined;
+  try {
+    const broker = external ?? `127.0.0.1:${cli?.ports.kafka}`;
+    const results: KcatResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      results.push(await kcatPass(broker, `bench-kcat-${Date.now()}-${i}`, input));
+    }
+    return results;
+  } finally {
+    await cli?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+export async function runKcatBench(args: readonly string[]): Promise<void> {
+  const runs = Math.max(1, Number(args[0] ?? 3));
+  const results = await kcatRuns(runs);
+  if (results === undefined) return;
+  const label = `${fmt(kcatRecords)} × ${kcatRecordBytes} B, acks=all, linger.ms=5, 1 partition`;
+  const lines = [`kcat, ${label}`, '', '| run | produced rec/s | read rec/s |', '| ---: | ---: | ---: |'];
+  results.forEach((r, i) => {
+    lines.push(`| ${i + 1} | ${fmt(r.produced)} | ${fmt(r.read)} |`);
+  });
+  lines.push(
+    `| median | ${fmt(median(results.map((r) => r.produced)))} | ${fmt(median(results.map((r) => r.read)))} |`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
