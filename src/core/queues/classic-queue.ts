@@ -10,7 +10,7 @@
  */
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
-import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
+import type { DeadLetterReason, QueueDeps, QueueEngine, QueueLengths } from '../internal.js';
 import type { DecodedMessage, QueueEnvelope } from '../message-codec.js';
 import type {
   ConsumeOptions,
@@ -74,12 +74,15 @@ export class ClassicQueue implements QueueEngine {
   readonly #delayTimer: QueueTimer;
   readonly #idleTimer: QueueTimer;
   readonly #holds: Holds;
+  /** The vhost's running totals (its own when the vhost keeps none): moved with `#ready` and `#unacked`. */
+  readonly #lengths: QueueLengths;
 
   constructor(name: string, options: QueueOptions, deps: QueueDeps) {
     this.name = name;
     this.#options = options;
     this.#deps = deps;
-    this.#ready = new ReadyList(options.priorityMax ?? 0);
+    this.#lengths = deps.lengths ?? { ready: 0, unacked: 0 };
+    this.#ready = new ReadyList(options.priorityMax ?? 0, this.#lengths);
     this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
     this.#expiryTimer = new QueueTimer(deps.exec, () => this.#expireHeads());
     this.#delayTimer = new QueueTimer(deps.exec, () => this.#releaseDelayed());
@@ -487,6 +490,7 @@ export class ClassicQueue implements QueueEngine {
     this.#uncache(m);
     m.holder = c ?? owner;
     this.#unacked.set(m.id, m);
+    this.#lengths.unacked++;
     let held = this.#byOwner.get(owner);
     if (held === undefined) {
       held = new Set();
@@ -503,6 +507,7 @@ export class ClassicQueue implements QueueEngine {
     if (m === undefined)
       throw brokerError(ErrorCode.invalidState, `Unknown delivery id ${id} on queue '${this.name}'`);
     this.#unacked.delete(id);
+    this.#lengths.unacked--;
     const c = m.holder;
     m.holder = undefined;
     assert(c !== undefined, 'unacked message without holder');
