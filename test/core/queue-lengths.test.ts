@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { internalContext } from '../../src/core/entry/context.js';
 import { sampleIntervalMs } from '../../src/core/entry/rates.js';
 import type { Delivery } from '../../src/core/types.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
 import { message, openCore, settle } from '../../testing/core-helpers.js';
 
 test('the running totals equal a count over every queue after each kind of change', async () => {
@@ -87,5 +88,23 @@ test('the sampler records the messages queued with each sample of the totals', a
     );
   } finally {
     await broker.close();
+  }
+});
+
+test('the running totals count what a durable queue recovers after a restart', async () => {
+  const storage = new MemoryStorage();
+  const first = await openCore({ storage });
+  first.client.declareQueue('kept', { durable: true });
+  await settle();
+  for (let i = 0; i < 3; i++) first.client.publish('', 'kept', message(`k${i}`, { persistent: true }));
+  await settle();
+  await first.broker.close();
+  const again = await openCore({ storage });
+  try {
+    await settle();
+    assert.deepEqual({ ...again.broker.vhost('/').lengths }, { ready: 3, unacked: 0 });
+    assert.equal(again.broker.stats().messagesReady, 3);
+  } finally {
+    await again.broker.close();
   }
 });
