@@ -50,7 +50,7 @@ import {
   selectColumns,
 } from './paging.js';
 import { isPolicyResource, policyRoutes } from './policies.js';
-import { historyOf, sampled } from './samples.js';
+import { historiesOf, queueTotals, sampled } from './samples.js';
 import { csrfHeader, defaultSessionLimits, type SessionLimits, Sessions } from './sessions.js';
 import * as views from './views.js';
 
@@ -149,10 +149,14 @@ function listing(
   const [, resource, vhost] = parts;
   if (resource === 'overview' && vhost === undefined) {
     const body = views.overview(core, info);
-    const history = historyOf(search);
-    if (history === undefined) return { status: 200, body };
-    const stats = sampled(body['message_stats'] as JsonObject, core.meterSamples(), history);
-    return { status: 200, body: { ...body, message_stats: stats } };
+    const { rates, lengths } = historiesOf(search);
+    const ring = core.meterSamples();
+    const totals = queueTotals(body['queue_totals'] as JsonObject, ring, lengths);
+    const stats = body['message_stats'] as JsonObject;
+    return {
+      status: 200,
+      body: { ...body, queue_totals: totals, message_stats: rates ? sampled(stats, ring, rates) : stats },
+    };
   }
   if (resource === 'nodes') {
     if (!isMonitoring(principal)) throw new HttpError(403, 'access_refused', 'Nodes need monitoring');

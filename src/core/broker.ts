@@ -34,7 +34,7 @@ import { type Placement, singleNode } from './entry/placement.js';
 import { RateSampler } from './entry/rates.js';
 import { Supervisor } from './exec/supervisor.js';
 import { ConsumerGroups } from './groups.js';
-import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
+import type { QueueFactory, QueueLengths, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
 import { createStreamRegistry } from './logs/index.js';
 import { ConnectionCounts } from './policy/limits.js';
@@ -103,7 +103,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     this.#definitions = definitions;
     this.#authorizer = this.#permissionAuthorizer(options.accessChecks ?? []);
     const ratesExec = supervisor.executor('meters', 'rates', { onFault: () => ratesExec.restart() });
-    this.rates = new RateSampler(this.meters, ratesExec);
+    this.rates = new RateSampler(this.meters, ratesExec, () => this.#queueLengths());
     this.#factories = {
       createQueue: factories.createQueue ?? createQueue,
       createStreamRegistry: factories.createStreamRegistry ?? createStreamRegistry,
@@ -277,6 +277,17 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       connections: this.meters.connectionsPerProtocol(),
       ...this.#storageStats(),
     };
+  }
+
+  /** Messages queued in every vhost, from the vhosts' running totals (no walk of their queues). */
+  #queueLengths(): QueueLengths {
+    let ready = 0;
+    let unacked = 0;
+    for (const { vhost } of this.#vhosts.values()) {
+      ready += vhost.lengths.ready;
+      unacked += vhost.lengths.unacked;
+    }
+    return { ready, unacked };
   }
 
   #storageStats(): { storage?: StorageStats } {

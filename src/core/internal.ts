@@ -71,6 +71,17 @@ export interface QueueDeps {
   readonly hooks: QueueHooks;
   /** Present for durable queues: messages and ack records go through it. */
   readonly storage?: Storage;
+  /** The vhost's running totals of queued messages, which the queue keeps up to date (./vhost/vhost.ts). */
+  readonly lengths?: QueueLengths;
+}
+
+/**
+ * Messages in a vhost's classic queues, kept as they enter and leave (ready: waiting for a consumer;
+ * unacked: delivered, not yet settled), so that sampling them every 5 s costs nothing per queue.
+ */
+export interface QueueLengths {
+  ready: number;
+  unacked: number;
 }
 
 /** What every queue kind (classic, priority, stream-as-queue) offers the vhost. */

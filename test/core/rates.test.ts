@@ -106,3 +106,25 @@ test("a connection's counters are its own commands', kept while it is open", asy
     await broker.close();
   }
 });
+
+test('a queue declared again after its delete is counted from zero, by the same publisher', async () => {
+  const { broker, client } = await openCore();
+  try {
+    const published = () => client.readMeters('queue').find((row) => row.name === 'q')?.counts.published;
+    client.declareQueue('q', { durable: false });
+    await settle();
+    for (let i = 0; i < 3; i++) client.publish('', 'q', message('x'));
+    assert.equal(published(), 3);
+    client.deleteQueue('q');
+    await settle();
+    assert.equal(published(), undefined, 'forgotten with its queue');
+    client.declareQueue('q', { durable: false });
+    await settle();
+    client.publish('', 'q', message('y'));
+    assert.equal(published(), 1, 'the new queue has its own counter');
+    assert.equal(client.readMeters('vhost')[0]?.counts.published, 4);
+    assert.equal(client.readMeters('exchange').find((row) => row.name === '')?.counts.published, 4);
+  } finally {
+    await broker.close();
+  }
+});

@@ -2,10 +2,12 @@
  * Message rates: the counters of ./meters.ts sampled on a timer (RabbitMQ's `message_stats` with
  * `*_details.rate`). The publish path only increments integers; every `sampleIntervalMs` this reads
  * each counted object once and keeps, per object, its last sample and the rates since the one before.
- * The broker's totals also keep a short ring of samples, for `lengths_age` / `lengths_incr` views.
+ * The broker's totals also keep a short ring of samples, with the messages queued at each (the
+ * vhosts' running totals, RabbitMQ's `queue_totals`), for `msg_rates_age` / `lengths_age` views.
  * The timer runs on the sampler's own executor.
  */
 import type { Executor, Timer } from '../exec/executor.js';
+import type { QueueLengths } from '../internal.js';
 import { type MessageCounts, type Meters, zeroCounts } from './meters.js';
 
 /** RabbitMQ's default sampling interval. */
@@ -26,10 +28,11 @@ interface Sample {
   readonly rates: { -readonly [K in keyof MessageRates]: number };
 }
 
-/** A counter's value at a time (the totals' ring). */
+/** The totals' counters and the messages queued in the broker at a time (the totals' ring). */
 export interface TotalSample {
   readonly atMs: number;
   readonly counts: MessageCounts;
+  readonly lengths: Readonly<QueueLengths>;
 }
 
 const noRates: MessageRates = Object.freeze(zeroCounts());
@@ -70,11 +73,18 @@ export class RateSampler {
    */
   readonly #samples = new Map<MessageCounts, Sample>();
   readonly #totals: TotalSample[] = [];
+  readonly #lengths: () => QueueLengths;
   #timer: Timer | undefined;
 
-  constructor(meters: Meters, exec: Executor) {
+  /** `lengths`: the messages queued in the broker now, read once per sample (it must not walk queues). */
+  constructor(
+    meters: Meters,
+    exec: Executor,
+    lengths: () => QueueLengths = () => ({ ready: 0, unacked: 0 }),
+  ) {
     this.#meters = meters;
     this.#exec = exec;
+    this.#lengths = lengths;
   }
 
   start(): void {
@@ -103,7 +113,7 @@ export class RateSampler {
     });
     // Every live counter's sample is at `atMs` now (the clock never goes back); the rest are gone.
     for (const [counts, sample] of samples) if (sample.atMs !== atMs) samples.delete(counts);
-    this.#totals.push({ atMs, counts: { ...this.#meters.total } });
+    this.#totals.push({ atMs, counts: { ...this.#meters.total }, lengths: { ...this.#lengths() } });
     if (this.#totals.length > totalSamplesMax) this.#totals.shift();
   }
 

@@ -10,7 +10,7 @@
  */
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
-import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
+import type { DeadLetterReason, QueueDeps, QueueEngine, QueueLengths } from '../internal.js';
 import type { DecodedMessage, QueueEnvelope } from '../message-codec.js';
 import type {
   ConsumeOptions,
@@ -76,12 +76,15 @@ export class ClassicQueue implements QueueEngine {
   #delayTimer: QueueTimer | undefined;
   #idleTimer: QueueTimer | undefined;
   readonly #holds: Holds;
+  /** The vhost's running totals (its own when the vhost keeps none): moved with `#ready` and `#unacked`. */
+  readonly #lengths: QueueLengths;
 
   constructor(name: string, options: QueueOptions, deps: QueueDeps) {
     this.name = name;
     this.#options = options;
     this.#deps = deps;
-    this.#ready = new ReadyList(options.priorityMax ?? 0);
+    this.#lengths = deps.lengths ?? { ready: 0, unacked: 0 };
+    this.#ready = new ReadyList(options.priorityMax ?? 0, this.#lengths);
     this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
     this.#holds = new Holds(deps.exec);
   }
@@ -488,6 +491,7 @@ export class ClassicQueue implements QueueEngine {
     this.#unacked ??= new Map();
     this.#unacked.set(m.id, m);
     this.#byOwner ??= new Map();
+    this.#lengths.unacked++;
     let held = this.#byOwner.get(owner);
     if (held === undefined) {
       held = new Set();
@@ -504,6 +508,7 @@ export class ClassicQueue implements QueueEngine {
     if (m === undefined)
       throw brokerError(ErrorCode.invalidState, `Unknown delivery id ${id} on queue '${this.name}'`);
     this.#unacked?.delete(id);
+    this.#lengths.unacked--;
     const c = m.holder;
     m.holder = undefined;
     assert(c !== undefined, 'unacked message without holder');

@@ -10,6 +10,7 @@
  * only for messages taken out (delivered, unacked, delayed) or looked at.
  */
 import { assert } from '../../shared/assert.js';
+import type { QueueLengths } from '../internal.js';
 import type { Message } from '../types.js';
 import type { ConsumerState } from './consumers.js';
 
@@ -247,9 +248,12 @@ export class ReadyList {
   readonly #bodies = new Map<number, Message>();
   #count = 0;
   #bytes = 0;
+  /** The vhost's running totals, moved with `count`. */
+  readonly #lengths: QueueLengths;
 
-  constructor(priorityMax: number) {
+  constructor(priorityMax: number, lengths: QueueLengths = { ready: 0, unacked: 0 }) {
     assert(priorityMax >= 0 && priorityMax <= 255, 'priorityMax out of range');
+    this.#lengths = lengths;
     this.#levels = Array.from({ length: priorityMax + 1 }, (_, p) => new Level(p, this.#bodies));
   }
 
@@ -266,6 +270,7 @@ export class ReadyList {
     assert(level !== undefined, 'message priority above the queue maximum');
     level.insert(m);
     this.#count++;
+    this.#lengths.ready++;
     this.#bytes += m.bodyBytes;
   }
 
@@ -283,6 +288,7 @@ export class ReadyList {
       const m = this.#levels[p]!.shift();
       if (m === undefined) continue;
       this.#count--;
+      this.#lengths.ready--;
       this.#bytes -= m.bodyBytes;
       return m;
     }
@@ -304,6 +310,7 @@ export class ReadyList {
     const m = this.#levels[priority]?.shift();
     if (m === undefined) return undefined;
     this.#count--;
+    this.#lengths.ready--;
     this.#bytes -= m.bodyBytes;
     return m;
   }

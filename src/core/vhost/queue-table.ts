@@ -16,7 +16,14 @@ import type { Storage } from '../../storage/types.js';
 import type { CoreLimits } from '../api.js';
 import type { Executor } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
-import type { QueueDeps, QueueEngine, QueueFactory, QueueHooks, StreamRegistry } from '../internal.js';
+import type {
+  QueueDeps,
+  QueueEngine,
+  QueueFactory,
+  QueueHooks,
+  QueueLengths,
+  StreamRegistry,
+} from '../internal.js';
 import type { BodyCache } from '../queues/body-cache.js';
 import type { Message, QueueOptions } from '../types.js';
 import { DeferredQueue } from './deferred-queue.js';
@@ -39,6 +46,8 @@ export interface QueueTableDeps {
   readonly bodies: BodyCache;
   readonly createQueue: QueueFactory;
   readonly streams: StreamRegistry;
+  /** The vhost's running totals of queued messages, handed to every classic queue. */
+  readonly lengths: QueueLengths;
   deadLetter(message: Message, exchange: string, routingKey: string): void;
   /** The options a queue's engine runs with: the declared ones with the vhost's policies applied. */
   effective(name: string, declared: QueueOptions): QueueOptions;
@@ -209,8 +218,8 @@ export class QueueTable {
     if (options.kind === 'stream') return this.#openStreamQueue(name, options, own.idBase);
     const effective = this.#deps.effective(name, options);
     const { limits, storage } = this.#deps;
-    const { bodies } = this.#deps;
-    const base = { vhost: this.#deps.vhost, limits, bodies, nextId: this.#ids.next, ...own };
+    const { bodies, lengths } = this.#deps;
+    const base = { vhost: this.#deps.vhost, limits, bodies, lengths, nextId: this.#ids.next, ...own };
     const deps: QueueDeps = persisted ? { ...base, storage } : base;
     // An exclusive queue never outlives its connection, so it is never stored even when "durable".
     const engineOptions =

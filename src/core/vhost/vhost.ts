@@ -32,7 +32,7 @@ import type { Meters } from '../entry/meters.js';
 import type { ConsumerRow } from '../entry/operator-commands.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { ConsumerGroups } from '../groups.js';
-import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
+import type { QueueFactory, QueueLengths, StreamRegistry, VirtualHost } from '../internal.js';
 import { type AppliedPolicy, queueTarget } from '../policy/effective.js';
 import { reached, vhostQueuesRefused } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
@@ -119,6 +119,11 @@ export class Vhost implements VirtualHost {
   readonly #deps: VhostDeps;
   readonly #exchanges: Exchanges;
   readonly #queues: QueueTable;
+  /**
+   * Messages ready and unacknowledged in the vhost's classic queues, kept by the queues as messages
+   * come and go: the rate sampler reads them every 5 s without a walk of the queues.
+   */
+  readonly lengths: QueueLengths = { ready: 0, unacked: 0 };
   readonly #owners = new Map<string, OwnerState>();
   /**
    * Owners by every connection id they count as owned by (`ownedBy`): the owner itself and each prefix
@@ -142,6 +147,7 @@ export class Vhost implements VirtualHost {
       bodies: deps.bodies,
       createQueue: deps.createQueue,
       streams: deps.streams,
+      lengths: this.lengths,
       deadLetter: (message, exchange, routingKey) => this.#deadLetter(message, exchange, routingKey),
       removeRequested: (state) => this.#removeQueue(state),
       effective: (name, declared) => this.#policies.queueOptions(name, declared),
