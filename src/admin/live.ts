@@ -7,8 +7,7 @@
 import type { ChannelDescription, CoreClient, LiveConnection } from '../core/api.js';
 import { HttpError } from './errors.js';
 import { headersToJson, type Json } from './json.js';
-import { nodeName } from './objects.js';
-import { messageStats, metersOf, rateOf } from './views.js';
+import { messageStats, metersOf, nodeName, rateOf } from './views.js';
 
 type JsonObject = { [key: string]: Json };
 export type LiveReply = { readonly status: number; readonly body: Json | undefined };

@@ -4,7 +4,7 @@
  * purge (./messages.ts), and the node (`/api/nodes[/{name}]`).
  */
 import { readdirSync, statfsSync } from 'node:fs';
-import { cpus, hostname } from 'node:os';
+import { cpus } from 'node:os';
 import type { CoreClient } from '../core/api.js';
 import { HttpError } from './errors.js';
 import { type Json, jsonToHeaders } from './json.js';
@@ -21,9 +21,6 @@ function notFound(reason: string): never {
 }
 
 /** The one node's name, as RabbitMQ's `rabbit@host`. */
-export function nodeName(): string {
-  return `switchyard@${hostname()}`;
-}
 
 function fdsUsed(): number | null {
   try {
@@ -46,7 +43,7 @@ function diskFree(dir: string): number | null {
 export function node(info: views.AdminInfo, sockets: number): JsonObject {
   const alarms = info.alarms();
   return {
-    name: nodeName(),
+    name: views.nodeName(),
     type: 'disc',
     running: true,
     uptime: Date.now() - info.startedAtMs,

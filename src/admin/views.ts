@@ -4,6 +4,7 @@
  * changes; the shapes are documented in src/admin/README.md.
  */
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { AlarmKind, CoreClient } from '../core/api.js';
 import { headersToJson, type Json } from './json.js';
 import type { KafkaTopicRules } from './kafka-topics.js';
@@ -102,11 +103,21 @@ function perVhost(
   return names.flatMap((name) => rows(core.inVhost(name), name));
 }
 
+/** This broker's node name in RabbitMQ's form (`name@host`), as /api/nodes and the overview show it. */
+export function nodeName(): string {
+  return `switchyard@${hostname()}`;
+}
+
 export function overview(core: CoreClient, info: AdminInfo): JsonObject {
   const stats = core.stats();
   return {
     product_name: 'Switchyard',
     product_version: info.version,
+    // RabbitMQ's tools show these (rabbitmqadmin's `show overview`); the version is Switchyard's own.
+    rabbitmq_version: info.version,
+    management_version: info.version,
+    cluster_name: nodeName(),
+    node: nodeName(),
     node_version: process.version,
     uptime_ms: Date.now() - info.startedAtMs,
     object_totals: {

@@ -107,6 +107,24 @@ test("a connection's counters are its own commands', kept while it is open", asy
   }
 });
 
+test('an exchange declared again after its delete is counted from zero', async () => {
+  const { broker, client } = await openCore();
+  try {
+    const published = () => client.readMeters('exchange').find((row) => row.name === 'fan')?.counts.published;
+    client.declareExchange('fan', { type: 'fanout' });
+    for (let i = 0; i < 2; i++) client.publish('fan', '', message('x'));
+    assert.equal(published(), 2);
+    client.deleteExchange('fan');
+    await settle();
+    assert.equal(published(), undefined, 'forgotten with its exchange');
+    client.declareExchange('fan', { type: 'fanout' });
+    client.publish('fan', '', message('y'));
+    assert.equal(published(), 1, 'the new exchange has its own counter');
+  } finally {
+    await broker.close();
+  }
+});
+
 test('a queue declared again after its delete is counted from zero, by the same publisher', async () => {
   const { broker, client } = await openCore();
   try {

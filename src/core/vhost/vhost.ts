@@ -205,6 +205,7 @@ export class Vhost implements VirtualHost {
   deleteExchange(name: string, options: { ifUnused?: boolean } = {}): void {
     this.#exchanges.delete(name, options.ifUnused === true);
     this.#policies.forget('exchange', name);
+    this.#deps.meters.forget(this.name, 'exchange', name);
   }
 
   bindExchange(destination: string, source: string, routingKey: string, args: Headers = {}): void {
