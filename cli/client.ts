@@ -63,6 +63,15 @@ export function processIo(): Io {
 }
 
 /** The login and address flags every command takes. */
+/** The options every management command takes to name its broker and login (`parseArgs` form). */
+export const targetOptions = {
+  url: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  profile: { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
 export interface TargetFlags {
   readonly url?: string | undefined;
   readonly user?: string | undefined;

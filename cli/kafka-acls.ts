@@ -7,7 +7,17 @@
  * what is left out matches everything. Tables for people, `--json` for scripts.
  */
 import { parseArgs } from 'node:util';
-import { call, exit, type Io, report, resolveTarget, type Target, table, UsageError } from './client.js';
+import {
+  call,
+  exit,
+  type Io,
+  report,
+  resolveTarget,
+  type Target,
+  table,
+  targetOptions,
+  UsageError,
+} from './client.js';
 
 export const kafkaAclUsage = [
   'switchyard kafka-acls list [--json]',
@@ -17,11 +27,7 @@ export const kafkaAclUsage = [
 ].join('\n');
 
 const optionSpec = {
-  url: { type: 'string' },
-  user: { type: 'string' },
-  password: { type: 'string' },
-  profile: { type: 'string' },
-  config: { type: 'string' },
+  ...targetOptions,
   json: { type: 'boolean' },
   'allow-principal': { type: 'string' },
   'deny-principal': { type: 'string' },

@@ -16,6 +16,7 @@ import {
   resolveTarget,
   type Target,
   table,
+  targetOptions,
   UsageError,
 } from './client.js';
 
@@ -33,12 +34,8 @@ export const policyUsage = [
 ].join('\n');
 
 const optionSpec = {
+  ...targetOptions,
   vhost: { type: 'string' },
-  user: { type: 'string' },
-  url: { type: 'string' },
-  password: { type: 'string' },
-  profile: { type: 'string' },
-  config: { type: 'string' },
   priority: { type: 'string' },
   'apply-to': { type: 'string' },
   json: { type: 'boolean' },

@@ -3,7 +3,7 @@
  * option table, one target (./client.ts), one way to print an answer and to fail.
  */
 import { parseArgs } from 'node:util';
-import { type Io, report, resolveTarget, type Target, UsageError } from './client.js';
+import { type Io, report, resolveTarget, type Target, targetOptions, UsageError } from './client.js';
 import { group } from './groups.js';
 import { type Answer, manageCommands, manageUsage, printAnswer, runManage } from './manage.js';
 import { consume, get, publish } from './messages.js';
@@ -33,11 +33,7 @@ export const clientUsage = [
 ].join('\n');
 
 const optionSpec = {
-  url: { type: 'string' },
-  user: { type: 'string' },
-  password: { type: 'string' },
-  profile: { type: 'string' },
-  config: { type: 'string' },
+  ...targetOptions,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   vhost: { type: 'string' },
