@@ -12,17 +12,13 @@ import { performance } from 'node:perf_hooks';
 import { startTestBroker, type TestBroker } from '../testing/broker.js';
 import { browserMissing, launchChromium, logIn } from '../testing/browser.js';
 import { basicAuth } from '../testing/server-helpers.js';
+import { median } from './stats.js';
 
 const queueCountsDefault = [10_000, 100_000];
 /** Each API timing is the median of this many calls, after one call not counted (warm-up). */
 const callsPerTiming = 5;
 /** Every this many queues, one holds a message (so a sort on messages has something to sort). */
 const loadedEvery = 100;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function timeCall(url: string): Promise<{ ms: number; bytes: number }> {
   const times: number[] = [];

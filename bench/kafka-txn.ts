@@ -23,6 +23,7 @@ import {
 } from '../src/protocols/kafka/codec/index.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { Conn, percentile } from './kafka.js';
+import { median } from './stats.js';
 
 const recordsPerBatch = 100;
 const recordBytes = 256;
@@ -141,7 +142,6 @@ async function transactional(conn: Conn, producers: Producer[]): Promise<Run> {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 export async function runKafkaTxnBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-txn-bench-'));

@@ -22,6 +22,7 @@ import type { KafkaBroker } from '../src/protocols/kafka/context.js';
 import { Broker } from '../src/server/broker.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { allPortsOff } from '../testing/server-helpers.js';
+import { median } from './stats.js';
 
 const messages = 200_000;
 const rounds = 9;
@@ -44,9 +45,6 @@ function run(publish: () => void): Sample {
   const heapAfter = process.memoryUsage().heapUsed;
   return { perSecond: messages / seconds, bytesPerMessage: Math.max(0, heapAfter - heapBefore) / messages };
 }
-
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function runPermissionsBench(): Promise<void> {
   const broker = await Broker.start({ ...allPortsOff, storage: 'memory', logger: silentLogger() });

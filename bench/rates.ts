@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { BrokerCore } from '../src/core/broker.js';
 import { internalContext } from '../src/core/entry/context.js';
 import { MemoryStorage } from '../src/storage/memory.js';
+import { median } from './stats.js';
 
 const queues = 100_000;
 const runMs = 6_000;
@@ -22,9 +23,6 @@ const batch = 1_000;
 const body = new Uint8Array(256);
 const meterCalls = 1_000_000;
 const meterRuns = 5;
-
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { type FileIo, realIo } from '../src/storage/file/io.js';
 import { FileStorage } from '../src/storage/file/storage.js';
 import type { FsyncPolicy, Log, ReadOptions } from '../src/storage/types.js';
+import { median } from './stats.js';
 
 /** Time each case runs. */
 const caseMs = 2500;
@@ -117,11 +118,6 @@ const multiLogCount = 4;
 
 /** Rounds of the always-versus-raw comparison; fsync latency on shared disks drifts, so they alternate. */
 const compareRounds = 3;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 interface Comparison {
   readonly always: number;
