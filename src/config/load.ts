@@ -4,8 +4,8 @@
  * are errors too: a typo must not silently leave a default in place.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError, checkConfig, parseSetting } from './parse.js';
 import {
   type Config,
@@ -94,6 +94,15 @@ function readEnv(env: LoadInput['env']): Layer {
     layer[setting.name] = parseSetting(setting, value, 'text', key);
   }
   return layer;
+}
+
+/**
+ * The YAML parser, loaded with the first config file (yaml is a CommonJS package: `require` loads it in
+ * the middle of this synchronous read). A broker started from flags and environment never loads it.
+ */
+function parseYaml(source: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(source);
 }
 
 function readConfigFile(path: string): Layer {

@@ -243,11 +243,11 @@ export class Broker {
    * one a listener would make (the same settings, login and limits), its peer whatever is at the
    * transport's other end (testing/transport-pair.ts in tests). Closed with the broker.
    */
-  accept(protocol: InProcessProtocol, transport: Transport): void {
+  accept(protocol: InProcessProtocol, transport: Transport): Promise<void> {
     this.inProcess ??= new InProcessConnections((key) =>
       listenerContext(this.parts, key, this.logger.child({ listener: `${protocol}-in-process` }), Date.now()),
     );
-    this.inProcess.accept(protocol, transport);
+    return this.inProcess.accept(protocol, transport);
   }
 
   /** The login gate: hashing threads started, hashes run, logins hashing and queued, throttled addresses. */

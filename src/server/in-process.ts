@@ -7,48 +7,57 @@
  * broker.
  */
 import type { PortSetting } from '../config/schema.js';
-import { amqpAcceptor } from '../protocols/amqp/listener.js';
-import { kafkaAcceptor } from '../protocols/kafka/listener.js';
 import type { ListenerContext } from '../protocols/listener.js';
-import { mqttAcceptor } from '../protocols/mqtt/listener.js';
 import type { Acceptor } from '../protocols/serve.js';
 import type { Transport } from '../protocols/transport.js';
 
 export type InProcessProtocol = 'amqp' | 'mqtt' | 'kafka';
 
-const acceptorOf: Record<InProcessProtocol, { key: PortSetting; make(context: ListenerContext): Acceptor }> =
-  {
-    amqp: { key: 'amqpPort', make: (context) => amqpAcceptor(context) },
-    mqtt: { key: 'mqttPort', make: (context) => mqttAcceptor(context, {}) },
-    kafka: { key: 'kafkaPort', make: (context) => kafkaAcceptor(context) },
-  };
+/** Each protocol's modules are loaded by its first in-process connection, as a listener loads them. */
+const acceptorOf: Record<
+  InProcessProtocol,
+  { key: PortSetting; make(context: ListenerContext): Promise<Acceptor> }
+> = {
+  amqp: {
+    key: 'amqpPort',
+    make: async (c) => (await import('../protocols/amqp/listener.js')).amqpAcceptor(c),
+  },
+  mqtt: {
+    key: 'mqttPort',
+    make: async (c) => (await import('../protocols/mqtt/listener.js')).mqttAcceptor(c, {}),
+  },
+  kafka: {
+    key: 'kafkaPort',
+    make: async (c) => (await import('../protocols/kafka/listener.js')).kafkaAcceptor(c),
+  },
+};
 
 export class InProcessConnections {
   readonly #contextFor: (key: PortSetting) => ListenerContext;
-  readonly #acceptors = new Map<InProcessProtocol, Acceptor>();
+  readonly #acceptors = new Map<InProcessProtocol, Promise<Acceptor>>();
   #closed = false;
 
   constructor(contextFor: (key: PortSetting) => ListenerContext) {
     this.#contextFor = contextFor;
   }
 
-  accept(protocol: InProcessProtocol, transport: Transport): void {
-    if (this.#closed) {
-      transport.destroy();
-      return;
-    }
+  /** Resolves once the session has the transport (bytes written to it meanwhile wait in the transport). */
+  async accept(protocol: InProcessProtocol, transport: Transport): Promise<void> {
     let acceptor = this.#acceptors.get(protocol);
-    if (acceptor === undefined) {
+    if (acceptor === undefined && !this.#closed) {
       const { key, make } = acceptorOf[protocol];
       acceptor = make(this.#contextFor(key));
       this.#acceptors.set(protocol, acceptor);
     }
-    acceptor.accept(transport);
+    const ready = await acceptor;
+    if (this.#closed || ready === undefined) transport.destroy();
+    else ready.accept(transport);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#acceptors.values()].map((a) => a.close()));
+    const acceptors = await Promise.all(this.#acceptors.values());
+    await Promise.all(acceptors.map((a) => a.close()));
     this.#acceptors.clear();
   }
 }

@@ -2,23 +2,42 @@
  * The listener registry: every protocol that is built (they start in port-setting order, not in this
  * list's). A port setting with no entry here logs "<name> listener not built yet; skipped". Protocol
  * adapters add their definition here.
+ *
+ * Each protocol's modules (and their libraries: grpc-js with the parsed kubemq.proto, ws, the Kafka
+ * codecs, the admin API) are loaded when its first listener starts, so a broker pays in memory only for
+ * the listeners that are on (docs/performance.md, "Idle broker").
  */
-import { startAdminServer } from '../admin/http.js';
-import { amqpListener, amqpsListener } from '../protocols/amqp/listener.js';
-import { kafkaListener, kafkaTlsListener } from '../protocols/kafka/listener.js';
-import { kubemqChannels, kubemqGrpcListener, kubemqRestListener } from '../protocols/kubemq/index.js';
-import type { ListenerContext, ListenerDefinition, RunningListener } from '../protocols/listener.js';
+
+import type { PortSetting } from '../config/schema.js';
+import { kubemqChannels } from '../protocols/kubemq/servers.js';
 import {
-  mqttListener,
-  mqttSecureWebSocketListener,
-  mqttsListener,
-  mqttWebSocketListener,
-} from '../protocols/mqtt/listener.js';
+  type ListenerContext,
+  type ListenerDefinition,
+  listenerNames,
+  type RunningListener,
+} from '../protocols/listener.js';
 import { securityOf } from '../protocols/serve.js';
 import { isLoopback } from './auth.js';
-import { kafkaTopicRules } from './kafka-topic-rules.js';
 
-function startAdmin(context: ListenerContext): Promise<RunningListener> {
+/** A definition whose module is imported on its first start (a second start finds it in the cache). */
+function loadedOnStart(configKey: PortSetting, load: () => Promise<ListenerDefinition>): ListenerDefinition {
+  return {
+    name: listenerNames[configKey],
+    configKey,
+    start: async (context) => (await load()).start(context),
+  };
+}
+
+const amqp = () => import('../protocols/amqp/listener.js');
+const mqtt = () => import('../protocols/mqtt/listener.js');
+const kafka = () => import('../protocols/kafka/listener.js');
+const kubemq = () => import('../protocols/kubemq/listener.js');
+
+async function startAdmin(context: ListenerContext): Promise<RunningListener> {
+  const [{ startAdminServer }, { kafkaTopicRules }] = await Promise.all([
+    import('../admin/http.js'),
+    import('./kafka-topic-rules.js'),
+  ]);
   return startAdminServer({
     host: context.host,
     port: context.port,
@@ -68,16 +87,16 @@ export const adminSecureListener: ListenerDefinition = {
 };
 
 export const builtListeners: readonly ListenerDefinition[] = [
-  amqpListener,
-  amqpsListener,
+  loadedOnStart('amqpPort', async () => (await amqp()).amqpListener),
+  loadedOnStart('amqpsPort', async () => (await amqp()).amqpsListener),
   adminListener,
   adminSecureListener,
-  mqttListener,
-  mqttsListener,
-  mqttWebSocketListener,
-  mqttSecureWebSocketListener,
-  kafkaListener,
-  kafkaTlsListener,
-  kubemqGrpcListener,
-  kubemqRestListener,
+  loadedOnStart('mqttPort', async () => (await mqtt()).mqttListener),
+  loadedOnStart('mqttsPort', async () => (await mqtt()).mqttsListener),
+  loadedOnStart('mqttWsPort', async () => (await mqtt()).mqttWebSocketListener),
+  loadedOnStart('mqttWssPort', async () => (await mqtt()).mqttSecureWebSocketListener),
+  loadedOnStart('kafkaPort', async () => (await kafka()).kafkaListener),
+  loadedOnStart('kafkaTlsPort', async () => (await kafka()).kafkaTlsListener),
+  loadedOnStart('grpcPort', async () => (await kubemq()).kubemqGrpcListener),
+  loadedOnStart('restPort', async () => (await kubemq()).kubemqRestListener),
 ];

@@ -22,7 +22,7 @@ after(() => broker.stop());
 
 function connect(): RawClient {
   const [brokerEnd, clientEnd] = transportPair();
-  broker.broker.accept('amqp', brokerEnd);
+  void broker.broker.accept('amqp', brokerEnd);
   return RawClient.over(clientEnd);
 }
 

@@ -31,7 +31,7 @@ interface Client {
 
 function connect(version: 4 | 5 = 5): Client {
   const [brokerEnd, end] = transportPair();
-  broker.broker.accept('mqtt', brokerEnd);
+  void broker.broker.accept('mqtt', brokerEnd);
   const parser = mqttPacket.parser({ protocolVersion: version });
   const client: Client = {
     end,

@@ -2,4 +2,5 @@
 
 export type { ChannelRow } from './activity.js';
 export { type KubemqLimits, kubemqLimitsDefault } from './limits.js';
-export { kubemqChannels, kubemqGrpcListener, kubemqListeners, kubemqRestListener } from './listener.js';
+export { kubemqGrpcListener, kubemqListeners, kubemqRestListener } from './listener.js';
+export { kubemqChannels } from './servers.js';

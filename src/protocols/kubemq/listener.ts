@@ -9,18 +9,15 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
-import { PerCore } from '../per-core.js';
 import { type ListenerTls, secureContextOptions, type TlsMaterial } from '../tls.js';
-import type { ChannelRow } from './activity.js';
 import { grpcServer } from './grpc.js';
 import { routeGrpcLog } from './grpc-log.js';
 import { restServer } from './rest.js';
 import { type KubemqOptions, KubemqServer } from './server.js';
-
-const servers = new PerCore<KubemqServer>((server) => server.close());
+import { kubemqServers } from './servers.js';
 
 function acquire(context: ListenerContext, options: KubemqOptions): KubemqServer {
-  return servers.acquire(
+  return kubemqServers.acquire(
     context.core,
     () =>
       new KubemqServer({
@@ -80,7 +77,7 @@ async function startGrpc(context: ListenerContext, options: KubemqOptions): Prom
     grpc.forceShutdown();
     unroute();
     if (credentials instanceof ReloadingCredentials) credentials.stop();
-    servers.release(core);
+    kubemqServers.release(core);
   };
   try {
     const port = await new Promise<number>((resolve, reject) =>
@@ -103,7 +100,7 @@ async function startRest(context: ListenerContext, options: KubemqOptions): Prom
   try {
     port = await listenOn(http, context.host, context.port);
   } catch (err) {
-    servers.release(core);
+    kubemqServers.release(core);
     throw err;
   }
   return {
@@ -111,16 +108,10 @@ async function startRest(context: ListenerContext, options: KubemqOptions): Prom
     close: async () => {
       const closing = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
-      servers.release(core);
+      kubemqServers.release(core);
       await closing;
     },
   };
-}
-
-/** The KubeMQ channels operators see (`/api/kubemq/channels`); none while no KubeMQ listener runs. */
-export function kubemqChannels(core: CoreBroker): ChannelRow[] {
-  const server = servers.peek(core);
-  return server === undefined ? [] : server.activity.rows(server.internal, server.vhost);
 }
 
 /** Listener definitions; `options` carries the vhost and limits (tests and embedders). */

@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { WebSocketServer } from 'ws';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
@@ -76,6 +75,8 @@ async function startStream(context: ListenerContext, options: MqttOptions): Prom
 }
 
 async function startWebSocket(context: ListenerContext, options: MqttOptions): Promise<RunningListener> {
+  // ws is loaded by the first WebSocket listener: a broker without one never loads its modules.
+  const { WebSocketServer } = await import('ws');
   const acceptor = mqttAcceptor(context, options);
   // The upgrade request gets the handshake time, checked every second (Node checks every 30 s by default).
   const timeoutMs = context.config.handshakeTimeoutMs;
