@@ -3,10 +3,12 @@
  * `switchyard start` child (file storage, default `--fsync always`, default limits) gets `count`
  * (1,000,000 by default) persistent 1 KB messages into one durable queue from one amqplib publisher
  * with confirms (1,000 in flight) and no consumer; then one consumer (prefetch 1,000, manual acks)
- * drains it. Prints the broker's RSS (VmRSS, sampled) at each phase and its high-water mark (VmHWM).
+ * drains it. Prints the broker's RSS (VmRSS, sampled) at each phase and its high-water mark (VmHWM),
+ * and after the fill where the resident pages are (`smapsSummary`). BACKLOG_HEAP_SNAPSHOT=<dir> has the
+ * broker write a heap snapshot there after the fill (`node dist/bench/heap-summary.js` reads it).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -24,6 +26,44 @@ const queue = 'bench.backlog';
 function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+}
+
+/**
+ * The broker's resident pages by kind (/proc/<pid>/smaps): the files mapped (the node binary and
+ * libraries), glibc's main heap ([heap], grown by brk), and anonymous mappings (V8's heap pages, array
+ * buffers and the allocator's mmap'd arenas and large blocks).
+ */
+function smapsSummary(pid: number): string {
+  const sums = { file: 0, heap: 0, anonymous: 0 };
+  let kind: keyof typeof sums = 'anonymous';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (mapping !== null) {
+      const name = mapping[1] ?? '';
+      kind = name === '[heap]' ? 'heap' : name.startsWith('/') ? 'file' : 'anonymous';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null) sums[kind] += Number(rss[1]) / 1024;
+  }
+  return `files ${sums.file.toFixed(0)} MiB, malloc's [heap] ${sums.heap.toFixed(0)} MiB, anonymous ${sums.anonymous.toFixed(0)} MiB`;
+}
+
+/** Asks the broker (started with --heapsnapshot-signal) for a snapshot; done once its size holds for a second. */
+async function heapSnapshot(pid: number, dir: string): Promise<string> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + phaseMsMax;
+  let lastBytes = -1;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const made = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (made === undefined) continue;
+    const bytes = statSync(join(dir, made)).size;
+    if (bytes > 0 && bytes === lastBytes) return join(dir, made);
+    lastBytes = bytes;
+  }
+  throw new Error('no heap snapshot came');
 }
 
 class Sampler {
@@ -84,9 +124,15 @@ export async function runBacklogBench(args: string[]): Promise<void> {
   const count = args[0] === undefined ? countDefault : Number(args[0]);
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-backlog-'));
   const port = await freePort();
+  const snapshotDir = process.env['BACKLOG_HEAP_SNAPSHOT'];
   const broker = await startCli(
     ['--data-dir', dataDir, ...listenerFlags({ amqp: port }), '--log-level', 'warn', ...args.slice(1)],
-    { lifetimeMs: 2 * phaseMsMax },
+    {
+      lifetimeMs: 2 * phaseMsMax,
+      ...(snapshotDir === undefined
+        ? {}
+        : { env: { NODE_OPTIONS: '--heapsnapshot-signal=SIGUSR2' }, cwd: snapshotDir }),
+    },
   );
   const pid = Number(
     execFileSync('ss', ['-ltnpH', `sport = :${port}`])
@@ -107,6 +153,8 @@ export async function runBacklogBench(args: string[]): Promise<void> {
     log(
       `filled ${filled.toLocaleString('en')} × 1 KB in ${fillS.toFixed(1)} s: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
     );
+    log(`  resident after the fill: ${smapsSummary(pid)}`);
+    if (snapshotDir !== undefined) log(`  heap snapshot: ${await heapSnapshot(pid, snapshotDir)}`);
     started = Date.now();
     const drained = await drain(ch, count);
     const drainS = (Date.now() - started) / 1000;
