@@ -241,7 +241,9 @@ export class Broker {
   /**
    * A connection of `protocol` over `transport` without a socket or a listener: the session is the
    * one a listener would make (the same settings, login and limits), its peer whatever is at the
-   * transport's other end (testing/transport-pair.ts in tests). Closed with the broker.
+   * transport's other end (testing/transport-pair.ts in tests). Closed with the broker. Resolves once
+   * the session has the transport: the protocol's modules load with its first connection, and bytes
+   * written meanwhile wait in the transport.
    */
   accept(protocol: InProcessProtocol, transport: Transport): Promise<void> {
     this.inProcess ??= new InProcessConnections((key) =>

@@ -5,7 +5,7 @@
  *
  * Each protocol's modules (and their libraries: grpc-js with the parsed kubemq.proto, ws, the Kafka
  * codecs, the admin API) are loaded when its first listener starts, so a broker pays in memory only for
- * the listeners that are on (docs/performance.md, "Idle broker").
+ * the listeners that are on (docs/performance.md, "Memory: modules on demand").
  */
 
 import type { PortSetting } from '../config/schema.js';
