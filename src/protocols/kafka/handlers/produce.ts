@@ -134,7 +134,7 @@ function timestampsWithin(rules: ProduceRules, header: RecordBatchHeader, now: n
  * The batch as the topic keeps it: recompressed when compression.type names another codec (the
  * records inside are unchanged), and stamped with the broker's time under LogAppendTime. Unchanged,
  * it is the request's own bytes: the request is this handler's to change (`prepareBatch` sets the
- * base offset in place), and storage copies what it appends.
+ * base offset in place) and is given up to storage with the append (`owned`), uncopied.
  */
 function applyRules(rules: ProduceRules, batch: Batch, now: number): Uint8Array {
   const { attributes, maxTimestamp } = batch.header;
@@ -169,6 +169,8 @@ function prepareBatch(
     timestamp,
     maxTimestamp: Math.max(timestamp, max),
     format: kafkaBatchFormat,
+    // Nothing changes the batch once it is appended, so storage may write it from the request.
+    owned: true,
   };
   return { bytes, options };
 }
