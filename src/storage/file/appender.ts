@@ -324,6 +324,8 @@ export class Appender {
 
   private onWrite(batch: Batch, err: Error | null): void {
     this.writing = undefined;
+    // Written or failed, its bytes are not needed again: callers' owned buffers go while it is fdatasynced.
+    batch.chunks.length = 0;
     if (this.aborted) {
       if (err) batch.reject(this.aborted);
       else batch.resolve();
