@@ -119,6 +119,8 @@ export interface StreamAppendOptions {
   readonly timestamp: number;
   readonly maxTimestamp?: number;
   readonly format: number;
+  /** The caller never changes the payload again, so storage may keep it uncopied (`AppendInput.owned`). */
+  readonly owned?: boolean;
 }
 
 export interface StreamReadOptions {

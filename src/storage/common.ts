@@ -54,6 +54,8 @@ export interface NormalisedAppend {
   readonly timestamp: number;
   readonly maxTimestamp: number;
   readonly format: number;
+  /** `AppendInput.owned`: the payload may be kept as it is. */
+  readonly owned: boolean;
 }
 
 export function normaliseAppend(log: string, input: AppendInput, limits: StorageLimits): NormalisedAppend {
@@ -71,7 +73,7 @@ export function normaliseAppend(log: string, input: AppendInput, limits: Storage
   if (!Number.isSafeInteger(timestamp)) throw bad(`timestamp ${timestamp} is not an integer`);
   if (!Number.isSafeInteger(maxTimestamp)) throw bad(`maxTimestamp ${maxTimestamp} is not an integer`);
   if (!Number.isInteger(format) || format < 0 || format > 255) throw bad(`format ${format} is out of range`);
-  return { payload: input.payload, count, timestamp, maxTimestamp, format };
+  return { payload: input.payload, count, timestamp, maxTimestamp, format, owned: input.owned === true };
 }
 
 /** Tracks the read limits while entries are collected; the first entry is always taken. */

@@ -109,8 +109,10 @@ export class MemoryLog implements Log, Leased {
     const n = normaliseAppend(this.name, input, this.limits);
     const offset = this.state.endOffset;
     // Copy: the caller may reuse its buffer, and a stored entry must never change.
+    // (`owned` allows keeping it, but a view would keep the caller's whole buffer alive for good.)
     const payload = new Uint8Array(n.payload);
-    this.state.entries.push({ ...n, offset, payload });
+    const { count, timestamp, maxTimestamp, format } = n;
+    this.state.entries.push({ offset, count, timestamp, maxTimestamp, format, payload });
     this.state.endOffset = offset + n.count;
     this.state.sizeBytes += recordHeaderBytes + payload.byteLength;
     return { offset, durable: resolved };

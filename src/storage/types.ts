@@ -33,6 +33,12 @@ export interface AppendInput {
   readonly maxTimestamp?: number;
   /** Free for the caller (core uses it to tell entry formats apart); 0–255. */
   readonly format?: number;
+  /**
+   * The caller gives `payload` up: it will never change its bytes, so storage may keep and write them
+   * as they are instead of copying them (file storage does for large payloads, until they are written).
+   * Without it, storage copies, and the caller may reuse its buffer as soon as `append` returns.
+   */
+  readonly owned?: boolean;
 }
 
 export interface LogEntry {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { nativeBytesMin } from '../../src/protocols/kafka/codec/crc32c.js';
 import {
   BatchAttribute,
   batchCrcValid,
   CompressionCodec,
   compressionOf,
   crc32c,
+  crc32cJs,
   decodeRecords,
   encodeRecordBatch,
   isKafkaCodecError,
@@ -31,6 +33,30 @@ describe('crc32c', () => {
     const whole = crc32c(all);
     assert.equal(crc32c(all, 13, all.length, crc32c(all, 0, 13)), whole);
     assert.equal(crc32c(all, 4, 13), crc32c(all.subarray(4, 13)));
+  });
+
+  it('gives the same answer on long inputs, native or not, for any window and running value', () => {
+    const bytes = new Uint8Array(70_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    const cases: Array<[number, number]> = [
+      [0, bytes.length],
+      [3, 3 + nativeBytesMin],
+      [1, nativeBytesMin - 1],
+      [61, 65_537],
+      [1000, 1000],
+    ];
+    for (const [start, end] of cases) {
+      assert.equal(crc32c(bytes, start, end), crc32cJs(bytes, start, end), `[${start}, ${end})`);
+      const head = crc32cJs(bytes, 0, start);
+      assert.equal(crc32c(bytes, start, end, head), crc32cJs(bytes, 0, end), `continued at ${start}`);
+    }
+    const batch = encodeRecordBatch({
+      baseTimestamp: 0n,
+      records: [{ key: null, value: bytes.subarray(0, 5000) }],
+    });
+    assert.ok(batchCrcValid(batch));
+    batch[batch.length - 1]! ^= 1;
+    assert.ok(!batchCrcValid(batch), 'one flipped bit of a long batch is found');
   });
 });
 

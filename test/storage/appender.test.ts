@@ -85,7 +85,7 @@ test('a failed write fails its batch and every later one, after earlier ones set
   await assert.rejects(appender.sync(), /ENOSPC/);
 });
 
-test('a batch of several chunks goes out in one pwritev, and a short one continues with the rest', async () => {
+test('a batch of several chunks goes out in one pwritev, and a short one continues where it stopped', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-writev-'));
   try {
     const fd = openSync(join(dir, 'f'), 'w+');
@@ -106,12 +106,36 @@ test('a batch of several chunks goes out in one pwritev, and a short one continu
     await new Promise<void>((resolve, reject) =>
       writeChunks(io, fd, chunks, 9, 1, (err) => (err ? reject(err) : resolve())),
     );
-    assert.deepEqual(calls, ['writev 3', 'write 6']);
+    assert.deepEqual(calls, ['writev 3', 'writev 2', 'write 2']);
     const whole = [Buffer.from('xyz'), Buffer.from('12')];
     await new Promise<void>((resolve, reject) =>
       writeChunks(realIo, fd, whole, 5, 10, (err) => (err ? reject(err) : resolve())),
     );
     assert.equal(readFileSync(join(dir, 'f')).subarray(1).toString(), 'abcdefghixyz12');
+    closeSync(fd);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('more chunks than one pwritev takes go out in several, in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-writev-'));
+  try {
+    const fd = openSync(join(dir, 'f'), 'w+');
+    const groups: number[] = [];
+    const io: FileIo = {
+      ...realIo,
+      writev: (fd, data, position, done) => {
+        groups.push(data.length);
+        realIo.writev!(fd, data, position, done);
+      },
+    };
+    const chunks = Array.from({ length: 2500 }, (_, i) => Buffer.from([i & 0xff, i >> 8]));
+    await new Promise<void>((resolve, reject) =>
+      writeChunks(io, fd, chunks, 5000, 0, (err) => (err ? reject(err) : resolve())),
+    );
+    assert.deepEqual(groups, [1024, 1024, 452]);
+    assert.ok(readFileSync(join(dir, 'f')).equals(Buffer.concat(chunks)));
     closeSync(fd);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -103,6 +103,30 @@ test('reads by bytes and by count return what the limits allow, on disk and stil
   await storage.close();
 });
 
+test('owned payloads, large and small, read back the same while queued, once written and after a reopen', async () => {
+  const dir = tempDir();
+  const limits = { segmentBytesMax: 256 * 1024, indexIntervalBytes: 4096 };
+  const first = await openLog(limits, dir);
+  const sizes = [0, 300, 16 * 1024, 40_000, 9000, 100_000, 16 * 1024 - 1, 70_000, 5, 120_000, 30_000];
+  let last: Promise<void> | undefined;
+  sizes.forEach((bytes, i) => {
+    // A view into a larger buffer, as a request's batch is: only its own bytes may be stored.
+    const whole = new Uint8Array(bytes + 64).fill(0xee);
+    whole.set(payloadFor(i, bytes), 32);
+    const payload = whole.subarray(32, 32 + bytes);
+    last = first.log.append({ payload, timestamp: i, owned: i % 4 !== 3 }).durable;
+  });
+  checkRead(first.log, sizes, 0, {});
+  checkRead(first.log, sizes, 4, { maxEntries: 3 });
+  await last;
+  checkRead(first.log, sizes, 0, {});
+  await first.storage.close();
+  const again = await openLog(limits, dir);
+  assert.equal(again.log.endOffset, sizes.length);
+  for (let from = 0; from < sizes.length; from++) checkRead(again.log, sizes, from, { maxEntries: 2 });
+  await again.storage.close();
+});
+
 test('a read asked by bytes reads about what it returns from the file, not twice as much', async () => {
   const { storage, log } = await openLog();
   const payload = new Uint8Array(256).fill(1);

@@ -7,7 +7,7 @@
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { AppendResult, Log, LogEntry } from '../../storage/types.js';
-import type { AbortedTransaction, StreamPartition, StreamReadOptions } from '../api.js';
+import type { AbortedTransaction, StreamAppendOptions, StreamPartition, StreamReadOptions } from '../api.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import { entryFormat } from '../message-codec.js';
 import { Compactor } from './compaction.js';
@@ -163,10 +163,7 @@ export class Partition implements StreamPartition {
     return ranges?.some(([first, marker]) => offset >= first && offset < marker) === true;
   }
 
-  append(
-    payload: Uint8Array,
-    options: { count?: number; timestamp: number; maxTimestamp?: number; format: number },
-  ): AppendResult {
+  append(payload: Uint8Array, options: StreamAppendOptions): AppendResult {
     // Count, format and timestamps are validated by storage, which owns those bounds.
     this.#checkOpen();
     const count = options.count ?? 1;
@@ -178,6 +175,7 @@ export class Partition implements StreamPartition {
         timestamp: options.timestamp,
         maxTimestamp: options.maxTimestamp ?? options.timestamp,
         format: options.format,
+        owned: options.owned === true,
       });
     } catch (err) {
       // The log refused (it failed): the stream fails and its supervisor may restart it.

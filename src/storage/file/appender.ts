@@ -31,6 +31,8 @@ export const slabBytesMax = 8 * 1024 * 1024;
 interface Batch {
   readonly chunks: Uint8Array[];
   bytes: number;
+  /** Of `bytes`, those placed in slabs (the rest are the callers' own buffers): sizes the next slab. */
+  slabBytes: number;
   readonly promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -46,7 +48,7 @@ function newBatch(): Batch {
   // Marks the rejection handled: an I/O error must never become an unhandled rejection that ends the
   // process; whoever awaits `durable` still sees it.
   promise.catch(() => {});
-  return { chunks: [], bytes: 0, promise, resolve, reject };
+  return { chunks: [], bytes: 0, slabBytes: 0, promise, resolve, reject };
 }
 
 export interface AppenderOptions {
@@ -92,7 +94,7 @@ export class Appender {
   private slabUsed = 0;
   private sliceStart = 0;
   private sliceBatch: Batch | undefined;
-  private lastBatchBytes = 0;
+  private lastSlabBytes = 0;
   /** Writes and fdatasyncs started and not yet completed (including those waiting for a descriptor). */
   private ioCount = 0;
   private quietWaiters: Array<() => void> = [];
@@ -143,14 +145,36 @@ export class Appender {
    * position before yielding. The record's promise is then `lastPromise`.
    */
   reserve(bytes: number): number {
-    const batch = this.batchFor(bytes);
+    return this.place(bytes, bytes);
+  }
+
+  /** Places `bytes` in the slab for a record of `recordBytes` (more when the rest is the caller's). */
+  private place(bytes: number, recordBytes: number): number {
+    const batch = this.batchFor(recordBytes);
     if (batch !== this.sliceBatch) this.sealSlice();
     if (this.slab === undefined || this.slabUsed + bytes > this.slab.byteLength) this.newSlab(bytes);
     const at = this.slabUsed;
     this.slabUsed += bytes;
     this.sliceBatch = batch;
     batch.bytes += bytes;
+    batch.slabBytes += bytes;
     if (this.failure !== undefined || !this.scheduled) this.schedule();
+    return at;
+  }
+
+  /**
+   * Like `reserve` for a record of `headerBytes` in `slab` followed by `payload` written from the
+   * caller's buffer as it is (one pwritev with the slab slices): the payload is never copied, and the
+   * caller must not change it. Returns where to encode the header before yielding.
+   */
+  reserveBefore(headerBytes: number, payload: Uint8Array): number {
+    const at = this.place(headerBytes, headerBytes + payload.byteLength);
+    const batch = this.sliceBatch;
+    this.sealSlice();
+    if (batch !== undefined) {
+      batch.chunks.push(payload);
+      batch.bytes += payload.byteLength;
+    }
     return at;
   }
 
@@ -163,7 +187,7 @@ export class Appender {
 
   private newSlab(bytes: number): void {
     this.sealSlice();
-    const size = Math.max(bytes, Math.min(slabBytesMax, Math.max(slabBytesMin, 2 * this.lastBatchBytes)));
+    const size = Math.max(bytes, Math.min(slabBytesMax, Math.max(slabBytesMin, 2 * this.lastSlabBytes)));
     // Never reused once full: a slab's bytes may still be in a write in flight.
     this.slab = Buffer.allocUnsafeSlow(size);
     this.slabView = new DataView(this.slab.buffer, this.slab.byteOffset, size);
@@ -289,7 +313,7 @@ export class Appender {
     const batch = this.batches.shift();
     if (!batch) return;
     this.writing = batch;
-    this.lastBatchBytes = batch.bytes;
+    this.lastSlabBytes = batch.slabBytes;
     const { io } = this.options;
     const at = this.writtenEnd;
     this.withFd(
@@ -300,6 +324,8 @@ export class Appender {
 
   private onWrite(batch: Batch, err: Error | null): void {
     this.writing = undefined;
+    // Written or failed, its bytes are not needed again: callers' owned buffers go while it is fdatasynced.
+    batch.chunks.length = 0;
     if (this.aborted) {
       if (err) batch.reject(this.aborted);
       else batch.resolve();

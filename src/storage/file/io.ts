@@ -64,8 +64,8 @@ export function writeAll(
 const iovecsMax = 1024;
 
 /**
- * Writes all of `chunks` (`bytes` in total) at `position`: one pwritev when the io offers it, else one
- * joined write. A short pwritev continues with what is left, joined.
+ * Writes all of `chunks` (`bytes` in total) at `position`: pwritevs of up to `iovecsMax` buffers when the
+ * io offers them, else one joined write. A short pwritev continues where it stopped.
  */
 export function writeChunks(
   io: FileIo,
@@ -76,14 +76,24 @@ export function writeChunks(
   done: (err: Error | null) => void,
 ) {
   if (chunks.length === 1) return writeAll(io, fd, chunks[0]!, position, done);
-  const joined = () => Buffer.concat(chunks as Uint8Array[], bytes);
-  if (io.writev === undefined || chunks.length > iovecsMax) return writeAll(io, fd, joined(), position, done);
-  io.writev(fd, chunks, position, (err, written) => {
+  if (io.writev === undefined) return writeAll(io, fd, Buffer.concat(chunks, bytes), position, done);
+  const group = chunks.length > iovecsMax ? chunks.slice(0, iovecsMax) : chunks;
+  io.writev(fd, group, position, (err, written) => {
     if (err) return done(err);
     if (written === bytes) return done(null);
     if (written <= 0) return done(new Error('write made no progress'));
-    writeAll(io, fd, joined().subarray(written), position + written, done);
+    writeChunks(io, fd, dropBytes(chunks, written), bytes - written, position + written, done);
   });
+}
+
+/** `chunks` without their first `n` bytes. */
+function dropBytes(chunks: readonly Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  let left = n;
+  while (left >= chunks[i]!.byteLength) left -= chunks[i++]!.byteLength;
+  const rest = chunks.slice(i);
+  if (left > 0) rest[0] = rest[0]!.subarray(left);
+  return rest;
 }
 
 /** Reads exactly `length` bytes at `position`; returns fewer only at end of file. */

@@ -40,11 +40,12 @@ function readInt64(view: DataView, at: number): number {
 }
 
 /**
- * Encodes into `out` at `at` (which must have room for `recordBytes`); returns the bytes written. This
- * runs once per append, so it takes the fields as arguments and a `view` of `out` made by the caller once
- * per buffer: no object, no DataView and no bounds-checking Buffer helpers per record.
+ * Encodes the header of the record at `at` whose payload is `payload`, wherever that lies: copied after
+ * the header in `out`, or in its own buffer written right after it; the CRC covers both. This runs once
+ * per append, so it takes the fields as arguments and a `view` of `out` made by the caller once per
+ * buffer: no object, no DataView and no bounds-checking Buffer helpers per record.
  */
-export function encodeRecordAt(
+export function encodeRecordHeaderAt(
   out: Buffer,
   view: DataView,
   at: number,
@@ -54,25 +55,23 @@ export function encodeRecordAt(
   maxTimestamp: number,
   format: number,
   payload: Uint8Array,
-): number {
-  const size = recordHeaderBytes + payload.byteLength;
-  view.setUint32(at, size - 4);
+): void {
+  view.setUint32(at, recordHeaderBytes + payload.byteLength - 4);
   out[at + 8] = recordVersion;
   out[at + 9] = format;
   writeInt64(view, at + 10, offset);
   view.setUint32(at + 18, count);
   writeInt64(view, at + 22, timestamp);
   writeInt64(view, at + 30, maxTimestamp);
-  out.set(payload, at + recordHeaderBytes);
-  // One native call over header and payload together.
-  view.setUint32(at + 4, crc32(out.subarray(at + crcStart, at + size)));
-  return size;
+  view.setUint32(at + 4, crc32(payload, crc32(out.subarray(at + crcStart, at + recordHeaderBytes))));
 }
 
 function encodeRecordInto(out: Buffer, at: number, fields: RecordFields): number {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const { offset, count, timestamp, maxTimestamp, format, payload } = fields;
-  return encodeRecordAt(out, view, at, offset, count, timestamp, maxTimestamp, format, payload);
+  out.set(payload, at + recordHeaderBytes);
+  encodeRecordHeaderAt(out, view, at, offset, count, timestamp, maxTimestamp, format, payload);
+  return recordHeaderBytes + payload.byteLength;
 }
 
 export function encodeRecord(fields: RecordFields): Uint8Array {

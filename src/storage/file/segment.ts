@@ -19,7 +19,7 @@ import {
 } from './index-file.js';
 import { corruptError, type FileIo, fsyncDir, readFull, writeNewFile } from './io.js';
 import { type ChunkSource, directSource } from './reader.js';
-import { encodeRecordAt, type RecordFields, readRecordAt } from './record.js';
+import { encodeRecordHeaderAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
 
 /** Header of a segment as appended (version 1). */
@@ -31,6 +31,11 @@ const segmentVersion = 1;
 const rewrittenVersion = 2;
 /** Bytes a read pulls from the file per step; larger records get a read of their own size. */
 export const readChunkBytes = 64 * 1024;
+/**
+ * An owned payload (`AppendInput.owned`) at least this large is written from the caller's buffer; a
+ * smaller one is copied into the slab, where it costs less than a buffer of its own in the pwritev.
+ */
+export const ownedPayloadBytesMin = 16 * 1024;
 /** Offsets per segment, so relative offsets fit the u32 fields of the index. */
 export const segmentOffsetsMax = 2 ** 32 - 1;
 const baseDigits = 20;
@@ -57,7 +62,8 @@ export interface SegmentContext {
 
 /**
  * A record not yet written to the file; a class so every one has the same shape. Its payload is read
- * back from the slab it was encoded into, and only when a reader asks, so an append makes no view.
+ * back from where it waits to be written (the slab it was encoded into, or the caller's own buffer for
+ * an owned payload), and only when a reader asks, so an append makes no view.
  */
 class PendingRecord implements RecordFields {
   readonly offset: number;
@@ -65,28 +71,26 @@ class PendingRecord implements RecordFields {
   readonly timestamp: number;
   readonly maxTimestamp: number;
   readonly format: number;
-  private readonly slab: Buffer;
+  private readonly bytes: Uint8Array;
   private readonly payloadStart: number;
+  private readonly payloadEnd: number;
   /** File position just past the record. */
   readonly end: number;
 
-  constructor(n: NormalisedAppend, offset: number, slab: Buffer, payloadStart: number, end: number) {
+  constructor(n: NormalisedAppend, offset: number, bytes: Uint8Array, payloadStart: number, end: number) {
     this.offset = offset;
     this.count = n.count;
     this.timestamp = n.timestamp;
     this.maxTimestamp = n.maxTimestamp;
     this.format = n.format;
-    this.slab = slab;
+    this.bytes = bytes;
     this.payloadStart = payloadStart;
+    this.payloadEnd = payloadStart + n.payload.byteLength;
     this.end = end;
   }
 
   get payload(): Uint8Array {
-    return this.slab.subarray(this.payloadStart, this.payloadStart + this.payloadBytes);
-  }
-
-  private get payloadBytes(): number {
-    return this.slab.readUInt32BE(this.payloadStart - recordHeaderBytes) + 4 - recordHeaderBytes;
+    return this.bytes.subarray(this.payloadStart, this.payloadEnd);
   }
 }
 
@@ -305,12 +309,28 @@ export class Segment {
     if (!appender) throw corruptError(`Segment ${this.base} of log ${this.ctx.logName} is sealed`);
     const { payload, count, timestamp, maxTimestamp, format } = n;
     const bytes = recordHeaderBytes + payload.byteLength;
-    const at = appender.reserve(bytes);
-    const slab = appender.slab!;
-    encodeRecordAt(slab, appender.slabView!, at, offset, count, timestamp, maxTimestamp, format, payload);
     const state = this.state;
+    // An owned payload is written from the caller's buffer after its header in the slab: no copy.
+    const copied = !n.owned || payload.byteLength < ownedPayloadBytesMin;
+    const at = copied ? appender.reserve(bytes) : appender.reserveBefore(recordHeaderBytes, payload);
+    const slab = appender.slab!;
+    if (copied) slab.set(payload, at + recordHeaderBytes);
+    encodeRecordHeaderAt(
+      slab,
+      appender.slabView!,
+      at,
+      offset,
+      count,
+      timestamp,
+      maxTimestamp,
+      format,
+      payload,
+    );
     noteRecord(state, offset, count, maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes);
-    this.pending.push(new PendingRecord(n, offset, slab, at + recordHeaderBytes, state.position));
+    const pending = copied
+      ? new PendingRecord(n, offset, slab, at + recordHeaderBytes, state.position)
+      : new PendingRecord(n, offset, payload, 0, state.position);
+    this.pending.push(pending);
     appender.encoded();
     return appender.lastPromise;
   }

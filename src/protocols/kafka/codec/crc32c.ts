@@ -1,9 +1,34 @@
 /**
- * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of Kafka record batch v2.
- * Slicing-by-16 tables: sixteen table lookups per sixteen input bytes instead of one per byte, the
- * input read four bytes at a time (little-endian, as the reflected CRC consumes it). Every produced
- * batch is checked, so this runs over every byte a producer sends.
+ * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of Kafka record batch v2. Every
+ * produced batch is checked, so this runs over every byte a producer sends: with the optional package
+ * @node-rs/crc32 installed (prebuilt native code) a long input goes to it, 3–4× faster on the project's
+ * machine than the JavaScript below, which remains for short inputs (where the native call costs more
+ * than it saves) and for machines without the package.
+ *
+ * The JavaScript is slicing-by-16: sixteen table lookups per sixteen input bytes instead of one per
+ * byte, the input read four bytes at a time (little-endian, as the reflected CRC consumes it).
  */
+import { createRequire } from 'node:module';
+
+type NativeCrc32c = (input: Uint8Array, initialState?: number) => number;
+
+/** Inputs at least this long go to the native code when it is there. */
+export const nativeBytesMin = 512;
+
+function loadNative(): NativeCrc32c | undefined {
+  try {
+    const mod = createRequire(import.meta.url)('@node-rs/crc32') as { crc32c?: unknown };
+    return typeof mod.crc32c === 'function' ? (mod.crc32c as NativeCrc32c) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const native = loadNative();
+
+/** Whether long inputs go to native code (for benchmarks and the logs). */
+export const crc32cNative = native !== undefined;
+
 const polynomial = 0x82f63b78;
 const slices = 16;
 const tables = buildTables();
@@ -26,6 +51,14 @@ function buildTables(): Uint32Array {
 
 /** CRC-32C of `bytes[start, end)`; pass a previous result as `crc` to continue a running checksum. */
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0): number {
+  if (native !== undefined && end - start >= nativeBytesMin) {
+    return native(bytes.subarray(start, end), crc) >>> 0;
+  }
+  return crc32cJs(bytes, start, end, crc);
+}
+
+/** The JavaScript CRC-32C, whatever is installed (tests compare the two). */
+export function crc32cJs(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0): number {
   const t = tables;
   let c = ~crc >>> 0;
   let i = start;
