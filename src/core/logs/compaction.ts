@@ -6,9 +6,11 @@
  *
  * A run has two passes over the cleanable range — below the sealed storage, the stable offset (no open
  * transaction) and the records younger than `lagMsMin` — one building the map of each key's latest
- * offset, one rewriting the storage a segment at a time. Both go in bounded steps on the stream's
- * executor, one event-loop turn apart (the rewrite paces storage's chunks the same way), so producers
- * and readers are served between them.
+ * offset, one rewriting the storage a segment at a time. On file storage both run on the compaction
+ * thread (./compaction-thread.ts) and the executor only swaps each rewritten segment in; otherwise, or
+ * when the thread cannot take the run, they go in bounded steps on the stream's executor, one
+ * event-loop turn apart (the rewrite paces storage's chunks the same way), so producers and readers
+ * are served between them. Both ways decide alike (./compaction-rules.ts).
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, LogEntry, SealedSegment } from '../../storage/types.js';
