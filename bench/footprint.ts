@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { startCli } from '../testing/server-cli.js';
 import { formatGrowth, heapGrowth } from './heap-summary.js';
 import { rssMiB, type Target, withMosquitto } from './mqtt.js';
+import { cpuMs } from './stats.js';
 
 const idleConnections = Number(process.env['FOOTPRINT_CONNECTIONS'] ?? 10_000);
 const openBatch = 500;
@@ -86,12 +87,6 @@ async function openIdle(
     sockets.push(...(await Promise.all(batch)));
   }
   return { sockets, ms: performance.now() - started };
-}
-
-/** User + system CPU milliseconds the process has used (/proc/<pid>/stat, 100 ticks per second). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
 }
 
 /** Closes the sockets and waits until the broker has torn them down (under 10 % of a core for 1 s). */

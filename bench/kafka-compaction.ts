@@ -16,6 +16,7 @@ import { compactNowRequest } from '../testing/kafka-wire.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { sleep } from '../testing/wait.js';
 import { Conn, percentile, readBack } from './kafka.js';
+import { cpuMs } from './stats.js';
 
 /** The broker's log level; `BENCH_LOG_LEVEL=debug` shows what the broker did around a failed read. */
 const logLevel = process.env['BENCH_LOG_LEVEL'] ?? 'warn';
@@ -182,9 +183,12 @@ export async function runKafkaCompactionBench(): Promise<void> {
     // Latency: the probe alone before, then alone while `compacted` is compacted.
     const quiet = await probe(conn, 'probe');
     const during: number[] = [];
+    // The broker's CPU while compacting: its event-loop thread (tid = pid) and the process as a whole.
+    const cpuBefore = { loop: cpuMs(cli.pid, cli.pid), all: cpuMs(cli.pid) };
     const run = await compact(conn, dataDir, 'compacted', async (done) => {
       while (!done()) during.push(...(await probe(conn, 'probe', done)));
     });
+    const cpu = { loop: cpuMs(cli.pid, cli.pid) - cpuBefore.loop, all: cpuMs(cli.pid) - cpuBefore.all };
     during.sort((a, b) => a - b);
     // Reads: `readable` read whole from its start before, then again and again while it is compacted.
     const readQuiet = mbps(await readBack(port, 'readable', 1));
@@ -212,11 +216,12 @@ export async function runKafkaCompactionBench(): Promise<void> {
     conn.socket.destroy();
     process.stdout.write(
       `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s\n` +
-        '| compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
+        '| compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read | broker CPU s while compacting: event loop / all threads |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
         `| ${run.seconds.toFixed(1)} | ${(run.before / 1e6).toFixed(1)} | ${(run.after / 1e6).toFixed(1)} | ` +
         `${percentile(quiet, 0.5).toFixed(2)} / ${percentile(quiet, 0.99).toFixed(2)} | ` +
         `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ${during.length} | ` +
-        `${readQuiet.toFixed(0)} | ${percentile(reads, 0.5).toFixed(0)} (${reads.length}) | ${second.seconds.toFixed(1)} |\n`,
+        `${readQuiet.toFixed(0)} | ${percentile(reads, 0.5).toFixed(0)} (${reads.length}) | ${second.seconds.toFixed(1)} | ` +
+        `${(cpu.loop / 1000).toFixed(2)} / ${(cpu.all / 1000).toFixed(2)} |\n`,
     );
   } finally {
     await cli.stop();

@@ -16,6 +16,7 @@ import mqttPacket from 'mqtt-packet';
 import type { ChildMessage, ParentMessage, PeerResult } from '../testing/mqtt-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
 import type { PeerComparison } from './amqp.js';
+import { cpuMs } from './stats.js';
 
 const payloadBytes = 256;
 const messagesOneToOne = 100_000;
@@ -62,12 +63,6 @@ export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
-}
-
-/** User + system CPU milliseconds the process has used (/proc/<pid>/stat, 100 ticks per second). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
 }
 
 function percentile(sorted: Float64Array, p: number): number {

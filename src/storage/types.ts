@@ -96,6 +96,39 @@ export interface RewriteResult {
   readonly bytesFreed: number;
 }
 
+/**
+ * A sealed segment of a file log, as a file another thread may read and rewrite while the log goes on
+ * (`Log.sealedSegments`; `rewriteSealedSegment` in storage/file/sealed.ts; `Log.adoptRewritten`). Plain
+ * data, so it crosses to a worker thread as it is.
+ */
+export interface SealedSegment {
+  /** The first offset it covers, and its name. */
+  readonly base: number;
+  /** The offset past the last it covers. */
+  readonly end: number;
+  /** The segment's `.log` file, and where its records start and end in it. */
+  readonly file: string;
+  readonly headerBytes: number;
+  readonly sizeBytes: number;
+  /** The log's `entryBytesMax` and `indexIntervalBytes`, which reads and a rewrite's index follow. */
+  readonly entryBytesMax: number;
+  readonly indexIntervalBytes: number;
+}
+
+/** What a rewrite of a `SealedSegment` wrote beside it, fsynced, with the index built while writing. */
+export interface RewrittenSegmentFile {
+  readonly file: string;
+  readonly sizeBytes: number;
+  readonly maxTimestamp: number;
+  readonly records: number;
+  /** The sparse index (parallel arrays, as in `.index` / `.timeindex`) of the file as written. */
+  readonly index: {
+    readonly offsets: number[];
+    readonly positions: number[];
+    readonly timesBefore: number[];
+  };
+}
+
 export interface Log {
   readonly name: string;
   /**
@@ -153,6 +186,21 @@ export interface Log {
     choose: (entry: LogEntry) => RewriteChoice,
     pace?: () => Promise<void>,
   ): Promise<RewriteResult>;
+  /**
+   * File logs only: the sealed segments holding offsets in [`from`, `to`), as files another thread may
+   * read and rewrite into a `.cleaned` file beside each (`rewriteSealedSegment`), so a rewrite's reading,
+   * choosing and writing take no time of the log's own thread.
+   */
+  sealedSegments?(from: number, to: number): readonly SealedSegment[];
+  /**
+   * Puts a segment rewritten away from the log in the place of `sealed` (a descriptor this log handed
+   * out), as `rewrite` swaps its own: readers see the old segment or the new one, a crash leaves one of
+   * them. Resolves with the bytes freed; 0 when the segment is no longer the log's (retention removed
+   * it) and the rewritten file is then removed, or the log is closed (the next open removes it).
+   * Refused with `invalid_state` while another rewrite of the log is under way.
+   * Without `rewritten`, only removes what a rewrite of `sealed` may have left beside it.
+   */
+  adoptRewritten?(sealed: SealedSegment, rewritten: RewrittenSegmentFile | undefined): Promise<number>;
   /** Resolves when everything appended so far is fsynced, whatever the policy. */
   sync(): Promise<void>;
   /**

@@ -6,19 +6,22 @@
  *
  * A run has two passes over the cleanable range — below the sealed storage, the stable offset (no open
  * transaction) and the records younger than `lagMsMin` — one building the map of each key's latest
- * offset, one rewriting the storage a segment at a time. Both go in bounded steps on the stream's
- * executor, one event-loop turn apart (the rewrite paces storage's chunks the same way), so producers
- * and readers are served between them.
+ * offset, one rewriting the storage a segment at a time. On file storage both run on the compaction
+ * thread (./compaction-thread.ts) and the executor only swaps each rewritten segment in; otherwise, or
+ * when the thread cannot take the run, they go in bounded steps on the stream's executor, one
+ * event-loop turn apart (the rewrite paces storage's chunks the same way), so producers and readers
+ * are served between them. Both ways decide alike (./compaction-rules.ts).
  */
-import type { LogEntry, RewriteChoice } from '../../storage/types.js';
+import { brokerError, ErrorCode } from '../../shared/errors.js';
+import type { Log, LogEntry, SealedSegment } from '../../storage/types.js';
 import type { StreamCompaction } from '../api.js';
 import type { Executor } from '../exec/executor.js';
-import { entryFormat } from '../message-codec.js';
-import { entryCompactor, type KeyedRecord } from './formats.js';
+import { CompactionRun, type RunBounds } from './compaction-rules.js';
+import { type CompactionThread, CompactionThreadExit, sharedCompactionThread } from './compaction-thread.js';
+import type { CompactionReply } from './compaction-worker.js';
+import { compactorModulesOf } from './formats.js';
 import type { Partition } from './partition.js';
 
-/** Keys one run maps; a range with more is cleaned up to where the map filled, the rest next run. */
-export const compactionKeysMax = 1_000_000;
 /**
  * Payload bytes one step of the map pass reads and decodes between two turns of the event loop; the
  * rewrite pass goes in storage's chunks of the same order (`rewriteChunkBytes`). At 256 KiB a step of
@@ -34,15 +37,10 @@ export interface CompactionReport {
   readonly bytesAfter: number;
 }
 
-/** What a run decided for the range, shared by the entries it asks about. */
-interface RunPlan {
-  readonly end: number;
-  /** When records the lag kept out of this run become old enough; a run is then due. */
-  readonly lagDueAt: number;
-  /** Key → offset of its latest record below `end`. */
-  readonly latest: Map<string, number>;
-  /** Tombstones and markers whose newest timestamp is below this are removed. */
-  readonly expiredBefore: number;
+/** A run on the compaction thread: segments whose `.cleaned` file may lie beside them, the rewrite asked. */
+interface InFlight {
+  readonly asked: SealedSegment[];
+  next: Promise<CompactionReply | undefined> | undefined;
 }
 
 export class Compactor {
@@ -57,6 +55,11 @@ export class Compactor {
   #dueAt = Number.POSITIVE_INFINITY;
   /** Moved by `reset`: a run of an earlier generation stops. */
   #generation = 0;
+  /**
+   * Where runs do their reading, choosing and writing when the log's storage and every entry format
+   * allow it; undefined (or a run it cannot take) keeps them on the stream's executor, in steps.
+   */
+  thread: CompactionThread | undefined = sharedCompactionThread();
 
   constructor(partition: Partition, exec: Executor) {
     this.#partition = partition;
@@ -102,24 +105,18 @@ export class Compactor {
 
   async #run(settings: StreamCompaction, generation: number): Promise<CompactionReport> {
     const log = this.#partition.log;
-    const now = this.#exec.now();
     const from = log.startOffset;
     const bytesBefore = log.sizeBytes;
-    const plan = await this.#plan(settings, now, generation);
-    this.#dueAt = plan.lagDueAt;
-    const choose = (entry: LogEntry) => this.#choose(entry, plan, settings);
-    const pace = () => this.#turn(generation);
-    for (let next = from; next < plan.end; ) {
-      next = (await this.#partition.log.rewrite(next, choose, pace)).nextOffset;
-      await this.#turn(generation);
-    }
+    const bounds = this.#bounds(settings, this.#exec.now());
+    const end =
+      (await this.#offThread(bounds, from, generation)) ?? (await this.#inThread(bounds, from, generation));
     this.#cleanBytes = this.#partition.log.sizeBytes;
-    this.#cleanedTo = Math.max(this.#cleanedTo, plan.end);
-    return { from, to: plan.end, bytesBefore, bytesAfter: this.#cleanBytes };
+    this.#cleanedTo = Math.max(this.#cleanedTo, end);
+    return { from, to: end, bytesBefore, bytesAfter: this.#cleanBytes };
   }
 
-  /** The map pass: each key's latest offset in the cleanable range. */
-  async #plan(settings: StreamCompaction, now: number, generation: number): Promise<RunPlan> {
+  /** The cleanable range's end (below the sealed storage, the stable offset and the lag) and retention. */
+  #bounds(settings: StreamCompaction, now: number): RunBounds {
     const partition = this.#partition;
     let end = Math.min(partition.log.sealedOffset, partition.stableOffset);
     let lagDueAt = Number.POSITIVE_INFINITY;
@@ -129,64 +126,111 @@ export class Compactor {
       // By then every record this run left out is old enough.
       lagDueAt = now + settings.lagMsMin;
     }
-    const latest = new Map<string, number>();
-    for (let next = partition.log.startOffset; next < end; ) {
-      const entries = partition.log.read(next, { maxBytes: compactionReadBytesMax });
-      if (entries.length === 0) break;
-      for (const entry of entries) {
-        if (entry.offset >= end) break;
-        // A full map ends the range before this entry: its keys are left for the next run.
-        if (latest.size >= compactionKeysMax) end = entry.offset;
-        else for (const record of this.#keyed(entry)) latest.set(record.key!, record.offset);
+    const { tombstoneRetentionMs } = settings;
+    return { end, lagDueAt, expiredBefore: now - tombstoneRetentionMs, tombstoneRetentionMs };
+  }
+
+  /** Both passes on the stream's executor, in bounded steps one turn apart; returns the range's end. */
+  async #inThread(bounds: RunBounds, from: number, generation: number): Promise<number> {
+    const partition = this.#partition;
+    const run = new CompactionRun(bounds, (entry) => partition.abortedEntry(entry));
+    try {
+      for (let next = from; next < run.end; ) {
+        const entries = partition.log.read(next, { maxBytes: compactionReadBytesMax });
+        if (entries.length === 0) break;
+        for (const entry of entries) if (!run.map(entry)) break;
+        next = entries.at(-1)!.offset + entries.at(-1)!.count;
+        await this.#turn(generation);
       }
-      next = entries.at(-1)!.offset + entries.at(-1)!.count;
-      await this.#turn(generation);
+      const choose = (entry: LogEntry) => run.choose(entry);
+      const pace = () => this.#turn(generation);
+      for (let next = from; next < run.end; ) {
+        next = (await partition.log.rewrite(next, choose, pace)).nextOffset;
+        await this.#turn(generation);
+      }
+    } finally {
+      this.#dueAt = run.dueAt;
     }
-    return { end, lagDueAt, latest, expiredBefore: now - settings.tombstoneRetentionMs };
+    return run.end;
   }
 
-  /** The keyed records of an entry compaction may remove records of. */
-  #keyed(entry: LogEntry): KeyedRecord[] {
-    if (this.#partition.abortedEntry(entry)) return [];
-    return this.#records(entry).filter((record) => record.key !== undefined);
+  /**
+   * Both passes on the compaction thread, each segment swapped in here as it comes back; returns the
+   * range's end, or undefined when the thread cannot take this run (memory storage, a format whose
+   * compactor it cannot load, the thread gone before it mapped).
+   */
+  async #offThread(bounds: RunBounds, from: number, generation: number): Promise<number | undefined> {
+    const thread = this.thread;
+    const log = this.#partition.log;
+    const known = compactorModulesOf();
+    if (thread === undefined || known === undefined || log.sealedSegments === undefined) return undefined;
+    return thread.exclusive(async () => {
+      this.#check(generation);
+      const segments = log.sealedSegments!(from, bounds.end);
+      const aborted = this.#partition.abortedRanges();
+      const flight: InFlight = { asked: [], next: undefined };
+      try {
+        const mapped = await this.#call(thread, { kind: 'map', ...known, segments, from, bounds, aborted });
+        if (mapped?.kind !== 'mapped') return undefined;
+        this.#dueAt = bounds.lagDueAt;
+        await this.#swapEach(
+          thread,
+          log,
+          segments.filter((s) => s.base < mapped.end),
+          generation,
+          flight,
+        );
+        return mapped.end;
+      } catch (err) {
+        // The thread died: the log is as it was but for what was swapped in; this thread finishes the run.
+        if (err instanceof CompactionThreadExit) return undefined;
+        throw err;
+      } finally {
+        // A rewrite still under way must end before its file is removed, or it would be left behind.
+        await flight.next?.catch(() => undefined);
+        thread.call({ kind: 'end' });
+        for (const sealed of flight.asked)
+          await log.adoptRewritten!(sealed, undefined).catch(() => undefined);
+      }
+    });
   }
 
-  #records(entry: LogEntry): KeyedRecord[] {
-    try {
-      return entryCompactor(entry.format)?.records(entry) ?? [];
-    } catch {
-      return [];
+  /** Asks for each segment's rewrite, the next one while the last is swapped in. */
+  async #swapEach(
+    thread: CompactionThread,
+    log: Log,
+    wanted: readonly SealedSegment[],
+    generation: number,
+    flight: InFlight,
+  ): Promise<void> {
+    const ask = (i: number) => {
+      flight.asked.push(wanted[i]!);
+      const reply = this.#call(thread, { kind: 'rewrite', base: wanted[i]!.base });
+      // Awaited in turn, or by the caller when a swap before it fails.
+      reply.catch(() => undefined);
+      return reply;
+    };
+    flight.next = wanted.length > 0 ? ask(0) : undefined;
+    for (let i = 0; flight.next !== undefined; i++) {
+      const reply = await flight.next;
+      flight.next = i + 1 < wanted.length ? ask(i + 1) : undefined;
+      if (reply?.kind !== 'rewritten') throw new Error(`compaction thread answered ${reply?.kind}`);
+      this.#dueAt = Math.min(this.#dueAt, reply.dueAt);
+      this.#check(generation);
+      await log.adoptRewritten!(wanted[i]!, reply.rewritten);
+      flight.asked.splice(flight.asked.indexOf(wanted[i]!), 1);
     }
   }
 
-  /** The rewrite pass's decision for one entry (Kafka's cleaner, record by record). */
-  #choose(entry: LogEntry, plan: RunPlan, settings: StreamCompaction): RewriteChoice {
-    if (entry.offset >= plan.end) return 'keep';
-    // Markers stay for delete.retention.ms, so a reader part-way through a transaction still meets its end.
-    if (entry.format === entryFormat.txnMarker) return this.#lingers(entry, plan, settings) ? 'keep' : 'drop';
-    if (this.#partition.abortedEntry(entry)) return 'drop';
-    const records = this.#records(entry);
-    if (records.length === 0) return 'keep';
-    const kept = new Set<number>();
-    for (const { key, offset, tombstone } of records) {
-      const latest = key === undefined || plan.latest.get(key) === offset;
-      if (latest && (!tombstone || this.#lingers(entry, plan, settings))) kept.add(offset);
-    }
-    if (kept.size === records.length) return 'keep';
-    if (kept.size === 0) return 'drop';
-    try {
-      return entryCompactor(entry.format)!.retain(entry, (offset) => kept.has(offset));
-    } catch {
-      // A batch its format cannot write anew stays whole: nothing is lost, only not compacted.
-      return 'keep';
-    }
-  }
-
-  /** Whether a tombstone or marker is still within delete.retention.ms; if so, when a run is due for it. */
-  #lingers(entry: LogEntry, plan: RunPlan, settings: StreamCompaction): boolean {
-    if (entry.maxTimestamp < plan.expiredBefore) return false;
-    this.#dueAt = Math.min(this.#dueAt, entry.maxTimestamp + settings.tombstoneRetentionMs + 1);
-    return true;
+  /** One request to the thread; a failure it reports is the disk's (or the data's), as on this thread. */
+  async #call(
+    thread: CompactionThread,
+    request: Parameters<CompactionThread['call']>[0],
+  ): Promise<CompactionReply | undefined> {
+    const reply = await thread.call(request);
+    if (reply?.kind !== 'failed') return reply;
+    const what = `Compacting partition ${this.#partition.index} of stream '${this.#partition.stream}'`;
+    throw brokerError(ErrorCode.storageFailed, `${what} failed: ${reply.message}`);
   }
 
   /** The partition failed: a run under way ends at its next step, and a later one may start. */
@@ -198,6 +242,11 @@ export class Compactor {
   /** One event-loop turn on the stream's executor, so the stream serves others between steps. */
   async #turn(generation: number): Promise<void> {
     await this.#exec.turn();
+    this.#check(generation);
+  }
+
+  #check(generation: number): void {
     if (generation !== this.#generation) throw new Error('compaction ended: the partition failed');
+    if (this.#partition.closed) throw new Error('compaction ended: the partition closed');
   }
 }

@@ -45,11 +45,38 @@ export interface EntryCompactor {
 }
 
 const compactors = new Map<number, EntryCompactor>();
+/** The module that registers each format's compactor when imported; none for a compactor made elsewhere. */
+const compactorModules = new Map<number, string | undefined>();
 
-/** Teach compaction the records of entries of `format` (an adapter's stored batches). */
-export function registerEntryCompactor(format: number, compactor: EntryCompactor): void {
+/**
+ * Teach compaction the records of entries of `format` (an adapter's stored batches). `moduleUrl` names
+ * the module whose import registers this compactor (its `import.meta.url`), so the compaction thread
+ * can register it too; without one, logs are compacted on their stream's executor only.
+ */
+export function registerEntryCompactor(format: number, compactor: EntryCompactor, moduleUrl?: string): void {
   assert(!Object.values(entryFormat).includes(format as never), 'core formats are built in');
   compactors.set(format, compactor);
+  compactorModules.set(format, moduleUrl);
+}
+
+/** What another thread imports to compact as this one does; undefined when some compactor has no module. */
+export interface CompactorModules {
+  readonly formats: readonly number[];
+  readonly modules: readonly string[];
+}
+
+export function compactorModulesOf(): CompactorModules | undefined {
+  const modules = new Set<string>();
+  for (const url of compactorModules.values()) {
+    if (url === undefined) return undefined;
+    modules.add(url);
+  }
+  return { formats: [...compactorModules.keys()], modules: [...modules] };
+}
+
+/** Whether every format in `formats` has a compactor here (the compaction thread's check). */
+export function compactorsKnown(formats: readonly number[]): boolean {
+  return formats.every((format) => compactors.has(format));
 }
 
 const noKey = (entry: LogEntry): KeyedRecord[] => [

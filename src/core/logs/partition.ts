@@ -11,6 +11,7 @@ import type { AbortedTransaction, StreamAppendOptions, StreamPartition, StreamRe
 import type { Executor, Timer } from '../exec/executor.js';
 import { entryFormat } from '../message-codec.js';
 import { Compactor } from './compaction.js';
+import type { AbortedRanges } from './compaction-rules.js';
 import { entryProducer } from './formats.js';
 
 const noBytes = new Uint8Array(0);
@@ -145,6 +146,14 @@ export class Partition implements StreamPartition {
       if (kept.length === 0) this.#aborted.delete(producerId);
       else this.#aborted.set(producerId, kept);
     }
+  }
+
+  /** A copy of the aborted transactions known, for a compaction run on another thread. */
+  abortedRanges(): AbortedRanges {
+    return [...this.#aborted].map(([producerId, ranges]) => [
+      producerId,
+      ranges.map(([a, b]) => [a, b] as const),
+    ]);
   }
 
   /** Aborted transactions with data in [from, to), by first offset (Kafka Fetch's aborted list). */

@@ -208,4 +208,4 @@ const batchCompactor: EntryCompactor = {
 // Registered on import so that a broker reading logs written by an earlier run can convert them
 // even before a Kafka client connects.
 registerEntryFormat(kafkaBatchFormat, kafkaEntryMessages, batchProducer);
-registerEntryCompactor(kafkaBatchFormat, batchCompactor);
+registerEntryCompactor(kafkaBatchFormat, batchCompactor, import.meta.url);

@@ -17,11 +17,14 @@ import type {
   RetentionOptions,
   RewriteChoice,
   RewriteResult,
+  RewrittenSegmentFile,
+  SealedSegment,
 } from '../types.js';
 import { corruptError, failedError, fsyncDir, fsyncDirAsync } from './io.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import { cleanedSuffix, type RewrittenSegment, writeRewritten } from './rewrite.js';
+import { cleanedPathOf } from './sealed.js';
 import {
   Segment,
   type SegmentContext,
@@ -83,6 +86,8 @@ export class FileLog implements Log, Leased {
   private payloadBytesAvg: number | undefined;
   /** The rewrite under way; close waits for it, delete's removal of the folder too. */
   private rewriting: Promise<unknown> | undefined;
+  /** Descriptors `sealedSegments` handed out, to the segment each names (`adoptRewritten`). */
+  private readonly handedOut = new WeakMap<SealedSegment, Segment>();
 
   private constructor(name: string, incarnation: number, ctx: SegmentContext, owner: FileLogOwner) {
     this.name = name;
@@ -223,6 +228,64 @@ export class FileLog implements Log, Leased {
     return running;
   }
 
+  sealedSegments(from: number, to: number): readonly SealedSegment[] {
+    this.checkUsable();
+    const out: SealedSegment[] = [];
+    const end = Math.min(to, this.sealedOffset);
+    const { entryBytesMax, indexIntervalBytes } = this.ctx.limits;
+    for (const segment of this.segments) {
+      if (segment.writable || segment.base >= end) break;
+      if (segment.endOffset <= from) continue;
+      const { base, endOffset, headerBytes, sizeBytes } = segment;
+      const file = segment.file.path;
+      const sealed = {
+        base,
+        end: endOffset,
+        file,
+        headerBytes,
+        sizeBytes,
+        entryBytesMax,
+        indexIntervalBytes,
+      };
+      this.handedOut.set(sealed, segment);
+      out.push(sealed);
+    }
+    return out;
+  }
+
+  adoptRewritten(sealed: SealedSegment, rewritten: RewrittenSegmentFile | undefined): Promise<number> {
+    if (this.rewriting !== undefined) {
+      const message = `Log ${this.name} is already being rewritten`;
+      return quietRejection(new BrokerError(ErrorCode.invalidState, message));
+    }
+    const segment = this.handedOut.get(sealed);
+    const current = () =>
+      segment !== undefined && !this.closed && this.failure === undefined && this.segments.includes(segment);
+    // A deleted log's folder is in the trash, removed whole, and a closed one's name may be held anew:
+    // nothing is touched under it then (the next open removes what is left).
+    const discard = async () => {
+      if (!this.closed) await fs.promises.rm(cleanedPathOf(sealed.file), { force: true });
+      return 0;
+    };
+    if (rewritten === undefined || !current()) return discard();
+    assert(rewritten.file === cleanedPathOf(sealed.file), 'a rewritten segment lies beside its segment');
+    const running = (async () => {
+      try {
+        await this.dropIndexFiles(segment!, rewritten.file);
+        if (!current()) return await discard();
+        this.swap(segment!, rewritten.file, rewritten);
+        await fsyncDirAsync(this.ctx.dir).catch((err: unknown) => {
+          this.fail(failedError(`Swapping in rewritten segment ${sealed.base} of log ${this.name}`, err));
+        });
+        return sealed.sizeBytes - rewritten.sizeBytes;
+      } finally {
+        this.rewriting = undefined;
+      }
+    })();
+    this.rewriting = running.catch(() => undefined);
+    return running;
+  }
+
   /** Rewrites `segment` and swaps it in; returns the bytes freed (0 when abandoned or unchanged). */
   private async rewriteSegment(
     segment: Segment,
@@ -278,11 +341,12 @@ export class FileLog implements Log, Leased {
   /**
    * Puts the rewritten file in the segment's place, synchronously, so no read sees a mix. The old
    * indexes are already gone, durably (`dropIndexFiles`). The rename replaces the segment in one step;
-   * the new segment is opened by the recovery path, which rebuilds its indexes. A crash before the
+   * the new segment is opened by the recovery path, which rebuilds its indexes, or taken with the index
+   * built while it was written (`built`, a rewrite away from the log: no rescan on this thread). A crash before the
    * rename leaves the old segment and a `.cleaned` file that recovery removes; after it, the new one.
    * The old file is closed off the event loop: the rename unlinked it, and its last close frees it.
    */
-  private swap(old: Segment, cleaned: string): void {
+  private swap(old: Segment, cleaned: string, built?: RewrittenSegmentFile): void {
     const at = this.segments.indexOf(old);
     assert(at >= 0 && at < this.segments.length - 1, 'a rewritten segment is a sealed one still in the log');
     const { dir } = this.ctx;
@@ -298,7 +362,9 @@ export class FileLog implements Log, Leased {
     this.readAhead.drop();
     this.resume = undefined;
     try {
-      const fresh = Segment.open(this.ctx, old.base, false);
+      const fresh = built
+        ? Segment.adopt(this.ctx, old.base, old.endOffset, built)
+        : Segment.open(this.ctx, old.base, false);
       assert(fresh !== undefined, 'a rewritten segment has a valid header');
       this.segments[at] = fresh;
     } catch (err) {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BrokerError } from '../../shared/errors.js';
 import { type NormalisedAppend, recordHeaderBytes } from '../common.js';
-import type { FsyncPolicy, StorageLimits } from '../types.js';
+import type { FsyncPolicy, RewrittenSegmentFile, StorageLimits } from '../types.js';
 import { Appender } from './appender.js';
 import type { CachedFile, HandleCache } from './handles.js';
 import {
@@ -214,6 +214,26 @@ export class Segment {
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
     return new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+  }
+
+  /**
+   * A segment rewritten away from the log (storage/file/sealed.ts), just renamed into its name: its file
+   * was fsynced whole, and `built` is what was written to it and its index, so nothing is rescanned.
+   */
+  static adopt(ctx: SegmentContext, base: number, end: number, built: RewrittenSegmentFile): Segment {
+    const file = ctx.files.file(path.join(ctx.dir, segmentFileName(base, '.log')));
+    const { offsets, positions, timesBefore } = built.index;
+    const state: ScanState = {
+      position: built.sizeBytes,
+      nextOffset: end,
+      maxTimestamp: built.maxTimestamp,
+      recordCount: built.records,
+      bytesSinceIndex: 0,
+      index: { offsets: [...offsets], positions: [...positions], timesBefore: [...timesBefore] },
+    };
+    const segment = new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
+    segment.writeIndexFiles();
+    return segment;
   }
 
   /**

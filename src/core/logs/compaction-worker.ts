@@ -1,0 +1,125 @@
+/**
+ * The compaction thread (`CompactionThread`, ./compaction-thread.ts): one run at a time, it maps the
+ * keys of a partition's sealed segments and rewrites them, one segment per request, into `.cleaned`
+ * files beside them, reading and writing the files itself (storage/file/sealed.ts). The stream's
+ * executor swaps each result in. Nothing here touches the log's state: a thread that dies leaves only
+ * `.cleaned` files, which the executor removes (and recovery would).
+ */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { readSealedSegment, rewriteSealedSegment } from '../../storage/file/sealed.js';
+import type { RewrittenSegmentFile, SealedSegment } from '../../storage/types.js';
+import { type AbortedRanges, abortedTest, CompactionRun, type RunBounds } from './compaction-rules.js';
+import { compactorsKnown } from './formats.js';
+
+export type CompactionRequest =
+  | {
+      readonly kind: 'map';
+      /** Modules whose import registers the compactors of `formats`, as on the stream's thread. */
+      readonly modules: readonly string[];
+      readonly formats: readonly number[];
+      readonly segments: readonly SealedSegment[];
+      /** Records below this are kept unasked. */
+      readonly from: number;
+      readonly bounds: RunBounds;
+      readonly aborted: AbortedRanges;
+    }
+  /** Rewrites the mapped segment of that base. */
+  | { readonly kind: 'rewrite'; readonly base: number }
+  | { readonly kind: 'end' };
+
+export type CompactionReply =
+  | { readonly kind: 'mapped'; readonly end: number }
+  /** Some format's compactor could not be loaded here: the run goes on the stream's executor. */
+  | { readonly kind: 'unsupported' }
+  /** `rewritten` is undefined when the segment is unchanged, or gone (retention removed it). */
+  | {
+      readonly kind: 'rewritten';
+      readonly rewritten: RewrittenSegmentFile | undefined;
+      readonly dueAt: number;
+    }
+  | { readonly kind: 'failed'; readonly message: string; readonly code: string | undefined };
+
+interface Job {
+  readonly segments: readonly SealedSegment[];
+  readonly from: number;
+  readonly run: CompactionRun;
+}
+
+/** Lowers this thread's priority to `nice` where the system can (a thread's id from /proc/thread-self). */
+function lowerPriority(nice: number): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // Not Linux, or not allowed: the thread runs at the process's priority.
+  }
+}
+
+let job: Job | undefined;
+
+/** A segment file that is gone was removed by retention or with its log: there is nothing to compact. */
+function gone(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+async function map(request: Extract<CompactionRequest, { kind: 'map' }>): Promise<CompactionReply> {
+  for (const url of request.modules) await import(url);
+  if (!compactorsKnown(request.formats)) return { kind: 'unsupported' };
+  const run = new CompactionRun(request.bounds, abortedTest(request.aborted));
+  for (const segment of request.segments) {
+    if (segment.base >= run.end) break;
+    try {
+      readSealedSegment(segment, (entry) => run.map(entry));
+    } catch (err) {
+      if (!gone(err)) throw err;
+    }
+  }
+  job = { segments: request.segments, from: request.from, run };
+  return { kind: 'mapped', end: run.end };
+}
+
+function rewrite(base: number): CompactionReply {
+  if (job === undefined) throw new Error('no compaction is mapped');
+  const { segments, from, run } = job;
+  const segment = segments.find((s) => s.base === base);
+  let rewritten: RewrittenSegmentFile | undefined;
+  if (segment !== undefined && segment.base < run.end) {
+    try {
+      rewritten = rewriteSealedSegment(segment, from, (entry) => run.choose(entry));
+    } catch (err) {
+      if (!gone(err)) throw err;
+    }
+  }
+  return { kind: 'rewritten', rewritten, dueAt: run.dueAt };
+}
+
+async function handle(request: CompactionRequest): Promise<CompactionReply | undefined> {
+  switch (request.kind) {
+    case 'map':
+      return map(request);
+    case 'rewrite':
+      return rewrite(request.base);
+    case 'end':
+      job = undefined;
+      return undefined;
+  }
+}
+
+if (!isMainThread) lowerPriority((workerData as { nice: number }).nice);
+
+// Requests come one at a time (the stream's thread awaits each reply), so handling them in order is enough.
+let queue = Promise.resolve();
+parentPort?.on('message', (request: CompactionRequest) => {
+  queue = queue.then(async () => {
+    let reply: CompactionReply | undefined;
+    try {
+      reply = await handle(request);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      reply = { kind: 'failed', message, code: (err as NodeJS.ErrnoException).code };
+    }
+    if (reply !== undefined) parentPort?.postMessage(reply);
+  });
+});
