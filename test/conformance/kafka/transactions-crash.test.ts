@@ -37,11 +37,11 @@ function start(dataDir: string): Promise<RunningCli> {
   );
 }
 
-/** Values a fresh consumer of `topic` reads within the wait; `settleMs` more for anything unexpected. */
+/** Values a fresh consumer of `topic` reads within the wait, and after it until nothing more comes. */
 async function readValues(
   kafka: Kafka,
   topic: string,
-  options: { readUncommitted: boolean; expected: number; waitMs: number },
+  options: { readUncommitted: boolean; expected: number; waitMs: number; quietMs?: number },
 ): Promise<string[]> {
   const consumer = kafka.consumer({
     groupId: `crash-reader-${options.readUncommitted}-${Math.random()}`,
@@ -58,7 +58,12 @@ async function readValues(
       options.waitMs,
       `${options.expected} records of ${topic}`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Then until nothing more came for `quietMs` (500 ms unless given), within the wait.
+    const deadline = Date.now() + options.waitMs;
+    for (let seen = -1; seen !== got.length && Date.now() < deadline; ) {
+      seen = got.length;
+      await new Promise((resolve) => setTimeout(resolve, options.quietMs ?? 500));
+    }
   } finally {
     await consumer.disconnect();
   }
@@ -123,9 +128,16 @@ const recordsPerPartition = 2;
 /**
  * One transactional id's transactions on its own connection, each adding two partitions, writing
  * two records to each and committing, until `stop` or the connection dies; `committed` gets the name
- * of each transaction whose EndTxn was answered without error.
+ * of each transaction whose EndTxn was answered without error, `refused` each Produce answered with an
+ * error.
  */
-async function commitLoop(port: number, lane: number, committed: Set<string>, stop: () => boolean) {
+async function commitLoop(
+  port: number,
+  lane: number,
+  committed: Set<string>,
+  refused: string[],
+  stop: () => boolean,
+) {
   const c = await WireClient.open(port);
   try {
     const transactionalId = `rate-${lane}`;
@@ -157,12 +169,17 @@ async function commitLoop(port: number, lane: number, committed: Set<string>, st
         });
         return { index, records };
       });
-      await c.request(ApiKey.Produce, 7, {
+      const produced = await c.request<Obj>(ApiKey.Produce, 7, {
         transactionalId,
         acks: -1,
         timeoutMs: 5000,
         topicData: [{ name: rateTopic, partitionData }],
       });
+      const codes = produced.responses[0].partitionResponses.map((r: Obj) => r.errorCode);
+      if (codes.some((code: number) => code !== 0)) {
+        refused.push(`${lane}-${n}: ${codes}`); // a half-written transaction is not committed
+        break;
+      }
       const ended = await c.request<Obj>(ApiKey.EndTxn, 3, { transactionalId, ...ids, committed: true });
       if (ended.errorCode === 0) committed.add(`${lane}-${n}`);
     }
@@ -184,9 +201,10 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
     });
     setup.close();
     const committed = new Set<string>();
+    const refused: string[] = [];
     let killed = false;
     const lanes = Array.from({ length: 6 }, (_, lane) =>
-      commitLoop(cli.ports.kafka!, lane, committed, () => killed),
+      commitLoop(cli.ports.kafka!, lane, committed, refused, () => killed),
     );
     await until(() => committed.size >= 60, 20_000, '60 committed transactions');
     cli.kill();
@@ -194,6 +212,7 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
     await Promise.all(lanes);
     await cli.stop().catch(() => undefined);
     const answered = new Set(committed);
+    assert.deepEqual(refused, [], 'no batch was refused before the kill');
 
     cli = await start(dataDir);
     // Transactions open at the kill hold readers until their timeout aborts them: wait for that, so
@@ -224,6 +243,8 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
       readUncommitted: false,
       expected: answered.size * 2 * recordsPerPartition,
       waitMs: 30_000,
+      // Commits decided but not answered when the broker died are read too: read until nothing comes.
+      quietMs: 2000,
     });
     assert.equal(new Set(values).size, values.length, 'no record twice');
     const perTxn = new Map<string, number>();
