@@ -87,6 +87,8 @@ export class TransactionalProducers {
   readonly #ending = new Map<string, Ending>();
   /** Producer id → the durability of the partitions its transaction added last, while pending. */
   readonly #adding = new Map<number, Promise<void>>();
+  /** Transactional id → its last ending's markers being made durable, settled either way. */
+  readonly #marking = new Map<string, Promise<void>>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -391,6 +393,9 @@ export class TransactionalProducers {
     this.#timers.get(current.id)?.cancel();
     this.#timers.delete(current.id);
     const marked = (async () => {
+      // The ending before must have its markers durable first: then only the last ending's markers
+      // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
+      await this.#marking.get(current.id);
       if (current.phase === 'ongoing')
         await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
       return this.#mark(current, commit);
@@ -451,7 +456,13 @@ export class TransactionalProducers {
    * failed write fails its partition, which leaves service and whose restart reads what it holds.
    */
   #completed(id: string, commit: boolean, { markers, durables }: Marked): void {
-    for (const durable of durables) durable.catch(() => undefined);
+    if (durables.length > 0) {
+      const synced = Promise.allSettled(durables).then(() => undefined);
+      this.#marking.set(id, synced);
+      void synced.then(() => {
+        if (this.#marking.get(id) === synced) this.#marking.delete(id);
+      });
+    }
     void this.#log.commit({ type: 'complete', id, commit, markers, at: this.#now }).catch(() => undefined);
   }
 
