@@ -340,6 +340,12 @@ export type IdempotentAppend =
   | { readonly kind: 'appended'; readonly offset: number; readonly durable: Promise<void> }
   /** A retry of a batch already stored, at `offset`; nothing was appended. */
   | { readonly kind: 'duplicate'; readonly offset: number }
+  /**
+   * Nothing was appended: the transaction of this transactional batch lists partitions not yet
+   * durably (AddPartitionsToTxn is answered once applied). Append again once `until` settles; it
+   * rejects if the transaction log failed.
+   */
+  | { readonly kind: 'wait'; readonly until: Promise<void> }
   | { readonly kind: 'refused'; readonly reason: ProducerRefusal };
 
 /** Why a transactional producer's request is refused; adapters map these to their own error codes. */
@@ -645,7 +651,10 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
     producerId: number,
     epoch: number,
   ): Promise<TxnInit>;
-  /** Partitions join the producer's transaction; all or none. */
+  /**
+   * Partitions join the producer's transaction; all or none. Resolves once applied, before it is
+   * durable: the producer's transactional batches wait for that (`appendIdempotent` answers `wait`).
+   */
   addToTransaction(
     txn: TxnInstance,
     partitions: Array<{ stream: string; partition: number }>,

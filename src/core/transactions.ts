@@ -6,7 +6,8 @@
  * adds partitions (the partition's stable offset then holds at where it joined) and group offsets,
  * and ends by a decision written first (`prepare`), then a marker appended to each of its partitions
  * and, on commit, its offsets committed to their groups, then `complete`. A decision found without its
- * completion at start is carried out again; an open transaction past its timeout is aborted and its
+ * completion at start is carried out again, and a marker lost behind a durable completion appended
+ * again; an open transaction past its timeout is aborted and its
  * producer fenced. Aborted transactions are remembered per partition, so readers of committed data
  * leave their entries out.
  */
@@ -57,9 +58,12 @@ interface Ending {
    */
   readonly decided: Promise<void>;
   /**
-   * The markers are durable, a commit's offsets are in their groups and `complete` is applied and
-   * appended: the id may start its next transaction, whose entries follow `complete` in the log, so
-   * nothing the next transaction is told durable can be, unless `complete` is too.
+   * `complete` is applied and appended (for a commit with group offsets, once the markers are durable
+   * and the offsets in their groups): the id may start its next transaction, whose entries follow
+   * `complete` in the log, so nothing the next transaction is told durable can be, unless `complete`
+   * is too. The markers may still be on their way to disk: a restart appends again any that a crash
+   * took behind a durable `complete` (`#remark`), and in a partition the next transaction writes to,
+   * its batch follows the marker, so it is durable only if the marker is.
    */
   readonly done: Promise<void>;
 }
@@ -81,6 +85,10 @@ export class TransactionalProducers {
   readonly #timers = new Map<string, Timer>();
   /** Transactions ending now, by transactional id. */
   readonly #ending = new Map<string, Ending>();
+  /** Producer id → the durability of the partitions its transaction added last, while pending. */
+  readonly #adding = new Map<number, Promise<void>>();
+  /** Transactional id → its last ending's markers being made durable, settled either way. */
+  readonly #marking = new Map<string, Promise<void>>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -184,8 +192,30 @@ export class TransactionalProducers {
     const committed = this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
     for (const { into, firstOffset } of added) into.beginTransaction(producerId, firstOffset);
     if (starting) this.#arm(current);
-    await committed;
+    this.#hold(producerId, committed);
     return ok;
+  }
+
+  /**
+   * The producer's latest added partitions are not yet durable while this is pending: its
+   * transactional batches wait for it (`Vhost.appendIdempotent`).
+   */
+  adding(producerId: number): Promise<void> | undefined {
+    return this.#adding.get(producerId);
+  }
+
+  /**
+   * No batch of the transaction may reach a partition's log before the coordinator's log lists the
+   * partition durably: a crash could otherwise leave records of a transaction nobody knows of, which
+   * would read as committed. So AddPartitionsToTxn is answered once applied and appended, and the
+   * batches wait instead, for the entry's fdatasync alone; the round trip between the two goes.
+   */
+  #hold(producerId: number, committed: Promise<void>): void {
+    this.#adding.set(producerId, committed);
+    const forget = () => {
+      if (this.#adding.get(producerId) === committed) this.#adding.delete(producerId);
+    };
+    committed.then(forget, forget);
   }
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
@@ -363,11 +393,17 @@ export class TransactionalProducers {
     this.#timers.get(current.id)?.cancel();
     this.#timers.delete(current.id);
     const marked = (async () => {
+      // The ending before must have its markers durable first: then only the last ending's markers
+      // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
+      await this.#marking.get(current.id);
       if (current.phase === 'ongoing')
         await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
       return this.#mark(current, commit);
     })();
-    const done = marked.then((m) => this.#complete(current, commit, m));
+    const withOffsets = commit && current.offsets.size > 0;
+    const done = marked.then((m) =>
+      withOffsets ? this.#complete(current, commit, m) : this.#completed(current.id, commit, m),
+    );
     const ending: Ending = { decided: marked.then(() => undefined), done };
     // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
     ending.decided.catch(() => {});
@@ -404,6 +440,7 @@ export class TransactionalProducers {
     return { markers, durables };
   }
 
+  /** A commit's group offsets go to their groups once its markers are durable, then it completes. */
   async #complete(current: TxnProducerState, commit: boolean, { markers, durables }: Marked): Promise<void> {
     await Promise.allSettled(durables);
     if (commit) {
@@ -411,10 +448,22 @@ export class TransactionalProducers {
         await this.#deps.groups.commit(o.group, o.stream, o.partition, o.offset).catch(() => undefined);
       }
     }
-    // Appended, not awaited: see `#end`. A write that fails fails the log and its owner.
-    void this.#log
-      .commit({ type: 'complete', id: current.id, commit, markers, at: this.#now })
-      .catch(() => undefined);
+    this.#completed(current.id, commit, { markers, durables: [] });
+  }
+
+  /**
+   * Appended, not awaited: see `#end`. A write that fails fails the log and its owner; a marker's
+   * failed write fails its partition, which leaves service and whose restart reads what it holds.
+   */
+  #completed(id: string, commit: boolean, { markers, durables }: Marked): void {
+    if (durables.length > 0) {
+      const synced = Promise.allSettled(durables).then(() => undefined);
+      this.#marking.set(id, synced);
+      void synced.then(() => {
+        if (this.#marking.get(id) === synced) this.#marking.delete(id);
+      });
+    }
+    void this.#log.commit({ type: 'complete', id, commit, markers, at: this.#now }).catch(() => undefined);
   }
 
   /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */
@@ -443,6 +492,7 @@ export class TransactionalProducers {
     const state = this.#state;
     for (const { stream, partition, offset } of state.starts.values())
       this.#partition(stream, partition)?.deleteBefore(offset);
+    for (const current of state.producers.values()) this.#remark(current);
     for (const list of state.aborted.values()) {
       const into = this.#partition(list.stream, list.partition);
       for (const [producerId, first, marker] of list.ranges) into?.addAborted(producerId, first, marker);
@@ -450,8 +500,11 @@ export class TransactionalProducers {
     for (const current of state.producers.values()) {
       this.#byProducer.set(current.producerId, current.id);
       if (current.phase !== 'ongoing' && !isPrepared(current)) continue;
-      for (const p of current.partitions.values())
-        this.#partition(p.stream, p.partition)?.beginTransaction(current.producerId, p.firstOffset);
+      // A crash may have taken the partition's tail from below where the transaction joined it.
+      for (const p of current.partitions.values()) {
+        const into = this.#partition(p.stream, p.partition);
+        into?.beginTransaction(current.producerId, Math.min(p.firstOffset, into.endOffset));
+      }
       if (current.phase === 'ongoing') this.#arm(current);
       else {
         const commit = current.phase === 'prepareCommit';
@@ -459,6 +512,43 @@ export class TransactionalProducers {
           void this.#end(current, commit).done.catch((err: unknown) => this.#log.exec.fail(err));
         });
       }
+    }
+  }
+
+  /**
+   * Appends again each marker of the producer's last ending that a crash took: its `complete` can be
+   * durable before the markers are. A partition loses only a tail, so a marker is gone exactly when
+   * the partition ends at or below its offset; appended again it may land lower, and an abort's range
+   * then ends there (`remark`). A crash before `remark` is durable appends it once more, harmlessly.
+   */
+  #remark(current: TxnProducerState): void {
+    const last = current.lastEnd;
+    if (last === undefined) return;
+    const { producerId, epoch, commit } = last;
+    const payload = encodeTxnMarker({ producerId, epoch, commit });
+    for (const m of last.markers) {
+      const into = this.#partition(m.stream, m.partition);
+      if (into === undefined || into.endOffset > m.markerOffset) continue;
+      let offset: number;
+      try {
+        const appended = into.append(payload, { timestamp: this.#now, format: entryFormat.txnMarker });
+        appended.durable.catch(() => undefined); // a failed write fails the partition, as in `#mark`
+        offset = appended.offset;
+      } catch {
+        continue; // the partition failed: it leaves service, and its next start tries again
+      }
+      if (offset === m.markerOffset) continue;
+      const { stream, partition } = m;
+      void this.#log
+        .commit({
+          type: 'remark',
+          id: current.id,
+          stream,
+          partition,
+          from: m.markerOffset,
+          markerOffset: offset,
+        })
+        .catch(() => undefined);
     }
   }
 }

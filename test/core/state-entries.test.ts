@@ -276,6 +276,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
         markers: [{ stream: 'orders', partition: 0, firstOffset: 11, markerOffset: 14 }],
         at: 8,
       },
+      { type: 'remark', id: 'tx-ünï', stream: 'orders', partition: 0, from: 14, markerOffset: 13 },
       { type: 'prepare', id: 'tx-1', commit: true, at: 9 },
       { type: 'aborted.trim', stream: 'orders', partition: 0, before: 12 },
       { type: 'start', stream: 'orders', partition: 0, offset: 12 },

@@ -39,7 +39,12 @@ async function append(client: CoreClient, txn: TxnInstance, sequence: number, va
     count: 1,
     transactional: true,
   };
-  const result = client.appendIdempotent('orders', 0, batch, payload, { timestamp: 1, format: testFormat });
+  let result = client.appendIdempotent('orders', 0, batch, payload, { timestamp: 1, format: testFormat });
+  // The partitions just added are not durable yet: the batch waits for them, as Produce does.
+  for (let tries = 0; result.kind === 'wait' && tries < 10; tries++) {
+    await result.until;
+    result = client.appendIdempotent('orders', 0, batch, payload, { timestamp: 1, format: testFormat });
+  }
   if (result.kind === 'appended') await result.durable;
   return result;
 }
@@ -188,6 +193,50 @@ describe('transactional producers in core', () => {
     assert.equal(core.client.describeTransaction('crash')?.phase, 'completeCommit');
     assert.equal(partition.stableOffset, partition.endOffset);
     assert.deepEqual(committedValues(partition), ['kept', entryFormat.withheld]);
+  });
+
+  test('an abort whose marker a crash took behind its durable completion is marked again at start', async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'lost');
+    await append(core.client, txn, 0, 'x');
+    await core.broker.close();
+    // The ending was durable, its marker at offset 3 was not (nor the two entries before it).
+    const log = await storage.openLog(stateLogName('transactions', '/'));
+    const markers = [{ stream: 'orders', partition: 0, firstOffset: 0, markerOffset: 3 }];
+    for (const entry of [
+      { type: 'prepare', id: 'lost', commit: false, at: 1 },
+      { type: 'complete', id: 'lost', commit: false, markers, at: 1 },
+    ] as const) {
+      const payload = encodeJson(txnMachine.encode(entry));
+      await log.append({ payload, timestamp: 1, format: recordFormat.entry }).durable;
+    }
+    await log.close();
+    core = await openCore({ storage });
+    const { client } = core;
+    const partition = client.partition('orders', 0);
+    assert.equal(client.describeTransaction('lost')?.phase, 'completeAbort');
+    assert.equal(partition.endOffset, 2, 'the marker is appended again, at offset 1');
+    assert.deepEqual(partition.abortedBetween(0, 10), [{ producerId: txn.producerId, firstOffset: 0 }]);
+    // The abort's range ends at the marker as appended again: the next commit of the producer shows.
+    assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
+      kind: 'ok',
+    });
+    await append(client, txn, 1, 'y');
+    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'ok' });
+    assert.deepEqual(committedValues(partition), [
+      entryFormat.withheld,
+      entryFormat.withheld,
+      'y',
+      entryFormat.withheld,
+    ]);
+    // Restarted again, nothing is marked twice.
+    await core.broker.close();
+    core = await openCore({ storage });
+    assert.equal(core.client.partition('orders', 0).endOffset, 4);
+    assert.deepEqual(committedValues(core.client.partition('orders', 0)).length, 4);
   });
 
   test('an open transaction outlives a restart, holding the stable offset until it times out', async () => {

@@ -53,6 +53,19 @@ export interface TxnProducerState {
   readonly groups: Set<string>;
   /** Offsets committed in the transaction (Kafka TxnOffsetCommit): visible only once it commits. */
   readonly offsets: Map<string, TxnOffset>;
+  /**
+   * The markers of the transaction that ended last, which may become durable after its `complete`:
+   * a restart appends again any a crash took.
+   */
+  lastEnd: TxnLastEnd | undefined;
+}
+
+/** How the last transaction of a producer ended, and where its markers went. */
+export interface TxnLastEnd {
+  readonly producerId: number;
+  readonly epoch: number;
+  readonly commit: boolean;
+  readonly markers: readonly TxnMarkerAt[];
 }
 
 /** An aborted transaction on one partition: [its first offset, its marker's offset]. */
@@ -102,6 +115,15 @@ export type TxnEntry =
       readonly markers: TxnMarkerAt[];
       readonly at: number;
     }
+  /** A marker a crash took was appended again at start, at `markerOffset` instead of `from`. */
+  | {
+      readonly type: 'remark';
+      readonly id: string;
+      readonly stream: string;
+      readonly partition: number;
+      readonly from: number;
+      readonly markerOffset: number;
+    }
   /** Retention removed everything below `before` on the partition. */
   | {
       readonly type: 'aborted.trim';
@@ -149,6 +171,7 @@ function fresh(
     partitions: new Map(),
     groups: new Set(),
     offsets: new Map(),
+    lastEnd: undefined,
   };
 }
 
@@ -177,13 +200,36 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   }
   producer.phase = entry.commit ? 'completeCommit' : 'completeAbort';
   producer.updatedAt = entry.at;
+  const { producerId, epoch } = producer;
+  producer.lastEnd = { producerId, epoch, commit: entry.commit, markers: entry.markers };
   producer.partitions.clear();
   producer.groups.clear();
   producer.offsets.clear();
 }
 
+/** Moves a marker appended again at start: its abort range ends there now. */
+function remark(state: TxnState, entry: TxnEntry & { type: 'remark' }): void {
+  const producer = state.producers.get(entry.id);
+  const last = producer?.lastEnd;
+  if (producer === undefined || last === undefined) return;
+  const moved = (m: TxnMarkerAt) =>
+    m.stream === entry.stream && m.partition === entry.partition && m.markerOffset === entry.from;
+  producer.lastEnd = {
+    ...last,
+    markers: last.markers.map((m) => (moved(m) ? { ...m, markerOffset: entry.markerOffset } : m)),
+  };
+  const list = state.aborted.get(partitionKey(entry.stream, entry.partition));
+  if (list === undefined) return;
+  list.ranges = list.ranges.map((r) =>
+    r[0] === last.producerId && r[2] === entry.from ? [r[0], r[1], entry.markerOffset] : r,
+  );
+}
+
 function forgetStream(state: TxnState, stream: string): void {
   for (const producer of state.producers.values()) {
+    const last = producer.lastEnd;
+    if (last?.markers.some((m) => m.stream === stream) === true)
+      producer.lastEnd = { ...last, markers: last.markers.filter((m) => m.stream !== stream) };
     for (const [key, p] of producer.partitions) if (p.stream === stream) producer.partitions.delete(key);
     for (const [key, o] of producer.offsets) if (o.stream === stream) producer.offsets.delete(key);
   }
@@ -225,6 +271,9 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
     }
     case 'complete':
       complete(state, entry);
+      break;
+    case 'remark':
+      remark(state, entry);
       break;
     case 'aborted.trim': {
       const key = partitionKey(entry.stream, entry.partition);
@@ -349,6 +398,25 @@ function producerToJson(p: TxnProducerState): Json {
     partitions: [...p.partitions.values()].map(partitionToJson),
     groups: [...p.groups],
     offsets: [...p.offsets.values()].map(txnOffsetToJson),
+    ...(p.lastEnd === undefined ? {} : { lastEnd: lastEndToJson(p.lastEnd) }),
+  };
+}
+
+function lastEndToJson(last: TxnLastEnd): Json {
+  return {
+    pid: last.producerId,
+    epoch: last.epoch,
+    commit: last.commit,
+    markers: last.markers.map(markerToJson),
+  };
+}
+
+function lastEndFromJson(f: Fields): TxnLastEnd {
+  return {
+    producerId: f.int('pid'),
+    epoch: f.int('epoch'),
+    commit: f.bool('commit'),
+    markers: f.array('markers').map(markerFromJson),
   };
 }
 
@@ -368,6 +436,8 @@ function producerFromJson(f: Fields): TxnProducerState {
     partitions: new Map(partitions.map((p) => [partitionKey(p.stream, p.partition), p])),
     groups: new Set(f.strings('groups')),
     offsets: new Map(offsets.map((o) => [offsetKeyOf(o), o])),
+    // Absent from snapshots written before markers could be durable after their `complete`.
+    lastEnd: f.has('lastEnd') ? lastEndFromJson(f.fields('lastEnd')) : undefined,
   };
 }
 
@@ -397,6 +467,15 @@ function encodeTxn(entry: TxnEntry): Json {
         commit: entry.commit,
         markers: entry.markers.map(markerToJson),
         at: entry.at,
+      };
+    case 'remark':
+      return {
+        t: entry.type,
+        id: entry.id,
+        stream: entry.stream,
+        partition: entry.partition,
+        from: entry.from,
+        marker: entry.markerOffset,
       };
     case 'aborted.trim':
       return { t: entry.type, stream: entry.stream, partition: entry.partition, before: entry.before };
@@ -449,6 +528,15 @@ function decodeTxn(json: unknown): TxnEntry {
         commit: f.bool('commit'),
         markers: f.array('markers').map(markerFromJson),
         at: f.num('at'),
+      };
+    case 'remark':
+      return {
+        type,
+        id: f.str('id'),
+        stream: f.str('stream'),
+        partition: f.int('partition'),
+        from: f.int('from'),
+        markerOffset: f.int('marker'),
       };
     case 'aborted.trim':
       return { type, stream: f.str('stream'), partition: f.int('partition'), before: f.int('before') };

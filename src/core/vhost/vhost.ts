@@ -573,13 +573,13 @@ export class Vhost implements VirtualHost {
     options: StreamAppendOptions,
   ): IdempotentAppend {
     const partition = this.#deps.streams.partition(stream, index);
-    const { producers } = this.#deps;
+    const { producers, transactions } = this.#deps;
+    // Before the sequence check, so the batches behind this one of the same producer wait alike.
+    const until = batch.transactional === true ? transactions.adding(batch.producerId) : undefined;
+    if (until !== undefined) return { kind: 'wait', until };
     const verdict = producers.check(stream, index, batch);
     if (verdict.kind !== 'append') return verdict;
-    if (
-      batch.transactional === true &&
-      !this.#deps.transactions.holds(batch.producerId, batch.epoch, stream, index)
-    )
+    if (batch.transactional === true && !transactions.holds(batch.producerId, batch.epoch, stream, index))
       return { kind: 'refused', reason: 'notInTransaction' };
     const appended = partition.append(payload, options);
     // Stored but not recorded (the registry's log failed): the producer hears of it through `durable`.

@@ -52,7 +52,8 @@ export async function produceUnderAlarm(
   const throttleTimeMs = ctx.apiVersion < clientThrottledVersionMin ? Date.now() - startedMs : 0;
   const reply = await produceHandler.handle(ctx, request);
   if (!(reply instanceof Later)) return reply;
-  return new Later(reply.response.then((body) => (body === null ? null : { ...body, throttleTimeMs })));
+  const response = reply.response.then((body) => (body === null ? null : { ...body, throttleTimeMs }));
+  return new Later(response, reply.applied);
 }
 
 function refused(request: ProduceRequest, errorCode: number): KafkaInput<ProduceResponse> {

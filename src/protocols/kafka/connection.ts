@@ -359,7 +359,10 @@ export class KafkaConnection {
       apiKey === ApiKey.Produce && this.#broker.core.alarms.active().length > 0
         ? await produceUnderAlarm(ctx, request as ProduceRequest, this.#closing.signal)
         : await handler.handle(ctx, request);
-    if (txn?.ordersLater === true && reply instanceof Later) this.#txnOrder.track(txn.id, reply.response);
+    if (txn !== undefined && reply instanceof Later) {
+      const waitFor = txn.ordersLater ? reply.response : reply.applied;
+      if (waitFor !== undefined) this.#txnOrder.track(txn.id, waitFor);
+    }
     this.#respond(header, version, reply, api.response);
     if (this.#sasl?.closeAfterReply === true) this.#endAfterReplies();
   }

@@ -134,8 +134,15 @@ export type Scope = Pick<RequestContext, 'broker' | 'client'>;
 /** A response answered later (durability, long-poll, group barrier) without holding up the next request. */
 export class Later {
   readonly response: Promise<object | null>;
-  constructor(response: Promise<object | null>) {
+  /**
+   * Settles once the request has taken effect, when that comes after the handler returned (a
+   * transactional batch waiting for its partitions to be durable): the next request of the same
+   * transactional id waits for it (../txn-order.ts).
+   */
+  readonly applied: Promise<void> | undefined;
+  constructor(response: Promise<object | null>, applied?: Promise<void>) {
     this.response = response;
+    this.applied = applied;
   }
 }
 

@@ -1,12 +1,15 @@
 /**
  * The order of one connection's requests about one transactional id. A transaction request
- * (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) is answered `Later`, once the
- * coordinator's log holds it durably, so the connection goes on meanwhile with the requests of other
- * transactional ids: their log entries then share one write and one fdatasync (group commit) instead
- * of each waiting for the one before. The next request naming the same id — a transactional Produce,
- * InitProducerId, another transaction request — is handled only once that answer is in, exactly as if
- * each request had waited for the one before. So a transactional batch never reaches a partition
- * before the AddPartitionsToTxn that let it in is durable: a crash cannot leave records of a
+ * (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) is answered `Later`, once core has
+ * taken it (durably, but for AddPartitionsToTxn, which is answered once applied), so the connection
+ * goes on meanwhile with the requests of other transactional ids: their log entries then share one
+ * write and one fdatasync (group commit) instead of each waiting for the one before. The next
+ * request naming the same id — a transactional Produce, InitProducerId, another transaction request —
+ * is handled only once that answer is in, exactly as if each request had waited for the one before;
+ * and a request after a transactional Produce whose batch waits in core (for its partitions to be
+ * durably in the transaction) is handled once that batch is appended, so an EndTxn pipelined right
+ * behind it ends a transaction that holds it. Core itself keeps a transactional batch from a
+ * partition until the AddPartitionsToTxn that let it in is durable: a crash cannot leave records of a
  * transaction the coordinator never heard of.
  */
 import { ApiKey } from './codec/index.js';
@@ -14,7 +17,10 @@ import { ApiKey } from './codec/index.js';
 /** What a request has to do with transactions: the id it names, and whether its answer is waited for. */
 export interface TxnRequest {
   readonly id: string;
-  /** The request changes the transaction: later requests of the id wait for its answer. */
+  /**
+   * The request changes the transaction: later requests of the id wait for its answer. Otherwise
+   * they wait only for what it left to do after its handler returned (`Later.applied`).
+   */
   readonly ordersLater: boolean;
 }
 

@@ -2,7 +2,10 @@
  * Transactions that outlive their broker and transactions from librdkafka. `switchyard start` is
  * SIGKILLed while a kafkajs transaction is open: after the restart the transaction is still open,
  * holds read_committed readers at its first offset, and is aborted by its timeout, so its records are
- * never visible to them while the committed ones before it and the records after it are. Then Debian's
+ * never visible to them while the committed ones before it and the records after it are. Then six
+ * transactional ids committing as fast as they can (two partitions each, every request waiting for
+ * the one before) when the broker is SIGKILLed: after the restart every commit that was answered is
+ * read whole by read_committed, and no other transaction is half-visible. Then Debian's
  * confluent-kafka (librdkafka 2.0.2): a transactional producer's committed and aborted transactions
  * as `isolation.level=read_committed` and `read_uncommitted` consumers read them.
  */
@@ -12,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kafka } from 'kafkajs';
+import { ApiKey, BatchAttribute, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
 import {
   confluentMissing,
   type KafkaTestBroker,
@@ -20,7 +24,11 @@ import {
   until,
 } from '../../../testing/kafka-helpers.js';
 import { runTool } from '../../../testing/kafka-tools.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 import { listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: decoded test responses
+type Obj = any;
 
 function start(dataDir: string): Promise<RunningCli> {
   return startCli(
@@ -29,11 +37,11 @@ function start(dataDir: string): Promise<RunningCli> {
   );
 }
 
-/** Values a fresh consumer of `topic` reads within the wait; `settleMs` more for anything unexpected. */
+/** Values a fresh consumer of `topic` reads within the wait, and after it until nothing more comes. */
 async function readValues(
   kafka: Kafka,
   topic: string,
-  options: { readUncommitted: boolean; expected: number; waitMs: number },
+  options: { readUncommitted: boolean; expected: number; waitMs: number; quietMs?: number },
 ): Promise<string[]> {
   const consumer = kafka.consumer({
     groupId: `crash-reader-${options.readUncommitted}-${Math.random()}`,
@@ -50,7 +58,12 @@ async function readValues(
       options.waitMs,
       `${options.expected} records of ${topic}`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Then until nothing more came for `quietMs` (500 ms unless given), within the wait.
+    const deadline = Date.now() + options.waitMs;
+    for (let seen = -1; seen !== got.length && Date.now() < deadline; ) {
+      seen = got.length;
+      await new Promise((resolve) => setTimeout(resolve, options.quietMs ?? 500));
+    }
   } finally {
     await consumer.disconnect();
   }
@@ -102,6 +115,145 @@ test('a broker SIGKILLed mid-transaction: the open transaction is never half-vis
     await next.disconnect();
     const final = await readValues(kafka, 'crash', { readUncommitted: false, expected: 4, waitMs: 15_000 });
     assert.deepEqual(final, ['c1', 'c2', 'after', 'n1']);
+  } finally {
+    await cli.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+const rateTopic = 'crash-rate';
+const ratePartitions = 3;
+const recordsPerPartition = 2;
+
+/**
+ * One transactional id's transactions on its own connection, each adding two partitions, writing
+ * two records to each and committing, until `stop` or the connection dies; `committed` gets the name
+ * of each transaction whose EndTxn was answered without error, `refused` each Produce answered with an
+ * error.
+ */
+async function commitLoop(
+  port: number,
+  lane: number,
+  committed: Set<string>,
+  refused: string[],
+  stop: () => boolean,
+) {
+  const c = await WireClient.open(port);
+  try {
+    const transactionalId = `rate-${lane}`;
+    const init = await c.request<Obj>(ApiKey.InitProducerId, 2, {
+      transactionalId,
+      transactionTimeoutMs: 2000,
+    });
+    const ids = { producerId: init.producerId as bigint, producerEpoch: init.producerEpoch as number };
+    const partitions = [lane % ratePartitions, (lane + 1) % ratePartitions];
+    const sequences = new Map(partitions.map((p) => [p, 0]));
+    for (let n = 0; n < 300 && !stop(); n++) {
+      await c.request(ApiKey.AddPartitionsToTxn, 3, {
+        v3AndBelowTransactionalId: transactionalId,
+        v3AndBelowProducerId: ids.producerId,
+        v3AndBelowProducerEpoch: ids.producerEpoch,
+        v3AndBelowTopics: [{ name: rateTopic, partitions }],
+      });
+      const partitionData = partitions.map((index) => {
+        const baseSequence = sequences.get(index)!;
+        sequences.set(index, baseSequence + recordsPerPartition);
+        const records = encodeRecordBatch({
+          baseTimestamp: BigInt(Date.now()),
+          attributes: BatchAttribute.transactional,
+          ...ids,
+          baseSequence,
+          records: Array.from({ length: recordsPerPartition }, (_, i) => ({
+            value: new TextEncoder().encode(`${lane}-${n}-${index}-${i}`),
+          })),
+        });
+        return { index, records };
+      });
+      const produced = await c.request<Obj>(ApiKey.Produce, 7, {
+        transactionalId,
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: rateTopic, partitionData }],
+      });
+      const codes = produced.responses[0].partitionResponses.map((r: Obj) => r.errorCode);
+      if (codes.some((code: number) => code !== 0)) {
+        refused.push(`${lane}-${n}: ${codes}`); // a half-written transaction is not committed
+        break;
+      }
+      const ended = await c.request<Obj>(ApiKey.EndTxn, 3, { transactionalId, ...ids, committed: true });
+      if (ended.errorCode === 0) committed.add(`${lane}-${n}`);
+    }
+  } catch {
+    // The broker was killed under the request.
+  } finally {
+    c.close();
+  }
+}
+
+test('transactions at full rate when the broker is SIGKILLed: each answered commit is whole after the restart, no other half-visible', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-txn-rate-'));
+  let cli = await start(dataDir);
+  try {
+    const setup = await WireClient.open(cli.ports.kafka!);
+    await setup.request(ApiKey.CreateTopics, 4, {
+      topics: [{ name: rateTopic, numPartitions: ratePartitions, replicationFactor: 1 }],
+      timeoutMs: 5000,
+    });
+    setup.close();
+    const committed = new Set<string>();
+    const refused: string[] = [];
+    let killed = false;
+    const lanes = Array.from({ length: 6 }, (_, lane) =>
+      commitLoop(cli.ports.kafka!, lane, committed, refused, () => killed),
+    );
+    await until(() => committed.size >= 60, 20_000, '60 committed transactions');
+    cli.kill();
+    killed = true;
+    await Promise.all(lanes);
+    await cli.stop().catch(() => undefined);
+    const answered = new Set(committed);
+    assert.deepEqual(refused, [], 'no batch was refused before the kill');
+
+    cli = await start(dataDir);
+    // Transactions open at the kill hold readers until their timeout aborts them: wait for that, so
+    // what is read is everything that will ever be visible.
+    const offsets = await WireClient.open(cli.ports.kafka!);
+    const ends = async (isolationLevel: number) => {
+      const listed = await offsets.request<Obj>(ApiKey.ListOffsets, 2, {
+        replicaId: -1,
+        isolationLevel,
+        topics: [
+          {
+            name: rateTopic,
+            partitions: [0, 1, 2].map((partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+          },
+        ],
+      });
+      return listed.topics[0].partitions.map((p: Obj) => p.offset).join();
+    };
+    let stable = false;
+    for (let i = 0; i < 100 && !stable; i++) {
+      stable = (await ends(1)) === (await ends(0));
+      if (!stable) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    offsets.close();
+    assert.ok(stable, 'every transaction open at the kill ended');
+    const kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
+    const values = await readValues(kafka, rateTopic, {
+      readUncommitted: false,
+      expected: answered.size * 2 * recordsPerPartition,
+      waitMs: 30_000,
+      // Commits decided but not answered when the broker died are read too: read until nothing comes.
+      quietMs: 2000,
+    });
+    assert.equal(new Set(values).size, values.length, 'no record twice');
+    const perTxn = new Map<string, number>();
+    for (const v of values) {
+      const txn = v.split('-').slice(0, 2).join('-');
+      perTxn.set(txn, (perTxn.get(txn) ?? 0) + 1);
+    }
+    for (const txn of answered) assert.ok(perTxn.has(txn), `answered commit ${txn} survived`);
+    for (const [txn, count] of perTxn) assert.equal(count, 2 * recordsPerPartition, `${txn} is whole`);
   } finally {
     await cli.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });

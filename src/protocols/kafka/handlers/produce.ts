@@ -175,11 +175,15 @@ function prepareBatch(
   return { bytes, options };
 }
 
-type Appended = { kind: 'appended' | 'duplicate'; offset: number; durable?: Promise<void> } | KafkaError;
+type Appended =
+  | { kind: 'appended' | 'duplicate'; offset: number; durable?: Promise<void> }
+  | { kind: 'wait'; until: Promise<void> }
+  | KafkaError;
 
 /**
  * Appends one batch; an idempotent producer's goes through core's check of its sequence, which may
- * answer that it was stored before (a retry) or refuse it.
+ * answer that it was stored before (a retry) or refuse it, and a transactional one may be told to
+ * wait until the partitions its transaction added are durable.
  */
 function appendBatch(
   ctx: RequestContext,
@@ -209,6 +213,7 @@ function producePartition(
   index: number,
   records: Uint8Array | null,
   acks: number,
+  deferred: Promise<unknown>[],
 ): Promise<PartitionOut> {
   const { broker } = ctx;
   const partition = partitionOf(ctx, topic, index);
@@ -217,7 +222,11 @@ function producePartition(
   // The zstd compressor loads the first time a topic needs it; the requests that wait for it resume
   // in the order they came, so their offsets still follow request order.
   const loading = rules.compression === 'zstd' ? zstdReady() : undefined;
-  if (loading !== undefined) return loading.then(() => producePartition(ctx, topic, index, records, acks));
+  if (loading !== undefined) {
+    const resumed = loading.then(() => producePartition(ctx, topic, index, records, acks, deferred));
+    deferred.push(loading);
+    return resumed;
+  }
   // One node holds the one replica: acks=all cannot meet a larger min.insync.replicas.
   if (acks === -1 && rules.minInsyncReplicas > 1)
     return Promise.resolve({ index, errorCode: KafkaError.notEnoughReplicas });
@@ -242,12 +251,42 @@ function appendPartition(
   const batches = parseBatches(rules, records, now);
   if (isKafkaError(batches)) return Promise.resolve({ index, errorCode: batches });
   if (!Array.isArray(batches)) return Promise.resolve({ index, ...batches });
-  const waits: Promise<unknown>[] = [];
-  let baseOffset = -1;
+  return appendBatches(ctx, topic, partition, rules, batches, now, deferred);
+}
+
+/**
+ * Appends the batches from `from` on. A transactional batch whose partitions are not yet durably in
+ * its transaction resumes once they are (the ones behind it of the same producer wait alike, in
+ * order): only that batch's offset then comes later than the requests after it.
+ */
+function appendBatches(
+  ctx: RequestContext,
+  topic: string,
+  partition: StreamPartition,
+  rules: ProduceRules,
+  batches: readonly Batch[],
+  now: number,
+  deferred: Promise<unknown>[],
+  from = 0,
+  waits: Promise<unknown>[] = [],
+  firstOffset = -1,
+): Promise<PartitionOut> {
+  const { index } = partition;
+  let baseOffset = firstOffset;
   try {
-    for (const batch of batches) {
-      const appended = appendBatch(ctx, topic, partition, rules, batch, now);
+    for (let i = from; i < batches.length; i++) {
+      const appended = appendBatch(ctx, topic, partition, rules, batches[i]!, now);
       if (isKafkaError(appended)) return Promise.resolve({ index, errorCode: appended });
+      if (appended.kind === 'wait') {
+        const resume = () =>
+          appendBatches(ctx, topic, partition, rules, batches, now, deferred, i, waits, baseOffset);
+        const resumed = appended.until.then(resume, (err: unknown) => ({
+          index,
+          errorCode: kafkaErrorOf(err),
+        }));
+        deferred.push(appended.until);
+        return resumed;
+      }
       if (baseOffset < 0) baseOffset = appended.offset;
       if (appended.durable !== undefined) waits.push(appended.durable);
     }
@@ -268,10 +307,18 @@ function appendPartition(
       // Kafka answers a produce to a topic being deleted with UNKNOWN_TOPIC_OR_PARTITION; no disk failed.
       if (isBrokerError(err, ErrorCode.invalidState))
         return { index, errorCode: KafkaError.unknownTopicOrPartition };
-      broker.logger.error({ err, topic, partition: index }, 'kafka: append failed');
+      ctx.broker.logger.error({ err, topic, partition: index }, 'kafka: append failed');
       return { index, errorCode: KafkaError.kafkaStorageError };
     },
   );
+}
+
+/**
+ * Settles once every promise in `list` has, including those pushed meanwhile: a resumed append
+ * runs before this sees its promise settle (it was chained first) and may push the next wait.
+ */
+async function settledAll(list: Promise<unknown>[]): Promise<void> {
+  for (let i = 0; i < list.length; i++) await list[i]!.catch(() => undefined);
 }
 
 const attributesOffset = 21;
@@ -301,6 +348,8 @@ export const produceHandler: ApiHandler = {
   handle(ctx: RequestContext, request: ProduceRequest): Later | null | KafkaInput<ProduceResponse> {
     const acks = request.acks;
     const refusal = refusalOf(ctx, request);
+    // What resumes later (a transactional batch waiting for its partitions, a codec loading).
+    const deferred: Promise<unknown>[] = [];
     const topics = request.topicData.map((topic) => {
       const refused =
         refusal ??
@@ -311,7 +360,7 @@ export const produceHandler: ApiHandler = {
           refused !== undefined
             ? Promise.resolve({ index: p.index, errorCode: refused })
             : acks === 0 || acks === 1 || acks === -1
-              ? producePartition(ctx, topic.name, p.index, p.records, acks)
+              ? producePartition(ctx, topic.name, p.index, p.records, acks, deferred)
               : Promise.resolve({ index: p.index, errorCode: KafkaError.invalidRequiredAcks }),
         ),
       };
@@ -321,6 +370,6 @@ export const produceHandler: ApiHandler = {
     const response = Promise.all(
       topics.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions) })),
     ).then((responses): KafkaInput<ProduceResponse> => ({ responses }));
-    return new Later(response);
+    return new Later(response, deferred.length > 0 ? settledAll(deferred) : undefined);
   },
 };
