@@ -230,7 +230,7 @@ function producePartition(
   // One node holds the one replica: acks=all cannot meet a larger min.insync.replicas.
   if (acks === -1 && rules.minInsyncReplicas > 1)
     return Promise.resolve({ index, errorCode: KafkaError.notEnoughReplicas });
-  return appendPartition(ctx, topic, partition, rules, index, records);
+  return appendPartition(ctx, topic, partition, rules, index, records, deferred);
 }
 
 /**
@@ -245,6 +245,7 @@ function appendPartition(
   rules: ProduceRules,
   index: number,
   records: Uint8Array | null,
+  deferred: Promise<unknown>[],
 ): Promise<PartitionOut> {
   const { broker } = ctx;
   const now = Date.now();
