@@ -369,6 +369,11 @@ export class ShareGroupCoordinator {
     this.#groups.get(groupId)?.partitions.get(keyOf(topic, partition))?.releaseAll(memberId);
   }
 
+  /** True when the group's share-partition exists: some fetch has read (initialized) it. */
+  hasPartition(groupId: string, topic: string, partition: number): boolean {
+    return this.#groups.get(groupId)?.partitions.has(keyOf(topic, partition)) ?? false;
+  }
+
   /** The share-partition, created at `start` (from share.auto.offset.reset) the first time it is read. */
   partition(
     groupId: string,

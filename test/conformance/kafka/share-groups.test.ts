@@ -1,7 +1,8 @@
 /**
  * Share groups (KIP-932) over the wire, by raw requests (no client library here speaks them): records
  * of one partition spread over two members, accept / release / reject, redelivery with delivery counts,
- * share sessions, a leaving member's records going to the others, and share.auto.offset.reset.
+ * share sessions, a leaving member's records going to the others, share.auto.offset.reset, and the
+ * order in which a fetch acquires over partitions.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -36,20 +37,20 @@ describe('KIP-932 share groups', () => {
     });
     await producer.disconnect();
   };
-  const join = (groupId: string, memberId: string) =>
+  const join = (groupId: string, memberId: string, to = topic) =>
     wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
       groupId,
       memberId,
       memberEpoch: 0,
-      subscribedTopicNames: [topic],
+      subscribedTopicNames: [to],
     });
-  const fetch = (
+  /** A ShareFetch of `partitions` of topic `id` (partition 0 of the shared topic when not told), with `acks` for each. */
+  const fetchOf = (
     groupId: string,
     memberId: string,
     epoch: number,
     maxRecords: number,
-    acks: object[] = [],
-    maxBytes = 1024 * 1024,
+    { id = topicId, partitions = [0], acks = [] as object[], maxBytes = 1024 * 1024 } = {},
   ) =>
     wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
       groupId,
@@ -60,8 +61,42 @@ describe('KIP-932 share groups', () => {
       maxBytes,
       maxRecords,
       batchSize: maxRecords,
-      topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: acks }] }],
+      topics: [
+        {
+          topicId: id,
+          partitions: partitions.map((partitionIndex) => ({ partitionIndex, acknowledgementBatches: acks })),
+        },
+      ],
     });
+  const fetch = (
+    groupId: string,
+    memberId: string,
+    epoch: number,
+    maxRecords: number,
+    acks: object[] = [],
+    maxBytes = 1024 * 1024,
+  ) => fetchOf(groupId, memberId, epoch, maxRecords, { acks, maxBytes });
+  /** Sets the group's share.auto.offset.reset to earliest. */
+  const fromEarliest = (groupId: string) =>
+    wire.request<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
+      resources: [
+        {
+          resourceType: 32,
+          resourceName: groupId,
+          configs: [{ name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' }],
+        },
+      ],
+      validateOnly: false,
+    });
+  /** Creates a topic of `partitions`; its id. */
+  const createTopic = async (name: string, partitions: number) => {
+    const admin = kafkaClient(kb.bootstrap).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }] });
+    await admin.disconnect();
+    const md = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, { topics: [{ name }] });
+    return md.topics[0]!.topicId;
+  };
   const fetchEnd = async () => {
     const admin = kafkaClient(kb.bootstrap).admin();
     await admin.connect();
@@ -86,16 +121,7 @@ describe('KIP-932 share groups', () => {
     wire = await WireClient.open(kb.port);
     const md = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, { topics: [{ name: topic }] });
     topicId = md.topics[0]!.topicId;
-    const altered = await wire.request<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
-      resources: [
-        {
-          resourceType: 32,
-          resourceName: 'sg',
-          configs: [{ name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' }],
-        },
-      ],
-      validateOnly: false,
-    });
+    const altered = await fromEarliest('sg');
     assert.equal(altered.responses[0]?.errorCode, KafkaError.none);
   });
   after(async () => {
@@ -259,29 +285,13 @@ describe('KIP-932 share groups', () => {
   });
 
   test('partitions spread over the members, and a member acquires only from its own', async () => {
-    const admin = kafkaClient(kb.bootstrap).admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'shared-four', numPartitions: 4 }] });
-    await admin.disconnect();
+    const fourId = await createTopic('shared-four', 4);
     const producer = kafkaClient(kb.bootstrap).producer();
     await producer.connect();
     for (let partition = 0; partition < 4; partition++)
       await producer.send({ topic: 'shared-four', messages: [{ partition, value: `p${partition}` }] });
     await producer.disconnect();
-    const md = await wire.request<MetadataResponse>(ApiKey.Metadata, 12, {
-      topics: [{ name: 'shared-four' }],
-    });
-    const fourId = md.topics[0]!.topicId;
-    await wire.request(ApiKey.IncrementalAlterConfigs, 1, {
-      resources: [
-        {
-          resourceType: 32,
-          resourceName: 'sg-four',
-          configs: [{ name: 'share.auto.offset.reset', configOperation: 0, value: 'earliest' }],
-        },
-      ],
-      validateOnly: false,
-    });
+    await fromEarliest('sg-four');
     const heartbeat = (memberId: string) =>
       wire.request<ShareGroupHeartbeatResponse>(ApiKey.ShareGroupHeartbeat, 1, {
         groupId: 'sg-four',
@@ -294,33 +304,58 @@ describe('KIP-932 share groups', () => {
     const second = await heartbeat('f2');
     const mine = [...(second.assignment?.topicPartitions[0]?.partitions ?? [])].sort();
     assert.equal(mine.length, 2, 'two members, two partitions each');
-    // f1 still asks for all four (it has not heartbeated since): it gets records of its two only.
-    const got = await wire.request<ShareFetchResponse>(ApiKey.ShareFetch, 1, {
-      groupId: 'sg-four',
-      memberId: 'f1',
-      shareSessionEpoch: 0,
-      maxWaitMs: 0,
-      minBytes: 1,
-      maxBytes: 1024 * 1024,
-      maxRecords: 500,
-      batchSize: 500,
-      topics: [
-        {
-          topicId: fourId,
-          partitions: [0, 1, 2, 3].map((partitionIndex) => ({ partitionIndex, acknowledgementBatches: [] })),
-        },
-      ],
-    });
-    const fetched = got.responses
-      .flatMap((t) => t.partitions)
-      .filter((p) => p.acquiredRecords.length > 0)
-      .map((p) => p.partitionIndex)
-      .sort();
-    assert.equal(fetched.length, 2);
+    // f1 still asks for all four (it has not heartbeated since): it gets records of its two only,
+    // one partition by the fetch that initializes the share-partitions, the other by the next.
+    const fetched: number[] = [];
+    for (const epoch of [0, 1]) {
+      const got = await fetchOf('sg-four', 'f1', epoch, 500, { id: fourId, partitions: [0, 1, 2, 3] });
+      const now = got.responses.flatMap((t) => t.partitions).filter((p) => p.acquiredRecords.length > 0);
+      assert.equal(now.length, 1, `fetch at epoch ${epoch}`);
+      fetched.push(...now.map((p) => p.partitionIndex));
+    }
+    assert.equal(new Set(fetched).size, 2, `f1 got ${fetched}`);
     assert.ok(
       fetched.every((p) => !mine.includes(p)),
       `f1 got ${fetched}, f2 has ${mine}`,
     );
+  });
+
+  test("a fresh group's first fetch holds one partition, the next the others; partitions rotate by epoch", async () => {
+    const twoId = await createTopic('shared-two', 2);
+    const producer = kafkaClient(kb.bootstrap).producer();
+    await producer.connect();
+    const produceEach = (count: number) =>
+      producer.send({
+        topic: 'shared-two',
+        messages: [0, 1].flatMap((partition) =>
+          Array.from({ length: count }, () => ({ partition, value: 'v' })),
+        ),
+      });
+    await produceEach(3);
+    await fromEarliest('sg-two');
+    await join('sg-two', 't1', 'shared-two');
+    // Partition → the number of records acquired from it.
+    const fetchTwo = async (epoch: number, maxRecords: number) => {
+      const r = await fetchOf('sg-two', 't1', epoch, maxRecords, { id: twoId, partitions: [0, 1] });
+      return Object.fromEntries(
+        r.responses
+          .flatMap((t) => t.partitions)
+          .filter((p) => p.acquiredRecords.length > 0)
+          .map((p) => [
+            p.partitionIndex,
+            p.acquiredRecords.reduce((n, a) => n + Number(a.lastOffset - a.firstOffset) + 1, 0),
+          ]),
+      );
+    };
+    assert.deepEqual(await fetchTwo(0, 500), { 0: 3 }, 'the fetch that initializes both reads one');
+    assert.deepEqual(await fetchTwo(1, 500), { 1: 3 });
+    await produceEach(1);
+    assert.deepEqual(await fetchTwo(2, 500), { 0: 1, 1: 1 }, 'both initialized: both read');
+    await produceEach(1);
+    // Epoch 3 starts at partition 1 (3 mod 2), epoch 4 at partition 0.
+    assert.deepEqual(await fetchTwo(3, 1), { 1: 1 });
+    assert.deepEqual(await fetchTwo(4, 1), { 0: 1 });
+    await producer.disconnect();
   });
 
   test('MaxBytes: whole batches while they fit, and always the first one', async () => {

@@ -1,8 +1,8 @@
 /**
  * Share groups (KIP-932) over ../share-groups.ts and ../share-partition.ts: ShareGroupHeartbeat 1,
  * ShareGroupDescribe 1, ShareFetch 1 and ShareAcknowledge 1. ShareFetch acknowledges what the request
- * carries, then acquires up to MaxRecords for the member, released or expired records first, then new
- * ones from the log, and answers the stored batches holding them with the acquired ranges and their
+ * carries, then acquires up to MaxRecords for the member (in Kafka's order over the partitions, see
+ * readAllShared), released or expired records first, then new ones from the log, and answers the stored batches holding them with the acquired ranges and their
  * delivery counts; with nothing to hand out it parks until the log grows or a record comes back, at
  * most MaxWaitMs. v2 (acquire modes, lock renewal) is not offered.
  */
@@ -295,6 +295,24 @@ type PartitionOut = {
   acquiredRecords: Array<{ firstOffset: bigint; lastOffset: bigint; deliveryCount: number }>;
 };
 
+/**
+ * The session's partitions rotated left by the request's epoch, as Kafka's round-robin
+ * PartitionRotateStrategy orders a share fetch (none at epoch 0): MaxRecords does not always go to
+ * the same partitions first.
+ */
+function rotated<T>(items: readonly T[], epoch: number): T[] {
+  const at = epoch < 1 || items.length < 2 ? 0 : epoch % items.length;
+  return [...items.slice(at), ...items.slice(0, at)];
+}
+
+/**
+ * Acquires from the targets in Kafka's order (KIP-932 as SharePartitionManager and DelayedShareFetch
+ * implement it): a share-partition is initialized by the first fetch that names it and is acquirable
+ * only once that is done, and a waiting fetch completes as soon as a partition it can acquire from has
+ * records. So the share-partitions that existed before the request are read first, and those it
+ * initializes after them, one at a time and only while nothing is acquired: a fresh group's first
+ * answer holds one partition's records, the next fetch reads them all.
+ */
 function readAllShared(
   ctx: Scope,
   groupId: string,
@@ -306,9 +324,12 @@ function readAllShared(
   const { broker } = ctx;
   const out = new Map<string, PartitionOut>();
   const committed = broker.shareGroups.committedOf(groupId);
+  const fresh = new Set(
+    targets.filter((t) => !broker.shareGroups.hasPartition(groupId, t.topic, t.partition)),
+  );
   let count = 0;
   let bytes = 0;
-  for (const t of targets) {
+  for (const t of [...targets.filter((t) => !fresh.has(t)), ...fresh]) {
     const found = sharePartitionOf(ctx, groupId, t);
     const base = {
       partitionIndex: t.partition,
@@ -327,7 +348,7 @@ function readAllShared(
     // Only the member's partitions: the others are some other member's now (KIP-932 assignment).
     const mine = broker.shareGroups.isAssigned(groupId, member, t.topic, t.partition);
     const { ranges, batches } =
-      mine && count < budget && bytes < bytesBudget
+      mine && count < budget && bytes < bytesBudget && (count === 0 || !fresh.has(t))
         ? acquireFrom(
             found.sp,
             found.log,
@@ -434,7 +455,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
       responses: withRefused(answer(named, new Map(), ackCodes), denied),
     };
   }
-  const targets = session
+  const targets = rotated(session, epoch)
     .filter((s) => s.topic !== '')
     .map((s) => ({ ...s, topicId: topicIdOf(broker.options.vhost, s.topic) }));
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
