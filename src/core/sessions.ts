@@ -1,6 +1,8 @@
 /**
  * Sessions: a subscriber's lasting identity. A session owns one queue (`session.<escaped id>`, durable
- * iff the session is), binds it for each subscription, and keeps a small state: subscriptions with
+ * iff the session is), declared at its first subscription (a session that never subscribes, as most
+ * short-lived clean ones, costs no queue) or restored with the definitions, binds it for each
+ * subscription, and keeps a small state: subscriptions with
  * their options, group subscriptions (a shared subscription the adapter serves from the group's own
  * queue), in-flight ids (the adapter's packet id ↔ the queue's delivery id) and expiry. Each session
  * is an owned object with its own executor; a durable one keeps its state in its own log
@@ -123,8 +125,6 @@ export class SessionManager {
       }
       const self: SessionRef = {};
       const holder = options.durable ? await this.#openLog(id, 'create', self) : this.#transient(id);
-      const queue = sessionQueueName(id);
-      this.#deps.vhost.declareQueue(queue, { durable: options.durable, autoDelete: false });
       session = new Session(this, id, holder, false, ++this.#incarnations);
       self.session = session;
       this.#sessions.set(id, session);
@@ -279,11 +279,17 @@ export class Session {
     return [...this.#holder.state.groups.values()];
   }
 
-  /** Binds the session queue; a second subscribe to the same pattern replaces its options. */
+  /** The session queue exists: it is declared at the first subscription, or came back with the definitions. */
+  get hasQueue(): boolean {
+    return this.#manager.deps.vhost.hasQueue(this.queue);
+  }
+
+  /** Binds the session queue (declared now if it is not yet); a second subscribe to the same pattern replaces its options. */
   async subscribe(exchange: string, pattern: string, options: Headers = {}): Promise<void> {
     const previous = this.#holder.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
     const vhost = this.#manager.deps.vhost;
+    if (!this.hasQueue) vhost.declareQueue(this.queue, { durable: this.durable, autoDelete: false });
     vhost.bindQueue(this.queue, exchange, pattern, options);
     if (previous !== undefined) vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
     await this.#holder.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });
@@ -354,7 +360,7 @@ export class Session {
     this.startTimer();
   }
 
-  /** Deletes the queue (and with it the bindings and messages) and the session's log. */
+  /** Deletes the queue if it was declared (and with it the bindings and messages) and the session's log. */
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
@@ -374,6 +380,7 @@ export class Session {
       durable: this.durable,
       expiryMs: this.expiryMs,
       connected: this.connected,
+      hasQueue: this.hasQueue,
       subscriptions: this.subscriptions(),
       groupSubscriptions: this.groupSubscriptions(),
     };

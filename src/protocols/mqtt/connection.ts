@@ -152,6 +152,7 @@ export class MqttConnection implements Connection, ClientHandle {
   // The maps below are made on first use (the getters further down): an idle connection has none.
   #subscriptions: Map<string, SubscriptionEntry> | undefined;
   #sharedConsumers: Map<string, Consumer> | undefined;
+  sessionConsumer: Consumer | undefined;
   #inboundAliases: Map<number, string> | undefined;
   #outboundAliases: Map<string, number> | undefined;
   #outbound: Map<number, OutboundEntry> | undefined;

@@ -53,6 +53,8 @@ export interface Connection extends ClientHandle {
   session: CoreSession | undefined;
   readonly subscriptions: Map<string, SubscriptionEntry>;
   readonly sharedConsumers: Map<string, Consumer>;
+  /** The session queue's consumer, from the first subscription (or resume of a session with a queue). */
+  sessionConsumer: Consumer | undefined;
   /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
   readonly credit: SharedCredit;
   /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
