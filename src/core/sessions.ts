@@ -208,16 +208,25 @@ export class SessionManager {
       // Nothing is stored: the session carries on from what it holds in memory.
       onFault: () => exec.restart(),
     });
-    const state = new TransientState(sessionMachine);
-    return {
-      exec,
-      get state() {
-        return state.state;
-      },
-      commit: (entry) => state.commit(entry),
-      close: async () => exec.stop(),
-      destroy: async () => exec.stop(),
-    };
+    return new TransientHolder(exec);
+  }
+}
+
+/** A transient session's state: in memory only; a class, where an object literal of closures cost ~700 bytes. */
+class TransientHolder extends TransientState<SessionState, SessionEntry> implements SessionHolder {
+  readonly exec: Executor;
+
+  constructor(exec: Executor) {
+    super(sessionMachine);
+    this.exec = exec;
+  }
+
+  async close(): Promise<void> {
+    this.exec.stop();
+  }
+
+  async destroy(): Promise<void> {
+    this.exec.stop();
   }
 }
 

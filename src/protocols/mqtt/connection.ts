@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
+import { internalPrincipal } from '../../core/entry/context.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
@@ -163,13 +164,16 @@ export class MqttConnection implements Connection, ClientHandle {
   inboundPending = 0;
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void> = [];
-  readonly deferredAcks: Array<[string, number]> = [];
+  /** QoS 0 acks held while the socket is congested; made, with the drain listener, at the first. */
+  #deferredAcks: Array<[string, number]> | undefined;
   authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
   readonly account: IngressAccount;
   readonly #reader: FrameReader;
   #core: CoreClient | undefined;
   #plumbing: CoreClient | undefined;
+  /** The listener's open connections (./listener.ts): this one leaves them when it closes. */
+  readonly #listed: Set<MqttConnection> | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
   #connectFacts: ConnectFacts | undefined;
   /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
@@ -193,13 +197,14 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Made when a login asks for it (`gone`): aborting one costs a DOMException, most connections need none. */
   #gone: AbortController | undefined;
 
-  constructor(server: MqttServer, transport: Transport) {
+  constructor(server: MqttServer, transport: Transport, listed?: Set<MqttConnection>) {
     this.id = server.nextConnectionId();
+    this.#listed = listed;
+    listed?.add(this);
     this.server = server;
     this.transport = gatherWrites(transport);
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
-    transport.onDrain(() => this.flushAcks());
     const edge = new ConnectionEdge(this);
     this.account = server.ingress.open(edge);
     this.#clock = server.core.clock;
@@ -292,19 +297,23 @@ export class MqttConnection implements Connection, ClientHandle {
   }
 
   /**
-   * The front end's own way into core for this connection's session machinery (./connect.ts
-   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   * The front end's own way into core for this connection's session machinery, under the same
+   * connection id: what it does was decided on `core` first, or is the session's own. Made on first
+   * use (a consumer, a shared subscription, a retained replay): a client that never subscribes needs none.
    */
   get plumbing(): CoreClient {
-    assert(this.#plumbing !== undefined, 'core used before CONNECT was accepted');
+    if (this.#plumbing === undefined) {
+      const { vhost, connectionId, protocol, peerAddress } = this.core.context;
+      const context = { principal: internalPrincipal, vhost, connectionId, protocol, peerAddress };
+      this.#plumbing = this.server.core.connect(context);
+    }
     return this.#plumbing;
   }
 
-  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
-  attachCore(core: CoreClient, plumbing: CoreClient): void {
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's). */
+  attachCore(core: CoreClient): void {
     assert(this.#core === undefined, 'CONNECT accepted twice');
     this.#core = core;
-    this.#plumbing = plumbing;
   }
 
   /** Undefined until CONNECT was accepted. */
@@ -396,6 +405,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.#keepAliveTimer?.cancel();
     this.#expiryTimer?.cancel();
     this.server.untrack(this);
+    this.#listed?.delete(this);
     if (wasConnected) onClosed(this);
   }
 
@@ -445,9 +455,17 @@ export class MqttConnection implements Connection, ClientHandle {
     }, atMs - this.#clock.now());
   }
 
+  deferAck(queue: string, deliveryId: number): void {
+    if (this.#deferredAcks === undefined) {
+      this.#deferredAcks = [];
+      this.transport.onDrain(() => this.flushAcks());
+    }
+    this.#deferredAcks.push([queue, deliveryId]);
+  }
+
   /** Acks QoS 0 deliveries held back while the socket was congested. */
   flushAcks(): void {
-    const acks = this.deferredAcks.splice(0);
+    const acks = this.#deferredAcks?.splice(0) ?? [];
     for (const [queue, id] of acks) this.core.ack(queue, id);
   }
 
