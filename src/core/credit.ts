@@ -47,7 +47,8 @@ export class SharedCredit implements CreditLimit {
   }
 
   onRoom(listener: () => void): () => void {
-    const listeners = (this.#listeners ??= new Set());
+    this.#listeners ??= new Set();
+    const listeners = this.#listeners;
     listeners.add(listener);
     return () => listeners.delete(listener);
   }

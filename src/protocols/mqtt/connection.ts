@@ -15,6 +15,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount, IngressHandle } from '../ingress.js';
 import { gatherWrites, type Transport, type TransportReceiver } from '../transport.js';
 import { type Authentication, handleAuthenticating, handleReauthentication } from './auth.js';
+import { decodeConnect311 } from './codec/connect.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
   type ConnectFacts,
@@ -70,10 +71,13 @@ function shortForm(packet: Packet): Buffer | undefined {
 }
 
 /**
- * 3.1 and 3.1.1 acknowledgements, encoded here rather than by `mqtt-packet`: a packet id only
- * (§3.4–3.7), the same four bytes mqtt-packet writes.
+ * 3.1 and 3.1.1 acknowledgements and CONNACK, encoded here rather than by `mqtt-packet`: a packet id
+ * only (§3.4–3.7), flags and return code (§3.2), the same four bytes mqtt-packet writes.
  */
 function ackForm311(packet: Packet): Buffer | undefined {
+  // CONNACK (§3.2): acknowledge flags (Session Present) and the return code, as mqtt-packet writes them.
+  if (packet.cmd === 'connack')
+    return Buffer.from([0x20, 2, packet.sessionPresent ? 1 : 0, packet.returnCode ?? 0]);
   const first = packet.cmd === 'disconnect' ? undefined : shortTypes[packet.cmd];
   if (first === undefined) return undefined;
   const id = (packet as { messageId?: number }).messageId ?? 0;
@@ -361,7 +365,7 @@ export class MqttConnection implements Connection, ClientHandle {
     if ('cmd' in checked) return checked;
     if ('frame' in checked) {
       this.#connectFacts = checked;
-      return checked.frame;
+      return checked.version === 5 ? checked.frame : decodeConnect311(checked.frame, header.headerBytes);
     }
     if (checked.connackReturnCode !== undefined) {
       this.transport.write(Buffer.from([0x20, 0x02, 0x00, checked.connackReturnCode]));
