@@ -102,6 +102,18 @@ function bareAck(frame: Buffer): Inbound | undefined {
 }
 
 /**
+ * PINGREQ (§3.12), and a 3.1/3.1.1 DISCONNECT (§3.14), of no more than their fixed header, already
+ * checked by `checkPacket`: the packet `mqtt-packet` would give. A v5 DISCONNECT goes to it (its
+ * reason code and properties default there).
+ */
+function bareControl(frame: Buffer, version: ProtocolVersion): Inbound | undefined {
+  if (frame[1] !== 0) return undefined;
+  if (frame[0] === 0xc0) return { cmd: 'pingreq' };
+  if (frame[0] === 0xe0 && version !== 5) return { cmd: 'disconnect' };
+  return undefined;
+}
+
+/**
  * A connection as its transport and the ingress budget call it: one small object per connection
  * where six closures were (about 400 bytes on an idle connection).
  */
@@ -360,6 +372,7 @@ export class MqttConnection implements Connection, ClientHandle {
       checked = checkPacket(frame, header.headerBytes, this.version);
       // A checked bare acknowledgement needs no parser: its packet id is all it says.
       if (checked === undefined && frame.length === 4) return bareAck(frame) ?? frame;
+      if (checked === undefined && frame.length === 2) return bareControl(frame, this.version) ?? frame;
     }
     if (checked === undefined) return frame;
     if ('cmd' in checked) return checked;
