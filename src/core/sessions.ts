@@ -25,6 +25,7 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { SessionSummary } from './api.js';
 import type { Executor, Timer } from './exec/executor.js';
+import type { Supervisor } from './exec/supervisor.js';
 import type { VirtualHost } from './internal.js';
 import { canonicalHeaders } from './routing/index.js';
 import {
@@ -204,29 +205,44 @@ export class SessionManager {
   }
 
   #transient(id: string): SessionHolder {
-    const exec = this.#deps.supervisor.executor('session', `${this.#deps.vhost.name}/${id}`, {
-      // Nothing is stored: the session carries on from what it holds in memory.
-      onFault: () => exec.restart(),
-    });
-    return new TransientHolder(exec);
+    return new TransientHolder(this.#deps.supervisor, `${this.#deps.vhost.name}/${id}`);
   }
 }
 
-/** A transient session's state: in memory only; a class, where an object literal of closures cost ~700 bytes. */
+/**
+ * A transient session's state: in memory only. A class, where an object literal of closures cost
+ * ~700 bytes; its executor is made when first wanted (an expiry timer, a disconnect's time): a clean
+ * session, which ends with its connection, never needs one.
+ */
 class TransientHolder extends TransientState<SessionState, SessionEntry> implements SessionHolder {
-  readonly exec: Executor;
+  readonly #supervisor: Supervisor;
+  /** `<vhost>/<session id>`, the executor's name. */
+  readonly #name: string;
+  #exec: Executor | undefined;
 
-  constructor(exec: Executor) {
+  constructor(supervisor: Supervisor, name: string) {
     super(sessionMachine);
-    this.exec = exec;
+    this.#supervisor = supervisor;
+    this.#name = name;
+  }
+
+  get exec(): Executor {
+    if (this.#exec === undefined) {
+      const exec = this.#supervisor.executor('session', this.#name, {
+        // Nothing is stored: the session carries on from what it holds in memory.
+        onFault: () => exec.restart(),
+      });
+      this.#exec = exec;
+    }
+    return this.#exec;
   }
 
   async close(): Promise<void> {
-    this.exec.stop();
+    this.#exec?.stop();
   }
 
   async destroy(): Promise<void> {
-    this.exec.stop();
+    this.#exec?.stop();
   }
 }
 
