@@ -6,7 +6,9 @@
  * - 10,000 idle raw 3.1.1 connections (clean session, keep alive 600 s), opened 500 at a time: the
  *   time to open them and the RSS they add, per connection;
  * - churn: 64 raw clients each connecting, sending CONNECT, reading CONNACK, sending DISCONNECT and
- *   closing, over and over for 5 s (or 100,000 connects): CONNECT/CONNACK per second;
+ *   closing, over and over for 5 s (or 100,000 connects): CONNECT/CONNACK per second, and the
+ *   broker's CPU per connect (connect, CONNACK, DISCONNECT and teardown);
+ * - FOOTPRINT_PEER=0 leaves Mosquitto out;
  * - with FOOTPRINT_HEAP=<n>: a heap snapshot of the broker before and after n idle connections, and
  *   the growth by constructor per connection (bench/heap-summary.ts).
  *
@@ -102,9 +104,14 @@ async function closeAll(sockets: readonly Socket[], pid: number): Promise<void> 
   } while (Date.now() < deadline);
 }
 
-/** Connect, CONNACK, DISCONNECT, close, in `churnClients` loops; CONNACKs per second. */
-async function churn(port: number): Promise<number> {
+/**
+ * Connect, CONNACK, DISCONNECT, close, in `churnClients` loops: CONNACKs per second, and the broker's
+ * CPU per connect (its /proc/<pid>/stat over the churn and the teardown after it), which the clients
+ * sharing the machine do not distort the way they do the rate.
+ */
+async function churn(port: number, pid: number): Promise<{ perSecond: number; cpuUsPerConnect: number }> {
   let done = 0;
+  const cpuBefore = cpuMs(pid);
   const started = performance.now();
   const deadline = started + churnDurationMs;
   const loop = async (n: number) => {
@@ -116,7 +123,9 @@ async function churn(port: number): Promise<number> {
     }
   };
   await Promise.all(Array.from({ length: churnClients }, (_, n) => loop(n)));
-  return done / ((performance.now() - started) / 1000);
+  const perSecond = done / ((performance.now() - started) / 1000);
+  await closeAll([], pid);
+  return { perSecond, cpuUsPerConnect: ((cpuMs(pid) - cpuBefore) * 1000) / Math.max(1, done) };
 }
 
 interface Figures {
@@ -125,6 +134,7 @@ interface Figures {
   readonly perConnectionKiB: number;
   readonly openMs: number;
   readonly connectsPerSecond: number;
+  readonly cpuUsPerConnect: number;
 }
 
 async function measure(target: Target, idleMiB: number): Promise<Figures> {
@@ -133,13 +143,14 @@ async function measure(target: Target, idleMiB: number): Promise<Figures> {
   await sleep(settleMs);
   const after = rssMiB(target.pid);
   await closeAll(sockets, target.pid);
-  const connectsPerSecond = await churn(target.port);
+  const { perSecond, cpuUsPerConnect } = await churn(target.port, target.pid);
   return {
     idleMiB,
     withConnectionsMiB: after,
     perConnectionKiB: ((after - before) * 1024) / idleConnections,
     openMs: ms,
-    connectsPerSecond,
+    connectsPerSecond: perSecond,
+    cpuUsPerConnect,
   };
 }
 
@@ -209,16 +220,16 @@ async function startSwitchyard(
 }
 
 function row(name: string, f: Figures | undefined): string {
-  if (f === undefined) return `| ${name} | n/a | | | | |`;
-  return `| ${name} | ${f.idleMiB.toFixed(0)} MiB | ${f.withConnectionsMiB.toFixed(0)} MiB | ${f.perConnectionKiB.toFixed(1)} KiB | ${(f.openMs / 1000).toFixed(1)} s (${Math.round((idleConnections * 1000) / f.openMs).toLocaleString('en')}/s) | ${Math.round(f.connectsPerSecond).toLocaleString('en')} |`;
+  if (f === undefined) return `| ${name} | n/a | | | | | |`;
+  return `| ${name} | ${f.idleMiB.toFixed(0)} MiB | ${f.withConnectionsMiB.toFixed(0)} MiB | ${f.perConnectionKiB.toFixed(1)} KiB | ${(f.openMs / 1000).toFixed(1)} s (${Math.round((idleConnections * 1000) / f.openMs).toLocaleString('en')}/s) | ${Math.round(f.connectsPerSecond).toLocaleString('en')} | ${Math.round(f.cpuUsPerConnect)} |`;
 }
 
 export async function runFootprintBench(): Promise<void> {
   const lines = [
     `${idleConnections.toLocaleString('en')} idle raw MQTT 3.1.1 connections opened ${openBatch} at a time; churn: ${churnClients} raw clients for ${churnDurationMs / 1000} s`,
     '',
-    '| broker | idle RSS | RSS with the connections | per connection | time to open | CONNECT/CONNACK per s (churn) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| broker | idle RSS | RSS with the connections | per connection | time to open | CONNECT/CONNACK per s (churn) | broker CPU µs per connect |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const ours = await startSwitchyard();
   try {
@@ -228,9 +239,11 @@ export async function runFootprintBench(): Promise<void> {
   } finally {
     await ours.stop();
   }
-  await withMosquitto(async (peer) => {
-    lines.push(row('Mosquitto', peer === undefined ? undefined : await measure(peer, rssMiB(peer.pid))));
-  });
+  // FOOTPRINT_PEER=0 leaves Mosquitto out (a quicker paired run of two Switchyard builds).
+  if (process.env['FOOTPRINT_PEER'] !== '0')
+    await withMosquitto(async (peer) => {
+      lines.push(row('Mosquitto', peer === undefined ? undefined : await measure(peer, rssMiB(peer.pid))));
+    });
   const heapCount = Number(process.env['FOOTPRINT_HEAP'] ?? 0);
   if (heapCount > 0 && existsSync('/proc/self/status')) {
     lines.push('', `heap growth per connection (${heapCount} connections), self sizes by constructor:`);

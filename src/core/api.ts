@@ -412,8 +412,10 @@ export interface CoreSession {
   readonly id: string;
   /** Which session of that id this handle reaches; a clean start makes a new incarnation. */
   readonly incarnation: number;
-  /** The session's queue; consume from it through the vhost. */
+  /** The session's queue; consume from it through the vhost once it exists (`hasQueue`). */
   readonly queue: string;
+  /** The queue exists: it is declared at the first `subscribe` (or was stored with a durable session). */
+  readonly hasQueue: boolean;
   /** The session existed before this open. */
   readonly present: boolean;
   readonly durable: boolean;
@@ -451,6 +453,8 @@ export interface SessionSummary {
   readonly durable: boolean;
   readonly expiryMs: number | undefined;
   readonly connected: boolean;
+  /** The session queue exists (declared at the first subscription, or stored). */
+  readonly hasQueue: boolean;
   readonly subscriptions: SessionSubscription[];
   readonly groupSubscriptions: SessionGroupSubscription[];
 }

@@ -9,7 +9,8 @@ import type { CreditLimit } from './types.js';
 export class SharedCredit implements CreditLimit {
   #max: number;
   #held = 0;
-  readonly #listeners = new Set<() => void>();
+  /** Made with the first listener: an MQTT client that never subscribes has none. */
+  #listeners: Set<() => void> | undefined;
 
   constructor(max = 0) {
     this.#max = max;
@@ -46,12 +47,15 @@ export class SharedCredit implements CreditLimit {
   }
 
   onRoom(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.#listeners ??= new Set();
+    const listeners = this.#listeners;
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   #wake(): void {
     // A copy: a woken queue may deliver and so add or remove listeners meanwhile.
+    if (this.#listeners === undefined) return;
     for (const listener of [...this.#listeners]) listener();
   }
 }

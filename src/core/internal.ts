@@ -188,6 +188,8 @@ export interface VirtualHost {
   checkQueue(name: string, connectionId?: string): QueueInfo;
   /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for publisher flow control. */
   peekQueue?(name: string): QueueInfo | undefined;
+  /** The queue exists (nothing counted or touched). */
+  hasQueue(name: string): boolean;
   deleteQueue(name: string, options?: DeleteQueueOptions): number;
   purgeQueue(name: string, connectionId?: string): number;
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;

@@ -71,12 +71,16 @@ export interface Transport {
   readonly closed: boolean;
 }
 
+/** Errors are followed by 'close', which is what a transport acts on. */
+function ignoreError(): void {}
+
 /** Shared by the socket and WebSocket transports: drain listeners and the `drained` promise. */
 abstract class BaseTransport {
   #closed = false;
   #paused = false;
   #receiver: TransportReceiver | undefined;
-  readonly #drainListeners = new Set<() => void>();
+  /** Made with the first listener: most connections never wait for a drain. */
+  #drainListeners: Set<() => void> | undefined;
   #closedWaiters: Array<() => void> | undefined;
 
   get closed(): boolean {
@@ -111,8 +115,13 @@ abstract class BaseTransport {
   }
 
   onDrain(listener: () => void): () => void {
-    this.#drainListeners.add(listener);
-    return () => this.#drainListeners.delete(listener);
+    if (this.#drainListeners === undefined) {
+      this.#drainListeners = new Set();
+      this.watchDrain();
+    }
+    const listeners = this.#drainListeners;
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   drained(): Promise<void> {
@@ -134,6 +143,7 @@ abstract class BaseTransport {
   }
 
   protected emitDrain(): void {
+    if (this.#drainListeners === undefined) return;
     for (const listener of [...this.#drainListeners]) listener();
   }
 
@@ -142,10 +152,13 @@ abstract class BaseTransport {
     if (this.#closed) return;
     this.#closed = true;
     this.emitDrain();
-    this.#drainListeners.clear();
+    this.#drainListeners?.clear();
     this.#receiver?.closed();
     for (const resolve of this.#closedWaiters?.splice(0) ?? []) resolve();
   }
+
+  /** The first drain listener came: a transport that learns of drains by listening starts now. */
+  protected watchDrain(): void {}
 
   protected abstract listen(receiver: TransportReceiver): void;
   protected abstract stopReading(): void;
@@ -156,8 +169,6 @@ abstract class BaseTransport {
 class SocketTransport extends BaseTransport implements Transport {
   readonly kind: TransportKind;
   readonly remoteAddress: string | undefined;
-  readonly localAddress: string | undefined;
-  readonly localPort: number | undefined;
   readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
   readonly #socket: Socket;
@@ -168,15 +179,29 @@ class SocketTransport extends BaseTransport implements Transport {
     this.kind = secure === undefined ? 'tcp' : 'tls';
     this.tls = secure === undefined ? undefined : tlsStateOf(secure);
     this.remoteAddress = socket.remoteAddress;
-    this.localAddress = socket.localAddress;
-    this.localPort = socket.localPort;
     this.remotePort = socket.remotePort;
     socket.setNoDelay(true);
     // Errors are followed by 'close'; the receiver hears of both as one.
-    socket.on('error', () => {});
+    socket.on('error', ignoreError);
     socket.on('close', () => this.markClosed());
-    socket.on('drain', () => this.emitDrain());
     if (socket.destroyed) this.markClosed();
+  }
+
+  /**
+   * Asked of the socket when first wanted (a listing of connections), not at accept: one system call
+   * and its cached object fewer for a connection nobody lists. Node keeps the answer once asked.
+   */
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.#socket.localPort;
+  }
+
+  /** The socket's 'drain' is listened to from the first drain listener: most connections never wait. */
+  protected override watchDrain(): void {
+    this.#socket.on('drain', () => this.emitDrain());
   }
 
   octets(): { read: number; written: number } {

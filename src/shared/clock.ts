@@ -10,6 +10,19 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): { cancel(): void };
 }
 
+/** One Node timer's cancel: an object of one field, where a closure and its context were ~100 bytes. */
+class NodeTimer {
+  readonly #handle: NodeJS.Timeout;
+
+  constructor(handle: NodeJS.Timeout) {
+    this.#handle = handle;
+  }
+
+  cancel(): void {
+    clearTimeout(this.#handle);
+  }
+}
+
 /** Node's setTimeout caps at 2^31-1 ms; longer timers are re-armed in steps. */
 const timerStepMsMax = 2 ** 31 - 1;
 
@@ -22,7 +35,7 @@ export const systemClock: Clock = {
       const handle = setTimeout(fn, Math.max(0, ms));
       // A timer must never keep a process alive on its own.
       handle.unref();
-      return { cancel: () => clearTimeout(handle) };
+      return new NodeTimer(handle);
     }
     const due = Date.now() + Math.max(0, ms);
     let handle: NodeJS.Timeout | undefined;

@@ -59,6 +59,21 @@ test('sessions: a transient session is gone after a restart', async () => {
   await second.broker.close();
 });
 
+test('sessions: the queue is declared at the first subscription, not at open', async () => {
+  const { broker, vhost } = await openCore();
+  const session = await broker.sessions('/').openSession('lazy', { durable: false });
+  await settle();
+  assert.equal(session.hasQueue, false);
+  assert.equal(vhost.hasQueue(session.queue), false);
+  await session.subscribe('amq.topic', 'a.b');
+  assert.equal(session.hasQueue, true);
+  assert.equal(vhost.publish('amq.topic', 'a.b', message('1')).routedCount, 1);
+  assert.deepEqual(drain(vhost, session.queue), ['1']);
+  await session.destroy();
+  assert.equal(vhost.hasQueue(session.queue), false);
+  await broker.close();
+});
+
 test('sessions: unsubscribe stops routing; resubscribing replaces options', async () => {
   const { broker, vhost } = await openCore();
   const session = await broker.sessions('/').openSession('s', { durable: false });
@@ -87,6 +102,9 @@ test('sessions: clean start destroys the previous session', async () => {
   await settle();
   assert.equal(fresh.present, false);
   assert.deepEqual(fresh.subscriptions(), []);
+  // The old queue went with its messages; the fresh session declares its own at its first subscription.
+  assert.equal(fresh.hasQueue, false);
+  await fresh.subscribe('amq.topic', 'y');
   assert.deepEqual(drain(vhost, fresh.queue), []);
   await broker.close();
 });

@@ -161,3 +161,45 @@ test('enhanced authentication: a client that stops after AUTH 0x18 is closed at 
   assert.equal(prompt.closed, false);
   prompt.send({ cmd: 'disconnect' });
 });
+
+test('the session queue is declared at the first SUBSCRIBE; a resumed session gets what came meanwhile', async () => {
+  const core = broker.broker.client('/');
+  const queued = () => core.listQueues().some((q) => q.name === 'session.lazy-keeper');
+  const persistent = { clean: false, properties: { sessionExpiryInterval: 600 } };
+  const keeper = connect();
+  keeper.send(connectPacket('lazy-keeper', persistent));
+  await keeper.next('connack');
+  assert.equal(queued(), false, 'a client that has not subscribed has no queue');
+  keeper.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'lazy/#', qos: 1 }] } as Packet);
+  await keeper.next('suback');
+  assert.equal(queued(), true);
+  keeper.send({ cmd: 'disconnect' } as Packet);
+  await until(() => keeper.closed, 5000, 'keeper closed');
+
+  const publisher = connect();
+  publisher.send(connectPacket('lazy-publisher'));
+  await publisher.next('connack');
+  assert.equal(
+    core.listQueues().some((q) => q.name === 'session.lazy-publisher'),
+    false,
+    'a publisher costs no queue',
+  );
+  const message = {
+    cmd: 'publish',
+    messageId: 7,
+    topic: 'lazy/a',
+    payload: Buffer.from('while away'),
+    qos: 1,
+  };
+  publisher.send(message as Packet);
+  await publisher.next('puback');
+
+  const back = connect();
+  back.send(connectPacket('lazy-keeper', persistent));
+  assert.equal(((await back.next('connack')) as { sessionPresent: boolean }).sessionPresent, true);
+  const delivered = (await back.next('publish')) as { topic: string; payload: Buffer };
+  assert.equal(delivered.topic, 'lazy/a');
+  assert.equal(delivered.payload.toString(), 'while away');
+  back.send({ cmd: 'disconnect' } as Packet);
+  publisher.send({ cmd: 'disconnect' } as Packet);
+});

@@ -746,6 +746,10 @@ class SessionHandle implements CoreSession {
     return this.#summary()?.connected ?? false;
   }
 
+  get hasQueue(): boolean {
+    return this.#summary()?.hasQueue ?? false;
+  }
+
   subscriptions(): SessionSubscription[] {
     return this.#summary()?.subscriptions ?? [];
   }

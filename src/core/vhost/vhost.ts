@@ -263,6 +263,10 @@ export class Vhost implements VirtualHost {
     return this.#queues.get(name)?.engine.info();
   }
 
+  hasQueue(name: string): boolean {
+    return this.#queues.has(name);
+  }
+
   deleteQueue(name: string, options: DeleteQueueOptions = {}): number {
     const state = this.#queues.get(name);
     if (state === undefined) return 0;

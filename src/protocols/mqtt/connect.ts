@@ -8,7 +8,7 @@ import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
 import type { CoreClient } from '../../core/api.js';
-import { internalPrincipal, type Principal } from '../../core/entry/context.js';
+import type { Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { describeConnection } from '../described.js';
 import { type LoginResult, principalOf } from '../listener.js';
@@ -121,22 +121,19 @@ function loginAdmission(result: LoginResult): Admission {
 }
 
 /**
- * The connection's two ways into core: `core` acts as the user, and every PUBLISH and SUBSCRIBE is
- * decided on it; `plumbing` is the front end's own, for the session's machinery (consuming its queue
- * and its share groups' queues, replaying retained messages into it), under the same connection id.
+ * The connection's way into core as the user: every PUBLISH and SUBSCRIBE is decided on it. The
+ * front end's own client for the session's machinery (`conn.plumbing`) is made from it on first use.
+ * One literal, not a spread of a shared part: each spread context had a hidden class of its own.
  */
-function clientsOf(conn: Connection, principal: Principal): { core: CoreClient; plumbing: CoreClient } {
+function clientOf(conn: Connection, principal: Principal): CoreClient {
   const { server } = conn;
-  const context = {
+  return server.core.connect({
+    principal,
     vhost: server.vhostName,
     connectionId: conn.id,
-    protocol: 'mqtt' as const,
+    protocol: 'mqtt',
     peerAddress: conn.transport.remoteAddress ?? '',
-  };
-  return {
-    core: server.core.connect({ ...context, principal }),
-    plumbing: server.core.connect({ ...context, principal: internalPrincipal }),
-  };
+  });
 }
 
 /** RabbitMQ's refusal of a user without permissions in the vhost: Not authorized. */
@@ -176,10 +173,10 @@ async function admitted(
   if (conn.state !== 'connecting') return;
   const assigned = packet.clientId === '';
   const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
-  const clients = clientsOf(conn, principalOf(admittedAs.login, clientId));
-  const vhostRefusal = enterVhost(conn, clients.core);
+  const core = clientOf(conn, principalOf(admittedAs.login, clientId));
+  const vhostRefusal = enterVhost(conn, core);
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
-  if (!counted(conn, clients.core, clientId)) return;
+  if (!counted(conn, core, clientId)) return;
   const expirySec = sessionExpiry(conn, packet);
   const connack = connackFor(conn, packet, { clientId, assigned, expirySec }, admittedAs);
   if (!fitsClient(conn, packet, connack)) {
@@ -196,10 +193,10 @@ async function admitted(
       connack,
       will: willOf(packet, facts),
       expiresAtMs: admittedAs.login.expiresAtMs,
-      ...clients,
+      core,
     });
   } catch (err) {
-    clients.core.closeConnection();
+    core.closeConnection();
     throw err;
   } finally {
     release();
@@ -245,7 +242,6 @@ interface Agreed {
   readonly connack: IConnackPacket;
   readonly will: Will | undefined;
   readonly core: CoreClient;
-  readonly plumbing: CoreClient;
   /** When the login's token stops being good: the connection is closed then. */
   readonly expiresAtMs: number | undefined;
 }
@@ -283,7 +279,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   }
   server.clients.get(clientId)?.takeOver();
   Object.assign(conn, { clientId, session, sessionExpirySec: expirySec });
-  conn.attachCore(core, agreed.plumbing);
+  conn.attachCore(core);
   conn.will = agreed.will;
   conn.state = 'connected';
   conn.expireAt(agreed.expiresAtMs);

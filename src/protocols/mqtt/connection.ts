@@ -8,12 +8,14 @@ import { Buffer } from 'node:buffer';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { CoreClient, CoreSession } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
+import { internalPrincipal } from '../../core/entry/context.js';
 import type { Consumer } from '../../core/types.js';
 import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount, IngressHandle } from '../ingress.js';
 import { gatherWrites, type Transport, type TransportReceiver } from '../transport.js';
 import { type Authentication, handleAuthenticating, handleReauthentication } from './auth.js';
+import { decodeConnect311 } from './codec/connect.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
   type ConnectFacts,
@@ -69,10 +71,13 @@ function shortForm(packet: Packet): Buffer | undefined {
 }
 
 /**
- * 3.1 and 3.1.1 acknowledgements, encoded here rather than by `mqtt-packet`: a packet id only
- * (§3.4–3.7), the same four bytes mqtt-packet writes.
+ * 3.1 and 3.1.1 acknowledgements and CONNACK, encoded here rather than by `mqtt-packet`: a packet id
+ * only (§3.4–3.7), flags and return code (§3.2), the same four bytes mqtt-packet writes.
  */
 function ackForm311(packet: Packet): Buffer | undefined {
+  // CONNACK (§3.2): acknowledge flags (Session Present) and the return code, as mqtt-packet writes them.
+  if (packet.cmd === 'connack')
+    return Buffer.from([0x20, 2, packet.sessionPresent ? 1 : 0, packet.returnCode ?? 0]);
   const first = packet.cmd === 'disconnect' ? undefined : shortTypes[packet.cmd];
   if (first === undefined) return undefined;
   const id = (packet as { messageId?: number }).messageId ?? 0;
@@ -94,6 +99,18 @@ function bareAck(frame: Buffer): Inbound | undefined {
   const cmd = ackCommands[(frame[0]! >> 4) - 4];
   if (cmd === undefined || frame[1] !== 2) return undefined;
   return { cmd, messageId: (frame[2]! << 8) | frame[3]!, reasonCode: 0 } as Inbound;
+}
+
+/**
+ * PINGREQ (§3.12), and a 3.1/3.1.1 DISCONNECT (§3.14), of no more than their fixed header, already
+ * checked by `checkPacket`: the packet `mqtt-packet` would give. A v5 DISCONNECT goes to it (its
+ * reason code and properties default there).
+ */
+function bareControl(frame: Buffer, version: ProtocolVersion): Inbound | undefined {
+  if (frame[1] !== 0) return undefined;
+  if (frame[0] === 0xc0) return { cmd: 'pingreq' };
+  if (frame[0] === 0xe0 && version !== 5) return { cmd: 'disconnect' };
+  return undefined;
 }
 
 /**
@@ -152,6 +169,7 @@ export class MqttConnection implements Connection, ClientHandle {
   // The maps below are made on first use (the getters further down): an idle connection has none.
   #subscriptions: Map<string, SubscriptionEntry> | undefined;
   #sharedConsumers: Map<string, Consumer> | undefined;
+  sessionConsumer: Consumer | undefined;
   #inboundAliases: Map<number, string> | undefined;
   #outboundAliases: Map<string, number> | undefined;
   #outbound: Map<number, OutboundEntry> | undefined;
@@ -162,13 +180,16 @@ export class MqttConnection implements Connection, ClientHandle {
   inboundPending = 0;
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void> = [];
-  readonly deferredAcks: Array<[string, number]> = [];
+  /** QoS 0 acks held while the socket is congested; made, with the drain listener, at the first. */
+  #deferredAcks: Array<[string, number]> | undefined;
   authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
   readonly account: IngressAccount;
   readonly #reader: FrameReader;
   #core: CoreClient | undefined;
   #plumbing: CoreClient | undefined;
+  /** The listener's open connections (./listener.ts): this one leaves them when it closes. */
+  readonly #listed: Set<MqttConnection> | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
   #connectFacts: ConnectFacts | undefined;
   /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
@@ -192,13 +213,14 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Made when a login asks for it (`gone`): aborting one costs a DOMException, most connections need none. */
   #gone: AbortController | undefined;
 
-  constructor(server: MqttServer, transport: Transport) {
+  constructor(server: MqttServer, transport: Transport, listed?: Set<MqttConnection>) {
     this.id = server.nextConnectionId();
+    this.#listed = listed;
+    listed?.add(this);
     this.server = server;
     this.transport = gatherWrites(transport);
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
-    transport.onDrain(() => this.flushAcks());
     const edge = new ConnectionEdge(this);
     this.account = server.ingress.open(edge);
     this.#clock = server.core.clock;
@@ -291,19 +313,23 @@ export class MqttConnection implements Connection, ClientHandle {
   }
 
   /**
-   * The front end's own way into core for this connection's session machinery (./connect.ts
-   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   * The front end's own way into core for this connection's session machinery, under the same
+   * connection id: what it does was decided on `core` first, or is the session's own. Made on first
+   * use (a consumer, a shared subscription, a retained replay): a client that never subscribes needs none.
    */
   get plumbing(): CoreClient {
-    assert(this.#plumbing !== undefined, 'core used before CONNECT was accepted');
+    if (this.#plumbing === undefined) {
+      const { vhost, connectionId, protocol, peerAddress } = this.core.context;
+      const context = { principal: internalPrincipal, vhost, connectionId, protocol, peerAddress };
+      this.#plumbing = this.server.core.connect(context);
+    }
     return this.#plumbing;
   }
 
-  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
-  attachCore(core: CoreClient, plumbing: CoreClient): void {
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's). */
+  attachCore(core: CoreClient): void {
     assert(this.#core === undefined, 'CONNECT accepted twice');
     this.#core = core;
-    this.#plumbing = plumbing;
   }
 
   /** Undefined until CONNECT was accepted. */
@@ -346,12 +372,13 @@ export class MqttConnection implements Connection, ClientHandle {
       checked = checkPacket(frame, header.headerBytes, this.version);
       // A checked bare acknowledgement needs no parser: its packet id is all it says.
       if (checked === undefined && frame.length === 4) return bareAck(frame) ?? frame;
+      if (checked === undefined && frame.length === 2) return bareControl(frame, this.version) ?? frame;
     }
     if (checked === undefined) return frame;
     if ('cmd' in checked) return checked;
     if ('frame' in checked) {
       this.#connectFacts = checked;
-      return checked.frame;
+      return checked.version === 5 ? checked.frame : decodeConnect311(checked.frame, header.headerBytes);
     }
     if (checked.connackReturnCode !== undefined) {
       this.transport.write(Buffer.from([0x20, 0x02, 0x00, checked.connackReturnCode]));
@@ -395,6 +422,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.#keepAliveTimer?.cancel();
     this.#expiryTimer?.cancel();
     this.server.untrack(this);
+    this.#listed?.delete(this);
     if (wasConnected) onClosed(this);
   }
 
@@ -444,9 +472,17 @@ export class MqttConnection implements Connection, ClientHandle {
     }, atMs - this.#clock.now());
   }
 
+  deferAck(queue: string, deliveryId: number): void {
+    if (this.#deferredAcks === undefined) {
+      this.#deferredAcks = [];
+      this.transport.onDrain(() => this.flushAcks());
+    }
+    this.#deferredAcks.push([queue, deliveryId]);
+  }
+
   /** Acks QoS 0 deliveries held back while the socket was congested. */
   flushAcks(): void {
-    const acks = this.deferredAcks.splice(0);
+    const acks = this.#deferredAcks?.splice(0) ?? [];
     for (const [queue, id] of acks) this.core.ack(queue, id);
   }
 

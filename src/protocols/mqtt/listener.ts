@@ -53,10 +53,9 @@ export function mqttAcceptor(
   return {
     server,
     accept(transport: Transport): void {
-      const connection = new MqttConnection(server, transport);
+      // The connection leaves `connections` when it closes (a promise per connection cost ~400 bytes).
+      const connection = new MqttConnection(server, transport, connections);
       server.track(connection);
-      connections.add(connection);
-      void transport.whenClosed().then(() => connections.delete(connection));
     },
     async close(): Promise<void> {
       const open = [...connections];

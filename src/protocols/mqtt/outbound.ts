@@ -262,7 +262,7 @@ function aliased(publish: OutgoingPublish, alias: number, topic: string): Outgoi
 function ackSent(conn: Connection, delivery: Delivery): void {
   if (conn.transport.bufferedBytes > conn.server.limits.writeBufferBytesMax) {
     // Held until the socket drains, so the consumer's window stops deliveries to a slow client.
-    conn.deferredAcks.push([delivery.queue, delivery.id]);
+    conn.deferAck(delivery.queue, delivery.id);
     return;
   }
   conn.core.ack(delivery.queue, delivery.id);

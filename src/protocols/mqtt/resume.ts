@@ -1,13 +1,13 @@
 /**
  * After CONNACK: the session's subscriptions come back into the connection, PUBRELs still owed are
  * sent again, QoS 1/2 messages sent before keep their packet ids for the resend with DUP
- * (MQTT 5.0 §4.4), and the connection starts consuming the session queue.
+ * (MQTT 5.0 §4.4), and the connection starts consuming the session queue if the session has one.
  */
 
 import { entryFromArgs, fullFilter, pubrelOwed } from './model.js';
 import { packetIdAfter } from './outbound.js';
 import type { Connection } from './session.js';
-import { attachShared, consumeFor, consumeWindow, loadShared } from './shared.js';
+import { attachShared, consumeSession, consumeWindow, loadShared } from './shared.js';
 import { forgetSessionState } from './teardown.js';
 
 export function resume(conn: Connection, present: boolean): void {
@@ -25,10 +25,11 @@ export function resume(conn: Connection, present: boolean): void {
       attachShared(conn, entry);
     }
     resumeInflight(conn);
+    // A new session has no queue until its first SUBSCRIBE (./subscribe.ts consumes it then).
+    if (session.hasQueue) consumeSession(conn);
   } else {
     forgetSessionState(server, conn.clientId);
   }
-  consumeFor(conn, session.queue, conn.owner);
 }
 
 function resumeInflight(conn: Connection): void {

@@ -53,6 +53,8 @@ export interface Connection extends ClientHandle {
   session: CoreSession | undefined;
   readonly subscriptions: Map<string, SubscriptionEntry>;
   readonly sharedConsumers: Map<string, Consumer>;
+  /** The session queue's consumer, from the first subscription (or resume of a session with a queue). */
+  sessionConsumer: Consumer | undefined;
   /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
   readonly credit: SharedCredit;
   /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
@@ -74,7 +76,6 @@ export interface Connection extends ClientHandle {
   inboundPending: number;
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void>;
-  readonly deferredAcks: Array<[string, number]>;
   /** The enhanced authentication it connected with (./auth.ts); undefined for user name and password. */
   authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget. */
@@ -88,12 +89,12 @@ export interface Connection extends ClientHandle {
   /** Undefined until CONNECT was accepted. */
   readonly coreIfAttached: CoreClient | undefined;
   /**
-   * The front end's own way into core for this connection's session machinery (./connect.ts
-   * `clientsOf`): what it does was decided on `core` first, or is the session's own.
+   * The front end's own way into core for this connection's session machinery, under the same
+   * connection id (made on first use): what it does was decided on `core` first, or is the session's own.
    */
   readonly plumbing: CoreClient;
-  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's) and the plumbing's. */
-  attachCore(core: CoreClient, plumbing: CoreClient): void;
+  /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's). */
+  attachCore(core: CoreClient): void;
   /** The transport is read while nothing holds it. */
   holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void;
   /** CONNACK sent: full-size packets from now on. */
@@ -109,5 +110,7 @@ export interface Connection extends ClientHandle {
    * (v5: DISCONNECT 0x87 Not authorized). Undefined: no such end.
    */
   expireAt(atMs: number | undefined): void;
+  /** Acks a QoS 0 delivery once the socket drains (a congested client): `flushAcks` gives them. */
+  deferAck(queue: string, deliveryId: number): void;
   flushAcks(): void;
 }

@@ -35,6 +35,16 @@ export function consumeFor(conn: Connection, queue: string, tag: string, sharedK
   });
 }
 
+/**
+ * Consumes the session queue once it exists: a session declares it at its first subscription, so a
+ * client that never subscribes costs no queue and no consumer. Not after the connection closed (a
+ * SUBSCRIBE finishing during a takeover): its core connection is gone, the consumer would outlive it.
+ */
+export function consumeSession(conn: Connection): void {
+  if (conn.sessionConsumer !== undefined || conn.state !== 'connected') return;
+  conn.sessionConsumer = consumeFor(conn, conn.session!.queue, conn.owner);
+}
+
 /** Consumes the group's queue; the subscription was decided on the user's client (`saveShared`). */
 export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
   const vhost = conn.plumbing;

@@ -10,7 +10,7 @@ import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { Reason } from './limits.js';
 import { entryToArgs, type SubscriptionEntry } from './model.js';
 import type { Connection } from './session.js';
-import { attachShared, detachShared, forgetShared, saveShared } from './shared.js';
+import { attachShared, consumeSession, detachShared, forgetShared, saveShared } from './shared.js';
 import { filterToPattern, parseShared, topicExchange, topicToKey, validFilter } from './topics.js';
 import { ProtocolViolation } from './violation.js';
 
@@ -66,6 +66,7 @@ async function subscribeOne(
     attachShared(conn, entry);
     return sub.qos;
   }
+  consumeSession(conn);
   if (entry.retainHandling === 0 || (entry.retainHandling === 1 && previous === undefined))
     retainedFor.push(entry);
   return sub.qos;
