@@ -203,3 +203,49 @@ test('the session queue is declared at the first SUBSCRIBE; a resumed session ge
   back.send({ cmd: 'disconnect' } as Packet);
   publisher.send({ cmd: 'disconnect' } as Packet);
 });
+
+test('messages published during a session takeover reach the new connection, none handed round the old one', async () => {
+  const persistent = { clean: false, properties: { sessionExpiryInterval: 600 } };
+  const first = connect();
+  first.send(connectPacket('takeover-keeper', persistent));
+  await first.next('connack');
+  first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'takeover/#', qos: 1 }] } as Packet);
+  await first.next('suback');
+  const publisher = connect();
+  publisher.send(connectPacket('takeover-publisher'));
+  await publisher.next('connack');
+
+  const messagesTotal = 50;
+  const second = connect();
+  for (let i = 1; i <= messagesTotal; i++) {
+    publisher.send({
+      cmd: 'publish',
+      messageId: i,
+      topic: 'takeover/a',
+      payload: Buffer.from(`m${i}`),
+      qos: 1,
+    } as Packet);
+    // The takeover lands in the middle of the stream: the first connection is closing while the
+    // queue still holds its consumer.
+    if (i === 10) second.send(connectPacket('takeover-keeper', persistent));
+  }
+  await second.next('connack');
+  const seen = new Set<string>();
+  await until(
+    () => {
+      for (let p = second.packets.findIndex((x) => x.cmd === 'publish'); p >= 0; ) {
+        const packet = second.packets.splice(p, 1)[0] as { payload: Buffer; messageId?: number };
+        seen.add(packet.payload.toString());
+        if (packet.messageId !== undefined)
+          second.send({ cmd: 'puback', messageId: packet.messageId } as Packet);
+        p = second.packets.findIndex((x) => x.cmd === 'publish');
+      }
+      const firstGot = first.packets.filter((x) => x.cmd === 'publish').length;
+      return seen.size + firstGot >= messagesTotal;
+    },
+    10_000,
+    'every message delivered once the takeover is done',
+  );
+  second.send({ cmd: 'disconnect' } as Packet);
+  publisher.send({ cmd: 'disconnect' } as Packet);
+});

@@ -115,6 +115,13 @@ function plan(conn: Connection, message: Message, sharedKey?: string): Plan | un
   return { topic, entries, qos, retain, nowMs };
 }
 
+function stopConsuming(conn: Connection): void {
+  conn.sessionConsumer?.cancel();
+  conn.sessionConsumer = undefined;
+  for (const consumer of conn.sharedConsumers.values()) consumer.cancel();
+  conn.sharedConsumers.clear();
+}
+
 function write(conn: Connection, bytes: Buffer): void {
   conn.transport.write(bytes);
   conn.server.stats.sent++;
@@ -142,7 +149,11 @@ export function offer(conn: Connection, message: Message, sharedKey?: string): b
 
 export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string): void {
   if (conn.state !== 'connected') {
+    // A closing connection's consumers stay in core until its teardown runs. Handing the message
+    // back alone would make it this consumer's again in the same dispatch, round after round: so the
+    // consumers go with it, and the queue keeps the message for the session's next connection.
     conn.core.nack(delivery.queue, delivery.id, true);
+    stopConsuming(conn);
     return;
   }
   const { message } = delivery;
