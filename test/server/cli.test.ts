@@ -59,26 +59,13 @@ describe('switchyard commands', () => {
 
 describe('switchyard start', () => {
   test('config precedence reaches the listener: file < env < flag', async () => {
-    const [fromFile, fromEnv, fromFlag] = [await freePort(), await freePort(), await freePort()];
-    const path = join(dir, 'switchyard.yaml');
-    writeFileSync(path, `httpPort: ${fromFile}\nstorage: memory\nlogLevel: warn\n`);
-    const off = onlyHttpFlags('auto').slice(0, -2);
-    const runs: Array<[string[], Record<string, string>, number]> = [
-      [['--config', path, ...off], {}, fromFile],
-      [['--config', path, ...off], { SWITCHYARD_HTTP_PORT: String(fromEnv) }, fromEnv],
-      [
-        ['--config', path, ...off, '--http-port', String(fromFlag)],
-        { SWITCHYARD_HTTP_PORT: String(fromEnv) },
-        fromFlag,
-      ],
-    ];
-    for (const [args, env, expected] of runs) {
-      const broker = await startCli(args, { env });
+    // A port found free may be taken by another program before the broker binds it (the suite runs
+    // files in parallel, each binding port 0): then the whole check runs again on fresh ports.
+    for (let attempt = 1; ; attempt++) {
       try {
-        assert.equal(broker.ports.http, expected);
-        assert.equal(await health(expected), 200);
-      } finally {
-        assert.equal((await broker.stop()).code, 0);
+        return await checkPrecedence();
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
       }
     }
   });
@@ -127,3 +114,28 @@ describe('switchyard start', () => {
     assert.equal(readFileSync(blocker, 'utf8'), 'x');
   });
 });
+
+async function checkPrecedence(): Promise<void> {
+  const [fromFile, fromEnv, fromFlag] = [await freePort(), await freePort(), await freePort()];
+  const path = join(dir, 'switchyard.yaml');
+  writeFileSync(path, `httpPort: ${fromFile}\nstorage: memory\nlogLevel: warn\n`);
+  const off = onlyHttpFlags('auto').slice(0, -2);
+  const runs: Array<[string[], Record<string, string>, number]> = [
+    [['--config', path, ...off], {}, fromFile],
+    [['--config', path, ...off], { SWITCHYARD_HTTP_PORT: String(fromEnv) }, fromEnv],
+    [
+      ['--config', path, ...off, '--http-port', String(fromFlag)],
+      { SWITCHYARD_HTTP_PORT: String(fromEnv) },
+      fromFlag,
+    ],
+  ];
+  for (const [args, env, expected] of runs) {
+    const broker = await startCli(args, { env });
+    try {
+      assert.equal(broker.ports.http, expected);
+      assert.equal(await health(expected), 200);
+    } finally {
+      assert.equal((await broker.stop()).code, 0);
+    }
+  }
+}
