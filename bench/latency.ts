@@ -18,6 +18,9 @@
  * bounded in count (`openMessagesMax`) and time; messages not back within `drainTimeoutMs` after the
  * last was due count as lost and are reported.
  */
+
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
@@ -32,6 +35,14 @@ const openMessagesMax = 500_000;
 const drainTimeoutMs = 10_000;
 const loadShares = [0.1, 0.5, 0.9] as const;
 const setupTimeoutMs = 30_000;
+/**
+ * The clients' sockets disable Nagle's algorithm, as the broker's do (src/protocols/transport.ts) and
+ * as librdkafka does by default (`socket.nagle.disable`): amqplib keeps Nagle unless asked
+ * (`noDelay`) and mqtt.js never disables it, so a small write issued while an earlier one is still
+ * unacknowledged waits for the broker's delayed ACK (40 ms on Linux) — a client-side stall that is
+ * not the broker's. `LATENCY_NAGLE=1` keeps the libraries' defaults, to measure that difference.
+ */
+const noDelay = process.env['LATENCY_NAGLE'] !== '1';
 
 /** One protocol's send and receive path: `send(i)` sends message i, `received(i)` is called when it is back. */
 interface Pipe {
@@ -61,7 +72,7 @@ async function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
 }
 
 const amqpPipe: PipeFactory = async (port, received) => {
-  const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+  const connection = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`, { noDelay });
   const channel = await connection.createChannel();
   const { queue } = await channel.assertQueue('', { exclusive: true, durable: false });
   await channel.consume(queue, (msg) => msg && received(msg.content.readUInt32BE(0)), { noAck: true });
@@ -75,9 +86,11 @@ const mqttPipe: PipeFactory = async (port, received) => {
   const url = `mqtt://127.0.0.1:${port}`;
   const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: setupTimeoutMs };
   const subscriber = await mqtt.connectAsync(url, { ...options, clientId: `latency-sub-${process.pid}` });
+  (subscriber.stream as Socket).setNoDelay(noDelay);
   await subscriber.subscribeAsync('bench/latency', { qos: 1 });
   subscriber.on('message', (_topic, payload) => received(payload.readUInt32BE(0)));
   const publisher = await mqtt.connectAsync(url, { ...options, clientId: `latency-pub-${process.pid}` });
+  (publisher.stream as Socket).setNoDelay(noDelay);
   return {
     send: (i) => publisher.publish('bench/latency', payloadOf(i), { qos: 1 }),
     close: async () => {
@@ -90,6 +103,7 @@ const mqttPipe: PipeFactory = async (port, received) => {
 /** The wire client of bench/kafka.ts: kafkajs, one record per request, was the limit at ~300/s. */
 const kafkaPipe: PipeFactory = async (port, received) => {
   const conn = await Conn.open(port);
+  conn.socket.setNoDelay(noDelay);
   const topic = 'bench-latency';
   await conn.request(ApiKey.CreateTopics, 4, {
     topics: [{ name: topic, numPartitions: 1, replicationFactor: 1 }],
@@ -204,6 +218,12 @@ const protocols: Record<string, { factory: PipeFactory; what: string }> = {
   kafka: { factory: kafkaPipe, what: 'Kafka produce, 1 record per request, acks=all' },
 };
 
+/** `LATENCY_PROBE=1`: the broker runs bench/latency-probe.ts (busy and stalled pauses, GC), shown on stderr with the phases. */
+const brokerNodeOptions =
+  process.env['LATENCY_PROBE'] === '1'
+    ? `--import ${fileURLToPath(new URL('./latency-probe.js', import.meta.url))}`
+    : undefined;
+
 export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
   const chosen = names.length === 0 ? Object.keys(protocols) : names;
   const unknown = chosen.filter((n) => protocols[n] === undefined);
@@ -214,7 +234,15 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
       ...['--mqtt-ws-port', '0', '--grpc-port', '0', '--rest-port', '0', '--http-port', '0'],
       ...['--log-level', 'warn'],
     ],
-    { lifetimeMs: 600_000 },
+    {
+      lifetimeMs: 600_000,
+      ...(brokerNodeOptions === undefined
+        ? {}
+        : {
+            env: { NODE_OPTIONS: brokerNodeOptions },
+            onStderr: (chunk: string) => process.stderr.write(chunk),
+          }),
+    },
   );
   const lines = [
     `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time`,
@@ -228,6 +256,8 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
       const port = cli.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
       const max = await maxRate(factory, port);
       for (const share of loadShares) {
+        if (brokerNodeOptions !== undefined)
+          process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${name} ${share * 100} %\n`);
         const r = await openLoop(factory, port, Math.max(1, Math.round(max * share)));
         lines.push(
           `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} |`,
