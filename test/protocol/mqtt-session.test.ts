@@ -249,3 +249,48 @@ test('messages published during a session takeover reach the new connection, non
   second.send({ cmd: 'disconnect' } as Packet);
   publisher.send({ cmd: 'disconnect' } as Packet);
 });
+
+test('a shared SUBSCRIBE still being saved when its connection drops leaves no consumer behind', async () => {
+  const core = broker.broker.client('/');
+  const member = (id: string) => {
+    const client = connect();
+    client.send(connectPacket(id));
+    return client;
+  };
+  const gone = member('share-gone');
+  await gone.next('connack');
+  // The SUBSCRIBE and the end of the connection in one turn: the save finishes after the teardown.
+  gone.send({
+    cmd: 'subscribe',
+    messageId: 1,
+    subscriptions: [{ topic: '$share/late/s/t', qos: 1 }],
+  } as Packet);
+  gone.end.end();
+  await until(() => gone.closed, 5000, 'gone closed');
+  await turns(10);
+  const queue = core.listQueues().find((q) => q.name.includes('late'));
+  assert.equal(queue?.consumerCount ?? 0, 0, 'no consumer of the closed connection');
+
+  const stays = member('share-stays');
+  await stays.next('connack');
+  stays.send({
+    cmd: 'subscribe',
+    messageId: 1,
+    subscriptions: [{ topic: '$share/late/s/t', qos: 1 }],
+  } as Packet);
+  await stays.next('suback');
+  const publisher = member('share-publisher');
+  await publisher.next('connack');
+  publisher.send({
+    cmd: 'publish',
+    messageId: 2,
+    topic: 's/t',
+    payload: Buffer.from('one'),
+    qos: 1,
+  } as Packet);
+  await publisher.next('puback');
+  const delivered = (await stays.next('publish')) as { payload: Buffer };
+  assert.equal(delivered.payload.toString(), 'one');
+  stays.send({ cmd: 'disconnect' } as Packet);
+  publisher.send({ cmd: 'disconnect' } as Packet);
+});

@@ -45,11 +45,15 @@ export function consumeSession(conn: Connection): void {
   conn.sessionConsumer = consumeFor(conn, conn.session!.queue, conn.owner);
 }
 
-/** Consumes the group's queue; the subscription was decided on the user's client (`saveShared`). */
+/**
+ * Consumes the group's queue; the subscription was decided on the user's client (`saveShared`). Not
+ * after the connection closed (a SUBSCRIBE whose save finished meanwhile): its teardown has released
+ * what it owned, and a consumer made now would be handed messages for a client that is gone.
+ */
 export function attachShared(conn: Connection, entry: SubscriptionEntry): void {
-  const vhost = conn.plumbing;
   const full = fullFilter(entry);
-  if (conn.sharedConsumers.has(full)) return;
+  if (conn.state !== 'connected' || conn.sharedConsumers.has(full)) return;
+  const vhost = conn.plumbing;
   const queue = sharedQueueName(entry.group!, entry.filter);
   vhost.declareQueue(queue, { durable: false, autoDelete: true });
   vhost.bindQueue(queue, topicExchange, filterToPattern(entry.filter));
