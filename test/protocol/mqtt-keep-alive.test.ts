@@ -43,7 +43,7 @@ test('a member set again from its own call is looked at again later; many member
   const wheel = new KeepAliveWheel(clock);
   const fired: number[] = [];
   const count = 500;
-  const members = Array.from({ length: count }, (_, i): KeepAliveMember => {
+  const members = Array.from({ length: count }, (): KeepAliveMember => {
     const m: KeepAliveMember = {
       keepAliveDueMs: 0,
       keepAliveSlot: -1,
@@ -56,7 +56,7 @@ test('a member set again from its own call is looked at again later; many member
     return m;
   });
   // Deadlines in a scrambled order, some cancelled.
-  members.forEach((m, i) => wheel.set(m, ((i * 7919) % count) + 1));
+  for (const [i, m] of members.entries()) wheel.set(m, ((i * 7919) % count) + 1);
   for (let i = 0; i < count; i += 5) wheel.cancel(members[i]!);
   clock.advance(20_000);
   assert.equal(fired.length, 2 * (count - count / 5));
