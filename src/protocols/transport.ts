@@ -165,6 +165,21 @@ abstract class BaseTransport {
   protected abstract startReading(): void;
 }
 
+/**
+ * The transport a socket belongs to, for listeners shared by every socket: a closure per socket for
+ * 'data' and one for 'close', with their contexts, cost each idle connection about 140 bytes.
+ */
+const transportOf = Symbol('transport');
+type OwnedSocket = Socket & { [transportOf]?: SocketTransport };
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[transportOf]?.socketData(chunk);
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[transportOf]?.socketClosed();
+}
+
 /** A TCP socket, or a TLS socket once its handshake is done. */
 class SocketTransport extends BaseTransport implements Transport {
   readonly kind: TransportKind;
@@ -172,6 +187,7 @@ class SocketTransport extends BaseTransport implements Transport {
   readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
   readonly #socket: Socket;
+  #dataReceiver: TransportReceiver | undefined;
 
   constructor(socket: Socket, secure: TLSSocket | undefined) {
     super();
@@ -183,8 +199,19 @@ class SocketTransport extends BaseTransport implements Transport {
     socket.setNoDelay(true);
     // Errors are followed by 'close'; the receiver hears of both as one.
     socket.on('error', ignoreError);
-    socket.on('close', () => this.markClosed());
+    (socket as OwnedSocket)[transportOf] = this;
+    socket.on('close', onSocketClose);
     if (socket.destroyed) this.markClosed();
+  }
+
+  /** The socket closed (`onSocketClose`). */
+  socketClosed(): void {
+    this.markClosed();
+  }
+
+  /** Bytes read (`onSocketData`), for the receiver `listen` was given. */
+  socketData(chunk: Buffer): void {
+    this.#dataReceiver?.data(chunk);
   }
 
   /**
@@ -209,7 +236,8 @@ class SocketTransport extends BaseTransport implements Transport {
   }
 
   protected listen(receiver: TransportReceiver): void {
-    this.#socket.on('data', (chunk: Buffer) => receiver.data(chunk));
+    this.#dataReceiver = receiver;
+    this.#socket.on('data', onSocketData);
   }
 
   protected stopReading(): void {

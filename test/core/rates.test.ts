@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ConnectionDescription } from '../../src/core/api.js';
 import { sampleIntervalMs } from '../../src/core/entry/rates.js';
 import { message, openCore, settle } from '../../testing/core-helpers.js';
 
@@ -60,6 +61,24 @@ test("rates are the counters' growth per second over the last sampling interval"
   }
 });
 
+/** A front end's description of a connection, as `connection.open` takes it. */
+function description(name: string): ConnectionDescription {
+  return {
+    name,
+    protocol: 'AMQP 0-9-1',
+    peerHost: 'peer',
+    peerPort: 1,
+    host: 'local',
+    port: 2,
+    tls: false,
+    connectedAtMs: 0,
+    clientId: () => undefined,
+    traffic: () => ({ recvOct: 0, sendOct: 0 }),
+    channels: () => [],
+    close: () => {},
+  };
+}
+
 test("a connection's counters are its own commands', kept while it is open", async () => {
   const { broker, clock } = await openCore();
   try {
@@ -70,21 +89,7 @@ test("a connection's counters are its own commands', kept while it is open", asy
       peerAddress: '',
     };
     const a = broker.connect({ ...ctx, connectionId: 'a' });
-    const description = {
-      name: 'peer:1 -> local:2',
-      protocol: 'AMQP 0-9-1',
-      peerHost: 'peer',
-      peerPort: 1,
-      host: 'local',
-      port: 2,
-      tls: false,
-      connectedAtMs: 0,
-      clientId: () => undefined,
-      traffic: () => ({ recvOct: 0, sendOct: 0 }),
-      channels: () => [],
-      close: () => {},
-    };
-    a.openConnection(description);
+    a.openConnection(description('peer:1 -> local:2'));
     a.declareQueue('q', { durable: false });
     await settle();
     for (let i = 0; i < 3; i++) a.publish('', 'q', message('x'));
@@ -142,6 +147,39 @@ test('a queue declared again after its delete is counted from zero, by the same 
     assert.equal(published(), 1, 'the new queue has its own counter');
     assert.equal(client.readMeters('vhost')[0]?.counts.published, 4);
     assert.equal(client.readMeters('exchange').find((row) => row.name === '')?.counts.published, 4);
+  } finally {
+    await broker.close();
+  }
+});
+
+test('a connection sampled at zero gets its rate from its first count on', async () => {
+  const { broker, clock } = await openCore();
+  try {
+    const open = (connectionId: string) => {
+      const ctx = { principal: { user: 'guest', tags: [] }, vhost: '/', protocol: 'amqp' as const };
+      const client = broker.connect({ ...ctx, peerAddress: '', connectionId });
+      client.openConnection(description(connectionId));
+      return client;
+    };
+    const busy = open('busy');
+    open('quiet');
+    busy.declareQueue('q', { durable: false });
+    await settle();
+    // Two samples with both connections' counters at zero (they share one sample), then ten publishes.
+    clock.advance(sampleIntervalMs);
+    clock.advance(sampleIntervalMs);
+    for (let i = 0; i < 10; i++) busy.publish('', 'q', message(`m-${i}`));
+    clock.advance(sampleIntervalMs);
+    const rates = () => busy.readMeters('connection').map((row) => [row.name, row.rates.published]);
+    assert.deepEqual(rates(), [
+      ['busy', 2],
+      ['quiet', 0],
+    ]);
+    clock.advance(sampleIntervalMs);
+    assert.deepEqual(rates(), [
+      ['busy', 0],
+      ['quiet', 0],
+    ]);
   } finally {
     await broker.close();
   }

@@ -194,7 +194,11 @@ export class MqttConnection implements Connection, ClientHandle {
   #connectFacts: ConnectFacts | undefined;
   /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
   readonly #clock: Clock;
-  #keepAliveTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** The server's keep-alive wheel's (./keep-alive.ts): when this connection is next looked at, and where it is. */
+  keepAliveDueMs = 0;
+  keepAliveSlot = -1;
+  /** How long the client may be silent (0: the CONNECT deadline, which no packet renews). */
+  #idleMsMax = 0;
   #expiryTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** When the last packet came in; the keep-alive timer looks at it rather than being re-armed per packet. */
   #lastPacketMs = 0;
@@ -419,7 +423,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.#gone?.abort();
     this.account.close();
     this.#backlog.length = 0;
-    this.#keepAliveTimer?.cancel();
+    this.server.keepAlive.cancel(this);
     this.#expiryTimer?.cancel();
     this.server.untrack(this);
     this.#listed?.delete(this);
@@ -441,8 +445,7 @@ export class MqttConnection implements Connection, ClientHandle {
 
   /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
   startKeepAlive(seconds: number): void {
-    this.#keepAliveTimer?.cancel();
-    this.#keepAliveTimer = undefined;
+    this.server.keepAlive.cancel(this);
     this.#lastPacketMs = this.#clock.now();
     if (seconds > 0) this.#armKeepAlive(seconds * 1500, seconds * 1500);
   }
@@ -452,11 +455,15 @@ export class MqttConnection implements Connection, ClientHandle {
    * may be silent then (0 for the CONNECT deadline, which no packet renews).
    */
   #armKeepAlive(waitMs: number, idleMsMax: number): void {
-    this.#keepAliveTimer = this.#clock.setTimeout(() => {
-      const idleMs = this.#clock.now() - this.#lastPacketMs;
-      if (idleMs < idleMsMax) this.#armKeepAlive(idleMsMax - idleMs, idleMsMax);
-      else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
-    }, waitMs);
+    this.#idleMsMax = idleMsMax;
+    this.server.keepAlive.set(this, waitMs);
+  }
+
+  /** The keep-alive wheel's call at the deadline: silent too long, or looked at again later. */
+  keepAliveDue(): void {
+    const idleMs = this.#clock.now() - this.#lastPacketMs;
+    if (idleMs < this.#idleMsMax) this.server.keepAlive.set(this, this.#idleMsMax - idleMs);
+    else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
   }
 
   expireAt(atMs: number | undefined): void {

@@ -12,6 +12,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
 import type { Authenticator } from '../listener.js';
 import type { CertLoginSettings } from '../tls.js';
+import { KeepAliveWheel } from './keep-alive.js';
 import type { MqttLimits, MqttOptions } from './limits.js';
 import { resolveLimits } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
@@ -75,11 +76,14 @@ export class MqttServer {
   readonly #claims = new Map<string, Promise<void>>();
   readonly #all = new Set<ClientHandle>();
   readonly #timers: Array<ReturnType<Clock['setTimeout']>> = [];
+  /** Every connection's keep-alive and CONNECT deadline, on one timer. */
+  readonly keepAlive: KeepAliveWheel;
   #closed = false;
   #nextConnection = 1;
 
   constructor(deps: ServerDeps) {
     this.core = deps.core;
+    this.keepAlive = new KeepAliveWheel(deps.core.clock);
     this.vhostName = deps.options?.vhost ?? '/';
     this.vhost = deps.core.connect(serverContext(this.vhostName));
     this.limits = resolveLimits(deps.options?.limits);
@@ -214,6 +218,7 @@ export class MqttServer {
     for (const will of this.#wills.values()) will.cancel();
     this.#wills.clear();
     for (const handle of [...this.#all]) handle.shutdown();
+    this.keepAlive.clear();
   }
 }
 
