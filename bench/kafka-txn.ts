@@ -2,8 +2,8 @@
  * `npm run bench -- kafka-txn` (also part of `kafka`): transactional produce against plain acks=all.
  * `lanes` producers, pipelined on one shared connection, write batches of 100 records of 256 B with
  * acks=all to one of 6 partitions: plain, or transactional, one batch per transaction
- * (AddPartitionsToTxn, Produce, EndTxn commit: three round trips; the Produce answered once appended,
- * EndTxn once the decision and the batch are durable and the markers appended). Runs alternate, plain then transactional, `rounds` times, so the
+ * (AddPartitionsToTxn, Produce, EndTxn commit: three round trips, EndTxn answered once the decision is
+ * durable and the markers appended). Runs alternate, plain then transactional, `rounds` times, so the
  * machine's drift touches both alike; the medians are compared. `switchyard start` child, file
  * storage, fsync always.
  */

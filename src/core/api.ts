@@ -337,7 +337,6 @@ export type ProducerInit =
 
 /** What an idempotent append did. */
 export type IdempotentAppend =
-  /** `durable` of a transactional batch is settled: its transaction's commit waits for its durability. */
   | { readonly kind: 'appended'; readonly offset: number; readonly durable: Promise<void> }
   /** A retry of a batch already stored, at `offset`; nothing was appended. */
   | { readonly kind: 'duplicate'; readonly offset: number }

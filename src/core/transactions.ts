@@ -5,11 +5,9 @@
  * instance bumps the epoch, which fences the older one and aborts what it left open. A transaction
  * adds partitions (the partition's stable offset then holds at where it joined) and group offsets,
  * and ends by a decision written first (`prepare`), then a marker appended to each of its partitions
- * and, on commit, its offsets committed to their groups, then `complete`. Its batches are answered once
- * appended; a commit's decision records where its data ends on each partition and is answered once it
- * and every batch are durable. A decision found without its completion at start is carried out again
- * (a commit whose data a partition lost, as an abort), and a marker lost behind a durable completion
- * appended again; an open transaction past its timeout, or found at start, is aborted and its
+ * and, on commit, its offsets committed to their groups, then `complete`. A decision found without its
+ * completion at start is carried out again, and a marker lost behind a durable completion appended
+ * again; an open transaction past its timeout is aborted and its
  * producer fenced. Aborted transactions are remembered per partition, so readers of committed data
  * leave their entries out.
  */
@@ -26,7 +24,6 @@ import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './
 import type { OpenedLog } from './state/state-log.js';
 import {
   partitionKey,
-  type TxnDataEnd,
   type TxnEntry,
   type TxnMarkerAt,
   type TxnOffset,
@@ -55,12 +52,11 @@ type Checked = TxnProducerState | { readonly kind: 'refused'; readonly reason: T
 /** A transaction being ended. */
 interface Ending {
   /**
-   * The decision is durable, so is every batch of the transaction, and the markers are appended
-   * (the partitions' stable offsets moved on): EndTxn may be answered, as Kafka answers once
-   * PrepareCommit is written. A crash from here on carries the decision out again at start. True
-   * when it commits: a commit whose batch failed to be written ends as an abort.
+   * The decision is durable and the markers appended (the partitions' stable offsets moved on):
+   * EndTxn may be answered, as Kafka answers once PrepareCommit is written. A crash from here on
+   * carries the decision out again at start.
    */
-  readonly decided: Promise<boolean>;
+  readonly decided: Promise<void>;
   /**
    * `complete` is applied and appended (for a commit with group offsets, once the markers are durable
    * and the offsets in their groups): the id may start its next transaction, whose entries follow
@@ -70,15 +66,6 @@ interface Ending {
    * its batch follows the marker, so it is durable only if the marker is.
    */
   readonly done: Promise<void>;
-}
-
-/**
- * What a transaction wrote and has not ended: a transactional batch is answered once appended, not
- * once durable (only a commit makes it matter), so the commit waits for these.
- */
-interface Written {
-  readonly ends: Map<string, TxnDataEnd>;
-  readonly durables: Array<Promise<void>>;
 }
 
 /** What appending the markers left to wait for. */
@@ -102,8 +89,6 @@ export class TransactionalProducers {
   readonly #adding = new Map<number, Promise<void>>();
   /** Transactional id → its last ending's markers being made durable, settled either way. */
   readonly #marking = new Map<string, Promise<void>>();
-  /** Producer id → what its open transaction wrote. */
-  readonly #written = new Map<number, Written>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -266,8 +251,7 @@ export class TransactionalProducers {
   }
 
   /**
-   * EndTxn, answered once the decision and the transaction's batches are durable and the markers
-   * appended (Kafka answers once
+   * EndTxn, answered once the decision is durable and the markers are appended (Kafka answers once
    * PrepareCommit is written); a transaction with group offsets is answered once they are committed,
    * so the group shows them. Ending again the way it ends is answered as done once that is decided;
    * the other way is refused.
@@ -284,28 +268,14 @@ export class TransactionalProducers {
       const ending = this.#ending.get(id);
       if (!same) return refused('invalidState');
       if (ending === undefined) return refused('concurrent');
-      return committedAsAsked(await ending.decided, commit);
+      await ending.decided;
+      return ok;
     }
     if (current.phase === 'empty') return ok;
     const withOffsets = commit && current.offsets.size > 0;
     const ending = this.#end(current, commit);
-    const committed = await ending.decided;
-    if (withOffsets) await ending.done;
-    return committedAsAsked(committed, commit);
-  }
-
-  /**
-   * A transactional batch was appended at `offset` (its records up to `end`): it is answered now,
-   * and the transaction's commit waits for `durable`.
-   */
-  wrote(producerId: number, stream: string, partition: number, end: number, durable: Promise<void>): void {
-    let written = this.#written.get(producerId);
-    if (written === undefined) {
-      written = { ends: new Map(), durables: [] };
-      this.#written.set(producerId, written);
-    }
-    written.ends.set(partitionKey(stream, partition), { stream, partition, end });
-    written.durables.push(durable);
+    await (withOffsets ? ending.done : ending.decided);
+    return ok;
   }
 
   /** Whether a transactional batch may go to the partition: its producer's transaction holds it. */
@@ -426,14 +396,15 @@ export class TransactionalProducers {
       // The ending before must have its markers durable first: then only the last ending's markers
       // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
       await this.#marking.get(current.id);
-      const outcome = current.phase === 'ongoing' ? await this.#decide(current, commit) : commit;
-      return { outcome, marked: this.#mark(current, outcome) };
+      if (current.phase === 'ongoing')
+        await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
+      return this.#mark(current, commit);
     })();
     const withOffsets = commit && current.offsets.size > 0;
-    const done = marked.then(({ outcome, marked: m }) =>
-      withOffsets && outcome ? this.#complete(current, outcome, m) : this.#completed(current.id, outcome, m),
+    const done = marked.then((m) =>
+      withOffsets ? this.#complete(current, commit, m) : this.#completed(current.id, commit, m),
     );
-    const ending: Ending = { decided: marked.then(({ outcome }) => outcome), done };
+    const ending: Ending = { decided: marked.then(() => undefined), done };
     // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
     ending.decided.catch(() => {});
     done.catch(() => {});
@@ -443,26 +414,6 @@ export class TransactionalProducers {
     };
     done.then(forget, forget);
     return ending;
-  }
-
-  /**
-   * Writes the decision at once, with where a commit's data ends on each partition, and waits for it
-   * and for every batch of the transaction to be durable: one group commit for all of them. A batch
-   * that failed to be written turns the commit into an abort (the client hears an error, not a
-   * commit), as a restart does when a partition lost it (`#restore`).
-   */
-  async #decide(current: TxnProducerState, commit: boolean): Promise<boolean> {
-    const written = this.#written.get(current.producerId);
-    this.#written.delete(current.producerId);
-    const dataEnds = commit && written !== undefined ? { dataEnds: [...written.ends.values()] } : {};
-    const decided = this.#log.commit({ type: 'prepare', id: current.id, commit, ...dataEnds, at: this.#now });
-    if (!commit) {
-      await decided;
-      return false;
-    }
-    const synced = await Promise.allSettled(written?.durables ?? []);
-    await decided;
-    return synced.every((s) => s.status === 'fulfilled');
   }
 
   /** Appends the marker to each partition of the transaction, which then no longer holds it open. */
@@ -483,9 +434,8 @@ export class TransactionalProducers {
         // The partition failed; it leaves service and its restart reads what it holds. The
         // transaction still ends, so the stable offset moves on.
       }
-      const first = into.endTransaction(producerId, !commit, markerOffset);
-      const firstOffset = commit ? p.firstOffset : (first ?? p.firstOffset);
-      markers.push({ stream: p.stream, partition: p.partition, firstOffset, markerOffset });
+      into.endTransaction(producerId, !commit, markerOffset);
+      markers.push({ stream: p.stream, partition: p.partition, firstOffset: p.firstOffset, markerOffset });
     }
     return { markers, durables };
   }
@@ -542,8 +492,6 @@ export class TransactionalProducers {
     const state = this.#state;
     for (const { stream, partition, offset } of state.starts.values())
       this.#partition(stream, partition)?.deleteBefore(offset);
-    // Before any marker is appended again: that moves partition ends, which must be read as found.
-    const torn = new Set([...state.producers.values()].filter((p) => !this.#kept(p)).map((p) => p.id));
     for (const current of state.producers.values()) this.#remark(current);
     for (const list of state.aborted.values()) {
       const into = this.#partition(list.stream, list.partition);
@@ -557,28 +505,14 @@ export class TransactionalProducers {
         const into = this.#partition(p.stream, p.partition);
         into?.beginTransaction(current.producerId, Math.min(p.firstOffset, into.endOffset));
       }
-      // What an open transaction wrote was answered before it was durable, and a commit's data may
-      // not all be: such a transaction is aborted and its producer fenced, as at its timeout.
-      const commit = current.phase === 'prepareCommit' && !torn.has(current.id);
-      const fence = current.phase === 'ongoing' || (current.phase === 'prepareCommit' && !commit);
-      this.#log.exec.defer(() => {
-        void this.#end(current, commit)
-          .done.then(() => (fence ? this.#bump(current, current.timeoutMs) : undefined))
-          .catch((err: unknown) => this.#log.exec.fail(err));
-      });
+      if (current.phase === 'ongoing') this.#arm(current);
+      else {
+        const commit = current.phase === 'prepareCommit';
+        this.#log.exec.defer(() => {
+          void this.#end(current, commit).done.catch((err: unknown) => this.#log.exec.fail(err));
+        });
+      }
     }
-  }
-
-  /**
-   * Whether every partition still holds a committing transaction's data: each ends at or past where
-   * the decision says the data ends. A partition is durable as a prefix, so then all of it is.
-   */
-  #kept(current: TxnProducerState): boolean {
-    for (const d of current.dataEnds ?? []) {
-      const into = this.#partition(d.stream, d.partition);
-      if (into !== undefined && into.endOffset < d.end) return false;
-    }
-    return true;
   }
 
   /**
@@ -617,13 +551,6 @@ export class TransactionalProducers {
         .catch(() => undefined);
     }
   }
-}
-
-/** EndTxn's answer: a commit asked for that ended as an abort is an error the client can abort on. */
-function committedAsAsked(committed: boolean, commit: boolean): TxnResult {
-  if (commit && !committed)
-    throw brokerError(ErrorCode.storageFailed, 'A batch of the transaction was not stored: it was aborted');
-  return ok;
 }
 
 function isPrepared(current: TxnProducerState): boolean {

@@ -11,7 +11,7 @@ import { entryFormat } from '../../src/core/message-codec.js';
 import { encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
-import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
+import { txnMachine } from '../../src/core/state/txn-entries.js';
 import { type CoreFixture, openCore, settle } from '../../testing/core-helpers.js';
 
 /** A test format whose payload is [producer id - 1000, transactional flag, value]. */
@@ -47,16 +47,6 @@ async function append(client: CoreClient, txn: TxnInstance, sequence: number, va
   }
   if (result.kind === 'appended') await result.durable;
   return result;
-}
-
-/** Appends entries to the stopped broker's transaction log, as a crash would have left them. */
-async function forge(storage: CoreFixture['storage'], entries: readonly TxnEntry[]): Promise<void> {
-  const log = await storage.openLog(stateLogName('transactions', '/'));
-  for (const entry of entries) {
-    const payload = encodeJson(txnMachine.encode(entry));
-    await log.append({ payload, timestamp: 1, format: recordFormat.entry }).durable;
-  }
-  await log.close();
 }
 
 function committedValues(partition: StreamPartition): Array<string | number> {
@@ -154,24 +144,6 @@ describe('transactional producers in core', () => {
     ]);
   });
 
-  test("an aborted transaction's range starts at its producer's first entry, not where it joined", async () => {
-    register();
-    core = await openCore();
-    await core.client.createStream('orders', { partitions: 1 });
-    const a = await begin(core.client, 'a');
-    const b = await begin(core.client, 'b');
-    await append(core.client, a, 0, 'a1');
-    await append(core.client, b, 0, 'b1');
-    assert.deepEqual(await core.client.endTransaction(a, false), { kind: 'ok' });
-    assert.deepEqual(await core.client.endTransaction(b, false), { kind: 'ok' });
-    // Both joined at offset 0; a read_committed client taking up one aborted transaction per record
-    // (kafkajs) needs each to start at its own first record.
-    assert.deepEqual(core.client.partition('orders', 0).abortedBetween(0, 10), [
-      { producerId: a.producerId, firstOffset: 0 },
-      { producerId: b.producerId, firstOffset: 1 },
-    ]);
-  });
-
   test('a batch for a partition its transaction does not hold is refused', async () => {
     register();
     core = await openCore();
@@ -201,14 +173,6 @@ describe('transactional producers in core', () => {
       entryFormat.withheld,
     ]);
   });
-});
-
-describe('transactional producers in core across a restart', () => {
-  let core: CoreFixture | undefined;
-  afterEach(async () => {
-    await core?.broker.close();
-    unregisterEntryFormat(testFormat);
-  });
 
   test('a commit decided but not completed when the broker stopped is completed at start', async () => {
     register();
@@ -219,7 +183,10 @@ describe('transactional producers in core across a restart', () => {
     await append(core.client, txn, 0, 'kept');
     await core.broker.close();
     // What the log holds when the process died right after writing the decision.
-    await forge(storage, [{ type: 'prepare', id: 'crash', commit: true, at: 1 }]);
+    const log = await storage.openLog(stateLogName('transactions', '/'));
+    const prepare = txnMachine.encode({ type: 'prepare', id: 'crash', commit: true, at: 1 });
+    await log.append({ payload: encodeJson(prepare), timestamp: 1, format: recordFormat.entry }).durable;
+    await log.close();
     core = await openCore({ storage });
     await settle(20);
     const partition = core.client.partition('orders', 0);
@@ -237,11 +204,16 @@ describe('transactional producers in core across a restart', () => {
     await append(core.client, txn, 0, 'x');
     await core.broker.close();
     // The ending was durable, its marker at offset 3 was not (nor the two entries before it).
+    const log = await storage.openLog(stateLogName('transactions', '/'));
     const markers = [{ stream: 'orders', partition: 0, firstOffset: 0, markerOffset: 3 }];
-    await forge(storage, [
+    for (const entry of [
       { type: 'prepare', id: 'lost', commit: false, at: 1 },
       { type: 'complete', id: 'lost', commit: false, markers, at: 1 },
-    ]);
+    ] as const) {
+      const payload = encodeJson(txnMachine.encode(entry));
+      await log.append({ payload, timestamp: 1, format: recordFormat.entry }).durable;
+    }
+    await log.close();
     core = await openCore({ storage });
     const { client } = core;
     const partition = client.partition('orders', 0);
@@ -267,7 +239,7 @@ describe('transactional producers in core across a restart', () => {
     assert.deepEqual(committedValues(core.client.partition('orders', 0)).length, 4);
   });
 
-  test('an open transaction is aborted at restart and its producer fenced: what it wrote may be lost', async () => {
+  test('an open transaction outlives a restart, holding the stable offset until it times out', async () => {
     register();
     core = await openCore();
     const { storage, clock } = core;
@@ -276,51 +248,12 @@ describe('transactional producers in core across a restart', () => {
     await append(core.client, txn, 0, 'pending');
     await core.broker.close();
     core = await openCore({ storage, clock });
-    await settle(20);
     const partition = core.client.partition('orders', 0);
-    // Aborted, then fenced as at a timeout: a new epoch, nothing open.
-    assert.equal(core.client.describeTransaction('open')?.phase, 'empty');
-    assert.equal(core.client.describeTransaction('open')?.epoch, txn.epoch + 1);
+    assert.equal(partition.stableOffset, 0);
+    assert.equal(core.client.describeTransaction('open')?.phase, 'ongoing');
+    clock.advance(5001);
+    await settle(20);
     assert.equal(partition.stableOffset, partition.endOffset);
     assert.deepEqual(committedValues(partition), [entryFormat.withheld, entryFormat.withheld]);
-    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'refused', reason: 'fenced' });
-  });
-
-  test('a durable commit decision whose data a crash took is carried out as an abort at start', async () => {
-    register();
-    core = await openCore();
-    const { storage } = core;
-    await core.client.createStream('orders', { partitions: 1 });
-    const txn = await begin(core.client, 'torn');
-    await append(core.client, txn, 0, 'a');
-    await core.broker.close();
-    // The decision was durable, the transaction's second batch (offsets 1–2) was not: the partition
-    // ends at 1 where the decision says the data ends at 3.
-    const dataEnds = [{ stream: 'orders', partition: 0, end: 3 }];
-    await forge(storage, [{ type: 'prepare', id: 'torn', commit: true, dataEnds, at: 1 }]);
-    core = await openCore({ storage });
-    await settle(20);
-    const partition = core.client.partition('orders', 0);
-    // Aborted, then fenced as at a timeout: a new epoch, nothing open.
-    assert.equal(core.client.describeTransaction('torn')?.phase, 'empty');
-    assert.equal(core.client.describeTransaction('torn')?.epoch, txn.epoch + 1);
-    assert.deepEqual(committedValues(partition), [entryFormat.withheld, entryFormat.withheld]);
-    assert.deepEqual(partition.abortedBetween(0, 10), [{ producerId: txn.producerId, firstOffset: 0 }]);
-  });
-
-  test('a commit is answered once its batches are durable; they were answered once appended', async () => {
-    register();
-    core = await openCore();
-    await core.client.createStream('orders', { partitions: 1 });
-    const txn = await begin(core.client, 'quick');
-    await append(core.client, txn, 0, 'a');
-    await append(core.client, txn, 1, 'b');
-    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
-    assert.deepEqual(committedValues(core.client.partition('orders', 0)), ['a', 'b', entryFormat.withheld]);
-    await core.broker.close();
-    core = await openCore({ storage: core.storage });
-    await settle(20);
-    assert.equal(core.client.describeTransaction('quick')?.phase, 'completeCommit');
-    assert.deepEqual(committedValues(core.client.partition('orders', 0)), ['a', 'b', entryFormat.withheld]);
   });
 });

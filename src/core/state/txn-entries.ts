@@ -58,19 +58,6 @@ export interface TxnProducerState {
    * a restart appends again any a crash took.
    */
   lastEnd: TxnLastEnd | undefined;
-  /**
-   * A commit's decision records where the transaction's data ends on each partition it wrote to: a
-   * restart that finds a partition ending below carries the decision out as an abort (the batches
-   * were answered before they were durable, the commit only once they all were).
-   */
-  dataEnds: readonly TxnDataEnd[] | undefined;
-}
-
-/** The end of a transaction's data on one partition: its producer's last offset there + 1. */
-export interface TxnDataEnd {
-  readonly stream: string;
-  readonly partition: number;
-  readonly end: number;
 }
 
 /** How the last transaction of a producer ended, and where its markers went. */
@@ -119,14 +106,7 @@ export type TxnEntry =
   | { readonly type: 'group'; readonly id: string; readonly group: string; readonly at: number }
   | { readonly type: 'offsets'; readonly id: string; readonly offsets: TxnOffset[]; readonly at: number }
   /** The decision (Kafka's PrepareCommit / PrepareAbort): from here the transaction ends that way. */
-  | {
-      readonly type: 'prepare';
-      readonly id: string;
-      readonly commit: boolean;
-      /** A commit's, where its data ends (absent from entries written before data ends were kept). */
-      readonly dataEnds?: readonly TxnDataEnd[];
-      readonly at: number;
-    }
+  | { readonly type: 'prepare'; readonly id: string; readonly commit: boolean; readonly at: number }
   /** Markers written; an abort's are remembered per partition. */
   | {
       readonly type: 'complete';
@@ -192,7 +172,6 @@ function fresh(
     groups: new Set(),
     offsets: new Map(),
     lastEnd: undefined,
-    dataEnds: undefined,
   };
 }
 
@@ -223,7 +202,6 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   producer.updatedAt = entry.at;
   const { producerId, epoch } = producer;
   producer.lastEnd = { producerId, epoch, commit: entry.commit, markers: entry.markers };
-  producer.dataEnds = undefined;
   producer.partitions.clear();
   producer.groups.clear();
   producer.offsets.clear();
@@ -287,7 +265,6 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       const producer = state.producers.get(entry.id);
       if (producer !== undefined) {
         producer.phase = entry.commit ? 'prepareCommit' : 'prepareAbort';
-        producer.dataEnds = entry.dataEnds;
         producer.updatedAt = entry.at;
       }
       break;
@@ -382,16 +359,6 @@ function partitionFromJson(raw: unknown, i: number): TxnPartition {
   return { stream: strAt(stream, what), partition: intAt(partition, what), firstOffset: intAt(first, what) };
 }
 
-function dataEndToJson(d: TxnDataEnd): Json {
-  return [d.stream, d.partition, d.end];
-}
-
-function dataEndFromJson(raw: unknown, i: number): TxnDataEnd {
-  const [stream, partition, end] = tuple(raw, `data end ${i}`, 3);
-  const what = `data end ${i}`;
-  return { stream: strAt(stream, what), partition: intAt(partition, what), end: intAt(end, what) };
-}
-
 function markerFromJson(raw: unknown, i: number): TxnMarkerAt {
   const [stream, partition, first, marker] = tuple(raw, `marker ${i}`, 4);
   const what = `marker ${i}`;
@@ -432,7 +399,6 @@ function producerToJson(p: TxnProducerState): Json {
     groups: [...p.groups],
     offsets: [...p.offsets.values()].map(txnOffsetToJson),
     ...(p.lastEnd === undefined ? {} : { lastEnd: lastEndToJson(p.lastEnd) }),
-    ...(p.dataEnds === undefined ? {} : { dataEnds: p.dataEnds.map(dataEndToJson) }),
   };
 }
 
@@ -472,7 +438,6 @@ function producerFromJson(f: Fields): TxnProducerState {
     offsets: new Map(offsets.map((o) => [offsetKeyOf(o), o])),
     // Absent from snapshots written before markers could be durable after their `complete`.
     lastEnd: f.has('lastEnd') ? lastEndFromJson(f.fields('lastEnd')) : undefined,
-    dataEnds: f.has('dataEnds') ? f.array('dataEnds').map(dataEndFromJson) : undefined,
   };
 }
 
@@ -494,13 +459,7 @@ function encodeTxn(entry: TxnEntry): Json {
     case 'offsets':
       return { t: entry.type, id: entry.id, offsets: entry.offsets.map(txnOffsetToJson), at: entry.at };
     case 'prepare':
-      return {
-        t: entry.type,
-        id: entry.id,
-        commit: entry.commit,
-        ...(entry.dataEnds === undefined ? {} : { dataEnds: entry.dataEnds.map(dataEndToJson) }),
-        at: entry.at,
-      };
+      return { t: entry.type, id: entry.id, commit: entry.commit, at: entry.at };
     case 'complete':
       return {
         t: entry.type,
@@ -560,10 +519,8 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, id: f.str('id'), group: f.str('group'), at: f.num('at') };
     case 'offsets':
       return { type, id: f.str('id'), offsets: f.array('offsets').map(txnOffsetFromJson), at: f.num('at') };
-    case 'prepare': {
-      const dataEnds = f.has('dataEnds') ? { dataEnds: f.array('dataEnds').map(dataEndFromJson) } : {};
-      return { type, id: f.str('id'), commit: f.bool('commit'), ...dataEnds, at: f.num('at') };
-    }
+    case 'prepare':
+      return { type, id: f.str('id'), commit: f.bool('commit'), at: f.num('at') };
     case 'complete':
       return {
         type,

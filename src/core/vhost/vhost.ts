@@ -595,11 +595,7 @@ export class Vhost implements VirtualHost {
     }
     const durable = Promise.all([appended.durable, recorded]).then(() => undefined);
     durable.catch(() => {}); // callers that do not wait must not see an unhandled rejection
-    if (batch.transactional !== true) return { kind: 'appended', offset: appended.offset, durable };
-    // Answered once appended: its durability matters only at commit, which waits for it (a crash
-    // before then aborts the transaction), so the transaction's batches and decision share one fsync.
-    transactions.wrote(batch.producerId, stream, index, appended.offset + batch.count, durable);
-    return { kind: 'appended', offset: appended.offset, durable: settled };
+    return { kind: 'appended', offset: appended.offset, durable };
   }
 
   async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
