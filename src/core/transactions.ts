@@ -434,8 +434,9 @@ export class TransactionalProducers {
         // The partition failed; it leaves service and its restart reads what it holds. The
         // transaction still ends, so the stable offset moves on.
       }
-      into.endTransaction(producerId, !commit, markerOffset);
-      markers.push({ stream: p.stream, partition: p.partition, firstOffset: p.firstOffset, markerOffset });
+      const first = into.endTransaction(producerId, !commit, markerOffset);
+      const firstOffset = commit ? p.firstOffset : (first ?? p.firstOffset);
+      markers.push({ stream: p.stream, partition: p.partition, firstOffset, markerOffset });
     }
     return { markers, durables };
   }

@@ -15,6 +15,9 @@ import type { AbortedRanges } from './compaction-rules.js';
 import { entryProducer } from './formats.js';
 
 const noBytes = new Uint8Array(0);
+/** How far an aborted transaction's first entry is looked for, in entries and bytes. */
+const firstScanEntriesMax = 10_000;
+const firstScanBytesMax = 4 * 1024 * 1024;
 
 /** Long-polls parked on one partition at a time; Kafka fetch sessions are far fewer in practice. */
 export const partitionWaitersMax = 10_000;
@@ -124,12 +127,33 @@ export class Partition implements StreamPartition {
     this.#open.set(producerId, known === undefined ? firstOffset : Math.min(known, firstOffset));
   }
 
-  /** The producer's transaction ended with its marker at `markerOffset`; aborted, its entries are withheld. */
-  endTransaction(producerId: number, aborted: boolean, markerOffset: number): void {
-    const first = this.#open.get(producerId);
+  /**
+   * The producer's transaction ended with its marker at `markerOffset`; aborted, its entries are
+   * withheld, from its first entry found here (Kafka's aborted-transaction index starts there; a
+   * consumer such as kafkajs takes up one aborted transaction per record it passes, so a start before
+   * the data can leave a second one taken up late). Returns where the aborted range starts.
+   */
+  endTransaction(producerId: number, aborted: boolean, markerOffset: number): number | undefined {
+    const joined = this.#open.get(producerId);
     this.#open.delete(producerId);
+    const first = aborted && joined !== undefined ? this.#firstOf(producerId, joined, markerOffset) : joined;
     if (aborted && first !== undefined) this.addAborted(producerId, first, markerOffset);
     this.#wake();
+    return first;
+  }
+
+  /** The producer's first entry in [from, to), looked for in a bounded read; `from` when not found. */
+  #firstOf(producerId: number, from: number, to: number): number {
+    try {
+      const entries = this.log.read(from, { maxEntries: firstScanEntriesMax, maxBytes: firstScanBytesMax });
+      for (const entry of entries) {
+        if (entry.offset >= to) break;
+        if (entryProducer(entry)?.producerId === producerId) return entry.offset;
+      }
+    } catch {
+      // Unreadable here: the range keeps its wider start, which still covers the data.
+    }
+    return from;
   }
 
   /** An aborted transaction as the transaction log remembers it (at start, and when one ends). */
