@@ -257,14 +257,15 @@ test('a shared SUBSCRIBE still being saved when its connection drops leaves no c
     client.send(connectPacket(id));
     return client;
   };
-  const gone = member('share-gone');
-  await gone.next('connack');
-  // The SUBSCRIBE and the end of the connection in one turn: the save finishes after the teardown.
-  gone.send({
+  const subscribe = {
     cmd: 'subscribe',
     messageId: 1,
     subscriptions: [{ topic: '$share/late/s/t', qos: 1 }],
-  } as Packet);
+  } as Packet;
+  const gone = member('share-gone');
+  await gone.next('connack');
+  // The SUBSCRIBE and the end of the connection in one turn: the save finishes after the teardown.
+  gone.send(subscribe);
   gone.end.end();
   await until(() => gone.closed, 5000, 'gone closed');
   await turns(10);
@@ -273,11 +274,7 @@ test('a shared SUBSCRIBE still being saved when its connection drops leaves no c
 
   const stays = member('share-stays');
   await stays.next('connack');
-  stays.send({
-    cmd: 'subscribe',
-    messageId: 1,
-    subscriptions: [{ topic: '$share/late/s/t', qos: 1 }],
-  } as Packet);
+  stays.send(subscribe);
   await stays.next('suback');
   const publisher = member('share-publisher');
   await publisher.next('connack');
