@@ -11,7 +11,7 @@ import { entryFormat } from '../../src/core/message-codec.js';
 import { encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
-import { txnMachine } from '../../src/core/state/txn-entries.js';
+import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
 import { type CoreFixture, openCore, settle } from '../../testing/core-helpers.js';
 
 /** A test format whose payload is [producer id - 1000, transactional flag, value]. */
@@ -201,10 +201,7 @@ describe('transactional producers in core', () => {
     await append(core.client, txn, 0, 'kept');
     await core.broker.close();
     // What the log holds when the process died right after writing the decision.
-    const log = await storage.openLog(stateLogName('transactions', '/'));
-    const prepare = txnMachine.encode({ type: 'prepare', id: 'crash', commit: true, at: 1 });
-    await log.append({ payload: encodeJson(prepare), timestamp: 1, format: recordFormat.entry }).durable;
-    await log.close();
+    await writeTxnEntries(storage, [{ type: 'prepare', id: 'crash', commit: true, at: 1 }]);
     core = await openCore({ storage });
     await settle(20);
     const partition = core.client.partition('orders', 0);
@@ -222,16 +219,11 @@ describe('transactional producers in core', () => {
     await append(core.client, txn, 0, 'x');
     await core.broker.close();
     // The ending was durable, its marker at offset 3 was not (nor the two entries before it).
-    const log = await storage.openLog(stateLogName('transactions', '/'));
     const markers = [{ stream: 'orders', partition: 0, firstOffset: 0, markerOffset: 3 }];
-    for (const entry of [
+    await writeTxnEntries(storage, [
       { type: 'prepare', id: 'lost', commit: false, at: 1 },
       { type: 'complete', id: 'lost', commit: false, markers, at: 1 },
-    ] as const) {
-      const payload = encodeJson(txnMachine.encode(entry));
-      await log.append({ payload, timestamp: 1, format: recordFormat.entry }).durable;
-    }
-    await log.close();
+    ]);
     core = await openCore({ storage });
     const { client } = core;
     const partition = client.partition('orders', 0);
@@ -275,3 +267,13 @@ describe('transactional producers in core', () => {
     assert.deepEqual(committedValues(partition), [entryFormat.withheld, entryFormat.withheld]);
   });
 });
+
+/** Appends `entries` to the transaction log of a stopped broker's storage, as a process that died after writing them left it. */
+async function writeTxnEntries(storage: CoreFixture['storage'], entries: readonly TxnEntry[]): Promise<void> {
+  const log = await storage.openLog(stateLogName('transactions', '/'));
+  for (const entry of entries) {
+    const payload = encodeJson(txnMachine.encode(entry));
+    await log.append({ payload, timestamp: 1, format: recordFormat.entry }).durable;
+  }
+  await log.close();
+}
