@@ -28,8 +28,17 @@ interface Window {
 }
 
 const empty = (): Window => ({
-  ...{ ticks: 0, busyCount: 0, busyMs: 0, busyMaxMs: 0, stalledCount: 0, stalledMs: 0, stalledMaxMs: 0 },
-  ...{ gcCount: 0, gcMs: 0, gcMaxMs: 0, gcOverGap: 0 },
+  ticks: 0,
+  busyCount: 0,
+  busyMs: 0,
+  busyMaxMs: 0,
+  stalledCount: 0,
+  stalledMs: 0,
+  stalledMaxMs: 0,
+  gcCount: 0,
+  gcMs: 0,
+  gcMaxMs: 0,
+  gcOverGap: 0,
 });
 
 function start(): void {
