@@ -70,3 +70,22 @@ test('a member set again from its own call is looked at again later; many member
   clock.advance(100);
   assert.equal(fired.length, 2 * (count - count / 5));
 });
+
+test('a member whose deadline throws leaves the others due later still timed', () => {
+  const clock = new ManualClock(0);
+  const wheel = new KeepAliveWheel(clock);
+  const fired: string[] = [];
+  const failing: KeepAliveMember = {
+    keepAliveDueMs: 0,
+    keepAliveSlot: -1,
+    keepAliveDue: () => {
+      throw new Error('teardown failed');
+    },
+  };
+  const later = member('later', fired, clock);
+  wheel.set(failing, 100);
+  wheel.set(later, 200);
+  assert.throws(() => clock.advance(150), /teardown failed/);
+  clock.advance(100);
+  assert.deepEqual(fired, ['later@200']);
+});

@@ -67,14 +67,19 @@ export class KeepAliveWheel {
     this.#timer = undefined;
     this.#armedMs = Number.POSITIVE_INFINITY;
     const now = this.#clock.now();
-    // Bounded by the heap: each member is taken once; one that sets itself again is due later.
-    for (let taken = this.#heap.length; taken > 0; taken--) {
-      const first = this.#heap[0];
-      if (first === undefined || first.keepAliveDueMs > now) break;
-      this.#remove(first);
-      first.keepAliveDue();
+    // Bounded by the heap: each member is taken once; one that sets itself again is due later. A
+    // member that throws still leaves the timer armed for the others (the error goes on to the
+    // process's report of errors that escaped their owner).
+    try {
+      for (let taken = this.#heap.length; taken > 0; taken--) {
+        const first = this.#heap[0];
+        if (first === undefined || first.keepAliveDueMs > now) break;
+        this.#remove(first);
+        first.keepAliveDue();
+      }
+    } finally {
+      this.#arm();
     }
-    this.#arm();
   }
 
   #remove(member: KeepAliveMember): void {
