@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -411,6 +412,132 @@ describe('topic configs after creation, records and cluster (kafkajs, raw reques
     } finally {
       wire.close();
     }
+  });
+
+  test('max.connections is a dynamic broker config: the vhost’s connection limit, kept across a restart', async () => {
+    const describeBroker = async (name: string) => {
+      const { resources } = await withAdmin(kafka, (admin) =>
+        admin.describeConfigs({ resources: [{ type: brokerResource, name }], includeSynonyms: true }),
+      );
+      return new Map(resources[0]!.configEntries.map((e) => [e.configName, e]));
+    };
+    let configs = await describeBroker('0');
+    assert.equal(configs.get('max.connections')?.configValue, '2147483647');
+    assert.equal(configs.get('max.connections')?.configSource, 5, 'DEFAULT_CONFIG');
+    assert.equal(configs.get('max.connections')?.readOnly, false);
+    assert.equal(configs.get('message.max.bytes')?.readOnly, true, 'read at start');
+
+    // One admin connection stays open while the limit is 0: Kafka closes only connections past it.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          { type: brokerResource, name: '0', configEntries: [{ name: 'max.connections', value: '0' }] },
+        ],
+      });
+      assert.equal(kb.broker.client().vhostLimits()['max-connections'], 0);
+      const socket = connect(kb.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const { resources } = await admin.describeConfigs({
+        resources: [{ type: brokerResource, name: '0' }],
+        includeSynonyms: true,
+      });
+      const entry = resources[0]!.configEntries.find((e) => e.configName === 'max.connections');
+      assert.equal(entry?.configValue, '0');
+      assert.equal(entry?.configSource, 2, 'DYNAMIC_BROKER_CONFIG');
+      // AlterConfigs replaces the resource's dynamic configs as a whole: left out, the limit goes.
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: brokerResource, name: '0', configEntries: [] }],
+      });
+      assert.equal(kb.broker.client().vhostLimits()['max-connections'], undefined);
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          { type: brokerResource, name: '0', configEntries: [{ name: 'max.connections', value: '500' }] },
+        ],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+
+    await kb.stop();
+    kb = await startKafkaBroker({ storage: 'file', dataDir });
+    kafka = kafkaClient(kb.bootstrap);
+    configs = await describeBroker('0');
+    assert.equal(configs.get('max.connections')?.configValue, '500', 'kept in the definitions');
+    assert.equal(configs.get('max.connections')?.configSource, 2, 'DYNAMIC_BROKER_CONFIG');
+
+    const wire = await WireClient.open(kb.port);
+    try {
+      const incremental = incrementalOn(wire);
+      const broker = (name: string, configs: object[]) => ({
+        resourceType: brokerResource,
+        resourceName: name,
+        configs,
+      });
+      const answers = await incremental(1, [
+        broker('0', [{ name: 'max.connections', configOperation: op.set, value: '-1' }]),
+        broker('0', [{ name: 'max.connections', configOperation: op.set, value: 'many' }]),
+        broker('0', [{ name: 'max.connections', configOperation: op.append, value: '1' }]),
+        broker('7', [{ name: 'max.connections', configOperation: op.set, value: '1' }]),
+        broker('0', [
+          { name: 'max.connections', configOperation: op.set, value: '1' },
+          { name: 'message.max.bytes', configOperation: op.set, value: '1' },
+        ]),
+      ]);
+      assert.deepEqual(
+        answers.map((a) => a.errorCode),
+        [
+          code.invalidConfig,
+          code.invalidConfig,
+          code.invalidConfig,
+          code.invalidRequest,
+          code.invalidRequest,
+        ],
+      );
+      assert.match(answers[0]!.errorMessage ?? '', /Value must be at least 0/);
+      assert.match(answers[1]!.errorMessage ?? '', /Not a number of type INT/);
+      assert.match(
+        answers[4]!.errorMessage ?? '',
+        /Cannot update these configs dynamically: message\.max\.bytes/,
+      );
+      assert.equal(
+        kb.broker.client().vhostLimits()['max-connections'],
+        500,
+        'a refused resource changes nothing',
+      );
+      // The cluster-wide default ("" in kafka-configs --entity-default) is the same one value here.
+      const set = await incremental(1, [
+        broker('', [{ name: 'max.connections', configOperation: op.set, value: '600' }]),
+      ]);
+      assert.equal(set[0]!.errorCode, code.none);
+      const described = await wire.request<{
+        results: Array<{
+          errorCode: number;
+          configs: Array<{ name: string; value: string; configSource: number }>;
+        }>;
+      }>(ApiKey.DescribeConfigs, 4, {
+        resources: [
+          { resourceType: brokerResource, resourceName: '', configurationKeys: ['max.connections'] },
+        ],
+        includeSynonyms: false,
+        includeDocumentation: false,
+      });
+      const entry = described.results[0]!.configs[0]!;
+      assert.deepEqual([entry.name, entry.value, entry.configSource], ['max.connections', '600', 3]);
+      const deleted = await incremental(0, [
+        broker('', [{ name: 'max.connections', configOperation: op.delete, value: null }]),
+      ]);
+      assert.equal(deleted[0]!.errorCode, code.none);
+    } finally {
+      wire.close();
+    }
+    assert.equal(kb.broker.client().vhostLimits()['max-connections'], undefined);
+    assert.equal((await describeBroker('0')).get('max.connections')?.configSource, 5);
   });
 
   test('OffsetDelete removes chosen offsets of a group, not those of topics its members consume', async () => {

@@ -3,14 +3,21 @@
  * documentation), AlterConfigs 0–2 (the topic's configs replaced as a whole) and
  * IncrementalAlterConfigs 0–1 (KIP-339: SET, DELETE, APPEND, SUBTRACT). Whatever the request, the
  * topic's resulting configs go through the one check of CreateTopics (../topic-settings.ts) and are
- * then stored in one step, retention in core and the rest as the stream's attributes. Switchyard's
- * broker settings are read at start, so none can be altered here. Describing needs DESCRIBE_CONFIGS
+ * then stored in one step, retention in core and the rest as the stream's attributes. The broker's
+ * configs are ../broker-configs.ts: `max.connections` is dynamic, the rest read at start. Describing needs DESCRIBE_CONFIGS
  * and altering ALTER_CONFIGS on the topic, the group or (for the broker) the cluster, each refusal
  * with the resource's own authorization error.
  */
 
 import { allowed } from '../acls.js';
 import { clusterResource } from '../authorized-operations.js';
+import {
+  alterBrokerConfigs,
+  type BrokerConfigChange,
+  brokerConfigOperations,
+  describeBrokerConfigs,
+  replacedBrokerConfigs,
+} from '../broker-configs.js';
 import type {
   AlterConfigsRequest,
   DescribeConfigsRequest,
@@ -59,25 +66,6 @@ function refusedConfigs(
 }
 const failed = (errorCode: KafkaError, errorMessage: string): ResourceResult => ({ errorCode, errorMessage });
 
-function brokerConfigs(ctx: RequestContext) {
-  const o = ctx.broker.options;
-  const entry = (name: string, value: string) => ({
-    name,
-    value,
-    readOnly: true,
-    isDefault: false,
-    configSource: 4,
-    isSensitive: false,
-    synonyms: [{ name, value, source: 4 }],
-  });
-  return [
-    entry('auto.create.topics.enable', String(o.autoCreateTopics)),
-    entry('num.partitions', String(o.defaultPartitions)),
-    entry('message.max.bytes', String(o.batchBytesMax)),
-    entry('group.initial.rebalance.delay.ms', String(o.groupInitialRebalanceDelayMs)),
-  ];
-}
-
 export const describeConfigsHandler: ApiHandler = {
   apiKey: ApiKey.DescribeConfigs,
   versionMin: 0,
@@ -97,7 +85,9 @@ export const describeConfigsHandler: ApiHandler = {
         const kept = broker.topicConfigs.kept(r.resourceName);
         configs = describeTopicConfigs(info, kept, broker.options.batchBytesMax, asked);
       } else if (r.resourceType === resourceType.broker) {
-        configs = brokerConfigs(ctx).map((c) => (asked.synonyms ? c : { ...c, synonyms: [] }));
+        configs = describeBrokerConfigs(ctx.broker.options, ctx.broker.vhost, r.resourceName).map((c) =>
+          asked.synonyms ? c : { ...c, synonyms: [] },
+        );
       } else if (r.resourceType === resourceType.group) {
         // Source 8 is GROUP_CONFIG, 5 DEFAULT_CONFIG.
         configs = ctx.broker.shareGroups.configsOf(r.resourceName).map((c) => ({
@@ -156,15 +146,26 @@ function refuseResource(
   const duplicate = duplicateOf(resource.configs);
   if (duplicate !== undefined)
     return failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`);
-  if (resource.resourceType === resourceType.broker) {
-    const names = resource.configs.map((c) => c.name).join(', ');
-    return failed(KafkaError.invalidRequest, `Cannot update these configs dynamically: ${names}`);
-  }
+  if (resource.resourceType === resourceType.broker) return undefined;
   if (resource.resourceType !== resourceType.topic)
     return failed(KafkaError.invalidRequest, `Unexpected resource type ${resource.resourceType}`);
   if (ctx.client.stream(resource.resourceName) === undefined)
     return failed(KafkaError.unknownTopicOrPartition, `Topic ${resource.resourceName} does not exist`);
   return undefined;
+}
+
+/** The broker's dynamic configs changed, a refusal of core (not an administrator) in Kafka's terms. */
+async function alterBroker(
+  ctx: Scope,
+  name: string,
+  changes: readonly BrokerConfigChange[],
+  validateOnly: boolean,
+): Promise<ResourceResult> {
+  try {
+    return await alterBrokerConfigs(ctx.client, name, changes, validateOnly);
+  } catch (err) {
+    return failed(kafkaErrorOf(err), (err as Error).message);
+  }
 }
 
 function answer(resource: { resourceType: number; resourceName: string }, result: ResourceResult) {
@@ -181,7 +182,14 @@ export const alterConfigsHandler: ApiHandler = {
       const refused = refusedConfigs(ctx, resource, 'ALTER_CONFIGS') ?? refuseResource(ctx, resource);
       const result =
         refused ??
-        (await replaceTopicConfigs(ctx, resource.resourceName, resource.configs, request.validateOnly));
+        (resource.resourceType === resourceType.broker
+          ? await alterBroker(
+              ctx,
+              resource.resourceName,
+              replacedBrokerConfigs(resource.configs),
+              request.validateOnly,
+            )
+          : await replaceTopicConfigs(ctx, resource.resourceName, resource.configs, request.validateOnly));
       responses.push(answer(resource, result));
     }
     return { responses };
@@ -281,7 +289,12 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
         continue;
       }
       let result = refuseResource(ctx, resource);
-      if (result === undefined) {
+      if (result === undefined && resource.resourceType === resourceType.broker) {
+        const changes = brokerConfigOperations(resource.configs);
+        result = Array.isArray(changes)
+          ? await alterBroker(ctx, resource.resourceName, changes, request.validateOnly)
+          : changes;
+      } else if (result === undefined) {
         const topic = resource.resourceName;
         const info = client.stream(topic)!;
         const current = setTopicConfigs(info, broker.topicConfigs.kept(topic));

@@ -1,0 +1,175 @@
+/**
+ * Kafka's broker configs as one Switchyard node has them. The broker settings a Kafka client can see
+ * (`auto.create.topics.enable`, `num.partitions`, `message.max.bytes`,
+ * `group.initial.rebalance.delay.ms`) are read at start: read-only, STATIC_BROKER_CONFIG. The one
+ * Kafka config that is dynamic in Kafka and a runtime setting in Switchyard too is `max.connections`
+ * (cluster-wide in Kafka): it is the Kafka vhost's `max-connections` limit, the one
+ * `switchyard limits set` and RabbitMQ's vhost limits change, so it is kept in the definitions (it
+ * survives a restart, as Kafka keeps dynamic configs in its metadata log) and counts every protocol's
+ * connections to that vhost, where Kafka counts the broker's connections on all its listeners.
+ *
+ * A single node's cluster-wide default and its own per-broker value are one value here: altering
+ * either resource (`""` or this node's id) changes it, and each describes it with its own source.
+ */
+import type { CoreClient } from '../../core/api.js';
+import { type KafkaOptions, nodeId } from './context.js';
+import { KafkaError } from './errors.js';
+import type { DescribedConfig } from './topic-settings.js';
+
+/** Kafka's DescribeConfigsResponse ConfigSource codes. */
+const source = { dynamicBroker: 2, dynamicDefaultBroker: 3, staticBroker: 4, default: 5 } as const;
+/** Kafka's AlterConfigOp.OpType codes. */
+const configOp = { set: 0, delete: 1, subtract: 3 } as const;
+
+const maxConnections = 'max.connections';
+/** Kafka's default for `max.connections`: Integer.MAX_VALUE, no limit. */
+const maxConnectionsDefault = '2147483647';
+const vhostLimit = 'max-connections';
+const int32Max = 2 ** 31 - 1;
+
+/** A topic's described config without the v3 type and the documentation. */
+export type BrokerConfigEntry = Omit<DescribedConfig, 'configType' | 'documentation'>;
+
+export interface BrokerConfigResult {
+  readonly errorCode: KafkaError;
+  readonly errorMessage: string | null;
+}
+
+/** One change asked of the broker's configs: a value to set, or null to go back to the default. */
+export interface BrokerConfigChange {
+  readonly name: string;
+  readonly value: string | null;
+}
+
+const ok: BrokerConfigResult = { errorCode: KafkaError.none, errorMessage: null };
+const refusal = (errorCode: KafkaError, errorMessage: string): BrokerConfigResult => ({
+  errorCode,
+  errorMessage,
+});
+
+/** Whether `name` is `""` (the cluster-wide default) or this node's id; Kafka answers others so. */
+function brokerNameRefusal(name: string): BrokerConfigResult | undefined {
+  if (name === '' || name === String(nodeId)) return undefined;
+  return refusal(
+    KafkaError.invalidRequest,
+    `Unexpected broker id, expected ${nodeId} or empty string, but received ${name}`,
+  );
+}
+
+/** The broker resource's configs, as DescribeConfigs shows them for `resourceName`; `client` reads the limit. */
+export function describeBrokerConfigs(
+  options: KafkaOptions,
+  client: CoreClient,
+  resourceName: string,
+): BrokerConfigEntry[] {
+  const fixed = (name: string, value: string): BrokerConfigEntry => ({
+    name,
+    value,
+    readOnly: true,
+    isDefault: false,
+    configSource: source.staticBroker,
+    isSensitive: false,
+    synonyms: [{ name, value, source: source.staticBroker }],
+  });
+  return [
+    fixed('auto.create.topics.enable', String(options.autoCreateTopics)),
+    fixed('num.partitions', String(options.defaultPartitions)),
+    fixed('message.max.bytes', String(options.batchBytesMax)),
+    fixed('group.initial.rebalance.delay.ms', String(options.groupInitialRebalanceDelayMs)),
+    maxConnectionsEntry(client, resourceName),
+  ];
+}
+
+function maxConnectionsEntry(client: CoreClient, resourceName: string): BrokerConfigEntry {
+  const limit = client.vhostLimits()[vhostLimit];
+  const byDefault = { name: maxConnections, value: maxConnectionsDefault, source: source.default };
+  // A negative vhost limit (set through the management API) means none, as Kafka's default does.
+  if (limit === undefined || limit < 0)
+    return {
+      name: maxConnections,
+      value: maxConnectionsDefault,
+      readOnly: false,
+      isDefault: true,
+      configSource: source.default,
+      isSensitive: false,
+      synonyms: [byDefault],
+    };
+  const from = resourceName === '' ? source.dynamicDefaultBroker : source.dynamicBroker;
+  const value = String(limit);
+  return {
+    name: maxConnections,
+    value,
+    readOnly: false,
+    isDefault: false,
+    configSource: from,
+    isSensitive: false,
+    synonyms: [{ name: maxConnections, value, source: from }, byDefault],
+  };
+}
+
+/** Kafka's check of an INT config with `atLeast(0)`; the message when the value is refused. */
+function maxConnectionsRefusal(value: string): string | undefined {
+  const n = Number(value.trim());
+  if (value.trim() === '' || !Number.isInteger(n) || n > int32Max || n < -int32Max - 1)
+    return `Invalid value ${value} for configuration ${maxConnections}: Not a number of type INT`;
+  if (n < 0) return `Invalid value ${value} for configuration ${maxConnections}: Value must be at least 0`;
+  return undefined;
+}
+
+/**
+ * Applies `changes` to the broker resource `resourceName`, all or none: each must name a dynamic
+ * config with a valid value. AlterConfigs (which replaces the resource's dynamic configs) passes a
+ * change to null for every dynamic config its request leaves out.
+ */
+export async function alterBrokerConfigs(
+  client: CoreClient,
+  resourceName: string,
+  changes: readonly BrokerConfigChange[],
+  validateOnly: boolean,
+): Promise<BrokerConfigResult> {
+  const refused = brokerNameRefusal(resourceName);
+  if (refused !== undefined) return refused;
+  const fixed = changes.filter((c) => c.name !== maxConnections).map((c) => c.name);
+  if (fixed.length > 0)
+    return refusal(KafkaError.invalidRequest, `Cannot update these configs dynamically: ${fixed.join(', ')}`);
+  for (const c of changes) {
+    const message = c.value === null ? undefined : maxConnectionsRefusal(c.value);
+    if (message !== undefined) return refusal(KafkaError.invalidConfig, message);
+  }
+  if (validateOnly) return ok;
+  for (const c of changes) {
+    if (c.value === null) await client.clearVhostLimit(vhostLimit);
+    else await client.setVhostLimit(vhostLimit, Number(c.value.trim()));
+  }
+  return ok;
+}
+
+/** AlterConfigs' whole set for the broker: what it names is set, every other dynamic config cleared. */
+export function replacedBrokerConfigs(
+  configs: ReadonlyArray<{ name: string; value: string | null }>,
+): BrokerConfigChange[] {
+  const named = configs.map((c) => ({ name: c.name, value: c.value }));
+  return named.some((c) => c.name === maxConnections)
+    ? named
+    : [...named, { name: maxConnections, value: null }];
+}
+
+/** IncrementalAlterConfigs' operations for the broker: SET and DELETE; lists only take APPEND and SUBTRACT. */
+export function brokerConfigOperations(
+  ops: ReadonlyArray<{ name: string; configOperation: number; value: string | null }>,
+): BrokerConfigChange[] | BrokerConfigResult {
+  const out: BrokerConfigChange[] = [];
+  for (const op of ops) {
+    if (op.configOperation === configOp.delete) out.push({ name: op.name, value: null });
+    else if (op.configOperation !== configOp.set) {
+      const verb = op.configOperation === configOp.subtract ? 'subtract' : 'append';
+      return refusal(
+        KafkaError.invalidConfig,
+        `Config value ${verb} is not allowed for config key: ${op.name}`,
+      );
+    } else if (op.value === null)
+      return refusal(KafkaError.invalidConfig, `Null value not supported for : ${op.name}`);
+    else out.push({ name: op.name, value: op.value });
+  }
+  return out;
+}
