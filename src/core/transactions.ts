@@ -661,7 +661,9 @@ export class TransactionalProducers {
       const current = this.#state.producers.get(id);
       if (current === undefined) continue;
       if (isPrepared(current)) await this.#end(current, current.phase === 'prepareCommit').done;
-      await this.#commitPartitions(id, partitions);
+      // Not a scan start for batches going ahead (`#durableScans`): its offsets lie below the end,
+      // and only entries applied after the restart rise with the partition as `adding` assumes.
+      await this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
       for (const p of partitions)
         this.#partition(p.stream, p.partition)?.beginTransaction(current.producerId, p.firstOffset);
       await this.#end(current, false).done;
