@@ -1,11 +1,18 @@
 /**
  * `npm run bench -- kafka-txn` (also part of `kafka`): transactional produce against plain acks=all.
- * `lanes` producers, pipelined on one shared connection, write batches of 100 records of 256 B with
- * acks=all to one of 6 partitions: plain, or transactional, one batch per transaction
- * (AddPartitionsToTxn, Produce, EndTxn commit: three round trips, EndTxn answered once the decision is
- * durable and the markers appended). Runs alternate, plain then transactional, `rounds` times, so the
- * machine's drift touches both alike; the medians are compared. `switchyard start` child, file
- * storage, fsync always.
+ * `lanes` producers (64; `KAFKA_TXN_PRODUCERS=n` sets another count), each on its own connection,
+ * write batches of 100 records of 256 B with acks=all to one of 6 partitions: plain, or
+ * transactional, one batch per transaction (AddPartitionsToTxn, Produce, EndTxn commit: three round
+ * trips). Each producer has its own connection, plain and transactional alike, because that is what
+ * Kafka clients do: kafkajs, librdkafka and the Java client open a connection to a broker per
+ * producer instance, so producers never share one. A Kafka connection answers in request order, and
+ * producers multiplexed on one connection would wait behind each other's transaction ends (head of
+ * line), a cost no user's producers pay. `KAFKA_TXN_SHARED_CONNECTION=1` runs every producer on one
+ * connection instead, the shape this bench had until 5 December 2026, for comparison with the figures
+ * recorded then. Runs alternate, plain then transactional, `rounds` times, so the machine's drift
+ * touches both alike; the medians are compared. Each run also reports the broker's CPU per 1,000
+ * records (/proc/<pid>/stat), which the machine's load distorts less than a rate. `switchyard start`
+ * child, file storage, fsync always.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,12 +30,18 @@ import {
 } from '../src/protocols/kafka/codec/index.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { Conn, percentile } from './kafka.js';
-import { median } from './stats.js';
+import { cpuMs, median } from './stats.js';
 
 const recordsPerBatch = 100;
 const recordBytes = 256;
 const partitions = 6;
-const lanes = 64;
+const lanesDefault = 64;
+const lanesMax = 1024;
+const lanes = Math.min(
+  lanesMax,
+  Math.max(1, Number(process.env['KAFKA_TXN_PRODUCERS'] ?? lanesDefault) || 1),
+);
+const sharedConnection = process.env['KAFKA_TXN_SHARED_CONNECTION'] === '1';
 const runMs = 3000;
 const rounds = 3;
 const topic = 'txn-bench';
@@ -64,12 +77,18 @@ interface Run {
   readonly recordsPerSecond: number;
   readonly p50: number;
   readonly p99: number;
+  /** The broker's user + system CPU per 1,000 records. */
+  readonly cpuMsPerKilo: number;
 }
+
+/** The broker's process id, for its CPU per run. */
+let brokerPid = -1;
 
 /** Runs `step` from every lane for `runMs`; each step is one batch (or one transaction of one batch). */
 async function timed(step: (lane: number, n: number) => Promise<void>): Promise<Run> {
   const latencies: number[] = [];
   const end = Date.now() + runMs;
+  const cpu0 = cpuMs(brokerPid);
   const started = performance.now();
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
@@ -81,21 +100,26 @@ async function timed(step: (lane: number, n: number) => Promise<void>): Promise<
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const records = latencies.length * recordsPerBatch;
   latencies.sort((a, b) => a - b);
   return {
-    recordsPerSecond: (latencies.length * recordsPerBatch) / seconds,
+    recordsPerSecond: records / seconds,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
+    cpuMsPerKilo: (1000 * (cpuMs(brokerPid) - cpu0)) / Math.max(1, records),
   };
 }
 
-function plain(conn: Conn): Promise<Run> {
+/** The connection of each lane: its own, or the one shared by all. */
+type Lanes = readonly Conn[];
+
+function plain(conns: Lanes): Promise<Run> {
   const batch = encodeRecordBatch({
     baseTimestamp: BigInt(Date.now()),
     records: Array.from({ length: recordsPerBatch }, () => ({ value })),
   });
   return timed(async (lane) => {
-    await conn.request(ApiKey.Produce, 7, produceBody(lane % partitions, batch, null));
+    await conns[lane]!.request(ApiKey.Produce, 7, produceBody(lane % partitions, batch, null));
   });
 }
 
@@ -109,8 +133,9 @@ interface Producer {
 /** Milliseconds spent in each request of a transaction, for the table's last column. */
 const stepMs = { add: [] as number[], produce: [] as number[], end: [] as number[] };
 
-async function transactional(conn: Conn, producers: Producer[]): Promise<Run> {
+async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> {
   return timed(async (lane) => {
+    const conn = conns[lane]!;
     let t0 = performance.now();
     const lap = (into: number[]): void => {
       const t1 = performance.now();
@@ -150,7 +175,11 @@ export async function runKafkaTxnBench(): Promise<void> {
     ...listenerFlags({ kafka: 'auto' }),
   ]);
   try {
+    brokerPid = cli.pid;
     const conn = await Conn.open(cli.ports.kafka!);
+    const conns: Conn[] = [conn];
+    for (let lane = 1; lane < lanes; lane++)
+      conns.push(sharedConnection ? conn : await Conn.open(cli.ports.kafka!));
     await conn.request(ApiKey.CreateTopics, 4, {
       topics: [{ name: topic, numPartitions: partitions, replicationFactor: 1 }],
       timeoutMs: 5000,
@@ -158,7 +187,7 @@ export async function runKafkaTxnBench(): Promise<void> {
     const producers: Producer[] = [];
     for (let lane = 0; lane < lanes; lane++) {
       const transactionalId = `bench-txn-${lane}`;
-      const init = await call<InitProducerIdResponse>(conn, ApiKey.InitProducerId, 2, {
+      const init = await call<InitProducerIdResponse>(conns[lane]!, ApiKey.InitProducerId, 2, {
         transactionalId,
         transactionTimeoutMs: 60_000,
       });
@@ -171,25 +200,25 @@ export async function runKafkaTxnBench(): Promise<void> {
       });
     }
     process.stdout.write(
-      `transactions: ${lanes} producers, one batch of ${recordsPerBatch} × ${recordBytes} B per transaction, acks=all, ${partitions} partitions; plain acks=all the same shape\n` +
-        '| round | plain rec/s | plain p50 / p99 ms | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n',
+      `transactions: ${lanes} producers ${sharedConnection ? 'pipelined on one shared connection' : 'on a connection each'}, one batch of ${recordsPerBatch} × ${recordBytes} B per transaction, acks=all, ${partitions} partitions; plain acks=all the same shape\n` +
+        '| round | plain rec/s | plain p50 / p99 ms | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn | broker CPU ms per 1,000 records, plain / transactional |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n',
     );
     const ratios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
-      const a = await plain(conn);
+      const a = await plain(conns);
       for (const steps of Object.values(stepMs)) steps.length = 0;
-      const t = await transactional(conn, producers);
+      const t = await transactional(conns, producers);
       const steps = Object.values(stepMs)
         .map((xs) => median(xs).toFixed(1))
         .join(' / ');
       const ratio = (100 * t.recordsPerSecond) / a.recordsPerSecond;
       ratios.push(ratio);
       process.stdout.write(
-        `| ${round} | ${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio.toFixed(0)} % | ${steps} |\n`,
+        `| ${round} | ${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio.toFixed(0)} % | ${steps} | ${a.cpuMsPerKilo.toFixed(1)} / ${t.cpuMsPerKilo.toFixed(1)} |\n`,
       );
     }
     process.stdout.write(`median transactional / plain: ${median(ratios).toFixed(0)} %\n`);
-    conn.socket.destroy();
+    for (const c of new Set(conns)) c.socket.destroy();
   } finally {
     await cli.stop();
     rmSync(dataDir, { recursive: true, force: true });

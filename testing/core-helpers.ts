@@ -7,7 +7,7 @@ import type { VirtualHost } from '../src/core/internal.js';
 import type { Delivery, MessageProperties } from '../src/core/types.js';
 import { ManualClock } from '../src/shared/clock.js';
 import { MemoryStorage } from '../src/storage/memory.js';
-import type { Storage } from '../src/storage/types.js';
+import type { Log, Storage } from '../src/storage/types.js';
 
 export interface CoreFixture {
   readonly broker: BrokerCore;
@@ -51,4 +51,51 @@ export function drain(vhost: VirtualHost, queue: string, countMax = 1000): strin
     bodies.push(text(delivery)!);
   }
   return bodies;
+}
+
+/**
+ * `storage` whose logs named by `held` report appends made between `hold()` and `release()` durable
+ * only at `release()` (until then their `durable` promises stay pending, as while an fdatasync is in
+ * flight); other appends, and other logs, as usual.
+ */
+export function holdDurability(
+  storage: Storage,
+  held: (name: string) => boolean,
+): { storage: Storage; hold(): void; release(): void } {
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  const wrap = (log: Log): Log =>
+    new Proxy(log, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key, target);
+        if (key !== 'append') return typeof value === 'function' ? value.bind(target) : value;
+        return (input: Parameters<Log['append']>[0]) => {
+          const appended = target.append(input);
+          const until = gate;
+          return until === undefined
+            ? appended
+            : { ...appended, durable: until.then(() => appended.durable) };
+        };
+      },
+    });
+  const wrapped = new Proxy(storage, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (key !== 'openLog') return typeof value === 'function' ? value.bind(target) : value;
+      return async (name: string) => {
+        const log = await target.openLog(name);
+        return held(name) ? wrap(log) : log;
+      };
+    },
+  });
+  return {
+    storage: wrapped,
+    hold() {
+      gate ??= new Promise<void>((resolve) => (open = resolve));
+    },
+    release() {
+      gate = undefined;
+      open();
+    },
+  };
 }

@@ -139,6 +139,8 @@ export interface StreamReadOptions {
 export interface AbortedTransaction {
   readonly producerId: number;
   readonly firstOffset: number;
+  /** Its abort marker's offset: the transaction's last entry. */
+  readonly markerOffset: number;
 }
 
 /** One partition of a stream (a Kafka topic partition, an AMQP stream queue's log). */

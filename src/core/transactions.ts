@@ -16,6 +16,7 @@ import type { TxnInit, TxnRefusal, TxnResult, TxnSummary } from './api.js';
 import type { Timer } from './exec/executor.js';
 import type { ConsumerGroups } from './groups.js';
 import type { StreamRegistry } from './internal.js';
+import { entryProducer } from './logs/formats.js';
 import { encodeTxnMarker } from './logs/markers.js';
 import type { Partition } from './logs/partition.js';
 import { entryFormat } from './message-codec.js';
@@ -27,6 +28,7 @@ import {
   type TxnEntry,
   type TxnMarkerAt,
   type TxnOffset,
+  type TxnPartition,
   type TxnProducerState,
   type TxnState,
   txnMachine,
@@ -40,6 +42,16 @@ export const transactionalIdsMax = 100_000;
 export const transactionPartitionsMax = 10_000;
 /** Epochs are int16; the last one is kept for the coordinator's own fencing bump (KIP-360). */
 const epochMax = 0x7ffe;
+/**
+ * How far past the `firstOffset` of the last durable `partitions` entry naming a partition a
+ * transactional batch may be appended while its own `partitions` entry is not yet durable, in
+ * offsets: also how far a restart reads in each such partition to find batches whose entry a crash
+ * took (`#orphans`). Past it, the batch waits for its entry as it always did.
+ */
+export const aheadOffsetsMax = 10_000;
+/** One read of that scan, in entries and bytes. */
+const scanReadEntriesMax = 1000;
+const scanReadBytesMax = 4 * 1024 * 1024;
 
 export interface TransactionDeps extends VhostObjectDeps {
   readonly producers: ProducerRegistry;
@@ -68,6 +80,22 @@ interface Ending {
   readonly done: Promise<void>;
 }
 
+/** What a transactional batch waits for before it is appended, if anything (`adding`). */
+export interface Adding {
+  /** The producer's latest `partitions` entry becoming durable; rejects if the log failed. */
+  readonly until: Promise<void>;
+  /** The batch may be appended now and answered once `until` settles too. */
+  readonly ahead: boolean;
+}
+
+/** A producer's transactional records a restart found in a partition after every marker of theirs. */
+interface Unmarked {
+  /** The first of them. */
+  first: number | undefined;
+  /** The producer's last marker there, or -1. */
+  lastMarker: number;
+}
+
 /** What appending the markers left to wait for. */
 interface Marked {
   readonly markers: TxnMarkerAt[];
@@ -87,6 +115,13 @@ export class TransactionalProducers {
   readonly #ending = new Map<string, Ending>();
   /** Producer id → the durability of the partitions its transaction added last, while pending. */
   readonly #adding = new Map<number, Promise<void>>();
+  /** Producer id → the pending `#adding` one of its batches waits for: the ones behind it wait too. */
+  readonly #held = new Map<number, Promise<void>>();
+  /**
+   * By `partitionKey`: the `firstOffset` of the last `partitions` entry naming the partition that is
+   * durable, of this run only (before a crash took the partition's tail, offsets were higher).
+   */
+  readonly #durableScans = new Map<string, number>();
   /** Transactional id → its last ending's markers being made durable, settled either way. */
   readonly #marking = new Map<string, Promise<void>>();
 
@@ -103,6 +138,8 @@ export class TransactionalProducers {
     const options = vhostObjectOptions(deps, txnMachine, 'transactions');
     const txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
     txns.#restore();
+    // Before any reader: the vhost is served only once this returns.
+    await txns.#abortOrphans(txns.#orphans());
     return txns;
   }
 
@@ -189,31 +226,58 @@ export class TransactionalProducers {
       firstOffset,
     }));
     const starting = current.phase !== 'ongoing';
-    const committed = this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
+    const committed = this.#commitPartitions(id, partitions);
     for (const { into, firstOffset } of added) into.beginTransaction(producerId, firstOffset);
     if (starting) this.#arm(current);
     this.#hold(producerId, committed);
     return ok;
   }
 
-  /**
-   * The producer's latest added partitions are not yet durable while this is pending: its
-   * transactional batches wait for it (`Vhost.appendIdempotent`).
-   */
-  adding(producerId: number): Promise<void> | undefined {
-    return this.#adding.get(producerId);
+  /** Appends a `partitions` entry; once durable, its offsets are where a restart scans from. */
+  #commitPartitions(id: string, partitions: TxnPartition[]): Promise<void> {
+    const committed = this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
+    const scans = partitions.map((p) => [partitionKey(p.stream, p.partition), p.firstOffset] as const);
+    committed.then(
+      () => {
+        for (const [key, offset] of scans) this.#durableScans.set(key, offset);
+      },
+      () => undefined,
+    );
+    return committed;
   }
 
   /**
-   * No batch of the transaction may reach a partition's log before the coordinator's log lists the
-   * partition durably: a crash could otherwise leave records of a transaction nobody knows of, which
-   * would read as committed. So AddPartitionsToTxn is answered once applied and appended, and the
-   * batches wait instead, for the entry's fdatasync alone; the round trip between the two goes.
+   * While the producer's latest `partitions` entry is not durable, what its transactional batch for
+   * the partition, to be appended at `offset`, waits for (`Vhost.appendIdempotent`). It may go
+   * ahead — appended now, answered once the entry is durable too — when a restart would find it
+   * (`#orphans`): the partition has a durable `partitions` entry of this run at most
+   * `aheadOffsetsMax` below. Otherwise it, and every batch of the producer behind it, is appended
+   * once the entry is durable.
+   */
+  adding(producerId: number, stream: string, partition: number, offset: number): Adding | undefined {
+    const until = this.#adding.get(producerId);
+    if (until === undefined) return undefined;
+    const from = this.#durableScans.get(partitionKey(stream, partition));
+    const ahead =
+      this.#held.get(producerId) !== until &&
+      from !== undefined &&
+      offset >= from &&
+      offset - from <= aheadOffsetsMax;
+    if (!ahead) this.#held.set(producerId, until);
+    return { until, ahead };
+  }
+
+  /**
+   * A batch of the transaction that reaches a partition before the coordinator's log lists the
+   * partition durably is not answered before it is: until then a crash can take the entry and keep
+   * the batch, records of a transaction nobody knows of that would read as committed. A restart
+   * finds those and aborts their transaction (`#orphans`); a batch too far for that scan waits.
    */
   #hold(producerId: number, committed: Promise<void>): void {
     this.#adding.set(producerId, committed);
     const forget = () => {
       if (this.#adding.get(producerId) === committed) this.#adding.delete(producerId);
+      if (this.#held.get(producerId) === committed) this.#held.delete(producerId);
     };
     committed.then(forget, forget);
   }
@@ -552,6 +616,85 @@ export class TransactionalProducers {
         .catch(() => undefined);
     }
   }
+
+  /**
+   * Transactional records in a partition that no durable transaction accounts for: a batch appended
+   * ahead of its `partitions` entry (`adding`) whose entry a crash took. Each partition is read from
+   * its scan start (`TxnState.scans`), which is at or below every such batch, up to
+   * `aheadOffsetsMax` past it, beyond which no batch went ahead. A producer's records there after
+   * its last marker belong to its open transaction if that lists the partition and began after that
+   * marker; otherwise they are orphans. Runs before the deferred endings of `#restore`, so a
+   * decided transaction's markers not yet appended again do not hide its own records.
+   */
+  #orphans(): Map<string, TxnPartition[]> {
+    const orphans = new Map<string, TxnPartition[]>();
+    for (const scan of this.#state.scans.values()) {
+      const into = this.#partition(scan.stream, scan.partition);
+      if (into === undefined || into.endOffset <= scan.offset) continue;
+      const key = partitionKey(scan.stream, scan.partition);
+      for (const [producerId, { first, lastMarker }] of unmarked(into, scan.offset)) {
+        if (first === undefined) continue;
+        const id = this.#byProducer.get(producerId);
+        const current = id === undefined ? undefined : this.#state.producers.get(id);
+        // A batch is appended only for the producer's current id and epoch, which are durable
+        // before InitProducerId is answered: a producer unknown here wrote no batch ahead.
+        if (current === undefined) continue;
+        const listed = current.partitions.get(key);
+        const open = current.phase === 'ongoing' || isPrepared(current);
+        if (open && listed !== undefined && lastMarker < listed.firstOffset) continue;
+        const found = orphans.get(current.id) ?? [];
+        found.push({ stream: scan.stream, partition: scan.partition, firstOffset: first });
+        orphans.set(current.id, found);
+      }
+    }
+    return orphans;
+  }
+
+  /**
+   * Each orphan joins its producer's transaction (the one before it ended first if it was
+   * decided), which is then aborted, and the producer fenced, as at a timeout: none of its records
+   * was answered, and the client learns from the fence that its transaction is gone. Awaited
+   * before the vhost serves, so no reader sees the records meanwhile.
+   */
+  async #abortOrphans(orphans: Map<string, TxnPartition[]>): Promise<void> {
+    for (const [id, partitions] of orphans) {
+      const current = this.#state.producers.get(id);
+      if (current === undefined) continue;
+      if (isPrepared(current)) await this.#end(current, current.phase === 'prepareCommit').done;
+      // Not a scan start for batches going ahead (`#durableScans`): its offsets lie below the end,
+      // and only entries applied after the restart rise with the partition as `adding` assumes.
+      await this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
+      for (const p of partitions)
+        this.#partition(p.stream, p.partition)?.beginTransaction(current.producerId, p.firstOffset);
+      await this.#end(current, false).done;
+      await this.#bump(current, current.timeoutMs);
+    }
+  }
+}
+
+/** Per producer, its transactional records in `into` from `from` on that follow its last marker. */
+function unmarked(into: Partition, from: number): Map<number, Unmarked> {
+  const seen = new Map<number, Unmarked>();
+  const last = from + aheadOffsetsMax;
+  let next = Math.max(from, into.startOffset);
+  while (next <= last && next < into.endOffset) {
+    const entries = into.log.read(next, { maxEntries: scanReadEntriesMax, maxBytes: scanReadBytesMax });
+    if (entries.length === 0) break;
+    for (const entry of entries) {
+      if (entry.offset > last) break;
+      const producer = entryProducer(entry);
+      if (producer === undefined || !producer.transactional) continue;
+      const state = seen.get(producer.producerId) ?? { first: undefined, lastMarker: -1 };
+      if (entry.format === entryFormat.txnMarker) {
+        state.first = undefined;
+        state.lastMarker = entry.offset;
+      } else state.first ??= entry.offset;
+      seen.set(producer.producerId, state);
+    }
+    const tail = entries[entries.length - 1]!;
+    next = Math.max(next + 1, tail.offset + Math.max(1, tail.count));
+  }
+  return seen;
 }
 
 function isPrepared(current: TxnProducerState): boolean {

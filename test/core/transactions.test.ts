@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import type { CoreClient, StreamPartition, TxnInstance } from '../../src/core/api.js';
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/formats.js';
+import { partitionLogName } from '../../src/core/logs/names.js';
 import { entryFormat } from '../../src/core/message-codec.js';
 import { encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
 import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
-import { type CoreFixture, openCore, settle } from '../../testing/core-helpers.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { type CoreFixture, holdDurability, openCore, settle } from '../../testing/core-helpers.js';
 
 /** A test format whose payload is [producer id - 1000, transactional flag, value]. */
 const testFormat = 0x7a;
@@ -93,7 +95,9 @@ describe('transactional producers in core', () => {
       'b0',
       entryFormat.withheld,
     ]);
-    assert.deepEqual(partition.abortedBetween(0, 10), [{ producerId: a.producerId, firstOffset: 0 }]);
+    assert.deepEqual(partition.abortedBetween(0, 10), [
+      { producerId: a.producerId, firstOffset: 0, markerOffset: 1 },
+    ]);
     assert.equal(partition.read(0).length, 4, 'a raw read sees every entry');
   });
 
@@ -140,7 +144,7 @@ describe('transactional producers in core', () => {
     assert.deepEqual(await append(client, old, 1, 'late'), { kind: 'refused', reason: 'staleEpoch' });
     assert.equal(client.describeTransaction('t')?.phase, 'empty');
     assert.deepEqual(client.partition('orders', 0).abortedBetween(0, 10), [
-      { producerId: old.producerId, firstOffset: 0 },
+      { producerId: old.producerId, firstOffset: 0, markerOffset: 1 },
     ]);
   });
 
@@ -157,8 +161,8 @@ describe('transactional producers in core', () => {
     // Both joined at offset 0; a read_committed client taking up one aborted transaction per record
     // (kafkajs) needs each to start at its own first record.
     assert.deepEqual(core.client.partition('orders', 0).abortedBetween(0, 10), [
-      { producerId: a.producerId, firstOffset: 0 },
-      { producerId: b.producerId, firstOffset: 1 },
+      { producerId: a.producerId, firstOffset: 0, markerOffset: 2 },
+      { producerId: b.producerId, firstOffset: 1, markerOffset: 3 },
     ]);
   });
 
@@ -229,7 +233,9 @@ describe('transactional producers in core', () => {
     const partition = client.partition('orders', 0);
     assert.equal(client.describeTransaction('lost')?.phase, 'completeAbort');
     assert.equal(partition.endOffset, 2, 'the marker is appended again, at offset 1');
-    assert.deepEqual(partition.abortedBetween(0, 10), [{ producerId: txn.producerId, firstOffset: 0 }]);
+    assert.deepEqual(partition.abortedBetween(0, 10), [
+      { producerId: txn.producerId, firstOffset: 0, markerOffset: 1 },
+    ]);
     // The abort's range ends at the marker as appended again: the next commit of the producer shows.
     assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
       kind: 'ok',
@@ -247,6 +253,99 @@ describe('transactional producers in core', () => {
     core = await openCore({ storage });
     assert.equal(core.client.partition('orders', 0).endOffset, 4);
     assert.deepEqual(committedValues(core.client.partition('orders', 0)).length, 4);
+  });
+
+  test("a batch goes ahead of its transaction's partitions entry only where a durable one names the partition", async () => {
+    register();
+    const held = holdDurability(new MemoryStorage(), (name) => name === stateLogName('transactions', '/'));
+    core = await openCore({ storage: held.storage });
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'ahead');
+    await append(client, txn, 0, 'one');
+    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'ok' });
+    const other = await client.initTransactional('other', 5000, -1, -1);
+    assert.equal(other.kind, 'ok');
+    if (other.kind !== 'ok') return;
+    await client.createStream('fresh', { partitions: 1 });
+    const batch = (producerId: number, epoch: number) => ({
+      producerId,
+      epoch,
+      baseSequence: 0,
+      count: 1,
+      transactional: true,
+    });
+    const payload = (producerId: number) => Uint8Array.from([producerId - 1000, 1, 120]);
+    const options = { timestamp: 1, format: testFormat };
+    held.hold();
+    // 'orders' has a durable partitions entry (the first transaction's): the batch goes ahead, and is
+    // answered only once its own entry is durable too.
+    assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
+      kind: 'ok',
+    });
+    const ahead = client.appendIdempotent(
+      'orders',
+      0,
+      { ...batch(txn.producerId, txn.epoch), baseSequence: 1 },
+      payload(txn.producerId),
+      options,
+    );
+    assert.equal(ahead.kind, 'appended');
+    let answered = false;
+    if (ahead.kind === 'appended') void ahead.durable.then(() => (answered = true));
+    // 'fresh' has none: a restart would not look there, so the batch waits for its entry.
+    const ids = { transactionalId: 'other', producerId: other.producerId, epoch: other.epoch };
+    assert.deepEqual(await client.addToTransaction(ids, [{ stream: 'fresh', partition: 0 }]), { kind: 'ok' });
+    const waits = client.appendIdempotent(
+      'fresh',
+      0,
+      batch(other.producerId, other.epoch),
+      payload(other.producerId),
+      options,
+    );
+    assert.equal(waits.kind, 'wait');
+    await settle(5);
+    assert.equal(answered, false, 'not answered before its partitions entry is durable');
+    held.release();
+    await settle(5);
+    assert.equal(answered, true);
+    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'ok' });
+  });
+
+  test("a batch whose transaction's partitions entry a crash took is aborted at start and its producer fenced", async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'orphan');
+    await append(core.client, txn, 0, 'one');
+    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    await core.broker.close();
+    // The next transaction's batch went ahead and is durable; its partitions entry was lost.
+    const log = await storage.openLog(partitionLogName('/', 'orders', 0));
+    const payload = Uint8Array.from([txn.producerId - 1000, 1, ...new TextEncoder().encode('lost')]);
+    await log.append({ payload, timestamp: 1, format: testFormat }).durable;
+    await log.close();
+    core = await openCore({ storage });
+    const { client } = core;
+    const partition = client.partition('orders', 0);
+    assert.equal(partition.stableOffset, partition.endOffset, 'nothing left open');
+    assert.deepEqual(committedValues(partition), [
+      'one',
+      entryFormat.withheld,
+      entryFormat.withheld,
+      entryFormat.withheld,
+    ]);
+    assert.deepEqual(partition.abortedBetween(0, 10), [
+      { producerId: txn.producerId, firstOffset: 2, markerOffset: 3 },
+    ]);
+    assert.equal(client.describeTransaction('orphan')?.epoch, txn.epoch + 1, 'the producer is fenced');
+    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'refused', reason: 'fenced' });
+    // Restarted again, the aborted batch is not taken for an orphan a second time.
+    await core.broker.close();
+    core = await openCore({ storage });
+    assert.equal(core.client.partition('orders', 0).endOffset, 4);
+    assert.equal(core.client.describeTransaction('orphan')?.epoch, txn.epoch + 1);
   });
 
   test('an open transaction outlives a restart, holding the stable offset until it times out', async () => {

@@ -185,7 +185,7 @@ export class Partition implements StreamPartition {
     const out: AbortedTransaction[] = [];
     for (const [producerId, ranges] of this.#aborted) {
       for (const [first, marker] of ranges) {
-        if (marker >= from && first < to) out.push({ producerId, firstOffset: first });
+        if (marker >= from && first < to) out.push({ producerId, firstOffset: first, markerOffset: marker });
       }
     }
     return out.sort((a, b) => a.firstOffset - b.firstOffset);

@@ -77,6 +77,14 @@ export interface TxnState {
   readonly aborted: Map<string, { stream: string; partition: number; ranges: AbortedRange[] }>;
   /** By `partitionKey`: the first offset readers may see after a deletion of records (Kafka DeleteRecords). */
   readonly starts: Map<string, { stream: string; partition: number; offset: number }>;
+  /**
+   * By `partitionKey`: where a restart looks for records of transactions whose `partitions` entry a
+   * crash took (`TransactionalProducers`, "appended ahead"). It is the `firstOffset` of the last
+   * `partitions` entry naming the partition: that entry came after the `partitions` entry of every
+   * batch below it (a batch is appended only once its entry is applied, and entries are appended in
+   * the order they are applied), so once it is durable, so are they.
+   */
+  readonly scans: Map<string, { stream: string; partition: number; offset: number }>;
 }
 
 /** A transaction's marker on one partition, as its end records it. */
@@ -131,6 +139,8 @@ export type TxnEntry =
       readonly partition: number;
       readonly before: number;
     }
+  /** The snapshot's form of a partition's scan start (`TxnState.scans`). */
+  | { readonly type: 'scan'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** Records below `offset` were deleted (Kafka DeleteRecords); also the snapshot's form of a start. */
   | { readonly type: 'start'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** The stream was deleted: its partitions leave every transaction and its aborted list goes. */
@@ -235,6 +245,7 @@ function forgetStream(state: TxnState, stream: string): void {
   }
   for (const [key, list] of state.aborted) if (list.stream === stream) state.aborted.delete(key);
   for (const [key, start] of state.starts) if (start.stream === stream) state.starts.delete(key);
+  for (const [key, scan] of state.scans) if (scan.stream === stream) state.scans.delete(key);
 }
 
 function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
@@ -250,9 +261,19 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       for (const p of entry.partitions) {
         const key = partitionKey(p.stream, p.partition);
         if (!producer?.partitions.has(key)) producer?.partitions.set(key, p);
+        // The last entry's, not the highest: a crash may have taken the partition's tail, and the
+        // offsets written since then restart below an older entry's.
+        state.scans.set(key, { stream: p.stream, partition: p.partition, offset: p.firstOffset });
       }
       break;
     }
+    case 'scan':
+      state.scans.set(partitionKey(entry.stream, entry.partition), {
+        stream: entry.stream,
+        partition: entry.partition,
+        offset: entry.offset,
+      });
+      break;
     case 'group':
       touch(state, entry.id, entry.at)?.groups.add(entry.group);
       break;
@@ -313,6 +334,9 @@ function* snapshotTxn(state: TxnState): Iterable<TxnEntry> {
   }
   for (const { stream, partition, offset } of state.starts.values()) {
     yield { type: 'start', stream, partition, offset };
+  }
+  for (const { stream, partition, offset } of state.scans.values()) {
+    yield { type: 'scan', stream, partition, offset };
   }
 }
 
@@ -480,6 +504,7 @@ function encodeTxn(entry: TxnEntry): Json {
     case 'aborted.trim':
       return { t: entry.type, stream: entry.stream, partition: entry.partition, before: entry.before };
     case 'start':
+    case 'scan':
       return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
     case 'stream.forget':
       return { t: entry.type, stream: entry.stream };
@@ -541,6 +566,7 @@ function decodeTxn(json: unknown): TxnEntry {
     case 'aborted.trim':
       return { type, stream: f.str('stream'), partition: f.int('partition'), before: f.int('before') };
     case 'start':
+    case 'scan':
       return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
@@ -560,7 +586,7 @@ function decodeTxn(json: unknown): TxnEntry {
 
 export const txnMachine: StateMachine<TxnState, TxnEntry> = {
   kind: 'transactions',
-  initial: () => ({ producers: new Map(), aborted: new Map(), starts: new Map() }),
+  initial: () => ({ producers: new Map(), aborted: new Map(), starts: new Map(), scans: new Map() }),
   apply: applyTxn,
   encode: encodeTxn,
   decode: decodeTxn,

@@ -579,8 +579,11 @@ export class Vhost implements VirtualHost {
     const partition = this.#deps.streams.partition(stream, index);
     const { producers, transactions } = this.#deps;
     // Before the sequence check, so the batches behind this one of the same producer wait alike.
-    const until = batch.transactional === true ? transactions.adding(batch.producerId) : undefined;
-    if (until !== undefined) return { kind: 'wait', until };
+    const adding =
+      batch.transactional === true
+        ? transactions.adding(batch.producerId, stream, index, partition.endOffset)
+        : undefined;
+    if (adding !== undefined && !adding.ahead) return { kind: 'wait', until: adding.until };
     const verdict = producers.check(stream, index, batch);
     if (verdict.kind !== 'append') return verdict;
     if (batch.transactional === true && !transactions.holds(batch.producerId, batch.epoch, stream, index))
@@ -593,7 +596,7 @@ export class Vhost implements VirtualHost {
     } catch (err) {
       recorded = Promise.reject(err);
     }
-    const durable = Promise.all([appended.durable, recorded]).then(() => undefined);
+    const durable = Promise.all([appended.durable, recorded, adding?.until]).then(() => undefined);
     durable.catch(() => {}); // callers that do not wait must not see an unhandled rejection
     return { kind: 'appended', offset: appended.offset, durable };
   }

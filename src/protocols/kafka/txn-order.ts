@@ -8,9 +8,10 @@
  * is handled only once that answer is in, exactly as if each request had waited for the one before;
  * and a request after a transactional Produce whose batch waits in core (for its partitions to be
  * durably in the transaction) is handled once that batch is appended, so an EndTxn pipelined right
- * behind it ends a transaction that holds it. Core itself keeps a transactional batch from a
- * partition until the AddPartitionsToTxn that let it in is durable: a crash cannot leave records of a
- * transaction the coordinator never heard of.
+ * behind it ends a transaction that holds it. Core answers a transactional batch only once the
+ * AddPartitionsToTxn that let it in is durable, and appends it before that only where a restart would
+ * find it if a crash took the entry (src/core/transactions.ts, `adding`): records of a transaction the
+ * coordinator never heard of are aborted at start, never read as committed.
  */
 import { ApiKey } from './codec/index.js';
 

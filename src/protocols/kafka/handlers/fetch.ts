@@ -12,11 +12,13 @@ import type { ReadBuffers, ReadOptions } from '../../../storage/types.js';
 import { allowed } from '../acls.js';
 import {
   ApiKey,
+  BatchAttribute,
   type FetchRequest,
   type FetchResponse,
   type FetchResponsePartitionData,
   type KafkaInput,
   RecordChunks,
+  readBatchHeader,
 } from '../codec/index.js';
 import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { entryAsBatch } from '../entry-format.js';
@@ -246,7 +248,18 @@ function readPartition(
   }
 }
 
-/** Transactions aborted within what is returned, so the client can drop their records (KIP-98). */
+/**
+ * Transactions aborted within what is returned, so the client can drop their records (KIP-98), each
+ * given as starting at its producer's first batch in the response (its data, or its abort marker
+ * when none of its data is): Kafka gives where the transaction began, which may lie before the
+ * fetch offset. kafkajs (`consumer/filterAbortedMessages.js`) takes up at most one aborted
+ * transaction per record it passes, in list order, so several starting at or before the first
+ * record returned are taken up one record apart, and a producer's records passed meanwhile show. At
+ * its own first batch, each producer's transaction has been taken up: the batches before it, one
+ * per transaction listed before it, are records passed. The Java client and librdkafka drop a
+ * producer's records from the listed offset on, which is where its first batch is, so it changes
+ * nothing for them; a transaction with nothing returned is left out, having nothing to drop.
+ */
 function abortedIn(
   partition: StreamPartition,
   from: number,
@@ -255,9 +268,39 @@ function abortedIn(
   const last = batches[batches.length - 1]!;
   const view = new DataView(last.buffer, last.byteOffset, last.byteLength);
   const to = Number(view.getBigInt64(0)) + view.getInt32(23) + 1;
-  return partition
-    .abortedBetween(from, to)
-    .map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) }));
+  const aborted = partition.abortedBetween(from, to);
+  if (aborted.length === 0) return [];
+  const byProducer = transactionalBatches(batches);
+  const out: Array<{ producerId: bigint; firstOffset: bigint }> = [];
+  for (const { producerId, firstOffset, markerOffset } of aborted) {
+    const start = Math.max(firstOffset, from);
+    const first = byProducer
+      .get(producerId)
+      ?.find(([base, lastOffset]) => lastOffset >= start && base <= markerOffset);
+    if (first !== undefined)
+      out.push({ producerId: BigInt(producerId), firstOffset: BigInt(Math.max(first[0], start)) });
+  }
+  return out.sort((a, b) => Number(a.firstOffset - b.firstOffset));
+}
+
+/** The transactional batches of a response by producer: [base offset, last offset], in order. */
+function transactionalBatches(batches: readonly Uint8Array[]): Map<number, Array<[number, number]>> {
+  const byProducer = new Map<number, Array<[number, number]>>();
+  for (const batch of batches) {
+    let header: ReturnType<typeof readBatchHeader>;
+    try {
+      header = readBatchHeader(batch);
+    } catch {
+      continue; // not a batch of magic 2 (nor transactional, then)
+    }
+    if ((header.attributes & BatchAttribute.transactional) === 0) continue;
+    const base = Number(header.baseOffset);
+    const producerId = Number(header.producerId);
+    const list = byProducer.get(producerId) ?? [];
+    list.push([base, base + header.lastOffsetDelta]);
+    byProducer.set(producerId, list);
+  }
+  return byProducer;
 }
 
 function readAll(
