@@ -14,8 +14,8 @@ import { kcatRead, runTool } from '../../../testing/kafka-tools.js';
 import { removeDir, tempDir } from '../../../testing/storage-fixtures.js';
 
 const noKcat = hasCommand('kcat') ? false : 'kcat is not installed (apt-get install kcat)';
-/** 12 MB in about a dozen requests of ~1 MB. */
-const records = 24_000;
+/** 6 MB in about six requests of ~1 MB. */
+const records = 12_000;
 const recordBytes = 500;
 
 let broker: TestBroker;
