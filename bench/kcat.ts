@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
+import { cpuMs } from './stats.js';
 
 const run = promisify(execFile);
 
@@ -21,6 +22,8 @@ const kcatTimeoutMs = 300_000;
 export interface KcatResult {
   readonly produced: number;
   readonly read: number;
+  /** Broker CPU (user + system) per record produced, in µs; undefined for a broker started elsewhere. */
+  readonly cpuUsPerRecord: number | undefined;
 }
 
 /** Writes `count` lines of `bytes - 1` characters: kcat's line mode sends each as one record. */
@@ -43,16 +46,21 @@ async function timed(file: string, args: readonly string[]): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-/** Produces the file to `topic` on `broker`, then reads the records back: records/s both ways. */
-async function kcatPass(broker: string, topic: string, input: string): Promise<KcatResult> {
+/**
+ * Produces the file to `topic` on `broker`, then reads the records back: records/s both ways, and the
+ * CPU the broker (process `pid`, when known) spent per record produced.
+ */
+async function kcatPass(broker: string, topic: string, input: string, pid?: number): Promise<KcatResult> {
   const common = ['-b', broker, '-t', topic, '-X', 'topic.metadata.refresh.interval.ms=-1'];
+  const cpuBefore = pid === undefined ? 0 : cpuMs(pid);
   const produceSeconds = await timed('kcat', [
     ...['-P', ...common, '-p', '0', '-X', 'acks=all', '-X', 'linger.ms=5', '-l', input],
   ]);
+  const cpuUsPerRecord = pid === undefined ? undefined : ((cpuMs(pid) - cpuBefore) * 1000) / kcatRecords;
   const readSeconds = await timed('kcat', [
     ...['-C', ...common, '-p', '0', '-o', 'beginning', '-e', '-q', '-c', String(kcatRecords), '-f', ''],
   ]);
-  return { produced: kcatRecords / produceSeconds, read: kcatRecords / readSeconds };
+  return { produced: kcatRecords / produceSeconds, read: kcatRecords / readSeconds, cpuUsPerRecord };
 }
 
 /**
@@ -82,7 +90,7 @@ export async function kcatRuns(runs = 1): Promise<KcatResult[] | undefined> {
     const broker = external ?? `127.0.0.1:${cli?.ports.kafka}`;
     const results: KcatResult[] = [];
     for (let i = 0; i < runs; i++) {
-      results.push(await kcatPass(broker, `bench-kcat-${Date.now()}-${i}`, input));
+      results.push(await kcatPass(broker, `bench-kcat-${Date.now()}-${i}`, input, cli?.pid));
     }
     return results;
   } finally {
@@ -104,12 +112,19 @@ export async function runKcatBench(args: readonly string[]): Promise<void> {
   const results = await kcatRuns(runs);
   if (results === undefined) return;
   const label = `${fmt(kcatRecords)} × ${kcatRecordBytes} B, acks=all, linger.ms=5, 1 partition`;
-  const lines = [`kcat, ${label}`, '', '| run | produced rec/s | read rec/s |', '| ---: | ---: | ---: |'];
+  const lines = [
+    `kcat, ${label}`,
+    '',
+    '| run | produced rec/s | read rec/s | broker CPU µs per record produced |',
+    '| ---: | ---: | ---: | ---: |',
+  ];
+  const us = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
   results.forEach((r, i) => {
-    lines.push(`| ${i + 1} | ${fmt(r.produced)} | ${fmt(r.read)} |`);
+    lines.push(`| ${i + 1} | ${fmt(r.produced)} | ${fmt(r.read)} | ${us(r.cpuUsPerRecord)} |`);
   });
+  const cpu = results.flatMap((r) => (r.cpuUsPerRecord === undefined ? [] : [r.cpuUsPerRecord]));
   lines.push(
-    `| median | ${fmt(median(results.map((r) => r.produced)))} | ${fmt(median(results.map((r) => r.read)))} |`,
+    `| median | ${fmt(median(results.map((r) => r.produced)))} | ${fmt(median(results.map((r) => r.read)))} | ${us(cpu.length > 0 ? median(cpu) : undefined)} |`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }

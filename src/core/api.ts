@@ -121,6 +121,8 @@ export interface StreamAppendOptions {
   readonly format: number;
   /** The caller never changes the payload again, so storage may keep it uncopied (`AppendInput.owned`). */
   readonly owned?: boolean;
+  /** With `owned`: storage is done with the payload and the caller may reuse it (`AppendInput.release`). */
+  readonly release?: () => void;
 }
 
 export interface StreamReadOptions {

@@ -35,11 +35,19 @@ export class ChunkQueue {
     assert(n <= this.#bytes, 'peek past the bytes held');
     const head = this.#chunks[0];
     if (head !== undefined && head.byteLength >= n) return head.subarray(0, n);
-    return this.#join(n);
+    return this.#join(n, Buffer.allocUnsafe(n));
   }
 
-  /** Removes and returns the first `n` bytes (a view when they lie in one chunk, else one copy). */
-  take(n: number): Buffer {
+  /** Whether the first `n` bytes lie in one chunk, so `take(n)` returns a view without copying. */
+  inOneChunk(n: number): boolean {
+    return (this.#chunks[0]?.byteLength ?? 0) >= n;
+  }
+
+  /**
+   * Removes and returns the first `n` bytes: a view when they lie in one chunk, else one copy, made
+   * into `into` (of exactly `n` bytes, returned) when given.
+   */
+  take(n: number, into?: Buffer): Buffer {
     assert(n <= this.#bytes, 'take past the bytes held');
     const head = this.#chunks[0];
     if (head !== undefined && head.byteLength >= n) {
@@ -49,7 +57,8 @@ export class ChunkQueue {
       this.#bytes -= n;
       return out;
     }
-    const out = this.#join(n);
+    assert(into === undefined || into.byteLength === n, 'a join target of the wrong size');
+    const out = this.#join(n, into ?? Buffer.allocUnsafe(n));
     this.#drop(n);
     return out;
   }
@@ -67,8 +76,7 @@ export class ChunkQueue {
     this.#bytes = 0;
   }
 
-  #join(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
+  #join(n: number, out: Buffer): Buffer {
     let filled = 0;
     for (const chunk of this.#chunks) {
       if (filled === n) break;

@@ -56,6 +56,8 @@ export interface NormalisedAppend {
   readonly format: number;
   /** `AppendInput.owned`: the payload may be kept as it is. */
   readonly owned: boolean;
+  /** `AppendInput.release`, only with `owned`. */
+  readonly release: (() => void) | undefined;
 }
 
 export function normaliseAppend(log: string, input: AppendInput, limits: StorageLimits): NormalisedAppend {
@@ -73,7 +75,9 @@ export function normaliseAppend(log: string, input: AppendInput, limits: Storage
   if (!Number.isSafeInteger(timestamp)) throw bad(`timestamp ${timestamp} is not an integer`);
   if (!Number.isSafeInteger(maxTimestamp)) throw bad(`maxTimestamp ${maxTimestamp} is not an integer`);
   if (!Number.isInteger(format) || format < 0 || format > 255) throw bad(`format ${format} is out of range`);
-  return { payload: input.payload, count, timestamp, maxTimestamp, format, owned: input.owned === true };
+  const owned = input.owned === true;
+  const release = owned ? input.release : undefined;
+  return { payload: input.payload, count, timestamp, maxTimestamp, format, owned, release };
 }
 
 /** Tracks the read limits while entries are collected; the first entry is always taken. */

@@ -111,6 +111,7 @@ export class MemoryLog implements Log, Leased {
     // Copy: the caller may reuse its buffer, and a stored entry must never change.
     // (`owned` allows keeping it, but a view would keep the caller's whole buffer alive for good.)
     const payload = new Uint8Array(n.payload);
+    n.release?.();
     const { count, timestamp, maxTimestamp, format } = n;
     this.state.entries.push({ offset, count, timestamp, maxTimestamp, format, payload });
     this.state.endOffset = offset + n.count;

@@ -39,6 +39,14 @@ export interface AppendInput {
    * Without it, storage copies, and the caller may reuse its buffer as soon as `append` returns.
    */
   readonly owned?: boolean;
+  /**
+   * With `owned`: called once storage holds no reference to `payload` any more, so the caller may
+   * reuse its memory (a pooled request buffer). Storage calls it at most once: at once when it copied
+   * the payload, after the write when it kept it; never when the append failed or the log went away
+   * first (the buffer is then left to the collector). Until then a reader is given a copy, never a
+   * view, so nothing outlives the call.
+   */
+  readonly release?: () => void;
 }
 
 export interface LogEntry {

@@ -197,6 +197,21 @@ for (const subject of [memorySubject, fileSubject()]) {
       await storage.close();
     });
 
+    test('an owned payload is released once, by the time it is durable, and reads never change after', async () => {
+      const storage = await subject.open();
+      const log = await storage.openLog('owned');
+      const payload = payloadFor(3, 8000);
+      let releases = 0;
+      const { durable } = log.append({ payload, timestamp: 1, owned: true, release: () => releases++ });
+      const early = log.read(0);
+      await durable;
+      assert.equal(releases, 1);
+      payload.fill(0);
+      assert.ok(sameBytes(early[0]!.payload, payloadFor(3, 8000)));
+      assert.ok(sameBytes(log.read(0)[0]!.payload, payloadFor(3, 8000)));
+      await storage.close();
+    });
+
     test('multi-offset entries cover their offsets and are read from any offset inside', async () => {
       const storage = await subject.open();
       const log = await storage.openLog('batches');

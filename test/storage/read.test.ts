@@ -127,6 +127,30 @@ test('owned payloads, large and small, read back the same while queued, once wri
   await again.storage.close();
 });
 
+test('an owned payload with release: the caller gets it back once written, and no read keeps a view of it', async () => {
+  const { storage, log } = await openLog();
+  const released: number[] = [];
+  const sizes = [40_000, 100, 70_000];
+  const buffers = sizes.map((bytes, i) => payloadFor(i, bytes));
+  let last: Promise<void> | undefined;
+  buffers.forEach((payload, i) => {
+    last = log.append({ payload, timestamp: i, owned: true, release: () => released.push(i) }).durable;
+  });
+  // The small one was copied into the slab: the caller's at once; the large ones wait for their write.
+  assert.deepEqual(released, [1]);
+  const queued = log.read(0, {});
+  assert.ok(sameBytes(queued[0]!.payload, payloadFor(0, 40_000)));
+  await last;
+  assert.deepEqual(released, [1, 0, 2]);
+  // The caller reuses its buffers: nothing read before or after changes.
+  for (const payload of buffers) payload.fill(0xaa);
+  assert.ok(sameBytes(queued[0]!.payload, payloadFor(0, 40_000)));
+  for (const entry of log.read(0, {})) {
+    assert.ok(sameBytes(entry.payload, payloadFor(entry.offset, sizes[entry.offset])));
+  }
+  await storage.close();
+});
+
 test('a read asked by bytes reads about what it returns from the file, not twice as much', async () => {
   const { storage, log } = await openLog();
   const payload = new Uint8Array(256).fill(1);

@@ -209,6 +209,7 @@ export class Partition implements StreamPartition {
         maxTimestamp: options.maxTimestamp ?? options.timestamp,
         format: options.format,
         owned: options.owned === true,
+        ...(options.release === undefined ? {} : { release: options.release }),
       });
     } catch (err) {
       // The log refused (it failed): the stream fails and its supervisor may restart it.

@@ -5,6 +5,7 @@
  * order, as pipelining clients require (kafka-python sends ApiVersions and Metadata back to back).
  * Anything the broker cannot read closes the connection; it never takes the process down.
  */
+import type { Buffer } from 'node:buffer';
 import type { ConnectionDescription, CoreClient } from '../../core/api.js';
 import type { Principal } from '../../core/entry/context.js';
 import type { Clock } from '../../shared/clock.js';
@@ -14,6 +15,7 @@ import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
 import { anonymousPrincipal, ConnectionAcls } from './acls.js';
 import { produceUnderAlarm } from './alarms.js';
+import { FrameLease } from './buffer-pool.js';
 import {
   ApiKey,
   decodeMessage,
@@ -37,6 +39,9 @@ import { type SaslLogin, SaslSession } from './sasl.js';
 import { TxnOrder, txnRequestOf } from './txn-order.js';
 
 type Obj = Record<string, unknown>;
+
+/** Produce requests at least this large that arrive in pieces are assembled in pooled buffers. */
+const pooledFrameBytesMin = 256 * 1024;
 
 /** Drops fields the response version does not carry, so handlers can fill in every field they know. */
 function pruneToVersion(fields: readonly FieldSchema[], value: Obj, version: number): Obj {
@@ -74,6 +79,8 @@ export class KafkaConnection {
   readonly #broker: KafkaBroker;
   readonly #splitter: FrameSplitter;
   readonly #queue: Uint8Array[] = [];
+  /** The frames of `#queue` assembled in pooled buffers, by frame. */
+  readonly #leases = new WeakMap<Uint8Array, FrameLease>();
   #pumping = false;
   #closed = false;
   #unanswered = 0;
@@ -121,7 +128,9 @@ export class KafkaConnection {
         })
       : undefined;
     const { frameBytesMax, handshakeFrameBytesMax, handshakeTimeoutMs } = broker.options;
-    this.#splitter = new FrameSplitter(Math.min(frameBytesMax, handshakeFrameBytesMax));
+    this.#splitter = new FrameSplitter(Math.min(frameBytesMax, handshakeFrameBytesMax), (size, apiKey) =>
+      this.#lend(size, apiKey),
+    );
     this.#account = broker.ingress.open({
       pause: () => this.#budgetHold(true),
       resume: () => this.#budgetHold(false),
@@ -291,7 +300,10 @@ export class KafkaConnection {
         if (frame === undefined) break;
         this.#queuedBytes -= frame.byteLength + 4;
         this.#recount();
-        await this.#handle(frame);
+        const lease = this.#leases.get(frame);
+        await this.#handle(frame, lease);
+        // Only after a normal return: a request that failed may still be referenced, so it is not reused.
+        lease?.done();
         if (!this.#admitted && !this.#closed && this.#sasl === undefined) this.#admit();
       }
     } catch (err) {
@@ -302,7 +314,19 @@ export class KafkaConnection {
     }
   }
 
-  async #handle(frame: Uint8Array): Promise<void> {
+  /**
+   * A pooled buffer for a large Produce request that arrived in pieces: assembling each in fresh
+   * memory cost more than the rest of its handling (docs/performance.md, Kafka). Only Produce: its
+   * handler says who keeps views of the request's bytes (`RequestContext.frame`).
+   */
+  #lend(size: number, apiKey: number): Buffer | undefined {
+    if (apiKey !== ApiKey.Produce || size < pooledFrameBytesMin || !this.#admitted) return undefined;
+    const lease = new FrameLease(size);
+    this.#leases.set(lease.bytes, lease);
+    return lease.bytes;
+  }
+
+  async #handle(frame: Uint8Array, lease?: FrameLease): Promise<void> {
     if (this.#sasl?.expectsTokens === true) return this.#token(frame);
     const reader = new KafkaReader(frame);
     let header: RequestHeader;
@@ -347,7 +371,7 @@ export class KafkaConnection {
       );
       return this.close();
     }
-    const ctx = this.#context(header);
+    const ctx = this.#context(header, lease);
     const txn = txnRequestOf(apiKey, request);
     const earlier = txn === undefined ? undefined : this.#txnOrder.before(txn.id);
     if (earlier !== undefined) {
@@ -378,7 +402,7 @@ export class KafkaConnection {
     });
   }
 
-  #context(header: RequestHeader): RequestContext {
+  #context(header: RequestHeader, frame: FrameLease | undefined): RequestContext {
     this.clientId = header.clientId ?? '';
     // Where this client reached us (the TLS port is advertised to a client of the TLS port) and where
     // it came from: the transport's, worked out once per connection.
@@ -399,6 +423,7 @@ export class KafkaConnection {
       advertisedPort,
       clientHost,
       acls: this.#acls,
+      ...(frame === undefined ? {} : { frame }),
     };
   }
 

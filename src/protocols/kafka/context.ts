@@ -6,6 +6,7 @@ import type { CoreBroker, CoreClient } from '../../core/api.js';
 import type { Logger } from '../../shared/logger.js';
 import type { IngressBudget } from '../ingress.js';
 import type { ConnectionAcls } from './acls.js';
+import type { FrameLease } from './buffer-pool.js';
 import type { ConsumerGroupCoordinator } from './consumer-groups.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
@@ -126,6 +127,12 @@ export interface RequestContext {
   readonly clientHost: string;
   /** The connection's ACL decisions (./acls.ts). */
   readonly acls: ConnectionAcls;
+  /**
+   * Set when the request was assembled in a pooled buffer (a large Produce, ./buffer-pool.ts): a
+   * handler that gives views of the request to someone who keeps them past its return must `hold`
+   * the frame (storage releases its hold once written) or `keep` it.
+   */
+  readonly frame?: FrameLease;
 }
 
 /** What helpers acting for a request need of it: the shared state and the caller's way into core. */

@@ -118,14 +118,19 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** `fsyncDir` off the event loop, for work that runs beside producers (compaction's swaps). */
-export async function fsyncDirAsync(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
+/** fsync of a file or directory by its path, off the event loop. */
+async function fsyncPathAsync(file: string): Promise<void> {
+  const handle = await fs.promises.open(file, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** `fsyncDir` off the event loop, for work that runs beside producers (compaction's swaps). */
+export function fsyncDirAsync(dir: string): Promise<void> {
+  return fsyncPathAsync(dir);
 }
 
 /** Creates `file` (which must not exist) holding `bytes`, fsynced; its directory entry is the caller's. */
@@ -137,6 +142,22 @@ export function writeNewFile(file: string, bytes: Uint8Array): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Creates `file` (which must not exist) holding `bytes`, not yet durable: see `syncNewFile`. */
+export function createFile(file: string, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, 'wx');
+  try {
+    fs.writeFileSync(fd, bytes);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Makes a file from `createFile` and its directory entry durable, off the event loop. */
+export async function syncNewFile(file: string): Promise<void> {
+  await fsyncPathAsync(file);
+  await fsyncPathAsync(path.dirname(file));
 }
 
 /** Replaces `file` with `bytes` so that a reader, even after a crash, sees the old or the new content. */

@@ -503,7 +503,7 @@ export class FileLog implements Log, Leased {
     sealed.catch((err: unknown) => this.fail(failedError(`Sealing a segment of log ${this.name}`, err)));
     let next: Segment;
     try {
-      next = Segment.create(this.ctx, previous.endOffset, sealed);
+      next = Segment.rolled(this.ctx, previous.endOffset, sealed);
     } catch (err) {
       throw failedError(`Creating a segment of log ${this.name}`, err);
     }

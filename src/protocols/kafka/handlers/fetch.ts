@@ -10,6 +10,7 @@
 import type { StreamPartition } from '../../../core/api.js';
 import type { ReadBuffers, ReadOptions } from '../../../storage/types.js';
 import { allowed } from '../acls.js';
+import { bufferPool } from '../buffer-pool.js';
 import {
   ApiKey,
   BatchAttribute,
@@ -40,56 +41,22 @@ const fetchWaitMsMax = 60_000;
 /** Entries read per partition per fetch, besides the byte limits. */
 const fetchEntriesMax = 10_000;
 
-/** Free read buffers kept for the next fetch, process-wide; beyond this they are left to the collector. */
-const readBufferPoolBytesMax = 128 * 1024 * 1024;
-/** Pooled buffers come in multiples of this, so reads of about the same size share them. */
-const readBufferGrainBytes = 1024 * 1024;
 /** Smaller reads get a buffer of their own: Node's allocator serves those cheaply. */
 const pooledReadBytesMin = 64 * 1024;
 
-/**
- * Large storage reads reuse memory across fetches: with a fresh buffer per read, page faults and
- * garbage collection cost more than the read and the CRC check together (docs/performance.md, Kafka).
- */
-class ReadBufferPool {
-  readonly #free: Uint8Array[] = [];
-  #freeBytes = 0;
-
-  take(bytes: number): Uint8Array {
-    let best = -1;
-    for (let i = 0; i < this.#free.length; i++) {
-      const size = this.#free[i]!.byteLength;
-      if (size >= bytes && (best < 0 || size < this.#free[best]!.byteLength)) best = i;
-    }
-    if (best < 0)
-      return Buffer.allocUnsafeSlow(Math.ceil(bytes / readBufferGrainBytes) * readBufferGrainBytes);
-    const [buf] = this.#free.splice(best, 1);
-    this.#freeBytes -= buf!.byteLength;
-    return buf!;
-  }
-
-  give(buf: Uint8Array): void {
-    if (this.#freeBytes + buf.byteLength > readBufferPoolBytesMax) return;
-    this.#free.push(buf);
-    this.#freeBytes += buf.byteLength;
-  }
-}
-
-const readBufferPool = new ReadBufferPool();
-
 /** The buffers one fetch response reads into; released once the socket has taken the response. */
 class ReadLease implements ReadBuffers {
-  readonly #taken: Uint8Array[] = [];
+  readonly #taken: Buffer[] = [];
 
   take(bytes: number): Uint8Array {
     if (bytes < pooledReadBytesMin) return Buffer.allocUnsafe(bytes);
-    const buf = readBufferPool.take(bytes);
+    const buf = bufferPool.take(bytes);
     this.#taken.push(buf);
     return buf.subarray(0, bytes);
   }
 
   release(): void {
-    for (const buf of this.#taken) readBufferPool.give(buf);
+    for (const buf of this.#taken) bufferPool.give(buf);
     this.#taken.length = 0;
   }
 }

@@ -152,8 +152,13 @@ function applyRules(rules: ProduceRules, batch: Batch, now: number): Uint8Array 
   });
 }
 
-/** The batch as stored: its baseOffset set to the offset it will get, and its entry options. */
+/**
+ * The batch as stored: its baseOffset set to the offset it will get, and its entry options. When
+ * they are the request's own bytes in a pooled buffer, storage holds that buffer until it has
+ * written them (`release`).
+ */
 function prepareBatch(
+  ctx: RequestContext,
   partition: StreamPartition,
   rules: ProduceRules,
   batch: Batch,
@@ -171,6 +176,9 @@ function prepareBatch(
     format: kafkaBatchFormat,
     // Nothing changes the batch once it is appended, so storage may write it from the request.
     owned: true,
+    ...(ctx.frame !== undefined && bytes.buffer === ctx.frame.bytes.buffer
+      ? { release: ctx.frame.hold() }
+      : {}),
   };
   return { bytes, options };
 }
@@ -193,7 +201,7 @@ function appendBatch(
   batch: Batch,
   now: number,
 ): Appended {
-  const { bytes, options } = prepareBatch(partition, rules, batch, now);
+  const { bytes, options } = prepareBatch(ctx, partition, rules, batch, now);
   if (batch.header.producerId < 0n) return { kind: 'appended', ...partition.append(bytes, options) };
   const result = ctx.broker.producers.append(
     ctx.client,
@@ -203,6 +211,8 @@ function appendBatch(
     bytes,
     options,
   );
+  // Refused, a retry already stored, or to wait: storage never saw these bytes.
+  if (result.kind !== 'appended') options.release?.();
   return result.kind === 'error' ? result.code : result;
 }
 
@@ -366,6 +376,8 @@ export const produceHandler: ApiHandler = {
         ),
       };
     });
+    // Work resumed later reads the request's batches after this returns: its buffer is never reused.
+    if (deferred.length > 0) ctx.frame?.keep();
     // Clients expect no response at all to acks=0 (kafkajs, librdkafka, kafka-python).
     if (acks === 0) return null;
     const response = Promise.all(
