@@ -92,6 +92,8 @@ export class Exchanges {
   readonly #vhost: string;
   readonly #exchanges = new Map<string, ExchangeState>();
   #bindingCount = 0;
+  /** The first exchange's destinations in `route`, reused from one publish to the next. */
+  readonly #destinations = new Set<string>();
   /** `q:<queue>` → `<queue>` for destinations routed to (`#queueName`). */
   readonly #queueNames = new Map<string, string>();
 
@@ -224,7 +226,10 @@ export class Exchanges {
       return queues;
     }
     // The usual case: the exchange's bindings lead to queues only, and none needs an alternate.
-    const direct = new Set<string>();
+    // Its destinations are gathered in one set kept for every publish (routing runs to its end
+    // without yielding, so no other publish can be using it).
+    const direct = this.#destinations;
+    direct.clear();
     start.router.route(routingKey, headers, direct);
     let queuesOnly = direct.size > 0;
     for (const destination of direct) {
