@@ -129,7 +129,8 @@ function writeStruct(
         );
       }
     } else if (taggedAt(f, version, flexible)) {
-      (tagged ??= []).push(f);
+      tagged ??= [];
+      tagged.push(f);
     } else {
       writeField(w, f, value === undefined ? defaultOf(f) : value, version, flexible, `${path}.${f.name}`);
     }
