@@ -92,8 +92,6 @@ export class Exchanges {
   readonly #vhost: string;
   readonly #exchanges = new Map<string, ExchangeState>();
   #bindingCount = 0;
-  /** The first exchange's destinations in `route`, reused from one publish to the next. */
-  readonly #destinations = new Set<string>();
   /** `q:<queue>` → `<queue>` for destinations routed to (`#queueName`). */
   readonly #queueNames = new Map<string, string>();
 
@@ -226,10 +224,7 @@ export class Exchanges {
       return queues;
     }
     // The usual case: the exchange's bindings lead to queues only, and none needs an alternate.
-    // Its destinations are gathered in one set kept for every publish (routing runs to its end
-    // without yielding, so no other publish can be using it).
-    const direct = this.#destinations;
-    direct.clear();
+    const direct = new Set<string>();
     start.router.route(routingKey, headers, direct);
     let queuesOnly = direct.size > 0;
     for (const destination of direct) {
