@@ -54,7 +54,7 @@ const loadShares: readonly number[] = (process.env['LATENCY_SHARES'] ?? '0.1,0.5
 /** Step search: each step runs `stepDurationMs` at `stepFactor` × the rate before it, at most `stepsMax` steps. */
 const stepDurationMs = 2_000;
 const stepFactor = 1.25;
-const stepsMax = 14;
+const stepsMax = 20;
 /**
  * A step whose p50 exceeds the first step's by more than this or doubles it, whichever allows more
  * (a busy machine moves p50 by a millisecond or two with no backlog), or that loses messages, is past
