@@ -5,9 +5,15 @@
  * A 1 ms timer runs on the main thread; every gap over `gapMs` between two of its ticks is counted as
  * busy when the process used CPU for at least half of it (a long turn, a GC pause) or as stalled when
  * it did not (the process was not run: the machine's share, not the broker's). GC pauses come from
- * perf_hooks. One line a second on stderr.
+ * perf_hooks. The bytes allocated on the JavaScript heap come from v8's GC profiler (the heap used before
+ * each collection less what the one before left, plus the growth since the last), a figure the
+ * machine's load does not change. One line a second on stderr.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
 const gapMs = 2;
@@ -25,6 +31,7 @@ interface Window {
   gcMs: number;
   gcMaxMs: number;
   gcOverGap: number;
+  allocatedBytes: number;
 }
 
 const empty = (): Window => ({
@@ -39,7 +46,29 @@ const empty = (): Window => ({
   gcMs: 0,
   gcMaxMs: 0,
   gcOverGap: 0,
+  allocatedBytes: 0,
 });
+
+/** Bytes allocated on the heap since the last call: what each collection found, less what the one before left. */
+function allocationMeter(): () => number {
+  let profiler = new GCProfiler();
+  profiler.start();
+  let leftBytes = getHeapStatistics().used_heap_size;
+  return () => {
+    const { statistics } = profiler.stop();
+    profiler = new GCProfiler();
+    profiler.start();
+    let allocated = 0;
+    for (const gc of statistics) {
+      allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - leftBytes);
+      leftBytes = gc.afterGC.heapStatistics.usedHeapSize;
+    }
+    const now = getHeapStatistics().used_heap_size;
+    allocated += Math.max(0, now - leftBytes);
+    leftBytes = now;
+    return allocated;
+  };
+}
 
 function start(): void {
   let w = empty();
@@ -55,6 +84,7 @@ function start(): void {
     const { user, system } = process.cpuUsage();
     return (user + system) / 1000;
   };
+  const allocated = allocationMeter();
   let lastAt = performance.now();
   let lastCpu = cpuMs();
   const tick = () => {
@@ -78,12 +108,63 @@ function start(): void {
   setTimeout(tick, 1).unref();
   setInterval(() => {
     const f = (ms: number) => ms.toFixed(1);
+    w.allocatedBytes = allocated();
     process.stderr.write(
-      `probe ${new Date().toISOString().slice(11, 19)} ticks ${w.ticks}; gaps over ${gapMs} ms: busy ${w.busyCount} (${f(w.busyMs)} ms, max ${f(w.busyMaxMs)}), stalled ${w.stalledCount} (${f(w.stalledMs)} ms, max ${f(w.stalledMaxMs)}); gc ${w.gcCount} (${f(w.gcMs)} ms, max ${f(w.gcMaxMs)}, ${w.gcOverGap} over ${gapMs} ms)\n`,
+      `probe ${new Date().toISOString().slice(11, 19)} ticks ${w.ticks}; gaps over ${gapMs} ms: busy ${w.busyCount} (${f(w.busyMs)} ms, max ${f(w.busyMaxMs)}), stalled ${w.stalledCount} (${f(w.stalledMs)} ms, max ${f(w.stalledMaxMs)}); gc ${w.gcCount} (${f(w.gcMs)} ms, max ${f(w.gcMaxMs)}, ${w.gcOverGap} over ${gapMs} ms); allocated ${(w.allocatedBytes / 1024).toFixed(0)} KiB\n`,
     );
     w = empty();
   }, reportMs).unref();
 }
 
+/** Sampling interval of the phase profiles: fine enough to see turns of 2 ms. */
+const profileIntervalUs = 100;
+/** Mean bytes between the heap profile's samples of allocations. */
+const heapSamplingBytes = 4096;
+
+/**
+ * `LATENCY_PROFILE_DIR`: each SIGUSR2 from the bench starts a CPU profile of the main thread, and the
+ * next one writes it there as `<n>.cpuprofile` (bench/profile-turns.ts reads it), one per phase, with
+ * a sampled heap profile of the allocations meanwhile as `<n>.heapprofile`.
+ */
+function profilePhases(dir: string): void {
+  const session = new Session();
+  session.connect();
+  let running = false;
+  let written = 0;
+  process.on('SIGUSR2', () => {
+    if (!running) {
+      running = true;
+      session.post('Profiler.enable', () =>
+        session.post('Profiler.setSamplingInterval', { interval: profileIntervalUs }, () =>
+          session.post('Profiler.start'),
+        ),
+      );
+      session.post('HeapProfiler.enable', () =>
+        session.post('HeapProfiler.startSampling', {
+          samplingInterval: heapSamplingBytes,
+          // Garbage too: what a message costs is mostly what is collected young.
+          includeObjectsCollectedByMinorGC: true,
+          includeObjectsCollectedByMajorGC: true,
+        }),
+      );
+      return;
+    }
+    running = false;
+    const n = ++written;
+    session.post('Profiler.stop', (error, result) => {
+      if (error !== null) process.stderr.write(`probe: no profile: ${error.message}\n`);
+      else writeFileSync(join(dir, `${n}.cpuprofile`), JSON.stringify(result.profile));
+    });
+    session.post('HeapProfiler.stopSampling', (error, result) => {
+      if (error !== null) process.stderr.write(`probe: no heap profile: ${error.message}\n`);
+      else writeFileSync(join(dir, `${n}.heapprofile`), JSON.stringify(result.profile));
+    });
+  });
+}
+
 // Worker threads (password hashing) load this too; only the main thread carries messages.
-if (isMainThread) start();
+if (isMainThread) {
+  start();
+  const dir = process.env['LATENCY_PROFILE_DIR'];
+  if (dir !== undefined) profilePhases(dir);
+}

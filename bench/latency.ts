@@ -17,9 +17,22 @@
  * 256 B payloads carrying the message's index; the clients run in this process. Every phase is
  * bounded in count (`openMessagesMax`) and time; messages not back within `drainTimeoutMs` after the
  * last was due count as lost and are reported.
+ *
+ * `LATENCY_MAX=step` takes as maximum the highest fixed rate the broker sustains with p50 flat (a step
+ * search, `stepSearch`) instead of the closed-loop figure, which with `windowMax` requests in flight
+ * shares one read, one turn and one write among many messages and so overstates what a protocol
+ * answering one message at a time sustains (Kafka's one-record produce most of all).
+ * `LATENCY_SHARES=0.5` (comma-separated) runs only those shares of the maximum; `LATENCY_RATE=5000`
+ * takes that rate as the maximum instead of measuring one (the same load for runs to be compared: the
+ * broker CPU per message the table gives then compares across builds).
+ * `LATENCY_PROFILE=<dir>` (implies the probe) writes a CPU profile of the broker's main thread for each
+ * open-loop phase to `<dir>/<n>.cpuprofile`; `node dist/bench/profile-turns.js <file>` attributes its
+ * long turns.
  */
 
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
@@ -28,12 +41,26 @@ import { startCli } from '../testing/server-cli.js';
 import { Conn } from './kafka.js';
 
 const payloadBytes = 256;
-const windowMax = 1000;
+/** Messages in flight in the closed loop; `LATENCY_WINDOW=1` measures one at a time (CPU per message without batching). */
+const windowMax = Number(process.env['LATENCY_WINDOW'] ?? 1000);
 const maxDurationMs = 3_000;
 const openDurationMs = 5_000;
 const openMessagesMax = 500_000;
 const drainTimeoutMs = 10_000;
-const loadShares = [0.1, 0.5, 0.9] as const;
+const loadShares: readonly number[] = (process.env['LATENCY_SHARES'] ?? '0.1,0.5,0.9')
+  .split(',')
+  .map(Number)
+  .filter((share) => share > 0 && share <= 1);
+/** Step search: each step runs `stepDurationMs` at `stepFactor` × the rate before it, at most `stepsMax` steps. */
+const stepDurationMs = 2_000;
+const stepFactor = 1.25;
+const stepsMax = 20;
+/**
+ * A step whose p50 exceeds the first step's by more than this or doubles it, whichever allows more
+ * (a busy machine moves p50 by a millisecond or two with no backlog), or that loses messages, is past
+ * the maximum: a backlog that grows for a whole step moves p50 by far more.
+ */
+const stepP50RiseMs = 1;
 const setupTimeoutMs = 30_000;
 /**
  * The clients' sockets disable Nagle's algorithm, as the broker's do (src/protocols/transport.ts) and
@@ -129,8 +156,8 @@ const kafkaPipe: PipeFactory = async (port, received) => {
   };
 };
 
-/** Closed loop, `windowMax` in flight, for `maxDurationMs`: messages back per second. */
-async function maxRate(factory: PipeFactory, port: number): Promise<number> {
+/** Closed loop, `windowMax` in flight, for `maxDurationMs`: messages back per second, and how many. */
+async function maxRate(factory: PipeFactory, port: number): Promise<{ rate: number; count: number }> {
   let sent = 0;
   let back = 0;
   let pipe: Pipe | undefined;
@@ -152,7 +179,7 @@ async function maxRate(factory: PipeFactory, port: number): Promise<number> {
   const rate = back / ((performance.now() - started) / 1000);
   await sleep(1000); // what is in flight comes back before the pipe closes
   await pipe.close();
-  return rate;
+  return { rate, count: back };
 }
 
 interface OpenResult {
@@ -171,8 +198,13 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Fixed-rate sending for `openDurationMs`; latency of each message from its due time. */
-async function openLoop(factory: PipeFactory, port: number, rate: number): Promise<OpenResult> {
-  const count = Math.min(openMessagesMax, Math.max(1, Math.round((rate * openDurationMs) / 1000)));
+async function openLoop(
+  factory: PipeFactory,
+  port: number,
+  rate: number,
+  durationMs = openDurationMs,
+): Promise<OpenResult> {
+  const count = Math.min(openMessagesMax, Math.max(1, Math.round((rate * durationMs) / 1000)));
   const due = new Float64Array(count);
   const latency = new Float64Array(count).fill(Number.NaN);
   let back = 0;
@@ -218,16 +250,140 @@ const protocols: Record<string, { factory: PipeFactory; what: string }> = {
   kafka: { factory: kafkaPipe, what: 'Kafka produce, 1 record per request, acks=all' },
 };
 
+/**
+ * The highest fixed rate at which p50 stays flat (see `stepP50RiseMs`) and nothing is lost: steps of
+ * `stepDurationMs` from `startRate`, each `stepFactor` × the one before; `startRate` when even the
+ * first step fails.
+ */
+async function stepSearch(factory: PipeFactory, port: number, startRate: number): Promise<number> {
+  let rate = Math.max(100, startRate);
+  let sustained = 0;
+  let floorP50Ms: number | undefined;
+  for (let step = 0; step < stepsMax; step++) {
+    const r = await openLoop(factory, port, Math.round(rate), stepDurationMs);
+    floorP50Ms ??= r.p50Ms;
+    process.stderr.write(`step ${Math.round(rate)}/s: p50 ${r.p50Ms.toFixed(2)} ms, lost ${r.lost}\n`);
+    if (r.lost > 0 || !(r.p50Ms <= floorP50Ms + Math.max(stepP50RiseMs, floorP50Ms))) break;
+    sustained = rate;
+    rate *= stepFactor;
+  }
+  return Math.max(sustained, startRate);
+}
+
 /** `LATENCY_PROBE=1`: the broker runs bench/latency-probe.ts (busy and stalled pauses, GC), shown on stderr with the phases. */
+const profileDir = process.env['LATENCY_PROFILE'];
 const brokerNodeOptions =
-  process.env['LATENCY_PROBE'] === '1'
+  process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined
     ? `--import ${fileURLToPath(new URL('./latency-probe.js', import.meta.url))}`
     : undefined;
+const stepMax = process.env['LATENCY_MAX'] === 'step';
+const fixedRate = Number(process.env['LATENCY_RATE'] ?? Number.NaN);
+
+/** CPU time of a process so far, ms (user + system, all threads), from /proc (Linux; 0 elsewhere). */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
+/** The probe's lines summed over one phase: busy gaps and GC pauses of the broker. */
+interface ProbeTally {
+  seconds: number;
+  busyCount: number;
+  busyMs: number;
+  busyMaxMs: number;
+  gcCount: number;
+  gcMs: number;
+  gcMaxMs: number;
+  allocatedKiB: number;
+}
+
+const probeLine =
+  /busy (\d+) \(([\d.]+) ms, max ([\d.]+)\).*gc (\d+) \(([\d.]+) ms, max ([\d.]+).*allocated (\d+) KiB/;
+
+/** Feeds the broker's stderr, line by line, into the tally of the phase running (if any). */
+function probeReader(): { feed(chunk: string): void; begin(): void; end(): ProbeTally | undefined } {
+  let partial = '';
+  let tally: ProbeTally | undefined;
+  return {
+    feed(chunk) {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = probeLine.exec(line);
+        if (m === null || tally === undefined) continue;
+        const [busyCount, busyMs, busyMaxMs, gcCount, gcMs, gcMaxMs, allocatedKiB] = m
+          .slice(1)
+          .map(Number) as number[];
+        tally.seconds++;
+        tally.busyCount += busyCount!;
+        tally.busyMs += busyMs!;
+        tally.busyMaxMs = Math.max(tally.busyMaxMs, busyMaxMs!);
+        tally.gcCount += gcCount!;
+        tally.gcMs += gcMs!;
+        tally.gcMaxMs = Math.max(tally.gcMaxMs, gcMaxMs!);
+        tally.allocatedKiB += allocatedKiB!;
+      }
+    },
+    begin() {
+      tally = {
+        seconds: 0,
+        busyCount: 0,
+        busyMs: 0,
+        busyMaxMs: 0,
+        gcCount: 0,
+        gcMs: 0,
+        gcMaxMs: 0,
+        allocatedKiB: 0,
+      };
+    },
+    end() {
+      const t = tally;
+      tally = undefined;
+      return t;
+    },
+  };
+}
+
+/** What the idle broker allocates per second (its timers, the probe's own), measured before the first phase. */
+let idleKiBPerS = 0;
+
+function probeSummary(t: ProbeTally, messages: number): string {
+  const per10k = (n: number) => ((n * 10_000) / messages).toFixed(1);
+  const beyondIdle = Math.max(0, t.allocatedKiB - idleKiBPerS * t.seconds);
+  return `${t.seconds} s: busy gaps > 2 ms ${t.busyCount} (${t.busyMs.toFixed(0)} ms, max ${t.busyMaxMs.toFixed(1)}), GC ${t.gcCount} (${per10k(t.gcCount)} per 10k msgs, ${t.gcMs.toFixed(0)} ms, max ${t.gcMaxMs.toFixed(1)}), heap allocated ${((beyondIdle * 1024) / messages).toFixed(0)} B/msg beyond the idle ${idleKiBPerS.toFixed(0)} KiB/s`;
+}
+
+/** Seconds the probe watches the broker idle before the first phase. */
+const idleSeconds = 3;
+
+/** The closed-loop maximum, printed with the broker's CPU per message and the load average. */
+async function closedLoop(
+  cli: { pid: number; probe: ReturnType<typeof probeReader> | undefined },
+  name: string,
+  factory: PipeFactory,
+  port: number,
+): Promise<number> {
+  const cpuBefore = cpuMsOf(cli.pid);
+  const loadBefore = loadavg()[0]!;
+  cli.probe?.begin();
+  const { rate, count } = await maxRate(factory, port);
+  const tally = cli.probe?.end();
+  const cpuUs = ((cpuMsOf(cli.pid) - cpuBefore) * 1000) / Math.max(1, count);
+  process.stdout.write(
+    `  ${name} closed loop, ${windowMax} in flight: ${Math.round(rate)} msg/s (${count}), broker CPU ${cpuUs.toFixed(1)} µs/msg, load ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)}${tally === undefined ? '' : `; probe ${probeSummary(tally, count)}`}\n`,
+  );
+  return rate;
+}
 
 export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
   const chosen = names.length === 0 ? Object.keys(protocols) : names;
   const unknown = chosen.filter((n) => protocols[n] === undefined);
   if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
+  const probe = probeReader();
   const cli = await startCli(
     [
       ...['--storage', 'memory', '--amqp-port', 'auto', '--mqtt-port', 'auto', '--kafka-port', 'auto'],
@@ -239,30 +395,66 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
       ...(brokerNodeOptions === undefined
         ? {}
         : {
-            env: { NODE_OPTIONS: brokerNodeOptions },
-            onStderr: (chunk: string) => process.stderr.write(chunk),
+            env: {
+              NODE_OPTIONS: brokerNodeOptions,
+              ...(profileDir === undefined ? {} : { LATENCY_PROFILE_DIR: profileDir }),
+            },
+            onStderr: (chunk: string) => {
+              probe.feed(chunk);
+              if (process.env['LATENCY_PROBE_LINES'] === '1') process.stderr.write(chunk);
+            },
           }),
     },
   );
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${stepMax ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself)); closed loop` : 'closed loop'}, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time`,
     '',
-    '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   try {
+    if (brokerNodeOptions !== undefined) {
+      await sleep(1000);
+      probe.begin();
+      await sleep(idleSeconds * 1000 + 100);
+      const idle = probe.end();
+      if (idle !== undefined && idle.seconds > 0) idleKiBPerS = idle.allocatedKiB / idle.seconds;
+      process.stdout.write(`  idle broker: ${idleKiBPerS.toFixed(0)} KiB/s allocated\n`);
+    }
     for (const name of chosen) {
       const { factory, what } = protocols[name]!;
       const port = cli.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
-      const max = await maxRate(factory, port);
+      const closedMax =
+        fixedRate > 0
+          ? fixedRate
+          : await closedLoop(
+              { pid: cli.pid, probe: brokerNodeOptions === undefined ? undefined : probe },
+              name,
+              factory,
+              port,
+            );
+      const max = stepMax ? await stepSearch(factory, port, closedMax * 0.1) : closedMax;
+      if (stepMax)
+        process.stderr.write(
+          `${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
+        );
       for (const share of loadShares) {
         if (brokerNodeOptions !== undefined)
           process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${name} ${share * 100} %\n`);
+        if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
+        const loadBefore = loadavg()[0]!;
+        const cpuBefore = cpuMsOf(cli.pid);
+        if (brokerNodeOptions !== undefined) probe.begin();
         const r = await openLoop(factory, port, Math.max(1, Math.round(max * share)));
+        const tally = probe.end();
+        const cpuUs = ((cpuMsOf(cli.pid) - cpuBefore) * 1000) / r.count;
+        if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
         lines.push(
-          `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} |`,
+          `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
         );
         process.stdout.write(`${lines.at(-1)}\n`);
+        if (tally !== undefined)
+          process.stdout.write(`  probe, ${name} ${share * 100} %, ${probeSummary(tally, r.count)}\n`);
       }
     }
   } finally {

@@ -418,6 +418,9 @@ function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
+/** A `writev` of at most this many bytes (and no `done`) is gathered; a larger one is written at once. */
+const gatheredPiecesBytesMax = 16 * 1024;
+
 /** Transports with gathered bytes, written together after the current turn's I/O callbacks. */
 const dirty: GatheredWrites[] = [];
 let flushScheduled = false;
@@ -449,6 +452,9 @@ class GatheredWrites implements Transport {
   get remoteAddress(): string | undefined {
     return this.#inner.remoteAddress;
   }
+  get remotePort(): number | undefined {
+    return this.#inner.remotePort;
+  }
   get localAddress(): string | undefined {
     return this.#inner.localAddress;
   }
@@ -466,6 +472,11 @@ class GatheredWrites implements Transport {
   }
   get bufferedBytes(): number {
     return this.#inner.bufferedBytes + this.#pendingBytes;
+  }
+
+  /** The socket's counts: bytes gathered and not yet flushed are not written yet. */
+  octets(): { read: number; written: number } {
+    return this.#inner.octets?.() ?? { read: 0, written: 0 };
   }
 
   attach(receiver: TransportReceiver): void {
@@ -490,7 +501,21 @@ class GatheredWrites implements Transport {
     return true;
   }
 
+  /**
+   * Small pieces without a `done` are gathered like `write`s: a connection answering many pipelined
+   * requests in one turn (a Kafka client's produce requests) then makes one system call, not one per
+   * answer. Large pieces go out at once, uncopied, and so does everything while the socket still holds
+   * unsent bytes, so a slow reader feels back-pressure exactly as before.
+   */
   writev(pieces: readonly Uint8Array[], done?: () => void): boolean {
+    if (done === undefined && this.#inner.bufferedBytes === 0) {
+      let bytes = 0;
+      for (const piece of pieces) bytes += piece.byteLength;
+      if (bytes <= gatheredPiecesBytesMax) {
+        for (const piece of pieces) this.write(piece);
+        return true;
+      }
+    }
     this.flush();
     return this.#inner.writev(pieces, done);
   }

@@ -12,7 +12,7 @@ import type { Clock } from '../../shared/clock.js';
 import { isBrokerError } from '../../shared/errors.js';
 import { describeConnection } from '../described.js';
 import type { IngressAccount } from '../ingress.js';
-import type { Transport } from '../transport.js';
+import { gatherWrites, type Transport } from '../transport.js';
 import { anonymousPrincipal, ConnectionAcls } from './acls.js';
 import { produceUnderAlarm } from './alarms.js';
 import { FrameLease } from './buffer-pool.js';
@@ -57,6 +57,16 @@ function pruneToVersion(fields: readonly FieldSchema[], value: Obj, version: num
     } else out[f.name] = v;
   }
   return out;
+}
+
+/** Requests one turn of the pump handles at most before it yields the event loop (see `#pump`). */
+const requestsPerTurnMax = 64;
+/** And the time it spends at most, measured between requests. */
+const turnMsMax = 2;
+
+/** Resolves in the check phase of this event-loop turn, after the gathered writes queued before it. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function unmapped(address: string | undefined): string {
@@ -114,7 +124,8 @@ export class KafkaConnection {
   #addresses: { advertisedHost: string; advertisedPort: number; clientHost: string } | undefined;
 
   constructor(transport: Transport, broker: KafkaBroker, setup: ConnectionSetup) {
-    this.#transport = transport;
+    // Answers finished in one turn (pipelined produce requests) leave in one write.
+    this.#transport = gatherWrites(transport);
     this.#broker = broker;
     this.#connectionId = setup.connectionId;
     this.#client = this.#clientFor(setup.principal);
@@ -291,10 +302,18 @@ export class KafkaConnection {
     this.close();
   }
 
+  /**
+   * Handles queued requests one after another. A read of many pipelined requests is handled in
+   * slices of at most `requestsPerTurnMax` requests or `turnMsMax`: between slices the pump yields
+   * the event loop, so the answers gathered so far are written and other connections are served,
+   * rather than the whole read waiting for its last request.
+   */
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
+      let sliceStartMs = performance.now();
+      let sliceRequests = 0;
       while (!this.#closed && !this.#ending) {
         const frame = this.#queue.shift();
         if (frame === undefined) break;
@@ -305,6 +324,11 @@ export class KafkaConnection {
         // Only after a normal return: a request that failed may still be referenced, so it is not reused.
         lease?.done();
         if (!this.#admitted && !this.#closed && this.#sasl === undefined) this.#admit();
+        if (++sliceRequests >= requestsPerTurnMax || performance.now() - sliceStartMs >= turnMsMax) {
+          await nextTurn();
+          sliceStartMs = performance.now();
+          sliceRequests = 0;
+        }
       }
     } catch (err) {
       this.#broker.logger.error({ err }, 'kafka: request failed; closing the connection');

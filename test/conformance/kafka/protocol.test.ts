@@ -128,6 +128,41 @@ describe('kafka wire protocol', () => {
     assert.equal(kb.broker.client('/').partition('pipe', 0).endOffset, 1, 'the acks=0 batch was stored');
   });
 
+  test('hundreds of pipelined produce requests, with a large fetch among them, are answered in order', async () => {
+    // More requests than one turn of the connection handles, and answers both gathered (small) and
+    // written at once (a fetch above the gathering bound): the order must hold across all of them.
+    await kb.broker.client('/').createStream('many', { partitions: 1 });
+    const big = 'x'.repeat(40 * 1024);
+    const first = await client.request<Obj>(ApiKey.Produce, 7, produceBody('many', batch([big])));
+    assert.equal(first.responses[0].partitionResponses[0].baseOffset, 0n);
+    const requests = 300;
+    const sent: Array<{ id: number; fetch: boolean }> = [];
+    for (let i = 0; i < requests; i++) {
+      if (i === requests / 2) {
+        const id = client.send(ApiKey.Fetch, 11, {
+          maxWaitMs: 0,
+          minBytes: 0,
+          maxBytes: 1 << 20,
+          isolationLevel: 0,
+          sessionEpoch: -1,
+          topics: [
+            { topic: 'many', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] },
+          ],
+        });
+        sent.push({ id, fetch: true });
+      }
+      sent.push({ id: client.send(ApiKey.Produce, 7, produceBody('many', batch([`m${i}`]))), fetch: false });
+    }
+    let offset = 1n;
+    for (const { id, fetch } of sent) {
+      const got = await client.receive<Obj>(fetch ? ApiKey.Fetch : ApiKey.Produce, fetch ? 11 : 7);
+      assert.equal(got.correlationId, id);
+      if (fetch) assert.ok(got.body.responses[0].partitions[0].records.length > big.length);
+      else assert.equal(got.body.responses[0].partitionResponses[0].baseOffset, offset++);
+    }
+    assert.equal(kb.broker.client('/').partition('many', 0).endOffset, requests + 1);
+  });
+
   test('Produce assigns contiguous offsets and Fetch returns the stored batches as produced', async () => {
     await kb.broker.client('/').createStream('plain', { partitions: 1 });
     const first = batch(['a', 'b', 'c']);

@@ -34,6 +34,8 @@ export function encodeMessage(schema: MessageSchema, msg: object, version: numbe
   return w.finish();
 }
 
+const noTaggedFields: readonly FieldSchema[] = [];
+
 export function writeMessage(w: KafkaWriter, schema: MessageSchema, msg: object, version: number): void {
   checkVersion(schema, version);
   writeStruct(w, schema.fields, msg as Obj, version, isFlexible(schema, version), schema.name);
@@ -115,7 +117,8 @@ function writeStruct(
   path: string,
 ): void {
   if (typeof obj !== 'object' || obj === null) throw invalid(path, 'expected an object');
-  const tagged: FieldSchema[] = [];
+  // Made for the first tagged field only: most structs of most messages have none.
+  let tagged: FieldSchema[] | undefined;
   for (const f of fields) {
     const value = obj[f.name];
     if (!inRange(f.versions, version)) {
@@ -126,12 +129,13 @@ function writeStruct(
         );
       }
     } else if (taggedAt(f, version, flexible)) {
+      tagged ??= [];
       tagged.push(f);
     } else {
       writeField(w, f, value === undefined ? defaultOf(f) : value, version, flexible, `${path}.${f.name}`);
     }
   }
-  if (flexible) writeTaggedFields(w, tagged, obj, version, path);
+  if (flexible) writeTaggedFields(w, tagged ?? noTaggedFields, obj, version, path);
 }
 
 function writeTaggedFields(

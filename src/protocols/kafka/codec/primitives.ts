@@ -199,8 +199,12 @@ export class KafkaWriter {
   private splicedBytes = 0;
 
   constructor(initialBytes = 256) {
-    this.buf = new Uint8Array(Math.max(16, initialBytes));
-    this.view = new DataView(this.buf.buffer);
+    // A slice of Node's shared pool: a typed array of its own costs an off-heap allocation, and a writer
+    // is made for every response. Every byte reserved is written before it is read.
+    // (A plain Uint8Array over it: what a writer returns stays a Uint8Array, not a Buffer.)
+    const slice = Buffer.allocUnsafe(Math.max(16, initialBytes));
+    this.buf = new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+    this.view = new DataView(slice.buffer, slice.byteOffset, slice.byteLength);
   }
 
   private reserve(n: number): number {

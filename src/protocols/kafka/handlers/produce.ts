@@ -289,14 +289,9 @@ function appendBatches(
       const appended = appendBatch(ctx, topic, partition, rules, batches[i]!, now);
       if (isKafkaError(appended)) return Promise.resolve({ index, errorCode: appended });
       if (appended.kind === 'wait') {
-        const resume = () =>
-          appendBatches(ctx, topic, partition, rules, batches, now, deferred, i, waits, baseOffset);
-        const resumed = appended.until.then(resume, (err: unknown) => ({
-          index,
-          errorCode: kafkaErrorOf(err),
-        }));
         deferred.push(appended.until);
-        return resumed;
+        const resume = { ctx, topic, partition, rules, batches, now, deferred, from: i, waits, baseOffset };
+        return resumeAfter(appended.until, resume);
       }
       if (baseOffset < 0) baseOffset = appended.offset;
       if (appended.durable !== undefined) waits.push(appended.durable);
@@ -311,7 +306,45 @@ function appendBatches(
     logAppendTimeMs: rules.logAppendTime ? BigInt(now) : -1n,
     logStartOffset: BigInt(partition.startOffset),
   };
-  return Promise.all(waits).then(
+  return whenDurable(ctx, topic, index, waits, answer);
+}
+
+/** Where `appendBatches` goes on once a transactional batch may be appended. */
+interface Resume {
+  readonly ctx: RequestContext;
+  readonly topic: string;
+  readonly partition: StreamPartition;
+  readonly rules: ProduceRules;
+  readonly batches: readonly Batch[];
+  readonly now: number;
+  readonly deferred: Promise<unknown>[];
+  readonly from: number;
+  readonly waits: Promise<unknown>[];
+  readonly baseOffset: number;
+}
+
+/**
+ * `appendBatches` from `r.from` on once `until` settles. Its own function: a closure made in
+ * `appendBatches` itself would cost every append a context, waiting or not.
+ */
+function resumeAfter(until: Promise<void>, r: Resume): Promise<PartitionOut> {
+  const { ctx, topic, partition, rules, batches, now, deferred, from, waits, baseOffset } = r;
+  return until.then(
+    () => appendBatches(ctx, topic, partition, rules, batches, now, deferred, from, waits, baseOffset),
+    (err: unknown) => ({ index: partition.index, errorCode: kafkaErrorOf(err) }),
+  );
+}
+
+/** `answer` once every append in `waits` is durable, or the error a failed one means. */
+function whenDurable(
+  ctx: RequestContext,
+  topic: string,
+  index: number,
+  waits: Promise<unknown>[],
+  answer: PartitionOut,
+): Promise<PartitionOut> {
+  // One append is the usual request: its own promise, without Promise.all's array and closures.
+  return (waits.length === 1 ? waits[0]! : Promise.all(waits)).then(
     () => answer,
     (err: unknown) => {
       // The log closed under the append: the topic was deleted meanwhile (or the broker is stopping).
@@ -380,9 +413,18 @@ export const produceHandler: ApiHandler = {
     if (deferred.length > 0) ctx.frame?.keep();
     // Clients expect no response at all to acks=0 (kafkajs, librdkafka, kafka-python).
     if (acks === 0) return null;
-    const response = Promise.all(
-      topics.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions) })),
-    ).then((responses): KafkaInput<ProduceResponse> => ({ responses }));
+    const only = topics.length === 1 && topics[0]!.partitions.length === 1 ? topics[0]! : undefined;
+    // One topic and one partition, the usual request, is answered without the nested Promise.all.
+    const response =
+      only === undefined
+        ? Promise.all(
+            topics.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions) })),
+          ).then((responses): KafkaInput<ProduceResponse> => ({ responses }))
+        : only.partitions[0]!.then(
+            (partition): KafkaInput<ProduceResponse> => ({
+              responses: [{ name: only.name, partitionResponses: [partition] }],
+            }),
+          );
     return new Later(response, deferred.length > 0 ? settledAll(deferred) : undefined);
   },
 };
