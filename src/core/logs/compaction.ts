@@ -34,9 +34,9 @@ export const compactionReadBytesMax = 16 * 1024;
  * rewritten files waiting beside their segments reach `compactionSwapBytesMax`. A batch costs two
  * folder fsyncs, each a journal commit that an fdatasync of the produce path arriving meanwhile waits
  * behind, and its renames, old indexes and new indexes happen together: a run of N segments forces
- * 2⌈N/16⌉ such commits instead of 2N (docs/performance.md, "Kafka compaction").
+ * 2⌈N/8⌉ such commits instead of 2N (docs/performance.md, "Kafka compaction").
  */
-export const compactionSwapSegmentsMax = 16;
+export const compactionSwapSegmentsMax = 8;
 /** Bytes of rewritten files a batch may hold beside their segments before it is swapped in. */
 export const compactionSwapBytesMax = 64 * 1024 * 1024;
 
