@@ -123,6 +123,12 @@ export interface SealedSegment {
   readonly indexIntervalBytes: number;
 }
 
+/** One segment of a `Log.adoptRewritten` batch: the descriptor and what its rewrite wrote, if anything. */
+export interface AdoptedRewrite {
+  readonly sealed: SealedSegment;
+  readonly rewritten: RewrittenSegmentFile | undefined;
+}
+
 /** What a rewrite of a `SealedSegment` wrote beside it, fsynced, with the index built while writing. */
 export interface RewrittenSegmentFile {
   readonly file: string;
@@ -201,14 +207,17 @@ export interface Log {
    */
   sealedSegments?(from: number, to: number): readonly SealedSegment[];
   /**
-   * Puts a segment rewritten away from the log in the place of `sealed` (a descriptor this log handed
-   * out), as `rewrite` swaps its own: readers see the old segment or the new one, a crash leaves one of
-   * them. Resolves with the bytes freed; 0 when the segment is no longer the log's (retention removed
-   * it) and the rewritten file is then removed, or the log is closed (the next open removes it).
-   * Refused with `invalid_state` while another rewrite of the log is under way.
-   * Without `rewritten`, only removes what a rewrite of `sealed` may have left beside it.
+   * Puts segments rewritten away from the log in the place of theirs (descriptors this log handed
+   * out), as `rewrite` swaps its own: readers see each segment as it was or as rewritten, a crash leaves
+   * one of the two for each. The whole batch costs two folder fsyncs and its renames happen in one
+   * synchronous step, so the file system's journal is asked to commit twice per batch, not per segment
+   * (docs/storage-format.md, "Rewriting away from the log's thread"). Resolves with the bytes freed; a
+   * segment no longer the log's (retention removed it) frees nothing and its rewritten file is removed,
+   * and a closed log takes nothing (the next open removes what was left). Refused with `invalid_state`
+   * while another rewrite of the log is under way. An entry without `rewritten` only removes what a
+   * rewrite of its segment may have left beside it.
    */
-  adoptRewritten?(sealed: SealedSegment, rewritten: RewrittenSegmentFile | undefined): Promise<number>;
+  adoptRewritten?(batch: readonly AdoptedRewrite[]): Promise<number>;
   /** Resolves when everything appended so far is fsynced, whatever the policy. */
   sync(): Promise<void>;
   /**

@@ -13,7 +13,7 @@
  * are served between them. Both ways decide alike (./compaction-rules.ts).
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { Log, LogEntry, SealedSegment } from '../../storage/types.js';
+import type { AdoptedRewrite, Log, LogEntry, SealedSegment } from '../../storage/types.js';
 import type { StreamCompaction } from '../api.js';
 import type { Executor } from '../exec/executor.js';
 import { CompactionRun, type RunBounds } from './compaction-rules.js';
@@ -28,6 +28,17 @@ import type { Partition } from './partition.js';
  * small Kafka records held the loop for tens of milliseconds on a loaded machine (docs/performance.md).
  */
 export const compactionReadBytesMax = 16 * 1024;
+
+/**
+ * Rewritten segments swapped in together (`Log.adoptRewritten`): at most this many, or once the
+ * rewritten files waiting beside their segments reach `compactionSwapBytesMax`. A batch costs two
+ * folder fsyncs, each a journal commit that an fdatasync of the produce path arriving meanwhile waits
+ * behind, and its renames, old indexes and new indexes happen together: a run of N segments forces
+ * 2⌈N/8⌉ such commits instead of 2N (docs/performance.md, "Kafka compaction").
+ */
+export const compactionSwapSegmentsMax = 8;
+/** Bytes of rewritten files a batch may hold beside their segments before it is swapped in. */
+export const compactionSwapBytesMax = 64 * 1024 * 1024;
 
 export interface CompactionReport {
   /** The cleanable range this run covered: [from, to). */
@@ -155,7 +166,7 @@ export class Compactor {
   }
 
   /**
-   * Both passes on the compaction thread, each segment swapped in here as it comes back; returns the
+   * Both passes on the compaction thread, the segments swapped in here by batches as they come back; returns the
    * range's end, or undefined when the thread cannot take this run (memory storage, a format whose
    * compactor it cannot load, the thread gone before it mapped).
    */
@@ -189,13 +200,16 @@ export class Compactor {
         // A rewrite still under way must end before its file is removed, or it would be left behind.
         await flight.next?.catch(() => undefined);
         thread.call({ kind: 'end' });
-        for (const sealed of flight.asked)
-          await log.adoptRewritten!(sealed, undefined).catch(() => undefined);
+        const leftovers = flight.asked.map((sealed) => ({ sealed, rewritten: undefined }));
+        if (leftovers.length > 0) await log.adoptRewritten!(leftovers).catch(() => undefined);
       }
     });
   }
 
-  /** Asks for each segment's rewrite, the next one while the last is swapped in. */
+  /**
+   * Asks for each segment's rewrite, the next one while the last is waiting, and swaps them in by
+   * batches (`compactionSwapSegmentsMax`, `compactionSwapBytesMax`).
+   */
   async #swapEach(
     thread: CompactionThread,
     log: Log,
@@ -210,6 +224,15 @@ export class Compactor {
       reply.catch(() => undefined);
       return reply;
     };
+    let batch: AdoptedRewrite[] = [];
+    let batchBytes = 0;
+    const adopt = async () => {
+      this.#check(generation);
+      await log.adoptRewritten!(batch);
+      for (const { sealed } of batch) flight.asked.splice(flight.asked.indexOf(sealed), 1);
+      batch = [];
+      batchBytes = 0;
+    };
     flight.next = wanted.length > 0 ? ask(0) : undefined;
     for (let i = 0; flight.next !== undefined; i++) {
       const reply = await flight.next;
@@ -217,9 +240,11 @@ export class Compactor {
       if (reply?.kind !== 'rewritten') throw new Error(`compaction thread answered ${reply?.kind}`);
       this.#dueAt = Math.min(this.#dueAt, reply.dueAt);
       this.#check(generation);
-      await log.adoptRewritten!(wanted[i]!, reply.rewritten);
-      flight.asked.splice(flight.asked.indexOf(wanted[i]!), 1);
+      batch.push({ sealed: wanted[i]!, rewritten: reply.rewritten });
+      batchBytes += reply.rewritten?.sizeBytes ?? 0;
+      if (batch.length >= compactionSwapSegmentsMax || batchBytes >= compactionSwapBytesMax) await adopt();
     }
+    if (batch.length > 0) await adopt();
   }
 
   /** One request to the thread; a failure it reports is the disk's (or the data's), as on this thread. */

@@ -89,6 +89,8 @@ export class HandleCache {
   private newest: CachedFile | undefined;
   private oldest: CachedFile | undefined;
   private readonly waiters: Waiter[] = [];
+  /** The off-loop closes under way, one after another (`close`). */
+  private closingOffLoop: Promise<void> = Promise.resolve();
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -192,7 +194,8 @@ export class HandleCache {
    * Nothing is pending on a file closed here (writes are pinned), so a failing close loses nothing.
    * `offLoop`: closed off the event loop, counting as open until closed. Closing the last descriptor of
    * a file already unlinked (a segment compaction replaced) frees its blocks, milliseconds per segment
-   * on a busy disk.
+   * on a busy disk; such closes go one at a time, so a batch of them never takes every thread of the
+   * pool that the appends' writes and fdatasyncs wait for.
    */
   private close(file: CachedFile, offLoop = false): void {
     const fd = file.descriptor;
@@ -204,10 +207,16 @@ export class HandleCache {
       } catch {}
       return;
     }
-    fs.close(fd, () => {
-      this.openCount--;
-      this.serveWaiters();
-    });
+    this.closingOffLoop = this.closingOffLoop.then(
+      () =>
+        new Promise<void>((resolve) =>
+          fs.close(fd, () => {
+            this.openCount--;
+            this.serveWaiters();
+            resolve();
+          }),
+        ),
+    );
   }
 
   private evict(file: CachedFile): void {

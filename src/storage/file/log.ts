@@ -9,6 +9,7 @@ import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { closedError, type Leased, normaliseAppend, quietRejection } from '../common.js';
 import type {
+  AdoptedRewrite,
   AppendInput,
   AppendResult,
   Log,
@@ -253,37 +254,74 @@ export class FileLog implements Log, Leased {
     return out;
   }
 
-  adoptRewritten(sealed: SealedSegment, rewritten: RewrittenSegmentFile | undefined): Promise<number> {
+  adoptRewritten(batch: readonly AdoptedRewrite[]): Promise<number> {
     if (this.rewriting !== undefined) {
       const message = `Log ${this.name} is already being rewritten`;
       return quietRejection(new BrokerError(ErrorCode.invalidState, message));
     }
-    const segment = this.handedOut.get(sealed);
-    const current = () =>
-      segment !== undefined && !this.closed && this.failure === undefined && this.segments.includes(segment);
-    // A deleted log's folder is in the trash, removed whole, and a closed one's name may be held anew:
-    // nothing is touched under it then (the next open removes what is left).
-    const discard = async () => {
-      if (!this.closed) await fs.promises.rm(cleanedPathOf(sealed.file), { force: true });
-      return 0;
-    };
-    if (rewritten === undefined || !current()) return discard();
-    assert(rewritten.file === cleanedPathOf(sealed.file), 'a rewritten segment lies beside its segment');
     const running = (async () => {
       try {
-        await this.dropIndexFiles(segment!, rewritten.file);
-        if (!current()) return await discard();
-        this.swap(segment!, rewritten.file, rewritten);
-        await fsyncDirAsync(this.ctx.dir).catch((err: unknown) => {
-          this.fail(failedError(`Swapping in rewritten segment ${sealed.base} of log ${this.name}`, err));
-        });
-        return sealed.sizeBytes - rewritten.sizeBytes;
+        return await this.adoptBatch(batch);
       } finally {
         this.rewriting = undefined;
       }
     })();
     this.rewriting = running.catch(() => undefined);
     return running;
+  }
+
+  /**
+   * `adoptRewritten`'s work: the old indexes of every segment of the batch removed and one folder fsync,
+   * then every rename in one synchronous step, one folder fsync, and the new indexes written. Each
+   * journal commit the folder fsyncs force makes an fdatasync of the produce path wait for it
+   * (docs/performance.md, "Kafka compaction"), so a batch asks for two, not two per segment.
+   */
+  private async adoptBatch(batch: readonly AdoptedRewrite[]): Promise<number> {
+    const current = (segment: Segment | undefined): segment is Segment =>
+      segment !== undefined && !this.closed && this.failure === undefined && this.segments.includes(segment);
+    // A deleted log's folder is in the trash, removed whole, and a closed one's name may be held anew:
+    // nothing is touched under it then (the next open removes what is left).
+    const discard = async (files: readonly string[]) => {
+      for (const file of files) if (!this.closed) await fs.promises.rm(file, { force: true });
+    };
+    const wanted: Array<{ segment: Segment; rewritten: RewrittenSegmentFile; sealed: SealedSegment }> = [];
+    const unwanted: string[] = [];
+    for (const { sealed, rewritten } of batch) {
+      const segment = this.handedOut.get(sealed);
+      if (rewritten !== undefined && current(segment)) {
+        assert(rewritten.file === cleanedPathOf(sealed.file), 'a rewritten segment lies beside its segment');
+        wanted.push({ segment, rewritten, sealed });
+      } else unwanted.push(cleanedPathOf(sealed.file));
+    }
+    await discard(unwanted);
+    if (wanted.length === 0) return 0;
+    await this.dropIndexFiles(
+      wanted.map((w) => w.segment),
+      wanted.map((w) => w.rewritten.file),
+    );
+    // The log may have closed, or retention removed segments, while the folder was fsynced.
+    const swapped: Segment[] = [];
+    const late: string[] = [];
+    let freed = 0;
+    for (const { segment, rewritten, sealed } of wanted) {
+      if (!current(segment)) {
+        late.push(rewritten.file);
+        continue;
+      }
+      swapped.push(this.swap(segment, rewritten.file, rewritten));
+      freed += sealed.sizeBytes - rewritten.sizeBytes;
+    }
+    await discard(late);
+    if (swapped.length === 0) return 0;
+    try {
+      // The renames' durability: until then a crash leaves the old segments, which recovery reopens.
+      await fsyncDirAsync(this.ctx.dir);
+      // Only now may an index describe a new file: a crash before leaves no index, rebuilt at open.
+      for (const segment of swapped) await segment.writeIndexFilesOffLoop();
+    } catch (err) {
+      this.fail(failedError(`Swapping in rewritten segments of log ${this.name}`, err));
+    }
+    return freed;
   }
 
   /** Rewrites `segment` and swaps it in; returns the bytes freed (0 when abandoned or unchanged). */
@@ -307,7 +345,7 @@ export class FileLog implements Log, Leased {
       await fs.promises.rm(written.file, { force: true });
       return 0;
     }
-    await this.dropIndexFiles(segment, written.file);
+    await this.dropIndexFiles([segment], [written.file]);
     // The log may have closed, or retention removed the segment, while the folder was fsynced.
     if (!wanted()) {
       if (!this.ctx.deleted) await fs.promises.rm(written.file, { force: true });
@@ -322,31 +360,39 @@ export class FileLog implements Log, Leased {
   }
 
   /**
-   * Removes the segment's index files durably, off the event loop, before its swap: an index must
+   * Removes the segments' index files durably, off the event loop, before their swap: an index must
    * never describe a file it was not built from, and a segment without them is only rescanned on open
-   * (readers use the indexes in memory). On a failure the rewrite ends and the segment stays as it is.
+   * (readers use the indexes in memory). On a failure the rewrites end, the rewritten files are removed
+   * and the segments stay as they are.
    */
-  private async dropIndexFiles(segment: Segment, cleaned: string): Promise<void> {
+  private async dropIndexFiles(segments: readonly Segment[], cleaned: readonly string[]): Promise<void> {
     try {
-      for (const ext of ['.index', '.timeindex'] as const) {
-        await fs.promises.rm(path.join(this.ctx.dir, segmentFileName(segment.base, ext)), { force: true });
+      for (const segment of segments) {
+        for (const ext of ['.index', '.timeindex'] as const) {
+          const file = path.join(this.ctx.dir, segmentFileName(segment.base, ext));
+          await fs.promises.rm(file, { force: true });
+        }
       }
       await fsyncDirAsync(this.ctx.dir);
     } catch (err) {
-      if (!this.ctx.deleted) await fs.promises.rm(cleaned, { force: true }).catch(() => undefined);
-      throw failedError(`Swapping in rewritten segment ${segment.base} of log ${this.name}`, err);
+      if (!this.ctx.deleted)
+        for (const file of cleaned) await fs.promises.rm(file, { force: true }).catch(() => undefined);
+      const bases = segments.map((segment) => segment.base).join(', ');
+      throw failedError(`Swapping in rewritten segments ${bases} of log ${this.name}`, err);
     }
   }
 
   /**
-   * Puts the rewritten file in the segment's place, synchronously, so no read sees a mix. The old
-   * indexes are already gone, durably (`dropIndexFiles`). The rename replaces the segment in one step;
-   * the new segment is opened by the recovery path, which rebuilds its indexes, or taken with the index
-   * built while it was written (`built`, a rewrite away from the log: no rescan on this thread). A crash before the
-   * rename leaves the old segment and a `.cleaned` file that recovery removes; after it, the new one.
-   * The old file is closed off the event loop: the rename unlinked it, and its last close frees it.
+   * Puts the rewritten file in the segment's place, synchronously, so no read sees a mix; returns the
+   * new segment. The old indexes are already gone, durably (`dropIndexFiles`). The rename replaces the
+   * segment in one step; the new segment is opened by the recovery path, which rebuilds its indexes, or
+   * taken with the index built while it was written (`built`, a rewrite away from the log: no rescan
+   * on this thread, and its index files are the caller's to write once the rename is durable). A crash
+   * before the rename leaves the old segment and a `.cleaned` file that recovery removes; after it, the
+   * new one. The old file is closed off the event loop: the rename unlinked it, and its last close
+   * frees it.
    */
-  private swap(old: Segment, cleaned: string, built?: RewrittenSegmentFile): void {
+  private swap(old: Segment, cleaned: string, built?: RewrittenSegmentFile): Segment {
     const at = this.segments.indexOf(old);
     assert(at >= 0 && at < this.segments.length - 1, 'a rewritten segment is a sealed one still in the log');
     const { dir } = this.ctx;
@@ -367,6 +413,7 @@ export class FileLog implements Log, Leased {
         : Segment.open(this.ctx, old.base, false);
       assert(fresh !== undefined, 'a rewritten segment has a valid header');
       this.segments[at] = fresh;
+      return fresh;
     } catch (err) {
       // The log no longer knows its segment: out of service until reopened, which recovers it.
       const failed = failedError(what, err);

@@ -272,9 +272,8 @@ export class Segment {
       bytesSinceIndex: 0,
       index: { offsets: [...offsets], positions: [...positions], timesBefore: [...timesBefore] },
     };
-    const segment = new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
-    segment.writeIndexFiles();
-    return segment;
+    // Its index files are the caller's to write (`writeIndexFilesOffLoop`), once the swap is durable.
+    return new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
   }
 
   /**
@@ -505,6 +504,18 @@ export class Segment {
     const files = encodeIndexFiles(this.state.index, this.base);
     fs.writeFileSync(path.join(this.ctx.dir, segmentFileName(this.base, '.index')), files.offsets);
     fs.writeFileSync(path.join(this.ctx.dir, segmentFileName(this.base, '.timeindex')), files.times);
+    this.indexWritten = true;
+  }
+
+  /** `writeIndexFiles` for a sealed segment, off the event loop (a rewritten segment just swapped in). */
+  async writeIndexFilesOffLoop(): Promise<void> {
+    if (this.ctx.deleted || this.indexWritten) return;
+    const files = encodeIndexFiles(this.state.index, this.base);
+    await fs.promises.writeFile(path.join(this.ctx.dir, segmentFileName(this.base, '.index')), files.offsets);
+    await fs.promises.writeFile(
+      path.join(this.ctx.dir, segmentFileName(this.base, '.timeindex')),
+      files.times,
+    );
     this.indexWritten = true;
   }
 

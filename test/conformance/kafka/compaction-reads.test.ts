@@ -22,11 +22,18 @@ import { compactNowRequest, WireClient } from '../../../testing/kafka-wire.js';
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;
 
-/** 10 MB over ten 1 MiB segments (the smallest storage allows), few records so passes are quick. */
+/**
+ * 10 MB over ten 1 MiB segments (the smallest storage allows), few records so passes are quick. The
+ * sealed ones are swapped in by two batches (`compactionSwapSegmentsMax`), each in one step: a pass
+ * reads one stored batch per fetch (`fetchBytes`), so a swap almost always falls between two fetches of
+ * a pass, which then meets some segments rewritten and some not.
+ */
 const keys = 100;
 const rounds = 100;
 const valueBytes = 1000;
 const segmentBytesMax = 1024 * 1024;
+/** Less than one produced batch (100 records of 1000 B): a fetch answers one batch (KIP-74). */
+const fetchBytes = 64 * 1024;
 /** Bounds of the reading loop: passes over the whole topic, and time. */
 const passesMax = 400;
 const readingMsMax = 60_000;
@@ -67,10 +74,10 @@ async function readPass(client: WireClient, topic: string): Promise<Pass> {
       replicaId: -1,
       maxWaitMs: 0,
       minBytes: 0,
-      maxBytes: 1 << 20,
+      maxBytes: fetchBytes,
       isolationLevel: 0,
       sessionEpoch: -1,
-      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: next, partitionMaxBytes: 1 << 20 }] }],
+      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: next, partitionMaxBytes: fetchBytes }] }],
     });
     const partition = body.responses[0].partitions[0];
     assert.equal(partition.errorCode, 0, `fetch at ${next}: error ${partition.errorCode}`);
