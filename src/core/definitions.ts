@@ -243,9 +243,6 @@ function deriveOnLibuv(job: PasswordHashJob): Promise<Uint8Array> {
   });
 }
 
-/** A user's own change is never abandoned half way. */
-const neverAborted = new AbortController().signal;
-
 /** Salt for names that are not users: a wrong name costs the same hash as a wrong password. */
 const absentSalt = randomBytes(saltBytes);
 
@@ -369,7 +366,12 @@ export class Users {
       );
     }
     const salt = randomBytes(saltBytes);
-    const hash = await this.#derive({ password, salt, cost: scryptCost, keyBytes }, neverAborted);
+    // Never called off (a user's change is not abandoned half way); a signal per call, so no listener
+    // a hasher adds to it outlives the call.
+    const hash = await this.#derive(
+      { password, salt, cost: scryptCost, keyBytes },
+      new AbortController().signal,
+    );
     const user: StoredUser = {
       salt: salt.toString('base64'),
       hash: Buffer.from(hash).toString('base64'),
