@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import { internalContext } from '../src/core/entry/context.js';
 import { Broker } from '../src/server/broker.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { freePort, listenerFlags, startCli } from '../testing/server-cli.js';
@@ -53,7 +54,7 @@ function quantiles(samples: number[]): string {
 /** Users `bench-0`… exist before the CLI starts: an embedded broker on the same folder adds them. */
 async function seedUsers(dataDir: string): Promise<void> {
   const broker = await Broker.start({ ...allPortsOff, dataDir, logger: silentLogger() });
-  const core = broker.core as unknown as { putUser(name: string, password: string): Promise<void> };
+  const core = broker.core.connect(internalContext('/'));
   for (let i = 0; i < freshUsers; i++) await core.putUser(`bench-${i}`, `secret-${i}`);
   await broker.stop();
 }

@@ -109,7 +109,7 @@ function edges(out: Exposition, stats: EdgeStats): void {
       'Connections closed for holding bytes before login past their share.',
     ],
     ['switchyard_login_hashes_total', 'counter', stats.loginHashes, 'Password hashes computed for logins.'],
-    ['switchyard_login_queued', 'gauge', stats.loginQueued, 'Logins waiting for a hashing thread.'],
+    ['switchyard_login_queued', 'gauge', stats.loginQueued, 'Logins waiting for a hashing process.'],
   ];
   for (const [name, kind, value, help] of series) out.family(name, kind, help).sample(name, value);
 }

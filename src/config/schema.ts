@@ -647,14 +647,15 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(0, 64),
     group: 'Logins',
     description:
-      'Threads that hash passwords at login (scrypt), apart from the thread pool that does file I/O, so ' +
-      'a login flood cannot hold up durable writes. 0: half the cores, 1 to 4. Started when first needed.',
+      'Child processes that hash passwords (scrypt) at login and when a password is set, apart from the ' +
+      'thread pool that does file I/O, so a login flood cannot hold up durable writes, and apart from ' +
+      'the broker’s memory. 0: half the cores, 1 to 4. Started when first needed, ended after 30 s idle.',
   },
   loginQueueMax: {
     type: integer(0, countMax),
     group: 'Logins',
     description:
-      'Logins waiting for a hashing thread; when full, a login is refused at once (AMQP 403, MQTT ' +
+      'Logins waiting for a hashing process; when full, a login is refused at once (AMQP 403, MQTT ' +
       'CONNACK 0x89 Server busy / 3 Server unavailable). Logins with recent failures wait behind others.',
   },
   loginPendingPerAddressMax: {

@@ -13,7 +13,7 @@ import type { CallerContext } from './entry/context.js';
 import type { MessageCounts } from './entry/meters.js';
 import type { OperatorClient } from './entry/operator-commands.js';
 import type { PolicyClient } from './entry/policy-commands.js';
-import type { VerifyOptions } from './login-cache.js';
+import type { PasswordDerive, VerifyOptions } from './login-cache.js';
 import type {
   PermissionFilter,
   PermissionRow,
@@ -100,6 +100,11 @@ export interface CoreOptions {
   vhosts?: string[];
   /** Decisions made after the permissions allowed a command (./entry/authorize.ts `AccessCheck`). */
   accessChecks?: readonly AccessCheck[];
+  /**
+   * Where passwords are hashed (users created or changed, logins checked without a `derive` of their
+   * own); default: scrypt on libuv's thread pool. The server hashes in child processes.
+   */
+  passwordDerive?: PasswordDerive;
 }
 
 export interface PublishInput {
@@ -766,7 +771,7 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   clearTopicPermission(vhost: string, user: string, exchange?: string): Promise<void>;
   /**
    * Checks a user's password; false for unknown users. A credential verified a moment ago is not hashed
-   * again; `options` lets the caller run the hash elsewhere (the server's hashing threads) and give up
+   * again; `options` lets the caller run the hash elsewhere (the server's hashing processes) and give up
    * when its client goes.
    */
   verifyUser(name: string, password: string, options?: VerifyOptions): Promise<boolean>;

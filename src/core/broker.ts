@@ -125,6 +125,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     });
     const definitions = await Definitions.open(options.storage, supervisor, undefined, {
       verified: { ttlMs: limits.loginCacheTtlMs, entriesMax: limits.loginCacheEntriesMax },
+      derive: options.passwordDerive,
     });
     const broker = new BrokerCore(options, supervisor, definitions, factories);
     let found: FoundObjects | undefined;

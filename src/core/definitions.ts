@@ -254,6 +254,8 @@ const verifiedCacheDefault: VerifiedCacheLimits = {
 export interface UsersOptions {
   /** The verified-credential cache's bounds (./login-cache.ts). */
   readonly verified?: VerifiedCacheLimits;
+  /** Hashes passwords when no caller gives its own `derive`; default: scrypt on libuv's pool. */
+  readonly derive?: PasswordDerive | undefined;
 }
 
 /** A user as the management API shows it: tags and the stored password hash (`passwordHash`). */
@@ -299,10 +301,12 @@ export class Users {
   readonly #log: DefinitionsLog;
   readonly #verified: VerifiedCache;
   readonly #flights = new SharedFlights<boolean>();
+  readonly #derive: PasswordDerive;
 
   constructor(log: DefinitionsLog, options: UsersOptions = {}) {
     this.#log = log;
     this.#verified = new VerifiedCache(options.verified ?? verifiedCacheDefault);
+    this.#derive = options.derive ?? deriveOnLibuv;
   }
 
   names(): string[] {
@@ -362,7 +366,12 @@ export class Users {
       );
     }
     const salt = randomBytes(saltBytes);
-    const hash = await deriveOnLibuv({ password, salt, cost: scryptCost, keyBytes });
+    // Never called off (a user's change is not abandoned half way); a signal per call, so no listener
+    // a hasher adds to it outlives the call.
+    const hash = await this.#derive(
+      { password, salt, cost: scryptCost, keyBytes },
+      new AbortController().signal,
+    );
     const user: StoredUser = {
       salt: salt.toString('base64'),
       hash: Buffer.from(hash).toString('base64'),
@@ -388,7 +397,7 @@ export class Users {
     const user = this.#log.state.users.get(name);
     if (user !== undefined && user.hash !== '' && this.#verified.has(key, user.hash))
       return Promise.resolve(true);
-    const derive = options.derive ?? deriveOnLibuv;
+    const derive = options.derive ?? this.#derive;
     return this.#flights.join(key, options.signal, (signal) =>
       this.#check(name, password, key, derive, signal),
     );

@@ -26,7 +26,7 @@ export interface PasswordHashJob {
 }
 
 /**
- * Computes a password hash. The server passes one that runs on its hashing threads behind a bounded
+ * Computes a password hash. The server passes one that runs in its hashing processes behind a bounded
  * queue; it rejects (resource_exhausted) when the queue is full and stops early once `signal` aborts.
  */
 export type PasswordDerive = (job: PasswordHashJob, signal: AbortSignal) => Promise<Uint8Array>;

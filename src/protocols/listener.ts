@@ -185,6 +185,6 @@ export interface Authenticator {
   loginWithCertificate(user: string | undefined, remoteAddress: string | undefined): LoginResult;
   /** JWT logins are configured: `login` takes a password shaped like a JWT as a token. */
   readonly tokens: boolean;
-  /** Hashes computed so far and logins waiting for a hashing thread (for metrics). */
+  /** Hashes computed so far and logins waiting for a hashing process (for metrics). */
   stats?(): { readonly hashes: number; readonly queued: number };
 }

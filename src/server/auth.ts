@@ -62,7 +62,18 @@ export type AuthenticatorConfig = Pick<Config, 'defaultUser' | 'defaultPass' | '
   Partial<Pick<Config, 'anonymousUser'>> & {
     /** Verifies bearer tokens; without it token logins are refused (none configured). */
     readonly jwt?: JwtValidator | undefined;
+    /** The hashing pool to use (`hashingPoolOf`), shared with core; the gate makes its own without. */
+    readonly hashing?: ScryptPool | undefined;
   };
+
+/** The password-hashing pool the settings ask for. */
+export function hashingPoolOf(config: Partial<LoginSettings>): ScryptPool {
+  const settings: LoginSettings = { ...configDefault, ...definedOnly(config) };
+  return new ScryptPool({
+    threads: settings.passwordHashThreads === 0 ? autoHashThreads() : settings.passwordHashThreads,
+    queueMax: settings.loginQueueMax,
+  });
+}
 
 /** Who a client without credentials is when no `anonymousUser` is configured (loopback peers only). */
 export const loopbackAnonymousUser = 'guest';
@@ -84,14 +95,14 @@ export interface LoginStats {
   /** Hashing threads started (they start as needed), hashes computed since start. */
   readonly hashThreads: number;
   readonly hashes: number;
-  /** Logins on a hashing thread now, and waiting for one. */
+  /** Logins on a hashing process now, and waiting for one. */
   readonly hashing: number;
   readonly queued: number;
   /** Addresses with recent failed logins remembered. */
   readonly throttledAddresses: number;
 }
 
-/** The server's authenticator; `close` stops its hashing threads. */
+/** The server's authenticator; `close` stops its hashing processes. */
 export interface LoginGate extends Authenticator {
   stats(): LoginStats;
   close(): Promise<void>;
@@ -108,10 +119,7 @@ export function createAuthenticator(
   now?: () => number,
 ): LoginGate {
   const settings: LoginSettings = { ...configDefault, ...definedOnly(config) };
-  const pool = new ScryptPool({
-    threads: settings.passwordHashThreads === 0 ? autoHashThreads() : settings.passwordHashThreads,
-    queueMax: settings.loginQueueMax,
-  });
+  const pool = config.hashing ?? hashingPoolOf(config);
   const throttle = throttleOf(settings);
   const { verify, tagsOf, scramOf } = usersOf(config, core);
   const loopbackOnly = new Set(config.loopbackOnlyUsers);

@@ -23,11 +23,12 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import type { FileIo } from '../storage/file/io.js';
 import type { Storage } from '../storage/types.js';
 import { AlarmMonitor, monitorOptionsOf } from './alarms.js';
-import { createAuthenticator, type LoginGate, type LoginStats } from './auth.js';
+import { createAuthenticator, hashingPoolOf, type LoginGate, type LoginStats } from './auth.js';
 import { InProcessConnections, type InProcessProtocol } from './in-process.js';
 import { JwtValidator } from './jwt.js';
 import { jwtConfigured, loadJwtKeys } from './jwt-keys.js';
 import { builtListeners } from './listeners.js';
+import type { ScryptPool } from './scrypt-pool.js';
 import { openStorage } from './storage.js';
 import { loadTls, readTlsMaterial } from './tls.js';
 import { applyDefaultUser, warnDefaultPassword } from './users.js';
@@ -135,6 +136,7 @@ interface Opened {
   storage?: Storage;
   core?: CoreBroker;
   auth?: LoginGate;
+  hashing?: ScryptPool;
   monitor?: AlarmMonitor;
 }
 
@@ -145,6 +147,8 @@ async function closeParts(parts: Opened): Promise<void> {
   const steps = parts.started.map((s): [string, () => Promise<void>] => [s.name, () => s.running.close()]);
   steps.reverse();
   if (auth) steps.push(['logins', () => auth.close()]);
+  const { hashing } = parts;
+  if (hashing) steps.push(['password hashing', () => hashing.close()]);
   if (core) steps.push(['core', () => core.close()]);
   if (storage) steps.push(['storage', () => storage.close()]);
   let firstError: unknown;
@@ -190,10 +194,14 @@ export class Broker {
       const jwtKeys = jwtConfigured(config) ? loadJwtKeys(config) : undefined;
       const storage = await openStorage(config, storageIo);
       opened.storage = storage;
+      // Every password is hashed in the pool's processes, the default user's at start included.
+      const hashing = hashingPoolOf(config);
+      opened.hashing = hashing;
       const core = await BrokerCore.open({
         storage,
         limits: coreLimits(config),
         logger,
+        passwordDerive: (job, signal) => hashing.hash(job, { signal }),
         ...(clock === undefined ? {} : { clock }),
       });
       opened.core = core;
@@ -203,7 +211,7 @@ export class Broker {
       opened.monitor = monitor;
       const jwt =
         jwtKeys === undefined ? undefined : new JwtValidator(config, jwtKeys, () => core.clock.now());
-      const auth = createAuthenticator({ ...config, jwt }, core, logger.child({ part: 'logins' }));
+      const auth = createAuthenticator({ ...config, jwt, hashing }, core, logger.child({ part: 'logins' }));
       opened.auth = auth;
       const ingress = new IngressBudget({
         bytesMax: config.ingressBytesMax,
@@ -252,7 +260,7 @@ export class Broker {
     return this.inProcess.accept(protocol, transport);
   }
 
-  /** The login gate: hashing threads started, hashes run, logins hashing and queued, throttled addresses. */
+  /** The login gate: hashing processes started, hashes run, logins hashing and queued, throttled addresses. */
   loginStats(): LoginStats {
     return this.parts.auth.stats();
   }

@@ -1,10 +1,15 @@
 /**
- * Password hashing off the I/O pool. scrypt (N = 16384, r = 8) takes ~16 MiB and tens of milliseconds
- * of CPU; on libuv's shared pool of four threads a login flood would queue ahead of every file write,
- * and a durable publish would wait seconds for its fsync. Here a few worker threads do nothing else.
+ * Password hashing off the I/O pool and out of the broker's process. scrypt (N = 16384, r = 8) takes
+ * ~16 MiB and tens of milliseconds of CPU; on libuv's shared pool of four threads a login flood would
+ * queue ahead of every file write, and a durable publish would wait seconds for its fsync. Here a few
+ * child processes do nothing else. Processes, not worker threads: freeing scrypt's 16 MiB block in the
+ * broker's own process made glibc raise its mmap threshold to 16 MiB and its trim threshold to 32 MiB for
+ * the rest of the broker's life, so every later block under 16 MiB came from a heap that is rarely given
+ * back (docs/performance.md, "What raises glibc's mmap threshold"); a child's allocator is its own.
  *
- * - Threads start when the first job needs one (none at start-up), and an idle thread is unref'd: the
- *   pool never keeps the process alive once its jobs are answered.
+ * - A process starts when the first job needs one (none at start-up); an idle one is unref'd, so the
+ *   pool never keeps the broker alive once its jobs are answered, and ends after `idleMs` without work.
+ * - A process whose parent dies sees its IPC channel close and exits.
  * - At most `queueMax` jobs wait for a thread; when the queue is full a job is refused at once
  *   (`resource_exhausted`) unless it outranks a waiting one, which is then refused in its place.
  * - A job whose signal aborts leaves the queue and its caller is answered at once. A job already on a
@@ -12,24 +17,30 @@
  * - Among waiting jobs the lowest `rank()`, read when a thread frees up, runs first, then arrival
  *   order: the login gate ranks clients by their recent failures (./auth.ts).
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import type { PasswordHashJob } from '../core/api.js';
 import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { ScryptReply, ScryptRequest } from './scrypt-worker.js';
 
-const workerUrl = new URL('./scrypt-worker.js', import.meta.url);
-/** Threads when the setting says 0: half the cores, the other half for the event loop and libuv. */
+const workerPath = fileURLToPath(new URL('./scrypt-worker.js', import.meta.url));
+/** Processes when the setting says 0: half the cores, the other half for the event loop and libuv. */
 const autoThreadsMax = 4;
+/** An idle hashing process ends after this long; the next login starts one again (~50 ms). */
+const idleMsDefault = 30_000;
 
 export function autoHashThreads(): number {
   return Math.max(1, Math.min(autoThreadsMax, Math.floor(availableParallelism() / 2)));
 }
 
 export interface ScryptPoolOptions {
+  /** Hashing processes at most (the setting keeps its name from when they were threads). */
   readonly threads: number;
   readonly queueMax: number;
+  /** How long an idle process is kept; `idleMsDefault` unless given. */
+  readonly idleMs?: number;
 }
 
 export interface HashOptions {
@@ -49,9 +60,11 @@ interface Job {
 }
 
 interface Thread {
-  readonly worker: Worker;
+  readonly worker: ChildProcess;
   job: Job | undefined;
   jobId: number;
+  /** Ends the idle process; undefined while it works. */
+  idleTimer: NodeJS.Timeout | undefined;
 }
 
 const rankNone = () => 0;
@@ -99,7 +112,7 @@ export class ScryptPool {
     for (const job of this.#queue.splice(0)) this.#settle(job, closed);
     const threads = this.#threads.splice(0);
     for (const thread of threads) if (thread.job !== undefined) this.#settle(thread.job, closed);
-    await Promise.all(threads.map((t) => t.worker.terminate()));
+    await Promise.all(threads.map((t) => this.#end(t)));
   }
 
   #idleThread(): Thread | undefined {
@@ -109,23 +122,61 @@ export class ScryptPool {
   }
 
   #startThread(): Thread {
-    const worker = new Worker(workerUrl);
-    const thread: Thread = { worker, job: undefined, jobId: 0 };
+    // Neither the broker's NODE_OPTIONS (a profiler, heap flags) nor its output are the child's.
+    const worker = fork(workerPath, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      execArgv: [],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    const thread: Thread = { worker, job: undefined, jobId: 0, idleTimer: undefined };
     worker.on('message', (reply: ScryptReply) => this.#done(thread, reply));
     worker.on('error', (err) => this.#lost(thread, err));
-    worker.on('exit', (code) => this.#lost(thread, new Error(`hashing thread exited with ${code}`)));
-    // After the listeners: adding a 'message' listener refs the worker again.
-    worker.unref();
+    worker.on('exit', (code) => this.#lost(thread, new Error(`hashing process exited with ${code}`)));
     this.#threads.push(thread);
     return thread;
+  }
+
+  /** Busy, a process keeps the broker alive until the answer is in; idle, it never does. */
+  #hold(thread: Thread, busy: boolean): void {
+    clearTimeout(thread.idleTimer);
+    thread.idleTimer = undefined;
+    const channel = thread.worker.channel as { ref(): void; unref(): void } | null | undefined;
+    if (busy) {
+      thread.worker.ref();
+      channel?.ref();
+      return;
+    }
+    thread.worker.unref();
+    channel?.unref();
+    thread.idleTimer = setTimeout(() => void this.#retire(thread), this.#options.idleMs ?? idleMsDefault);
+    thread.idleTimer.unref();
+  }
+
+  /** An idle process ends; the pool forgets it first, so its exit is no loss. */
+  async #retire(thread: Thread): Promise<void> {
+    const at = this.#threads.indexOf(thread);
+    if (at < 0 || thread.job !== undefined) return;
+    this.#threads.splice(at, 1);
+    await this.#end(thread);
+  }
+
+  #end(thread: Thread): Promise<void> {
+    clearTimeout(thread.idleTimer);
+    const { worker } = thread;
+    if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Referenced until it has gone, so whoever awaits the end is not left behind an empty event loop.
+    worker.ref();
+    worker.kill();
+    return exited;
   }
 
   #run(thread: Thread, job: Job): void {
     thread.job = job;
     thread.jobId = this.#nextId++;
-    // Busy, the thread keeps the process alive until the answer is in; idle, it never does.
-    thread.worker.ref();
-    thread.worker.postMessage({ id: thread.jobId, ...job.request } satisfies ScryptRequest);
+    this.#hold(thread, true);
+    thread.worker.send({ id: thread.jobId, ...job.request } satisfies ScryptRequest);
     // Answer an abort at once; the thread finishes the hash and its result is dropped.
     job.signal?.addEventListener('abort', () => this.#settle(job, job.signal?.reason), { once: true });
   }
@@ -168,7 +219,7 @@ export class ScryptPool {
     const job = thread.job;
     if (job === undefined || reply.id !== thread.jobId) return;
     thread.job = undefined;
-    thread.worker.unref();
+    this.#hold(thread, false);
     if ('key' in reply) {
       if (!job.settled) job.resolve(reply.key);
       job.settled = true;
@@ -183,6 +234,7 @@ export class ScryptPool {
     const at = this.#threads.indexOf(thread);
     if (at < 0) return;
     this.#threads.splice(at, 1);
+    clearTimeout(thread.idleTimer);
     if (thread.job !== undefined) this.#settle(thread.job, brokerError(ErrorCode.internal, err.message, err));
     thread.job = undefined;
     if (!this.#closed && this.#queue.length > 0) this.#next(this.#startThread());

@@ -1,9 +1,9 @@
 /**
- * A password-hashing thread of `ScryptPool` (./scrypt-pool.ts). It runs scrypt synchronously, one job
- * at a time, so hashing never takes a slot of libuv's thread pool, where the broker's file I/O runs.
+ * A password-hashing process of `ScryptPool` (./scrypt-pool.ts). It runs scrypt synchronously, one job
+ * at a time, so hashing never takes a slot of the broker's libuv thread pool, where its file I/O runs,
+ * nor frees scrypt's large block in the broker's allocator. It ends when its parent goes.
  */
 import { scryptSync } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
 
 export interface ScryptRequest {
   readonly id: number;
@@ -20,7 +20,9 @@ export type ScryptReply =
 /** scrypt needs 128 · N · r bytes; room for that and a little more, whatever the stored cost. */
 const blockBytes = 128 * 8;
 
-parentPort?.on('message', (job: ScryptRequest) => {
+process.on('disconnect', () => process.exit(0));
+
+process.on('message', (job: ScryptRequest) => {
   let reply: ScryptReply;
   try {
     const maxmem = blockBytes * job.cost * 2;
@@ -29,5 +31,5 @@ parentPort?.on('message', (job: ScryptRequest) => {
   } catch (err) {
     reply = { id: job.id, error: err instanceof Error ? err.message : String(err) };
   }
-  parentPort?.postMessage(reply);
+  process.send?.(reply);
 });

@@ -1,10 +1,11 @@
 /**
- * The login gate's parts: hashing threads behind a bounded queue, the per-address throttle, and the
+ * The login gate's parts: hashing processes behind a bounded queue, the per-address throttle, and the
  * gate that puts them together. Times are kept small and never asserted.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { scryptSync } from 'node:crypto';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BrokerCore } from '../../src/core/broker.js';
@@ -20,7 +21,7 @@ const job = (password: string, cost = 1024) => ({ password, salt: new Uint8Array
 const slow = (password: string) => job(password, 16_384);
 const exhausted = (err: unknown) => isBrokerError(err, ErrorCode.resourceExhausted);
 
-describe('hashing threads', () => {
+describe('hashing processes', () => {
   test('give the same key as scrypt', async () => {
     const pool = new ScryptPool({ threads: 2, queueMax: 4 });
     const key = await pool.hash(job('guest'));
@@ -86,7 +87,50 @@ describe('hashing threads', () => {
     );
     assert.equal(out.trim(), '32');
   });
+
+  test('an idle hashing process ends, and the next hash starts another', async () => {
+    const pool = new ScryptPool({ threads: 1, queueMax: 1, idleMs: 50 });
+    await pool.hash(job('a'));
+    for (let i = 0; i < 200 && pool.stats().threads > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(pool.stats().threads, 0, 'ended after idleMs');
+    const key = await pool.hash(job('guest'));
+    assert.deepEqual(Buffer.from(key), scryptSync('guest', new Uint8Array(16), 32, { N: 1024, r: 8, p: 1 }));
+    await pool.close();
+  });
+
+  test('a hashing process exits when the process that started it is killed', async () => {
+    const script = fileURLToPath(new URL('../../testing/scrypt-pool-exit.js', import.meta.url));
+    const parent = spawn(process.execPath, [script, 'hold'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await once(parent.stdout, 'data');
+      const children = execFileSync('pgrep', ['-P', String(parent.pid)])
+        .toString()
+        .trim()
+        .split('\n');
+      assert.equal(children.length, 1, 'one hashing process');
+      const child = Number(children[0]);
+      parent.kill('SIGKILL');
+      let alive = true;
+      for (let i = 0; i < 400 && alive; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        alive = isAlive(child);
+      }
+      assert.equal(alive, false, 'the orphan exited');
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
 });
+
+/** Whether a process of that id exists (signal 0 checks without sending). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('login throttle', () => {
   const limits = {

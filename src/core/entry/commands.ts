@@ -141,7 +141,7 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'topicPermission.delete': { in: { vhost: string; user: string; exchange?: string }; out: Promise<void> };
   /**
    * Verification is local to the node that runs it (users are definitions every node has), so it may
-   * carry how to hash (the server's hashing threads behind its throttle) and when to give up.
+   * carry how to hash (the server's hashing processes behind its throttle) and when to give up.
    */
   'user.verify': { in: { name: string; password: string; options: VerifyOptions }; out: Promise<boolean> };
   /** Whether the server applied its configured default user on an earlier start (src/server/users.ts). */
