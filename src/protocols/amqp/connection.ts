@@ -190,14 +190,24 @@ export class AmqpConnection implements HandshakeConnection {
   sendDelivery(
     channel: number,
     shape: DeliveryShape,
-    fields: { deliveryTag: number; redelivered: boolean; exchange: string; routingKey: string },
+    deliveryTag: number,
+    redelivered: boolean,
     body: Uint8Array,
   ): boolean {
     const size = deliveryBytes(shape, this.frameBytesMax);
     if (size < 0 || size > copyBytesMax) return false;
     if (this.state === 'closed') return true;
     const slab = this.#reserve(size);
-    this.#slabEnd = writeDelivery(slab, this.#slabEnd, channel, shape, fields, body, this.frameBytesMax);
+    this.#slabEnd = writeDelivery(
+      slab,
+      this.#slabEnd,
+      channel,
+      shape,
+      deliveryTag,
+      redelivered,
+      body,
+      this.frameBytesMax,
+    );
     return true;
   }
 

@@ -94,9 +94,8 @@ function decodePayload(type: number, channel: number, payload: Uint8Array): Fram
     case FrameType.method:
       return { kind: 'method', channel, method: decodeHotMethod(payload) ?? decodeMethod(payload) };
     case FrameType.header: {
-      const hot = decodeHotHeader(payload);
-      if (hot !== undefined) return { kind: 'header', channel, ...hot };
-      return { kind: 'header', channel, ...decodeContentHeader(payload) };
+      const { classId, bodySize, properties } = decodeHotHeader(payload) ?? decodeContentHeader(payload);
+      return { kind: 'header', channel, classId, bodySize, properties };
     }
     case FrameType.body:
       return { kind: 'body', channel, payload };
@@ -157,13 +156,38 @@ function u53At(bytes: Uint8Array, at: number): number {
 }
 
 const latin1Decoder = new TextDecoder('latin1');
+const shortstrBytesMax = 255;
 
-/** An ASCII short string (valid UTF-8 as it is), or undefined for anything else. */
-function asciiAt(bytes: Uint8Array, at: number, count: number): string | undefined {
-  if (count === 0) return '';
-  for (let i = at; i < at + count; i++) if (bytes[i]! >= 0x80) return undefined;
-  return latin1Decoder.decode(bytes.subarray(at, at + count));
+/**
+ * The last ASCII short string decoded in each slot (exchange, routing key) and its bytes: a publisher
+ * names the same exchange and routing key on message after message, so comparing the bytes is enough
+ * and no string, view or decoder call is made. Invisible to callers: the result is the same string.
+ */
+class RecentString {
+  #bytes = new Uint8Array(shortstrBytesMax);
+  #count = -1;
+  #value = '';
+
+  /** An ASCII short string (valid UTF-8 as it is), or undefined for anything else. */
+  decode(bytes: Uint8Array, at: number, count: number): string | undefined {
+    if (count === 0) return '';
+    const recent = this.#bytes;
+    let same = count === this.#count;
+    for (let i = 0; i < count; i++) {
+      const byte = bytes[at + i]!;
+      if (byte >= 0x80) return undefined;
+      if (same && recent[i] !== byte) same = false;
+    }
+    if (same) return this.#value;
+    this.#value = latin1Decoder.decode(bytes.subarray(at, at + count));
+    recent.set(bytes.subarray(at, at + count));
+    this.#count = count;
+    return this.#value;
+  }
 }
+
+const recentExchange = new RecentString();
+const recentRoutingKey = new RecentString();
 
 const basicClass = 60;
 const publishMethodId = 40;
@@ -186,15 +210,13 @@ function decodeHotMethod(p: Uint8Array): Method | undefined {
   const exchangeBytes = p[6]!;
   const routingKeyBytes = p[7 + exchangeBytes];
   if (routingKeyBytes === undefined || p.byteLength !== 9 + exchangeBytes + routingKeyBytes) return undefined;
-  const exchange = asciiAt(p, 7, exchangeBytes);
-  const routingKey = asciiAt(p, 8 + exchangeBytes, routingKeyBytes);
+  const exchange = recentExchange.decode(p, 7, exchangeBytes);
+  const routingKey = recentRoutingKey.decode(p, 8 + exchangeBytes, routingKeyBytes);
   if (exchange === undefined || routingKey === undefined) return undefined;
   const bits = p[p.byteLength - 1]!;
-  const fields = { ticket: (p[4]! << 8) | p[5]!, exchange, routingKey };
-  return {
-    name: 'basic.publish',
-    fields: { ...fields, mandatory: (bits & 1) !== 0, immediate: (bits & 2) !== 0 },
-  };
+  const ticket = (p[4]! << 8) | p[5]!;
+  const fields = { ticket, exchange, routingKey, mandatory: (bits & 1) !== 0, immediate: (bits & 2) !== 0 };
+  return { name: 'basic.publish', fields };
 }
 
 const headersFlag = 0x2000;
@@ -210,19 +232,38 @@ function decodeHotHeader(p: Uint8Array): ContentHeader | undefined {
   const bodySize = u53At(p, 4);
   const flags = (p[12]! << 8) | p[13]!;
   if (bodySize < 0 || (flags & ~(headersFlag | deliveryModeFlag)) !== 0) return undefined;
-  const properties: BasicProperties = {};
+  const headers = (flags & headersFlag) !== 0;
   let at = 14;
-  if ((flags & headersFlag) !== 0) {
+  if (headers) {
     if (p.byteLength < at + 4 || u32At(p, at) !== 0) return undefined;
-    properties.headers = {};
     at += 4;
   }
+  let deliveryMode: number | undefined;
   if ((flags & deliveryModeFlag) !== 0) {
     if (p.byteLength < at + 1) return undefined;
-    properties.deliveryMode = p[at++]!;
+    deliveryMode = p[at++]!;
   }
   if (at !== p.byteLength) return undefined;
-  return { classId: ClassId.basic, bodySize, properties };
+  return { classId: ClassId.basic, bodySize, properties: commonProperties(headers, deliveryMode) };
+}
+
+/**
+ * The decoded properties of the common shapes, made once and frozen (readers only read them): a
+ * message then costs no properties object and no empty table. Other delivery modes get their own.
+ */
+const commonShapes = [undefined, 1, 2].flatMap((deliveryMode) =>
+  [false, true].map((headers) =>
+    Object.freeze<BasicProperties>({
+      ...(headers ? { headers: Object.freeze({}) } : {}),
+      ...(deliveryMode === undefined ? {} : { deliveryMode }),
+    }),
+  ),
+);
+
+function commonProperties(headers: boolean, deliveryMode: number | undefined): BasicProperties {
+  if (deliveryMode === undefined || deliveryMode === 1 || deliveryMode === 2)
+    return commonShapes[(deliveryMode ?? 0) * 2 + (headers ? 1 : 0)]!;
+  return headers ? { headers: {}, deliveryMode } : { deliveryMode };
 }
 
 /** Content header payload (spec 4.2.6): class, weight (always 0), body size, properties. */
