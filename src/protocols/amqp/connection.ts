@@ -4,6 +4,7 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { AlarmKind, ChannelDescription, CoreClient } from '../../core/api.js';
+import type { PublishOptions } from '../../core/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
@@ -94,6 +95,8 @@ export class AmqpConnection implements HandshakeConnection {
   readonly channels = new Map<number, AmqpChannel>();
   /** This connection's share of the broker's ingress budget: unparsed input, queued frames, messages being assembled. */
   readonly account: IngressAccount;
+  /** What every publish of this connection tells core, without and with `mandatory`: made once. */
+  readonly #publishOptions: readonly [PublishOptions, PublishOptions];
   /** Aborted when the transport closes: a login still waiting for its hash stops. */
   readonly #gone = new AbortController();
   #input: Buffer | undefined;
@@ -153,6 +156,10 @@ export class AmqpConnection implements HandshakeConnection {
     this.transport = transport;
     this.shared = shared;
     this.#onClosed = onClosed;
+    this.#publishOptions = [
+      Object.freeze({ mandatory: false, publisher: id }),
+      Object.freeze({ mandatory: true, publisher: id }),
+    ];
     this.log = shared.logger.child({ connection: id });
     this.account = shared.ingress.open({
       pause: () => this.#budgetHold(true),
@@ -164,6 +171,10 @@ export class AmqpConnection implements HandshakeConnection {
     this.#lastWriteMs = this.#lastReadMs;
     this.#deadline = this.#clock.setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
     transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.#cleanup() });
+  }
+
+  publishOptions(mandatory: boolean): PublishOptions {
+    return this.#publishOptions[mandatory ? 1 : 0];
   }
 
   /** Aborts when the connection is gone. */
@@ -374,13 +385,16 @@ export class AmqpConnection implements HandshakeConnection {
     for (let i = 0; i < frames.length; i++) {
       if ((this.state as ConnectionState) === 'closed') return;
       const frame = frames[i]!;
-      if (!this.#held() && this.#isPublish(frame)) this.#publishing();
-      if (this.#held()) {
-        this.#queued.push(...frames.slice(i));
-        this.#queuedBytes += bytes;
-        return;
+      if (!this.#held()) {
+        if (this.#isPublish(frame)) this.#publishing();
+        if (!this.#held()) {
+          this.#onFrame(frame);
+          continue;
+        }
       }
-      this.#onFrame(frame);
+      this.#queued.push(...frames.slice(i));
+      this.#queuedBytes += bytes;
+      return;
     }
   }
 
