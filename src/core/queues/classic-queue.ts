@@ -403,9 +403,8 @@ export class ClassicQueue implements QueueEngine {
   #dispatchRound(): void {
     const now = this.#deps.exec.now();
     for (let n = this.#ready.count; n > 0 && this.#state === 'open'; n--) {
-      const head = this.#ready.peek();
-      if (head === undefined) return;
-      if (this.#isExpired(head, now)) {
+      if (this.#ready.count === 0) return;
+      if (this.#headExpired(now)) {
         this.#deadLetter(this.#ready.shift()!, 'expired');
         continue;
       }
@@ -611,9 +610,20 @@ export class ClassicQueue implements QueueEngine {
     return m.expiresAtMs !== undefined && now >= m.expiresAtMs && m.id !== this.#freshId;
   }
 
+  /** `#isExpired` of the ready list's head, read without making the head's object (once per delivery). */
+  #headExpired(now: number): boolean {
+    const expiresAtMs = this.#ready.headExpiresAtMs();
+    return expiresAtMs !== undefined && now >= expiresAtMs && this.#ready.headId() !== this.#freshId;
+  }
+
   /** Dead-letters expired messages at the head of every priority level, then re-arms for the next. */
   #expireHeads(): void {
     if (this.#state !== 'open') return;
+    // Runs after every enqueue: a queue none of whose ready messages can expire needs no scan.
+    if (!this.#ready.mayExpire) {
+      this.#expiryTimer?.cancel();
+      return;
+    }
     const now = this.#deps.exec.now();
     let next: number | undefined;
     for (const head of this.#ready.heads()) {

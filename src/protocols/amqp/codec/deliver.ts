@@ -111,6 +111,14 @@ export function writeDelivery(
   p += 12 + properties.byteLength;
   out[p++] = frameEndOctet;
   const chunkBytes = frameBytesMax - frameOverheadBytes;
+  if (body.byteLength > 0 && body.byteLength <= chunkBytes) {
+    // One body frame (the usual case): no view of the body to make.
+    p = frameStart(out, p, FrameType.body, channel, body.byteLength);
+    out.set(body, p);
+    p += body.byteLength;
+    out[p++] = frameEndOctet;
+    return p;
+  }
   for (let from = 0; from < body.byteLength; from += chunkBytes) {
     const chunk = body.subarray(from, Math.min(body.byteLength, from + chunkBytes));
     p = frameStart(out, p, FrameType.body, channel, chunk.byteLength);
