@@ -100,14 +100,10 @@ function decodePayload(type: number, channel: number, bytes: Uint8Array, at: num
       return { kind: 'method', channel, method };
     }
     case FrameType.header: {
-      const header = decodeHotHeader(bytes, at, size) ?? decodeContentHeader(bytes.subarray(at, at + size));
-      return {
-        kind: 'header',
-        channel,
-        classId: header.classId,
-        bodySize: header.bodySize,
-        properties: header.properties,
-      };
+      const hot = decodeHotHeader(bytes, at, size, channel);
+      if (hot !== undefined) return hot;
+      const { classId, bodySize, properties } = decodeContentHeader(bytes.subarray(at, at + size));
+      return { kind: 'header', channel, classId, bodySize, properties };
     }
     case FrameType.body:
       return { kind: 'body', channel, payload: bytes.subarray(at, at + size) };
@@ -236,9 +232,9 @@ const deliveryModeFlag = 0x1000;
 
 /**
  * Content headers whose properties are at most a delivery mode and an empty headers table (what
- * most clients send), decoded without the generic reader; undefined for anything else.
+ * most clients send), decoded straight into their frame without the generic reader; undefined for anything else.
  */
-function decodeHotHeader(b: Uint8Array, start: number, size: number): ContentHeader | undefined {
+function decodeHotHeader(b: Uint8Array, start: number, size: number, channel: number): Frame | undefined {
   if (size < 14 || ((b[start]! << 8) | b[start + 1]!) !== ClassId.basic) return undefined;
   if (b[start + 2]! !== 0 || b[start + 3]! !== 0) return undefined;
   const bodySize = u53At(b, start + 4);
@@ -257,7 +253,8 @@ function decodeHotHeader(b: Uint8Array, start: number, size: number): ContentHea
     deliveryMode = b[at++]!;
   }
   if (at !== end) return undefined;
-  return { classId: ClassId.basic, bodySize, properties: commonProperties(headers, deliveryMode) };
+  const properties = commonProperties(headers, deliveryMode);
+  return { kind: 'header', channel, classId: ClassId.basic, bodySize, properties };
 }
 
 /**
