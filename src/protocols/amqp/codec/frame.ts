@@ -232,7 +232,8 @@ const deliveryModeFlag = 0x1000;
 
 /**
  * Content headers whose properties are at most a delivery mode and an empty headers table (what
- * most clients send), decoded straight into their frame without the generic reader; undefined for anything else.
+ * most clients send), decoded straight into their frame without the generic reader; undefined for
+ * anything else.
  */
 function decodeHotHeader(b: Uint8Array, start: number, size: number, channel: number): Frame | undefined {
   if (size < 14 || ((b[start]! << 8) | b[start + 1]!) !== ClassId.basic) return undefined;
