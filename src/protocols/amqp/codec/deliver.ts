@@ -83,9 +83,11 @@ function shortstrAt(out: Buffer, at: number, bytes: Uint8Array): number {
  * The UTF-8 bytes of the last string asked for: the deliveries of a queue repeat their exchange and
  * routing key, so they are encoded once rather than measured and written per delivery.
  */
+const noBytes = new Uint8Array(0);
+
 export class RecentUtf8 {
   #value = '';
-  #bytes: Uint8Array = new Uint8Array(0);
+  #bytes: Uint8Array = noBytes;
 
   of(value: string): Uint8Array {
     if (value !== this.#value) {
