@@ -266,16 +266,47 @@ export class AmqpConnection implements HandshakeConnection {
     if (this.state === 'closed' || this.#framingLost) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
-    if ((this.#input?.length ?? 0) + this.#pendingBytes < this.#neededBytes) {
-      this.#recount();
-      return;
+    // Each round takes some of `#pending` (all of it, or the bytes a split frame lacks): it ends.
+    while (this.#pendingBytes > 0) {
+      const inputBytes = this.#input?.length ?? 0;
+      if (inputBytes + this.#pendingBytes < this.#neededBytes) {
+        this.#recount();
+        return;
+      }
+      const lacking = this.#neededBytes - inputBytes;
+      if (inputBytes > 0 && lacking > 0 && !this.#held()) {
+        // A frame split across reads: join only the bytes it lacks, and parse the rest of the read
+        // in place next round, rather than copying the whole read behind the frame's first part.
+        this.#input = Buffer.concat([this.#input!, ...this.#takePending(lacking)]);
+      } else {
+        const parts = inputBytes === 0 ? this.#pending : [this.#input!, ...this.#pending];
+        this.#input = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        this.#pending = [];
+        this.#pendingBytes = 0;
+      }
+      this.#process();
+      if ((this.state as ConnectionState) === 'closed' || this.#framingLost) return;
     }
-    const parts =
-      this.#input === undefined || this.#input.length === 0 ? this.#pending : [this.#input, ...this.#pending];
-    this.#input = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#process();
+  }
+
+  /** The first `bytes` of `#pending`, taken from it; a chunk split in two is viewed, not copied. */
+  #takePending(bytes: number): Buffer[] {
+    const taken: Buffer[] = [];
+    let rest = bytes;
+    while (rest > 0) {
+      const chunk = this.#pending[0]!;
+      if (chunk.length <= rest) {
+        taken.push(chunk);
+        this.#pending.shift();
+        rest -= chunk.length;
+      } else {
+        taken.push(chunk.subarray(0, rest));
+        this.#pending[0] = chunk.subarray(rest);
+        rest = 0;
+      }
+    }
+    this.#pendingBytes -= bytes;
+    return taken;
   }
 
   /** Stops frame processing and reading while an asynchronous step (login) runs; `resume` picks up the rest. */
