@@ -129,10 +129,13 @@ interface Result {
   p50: number;
   p99: number;
   rssMiB: number;
+  /** Broker CPU (user + system, /proc/<pid>/stat) over the workload, µs per message. */
+  cpuUsPerMessage: number;
 }
 
 async function runWorkload(url: string, workload: Workload, brokerPid: number): Promise<Result> {
   const w = workloads[workload];
+  const cpuBeforeUs = cpuUs(brokerPid);
   const setup = await amqp.connect(url);
   const ch = await setup.createChannel();
   await ch.deleteQueue(w.queue);
@@ -148,7 +151,23 @@ async function runWorkload(url: string, workload: Workload, brokerPid: number): 
   });
   const { startMs } = JSON.parse(produced.at(-1)!) as { startMs: number };
   const { endMs, p50, p99 } = JSON.parse(consumed.at(-1)!) as { endMs: number; p50: number; p99: number };
-  return { rate: messageCount / ((endMs - startMs) / 1000), p50, p99, rssMiB: rssMiB(brokerPid) };
+  const cpuUsPerMessage = (cpuUs(brokerPid) - cpuBeforeUs) / messageCount;
+  return {
+    rate: messageCount / ((endMs - startMs) / 1000),
+    p50,
+    p99,
+    rssMiB: rssMiB(brokerPid),
+    cpuUsPerMessage,
+  };
+}
+
+/** CPU time (user + system) the process has used so far, µs: it holds up under load where rates do not. */
+function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100;
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / ticksPerSecond;
 }
 
 /** Peak resident set (VmHWM) of the broker process, MiB. */
@@ -218,7 +237,7 @@ export async function runAmqpBench(): Promise<PeerComparison[]> {
     `AMQP: ${fmt(messageCount)} messages of ${bodyBytes} B, ${inFlightMax} in flight, producer and consumer in separate processes\n`,
   );
   process.stdout.write(
-    '| workload | broker | messages/s | p50 / p99 ms | broker peak RSS MiB | ratio (Switchyard / RabbitMQ) |\n|---|---|---:|---:|---:|---:|\n',
+    '| workload | broker | messages/s | p50 / p99 ms | broker peak RSS MiB | broker CPU µs/msg | ratio (Switchyard / RabbitMQ) |\n|---|---|---:|---:|---:|---:|---:|\n',
   );
   for (const workload of Object.keys(workloads) as Workload[]) {
     const peer = results['rabbitmq']![workload];
@@ -227,7 +246,7 @@ export async function runAmqpBench(): Promise<PeerComparison[]> {
       if (r === undefined) continue;
       const ratio = name === 'switchyard' && peer !== undefined ? `${fmt(r.rate / peer.rate, 2)}×` : '';
       process.stdout.write(
-        `| ${workloads[workload].label} | ${name} | ${fmt(r.rate)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.rssMiB)} | ${ratio} |\n`,
+        `| ${workloads[workload].label} | ${name} | ${fmt(r.rate)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.rssMiB)} | ${fmt(r.cpuUsPerMessage, 1)} | ${ratio} |\n`,
       );
     }
   }

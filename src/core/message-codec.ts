@@ -164,9 +164,22 @@ class Writer {
   #buf: Buffer;
   #pos = 0;
 
-  /** Sized from a hint so a typical message is written without growing: fewer short-lived buffers. */
-  constructor(capacityHint: number) {
-    this.#buf = Buffer.allocUnsafeSlow(capacityHint);
+  /**
+   * Sized from a hint so a typical message is written without growing: fewer short-lived buffers.
+   * Or given a buffer to write into from its start (`MessageEncoder`'s scratch).
+   */
+  constructor(capacityHint: number, into?: Buffer) {
+    this.#buf = into ?? Buffer.allocUnsafeSlow(capacityHint);
+  }
+
+  /** The buffer written into (a larger one when it grew). */
+  get buffer(): Buffer {
+    return this.#buf;
+  }
+
+  /** The written bytes as a view of the buffer, however much of it is unused. */
+  view(): Uint8Array {
+    return new Uint8Array(this.#buf.buffer, this.#buf.byteOffset, this.#pos);
   }
 
   #room(bytes: number): void {
@@ -289,15 +302,45 @@ function corrupt(why: string): Error {
 }
 
 export function encodeMessage(message: Message, envelope?: QueueEnvelope): Uint8Array {
+  const w = new Writer(capacityHint(message));
+  writeMessage(w, message, envelope);
+  return w.finish();
+}
+
+function capacityHint(message: Message): number {
   const names = message.exchange.length + message.routingKey.length;
-  const w = new Writer(message.body.length + 3 * names + encodeSlackBytes);
+  return message.body.length + 3 * names + encodeSlackBytes;
+}
+
+function writeMessage(w: Writer, message: Message, envelope: QueueEnvelope | undefined): void {
   w.u8(messageCodecVersion);
   writeEnvelope(w, envelope);
   w.str(message.exchange);
   w.str(message.routingKey);
   writeProperties(w, message.properties);
   w.bytes(message.body);
-  return w.finish();
+}
+
+/** Messages larger than this are encoded into a buffer of their own, so the scratch never stays huge. */
+const scratchBytesMax = 64 * 1024;
+
+/**
+ * Encodes messages into one reused buffer, for callers that copy the bytes before the next encode
+ * (a log append copies its payload): a persistent publish then allocates no buffer of its own.
+ * The result is valid only until the next `encode`.
+ */
+export class MessageEncoder {
+  #scratch: Buffer | undefined;
+
+  encode(message: Message, envelope?: QueueEnvelope): Uint8Array {
+    const hint = capacityHint(message);
+    if (hint > scratchBytesMax) return encodeMessage(message, envelope);
+    this.#scratch ??= Buffer.allocUnsafeSlow(scratchBytesMax);
+    const w = new Writer(hint, this.#scratch);
+    writeMessage(w, message, envelope);
+    // A message that outgrew the hint (large headers) grew its own buffer: keep the scratch as it was.
+    return w.buffer === this.#scratch ? w.view() : w.finish();
+  }
 }
 
 function readVersion(r: Reader): void {

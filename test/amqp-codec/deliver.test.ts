@@ -70,15 +70,24 @@ describe('basic.deliver fast path', () => {
       };
       const shape = {
         consumerTag: utf8.encode(tag),
-        exchangeBytes: utf8.encode(exchange).byteLength,
-        routingKeyBytes: utf8.encode(routingKey).byteLength,
+        exchange: utf8.encode(exchange),
+        routingKey: utf8.encode(routingKey),
         properties: encodeProperties(properties),
         bodyBytes: body.byteLength,
       };
       const size = deliveryBytes(shape, frameBytesMax);
       assert.ok(size > 0, `case ${i} takes the fast path`);
       const out = Buffer.alloc(size + 16);
-      const end = writeDelivery(out, 16, 1, shape, fields, body, frameBytesMax);
+      const end = writeDelivery(
+        out,
+        16,
+        1,
+        shape,
+        fields.deliveryTag,
+        fields.redelivered,
+        body,
+        frameBytesMax,
+      );
       assert.equal(end - 16, size, `case ${i}: size as announced`);
       assert.deepEqual(
         new Uint8Array(out.subarray(16, end)),
@@ -91,13 +100,13 @@ describe('basic.deliver fast path', () => {
   test('declines what the fast form cannot carry, leaving the error to the generic encoder', () => {
     const shape = {
       consumerTag: utf8.encode('c'),
-      exchangeBytes: 256,
-      routingKeyBytes: 1,
+      exchange: new Uint8Array(256),
+      routingKey: new Uint8Array(1),
       properties: new Uint8Array(2),
       bodyBytes: 0,
     };
     assert.equal(deliveryBytes(shape, 4096), -1);
-    const big = { ...shape, exchangeBytes: 1, properties: new Uint8Array(5000) };
+    const big = { ...shape, exchange: new Uint8Array(1), properties: new Uint8Array(5000) };
     assert.equal(deliveryBytes(big, 4096), -1);
   });
 });

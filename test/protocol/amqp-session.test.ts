@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { encodeContent } from '../../src/protocols/amqp/codec/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { RawClient } from '../../testing/amqp-helpers.js';
 import { startTestBroker, type TestBroker } from '../../testing/broker.js';
@@ -54,6 +55,51 @@ test('a channel works over an in-memory transport: declare, publish, get', async
   client.send(1, { name: 'basic.get', fields: { ticket: 0, queue: 'mem', noAck: true } });
   const got = await client.method('basic.get-ok');
   assert.equal(got.name, 'basic.get-ok');
+  client.close();
+});
+
+test('publishes split across reads at every kind of boundary all arrive whole and in order', async () => {
+  const client = connect();
+  await client.handshake();
+  client.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+  await client.method('channel.open-ok');
+  const queueFields = { ticket: 0, durable: false, exclusive: false, autoDelete: false, noWait: false };
+  client.send(1, {
+    name: 'queue.declare',
+    fields: { ...queueFields, queue: 'split', passive: false, arguments: {} },
+  });
+  await client.method('queue.declare-ok');
+  // Bodies of 0 bytes, a few, a typical size and several frames (frame-max 4096 here), one stream.
+  const sizes = [0, 1, 300, 256, 9000, 17, 4088, 4089, 300, 2];
+  const bodies = sizes.map((size, i) => Buffer.alloc(size, i + 1));
+  const method = {
+    name: 'basic.publish' as const,
+    fields: { ticket: 0, exchange: '', routingKey: 'split', mandatory: false, immediate: false },
+  };
+  const stream = Buffer.concat(bodies.map((body) => encodeContent(1, method, {}, body, 4096)));
+  // Reads of 1 to 700 bytes from a fixed sequence, so frames, headers and bodies are cut everywhere.
+  for (let at = 0, i = 0; at < stream.length; i++) {
+    const size = 1 + ((i * 379) % 700);
+    client.write(stream.subarray(at, at + size));
+    at += size;
+  }
+  client.send(1, {
+    name: 'queue.declare',
+    fields: { ...queueFields, queue: 'split', passive: true, arguments: {} },
+  });
+  const declared = await client.method('queue.declare-ok');
+  assert.equal(declared.name === 'queue.declare-ok' && declared.fields.messageCount, bodies.length);
+  client.frames.length = 0;
+  for (let i = 0; i < bodies.length; i++)
+    client.send(1, { name: 'basic.get', fields: { ticket: 0, queue: 'split', noAck: true } });
+  const isGetOk = (f: (typeof client.frames)[number]) =>
+    f.kind === 'method' && f.method.name === 'basic.get-ok';
+  // A get-ok leaves with its header and body frames in one write, so they are all here together.
+  await until(() => client.frames.filter(isGetOk).length === bodies.length, 3000, 'every get answered');
+  const sizesGot = client.frames.flatMap((f) => (f.kind === 'header' ? [f.bodySize] : []));
+  const received = client.frames.flatMap((f) => (f.kind === 'body' ? [f.payload] : []));
+  assert.deepEqual(sizesGot, sizes);
+  assert.ok(Buffer.concat(received).equals(Buffer.concat(bodies)));
   client.close();
 });
 

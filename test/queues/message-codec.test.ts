@@ -4,6 +4,7 @@ import {
   decodeEnvelope,
   decodeMessage,
   encodeMessage,
+  MessageEncoder,
   messageCodecVersion,
 } from '../../src/core/message-codec.js';
 import { type HeaderList, headerValue, type Message, TypedNumber } from '../../src/core/types.js';
@@ -93,6 +94,18 @@ test('the envelope round-trips, with and without optional fields', () => {
   assert.deepEqual(decodeEnvelope(bytes), envelope);
   const minimal = { enqueuedAtMs: 1, deliveryCount: 0 };
   assert.deepEqual(decodeEnvelope(encodeMessage(full, minimal)), minimal);
+});
+
+test('the reusing encoder writes the same bytes as encodeMessage, for small, large and header-heavy messages', () => {
+  const encoder = new MessageEncoder();
+  const envelope = { enqueuedAtMs: 5, expiresAtMs: 10, deliveryCount: 1 };
+  const large = { ...full, body: new Uint8Array(100_000).fill(7) };
+  const manyHeaders: HeaderList = Array.from({ length: 2000 }, (_, i) => [`h${i}`, 'v'.repeat(40)]);
+  const heavy = { ...full, properties: { ...full.properties, headers: manyHeaders } };
+  for (const message of [full, large, heavy, full]) {
+    // Compared before the next encode: the result is valid only until then.
+    assert.deepEqual([...encoder.encode(message, envelope)], [...encodeMessage(message, envelope)]);
+  }
 });
 
 test('an empty message is small', () => {

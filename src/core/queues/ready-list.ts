@@ -112,6 +112,21 @@ class Level {
     return this.size === 0 ? undefined : this.#read(this.head);
   }
 
+  /** The first message's id and expiry, read from the columns without making its object. */
+  firstId(): number {
+    return this.#c.ids[this.head]!;
+  }
+
+  firstExpiresAtMs(): number | undefined {
+    const expires = this.size === 0 ? undefined : this.#c.expires?.[this.head];
+    return expires === undefined || Number.isNaN(expires) ? undefined : expires;
+  }
+
+  /** False when no message here has an expiry (the column comes with the first one that does). */
+  get mayExpire(): boolean {
+    return this.#c.expires !== undefined;
+  }
+
   shift(): QueuedMessage | undefined {
     if (this.size === 0) return undefined;
     const m = this.#read(this.head++);
@@ -276,9 +291,32 @@ export class ReadyList {
 
   /** The next message, as a copy: changing it does not change the list. */
   peek(): QueuedMessage | undefined {
+    return this.#top()?.first();
+  }
+
+  /**
+   * The id and expiry of the message `peek` would return, without making its object: dispatch looks
+   * at the head of every delivery only to see whether it expired.
+   */
+  headId(): number | undefined {
+    return this.#top()?.firstId();
+  }
+
+  headExpiresAtMs(): number | undefined {
+    return this.#top()?.firstExpiresAtMs();
+  }
+
+  /** False when no ready message can have an expiry: there is nothing for an expiry scan to find. */
+  get mayExpire(): boolean {
+    for (const level of this.#levels) if (level.mayExpire) return true;
+    return false;
+  }
+
+  /** The highest priority level holding a message. */
+  #top(): Level | undefined {
     for (let p = this.#levels.length - 1; p >= 0; p--) {
-      const m = this.#levels[p]!.first();
-      if (m !== undefined) return m;
+      const level = this.#levels[p]!;
+      if (level.size > 0) return level;
     }
     return undefined;
   }

@@ -17,13 +17,15 @@ import type { Executor } from '../exec/executor.js';
 import {
   type DecodedMessage,
   decodeMessage,
-  encodeMessage,
   entryFormat,
+  MessageEncoder,
   type QueueEnvelope,
 } from '../message-codec.js';
 import type { Message } from '../types.js';
 import { queueLogNames } from './names.js';
 
+/** One scratch buffer for every queue's appends (see `MessageEncoder`). */
+const scratchEncoder = new MessageEncoder();
 const ackFormat = { removed: 1, snapshot: 2 } as const;
 
 /** Removal records appended before a snapshot replaces them. */
@@ -99,7 +101,8 @@ export class QueueStore {
    * that fails later fails the queue too, through the batch's `durable` promise (one watch per batch).
    */
   append(message: Message, envelope: QueueEnvelope): AppendResult {
-    const payload = encodeMessage(message, envelope);
+    // The log copies the payload before this returns, so one scratch buffer serves every append.
+    const payload = scratchEncoder.encode(message, envelope);
     let appended: AppendResult;
     try {
       const timestamp = envelope.enqueuedAtMs;

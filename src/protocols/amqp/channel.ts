@@ -6,7 +6,7 @@
 import type { CoreClient } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Delivery, Message } from '../../core/types.js';
-import type { DeliveryShape } from './codec/deliver.js';
+import { type DeliveryShape, RecentUtf8 } from './codec/deliver.js';
 import type { BasicPublish, Frame, Method, MethodName } from './codec/index.js';
 import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
 import type { ConfirmTracker } from './confirms.js';
@@ -36,7 +36,8 @@ const handlers: HandlerTable = {
 interface PendingContent {
   readonly fields: BasicPublish;
   header: ContentHeader | undefined;
-  readonly chunks: Uint8Array[];
+  /** Body frames so far, once a body spans more than one (a body in one frame is copied at once). */
+  chunks: Uint8Array[] | undefined;
   received: number;
 }
 
@@ -57,6 +58,8 @@ export interface ChannelConsumer {
 /** Operations a transaction holds until tx.commit (RabbitMQ: publishes and settlements). */
 export type TxOperation = () => Promise<void> | void;
 
+const publishIds = methodInfo['basic.publish'];
+
 export class AmqpChannel {
   readonly number: number;
   readonly conn: AmqpConnection;
@@ -67,6 +70,8 @@ export class AmqpChannel {
   opened = false;
   #content: PendingContent | undefined;
   #nextTag = 1;
+  readonly #exchangeBytes = new RecentUtf8();
+  readonly #routingKeyBytes = new RecentUtf8();
   /** Delivery tag → queue delivery; tags grow, so map order is tag order. */
   readonly unacked = new Map<number, Unacked>();
   readonly consumers = new Map<string, ChannelConsumer>();
@@ -129,16 +134,25 @@ export class AmqpChannel {
       );
     }
     if (method.name === 'basic.publish') {
-      this.#guard(method, () => checkPublish(this, method.fields));
+      // try/catch in place of #guard here and below: no closure per message.
+      try {
+        checkPublish(this, method.fields);
+      } catch (err) {
+        this.fail(err, publishIds);
+      }
       if (this.state === 'open')
-        this.#content = { fields: method.fields, header: undefined, chunks: [], received: 0 };
+        this.#content = { fields: method.fields, header: undefined, chunks: undefined, received: 0 };
       return;
     }
     const handler = handlers[method.name] as ((c: AmqpChannel, f: unknown) => void) | undefined;
     if (handler === undefined) {
       throw connectionError(ReplyCode.commandInvalid, `method '${method.name}' not allowed from a client`);
     }
-    this.#guard(method, () => handler(this, method.fields));
+    try {
+      handler(this, method.fields);
+    } catch (err) {
+      this.fail(err, methodInfo[method.name]);
+    }
   }
 
   #onHeader(header: ContentHeader): void {
@@ -174,10 +188,11 @@ export class AmqpChannel {
     }
     // Payloads are views into the socket buffer (Buffer.slice would not copy): copy, so a queued body
     // does not pin the whole read chunk. Buffer.from takes small copies from Node's shared pool.
-    if (content.received === content.header.bodySize && content.chunks.length === 0) {
+    if (content.received === content.header.bodySize && content.chunks === undefined) {
       this.#complete(content, Buffer.from(payload));
       return;
     }
+    content.chunks ??= [];
     content.chunks.push(new Uint8Array(payload));
     // A message being assembled is input not yet handed on: it counts against the ingress budget.
     this.conn.account.add(payload.byteLength);
@@ -186,17 +201,10 @@ export class AmqpChannel {
 
   #complete(content: PendingContent, body: Uint8Array): void {
     this.#dropContent();
-    const header = content.header!;
-    this.#guard({ name: 'basic.publish', fields: content.fields }, () =>
-      publishContent(this, content.fields, header.properties, body),
-    );
-  }
-
-  #guard(method: Method, run: () => void): void {
     try {
-      run();
+      publishContent(this, content.fields, content.header!.properties, body);
     } catch (err) {
-      this.fail(err, methodInfo[method.name]);
+      this.fail(err, publishIds);
     }
   }
 
@@ -224,18 +232,12 @@ export class AmqpChannel {
     const { message } = delivery;
     const shape: DeliveryShape = {
       consumerTag: consumer.tagBytes,
-      exchangeBytes: Buffer.byteLength(message.exchange),
-      routingKeyBytes: Buffer.byteLength(message.routingKey),
+      exchange: this.#exchangeBytes.of(message.exchange),
+      routingKey: this.#routingKeyBytes.of(message.routingKey),
       properties: encodedProperties(message.properties),
       bodyBytes: message.body.byteLength,
     };
-    const fields = {
-      deliveryTag: tag,
-      redelivered: delivery.redelivered,
-      exchange: message.exchange,
-      routingKey: message.routingKey,
-    };
-    if (this.conn.sendDelivery(this.number, shape, fields, message.body)) return;
+    if (this.conn.sendDelivery(this.number, shape, tag, delivery.redelivered, message.body)) return;
     this.sendMessage(consumer.tag, tag, delivery.redelivered, message);
   }
 
@@ -268,7 +270,7 @@ export class AmqpChannel {
   #dropContent(): void {
     const content = this.#content;
     this.#content = undefined;
-    if (content === undefined) return;
+    if (content?.chunks === undefined) return;
     let held = 0;
     for (const chunk of content.chunks) held += chunk.byteLength;
     this.conn.account.remove(held);

@@ -4,6 +4,7 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { AlarmKind, ChannelDescription, CoreClient } from '../../core/api.js';
+import type { PublishOptions } from '../../core/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
@@ -94,6 +95,8 @@ export class AmqpConnection implements HandshakeConnection {
   readonly channels = new Map<number, AmqpChannel>();
   /** This connection's share of the broker's ingress budget: unparsed input, queued frames, messages being assembled. */
   readonly account: IngressAccount;
+  /** What every publish of this connection tells core, without and with `mandatory`: made once. */
+  readonly #publishOptions: readonly [PublishOptions, PublishOptions];
   /** Aborted when the transport closes: a login still waiting for its hash stops. */
   readonly #gone = new AbortController();
   #input: Buffer | undefined;
@@ -153,6 +156,10 @@ export class AmqpConnection implements HandshakeConnection {
     this.transport = transport;
     this.shared = shared;
     this.#onClosed = onClosed;
+    this.#publishOptions = [
+      Object.freeze({ mandatory: false, publisher: id }),
+      Object.freeze({ mandatory: true, publisher: id }),
+    ];
     this.log = shared.logger.child({ connection: id });
     this.account = shared.ingress.open({
       pause: () => this.#budgetHold(true),
@@ -164,6 +171,10 @@ export class AmqpConnection implements HandshakeConnection {
     this.#lastWriteMs = this.#lastReadMs;
     this.#deadline = this.#clock.setTimeout(() => this.#handshakeExpired(), shared.handshakeTimeoutMs);
     transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.#cleanup() });
+  }
+
+  publishOptions(mandatory: boolean): PublishOptions {
+    return this.#publishOptions[mandatory ? 1 : 0];
   }
 
   /** Aborts when the connection is gone. */
@@ -190,14 +201,24 @@ export class AmqpConnection implements HandshakeConnection {
   sendDelivery(
     channel: number,
     shape: DeliveryShape,
-    fields: { deliveryTag: number; redelivered: boolean; exchange: string; routingKey: string },
+    deliveryTag: number,
+    redelivered: boolean,
     body: Uint8Array,
   ): boolean {
     const size = deliveryBytes(shape, this.frameBytesMax);
     if (size < 0 || size > copyBytesMax) return false;
     if (this.state === 'closed') return true;
     const slab = this.#reserve(size);
-    this.#slabEnd = writeDelivery(slab, this.#slabEnd, channel, shape, fields, body, this.frameBytesMax);
+    this.#slabEnd = writeDelivery(
+      slab,
+      this.#slabEnd,
+      channel,
+      shape,
+      deliveryTag,
+      redelivered,
+      body,
+      this.frameBytesMax,
+    );
     return true;
   }
 
@@ -245,16 +266,47 @@ export class AmqpConnection implements HandshakeConnection {
     if (this.state === 'closed' || this.#framingLost) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
-    if ((this.#input?.length ?? 0) + this.#pendingBytes < this.#neededBytes) {
-      this.#recount();
-      return;
+    // Each round takes some of `#pending` (all of it, or the bytes a split frame lacks): it ends.
+    while (this.#pendingBytes > 0) {
+      const inputBytes = this.#input?.length ?? 0;
+      if (inputBytes + this.#pendingBytes < this.#neededBytes) {
+        this.#recount();
+        return;
+      }
+      const lacking = this.#neededBytes - inputBytes;
+      if (inputBytes > 0 && lacking > 0 && !this.#held()) {
+        // A frame split across reads: join only the bytes it lacks, and parse the rest of the read
+        // in place next round, rather than copying the whole read behind the frame's first part.
+        this.#input = Buffer.concat([this.#input!, ...this.#takePending(lacking)]);
+      } else {
+        const parts = inputBytes === 0 ? this.#pending : [this.#input!, ...this.#pending];
+        this.#input = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        this.#pending = [];
+        this.#pendingBytes = 0;
+      }
+      this.#process();
+      if ((this.state as ConnectionState) === 'closed' || this.#framingLost) return;
     }
-    const parts =
-      this.#input === undefined || this.#input.length === 0 ? this.#pending : [this.#input, ...this.#pending];
-    this.#input = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#process();
+  }
+
+  /** The first `bytes` of `#pending`, taken from it; a chunk split in two is viewed, not copied. */
+  #takePending(bytes: number): Buffer[] {
+    const taken: Buffer[] = [];
+    let rest = bytes;
+    while (rest > 0) {
+      const chunk = this.#pending[0]!;
+      if (chunk.length <= rest) {
+        taken.push(chunk);
+        this.#pending.shift();
+        rest -= chunk.length;
+      } else {
+        taken.push(chunk.subarray(0, rest));
+        this.#pending[0] = chunk.subarray(rest);
+        rest = 0;
+      }
+    }
+    this.#pendingBytes -= bytes;
+    return taken;
   }
 
   /** Stops frame processing and reading while an asynchronous step (login) runs; `resume` picks up the rest. */
@@ -364,13 +416,16 @@ export class AmqpConnection implements HandshakeConnection {
     for (let i = 0; i < frames.length; i++) {
       if ((this.state as ConnectionState) === 'closed') return;
       const frame = frames[i]!;
-      if (!this.#held() && this.#isPublish(frame)) this.#publishing();
-      if (this.#held()) {
-        this.#queued.push(...frames.slice(i));
-        this.#queuedBytes += bytes;
-        return;
+      if (!this.#held()) {
+        if (this.#isPublish(frame)) this.#publishing();
+        if (!this.#held()) {
+          this.#onFrame(frame);
+          continue;
+        }
       }
-      this.#onFrame(frame);
+      this.#queued.push(...frames.slice(i));
+      this.#queuedBytes += bytes;
+      return;
     }
   }
 

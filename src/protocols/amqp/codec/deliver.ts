@@ -17,8 +17,9 @@ const headerFixedBytes = 2 + 2 + 8;
 
 export interface DeliveryShape {
   readonly consumerTag: Uint8Array;
-  readonly exchangeBytes: number;
-  readonly routingKeyBytes: number;
+  /** The exchange and routing key as UTF-8 (`RecentUtf8` keeps them from one delivery to the next). */
+  readonly exchange: Uint8Array;
+  readonly routingKey: Uint8Array;
   /** Encoded basic properties (flags and values). */
   readonly properties: Uint8Array;
   readonly bodyBytes: number;
@@ -29,7 +30,9 @@ export interface DeliveryShape {
  * bytes, or method or header frame over `frameBytesMax`): the generic encoder then raises the error.
  */
 export function deliveryBytes(shape: DeliveryShape, frameBytesMax: number): number {
-  const { consumerTag, exchangeBytes, routingKeyBytes, properties, bodyBytes } = shape;
+  const { consumerTag, properties, bodyBytes } = shape;
+  const exchangeBytes = shape.exchange.byteLength;
+  const routingKeyBytes = shape.routingKey.byteLength;
   if (consumerTag.byteLength > shortstrBytesMax) return -1;
   if (exchangeBytes > shortstrBytesMax || routingKeyBytes > shortstrBytesMax) return -1;
   const methodFrame =
@@ -41,16 +44,58 @@ export function deliveryBytes(shape: DeliveryShape, frameBytesMax: number): numb
   return methodFrame + headerFrame + bodyBytes + bodyFrames * frameOverheadBytes;
 }
 
-function frameStart(out: Buffer, at: number, type: number, channel: number, size: number): number {
+/*
+ * Plain byte stores rather than Buffer's write methods: every value here is in range by construction
+ * (checked by `deliveryBytes` and the callers), and the methods' own checks cost more than the stores.
+ */
+
+function u16At(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 8;
+  out[at + 1] = value;
+}
+
+function u32At(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = value >>> 16;
+  out[at + 2] = value >>> 8;
+  out[at + 3] = value;
+}
+
+function frameStart(out: Uint8Array, at: number, type: number, channel: number, size: number): number {
   out[at] = type;
-  out.writeUInt16BE(channel, at + 1);
-  out.writeUInt32BE(size, at + 3);
+  u16At(out, at + 1, channel);
+  u32At(out, at + 3, size);
   return at + 7;
 }
 
-function writeU64(out: Buffer, at: number, value: number): void {
-  out.writeUInt32BE(Math.floor(value / 0x1_0000_0000), at);
-  out.writeUInt32BE(value >>> 0, at + 4);
+function writeU64(out: Uint8Array, at: number, value: number): void {
+  u32At(out, at, Math.floor(value / 0x1_0000_0000));
+  u32At(out, at + 4, value >>> 0);
+}
+
+function shortstrAt(out: Buffer, at: number, bytes: Uint8Array): number {
+  out[at] = bytes.byteLength;
+  if (bytes.byteLength > 0) out.set(bytes, at + 1);
+  return at + 1 + bytes.byteLength;
+}
+
+/**
+ * The UTF-8 bytes of the last string asked for: the deliveries of a queue repeat their exchange and
+ * routing key, so they are encoded once rather than measured and written per delivery.
+ */
+const noBytes = new Uint8Array(0);
+
+export class RecentUtf8 {
+  #value = '';
+  #bytes: Uint8Array = noBytes;
+
+  of(value: string): Uint8Array {
+    if (value !== this.#value) {
+      this.#bytes = Buffer.from(value, 'utf8');
+      this.#value = value;
+    }
+    return this.#bytes;
+  }
 }
 
 /** Writes the frames at `at` (room checked by the caller with `deliveryBytes`); returns the end. */
@@ -59,33 +104,40 @@ export function writeDelivery(
   at: number,
   channel: number,
   shape: DeliveryShape,
-  fields: { deliveryTag: number; redelivered: boolean; exchange: string; routingKey: string },
+  deliveryTag: number,
+  redelivered: boolean,
   body: Uint8Array,
   frameBytesMax: number,
 ): number {
-  const { consumerTag, exchangeBytes, routingKeyBytes, properties } = shape;
-  const methodSize = deliverFixedBytes + consumerTag.byteLength + exchangeBytes + routingKeyBytes;
+  const { consumerTag, exchange, routingKey, properties } = shape;
+  const methodSize = deliverFixedBytes + consumerTag.byteLength + exchange.byteLength + routingKey.byteLength;
   let p = frameStart(out, at, FrameType.method, channel, methodSize);
-  out.writeUInt16BE(ClassId.basic, p);
-  out.writeUInt16BE(deliverMethodId, p + 2);
+  u16At(out, p, ClassId.basic);
+  u16At(out, p + 2, deliverMethodId);
   out[p + 4] = consumerTag.byteLength;
   out.set(consumerTag, p + 5);
   p += 5 + consumerTag.byteLength;
-  writeU64(out, p, fields.deliveryTag);
-  out[p + 8] = fields.redelivered ? 1 : 0;
-  out[p + 9] = exchangeBytes;
-  p += 10 + out.write(fields.exchange, p + 10, exchangeBytes, 'utf8');
-  out[p] = routingKeyBytes;
-  p += 1 + out.write(fields.routingKey, p + 1, routingKeyBytes, 'utf8');
+  writeU64(out, p, deliveryTag);
+  out[p + 8] = redelivered ? 1 : 0;
+  p = shortstrAt(out, p + 9, exchange);
+  p = shortstrAt(out, p, routingKey);
   out[p++] = frameEndOctet;
   p = frameStart(out, p, FrameType.header, channel, headerFixedBytes + properties.byteLength);
-  out.writeUInt16BE(ClassId.basic, p);
-  out.writeUInt16BE(0, p + 2);
+  u16At(out, p, ClassId.basic);
+  u16At(out, p + 2, 0);
   writeU64(out, p + 4, body.byteLength);
   out.set(properties, p + 12);
   p += 12 + properties.byteLength;
   out[p++] = frameEndOctet;
   const chunkBytes = frameBytesMax - frameOverheadBytes;
+  if (body.byteLength > 0 && body.byteLength <= chunkBytes) {
+    // One body frame (the usual case): no view of the body to make.
+    p = frameStart(out, p, FrameType.body, channel, body.byteLength);
+    out.set(body, p);
+    p += body.byteLength;
+    out[p++] = frameEndOctet;
+    return p;
+  }
   for (let from = 0; from < body.byteLength; from += chunkBytes) {
     const chunk = body.subarray(from, Math.min(body.byteLength, from + chunkBytes));
     p = frameStart(out, p, FrameType.body, channel, chunk.byteLength);

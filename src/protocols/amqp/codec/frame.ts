@@ -84,26 +84,32 @@ export function parseFrame(bytes: Uint8Array, frameBytesMax: number): ParsedFram
   const total = size + frameOverheadBytes;
   if (total > frameBytesMax) throw frameError(`Frame of ${total} bytes exceeds frame-max ${frameBytesMax}`);
   if (bytes.byteLength < total) return undefined;
-  const payload = r.view(size, 'frame payload');
+  r.view(size, 'frame payload');
   if (r.u8() !== frameEndOctet) throw frameError('Frame does not end with 0xCE');
-  return { frame: decodePayload(type, channel, payload), bytes: total };
+  return { frame: decodePayload(type, channel, bytes, frameHeaderBytes, size), bytes: total };
 }
 
-function decodePayload(type: number, channel: number, payload: Uint8Array): Frame {
+/**
+ * The frame whose payload is `bytes[at, at + size)`. The hot decoders read it in place; only a body
+ * or a frame for the generic decoders gets a view of its own.
+ */
+function decodePayload(type: number, channel: number, bytes: Uint8Array, at: number, size: number): Frame {
   switch (type) {
-    case FrameType.method:
-      return { kind: 'method', channel, method: decodeHotMethod(payload) ?? decodeMethod(payload) };
+    case FrameType.method: {
+      const method = decodeHotMethod(bytes, at, size) ?? decodeMethod(bytes.subarray(at, at + size));
+      return { kind: 'method', channel, method };
+    }
     case FrameType.header: {
-      const hot = decodeHotHeader(payload);
-      if (hot !== undefined) return { kind: 'header', channel, ...hot };
-      return { kind: 'header', channel, ...decodeContentHeader(payload) };
+      const hot = decodeHotHeader(bytes, at, size, channel);
+      if (hot !== undefined) return hot;
+      const { classId, bodySize, properties } = decodeContentHeader(bytes.subarray(at, at + size));
+      return { kind: 'header', channel, classId, bodySize, properties };
     }
     case FrameType.body:
-      return { kind: 'body', channel, payload };
+      return { kind: 'body', channel, payload: bytes.subarray(at, at + size) };
     case FrameType.heartbeat:
       // Spec 4.2.7: heartbeats belong to the connection, so only channel 0 and no payload.
-      if (channel !== 0 || payload.byteLength !== 0)
-        throw frameError('Heartbeat frame must be empty, on channel 0');
+      if (channel !== 0 || size !== 0) throw frameError('Heartbeat frame must be empty, on channel 0');
       return { kind: 'heartbeat', channel: 0 };
     default:
       throw frameError(`Unknown frame type ${type}`);
@@ -130,8 +136,8 @@ export function parseFrames(
     if (bytes.byteLength - used < total) break;
     if (bytes[used + frameHeaderBytes + size] !== frameEndOctet)
       throw frameError('Frame does not end with 0xCE');
-    const payload = bytes.subarray(used + frameHeaderBytes, used + frameHeaderBytes + size);
-    frames.push(decodePayload(bytes[used]!, (bytes[used + 1]! << 8) | bytes[used + 2]!, payload));
+    const channel = (bytes[used + 1]! << 8) | bytes[used + 2]!;
+    frames.push(decodePayload(bytes[used]!, channel, bytes, used + frameHeaderBytes, size));
     used += total;
   }
   return { frames, bytes: used };
@@ -157,13 +163,38 @@ function u53At(bytes: Uint8Array, at: number): number {
 }
 
 const latin1Decoder = new TextDecoder('latin1');
+const shortstrBytesMax = 255;
 
-/** An ASCII short string (valid UTF-8 as it is), or undefined for anything else. */
-function asciiAt(bytes: Uint8Array, at: number, count: number): string | undefined {
-  if (count === 0) return '';
-  for (let i = at; i < at + count; i++) if (bytes[i]! >= 0x80) return undefined;
-  return latin1Decoder.decode(bytes.subarray(at, at + count));
+/**
+ * The last ASCII short string decoded in each slot (exchange, routing key) and its bytes: a publisher
+ * names the same exchange and routing key on message after message, so comparing the bytes is enough
+ * and no string, view or decoder call is made. Invisible to callers: the result is the same string.
+ */
+class RecentString {
+  #bytes = new Uint8Array(shortstrBytesMax);
+  #count = -1;
+  #value = '';
+
+  /** An ASCII short string (valid UTF-8 as it is), or undefined for anything else. */
+  decode(bytes: Uint8Array, at: number, count: number): string | undefined {
+    if (count === 0) return '';
+    const recent = this.#bytes;
+    let same = count === this.#count;
+    for (let i = 0; i < count; i++) {
+      const byte = bytes[at + i]!;
+      if (byte >= 0x80) return undefined;
+      if (same && recent[i] !== byte) same = false;
+    }
+    if (same) return this.#value;
+    this.#value = latin1Decoder.decode(bytes.subarray(at, at + count));
+    recent.set(bytes.subarray(at, at + count));
+    this.#count = count;
+    return this.#value;
+  }
 }
+
+const recentExchange = new RecentString();
+const recentRoutingKey = new RecentString();
 
 const basicClass = 60;
 const publishMethodId = 40;
@@ -174,27 +205,26 @@ const ackMethodId = 80;
  * generic reader. Anything unusual (other bytes, lengths, values) returns undefined, and the generic
  * decoder then decodes it or raises the error it always would.
  */
-function decodeHotMethod(p: Uint8Array): Method | undefined {
-  if (p.byteLength < 13 || ((p[0]! << 8) | p[1]!) !== basicClass) return undefined;
-  const methodId = (p[2]! << 8) | p[3]!;
+function decodeHotMethod(b: Uint8Array, at: number, size: number): Method | undefined {
+  if (size < 13 || ((b[at]! << 8) | b[at + 1]!) !== basicClass) return undefined;
+  const methodId = (b[at + 2]! << 8) | b[at + 3]!;
   if (methodId === ackMethodId) {
-    const deliveryTag = u53At(p, 4);
-    if (p.byteLength !== 13 || deliveryTag < 0) return undefined;
-    return { name: 'basic.ack', fields: { deliveryTag, multiple: (p[12]! & 1) !== 0 } };
+    const deliveryTag = u53At(b, at + 4);
+    if (size !== 13 || deliveryTag < 0) return undefined;
+    return { name: 'basic.ack', fields: { deliveryTag, multiple: (b[at + 12]! & 1) !== 0 } };
   }
   if (methodId !== publishMethodId) return undefined;
-  const exchangeBytes = p[6]!;
-  const routingKeyBytes = p[7 + exchangeBytes];
-  if (routingKeyBytes === undefined || p.byteLength !== 9 + exchangeBytes + routingKeyBytes) return undefined;
-  const exchange = asciiAt(p, 7, exchangeBytes);
-  const routingKey = asciiAt(p, 8 + exchangeBytes, routingKeyBytes);
+  const exchangeBytes = b[at + 6]!;
+  if (7 + exchangeBytes >= size) return undefined;
+  const routingKeyBytes = b[at + 7 + exchangeBytes]!;
+  if (size !== 9 + exchangeBytes + routingKeyBytes) return undefined;
+  const exchange = recentExchange.decode(b, at + 7, exchangeBytes);
+  const routingKey = recentRoutingKey.decode(b, at + 8 + exchangeBytes, routingKeyBytes);
   if (exchange === undefined || routingKey === undefined) return undefined;
-  const bits = p[p.byteLength - 1]!;
-  const fields = { ticket: (p[4]! << 8) | p[5]!, exchange, routingKey };
-  return {
-    name: 'basic.publish',
-    fields: { ...fields, mandatory: (bits & 1) !== 0, immediate: (bits & 2) !== 0 },
-  };
+  const bits = b[at + size - 1]!;
+  const ticket = (b[at + 4]! << 8) | b[at + 5]!;
+  const fields = { ticket, exchange, routingKey, mandatory: (bits & 1) !== 0, immediate: (bits & 2) !== 0 };
+  return { name: 'basic.publish', fields };
 }
 
 const headersFlag = 0x2000;
@@ -202,27 +232,49 @@ const deliveryModeFlag = 0x1000;
 
 /**
  * Content headers whose properties are at most a delivery mode and an empty headers table (what
- * most clients send), decoded without the generic reader; undefined for anything else.
+ * most clients send), decoded straight into their frame without the generic reader; undefined for
+ * anything else.
  */
-function decodeHotHeader(p: Uint8Array): ContentHeader | undefined {
-  if (p.byteLength < 14 || ((p[0]! << 8) | p[1]!) !== ClassId.basic || p[2]! !== 0 || p[3]! !== 0)
-    return undefined;
-  const bodySize = u53At(p, 4);
-  const flags = (p[12]! << 8) | p[13]!;
+function decodeHotHeader(b: Uint8Array, start: number, size: number, channel: number): Frame | undefined {
+  if (size < 14 || ((b[start]! << 8) | b[start + 1]!) !== ClassId.basic) return undefined;
+  if (b[start + 2]! !== 0 || b[start + 3]! !== 0) return undefined;
+  const bodySize = u53At(b, start + 4);
+  const flags = (b[start + 12]! << 8) | b[start + 13]!;
   if (bodySize < 0 || (flags & ~(headersFlag | deliveryModeFlag)) !== 0) return undefined;
-  const properties: BasicProperties = {};
-  let at = 14;
-  if ((flags & headersFlag) !== 0) {
-    if (p.byteLength < at + 4 || u32At(p, at) !== 0) return undefined;
-    properties.headers = {};
+  const headers = (flags & headersFlag) !== 0;
+  const end = start + size;
+  let at = start + 14;
+  if (headers) {
+    if (end < at + 4 || u32At(b, at) !== 0) return undefined;
     at += 4;
   }
+  let deliveryMode: number | undefined;
   if ((flags & deliveryModeFlag) !== 0) {
-    if (p.byteLength < at + 1) return undefined;
-    properties.deliveryMode = p[at++]!;
+    if (end < at + 1) return undefined;
+    deliveryMode = b[at++]!;
   }
-  if (at !== p.byteLength) return undefined;
-  return { classId: ClassId.basic, bodySize, properties };
+  if (at !== end) return undefined;
+  const properties = commonProperties(headers, deliveryMode);
+  return { kind: 'header', channel, classId: ClassId.basic, bodySize, properties };
+}
+
+/**
+ * The decoded properties of the common shapes, made once and frozen (readers only read them): a
+ * message then costs no properties object and no empty table. Other delivery modes get their own.
+ */
+const commonShapes = [undefined, 1, 2].flatMap((deliveryMode) =>
+  [false, true].map((headers) =>
+    Object.freeze<BasicProperties>({
+      ...(headers ? { headers: Object.freeze({}) } : {}),
+      ...(deliveryMode === undefined ? {} : { deliveryMode }),
+    }),
+  ),
+);
+
+function commonProperties(headers: boolean, deliveryMode: number | undefined): BasicProperties {
+  if (deliveryMode === undefined || deliveryMode === 1 || deliveryMode === 2)
+    return commonShapes[(deliveryMode ?? 0) * 2 + (headers ? 1 : 0)]!;
+  return headers ? { headers: {}, deliveryMode } : { deliveryMode };
 }
 
 /** Content header payload (spec 4.2.6): class, weight (always 0), body size, properties. */

@@ -176,10 +176,7 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
     };
     result = channel.conn.shared.replyTo.route(f.routingKey, message) ? routedDirect : noRoute;
   } else {
-    result = channel.core.publish(f.exchange, f.routingKey, input, {
-      mandatory: f.mandatory,
-      publisher: channel.conn.id,
-    });
+    result = channel.core.publish(f.exchange, f.routingKey, input, channel.conn.publishOptions(f.mandatory));
     if (result.queues !== undefined) channel.conn.fed(result.queues);
   }
   // The return goes out before the confirm (RabbitMQ: basic.return, then basic.ack).
