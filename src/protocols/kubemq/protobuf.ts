@@ -164,7 +164,7 @@ class Reader {
   string(): string {
     const length = this.uint32();
     const end = Math.min(this.pos + length, this.end);
-    const text = this.buf.toString('utf8', this.pos, end);
+    const text = this.pos === end ? '' : this.buf.toString('utf8', this.pos, end);
     this.pos = end;
     return text;
   }
@@ -286,15 +286,28 @@ function readField(schema: ProtoSchema, reader: Reader, field: ProtoField, wire:
   list.push(readScalar(schema, reader, field));
 }
 
+/** Each message's fields by number, made at its first decode. */
+const byNumber = new WeakMap<ProtoMessage, Array<ProtoField | undefined>>();
+
+function fieldsByNumber(type: ProtoMessage): Array<ProtoField | undefined> {
+  let index = byNumber.get(type);
+  if (index === undefined) {
+    index = [];
+    for (const field of type.fields) index[field.number] = field;
+    byNumber.set(type, index);
+  }
+  return index;
+}
+
 function readMessage(schema: ProtoSchema, type: ProtoMessage, reader: Reader, end: number): Fields {
   const out: Fields = {};
   for (const field of type.fields) out[field.name] = defaultOf(field);
+  const fields = fieldsByNumber(type);
   const outer = reader.end;
   reader.end = end;
   while (reader.pos < end) {
     const tag = reader.uint32();
-    const number = Math.floor(tag / 8);
-    const field = type.fields.find((f) => f.number === number);
+    const field = fields[tag >>> 3];
     if (field === undefined) reader.skip(tag & 7);
     else readField(schema, reader, field, tag & 7, out);
   }
