@@ -12,13 +12,9 @@ export function compact(rest: Buffer): Buffer {
   return rest.buffer.byteLength > Math.max(2 * rest.byteLength, Buffer.poolSize) ? Buffer.from(rest) : rest;
 }
 
-/** What an empty queue holds: never written, replaced by an array of its own at the first push. */
-const noChunks: Buffer[] = [];
-
 /** Holds Buffers (other byte arrays are wrapped, not copied) and hands out Buffers. */
 export class ChunkQueue {
-  /** Empty, an idle connection's queue holds the shared `noChunks` (an array each was ~50 bytes). */
-  #chunks: Buffer[] = noChunks;
+  #chunks: Buffer[] = [];
   #bytes = 0;
 
   /** Bytes held. */
@@ -28,7 +24,6 @@ export class ChunkQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
-    if (this.#chunks === noChunks) this.#chunks = [];
     this.#chunks.push(
       Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
     );
@@ -63,12 +58,12 @@ export class ChunkQueue {
   settle(): void {
     if (this.#chunks.length > 0) this.#chunks[0] = compact(this.#chunks[0]!);
     // An emptied array keeps the room it grew to (17 slots, 152 bytes, after one push): an idle
-    // connection holds the shared empty one instead.
-    else this.#chunks = noChunks;
+    // connection holds an empty one instead.
+    else this.#chunks = [];
   }
 
   clear(): void {
-    this.#chunks = noChunks;
+    this.#chunks = [];
     this.#bytes = 0;
   }
 

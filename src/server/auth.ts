@@ -79,8 +79,6 @@ const refusedCredentials: LoginRefused = { ok: false, reason: 'credentials' };
 const refusedBusy: LoginRefused = { ok: false, reason: 'busy' };
 const refusedAnonymous: LoginRefused = { ok: false, reason: 'anonymous' };
 const refusedLoopbackOnly: LoginRefused = { ok: false, reason: 'loopback_only' };
-/** Users whose tags array logins share (src/server/auth.ts `tagsOf`); past it the table starts again. */
-const tagsRememberedMax = 1024;
 
 export interface LoginStats {
   /** Hashing threads started (they start as needed), hashes computed since start. */
@@ -244,27 +242,12 @@ function usersOf(config: AuthenticatorConfig, core: CoreBroker | undefined) {
     client === undefined
       ? async (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
       : (user, password, options) => client.verifyUser(user, password, options);
-  // Every login of a user shares one tags array while its tags stay the same: each connection's
-  // principal held a copy (~50 bytes a connection).
-  const lastTags = new Map<string, readonly string[]>();
-  const tagsOf = (user: string): readonly string[] | undefined => {
-    const tags =
-      client === undefined
-        ? user === config.defaultUser
-          ? ['administrator']
-          : undefined
-        : client.getUser(user)?.tags;
-    if (tags === undefined) {
-      lastTags.delete(user);
-      return undefined;
-    }
-    const last = lastTags.get(user);
-    if (last !== undefined && last.length === tags.length && last.every((tag, i) => tag === tags[i]))
-      return last;
-    if (lastTags.size >= tagsRememberedMax) lastTags.clear();
-    lastTags.set(user, tags);
-    return tags;
-  };
+  const tagsOf = (user: string): readonly string[] | undefined =>
+    client === undefined
+      ? user === config.defaultUser
+        ? ['administrator']
+        : undefined
+      : client.getUser(user)?.tags;
   const scramOf = (user: string, mechanism: ScramMechanism): ScramCredential | undefined =>
     client?.scramCredentials(user)?.[mechanism];
   return { verify, tagsOf, scramOf };

@@ -157,9 +157,8 @@ export class MqttConnection implements Connection, ClientHandle {
   clientId = '';
   state: 'new' | 'connecting' | 'connected' | 'closed' = 'new';
   session: CoreSession | undefined;
-  /** The client's Receive Maximum, kept until the credit is made (an idle connection consumes nothing). */
-  #creditMax = 1;
-  #credit: SharedCredit | undefined;
+  /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
+  readonly credit = new SharedCredit(1);
   /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
   will: Will | undefined;
   /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
@@ -180,7 +179,7 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Inbound QoS 1 publishes not yet PUBACKed. */
   inboundPending = 0;
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
-  #inboundWaiters: Array<() => void> | undefined;
+  readonly inboundWaiters: Array<() => void> = [];
   /** QoS 0 acks held while the socket is congested; made, with the drain listener, at the first. */
   #deferredAcks: Array<[string, number]> | undefined;
   authentication: Authentication | undefined;
@@ -205,8 +204,7 @@ export class MqttConnection implements Connection, ClientHandle {
   #lastPacketMs = 0;
   #busy = false;
   /** Packets that arrived while a handler waits, with the bytes of the frame each came in. */
-  /** Made at the first packet that has to wait (an idle connection has none). */
-  #backlog: Array<[Inbound, number]> | undefined;
+  readonly #backlog: Array<[Inbound, number]> = [];
   #backlogBytes = 0;
   /** Bytes of the frame being parsed, passed with its packet to `#accept`. */
   #frameBytes = 0;
@@ -247,29 +245,6 @@ export class MqttConnection implements Connection, ClientHandle {
   }
 
   /** Aborts when the connection is gone: a login waiting for its hash stops. */
-  /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9], made for the first consumer. */
-  get credit(): SharedCredit {
-    this.#credit ??= new SharedCredit(this.#creditMax);
-    return this.#credit;
-  }
-
-  /** Sets the Receive Maximum the credit has (at resume, before any consumer asks it). */
-  setCreditMax(max: number): void {
-    this.#creditMax = max;
-    this.#credit?.setMax(max);
-  }
-
-  /** Resolves `resume` once an inbound publish is confirmed (3.1/3.1.1 back-pressure, inbound.ts). */
-  waitInbound(resume: () => void): void {
-    this.#inboundWaiters ??= [];
-    this.#inboundWaiters.push(resume);
-  }
-
-  /** Lets the publish that waited longest go on. */
-  inboundConfirmed(): void {
-    this.#inboundWaiters?.shift()?.();
-  }
-
   get gone(): AbortSignal {
     if (this.#gone === undefined) {
       this.#gone = new AbortController();
@@ -447,7 +422,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.state = 'closed';
     this.#gone?.abort();
     this.account.close();
-    this.#backlog = undefined;
+    this.#backlog.length = 0;
     this.server.keepAlive.cancel(this);
     this.#expiryTimer?.cancel();
     this.server.untrack(this);
@@ -524,7 +499,6 @@ export class MqttConnection implements Connection, ClientHandle {
     this.#frameBytes = 0;
     if (this.#busy) {
       // Nothing more is read until the handler is done: a pipelining client cannot grow the backlog.
-      this.#backlog ??= [];
       this.#backlog.push([packet, bytes]);
       this.#backlogBytes += bytes;
       this.holdReading('backlog', true);
@@ -563,13 +537,12 @@ export class MqttConnection implements Connection, ClientHandle {
 
   #resume(): void {
     this.#busy = false;
-    const backlog = this.#backlog;
-    while (!this.#busy && backlog !== undefined && backlog.length > 0 && this.state !== 'closed') {
-      const [packet, bytes] = backlog.shift()!;
+    while (!this.#busy && this.#backlog.length > 0 && this.state !== 'closed') {
+      const [packet, bytes] = this.#backlog.shift()!;
       this.#backlogBytes -= bytes;
       this.#run(packet);
     }
-    if (this.#backlog !== undefined && this.#backlog.length > 0) return;
+    if (this.#backlog.length > 0) return;
     this.#recount();
     this.holdReading('backlog', false);
   }

@@ -185,7 +185,7 @@ function acknowledged(
     conn.send({ cmd, messageId, reasonCode });
   } finally {
     conn.inboundPending--;
-    conn.inboundConfirmed();
+    conn.inboundWaiters.shift()?.();
   }
 }
 
@@ -197,7 +197,7 @@ function acknowledged(
  */
 function inboundRoom(conn: Connection): Promise<void> {
   conn.holdReading('inbound', true);
-  return new Promise<void>((resolve) => conn.waitInbound(resolve)).then(() =>
+  return new Promise<void>((resolve) => conn.inboundWaiters.push(resolve)).then(() =>
     conn.holdReading('inbound', false),
   );
 }

@@ -14,7 +14,7 @@ export function resume(conn: Connection, present: boolean): void {
   const { server } = conn;
   const session = conn.session!;
   // Set once per connection, before any consumer (session or shared) asks it.
-  conn.setCreditMax(consumeWindow(conn));
+  conn.credit.setMax(consumeWindow(conn));
   if (present) {
     for (const sub of session.subscriptions()) {
       const entry = entryFromArgs(sub.options);

@@ -55,10 +55,8 @@ export interface Connection extends ClientHandle {
   readonly sharedConsumers: Map<string, Consumer>;
   /** The session queue's consumer, from the first subscription (or resume of a session with a queue). */
   sessionConsumer: Consumer | undefined;
-  /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; made for the first consumer. */
+  /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
   readonly credit: SharedCredit;
-  /** Sets the Receive Maximum (at resume, before any consumer asks the credit). */
-  setCreditMax(max: number): void;
   /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
   will: Will | undefined;
   /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
@@ -76,10 +74,8 @@ export interface Connection extends ClientHandle {
   nextPacketId: number;
   /** Inbound QoS 1 publishes not yet PUBACKed. */
   inboundPending: number;
-  /** Waits for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
-  waitInbound(resume: () => void): void;
-  /** An inbound publish was confirmed: the one that waited longest goes on. */
-  inboundConfirmed(): void;
+  /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
+  readonly inboundWaiters: Array<() => void>;
   /** The enhanced authentication it connected with (./auth.ts); undefined for user name and password. */
   authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget. */
