@@ -1,5 +1,5 @@
 /**
- * `switchyard bench kubemq`'s two calls, over gRPC with @grpc/grpc-js and the broker's own copy of
+ * `switchyard bench kubemq`'s two calls, over gRPC with @grpc/grpc-js and the broker's own codec of
  * kubemq.proto (both ship with the broker, so it works from an installed package): a subscription
  * (`SubscribeToEvents`) and a `SendEventsStream` publisher. `--qos 0` sends events (at most once),
  * `--qos 1` events-store events (each one durable before its result comes back; the subscriber starts
@@ -14,11 +14,11 @@ import {
   type ClientDuplexStream,
   type ClientReadableStream,
   credentials,
-  loadPackageDefinition,
   Metadata,
+  makeGenericClientConstructor,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { kubemqPackage } from '../src/protocols/kubemq/proto.js';
+import { kubemqService } from '../src/protocols/kubemq/proto.js';
 import { type BenchPeers, type BenchSettings, failureSignal } from './bench-peers.js';
 
 const probeEveryMs = 50;
@@ -36,12 +36,11 @@ interface KubemqClient {
 }
 
 function clientOf(s: BenchSettings): KubemqClient {
-  const loaded = loadPackageDefinition(kubemqPackage()) as unknown as {
-    kubemq: {
-      kubemq: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => KubemqClient;
-    };
-  };
-  return new loaded.kubemq.kubemq(`${s.host}:${s.port}`, credentials.createInsecure());
+  const Client = makeGenericClientConstructor(kubemqService(), 'kubemq') as unknown as new (
+    address: string,
+    creds: ReturnType<typeof credentials.createInsecure>,
+  ) => KubemqClient;
+  return new Client(`${s.host}:${s.port}`, credentials.createInsecure());
 }
 
 function metadataOf(s: BenchSettings): Metadata {

@@ -13,9 +13,9 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
-import { kubemqPackage } from '../src/protocols/kubemq/proto.js';
 import type { Broker, BrokerOptions } from '../src/server/broker.js';
 import { startTestBroker } from './broker.js';
+import { kubemqPackage } from './kubemq-proto-loader.js';
 
 export interface KubemqTestBroker {
   readonly broker: Broker;

@@ -7,52 +7,44 @@
  */
 import { Buffer } from 'node:buffer';
 import { fail } from './errors.js';
-import { type FieldDescriptor, type MessageDescriptor, messageType } from './proto.js';
+import { messageType, type ProtoField } from './proto.js';
 
 /** Nesting deeper than the proto has (QueuesInfoResponse → Info → Queues) is malformed input. */
 const depthMax = 8;
 
-const int64Types = new Set(['TYPE_INT64', 'TYPE_UINT64', 'TYPE_SINT64', 'TYPE_FIXED64', 'TYPE_SFIXED64']);
-const intTypes = new Set(['TYPE_INT32', 'TYPE_UINT32', 'TYPE_SINT32', 'TYPE_ENUM']);
-
-function isMap(descriptor: MessageDescriptor, field: FieldDescriptor): boolean {
-  return field.type === 'TYPE_MESSAGE' && mapEntry(descriptor, field) !== undefined;
-}
-
-function mapEntry(descriptor: MessageDescriptor, field: FieldDescriptor): MessageDescriptor | undefined {
-  return descriptor.nestedType.find((t) => t.name === field.typeName && t.options?.mapEntry === true);
-}
+const int64Kinds = new Set(['int64', 'uint64']);
+const intKinds = new Set(['int32', 'enum']);
 
 // ---- reading
 
-function defaultOf(descriptor: MessageDescriptor, field: FieldDescriptor): unknown {
-  if (isMap(descriptor, field)) return {};
-  if (field.label === 'LABEL_REPEATED') return [];
-  if (field.type === 'TYPE_MESSAGE') return null;
-  if (field.type === 'TYPE_STRING') return '';
-  if (field.type === 'TYPE_BOOL') return false;
-  if (field.type === 'TYPE_BYTES') return Buffer.alloc(0);
-  if (int64Types.has(field.type)) return '0';
+function defaultOf(field: ProtoField): unknown {
+  if (field.kind === 'map') return {};
+  if (field.repeated === true) return [];
+  if (field.kind === 'message') return null;
+  if (field.kind === 'string') return '';
+  if (field.kind === 'bool') return false;
+  if (field.kind === 'bytes') return Buffer.alloc(0);
+  if (int64Kinds.has(field.kind)) return '0';
   return 0;
 }
 
-function scalarFrom(field: FieldDescriptor, value: unknown): unknown {
+function scalarFrom(field: ProtoField, value: unknown): unknown {
   const name = field.name;
   switch (true) {
-    case field.type === 'TYPE_STRING':
+    case field.kind === 'string':
       if (typeof value !== 'string') fail(`field ${name} must be a string`);
       return value;
-    case field.type === 'TYPE_BOOL':
+    case field.kind === 'bool':
       if (typeof value !== 'boolean') fail(`field ${name} must be true or false`);
       return value;
-    case field.type === 'TYPE_BYTES':
+    case field.kind === 'bytes':
       if (typeof value !== 'string') fail(`field ${name} must be a base64 string`);
       return Buffer.from(value, 'base64');
-    case int64Types.has(field.type):
+    case int64Kinds.has(field.kind):
       if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
       if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) return value;
       return fail(`field ${name} must be an integer`);
-    case intTypes.has(field.type):
+    case intKinds.has(field.kind):
       if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2 ** 31) {
         fail(`field ${name} must be a 32-bit integer`);
       }
@@ -62,14 +54,9 @@ function scalarFrom(field: FieldDescriptor, value: unknown): unknown {
   }
 }
 
-function valueFrom(
-  descriptor: MessageDescriptor,
-  field: FieldDescriptor,
-  value: unknown,
-  depth: number,
-): unknown {
-  if (value === null || value === undefined) return defaultOf(descriptor, field);
-  if (isMap(descriptor, field)) {
+function valueFrom(field: ProtoField, value: unknown, depth: number): unknown {
+  if (value === null || value === undefined) return defaultOf(field);
+  if (field.kind === 'map') {
     if (typeof value !== 'object' || Array.isArray(value)) fail(`field ${field.name} must be an object`);
     const out: Record<string, string> = {};
     for (const [key, item] of Object.entries(value as object)) {
@@ -79,8 +66,8 @@ function valueFrom(
     return out;
   }
   const one = (item: unknown) =>
-    field.type === 'TYPE_MESSAGE' ? messageFrom(field.typeName, item, depth + 1) : scalarFrom(field, item);
-  if (field.label !== 'LABEL_REPEATED') return one(value);
+    field.kind === 'message' ? messageFrom(field.message!, item, depth + 1) : scalarFrom(field, item);
+  if (field.repeated !== true) return one(value);
   if (!Array.isArray(value)) fail(`field ${field.name} must be an array`);
   return (value as unknown[]).map(one);
 }
@@ -93,8 +80,8 @@ export function messageFrom(typeName: string, json: unknown, depth = 0): Record<
   const byLowerName = new Map<string, unknown>();
   for (const [key, value] of Object.entries(json as object)) byLowerName.set(key.toLowerCase(), value);
   const out: Record<string, unknown> = {};
-  for (const field of descriptor.field) {
-    out[field.name] = valueFrom(descriptor, field, byLowerName.get(field.name.toLowerCase()), depth);
+  for (const field of descriptor.fields) {
+    out[field.name] = valueFrom(field, byLowerName.get(field.name.toLowerCase()), depth);
   }
   return out;
 }
@@ -121,17 +108,17 @@ function isZero(value: unknown): boolean {
   return false;
 }
 
-function scalarJson(field: FieldDescriptor, value: unknown): string {
-  if (field.type === 'TYPE_BYTES') return JSON.stringify(Buffer.from(value as Uint8Array).toString('base64'));
-  if (int64Types.has(field.type)) return String(value);
+function scalarJson(field: ProtoField, value: unknown): string {
+  if (field.kind === 'bytes') return JSON.stringify(Buffer.from(value as Uint8Array).toString('base64'));
+  if (int64Kinds.has(field.kind)) return String(value);
   return JSON.stringify(value);
 }
 
-function valueJson(descriptor: MessageDescriptor, field: FieldDescriptor, value: unknown): string {
-  if (isMap(descriptor, field)) return JSON.stringify(value);
+function valueJson(field: ProtoField, value: unknown): string {
+  if (field.kind === 'map') return JSON.stringify(value);
   const one = (item: unknown) =>
-    field.type === 'TYPE_MESSAGE' ? messageJson(field.typeName, item) : scalarJson(field, item);
-  if (field.label !== 'LABEL_REPEATED') return one(value);
+    field.kind === 'message' ? messageJson(field.message!, item) : scalarJson(field, item);
+  if (field.repeated !== true) return one(value);
   return `[${(value as unknown[]).map(one).join(',')}]`;
 }
 
@@ -141,10 +128,10 @@ export function messageJson(typeName: string, message: unknown): string {
   const descriptor = messageType(typeName);
   const parts: string[] = [];
   const record = message as Record<string, unknown>;
-  for (const field of descriptor.field) {
+  for (const field of descriptor.fields) {
     const value = record[field.name];
     if (isZero(value)) continue;
-    parts.push(`${JSON.stringify(field.name)}:${valueJson(descriptor, field, value)}`);
+    parts.push(`${JSON.stringify(field.name)}:${valueJson(field, value)}`);
   }
   return `{${parts.join(',')}}`;
 }

@@ -36,7 +36,7 @@ export function msToNs(ms: number | undefined): Int64 {
   return (BigInt(Math.trunc(ms)) * nsPerMs).toString();
 }
 
-/** KubeMQ's nanoseconds (as proto-loader hands int64 over) as milliseconds. */
+/** KubeMQ's nanoseconds (as the codec hands int64 over) as milliseconds. */
 export function nsToMs(ns: Int64): number {
   return Number(BigInt(ns) / nsPerMs);
 }

@@ -1,75 +1,57 @@
 /**
- * The KubeMQ service definition, read at run time from `spec/kubemq/kubemq.proto` (copied unchanged
- * from KubeMQ) with field names kept as KubeMQ spells them (`EventID`, `ClientID`). int64 fields come
+ * The KubeMQ service definition for grpc-js, from the schema table generated from
+ * `spec/kubemq/kubemq.proto` (copied unchanged from KubeMQ; scripts/gen-kubemq.mjs) and the codec of
+ * protobuf.ts, with field names kept as KubeMQ spells them (`EventID`, `ClientID`). int64 fields come
  * in as decimal strings (a nanosecond timestamp does not fit a double) and may go out as numbers or
  * strings; enums are numbers; absent fields take their proto3 defaults.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { enums, messages, methods, serviceName } from './generated/schema.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  type ProtoField,
+  type ProtoMessage,
+  type ProtoSchema,
+} from './protobuf.js';
 import { Encoded } from './sink.js';
 
-export const serviceName = 'kubemq.kubemq';
+export type { ProtoField, ProtoMessage };
+export { serviceName };
 
-/** Message types as proto-loader describes them (a DescriptorProto in JSON form). */
-export interface FieldDescriptor {
-  readonly name: string;
-  readonly label: string;
-  readonly type: string;
-  readonly typeName: string;
-}
-export interface MessageDescriptor {
-  readonly name: string;
-  readonly field: readonly FieldDescriptor[];
-  readonly nestedType: readonly MessageDescriptor[];
-  readonly options: { readonly mapEntry?: boolean } | null;
-}
-
-/** From dist/src/protocols/kubemq (built) or src/protocols/kubemq (sources): the package root is 4 or 3 up. */
-function protoPath(): string {
-  for (const up of ['../../../../', '../../../']) {
-    const path = fileURLToPath(new URL(`${up}spec/kubemq/kubemq.proto`, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  throw new Error('spec/kubemq/kubemq.proto is missing from the package');
-}
-
-let loaded: PackageDefinition | undefined;
-
-export function kubemqPackage(): PackageDefinition {
-  loaded ??= loadSync(protoPath(), {
-    keepCase: true,
-    longs: String,
-    enums: Number,
-    defaults: true,
-    arrays: true,
-    objects: true,
-  });
-  return loaded;
-}
+export const kubemqSchema: ProtoSchema = { messages, enums };
 
 let service: ServiceDefinition | undefined;
 const encoders = new Map<string, (item: unknown) => Encoded>();
 
+/** grpc-js's name for an RPC's method on a generated client (`SendEvent` → `sendEvent`). */
+function lowerFirst(name: string): string {
+  return name.charAt(0).toLowerCase() + name.slice(1);
+}
+
 /**
- * The service definition, its response serializers taught to pass an `Encoded` item through as it
- * is: a fan-out serializes one message once for all its subscribers' streams.
+ * The service definition. Its response serializers pass an `Encoded` item through as it is: a
+ * fan-out serializes one message once for all its subscribers' streams.
  */
 export function kubemqService(): ServiceDefinition {
   if (service !== undefined) return service;
-  const raw = kubemqPackage()[serviceName] as ServiceDefinition;
-  const wrapped: Record<string, MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(raw) as Array<[string, MethodDefinition<unknown, unknown>]>) {
-    const serialize = method.responseSerialize;
-    encoders.set(name, (item) => new Encoded(serialize(item)));
-    wrapped[name] = {
-      ...method,
+  const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const method of methods) {
+    const serialize = (value: unknown): Buffer => encodeMessage(kubemqSchema, method.response, value);
+    encoders.set(method.name, (item) => new Encoded(serialize(item)));
+    definition[method.name] = {
+      path: `/${serviceName}/${method.name}`,
+      requestStream: method.requestStream,
+      responseStream: method.responseStream,
+      requestSerialize: (value: unknown) => encodeMessage(kubemqSchema, method.request, value),
+      requestDeserialize: (bytes: Buffer) => decodeMessage(kubemqSchema, method.request, bytes),
       responseSerialize: (value: unknown) =>
         value instanceof Encoded ? (value.wire as Buffer) : serialize(value),
+      responseDeserialize: (bytes: Buffer) => decodeMessage(kubemqSchema, method.response, bytes),
+      originalName: lowerFirst(method.name),
     };
   }
-  service = wrapped as ServiceDefinition;
+  service = definition as ServiceDefinition;
   return service;
 }
 
@@ -81,9 +63,9 @@ export function responseEncoder<T>(name: string): (item: T) => Encoded {
   return encode;
 }
 
-/** The descriptor of message `name` (without the `kubemq.` package). */
-export function messageType(name: string): MessageDescriptor {
-  const entry = kubemqPackage()[`kubemq.${name}`] as { type?: MessageDescriptor } | undefined;
-  if (entry?.type === undefined) throw new Error(`kubemq.proto has no message ${name}`);
-  return entry.type;
+/** The schema of message `name` (without the `kubemq.` package). */
+export function messageType(name: string): ProtoMessage {
+  const message = messages[name];
+  if (message === undefined) throw new Error(`kubemq.proto has no message ${name}`);
+  return message;
 }

@@ -1,5 +1,5 @@
 /**
- * The KubeMQ wire messages (spec/kubemq/kubemq.proto), as proto-loader hands them over: PascalCase
+ * The KubeMQ wire messages (spec/kubemq/kubemq.proto), as the codec (protobuf.ts) hands them over, in @grpc/proto-loader's shapes: PascalCase
  * names, every field present (proto3 defaults), int64 as decimal strings on the way in. Outgoing
  * int64 fields may be numbers or strings.
  */
