@@ -301,16 +301,23 @@ function row(label: string, ours: Result, peer: Result | undefined): string {
   return `| ${label} | ${fmt(ours)} | ${peer === undefined ? 'n/a | n/a | n/a | n/a | n/a' : fmt(peer)} | ${ratio} |`;
 }
 
+const brokerLifetimeMs = 10 * 60_000;
+
 /** A child `switchyard start` with MQTT only, on `storageArgs`. */
 async function startSwitchyard(
   storageArgs: readonly string[],
 ): Promise<{ target: Target; stop: () => Promise<unknown> }> {
   const otherPortsOff = ['--amqp-port', '0', '--kafka-port', '0', '--grpc-port', '0', '--rest-port', '0'];
-  const cli = await startCli([
-    ...storageArgs,
-    ...['--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff, '--http-port', '0'],
-    ...['--log-level', 'warn'],
-  ]);
+  // A case of 100,000 messages can outlast startCli's default minute on a loaded machine; each case
+  // bounds its own time, so the broker's lifetime bound is only the last resort.
+  const cli = await startCli(
+    [
+      ...storageArgs,
+      ...['--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff, '--http-port', '0'],
+      ...['--log-level', 'warn'],
+    ],
+    { lifetimeMs: brokerLifetimeMs },
+  );
   const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${cli.ports.mqtt}`], { encoding: 'utf8' });
   const pid = Number(/pid=(\d+)/.exec(pidLine)?.[1]);
   return { target: { name: 'switchyard', port: cli.ports.mqtt!, pid }, stop: () => cli.stop() };
@@ -328,7 +335,8 @@ export async function runPersistentCase(): Promise<Result> {
     const storage = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'interval'];
     const { target, stop } = await startSwitchyard(storage);
     try {
-      // Within the child's lifetime (startCli); a stalled run shows as a low rate, not a hung bench.
+      // Within the child's lifetime (`brokerLifetimeMs`) and the case's own bound: a stalled run shows
+      // as a low rate, not a hung bench.
       return await runCase(target, 1, messagesPersistent, 1, true, persistentTimeoutMs);
     } finally {
       await stop();

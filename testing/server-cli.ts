@@ -69,7 +69,8 @@ function exited(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`switchyard did not exit within ${timeoutMs} ms`));
+      // For `startCli` this bound is the broker's whole lifetime, not the time its stop took.
+      reject(new Error(`switchyard was still running after ${timeoutMs} ms and was killed`));
     }, timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
