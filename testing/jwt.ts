@@ -49,6 +49,9 @@ function makeKeys(dir: string) {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const hmac = randomBytes(32);
+  // The broker drops one trailing newline (LF or CR LF) from a secret file as an editor's: a random
+  // secret ending in one would lose a byte (1 run in ~128), so its last byte is never 0x0a or 0x0d.
+  hmac[31] = hmac[31]! | 0x80;
   const jwksRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwksEc = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const jwksHmac = randomBytes(48);
