@@ -14,7 +14,7 @@
 import type { CoreClient } from '../../core/api.js';
 import { type KafkaOptions, nodeId } from './context.js';
 import { KafkaError } from './errors.js';
-import type { DescribedConfig } from './topic-settings.js';
+import { checkedValue, type DescribedConfig } from './topic-settings.js';
 
 /** Kafka's DescribeConfigsResponse ConfigSource codes. */
 const source = { dynamicBroker: 2, dynamicDefaultBroker: 3, staticBroker: 4, default: 5 } as const;
@@ -25,7 +25,6 @@ const maxConnections = 'max.connections';
 /** Kafka's default for `max.connections`: Integer.MAX_VALUE, no limit. */
 const maxConnectionsDefault = '2147483647';
 const vhostLimit = 'max-connections';
-const int32Max = 2 ** 31 - 1;
 
 /** A topic's described config without the v3 type and the documentation. */
 export type BrokerConfigEntry = Omit<DescribedConfig, 'configType' | 'documentation'>;
@@ -107,14 +106,8 @@ function maxConnectionsEntry(client: CoreClient, resourceName: string): BrokerCo
   };
 }
 
-/** Kafka's check of an INT config with `atLeast(0)`; the message when the value is refused. */
-function maxConnectionsRefusal(value: string): string | undefined {
-  const n = Number(value.trim());
-  if (value.trim() === '' || !Number.isInteger(n) || n > int32Max || n < -int32Max - 1)
-    return `Invalid value ${value} for configuration ${maxConnections}: Not a number of type INT`;
-  if (n < 0) return `Invalid value ${value} for configuration ${maxConnections}: Value must be at least 0`;
-  return undefined;
-}
+/** Kafka's definition of `max.connections`: an INT, at least 0. */
+const maxConnectionsSpec = { type: 'int', check: { kind: 'range', min: 0 } } as const;
 
 /**
  * Applies `changes` to the broker resource `resourceName`, all or none: each must name a dynamic
@@ -132,14 +125,16 @@ export async function alterBrokerConfigs(
   const fixed = changes.filter((c) => c.name !== maxConnections).map((c) => c.name);
   if (fixed.length > 0)
     return refusal(KafkaError.invalidRequest, `Cannot update these configs dynamically: ${fixed.join(', ')}`);
+  const limits: Array<number | null> = [];
   for (const c of changes) {
-    const message = c.value === null ? undefined : maxConnectionsRefusal(c.value);
-    if (message !== undefined) return refusal(KafkaError.invalidConfig, message);
+    const checked = c.value === null ? null : checkedValue(maxConnections, maxConnectionsSpec, c.value);
+    if (checked !== null && 'refused' in checked) return refusal(KafkaError.invalidConfig, checked.refused);
+    limits.push(checked === null ? null : Number(checked.value));
   }
   if (validateOnly) return ok;
-  for (const c of changes) {
-    if (c.value === null) await client.clearVhostLimit(vhostLimit);
-    else await client.setVhostLimit(vhostLimit, Number(c.value.trim()));
+  for (const limit of limits) {
+    if (limit === null) await client.clearVhostLimit(vhostLimit);
+    else await client.setVhostLimit(vhostLimit, limit);
   }
   return ok;
 }

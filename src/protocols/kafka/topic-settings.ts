@@ -47,7 +47,7 @@ const integerPattern = /^[+-]?\d+$/;
 const doublePattern = /^[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?)$/;
 
 /** A value in Kafka's canonical form, or why it is not of the config's type. */
-function parse(def: TopicConfigDef, raw: string): { value: string } | { why: string } {
+function parse(def: Pick<TopicConfigDef, 'type'>, raw: string): { value: string } | { why: string } {
   const text = raw.trim();
   switch (def.type) {
     case 'boolean': {
@@ -103,6 +103,21 @@ function violation(name: string, check: ConfigCheck, value: string): string | un
 /** The one refusal message style Kafka uses for a bad value (ConfigException). */
 function invalidValue(name: string, raw: string, why: string): ConfigRefusal {
   return { refused: `Invalid value ${raw} for configuration ${name}: ${why}` };
+}
+
+/**
+ * A value checked as Kafka's ConfigDef checks one, its type then its validator: the canonical form, or
+ * the refusal. Topic configs and the broker's dynamic ones (../broker-configs.ts) share it.
+ */
+export function checkedValue(
+  name: string,
+  spec: Pick<TopicConfigDef, 'type' | 'check'>,
+  raw: string,
+): { value: string } | ConfigRefusal {
+  const parsed = parse(spec, raw);
+  if ('why' in parsed) return invalidValue(name, raw, parsed.why);
+  const why = spec.check && violation(name, spec.check, parsed.value);
+  return why === undefined ? parsed : invalidValue(name, raw, why);
 }
 
 /** Whether Switchyard honours this (valid) value; why not, when it does not. */
@@ -162,10 +177,9 @@ export function checkTopicConfigs(
   for (const { name, value } of configs) {
     const def = topicConfigByName.get(name)!;
     const raw = value ?? '';
-    const parsed = parse(def, raw);
-    if ('why' in parsed) return invalidValue(name, raw, parsed.why);
-    const why =
-      (def.check && violation(name, def.check, parsed.value)) ?? unhonoured(def, parsed.value, batchBytesMax);
+    const parsed = checkedValue(name, def, raw);
+    if ('refused' in parsed) return parsed;
+    const why = unhonoured(def, parsed.value, batchBytesMax);
     if (why !== undefined) return invalidValue(name, raw, why);
     if (def.honour.kind !== 'retention') kept[name] = parsed.value;
     else {
