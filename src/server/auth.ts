@@ -102,7 +102,7 @@ export interface LoginStats {
   readonly throttledAddresses: number;
 }
 
-/** The server's authenticator; `close` stops its hashing processes. */
+/** The server's authenticator; `close` stops the hashing processes of a pool it made itself. */
 export interface LoginGate extends Authenticator {
   stats(): LoginStats;
   close(): Promise<void>;
@@ -228,7 +228,8 @@ export function createAuthenticator(
       const throttledAddresses = throttle.stats().addresses;
       return { hashThreads: threads, hashes, hashing: running, queued, throttledAddresses };
     },
-    close: () => pool.close(),
+    // A pool given in the config is its giver's to close (the server closes it after the gate).
+    close: () => (config.hashing === undefined ? pool.close() : Promise.resolve()),
   };
 }
 

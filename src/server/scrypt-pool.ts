@@ -149,16 +149,16 @@ export class ScryptPool {
     }
     thread.worker.unref();
     channel?.unref();
-    thread.idleTimer = setTimeout(() => void this.#retire(thread), this.#options.idleMs ?? idleMsDefault);
+    thread.idleTimer = setTimeout(() => this.#retire(thread), this.#options.idleMs ?? idleMsDefault);
     thread.idleTimer.unref();
   }
 
   /** An idle process ends; the pool forgets it first, so its exit is no loss. */
-  async #retire(thread: Thread): Promise<void> {
+  #retire(thread: Thread): void {
     const at = this.#threads.indexOf(thread);
     if (at < 0 || thread.job !== undefined) return;
     this.#threads.splice(at, 1);
-    await this.#end(thread);
+    void this.#end(thread);
   }
 
   #end(thread: Thread): Promise<void> {
