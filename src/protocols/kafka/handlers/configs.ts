@@ -4,9 +4,9 @@
  * IncrementalAlterConfigs 0–1 (KIP-339: SET, DELETE, APPEND, SUBTRACT). Whatever the request, the
  * topic's resulting configs go through the one check of CreateTopics (../topic-settings.ts) and are
  * then stored in one step, retention in core and the rest as the stream's attributes. The broker's
- * configs are ../broker-configs.ts: `max.connections` is dynamic, the rest read at start. Describing needs DESCRIBE_CONFIGS
- * and altering ALTER_CONFIGS on the topic, the group or (for the broker) the cluster, each refusal
- * with the resource's own authorization error.
+ * configs are ../broker-configs.ts: `max.connections` is dynamic, the rest read at start. Describing
+ * needs DESCRIBE_CONFIGS and altering ALTER_CONFIGS on the topic, the group or (for the broker) the
+ * cluster, each refusal with the resource's own authorization error.
  */
 
 import { allowed } from '../acls.js';
