@@ -12,15 +12,13 @@
  * either resource (`""` or this node's id) changes it, and each describes it with its own source.
  */
 import type { CoreClient } from '../../core/api.js';
+import { type ConfigChange, type ConfigOperation, scalarChanges } from './config-ops.js';
 import { type KafkaOptions, nodeId } from './context.js';
 import { KafkaError } from './errors.js';
 import { checkedValue, type DescribedConfig } from './topic-settings.js';
 
 /** Kafka's DescribeConfigsResponse ConfigSource codes. */
 const source = { dynamicBroker: 2, dynamicDefaultBroker: 3, staticBroker: 4, default: 5 } as const;
-/** Kafka's AlterConfigOp.OpType codes. */
-const configOp = { set: 0, delete: 1, subtract: 3 } as const;
-
 const maxConnections = 'max.connections';
 /** Kafka's default for `max.connections`: Integer.MAX_VALUE, no limit. */
 const maxConnectionsDefault = '2147483647';
@@ -35,10 +33,7 @@ export interface BrokerConfigResult {
 }
 
 /** One change asked of the broker's configs: a value to set, or null to go back to the default. */
-export interface BrokerConfigChange {
-  readonly name: string;
-  readonly value: string | null;
-}
+export type BrokerConfigChange = ConfigChange;
 
 const ok: BrokerConfigResult = { errorCode: KafkaError.none, errorMessage: null };
 const refusal = (errorCode: KafkaError, errorMessage: string): BrokerConfigResult => ({
@@ -149,22 +144,10 @@ export function replacedBrokerConfigs(
     : [...named, { name: maxConnections, value: null }];
 }
 
-/** IncrementalAlterConfigs' operations for the broker: SET and DELETE; lists only take APPEND and SUBTRACT. */
+/** IncrementalAlterConfigs' operations for the broker: SET and DELETE (it has no list configs). */
 export function brokerConfigOperations(
-  ops: ReadonlyArray<{ name: string; configOperation: number; value: string | null }>,
+  ops: readonly ConfigOperation[],
 ): BrokerConfigChange[] | BrokerConfigResult {
-  const out: BrokerConfigChange[] = [];
-  for (const op of ops) {
-    if (op.configOperation === configOp.delete) out.push({ name: op.name, value: null });
-    else if (op.configOperation !== configOp.set) {
-      const verb = op.configOperation === configOp.subtract ? 'subtract' : 'append';
-      return refusal(
-        KafkaError.invalidConfig,
-        `Config value ${verb} is not allowed for config key: ${op.name}`,
-      );
-    } else if (op.value === null)
-      return refusal(KafkaError.invalidConfig, `Null value not supported for : ${op.name}`);
-    else out.push({ name: op.name, value: op.value });
-  }
-  return out;
+  const changes = scalarChanges(ops);
+  return Array.isArray(changes) ? changes : refusal(KafkaError.invalidConfig, changes.refused);
 }

@@ -12,6 +12,7 @@
  */
 import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
 import type { Assignment } from './assignors.js';
+import type { ConfigChange } from './config-ops.js';
 import { KafkaError } from './errors.js';
 import { shareAssignor } from './share-assignor.js';
 import { SharePartition, shareRecordLockMs } from './share-partition.js';
@@ -117,7 +118,7 @@ export class ShareGroupCoordinator {
   #restore(stored: ShareGroupState): void {
     const group = this.#groupFor(stored.group);
     if (group === undefined) return;
-    for (const [name, value] of Object.entries(stored.configs)) this.#apply(group, name, value);
+    for (const [name, value] of Object.entries(stored.configs)) setterOf(name, value)?.(group);
     for (const p of stored.partitions) {
       const sp = SharePartition.restore(this.#clock, p, group.lockMs);
       this.#watch(group, keyOf(p.stream, p.partition), sp);
@@ -403,34 +404,31 @@ export class ShareGroupCoordinator {
     return this.#groups.get(groupId)?.lockMs ?? shareRecordLockMs;
   }
 
-  /** A group config (IncrementalAlterConfigs on a GROUP resource): share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms. */
-  configure(groupId: string, name: string, value: string | null): KafkaError {
+  /**
+   * Group configs (IncrementalAlterConfigs on a GROUP resource: share.auto.offset.reset,
+   * share.isolation.level, share.record.lock.duration.ms), all or none: every value is checked
+   * before the first is applied. Returns the first refused change, or undefined when all applied
+   * (or, with `validateOnly`, would apply).
+   */
+  configure(
+    groupId: string,
+    changes: readonly ConfigChange[],
+    validateOnly: boolean,
+  ): { code: KafkaError; change: ConfigChange } | undefined {
+    const setters = [];
+    for (const change of changes) {
+      const set = setterOf(change.name, change.value);
+      if (set === undefined) return { code: KafkaError.invalidConfig, change };
+      setters.push(set);
+    }
+    if (validateOnly || changes.length === 0) return undefined;
     const group = this.#groups.get(groupId) ?? this.#groupFor(groupId);
-    if (group === undefined) return KafkaError.groupMaxSizeReached;
-    const code = this.#apply(group, name, value);
-    if (code === KafkaError.none) this.#write(group, { type: 'config', name, value });
-    return code;
-  }
-
-  #apply(group: Group, name: string, value: string | null): KafkaError {
-    if (name === 'share.auto.offset.reset') {
-      if (value !== null && value !== 'latest' && value !== 'earliest') return KafkaError.invalidConfig;
-      group.reset = value ?? 'latest';
-      return KafkaError.none;
+    if (group === undefined) return { code: KafkaError.groupMaxSizeReached, change: changes[0]! };
+    for (const [i, change] of changes.entries()) {
+      setters[i]!(group);
+      this.#write(group, { type: 'config', name: change.name, value: change.value });
     }
-    if (name === 'share.isolation.level') {
-      if (value !== null && value !== 'read_committed' && value !== 'read_uncommitted')
-        return KafkaError.invalidConfig;
-      group.committed = value === 'read_committed';
-      return KafkaError.none;
-    }
-    if (name === 'share.record.lock.duration.ms') {
-      const ms = value === null ? shareRecordLockMs : Number(value);
-      if (!Number.isInteger(ms) || ms < 1000 || ms > 3_600_000) return KafkaError.invalidConfig;
-      group.lockMs = ms;
-      return KafkaError.none;
-    }
-    return KafkaError.invalidConfig;
+    return undefined;
   }
 
   configsOf(groupId: string): Array<{ name: string; value: string; isDefault: boolean }> {
@@ -508,5 +506,30 @@ export class ShareGroupCoordinator {
       for (const sp of group.partitions.values()) sp.close();
     }
     this.#groups.clear();
+  }
+}
+
+/** What setting a group config to `value` (null: its default) does to a group; undefined when refused. */
+function setterOf(name: string, value: string | null): ((group: Group) => void) | undefined {
+  switch (name) {
+    case 'share.auto.offset.reset':
+      if (value !== null && value !== 'latest' && value !== 'earliest') return undefined;
+      return (group) => {
+        group.reset = value ?? 'latest';
+      };
+    case 'share.isolation.level':
+      if (value !== null && value !== 'read_committed' && value !== 'read_uncommitted') return undefined;
+      return (group) => {
+        group.committed = value === 'read_committed';
+      };
+    case 'share.record.lock.duration.ms': {
+      const ms = value === null ? shareRecordLockMs : Number(value);
+      if (!Number.isInteger(ms) || ms < 1000 || ms > 3_600_000) return undefined;
+      return (group) => {
+        group.lockMs = ms;
+      };
+    }
+    default:
+      return undefined;
   }
 }

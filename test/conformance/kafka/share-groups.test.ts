@@ -10,6 +10,7 @@ import {
   ApiKey,
   type ConsumerGroupHeartbeatResponse,
   type DeleteGroupsResponse,
+  type DescribeConfigsResponse,
   type IncrementalAlterConfigsResponse,
   type ListGroupsResponse,
   type MetadataResponse,
@@ -248,6 +249,51 @@ describe('KIP-932 share groups', () => {
       groupIds: ['sg2'],
     });
     assert.equal(gone.groups[0]?.errorCode, KafkaError.groupIdNotFound);
+  });
+
+  test("a group's config changes apply all or none; list operations and bad values are refused by name", async () => {
+    const group = 'sg-configs';
+    const alter = async (configs: object[], validateOnly = false) => {
+      const r = await wire.request<IncrementalAlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
+        resources: [{ resourceType: 32, resourceName: group, configs }],
+        validateOnly,
+      });
+      return r.responses[0]!;
+    };
+    const lockMs = async () => {
+      const r = await wire.request<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4, {
+        resources: [
+          { resourceType: 32, resourceName: group, configurationKeys: ['share.record.lock.duration.ms'] },
+        ],
+        includeSynonyms: false,
+        includeDocumentation: false,
+      });
+      return r.results[0]?.configs[0]?.value;
+    };
+    assert.equal(
+      (await alter([{ name: 'share.record.lock.duration.ms', configOperation: 0, value: '5000' }])).errorCode,
+      0,
+    );
+    const subtract = await alter([
+      { name: 'share.record.lock.duration.ms', configOperation: 3, value: '5000' },
+    ]);
+    assert.equal(subtract.errorCode, KafkaError.invalidConfig);
+    assert.match(
+      subtract.errorMessage ?? '',
+      /subtract is not allowed for config key: share\.record\.lock\.duration\.ms/,
+    );
+    const second = await alter([
+      { name: 'share.record.lock.duration.ms', configOperation: 0, value: '7000' },
+      { name: 'share.isolation.level', configOperation: 0, value: 'sometimes' },
+    ]);
+    assert.equal(second.errorCode, KafkaError.invalidConfig);
+    assert.match(second.errorMessage ?? '', /share\.isolation\.level/);
+    const checked = await alter(
+      [{ name: 'share.record.lock.duration.ms', configOperation: 0, value: '10' }],
+      true,
+    );
+    assert.equal(checked.errorCode, KafkaError.invalidConfig, 'validateOnly checks the value too');
+    assert.equal(await lockMs(), '5000', 'nothing of a refused or validate-only change applied');
   });
 
   test('share.auto.offset.reset latest (the default) starts at the end of the partition', async () => {

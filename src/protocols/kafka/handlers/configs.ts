@@ -24,6 +24,7 @@ import type {
   IncrementalAlterConfigsRequest,
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
+import { type ConfigOperation, configOp, operationRefusal, scalarChanges } from '../config-ops.js';
 import type { ApiHandler, KafkaBroker, RequestContext, Scope } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { topicConfigByName } from '../topic-configs.js';
@@ -37,8 +38,6 @@ import {
 
 /** Kafka's ConfigResource.Type codes; GROUP (KIP-848, KIP-932) carries share group configs. */
 const resourceType = { topic: 2, broker: 4, group: 32 } as const;
-/** Kafka's AlterConfigOp.OpType codes. */
-const configOp = { set: 0, delete: 1, append: 2, subtract: 3 } as const;
 
 interface ResourceResult {
   readonly errorCode: KafkaError;
@@ -213,62 +212,40 @@ function applyOperations(
   for (const op of ops) {
     const def = topicConfigByName.get(op.name);
     const isList = def?.type === 'list';
-    switch (op.configOperation) {
-      case configOp.set:
-        if (op.value === null) return `Null value not supported for : ${op.name}`;
-        values.set(op.name, op.value);
-        break;
-      case configOp.delete:
-        values.delete(op.name);
-        break;
-      case configOp.append:
-      case configOp.subtract: {
-        const verb = op.configOperation === configOp.append ? 'append' : 'subtract';
-        if (!isList) return `Config value ${verb} is not allowed for config key: ${op.name}`;
-        const items = itemsOf(values.get(op.name) ?? def.kafkaDefault);
-        const given = itemsOf(op.value ?? '');
-        const next =
-          verb === 'append'
-            ? [...items, ...given.filter((item) => !items.includes(item))]
-            : items.filter((item) => !given.includes(item));
-        values.set(op.name, next.join(','));
-        break;
-      }
-      default:
-        return `Unknown config operation ${op.configOperation} for ${op.name}`;
+    const refused = operationRefusal(op, isList);
+    if (refused !== undefined) return refused;
+    if (op.configOperation === configOp.set) values.set(op.name, op.value ?? '');
+    else if (op.configOperation === configOp.delete) values.delete(op.name);
+    else {
+      const items = itemsOf(values.get(op.name) ?? def?.kafkaDefault);
+      const given = itemsOf(op.value ?? '');
+      const next =
+        op.configOperation === configOp.append
+          ? [...items, ...given.filter((item) => !items.includes(item))]
+          : items.filter((item) => !given.includes(item));
+      values.set(op.name, next.join(','));
     }
   }
   return [...values].map(([name, value]) => ({ name, value }));
 }
 
-/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms). */
+/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms), all or none. */
 function alterGroupConfigs(
   broker: KafkaBroker,
-  resource: {
-    resourceName: string;
-    configs: ReadonlyArray<{ name: string; configOperation: number; value: string | null }>;
-  },
+  resource: { resourceName: string; configs: readonly ConfigOperation[] },
   validateOnly: boolean,
 ): ResourceResult {
   const duplicate = duplicateOf(resource.configs);
   if (duplicate !== undefined)
     return failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`);
-  for (const op of resource.configs) {
-    if (op.configOperation !== configOp.set && op.configOperation !== configOp.delete)
-      return failed(
-        KafkaError.invalidConfig,
-        `Config value append is not allowed for config key: ${op.name}`,
-      );
-    if (validateOnly) continue;
-    const code = broker.shareGroups.configure(
-      resource.resourceName,
-      op.name,
-      op.configOperation === configOp.delete ? null : op.value,
-    );
-    if (code !== KafkaError.none)
-      return failed(code, `Invalid value ${op.value} for configuration ${op.name}`);
-  }
-  return done;
+  const changes = scalarChanges(resource.configs);
+  if (!Array.isArray(changes)) return failed(KafkaError.invalidConfig, changes.refused);
+  const refused = broker.shareGroups.configure(resource.resourceName, changes, validateOnly);
+  if (refused === undefined) return done;
+  return failed(
+    refused.code,
+    `Invalid value ${refused.change.value} for configuration ${refused.change.name}`,
+  );
 }
 
 export const incrementalAlterConfigsHandler: ApiHandler = {
