@@ -39,22 +39,24 @@ export interface IdleHeapProbes {
 /**
  * A full collection without `--expose-gc` on the command line: the flag is set only while a fresh
  * context is made, so `gc` exists in that context alone (never as a global of the broker's), and set
- * back. `vm.measureMemory`, the documented way to ask for one, prints an experimental warning.
+ * back; the context is dropped after the call, so it goes with the next collection. `vm.measureMemory`,
+ * the documented way to ask for one, prints an experimental warning.
  */
-function fullCollection(): () => void {
+function fullCollection(): void {
   const global = (globalThis as { gc?: () => void }).gc;
-  if (global !== undefined) return global;
+  if (global !== undefined) return global();
   setFlagsFromString('--expose-gc');
+  let gc: () => void;
   try {
-    return runInNewContext('gc') as () => void;
+    gc = runInNewContext('gc') as () => void;
   } finally {
     setFlagsFromString('--no-expose-gc');
   }
+  gc();
 }
 
 function systemProbes(): IdleHeapProbes {
   let last = performance.eventLoopUtilization();
-  let gc: (() => void) | undefined;
   return {
     utilization() {
       const now = performance.eventLoopUtilization();
@@ -66,10 +68,7 @@ function systemProbes(): IdleHeapProbes {
       const space = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
       return { committed: space?.space_size ?? 0, used: space?.space_used_size ?? 0 };
     },
-    collect() {
-      gc ??= fullCollection();
-      gc();
-    },
+    collect: fullCollection,
   };
 }
 
