@@ -19,6 +19,7 @@ import { runInNewContext } from 'node:vm';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 
+/** How often the watch reads the event loop; a collection comes at most this long after it may. */
 export const idleCheckMs = 2000;
 /** Share of a window the event loop may spend running and still count as quiet. */
 export const idleUtilizationMax = 0.02;
