@@ -44,14 +44,14 @@ export interface IdleHeapProbes {
  * the documented way to ask for one, prints an experimental warning.
  */
 function fullCollection(): void {
-  const global = (globalThis as { gc?: () => void }).gc;
-  if (global !== undefined) return global();
-  setFlagsFromString('--expose-gc');
-  let gc: () => void;
-  try {
-    gc = runInNewContext('gc') as () => void;
-  } finally {
-    setFlagsFromString('--no-expose-gc');
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    try {
+      gc = runInNewContext('gc') as () => void;
+    } finally {
+      setFlagsFromString('--no-expose-gc');
+    }
   }
   gc();
 }
