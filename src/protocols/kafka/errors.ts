@@ -2,6 +2,7 @@
  * Kafka error codes the broker answers with (protocol guide "Error Codes"), and the mapping from
  * core's `BrokerError` codes onto them.
  */
+import type { TxnRefusal } from '../../core/api.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 
 export const KafkaError = {
@@ -96,5 +97,27 @@ export function kafkaErrorOf(err: unknown): KafkaError {
       return KafkaError.kafkaStorageError;
     default:
       return KafkaError.unknownServerError;
+  }
+}
+
+/**
+ * Kafka's code for a transaction refusal (InitProducerId and the transaction requests).
+ * PRODUCER_FENCED exists from these versions on (KIP-588); older clients are told
+ * INVALID_PRODUCER_EPOCH, which they also treat as fatal.
+ */
+export function txnErrorOf(reason: TxnRefusal, fencedFrom: number, version: number): KafkaError {
+  switch (reason) {
+    case 'fenced':
+      return version >= fencedFrom ? KafkaError.producerFenced : KafkaError.invalidProducerEpoch;
+    case 'producerIdMismatch':
+      return KafkaError.invalidProducerIdMapping;
+    case 'invalidState':
+      return KafkaError.invalidTxnState;
+    case 'concurrent':
+      return KafkaError.concurrentTransactions;
+    case 'invalidTimeout':
+      return KafkaError.invalidTransactionTimeout;
+    case 'unknownPartition':
+      return KafkaError.unknownTopicOrPartition;
   }
 }

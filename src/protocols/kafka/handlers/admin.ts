@@ -19,10 +19,9 @@ import type {
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, clusterId, type KafkaBroker, nodeId, type RequestContext } from '../context.js';
-import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { KafkaError, kafkaErrorOf, txnErrorOf } from '../errors.js';
 import { checkTopicConfigs, describeTopicConfigs, isRefusal, type TopicSettings } from '../topic-settings.js';
 import { isKafkaError, partitionOf, validTopicName } from '../topics.js';
-import { txnErrorOf } from './transactions.js';
 
 /** What a topic to create asks for, or the error Kafka answers for it (configs: ../topic-settings.ts). */
 function settingsOf(

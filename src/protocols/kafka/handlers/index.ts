@@ -1,12 +1,18 @@
 /**
  * Every API the listener serves, with the version range it advertises (MinVersion 0; the share group
  * APIs and the ACL APIs, whose version 0 Kafka 4 removed, 1).
+ *
+ * The APIs every client uses are loaded with the listener. Those an idle or ordinary deployment never
+ * calls (ACLs, configs, SCRAM credentials, KIP-848 and share groups, transactions) are listed here with
+ * their ranges and their module is imported at the first request for one of them: that request (and
+ * the connection's requests behind it, which are handled in order) waits for the import, once per
+ * process (docs/performance.md, "Memory: the young generation after start"). ApiVersions lists them all
+ * without loading them.
  */
 import type { ApiVersionsResponse, KafkaInput } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
 import type { ApiHandler } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './acls.js';
 import {
   createPartitionsHandler,
   createTopicsHandler,
@@ -16,8 +22,6 @@ import {
   describeLogDirsHandler,
   initProducerIdHandler,
 } from './admin.js';
-import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './configs.js';
-import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './consumer-groups.js';
 import { fetchHandler } from './fetch.js';
 import {
   deleteGroupsHandler,
@@ -38,22 +42,75 @@ import {
 } from './offsets.js';
 import { produceHandler } from './produce.js';
 import { saslAuthenticateHandler, saslHandshakeHandler } from './sasl.js';
-import { alterUserScramCredentialsHandler, describeUserScramCredentialsHandler } from './scram.js';
-import {
-  shareAcknowledgeHandler,
-  shareFetchHandler,
-  shareGroupDescribeHandler,
-  shareGroupHeartbeatHandler,
-} from './share-groups.js';
-import {
-  addOffsetsToTxnHandler,
-  addPartitionsToTxnHandler,
-  describeProducersHandler,
-  describeTransactionsHandler,
-  endTxnHandler,
-  listTransactionsHandler,
-  txnOffsetCommitHandler,
-} from './transactions.js';
+
+type HandlerModule = Readonly<Record<string, unknown>>;
+
+/**
+ * A handler whose module is imported at its first request. `name` is the handler's export; once
+ * loaded, requests go straight to it (a handler that answers at once still does). A failed import is
+ * tried again at the next request.
+ */
+export function onFirstUse(
+  apiKey: number,
+  versionMin: number,
+  versionMax: number,
+  load: () => Promise<HandlerModule>,
+  name: string,
+): ApiHandler {
+  let loaded: ApiHandler | undefined;
+  let loading: Promise<ApiHandler> | undefined;
+  const importHandler = async (): Promise<ApiHandler> => {
+    const handler = (await load())[name] as ApiHandler;
+    if (handler?.apiKey !== apiKey) throw new Error(`kafka: ${name} is not the handler of API ${apiKey}`);
+    loaded = handler;
+    return handler;
+  };
+  return {
+    apiKey,
+    versionMin,
+    versionMax,
+    handle(ctx, request) {
+      if (loaded !== undefined) return loaded.handle(ctx, request);
+      loading ??= importHandler().catch((err: unknown) => {
+        loading = undefined;
+        throw err;
+      });
+      return loading.then((handler) => handler.handle(ctx, request));
+    },
+  };
+}
+
+const acls = () => import('./acls.js');
+const configs = () => import('./configs.js');
+const consumerGroups = () => import('./consumer-groups.js');
+const scram = () => import('./scram.js');
+const shareGroups = () => import('./share-groups.js');
+const transactions = () => import('./transactions.js');
+
+/** The handlers loaded at their first request; test/protocol checks each range against its module. */
+export const loadedOnFirstUse: readonly ApiHandler[] = [
+  onFirstUse(ApiKey.DescribeConfigs, 0, 4, configs, 'describeConfigsHandler'),
+  onFirstUse(ApiKey.AddPartitionsToTxn, 0, 3, transactions, 'addPartitionsToTxnHandler'),
+  onFirstUse(ApiKey.AddOffsetsToTxn, 0, 4, transactions, 'addOffsetsToTxnHandler'),
+  onFirstUse(ApiKey.EndTxn, 0, 4, transactions, 'endTxnHandler'),
+  onFirstUse(ApiKey.TxnOffsetCommit, 0, 4, transactions, 'txnOffsetCommitHandler'),
+  onFirstUse(ApiKey.DescribeProducers, 0, 0, transactions, 'describeProducersHandler'),
+  onFirstUse(ApiKey.DescribeTransactions, 0, 0, transactions, 'describeTransactionsHandler'),
+  onFirstUse(ApiKey.ListTransactions, 0, 1, transactions, 'listTransactionsHandler'),
+  onFirstUse(ApiKey.DescribeAcls, 1, 3, acls, 'describeAclsHandler'),
+  onFirstUse(ApiKey.CreateAcls, 1, 3, acls, 'createAclsHandler'),
+  onFirstUse(ApiKey.DeleteAcls, 1, 3, acls, 'deleteAclsHandler'),
+  onFirstUse(ApiKey.AlterConfigs, 0, 2, configs, 'alterConfigsHandler'),
+  onFirstUse(ApiKey.IncrementalAlterConfigs, 0, 1, configs, 'incrementalAlterConfigsHandler'),
+  onFirstUse(ApiKey.ConsumerGroupHeartbeat, 0, 1, consumerGroups, 'consumerGroupHeartbeatHandler'),
+  onFirstUse(ApiKey.ConsumerGroupDescribe, 0, 1, consumerGroups, 'consumerGroupDescribeHandler'),
+  onFirstUse(ApiKey.ShareGroupHeartbeat, 1, 1, shareGroups, 'shareGroupHeartbeatHandler'),
+  onFirstUse(ApiKey.ShareGroupDescribe, 1, 1, shareGroups, 'shareGroupDescribeHandler'),
+  onFirstUse(ApiKey.ShareFetch, 1, 1, shareGroups, 'shareFetchHandler'),
+  onFirstUse(ApiKey.ShareAcknowledge, 1, 1, shareGroups, 'shareAcknowledgeHandler'),
+  onFirstUse(ApiKey.DescribeUserScramCredentials, 0, 0, scram, 'describeUserScramCredentialsHandler'),
+  onFirstUse(ApiKey.AlterUserScramCredentials, 0, 0, scram, 'alterUserScramCredentialsHandler'),
+];
 
 /** ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is not offered. */
 const apiVersionsMax = 3;
@@ -75,35 +132,15 @@ const served: ApiHandler[] = [
   createTopicsHandler,
   deleteTopicsHandler,
   initProducerIdHandler,
-  describeConfigsHandler,
   createPartitionsHandler,
   deleteGroupsHandler,
-  addPartitionsToTxnHandler,
-  addOffsetsToTxnHandler,
-  endTxnHandler,
-  txnOffsetCommitHandler,
-  describeProducersHandler,
-  describeTransactionsHandler,
-  listTransactionsHandler,
-  describeAclsHandler,
-  createAclsHandler,
-  deleteAclsHandler,
   deleteRecordsHandler,
-  alterConfigsHandler,
   describeLogDirsHandler,
-  incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
-  consumerGroupHeartbeatHandler,
-  consumerGroupDescribeHandler,
-  shareGroupHeartbeatHandler,
-  shareGroupDescribeHandler,
-  shareFetchHandler,
-  shareAcknowledgeHandler,
   saslHandshakeHandler,
   saslAuthenticateHandler,
-  describeUserScramCredentialsHandler,
-  alterUserScramCredentialsHandler,
+  ...loadedOnFirstUse,
 ];
 
 function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: number }> {

@@ -8,7 +8,7 @@
  * transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic added, READ on the
  * group whose offsets are committed and on their topics, DESCRIBE to see a transaction or a producer.
  */
-import type { TxnInstance, TxnRefusal, TxnResult, TxnSummary } from '../../../core/api.js';
+import type { TxnInstance, TxnResult, TxnSummary } from '../../../core/api.js';
 import { allowed } from '../acls.js';
 import {
   type AddOffsetsToTxnRequest,
@@ -21,7 +21,7 @@ import {
   type TxnOffsetCommitRequest,
 } from '../codec/index.js';
 import { type ApiHandler, Later, type RequestContext } from '../context.js';
-import { KafkaError, kafkaErrorOf } from '../errors.js';
+import { KafkaError, kafkaErrorOf, txnErrorOf } from '../errors.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** Kafka's names of transaction states (TransactionState), as DescribeTransactions shows them. */
@@ -33,27 +33,6 @@ const stateNames: Readonly<Record<TxnSummary['phase'], string>> = {
   completeCommit: 'CompleteCommit',
   completeAbort: 'CompleteAbort',
 };
-
-/**
- * Kafka's code for a refusal. PRODUCER_FENCED exists from these versions on (KIP-588); older clients
- * are told INVALID_PRODUCER_EPOCH, which they also treat as fatal.
- */
-export function txnErrorOf(reason: TxnRefusal, fencedFrom: number, version: number): KafkaError {
-  switch (reason) {
-    case 'fenced':
-      return version >= fencedFrom ? KafkaError.producerFenced : KafkaError.invalidProducerEpoch;
-    case 'producerIdMismatch':
-      return KafkaError.invalidProducerIdMapping;
-    case 'invalidState':
-      return KafkaError.invalidTxnState;
-    case 'concurrent':
-      return KafkaError.concurrentTransactions;
-    case 'invalidTimeout':
-      return KafkaError.invalidTransactionTimeout;
-    case 'unknownPartition':
-      return KafkaError.unknownTopicOrPartition;
-  }
-}
 
 /** An answer of only an error code, once `code` is known. */
 function later(code: Promise<KafkaError>): Later {

@@ -1,0 +1,125 @@
+/**
+ * Gives V8's young generation back once the process has gone quiet. Loading the protocols' modules at
+ * start (and any burst of traffic later) makes V8 grow its two semi-spaces, up to 2 × 16 MiB on Node
+ * 20. V8 shrinks them again only in a collection that finds the allocation rate since its previous
+ * collection under 1,000 bytes a millisecond, and a process with nothing to do runs no collection at
+ * all, so an idle broker kept the 16 MiB that loading every listener grew (docs/performance.md,
+ * "Memory: the young generation after start").
+ *
+ * Every `idleCheckMs` the watch reads how busy the event loop was. Once the loop has been quiet long
+ * enough that what the young generation holds, spread over the quiet time, is under half V8's rate
+ * (`quietBytesPerMsMax`), and the young generation has grown past `youngBytesIdleMax`, it runs one full
+ * collection, whose end shrinks the young generation and returns its pages. At most one per quiet
+ * spell: the next only after a busy window. Only the `switchyard start` process runs it; an embedding
+ * process owns its own heap.
+ */
+import { performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+
+/** How often the watch reads the event loop; a collection comes at most this long after it may. */
+export const idleCheckMs = 2000;
+/** Share of a window the event loop may spend running and still count as quiet. */
+export const idleUtilizationMax = 0.02;
+/** V8's young generation starts at 1 MiB; above this it has grown and is worth giving back. */
+export const youngBytesIdleMax = 4 * 1024 * 1024;
+/** Half of V8's low allocation rate (kLowAllocationThroughput, bytes per millisecond). */
+export const quietBytesPerMsMax = 500;
+
+/** What the watch reads and does; tests replace them. */
+export interface IdleHeapProbes {
+  /** The event loop's busy share since the previous call (the first call: since the process began). */
+  utilization(): number;
+  /** The young generation's committed bytes and the bytes allocated in it since its last collection. */
+  young(): { committed: number; used: number };
+  collect(): void;
+}
+
+/**
+ * A full collection without `--expose-gc` on the command line: the flag is set only while a fresh
+ * context is made, so `gc` exists in that context alone (never as a global of the broker's), and set
+ * back; the context is dropped after the call, so it goes with the next collection. `vm.measureMemory`,
+ * the documented way to ask for one, prints an experimental warning.
+ */
+function fullCollection(): void {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    try {
+      gc = runInNewContext('gc') as () => void;
+    } finally {
+      setFlagsFromString('--no-expose-gc');
+    }
+  }
+  gc();
+}
+
+function systemProbes(): IdleHeapProbes {
+  let last = performance.eventLoopUtilization();
+  return {
+    utilization() {
+      const now = performance.eventLoopUtilization();
+      const share = performance.eventLoopUtilization(now, last).utilization;
+      last = now;
+      return share;
+    },
+    young() {
+      const space = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+      return { committed: space?.space_size ?? 0, used: space?.space_used_size ?? 0 };
+    },
+    collect: fullCollection,
+  };
+}
+
+export class IdleHeapWatch {
+  readonly #clock: Clock;
+  readonly #probes: IdleHeapProbes;
+  readonly #logger: Logger;
+  #timer: { cancel(): void } | undefined;
+  /** When the current quiet spell began (the last busy check, or the watch's start). */
+  #quietSinceMs: number;
+  /** A collection ran in this quiet spell. */
+  #collected = false;
+  #stopped = false;
+
+  constructor(clock: Clock, logger: Logger, probes: IdleHeapProbes = systemProbes()) {
+    this.#clock = clock;
+    this.#logger = logger;
+    this.#probes = probes;
+    this.#probes.utilization();
+    this.#quietSinceMs = clock.now();
+    this.#arm();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+  }
+
+  #arm(): void {
+    if (!this.#stopped) this.#timer = this.#clock.setTimeout(() => this.#check(), idleCheckMs);
+  }
+
+  #check(): void {
+    const now = this.#clock.now();
+    if (this.#probes.utilization() > idleUtilizationMax) {
+      this.#quietSinceMs = now;
+      this.#collected = false;
+    } else if (!this.#collected) {
+      const young = this.#probes.young();
+      const quietMs = now - this.#quietSinceMs;
+      if (young.committed > youngBytesIdleMax && young.used < quietMs * quietBytesPerMsMax) {
+        this.#collected = true;
+        try {
+          this.#probes.collect();
+          this.#logger.debug({ youngBytes: this.#probes.young().committed }, 'idle: heap collected');
+        } catch (err) {
+          this.#logger.warn({ err }, 'idle: heap collection failed');
+        }
+      }
+    }
+    this.#arm();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The idle heap watch of `switchyard start`: one full collection once the event loop has been quiet
+ * long enough for V8 to find the allocation rate low, while the young generation is grown; none while
+ * busy or already small, and one again only after the process has been busy in between.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  IdleHeapWatch,
+  idleCheckMs,
+  quietBytesPerMsMax,
+  youngBytesIdleMax,
+} from '../../src/server/idle-heap.js';
+import { ManualClock } from '../../src/shared/clock.js';
+import { silentLogger } from '../../src/shared/logger.js';
+
+/** Probes whose busy share and young generation the test sets; counts the collections asked. */
+function fakeProbes() {
+  const state = { busy: 0, young: youngBytesIdleMax * 4, used: 0, collections: 0 };
+  return {
+    state,
+    probes: {
+      utilization: () => state.busy,
+      young: () => ({ committed: state.young, used: state.used }),
+      collect: () => {
+        state.collections += 1;
+        state.young = 1024 * 1024;
+      },
+    },
+  };
+}
+
+test('a quiet process with a grown young generation is collected once, when its rate is low', () => {
+  const clock = new ManualClock();
+  const { state, probes } = fakeProbes();
+  // What the young generation holds must spread to under the low rate over the quiet time.
+  state.used = quietBytesPerMsMax * idleCheckMs * 3;
+  const watch = new IdleHeapWatch(clock, silentLogger(), probes);
+  for (let i = 0; i < 3; i++) clock.advance(idleCheckMs);
+  assert.equal(state.collections, 0, 'not before the rate is low');
+  clock.advance(idleCheckMs);
+  assert.equal(state.collections, 1);
+  state.young = youngBytesIdleMax * 4;
+  for (let i = 0; i < 5; i++) clock.advance(idleCheckMs);
+  assert.equal(state.collections, 1, 'one collection per quiet spell');
+  watch.stop();
+});
+
+test('busy windows are not collected; quiet after busy is, again', () => {
+  const clock = new ManualClock();
+  const { state, probes } = fakeProbes();
+  const watch = new IdleHeapWatch(clock, silentLogger(), probes);
+  state.busy = 0.5;
+  for (let i = 0; i < 3; i++) clock.advance(idleCheckMs);
+  assert.equal(state.collections, 0);
+  state.busy = 0.001;
+  clock.advance(idleCheckMs);
+  assert.equal(state.collections, 1);
+  state.busy = 0.3;
+  state.young = youngBytesIdleMax * 4;
+  clock.advance(idleCheckMs);
+  state.busy = 0;
+  clock.advance(idleCheckMs);
+  assert.equal(state.collections, 2);
+  watch.stop();
+});
+
+test('a young generation that is already small is left alone; stop ends the watch', () => {
+  const clock = new ManualClock();
+  const { state, probes } = fakeProbes();
+  state.young = youngBytesIdleMax;
+  const watch = new IdleHeapWatch(clock, silentLogger(), probes);
+  for (let i = 0; i < 3; i++) clock.advance(idleCheckMs);
+  assert.equal(state.collections, 0);
+  watch.stop();
+  state.young = youngBytesIdleMax * 4;
+  clock.advance(idleCheckMs * 3);
+  assert.equal(state.collections, 0);
+  assert.equal(clock.pending, 0);
+});
