@@ -8,6 +8,7 @@ import { runFootprintBench } from './footprint.js';
 import { runIngressMemoryBench } from './ingress-memory.js';
 import { runKafkaBench } from './kafka.js';
 import { runKafkaCompactionBench } from './kafka-compaction.js';
+import { runKafkaFetchBench } from './kafka-fetch.js';
 import { runKafkaTxnBench } from './kafka-txn.js';
 import { runKcatBench } from './kcat.js';
 import { runKubemqBench } from './kubemq.js';
@@ -31,6 +32,7 @@ const benches: Record<string, (args: string[]) => Promise<unknown>> = {
     await runKafkaTxnBench();
     await runKafkaCompactionBench();
   },
+  'kafka-fetch': runKafkaFetchBench,
   'kafka-txn': runKafkaTxnBench,
   'kafka-compaction': runKafkaCompactionBench,
   kcat: runKcatBench,

@@ -12,6 +12,8 @@ export const cliPath = fileURLToPath(new URL('../cli/switchyard.js', import.meta
 
 export interface CliOptions {
   readonly env?: Record<string, string>;
+  /** Another build's `dist/cli/switchyard.js` (benchmarks set two builds side by side). */
+  readonly cliPath?: string;
   readonly cwd?: string;
   readonly timeoutMs?: number;
   /** Sees every piece of stderr as it arrives (long runs read the log as it goes). */
@@ -39,7 +41,7 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
-  return spawn(process.execPath, [cliPath, ...args], {
+  return spawn(process.execPath, [options.cliPath ?? cliPath, ...args], {
     cwd: options.cwd ?? process.cwd(),
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],

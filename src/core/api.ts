@@ -162,6 +162,12 @@ export interface StreamPartition {
   readonly sizeBytes: number;
   append(payload: Uint8Array, options: StreamAppendOptions): AppendResult;
   read(offset: number, options?: StreamReadOptions): LogEntry[];
+  /**
+   * `read` for a caller that sends what it reads: a large read's file reads and CRC checks run off the
+   * event loop when storage can (lent `buffers` backed by SharedArrayBuffers), else inline. It may
+   * return fewer entries than `read` would (it stops at a segment's end), never other ones.
+   */
+  readOffThread(offset: number, options?: StreamReadOptions): Promise<LogEntry[]>;
   offsetForTimestamp(timestamp: number): number;
   /**
    * Resolves when endOffset > offset (with `committed`, stableOffset > offset) or after timeoutMs,

@@ -169,6 +169,17 @@ export interface Log {
    * (`payload.buffer.byteLength`), or the whole buffer stays in memory with it.
    */
   read(offset: number, options?: ReadOptions): LogEntry[];
+  /**
+   * `read`, with the file reads and CRC checks of a large read done away from the caller's thread (file
+   * logs: storage's read thread, docs/storage-format.md "Reads off the event loop"), so a caller that
+   * sends what it reads keeps its thread for the sending. Same entries and checks as `read` (a record
+   * failing its CRC rejects with `storage_corrupt`), from what the log holds at the call; it may stop
+   * sooner (at the end of a segment, or of what is written to it), never later. Payloads are views of
+   * `options.buffers`, which must hand out memory backed by a SharedArrayBuffer for the read to leave
+   * the thread; storage keeps none of them once the promise settles. Small reads, and logs that have no
+   * thread (memory), read inline.
+   */
+  readOffThread?(offset: number, options?: ReadOptions): Promise<LogEntry[]>;
   /** The first offset whose entry has maxTimestamp >= `timestamp`, or `endOffset` when none has. */
   offsetForTimestamp(timestamp: number): number;
   /** Forget every entry wholly below `offset`; segment granular on disk, so some may stay readable. */

@@ -292,6 +292,7 @@ const streamRules = {
   'partition.bounds': (a, g, c) => a.anyResource(g, 'queue', c.stream),
   'partition.append': (a, g, c) => a.resource(g, 'write', 'queue', c.stream),
   'partition.read': readStream,
+  'partition.readOffThread': readStream,
   'partition.offsetForTimestamp': readStream,
   'partition.wait': readStream,
   'offsets.commit': readStream,

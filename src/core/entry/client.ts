@@ -699,6 +699,10 @@ class PartitionHandle implements StreamPartition {
     return this.#client.run({ kind: 'partition.read', ...this.#ref(), offset, ...options });
   }
 
+  readOffThread(offset: number, options: StreamReadOptions = {}): Promise<LogEntry[]> {
+    return this.#client.run({ kind: 'partition.readOffThread', ...this.#ref(), offset, ...options });
+  }
+
   offsetForTimestamp(timestamp: number): number {
     return this.#client.run({ kind: 'partition.offsetForTimestamp', ...this.#ref(), timestamp });
   }

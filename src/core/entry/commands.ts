@@ -260,6 +260,11 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
     in: PartitionRef & { offset: number; maxBytes?: number; maxEntries?: number; buffers?: ReadBuffers };
     out: LogEntry[];
   };
+  /** `partition.read` with a large read's file work off the event loop (`Log.readOffThread`). */
+  'partition.readOffThread': {
+    in: PartitionRef & { offset: number; maxBytes?: number; maxEntries?: number; buffers?: ReadBuffers };
+    out: Promise<LogEntry[]>;
+  };
   'partition.offsetForTimestamp': { in: PartitionRef & { timestamp: number }; out: number };
   /**
    * Resolves when the partition grows past `offset` (with `committed`, when its stable offset does)

@@ -324,6 +324,10 @@ const streams = {
     const { kind: _kind, stream, partition, offset, ...options } = c;
     return host.vhost(ctx.vhost).partition(stream, partition).read(offset, options);
   },
+  'partition.readOffThread': (host, ctx, c) => {
+    const { kind: _kind, stream, partition, offset, ...options } = c;
+    return host.vhost(ctx.vhost).partition(stream, partition).readOffThread(offset, options);
+  },
   'partition.offsetForTimestamp': (host, ctx, c) =>
     host.vhost(ctx.vhost).partition(c.stream, c.partition).offsetForTimestamp(c.timestamp),
   'partition.wait': (host, ctx, c) =>

@@ -233,6 +233,20 @@ export class Partition implements StreamPartition {
   }
 
   /**
+   * `read`, with a large read's file work and CRC checks off the event loop where the log can do that
+   * (`Log.readOffThread`); the committed filter applies when the entries arrive.
+   */
+  async readOffThread(offset: number, options?: StreamReadOptions): Promise<LogEntry[]> {
+    this.#checkOpen();
+    const from = Math.max(offset, this.#floor);
+    const entries =
+      this.log.readOffThread === undefined
+        ? this.log.read(from, options)
+        : await this.log.readOffThread(from, options);
+    return options?.committed === true ? this.#committedOnly(entries) : entries;
+  }
+
+  /**
    * What a reader of committed data may see: nothing at or past the stable offset, and in place of a
    * transaction marker or an entry of an aborted transaction a `withheld` entry of the same offsets,
    * so readers move past it without seeing it.

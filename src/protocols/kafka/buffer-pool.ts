@@ -1,19 +1,26 @@
 /**
  * Large buffers reused across requests, process-wide: Fetch reads stored batches into them, and a
  * large Produce request is assembled in one. A fresh buffer of a megabyte costs more in page faults
- * and garbage collection than filling it (docs/performance.md, Kafka).
+ * and garbage collection than filling it (docs/performance.md, Kafka). Fetch's are backed by
+ * SharedArrayBuffers, so storage's read thread can read into them (`Log.readOffThread`); a request's
+ * are not, since text decoders refuse shared memory.
  */
 import { Buffer } from 'node:buffer';
 import { assert } from '../../shared/assert.js';
 
-/** Free buffers kept; beyond this they are left to the collector. */
+/** Free buffers kept, both pools together; beyond this they are left to the collector. */
 const poolBytesMax = 128 * 1024 * 1024;
+let freeBytesAll = 0;
 /** Pooled buffers come in multiples of this, so requests of about the same size share them. */
 const grainBytes = 1024 * 1024;
 
 class BufferPool {
   readonly #free: Buffer[] = [];
-  #freeBytes = 0;
+  readonly #alloc: (bytes: number) => Buffer;
+
+  constructor(alloc: (bytes: number) => Buffer) {
+    this.#alloc = alloc;
+  }
 
   /** A buffer of at least `bytes` (the smallest free one that fits, else a new one). */
   take(bytes: number): Buffer {
@@ -22,21 +29,23 @@ class BufferPool {
       const size = this.#free[i]!.byteLength;
       if (size >= bytes && (best < 0 || size < this.#free[best]!.byteLength)) best = i;
     }
-    if (best < 0) return Buffer.allocUnsafeSlow(Math.ceil(bytes / grainBytes) * grainBytes);
+    if (best < 0) return this.#alloc(Math.ceil(bytes / grainBytes) * grainBytes);
     const [buf] = this.#free.splice(best, 1);
-    this.#freeBytes -= buf!.byteLength;
+    freeBytesAll -= buf!.byteLength;
     return buf!;
   }
 
   /** Gives back a buffer from `take`; nothing may use it afterwards. */
   give(buf: Buffer): void {
-    if (this.#freeBytes + buf.byteLength > poolBytesMax) return;
+    if (freeBytesAll + buf.byteLength > poolBytesMax) return;
     this.#free.push(buf);
-    this.#freeBytes += buf.byteLength;
+    freeBytesAll += buf.byteLength;
   }
 }
 
-export const bufferPool = new BufferPool();
+export const bufferPool = new BufferPool((bytes) => Buffer.allocUnsafeSlow(bytes));
+/** Fetch's read buffers: shared memory storage's read thread can fill. */
+export const sharedBufferPool = new BufferPool((bytes) => Buffer.from(new SharedArrayBuffer(bytes)));
 
 /**
  * One request frame assembled in a pooled buffer. It goes back to the pool once the connection and

@@ -7,7 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
-import { closedError, type Leased, normaliseAppend, quietRejection } from '../common.js';
+import {
+  closedError,
+  type Leased,
+  normaliseAppend,
+  quietRejection,
+  readBytesMaxDefault,
+  readEntriesMaxDefault,
+} from '../common.js';
 import type {
   AdoptedRewrite,
   AppendInput,
@@ -22,6 +29,7 @@ import type {
   SealedSegment,
 } from '../types.js';
 import { corruptError, failedError, fsyncDir, fsyncDirAsync } from './io.js';
+import { farEntries, offThreadReadBytesMin } from './read-thread.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import { cleanedSuffix, type RewrittenSegment, writeRewritten } from './rewrite.js';
@@ -175,6 +183,49 @@ export class FileLog implements Log, Leased {
       this.payloadBytesAvg = collector.meanPayloadBytes!;
     }
     return out;
+  }
+
+  /**
+   * `read`, with the file read and the CRC checks of a large read done on storage's read thread
+   * (docs/storage-format.md, "Reads off the event loop"): into the lent buffers, which must be backed
+   * by a SharedArrayBuffer. One segment's written bytes per call; a read that wants fewer than
+   * `offThreadReadBytesMin` bytes, starts among records not yet written, or has no shared buffers to
+   * read into runs inline, as `read`.
+   */
+  async readOffThread(offset: number, options: ReadOptions = {}): Promise<LogEntry[]> {
+    this.checkUsable();
+    const reads = this.ctx.reads;
+    const buffers = options.buffers;
+    if (offset >= this.endOffset || reads === undefined || buffers === undefined || reads.busy)
+      return this.read(offset, options);
+    const from = Math.max(offset, this.startOffset);
+    const segment = this.segments[this.segmentIndexFor(from)]!;
+    const span = segment.fileSpan(from);
+    const want = new ReadCollector(options, this.payloadBytesAvg).wantBytes() + (span?.skipBytes ?? 0);
+    const length = span === undefined ? 0 : Math.min(span.end - span.start, want);
+    if (span === undefined || length < offThreadReadBytesMin) return this.read(offset, options);
+    const lent = buffers.take(length);
+    if (!(lent.buffer instanceof SharedArrayBuffer)) return this.read(offset, options);
+    const reply = await reads.read(segment.file, {
+      position: span.start,
+      length,
+      from,
+      maxBytes: options.maxBytes ?? readBytesMaxDefault,
+      maxEntries: options.maxEntries ?? readEntriesMaxDefault,
+      entryBytesMax: this.ctx.limits.entryBytesMax,
+      target: lent.buffer,
+      targetOffset: lent.byteOffset,
+    });
+    const entries = farEntries(
+      reply,
+      lent.buffer,
+      lent.byteOffset,
+      `Log ${this.name} segment ${segment.base}`,
+    );
+    // The first record wanted was longer than the range read: read it here, as `read` would.
+    if (entries.length === 0) return this.read(offset, options);
+    this.payloadBytesAvg = Math.round(entries.reduce((n, e) => n + e.payload.byteLength, 0) / entries.length);
+    return entries;
   }
 
   offsetForTimestamp(timestamp: number): number {

@@ -27,6 +27,7 @@ import {
   syncNewFile,
   writeNewFile,
 } from './io.js';
+import type { ReadThread } from './read-thread.js';
 import { type ChunkSource, directSource } from './reader.js';
 import { encodeRecordHeaderAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
@@ -66,6 +67,8 @@ export interface SegmentContext {
   readonly policy: FsyncPolicy;
   readonly io: FileIo;
   readonly files: HandleCache;
+  /** Storage's read thread, for `Log.readOffThread`; without it such reads run inline. */
+  readonly reads?: ReadThread;
   readonly onFailed: (err: BrokerError) => void;
 }
 
@@ -423,6 +426,23 @@ export class Segment {
       if (!sink.take({ offset, count, timestamp, maxTimestamp, format, payload }, record.end)) return false;
     }
     return true;
+  }
+
+  /**
+   * The file bytes a read from `from` starts in: `start`, a record's position at or before the one
+   * holding `from` (an index point), and `end`, what is written now; bytes below it never change while
+   * the file is this segment's. Undefined when `from` is only queued in memory, or nothing is written.
+   * `skipBytes`: bytes from `start` that may hold records before `from`.
+   */
+  fileSpan(from: number): { start: number; end: number; skipBytes: number } | undefined {
+    const firstPending = this.pending[0];
+    if (firstPending !== undefined && from >= firstPending.offset) return undefined;
+    const { offsets, positions } = this.state.index;
+    const k = pointAtOrBefore(this.state.index, from);
+    const end = this.writtenEnd;
+    const start = k < 0 ? this.headerBytes : positions[k]!;
+    const skipBytes = k >= 0 && offsets[k]! < from ? (positions[k + 1] ?? end) - start : 0;
+    return start < end ? { start, end, skipBytes } : undefined;
   }
 
   /** First offset of a record with maxTimestamp >= `timestamp`, or undefined when none here has. */

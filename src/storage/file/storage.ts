@@ -13,6 +13,7 @@ import { HandleCache } from './handles.js';
 import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
 import { createLogFolder, readLogHeader } from './log-header.js';
+import { ReadThread } from './read-thread.js';
 
 /** Bounds on the `interval` policy's timer. */
 export const syncIntervalMsMin = 1;
@@ -54,6 +55,8 @@ export class FileStorage implements Storage {
   private readonly limits: StorageLimits;
   private readonly io: FileIo;
   private readonly files: HandleCache;
+  /** Large reads' file reads and CRC checks (`Log.readOffThread`); the worker starts with the first. */
+  private readonly reads = new ReadThread();
   private readonly clock: IncarnationClock;
   private readonly leases = new Leases<FileLog>();
   /** Removals of trashed folders still running; `close` waits for them. */
@@ -138,6 +141,7 @@ export class FileStorage implements Storage {
     if (this.timer) clearInterval(this.timer);
     const results = await Promise.allSettled(this.leases.holders().map((log) => log.close()));
     await Promise.allSettled([...this.removals]);
+    await this.reads.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -154,7 +158,8 @@ export class FileStorage implements Storage {
         createLogFolder(dir, header);
         fsyncDir(this.logsDir);
       }
-      const base = { limits: this.limits, policy: this.policy, io: this.io, files: this.files };
+      const { limits, policy, io, files, reads } = this;
+      const base = { limits, policy, io, files, reads };
       return FileLog.open(name, dir, header.incarnation, base, this.owner);
     } catch (err) {
       if (err instanceof BrokerError) throw err;

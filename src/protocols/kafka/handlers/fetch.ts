@@ -8,9 +8,9 @@
  * Partitions of a topic the client may not READ answer TOPIC_AUTHORIZATION_FAILED and are never read.
  */
 import type { StreamPartition } from '../../../core/api.js';
-import type { ReadBuffers, ReadOptions } from '../../../storage/types.js';
+import type { LogEntry, ReadBuffers, ReadOptions } from '../../../storage/types.js';
 import { allowed } from '../acls.js';
-import { bufferPool } from '../buffer-pool.js';
+import { bufferPool, sharedBufferPool } from '../buffer-pool.js';
 import {
   ApiKey,
   BatchAttribute,
@@ -22,7 +22,7 @@ import {
   readBatchHeader,
 } from '../codec/index.js';
 import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
-import { entryAsBatch } from '../entry-format.js';
+import { entryAsBatch, kafkaBatchFormat } from '../entry-format.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import {
   carriesNews,
@@ -44,21 +44,40 @@ const fetchEntriesMax = 10_000;
 /** Smaller reads get a buffer of their own: Node's allocator serves those cheaply. */
 const pooledReadBytesMin = 64 * 1024;
 
-/** The buffers one fetch response reads into; released once the socket has taken the response. */
+/**
+ * The buffers one fetch response reads into; released once the socket has taken the response. A
+ * `shared` lease hands out shared memory, which storage's read thread can fill (record batches only:
+ * the legacy down-conversion inflates what it reads, and zlib is not promised shared memory).
+ */
 class ReadLease implements ReadBuffers {
   readonly #taken: Buffer[] = [];
+  readonly #pool: typeof bufferPool;
+
+  constructor(shared: boolean) {
+    this.#pool = shared ? sharedBufferPool : bufferPool;
+  }
 
   take(bytes: number): Uint8Array {
     if (bytes < pooledReadBytesMin) return Buffer.allocUnsafe(bytes);
-    const buf = bufferPool.take(bytes);
+    const buf = this.#pool.take(bytes);
     this.#taken.push(buf);
     return buf.subarray(0, bytes);
   }
 
   release(): void {
-    for (const buf of this.#taken) bufferPool.give(buf);
+    for (const buf of this.#taken) this.#pool.give(buf);
     this.#taken.length = 0;
   }
+}
+
+/**
+ * An entry as a batch; one of another protocol read into shared memory is copied first, since its
+ * conversion decodes text and text decoders refuse shared memory.
+ */
+function batchOf(entry: LogEntry): Uint8Array | null {
+  if (entry.format === kafkaBatchFormat || !(entry.payload.buffer instanceof SharedArrayBuffer))
+    return entryAsBatch(entry);
+  return entryAsBatch({ ...entry, payload: Uint8Array.from(entry.payload) });
 }
 
 /**
@@ -128,30 +147,88 @@ function readBatches(
   atLeastOne: boolean,
   buffers: ReadBuffers,
 ): Uint8Array[] {
-  const { offset, end } = span;
-  const out: Uint8Array[] = [];
-  let bytes = 0;
-  let next = offset;
-  for (let step = 0; step < readStepsMax && bytes < limitBytes && out.length < fetchEntriesMax; step++) {
-    // Typed as storage's options so `buffers` passes through the core partition to the log.
-    const options: ReadOptions = {
-      maxBytes: limitBytes - bytes,
+  const steps = new BatchSteps(span, limitBytes, atLeastOne, buffers);
+  for (let options = steps.next(); options !== undefined; options = steps.next())
+    steps.add(partition.read(options.offset, options));
+  return steps.out;
+}
+
+/** `readBatches` with storage's file reads and CRC checks off the event loop when large (`readOffThread`). */
+async function readBatchesOffThread(
+  partition: StreamPartition,
+  span: { readonly offset: number; readonly end: number },
+  limitBytes: number,
+  atLeastOne: boolean,
+  buffers: ReadBuffers,
+): Promise<Uint8Array[]> {
+  const steps = new BatchSteps(span, limitBytes, atLeastOne, buffers);
+  for (let options = steps.next(); options !== undefined; options = steps.next())
+    steps.add(await partition.readOffThread(options.offset, options));
+  return steps.out;
+}
+
+/** The storage reads of one partition's answer, step by step, and the batches they gave. */
+class BatchSteps {
+  readonly out: Uint8Array[] = [];
+  readonly #end: number;
+  readonly #limitBytes: number;
+  readonly #atLeastOne: boolean;
+  readonly #buffers: ReadBuffers;
+  #bytes = 0;
+  #next: number;
+  #step = 0;
+  #done = false;
+
+  constructor(
+    span: { readonly offset: number; readonly end: number },
+    limitBytes: number,
+    atLeastOne: boolean,
+    buffers: ReadBuffers,
+  ) {
+    this.#next = span.offset;
+    this.#end = span.end;
+    this.#limitBytes = limitBytes;
+    this.#atLeastOne = atLeastOne;
+    this.#buffers = buffers;
+  }
+
+  /** The next read's options (typed as storage's, so `buffers` reaches the log), or none: done. */
+  next(): (ReadOptions & { offset: number }) | undefined {
+    const { out } = this;
+    if (
+      this.#done ||
+      this.#step >= readStepsMax ||
+      this.#bytes >= this.#limitBytes ||
+      out.length >= fetchEntriesMax
+    )
+      return undefined;
+    this.#step++;
+    return {
+      offset: this.#next,
+      maxBytes: this.#limitBytes - this.#bytes,
       maxEntries: fetchEntriesMax - out.length,
-      buffers,
+      buffers: this.#buffers,
     };
-    const entries = partition.read(next, options);
-    if (entries.length === 0) break;
+  }
+
+  add(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) this.#done = true;
     for (const entry of entries) {
-      if (entry.offset >= end) return out;
-      next = entry.offset + entry.count;
-      const batch = entryAsBatch(entry);
+      if (entry.offset >= this.#end) {
+        this.#done = true;
+        return;
+      }
+      this.#next = entry.offset + entry.count;
+      const batch = batchOf(entry);
       if (batch === null) continue;
-      if ((out.length > 0 || !atLeastOne) && bytes + batch.length > limitBytes) return out;
-      out.push(batch);
-      bytes += batch.length;
+      if ((this.out.length > 0 || !this.#atLeastOne) && this.#bytes + batch.length > this.#limitBytes) {
+        this.#done = true;
+        return;
+      }
+      this.out.push(batch);
+      this.#bytes += batch.length;
     }
   }
-  return out;
 }
 
 /**
@@ -170,13 +247,13 @@ export function batchesBetween(
 }
 
 /** Reads one partition; `budget` is what is left of the response's maxBytes. */
-function readPartition(
+async function readPartition(
   ctx: Scope,
   want: Wanted,
   budget: number,
   first: boolean,
   buffers: ReadBuffers,
-): { out: PartitionOut; bytes: number } {
+): Promise<{ out: PartitionOut; bytes: number }> {
   const { broker } = ctx;
   const partition = partitionOf(ctx, want.topic, want.partition);
   if (isKafkaError(partition)) return { out: partitionError(want.partition, partition), bytes: 0 };
@@ -200,7 +277,8 @@ function readPartition(
   if (want.offset >= readEnd || (limit <= 0 && !first))
     return { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 };
   try {
-    const batches = readBatches(partition, { offset: want.offset, end: readEnd }, limit, first, buffers);
+    const span = { offset: want.offset, end: readEnd };
+    const batches = await readBatchesOffThread(partition, span, limit, first, buffers);
     if (want.committed && batches.length > 0)
       base.abortedTransactions = abortedIn(partition, want.offset, batches);
     const records = new RecordChunks(
@@ -270,19 +348,19 @@ function transactionalBatches(batches: readonly Uint8Array[]): Map<number, Array
   return byProducer;
 }
 
-function readAll(
+async function readAll(
   ctx: Scope,
   wanted: Wanted[],
   maxBytes: number,
   buffers: ReadBuffers,
   refused: ReadonlySet<string>,
-): { topics: TopicOut[]; bytes: number } {
+): Promise<{ topics: TopicOut[]; bytes: number }> {
   const byTopic = new Map<string, PartitionOut[]>();
   let bytes = 0;
   for (const want of wanted) {
     const { out, bytes: got } = refused.has(want.topic)
       ? { out: partitionError(want.partition, KafkaError.topicAuthorizationFailed), bytes: 0 }
-      : readPartition(ctx, want, maxBytes - bytes, bytes === 0, buffers);
+      : await readPartition(ctx, want, maxBytes - bytes, bytes === 0, buffers);
     bytes += got;
     const list = byTopic.get(want.topic) ?? [];
     list.push(out);
@@ -292,21 +370,30 @@ function readAll(
 }
 
 /**
- * Parks until any wanted partition grows past its fetch offset and what it holds now, or until the
- * deadline: with fewer than minBytes ready past the offset, waiting only for the offset would return at
- * once and spin without ever yielding to the append that could complete the fetch.
+ * Parks until any wanted partition grows past its fetch offset and the end the last read stopped at
+ * (`seen`: its answer's high watermark or last stable offset), or until the deadline: with fewer than
+ * minBytes ready past the offset, waiting only for the offset would return at once and spin without
+ * ever yielding to the append that could complete the fetch. The end the read saw, not the one now: an
+ * append that came while the read waited for storage's read thread is news the read did not take.
  */
-function waitForAny(ctx: Scope, wanted: Wanted[], timeoutMs: number): Promise<void> {
+function waitForAny(
+  ctx: Scope,
+  wanted: Wanted[],
+  seen: readonly TopicOut[],
+  timeoutMs: number,
+): Promise<void> {
+  const ends = new Map<string, PartitionOut>();
+  for (const t of seen) for (const p of t.partitions) ends.set(`${p.partitionIndex}:${t.topic}`, p);
   const waits: Promise<void>[] = [];
   for (const want of wanted) {
     const partition = partitionOf(ctx, want.topic, want.partition);
-    if (!isKafkaError(partition))
-      waits.push(
-        (want.committed
-          ? partition.waitFor(Math.max(want.offset, partition.stableOffset), timeoutMs, true)
-          : partition.waitFor(Math.max(want.offset, partition.endOffset), timeoutMs)
-        ).catch(() => undefined),
-      );
+    if (isKafkaError(partition)) continue;
+    const out = ends.get(`${want.partition}:${want.topic}`);
+    const end = Number(want.committed ? (out?.lastStableOffset ?? -1n) : (out?.highWatermark ?? -1n));
+    const now = want.committed ? partition.stableOffset : partition.endOffset;
+    // A partition that could not be read (-1) waits as before, past what it holds now.
+    const past = Math.max(want.offset, end < 0 ? now : end);
+    waits.push(partition.waitFor(past, timeoutMs, want.committed).catch(() => undefined));
   }
   if (waits.length === 0) return new Promise((resolve) => setTimeout(resolve, timeoutMs));
   return Promise.race(waits);
@@ -320,9 +407,9 @@ async function longPoll(
   refused: ReadonlySet<string>,
 ): Promise<FetchOut> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
-  const lease = new ReadLease();
+  const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   for (;;) {
-    const { topics, bytes } = readAll(ctx, wanted, request.maxBytes, lease, refused);
+    const { topics, bytes } = await readAll(ctx, wanted, request.maxBytes, lease, refused);
     const remainingMs = deadline - Date.now();
     // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0 || refused.size > 0)
@@ -333,7 +420,7 @@ async function longPoll(
         [afterWrite]: () => lease.release(),
       };
     lease.release(); // too little to answer with: nothing of this read goes out
-    await waitForAny(ctx, wanted, remainingMs);
+    await waitForAny(ctx, wanted, topics, remainingMs);
   }
 }
 

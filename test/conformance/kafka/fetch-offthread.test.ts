@@ -1,0 +1,145 @@
+/**
+ * Large fetches, whose file reads and CRC checks run on storage's read thread: a stored batch damaged on
+ * disk still answers KAFKA_STORAGE_ERROR and never its bytes, and a large fetch racing the deletion of
+ * its topic answers with the records as produced or an error, never other bytes, while the broker goes
+ * on serving.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  ApiKey,
+  encodeRecordBatch,
+  readBatchHeader,
+  splitBatches,
+} from '../../../src/protocols/kafka/codec/index.js';
+import { KafkaError } from '../../../src/protocols/kafka/errors.js';
+import { type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: decoded test responses
+type Obj = any;
+
+const recordsPerBatch = 4;
+/** Batches of about 300 KB: a fetch of a few is well over the size that leaves the event loop. */
+const batches = Array.from({ length: 6 }, (_, n) =>
+  encodeRecordBatch({
+    baseTimestamp: 1_700_000_000_000n,
+    records: Array.from({ length: recordsPerBatch }, () => ({ value: new Uint8Array(75_000).fill(97 + n) })),
+  }),
+);
+const fetchLimit = 4 * 1024 * 1024;
+
+function fetchBody(topic: string, batch: number): Obj {
+  return {
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: fetchLimit,
+    isolationLevel: 0,
+    sessionEpoch: -1,
+    topics: [
+      {
+        topic,
+        partitions: [
+          { partition: 0, fetchOffset: BigInt(batch * recordsPerBatch), partitionMaxBytes: fetchLimit },
+        ],
+      },
+    ],
+  };
+}
+
+/** Asserts that `records` holds the produced batches from `from` on, each exactly as produced. */
+function assertBatches(records: Uint8Array, from: number): void {
+  const got = splitBatches(records, 1000).batches.map((s) => records.subarray(s.offset, s.offset + s.length));
+  assert.equal(got.length, batches.length - from);
+  got.forEach((b, i) => {
+    assert.equal(readBatchHeader(b).baseOffset, BigInt((from + i) * recordsPerBatch));
+    assert.deepEqual(Uint8Array.from(b.subarray(12)), batches[from + i]!.subarray(12), `batch ${from + i}`);
+  });
+}
+
+/** The segment file holding `topic`'s partition 0 (its log folder's name carries the topic). */
+function segmentOf(dataDir: string, topic: string): string {
+  const logs = join(dataDir, 'logs');
+  const dir = readdirSync(logs).find((name) => name.includes(topic) && !name.startsWith('group.'));
+  assert.ok(dir !== undefined, `no log folder for ${topic}`);
+  const file = readdirSync(join(logs, dir)).find((name) => name.endsWith('.log'));
+  assert.ok(file !== undefined);
+  return join(logs, dir, file);
+}
+
+describe('large fetches read off the event loop', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-offthread-'));
+  let kb: KafkaTestBroker;
+  let client: WireClient;
+  const produce = async (topic: string) => {
+    for (const records of batches) {
+      const r = await client.request<Obj>(ApiKey.Produce, 7, {
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+      });
+      assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
+    }
+  };
+  const partitionOf = async (c: WireClient, topic: string, batch: number): Promise<Obj> =>
+    (await c.request<Obj>(ApiKey.Fetch, 11, fetchBody(topic, batch))).responses[0].partitions[0];
+  before(async () => {
+    kb = await startKafkaBroker({ storage: 'file', dataDir });
+    client = await WireClient.open(kb.port);
+    await client.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+  });
+  after(async () => {
+    client.close();
+    await kb.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a batch damaged on disk answers KAFKA_STORAGE_ERROR, and the batches after it still read', async () => {
+    await kb.broker.client('/').createStream('rot', { partitions: 1 });
+    await produce('rot');
+    assertBatches((await partitionOf(client, 'rot', 0)).records, 0);
+    // One byte of the third batch's values, written behind the broker's back (bit rot, an outside write).
+    const file = segmentOf(dataDir, 'rot');
+    const bytes = readFileSync(file);
+    const at = bytes.indexOf(Buffer.alloc(64, 97 + 2));
+    assert.ok(at > 0);
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.from([0]), 0, 1, at + 1000);
+    closeSync(fd);
+    for (const from of [0, 2]) {
+      const damaged = await partitionOf(client, 'rot', from);
+      assert.equal(damaged.errorCode, KafkaError.kafkaStorageError, `from batch ${from}`);
+      assert.equal(damaged.records.length, 0);
+    }
+    assertBatches((await partitionOf(client, 'rot', 3)).records, 3);
+  });
+
+  test('large fetches racing the deletion of their topic answer with the produced bytes or an error', async () => {
+    const readers = await Promise.all([1, 2, 3].map(() => WireClient.open(kb.port)));
+    try {
+      for (let round = 0; round < 6; round++) {
+        const topic = `race-${round}`;
+        await kb.broker.client('/').createStream(topic, { partitions: 1 });
+        await produce(topic);
+        // Many large fetches in flight at once, and the deletion later in each round, so that some
+        // land before it, some after and some while their reads are on the read thread.
+        const fetches = readers.flatMap((c) => batches.map((_, from) => partitionOf(c, topic, from)));
+        await new Promise((resolve) => setTimeout(resolve, 2 + 3 * round));
+        await kb.broker.client('/').deleteStream(topic);
+        const answers = await Promise.all(fetches);
+        answers.forEach((p, k) => {
+          const from = k % batches.length;
+          if (p.errorCode === KafkaError.none) assertBatches(p.records, from);
+          else assert.equal(p.records.length, 0, `round ${round} fetch ${k}: error ${p.errorCode}`);
+        });
+      }
+      // The broker goes on serving.
+      assertBatches((await partitionOf(client, 'rot', 3)).records, 3);
+    } finally {
+      for (const c of readers) c.close();
+    }
+  });
+});
