@@ -34,6 +34,25 @@ function lastSeqOf(batch: ProducerBatch): number {
   return (batch.baseSequence + batch.count - 1) % (sequenceMax + 1);
 }
 
+function batchEntry(
+  stream: string,
+  partition: number,
+  batch: ProducerBatch,
+  baseOffset: number,
+): ProducerEntry {
+  const { producerId, epoch, baseSequence } = batch;
+  return {
+    type: 'batch',
+    producerId,
+    epoch,
+    stream,
+    partition,
+    firstSeq: baseSequence,
+    lastSeq: lastSeqOf(batch),
+    baseOffset,
+  };
+}
+
 export class ProducerRegistry {
   readonly #log: OwnedLog<ProducerState, ProducerEntry>;
 
@@ -96,19 +115,37 @@ export class ProducerRegistry {
 
   /** Records a stored batch; throws when the registry's log refuses, resolves once durable. */
   record(stream: string, partition: number, batch: ProducerBatch, baseOffset: number): Promise<void> {
-    const { producerId, epoch, baseSequence } = batch;
-    const firstSeq = baseSequence;
-    const lastSeq = lastSeqOf(batch);
-    return this.#log.commit({
-      type: 'batch',
-      producerId,
-      epoch,
-      stream,
-      partition,
-      firstSeq,
-      lastSeq,
-      baseOffset,
-    });
+    return this.#log.commit(batchEntry(stream, partition, batch, baseOffset));
+  }
+
+  /**
+   * Records a stored transactional batch whose entry another log carries (`carry`: the
+   * transaction log's `TransactionalProducers.record`), so that a transaction's entries and its
+   * batches' records share one file and its fdatasyncs. Applied here only once `carry` took it.
+   */
+  recordIn(
+    carry: (entry: ProducerEntry) => Promise<void>,
+    stream: string,
+    partition: number,
+    batch: ProducerBatch,
+    baseOffset: number,
+  ): Promise<void> {
+    const entry = batchEntry(stream, partition, batch, baseOffset);
+    const durable = carry(entry);
+    this.#log.applyCarried(entry);
+    return durable;
+  }
+
+  /**
+   * At start, the sequences the transaction log carried replace the registry's own for those
+   * producers and partitions: every answered batch's record is durable there. (A registry snapshot
+   * may hold a later one noted in memory, of a batch never answered; it goes.)
+   */
+  adopt(sequences: ProducerState['sequences']): void {
+    for (const { producerId, stream, partition, epoch, lastSeq, recent } of sequences.values()) {
+      const state = { epoch, lastSeq, recent };
+      this.#log.applyCarried({ type: 'sequence', producerId, stream, partition, state });
+    }
   }
 
   /** Producers with sequences on a partition, and the last sequence each wrote there. */

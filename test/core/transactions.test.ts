@@ -9,7 +9,7 @@ import type { CoreClient, StreamPartition, TxnInstance } from '../../src/core/ap
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/formats.js';
 import { partitionLogName } from '../../src/core/logs/names.js';
 import { entryFormat } from '../../src/core/message-codec.js';
-import { encodeJson } from '../../src/core/state/json.js';
+import { decodeJson, encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
 import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
@@ -346,6 +346,37 @@ describe('transactional producers in core', () => {
     core = await openCore({ storage });
     assert.equal(core.client.partition('orders', 0).endOffset, 4);
     assert.equal(core.client.describeTransaction('orphan')?.epoch, txn.epoch + 1);
+  });
+
+  test("a transactional batch's record is kept in the transaction log: after a restart its sequence goes on and a retry is a duplicate", async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'seq');
+    assert.equal((await append(core.client, txn, 0, 'first')).kind, 'appended');
+    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    await core.broker.close();
+    const registry = await storage.openLog(stateLogName('producers', '/'));
+    const types = registry
+      .read(0, { maxEntries: 100 })
+      .map((e) => (decodeJson(e.payload) as { t?: string }).t);
+    await registry.close();
+    assert.ok(!types.includes('batch'), `no batch record in the producer registry's own log: ${types}`);
+    core = await openCore({ storage });
+    assert.deepEqual(await core.client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
+      kind: 'ok',
+    });
+    assert.deepEqual(await append(core.client, txn, 0, 'first'), { kind: 'duplicate', offset: 0 });
+    assert.equal((await append(core.client, txn, 1, 'second')).kind, 'appended');
+    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    const partition = core.client.partition('orders', 0);
+    assert.deepEqual(committedValues(partition), [
+      'first',
+      entryFormat.withheld,
+      'second',
+      entryFormat.withheld,
+    ]);
   });
 
   test('an open transaction outlives a restart, holding the stable offset until it times out', async () => {
