@@ -55,6 +55,8 @@ function batchEntry(
 
 export class ProducerRegistry {
   readonly #log: OwnedLog<ProducerState, ProducerEntry>;
+  /** The sequences another log carries (`recordIn`), taken again whenever this log restarts. */
+  #carried: (() => ProducerState['sequences']) | undefined;
 
   private constructor(log: OwnedLog<ProducerState, ProducerEntry>) {
     this.#log = log;
@@ -64,8 +66,16 @@ export class ProducerRegistry {
     deps: VhostObjectDeps,
     found: OpenedLog<ProducerState> | undefined,
   ): Promise<ProducerRegistry> {
-    const options = vhostObjectOptions(deps, producerMachine, 'producers');
-    return new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)));
+    let registry: ProducerRegistry | undefined;
+    const options = {
+      ...vhostObjectOptions(deps, producerMachine, 'producers'),
+      // Rebuilt from its own log, it has lost what another log carries for it.
+      onRestarted: () => {
+        if (registry !== undefined) registry.#adoptCarried();
+      },
+    };
+    registry = new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)));
+    return registry;
   }
 
   /** A new producer id (epoch 0) for `producerId` < 0, or the same id with its epoch bumped. */
@@ -137,11 +147,18 @@ export class ProducerRegistry {
   }
 
   /**
-   * At start, the sequences the transaction log carried replace the registry's own for those
-   * producers and partitions: every answered batch's record is durable there. (A registry snapshot
-   * may hold a later one noted in memory, of a batch never answered; it goes.)
+   * The sequences the transaction log carries replace the registry's own for those producers and
+   * partitions, now and at each restart of either log: every answered batch's record is durable
+   * there. (A registry snapshot may hold a later one noted in memory, of a batch never answered; it
+   * goes.)
    */
-  adopt(sequences: ProducerState['sequences']): void {
+  adopt(carried: () => ProducerState['sequences']): void {
+    this.#carried = carried;
+    this.#adoptCarried();
+  }
+
+  #adoptCarried(): void {
+    const sequences = this.#carried?.() ?? new Map();
     for (const { producerId, stream, partition, epoch, lastSeq, recent } of sequences.values()) {
       const state = { epoch, lastSeq, recent };
       this.#log.applyCarried({ type: 'sequence', producerId, stream, partition, state });

@@ -136,13 +136,26 @@ export class TransactionalProducers {
     deps: TransactionDeps,
     found: OpenedLog<TxnState> | undefined,
   ): Promise<TransactionalProducers> {
-    const options = vhostObjectOptions(deps, txnMachine, 'transactions');
-    const txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
-    deps.producers.adopt(txns.#state.sequences);
+    let txns: TransactionalProducers | undefined;
+    const options = {
+      ...vhostObjectOptions(deps, txnMachine, 'transactions'),
+      // The registry holds in memory what this log carries for it: what the log holds now.
+      onRestarted: () => {
+        if (txns !== undefined) txns.#adopt();
+      },
+    };
+    txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
+    txns.#adopt();
     txns.#restore();
     // Before any reader: the vhost is served only once this returns.
     await txns.#abortOrphans(txns.#orphans());
     return txns;
+  }
+
+  /** The registry takes the sequences of transactional batches this log carries (`record`). */
+  #adopt(): void {
+    const log = this.#log;
+    this.#deps.producers.adopt(() => log.state.sequences);
   }
 
   get #state(): TxnState {
@@ -290,7 +303,7 @@ export class TransactionalProducers {
   }
 
   /**
-   * The record of a transactional batch (`ProducerRegistry.note`), carried in this log: durable with
+   * The record of a transactional batch (`ProducerRegistry.recordIn`), carried in this log: durable with
    * the transaction's `partitions` entry before it, in one file. Throws when the log refuses.
    */
   record(entry: ProducerEntry): Promise<void> {

@@ -26,13 +26,13 @@ export const batchBytesMax = 16 * 1024 * 1024;
  */
 export const batchBytesEarly = 64 * 1024;
 export const slabBytesMin = 16 * 1024;
+export const slabBytesMax = 8 * 1024 * 1024;
 /**
  * How long a lazy record (`AppendInput.lazy`) may wait for another append to share its write and
  * fdatasync, when no write of the file is due: long enough for a client's next request of a
  * transaction to arrive, short enough that whoever waits for it at last barely notices.
  */
 export const lazyWriteDelayMs = 3;
-export const slabBytesMax = 8 * 1024 * 1024;
 
 interface Batch {
   readonly chunks: Uint8Array[];
