@@ -128,6 +128,8 @@ export interface StreamAppendOptions {
   readonly owned?: boolean;
   /** With `owned`: storage is done with the payload and the caller may reuse it (`AppendInput.release`). */
   readonly release?: () => void;
+  /** Nothing waits for the entry's durability soon: it may share the log's next write (`AppendInput.lazy`). */
+  readonly lazy?: boolean;
 }
 
 export interface StreamReadOptions {

@@ -34,8 +34,29 @@ function lastSeqOf(batch: ProducerBatch): number {
   return (batch.baseSequence + batch.count - 1) % (sequenceMax + 1);
 }
 
+function batchEntry(
+  stream: string,
+  partition: number,
+  batch: ProducerBatch,
+  baseOffset: number,
+): ProducerEntry {
+  const { producerId, epoch, baseSequence } = batch;
+  return {
+    type: 'batch',
+    producerId,
+    epoch,
+    stream,
+    partition,
+    firstSeq: baseSequence,
+    lastSeq: lastSeqOf(batch),
+    baseOffset,
+  };
+}
+
 export class ProducerRegistry {
   readonly #log: OwnedLog<ProducerState, ProducerEntry>;
+  /** The sequences another log carries (`recordIn`), taken again whenever this log restarts. */
+  #carried: (() => ProducerState['sequences']) | undefined;
 
   private constructor(log: OwnedLog<ProducerState, ProducerEntry>) {
     this.#log = log;
@@ -45,8 +66,16 @@ export class ProducerRegistry {
     deps: VhostObjectDeps,
     found: OpenedLog<ProducerState> | undefined,
   ): Promise<ProducerRegistry> {
-    const options = vhostObjectOptions(deps, producerMachine, 'producers');
-    return new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)));
+    let registry: ProducerRegistry | undefined;
+    const options = {
+      ...vhostObjectOptions(deps, producerMachine, 'producers'),
+      // Rebuilt from its own log, it has lost what another log carries for it.
+      onRestarted: () => {
+        if (registry !== undefined) registry.#adoptCarried();
+      },
+    };
+    registry = new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)));
+    return registry;
   }
 
   /** A new producer id (epoch 0) for `producerId` < 0, or the same id with its epoch bumped. */
@@ -96,19 +125,44 @@ export class ProducerRegistry {
 
   /** Records a stored batch; throws when the registry's log refuses, resolves once durable. */
   record(stream: string, partition: number, batch: ProducerBatch, baseOffset: number): Promise<void> {
-    const { producerId, epoch, baseSequence } = batch;
-    const firstSeq = baseSequence;
-    const lastSeq = lastSeqOf(batch);
-    return this.#log.commit({
-      type: 'batch',
-      producerId,
-      epoch,
-      stream,
-      partition,
-      firstSeq,
-      lastSeq,
-      baseOffset,
-    });
+    return this.#log.commit(batchEntry(stream, partition, batch, baseOffset));
+  }
+
+  /**
+   * Records a stored transactional batch whose entry another log carries (`carry`: the
+   * transaction log's `TransactionalProducers.record`), so that a transaction's entries and its
+   * batches' records share one file and its fdatasyncs. Applied here only once `carry` took it.
+   */
+  recordIn(
+    carry: (entry: ProducerEntry) => Promise<void>,
+    stream: string,
+    partition: number,
+    batch: ProducerBatch,
+    baseOffset: number,
+  ): Promise<void> {
+    const entry = batchEntry(stream, partition, batch, baseOffset);
+    const durable = carry(entry);
+    this.#log.applyCarried(entry);
+    return durable;
+  }
+
+  /**
+   * The sequences the transaction log carries replace the registry's own for those producers and
+   * partitions, now and at each restart of either log: every answered batch's record is durable
+   * there. (A registry snapshot may hold a later one noted in memory, of a batch never answered; it
+   * goes.)
+   */
+  adopt(carried: () => ProducerState['sequences']): void {
+    this.#carried = carried;
+    this.#adoptCarried();
+  }
+
+  #adoptCarried(): void {
+    const sequences = this.#carried?.() ?? new Map();
+    for (const { producerId, stream, partition, epoch, lastSeq, recent } of sequences.values()) {
+      const state = { epoch, lastSeq, recent };
+      this.#log.applyCarried({ type: 'sequence', producerId, stream, partition, state });
+    }
   }
 
   /** Producers with sequences on a partition, and the last sequence each wrote there. */

@@ -22,6 +22,7 @@ import type { Partition } from './logs/partition.js';
 import { entryFormat } from './message-codec.js';
 import type { ProducerRegistry } from './producers.js';
 import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
+import type { ProducerEntry } from './state/producer-entries.js';
 import type { OpenedLog } from './state/state-log.js';
 import {
   partitionKey,
@@ -135,12 +136,26 @@ export class TransactionalProducers {
     deps: TransactionDeps,
     found: OpenedLog<TxnState> | undefined,
   ): Promise<TransactionalProducers> {
-    const options = vhostObjectOptions(deps, txnMachine, 'transactions');
-    const txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
+    let txns: TransactionalProducers | undefined;
+    const options = {
+      ...vhostObjectOptions(deps, txnMachine, 'transactions'),
+      // The registry holds in memory what this log carries for it: what the log holds now.
+      onRestarted: () => {
+        if (txns !== undefined) txns.#adopt();
+      },
+    };
+    txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
+    txns.#adopt();
     txns.#restore();
     // Before any reader: the vhost is served only once this returns.
     await txns.#abortOrphans(txns.#orphans());
     return txns;
+  }
+
+  /** The registry takes the sequences of transactional batches this log carries (`record`). */
+  #adopt(): void {
+    const log = this.#log;
+    this.#deps.producers.adopt(() => log.state.sequences);
   }
 
   get #state(): TxnState {
@@ -233,9 +248,14 @@ export class TransactionalProducers {
     return ok;
   }
 
-  /** Appends a `partitions` entry; once durable, its offsets are where a restart scans from. */
+  /**
+   * Appends a `partitions` entry; once durable, its offsets are where a restart scans from. Lazy:
+   * nothing waits for it before the transaction's first batch, whose record (`record`) follows it
+   * in this log and shares its write.
+   */
   #commitPartitions(id: string, partitions: TxnPartition[]): Promise<void> {
-    const committed = this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
+    const entry: TxnEntry = { type: 'partitions', id, partitions, at: this.#now };
+    const committed = this.#log.commit(entry, { lazy: true });
     const scans = partitions.map((p) => [partitionKey(p.stream, p.partition), p.firstOffset] as const);
     committed.then(
       () => {
@@ -280,6 +300,14 @@ export class TransactionalProducers {
       if (this.#held.get(producerId) === committed) this.#held.delete(producerId);
     };
     committed.then(forget, forget);
+  }
+
+  /**
+   * The record of a transactional batch (`ProducerRegistry.recordIn`), carried in this log: durable with
+   * the transaction's `partitions` entry before it, in one file. Throws when the log refuses.
+   */
+  record(entry: ProducerEntry): Promise<void> {
+    return this.#log.commit({ type: 'registry', entry });
   }
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
@@ -407,7 +435,10 @@ export class TransactionalProducers {
     const holds =
       [...state.aborted.values()].some((list) => list.stream === stream) ||
       [...state.starts.values()].some((start) => start.stream === stream) ||
-      [...state.producers.values()].some((p) => [...p.partitions.values()].some((x) => x.stream === stream));
+      [...state.producers.values()].some((p) =>
+        [...p.partitions.values()].some((x) => x.stream === stream),
+      ) ||
+      [...state.sequences.values()].some((sequence) => sequence.stream === stream);
     if (holds) await this.#log.commit({ type: 'stream.forget', stream });
   }
 
@@ -456,15 +487,15 @@ export class TransactionalProducers {
     if (running !== undefined) return running;
     this.#timers.get(current.id)?.cancel();
     this.#timers.delete(current.id);
+    const withOffsets = commit && current.offsets.size > 0;
     const marked = (async () => {
       // The ending before must have its markers durable first: then only the last ending's markers
       // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
       await this.#marking.get(current.id);
       if (current.phase === 'ongoing')
         await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
-      return this.#mark(current, commit);
+      return this.#mark(current, commit, !withOffsets);
     })();
-    const withOffsets = commit && current.offsets.size > 0;
     const done = marked.then((m) =>
       withOffsets ? this.#complete(current, commit, m) : this.#completed(current.id, commit, m),
     );
@@ -480,8 +511,12 @@ export class TransactionalProducers {
     return ending;
   }
 
-  /** Appends the marker to each partition of the transaction, which then no longer holds it open. */
-  #mark(current: TxnProducerState, commit: boolean): Marked {
+  /**
+   * Appends the marker to each partition of the transaction, which then no longer holds it open.
+   * `lazy` when nothing waits for the markers' durability before the id's next decision (`#marking`):
+   * each then shares the partition's next write, the id's next batch there as a rule.
+   */
+  #mark(current: TxnProducerState, commit: boolean, lazy: boolean): Marked {
     const { producerId, epoch } = current;
     const payload = encodeTxnMarker({ producerId, epoch, commit });
     const markers: TxnMarkerAt[] = [];
@@ -491,7 +526,8 @@ export class TransactionalProducers {
       if (into === undefined) continue; // deleted meanwhile: its data went with it
       let markerOffset = into.endOffset;
       try {
-        const appended = into.append(payload, { timestamp: this.#now, format: entryFormat.txnMarker });
+        const options = { timestamp: this.#now, format: entryFormat.txnMarker, lazy };
+        const appended = into.append(payload, options);
         markerOffset = appended.offset;
         durables.push(appended.durable);
       } catch {
@@ -528,7 +564,9 @@ export class TransactionalProducers {
         if (this.#marking.get(id) === synced) this.#marking.delete(id);
       });
     }
-    void this.#log.commit({ type: 'complete', id, commit, markers, at: this.#now }).catch(() => undefined);
+    // Lazy: it shares the log's next write, the id's next `partitions` entry as a rule.
+    const entry: TxnEntry = { type: 'complete', id, commit, markers, at: this.#now };
+    void this.#log.commit(entry, { lazy: true }).catch(() => undefined);
   }
 
   /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */

@@ -58,6 +58,8 @@ export interface NormalisedAppend {
   readonly owned: boolean;
   /** `AppendInput.release`, only with `owned`. */
   readonly release: (() => void) | undefined;
+  /** `AppendInput.lazy`. */
+  readonly lazy: boolean;
 }
 
 export function normaliseAppend(log: string, input: AppendInput, limits: StorageLimits): NormalisedAppend {
@@ -77,7 +79,8 @@ export function normaliseAppend(log: string, input: AppendInput, limits: Storage
   if (!Number.isInteger(format) || format < 0 || format > 255) throw bad(`format ${format} is out of range`);
   const owned = input.owned === true;
   const release = owned ? input.release : undefined;
-  return { payload: input.payload, count, timestamp, maxTimestamp, format, owned, release };
+  const lazy = input.lazy === true;
+  return { payload: input.payload, count, timestamp, maxTimestamp, format, owned, release, lazy };
 }
 
 /** Tracks the read limits while entries are collected; the first entry is always taken. */

@@ -47,6 +47,12 @@ export interface AppendInput {
    * view, so nothing outlives the call.
    */
   readonly release?: () => void;
+  /**
+   * Nobody waits for this entry to be durable soon: when no write of the log is due, it waits for the
+   * log's next append to share its write and fdatasync, at most `lazyWriteDelayMs` (file storage).
+   * Entries are written in order all the same: a later entry is never durable before this one.
+   */
+  readonly lazy?: boolean;
 }
 
 export interface LogEntry {

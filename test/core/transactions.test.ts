@@ -4,15 +4,19 @@
  * aborts and fences, and a decision found without its completion at start carried out.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import type { CoreClient, StreamPartition, TxnInstance } from '../../src/core/api.js';
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/formats.js';
 import { partitionLogName } from '../../src/core/logs/names.js';
 import { entryFormat } from '../../src/core/message-codec.js';
-import { encodeJson } from '../../src/core/state/json.js';
+import { decodeJson, encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
 import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
+import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { type CoreFixture, holdDurability, openCore, settle } from '../../testing/core-helpers.js';
 
@@ -346,6 +350,68 @@ describe('transactional producers in core', () => {
     core = await openCore({ storage });
     assert.equal(core.client.partition('orders', 0).endOffset, 4);
     assert.equal(core.client.describeTransaction('orphan')?.epoch, txn.epoch + 1);
+  });
+
+  test("a transactional batch's record is kept in the transaction log: after a restart its sequence goes on and a retry is a duplicate", async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'seq');
+    assert.equal((await append(core.client, txn, 0, 'first')).kind, 'appended');
+    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    await core.broker.close();
+    const registry = await storage.openLog(stateLogName('producers', '/'));
+    const types = registry
+      .read(0, { maxEntries: 100 })
+      .map((e) => (decodeJson(e.payload) as { t?: string }).t);
+    await registry.close();
+    assert.ok(!types.includes('batch'), `no batch record in the producer registry's own log: ${types}`);
+    core = await openCore({ storage });
+    assert.deepEqual(await core.client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
+      kind: 'ok',
+    });
+    assert.deepEqual(await append(core.client, txn, 0, 'first'), { kind: 'duplicate', offset: 0 });
+    assert.equal((await append(core.client, txn, 1, 'second')).kind, 'appended');
+    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    const partition = core.client.partition('orders', 0);
+    assert.deepEqual(committedValues(partition), [
+      'first',
+      entryFormat.withheld,
+      'second',
+      entryFormat.withheld,
+    ]);
+  });
+
+  test('the producer registry restarted after a failure takes back the sequences the transaction log carries', async () => {
+    register();
+    const { FaultyIo } = await import('../../testing/faulty-io.js');
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-txn-'));
+    const io = new FaultyIo();
+    const storage = await FileStorage.open({ dir, fsync: { kind: 'always' }, io });
+    try {
+      core = await openCore({ storage });
+      await core.client.createStream('orders', { partitions: 1 });
+      const txn = await begin(core.client, 'seq');
+      assert.equal((await append(core.client, txn, 0, 'first')).kind, 'appended');
+      io.failing.add(stateLogName('producers', '/'));
+      // An idempotent producer's id is written to the registry's log, which refuses: it fails.
+      await assert.rejects(core.client.initProducer(-1, -1));
+      io.failing.clear();
+      let init = await core.client.initProducer(-1, -1).catch(() => undefined);
+      for (let tries = 0; init === undefined && tries < 500; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        init = await core.client.initProducer(-1, -1).catch(() => undefined);
+      }
+      assert.equal(init?.kind, 'ok', 'the registry is back');
+      assert.deepEqual(await append(core.client, txn, 0, 'first'), { kind: 'duplicate', offset: 0 });
+      assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+      await core.broker.close();
+      core = undefined;
+    } finally {
+      await storage.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('an open transaction outlives a restart, holding the stable offset until it times out', async () => {

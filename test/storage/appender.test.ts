@@ -18,7 +18,7 @@ function manualIo() {
   return { io, writes, syncs };
 }
 
-function alwaysSyncing(io: FileIo): Appender {
+function alwaysSyncing(io: FileIo, lazyDelayMs?: number): Appender {
   const ignore = () => {};
   return new Appender({
     file: heldFile(0),
@@ -28,6 +28,7 @@ function alwaysSyncing(io: FileIo): Appender {
     what: 'test file',
     onWritten: ignore,
     onFailed: ignore,
+    ...(lazyDelayMs === undefined ? {} : { lazyDelayMs }),
   });
 }
 
@@ -140,4 +141,44 @@ test('more chunks than one pwritev takes go out in several, in order', async () 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a lazy record waits for the next append and goes out in its write and fdatasync', async () => {
+  const disk = manualIo();
+  const appender = alwaysSyncing(disk.io, 60_000);
+  const lazy = appender.enqueue(Buffer.from('lazy'), true);
+  await turn();
+  await turn();
+  assert.equal(disk.writes.length, 0, 'a lazy record alone does not start a write');
+  const next = appender.enqueue(Buffer.from('next'));
+  await turn();
+  assert.equal(disk.writes.length, 1, 'one write carries both');
+  disk.writes.shift()!(null);
+  assert.equal(disk.syncs.length, 1);
+  disk.syncs.shift()!(null);
+  await Promise.all([lazy, next]);
+  assert.equal(disk.writes.length + disk.syncs.length, 0);
+});
+
+test('a lazy record with no company is written all the same, in order after a write in flight', async () => {
+  const disk = manualIo();
+  const appender = alwaysSyncing(disk.io, 1);
+  const settled: string[] = [];
+  void appender.enqueue(Buffer.from('a')).then(() => settled.push('a'));
+  await turn();
+  void appender.enqueue(Buffer.from('b'), true).then(() => settled.push('b'));
+  disk.writes.shift()!(null); // a written: b follows at once, without waiting for the delay
+  assert.equal(disk.writes.length, 1);
+  disk.writes.shift()!(null);
+  disk.syncs.shift()!(null);
+  disk.syncs.shift()!(null);
+  void appender.enqueue(Buffer.from('c'), true).then(() => settled.push('c'));
+  const written = () => disk.writes.length;
+  for (let tries = 0; written() === 0 && tries < 1000; tries++)
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  assert.equal(written(), 1, 'written once the delay ran out');
+  disk.writes.shift()!(null);
+  disk.syncs.shift()!(null);
+  for (let tries = 0; settled.length < 3 && tries < 100; tries++) await turn();
+  assert.deepEqual(settled, ['a', 'b', 'c']);
 });

@@ -209,6 +209,7 @@ export class Partition implements StreamPartition {
         maxTimestamp: options.maxTimestamp ?? options.timestamp,
         format: options.format,
         owned: options.owned === true,
+        lazy: options.lazy === true,
         ...(options.release === undefined ? {} : { release: options.release }),
       });
     } catch (err) {

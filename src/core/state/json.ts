@@ -114,6 +114,11 @@ export class Fields {
     return this.#record[key] === null ? null : this.fields(key);
   }
 
+  /** A nested value as decoded, for a decoder of its own (which checks it). */
+  raw(key: string): unknown {
+    return this.#record[key];
+  }
+
   has(key: string): boolean {
     return this.#record[key] !== undefined;
   }

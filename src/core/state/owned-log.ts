@@ -11,6 +11,7 @@ import type { Executor } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import { type StatePrefix, stateLogName } from './names.js';
 import {
+  type CommitOptions,
   type CompactionLimits,
   describe,
   type Identity,
@@ -115,8 +116,13 @@ export class OwnedLog<S, E> implements StateHolder<S, E> {
     return this.exec.failed;
   }
 
-  commit(entry: E): Promise<void> {
-    return this.#log.commit(entry);
+  commit(entry: E, options?: CommitOptions): Promise<void> {
+    return this.#log.commit(entry, options);
+  }
+
+  /** `StateLog.applyCarried`. */
+  applyCarried(entry: E): void {
+    this.#log.applyCarried(entry);
   }
 
   settled(): Promise<void> {

@@ -52,6 +52,11 @@ export interface StateMachine<S, E> {
   snapshot(state: S): Iterable<E>;
 }
 
+export interface CommitOptions {
+  /** Nothing waits for the entry's durability soon: it may wait to share the log's next write. */
+  readonly lazy?: boolean;
+}
+
 /** What a commit needs: the current state to read, and a way to change it. */
 export interface StateHolder<S, E> {
   readonly state: S;
@@ -301,16 +306,28 @@ export class StateLog<S, E> implements StateHolder<S, E> {
     return this.#log.name;
   }
 
-  /** Applies `entry` and appends it; throws (and fails the owner) when the log refuses. */
-  commit(entry: E): Promise<void> {
+  /**
+   * Applies `entry` and appends it; throws (and fails the owner) when the log refuses. A `lazy` entry
+   * nobody waits for soon shares the log's next write (`AppendInput.lazy`).
+   */
+  commit(entry: E, options?: CommitOptions): Promise<void> {
     this.#checkWritable();
     const payload = encodeJson(this.#machine.encode(entry));
-    const { durable } = this.#append(recordFormat.entry, payload);
+    const { durable } = this.#append(recordFormat.entry, payload, options?.lazy === true);
     this.#state = this.#machine.apply(this.#state, entry);
     this.#since.entries++;
     this.#since.bytes += payload.length;
     this.#maybeCompact();
     return durable;
+  }
+
+  /**
+   * Applies an entry whose durability another log carries (it is never written here): a snapshot
+   * still holds its effect. Whoever carries it hands it back at start (`ProducerRegistry.adopt`).
+   */
+  applyCarried(entry: E): void {
+    this.#checkWritable();
+    this.#state = this.#machine.apply(this.#state, entry);
   }
 
   /** Resolves once everything committed so far is durable; rejects if a write failed. */
@@ -363,10 +380,10 @@ export class StateLog<S, E> implements StateHolder<S, E> {
    * An entry the log refuses as too large was never written: the caller hears of it and the object
    * carries on. Any other refusal means the log failed, and so does its owner.
    */
-  #append(format: number, payload: Uint8Array): AppendResult {
+  #append(format: number, payload: Uint8Array, lazy = false): AppendResult {
     let appended: AppendResult;
     try {
-      appended = this.#log.append({ payload, timestamp: this.#exec.now(), format });
+      appended = this.#log.append({ payload, timestamp: this.#exec.now(), format, lazy });
     } catch (err) {
       if (!isBrokerError(err, ErrorCode.invalidArgument)) this.#exec.defer(() => this.#exec.fail(err));
       throw err;

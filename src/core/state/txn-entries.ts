@@ -7,6 +7,7 @@
  */
 import type { GroupOffset } from '../api.js';
 import { corrupt, Fields, type Json, type JsonObject } from './json.js';
+import { type ProducerEntry, type ProducerState, producerMachine } from './producer-entries.js';
 import type { StateMachine } from './state-log.js';
 
 /** Kafka's TransactionState, less the states of a transaction being moved between coordinators. */
@@ -85,6 +86,13 @@ export interface TxnState {
    * the order they are applied), so once it is durable, so are they.
    */
   readonly scans: Map<string, { stream: string; partition: number; offset: number }>;
+  /**
+   * Transactional producers' sequences, the producer registry's state for their batches: the record
+   * of a transactional batch is carried here (`registry` entries), in the log that holds its
+   * transaction, and handed to the registry at start (`ProducerRegistry.adopt`). Epochs stay the
+   * registry's own.
+   */
+  readonly sequences: ProducerState['sequences'];
 }
 
 /** A transaction's marker on one partition, as its end records it. */
@@ -145,6 +153,8 @@ export type TxnEntry =
   | { readonly type: 'start'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** The stream was deleted: its partitions leave every transaction and its aborted list goes. */
   | { readonly type: 'stream.forget'; readonly stream: string }
+  /** A producer-registry entry carried here: a transactional batch's record, or (snapshot) a sequence. */
+  | { readonly type: 'registry'; readonly entry: ProducerEntry }
   /** The snapshot's form of one producer. */
   | { readonly type: 'state'; readonly producer: TxnProducerState }
   /** The snapshot's form of one partition's aborted transactions. */
@@ -246,6 +256,16 @@ function forgetStream(state: TxnState, stream: string): void {
   for (const [key, list] of state.aborted) if (list.stream === stream) state.aborted.delete(key);
   for (const [key, start] of state.starts) if (start.stream === stream) state.starts.delete(key);
   for (const [key, scan] of state.scans) if (scan.stream === stream) state.scans.delete(key);
+  applyRegistry(state, { type: 'stream.forget', stream });
+}
+
+/** A registry entry applied to the sequences kept here; what it says of epochs is the registry's. */
+function applyRegistry(state: TxnState, entry: ProducerEntry): void {
+  producerMachine.apply(registryView(state), entry);
+}
+
+function registryView(state: TxnState): ProducerState {
+  return { nextId: 0, epochs: new Map(), sequences: state.sequences };
 }
 
 function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
@@ -313,6 +333,9 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
     case 'stream.forget':
       forgetStream(state, entry.stream);
       break;
+    case 'registry':
+      applyRegistry(state, entry.entry);
+      break;
     case 'state':
       state.producers.set(entry.producer.id, entry.producer);
       break;
@@ -338,6 +361,8 @@ function* snapshotTxn(state: TxnState): Iterable<TxnEntry> {
   for (const { stream, partition, offset } of state.scans.values()) {
     yield { type: 'scan', stream, partition, offset };
   }
+  for (const entry of producerMachine.snapshot(registryView(state)))
+    if (entry.type === 'sequence') yield { type: 'registry', entry };
 }
 
 // ---- encoding
@@ -508,6 +533,8 @@ function encodeTxn(entry: TxnEntry): Json {
       return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
     case 'stream.forget':
       return { t: entry.type, stream: entry.stream };
+    case 'registry':
+      return { t: entry.type, entry: producerMachine.encode(entry.entry) };
     case 'state':
       return { t: entry.type, producer: producerToJson(entry.producer) };
     case 'aborted':
@@ -570,6 +597,8 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
+    case 'registry':
+      return { type, entry: producerMachine.decode(f.raw('entry')) };
     case 'state':
       return { type, producer: producerFromJson(f.fields('producer')) };
     case 'aborted':
@@ -586,7 +615,13 @@ function decodeTxn(json: unknown): TxnEntry {
 
 export const txnMachine: StateMachine<TxnState, TxnEntry> = {
   kind: 'transactions',
-  initial: () => ({ producers: new Map(), aborted: new Map(), starts: new Map(), scans: new Map() }),
+  initial: () => ({
+    producers: new Map(),
+    aborted: new Map(),
+    starts: new Map(),
+    scans: new Map(),
+    sequences: new Map(),
+  }),
   apply: applyTxn,
   encode: encodeTxn,
   decode: decodeTxn,

@@ -592,7 +592,11 @@ export class Vhost implements VirtualHost {
     // Stored but not recorded (the registry's log failed): the producer hears of it through `durable`.
     let recorded: Promise<void>;
     try {
-      recorded = producers.record(stream, index, batch, appended.offset);
+      // A transactional batch's record goes in its transaction's log: one file to sync, not two.
+      recorded =
+        batch.transactional === true
+          ? producers.recordIn((entry) => transactions.record(entry), stream, index, batch, appended.offset)
+          : producers.record(stream, index, batch, appended.offset);
     } catch (err) {
       recorded = Promise.reject(err);
     }

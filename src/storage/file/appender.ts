@@ -27,6 +27,12 @@ export const batchBytesMax = 16 * 1024 * 1024;
 export const batchBytesEarly = 64 * 1024;
 export const slabBytesMin = 16 * 1024;
 export const slabBytesMax = 8 * 1024 * 1024;
+/**
+ * How long a lazy record (`AppendInput.lazy`) may wait for another append to share its write and
+ * fdatasync, when no write of the file is due: long enough for a client's next request of a
+ * transaction to arrive, short enough that whoever waits for it at last barely notices.
+ */
+export const lazyWriteDelayMs = 3;
 
 interface Batch {
   readonly chunks: Uint8Array[];
@@ -64,6 +70,8 @@ export interface AppenderOptions {
   readonly onFailed: (err: BrokerError) => void;
   /** Writing starts only once this settles (see `Segment.create`). */
   readonly gate?: Promise<void> | undefined;
+  /** How long lazy records may wait for company; `lazyWriteDelayMs` unless a test says otherwise. */
+  readonly lazyDelayMs?: number;
 }
 
 export class Appender {
@@ -86,6 +94,8 @@ export class Appender {
   /** Batches covered by the fdatasync in flight; undefined when none is. */
   private syncing: Batch[] | undefined;
   private scheduled = false;
+  /** Set while only lazy records wait, to write them if no other append comes first. */
+  private lazyTimer: NodeJS.Timeout | undefined;
   private gated = false;
   /** Where `reserve` places records; `slab[sliceStart, slabUsed)` belongs to `sliceBatch`. */
   slab: Buffer | undefined;
@@ -105,6 +115,10 @@ export class Appender {
   private readonly pumpSoon = (): void => {
     this.scheduled = false;
     this.pump();
+  };
+  private readonly pumpLazy = (): void => {
+    this.lazyTimer = undefined;
+    if (!this.scheduled) this.pump();
   };
 
   constructor(options: AppenderOptions) {
@@ -131,12 +145,12 @@ export class Appender {
     );
   }
 
-  enqueue(record: Uint8Array): Promise<void> {
+  enqueue(record: Uint8Array, lazy = false): Promise<void> {
     this.sealSlice();
     const batch = this.batchFor(record.byteLength);
     batch.chunks.push(record);
     batch.bytes += record.byteLength;
-    this.schedule();
+    this.schedule(lazy);
     return batch.promise;
   }
 
@@ -144,12 +158,12 @@ export class Appender {
    * Makes room for a record of `bytes` in `slab` and queues it; the caller encodes it at the returned
    * position before yielding. The record's promise is then `lastPromise`.
    */
-  reserve(bytes: number): number {
-    return this.place(bytes, bytes);
+  reserve(bytes: number, lazy = false): number {
+    return this.place(bytes, bytes, lazy);
   }
 
   /** Places `bytes` in the slab for a record of `recordBytes` (more when the rest is the caller's). */
-  private place(bytes: number, recordBytes: number): number {
+  private place(bytes: number, recordBytes: number, lazy: boolean): number {
     const batch = this.batchFor(recordBytes);
     if (batch !== this.sliceBatch) this.sealSlice();
     if (this.slab === undefined || this.slabUsed + bytes > this.slab.byteLength) this.newSlab(bytes);
@@ -158,7 +172,7 @@ export class Appender {
     this.sliceBatch = batch;
     batch.bytes += bytes;
     batch.slabBytes += bytes;
-    if (this.failure !== undefined || !this.scheduled) this.schedule();
+    if (this.failure !== undefined || !this.scheduled) this.schedule(lazy);
     return at;
   }
 
@@ -167,8 +181,8 @@ export class Appender {
    * caller's buffer as it is (one pwritev with the slab slices): the payload is never copied, and the
    * caller must not change it. Returns where to encode the header before yielding.
    */
-  reserveBefore(headerBytes: number, payload: Uint8Array): number {
-    const at = this.place(headerBytes, headerBytes + payload.byteLength);
+  reserveBefore(headerBytes: number, payload: Uint8Array, lazy = false): number {
+    const at = this.place(headerBytes, headerBytes + payload.byteLength, lazy);
     const batch = this.sliceBatch;
     this.sealSlice();
     if (batch !== undefined) {
@@ -214,9 +228,17 @@ export class Appender {
     this.sliceBatch = undefined;
   }
 
-  private schedule(): void {
+  /**
+   * A lazy record alone waits up to `lazyWriteDelayMs` for company; any other append, or a write
+   * already in flight (the next one follows it), takes it along sooner.
+   */
+  private schedule(lazy = false): void {
     if (this.failure) this.settleFailed();
     else if (!this.writing && !this.scheduled && !this.gated) {
+      if (lazy) {
+        this.lazyTimer ??= setTimeout(this.pumpLazy, this.options.lazyDelayMs ?? lazyWriteDelayMs);
+        return;
+      }
       this.scheduled = true;
       // Wait for the rest of this turn of the event loop, so appends made together share one write.
       setImmediate(this.pumpSoon);
@@ -301,6 +323,8 @@ export class Appender {
     if (this.aborted) return;
     this.aborted = reason;
     this.scheduled = true; // a pump already scheduled finds nothing to do
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     for (const batch of this.batches.splice(0)) batch.reject(reason);
     for (const batch of this.written.splice(0)) batch.resolve();
     this.releaseSlab();
@@ -309,6 +333,8 @@ export class Appender {
   /** Starts the next write when none is in flight. */
   private pump(): void {
     if (this.writing || this.failure || this.gated || this.aborted) return;
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     this.sealSlice();
     const batch = this.batches.shift();
     if (!batch) return;

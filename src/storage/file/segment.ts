@@ -375,7 +375,9 @@ export class Segment {
     const state = this.state;
     // An owned payload is written from the caller's buffer after its header in the slab: no copy.
     const copied = !n.owned || payload.byteLength < ownedPayloadBytesMin;
-    const at = copied ? appender.reserve(bytes) : appender.reserveBefore(recordHeaderBytes, payload);
+    const at = copied
+      ? appender.reserve(bytes, n.lazy)
+      : appender.reserveBefore(recordHeaderBytes, payload, n.lazy);
     const slab = appender.slab!;
     if (copied) slab.set(payload, at + recordHeaderBytes);
     encodeRecordHeaderAt(
