@@ -15,10 +15,10 @@ import type { LogEntry } from './types.js';
 
 /** Payloads share slabs up to this size; a larger payload gets a slab of its own, of its size. */
 export const slabBytesMax = 64 * 1024;
-/** A log's first slab; each next one doubles, so a small log holds little more than its bytes. */
-const slabBytesMin = 1024;
-/** Rows a new table makes room for; the column doubles when full. */
-const rowsInitial = 16;
+/** Rows the first append makes room for; the column doubles when full. */
+const rowsInitial = 2;
+/** The rows of every table before its first append: an empty log costs no column (100,000 empty queues). */
+const noRows = new Float64Array(0);
 
 /** Columns of a row, in `rows` at `row * stride + column`. */
 const col = {
@@ -53,15 +53,17 @@ interface Place {
 }
 
 export class EntryTable {
-  private rows = new Float64Array(rowsInitial * stride);
+  private rows = noRows;
   /** First live row, and one past the last. */
   private head = 0;
   private tail = 0;
-  private readonly slabs = new Map<number, Slab>();
+  /** Made with the first slab, like the rows: most logs of a broker hold nothing. */
+  private slabs: Map<number, Slab> | undefined;
   private nextSlab = 0;
   /** The slab being filled, if any. */
   private current: number = noSlab;
-  private lastSlabBytes = slabBytesMin / 2;
+  /** A log's first slab is its first payload's size, and each next one twice the last: a small log holds its bytes. */
+  private lastSlabBytes = 0;
 
   get length(): number {
     return this.tail - this.head;
@@ -70,7 +72,7 @@ export class EntryTable {
   /** Bytes of the slabs held: what payloads cost, for tests that retention gives it back. */
   get slabBytesHeld(): number {
     let total = 0;
-    for (const slab of this.slabs.values()) total += slab.bytes.byteLength;
+    for (const slab of this.slabs?.values() ?? []) total += slab.bytes.byteLength;
     return total;
   }
 
@@ -95,7 +97,7 @@ export class EntryTable {
       maxTimestamp: rows[base + col.maxTimestamp]!,
       format: rows[base + col.format]!,
       payload:
-        slab === noSlab ? new Uint8Array(0) : this.slabs.get(slab)!.bytes.subarray(start, start + bytes),
+        slab === noSlab ? new Uint8Array(0) : this.slabs!.get(slab)!.bytes.subarray(start, start + bytes),
     };
   }
 
@@ -180,6 +182,7 @@ export class EntryTable {
   private place(payload: Uint8Array): Place {
     const bytes = payload.byteLength;
     if (bytes === 0) return { slab: noSlab, start: 0 };
+    this.slabs ??= new Map();
     let slab = this.slabs.get(this.current);
     if (slab === undefined || slab.bytes.byteLength - slab.used < bytes) {
       this.retireCurrent();
@@ -198,8 +201,8 @@ export class EntryTable {
 
   /** The slab being filled is no longer: forgotten now if nothing lies in it. */
   private retireCurrent(): void {
-    const slab = this.slabs.get(this.current);
-    if (slab !== undefined && slab.live === 0) this.slabs.delete(this.current);
+    const slab = this.slabs?.get(this.current);
+    if (slab !== undefined && slab.live === 0) this.slabs?.delete(this.current);
     this.current = noSlab;
   }
 
@@ -207,10 +210,10 @@ export class EntryTable {
   private unref(row: number): void {
     const id = this.rows[row * stride + col.slab]!;
     if (id === noSlab) return;
-    const slab = this.slabs.get(id);
+    const slab = this.slabs?.get(id);
     assert(slab !== undefined && slab.live > 0, 'unref: row without its slab');
     slab.live--;
-    if (slab.live === 0 && id !== this.current) this.slabs.delete(id);
+    if (slab.live === 0 && id !== this.current) this.slabs?.delete(id);
   }
 
   /** Room for one more row: the live rows moved to the front when that frees half, else twice the room. */
