@@ -133,7 +133,9 @@ export class EntryTable {
 
   /**
    * Replaces entries `from` up to `to` with `kept`: each either an entry of that range unchanged
-   * (`index`) or one of them with a new payload (copied here). Later entries move up.
+   * (`index`) or one of them with a new payload. Later entries move up. The payloads kept are copied
+   * too, as a file rewrite copies its segment: left in place, a few kept entries would hold every slab
+   * of a compacted range. A range where nothing changes is left as it is.
    */
   replace(
     from: number,
@@ -141,24 +143,21 @@ export class EntryTable {
     kept: readonly { readonly index: number; readonly payload?: Uint8Array }[],
   ): void {
     assert(0 <= from && from <= to && to <= this.length && kept.length <= to - from, 'replace: bad range');
+    if (kept.length === to - from && kept.every((k) => k.payload === undefined)) return;
     const first = this.head + from;
     const end = this.head + to;
-    const keptRows = new Set<number>();
-    for (const k of kept) if (k.payload === undefined) keptRows.add(first + k.index);
-    // New payloads are placed before any row is dropped, so a slab they share stays while they go in.
+    // Everything kept is placed before any row of the range lets go of its slab.
     const moved = kept.map((k) => {
-      const row = first + k.index;
-      const base = row * stride;
+      const base = (first + k.index) * stride;
       const copy = this.rows.slice(base, base + stride);
-      if (k.payload !== undefined) {
-        const place = this.place(k.payload);
-        copy[col.slab] = place.slab;
-        copy[col.start] = place.start;
-        copy[col.bytes] = k.payload.byteLength;
-      }
+      const payload = k.payload ?? this.at(from + k.index).payload;
+      const place = this.place(payload);
+      copy[col.slab] = place.slab;
+      copy[col.start] = place.start;
+      copy[col.bytes] = payload.byteLength;
       return copy;
     });
-    for (let row = first; row < end; row++) if (!keptRows.has(row)) this.unref(row);
+    for (let row = first; row < end; row++) this.unref(row);
     for (const [i, copy] of moved.entries()) this.rows.set(copy, (first + i) * stride);
     const newEnd = first + moved.length;
     this.rows.copyWithin(newEnd * stride, end * stride, this.tail * stride);

@@ -128,3 +128,24 @@ test('payloads share slabs, and dropped entries give their slabs back', () => {
   table.push(0, { count: 1, timestamp: 0, maxTimestamp: 0, format: 1, payload: payloadOf(1, 10) });
   assert.deepEqual(table.at(0).payload, payloadOf(1, 10));
 });
+
+test('a compacted range lets go of the slabs its dropped entries filled', () => {
+  const table = new EntryTable();
+  const entriesMax = 1024;
+  const fields = (i: number) => ({
+    count: 1,
+    timestamp: i,
+    maxTimestamp: i,
+    format: 1,
+    payload: payloadOf(i, 1000),
+  });
+  for (let i = 0; i < entriesMax; i++) table.push(i, fields(i));
+  const before = table.slabBytesHeld;
+  // Keep one entry in a hundred, as compaction keeps the last record of each key.
+  const kept = [];
+  for (let i = 0; i < entriesMax; i += 100) kept.push({ index: i });
+  table.replace(0, entriesMax, kept);
+  assert.equal(table.length, kept.length);
+  assert.ok(table.slabBytesHeld < before / 4, `${table.slabBytesHeld} of ${before} bytes still held`);
+  for (const [i, { index }] of kept.entries()) assert.deepEqual(table.at(i).payload, payloadOf(index, 1000));
+});
