@@ -27,7 +27,9 @@
  * broker CPU per message the table gives then compares across builds).
  * `LATENCY_PROFILE=<dir>` (implies the probe) writes a CPU profile of the broker's main thread for each
  * open-loop phase to `<dir>/<n>.cpuprofile`; `node dist/bench/profile-turns.js <file>` attributes its
- * long turns.
+ * long turns. With the probe, `LATENCY_TRACE_GC=1` has V8 print a line per collection on the broker's
+ * stdout, which `LATENCY_BROKER_STDOUT=<file>` keeps; `LATENCY_NODE_OPTIONS` adds Node options of the
+ * broker's own.
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
