@@ -12,8 +12,8 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { GCProfiler, getHeapStatistics } from 'node:v8';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
 const gapMs = 2;
@@ -31,6 +31,10 @@ interface Window {
   gcMs: number;
   gcMaxMs: number;
   gcOverGap: number;
+  /** Full (mark-compact) collections: the old generation's, which a growing retained set brings. */
+  majorCount: number;
+  majorMs: number;
+  majorMaxMs: number;
   allocatedBytes: number;
 }
 
@@ -46,6 +50,9 @@ const empty = (): Window => ({
   gcMs: 0,
   gcMaxMs: 0,
   gcOverGap: 0,
+  majorCount: 0,
+  majorMs: 0,
+  majorMaxMs: 0,
   allocatedBytes: 0,
 });
 
@@ -78,6 +85,11 @@ function start(): void {
       w.gcMs += entry.duration;
       w.gcMaxMs = Math.max(w.gcMaxMs, entry.duration);
       if (entry.duration > gapMs) w.gcOverGap++;
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        w.majorCount++;
+        w.majorMs += entry.duration;
+        w.majorMaxMs = Math.max(w.majorMaxMs, entry.duration);
+      }
     }
   }).observe({ entryTypes: ['gc'] });
   const cpuMs = () => {
@@ -110,7 +122,7 @@ function start(): void {
     const f = (ms: number) => ms.toFixed(1);
     w.allocatedBytes = allocated();
     process.stderr.write(
-      `probe ${new Date().toISOString().slice(11, 19)} ticks ${w.ticks}; gaps over ${gapMs} ms: busy ${w.busyCount} (${f(w.busyMs)} ms, max ${f(w.busyMaxMs)}), stalled ${w.stalledCount} (${f(w.stalledMs)} ms, max ${f(w.stalledMaxMs)}); gc ${w.gcCount} (${f(w.gcMs)} ms, max ${f(w.gcMaxMs)}, ${w.gcOverGap} over ${gapMs} ms); allocated ${(w.allocatedBytes / 1024).toFixed(0)} KiB\n`,
+      `probe ${new Date().toISOString().slice(11, 19)} ticks ${w.ticks}; gaps over ${gapMs} ms: busy ${w.busyCount} (${f(w.busyMs)} ms, max ${f(w.busyMaxMs)}), stalled ${w.stalledCount} (${f(w.stalledMs)} ms, max ${f(w.stalledMaxMs)}); gc ${w.gcCount} (${f(w.gcMs)} ms, max ${f(w.gcMaxMs)}, ${w.gcOverGap} over ${gapMs} ms; major ${w.majorCount} (${f(w.majorMs)} ms, max ${f(w.majorMaxMs)})); allocated ${(w.allocatedBytes / 1024).toFixed(0)} KiB\n`,
     );
     w = empty();
   }, reportMs).unref();
@@ -164,6 +176,8 @@ function profilePhases(dir: string): void {
 
 // Worker threads (password hashing) load this too; only the main thread carries messages.
 if (isMainThread) {
+  // `LATENCY_TRACE_GC=1`: V8's line per collection on stdout (Node refuses `--trace-gc` in NODE_OPTIONS).
+  if (process.env['LATENCY_TRACE_GC'] === '1') setFlagsFromString('--trace-gc');
   start();
   const dir = process.env['LATENCY_PROFILE_DIR'];
   if (dir !== undefined) profilePhases(dir);

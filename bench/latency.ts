@@ -27,10 +27,12 @@
  * broker CPU per message the table gives then compares across builds).
  * `LATENCY_PROFILE=<dir>` (implies the probe) writes a CPU profile of the broker's main thread for each
  * open-loop phase to `<dir>/<n>.cpuprofile`; `node dist/bench/profile-turns.js <file>` attributes its
- * long turns.
+ * long turns. With the probe, `LATENCY_TRACE_GC=1` has V8 print a line per collection on the broker's
+ * stdout, which `LATENCY_BROKER_STDOUT=<file>` keeps; `LATENCY_NODE_OPTIONS` adds Node options of the
+ * broker's own.
  */
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -272,10 +274,16 @@ async function stepSearch(factory: PipeFactory, port: number, startRate: number)
 
 /** `LATENCY_PROBE=1`: the broker runs bench/latency-probe.ts (busy and stalled pauses, GC), shown on stderr with the phases. */
 const profileDir = process.env['LATENCY_PROFILE'];
-const brokerNodeOptions =
+/** `LATENCY_NODE_OPTIONS` adds Node options of the broker's own (`--trace-gc`, a heap setting to compare). */
+const extraNodeOptions = process.env['LATENCY_NODE_OPTIONS'];
+const probeOptions =
   process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined
     ? `--import ${fileURLToPath(new URL('./latency-probe.js', import.meta.url))}`
     : undefined;
+const brokerNodeOptions =
+  probeOptions === undefined && extraNodeOptions === undefined
+    ? undefined
+    : [probeOptions, extraNodeOptions].filter((o) => o !== undefined).join(' ');
 const stepMax = process.env['LATENCY_MAX'] === 'step';
 const fixedRate = Number(process.env['LATENCY_RATE'] ?? Number.NaN);
 
@@ -298,11 +306,14 @@ interface ProbeTally {
   gcCount: number;
   gcMs: number;
   gcMaxMs: number;
+  majorCount: number;
+  majorMs: number;
+  majorMaxMs: number;
   allocatedKiB: number;
 }
 
 const probeLine =
-  /busy (\d+) \(([\d.]+) ms, max ([\d.]+)\).*gc (\d+) \(([\d.]+) ms, max ([\d.]+).*allocated (\d+) KiB/;
+  /busy (\d+) \(([\d.]+) ms, max ([\d.]+)\).*gc (\d+) \(([\d.]+) ms, max ([\d.]+).*major (\d+) \(([\d.]+) ms, max ([\d.]+)\).*allocated (\d+) KiB/;
 
 /** Feeds the broker's stderr, line by line, into the tally of the phase running (if any). */
 function probeReader(): { feed(chunk: string): void; begin(): void; end(): ProbeTally | undefined } {
@@ -315,9 +326,18 @@ function probeReader(): { feed(chunk: string): void; begin(): void; end(): Probe
       for (const line of lines) {
         const m = probeLine.exec(line);
         if (m === null || tally === undefined) continue;
-        const [busyCount, busyMs, busyMaxMs, gcCount, gcMs, gcMaxMs, allocatedKiB] = m
-          .slice(1)
-          .map(Number) as number[];
+        const [
+          busyCount,
+          busyMs,
+          busyMaxMs,
+          gcCount,
+          gcMs,
+          gcMaxMs,
+          majorCount,
+          majorMs,
+          majorMaxMs,
+          allocatedKiB,
+        ] = m.slice(1).map(Number) as number[];
         tally.seconds++;
         tally.busyCount += busyCount!;
         tally.busyMs += busyMs!;
@@ -325,6 +345,9 @@ function probeReader(): { feed(chunk: string): void; begin(): void; end(): Probe
         tally.gcCount += gcCount!;
         tally.gcMs += gcMs!;
         tally.gcMaxMs = Math.max(tally.gcMaxMs, gcMaxMs!);
+        tally.majorCount += majorCount!;
+        tally.majorMs += majorMs!;
+        tally.majorMaxMs = Math.max(tally.majorMaxMs, majorMaxMs!);
         tally.allocatedKiB += allocatedKiB!;
       }
     },
@@ -337,6 +360,9 @@ function probeReader(): { feed(chunk: string): void; begin(): void; end(): Probe
         gcCount: 0,
         gcMs: 0,
         gcMaxMs: 0,
+        majorCount: 0,
+        majorMs: 0,
+        majorMaxMs: 0,
         allocatedKiB: 0,
       };
     },
@@ -354,7 +380,7 @@ let idleKiBPerS = 0;
 function probeSummary(t: ProbeTally, messages: number): string {
   const per10k = (n: number) => ((n * 10_000) / messages).toFixed(1);
   const beyondIdle = Math.max(0, t.allocatedKiB - idleKiBPerS * t.seconds);
-  return `${t.seconds} s: busy gaps > 2 ms ${t.busyCount} (${t.busyMs.toFixed(0)} ms, max ${t.busyMaxMs.toFixed(1)}), GC ${t.gcCount} (${per10k(t.gcCount)} per 10k msgs, ${t.gcMs.toFixed(0)} ms, max ${t.gcMaxMs.toFixed(1)}), heap allocated ${((beyondIdle * 1024) / messages).toFixed(0)} B/msg beyond the idle ${idleKiBPerS.toFixed(0)} KiB/s`;
+  return `${t.seconds} s: busy gaps > 2 ms ${t.busyCount} (${t.busyMs.toFixed(0)} ms, max ${t.busyMaxMs.toFixed(1)}), GC ${t.gcCount} (${per10k(t.gcCount)} per 10k msgs, ${t.gcMs.toFixed(0)} ms, max ${t.gcMaxMs.toFixed(1)}; of them full ${t.majorCount}, ${t.majorMs.toFixed(0)} ms, max ${t.majorMaxMs.toFixed(1)}), heap allocated ${((beyondIdle * 1024) / messages).toFixed(0)} B/msg beyond the idle ${idleKiBPerS.toFixed(0)} KiB/s`;
 }
 
 /** Seconds the probe watches the broker idle before the first phase. */
@@ -413,7 +439,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   try {
-    if (brokerNodeOptions !== undefined) {
+    if (probeOptions !== undefined) {
       await sleep(1000);
       probe.begin();
       await sleep(idleSeconds * 1000 + 100);
@@ -428,7 +454,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
         fixedRate > 0
           ? fixedRate
           : await closedLoop(
-              { pid: cli.pid, probe: brokerNodeOptions === undefined ? undefined : probe },
+              { pid: cli.pid, probe: probeOptions === undefined ? undefined : probe },
               name,
               factory,
               port,
@@ -439,12 +465,12 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
           `${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
         );
       for (const share of loadShares) {
-        if (brokerNodeOptions !== undefined)
+        if (probeOptions !== undefined)
           process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${name} ${share * 100} %\n`);
         if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
         const loadBefore = loadavg()[0]!;
         const cpuBefore = cpuMsOf(cli.pid);
-        if (brokerNodeOptions !== undefined) probe.begin();
+        if (probeOptions !== undefined) probe.begin();
         const r = await openLoop(factory, port, Math.max(1, Math.round(max * share)));
         const tally = probe.end();
         const cpuUs = ((cpuMsOf(cli.pid) - cpuBefore) * 1000) / r.count;
@@ -458,7 +484,10 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
       }
     }
   } finally {
-    await cli.stop();
+    const stopped = await cli.stop();
+    // `LATENCY_BROKER_STDOUT=<file>`: what the broker printed (`--trace-gc` lines, for one).
+    const stdoutFile = process.env['LATENCY_BROKER_STDOUT'];
+    if (stdoutFile !== undefined) writeFileSync(stdoutFile, stopped.stdout);
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
 }

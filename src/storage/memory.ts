@@ -8,7 +8,6 @@ import { BrokerError, ErrorCode } from '../shared/errors.js';
 import {
   checkLogName,
   closedError,
-  entryReaches,
   type Leased,
   Leases,
   nextIncarnation,
@@ -18,6 +17,7 @@ import {
   recordHeaderBytes,
   resolveLimits,
 } from './common.js';
+import { EntryTable } from './memory-table.js';
 import type {
   AppendInput,
   AppendResult,
@@ -35,13 +35,13 @@ const resolved: Promise<void> = Promise.resolve();
 /** Entries one `rewrite` call visits, standing in for a segment. */
 export const rewriteEntriesMax = 1024;
 
-/** Index of the first entry in `entries` (sorted by offset) that reaches `offset`. */
-function firstReaching(entries: readonly LogEntry[], offset: number): number {
+/** Index of the first entry in `table` (sorted by offset) that reaches `offset`. */
+function firstReaching(table: EntryTable, offset: number): number {
   let lo = 0;
-  let hi = entries.length;
+  let hi = table.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (entryReaches(entries[mid]!, offset)) hi = mid;
+    if (table.endAt(mid) > offset) hi = mid;
     else lo = mid + 1;
   }
   return lo;
@@ -50,7 +50,7 @@ function firstReaching(entries: readonly LogEntry[], offset: number): number {
 /** The stored state of one incarnation; it outlives `MemoryLog` handles so a reopen finds its entries. */
 interface MemoryLogState {
   readonly incarnation: number;
-  entries: LogEntry[];
+  readonly table: EntryTable;
   /** First offset still stored: moved by truncation and retention, never by a rewrite. */
   startOffset: number;
   endOffset: number;
@@ -108,72 +108,70 @@ export class MemoryLog implements Log, Leased {
     this.checkOpen();
     const n = normaliseAppend(this.name, input, this.limits);
     const offset = this.state.endOffset;
-    // Copy: the caller may reuse its buffer, and a stored entry must never change.
+    // The table copies: the caller may reuse its buffer, and a stored entry must never change.
     // (`owned` allows keeping it, but a view would keep the caller's whole buffer alive for good.)
-    const payload = new Uint8Array(n.payload);
+    this.state.table.push(offset, n);
     n.release?.();
-    const { count, timestamp, maxTimestamp, format } = n;
-    this.state.entries.push({ offset, count, timestamp, maxTimestamp, format, payload });
     this.state.endOffset = offset + n.count;
-    this.state.sizeBytes += recordHeaderBytes + payload.byteLength;
+    this.state.sizeBytes += recordHeaderBytes + n.payload.byteLength;
     return { offset, durable: resolved };
   }
 
   read(offset: number, options?: ReadOptions): LogEntry[] {
     this.checkOpen();
-    const entries = this.state.entries;
+    const table = this.state.table;
     const out: LogEntry[] = [];
     const budget = new ReadBudget(options);
-    for (let i = firstReaching(entries, offset); i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (!budget.take(entry.payload.byteLength)) break;
-      out.push(entry);
+    for (let i = firstReaching(table, offset); i < table.length; i++) {
+      if (!budget.take(table.payloadBytesAt(i))) break;
+      out.push(table.at(i));
     }
     return out;
   }
 
   offsetForTimestamp(timestamp: number): number {
     this.checkOpen();
-    for (const entry of this.state.entries) {
-      if (entry.maxTimestamp >= timestamp) return entry.offset;
+    const table = this.state.table;
+    for (let i = 0; i < table.length; i++) {
+      if (table.maxTimestampAt(i) >= timestamp) return table.offsetAt(i);
     }
     return this.state.endOffset;
   }
 
   truncateBefore(offset: number): void {
     this.checkOpen();
-    this.dropWhile((entry) => entry.offset + entry.count <= offset);
+    this.dropWhile((i) => this.state.table.endAt(i) <= offset);
   }
 
   applyRetention(options: RetentionOptions, now: number): number {
     this.checkOpen();
     const { bytesMax, ageMsMax } = options;
     if (bytesMax !== undefined) this.dropWhile(() => this.state.sizeBytes > bytesMax);
-    if (ageMsMax !== undefined) this.dropWhile((entry) => entry.maxTimestamp < now - ageMsMax);
+    if (ageMsMax !== undefined) this.dropWhile((i) => this.state.table.maxTimestampAt(i) < now - ageMsMax);
     return this.startOffset;
   }
 
   rewrite(from: number, choose: (entry: LogEntry) => RewriteChoice): Promise<RewriteResult> {
     try {
       this.checkOpen();
-      const entries = this.state.entries;
-      const first = firstReaching(entries, from);
-      const end = Math.min(first + rewriteEntriesMax, entries.length);
+      const table = this.state.table;
+      const first = firstReaching(table, from);
+      const end = Math.min(first + rewriteEntriesMax, table.length);
       // Every choice is made before anything changes, so a `choose` that throws changes nothing.
-      const kept: LogEntry[] = [];
+      const kept: { index: number; payload?: Uint8Array }[] = [];
       let bytesFreed = 0;
       for (let i = first; i < end; i++) {
-        const entry = entries[i]!;
+        const entry = table.at(i);
         const choice = choose(entry);
-        if (choice === 'keep') kept.push(entry);
+        if (choice === 'keep') kept.push({ index: i - first });
         else if (choice === 'drop') bytesFreed += recordHeaderBytes + entry.payload.byteLength;
         else {
           bytesFreed += entry.payload.byteLength - choice.byteLength;
-          kept.push({ ...entry, payload: new Uint8Array(choice) });
+          kept.push({ index: i - first, payload: choice });
         }
       }
-      const nextOffset = entries[end]?.offset ?? this.state.endOffset;
-      entries.splice(first, end - first, ...kept);
+      const nextOffset = end < table.length ? table.offsetAt(end) : this.state.endOffset;
+      table.replace(first, end, kept);
       this.state.sizeBytes -= bytesFreed;
       return Promise.resolve({ nextOffset, bytesFreed });
     } catch (err) {
@@ -207,16 +205,16 @@ export class MemoryLog implements Log, Leased {
     if (this.closed) throw closedError(this.name);
   }
 
-  private dropWhile(predicate: (entry: LogEntry) => boolean): void {
-    const entries = this.state.entries;
+  /** Drops entries from the first while `predicate` holds for the first one left (its index, 0). */
+  private dropWhile(predicate: (index: number) => boolean): void {
+    const table = this.state.table;
     let n = 0;
-    while (n < entries.length && predicate(entries[n]!)) {
-      const entry = entries[n]!;
-      this.state.sizeBytes -= recordHeaderBytes + entry.payload.byteLength;
-      this.state.startOffset = Math.max(this.state.startOffset, entry.offset + entry.count);
+    while (n < table.length && predicate(n)) {
+      this.state.sizeBytes -= recordHeaderBytes + table.payloadBytesAt(n);
+      this.state.startOffset = Math.max(this.state.startOffset, table.endAt(n));
       n++;
     }
-    if (n > 0) entries.splice(0, n);
+    if (n > 0) table.dropFirst(n);
   }
 }
 
@@ -268,7 +266,13 @@ export class MemoryStorage implements Storage {
     let state = this.states.get(name);
     if (state === undefined) {
       this.lastIncarnation = nextIncarnation(this.lastIncarnation, Date.now());
-      state = { incarnation: this.lastIncarnation, entries: [], startOffset: 0, endOffset: 0, sizeBytes: 0 };
+      state = {
+        incarnation: this.lastIncarnation,
+        table: new EntryTable(),
+        startOffset: 0,
+        endOffset: 0,
+        sizeBytes: 0,
+      };
       this.states.set(name, state);
     }
     return state;

@@ -29,7 +29,10 @@ import {
   isKafkaCodecError,
   KafkaCodecReason,
   KafkaReader,
+  KafkaWriter,
+  metadataRequestSchema,
   readBatchHeader,
+  writeMessage,
 } from '../../src/protocols/kafka/codec/index.js';
 
 // ---- byte builders for hand-written expectations ----
@@ -159,6 +162,12 @@ describe('Metadata', () => {
       () => encodeMetadataRequest({ topics: [], allowAutoTopicCreation: false }, 3),
       (e) => isKafkaCodecError(e) && e.reason === KafkaCodecReason.unsupportedVersion,
     );
+  });
+
+  it('written pruned, a field the version lacks is left out, as if absent', () => {
+    const pruned = new KafkaWriter();
+    writeMessage(pruned, metadataRequestSchema, { topics: [], allowAutoTopicCreation: false }, 3, true);
+    assert.deepEqual(pruned.finish(), encodeMetadataRequest({ topics: [] }, 3));
   });
 
   it('v0 response matches hand-built bytes', () => {

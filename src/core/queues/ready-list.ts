@@ -47,6 +47,8 @@ const compactHeadMin = 1024;
  */
 const growthFactor = 1.5;
 const uint32Max = 0xffff_ffff;
+/** Delivery ids start at 1 (the vhost's counter), so no message has this one. */
+const noMessageId = 0;
 
 /**
  * One typed array per field. The first three are always there; the others hold values most messages
@@ -97,9 +99,9 @@ class Level {
   head = 0;
   tail = 0;
   readonly #priority: number;
-  readonly #bodies: Map<number, Message>;
+  readonly #bodies: Map<number, Message | undefined>;
 
-  constructor(priority: number, bodies: Map<number, Message>) {
+  constructor(priority: number, bodies: Map<number, Message | undefined>) {
     this.#priority = priority;
     this.#bodies = bodies;
   }
@@ -259,8 +261,12 @@ class Level {
 export class ReadyList {
   /** Indexed by priority; only priority queues use more than index 0. */
   readonly #levels: Level[];
-  /** Bodies held in memory, by id; a stored message whose body is on disk only has none. */
-  readonly #bodies = new Map<number, Message>();
+  /**
+   * Bodies held in memory, by id; a stored message whose body is on disk only has none. It always
+   * holds `noMessageId` too: V8 gives a map a new table each time a delete empties it, which on a
+   * queue that keeps up (one message in, the same one out) was an allocation per message.
+   */
+  readonly #bodies = new Map<number, Message | undefined>([[noMessageId, undefined]]);
   #count = 0;
   #bytes = 0;
   /** The vhost's running totals, moved with `count`. */

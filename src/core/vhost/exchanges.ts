@@ -216,13 +216,13 @@ export class Exchanges {
   }
 
   /** Queue names the message reaches; each exchange is visited once, so cycles end. */
-  route(start: ExchangeState, routingKey: string, headers: HeaderList | undefined): Set<string> {
-    const queues = new Set<string>();
+  /**
+   * The queues a message published to `start` reaches, each once. An array, not a set: most publishes
+   * reach one queue, and a set per publish was 6–8 % of what a routed message allocated.
+   */
+  route(start: ExchangeState, routingKey: string, headers: HeaderList | undefined): readonly string[] {
     // The default exchange names its one queue by the routing key.
-    if (start.name === '' && this.#deps.hasQueue(routingKey)) {
-      queues.add(routingKey);
-      return queues;
-    }
+    if (start.name === '' && this.#deps.hasQueue(routingKey)) return [routingKey];
     // The usual case: the exchange's bindings lead to queues only, and none needs an alternate.
     const direct = new Set<string>();
     start.router.route(routingKey, headers, direct);
@@ -233,12 +233,15 @@ export class Exchanges {
       break;
     }
     if (queuesOnly) {
+      // Distinct destinations are distinct queues: no set is needed to keep each once.
+      const reached: string[] = [];
       for (const destination of direct) {
         const name = this.#queueName(destination);
-        if (this.#deps.hasQueue(name)) queues.add(name);
+        if (this.#deps.hasQueue(name)) reached.push(name);
       }
-      return queues;
+      return reached;
     }
+    const queues = new Set<string>();
     const seen = new Set<string>([start.name]);
     const work = [start];
     const found = new Set<string>();
@@ -258,7 +261,7 @@ export class Exchanges {
         else if (this.#deps.hasQueue(name)) queues.add(name);
       }
     }
-    return queues;
+    return [...queues];
   }
 
   list(): Array<{ name: string } & ExchangeOptions> {

@@ -369,8 +369,8 @@ export class Vhost implements VirtualHost {
     this.#enqueueAll(this.#exchanges.route(source, routingKey, message.properties.headers), routed);
   }
 
-  #enqueueAll(queues: Set<string>, message: Message): PublishResult {
-    if (queues.size === 0) return { routedCount: 0, confirmed: settled };
+  #enqueueAll(queues: readonly string[], message: Message): PublishResult {
+    if (queues.length === 0) return { routedCount: 0, confirmed: settled };
     // One queue (the usual case) needs no list of promises and no Promise.all round.
     let first: Promise<void> | undefined;
     let more: Array<Promise<void>> | undefined;
@@ -411,7 +411,7 @@ export class Vhost implements VirtualHost {
       confirmed.catch(ignore);
     }
     // Every queue reached, refusing ones included (for publisher flow control and the meters).
-    return { routedCount: queues.size, confirmed, queues };
+    return { routedCount: queues.length, confirmed, queues };
   }
 
   // ---- consumers and deliveries ----

@@ -20,10 +20,8 @@ import {
   ApiKey,
   decodeMessage,
   decodeRequestHeader,
-  type FieldSchema,
   FrameSplitter,
   frameResponsePieces,
-  inRange,
   KafkaReader,
   kafkaApiByKey,
   type MessageSchema,
@@ -38,26 +36,8 @@ import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
 import { TxnOrder, txnRequestOf } from './txn-order.js';
 
-type Obj = Record<string, unknown>;
-
 /** Produce requests at least this large that arrive in pieces are assembled in pooled buffers. */
 const pooledFrameBytesMin = 256 * 1024;
-
-/** Drops fields the response version does not carry, so handlers can fill in every field they know. */
-function pruneToVersion(fields: readonly FieldSchema[], value: Obj, version: number): Obj {
-  const out: Obj = {};
-  for (const f of fields) {
-    if (!inRange(f.versions, version) || !(f.name in value)) continue;
-    const v = value[f.name];
-    if (f.type === 'struct' && f.fields !== undefined && v !== null && v !== undefined) {
-      const sub = f.fields;
-      out[f.name] = Array.isArray(v)
-        ? v.map((item: Obj) => pruneToVersion(sub, item, version))
-        : pruneToVersion(sub, v as Obj, version);
-    } else out[f.name] = v;
-  }
-  return out;
-}
 
 /** Requests one turn of the pump handles at most before it yields the event loop (see `#pump`). */
 const requestsPerTurnMax = 64;
@@ -494,9 +474,9 @@ export class KafkaConnection {
     body: object,
     written?: () => void,
   ): Promise<void> {
-    const pruned = pruneToVersion(schema.fields, body as Obj, version);
+    // Pruned while written: a handler fills fields its version may not have (no copy of the body made).
     const pieces = frameResponsePieces(header.requestApiKey, version, header.correlationId, (w) =>
-      writeMessage(w, schema, pruned, version),
+      writeMessage(w, schema, body, version, true),
     );
     // Several pieces go out in one writev, so stored batches reach the kernel without being joined first.
     if (this.#transport.writev(pieces, written)) return;

@@ -36,9 +36,20 @@ export function encodeMessage(schema: MessageSchema, msg: object, version: numbe
 
 const noTaggedFields: readonly FieldSchema[] = [];
 
-export function writeMessage(w: KafkaWriter, schema: MessageSchema, msg: object, version: number): void {
+/**
+ * `pruned`: fields the version does not have are left out whatever their value, and so are unknown
+ * tagged fields, as if `msg` held only what the version defines (a response built once for every
+ * version; without it such a field with a value other than its default is an error).
+ */
+export function writeMessage(
+  w: KafkaWriter,
+  schema: MessageSchema,
+  msg: object,
+  version: number,
+  pruned = false,
+): void {
   checkVersion(schema, version);
-  writeStruct(w, schema.fields, msg as Obj, version, isFlexible(schema, version), schema.name);
+  writeStruct(w, schema.fields, msg as Obj, version, isFlexible(schema, version), schema.name, pruned);
 }
 
 export function decodeMessage(schema: MessageSchema, r: KafkaReader, version: number): Obj {
@@ -115,6 +126,7 @@ function writeStruct(
   version: number,
   flexible: boolean,
   path: string,
+  pruned: boolean,
 ): void {
   if (typeof obj !== 'object' || obj === null) throw invalid(path, 'expected an object');
   // Made for the first tagged field only: most structs of most messages have none.
@@ -122,7 +134,7 @@ function writeStruct(
   for (const f of fields) {
     const value = obj[f.name];
     if (!inRange(f.versions, version)) {
-      if (!f.ignorable && !isDefault(f, value)) {
+      if (!pruned && !f.ignorable && !isDefault(f, value)) {
         throw new KafkaCodecError(
           KafkaCodecReason.unsupportedVersion,
           `${path}.${f.name} has a non-default value but does not exist at version ${version}`,
@@ -132,10 +144,18 @@ function writeStruct(
       tagged ??= [];
       tagged.push(f);
     } else {
-      writeField(w, f, value === undefined ? defaultOf(f) : value, version, flexible, `${path}.${f.name}`);
+      writeField(
+        w,
+        f,
+        value === undefined ? defaultOf(f) : value,
+        version,
+        flexible,
+        `${path}.${f.name}`,
+        pruned,
+      );
     }
   }
-  if (flexible) writeTaggedFields(w, tagged ?? noTaggedFields, obj, version, path);
+  if (flexible) writeTaggedFields(w, tagged ?? noTaggedFields, obj, version, path, pruned);
 }
 
 function writeTaggedFields(
@@ -144,16 +164,17 @@ function writeTaggedFields(
   obj: Obj,
   version: number,
   path: string,
+  pruned: boolean,
 ): void {
   const entries: UnknownTaggedField[] = [];
   for (const f of tagged) {
     const value = obj[f.name];
     if (isDefault(f, value)) continue;
     const sub = new KafkaWriter(64);
-    writeField(sub, f, value, version, true, `${path}.${f.name}`);
+    writeField(sub, f, value, version, true, `${path}.${f.name}`, pruned);
     entries.push({ tag: f.tag ?? 0, data: sub.finish() });
   }
-  const unknown = obj[unknownKey];
+  const unknown = pruned ? undefined : obj[unknownKey];
   if (Array.isArray(unknown)) {
     for (const u of unknown as UnknownTaggedField[]) {
       if (!entries.some((e) => e.tag === u.tag)) entries.push(u);
@@ -175,9 +196,10 @@ function writeField(
   version: number,
   flexible: boolean,
   path: string,
+  pruned: boolean,
 ): void {
   if (!f.array) {
-    writeValue(w, f, value, version, flexible, path, true);
+    writeValue(w, f, value, version, flexible, path, true, pruned);
     return;
   }
   const compact = compactAt(f, version, flexible);
@@ -188,7 +210,7 @@ function writeField(
   }
   if (!Array.isArray(value)) throw invalid(path, 'expected an array');
   w.writeArrayLength(value.length, compact);
-  for (const item of value) writeValue(w, f, item, version, flexible, path, false);
+  for (const item of value) writeValue(w, f, item, version, flexible, path, false, pruned);
 }
 
 function writeValue(
@@ -199,6 +221,7 @@ function writeValue(
   flexible: boolean,
   path: string,
   mayBeNull: boolean,
+  pruned: boolean,
 ): void {
   const nullable = mayBeNull && nullableAt(f, version);
   if (value === null && !nullable) throw invalid(path, `null is not allowed at version ${version}`);
@@ -221,7 +244,7 @@ function writeValue(
       // A nullable struct is preceded by a presence byte: -1 null, 1 present.
       if (nullable) w.writeInt8(value === null ? -1 : 1);
       if (value === null) return;
-      writeStruct(w, f.fields ?? [], value as Obj, version, flexible, path);
+      writeStruct(w, f.fields ?? [], value as Obj, version, flexible, path, pruned);
       return;
     default:
       writeScalar(w, f, value, path);
