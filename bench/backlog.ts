@@ -4,6 +4,7 @@
  * (1,000,000 by default) persistent 1 KB messages into one durable queue from one amqplib publisher
  * with confirms (1,000 in flight) and no consumer; then one consumer (prefetch 1,000, manual acks)
  * drains it. Prints the broker's RSS (VmRSS, sampled) at each phase and its high-water mark (VmHWM),
+ * its CPU per message in each phase (/proc/<pid>/stat, which load does not inflate as it does times),
  * and after the fill where the resident pages are (`smapsSummary`). BACKLOG_HEAP_SNAPSHOT=<dir> has the
  * broker write a heap snapshot there after the fill (`node dist/bench/heap-summary.js` reads it).
  */
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { freePort, listenerFlags, startCli } from '../testing/server-cli.js';
+import { cpuMs } from './stats.js';
 
 const countDefault = 1_000_000;
 const bodyBytes = 1024;
@@ -147,19 +149,23 @@ export async function runBacklogBench(args: string[]): Promise<void> {
     await ch.assertQueue(queue, { durable: true });
     log(`idle with one connection: ${sampler.sample().toFixed(0)} MiB`);
     let started = Date.now();
+    let cpuStartMs = cpuMs(pid);
+    const cpuPerMessage = (): string =>
+      `${(((cpuMs(pid) - cpuStartMs) * 1000) / count).toFixed(1)} µs CPU/msg`;
     await fill(ch, count);
     const fillS = (Date.now() - started) / 1000;
     const filled = (await ch.checkQueue(queue)).messageCount;
     log(
-      `filled ${filled.toLocaleString('en')} × 1 KB in ${fillS.toFixed(1)} s: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
+      `filled ${filled.toLocaleString('en')} × 1 KB in ${fillS.toFixed(1)} s, ${cpuPerMessage()}: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
     );
     log(`  resident after the fill: ${smapsSummary(pid)}`);
     if (snapshotDir !== undefined) log(`  heap snapshot: ${await heapSnapshot(pid, snapshotDir)}`);
     started = Date.now();
+    cpuStartMs = cpuMs(pid);
     const drained = await drain(ch, count);
     const drainS = (Date.now() - started) / 1000;
     log(
-      `drained ${drained.toLocaleString('en')} in ${drainS.toFixed(1)} s: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
+      `drained ${drained.toLocaleString('en')} in ${drainS.toFixed(1)} s, ${cpuPerMessage()}: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
     );
     log(`high-water mark (VmHWM): ${statusMiB(pid, 'VmHWM').toFixed(0)} MiB`);
     await conn.close();
