@@ -13,7 +13,7 @@ export const coreLimitsDefault: CoreLimits = {
   bindingsMax: 1_000_000,
   // A consumer of a paged-out backlog needs one read-ahead run (256 KiB of bodies, ~320 KB charged)
   // per queue it drains; 4 MiB serves a dozen at once, and beyond it durable queues read bodies back
-  // from their log (page cache) in runs sized by the room left. Each cached MiB cost ~1.8 MiB of RSS
+  // from their log (page cache) in runs sized by the room left. Each cached MiB cost ~3 MiB of RSS
   // under a fill (docs/performance.md, "Durable backlog footprint").
   bodyCacheBytesMax: 4 * mebibyte,
   // RabbitMQ's default max_message_size is 128 MiB too, so clients tuned for it keep working.
