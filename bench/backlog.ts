@@ -4,8 +4,10 @@
  * (1,000,000 by default) persistent 1 KB messages into one durable queue from one amqplib publisher
  * with confirms (1,000 in flight) and no consumer; then one consumer (prefetch 1,000, manual acks)
  * drains it. Prints the broker's RSS (VmRSS, sampled) at each phase and its high-water mark (VmHWM),
- * and after the fill where the resident pages are (`smapsSummary`). BACKLOG_HEAP_SNAPSHOT=<dir> has the
- * broker write a heap snapshot there after the fill (`node dist/bench/heap-summary.js` reads it).
+ * its CPU per message in each phase with the system share and minor page faults (/proc/<pid>/stat;
+ * load inflates CPU time far less than it does times), and after the fill where the resident pages
+ * are (`smapsSummary`). BACKLOG_HEAP_SNAPSHOT=<dir> has the broker write a heap snapshot there after
+ * the fill (`node dist/bench/heap-summary.js` reads it).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -64,6 +66,16 @@ async function heapSnapshot(pid: number, dir: string): Promise<string> {
     lastBytes = bytes;
   }
   throw new Error('no heap snapshot came');
+}
+
+/** CPU time split into user and system, and minor page faults, of a process (/proc/<pid>/stat, 100 ticks/s). */
+function cpuAndFaults(pid: number): { userMs: number; systemMs: number; minorFaults: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return {
+    minorFaults: Number(fields[7] ?? 0),
+    userMs: Number(fields[11] ?? 0) * 10,
+    systemMs: Number(fields[12] ?? 0) * 10,
+  };
 }
 
 class Sampler {
@@ -147,19 +159,27 @@ export async function runBacklogBench(args: string[]): Promise<void> {
     await ch.assertQueue(queue, { durable: true });
     log(`idle with one connection: ${sampler.sample().toFixed(0)} MiB`);
     let started = Date.now();
+    let cpuStart = cpuAndFaults(pid);
+    const cpuPerMessage = (): string => {
+      const now = cpuAndFaults(pid);
+      const us = (ms: number): string => ((ms * 1000) / count).toFixed(1);
+      const faults = (now.minorFaults - cpuStart.minorFaults) / count;
+      return `${us(now.userMs + now.systemMs - cpuStart.userMs - cpuStart.systemMs)} µs CPU/msg (system ${us(now.systemMs - cpuStart.systemMs)}, ${faults.toFixed(2)} page faults/msg)`;
+    };
     await fill(ch, count);
     const fillS = (Date.now() - started) / 1000;
     const filled = (await ch.checkQueue(queue)).messageCount;
     log(
-      `filled ${filled.toLocaleString('en')} × 1 KB in ${fillS.toFixed(1)} s: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
+      `filled ${filled.toLocaleString('en')} × 1 KB in ${fillS.toFixed(1)} s, ${cpuPerMessage()}: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
     );
     log(`  resident after the fill: ${smapsSummary(pid)}`);
     if (snapshotDir !== undefined) log(`  heap snapshot: ${await heapSnapshot(pid, snapshotDir)}`);
     started = Date.now();
+    cpuStart = cpuAndFaults(pid);
     const drained = await drain(ch, count);
     const drainS = (Date.now() - started) / 1000;
     log(
-      `drained ${drained.toLocaleString('en')} in ${drainS.toFixed(1)} s: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
+      `drained ${drained.toLocaleString('en')} in ${drainS.toFixed(1)} s, ${cpuPerMessage()}: RSS ${sampler.sample().toFixed(0)} MiB, peak ${sampler.peakMiB.toFixed(0)} MiB`,
     );
     log(`high-water mark (VmHWM): ${statusMiB(pid, 'VmHWM').toFixed(0)} MiB`);
     await conn.close();

@@ -6,6 +6,7 @@
  * Usage: node dist/testing/queue-rss.js [count] [mode] [dir]
  *   mode `noack` (default): one no-ack consumer takes everything.
  *   mode `ack`: a consumer with prefetch 1000 acks each delivery asynchronously, as real consumers do.
+ * QUEUE_RSS_BODY_CACHE_BYTES=<n> sets the body cache budget (the broker's default otherwise).
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -90,7 +91,9 @@ async function main(): Promise<void> {
     exec: testExecutor(new ManualClock()).exec,
     idBase: 0,
     nextId: idCounter(),
-    bodies: new BodyCache(resolveLimits().bodyCacheBytesMax),
+    bodies: new BodyCache(
+      Number(process.env['QUEUE_RSS_BODY_CACHE_BYTES'] ?? resolveLimits().bodyCacheBytesMax),
+    ),
     limits: resolveLimits(),
     hooks: { deadLetter: () => undefined, requestDelete: () => undefined },
     storage,

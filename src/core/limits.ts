@@ -11,10 +11,11 @@ export const coreLimitsDefault: CoreLimits = {
   queuesMax: 100_000,
   exchangesMax: 100_000,
   bindingsMax: 1_000_000,
-  // Tens of thousands of small ready messages kept hot; beyond it durable queues read bodies back from
-  // their log in 256 KiB runs, which costs a consumer little (the runs come from the page cache), so
-  // a backlog of a million 1 KB messages stays under 200 MiB of RSS (see docs/queue-storage.md).
-  bodyCacheBytesMax: 32 * mebibyte,
+  // A consumer of a paged-out backlog needs one read-ahead run (256 KiB of bodies, ~320 KB charged)
+  // per queue it drains; 4 MiB serves a dozen at once, and beyond it durable queues read bodies back
+  // from their log (page cache) in runs sized by the room left. Each cached MiB cost ~3 MiB of RSS
+  // under a fill (docs/performance.md, "Durable backlog footprint").
+  bodyCacheBytesMax: 4 * mebibyte,
   // RabbitMQ's default max_message_size is 128 MiB too, so clients tuned for it keep working.
   messageBytesMax: 128 * mebibyte,
   streamPartitionsMax: 10_000,

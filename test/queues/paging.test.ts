@@ -73,6 +73,35 @@ test('expiry, delivery count and redelivered survive arriving after a long run o
   assert.equal(list.count, 0);
 });
 
+test('ids and offsets far apart, never stored or out of 32-bit reach keep their values', () => {
+  const list = new ReadyList(0);
+  const far = 2 ** 40;
+  // Never-stored messages (offset -1) between stored ones, ids beyond 2^32.
+  const plain = (id: number, offset: number): QueuedMessage => ({
+    ...record(id),
+    offset,
+    expiresAtMs: undefined,
+    deliveryCount: 0,
+    redelivered: false,
+    message: undefined,
+  });
+  const inserted: QueuedMessage[] = [];
+  for (let i = 0; i < 2000; i++) inserted.push(plain(far + i, i % 7 === 0 ? -1 : 5 * i));
+  // Then an offset more than 2^32 past the others, and a requeue of an id far below the level's.
+  inserted.push(plain(far + 5000, 2 ** 33));
+  inserted.push(plain(1, 3));
+  for (const m of inserted) list.insert(m);
+  const out: QueuedMessage[] = [];
+  for (let m = list.shift(); m !== undefined; m = list.shift()) out.push(m);
+  assert.deepEqual(
+    out,
+    [...inserted].sort((a, b) => a.id - b.id),
+  );
+  // A level that grows again afterwards is back to values near each other.
+  for (let i = 0; i < 3000; i++) list.insert(plain(far + 10_000 + i, 9 * i));
+  for (let i = 0; i < 3000; i++) assert.deepEqual(list.shift(), plain(far + 10_000 + i, 9 * i));
+});
+
 test('read-ahead attaches bodies only to paged-out ready messages', () => {
   const list = new ReadyList(0);
   for (let id = 1; id <= 8; id++) list.insert(record(id, 0, id === 6 ? -1 : id));
@@ -131,6 +160,35 @@ test('a paged-out backlog comes back whole and in order to a consumer that acks 
     assert.equal(queue.info().messageCount, 0);
     await tick();
     assert.equal(bodies.usedBytes, 0);
+    await queue.close();
+  } finally {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a backlog drains whole and in order while other queues hold the whole body budget', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-paging-'));
+  const storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+  try {
+    const limits = { bodyCacheBytesMax: 64 * 1024 };
+    const { queue, bodies } = await openQueue({ durable: true }, { storage, name: 'full', limits });
+    // Other queues' bodies: what is left is less than one message, so every read is of one entry.
+    const othersBytes = limits.bodyCacheBytesMax - 300;
+    assert.ok(bodies.reserve(othersBytes - 256));
+    const count = 500;
+    const pending: Array<Promise<void>> = [];
+    for (let i = 0; i < count; i++)
+      pending.push(queue.enqueue(msg(`m${i}:${'y'.repeat(i % 300)}`, { persistent: true })).durable);
+    await Promise.all(pending);
+    const seen: string[] = [];
+    queue.consume({ tag: 'c', owner: 'o', noAck: true, deliver: (d: Delivery) => void seen.push(text(d)) });
+    for (let round = 0; round < 1000 && seen.length < count; round++) await tick();
+    assert.deepEqual(
+      seen,
+      Array.from({ length: count }, (_, i) => `m${i}:${'y'.repeat(i % 300)}`),
+    );
+    assert.equal(bodies.usedBytes, othersBytes);
     await queue.close();
   } finally {
     await storage.close();

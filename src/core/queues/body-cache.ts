@@ -26,6 +26,11 @@ export class BodyCache {
     return this.#usedBytes;
   }
 
+  /** Room left, in body bytes plus their overhead: what read-ahead may still attach. */
+  get freeBytes(): number {
+    return Math.max(0, this.bytesMax - this.#usedBytes);
+  }
+
   /** Reserves room for a body of `bodyBytes` when it fits; release it when the body goes. */
   reserve(bodyBytes: number): boolean {
     const bytes = bodyBytes + cachedMessageOverheadBytes;

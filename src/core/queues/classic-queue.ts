@@ -458,7 +458,9 @@ export class ClassicQueue implements QueueEngine {
     assert(this.#store !== undefined && m.offset >= 0, 'message without body nor log');
     try {
       if (!ahead) return this.#store.read(m.offset);
-      const run = this.#store.readRun(m.offset, readAheadBytesMax);
+      // A run no larger than the budget can keep: with the budget full (other queues' bodies), one
+      // entry is read rather than a whole run decoded for the one message it serves.
+      const run = this.#store.readRun(m.offset, Math.min(readAheadBytesMax, this.#deps.bodies.freeBytes));
       this.#attachAhead(m.priority, run);
       return run[0]!.message;
     } catch (err) {

@@ -4,7 +4,7 @@
  * basic.reject/nack requeue: "the server MUST … place it back in its original position when possible").
  *
  * A durable queue's backlog may be millions of messages whose bodies are on disk, so the list keeps
- * their numbers in parallel typed arrays (20 bytes a message, 33 once it has an expiry and a
+ * their numbers in parallel typed arrays (12 bytes a message, 25 once it has an expiry and a
  * delivery; about 1.5 slots a message) rather than one object each (over 100 bytes with its slot), and
  * the bodies it does hold in one map by id. `QueuedMessage` objects exist
  * only for messages taken out (delivered, unacked, delayed) or looked at.
@@ -49,15 +49,86 @@ const growthFactor = 1.5;
 const uint32Max = 0xffff_ffff;
 /** Delivery ids start at 1 (the vhost's counter), so no message has this one. */
 const noMessageId = 0;
+/** How far below the lowest live value a column's base sits, so requeued (older) messages still fit. */
+const baseMarginBelow = 2 ** 30;
 
 /**
- * One typed array per field. The first three are always there; the others hold values most messages
+ * Ids or log offsets of one level: whole numbers (offsets may be -1, never stored) kept as 32-bit
+ * distances from a base while they fit, and as doubles once one does not. The live messages of a
+ * level lie within a few billion of each other, so a backlog costs 4 bytes a slot here instead of 8.
+ */
+class WholeColumn {
+  /** Distance from `#base`; `uint32Max` stands for -1. Undefined once widened. */
+  #narrow: Uint32Array | undefined;
+  #wide: Float64Array | undefined;
+  /** NaN until the first value other than -1 sets it. */
+  #base: number;
+
+  /** `lowest`: the smallest value the column starts with (undefined: none yet). */
+  constructor(capacity: number, lowest: number | undefined) {
+    this.#narrow = new Uint32Array(capacity);
+    this.#base = lowest === undefined ? Number.NaN : lowest - baseMarginBelow;
+  }
+
+  get(i: number): number {
+    const narrow = this.#narrow;
+    if (narrow === undefined) return this.#wide![i]!;
+    const d = narrow[i]!;
+    return d === uint32Max ? -1 : d + this.#base;
+  }
+
+  set(i: number, value: number): void {
+    const narrow = this.#narrow;
+    if (narrow === undefined) {
+      this.#wide![i] = value;
+      return;
+    }
+    if (value === -1) {
+      narrow[i] = uint32Max;
+      return;
+    }
+    if (Number.isNaN(this.#base)) this.#base = value - baseMarginBelow;
+    const d = value - this.#base;
+    if (d >= 0 && d < uint32Max) narrow[i] = d;
+    else {
+      this.#widen();
+      this.#wide![i] = value;
+    }
+  }
+
+  copyWithin(target: number, start: number, end: number): void {
+    (this.#narrow ?? this.#wide!).copyWithin(target, start, end);
+  }
+
+  /** A new column of `capacity` holding slots [head, tail) of this one from slot 0, narrow when they fit. */
+  moved(capacity: number, head: number, tail: number): WholeColumn {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (let i = head; i < tail; i++) {
+      const v = this.get(i);
+      if (v !== -1 && v < lowest) lowest = v;
+    }
+    const next = new WholeColumn(capacity, lowest === Number.POSITIVE_INFINITY ? undefined : lowest);
+    for (let i = head; i < tail; i++) next.set(i - head, this.get(i));
+    return next;
+  }
+
+  #widen(): void {
+    const narrow = this.#narrow!;
+    const wide = new Float64Array(narrow.length);
+    for (let i = 0; i < narrow.length; i++) wide[i] = this.get(i);
+    this.#wide = wide;
+    this.#narrow = undefined;
+  }
+}
+
+/**
+ * One column per field. The first three are always there; the others hold values most messages
  * never have (an expiry, a delivery), so each comes with the first message that needs it: a backlog
- * of plain persistent messages costs 20 bytes a slot rather than 33.
+ * of plain persistent messages costs 12 bytes a slot rather than 25.
  */
 interface Columns {
-  ids: Float64Array;
-  offsets: Float64Array;
+  ids: WholeColumn;
+  offsets: WholeColumn;
   bodyBytes: Uint32Array;
   /** NaN: no expiry. */
   expires: Float64Array | undefined;
@@ -67,10 +138,11 @@ interface Columns {
 
 type Column = NonNullable<Columns[keyof Columns]>;
 
-function newColumns(capacity: number, like?: Columns): Columns {
+/** Empty columns of `capacity`, with the optional ones `like` has; `ids` and `offsets` when given. */
+function newColumns(capacity: number, like?: Columns, ids?: WholeColumn, offsets?: WholeColumn): Columns {
   return {
-    ids: new Float64Array(capacity),
-    offsets: new Float64Array(capacity),
+    ids: ids ?? new WholeColumn(capacity, undefined),
+    offsets: offsets ?? new WholeColumn(capacity, undefined),
     bodyBytes: new Uint32Array(capacity),
     expires: like?.expires === undefined ? undefined : new Float64Array(capacity).fill(Number.NaN),
     deliveryCounts: like?.deliveryCounts === undefined ? undefined : new Uint32Array(capacity),
@@ -116,7 +188,7 @@ class Level {
 
   /** The first message's id and expiry, read from the columns without making its object. */
   firstId(): number {
-    return this.#c.ids[this.head]!;
+    return this.#c.ids.get(this.head);
   }
 
   firstExpiresAtMs(): number | undefined {
@@ -139,7 +211,7 @@ class Level {
   }
 
   insert(m: QueuedMessage): void {
-    if (this.size === 0 || this.#c.ids[this.tail - 1]! < m.id) {
+    if (this.size === 0 || this.#c.ids.get(this.tail - 1) < m.id) {
       this.#roomAtTail();
       this.#write(this.tail++, m);
       return;
@@ -161,21 +233,21 @@ class Level {
     const { ids, offsets, bodyBytes } = this.#c;
     const end = Math.min(this.tail, this.head + scanMax);
     for (let i = this.head; i < end; i++) {
-      const offset = offsets[i]!;
-      if (offset >= 0 && !this.#bodies.has(ids[i]!))
-        out.push({ id: ids[i]!, offset, bodyBytes: bodyBytes[i]! });
+      const offset = offsets.get(i);
+      const id = ids.get(i);
+      if (offset >= 0 && !this.#bodies.has(id)) out.push({ id, offset, bodyBytes: bodyBytes[i]! });
     }
     return out;
   }
 
   #read(i: number): QueuedMessage {
     const c = this.#c;
-    const id = c.ids[i]!;
+    const id = c.ids.get(i);
     const expires = c.expires?.[i] ?? Number.NaN;
     return {
       id,
       priority: this.#priority,
-      offset: c.offsets[i]!,
+      offset: c.offsets.get(i),
       bodyBytes: c.bodyBytes[i]!,
       expiresAtMs: Number.isNaN(expires) ? undefined : expires,
       deliveryCount: c.deliveryCounts?.[i] ?? 0,
@@ -188,8 +260,8 @@ class Level {
   #write(i: number, m: QueuedMessage): void {
     assert(m.bodyBytes <= uint32Max && m.deliveryCount <= uint32Max, 'queued message field out of range');
     const c = this.#c;
-    c.ids[i] = m.id;
-    c.offsets[i] = m.offset;
+    c.ids.set(i, m.id);
+    c.offsets.set(i, m.offset);
     c.bodyBytes[i] = m.bodyBytes;
     if (m.expiresAtMs !== undefined) c.expires ??= new Float64Array(this.#capacity).fill(Number.NaN);
     if (c.expires !== undefined) c.expires[i] = m.expiresAtMs ?? Number.NaN;
@@ -230,9 +302,8 @@ class Level {
       for (const column of presentColumns(this.#c)) column.copyWithin(0, head, tail);
     } else {
       const from = this.#c;
-      const next = newColumns(capacity, from);
-      next.ids.set(from.ids.subarray(head, tail));
-      next.offsets.set(from.offsets.subarray(head, tail));
+      const ids = from.ids.moved(capacity, head, tail);
+      const next = newColumns(capacity, from, ids, from.offsets.moved(capacity, head, tail));
       next.bodyBytes.set(from.bodyBytes.subarray(head, tail));
       if (from.expires !== undefined) next.expires?.set(from.expires.subarray(head, tail));
       if (from.deliveryCounts !== undefined)
@@ -251,7 +322,7 @@ class Level {
     let hi = this.tail;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (ids[mid]! < id) lo = mid + 1;
+      if (ids.get(mid) < id) lo = mid + 1;
       else hi = mid;
     }
     return lo;
