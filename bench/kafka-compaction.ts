@@ -7,9 +7,13 @@
  * against the same load before it, and the rate at which a reader (a forked process) reads the
  * compacted topic from its start, before and during compaction. `switchyard start` child, file
  * storage, fsync always, 16 MiB segments.
+ *
+ * Both latency windows are measured alike (since 5 December, 09:45 UTC; docs/performance.md): the same
+ * probe, after `warmupMs` of probes that are not counted, with the bench polling the compacted topic's
+ * folder every 100 ms in both (it must do so during compaction to see it end).
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
 import { compactNowRequest } from '../testing/kafka-wire.js';
@@ -40,6 +44,13 @@ const compactionMsMax = 300_000;
 const brokerLifetimeMs = 2 * compactionMsMax + 300_000;
 /** Produce load measured before and during compaction: one request in flight, like a latency probe. */
 const probeMs = 4000;
+/**
+ * Probes sent and not counted before the window before compaction: the probe topic's first requests
+ * (its segment created, its files opened) and the fills' tail are no part of what compaction changes.
+ */
+const warmupMs = 1000;
+/** How often the bench reads the compacted topic's folder, in both windows alike. */
+const pollMs = 100;
 
 const value = new Uint8Array(recordBytes).fill(120);
 const encoder = new TextEncoder();
@@ -89,11 +100,16 @@ async function fill(conn: Conn, topic: string): Promise<number> {
   return recordsTotal / ((performance.now() - started) / 1000);
 }
 
-/** Produce latencies (ms, sorted) to `topic` for `probeMs`, or until `stop` says so. */
-async function probe(conn: Conn, topic: string, stop: () => boolean = () => false): Promise<number[]> {
+/** Produce latencies (ms, sorted) to `topic` for `ms`, or until `stop` says so. */
+async function probe(
+  conn: Conn,
+  topic: string,
+  stop: () => boolean = () => false,
+  ms = probeMs,
+): Promise<number[]> {
   const batch = keyedBatch(0);
   const latencies: number[] = [];
-  const end = Date.now() + probeMs;
+  const end = Date.now() + ms;
   while (Date.now() < end && !stop()) {
     const t0 = performance.now();
     await conn.request(ApiKey.Produce, 7, produceRequest(topic, batch));
@@ -117,7 +133,7 @@ async function waitStable(dir: string, since: number): Promise<number> {
   let changedAt = since;
   const settled = () => last < first && Date.now() - changedAt >= stableMs;
   while (!settled() && Date.now() - since < compactionMsMax) {
-    await sleep(100);
+    await sleep(pollMs);
     const now = folderBytes(dir);
     if (now !== last) changedAt = Date.now();
     last = now;
@@ -138,8 +154,7 @@ async function compact(
   topic: string,
   beside: (done: () => boolean) => Promise<void>,
 ): Promise<Compacted> {
-  const logs = join(dataDir, 'logs');
-  const folder = join(logs, readdirSync(logs).find((n) => n.includes(topic))!);
+  const folder = topicFolder(dataDir, topic);
   const before = folderBytes(folder);
   const started = Date.now();
   await conn.request(ApiKey.AlterConfigs, 0, compactNowRequest(topic));
@@ -151,6 +166,31 @@ async function compact(
   await beside(() => done);
   const finishedAt = await stable;
   return { seconds: (finishedAt - started) / 1000, before, after: folderBytes(folder) };
+}
+
+/**
+ * The window before compaction, measured as the one during it: probes while the bench reads the
+ * topic's folder every `pollMs`, as `waitStable` does meanwhile.
+ */
+async function probeBefore(conn: Conn, dataDir: string, topic: string): Promise<number[]> {
+  const folder = topicFolder(dataDir, topic);
+  await probe(conn, 'probe', undefined, warmupMs);
+  let done = false;
+  const polling = (async () => {
+    while (!done) {
+      folderBytes(folder);
+      await sleep(pollMs);
+    }
+  })();
+  const latencies = await probe(conn, 'probe');
+  done = true;
+  await polling;
+  return latencies;
+}
+
+function topicFolder(dataDir: string, topic: string): string {
+  const logs = join(dataDir, 'logs');
+  return join(logs, readdirSync(logs).find((n) => n.includes(topic))!);
 }
 
 const mbps = (r: { bytes: number; seconds: number }) => r.bytes / 1e6 / r.seconds;
@@ -181,7 +221,8 @@ export async function runKafkaCompactionBench(): Promise<void> {
     const produced = await fill(conn, 'compacted');
     await fill(conn, 'readable');
     // Latency: the probe alone before, then alone while `compacted` is compacted.
-    const quiet = await probe(conn, 'probe');
+    const loadAtStart = loadavg()[0]!;
+    const quiet = await probeBefore(conn, dataDir, 'compacted');
     const during: number[] = [];
     // The broker's CPU while compacting: its event-loop thread (tid = pid) and the process as a whole.
     const cpuBefore = { loop: cpuMs(cli.pid, cli.pid), all: cpuMs(cli.pid) };
@@ -216,10 +257,11 @@ export async function runKafkaCompactionBench(): Promise<void> {
     conn.socket.destroy();
     process.stdout.write(
       `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s\n` +
-        '| compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read | broker CPU s while compacting: event loop / all threads |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
-        `| ${run.seconds.toFixed(1)} | ${(run.before / 1e6).toFixed(1)} | ${(run.after / 1e6).toFixed(1)} | ` +
+        '| load | compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | p99 during / before | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read | broker CPU s while compacting: event loop / all threads |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
+        `| ${loadAtStart.toFixed(2)}–${loadavg()[0]!.toFixed(2)} | ${run.seconds.toFixed(1)} | ${(run.before / 1e6).toFixed(1)} | ${(run.after / 1e6).toFixed(1)} | ` +
         `${percentile(quiet, 0.5).toFixed(2)} / ${percentile(quiet, 0.99).toFixed(2)} | ` +
-        `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ${during.length} | ` +
+        `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ` +
+        `${(percentile(during, 0.99) / percentile(quiet, 0.99)).toFixed(2)}× | ${during.length} | ` +
         `${readQuiet.toFixed(0)} | ${percentile(reads, 0.5).toFixed(0)} (${reads.length}) | ${second.seconds.toFixed(1)} | ` +
         `${(cpu.loop / 1000).toFixed(2)} / ${(cpu.all / 1000).toFixed(2)} |\n`,
     );

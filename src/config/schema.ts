@@ -109,6 +109,7 @@ export interface Config {
   fsync: FsyncKind;
   fsyncIntervalMs: number;
   storageOpenFilesMax: number;
+  compactionIoBytesPerSecondMax: number;
   logLevel: LogLevel;
   queuesMax: number;
   exchangesMax: number;
@@ -254,6 +255,7 @@ export const configDefault: Config = {
   fsync: 'always',
   fsyncIntervalMs: 200,
   storageOpenFilesMax: storageLimitsDefault.openFilesMax,
+  compactionIoBytesPerSecondMax: storageLimitsDefault.compactionIoBytesPerSecondMax,
   logLevel: 'info',
   queuesMax: coreLimitsDefault.queuesMax,
   exchangesMax: coreLimitsDefault.exchangesMax,
@@ -548,6 +550,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       'Log segment files kept open at once (least recently used are closed first; an idle queue or ' +
       'partition holds none). Keep it well below the open-files limit of the process (`ulimit -n`).',
+  },
+  compactionIoBytesPerSecondMax: {
+    type: integer(0, Number.MAX_SAFE_INTEGER),
+    group: 'Storage',
+    description:
+      "Bytes per second that log compaction reads, writes and frees on file storage (Kafka's " +
+      'log.cleaner.io.max.bytes.per.second), so its disk work is spread out instead of arriving in ' +
+      "bursts that producers' fsyncs wait behind. 0: no limit.",
   },
   logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },
   queuesMax: { type: integer(1, countMax), group: 'Limits', description: 'Queues across all vhosts.' },

@@ -25,6 +25,7 @@ export async function openStorage(config: Readonly<Config>, io?: FileIo): Promis
     segmentBytesMax: config.segmentBytesMax,
     entryBytesMax: config.entryBytesMax,
     openFilesMax: config.storageOpenFilesMax,
+    compactionIoBytesPerSecondMax: config.compactionIoBytesPerSecondMax,
   };
   if (config.storage === 'memory') return new MemoryStorage(limits);
   const dir = resolve(config.dataDir);

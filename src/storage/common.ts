@@ -32,7 +32,8 @@ export function checkLogName(name: string): void {
 export function resolveLimits(limits: Partial<StorageLimits> | undefined): StorageLimits {
   const merged = { ...storageLimitsDefault, ...limits };
   for (const [key, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || value <= 0) {
+    const least = key === 'compactionIoBytesPerSecondMax' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < least) {
       throw new BrokerError(ErrorCode.invalidArgument, `Storage limit ${key} must be a positive integer`);
     }
   }

@@ -127,6 +127,8 @@ export interface SealedSegment {
   /** The log's `entryBytesMax` and `indexIntervalBytes`, which reads and a rewrite's index follow. */
   readonly entryBytesMax: number;
   readonly indexIntervalBytes: number;
+  /** The storage's `compactionIoBytesPerSecondMax`, which reads and rewrites of it keep to (0: none). */
+  readonly ioBytesPerSecondMax: number;
 }
 
 /** One segment of a `Log.adoptRewritten` batch: the descriptor and what its rewrite wrote, if anything. */
@@ -284,6 +286,13 @@ export interface StorageLimits {
    * so the number of logs is not bounded by the process's file-descriptor limit.
    */
   readonly openFilesMax: number;
+  /**
+   * Bytes per second that compaction away from the log's thread reads and writes, and frees of the
+   * segments it replaced (Kafka's `log.cleaner.io.max.bytes.per.second`); 0 for no limit. Paced, its
+   * I/O reaches the file system a chunk at a time instead of in bursts that producers' fdatasyncs
+   * wait behind (docs/performance.md, "Kafka compaction").
+   */
+  readonly compactionIoBytesPerSecondMax: number;
 }
 
 export const storageLimitsDefault: StorageLimits = {
@@ -291,6 +300,9 @@ export const storageLimitsDefault: StorageLimits = {
   entryBytesMax: 64 * 1024 * 1024,
   indexIntervalBytes: 4096,
   openFilesMax: 1024,
+  // Kafka's default is no limit. Two thirds of what the thread did unpaced on the project's machine
+  // (~100 MB/s, most of it read from the page cache): a run takes about 1.5× as long, a chunk at a time.
+  compactionIoBytesPerSecondMax: 64 * 1024 * 1024,
 };
 
 /** Bounds on `openFilesMax`: below the minimum, busy logs would evict one another's files on every call. */

@@ -9,6 +9,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { readSealedSegment, rewriteSealedSegment } from '../../storage/file/sealed.js';
+import { IoThrottle } from '../../storage/file/throttle.js';
 import type { RewrittenSegmentFile, SealedSegment } from '../../storage/types.js';
 import { type AbortedRanges, abortedTest, CompactionRun, type RunBounds } from './compaction-rules.js';
 import { compactorsKnown } from './formats.js';
@@ -58,6 +59,8 @@ function lowerPriority(nice: number): void {
 }
 
 let job: Job | undefined;
+/** Paces every read and write of this thread, across runs and partitions, as Kafka's one cleaner rate. */
+const throttle = new IoThrottle(0);
 
 /** A segment file that is gone was removed by retention or with its log: there is nothing to compact. */
 function gone(err: unknown): boolean {
@@ -68,10 +71,11 @@ async function map(request: Extract<CompactionRequest, { kind: 'map' }>): Promis
   for (const url of request.modules) await import(url);
   if (!compactorsKnown(request.formats)) return { kind: 'unsupported' };
   const run = new CompactionRun(request.bounds, abortedTest(request.aborted));
+  throttle.bytesPerSecondMax = request.segments[0]?.ioBytesPerSecondMax ?? throttle.bytesPerSecondMax;
   for (const segment of request.segments) {
     if (segment.base >= run.end) break;
     try {
-      readSealedSegment(segment, (entry) => run.map(entry));
+      readSealedSegment(segment, (entry) => run.map(entry), throttle);
     } catch (err) {
       if (!gone(err)) throw err;
     }
@@ -87,7 +91,7 @@ function rewrite(base: number): CompactionReply {
   let rewritten: RewrittenSegmentFile | undefined;
   if (segment !== undefined && segment.base < run.end) {
     try {
-      rewritten = rewriteSealedSegment(segment, from, (entry) => run.choose(entry));
+      rewritten = rewriteSealedSegment(segment, from, (entry) => run.choose(entry), throttle);
     } catch (err) {
       if (!gone(err)) throw err;
     }

@@ -285,6 +285,7 @@ export class FileLog implements Log, Leased {
     const out: SealedSegment[] = [];
     const end = Math.min(to, this.sealedOffset);
     const { entryBytesMax, indexIntervalBytes } = this.ctx.limits;
+    const ioBytesPerSecondMax = this.ctx.limits.compactionIoBytesPerSecondMax;
     for (const segment of this.segments) {
       if (segment.writable || segment.base >= end) break;
       if (segment.endOffset <= from) continue;
@@ -298,6 +299,7 @@ export class FileLog implements Log, Leased {
         sizeBytes,
         entryBytesMax,
         indexIntervalBytes,
+        ioBytesPerSecondMax,
       };
       this.handedOut.set(sealed, segment);
       out.push(sealed);

@@ -15,6 +15,7 @@ import { encodeRecord, readRecordAt } from './record.js';
 import { cleanedSuffix } from './rewrite.js';
 import { freshState, noteRecord, scanChunkBytes } from './scan.js';
 import { encodeHeader, rewrittenHeaderBytes } from './segment.js';
+import { type IoThrottle, unthrottled } from './throttle.js';
 
 /** The `.cleaned` file a rewrite of the segment in `file` writes beside it. */
 export function cleanedPathOf(file: string): string {
@@ -24,9 +25,13 @@ export function cleanedPathOf(file: string): string {
 /**
  * Hands `visit` every record of the segment in order, CRC-checked; payloads are views of a chunk read
  * for the call. Throws storage_corrupt on a bad record, and the file system's error (ENOENT once
- * retention or a deletion removed the file) as it comes.
+ * retention or a deletion removed the file) as it comes. Each read is paced by `throttle`.
  */
-export function readSealedSegment(sealed: SealedSegment, visit: (entry: LogEntry) => void): void {
+export function readSealedSegment(
+  sealed: SealedSegment,
+  visit: (entry: LogEntry) => void,
+  throttle: IoThrottle = unthrottled,
+): void {
   const fd = fs.openSync(sealed.file, 'r');
   try {
     let position = sealed.headerBytes;
@@ -35,6 +40,7 @@ export function readSealedSegment(sealed: SealedSegment, visit: (entry: LogEntry
       const bytes = Math.min(want, sealed.sizeBytes - position);
       const buf = Buffer.allocUnsafe(bytes);
       const got = fs.readSync(fd, buf, 0, bytes, position);
+      throttle.spend(got);
       if (got < bytes) throw corruptError(`Segment ${sealed.base} is shorter than ${sealed.sizeBytes} bytes`);
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let at = 0;
@@ -66,12 +72,14 @@ const writeChunkBytes = 1024 * 1024;
 /**
  * Writes the records of `sealed` that `choose` keeps (whole or replaced) to its `.cleaned` file, builds
  * that file's index meanwhile, and fdatasyncs it. Records ending at or below `from` are kept unasked.
- * Returns undefined when every record stayed as it was (nothing to swap in; the file is removed).
+ * Returns undefined when every record stayed as it was (nothing to swap in; the file is removed). Its
+ * reads and writes together keep to `throttle`'s rate.
  */
 export function rewriteSealedSegment(
   sealed: SealedSegment,
   from: number,
   choose: (entry: LogEntry) => RewriteChoice,
+  throttle: IoThrottle = unthrottled,
 ): RewrittenSegmentFile | undefined {
   const file = cleanedPathOf(sealed.file);
   fs.rmSync(file, { force: true });
@@ -88,27 +96,32 @@ export function rewriteSealedSegment(
     const flush = () => {
       const joined = Buffer.concat(parts);
       fs.writeSync(fd, joined, 0, joined.byteLength, written);
+      throttle.spend(joined.byteLength);
       written += joined.byteLength;
       parts = [];
       partBytes = 0;
     };
-    readSealedSegment(sealed, (entry) => {
-      const choice = entry.offset + entry.count <= from ? 'keep' : choose(entry);
-      if (choice !== 'keep') changed = true;
-      if (choice === 'drop') return;
-      const bytes = encodeRecord(choice === 'keep' ? entry : { ...entry, payload: choice });
-      noteRecord(
-        state,
-        entry.offset,
-        entry.count,
-        entry.maxTimestamp,
-        bytes.byteLength,
-        sealed.indexIntervalBytes,
-      );
-      parts.push(bytes);
-      partBytes += bytes.byteLength;
-      if (partBytes >= writeChunkBytes) flush();
-    });
+    readSealedSegment(
+      sealed,
+      (entry) => {
+        const choice = entry.offset + entry.count <= from ? 'keep' : choose(entry);
+        if (choice !== 'keep') changed = true;
+        if (choice === 'drop') return;
+        const bytes = encodeRecord(choice === 'keep' ? entry : { ...entry, payload: choice });
+        noteRecord(
+          state,
+          entry.offset,
+          entry.count,
+          entry.maxTimestamp,
+          bytes.byteLength,
+          sealed.indexIntervalBytes,
+        );
+        parts.push(bytes);
+        partBytes += bytes.byteLength;
+        if (partBytes >= writeChunkBytes) flush();
+      },
+      throttle,
+    );
     if (!changed) return undefined;
     flush();
     fs.fdatasyncSync(fd);
