@@ -29,12 +29,16 @@ export function checkLogName(name: string): void {
   }
 }
 
+/** Limits whose 0 means "no limit" (a rate), where every other limit must be at least 1. */
+const limitsWithNone: ReadonlySet<string> = new Set<keyof StorageLimits>(['compactionIoBytesPerSecondMax']);
+
 export function resolveLimits(limits: Partial<StorageLimits> | undefined): StorageLimits {
   const merged = { ...storageLimitsDefault, ...limits };
   for (const [key, value] of Object.entries(merged)) {
-    const least = key === 'compactionIoBytesPerSecondMax' ? 0 : 1;
-    if (!Number.isSafeInteger(value) || value < least) {
-      throw new BrokerError(ErrorCode.invalidArgument, `Storage limit ${key} must be a positive integer`);
+    const withNone = limitsWithNone.has(key);
+    if (!Number.isSafeInteger(value) || value < (withNone ? 0 : 1)) {
+      const what = withNone ? 'a non-negative integer (0: no limit)' : 'a positive integer';
+      throw new BrokerError(ErrorCode.invalidArgument, `Storage limit ${key} must be ${what}`);
     }
   }
   // Record positions are stored as u32 in the offset index.
