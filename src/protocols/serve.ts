@@ -20,7 +20,7 @@ import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
 import type { ListenerContext, RunningListener } from './listener.js';
 import { followReloads, type ListenerTls, peerAdmitted, tlsServerOptions } from './tls.js';
-import { type Transport, tcpTransport, tlsTransport } from './transport.js';
+import { sharedReadsTransport, type Transport, tcpTransport, tlsTransport } from './transport.js';
 
 /** A protocol's side of a listener: it takes connections, and closes them all at shutdown. */
 export interface Acceptor {
@@ -36,6 +36,12 @@ export interface ServeOptions {
    * `localhost` to either (RabbitMQ's default listens on both). A failure (no IPv6) is ignored.
    */
   readonly loopbackTwin?: boolean;
+  /**
+   * Plain TCP connections read into one buffer shared by all, or where their receiver says
+   * (`sharedReadsTransport`): for a protocol whose receiver copies what it keeps (Kafka). TLS
+   * connections read as usual.
+   */
+  readonly sharedReads?: boolean;
 }
 
 /** What a server needs to speak TLS: the material (none on a plain listener) and the handshake's time. */
@@ -55,8 +61,18 @@ export function securityOf(context: ServeContext): Security {
 }
 
 /** A TCP server, or a TLS one under `security`, whose connections go to `onSocket`. */
-function streamServer(security: Security, onSocket: (transport: Transport) => void): NetServer {
+function streamServer(
+  security: Security,
+  onSocket: (transport: Transport) => void,
+  sharedReads: boolean,
+): NetServer {
   const { tls } = security;
+  if (tls === undefined && sharedReads) {
+    // Paused until the handle has moved to a socket that reads where it is told.
+    return createNetServer({ pauseOnConnect: true }, (socket: Socket) =>
+      onSocket(sharedReadsTransport(socket)),
+    );
+  }
   if (tls === undefined) return createNetServer((socket: Socket) => onSocket(tcpTransport(socket)));
   const material = tls.current();
   const server: TlsServer = createTlsServer(
@@ -93,7 +109,9 @@ export async function serveTransports(
   acceptor: Acceptor,
   options: ServeOptions = {},
 ): Promise<RunningListener> {
-  const server = streamServer(securityOf(context), (transport) => acceptor.accept(transport));
+  const security = securityOf(context);
+  const sharedReads = options.sharedReads === true && security.tls === undefined;
+  const server = streamServer(security, (transport) => acceptor.accept(transport), sharedReads);
   server.on('error', (err) => context.logger.error({ err }, 'listener error'));
   let port: number;
   try {
@@ -103,7 +121,8 @@ export async function serveTransports(
     throw err;
   }
   const servers = [server];
-  const twin = options.loopbackTwin === true ? await loopbackTwin(server, port, context.host) : undefined;
+  const twin =
+    options.loopbackTwin === true ? await loopbackTwin(server, port, context.host, sharedReads) : undefined;
   if (twin !== undefined) servers.push(twin);
   return {
     port,
@@ -115,10 +134,16 @@ export async function serveTransports(
   };
 }
 
-async function loopbackTwin(server: NetServer, port: number, host: string): Promise<NetServer | undefined> {
+async function loopbackTwin(
+  server: NetServer,
+  port: number,
+  host: string,
+  pauseOnConnect: boolean,
+): Promise<NetServer | undefined> {
   if (host !== '127.0.0.1' && host !== 'localhost') return undefined;
-  // Its sockets go through the main server's own 'connection' handling (the TLS handshake included).
-  const twin = createNetServer((socket: Socket) => server.emit('connection', socket));
+  // Its sockets go through the main server's own 'connection' handling (the TLS handshake included),
+  // made paused as the main server's are when it moves their handles.
+  const twin = createNetServer({ pauseOnConnect }, (socket: Socket) => server.emit('connection', socket));
   try {
     await listenOn(twin, '::1', port);
     return twin;

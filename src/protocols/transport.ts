@@ -8,7 +8,7 @@
  * A transport reports errors only by closing: the receiver's `closed` runs once, whichever side
  * ended it and however.
  */
-import type { Socket } from 'node:net';
+import { Socket as NetSocket, type Socket, type SocketConstructorOpts } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { type TlsState, tlsStateOf } from './tls.js';
@@ -28,6 +28,12 @@ export interface TransportReceiver {
   holding?(bytes: number): void;
   /** The transport is closed, by either side, or failed. Called once; nothing is delivered after it. */
   closed(): void;
+  /**
+   * On a transport with `sharedReads`: where the next read should land (the rest of a frame being
+   * assembled), or undefined for the shared read buffer. A chunk read into memory given here is the
+   * receiver's; one in the shared buffer is valid only during its `data` call.
+   */
+  readTarget?(): Uint8Array | undefined;
 }
 
 export interface Transport {
@@ -43,6 +49,12 @@ export interface Transport {
   octets?(): { readonly read: number; readonly written: number };
   /** Set on a TLS connection (a WebSocket over TLS too): version, cipher and the verified client certificate. */
   readonly tls: TlsState | undefined;
+  /**
+   * Input is read into one buffer shared by every such connection (or where the receiver's
+   * `readTarget` says): a chunk `data` is given lives only until that call returns, so a receiver keeps
+   * a copy of what it keeps. Plain TCP listeners that ask for it (`ServeOptions.sharedReads`).
+   */
+  readonly sharedReads?: boolean;
   /** Starts delivering input to `receiver`; called once. Input that arrives before waits. */
   attach(receiver: TransportReceiver): void;
   /**
@@ -186,12 +198,14 @@ class SocketTransport extends BaseTransport implements Transport {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
+  readonly sharedReads: boolean;
   readonly #socket: Socket;
   #dataReceiver: TransportReceiver | undefined;
 
-  constructor(socket: Socket, secure: TLSSocket | undefined) {
+  constructor(socket: Socket, secure: TLSSocket | undefined, sharedReads = false) {
     super();
     this.#socket = socket;
+    this.sharedReads = sharedReads;
     this.kind = secure === undefined ? 'tcp' : 'tls';
     this.tls = secure === undefined ? undefined : tlsStateOf(secure);
     this.remoteAddress = socket.remoteAddress;
@@ -212,6 +226,11 @@ class SocketTransport extends BaseTransport implements Transport {
   /** Bytes read (`onSocketData`), for the receiver `listen` was given. */
   socketData(chunk: Buffer): void {
     this.#dataReceiver?.data(chunk);
+  }
+
+  /** Where the next read of a socket with shared reads goes. */
+  readTarget(): Uint8Array {
+    return this.#dataReceiver?.readTarget?.() ?? sharedReadBuffer();
   }
 
   /**
@@ -237,7 +256,10 @@ class SocketTransport extends BaseTransport implements Transport {
 
   protected listen(receiver: TransportReceiver): void {
     this.#dataReceiver = receiver;
-    this.#socket.on('data', onSocketData);
+    // A socket with shared reads was made paused (`sharedReadsSocket`) and hands its reads on itself.
+    if (this.sharedReads) {
+      if (!this.paused) this.#socket.resume();
+    } else this.#socket.on('data', onSocketData);
   }
 
   protected stopReading(): void {
@@ -290,6 +312,57 @@ class SocketTransport extends BaseTransport implements Transport {
 /** A plain TCP socket as a transport. */
 export function tcpTransport(socket: Socket): Transport {
   return new SocketTransport(socket, undefined);
+}
+
+/**
+ * Bytes of the buffer every socket with shared reads reads into (Node's own read size). Reads run on
+ * the event loop one at a time, and each is handed on before the next, so one buffer serves them all.
+ */
+const sharedReadBytes = 64 * 1024;
+let sharedRead: Buffer | undefined;
+
+function sharedReadBuffer(): Buffer {
+  sharedRead ??= Buffer.allocUnsafeSlow(sharedReadBytes);
+  return sharedRead;
+}
+
+/** The part of `node:net` a moved socket handle needs: the handle field and the read options. */
+type AcceptedSocket = Socket & { _handle: unknown };
+interface ReadOptions {
+  readonly handle: unknown;
+  readonly pauseOnCreate: boolean;
+  readonly onread: {
+    readonly buffer: () => Uint8Array;
+    readonly callback: (bytes: number, buffer: Uint8Array) => void;
+  };
+}
+
+/**
+ * A plain TCP transport whose socket reads into the shared read buffer, or into the memory its
+ * receiver names (`TransportReceiver.readTarget`), instead of a fresh 64 KiB buffer per read: no
+ * allocation per read, and a large frame lands where it is kept without a copy. Node offers `onread`
+ * only to sockets it creates, not to accepted ones, so the accepted socket (made paused, `pauseOnConnect`)
+ * gives its handle to a socket made with `onread`; the accepted one, which the server counts, is
+ * destroyed when the new one closes.
+ */
+export function sharedReadsTransport(accepted: Socket): Transport {
+  const handle = (accepted as AcceptedSocket)._handle;
+  if (handle === null || handle === undefined) return tcpTransport(accepted);
+  (accepted as AcceptedSocket)._handle = null;
+  let transport: SocketTransport | undefined;
+  const options: ReadOptions = {
+    handle,
+    pauseOnCreate: true,
+    onread: {
+      buffer: () => transport?.readTarget() ?? sharedReadBuffer(),
+      callback: (bytes, buffer) =>
+        transport?.socketData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
+    },
+  };
+  const socket = new NetSocket(options as SocketConstructorOpts);
+  socket.once('close', () => accepted.destroy());
+  transport = new SocketTransport(socket, undefined, true);
+  return transport;
 }
 
 /** A TLS socket whose handshake is done (the server's `secureConnection`). */
@@ -463,6 +536,9 @@ class GatheredWrites implements Transport {
   }
   get tls(): TlsState | undefined {
     return this.#inner.tls;
+  }
+  get sharedReads(): boolean {
+    return this.#inner.sharedReads === true;
   }
   get paused(): boolean {
     return this.#inner.paused;

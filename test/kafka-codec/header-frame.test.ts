@@ -132,3 +132,88 @@ describe('FrameSplitter', () => {
     );
   });
 });
+
+/** A frame of `bytes` whose request header names `apiKey`, the rest filled from `seed`. */
+const frameBytes = (apiKey: number, bytes: number, seed: number): Buffer => {
+  const frame = Buffer.alloc(4 + bytes);
+  frame.writeInt32BE(bytes, 0);
+  for (let i = 6; i < frame.length; i++) frame[i] = (seed + i * 7) & 0xff;
+  if (bytes >= 2) frame.writeInt16BE(apiKey, 4);
+  return frame;
+};
+
+/** Lends buffers for frames of `minBytes` or more with api key 0; a partial frame only a free one. */
+const pool = (minBytes: number) => {
+  const stats = { allocated: 0, reused: 0 };
+  const free: Buffer[] = [];
+  const lend = (size: number, apiKey: number, whole: boolean): Buffer | undefined => {
+    if (apiKey !== 0 || size < minBytes) return undefined;
+    const i = free.findIndex((b) => b.length >= size);
+    if (i >= 0) {
+      stats.reused++;
+      return free.splice(i, 1)[0]!.subarray(0, size);
+    }
+    if (!whole) return undefined;
+    stats.allocated++;
+    return Buffer.alloc(size);
+  };
+  const giveBack = (frame: Uint8Array) => {
+    if (frame.byteLength >= minBytes)
+      free.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+  };
+  return { stats, lend, giveBack };
+};
+
+describe('FrameSplitter over a shared read buffer', () => {
+  it('frames come out intact though the read buffer is overwritten after each push, large ones read in place', () => {
+    const { stats, lend, giveBack } = pool(1000);
+    const splitter = new FrameSplitter(1 << 20, lend);
+    const sizes = [3000, 20, 5000, 0, 1, 2500, 2500, 7, 4000, 3000, 64, 6000];
+    const sent = sizes.map((size, i) => frameBytes(i % 3 === 2 ? 3 : 0, size, i));
+    const stream = Buffer.concat(sent);
+    const scratch = Buffer.alloc(700);
+    const received: Buffer[] = [];
+    let inPlace = 0;
+    let at = 0;
+    for (let step = 0; at < stream.length && step < 10_000; step++) {
+      // As the socket does: into the frame being read when there is one, else into the shared buffer.
+      const target = splitter.readTarget();
+      const into = target ?? scratch;
+      const n = Math.min(into.length, stream.length - at, 1 + ((step * 131) % 700));
+      stream.copy(into, 0, at, at + n);
+      at += n;
+      if (target !== undefined) inPlace++;
+      for (const frame of splitter.push(into.subarray(0, n), true)) {
+        received.push(Buffer.from(frame));
+        giveBack(frame);
+      }
+      scratch.fill(0xee);
+    }
+    assert.equal(at, stream.length);
+    assert.deepEqual(
+      received,
+      sent.map((f) => f.subarray(4)),
+    );
+    assert.equal(splitter.bufferedBytes, 0);
+    assert.ok(inPlace > 0, 'some reads landed in the frame being read');
+    assert.ok(stats.reused > 0, 'lent buffers were reused');
+  });
+
+  it('a large frame announced, with no buffer free, allocates nothing: its bytes are kept as they come', () => {
+    const { stats, lend } = pool(1000);
+    const splitter = new FrameSplitter(1 << 20, lend);
+    const frame = frameBytes(0, 100_000, 1);
+    const scratch = Buffer.alloc(4096);
+    frame.copy(scratch, 0, 0, 4096);
+    assert.deepEqual(splitter.push(scratch, true), []);
+    assert.equal(stats.allocated, 0);
+    assert.equal(splitter.readTarget(), undefined);
+    assert.equal(splitter.bufferedBytes, 4096);
+    scratch.fill(0);
+    const rest = frame.subarray(4096);
+    const frames = splitter.push(rest, true);
+    assert.equal(frames.length, 1);
+    assert.deepEqual(Buffer.from(frames[0]!), frame.subarray(4));
+    assert.equal(stats.allocated, 1, 'once whole, it is assembled in a lent buffer');
+  });
+});

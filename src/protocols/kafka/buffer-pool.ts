@@ -24,12 +24,17 @@ class BufferPool {
 
   /** A buffer of at least `bytes` (the smallest free one that fits, else a new one). */
   take(bytes: number): Buffer {
+    return this.takeFree(bytes) ?? this.#alloc(Math.ceil(bytes / grainBytes) * grainBytes);
+  }
+
+  /** The smallest free buffer of at least `bytes`, if one is free: nothing is allocated. */
+  takeFree(bytes: number): Buffer | undefined {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const size = this.#free[i]!.byteLength;
       if (size >= bytes && (best < 0 || size < this.#free[best]!.byteLength)) best = i;
     }
-    if (best < 0) return this.#alloc(Math.ceil(bytes / grainBytes) * grainBytes);
+    if (best < 0) return undefined;
     const [buf] = this.#free.splice(best, 1);
     freeBytesAll -= buf!.byteLength;
     return buf!;
@@ -59,9 +64,15 @@ export class FrameLease {
   #holds = 1;
   #kept = false;
 
-  constructor(frameBytes: number) {
-    this.#buffer = bufferPool.take(frameBytes);
-    this.bytes = this.#buffer.subarray(0, frameBytes);
+  private constructor(buffer: Buffer, frameBytes: number) {
+    this.#buffer = buffer;
+    this.bytes = buffer.subarray(0, frameBytes);
+  }
+
+  /** A lease on a pooled buffer for a frame; with `allocate` false, only if a free one fits. */
+  static take(frameBytes: number, allocate: boolean): FrameLease | undefined {
+    const buffer = allocate ? bufferPool.take(frameBytes) : bufferPool.takeFree(frameBytes);
+    return buffer === undefined ? undefined : new FrameLease(buffer, frameBytes);
   }
 
   /** One more holder; the function returned lets go of it (a second call does nothing). */

@@ -119,8 +119,9 @@ export class KafkaConnection {
         })
       : undefined;
     const { frameBytesMax, handshakeFrameBytesMax, handshakeTimeoutMs } = broker.options;
-    this.#splitter = new FrameSplitter(Math.min(frameBytesMax, handshakeFrameBytesMax), (size, apiKey) =>
-      this.#lend(size, apiKey),
+    this.#splitter = new FrameSplitter(
+      Math.min(frameBytesMax, handshakeFrameBytesMax),
+      (size, apiKey, whole) => this.#lend(size, apiKey, whole),
     );
     this.#account = broker.ingress.open({
       pause: () => this.#budgetHold(true),
@@ -133,7 +134,12 @@ export class KafkaConnection {
       () => this.#expired('no request within the handshake timeout'),
       handshakeTimeoutMs,
     );
-    transport.attach({ data: (chunk) => this.#onData(chunk), closed: () => this.close() });
+    const transient = transport.sharedReads === true;
+    transport.attach({
+      data: (chunk) => this.#onData(chunk, transient),
+      closed: () => this.close(),
+      readTarget: () => this.#splitter.readTarget(),
+    });
   }
 
   /** The core client the connection acts through now (tests, and counting the connection). */
@@ -207,11 +213,12 @@ export class KafkaConnection {
     return undefined;
   }
 
-  #onData(chunk: Buffer): void {
+  /** `transient`: the chunk is a shared read buffer's, reused once this returns (`Transport.sharedReads`). */
+  #onData(chunk: Buffer, transient: boolean): void {
     if (this.#closed || this.#ending) return;
     if (this.#admitted) this.#lastInputMs = this.#clock.now();
     try {
-      for (const frame of this.#splitter.push(chunk)) {
+      for (const frame of this.#splitter.push(chunk, transient)) {
         this.#queue.push(frame);
         this.#queuedBytes += frame.byteLength + 4;
       }
@@ -319,13 +326,15 @@ export class KafkaConnection {
   }
 
   /**
-   * A pooled buffer for a large Produce request that arrived in pieces: assembling each in fresh
-   * memory cost more than the rest of its handling (docs/performance.md, Kafka). Only Produce: its
-   * handler says who keeps views of the request's bytes (`RequestContext.frame`).
+   * A pooled buffer for a large Produce request: assembling each in fresh memory cost more than the
+   * rest of its handling (docs/performance.md, Kafka). Only Produce: its handler says who keeps views
+   * of the request's bytes (`RequestContext.frame`). A request not yet `whole` (read in place) gets only
+   * a buffer the pool holds free, so announcing a size allocates nothing.
    */
-  #lend(size: number, apiKey: number): Buffer | undefined {
+  #lend(size: number, apiKey: number, whole: boolean): Buffer | undefined {
     if (apiKey !== ApiKey.Produce || size < pooledFrameBytesMin || !this.#admitted) return undefined;
-    const lease = new FrameLease(size);
+    const lease = FrameLease.take(size, whole);
+    if (lease === undefined) return undefined;
     this.#leases.set(lease.bytes, lease);
     return lease.bytes;
   }

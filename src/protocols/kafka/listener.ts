@@ -199,7 +199,9 @@ export function kafkaAcceptor(context: ListenerContext, overrides: Partial<Kafka
 }
 
 export function createKafkaListeners(overrides: Partial<KafkaOptions> = {}): ListenerDefinition[] {
-  const start = (context: ListenerContext) => serveTransports(context, kafkaAcceptor(context, overrides));
+  // The connection copies what it keeps of a read, and has large Produce requests read in place.
+  const start = (context: ListenerContext) =>
+    serveTransports(context, kafkaAcceptor(context, overrides), { sharedReads: true });
   return [
     { name: 'kafka', configKey: 'kafkaPort', start },
     { name: 'kafka-tls', configKey: 'kafkaTlsPort', start },
