@@ -16,7 +16,7 @@ import { Reason } from './limits.js';
 import { pubrelOwed, type SubscriptionEntry } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
-import type { Connection } from './session.js';
+import type { Connection, OutboundEntry } from './session.js';
 import { keyToTopic } from './topics.js';
 
 /** Packet ids run 1 to 65535 (§2.2.1); 0 is not one [MQTT-2.2.1-3]. */
@@ -26,6 +26,16 @@ const packetIdMax = 65_535;
 export function packetIdAfter(id: number): number {
   return (id % packetIdMax) + 1;
 }
+
+/**
+ * Every connection's `outbound` map holds this entry under a key no packet id has, so it never
+ * empties: V8 gives a map a new table whenever a delete empties it, which for a subscriber that
+ * keeps up (one message out, its PUBACK in) was a table per message.
+ */
+export const outboundSentinel: readonly [number, OutboundEntry] = [
+  -1,
+  Object.freeze({ queue: '', deliveryId: 0, stage: 'publish', stored: false }),
+];
 
 function allocatePacketId(conn: Connection): number {
   for (let tries = 0; tries < packetIdMax; tries++) {
