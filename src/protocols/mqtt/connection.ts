@@ -28,7 +28,7 @@ import { handleConnect } from './connect.js';
 import { handlePublish, handlePubrel } from './inbound.js';
 import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
-import { handlePuback, handlePubcomp, handlePubrec, outboundSentinel } from './outbound.js';
+import { handlePuback, handlePubcomp, handlePubrec } from './outbound.js';
 import { decodeWhole } from './parsers.js';
 import type { ClientHandle, MqttServer } from './server.js';
 import type { Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
@@ -283,7 +283,7 @@ export class MqttConnection implements Connection, ClientHandle {
   }
 
   get outbound(): Map<number, OutboundEntry> {
-    this.#outbound ??= new Map([outboundSentinel]);
+    this.#outbound ??= new Map();
     return this.#outbound;
   }
 

@@ -28,14 +28,17 @@ export function packetIdAfter(id: number): number {
 }
 
 /**
- * Every connection's `outbound` map holds this entry under a key no packet id has, so it never
- * empties: V8 gives a map a new table whenever a delete empties it, which for a subscriber that
- * keeps up (one message out, its PUBACK in) was a table per message.
+ * Put in a connection's `outbound` map with its first entry, under a key no packet id has, so that
+ * the map never empties again: V8 gives a map a new table whenever a delete empties it, which for a
+ * subscriber that keeps up (one message out, its PUBACK in) was a table per message.
  */
-export const outboundSentinel: readonly [number, OutboundEntry] = [
-  -1,
-  Object.freeze({ queue: '', deliveryId: 0, stage: 'publish', stored: false }),
-];
+const outboundSentinelId = -1;
+const outboundSentinel: OutboundEntry = Object.freeze({
+  queue: '',
+  deliveryId: 0,
+  stage: 'publish',
+  stored: false,
+});
 
 function allocatePacketId(conn: Connection): number {
   for (let tries = 0; tries < packetIdMax; tries++) {
@@ -292,7 +295,9 @@ function ackSent(conn: Connection, delivery: Delivery): void {
 function track(conn: Connection, delivery: Delivery, packetId: number, stored: boolean, qos: 1 | 2): void {
   conn.resend.delete(delivery.id);
   conn.reserved.delete(packetId);
-  conn.outbound.set(packetId, {
+  const { outbound } = conn;
+  if (outbound.size === 0) outbound.set(outboundSentinelId, outboundSentinel);
+  outbound.set(packetId, {
     queue: delivery.queue,
     deliveryId: delivery.id,
     stage: 'publish',
