@@ -319,8 +319,11 @@ function persist(conn: Connection, pending: Promise<void>): void {
 function finish(conn: Connection, packetId: number): void {
   const entry = conn.outbound.get(packetId);
   conn.outbound.delete(packetId);
-  if (entry?.stored === true && conn.session !== undefined)
-    persist(conn, conn.session.deleteInflight(packetId));
+  const session = conn.session;
+  if (entry?.stored !== true || session === undefined) return;
+  const pending = session.deleteInflight(packetId);
+  // As in `track`: only a durable session writes anything; the others need no handler per message.
+  if (session.durable) persist(conn, pending);
 }
 
 export function handlePuback(conn: Connection, packet: IPubackPacket): undefined {
