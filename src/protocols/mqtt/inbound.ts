@@ -207,14 +207,14 @@ function awaitConfirm(
   // One reaction per run, settling the window in both outcomes.
   confirmed.then(
     () => settleRun(conn, run, undefined),
-    (err: unknown) => settleRun(conn, run, err),
+    (err: unknown) => settleRun(conn, run, failureReason(err)),
   );
 }
 
-function settleRun(conn: Connection, run: ConfirmRun, err: unknown): void {
+/** Answers every message of `run`: with `failure` (a reason code) when its promise rejected. */
+function settleRun(conn: Connection, run: ConfirmRun, failure: number | undefined): void {
+  // A closed run stays the connection's newest until the next publish replaces it.
   run.open = false;
-  if (newestRun.get(conn) === run) newestRun.delete(conn);
-  const failure = err === undefined ? undefined : failureReason(err);
   for (let i = 0; i < run.ids.length; i++) {
     const messageId = run.ids[i]!;
     const flags = run.flags[i]!;
