@@ -340,3 +340,34 @@ test('pipelined QoS 1 and 2 publishes are each answered once, in the order sent,
   publisher.send({ cmd: 'disconnect' } as Packet);
   subscriber.send({ cmd: 'disconnect' } as Packet);
 });
+
+test('publishes a full queue refuses are answered 0x97 in order, and a refused QoS 2 id is free again', async () => {
+  const core = broker.broker.client('/');
+  core.declareQueue('mqtt-full', { durable: false, lengthMax: 1, overflow: 'reject-publish' });
+  core.bindQueue('mqtt-full', 'amq.topic', 'full.#');
+  const publisher = connect(5);
+  publisher.send(connectPacket('full-pub'));
+  await publisher.next('connack');
+  const publish = (messageId: number, qos: 1 | 2) =>
+    mqttPacket.generate(
+      { cmd: 'publish', messageId, topic: 'full/a', payload: Buffer.from('x'), qos } as Packet,
+      { protocolVersion: 5 },
+    );
+  // The first fits; the next three do not. One write, so the four are handled in one turn.
+  publisher.end.write(Buffer.concat([publish(1, 1), publish(2, 1), publish(3, 2), publish(4, 1)]));
+  await until(() => publisher.packets.length >= 4, 5000, 'four answers');
+  const answers = publisher.packets.splice(0) as Array<{
+    cmd: string;
+    messageId: number;
+    reasonCode?: number;
+  }>;
+  assert.deepEqual(
+    answers.map((p) => `${p.cmd} ${p.messageId} ${p.reasonCode ?? 0}`),
+    ['puback 1 0', 'puback 2 151', 'pubrec 3 151', 'puback 4 151'],
+  );
+  // §4.3.3: a PUBREC with a failure ends the exchange, so the id is not awaiting a PUBREL.
+  publisher.send({ cmd: 'pubrel', messageId: 3 } as Packet);
+  const pubcomp = (await publisher.next('pubcomp')) as { reasonCode?: number };
+  assert.equal(pubcomp.reasonCode, 0x92);
+  publisher.send({ cmd: 'disconnect' } as Packet);
+});
