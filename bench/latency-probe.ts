@@ -9,7 +9,7 @@
  * each collection less what the one before left, plus the growth since the last), a figure the
  * machine's load does not change. One line a second on stderr.
  */
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
@@ -77,10 +77,24 @@ function allocationMeter(): () => number {
   };
 }
 
+/**
+ * `LATENCY_GAPS_FILE`: every gap over `gapMs` and every GC pause, as `<kind> <from> <to>` (epoch ms,
+ * so that the bench can line them up with its messages), appended once a second.
+ */
+const gapsFile = process.env['LATENCY_GAPS_FILE'];
+const gapLines: string[] = [];
+
+function noteGap(kind: 'busy' | 'stalled' | 'gc', fromMs: number, toMs: number): void {
+  if (gapsFile === undefined) return;
+  const origin = performance.timeOrigin;
+  gapLines.push(`${kind} ${(origin + fromMs).toFixed(2)} ${(origin + toMs).toFixed(2)}`);
+}
+
 function start(): void {
   let w = empty();
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
+      noteGap('gc', entry.startTime, entry.startTime + entry.duration);
       w.gcCount++;
       w.gcMs += entry.duration;
       w.gcMaxMs = Math.max(w.gcMaxMs, entry.duration);
@@ -104,6 +118,7 @@ function start(): void {
     const cpu = cpuMs();
     const gap = at - lastAt;
     w.ticks++;
+    if (gap > gapMs) noteGap(cpu - lastCpu >= gap / 2 ? 'busy' : 'stalled', lastAt, at);
     if (gap > gapMs && cpu - lastCpu >= gap / 2) {
       w.busyCount++;
       w.busyMs += gap;
@@ -125,6 +140,8 @@ function start(): void {
       `probe ${new Date().toISOString().slice(11, 19)} ticks ${w.ticks}; gaps over ${gapMs} ms: busy ${w.busyCount} (${f(w.busyMs)} ms, max ${f(w.busyMaxMs)}), stalled ${w.stalledCount} (${f(w.stalledMs)} ms, max ${f(w.stalledMaxMs)}); gc ${w.gcCount} (${f(w.gcMs)} ms, max ${f(w.gcMaxMs)}, ${w.gcOverGap} over ${gapMs} ms; major ${w.majorCount} (${f(w.majorMs)} ms, max ${f(w.majorMaxMs)})); allocated ${(w.allocatedBytes / 1024).toFixed(0)} KiB\n`,
     );
     w = empty();
+    if (gapsFile !== undefined && gapLines.length > 0)
+      appendFileSync(gapsFile, `${gapLines.splice(0).join('\n')}\n`);
   }, reportMs).unref();
 }
 

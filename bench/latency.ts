@@ -29,12 +29,15 @@
  * open-loop phase to `<dir>/<n>.cpuprofile`; `node dist/bench/profile-turns.js <file>` attributes its
  * long turns. With the probe, `LATENCY_TRACE_GC=1` has V8 print a line per collection on the broker's
  * stdout, which `LATENCY_BROKER_STDOUT=<file>` keeps; `LATENCY_NODE_OPTIONS` adds Node options of the
- * broker's own.
+ * broker's own. `LATENCY_TAIL=1` (implies the probe) has the probe write the broker's gaps and GC pauses
+ * with their times, and says for the slowest 1 % of each phase's messages what they waited through
+ * (`tailCauses`): whether a long turn, a collection or the scheduler made the tail.
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
@@ -185,6 +188,9 @@ async function maxRate(factory: PipeFactory, port: number): Promise<{ rate: numb
 }
 
 interface OpenResult {
+  /** When each message was due and how long it took (NaN: lost), performance.now() of this process. */
+  readonly due: Float64Array;
+  readonly latency: Float64Array;
   readonly rate: number;
   readonly count: number;
   readonly lost: number;
@@ -237,6 +243,8 @@ async function openLoop(
   await pipe.close();
   const sorted = latency.filter((v) => !Number.isNaN(v)).sort();
   return {
+    due,
+    latency,
     rate,
     count,
     lost: count - sorted.length,
@@ -277,7 +285,7 @@ const profileDir = process.env['LATENCY_PROFILE'];
 /** `LATENCY_NODE_OPTIONS` adds Node options of the broker's own (`--trace-gc`, a heap setting to compare). */
 const extraNodeOptions = process.env['LATENCY_NODE_OPTIONS'];
 const probeOptions =
-  process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined
+  process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined || process.env['LATENCY_TAIL'] === '1'
     ? `--import ${fileURLToPath(new URL('./latency-probe.js', import.meta.url))}`
     : undefined;
 const brokerNodeOptions =
@@ -285,6 +293,11 @@ const brokerNodeOptions =
     ? undefined
     : [probeOptions, extraNodeOptions].filter((o) => o !== undefined).join(' ');
 const stepMax = process.env['LATENCY_MAX'] === 'step';
+/** `LATENCY_TAIL=1` (implies the probe): what the slowest 1 % of each phase's messages waited through. */
+const gapsFile =
+  process.env['LATENCY_TAIL'] === '1'
+    ? join(tmpdir(), `switchyard-latency-gaps-${process.pid}.txt`)
+    : undefined;
 const fixedRate = Number(process.env['LATENCY_RATE'] ?? Number.NaN);
 
 /** CPU time of a process so far, ms (user + system, all threads), from /proc (Linux; 0 elsewhere). */
@@ -383,6 +396,67 @@ function probeSummary(t: ProbeTally, messages: number): string {
   return `${t.seconds} s: busy gaps > 2 ms ${t.busyCount} (${t.busyMs.toFixed(0)} ms, max ${t.busyMaxMs.toFixed(1)}), GC ${t.gcCount} (${per10k(t.gcCount)} per 10k msgs, ${t.gcMs.toFixed(0)} ms, max ${t.gcMaxMs.toFixed(1)}; of them full ${t.majorCount}, ${t.majorMs.toFixed(0)} ms, max ${t.majorMaxMs.toFixed(1)}), heap allocated ${((beyondIdle * 1024) / messages).toFixed(0)} B/msg beyond the idle ${idleKiBPerS.toFixed(0)} KiB/s`;
 }
 
+interface Gap {
+  readonly kind: 'busy' | 'stalled' | 'gc';
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/** The broker's gaps over 2 ms and GC pauses so far (bench/latency-probe.ts), in epoch ms. */
+function readGaps(file: string): Gap[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f.length === 3)
+    .map(([kind, from, to]) => ({ kind: kind as Gap['kind'], fromMs: Number(from), toMs: Number(to) }))
+    .sort((a, b) => a.fromMs - b.fromMs);
+}
+
+/**
+ * Lines the slowest 1 % of a phase's messages up with the broker's gaps: of the time they waited (due
+ * to arrival), the share that fell in a GC pause, in a busy gap beyond it (a long turn), in a gap in
+ * which the broker was not run, and in none over 2 ms (short turns, the clients, the network).
+ */
+function tailCauses(r: OpenResult, gaps: readonly Gap[]): string {
+  const sorted = [...r.latency].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? Number.POSITIVE_INFINITY;
+  const origin = performance.timeOrigin;
+  const waited = { gc: 0, busy: 0, stalled: 0, total: 0 };
+  let messages = 0;
+  for (let i = 0; i < r.count; i++) {
+    const latency = r.latency[i]!;
+    if (!(latency >= p99)) continue;
+    messages++;
+    const from = origin + r.due[i]!;
+    const to = from + latency;
+    waited.total += latency;
+    const pauses = gaps.filter((g) => g.kind === 'gc' && g.fromMs < to && g.toMs > from);
+    for (const gap of gaps) {
+      if (gap.fromMs >= to) break;
+      const a = Math.max(from, gap.fromMs);
+      const b = Math.min(to, gap.toMs);
+      if (b <= a) continue;
+      if (gap.kind === 'gc') {
+        waited.gc += b - a;
+        continue;
+      }
+      // A GC pause inside the gap is counted as GC; the rest as a long turn or as time not run.
+      let inPauses = 0;
+      for (const p of pauses) inPauses += Math.max(0, Math.min(b, p.toMs) - Math.max(a, p.fromMs));
+      waited[gap.kind] += Math.max(0, b - a - inPauses);
+    }
+  }
+  const share = (ms: number) => `${((100 * ms) / Math.max(1e-9, waited.total)).toFixed(0)} %`;
+  const none = Math.max(0, waited.total - waited.gc - waited.busy - waited.stalled);
+  return `${messages} messages ≥ p99 (${p99.toFixed(2)} ms) waited ${waited.total.toFixed(0)} ms in all: in GC pauses ${share(waited.gc)}, in other busy gaps > 2 ms ${share(waited.busy)}, in gaps the broker was not run ${share(waited.stalled)}, outside any gap > 2 ms ${share(none)}`;
+}
+
 /** Seconds the probe watches the broker idle before the first phase. */
 const idleSeconds = 3;
 
@@ -424,6 +498,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
             env: {
               NODE_OPTIONS: brokerNodeOptions,
               ...(profileDir === undefined ? {} : { LATENCY_PROFILE_DIR: profileDir }),
+              ...(gapsFile === undefined ? {} : { LATENCY_GAPS_FILE: gapsFile }),
             },
             onStderr: (chunk: string) => {
               probe.feed(chunk);
@@ -481,9 +556,14 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
         process.stdout.write(`${lines.at(-1)}\n`);
         if (tally !== undefined)
           process.stdout.write(`  probe, ${name} ${share * 100} %, ${probeSummary(tally, r.count)}\n`);
+        if (gapsFile !== undefined) {
+          await sleep(1200); // the probe appends its gaps once a second
+          process.stdout.write(`  tail, ${name} ${share * 100} %, ${tailCauses(r, readGaps(gapsFile))}\n`);
+        }
       }
     }
   } finally {
+    if (gapsFile !== undefined) rmSync(gapsFile, { force: true });
     const stopped = await cli.stop();
     // `LATENCY_BROKER_STDOUT=<file>`: what the broker printed (`--trace-gc` lines, for one).
     const stdoutFile = process.env['LATENCY_BROKER_STDOUT'];

@@ -291,3 +291,83 @@ test('a shared SUBSCRIBE still being saved when its connection drops leaves no c
   stays.send({ cmd: 'disconnect' } as Packet);
   publisher.send({ cmd: 'disconnect' } as Packet);
 });
+
+test('pipelined QoS 1 and 2 publishes are each answered once, in the order sent, and their deliveries acked', async () => {
+  const subscriber = connect(4);
+  subscriber.send(connectPacket('pipe-sub', { protocolVersion: 4 }));
+  await subscriber.next('connack');
+  subscriber.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'pipe/#', qos: 1 }] } as Packet);
+  await subscriber.next('suback');
+  const publisher = connect(4);
+  publisher.send(connectPacket('pipe-pub', { protocolVersion: 4 }));
+  await publisher.next('connack');
+  const count = 40;
+  // One write: every publish of it is handled in the same turn, so their confirmations share one promise.
+  const publishes = Array.from({ length: count }, (_, i) =>
+    mqttPacket.generate(
+      {
+        cmd: 'publish',
+        messageId: i + 1,
+        topic: 'pipe/a',
+        payload: Buffer.from(`m${i}`),
+        qos: i % 4 === 3 ? 2 : 1,
+      } as Packet,
+      { protocolVersion: 4 },
+    ),
+  );
+  publisher.end.write(Buffer.concat(publishes));
+  await until(() => publisher.packets.length >= count, 5000, 'every publish answered');
+  await turns();
+  const answers = publisher.packets.splice(0) as Array<{ cmd: string; messageId: number }>;
+  assert.deepEqual(
+    answers.map((p) => `${p.cmd} ${p.messageId}`),
+    Array.from({ length: count }, (_, i) => `${i % 4 === 3 ? 'pubrec' : 'puback'} ${i + 1}`),
+  );
+  // Delivered at QoS 1 (the subscription's), each acknowledged, and each acknowledgement reaches the queue.
+  await until(() => subscriber.packets.filter((p) => p.cmd === 'publish').length >= count, 5000, 'delivered');
+  const delivered = subscriber.packets.splice(0) as Array<{
+    cmd: string;
+    messageId: number;
+    payload: Buffer;
+  }>;
+  assert.deepEqual(
+    delivered.map((p) => p.payload.toString()),
+    Array.from({ length: count }, (_, i) => `m${i}`),
+  );
+  for (const p of delivered) subscriber.send({ cmd: 'puback', messageId: p.messageId } as Packet);
+  const core = broker.broker.client('/');
+  await until(() => core.queueCounts('session.pipe-sub')?.acked === count, 5000, 'every delivery acked');
+  publisher.send({ cmd: 'disconnect' } as Packet);
+  subscriber.send({ cmd: 'disconnect' } as Packet);
+});
+
+test('publishes a full queue refuses are answered 0x97 in order, and a refused QoS 2 id is free again', async () => {
+  const core = broker.broker.client('/');
+  core.declareQueue('mqtt-full', { durable: false, lengthMax: 1, overflow: 'reject-publish' });
+  core.bindQueue('mqtt-full', 'amq.topic', 'full.#');
+  const publisher = connect(5);
+  publisher.send(connectPacket('full-pub'));
+  await publisher.next('connack');
+  const publish = (messageId: number, qos: 1 | 2) =>
+    mqttPacket.generate(
+      { cmd: 'publish', messageId, topic: 'full/a', payload: Buffer.from('x'), qos } as Packet,
+      { protocolVersion: 5 },
+    );
+  // The first fits; the next three do not. One write, so the four are handled in one turn.
+  publisher.end.write(Buffer.concat([publish(1, 1), publish(2, 1), publish(3, 2), publish(4, 1)]));
+  await until(() => publisher.packets.length >= 4, 5000, 'four answers');
+  const answers = publisher.packets.splice(0) as Array<{
+    cmd: string;
+    messageId: number;
+    reasonCode?: number;
+  }>;
+  assert.deepEqual(
+    answers.map((p) => `${p.cmd} ${p.messageId} ${p.reasonCode ?? 0}`),
+    ['puback 1 0', 'puback 2 151', 'pubrec 3 151', 'puback 4 151'],
+  );
+  // §4.3.3: a PUBREC with a failure ends the exchange, so the id is not awaiting a PUBREL.
+  publisher.send({ cmd: 'pubrel', messageId: 3 } as Packet);
+  const pubcomp = (await publisher.next('pubcomp')) as { reasonCode?: number };
+  assert.equal(pubcomp.reasonCode, 0x92);
+  publisher.send({ cmd: 'disconnect' } as Packet);
+});

@@ -306,3 +306,47 @@ test('invalid queue options are refused', async () => {
   await assert.rejects(openQueue({ priorityMax: 256 }), (e) => isBrokerError(e, 'invalid_argument'));
   await assert.rejects(openQueue({ messageTtlMs: -1 }), (e) => isBrokerError(e, 'invalid_argument'));
 });
+
+test('a consumer kept up with message by message: counts stay right and its owner still gets back what it holds', async () => {
+  const { queue } = await openQueue();
+  const c = collector('c', { owner: 'ch1' });
+  const consumer = queue.consume(c.options);
+  await tick();
+  for (let i = 0; i < 20; i++) {
+    queue.enqueue(msg(`m${i}`));
+    assert.equal(queue.stats().unacked, 1);
+    queue.ack(c.deliveries[i]!.id);
+    assert.equal(queue.stats().unacked, 0);
+  }
+  queue.enqueue(msg('held1'));
+  queue.enqueue(msg('held2'));
+  consumer.cancel();
+  queue.ack(c.deliveries[20]!.id);
+  assert.equal(queue.stats().unacked, 1);
+  queue.releaseOwner('ch1');
+  assert.equal(queue.stats().unacked, 0);
+  const d = queue.get({ noAck: false, owner: 'g' })!;
+  assert.equal(text(d), 'held2');
+  assert.equal(d.redelivered, true);
+  queue.ack(d.id);
+  assert.equal(queue.stats().unacked, 0);
+  assert.equal(queue.info().messageCount, 0);
+});
+
+test('a message published from inside a delivery is delivered after it, in order', async () => {
+  const { queue } = await openQueue();
+  const seen: string[] = [];
+  queue.consume({
+    tag: 'c',
+    owner: 'o',
+    noAck: true,
+    deliver: (d) => {
+      seen.push(text(d));
+      if (seen.length < 5) queue.enqueue(msg(`${text(d)}+`));
+    },
+  });
+  await tick();
+  queue.enqueue(msg('a'));
+  assert.deepEqual(seen, ['a', 'a+', 'a++', 'a+++', 'a++++']);
+  assert.equal(queue.info().messageCount, 0);
+});

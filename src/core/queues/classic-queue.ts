@@ -25,7 +25,7 @@ import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax } from './options.js';
-import { type QueuedMessage, ReadyList } from './ready-list.js';
+import { noMessageId, type QueuedMessage, ReadyList } from './ready-list.js';
 import { QueueStore, type StoredMessage } from './store.js';
 import { QueueTimer } from './timer.js';
 
@@ -60,8 +60,14 @@ export class ClassicQueue implements QueueEngine {
   readonly #ready: ReadyList;
   /** Delayed messages, by readyAtMs then arrival. */
   #delayed: Delayed[] = [];
-  /** Both made on the first delivery: an idle queue (every MQTT connection has one) holds no tables. */
-  #unacked: Map<number, QueuedMessage> | undefined;
+  /**
+   * Both made on the first delivery: an idle queue (every MQTT connection has one) holds no tables.
+   * `#unacked` and each owner's set always hold `noMessageId` (no delivery has it): V8 gives a map or
+   * set a new table whenever a delete empties it, which on a consumer that keeps up (one delivery
+   * out, its ack in) was a table per message. An owner's set stays while it may hold more (see
+   * `#takeUnacked`).
+   */
+  #unacked: Map<number, QueuedMessage | undefined> | undefined;
   #byOwner: Map<string, Set<number>> | undefined;
   readonly #consumers: ConsumerSet;
   #store: QueueStore | undefined;
@@ -134,7 +140,7 @@ export class ClassicQueue implements QueueEngine {
     return {
       ready: this.#ready.count,
       readyBytes: this.#ready.bytes,
-      unacked: this.#unacked?.size ?? 0,
+      unacked: this.#unacked === undefined ? 0 : this.#unacked.size - 1,
       delayed: this.#delayed.length,
       consumers: this.#consumers.size,
     };
@@ -256,12 +262,13 @@ export class ClassicQueue implements QueueEngine {
   releaseOwner(owner: string): void {
     const mine = this.#consumers.all.filter((c) => c.owner === owner);
     for (const c of mine) this.#cancel(c, false);
-    const ids = [...(this.#byOwner?.get(owner) ?? [])].sort((a, b) => a - b);
-    for (const id of ids) {
+    const ids = [...(this.#byOwner?.get(owner) ?? [])].filter((id) => id !== noMessageId);
+    for (const id of ids.sort((a, b) => a - b)) {
       const m = this.#takeUnacked(id);
       m.deliveryCount++;
       this.#requeue(m);
     }
+    this.#byOwner?.delete(owner);
     this.#dispatch();
     // Consumers that went with their owner count as cancelled for auto-delete.
     if (mine.length > 0) this.#maybeAutoDelete();
@@ -366,6 +373,7 @@ export class ClassicQueue implements QueueEngine {
 
   #makeReady(m: QueuedMessage, fresh: boolean): void {
     m.id = this.#deps.nextId();
+    if (fresh && this.#handedStraight(m)) return;
     this.#ready.insert(m);
     this.#freshId = fresh ? m.id : 0;
     try {
@@ -375,6 +383,29 @@ export class ClassicQueue implements QueueEngine {
     }
     this.#dropOverflow();
     this.#expireHeads();
+  }
+
+  /**
+   * A new message with nothing ready before it goes to a consumer with credit at once, as the dispatch
+   * would send it, without being written into the ready list's columns and read back as a new
+   * object: on a queue that keeps up that was every message. False when it must wait.
+   */
+  #handedStraight(m: QueuedMessage): boolean {
+    if (this.#ready.count > 0 || this.#dispatching || this.#state !== 'open') return false;
+    const c = this.#consumers.pick();
+    if (c === undefined) return false;
+    this.#consumers.served(c);
+    // As in #dispatch: what the delivery sets off (an ack, a publish to this queue) dispatches after it.
+    this.#dispatching = true;
+    this.#dispatchAgain = false;
+    try {
+      this.#handOut(m, c, c.owner, c.noAck);
+    } finally {
+      this.#dispatching = false;
+    }
+    if (this.#dispatchAgain) this.#dispatch();
+    this.#expireHeads();
+    return true;
   }
 
   #dropOverflow(): void {
@@ -498,13 +529,13 @@ export class ClassicQueue implements QueueEngine {
     // Held deliveries keep no stored body in memory: a requeue reads it back from the log.
     this.#uncache(m);
     m.holder = c ?? owner;
-    this.#unacked ??= new Map();
+    this.#unacked ??= new Map([[noMessageId, undefined]]);
     this.#unacked.set(m.id, m);
     this.#byOwner ??= new Map();
     this.#lengths.unacked++;
     let held = this.#byOwner.get(owner);
     if (held === undefined) {
-      held = new Set();
+      held = new Set([noMessageId]);
       this.#byOwner.set(owner, held);
     }
     held.add(m.id);
@@ -526,7 +557,9 @@ export class ClassicQueue implements QueueEngine {
     const owner = typeof c === 'string' ? c : c.owner;
     const held = this.#byOwner?.get(owner);
     held?.delete(id);
-    if (held?.size === 0) this.#byOwner?.delete(owner);
+    // Kept while its consumer is attached (it takes the next delivery); a get's owner or a cancelled
+    // consumer's holds nothing more, so its emptied set goes.
+    if (held?.size === 1 && (typeof c === 'string' || c.cancelled)) this.#byOwner?.delete(owner);
     if (typeof c !== 'string') {
       c.unacked--;
       for (const limit of c.options.limits ?? []) limit.release(1);
@@ -597,6 +630,8 @@ export class ClassicQueue implements QueueEngine {
     const wasActive = this.#consumers.active === c;
     c.cancelled = true;
     this.#consumers.remove(c);
+    // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
+    if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
     for (const off of c.unsubscribe) off();
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
@@ -740,7 +775,7 @@ export class ClassicQueue implements QueueEngine {
   #forgetMessages(): void {
     for (let m = this.#ready.shift(); m !== undefined; m = this.#ready.shift()) this.#uncache(m);
     for (const { m } of this.#delayed) this.#uncache(m);
-    for (const id of [...(this.#unacked?.keys() ?? [])]) this.#takeUnacked(id);
+    for (const id of [...(this.#unacked?.keys() ?? [])]) if (id !== noMessageId) this.#takeUnacked(id);
     this.#delayed = [];
   }
 

@@ -20,6 +20,9 @@ import { queueHandlers } from './methods/queue.js';
 import { txHandlers } from './methods/tx.js';
 import { encodedProperties, toBasicProperties } from './properties.js';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+const noBytes = new Uint8Array(0);
+
 export type HandlerTable = {
   readonly [N in MethodName]?: (channel: AmqpChannel, fields: Extract<Method, { name: N }>['fields']) => void;
 };
@@ -71,6 +74,13 @@ export class AmqpChannel {
   #content: PendingContent | undefined;
   #nextTag = 1;
   readonly #exchangeBytes = new RecentUtf8();
+  readonly #shape: Mutable<DeliveryShape> = {
+    consumerTag: noBytes,
+    exchange: noBytes,
+    routingKey: noBytes,
+    properties: noBytes,
+    bodyBytes: 0,
+  };
   readonly #routingKeyBytes = new RecentUtf8();
   /** Delivery tag → queue delivery; tags grow, so map order is tag order. */
   readonly unacked = new Map<number, Unacked>();
@@ -230,13 +240,13 @@ export class AmqpChannel {
     const tag = this.nextDeliveryTag();
     if (!consumer.noAck) this.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
     const { message } = delivery;
-    const shape: DeliveryShape = {
-      consumerTag: consumer.tagBytes,
-      exchange: this.#exchangeBytes.of(message.exchange),
-      routingKey: this.#routingKeyBytes.of(message.routingKey),
-      properties: encodedProperties(message.properties),
-      bodyBytes: message.body.byteLength,
-    };
+    // One shape per channel, filled per delivery: it is read only while the frames are written.
+    const shape = this.#shape;
+    shape.consumerTag = consumer.tagBytes;
+    shape.exchange = this.#exchangeBytes.of(message.exchange);
+    shape.routingKey = this.#routingKeyBytes.of(message.routingKey);
+    shape.properties = encodedProperties(message.properties);
+    shape.bodyBytes = message.body.byteLength;
     if (this.conn.sendDelivery(this.number, shape, tag, delivery.redelivered, message.body)) return;
     this.sendMessage(consumer.tag, tag, delivery.redelivered, message);
   }

@@ -16,7 +16,7 @@ import { Reason } from './limits.js';
 import { pubrelOwed, type SubscriptionEntry } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
-import type { Connection } from './session.js';
+import type { Connection, OutboundEntry } from './session.js';
 import { keyToTopic } from './topics.js';
 
 /** Packet ids run 1 to 65535 (§2.2.1); 0 is not one [MQTT-2.2.1-3]. */
@@ -26,6 +26,19 @@ const packetIdMax = 65_535;
 export function packetIdAfter(id: number): number {
   return (id % packetIdMax) + 1;
 }
+
+/**
+ * Put in a connection's `outbound` map with its first entry, under a key no packet id has, so that
+ * the map never empties again: V8 gives a map a new table whenever a delete empties it, which for a
+ * subscriber that keeps up (one message out, its PUBACK in) was a table per message.
+ */
+const outboundSentinelId = -1;
+const outboundSentinel: OutboundEntry = Object.freeze({
+  queue: '',
+  deliveryId: 0,
+  stage: 'publish',
+  stored: false,
+});
 
 function allocatePacketId(conn: Connection): number {
   for (let tries = 0; tries < packetIdMax; tries++) {
@@ -282,7 +295,9 @@ function ackSent(conn: Connection, delivery: Delivery): void {
 function track(conn: Connection, delivery: Delivery, packetId: number, stored: boolean, qos: 1 | 2): void {
   conn.resend.delete(delivery.id);
   conn.reserved.delete(packetId);
-  conn.outbound.set(packetId, {
+  const { outbound } = conn;
+  if (outbound.size === 0) outbound.set(outboundSentinelId, outboundSentinel);
+  outbound.set(packetId, {
     queue: delivery.queue,
     deliveryId: delivery.id,
     stage: 'publish',
@@ -304,8 +319,11 @@ function persist(conn: Connection, pending: Promise<void>): void {
 function finish(conn: Connection, packetId: number): void {
   const entry = conn.outbound.get(packetId);
   conn.outbound.delete(packetId);
-  if (entry?.stored === true && conn.session !== undefined)
-    persist(conn, conn.session.deleteInflight(packetId));
+  const session = conn.session;
+  if (entry?.stored !== true || session === undefined) return;
+  const pending = session.deleteInflight(packetId);
+  // As in `track`: only a durable session writes anything; the others need no handler per message.
+  if (session.durable) persist(conn, pending);
 }
 
 export function handlePuback(conn: Connection, packet: IPubackPacket): undefined {
