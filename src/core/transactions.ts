@@ -9,7 +9,10 @@
  * completion at start is carried out again, and a marker lost behind a durable completion appended
  * again; an open transaction past its timeout is aborted and its
  * producer fenced. Aborted transactions are remembered per partition, so readers of committed data
- * leave their entries out.
+ * leave their entries out. Transaction version 2 (KIP-890 part 2): a transactional batch may add its
+ * partition itself (`addImplicitly`), and an end may hand the id over to its next epoch, or past
+ * the last epoch to a new producer id, named in its decision (`prepare`'s `next`) and taken at
+ * `complete` (docs/performance.md, "Kafka transactions", for what a crash at each point leaves).
  */
 import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
