@@ -2,8 +2,13 @@
  * `npm run bench -- kafka-txn` (also part of `kafka`): transactional produce against plain acks=all.
  * `lanes` producers (64; `KAFKA_TXN_PRODUCERS=n` sets another count), each on its own connection,
  * write batches of 100 records of 256 B with acks=all to one of 6 partitions: plain, or
- * transactional, one batch per transaction (AddPartitionsToTxn, Produce, EndTxn commit: three round
- * trips). Each producer has its own connection, plain and transactional alike, because that is what
+ * transactional, one batch per transaction. A transaction is what each kind of client sends:
+ * transaction version 1 (AddPartitionsToTxn v3, Produce v7, EndTxn v3 commit: three round trips), as
+ * kafkajs and librdkafka 2.x do, and transaction version 2 (KIP-890 part 2: Produce v12 adding its
+ * partition itself, EndTxn v5 commit answering the next epoch: two round trips), as the Java client
+ * 4.x does against a broker that finalizes `transaction.version` 2, as this one does. Both run by
+ * default, each against the same plain run (the default is what clients of both kinds send);
+ * `KAFKA_TXN_VERSION=1` or `=2` runs one. Each producer has its own connection, plain and transactional alike, because that is what
  * Kafka clients do: kafkajs, librdkafka and the Java client open a connection to a broker per
  * producer instance, so producers never share one. A Kafka connection answers in request order, and
  * producers multiplexed on one connection would wait behind each other's transaction ends (head of
@@ -22,10 +27,12 @@ import {
   BatchAttribute,
   decodeMessage,
   decodeResponseHeader,
+  type EndTxnResponse,
   encodeRecordBatch,
   type InitProducerIdResponse,
   KafkaReader,
   kafkaApiByKey,
+  type ProduceResponse,
   responseHeaderVersion,
 } from '../src/protocols/kafka/codec/index.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
@@ -42,6 +49,9 @@ const lanes = Math.min(
   Math.max(1, Number(process.env['KAFKA_TXN_PRODUCERS'] ?? lanesDefault) || 1),
 );
 const sharedConnection = process.env['KAFKA_TXN_SHARED_CONNECTION'] === '1';
+/** The transaction versions to run: both unless `KAFKA_TXN_VERSION` names one. */
+const txnVersions: ReadonlyArray<1 | 2> =
+  process.env['KAFKA_TXN_VERSION'] === '1' ? [1] : process.env['KAFKA_TXN_VERSION'] === '2' ? [2] : [1, 2];
 const runMs = 3000;
 const rounds = 3;
 const topic = 'txn-bench';
@@ -125,23 +135,61 @@ function plain(conns: Lanes): Promise<Run> {
 
 interface Producer {
   readonly transactionalId: string;
-  readonly producerId: bigint;
-  readonly producerEpoch: number;
+  /** Transaction version 2 hands the producer a new epoch (or id) at every end. */
+  producerId: bigint;
+  producerEpoch: number;
   sequence: number;
 }
 
 /** Milliseconds spent in each request of a transaction, for the table's last column. */
 const stepMs = { add: [] as number[], produce: [] as number[], end: [] as number[] };
 
+/** Each call adds the milliseconds since the one before (or since it was made) to `into`. */
+function lapTimer(): (into: number[]) => void {
+  let t0 = performance.now();
+  return (into) => {
+    const t1 = performance.now();
+    into.push(t1 - t0);
+    t0 = t1;
+  };
+}
+
+/** Transaction version 2: Produce v12 adds the partition, EndTxn v5 names the next epoch. */
+async function transactionalV2(conns: Lanes, producers: Producer[]): Promise<Run> {
+  return timed(async (lane) => {
+    const conn = conns[lane]!;
+    const lap = lapTimer();
+    const p = producers[lane]!;
+    const batch = batchOf(p.producerId, p.producerEpoch, p.sequence);
+    p.sequence += recordsPerBatch;
+    const produced = await call<ProduceResponse>(
+      conn,
+      ApiKey.Produce,
+      12,
+      produceBody(lane % partitions, batch, p.transactionalId),
+    );
+    const code = produced.responses[0]?.partitionResponses[0]?.errorCode;
+    if (code !== 0) throw new Error(`Produce v12 failed with error ${code}`);
+    lap(stepMs.produce);
+    const ids = {
+      transactionalId: p.transactionalId,
+      producerId: p.producerId,
+      producerEpoch: p.producerEpoch,
+    };
+    const ended = await call<EndTxnResponse>(conn, ApiKey.EndTxn, 5, { ...ids, committed: true });
+    if (ended.errorCode !== 0) throw new Error(`EndTxn v5 failed with error ${ended.errorCode}`);
+    // A new epoch starts its sequences at 0.
+    p.producerId = ended.producerId;
+    p.producerEpoch = ended.producerEpoch;
+    p.sequence = 0;
+    lap(stepMs.end);
+  });
+}
+
 async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> {
   return timed(async (lane) => {
     const conn = conns[lane]!;
-    let t0 = performance.now();
-    const lap = (into: number[]): void => {
-      const t1 = performance.now();
-      into.push(t1 - t0);
-      t0 = t1;
-    };
+    const lap = lapTimer();
     const p = producers[lane]!;
     const ids = {
       transactionalId: p.transactionalId,
@@ -168,6 +216,26 @@ async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> 
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** One transactional id per lane and transaction version, each with its producer id. */
+async function initProducers(conns: Lanes, version: 1 | 2): Promise<Producer[]> {
+  const producers: Producer[] = [];
+  for (let lane = 0; lane < lanes; lane++) {
+    const transactionalId = `bench-txn${version}-${lane}`;
+    const init = await call<InitProducerIdResponse>(conns[lane]!, ApiKey.InitProducerId, 2, {
+      transactionalId,
+      transactionTimeoutMs: 60_000,
+    });
+    if (init.errorCode !== 0) throw new Error(`InitProducerId failed with error ${init.errorCode}`);
+    producers.push({
+      transactionalId,
+      producerId: init.producerId,
+      producerEpoch: init.producerEpoch,
+      sequence: 0,
+    });
+  }
+  return producers;
+}
+
 export async function runKafkaTxnBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-txn-bench-'));
   const cli = await startCli([
@@ -184,40 +252,32 @@ export async function runKafkaTxnBench(): Promise<void> {
       topics: [{ name: topic, numPartitions: partitions, replicationFactor: 1 }],
       timeoutMs: 5000,
     });
-    const producers: Producer[] = [];
-    for (let lane = 0; lane < lanes; lane++) {
-      const transactionalId = `bench-txn-${lane}`;
-      const init = await call<InitProducerIdResponse>(conns[lane]!, ApiKey.InitProducerId, 2, {
-        transactionalId,
-        transactionTimeoutMs: 60_000,
-      });
-      if (init.errorCode !== 0) throw new Error(`InitProducerId failed with error ${init.errorCode}`);
-      producers.push({
-        transactionalId,
-        producerId: init.producerId,
-        producerEpoch: init.producerEpoch,
-        sequence: 0,
-      });
-    }
+    const byVersion = new Map<1 | 2, Producer[]>();
+    for (const version of txnVersions) byVersion.set(version, await initProducers(conns, version));
     process.stdout.write(
-      `transactions: ${lanes} producers ${sharedConnection ? 'pipelined on one shared connection' : 'on a connection each'}, one batch of ${recordsPerBatch} × ${recordBytes} B per transaction, acks=all, ${partitions} partitions; plain acks=all the same shape\n` +
-        '| round | plain rec/s | plain p50 / p99 ms | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn | broker CPU ms per 1,000 records, plain / transactional |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n',
+      `transactions: ${lanes} producers ${sharedConnection ? 'pipelined on one shared connection' : 'on a connection each'}, one batch of ${recordsPerBatch} × ${recordBytes} B per transaction, acks=all, ${partitions} partitions; plain acks=all the same shape; transaction version ${txnVersions.join(' and ')}\n` +
+        '| round | plain rec/s | plain p50 / p99 ms | TV | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn | broker CPU ms per 1,000 records, plain / transactional |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n',
     );
-    const ratios: number[] = [];
+    const ratios = new Map<1 | 2, number[]>(txnVersions.map((v) => [v, []]));
     for (let round = 1; round <= rounds; round++) {
       const a = await plain(conns);
-      for (const steps of Object.values(stepMs)) steps.length = 0;
-      const t = await transactional(conns, producers);
-      const steps = Object.values(stepMs)
-        .map((xs) => median(xs).toFixed(1))
-        .join(' / ');
-      const ratio = (100 * t.recordsPerSecond) / a.recordsPerSecond;
-      ratios.push(ratio);
-      process.stdout.write(
-        `| ${round} | ${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio.toFixed(0)} % | ${steps} | ${a.cpuMsPerKilo.toFixed(1)} / ${t.cpuMsPerKilo.toFixed(1)} |\n`,
-      );
+      for (const [version, producers] of byVersion) {
+        for (const steps of Object.values(stepMs)) steps.length = 0;
+        const t = await (version === 2 ? transactionalV2 : transactional)(conns, producers);
+        const steps = Object.values(stepMs)
+          .map((xs) => (xs.length === 0 ? '–' : median(xs).toFixed(1)))
+          .join(' / ');
+        const ratio = (100 * t.recordsPerSecond) / a.recordsPerSecond;
+        ratios.get(version)!.push(ratio);
+        process.stdout.write(
+          `| ${round} | ${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${version} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio.toFixed(0)} % | ${steps} | ${a.cpuMsPerKilo.toFixed(1)} / ${t.cpuMsPerKilo.toFixed(1)} |\n`,
+        );
+      }
     }
-    process.stdout.write(`median transactional / plain: ${median(ratios).toFixed(0)} %\n`);
+    for (const [version, list] of ratios)
+      process.stdout.write(
+        `median transactional / plain, transaction version ${version}: ${median(list).toFixed(0)} %\n`,
+      );
     for (const c of new Set(conns)) c.socket.destroy();
   } finally {
     await cli.stop();

@@ -207,3 +207,11 @@ export function listenerFlags(on: Partial<Record<keyof typeof portFlags, number 
 export function onlyHttpFlags(httpPort: number | 'auto'): string[] {
   return listenerFlags({ http: httpPort });
 }
+
+/** `switchyard start` on file storage in `dataDir` with a Kafka listener only, for tests that SIGKILL it. */
+export function startKafkaCli(dataDir: string): Promise<RunningCli> {
+  return startCli(
+    ['--storage', 'file', '--data-dir', dataDir, '--log-level', 'warn', ...listenerFlags({ kafka: 'auto' })],
+    { lifetimeMs: 120_000 },
+  );
+}

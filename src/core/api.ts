@@ -337,6 +337,11 @@ export interface ProducerBatch {
   readonly count: number;
   /** Part of the producer's open transaction; refused unless the transaction holds the partition. */
   readonly transactional?: boolean;
+  /**
+   * A transactional batch that adds its partition to its producer's transaction itself, opening one
+   * if none is (KIP-890 part 2, Kafka's Produce v12 on); otherwise the partition must have been added.
+   */
+  readonly addsPartition?: boolean;
 }
 
 /** Why a batch or an epoch bump is refused; adapters map these to their own error codes. */
@@ -384,6 +389,12 @@ export type TxnResult = { readonly kind: 'ok' } | { readonly kind: 'refused'; re
 export type TxnInit =
   | { readonly kind: 'ok'; readonly producerId: number; readonly epoch: number }
   | { readonly kind: 'refused'; readonly reason: TxnRefusal };
+
+/**
+ * An ended transaction: the producer id and epoch its transactional id has now, the same as before
+ * unless the end bumped the epoch (KIP-890 part 2).
+ */
+export type TxnEnded = TxnInit;
 
 /** A transactional producer and its transaction as listed (Kafka DescribeTransactions). */
 export interface TxnSummary {
@@ -682,13 +693,21 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   ): Promise<TxnResult>;
   /** The transaction will commit offsets of `group`. */
   addGroupToTransaction(txn: TxnInstance, group: string): Promise<TxnResult>;
-  /** Offsets the group gets when the transaction commits. */
+  /**
+   * Offsets the group gets when the transaction commits. With `addGroup` (KIP-890 part 2) a group
+   * not yet in the transaction joins it; otherwise it must have been added.
+   */
   commitTransactionOffsets(
     txn: TxnInstance,
     group: string,
     offsets: Array<{ stream: string; partition: number; offset: GroupOffset }>,
+    addGroup?: boolean,
   ): Promise<TxnResult>;
-  endTransaction(txn: TxnInstance, commit: boolean): Promise<TxnResult>;
+  /**
+   * Commits or aborts. With `bumpEpoch` (KIP-890 part 2) the end also hands the id over to its next
+   * epoch (or a new producer id past the last epoch), which the answer names.
+   */
+  endTransaction(txn: TxnInstance, commit: boolean, bumpEpoch?: boolean): Promise<TxnEnded>;
   describeTransaction(transactionalId: string): TxnSummary | undefined;
   listTransactions(): TxnSummary[];
 

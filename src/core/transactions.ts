@@ -9,10 +9,14 @@
  * completion at start is carried out again, and a marker lost behind a durable completion appended
  * again; an open transaction past its timeout is aborted and its
  * producer fenced. Aborted transactions are remembered per partition, so readers of committed data
- * leave their entries out.
+ * leave their entries out. Transaction version 2 (KIP-890 part 2): a transactional batch may add its
+ * partition itself (`addImplicitly`), and an end may hand the id over to its next epoch, or past
+ * the last epoch to a new producer id, named in its decision (`prepare`'s `next`) and taken at
+ * `complete` (docs/performance.md, "Kafka transactions", for what a crash at each point leaves).
  */
+import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { TxnInit, TxnRefusal, TxnResult, TxnSummary } from './api.js';
+import type { TxnEnded, TxnInit, TxnRefusal, TxnResult, TxnSummary } from './api.js';
 import type { Timer } from './exec/executor.js';
 import type { ConsumerGroups } from './groups.js';
 import type { StreamRegistry } from './internal.js';
@@ -27,6 +31,7 @@ import type { OpenedLog } from './state/state-log.js';
 import {
   partitionKey,
   type TxnEntry,
+  type TxnInstanceIds,
   type TxnMarkerAt,
   type TxnOffset,
   type TxnPartition,
@@ -67,9 +72,10 @@ interface Ending {
   /**
    * The decision is durable and the markers appended (the partitions' stable offsets moved on):
    * EndTxn may be answered, as Kafka answers once PrepareCommit is written. A crash from here on
-   * carries the decision out again at start.
+   * carries the decision out again at start. Resolves to the instance the id has after this end:
+   * the same one, or the next one EndTxn v5 hands over to (KIP-890 part 2).
    */
-  readonly decided: Promise<void>;
+  readonly decided: Promise<TxnInstanceIds>;
   /**
    * `complete` is applied and appended (for a commit with group offsets, once the markers are durable
    * and the offsets in their groups): the id may start its next transaction, whose entries follow
@@ -102,6 +108,11 @@ interface Marked {
   readonly markers: TxnMarkerAt[];
   readonly durables: Array<Promise<void>>;
 }
+
+/** What a transactional Produce that adds its own partition (KIP-890 part 2) is told, if not to go on. */
+export type ImplicitAdd =
+  | { readonly kind: 'wait'; readonly until: Promise<void> }
+  | { readonly kind: 'refused'; readonly reason: TxnRefusal };
 
 const ok: TxnResult = { kind: 'ok' };
 const refused = (reason: TxnRefusal) => ({ kind: 'refused', reason }) as const;
@@ -226,6 +237,36 @@ export class TransactionalProducers {
     if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
+    return this.#join(current, refs);
+  }
+
+  /**
+   * KIP-890 part 2: a transactional Produce of v12 on adds its partition to its producer's
+   * transaction itself (opening one if none is), as Kafka's partition leader asks the coordinator
+   * with AddPartitionsToTxn v5 before it appends. The same `partitions` entry as AddPartitionsToTxn
+   * writes, applied at once: the batch then goes ahead of its durability, or waits for it, exactly
+   * as after an explicit add (`adding`), so a crash leaves the same states. While the id's previous
+   * transaction is still ending, the batch waits for that (Kafka answers CONCURRENT_TRANSACTIONS and
+   * the leader retries). Undefined when the batch may go on.
+   */
+  addImplicitly(
+    producerId: number,
+    epoch: number,
+    stream: string,
+    partition: number,
+  ): ImplicitAdd | undefined {
+    const id = this.#byProducer.get(producerId);
+    if (id === undefined) return refused('producerIdMismatch');
+    const ending = this.#ended(id);
+    if (ending !== undefined) return { kind: 'wait', until: ending };
+    const current = this.#check(id, producerId, epoch);
+    if ('kind' in current) return current;
+    const joined = this.#join(current, [{ stream, partition }]);
+    return joined.kind === 'ok' ? undefined : joined;
+  }
+
+  /** The partitions not yet in the transaction join it: one `partitions` entry, applied at once. */
+  #join(current: TxnProducerState, refs: ReadonlyArray<{ stream: string; partition: number }>): TxnResult {
     const added: Array<{ stream: string; partition: number; firstOffset: number; into: Partition }> = [];
     for (const ref of refs) {
       if (current.partitions.has(partitionKey(ref.stream, ref.partition))) continue;
@@ -241,10 +282,10 @@ export class TransactionalProducers {
       firstOffset,
     }));
     const starting = current.phase !== 'ongoing';
-    const committed = this.#commitPartitions(id, partitions);
-    for (const { into, firstOffset } of added) into.beginTransaction(producerId, firstOffset);
+    const committed = this.#commitPartitions(current.id, partitions);
+    for (const { into, firstOffset } of added) into.beginTransaction(current.producerId, firstOffset);
     if (starting) this.#arm(current);
-    this.#hold(producerId, committed);
+    this.#hold(current.producerId, committed);
     return ok;
   }
 
@@ -324,19 +365,30 @@ export class TransactionalProducers {
     return ok;
   }
 
-  /** TxnOffsetCommit: offsets the group gets only when the transaction commits. */
+  /**
+   * TxnOffsetCommit: offsets the group gets only when the transaction commits. With `addGroup`
+   * (TxnOffsetCommit v5, KIP-890 part 2) a group not yet in the transaction joins it first, as
+   * AddOffsetsToTxn would have added it; its entry goes before the offsets' in the log, so both are
+   * durable once the offsets are.
+   */
   async commitOffsets(
     id: string,
     producerId: number,
     epoch: number,
     group: string,
     offsets: ReadonlyArray<Omit<TxnOffset, 'group'>>,
+    addGroup = false,
   ): Promise<TxnResult> {
     const ending = this.#ended(id);
     if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
-    if (!current.groups.has(group)) return refused('invalidState');
+    if (!current.groups.has(group)) {
+      if (!addGroup) return refused('invalidState');
+      const starting = current.phase !== 'ongoing';
+      void this.#log.commit({ type: 'group', id, group, at: this.#now }).catch(() => undefined);
+      if (starting) this.#arm(current);
+    }
     const entries = offsets.map((o) => ({ group, ...o }));
     await this.#log.commit({ type: 'offsets', id, offsets: entries, at: this.#now });
     return ok;
@@ -346,28 +398,37 @@ export class TransactionalProducers {
    * EndTxn, answered once the decision is durable and the markers are appended (Kafka answers once
    * PrepareCommit is written); a transaction with group offsets is answered once they are committed,
    * so the group shows them. Ending again the way it ends is answered as done once that is decided;
-   * the other way is refused.
+   * the other way is refused. With `bump` (EndTxn v5, KIP-890 part 2) every end hands the id over to
+   * its next epoch, or past the last epoch to a new producer id at epoch 0, which the answer names;
+   * a retry of an end already done (the instance before the hand-over) is answered with it, and an
+   * abort with no transaction open bumps the epoch too, as Kafka's coordinator does.
    */
-  async end(id: string, producerId: number, epoch: number, commit: boolean): Promise<TxnResult> {
+  async end(id: string, producerId: number, epoch: number, commit: boolean, bump = false): Promise<TxnEnded> {
     const current = this.#state.producers.get(id);
-    if (current === undefined || current.producerId !== producerId) return refused('producerIdMismatch');
-    if (epoch !== current.epoch) return refused('fenced');
+    if (current === undefined) return refused('producerIdMismatch');
+    const same = { kind: 'ok', producerId: current.producerId, epoch: current.epoch } as const;
     const ended =
       current.phase === 'completeCommit' ? true : current.phase === 'completeAbort' ? false : undefined;
-    if (ended !== undefined) return ended === commit ? ok : refused('invalidState');
+    if (bump && ended !== undefined && isRetryOf(current, producerId, epoch))
+      return ended === commit ? same : refused('invalidState');
+    if (current.producerId !== producerId) return refused('producerIdMismatch');
+    if (epoch !== current.epoch) return refused('fenced');
     if (isPrepared(current)) {
-      const same = (current.phase === 'prepareCommit') === commit;
       const ending = this.#ending.get(id);
-      if (!same) return refused('invalidState');
+      if ((current.phase === 'prepareCommit') !== commit) return refused('invalidState');
       if (ending === undefined) return refused('concurrent');
-      await ending.decided;
-      return ok;
+      return { kind: 'ok', ...(await ending.decided) };
     }
-    if (current.phase === 'empty') return ok;
+    if (bump) {
+      // KIP-890 part 2: a commit needs an open transaction; an abort always fences the epoch.
+      if (current.phase !== 'ongoing' && commit) return refused('invalidState');
+    } else if (ended !== undefined) return ended === commit ? same : refused('invalidState');
+    else if (current.phase === 'empty') return same;
     const withOffsets = commit && current.offsets.size > 0;
-    const ending = this.#end(current, commit);
-    await (withOffsets ? ending.done : ending.decided);
-    return ok;
+    const ending = this.#end(current, commit, bump);
+    const next = await ending.decided;
+    if (withOffsets) await ending.done;
+    return { kind: 'ok', ...next };
   }
 
   /** Whether a transactional batch may go to the partition: its producer's transaction holds it. */
@@ -376,6 +437,7 @@ export class TransactionalProducers {
     const current = id === undefined ? undefined : this.#state.producers.get(id);
     return (
       current !== undefined &&
+      current.producerId === producerId &&
       current.epoch === epoch &&
       current.phase === 'ongoing' &&
       current.partitions.has(partitionKey(stream, partition))
@@ -482,24 +544,29 @@ export class TransactionalProducers {
    * waits for `complete` to be durable: whatever the id writes next follows it in the log, and a
    * crash before it is durable finds the decision and carries it out again.
    */
-  #end(current: TxnProducerState, commit: boolean): Ending {
+  #end(current: TxnProducerState, commit: boolean, bump = false): Ending {
     const running = this.#ending.get(current.id);
     if (running !== undefined) return running;
     this.#timers.get(current.id)?.cancel();
     this.#timers.delete(current.id);
     const withOffsets = commit && current.offsets.size > 0;
+    const { producerId } = current;
     const marked = (async () => {
       // The ending before must have its markers durable first: then only the last ending's markers
       // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
       await this.#marking.get(current.id);
-      if (current.phase === 'ongoing')
-        await this.#log.commit({ type: 'prepare', id: current.id, commit, at: this.#now });
-      return this.#mark(current, commit, !withOffsets);
+      if (current.phase === 'ongoing' || (bump && !isPrepared(current))) {
+        const next = bump ? await this.#nextOf(current) : undefined;
+        const decision = { type: 'prepare', id: current.id, commit, at: this.#now } as const;
+        await this.#log.commit(next === undefined ? decision : { ...decision, next });
+      }
+      const after = current.next ?? { producerId, epoch: current.epoch };
+      return { ...this.#mark(current, commit, !withOffsets), after };
     })();
     const done = marked.then((m) =>
-      withOffsets ? this.#complete(current, commit, m) : this.#completed(current.id, commit, m),
+      withOffsets ? this.#complete(current, commit, m) : this.#completed(current, commit, m),
     );
-    const ending: Ending = { decided: marked.then(() => undefined), done };
+    const ending: Ending = { decided: marked.then((m) => m.after), done };
     // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
     ending.decided.catch(() => {});
     done.catch(() => {});
@@ -509,6 +576,18 @@ export class TransactionalProducers {
     };
     done.then(forget, forget);
     return ending;
+  }
+
+  /**
+   * The instance an end hands over to (KIP-890 part 2): the next epoch, or past the last one a new
+   * producer id at epoch 0, as Kafka's coordinator does when the epoch would overflow. The new id is
+   * the registry's (durable before the decision that names it); the old one's data keeps its id.
+   */
+  async #nextOf(current: TxnProducerState): Promise<TxnInstanceIds> {
+    if (current.epoch < epochMax) return { producerId: current.producerId, epoch: current.epoch + 1 };
+    const given = await this.#deps.producers.init(-1, -1);
+    assert(given.kind === 'ok', 'a new producer id is always given');
+    return { producerId: given.producerId, epoch: given.epoch };
   }
 
   /**
@@ -549,14 +628,15 @@ export class TransactionalProducers {
         await this.#deps.groups.commit(o.group, o.stream, o.partition, o.offset).catch(() => undefined);
       }
     }
-    this.#completed(current.id, commit, { markers, durables: [] });
+    this.#completed(current, commit, { markers, durables: [] });
   }
 
   /**
    * Appended, not awaited: see `#end`. A write that fails fails the log and its owner; a marker's
    * failed write fails its partition, which leaves service and whose restart reads what it holds.
    */
-  #completed(id: string, commit: boolean, { markers, durables }: Marked): void {
+  #completed(current: TxnProducerState, commit: boolean, { markers, durables }: Marked): void {
+    const { id, producerId } = current;
     if (durables.length > 0) {
       const synced = Promise.allSettled(durables).then(() => undefined);
       this.#marking.set(id, synced);
@@ -567,6 +647,11 @@ export class TransactionalProducers {
     // Lazy: it shares the log's next write, the id's next `partitions` entry as a rule.
     const entry: TxnEntry = { type: 'complete', id, commit, markers, at: this.#now };
     void this.#log.commit(entry, { lazy: true }).catch(() => undefined);
+    // Applied at once: a hand-over to a new producer id (KIP-890 part 2) took effect.
+    if (current.producerId !== producerId) {
+      this.#byProducer.delete(producerId);
+      this.#byProducer.set(current.producerId, id);
+    }
   }
 
   /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */
@@ -602,6 +687,8 @@ export class TransactionalProducers {
     }
     for (const current of state.producers.values()) {
       this.#byProducer.set(current.producerId, current.id);
+      // A decision handing over to a new producer id: batches of that id may lie beyond it (`#orphans`).
+      if (current.next !== undefined) this.#byProducer.set(current.next.producerId, current.id);
       if (current.phase !== 'ongoing' && !isPrepared(current)) continue;
       // A crash may have taken the partition's tail from below where the transaction joined it.
       for (const p of current.partitions.values()) {
@@ -679,7 +766,10 @@ export class TransactionalProducers {
         if (current === undefined) continue;
         const listed = current.partitions.get(key);
         const open = current.phase === 'ongoing' || isPrepared(current);
-        if (open && listed !== undefined && lastMarker < listed.firstOffset) continue;
+        // Records of the id handed over to (a new producer id, KIP-890 part 2) are never the open
+        // transaction's: it was decided before they were written.
+        const own = producerId === current.producerId;
+        if (open && own && listed !== undefined && lastMarker < listed.firstOffset) continue;
         const found = orphans.get(current.id) ?? [];
         found.push({ stream: scan.stream, partition: scan.partition, firstOffset: first });
         orphans.set(current.id, found);
@@ -733,6 +823,16 @@ function unmarked(into: Partition, from: number): Map<number, Unmarked> {
     next = Math.max(next + 1, tail.offset + Math.max(1, tail.count));
   }
   return seen;
+}
+
+/**
+ * An EndTxn v5 sent again by the instance an end handed over from (KIP-890 part 2): the same id one
+ * epoch below, or the last epoch of the producer id given up for a new one.
+ */
+function isRetryOf(current: TxnProducerState, producerId: number, epoch: number): boolean {
+  const last = current.lastEnd;
+  const handedOver = current.producerId !== producerId || current.epoch !== epoch;
+  return handedOver && last !== undefined && last.producerId === producerId && last.epoch === epoch;
 }
 
 function isPrepared(current: TxnProducerState): boolean {

@@ -36,7 +36,21 @@ function register(): void {
   );
 }
 
-async function append(client: CoreClient, txn: TxnInstance, sequence: number, value: string) {
+/** Where a batch goes, and whether it adds its partition itself (KIP-890 part 2, Produce v12). */
+interface BatchTarget {
+  readonly partition?: number;
+  readonly addsPartition?: boolean;
+  /** Told each answer before the batch is appended (`wait`), if any. */
+  readonly waited?: (kind: string) => void;
+}
+
+async function append(
+  client: CoreClient,
+  txn: TxnInstance,
+  sequence: number,
+  value: string,
+  { partition = 0, addsPartition = false, waited }: BatchTarget = {},
+) {
   const payload = Uint8Array.from([txn.producerId - 1000, 1, ...new TextEncoder().encode(value)]);
   const batch = {
     producerId: txn.producerId,
@@ -44,12 +58,15 @@ async function append(client: CoreClient, txn: TxnInstance, sequence: number, va
     baseSequence: sequence,
     count: 1,
     transactional: true,
+    ...(addsPartition ? { addsPartition } : {}),
   };
-  let result = client.appendIdempotent('orders', 0, batch, payload, { timestamp: 1, format: testFormat });
+  const options = { timestamp: 1, format: testFormat };
+  let result = client.appendIdempotent('orders', partition, batch, payload, options);
   // The partitions just added are not durable yet: the batch waits for them, as Produce does.
   for (let tries = 0; result.kind === 'wait' && tries < 10; tries++) {
+    waited?.(result.kind);
     await result.until;
-    result = client.appendIdempotent('orders', 0, batch, payload, { timestamp: 1, format: testFormat });
+    result = client.appendIdempotent('orders', partition, batch, payload, options);
   }
   if (result.kind === 'appended') await result.durable;
   return result;
@@ -87,10 +104,10 @@ describe('transactional producers in core', () => {
     await append(client, a, 0, 'a0');
     assert.equal(partition.stableOffset, 0);
     assert.deepEqual(committedValues(partition), []);
-    assert.deepEqual(await client.endTransaction(a, false), { kind: 'ok' });
+    assert.equal((await client.endTransaction(a, false)).kind, 'ok');
     const b = await begin(client, 'b');
     await append(client, b, 0, 'b0');
-    assert.deepEqual(await client.endTransaction(b, true), { kind: 'ok' });
+    assert.equal((await client.endTransaction(b, true)).kind, 'ok');
     assert.equal(partition.stableOffset, partition.endOffset);
     // a0 and both markers are withheld (format 3), b0 is read.
     assert.deepEqual(committedValues(partition), [
@@ -116,14 +133,11 @@ describe('transactional producers in core', () => {
     const ended = client.endTransaction(txn, true);
     const again = client.endTransaction(txn, true);
     const added = client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]);
-    assert.deepEqual(await Promise.all([ended, again, added]), [
-      { kind: 'ok' },
-      { kind: 'ok' },
-      { kind: 'ok' },
-    ]);
+    const same = { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch };
+    assert.deepEqual(await Promise.all([ended, again, added]), [same, same, { kind: 'ok' }]);
     assert.equal(client.describeTransaction('quick')?.phase, 'ongoing');
     await append(client, txn, 1, 'second');
-    assert.deepEqual(await client.endTransaction(txn, false), { kind: 'ok' });
+    assert.equal((await client.endTransaction(txn, false)).kind, 'ok');
     await settle(20);
     const partition = client.partition('orders', 0);
     assert.equal(partition.stableOffset, partition.endOffset);
@@ -160,8 +174,8 @@ describe('transactional producers in core', () => {
     const b = await begin(core.client, 'b');
     await append(core.client, a, 0, 'a1');
     await append(core.client, b, 0, 'b1');
-    assert.deepEqual(await core.client.endTransaction(a, false), { kind: 'ok' });
-    assert.deepEqual(await core.client.endTransaction(b, false), { kind: 'ok' });
+    assert.equal((await core.client.endTransaction(a, false)).kind, 'ok');
+    assert.equal((await core.client.endTransaction(b, false)).kind, 'ok');
     // Both joined at offset 0; a read_committed client taking up one aborted transaction per record
     // (kafkajs) needs each to start at its own first record.
     assert.deepEqual(core.client.partition('orders', 0).abortedBetween(0, 10), [
@@ -245,7 +259,7 @@ describe('transactional producers in core', () => {
       kind: 'ok',
     });
     await append(client, txn, 1, 'y');
-    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'ok' });
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
     assert.deepEqual(committedValues(partition), [
       entryFormat.withheld,
       entryFormat.withheld,
@@ -267,7 +281,7 @@ describe('transactional producers in core', () => {
     await client.createStream('orders', { partitions: 1 });
     const txn = await begin(client, 'ahead');
     await append(client, txn, 0, 'one');
-    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'ok' });
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
     const other = await client.initTransactional('other', 5000, -1, -1);
     assert.equal(other.kind, 'ok');
     if (other.kind !== 'ok') return;
@@ -313,7 +327,7 @@ describe('transactional producers in core', () => {
     held.release();
     await settle(5);
     assert.equal(answered, true);
-    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'ok' });
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
   });
 
   test("a batch whose transaction's partitions entry a crash took is aborted at start and its producer fenced", async () => {
@@ -323,7 +337,7 @@ describe('transactional producers in core', () => {
     await core.client.createStream('orders', { partitions: 1 });
     const txn = await begin(core.client, 'orphan');
     await append(core.client, txn, 0, 'one');
-    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    assert.equal((await core.client.endTransaction(txn, true)).kind, 'ok');
     await core.broker.close();
     // The next transaction's batch went ahead and is durable; its partitions entry was lost.
     const log = await storage.openLog(partitionLogName('/', 'orders', 0));
@@ -359,7 +373,7 @@ describe('transactional producers in core', () => {
     await core.client.createStream('orders', { partitions: 1 });
     const txn = await begin(core.client, 'seq');
     assert.equal((await append(core.client, txn, 0, 'first')).kind, 'appended');
-    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    assert.equal((await core.client.endTransaction(txn, true)).kind, 'ok');
     await core.broker.close();
     const registry = await storage.openLog(stateLogName('producers', '/'));
     const types = registry
@@ -373,7 +387,7 @@ describe('transactional producers in core', () => {
     });
     assert.deepEqual(await append(core.client, txn, 0, 'first'), { kind: 'duplicate', offset: 0 });
     assert.equal((await append(core.client, txn, 1, 'second')).kind, 'appended');
-    assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+    assert.equal((await core.client.endTransaction(txn, true)).kind, 'ok');
     const partition = core.client.partition('orders', 0);
     assert.deepEqual(committedValues(partition), [
       'first',
@@ -405,7 +419,7 @@ describe('transactional producers in core', () => {
       }
       assert.equal(init?.kind, 'ok', 'the registry is back');
       assert.deepEqual(await append(core.client, txn, 0, 'first'), { kind: 'duplicate', offset: 0 });
-      assert.deepEqual(await core.client.endTransaction(txn, true), { kind: 'ok' });
+      assert.equal((await core.client.endTransaction(txn, true)).kind, 'ok');
       await core.broker.close();
       core = undefined;
     } finally {
@@ -430,6 +444,194 @@ describe('transactional producers in core', () => {
     await settle(20);
     assert.equal(partition.stableOffset, partition.endOffset);
     assert.deepEqual(committedValues(partition), [entryFormat.withheld, entryFormat.withheld]);
+  });
+});
+
+describe('transaction version 2 (KIP-890 part 2) in core', () => {
+  let core: CoreFixture | undefined;
+  afterEach(async () => {
+    await core?.broker.close();
+    unregisterEntryFormat(testFormat);
+  });
+
+  async function init(client: CoreClient, id: string): Promise<TxnInstance> {
+    const given = await client.initTransactional(id, 5000, -1, -1);
+    if (given.kind !== 'ok') throw new Error(`init refused: ${given.reason}`);
+    return { transactionalId: id, producerId: given.producerId, epoch: given.epoch };
+  }
+
+  const v2 = { addsPartition: true } as const;
+
+  test('a batch adds its own partition; each end names the next epoch, which fences the one before', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 2 });
+    const txn = await init(client, 'v2');
+    // The first flow still needs its AddPartitionsToTxn.
+    assert.deepEqual(await append(client, txn, 0, 'x'), { kind: 'refused', reason: 'notInTransaction' });
+    assert.equal((await append(client, txn, 0, 'a0', v2)).kind, 'appended');
+    assert.equal((await append(client, txn, 0, 'a1', { ...v2, partition: 1 })).kind, 'appended');
+    assert.equal(client.partition('orders', 0).stableOffset, 0, 'the implicit add holds the stable offset');
+    assert.deepEqual(client.describeTransaction('v2')?.partitions, [
+      { stream: 'orders', partition: 0 },
+      { stream: 'orders', partition: 1 },
+    ]);
+    const ended = client.endTransaction(txn, true, true);
+    // The next epoch's first batch, sent as soon as it is known, waits for the end under way.
+    const next = { ...txn, epoch: txn.epoch + 1 };
+    const kinds: string[] = [];
+    const b0 = append(client, next, 0, 'b0', { ...v2, waited: (kind) => kinds.push(kind) });
+    assert.deepEqual(await ended, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 1 });
+    assert.equal((await b0).kind, 'appended');
+    assert.equal(kinds[0], 'wait');
+    assert.deepEqual(await append(client, txn, 1, 'zombie', v2), { kind: 'refused', reason: 'staleEpoch' });
+    const aborted = await client.endTransaction(next, false, true);
+    assert.deepEqual(aborted, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 2 });
+    // EndTxn sent again by the instance before is answered with the one after; the other way is
+    // refused, and an instance older still is fenced.
+    assert.deepEqual(await client.endTransaction(next, false, true), aborted);
+    assert.deepEqual(await client.endTransaction(next, true, true), {
+      kind: 'refused',
+      reason: 'invalidState',
+    });
+    assert.deepEqual(await client.endTransaction(txn, false, true), { kind: 'refused', reason: 'fenced' });
+    const w = entryFormat.withheld;
+    assert.deepEqual(committedValues(client.partition('orders', 0)), ['a0', w, w, w]);
+    assert.deepEqual(committedValues(client.partition('orders', 1)), ['a1', w]);
+    assert.deepEqual(client.partition('orders', 0).abortedBetween(0, 10), [
+      { producerId: txn.producerId, firstOffset: 2, markerOffset: 3 },
+    ]);
+  });
+
+  test('with nothing open an abort still bumps the epoch and a commit is refused', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await init(client, 'idle');
+    assert.deepEqual(await client.endTransaction(txn, true, true), {
+      kind: 'refused',
+      reason: 'invalidState',
+    });
+    const aborted = await client.endTransaction(txn, false, true);
+    assert.deepEqual(aborted, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 1 });
+    assert.equal(client.describeTransaction('idle')?.epoch, txn.epoch + 1);
+    // The first flow's end the way the last one ended is still answered as done, without a bump.
+    const after = { producerId: txn.producerId, epoch: txn.epoch + 1 };
+    assert.deepEqual(await client.endTransaction({ ...txn, ...after }, false), { kind: 'ok', ...after });
+    assert.equal(client.partition('orders', 0).endOffset, 0, 'no marker where nothing was written');
+  });
+
+  test('past the last epoch an end hands over to a new producer id at epoch 0; the markers keep the old one', async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const first = await init(core.client, 'last');
+    await core.broker.close();
+    // The id has come to its last epoch (32766), as 32,766 transactions of transaction version 2 leave it.
+    const last = 0x7ffe;
+    await writeTxnEntries(storage, [
+      { type: 'producer', id: 'last', producerId: first.producerId, epoch: last, timeoutMs: 5000, at: 1 },
+    ]);
+    core = await openCore({ storage });
+    const { client } = core;
+    const txn = { ...first, epoch: last };
+    assert.equal((await append(client, txn, 0, 'x', v2)).kind, 'appended');
+    const ended = await client.endTransaction(txn, false, true);
+    assert.equal(ended.kind, 'ok');
+    if (ended.kind !== 'ok') return;
+    assert.notEqual(ended.producerId, txn.producerId);
+    assert.equal(ended.epoch, 0);
+    assert.deepEqual(await client.endTransaction(txn, false, true), ended, 'a retry is answered alike');
+    const partition = client.partition('orders', 0);
+    assert.deepEqual(partition.abortedBetween(0, 10), [
+      { producerId: txn.producerId, firstOffset: 0, markerOffset: 1 },
+    ]);
+    const next = { transactionalId: 'last', producerId: ended.producerId, epoch: 0 };
+    assert.deepEqual(await append(client, txn, 1, 'zombie', v2), {
+      kind: 'refused',
+      reason: 'notInTransaction',
+    });
+    assert.equal((await append(client, next, 0, 'y', v2)).kind, 'appended');
+    assert.deepEqual(await client.endTransaction(next, true, true), {
+      kind: 'ok',
+      producerId: ended.producerId,
+      epoch: 1,
+    });
+    const w = entryFormat.withheld;
+    assert.deepEqual(committedValues(partition), [w, w, 'y', w]);
+    await core.broker.close();
+    core = await openCore({ storage });
+    const summary = core.client.describeTransaction('last');
+    assert.deepEqual([summary?.producerId, summary?.epoch], [ended.producerId, 1]);
+  });
+
+  test('a decided end with its next epoch and no completion at start is completed and hands over', async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await init(core.client, 'crash');
+    await append(core.client, txn, 0, 'kept', v2);
+    await core.broker.close();
+    // What the log holds when the process died right after writing an EndTxn v5 decision.
+    const next = { producerId: txn.producerId, epoch: txn.epoch + 1 };
+    await writeTxnEntries(storage, [{ type: 'prepare', id: 'crash', commit: true, at: 1, next }]);
+    core = await openCore({ storage });
+    await settle(20);
+    const summary = core.client.describeTransaction('crash');
+    assert.deepEqual([summary?.phase, summary?.epoch], ['completeCommit', txn.epoch + 1]);
+    assert.deepEqual(committedValues(core.client.partition('orders', 0)), ['kept', entryFormat.withheld]);
+    // The client, told the next epoch before the crash, goes on with it.
+    const after = { ...txn, epoch: txn.epoch + 1 };
+    assert.equal((await append(core.client, after, 0, 'more', v2)).kind, 'appended');
+  });
+
+  test('a transaction that only added its partitions itself outlives a restart and aborts at its timeout on each', async () => {
+    register();
+    core = await openCore();
+    const { storage, clock } = core;
+    await core.client.createStream('orders', { partitions: 2 });
+    const txn = await init(core.client, 'open');
+    await append(core.client, txn, 0, 'p0', v2);
+    await append(core.client, txn, 0, 'p1', { ...v2, partition: 1 });
+    await core.broker.close();
+    core = await openCore({ storage, clock });
+    const parts = [0, 1].map((p) => core!.client.partition('orders', p));
+    assert.deepEqual(
+      parts.map((p) => p.stableOffset),
+      [0, 0],
+    );
+    clock.advance(5001);
+    await settle(20);
+    for (const p of parts) {
+      assert.equal(p.stableOffset, p.endOffset);
+      assert.deepEqual(committedValues(p), [entryFormat.withheld, entryFormat.withheld]);
+      assert.deepEqual(p.abortedBetween(0, 10), [
+        { producerId: txn.producerId, firstOffset: 0, markerOffset: 1 },
+      ]);
+    }
+    assert.equal(core.client.describeTransaction('open')?.epoch, txn.epoch + 1, 'fenced');
+  });
+
+  test('TxnOffsetCommit v5 adds its group itself; the first flow still needs AddOffsetsToTxn', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await init(client, 'offsets');
+    const offsets = [{ stream: 'orders', partition: 0, offset: { offset: 7, metadata: '', committedAt: 1 } }];
+    assert.deepEqual(await client.commitTransactionOffsets(txn, 'g', offsets), {
+      kind: 'refused',
+      reason: 'invalidState',
+    });
+    assert.deepEqual(await client.commitTransactionOffsets(txn, 'g', offsets, true), { kind: 'ok' });
+    assert.deepEqual(client.describeTransaction('offsets')?.groups, ['g']);
+    assert.equal(client.fetchOffset('g', 'orders', 0), undefined, 'not before the commit');
+    assert.equal((await client.endTransaction(txn, true, true)).kind, 'ok');
+    assert.equal(client.fetchOffset('g', 'orders', 0)?.offset, 7);
   });
 });
 

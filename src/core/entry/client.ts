@@ -40,6 +40,7 @@ import type {
   StreamPartition,
   StreamReadOptions,
   StreamSettings,
+  TxnEnded,
   TxnInit,
   TxnInstance,
   TxnResult,
@@ -350,12 +351,13 @@ export class Client implements CoreClient {
     txn: TxnInstance,
     group: string,
     offsets: Array<{ stream: string; partition: number; offset: GroupOffset }>,
+    addGroup = false,
   ): Promise<TxnResult> {
-    return this.run({ kind: 'transaction.commitOffsets', ...txnRef(txn), group, offsets });
+    return this.run({ kind: 'transaction.commitOffsets', ...txnRef(txn), group, offsets, addGroup });
   }
 
-  endTransaction(txn: TxnInstance, commit: boolean): Promise<TxnResult> {
-    return this.run({ kind: 'transaction.end', ...txnRef(txn), commit });
+  endTransaction(txn: TxnInstance, commit: boolean, bumpEpoch = false): Promise<TxnEnded> {
+    return this.run({ kind: 'transaction.end', ...txnRef(txn), commit, bumpEpoch });
   }
 
   describeTransaction(transactionalId: string): TxnSummary | undefined {

@@ -27,6 +27,7 @@ import type {
   StreamCreateOptions,
   StreamInfo,
   StreamSettings,
+  TxnEnded,
   TxnInit,
   TxnResult,
   TxnSummary,
@@ -320,11 +321,14 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'transaction.addGroup': { in: TxnRef & GroupRef; out: Promise<TxnResult> };
   /** Offsets the group gets when the transaction commits. */
   'transaction.commitOffsets': {
-    in: TxnRef & GroupRef & { offsets: Array<PartitionRef & { offset: GroupOffset }> };
+    in: TxnRef & GroupRef & { offsets: Array<PartitionRef & { offset: GroupOffset }>; addGroup?: boolean };
     out: Promise<TxnResult>;
   };
-  /** Commits or aborts: markers on every partition of the transaction, then its offsets. */
-  'transaction.end': { in: TxnRef & { commit: boolean }; out: Promise<TxnResult> };
+  /**
+   * Commits or aborts: markers on every partition of the transaction, then its offsets; with
+   * `bumpEpoch` (KIP-890 part 2) the id's next epoch, named in the answer.
+   */
+  'transaction.end': { in: TxnRef & { commit: boolean; bumpEpoch?: boolean }; out: Promise<TxnEnded> };
   'transaction.describe': { in: { transactionalId: string }; out: TxnSummary | undefined };
   'transaction.list': { in: object; out: TxnSummary[] };
 

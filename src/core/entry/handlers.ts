@@ -374,9 +374,13 @@ const objects = {
   'transaction.addGroup': (host, ctx, c) =>
     host.transactions(ctx.vhost).addGroup(c.transactionalId, c.producerId, c.epoch, c.group),
   'transaction.commitOffsets': (host, ctx, c) =>
-    host.transactions(ctx.vhost).commitOffsets(c.transactionalId, c.producerId, c.epoch, c.group, c.offsets),
+    host
+      .transactions(ctx.vhost)
+      .commitOffsets(c.transactionalId, c.producerId, c.epoch, c.group, c.offsets, c.addGroup === true),
   'transaction.end': (host, ctx, c) =>
-    host.transactions(ctx.vhost).end(c.transactionalId, c.producerId, c.epoch, c.commit),
+    host
+      .transactions(ctx.vhost)
+      .end(c.transactionalId, c.producerId, c.epoch, c.commit, c.bumpEpoch === true),
   'transaction.describe': (host, ctx, c) => host.transactions(ctx.vhost).describe(c.transactionalId),
   'transaction.list': (host, ctx) => host.transactions(ctx.vhost).list(),
   'retained.set': (host, ctx, c) => host.retained(ctx.vhost).set(c.message),

@@ -59,6 +59,18 @@ export interface TxnProducerState {
    * a restart appends again any a crash took.
    */
   lastEnd: TxnLastEnd | undefined;
+  /**
+   * The instance a decided transaction hands over to when it completes (KIP-890 part 2: EndTxn v5
+   * bumps the epoch at every end, and past the last epoch gives a new producer id). Written with the
+   * decision, since the client is told it once the decision is durable.
+   */
+  next: TxnInstanceIds | undefined;
+}
+
+/** A producer id and epoch. */
+export interface TxnInstanceIds {
+  readonly producerId: number;
+  readonly epoch: number;
 }
 
 /** How the last transaction of a producer ended, and where its markers went. */
@@ -121,8 +133,17 @@ export type TxnEntry =
     }
   | { readonly type: 'group'; readonly id: string; readonly group: string; readonly at: number }
   | { readonly type: 'offsets'; readonly id: string; readonly offsets: TxnOffset[]; readonly at: number }
-  /** The decision (Kafka's PrepareCommit / PrepareAbort): from here the transaction ends that way. */
-  | { readonly type: 'prepare'; readonly id: string; readonly commit: boolean; readonly at: number }
+  /**
+   * The decision (Kafka's PrepareCommit / PrepareAbort): from here the transaction ends that way, and
+   * `complete` hands the id over to `next` when there is one (KIP-890 part 2).
+   */
+  | {
+      readonly type: 'prepare';
+      readonly id: string;
+      readonly commit: boolean;
+      readonly at: number;
+      readonly next?: TxnInstanceIds;
+    }
   /** Markers written; an abort's are remembered per partition. */
   | {
       readonly type: 'complete';
@@ -192,6 +213,7 @@ function fresh(
     groups: new Set(),
     offsets: new Map(),
     lastEnd: undefined,
+    next: undefined,
   };
 }
 
@@ -225,6 +247,11 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   producer.partitions.clear();
   producer.groups.clear();
   producer.offsets.clear();
+  if (producer.next !== undefined) {
+    producer.producerId = producer.next.producerId;
+    producer.epoch = producer.next.epoch;
+    producer.next = undefined;
+  }
 }
 
 /** Moves a marker appended again at start: its abort range ends there now. */
@@ -307,6 +334,7 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       if (producer !== undefined) {
         producer.phase = entry.commit ? 'prepareCommit' : 'prepareAbort';
         producer.updatedAt = entry.at;
+        producer.next = entry.next;
       }
       break;
     }
@@ -448,6 +476,7 @@ function producerToJson(p: TxnProducerState): Json {
     groups: [...p.groups],
     offsets: [...p.offsets.values()].map(txnOffsetToJson),
     ...(p.lastEnd === undefined ? {} : { lastEnd: lastEndToJson(p.lastEnd) }),
+    ...(p.next === undefined ? {} : { next: nextToJson(p.next) }),
   };
 }
 
@@ -458,6 +487,13 @@ function lastEndToJson(last: TxnLastEnd): Json {
     commit: last.commit,
     markers: last.markers.map(markerToJson),
   };
+}
+
+const nextToJson = (next: TxnInstanceIds): Json => [next.producerId, next.epoch];
+
+function nextFromJson(raw: unknown): TxnInstanceIds {
+  const [producerId, epoch] = tuple(raw, 'next instance', 2);
+  return { producerId: intAt(producerId, 'next producer id'), epoch: intAt(epoch, 'next epoch') };
 }
 
 function lastEndFromJson(f: Fields): TxnLastEnd {
@@ -487,6 +523,7 @@ function producerFromJson(f: Fields): TxnProducerState {
     offsets: new Map(offsets.map((o) => [offsetKeyOf(o), o])),
     // Absent from snapshots written before markers could be durable after their `complete`.
     lastEnd: f.has('lastEnd') ? lastEndFromJson(f.fields('lastEnd')) : undefined,
+    next: f.has('next') ? nextFromJson(f.array('next')) : undefined,
   };
 }
 
@@ -508,7 +545,13 @@ function encodeTxn(entry: TxnEntry): Json {
     case 'offsets':
       return { t: entry.type, id: entry.id, offsets: entry.offsets.map(txnOffsetToJson), at: entry.at };
     case 'prepare':
-      return { t: entry.type, id: entry.id, commit: entry.commit, at: entry.at };
+      return {
+        t: entry.type,
+        id: entry.id,
+        commit: entry.commit,
+        at: entry.at,
+        ...(entry.next === undefined ? {} : { next: nextToJson(entry.next) }),
+      };
     case 'complete':
       return {
         t: entry.type,
@@ -571,8 +614,10 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, id: f.str('id'), group: f.str('group'), at: f.num('at') };
     case 'offsets':
       return { type, id: f.str('id'), offsets: f.array('offsets').map(txnOffsetFromJson), at: f.num('at') };
-    case 'prepare':
-      return { type, id: f.str('id'), commit: f.bool('commit'), at: f.num('at') };
+    case 'prepare': {
+      const decided = { type, id: f.str('id'), commit: f.bool('commit'), at: f.num('at') };
+      return f.has('next') ? { ...decided, next: nextFromJson(f.array('next')) } : decided;
+    }
     case 'complete':
       return {
         type,

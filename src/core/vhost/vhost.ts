@@ -18,6 +18,7 @@ import type {
   IdempotentAppend,
   PartitionName,
   ProducerBatch,
+  ProducerRefusal,
   PublishInput,
   QueueDepths,
   StreamAppendOptions,
@@ -25,6 +26,7 @@ import type {
   StreamInfo,
   StreamPartition,
   StreamSettings,
+  TxnRefusal,
   VhostCounts,
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
@@ -89,6 +91,15 @@ const settled: Promise<void> = Promise.resolve();
 const ignore = (): void => {};
 
 /** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
+/**
+ * A transactional batch whose own add to its transaction was refused (KIP-890 part 2), as producers
+ * hear of it: fenced is a stale epoch (Kafka's INVALID_PRODUCER_EPOCH on Produce), anything else a
+ * transaction it cannot be part of.
+ */
+function implicitRefusal(reason: TxnRefusal): ProducerRefusal {
+  return reason === 'fenced' ? 'staleEpoch' : 'notInTransaction';
+}
+
 function offerCounted(options: ConsumeOptions, count: () => void): Pick<ConsumeOptions, 'offer'> {
   const offer = options.offer;
   if (offer === undefined) return {};
@@ -578,6 +589,11 @@ export class Vhost implements VirtualHost {
   ): IdempotentAppend {
     const partition = this.#deps.streams.partition(stream, index);
     const { producers, transactions } = this.#deps;
+    if (batch.transactional === true && batch.addsPartition === true) {
+      const implicit = transactions.addImplicitly(batch.producerId, batch.epoch, stream, index);
+      if (implicit?.kind === 'wait') return implicit;
+      if (implicit !== undefined) return { kind: 'refused', reason: implicitRefusal(implicit.reason) };
+    }
     // Before the sequence check, so the batches behind this one of the same producer wait alike.
     const adding =
       batch.transactional === true

@@ -54,7 +54,11 @@ export class ProducerRegistry {
     return { producerId: BigInt(result.producerId), producerEpoch: result.epoch };
   }
 
-  /** Appends a batch of an idempotent producer unless it is a retry or out of sequence. */
+  /**
+   * Appends a batch of an idempotent producer unless it is a retry or out of sequence. With
+   * `addsPartition` (Produce v12 on, KIP-890 part 2) a transactional batch adds its partition to
+   * its producer's transaction itself.
+   */
   append(
     core: CoreClient,
     topic: string,
@@ -62,6 +66,7 @@ export class ProducerRegistry {
     identity: BatchIdentity,
     payload: Uint8Array,
     options: StreamAppendOptions,
+    addsPartition = false,
   ): IdempotentResult {
     const producerId = coreId(identity.producerId);
     if (producerId === undefined) return { kind: 'error', code: KafkaError.unknownProducerId };
@@ -71,6 +76,7 @@ export class ProducerRegistry {
       baseSequence: identity.baseSequence,
       count: identity.recordsCount,
       transactional: (identity.attributes & transactionalBit) !== 0,
+      ...(addsPartition ? { addsPartition } : {}),
     };
     const result = core.appendIdempotent(topic, partition, batch, payload, options);
     return result.kind === 'refused' ? { kind: 'error', code: refusalCodes[result.reason] } : result;

@@ -5,7 +5,8 @@
  * never visible to them while the committed ones before it and the records after it are. Then six
  * transactional ids committing as fast as they can (two partitions each, every request waiting for
  * the one before) when the broker is SIGKILLed: after the restart every commit that was answered is
- * read whole by read_committed, and no other transaction is half-visible. Then Debian's
+ * read whole by read_committed, and no other transaction is half-visible (half of the ids speak
+ * transaction version 2, KIP-890 part 2). Then Debian's
  * confluent-kafka (librdkafka 2.0.2): a transactional producer's committed and aborted transactions
  * as `isolation.level=read_committed` and `read_uncommitted` consumers read them.
  */
@@ -25,17 +26,10 @@ import {
 } from '../../../testing/kafka-helpers.js';
 import { runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
-import { listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
+import { startKafkaCli as start } from '../../../testing/server-cli.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;
-
-function start(dataDir: string): Promise<RunningCli> {
-  return startCli(
-    ['--storage', 'file', '--data-dir', dataDir, '--log-level', 'warn', ...listenerFlags({ kafka: 'auto' })],
-    { lifetimeMs: 120_000 },
-  );
-}
 
 /** Values a fresh consumer of `topic` reads within the wait, and after it until nothing more comes. */
 async function readValues(
@@ -129,7 +123,8 @@ const recordsPerPartition = 2;
  * One transactional id's transactions on its own connection, each adding two partitions, writing
  * two records to each and committing, until `stop` or the connection dies; `committed` gets the name
  * of each transaction whose EndTxn was answered without error, `refused` each Produce answered with an
- * error.
+ * error. Odd lanes speak transaction version 2 (KIP-890 part 2: no AddPartitionsToTxn, Produce v12,
+ * EndTxn v5 naming the next epoch, whose sequences start at 0 again), even lanes the first flow.
  */
 async function commitLoop(
   port: number,
@@ -148,13 +143,15 @@ async function commitLoop(
     const ids = { producerId: init.producerId as bigint, producerEpoch: init.producerEpoch as number };
     const partitions = [lane % ratePartitions, (lane + 1) % ratePartitions];
     const sequences = new Map(partitions.map((p) => [p, 0]));
+    const tv2 = lane % 2 === 1;
     for (let n = 0; n < 300 && !stop(); n++) {
-      await c.request(ApiKey.AddPartitionsToTxn, 3, {
-        v3AndBelowTransactionalId: transactionalId,
-        v3AndBelowProducerId: ids.producerId,
-        v3AndBelowProducerEpoch: ids.producerEpoch,
-        v3AndBelowTopics: [{ name: rateTopic, partitions }],
-      });
+      if (!tv2)
+        await c.request(ApiKey.AddPartitionsToTxn, 3, {
+          v3AndBelowTransactionalId: transactionalId,
+          v3AndBelowProducerId: ids.producerId,
+          v3AndBelowProducerEpoch: ids.producerEpoch,
+          v3AndBelowTopics: [{ name: rateTopic, partitions }],
+        });
       const partitionData = partitions.map((index) => {
         const baseSequence = sequences.get(index)!;
         sequences.set(index, baseSequence + recordsPerPartition);
@@ -169,7 +166,7 @@ async function commitLoop(
         });
         return { index, records };
       });
-      const produced = await c.request<Obj>(ApiKey.Produce, 7, {
+      const produced = await c.request<Obj>(ApiKey.Produce, tv2 ? 12 : 7, {
         transactionalId,
         acks: -1,
         timeoutMs: 5000,
@@ -180,8 +177,17 @@ async function commitLoop(
         refused.push(`${lane}-${n}: ${codes}`); // a half-written transaction is not committed
         break;
       }
-      const ended = await c.request<Obj>(ApiKey.EndTxn, 3, { transactionalId, ...ids, committed: true });
+      const ended = await c.request<Obj>(ApiKey.EndTxn, tv2 ? 5 : 3, {
+        transactionalId,
+        ...ids,
+        committed: true,
+      });
       if (ended.errorCode === 0) committed.add(`${lane}-${n}`);
+      if (tv2 && ended.errorCode === 0) {
+        ids.producerId = ended.producerId;
+        ids.producerEpoch = ended.producerEpoch;
+        for (const p of partitions) sequences.set(p, 0);
+      }
     }
   } catch {
     // The broker was killed under the request.

@@ -92,8 +92,8 @@ export const loadedOnFirstUse: readonly ApiHandler[] = [
   onFirstUse(ApiKey.DescribeConfigs, 0, 4, configs, 'describeConfigsHandler'),
   onFirstUse(ApiKey.AddPartitionsToTxn, 0, 3, transactions, 'addPartitionsToTxnHandler'),
   onFirstUse(ApiKey.AddOffsetsToTxn, 0, 4, transactions, 'addOffsetsToTxnHandler'),
-  onFirstUse(ApiKey.EndTxn, 0, 4, transactions, 'endTxnHandler'),
-  onFirstUse(ApiKey.TxnOffsetCommit, 0, 4, transactions, 'txnOffsetCommitHandler'),
+  onFirstUse(ApiKey.EndTxn, 0, 5, transactions, 'endTxnHandler'),
+  onFirstUse(ApiKey.TxnOffsetCommit, 0, 5, transactions, 'txnOffsetCommitHandler'),
   onFirstUse(ApiKey.DescribeProducers, 0, 0, transactions, 'describeProducersHandler'),
   onFirstUse(ApiKey.DescribeTransactions, 0, 0, transactions, 'describeTransactionsHandler'),
   onFirstUse(ApiKey.ListTransactions, 0, 1, transactions, 'listTransactionsHandler'),
@@ -149,12 +149,25 @@ function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: n
   return list.sort((a, b) => a.apiKey - b.apiKey);
 }
 
+/**
+ * Transaction version 2 (KIP-890 part 2) is on, as a Kafka 4 cluster finalizes it (KIP-1022): a
+ * client that reads the finalized `transaction.version` (the Java client 4.x) lets Produce 12 add
+ * partitions and EndTxn 5 bump the epoch; others never look. The supported range (0–2) is left out
+ * below v4, as Kafka leaves out every feature whose minimum is 0 there (KAFKA-17011); the finalized
+ * level is in every flexible version. The epoch is constant: the level never changes while running.
+ */
+const finalizedFeatures = {
+  finalizedFeaturesEpoch: 0n,
+  finalizedFeatures: [{ name: 'transaction.version', maxVersionLevel: 2, minVersionLevel: 2 }],
+};
+
 const apiVersionsHandler: ApiHandler = {
   apiKey: ApiKey.ApiVersions,
   versionMin: 0,
   versionMax: apiVersionsMax,
   handle(): KafkaInput<ApiVersionsResponse> {
-    return { errorCode: KafkaError.none, apiKeys: advertised() };
+    // Tagged fields: versions below 3 leave them out (they are ignorable).
+    return { errorCode: KafkaError.none, apiKeys: advertised(), ...finalizedFeatures };
   },
 };
 

@@ -1,5 +1,8 @@
 /**
- * Produce (key 0), v0–9. Legacy message sets are first converted into a v2 batch (../legacy.ts).
+ * Produce (key 0), v0–12. Legacy message sets are first converted into a v2 batch (../legacy.ts).
+ * From v12 on a transactional batch adds its partition to its producer's transaction itself
+ * (KIP-890 part 2, transaction.version 2: no AddPartitionsToTxn); v10 and v11 answer as v9 (v10's
+ * leader hints are for errors this single node never gives, v11's TRANSACTION_ABORTABLE is not used).
  * Record batches are checked (magic 2, CRC-32C, sizes, idempotent
  * sequences), given their offsets by rewriting baseOffset, and appended whole as one stream entry
  * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable.
@@ -39,6 +42,8 @@ import { isKafkaError, partitionOf } from '../topics.js';
 /** Batches accepted in one partition's records of one request. */
 const batchesPerPartitionMax = 10_000;
 const magicOffset = 16;
+/** From this version on a transactional batch adds its partition to its transaction (KIP-890 part 2). */
+const implicitAddVersion = 12;
 
 type PartitionOut = KafkaInput<ProduceResponsePartitionProduceResponse>;
 
@@ -210,6 +215,7 @@ function appendBatch(
     batch.header,
     bytes,
     options,
+    ctx.apiVersion >= implicitAddVersion,
   );
   // Refused, a retry already stored, or to wait: storage never saw these bytes.
   if (result.kind !== 'appended') options.release?.();
@@ -388,7 +394,7 @@ function refusalOf(ctx: RequestContext, request: ProduceRequest): KafkaError | u
 export const produceHandler: ApiHandler = {
   apiKey: ApiKey.Produce,
   versionMin: 0,
-  versionMax: 9,
+  versionMax: 12,
   handle(ctx: RequestContext, request: ProduceRequest): Later | null | KafkaInput<ProduceResponse> {
     const acks = request.acks;
     const refusal = refusalOf(ctx, request);

@@ -1,10 +1,15 @@
 /**
  * Transactions (KIP-98, KIP-447) over core's transactional producers: AddPartitionsToTxn 0–3,
- * AddOffsetsToTxn 0–4, EndTxn 0–4, TxnOffsetCommit 0–4, DescribeTransactions 0, ListTransactions 0–1,
+ * AddOffsetsToTxn 0–4, EndTxn 0–5, TxnOffsetCommit 0–5, DescribeTransactions 0, ListTransactions 0–1,
  * DescribeProducers 0 (InitProducerId with a transactional id is in ./admin.ts). Core keeps the state
- * durably and writes the markers; this file maps Kafka's requests and error codes onto it. The
- * versions of transaction.version 2 (KIP-890 part 2: EndTxn 5, AddPartitionsToTxn 4+ from brokers) are
- * not advertised, so clients keep adding partitions themselves. As Kafka checks them: WRITE on the
+ * durably and writes the markers; this file maps Kafka's requests and error codes onto it.
+ * Transaction version 2 (KIP-890 part 2; `transaction.version` finalized at 2 in ApiVersions,
+ * KIP-1022) is what a client speaks with EndTxn 5 and TxnOffsetCommit 5: every end bumps the epoch
+ * (the answer names the next producer id and epoch), and TxnOffsetCommit adds its group itself, as
+ * Produce 12 adds its partition (./produce.ts). AddPartitionsToTxn 4 and 5 are Kafka's
+ * broker-to-coordinator form, not served: here the partition leader and the coordinator are one
+ * process and the add is a call. Older clients (kafkajs, librdkafka 2.x) use the versions before and
+ * the first flow, unchanged. As Kafka checks them: WRITE on the
  * transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic added, READ on the
  * group whose offsets are committed and on their topics, DESCRIBE to see a transaction or a producer.
  */
@@ -127,24 +132,42 @@ export const addOffsetsToTxnHandler: ApiHandler = {
   },
 };
 
+/** From this version on an end bumps the epoch (KIP-890 part 2), and TxnOffsetCommit adds its group. */
+const endTxnBumpVersion = 5;
+const txnOffsetCommitAddsGroupVersion = 5;
+
 export const endTxnHandler: ApiHandler = {
   apiKey: ApiKey.EndTxn,
   versionMin: 0,
-  versionMax: 4,
+  versionMax: 5,
   handle(ctx: RequestContext, request: EndTxnRequest) {
     if (!allowed(ctx, 'TRANSACTIONAL_ID', request.transactionalId, 'WRITE'))
       return { errorCode: KafkaError.transactionalIdAuthorizationFailed };
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
     if (txn === undefined) return { errorCode: KafkaError.invalidProducerIdMapping };
-    const run = () => ctx.client.endTransaction(txn, request.committed);
-    return later(settle(run, ctx.apiVersion));
+    const bump = ctx.apiVersion >= endTxnBumpVersion;
+    const ended = (async () => {
+      try {
+        const result = await ctx.client.endTransaction(txn, request.committed, bump);
+        if (result.kind !== 'ok') return { errorCode: codeOf(result, ctx.apiVersion) };
+        // v5: the instance the client goes on with (the defaults, -1, with an error).
+        return {
+          errorCode: KafkaError.none,
+          producerId: BigInt(result.producerId),
+          producerEpoch: result.epoch,
+        };
+      } catch (err) {
+        return { errorCode: kafkaErrorOf(err) };
+      }
+    })();
+    return new Later(ended);
   },
 };
 
 export const txnOffsetCommitHandler: ApiHandler = {
   apiKey: ApiKey.TxnOffsetCommit,
   versionMin: 0,
-  versionMax: 4,
+  versionMax: 5,
   handle(ctx: RequestContext, request: TxnOffsetCommitRequest): Later {
     const { broker, client } = ctx;
     const txn = instance(request.transactionalId, request.producerId, request.producerEpoch);
@@ -184,7 +207,9 @@ export const txnOffsetCommitHandler: ApiHandler = {
             },
           })),
       );
-      code = settle(() => client.commitTransactionOffsets(txn, request.groupId, offsets), ctx.apiVersion);
+      const addGroup = ctx.apiVersion >= txnOffsetCommitAddsGroupVersion;
+      const run = () => client.commitTransactionOffsets(txn, request.groupId, offsets, addGroup);
+      code = settle(run, ctx.apiVersion);
     }
     const answer = code.then((settled) => ({
       topics: request.topics.map((t) => ({
