@@ -578,6 +578,9 @@ export class Vhost implements VirtualHost {
   ): IdempotentAppend {
     const partition = this.#deps.streams.partition(stream, index);
     const { producers, transactions } = this.#deps;
+    // The partition's tail read back once since start: batches stored whose record a crash lost.
+    const reading = producers.readTail(partition);
+    if (reading !== undefined) return { kind: 'wait', until: reading };
     // Before the sequence check, so the batches behind this one of the same producer wait alike.
     const adding =
       batch.transactional === true
