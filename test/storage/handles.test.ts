@@ -10,6 +10,7 @@ import { isBrokerError } from '../../src/shared/errors.js';
 import { type CachedFile, HandleCache } from '../../src/storage/file/handles.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { payloadFor, removeDir, tempDir } from '../../testing/storage-fixtures.js';
+import { until } from '../../testing/wait.js';
 
 const dir = tempDir();
 after(() => removeDir(dir));
@@ -102,6 +103,33 @@ test('retire closes at once, or when the last pin goes, and fails waiting pins',
     () => a!.fd(),
     (e) => isBrokerError(e, 'invalid_state'),
   );
+});
+
+test('a replaced file retired off the loop is freed in steps before its close; a linked one is left whole', async () => {
+  // 1 GiB/s: three steps of 1 MiB a millisecond apart.
+  const cache = new HandleCache(4, 1024 * 1024 * 1024);
+  const [replaced, linked] = files(cache, 'rl');
+  const bytes = 3 * 1024 * 1024 + 5;
+  fs.writeFileSync(replaced!.path, Buffer.alloc(bytes, 1));
+  fs.writeFileSync(linked!.path, Buffer.alloc(bytes, 2));
+  // A descriptor of the test's own sees what the freeing does to the unlinked file.
+  const watcher = fs.openSync(replaced!.path, 'r');
+  try {
+    replaced!.fd();
+    linked!.fd();
+    fs.unlinkSync(replaced!.path);
+    replaced!.retire(true);
+    linked!.retire(true);
+    await until(
+      () => cache.openCount === 0,
+      10_000,
+      () => `${cache.openCount} still open`,
+    );
+    assert.equal(fs.fstatSync(watcher).size, 0, 'the unlinked file was truncated before its close');
+    assert.equal(fs.statSync(linked!.path).size, bytes, 'a file a name still reaches is never truncated');
+  } finally {
+    fs.closeSync(watcher);
+  }
 });
 
 test('a storage with many logs keeps at most openFilesMax segment files open', async () => {

@@ -85,7 +85,7 @@ export class FileStorage implements Storage {
     this.limits = resolveLimits(options.limits);
     this.io = metered.io;
     this.writes = metered.writes;
-    this.files = new HandleCache(this.limits.openFilesMax);
+    this.files = new HandleCache(this.limits.openFilesMax, this.limits.compactionIoBytesPerSecondMax);
     this.clock = clock;
     if (options.fsync.kind === 'interval') {
       this.timer = setInterval(() => this.syncDirty(), options.fsync.intervalMs);
