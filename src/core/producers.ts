@@ -6,12 +6,17 @@
  * ProducerStateManager (KIP-98). The vhost checks, appends and records in one synchronous step
  * (`Vhost.appendIdempotent`), so nothing can come between a check and its record.
  */
-import type { ProducerBatch, ProducerInit, ProducerRefusal } from './api.js';
+import type { LogEntry } from '../storage/types.js';
+import type { ProducerBatch, ProducerInit, ProducerRefusal, StreamPartition } from './api.js';
+import { entryProducer } from './logs/formats.js';
 import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
 import {
   type ProducerEntry,
   type ProducerState,
+  partitionKey,
   producerMachine,
+  type RecentBatch,
+  recentBatchesMax,
   sequenceKey,
 } from './state/producer-entries.js';
 import type { OpenedLog } from './state/state-log.js';
@@ -30,14 +35,17 @@ function nextSeq(seq: number): number {
   return seq === sequenceMax ? 0 : seq + 1;
 }
 
-function lastSeqOf(batch: ProducerBatch): number {
+function lastSeqOf(batch: Pick<ProducerBatch, 'baseSequence' | 'count'>): number {
   return (batch.baseSequence + batch.count - 1) % (sequenceMax + 1);
 }
+
+/** Payload bytes of a partition read per turn of the registry's executor while its tail is read back. */
+const tailReadBytesMax = 1024 * 1024;
 
 function batchEntry(
   stream: string,
   partition: number,
-  batch: ProducerBatch,
+  batch: Pick<ProducerBatch, 'producerId' | 'epoch' | 'baseSequence' | 'count'>,
   baseOffset: number,
 ): ProducerEntry {
   const { producerId, epoch, baseSequence } = batch;
@@ -53,10 +61,35 @@ function batchEntry(
   };
 }
 
+/**
+ * Whether the partition still holds the batch a record names: false when its offset is past the end or
+ * an entry another producer wrote (or none: a plain batch) starts there; true when compaction or
+ * retention took it (a gap is no loss) and when the entry's format does not tell who wrote it.
+ */
+function holdsBatch(partition: StreamPartition, producerId: number, [first, , offset]: RecentBatch): boolean {
+  if (offset >= partition.endOffset) return false;
+  const entry = partition.read(offset, { maxEntries: 1 })[0];
+  if (entry === undefined || entry.offset !== offset) return true;
+  const producer = entryProducer(entry);
+  if (producer === undefined) return true;
+  return producer.producerId === producerId && (producer.sequence?.first ?? first) === first;
+}
+
 export class ProducerRegistry {
   readonly #log: OwnedLog<ProducerState, ProducerEntry>;
   /** The sequences another log carries (`recordIn`), taken again whenever this log restarts. */
   #carried: (() => ProducerState['sequences']) | undefined;
+  /**
+   * Per partition (`partitionKey`), the offset its tail is read back from: past the last batch this
+   * registry's own log recorded there, and past its last `covered` entry (`#noteTails`).
+   */
+  #tailFrom = new Map<string, number>();
+  /** Partitions whose tail was read back since the log (re)opened: true, or the reading under way. */
+  readonly #tails = new Map<string, Promise<void> | true>();
+  /** Per partition, the sequences this log held for it when it (re)opened (`#forgetLost`). */
+  #recorded = new Map<string, string[]>();
+  /** Counts the log's (re)openings, so a reading begun before a restart does not count after it. */
+  #generation = 0;
 
   private constructor(log: OwnedLog<ProducerState, ProducerEntry>) {
     this.#log = log;
@@ -71,10 +104,13 @@ export class ProducerRegistry {
       ...vhostObjectOptions(deps, producerMachine, 'producers'),
       // Rebuilt from its own log, it has lost what another log carries for it.
       onRestarted: () => {
-        if (registry !== undefined) registry.#adoptCarried();
+        if (registry === undefined) return;
+        registry.#noteTails();
+        registry.#adoptCarried();
       },
     };
     registry = new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)));
+    registry.#noteTails();
     return registry;
   }
 
@@ -165,6 +201,124 @@ export class ProducerRegistry {
     }
   }
 
+  /**
+   * What this log holds tells from where each partition's tail must be read back: its own log only
+   * (before the transaction log's sequences are adopted, which say nothing of this log's batches).
+   */
+  #noteTails(): void {
+    const state = this.#log.state;
+    const from = new Map<string, number>();
+    const recorded = new Map<string, string[]>();
+    for (const [held, { stream, partition, recent }] of state.sequences) {
+      const last = recent.at(-1);
+      if (last === undefined) continue;
+      const key = partitionKey(stream, partition);
+      from.set(key, Math.max(from.get(key) ?? 0, last[2] + 1));
+      const keys = recorded.get(key) ?? [];
+      keys.push(held);
+      recorded.set(key, keys);
+    }
+    this.#recorded = recorded;
+    for (const [key, { offset }] of state.covered) from.set(key, Math.max(from.get(key) ?? 0, offset));
+    this.#tailFrom = from;
+    this.#tails.clear();
+    this.#generation++;
+  }
+
+  /**
+   * Before the first idempotent batch a partition takes since this registry opened: the batches of
+   * idempotent producers the partition holds past what this log recorded for it are read back from
+   * its tail and recorded, the newest of either source winning, as Kafka rebuilds its producer state
+   * from the log (KIP-98). A batch is appended and its record written to this log in one synchronous
+   * step, in the partition's order, and the log replays a prefix of what it was given; so after a
+   * crash every batch of the partition up to the last one this log still holds for it (or up to its
+   * last `covered` offset) is recorded, and only the batches past it may be stored without a record,
+   * never answered, and retried. Transactional batches are recorded in the transaction log and are
+   * left to it. Undefined once read; else append only once the promise resolves.
+   */
+  readTail(partition: StreamPartition): Promise<void> | undefined {
+    const key = partitionKey(partition.stream, partition.index);
+    const known = this.#tails.get(key);
+    if (known === true) return undefined;
+    if (known !== undefined) return known;
+    const from = Math.max(this.#tailFrom.get(key) ?? 0, partition.startOffset);
+    const end = partition.endOffset;
+    this.#forgetLost(partition);
+    if (from >= end) {
+      this.#tails.set(key, true);
+      return undefined;
+    }
+    const generation = this.#generation;
+    const reading = this.#readTail(partition, from, end).then(
+      () => {
+        if (generation === this.#generation) this.#tails.set(key, true);
+      },
+      (err: unknown) => {
+        if (generation === this.#generation) this.#tails.delete(key);
+        throw err;
+      },
+    );
+    this.#tails.set(key, reading);
+    return reading;
+  }
+
+  async #readTail(partition: StreamPartition, from: number, end: number): Promise<void> {
+    const found = new Map<number, ProducerEntry[]>();
+    let offset = from;
+    while (offset < end) {
+      const entries = partition.read(offset, { maxBytes: tailReadBytesMax });
+      const last = entries.at(-1);
+      if (last === undefined) break;
+      for (const entry of entries) if (entry.offset < end) this.#noteTailBatch(found, partition, entry);
+      offset = last.offset + last.count;
+      await this.#log.exec.turn();
+    }
+    const { stream, index } = partition;
+    // Applied at once, so the next check sees them; in the log before any later record of the
+    // partition. A write that fails fails the registry, which then reads the tail again.
+    const commits = [...found.values()].flat().map((entry) => this.#log.commit(entry));
+    commits.push(this.#log.commit({ type: 'covered', stream, partition: index, offset: end }));
+    Promise.all(commits).catch(() => undefined);
+  }
+
+  /**
+   * The other way round: a record this log kept of a batch the partition lost with its tail (the
+   * record was written, the crash came before the batch's own write). Never answered, the batch will
+   * be retried, and must then be appended, not taken for a duplicate of what is not there.
+   */
+  #forgetLost(partition: StreamPartition): void {
+    const { stream, index } = partition;
+    for (const key of this.#recorded.get(partitionKey(stream, index)) ?? []) {
+      const sequence = this.#log.state.sequences.get(key);
+      if (sequence === undefined) continue;
+      let kept = sequence.recent.length;
+      while (kept > 0 && !holdsBatch(partition, sequence.producerId, sequence.recent[kept - 1]!)) kept--;
+      const lost = sequence.recent[kept];
+      if (lost === undefined) continue;
+      const recent = sequence.recent.slice(0, kept);
+      const lastSeq = recent.at(-1)?.[1] ?? (lost[0] === 0 ? sequenceMax : lost[0] - 1);
+      const state = { epoch: sequence.epoch, lastSeq, recent };
+      const { producerId } = sequence;
+      this.#log
+        .commit({ type: 'sequence', producerId, stream, partition: index, state })
+        .catch(() => undefined);
+    }
+  }
+
+  /** Keeps an idempotent batch read back when it is newer than what the registry holds for its producer. */
+  #noteTailBatch(found: Map<number, ProducerEntry[]>, partition: StreamPartition, entry: LogEntry): void {
+    const producer = entryProducer(entry);
+    if (producer?.sequence === undefined || producer.transactional) return;
+    const { producerId, sequence } = producer;
+    const { stream, index } = partition;
+    const known = this.#log.state.sequences.get(sequenceKey(producerId, stream, index))?.recent.at(-1);
+    if (known !== undefined && known[2] >= entry.offset) return;
+    const batch = { producerId, epoch: sequence.epoch, baseSequence: sequence.first, count: sequence.count };
+    const kept = found.get(producerId) ?? [];
+    kept.push(batchEntry(stream, index, batch, entry.offset));
+    found.set(producerId, kept.slice(-recentBatchesMax));
+  }
+
   /** Producers with sequences on a partition, and the last sequence each wrote there. */
   onPartition(
     stream: string,
@@ -180,7 +334,15 @@ export class ProducerRegistry {
 
   /** The stream was deleted: the sequences kept for it go. */
   async forgetStream(stream: string): Promise<void> {
-    const holds = [...this.#log.state.sequences.values()].some((sequence) => sequence.stream === stream);
+    const state = this.#log.state;
+    const holds =
+      [...state.sequences.values()].some((sequence) => sequence.stream === stream) ||
+      [...state.covered.values()].some((covered) => covered.stream === stream);
+    // A stream of the same name created later starts empty: nothing of this one's is read back.
+    const prefix = partitionKey(stream, 0).slice(0, -1);
+    for (const key of [...this.#tailFrom.keys()]) if (key.startsWith(prefix)) this.#tailFrom.delete(key);
+    for (const key of [...this.#tails.keys()]) if (key.startsWith(prefix)) this.#tails.delete(key);
+    for (const key of [...this.#recorded.keys()]) if (key.startsWith(prefix)) this.#recorded.delete(key);
     if (holds) await this.#log.commit({ type: 'stream.forget', stream });
   }
 

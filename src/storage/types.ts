@@ -127,8 +127,6 @@ export interface SealedSegment {
   /** The log's `entryBytesMax` and `indexIntervalBytes`, which reads and a rewrite's index follow. */
   readonly entryBytesMax: number;
   readonly indexIntervalBytes: number;
-  /** The storage's `compactionIoBytesPerSecondMax`, which reads and rewrites of it keep to (0: none). */
-  readonly ioBytesPerSecondMax: number;
 }
 
 /** One segment of a `Log.adoptRewritten` batch: the descriptor and what its rewrite wrote, if anything. */
@@ -225,6 +223,11 @@ export interface Log {
    * choosing and writing take no time of the log's own thread.
    */
   sealedSegments?(from: number, to: number): readonly SealedSegment[];
+  /**
+   * File logs only: the byte rate the reads and rewrites of `sealedSegments` keep to (the storage's
+   * `compactionIoBytesPerSecondMax`, one for every log; 0: none), told once per run, not per segment.
+   */
+  readonly sealedIoBytesPerSecondMax?: number;
   /**
    * Puts segments rewritten away from the log in the place of theirs (descriptors this log handed
    * out), as `rewrite` swaps its own: readers see each segment as it was or as rewritten, a crash leaves

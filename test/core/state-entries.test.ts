@@ -217,6 +217,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
         baseOffset: 40,
       },
       { type: 'stream.forget', stream: 'orders' },
+      { type: 'covered', stream: 't', partition: 2, offset: 1_000_000 },
       {
         type: 'sequence',
         producerId: 1001,

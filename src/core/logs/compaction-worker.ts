@@ -21,6 +21,8 @@ export type CompactionRequest =
       readonly modules: readonly string[];
       readonly formats: readonly number[];
       readonly segments: readonly SealedSegment[];
+      /** The byte rate the thread's reads and writes keep to (`Log.sealedIoBytesPerSecondMax`; 0: none). */
+      readonly ioBytesPerSecondMax: number;
       /** Records below this are kept unasked. */
       readonly from: number;
       readonly bounds: RunBounds;
@@ -71,7 +73,7 @@ async function map(request: Extract<CompactionRequest, { kind: 'map' }>): Promis
   for (const url of request.modules) await import(url);
   if (!compactorsKnown(request.formats)) return { kind: 'unsupported' };
   const run = new CompactionRun(request.bounds, abortedTest(request.aborted));
-  throttle.bytesPerSecondMax = request.segments[0]?.ioBytesPerSecondMax ?? throttle.bytesPerSecondMax;
+  throttle.bytesPerSecondMax = request.ioBytesPerSecondMax;
   for (const segment of request.segments) {
     if (segment.base >= run.end) break;
     try {

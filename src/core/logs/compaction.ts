@@ -179,9 +179,11 @@ export class Compactor {
       this.#check(generation);
       const segments = log.sealedSegments!(from, bounds.end);
       const aborted = this.#partition.abortedRanges();
+      const ioBytesPerSecondMax = log.sealedIoBytesPerSecondMax ?? 0;
       const flight: InFlight = { asked: [], next: undefined };
       try {
-        const mapped = await this.#call(thread, { kind: 'map', ...known, segments, from, bounds, aborted });
+        const map = { kind: 'map', ...known, segments, ioBytesPerSecondMax, from, bounds, aborted } as const;
+        const mapped = await this.#call(thread, map);
         if (mapped?.kind !== 'mapped') return undefined;
         this.#dueAt = bounds.lagDueAt;
         await this.#swapEach(

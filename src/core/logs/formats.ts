@@ -17,7 +17,7 @@ export interface OffsetMessage {
 }
 
 export type EntryConverter = (entry: LogEntry) => OffsetMessage[];
-/** Which producer wrote an entry; undefined when none said (a plain append). */
+/** Which producer wrote an entry (-1: none, a plain append); undefined when the format cannot tell. */
 export type EntryProducerOf = (entry: LogEntry) => EntryProducer | undefined;
 
 interface Registered {

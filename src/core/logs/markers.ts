@@ -14,8 +14,14 @@ export interface TxnMarker {
 
 /** Who wrote an entry, when its format says: a producer id, and whether inside a transaction. */
 export interface EntryProducer {
+  /** -1 when the format says no producer wrote it (Kafka's NO_PRODUCER_ID, a plain batch). */
   readonly producerId: number;
   readonly transactional: boolean;
+  /**
+   * An idempotent producer's numbering of the entry (Kafka's producer epoch, base sequence and the
+   * offsets it covers), which the producer registry reads back from a partition's tail at start.
+   */
+  readonly sequence?: { readonly epoch: number; readonly first: number; readonly count: number };
 }
 
 const markerBytes = 12;

@@ -29,6 +29,14 @@ export interface ProducerState {
     string,
     SequenceState & { readonly producerId: number; readonly stream: string; readonly partition: number }
   >;
+  /**
+   * By `partitionKey`: the partition's end when its tail was last read back (`covered` entries), so
+   * the next start reads only past it (ProducerRegistry.readTail).
+   */
+  readonly covered: Map<
+    string,
+    { readonly stream: string; readonly partition: number; readonly offset: number }
+  >;
 }
 
 export type ProducerEntry =
@@ -46,6 +54,8 @@ export type ProducerEntry =
     }
   /** The stream was deleted: the sequences kept for it go. */
   | { readonly type: 'stream.forget'; readonly stream: string }
+  /** Every idempotent batch of the partition below `offset` is in this log before this entry. */
+  | { readonly type: 'covered'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** The snapshot's form of one partition's sequence state. */
   | {
       readonly type: 'sequence';
@@ -57,6 +67,10 @@ export type ProducerEntry =
 
 export function sequenceKey(producerId: number, stream: string, partition: number): string {
   return `${producerId}\u0000${stream}\u0000${partition}`;
+}
+
+export function partitionKey(stream: string, partition: number): string {
+  return `${stream}\u0000${partition}`;
 }
 
 function applyProducers(state: ProducerState, entry: ProducerEntry): ProducerState {
@@ -80,7 +94,14 @@ function applyProducers(state: ProducerState, entry: ProducerEntry): ProducerSta
     case 'stream.forget':
       for (const [key, sequence] of state.sequences)
         if (sequence.stream === entry.stream) state.sequences.delete(key);
+      for (const [key, covered] of state.covered)
+        if (covered.stream === entry.stream) state.covered.delete(key);
       break;
+    case 'covered': {
+      const { stream, partition, offset } = entry;
+      state.covered.set(partitionKey(stream, partition), { stream, partition, offset });
+      break;
+    }
     case 'sequence': {
       const { producerId, stream, partition } = entry;
       state.sequences.set(sequenceKey(producerId, stream, partition), {
@@ -101,6 +122,8 @@ function* snapshotProducers(state: ProducerState): Iterable<ProducerEntry> {
   for (const { producerId, stream, partition, epoch, lastSeq, recent } of state.sequences.values()) {
     yield { type: 'sequence', producerId, stream, partition, state: { epoch, lastSeq, recent } };
   }
+  for (const { stream, partition, offset } of state.covered.values())
+    yield { type: 'covered', stream, partition, offset };
 }
 
 function encodeProducers(entry: ProducerEntry): Json {
@@ -122,6 +145,8 @@ function encodeProducers(entry: ProducerEntry): Json {
     }
     case 'stream.forget':
       return { t: entry.type, stream: entry.stream };
+    case 'covered':
+      return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
     case 'sequence': {
       const { epoch, lastSeq, recent } = entry.state;
       const batches = recent.map(([first, last, offset]) => [first, last, offset]);
@@ -165,6 +190,8 @@ function decodeProducers(json: unknown): ProducerEntry {
       };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
+    case 'covered':
+      return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'sequence': {
       const state = {
         epoch: f.int('epoch'),
@@ -180,7 +207,7 @@ function decodeProducers(json: unknown): ProducerEntry {
 
 export const producerMachine: StateMachine<ProducerState, ProducerEntry> = {
   kind: 'producers',
-  initial: () => ({ nextId: producerIdFirst, epochs: new Map(), sequences: new Map() }),
+  initial: () => ({ nextId: producerIdFirst, epochs: new Map(), sequences: new Map(), covered: new Map() }),
   apply: applyProducers,
   encode: encodeProducers,
   decode: decodeProducers,

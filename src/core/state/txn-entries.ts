@@ -292,7 +292,7 @@ function applyRegistry(state: TxnState, entry: ProducerEntry): void {
 }
 
 function registryView(state: TxnState): ProducerState {
-  return { nextId: 0, epochs: new Map(), sequences: state.sequences };
+  return { nextId: 0, epochs: new Map(), sequences: state.sequences, covered: new Map() };
 }
 
 function applyTxn(state: TxnState, entry: TxnEntry): TxnState {

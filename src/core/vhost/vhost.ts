@@ -589,6 +589,9 @@ export class Vhost implements VirtualHost {
   ): IdempotentAppend {
     const partition = this.#deps.streams.partition(stream, index);
     const { producers, transactions } = this.#deps;
+    // The partition's tail read back once since start: batches stored whose record a crash lost.
+    const reading = producers.readTail(partition);
+    if (reading !== undefined) return { kind: 'wait', until: reading };
     if (batch.transactional === true && batch.addsPartition === true) {
       const implicit = transactions.addImplicitly(batch.producerId, batch.epoch, stream, index);
       if (implicit?.kind === 'wait') return implicit;

@@ -158,9 +158,18 @@ export function entryAsBatch(entry: LogEntry): Uint8Array | null {
 /** Who wrote a stored batch: its producer id, and whether inside a transaction (attribute bit 4). */
 function batchProducer(entry: LogEntry): EntryProducer | undefined {
   const header = readBatchHeader(entry.payload);
-  if (header.producerId < 0n) return undefined;
+  // Kafka's NO_PRODUCER_ID: a plain batch, which says so (not "cannot tell", which undefined means).
+  if (header.producerId < 0n) return { producerId: -1, transactional: false };
   const transactional = (header.attributes & BatchAttribute.transactional) !== 0;
-  return { producerId: Number(header.producerId), transactional };
+  const producerId = Number(header.producerId);
+  if (header.baseSequence < 0) return { producerId, transactional };
+  // The offsets the batch covers, not its records: compaction keeps the former (KIP-98 lastSequence).
+  const sequence = {
+    epoch: header.producerEpoch,
+    first: header.baseSequence,
+    count: header.lastOffsetDelta + 1,
+  };
+  return { producerId, transactional, sequence };
 }
 
 /**

@@ -280,12 +280,15 @@ export class FileLog implements Log, Leased {
     return running;
   }
 
+  get sealedIoBytesPerSecondMax(): number {
+    return this.ctx.limits.compactionIoBytesPerSecondMax;
+  }
+
   sealedSegments(from: number, to: number): readonly SealedSegment[] {
     this.checkUsable();
     const out: SealedSegment[] = [];
     const end = Math.min(to, this.sealedOffset);
     const { entryBytesMax, indexIntervalBytes } = this.ctx.limits;
-    const ioBytesPerSecondMax = this.ctx.limits.compactionIoBytesPerSecondMax;
     for (const segment of this.segments) {
       if (segment.writable || segment.base >= end) break;
       if (segment.endOffset <= from) continue;
@@ -299,7 +302,6 @@ export class FileLog implements Log, Leased {
         sizeBytes,
         entryBytesMax,
         indexIntervalBytes,
-        ioBytesPerSecondMax,
       };
       this.handedOut.set(sealed, segment);
       out.push(sealed);
