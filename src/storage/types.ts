@@ -88,6 +88,18 @@ export interface ReadOptions {
 export interface ReadBuffers {
   /** `bytes` bytes to be overwritten; the caller must not reuse them while the read's payloads live. */
   take(bytes: number): Uint8Array;
+  /**
+   * `take` hands out memory backed by a SharedArrayBuffer, which `Log.readOffThread` can have filled
+   * away from the caller's thread. Asked before anything is taken: a read that stays inline takes only
+   * what it reads into.
+   */
+  readonly shared?: boolean;
+  /**
+   * The caller takes over memory storage read into ahead of the call (`Log.readOffThread` of file
+   * logs): payloads returned may be views of it, and the caller calls `release` once done with them,
+   * when it would reuse its own buffers. Storage reads ahead only for callers that offer this.
+   */
+  adopt?(release: () => void): void;
 }
 
 export interface RetentionOptions {

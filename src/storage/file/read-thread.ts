@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import type { LogEntry } from '../types.js';
+import { AheadMemory } from './far-ahead.js';
 import type { PinnedFile } from './handles.js';
 import { corruptError } from './io.js';
 import { type FarReadReply, type FarReadRequest, farRecordFields } from './read-worker.js';
@@ -36,6 +37,8 @@ interface Pending {
 }
 
 export class ReadThread {
+  /** Memory of the reads done ahead for the logs of this storage (./far-ahead.ts). */
+  readonly aheadMemory = new AheadMemory();
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;

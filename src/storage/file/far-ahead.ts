@@ -1,0 +1,154 @@
+/**
+ * Reads done ahead on storage's read thread (docs/storage-format.md, "Reads off the event loop"). Once
+ * a large `Log.readOffThread` has answered, the range that continues it is read and CRC-checked at once,
+ * into shared memory storage holds, while the caller sends what it got; the next call asking for that
+ * offset takes the checked entries instead of waiting for a read of its own. One reader of a log thus
+ * keeps the read thread and the sending thread busy at the same time, where otherwise each waits for the
+ * other (docs/performance.md, "Kafka").
+ *
+ * What bounds it: one storage's kept memory (`readAheadBytesMax`, reads in flight, kept and lent to
+ * callers together), `aheadReadsPerLogMax` reads per log, and `aheadKeptMs` before an unclaimed read is
+ * dropped. A log drops its reads ahead whenever the bytes they came from may have changed or left it
+ * (a segment swapped by compaction, segments dropped by retention or truncation, the log closed), so a
+ * read ahead is only ever served when a read issued at the claim would have read the same bytes.
+ */
+import type { FarReadReply } from './read-worker.js';
+
+/** Shared memory one storage holds for reads done ahead, free and in use together. */
+export const readAheadBytesMax = 64 * 1024 * 1024;
+/** Reads ahead one log keeps unclaimed: one per reader going through it, for two readers. */
+export const aheadReadsPerLogMax = 2;
+/** An unclaimed read ahead is dropped after this long, and so is free memory nobody took. */
+export const aheadKeptMs = 1000;
+/** Kept memory comes in multiples of this, so reads of about the same size share it. */
+const grainBytes = 1024 * 1024;
+
+/** One storage's memory for reads ahead: shared buffers reused, bounded in bytes. */
+export class AheadMemory {
+  readonly #free: SharedArrayBuffer[] = [];
+  /** Bytes allocated: free, read into, kept or lent. */
+  #bytes = 0;
+  #takenSinceCheck = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** A buffer of at least `bytes`, or none when that would pass `readAheadBytesMax`. */
+  take(bytes: number): SharedArrayBuffer | undefined {
+    this.#takenSinceCheck = true;
+    let best = -1;
+    for (let i = 0; i < this.#free.length; i++) {
+      const size = this.#free[i]!.byteLength;
+      if (size >= bytes && (best < 0 || size < this.#free[best]!.byteLength)) best = i;
+    }
+    if (best >= 0) return this.#free.splice(best, 1)[0];
+    const size = Math.ceil(bytes / grainBytes) * grainBytes;
+    // Free buffers too small for this one give way to it.
+    while (this.#bytes + size > readAheadBytesMax && this.#free.length > 0)
+      this.#bytes -= this.#free.pop()!.byteLength;
+    if (this.#bytes + size > readAheadBytesMax) return undefined;
+    this.#bytes += size;
+    return new SharedArrayBuffer(size);
+  }
+
+  /** Gives back a buffer from `take`; nothing may use it afterwards. */
+  give(buf: SharedArrayBuffer): void {
+    this.#free.push(buf);
+    this.#armIdleDrop();
+  }
+
+  /** Bytes allocated now (tests). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Free memory nobody took for `aheadKeptMs` goes, so a storage whose readers stopped holds none. */
+  #armIdleDrop(): void {
+    if (this.#timer !== undefined) return;
+    this.#takenSinceCheck = false;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#takenSinceCheck) return this.#armIdleDrop();
+      for (const buf of this.#free.splice(0)) this.#bytes -= buf.byteLength;
+    }, aheadKeptMs);
+    this.#timer.unref();
+  }
+}
+
+/** A read issued ahead: where it starts, and its answer once the thread has given it. */
+export interface AheadRead {
+  /** The offset a call must ask for to take it. */
+  readonly from: number;
+  /** The segment read, for error messages. */
+  readonly segmentBase: number;
+  /** The thread's answer, or why there is none; never rejects. */
+  readonly settled: Promise<FarReadReply | Error>;
+  readonly memory: SharedArrayBuffer;
+  /**
+   * The payload bytes it was asked for. A call that takes it within smaller limits (its remainder
+   * after a segment's end) issues the next read ahead this size again, so a reader keeps its size.
+   */
+  readonly maxBytes: number;
+  readonly issuedMs: number;
+}
+
+/** One log's reads ahead, at most `aheadReadsPerLogMax`, each taken once or dropped. */
+export class AheadReads {
+  readonly #memory: AheadMemory;
+  #reads: AheadRead[] = [];
+  /** After a read ahead was pushed out unclaimed, none is issued until then (readers take turns). */
+  #pausedUntilMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(memory: AheadMemory) {
+    this.#memory = memory;
+  }
+
+  /** Whether a read ahead may be issued now. */
+  get paused(): boolean {
+    return Date.now() < this.#pausedUntilMs;
+  }
+
+  /** Takes the read ahead that starts at `from`; its memory is then the caller's to give back. */
+  claim(from: number): AheadRead | undefined {
+    const at = this.#reads.findIndex((read) => read.from === from);
+    if (at < 0) return undefined;
+    return this.#reads.splice(at, 1)[0];
+  }
+
+  /** Keeps `read`, pushing out the oldest when full; readers that push each other out pause it. */
+  add(read: AheadRead): void {
+    if (this.#reads.length >= aheadReadsPerLogMax) {
+      this.release(this.#reads.shift()!);
+      this.#pausedUntilMs = Date.now() + aheadKeptMs;
+    }
+    this.#reads.push(read);
+    this.#armExpiry();
+  }
+
+  /**
+   * Drops every read ahead: the bytes they came from may have changed or left the log. Resolves once
+   * the thread has answered them all, so that no descriptor stays pinned for them.
+   */
+  dropAll(): Promise<void> {
+    const dropped = this.#reads.splice(0);
+    for (const read of dropped) this.release(read);
+    return Promise.all(dropped.map((read) => read.settled)).then(() => undefined);
+  }
+
+  /** Gives `read`'s memory back once the thread no longer writes into it. */
+  release(read: AheadRead): void {
+    void read.settled.then(() => this.#memory.give(read.memory));
+  }
+
+  #armExpiry(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const now = Date.now();
+      const stale = this.#reads.filter((read) => now - read.issuedMs >= aheadKeptMs);
+      this.#reads = this.#reads.filter((read) => now - read.issuedMs < aheadKeptMs);
+      for (const read of stale) this.release(read);
+      if (this.#reads.length > 0) this.#armExpiry();
+    }, aheadKeptMs);
+    this.#timer.unref();
+  }
+}
