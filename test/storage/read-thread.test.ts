@@ -215,6 +215,8 @@ test('a range read ahead is never served once compaction has rewritten it, nor a
   } finally {
     await storage.close();
   }
+  // The file compaction replaced is closed off the event loop once its last read has answered.
+  for (let i = 0; i < 100 && storage.openFileCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(storage.openFileCount, 0);
 });
 

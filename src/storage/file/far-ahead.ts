@@ -20,6 +20,12 @@ export const readAheadBytesMax = 64 * 1024 * 1024;
 export const aheadReadsPerLogMax = 2;
 /** An unclaimed read ahead is dropped after this long, and so is free memory nobody took. */
 export const aheadKeptMs = 1000;
+/**
+ * A log whose read ahead went unclaimed (pushed out by a third reader's, or kept too long while nothing
+ * of the log was taken: its readers fetch more slowly than once a second) reads ahead again only after
+ * this long, so such readers cost the read thread at most one wasted read per pause.
+ */
+export const aheadPausedMs = 10_000;
 /** Kept memory comes in multiples of this, so reads of about the same size share it. */
 const grainBytes = 1024 * 1024;
 
@@ -94,8 +100,12 @@ export interface AheadRead {
 export class AheadReads {
   readonly #memory: AheadMemory;
   #reads: AheadRead[] = [];
-  /** After a read ahead was pushed out unclaimed, none is issued until then (readers take turns). */
+  /** Every read issued and not yet answered, kept, taken or dropped: a close waits for them. */
+  readonly #unanswered = new Set<Promise<unknown>>();
+  /** After a read ahead went unclaimed, none is issued until then (`aheadPausedMs`). */
   #pausedUntilMs = 0;
+  /** When a read ahead was last taken: one dropped as stale after a seek pauses nothing then. */
+  #claimedMs = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(memory: AheadMemory) {
@@ -111,27 +121,29 @@ export class AheadReads {
   claim(from: number): AheadRead | undefined {
     const at = this.#reads.findIndex((read) => read.from === from);
     if (at < 0) return undefined;
+    this.#claimedMs = Date.now();
     return this.#reads.splice(at, 1)[0];
   }
 
-  /** Keeps `read`, pushing out the oldest when full; readers that push each other out pause it. */
+  /** Keeps `read`, pushing out the oldest when full. */
   add(read: AheadRead): void {
     if (this.#reads.length >= aheadReadsPerLogMax) {
       this.release(this.#reads.shift()!);
-      this.#pausedUntilMs = Date.now() + aheadKeptMs;
+      this.#pausedUntilMs = Date.now() + aheadPausedMs;
     }
     this.#reads.push(read);
+    this.#unanswered.add(read.settled);
+    void read.settled.then(() => this.#unanswered.delete(read.settled));
     this.#armExpiry();
   }
 
   /**
    * Drops every read ahead: the bytes they came from may have changed or left the log. Resolves once
-   * the thread has answered them all, so that no descriptor stays pinned for them.
+   * the thread has answered every read this log issued, so that no descriptor stays pinned for them.
    */
   dropAll(): Promise<void> {
-    const dropped = this.#reads.splice(0);
-    for (const read of dropped) this.release(read);
-    return Promise.all(dropped.map((read) => read.settled)).then(() => undefined);
+    for (const read of this.#reads.splice(0)) this.release(read);
+    return Promise.all([...this.#unanswered]).then(() => undefined);
   }
 
   /** Gives `read`'s memory back once the thread no longer writes into it. */
@@ -147,6 +159,7 @@ export class AheadReads {
       const stale = this.#reads.filter((read) => now - read.issuedMs >= aheadKeptMs);
       this.#reads = this.#reads.filter((read) => now - read.issuedMs < aheadKeptMs);
       for (const read of stale) this.release(read);
+      if (stale.some((read) => read.issuedMs > this.#claimedMs)) this.#pausedUntilMs = now + aheadPausedMs;
       if (this.#reads.length > 0) this.#armExpiry();
     }, aheadKeptMs);
     this.#timer.unref();
