@@ -305,6 +305,12 @@ export interface StorageLimits {
    * wait behind (docs/performance.md, "Kafka compaction").
    */
   readonly compactionIoBytesPerSecondMax: number;
+  /**
+   * Shared memory `FileStorage` holds for large reads done ahead on its read thread, for a reader's
+   * next `Log.readOffThread` (docs/storage-format.md, "Reads off the event loop"): reads in flight, kept
+   * and lent together. 0: no reads ahead.
+   */
+  readonly readAheadBytesMax: number;
 }
 
 export const storageLimitsDefault: StorageLimits = {
@@ -315,6 +321,8 @@ export const storageLimitsDefault: StorageLimits = {
   // Kafka's default is no limit. Two thirds of what the thread did unpaced on the project's machine
   // (~100 MB/s, most of it read from the page cache): a run takes about 1.5× as long, a chunk at a time.
   compactionIoBytesPerSecondMax: 64 * 1024 * 1024,
+  // Six reads ahead of a Fetch's usual 10 MB partition limit.
+  readAheadBytesMax: 64 * 1024 * 1024,
 };
 
 /** Bounds on `openFilesMax`: below the minimum, busy logs would evict one another's files on every call. */

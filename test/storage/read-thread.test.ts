@@ -46,8 +46,8 @@ async function openLog(limits: Partial<StorageLimits>, dir = tempDir()) {
 
 const limits = { segmentBytesMax: 2 * 1024 * 1024 };
 
-async function filled(count: number, dir?: string) {
-  const opened = await openLog(limits, dir);
+async function filled(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
+  const opened = await openLog({ ...limits, ...more }, dir);
   let last: Promise<void> | undefined;
   for (let i = 0; i < count; i++) last = opened.log.append({ payload: payloadOf(i), timestamp: i }).durable;
   await last;
@@ -176,6 +176,19 @@ test('a reader going through the log takes the range read ahead for it, with the
     assert.equal(next, 300);
     // Every call after the first continued the one before, so most found their range read already.
     assert.ok(adopted >= 3, `read ahead taken ${adopted} times`);
+    // With no memory for reads ahead (`readAheadBytesMax` 0), none is taken either.
+    const off = await filled(300, undefined, { readAheadBytesMax: 0 });
+    try {
+      let from = 0;
+      for (let calls = 0; calls < 3; calls++) {
+        const buffers = adoptingBuffers();
+        const entries = await off.log.readOffThread!(from, { maxBytes: 1024 * 1024, buffers });
+        assert.equal(buffers.adopted, 0);
+        from = entries.at(-1)!.offset + 1;
+      }
+    } finally {
+      await off.storage.close();
+    }
     // A caller that cannot adopt storage's memory gets no read ahead, and reads as before.
     const plain = sharedBuffers();
     assertEntries(await log.readOffThread!(0, { maxBytes: 1024 * 1024, buffers: plain }), 0);

@@ -6,16 +6,14 @@
  * keeps the read thread and the sending thread busy at the same time, where otherwise each waits for the
  * other (docs/performance.md, "Kafka").
  *
- * What bounds it: one storage's kept memory (`readAheadBytesMax`, reads in flight, kept and lent to
- * callers together), `aheadReadsPerLogMax` reads per log, and `aheadKeptMs` before an unclaimed read is
+ * What bounds it: one storage's kept memory (`StorageLimits.readAheadBytesMax`, reads in flight, kept
+ * and lent to callers together; 0 turns reading ahead off), `aheadReadsPerLogMax` reads per log, and `aheadKeptMs` before an unclaimed read is
  * dropped. A log drops its reads ahead whenever the bytes they came from may have changed or left it
  * (a segment swapped by compaction, segments dropped by retention or truncation, the log closed), so a
  * read ahead is only ever served when a read issued at the claim would have read the same bytes.
  */
 import type { FarReadReply } from './read-worker.js';
 
-/** Shared memory one storage holds for reads done ahead, free and in use together. */
-export const readAheadBytesMax = 64 * 1024 * 1024;
 /** Reads ahead one log keeps unclaimed: one per reader going through it, for two readers. */
 export const aheadReadsPerLogMax = 2;
 /** An unclaimed read ahead is dropped after this long, and so is free memory nobody took. */
@@ -31,13 +29,19 @@ const grainBytes = 1024 * 1024;
 
 /** One storage's memory for reads ahead: shared buffers reused, bounded in bytes. */
 export class AheadMemory {
+  /** `StorageLimits.readAheadBytesMax`: free and in use together. */
+  readonly #bytesMax: number;
   readonly #free: SharedArrayBuffer[] = [];
   /** Bytes allocated: free, read into, kept or lent. */
   #bytes = 0;
   #takenSinceCheck = false;
   #timer: NodeJS.Timeout | undefined;
 
-  /** A buffer of at least `bytes`, or none when that would pass `readAheadBytesMax`. */
+  constructor(bytesMax: number) {
+    this.#bytesMax = bytesMax;
+  }
+
+  /** A buffer of at least `bytes`, or none when that would pass the limit. */
   take(bytes: number): SharedArrayBuffer | undefined {
     this.#takenSinceCheck = true;
     let best = -1;
@@ -48,9 +52,9 @@ export class AheadMemory {
     if (best >= 0) return this.#free.splice(best, 1)[0];
     const size = Math.ceil(bytes / grainBytes) * grainBytes;
     // Free buffers too small for this one give way to it.
-    while (this.#bytes + size > readAheadBytesMax && this.#free.length > 0)
+    while (this.#bytes + size > this.#bytesMax && this.#free.length > 0)
       this.#bytes -= this.#free.pop()!.byteLength;
-    if (this.#bytes + size > readAheadBytesMax) return undefined;
+    if (this.#bytes + size > this.#bytesMax) return undefined;
     this.#bytes += size;
     return new SharedArrayBuffer(size);
   }

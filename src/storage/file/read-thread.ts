@@ -38,11 +38,16 @@ interface Pending {
 
 export class ReadThread {
   /** Memory of the reads done ahead for the logs of this storage (./far-ahead.ts). */
-  readonly aheadMemory = new AheadMemory();
+  readonly aheadMemory: AheadMemory;
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
+
+  /** `aheadBytesMax`: memory for reads done ahead (`StorageLimits.readAheadBytesMax`; 0: none). */
+  constructor(aheadBytesMax: number) {
+    this.aheadMemory = new AheadMemory(aheadBytesMax);
+  }
 
   /**
    * Reads `read` from `file`, pinned from now until the answer (so its descriptor is neither closed nor
