@@ -321,8 +321,10 @@ export const storageLimitsDefault: StorageLimits = {
   // Kafka's default is no limit. Two thirds of what the thread did unpaced on the project's machine
   // (~100 MB/s, most of it read from the page cache): a run takes about 1.5× as long, a chunk at a time.
   compactionIoBytesPerSecondMax: 64 * 1024 * 1024,
-  // Six reads ahead of a Fetch's usual 10 MB partition limit.
-  readAheadBytesMax: 64 * 1024 * 1024,
+  // Off: on the project's 2-core machine reading ahead cost the read thread twice its CPU per byte and
+  // gained no measurable rate (docs/performance.md, "Reads ahead for one consumer"); 64 MiB (six reads
+  // of a Fetch's usual 10 MB partition limit) is the setting to try where a core is free.
+  readAheadBytesMax: 0,
 };
 
 /** Bounds on `openFilesMax`: below the minimum, busy logs would evict one another's files on every call. */

@@ -44,7 +44,7 @@ async function openLog(limits: Partial<StorageLimits>, dir = tempDir()) {
   return { storage, dir, log: await storage.openLog('events') };
 }
 
-const limits = { segmentBytesMax: 2 * 1024 * 1024 };
+const limits = { segmentBytesMax: 2 * 1024 * 1024, readAheadBytesMax: 64 * 1024 * 1024 };
 
 async function filled(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
   const opened = await openLog({ ...limits, ...more }, dir);
