@@ -567,7 +567,7 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       "Memory file storage may hold for large reads done ahead on its read thread: a Kafka consumer's " +
       'next range of 256 KiB or more is read and checked while its current answer is sent. 0: no reads ' +
-      'ahead (the default: on a 2-core machine it cost CPU and gained nothing measurable; try 67108864 where a ' +
+      'ahead (the default: on a 2-core machine it cost CPU and raised no rate; try 67108864 where a ' +
       'core is free).',
   },
   logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },

@@ -322,8 +322,8 @@ export const storageLimitsDefault: StorageLimits = {
   // (~100 MB/s, most of it read from the page cache): a run takes about 1.5× as long, a chunk at a time.
   compactionIoBytesPerSecondMax: 64 * 1024 * 1024,
   // Off: on the project's 2-core machine reading ahead cost the read thread twice its CPU per byte and
-  // gained no measurable rate (docs/performance.md, "Reads ahead for one consumer"); 64 MiB (six reads
-  // of a Fetch's usual 10 MB partition limit) is the setting to try where a core is free.
+  // raised no rate, a quarter lower at load 7 (docs/performance.md, "Reads ahead for one consumer");
+  // 64 MiB (six reads of a Fetch's usual 10 MB partition limit) is the setting to try where a core is free.
   readAheadBytesMax: 0,
 };
 
