@@ -93,10 +93,10 @@ export interface AheadRead {
   readonly settled: Promise<FarReadReply | Error>;
   readonly memory: SharedArrayBuffer;
   /**
-   * The payload bytes it was asked for. A call that takes it within smaller limits (its remainder
-   * after a segment's end) issues the next read ahead this size again, so a reader keeps its size.
+   * The payload bytes its reader asks for in a whole call. A read ahead sized to the rest of a call
+   * cut by a segment's end is taken by that call's continuation, which then reads ahead this much again.
    */
-  readonly maxBytes: number;
+  readonly readerBytes: number;
   readonly issuedMs: number;
 }
 
@@ -132,8 +132,10 @@ export class AheadReads {
   /** Keeps `read`, pushing out the oldest when full. */
   add(read: AheadRead): void {
     if (this.#reads.length >= aheadReadsPerLogMax) {
-      this.release(this.#reads.shift()!);
-      this.#pausedUntilMs = Date.now() + aheadPausedMs;
+      const oldest = this.#reads.shift()!;
+      this.release(oldest);
+      // Readers pushing out each other's reads before any is taken; one left behind by a skip is not.
+      if (oldest.issuedMs >= this.#claimedMs) this.#pausedUntilMs = Date.now() + aheadPausedMs;
     }
     this.#reads.push(read);
     this.#unanswered.add(read.settled);
@@ -163,7 +165,7 @@ export class AheadReads {
       const stale = this.#reads.filter((read) => now - read.issuedMs >= aheadKeptMs);
       this.#reads = this.#reads.filter((read) => now - read.issuedMs < aheadKeptMs);
       for (const read of stale) this.release(read);
-      if (stale.some((read) => read.issuedMs > this.#claimedMs)) this.#pausedUntilMs = now + aheadPausedMs;
+      if (stale.some((read) => read.issuedMs >= this.#claimedMs)) this.#pausedUntilMs = now + aheadPausedMs;
       if (this.#reads.length > 0) this.#armExpiry();
     }, aheadKeptMs);
     this.#timer.unref();

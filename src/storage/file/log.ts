@@ -218,9 +218,7 @@ export class FileLog implements Log, Leased {
     const ahead = this.ahead?.claim(from);
     if (ahead !== undefined) {
       const entries = await this.takeAhead(ahead, options, buffers);
-      // A reader keeps its size across a segment's end, where a call takes only the rest of its limits.
-      const maxBytes = Math.max(options.maxBytes ?? readBytesMaxDefault, ahead.maxBytes);
-      if (entries.length > 0) return this.readingOn(entries, { ...options, maxBytes }, buffers);
+      if (entries.length > 0) return this.readingOn(entries, options, buffers, ahead.readerBytes);
     }
     if (reads.busy) return this.read(offset, options);
     const lent = buffers.take(planned.length);
@@ -233,7 +231,7 @@ export class FileLog implements Log, Leased {
     const entries = farEntries(reply, lent.buffer, lent.byteOffset, what);
     // The first record wanted was longer than the range read: read it here, as `read` would.
     if (entries.length === 0) return this.read(offset, options);
-    return this.readingOn(entries, options, buffers);
+    return this.readingOn(entries, options, buffers, 0);
   }
 
   /** Where a read off the thread from `from` lies: one segment's written bytes, at least the threshold. */
@@ -296,9 +294,20 @@ export class FileLog implements Log, Leased {
     return entries.slice(0, n);
   }
 
-  /** Returns `entries`, having issued the read ahead that continues them when that is worth it. */
-  private readingOn(entries: LogEntry[], options: ReadOptions, buffers: ReadBuffers): LogEntry[] {
-    this.payloadBytesAvg = Math.round(entries.reduce((n, e) => n + e.payload.byteLength, 0) / entries.length);
+  /**
+   * Returns `entries`, having issued the read ahead that continues them when that is worth it: the
+   * rest of this call's `maxBytes` when the segment ended first and that rest would itself go off the
+   * thread (its caller asks for it next, within the same call of its own), else a whole call of its
+   * reader (`readerBytes`, kept across such rests).
+   */
+  private readingOn(
+    entries: LogEntry[],
+    options: ReadOptions,
+    buffers: ReadBuffers,
+    readerBytesBefore: number,
+  ): LogEntry[] {
+    const got = entries.reduce((n, e) => n + e.payload.byteLength, 0);
+    this.payloadBytesAvg = Math.round(got / entries.length);
     const reads = this.ctx.reads;
     if (reads === undefined || buffers.adopt === undefined || this.closed || this.failure !== undefined)
       return entries;
@@ -306,19 +315,24 @@ export class FileLog implements Log, Leased {
     const last = entries.at(-1)!;
     const from = last.offset + last.count;
     if (this.ahead.paused || reads.busy || from >= this.endOffset) return entries;
-    const planned = this.planFar(from, options);
+    const asked = options.maxBytes ?? readBytesMaxDefault;
+    const readerBytes = Math.max(asked, readerBytesBefore);
+    const segmentEnded = this.segments[this.segmentIndexFor(from)]!.base === from;
+    const rest =
+      segmentEnded && got < asked ? this.planFar(from, { ...options, maxBytes: asked - got }) : undefined;
+    const maxBytes = rest === undefined ? readerBytes : asked - got;
+    const planned = rest ?? this.planFar(from, { ...options, maxBytes });
     const memory = planned === undefined ? undefined : reads.aheadMemory.take(planned.length);
     if (planned === undefined || memory === undefined) return entries;
     const settled = reads
-      .read(planned.segment.file, this.farRequest(planned, from, options, memory, 0))
+      .read(planned.segment.file, this.farRequest(planned, from, { ...options, maxBytes }, memory, 0))
       .catch((err: Error) => err);
-    const maxBytes = options.maxBytes ?? readBytesMaxDefault;
     this.ahead.add({
       from,
       segmentBase: planned.segment.base,
       settled,
       memory,
-      maxBytes,
+      readerBytes,
       issuedMs: Date.now(),
     });
     return entries;
