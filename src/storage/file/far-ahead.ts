@@ -65,6 +65,11 @@ export class AheadMemory {
     this.#armIdleDrop();
   }
 
+  /** No memory may be held: reading ahead is off. */
+  get off(): boolean {
+    return this.#bytesMax === 0;
+  }
+
   /** Bytes allocated now (tests). */
   get bytes(): number {
     return this.#bytes;

@@ -309,8 +309,8 @@ export class FileLog implements Log, Leased {
     const got = entries.reduce((n, e) => n + e.payload.byteLength, 0);
     this.payloadBytesAvg = Math.round(got / entries.length);
     const reads = this.ctx.reads;
-    if (reads === undefined || buffers.adopt === undefined || this.closed || this.failure !== undefined)
-      return entries;
+    if (reads === undefined || reads.aheadMemory.off || buffers.adopt === undefined) return entries;
+    if (this.closed || this.failure !== undefined) return entries;
     this.ahead ??= new AheadReads(reads.aheadMemory);
     const last = entries.at(-1)!;
     const from = last.offset + last.count;
