@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- kafka-fetch [passes] [another build's dist/cli/switchyard.js]`: large fetches only,
+ * `npm run bench -- kafka-fetch [passes] [another build's dist/cli/switchyard.js | read-ahead]`: large fetches only,
  * with the broker's CPU split between its main thread (the event loop, which sends) and the rest
  * (storage's read thread, libuv's pool). One partition of 1 KB records is produced into a broker of each
  * build (file storage, fsync never), then every pass measures the loopback and reads the whole topic
  * back from each broker in turn, alternating which goes first, in a forked reader
- * (testing/kafka-bench-peer.ts), as `npm run bench -- kafka` reads.
+ * (testing/kafka-bench-peer.ts), as `npm run bench -- kafka` reads. With `read-ahead` the two brokers are
+ * this build with storage's reads ahead on (64 MiB) and off (`--storage-read-ahead-bytes-max`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -26,10 +27,16 @@ interface Build {
   readonly dataDir: string;
 }
 
-async function startBuild(name: string, cliPath: string | undefined): Promise<Build> {
+/** The two brokers of `read-ahead`: reads ahead on, with the default's memory, and off. */
+const readAheadArms = [
+  { name: 'read ahead 64 MiB', flags: ['--storage-read-ahead-bytes-max', String(64 * 1024 * 1024)] },
+  { name: 'read ahead off', flags: ['--storage-read-ahead-bytes-max', '0'] },
+];
+
+async function startBuild(name: string, cliPath: string | undefined, more: string[] = []): Promise<Build> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-fetch-bench-'));
   const flags = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'never', '--log-level', 'warn'];
-  const cli = await startCli([...flags, ...listenerFlags({ kafka: 'auto' })], {
+  const cli = await startCli([...flags, ...more, ...listenerFlags({ kafka: 'auto' })], {
     ...(cliPath === undefined ? {} : { cliPath }),
     lifetimeMs: 15 * 60_000,
   });
@@ -62,9 +69,15 @@ async function readPass(build: Build, pass: number, loopback: number): Promise<v
 
 export async function runKafkaFetchBench(args: string[]): Promise<void> {
   const passes = Math.min(passesMax, Math.max(1, Number(args[0] ?? 3)));
-  const builds = [await startBuild('this build', undefined)];
+  const arms = args[1] === 'read-ahead';
+  const builds = [
+    arms
+      ? await startBuild(readAheadArms[0]!.name, undefined, readAheadArms[0]!.flags)
+      : await startBuild('this build', undefined),
+  ];
   try {
-    if (args[1] !== undefined) builds.push(await startBuild(args[1], args[1]));
+    if (arms) builds.push(await startBuild(readAheadArms[1]!.name, undefined, readAheadArms[1]!.flags));
+    else if (args[1] !== undefined) builds.push(await startBuild(args[1], args[1]));
     process.stdout.write(
       '| pass | build | load | MB read | read MB/s | loopback MB/s | read % of loopback | broker CPU ms per 100 MB | main thread | other threads |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
     );

@@ -42,6 +42,8 @@ export async function startKafkaBroker(
      * brokers run, so a group's first join completes as soon as its members are in.
      */
     groupInitialRebalanceDelayMs?: number;
+    /** File storage's memory for large reads done ahead (docs/storage-format.md); 0 (none) unless given. */
+    storageReadAheadBytesMax?: number;
   } = {},
 ): Promise<KafkaTestBroker> {
   const started = await startTestBroker({
@@ -49,6 +51,9 @@ export async function startKafkaBroker(
     ...(options.storage === undefined ? {} : { storage: options.storage }),
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     kafkaGroupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs ?? 0,
+    ...(options.storageReadAheadBytesMax === undefined
+      ? {}
+      : { storageReadAheadBytesMax: options.storageReadAheadBytesMax }),
     ...(options.kafka !== undefined ? { definitions: await listenersWith(options.kafka) } : {}),
   });
   return {

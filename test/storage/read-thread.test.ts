@@ -30,6 +30,7 @@ function payloadOf(offset: number): Uint8Array {
 function sharedBuffers(): ReadBuffers & { taken: number } {
   return {
     taken: 0,
+    shared: true,
     take(bytes: number) {
       this.taken++;
       return new Uint8Array(new SharedArrayBuffer(bytes));
@@ -43,10 +44,10 @@ async function openLog(limits: Partial<StorageLimits>, dir = tempDir()) {
   return { storage, dir, log: await storage.openLog('events') };
 }
 
-const limits = { segmentBytesMax: 2 * 1024 * 1024 };
+const limits = { segmentBytesMax: 2 * 1024 * 1024, readAheadBytesMax: 64 * 1024 * 1024 };
 
-async function filled(count: number, dir?: string) {
-  const opened = await openLog(limits, dir);
+async function filled(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
+  const opened = await openLog({ ...limits, ...more }, dir);
   let last: Promise<void> | undefined;
   for (let i = 0; i < count; i++) last = opened.log.append({ payload: payloadOf(i), timestamp: i }).durable;
   await last;
@@ -139,5 +140,113 @@ test('reads under way when the log is deleted, its segments dropped or closed an
     }
     // Every descriptor the reads pinned was given back and closed.
     assert.equal(storage.openFileCount, 0, race);
+  }
+});
+
+/** Shared buffers that also adopt storage's memory read ahead, as Fetch's lease does. */
+function adoptingBuffers() {
+  const releases: Array<() => void> = [];
+  return {
+    ...sharedBuffers(),
+    adopted: 0,
+    adopt(release: () => void) {
+      this.adopted++;
+      releases.push(release);
+    },
+    release: () => {
+      for (const release of releases.splice(0)) release();
+    },
+  };
+}
+
+test('a reader going through the log takes the range read ahead for it, with the same entries', async () => {
+  const { storage, log } = await filled(300);
+  try {
+    let next = 0;
+    let adopted = 0;
+    for (let calls = 0; next < 300 && calls < 100; calls++) {
+      const buffers = adoptingBuffers();
+      const entries = await log.readOffThread!(next, { maxBytes: 1024 * 1024, buffers });
+      assertEntries(entries, next);
+      assertEntries(log.read(next, { maxBytes: 1024 * 1024 }).slice(0, entries.length), next);
+      next = entries.at(-1)!.offset + 1;
+      adopted += buffers.adopted;
+      buffers.release();
+    }
+    assert.equal(next, 300);
+    // Every call after the first continued the one before, so most found their range read already.
+    assert.ok(adopted >= 3, `read ahead taken ${adopted} times`);
+    // With no memory for reads ahead (`readAheadBytesMax` 0), none is taken either.
+    const off = await filled(300, undefined, { readAheadBytesMax: 0 });
+    try {
+      let from = 0;
+      for (let calls = 0; calls < 3; calls++) {
+        const buffers = adoptingBuffers();
+        const entries = await off.log.readOffThread!(from, { maxBytes: 1024 * 1024, buffers });
+        assert.equal(buffers.adopted, 0);
+        from = entries.at(-1)!.offset + 1;
+      }
+    } finally {
+      await off.storage.close();
+    }
+    // A caller that cannot adopt storage's memory gets no read ahead, and reads as before.
+    const plain = sharedBuffers();
+    assertEntries(await log.readOffThread!(0, { maxBytes: 1024 * 1024, buffers: plain }), 0);
+    assertEntries(await log.readOffThread!(64, { maxBytes: 1024 * 1024, buffers: plain }), 64);
+  } finally {
+    await storage.close();
+  }
+});
+
+test('a range read ahead is never served once compaction has rewritten it, nor after retention dropped it', async () => {
+  const { storage, log } = await filled(300);
+  try {
+    const first = await log.readOffThread!(0, { maxBytes: 512 * 1024, buffers: adoptingBuffers() });
+    const next = first.at(-1)!.offset + 1; // read ahead from here, in the sealed first segment
+    const rewritten = new Uint8Array(payloadBytes).fill(0xee);
+    const result = await log.rewrite(0, (e) =>
+      e.offset >= next && e.offset < next + 20 ? rewritten : 'keep',
+    );
+    assert.ok(result.nextOffset > next + 20, JSON.stringify(result));
+    const buffers = adoptingBuffers();
+    const after = await log.readOffThread!(next, { maxBytes: 512 * 1024, buffers });
+    assert.equal(buffers.adopted, 0, 'the read ahead of the old file was dropped');
+    assert.equal(after[0]!.offset, next);
+    for (const e of after.filter((e) => e.offset < next + 20)) assert.ok(sameBytes(e.payload, rewritten));
+    assertEntries(
+      after.filter((e) => e.offset >= next + 20),
+      next + 20,
+    );
+    // Retention drops the segment a read ahead came from: the next call reads from the new start.
+    const before = await log.readOffThread!(next, { maxBytes: 512 * 1024, buffers: adoptingBuffers() });
+    const ahead = before.at(-1)!.offset + 1;
+    log.truncateBefore(log.sealedOffset);
+    const late = adoptingBuffers();
+    const entries = await log.readOffThread!(ahead, { maxBytes: 512 * 1024, buffers: late });
+    assert.equal(late.adopted, 0);
+    assertEntries(entries, log.startOffset);
+  } finally {
+    await storage.close();
+  }
+  // The file compaction replaced is closed off the event loop once its last read has answered.
+  for (let i = 0; i < 100 && storage.openFileCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(storage.openFileCount, 0);
+});
+
+test('lent memory that is not shared is never taken for a read it cannot serve (legacy fetches)', async () => {
+  const { storage, log } = await filled(300);
+  try {
+    const lent: number[] = [];
+    const plain = { take: (bytes: number) => (lent.push(bytes), new Uint8Array(bytes)) };
+    const entries = await log.readOffThread!(0, { maxBytes: 1024 * 1024, buffers: plain });
+    assertEntries(entries, 0);
+    const inline: number[] = [];
+    const same = { take: (bytes: number) => (inline.push(bytes), new Uint8Array(bytes)) };
+    log.read(0, { maxBytes: 1024 * 1024, buffers: same });
+    // One buffer, the one the inline read reads into, as `read` itself takes: none taken first and left unused.
+    assert.equal(lent.length, 1);
+    assert.equal(inline.length, 1);
+  } finally {
+    await storage.close();
   }
 });

@@ -56,7 +56,7 @@ export class FileStorage implements Storage {
   private readonly io: FileIo;
   private readonly files: HandleCache;
   /** Large reads' file reads and CRC checks (`Log.readOffThread`); the worker starts with the first. */
-  private readonly reads = new ReadThread();
+  private readonly reads: ReadThread;
   private readonly clock: IncarnationClock;
   private readonly leases = new Leases<FileLog>();
   /** Removals of trashed folders still running; `close` waits for them. */
@@ -86,6 +86,7 @@ export class FileStorage implements Storage {
     this.io = metered.io;
     this.writes = metered.writes;
     this.files = new HandleCache(this.limits.openFilesMax, this.limits.compactionIoBytesPerSecondMax);
+    this.reads = new ReadThread(this.limits.readAheadBytesMax);
     this.clock = clock;
     if (options.fsync.kind === 'interval') {
       this.timer = setInterval(() => this.syncDirty(), options.fsync.intervalMs);

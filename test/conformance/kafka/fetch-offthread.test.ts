@@ -70,76 +70,108 @@ function segmentOf(dataDir: string, topic: string): string {
   return join(logs, dir, file);
 }
 
-describe('large fetches read off the event loop', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-offthread-'));
-  let kb: KafkaTestBroker;
-  let client: WireClient;
-  const produce = async (topic: string) => {
-    for (const records of batches) {
-      const r = await client.request<Obj>(ApiKey.Produce, 7, {
-        acks: -1,
-        timeoutMs: 5000,
-        topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
-      });
-      assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
-    }
-  };
-  const partitionOf = async (c: WireClient, topic: string, batch: number): Promise<Obj> =>
-    (await c.request<Obj>(ApiKey.Fetch, 11, fetchBody(topic, batch))).responses[0].partitions[0];
-  before(async () => {
-    kb = await startKafkaBroker({ storage: 'file', dataDir });
-    client = await WireClient.open(kb.port);
-    await client.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
-  });
-  after(async () => {
-    client.close();
-    await kb.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  test('a batch damaged on disk answers KAFKA_STORAGE_ERROR, and the batches after it still read', async () => {
-    await kb.broker.client('/').createStream('rot', { partitions: 1 });
-    await produce('rot');
-    assertBatches((await partitionOf(client, 'rot', 0)).records, 0);
-    // One byte of the third batch's values, written behind the broker's back (bit rot, an outside write).
-    const file = segmentOf(dataDir, 'rot');
-    const bytes = readFileSync(file);
-    const at = bytes.indexOf(Buffer.alloc(64, 97 + 2));
-    assert.ok(at > 0);
-    const fd = openSync(file, 'r+');
-    writeSync(fd, Buffer.from([0]), 0, 1, at + 1000);
-    closeSync(fd);
-    for (const from of [0, 2]) {
-      const damaged = await partitionOf(client, 'rot', from);
-      assert.equal(damaged.errorCode, KafkaError.kafkaStorageError, `from batch ${from}`);
-      assert.equal(damaged.records.length, 0);
-    }
-    assertBatches((await partitionOf(client, 'rot', 3)).records, 3);
-  });
-
-  test('large fetches racing the deletion of their topic answer with the produced bytes or an error', async () => {
-    const readers = await Promise.all([1, 2, 3].map(() => WireClient.open(kb.port)));
-    try {
-      for (let round = 0; round < 6; round++) {
-        const topic = `race-${round}`;
-        await kb.broker.client('/').createStream(topic, { partitions: 1 });
-        await produce(topic);
-        // Many large fetches in flight at once, and the deletion later in each round, so that some
-        // land before it, some after and some while their reads are on the read thread.
-        const fetches = readers.flatMap((c) => batches.map((_, from) => partitionOf(c, topic, from)));
-        await new Promise((resolve) => setTimeout(resolve, 2 + 3 * round));
-        await kb.broker.client('/').deleteStream(topic);
-        const answers = await Promise.all(fetches);
-        answers.forEach((p, k) => {
-          const from = k % batches.length;
-          if (p.errorCode === KafkaError.none) assertBatches(p.records, from);
-          else assert.equal(p.records.length, 0, `round ${round} fetch ${k}: error ${p.errorCode}`);
+// Both ways storage may serve them: each read when asked, and the next range read ahead while an answer is sent.
+for (const storageReadAheadBytesMax of [0, 64 * 1024 * 1024]) {
+  describe(`large fetches read off the event loop (reads ahead: ${storageReadAheadBytesMax} bytes)`, () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-offthread-'));
+    let kb: KafkaTestBroker;
+    let client: WireClient;
+    const produce = async (topic: string) => {
+      for (const records of batches) {
+        const r = await client.request<Obj>(ApiKey.Produce, 7, {
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
         });
+        assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
       }
-      // The broker goes on serving.
+    };
+    const partitionOf = async (c: WireClient, topic: string, batch: number): Promise<Obj> =>
+      (await c.request<Obj>(ApiKey.Fetch, 11, fetchBody(topic, batch))).responses[0].partitions[0];
+    before(async () => {
+      kb = await startKafkaBroker({ storage: 'file', dataDir, storageReadAheadBytesMax });
+      client = await WireClient.open(kb.port);
+      await client.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+    });
+    after(async () => {
+      client.close();
+      await kb.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    test('a consumer reading through in large fetches gets every batch as produced, in order, once', async () => {
+      await kb.broker.client('/').createStream('through', { partitions: 1 });
+      await produce('through');
+      const reader = await WireClient.open(kb.port);
+      try {
+        let next = 0;
+        for (let fetches = 0; next < batches.length && fetches < 20; fetches++) {
+          // About two batches per fetch: each read is over the size that leaves the event loop.
+          const body = fetchBody('through', next);
+          body.maxBytes = 700_000;
+          body.topics[0].partitions[0].partitionMaxBytes = 700_000;
+          const p = (await reader.request<Obj>(ApiKey.Fetch, 11, body)).responses[0].partitions[0];
+          assert.equal(p.errorCode, KafkaError.none);
+          const got = splitBatches(p.records, 1000).batches.map((b) =>
+            p.records.subarray(b.offset, b.offset + b.length),
+          );
+          assert.ok(got.length > 0, `fetch ${fetches} from batch ${next}`);
+          for (const b of got) {
+            assert.equal(readBatchHeader(b).baseOffset, BigInt(next * recordsPerBatch));
+            assert.deepEqual(Uint8Array.from(b.subarray(12)), batches[next]!.subarray(12), `batch ${next}`);
+            next++;
+          }
+        }
+        assert.equal(next, batches.length);
+      } finally {
+        reader.close();
+      }
+    });
+
+    test('a batch damaged on disk answers KAFKA_STORAGE_ERROR, and the batches after it still read', async () => {
+      await kb.broker.client('/').createStream('rot', { partitions: 1 });
+      await produce('rot');
+      assertBatches((await partitionOf(client, 'rot', 0)).records, 0);
+      // One byte of the third batch's values, written behind the broker's back (bit rot, an outside write).
+      const file = segmentOf(dataDir, 'rot');
+      const bytes = readFileSync(file);
+      const at = bytes.indexOf(Buffer.alloc(64, 97 + 2));
+      assert.ok(at > 0);
+      const fd = openSync(file, 'r+');
+      writeSync(fd, Buffer.from([0]), 0, 1, at + 1000);
+      closeSync(fd);
+      for (const from of [0, 2]) {
+        const damaged = await partitionOf(client, 'rot', from);
+        assert.equal(damaged.errorCode, KafkaError.kafkaStorageError, `from batch ${from}`);
+        assert.equal(damaged.records.length, 0);
+      }
       assertBatches((await partitionOf(client, 'rot', 3)).records, 3);
-    } finally {
-      for (const c of readers) c.close();
-    }
+    });
+
+    test('large fetches racing the deletion of their topic answer with the produced bytes or an error', async () => {
+      const readers = await Promise.all([1, 2, 3].map(() => WireClient.open(kb.port)));
+      try {
+        for (let round = 0; round < 6; round++) {
+          const topic = `race-${round}`;
+          await kb.broker.client('/').createStream(topic, { partitions: 1 });
+          await produce(topic);
+          // Many large fetches in flight at once, and the deletion later in each round, so that some
+          // land before it, some after and some while their reads are on the read thread.
+          const fetches = readers.flatMap((c) => batches.map((_, from) => partitionOf(c, topic, from)));
+          await new Promise((resolve) => setTimeout(resolve, 2 + 3 * round));
+          await kb.broker.client('/').deleteStream(topic);
+          const answers = await Promise.all(fetches);
+          answers.forEach((p, k) => {
+            const from = k % batches.length;
+            if (p.errorCode === KafkaError.none) assertBatches(p.records, from);
+            else assert.equal(p.records.length, 0, `round ${round} fetch ${k}: error ${p.errorCode}`);
+          });
+        }
+        // The broker goes on serving.
+        assertBatches((await partitionOf(client, 'rot', 3)).records, 3);
+      } finally {
+        for (const c of readers) c.close();
+      }
+    });
   });
-});
+}
