@@ -417,6 +417,8 @@ async function closeEntry(entry: Partial<VhostEntry>): Promise<void> {
   entry.requests?.close();
   await entry.sessions?.close();
   await entry.vhost?.close();
+  // A registry that cannot write now is read back past its last bound at the next start, as after a crash.
+  await entry.producers?.coverRead().catch(() => undefined);
   await entry.streams?.close();
   await entry.transactions?.close();
   await entry.groups?.close();

@@ -88,6 +88,8 @@ export class ProducerRegistry {
   readonly #tails = new Map<string, Promise<void> | true>();
   /** Per partition, the sequences this log held for it when it (re)opened (`#forgetLost`). */
   #recorded = new Map<string, string[]>();
+  /** The partitions whose tail was read back since the log (re)opened, which a clean close covers. */
+  readonly #read = new Map<string, StreamPartition>();
   /** Counts the log's (re)openings, so a reading begun before a restart does not count after it. */
   #generation = 0;
 
@@ -222,6 +224,7 @@ export class ProducerRegistry {
     for (const [key, { offset }] of state.covered) from.set(key, Math.max(from.get(key) ?? 0, offset));
     this.#tailFrom = from;
     this.#tails.clear();
+    this.#read.clear();
     this.#generation++;
   }
 
@@ -246,12 +249,15 @@ export class ProducerRegistry {
     this.#forgetLost(partition);
     if (from >= end) {
       this.#tails.set(key, true);
+      this.#read.set(key, partition);
       return undefined;
     }
     const generation = this.#generation;
     const reading = this.#readTail(partition, from, end).then(
       () => {
-        if (generation === this.#generation) this.#tails.set(key, true);
+        if (generation !== this.#generation) return;
+        this.#tails.set(key, true);
+        this.#read.set(key, partition);
       },
       (err: unknown) => {
         if (generation === this.#generation) this.#tails.delete(key);
@@ -343,7 +349,27 @@ export class ProducerRegistry {
     for (const key of [...this.#tailFrom.keys()]) if (key.startsWith(prefix)) this.#tailFrom.delete(key);
     for (const key of [...this.#tails.keys()]) if (key.startsWith(prefix)) this.#tails.delete(key);
     for (const key of [...this.#recorded.keys()]) if (key.startsWith(prefix)) this.#recorded.delete(key);
+    for (const key of [...this.#read.keys()]) if (key.startsWith(prefix)) this.#read.delete(key);
     if (holds) await this.#log.commit({ type: 'stream.forget', stream });
+  }
+
+  /**
+   * At a clean close, before the partitions close: each partition whose tail was read back in this
+   * run is covered to its end, so the next start reads none of what plain producers wrote since (a
+   * partition only they wrote would otherwise be read whole at its first idempotent batch after every
+   * start). Sound for the reason `readTail` gives: every idempotent batch below the end was recorded
+   * in this log, in order, before this entry. A partition not read in this run keeps its bound: what a
+   * crash before this run left unrecorded may still be past it.
+   */
+  async coverRead(): Promise<void> {
+    const commits: Array<Promise<void>> = [];
+    for (const [key, partition] of this.#read) {
+      const end = partition.endOffset;
+      const { stream, index } = partition;
+      if (end > (this.#log.state.covered.get(key)?.offset ?? 0))
+        commits.push(this.#log.commit({ type: 'covered', stream, partition: index, offset: end }));
+    }
+    await Promise.all(commits);
   }
 
   close(): Promise<void> {
