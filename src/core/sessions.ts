@@ -40,6 +40,7 @@ import {
   type SessionState,
   type Subscription,
   sessionMachine,
+  sharedIfBare,
   subscriptionKey,
 } from './state/session-entries.js';
 import type { OpenedLog } from './state/state-log.js';
@@ -289,7 +290,9 @@ export class Session {
   commit(entry: SessionEntry): Promise<void> {
     const store = this.#store;
     if (store instanceof OwnedLog) return store.commit(entry);
-    this.#store = sessionMachine.apply(store, entry);
+    // A shared bare state (`sharedIfBare`) is frozen: the change goes to a copy.
+    const state = Object.isFrozen(store) ? { ...store } : store;
+    this.#store = sharedIfBare(sessionMachine.apply(state, entry));
     return resolved;
   }
 
