@@ -408,14 +408,15 @@ export class Session {
   }
 
   summary(): SessionSummary {
+    const queue = this.queue;
     return {
       id: this.id,
       incarnation: this.incarnation,
-      queue: this.queue,
+      queue,
       durable: this.durable,
       expiryMs: this.expiryMs,
       connected: this.connected,
-      hasQueue: this.hasQueue,
+      hasQueue: this.#manager.deps.vhost.hasQueue(queue),
       subscriptions: this.subscriptions(),
       groupSubscriptions: this.groupSubscriptions(),
     };

@@ -74,21 +74,24 @@ export interface Transport {
 /** Errors are followed by 'close', which is what a transport acts on. */
 function ignoreError(): void {}
 
+const closedBit = 1;
+const pausedBit = 2;
+
 /** Shared by the socket and WebSocket transports: drain listeners and the `drained` promise. */
 abstract class BaseTransport {
-  #closed = false;
-  #paused = false;
+  /** `closedBit` and `pausedBit`: one field where two were, on every connection of every protocol. */
+  #flags = 0;
   #receiver: TransportReceiver | undefined;
   /** Made with the first listener: most connections never wait for a drain. */
   #drainListeners: Set<() => void> | undefined;
   #closedWaiters: Array<() => void> | undefined;
 
   get closed(): boolean {
-    return this.#closed;
+    return (this.#flags & closedBit) !== 0;
   }
 
   get paused(): boolean {
-    return this.#paused;
+    return (this.#flags & pausedBit) !== 0;
   }
 
   protected get receiver(): TransportReceiver | undefined {
@@ -98,19 +101,19 @@ abstract class BaseTransport {
   attach(receiver: TransportReceiver): void {
     if (this.#receiver !== undefined) throw new Error('a transport takes one receiver');
     this.#receiver = receiver;
-    if (this.#closed) receiver.closed();
+    if (this.closed) receiver.closed();
     else this.listen(receiver);
   }
 
   pause(): void {
-    if (this.#paused || this.#closed) return;
-    this.#paused = true;
+    if (this.#flags !== 0) return;
+    this.#flags |= pausedBit;
     this.stopReading();
   }
 
   resume(): void {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
+    if (this.#flags !== pausedBit) return;
+    this.#flags = 0;
     this.startReading();
   }
 
@@ -125,7 +128,7 @@ abstract class BaseTransport {
   }
 
   drained(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const off = this.onDrain(() => {
         off();
@@ -135,7 +138,7 @@ abstract class BaseTransport {
   }
 
   whenClosed(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       this.#closedWaiters ??= [];
       this.#closedWaiters.push(resolve);
@@ -149,8 +152,8 @@ abstract class BaseTransport {
 
   /** The underlying pipe closed: tell the receiver once, and release whoever waits for a drain. */
   protected markClosed(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.#flags |= closedBit;
     this.emitDrain();
     this.#drainListeners?.clear();
     this.#receiver?.closed();
@@ -182,17 +185,14 @@ function onSocketClose(this: OwnedSocket): void {
 
 /** A TCP socket, or a TLS socket once its handshake is done. */
 class SocketTransport extends BaseTransport implements Transport {
-  readonly kind: TransportKind;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
   readonly #socket: Socket;
-  #dataReceiver: TransportReceiver | undefined;
 
   constructor(socket: Socket, secure: TLSSocket | undefined) {
     super();
     this.#socket = socket;
-    this.kind = secure === undefined ? 'tcp' : 'tls';
     this.tls = secure === undefined ? undefined : tlsStateOf(secure);
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
@@ -204,6 +204,10 @@ class SocketTransport extends BaseTransport implements Transport {
     if (socket.destroyed) this.markClosed();
   }
 
+  get kind(): TransportKind {
+    return this.tls === undefined ? 'tcp' : 'tls';
+  }
+
   /** The socket closed (`onSocketClose`). */
   socketClosed(): void {
     this.markClosed();
@@ -211,7 +215,7 @@ class SocketTransport extends BaseTransport implements Transport {
 
   /** Bytes read (`onSocketData`), for the receiver `listen` was given. */
   socketData(chunk: Buffer): void {
-    this.#dataReceiver?.data(chunk);
+    this.receiver?.data(chunk);
   }
 
   /**
@@ -235,8 +239,8 @@ class SocketTransport extends BaseTransport implements Transport {
     return { read: this.#socket.bytesRead, written: this.#socket.bytesWritten };
   }
 
-  protected listen(receiver: TransportReceiver): void {
-    this.#dataReceiver = receiver;
+  // The receiver is the one `attach` keeps (`receiver`): the shared 'data' listener finds it there.
+  protected listen(_receiver: TransportReceiver): void {
     this.#socket.on('data', onSocketData);
   }
 

@@ -249,6 +249,12 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     return extras.gone.signal;
   }
 
+  /** As operators see it (core's registry of connections). */
+  get protocol(): string {
+    const { version } = this;
+    return version === 5 ? 'MQTT 5.0' : version === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1';
+  }
+
   /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
   private get clock(): Clock {
     return this.server.core.clock;
@@ -478,7 +484,15 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     this.close();
   }
 
-  close(): void {
+  /**
+   * Closes the connection. With a reason, it is an operator's close (core's registry of connections):
+   * a v5 client is told DISCONNECT 0x98 Administrative action, a 3.1.1 one sees the socket close.
+   */
+  close(reason?: string): void {
+    if (reason !== undefined) {
+      this.fail(Reason.administrativeAction, reason);
+      return;
+    }
     if (this.state === 'closed') return;
     this.transport.end();
     this.closed();
