@@ -275,7 +275,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       published,
       delivered,
       faults: [...this.supervisor.faults],
-      connections: this.meters.connectionsPerProtocol(),
+      connections: this.connections.perProtocol(),
       ...this.#storageStats(),
     };
   }

@@ -29,7 +29,7 @@ export class SharedCredit implements CreditLimit {
   setMax(max: number): void {
     const grew = max === 0 || max > this.#max;
     this.#max = max;
-    if (grew) this.#wake();
+    if (grew) this.wake();
   }
 
   hasRoom(): boolean {
@@ -43,7 +43,7 @@ export class SharedCredit implements CreditLimit {
   release(count: number): void {
     const wasFull = !this.hasRoom();
     this.#held = Math.max(0, this.#held - count);
-    if (wasFull && this.hasRoom()) this.#wake();
+    if (wasFull && this.hasRoom()) this.wake();
   }
 
   onRoom(listener: () => void): () => void {
@@ -53,7 +53,8 @@ export class SharedCredit implements CreditLimit {
     return () => listeners.delete(listener);
   }
 
-  #wake(): void {
+  // A method, not a #method: a class with private methods gives each instance a brand slot.
+  private wake(): void {
     // A copy: a woken queue may deliver and so add or remove listeners meanwhile.
     if (this.#listeners === undefined) return;
     for (const listener of [...this.#listeners]) listener();

@@ -25,7 +25,6 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { SessionSummary } from './api.js';
 import type { Executor, Timer } from './exec/executor.js';
-import type { Supervisor } from './exec/supervisor.js';
 import type { VirtualHost } from './internal.js';
 import { canonicalHeaders } from './routing/index.js';
 import {
@@ -41,9 +40,10 @@ import {
   type SessionState,
   type Subscription,
   sessionMachine,
+  sharedIfBare,
   subscriptionKey,
 } from './state/session-entries.js';
-import { type OpenedLog, type StateHolder, TransientState } from './state/state-log.js';
+import type { OpenedLog } from './state/state-log.js';
 import type { Headers } from './types.js';
 
 export type { GroupSubscription, Subscription };
@@ -66,13 +66,6 @@ export function sessionQueueName(id: string): string {
 
 export interface SessionManagerDeps extends Omit<VhostObjectDeps, 'vhost'> {
   readonly vhost: VirtualHost;
-}
-
-/** How a session holds its state: a log of its own when durable, memory otherwise. */
-interface SessionHolder extends StateHolder<SessionState, SessionEntry> {
-  readonly exec: Executor;
-  close(): Promise<void>;
-  destroy(): Promise<void>;
 }
 
 type SessionLog = OwnedLog<SessionState, SessionEntry>;
@@ -125,11 +118,11 @@ export class SessionManager {
         return session;
       }
       const self: SessionRef = {};
-      const holder = options.durable ? await this.#openLog(id, 'create', self) : this.#transient(id);
-      session = new Session(this, id, holder, false, ++this.#incarnations);
+      const store = options.durable ? await this.#openLog(id, 'create', self) : sessionMachine.initial();
+      session = new Session(this, id, store, false, ++this.#incarnations);
       self.session = session;
       this.#sessions.set(id, session);
-      await holder.commit({ type: 'connected', expiryMs: options.expiryMs ?? null });
+      await session.commit({ type: 'connected', expiryMs: options.expiryMs ?? null });
       return session;
     });
   }
@@ -203,64 +196,33 @@ export class SessionManager {
     };
     return OwnedLog.open(options, source);
   }
-
-  #transient(id: string): SessionHolder {
-    return new TransientHolder(this.#deps.supervisor, `${this.#deps.vhost.name}/${id}`);
-  }
-}
-
-/**
- * A transient session's state: in memory only. A class, where an object literal of closures cost
- * ~700 bytes; its executor is made when first wanted (an expiry timer, a disconnect's time): a clean
- * session, which ends with its connection, never needs one.
- */
-class TransientHolder extends TransientState<SessionState, SessionEntry> implements SessionHolder {
-  readonly #supervisor: Supervisor;
-  /** `<vhost>/<session id>`, the executor's name. */
-  readonly #name: string;
-  #exec: Executor | undefined;
-
-  constructor(supervisor: Supervisor, name: string) {
-    super(sessionMachine);
-    this.#supervisor = supervisor;
-    this.#name = name;
-  }
-
-  get exec(): Executor {
-    if (this.#exec === undefined) {
-      const exec = this.#supervisor.executor('session', this.#name, {
-        // Nothing is stored: the session carries on from what it holds in memory.
-        onFault: () => exec.restart(),
-      });
-      this.#exec = exec;
-    }
-    return this.#exec;
-  }
-
-  async close(): Promise<void> {
-    this.#exec?.stop();
-  }
-
-  async destroy(): Promise<void> {
-    this.#exec?.stop();
-  }
 }
 
 const noneInflight: ReadonlyMap<number, number> = new Map();
 
+/** `Session.#flags`: it existed before this open (MQTT "session present"); it was destroyed. */
+const presentFlag = 1;
+const destroyedFlag = 2;
+
+/**
+ * One session. A durable one keeps its state in its own log; a transient one holds its state here
+ * and makes its executor when first wanted (an expiry timer, a disconnect's time): a clean session,
+ * which ends with its connection, never needs one. One object per session, its queue's name worked
+ * out when asked: an idle MQTT connection's session is a large share of what it costs
+ * (docs/performance.md, "Footprint").
+ */
 export class Session {
   readonly id: string;
   readonly incarnation: number;
-  readonly queue: string;
-  /** True when the session existed before this open (MQTT "session present"). */
-  readonly present: boolean;
-  readonly durable: boolean;
+  #flags: number;
   readonly #manager: SessionManager;
-  readonly #holder: SessionHolder;
+  /** The durable session's log, or the transient session's state itself. */
+  #store: SessionLog | SessionState;
+  /** A transient session's executor, made when first wanted. */
+  #exec: Executor | undefined;
   /** Made on the first in-flight packet (an idle session holds none); read through `noneInflight` before. */
   #inflight: Map<number, number> | undefined;
   #timer: Timer | undefined;
-  #destroyed = false;
   /** Marker changes gathered for the end of this event-loop turn (null: cleared), and their write. */
   #gathered:
     | {
@@ -274,34 +236,80 @@ export class Session {
   constructor(
     manager: SessionManager,
     id: string,
-    holder: SessionHolder,
+    store: SessionLog | SessionState,
     present: boolean,
     incarnation: number,
   ) {
     this.id = id;
     this.incarnation = incarnation;
-    this.queue = sessionQueueName(id);
-    this.present = present;
-    this.durable = holder instanceof OwnedLog;
+    this.#flags = present ? presentFlag : 0;
     this.#manager = manager;
-    this.#holder = holder;
-    if (holder.state.markers.size > 0) this.#inflight = new Map(holder.state.markers);
+    this.#store = store;
+    const { markers } = this.state;
+    if (markers.size > 0) this.#inflight = new Map(markers);
+  }
+
+  /** The session queue's name (`session.<escaped id>`), worked out when asked rather than kept. */
+  get queue(): string {
+    return sessionQueueName(this.id);
+  }
+
+  /** True when the session existed before this open (MQTT "session present"). */
+  get present(): boolean {
+    return (this.#flags & presentFlag) !== 0;
+  }
+
+  get durable(): boolean {
+    return this.#store instanceof OwnedLog;
+  }
+
+  private get destroyed(): boolean {
+    return (this.#flags & destroyedFlag) !== 0;
+  }
+
+  private get state(): SessionState {
+    const store = this.#store;
+    return store instanceof OwnedLog ? store.state : store;
+  }
+
+  private get exec(): Executor {
+    const store = this.#store;
+    if (store instanceof OwnedLog) return store.exec;
+    if (this.#exec === undefined) {
+      const { supervisor, vhost } = this.#manager.deps;
+      const exec = supervisor.executor('session', `${vhost.name}/${this.id}`, {
+        // Nothing is stored: the session carries on from what it holds in memory.
+        onFault: () => exec.restart(),
+      });
+      this.#exec = exec;
+    }
+    return this.#exec;
+  }
+
+  /** Applies `entry`; a durable session's promise resolves once it is stored. */
+  commit(entry: SessionEntry): Promise<void> {
+    const store = this.#store;
+    if (store instanceof OwnedLog) return store.commit(entry);
+    // A shared bare state (`sharedIfBare`) is frozen: the change goes to a copy.
+    const state = Object.isFrozen(store) ? { ...store } : store;
+    this.#store = sharedIfBare(sessionMachine.apply(state, entry));
+    return resolved;
   }
 
   get expiryMs(): number | undefined {
-    return this.#holder.state.expiryMs ?? undefined;
+    return this.state.expiryMs ?? undefined;
   }
 
   get connected(): boolean {
-    return this.#holder.state.disconnectedAt === null;
+    return this.state.disconnectedAt === null;
   }
 
   subscriptions(): Subscription[] {
-    return [...this.#holder.state.subscriptions.values()];
+    return [...this.state.subscriptions.values()];
   }
 
   groupSubscriptions(): GroupSubscription[] {
-    return [...this.#holder.state.groups.values()];
+    return [...this.state.groups.values()];
   }
 
   /** The session queue exists: it is declared at the first subscription, or came back with the definitions. */
@@ -311,21 +319,21 @@ export class Session {
 
   /** Binds the session queue (declared now if it is not yet); a second subscribe to the same pattern replaces its options. */
   async subscribe(exchange: string, pattern: string, options: Headers = {}): Promise<void> {
-    const previous = this.#holder.state.subscriptions.get(subscriptionKey(exchange, pattern));
+    const previous = this.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
     const vhost = this.#manager.deps.vhost;
     if (!this.hasQueue) vhost.declareQueue(this.queue, { durable: this.durable, autoDelete: false });
     vhost.bindQueue(this.queue, exchange, pattern, options);
     if (previous !== undefined) vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
-    await this.#holder.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });
+    await this.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });
   }
 
   /** Returns false when there was no such subscription. */
   async unsubscribe(exchange: string, pattern: string): Promise<boolean> {
-    const previous = this.#holder.state.subscriptions.get(subscriptionKey(exchange, pattern));
+    const previous = this.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous === undefined) return false;
     this.#manager.deps.vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
-    await this.#holder.commit({ type: 'unsubscribed', exchange, pattern });
+    await this.commit({ type: 'unsubscribed', exchange, pattern });
     return true;
   }
 
@@ -336,17 +344,17 @@ export class Session {
     pattern: string,
     options: Headers = {},
   ): Promise<void> {
-    const previous = this.#holder.state.groups.get(groupSubscriptionKey(group, exchange, pattern));
+    const previous = this.state.groups.get(groupSubscriptionKey(group, exchange, pattern));
     if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
-    await this.#holder.commit({
+    await this.commit({
       type: 'group.subscribed',
       subscription: { group, exchange, pattern, options },
     });
   }
 
   async groupUnsubscribe(group: string, exchange: string, pattern: string): Promise<boolean> {
-    if (!this.#holder.state.groups.has(groupSubscriptionKey(group, exchange, pattern))) return false;
-    await this.#holder.commit({ type: 'group.unsubscribed', group, exchange, pattern });
+    if (!this.state.groups.has(groupSubscriptionKey(group, exchange, pattern))) return false;
+    await this.commit({ type: 'group.unsubscribed', group, exchange, pattern });
     return true;
   }
 
@@ -360,52 +368,55 @@ export class Session {
     const previous = this.#inflight.get(packetId);
     this.#inflight.set(packetId, deliveryId);
     if (deliveryId >= 0 && (previous === undefined || previous >= 0)) return resolved;
-    return this.#gather(packetId, deliveryId < 0 ? deliveryId : null);
+    return this.gather(packetId, deliveryId < 0 ? deliveryId : null);
   }
 
   deleteInflight(packetId: number): Promise<void> {
     const previous = this.#inflight?.get(packetId);
     if (previous === undefined) return resolved;
     this.#inflight?.delete(packetId);
-    return previous < 0 ? this.#gather(packetId, null) : resolved;
+    return previous < 0 ? this.gather(packetId, null) : resolved;
   }
 
   /** The owner is back: expiry stops; `expiryMs` may be changed at the same time. */
   async connect(expiryMs?: number): Promise<void> {
     this.stopTimer();
-    const expiry = expiryMs ?? this.#holder.state.expiryMs;
-    await this.#holder.commit({ type: 'connected', expiryMs: expiry });
+    const expiry = expiryMs ?? this.state.expiryMs;
+    await this.commit({ type: 'connected', expiryMs: expiry });
   }
 
   /** The owner left: the expiry clock starts (or the session goes now when expiry is 0). */
   async disconnect(expiryMs?: number): Promise<void> {
-    const expiry = expiryMs ?? this.#holder.state.expiryMs;
+    const expiry = expiryMs ?? this.state.expiryMs;
     if (expiry === 0) return this.destroy();
-    await this.#holder.commit({ type: 'disconnected', at: this.#holder.exec.now(), expiryMs: expiry });
+    await this.commit({ type: 'disconnected', at: this.exec.now(), expiryMs: expiry });
     this.startTimer();
   }
 
   /** Deletes the queue if it was declared (and with it the bindings and messages) and the session's log. */
   async destroy(): Promise<void> {
-    if (this.#destroyed) return;
-    this.#destroyed = true;
+    if (this.destroyed) return;
+    this.#flags |= destroyedFlag;
     this.stopTimer();
-    this.#settleGathered();
+    this.settleGathered();
     this.#manager.deps.vhost.deleteQueue(this.queue);
-    const gone = this.#holder.destroy();
+    const store = this.#store;
+    this.#exec?.stop();
+    const gone = store instanceof OwnedLog ? store.destroy() : resolved;
     this.#manager.forget(this, gone);
     await gone;
   }
 
   summary(): SessionSummary {
+    const queue = this.queue;
     return {
       id: this.id,
       incarnation: this.incarnation,
-      queue: this.queue,
+      queue,
       durable: this.durable,
       expiryMs: this.expiryMs,
       connected: this.connected,
-      hasQueue: this.hasQueue,
+      hasQueue: this.#manager.deps.vhost.hasQueue(queue),
       subscriptions: this.subscriptions(),
       groupSubscriptions: this.groupSubscriptions(),
     };
@@ -419,11 +430,13 @@ export class Session {
       gathered.immediate.cancel();
       gathered.write();
     }
-    await this.#holder.close();
+    const store = this.#store;
+    this.#exec?.stop();
+    if (store instanceof OwnedLog) await store.close();
   }
 
   /** A destroyed session writes nothing more; its callers' promises settle. */
-  #settleGathered(): void {
+  private settleGathered(): void {
     this.#gathered?.immediate.cancel();
     this.#gathered?.write();
   }
@@ -432,8 +445,8 @@ export class Session {
    * One entry at the end of this event-loop turn for every marker changed during it. A transient
    * session keeps its markers in `#inflight` alone.
    */
-  #gather(packetId: number, marker: number | null): Promise<void> {
-    if (!this.durable || this.#destroyed) return resolved;
+  private gather(packetId: number, marker: number | null): Promise<void> {
+    if (!this.durable || this.destroyed) return resolved;
     if (this.#gathered !== undefined) {
       this.#gathered.changes.set(packetId, marker);
       return this.#gathered.written;
@@ -443,25 +456,25 @@ export class Session {
     const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     const write = () => {
       this.#gathered = undefined;
-      if (this.#destroyed) return settle.resolve();
+      if (this.destroyed) return settle.resolve();
       const set: Array<[number, number]> = [];
       const clear: number[] = [];
       for (const [id, value] of changes) value === null ? clear.push(id) : set.push([id, value]);
       try {
-        this.#holder.commit({ type: 'markers', set, clear }).then(settle.resolve, settle.reject);
+        this.commit({ type: 'markers', set, clear }).then(settle.resolve, settle.reject);
       } catch (err) {
         settle.reject(err);
       }
     };
-    this.#gathered = { changes, immediate: this.#holder.exec.soon(write), written, write };
+    this.#gathered = { changes, immediate: this.exec.soon(write), written, write };
     return written;
   }
 
   startTimer(): void {
     this.stopTimer();
-    const { expiryMs, disconnectedAt } = this.#holder.state;
-    if (expiryMs === null || disconnectedAt === null || this.#destroyed) return;
-    const { exec } = this.#holder;
+    const { expiryMs, disconnectedAt } = this.state;
+    if (expiryMs === null || disconnectedAt === null || this.destroyed) return;
+    const { exec } = this;
     const waitMs = Math.max(0, disconnectedAt + expiryMs - exec.now());
     this.#timer = exec.after(waitMs, () => {
       this.#timer = undefined;

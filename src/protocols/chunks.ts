@@ -14,7 +14,8 @@ export function compact(rest: Buffer): Buffer {
 
 /** Holds Buffers (other byte arrays are wrapped, not copied) and hands out Buffers. */
 export class ChunkQueue {
-  #chunks: Buffer[] = [];
+  /** Undefined while empty: an idle connection's reader holds no array (32 bytes each). */
+  #chunks: Buffer[] | undefined;
   #bytes = 0;
 
   /** Bytes held. */
@@ -24,6 +25,7 @@ export class ChunkQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
+    this.#chunks ??= [];
     this.#chunks.push(
       Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
     );
@@ -33,14 +35,14 @@ export class ChunkQueue {
   /** The first `n` bytes, without removing them: a view when they lie in one chunk, else a copy. */
   peek(n: number): Buffer {
     assert(n <= this.#bytes, 'peek past the bytes held');
-    const head = this.#chunks[0];
+    const head = this.#chunks?.[0];
     if (head !== undefined && head.byteLength >= n) return head.subarray(0, n);
-    return this.#join(n, Buffer.allocUnsafe(n));
+    return this.join(n, Buffer.allocUnsafe(n));
   }
 
   /** Whether the first `n` bytes lie in one chunk, so `take(n)` returns a view without copying. */
   inOneChunk(n: number): boolean {
-    return (this.#chunks[0]?.byteLength ?? 0) >= n;
+    return (this.#chunks?.[0]?.byteLength ?? 0) >= n;
   }
 
   /**
@@ -49,36 +51,39 @@ export class ChunkQueue {
    */
   take(n: number, into?: Buffer): Buffer {
     assert(n <= this.#bytes, 'take past the bytes held');
-    const head = this.#chunks[0];
-    if (head !== undefined && head.byteLength >= n) {
+    const chunks = this.#chunks;
+    const head = chunks?.[0];
+    if (chunks !== undefined && head !== undefined && head.byteLength >= n) {
       const out = head.subarray(0, n);
-      if (head.byteLength === n) this.#chunks.shift();
-      else this.#chunks[0] = head.subarray(n);
+      if (head.byteLength === n) chunks.shift();
+      else chunks[0] = head.subarray(n);
       this.#bytes -= n;
       return out;
     }
     assert(into === undefined || into.byteLength === n, 'a join target of the wrong size');
-    const out = this.#join(n, into ?? Buffer.allocUnsafe(n));
-    this.#drop(n);
+    const out = this.join(n, into ?? Buffer.allocUnsafe(n));
+    this.drop(n);
     return out;
   }
 
   /** Call after taking what can be taken: the rest no longer pins the large reads it came from. */
   settle(): void {
-    if (this.#chunks.length > 0) this.#chunks[0] = compact(this.#chunks[0]!);
+    const chunks = this.#chunks;
+    if (chunks !== undefined && chunks.length > 0) chunks[0] = compact(chunks[0]!);
     // An emptied array keeps the room it grew to (17 slots, 152 bytes, after one push): an idle
-    // connection holds an empty one instead.
-    else this.#chunks = [];
+    // connection holds none instead.
+    else this.#chunks = undefined;
   }
 
   clear(): void {
-    this.#chunks = [];
+    this.#chunks = undefined;
     this.#bytes = 0;
   }
 
-  #join(n: number, out: Buffer): Buffer {
+  // Methods, not #methods: a class with private methods gives each instance a brand slot.
+  private join(n: number, out: Buffer): Buffer {
     let filled = 0;
-    for (const chunk of this.#chunks) {
+    for (const chunk of this.#chunks ?? []) {
       if (filled === n) break;
       const part = Math.min(n - filled, chunk.byteLength);
       out.set(chunk.subarray(0, part), filled);
@@ -87,15 +92,16 @@ export class ChunkQueue {
     return out;
   }
 
-  #drop(n: number): void {
+  private drop(n: number): void {
+    const chunks = this.#chunks!;
     let left = n;
     while (left > 0) {
-      const head = this.#chunks[0]!;
+      const head = chunks[0]!;
       if (head.byteLength <= left) {
-        this.#chunks.shift();
+        chunks.shift();
         left -= head.byteLength;
       } else {
-        this.#chunks[0] = head.subarray(left);
+        chunks[0] = head.subarray(left);
         left = 0;
       }
     }

@@ -86,21 +86,24 @@ export interface Transport {
 /** Errors are followed by 'close', which is what a transport acts on. */
 function ignoreError(): void {}
 
+const closedBit = 1;
+const pausedBit = 2;
+
 /** Shared by the socket and WebSocket transports: drain listeners and the `drained` promise. */
 abstract class BaseTransport {
-  #closed = false;
-  #paused = false;
+  /** `closedBit` and `pausedBit`: one field where two were, on every connection of every protocol. */
+  #flags = 0;
   #receiver: TransportReceiver | undefined;
   /** Made with the first listener: most connections never wait for a drain. */
   #drainListeners: Set<() => void> | undefined;
   #closedWaiters: Array<() => void> | undefined;
 
   get closed(): boolean {
-    return this.#closed;
+    return (this.#flags & closedBit) !== 0;
   }
 
   get paused(): boolean {
-    return this.#paused;
+    return (this.#flags & pausedBit) !== 0;
   }
 
   protected get receiver(): TransportReceiver | undefined {
@@ -110,19 +113,19 @@ abstract class BaseTransport {
   attach(receiver: TransportReceiver): void {
     if (this.#receiver !== undefined) throw new Error('a transport takes one receiver');
     this.#receiver = receiver;
-    if (this.#closed) receiver.closed();
+    if (this.closed) receiver.closed();
     else this.listen(receiver);
   }
 
   pause(): void {
-    if (this.#paused || this.#closed) return;
-    this.#paused = true;
+    if (this.#flags !== 0) return;
+    this.#flags |= pausedBit;
     this.stopReading();
   }
 
   resume(): void {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
+    if (this.#flags !== pausedBit) return;
+    this.#flags = 0;
     this.startReading();
   }
 
@@ -137,7 +140,7 @@ abstract class BaseTransport {
   }
 
   drained(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const off = this.onDrain(() => {
         off();
@@ -147,7 +150,7 @@ abstract class BaseTransport {
   }
 
   whenClosed(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       this.#closedWaiters ??= [];
       this.#closedWaiters.push(resolve);
@@ -161,8 +164,8 @@ abstract class BaseTransport {
 
   /** The underlying pipe closed: tell the receiver once, and release whoever waits for a drain. */
   protected markClosed(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.#flags |= closedBit;
     this.emitDrain();
     this.#drainListeners?.clear();
     this.#receiver?.closed();
@@ -194,19 +197,14 @@ function onSocketClose(this: OwnedSocket): void {
 
 /** A TCP socket, or a TLS socket once its handshake is done. */
 class SocketTransport extends BaseTransport implements Transport {
-  readonly kind: TransportKind;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
-  readonly sharedReads: boolean;
   readonly #socket: Socket;
-  #dataReceiver: TransportReceiver | undefined;
 
-  constructor(socket: Socket, secure: TLSSocket | undefined, sharedReads = false) {
+  constructor(socket: Socket, secure: TLSSocket | undefined) {
     super();
     this.#socket = socket;
-    this.sharedReads = sharedReads;
-    this.kind = secure === undefined ? 'tcp' : 'tls';
     this.tls = secure === undefined ? undefined : tlsStateOf(secure);
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
@@ -218,6 +216,15 @@ class SocketTransport extends BaseTransport implements Transport {
     if (socket.destroyed) this.markClosed();
   }
 
+  get kind(): TransportKind {
+    return this.tls === undefined ? 'tcp' : 'tls';
+  }
+
+  /** A prototype's answer, not a field: every idle connection would pay for a field. */
+  get sharedReads(): boolean {
+    return false;
+  }
+
   /** The socket closed (`onSocketClose`). */
   socketClosed(): void {
     this.markClosed();
@@ -225,12 +232,7 @@ class SocketTransport extends BaseTransport implements Transport {
 
   /** Bytes read (`onSocketData`), for the receiver `listen` was given. */
   socketData(chunk: Buffer): void {
-    this.#dataReceiver?.data(chunk);
-  }
-
-  /** Where the next read of a socket with shared reads goes. */
-  readTarget(): Uint8Array {
-    return this.#dataReceiver?.readTarget?.() ?? sharedReadBuffer();
+    this.receiver?.data(chunk);
   }
 
   /**
@@ -254,12 +256,11 @@ class SocketTransport extends BaseTransport implements Transport {
     return { read: this.#socket.bytesRead, written: this.#socket.bytesWritten };
   }
 
-  protected listen(receiver: TransportReceiver): void {
-    this.#dataReceiver = receiver;
-    // A socket with shared reads was made paused (`sharedReadsSocket`) and hands its reads on itself.
-    if (this.sharedReads) {
-      if (!this.paused) this.#socket.resume();
-    } else this.#socket.on('data', onSocketData);
+  // The receiver is the one `attach` keeps (`receiver`): the shared 'data' listener finds it there.
+  // A socket with shared reads was made paused (`sharedReadsTransport`) and hands its reads on itself.
+  protected listen(_receiver: TransportReceiver): void {
+    if (!this.sharedReads) this.#socket.on('data', onSocketData);
+    else if (!this.paused) this.#socket.resume();
   }
 
   protected stopReading(): void {
@@ -345,11 +346,22 @@ interface ReadOptions {
  * gives its handle to a socket made with `onread`; the accepted one, which the server counts, is
  * destroyed when the new one closes.
  */
+class SharedReadsTransport extends SocketTransport {
+  override get sharedReads(): boolean {
+    return true;
+  }
+
+  /** Where the next read goes. */
+  readTarget(): Uint8Array {
+    return this.receiver?.readTarget?.() ?? sharedReadBuffer();
+  }
+}
+
 export function sharedReadsTransport(accepted: Socket): Transport {
   const handle = (accepted as AcceptedSocket)._handle;
   if (handle === null || handle === undefined) return tcpTransport(accepted);
   (accepted as AcceptedSocket)._handle = null;
-  let transport: SocketTransport | undefined;
+  let transport: SharedReadsTransport | undefined;
   const options: ReadOptions = {
     handle,
     pauseOnCreate: true,
@@ -361,7 +373,7 @@ export function sharedReadsTransport(accepted: Socket): Transport {
   };
   const socket = new NetSocket(options as SocketConstructorOpts);
   socket.once('close', () => accepted.destroy());
-  transport = new SocketTransport(socket, undefined, true);
+  transport = new SharedReadsTransport(socket, undefined);
   return transport;
 }
 

@@ -244,6 +244,28 @@ function throttleOf(settings: LoginSettings): LoginThrottle {
   });
 }
 
+/** Users whose logins' tags are shared; past it, the table starts again. */
+const sharedTagsUsersMax = 10_000;
+
+/**
+ * One frozen tags array per user while its tags stay the same, shared by every login of it: a fleet of
+ * one user's connections keeps one array instead of one per principal.
+ */
+class SharedTags {
+  readonly #byUser = new Map<string, readonly string[]>();
+
+  of(user: string, tags: readonly string[] | undefined): readonly string[] | undefined {
+    if (tags === undefined) return undefined;
+    const known = this.#byUser.get(user);
+    if (known !== undefined && known.length === tags.length && known.every((tag, i) => tag === tags[i]))
+      return known;
+    if (this.#byUser.size >= sharedTagsUsersMax) this.#byUser.clear();
+    const frozen = Object.freeze([...tags]);
+    this.#byUser.set(user, frozen);
+    return frozen;
+  }
+}
+
 /** The users logins are checked against: core's store, or (without a core: tests of this module alone) the default user. */
 function usersOf(config: AuthenticatorConfig, core: CoreBroker | undefined) {
   const client = core?.connect(internalContext('/', 'auth'));
@@ -251,12 +273,13 @@ function usersOf(config: AuthenticatorConfig, core: CoreBroker | undefined) {
     client === undefined
       ? async (user, password) => user === config.defaultUser && sameSecret(password, config.defaultPass)
       : (user, password, options) => client.verifyUser(user, password, options);
+  const tags = new SharedTags();
   const tagsOf = (user: string): readonly string[] | undefined =>
     client === undefined
       ? user === config.defaultUser
         ? ['administrator']
         : undefined
-      : client.getUser(user)?.tags;
+      : tags.of(user, client.getUser(user)?.tags);
   const scramOf = (user: string, mechanism: ScramMechanism): ScramCredential | undefined =>
     client?.scramCredentials(user)?.[mechanism];
   return { verify, tagsOf, scramOf };

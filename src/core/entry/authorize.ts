@@ -475,6 +475,9 @@ export class PermissionAuthorizer implements Authorizer {
   /** The principal of the last grant asked for and its slot (kept alive until another one asks). */
   #lastPrincipal: Principal | undefined;
   #lastSlot: Slot | undefined;
+  /** Slots shared by the principals of one user whose grant is the user's, for `#userSlotsGeneration`. */
+  readonly #userSlots = new Map<string, Slot>();
+  #userSlotsGeneration = -1;
   /** Grants without a client id, by vhost then user, for the generation `#sharedGeneration`. */
   readonly #shared = new Map<string, Map<string, Grant>>();
   #sharedCount = 0;
@@ -540,12 +543,21 @@ export class PermissionAuthorizer implements Authorizer {
     return aclPermits(this.grantOf(context.principal, context.vhost), action);
   }
 
-  /** The principal's compiled grant in `vhost`, compiled again after any change of the store. */
+  /**
+   * The principal's compiled grant in `vhost`, compiled again after any change of the store. A
+   * principal whose grant is its user's (stored permissions, no `{client_id}` pattern for it) uses its
+   * user's slot: the decisions cannot differ, and a fleet of one user's connections then holds one
+   * slot instead of one each.
+   */
   grantOf(principal: Principal, vhost: string): Grant {
     const generation = this.#source.accessGeneration;
+    if (generation !== this.#userSlotsGeneration) {
+      this.#userSlots.clear();
+      this.#userSlotsGeneration = generation;
+    }
     const carried = principal.carried?.generation ?? 0;
     // The caller of the last check is most often the caller of this one (a publisher's stream).
-    let slot = principal === this.#lastPrincipal ? this.#lastSlot : this.#slots.get(principal);
+    let slot = principal === this.#lastPrincipal ? this.#lastSlot : this.#slotOf(principal);
     if (
       slot === undefined ||
       slot.generation !== generation ||
@@ -553,14 +565,37 @@ export class PermissionAuthorizer implements Authorizer {
       slot.vhost !== vhost
     ) {
       const grant = this.#resolve(principal, vhost, generation);
-      if (slot === undefined) {
-        slot = { generation, carried, vhost, grant };
-        this.#slots.set(principal, slot);
-      } else Object.assign(slot, { generation, carried, vhost, grant });
+      slot = this.#place(principal, { generation, carried, vhost, grant });
     }
     this.#lastPrincipal = principal;
     this.#lastSlot = slot;
     return slot.grant;
+  }
+
+  #slotOf(principal: Principal): Slot | undefined {
+    const own = this.#slots.get(principal);
+    if (own !== undefined || principal.carried !== undefined) return own;
+    return this.#userSlots.get(principal.user);
+  }
+
+  /** Keeps `fresh` in the user's slot when its grant is the user's, else in one of the principal's own. */
+  #place(principal: Principal, fresh: Slot): Slot {
+    const own = this.#slots.get(principal);
+    const usersGrant =
+      principal.carried === undefined && (principal.clientId === undefined || !fresh.grant.perClient);
+    if (!usersGrant) {
+      if (own === undefined) {
+        this.#slots.set(principal, fresh);
+        return fresh;
+      }
+      return Object.assign(own, fresh);
+    }
+    if (own !== undefined) this.#slots.delete(principal);
+    const users = this.#userSlots.get(principal.user);
+    if (users !== undefined) return Object.assign(users, fresh);
+    if (this.#userSlots.size >= sharedGrantsMax) this.#userSlots.clear();
+    this.#userSlots.set(principal.user, fresh);
+    return fresh;
   }
 
   #resolve(principal: Principal, vhost: string, generation: number): Grant {

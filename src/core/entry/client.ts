@@ -60,6 +60,7 @@ import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js'
 import type { UserLimits, VhostLimits } from '../policy/limits.js';
 import type { RequestResult } from '../requests.js';
 import type { ScramCredential, ScramCredentials, ScramMechanism } from '../scram.js';
+import { sessionQueueName } from '../sessions.js';
 import type {
   ConsumeOptions,
   Consumer,
@@ -726,63 +727,75 @@ class PartitionHandle implements StreamPartition {
   }
 }
 
-/** A session addressed by id through commands; its state is read afresh on every access. */
+/**
+ * A session addressed by id through commands; its state is read afresh on every access. Four fields
+ * (an MQTT connection holds one for its life): the queue's name is worked out when asked.
+ */
 class SessionHandle implements CoreSession {
   readonly id: string;
-  readonly queue: string;
-  readonly present: boolean;
-  readonly durable: boolean;
   readonly incarnation: number;
+  /** `present` and `durable` as bits (1, 2). */
+  readonly #flags: number;
   readonly #client: Client;
 
   constructor(client: Client, summary: SessionSummary, present: boolean) {
     this.#client = client;
     this.id = summary.id;
     this.incarnation = summary.incarnation;
-    this.queue = summary.queue;
-    this.durable = summary.durable;
-    this.present = present;
+    this.#flags = (present ? 1 : 0) | (summary.durable ? 2 : 0);
+  }
+
+  get queue(): string {
+    return sessionQueueName(this.id);
+  }
+
+  get present(): boolean {
+    return (this.#flags & 1) !== 0;
+  }
+
+  get durable(): boolean {
+    return (this.#flags & 2) !== 0;
   }
 
   get expiryMs(): number | undefined {
-    return this.#summary()?.expiryMs;
+    return this.summary()?.expiryMs;
   }
 
   get connected(): boolean {
-    return this.#summary()?.connected ?? false;
+    return this.summary()?.connected ?? false;
   }
 
   get hasQueue(): boolean {
-    return this.#summary()?.hasQueue ?? false;
+    return this.summary()?.hasQueue ?? false;
   }
 
   subscriptions(): SessionSubscription[] {
-    return this.#summary()?.subscriptions ?? [];
+    return this.summary()?.subscriptions ?? [];
   }
 
   subscribe(exchange: string, pattern: string, options: Headers = {}): Promise<void> {
-    return this.#client.run({ kind: 'session.subscribe', ...this.#ref(), exchange, pattern, options });
+    return this.#client.run({ kind: 'session.subscribe', ...this.ref(), exchange, pattern, options });
   }
 
   unsubscribe(exchange: string, pattern: string): Promise<boolean> {
-    return this.#client.run({ kind: 'session.unsubscribe', ...this.#ref(), exchange, pattern });
+    return this.#client.run({ kind: 'session.unsubscribe', ...this.ref(), exchange, pattern });
   }
 
   groupSubscriptions(): SessionGroupSubscription[] {
-    return this.#summary()?.groupSubscriptions ?? [];
+    return this.summary()?.groupSubscriptions ?? [];
   }
 
   groupSubscribe(group: string, exchange: string, pattern: string, options: Headers = {}): Promise<void> {
-    const command = { ...this.#ref(), group, exchange, pattern, options };
+    const command = { ...this.ref(), group, exchange, pattern, options };
     return this.#client.run({ kind: 'session.groupSubscribe', ...command });
   }
 
   groupUnsubscribe(group: string, exchange: string, pattern: string): Promise<boolean> {
-    return this.#client.run({ kind: 'session.groupUnsubscribe', ...this.#ref(), group, exchange, pattern });
+    return this.#client.run({ kind: 'session.groupUnsubscribe', ...this.ref(), group, exchange, pattern });
   }
 
   inflight(): ReadonlyMap<number, number> {
-    return this.#client.run({ kind: 'session.inflight', ...this.#ref() });
+    return this.#client.run({ kind: 'session.inflight', ...this.ref() });
   }
 
   setInflight(packetId: number, deliveryId: number): Promise<void> {
@@ -796,25 +809,25 @@ class SessionHandle implements CoreSession {
   }
 
   connect(expiryMs?: number): Promise<void> {
-    const command = { ...this.#ref(), ...(expiryMs === undefined ? {} : { expiryMs }) };
+    const command = { ...this.ref(), ...(expiryMs === undefined ? {} : { expiryMs }) };
     return this.#client.run({ kind: 'session.connect', ...command });
   }
 
   disconnect(expiryMs?: number): Promise<void> {
-    const command = { ...this.#ref(), ...(expiryMs === undefined ? {} : { expiryMs }) };
+    const command = { ...this.ref(), ...(expiryMs === undefined ? {} : { expiryMs }) };
     return this.#client.run({ kind: 'session.disconnect', ...command });
   }
 
   destroy(): Promise<void> {
-    return this.#client.run({ kind: 'session.destroy', ...this.#ref() });
+    return this.#client.run({ kind: 'session.destroy', ...this.ref() });
   }
 
-  #ref(): { id: string; incarnation: number } {
+  private ref(): { id: string; incarnation: number } {
     return { id: this.id, incarnation: this.incarnation };
   }
 
   /** Undefined once this incarnation is gone (destroyed, expired or replaced). */
-  #summary(): SessionSummary | undefined {
+  private summary(): SessionSummary | undefined {
     const summary = this.#client.run({ kind: 'session.describe', id: this.id });
     return summary?.incarnation === this.incarnation ? summary : undefined;
   }

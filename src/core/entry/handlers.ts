@@ -22,7 +22,7 @@ import type { ConsumeOptions, PublishOptions, PublishResult, QueueOptions } from
 import { aclHandlers } from './acl-commands.js';
 import type { Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, internalPrincipal } from './context.js';
-import type { MessageCounts, MeteredKind, Meters } from './meters.js';
+import { type MessageCounts, type MeteredKind, type Meters, noCounts } from './meters.js';
 import type { MeterRow } from './operator-commands.js';
 import { policyHandlers } from './policy-handlers.js';
 import type { RateSampler } from './rates.js';
@@ -266,11 +266,13 @@ function readMeters(
   }
   if (objects !== 'connection' && objects !== 'channel')
     return [...meters.each(objects, vhost)].map(([name, counts]) => row(name, counts));
-  const mine = new Set(host.connections.live(vhost).map((c) => c.connectionId));
-  const connectionOf = (name: string) =>
-    objects === 'channel' ? name.slice(0, name.lastIndexOf('/')) : name;
+  const live = host.connections.live(vhost);
+  // A connection that never counted anything has no counters of its own (an idle one costs none).
+  if (objects === 'connection')
+    return live.map(({ connectionId }) => row(connectionId, meters.connection(connectionId) ?? noCounts));
+  const mine = new Set(live.map((c) => c.connectionId));
   return [...meters.each(objects)]
-    .filter(([name]) => mine.has(connectionOf(name)))
+    .filter(([name]) => mine.has(name.slice(0, name.lastIndexOf('/'))))
     .map(([name, counts]) => row(name, counts));
 }
 

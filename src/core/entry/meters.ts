@@ -35,14 +35,16 @@ interface VhostMeters {
   readonly queues: Map<string, MessageCounts>;
 }
 
+/** What a connection that never counted anything reads as (frozen: nothing counts into it). */
+export const noCounts: MessageCounts = Object.freeze(zero());
+
 /**
- * A connection's counts, and its protocol once `connection.open` ran (the connections limits count;
- * internal callers that never open one have none); per channel (`<connectionId>/<number>`) what it
- * confirmed.
+ * A connection's counts, made at its first count (an idle connection, most of a large MQTT fleet,
+ * has none: the connections per protocol are counted with the limits, `ConnectionCounts`), and per
+ * channel (`<connectionId>/<number>`) what it confirmed.
  */
 interface ConnectionMeters {
   readonly counts: MessageCounts;
-  protocol?: string;
   channels?: Map<number, MessageCounts>;
 }
 
@@ -79,14 +81,6 @@ export class Meters {
   /** Moves on whenever a counter object is forgotten (an object, a vhost or a connection went). */
   #generation = 0;
 
-  /** Live connections per protocol that carried them, for /metrics. */
-  connectionsPerProtocol(): Array<[protocol: string, count: number]> {
-    const counts = new Map<string, number>();
-    for (const { protocol } of this.#connections.values())
-      if (protocol !== undefined) counts.set(protocol, (counts.get(protocol) ?? 0) + 1);
-    return [...counts];
-  }
-
   /** Counts what `command` did, once it ran without throwing. */
   record(context: CallerContext, command: Command, result: unknown): void {
     switch (command.kind) {
@@ -102,9 +96,6 @@ export class Meters {
         route.connection.counts.acked++;
         return;
       }
-      case 'connection.open':
-        this.#connection(context.connectionId).protocol = context.protocol;
-        return;
       case 'meters.confirm':
         this.total.confirmed += command.count;
         this.#meters(context.vhost).total.confirmed += command.count;
@@ -144,8 +135,12 @@ export class Meters {
     }
   }
 
-  /** Every counter there is, the totals' included, without a list of them (the sampler's walk). */
-  forEachCounter(visit: (counts: MessageCounts) => void): void {
+  /**
+   * Every counter there is, the totals' included, without a list of them (the sampler's walk).
+   * `atZeroBefore`: the counter stood for zero before it was made (a connection's, made at its first
+   * count), so a sampler that has not seen it yet may take it as sampled at zero last time.
+   */
+  forEachCounter(visit: (counts: MessageCounts, atZeroBefore?: boolean) => void): void {
     visit(this.total);
     for (const meters of this.#vhosts.values()) {
       visit(meters.total);
@@ -153,7 +148,7 @@ export class Meters {
       for (const counts of meters.queues.values()) visit(counts);
     }
     for (const { counts, channels } of this.#connections.values()) {
-      visit(counts);
+      visit(counts, true);
       for (const channel of channels?.values() ?? []) visit(channel);
     }
   }
@@ -192,6 +187,11 @@ export class Meters {
       this.#connections.set(id, found);
     }
     return found;
+  }
+
+  /** A connection's counts; undefined until it counted something. */
+  connection(connectionId: string): MessageCounts | undefined {
+    return this.#connections.get(connectionId)?.counts;
   }
 
   exchange(vhost: string, name: string): MessageCounts | undefined {

@@ -45,7 +45,7 @@ function openConnection(host: HandlerHost, ctx: CallerContext, description?: Con
   }
   const userLimit = store.userLimits(user)['max-connections'];
   if (reached(userLimit, counts.userConnections(user))) throw userConnectionsRefused(user, userLimit!);
-  counts.open(ctx.connectionId, ctx.vhost, user, description);
+  counts.open(ctx.connectionId, ctx.vhost, user, ctx.protocol, description);
 }
 
 function openChannel(host: HandlerHost, ctx: CallerContext): void {

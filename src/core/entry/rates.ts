@@ -124,10 +124,11 @@ export class RateSampler {
     const before = this.#unused;
     const unused = before?.atMs === atMs ? before : { atMs, counts: zeroCounts(), rates: zeroCounts() };
     this.#unused = unused;
-    this.#meters.forEachCounter((counts) => {
+    this.#meters.forEachCounter((counts, atZeroBefore) => {
       // Counters only grow: one still at zero has had zero rates, and shares this sample.
       if (isZero(counts)) return void samples.set(counts, unused);
-      const sample = samples.get(counts);
+      // A connection's counters are made at its first count: before, they were zero, as last sampled.
+      const sample = samples.get(counts) ?? (atZeroBefore === true ? before : undefined);
       // A counter's first sample has no rates yet: zero until the next one.
       if (sample === undefined) samples.set(counts, { atMs, counts: { ...counts }, rates: zeroCounts() });
       else if (sample === before || sample === unused) {

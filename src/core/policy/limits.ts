@@ -73,9 +73,16 @@ export function vhostQueuesRefused(queue: string, vhost: string, limit: number):
 export class ConnectionCounts {
   readonly #connections = new Map<
     string,
-    { vhost: string; user: string; channels: number; description: ConnectionDescription | undefined }
+    {
+      vhost: string;
+      user: string;
+      protocol: string;
+      channels: number;
+      description: ConnectionDescription | undefined;
+    }
   >();
   readonly #perVhost = new Map<string, number>();
+  readonly #perProtocol = new Map<string, number>();
   readonly #perUser = new Map<string, number>();
   readonly #channelsPerUser = new Map<string, number>();
 
@@ -95,10 +102,22 @@ export class ConnectionCounts {
     return this.#connections.has(connectionId);
   }
 
-  open(connectionId: string, vhost: string, user: string, description?: ConnectionDescription): void {
+  /** Live connections per protocol that carried them, for /metrics. */
+  perProtocol(): Array<[protocol: string, count: number]> {
+    return [...this.#perProtocol];
+  }
+
+  open(
+    connectionId: string,
+    vhost: string,
+    user: string,
+    protocol: string,
+    description?: ConnectionDescription,
+  ): void {
     if (this.#connections.has(connectionId)) return;
-    this.#connections.set(connectionId, { vhost, user, channels: 0, description });
+    this.#connections.set(connectionId, { vhost, user, protocol, channels: 0, description });
     bump(this.#perVhost, vhost, 1);
+    bump(this.#perProtocol, protocol, 1);
     bump(this.#perUser, user, 1);
   }
 
@@ -117,6 +136,7 @@ export class ConnectionCounts {
     if (connection === undefined) return;
     this.#connections.delete(connectionId);
     bump(this.#perVhost, connection.vhost, -1);
+    bump(this.#perProtocol, connection.protocol, -1);
     bump(this.#perUser, connection.user, -1);
     bump(this.#channelsPerUser, connection.user, -connection.channels);
   }

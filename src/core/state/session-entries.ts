@@ -38,6 +38,31 @@ export interface SessionState {
  */
 const noEntries: ReadonlyMap<never, never> = new Map<never, never>();
 
+/**
+ * A connected session with nothing in it and an expiry of 0 or none, as most transient sessions are
+ * for their whole life: one frozen state of each is shared by all of them (a transient session copies
+ * it before a change; a durable one's state is its log's own).
+ */
+const bareStates = new Map<number | null, SessionState>(
+  [0, null].map((expiryMs) => [
+    expiryMs,
+    Object.freeze({
+      expiryMs,
+      disconnectedAt: null,
+      subscriptions: noEntries,
+      groups: noEntries,
+      markers: noEntries,
+    }),
+  ]),
+);
+
+/** The shared state equal to `state` when there is one, else `state`. */
+export function sharedIfBare(state: SessionState): SessionState {
+  if (state.disconnectedAt !== null || state.subscriptions !== noEntries) return state;
+  if (state.groups !== noEntries || state.markers !== noEntries) return state;
+  return bareStates.get(state.expiryMs) ?? state;
+}
+
 /** `table` to write into: a map of the state's own, never the shared empty one. */
 function writable<K, V>(table: ReadonlyMap<K, V>): Map<K, V> {
   return table === noEntries ? new Map() : (table as Map<K, V>);

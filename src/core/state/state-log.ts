@@ -430,26 +430,6 @@ export class StateLog<S, E> implements StateHolder<S, E> {
   }
 }
 
-/** Holds a state in memory only, with the same entries (a transient session). */
-export class TransientState<S, E> implements StateHolder<S, E> {
-  readonly #machine: StateMachine<S, E>;
-  #state: S;
-
-  constructor(machine: StateMachine<S, E>) {
-    this.#machine = machine;
-    this.#state = machine.initial();
-  }
-
-  get state(): S {
-    return this.#state;
-  }
-
-  commit(entry: E): Promise<void> {
-    this.#state = this.#machine.apply(this.#state, entry);
-    return resolved;
-  }
-}
-
 function sameIdentity(a: Identity, b: Identity): boolean {
   return a.kind === b.kind && a.vhost === b.vhost && a.name === b.name;
 }

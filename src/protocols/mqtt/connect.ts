@@ -10,7 +10,7 @@ import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packe
 import type { CoreClient } from '../../core/api.js';
 import type { Principal } from '../../core/entry/context.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
-import { type DescribedFields, describeConnection } from '../described.js';
+import { describeConnection } from '../described.js';
 import { type LoginResult, principalOf } from '../listener.js';
 import { certificateUser } from '../tls.js';
 import { type Admission, beginAuthentication } from './auth.js';
@@ -174,9 +174,11 @@ async function admitted(
   const assigned = packet.clientId === '';
   const clientId = assigned ? `auto-${randomUUID()}` : packet.clientId;
   const core = clientOf(conn, principalOf(admittedAs.login, clientId));
+  // Known from here on, to core's registry of connections too (`counted`).
+  conn.clientId = clientId;
   const vhostRefusal = enterVhost(conn, core);
   if (vhostRefusal !== undefined) return refuse(conn, vhostRefusal);
-  if (!counted(conn, core, clientId)) return;
+  if (!counted(conn, core)) return;
   const expirySec = sessionExpiry(conn, packet);
   const connack = connackFor(conn, packet, { clientId, assigned, expirySec }, admittedAs);
   if (!fitsClient(conn, packet, connack)) {
@@ -203,34 +205,14 @@ async function admitted(
   }
 }
 
-/** What core's registry says of an MQTT connection: a class, where closures cost each connection ~100 bytes. */
-class MqttDescribed implements DescribedFields {
-  readonly #conn: Connection;
-  readonly clientId: string;
-
-  constructor(conn: Connection, clientId: string) {
-    this.#conn = conn;
-    this.clientId = clientId;
-  }
-
-  get protocol(): string {
-    const { version } = this.#conn;
-    return version === 5 ? 'MQTT 5.0' : version === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1';
-  }
-
-  /** An operator's close: DISCONNECT 0x98 Administrative action to a v5 client, the socket closed for v3. */
-  close(reason: string): void {
-    this.#conn.fail(Reason.administrativeAction, reason);
-  }
-}
-
 /**
  * Counts the connection against the vhost's and the user's max-connections; a limit reached refuses
  * the CONNECT before any takeover: 0x97 Quota exceeded (5), 3 Server unavailable (3.1.1).
  */
-function counted(conn: Connection, core: CoreClient, clientId: string): boolean {
+function counted(conn: Connection, core: CoreClient): boolean {
   try {
-    core.openConnection(describeConnection(conn.transport, new MqttDescribed(conn, clientId)));
+    // The connection is its own description's fields: its client id is set already (`admitted`).
+    core.openConnection(describeConnection(conn.transport, conn));
     return true;
   } catch (err) {
     if (!isBrokerError(err, ErrorCode.resourceExhausted)) throw err;

@@ -114,42 +114,39 @@ function bareControl(frame: Buffer, version: ProtocolVersion): Inbound | undefin
 }
 
 /**
- * A connection as its transport and the ingress budget call it: one small object per connection
- * where six closures were (about 400 bytes on an idle connection).
+ * What most connections never use, made on first use: an idle 3.1.1 connection has none of it
+ * (about 200 bytes less each: docs/performance.md, "Footprint").
  */
-class ConnectionEdge implements TransportReceiver, IngressHandle {
-  readonly #conn: MqttConnection;
-
-  constructor(conn: MqttConnection) {
-    this.#conn = conn;
-  }
-
-  data(chunk: Buffer): void {
-    this.#conn.receive(chunk);
-  }
-
-  holding(bytes: number): void {
-    this.#conn.transportHolding(bytes);
-  }
-
-  closed(): void {
-    this.#conn.closed();
-  }
-
-  pause(): void {
-    this.#conn.holdReading('budget', true);
-  }
-
-  resume(): void {
-    this.#conn.holdReading('budget', false);
-  }
-
-  evict(): void {
-    this.#conn.transport.destroy();
-  }
+class Extras {
+  will: Will | undefined;
+  sessionExpirySec: number | undefined = 0;
+  clientReceiveMax = 65_535;
+  clientPacketBytesMax = Number.POSITIVE_INFINITY;
+  clientAliasesMax = 0;
+  sharedConsumers: Map<string, Consumer> | undefined;
+  inboundAliases: Map<number, string> | undefined;
+  outboundAliases: Map<string, number> | undefined;
+  inboundWaiters: Array<() => void> | undefined;
+  deferredAcks: Array<[string, number]> | undefined;
+  authentication: Authentication | undefined;
+  expiryTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** Packets that arrived while a handler waits, with the bytes of the frame each came in. */
+  backlog: Array<[Inbound, number]> | undefined;
+  backlogBytes = 0;
+  /** Bytes the transport holds of a message not yet whole (a WebSocket). */
+  transportHeldBytes = 0;
+  /** Made when a login asks for it (`gone`): aborting one costs a DOMException, most connections need none. */
+  gone: AbortController | undefined;
+  /** The front end's own core client (`plumbing`). */
+  plumbing: CoreClient | undefined;
 }
 
-export class MqttConnection implements Connection, ClientHandle {
+/**
+ * One MQTT connection. It is also what its transport and the ingress budget call (`data`, `holding`,
+ * `closed`; `pause`, `resume`, `evict`): no object in between, where one was ~32 bytes and six
+ * closures were ~400 on an idle connection.
+ */
+export class MqttConnection implements Connection, ClientHandle, TransportReceiver, IngressHandle {
   readonly id: string;
   readonly server: MqttServer;
   readonly transport: Transport;
@@ -159,77 +156,75 @@ export class MqttConnection implements Connection, ClientHandle {
   session: CoreSession | undefined;
   /** The client's Receive Maximum across all its consumers [MQTT-3.3.4-9]; set at resume. */
   readonly credit = new SharedCredit(1);
-  /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
-  will: Will | undefined;
-  /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
-  sessionExpirySec: number | undefined = 0;
-  clientReceiveMax = 65_535;
-  clientPacketBytesMax = Number.POSITIVE_INFINITY;
-  clientAliasesMax = 0;
+  /** The rarely used fields (the accessors further down), made on first use. */
+  #extras: Extras | undefined;
   // The maps below are made on first use (the getters further down): an idle connection has none.
   #subscriptions: Map<string, SubscriptionEntry> | undefined;
-  #sharedConsumers: Map<string, Consumer> | undefined;
   sessionConsumer: Consumer | undefined;
-  #inboundAliases: Map<number, string> | undefined;
-  #outboundAliases: Map<string, number> | undefined;
   #outbound: Map<number, OutboundEntry> | undefined;
   #resend: Map<number, number> | undefined;
   #reserved: Set<number> | undefined;
   nextPacketId = 1;
   /** Inbound QoS 1 publishes not yet PUBACKed. */
   inboundPending = 0;
-  /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
-  readonly inboundWaiters: Array<() => void> = [];
-  /** QoS 0 acks held while the socket is congested; made, with the drain listener, at the first. */
-  #deferredAcks: Array<[string, number]> | undefined;
-  authentication: Authentication | undefined;
   /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
   readonly account: IngressAccount;
   readonly #reader: FrameReader;
   #core: CoreClient | undefined;
-  #plumbing: CoreClient | undefined;
   /** The listener's open connections (./listener.ts): this one leaves them when it closes. */
-  readonly #listed: Set<MqttConnection> | undefined;
+  /**
+   * The listener that accepted it (./listener.ts), which ends its own connections when it closes: they
+   * are found among the server's by this mark rather than kept in a set of the listener's too.
+   */
+  readonly listener: object | undefined;
   /** What the byte-level check read from the CONNECT being decoded (v5 properties, User Properties in order). */
   #connectFacts: ConnectFacts | undefined;
-  /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
-  readonly #clock: Clock;
   /** The server's keep-alive wheel's (./keep-alive.ts): when this connection is next looked at, and where it is. */
   keepAliveDueMs = 0;
   keepAliveSlot = -1;
   /** How long the client may be silent (0: the CONNECT deadline, which no packet renews). */
   #idleMsMax = 0;
-  #expiryTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** When the last packet came in; the keep-alive timer looks at it rather than being re-armed per packet. */
   #lastPacketMs = 0;
   #busy = false;
-  /** Packets that arrived while a handler waits, with the bytes of the frame each came in. */
-  readonly #backlog: Array<[Inbound, number]> = [];
-  #backlogBytes = 0;
-  /** Bytes of the frame being parsed, passed with its packet to `#accept`. */
-  #frameBytes = 0;
   /** What `account` was last told this connection holds. */
   #heldBytes = 0;
-  /** Bytes the transport holds of a message not yet whole (a WebSocket). */
-  #transportHeldBytes = 0;
   /** Why the transport is not read, as bits of `holdBits`: a handler's backlog, the inbound window, the ingress budget. */
   #holds = 0;
-  /** Made when a login asks for it (`gone`): aborting one costs a DOMException, most connections need none. */
-  #gone: AbortController | undefined;
 
-  constructor(server: MqttServer, transport: Transport, listed?: Set<MqttConnection>) {
+  constructor(server: MqttServer, transport: Transport, listener?: object) {
     this.id = server.nextConnectionId();
-    this.#listed = listed;
-    listed?.add(this);
+    this.listener = listener;
     this.server = server;
     this.transport = gatherWrites(transport);
     const { packetBytesMax, connectPacketBytesMax } = server.limits;
     this.#reader = new FrameReader(Math.min(packetBytesMax, connectPacketBytesMax));
-    const edge = new ConnectionEdge(this);
-    this.account = server.ingress.open(edge);
-    this.#clock = server.core.clock;
-    this.#armKeepAlive(server.limits.connectTimeoutMs, 0);
-    this.transport.attach(edge);
+    this.account = server.ingress.open(this);
+    this.armKeepAlive(server.limits.connectTimeoutMs, 0);
+    this.transport.attach(this);
+  }
+
+  /** The transport's bytes. */
+  data(chunk: Buffer): void {
+    this.receive(chunk);
+  }
+
+  holding(bytes: number): void {
+    this.transportHolding(bytes);
+  }
+
+  /** The ingress budget is spent: nothing is read until `resume`. */
+  pause(): void {
+    this.holdReading('budget', true);
+  }
+
+  resume(): void {
+    this.holdReading('budget', false);
+  }
+
+  /** The ingress budget's eviction: it held bytes the longest without logging in. */
+  evict(): void {
+    this.transport.destroy();
   }
 
   /**
@@ -238,19 +233,96 @@ export class MqttConnection implements Connection, ClientHandle {
    * CONNECT may be, with room for WebSocket framing.
    */
   transportHolding(bytes: number): void {
-    this.#transportHeldBytes = bytes;
-    this.#recount();
+    if (bytes !== 0 || this.#extras !== undefined) this.extras.transportHeldBytes = bytes;
+    this.recount();
     const connectBytesMax = this.server.limits.connectPacketBytesMax + webSocketSlackBytes;
     if (!this.account.authenticated && bytes > connectBytesMax) this.transport.destroy();
   }
 
   /** Aborts when the connection is gone: a login waiting for its hash stops. */
   get gone(): AbortSignal {
-    if (this.#gone === undefined) {
-      this.#gone = new AbortController();
-      if (this.state === 'closed') this.#gone.abort();
+    const extras = this.extras;
+    if (extras.gone === undefined) {
+      extras.gone = new AbortController();
+      if (this.state === 'closed') extras.gone.abort();
     }
-    return this.#gone.signal;
+    return extras.gone.signal;
+  }
+
+  /** As operators see it (core's registry of connections). */
+  get protocol(): string {
+    const { version } = this;
+    return version === 5 ? 'MQTT 5.0' : version === 3 ? 'MQTT 3.1' : 'MQTT 3.1.1';
+  }
+
+  /** Keep-alive and the CONNECT deadline run on core's clock (tests: ManualClock). */
+  private get clock(): Clock {
+    return this.server.core.clock;
+  }
+
+  private get extras(): Extras {
+    this.#extras ??= new Extras();
+    return this.#extras;
+  }
+
+  /** Dropped by a normal DISCONNECT and by the broker shutting down: then no will is sent. */
+  get will(): Will | undefined {
+    return this.#extras?.will;
+  }
+
+  set will(will: Will | undefined) {
+    if (will !== undefined || this.#extras !== undefined) this.extras.will = will;
+  }
+
+  /** Session Expiry Interval in seconds as agreed; undefined = never expires. */
+  get sessionExpirySec(): number | undefined {
+    return this.#extras === undefined ? 0 : this.#extras.sessionExpirySec;
+  }
+
+  set sessionExpirySec(seconds: number | undefined) {
+    if (seconds !== 0 || this.#extras !== undefined) this.extras.sessionExpirySec = seconds;
+  }
+
+  get clientReceiveMax(): number {
+    return this.#extras === undefined ? 65_535 : this.#extras.clientReceiveMax;
+  }
+
+  set clientReceiveMax(max: number) {
+    if (max !== 65_535 || this.#extras !== undefined) this.extras.clientReceiveMax = max;
+  }
+
+  get clientPacketBytesMax(): number {
+    return this.#extras === undefined ? Number.POSITIVE_INFINITY : this.#extras.clientPacketBytesMax;
+  }
+
+  set clientPacketBytesMax(max: number) {
+    if (max !== Number.POSITIVE_INFINITY || this.#extras !== undefined)
+      this.extras.clientPacketBytesMax = max;
+  }
+
+  get clientAliasesMax(): number {
+    return this.#extras === undefined ? 0 : this.#extras.clientAliasesMax;
+  }
+
+  set clientAliasesMax(max: number) {
+    if (max !== 0 || this.#extras !== undefined) this.extras.clientAliasesMax = max;
+  }
+
+  /** The enhanced authentication it connected with (./auth.ts); undefined for user name and password. */
+  get authentication(): Authentication | undefined {
+    return this.#extras?.authentication;
+  }
+
+  set authentication(authentication: Authentication | undefined) {
+    if (authentication !== undefined || this.#extras !== undefined)
+      this.extras.authentication = authentication;
+  }
+
+  /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
+  get inboundWaiters(): Array<() => void> {
+    const extras = this.extras;
+    extras.inboundWaiters ??= [];
+    return extras.inboundWaiters;
   }
 
   /** The transport is read while nothing holds it. */
@@ -268,18 +340,21 @@ export class MqttConnection implements Connection, ClientHandle {
   }
 
   get sharedConsumers(): Map<string, Consumer> {
-    this.#sharedConsumers ??= new Map();
-    return this.#sharedConsumers;
+    const extras = this.extras;
+    extras.sharedConsumers ??= new Map();
+    return extras.sharedConsumers;
   }
 
   get inboundAliases(): Map<number, string> {
-    this.#inboundAliases ??= new Map();
-    return this.#inboundAliases;
+    const extras = this.extras;
+    extras.inboundAliases ??= new Map();
+    return extras.inboundAliases;
   }
 
   get outboundAliases(): Map<string, number> {
-    this.#outboundAliases ??= new Map();
-    return this.#outboundAliases;
+    const extras = this.extras;
+    extras.outboundAliases ??= new Map();
+    return extras.outboundAliases;
   }
 
   get outbound(): Map<number, OutboundEntry> {
@@ -322,12 +397,13 @@ export class MqttConnection implements Connection, ClientHandle {
    * use (a consumer, a shared subscription, a retained replay): a client that never subscribes needs none.
    */
   get plumbing(): CoreClient {
-    if (this.#plumbing === undefined) {
+    const extras = this.extras;
+    if (extras.plumbing === undefined) {
       const { vhost, connectionId, protocol, peerAddress } = this.core.context;
       const context = { principal: internalPrincipal, vhost, connectionId, protocol, peerAddress };
-      this.#plumbing = this.server.core.connect(context);
+      extras.plumbing = this.server.core.connect(context);
     }
-    return this.#plumbing;
+    return extras.plumbing;
   }
 
   /** Called once, when CONNECT is accepted: the logged-in user's (or the anonymous one's). */
@@ -345,27 +421,26 @@ export class MqttConnection implements Connection, ClientHandle {
     if (this.state === 'closed') return;
     const result = this.#reader.push(chunk);
     for (const frame of result.frames) {
-      if (this.#isClosed()) return;
-      const checked = this.#check(frame);
+      if (this.isClosed()) return;
+      const checked = this.check(frame);
       if (checked === undefined) return;
-      this.#frameBytes = frame.length;
       // Before CONNECT was read the version is not known; a CONNECT decodes alike in any parser.
       const packet = Buffer.isBuffer(checked)
         ? (decodeWhole(checked, this.version) as Inbound | Error)
         : checked;
       if (packet instanceof Error) this.fail(Reason.malformed, packet.message);
-      else this.#accept(packet);
+      else this.accept(packet, frame.length);
     }
-    this.#recount();
+    this.recount();
     if (result.kind === 'error') this.fail(result.reason, result.message);
-    else if (this.session !== undefined) this.#lastPacketMs = this.#clock.now();
+    else if (this.session !== undefined) this.#lastPacketMs = this.server.core.clock.now();
   }
 
   /**
    * The frame for `mqtt-packet` to decode, a PUBLISH already decoded, or undefined when byte-level
    * checks closed the connection.
    */
-  #check(frame: Buffer): Buffer | Inbound | undefined {
+  private check(frame: Buffer): Buffer | Inbound | undefined {
     const header = readHeader(frame);
     assert(typeof header === 'object', 'the frame reader passes whole packets only');
     let checked: ConnectFacts | Violation | PublishIn | undefined;
@@ -409,7 +484,15 @@ export class MqttConnection implements Connection, ClientHandle {
     this.close();
   }
 
-  close(): void {
+  /**
+   * Closes the connection. With a reason, it is an operator's close (core's registry of connections):
+   * a v5 client is told DISCONNECT 0x98 Administrative action, a 3.1.1 one sees the socket close.
+   */
+  close(reason?: string): void {
+    if (reason !== undefined) {
+      this.fail(Reason.administrativeAction, reason);
+      return;
+    }
     if (this.state === 'closed') return;
     this.transport.end();
     this.closed();
@@ -420,17 +503,17 @@ export class MqttConnection implements Connection, ClientHandle {
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
-    this.#gone?.abort();
+    const extras = this.#extras;
+    extras?.gone?.abort();
     this.account.close();
-    this.#backlog.length = 0;
+    if (extras?.backlog !== undefined) extras.backlog.length = 0;
     this.server.keepAlive.cancel(this);
-    this.#expiryTimer?.cancel();
+    extras?.expiryTimer?.cancel();
     this.server.untrack(this);
-    this.#listed?.delete(this);
     if (wasConnected) onClosed(this);
   }
 
-  #isClosed(): boolean {
+  private isClosed(): boolean {
     return this.state === 'closed';
   }
 
@@ -446,108 +529,117 @@ export class MqttConnection implements Connection, ClientHandle {
   /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
   startKeepAlive(seconds: number): void {
     this.server.keepAlive.cancel(this);
-    this.#lastPacketMs = this.#clock.now();
-    if (seconds > 0) this.#armKeepAlive(seconds * 1500, seconds * 1500);
+    this.#lastPacketMs = this.clock.now();
+    if (seconds > 0) this.armKeepAlive(seconds * 1500, seconds * 1500);
   }
 
   /**
    * Fails the connection after `waitMs`, unless a packet came since, `idleMsMax` being how long one
    * may be silent then (0 for the CONNECT deadline, which no packet renews).
    */
-  #armKeepAlive(waitMs: number, idleMsMax: number): void {
+  private armKeepAlive(waitMs: number, idleMsMax: number): void {
     this.#idleMsMax = idleMsMax;
     this.server.keepAlive.set(this, waitMs);
   }
 
   /** The keep-alive wheel's call at the deadline: silent too long, or looked at again later. */
   keepAliveDue(): void {
-    const idleMs = this.#clock.now() - this.#lastPacketMs;
+    const idleMs = this.clock.now() - this.#lastPacketMs;
     if (idleMs < this.#idleMsMax) this.server.keepAlive.set(this, this.#idleMsMax - idleMs);
     else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
   }
 
   expireAt(atMs: number | undefined): void {
-    this.#expiryTimer?.cancel();
-    this.#expiryTimer = undefined;
+    this.#extras?.expiryTimer?.cancel();
+    if (this.#extras !== undefined) this.#extras.expiryTimer = undefined;
     if (atMs === undefined || this.state === 'closed') return;
-    this.#expiryTimer = this.#clock.setTimeout(() => {
+    const clock = this.clock;
+    this.extras.expiryTimer = clock.setTimeout(() => {
       this.server.logger.info(
         { connection: this.id, clientId: this.clientId },
         'mqtt token expired; closing',
       );
       this.fail(Reason.notAuthorized, 'token expired');
-    }, atMs - this.#clock.now());
+    }, atMs - clock.now());
   }
 
+  /** QoS 0 acks held while the socket is congested; made, with the drain listener, at the first. */
   deferAck(queue: string, deliveryId: number): void {
-    if (this.#deferredAcks === undefined) {
-      this.#deferredAcks = [];
+    const extras = this.extras;
+    if (extras.deferredAcks === undefined) {
+      extras.deferredAcks = [];
       this.transport.onDrain(() => this.flushAcks());
     }
-    this.#deferredAcks.push([queue, deliveryId]);
+    extras.deferredAcks.push([queue, deliveryId]);
   }
 
   /** Acks QoS 0 deliveries held back while the socket was congested. */
   flushAcks(): void {
-    const acks = this.#deferredAcks?.splice(0) ?? [];
+    const acks = this.#extras?.deferredAcks?.splice(0) ?? [];
     for (const [queue, id] of acks) this.core.ack(queue, id);
   }
 
-  #accept(packet: Inbound): void {
+  private accept(packet: Inbound, bytes: number): void {
     if (this.state === 'closed') return;
-    const bytes = this.#frameBytes;
-    this.#frameBytes = 0;
     if (this.#busy) {
       // Nothing more is read until the handler is done: a pipelining client cannot grow the backlog.
-      this.#backlog.push([packet, bytes]);
-      this.#backlogBytes += bytes;
+      const extras = this.extras;
+      extras.backlog ??= [];
+      extras.backlog.push([packet, bytes]);
+      extras.backlogBytes += bytes;
       this.holdReading('backlog', true);
       return;
     }
-    this.#run(packet);
+    this.run(packet);
   }
 
   /** Tells the budget what is held now: the partial packet in the reader and the backlog. */
-  #recount(): void {
+  private recount(): void {
     if (this.state === 'closed') return;
-    const held = this.#reader.bufferedBytes + this.#backlogBytes + this.#transportHeldBytes;
+    const extras = this.#extras;
+    const held =
+      this.#reader.bufferedBytes +
+      (extras === undefined ? 0 : extras.backlogBytes + extras.transportHeldBytes);
     if (held > this.#heldBytes) this.account.add(held - this.#heldBytes);
     else this.account.remove(this.#heldBytes - held);
     this.#heldBytes = held;
   }
 
-  #run(packet: Inbound): void {
+  private run(packet: Inbound): void {
     let pending: Promise<void> | undefined;
     try {
-      pending = this.#dispatch(packet);
+      pending = this.dispatch(packet);
     } catch (err) {
-      this.#failWith(err);
+      this.failWith(err);
       return;
     }
     if (pending === undefined) return;
     this.#busy = true;
     pending.then(
-      () => this.#resume(),
+      () => this.resumeBacklog(),
       (err: unknown) => {
-        this.#failWith(err);
-        this.#resume();
+        this.failWith(err);
+        this.resumeBacklog();
       },
     );
   }
 
-  #resume(): void {
+  private resumeBacklog(): void {
     this.#busy = false;
-    while (!this.#busy && this.#backlog.length > 0 && this.state !== 'closed') {
-      const [packet, bytes] = this.#backlog.shift()!;
-      this.#backlogBytes -= bytes;
-      this.#run(packet);
+    const backlog = this.#extras?.backlog;
+    if (backlog !== undefined) {
+      while (!this.#busy && backlog.length > 0 && this.state !== 'closed') {
+        const [packet, bytes] = backlog.shift()!;
+        this.#extras!.backlogBytes -= bytes;
+        this.run(packet);
+      }
+      if (backlog.length > 0) return;
     }
-    if (this.#backlog.length > 0) return;
-    this.#recount();
+    this.recount();
     this.holdReading('backlog', false);
   }
 
-  #failWith(err: unknown): void {
+  private failWith(err: unknown): void {
     if (err instanceof ProtocolViolation) {
       this.fail(err.reason, err.message);
       return;
@@ -561,7 +653,7 @@ export class MqttConnection implements Connection, ClientHandle {
     this.fail(Reason.unspecified, err instanceof Error ? err.message : String(err));
   }
 
-  #dispatch(packet: Inbound): Promise<void> | undefined {
+  private dispatch(packet: Inbound): Promise<void> | undefined {
     if (this.state === 'new') {
       if (packet.cmd !== 'connect')
         throw new ProtocolViolation(Reason.protocolError, 'first packet must be CONNECT');
@@ -571,11 +663,11 @@ export class MqttConnection implements Connection, ClientHandle {
     }
     if (packet.cmd === 'connect') throw new ProtocolViolation(Reason.protocolError, 'second CONNECT');
     if (this.state === 'connecting') return handleAuthenticating(this, packet);
-    return this.#handlers(packet);
+    return this.handlers(packet);
   }
 
-  #handlers(packet: Inbound): Promise<void> | undefined {
-    if (this.#repeatedPubrec(packet)) return undefined;
+  private handlers(packet: Inbound): Promise<void> | undefined {
+    if (this.repeatedPubrec(packet)) return undefined;
     switch (packet.cmd) {
       case 'publish':
         return handlePublish(this, packet);
@@ -595,7 +687,7 @@ export class MqttConnection implements Connection, ClientHandle {
         this.send({ cmd: 'pingresp' });
         return undefined;
       case 'disconnect':
-        return this.#disconnect(packet);
+        return this.disconnect(packet);
       case 'auth':
         return handleReauthentication(this, packet);
       default:
@@ -608,7 +700,7 @@ export class MqttConnection implements Connection, ClientHandle {
    * PUBCOMP for QoS 2; any other kind for a packet id in flight is a protocol error. A PUBREC
    * repeated after our PUBREL gets the PUBREL again. Unknown packet ids go on to the handlers.
    */
-  #repeatedPubrec(packet: Inbound): boolean {
+  private repeatedPubrec(packet: Inbound): boolean {
     if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return false;
     const entry = this.outbound.get(packet.messageId!);
     if (entry?.qos === undefined) return false;
@@ -627,7 +719,7 @@ export class MqttConnection implements Connection, ClientHandle {
    * DISCONNECT (§3.14): a normal one drops the will [MQTT-3.14.4-3], 0x04 keeps it; a new session
    * expiry may replace the agreed one, but not one of 0 [MQTT-3.14.2-2].
    */
-  #disconnect(packet: Extract<Packet, { cmd: 'disconnect' }>): undefined {
+  private disconnect(packet: Extract<Packet, { cmd: 'disconnect' }>): undefined {
     const expiry = packet.properties?.sessionExpiryInterval;
     if (expiry !== undefined) {
       if (this.sessionExpirySec === 0 && expiry !== 0) {

@@ -49,16 +49,18 @@ export function mqttAcceptor(
 ): Acceptor & { server: MqttServer } {
   const server = acquire(context, options);
   const core: CoreBroker = context.core;
-  const connections = new Set<MqttConnection>();
+  // Marks this listener's connections among the server's (which other listeners may share).
+  const mark = {};
   return {
     server,
     accept(transport: Transport): void {
-      // The connection leaves `connections` when it closes (a promise per connection cost ~400 bytes).
-      const connection = new MqttConnection(server, transport, connections);
+      const connection = new MqttConnection(server, transport, mark);
       server.track(connection);
     },
     async close(): Promise<void> {
-      const open = [...connections];
+      const open = server
+        .handles()
+        .filter((h): h is MqttConnection => h instanceof MqttConnection && h.listener === mark);
       for (const connection of open) connection.shutdown();
       await closeWithin(
         open.map((c) => c.transport),

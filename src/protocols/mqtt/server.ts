@@ -115,6 +115,11 @@ export class MqttServer {
     return this.#all.size;
   }
 
+  /** Every connection open now (a copy). */
+  handles(): ClientHandle[] {
+    return [...this.#all];
+  }
+
   track(handle: ClientHandle): void {
     this.#all.add(handle);
   }

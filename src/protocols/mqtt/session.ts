@@ -9,6 +9,7 @@ import type { Packet } from 'mqtt-packet';
 import type { CoreClient, CoreSession } from '../../core/api.js';
 import type { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Qos } from '../../core/types.js';
+import type { DescribedFields } from '../described.js';
 import type { IngressAccount } from '../ingress.js';
 import type { Transport } from '../transport.js';
 import type { Authentication } from './auth.js';
@@ -44,7 +45,8 @@ export interface Will {
   readonly properties: Properties;
 }
 
-export interface Connection extends ClientHandle {
+/** Also what core's registry of connections reads of it (`DescribedFields`: protocol, client id, an operator's close). */
+export interface Connection extends ClientHandle, DescribedFields {
   readonly server: MqttServer;
   readonly transport: Transport;
   version: ProtocolVersion;
@@ -102,7 +104,8 @@ export interface Connection extends ClientHandle {
   send(packet: Packet): void;
   /** Closes after a protocol or malformed-packet error; v5 clients are told why (§4.13). */
   fail(reason: number, message: string): void;
-  close(): void;
+  /** With a reason: an operator's close (v5: DISCONNECT 0x98 Administrative action). */
+  close(reason?: string): void;
   /** Keep-alive: 1.5 × the agreed interval without a packet closes the connection (§3.1.2.10). */
   startKeepAlive(seconds: number): void;
   /**
