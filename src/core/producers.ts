@@ -84,12 +84,13 @@ export class ProducerRegistry {
    * registry's own log recorded there, and past its last `covered` entry (`#noteTails`).
    */
   #tailFrom = new Map<string, number>();
-  /** Partitions whose tail was read back since the log (re)opened: true, or the reading under way. */
-  readonly #tails = new Map<string, Promise<void> | true>();
+  /**
+   * Partitions whose tail was read back since the log (re)opened: the partition, which a clean close
+   * covers (`coverRead`), or the reading under way.
+   */
+  readonly #tails = new Map<string, Promise<void> | StreamPartition>();
   /** Per partition, the sequences this log held for it when it (re)opened (`#forgetLost`). */
   #recorded = new Map<string, string[]>();
-  /** The partitions whose tail was read back since the log (re)opened, which a clean close covers. */
-  readonly #read = new Map<string, StreamPartition>();
   /** Counts the log's (re)openings, so a reading begun before a restart does not count after it. */
   #generation = 0;
 
@@ -224,7 +225,6 @@ export class ProducerRegistry {
     for (const [key, { offset }] of state.covered) from.set(key, Math.max(from.get(key) ?? 0, offset));
     this.#tailFrom = from;
     this.#tails.clear();
-    this.#read.clear();
     this.#generation++;
   }
 
@@ -242,22 +242,19 @@ export class ProducerRegistry {
   readTail(partition: StreamPartition): Promise<void> | undefined {
     const key = partitionKey(partition.stream, partition.index);
     const known = this.#tails.get(key);
-    if (known === true) return undefined;
-    if (known !== undefined) return known;
+    if (known instanceof Promise) return known;
+    if (known !== undefined) return undefined;
     const from = Math.max(this.#tailFrom.get(key) ?? 0, partition.startOffset);
     const end = partition.endOffset;
     this.#forgetLost(partition);
     if (from >= end) {
-      this.#tails.set(key, true);
-      this.#read.set(key, partition);
+      this.#tails.set(key, partition);
       return undefined;
     }
     const generation = this.#generation;
     const reading = this.#readTail(partition, from, end).then(
       () => {
-        if (generation !== this.#generation) return;
-        this.#tails.set(key, true);
-        this.#read.set(key, partition);
+        if (generation === this.#generation) this.#tails.set(key, partition);
       },
       (err: unknown) => {
         if (generation === this.#generation) this.#tails.delete(key);
@@ -349,7 +346,6 @@ export class ProducerRegistry {
     for (const key of [...this.#tailFrom.keys()]) if (key.startsWith(prefix)) this.#tailFrom.delete(key);
     for (const key of [...this.#tails.keys()]) if (key.startsWith(prefix)) this.#tails.delete(key);
     for (const key of [...this.#recorded.keys()]) if (key.startsWith(prefix)) this.#recorded.delete(key);
-    for (const key of [...this.#read.keys()]) if (key.startsWith(prefix)) this.#read.delete(key);
     if (holds) await this.#log.commit({ type: 'stream.forget', stream });
   }
 
@@ -363,7 +359,8 @@ export class ProducerRegistry {
    */
   async coverRead(): Promise<void> {
     const commits: Array<Promise<void>> = [];
-    for (const [key, partition] of this.#read) {
+    for (const [key, partition] of this.#tails) {
+      if (partition instanceof Promise) continue;
       const end = partition.endOffset;
       const { stream, index } = partition;
       if (end > (this.#log.state.covered.get(key)?.offset ?? 0))
