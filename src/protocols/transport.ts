@@ -338,14 +338,7 @@ interface ReadOptions {
   };
 }
 
-/**
- * A plain TCP transport whose socket reads into the shared read buffer, or into the memory its
- * receiver names (`TransportReceiver.readTarget`), instead of a fresh 64 KiB buffer per read: no
- * allocation per read, and a large frame lands where it is kept without a copy. Node offers `onread`
- * only to sockets it creates, not to accepted ones, so the accepted socket (made paused, `pauseOnConnect`)
- * gives its handle to a socket made with `onread`; the accepted one, which the server counts, is
- * destroyed when the new one closes.
- */
+/** A socket transport reading where `sharedReadsTransport` tells its socket to. */
 class SharedReadsTransport extends SocketTransport {
   override get sharedReads(): boolean {
     return true;
@@ -357,6 +350,14 @@ class SharedReadsTransport extends SocketTransport {
   }
 }
 
+/**
+ * A plain TCP transport whose socket reads into the shared read buffer, or into the memory its
+ * receiver names (`TransportReceiver.readTarget`), instead of a fresh 64 KiB buffer per read: no
+ * allocation per read, and a large frame lands where it is kept without a copy. Node offers `onread`
+ * only to sockets it creates, not to accepted ones, so the accepted socket (made paused, `pauseOnConnect`)
+ * gives its handle to a socket made with `onread`; the accepted one, which the server counts, is
+ * destroyed when the new one closes.
+ */
 export function sharedReadsTransport(accepted: Socket): Transport {
   const handle = (accepted as AcceptedSocket)._handle;
   if (handle === null || handle === undefined) return tcpTransport(accepted);
