@@ -29,6 +29,11 @@ interface Target {
 /** Bytes of a frame's start that name its size and api key. */
 const headBytes = sizeBytes + 2;
 
+/** The api key of the frame `head` starts (its request header's first field). */
+function apiKeyAfterSize(head: Uint8Array): number {
+  return new DataView(head.buffer, head.byteOffset, headBytes).getInt16(sizeBytes);
+}
+
 export class FrameSplitter {
   #frameBytesMax: number;
   readonly #input = new ChunkQueue();
@@ -87,9 +92,7 @@ export class FrameSplitter {
       if (this.#input.byteLength > 0 || rest.byteLength < headBytes) break;
       const size = this.#sizeOf(rest);
       const whole = rest.byteLength >= sizeBytes + size;
-      const apiKey = new DataView(rest.buffer, rest.byteOffset, headBytes).getInt16(sizeBytes);
-      const lent = size < 2 ? undefined : this.#lend?.(size, apiKey, whole);
-      assert(lent === undefined || lent.byteLength === size, 'a lent frame buffer of the wrong size');
+      const lent = this.#borrow(size, apiKeyAfterSize(rest), whole);
       if (whole) {
         const bytes = rest.subarray(sizeBytes, sizeBytes + size);
         if (lent === undefined) frames.push(Buffer.from(bytes));
@@ -119,10 +122,9 @@ export class FrameSplitter {
     if (this.#target !== undefined || held < headBytes || this.#lend === undefined) return;
     const head = this.#input.peek(headBytes);
     const size = this.#sizeOf(head);
-    const apiKey = new DataView(head.buffer, head.byteOffset, headBytes).getInt16(sizeBytes);
-    const lent = size < 2 ? undefined : this.#lend(size, apiKey, false);
+    const lent = this.#borrow(size, apiKeyAfterSize(head), false);
     if (lent === undefined) return;
-    assert(lent.byteLength === size && held < sizeBytes + size, 'a lent frame buffer of the wrong size');
+    assert(held < sizeBytes + size, 'kept bytes of a whole frame left unframed');
     this.#input.take(sizeBytes);
     const part = this.#input.take(held - sizeBytes, lent.subarray(0, held - sizeBytes));
     if (part.buffer !== lent.buffer) lent.set(part);
@@ -173,9 +175,14 @@ export class FrameSplitter {
   /** A buffer to join the next `size` bytes into, when they are not in one chunk and one is lent. */
   #lent(size: number): Buffer | undefined {
     if (this.#lend === undefined || size < 2 || this.#input.inOneChunk(size)) return undefined;
-    const apiKey = this.#input.peek(2).readInt16BE(0);
-    const into = this.#lend(size, apiKey, true);
-    assert(into === undefined || into.byteLength === size, 'a lent frame buffer of the wrong size');
-    return into;
+    return this.#borrow(size, this.#input.peek(2).readInt16BE(0), true);
+  }
+
+  /** The lender's buffer for a frame of `size` bytes, if it gives one; none for a frame too short for an api key. */
+  #borrow(size: number, apiKey: number, whole: boolean): Buffer | undefined {
+    if (this.#lend === undefined || size < 2) return undefined;
+    const lent = this.#lend(size, apiKey, whole);
+    assert(lent === undefined || lent.byteLength === size, 'a lent frame buffer of the wrong size');
+    return lent;
   }
 }
