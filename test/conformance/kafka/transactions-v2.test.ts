@@ -146,6 +146,21 @@ describe('transaction version 2 (KIP-890 part 2) on the wire', () => {
     ]);
   });
 
+  test('ApiVersions v4 also lists transaction.version as supported from 0 (KAFKA-17011); v3 leaves it out', async () => {
+    const body = { clientSoftwareName: 'switchyard-test', clientSoftwareVersion: '1' };
+    const v4 = await c.request<Obj>(ApiKey.ApiVersions, 4, body);
+    assert.equal(v4.errorCode, 0);
+    assert.deepEqual(
+      v4.supportedFeatures.map((f: Obj) => [f.name, f.minVersion, f.maxVersion]),
+      [['transaction.version', 0, 2]],
+    );
+    assert.deepEqual(v4.finalizedFeatures, [
+      { name: 'transaction.version', maxVersionLevel: 2, minVersionLevel: 2 },
+    ]);
+    const v3 = await c.request<Obj>(ApiKey.ApiVersions, 3, body);
+    assert.deepEqual(v3.supportedFeatures, []);
+  });
+
   test('commit and abort in two round trips each, read back by read_committed and read_uncommitted', async () => {
     const topic = 'tv2-visibility';
     await createTopic(c, topic, 2);

@@ -112,8 +112,13 @@ export const loadedOnFirstUse: readonly ApiHandler[] = [
   onFirstUse(ApiKey.AlterUserScramCredentials, 0, 0, scram, 'alterUserScramCredentialsHandler'),
 ];
 
-/** ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is not offered. */
-const apiVersionsMax = 3;
+/**
+ * ApiVersions v3 is flexible and carries the client's name (KIP-511); v4 is v3 with supported
+ * features whose minimum is 0 listed (KAFKA-17011).
+ */
+const apiVersionsMax = 4;
+/** From this version a supported feature's minimum may be 0 (KAFKA-17011). */
+const featuresFromZeroVersionMin = 4;
 
 const served: ApiHandler[] = [
   produceHandler,
@@ -152,22 +157,25 @@ function advertised(): Array<{ apiKey: number; minVersion: number; maxVersion: n
 /**
  * Transaction version 2 (KIP-890 part 2) is on, as a Kafka 4 cluster finalizes it (KIP-1022): a
  * client that reads the finalized `transaction.version` (the Java client 4.x) lets Produce 12 add
- * partitions and EndTxn 5 bump the epoch; others never look. The supported range (0–2) is left out
- * below v4, as Kafka leaves out every feature whose minimum is 0 there (KAFKA-17011); the finalized
- * level is in every flexible version. The epoch is constant: the level never changes while running.
+ * partitions and EndTxn 5 bump the epoch; others never look. The finalized level is in every
+ * flexible version; the supported range (0–2) only from v4, as Kafka leaves out every feature whose
+ * minimum is 0 below it (KAFKA-17011). The epoch is constant: the level never changes while running.
  */
 const finalizedFeatures = {
   finalizedFeaturesEpoch: 0n,
   finalizedFeatures: [{ name: 'transaction.version', maxVersionLevel: 2, minVersionLevel: 2 }],
 };
+const supportedFromZero = [{ name: 'transaction.version', minVersion: 0, maxVersion: 2 }];
 
 const apiVersionsHandler: ApiHandler = {
   apiKey: ApiKey.ApiVersions,
   versionMin: 0,
   versionMax: apiVersionsMax,
-  handle(): KafkaInput<ApiVersionsResponse> {
+  handle(ctx): KafkaInput<ApiVersionsResponse> {
     // Tagged fields: versions below 3 leave them out (they are ignorable).
-    return { errorCode: KafkaError.none, apiKeys: advertised(), ...finalizedFeatures };
+    const supported =
+      ctx.apiVersion >= featuresFromZeroVersionMin ? { supportedFeatures: supportedFromZero } : {};
+    return { errorCode: KafkaError.none, apiKeys: advertised(), ...supported, ...finalizedFeatures };
   },
 };
 
