@@ -8,6 +8,7 @@
  */
 import type { LogEntry } from '../storage/types.js';
 import type { ProducerBatch, ProducerInit, ProducerRefusal, StreamPartition } from './api.js';
+import type { Timer } from './exec/executor.js';
 import { entryProducer } from './logs/formats.js';
 import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
 import {
@@ -41,6 +42,13 @@ function lastSeqOf(batch: Pick<ProducerBatch, 'baseSequence' | 'count'>): number
 
 /** Payload bytes of a partition read per turn of the registry's executor while its tail is read back. */
 const tailReadBytesMax = 1024 * 1024;
+
+/**
+ * How often the partitions read back in a run are covered to their ends while running, so what a
+ * crash leaves for the next start to read back is about what was appended in this time, not all
+ * that was appended since the last clean close.
+ */
+export const producerCoverIntervalMs = 30_000;
 
 function batchEntry(
   stream: string,
@@ -93,6 +101,8 @@ export class ProducerRegistry {
   #recorded = new Map<string, string[]>();
   /** Counts the log's (re)openings, so a reading begun before a restart does not count after it. */
   #generation = 0;
+  /** Armed while a partition read back in this run may have grown past its last `covered` entry. */
+  #coverTimer: Timer | undefined;
 
   private constructor(log: OwnedLog<ProducerState, ProducerEntry>) {
     this.#log = log;
@@ -244,17 +254,19 @@ export class ProducerRegistry {
     const known = this.#tails.get(key);
     if (known instanceof Promise) return known;
     if (known !== undefined) return undefined;
-    const from = Math.max(this.#tailFrom.get(key) ?? 0, partition.startOffset);
+    const bound = this.#tailFrom.get(key) ?? 0;
+    const from = Math.max(bound, partition.startOffset);
     const end = partition.endOffset;
     this.#forgetLost(partition);
+    if (bound > end) return this.#lowerBound(partition, end);
     if (from >= end) {
-      this.#tails.set(key, partition);
+      this.#readDone(key, partition);
       return undefined;
     }
     const generation = this.#generation;
     const reading = this.#readTail(partition, from, end).then(
       () => {
-        if (generation === this.#generation) this.#tails.set(key, partition);
+        if (generation === this.#generation) this.#readDone(key, partition);
       },
       (err: unknown) => {
         if (generation === this.#generation) this.#tails.delete(key);
@@ -263,6 +275,46 @@ export class ProducerRegistry {
     );
     this.#tails.set(key, reading);
     return reading;
+  }
+
+  /**
+   * This log's bound lies past the partition's end: a crash took a tail the log had already
+   * recorded or covered (each log is durable as a prefix, but not with the other). Batches appended
+   * from here on would sit below the stale bound, and a second crash that took their records would
+   * leave them unread at the next start; so the bound is lowered to the end, durably, before any is.
+   */
+  #lowerBound(partition: StreamPartition, end: number): Promise<void> {
+    const { stream, index } = partition;
+    const key = partitionKey(stream, index);
+    const generation = this.#generation;
+    const lowering = this.#log.commit({ type: 'covered', stream, partition: index, offset: end }).then(
+      () => {
+        if (generation === this.#generation) this.#readDone(key, partition);
+      },
+      (err: unknown) => {
+        if (generation === this.#generation) this.#tails.delete(key);
+        throw err;
+      },
+    );
+    this.#tails.set(key, lowering);
+    return lowering;
+  }
+
+  #readDone(key: string, partition: StreamPartition): void {
+    this.#tails.set(key, partition);
+    this.#coverTimer ??= this.#log.exec.after(producerCoverIntervalMs, () => this.#coverWhileRunning());
+  }
+
+  /**
+   * Covers each partition read back in this run to its end, as a clean close does (`coverRead`), and
+   * arms itself again. An end not yet durable in its partition may be covered: a crash that takes it
+   * leaves a bound past the end, which the next start lowers (`#lowerBound`).
+   */
+  #coverWhileRunning(): void {
+    this.#coverTimer = undefined;
+    if (this.#tails.size === 0) return;
+    this.#cover().catch(() => undefined);
+    this.#coverTimer = this.#log.exec.after(producerCoverIntervalMs, () => this.#coverWhileRunning());
   }
 
   async #readTail(partition: StreamPartition, from: number, end: number): Promise<void> {
@@ -358,6 +410,12 @@ export class ProducerRegistry {
    * crash before this run left unrecorded may still be past it.
    */
   async coverRead(): Promise<void> {
+    this.#coverTimer?.cancel();
+    this.#coverTimer = undefined;
+    await this.#cover();
+  }
+
+  async #cover(): Promise<void> {
     const commits: Array<Promise<void>> = [];
     for (const [key, partition] of this.#tails) {
       if (partition instanceof Promise) continue;
@@ -370,10 +428,12 @@ export class ProducerRegistry {
   }
 
   close(): Promise<void> {
+    this.#coverTimer?.cancel();
     return this.#log.close();
   }
 
   destroy(): Promise<void> {
+    this.#coverTimer?.cancel();
     return this.#log.destroy();
   }
 }

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { CoreClient } from '../../src/core/api.js';
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/formats.js';
-import { decodeJson } from '../../src/core/state/json.js';
+import { producerCoverIntervalMs } from '../../src/core/producers.js';
+import { decodeJson, encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
+import { recordFormat } from '../../src/core/state/state-log.js';
 import { type CoreFixture, openCore } from '../../testing/core-helpers.js';
 
 /** A test format whose payload is [producer id - 999 (0: a plain batch), sequence]. */
@@ -49,14 +51,27 @@ async function appendIdempotent(client: CoreClient, producerId: number, sequence
   return result.kind;
 }
 
-/** The offsets of the `covered` entries in the registry's own log, oldest first. */
-async function coveredOffsets(core: CoreFixture): Promise<number[]> {
+/** The registry's own log's entries of `types` as `type@offset`, oldest first. */
+async function registryEntries(core: CoreFixture, types = ['covered']): Promise<string[]> {
   const registry = await core.storage.openLog(stateLogName('producers', '/'));
   const entries = registry.read(0, { maxEntries: 1000 }).map((e) => decodeJson(e.payload));
   await registry.close();
   return entries
-    .filter((e): e is { t: string; offset: number } => (e as { t?: string }).t === 'covered')
-    .map((e) => e.offset);
+    .filter((e): e is { t: string; offset: number } => types.includes((e as { t?: string }).t ?? ''))
+    .map((e) => `${e.t}@${e.offset}`);
+}
+
+/** The offsets of the `covered` entries in the registry's own log, oldest first. */
+async function coveredOffsets(core: CoreFixture): Promise<number[]> {
+  return (await registryEntries(core)).map((e) => Number(e.split('@')[1]));
+}
+
+/** Appends a `covered` entry to a stopped broker's registry log, as a run that then crashed left it. */
+async function forgeCovered(core: CoreFixture, offset: number): Promise<void> {
+  const log = await core.storage.openLog(stateLogName('producers', '/'));
+  const payload = encodeJson({ t: 'covered', stream: 'plain', partition: 0, offset });
+  await log.append({ payload, timestamp: 1, format: recordFormat.entry }).durable;
+  await log.close();
 }
 
 let core: CoreFixture | undefined;
@@ -91,4 +106,48 @@ test('a clean close covers each partition read back in its run to its end; one n
   core = await openCore({ storage });
   assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'duplicate');
   assert.equal(await appendIdempotent(core.client, init.producerId, 1), 'appended');
+});
+
+test('while running, partitions read back are covered to their ends every interval, not only at a clean close', async () => {
+  register();
+  core = await openCore();
+  const { clock } = core;
+  await core.client.createStream('plain', { partitions: 1 });
+  await appendPlain(core.client, 3);
+  const init = await core.client.initProducer(-1, -1);
+  if (init.kind !== 'ok') throw new Error('no producer id');
+  assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'appended');
+  await appendPlain(core.client, 4);
+  clock.advance(producerCoverIntervalMs);
+  await appendPlain(core.client, 2);
+  clock.advance(producerCoverIntervalMs);
+  // Nothing appended since: the next interval writes nothing.
+  clock.advance(producerCoverIntervalMs);
+  await core.broker.close();
+  assert.deepEqual(await coveredOffsets(core), [3, 8, 10], 'the close found the end already covered');
+});
+
+test('a bound past the partition end (a crash took a covered tail) is lowered durably before the next batch', async () => {
+  register();
+  core = await openCore();
+  const { storage } = core;
+  await core.client.createStream('plain', { partitions: 1 });
+  await appendPlain(core.client, 3);
+  const init = await core.client.initProducer(-1, -1);
+  if (init.kind !== 'ok') throw new Error('no producer id');
+  assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'appended');
+  await core.broker.close();
+  // The run covered offsets up to 20, then crashed before the partition's offsets 4–19 were durable.
+  await forgeCovered(core, 20);
+
+  core = await openCore({ storage });
+  assert.equal(await appendIdempotent(core.client, init.producerId, 1), 'appended');
+  await core.broker.close();
+  assert.deepEqual(
+    (await registryEntries(core, ['covered', 'batch'])).slice(-4),
+    ['covered@20', 'covered@4', 'batch@4', 'covered@5'],
+    'the bound is back at the end before the batch at 4 is recorded',
+  );
+  core = await openCore({ storage });
+  assert.equal(await appendIdempotent(core.client, init.producerId, 1), 'duplicate');
 });
