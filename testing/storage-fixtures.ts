@@ -4,6 +4,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { crc32c } from '../src/shared/crc32c.js';
+import { payloadCrc32cAt, payloadCrc32cFromByte } from '../src/storage/common.js';
 
 export function tempDir(prefix = 'switchyard-storage-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -21,6 +23,17 @@ export function payloadFor(seed: number, bytes = 100): Uint8Array {
     x = (x * 1103515245 + 12345) >>> 0;
     out[i] = x >>> 24;
   }
+  return out;
+}
+
+/**
+ * `payloadFor`, carrying its own CRC-32C where a Kafka record batch v2 does (`AppendInput.payloadCrc32c`):
+ * big-endian at bytes [17, 21), over bytes [21, end).
+ */
+export function selfCheckedPayloadFor(seed: number, bytes = 100): Uint8Array {
+  const out = payloadFor(seed, bytes);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint32(payloadCrc32cAt, crc32c(out, payloadCrc32cFromByte));
   return out;
 }
 

@@ -130,6 +130,8 @@ export interface StreamAppendOptions {
   readonly release?: () => void;
   /** Nothing waits for the entry's durability soon: it may share the log's next write (`AppendInput.lazy`). */
   readonly lazy?: boolean;
+  /** The payload's own CRC-32C at bytes [17, 21) is right, so storage may rely on it (`AppendInput.payloadCrc32c`). */
+  readonly payloadCrc32c?: boolean;
 }
 
 export interface StreamReadOptions {

@@ -56,6 +56,13 @@ export function resolveLimits(limits: Partial<StorageLimits> | undefined): Stora
   return merged;
 }
 
+/**
+ * `AppendInput.payloadCrc32c`: where such a payload keeps its CRC-32C (big-endian u32) and the first
+ * byte the checksum covers, to the payload's end (a Kafka record batch v2's layout).
+ */
+export const payloadCrc32cAt = 17;
+export const payloadCrc32cFromByte = 21;
+
 /** An append with every default applied; what both implementations store. */
 export interface NormalisedAppend {
   readonly payload: Uint8Array;
@@ -69,6 +76,8 @@ export interface NormalisedAppend {
   readonly release: (() => void) | undefined;
   /** `AppendInput.lazy`. */
   readonly lazy: boolean;
+  /** `AppendInput.payloadCrc32c`. */
+  readonly payloadCrc32c: boolean;
 }
 
 export function normaliseAppend(log: string, input: AppendInput, limits: StorageLimits): NormalisedAppend {
@@ -86,10 +95,24 @@ export function normaliseAppend(log: string, input: AppendInput, limits: Storage
   if (!Number.isSafeInteger(timestamp)) throw bad(`timestamp ${timestamp} is not an integer`);
   if (!Number.isSafeInteger(maxTimestamp)) throw bad(`maxTimestamp ${maxTimestamp} is not an integer`);
   if (!Number.isInteger(format) || format < 0 || format > 255) throw bad(`format ${format} is out of range`);
+  const payloadCrc32c = input.payloadCrc32c === true;
+  if (payloadCrc32c && input.payload.byteLength < payloadCrc32cFromByte) {
+    throw bad(`payload of ${input.payload.byteLength} bytes cannot carry its own CRC-32C`);
+  }
   const owned = input.owned === true;
   const release = owned ? input.release : undefined;
   const lazy = input.lazy === true;
-  return { payload: input.payload, count, timestamp, maxTimestamp, format, owned, release, lazy };
+  return {
+    payload: input.payload,
+    count,
+    timestamp,
+    maxTimestamp,
+    format,
+    owned,
+    release,
+    lazy,
+    payloadCrc32c,
+  };
 }
 
 /** Tracks the read limits while entries are collected; the first entry is always taken. */

@@ -53,6 +53,15 @@ export interface AppendInput {
    * Entries are written in order all the same: a later entry is never durable before this one.
    */
   readonly lazy?: boolean;
+  /**
+   * The payload carries its own CRC-32C (Castagnoli), big-endian at bytes [17, 21), over bytes [21, end):
+   * a Kafka record batch v2's layout. File storage then leaves those bytes to that checksum, checked on
+   * every read and by recovery, and covers only the record header and the payload's first 21 bytes with
+   * its own CRC-32, instead of a second checksum over every byte (docs/storage-format.md, "Record").
+   * The caller vouches for the checksum (it verified or computed it): a wrong one makes the entry read
+   * as corrupt. At least 21 bytes.
+   */
+  readonly payloadCrc32c?: boolean;
 }
 
 export interface LogEntry {

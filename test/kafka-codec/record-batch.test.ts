@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nativeBytesMin } from '../../src/protocols/kafka/codec/crc32c.js';
 import {
   BatchAttribute,
   batchCrcValid,
@@ -16,6 +15,7 @@ import {
   setBaseOffset,
   splitBatches,
 } from '../../src/protocols/kafka/codec/index.js';
+import { nativeBytesMin } from '../../src/shared/crc32c.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);

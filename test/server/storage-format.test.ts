@@ -41,7 +41,7 @@ test('start on a Switchyard 0.1 data folder prints one line naming both formats 
   assert.equal(result.stdout, '');
   const expected =
     `switchyard: cannot start: Data folder ${dataDir} holds storage format 1 (Switchyard 0.1); this ` +
-    `Switchyard ${packageInfo().version} reads format 3 only (and upgrades 2): start with an empty --data-dir or move the folder aside\n`;
+    `Switchyard ${packageInfo().version} reads format 4 only (and upgrades 2, 3): start with an empty --data-dir or move the folder aside\n`;
   assert.equal(result.stderr, expected);
   assert.deepEqual(readdirSync(dataDir).sort(), ['logs', 'meta'], 'the folder is left as it was');
 });

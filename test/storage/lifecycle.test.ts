@@ -38,7 +38,7 @@ test('a new folder is stamped with its format; a reopen accepts it', async () =>
   const dir = freshDir();
   await (await open(dir)).close();
   const stamp = JSON.parse(fs.readFileSync(path.join(dir, 'FORMAT'), 'utf8'));
-  assert.deepEqual(stamp, { storageFormat: 3, writtenBy: '0.2.0' });
+  assert.deepEqual(stamp, { storageFormat: 4, writtenBy: '0.2.0' });
   await (await open(dir)).close();
 });
 
@@ -49,8 +49,8 @@ test('a folder written by Switchyard 0.1 is refused with one line naming both ve
     assert.ok(isBrokerError(e, 'invalid_state'));
     assert.equal(
       e.message,
-      `Data folder ${dir} holds storage format 1 (Switchyard 0.1); this Switchyard 0.2.0 reads format 3 ` +
-        'only (and upgrades 2): start with an empty --data-dir or move the folder aside',
+      `Data folder ${dir} holds storage format 1 (Switchyard 0.1); this Switchyard 0.2.0 reads format 4 ` +
+        'only (and upgrades 2, 3): start with an empty --data-dir or move the folder aside',
     );
     return true;
   });
@@ -59,24 +59,26 @@ test('a folder written by Switchyard 0.1 is refused with one line naming both ve
 
 test('a folder of a newer format is refused the same way', async () => {
   const dir = freshDir();
-  fs.writeFileSync(path.join(dir, 'FORMAT'), JSON.stringify({ storageFormat: 4, writtenBy: '0.4.0' }));
+  fs.writeFileSync(path.join(dir, 'FORMAT'), JSON.stringify({ storageFormat: 5, writtenBy: '0.4.0' }));
   await assert.rejects(
     open(dir),
     (e) =>
       isBrokerError(e, 'invalid_state') &&
-      /holds storage format 4 \(Switchyard 0\.4\.0\); this Switchyard 0\.2\.0 reads format 3 only/.test(
+      /holds storage format 5 \(Switchyard 0\.4\.0\); this Switchyard 0\.2\.0 reads format 4 only/.test(
         e.message,
       ),
   );
 });
 
-test('a folder of format 2 is read as it is and restamped as format 3', async () => {
-  const dir = freshDir();
-  fs.writeFileSync(path.join(dir, 'FORMAT'), JSON.stringify({ storageFormat: 2, writtenBy: '0.2.0' }));
-  await (await open(dir)).close();
-  const stamp = JSON.parse(fs.readFileSync(path.join(dir, 'FORMAT'), 'utf8'));
-  assert.deepEqual(stamp, { storageFormat: 3, writtenBy: '0.2.0', upgradedBy: '0.2.0' });
-});
+for (const older of [2, 3]) {
+  test(`a folder of format ${older} is read as it is and restamped as format 4`, async () => {
+    const dir = freshDir();
+    fs.writeFileSync(path.join(dir, 'FORMAT'), JSON.stringify({ storageFormat: older, writtenBy: '0.2.0' }));
+    await (await open(dir)).close();
+    const stamp = JSON.parse(fs.readFileSync(path.join(dir, 'FORMAT'), 'utf8'));
+    assert.deepEqual(stamp, { storageFormat: 4, writtenBy: '0.2.0', upgradedBy: '0.2.0' });
+  });
+}
 
 test('a log folder without a valid header is treated as absent and replaced', async () => {
   const dir = freshDir();

@@ -210,6 +210,7 @@ export class Partition implements StreamPartition {
         format: options.format,
         owned: options.owned === true,
         lazy: options.lazy === true,
+        payloadCrc32c: options.payloadCrc32c === true,
         ...(options.release === undefined ? {} : { release: options.release }),
       });
     } catch (err) {

@@ -12,11 +12,11 @@ import { corruptError, replaceFile } from './io.js';
 
 /**
  * The storage format this Switchyard reads and writes; 1 was Switchyard 0.1 (no `FORMAT` file), 2 had
- * no rewritten (compacted) segments.
+ * no rewritten (compacted) segments, 3 no records whose payload carries its own CRC-32C (record version 2).
  */
-export const storageFormat = 3;
+export const storageFormat = 4;
 /** Older formats this one reads as they are: opening such a folder restamps it (see `checkFormat`). */
-const upgradedFormats: readonly number[] = [2];
+const upgradedFormats: readonly number[] = [2, 3];
 const formatFileName = 'FORMAT';
 const incarnationFileName = 'INCARNATION';
 /** The clock reserves this far ahead, so `INCARNATION` is rewritten about once per minute of creations. */
@@ -50,7 +50,7 @@ function writeJson(file: string, value: object): void {
 /**
  * Accepts a folder of this format, or an empty one (stamping it); restamps one of an upgraded format,
  * whose files this one reads unchanged, so an older Switchyard that could not read what this one adds
- * (rewritten segments) refuses the folder instead of misreading it; refuses one written by 0.1 or by a
+ * (rewritten segments, self-checked records) refuses the folder instead of misreading it; refuses one written by 0.1 or by a
  * newer format with one line naming both versions.
  */
 export function checkFormat(dir: string, softwareVersion: string): void {

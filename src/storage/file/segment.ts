@@ -390,6 +390,7 @@ export class Segment {
       maxTimestamp,
       format,
       payload,
+      n.payloadCrc32c,
     );
     noteRecord(state, offset, count, maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes);
     const pending = copied

@@ -1,5 +1,5 @@
 /** The Kafka wire codec: pure functions over bytes, no sockets and no broker state. */
-export * from './crc32c.js';
+export * from '../../../shared/crc32c.js';
 export * from './engine.js';
 export * from './errors.js';
 export * from './frame.js';

@@ -9,7 +9,7 @@
  * can assign offsets by rewriting baseOffset in place and keep the batch opaque. Records are only
  * decoded here for uncompressed batches (cross-protocol delivery); compression is out of scope.
  */
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../../../shared/crc32c.js';
 import { KafkaCodecError, KafkaCodecReason } from './errors.js';
 import { KafkaReader, KafkaWriter } from './primitives.js';
 

@@ -181,6 +181,8 @@ function prepareBatch(
     format: kafkaBatchFormat,
     // Nothing changes the batch once it is appended, so storage may write it from the request.
     owned: true,
+    // Its CRC-32C was checked (parseBatches) or computed (rebuildBatch): storage relies on it.
+    payloadCrc32c: true,
     ...(ctx.frame !== undefined && bytes.buffer === ctx.frame.bytes.buffer
       ? { release: ctx.frame.hold() }
       : {}),
