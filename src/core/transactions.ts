@@ -179,8 +179,10 @@ export class TransactionalProducers {
     };
     txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
     txns.#adopt();
-    // Read before any marker is appended again: that moves partition ends.
+    // Read before any marker is appended again (that moves partition ends), and decided again as
+    // aborts before any is: a restart killed meanwhile then finds the same ends, or the aborts.
     const torn = txns.#torn();
+    await Promise.all([...torn].map((id) => txns.#undecide(id)));
     txns.#restore();
     // Before any reader: the vhost is served only once this returns.
     await txns.#settle(txns.#orphans(), torn);
@@ -369,10 +371,12 @@ export class TransactionalProducers {
 
   /**
    * The record of a transactional batch (`ProducerRegistry.recordIn`), carried in this log: durable with
-   * the transaction's `partitions` entry before it, in one file. Throws when the log refuses.
+   * the transaction's `partitions` entry before it, in one file. Lazy: only the commit waits for it
+   * (the batch is answered once appended), so it goes out with the decision, in the same write and
+   * fdatasync, when EndTxn follows within the lazy delay. Throws when the log refuses.
    */
   record(entry: ProducerEntry): Promise<void> {
-    return this.#log.commit({ type: 'registry', entry });
+    return this.#log.commit({ type: 'registry', entry }, { lazy: true });
   }
 
   /**
@@ -646,7 +650,7 @@ export class TransactionalProducers {
     const synced = await Promise.allSettled(written?.durables ?? []);
     await decided;
     if (synced.every((s) => s.status === 'fulfilled')) return true;
-    await this.#undecide(current);
+    await this.#undecide(current.id);
     return false;
   }
 
@@ -655,9 +659,11 @@ export class TransactionalProducers {
    * abort, durably, before any marker: a crash while its markers go out then finds an abort, never the
    * commit (an abort marker would otherwise raise a partition's end to where its data was meant to end).
    */
-  async #undecide(current: TxnProducerState): Promise<void> {
+  async #undecide(id: string): Promise<void> {
+    const current = this.#state.producers.get(id);
+    if (current === undefined) return;
     const handover = current.next === undefined ? {} : { next: current.next };
-    await this.#log.commit({ type: 'prepare', id: current.id, commit: false, at: this.#now, ...handover });
+    await this.#log.commit({ type: 'prepare', id, commit: false, at: this.#now, ...handover });
   }
 
   /**
@@ -783,8 +789,8 @@ export class TransactionalProducers {
   /**
    * The ids whose commit decision a partition no longer holds all the data of: one ends below where
    * the decision says the transaction's data ends there. A partition is durable as a prefix, so
-   * reaching that end means holding all of it. Such a commit is carried out as an abort (`#settle`):
-   * its EndTxn was never answered.
+   * reaching that end means holding all of it. Such a commit is decided again as an abort at `open`,
+   * before any marker moves an end, and carried out so (`#settle`): its EndTxn was never answered.
    */
   #torn(): Set<string> {
     const torn = new Set<string>();
@@ -883,7 +889,7 @@ export class TransactionalProducers {
   }
 
   /**
-   * A decision is carried out (a torn commit as an abort). Orphans then join the id's transaction.
+   * A decision is carried out (a torn commit was decided again as an abort at `open`). Orphans then join the id's transaction.
    * Whatever is open after that is aborted: its batches were answered before they were durable, so
    * a commit after the restart could miss records its client was told were stored, and orphans
    * were never answered. The producer is then fenced (a new epoch, as at a timeout; Kafka would
@@ -893,7 +899,6 @@ export class TransactionalProducers {
   async #settleOne(id: string, orphans: TxnPartition[] | undefined, torn: boolean): Promise<void> {
     const current = this.#state.producers.get(id);
     if (current === undefined) return;
-    if (torn) await this.#undecide(current);
     let fence = torn;
     if (isPrepared(current)) await this.#end(current, current.phase === 'prepareCommit').done;
     if (orphans !== undefined) {
