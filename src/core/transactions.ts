@@ -11,11 +11,12 @@
  * accounts for are found first (`#orphans`), then every transaction open is aborted and its producer
  * fenced, and every decision carried out, a commit whose data a partition lost as an abort; a marker
  * lost behind a durable completion is appended again. An open transaction past its timeout is aborted
- * and its producer fenced. Aborted transactions are remembered per partition, so readers of committed data
- * leave their entries out. Transaction version 2 (KIP-890 part 2): a transactional batch may add its
- * partition itself (`addImplicitly`), and an end may hand the id over to its next epoch, or past
- * the last epoch to a new producer id, named in its decision (`prepare`'s `next`) and taken at
- * `complete` (docs/performance.md, "Kafka transactions", for what a crash at each point leaves).
+ * and its producer fenced. Aborted transactions are remembered per partition, so readers of
+ * committed data leave their entries out. Transaction version 2 (KIP-890 part 2): a transactional
+ * batch may add its partition itself (`addImplicitly`), and an end may hand the id over to its next
+ * epoch, or past the last epoch to a new producer id, named in its decision (`prepare`'s `next`) and
+ * taken at `complete` (docs/performance.md, "Kafka transactions", for what a crash at each point
+ * leaves).
  */
 import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
@@ -73,7 +74,7 @@ type Checked = TxnProducerState | { readonly kind: 'refused'; readonly reason: T
 
 /** How a transaction being ended ended, once decided. */
 interface Decided {
-  /** The instance the id has after this end: the same, or the one EndTxn v5 hands over to (KIP-890 part 2). */
+  /** The id's instance after this end: the same, or the one EndTxn v5 hands over to (KIP-890 part 2). */
   readonly after: TxnInstanceIds;
   /** False for a commit asked for whose batch failed to be written: it ended as an abort. */
   readonly commit: boolean;
@@ -438,12 +439,13 @@ export class TransactionalProducers {
 
   /**
    * EndTxn, answered once the decision and the transaction's batches are durable and the markers are
-   * appended (Kafka answers once PrepareCommit is written); a transaction with group offsets is answered once they are committed,
-   * so the group shows them. Ending again the way it ends is answered as done once that is decided;
-   * the other way is refused. With `bump` (EndTxn v5, KIP-890 part 2) every end hands the id over to
-   * its next epoch, or past the last epoch to a new producer id at epoch 0, which the answer names;
-   * a retry of an end already done (the instance before the hand-over) is answered with it, and an
-   * abort with no transaction open bumps the epoch too, as Kafka's coordinator does.
+   * appended (Kafka answers once PrepareCommit is written); a transaction with group offsets is
+   * answered once they are committed, so the group shows them. Ending again the way it ends is
+   * answered as done once that is decided; the other way is refused. With `bump` (EndTxn v5,
+   * KIP-890 part 2) every end hands the id over to its next epoch, or past the last epoch to a new
+   * producer id at epoch 0, which the answer names; a retry of an end already done (the instance
+   * before the hand-over) is answered with it, and an abort with no transaction open bumps the epoch
+   * too, as Kafka's coordinator does.
    */
   async end(id: string, producerId: number, epoch: number, commit: boolean, bump = false): Promise<TxnEnded> {
     const current = this.#state.producers.get(id);
@@ -600,7 +602,6 @@ export class TransactionalProducers {
       let outcome = commit;
       if (current.phase === 'ongoing' || (bump && !isPrepared(current)))
         outcome = await this.#decide(current, commit, bump ? await this.#nextOf(current) : undefined);
-      this.#written.delete(producerId);
       const after = current.next ?? { producerId, epoch: current.epoch };
       return { ...this.#mark(current, outcome, !(withOffsets && outcome)), after, outcome };
     })();
@@ -889,12 +890,12 @@ export class TransactionalProducers {
   }
 
   /**
-   * A decision is carried out (a torn commit was decided again as an abort at `open`). Orphans then join the id's transaction.
-   * Whatever is open after that is aborted: its batches were answered before they were durable, so
-   * a commit after the restart could miss records its client was told were stored, and orphans
-   * were never answered. The producer is then fenced (a new epoch, as at a timeout; Kafka would
-   * keep a transaction open across a coordinator move), and so is a torn commit's: its client
-   * learns from the fence that its transaction is gone.
+   * A decision is carried out (a torn commit was decided again as an abort at `open`). Orphans then
+   * join the id's transaction. Whatever is open after that is aborted: its batches were answered
+   * before they were durable, so a commit after the restart could miss records its client was told
+   * were stored, and orphans were never answered. The producer is then fenced (a new epoch, as at a
+   * timeout; Kafka would keep a transaction open across a coordinator move), and so is a torn
+   * commit's: its client learns from the fence that its transaction is gone.
    */
   async #settleOne(id: string, orphans: TxnPartition[] | undefined, torn: boolean): Promise<void> {
     const current = this.#state.producers.get(id);

@@ -156,7 +156,7 @@ export type TxnEntry =
       readonly commit: boolean;
       readonly at: number;
       readonly next?: TxnInstanceIds;
-      /** A commit's, where its data ends (absent from entries written before batches were answered appended). */
+      /** A commit's: where its data ends (absent from older decisions, which commit as before). */
       readonly dataEnds?: readonly TxnDataEnd[];
     }
   /** Markers written; an abort's are remembered per partition. */
