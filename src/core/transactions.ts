@@ -5,14 +5,18 @@
  * instance bumps the epoch, which fences the older one and aborts what it left open. A transaction
  * adds partitions (the partition's stable offset then holds at where it joined) and group offsets,
  * and ends by a decision written first (`prepare`), then a marker appended to each of its partitions
- * and, on commit, its offsets committed to their groups, then `complete`. A decision found without its
- * completion at start is carried out again, and a marker lost behind a durable completion appended
- * again; an open transaction past its timeout is aborted and its
- * producer fenced. Aborted transactions are remembered per partition, so readers of committed data
- * leave their entries out. Transaction version 2 (KIP-890 part 2): a transactional batch may add its
- * partition itself (`addImplicitly`), and an end may hand the id over to its next epoch, or past
- * the last epoch to a new producer id, named in its decision (`prepare`'s `next`) and taken at
- * `complete` (docs/performance.md, "Kafka transactions", for what a crash at each point leaves).
+ * and, on commit, its offsets committed to their groups, then `complete`. Its batches are answered once
+ * appended; a commit's decision records where its data ends on each partition and is answered once it
+ * and every batch are durable, one group-commit cycle for both. At start, batches no durable entry
+ * accounts for are found first (`#orphans`), then every transaction open is aborted and its producer
+ * fenced, and every decision carried out, a commit whose data a partition lost as an abort; a marker
+ * lost behind a durable completion is appended again. An open transaction past its timeout is aborted
+ * and its producer fenced. Aborted transactions are remembered per partition, so readers of
+ * committed data leave their entries out. Transaction version 2 (KIP-890 part 2): a transactional
+ * batch may add its partition itself (`addImplicitly`), and an end may hand the id over to its next
+ * epoch, or past the last epoch to a new producer id, named in its decision (`prepare`'s `next`) and
+ * taken at `complete` (docs/performance.md, "Kafka transactions", for what a crash at each point
+ * leaves).
  */
 import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
@@ -30,6 +34,7 @@ import type { ProducerEntry } from './state/producer-entries.js';
 import type { OpenedLog } from './state/state-log.js';
 import {
   partitionKey,
+  type TxnDataEnd,
   type TxnEntry,
   type TxnInstanceIds,
   type TxnMarkerAt,
@@ -67,15 +72,22 @@ export interface TransactionDeps extends VhostObjectDeps {
 
 type Checked = TxnProducerState | { readonly kind: 'refused'; readonly reason: TxnRefusal };
 
+/** How a transaction being ended ended, once decided. */
+interface Decided {
+  /** The id's instance after this end: the same, or the one EndTxn v5 hands over to (KIP-890 part 2). */
+  readonly after: TxnInstanceIds;
+  /** False for a commit asked for whose batch failed to be written: it ended as an abort. */
+  readonly commit: boolean;
+}
+
 /** A transaction being ended. */
 interface Ending {
   /**
-   * The decision is durable and the markers appended (the partitions' stable offsets moved on):
-   * EndTxn may be answered, as Kafka answers once PrepareCommit is written. A crash from here on
-   * carries the decision out again at start. Resolves to the instance the id has after this end:
-   * the same one, or the next one EndTxn v5 hands over to (KIP-890 part 2).
+   * The decision is durable, so is every batch of the transaction, and the markers are appended (the
+   * partitions' stable offsets moved on): EndTxn may be answered, as Kafka answers once PrepareCommit
+   * is written. A crash from here on carries the decision out again at start.
    */
-  readonly decided: Promise<TxnInstanceIds>;
+  readonly decided: Promise<Decided>;
   /**
    * `complete` is applied and appended (for a commit with group offsets, once the markers are durable
    * and the offsets in their groups): the id may start its next transaction, whose entries follow
@@ -101,6 +113,15 @@ interface Unmarked {
   first: number | undefined;
   /** The producer's last marker there, or -1. */
   lastMarker: number;
+}
+
+/**
+ * What a transaction wrote and has not ended: a transactional batch is answered once appended, not
+ * once durable (only a commit makes that matter), so the commit waits for these.
+ */
+interface Written {
+  readonly ends: Map<string, TxnDataEnd>;
+  readonly durables: Array<Promise<void>>;
 }
 
 /** What appending the markers left to wait for. */
@@ -136,6 +157,8 @@ export class TransactionalProducers {
   readonly #durableScans = new Map<string, number>();
   /** Transactional id → its last ending's markers being made durable, settled either way. */
   readonly #marking = new Map<string, Promise<void>>();
+  /** Producer id → what its open transaction wrote. */
+  readonly #written = new Map<number, Written>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -157,9 +180,13 @@ export class TransactionalProducers {
     };
     txns = new TransactionalProducers(deps, await OwnedLog.open(options, sourceOf(found)));
     txns.#adopt();
+    // Read before any marker is appended again (that moves partition ends), and decided again as
+    // aborts before any is: a restart killed meanwhile then finds the same ends, or the aborts.
+    const torn = txns.#torn();
+    await Promise.all([...torn].map((id) => txns.#undecide(id)));
     txns.#restore();
     // Before any reader: the vhost is served only once this returns.
-    await txns.#abortOrphans(txns.#orphans());
+    await txns.#settle(txns.#orphans(), torn);
     return txns;
   }
 
@@ -345,10 +372,26 @@ export class TransactionalProducers {
 
   /**
    * The record of a transactional batch (`ProducerRegistry.recordIn`), carried in this log: durable with
-   * the transaction's `partitions` entry before it, in one file. Throws when the log refuses.
+   * the transaction's `partitions` entry before it, in one file. Lazy: only the commit waits for it
+   * (the batch is answered once appended), so it goes out with the decision, in the same write and
+   * fdatasync, when EndTxn follows within the lazy delay. Throws when the log refuses.
    */
   record(entry: ProducerEntry): Promise<void> {
-    return this.#log.commit({ type: 'registry', entry });
+    return this.#log.commit({ type: 'registry', entry }, { lazy: true });
+  }
+
+  /**
+   * A transactional batch was appended at `offset`, its records up to `end`: it is answered now, and
+   * its transaction's commit waits for `durable` (`#decide`).
+   */
+  wrote(producerId: number, stream: string, partition: number, end: number, durable: Promise<void>): void {
+    let written = this.#written.get(producerId);
+    if (written === undefined) {
+      written = { ends: new Map(), durables: [] };
+      this.#written.set(producerId, written);
+    }
+    written.ends.set(partitionKey(stream, partition), { stream, partition, end });
+    written.durables.push(durable);
   }
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
@@ -395,13 +438,14 @@ export class TransactionalProducers {
   }
 
   /**
-   * EndTxn, answered once the decision is durable and the markers are appended (Kafka answers once
-   * PrepareCommit is written); a transaction with group offsets is answered once they are committed,
-   * so the group shows them. Ending again the way it ends is answered as done once that is decided;
-   * the other way is refused. With `bump` (EndTxn v5, KIP-890 part 2) every end hands the id over to
-   * its next epoch, or past the last epoch to a new producer id at epoch 0, which the answer names;
-   * a retry of an end already done (the instance before the hand-over) is answered with it, and an
-   * abort with no transaction open bumps the epoch too, as Kafka's coordinator does.
+   * EndTxn, answered once the decision and the transaction's batches are durable and the markers are
+   * appended (Kafka answers once PrepareCommit is written); a transaction with group offsets is
+   * answered once they are committed, so the group shows them. Ending again the way it ends is
+   * answered as done once that is decided; the other way is refused. With `bump` (EndTxn v5,
+   * KIP-890 part 2) every end hands the id over to its next epoch, or past the last epoch to a new
+   * producer id at epoch 0, which the answer names; a retry of an end already done (the instance
+   * before the hand-over) is answered with it, and an abort with no transaction open bumps the epoch
+   * too, as Kafka's coordinator does.
    */
   async end(id: string, producerId: number, epoch: number, commit: boolean, bump = false): Promise<TxnEnded> {
     const current = this.#state.producers.get(id);
@@ -417,7 +461,7 @@ export class TransactionalProducers {
       const ending = this.#ending.get(id);
       if ((current.phase === 'prepareCommit') !== commit) return refused('invalidState');
       if (ending === undefined) return refused('concurrent');
-      return { kind: 'ok', ...(await ending.decided) };
+      return endedAsAsked(await ending.decided, commit);
     }
     if (bump) {
       // KIP-890 part 2: a commit needs an open transaction; an abort always fences the epoch.
@@ -426,9 +470,9 @@ export class TransactionalProducers {
     else if (current.phase === 'empty') return same;
     const withOffsets = commit && current.offsets.size > 0;
     const ending = this.#end(current, commit, bump);
-    const next = await ending.decided;
+    const decided = await ending.decided;
     if (withOffsets) await ending.done;
-    return { kind: 'ok', ...next };
+    return endedAsAsked(decided, commit);
   }
 
   /** Whether a transactional batch may go to the partition: its producer's transaction holds it. */
@@ -555,18 +599,16 @@ export class TransactionalProducers {
       // The ending before must have its markers durable first: then only the last ending's markers
       // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
       await this.#marking.get(current.id);
-      if (current.phase === 'ongoing' || (bump && !isPrepared(current))) {
-        const next = bump ? await this.#nextOf(current) : undefined;
-        const decision = { type: 'prepare', id: current.id, commit, at: this.#now } as const;
-        await this.#log.commit(next === undefined ? decision : { ...decision, next });
-      }
+      let outcome = commit;
+      if (current.phase === 'ongoing' || (bump && !isPrepared(current)))
+        outcome = await this.#decide(current, commit, bump ? await this.#nextOf(current) : undefined);
       const after = current.next ?? { producerId, epoch: current.epoch };
-      return { ...this.#mark(current, commit, !withOffsets), after };
+      return { ...this.#mark(current, outcome, !(withOffsets && outcome)), after, outcome };
     })();
     const done = marked.then((m) =>
-      withOffsets ? this.#complete(current, commit, m) : this.#completed(current, commit, m),
+      withOffsets && m.outcome ? this.#complete(current, true, m) : this.#completed(current, m.outcome, m),
     );
-    const ending: Ending = { decided: marked.then((m) => m.after), done };
+    const ending: Ending = { decided: marked.then((m) => ({ after: m.after, commit: m.outcome })), done };
     // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
     ending.decided.catch(() => {});
     done.catch(() => {});
@@ -576,6 +618,53 @@ export class TransactionalProducers {
     };
     done.then(forget, forget);
     return ending;
+  }
+
+  /**
+   * Writes the decision at once, with where a commit's data ends on each partition, and waits for it
+   * and for every batch of the transaction to be durable: one group-commit cycle for all of them. A
+   * batch that failed to be written turns the commit into an abort (the client hears an error, not a
+   * commit), as a restart does when a partition lost one (`#torn`).
+   */
+  async #decide(
+    current: TxnProducerState,
+    commit: boolean,
+    next: TxnInstanceIds | undefined,
+  ): Promise<boolean> {
+    const written = this.#written.get(current.producerId);
+    this.#written.delete(current.producerId);
+    const dataEnds = commit && written !== undefined ? { dataEnds: [...written.ends.values()] } : {};
+    const handover = next === undefined ? {} : { next };
+    const entry = {
+      type: 'prepare',
+      id: current.id,
+      commit,
+      at: this.#now,
+      ...handover,
+      ...dataEnds,
+    } as const;
+    const decided = this.#log.commit(entry);
+    if (!commit) {
+      await decided;
+      return false;
+    }
+    const synced = await Promise.allSettled(written?.durables ?? []);
+    await decided;
+    if (synced.every((s) => s.status === 'fulfilled')) return true;
+    await this.#undecide(current.id);
+    return false;
+  }
+
+  /**
+   * A commit decided that cannot be carried out (a batch of it is not stored) is decided again as an
+   * abort, durably, before any marker: a crash while its markers go out then finds an abort, never the
+   * commit (an abort marker would otherwise raise a partition's end to where its data was meant to end).
+   */
+  async #undecide(id: string): Promise<void> {
+    const current = this.#state.producers.get(id);
+    if (current === undefined) return;
+    const handover = current.next === undefined ? {} : { next: current.next };
+    await this.#log.commit({ type: 'prepare', id, commit: false, at: this.#now, ...handover });
   }
 
   /**
@@ -695,14 +784,25 @@ export class TransactionalProducers {
         const into = this.#partition(p.stream, p.partition);
         into?.beginTransaction(current.producerId, Math.min(p.firstOffset, into.endOffset));
       }
-      if (current.phase === 'ongoing') this.#arm(current);
-      else {
-        const commit = current.phase === 'prepareCommit';
-        this.#log.exec.defer(() => {
-          void this.#end(current, commit).done.catch((err: unknown) => this.#log.exec.fail(err));
-        });
+    }
+  }
+
+  /**
+   * The ids whose commit decision a partition no longer holds all the data of: one ends below where
+   * the decision says the transaction's data ends there. A partition is durable as a prefix, so
+   * reaching that end means holding all of it. Such a commit is decided again as an abort at `open`,
+   * before any marker moves an end, and carried out so (`#settle`): its EndTxn was never answered.
+   */
+  #torn(): Set<string> {
+    const torn = new Set<string>();
+    for (const current of this.#state.producers.values()) {
+      if (current.phase !== 'prepareCommit') continue;
+      for (const d of current.dataEnds ?? []) {
+        const into = this.#partition(d.stream, d.partition);
+        if (into !== undefined && into.endOffset < d.end) torn.add(current.id);
       }
     }
+    return torn;
   }
 
   /**
@@ -748,8 +848,8 @@ export class TransactionalProducers {
    * its scan start (`TxnState.scans`), which is at or below every such batch, up to
    * `aheadOffsetsMax` past it, beyond which no batch went ahead. A producer's records there after
    * its last marker belong to its open transaction if that lists the partition and began after that
-   * marker; otherwise they are orphans. Runs before the deferred endings of `#restore`, so a
-   * decided transaction's markers not yet appended again do not hide its own records.
+   * marker; otherwise they are orphans. Runs before any ending at start (`#settle`), so a decided
+   * transaction's markers not yet appended again do not hide its own records.
    */
   #orphans(): Map<string, TxnPartition[]> {
     const orphans = new Map<string, TxnPartition[]>();
@@ -779,24 +879,41 @@ export class TransactionalProducers {
   }
 
   /**
-   * Each orphan joins its producer's transaction (the one before it ended first if it was
-   * decided), which is then aborted, and the producer fenced, as at a timeout: none of its records
-   * was answered, and the client learns from the fence that its transaction is gone. Awaited
-   * before the vhost serves, so no reader sees the records meanwhile.
+   * What a start leaves of every transaction, each id on its own and all of them together so their
+   * entries share fsyncs; awaited before the vhost serves, so no reader sees anything meanwhile.
    */
-  async #abortOrphans(orphans: Map<string, TxnPartition[]>): Promise<void> {
-    for (const [id, partitions] of orphans) {
-      const current = this.#state.producers.get(id);
-      if (current === undefined) continue;
-      if (isPrepared(current)) await this.#end(current, current.phase === 'prepareCommit').done;
+  async #settle(orphans: Map<string, TxnPartition[]>, torn: Set<string>): Promise<void> {
+    const ids = [...this.#state.producers.values()]
+      .filter((p) => p.phase === 'ongoing' || isPrepared(p) || orphans.has(p.id))
+      .map((p) => p.id);
+    await Promise.all(ids.map((id) => this.#settleOne(id, orphans.get(id), torn.has(id))));
+  }
+
+  /**
+   * A decision is carried out (a torn commit was decided again as an abort at `open`). Orphans then
+   * join the id's transaction. Whatever is open after that is aborted: its batches were answered
+   * before they were durable, so a commit after the restart could miss records its client was told
+   * were stored, and orphans were never answered. The producer is then fenced (a new epoch, as at a
+   * timeout; Kafka would keep a transaction open across a coordinator move), and so is a torn
+   * commit's: its client learns from the fence that its transaction is gone.
+   */
+  async #settleOne(id: string, orphans: TxnPartition[] | undefined, torn: boolean): Promise<void> {
+    const current = this.#state.producers.get(id);
+    if (current === undefined) return;
+    let fence = torn;
+    if (isPrepared(current)) await this.#end(current, current.phase === 'prepareCommit').done;
+    if (orphans !== undefined) {
       // Not a scan start for batches going ahead (`#durableScans`): its offsets lie below the end,
       // and only entries applied after the restart rise with the partition as `adding` assumes.
-      await this.#log.commit({ type: 'partitions', id, partitions, at: this.#now });
-      for (const p of partitions)
+      await this.#log.commit({ type: 'partitions', id, partitions: orphans, at: this.#now });
+      for (const p of orphans)
         this.#partition(p.stream, p.partition)?.beginTransaction(current.producerId, p.firstOffset);
-      await this.#end(current, false).done;
-      await this.#bump(current, current.timeoutMs);
     }
+    if (current.phase === 'ongoing') {
+      await this.#end(current, false).done;
+      fence = true;
+    }
+    if (fence) await this.#bump(current, current.timeoutMs);
   }
 }
 
@@ -833,6 +950,13 @@ function isRetryOf(current: TxnProducerState, producerId: number, epoch: number)
   const last = current.lastEnd;
   const handedOver = current.producerId !== producerId || current.epoch !== epoch;
   return handedOver && last !== undefined && last.producerId === producerId && last.epoch === epoch;
+}
+
+/** EndTxn's answer: a commit asked for that ended as an abort is an error the client can abort on. */
+function endedAsAsked(decided: Decided, commit: boolean): TxnEnded {
+  if (commit && !decided.commit)
+    throw brokerError(ErrorCode.storageFailed, 'A batch of the transaction was not stored: it was aborted');
+  return { kind: 'ok', ...decided.after };
 }
 
 function isPrepared(current: TxnProducerState): boolean {

@@ -197,6 +197,10 @@ export class Broker {
       // Every password is hashed in the pool's processes, the default user's at start included.
       const hashing = hashingPoolOf(config);
       opened.hashing = hashing;
+      // Before core opens: its start reads the producers of stored Kafka batches (the transactions'
+      // scan for batches whose entry a crash took, aborted ranges from a producer's first batch), and
+      // the Kafka listener, which otherwise brings this format, loads only after core is open.
+      await import('../protocols/kafka/entry-format.js');
       const core = await BrokerCore.open({
         storage,
         limits: coreLimits(config),

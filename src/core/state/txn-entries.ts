@@ -65,6 +65,19 @@ export interface TxnProducerState {
    * decision, since the client is told it once the decision is durable.
    */
   next: TxnInstanceIds | undefined;
+  /**
+   * A commit's decision records where the transaction's data ends on each partition it wrote to:
+   * its batches were answered once appended, the commit only once they all were durable, so a
+   * restart that finds a partition ending below carries the decision out as an abort.
+   */
+  dataEnds: readonly TxnDataEnd[] | undefined;
+}
+
+/** The end of a transaction's data on one partition: its producer's last offset there + 1. */
+export interface TxnDataEnd {
+  readonly stream: string;
+  readonly partition: number;
+  readonly end: number;
 }
 
 /** A producer id and epoch. */
@@ -143,6 +156,8 @@ export type TxnEntry =
       readonly commit: boolean;
       readonly at: number;
       readonly next?: TxnInstanceIds;
+      /** A commit's: where its data ends (absent from older decisions, which commit as before). */
+      readonly dataEnds?: readonly TxnDataEnd[];
     }
   /** Markers written; an abort's are remembered per partition. */
   | {
@@ -214,6 +229,7 @@ function fresh(
     offsets: new Map(),
     lastEnd: undefined,
     next: undefined,
+    dataEnds: undefined,
   };
 }
 
@@ -244,6 +260,7 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   producer.updatedAt = entry.at;
   const { producerId, epoch } = producer;
   producer.lastEnd = { producerId, epoch, commit: entry.commit, markers: entry.markers };
+  producer.dataEnds = undefined;
   producer.partitions.clear();
   producer.groups.clear();
   producer.offsets.clear();
@@ -335,6 +352,7 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
         producer.phase = entry.commit ? 'prepareCommit' : 'prepareAbort';
         producer.updatedAt = entry.at;
         producer.next = entry.next;
+        producer.dataEnds = entry.dataEnds;
       }
       break;
     }
@@ -477,7 +495,16 @@ function producerToJson(p: TxnProducerState): Json {
     offsets: [...p.offsets.values()].map(txnOffsetToJson),
     ...(p.lastEnd === undefined ? {} : { lastEnd: lastEndToJson(p.lastEnd) }),
     ...(p.next === undefined ? {} : { next: nextToJson(p.next) }),
+    ...(p.dataEnds === undefined ? {} : { dataEnds: p.dataEnds.map(dataEndToJson) }),
   };
+}
+
+const dataEndToJson = (d: TxnDataEnd): Json => [d.stream, d.partition, d.end];
+
+function dataEndFromJson(raw: unknown, i: number): TxnDataEnd {
+  const what = `data end ${i}`;
+  const [stream, partition, end] = tuple(raw, what, 3);
+  return { stream: strAt(stream, what), partition: intAt(partition, what), end: intAt(end, what) };
 }
 
 function lastEndToJson(last: TxnLastEnd): Json {
@@ -524,6 +551,7 @@ function producerFromJson(f: Fields): TxnProducerState {
     // Absent from snapshots written before markers could be durable after their `complete`.
     lastEnd: f.has('lastEnd') ? lastEndFromJson(f.fields('lastEnd')) : undefined,
     next: f.has('next') ? nextFromJson(f.array('next')) : undefined,
+    dataEnds: f.has('dataEnds') ? f.array('dataEnds').map(dataEndFromJson) : undefined,
   };
 }
 
@@ -551,6 +579,7 @@ function encodeTxn(entry: TxnEntry): Json {
         commit: entry.commit,
         at: entry.at,
         ...(entry.next === undefined ? {} : { next: nextToJson(entry.next) }),
+        ...(entry.dataEnds === undefined ? {} : { dataEnds: entry.dataEnds.map(dataEndToJson) }),
       };
     case 'complete':
       return {
@@ -616,7 +645,9 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, id: f.str('id'), offsets: f.array('offsets').map(txnOffsetFromJson), at: f.num('at') };
     case 'prepare': {
       const decided = { type, id: f.str('id'), commit: f.bool('commit'), at: f.num('at') };
-      return f.has('next') ? { ...decided, next: nextFromJson(f.array('next')) } : decided;
+      const next = f.has('next') ? { next: nextFromJson(f.array('next')) } : {};
+      const dataEnds = f.has('dataEnds') ? { dataEnds: f.array('dataEnds').map(dataEndFromJson) } : {};
+      return { ...decided, ...next, ...dataEnds };
     }
     case 'complete':
       return {

@@ -621,7 +621,11 @@ export class Vhost implements VirtualHost {
     }
     const durable = Promise.all([appended.durable, recorded, adding?.until]).then(() => undefined);
     durable.catch(() => {}); // callers that do not wait must not see an unhandled rejection
-    return { kind: 'appended', offset: appended.offset, durable };
+    if (batch.transactional !== true) return { kind: 'appended', offset: appended.offset, durable };
+    // Answered once appended: its durability matters only at commit, which waits for it (a crash
+    // before then aborts the transaction), so a transaction's batches and decision share one cycle.
+    transactions.wrote(batch.producerId, stream, index, appended.offset + (options.count ?? 1), durable);
+    return { kind: 'appended', offset: appended.offset, durable: settled };
   }
 
   async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {

@@ -5,7 +5,7 @@
  * TxnOffsetCommit v5 adds its group itself. Committed and aborted transactions read back by kafkajs
  * with read_committed and read_uncommitted; the instance before an end fenced; and `switchyard
  * start` SIGKILLed with a transaction of this kind open on two partitions: after the restart its
- * records are never visible to read_committed, its timeout aborts it on both partitions, and the id
+ * records are never visible to read_committed, the restart aborts it on both partitions, and the id
  * goes on.
  */
 import assert from 'node:assert/strict';
@@ -218,7 +218,7 @@ describe('transaction version 2 (KIP-890 part 2) on the wire', () => {
   });
 });
 
-test('a broker SIGKILLed with a transaction of version 2 open: never visible, aborted by its timeout on every partition', async () => {
+test('a broker SIGKILLed with a transaction of version 2 open: never visible, aborted at the restart on every partition', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-tv2-crash-'));
   const topic = 'tv2-crash';
   let cli = await start(dataDir);
@@ -228,7 +228,7 @@ test('a broker SIGKILLed with a transaction of version 2 open: never visible, ab
     const p = await initTv2(c, 'tv2-crash', 3000);
     assert.deepEqual(await produceTv2(c, p, topic, { 0: ['c1'], 1: ['c2'] }), [0, 0]);
     assert.equal((await endTv2(c, p, true)).errorCode, 0);
-    // Answered: each partition is durably in the transaction, added by the Produce alone.
+    // Answered once appended, each partition added by the Produce alone; the kill may take the batches.
     assert.deepEqual(await produceTv2(c, p, topic, { 0: ['o1'], 1: ['o2'] }), [0, 0]);
     cli.kill();
     await cli.stop().catch(() => undefined);
@@ -246,19 +246,20 @@ test('a broker SIGKILLed with a transaction of version 2 open: never visible, ab
       });
       return listed.topics[0].partitions.map((x: Obj) => x.offset as bigint);
     };
-    // Open at the restart: read_committed readers are held at its first offsets.
-    assert.deepEqual(await ends(1), [2n, 2n], 'held at the open transaction on both partitions');
-    let stable = false;
-    for (let i = 0; i < 100 && !stable; i++) {
-      const [committed, all] = [await ends(1), await ends(0)];
-      stable = committed.join() === all.join();
-      if (!stable) await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.ok(stable, 'the timeout aborted it');
-    assert.deepEqual(await ends(0), [4n, 4n], 'a marker on each partition');
+    // Aborted before the restarted broker served: nothing holds read_committed readers. (How far each
+    // partition ends depends on what the kill kept: the batches and their entries were answered once
+    // appended, and the commit before may be carried out again, its markers appended once more.)
+    const all = await ends(0);
+    assert.deepEqual(await ends(1), all, 'aborted at the restart');
     const kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
     assert.deepEqual(await readAll(kafka, topic, false, 2), ['c1', 'c2']);
-    assert.deepEqual(await readAll(kafka, topic, true, 4), ['c1', 'c2', 'o1', 'o2']);
+    const stored = await readAll(kafka, topic, true, 2);
+    const open = stored.filter((v) => v !== 'c1' && v !== 'c2');
+    assert.ok(stored.includes('c1') && stored.includes('c2'), `committed kept: ${stored.join()}`);
+    assert.ok(
+      open.every((v) => v === 'o1' || v === 'o2') && new Set(open).size === open.length,
+      `each open batch stored whole or not at all, and hidden: ${stored.join()}`,
+    );
     // The id goes on: its next instance commits in two round trips.
     const next = await initTv2(c, 'tv2-crash');
     assert.deepEqual(await produceTv2(c, next, topic, { 1: ['n1'] }), [0]);

@@ -5,7 +5,8 @@
  * leader hints are for errors this single node never gives, v11's TRANSACTION_ABORTABLE is not used).
  * Record batches are checked (magic 2, CRC-32C, sizes, idempotent
  * sequences), given their offsets by rewriting baseOffset, and appended whole as one stream entry
- * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable.
+ * each. acks=0 gets no response at all; acks 1 and -1 are answered once the appends are durable, but
+ * a transactional batch's once appended (core: its transaction's commit waits for its durability).
  * The topic's configs apply (../topic-settings.ts `ProduceRules`): max.message.bytes,
  * min.insync.replicas against acks=all, the CreateTime difference limits, LogAppendTime, and
  * compression.type, for which a batch of another codec is recompressed. A topic the client may not
