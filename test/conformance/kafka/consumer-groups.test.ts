@@ -20,7 +20,12 @@ import {
   type OffsetFetchResponse,
 } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import {
+  type KafkaTestBroker,
+  kafkaClient,
+  startKafkaBroker,
+  until,
+} from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
 const topic = 'kip848';
@@ -153,6 +158,33 @@ describe('KIP-848 consumer groups', () => {
         joining('classic-group', 'w3'),
       );
       assert.equal(hb.errorCode, KafkaError.groupIdNotFound);
+    } finally {
+      await consumer.disconnect();
+    }
+  });
+
+  test("ListGroups v5 names each group's type and filters by it (KIP-848)", async () => {
+    // librdkafka 2.15's ListConsumerGroups with match_types (0081_admin) asks v5 and checks the type.
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('typed-848', 'tw1'));
+    const consumer = kafkaClient(kb.bootstrap).consumer({ groupId: 'typed-classic' });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async () => undefined });
+    try {
+      const typeOf = async (typesFilter: string[]) => {
+        const listed = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 5, { typesFilter });
+        return new Map(listed.groups.map((g) => [g.groupId, g.groupType]));
+      };
+      await until(async () => (await typeOf([])).has('typed-classic'), 10_000, 'the classic group');
+      const all = await typeOf([]);
+      assert.equal(all.get('typed-848'), 'consumer');
+      assert.equal(all.get('typed-classic'), 'classic');
+      const classic = await typeOf(['Classic']);
+      assert.equal(classic.get('typed-classic'), 'classic');
+      assert.equal(classic.has('typed-848'), false);
+      const kip848 = await typeOf(['consumer']);
+      assert.equal(kip848.has('typed-classic'), false);
+      assert.equal(kip848.get('typed-848'), 'consumer');
     } finally {
       await consumer.disconnect();
     }
