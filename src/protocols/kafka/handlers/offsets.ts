@@ -334,6 +334,9 @@ function subscribedTopics(metadata: Uint8Array): string[] {
  */
 function activeTopics(ctx: Scope, groupId: string): Set<string> | KafkaError {
   const { broker } = ctx;
+  // A KIP-848 group's topics are its members' subscriptions, names and patterns alike, as in Kafka.
+  const subscribed = broker.consumerGroups.subscribedTopics(groupId);
+  if (subscribed !== undefined) return subscribed;
   const group = broker.groups.describe(groupId);
   if (group.members.length === 0) return new Set();
   if (group.protocolType !== consumerProtocolType) return KafkaError.nonEmptyGroup;
