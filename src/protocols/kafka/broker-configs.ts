@@ -1,7 +1,8 @@
 /**
  * Kafka's broker configs as one Switchyard node has them. The broker settings a Kafka client can see
  * (`auto.create.topics.enable`, `num.partitions`, `message.max.bytes`,
- * `group.initial.rebalance.delay.ms`) are read at start: read-only, STATIC_BROKER_CONFIG. The one
+ * `group.initial.rebalance.delay.ms`, `connections.max.reauth.ms`) are read at start: read-only,
+ * STATIC_BROKER_CONFIG. The one
  * Kafka config that is dynamic in Kafka and a runtime setting in Switchyard too is `max.connections`
  * (cluster-wide in Kafka): it is the Kafka vhost's `max-connections` limit, the one
  * `switchyard limits set` and RabbitMQ's vhost limits change, so it is kept in the definitions (it
@@ -70,6 +71,8 @@ export function describeBrokerConfigs(
     fixed('num.partitions', String(options.defaultPartitions)),
     fixed('message.max.bytes', String(options.batchBytesMax)),
     fixed('group.initial.rebalance.delay.ms', String(options.groupInitialRebalanceDelayMs)),
+    // KIP-368: clients read it to know whether the broker will ask them to re-authenticate.
+    fixed('connections.max.reauth.ms', String(options.saslSessionLifetimeMs)),
     maxConnectionsEntry(client, resourceName),
   ];
 }

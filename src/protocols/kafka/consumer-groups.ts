@@ -533,8 +533,9 @@ export class ConsumerGroupCoordinator {
   checkCommit(groupId: string, memberId: string, epoch: number): KafkaError | undefined {
     const group = this.#groups.get(groupId);
     if (group === undefined) return undefined;
-    if (memberId === '' && epoch < 0)
-      return group.members.size === 0 ? KafkaError.none : KafkaError.unknownMemberId;
+    // Epoch -1 is the admin client or a consumer outside group management, taken while the group is empty.
+    if (epoch < 0 && group.members.size === 0) return KafkaError.none;
+    if (memberId === '' && epoch < 0) return KafkaError.unknownMemberId;
     const member = group.members.get(memberId);
     if (member === undefined) return KafkaError.unknownMemberId;
     if (epoch !== member.epoch) return KafkaError.staleMemberEpoch;
@@ -571,6 +572,13 @@ export class ConsumerGroupCoordinator {
         targetAssignment: group.target.get(m.id) ?? new Map(),
       })),
     };
+  }
+
+  /** The topics a group's members subscribe to, by name or pattern; undefined for no such group. */
+  subscribedTopics(groupId: string): Set<string> | undefined {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return undefined;
+    return new Set([...this.#subscriptions(group).values()].flat());
   }
 
   list(): Array<{ groupId: string; state: string }> {

@@ -517,9 +517,10 @@ export class GroupCoordinator {
   /** May this member (or a standalone client: generation < 0, no member id) commit offsets now? */
   checkCommit(groupId: string, memberId: string, generation: number, instanceId: string | null): KafkaError {
     const group = this.#groups.get(groupId);
-    if (generation < 0 && memberId === '') {
-      return group === undefined || group.members.size === 0 ? KafkaError.none : KafkaError.unknownMemberId;
-    }
+    // Generation -1 is the admin client or a consumer outside group management: Kafka takes its
+    // commit while the group has no members, whatever member id it names (a KIP-848 client names its own).
+    if (generation < 0 && (group === undefined || group.members.size === 0)) return KafkaError.none;
+    if (generation < 0 && memberId === '') return KafkaError.unknownMemberId;
     if (group === undefined) return KafkaError.illegalGeneration;
     if (fenced(group, memberId, instanceId)) return KafkaError.fencedInstanceId;
     const member = group.members.get(memberId);

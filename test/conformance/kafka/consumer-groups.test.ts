@@ -17,10 +17,16 @@ import {
   type ListGroupsResponse,
   type MetadataResponse,
   type OffsetCommitResponse,
+  type OffsetDeleteResponse,
   type OffsetFetchResponse,
 } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import { type KafkaTestBroker, kafkaClient, startKafkaBroker } from '../../../testing/kafka-helpers.js';
+import {
+  type KafkaTestBroker,
+  kafkaClient,
+  startKafkaBroker,
+  until,
+} from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
 const topic = 'kip848';
@@ -156,6 +162,115 @@ describe('KIP-848 consumer groups', () => {
     } finally {
       await consumer.disconnect();
     }
+  });
+
+  test("ListGroups v5 names each group's type and filters by it (KIP-848)", async () => {
+    // librdkafka 2.15's ListConsumerGroups with match_types (0081_admin) asks v5 and checks the type.
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('typed-848', 'tw1'));
+    const consumer = kafkaClient(kb.bootstrap).consumer({ groupId: 'typed-classic' });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async () => undefined });
+    try {
+      const typeOf = async (typesFilter: string[]) => {
+        const listed = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 5, { typesFilter });
+        return new Map(listed.groups.map((g) => [g.groupId, g.groupType]));
+      };
+      await until(async () => (await typeOf([])).has('typed-classic'), 10_000, 'the classic group');
+      const all = await typeOf([]);
+      assert.equal(all.get('typed-848'), 'consumer');
+      assert.equal(all.get('typed-classic'), 'classic');
+      const classic = await typeOf(['Classic']);
+      assert.equal(classic.get('typed-classic'), 'classic');
+      assert.equal(classic.has('typed-848'), false);
+      const kip848 = await typeOf(['consumer']);
+      assert.equal(kip848.has('typed-classic'), false);
+      assert.equal(kip848.get('typed-848'), 'consumer');
+    } finally {
+      await consumer.disconnect();
+    }
+  });
+
+  test('a commit with epoch -1 is taken while the group has no members, whatever member id it names', async () => {
+    // librdkafka 2.15 with group.protocol=consumer names its own member id (a UUID) in OffsetCommit v9
+    // before it joins (0081_admin's DeleteConsumerGroupOffsets, AlterConsumerGroupOffsets and
+    // ListConsumerGroupOffsets commit so); Kafka takes such a commit while the group is empty.
+    const commit = (groupId: string, memberId: string, epoch: number) =>
+      wire
+        .request<OffsetCommitResponse>(ApiKey.OffsetCommit, 9, {
+          groupId,
+          generationIdOrMemberEpoch: epoch,
+          memberId,
+          topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: 7n }] }],
+        })
+        .then((r) => r.topics[0]?.partitions[0]?.errorCode);
+    assert.equal(
+      await commit('outside-1', 'ZmFrZS11dWlk', -1),
+      KafkaError.none,
+      'a group that does not exist',
+    );
+    assert.equal(await commit('outside-1', 'another-id', -1), KafkaError.none, 'an empty classic group');
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('outside-848', 'o1'));
+    assert.equal(
+      await commit('outside-848', 'ZmFrZS11dWlk', -1),
+      KafkaError.unknownMemberId,
+      'a member is in',
+    );
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, {
+      groupId: 'outside-848',
+      memberId: 'o1',
+      memberEpoch: -1,
+    });
+    assert.equal(
+      await commit('outside-848', 'ZmFrZS11dWlk', -1),
+      KafkaError.none,
+      'the KIP-848 group, empty again',
+    );
+    const fetched = await wire.request<OffsetFetchResponse>(ApiKey.OffsetFetch, 9, {
+      groups: [
+        {
+          groupId: 'outside-848',
+          memberId: null,
+          memberEpoch: -1,
+          topics: [{ name: topic, partitionIndexes: [0] }],
+        },
+      ],
+    });
+    assert.equal(fetched.groups[0]?.topics[0]?.partitions[0]?.committedOffset, 7n);
+  });
+
+  test("OffsetDelete refuses a topic a KIP-848 member subscribes to and deletes the others' offsets", async () => {
+    // librdkafka 2.15's 0081_admin DeleteConsumerGroupOffsets "with subscribing consumer", group.protocol=consumer.
+    await wire.request(ApiKey.Metadata, 12, {
+      topics: [{ name: 'unsubscribed' }],
+      allowAutoTopicCreation: true,
+    });
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('deleting-848', 'd1'));
+    const commit = await wire.request<OffsetCommitResponse>(ApiKey.OffsetCommit, 9, {
+      groupId: 'deleting-848',
+      generationIdOrMemberEpoch: 1,
+      memberId: 'd1',
+      topics: [topic, 'unsubscribed'].map((name) => ({
+        name,
+        partitions: [{ partitionIndex: 0, committedOffset: 3n }],
+      })),
+    });
+    assert.deepEqual(
+      commit.topics.map((t) => t.partitions[0]?.errorCode),
+      [KafkaError.none, KafkaError.none],
+    );
+    const deleted = await wire.request<OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, {
+      groupId: 'deleting-848',
+      topics: [topic, 'unsubscribed'].map((name) => ({ name, partitions: [{ partitionIndex: 0 }] })),
+    });
+    assert.equal(deleted.errorCode, KafkaError.none);
+    assert.deepEqual(
+      deleted.topics.map((t) => [t.name, t.partitions[0]?.errorCode]),
+      [
+        [topic, KafkaError.groupSubscribedToTopic],
+        ['unsubscribed', KafkaError.none],
+      ],
+    );
   });
 
   test('a regular expression subscription is assigned the matching topics by id, and described', async () => {

@@ -5,12 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CompressionTypes, type Consumer, type EachMessagePayload, type Kafka } from 'kafkajs';
+import { ApiKey, type ListOffsetsResponse } from '../../../src/protocols/kafka/codec/index.js';
 import {
   type KafkaTestBroker,
   kafkaClient,
   startKafkaBroker,
   until,
 } from '../../../testing/kafka-helpers.js';
+import { WireClient } from '../../../testing/kafka-wire.js';
 
 interface Seen {
   partition: number;
@@ -195,6 +197,55 @@ describe('kafkajs', () => {
     } finally {
       await producer.disconnect();
       await admin.disconnect();
+    }
+  });
+
+  test('MAX_TIMESTAMP names the record with the largest timestamp, not the last one (KIP-734)', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'max-time-empty' }, { topic: 'max-time' }] });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    const wire = await WireClient.open(kb.port);
+    try {
+      const maxOf = async (topic: string) => {
+        const answer = await wire.request<ListOffsetsResponse>(ApiKey.ListOffsets, 7, {
+          replicaId: -1,
+          isolationLevel: 0,
+          topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp: -3n }] }],
+        });
+        const p = answer.topics[0]!.partitions[0]!;
+        return { offset: p.offset, timestamp: p.timestamp };
+      };
+      assert.deepEqual(await maxOf('max-time-empty'), { offset: -1n, timestamp: -1n }, 'an empty partition');
+      // librdkafka's 0081_admin stamps one batch 100, 400, 250 and expects offset 1 (Kafka 3.8+, KAFKA-16310).
+      const stamps = (values: number[]) => values.map((t) => ({ value: `at-${t}`, timestamp: String(t) }));
+      await producer.send({ topic: 'max-time', messages: stamps([10_100, 10_400, 10_250]) });
+      assert.deepEqual(await maxOf('max-time'), { offset: 1n, timestamp: 10_400n });
+      await producer.send({
+        topic: 'max-time',
+        compression: CompressionTypes.GZIP,
+        messages: stamps([9_000, 10_400]),
+      });
+      assert.deepEqual(
+        await maxOf('max-time'),
+        { offset: 1n, timestamp: 10_400n },
+        'the first record of the largest',
+      );
+      await producer.send({
+        topic: 'max-time',
+        compression: CompressionTypes.GZIP,
+        messages: stamps([20_000, 5]),
+      });
+      assert.deepEqual(
+        await maxOf('max-time'),
+        { offset: 5n, timestamp: 20_000n },
+        'inside a compressed batch',
+      );
+    } finally {
+      wire.close();
+      await producer.disconnect();
     }
   });
 

@@ -21,6 +21,8 @@ import { allPortsOff } from '../../../testing/server-helpers.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../../../testing/tls.js';
 
 const waitMs = 10_000;
+/** Kafka's ConfigResource type of a broker. */
+const brokerResource = 4;
 const kcatMissing = hasCommand('kcat') ? undefined : 'kcat not installed';
 const confluentMissing = hasPythonModule('confluent_kafka')
   ? undefined
@@ -431,6 +433,29 @@ describe('re-authentication (KIP-368)', () => {
       'Cannot change principals during re-authentication from User:app: User:other',
     );
     assert.equal(await other.nextFrame(), null);
+  });
+
+  test('the broker describes the lifetime as connections.max.reauth.ms (KIP-368)', async () => {
+    // librdkafka's re-authentication test reads it to decide whether the broker re-authenticates.
+    const kafka = kafkajs(
+      `127.0.0.1:${on.port}`,
+      { mechanism: 'scram-sha-256', username: 'boss', password: 'boss-pw' },
+      undefined,
+      { reauthenticationThreshold: 500 },
+    );
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { resources } = await admin.describeConfigs({
+        resources: [{ type: brokerResource, name: '0' }],
+        includeSynonyms: false,
+      });
+      const entry = resources[0]!.configEntries.find((e) => e.configName === 'connections.max.reauth.ms');
+      assert.equal(entry?.configValue, String(lifetimeMs));
+      assert.equal(entry?.readOnly, true, 'read at start');
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   test('kafkajs re-authenticates on its own and keeps producing past several lifetimes', async () => {

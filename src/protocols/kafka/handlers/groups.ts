@@ -1,6 +1,6 @@
 /**
  * Consumer-group APIs over the coordinator (../groups.ts): FindCoordinator 0–4, JoinGroup 0–7,
- * SyncGroup 0–5, Heartbeat 0–4, LeaveGroup 0–4, DescribeGroups 0–5, ListGroups 0–4, DeleteGroups 0–2.
+ * SyncGroup 0–5, Heartbeat 0–4, LeaveGroup 0–4, DescribeGroups 0–5, ListGroups 0–5, DeleteGroups 0–2.
  * Members need READ on the group, describing it DESCRIBE, deleting it DELETE (GROUP_AUTHORIZATION_FAILED
  * otherwise); ListGroups lists every group to whoever may DESCRIBE the cluster, and otherwise the
  * groups the client may DESCRIBE.
@@ -198,35 +198,57 @@ export const describeGroupsHandler: ApiHandler = {
   },
 };
 
+/** A group as ListGroups lists it; `groupType` is KIP-848's (v5+): classic, consumer or share. */
+interface ListedGroup {
+  groupId: string;
+  protocolType: string;
+  groupState: string;
+  groupType: string;
+}
+
 export const listGroupsHandler: ApiHandler = {
   apiKey: ApiKey.ListGroups,
   versionMin: 0,
-  versionMax: 4,
+  versionMax: 5,
   handle(ctx: RequestContext, request: ListGroupsRequest) {
-    const filter = new Set(request.statesFilter.map((s) => s.toLowerCase()));
-    const groups: Array<{ groupId: string; protocolType: string; groupState: string }> = ctx.broker.groups
-      .list()
-      .filter((g) => filter.size === 0 || filter.has(g.state.toLowerCase()))
-      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, groupState: g.state }))
-      // An empty classic group that became a consumer group is listed once, as the latter.
-      .filter((g) => !ctx.broker.consumerGroups.has(g.groupId));
-    const consumer = ctx.broker.consumerGroups
-      .list()
-      .map((g) => ({ groupId: g.groupId, protocolType: 'consumer', groupState: capitalized(g.state) }))
-      .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
-    groups.push(...consumer);
-    // Share groups (KIP-932) are listed with the protocol type Kafka gives them.
-    const share = ctx.broker.shareGroups
-      .list()
-      .map((g) => ({ groupId: g.groupId, protocolType: 'share', groupState: g.state }))
-      .filter((g) => filter.size === 0 || filter.has(g.groupState.toLowerCase()));
-    groups.push(...share);
+    const states = new Set(request.statesFilter.map((s) => s.toLowerCase()));
+    // KIP-848: the types filter (v5) matches group types case-insensitively; empty lists every type.
+    const types = new Set(request.typesFilter.map((t) => t.toLowerCase()));
+    const groups = everyGroup(ctx).filter(
+      (g) =>
+        (states.size === 0 || states.has(g.groupState.toLowerCase())) &&
+        (types.size === 0 || types.has(g.groupType)),
+    );
     // Kafka lists every group to whoever may DESCRIBE the cluster, and otherwise those it may DESCRIBE.
     const all = allowed(ctx, 'CLUSTER', clusterResource, 'DESCRIBE');
     const visible = all ? groups : groups.filter((g) => allowed(ctx, 'GROUP', g.groupId, 'DESCRIBE'));
     return { errorCode: KafkaError.none, groups: visible };
   },
 };
+
+/** Classic, KIP-848 and share groups (KIP-932), each with the protocol type Kafka gives it. */
+function everyGroup(ctx: RequestContext): ListedGroup[] {
+  const classic = ctx.broker.groups
+    .list()
+    // An empty classic group that became a consumer group is listed once, as the latter.
+    .filter((g) => !ctx.broker.consumerGroups.has(g.groupId))
+    .map((g) => ({
+      groupId: g.groupId,
+      protocolType: g.protocolType,
+      groupState: g.state,
+      groupType: 'classic',
+    }));
+  const consumer = ctx.broker.consumerGroups.list().map((g) => ({
+    groupId: g.groupId,
+    protocolType: 'consumer',
+    groupState: capitalized(g.state),
+    groupType: 'consumer',
+  }));
+  const share = ctx.broker.shareGroups
+    .list()
+    .map((g) => ({ groupId: g.groupId, protocolType: 'share', groupState: g.state, groupType: 'share' }));
+  return [...classic, ...consumer, ...share];
+}
 
 function capitalized(state: string): string {
   return state.charAt(0).toUpperCase() + state.slice(1);

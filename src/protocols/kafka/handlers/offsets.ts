@@ -1,5 +1,5 @@
 /**
- * ListOffsets 0–7 (earliest, latest, by timestamp), OffsetCommit 0–9 and OffsetFetch 0–9 (v9 checks a
+ * ListOffsets 0–7 (earliest, latest, by timestamp, the largest timestamp), OffsetCommit 0–9 and OffsetFetch 0–9 (v9 checks a
  * KIP-848 member's epoch), and OffsetDelete 0 (KIP-496), the last three over core's group offsets,
  * which are durable: a commit is answered once it is stored. As Kafka checks them: ListOffsets needs
  * DESCRIBE on the topic, committing READ on the group and the topic, fetching DESCRIBE on both (topics
@@ -7,6 +7,7 @@
  */
 
 import type { StreamPartition } from '../../../core/api.js';
+import { assert } from '../../../shared/assert.js';
 import type { LogEntry } from '../../../storage/types.js';
 import { allowed } from '../acls.js';
 import type {
@@ -69,6 +70,33 @@ function firstRecordAtOrAfter(
   return undefined;
 }
 
+/** Steps of the search for the largest timestamp: halving the span of safe integers ends within 54. */
+const maxTimestampStepsMax = 64;
+
+/**
+ * The first record stamped with the partition's largest timestamp (ListOffsets v7's MAX_TIMESTAMP,
+ * KIP-734; the record itself, not its batch's last offset, since Kafka 3.8 fixed KAFKA-16310). The
+ * time index answers "the first entry reaching t" for any t, which only grows with t, so the largest
+ * timestamp is the largest t it finds an entry for.
+ */
+function recordWithMaxTimestamp(
+  partition: StreamPartition,
+): { offset: number; timestamp: number } | undefined {
+  const reaches = (t: number) => partition.offsetForTimestamp(t) < partition.endOffset;
+  let low = Number.MIN_SAFE_INTEGER;
+  if (!reaches(low)) return undefined;
+  let high = Number.MAX_SAFE_INTEGER;
+  let steps = 0;
+  while (low < high) {
+    assert(++steps <= maxTimestampStepsMax, 'the search for the largest timestamp ends');
+    const mid = low + Math.ceil((high - low) / 2);
+    if (reaches(mid)) low = mid;
+    else high = mid - 1;
+  }
+  const entry = partition.read(partition.offsetForTimestamp(low), { maxEntries: 1 })[0];
+  return entry === undefined ? undefined : recordInEntry(entry, low);
+}
+
 function listOffset(
   ctx: Scope,
   topic: string,
@@ -84,9 +112,11 @@ function listOffset(
   // read_committed (v2+, KIP-98): the latest offset is the last stable one.
   if (timestamp === latestTimestamp) offset = committed ? partition.stableOffset : partition.endOffset;
   else if (timestamp === earliestTimestamp) offset = partition.startOffset;
-  else if (timestamp === maxTimestampSpec) offset = Math.max(partition.startOffset, partition.endOffset - 1);
   else {
-    const hit = firstRecordAtOrAfter(partition, Number(timestamp));
+    const hit =
+      timestamp === maxTimestampSpec
+        ? recordWithMaxTimestamp(partition)
+        : firstRecordAtOrAfter(partition, Number(timestamp));
     offset = hit?.offset ?? -1;
     found = hit === undefined ? -1n : BigInt(hit.timestamp);
   }
@@ -304,6 +334,9 @@ function subscribedTopics(metadata: Uint8Array): string[] {
  */
 function activeTopics(ctx: Scope, groupId: string): Set<string> | KafkaError {
   const { broker } = ctx;
+  // A KIP-848 group's topics are its members' subscriptions, names and patterns alike, as in Kafka.
+  const subscribed = broker.consumerGroups.subscribedTopics(groupId);
+  if (subscribed !== undefined) return subscribed;
   const group = broker.groups.describe(groupId);
   if (group.members.length === 0) return new Set();
   if (group.protocolType !== consumerProtocolType) return KafkaError.nonEmptyGroup;
