@@ -166,6 +166,8 @@ interface OpenResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  /** CPU time the clients and the generator used for the phase (the bench process's, or the peers'). */
+  readonly clientsCpuMs: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -194,6 +196,7 @@ async function openLoop(
     }),
     'connect',
   );
+  const cpuBefore = process.cpuUsage();
   const started = performance.now() + 10;
   for (let i = 0; i < count; i++) due[i] = started + (i * 1000) / rate;
   let next = 0;
@@ -209,12 +212,13 @@ async function openLoop(
   });
   const drainDeadline = performance.now() + drainTimeoutMs;
   while (back < count && performance.now() < drainDeadline) await sleep(20);
+  const { user, system } = process.cpuUsage(cpuBefore);
   await pipe.close();
-  return resultOf(due, latency, rate);
+  return resultOf(due, latency, rate, (user + system) / 1000);
 }
 
 /** Percentiles of the messages that came back; NaN latencies are the lost. */
-function resultOf(due: Float64Array, latency: Float64Array, rate: number): OpenResult {
+function resultOf(due: Float64Array, latency: Float64Array, rate: number, clientsCpuMs: number): OpenResult {
   const sorted = latency.filter((v) => !Number.isNaN(v)).sort();
   return {
     due,
@@ -225,6 +229,7 @@ function resultOf(due: Float64Array, latency: Float64Array, rate: number): OpenR
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     p999Ms: percentile(sorted, 0.999),
+    clientsCpuMs,
   };
 }
 
@@ -308,7 +313,7 @@ async function openLoopSplit(
     due[i] = sent.due[i]! - performance.timeOrigin;
     latency[i] = got.arrived[i]! - sent.due[i]!;
   }
-  return resultOf(due, latency, rate);
+  return resultOf(due, latency, rate, sent.cpuMs + (receiver === undefined ? 0 : got.cpuMs));
 }
 
 const protocols: Record<string, { factory: PipeFactory; what: string }> = {
@@ -611,6 +616,9 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
           `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
         );
         process.stdout.write(`${lines.at(-1)}\n`);
+        process.stdout.write(
+          `  clients, ${name} ${share * 100} %: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${splitClients ? 'in their own processes' : 'in the bench process'}\n`,
+        );
         if (tally !== undefined)
           process.stdout.write(`  probe, ${name} ${share * 100} %, ${probeSummary(tally, r.count)}\n`);
         if (gapsFile !== undefined) {

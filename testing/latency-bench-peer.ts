@@ -30,6 +30,8 @@ export type ChildMessage =
       readonly due: Float64Array;
       /** Epoch ms each message arrived (receivers and `both`; NaN where it did not). */
       readonly arrived: Float64Array;
+      /** CPU time (user + system) of this process from `ready` to its result. */
+      readonly cpuMs: number;
     };
 
 const lifetimeMs = 120_000;
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
     process.on('message', (m: ParentMessage) => (m.type === 'go' ? resolve(m) : stop()));
   });
   process.send?.({ type: 'ready' } satisfies ChildMessage);
+  const cpuAtReady = process.cpuUsage();
   let due: Float64Array = new Float64Array(0);
   if (role !== 'receive') {
     const { startMs, rate } = await go;
@@ -98,7 +101,8 @@ async function main(): Promise<void> {
     await generate(side, due);
   }
   if (role !== 'send') await Promise.race([everyOneBack, stopped]);
-  process.send?.({ type: 'result', due, arrived } satisfies ChildMessage);
+  const { user, system } = process.cpuUsage(cpuAtReady);
+  process.send?.({ type: 'result', due, arrived, cpuMs: (user + system) / 1000 } satisfies ChildMessage);
   // A sender stays connected until the receiver is done: closing at once could drop what its client still buffers.
   if (role === 'send') await stopped;
   await side.close().catch(() => undefined);
