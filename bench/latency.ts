@@ -14,7 +14,8 @@
  * - Kafka: the wire client of bench/kafka.ts, one record per Produce request (v7), acks=all; due time →
  *   the produce response.
  *
- * 256 B payloads carrying the message's index; the clients run in this process. Every phase is
+ * 256 B payloads carrying the message's index (bench/latency-clients.ts); the clients run in this
+ * process, or with `LATENCY_CLIENTS=split` in forked processes of their own (`openLoopSplit`). Every phase is
  * bounded in count (`openMessagesMax`) and time; messages not back within `drainTimeoutMs` after the
  * last was due count as lost and are reported.
  *
@@ -34,6 +35,7 @@
  * (`tailCauses`): whether a long turn, a collection or the scheduler made the tail.
  */
 
+import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -41,11 +43,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
-import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
+import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
-import { Conn } from './kafka.js';
+import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
 
-const payloadBytes = 256;
 /** Messages in flight in the closed loop; `LATENCY_WINDOW=1` measures one at a time (CPU per message without batching). */
 const windowMax = Number(process.env['LATENCY_WINDOW'] ?? 1000);
 const maxDurationMs = 3_000;
@@ -82,12 +83,6 @@ interface Pipe {
   close(): Promise<void>;
 }
 type PipeFactory = (port: number, received: (index: number) => void) => Promise<Pipe>;
-
-function payloadOf(index: number): Buffer {
-  const payload = Buffer.alloc(payloadBytes);
-  payload.writeUInt32BE(index, 0);
-  return payload;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -133,33 +128,7 @@ const mqttPipe: PipeFactory = async (port, received) => {
 };
 
 /** The wire client of bench/kafka.ts: kafkajs, one record per request, was the limit at ~300/s. */
-const kafkaPipe: PipeFactory = async (port, received) => {
-  const conn = await Conn.open(port);
-  conn.socket.setNoDelay(noDelay);
-  const topic = 'bench-latency';
-  await conn.request(ApiKey.CreateTopics, 4, {
-    topics: [{ name: topic, numPartitions: 1, replicationFactor: 1 }],
-    timeoutMs: 5000,
-  });
-  return {
-    send: (i) => {
-      const records = encodeRecordBatch({
-        baseTimestamp: BigInt(Date.now()),
-        records: [{ value: payloadOf(i) }],
-      });
-      conn
-        .request(ApiKey.Produce, 7, {
-          acks: -1,
-          timeoutMs: 30_000,
-          topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
-        })
-        .then(() => received(i));
-    },
-    close: async () => {
-      conn.socket.destroy();
-    },
-  };
-};
+const kafkaPipe: PipeFactory = (port, received) => kafkaSide(noDelay)(port, 'bench-latency', received);
 
 /** Closed loop, `windowMax` in flight, for `maxDurationMs`: messages back per second, and how many. */
 async function maxRate(factory: PipeFactory, port: number): Promise<{ rate: number; count: number }> {
@@ -197,6 +166,8 @@ interface OpenResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  /** CPU time the clients and the generator used for the phase (the bench process's, or the peers'). */
+  readonly clientsCpuMs: number;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -225,6 +196,7 @@ async function openLoop(
     }),
     'connect',
   );
+  const cpuBefore = process.cpuUsage();
   const started = performance.now() + 10;
   for (let i = 0; i < count; i++) due[i] = started + (i * 1000) / rate;
   let next = 0;
@@ -240,18 +212,108 @@ async function openLoop(
   });
   const drainDeadline = performance.now() + drainTimeoutMs;
   while (back < count && performance.now() < drainDeadline) await sleep(20);
+  const { user, system } = process.cpuUsage(cpuBefore);
   await pipe.close();
+  return resultOf(due, latency, rate, (user + system) / 1000);
+}
+
+/** Percentiles of the messages that came back; NaN latencies are the lost. */
+function resultOf(due: Float64Array, latency: Float64Array, rate: number, clientsCpuMs: number): OpenResult {
   const sorted = latency.filter((v) => !Number.isNaN(v)).sort();
   return {
     due,
     latency,
     rate,
-    count,
-    lost: count - sorted.length,
+    count: latency.length,
+    lost: latency.length - sorted.length,
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     p999Ms: percentile(sorted, 0.999),
+    clientsCpuMs,
   };
+}
+
+/** One open-loop phase, its clients where `LATENCY_CLIENTS` puts them. */
+function phase(name: string, port: number, rate: number, durationMs = openDurationMs): Promise<OpenResult> {
+  return splitClients
+    ? openLoopSplit(name, port, rate, durationMs)
+    : openLoop(protocols[name]!.factory, port, rate, durationMs);
+}
+
+/**
+ * `LATENCY_CLIENTS=split`: the clients of each open-loop phase run in forked processes of their own
+ * (testing/latency-bench-peer.ts): AMQP and MQTT with the generator and publisher in one and the
+ * consumer in another, Kafka with the generator and its client in one (its answer comes back on the
+ * same connection). The default, `LATENCY_CLIENTS=bench`, keeps them all in the bench process.
+ */
+const splitClients = process.env['LATENCY_CLIENTS'] === 'split';
+const peerScript = fileURLToPath(new URL('../testing/latency-bench-peer.js', import.meta.url));
+/** Client processes alive; killed if the bench exits while they run. */
+const peers = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const peer of peers) peer.kill('SIGKILL');
+});
+let phaseNumber = 0;
+
+interface Peer {
+  readonly proc: ChildProcess;
+  readonly ready: Promise<void>;
+  readonly result: Promise<Extract<ChildMessage, { type: 'result' }>>;
+}
+
+function forkPeer(role: Role, name: string, port: number, queue: string, count: number): Peer {
+  const proc = fork(peerScript, [role, name, String(port), queue, String(count)], {
+    serialization: 'advanced',
+  });
+  peers.add(proc);
+  proc.once('exit', () => peers.delete(proc));
+  const ready = new Promise<void>((resolve, reject) => {
+    proc.on('message', (m: ChildMessage) => m.type === 'ready' && resolve());
+    proc.once('exit', (code) =>
+      reject(new Error(`latency peer ${role} exited (${code}) before it was ready`)),
+    );
+  });
+  const result = new Promise<Extract<ChildMessage, { type: 'result' }>>((resolve, reject) => {
+    proc.on('message', (m: ChildMessage) => m.type === 'result' && resolve(m));
+    proc.once('exit', (code) => reject(new Error(`latency peer ${role} exited (${code}) without a result`)));
+  });
+  // Handled where awaited; a peer that fails before then must not end the bench unhandled.
+  ready.catch(() => undefined);
+  result.catch(() => undefined);
+  return { proc, ready, result };
+}
+
+const tell = (peer: Peer, m: ParentMessage) => peer.proc.connected && peer.proc.send(m);
+
+/** `openLoop` with the clients in their own processes; times in the children are epoch ms. */
+async function openLoopSplit(
+  name: string,
+  port: number,
+  rate: number,
+  durationMs: number,
+): Promise<OpenResult> {
+  const count = Math.min(openMessagesMax, Math.max(1, Math.round((rate * durationMs) / 1000)));
+  const queue = `latency-${process.pid}-${++phaseNumber}`;
+  const receiver = name === 'kafka' ? undefined : forkPeer('receive', name, port, queue, count);
+  await withTimeout(receiver?.ready ?? Promise.resolve(), 'receiver');
+  const sender = forkPeer(receiver === undefined ? 'both' : 'send', name, port, queue, count);
+  await withTimeout(sender.ready, 'sender');
+  tell(sender, { type: 'go', startMs: performance.timeOrigin + performance.now() + 10, rate });
+  const stopAfter = setTimeout(() => {
+    tell(sender, { type: 'stop' });
+    if (receiver !== undefined) tell(receiver, { type: 'stop' });
+  }, durationMs + drainTimeoutMs);
+  const sent = await sender.result;
+  const got = receiver === undefined ? sent : await receiver.result;
+  clearTimeout(stopAfter);
+  tell(sender, { type: 'stop' });
+  const due = new Float64Array(count);
+  const latency = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    due[i] = sent.due[i]! - performance.timeOrigin;
+    latency[i] = got.arrived[i]! - sent.due[i]!;
+  }
+  return resultOf(due, latency, rate, sent.cpuMs + (receiver === undefined ? 0 : got.cpuMs));
 }
 
 const protocols: Record<string, { factory: PipeFactory; what: string }> = {
@@ -265,12 +327,12 @@ const protocols: Record<string, { factory: PipeFactory; what: string }> = {
  * `stepDurationMs` from `startRate`, each `stepFactor` × the one before; `startRate` when even the
  * first step fails.
  */
-async function stepSearch(factory: PipeFactory, port: number, startRate: number): Promise<number> {
+async function stepSearch(name: string, port: number, startRate: number): Promise<number> {
   let rate = Math.max(100, startRate);
   let sustained = 0;
   let floorP50Ms: number | undefined;
   for (let step = 0; step < stepsMax; step++) {
-    const r = await openLoop(factory, port, Math.round(rate), stepDurationMs);
+    const r = await phase(name, port, Math.round(rate), stepDurationMs);
     floorP50Ms ??= r.p50Ms;
     process.stderr.write(`step ${Math.round(rate)}/s: p50 ${r.p50Ms.toFixed(2)} ms, lost ${r.lost}\n`);
     if (r.lost > 0 || !(r.p50Ms <= floorP50Ms + Math.max(stepP50RiseMs, floorP50Ms))) break;
@@ -508,7 +570,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     },
   );
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${stepMax ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself)); closed loop` : 'closed loop'}, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${stepMax ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself)); closed loop` : 'closed loop'}, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}`,
     '',
     '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -534,7 +596,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
               factory,
               port,
             );
-      const max = stepMax ? await stepSearch(factory, port, closedMax * 0.1) : closedMax;
+      const max = stepMax ? await stepSearch(name, port, closedMax * 0.1) : closedMax;
       if (stepMax)
         process.stderr.write(
           `${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
@@ -546,7 +608,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
         const loadBefore = loadavg()[0]!;
         const cpuBefore = cpuMsOf(cli.pid);
         if (probeOptions !== undefined) probe.begin();
-        const r = await openLoop(factory, port, Math.max(1, Math.round(max * share)));
+        const r = await phase(name, port, Math.max(1, Math.round(max * share)));
         const tally = probe.end();
         const cpuUs = ((cpuMsOf(cli.pid) - cpuBefore) * 1000) / r.count;
         if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
@@ -554,6 +616,9 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
           `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
         );
         process.stdout.write(`${lines.at(-1)}\n`);
+        process.stdout.write(
+          `  clients, ${name} ${share * 100} %: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${splitClients ? 'in their own processes' : 'in the bench process'}\n`,
+        );
         if (tally !== undefined)
           process.stdout.write(`  probe, ${name} ${share * 100} %, ${probeSummary(tally, r.count)}\n`);
         if (gapsFile !== undefined) {

@@ -8,6 +8,7 @@
 import type { Buffer } from 'node:buffer';
 import type { ConnectionDescription, CoreClient } from '../../core/api.js';
 import type { Principal } from '../../core/entry/context.js';
+import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
 import { isBrokerError } from '../../shared/errors.js';
 import { describeConnection } from '../described.js';
@@ -29,12 +30,12 @@ import {
   type RequestHeader,
   writeMessage,
 } from './codec/index.js';
-import { type KafkaBroker, Later, type Reply, type RequestContext } from './context.js';
+import { type ApiHandler, type KafkaBroker, Later, type Reply, type RequestContext } from './context.js';
 import { KafkaError } from './errors.js';
 import { afterWrite } from './handlers/fetch.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
-import { TxnOrder, txnRequestOf } from './txn-order.js';
+import { TxnOrder, type TxnRequest, txnRequestOf } from './txn-order.js';
 
 /** Produce requests at least this large that arrive in pieces are assembled in pooled buffers. */
 const pooledFrameBytesMin = 256 * 1024;
@@ -47,6 +48,42 @@ const turnMsMax = 2;
 /** Resolves in the check phase of this event-loop turn, after the gathered writes queued before it. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** One request on its way to its handler. */
+interface Call {
+  readonly header: RequestHeader;
+  readonly handler: ApiHandler;
+  readonly response: MessageSchema;
+  readonly ctx: RequestContext;
+  readonly request: object;
+}
+
+/** The body of an answer still being worked out. */
+const unsettled = Symbol('unsettled');
+
+/** The handler's promise failed: the connection closes when this answer's turn comes. */
+class HandlerFailure {
+  readonly err: unknown;
+  constructor(err: unknown) {
+    this.err = err;
+  }
+}
+
+/** Bytes written as they are: a bare SASL token's answer. */
+class RawAnswer {
+  readonly pieces: readonly Uint8Array[];
+  constructor(pieces: readonly Uint8Array[]) {
+    this.pieces = pieces;
+  }
+}
+
+/** An answer owed to the client; a `RawAnswer` has no header or schema. */
+interface Owed {
+  readonly header: RequestHeader | undefined;
+  readonly version: number;
+  readonly schema: MessageSchema | undefined;
+  body: object | null | HandlerFailure | RawAnswer | typeof unsettled;
 }
 
 function unmapped(address: string | undefined): string {
@@ -74,7 +111,12 @@ export class KafkaConnection {
   #pumping = false;
   #closed = false;
   #unanswered = 0;
-  #tail: Promise<void> = Promise.resolve();
+  /** Answers owed, in request order: the head is written once its body is known (`#writeAnswers`). */
+  readonly #answers: Owed[] = [];
+  /** The socket asked to wait for its drain before the next answer is written. */
+  #awaitingDrain = false;
+  /** Set by `#endAfterReplies`: the transport ends once every answer owed is written. */
+  #endOnceAnswered = false;
   /** Aborted on close: a Produce held by a resource alarm is dropped, never appended late. */
   readonly #closing = new AbortController();
   /** This connection's share of the ingress budget: the partial frame and the requests queued. */
@@ -167,9 +209,8 @@ export class KafkaConnection {
     this.#ending = true;
     this.#queue.length = 0;
     this.#transport.pause();
-    void this.#tail.then(() => {
-      if (this.#release()) this.#transport.end();
-    });
+    this.#endOnceAnswered = true;
+    this.#writeAnswers();
   }
 
   #clientFor(principal: Principal): CoreClient {
@@ -307,7 +348,9 @@ export class KafkaConnection {
         this.#queuedBytes -= frame.byteLength + 4;
         this.#recount();
         const lease = this.#leases.get(frame);
-        await this.#handle(frame, lease);
+        // Most requests are handled within the call: awaiting them anyway cost each a suspended frame.
+        const later = this.#handle(frame, lease);
+        if (later !== undefined) await later;
         // Only after a normal return: a request that failed may still be referenced, so it is not reused.
         lease?.done();
         if (!this.#admitted && !this.#closed && this.#sasl === undefined) this.#admit();
@@ -339,7 +382,8 @@ export class KafkaConnection {
     return lease.bytes;
   }
 
-  async #handle(frame: Uint8Array, lease?: FrameLease): Promise<void> {
+  /** Undefined once handled; a promise when the request waits for something first (its reply, an earlier one). */
+  #handle(frame: Uint8Array, lease?: FrameLease): Promise<void> | void {
     if (this.#sasl?.expectsTokens === true) return this.#token(frame);
     const reader = new KafkaReader(frame);
     let header: RequestHeader;
@@ -384,23 +428,38 @@ export class KafkaConnection {
       );
       return this.close();
     }
-    const ctx = this.#context(header, lease);
+    const call: Call = {
+      header,
+      handler,
+      response: api.response,
+      ctx: this.#context(header, lease),
+      request,
+    };
     const txn = txnRequestOf(apiKey, request);
     const earlier = txn === undefined ? undefined : this.#txnOrder.before(txn.id);
-    if (earlier !== undefined) {
-      await earlier;
-      if (this.#closed) return;
-    }
-    // Awaited here, not answered Later: requests behind a held Produce wait too, so offsets keep their order.
+    if (earlier === undefined) return this.#run(call, txn);
+    return earlier.then(() => (this.#closed ? undefined : this.#run(call, txn)));
+  }
+
+  /** Calls the handler and queues its answer; a promise only when the handler gave one. */
+  #run(call: Call, txn: TxnRequest | undefined): Promise<void> | undefined {
+    const { header, handler, ctx, request } = call;
+    // Awaited, not answered Later: requests behind a held Produce wait too, so offsets keep their order.
     const reply =
-      apiKey === ApiKey.Produce && this.#broker.core.alarms.active().length > 0
-        ? await produceUnderAlarm(ctx, request as ProduceRequest, this.#closing.signal)
-        : await handler.handle(ctx, request);
+      header.requestApiKey === ApiKey.Produce && this.#broker.core.alarms.active().length > 0
+        ? produceUnderAlarm(ctx, request as ProduceRequest, this.#closing.signal)
+        : handler.handle(ctx, request);
+    if (reply instanceof Promise) return reply.then((r: Reply) => this.#replied(call, txn, r));
+    this.#replied(call, txn, reply);
+    return undefined;
+  }
+
+  #replied(call: Call, txn: TxnRequest | undefined, reply: Reply): void {
     if (txn !== undefined && reply instanceof Later) {
       const waitFor = txn.ordersLater ? reply.response : reply.applied;
       if (waitFor !== undefined) this.#txnOrder.track(txn.id, waitFor);
     }
-    this.#respond(header, version, reply, api.response);
+    this.#respond(call.header, call.header.requestApiVersion, reply, call.response);
     if (this.#sasl?.closeAfterReply === true) this.#endAfterReplies();
   }
 
@@ -410,9 +469,13 @@ export class KafkaConnection {
     if (answer === undefined) return this.#expired('SASL authentication failed');
     const size = new Uint8Array(4);
     new DataView(size.buffer).setInt32(0, answer.byteLength);
-    this.#tail = this.#tail.then(() => {
-      if (!this.#closed) this.#transport.writev([size, answer]);
+    this.#answers.push({
+      header: undefined,
+      version: 0,
+      schema: undefined,
+      body: new RawAnswer([size, answer]),
     });
+    this.#writeAnswers();
   }
 
   #context(header: RequestHeader, frame: FrameLease | undefined): RequestContext {
@@ -442,53 +505,88 @@ export class KafkaConnection {
 
   /** Queues the response behind every earlier one; `reply` null means none is sent (acks=0). */
   #respond(header: RequestHeader, version: number, reply: Reply, schema?: MessageSchema): void {
-    const body = reply instanceof Later ? reply.response : Promise.resolve(reply);
     const responseSchema = schema ?? kafkaApiByKey.get(ApiKey.ApiVersions)!.response;
+    if (!(reply instanceof Later)) {
+      this.#answers.push({ header, version, schema: responseSchema, body: reply });
+      this.#writeAnswers();
+      return;
+    }
+    const owed: Owed = { header, version, schema: responseSchema, body: unsettled };
+    this.#answers.push(owed);
     this.#unanswered += 1;
-    this.#tail = this.#tail.then(async () => {
-      let out: object | null;
-      try {
-        out = await body;
-      } catch (err) {
-        this.#broker.logger.error(
-          { err, apiKey: header.requestApiKey },
-          'kafka: handler failed; closing the connection',
-        );
-        this.close();
-        return;
-      } finally {
-        this.#unanswered -= 1;
-        this.#pressure();
-      }
-      const written = out === null ? undefined : (out as { [afterWrite]?: () => void })[afterWrite];
-      if (out === null || this.#closed) return written?.();
-      try {
-        await this.#write(header, version, responseSchema, out, written);
-      } catch (err) {
-        written?.();
-        this.#broker.logger.error(
-          { err, apiKey: header.requestApiKey },
-          'kafka: response not encodable; closing the connection',
-        );
-        this.close();
-      }
-    });
+    reply.response.then(
+      (body) => this.#settled(owed, body),
+      (err: unknown) => this.#settled(owed, new HandlerFailure(err)),
+    );
   }
 
-  /** `written` runs once the transport has finished with the pieces (views of lent read buffers). */
-  async #write(
-    header: RequestHeader,
-    version: number,
-    schema: MessageSchema,
-    body: object,
-    written?: () => void,
-  ): Promise<void> {
-    // Pruned while written: a handler fills fields its version may not have (no copy of the body made).
-    const pieces = frameResponsePieces(header.requestApiKey, version, header.correlationId, (w) =>
-      writeMessage(w, schema, body, version, true),
-    );
-    // Several pieces go out in one writev, so stored batches reach the kernel without being joined first.
-    if (this.#transport.writev(pieces, written)) return;
-    await this.#transport.drained();
+  #settled(owed: Owed, body: Owed['body']): void {
+    owed.body = body;
+    this.#unanswered -= 1;
+    this.#pressure();
+    this.#writeAnswers();
+  }
+
+  /**
+   * Writes the answers at the head whose bodies are known, in order, until one is still being worked
+   * out or the socket asks to wait for its drain. After a close each is still taken off in turn, so
+   * what a body holds until written (a fetch's read buffers) is given back.
+   */
+  #writeAnswers(): void {
+    while (!this.#awaitingDrain) {
+      const owed = this.#answers[0];
+      if (owed === undefined || owed.body === unsettled) break;
+      this.#answers.shift();
+      if (!this.#writeAnswer(owed)) {
+        this.#awaitingDrain = true;
+        void this.#transport.drained().then(() => {
+          this.#awaitingDrain = false;
+          this.#writeAnswers();
+        });
+      }
+    }
+    if (this.#endOnceAnswered && this.#answers.length === 0 && !this.#awaitingDrain) {
+      this.#endOnceAnswered = false;
+      if (!this.#release()) return;
+      this.#transport.end();
+      // Read on (what comes is dropped), or the peer's own end is never seen and the socket stays open.
+      this.#transport.resume();
+    }
+  }
+
+  /** False when the socket asks to wait for its drain before the next. */
+  #writeAnswer(owed: Owed): boolean {
+    const { header, schema, body } = owed;
+    assert(body !== unsettled, 'an answer is written only once its body is known');
+    if (body instanceof RawAnswer) return this.#closed || this.#transport.writev(body.pieces);
+    if (body instanceof HandlerFailure) {
+      this.#broker.logger.error(
+        { err: body.err, apiKey: header?.requestApiKey },
+        'kafka: handler failed; closing the connection',
+      );
+      this.close();
+      return true;
+    }
+    const written = body === null ? undefined : (body as { [afterWrite]?: () => void })[afterWrite];
+    if (body === null || this.#closed || header === undefined || schema === undefined) {
+      written?.();
+      return true;
+    }
+    try {
+      // Pruned while written: a handler fills fields its version may not have (no copy of the body made).
+      const pieces = frameResponsePieces(header.requestApiKey, owed.version, header.correlationId, (w) =>
+        writeMessage(w, schema, body, owed.version, true),
+      );
+      // Several pieces go out in one writev, so stored batches reach the kernel without being joined first.
+      return this.#transport.writev(pieces, written);
+    } catch (err) {
+      written?.();
+      this.#broker.logger.error(
+        { err, apiKey: header.requestApiKey },
+        'kafka: response not encodable; closing the connection',
+      );
+      this.close();
+      return true;
+    }
   }
 }

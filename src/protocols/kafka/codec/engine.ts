@@ -119,6 +119,15 @@ function invalid(path: string, why: string): KafkaCodecError {
   return new KafkaCodecError(KafkaCodecReason.invalidValue, `${path}: ${why}`);
 }
 
+/**
+ * A field's path in error messages. Fields are written given their struct's path and make their own
+ * only to fail or to descend into a struct: one string per field written cost every response a
+ * dozen allocations.
+ */
+function pathOf(parent: string, f: FieldSchema): string {
+  return `${parent}.${f.name}`;
+}
+
 function writeStruct(
   w: KafkaWriter,
   fields: readonly FieldSchema[],
@@ -144,15 +153,7 @@ function writeStruct(
       tagged ??= [];
       tagged.push(f);
     } else {
-      writeField(
-        w,
-        f,
-        value === undefined ? defaultOf(f) : value,
-        version,
-        flexible,
-        `${path}.${f.name}`,
-        pruned,
-      );
+      writeField(w, f, value === undefined ? defaultOf(f) : value, version, flexible, path, pruned);
     }
   }
   if (flexible) writeTaggedFields(w, tagged ?? noTaggedFields, obj, version, path, pruned);
@@ -171,7 +172,7 @@ function writeTaggedFields(
     const value = obj[f.name];
     if (isDefault(f, value)) continue;
     const sub = new KafkaWriter(64);
-    writeField(sub, f, value, version, true, `${path}.${f.name}`, pruned);
+    writeField(sub, f, value, version, true, path, pruned);
     entries.push({ tag: f.tag ?? 0, data: sub.finish() });
   }
   const unknown = pruned ? undefined : obj[unknownKey];
@@ -195,22 +196,23 @@ function writeField(
   value: unknown,
   version: number,
   flexible: boolean,
-  path: string,
+  parent: string,
   pruned: boolean,
 ): void {
   if (!f.array) {
-    writeValue(w, f, value, version, flexible, path, true, pruned);
+    writeValue(w, f, value, version, flexible, parent, true, pruned);
     return;
   }
   const compact = compactAt(f, version, flexible);
   if (value === null) {
-    if (!nullableAt(f, version)) throw invalid(path, `null is not allowed at version ${version}`);
+    if (!nullableAt(f, version))
+      throw invalid(pathOf(parent, f), `null is not allowed at version ${version}`);
     w.writeArrayLength(-1, compact);
     return;
   }
-  if (!Array.isArray(value)) throw invalid(path, 'expected an array');
+  if (!Array.isArray(value)) throw invalid(pathOf(parent, f), 'expected an array');
   w.writeArrayLength(value.length, compact);
-  for (const item of value) writeValue(w, f, item, version, flexible, path, false, pruned);
+  for (const item of value) writeValue(w, f, item, version, flexible, parent, false, pruned);
 }
 
 function writeValue(
@@ -219,16 +221,17 @@ function writeValue(
   value: unknown,
   version: number,
   flexible: boolean,
-  path: string,
+  parent: string,
   mayBeNull: boolean,
   pruned: boolean,
 ): void {
   const nullable = mayBeNull && nullableAt(f, version);
-  if (value === null && !nullable) throw invalid(path, `null is not allowed at version ${version}`);
+  if (value === null && !nullable)
+    throw invalid(pathOf(parent, f), `null is not allowed at version ${version}`);
   const compact = compactAt(f, version, flexible);
   switch (f.type) {
     case 'string':
-      if (value !== null && typeof value !== 'string') throw invalid(path, 'expected a string');
+      if (value !== null && typeof value !== 'string') throw invalid(pathOf(parent, f), 'expected a string');
       w.writeString(value, compact);
       return;
     case 'bytes':
@@ -237,38 +240,39 @@ function writeValue(
         w.writeRecordChunks(value, compact);
         return;
       }
-      if (value !== null && !(value instanceof Uint8Array)) throw invalid(path, 'expected a Uint8Array');
+      if (value !== null && !(value instanceof Uint8Array))
+        throw invalid(pathOf(parent, f), 'expected a Uint8Array');
       w.writeBytes(value, compact);
       return;
     case 'struct':
       // A nullable struct is preceded by a presence byte: -1 null, 1 present.
       if (nullable) w.writeInt8(value === null ? -1 : 1);
       if (value === null) return;
-      writeStruct(w, f.fields ?? [], value as Obj, version, flexible, path, pruned);
+      writeStruct(w, f.fields ?? [], value as Obj, version, flexible, pathOf(parent, f), pruned);
       return;
     default:
-      writeScalar(w, f, value, path);
+      writeScalar(w, f, value, parent);
       return;
   }
 }
 
-function writeScalar(w: KafkaWriter, f: FieldSchema, value: unknown, path: string): void {
+function writeScalar(w: KafkaWriter, f: FieldSchema, value: unknown, parent: string): void {
   if (f.type === 'int64') {
-    if (typeof value !== 'bigint') throw invalid(path, 'expected a bigint');
+    if (typeof value !== 'bigint') throw invalid(pathOf(parent, f), 'expected a bigint');
     w.writeInt64(value);
     return;
   }
   if (f.type === 'bool') {
-    if (typeof value !== 'boolean') throw invalid(path, 'expected a boolean');
+    if (typeof value !== 'boolean') throw invalid(pathOf(parent, f), 'expected a boolean');
     w.writeBool(value);
     return;
   }
   if (f.type === 'uuid') {
-    if (typeof value !== 'string') throw invalid(path, 'expected a UUID string');
+    if (typeof value !== 'string') throw invalid(pathOf(parent, f), 'expected a UUID string');
     w.writeUuid(value);
     return;
   }
-  if (typeof value !== 'number') throw invalid(path, 'expected a number');
+  if (typeof value !== 'number') throw invalid(pathOf(parent, f), 'expected a number');
   switch (f.type) {
     case 'int8':
       w.writeInt8(value);
@@ -286,7 +290,7 @@ function writeScalar(w: KafkaWriter, f: FieldSchema, value: unknown, path: strin
       w.writeFloat64(value);
       return;
     default:
-      throw invalid(path, `unknown type ${f.type}`);
+      throw invalid(pathOf(parent, f), `unknown type ${f.type}`);
   }
 }
 

@@ -394,46 +394,82 @@ function refusalOf(ctx: RequestContext, request: ProduceRequest): KafkaError | u
     : KafkaError.transactionalIdAuthorizationFailed;
 }
 
+/** One partition's answer to come, or its refusal: `refused` applies to the whole topic. */
+function partitionAnswer(
+  ctx: RequestContext,
+  topic: string,
+  refused: KafkaError | undefined,
+  acks: number,
+  data: ProduceRequest['topicData'][number]['partitionData'][number],
+  deferred: Promise<unknown>[],
+): Promise<PartitionOut> {
+  if (refused !== undefined) return Promise.resolve({ index: data.index, errorCode: refused });
+  if (acks !== 0 && acks !== 1 && acks !== -1)
+    return Promise.resolve({ index: data.index, errorCode: KafkaError.invalidRequiredAcks });
+  return producePartition(ctx, topic, data.index, data.records, acks, deferred);
+}
+
+/** The whole request's refusal (`refusalOf`), else the topic's: WRITE on it. */
+function topicRefusal(
+  ctx: RequestContext,
+  refusal: KafkaError | undefined,
+  topic: string,
+): KafkaError | undefined {
+  return refusal ?? (allowed(ctx, 'TOPIC', topic, 'WRITE') ? undefined : KafkaError.topicAuthorizationFailed);
+}
+
+/**
+ * Whether the request is answered (acks=0 gets no response at all: kafkajs, librdkafka and
+ * kafka-python expect none); work resumed later keeps the request's buffer from being reused.
+ */
+function answered(ctx: RequestContext, acks: number, deferred: readonly Promise<unknown>[]): boolean {
+  if (deferred.length > 0) ctx.frame?.keep();
+  return acks !== 0;
+}
+
+/** Settles once what resumed later has (the next request of its transactional id waits for it). */
+function appliedOf(deferred: Promise<unknown>[]): Promise<void> | undefined {
+  return deferred.length > 0 ? settledAll(deferred) : undefined;
+}
+
+/** One topic and one partition, the usual request: no per-topic arrays, no Promise.all. */
+function produceOne(ctx: RequestContext, request: ProduceRequest): Later | null {
+  const { acks } = request;
+  const topic = request.topicData[0]!;
+  // What resumes later (a transactional batch waiting for its partitions, a codec loading).
+  const deferred: Promise<unknown>[] = [];
+  const refused = topicRefusal(ctx, refusalOf(ctx, request), topic.name);
+  const answer = partitionAnswer(ctx, topic.name, refused, acks, topic.partitionData[0]!, deferred);
+  if (!answered(ctx, acks, deferred)) return null;
+  const { name } = topic;
+  const response = answer.then(
+    (partition): KafkaInput<ProduceResponse> => ({ responses: [{ name, partitionResponses: [partition] }] }),
+  );
+  return new Later(response, appliedOf(deferred));
+}
+
 export const produceHandler: ApiHandler = {
   apiKey: ApiKey.Produce,
   versionMin: 0,
   versionMax: 12,
   handle(ctx: RequestContext, request: ProduceRequest): Later | null | KafkaInput<ProduceResponse> {
-    const acks = request.acks;
+    if (request.topicData.length === 1 && request.topicData[0]!.partitionData.length === 1)
+      return produceOne(ctx, request);
     const refusal = refusalOf(ctx, request);
-    // What resumes later (a transactional batch waiting for its partitions, a codec loading).
     const deferred: Promise<unknown>[] = [];
     const topics = request.topicData.map((topic) => {
-      const refused =
-        refusal ??
-        (allowed(ctx, 'TOPIC', topic.name, 'WRITE') ? undefined : KafkaError.topicAuthorizationFailed);
+      const refused = topicRefusal(ctx, refusal, topic.name);
       return {
         name: topic.name,
         partitions: topic.partitionData.map((p) =>
-          refused !== undefined
-            ? Promise.resolve({ index: p.index, errorCode: refused })
-            : acks === 0 || acks === 1 || acks === -1
-              ? producePartition(ctx, topic.name, p.index, p.records, acks, deferred)
-              : Promise.resolve({ index: p.index, errorCode: KafkaError.invalidRequiredAcks }),
+          partitionAnswer(ctx, topic.name, refused, request.acks, p, deferred),
         ),
       };
     });
-    // Work resumed later reads the request's batches after this returns: its buffer is never reused.
-    if (deferred.length > 0) ctx.frame?.keep();
-    // Clients expect no response at all to acks=0 (kafkajs, librdkafka, kafka-python).
-    if (acks === 0) return null;
-    const only = topics.length === 1 && topics[0]!.partitions.length === 1 ? topics[0]! : undefined;
-    // One topic and one partition, the usual request, is answered without the nested Promise.all.
-    const response =
-      only === undefined
-        ? Promise.all(
-            topics.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions) })),
-          ).then((responses): KafkaInput<ProduceResponse> => ({ responses }))
-        : only.partitions[0]!.then(
-            (partition): KafkaInput<ProduceResponse> => ({
-              responses: [{ name: only.name, partitionResponses: [partition] }],
-            }),
-          );
-    return new Later(response, deferred.length > 0 ? settledAll(deferred) : undefined);
+    if (!answered(ctx, request.acks, deferred)) return null;
+    const response = Promise.all(
+      topics.map(async (t) => ({ name: t.name, partitionResponses: await Promise.all(t.partitions) })),
+    ).then((responses): KafkaInput<ProduceResponse> => ({ responses }));
+    return new Later(response, appliedOf(deferred));
   },
 };
