@@ -146,6 +146,8 @@ export class TransactionalProducers {
   readonly #timers = new Map<string, Timer>();
   /** Transactions ending now, by transactional id. */
   readonly #ending = new Map<string, Ending>();
+  /** The start's work is done: from here a clean close may say so (`close`). */
+  #opened = false;
   /** Producer id → the durability of the partitions its transaction added last, while pending. */
   readonly #adding = new Map<number, Promise<void>>();
   /** Producer id → the pending `#adding` one of its batches waits for: the ones behind it wait too. */
@@ -182,11 +184,14 @@ export class TransactionalProducers {
     txns.#adopt();
     // Read before any marker is appended again (that moves partition ends), and decided again as
     // aborts before any is: a restart killed meanwhile then finds the same ends, or the aborts.
+    // Read before anything is written: any entry of this run clears it.
+    const clean = txns.#state.closedCleanly;
     const torn = txns.#torn();
     await Promise.all([...torn].map((id) => txns.#undecide(id)));
     txns.#restore();
     // Before any reader: the vhost is served only once this returns.
-    await txns.#settle(txns.#orphans(), torn);
+    await txns.#settle(txns.#orphans(), torn, clean);
+    txns.#opened = true;
     return txns;
   }
 
@@ -548,10 +553,18 @@ export class TransactionalProducers {
     if (holds) await this.#log.commit({ type: 'stream.forget', stream });
   }
 
+  /**
+   * Called once every partition of the vhost is closed. When every batch answered in this run was
+   * stored, the log ends with `closed`, so the next start keeps the transactions open now: nothing
+   * they wrote can be missing. A failed write, or a start that never finished, leaves it out.
+   */
   async close(): Promise<void> {
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#ending.values()].map((ending) => ending.done));
+    const batches = [...this.#written.values()].flatMap((written) => written.durables);
+    const stored = (await Promise.allSettled(batches)).every((s) => s.status === 'fulfilled');
+    if (this.#opened && stored) await this.#log.commit({ type: 'closed' }).catch(() => undefined);
     await this.#log.close();
   }
 
@@ -882,22 +895,28 @@ export class TransactionalProducers {
    * What a start leaves of every transaction, each id on its own and all of them together so their
    * entries share fsyncs; awaited before the vhost serves, so no reader sees anything meanwhile.
    */
-  async #settle(orphans: Map<string, TxnPartition[]>, torn: Set<string>): Promise<void> {
+  async #settle(orphans: Map<string, TxnPartition[]>, torn: Set<string>, clean: boolean): Promise<void> {
     const ids = [...this.#state.producers.values()]
       .filter((p) => p.phase === 'ongoing' || isPrepared(p) || orphans.has(p.id))
       .map((p) => p.id);
-    await Promise.all(ids.map((id) => this.#settleOne(id, orphans.get(id), torn.has(id))));
+    await Promise.all(ids.map((id) => this.#settleOne(id, orphans.get(id), torn.has(id), clean)));
   }
 
   /**
    * A decision is carried out (a torn commit was decided again as an abort at `open`). Orphans then
-   * join the id's transaction. Whatever is open after that is aborted: its batches were answered
-   * before they were durable, so a commit after the restart could miss records its client was told
-   * were stored, and orphans were never answered. The producer is then fenced (a new epoch, as at a
+   * join the id's transaction. After a clean close (`clean`) a transaction still open stays open, its
+   * timeout armed again: every batch it wrote is stored. Otherwise it is aborted: its batches were
+   * answered before they were durable, so a commit after the restart could miss records its client
+   * was told were stored, and orphans were never answered. The producer is then fenced (a new epoch, as at a
    * timeout; Kafka would keep a transaction open across a coordinator move), and so is a torn
    * commit's: its client learns from the fence that its transaction is gone.
    */
-  async #settleOne(id: string, orphans: TxnPartition[] | undefined, torn: boolean): Promise<void> {
+  async #settleOne(
+    id: string,
+    orphans: TxnPartition[] | undefined,
+    torn: boolean,
+    clean: boolean,
+  ): Promise<void> {
     const current = this.#state.producers.get(id);
     if (current === undefined) return;
     let fence = torn;
@@ -909,7 +928,9 @@ export class TransactionalProducers {
       for (const p of orphans)
         this.#partition(p.stream, p.partition)?.beginTransaction(current.producerId, p.firstOffset);
     }
-    if (current.phase === 'ongoing') {
+    // Orphans were never answered: a transaction that has them ends, clean close or not.
+    if (current.phase === 'ongoing' && clean && !fence && orphans === undefined) this.#arm(current);
+    else if (current.phase === 'ongoing') {
       await this.#end(current, false).done;
       fence = true;
     }

@@ -433,7 +433,7 @@ describe('transactional producers in core', () => {
     }
   });
 
-  test('an open transaction is aborted at a restart and its producer fenced: its batches were answered before they were durable', async () => {
+  test('an open transaction outlives a clean restart, holding the stable offset until it times out', async () => {
     register();
     core = await openCore();
     const { storage, clock } = core;
@@ -441,6 +441,43 @@ describe('transactional producers in core', () => {
     const txn = await begin(core.client, 'open');
     await append(core.client, txn, 0, 'pending');
     await core.broker.close();
+    core = await openCore({ storage, clock });
+    const partition = core.client.partition('orders', 0);
+    assert.equal(partition.stableOffset, 0);
+    assert.equal(core.client.describeTransaction('open')?.phase, 'ongoing');
+    assert.equal(core.client.describeTransaction('open')?.epoch, txn.epoch, 'not fenced');
+    clock.advance(5001);
+    await settle(20);
+    assert.equal(partition.stableOffset, partition.endOffset);
+    assert.deepEqual(committedValues(partition), [entryFormat.withheld, entryFormat.withheld]);
+  });
+
+  test('an open transaction kept over a clean restart commits whole', async () => {
+    register();
+    core = await openCore();
+    const { storage, clock } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'kept');
+    await append(core.client, txn, 0, 'before');
+    await core.broker.close();
+    core = await openCore({ storage, clock });
+    assert.equal((await core.client.endTransaction(txn, true)).kind, 'ok');
+    const partition = core.client.partition('orders', 0);
+    assert.equal(partition.stableOffset, partition.endOffset);
+    assert.deepEqual(partition.abortedBetween(0, 10), []);
+    assert.deepEqual(committedValues(partition).slice(0, 1), ['before']);
+  });
+
+  test('an open transaction is aborted at a restart after a crash and its producer fenced: its batches were answered before they were durable', async () => {
+    register();
+    core = await openCore();
+    const { storage, clock } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    const txn = await begin(core.client, 'open');
+    await append(core.client, txn, 0, 'pending');
+    await core.broker.close();
+    // An entry after the clean close's `closed`: the log no longer ends with it, as after a crash.
+    await writeTxnEntries(storage, [{ type: 'scan', stream: 'orders', partition: 0, offset: 0 }]);
     core = await openCore({ storage, clock });
     const partition = core.client.partition('orders', 0);
     // Done before the vhost serves: no timeout to wait for.
@@ -651,7 +688,7 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     assert.equal((await append(core.client, after, 0, 'more', v2)).kind, 'appended');
   });
 
-  test('a transaction that only added its partitions itself is aborted on each at a restart and its producer fenced', async () => {
+  test('a transaction that only added its partitions itself is aborted on each at a restart after a crash and its producer fenced', async () => {
     register();
     core = await openCore();
     const { storage, clock } = core;
@@ -660,6 +697,8 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     await append(core.client, txn, 0, 'p0', v2);
     await append(core.client, txn, 0, 'p1', { ...v2, partition: 1 });
     await core.broker.close();
+    // An entry after the clean close's `closed`: the log no longer ends with it, as after a crash.
+    await writeTxnEntries(storage, [{ type: 'scan', stream: 'orders', partition: 0, offset: 0 }]);
     core = await openCore({ storage, clock });
     for (const p of [0, 1].map((i) => core!.client.partition('orders', i))) {
       assert.equal(p.stableOffset, p.endOffset);

@@ -118,6 +118,11 @@ export interface TxnState {
    * registry's own.
    */
   readonly sequences: ProducerState['sequences'];
+  /**
+   * The last entry is `closed`: the run before ended with a clean close, after every partition of the
+   * vhost was closed, so every batch it answered is durable (`TransactionalProducers.open`).
+   */
+  closedCleanly: boolean;
 }
 
 /** A transaction's marker on one partition, as its end records it. */
@@ -191,6 +196,8 @@ export type TxnEntry =
   | { readonly type: 'stream.forget'; readonly stream: string }
   /** A producer-registry entry carried here: a transactional batch's record, or (snapshot) a sequence. */
   | { readonly type: 'registry'; readonly entry: ProducerEntry }
+  /** A clean close, written last, after every partition of the vhost closed. */
+  | { readonly type: 'closed' }
   /** The snapshot's form of one producer. */
   | { readonly type: 'state'; readonly producer: TxnProducerState }
   /** The snapshot's form of one partition's aborted transactions. */
@@ -313,7 +320,10 @@ function registryView(state: TxnState): ProducerState {
 }
 
 function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
+  state.closedCleanly = entry.type === 'closed';
   switch (entry.type) {
+    case 'closed':
+      break;
     case 'producer':
       state.producers.set(
         entry.id,
@@ -409,6 +419,7 @@ function* snapshotTxn(state: TxnState): Iterable<TxnEntry> {
   }
   for (const entry of producerMachine.snapshot(registryView(state)))
     if (entry.type === 'sequence') yield { type: 'registry', entry };
+  if (state.closedCleanly) yield { type: 'closed' };
 }
 
 // ---- encoding
@@ -557,6 +568,8 @@ function producerFromJson(f: Fields): TxnProducerState {
 
 function encodeTxn(entry: TxnEntry): Json {
   switch (entry.type) {
+    case 'closed':
+      return { t: entry.type };
     case 'producer':
       return {
         t: entry.type,
@@ -673,6 +686,8 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
+    case 'closed':
+      return { type };
     case 'registry':
       return { type, entry: producerMachine.decode(f.raw('entry')) };
     case 'state':
@@ -697,6 +712,7 @@ export const txnMachine: StateMachine<TxnState, TxnEntry> = {
     starts: new Map(),
     scans: new Map(),
     sequences: new Map(),
+    closedCleanly: false,
   }),
   apply: applyTxn,
   encode: encodeTxn,
