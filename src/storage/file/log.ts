@@ -33,6 +33,7 @@ import type {
 import { type AheadRead, AheadReads } from './far-ahead.js';
 import { corruptError, failedError, fsyncDir, fsyncDirAsync } from './io.js';
 import { type FarRead, farEntries, offThreadReadBytesMin } from './read-thread.js';
+import type { FarReadReply } from './read-worker.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import { cleanedSuffix, type RewrittenSegment, writeRewritten } from './rewrite.js';
@@ -223,10 +224,7 @@ export class FileLog implements Log, Leased {
     if (reads.busy) return this.read(offset, options);
     const lent = buffers.take(planned.length);
     assert(lent.buffer instanceof SharedArrayBuffer, 'buffers that say they are shared lend shared memory');
-    const reply = await reads.read(
-      planned.segment.file,
-      this.farRequest(planned, from, options, lent.buffer, lent.byteOffset),
-    );
+    const reply = await this.readFar(planned, from, options, lent.buffer, lent.byteOffset);
     const what = `Log ${this.name} segment ${planned.segment.base}`;
     const entries = farEntries(reply, lent.buffer, lent.byteOffset, what);
     // The first record wanted was longer than the range read: read it here, as `read` would.
@@ -244,6 +242,29 @@ export class FileLog implements Log, Leased {
     return length < offThreadReadBytesMin ? undefined : { segment, position: span.start, length };
   }
 
+  /**
+   * The read thread's read of `planned`, skipping the CRC of records the segment already knows good and
+   * telling it what the read verified, so each byte is checked at most once (docs/storage-format.md,
+   * "Verified once").
+   */
+  private async readFar(
+    planned: FarPlan,
+    from: number,
+    options: ReadOptions,
+    target: SharedArrayBuffer,
+    targetOffset: number,
+  ): Promise<FarReadReply> {
+    const { segment, position } = planned;
+    const reads = this.ctx.reads;
+    assert(reads !== undefined, 'reads off the thread are planned only with a read thread');
+    const reply = await reads.read(
+      segment.file,
+      this.farRequest(planned, from, options, target, targetOffset),
+    );
+    segment.noteVerified(position, reply.checkedEnd);
+    return reply;
+  }
+
   private farRequest(
     planned: FarPlan,
     from: number,
@@ -254,6 +275,7 @@ export class FileLog implements Log, Leased {
     return {
       position: planned.position,
       length: planned.length,
+      trustedEnd: planned.segment.verifiedEnd,
       from,
       maxBytes: options.maxBytes ?? readBytesMaxDefault,
       maxEntries: options.maxEntries ?? readEntriesMaxDefault,
@@ -324,9 +346,9 @@ export class FileLog implements Log, Leased {
     const planned = rest ?? this.planFar(from, { ...options, maxBytes });
     const memory = planned === undefined ? undefined : reads.aheadMemory.take(planned.length);
     if (planned === undefined || memory === undefined) return entries;
-    const settled = reads
-      .read(planned.segment.file, this.farRequest(planned, from, { ...options, maxBytes }, memory, 0))
-      .catch((err: Error) => err);
+    const settled = this.readFar(planned, from, { ...options, maxBytes }, memory, 0).catch(
+      (err: Error) => err,
+    );
     this.ahead.add({
       from,
       segmentBase: planned.segment.base,

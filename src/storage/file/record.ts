@@ -89,13 +89,16 @@ export type RecordAt = RecordFields | number | string;
 /**
  * Decodes the record at `at` of `bytes`, given a `view` over all of `bytes` made once per buffer. The
  * CRC is one native call over header and payload; the payload is a view into `bytes`, not a copy.
- * `payloadBytesMax` bounds the length field, so a corrupt length is reported, not waited for.
+ * `payloadBytesMax` bounds the length field, so a corrupt length is reported, not waited for. A record
+ * lying wholly within the first `trustedBytes` of `bytes` skips the CRC (bytes this process wrote or
+ * already verified: docs/storage-format.md, "Verified once"); every other check still runs.
  */
 export function readRecordAt(
   bytes: Uint8Array,
   view: DataView,
   at: number,
   payloadBytesMax: number,
+  trustedBytes = 0,
 ): RecordAt {
   const available = bytes.byteLength - at;
   if (at < 0 || available < 4) return 4;
@@ -104,7 +107,8 @@ export function readRecordAt(
   if (length - lengthOverheadBytes > payloadBytesMax) return `length ${length} exceeds the entry limit`;
   const size = length + 4;
   if (available < size) return size;
-  if (crc32(bytes.subarray(at + crcStart, at + size)) !== view.getUint32(at + 4)) return 'CRC mismatch';
+  if (at + size > trustedBytes && crc32(bytes.subarray(at + crcStart, at + size)) !== view.getUint32(at + 4))
+    return 'CRC mismatch';
   const version = bytes[at + 8]!;
   if (version !== recordVersion) return `unknown record version ${version}`;
   const count = view.getUint32(at + 18);
