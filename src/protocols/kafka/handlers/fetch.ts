@@ -408,8 +408,14 @@ function waitForAny(
   return Promise.race(waits);
 }
 
+/** What a fetch may read: its maxBytes, or less when its partitions' limits add up to less. */
+function readBytesOf(wanted: readonly Wanted[], maxBytes: number): number {
+  const partitions = wanted.reduce((sum, w) => sum + Math.max(w.maxBytes, 0), 0);
+  return Math.max(0, Math.min(maxBytes, partitions));
+}
+
 async function longPoll(
-  ctx: Scope,
+  ctx: Scope & Pick<RequestContext, 'fetchBytes'>,
   wanted: Wanted[],
   request: FetchRequest,
   sessionId: number,
@@ -417,8 +423,20 @@ async function longPoll(
 ): Promise<FetchOut> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease(wanted.every((w) => w.magic === 2));
+  const { fetchBytes } = ctx;
+  const reserved = readBytesOf(wanted, request.maxBytes);
   for (;;) {
-    const { topics, bytes } = await readAll(ctx, wanted, request.maxBytes, lease, refused);
+    // Answers this connection has not sent yet bound what it reads next (a slow reader).
+    await fetchBytes.reserve(reserved);
+    let read: Awaited<ReturnType<typeof readAll>>;
+    try {
+      read = await readAll(ctx, wanted, request.maxBytes, lease, refused);
+    } catch (err) {
+      fetchBytes.release(reserved);
+      throw err;
+    }
+    const { topics, bytes } = read;
+    fetchBytes.adjust(bytes - reserved);
     const remainingMs = deadline - Date.now();
     // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0 || refused.size > 0)
@@ -426,9 +444,13 @@ async function longPoll(
         errorCode: KafkaError.none,
         sessionId,
         responses: topics,
-        [afterWrite]: () => lease.release(),
+        [afterWrite]: () => {
+          lease.release();
+          fetchBytes.release(bytes);
+        },
       };
     lease.release(); // too little to answer with: nothing of this read goes out
+    fetchBytes.release(bytes);
     await waitForAny(ctx, wanted, topics, remainingMs);
   }
 }
