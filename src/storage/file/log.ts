@@ -53,6 +53,16 @@ interface FarPlan {
   readonly length: number;
 }
 
+/**
+ * Whether a planned read has enough records still to check to be worth the read thread. Records below
+ * the segment's verified end need no CRC, and reading them is a `pread` the hop to the thread and back
+ * costs more than (docs/performance.md, "Large fetches, each record checked once").
+ */
+function needsChecking(planned: FarPlan): boolean {
+  const { position, length, segment } = planned;
+  return position + length - Math.max(position, segment.verifiedEnd) >= offThreadReadBytesMin;
+}
+
 type ContextBase = Omit<SegmentContext, 'onFailed' | 'dir' | 'deleted' | 'logName'>;
 
 /** A rewrite's pace when its caller gives none: one event-loop turn between chunks. */
@@ -201,10 +211,11 @@ export class FileLog implements Log, Leased {
   /**
    * `read`, with the file read and the CRC checks of a large read done on storage's read thread
    * (docs/storage-format.md, "Reads off the event loop"): into the lent buffers, which must say they are
-   * `shared`. One segment's written bytes per call; a read that wants fewer than
-   * `offThreadReadBytesMin` bytes, starts among records not yet written, or has no shared buffers to
-   * read into runs inline, as `read`. When the caller can adopt storage's memory, the range that
-   * continues the answer is then read ahead (./far-ahead.ts), for the next call to take.
+   * `shared`. One segment's written bytes per call; a read that has fewer than `offThreadReadBytesMin`
+   * bytes to check (a small read, or one of records already known good), starts among records not yet
+   * written, or has no shared buffers to read into runs inline, as `read`. When the caller can adopt
+   * storage's memory, the range that continues the answer is then read ahead (./far-ahead.ts), for the
+   * next call to take.
    */
   async readOffThread(offset: number, options: ReadOptions = {}): Promise<LogEntry[]> {
     this.checkUsable();
@@ -221,7 +232,7 @@ export class FileLog implements Log, Leased {
       const entries = await this.takeAhead(ahead, options, buffers);
       if (entries.length > 0) return this.readingOn(entries, options, buffers, ahead.readerBytes);
     }
-    if (reads.busy) return this.read(offset, options);
+    if (reads.busy || !needsChecking(planned)) return this.read(offset, options);
     const lent = buffers.take(planned.length);
     assert(lent.buffer instanceof SharedArrayBuffer, 'buffers that say they are shared lend shared memory');
     const reply = await this.readFar(planned, from, options, lent.buffer, lent.byteOffset);
@@ -344,8 +355,9 @@ export class FileLog implements Log, Leased {
       segmentEnded && got < asked ? this.planFar(from, { ...options, maxBytes: asked - got }) : undefined;
     const maxBytes = rest === undefined ? readerBytes : asked - got;
     const planned = rest ?? this.planFar(from, { ...options, maxBytes });
-    const memory = planned === undefined ? undefined : reads.aheadMemory.take(planned.length);
-    if (planned === undefined || memory === undefined) return entries;
+    if (planned === undefined || !needsChecking(planned)) return entries;
+    const memory = reads.aheadMemory.take(planned.length);
+    if (memory === undefined) return entries;
     const settled = this.readFar(planned, from, { ...options, maxBytes }, memory, 0).catch(
       (err: Error) => err,
     );
