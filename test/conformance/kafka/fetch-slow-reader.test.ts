@@ -2,7 +2,8 @@
  * A slow fetch reader: a client that pipelines large fetches and does not read its socket makes the
  * broker hold at most `fetchBytesHeldMax` of answers for it (plus one fetch), not one answer per
  * request; every answer still arrives, whole and in order, once it reads; other clients are served
- * meanwhile.
+ * meanwhile. Pipelined fetches that do not fit in the bound together go in turn, never waiting on each
+ * other.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,15 +38,16 @@ async function connect(): Promise<WireClient> {
   return c;
 }
 
-function fetchBody(): Obj {
+function fetchBody(at = { offset: 0n, maxBytes: fetchBytes, minBytes: 0, maxWaitMs: 0 }): Obj {
+  const { offset, maxBytes, minBytes, maxWaitMs } = at;
   return {
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes: fetchBytes,
+    maxWaitMs,
+    minBytes,
+    maxBytes,
     isolationLevel: 0,
     sessionEpoch: -1,
     topics: [
-      { topic: 'slow', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: fetchBytes }] },
+      { topic: 'slow', partitions: [{ partition: 0, fetchOffset: offset, partitionMaxBytes: maxBytes }] },
     ],
   };
 }
@@ -101,5 +103,33 @@ test('a reader that stops reading holds a bounded number of fetch answers in the
   } finally {
     slow.close();
     other.close();
+  }
+});
+
+test('pipelined fetches that do not fit in the bound together are answered in turn, a long-poll first', async () => {
+  const client = await connect();
+  try {
+    // Two fetches of 5 MiB do not fit in 8 MiB at once. The first waits for records past the end until
+    // its deadline; the second, which has records at once, waits for the first to be answered.
+    const end = BigInt(batchesProduced * 4);
+    const maxBytes = 5 * mib;
+    const longPoll = client.send(
+      ApiKey.Fetch,
+      11,
+      fetchBody({ offset: end, maxBytes, minBytes: 1, maxWaitMs: 500 }),
+    );
+    const atOnce = client.send(
+      ApiKey.Fetch,
+      11,
+      fetchBody({ offset: 0n, maxBytes, minBytes: 0, maxWaitMs: 0 }),
+    );
+    const first = await client.receive<Obj>(ApiKey.Fetch, 11, 5000);
+    assert.equal(first.correlationId, longPoll);
+    assert.equal(first.body.responses[0].partitions[0].records.length, 0);
+    const second = await client.receive<Obj>(ApiKey.Fetch, 11, 5000);
+    assert.equal(second.correlationId, atOnce);
+    assert.ok(second.body.responses[0].partitions[0].records.length > 4 * mib);
+  } finally {
+    client.close();
   }
 });

@@ -421,36 +421,48 @@ async function longPoll(
   sessionId: number,
   refused: ReadonlySet<string>,
 ): Promise<FetchOut> {
-  const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
-  const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   const { fetchBytes } = ctx;
   const reserved = readBytesOf(wanted, request.maxBytes);
+  // Answers this connection has not sent yet bound what it reads (a slow reader). Held through the
+  // long-poll: given back between reads, a later fetch answered meanwhile could hold what this one
+  // needs while its answer waits behind this one's, and neither would ever go.
+  await fetchBytes.reserve(reserved);
+  let read: Awaited<ReturnType<typeof readUntilEnough>>;
+  try {
+    read = await readUntilEnough(ctx, wanted, request, refused);
+  } catch (err) {
+    fetchBytes.release(reserved);
+    throw err;
+  }
+  const { topics, bytes, lease } = read;
+  fetchBytes.adjust(bytes - reserved);
+  return {
+    errorCode: KafkaError.none,
+    sessionId,
+    responses: topics,
+    [afterWrite]: () => {
+      lease.release();
+      fetchBytes.release(bytes);
+    },
+  };
+}
+
+/** Reads until there is enough to answer, or an error to tell, or the long-poll's deadline. */
+async function readUntilEnough(
+  ctx: Scope,
+  wanted: Wanted[],
+  request: FetchRequest,
+  refused: ReadonlySet<string>,
+): Promise<{ topics: TopicOut[]; bytes: number; lease: ReadLease }> {
+  const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
+  const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   for (;;) {
-    // Answers this connection has not sent yet bound what it reads next (a slow reader).
-    await fetchBytes.reserve(reserved);
-    let read: Awaited<ReturnType<typeof readAll>>;
-    try {
-      read = await readAll(ctx, wanted, request.maxBytes, lease, refused);
-    } catch (err) {
-      fetchBytes.release(reserved);
-      throw err;
-    }
-    const { topics, bytes } = read;
-    fetchBytes.adjust(bytes - reserved);
+    const { topics, bytes } = await readAll(ctx, wanted, request.maxBytes, lease, refused);
     const remainingMs = deadline - Date.now();
     // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0 || refused.size > 0)
-      return {
-        errorCode: KafkaError.none,
-        sessionId,
-        responses: topics,
-        [afterWrite]: () => {
-          lease.release();
-          fetchBytes.release(bytes);
-        },
-      };
+      return { topics, bytes, lease };
     lease.release(); // too little to answer with: nothing of this read goes out
-    fetchBytes.release(bytes);
     await waitForAny(ctx, wanted, topics, remainingMs);
   }
 }
