@@ -1,11 +1,14 @@
 /**
- * `npm run bench -- kafka-fetch [passes] [another build's dist/cli/switchyard.js | read-ahead]`: large fetches only,
+ * `npm run bench -- kafka-fetch [passes] [another build's dist/cli/switchyard.js | read-ahead] [restart]`: large fetches only,
  * with the broker's CPU split between its main thread (the event loop, which sends) and the rest
  * (storage's read thread, libuv's pool). One partition of 1 KB records is produced into a broker of each
  * build (file storage, fsync never), then every pass measures the loopback and reads the whole topic
  * back from each broker in turn, alternating which goes first, in a forked reader
  * (testing/kafka-bench-peer.ts), as `npm run bench -- kafka` reads. With `read-ahead` the two brokers are
- * this build with storage's reads ahead on (64 MiB) and off (`--storage-read-ahead-bytes-max`).
+ * this build with storage's reads ahead on (64 MiB) and off (`--storage-read-ahead-bytes-max`). With
+ * `restart` each broker is restarted on its data after producing, so what it reads was written by an
+ * earlier run: its first read of a sealed segment checks every record's CRC, later passes do not
+ * (docs/storage-format.md, "Verified once").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,8 +26,10 @@ const passesMax = 10;
 
 interface Build {
   readonly name: string;
-  readonly cli: RunningCli;
+  cli: RunningCli;
   readonly dataDir: string;
+  /** How it was started, to start it again on its data. */
+  readonly start: () => Promise<RunningCli>;
 }
 
 /** The two brokers of `read-ahead`: reads ahead on, with the default's memory, and off. */
@@ -36,10 +41,12 @@ const readAheadArms = [
 async function startBuild(name: string, cliPath: string | undefined, more: string[] = []): Promise<Build> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-fetch-bench-'));
   const flags = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'never', '--log-level', 'warn'];
-  const cli = await startCli([...flags, ...more, ...listenerFlags({ kafka: 'auto' })], {
-    ...(cliPath === undefined ? {} : { cliPath }),
-    lifetimeMs: 15 * 60_000,
-  });
+  const start = () =>
+    startCli([...flags, ...more, ...listenerFlags({ kafka: 'auto' })], {
+      ...(cliPath === undefined ? {} : { cliPath }),
+      lifetimeMs: 15 * 60_000,
+    });
+  const cli = await start();
   const conn = await Conn.open(cli.ports.kafka!);
   await conn.request(ApiKey.CreateTopics, 4, {
     topics: [{ name: 'fetch', numPartitions: 1, replicationFactor: 1 }],
@@ -50,7 +57,7 @@ async function startBuild(name: string, cliPath: string | undefined, more: strin
     mb += (await produce(conn, 'fetch', 1, 1024)).mb;
   conn.socket.destroy();
   process.stdout.write(`${name}: ${mb.toFixed(0)} MB produced\n`);
-  return { name, cli, dataDir };
+  return { name, cli, dataDir, start };
 }
 
 async function readPass(build: Build, pass: number, loopback: number): Promise<void> {
@@ -77,7 +84,12 @@ export async function runKafkaFetchBench(args: string[]): Promise<void> {
   ];
   try {
     if (arms) builds.push(await startBuild(readAheadArms[1]!.name, undefined, readAheadArms[1]!.flags));
-    else if (args[1] !== undefined) builds.push(await startBuild(args[1], args[1]));
+    else if (args[1] !== undefined && args[1] !== 'restart') builds.push(await startBuild(args[1], args[1]));
+    if (args.includes('restart'))
+      for (const build of builds) {
+        await build.cli.stop();
+        build.cli = await build.start();
+      }
     process.stdout.write(
       '| pass | build | load | MB read | read MB/s | loopback MB/s | read % of loopback | broker CPU ms per 100 MB | main thread | other threads |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
     );

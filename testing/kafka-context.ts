@@ -13,6 +13,7 @@ import {
   kafkaOptionsDefault,
   type RequestContext,
 } from '../src/protocols/kafka/context.js';
+import { FetchBytesHeld } from '../src/protocols/kafka/fetch-bytes.js';
 import { kafkaBrokerOf } from '../src/protocols/kafka/listener.js';
 import { silentLogger } from '../src/shared/logger.js';
 
@@ -50,5 +51,6 @@ export function requestContext(
     clientHost: `/${host}`,
     kafkaPrincipal,
     acls: options.acls ?? new ConnectionAcls(broker, host, () => client),
+    fetchBytes: new FetchBytesHeld(broker.options.fetchBytesHeldMax),
   };
 }

@@ -44,6 +44,8 @@ export async function startKafkaBroker(
     groupInitialRebalanceDelayMs?: number;
     /** File storage's memory for large reads done ahead (docs/storage-format.md); 0 (none) unless given. */
     storageReadAheadBytesMax?: number;
+    /** Where a log rolls to a new segment; the default (64 MiB) unless given. */
+    segmentBytesMax?: number;
   } = {},
 ): Promise<KafkaTestBroker> {
   const started = await startTestBroker({
@@ -54,6 +56,7 @@ export async function startKafkaBroker(
     ...(options.storageReadAheadBytesMax === undefined
       ? {}
       : { storageReadAheadBytesMax: options.storageReadAheadBytesMax }),
+    ...(options.segmentBytesMax === undefined ? {} : { segmentBytesMax: options.segmentBytesMax }),
     ...(options.kafka !== undefined ? { definitions: await listenersWith(options.kafka) } : {}),
   });
   return {

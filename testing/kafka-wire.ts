@@ -103,6 +103,15 @@ export class WireClient {
     return got.body;
   }
 
+  /** Stops reading the socket, as a slow reader does: the broker's answers back up in the kernel. */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
   close(): void {
     this.#socket.destroy();
   }

@@ -46,12 +46,23 @@ async function openLog(limits: Partial<StorageLimits>, dir = tempDir()) {
 
 const limits = { segmentBytesMax: 2 * 1024 * 1024, readAheadBytesMax: 64 * 1024 * 1024 };
 
-async function filled(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
+/** A log written in this run: its records are known good, so reads of them stay inline. */
+async function written(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
   const opened = await openLog({ ...limits, ...more }, dir);
   let last: Promise<void> | undefined;
   for (let i = 0; i < count; i++) last = opened.log.append({ payload: payloadOf(i), timestamp: i }).durable;
   await last;
   return opened;
+}
+
+/**
+ * A log of `count` records written by an earlier run and opened again: no read has checked the records
+ * before the last segment yet, so large reads of them go to the read thread ("Verified once").
+ */
+async function filled(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
+  const first = await written(count, dir, more);
+  await first.storage.close();
+  return openLog({ ...limits, ...more }, first.dir);
 }
 
 function assertEntries(entries: readonly LogEntry[], from: number): void {
@@ -112,6 +123,55 @@ test('bit rot in a sealed segment is refused off the thread too, and only there'
     );
     assertEntries(await log.readOffThread!(21, { maxBytes: 1024 * 1024, buffers: sharedBuffers() }), 21);
   } finally {
+    await storage.close();
+  }
+});
+
+/** Flips a payload byte of record `n` of the first segment, behind the log's back. */
+function damage(dir: string, n: number): void {
+  const fd = fs.openSync(path.join(dir, 'logs', 'events', segmentFileName(0, '.log')), 'r+');
+  const at = segmentHeaderBytes + n * (payloadBytes + 38) + 38 + 100;
+  const byte = Buffer.alloc(1);
+  fs.readSync(fd, byte, 0, 1, at);
+  fs.writeSync(fd, Buffer.from([byte[0]! ^ 0xff]), 0, 1, at);
+  fs.closeSync(fd);
+}
+
+test('a bad record of a previous run is refused on every read, however the bytes around it were read before', async () => {
+  const first = await filled(300);
+  await first.storage.close();
+  damage(first.dir, 20);
+  const { storage, log } = await openLog(limits, first.dir);
+  const corrupt = (e: unknown) => isBrokerError(e, 'storage_corrupt');
+  try {
+    // Records on both sides of it read well, off the thread and inline, and verify what they cover.
+    assertEntries(await log.readOffThread!(21, { maxBytes: 1024 * 1024, buffers: sharedBuffers() }), 21);
+    assertEntries(log.read(0, { maxEntries: 20 }).slice(0, 20), 0);
+    for (let round = 0; round < 3; round++) {
+      const far = log.readOffThread!(0, { maxBytes: 1024 * 1024, buffers: sharedBuffers() });
+      await assert.rejects(far, corrupt, `round ${round}`);
+      assert.throws(() => log.read(15, { maxBytes: 1024 * 1024 }), corrupt, `round ${round}`);
+    }
+  } finally {
+    await storage.close();
+  }
+});
+
+test('bytes verified once, or written by this process, are not checked again (docs/storage-format.md, "Verified once")', async () => {
+  const first = await written(300);
+  // Written in this run: damage now goes unseen, the CRC was this process's own.
+  damage(first.dir, 30);
+  assertEntries(
+    (await first.log.readOffThread!(0, { maxEntries: 40, buffers: sharedBuffers() })).slice(0, 29),
+    0,
+  );
+  await first.storage.close();
+  // A new run: the first read checks the damaged record and refuses it, the next run's too.
+  for (let run = 0; run < 2; run++) {
+    const { storage, log } = await openLog(limits, first.dir);
+    await assert.rejects(log.readOffThread!(0, { maxEntries: 40, buffers: sharedBuffers() }), (e) =>
+      isBrokerError(e, 'storage_corrupt'),
+    );
     await storage.close();
   }
 });

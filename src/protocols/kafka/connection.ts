@@ -32,6 +32,7 @@ import {
 } from './codec/index.js';
 import { type ApiHandler, type KafkaBroker, Later, type Reply, type RequestContext } from './context.js';
 import { KafkaError } from './errors.js';
+import { FetchBytesHeld } from './fetch-bytes.js';
 import { afterWrite } from './handlers/fetch.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
@@ -140,6 +141,7 @@ export class KafkaConnection {
   /** Its last answer is on its way: nothing more is read, and it closes once that is written. */
   #ending = false;
   readonly #acls: ConnectionAcls;
+  readonly #fetchBytes: FetchBytesHeld;
   readonly #txnOrder = new TxnOrder();
   /** The client id of its latest request (operators see it in `/api/connections`). */
   clientId = '';
@@ -172,6 +174,7 @@ export class KafkaConnection {
     });
     this.#clock = broker.core.clock;
     this.#acls = new ConnectionAcls(broker, unmapped(transport.remoteAddress), () => this.#client);
+    this.#fetchBytes = new FetchBytesHeld(broker.options.fetchBytesHeldMax);
     this.#timer = this.#clock.setTimeout(
       () => this.#expired('no request within the handshake timeout'),
       handshakeTimeoutMs,
@@ -499,6 +502,7 @@ export class KafkaConnection {
       advertisedPort,
       clientHost,
       acls: this.#acls,
+      fetchBytes: this.#fetchBytes,
       ...(frame === undefined ? {} : { frame }),
     };
   }

@@ -8,6 +8,7 @@ import type { IngressBudget } from '../ingress.js';
 import type { ConnectionAcls } from './acls.js';
 import type { FrameLease } from './buffer-pool.js';
 import type { ConsumerGroupCoordinator } from './consumer-groups.js';
+import type { FetchBytesHeld } from './fetch-bytes.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
@@ -43,6 +44,11 @@ export interface KafkaOptions {
   idleTimeoutMs: number;
   /** Requests read but not yet answered on one connection before reading pauses. */
   inflightRequestsMax: number;
+  /**
+   * Bytes of Fetch answers one connection may hold, read and not yet taken by its socket, before its
+   * next fetch waits to read (./fetch-bytes.ts); above Kafka's default fetch.max.bytes (50 MiB).
+   */
+  fetchBytesHeldMax: number;
   /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
   batchBytesMax: number;
   /** Bounds on consumer-group session timeouts (Kafka's group.min/max.session.timeout.ms). */
@@ -72,6 +78,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 600_000,
   inflightRequestsMax: 256,
+  fetchBytesHeldMax: 64 * 1024 * 1024,
   batchBytesMax: 16 * 1024 * 1024,
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,
@@ -127,6 +134,8 @@ export interface RequestContext {
   readonly clientHost: string;
   /** The connection's ACL decisions (./acls.ts). */
   readonly acls: ConnectionAcls;
+  /** The connection's Fetch answers held unsent, bounded (./fetch-bytes.ts). */
+  readonly fetchBytes: FetchBytesHeld;
   /**
    * Set when the request was assembled in a pooled buffer (a large Produce, ./buffer-pool.ts): a
    * handler that gives views of the request to someone who keeps them past its return must `hold`

@@ -33,6 +33,7 @@ import type {
 import { type AheadRead, AheadReads } from './far-ahead.js';
 import { corruptError, failedError, fsyncDir, fsyncDirAsync } from './io.js';
 import { type FarRead, farEntries, offThreadReadBytesMin } from './read-thread.js';
+import type { FarReadReply } from './read-worker.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
 import { recordBytes } from './record.js';
 import { cleanedSuffix, type RewrittenSegment, writeRewritten } from './rewrite.js';
@@ -50,6 +51,16 @@ interface FarPlan {
   readonly segment: Segment;
   readonly position: number;
   readonly length: number;
+}
+
+/**
+ * Whether a planned read has enough records still to check to be worth the read thread. Records below
+ * the segment's verified end need no CRC, and reading them is a `pread` the hop to the thread and back
+ * costs more than (docs/performance.md, "Large fetches, each record checked once").
+ */
+function needsChecking(planned: FarPlan): boolean {
+  const { position, length, segment } = planned;
+  return position + length - Math.max(position, segment.verifiedEnd) >= offThreadReadBytesMin;
 }
 
 type ContextBase = Omit<SegmentContext, 'onFailed' | 'dir' | 'deleted' | 'logName'>;
@@ -200,10 +211,11 @@ export class FileLog implements Log, Leased {
   /**
    * `read`, with the file read and the CRC checks of a large read done on storage's read thread
    * (docs/storage-format.md, "Reads off the event loop"): into the lent buffers, which must say they are
-   * `shared`. One segment's written bytes per call; a read that wants fewer than
-   * `offThreadReadBytesMin` bytes, starts among records not yet written, or has no shared buffers to
-   * read into runs inline, as `read`. When the caller can adopt storage's memory, the range that
-   * continues the answer is then read ahead (./far-ahead.ts), for the next call to take.
+   * `shared`. One segment's written bytes per call; a read that has fewer than `offThreadReadBytesMin`
+   * bytes to check (a small read, or one of records already known good), starts among records not yet
+   * written, or has no shared buffers to read into runs inline, as `read`. When the caller can adopt
+   * storage's memory, the range that continues the answer is then read ahead (./far-ahead.ts), for the
+   * next call to take.
    */
   async readOffThread(offset: number, options: ReadOptions = {}): Promise<LogEntry[]> {
     this.checkUsable();
@@ -220,13 +232,10 @@ export class FileLog implements Log, Leased {
       const entries = await this.takeAhead(ahead, options, buffers);
       if (entries.length > 0) return this.readingOn(entries, options, buffers, ahead.readerBytes);
     }
-    if (reads.busy) return this.read(offset, options);
+    if (reads.busy || !needsChecking(planned)) return this.read(offset, options);
     const lent = buffers.take(planned.length);
     assert(lent.buffer instanceof SharedArrayBuffer, 'buffers that say they are shared lend shared memory');
-    const reply = await reads.read(
-      planned.segment.file,
-      this.farRequest(planned, from, options, lent.buffer, lent.byteOffset),
-    );
+    const reply = await this.readFar(planned, from, options, lent.buffer, lent.byteOffset);
     const what = `Log ${this.name} segment ${planned.segment.base}`;
     const entries = farEntries(reply, lent.buffer, lent.byteOffset, what);
     // The first record wanted was longer than the range read: read it here, as `read` would.
@@ -244,6 +253,29 @@ export class FileLog implements Log, Leased {
     return length < offThreadReadBytesMin ? undefined : { segment, position: span.start, length };
   }
 
+  /**
+   * The read thread's read of `planned`, skipping the CRC of records the segment already knows good and
+   * telling it what the read verified, so each byte is checked at most once (docs/storage-format.md,
+   * "Verified once").
+   */
+  private async readFar(
+    planned: FarPlan,
+    from: number,
+    options: ReadOptions,
+    target: SharedArrayBuffer,
+    targetOffset: number,
+  ): Promise<FarReadReply> {
+    const { segment, position } = planned;
+    const reads = this.ctx.reads;
+    assert(reads !== undefined, 'reads off the thread are planned only with a read thread');
+    const reply = await reads.read(
+      segment.file,
+      this.farRequest(planned, from, options, target, targetOffset),
+    );
+    segment.noteVerified(position, reply.checkedEnd);
+    return reply;
+  }
+
   private farRequest(
     planned: FarPlan,
     from: number,
@@ -254,6 +286,7 @@ export class FileLog implements Log, Leased {
     return {
       position: planned.position,
       length: planned.length,
+      trustedEnd: planned.segment.verifiedEnd,
       from,
       maxBytes: options.maxBytes ?? readBytesMaxDefault,
       maxEntries: options.maxEntries ?? readEntriesMaxDefault,
@@ -322,11 +355,12 @@ export class FileLog implements Log, Leased {
       segmentEnded && got < asked ? this.planFar(from, { ...options, maxBytes: asked - got }) : undefined;
     const maxBytes = rest === undefined ? readerBytes : asked - got;
     const planned = rest ?? this.planFar(from, { ...options, maxBytes });
-    const memory = planned === undefined ? undefined : reads.aheadMemory.take(planned.length);
-    if (planned === undefined || memory === undefined) return entries;
-    const settled = reads
-      .read(planned.segment.file, this.farRequest(planned, from, { ...options, maxBytes }, memory, 0))
-      .catch((err: Error) => err);
+    if (planned === undefined || !needsChecking(planned)) return entries;
+    const memory = reads.aheadMemory.take(planned.length);
+    if (memory === undefined) return entries;
+    const settled = this.readFar(planned, from, { ...options, maxBytes }, memory, 0).catch(
+      (err: Error) => err,
+    );
     this.ahead.add({
       from,
       segmentBase: planned.segment.base,

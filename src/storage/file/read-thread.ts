@@ -20,8 +20,9 @@ import { type FarReadReply, type FarReadRequest, farRecordFields } from './read-
 const workerUrl = new URL('./read-worker.js', import.meta.url);
 
 /**
- * Reads of fewer file bytes than this stay on the log's thread: below it the hop to the worker and
- * back costs about what the read and its CRC checks do (docs/performance.md, "Kafka").
+ * Reads with fewer file bytes than this to check stay on the log's thread: below it the hop to the
+ * worker and back costs about what the read and its CRC checks do (docs/performance.md, "Kafka"), and
+ * bytes already known good (docs/storage-format.md, "Verified once") need only the read.
  */
 export const offThreadReadBytesMin = 256 * 1024;
 

@@ -22,6 +22,8 @@ export interface FarReadRequest {
   readonly maxBytes: number;
   readonly maxEntries: number;
   readonly entryBytesMax: number;
+  /** File position below which records are known good (`Segment.verifiedEnd`): their CRC is not recomputed. */
+  readonly trustedEnd: number;
   /** Where the bytes go: `length` bytes of `target` from `targetOffset`. */
   readonly target: SharedArrayBuffer;
   readonly targetOffset: number;
@@ -39,6 +41,8 @@ export interface FarReadReply {
   readonly records: Float64Array;
   /** File position after the last record taken. */
   readonly end: number;
+  /** File position after the last record found good, taken or not (`Segment.noteVerified`). */
+  readonly checkedEnd: number;
   /** Set when the first record reaching `from` did not fit in `length`: its size, to read it some other way. */
   readonly cutBytes?: number;
   /** Why a record failed its checks, and where. */
@@ -66,22 +70,31 @@ export function farRead(request: FarReadRequest): FarReadReply {
   try {
     got = readInto(request, buf);
   } catch (err) {
-    return { id, records: empty, end: position, failed: (err as NodeJS.ErrnoException).code ?? String(err) };
+    const failed = (err as NodeJS.ErrnoException).code ?? String(err);
+    return { id, records: empty, end: position, checkedEnd: position, failed };
   }
   if (got < length)
-    return { id, records: empty, end: position, failed: `file ends at byte ${position + got}` };
+    return {
+      id,
+      records: empty,
+      end: position,
+      checkedEnd: position,
+      failed: `file ends at byte ${position + got}`,
+    };
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const budget = new ReadBudget({ maxBytes: request.maxBytes, maxEntries: request.maxEntries });
   const out: number[] = [];
+  const trustedBytes = Math.max(0, request.trustedEnd - position);
   let at = 0;
   let end = position;
   while (at < length) {
-    const found = readRecordAt(buf, view, at, request.entryBytesMax);
+    const found = readRecordAt(buf, view, at, request.entryBytesMax, trustedBytes);
+    const checkedEnd = position + at;
     if (typeof found === 'string')
-      return { id, records: empty, end, corrupt: { why: found, position: position + at } };
+      return { id, records: empty, end, checkedEnd, corrupt: { why: found, position: position + at } };
     if (typeof found === 'number') {
       // Cut by the end of the range: a later read takes it, unless it is the first one wanted.
-      if (out.length === 0) return { id, records: empty, end, cutBytes: found };
+      if (out.length === 0) return { id, records: empty, end, checkedEnd, cutBytes: found };
       break;
     }
     const size = recordHeaderBytes + found.payload.byteLength;
@@ -102,7 +115,8 @@ export function farRead(request: FarReadRequest): FarReadReply {
     }
     at += size;
   }
-  return { id, records: Float64Array.from(out), end };
+  // A full budget stops before stepping past the last record taken, which was checked all the same.
+  return { id, records: Float64Array.from(out), end, checkedEnd: Math.max(end, position + at) };
 }
 
 if (!isMainThread && parentPort !== null) {

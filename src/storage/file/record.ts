@@ -124,13 +124,16 @@ function checksumFault(bytes: Uint8Array, view: DataView, at: number, size: numb
 /**
  * Decodes the record at `at` of `bytes`, given a `view` over all of `bytes` made once per buffer. The
  * checksums are native calls (`checksumFault`); the payload is a view into `bytes`, not a copy.
- * `payloadBytesMax` bounds the length field, so a corrupt length is reported, not waited for.
+ * `payloadBytesMax` bounds the length field, so a corrupt length is reported, not waited for. A record
+ * lying wholly within the first `trustedBytes` of `bytes` skips the checksums (bytes this process
+ * wrote or already verified: docs/storage-format.md, "Verified once"); every other check still runs.
  */
 export function readRecordAt(
   bytes: Uint8Array,
   view: DataView,
   at: number,
   payloadBytesMax: number,
+  trustedBytes = 0,
 ): RecordAt {
   const available = bytes.byteLength - at;
   if (at < 0 || available < 4) return 4;
@@ -139,8 +142,14 @@ export function readRecordAt(
   if (length - lengthOverheadBytes > payloadBytesMax) return `length ${length} exceeds the entry limit`;
   const size = length + 4;
   if (available < size) return size;
-  const fault = checksumFault(bytes, view, at, size);
-  if (fault !== undefined) return fault;
+  if (at + size > trustedBytes) {
+    const fault = checksumFault(bytes, view, at, size);
+    if (fault !== undefined) return fault;
+  } else {
+    const version = bytes[at + 8]!;
+    if (version !== recordVersion && version !== selfCheckedVersion)
+      return `unknown record version ${version}`;
+  }
   const count = view.getUint32(at + 18);
   if (count < 1) return 'count is 0';
   const offset = readInt64(view, at + 10);

@@ -208,6 +208,12 @@ export class Segment {
   private readonly pending: PendingRecord[] = [];
   private appender: Appender | undefined;
   private indexWritten = false;
+  /**
+   * File position below which every record is known good, so reads skip its CRC (docs/storage-format.md,
+   * "Verified once"): what this process wrote (it computed those CRCs), what recovery scanned whole, and
+   * what a read has since verified from there on. Only grows, and only contiguously from the header.
+   */
+  #verifiedEnd: number;
 
   private constructor(
     base: number,
@@ -224,6 +230,7 @@ export class Segment {
     this.headerBytes = header.bytes;
     this.coveredEnd = header.end;
     this.state = state;
+    this.#verifiedEnd = header.bytes;
     if (writable) this.appender = this.newAppender(gate);
   }
 
@@ -276,7 +283,10 @@ export class Segment {
       index: { offsets: [...offsets], positions: [...positions], timesBefore: [...timesBefore] },
     };
     // Its index files are the caller's to write (`writeIndexFilesOffLoop`), once the swap is durable.
-    return new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
+    const segment = new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
+    // This process wrote it, each record from one it had verified, with a CRC computed afresh.
+    segment.#verifiedEnd = built.sizeBytes;
+    return segment;
   }
 
   /**
@@ -315,9 +325,11 @@ export class Segment {
       scanSegment(fd, fileBytes, from, entryBytesMax, indexIntervalBytes, end);
     let state = index ? stateAtLastPoint(index, base, bytes) : freshState(base, bytes, emptyIndex());
     let stop = scan(state);
+    let scannedWhole = index === undefined;
     if (stop !== undefined && index) {
       state = freshState(base, bytes, emptyIndex());
       stop = scan(state);
+      scannedWhole = true;
     }
     if (stop !== undefined) {
       // A rewritten segment was fsynced whole before it took its name: a bad record is corruption.
@@ -329,6 +341,8 @@ export class Segment {
     if (end !== undefined) state.nextOffset = end;
     const writable = last && end === undefined;
     const segment = new Segment(base, ctx, file, state, writable, header);
+    // A scan from the last index point verified the tail only: the bytes before it wait for a read.
+    if (scannedWhole) segment.#verifiedEnd = state.position;
     if (!writable) {
       if (index === undefined || stop !== undefined) segment.writeIndexFiles();
       else segment.indexWritten = true;
@@ -338,6 +352,19 @@ export class Segment {
 
   get endOffset(): number {
     return this.state.nextOffset;
+  }
+
+  /** File position below which records are known good (see `#verifiedEnd`). */
+  get verifiedEnd(): number {
+    return this.#verifiedEnd;
+  }
+
+  /**
+   * A read found every record from `from` (a record's start) up to `to` good: the verified prefix grows
+   * when the two meet, since a record starting within the prefix ends within it or exactly where it does.
+   */
+  noteVerified(from: number, to: number): void {
+    if (from <= this.#verifiedEnd && to > this.#verifiedEnd) this.#verifiedEnd = to;
   }
 
   get sizeBytes(): number {
@@ -559,8 +586,12 @@ export class Segment {
     });
   }
 
-  /** Written records leave `pending`; the appender let go of their bytes before this is called. */
+  /**
+   * Written records leave `pending`; the appender let go of their bytes before this is called. What it
+   * wrote carries CRCs this process computed, over bytes that follow a prefix already known good.
+   */
   private dropWritten(writtenEnd: number): void {
+    this.#verifiedEnd = writtenEnd;
     let n = 0;
     while (n < this.pending.length && this.pending[n]!.end <= writtenEnd) n++;
     if (n === 0) return;
@@ -603,11 +634,14 @@ export class Segment {
         throw corruptError(`Log ${this.ctx.logName} segment ${this.base} is shorter than ${end} bytes`);
       }
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      const trustedBytes = this.#verifiedEnd - position;
       let at = 0;
       while (position + at < end) {
-        const found = readRecordAt(buf, view, at, entryBytesMax);
+        const found = readRecordAt(buf, view, at, entryBytesMax, trustedBytes);
         if (typeof found === 'object') {
+          const recordStart = position + at;
           at += recordHeaderBytes + found.payload.byteLength;
+          this.noteVerified(recordStart, position + at);
           if (found.offset + found.count > from && !sink.take(found, position + at)) return false;
           continue;
         }

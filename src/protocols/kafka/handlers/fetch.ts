@@ -408,13 +408,52 @@ function waitForAny(
   return Promise.race(waits);
 }
 
+/** What a fetch may read: its maxBytes, or less when its partitions' limits add up to less. */
+function readBytesOf(wanted: readonly Wanted[], maxBytes: number): number {
+  const partitions = wanted.reduce((sum, w) => sum + Math.max(w.maxBytes, 0), 0);
+  return Math.max(0, Math.min(maxBytes, partitions));
+}
+
 async function longPoll(
-  ctx: Scope,
+  ctx: Scope & Pick<RequestContext, 'fetchBytes'>,
   wanted: Wanted[],
   request: FetchRequest,
   sessionId: number,
   refused: ReadonlySet<string>,
 ): Promise<FetchOut> {
+  const { fetchBytes } = ctx;
+  const reserved = readBytesOf(wanted, request.maxBytes);
+  // Answers this connection has not sent yet bound what it reads (a slow reader). Held through the
+  // long-poll: given back between reads, a later fetch answered meanwhile could hold what this one
+  // needs while its answer waits behind this one's, and neither would ever go.
+  await fetchBytes.reserve(reserved);
+  let read: Awaited<ReturnType<typeof readUntilEnough>>;
+  try {
+    read = await readUntilEnough(ctx, wanted, request, refused);
+  } catch (err) {
+    fetchBytes.release(reserved);
+    throw err;
+  }
+  const { topics, bytes, lease } = read;
+  fetchBytes.adjust(bytes - reserved);
+  return {
+    errorCode: KafkaError.none,
+    sessionId,
+    responses: topics,
+    [afterWrite]: () => {
+      lease.release();
+      fetchBytes.release(bytes);
+    },
+  };
+}
+
+/** Reads until there is enough to answer, or an error to tell, or the long-poll's deadline. */
+async function readUntilEnough(
+  ctx: Scope,
+  wanted: Wanted[],
+  request: FetchRequest,
+  refused: ReadonlySet<string>,
+): Promise<{ topics: TopicOut[]; bytes: number; lease: ReadLease }> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   for (;;) {
@@ -422,12 +461,7 @@ async function longPoll(
     const remainingMs = deadline - Date.now();
     // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0 || refused.size > 0)
-      return {
-        errorCode: KafkaError.none,
-        sessionId,
-        responses: topics,
-        [afterWrite]: () => lease.release(),
-      };
+      return { topics, bytes, lease };
     lease.release(); // too little to answer with: nothing of this read goes out
     await waitForAny(ctx, wanted, topics, remainingMs);
   }
