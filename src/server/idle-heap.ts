@@ -12,6 +12,12 @@
  * collection, whose end shrinks the young generation and returns its pages. At most one per quiet
  * spell: the next only after a busy window. Only the `switchyard start` process runs it; an embedding
  * process owns its own heap.
+ *
+ * That collection can come only once V8's allocation rate over its last 5 s is low, so 10–15 s after
+ * start. So `switchyard start` also keeps the young generation from growing while it loads
+ * (`holdYoungGeneration`, before the broker's modules are imported) and lets it grow again at the
+ * ready line (`releaseYoungGeneration`): what survives the start's scavenges is module code that would
+ * be promoted anyway, so it goes to the old space at once instead of doubling the semi-spaces first.
  */
 import { performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
@@ -27,6 +33,41 @@ export const idleUtilizationMax = 0.02;
 export const youngBytesIdleMax = 4 * 1024 * 1024;
 /** Half of V8's low allocation rate (kLowAllocationThroughput, bytes per millisecond). */
 export const quietBytesPerMsMax = 500;
+
+/**
+ * V8's own factor (Node 20, V8 11.3) by which a semi-space grows when more survived scavenges than it
+ * holds; 1 keeps it at its size.
+ */
+export const youngGrowthFactorDefault = 2;
+const youngGrowthFactorHeld = 1;
+
+/** Node options that set the young generation's sizes: an operator who sets them keeps them as set. */
+const youngSettingPattern = /--(?:max|min)-semi-space-size|--semi-space-growth-factor/;
+
+function youngGenerationSetByOperator(): boolean {
+  const options = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''];
+  return options.some((option) => youngSettingPattern.test(option));
+}
+
+let youngHeld = false;
+
+/**
+ * Keeps the young generation at its size until `releaseYoungGeneration`. Loading every listener's
+ * modules otherwise grows it from 2 × 1 to 2 × 8 MiB (docs/performance.md, "The young generation held
+ * at start"). Does nothing when the operator set the young generation's sizes.
+ */
+export function holdYoungGeneration(): void {
+  if (youngHeld || youngGenerationSetByOperator()) return;
+  setFlagsFromString(`--semi-space-growth-factor=${youngGrowthFactorHeld}`);
+  youngHeld = true;
+}
+
+/** Lets the young generation grow again with traffic, as V8 does by default. */
+export function releaseYoungGeneration(): void {
+  if (!youngHeld) return;
+  setFlagsFromString(`--semi-space-growth-factor=${youngGrowthFactorDefault}`);
+  youngHeld = false;
+}
 
 /** What the watch reads and does; tests replace them. */
 export interface IdleHeapProbes {

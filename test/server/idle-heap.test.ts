@@ -78,3 +78,40 @@ test('a young generation that is already small is left alone; stop ends the watc
   assert.equal(state.collections, 0);
   assert.equal(clock.pending, 0);
 });
+
+/**
+ * In a process of its own (the test runner's heap is not the test's): survivors that would grow the
+ * young generation, held and then released.
+ */
+const youngScript = `
+const { holdYoungGeneration, releaseYoungGeneration } = await import(process.argv[1]);
+const { getHeapSpaceStatistics } = await import('node:v8');
+const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+const kept = [];
+const survive = () => { for (let i = 0; i < 400000; i++) kept.push({ i, s: 'k' + i }); };
+// Scavenges commit both semi-spaces; the process's first ones decide what "its size" is.
+let garbage = [];
+for (let i = 0; i < 400000; i++) garbage = [i, garbage.length];
+holdYoungGeneration();
+const before = young();
+survive();
+const held = young();
+releaseYoungGeneration();
+survive();
+process.stdout.write(JSON.stringify({ before, held, released: young() }));
+`;
+
+test('switchyard start keeps the young generation at its size while loading, and lets it grow after', async () => {
+  const { execFile } = await import('node:child_process');
+  const modulePath = new URL('../../src/server/idle-heap.js', import.meta.url).href;
+  const out = await new Promise<string>((resolve, reject) => {
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    const args = ['--input-type=module', '-e', youngScript, modulePath];
+    execFile(process.execPath, args, { env, timeout: 30_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+  });
+  const sizes = JSON.parse(out) as { before: number; held: number; released: number };
+  assert.equal(sizes.held, sizes.before, 'held: no growth however much survives');
+  assert.ok(sizes.released > sizes.held, 'released: it grows again with survivors');
+});
