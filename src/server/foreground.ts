@@ -70,10 +70,11 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
     return exitCode.failed;
   }
   process.stdout.write(`${broker.readyLine()}\n`);
-  releaseYoungGeneration();
+  const young = releaseYoungGeneration();
   const idleHeap = new IdleHeapWatch(systemClock, logger);
   const signal = await signalled;
   idleHeap.stop();
+  young.stop();
   logger.info({ signal }, 'shutting down');
   const force = (reason: string) => {
     logger.error(reason);
