@@ -60,6 +60,9 @@ async function start(args: readonly string[]): Promise<number> {
     process.stdout.write(helpText());
     return exitCode.ok;
   }
+  // Before the broker's modules load: they are what would grow V8's young generation.
+  const { holdYoungGeneration } = await import('../src/server/idle-heap.js');
+  holdYoungGeneration();
   const { runForeground } = await import('../src/server/foreground.js');
   return runForeground({ args, env: process.env, cwd: process.cwd() });
 }

@@ -10,7 +10,7 @@ import { systemClock } from '../shared/clock.js';
 import { installEscapeGuard } from '../shared/escapes.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { Broker } from './broker.js';
-import { IdleHeapWatch } from './idle-heap.js';
+import { IdleHeapWatch, releaseYoungGeneration } from './idle-heap.js';
 
 export const exitCode = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -70,9 +70,11 @@ export async function runForeground(input: ForegroundInput): Promise<number> {
     return exitCode.failed;
   }
   process.stdout.write(`${broker.readyLine()}\n`);
+  const young = releaseYoungGeneration();
   const idleHeap = new IdleHeapWatch(systemClock, logger);
   const signal = await signalled;
   idleHeap.stop();
+  young.stop();
   logger.info({ signal }, 'shutting down');
   const force = (reason: string) => {
     logger.error(reason);

@@ -12,8 +12,17 @@
  * collection, whose end shrinks the young generation and returns its pages. At most one per quiet
  * spell: the next only after a busy window. Only the `switchyard start` process runs it; an embedding
  * process owns its own heap.
+ *
+ * That collection can come only once V8's allocation rate over its last 5 s is low, so 10–15 s after
+ * start. So `switchyard start` also keeps the young generation from growing while it loads
+ * (`holdYoungGeneration`, before the broker's modules are imported) and lets it grow again at the
+ * ready line (`releaseYoungGeneration`): what survives the start's scavenges is module code that would
+ * be promoted anyway, so it goes to the old space at once instead of doubling the semi-spaces first.
+ * From then on it grows with traffic up to `youngBytesMax` and no further: under a steady stream of
+ * messages, V8's 2 × 16 MiB held the garbage of the last scavenge interval (tens of MiB of array
+ * buffers) on top of itself (docs/performance.md, "The young generation capped").
  */
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Clock } from '../shared/clock.js';
@@ -27,6 +36,67 @@ export const idleUtilizationMax = 0.02;
 export const youngBytesIdleMax = 4 * 1024 * 1024;
 /** Half of V8's low allocation rate (kLowAllocationThroughput, bytes per millisecond). */
 export const quietBytesPerMsMax = 500;
+
+/**
+ * V8's own factor (Node 20, V8 11.3) by which a semi-space grows when more survived scavenges than it
+ * holds; 1 keeps it at its size.
+ */
+export const youngGrowthFactorDefault = 2;
+const youngGrowthFactorHeld = 1;
+
+/** Node options that set the young generation's sizes: an operator who sets them keeps them as set. */
+const youngSettingPattern = /--(?:max|min)-semi-space-size|--semi-space-growth-factor/;
+
+function youngGenerationSetByOperator(): boolean {
+  const options = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''];
+  return options.some((option) => youngSettingPattern.test(option));
+}
+
+let youngHeld = false;
+
+/**
+ * Keeps the young generation at its size until `releaseYoungGeneration`. Loading every listener's
+ * modules otherwise grows it from 2 × 1 to 2 × 8 MiB (docs/performance.md, "The young generation held
+ * at start"). Does nothing when the operator set the young generation's sizes.
+ */
+export function holdYoungGeneration(): void {
+  if (youngHeld || youngGenerationSetByOperator()) return;
+  setFlagsFromString(`--semi-space-growth-factor=${youngGrowthFactorHeld}`);
+  youngHeld = true;
+}
+
+/**
+ * Committed bytes of the young generation (both semi-spaces) past which it is not grown: 2 × 4 MiB
+ * instead of V8's 2 × 16 on this Node. A 4 MiB semi-space cost no measurable CPU per message in the
+ * measurements of docs/performance.md ("Memory: modules on demand, V8 and glibc settings").
+ */
+export const youngBytesMax = 8 * 1024 * 1024;
+
+function youngCommittedBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
+/**
+ * Lets the young generation grow again with traffic, up to `youngBytesMax`: after each collection the
+ * growth factor is V8's while the young generation is below that, and 1 once it is there (it grows only
+ * in scavenges, so it stops there; after the idle watch has shrunk it, it may grow again). The
+ * returned `stop` ends the watch. Nothing is watched when the young generation was not held.
+ */
+export function releaseYoungGeneration(): { stop(): void } {
+  if (!youngHeld) return { stop() {} };
+  youngHeld = false;
+  let factor = youngGrowthFactorHeld;
+  const steer = () => {
+    const wanted = youngCommittedBytes() < youngBytesMax ? youngGrowthFactorDefault : youngGrowthFactorHeld;
+    if (wanted === factor) return;
+    setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
+    factor = wanted;
+  };
+  steer();
+  const observer = new PerformanceObserver(steer);
+  observer.observe({ entryTypes: ['gc'] });
+  return { stop: () => observer.disconnect() };
+}
 
 /** What the watch reads and does; tests replace them. */
 export interface IdleHeapProbes {

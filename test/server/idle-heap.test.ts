@@ -78,3 +78,48 @@ test('a young generation that is already small is left alone; stop ends the watc
   assert.equal(state.collections, 0);
   assert.equal(clock.pending, 0);
 });
+
+/**
+ * In a process of its own (the test runner's heap is not the test's): survivors that would grow the
+ * young generation, held, then released (it grows, up to the cap).
+ */
+const youngScript = `
+const { holdYoungGeneration, releaseYoungGeneration, youngBytesMax } = await import(process.argv[1]);
+const { getHeapSpaceStatistics } = await import('node:v8');
+const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+const kept = [];
+// In steps with turns between, as a broker's traffic comes: the watch runs after collections.
+const survive = async () => {
+  for (let step = 0; step < 40; step++) {
+    for (let i = 0; i < 20000; i++) kept.push({ i, s: 'k' + i });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+};
+// Scavenges commit both semi-spaces; the process's first ones decide what "its size" is.
+let garbage = [];
+for (let i = 0; i < 400000; i++) garbage = [i, garbage.length];
+holdYoungGeneration();
+const before = young();
+await survive();
+const held = young();
+const watch = releaseYoungGeneration();
+await survive();
+watch.stop();
+process.stdout.write(JSON.stringify({ before, held, released: young(), capped: youngBytesMax }));
+`;
+
+test('switchyard start keeps the young generation at its size while loading, then lets it grow up to its cap', async () => {
+  const { execFile } = await import('node:child_process');
+  const modulePath = new URL('../../src/server/idle-heap.js', import.meta.url).href;
+  const out = await new Promise<string>((resolve, reject) => {
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    const args = ['--input-type=module', '-e', youngScript, modulePath];
+    execFile(process.execPath, args, { env, timeout: 60_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+  });
+  const sizes = JSON.parse(out) as Record<'before' | 'held' | 'released' | 'capped', number>;
+  assert.equal(sizes.held, sizes.before, 'held: no growth however much survives');
+  assert.ok(sizes.released > sizes.held, 'released: it grows again with survivors');
+  assert.ok(sizes.released <= sizes.capped, `released: no further than the cap (${sizes.released})`);
+});
