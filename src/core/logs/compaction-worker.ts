@@ -66,8 +66,8 @@ function threadId(): number | undefined {
 
 /**
  * Lowers this thread's priority to `nice`, then asks for `SCHED_IDLE` where util-linux's `chrt` is
- * found. Nice alone lets a busy thread keep its core for the rest of its slice (about 1.5 ms on two
- * cores by the kernel's defaults) when the event loop or a pool thread wakes there; a `SCHED_IDLE`
+ * found. Nice alone lets a busy thread keep its core for up to the rest of its slice (about 1.5 ms on
+ * two cores by the kernel's defaults) when the event loop or a pool thread wakes there; a `SCHED_IDLE`
  * thread is preempted at once, and the kernel counts its core as free when it places a waking thread
  * (docs/performance.md, "Kafka compaction", "5 December, afternoon"). Lowering one's own policy needs no
  * privilege.
