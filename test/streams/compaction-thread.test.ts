@@ -6,6 +6,7 @@
  * with no `.cleaned` file left behind.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,12 +128,31 @@ async function sameAfterReopen(a: FileStream, b: FileStream): Promise<void> {
   }
 }
 
-/** The nice value of each thread of this process (Linux), field 19 of its stat. */
-function threadNices(): number[] {
-  const tasks = readdirSync('/proc/self/task');
+/** Each thread of this process (Linux): its nice value and scheduling policy, fields 19 and 41 of its stat. */
+function threadPriorities(): { nice: number; policy: number }[] {
   const stat = (tid: string) =>
     readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return tasks.map((tid) => Number(stat(tid)[16]));
+  return readdirSync('/proc/self/task').map((tid) => {
+    const fields = stat(tid);
+    return { nice: Number(fields[16]), policy: Number(fields[38]) };
+  });
+}
+
+/** Linux's `SCHED_IDLE` (sched.h). */
+const schedIdle = 5;
+
+/** Whether util-linux's `chrt`, which the thread asks for `SCHED_IDLE` with, is on this machine. */
+const chrtFound = spawnSync('chrt', ['--help'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * The compaction thread is niced and, where `chrt` is found, `SCHED_IDLE`: the event loop and the pool
+ * threads that sync producers' writes take its core at once (docs/performance.md, "Kafka compaction").
+ */
+function assertLowered(): void {
+  if (process.platform !== 'linux') return;
+  const lowered = threadPriorities().find((t) => t.nice === compactionThreadNice);
+  assert.ok(lowered !== undefined, 'niced');
+  if (chrtFound) assert.equal(lowered.policy, schedIdle, 'SCHED_IDLE');
 }
 
 const cleanedLeft = (dir: string) =>
@@ -153,7 +173,7 @@ describe('compaction on the compaction thread', () => {
         ];
         assert.deepEqual(b, a);
         assert.ok(thread.asked.includes('rewrite'), `the thread did the run: ${thread.asked}`);
-        if (process.platform === 'linux') assert.ok(threadNices().includes(compactionThreadNice), 'niced');
+        assertLowered();
         assert.ok(off.partition.sizeBytes < before / 2, `compacted: ${before} → ${off.partition.sizeBytes}`);
         assert.deepEqual(entries(off.partition), entries(inline.partition));
         await sameAfterReopen(inline, off);

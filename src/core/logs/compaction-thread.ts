@@ -20,6 +20,13 @@ const workerUrl = new URL('./compaction-worker.js', import.meta.url);
  */
 export const compactionThreadNice = 10;
 
+/**
+ * Whether the thread also asks for Linux's `SCHED_IDLE` policy, so that a waking event loop or pool
+ * thread takes its core at once instead of after the rest of the thread's slice (docs/performance.md,
+ * "Kafka compaction", "5 December, afternoon").
+ */
+export const compactionThreadIdle = true;
+
 /** The compaction thread stopped before it answered. */
 export class CompactionThreadExit extends Error {}
 
@@ -69,7 +76,9 @@ export class CompactionThread {
 
   #started(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(workerUrl, { workerData: { nice: compactionThreadNice } });
+    const worker = new Worker(workerUrl, {
+      workerData: { nice: compactionThreadNice, idle: compactionThreadIdle },
+    });
     worker.unref();
     worker.on('message', (reply: CompactionReply) => {
       this.#pending.shift()?.resolve(reply);

@@ -5,6 +5,7 @@
  * executor swaps each result in. Nothing here touches the log's state: a thread that dies leaves only
  * `.cleaned` files, which the executor removes (and recovery would).
  */
+import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -50,13 +51,36 @@ interface Job {
   readonly run: CompactionRun;
 }
 
-/** Lowers this thread's priority to `nice` where the system can (a thread's id from /proc/thread-self). */
-function lowerPriority(nice: number): void {
+/** How long `chrt` may take to change this thread's policy before the thread goes on without it. */
+const chrtMsMax = 2000;
+
+/** This thread's id on Linux (from /proc/thread-self), or undefined elsewhere. */
+function threadId(): number | undefined {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
   } catch {
-    // Not Linux, or not allowed: the thread runs at the process's priority.
+    return undefined;
+  }
+}
+
+/**
+ * Lowers this thread's priority to `nice`, then asks for `SCHED_IDLE` where util-linux's `chrt` is
+ * found. Nice alone lets a busy thread keep its core for up to the rest of its slice (about 1.5 ms on
+ * two cores by the kernel's defaults) when the event loop or a pool thread wakes there; a `SCHED_IDLE`
+ * thread is preempted at once, and the kernel counts its core as free when it places a waking thread
+ * (docs/performance.md, "Kafka compaction", "5 December, afternoon"). Lowering one's own policy needs no
+ * privilege.
+ */
+function lowerPriority(nice: number, idle: boolean): void {
+  const tid = threadId();
+  if (tid === undefined) return;
+  try {
+    setPriority(tid, nice);
+    if (idle)
+      execFileSync('chrt', ['--idle', '-p', '0', String(tid)], { stdio: 'ignore', timeout: chrtMsMax });
+  } catch {
+    // Not allowed, or no `chrt`: the thread runs at the priority it has.
   }
 }
 
@@ -113,7 +137,10 @@ async function handle(request: CompactionRequest): Promise<CompactionReply | und
   }
 }
 
-if (!isMainThread) lowerPriority((workerData as { nice: number }).nice);
+if (!isMainThread) {
+  const { nice, idle } = workerData as { nice: number; idle: boolean };
+  lowerPriority(nice, idle);
+}
 
 // Requests come one at a time (the stream's thread awaits each reply), so handling them in order is enough.
 let queue = Promise.resolve();
