@@ -258,13 +258,18 @@ export class ProducerRegistry {
     const from = Math.max(bound, partition.startOffset);
     const end = partition.endOffset;
     this.#forgetLost(partition);
-    if (bound > end) return this.#lowerBound(partition, end);
+    if (bound > end) return this.#track(key, partition, this.#lowerBound(partition, end));
     if (from >= end) {
       this.#readDone(key, partition);
       return undefined;
     }
+    return this.#track(key, partition, this.#readTail(partition, from, end));
+  }
+
+  /** The partition is read once `work` is done; meanwhile batches wait for it (`readTail`). */
+  #track(key: string, partition: StreamPartition, work: Promise<void>): Promise<void> {
     const generation = this.#generation;
-    const reading = this.#readTail(partition, from, end).then(
+    const tracked = work.then(
       () => {
         if (generation === this.#generation) this.#readDone(key, partition);
       },
@@ -273,8 +278,8 @@ export class ProducerRegistry {
         throw err;
       },
     );
-    this.#tails.set(key, reading);
-    return reading;
+    this.#tails.set(key, tracked);
+    return tracked;
   }
 
   /**
@@ -284,25 +289,21 @@ export class ProducerRegistry {
    * leave them unread at the next start; so the bound is lowered to the end, durably, before any is.
    */
   #lowerBound(partition: StreamPartition, end: number): Promise<void> {
-    const { stream, index } = partition;
-    const key = partitionKey(stream, index);
-    const generation = this.#generation;
-    const lowering = this.#log.commit({ type: 'covered', stream, partition: index, offset: end }).then(
-      () => {
-        if (generation === this.#generation) this.#readDone(key, partition);
-      },
-      (err: unknown) => {
-        if (generation === this.#generation) this.#tails.delete(key);
-        throw err;
-      },
-    );
-    this.#tails.set(key, lowering);
-    return lowering;
+    return this.#log.commit({
+      type: 'covered',
+      stream: partition.stream,
+      partition: partition.index,
+      offset: end,
+    });
   }
 
   #readDone(key: string, partition: StreamPartition): void {
     this.#tails.set(key, partition);
-    this.#coverTimer ??= this.#log.exec.after(producerCoverIntervalMs, () => this.#coverWhileRunning());
+    this.#coverTimer ??= this.#armCover();
+  }
+
+  #armCover(): Timer {
+    return this.#log.exec.after(producerCoverIntervalMs, () => this.#coverWhileRunning());
   }
 
   /**
@@ -314,7 +315,7 @@ export class ProducerRegistry {
     this.#coverTimer = undefined;
     if (this.#tails.size === 0) return;
     this.#cover().catch(() => undefined);
-    this.#coverTimer = this.#log.exec.after(producerCoverIntervalMs, () => this.#coverWhileRunning());
+    this.#coverTimer = this.#armCover();
   }
 
   async #readTail(partition: StreamPartition, from: number, end: number): Promise<void> {

@@ -74,6 +74,24 @@ async function forgeCovered(core: CoreFixture, offset: number): Promise<void> {
   await log.close();
 }
 
+/** A core whose stream `plain` holds three plain batches (offsets 0–2). */
+async function openWithTailRead(): Promise<CoreFixture> {
+  register();
+  const opened = await openCore();
+  await opened.client.createStream('plain', { partitions: 1 });
+  await appendPlain(opened.client, 3);
+  return opened;
+}
+
+/** A new idempotent producer's first batch, at offset 3: it reads the plain tail back and covers it. */
+async function firstIdempotentBatch(opened: CoreFixture): Promise<number> {
+  const init = await opened.client.initProducer(-1, -1);
+  assert.equal(init.kind, 'ok');
+  if (init.kind !== 'ok') throw new Error('unreachable');
+  assert.equal(await appendIdempotent(opened.client, init.producerId, 0), 'appended');
+  return init.producerId;
+}
+
 let core: CoreFixture | undefined;
 afterEach(async () => {
   await core?.broker.close();
@@ -82,16 +100,9 @@ afterEach(async () => {
 });
 
 test('a clean close covers each partition read back in its run to its end; one not read keeps its bound', async () => {
-  register();
-  core = await openCore();
+  core = await openWithTailRead();
   const { storage } = core;
-  await core.client.createStream('plain', { partitions: 1 });
-  await appendPlain(core.client, 3);
-  const init = await core.client.initProducer(-1, -1);
-  assert.equal(init.kind, 'ok');
-  if (init.kind !== 'ok') throw new Error('unreachable');
-  // The first idempotent batch reads the plain tail back and covers it (offset 3).
-  assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'appended');
+  const producerId = await firstIdempotentBatch(core);
   await appendPlain(core.client, 4);
   await core.broker.close();
   assert.deepEqual(await coveredOffsets(core), [3, 8], 'covered to the end at the clean close');
@@ -104,19 +115,14 @@ test('a clean close covers each partition read back in its run to its end; one n
 
   // The retry of the batch at offset 3 is still a duplicate, the next sequence appended.
   core = await openCore({ storage });
-  assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'duplicate');
-  assert.equal(await appendIdempotent(core.client, init.producerId, 1), 'appended');
+  assert.equal(await appendIdempotent(core.client, producerId, 0), 'duplicate');
+  assert.equal(await appendIdempotent(core.client, producerId, 1), 'appended');
 });
 
 test('while running, partitions read back are covered to their ends every interval, not only at a clean close', async () => {
-  register();
-  core = await openCore();
+  core = await openWithTailRead();
   const { clock } = core;
-  await core.client.createStream('plain', { partitions: 1 });
-  await appendPlain(core.client, 3);
-  const init = await core.client.initProducer(-1, -1);
-  if (init.kind !== 'ok') throw new Error('no producer id');
-  assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'appended');
+  await firstIdempotentBatch(core);
   await appendPlain(core.client, 4);
   clock.advance(producerCoverIntervalMs);
   await appendPlain(core.client, 2);
@@ -128,20 +134,15 @@ test('while running, partitions read back are covered to their ends every interv
 });
 
 test('a bound past the partition end (a crash took a covered tail) is lowered durably before the next batch', async () => {
-  register();
-  core = await openCore();
+  core = await openWithTailRead();
   const { storage } = core;
-  await core.client.createStream('plain', { partitions: 1 });
-  await appendPlain(core.client, 3);
-  const init = await core.client.initProducer(-1, -1);
-  if (init.kind !== 'ok') throw new Error('no producer id');
-  assert.equal(await appendIdempotent(core.client, init.producerId, 0), 'appended');
+  const producerId = await firstIdempotentBatch(core);
   await core.broker.close();
   // The run covered offsets up to 20, then crashed before the partition's offsets 4–19 were durable.
   await forgeCovered(core, 20);
 
   core = await openCore({ storage });
-  assert.equal(await appendIdempotent(core.client, init.producerId, 1), 'appended');
+  assert.equal(await appendIdempotent(core.client, producerId, 1), 'appended');
   await core.broker.close();
   assert.deepEqual(
     (await registryEntries(core, ['covered', 'batch'])).slice(-4),
@@ -149,5 +150,5 @@ test('a bound past the partition end (a crash took a covered tail) is lowered du
     'the bound is back at the end before the batch at 4 is recorded',
   );
   core = await openCore({ storage });
-  assert.equal(await appendIdempotent(core.client, init.producerId, 1), 'duplicate');
+  assert.equal(await appendIdempotent(core.client, producerId, 1), 'duplicate');
 });
