@@ -197,6 +197,11 @@ export interface StreamCompaction {
 
 export interface StreamInfo {
   readonly name: string;
+  /**
+   * Made when the stream is created and kept with its definition (./logs/stream-ids.ts): a stream
+   * created again under its name has a new one. Kafka's topic id (KIP-516).
+   */
+  readonly id: string;
   readonly partitions: number;
   readonly bytesMax?: number;
   readonly ageMsMax?: number;

@@ -6,9 +6,11 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { BrokerCore } from '../../src/core/broker.js';
 import { internalContext } from '../../src/core/entry/context.js';
+import { derivedStreamId } from '../../src/core/logs/stream-ids.js';
 import { definitionsMachine } from '../../src/core/state/defs-entries.js';
-import { headersFromJson, headersToJson } from '../../src/core/state/json.js';
+import { encodeJson, headersFromJson, headersToJson } from '../../src/core/state/json.js';
 import { definitionsLogName } from '../../src/core/state/names.js';
+import { recordFormat } from '../../src/core/state/state-log.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
@@ -16,6 +18,7 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage } from '../../src/storage/types.js';
 import { drain, message, settle } from '../../testing/core-helpers.js';
 import { readStateLog } from '../../testing/state-helpers.js';
+import { until } from '../../testing/wait.js';
 
 const clock = new ManualClock();
 
@@ -174,5 +177,79 @@ describe('users', () => {
     );
     assert.deepEqual(broker.users.names(), ['guest']);
     await broker.close();
+  });
+});
+
+describe('stream ids', () => {
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+  test('made at creation (an AMQP stream queue too), kept by every change and a restart; new when created again', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-ids-'));
+    try {
+      let storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+      let broker = await BrokerCore.open({ storage, clock });
+      let vhost = broker.vhost('/');
+      const first = await vhost.createStream('orders', { partitions: 1 });
+      assert.match(first.id, uuid);
+      vhost.declareQueue('sq', { kind: 'stream', durable: true });
+      await until(() => vhost.stream('sq') !== undefined, 5000, 'the stream queue');
+      const queueId = vhost.stream('sq')?.id;
+      assert.match(queueId ?? '', uuid);
+      assert.notEqual(queueId, first.id);
+      // Replacing the settings, the attributes or the partition count keeps the id.
+      assert.equal(
+        (await vhost.configureStream('orders', { ageMsMax: 60_000, attributes: { a: '1' } })).id,
+        first.id,
+      );
+      assert.equal((await vhost.setStreamAttributes('orders', { b: '2' })).id, first.id);
+      assert.equal((await vhost.addPartitions('orders', 3)).id, first.id);
+      await broker.close();
+      await storage.close();
+
+      storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+      broker = await BrokerCore.open({ storage, clock });
+      vhost = broker.vhost('/');
+      assert.equal(vhost.stream('orders')?.id, first.id);
+      assert.equal(vhost.stream('orders')?.partitions, 3);
+      assert.equal(vhost.stream('sq')?.id, queueId);
+      await vhost.deleteStream('orders');
+      const second = await vhost.createStream('orders', { partitions: 1 });
+      assert.match(second.id, uuid);
+      assert.notEqual(second.id, first.id);
+      await broker.close();
+      await storage.close();
+
+      storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+      broker = await BrokerCore.open({ storage, clock });
+      assert.equal(broker.vhost('/').stream('orders')?.id, second.id);
+      await broker.close();
+      await storage.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a stream defined by an older build (no id stored) opens with the id that build derived', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-ids-'));
+    try {
+      let storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+      // The definitions log as an older build wrote it: a stream.put without an id.
+      const log = await storage.openLog(definitionsLogName);
+      const old = { t: 'stream.put', vhost: '/', name: 'legacy', partitions: 2 };
+      await log.append({ payload: encodeJson(old), timestamp: 0, format: recordFormat.entry }).durable;
+      await log.close();
+      await storage.close();
+      for (let open = 0; open < 2; open++) {
+        storage = await FileStorage.open({ dir, fsync: { kind: 'never' } });
+        const broker = await BrokerCore.open({ storage, clock });
+        const info = broker.vhost('/').stream('legacy');
+        assert.equal(info?.partitions, 2);
+        assert.equal(info?.id, derivedStreamId('/', 'legacy'), `open ${open}`);
+        await broker.close();
+        await storage.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

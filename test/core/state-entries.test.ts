@@ -4,6 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import {
+  derivedStreamId,
+  metadataStreamId,
+  newStreamId,
+  zeroStreamId,
+} from '../../src/core/logs/stream-ids.js';
 import { definitionsMachine } from '../../src/core/state/defs-entries.js';
 import { groupMachine } from '../../src/core/state/group-entries.js';
 import { decodeJson, encodeJson } from '../../src/core/state/json.js';
@@ -87,8 +93,17 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       { type: 'queue.delete', vhost: '/', name: 'q' },
       { type: 'binding.put', vhost: '/', binding },
       { type: 'binding.delete', vhost: '/', binding: { ...binding, destinationKind: 'exchange', args: {} } },
-      { type: 'stream.put', vhost: '/', info: { name: 'orders', partitions: 2, bytesMax: 1_000_000 } },
-      { type: 'stream.put', vhost: '/', info: { name: 'plain', partitions: 1 } },
+      {
+        type: 'stream.put',
+        vhost: '/',
+        info: {
+          name: 'orders',
+          id: '4c1e2b7a-93d1-4f0e-8a55-0d2f6c9e1b34',
+          partitions: 2,
+          bytesMax: 1_000_000,
+        },
+      },
+      { type: 'stream.put', vhost: '/', info: { name: 'plain', id: newStreamId(), partitions: 1 } },
       { type: 'stream.delete', vhost: '/', name: 'orders' },
       {
         type: 'user.put',
@@ -347,6 +362,12 @@ describe('state entries', () => {
         definitionsMachine.decode({ t: 'queue.put', vhost: '/', name: 'x', options: { overflow: 'drop' } }),
       corrupt,
     );
+    for (const id of ['', 'ORDERS', zeroStreamId, metadataStreamId, '4C1E2B7A-93D1-4F0E-8A55-0D2F6C9E1B34'])
+      assert.throws(
+        () => definitionsMachine.decode({ t: 'stream.put', vhost: '/', name: 's', id, partitions: 1 }),
+        corrupt,
+        id,
+      );
     assert.throws(() => sessionMachine.decode({ t: 'markers', set: [[1]], clear: [] }), corrupt);
     assert.throws(
       () => retainedMachine.decode({ t: 'set', key: 'k', body: 'AA==', properties: [] }),
@@ -357,5 +378,32 @@ describe('state entries', () => {
       () => txnMachine.decode({ t: 'partitions', id: 'x', partitions: [['s', 0]], at: 1 }),
       corrupt,
     );
+  });
+
+  // A definition of an older build has no id: it opens with the id that build showed (derived from
+  // vhost and name, pinned here), so ids clients cached across the upgrade stay valid.
+  test('definitions: a stream stored without an id gets the id older builds derived for it', () => {
+    const old = { t: 'stream.put', vhost: '/', name: 'orders', partitions: 3 };
+    const entry = definitionsMachine.decode(old);
+    assert.equal(entry.type, 'stream.put');
+    const { info } = entry as { info: { id: string } };
+    assert.equal(info.id, '7003fa17-274f-87fd-a37b-24c5155d95f4');
+    assert.equal(info.id, derivedStreamId('/', 'orders'));
+    assert.notEqual(derivedStreamId('other', 'orders'), info.id);
+    // Written again (a snapshot), the id is stored and read back as it is.
+    const again = definitionsMachine.decode(decodeJson(encodeJson(definitionsMachine.encode(entry))));
+    assert.deepEqual(again, entry);
+    assert.equal((definitionsMachine.encode(entry) as { id: string }).id, info.id);
+  });
+
+  test('newStreamId: version 4, never reserved, never a base64 form starting with -', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const id = newStreamId();
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.ok(!/^f[89ab]/.test(id), id);
+      seen.add(id);
+    }
+    assert.equal(seen.size, 2000);
   });
 });

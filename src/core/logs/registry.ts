@@ -20,6 +20,7 @@ import type { QueueEngine, StreamRegistry, StreamRegistryFactory } from '../inte
 import type { QueueOptions } from '../types.js';
 import { checkStreamName, partitionLogName } from './names.js';
 import { Partition } from './partition.js';
+import { newStreamId } from './stream-ids.js';
 import { StreamQueue } from './stream-queue.js';
 
 /** How often size and age retention run; RabbitMQ and Kafka check on a similar scale (minutes or less). */
@@ -98,7 +99,7 @@ class Streams implements StreamRegistry {
           `Vhost '${this.#deps.vhost}' has ${streamsPerVhostMax} streams`,
         );
       }
-      const info = makeInfo(name, options.partitions, options);
+      const info = makeInfo({ name, id: newStreamId() }, options.partitions, options);
       const exec = this.#executorFor(name);
       const partitions = await this.#openPartitions(name, 0, info.partitions, exec, { fresh: true });
       try {
@@ -142,7 +143,7 @@ class Streams implements StreamRegistry {
         throw brokerError(ErrorCode.invalidArgument, `${message}, got ${total}`);
       }
       const added = await this.#openPartitions(name, current, total, state.exec, { fresh: true });
-      const info = makeInfo(name, total, state.info);
+      const info = makeInfo(state.info, total, state.info);
       await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.partitions.push(...added);
       state.info = info;
@@ -153,7 +154,7 @@ class Streams implements StreamRegistry {
   setAttributes(name: string, attributes: Readonly<Record<string, string>>): Promise<StreamInfo> {
     return this.#run(async () => {
       const state = this.#require(name);
-      const info = makeInfo(name, state.info.partitions, { ...state.info, attributes });
+      const info = makeInfo(state.info, state.info.partitions, { ...state.info, attributes });
       await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.info = info;
       return info;
@@ -164,7 +165,8 @@ class Streams implements StreamRegistry {
     return this.#run(async () => {
       const state = this.#require(name);
       this.#checkOptions({ partitions: state.info.partitions, ...settings });
-      const info = makeInfo(name, state.info.partitions, settings);
+      // Settings are replaced as a whole; the stream's name and id are not settings.
+      const info = makeInfo(state.info, state.info.partitions, settings);
       await this.#deps.definitions.putStream(this.#deps.vhost, info);
       state.info = info;
       this.#scheduleCompaction();
@@ -413,7 +415,7 @@ function retentionOf(bounds: { readonly bytesMax?: number; readonly ageMsMax?: n
 }
 
 function makeInfo(
-  name: string,
+  { name, id }: Pick<StreamInfo, 'name' | 'id'>,
   partitions: number,
   bounds: {
     readonly bytesMax?: number;
@@ -427,6 +429,7 @@ function makeInfo(
     attributes === undefined || Object.keys(attributes).length === 0 ? {} : { attributes: { ...attributes } };
   return {
     name,
+    id,
     partitions,
     ...retentionOf(bounds),
     ...kept,

@@ -6,6 +6,7 @@
  * Exclusive queues are never written: RabbitMQ deletes them with their connection.
  */
 import type { StreamCompaction, StreamInfo } from '../api.js';
+import { derivedStreamId, isStreamId } from '../logs/stream-ids.js';
 import { canonicalHeaders } from '../routing/headers.js';
 import {
   isScramMechanism,
@@ -409,6 +410,18 @@ function attributesOf(table: Headers | undefined): { attributes?: Readonly<Recor
   return { attributes: table as Record<string, string> };
 }
 
+/**
+ * The stored id; a definition written before streams had ids has none and gets the id those builds
+ * derived from vhost and name, the same at every open (nothing is written for it: the next snapshot
+ * stores it).
+ */
+function streamIdOf(f: Fields, vhost: string, name: string): string {
+  if (!f.has('id')) return derivedStreamId(vhost, name);
+  const id = f.str('id');
+  if (!isStreamId(id)) throw corrupt(`stream id '${id}'`);
+  return id;
+}
+
 function bindingToJson(b: StoredBinding): Json {
   return {
     source: b.source,
@@ -509,11 +522,12 @@ function encodeDefinitions(entry: DefinitionsEntry): Json {
     case 'binding.delete':
       return { t: entry.type, vhost: entry.vhost, binding: bindingToJson(entry.binding) };
     case 'stream.put': {
-      const { name, partitions } = entry.info;
+      const { name, id, partitions } = entry.info;
       return {
         t: entry.type,
         vhost: entry.vhost,
         name,
+        id,
         partitions,
         ...optionalToJson(streamFields(entry.info), streamSpec),
       };
@@ -584,11 +598,14 @@ function decodeDefinitions(json: unknown): DefinitionsEntry {
     case 'stream.put': {
       const fields = optionalFromJson<StreamFields>(f, streamSpec);
       const { bytesMax, ageMsMax, attributes } = fields;
+      const vhost = f.str('vhost');
+      const name = f.str('name');
       return {
         type,
-        vhost: f.str('vhost'),
+        vhost,
         info: {
-          name: f.str('name'),
+          name,
+          id: streamIdOf(f, vhost, name),
           partitions: f.int('partitions', 1),
           ...(bytesMax === undefined ? {} : { bytesMax }),
           ...(ageMsMax === undefined ? {} : { ageMsMax }),

@@ -55,9 +55,17 @@ interface Member {
   timer?: Timer;
 }
 
+/** A partition of a share session: by topic id, as Kafka's share session cache keys it (KIP-932). */
+export interface SessionPartition {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+}
+
 interface Session {
   nextEpoch: number;
-  readonly partitions: Map<string, { topic: string; partition: number }>;
+  /** By `partition:topicId`: a topic created again under its name is another entry. */
+  readonly partitions: Map<string, SessionPartition>;
 }
 
 interface Group {
@@ -67,6 +75,12 @@ interface Group {
   readonly sessions: Map<string, Session>;
   /** By `partition:topic`. */
   readonly partitions: Map<string, SharePartition>;
+  /**
+   * The topic id (KIP-516) each share-partition was made for, by the same key; none yet for one
+   * restored after a restart, which takes the id of its first read (core dropped the stored state of a
+   * topic deleted meanwhile).
+   */
+  readonly topicIds: Map<string, string>;
   reset: ShareReset;
   lockMs: number;
   /** `share.isolation.level`: read_committed hands out committed records only (KIP-932). */
@@ -313,6 +327,7 @@ export class ShareGroupCoordinator {
       members: new Map(),
       sessions: new Map(),
       partitions: new Map(),
+      topicIds: new Map(),
       reset: 'latest',
       lockMs: shareRecordLockMs,
       committed: false,
@@ -334,9 +349,9 @@ export class ShareGroupCoordinator {
     groupId: string,
     memberId: string,
     epoch: number,
-    partitions: ReadonlyArray<{ topic: string; partition: number }>,
-    forgotten: ReadonlyArray<{ topic: string; partition: number }>,
-  ): Array<{ topic: string; partition: number }> | KafkaError {
+    partitions: readonly SessionPartition[],
+    forgotten: ReadonlyArray<{ topicId: string; partition: number }>,
+  ): SessionPartition[] | KafkaError {
     const group = this.#groups.get(groupId);
     if (group === undefined || !group.members.has(memberId)) return KafkaError.unknownMemberId;
     let session = group.sessions.get(memberId);
@@ -352,8 +367,9 @@ export class ShareGroupCoordinator {
       if (epoch !== session.nextEpoch) return KafkaError.invalidShareSessionEpoch;
       session.nextEpoch = session.nextEpoch === 0x7fffffff ? 1 : session.nextEpoch + 1;
     }
-    for (const p of forgotten) session.partitions.delete(keyOf(p.topic, p.partition));
-    for (const p of partitions) session.partitions.set(keyOf(p.topic, p.partition), p);
+    for (const p of forgotten) session.partitions.delete(keyOf(p.topicId, p.partition));
+    for (const { topic, topicId, partition } of partitions)
+      session.partitions.set(keyOf(topicId, partition), { topic, topicId, partition });
     return [...session.partitions.values()];
   }
 
@@ -375,17 +391,29 @@ export class ShareGroupCoordinator {
     return this.#groups.get(groupId)?.partitions.has(keyOf(topic, partition)) ?? false;
   }
 
-  /** The share-partition, created at `start` (from share.auto.offset.reset) the first time it is read. */
+  /**
+   * The share-partition of the topic whose id is `topicId`, created at `start` (from
+   * share.auto.offset.reset) the first time it is read. A share-partition made for another id belongs
+   * to a topic since deleted and created again under the name: Kafka keys share-partitions by topic id,
+   * so its records, locks and delivery counts go and the new topic's share-partition starts afresh.
+   */
   partition(
     groupId: string,
     topic: string,
     partition: number,
+    topicId: string,
     start: (reset: ShareReset) => number,
   ): SharePartition | undefined {
     const group = this.#groups.get(groupId);
     if (group === undefined) return undefined;
     const key = keyOf(topic, partition);
     let sp = group.partitions.get(key);
+    const madeFor = group.topicIds.get(key);
+    group.topicIds.set(key, topicId);
+    if (sp !== undefined && madeFor !== undefined && madeFor !== topicId) {
+      sp.close();
+      sp = undefined;
+    }
     if (sp === undefined) {
       sp = new SharePartition(this.#clock, start(group.reset), group.lockMs);
       this.#watch(group, key, sp);

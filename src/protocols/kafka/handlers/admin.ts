@@ -20,6 +20,7 @@ import type {
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, clusterId, type KafkaBroker, nodeId, type RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf, txnErrorOf } from '../errors.js';
+import { zeroTopicId } from '../topic-ids.js';
 import { checkTopicConfigs, describeTopicConfigs, isRefusal, type TopicSettings } from '../topic-settings.js';
 import { isKafkaError, partitionOf, validTopicName } from '../topics.js';
 
@@ -70,16 +71,18 @@ async function createOne(
     return fail(KafkaError.topicAlreadyExists, `Topic '${topic.name}' already exists`);
   const settings = settingsOf(broker, topic);
   if (Array.isArray(settings)) return fail(settings[0], settings[1]);
+  // v7+ answers the new topic's id (KIP-516); a validation creates nothing and answers the zero id.
+  let topicId = zeroTopicId;
   if (!validateOnly) {
     try {
       // The kept configs go in with the stream, so no request sees the new topic without them.
       const attributes = settings.kept;
-      await client.createStream(topic.name, {
+      ({ id: topicId } = await client.createStream(topic.name, {
         partitions: settings.partitions,
         ...settings.retention,
         ...(settings.compaction === undefined ? {} : { compaction: settings.compaction }),
         attributes,
-      });
+      }));
     } catch (err) {
       return fail(
         kafkaErrorOf(err) === KafkaError.invalidRequest ? KafkaError.invalidPartitions : kafkaErrorOf(err),
@@ -89,6 +92,7 @@ async function createOne(
   }
   return {
     name: topic.name,
+    topicId,
     errorCode: KafkaError.none,
     errorMessage: null,
     numPartitions: settings.partitions,

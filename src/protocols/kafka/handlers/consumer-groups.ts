@@ -20,13 +20,7 @@ import { ApiKey } from '../codec/index.js';
 import { consumerHeartbeatIntervalMs } from '../consumer-groups.js';
 import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { topicIdOf } from '../topic-ids.js';
-
-/** Topic id → name over the vhost's topics, for what a member reports it owns. */
-function topicNames(ctx: Scope): Map<string, string> {
-  const { broker, client } = ctx;
-  return new Map(client.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
-}
+import { topicIdOf, topicNames, zeroTopicId } from '../topic-ids.js';
 
 function ownedOf(ctx: Scope, owned: ConsumerGroupHeartbeatRequest['topicPartitions']): Assignment | null {
   if (owned === null) return null;
@@ -34,23 +28,25 @@ function ownedOf(ctx: Scope, owned: ConsumerGroupHeartbeatRequest['topicPartitio
   const out: Assignment = new Map();
   for (const t of owned) {
     const name = names.get(t.topicId);
-    // A topic deleted meanwhile is owned by nobody any more.
+    // A topic deleted meanwhile (or created again: a new id) is owned by nobody any more.
     if (name !== undefined) out.set(name, new Set(t.partitions));
   }
   return out;
 }
 
+/** An assignment by topic id; a topic deleted since it was assigned has no id and is left out. */
 export function byTopicId(
-  vhost: string,
+  ctx: Scope,
   a: Assignment,
 ): Array<{ topicId: string; topicName: string; partitions: number[] }> {
   return [...a]
     .filter(([, s]) => s.size > 0)
     .map(([topic, s]) => ({
-      topicId: topicIdOf(vhost, topic),
+      topicId: topicIdOf(ctx, topic),
       topicName: topic,
       partitions: [...s].sort((x, y) => x - y),
-    }));
+    }))
+    .filter((t) => t.topicId !== zeroTopicId);
 }
 
 async function heartbeat(
@@ -90,10 +86,7 @@ async function heartbeat(
     memberId: result.memberId === '' ? null : result.memberId,
     memberEpoch: result.memberEpoch,
     heartbeatIntervalMs: result.errorCode === KafkaError.none ? consumerHeartbeatIntervalMs : 0,
-    assignment:
-      result.assignment === null
-        ? null
-        : { topicPartitions: byTopicId(broker.options.vhost, result.assignment) },
+    assignment: result.assignment === null ? null : { topicPartitions: byTopicId(ctx, result.assignment) },
   };
 }
 
@@ -157,8 +150,8 @@ export const consumerGroupDescribeHandler: ApiHandler = {
           clientHost: m.clientHost,
           subscribedTopicNames: [...m.subscribedTopicNames],
           subscribedTopicRegex: m.subscribedTopicRegex,
-          assignment: { topicPartitions: byTopicId(vhost, m.assignment) },
-          targetAssignment: { topicPartitions: byTopicId(vhost, m.targetAssignment) },
+          assignment: { topicPartitions: byTopicId(ctx, m.assignment) },
+          targetAssignment: { topicPartitions: byTopicId(ctx, m.targetAssignment) },
           // v1: 1 for a member of the consumer protocol (0 would be a classic member of the group).
           memberType: 1,
         })),

@@ -4,6 +4,7 @@
  * when named, without saying whether it exists; auto-creation needs CREATE on the cluster or the topic.
  */
 
+import type { StreamInfo } from '../../../core/api.js';
 import { allowed } from '../acls.js';
 import {
   authorizedOperations,
@@ -15,7 +16,7 @@ import type { KafkaInput, MetadataRequest, MetadataResponse, MetadataResponseTop
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, clusterId, nodeId, type RequestContext } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { topicIdOf, topicNameOf } from '../topic-ids.js';
+import { topicNameOf } from '../topic-ids.js';
 import { topicOrCreate } from '../topics.js';
 
 /** Metadata answers at most this many topics; more would be a response no client can use. */
@@ -26,13 +27,12 @@ type TopicOut = KafkaInput<MetadataResponseTopic>;
 function describeTopic(
   ctx: RequestContext,
   request: MetadataRequest,
-  name: string,
-  partitions: number,
+  { name, id, partitions }: StreamInfo,
 ): TopicOut {
   return {
     errorCode: KafkaError.none,
     name,
-    topicId: topicIdOf(ctx.broker.options.vhost, name),
+    topicId: id,
     isInternal: false,
     topicAuthorizedOperations: request.includeTopicAuthorizedOperations
       ? authorizedOperations(ctx, 'TOPIC', name)
@@ -85,7 +85,7 @@ async function requestedTopics(ctx: RequestContext, request: MetadataRequest): P
     out.push(
       typeof found === 'number'
         ? { errorCode: refused ? KafkaError.topicAuthorizationFailed : found, name, partitions: [] }
-        : describeTopic(ctx, request, name, found.partitions),
+        : describeTopic(ctx, request, found),
     );
   }
   return out;
@@ -102,7 +102,7 @@ export const metadataHandler: ApiHandler = {
           .streams()
           .filter((s) => allowed(ctx, 'TOPIC', s.name, 'DESCRIBE'))
           .slice(0, metadataTopicsMax)
-          .map((s) => describeTopic(ctx, request, s.name, s.partitions))
+          .map((s) => describeTopic(ctx, request, s))
       : await requestedTopics(ctx, request);
     return {
       brokers: [{ nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null }],

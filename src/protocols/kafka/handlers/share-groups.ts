@@ -30,9 +30,9 @@ import {
   type Scope,
 } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { shareHeartbeatIntervalMs } from '../share-groups.js';
+import { type SessionPartition, shareHeartbeatIntervalMs } from '../share-groups.js';
 import type { AcquiredRange, SharePartition } from '../share-partition.js';
-import { topicIdOf } from '../topic-ids.js';
+import { topicIdOf, topicNames, zeroTopicId } from '../topic-ids.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 import { byTopicId } from './consumer-groups.js';
 import { batchesBetween } from './fetch.js';
@@ -83,11 +83,6 @@ function abortedBatches(log: StreamPartition, from: number, to: number): (batch:
   };
 }
 
-function topicNames(ctx: Scope): Map<string, string> {
-  const { broker, client } = ctx;
-  return new Map(client.streams().map((s) => [topicIdOf(broker.options.vhost, s.name), s.name]));
-}
-
 function isOtherGroup(broker: KafkaBroker, groupId: string): boolean {
   return broker.groups.describe(groupId).members.length > 0 || broker.consumerGroups.hasMembers(groupId);
 }
@@ -120,9 +115,10 @@ export const shareGroupHeartbeatHandler: ApiHandler = {
         r.assignment === null
           ? null
           : {
-              topicPartitions: byTopicId(ctx.broker.options.vhost, r.assignment).map(
-                ({ topicId, partitions }) => ({ topicId, partitions }),
-              ),
+              topicPartitions: byTopicId(ctx, r.assignment).map(({ topicId, partitions }) => ({
+                topicId,
+                partitions,
+              })),
             },
     };
   },
@@ -165,7 +161,7 @@ export const shareGroupDescribeHandler: ApiHandler = {
           clientId: m.clientId,
           clientHost: m.clientHost,
           subscribedTopicNames: m.topics,
-          assignment: { topicPartitions: byTopicId(vhost, m.assignment) },
+          assignment: { topicPartitions: byTopicId(ctx, m.assignment) },
         })),
       };
     });
@@ -208,7 +204,7 @@ function sharePartitionOf(
   const { broker } = ctx;
   const log = partitionOf(ctx, t.topic, t.partition);
   if (isKafkaError(log)) return log;
-  const sp = broker.shareGroups.partition(groupId, t.topic, t.partition, (reset) =>
+  const sp = broker.shareGroups.partition(groupId, t.topic, t.partition, t.topicId, (reset) =>
     reset === 'earliest' ? log.startOffset : log.endOffset,
   );
   if (sp === undefined) return KafkaError.unknownMemberId;
@@ -423,11 +419,14 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
       acks: p.acknowledgementBatches,
     })),
   );
-  // Partitions of topics the client may not READ are answered so, and neither fetched nor acknowledged.
-  const denied = asked.filter((n) => n.topic !== '' && !allowed(ctx, 'TOPIC', n.topic, 'READ'));
-  const named = denied.length === 0 ? asked : asked.filter((n) => !denied.includes(n));
+  // Partitions of topics the client may not READ, and of ids no topic has (a topic deleted or created
+  // again since the client looked it up), are answered so, and neither fetched nor acknowledged:
+  // Kafka's ShareFetch context answers UNKNOWN_TOPIC_ID for an id it cannot resolve.
+  const judged = asked.map((n) => ({ ...n, errorCode: refusalOf(ctx, n.topic) }));
+  const denied = judged.filter((n) => n.errorCode !== KafkaError.none);
+  const named = denied.length === 0 ? judged : judged.filter((n) => n.errorCode === KafkaError.none);
   const forgotten = request.forgottenTopicsData.flatMap((t) =>
-    t.partitions.map((partition) => ({ topic: names.get(t.topicId) ?? '', partition })),
+    t.partitions.map((partition) => ({ topic: names.get(t.topicId) ?? '', topicId: t.topicId, partition })),
   );
   // Epoch -1 carries final acknowledgements and closes the session; nothing is fetched.
   const epoch = request.shareSessionEpoch;
@@ -444,7 +443,8 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     }
   // What the member holds of a partition it forgets goes back to the group at once (after the
   // acknowledgements the same request carried), as when its session closes.
-  for (const f of forgotten) broker.shareGroups.release(groupId, member, f.topic, f.partition);
+  for (const f of forgotten)
+    if (f.topic !== '') broker.shareGroups.release(groupId, member, f.topic, f.partition);
   if (epoch === -1) {
     broker.shareGroups.closeSession(groupId, member);
     await broker.shareGroups.flushed(groupId);
@@ -455,15 +455,20 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
       responses: withRefused(answer(named, new Map(), ackCodes), denied),
     };
   }
-  const targets = rotated(session, epoch)
-    .filter((s) => s.topic !== '')
-    .map((s) => ({ ...s, topicId: topicIdOf(broker.options.vhost, s.topic) }));
+  // A session partition whose topic was deleted (or created again: a new id) since it was added is
+  // answered UNKNOWN_TOPIC_ID at every fetch until the client forgets it, as Kafka's share fetch
+  // context answers a cached partition whose id no longer resolves.
+  const [targets, gone] = splitStale(ctx, rotated(session, epoch));
+  const refused = [...denied, ...gone.filter((g) => !denied.some((d) => sameEntry(d, g)))];
+  // With only ids no topic has left to read, the client must look its topics up again: it is told at
+  // once, as Kafka answers a share fetch with no valid partition (others wait as usual).
+  const stale = targets.length === 0 && refused.some((n) => n.errorCode === KafkaError.unknownTopicId);
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
   for (;;) {
     const { out, count } = readAllShared(ctx, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
-    if (count > 0 || left <= 0) {
+    if (count > 0 || left <= 0 || stale) {
       // Answered once what it acknowledged and acquired is stored (KIP-932: the share coordinator's
       // write comes first), so a restart neither hands out accepted records nor forgets a delivery.
       await broker.shareGroups.flushed(groupId);
@@ -471,23 +476,45 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
         errorCode: KafkaError.none,
         errorMessage: null,
         acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),
-        responses: withRefused(answer(named, out, ackCodes), denied),
+        responses: withRefused(answer(named, out, ackCodes), refused),
       };
     }
     await waitForRecords(ctx, groupId, targets, left);
   }
 }
 
-/** The answer with TOPIC_AUTHORIZATION_FAILED for each partition refused. */
+const sameEntry = (a: SessionPartition, b: SessionPartition): boolean =>
+  a.partition === b.partition && a.topicId === b.topicId;
+
+/** The session's partitions whose topic still has the id they were added with, and the others, refused. */
+function splitStale(
+  ctx: Scope,
+  entries: readonly SessionPartition[],
+): [SessionPartition[], Array<SessionPartition & { errorCode: KafkaError }>] {
+  const live: SessionPartition[] = [];
+  const gone: Array<SessionPartition & { errorCode: KafkaError }> = [];
+  for (const e of entries) {
+    if (e.topic !== '' && topicIdOf(ctx, e.topic) === e.topicId) live.push(e);
+    else gone.push({ ...e, errorCode: KafkaError.unknownTopicId });
+  }
+  return [live, gone];
+}
+
+function refusalOf(ctx: RequestContext, topic: string): KafkaError {
+  if (topic === '') return KafkaError.unknownTopicId;
+  return allowed(ctx, 'TOPIC', topic, 'READ') ? KafkaError.none : KafkaError.topicAuthorizationFailed;
+}
+
+/** The answer with each refused partition's error. */
 function withRefused(
   responses: Array<{ topicId: string; partitions: PartitionOut[] }>,
-  denied: ReadonlyArray<{ topicId: string; partition: number }>,
+  denied: ReadonlyArray<{ topicId: string; partition: number; errorCode: KafkaError }>,
 ) {
   for (const d of denied) {
     const refusal: PartitionOut = {
       partitionIndex: d.partition,
-      errorCode: KafkaError.topicAuthorizationFailed,
-      acknowledgeErrorCode: KafkaError.topicAuthorizationFailed,
+      errorCode: d.errorCode,
+      acknowledgeErrorCode: d.errorCode,
       currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
       records: new RecordChunks([]),
       acquiredRecords: [],
