@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  decodeAddPartitionsToTxnRequest,
+  decodeAddPartitionsToTxnResponse,
   decodeApiVersionsRequest,
   decodeApiVersionsResponse,
   decodeFetchRequest,
@@ -13,6 +15,8 @@ import {
   decodeOffsetCommitResponse,
   decodeProduceRequest,
   decodeProduceResponse,
+  encodeAddPartitionsToTxnRequest,
+  encodeAddPartitionsToTxnResponse,
   encodeApiVersionsRequest,
   encodeApiVersionsResponse,
   encodeFetchRequest,
@@ -380,5 +384,102 @@ describe('OffsetCommit', () => {
       { throttleTimeMs: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0 }] }] },
       7,
     );
+  });
+});
+
+describe('AddPartitionsToTxn v4–5 (KIP-890 part 1: batched, VerifyOnly)', () => {
+  const i64 = (n: number): number[] => [0, 0, 0, 0, ...i32(n)];
+  const request = {
+    transactions: [
+      {
+        transactionalId: 'tx',
+        producerId: 7n,
+        producerEpoch: 2,
+        verifyOnly: true,
+        topics: [{ name: 'o', partitions: [0, 2] }],
+      },
+    ],
+  };
+  const requestBytes = bytes(
+    [2], // transactions: compact array of 1
+    [3, ...ascii('tx')], // transactionalId, compact string
+    i64(7), // producerId
+    i16(2), // producerEpoch
+    [1], // verifyOnly
+    [2, 2, ...ascii('o')], // topics: 1, name 'o'
+    [3, ...i32(0), ...i32(2)], // partitions: compact array of int32 [0, 2]
+    [0, 0, 0], // tagged fields of the topic, the transaction, the request
+  );
+  const response = {
+    throttleTimeMs: 0,
+    errorCode: 0,
+    resultsByTransaction: [
+      {
+        transactionalId: 'tx',
+        topicResults: [
+          {
+            name: 'o',
+            resultsByPartition: [
+              { partitionIndex: 0, partitionErrorCode: 0 },
+              { partitionIndex: 2, partitionErrorCode: 120 },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  const responseBytes = bytes(
+    i32(0), // throttleTimeMs
+    i16(0), // errorCode (top level, v4+)
+    [2, 3, ...ascii('tx')], // resultsByTransaction: 1, transactionalId
+    [2, 2, ...ascii('o')], // topicResults: 1, name 'o'
+    [3, ...i32(0), ...i16(0), 0], // resultsByPartition: 2; partition 0 NONE
+    [...i32(2), ...i16(120), 0], // partition 2 TRANSACTION_ABORTABLE
+    [0, 0, 0], // tagged fields of the topic, the transaction, the response
+  );
+
+  for (const version of [4, 5]) {
+    it(`v${version} round-trips byte-exactly, with no v3-and-below fields on the wire`, () => {
+      const decoded = roundTrip(
+        encodeAddPartitionsToTxnRequest,
+        decodeAddPartitionsToTxnRequest,
+        request,
+        version,
+        requestBytes,
+      );
+      assert.deepEqual(
+        decoded.transactions.map((t) => [t.transactionalId, t.producerId, t.verifyOnly, t.topics]),
+        [['tx', 7n, true, [{ name: 'o', partitions: [0, 2] }]]],
+      );
+      roundTrip(
+        encodeAddPartitionsToTxnResponse,
+        decodeAddPartitionsToTxnResponse,
+        response,
+        version,
+        responseBytes,
+      );
+    });
+  }
+
+  it('mutated and truncated v4–5 bytes decode or fail with KafkaCodecError only', () => {
+    let seed = 0x7a11;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const source = i % 2 === 0 ? requestBytes : responseBytes;
+      const input = Uint8Array.from(source);
+      for (let k = 0; k < 1 + (next() % 3); k++) input[next() % input.length] = next() & 0xff;
+      for (const b of [input, input.subarray(0, next() % (input.length + 1))]) {
+        try {
+          const r = new KafkaReader(b);
+          if (i % 2 === 0) decodeAddPartitionsToTxnRequest(r, 4 + (i % 4 === 0 ? 1 : 0));
+          else decodeAddPartitionsToTxnResponse(r, 5);
+        } catch (err) {
+          assert.ok(isKafkaCodecError(err), `threw ${String(err)} for ${hex(b)}`);
+        }
+      }
+    }
   });
 });

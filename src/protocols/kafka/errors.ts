@@ -70,6 +70,7 @@ export const KafkaError = {
   unreleasedInstanceId: 111,
   unsupportedAssignor: 112,
   staleMemberEpoch: 113,
+  transactionAbortable: 120,
   invalidRecordState: 121,
   shareSessionNotFound: 122,
   invalidShareSessionEpoch: 123,

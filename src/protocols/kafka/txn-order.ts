@@ -27,10 +27,22 @@ export interface TxnRequest {
 
 /** The transactional id a request names, if any. Idempotent and plain Produce name none. */
 export function txnRequestOf(apiKey: number, request: object): TxnRequest | undefined {
-  const fields = request as { transactionalId?: unknown; v3AndBelowTransactionalId?: unknown };
+  const fields = request as {
+    transactionalId?: unknown;
+    v3AndBelowTransactionalId?: unknown;
+    transactions?: ReadonlyArray<{ transactionalId: string; verifyOnly: boolean }>;
+  };
   switch (apiKey) {
-    case ApiKey.AddPartitionsToTxn:
-      return ofId(fields.v3AndBelowTransactionalId, true);
+    case ApiKey.AddPartitionsToTxn: {
+      const batched = fields.transactions ?? [];
+      if (batched.length === 0) return ofId(fields.v3AndBelowTransactionalId, true);
+      // v4+ (a partition leader's): one transaction is kept in order with its id's other requests, a
+      // verification without holding them up; a request of several is not ordered.
+      const [only] = batched;
+      return batched.length === 1 && only !== undefined
+        ? ofId(only.transactionalId, !only.verifyOnly)
+        : undefined;
+    }
     case ApiKey.AddOffsetsToTxn:
     case ApiKey.TxnOffsetCommit:
     case ApiKey.EndTxn:

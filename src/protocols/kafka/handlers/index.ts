@@ -90,7 +90,7 @@ const transactions = () => import('./transactions.js');
 /** The handlers loaded at their first request; test/protocol checks each range against its module. */
 export const loadedOnFirstUse: readonly ApiHandler[] = [
   onFirstUse(ApiKey.DescribeConfigs, 0, 4, configs, 'describeConfigsHandler'),
-  onFirstUse(ApiKey.AddPartitionsToTxn, 0, 3, transactions, 'addPartitionsToTxnHandler'),
+  onFirstUse(ApiKey.AddPartitionsToTxn, 0, 5, transactions, 'addPartitionsToTxnHandler'),
   onFirstUse(ApiKey.AddOffsetsToTxn, 0, 4, transactions, 'addOffsetsToTxnHandler'),
   onFirstUse(ApiKey.EndTxn, 0, 5, transactions, 'endTxnHandler'),
   onFirstUse(ApiKey.TxnOffsetCommit, 0, 5, transactions, 'txnOffsetCommitHandler'),

@@ -1,5 +1,5 @@
 /**
- * Transactions (KIP-98, KIP-447) over core's transactional producers: AddPartitionsToTxn 0–3,
+ * Transactions (KIP-98, KIP-447) over core's transactional producers: AddPartitionsToTxn 0–5,
  * AddOffsetsToTxn 0–4, EndTxn 0–5, TxnOffsetCommit 0–5, DescribeTransactions 0, ListTransactions 0–1,
  * DescribeProducers 0 (InitProducerId with a transactional id is in ./admin.ts). Core keeps the state
  * durably and writes the markers; this file maps Kafka's requests and error codes onto it.
@@ -7,14 +7,17 @@
  * KIP-1022) is what a client speaks with EndTxn 5 and TxnOffsetCommit 5: every end bumps the epoch
  * (the answer names the next producer id and epoch), and TxnOffsetCommit adds its group itself, as
  * Produce 12 adds its partition (./produce.ts). AddPartitionsToTxn 4 and 5 are Kafka's
- * broker-to-coordinator form, not served: here the partition leader and the coordinator are one
- * process and the add is a call. Older clients (kafkajs, librdkafka 2.x) use the versions before and
+ * broker-to-coordinator form (KIP-890 part 1: several transactions, VerifyOnly), served for a
+ * partition leader elsewhere; this broker's own leader and coordinator are one process and never
+ * send it. Older clients (kafkajs, librdkafka 2.x) use the versions before and
  * the first flow, unchanged. As Kafka checks them: WRITE on the
- * transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic added, READ on the
+ * transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic added (AddPartitionsToTxn
+ * 4–5: CLUSTER_ACTION on the cluster instead, CLUSTER_AUTHORIZATION_FAILED), READ on the
  * group whose offsets are committed and on their topics, DESCRIBE to see a transaction or a producer.
  */
 import type { TxnInstance, TxnResult, TxnSummary } from '../../../core/api.js';
 import { allowed } from '../acls.js';
+import { clusterResource } from '../authorized-operations.js';
 import {
   type AddOffsetsToTxnRequest,
   type AddPartitionsToTxnRequest,
@@ -69,52 +72,139 @@ function settle(run: () => Promise<TxnResult>, version: number): Promise<KafkaEr
   }
 }
 
+/** From this version AddPartitionsToTxn is Kafka's broker-to-coordinator form (KIP-890 part 1). */
+const addPartitionsBatchedVersion = 4;
+/** From this version a verification answers TRANSACTION_ABORTABLE for a partition not in the transaction. */
+const transactionAbortableVersion = 5;
+
+type TxnTopics = AddPartitionsToTxnRequest['v3AndBelowTopics'];
+type BatchedTxn = AddPartitionsToTxnRequest['transactions'][number];
+/** A partition's answer: one code for a whole transaction, or one per partition. */
+type CodeFor = (topic: string, partition: number) => KafkaError;
+
 export const addPartitionsToTxnHandler: ApiHandler = {
   apiKey: ApiKey.AddPartitionsToTxn,
   versionMin: 0,
-  versionMax: 3,
+  versionMax: 5,
   handle(ctx: RequestContext, request: AddPartitionsToTxnRequest): Later {
+    if (ctx.apiVersion >= addPartitionsBatchedVersion) return new Later(addBatched(ctx, request));
+    const transactionalId = request.v3AndBelowTransactionalId;
     const topics = request.v3AndBelowTopics;
-    const txn = instance(
-      request.v3AndBelowTransactionalId,
-      request.v3AndBelowProducerId,
-      request.v3AndBelowProducerEpoch,
-    );
-    // Kafka refuses the whole request for one refused or unknown partition and marks the rest as
-    // not attempted; an id the client may not WRITE refuses every partition.
-    const txnRefused = !allowed(ctx, 'TRANSACTIONAL_ID', request.v3AndBelowTransactionalId, 'WRITE');
-    const unknown = new Map<string, KafkaError>();
-    for (const t of topics) {
-      const writable = allowed(ctx, 'TOPIC', t.name, 'WRITE');
-      for (const p of t.partitions) {
-        if (txnRefused) unknown.set(`${t.name}/${p}`, KafkaError.transactionalIdAuthorizationFailed);
-        else if (!writable) unknown.set(`${t.name}/${p}`, KafkaError.topicAuthorizationFailed);
-        else if (isKafkaError(partitionOf(ctx, t.name, p)))
-          unknown.set(`${t.name}/${p}`, KafkaError.unknownTopicOrPartition);
-      }
-    }
-    let code: Promise<KafkaError> = Promise.resolve(KafkaError.none);
-    if (txn === undefined) code = Promise.resolve(KafkaError.invalidProducerIdMapping);
-    else if (unknown.size === 0) {
-      const refs = topics.flatMap((t) => t.partitions.map((partition) => ({ stream: t.name, partition })));
-      code = settle(() => ctx.client.addToTransaction(txn, refs), ctx.apiVersion);
-    }
-    const answer = code.then((settled) => {
-      const codeFor = (topic: string, p: number) =>
-        unknown.size === 0 ? settled : (unknown.get(`${topic}/${p}`) ?? KafkaError.operationNotAttempted);
-      return {
-        resultsByTopicV3AndBelow: topics.map((t) => ({
-          name: t.name,
-          resultsByPartition: t.partitions.map((p) => ({
-            partitionIndex: p,
-            partitionErrorCode: codeFor(t.name, p),
-          })),
-        })),
-      };
-    });
+    const txn = instance(transactionalId, request.v3AndBelowProducerId, request.v3AndBelowProducerEpoch);
+    // A client needs WRITE on the transactional id, then on each topic it adds.
+    const txnRefused = !allowed(ctx, 'TRANSACTIONAL_ID', transactionalId, 'WRITE');
+    const refused = txnRefused
+      ? refuseAll(topics, KafkaError.transactionalIdAuthorizationFailed)
+      : partitionRefusals(ctx, topics, true);
+    const answer = addOrRefuse(ctx, txn, topics, refused).then((codeFor) => ({
+      resultsByTopicV3AndBelow: topicResults(topics, codeFor),
+    }));
     return new Later(answer);
   },
 };
+
+/**
+ * Kafka refuses a transaction's whole request for one refused or unknown partition and marks the rest
+ * OPERATION_NOT_ATTEMPTED (KafkaApis.handleAddPartitionsToTxnRequest); otherwise every partition is
+ * answered with the add's one result.
+ */
+async function addOrRefuse(
+  ctx: RequestContext,
+  txn: TxnInstance | undefined,
+  topics: TxnTopics,
+  refused: Map<string, KafkaError>,
+): Promise<CodeFor> {
+  if (refused.size > 0) return (topic, p) => refused.get(`${topic}/${p}`) ?? KafkaError.operationNotAttempted;
+  if (txn === undefined) return () => KafkaError.invalidProducerIdMapping;
+  const refs = topics.flatMap((t) => t.partitions.map((partition) => ({ stream: t.name, partition })));
+  const code = await settle(() => ctx.client.addToTransaction(txn, refs), ctx.apiVersion);
+  return () => code;
+}
+
+function refuseAll(topics: TxnTopics, code: KafkaError): Map<string, KafkaError> {
+  return new Map(
+    topics.flatMap((t) => t.partitions.map((p): [string, KafkaError] => [`${t.name}/${p}`, code])),
+  );
+}
+
+/** Partitions refused by topic (WRITE, checked for clients only) or not existing, by `topic/partition`. */
+function partitionRefusals(
+  ctx: RequestContext,
+  topics: TxnTopics,
+  checkWrite: boolean,
+): Map<string, KafkaError> {
+  const refused = new Map<string, KafkaError>();
+  for (const t of topics) {
+    const writable = !checkWrite || allowed(ctx, 'TOPIC', t.name, 'WRITE');
+    for (const p of t.partitions) {
+      if (!writable) refused.set(`${t.name}/${p}`, KafkaError.topicAuthorizationFailed);
+      else if (isKafkaError(partitionOf(ctx, t.name, p)))
+        refused.set(`${t.name}/${p}`, KafkaError.unknownTopicOrPartition);
+    }
+  }
+  return refused;
+}
+
+function topicResults(topics: TxnTopics, codeFor: CodeFor) {
+  return topics.map((t) => ({
+    name: t.name,
+    resultsByPartition: t.partitions.map((p) => ({
+      partitionIndex: p,
+      partitionErrorCode: codeFor(t.name, p),
+    })),
+  }));
+}
+
+/**
+ * v4–5, what a partition leader sends the coordinator (KIP-890 part 1): several transactions, each
+ * added or only verified, each answered on its own. Only brokers send it, so Kafka asks CLUSTER_ACTION
+ * on the cluster instead of WRITE on ids and topics, and refuses the whole request with a top-level
+ * CLUSTER_AUTHORIZATION_FAILED (AddPartitionsToTxnRequest.getErrorResponse from version 4).
+ */
+async function addBatched(ctx: RequestContext, request: AddPartitionsToTxnRequest) {
+  if (!allowed(ctx, 'CLUSTER', clusterResource, 'CLUSTER_ACTION'))
+    return { errorCode: KafkaError.clusterAuthorizationFailed, resultsByTransaction: [] };
+  const resultsByTransaction = await Promise.all(
+    request.transactions.map(async (t) => ({
+      transactionalId: t.transactionalId,
+      topicResults: topicResults(t.topics, await batchedCodes(ctx, t)),
+    })),
+  );
+  return { errorCode: KafkaError.none, resultsByTransaction };
+}
+
+function batchedCodes(ctx: RequestContext, t: BatchedTxn): Promise<CodeFor> {
+  // Kafka's coordinator answers INVALID_REQUEST for an empty transactional id.
+  if (t.transactionalId === '') return Promise.resolve(() => KafkaError.invalidRequest);
+  const refused = partitionRefusals(ctx, t.topics, false);
+  if (refused.size > 0 || !t.verifyOnly) {
+    const txn = instance(t.transactionalId, t.producerId, t.producerEpoch);
+    return addOrRefuse(ctx, txn, t.topics, refused);
+  }
+  return Promise.resolve(verified(ctx, t));
+}
+
+/**
+ * VerifyOnly: whether each partition is in the transaction, nothing added (Kafka's
+ * TransactionCoordinator.handleVerifyPartitionsInTransaction): an unknown id or another producer id
+ * is INVALID_PRODUCER_ID_MAPPING, another epoch PRODUCER_FENCED, a transaction ending
+ * CONCURRENT_TRANSACTIONS, each for every partition; else NONE for a partition in the transaction and,
+ * for one outside it, TRANSACTION_ABORTABLE from v5, INVALID_TXN_STATE before (v5 brought that code).
+ */
+function verified(ctx: RequestContext, t: BatchedTxn): CodeFor {
+  const summary = ctx.client.describeTransaction(t.transactionalId);
+  if (summary === undefined || BigInt(summary.producerId) !== t.producerId)
+    return () => KafkaError.invalidProducerIdMapping;
+  if (summary.epoch !== t.producerEpoch) return () => KafkaError.producerFenced;
+  if (summary.phase === 'prepareCommit' || summary.phase === 'prepareAbort')
+    return () => KafkaError.concurrentTransactions;
+  const held = new Set(summary.partitions.map((p) => `${p.stream}/${p.partition}`));
+  const outside =
+    ctx.apiVersion >= transactionAbortableVersion
+      ? KafkaError.transactionAbortable
+      : KafkaError.invalidTxnState;
+  return (topic, p) => (held.has(`${topic}/${p}`) ? KafkaError.none : outside);
+}
 
 export const addOffsetsToTxnHandler: ApiHandler = {
   apiKey: ApiKey.AddOffsetsToTxn,
