@@ -89,8 +89,9 @@ interface Ending {
    */
   readonly decided: Promise<Decided>;
   /**
-   * `complete` is applied and appended (for a commit with group offsets, once the markers are durable
-   * and the offsets in their groups): the id may start its next transaction, whose entries follow
+   * `complete` is applied and appended, once the id's ending before has its markers durable (for a
+   * commit with group offsets, once its own markers are durable too and the offsets in their groups):
+   * the id may start its next transaction, whose entries follow
    * `complete` in the log, so nothing the next transaction is told durable can be, unless `complete`
    * is too. The markers may still be on their way to disk: a restart appends again any that a crash
    * took behind a durable `complete` (`#remark`), and in a partition the next transaction writes to,
@@ -157,7 +158,10 @@ export class TransactionalProducers {
    * durable, of this run only (before a crash took the partition's tail, offsets were higher).
    */
   readonly #durableScans = new Map<string, number>();
-  /** Transactional id → its last ending's markers being made durable, settled either way. */
+  /**
+   * Transactional id → its last ending's markers being made durable, settled either way: the id's
+   * next `complete` waits for them (`#end`).
+   */
   readonly #marking = new Map<string, Promise<void>>();
   /** Producer id → what its open transaction wrote. */
   readonly #written = new Map<number, Written>();
@@ -608,19 +612,24 @@ export class TransactionalProducers {
     this.#timers.delete(current.id);
     const withOffsets = commit && current.offsets.size > 0;
     const { producerId } = current;
+    // Read now: this ending's own markers replace it once they are appended.
+    const before = this.#marking.get(current.id);
     const marked = (async () => {
-      // The ending before must have its markers durable first: then only the last ending's markers
-      // can be missing behind a durable `complete`, which is the one a restart checks (`#remark`).
-      await this.#marking.get(current.id);
       let outcome = commit;
       if (current.phase === 'ongoing' || (bump && !isPrepared(current)))
         outcome = await this.#decide(current, commit, bump ? await this.#nextOf(current) : undefined);
       const after = current.next ?? { producerId, epoch: current.epoch };
       return { ...this.#mark(current, outcome, !(withOffsets && outcome)), after, outcome };
     })();
-    const done = marked.then((m) =>
-      withOffsets && m.outcome ? this.#complete(current, true, m) : this.#completed(current, m.outcome, m),
-    );
+    // The ending before must have its markers durable before this one's `complete` is appended: then
+    // only the last completed ending's markers can be missing behind a durable `complete`, the ones a
+    // restart checks (`#remark`). The decision need not wait for them: until `complete` is applied
+    // the restart's `lastEnd` is still the ending before, whose markers it appends again if lost.
+    const done = marked.then(async (m) => {
+      await before;
+      if (withOffsets && m.outcome) await this.#complete(current, true, m);
+      else this.#completed(current, m.outcome, m);
+    });
     const ending: Ending = { decided: marked.then((m) => ({ after: m.after, commit: m.outcome })), done };
     // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
     ending.decided.catch(() => {});
@@ -657,6 +666,10 @@ export class TransactionalProducers {
       ...dataEnds,
     } as const;
     const decided = this.#log.commit(entry);
+    // The client may be told the new producer id before `complete` hands over to it (its markers
+    // before wait for the ending before's): its first batch must find its id, and wait for the end.
+    if (next !== undefined && next.producerId !== current.producerId)
+      this.#byProducer.set(next.producerId, current.id);
     if (!commit) {
       await decided;
       return false;
@@ -694,7 +707,7 @@ export class TransactionalProducers {
 
   /**
    * Appends the marker to each partition of the transaction, which then no longer holds it open.
-   * `lazy` when nothing waits for the markers' durability before the id's next decision (`#marking`):
+   * `lazy` when nothing waits for the markers' durability before the id's next `complete` (`#marking`):
    * each then shares the partition's next write, the id's next batch there as a rule.
    */
   #mark(current: TxnProducerState, commit: boolean, lazy: boolean): Marked {
@@ -739,13 +752,7 @@ export class TransactionalProducers {
    */
   #completed(current: TxnProducerState, commit: boolean, { markers, durables }: Marked): void {
     const { id, producerId } = current;
-    if (durables.length > 0) {
-      const synced = Promise.allSettled(durables).then(() => undefined);
-      this.#marking.set(id, synced);
-      void synced.then(() => {
-        if (this.#marking.get(id) === synced) this.#marking.delete(id);
-      });
-    }
+    this.#trackMarkers(id, durables);
     // Lazy: it shares the log's next write, the id's next `partitions` entry as a rule.
     const entry: TxnEntry = { type: 'complete', id, commit, markers, at: this.#now };
     void this.#log.commit(entry, { lazy: true }).catch(() => undefined);
@@ -754,6 +761,16 @@ export class TransactionalProducers {
       this.#byProducer.delete(producerId);
       this.#byProducer.set(current.producerId, id);
     }
+  }
+
+  /** The id's last ending's markers, until durable: its next `complete` waits for them (`#end`). */
+  #trackMarkers(id: string, durables: Array<Promise<void>>): void {
+    if (durables.length === 0) return;
+    const synced = Promise.allSettled(durables).then(() => undefined);
+    this.#marking.set(id, synced);
+    void synced.then(() => {
+      if (this.#marking.get(id) === synced) this.#marking.delete(id);
+    });
   }
 
   /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */
@@ -829,6 +846,7 @@ export class TransactionalProducers {
     if (last === undefined) return;
     const { producerId, epoch, commit } = last;
     const payload = encodeTxnMarker({ producerId, epoch, commit });
+    const durables: Array<Promise<void>> = [];
     for (const m of last.markers) {
       const into = this.#partition(m.stream, m.partition);
       if (into === undefined || into.endOffset > m.markerOffset) continue;
@@ -836,6 +854,7 @@ export class TransactionalProducers {
       try {
         const appended = into.append(payload, { timestamp: this.#now, format: entryFormat.txnMarker });
         appended.durable.catch(() => undefined); // a failed write fails the partition, as in `#mark`
+        durables.push(appended.durable);
         offset = appended.offset;
       } catch {
         continue; // the partition failed: it leaves service, and its next start tries again
@@ -853,6 +872,8 @@ export class TransactionalProducers {
         })
         .catch(() => undefined);
     }
+    // Tracked like an ending's markers: the id's next `complete` must not be durable before these.
+    this.#trackMarkers(current.id, durables);
   }
 
   /**

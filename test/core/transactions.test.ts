@@ -273,6 +273,77 @@ describe('transactional producers in core', () => {
     assert.deepEqual(committedValues(core.client.partition('orders', 0)).length, 4);
   });
 
+  test("the next commit is decided without waiting for the ending before's markers; its completion waits for them", async () => {
+    register();
+    const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
+    core = await openCore({ storage: held.storage });
+    const { client } = core;
+    await client.createStream('orders', { partitions: 2 });
+    const txn = await begin(client, 'serial');
+    await append(client, txn, 0, 'a');
+    held.hold(); // the first commit's marker, on partition 0, is not durable until released
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
+    assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 1 }]), {
+      kind: 'ok',
+    });
+    assert.equal((await append(client, txn, 0, 'b', { partition: 1 })).kind, 'appended');
+    const second = await Promise.race([client.endTransaction(txn, true), settle(20).then(() => 'waiting')]);
+    assert.equal(typeof second === 'string' ? second : second.kind, 'ok', 'answered with the marker held');
+    assert.equal(client.describeTransaction('serial')?.phase, 'prepareCommit', 'not completed before it');
+    held.release();
+    await settle(20);
+    assert.equal(client.describeTransaction('serial')?.phase, 'completeCommit');
+    assert.deepEqual(committedValues(client.partition('orders', 1)), ['b', entryFormat.withheld]);
+  });
+
+  test("a commit decided while the ending before's marker was not durable: at start that marker is appended again and the commit carried out", async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 2 });
+    const txn = await begin(core.client, 'gap');
+    await append(core.client, txn, 0, 'a');
+    await core.broker.close();
+    // The first commit ended, its marker on partition 0 (offset 1) lost; the next one, on partition
+    // 1, decided with its batch durable: what a crash leaves once a decision need not wait for the
+    // markers before it.
+    const first = [{ stream: 'orders', partition: 0, firstOffset: 0, markerOffset: 1 }];
+    await writeTxnEntries(storage, [
+      {
+        type: 'prepare',
+        id: 'gap',
+        commit: true,
+        at: 1,
+        dataEnds: [{ stream: 'orders', partition: 0, end: 1 }],
+      },
+      { type: 'complete', id: 'gap', commit: true, markers: first, at: 1 },
+      {
+        type: 'partitions',
+        id: 'gap',
+        partitions: [{ stream: 'orders', partition: 1, firstOffset: 0 }],
+        at: 1,
+      },
+    ]);
+    const log = await storage.openLog(partitionLogName('/', 'orders', 1));
+    const payload = Uint8Array.from([txn.producerId - 1000, 1, ...new TextEncoder().encode('b')]);
+    await log.append({ payload, timestamp: 1, format: testFormat }).durable;
+    await log.close();
+    const dataEnds = [{ stream: 'orders', partition: 1, end: 1 }];
+    await writeTxnEntries(storage, [{ type: 'prepare', id: 'gap', commit: true, at: 1, dataEnds }]);
+    core = await openCore({ storage });
+    await settle(20);
+    const { client } = core;
+    assert.equal(client.describeTransaction('gap')?.phase, 'completeCommit');
+    for (const [index, value] of [
+      [0, 'a'],
+      [1, 'b'],
+    ] as const) {
+      const partition = client.partition('orders', index);
+      assert.equal(partition.stableOffset, partition.endOffset);
+      assert.deepEqual(committedValues(partition), [value, entryFormat.withheld]);
+    }
+  });
+
   test("a batch goes ahead of its transaction's partitions entry only where a durable one names the partition", async () => {
     register();
     const held = holdDurability(new MemoryStorage(), (name) => name === stateLogName('transactions', '/'));
