@@ -20,6 +20,7 @@ import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
 import { ConsumerGroupCoordinator } from './consumer-groups.js';
+import { DynamicBrokerConfigs } from './dynamic-broker-configs.js';
 import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
@@ -137,6 +138,7 @@ export function kafkaBrokerOf(parts: KafkaBrokerParts): KafkaBroker {
     fetchSessions: new FetchSessionCache(core.clock),
     producers: new ProducerRegistry(),
     topicConfigs: new TopicConfigStore(vhost),
+    brokerConfigs: new DynamicBrokerConfigs(),
     logger,
     ingress: parts.ingress,
     saslMechanisms: parts.saslMechanisms,
