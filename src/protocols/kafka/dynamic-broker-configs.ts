@@ -4,7 +4,8 @@
  * socket server's other limits, the log cleaner's tuning, the broker-wide defaults of topic configs
  * (ServerTopicConfigSynonyms; checked as the topic config they stand for), producer state, tiered
  * storage and the SASL/Kerberos login refresh. `max.connections` is not here: it is applied
- * (./broker-configs.ts). What the table leaves out is refused (see there).
+ * (./broker-configs.ts). What the table leaves out is refused (see there); the group and share
+ * coordinators' reconfigurable configs are not in it yet.
  */
 import { brokerSynonyms, type ConfigCheck, type ConfigType, topicConfigByName } from './topic-configs.js';
 
