@@ -114,6 +114,27 @@ test('a member that stops heartbeating is removed after the session timeout and 
   assert.deepEqual(flat(described.members[0]!.assignment), ['a0', 'a1', 'a2', 'a3']);
 });
 
+test('a group whose consumer.session.timeout.ms is longer keeps a silent member that long', async () => {
+  const clock = new ManualClock();
+  const groups = new ConsumerGroupCoordinator(
+    clock,
+    (t) => topics[t],
+    undefined,
+    undefined,
+    undefined,
+    () => 60_000,
+  );
+  await beat(groups, 'm1', 0);
+  clock.advance(consumerSessionTimeoutMs + 5_000);
+  assert.deepEqual(
+    groups.describe('g')!.members.map((m) => m.memberId),
+    ['m1'],
+    'past the default, within the group’s own',
+  );
+  clock.advance(11_000);
+  assert.equal(groups.describe('g')?.members.length ?? 0, 0);
+});
+
 test('a member that does not revoke within its rebalance timeout is removed', async () => {
   const clock = new ManualClock();
   const groups = coordinator(clock);

@@ -9,12 +9,28 @@
  * survives a restart, as Kafka keeps dynamic configs in its metadata log) and counts every protocol's
  * connections to that vhost, where Kafka counts the broker's connections on all its listeners.
  *
+ * The other configs Kafka 4.2 lets AlterConfigs change on a running broker (DynamicBrokerConfig's
+ * lists, `dynamicConfigDefs` below) are checked by Kafka's type and range, kept in memory and
+ * described as DYNAMIC_BROKER_CONFIG, with no effect: they tune what Switchyard does not have (thread
+ * pools, Kerberos logins, tiered storage) or broker-wide topic defaults it does not apply. Left out,
+ * and refused as Kafka refuses a config it cannot change at runtime: the security and listener
+ * configs (a listener's TLS and SASL are set at start, and a kept but unapplied one would mislead),
+ * Java class lists, and `message.max.bytes` and `log.cleaner.io.max.bytes.per.second`, which are
+ * Switchyard settings read at start (the batch limit, the compaction byte rate).
+ *
  * A single node's cluster-wide default and its own per-broker value are one value here: altering
  * either resource (`""` or this node's id) changes it, and each describes it with its own source.
  */
 import type { CoreClient } from '../../core/api.js';
-import { type ConfigChange, type ConfigOperation, scalarChanges } from './config-ops.js';
+import {
+  type ConfigChange,
+  type ConfigOperation,
+  configOp,
+  listOperation,
+  operationRefusal,
+} from './config-ops.js';
 import { type KafkaOptions, nodeId } from './context.js';
+import { type DynamicBrokerConfigs, dynamicConfigByName } from './dynamic-broker-configs.js';
 import { KafkaError } from './errors.js';
 import { checkedValue, type DescribedConfig } from './topic-settings.js';
 
@@ -51,10 +67,14 @@ function brokerNameRefusal(name: string): BrokerConfigResult | undefined {
   );
 }
 
-/** The broker resource's configs, as DescribeConfigs shows them for `resourceName`; `client` reads the limit. */
+/**
+ * The broker resource's configs, as DescribeConfigs shows them for `resourceName`: the static ones,
+ * `max.connections` (`client` reads the limit) and the dynamic ones set in `kept`.
+ */
 export function describeBrokerConfigs(
   options: KafkaOptions,
   client: CoreClient,
+  kept: DynamicBrokerConfigs,
   resourceName: string,
 ): BrokerConfigEntry[] {
   const fixed = (name: string, value: string): BrokerConfigEntry => ({
@@ -74,7 +94,22 @@ export function describeBrokerConfigs(
     // KIP-368: clients read it to know whether the broker will ask them to re-authenticate.
     fixed('connections.max.reauth.ms', String(options.saslSessionLifetimeMs)),
     maxConnectionsEntry(client, resourceName),
+    ...kept.entries().map(([name, value]) => dynamicEntry(name, value, resourceName)),
   ];
+}
+
+/** A dynamic config set, with no default beside it: Switchyard has none to apply. */
+function dynamicEntry(name: string, value: string, resourceName: string): BrokerConfigEntry {
+  const from = resourceName === '' ? source.dynamicDefaultBroker : source.dynamicBroker;
+  return {
+    name,
+    value,
+    readOnly: false,
+    isDefault: false,
+    configSource: from,
+    isSensitive: false,
+    synonyms: [{ name, value, source: from }],
+  };
 }
 
 function maxConnectionsEntry(client: CoreClient, resourceName: string): BrokerConfigEntry {
@@ -107,6 +142,41 @@ function maxConnectionsEntry(client: CoreClient, resourceName: string): BrokerCo
 /** Kafka's definition of `max.connections`: an INT, at least 0. */
 const maxConnectionsSpec = { type: 'int', check: { kind: 'range', min: 0 } } as const;
 
+/** A change checked against its config's definition: the canonical value, or the refusal. */
+type Checked = { readonly name: string; readonly value: string | null } | BrokerConfigResult;
+
+/**
+ * Kafka refuses a config it cannot change at runtime with INVALID_REQUEST (its ConfigException
+ * rethrown as InvalidRequestException, KAFKA-13609), and a per-broker one at the cluster default too.
+ */
+function unchangeable(
+  resourceName: string,
+  changes: readonly BrokerConfigChange[],
+): BrokerConfigResult | undefined {
+  const fixed = changes
+    .filter((c) => c.name !== maxConnections && !dynamicConfigByName.has(c.name))
+    .map((c) => c.name);
+  if (fixed.length > 0)
+    return refusal(KafkaError.invalidRequest, `Cannot update these configs dynamically: ${fixed.join(', ')}`);
+  const perBroker = changes
+    .filter((c) => c.value !== null && dynamicConfigByName.get(c.name)?.perBroker)
+    .map((c) => c.name);
+  if (resourceName === '' && perBroker.length > 0)
+    return refusal(
+      KafkaError.invalidRequest,
+      `Cannot update these configs at default cluster level, broker id must be specified: ${perBroker.join(', ')}`,
+    );
+  return undefined;
+}
+
+function checked(change: BrokerConfigChange): Checked {
+  if (change.value === null) return change;
+  const spec = dynamicConfigByName.get(change.name) ?? maxConnectionsSpec;
+  const result = checkedValue(change.name, spec, change.value);
+  if ('refused' in result) return refusal(KafkaError.invalidConfig, result.refused);
+  return { name: change.name, value: result.value };
+}
+
 /**
  * Applies `changes` to the broker resource `resourceName`, all or none: each must name a dynamic
  * config with a valid value. AlterConfigs (which replaces the resource's dynamic configs) passes a
@@ -114,25 +184,24 @@ const maxConnectionsSpec = { type: 'int', check: { kind: 'range', min: 0 } } as 
  */
 export async function alterBrokerConfigs(
   client: CoreClient,
+  kept: DynamicBrokerConfigs,
   resourceName: string,
   changes: readonly BrokerConfigChange[],
   validateOnly: boolean,
 ): Promise<BrokerConfigResult> {
-  const refused = brokerNameRefusal(resourceName);
+  const refused = brokerNameRefusal(resourceName) ?? unchangeable(resourceName, changes);
   if (refused !== undefined) return refused;
-  const fixed = changes.filter((c) => c.name !== maxConnections).map((c) => c.name);
-  if (fixed.length > 0)
-    return refusal(KafkaError.invalidRequest, `Cannot update these configs dynamically: ${fixed.join(', ')}`);
-  const limits: Array<number | null> = [];
+  const valid: BrokerConfigChange[] = [];
   for (const c of changes) {
-    const checked = c.value === null ? null : checkedValue(maxConnections, maxConnectionsSpec, c.value);
-    if (checked !== null && 'refused' in checked) return refusal(KafkaError.invalidConfig, checked.refused);
-    limits.push(checked === null ? null : Number(checked.value));
+    const result = checked(c);
+    if ('errorCode' in result) return result;
+    valid.push(result);
   }
   if (validateOnly) return ok;
-  for (const limit of limits) {
-    if (limit === null) await client.clearVhostLimit(vhostLimit);
-    else await client.setVhostLimit(vhostLimit, limit);
+  for (const c of valid) {
+    if (c.name !== maxConnections) kept.set(c.name, c.value);
+    else if (c.value === null) await client.clearVhostLimit(vhostLimit);
+    else await client.setVhostLimit(vhostLimit, Number(c.value));
   }
   return ok;
 }
@@ -140,17 +209,35 @@ export async function alterBrokerConfigs(
 /** AlterConfigs' whole set for the broker: what it names is set, every other dynamic config cleared. */
 export function replacedBrokerConfigs(
   configs: ReadonlyArray<{ name: string; value: string | null }>,
+  kept: DynamicBrokerConfigs,
 ): BrokerConfigChange[] {
   const named = configs.map((c) => ({ name: c.name, value: c.value }));
-  return named.some((c) => c.name === maxConnections)
-    ? named
-    : [...named, { name: maxConnections, value: null }];
+  const given = new Set(named.map((c) => c.name));
+  const cleared = [maxConnections, ...kept.names()].filter((name) => !given.has(name));
+  return [...named, ...cleared.map((name) => ({ name, value: null }))];
 }
 
-/** IncrementalAlterConfigs' operations for the broker: SET and DELETE (it has no list configs). */
+/**
+ * IncrementalAlterConfigs' operations for the broker as changes: SET, DELETE, and APPEND / SUBTRACT
+ * on its list configs, from the value set or else Kafka's default.
+ */
 export function brokerConfigOperations(
   ops: readonly ConfigOperation[],
+  kept: DynamicBrokerConfigs,
 ): BrokerConfigChange[] | BrokerConfigResult {
-  const changes = scalarChanges(ops);
-  return Array.isArray(changes) ? changes : refusal(KafkaError.invalidConfig, changes.refused);
+  const pending = new Map<string, string | null>();
+  for (const op of ops) {
+    const def = dynamicConfigByName.get(op.name);
+    const refused = operationRefusal(op, def?.type === 'list');
+    if (refused !== undefined) return refusal(KafkaError.invalidConfig, refused);
+    const current = pending.has(op.name) ? pending.get(op.name) : kept.get(op.name);
+    pending.set(op.name, nextValue(op, current ?? def?.listDefault));
+  }
+  return [...pending].map(([name, value]) => ({ name, value }));
+}
+
+function nextValue(op: ConfigOperation, current: string | undefined): string | null {
+  if (op.configOperation === configOp.set) return op.value;
+  if (op.configOperation === configOp.delete) return null;
+  return listOperation(current, op);
 }

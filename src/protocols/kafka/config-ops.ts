@@ -1,8 +1,8 @@
 /**
  * IncrementalAlterConfigs' operations (KIP-339), checked once for every kind of resource: SET needs
  * a value, DELETE goes back to the default, APPEND and SUBTRACT apply to list configs only. Topics
- * have list configs; the broker's dynamic configs and a share group's have none, so there the two
- * list operations are refused whole, before anything changes.
+ * and the broker have list configs; a share group's have none, so there the two list operations are
+ * refused whole, before anything changes.
  */
 
 /** Kafka's AlterConfigOp.OpType codes. */
@@ -46,4 +46,20 @@ export function scalarChanges(ops: readonly ConfigOperation[]): ConfigChange[] |
     changes.push({ name: op.name, value: op.configOperation === configOp.delete ? null : op.value });
   }
   return changes;
+}
+
+/** A list config's items; an empty value is an empty list. */
+function itemsOf(value: string | undefined): string[] {
+  return value === undefined || value.trim() === '' ? [] : value.split(',').map((item) => item.trim());
+}
+
+/** APPEND adds the items not already in `current`, SUBTRACT removes them (KIP-339). */
+export function listOperation(current: string | undefined, op: ConfigOperation): string {
+  const items = itemsOf(current);
+  const given = itemsOf(op.value ?? '');
+  const next =
+    op.configOperation === configOp.append
+      ? [...items, ...given.filter((item) => !items.includes(item))]
+      : items.filter((item) => !given.includes(item));
+  return next.join(',');
 }

@@ -175,6 +175,8 @@ export class ConsumerGroupCoordinator {
   readonly #store: GroupStore | undefined;
   readonly #report: (err: unknown, groupId: string) => void;
   readonly #topics: () => readonly string[];
+  /** The group's consumer.session.timeout.ms (a GROUP config), Kafka's default when it sets none. */
+  readonly #sessionMsOf: (groupId: string) => number;
   readonly #regexes = new Map<string, TopicRegex>();
   #closed = false;
 
@@ -188,12 +190,14 @@ export class ConsumerGroupCoordinator {
     store?: GroupStore,
     report: (err: unknown, groupId: string) => void = () => undefined,
     topics: () => readonly string[] = () => [],
+    sessionMsOf: (groupId: string) => number = () => consumerSessionTimeoutMs,
   ) {
     this.#clock = clock;
     this.#partitions = partitions;
     this.#store = store;
     this.#report = report;
     this.#topics = topics;
+    this.#sessionMsOf = sessionMsOf;
     if (store !== undefined) for (const g of store.load(groupsMax, consumerCoordinator)) this.#restore(g);
   }
 
@@ -506,7 +510,8 @@ export class ConsumerGroupCoordinator {
   #touch(group: Group, member: Member): void {
     member.sessionTimer?.cancel();
     if (this.#closed) return;
-    member.sessionTimer = this.#clock.setTimeout(() => this.#fence(group, member), consumerSessionTimeoutMs);
+    const ms = this.#sessionMsOf(group.id);
+    member.sessionTimer = this.#clock.setTimeout(() => this.#fence(group, member), ms);
   }
 
   #groupFor(groupId: string): Group | undefined {
@@ -634,7 +639,7 @@ export class ConsumerGroupCoordinator {
       instanceId: m.instanceId,
       clientId: m.clientId,
       clientHost: m.clientHost,
-      sessionTimeoutMs: consumerSessionTimeoutMs,
+      sessionTimeoutMs: this.#sessionMsOf(group.id),
       rebalanceTimeoutMs: m.rebalanceTimeoutMs,
       protocols: [
         {

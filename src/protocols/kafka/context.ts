@@ -8,6 +8,7 @@ import type { IngressBudget } from '../ingress.js';
 import type { ConnectionAcls } from './acls.js';
 import type { FrameLease } from './buffer-pool.js';
 import type { ConsumerGroupCoordinator } from './consumer-groups.js';
+import type { DynamicBrokerConfigs } from './dynamic-broker-configs.js';
 import type { FetchBytesHeld } from './fetch-bytes.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
@@ -111,6 +112,8 @@ export interface KafkaBroker {
   readonly producers: ProducerRegistry;
   /** Topic configs the adapter keeps (all but retention, which core keeps). */
   readonly topicConfigs: TopicConfigStore;
+  /** The dynamic broker configs set that have no effect here (max.connections is core's limit). */
+  readonly brokerConfigs: DynamicBrokerConfigs;
   readonly logger: Logger;
   readonly ingress: IngressBudget;
 }

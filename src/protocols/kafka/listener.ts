@@ -20,6 +20,7 @@ import { KafkaConnection } from './connection.js';
 import { type KafkaBroker, type KafkaOptions, kafkaOptionsDefault } from './context.js';
 import './entry-format.js';
 import { ConsumerGroupCoordinator } from './consumer-groups.js';
+import { DynamicBrokerConfigs } from './dynamic-broker-configs.js';
 import { FetchSessionCache } from './fetch-sessions.js';
 import { GroupStore } from './group-store.js';
 import { GroupCoordinator } from './groups.js';
@@ -117,26 +118,36 @@ export function kafkaBrokerOf(parts: KafkaBrokerParts): KafkaBroker {
     logger.warn({ err, groupId }, 'kafka group metadata not stored');
   const partitions = (topic: string): number | undefined => vhost.stream(topic)?.partitions;
   const topics = (): string[] => vhost.streams().map((s) => s.name);
+  // Share groups come back without members.
+  const shareGroups = new ShareGroupCoordinator(
+    core.clock,
+    partitions,
+    {
+      load: () => vhost.shareGroupStates(),
+      write: (group, change) => vhost.writeShareState(group, change),
+    },
+    (err, groupId) => logger.warn({ err, groupId }, 'kafka share group state not stored'),
+  );
   return {
     core,
     vhost,
     options,
     // Each member stored before a restart is on a new session timeout.
     groups: new GroupCoordinator(options, groupStore, reportGroup, core.clock),
-    consumerGroups: new ConsumerGroupCoordinator(core.clock, partitions, groupStore, reportGroup, topics),
-    // Share groups come back without members.
-    shareGroups: new ShareGroupCoordinator(
+    // A consumer group's session timeout is a GROUP config, kept with the share groups' configs.
+    consumerGroups: new ConsumerGroupCoordinator(
       core.clock,
       partitions,
-      {
-        load: () => vhost.shareGroupStates(),
-        write: (group, change) => vhost.writeShareState(group, change),
-      },
-      (err, groupId) => logger.warn({ err, groupId }, 'kafka share group state not stored'),
+      groupStore,
+      reportGroup,
+      topics,
+      (groupId) => shareGroups.consumerTimingOf(groupId).sessionMs,
     ),
+    shareGroups,
     fetchSessions: new FetchSessionCache(core.clock),
     producers: new ProducerRegistry(),
     topicConfigs: new TopicConfigStore(vhost),
+    brokerConfigs: new DynamicBrokerConfigs(),
     logger,
     ingress: parts.ingress,
     saslMechanisms: parts.saslMechanisms,

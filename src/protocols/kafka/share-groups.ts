@@ -13,6 +13,7 @@
 import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
 import type { Assignment } from './assignors.js';
 import type { ConfigChange } from './config-ops.js';
+import { consumerHeartbeatIntervalMs, consumerSessionTimeoutMs } from './consumer-groups.js';
 import { KafkaError } from './errors.js';
 import { shareAssignor } from './share-assignor.js';
 import { SharePartition, shareRecordLockMs } from './share-partition.js';
@@ -83,6 +84,12 @@ interface Group {
   readonly topicIds: Map<string, string>;
   reset: ShareReset;
   lockMs: number;
+  /**
+   * consumer.session.timeout.ms and consumer.heartbeat.interval.ms: GROUP configs (KIP-848) for the
+   * consumer group of this id, kept here with the share group configs as Kafka keeps every group's.
+   */
+  consumerSessionMs: number;
+  consumerHeartbeatMs: number;
   /** `share.isolation.level`: read_committed hands out committed records only (KIP-932). */
   committed: boolean;
   /** Share-partitions changed since their last write, by key. */
@@ -330,6 +337,8 @@ export class ShareGroupCoordinator {
       topicIds: new Map(),
       reset: 'latest',
       lockMs: shareRecordLockMs,
+      consumerSessionMs: consumerSessionTimeoutMs,
+      consumerHeartbeatMs: consumerHeartbeatIntervalMs,
       committed: false,
       changed: new Set(),
       written: Promise.resolve(),
@@ -432,9 +441,19 @@ export class ShareGroupCoordinator {
     return this.#groups.get(groupId)?.lockMs ?? shareRecordLockMs;
   }
 
+  /** The KIP-848 consumer group's session timeout and heartbeat interval, from its GROUP configs. */
+  consumerTimingOf(groupId: string): { readonly sessionMs: number; readonly heartbeatMs: number } {
+    const group = this.#groups.get(groupId);
+    return {
+      sessionMs: group?.consumerSessionMs ?? consumerSessionTimeoutMs,
+      heartbeatMs: group?.consumerHeartbeatMs ?? consumerHeartbeatIntervalMs,
+    };
+  }
+
   /**
    * Group configs (IncrementalAlterConfigs on a GROUP resource: share.auto.offset.reset,
-   * share.isolation.level, share.record.lock.duration.ms), all or none: every value is checked
+   * share.isolation.level, share.record.lock.duration.ms, and a consumer group's
+   * consumer.session.timeout.ms and consumer.heartbeat.interval.ms), all or none: every value is checked
    * before the first is applied. Returns the first refused change, or undefined when all applied
    * (or, with `validateOnly`, would apply).
    */
@@ -477,6 +496,7 @@ export class ShareGroupCoordinator {
         value: String(group?.lockMs ?? shareRecordLockMs),
         isDefault: (group?.lockMs ?? shareRecordLockMs) === shareRecordLockMs,
       },
+      ...consumerConfigs(group),
     ];
   }
 
@@ -557,7 +577,46 @@ function setterOf(name: string, value: string | null): ((group: Group) => void) 
         group.lockMs = ms;
       };
     }
+    case 'consumer.session.timeout.ms':
+    case 'consumer.heartbeat.interval.ms':
+      return consumerSetter(name, value);
     default:
       return undefined;
   }
+}
+
+/**
+ * Kafka's GroupConfig bounds a consumer group's timing by the broker's group.consumer.min/max
+ * session timeout (45 s, 60 s) and heartbeat interval (5 s, 15 s), at their defaults here.
+ */
+const consumerTiming = {
+  'consumer.session.timeout.ms': { min: 45_000, max: 60_000, byDefault: consumerSessionTimeoutMs },
+  'consumer.heartbeat.interval.ms': { min: 5_000, max: 15_000, byDefault: consumerHeartbeatIntervalMs },
+} as const;
+
+function consumerSetter(name: keyof typeof consumerTiming, value: string | null) {
+  const bounds = consumerTiming[name];
+  const ms = value === null ? bounds.byDefault : Number(value);
+  if (!Number.isInteger(ms) || ms < bounds.min || ms > bounds.max) return undefined;
+  return (group: Group) => {
+    if (name === 'consumer.session.timeout.ms') group.consumerSessionMs = ms;
+    else group.consumerHeartbeatMs = ms;
+  };
+}
+
+function consumerConfigs(group: Group | undefined) {
+  const session = group?.consumerSessionMs ?? consumerSessionTimeoutMs;
+  const heartbeat = group?.consumerHeartbeatMs ?? consumerHeartbeatIntervalMs;
+  return [
+    {
+      name: 'consumer.session.timeout.ms',
+      value: String(session),
+      isDefault: session === consumerSessionTimeoutMs,
+    },
+    {
+      name: 'consumer.heartbeat.interval.ms',
+      value: String(heartbeat),
+      isDefault: heartbeat === consumerHeartbeatIntervalMs,
+    },
+  ];
 }

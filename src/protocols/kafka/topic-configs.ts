@@ -17,9 +17,10 @@
  * - `produce`: kept per topic and applied to every Produce (handlers/produce.ts): the timestamp type and
  *   its difference limits, compression.type (broker-side recompression) and its gzip level,
  *   min.insync.replicas (acks=all needs that many replicas, and a single node has one).
- * - `advisory`: accepted and kept as given, while Switchyard's storage sizes and rolls its segments
- *   itself (segment.bytes, segment.ms): test suites and tools set them to speed up retention.
- * - `refused`: Switchyard manages this itself (indexes, flushing); any value is refused.
+ * - `advisory`: accepted and kept as given, while Switchyard's storage decides what the config would:
+ *   it sizes and rolls its segments itself (segment.bytes, segment.ms: test suites and tools set them
+ *   to speed up retention) and its fsync setting decides flushing (flush.ms, flush.messages).
+ * - `refused`: Switchyard manages this itself (indexes, deleting files); any value is refused.
  * A refused value answers INVALID_CONFIG naming the config, never a silent acceptance.
  */
 
@@ -48,7 +49,7 @@ export type Honour =
     }
   | { readonly kind: 'fixed'; readonly value: string; readonly why: string }
   | { readonly kind: 'inert'; readonly why: string }
-  /** Accepted, kept and described; Switchyard's storage decides what the config would (segment rolling). */
+  /** Accepted, kept and described; Switchyard's storage decides what the config would (segments, flushing). */
   | { readonly kind: 'advisory'; readonly why: string }
   | { readonly kind: 'refused'; readonly why: string };
 
@@ -78,7 +79,12 @@ const segments: Honour = {
   kind: 'advisory',
   why: 'Switchyard sizes and rolls its log segments itself (segmentBytesMax); retention and compaction act on them',
 };
-const flushing: Honour = { kind: 'refused', why: "the broker's fsync setting decides when data is flushed" };
+const flushing: Honour = {
+  kind: 'advisory',
+  why:
+    "kept and described, not applied: Switchyard's fsync setting (--fsync) decides when data reaches the disk; " +
+    'its default (always: fsync before a write is confirmed) is never less durable than a flush setting asks',
+};
 
 /** Sorted by name, as Kafka lists them. */
 export const topicConfigDefs: readonly TopicConfigDef[] = [

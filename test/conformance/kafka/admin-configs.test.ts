@@ -64,6 +64,21 @@ async function describeTopic(kafka: Kafka, topic: string) {
   return new Map(resources[0]!.configEntries.map((e) => [e.configName, e]));
 }
 
+/** The broker resource's configs as kafkajs describes them, by name. */
+async function describeBroker(kafka: Kafka, name: string) {
+  const { resources } = await withAdmin(kafka, (admin) =>
+    admin.describeConfigs({ resources: [{ type: brokerResource, name }], includeSynonyms: true }),
+  );
+  return new Map(resources[0]!.configEntries.map((e) => [e.configName, e]));
+}
+
+/** A broker resource of a raw IncrementalAlterConfigs. */
+const broker = (name: string, configs: object[]) => ({
+  resourceType: brokerResource,
+  resourceName: name,
+  configs,
+});
+
 /** Values of `topic` read from the start by a fresh consumer, with their timestamps. */
 async function readBack(kafka: Kafka, topic: string, expected: number) {
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${Math.random()}`, maxWaitTimeInMs: 100 });
@@ -415,13 +430,7 @@ describe('topic configs after creation, records and cluster (kafkajs, raw reques
   });
 
   test('max.connections is a dynamic broker config: the vhost’s connection limit, kept across a restart', async () => {
-    const describeBroker = async (name: string) => {
-      const { resources } = await withAdmin(kafka, (admin) =>
-        admin.describeConfigs({ resources: [{ type: brokerResource, name }], includeSynonyms: true }),
-      );
-      return new Map(resources[0]!.configEntries.map((e) => [e.configName, e]));
-    };
-    let configs = await describeBroker('0');
+    let configs = await describeBroker(kafka, '0');
     assert.equal(configs.get('max.connections')?.configValue, '2147483647');
     assert.equal(configs.get('max.connections')?.configSource, 5, 'DEFAULT_CONFIG');
     assert.equal(configs.get('max.connections')?.readOnly, false);
@@ -467,18 +476,13 @@ describe('topic configs after creation, records and cluster (kafkajs, raw reques
     await kb.stop();
     kb = await startKafkaBroker({ storage: 'file', dataDir });
     kafka = kafkaClient(kb.bootstrap);
-    configs = await describeBroker('0');
+    configs = await describeBroker(kafka, '0');
     assert.equal(configs.get('max.connections')?.configValue, '500', 'kept in the definitions');
     assert.equal(configs.get('max.connections')?.configSource, 2, 'DYNAMIC_BROKER_CONFIG');
 
     const wire = await WireClient.open(kb.port);
     try {
       const incremental = incrementalOn(wire);
-      const broker = (name: string, configs: object[]) => ({
-        resourceType: brokerResource,
-        resourceName: name,
-        configs,
-      });
       const answers = await incremental(1, [
         broker('0', [{ name: 'max.connections', configOperation: op.set, value: '-1' }]),
         broker('0', [{ name: 'max.connections', configOperation: op.set, value: 'many' }]),
@@ -537,7 +541,141 @@ describe('topic configs after creation, records and cluster (kafkajs, raw reques
       wire.close();
     }
     assert.equal(kb.broker.client().vhostLimits()['max-connections'], undefined);
-    assert.equal((await describeBroker('0')).get('max.connections')?.configSource, 5);
+    assert.equal((await describeBroker(kafka, '0')).get('max.connections')?.configSource, 5);
+  });
+
+  test('flush.ms and flush.messages are checked, kept and described, and go back to the default when left out', async () => {
+    await create('flushing');
+    const alter = (configEntries: Array<{ name: string; value: string }>) =>
+      withAdmin(kafka, (admin) =>
+        admin.alterConfigs({
+          validateOnly: false,
+          resources: [{ type: topicResource, name: 'flushing', configEntries }],
+        }),
+      );
+    // What librdkafka's 0081_admin sets.
+    await alter([
+      { name: 'compression.type', value: 'gzip' },
+      { name: 'flush.ms', value: '12345678' },
+      { name: 'flush.messages', value: '1000' },
+    ]);
+    let configs = await describeTopic(kafka, 'flushing');
+    const synonyms = (name: string) =>
+      configs.get(name)?.configSynonyms.map((s) => [s.configName, s.configValue, s.configSource]);
+    assert.deepEqual(synonyms('flush.ms'), [
+      ['flush.ms', '12345678', 1],
+      ['log.flush.interval.ms', '9223372036854775807', 5],
+    ]);
+    assert.deepEqual(synonyms('flush.messages'), [
+      ['flush.messages', '1000', 1],
+      ['log.flush.interval.messages', '9223372036854775807', 5],
+    ]);
+    await assert.rejects(
+      alter([{ name: 'flush.messages', value: '0' }]),
+      (err: Error & { type?: string }) => err.type === 'INVALID_CONFIG',
+    );
+    configs = await describeTopic(kafka, 'flushing');
+    assert.equal(
+      configs.get('flush.messages')?.configValue,
+      '1000',
+      'a refused change leaves the topic as it was',
+    );
+    await alter([{ name: 'compression.type', value: 'gzip' }]);
+    configs = await describeTopic(kafka, 'flushing');
+    for (const name of ['flush.ms', 'flush.messages']) {
+      assert.equal(configs.get(name)?.configValue, '9223372036854775807', name);
+      assert.equal(configs.get(name)?.configSource, 5, `${name} is DEFAULT_CONFIG again`);
+    }
+  });
+
+  test('Kafka’s other dynamic broker configs are kept and described without effect; the rest are refused', async () => {
+    const alter = (name: string, configEntries: Array<{ name: string; value: string }>) =>
+      withAdmin(kafka, (admin) =>
+        admin.alterConfigs({
+          validateOnly: false,
+          resources: [{ type: brokerResource, name, configEntries }],
+        }),
+      );
+    const relogin = 'sasl.kerberos.min.time.before.relogin';
+    // What librdkafka's 0081_admin sets on the broker.
+    await alter('0', [{ name: relogin, value: '58000' }]);
+    const entry = (await describeBroker(kafka, '0')).get(relogin);
+    assert.deepEqual(
+      [entry?.configValue, entry?.configSource, entry?.readOnly],
+      ['58000', 2, false],
+      'DYNAMIC_BROKER_CONFIG',
+    );
+    // Kafka cannot change these at runtime, and says so with INVALID_REQUEST (KAFKA-13609).
+    for (const fixed of ['broker.id', 'num.partitions', 'message.max.bytes'])
+      await assert.rejects(
+        alter('0', [{ name: fixed, value: '3' }]),
+        (err: Error & { type?: string }) => err.type === 'INVALID_REQUEST',
+        fixed,
+      );
+    assert.equal(
+      (await describeBroker(kafka, '0')).get(relogin)?.configValue,
+      '58000',
+      'a refused resource changes nothing',
+    );
+
+    const wire = await WireClient.open(kb.port);
+    try {
+      const incremental = incrementalOn(wire);
+      const answers = await incremental(1, [
+        broker('', [{ name: relogin, configOperation: op.set, value: '1000' }]),
+        broker('0', [{ name: relogin, configOperation: op.set, value: 'soon' }]),
+        broker('', [{ name: 'log.retention.ms', configOperation: op.set, value: '-7' }]),
+        broker('', [{ name: 'log.retention.ms', configOperation: op.set, value: '3600000' }]),
+        broker('0', [{ name: relogin, configOperation: op.delete, value: null }]),
+        // What 0081_admin's helper does: a list config appended to from Kafka's default.
+        broker('0', [
+          { name: 'background.threads', configOperation: op.set, value: '9' },
+          { name: 'log.cleanup.policy', configOperation: op.append, value: 'compact' },
+        ]),
+      ]);
+      assert.deepEqual(
+        answers.map((a) => a.errorCode),
+        [code.invalidRequest, code.invalidConfig, code.invalidConfig, code.none, code.none, code.none],
+      );
+      assert.match(answers[0]!.errorMessage ?? '', /broker id must be specified/);
+      assert.match(answers[1]!.errorMessage ?? '', /Not a number of type LONG/);
+      assert.match(answers[2]!.errorMessage ?? '', /Value must be at least -1/);
+      // kafkajs will not name the cluster-wide resource "", so it is described raw.
+      const described = await wire.request<{
+        results: Array<{ configs: Array<{ name: string; value: string; configSource: number }> }>;
+      }>(ApiKey.DescribeConfigs, 4, {
+        resources: [{ resourceType: brokerResource, resourceName: '', configurationKeys: null }],
+        includeSynonyms: false,
+        includeDocumentation: false,
+      });
+      const cluster = new Map(described.results[0]!.configs.map((c) => [c.name, c]));
+      const retention = cluster.get('log.retention.ms');
+      assert.deepEqual(
+        [retention?.value, retention?.configSource],
+        ['3600000', 3],
+        'DYNAMIC_DEFAULT_BROKER_CONFIG',
+      );
+      assert.equal(cluster.get(relogin), undefined, 'deleted');
+      assert.equal(cluster.get('log.cleanup.policy')?.value, 'delete,compact');
+      const subtracted = await incremental(1, [
+        broker('0', [
+          { name: 'background.threads', configOperation: op.delete, value: null },
+          { name: 'log.cleanup.policy', configOperation: op.subtract, value: 'compact' },
+        ]),
+      ]);
+      assert.equal(subtracted[0]!.errorCode, code.none);
+    } finally {
+      wire.close();
+    }
+    const configs = await describeBroker(kafka, '0');
+    assert.equal(configs.get('log.cleanup.policy')?.configValue, 'delete');
+    assert.equal(configs.get('background.threads'), undefined);
+    await alter('0', []);
+    assert.equal(
+      (await describeBroker(kafka, '0')).get('log.retention.ms'),
+      undefined,
+      'AlterConfigs replaces them all',
+    );
   });
 
   test('OffsetDelete removes chosen offsets of a group, not those of topics its members consume', async () => {

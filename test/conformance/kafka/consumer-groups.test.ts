@@ -135,6 +135,59 @@ describe('KIP-848 consumer groups', () => {
     assert.ok(listed.groups.some((l) => l.groupId === 'cg1' && l.protocolType === 'consumer'));
   });
 
+  test('consumer.session.timeout.ms and consumer.heartbeat.interval.ms are GROUP configs in Kafka’s bounds', async () => {
+    const alter = async (configs: object[]) =>
+      (
+        await wire.request<{ responses: Array<{ errorCode: number; errorMessage: string | null }> }>(
+          ApiKey.IncrementalAlterConfigs,
+          1,
+          { resources: [{ resourceType: 32, resourceName: 'timed-848', configs }], validateOnly: false },
+        )
+      ).responses[0]!;
+    // What librdkafka's 0081_admin sets on a group.
+    const set = await alter([
+      { name: 'consumer.session.timeout.ms', configOperation: 0, value: '50000' },
+      { name: 'consumer.heartbeat.interval.ms', configOperation: 0, value: '8000' },
+    ]);
+    assert.equal(set.errorCode, KafkaError.none);
+    for (const [name, value] of [
+      ['consumer.session.timeout.ms', '40000'],
+      ['consumer.session.timeout.ms', '61000'],
+      ['consumer.heartbeat.interval.ms', '4000'],
+    ] as const)
+      assert.equal(
+        (await alter([{ name, configOperation: 0, value }])).errorCode,
+        KafkaError.invalidConfig,
+        `${name}=${value}`,
+      );
+    const described = await wire.request<{
+      results: Array<{ configs: Array<{ name: string; value: string; configSource: number }> }>;
+    }>(ApiKey.DescribeConfigs, 4, {
+      resources: [{ resourceType: 32, resourceName: 'timed-848', configurationKeys: null }],
+      includeSynonyms: false,
+      includeDocumentation: false,
+    });
+    const byName = new Map(described.results[0]!.configs.map((c) => [c.name, [c.value, c.configSource]]));
+    assert.deepEqual(byName.get('consumer.session.timeout.ms'), ['50000', 8], 'GROUP_CONFIG');
+    assert.deepEqual(byName.get('consumer.heartbeat.interval.ms'), ['8000', 8]);
+    const hb = await wire.request<ConsumerGroupHeartbeatResponse>(
+      ApiKey.ConsumerGroupHeartbeat,
+      1,
+      joining('timed-848', 't1'),
+    );
+    assert.equal(hb.errorCode, KafkaError.none);
+    assert.equal(hb.heartbeatIntervalMs, 8000, 'the member heartbeats at the group’s interval');
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, { ...joining('timed-848', 't1'), memberEpoch: -1 });
+    await alter([{ name: 'consumer.heartbeat.interval.ms', configOperation: 1, value: null }]);
+    const again = await wire.request<ConsumerGroupHeartbeatResponse>(
+      ApiKey.ConsumerGroupHeartbeat,
+      1,
+      joining('timed-848', 't2'),
+    );
+    assert.equal(again.heartbeatIntervalMs, 5000, 'DELETE goes back to Kafka’s default');
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, { ...joining('timed-848', 't2'), memberEpoch: -1 });
+  });
+
   test('a group is one protocol or the other', async () => {
     await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('cg2', 'w2'));
     const classic = await wire.request<JoinGroupResponse>(ApiKey.JoinGroup, 5, {

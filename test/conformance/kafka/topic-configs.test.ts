@@ -85,7 +85,7 @@ describe('topic configs through librdkafka', { skip: noConfluent }, () => {
       'bad-type': { 'retention.ms': 'soon' },
       'bad-range': { 'segment.bytes': '1000' },
       'bad-codec': { 'compression.type': 'brotli' },
-      'bad-flush': { 'flush.ms': '12345678' },
+      'bad-index': { 'index.interval.bytes': '4096' },
     };
     const lines = (await python(pythonCreate, kb.bootstrap, JSON.stringify(wanted))).split('\n');
     const byName = new Map(lines.map((l) => [l.split(' ')[0], l]));
@@ -101,7 +101,7 @@ describe('topic configs through librdkafka', { skip: noConfluent }, () => {
       /Invalid value 1000 for configuration segment\.bytes: Value must be at least 1048576/,
     );
     assert.match(byName.get('bad-codec')!, /configuration compression\.type/);
-    assert.match(byName.get('bad-flush')!, /configuration flush\.ms/);
+    assert.match(byName.get('bad-index')!, /configuration index\.interval\.bytes/);
     assert.equal(byName.get('exists'), 'exists');
   });
 
@@ -251,10 +251,30 @@ test("the checker answers in Kafka's words for each type and validator", () => {
   );
 });
 
+test("flush.ms and flush.messages are checked by Kafka's type and range, then kept: the fsync setting decides", () => {
+  assert.equal(refusal('flush.ms', '12345678'), undefined);
+  assert.equal(refusal('flush.messages', '1'), undefined);
+  assert.equal(
+    refusal('flush.messages', '0'),
+    'Invalid value 0 for configuration flush.messages: Value must be at least 1',
+  );
+  assert.equal(
+    refusal('flush.ms', '-1'),
+    'Invalid value -1 for configuration flush.ms: Value must be at least 0',
+  );
+  assert.equal(
+    refusal('flush.ms', 'soon'),
+    'Invalid value soon for configuration flush.ms: Not a number of type LONG',
+  );
+  const settings = checkTopicConfigs([{ name: 'flush.ms', value: '1000' }], 1024 * 1024);
+  assert.ok(!isRefusal(settings));
+  assert.deepEqual(settings.kept, { 'flush.ms': '1000' });
+});
+
 test('the checker refuses what Switchyard does not honour, naming the config', () => {
   for (const [name, value] of [
     ['remote.storage.enable', 'true'],
-    ['flush.ms', '1000'],
+    ['index.interval.bytes', '4096'],
     ['retention.ms', '0'],
     ['max.message.bytes', String(32 * 1024 * 1024)],
   ] as const)

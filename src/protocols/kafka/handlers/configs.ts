@@ -4,7 +4,8 @@
  * IncrementalAlterConfigs 0–1 (KIP-339: SET, DELETE, APPEND, SUBTRACT). Whatever the request, the
  * topic's resulting configs go through the one check of CreateTopics (../topic-settings.ts) and are
  * then stored in one step, retention in core and the rest as the stream's attributes. The broker's
- * configs are ../broker-configs.ts: `max.connections` is dynamic, the rest read at start. Describing
+ * configs are ../broker-configs.ts: `max.connections` applied, Kafka's other dynamic configs kept
+ * without effect (../dynamic-broker-configs.ts), the rest read at start. Describing
  * needs DESCRIBE_CONFIGS and altering ALTER_CONFIGS on the topic, the group or (for the broker) the
  * cluster, each refusal with the resource's own authorization error.
  */
@@ -24,7 +25,13 @@ import type {
   IncrementalAlterConfigsRequest,
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
-import { type ConfigOperation, configOp, operationRefusal, scalarChanges } from '../config-ops.js';
+import {
+  type ConfigOperation,
+  configOp,
+  listOperation,
+  operationRefusal,
+  scalarChanges,
+} from '../config-ops.js';
 import type { ApiHandler, KafkaBroker, RequestContext, Scope } from '../context.js';
 import { KafkaError, kafkaErrorOf } from '../errors.js';
 import { topicConfigByName } from '../topic-configs.js';
@@ -84,9 +91,12 @@ export const describeConfigsHandler: ApiHandler = {
         const kept = broker.topicConfigs.kept(r.resourceName);
         configs = describeTopicConfigs(info, kept, broker.options.batchBytesMax, asked);
       } else if (r.resourceType === resourceType.broker) {
-        configs = describeBrokerConfigs(ctx.broker.options, ctx.broker.vhost, r.resourceName).map((c) =>
-          asked.synonyms ? c : { ...c, synonyms: [] },
-        );
+        configs = describeBrokerConfigs(
+          ctx.broker.options,
+          ctx.broker.vhost,
+          ctx.broker.brokerConfigs,
+          r.resourceName,
+        ).map((c) => (asked.synonyms ? c : { ...c, synonyms: [] }));
       } else if (r.resourceType === resourceType.group) {
         // Source 8 is GROUP_CONFIG, 5 DEFAULT_CONFIG.
         configs = ctx.broker.shareGroups.configsOf(r.resourceName).map((c) => ({
@@ -161,7 +171,7 @@ async function alterBroker(
   validateOnly: boolean,
 ): Promise<ResourceResult> {
   try {
-    return await alterBrokerConfigs(ctx.client, name, changes, validateOnly);
+    return await alterBrokerConfigs(ctx.client, ctx.broker.brokerConfigs, name, changes, validateOnly);
   } catch (err) {
     return failed(kafkaErrorOf(err), (err as Error).message);
   }
@@ -185,7 +195,7 @@ export const alterConfigsHandler: ApiHandler = {
           ? await alterBroker(
               ctx,
               resource.resourceName,
-              replacedBrokerConfigs(resource.configs),
+              replacedBrokerConfigs(resource.configs, ctx.broker.brokerConfigs),
               request.validateOnly,
             )
           : await replaceTopicConfigs(ctx, resource.resourceName, resource.configs, request.validateOnly));
@@ -194,11 +204,6 @@ export const alterConfigsHandler: ApiHandler = {
     return { responses };
   },
 };
-
-/** A list config's items; an empty value is an empty list. */
-function itemsOf(value: string | undefined): string[] {
-  return value === undefined || value.trim() === '' ? [] : value.split(',').map((item) => item.trim());
-}
 
 /**
  * The topic's configs after KIP-339's operations, in order: SET replaces, DELETE reverts to the
@@ -216,15 +221,7 @@ function applyOperations(
     if (refused !== undefined) return refused;
     if (op.configOperation === configOp.set) values.set(op.name, op.value ?? '');
     else if (op.configOperation === configOp.delete) values.delete(op.name);
-    else {
-      const items = itemsOf(values.get(op.name) ?? def?.kafkaDefault);
-      const given = itemsOf(op.value ?? '');
-      const next =
-        op.configOperation === configOp.append
-          ? [...items, ...given.filter((item) => !items.includes(item))]
-          : items.filter((item) => !given.includes(item));
-      values.set(op.name, next.join(','));
-    }
+    else values.set(op.name, listOperation(values.get(op.name) ?? def?.kafkaDefault, op));
   }
   return [...values].map(([name, value]) => ({ name, value }));
 }
@@ -267,7 +264,7 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
       }
       let result = refuseResource(ctx, resource);
       if (result === undefined && resource.resourceType === resourceType.broker) {
-        const changes = brokerConfigOperations(resource.configs);
+        const changes = brokerConfigOperations(resource.configs, broker.brokerConfigs);
         result = Array.isArray(changes)
           ? await alterBroker(ctx, resource.resourceName, changes, request.validateOnly)
           : changes;

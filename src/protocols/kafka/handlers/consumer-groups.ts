@@ -17,7 +17,6 @@ import type {
   KafkaInput,
 } from '../codec/index.js';
 import { ApiKey } from '../codec/index.js';
-import { consumerHeartbeatIntervalMs } from '../consumer-groups.js';
 import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { KafkaError } from '../errors.js';
 import { topicIdOf, topicNames, zeroTopicId } from '../topic-ids.js';
@@ -85,7 +84,10 @@ async function heartbeat(
     errorMessage: result.errorMessage,
     memberId: result.memberId === '' ? null : result.memberId,
     memberEpoch: result.memberEpoch,
-    heartbeatIntervalMs: result.errorCode === KafkaError.none ? consumerHeartbeatIntervalMs : 0,
+    heartbeatIntervalMs:
+      result.errorCode === KafkaError.none
+        ? ctx.broker.shareGroups.consumerTimingOf(request.groupId).heartbeatMs
+        : 0,
     assignment: result.assignment === null ? null : { topicPartitions: byTopicId(ctx, result.assignment) },
   };
 }
