@@ -8,14 +8,15 @@
  * this build with storage's reads ahead on (64 MiB) and off (`--storage-read-ahead-bytes-max`). With
  * `restart` each broker is restarted on its data after producing, so what it reads was written by an
  * earlier run: its first read of a sealed segment checks every record's CRC, later passes do not
- * (docs/storage-format.md, "Verified once").
+ * (docs/storage-format.md, "Verified once"). `KAFKA_BENCH_BROKER_FLAGS` (space-separated) adds flags to
+ * this build's broker only, e.g. `--storage-read-ahead-bytes-max 67108864` against another build.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKey } from '../src/protocols/kafka/codec/index.js';
 import { listenerFlags, type RunningCli, startCli } from '../testing/server-cli.js';
-import { Conn, loopbackMBps, produce, readBack } from './kafka.js';
+import { brokerFlags, Conn, loopbackMBps, produce, readBack } from './kafka.js';
 import { cpuMs } from './stats.js';
 
 /** What each broker's topic holds before the reads: enough that fixed costs do not dominate a pass. */
@@ -80,7 +81,7 @@ export async function runKafkaFetchBench(args: string[]): Promise<void> {
   const builds = [
     arms
       ? await startBuild(readAheadArms[0]!.name, undefined, readAheadArms[0]!.flags)
-      : await startBuild('this build', undefined),
+      : await startBuild('this build', undefined, brokerFlags()),
   ];
   try {
     if (arms) builds.push(await startBuild(readAheadArms[1]!.name, undefined, readAheadArms[1]!.flags));

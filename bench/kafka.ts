@@ -159,6 +159,11 @@ export async function loopbackMBps(): Promise<number> {
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** `KAFKA_BENCH_BROKER_FLAGS`: more flags for the broker of this build (space-separated), or none. */
+export function brokerFlags(): string[] {
+  return (process.env['KAFKA_BENCH_BROKER_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '');
+}
+
 export async function runKafkaBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-bench-'));
   const cli = await startCli([
@@ -170,6 +175,7 @@ export async function runKafkaBench(): Promise<void> {
     'always',
     '--log-level',
     'warn',
+    ...brokerFlags(),
     ...listenerFlags({ kafka: 'auto' }),
   ]);
   try {

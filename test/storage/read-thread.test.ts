@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
+import { AheadMemory, aheadKeptMs } from '../../src/storage/file/far-ahead.js';
 import { offThreadReadBytesMin } from '../../src/storage/file/read-thread.js';
 import { segmentFileName, segmentHeaderBytes } from '../../src/storage/file/segment.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
-import type { LogEntry, ReadBuffers, StorageLimits } from '../../src/storage/types.js';
+import type { Log, LogEntry, ReadBuffers, StorageLimits } from '../../src/storage/types.js';
 import { removeDir, sameBytes, tempDir } from '../../testing/storage-fixtures.js';
 
 const dirs: string[] = [];
@@ -219,21 +220,30 @@ function adoptingBuffers() {
   };
 }
 
+/**
+ * Reads a log of 300 records from the start, 1 MiB per call, as a consumer does, checking each call's
+ * entries against the records and against `read`; how many calls took a range read ahead.
+ */
+async function readThrough(log: Log): Promise<number> {
+  let next = 0;
+  let adopted = 0;
+  for (let calls = 0; next < 300 && calls < 100; calls++) {
+    const buffers = adoptingBuffers();
+    const entries = await log.readOffThread!(next, { maxBytes: 1024 * 1024, buffers });
+    assertEntries(entries, next);
+    assertEntries(log.read(next, { maxBytes: 1024 * 1024 }).slice(0, entries.length), next);
+    next = entries.at(-1)!.offset + 1;
+    adopted += buffers.adopted;
+    buffers.release();
+  }
+  assert.equal(next, 300);
+  return adopted;
+}
+
 test('a reader going through the log takes the range read ahead for it, with the same entries', async () => {
   const { storage, log } = await filled(300);
   try {
-    let next = 0;
-    let adopted = 0;
-    for (let calls = 0; next < 300 && calls < 100; calls++) {
-      const buffers = adoptingBuffers();
-      const entries = await log.readOffThread!(next, { maxBytes: 1024 * 1024, buffers });
-      assertEntries(entries, next);
-      assertEntries(log.read(next, { maxBytes: 1024 * 1024 }).slice(0, entries.length), next);
-      next = entries.at(-1)!.offset + 1;
-      adopted += buffers.adopted;
-      buffers.release();
-    }
-    assert.equal(next, 300);
+    const adopted = await readThrough(log);
     // Every call after the first continued the one before, so most found their range read already.
     assert.ok(adopted >= 3, `read ahead taken ${adopted} times`);
     // With no memory for reads ahead (`readAheadBytesMax` 0), none is taken either.
@@ -253,6 +263,25 @@ test('a reader going through the log takes the range read ahead for it, with the
     const plain = sharedBuffers();
     assertEntries(await log.readOffThread!(0, { maxBytes: 1024 * 1024, buffers: plain }), 0);
     assertEntries(await log.readOffThread!(64, { maxBytes: 1024 * 1024, buffers: plain }), 64);
+  } finally {
+    await storage.close();
+  }
+});
+
+test('a reader of records known good takes reads ahead too, and the memory they used stays for the next poll', async () => {
+  // Written in this run: each call reads inline (no CRC to check), and the range that continues it is
+  // read ahead on the thread while the caller sends what it got.
+  const { storage, log } = await written(300);
+  try {
+    const adopted = await readThrough(log);
+    assert.ok(adopted >= 3, `read ahead taken ${adopted} times`);
+    // A consumer polling again after a pause longer than an unclaimed read is kept finds the memory
+    // still there: fresh memory would cost its page faults again on every such poll.
+    const memory = new AheadMemory(4 * 1024 * 1024);
+    const buf = memory.take(1024 * 1024)!;
+    memory.give(buf);
+    await new Promise((resolve) => setTimeout(resolve, aheadKeptMs + 200));
+    assert.equal(memory.take(1024 * 1024), buf);
   } finally {
     await storage.close();
   }

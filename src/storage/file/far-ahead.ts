@@ -1,16 +1,18 @@
 /**
  * Reads done ahead on storage's read thread (docs/storage-format.md, "Reads off the event loop"). Once
- * a large `Log.readOffThread` has answered, the range that continues it is read and CRC-checked at once,
- * into shared memory storage holds, while the caller sends what it got; the next call asking for that
- * offset takes the checked entries instead of waiting for a read of its own. One reader of a log thus
- * keeps the read thread and the sending thread busy at the same time, where otherwise each waits for the
- * other (docs/performance.md, "Kafka").
+ * a large `Log.readOffThread` has answered (on the thread, or inline for records known good), the range
+ * that continues it is read at once (and CRC-checked, where not known good) into shared memory storage
+ * holds, while the caller sends what it got; the next call asking for that offset takes the checked
+ * entries instead of waiting for a read of its own. One reader of a log thus keeps the read thread and
+ * the sending thread busy at the same time, where otherwise each waits for the other
+ * (docs/performance.md, "Kafka").
  *
  * What bounds it: one storage's kept memory (`StorageLimits.readAheadBytesMax`, reads in flight, kept
- * and lent to callers together; 0 turns reading ahead off), `aheadReadsPerLogMax` reads per log, and `aheadKeptMs` before an unclaimed read is
- * dropped. A log drops its reads ahead whenever the bytes they came from may have changed or left it
- * (a segment swapped by compaction, segments dropped by retention or truncation, the log closed), so a
- * read ahead is only ever served when a read issued at the claim would have read the same bytes.
+ * and lent to callers together; 0 turns reading ahead off; free memory kept `aheadMemoryKeptMs`),
+ * `aheadReadsPerLogMax` reads per log, and `aheadKeptMs` before an unclaimed read is dropped. A log
+ * drops its reads ahead whenever the bytes they came from may have changed or left it (a segment
+ * swapped by compaction, segments dropped by retention or truncation, the log closed), so a read ahead
+ * is only ever served when a read issued at the claim would have read the same bytes.
  */
 import type { FarReadReply } from './read-worker.js';
 
@@ -24,6 +26,12 @@ export const aheadKeptMs = 1000;
  * this long, so such readers cost the read thread at most one wasted read per pause.
  */
 export const aheadPausedMs = 10_000;
+/**
+ * Free memory nobody took for this long goes. Longer than an unclaimed read is kept: fresh memory costs
+ * its page faults again (10 MB fresh took 110–180 ms here, reused 1 ms), and a consumer pausing between
+ * polls for more than a second would otherwise pay them on every poll.
+ */
+export const aheadMemoryKeptMs = 30_000;
 /** Kept memory comes in multiples of this, so reads of about the same size share it. */
 const grainBytes = 1024 * 1024;
 
@@ -75,7 +83,7 @@ export class AheadMemory {
     return this.#bytes;
   }
 
-  /** Free memory nobody took for `aheadKeptMs` goes, so a storage whose readers stopped holds none. */
+  /** Free memory nobody took for `aheadMemoryKeptMs` goes, so a storage whose readers stopped holds none. */
   #armIdleDrop(): void {
     if (this.#timer !== undefined) return;
     this.#takenSinceCheck = false;
@@ -83,7 +91,7 @@ export class AheadMemory {
       this.#timer = undefined;
       if (this.#takenSinceCheck) return this.#armIdleDrop();
       for (const buf of this.#free.splice(0)) this.#bytes -= buf.byteLength;
-    }, aheadKeptMs);
+    }, aheadMemoryKeptMs);
     this.#timer.unref();
   }
 }

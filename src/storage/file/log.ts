@@ -214,8 +214,8 @@ export class FileLog implements Log, Leased {
    * `shared`. One segment's written bytes per call; a read that has fewer than `offThreadReadBytesMin`
    * bytes to check (a small read, or one of records already known good), starts among records not yet
    * written, or has no shared buffers to read into runs inline, as `read`. When the caller can adopt
-   * storage's memory, the range that continues the answer is then read ahead (./far-ahead.ts), for the
-   * next call to take.
+   * storage's memory, the range that continues a large answer (read on the thread, or inline for records
+   * known good) is then read ahead (./far-ahead.ts), for the next call to take.
    */
   async readOffThread(offset: number, options: ReadOptions = {}): Promise<LogEntry[]> {
     this.checkUsable();
@@ -232,7 +232,10 @@ export class FileLog implements Log, Leased {
       const entries = await this.takeAhead(ahead, options, buffers);
       if (entries.length > 0) return this.readingOn(entries, options, buffers, ahead.readerBytes);
     }
-    if (reads.busy || !needsChecking(planned)) return this.read(offset, options);
+    if (reads.busy) return this.read(offset, options);
+    // Records known good need only a `pread`, which the hop costs about as much as; a large read of
+    // them stays inline, and what continues it is read ahead on the thread (off the reader's chain).
+    if (!needsChecking(planned)) return this.readingOn(this.read(offset, options), options, buffers, 0);
     const lent = buffers.take(planned.length);
     assert(lent.buffer instanceof SharedArrayBuffer, 'buffers that say they are shared lend shared memory');
     const reply = await this.readFar(planned, from, options, lent.buffer, lent.byteOffset);
@@ -339,6 +342,7 @@ export class FileLog implements Log, Leased {
     buffers: ReadBuffers,
     readerBytesBefore: number,
   ): LogEntry[] {
+    if (entries.length === 0) return entries;
     const got = entries.reduce((n, e) => n + e.payload.byteLength, 0);
     this.payloadBytesAvg = Math.round(got / entries.length);
     const reads = this.ctx.reads;
@@ -355,7 +359,7 @@ export class FileLog implements Log, Leased {
       segmentEnded && got < asked ? this.planFar(from, { ...options, maxBytes: asked - got }) : undefined;
     const maxBytes = rest === undefined ? readerBytes : asked - got;
     const planned = rest ?? this.planFar(from, { ...options, maxBytes });
-    if (planned === undefined || !needsChecking(planned)) return entries;
+    if (planned === undefined) return entries;
     const memory = reads.aheadMemory.take(planned.length);
     if (memory === undefined) return entries;
     const settled = this.readFar(planned, from, { ...options, maxBytes }, memory, 0).catch(
