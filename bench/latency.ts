@@ -2,11 +2,15 @@
  * `npm run bench -- latency [amqp] [mqtt] [kafka]` (all three when none is named): open-loop latency
  * against a child `switchyard start --storage memory`.
  *
- * For each protocol the maximum rate is measured first, closed loop (`windowMax` messages in flight
- * for `maxDurationMs`). Then messages are sent at a fixed rate of 10 %, 50 % and 90 % of that maximum
- * for `openDurationMs` each: message i is due at start + i / rate whatever happened to the ones
- * before, and its latency is measured from that due time, not from when it was actually sent, so a
- * stalled broker shows in the figures instead of slowing the generator down (coordinated omission).
+ * For each protocol the maximum rate is measured first: closed loop (`windowMax` messages in flight
+ * for `maxDurationMs`), then by default a step search from a tenth of that (`stepSearch`). Then
+ * messages are sent at a fixed rate of 10 %, 50 % and 90 % of the maximum for `openDurationMs` each:
+ * message i is due at start + i / rate whatever happened to the ones before, and its latency is
+ * measured from that due time, not from when it was actually sent, so a stalled broker shows in the
+ * figures instead of slowing the generator down (coordinated omission). Each protocol has a broker of
+ * its own, and each phase starts after `settleMs` and a collection in the bench process, so that no
+ * phase pays for the garbage, sockets or backlog of the one before (`LATENCY_BROKER=shared` and
+ * `LATENCY_SETTLE=0` give the method of the figures before 5 December 2026 17:00 UTC).
  *
  * - AMQP: amqplib, `sendToQueue` to a transient queue, a consumer with automatic acknowledgement;
  *   due time → delivery at the consumer.
@@ -19,10 +23,12 @@
  * bounded in count (`openMessagesMax`) and time; messages not back within `drainTimeoutMs` after the
  * last was due count as lost and are reported.
  *
- * `LATENCY_MAX=step` takes as maximum the highest fixed rate the broker sustains with p50 flat (a step
- * search, `stepSearch`) instead of the closed-loop figure, which with `windowMax` requests in flight
- * shares one read, one turn and one write among many messages and so overstates what a protocol
- * answering one message at a time sustains (Kafka's one-record produce most of all).
+ * The maximum is the highest fixed rate the broker sustains with p50 flat (a step search,
+ * `stepSearch`): what an open loop of one message per request can be asked for. `LATENCY_MAX=closed`
+ * takes the closed-loop figure instead, which with `windowMax` requests in flight shares one read, one
+ * turn and one write among many messages and so overstates what a protocol answering one message at
+ * a time sustains (Kafka's one-record produce most of all). `LATENCY_BROKER_CLI=<dist/cli/switchyard.js>`
+ * runs another build's broker under this bench (an A/B of broker changes with one method).
  * `LATENCY_SHARES=0.5` (comma-separated) runs only those shares of the maximum; `LATENCY_RATE=5000`
  * takes that rate as the maximum instead of measuring one (the same load for runs to be compared: the
  * broker CPU per message the table gives then compares across builds).
@@ -41,6 +47,8 @@ import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench-peer.js';
@@ -354,7 +362,8 @@ const brokerNodeOptions =
   probeOptions === undefined && extraNodeOptions === undefined
     ? undefined
     : [probeOptions, extraNodeOptions].filter((o) => o !== undefined).join(' ');
-const stepMax = process.env['LATENCY_MAX'] === 'step';
+/** The step search is the default maximum (see `stepSearch`); `LATENCY_MAX=closed` takes the closed loop's. */
+const stepMax = process.env['LATENCY_MAX'] !== 'closed';
 /** `LATENCY_TAIL=1` (implies the probe): what the slowest 1 % of each phase's messages waited through. */
 const gapsFile =
   process.env['LATENCY_TAIL'] === '1'
@@ -541,10 +550,28 @@ async function closedLoop(
   return rate;
 }
 
-export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
-  const chosen = names.length === 0 ? Object.keys(protocols) : names;
-  const unknown = chosen.filter((n) => protocols[n] === undefined);
-  if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
+/** `LATENCY_BROKER=shared`: one broker serves every protocol in turn (the method before 5 December 2026 17:00 UTC). */
+const sharedBroker = process.env['LATENCY_BROKER'] === 'shared';
+/** Before each phase: a pause for the broker and a collection in the bench process; `LATENCY_SETTLE=0` skips both. */
+const settleMs = process.env['LATENCY_SETTLE'] === '0' ? 0 : 1_000;
+/** `LATENCY_BROKER_CLI=<other build>/dist/cli/switchyard.js`: that build's broker under this bench (A/B). */
+const brokerCli = process.env['LATENCY_BROKER_CLI'];
+
+/** The bench process's own collector, reached without `--expose-gc` on the command line. */
+const collectGarbage = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+async function settle(): Promise<void> {
+  if (settleMs === 0) return;
+  await sleep(settleMs);
+  collectGarbage();
+}
+
+type Broker = Awaited<ReturnType<typeof startCli>> & { readonly probe: ReturnType<typeof probeReader> };
+
+async function startBroker(): Promise<Broker> {
   const probe = probeReader();
   const cli = await startCli(
     [
@@ -554,6 +581,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     ],
     {
       lifetimeMs: 600_000,
+      ...(brokerCli === undefined ? {} : { cliPath: brokerCli }),
       ...(brokerNodeOptions === undefined
         ? {}
         : {
@@ -569,70 +597,94 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
           }),
     },
   );
+  if (probeOptions !== undefined) {
+    await sleep(1000);
+    probe.begin();
+    await sleep(idleSeconds * 1000 + 100);
+    const idle = probe.end();
+    if (idle !== undefined && idle.seconds > 0) idleKiBPerS = idle.allocatedKiB / idle.seconds;
+    process.stdout.write(`  idle broker: ${idleKiBPerS.toFixed(0)} KiB/s allocated\n`);
+  }
+  return Object.assign(cli, { probe });
+}
+
+async function stopBroker(broker: Broker): Promise<void> {
+  const stopped = await broker.stop();
+  // `LATENCY_BROKER_STDOUT=<file>`: what the broker printed (`--trace-gc` lines, for one).
+  const stdoutFile = process.env['LATENCY_BROKER_STDOUT'];
+  if (stdoutFile !== undefined) writeFileSync(stdoutFile, stopped.stdout, { flag: 'a' });
+}
+
+/** One protocol: its maximum, then a phase per share of it, each a row of `lines`. */
+async function runProtocol(name: string, broker: Broker, lines: string[]): Promise<void> {
+  const { factory, what } = protocols[name]!;
+  const port = broker.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
+  const probe = probeOptions === undefined ? undefined : broker.probe;
+  const closedMax =
+    fixedRate > 0 ? fixedRate : await closedLoop({ pid: broker.pid, probe }, name, factory, port);
+  // A rate given is the maximum itself, as with the closed loop.
+  const searched = stepMax && !(fixedRate > 0);
+  if (searched) await settle();
+  const max = searched ? await stepSearch(name, port, closedMax * 0.1) : closedMax;
+  if (searched)
+    process.stdout.write(
+      `  ${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
+    );
+  for (const share of loadShares) {
+    await settle();
+    const label = `${name} ${share * 100} %`;
+    if (probe !== undefined)
+      process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${label}\n`);
+    if (profileDir !== undefined) process.kill(broker.pid, 'SIGUSR2');
+    const loadBefore = loadavg()[0]!;
+    const cpuBefore = cpuMsOf(broker.pid);
+    probe?.begin();
+    const r = await phase(name, port, Math.max(1, Math.round(max * share)));
+    const tally = probe?.end();
+    const cpuUs = ((cpuMsOf(broker.pid) - cpuBefore) * 1000) / r.count;
+    if (profileDir !== undefined) process.kill(broker.pid, 'SIGUSR2');
+    lines.push(
+      `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
+    );
+    process.stdout.write(`${lines.at(-1)}\n`);
+    const where = splitClients ? 'in their own processes' : 'in the bench process';
+    process.stdout.write(
+      `  clients, ${label}: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${where}\n`,
+    );
+    if (tally !== undefined) process.stdout.write(`  probe, ${label}, ${probeSummary(tally, r.count)}\n`);
+    if (gapsFile !== undefined) {
+      await sleep(1200); // the probe appends its gaps once a second
+      process.stdout.write(`  tail, ${label}, ${tailCauses(r, readGaps(gapsFile))}\n`);
+    }
+  }
+}
+
+export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
+  const chosen = names.length === 0 ? Object.keys(protocols) : names;
+  const unknown = chosen.filter((n) => protocols[n] === undefined);
+  if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
+  const maximum = stepMax
+    ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself))`
+    : `closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s (LATENCY_MAX=closed)`;
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${stepMax ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself)); closed loop` : 'closed loop'}, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}`,
     '',
     '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
+  let broker: Broker | undefined;
   try {
-    if (probeOptions !== undefined) {
-      await sleep(1000);
-      probe.begin();
-      await sleep(idleSeconds * 1000 + 100);
-      const idle = probe.end();
-      if (idle !== undefined && idle.seconds > 0) idleKiBPerS = idle.allocatedKiB / idle.seconds;
-      process.stdout.write(`  idle broker: ${idleKiBPerS.toFixed(0)} KiB/s allocated\n`);
-    }
     for (const name of chosen) {
-      const { factory, what } = protocols[name]!;
-      const port = cli.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
-      const closedMax =
-        fixedRate > 0
-          ? fixedRate
-          : await closedLoop(
-              { pid: cli.pid, probe: probeOptions === undefined ? undefined : probe },
-              name,
-              factory,
-              port,
-            );
-      const max = stepMax ? await stepSearch(name, port, closedMax * 0.1) : closedMax;
-      if (stepMax)
-        process.stderr.write(
-          `${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
-        );
-      for (const share of loadShares) {
-        if (probeOptions !== undefined)
-          process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${name} ${share * 100} %\n`);
-        if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
-        const loadBefore = loadavg()[0]!;
-        const cpuBefore = cpuMsOf(cli.pid);
-        if (probeOptions !== undefined) probe.begin();
-        const r = await phase(name, port, Math.max(1, Math.round(max * share)));
-        const tally = probe.end();
-        const cpuUs = ((cpuMsOf(cli.pid) - cpuBefore) * 1000) / r.count;
-        if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
-        lines.push(
-          `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
-        );
-        process.stdout.write(`${lines.at(-1)}\n`);
-        process.stdout.write(
-          `  clients, ${name} ${share * 100} %: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${splitClients ? 'in their own processes' : 'in the bench process'}\n`,
-        );
-        if (tally !== undefined)
-          process.stdout.write(`  probe, ${name} ${share * 100} %, ${probeSummary(tally, r.count)}\n`);
-        if (gapsFile !== undefined) {
-          await sleep(1200); // the probe appends its gaps once a second
-          process.stdout.write(`  tail, ${name} ${share * 100} %, ${tailCauses(r, readGaps(gapsFile))}\n`);
-        }
+      if (broker !== undefined && !sharedBroker) {
+        await stopBroker(broker);
+        broker = undefined;
       }
+      broker ??= await startBroker();
+      await runProtocol(name, broker, lines);
     }
   } finally {
     if (gapsFile !== undefined) rmSync(gapsFile, { force: true });
-    const stopped = await cli.stop();
-    // `LATENCY_BROKER_STDOUT=<file>`: what the broker printed (`--trace-gc` lines, for one).
-    const stdoutFile = process.env['LATENCY_BROKER_STDOUT'];
-    if (stdoutFile !== undefined) writeFileSync(stdoutFile, stopped.stdout);
+    if (broker !== undefined) await stopBroker(broker);
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
 }
