@@ -53,6 +53,7 @@ import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
+import { type GapKind, watchGaps } from './gap-watch.js';
 import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
 
 /** Messages in flight in the closed loop; `LATENCY_WINDOW=1` measures one at a time (CPU per message without batching). */
@@ -468,7 +469,7 @@ function probeSummary(t: ProbeTally, messages: number): string {
 }
 
 interface Gap {
-  readonly kind: 'busy' | 'stalled' | 'gc';
+  readonly kind: GapKind;
   readonly fromMs: number;
   readonly toMs: number;
 }
@@ -485,47 +486,78 @@ function readGaps(file: string): Gap[] {
     .split('\n')
     .map((line) => line.split(' '))
     .filter((f) => f.length === 3)
-    .map(([kind, from, to]) => ({ kind: kind as Gap['kind'], fromMs: Number(from), toMs: Number(to) }))
+    .map(([kind, from, to]) => ({ kind: kind as GapKind, fromMs: Number(from), toMs: Number(to) }))
     .sort((a, b) => a.fromMs - b.fromMs);
 }
 
 /**
- * Lines the slowest 1 % of a phase's messages up with the broker's gaps: of the time they waited (due
- * to arrival), the share that fell in a GC pause, in a busy gap beyond it (a long turn), in a gap in
- * which the broker was not run, and in none over 2 ms (short turns, the clients, the network).
+ * With `LATENCY_TAIL=1` the bench process watches its own gaps too (bench/gap-watch.ts), in epoch ms:
+ * with the clients here, their turns, collections and descheduling are the other side of the tail.
+ */
+const benchGaps: Gap[] = [];
+if (process.env['LATENCY_TAIL'] === '1')
+  watchGaps((gap) => {
+    if (gap !== undefined)
+      benchGaps.push({ kind: gap.kind, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
+  });
+
+function origin(ms: number): number {
+  return performance.timeOrigin + ms;
+}
+
+/** Where a slow message's waiting is put, first match wins: the broker's gaps, then the bench process's. */
+const causes = [
+  'broker gc',
+  'broker busy',
+  'broker stalled',
+  'bench gc',
+  'bench busy',
+  'bench stalled',
+] as const;
+/** Points per slow message at which its waiting is classified (at least every `tailStepMsMin`). */
+const tailPoints = 2000;
+const tailStepMsMin = 0.05;
+
+/** The first cause whose gap holds time `t`, or -1 (the broker's gaps first, GC pauses before the rest). */
+function causeAt(t: number, broker: readonly Gap[], bench: readonly Gap[]): number {
+  for (const [side, gaps] of [broker, bench].entries())
+    for (const [k, kind] of (['gc', 'busy', 'stalled'] as const).entries())
+      if (gaps.some((g) => g.kind === kind && g.fromMs <= t && t < g.toMs)) return side * 3 + k;
+  return -1;
+}
+
+/**
+ * Lines the slowest 1 % of a phase's messages up with the broker's gaps and the bench process's: of
+ * the time they waited (due to arrival), the share that fell in a GC pause, in a busy gap beyond it (a
+ * long turn), in a gap in which the process was not run, each of the broker and then of the bench
+ * process (the clients, unless `LATENCY_CLIENTS=split`), and in none over 2 ms (short turns, the
+ * network, the clients' own queues).
  */
 function tailCauses(r: OpenResult, gaps: readonly Gap[]): string {
   const sorted = [...r.latency].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
   const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? Number.POSITIVE_INFINITY;
-  const origin = performance.timeOrigin;
-  const waited = { gc: 0, busy: 0, stalled: 0, total: 0 };
+  const waited = new Float64Array(causes.length + 1);
+  let total = 0;
   let messages = 0;
   for (let i = 0; i < r.count; i++) {
     const latency = r.latency[i]!;
     if (!(latency >= p99)) continue;
     messages++;
-    const from = origin + r.due[i]!;
+    total += latency;
+    const from = origin(r.due[i]!);
     const to = from + latency;
-    waited.total += latency;
-    const pauses = gaps.filter((g) => g.kind === 'gc' && g.fromMs < to && g.toMs > from);
-    for (const gap of gaps) {
-      if (gap.fromMs >= to) break;
-      const a = Math.max(from, gap.fromMs);
-      const b = Math.min(to, gap.toMs);
-      if (b <= a) continue;
-      if (gap.kind === 'gc') {
-        waited.gc += b - a;
-        continue;
-      }
-      // A GC pause inside the gap is counted as GC; the rest as a long turn or as time not run.
-      let inPauses = 0;
-      for (const p of pauses) inPauses += Math.max(0, Math.min(b, p.toMs) - Math.max(a, p.fromMs));
-      waited[gap.kind] += Math.max(0, b - a - inPauses);
+    const overlaps = (g: Gap) => g.fromMs < to && g.toMs > from;
+    const broker = gaps.filter(overlaps);
+    const bench = benchGaps.filter(overlaps);
+    const step = Math.max(tailStepMsMin, latency / tailPoints);
+    for (let t = from + step / 2; t < to; t += step) {
+      const cause = causeAt(t, broker, bench);
+      waited[cause < 0 ? causes.length : cause]! += step;
     }
   }
-  const share = (ms: number) => `${((100 * ms) / Math.max(1e-9, waited.total)).toFixed(0)} %`;
-  const none = Math.max(0, waited.total - waited.gc - waited.busy - waited.stalled);
-  return `${messages} messages ≥ p99 (${p99.toFixed(2)} ms) waited ${waited.total.toFixed(0)} ms in all: in GC pauses ${share(waited.gc)}, in other busy gaps > 2 ms ${share(waited.busy)}, in gaps the broker was not run ${share(waited.stalled)}, outside any gap > 2 ms ${share(none)}`;
+  const share = (ms: number) => `${((100 * ms) / Math.max(1e-9, total)).toFixed(0)} %`;
+  const parts = causes.map((c, k) => `${c} ${share(waited[k]!)}`);
+  return `${messages} messages ≥ p99 (${p99.toFixed(2)} ms) waited ${total.toFixed(0)} ms in all: ${parts.join(', ')}, in no gap > 2 ms ${share(waited[causes.length]!)}`;
 }
 
 /** Seconds the probe watches the broker idle before the first phase. */
@@ -639,6 +671,7 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
     const loadBefore = loadavg()[0]!;
     const cpuBefore = cpuMsOf(broker.pid);
     probe?.begin();
+    benchGaps.length = 0;
     const r = await phase(name, port, Math.max(1, Math.round(max * share)));
     const tally = probe?.end();
     const cpuUs = ((cpuMsOf(broker.pid) - cpuBefore) * 1000) / r.count;
