@@ -46,6 +46,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -472,6 +473,8 @@ interface Gap {
   readonly kind: GapKind;
   readonly fromMs: number;
   readonly toMs: number;
+  /** A collection's kind (perf_hooks' `NODE_PERFORMANCE_GC_*`), for the bench process's own. */
+  readonly gcKind?: number;
 }
 
 /** The broker's gaps over 2 ms and GC pauses so far (bench/latency-probe.ts), in epoch ms. */
@@ -500,6 +503,15 @@ if (process.env['LATENCY_TAIL'] === '1')
     if (gap !== undefined)
       benchGaps.push({ kind: gap.kind, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
   });
+
+/** The bench process's own collections during a phase: count, total and longest pause, full ones. */
+function benchGcSummary(): string {
+  const pauses = benchGaps.filter((g) => g.kind === 'gc');
+  const full = pauses.filter((g) => g.gcKind === constants.NODE_PERFORMANCE_GC_MAJOR);
+  const ms = (list: readonly Gap[]) => list.reduce((sum, g) => sum + g.toMs - g.fromMs, 0).toFixed(0);
+  const maxMs = Math.max(0, ...pauses.map((g) => g.toMs - g.fromMs)).toFixed(1);
+  return `GC ${pauses.length} (${ms(pauses)} ms, max ${maxMs}; of them full ${full.length}, ${ms(full)} ms)`;
+}
 
 function origin(ms: number): number {
   return performance.timeOrigin + ms;
@@ -688,6 +700,7 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
     if (gapsFile !== undefined) {
       await sleep(1200); // the probe appends its gaps once a second
       process.stdout.write(`  tail, ${label}, ${tailCauses(r, readGaps(gapsFile))}\n`);
+      process.stdout.write(`  bench process, ${label}, ${benchGcSummary()}\n`);
     }
   }
 }
