@@ -508,8 +508,7 @@ function readGaps(file: string): Gap[] {
 const benchGaps: Gap[] = [];
 if (process.env['LATENCY_TAIL'] === '1')
   watchGaps((gap) => {
-    if (gap !== undefined)
-      benchGaps.push({ kind: gap.kind, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
+    if (gap !== undefined) benchGaps.push({ ...gap, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
   });
 
 /** The bench process's own collections during a phase: count, total and longest pause, full ones. */
