@@ -2,21 +2,20 @@
  * Preloaded into the broker by `LATENCY_PROBE=1 npm run bench -- latency` (bench/latency.ts passes
  * `--import` of this file in NODE_OPTIONS): tells the broker's own pauses from the scheduler's.
  *
- * A 1 ms timer runs on the main thread; every gap over `gapMs` between two of its ticks is counted as
- * busy when the process used CPU for at least half of it (a long turn, a GC pause) or as stalled when
- * it did not (the process was not run: the machine's share, not the broker's). GC pauses come from
- * perf_hooks. The bytes allocated on the JavaScript heap come from v8's GC profiler (the heap used before
+ * bench/gap-watch.ts finds the gaps over `gapMs` in the main thread's 1 ms ticks, busy (a long turn,
+ * a GC pause) or stalled (the process was not run: the machine's share, not the broker's), and the GC
+ * pauses. The bytes allocated on the JavaScript heap come from v8's GC profiler (the heap used before
  * each collection less what the one before left, plus the growth since the last), a figure the
  * machine's load does not change. One line a second on stderr.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { constants } from 'node:perf_hooks';
 import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
+import { type GapEvent, gapMs, watchGaps } from './gap-watch.js';
 
-const gapMs = 2;
 const reportMs = 1000;
 
 interface Window {
@@ -90,49 +89,39 @@ function noteGap(kind: 'busy' | 'stalled' | 'gc', fromMs: number, toMs: number):
   gapLines.push(`${kind} ${(origin + fromMs).toFixed(2)} ${(origin + toMs).toFixed(2)}`);
 }
 
+/** Adds one gap or GC pause (or, for `undefined`, a tick) to the window. */
+function count(w: Window, gap: GapEvent | undefined): void {
+  if (gap === undefined) {
+    w.ticks++;
+    return;
+  }
+  noteGap(gap.kind, gap.fromMs, gap.toMs);
+  const ms = gap.toMs - gap.fromMs;
+  if (gap.kind === 'busy') {
+    w.busyCount++;
+    w.busyMs += ms;
+    w.busyMaxMs = Math.max(w.busyMaxMs, ms);
+  } else if (gap.kind === 'stalled') {
+    w.stalledCount++;
+    w.stalledMs += ms;
+    w.stalledMaxMs = Math.max(w.stalledMaxMs, ms);
+  } else {
+    w.gcCount++;
+    w.gcMs += ms;
+    w.gcMaxMs = Math.max(w.gcMaxMs, ms);
+    if (ms > gapMs) w.gcOverGap++;
+    if (gap.gcKind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      w.majorCount++;
+      w.majorMs += ms;
+      w.majorMaxMs = Math.max(w.majorMaxMs, ms);
+    }
+  }
+}
+
 function start(): void {
   let w = empty();
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      noteGap('gc', entry.startTime, entry.startTime + entry.duration);
-      w.gcCount++;
-      w.gcMs += entry.duration;
-      w.gcMaxMs = Math.max(w.gcMaxMs, entry.duration);
-      if (entry.duration > gapMs) w.gcOverGap++;
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
-        w.majorCount++;
-        w.majorMs += entry.duration;
-        w.majorMaxMs = Math.max(w.majorMaxMs, entry.duration);
-      }
-    }
-  }).observe({ entryTypes: ['gc'] });
-  const cpuMs = () => {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  };
+  watchGaps((gap) => count(w, gap));
   const allocated = allocationMeter();
-  let lastAt = performance.now();
-  let lastCpu = cpuMs();
-  const tick = () => {
-    const at = performance.now();
-    const cpu = cpuMs();
-    const gap = at - lastAt;
-    w.ticks++;
-    if (gap > gapMs) noteGap(cpu - lastCpu >= gap / 2 ? 'busy' : 'stalled', lastAt, at);
-    if (gap > gapMs && cpu - lastCpu >= gap / 2) {
-      w.busyCount++;
-      w.busyMs += gap;
-      w.busyMaxMs = Math.max(w.busyMaxMs, gap);
-    } else if (gap > gapMs) {
-      w.stalledCount++;
-      w.stalledMs += gap;
-      w.stalledMaxMs = Math.max(w.stalledMaxMs, gap);
-    }
-    lastAt = at;
-    lastCpu = cpu;
-    setTimeout(tick, 1).unref();
-  };
-  setTimeout(tick, 1).unref();
   setInterval(() => {
     const f = (ms: number) => ms.toFixed(1);
     w.allocatedBytes = allocated();

@@ -2,11 +2,15 @@
  * `npm run bench -- latency [amqp] [mqtt] [kafka]` (all three when none is named): open-loop latency
  * against a child `switchyard start --storage memory`.
  *
- * For each protocol the maximum rate is measured first, closed loop (`windowMax` messages in flight
- * for `maxDurationMs`). Then messages are sent at a fixed rate of 10 %, 50 % and 90 % of that maximum
- * for `openDurationMs` each: message i is due at start + i / rate whatever happened to the ones
- * before, and its latency is measured from that due time, not from when it was actually sent, so a
- * stalled broker shows in the figures instead of slowing the generator down (coordinated omission).
+ * For each protocol the maximum rate is measured first: closed loop (`windowMax` messages in flight
+ * for `maxDurationMs`), then by default a step search from a tenth of that (`stepSearch`). Then
+ * messages are sent at a fixed rate of 10 %, 50 % and 90 % of the maximum for `openDurationMs` each:
+ * message i is due at start + i / rate whatever happened to the ones before, and its latency is
+ * measured from that due time, not from when it was actually sent, so a stalled broker shows in the
+ * figures instead of slowing the generator down (coordinated omission). Each protocol has a broker of
+ * its own, and each phase starts after `settleMs` and a collection in the bench process, so that no
+ * phase pays for the garbage, sockets or backlog of the one before (`LATENCY_BROKER=shared` and
+ * `LATENCY_SETTLE=0` give the method of the figures before 5 December 2026 17:00 UTC).
  *
  * - AMQP: amqplib, `sendToQueue` to a transient queue, a consumer with automatic acknowledgement;
  *   due time → delivery at the consumer.
@@ -19,10 +23,12 @@
  * bounded in count (`openMessagesMax`) and time; messages not back within `drainTimeoutMs` after the
  * last was due count as lost and are reported.
  *
- * `LATENCY_MAX=step` takes as maximum the highest fixed rate the broker sustains with p50 flat (a step
- * search, `stepSearch`) instead of the closed-loop figure, which with `windowMax` requests in flight
- * shares one read, one turn and one write among many messages and so overstates what a protocol
- * answering one message at a time sustains (Kafka's one-record produce most of all).
+ * The maximum is the highest fixed rate the broker sustains with p50 flat (a step search,
+ * `stepSearch`): what an open loop of one message per request can be asked for. `LATENCY_MAX=closed`
+ * takes the closed-loop figure instead, which with `windowMax` requests in flight shares one read, one
+ * turn and one write among many messages and so overstates what a protocol answering one message at
+ * a time sustains (Kafka's one-record produce most of all). `LATENCY_BROKER_CLI=<dist/cli/switchyard.js>`
+ * runs another build's broker under this bench (an A/B of broker changes with one method).
  * `LATENCY_SHARES=0.5` (comma-separated) runs only those shares of the maximum; `LATENCY_RATE=5000`
  * takes that rate as the maximum instead of measuring one (the same load for runs to be compared: the
  * broker CPU per message the table gives then compares across builds).
@@ -40,11 +46,15 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
+import { type GapKind, watchGaps } from './gap-watch.js';
 import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
 
 /** Messages in flight in the closed loop; `LATENCY_WINDOW=1` measures one at a time (CPU per message without batching). */
@@ -325,17 +335,25 @@ const protocols: Record<string, { factory: PipeFactory; what: string }> = {
 /**
  * The highest fixed rate at which p50 stays flat (see `stepP50RiseMs`) and nothing is lost: steps of
  * `stepDurationMs` from `startRate`, each `stepFactor` × the one before; `startRate` when even the
- * first step fails.
+ * first step fails. A failed step is run once more at its rate before it ends the search: at a low
+ * rate a 2 s step holds a few hundred messages, and one stall of the machine moved their p50 by 10–15
+ * ms (2026-12-05, load 13), while a rate the broker cannot sustain fails again.
  */
 async function stepSearch(name: string, port: number, startRate: number): Promise<number> {
   let rate = Math.max(100, startRate);
   let sustained = 0;
   let floorP50Ms: number | undefined;
+  let failedOnce = false;
   for (let step = 0; step < stepsMax; step++) {
     const r = await phase(name, port, Math.round(rate), stepDurationMs);
     floorP50Ms ??= r.p50Ms;
-    process.stderr.write(`step ${Math.round(rate)}/s: p50 ${r.p50Ms.toFixed(2)} ms, lost ${r.lost}\n`);
-    if (r.lost > 0 || !(r.p50Ms <= floorP50Ms + Math.max(stepP50RiseMs, floorP50Ms))) break;
+    const failed = r.lost > 0 || !(r.p50Ms <= floorP50Ms + Math.max(stepP50RiseMs, floorP50Ms));
+    process.stderr.write(
+      `step ${Math.round(rate)}/s: p50 ${r.p50Ms.toFixed(2)} ms, lost ${r.lost}${failed ? ' (failed)' : ''}\n`,
+    );
+    if (failed && failedOnce) break;
+    failedOnce = failed;
+    if (failed) continue;
     sustained = rate;
     rate *= stepFactor;
   }
@@ -354,7 +372,8 @@ const brokerNodeOptions =
   probeOptions === undefined && extraNodeOptions === undefined
     ? undefined
     : [probeOptions, extraNodeOptions].filter((o) => o !== undefined).join(' ');
-const stepMax = process.env['LATENCY_MAX'] === 'step';
+/** The step search is the default maximum (see `stepSearch`); `LATENCY_MAX=closed` takes the closed loop's. */
+const stepMax = process.env['LATENCY_MAX'] !== 'closed';
 /** `LATENCY_TAIL=1` (implies the probe): what the slowest 1 % of each phase's messages waited through. */
 const gapsFile =
   process.env['LATENCY_TAIL'] === '1'
@@ -459,9 +478,11 @@ function probeSummary(t: ProbeTally, messages: number): string {
 }
 
 interface Gap {
-  readonly kind: 'busy' | 'stalled' | 'gc';
+  readonly kind: GapKind;
   readonly fromMs: number;
   readonly toMs: number;
+  /** A collection's kind (perf_hooks' `NODE_PERFORMANCE_GC_*`), for the bench process's own. */
+  readonly gcKind?: number;
 }
 
 /** The broker's gaps over 2 ms and GC pauses so far (bench/latency-probe.ts), in epoch ms. */
@@ -476,47 +497,86 @@ function readGaps(file: string): Gap[] {
     .split('\n')
     .map((line) => line.split(' '))
     .filter((f) => f.length === 3)
-    .map(([kind, from, to]) => ({ kind: kind as Gap['kind'], fromMs: Number(from), toMs: Number(to) }))
+    .map(([kind, from, to]) => ({ kind: kind as GapKind, fromMs: Number(from), toMs: Number(to) }))
     .sort((a, b) => a.fromMs - b.fromMs);
 }
 
 /**
- * Lines the slowest 1 % of a phase's messages up with the broker's gaps: of the time they waited (due
- * to arrival), the share that fell in a GC pause, in a busy gap beyond it (a long turn), in a gap in
- * which the broker was not run, and in none over 2 ms (short turns, the clients, the network).
+ * With `LATENCY_TAIL=1` the bench process watches its own gaps too (bench/gap-watch.ts), in epoch ms:
+ * with the clients here, their turns, collections and descheduling are the other side of the tail.
+ */
+const benchGaps: Gap[] = [];
+if (process.env['LATENCY_TAIL'] === '1')
+  watchGaps((gap) => {
+    if (gap !== undefined) benchGaps.push({ ...gap, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
+  });
+
+/** The bench process's own collections during a phase: count, total and longest pause, full ones. */
+function benchGcSummary(): string {
+  const pauses = benchGaps.filter((g) => g.kind === 'gc');
+  const full = pauses.filter((g) => g.gcKind === constants.NODE_PERFORMANCE_GC_MAJOR);
+  const ms = (list: readonly Gap[]) => list.reduce((sum, g) => sum + g.toMs - g.fromMs, 0).toFixed(0);
+  const maxMs = Math.max(0, ...pauses.map((g) => g.toMs - g.fromMs)).toFixed(1);
+  return `GC ${pauses.length} (${ms(pauses)} ms, max ${maxMs}; of them full ${full.length}, ${ms(full)} ms)`;
+}
+
+function origin(ms: number): number {
+  return performance.timeOrigin + ms;
+}
+
+/** Where a slow message's waiting is put, first match wins: the broker's gaps, then the bench process's. */
+const causes = [
+  'broker gc',
+  'broker busy',
+  'broker stalled',
+  'bench gc',
+  'bench busy',
+  'bench stalled',
+] as const;
+/** Points per slow message at which its waiting is classified (at least every `tailStepMsMin`). */
+const tailPoints = 2000;
+const tailStepMsMin = 0.05;
+
+/** The first cause whose gap holds time `t`, or -1 (the broker's gaps first, GC pauses before the rest). */
+function causeAt(t: number, broker: readonly Gap[], bench: readonly Gap[]): number {
+  for (const [side, gaps] of [broker, bench].entries())
+    for (const [k, kind] of (['gc', 'busy', 'stalled'] as const).entries())
+      if (gaps.some((g) => g.kind === kind && g.fromMs <= t && t < g.toMs)) return side * 3 + k;
+  return -1;
+}
+
+/**
+ * Lines the slowest 1 % of a phase's messages up with the broker's gaps and the bench process's: of
+ * the time they waited (due to arrival), the share that fell in a GC pause, in a busy gap beyond it (a
+ * long turn), in a gap in which the process was not run, each of the broker and then of the bench
+ * process (the clients, unless `LATENCY_CLIENTS=split`), and in none over 2 ms (short turns, the
+ * network, the clients' own queues).
  */
 function tailCauses(r: OpenResult, gaps: readonly Gap[]): string {
   const sorted = [...r.latency].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
   const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? Number.POSITIVE_INFINITY;
-  const origin = performance.timeOrigin;
-  const waited = { gc: 0, busy: 0, stalled: 0, total: 0 };
+  const waited = new Float64Array(causes.length + 1);
+  let total = 0;
   let messages = 0;
   for (let i = 0; i < r.count; i++) {
     const latency = r.latency[i]!;
     if (!(latency >= p99)) continue;
     messages++;
-    const from = origin + r.due[i]!;
+    total += latency;
+    const from = origin(r.due[i]!);
     const to = from + latency;
-    waited.total += latency;
-    const pauses = gaps.filter((g) => g.kind === 'gc' && g.fromMs < to && g.toMs > from);
-    for (const gap of gaps) {
-      if (gap.fromMs >= to) break;
-      const a = Math.max(from, gap.fromMs);
-      const b = Math.min(to, gap.toMs);
-      if (b <= a) continue;
-      if (gap.kind === 'gc') {
-        waited.gc += b - a;
-        continue;
-      }
-      // A GC pause inside the gap is counted as GC; the rest as a long turn or as time not run.
-      let inPauses = 0;
-      for (const p of pauses) inPauses += Math.max(0, Math.min(b, p.toMs) - Math.max(a, p.fromMs));
-      waited[gap.kind] += Math.max(0, b - a - inPauses);
+    const overlaps = (g: Gap) => g.fromMs < to && g.toMs > from;
+    const broker = gaps.filter(overlaps);
+    const bench = benchGaps.filter(overlaps);
+    const step = Math.max(tailStepMsMin, latency / tailPoints);
+    for (let t = from + step / 2; t < to; t += step) {
+      const cause = causeAt(t, broker, bench);
+      waited[cause < 0 ? causes.length : cause]! += step;
     }
   }
-  const share = (ms: number) => `${((100 * ms) / Math.max(1e-9, waited.total)).toFixed(0)} %`;
-  const none = Math.max(0, waited.total - waited.gc - waited.busy - waited.stalled);
-  return `${messages} messages ≥ p99 (${p99.toFixed(2)} ms) waited ${waited.total.toFixed(0)} ms in all: in GC pauses ${share(waited.gc)}, in other busy gaps > 2 ms ${share(waited.busy)}, in gaps the broker was not run ${share(waited.stalled)}, outside any gap > 2 ms ${share(none)}`;
+  const share = (ms: number) => `${((100 * ms) / Math.max(1e-9, total)).toFixed(0)} %`;
+  const parts = causes.map((c, k) => `${c} ${share(waited[k]!)}`);
+  return `${messages} messages ≥ p99 (${p99.toFixed(2)} ms) waited ${total.toFixed(0)} ms in all: ${parts.join(', ')}, in no gap > 2 ms ${share(waited[causes.length]!)}`;
 }
 
 /** Seconds the probe watches the broker idle before the first phase. */
@@ -541,10 +601,28 @@ async function closedLoop(
   return rate;
 }
 
-export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
-  const chosen = names.length === 0 ? Object.keys(protocols) : names;
-  const unknown = chosen.filter((n) => protocols[n] === undefined);
-  if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
+/** `LATENCY_BROKER=shared`: one broker serves every protocol in turn (the method before 5 December 2026 17:00 UTC). */
+const sharedBroker = process.env['LATENCY_BROKER'] === 'shared';
+/** Before each phase: a pause for the broker and a collection in the bench process; `LATENCY_SETTLE=0` skips both. */
+const settleMs = process.env['LATENCY_SETTLE'] === '0' ? 0 : 1_000;
+/** `LATENCY_BROKER_CLI=<other build>/dist/cli/switchyard.js`: that build's broker under this bench (A/B). */
+const brokerCli = process.env['LATENCY_BROKER_CLI'];
+
+/** The bench process's own collector, reached without `--expose-gc` on the command line. */
+const collectGarbage = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+async function settle(): Promise<void> {
+  if (settleMs === 0) return;
+  await sleep(settleMs);
+  collectGarbage();
+}
+
+type Broker = Awaited<ReturnType<typeof startCli>> & { readonly probe: ReturnType<typeof probeReader> };
+
+async function startBroker(): Promise<Broker> {
   const probe = probeReader();
   const cli = await startCli(
     [
@@ -554,6 +632,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     ],
     {
       lifetimeMs: 600_000,
+      ...(brokerCli === undefined ? {} : { cliPath: brokerCli }),
       ...(brokerNodeOptions === undefined
         ? {}
         : {
@@ -569,70 +648,96 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
           }),
     },
   );
+  if (probeOptions !== undefined) {
+    await sleep(1000);
+    probe.begin();
+    await sleep(idleSeconds * 1000 + 100);
+    const idle = probe.end();
+    if (idle !== undefined && idle.seconds > 0) idleKiBPerS = idle.allocatedKiB / idle.seconds;
+    process.stdout.write(`  idle broker: ${idleKiBPerS.toFixed(0)} KiB/s allocated\n`);
+  }
+  return Object.assign(cli, { probe });
+}
+
+async function stopBroker(broker: Broker): Promise<void> {
+  const stopped = await broker.stop();
+  // `LATENCY_BROKER_STDOUT=<file>`: what the broker printed (`--trace-gc` lines, for one).
+  const stdoutFile = process.env['LATENCY_BROKER_STDOUT'];
+  if (stdoutFile !== undefined) writeFileSync(stdoutFile, stopped.stdout, { flag: 'a' });
+}
+
+/** One protocol: its maximum, then a phase per share of it, each a row of `lines`. */
+async function runProtocol(name: string, broker: Broker, lines: string[]): Promise<void> {
+  const { factory, what } = protocols[name]!;
+  const port = broker.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
+  const probe = probeOptions === undefined ? undefined : broker.probe;
+  const closedMax =
+    fixedRate > 0 ? fixedRate : await closedLoop({ pid: broker.pid, probe }, name, factory, port);
+  // A rate given is the maximum itself, as with the closed loop.
+  const searched = stepMax && !(fixedRate > 0);
+  if (searched) await settle();
+  const max = searched ? await stepSearch(name, port, closedMax * 0.1) : closedMax;
+  if (searched)
+    process.stdout.write(
+      `  ${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
+    );
+  for (const share of loadShares) {
+    await settle();
+    const label = `${name} ${share * 100} %`;
+    if (probe !== undefined)
+      process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${label}\n`);
+    if (profileDir !== undefined) process.kill(broker.pid, 'SIGUSR2');
+    const loadBefore = loadavg()[0]!;
+    const cpuBefore = cpuMsOf(broker.pid);
+    probe?.begin();
+    benchGaps.length = 0;
+    const r = await phase(name, port, Math.max(1, Math.round(max * share)));
+    const tally = probe?.end();
+    const cpuUs = ((cpuMsOf(broker.pid) - cpuBefore) * 1000) / r.count;
+    if (profileDir !== undefined) process.kill(broker.pid, 'SIGUSR2');
+    lines.push(
+      `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
+    );
+    process.stdout.write(`${lines.at(-1)}\n`);
+    const where = splitClients ? 'in their own processes' : 'in the bench process';
+    process.stdout.write(
+      `  clients, ${label}: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${where}\n`,
+    );
+    if (tally !== undefined) process.stdout.write(`  probe, ${label}, ${probeSummary(tally, r.count)}\n`);
+    if (gapsFile !== undefined) {
+      await sleep(1200); // the probe appends its gaps once a second
+      process.stdout.write(`  tail, ${label}, ${tailCauses(r, readGaps(gapsFile))}\n`);
+      process.stdout.write(`  bench process, ${label}, ${benchGcSummary()}\n`);
+    }
+  }
+}
+
+export async function runLatencyBench(names: readonly string[] = []): Promise<void> {
+  const chosen = names.length === 0 ? Object.keys(protocols) : names;
+  const unknown = chosen.filter((n) => protocols[n] === undefined);
+  if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
+  const maximum = stepMax
+    ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself))`
+    : `closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s (LATENCY_MAX=closed)`;
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${stepMax ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself)); closed loop` : 'closed loop'}, ${windowMax} in flight, ${maxDurationMs / 1000} s; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}`,
     '',
     '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
+  let broker: Broker | undefined;
   try {
-    if (probeOptions !== undefined) {
-      await sleep(1000);
-      probe.begin();
-      await sleep(idleSeconds * 1000 + 100);
-      const idle = probe.end();
-      if (idle !== undefined && idle.seconds > 0) idleKiBPerS = idle.allocatedKiB / idle.seconds;
-      process.stdout.write(`  idle broker: ${idleKiBPerS.toFixed(0)} KiB/s allocated\n`);
-    }
     for (const name of chosen) {
-      const { factory, what } = protocols[name]!;
-      const port = cli.ports[name as 'amqp' | 'mqtt' | 'kafka']!;
-      const closedMax =
-        fixedRate > 0
-          ? fixedRate
-          : await closedLoop(
-              { pid: cli.pid, probe: probeOptions === undefined ? undefined : probe },
-              name,
-              factory,
-              port,
-            );
-      const max = stepMax ? await stepSearch(name, port, closedMax * 0.1) : closedMax;
-      if (stepMax)
-        process.stderr.write(
-          `${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
-        );
-      for (const share of loadShares) {
-        if (probeOptions !== undefined)
-          process.stderr.write(`phase ${new Date().toISOString().slice(11, 19)} ${name} ${share * 100} %\n`);
-        if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
-        const loadBefore = loadavg()[0]!;
-        const cpuBefore = cpuMsOf(cli.pid);
-        if (probeOptions !== undefined) probe.begin();
-        const r = await phase(name, port, Math.max(1, Math.round(max * share)));
-        const tally = probe.end();
-        const cpuUs = ((cpuMsOf(cli.pid) - cpuBefore) * 1000) / r.count;
-        if (profileDir !== undefined) process.kill(cli.pid, 'SIGUSR2');
-        lines.push(
-          `| ${what} | ${Math.round(max).toLocaleString('en')} | ${share * 100} % | ${r.rate.toLocaleString('en')} | ${r.count.toLocaleString('en')} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.p999Ms.toFixed(2)} | ${cpuUs.toFixed(1)} | ${loadBefore.toFixed(1)}–${loadavg()[0]!.toFixed(1)} |`,
-        );
-        process.stdout.write(`${lines.at(-1)}\n`);
-        process.stdout.write(
-          `  clients, ${name} ${share * 100} %: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${splitClients ? 'in their own processes' : 'in the bench process'}\n`,
-        );
-        if (tally !== undefined)
-          process.stdout.write(`  probe, ${name} ${share * 100} %, ${probeSummary(tally, r.count)}\n`);
-        if (gapsFile !== undefined) {
-          await sleep(1200); // the probe appends its gaps once a second
-          process.stdout.write(`  tail, ${name} ${share * 100} %, ${tailCauses(r, readGaps(gapsFile))}\n`);
-        }
+      if (broker !== undefined && !sharedBroker) {
+        await stopBroker(broker);
+        broker = undefined;
       }
+      broker ??= await startBroker();
+      await runProtocol(name, broker, lines);
     }
   } finally {
     if (gapsFile !== undefined) rmSync(gapsFile, { force: true });
-    const stopped = await cli.stop();
-    // `LATENCY_BROKER_STDOUT=<file>`: what the broker printed (`--trace-gc` lines, for one).
-    const stdoutFile = process.env['LATENCY_BROKER_STDOUT'];
-    if (stdoutFile !== undefined) writeFileSync(stdoutFile, stopped.stdout);
+    if (broker !== undefined) await stopBroker(broker);
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
 }
