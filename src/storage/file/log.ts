@@ -502,21 +502,27 @@ export class FileLog implements Log, Leased {
     const swapped: Segment[] = [];
     const late: string[] = [];
     let freed = 0;
-    for (const { segment, rewritten, sealed } of wanted) {
-      if (!current(segment)) {
-        late.push(rewritten.file);
-        continue;
+    await this.atMoment(() => {
+      for (const { segment, rewritten, sealed } of wanted) {
+        if (!current(segment)) {
+          late.push(rewritten.file);
+          continue;
+        }
+        swapped.push(this.swap(segment, rewritten.file, rewritten));
+        freed += sealed.sizeBytes - rewritten.sizeBytes;
       }
-      swapped.push(this.swap(segment, rewritten.file, rewritten));
-      freed += sealed.sizeBytes - rewritten.sizeBytes;
-    }
+    });
     await discard(late);
     if (swapped.length === 0) return 0;
     try {
       // The renames' durability: until then a crash leaves the old segments, which recovery reopens.
       await fsyncDirAsync(this.ctx.dir);
       // Only now may an index describe a new file: a crash before leaves no index, rebuilt at open.
-      for (const segment of swapped) await segment.writeIndexFilesOffLoop();
+      for (const segment of swapped) {
+        await this.atMoment(() => {
+          if (!this.closed) segment.writeIndexFiles();
+        });
+      }
     } catch (err) {
       this.fail(failedError(`Swapping in rewritten segments of log ${this.name}`, err));
     }
@@ -565,20 +571,35 @@ export class FileLog implements Log, Leased {
    * and the segments stay as they are.
    */
   private async dropIndexFiles(segments: readonly Segment[], cleaned: readonly string[]): Promise<void> {
+    const { dir } = this.ctx;
+    const files = segments.flatMap((segment) =>
+      (['.index', '.timeindex'] as const).map((ext) => path.join(dir, segmentFileName(segment.base, ext))),
+    );
     try {
-      for (const segment of segments) {
-        for (const ext of ['.index', '.timeindex'] as const) {
-          const file = path.join(this.ctx.dir, segmentFileName(segment.base, ext));
-          await fs.promises.rm(file, { force: true });
-        }
-      }
-      await fsyncDirAsync(this.ctx.dir);
+      await this.atMoment(() => {
+        for (const file of files) fs.rmSync(file, { force: true });
+      });
+      await fsyncDirAsync(dir);
     } catch (err) {
       if (!this.ctx.deleted)
         for (const file of cleaned) await fs.promises.rm(file, { force: true }).catch(() => undefined);
       const bases = segments.map((segment) => segment.base).join(', ');
       throw failedError(`Swapping in rewritten segments ${bases} of log ${this.name}`, err);
     }
+  }
+
+  /**
+   * Runs `call` (synchronous metadata calls beside producers) in storage's next moment (`SyncMoments`):
+   * just before an appender's fdatasync, resolving once it returned; at once without moments.
+   */
+  private atMoment(call: () => void): Promise<void> {
+    return (
+      this.ctx.moments?.at(call) ??
+      new Promise((resolve) => {
+        call();
+        resolve();
+      })
+    );
   }
 
   /**

@@ -14,6 +14,7 @@ import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
 import { createLogFolder, readLogHeader } from './log-header.js';
 import { ReadThread } from './read-thread.js';
+import { SyncMoments } from './sync-moments.js';
 
 /** Bounds on the `interval` policy's timer. */
 export const syncIntervalMsMin = 1;
@@ -55,6 +56,8 @@ export class FileStorage implements Storage {
   private readonly limits: StorageLimits;
   private readonly io: FileIo;
   private readonly files: HandleCache;
+  /** Where compaction's metadata calls wait for an appender's fdatasync (`SyncMoments`). */
+  private readonly moments = new SyncMoments();
   /** Large reads' file reads and CRC checks (`Log.readOffThread`); the worker starts with the first. */
   private readonly reads: ReadThread;
   private readonly clock: IncarnationClock;
@@ -85,7 +88,11 @@ export class FileStorage implements Storage {
     this.limits = resolveLimits(options.limits);
     this.io = metered.io;
     this.writes = metered.writes;
-    this.files = new HandleCache(this.limits.openFilesMax, this.limits.compactionIoBytesPerSecondMax);
+    this.files = new HandleCache(
+      this.limits.openFilesMax,
+      this.limits.compactionIoBytesPerSecondMax,
+      this.moments,
+    );
     this.reads = new ReadThread(this.limits.readAheadBytesMax);
     this.clock = clock;
     if (options.fsync.kind === 'interval') {
@@ -159,8 +166,8 @@ export class FileStorage implements Storage {
         createLogFolder(dir, header);
         fsyncDir(this.logsDir);
       }
-      const { limits, policy, io, files, reads } = this;
-      const base = { limits, policy, io, files, reads };
+      const { limits, policy, io, files, reads, moments } = this;
+      const base = { limits, policy, io, files, reads, moments };
       return FileLog.open(name, dir, header.incarnation, base, this.owner);
     } catch (err) {
       if (err instanceof BrokerError) throw err;
