@@ -91,3 +91,19 @@ test('a call that throws rejects its caller only; a moment runs a bounded number
   );
   assert.equal(ran.length, syncMomentCallsMax + 1);
 });
+
+test("while a producer's fdatasync runs, a waiting call does not run on the timer but before the next", async () => {
+  const moments = new SyncMoments(2);
+  const returned = moments.beforeSync();
+  let ran = false;
+  const call = moments.at(() => {
+    ran = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(ran, false, 'it would block on the commit that fdatasync waits for');
+  returned();
+  const next = moments.beforeSync();
+  assert.equal(ran, true);
+  next();
+  await call;
+});

@@ -393,11 +393,12 @@ export class Appender {
 
   /** fdatasync, with the metadata calls waiting for a moment run just before it (`SyncMoments`). */
   private syncFd(fd: number, done: (err: Error | null) => void): void {
-    const after = this.options.moments?.beforeSync();
-    if (after === undefined) {
+    const moments = this.options.moments;
+    if (moments === undefined) {
       this.options.io.fdatasync(fd, done);
       return;
     }
+    const after = moments.beforeSync();
     this.options.io.fdatasync(fd, (err) => {
       after();
       done(err);

@@ -15,7 +15,6 @@ import { promisify } from 'node:util';
 import { assert } from '../../shared/assert.js';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { failedError } from './io.js';
-import type { SyncMoments } from './sync-moments.js';
 
 /** Something that hands out a descriptor for synchronous use: valid until the next cache call. */
 export interface FdSource {
@@ -106,13 +105,9 @@ export class HandleCache {
   /** The off-loop closes under way, one after another (`close`). */
   private closingOffLoop: Promise<void> = Promise.resolve();
 
-  /** Where each step's truncation waits for an appender's fdatasync; without it, on libuv's pool. */
-  private readonly moments: SyncMoments | undefined;
-
-  constructor(capacity: number, freeBytesPerSecondMax = 0, moments?: SyncMoments) {
+  constructor(capacity: number, freeBytesPerSecondMax = 0) {
     this.capacity = capacity;
     this.freeBytesPerSecondMax = freeBytesPerSecondMax;
-    this.moments = moments;
   }
 
   file(path: string): CachedFile {
@@ -255,22 +250,12 @@ export class HandleCache {
       if (stat.nlink !== 0) return;
       for (let size = stat.size; size > 0; ) {
         size = Math.max(0, size - freeStepBytes);
-        await this.truncate(fd, size);
+        await ftruncate(fd, size);
         await delay((freeStepBytes / rate) * 1000, undefined, { ref: false });
       }
     } catch {
       // The close frees whatever is left.
     }
-  }
-
-  /**
-   * One step of `free`: in a moment (`SyncMoments`), the blocks freed ride in a producer's commit
-   * instead of a truncation holding up one that has begun.
-   */
-  private truncate(fd: number, size: number): Promise<void> {
-    const moments = this.moments;
-    if (moments === undefined) return ftruncate(fd, size);
-    return moments.at(() => fs.ftruncateSync(fd, size));
   }
 
   private evict(file: CachedFile): void {

@@ -7,8 +7,8 @@
  * synchronously, just before it starts: their changes then ride in the commit that fdatasync makes
  * anyway, instead of forcing one of their own that a producer meets. Their caller's folder fsync comes
  * once that fdatasync has returned, when on ext4 the commit it needs is already written; on any file
- * system it still makes them durable. With no fdatasync within `syncMomentWaitMsMax` (no producer
- * writing, so none to hold up), they run then.
+ * system it still makes them durable. With no fdatasync started within `syncMomentWaitMsMax` and none
+ * running (no producer writing, so none to hold up), they run then.
  */
 import { assert } from '../../shared/assert.js';
 
@@ -27,6 +27,8 @@ export class SyncMoments {
   readonly #waitMs: number;
   readonly #waiting: Waiting[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** Appenders' fdatasyncs started and not yet returned: no call runs on the timer meanwhile. */
+  #syncing = 0;
 
   constructor(waitMs = syncMomentWaitMsMax) {
     assert(waitMs >= 0, 'a moment is waited for a non-negative time');
@@ -53,18 +55,27 @@ export class SyncMoments {
   /**
    * An appender's fdatasync is about to start: runs the calls waiting. Returns what to call once that
    * fdatasync has returned, whether or not it failed (the calls' own durability is their caller's
-   * folder fsync); undefined when nothing ran.
+   * folder fsync).
    */
-  beforeSync(): (() => void) | undefined {
-    if (this.#waiting.length === 0) return undefined;
-    const ran = this.#run();
+  beforeSync(): () => void {
+    this.#syncing++;
+    const ran = this.#waiting.length === 0 ? [] : this.#run();
     return () => {
+      this.#syncing--;
       for (const waiting of ran) waiting.resolve();
     };
   }
 
+  /**
+   * No fdatasync started for `syncMomentWaitMsMax`. While one is still running, a call would block on
+   * the commit it is waiting for, on the event loop: the calls wait for the next one instead.
+   */
   readonly #late = (): void => {
     this.#timer = undefined;
+    if (this.#syncing > 0) {
+      this.#arm();
+      return;
+    }
     for (const waiting of this.#run()) waiting.resolve();
   };
 
