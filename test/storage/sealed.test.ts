@@ -99,9 +99,10 @@ describe('a batch of rewritten segments', () => {
     const sealed = log.sealedSegments!(0, log.endOffset);
     assert.ok(sealed.length >= 4, 'several sealed segments');
     const keepOdd = (e: LogEntry) => (e.offset % 2 === 0 ? 'drop' : 'keep');
+    // Unsynced, as the compaction thread leaves them: the swap makes them durable first.
     const batch = sealed.map((segment) => ({
       sealed: segment,
-      rewritten: rewriteSealedSegment(segment, 0, keepOdd),
+      rewritten: rewriteSealedSegment(segment, 0, keepOdd, undefined, false),
     }));
     log.truncateBefore(sealed[0]!.end);
     const freed = await log.adoptRewritten!(batch);

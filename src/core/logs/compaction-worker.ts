@@ -117,7 +117,8 @@ function rewrite(base: number): CompactionReply {
   let rewritten: RewrittenSegmentFile | undefined;
   if (segment !== undefined && segment.base < run.end) {
     try {
-      rewritten = rewriteSealedSegment(segment, from, (entry) => run.choose(entry), throttle);
+      // Unsynced: the log's thread makes it durable beside a producer's fdatasync before its swap.
+      rewritten = rewriteSealedSegment(segment, from, (entry) => run.choose(entry), throttle, false);
     } catch (err) {
       if (!gone(err)) throw err;
     }

@@ -13,6 +13,7 @@ import type { BrokerError } from '../../shared/errors.js';
 import type { FsyncPolicy } from '../types.js';
 import type { PinnedFile } from './handles.js';
 import { type FileIo, failedError, writeChunks } from './io.js';
+import type { SyncMoments } from './sync-moments.js';
 
 /** One write never carries more than this, so a burst cannot build one enormous buffer. */
 export const batchBytesMax = 16 * 1024 * 1024;
@@ -72,6 +73,8 @@ export interface AppenderOptions {
   readonly gate?: Promise<void> | undefined;
   /** How long lazy records may wait for company; `lazyWriteDelayMs` unless a test says otherwise. */
   readonly lazyDelayMs?: number;
+  /** Storage's moments for compaction's metadata calls, run just before each fdatasync. */
+  readonly moments?: SyncMoments | undefined;
 }
 
 export class Appender {
@@ -273,7 +276,7 @@ export class Appender {
     this.dirty = false;
     return new Promise((resolve, reject) => {
       this.withFd(
-        (fd, done) => this.options.io.fdatasync(fd, done),
+        (fd, done) => this.syncFd(fd, done),
         (err) => {
           if (!err) return resolve();
           const failure = failedError(`fdatasync of ${this.options.what}`, err);
@@ -383,9 +386,23 @@ export class Appender {
     this.written = [];
     this.syncing = covered;
     this.withFd(
-      (fd, done) => this.options.io.fdatasync(fd, done),
+      (fd, done) => this.syncFd(fd, done),
       (err) => this.onSync(covered, err),
     );
+  }
+
+  /** fdatasync, with the metadata calls waiting for a moment run just before it (`SyncMoments`). */
+  private syncFd(fd: number, done: (err: Error | null) => void): void {
+    const moments = this.options.moments;
+    if (moments === undefined) {
+      this.options.io.fdatasync(fd, done);
+      return;
+    }
+    const after = moments.beforeSync();
+    this.options.io.fdatasync(fd, (err) => {
+      after();
+      done(err);
+    });
   }
 
   private onSync(covered: Batch[], err: Error | null): void {

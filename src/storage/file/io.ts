@@ -133,6 +133,19 @@ export function fsyncDirAsync(dir: string): Promise<void> {
   return fsyncPathAsync(dir);
 }
 
+/**
+ * Starts an fdatasync of `file` on libuv's pool at once (the open is synchronous, so the call is queued
+ * before anything the caller does next); resolves once it is done and the file closed.
+ */
+export function fdatasyncNow(file: string): Promise<void> {
+  const fd = fs.openSync(file, 'r');
+  return new Promise((resolve, reject) => {
+    fs.fdatasync(fd, (err) => {
+      fs.close(fd, () => (err ? reject(err) : resolve()));
+    });
+  });
+}
+
 /** Creates `file` (which must not exist) holding `bytes`, fsynced; its directory entry is the caller's. */
 export function writeNewFile(file: string, bytes: Uint8Array): void {
   const fd = fs.openSync(file, 'wx');

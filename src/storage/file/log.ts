@@ -31,7 +31,7 @@ import type {
   SealedSegment,
 } from '../types.js';
 import { type AheadRead, AheadReads } from './far-ahead.js';
-import { corruptError, failedError, fsyncDir, fsyncDirAsync } from './io.js';
+import { corruptError, failedError, fdatasyncNow, fsyncDir, fsyncDirAsync } from './io.js';
 import { type FarRead, farEntries, offThreadReadBytesMin } from './read-thread.js';
 import type { FarReadReply } from './read-worker.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
@@ -498,6 +498,7 @@ export class FileLog implements Log, Leased {
     }
     await discard(unwanted);
     if (wanted.length === 0) return 0;
+    await this.syncCleaned(wanted, current);
     await this.dropIndexFiles(
       wanted.map((w) => w.segment),
       wanted.map((w) => w.rewritten.file),
@@ -506,21 +507,27 @@ export class FileLog implements Log, Leased {
     const swapped: Segment[] = [];
     const late: string[] = [];
     let freed = 0;
-    for (const { segment, rewritten, sealed } of wanted) {
-      if (!current(segment)) {
-        late.push(rewritten.file);
-        continue;
+    await this.atMoment(() => {
+      for (const { segment, rewritten, sealed } of wanted) {
+        if (!current(segment)) {
+          late.push(rewritten.file);
+          continue;
+        }
+        swapped.push(this.swap(segment, rewritten.file, rewritten));
+        freed += sealed.sizeBytes - rewritten.sizeBytes;
       }
-      swapped.push(this.swap(segment, rewritten.file, rewritten));
-      freed += sealed.sizeBytes - rewritten.sizeBytes;
-    }
+    });
     await discard(late);
     if (swapped.length === 0) return 0;
     try {
       // The renames' durability: until then a crash leaves the old segments, which recovery reopens.
       await fsyncDirAsync(this.ctx.dir);
       // Only now may an index describe a new file: a crash before leaves no index, rebuilt at open.
-      for (const segment of swapped) await segment.writeIndexFilesOffLoop();
+      for (const segment of swapped) {
+        await this.atMoment(() => {
+          if (!this.closed) segment.writeIndexFiles();
+        });
+      }
     } catch (err) {
       this.fail(failedError(`Swapping in rewritten segments of log ${this.name}`, err));
     }
@@ -563,26 +570,70 @@ export class FileLog implements Log, Leased {
   }
 
   /**
+   * Makes the rewritten files durable before their swap, one at a time, each fdatasync started in a
+   * sync moment: it then joins the journal commit of the producer's fdatasync that follows it instead
+   * of forcing one of its own while producers wait. On a failure the rewritten files are removed.
+   */
+  private async syncCleaned(
+    wanted: ReadonlyArray<{ segment: Segment; rewritten: RewrittenSegmentFile }>,
+    current: (segment: Segment) => boolean,
+  ): Promise<void> {
+    try {
+      for (const { segment, rewritten } of wanted) {
+        let synced: Promise<void> = Promise.resolve();
+        await this.atMoment(() => {
+          // One the log no longer holds (closed, deleted, retention) is not swapped in: nothing to sync.
+          if (!current(segment)) return;
+          synced = fdatasyncNow(rewritten.file);
+          // Awaited below, once the producer's fdatasync returned: not an unhandled rejection meanwhile.
+          synced.catch(() => undefined);
+        });
+        await synced;
+      }
+    } catch (err) {
+      if (!this.ctx.deleted)
+        for (const { rewritten } of wanted)
+          await fs.promises.rm(rewritten.file, { force: true }).catch(() => undefined);
+      throw failedError(`Making rewritten segments of log ${this.name} durable`, err);
+    }
+  }
+
+  /**
    * Removes the segments' index files durably, off the event loop, before their swap: an index must
    * never describe a file it was not built from, and a segment without them is only rescanned on open
    * (readers use the indexes in memory). On a failure the rewrites end, the rewritten files are removed
    * and the segments stay as they are.
    */
   private async dropIndexFiles(segments: readonly Segment[], cleaned: readonly string[]): Promise<void> {
+    const { dir } = this.ctx;
+    const files = segments.flatMap((segment) =>
+      (['.index', '.timeindex'] as const).map((ext) => path.join(dir, segmentFileName(segment.base, ext))),
+    );
     try {
-      for (const segment of segments) {
-        for (const ext of ['.index', '.timeindex'] as const) {
-          const file = path.join(this.ctx.dir, segmentFileName(segment.base, ext));
-          await fs.promises.rm(file, { force: true });
-        }
-      }
-      await fsyncDirAsync(this.ctx.dir);
+      await this.atMoment(() => {
+        for (const file of files) fs.rmSync(file, { force: true });
+      });
+      await fsyncDirAsync(dir);
     } catch (err) {
       if (!this.ctx.deleted)
         for (const file of cleaned) await fs.promises.rm(file, { force: true }).catch(() => undefined);
       const bases = segments.map((segment) => segment.base).join(', ');
       throw failedError(`Swapping in rewritten segments ${bases} of log ${this.name}`, err);
     }
+  }
+
+  /**
+   * Runs `call` (synchronous metadata calls beside producers) in storage's next moment (`SyncMoments`):
+   * just before an appender's fdatasync, resolving once it returned; at once without moments.
+   */
+  private atMoment(call: () => void): Promise<void> {
+    return (
+      this.ctx.moments?.at(call) ??
+      new Promise((resolve) => {
+        call();
+        resolve();
+      })
+    );
   }
 
   /**

@@ -71,7 +71,8 @@ const writeChunkBytes = 1024 * 1024;
 
 /**
  * Writes the records of `sealed` that `choose` keeps (whole or replaced) to its `.cleaned` file, builds
- * that file's index meanwhile, and fdatasyncs it. Records ending at or below `from` are kept unasked.
+ * that file's index meanwhile, and fdatasyncs it unless `durable` is false (`Log.adoptRewritten` then
+ * does, beside a producer's fdatasync). Records ending at or below `from` are kept unasked.
  * Returns undefined when every record stayed as it was (nothing to swap in; the file is removed). Its
  * reads and writes together keep to `throttle`'s rate.
  */
@@ -80,6 +81,7 @@ export function rewriteSealedSegment(
   from: number,
   choose: (entry: LogEntry) => RewriteChoice,
   throttle: IoThrottle = unthrottled,
+  durable = true,
 ): RewrittenSegmentFile | undefined {
   const file = cleanedPathOf(sealed.file);
   fs.rmSync(file, { force: true });
@@ -124,7 +126,7 @@ export function rewriteSealedSegment(
     );
     if (!changed) return undefined;
     flush();
-    fs.fdatasyncSync(fd);
+    if (durable) fs.fdatasyncSync(fd);
     done = true;
     const { position, maxTimestamp, recordCount, index } = state;
     return { file, sizeBytes: position, maxTimestamp, records: recordCount, index };

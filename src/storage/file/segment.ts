@@ -31,6 +31,7 @@ import type { ReadThread } from './read-thread.js';
 import { type ChunkSource, directSource } from './reader.js';
 import { encodeRecordHeaderAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
+import type { SyncMoments } from './sync-moments.js';
 
 /** Header of a segment as appended (version 1). */
 export const segmentHeaderBytes = 16;
@@ -67,6 +68,8 @@ export interface SegmentContext {
   readonly policy: FsyncPolicy;
   readonly io: FileIo;
   readonly files: HandleCache;
+  /** Storage's moments for compaction's metadata calls beside producers' fdatasyncs. */
+  readonly moments?: SyncMoments;
   /** Storage's read thread, for `Log.readOffThread`; without it such reads run inline. */
   readonly reads?: ReadThread;
   readonly onFailed: (err: BrokerError) => void;
@@ -282,7 +285,7 @@ export class Segment {
       bytesSinceIndex: 0,
       index: { offsets: [...offsets], positions: [...positions], timesBefore: [...timesBefore] },
     };
-    // Its index files are the caller's to write (`writeIndexFilesOffLoop`), once the swap is durable.
+    // Its index files are the caller's to write (`writeIndexFiles`), once the swap is durable.
     const segment = new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
     // This process wrote it, each record from one it had verified, with a CRC computed afresh.
     segment.#verifiedEnd = built.sizeBytes;
@@ -557,18 +560,6 @@ export class Segment {
     this.indexWritten = true;
   }
 
-  /** `writeIndexFiles` for a sealed segment, off the event loop (a rewritten segment just swapped in). */
-  async writeIndexFilesOffLoop(): Promise<void> {
-    if (this.ctx.deleted || this.indexWritten) return;
-    const files = encodeIndexFiles(this.state.index, this.base);
-    await fs.promises.writeFile(path.join(this.ctx.dir, segmentFileName(this.base, '.index')), files.offsets);
-    await fs.promises.writeFile(
-      path.join(this.ctx.dir, segmentFileName(this.base, '.timeindex')),
-      files.times,
-    );
-    this.indexWritten = true;
-  }
-
   private get writtenEnd(): number {
     return this.appender?.writtenEnd ?? this.state.position;
   }
@@ -580,6 +571,7 @@ export class Segment {
       position: this.state.position,
       policy: this.ctx.policy,
       io: this.ctx.io,
+      moments: this.ctx.moments,
       what: `segment ${this.base} of log ${this.ctx.logName}`,
       onWritten: (writtenEnd) => this.dropWritten(writtenEnd),
       onFailed: (err) => this.ctx.onFailed(err),

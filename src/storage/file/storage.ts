@@ -14,6 +14,7 @@ import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
 import { createLogFolder, readLogHeader } from './log-header.js';
 import { ReadThread } from './read-thread.js';
+import { SyncMoments } from './sync-moments.js';
 
 /** Bounds on the `interval` policy's timer. */
 export const syncIntervalMsMin = 1;
@@ -55,6 +56,8 @@ export class FileStorage implements Storage {
   private readonly limits: StorageLimits;
   private readonly io: FileIo;
   private readonly files: HandleCache;
+  /** Where compaction's metadata calls wait for an appender's fdatasync (`SyncMoments`). */
+  private readonly moments = new SyncMoments();
   /** Large reads' file reads and CRC checks (`Log.readOffThread`); the worker starts with the first. */
   private readonly reads: ReadThread;
   private readonly clock: IncarnationClock;
@@ -159,8 +162,8 @@ export class FileStorage implements Storage {
         createLogFolder(dir, header);
         fsyncDir(this.logsDir);
       }
-      const { limits, policy, io, files, reads } = this;
-      const base = { limits, policy, io, files, reads };
+      const { limits, policy, io, files, reads, moments } = this;
+      const base = { limits, policy, io, files, reads, moments };
       return FileLog.open(name, dir, header.incarnation, base, this.owner);
     } catch (err) {
       if (err instanceof BrokerError) throw err;

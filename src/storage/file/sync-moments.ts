@@ -1,0 +1,103 @@
+/**
+ * Moments for compaction's metadata calls beside producers (docs/performance.md, "Kafka compaction",
+ * "5 December, evening"). ext4 keeps one journal for the whole file system: a producer's fdatasync that
+ * arrives while a commit forced by another call (a folder fsync) is being written waits for it and then
+ * makes its own, and a call still changing metadata (a rename, an unlink, a truncation) holds up a
+ * commit that has begun. So those calls wait here for the next fdatasync of an appender and run,
+ * synchronously, just before it starts: their changes then ride in the commit that fdatasync makes
+ * anyway, instead of forcing one of their own that a producer meets. Their caller's folder fsync comes
+ * once that fdatasync has returned, when on ext4 the commit it needs is already written; on any file
+ * system it still makes them durable. With no fdatasync started within `syncMomentWaitMsMax` and none
+ * running (no producer writing, so none to hold up), they run then.
+ */
+import { assert } from '../../shared/assert.js';
+
+/** How long a call may wait for an appender's fdatasync before it runs anyway. */
+export const syncMomentWaitMsMax = 20;
+/** Calls run in one moment at most, so a producer's fdatasync never waits behind a long queue. */
+export const syncMomentCallsMax = 4;
+
+interface Waiting {
+  readonly call: () => void;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+export class SyncMoments {
+  readonly #waitMs: number;
+  readonly #waiting: Waiting[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  /** Appenders' fdatasyncs started and not yet returned: no call runs on the timer meanwhile. */
+  #syncing = 0;
+
+  constructor(waitMs = syncMomentWaitMsMax) {
+    assert(waitMs >= 0, 'a moment is waited for a non-negative time');
+    this.#waitMs = waitMs;
+  }
+
+  /** Calls waiting for a moment; for tests and diagnostics. */
+  get waitingCount(): number {
+    return this.#waiting.length;
+  }
+
+  /**
+   * Runs `call` (synchronous file-system calls) just before the next appender's fdatasync starts, or
+   * after `syncMomentWaitMsMax` without one. Resolves once that fdatasync has returned (at once when
+   * run on the timer); rejects with what `call` threw.
+   */
+  at(call: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ call, resolve, reject });
+      this.#arm();
+    });
+  }
+
+  /**
+   * An appender's fdatasync is about to start: runs the calls waiting. Returns what to call once that
+   * fdatasync has returned, whether or not it failed (the calls' own durability is their caller's
+   * folder fsync).
+   */
+  beforeSync(): () => void {
+    this.#syncing++;
+    const ran = this.#waiting.length === 0 ? [] : this.#run();
+    return () => {
+      this.#syncing--;
+      for (const waiting of ran) waiting.resolve();
+    };
+  }
+
+  /**
+   * No fdatasync started for `syncMomentWaitMsMax`. While one is still running, a call would block on
+   * the commit it is waiting for, on the event loop: the calls wait for the next one instead.
+   */
+  readonly #late = (): void => {
+    this.#timer = undefined;
+    if (this.#syncing > 0) {
+      this.#arm();
+      return;
+    }
+    for (const waiting of this.#run()) waiting.resolve();
+  };
+
+  /** Runs up to `syncMomentCallsMax` calls; returns those that did not throw. */
+  #run(): Waiting[] {
+    const taken = this.#waiting.splice(0, syncMomentCallsMax);
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#arm();
+    const ran: Waiting[] = [];
+    for (const waiting of taken) {
+      try {
+        waiting.call();
+        ran.push(waiting);
+      } catch (err) {
+        waiting.reject(err as Error);
+      }
+    }
+    return ran;
+  }
+
+  #arm(): void {
+    if (this.#waiting.length > 0) this.#timer ??= setTimeout(this.#late, this.#waitMs);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Compaction's metadata calls run in moments (`SyncMoments`): just before an appender's fdatasync, so
+ * they ride in the journal commit a producer makes anyway, and their callers go on only once that
+ * fdatasync has returned; with no producer, after a short wait.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Appender } from '../../src/storage/file/appender.js';
+import { heldFile } from '../../src/storage/file/handles.js';
+import type { FileIo } from '../../src/storage/file/io.js';
+import { SyncMoments, syncMomentCallsMax } from '../../src/storage/file/sync-moments.js';
+
+/** A disk whose writes complete at once and whose fdatasyncs complete when the test says so. */
+function heldSyncs(events: string[]) {
+  const syncs: Array<(err: Error | null) => void> = [];
+  const io: FileIo = {
+    write: (_fd, data, _position, done) => done(null, data.byteLength),
+    fdatasync: (_fd, done) => {
+      events.push('fdatasync');
+      syncs.push(done);
+    },
+  };
+  return { io, syncs };
+}
+
+function syncingAppender(io: FileIo, moments: SyncMoments): Appender {
+  const ignore = () => {};
+  return new Appender({
+    file: heldFile(0),
+    position: 0,
+    policy: { kind: 'always' },
+    io,
+    moments,
+    what: 'test file',
+    onWritten: ignore,
+    onFailed: ignore,
+  });
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test("a waiting call runs just before a producer's fdatasync, and its caller goes on once it returned", async () => {
+  const events: string[] = [];
+  const disk = heldSyncs(events);
+  // Long enough that only the fdatasync can be what runs the call.
+  const moments = new SyncMoments(60_000);
+  const appender = syncingAppender(disk.io, moments);
+  const swapped = moments.at(() => events.push('rename')).then(() => events.push('folder fsync'));
+  await turn();
+  assert.deepEqual([...events], [], 'nothing runs before a producer syncs');
+  const acked = appender.enqueue(Buffer.from('record')).then(() => events.push('acked'));
+  await turn();
+  assert.deepEqual([...events], ['rename', 'fdatasync']);
+  await turn();
+  assert.deepEqual([...events], ['rename', 'fdatasync'], "the caller waits for the producer's fdatasync");
+  disk.syncs.shift()!(null);
+  await Promise.all([swapped, acked]);
+  assert.deepEqual(events.slice(2).sort(), ['acked', 'folder fsync']);
+  assert.equal(moments.waitingCount, 0);
+});
+
+test('with no producer, a waiting call runs after the wait', async () => {
+  const moments = new SyncMoments(5);
+  let ran = false;
+  const started = performance.now();
+  await moments.at(() => {
+    ran = true;
+  });
+  assert.ok(ran);
+  assert.ok(performance.now() - started >= 4, 'it waited for a moment first');
+});
+
+test('a call that throws rejects its caller only; a moment runs a bounded number of calls', async () => {
+  const moments = new SyncMoments(5);
+  const ran: number[] = [];
+  const callers = Array.from({ length: syncMomentCallsMax + 2 }, (_, i) =>
+    moments.at(() => {
+      if (i === 1) throw new Error('ENOENT');
+      ran.push(i);
+    }),
+  );
+  const after = moments.beforeSync();
+  assert.ok(after !== undefined);
+  assert.equal(ran.length, syncMomentCallsMax - 1, 'one moment ran syncMomentCallsMax calls');
+  assert.equal(moments.waitingCount, 2, 'the rest wait for the next moment');
+  after();
+  const settled = await Promise.allSettled(callers);
+  assert.deepEqual(
+    settled.map((s) => s.status),
+    callers.map((_, i) => (i === 1 ? 'rejected' : 'fulfilled')),
+  );
+  assert.equal(ran.length, syncMomentCallsMax + 1);
+});
+
+test("while a producer's fdatasync runs, a waiting call does not run on the timer but before the next", async () => {
+  const moments = new SyncMoments(2);
+  const returned = moments.beforeSync();
+  let ran = false;
+  const call = moments.at(() => {
+    ran = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(ran, false, 'it would block on the commit that fdatasync waits for');
+  returned();
+  const next = moments.beforeSync();
+  assert.equal(ran, true);
+  next();
+  await call;
+});
