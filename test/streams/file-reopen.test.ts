@@ -34,18 +34,22 @@ describe('streams on FileStorage', () => {
     await first.registry.create('sq', { partitions: 1 });
     const queue = first.registry.asQueue('sq', { kind: 'stream', durable: true });
     await queue.enqueue(textMessage('kept')).durable;
-    await first.registry.close();
-    await storage.close();
-
-    const reopened = await openStorage('restart');
-    const second = await openStreams(reopened);
+    const byName = (list: ReturnType<typeof first.registry.list>) =>
+      list.sort((a, b) => a.name.localeCompare(b.name));
+    const defined = byName(first.registry.list());
     assert.deepEqual(
-      second.registry.list().sort((a, b) => a.name.localeCompare(b.name)),
+      defined.map(({ id, ...rest }) => rest),
       [
         { name: 'events', partitions: 2, bytesMax: 1_000_000 },
         { name: 'sq', partitions: 1 },
       ],
     );
+    await first.registry.close();
+    await storage.close();
+
+    const reopened = await openStorage('restart');
+    const second = await openStreams(reopened);
+    assert.deepEqual(byName(second.registry.list()), defined, 'definitions come back with their ids');
     const entry = second.registry.partition('events', 1).read(2)[0];
     assert.deepEqual([entry?.offset, entry?.count, entry?.format], [0, 4, 42]);
     assert.deepEqual(second.groups.fetch('g', 'events', 1), {

@@ -85,10 +85,15 @@ describe('group offsets and streams', () => {
     await first.client.createStream('a/b', { partitions: 2, ageMsMax: 3_600_000 });
     first.client.partition('a/b', 1).append(new Uint8Array([1, 2]), { timestamp: 5, count: 3, format: 4 });
     await first.client.commitOffset('group/with/slashes', 'a/b', 1, at(2, 'm'));
+    const defined = first.client.streams();
+    assert.deepEqual(
+      defined.map(({ id, ...rest }) => rest),
+      [{ name: 'a/b', partitions: 2, ageMsMax: 3_600_000 }],
+    );
     await first.broker.close();
 
     const second = await openCore({ storage });
-    assert.deepEqual(second.client.streams(), [{ name: 'a/b', partitions: 2, ageMsMax: 3_600_000 }]);
+    assert.deepEqual(second.client.streams(), defined, 'the stream comes back with its id');
     const p = second.client.partition('a/b', 1);
     assert.equal(p.endOffset, 3);
     assert.equal(p.read(0)[0]?.format, 4);

@@ -63,7 +63,13 @@ describe('stream definitions', () => {
       limits: { streamPartitionsMax: 4 },
     });
     const info = await registry.create('topic', { partitions: 2, bytesMax: 1000 });
-    assert.deepEqual(info, { name: 'topic', partitions: 2, bytesMax: 1000 });
+    const { id, ...rest } = info;
+    assert.deepEqual(rest, { name: 'topic', partitions: 2, bytesMax: 1000 });
+    assert.match(
+      id ?? '',
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      'a random id',
+    );
     registry.partition('topic', 1).append(bytes('x'), { timestamp: clock.now(), format: 1 });
     assert.equal(registry.partition('topic', 0).endOffset, 0);
     assert.equal(registry.partition('topic', 1).endOffset, 1);
