@@ -144,7 +144,8 @@ export class TransactionalProducers {
   readonly #log: OwnedLog<TxnState, TxnEntry>;
   /** Producer id → transactional id, for the check of each transactional batch. */
   readonly #byProducer = new Map<number, string>();
-  readonly #timers = new Map<string, Timer>();
+  /** Transactional id → its timeout's timer and when that is due (`#arm`). */
+  readonly #timers = new Map<string, { readonly timer: Timer; readonly dueAt: number }>();
   /** Transactions ending now, by transactional id. */
   readonly #ending = new Map<string, Ending>();
   /** The start's work is done: from here a clean close may say so (`close`). */
@@ -318,29 +319,31 @@ export class TransactionalProducers {
       firstOffset,
     }));
     const starting = current.phase !== 'ongoing';
-    const committed = this.#commitPartitions(current.id, partitions);
+    this.#commitPartitions(current.producerId, current.id, partitions);
     for (const { into, firstOffset } of added) into.beginTransaction(current.producerId, firstOffset);
     if (starting) this.#arm(current);
-    this.#hold(current.producerId, committed);
     return ok;
   }
 
   /**
    * Appends a `partitions` entry; once durable, its offsets are where a restart scans from. Lazy:
    * nothing waits for it before the transaction's first batch, whose record (`record`) follows it
-   * in this log and shares its write.
+   * in this log and shares its write. Until it is durable a crash can take it and keep a batch, records
+   * of a transaction nobody knows of: the producer's batches go ahead only where a restart finds them
+   * (`#orphans`), and wait otherwise (`adding`).
    */
-  #commitPartitions(id: string, partitions: TxnPartition[]): Promise<void> {
+  #commitPartitions(producerId: number, id: string, partitions: TxnPartition[]): void {
     const entry: TxnEntry = { type: 'partitions', id, partitions, at: this.#now };
     const committed = this.#log.commit(entry, { lazy: true });
-    const scans = partitions.map((p) => [partitionKey(p.stream, p.partition), p.firstOffset] as const);
-    committed.then(
-      () => {
-        for (const [key, offset] of scans) this.#durableScans.set(key, offset);
-      },
-      () => undefined,
-    );
-    return committed;
+    this.#adding.set(producerId, committed);
+    const forget = () => {
+      if (this.#adding.get(producerId) === committed) this.#adding.delete(producerId);
+      if (this.#held.get(producerId) === committed) this.#held.delete(producerId);
+    };
+    committed.then(() => {
+      for (const p of partitions) this.#durableScans.set(partitionKey(p.stream, p.partition), p.firstOffset);
+      forget();
+    }, forget);
   }
 
   /**
@@ -365,21 +368,6 @@ export class TransactionalProducers {
   }
 
   /**
-   * A batch of the transaction that reaches a partition before the coordinator's log lists the
-   * partition durably is not answered before it is: until then a crash can take the entry and keep
-   * the batch, records of a transaction nobody knows of that would read as committed. A restart
-   * finds those and aborts their transaction (`#orphans`); a batch too far for that scan waits.
-   */
-  #hold(producerId: number, committed: Promise<void>): void {
-    this.#adding.set(producerId, committed);
-    const forget = () => {
-      if (this.#adding.get(producerId) === committed) this.#adding.delete(producerId);
-      if (this.#held.get(producerId) === committed) this.#held.delete(producerId);
-    };
-    committed.then(forget, forget);
-  }
-
-  /**
    * The record of a transactional batch (`ProducerRegistry.recordIn`), carried in this log: durable with
    * the transaction's `partitions` entry before it, in one file. Lazy: only the commit waits for it
    * (the batch is answered once appended), so it goes out with the decision, in the same write and
@@ -390,17 +378,25 @@ export class TransactionalProducers {
   }
 
   /**
-   * A transactional batch was appended at `offset`, its records up to `end`: it is answered now, and
-   * its transaction's commit waits for `durable` (`#decide`).
+   * A transactional batch was appended, its records up to `end`: it is answered now, and its
+   * transaction's commit waits for the batch and its record to be durable (`#decide`), and for the
+   * producer's `partitions` entry, which the record follows in this log.
    */
-  wrote(producerId: number, stream: string, partition: number, end: number, durable: Promise<void>): void {
+  wrote(
+    producerId: number,
+    stream: string,
+    partition: number,
+    end: number,
+    stored: Promise<void>,
+    recorded: Promise<void>,
+  ): void {
     let written = this.#written.get(producerId);
     if (written === undefined) {
       written = { ends: new Map(), durables: [] };
       this.#written.set(producerId, written);
     }
     written.ends.set(partitionKey(stream, partition), { stream, partition, end });
-    written.durables.push(durable);
+    written.durables.push(stored, recorded);
   }
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
@@ -563,7 +559,7 @@ export class TransactionalProducers {
    * they wrote can be missing. A failed write, or a start that never finished, leaves it out.
    */
   async close(): Promise<void> {
-    for (const timer of this.#timers.values()) timer.cancel();
+    for (const { timer } of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#ending.values()].map((ending) => ending.done));
     const batches = [...this.#written.values()].flatMap((written) => written.durables);
@@ -573,7 +569,7 @@ export class TransactionalProducers {
   }
 
   destroy(): Promise<void> {
-    for (const timer of this.#timers.values()) timer.cancel();
+    for (const { timer } of this.#timers.values()) timer.cancel();
     return this.#log.destroy();
   }
 
@@ -608,8 +604,6 @@ export class TransactionalProducers {
   #end(current: TxnProducerState, commit: boolean, bump = false): Ending {
     const running = this.#ending.get(current.id);
     if (running !== undefined) return running;
-    this.#timers.get(current.id)?.cancel();
-    this.#timers.delete(current.id);
     const withOffsets = commit && current.offsets.size > 0;
     const { producerId } = current;
     // Read now: this ending's own markers replace it once they are appended.
@@ -766,33 +760,46 @@ export class TransactionalProducers {
   /** The id's last ending's markers, until durable: its next `complete` waits for them (`#end`). */
   #trackMarkers(id: string, durables: Array<Promise<void>>): void {
     if (durables.length === 0) return;
-    const synced = Promise.allSettled(durables).then(() => undefined);
-    this.#marking.set(id, synced);
-    void synced.then(() => {
+    const forget = (): void => {
       if (this.#marking.get(id) === synced) this.#marking.delete(id);
-    });
+    };
+    // One partition, as most transactions: its promise needs no joining.
+    const one = durables.length === 1 ? durables[0] : undefined;
+    const synced = (one ?? Promise.allSettled(durables)).then(forget, forget);
+    this.#marking.set(id, synced);
   }
 
-  /** Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). */
+  /**
+   * Aborts the open transaction at its timeout and fences its producer (Kafka bumps the epoch). One
+   * timer per id outlives the transactions it does not end: one that fires early for the
+   * transaction open then waits again for its due time, so a transaction costs no timer of its own.
+   */
   #arm(current: TxnProducerState): void {
-    this.#timers.get(current.id)?.cancel();
-    const { id, producerId, epoch } = current;
-    const dueMs = Math.max(0, current.startedAt + current.timeoutMs - this.#now);
-    const timer = this.#log.exec.after(dueMs, () => {
-      this.#timers.delete(id);
-      const now = this.#state.producers.get(id);
-      if (
-        now === undefined ||
-        now.producerId !== producerId ||
-        now.epoch !== epoch ||
-        now.phase !== 'ongoing'
-      )
-        return;
-      void this.#end(now, false)
-        .done.then(() => this.#bump(now, now.timeoutMs))
-        .catch((err: unknown) => this.#log.exec.fail(err));
-    });
-    this.#timers.set(id, timer);
+    const dueAt = current.startedAt + current.timeoutMs;
+    const armed = this.#timers.get(current.id);
+    if (armed !== undefined && armed.dueAt <= dueAt) return;
+    armed?.timer.cancel();
+    this.#armAt(current.id, dueAt);
+  }
+
+  #armAt(id: string, dueAt: number): void {
+    const timer = this.#log.exec.after(Math.max(0, dueAt - this.#now), () => this.#expire(id));
+    this.#timers.set(id, { timer, dueAt });
+  }
+
+  #expire(id: string): void {
+    this.#timers.delete(id);
+    const now = this.#state.producers.get(id);
+    // Ending already: the next transaction arms its own.
+    if (now === undefined || now.phase !== 'ongoing' || this.#ending.has(id)) return;
+    const dueAt = now.startedAt + now.timeoutMs;
+    if (dueAt > this.#now) {
+      this.#armAt(id, dueAt);
+      return;
+    }
+    void this.#end(now, false)
+      .done.then(() => this.#bump(now, now.timeoutMs))
+      .catch((err: unknown) => this.#log.exec.fail(err));
   }
 
   #restore(): void {

@@ -214,6 +214,43 @@ describe('transactional producers in core', () => {
     ]);
   });
 
+  test("a transaction's timeout runs from its own start, not from the id's transaction before", async () => {
+    register();
+    core = await openCore();
+    const { client, clock } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'steady');
+    await append(client, txn, 0, 'first');
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
+    clock.advance(4000);
+    await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]);
+    await append(client, txn, 1, 'second');
+    // Past the first transaction's due time: the second, 1 s old, stays open.
+    clock.advance(1500);
+    await settle(20);
+    assert.equal(client.describeTransaction('steady')?.phase, 'ongoing');
+    clock.advance(3600);
+    await settle(20);
+    assert.equal(client.describeTransaction('steady')?.epoch, txn.epoch + 1);
+    assert.deepEqual(await client.endTransaction(txn, true), { kind: 'refused', reason: 'fenced' });
+  });
+
+  test('a shorter timeout given by a new InitProducerId holds from the next transaction on', async () => {
+    register();
+    core = await openCore();
+    const { client, clock } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const first = await begin(client, 'shorter');
+    assert.equal((await client.endTransaction(first, false)).kind, 'ok');
+    const init = await client.initTransactional('shorter', 1000, first.producerId, first.epoch);
+    if (init.kind !== 'ok') throw new Error('init refused');
+    const txn = { transactionalId: 'shorter', producerId: init.producerId, epoch: init.epoch };
+    await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]);
+    clock.advance(1001);
+    await settle(20);
+    assert.equal(client.describeTransaction('shorter')?.epoch, txn.epoch + 1);
+  });
+
   test('a commit decided but not completed when the broker stopped is completed at start', async () => {
     register();
     core = await openCore();

@@ -619,13 +619,18 @@ export class Vhost implements VirtualHost {
     } catch (err) {
       recorded = Promise.reject(err);
     }
-    const durable = Promise.all([appended.durable, recorded, adding?.until]).then(() => undefined);
+    if (batch.transactional === true) {
+      // Answered once appended: its durability matters only at commit, which waits for each part (a
+      // crash before then aborts the transaction), so a transaction's batches and decision share one
+      // cycle. Handed over apart: joining them would cost promises nobody waits for until then.
+      recorded.catch(() => {}); // nobody waits for it until the commit
+      const end = appended.offset + (options.count ?? 1);
+      transactions.wrote(batch.producerId, stream, index, end, appended.durable, recorded);
+      return { kind: 'appended', offset: appended.offset, durable: settled };
+    }
+    const durable = Promise.all([appended.durable, recorded]).then(() => undefined);
     durable.catch(() => {}); // callers that do not wait must not see an unhandled rejection
-    if (batch.transactional !== true) return { kind: 'appended', offset: appended.offset, durable };
-    // Answered once appended: its durability matters only at commit, which waits for it (a crash
-    // before then aborts the transaction), so a transaction's batches and decision share one cycle.
-    transactions.wrote(batch.producerId, stream, index, appended.offset + (options.count ?? 1), durable);
-    return { kind: 'appended', offset: appended.offset, durable: settled };
+    return { kind: 'appended', offset: appended.offset, durable };
   }
 
   async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
