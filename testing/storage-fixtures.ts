@@ -6,6 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { crc32c } from '../src/shared/crc32c.js';
 import { payloadCrc32cAt, payloadCrc32cFromByte } from '../src/storage/common.js';
+import { Appender, type AppenderOptions } from '../src/storage/file/appender.js';
+import { heldFile } from '../src/storage/file/handles.js';
+import type { FileIo } from '../src/storage/file/io.js';
 
 export function tempDir(prefix = 'switchyard-storage-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -61,3 +64,53 @@ export function countUnhandledRejections(): { count(): number; stop(): void } {
   process.on('unhandledRejection', listener);
   return { count: () => count, stop: () => process.off('unhandledRejection', listener) };
 }
+
+/** A disk call the test completes: `null` for success, an error for a failed call. */
+export type HeldCall = (err: Error | null) => void;
+
+/**
+ * A fake disk for appender tests. fdatasyncs complete only when the test calls what `syncs` holds,
+ * and so do writes unless `writesAtOnce`, so pipelining and the order batches settle in are observable.
+ * Each fdatasync is also named in `events`, when given, among the test's own events.
+ */
+export function heldDisk(options: { writesAtOnce?: boolean; events?: string[] } = {}): {
+  io: FileIo;
+  writes: HeldCall[];
+  syncs: HeldCall[];
+} {
+  const writes: HeldCall[] = [];
+  const syncs: HeldCall[] = [];
+  const io: FileIo = {
+    write: (_fd, data, _position, done) => {
+      const complete: HeldCall = (err) => done(err, err ? 0 : data.byteLength);
+      if (options.writesAtOnce === true) complete(null);
+      else writes.push(complete);
+    },
+    fdatasync: (_fd, done) => {
+      options.events?.push('fdatasync');
+      syncs.push(done);
+    },
+  };
+  return { io, writes, syncs };
+}
+
+/** An appender that fdatasyncs every batch (`always`) onto `io`, at position 0 of no real file. */
+export function syncingAppender(
+  io: FileIo,
+  options: Pick<AppenderOptions, 'lazyDelayMs' | 'moments'> = {},
+): Appender {
+  const ignore = () => {};
+  return new Appender({
+    file: heldFile(0),
+    position: 0,
+    policy: { kind: 'always' },
+    io,
+    what: 'test file',
+    onWritten: ignore,
+    onFailed: ignore,
+    ...options,
+  });
+}
+
+/** One turn of the event loop: what a completed disk call set going has run. */
+export const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));

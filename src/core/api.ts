@@ -633,6 +633,11 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   stream(name: string): StreamInfo | undefined;
   streams(): StreamInfo[];
   /**
+   * The name of the stream whose id is `id` (`StreamInfo.id`, Kafka's topic id), found in one step; a
+   * stream deleted (and one created again under its name) no longer answers to its old id.
+   */
+  streamNameOf(id: string): string | undefined;
+  /**
    * Readers no longer see records below `before` (Kafka DeleteRecords); returns the partition's new
    * start. `before` must lie within [0, endOffset] (invalidArgument otherwise).
    */

@@ -140,6 +140,8 @@ export interface StreamRegistry {
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   get(name: string): StreamInfo | undefined;
   list(): StreamInfo[];
+  /** The name of the stream whose id is `id` (./logs/stream-ids.ts), if one has it. */
+  nameOf(id: string): string | undefined;
   partition(stream: string, index: number): Partition;
   /**
    * A `kind: 'stream'` queue's face: consumers read partition 0 from an offset spec under credit.
@@ -225,6 +227,7 @@ export interface VirtualHost {
   addPartitions(name: string, total: number): Promise<StreamInfo>;
   stream(name: string): StreamInfo | undefined;
   streams(): StreamInfo[];
+  streamNameOf(id: string): string | undefined;
   partition(stream: string, index: number): StreamPartition;
   /**
    * Appends a batch of an idempotent producer unless it is a retry of one already stored or out of

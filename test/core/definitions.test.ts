@@ -229,6 +229,32 @@ describe('stream ids', () => {
     }
   });
 
+  test('a stream is found by its id: created, deleted, created again, reopened (the old id finds nothing)', async () => {
+    const storage = new MemoryStorage();
+    let broker = await BrokerCore.open({ storage, clock });
+    let client = broker.connect(internalContext('/'));
+    const first = await client.createStream('orders', { partitions: 2 });
+    const other = await client.createStream('payments', { partitions: 1 });
+    assert.equal(client.streamNameOf(first.id), 'orders');
+    assert.equal(client.streamNameOf(other.id), 'payments');
+    await client.deleteStream('orders');
+    assert.equal(client.streamNameOf(first.id), undefined, 'deleted');
+    const second = await client.createStream('orders', { partitions: 1 });
+    assert.equal(client.streamNameOf(second.id), 'orders');
+    assert.equal(client.streamNameOf(first.id), undefined, 'the id before the recreate');
+    await broker.close();
+
+    broker = await BrokerCore.open({ storage, clock });
+    client = broker.connect(internalContext('/'));
+    assert.equal(client.streamNameOf(second.id), 'orders', 'after a reopen');
+    assert.equal(client.streamNameOf(other.id), 'payments', 'after a reopen');
+    assert.equal(client.streamNameOf(first.id), undefined, 'the old id after a reopen');
+    // Another vhost's index is its own.
+    await broker.addVhost('other');
+    assert.equal(broker.connect(internalContext('other')).streamNameOf(second.id), undefined);
+    await broker.close();
+  });
+
   test('a stream defined by an older build (no id stored) opens with the id that build derived', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-ids-'));
     try {
@@ -245,6 +271,7 @@ describe('stream ids', () => {
         const info = broker.vhost('/').stream('legacy');
         assert.equal(info?.partitions, 2);
         assert.equal(info?.id, derivedStreamId('/', 'legacy'), `open ${open}`);
+        assert.equal(broker.vhost('/').streamNameOf(derivedStreamId('/', 'legacy')), 'legacy');
         await broker.close();
         await storage.close();
       }

@@ -3,40 +3,12 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Appender } from '../../src/storage/file/appender.js';
-import { heldFile } from '../../src/storage/file/handles.js';
 import { type FileIo, realIo, writeChunks } from '../../src/storage/file/io.js';
-
-/** Fake disk whose calls complete only when the test says so, so pipelining is observable. */
-function manualIo() {
-  const writes: Array<(err: Error | null) => void> = [];
-  const syncs: Array<(err: Error | null) => void> = [];
-  const io: FileIo = {
-    write: (_fd, data, _position, done) => writes.push((err) => done(err, err ? 0 : data.byteLength)),
-    fdatasync: (_fd, done) => syncs.push(done),
-  };
-  return { io, writes, syncs };
-}
-
-function alwaysSyncing(io: FileIo, lazyDelayMs?: number): Appender {
-  const ignore = () => {};
-  return new Appender({
-    file: heldFile(0),
-    position: 0,
-    policy: { kind: 'always' },
-    io,
-    what: 'test file',
-    onWritten: ignore,
-    onFailed: ignore,
-    ...(lazyDelayMs === undefined ? {} : { lazyDelayMs }),
-  });
-}
-
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { heldDisk, syncingAppender, turn } from '../../testing/storage-fixtures.js';
 
 test('a batch is written while the previous one is fdatasynced, and they settle in order', async () => {
-  const disk = manualIo();
-  const appender = alwaysSyncing(disk.io);
+  const disk = heldDisk();
+  const appender = syncingAppender(disk.io);
   const settled: string[] = [];
   appender.enqueue(Buffer.from('a')).then(
     () => settled.push('a'),
@@ -62,8 +34,8 @@ test('a batch is written while the previous one is fdatasynced, and they settle 
 });
 
 test('a failed write fails its batch and every later one, after earlier ones settle', async () => {
-  const disk = manualIo();
-  const appender = alwaysSyncing(disk.io);
+  const disk = heldDisk();
+  const appender = syncingAppender(disk.io);
   const settled: string[] = [];
   const track = (name: string, p: Promise<void>) =>
     p.then(
@@ -144,8 +116,8 @@ test('more chunks than one pwritev takes go out in several, in order', async () 
 });
 
 test('a lazy record waits for the next append and goes out in its write and fdatasync', async () => {
-  const disk = manualIo();
-  const appender = alwaysSyncing(disk.io, 60_000);
+  const disk = heldDisk();
+  const appender = syncingAppender(disk.io, { lazyDelayMs: 60_000 });
   const lazy = appender.enqueue(Buffer.from('lazy'), true);
   await turn();
   await turn();
@@ -161,8 +133,8 @@ test('a lazy record waits for the next append and goes out in its write and fdat
 });
 
 test('a lazy record with no company is written all the same, in order after a write in flight', async () => {
-  const disk = manualIo();
-  const appender = alwaysSyncing(disk.io, 1);
+  const disk = heldDisk();
+  const appender = syncingAppender(disk.io, { lazyDelayMs: 1 });
   const settled: string[] = [];
   void appender.enqueue(Buffer.from('a')).then(() => settled.push('a'));
   await turn();

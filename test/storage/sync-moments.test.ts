@@ -5,46 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Appender } from '../../src/storage/file/appender.js';
-import { heldFile } from '../../src/storage/file/handles.js';
-import type { FileIo } from '../../src/storage/file/io.js';
 import { SyncMoments, syncMomentCallsMax } from '../../src/storage/file/sync-moments.js';
-
-/** A disk whose writes complete at once and whose fdatasyncs complete when the test says so. */
-function heldSyncs(events: string[]) {
-  const syncs: Array<(err: Error | null) => void> = [];
-  const io: FileIo = {
-    write: (_fd, data, _position, done) => done(null, data.byteLength),
-    fdatasync: (_fd, done) => {
-      events.push('fdatasync');
-      syncs.push(done);
-    },
-  };
-  return { io, syncs };
-}
-
-function syncingAppender(io: FileIo, moments: SyncMoments): Appender {
-  const ignore = () => {};
-  return new Appender({
-    file: heldFile(0),
-    position: 0,
-    policy: { kind: 'always' },
-    io,
-    moments,
-    what: 'test file',
-    onWritten: ignore,
-    onFailed: ignore,
-  });
-}
-
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { heldDisk, syncingAppender, turn } from '../../testing/storage-fixtures.js';
 
 test("a waiting call runs just before a producer's fdatasync, and its caller goes on once it returned", async () => {
   const events: string[] = [];
-  const disk = heldSyncs(events);
+  // Writes complete at once: only the fdatasync is held.
+  const disk = heldDisk({ writesAtOnce: true, events });
   // Long enough that only the fdatasync can be what runs the call.
   const moments = new SyncMoments(60_000);
-  const appender = syncingAppender(disk.io, moments);
+  const appender = syncingAppender(disk.io, { moments });
   const swapped = moments.at(() => events.push('rename')).then(() => events.push('folder fsync'));
   await turn();
   assert.deepEqual([...events], [], 'nothing runs before a producer syncs');

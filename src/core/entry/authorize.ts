@@ -289,6 +289,8 @@ const streamRules = {
   'stream.addPartitions': configureStream,
   'stream.describe': (a, g, c) => a.anyResource(g, 'queue', c.name),
   'stream.list': listing,
+  // A name found by id is what the listing shows.
+  'stream.named': listing,
   'partition.bounds': (a, g, c) => a.anyResource(g, 'queue', c.stream),
   'partition.append': (a, g, c) => a.resource(g, 'write', 'queue', c.stream),
   'partition.read': readStream,

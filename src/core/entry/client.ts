@@ -252,6 +252,10 @@ export class Client implements CoreClient {
     return this.run({ kind: 'stream.list', ...noArgs });
   }
 
+  streamNameOf(id: string): string | undefined {
+    return this.run({ kind: 'stream.named', id });
+  }
+
   partition(stream: string, index: number): StreamPartition {
     // Asking for its bounds checks that it exists, so a bad index fails here, as before.
     this.run({ kind: 'partition.bounds', stream, partition: index });

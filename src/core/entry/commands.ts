@@ -247,6 +247,8 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'stream.addPartitions': { in: { name: string; total: number }; out: Promise<StreamInfo> };
   'stream.describe': { in: { name: string }; out: StreamInfo | undefined };
   'stream.list': { in: object; out: StreamInfo[] };
+  /** The name of the stream with this id (`StreamInfo.id`), if any: an index, not a scan of the list. */
+  'stream.named': { in: { id: string }; out: string | undefined };
   'partition.bounds': {
     in: PartitionRef;
     out: { startOffset: number; endOffset: number; stableOffset: number; sizeBytes: number };
@@ -417,6 +419,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'binding.list',
   'stream.describe',
   'stream.list',
+  'stream.named',
   'partition.bounds',
   'partition.offsetForTimestamp',
   'partition.aborted',

@@ -313,6 +313,7 @@ const streams = {
   'stream.addPartitions': (host, ctx, c) => host.vhost(ctx.vhost).addPartitions(c.name, c.total),
   'stream.describe': (host, ctx, c) => host.vhost(ctx.vhost).stream(c.name),
   'stream.list': (host, ctx) => host.vhost(ctx.vhost).streams(),
+  'stream.named': (host, ctx, c) => host.vhost(ctx.vhost).streamNameOf(c.id),
   'partition.bounds': (host, ctx, c) => {
     const partition = host.vhost(ctx.vhost).partition(c.stream, c.partition);
     const { startOffset, endOffset, stableOffset, sizeBytes } = partition;

@@ -3,6 +3,7 @@
  * periodic retention, and the queue face that AMQP stream queues use. Group offsets belong to the
  * vhost's consumer groups (../groups.ts), told through `streamDeleted` when a stream goes.
  */
+import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { Log, RetentionOptions, Storage } from '../../storage/types.js';
 import type {
@@ -59,6 +60,8 @@ export const createStreamRegistry: StreamRegistryFactory = async (deps) => {
 class Streams implements StreamRegistry {
   readonly #deps: StreamDeps;
   readonly #streams = new Map<string, StreamState>();
+  /** Stream id → name, so a request naming streams by id (Kafka's topic ids) finds each in one step. */
+  readonly #names = new Map<string, string>();
   readonly #queues = new Map<string, StreamQueue>();
   /** Retention set by the vhost's policies, by stream (../policy/effective.ts). */
   readonly #policyRetention = new Map<string, Bounds>();
@@ -81,7 +84,7 @@ class Streams implements StreamRegistry {
     for (const info of this.#deps.definitions.streams(this.#deps.vhost)) {
       const exec = this.#executorFor(info.name);
       const partitions = await this.#openPartitions(info.name, 0, info.partitions, exec);
-      this.#streams.set(info.name, { info, partitions, exec });
+      this.#add({ info, partitions, exec });
     }
     this.#scheduleRetention();
     this.#scheduleCompaction();
@@ -108,7 +111,7 @@ class Streams implements StreamRegistry {
         for (const partition of partitions) await partition.log.close().catch(() => undefined);
         throw err;
       }
-      this.#streams.set(name, { info, partitions, exec });
+      this.#add({ info, partitions, exec });
       this.#scheduleCompaction();
       return info;
     });
@@ -118,6 +121,7 @@ class Streams implements StreamRegistry {
     return this.#run(async () => {
       const state = this.#require(name);
       this.#streams.delete(name);
+      this.#names.delete(state.info.id);
       this.#policyRetention.delete(name);
       state.exec.stop();
       this.#queues.get(name)?.detach(`Stream '${name}' was deleted`);
@@ -182,6 +186,10 @@ class Streams implements StreamRegistry {
     return [...this.#streams.values()].map((state) => state.info);
   }
 
+  nameOf(id: string): string | undefined {
+    return this.#names.get(id);
+  }
+
   partition(stream: string, index: number): Partition {
     return this.#partition(stream, index);
   }
@@ -215,6 +223,7 @@ class Streams implements StreamRegistry {
       }
     }
     this.#streams.clear();
+    this.#names.clear();
   }
 
   setPolicyRetention(name: string, bounds: { bytesMax?: number; ageMsMax?: number }): void {
@@ -320,6 +329,14 @@ class Streams implements StreamRegistry {
       partition.revive(await storage.openLog(partitionLogName(vhost, stream, partition.index)));
     }
     failed.exec.restart();
+  }
+
+  #add(state: StreamState): void {
+    const { name, id } = state.info;
+    // Ids are made at random and stored; two streams sharing one would make a lookup by id ambiguous.
+    assert(!this.#names.has(id), `stream '${name}' has the id of stream '${this.#names.get(id)}'`);
+    this.#streams.set(name, state);
+    this.#names.set(id, name);
   }
 
   #require(name: string): StreamState {

@@ -576,6 +576,10 @@ export class Vhost implements VirtualHost {
     return this.#deps.streams.list();
   }
 
+  streamNameOf(id: string): string | undefined {
+    return this.#deps.streams.nameOf(id);
+  }
+
   partition(stream: string, index: number): StreamPartition {
     return this.#deps.streams.partition(stream, index);
   }

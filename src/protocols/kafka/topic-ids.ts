@@ -14,12 +14,7 @@ export function topicIdOf(ctx: Scope, topic: string): string {
   return ctx.client.stream(topic)?.id ?? zeroTopicId;
 }
 
-/** The topic an id names, or undefined when no topic of the vhost has it. */
+/** The topic an id names, or undefined when no topic of the vhost has it (core's index by id). */
 export function topicNameOf(ctx: Scope, id: string): string | undefined {
-  return topicNames(ctx).get(id);
-}
-
-/** Topic id → name over the vhost's topics, for requests that name many topics by id. */
-export function topicNames(ctx: Scope): Map<string, string> {
-  return new Map(ctx.client.streams().map((s) => [s.id, s.name]));
+  return ctx.client.streamNameOf(id);
 }

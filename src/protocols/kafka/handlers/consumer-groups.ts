@@ -19,14 +19,13 @@ import type {
 import { ApiKey } from '../codec/index.js';
 import { type ApiHandler, Later, type RequestContext, type Scope } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { topicIdOf, topicNames, zeroTopicId } from '../topic-ids.js';
+import { topicIdOf, topicNameOf, zeroTopicId } from '../topic-ids.js';
 
 function ownedOf(ctx: Scope, owned: ConsumerGroupHeartbeatRequest['topicPartitions']): Assignment | null {
   if (owned === null) return null;
-  const names = owned.length === 0 ? new Map<string, string>() : topicNames(ctx);
   const out: Assignment = new Map();
   for (const t of owned) {
-    const name = names.get(t.topicId);
+    const name = topicNameOf(ctx, t.topicId);
     // A topic deleted meanwhile (or created again: a new id) is owned by nobody any more.
     if (name !== undefined) out.set(name, new Set(t.partitions));
   }

@@ -32,7 +32,7 @@ import {
 import { KafkaError } from '../errors.js';
 import { type SessionPartition, shareHeartbeatIntervalMs } from '../share-groups.js';
 import type { AcquiredRange, SharePartition } from '../share-partition.js';
-import { topicIdOf, topicNames, zeroTopicId } from '../topic-ids.js';
+import { topicIdOf, topicNameOf, zeroTopicId } from '../topic-ids.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 import { byTopicId } from './consumer-groups.js';
 import { batchesBetween } from './fetch.js';
@@ -410,24 +410,25 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   });
   if (groupId === '' || member === '') return fail(KafkaError.invalidRequest);
   if (!allowed(ctx, 'GROUP', groupId, 'READ')) return fail(KafkaError.groupAuthorizationFailed);
-  const names = topicNames(ctx);
-  const asked = request.topics.flatMap((t) =>
-    t.partitions.map((p) => ({
-      topic: names.get(t.topicId) ?? '',
+  const asked = request.topics.flatMap((t) => {
+    const topic = topicNameOf(ctx, t.topicId) ?? '';
+    return t.partitions.map((p) => ({
+      topic,
       topicId: t.topicId,
       partition: p.partitionIndex,
       acks: p.acknowledgementBatches,
-    })),
-  );
+    }));
+  });
   // Partitions of topics the client may not READ, and of ids no topic has (a topic deleted or created
   // again since the client looked it up), are answered so, and neither fetched nor acknowledged:
   // Kafka's ShareFetch context answers UNKNOWN_TOPIC_ID for an id it cannot resolve.
   const judged = asked.map((n) => ({ ...n, errorCode: refusalOf(ctx, n.topic) }));
   const denied = judged.filter((n) => n.errorCode !== KafkaError.none);
   const named = denied.length === 0 ? judged : judged.filter((n) => n.errorCode === KafkaError.none);
-  const forgotten = request.forgottenTopicsData.flatMap((t) =>
-    t.partitions.map((partition) => ({ topic: names.get(t.topicId) ?? '', topicId: t.topicId, partition })),
-  );
+  const forgotten = request.forgottenTopicsData.flatMap((t) => {
+    const topic = topicNameOf(ctx, t.topicId) ?? '';
+    return t.partitions.map((partition) => ({ topic, topicId: t.topicId, partition }));
+  });
   // Epoch -1 carries final acknowledgements and closes the session; nothing is fetched.
   const epoch = request.shareSessionEpoch;
   const session = epoch === -1 ? [] : broker.shareGroups.session(groupId, member, epoch, named, forgotten);
@@ -596,11 +597,9 @@ async function shareAcknowledge(
         ? []
         : broker.shareGroups.session(groupId, member, epoch, [], []);
   if (isKafkaError(session)) return { errorCode: session, responses: [] };
-  const names = topicNames(ctx);
-  const responses = request.topics.map((t) => ({
-    topicId: t.topicId,
-    partitions: t.partitions.map((p) => {
-      const topic = names.get(t.topicId);
+  const responses = request.topics.map((t) => {
+    const topic = topicNameOf(ctx, t.topicId);
+    const partitions = t.partitions.map((p) => {
       const found =
         topic === undefined
           ? KafkaError.unknownTopicId
@@ -613,8 +612,9 @@ async function shareAcknowledge(
         errorCode,
         currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
       };
-    }),
-  }));
+    });
+    return { topicId: t.topicId, partitions };
+  });
   if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
   await broker.shareGroups.flushed(groupId);
   return {
