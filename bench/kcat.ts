@@ -103,6 +103,7 @@ const produceSettings = ['-p', '0', '-X', 'acks=all', '-X', 'linger.ms=5'];
 /**
  * The same produce to librdkafka's mock cluster (`test.mock.num.brokers`, a broker inside kcat's own
  * process that keeps records in memory): what kcat costs per record with no broker and no disk behind it.
+ * The figure includes the mock broker's own thread (0.14–0.21 µs per record here).
  */
 async function mockPass(topic: string, input: string): Promise<NonNullable<KcatResult['mock']>> {
   const usage = await timed([
