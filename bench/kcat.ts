@@ -1,8 +1,10 @@
 /**
- * `npm run bench -- kcat [runs]`: kcat (librdkafka) produces KCAT_RECORDS (default 2,000,000) × 256 B
- * with acks=all and linger.ms=5 to one partition of a file-storage broker, then reads them back with
- * `kcat -C -e`; each run prints records/s both ways, and several runs print the medians. KCAT_BROKER
+ * `npm run bench -- kcat [runs] [mock]`: kcat (librdkafka) produces KCAT_RECORDS (default 2,000,000) ×
+ * 256 B with acks=all and linger.ms=5 to one partition of a file-storage broker, then reads them back
+ * with `kcat -C -e`; each run prints records/s both ways, and several runs print the medians. KCAT_BROKER
  * (host:port) runs against a broker started elsewhere (e.g. under `node --cpu-prof`) instead of a child.
+ * With `mock`, each pass is followed by the same produce to librdkafka's mock cluster inside kcat (no
+ * broker, no disk): kcat's own CPU per record in the same minutes, to tell its spread from the broker's.
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +20,9 @@ export const kcatRecords = Number(process.env['KCAT_RECORDS'] ?? 2_000_000);
 export const kcatRecordBytes = 256;
 /** Every kcat run ends within this bound: a stalled broker shows as a failed run, not a hung bench. */
 const kcatTimeoutMs = 300_000;
+/** GNU time: a child's getrusage, page faults included; without it the bench falls back to bash's `times`. */
+const gnuTime = '/usr/bin/time';
+const usageMark = 'kcat-usage';
 
 export interface KcatResult {
   readonly produced: number;
@@ -29,6 +34,19 @@ export interface KcatResult {
    * cannot pass 1 / this however little the broker takes.
    */
   readonly kcatUsPerRecord: number;
+  /**
+   * kcat's minor page faults per 1,000 records produced (undefined without GNU time): its CPU per record
+   * follows them, as glibc hands freed heap back to the kernel and touches it again.
+   */
+  readonly kcatFaultsPerThousand: number | undefined;
+  /** The same produce to librdkafka's mock cluster just after (`mock`): kcat alone, no broker. */
+  readonly mock?: { readonly kcatUsPerRecord: number; readonly kcatFaultsPerThousand: number | undefined };
+}
+
+interface Usage {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+  readonly minorFaults: number | undefined;
 }
 
 /** Writes `count` lines of `bytes - 1` characters: kcat's line mode sends each as one record. */
@@ -46,23 +64,53 @@ async function recordsFile(path: string, count: number, bytes: number): Promise<
 }
 
 /**
- * Runs kcat with `args`; its wall time and CPU (user + system) in seconds. The CPU comes from bash's
- * `times`, which reports what the shell's finished children used (Node has no getrusage of children).
+ * Runs kcat with `args`: its wall time, CPU (user + system) in seconds and minor page faults, from GNU
+ * time's getrusage of the child (Node has no getrusage of children), or else from bash's `times`.
  */
-async function timed(args: readonly string[]): Promise<{ seconds: number; cpuSeconds: number }> {
+async function timed(args: readonly string[]): Promise<Usage> {
   const started = performance.now();
-  const { stderr } = await run('bash', ['-c', 'kcat "$@" && times >&2', 'kcat', ...args], {
-    timeout: kcatTimeoutMs,
-    maxBuffer: 1 << 20,
-  });
+  const withTime = existsSync(gnuTime);
+  const [command, argv] = withTime
+    ? [gnuTime, ['-f', `${usageMark} %U %S %R`, 'kcat', ...args]]
+    : ['bash', ['-c', 'kcat "$@" && times >&2', 'kcat', ...args]];
+  const { stderr } = await run(command, argv, { timeout: kcatTimeoutMs, maxBuffer: 1 << 20 });
   const seconds = (performance.now() - started) / 1000;
-  // `times` prints the shell's user and system time, then its children's: "0m1.980s 0m1.260s".
-  const children = stderr.trim().split('\n').at(-1) ?? '';
-  const cpuSeconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+  const last = stderr.trim().split('\n').at(-1) ?? '';
+  return { seconds, ...(withTime ? gnuUsage(last) : bashUsage(last)) };
+}
+
+/** GNU time's line: "kcat-usage <user s> <system s> <minor faults>". */
+function gnuUsage(line: string): Omit<Usage, 'seconds'> {
+  const [mark, user, system, faults] = line.split(' ');
+  if (mark !== usageMark) throw new Error(`kcat's usage not found in "${line}"`);
+  return { cpuSeconds: Number(user) + Number(system), minorFaults: Number(faults) };
+}
+
+/** `times` prints the shell's user and system time, then its children's: "0m1.980s 0m1.260s". */
+function bashUsage(line: string): Omit<Usage, 'seconds'> {
+  const cpuSeconds = [...line.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
     (sum, [, m, s]) => sum + Number(m) * 60 + Number(s),
     0,
   );
-  return { seconds, cpuSeconds };
+  return { cpuSeconds, minorFaults: undefined };
+}
+
+const perRecordUs = (usage: Usage) => (usage.cpuSeconds * 1e6) / kcatRecords;
+const perThousand = (usage: Usage) =>
+  usage.minorFaults === undefined ? undefined : (usage.minorFaults * 1000) / kcatRecords;
+const produceSettings = ['-p', '0', '-X', 'acks=all', '-X', 'linger.ms=5'];
+
+/**
+ * The same produce to librdkafka's mock cluster (`test.mock.num.brokers`, a broker inside kcat's own
+ * process that keeps records in memory): what kcat costs per record with no broker and no disk behind it.
+ * The figure includes the mock broker's own thread (0.14–0.21 µs per record here).
+ */
+async function mockPass(topic: string, input: string): Promise<NonNullable<KcatResult['mock']>> {
+  const usage = await timed([
+    ...['-P', '-b', '127.0.0.1:1', '-X', 'test.mock.num.brokers=1', '-t', topic],
+    ...['-X', 'topic.metadata.refresh.interval.ms=-1', ...produceSettings, '-l', input],
+  ]);
+  return { kcatUsPerRecord: perRecordUs(usage), kcatFaultsPerThousand: perThousand(usage) };
 }
 
 /**
@@ -72,9 +120,7 @@ async function timed(args: readonly string[]): Promise<{ seconds: number; cpuSec
 async function kcatPass(broker: string, topic: string, input: string, pid?: number): Promise<KcatResult> {
   const common = ['-b', broker, '-t', topic, '-X', 'topic.metadata.refresh.interval.ms=-1'];
   const cpuBefore = pid === undefined ? 0 : cpuMs(pid);
-  const produce = await timed([
-    ...['-P', ...common, '-p', '0', '-X', 'acks=all', '-X', 'linger.ms=5', '-l', input],
-  ]);
+  const produce = await timed(['-P', ...common, ...produceSettings, '-l', input]);
   const cpuUsPerRecord = pid === undefined ? undefined : ((cpuMs(pid) - cpuBefore) * 1000) / kcatRecords;
   const read = await timed([
     ...['-C', ...common, '-p', '0', '-o', 'beginning', '-e', '-q', '-c', String(kcatRecords), '-f', ''],
@@ -83,7 +129,8 @@ async function kcatPass(broker: string, topic: string, input: string, pid?: numb
     produced: kcatRecords / produce.seconds,
     read: kcatRecords / read.seconds,
     cpuUsPerRecord,
-    kcatUsPerRecord: (produce.cpuSeconds * 1e6) / kcatRecords,
+    kcatUsPerRecord: perRecordUs(produce),
+    kcatFaultsPerThousand: perThousand(produce),
   };
 }
 
@@ -91,7 +138,7 @@ async function kcatPass(broker: string, topic: string, input: string, pid?: numb
  * `runs` kcat passes against one file-storage broker (fsync as configured by default), each to a
  * topic of its own; undefined when kcat is not installed.
  */
-export async function kcatRuns(runs = 1): Promise<KcatResult[] | undefined> {
+export async function kcatRuns(runs = 1, mock = false): Promise<KcatResult[] | undefined> {
   if (!existsSync('/usr/bin/kcat')) {
     process.stdout.write('kcat not installed (apt-get install kcat); Kafka skipped\n');
     return undefined;
@@ -114,7 +161,8 @@ export async function kcatRuns(runs = 1): Promise<KcatResult[] | undefined> {
     const broker = external ?? `127.0.0.1:${cli?.ports.kafka}`;
     const results: KcatResult[] = [];
     for (let i = 0; i < runs; i++) {
-      results.push(await kcatPass(broker, `bench-kcat-${Date.now()}-${i}`, input, cli?.pid));
+      const pass = await kcatPass(broker, `bench-kcat-${Date.now()}-${i}`, input, cli?.pid);
+      results.push(mock ? { ...pass, mock: await mockPass(`bench-kcat-mock-${i}`, input) } : pass);
     }
     return results;
   } finally {
@@ -131,26 +179,53 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
+const us = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
+const count = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(1));
+
+function medianOf(values: ReadonlyArray<number | undefined>): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : median(known);
+}
+
+/** One table row: a run's figures, or the medians (`name` 'median'). */
+function row(name: string, rs: readonly KcatResult[], withMock: boolean): string {
+  const m = (pick: (r: KcatResult) => number | undefined) => medianOf(rs.map(pick));
+  const cells = [
+    name,
+    fmt(m((r) => r.produced) ?? 0),
+    fmt(m((r) => r.read) ?? 0),
+    us(m((r) => r.cpuUsPerRecord)),
+    us(m((r) => r.kcatUsPerRecord)),
+    count(m((r) => r.kcatFaultsPerThousand)),
+  ];
+  if (withMock) {
+    cells.push(us(m((r) => r.mock?.kcatUsPerRecord)), count(m((r) => r.mock?.kcatFaultsPerThousand)));
+  }
+  return `| ${cells.join(' | ')} |`;
+}
+
 export async function runKcatBench(args: readonly string[]): Promise<void> {
   const runs = Math.max(1, Number(args[0] ?? 3));
-  const results = await kcatRuns(runs);
+  const withMock = args[1] === 'mock';
+  const results = await kcatRuns(runs, withMock);
   if (results === undefined) return;
   const label = `${fmt(kcatRecords)} × ${kcatRecordBytes} B, acks=all, linger.ms=5, 1 partition`;
+  const head = [
+    'run',
+    'produced rec/s',
+    'read rec/s',
+    'broker CPU µs per record produced',
+    'kcat CPU µs per record produced',
+    'kcat minor faults per 1,000 records',
+  ];
+  if (withMock) head.push('kcat CPU µs per record, mock cluster', 'its minor faults per 1,000 records');
   const lines = [
     `kcat, ${label}`,
     '',
-    '| run | produced rec/s | read rec/s | broker CPU µs per record produced | kcat CPU µs per record produced |',
-    '| ---: | ---: | ---: | ---: | ---: |',
+    `| ${head.join(' | ')} |`,
+    `|${' ---: |'.repeat(head.length)}`,
+    ...results.map((r, i) => row(String(i + 1), [r], withMock)),
+    row('median', results, withMock),
   ];
-  const us = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
-  results.forEach((r, i) => {
-    lines.push(
-      `| ${i + 1} | ${fmt(r.produced)} | ${fmt(r.read)} | ${us(r.cpuUsPerRecord)} | ${us(r.kcatUsPerRecord)} |`,
-    );
-  });
-  const cpu = results.flatMap((r) => (r.cpuUsPerRecord === undefined ? [] : [r.cpuUsPerRecord]));
-  lines.push(
-    `| median | ${fmt(median(results.map((r) => r.produced)))} | ${fmt(median(results.map((r) => r.read)))} | ${us(cpu.length > 0 ? median(cpu) : undefined)} | ${us(median(results.map((r) => r.kcatUsPerRecord)))} |`,
-  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
