@@ -577,6 +577,9 @@ export class KafkaConnection {
       get closed() {
         return transport.closed;
       },
+      get bufferedBytes() {
+        return transport.bufferedBytes;
+      },
     };
     let head: Uint8Array[] = [];
     try {

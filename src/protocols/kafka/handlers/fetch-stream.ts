@@ -23,6 +23,12 @@ export const streamedBytesMin = 1024 * 1024;
  * the next chunk is read.
  */
 export const streamChunkBytesMax = 1024 * 1024;
+/**
+ * Bytes of a streamed answer the socket may hold unsent before the next chunk waits for its drain: the
+ * next chunk is read while the kernel still has the last to give the client, and a slow client holds
+ * at most this much more per connection than its answer's reservation counts.
+ */
+export const streamQueuedBytesMax = 2 * streamChunkBytesMax;
 
 /** Smaller reads get a buffer of their own: Node's allocator serves those cheaply. */
 const pooledReadBytesMin = 64 * 1024;
@@ -68,6 +74,8 @@ export interface RecordsOut {
   write(pieces: readonly Uint8Array[], done: () => void): boolean;
   drained(): Promise<void>;
   readonly closed: boolean;
+  /** Bytes written and not yet taken by the operating system. */
+  readonly bufferedBytes: number;
 }
 
 /** One partition's records in a streamed answer: their size stated first, read and sent chunk by chunk. */
@@ -101,8 +109,9 @@ export class PlannedRecords extends DeferredRecords {
       }
       at = end;
       for (const batch of batches) sent += batch.byteLength;
-      // Back-pressure: nothing more is read for this socket while it holds a chunk it has not sent.
-      if (!out.write(batches, () => lease.release()) && at < entries.length) await out.drained();
+      out.write(batches, () => lease.release());
+      // Back-pressure: nothing more is read for this socket while it holds more than it may unsent.
+      if (out.bufferedBytes > streamQueuedBytesMax && at < entries.length) await out.drained();
     }
     assert(out.closed || sent === this.length, 'a streamed answer sends the bytes it announced');
   }
