@@ -23,12 +23,6 @@ export const streamedBytesMin = 1024 * 1024;
  * the next chunk is read.
  */
 export const streamChunkBytesMax = 1024 * 1024;
-/**
- * Bytes of a streamed answer the socket may hold unsent before the next chunk waits for its drain: the
- * next chunk is read while the kernel still has the last to give the client, and a slow client holds
- * at most this much more per connection than its answer's reservation counts.
- */
-export const streamQueuedBytesMax = 2 * streamChunkBytesMax;
 
 /** Smaller reads get a buffer of their own: Node's allocator serves those cheaply. */
 const pooledReadBytesMin = 64 * 1024;
@@ -90,30 +84,40 @@ export class PlannedRecords extends DeferredRecords {
   }
 
   /**
-   * Reads and writes the records, the next chunk read while the last one is on the socket. Rejects when
-   * a read fails or gives other records than laid out; the caller must then close the connection.
+   * Reads and writes the records chunk by chunk: each chunk is read while the socket still sends the
+   * last, and written once the socket has taken that one, so every write finds Node's queue empty and
+   * goes straight to the kernel. Rejects when a read fails or gives other records than laid out; the
+   * caller must then close the connection.
    */
   async send(out: RecordsOut): Promise<void> {
-    const entries = this.#entries;
+    const count = this.#entries.length;
     let sent = 0;
-    for (let at = 0; at < entries.length; ) {
-      if (out.closed) return;
-      const end = chunkEnd(entries, at);
-      const lease = new ReadLease(true);
-      let batches: Uint8Array[];
-      try {
-        batches = await readLaidOut(this.#partition, entries, at, end, lease);
-      } catch (err) {
+    let chunk = count === 0 ? undefined : await this.#read(0);
+    while (chunk !== undefined) {
+      const { batches, lease, end } = chunk;
+      if (out.closed) {
         lease.release();
-        throw err;
+        return;
       }
-      at = end;
-      for (const batch of batches) sent += batch.byteLength;
       out.write(batches, () => lease.release());
-      // Back-pressure: nothing more is read for this socket while it holds more than it may unsent.
-      if (out.bufferedBytes > streamQueuedBytesMax && at < entries.length) await out.drained();
+      for (const batch of batches) sent += batch.byteLength;
+      chunk = end < count ? await this.#read(end) : undefined;
+      // Back-pressure: one chunk read ahead at most, held until the socket has taken the last.
+      if (chunk !== undefined && out.bufferedBytes > 0) await out.drained();
     }
     assert(out.closed || sent === this.length, 'a streamed answer sends the bytes it announced');
+  }
+
+  /** The chunk of entries from `at`, read into a lease of its own. */
+  async #read(at: number): Promise<{ batches: Uint8Array[]; lease: ReadLease; end: number }> {
+    const end = chunkEnd(this.#entries, at);
+    const lease = new ReadLease(true);
+    try {
+      return { batches: await readLaidOut(this.#partition, this.#entries, at, end, lease), lease, end };
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
   }
 }
 
