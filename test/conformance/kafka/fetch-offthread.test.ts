@@ -95,7 +95,14 @@ const raceRounds = [0, 1, 2, 3, 4, 5];
 
 /** File storage in 1 MiB segments: the six batches of ~300 KB fill two, so the first three are sealed. */
 function brokerOptions(dataDir: string, storageReadAheadBytesMax: number) {
-  return { storage: 'file', dataDir, storageReadAheadBytesMax, segmentBytesMax: 1024 * 1024 } as const;
+  return {
+    storage: 'file',
+    dataDir,
+    storageReadAheadBytesMax,
+    segmentBytesMax: 1024 * 1024,
+    // Answers of 1 MiB or more streamed, so the race below also meets answers whose size is already sent.
+    kafka: { fetchStreamBytesMin: 1024 * 1024 },
+  } as const;
 }
 
 // Both ways storage may serve them: each read when asked, and the next range read ahead while an answer is sent.

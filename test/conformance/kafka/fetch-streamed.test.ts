@@ -1,6 +1,7 @@
 /**
- * Streamed Fetch answers (src/protocols/kafka/handlers/fetch-stream.ts): a large answer whose records
- * storage can lay out states its sizes first and sends the records as they are read. The client must
+ * Streamed Fetch answers (src/protocols/kafka/handlers/fetch-stream.ts; `kafkaFetchStreamBytesMin`, here
+ * 1 MiB): a large answer whose records storage can lay out states its sizes first and sends the records
+ * as they are read. The client must
  * get exactly the bytes of an answer read whole (here: a broker on memory storage, which never streams,
  * fed the same batches), over several topics and partitions, an empty partition, an unknown one and
  * read_committed. A segment cut short under the broker, once the size is sent, closes the connection
@@ -113,7 +114,7 @@ describe('streamed fetch answers', () => {
   let file: KafkaTestBroker;
   let memory: KafkaTestBroker;
   before(async () => {
-    file = await startKafkaBroker({ storage: 'file', dataDir });
+    file = await startKafkaBroker({ storage: 'file', dataDir, kafka: { fetchStreamBytesMin: 1024 * 1024 } });
     memory = await startKafkaBroker({ storage: 'memory' });
     await fill(file);
     await fill(memory);

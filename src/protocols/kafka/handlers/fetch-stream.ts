@@ -15,8 +15,6 @@ import { bufferPool, sharedBufferPool } from '../buffer-pool.js';
 import { DeferredRecords } from '../codec/index.js';
 import { kafkaBatchFormat } from '../entry-format.js';
 
-/** Answers smaller than this are read whole and then sent: a chunk or two would hold them anyway. */
-export const streamedBytesMin = 1024 * 1024;
 /**
  * Payload bytes read per step of a streamed answer: under the socket's send buffer (4 MiB at most on
  * this kernel's loopback), so a chunk's write mostly completes at once and the client reads it while

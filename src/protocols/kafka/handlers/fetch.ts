@@ -33,7 +33,7 @@ import {
 } from '../fetch-sessions.js';
 import { downConvertBatches, fetchMagic } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
-import { PlannedRecords, ReadLease, streamedBytesMin } from './fetch-stream.js';
+import { PlannedRecords, ReadLease } from './fetch-stream.js';
 
 /** Fetch's isolation level 1 (KIP-98). */
 const readCommitted = 1;
@@ -525,9 +525,10 @@ async function readUntilEnough(
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   for (;;) {
-    // A large answer storage can lay out goes out as it is read; smaller ones are read whole first.
-    const planned = await planAll(ctx, wanted, request.maxBytes, refused);
-    if (planned !== undefined && planned.bytes >= Math.max(request.minBytes, streamedBytesMin))
+    // A large answer storage can lay out goes out as it is read (`fetchStreamBytesMin`, 0: never).
+    const streamMin = ctx.broker.options.fetchStreamBytesMin;
+    const planned = streamMin > 0 ? await planAll(ctx, wanted, request.maxBytes, refused) : undefined;
+    if (planned !== undefined && planned.bytes >= Math.max(request.minBytes, streamMin))
       return { ...planned, lease };
     const { topics, bytes } = await readAll(ctx, wanted, request.maxBytes, lease, refused);
     const remainingMs = deadline - Date.now();
