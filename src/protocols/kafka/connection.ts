@@ -571,14 +571,19 @@ export class KafkaConnection {
     written: (() => void) | undefined,
   ): Promise<void> {
     const transport = this.#transport;
+    // The last write's completion: the socket completes writes in order, so all before it are done.
+    let lastTaken = Promise.resolve();
     const out: RecordsOut = {
-      write: (chunk, done) => transport.writev(chunk, done),
-      drained: () => transport.drained(),
+      write: (chunk, done) => {
+        lastTaken = new Promise((resolve) =>
+          transport.writev(chunk, () => {
+            done();
+            resolve();
+          }),
+        );
+      },
       get closed() {
         return transport.closed;
-      },
-      get bufferedBytes() {
-        return transport.bufferedBytes;
       },
     };
     let head: Uint8Array[] = [];
@@ -593,14 +598,16 @@ export class KafkaConnection {
         head = [];
         await piece.send(out);
       }
-      if (head.length > 0) transport.writev(head);
-      // The chunks' buffers go back as each is written; what the answer reserved, once all are.
-      if (transport.bufferedBytes > 0 && !transport.closed) await transport.drained();
     } catch (err) {
       this.#broker.logger.warn({ err }, 'kafka: a streamed fetch answer could not be finished; closing');
       this.close();
+      written?.();
+      return;
     }
-    written?.();
+    // The answer's last bytes (a v12 answer's tagged fields), or none: what it reserved goes back once
+    // the socket has them all. Later answers need not wait for that: the socket keeps their order.
+    if (head.length > 0) transport.writev(head, () => written?.());
+    else void lastTaken.then(() => written?.());
   }
 
   /**

@@ -98,12 +98,24 @@ function fetchBody(isolationLevel: number): Obj {
   };
 }
 
-/** The raw response frame of one Fetch v11. */
-async function rawFetch(port: number, body: Obj): Promise<Uint8Array | null> {
+/** The raw response frame of one Fetch. */
+async function rawFetch(port: number, body: Obj, version = 11): Promise<Uint8Array | null> {
+  return (await rawFetches(port, body, version, 1))[0] ?? null;
+}
+
+/** The raw response frames of `count` Fetches pipelined on one connection (null: it closed first). */
+async function rawFetches(
+  port: number,
+  body: Obj,
+  version: number,
+  count: number,
+): Promise<Array<Uint8Array | null>> {
   const client = await connect(port);
   try {
-    client.send(ApiKey.Fetch, 11, body);
-    return await client.nextFrame(10_000);
+    for (let n = 0; n < count; n++) client.send(ApiKey.Fetch, version, body);
+    const frames: Array<Uint8Array | null> = [];
+    for (let n = 0; n < count; n++) frames.push(await client.nextFrame(10_000));
+    return frames;
   } finally {
     client.close();
   }
@@ -125,14 +137,20 @@ describe('streamed fetch answers', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  for (const isolationLevel of [0, 1])
-    test(`are byte for byte the answer read whole (isolation level ${isolationLevel})`, async () => {
-      const streamed = await rawFetch(file.port, fetchBody(isolationLevel));
-      const whole = await rawFetch(memory.port, fetchBody(isolationLevel));
-      assert.ok(streamed !== null && whole !== null);
-      assert.ok(streamed.length > 4 * 1024 * 1024, `an answer of ${streamed.length} bytes`);
-      assert.ok(Buffer.from(streamed).equals(Buffer.from(whole)), 'the same bytes');
-    });
+  for (const version of [11, 12])
+    for (const isolationLevel of [0, 1])
+      test(`are byte for byte the answer read whole, and the next answers follow (v${version}, isolation level ${isolationLevel})`, async () => {
+        // Three pipelined on one connection: each streamed answer must end and let the next go.
+        const streamed = await rawFetches(file.port, fetchBody(isolationLevel), version, 3);
+        const [whole] = await rawFetches(memory.port, fetchBody(isolationLevel), version, 1);
+        assert.ok(whole !== null && whole !== undefined);
+        for (const frame of streamed) {
+          assert.ok(frame !== null, 'answered');
+          assert.ok(frame.length > 4 * 1024 * 1024, `an answer of ${frame.length} bytes`);
+          // Correlation ids differ between the pipelined requests; the rest must be the same bytes.
+          assert.ok(Buffer.from(frame.subarray(4)).equals(Buffer.from(whole.subarray(4))), 'the same bytes');
+        }
+      });
 
   test('a segment cut short under the broker closes the connection mid-answer; others are served', async () => {
     const name = 'streamed-b';

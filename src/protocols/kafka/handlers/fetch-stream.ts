@@ -62,12 +62,9 @@ export class ReadLease implements ReadBuffers {
 
 /** Where a streamed answer's chunks go: the connection's socket. */
 export interface RecordsOut {
-  /** Queues `pieces` for the peer; `done` once the socket is finished with them. False: wait to drain. */
-  write(pieces: readonly Uint8Array[], done: () => void): boolean;
-  drained(): Promise<void>;
+  /** Queues `pieces` for the peer; `done` once the socket is finished with them (or closed). */
+  write(pieces: readonly Uint8Array[], done: () => void): void;
   readonly closed: boolean;
-  /** Bytes written and not yet taken by the operating system. */
-  readonly bufferedBytes: number;
 }
 
 /** One partition's records in a streamed answer: their size stated first, read and sent chunk by chunk. */
@@ -97,11 +94,18 @@ export class PlannedRecords extends DeferredRecords {
         lease.release();
         return;
       }
-      out.write(batches, () => lease.release());
+      // Taken: handed to the kernel (or the connection closed). A drain event would not do: Node emits
+      // one only after a write it asked to wait for, which a small chunk is not.
+      const taken = new Promise<void>((resolve) =>
+        out.write(batches, () => {
+          lease.release();
+          resolve();
+        }),
+      );
       for (const batch of batches) sent += batch.byteLength;
       chunk = end < count ? await this.#read(end) : undefined;
       // Back-pressure: one chunk read ahead at most, held until the socket has taken the last.
-      if (chunk !== undefined && out.bufferedBytes > 0) await out.drained();
+      if (chunk !== undefined) await taken;
     }
     assert(out.closed || sent === this.length, 'a streamed answer sends the bytes it announced');
   }
