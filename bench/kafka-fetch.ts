@@ -10,6 +10,8 @@
  * earlier run: its first read of a sealed segment checks every record's CRC, later passes do not
  * (docs/storage-format.md, "Verified once"). `KAFKA_BENCH_BROKER_FLAGS` (space-separated) adds flags to
  * this build's broker only, e.g. `--storage-read-ahead-bytes-max 67108864` against another build.
+ * `KAFKA_FETCH_PARTITIONS` and `KAFKA_FETCH_RECORD_BYTES` change the topic (1 partition, 1024 B records
+ * unless set), e.g. 6 and 256 for the `kafka` bench's slowest fetch rows read in passes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,6 +26,8 @@ const topicBytesMin = 150e6;
 /** Produce rounds (3 s each) at most, on a loaded machine that stores little per round. */
 const produceRoundsMax = 6;
 const passesMax = 10;
+const partitions = Number(process.env['KAFKA_FETCH_PARTITIONS'] ?? 1);
+const recordBytes = Number(process.env['KAFKA_FETCH_RECORD_BYTES'] ?? 1024);
 
 interface Build {
   readonly name: string;
@@ -50,12 +54,12 @@ async function startBuild(name: string, cliPath: string | undefined, more: strin
   const cli = await start();
   const conn = await Conn.open(cli.ports.kafka!);
   await conn.request(ApiKey.CreateTopics, 4, {
-    topics: [{ name: 'fetch', numPartitions: 1, replicationFactor: 1 }],
+    topics: [{ name: 'fetch', numPartitions: partitions, replicationFactor: 1 }],
     timeoutMs: 5000,
   });
   let mb = 0;
   for (let round = 0; round < produceRoundsMax && mb * 1e6 < topicBytesMin; round++)
-    mb += (await produce(conn, 'fetch', 1, 1024)).mb;
+    mb += (await produce(conn, 'fetch', partitions, recordBytes)).mb;
   conn.socket.destroy();
   process.stdout.write(`${name}: ${mb.toFixed(0)} MB produced\n`);
   return { name, cli, dataDir, start };
@@ -64,7 +68,7 @@ async function startBuild(name: string, cliPath: string | undefined, more: strin
 async function readPass(build: Build, pass: number, loopback: number): Promise<void> {
   const pid = build.cli.pid;
   const [totalBefore, mainBefore] = [cpuMs(pid), cpuMs(pid, pid)];
-  const r = await readBack(build.cli.ports.kafka!, 'fetch', 1);
+  const r = await readBack(build.cli.ports.kafka!, 'fetch', partitions);
   const per100MB = (ms: number) => (ms / (r.bytes / 1e8)).toFixed(0);
   const total = cpuMs(pid) - totalBefore;
   const main = cpuMs(pid, pid) - mainBefore;
