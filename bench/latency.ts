@@ -343,7 +343,11 @@ const protocols: Record<string, { factory: PipeFactory; what: string }> = {
  * rate a 2 s step holds a few hundred messages, and one stall of the machine moved their p50 by 10–15
  * ms (2026-12-05, load 13), while a rate the broker cannot sustain fails again.
  */
-async function stepSearch(name: string, port: number, startRate: number): Promise<number> {
+async function stepSearch(
+  name: string,
+  port: number,
+  startRate: number,
+): Promise<{ found: number; confirmed: number }> {
   let rate = Math.max(100, startRate);
   let sustained = 0;
   let floorP50Ms: number | undefined;
@@ -362,7 +366,8 @@ async function stepSearch(name: string, port: number, startRate: number): Promis
     rate *= stepFactor;
   }
   const found = Math.max(sustained, startRate);
-  return quickSteps || floorP50Ms === undefined ? found : confirmed(name, port, found, startRate, floorP50Ms);
+  if (quickSteps || floorP50Ms === undefined) return { found, confirmed: found };
+  return { found, confirmed: await confirmed(name, port, found, startRate, floorP50Ms) };
 }
 
 /** The p50 a step may reach and still pass: the first step's plus `stepP50RiseMs` or itself, whichever is more. */
@@ -789,10 +794,11 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
   // A rate given is the maximum itself, as with the closed loop.
   const searched = stepMax && !(fixedRate > 0);
   if (searched) await settle();
-  const max = searched ? await stepSearch(name, port, closedMax * 0.1) : closedMax;
-  if (searched)
+  const search = searched ? await stepSearch(name, port, closedMax * 0.1) : undefined;
+  const max = search?.confirmed ?? closedMax;
+  if (search !== undefined)
     process.stdout.write(
-      `  ${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(max)}/s\n`,
+      `  ${name}: closed loop ${Math.round(closedMax)}/s, step search ${Math.round(search.found)}/s${quickSteps ? '' : `, confirmed ${Math.round(search.confirmed)}/s`}\n`,
     );
   for (const share of loadShares) {
     await settle();
