@@ -60,6 +60,7 @@ import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench
 import { startCli } from '../testing/server-cli.js';
 import { type GapKind, watchGaps } from './gap-watch.js';
 import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
+import { confirmTailShare, held, P50Floor, p50BoundMs, stepP50RiseMs } from './step-acceptance.js';
 
 /** Messages in flight in the closed loop; `LATENCY_WINDOW=1` measures one at a time (CPU per message without batching). */
 const windowMax = Number(process.env['LATENCY_WINDOW'] ?? 1000);
@@ -75,12 +76,6 @@ const loadShares: readonly number[] = (process.env['LATENCY_SHARES'] ?? '0.1,0.5
 const stepDurationMs = 2_000;
 const stepFactor = 1.25;
 const stepsMax = 20;
-/**
- * A step whose p50 exceeds the first step's by more than this or doubles it, whichever allows more
- * (a busy machine moves p50 by a millisecond or two with no backlog), or that loses messages, is past
- * the maximum: a backlog that grows for a whole step moves p50 by far more.
- */
-const stepP50RiseMs = 1;
 const setupTimeoutMs = 30_000;
 /**
  * The clients' sockets disable Nagle's algorithm, as the broker's do (src/protocols/transport.ts) and
@@ -337,7 +332,7 @@ const protocols: Record<string, { factory: PipeFactory; what: string }> = {
 };
 
 /**
- * The highest fixed rate at which p50 stays flat (see `stepP50RiseMs`) and nothing is lost: steps of
+ * The highest fixed rate at which p50 stays flat (bench/step-acceptance.ts) and nothing is lost: steps of
  * `stepDurationMs` from `startRate`, each `stepFactor` × the one before; `startRate` when even the
  * first step fails. A failed step is run once more at its rate before it ends the search: at a low
  * rate a 2 s step holds a few hundred messages, and one stall of the machine moved their p50 by 10–15
@@ -350,12 +345,12 @@ async function stepSearch(
 ): Promise<{ found: number; confirmed: number }> {
   let rate = Math.max(100, startRate);
   let sustained = 0;
-  let floorP50Ms: number | undefined;
+  const floor = new P50Floor(quickSteps);
   let failedOnce = false;
   for (let step = 0; step < stepsMax; step++) {
     const r = await phase(name, port, Math.round(rate), stepDurationMs);
-    floorP50Ms ??= r.p50Ms;
-    const failed = r.lost > 0 || !(r.p50Ms <= p50BoundMs(floorP50Ms));
+    floor.see(r.p50Ms);
+    const failed = r.lost > 0 || !(r.p50Ms <= p50BoundMs(floor.ms ?? r.p50Ms));
     process.stderr.write(
       `step ${Math.round(rate)}/s: p50 ${r.p50Ms.toFixed(2)} ms, lost ${r.lost}${failed ? ' (failed)' : ''}\n`,
     );
@@ -366,24 +361,20 @@ async function stepSearch(
     rate *= stepFactor;
   }
   const found = Math.max(sustained, startRate);
-  if (quickSteps || floorP50Ms === undefined) return { found, confirmed: found };
-  return { found, confirmed: await confirmed(name, port, found, startRate, floorP50Ms) };
+  if (quickSteps || floor.ms === undefined) return { found, confirmed: found };
+  return { found, confirmed: await confirmed(name, port, found, startRate, floor.ms) };
 }
-
-/** The p50 a step may reach and still pass: the first step's plus `stepP50RiseMs` or itself, whichever is more. */
-const p50BoundMs = (floorP50Ms: number) => floorP50Ms + Math.max(stepP50RiseMs, floorP50Ms);
 
 /**
  * `LATENCY_STEP=quick`: the search's last passed step is the maximum (the method of 5 December 2026,
  * 17:00–19:30 UTC). In the quiet run of 18:56 it passed MQTT at 29,627/s on a second 2 s try, and the
  * 5 s phase at 90 % of that fell behind (p50 320 ms): a 2 s step is too short for a slowly growing
- * backlog to show in its p50, and a retried step passes on the better of two tries.
+ * backlog to show in its p50, and a retried step passes on the better of two tries. Its floor is the
+ * first step's p50, where the default's is the lowest any step showed (`P50Floor`).
  */
 const quickSteps = process.env['LATENCY_STEP'] === 'quick';
 /** Each confirmation runs as long as a phase, and a rate is kept only when this many in a row pass. */
 const confirmRuns = 2;
-/** The messages due in this last share of a confirmation are its backlog at the end. */
-const confirmTailShare = 0.2;
 
 /**
  * The search's rate, confirmed: it is held for a whole phase's length `confirmRuns` times running, and
@@ -403,11 +394,9 @@ async function confirmed(
     let passes = 0;
     while (passes < confirmRuns) {
       const r = await phase(name, port, Math.round(rate), openDurationMs);
-      const endP50Ms = endP50(r);
-      const bound = p50BoundMs(floorP50Ms);
-      const passed = r.lost === 0 && r.p50Ms <= bound && endP50Ms <= bound;
+      const { passed, endP50Ms, boundMs } = held(r, floorP50Ms);
       process.stderr.write(
-        `confirm ${Math.round(rate)}/s for ${openDurationMs / 1000} s: p50 ${r.p50Ms.toFixed(2)} ms, last ${confirmTailShare * 100} % ${endP50Ms.toFixed(2)} ms (at most ${bound.toFixed(2)}), lost ${r.lost}${passed ? '' : ' (failed)'}\n`,
+        `confirm ${Math.round(rate)}/s for ${openDurationMs / 1000} s: p50 ${r.p50Ms.toFixed(2)} ms, last ${confirmTailShare * 100} % ${endP50Ms.toFixed(2)} ms (at most ${boundMs.toFixed(2)}), lost ${r.lost}${passed ? '' : ' (failed)'}\n`,
       );
       if (!passed) break;
       passes++;
@@ -415,13 +404,6 @@ async function confirmed(
     if (passes === confirmRuns) return rate;
   }
   return startRate;
-}
-
-/** p50 of the messages due in the last `confirmTailShare` of a run (the lost count as infinitely late). */
-function endP50(r: OpenResult): number {
-  const from = Math.floor(r.count * (1 - confirmTailShare));
-  const end = r.latency.slice(from).map((v) => (Number.isNaN(v) ? Number.POSITIVE_INFINITY : v));
-  return percentile(end.sort(), 0.5);
 }
 
 /** `LATENCY_PROBE=1`: the broker runs bench/latency-probe.ts (busy and stalled pauses, GC), shown on stderr with the phases. */
@@ -840,7 +822,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
   const unknown = chosen.filter((n) => protocols[n] === undefined);
   if (unknown.length > 0) throw new Error(`unknown protocol ${unknown.join(', ')}; known: amqp, mqtt, kafka`);
   const maximum = stepMax
-    ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the first step's + max(${stepP50RiseMs} ms, itself))${quickSteps ? ' (LATENCY_STEP=quick)' : `, confirmed by ${confirmRuns} runs of ${openDurationMs / 1000} s in a row with that p50 overall and over the last ${confirmTailShare * 100} %, nothing lost (else ÷${stepFactor})`}`
+    ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the ${quickSteps ? "first step's" : 'lowest step p50'} + max(${stepP50RiseMs} ms, itself))${quickSteps ? ' (LATENCY_STEP=quick)' : `, confirmed by ${confirmRuns} runs of ${openDurationMs / 1000} s in a row with that p50 overall and over the last ${confirmTailShare * 100} %, nothing lost (else ÷${stepFactor})`}`
     : `closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s (LATENCY_MAX=closed)`;
   const lines = [
     `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}`,
