@@ -136,6 +136,26 @@ describe('record batch v2', () => {
     assert.equal(batchCrcValid(copy), false);
   });
 
+  it('writes a base offset given as a number as the same bytes as the BigInt, past 2^32 too', () => {
+    for (const offset of [0, 1234, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
+      const asNumber = Uint8Array.from(batch);
+      const asBigInt = Uint8Array.from(batch);
+      setBaseOffset(asNumber, 0, offset);
+      setBaseOffset(asBigInt, 0, BigInt(offset));
+      assert.equal(hex(asNumber), hex(asBigInt), `offset ${offset}`);
+      assert.equal(readBatchHeader(asNumber).baseOffset, BigInt(offset));
+      assert.equal(batchCrcValid(asNumber), true);
+    }
+    assert.throws(() => setBaseOffset(Uint8Array.from(batch), 0, -1));
+  });
+
+  it('reads a batch header at an offset and refuses one cut short', () => {
+    const padded = Uint8Array.from([1, 2, 3, ...batch]);
+    assert.deepEqual(readBatchHeader(padded, 3), readBatchHeader(batch));
+    assert.equal(batchCrcValid(padded, 3, readBatchHeader(padded, 3)), true);
+    assert.throws(() => readBatchHeader(batch.subarray(0, 60)), isKafkaCodecError);
+  });
+
   it('splits a records field into batches and reports a trailing partial batch', () => {
     const second = encodeRecordBatch({ baseOffset: 3n, baseTimestamp: 5n, records: [{ value: text('x') }] });
     const joined = Uint8Array.from([...batch, ...second, ...second.subarray(0, 20)]);

@@ -40,6 +40,9 @@ import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
 import { TxnOrder, type TxnRequest, txnRequestOf } from './txn-order.js';
 
+/** A request's context while it is put together; handlers get it read-only. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Produce requests at least this large that arrive in pieces are assembled in pooled buffers. */
 const pooledFrameBytesMin = 256 * 1024;
 
@@ -493,7 +496,9 @@ export class KafkaConnection {
       clientHost: `/${unmapped(this.#transport.remoteAddress)}`,
     };
     const { advertisedHost, advertisedPort, clientHost } = this.#addresses;
-    return {
+    // Built whole and `frame` added after, not spread in: a spread made every request's context
+    // (and the empty object spread) anew through the generic copy.
+    const ctx: Mutable<RequestContext> = {
       broker: this.#broker,
       client: this.#client,
       kafkaPrincipal: this.#kafkaPrincipal,
@@ -505,8 +510,9 @@ export class KafkaConnection {
       clientHost,
       acls: this.#acls,
       fetchBytes: this.#fetchBytes,
-      ...(frame === undefined ? {} : { frame }),
     };
+    if (frame !== undefined) ctx.frame = frame;
+    return ctx;
   }
 
   /** Queues the response behind every earlier one; `reply` null means none is sent (acks=0). */

@@ -9,6 +9,7 @@
  * can assign offsets by rewriting baseOffset in place and keep the batch opaque. Records are only
  * decoded here for uncompressed batches (cross-protocol delivery); compression is out of scope.
  */
+import { assert } from '../../../shared/assert.js';
 import { crc32c } from '../../../shared/crc32c.js';
 import { KafkaCodecError, KafkaCodecReason } from './errors.js';
 import { KafkaReader, KafkaWriter } from './primitives.js';
@@ -72,25 +73,28 @@ export function compressionOf(attributes: number): number {
   return attributes & BatchAttribute.compressionMask;
 }
 
-/** Reads and checks the fixed batch header at `offset`; the whole batch must be present. */
+/**
+ * Reads and checks the fixed batch header at `offset`; the whole batch must be present. One view
+ * over the header, no reader: this runs for every batch produced, one-record requests included.
+ */
 export function readBatchHeader(bytes: Uint8Array, offset = 0): RecordBatchHeader {
-  const r = new KafkaReader(bytes, offset);
-  if (r.remaining < batchHeaderBytes)
+  if (offset < 0 || bytes.length - offset < batchHeaderBytes)
     throw new KafkaCodecError(KafkaCodecReason.truncated, 'Short record batch');
+  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, batchHeaderBytes);
   const header: RecordBatchHeader = {
-    baseOffset: r.readInt64(),
-    batchLength: r.readInt32(),
-    partitionLeaderEpoch: r.readInt32(),
-    magic: r.readInt8(),
-    crc: r.readUint32(),
-    attributes: r.readInt16(),
-    lastOffsetDelta: r.readInt32(),
-    baseTimestamp: r.readInt64(),
-    maxTimestamp: r.readInt64(),
-    producerId: r.readInt64(),
-    producerEpoch: r.readInt16(),
-    baseSequence: r.readInt32(),
-    recordsCount: r.readInt32(),
+    baseOffset: v.getBigInt64(0),
+    batchLength: v.getInt32(8),
+    partitionLeaderEpoch: v.getInt32(12),
+    magic: v.getInt8(16),
+    crc: v.getUint32(17),
+    attributes: v.getInt16(21),
+    lastOffsetDelta: v.getInt32(23),
+    baseTimestamp: v.getBigInt64(27),
+    maxTimestamp: v.getBigInt64(35),
+    producerId: v.getBigInt64(43),
+    producerEpoch: v.getInt16(51),
+    baseSequence: v.getInt32(53),
+    recordsCount: v.getInt32(57),
   };
   if (header.magic !== magicV2) throw malformed(`Record batch magic ${header.magic}, only 2 is supported`);
   if (header.batchLength < batchHeaderBytes - lengthFieldEnd)
@@ -105,7 +109,9 @@ export function readBatchHeader(bytes: Uint8Array, offset = 0): RecordBatchHeade
 /** Total size of the batch starting at `offset`, or null if fewer than 12 bytes are there to tell. */
 export function batchSizeAt(bytes: Uint8Array, offset = 0): number | null {
   if (bytes.length - offset < lengthFieldEnd) return null;
-  const length = new DataView(bytes.buffer, bytes.byteOffset + offset, lengthFieldEnd).getInt32(8);
+  // Big-endian i32 read from the bytes themselves: a view per batch cost more than the read.
+  const at = offset + 8;
+  const length = (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
   if (length < batchHeaderBytes - lengthFieldEnd) throw malformed('Record batch length too small');
   return lengthFieldEnd + length;
 }
@@ -135,10 +141,26 @@ export function splitBatches(
   return { batches, partialBytes: records.length - offset };
 }
 
-/** Assigns the batch's first offset in place; the CRC does not cover it, so it stays valid. */
-export function setBaseOffset(bytes: Uint8Array, offset: number, baseOffset: bigint): void {
+/**
+ * Assigns the batch's first offset in place; the CRC does not cover it, so it stays valid. A number
+ * (an offset is a safe integer, ≥ 0) is written without a BigInt or a view, as every produce does.
+ */
+export function setBaseOffset(bytes: Uint8Array, offset: number, baseOffset: bigint | number): void {
   if (bytes.length - offset < 8) throw new KafkaCodecError(KafkaCodecReason.truncated, 'Short record batch');
-  new DataView(bytes.buffer, bytes.byteOffset + offset, 8).setBigInt64(0, baseOffset);
+  if (typeof baseOffset === 'bigint') {
+    new DataView(bytes.buffer, bytes.byteOffset + offset, 8).setBigInt64(0, baseOffset);
+    return;
+  }
+  assert(Number.isSafeInteger(baseOffset) && baseOffset >= 0, 'a base offset is a safe integer ≥ 0');
+  writeUint32(bytes, offset, Math.floor(baseOffset / 2 ** 32));
+  writeUint32(bytes, offset + 4, baseOffset >>> 0);
+}
+
+function writeUint32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = value >>> 16;
+  bytes[at + 2] = value >>> 8;
+  bytes[at + 3] = value;
 }
 
 /**
@@ -163,8 +185,11 @@ export function rebuildBatch(
 }
 
 /** True when the stored CRC-32C matches the bytes from attributes to the end of the batch. */
-export function batchCrcValid(bytes: Uint8Array, offset = 0): boolean {
-  const header = readBatchHeader(bytes, offset);
+export function batchCrcValid(
+  bytes: Uint8Array,
+  offset = 0,
+  header: RecordBatchHeader = readBatchHeader(bytes, offset),
+): boolean {
   const end = offset + lengthFieldEnd + header.batchLength;
   return crc32c(bytes, offset + crcStart, end) === header.crc;
 }

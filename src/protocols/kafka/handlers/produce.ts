@@ -81,13 +81,15 @@ function parseBatches(
   const bytesMax = rules.batchBytesMax;
   const batches: Batch[] = [];
   for (const span of split.batches) {
-    const bytes = records.subarray(span.offset, span.offset + span.length);
+    // The usual request holds one batch: the records themselves, not a view of them.
+    const whole = span.offset === 0 && span.length === records.length;
+    const bytes = whole ? records : records.subarray(span.offset, span.offset + span.length);
     if (bytes[magicOffset] !== 2) return KafkaError.unsupportedForMessageFormat;
     if (bytes.length > bytesMax) return KafkaError.messageTooLarge;
     let header: RecordBatchHeader;
     try {
       header = readBatchHeader(bytes);
-      if (!batchCrcValid(bytes)) return KafkaError.corruptMessage;
+      if (!batchCrcValid(bytes, 0, header)) return KafkaError.corruptMessage;
     } catch {
       return KafkaError.corruptMessage;
     }
@@ -171,7 +173,7 @@ function prepareBatch(
   now: number,
 ): { bytes: Uint8Array; options: StreamAppendOptions } {
   const bytes = applyRules(rules, batch, now);
-  setBaseOffset(bytes, 0, BigInt(partition.endOffset));
+  setBaseOffset(bytes, 0, partition.endOffset);
   const base = rules.logAppendTime ? now : Number(batch.header.baseTimestamp);
   const max = rules.logAppendTime ? now : Number(batch.header.maxTimestamp);
   const timestamp = base >= 0 ? base : now;
