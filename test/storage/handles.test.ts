@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { type CachedFile, HandleCache } from '../../src/storage/file/handles.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
+import { SyncMoments } from '../../src/storage/file/sync-moments.js';
 import { payloadFor, removeDir, tempDir } from '../../testing/storage-fixtures.js';
 import { until } from '../../testing/wait.js';
 
@@ -127,6 +128,32 @@ test('a replaced file retired off the loop is freed in steps before its close; a
     );
     assert.equal(fs.fstatSync(watcher).size, 0, 'the unlinked file was truncated before its close');
     assert.equal(fs.statSync(linked!.path).size, bytes, 'a file a name still reaches is never truncated');
+  } finally {
+    fs.closeSync(watcher);
+  }
+});
+
+test("no freeing step of a replaced file starts while a producer's fdatasync runs", async () => {
+  const moments = new SyncMoments(2);
+  const cache = new HandleCache(4, 1024 * 1024 * 1024, moments);
+  const [replaced] = files(cache, 'g');
+  const bytes = 1024 * 1024 + 5;
+  fs.writeFileSync(replaced!.path, Buffer.alloc(bytes, 1));
+  const watcher = fs.openSync(replaced!.path, 'r');
+  try {
+    replaced!.fd();
+    fs.unlinkSync(replaced!.path);
+    const returned = moments.beforeSync();
+    replaced!.retire(true);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(fs.fstatSync(watcher).size, bytes, 'a truncation would queue ahead of the producer');
+    returned();
+    await until(
+      () => cache.openCount === 0,
+      10_000,
+      () => `${cache.openCount} still open`,
+    );
+    assert.equal(fs.fstatSync(watcher).size, 0, 'freed in the gaps once the fdatasync returned');
   } finally {
     fs.closeSync(watcher);
   }

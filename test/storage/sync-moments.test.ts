@@ -1,7 +1,9 @@
 /**
  * Compaction's metadata calls run in moments (`SyncMoments`): just before an appender's fdatasync, so
  * they ride in the journal commit a producer makes anyway, and their callers go on only once that
- * fdatasync has returned; with no producer, after a short wait.
+ * fdatasync has returned; with no producer, after a short wait. Its disk work (the freeing truncations)
+ * starts in gaps: just after a producer's fdatasync returned, so a producer's write never queues
+ * behind it on a disk that serves one request at a time.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -76,4 +78,37 @@ test("while a producer's fdatasync runs, a waiting call does not run on the time
   assert.equal(ran, true);
   next();
   await call;
+});
+
+test("disk work waiting for a gap starts only once no producer's fdatasync runs, one item per gap", async () => {
+  // Long enough that only the fdatasyncs can be what starts the work.
+  const moments = new SyncMoments(60_000);
+  const started: number[] = [];
+  const works = [0, 1].map((i) =>
+    moments.gap(async () => {
+      started.push(i);
+    }),
+  );
+  const first = moments.beforeSync();
+  const second = moments.beforeSync();
+  await turn();
+  assert.deepEqual(started, [], 'nothing starts before or while producers sync');
+  first();
+  assert.deepEqual(started, [], 'another fdatasync still runs');
+  second();
+  assert.deepEqual(started, [0], 'the gap after the last one starts one item');
+  moments.beforeSync()();
+  assert.deepEqual(started, [0, 1]);
+  await Promise.all(works);
+  assert.equal(moments.waitingCount, 0);
+});
+
+test('with no producer, disk work starts after the wait, and its failure rejects its caller only', async () => {
+  const moments = new SyncMoments(5);
+  const began = performance.now();
+  const failed = moments.gap(() => Promise.reject(new Error('EIO')));
+  const done = moments.gap(async () => {});
+  await assert.rejects(failed, /EIO/);
+  await done;
+  assert.ok(performance.now() - began >= 4, 'it waited for a gap first');
 });

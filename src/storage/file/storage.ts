@@ -88,7 +88,11 @@ export class FileStorage implements Storage {
     this.limits = resolveLimits(options.limits);
     this.io = metered.io;
     this.writes = metered.writes;
-    this.files = new HandleCache(this.limits.openFilesMax, this.limits.compactionIoBytesPerSecondMax);
+    this.files = new HandleCache(
+      this.limits.openFilesMax,
+      this.limits.compactionIoBytesPerSecondMax,
+      this.moments,
+    );
     this.reads = new ReadThread(this.limits.readAheadBytesMax);
     this.clock = clock;
     if (options.fsync.kind === 'interval') {

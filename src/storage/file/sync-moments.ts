@@ -9,6 +9,13 @@
  * once that fdatasync has returned, when on ext4 the commit it needs is already written; on any file
  * system it still makes them durable. With no fdatasync started within `syncMomentWaitMsMax` and none
  * running (no producer writing, so none to hold up), they run then.
+ *
+ * Gaps are the other side: work that occupies the disk (a freeing truncation, which on a file system
+ * mounted with `discard` and no journal issues its discard synchronously) starts just after an
+ * appender's fdatasync has returned, when no other is running. A virtual disk that serves one request
+ * at a time makes a producer's write and flush queued behind a discard wait for it (docs/performance.md,
+ * "Kafka compaction", "5 December, late evening"); started in the gap, the discard runs while the producer is
+ * still being answered and has not written again.
  */
 import { assert } from '../../shared/assert.js';
 
@@ -16,6 +23,9 @@ import { assert } from '../../shared/assert.js';
 export const syncMomentWaitMsMax = 20;
 /** Calls run in one moment at most, so a producer's fdatasync never waits behind a long queue. */
 export const syncMomentCallsMax = 4;
+
+/** Work started in a gap (`SyncMoments.gap`): it runs on its own and settles its caller. */
+type GapWork = () => Promise<void>;
 
 interface Waiting {
   readonly call: () => void;
@@ -26,6 +36,7 @@ interface Waiting {
 export class SyncMoments {
   readonly #waitMs: number;
   readonly #waiting: Waiting[] = [];
+  readonly #gaps: Array<{ readonly work: GapWork; readonly settle: (work: Promise<void>) => void }> = [];
   #timer: NodeJS.Timeout | undefined;
   /** Appenders' fdatasyncs started and not yet returned: no call runs on the timer meanwhile. */
   #syncing = 0;
@@ -37,7 +48,7 @@ export class SyncMoments {
 
   /** Calls waiting for a moment; for tests and diagnostics. */
   get waitingCount(): number {
-    return this.#waiting.length;
+    return this.#waiting.length + this.#gaps.length;
   }
 
   /**
@@ -53,6 +64,17 @@ export class SyncMoments {
   }
 
   /**
+   * Starts `work` (asynchronous disk work) in the next gap: once an appender's fdatasync has returned
+   * with none left running, or after `syncMomentWaitMsMax` with none running. Settles as `work` does.
+   */
+  gap(work: GapWork): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#gaps.push({ work, settle: (started) => started.then(resolve, reject) });
+      this.#arm();
+    });
+  }
+
+  /**
    * An appender's fdatasync is about to start: runs the calls waiting. Returns what to call once that
    * fdatasync has returned, whether or not it failed (the calls' own durability is their caller's
    * folder fsync).
@@ -62,7 +84,9 @@ export class SyncMoments {
     const ran = this.#waiting.length === 0 ? [] : this.#run();
     return () => {
       this.#syncing--;
+      assert(this.#syncing >= 0, 'an fdatasync returns once');
       for (const waiting of ran) waiting.resolve();
+      if (this.#syncing === 0) this.#startGaps();
     };
   }
 
@@ -76,8 +100,25 @@ export class SyncMoments {
       this.#arm();
       return;
     }
-    for (const waiting of this.#run()) waiting.resolve();
+    this.#startGaps();
+    if (this.#waiting.length > 0) for (const waiting of this.#run()) waiting.resolve();
   };
+
+  /** Starts the work waiting for a gap, one item per gap, so that a gap stays short. */
+  #startGaps(): void {
+    const next = this.#gaps.shift();
+    if (next === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#arm();
+    let started: Promise<void>;
+    try {
+      started = next.work();
+    } catch (err) {
+      started = Promise.reject(err as Error);
+    }
+    next.settle(started);
+  }
 
   /** Runs up to `syncMomentCallsMax` calls; returns those that did not throw. */
   #run(): Waiting[] {
@@ -98,6 +139,7 @@ export class SyncMoments {
   }
 
   #arm(): void {
-    if (this.#waiting.length > 0) this.#timer ??= setTimeout(this.#late, this.#waitMs);
+    if (this.#waiting.length > 0 || this.#gaps.length > 0)
+      this.#timer ??= setTimeout(this.#late, this.#waitMs);
   }
 }
