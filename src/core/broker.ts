@@ -10,6 +10,7 @@
 import { systemClock } from '../shared/clock.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
+import type { Mutable } from '../shared/types.js';
 import type { Storage } from '../storage/types.js';
 import type { AclRequester } from './acl-index.js';
 import type { AclAction, AclOperation, AclResourceType } from './acls.js';
@@ -338,7 +339,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     const { clock, limits, supervisor } = this;
     const storage = this.#storage;
     const deps = { vhost: name, storage, supervisor };
-    const opened: { -readonly [K in keyof VhostEntry]?: VhostEntry[K] } = {};
+    const opened: Partial<Mutable<VhostEntry>> = {};
     try {
       const groups = await ConsumerGroups.open(deps, found?.take(name, 'group') ?? []);
       opened.groups = groups;

@@ -6,6 +6,7 @@
 import type { CoreClient } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
 import type { Consumer, Delivery, Message } from '../../core/types.js';
+import type { Mutable } from '../../shared/types.js';
 import { type DeliveryShape, RecentUtf8 } from './codec/deliver.js';
 import type { BasicPublish, Frame, Method, MethodName } from './codec/index.js';
 import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
@@ -20,7 +21,6 @@ import { queueHandlers } from './methods/queue.js';
 import { txHandlers } from './methods/tx.js';
 import { encodedProperties, toBasicProperties } from './properties.js';
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const noBytes = new Uint8Array(0);
 
 export type HandlerTable = {

@@ -11,6 +11,7 @@ import type { Principal } from '../../core/entry/context.js';
 import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
 import { isBrokerError } from '../../shared/errors.js';
+import type { Mutable } from '../../shared/types.js';
 import { describeConnection } from '../described.js';
 import type { IngressAccount } from '../ingress.js';
 import { gatherWrites, type Transport } from '../transport.js';
@@ -39,9 +40,6 @@ import { PlannedRecords, type RecordsOut } from './handlers/fetch-stream.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
 import { TxnOrder, type TxnRequest, txnRequestOf } from './txn-order.js';
-
-/** A request's context while it is put together; handlers get it read-only. */
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Produce requests at least this large that arrive in pieces are assembled in pooled buffers. */
 const pooledFrameBytesMin = 256 * 1024;
