@@ -163,7 +163,6 @@ export interface Config {
   kafkaDefaultPartitions: number;
   kafkaReplicationFactorMax: number;
   kafkaGroupInitialRebalanceDelayMs: number;
-  kafkaFetchStreamBytesMin: number;
   kafkaIdleTimeoutMs: number;
   kafkaSasl: KafkaSaslMode;
   kafkaSaslSessionLifetimeMs: number;
@@ -311,7 +310,6 @@ export const configDefault: Config = {
   kafkaDefaultPartitions: 1,
   kafkaReplicationFactorMax: 1,
   kafkaGroupInitialRebalanceDelayMs: 3000,
-  kafkaFetchStreamBytesMin: 0,
   kafkaIdleTimeoutMs: 600_000,
   kafkaSasl: 'auto',
   kafkaSaslSessionLifetimeMs: 0,
@@ -875,15 +873,6 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       "How long a consumer group that has no members waits for more to join before its first generation (Kafka's " +
       'group.initial.rebalance.delay.ms); extended while members keep joining, up to the rebalance timeout.',
-  },
-  kafkaFetchStreamBytesMin: {
-    type: integer(0, 1024 * 1024 * 1024),
-    group: 'Kafka',
-    description:
-      'A Fetch answer of at least this many bytes whose stored batches storage can lay out without reading them ' +
-      'is sent as it is read: its sizes first, then its batches in 1 MiB chunks, each read while the socket ' +
-      'sends the last. 0 (the default) reads every answer whole before sending it: streamed answers cost more ' +
-      'CPU per byte here and were not faster (docs/performance.md, "Large fetches streamed").',
   },
   kafkaIdleTimeoutMs: {
     type: integer(1000, 86_400_000),

@@ -4,14 +4,7 @@
  * Errors are `BrokerError`s from src/shared/errors.ts.
  */
 import type { HistogramSnapshot } from '../shared/histogram.js';
-import type {
-  AppendResult,
-  LaidOutEntry,
-  LayoutOptions,
-  LogEntry,
-  ReadBuffers,
-  Storage,
-} from '../storage/types.js';
+import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
 import type { UserCredential, UserView } from './definitions.js';
 import type { AclClient } from './entry/acl-commands.js';
 import type { AccessCheck } from './entry/authorize.js';
@@ -179,11 +172,6 @@ export interface StreamPartition {
    * return fewer entries than `read` would (it stops at a segment's end), never other ones.
    */
   readOffThread(offset: number, options?: StreamReadOptions): Promise<LogEntry[]>;
-  /**
-   * The entries a read from `offset` would return, told without reading them (`Log.layout`), or
-   * undefined when storage cannot tell; a caller reading them later checks each against this.
-   */
-  layout(offset: number, options: LayoutOptions): LaidOutEntry[] | undefined;
   offsetForTimestamp(timestamp: number): number;
   /**
    * Resolves when endOffset > offset (with `committed`, stableOffset > offset) or after timeoutMs,

@@ -88,22 +88,6 @@ export interface ReadOptions {
   readonly buffers?: ReadBuffers;
 }
 
-/** Bounds of `Log.layout`: those of a read, and the format every entry laid out must have. */
-export interface LayoutOptions {
-  readonly maxBytes: number;
-  readonly maxEntries: number;
-  /** Entries at or past this offset are left out. */
-  readonly endOffset: number;
-  readonly format: number;
-}
-
-/** An entry as the log's index knows it before reading it: where it starts, what it covers, its size. */
-export interface LaidOutEntry {
-  readonly offset: number;
-  readonly count: number;
-  readonly payloadBytes: number;
-}
-
 /**
  * Buffers a caller lends to a read, so that one who knows when it is done with the returned payloads
  * (a socket write has completed) can reuse that memory: a fresh buffer for every large read costs page
@@ -223,14 +207,6 @@ export interface Log {
    * thread (memory), read inline.
    */
   readOffThread?(offset: number, options?: ReadOptions): Promise<LogEntry[]>;
-  /**
-   * The entries `read(offset, options)` would return, told from memory without reading them, or
-   * undefined when the log cannot tell (file logs: records of this process's appends and recovery
-   * scans, one per index gap, all of `options.format`). A caller that states sizes before sending the
-   * bytes (a streamed Fetch answer) reads them after; the log may have changed meanwhile (retention, a
-   * rewrite), so it checks each entry it reads against its layout.
-   */
-  layout?(offset: number, options: LayoutOptions): LaidOutEntry[] | undefined;
   /** The first offset whose entry has maxTimestamp >= `timestamp`, or `endOffset` when none has. */
   offsetForTimestamp(timestamp: number): number;
   /** Forget every entry wholly below `offset`; segment granular on disk, so some may stay readable. */

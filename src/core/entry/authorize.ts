@@ -295,7 +295,6 @@ const streamRules = {
   'partition.append': (a, g, c) => a.resource(g, 'write', 'queue', c.stream),
   'partition.read': readStream,
   'partition.readOffThread': readStream,
-  'partition.layout': readStream,
   'partition.offsetForTimestamp': readStream,
   'partition.wait': readStream,
   'offsets.commit': readStream,

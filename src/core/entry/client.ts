@@ -3,7 +3,7 @@
  * runs it with the caller's context, so adapters keep readable calls while core keeps one entry point.
  * Sessions and partitions come back as handles whose methods are commands too.
  */
-import type { AppendResult, LaidOutEntry, LayoutOptions, LogEntry } from '../../storage/types.js';
+import type { AppendResult, LogEntry } from '../../storage/types.js';
 import type { AclRequester } from '../acl-index.js';
 import {
   type AclAction,
@@ -728,16 +728,6 @@ class PartitionHandle implements StreamPartition {
       partition: this.index,
       offset,
       ...options,
-    });
-  }
-
-  layout(offset: number, options: LayoutOptions): LaidOutEntry[] | undefined {
-    return this.#client.run({
-      kind: 'partition.layout',
-      stream: this.stream,
-      partition: this.index,
-      offset,
-      options,
     });
   }
 

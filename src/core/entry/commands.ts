@@ -5,13 +5,7 @@
  * context and hands it to `BrokerCore.execute` — the one place that authorizes, meters and (in a
  * cluster) forwards. Names are `<object>.<verb>`; `<verb>` alone says whether it changes state.
  */
-import type {
-  AppendResult,
-  LaidOutEntry,
-  LayoutOptions,
-  LogEntry,
-  ReadBuffers,
-} from '../../storage/types.js';
+import type { AppendResult, LogEntry, ReadBuffers } from '../../storage/types.js';
 import type {
   AbortedTransaction,
   CoreStats,
@@ -273,11 +267,6 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'partition.readOffThread': {
     in: PartitionRef & { offset: number; maxBytes?: number; maxEntries?: number; buffers?: ReadBuffers };
     out: Promise<LogEntry[]>;
-  };
-  /** The entries a read would return, told without reading them (`Log.layout`), or undefined. */
-  'partition.layout': {
-    in: PartitionRef & { offset: number; options: LayoutOptions };
-    out: LaidOutEntry[] | undefined;
   };
   'partition.offsetForTimestamp': { in: PartitionRef & { timestamp: number }; out: number };
   /**

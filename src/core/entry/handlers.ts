@@ -331,8 +331,6 @@ const streams = {
     const { kind: _kind, stream, partition, offset, ...options } = c;
     return host.vhost(ctx.vhost).partition(stream, partition).readOffThread(offset, options);
   },
-  'partition.layout': (host, ctx, c) =>
-    host.vhost(ctx.vhost).partition(c.stream, c.partition).layout(c.offset, c.options),
   'partition.offsetForTimestamp': (host, ctx, c) =>
     host.vhost(ctx.vhost).partition(c.stream, c.partition).offsetForTimestamp(c.timestamp),
   'partition.wait': (host, ctx, c) =>

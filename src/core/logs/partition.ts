@@ -6,7 +6,7 @@
  */
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
-import type { AppendResult, LaidOutEntry, LayoutOptions, Log, LogEntry } from '../../storage/types.js';
+import type { AppendResult, Log, LogEntry } from '../../storage/types.js';
 import type { AbortedTransaction, StreamAppendOptions, StreamPartition, StreamReadOptions } from '../api.js';
 import type { Executor, Timer } from '../exec/executor.js';
 import { entryFormat } from '../message-codec.js';
@@ -246,11 +246,6 @@ export class Partition implements StreamPartition {
         ? this.log.read(from, options)
         : await this.log.readOffThread(from, options);
     return options?.committed === true ? this.#committedOnly(entries) : entries;
-  }
-
-  layout(offset: number, options: LayoutOptions): LaidOutEntry[] | undefined {
-    this.#checkOpen();
-    return this.log.layout?.(Math.max(offset, this.#floor), options);
   }
 
   /**

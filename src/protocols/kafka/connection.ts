@@ -20,11 +20,10 @@ import { produceUnderAlarm } from './alarms.js';
 import { FrameLease } from './buffer-pool.js';
 import {
   ApiKey,
-  DeferredRecords,
   decodeMessage,
   decodeRequestHeader,
   FrameSplitter,
-  frameResponseStream,
+  frameResponsePieces,
   KafkaReader,
   kafkaApiByKey,
   type MessageSchema,
@@ -36,7 +35,6 @@ import { type ApiHandler, type KafkaBroker, Later, type Reply, type RequestConte
 import { KafkaError } from './errors.js';
 import { FetchBytesHeld } from './fetch-bytes.js';
 import { afterWrite } from './handlers/fetch.js';
-import { PlannedRecords, type RecordsOut } from './handlers/fetch-stream.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
 import { type SaslLogin, SaslSession } from './sasl.js';
 import { TxnOrder, type TxnRequest, txnRequestOf } from './txn-order.js';
@@ -547,11 +545,9 @@ export class KafkaConnection {
       const owed = this.#answers[0];
       if (owed === undefined || owed.body === unsettled) break;
       this.#answers.shift();
-      const wrote = this.#writeAnswer(owed);
-      if (wrote !== true) {
-        // The socket's drain, or a streamed answer's last chunk: later answers wait behind it.
+      if (!this.#writeAnswer(owed)) {
         this.#awaitingDrain = true;
-        void (wrote === false ? this.#transport.drained() : wrote).then(() => {
+        void this.#transport.drained().then(() => {
           this.#awaitingDrain = false;
           this.#writeAnswers();
         });
@@ -566,59 +562,8 @@ export class KafkaConnection {
     }
   }
 
-  /**
-   * Writes a streamed answer: its bytes up to each slot, then the slot's records as they are read. A
-   * read that fails once the size is sent closes the connection: the answer cannot be finished.
-   */
-  async #stream(
-    pieces: Array<Uint8Array | DeferredRecords>,
-    written: (() => void) | undefined,
-  ): Promise<void> {
-    const transport = this.#transport;
-    // The last write's completion: the socket completes writes in order, so all before it are done.
-    let lastTaken = Promise.resolve();
-    const out: RecordsOut = {
-      write: (chunk, done) => {
-        lastTaken = new Promise((resolve) =>
-          transport.writev(chunk, () => {
-            done();
-            resolve();
-          }),
-        );
-      },
-      get closed() {
-        return transport.closed;
-      },
-    };
-    let head: Uint8Array[] = [];
-    try {
-      for (const piece of pieces) {
-        if (piece instanceof Uint8Array) {
-          head.push(piece);
-          continue;
-        }
-        assert(piece instanceof PlannedRecords, 'a deferred record set is one a fetch planned');
-        if (head.length > 0) transport.writev(head);
-        head = [];
-        await piece.send(out);
-      }
-    } catch (err) {
-      this.#broker.logger.warn({ err }, 'kafka: a streamed fetch answer could not be finished; closing');
-      this.close();
-      written?.();
-      return;
-    }
-    // The answer's last bytes (a v12 answer's tagged fields), or none: what it reserved goes back once
-    // the socket has them all. Later answers need not wait for that: the socket keeps their order.
-    if (head.length > 0) transport.writev(head, () => written?.());
-    else void lastTaken.then(() => written?.());
-  }
-
-  /**
-   * False when the socket asks to wait for its drain before the next; a promise while a streamed
-   * answer is being read and sent (./handlers/fetch-stream.ts), settled once it is all written.
-   */
-  #writeAnswer(owed: Owed): boolean | Promise<void> {
+  /** False when the socket asks to wait for its drain before the next. */
+  #writeAnswer(owed: Owed): boolean {
     const { header, schema, body } = owed;
     assert(body !== unsettled, 'an answer is written only once its body is known');
     if (body instanceof RawAnswer) return this.#closed || this.#transport.writev(body.pieces);
@@ -637,12 +582,11 @@ export class KafkaConnection {
     }
     try {
       // Pruned while written: a handler fills fields its version may not have (no copy of the body made).
-      const pieces = frameResponseStream(header.requestApiKey, owed.version, header.correlationId, (w) =>
+      const pieces = frameResponsePieces(header.requestApiKey, owed.version, header.correlationId, (w) =>
         writeMessage(w, schema, body, owed.version, true),
       );
-      if (pieces.some((piece) => piece instanceof DeferredRecords)) return this.#stream(pieces, written);
       // Several pieces go out in one writev, so stored batches reach the kernel without being joined first.
-      return this.#transport.writev(pieces as Uint8Array[], written);
+      return this.#transport.writev(pieces, written);
     } catch (err) {
       written?.();
       this.#broker.logger.error(

@@ -50,11 +50,6 @@ export interface KafkaOptions {
    * next fetch waits to read (./fetch-bytes.ts); above Kafka's default fetch.max.bytes (50 MiB).
    */
   fetchBytesHeldMax: number;
-  /**
-   * A Fetch answer at least this large whose batches storage can lay out is streamed: sizes first, its
-   * batches sent as they are read (./handlers/fetch-stream.ts); 0 reads every answer whole first.
-   */
-  fetchStreamBytesMin: number;
   /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
   batchBytesMax: number;
   /** Bounds on consumer-group session timeouts (Kafka's group.min/max.session.timeout.ms). */
@@ -85,7 +80,6 @@ export const kafkaOptionsDefault: KafkaOptions = {
   idleTimeoutMs: 600_000,
   inflightRequestsMax: 256,
   fetchBytesHeldMax: 64 * 1024 * 1024,
-  fetchStreamBytesMin: 0,
   batchBytesMax: 16 * 1024 * 1024,
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,

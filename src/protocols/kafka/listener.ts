@@ -48,7 +48,6 @@ function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): 
     replicationFactorMax: config.kafkaReplicationFactorMax,
     logDir: config.storage === 'file' ? resolve(config.dataDir) : 'memory',
     groupInitialRebalanceDelayMs: config.kafkaGroupInitialRebalanceDelayMs,
-    fetchStreamBytesMin: config.kafkaFetchStreamBytesMin,
     handshakeFrameBytesMax: config.handshakeBytesMax,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     idleTimeoutMs: config.kafkaIdleTimeoutMs,

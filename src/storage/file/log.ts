@@ -20,8 +20,6 @@ import type {
   AdoptedRewrite,
   AppendInput,
   AppendResult,
-  LaidOutEntry,
-  LayoutOptions,
   Log,
   LogEntry,
   ReadBuffers,
@@ -206,23 +204,6 @@ export class FileLog implements Log, Leased {
       const offset = last.offset + last.count;
       this.resume = { segment: collector.endSegment, position: collector.endPosition, offset };
       this.payloadBytesAvg = collector.meanPayloadBytes!;
-    }
-    return out;
-  }
-
-  /** `Log.layout`: the segments' layouts from `offset`, while each can tell its records from its index. */
-  layout(offset: number, options: LayoutOptions): LaidOutEntry[] | undefined {
-    this.checkUsable();
-    const out: LaidOutEntry[] = [];
-    if (offset >= this.endOffset) return out;
-    const budget = new ReadBudget(options);
-    let from = Math.max(offset, this.startOffset);
-    for (let i = this.segmentIndexFor(from); i < this.segments.length; i++) {
-      const segment = this.segments[i]!;
-      const told = segment.layout(from, options, budget, out);
-      if (told === 'unknown') return undefined;
-      if (told === 'done') break;
-      from = segment.endOffset;
     }
     return out;
   }

@@ -19,16 +19,6 @@ export interface ScanState {
   recordCount: number;
   bytesSinceIndex: number;
   readonly index: SparseIndex;
-  /**
-   * Memory only: the first index point from which every gap between points holds exactly one record,
-   * all of `layoutFormat`, so a range's records and sizes are known from the index alone
-   * (`Segment.layout`); infinite once that cannot be told (records of another format, a rewrite).
-   */
-  layoutFrom: number;
-  /** The format of every record from `layoutFrom` on; undefined before the first. */
-  layoutFormat: number | undefined;
-  /** Records placed since the last index point. */
-  recordsSincePoint: number;
 }
 
 export function freshState(base: number, headerBytes: number, index: SparseIndex): ScanState {
@@ -39,9 +29,6 @@ export function freshState(base: number, headerBytes: number, index: SparseIndex
     recordCount: 0,
     bytesSinceIndex: 0,
     index,
-    layoutFrom: 0,
-    layoutFormat: undefined,
-    recordsSincePoint: 0,
   };
 }
 
@@ -53,22 +40,14 @@ export function noteRecord(
   maxTimestamp: number,
   bytes: number,
   intervalBytes: number,
-  format?: number,
 ): void {
   const { index } = state;
   if (index.offsets.length === 0 || state.bytesSinceIndex >= intervalBytes) {
-    // A gap of several records hides their sizes: the layout starts again from this point.
-    if (state.recordsSincePoint > 1) state.layoutFrom = Math.max(state.layoutFrom, index.offsets.length);
     index.offsets.push(offset);
     index.positions.push(state.position);
     index.timesBefore.push(state.maxTimestamp);
     state.bytesSinceIndex = 0;
-    state.recordsSincePoint = 0;
   }
-  if (format === undefined || (state.layoutFormat !== undefined && format !== state.layoutFormat))
-    state.layoutFrom = Number.POSITIVE_INFINITY;
-  state.layoutFormat ??= format;
-  state.recordsSincePoint += 1;
   state.bytesSinceIndex += bytes;
   state.position += bytes;
   state.nextOffset = offset + count;
@@ -109,15 +88,7 @@ export function scanSegment(
           ? record.offset === state.nextOffset
           : record.offset >= state.nextOffset && record.offset + record.count <= coveredEnd;
       if (!inOrder) return `offset ${record.offset} at ${state.position} breaks the sequence`;
-      noteRecord(
-        state,
-        record.offset,
-        record.count,
-        record.maxTimestamp,
-        result.bytes,
-        intervalBytes,
-        record.format,
-      );
+      noteRecord(state, record.offset, record.count, record.maxTimestamp, result.bytes, intervalBytes);
       at += result.bytes;
       if (at === buf.byteLength) break;
     }

@@ -5,14 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BrokerError } from '../../shared/errors.js';
-import { type NormalisedAppend, type ReadBudget, recordHeaderBytes } from '../common.js';
-import type {
-  FsyncPolicy,
-  LaidOutEntry,
-  LayoutOptions,
-  RewrittenSegmentFile,
-  StorageLimits,
-} from '../types.js';
+import { type NormalisedAppend, recordHeaderBytes } from '../common.js';
+import type { FsyncPolicy, RewrittenSegmentFile, StorageLimits } from '../types.js';
 import { Appender } from './appender.js';
 import type { CachedFile, HandleCache } from './handles.js';
 import {
@@ -201,8 +195,6 @@ function stateAtLastPoint(index: SparseIndex, base: number, headerBytes: number)
   state.maxTimestamp = index.timesBefore[k]!;
   state.recordCount = k; // at least k records precede; only "non-empty" is used
   state.bytesSinceIndex = Number.POSITIVE_INFINITY;
-  // The gaps before the point the tail's scan starts from were never seen: their layout is unknown.
-  state.layoutFrom = k;
   return state;
 }
 
@@ -292,10 +284,6 @@ export class Segment {
       recordCount: built.records,
       bytesSinceIndex: 0,
       index: { offsets: [...offsets], positions: [...positions], timesBefore: [...timesBefore] },
-      // A rewritten segment may leave gaps between offsets: its layout is never told from its index.
-      layoutFrom: Number.POSITIVE_INFINITY,
-      layoutFormat: undefined,
-      recordsSincePoint: 0,
     };
     // Its index files are the caller's to write (`writeIndexFiles`), once the swap is durable.
     const segment = new Segment(base, ctx, file, state, false, { bytes: rewrittenHeaderBytes, end });
@@ -434,7 +422,7 @@ export class Segment {
       payload,
       n.payloadCrc32c,
     );
-    noteRecord(state, offset, count, maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes, format);
+    noteRecord(state, offset, count, maxTimestamp, bytes, this.ctx.limits.indexIntervalBytes);
     const pending = copied
       ? new PendingRecord(n, offset, slab, at + recordHeaderBytes, state.position)
       : new PendingRecord(n, offset, payload, 0, state.position, n.release);
@@ -488,35 +476,6 @@ export class Segment {
     const start = k < 0 ? this.headerBytes : positions[k]!;
     const skipBytes = k >= 0 && offsets[k]! < from ? (positions[k + 1] ?? end) - start : 0;
     return start < end ? { start, end, skipBytes } : undefined;
-  }
-
-  /**
-   * Appends to `out` the records from the one holding `from`, as the index lays them out (one record per
-   * gap from `layoutFrom` on: see `ScanState`), within `budget` and below `options.endOffset`. 'unknown'
-   * when the index cannot tell; 'more' when this segment ended first.
-   */
-  layout(
-    from: number,
-    options: LayoutOptions,
-    budget: ReadBudget,
-    out: LaidOutEntry[],
-  ): 'unknown' | 'done' | 'more' {
-    const { index, layoutFrom, layoutFormat, recordsSincePoint, position, nextOffset } = this.state;
-    const { offsets, positions } = index;
-    if (this.coveredEnd !== undefined || layoutFormat !== options.format) return 'unknown';
-    const last = offsets.length - 1;
-    let k = Math.max(pointAtOrBefore(index, from), 0);
-    if (k < layoutFrom) return 'unknown';
-    for (; k <= last; k++) {
-      const offset = offsets[k]!;
-      if (offset >= options.endOffset) return 'done';
-      // The last point's gap runs to the segment's end, whose records are counted since that point.
-      if (k === last && recordsSincePoint !== 1) return 'unknown';
-      const payloadBytes = (positions[k + 1] ?? position) - positions[k]! - recordHeaderBytes;
-      if (!budget.take(payloadBytes)) return 'done';
-      out.push({ offset, count: (offsets[k + 1] ?? nextOffset) - offset, payloadBytes });
-    }
-    return 'more';
   }
 
   /** First offset of a record with maxTimestamp >= `timestamp`, or undefined when none here has. */

@@ -7,7 +7,7 @@
  */
 import { KafkaCodecError, KafkaCodecReason } from './errors.js';
 import { ApiKey, kafkaApiByKey } from './generated/index.js';
-import { type DeferredRecords, type KafkaReader, KafkaWriter } from './primitives.js';
+import { type KafkaReader, KafkaWriter } from './primitives.js';
 import type { UnknownTaggedField } from './schema.js';
 import { inRange } from './schema.js';
 
@@ -143,16 +143,6 @@ export function frameResponsePieces(
   writeBody: (w: KafkaWriter) => void,
 ): Uint8Array[] {
   return responseWriter(apiKey, apiVersion, correlationId, writeBody).pieces();
-}
-
-/** `frameResponsePieces`, where `DeferredRecords` stay slots for their sender to fill (streamed Fetch). */
-export function frameResponseStream(
-  apiKey: number,
-  apiVersion: number,
-  correlationId: number,
-  writeBody: (w: KafkaWriter) => void,
-): Array<Uint8Array | DeferredRecords> {
-  return responseWriter(apiKey, apiVersion, correlationId, writeBody).streamPieces();
 }
 
 function responseWriter(

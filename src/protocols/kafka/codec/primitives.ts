@@ -173,23 +173,11 @@ export class RecordChunks {
   /** Total bytes, the length the wire prefix carries. */
   readonly length: number;
 
-  /** `length` is given only by `DeferredRecords`, whose chunks come later. */
-  constructor(chunks: readonly Uint8Array[], length?: number) {
+  constructor(chunks: readonly Uint8Array[]) {
     this.chunks = chunks;
     let total = 0;
     for (const chunk of chunks) total += chunk.length;
-    this.length = length ?? total;
-  }
-}
-
-/**
- * A `records` value whose size is known before its bytes: the writer states the size and leaves the
- * slot itself where the bytes go (`KafkaWriter.streamPieces`), for a sender that writes them as they are
- * read (a streamed Fetch answer). Exactly `size` bytes must follow, or the frame is wrong.
- */
-export class DeferredRecords extends RecordChunks {
-  constructor(length: number) {
-    super([], length);
+    this.length = total;
   }
 }
 
@@ -199,7 +187,7 @@ export const spliceBytesMin = 512;
 interface Splice {
   /** Position in the writer's own bytes where the outside bytes go. */
   readonly at: number;
-  readonly bytes: Uint8Array | DeferredRecords;
+  readonly bytes: Uint8Array;
 }
 
 export class KafkaWriter {
@@ -349,11 +337,6 @@ export class KafkaWriter {
   writeRecordChunks(v: RecordChunks, compact: boolean): void {
     if (v.length > int32Max) throw new KafkaCodecError(KafkaCodecReason.invalidValue, 'Bytes exceed int32');
     this.writeLength(v.length, compact, 4);
-    if (v instanceof DeferredRecords) {
-      this.splices.push({ at: this.length, bytes: v });
-      this.splicedBytes += v.length;
-      return;
-    }
     for (const chunk of v.chunks) {
       if (chunk.length < spliceBytesMin) this.writeRaw(chunk);
       else {
@@ -377,16 +360,7 @@ export class KafkaWriter {
    * spliced chunks. Views of the buffer stay valid only until the next write.
    */
   pieces(): Uint8Array[] {
-    const out = this.streamPieces();
-    for (const piece of out)
-      if (piece instanceof DeferredRecords)
-        throw new KafkaCodecError(KafkaCodecReason.invalidValue, 'Deferred records have no bytes to join');
-    return out as Uint8Array[];
-  }
-
-  /** `pieces`, with each `DeferredRecords` left as itself where its bytes go. */
-  streamPieces(): Array<Uint8Array | DeferredRecords> {
-    const out: Array<Uint8Array | DeferredRecords> = [];
+    const out: Uint8Array[] = [];
     let from = 0;
     for (const { at, bytes } of this.splices) {
       if (at > from) out.push(this.buf.subarray(from, at));

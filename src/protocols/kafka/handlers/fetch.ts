@@ -8,9 +8,9 @@
  * Partitions of a topic the client may not READ answer TOPIC_AUTHORIZATION_FAILED and are never read.
  */
 import type { StreamPartition } from '../../../core/api.js';
-import { assert } from '../../../shared/assert.js';
-import type { LaidOutEntry, LogEntry, ReadBuffers, ReadOptions } from '../../../storage/types.js';
+import type { LogEntry, ReadBuffers, ReadOptions } from '../../../storage/types.js';
 import { allowed } from '../acls.js';
+import { bufferPool, sharedBufferPool } from '../buffer-pool.js';
 import {
   ApiKey,
   BatchAttribute,
@@ -33,7 +33,6 @@ import {
 } from '../fetch-sessions.js';
 import { downConvertBatches, fetchMagic } from '../legacy.js';
 import { isKafkaError, partitionOf } from '../topics.js';
-import { PlannedRecords, ReadLease } from './fetch-stream.js';
 
 /** Fetch's isolation level 1 (KIP-98). */
 const readCommitted = 1;
@@ -41,6 +40,44 @@ const readCommitted = 1;
 const fetchWaitMsMax = 60_000;
 /** Entries read per partition per fetch, besides the byte limits. */
 const fetchEntriesMax = 10_000;
+
+/** Smaller reads get a buffer of their own: Node's allocator serves those cheaply. */
+const pooledReadBytesMin = 64 * 1024;
+
+/**
+ * The buffers one fetch response reads into; released once the socket has taken the response. A
+ * `shared` lease hands out shared memory, which storage's read thread can fill (record batches only:
+ * the legacy down-conversion inflates what it reads, and zlib is not promised shared memory), and takes
+ * over the memory of storage's reads done ahead, given back with the lease's own.
+ */
+class ReadLease implements ReadBuffers {
+  readonly shared: boolean;
+  readonly #taken: Buffer[] = [];
+  readonly #adopted: Array<() => void> = [];
+  readonly #pool: typeof bufferPool;
+
+  constructor(shared: boolean) {
+    this.shared = shared;
+    this.#pool = shared ? sharedBufferPool : bufferPool;
+  }
+
+  take(bytes: number): Uint8Array {
+    if (bytes < pooledReadBytesMin) return Buffer.allocUnsafe(bytes);
+    const buf = this.#pool.take(bytes);
+    this.#taken.push(buf);
+    return buf.subarray(0, bytes);
+  }
+
+  adopt(release: () => void): void {
+    this.#adopted.push(release);
+  }
+
+  release(): void {
+    for (const buf of this.#taken) this.#pool.give(buf);
+    this.#taken.length = 0;
+    for (const release of this.#adopted.splice(0)) release();
+  }
+}
 
 /**
  * An entry as a batch; one of another protocol read into shared memory is copied first, since its
@@ -218,27 +255,17 @@ export function batchesBetween(
   });
 }
 
-/** A partition's answer and its record bytes. */
-interface Answered {
-  readonly out: PartitionOut;
-  readonly bytes: number;
-}
-
-/** What a partition's read starts from, or its answer when nothing is to be read. */
-type ReadStart =
-  | { readonly answered: Answered }
-  | {
-      readonly partition: StreamPartition;
-      readonly base: Omit<PartitionOut, 'errorCode' | 'records'>;
-      readonly span: { readonly offset: number; readonly end: number };
-      readonly limit: number;
-    };
-
-/** The partition's offsets and what a read of it may take; `budget` is what is left of maxBytes. */
-function readStart(ctx: Scope, want: Wanted, budget: number, first: boolean): ReadStart {
+/** Reads one partition; `budget` is what is left of the response's maxBytes. */
+async function readPartition(
+  ctx: Scope,
+  want: Wanted,
+  budget: number,
+  first: boolean,
+  buffers: ReadBuffers,
+): Promise<{ out: PartitionOut; bytes: number }> {
+  const { broker } = ctx;
   const partition = partitionOf(ctx, want.topic, want.partition);
-  if (isKafkaError(partition))
-    return { answered: { out: partitionError(want.partition, partition), bytes: 0 } };
+  if (isKafkaError(partition)) return { out: partitionError(want.partition, partition), bytes: 0 };
   const end = partition.endOffset;
   const start = partition.startOffset;
   const stable = partition.stableOffset;
@@ -253,94 +280,26 @@ function readStart(ctx: Scope, want: Wanted, budget: number, first: boolean): Re
     preferredReadReplica: -1,
   };
   if (want.offset < start || want.offset > end)
-    return { answered: { out: partitionError(want.partition, KafkaError.offsetOutOfRange), bytes: 0 } };
+    return { out: partitionError(want.partition, KafkaError.offsetOutOfRange), bytes: 0 };
   const limit = Math.min(want.maxBytes, budget);
   // KIP-74: the first partition with data returns at least one whole batch, even over the limits.
   if (want.offset >= readEnd || (limit <= 0 && !first))
-    return { answered: { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 } };
-  return { partition, base, span: { offset: want.offset, end: readEnd }, limit };
-}
-
-/** Reads one partition; `budget` is what is left of the response's maxBytes. */
-async function readPartition(
-  ctx: Scope,
-  want: Wanted,
-  budget: number,
-  first: boolean,
-  buffers: ReadBuffers,
-): Promise<Answered> {
-  const started = readStart(ctx, want, budget, first);
-  if ('answered' in started) return started.answered;
-  const { partition, base, span, limit } = started;
+    return { out: { ...base, errorCode: KafkaError.none, records: noRecords }, bytes: 0 };
   try {
+    const span = { offset: want.offset, end: readEnd };
     const batches = await readBatchesOffThread(partition, span, limit, first, buffers);
-    const abortedTransactions =
-      want.committed && batches.length > 0 ? abortedIn(partition, want.offset, batches) : [];
+    if (want.committed && batches.length > 0)
+      base.abortedTransactions = abortedIn(partition, want.offset, batches);
     const records = new RecordChunks(
       want.magic === 0 || want.magic === 1
         ? downConvertBatches(batches, want.magic, want.offset, limit, first)
         : batches,
     );
-    return {
-      out: { ...base, abortedTransactions, errorCode: KafkaError.none, records },
-      bytes: records.length,
-    };
+    return { out: { ...base, errorCode: KafkaError.none, records }, bytes: records.length };
   } catch (err) {
-    ctx.broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
+    broker.logger.warn({ err, topic: want.topic, partition: want.partition }, 'kafka: fetch read failed');
     return { out: partitionError(want.partition, kafkaErrorOf(err)), bytes: 0 };
   }
-}
-
-/**
- * One partition's answer with its records laid out by storage and not yet read (./fetch-stream.ts),
- * the same batches `readPartition` would return; undefined when they must be read to be known: legacy
- * versions, records storage cannot lay out, or a read_committed answer with aborted transactions in it
- * (their list is made from the batches' headers).
- */
-function planPartition(ctx: Scope, want: Wanted, budget: number, first: boolean): Answered | undefined {
-  if (want.magic !== 2) return undefined;
-  const started = readStart(ctx, want, budget, first);
-  if ('answered' in started) return started.answered;
-  const { partition, base, span, limit } = started;
-  let laid: LaidOutEntry[] | undefined;
-  try {
-    laid = partition.layout(span.offset, {
-      maxBytes: limit,
-      maxEntries: fetchEntriesMax,
-      endOffset: span.end,
-      format: kafkaBatchFormat,
-    });
-  } catch {
-    return undefined; // the read tells the error
-  }
-  if (laid === undefined) return undefined;
-  const { taken, bytes } = takeLaidOut(laid, limit, first);
-  const last = taken.at(-1);
-  if (
-    want.committed &&
-    last !== undefined &&
-    partition.abortedBetween(span.offset, last.offset + last.count).length > 0
-  )
-    return undefined;
-  const records = bytes === 0 ? noRecords : new PlannedRecords(partition, taken, bytes);
-  return { out: { ...base, errorCode: KafkaError.none, records }, bytes };
-}
-
-/** The laid-out entries `BatchSteps` would take: within `limitBytes`, the first one always when `atLeastOne`. */
-function takeLaidOut(
-  laid: readonly LaidOutEntry[],
-  limitBytes: number,
-  atLeastOne: boolean,
-): { taken: LaidOutEntry[]; bytes: number } {
-  const taken: LaidOutEntry[] = [];
-  let bytes = 0;
-  for (const entry of laid) {
-    if (taken.length >= fetchEntriesMax) break;
-    if ((taken.length > 0 || !atLeastOne) && bytes + entry.payloadBytes > limitBytes) break;
-    taken.push(entry);
-    bytes += entry.payloadBytes;
-  }
-  return { taken, bytes };
 }
 
 /**
@@ -398,28 +357,6 @@ function transactionalBatches(batches: readonly Uint8Array[]): Map<number, Array
   return byProducer;
 }
 
-/** Answers every wanted partition with `one`, in order, sharing `maxBytes`; undefined once `one` gives none. */
-async function answerAll(
-  wanted: Wanted[],
-  maxBytes: number,
-  refused: ReadonlySet<string>,
-  one: (want: Wanted, budget: number, first: boolean) => Answered | undefined | Promise<Answered | undefined>,
-): Promise<{ topics: TopicOut[]; bytes: number } | undefined> {
-  const byTopic = new Map<string, PartitionOut[]>();
-  let bytes = 0;
-  for (const want of wanted) {
-    const answered = refused.has(want.topic)
-      ? { out: partitionError(want.partition, KafkaError.topicAuthorizationFailed), bytes: 0 }
-      : await one(want, maxBytes - bytes, bytes === 0);
-    if (answered === undefined) return undefined;
-    bytes += answered.bytes;
-    const list = byTopic.get(want.topic) ?? [];
-    list.push(answered.out);
-    byTopic.set(want.topic, list);
-  }
-  return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes };
-}
-
 async function readAll(
   ctx: Scope,
   wanted: Wanted[],
@@ -427,23 +364,18 @@ async function readAll(
   buffers: ReadBuffers,
   refused: ReadonlySet<string>,
 ): Promise<{ topics: TopicOut[]; bytes: number }> {
-  const read = (want: Wanted, budget: number, first: boolean) =>
-    readPartition(ctx, want, budget, first, buffers);
-  const all = await answerAll(wanted, maxBytes, refused, read);
-  assert(all !== undefined, 'every partition read gives an answer');
-  return all;
-}
-
-/** The whole answer laid out, to stream (./fetch-stream.ts); undefined when a partition must be read first. */
-function planAll(
-  ctx: Scope,
-  wanted: Wanted[],
-  maxBytes: number,
-  refused: ReadonlySet<string>,
-): Promise<{ topics: TopicOut[]; bytes: number } | undefined> {
-  return answerAll(wanted, maxBytes, refused, (want, budget, first) =>
-    planPartition(ctx, want, budget, first),
-  );
+  const byTopic = new Map<string, PartitionOut[]>();
+  let bytes = 0;
+  for (const want of wanted) {
+    const { out, bytes: got } = refused.has(want.topic)
+      ? { out: partitionError(want.partition, KafkaError.topicAuthorizationFailed), bytes: 0 }
+      : await readPartition(ctx, want, maxBytes - bytes, bytes === 0, buffers);
+    bytes += got;
+    const list = byTopic.get(want.topic) ?? [];
+    list.push(out);
+    byTopic.set(want.topic, list);
+  }
+  return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes };
 }
 
 /**
@@ -525,11 +457,6 @@ async function readUntilEnough(
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   for (;;) {
-    // A large answer storage can lay out goes out as it is read (`fetchStreamBytesMin`, 0: never).
-    const streamMin = ctx.broker.options.fetchStreamBytesMin;
-    const planned = streamMin > 0 ? await planAll(ctx, wanted, request.maxBytes, refused) : undefined;
-    if (planned !== undefined && planned.bytes >= Math.max(request.minBytes, streamMin))
-      return { ...planned, lease };
     const { topics, bytes } = await readAll(ctx, wanted, request.maxBytes, lease, refused);
     const remainingMs = deadline - Date.now();
     // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
