@@ -1,15 +1,14 @@
 /**
- * `npm run bench -- kafka-fetch [passes] [another build's dist/cli/switchyard.js | read-ahead] [restart]`: large fetches only,
+ * `npm run bench -- kafka-fetch [passes] [another build's dist/cli/switchyard.js] [restart]`: large fetches only,
  * with the broker's CPU split between its main thread (the event loop, which sends) and the rest
  * (storage's read thread, libuv's pool). One partition of 1 KB records is produced into a broker of each
  * build (file storage, fsync never), then every pass measures the loopback and reads the whole topic
  * back from each broker in turn, alternating which goes first, in a forked reader
- * (testing/kafka-bench-peer.ts), as `npm run bench -- kafka` reads. With `read-ahead` the two brokers are
- * this build with storage's reads ahead on (64 MiB) and off (`--storage-read-ahead-bytes-max`). With
+ * (testing/kafka-bench-peer.ts), as `npm run bench -- kafka` reads. With
  * `restart` each broker is restarted on its data after producing, so what it reads was written by an
  * earlier run: its first read of a sealed segment checks every record's CRC, later passes do not
  * (docs/storage-format.md, "Verified once"). `KAFKA_BENCH_BROKER_FLAGS` (space-separated) adds flags to
- * this build's broker only, e.g. `--storage-read-ahead-bytes-max 67108864` against another build.
+ * this build's broker only, e.g. `--storage-open-files-max 64` against another build.
  * `KAFKA_FETCH_PARTITIONS` and `KAFKA_FETCH_RECORD_BYTES` change the topic (1 partition, 1024 B records
  * unless set), e.g. 6 and 256 for the `kafka` bench's slowest fetch rows read in passes.
  */
@@ -36,12 +35,6 @@ interface Build {
   /** How it was started, to start it again on its data. */
   readonly start: () => Promise<RunningCli>;
 }
-
-/** The two brokers of `read-ahead`: reads ahead on, with the default's memory, and off. */
-const readAheadArms = [
-  { name: 'read ahead 64 MiB', flags: ['--storage-read-ahead-bytes-max', String(64 * 1024 * 1024)] },
-  { name: 'read ahead off', flags: ['--storage-read-ahead-bytes-max', '0'] },
-];
 
 async function startBuild(name: string, cliPath: string | undefined, more: string[] = []): Promise<Build> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-fetch-bench-'));
@@ -81,15 +74,9 @@ async function readPass(build: Build, pass: number, loopback: number): Promise<v
 
 export async function runKafkaFetchBench(args: string[]): Promise<void> {
   const passes = Math.min(passesMax, Math.max(1, Number(args[0] ?? 3)));
-  const arms = args[1] === 'read-ahead';
-  const builds = [
-    arms
-      ? await startBuild(readAheadArms[0]!.name, undefined, readAheadArms[0]!.flags)
-      : await startBuild('this build', undefined, brokerFlags()),
-  ];
+  const builds = [await startBuild('this build', undefined, brokerFlags())];
   try {
-    if (arms) builds.push(await startBuild(readAheadArms[1]!.name, undefined, readAheadArms[1]!.flags));
-    else if (args[1] !== undefined && args[1] !== 'restart') builds.push(await startBuild(args[1], args[1]));
+    if (args[1] !== undefined && args[1] !== 'restart') builds.push(await startBuild(args[1], args[1]));
     if (args.includes('restart'))
       for (const build of builds) {
         await build.cli.stop();

@@ -42,8 +42,6 @@ export async function startKafkaBroker(
      * brokers run, so a group's first join completes as soon as its members are in.
      */
     groupInitialRebalanceDelayMs?: number;
-    /** File storage's memory for large reads done ahead (docs/storage-format.md); 0 (none) unless given. */
-    storageReadAheadBytesMax?: number;
     /** Where a log rolls to a new segment; the default (64 MiB) unless given. */
     segmentBytesMax?: number;
   } = {},
@@ -53,9 +51,6 @@ export async function startKafkaBroker(
     ...(options.storage === undefined ? {} : { storage: options.storage }),
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     kafkaGroupInitialRebalanceDelayMs: options.groupInitialRebalanceDelayMs ?? 0,
-    ...(options.storageReadAheadBytesMax === undefined
-      ? {}
-      : { storageReadAheadBytesMax: options.storageReadAheadBytesMax }),
     ...(options.segmentBytesMax === undefined ? {} : { segmentBytesMax: options.segmentBytesMax }),
     ...(options.kafka !== undefined ? { definitions: await listenersWith(options.kafka) } : {}),
   });

@@ -110,7 +110,6 @@ export interface Config {
   fsyncIntervalMs: number;
   storageOpenFilesMax: number;
   compactionIoBytesPerSecondMax: number;
-  storageReadAheadBytesMax: number;
   logLevel: LogLevel;
   queuesMax: number;
   exchangesMax: number;
@@ -257,7 +256,6 @@ export const configDefault: Config = {
   fsyncIntervalMs: 200,
   storageOpenFilesMax: storageLimitsDefault.openFilesMax,
   compactionIoBytesPerSecondMax: storageLimitsDefault.compactionIoBytesPerSecondMax,
-  storageReadAheadBytesMax: storageLimitsDefault.readAheadBytesMax,
   logLevel: 'info',
   queuesMax: coreLimitsDefault.queuesMax,
   exchangesMax: coreLimitsDefault.exchangesMax,
@@ -560,15 +558,6 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       "Bytes per second that log compaction reads, writes and frees on file storage (Kafka's " +
       'log.cleaner.io.max.bytes.per.second), so its disk work is spread out instead of arriving in ' +
       "bursts that producers' fsyncs wait behind. 0: no limit.",
-  },
-  storageReadAheadBytesMax: {
-    type: integer(0, 64 * gibibyte),
-    group: 'Storage',
-    description:
-      "Memory file storage may hold for large reads done ahead on its read thread: a Kafka consumer's " +
-      'next range of 256 KiB or more is read and checked while its current answer is sent. 0: no reads ' +
-      'ahead (the default: on a 2-core machine it cost CPU and raised no rate; try 67108864 where a ' +
-      'core is free).',
   },
   logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },
   queuesMax: { type: integer(1, countMax), group: 'Limits', description: 'Queues across all vhosts.' },

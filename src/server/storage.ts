@@ -26,7 +26,6 @@ export async function openStorage(config: Readonly<Config>, io?: FileIo): Promis
     entryBytesMax: config.entryBytesMax,
     openFilesMax: config.storageOpenFilesMax,
     compactionIoBytesPerSecondMax: config.compactionIoBytesPerSecondMax,
-    readAheadBytesMax: config.storageReadAheadBytesMax,
   };
   if (config.storage === 'memory') return new MemoryStorage(limits);
   const dir = resolve(config.dataDir);

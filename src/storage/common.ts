@@ -31,17 +31,13 @@ export function checkLogName(name: string): void {
 
 /** Limits whose 0 means "no limit" (a rate), where every other limit must be at least 1. */
 const limitsWithNone: ReadonlySet<string> = new Set<keyof StorageLimits>(['compactionIoBytesPerSecondMax']);
-/** Limits whose 0 turns off what they bound (memory for an optional speed-up). */
-const limitsWithOff: ReadonlySet<string> = new Set<keyof StorageLimits>(['readAheadBytesMax']);
 
 export function resolveLimits(limits: Partial<StorageLimits> | undefined): StorageLimits {
   const merged = { ...storageLimitsDefault, ...limits };
   for (const [key, value] of Object.entries(merged)) {
     const withNone = limitsWithNone.has(key);
-    const withOff = limitsWithOff.has(key);
-    if (!Number.isSafeInteger(value) || value < (withNone || withOff ? 0 : 1)) {
-      const zero = withNone ? ' (0: no limit)' : withOff ? ' (0: off)' : '';
-      const what = withNone || withOff ? `a non-negative integer${zero}` : 'a positive integer';
+    if (!Number.isSafeInteger(value) || value < (withNone ? 0 : 1)) {
+      const what = withNone ? 'a non-negative integer (0: no limit)' : 'a positive integer';
       throw new BrokerError(ErrorCode.invalidArgument, `Storage limit ${key} must be ${what}`);
     }
   }

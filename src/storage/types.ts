@@ -103,12 +103,6 @@ export interface ReadBuffers {
    * what it reads into.
    */
   readonly shared?: boolean;
-  /**
-   * The caller takes over memory storage read into ahead of the call (`Log.readOffThread` of file
-   * logs): payloads returned may be views of it, and the caller calls `release` once done with them,
-   * when it would reuse its own buffers. Storage reads ahead only for callers that offer this.
-   */
-  adopt?(release: () => void): void;
 }
 
 export interface RetentionOptions {
@@ -317,12 +311,6 @@ export interface StorageLimits {
    * wait behind (docs/performance.md, "Kafka compaction").
    */
   readonly compactionIoBytesPerSecondMax: number;
-  /**
-   * Shared memory `FileStorage` holds for large reads done ahead on its read thread, for a reader's
-   * next `Log.readOffThread` (docs/storage-format.md, "Reads off the event loop"): reads in flight, kept
-   * and lent together. 0: no reads ahead.
-   */
-  readonly readAheadBytesMax: number;
 }
 
 export const storageLimitsDefault: StorageLimits = {
@@ -333,10 +321,6 @@ export const storageLimitsDefault: StorageLimits = {
   // Kafka's default is no limit. Two thirds of what the thread did unpaced on the project's machine
   // (~100 MB/s, most of it read from the page cache): a run takes about 1.5× as long, a chunk at a time.
   compactionIoBytesPerSecondMax: 64 * 1024 * 1024,
-  // Off: on the project's 2-core machine reading ahead cost the read thread twice its CPU per byte and
-  // raised no rate, a quarter lower at load 7 (docs/performance.md, "Reads ahead for one consumer");
-  // 64 MiB (six reads of a Fetch's usual 10 MB partition limit) is the setting to try where a core is free.
-  readAheadBytesMax: 0,
 };
 
 /** Bounds on `openFilesMax`: below the minimum, busy logs would evict one another's files on every call. */

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
-import { AheadMemory, aheadKeptMs } from '../../src/storage/file/far-ahead.js';
 import { offThreadReadBytesMin } from '../../src/storage/file/read-thread.js';
 import { segmentFileName, segmentHeaderBytes } from '../../src/storage/file/segment.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
@@ -45,7 +44,7 @@ async function openLog(limits: Partial<StorageLimits>, dir = tempDir()) {
   return { storage, dir, log: await storage.openLog('events') };
 }
 
-const limits = { segmentBytesMax: 2 * 1024 * 1024, readAheadBytesMax: 64 * 1024 * 1024 };
+const limits = { segmentBytesMax: 2 * 1024 * 1024 };
 
 /** A log written in this run: its records are known good, so reads of them stay inline. */
 async function written(count: number, dir?: string, more: Partial<StorageLimits> = {}) {
@@ -204,122 +203,31 @@ test('reads under way when the log is deleted, its segments dropped or closed an
   }
 });
 
-/** Shared buffers that also adopt storage's memory read ahead, as Fetch's lease does. */
-function adoptingBuffers() {
-  const releases: Array<() => void> = [];
-  return {
-    ...sharedBuffers(),
-    adopted: 0,
-    adopt(release: () => void) {
-      this.adopted++;
-      releases.push(release);
-    },
-    release: () => {
-      for (const release of releases.splice(0)) release();
-    },
-  };
-}
-
 /**
  * Reads a log of 300 records from the start, 1 MiB per call, as a consumer does, checking each call's
- * entries against the records and against `read`; how many calls took a range read ahead.
+ * entries against the records and against `read`.
  */
-async function readThrough(log: Log): Promise<number> {
+async function readThrough(log: Log): Promise<void> {
   let next = 0;
-  let adopted = 0;
   for (let calls = 0; next < 300 && calls < 100; calls++) {
-    const buffers = adoptingBuffers();
-    const entries = await log.readOffThread!(next, { maxBytes: 1024 * 1024, buffers });
+    const entries = await log.readOffThread!(next, { maxBytes: 1024 * 1024, buffers: sharedBuffers() });
     assertEntries(entries, next);
     assertEntries(log.read(next, { maxBytes: 1024 * 1024 }).slice(0, entries.length), next);
     next = entries.at(-1)!.offset + 1;
-    adopted += buffers.adopted;
-    buffers.release();
   }
   assert.equal(next, 300);
-  return adopted;
 }
 
-test('a reader going through the log takes the range read ahead for it, with the same entries', async () => {
-  const { storage, log } = await filled(300);
-  try {
-    const adopted = await readThrough(log);
-    // Every call after the first continued the one before, so most found their range read already.
-    assert.ok(adopted >= 3, `read ahead taken ${adopted} times`);
-    // With no memory for reads ahead (`readAheadBytesMax` 0), none is taken either.
-    const off = await filled(300, undefined, { readAheadBytesMax: 0 });
+test('a reader going through the log gets every record once, in order, read on the thread or inline', async () => {
+  // An earlier run's records are checked on the thread; records this run wrote are known good, read inline.
+  for (const make of [filled, written]) {
+    const { storage, log } = await make(300);
     try {
-      let from = 0;
-      for (let calls = 0; calls < 3; calls++) {
-        const buffers = adoptingBuffers();
-        const entries = await off.log.readOffThread!(from, { maxBytes: 1024 * 1024, buffers });
-        assert.equal(buffers.adopted, 0);
-        from = entries.at(-1)!.offset + 1;
-      }
+      await readThrough(log);
     } finally {
-      await off.storage.close();
+      await storage.close();
     }
-    // A caller that cannot adopt storage's memory gets no read ahead, and reads as before.
-    const plain = sharedBuffers();
-    assertEntries(await log.readOffThread!(0, { maxBytes: 1024 * 1024, buffers: plain }), 0);
-    assertEntries(await log.readOffThread!(64, { maxBytes: 1024 * 1024, buffers: plain }), 64);
-  } finally {
-    await storage.close();
   }
-});
-
-test('a reader of records known good takes reads ahead too, and the memory they used stays for the next poll', async () => {
-  // Written in this run: each call reads inline (no CRC to check), and the range that continues it is
-  // read ahead on the thread while the caller sends what it got.
-  const { storage, log } = await written(300);
-  try {
-    const adopted = await readThrough(log);
-    assert.ok(adopted >= 3, `read ahead taken ${adopted} times`);
-    // A consumer polling again after a pause longer than an unclaimed read is kept finds the memory
-    // still there: fresh memory would cost its page faults again on every such poll.
-    const memory = new AheadMemory(4 * 1024 * 1024);
-    const buf = memory.take(1024 * 1024)!;
-    memory.give(buf);
-    await new Promise((resolve) => setTimeout(resolve, aheadKeptMs + 200));
-    assert.equal(memory.take(1024 * 1024), buf);
-  } finally {
-    await storage.close();
-  }
-});
-
-test('a range read ahead is never served once compaction has rewritten it, nor after retention dropped it', async () => {
-  const { storage, log } = await filled(300);
-  try {
-    const first = await log.readOffThread!(0, { maxBytes: 512 * 1024, buffers: adoptingBuffers() });
-    const next = first.at(-1)!.offset + 1; // read ahead from here, in the sealed first segment
-    const rewritten = new Uint8Array(payloadBytes).fill(0xee);
-    const result = await log.rewrite(0, (e) =>
-      e.offset >= next && e.offset < next + 20 ? rewritten : 'keep',
-    );
-    assert.ok(result.nextOffset > next + 20, JSON.stringify(result));
-    const buffers = adoptingBuffers();
-    const after = await log.readOffThread!(next, { maxBytes: 512 * 1024, buffers });
-    assert.equal(buffers.adopted, 0, 'the read ahead of the old file was dropped');
-    assert.equal(after[0]!.offset, next);
-    for (const e of after.filter((e) => e.offset < next + 20)) assert.ok(sameBytes(e.payload, rewritten));
-    assertEntries(
-      after.filter((e) => e.offset >= next + 20),
-      next + 20,
-    );
-    // Retention drops the segment a read ahead came from: the next call reads from the new start.
-    const before = await log.readOffThread!(next, { maxBytes: 512 * 1024, buffers: adoptingBuffers() });
-    const ahead = before.at(-1)!.offset + 1;
-    log.truncateBefore(log.sealedOffset);
-    const late = adoptingBuffers();
-    const entries = await log.readOffThread!(ahead, { maxBytes: 512 * 1024, buffers: late });
-    assert.equal(late.adopted, 0);
-    assertEntries(entries, log.startOffset);
-  } finally {
-    await storage.close();
-  }
-  // The file compaction replaced is closed off the event loop once its last read has answered.
-  for (let i = 0; i < 100 && storage.openFileCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(storage.openFileCount, 0);
 });
 
 test('lent memory that is not shared is never taken for a read it cannot serve (legacy fetches)', async () => {

@@ -12,7 +12,6 @@ import {
   type Leased,
   normaliseAppend,
   quietRejection,
-  ReadBudget,
   readBytesMaxDefault,
   readEntriesMaxDefault,
 } from '../common.js';
@@ -22,7 +21,6 @@ import type {
   AppendResult,
   Log,
   LogEntry,
-  ReadBuffers,
   ReadOptions,
   RetentionOptions,
   RewriteChoice,
@@ -30,7 +28,6 @@ import type {
   RewrittenSegmentFile,
   SealedSegment,
 } from '../types.js';
-import { type AheadRead, AheadReads } from './far-ahead.js';
 import { corruptError, failedError, fdatasyncNow, fsyncDir, fsyncDirAsync } from './io.js';
 import { type FarRead, farEntries, offThreadReadBytesMin } from './read-thread.js';
 import type { FarReadReply } from './read-worker.js';
@@ -110,8 +107,6 @@ export class FileLog implements Log, Leased {
   private ending: Promise<void> | undefined;
   private deleting = false;
   private readonly readAhead = new ReadAhead();
-  /** Reads done ahead on storage's read thread (`readOffThread`); made with the first. */
-  private ahead: AheadReads | undefined;
   /** Where the last read stopped, so the next one from there needs no index lookup or skipping. */
   private resume: { segment: object; position: number; offset: number } | undefined;
   /** Mean payload of the last read; sizes the next read's file reads. */
@@ -213,9 +208,7 @@ export class FileLog implements Log, Leased {
    * (docs/storage-format.md, "Reads off the event loop"): into the lent buffers, which must say they are
    * `shared`. One segment's written bytes per call; a read that has fewer than `offThreadReadBytesMin`
    * bytes to check (a small read, or one of records already known good), starts among records not yet
-   * written, or has no shared buffers to read into runs inline, as `read`. When the caller can adopt
-   * storage's memory, the range that continues a large answer (read on the thread, or inline for records
-   * known good) is then read ahead (./far-ahead.ts), for the next call to take.
+   * written, or has no shared buffers to read into runs inline, as `read`.
    */
   async readOffThread(offset: number, options: ReadOptions = {}): Promise<LogEntry[]> {
     this.checkUsable();
@@ -224,18 +217,9 @@ export class FileLog implements Log, Leased {
     if (offset >= this.endOffset || reads === undefined || buffers?.shared !== true)
       return this.read(offset, options);
     const from = Math.max(offset, this.startOffset);
-    // A read small enough to stay inline leaves the reads ahead for the call that continues it.
     const planned = this.planFar(from, options);
-    if (planned === undefined) return this.read(offset, options);
-    const ahead = this.ahead?.claim(from);
-    if (ahead !== undefined) {
-      const entries = await this.takeAhead(ahead, options, buffers);
-      if (entries.length > 0) return this.readingOn(entries, options, buffers, ahead.readerBytes);
-    }
-    if (reads.busy) return this.read(offset, options);
-    // Records known good need only a `pread`, which the hop costs about as much as; a large read of
-    // them stays inline, and what continues it is read ahead on the thread (off the reader's chain).
-    if (!needsChecking(planned)) return this.readingOn(this.read(offset, options), options, buffers, 0);
+    // Records known good need only a `pread`, which the hop to the thread costs about as much as.
+    if (planned === undefined || reads.busy || !needsChecking(planned)) return this.read(offset, options);
     const lent = buffers.take(planned.length);
     assert(lent.buffer instanceof SharedArrayBuffer, 'buffers that say they are shared lend shared memory');
     const reply = await this.readFar(planned, from, options, lent.buffer, lent.byteOffset);
@@ -243,7 +227,8 @@ export class FileLog implements Log, Leased {
     const entries = farEntries(reply, lent.buffer, lent.byteOffset, what);
     // The first record wanted was longer than the range read: read it here, as `read` would.
     if (entries.length === 0) return this.read(offset, options);
-    return this.readingOn(entries, options, buffers, 0);
+    this.payloadBytesAvg = Math.round(entries.reduce((n, e) => n + e.payload.byteLength, 0) / entries.length);
+    return entries;
   }
 
   /** Where a read off the thread from `from` lies: one segment's written bytes, at least the threshold. */
@@ -297,83 +282,6 @@ export class FileLog implements Log, Leased {
       target,
       targetOffset,
     };
-  }
-
-  /**
-   * The entries of a read done ahead, within this call's limits; its memory goes to the caller. None
-   * when the range held no whole record wanted (the caller reads as if there had been no read ahead).
-   */
-  private async takeAhead(ahead: AheadRead, options: ReadOptions, buffers: ReadBuffers): Promise<LogEntry[]> {
-    const reply = await ahead.settled;
-    // Answered: the thread no longer writes into the memory, which goes back unless the caller adopts it.
-    const giveBack = () => this.ctx.reads?.aheadMemory.give(ahead.memory);
-    let entries: LogEntry[];
-    try {
-      if (reply instanceof Error) throw reply;
-      entries = farEntries(reply, ahead.memory, 0, `Log ${this.name} segment ${ahead.segmentBase}`);
-    } catch (err) {
-      giveBack();
-      throw err;
-    }
-    if (entries.length === 0 || buffers.adopt === undefined) {
-      giveBack();
-      return [];
-    }
-    let adopted = true;
-    buffers.adopt(() => {
-      if (adopted) giveBack();
-      adopted = false;
-    });
-    const budget = new ReadBudget(options);
-    let n = 0;
-    while (n < entries.length && budget.take(entries[n]!.payload.byteLength)) n++;
-    return entries.slice(0, n);
-  }
-
-  /**
-   * Returns `entries`, having issued the read ahead that continues them when that is worth it: the
-   * rest of this call's `maxBytes` when the segment ended first and that rest would itself go off the
-   * thread (its caller asks for it next, within the same call of its own), else a whole call of its
-   * reader (`readerBytes`, kept across such rests).
-   */
-  private readingOn(
-    entries: LogEntry[],
-    options: ReadOptions,
-    buffers: ReadBuffers,
-    readerBytesBefore: number,
-  ): LogEntry[] {
-    if (entries.length === 0) return entries;
-    const got = entries.reduce((n, e) => n + e.payload.byteLength, 0);
-    this.payloadBytesAvg = Math.round(got / entries.length);
-    const reads = this.ctx.reads;
-    if (reads === undefined || reads.aheadMemory.off || buffers.adopt === undefined) return entries;
-    if (this.closed || this.failure !== undefined) return entries;
-    this.ahead ??= new AheadReads(reads.aheadMemory);
-    const last = entries.at(-1)!;
-    const from = last.offset + last.count;
-    if (this.ahead.paused || reads.busy || from >= this.endOffset) return entries;
-    const asked = options.maxBytes ?? readBytesMaxDefault;
-    const readerBytes = Math.max(asked, readerBytesBefore);
-    const segmentEnded = this.segments[this.segmentIndexFor(from)]!.base === from;
-    const rest =
-      segmentEnded && got < asked ? this.planFar(from, { ...options, maxBytes: asked - got }) : undefined;
-    const maxBytes = rest === undefined ? readerBytes : asked - got;
-    const planned = rest ?? this.planFar(from, { ...options, maxBytes });
-    if (planned === undefined) return entries;
-    const memory = reads.aheadMemory.take(planned.length);
-    if (memory === undefined) return entries;
-    const settled = this.readFar(planned, from, { ...options, maxBytes }, memory, 0).catch(
-      (err: Error) => err,
-    );
-    this.ahead.add({
-      from,
-      segmentBase: planned.segment.base,
-      settled,
-      memory,
-      readerBytes,
-      issuedMs: Date.now(),
-    });
-    return entries;
   }
 
   offsetForTimestamp(timestamp: number): number {
@@ -660,7 +568,6 @@ export class FileLog implements Log, Leased {
     // From the rename on, the name holds the new file: the old segment must not be read through it.
     old.file.retire(true);
     this.readAhead.drop();
-    void this.ahead?.dropAll();
     this.resume = undefined;
     try {
       const fresh = built
@@ -708,11 +615,10 @@ export class FileLog implements Log, Leased {
   }
 
   private async finishClose(): Promise<void> {
-    const aheadsAnswered = this.shut();
+    this.shut();
     // A rewrite stops at its next chunk; it must not outlive the lease, or it could swap a file into a
-    // log someone else holds. Reads ahead in flight keep their segment's descriptor until answered.
+    // log someone else holds.
     await this.rewriting;
-    await aheadsAnswered;
     let first: unknown;
     for (const segment of this.segments) {
       await segment.close().catch((err: unknown) => {
@@ -730,7 +636,7 @@ export class FileLog implements Log, Leased {
    * can reach the folder, and the log stays as written.
    */
   private async finishDelete(): Promise<void> {
-    const aheadsAnswered = this.shut();
+    this.shut();
     this.ctx.deleted = true;
     let moveFailure: unknown;
     try {
@@ -741,20 +647,17 @@ export class FileLog implements Log, Leased {
     }
     const reason = closedError(this.name);
     const abandoned = this.segments.map((segment) => segment.abandon(reason));
-    const quiet = Promise.all([...abandoned, this.rewriting, aheadsAnswered]);
+    const quiet = Promise.all([...abandoned, this.rewriting]);
     if (moveFailure === undefined) return this.owner.removeTrashed(this.ctx.dir, quiet);
     await quiet;
     this.owner.release(this);
     throw moveFailure;
   }
 
-  /** Resolves once the reads ahead the log dropped as it closed have been answered. */
-  private shut(): Promise<void> {
+  private shut(): void {
     this.closed = true;
     this.readAhead.drop();
-    const aheadsAnswered = this.ahead?.dropAll() ?? Promise.resolve();
     this.resume = undefined;
-    return aheadsAnswered;
   }
 
   private get active(): Segment {
@@ -771,7 +674,6 @@ export class FileLog implements Log, Leased {
       cause: err,
     });
     for (const segment of this.segments) segment.dropPending();
-    void this.ahead?.dropAll();
   }
 
   private recover(bases: number[]): void {
@@ -842,7 +744,6 @@ export class FileLog implements Log, Leased {
     }
     if (dropped > 0) {
       this.readAhead.drop();
-      void this.ahead?.dropAll();
       this.resume = undefined;
       fsyncDir(this.ctx.dir);
     }

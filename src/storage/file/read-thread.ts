@@ -12,7 +12,6 @@
 import { Worker } from 'node:worker_threads';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import type { LogEntry } from '../types.js';
-import { AheadMemory } from './far-ahead.js';
 import type { PinnedFile } from './handles.js';
 import { corruptError } from './io.js';
 import { type FarReadReply, type FarReadRequest, farRecordFields } from './read-worker.js';
@@ -38,17 +37,10 @@ interface Pending {
 }
 
 export class ReadThread {
-  /** Memory of the reads done ahead for the logs of this storage (./far-ahead.ts). */
-  readonly aheadMemory: AheadMemory;
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
-
-  /** `aheadBytesMax`: memory for reads done ahead (`StorageLimits.readAheadBytesMax`; 0: none). */
-  constructor(aheadBytesMax: number) {
-    this.aheadMemory = new AheadMemory(aheadBytesMax);
-  }
 
   /**
    * Reads `read` from `file`, pinned from now until the answer (so its descriptor is neither closed nor

@@ -93,7 +93,7 @@ export class FileStorage implements Storage {
       this.limits.compactionIoBytesPerSecondMax,
       this.moments,
     );
-    this.reads = new ReadThread(this.limits.readAheadBytesMax);
+    this.reads = new ReadThread();
     this.clock = clock;
     if (options.fsync.kind === 'interval') {
       this.timer = setInterval(() => this.syncDirty(), options.fsync.intervalMs);

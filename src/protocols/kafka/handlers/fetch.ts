@@ -47,13 +47,11 @@ const pooledReadBytesMin = 64 * 1024;
 /**
  * The buffers one fetch response reads into; released once the socket has taken the response. A
  * `shared` lease hands out shared memory, which storage's read thread can fill (record batches only:
- * the legacy down-conversion inflates what it reads, and zlib is not promised shared memory), and takes
- * over the memory of storage's reads done ahead, given back with the lease's own.
+ * the legacy down-conversion inflates what it reads, and zlib is not promised shared memory).
  */
 class ReadLease implements ReadBuffers {
   readonly shared: boolean;
   readonly #taken: Buffer[] = [];
-  readonly #adopted: Array<() => void> = [];
   readonly #pool: typeof bufferPool;
 
   constructor(shared: boolean) {
@@ -68,14 +66,9 @@ class ReadLease implements ReadBuffers {
     return buf.subarray(0, bytes);
   }
 
-  adopt(release: () => void): void {
-    this.#adopted.push(release);
-  }
-
   release(): void {
     for (const buf of this.#taken) this.#pool.give(buf);
     this.#taken.length = 0;
-    for (const release of this.#adopted.splice(0)) release();
   }
 }
 
