@@ -163,6 +163,7 @@ export interface Config {
   kafkaReplicationFactorMax: number;
   kafkaGroupInitialRebalanceDelayMs: number;
   kafkaIdleTimeoutMs: number;
+  kafkaFetchBytesMax: number;
   kafkaSasl: KafkaSaslMode;
   kafkaSaslSessionLifetimeMs: number;
   kafkaVhost: string;
@@ -309,6 +310,8 @@ export const configDefault: Config = {
   kafkaReplicationFactorMax: 1,
   kafkaGroupInitialRebalanceDelayMs: 3000,
   kafkaIdleTimeoutMs: 600_000,
+  // Kafka's default (KIP-541): a fetch asking less is unchanged.
+  kafkaFetchBytesMax: 55 * 1024 * 1024,
   kafkaSasl: 'auto',
   kafkaSaslSessionLifetimeMs: 0,
   kafkaVhost: '/',
@@ -869,6 +872,13 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       "A connection that sends nothing and awaits no answer for this long is closed (Kafka's " +
       'connections.max.idle.ms).',
+  },
+  kafkaFetchBytesMax: {
+    type: integer(1024, 1024 * 1024 * 1024),
+    group: 'Kafka',
+    description:
+      "Most record bytes one Fetch answer carries, whatever the consumer's fetch.max.bytes (Kafka's " +
+      'broker fetch.max.bytes, KIP-541); the first batch with data still goes whole even when larger (KIP-74).',
   },
   kafkaSasl: {
     type: oneOf(kafkaSaslModes),

@@ -90,6 +90,7 @@ export function describeBrokerConfigs(
     fixed('auto.create.topics.enable', String(options.autoCreateTopics)),
     fixed('num.partitions', String(options.defaultPartitions)),
     fixed('message.max.bytes', String(options.batchBytesMax)),
+    fixed('fetch.max.bytes', String(options.fetchBytesMax)),
     fixed('group.initial.rebalance.delay.ms', String(options.groupInitialRebalanceDelayMs)),
     // KIP-368: clients read it to know whether the broker will ask them to re-authenticate.
     fixed('connections.max.reauth.ms', String(options.saslSessionLifetimeMs)),

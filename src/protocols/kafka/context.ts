@@ -50,6 +50,8 @@ export interface KafkaOptions {
    * next fetch waits to read (./fetch-bytes.ts); above Kafka's default fetch.max.bytes (50 MiB).
    */
   fetchBytesHeldMax: number;
+  /** Record bytes one Fetch answer carries at most, whatever the request asks (KIP-541's fetch.max.bytes). */
+  fetchBytesMax: number;
   /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
   batchBytesMax: number;
   /** Bounds on consumer-group session timeouts (Kafka's group.min/max.session.timeout.ms). */
@@ -80,6 +82,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   idleTimeoutMs: 600_000,
   inflightRequestsMax: 256,
   fetchBytesHeldMax: 64 * 1024 * 1024,
+  fetchBytesMax: 55 * 1024 * 1024,
   batchBytesMax: 16 * 1024 * 1024,
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,

@@ -51,6 +51,7 @@ function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): 
     handshakeFrameBytesMax: config.handshakeBytesMax,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     idleTimeoutMs: config.kafkaIdleTimeoutMs,
+    fetchBytesMax: config.kafkaFetchBytesMax,
     vhost: config.kafkaVhost,
     sasl: saslInForce(config.kafkaSasl, context.host),
     saslSessionLifetimeMs: config.kafkaSaslSessionLifetimeMs,

@@ -49,6 +49,48 @@ function bigBatch(fill: number): Uint8Array {
   });
 }
 
+/**
+ * Three ~300 KB batches, one per partition of a new topic `topic`, then one Fetch of all three from
+ * offset 0 asking `maxBytes` (1 MiB per partition): each partition's record bytes.
+ */
+async function fetchedSizes(kb: KafkaTestBroker, topic: string, maxBytes: number): Promise<number[]> {
+  await kb.broker.client().createStream(topic, { partitions: 3 });
+  const wire = await WireClient.open(kb.port);
+  try {
+    // As real clients do: a first request may be no larger than handshakeBytesMax (64 KiB).
+    await wire.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+    for (let p = 0; p < 3; p++) {
+      const produced = await wire.request<{
+        responses: Array<{ partitionResponses: Array<{ errorCode: number }> }>;
+      }>(ApiKey.Produce, 7, {
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: topic, partitionData: [{ index: p, records: bigBatch(p) }] }],
+      });
+      assert.equal(produced.responses[0]!.partitionResponses[0]!.errorCode, 0);
+    }
+    const fetched = await wire.request<FetchResponse>(ApiKey.Fetch, 11, {
+      replicaId: -1,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes,
+      topics: [
+        {
+          topic,
+          partitions: [0, 1, 2].map((partition) => ({
+            partition,
+            fetchOffset: 0n,
+            partitionMaxBytes: 1024 * 1024,
+          })),
+        },
+      ],
+    });
+    return fetched.responses[0]!.partitions.map((p) => p.records?.length ?? -1);
+  } finally {
+    wire.close();
+  }
+}
+
 describe('Fetch byte limits', () => {
   let kb: KafkaTestBroker;
   before(async () => {
@@ -74,42 +116,32 @@ describe('Fetch byte limits', () => {
   });
 
   test('only the first partition with data goes over maxBytes, by one batch', async () => {
-    await kb.broker.client().createStream('wide', { partitions: 3 });
-    const wire = await WireClient.open(kb.port);
-    try {
-      // As real clients do: a first request may be no larger than handshakeBytesMax (64 KiB).
-      await wire.request(ApiKey.ApiVersions, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
-      for (let p = 0; p < 3; p++) {
-        const produced = await wire.request<{
-          responses: Array<{ partitionResponses: Array<{ errorCode: number }> }>;
-        }>(ApiKey.Produce, 7, {
-          acks: -1,
-          timeoutMs: 5000,
-          topicData: [{ name: 'wide', partitionData: [{ index: p, records: bigBatch(p) }] }],
-        });
-        assert.equal(produced.responses[0]!.partitionResponses[0]!.errorCode, 0);
-      }
-      const fetched = await wire.request<FetchResponse>(ApiKey.Fetch, 11, {
-        replicaId: -1,
-        maxWaitMs: 0,
-        minBytes: 1,
-        maxBytes: 400 * 1024,
-        topics: [
-          {
-            topic: 'wide',
-            partitions: [0, 1, 2].map((partition) => ({
-              partition,
-              fetchOffset: 0n,
-              partitionMaxBytes: 1024 * 1024,
-            })),
-          },
-        ],
-      });
-      const sizes = fetched.responses[0]!.partitions.map((p) => p.records?.length ?? -1);
-      assert.ok(sizes[0]! > 300 * 1024, `first partition: ${sizes[0]}`);
-      assert.deepEqual(sizes.slice(1), [0, 0]);
-    } finally {
-      wire.close();
-    }
+    const sizes = await fetchedSizes(kb, 'wide', 400 * 1024);
+    assert.ok(sizes[0]! > 300 * 1024, `first partition: ${sizes[0]}`);
+    assert.deepEqual(sizes.slice(1), [0, 0]);
+  });
+});
+
+// KIP-541: the broker's fetch.max.bytes bounds an answer whatever the consumer asks; a consumer asking
+// less gets what it asked. The first batch still goes whole (KIP-74).
+describe('Fetch byte limits: the broker caps what a consumer asks (kafkaFetchBytesMax)', () => {
+  let kb: KafkaTestBroker;
+  before(async () => {
+    kb = await startKafkaBroker({ kafka: { fetchBytesMax: 700 * 1024 } });
+  });
+  after(async () => {
+    await kb.stop();
+  });
+
+  test('a fetch asking 50 MB gets two ~300 KB batches of three: the third would pass the cap', async () => {
+    const sizes = await fetchedSizes(kb, 'capped', 50 * 1024 * 1024);
+    assert.ok(sizes[0]! > 300 * 1024 && sizes[1]! > 300 * 1024, `sizes: ${sizes}`);
+    assert.equal(sizes[2], 0);
+  });
+
+  test('a fetch asking less than the cap gets what it asked', async () => {
+    const sizes = await fetchedSizes(kb, 'under', 400 * 1024);
+    assert.ok(sizes[0]! > 300 * 1024, `first partition: ${sizes[0]}`);
+    assert.deepEqual(sizes.slice(1), [0, 0]);
   });
 });

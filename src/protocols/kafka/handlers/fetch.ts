@@ -415,14 +415,16 @@ async function longPoll(
   refused: ReadonlySet<string>,
 ): Promise<FetchOut> {
   const { fetchBytes } = ctx;
-  const reserved = readBytesOf(wanted, request.maxBytes);
+  // The broker's own bound (KIP-541's fetch.max.bytes) over what the consumer asks.
+  const maxBytes = Math.min(request.maxBytes, ctx.broker.options.fetchBytesMax);
+  const reserved = readBytesOf(wanted, maxBytes);
   // Answers this connection has not sent yet bound what it reads (a slow reader). Held through the
   // long-poll: given back between reads, a later fetch answered meanwhile could hold what this one
   // needs while its answer waits behind this one's, and neither would ever go.
   await fetchBytes.reserve(reserved);
   let read: Awaited<ReturnType<typeof readUntilEnough>>;
   try {
-    read = await readUntilEnough(ctx, wanted, request, refused);
+    read = await readUntilEnough(ctx, wanted, request, maxBytes, refused);
   } catch (err) {
     fetchBytes.release(reserved);
     throw err;
@@ -445,12 +447,13 @@ async function readUntilEnough(
   ctx: Scope,
   wanted: Wanted[],
   request: FetchRequest,
+  maxBytes: number,
   refused: ReadonlySet<string>,
 ): Promise<{ topics: TopicOut[]; bytes: number; lease: ReadLease }> {
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), fetchWaitMsMax);
   const lease = new ReadLease(wanted.every((w) => w.magic === 2));
   for (;;) {
-    const { topics, bytes } = await readAll(ctx, wanted, request.maxBytes, lease, refused);
+    const { topics, bytes } = await readAll(ctx, wanted, maxBytes, lease, refused);
     const remainingMs = deadline - Date.now();
     // A refusal is news the client should hear at once, as Kafka answers a fetch with errors.
     if (bytes >= Math.max(request.minBytes, 1) || remainingMs <= 0 || refused.size > 0)
