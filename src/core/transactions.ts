@@ -7,8 +7,7 @@
  * and ends by a decision written first (`prepare`), then a marker appended to each of its partitions
  * and, on commit, its offsets committed to their groups, then `complete`. Its batches are answered once
  * appended; a commit's decision records where its data ends on each partition and is answered once it
- * and every batch are durable, one group-commit cycle for both. A commit of one partition without group
- * offsets is decided by its marker (`#commitByMarker`), its decision in this log lazy. At start, batches no durable entry
+ * and every batch are durable, one group-commit cycle for both. At start, batches no durable entry
  * accounts for are found first (`#orphans`), then every transaction open is aborted and its producer
  * fenced, and every decision carried out, a commit whose data a partition lost as an abort; a marker
  * lost behind a durable completion is appended again. An open transaction past its timeout is aborted
@@ -21,13 +20,12 @@
  */
 import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
-import type { LogEntry } from '../storage/types.js';
 import type { TxnEnded, TxnInit, TxnRefusal, TxnResult, TxnSummary } from './api.js';
 import type { Timer } from './exec/executor.js';
 import type { ConsumerGroups } from './groups.js';
 import type { StreamRegistry } from './internal.js';
 import { entryProducer } from './logs/formats.js';
-import { decodeTxnMarker, encodeTxnMarker } from './logs/markers.js';
+import { encodeTxnMarker } from './logs/markers.js';
 import type { Partition } from './logs/partition.js';
 import { entryFormat } from './message-codec.js';
 import type { ProducerRegistry } from './producers.js';
@@ -124,10 +122,7 @@ interface Unmarked {
  */
 interface Written {
   readonly ends: Map<string, TxnDataEnd>;
-  /** The batches', on their partitions. */
-  readonly stored: Array<Promise<void>>;
-  /** Their records', in this log. */
-  readonly records: Array<Promise<void>>;
+  readonly durables: Array<Promise<void>>;
 }
 
 /** What appending the markers left to wait for. */
@@ -197,12 +192,10 @@ export class TransactionalProducers {
     // Read before anything is written: any entry of this run clears it.
     const clean = txns.#state.closedCleanly;
     const torn = txns.#torn();
-    // Read before any marker is appended again too: one of an ending before could pass for one.
-    const byMarker = txns.#foundCommits();
     await Promise.all([...torn].map((id) => txns.#undecide(id)));
     txns.#restore();
     // Before any reader: the vhost is served only once this returns.
-    await txns.#settle(txns.#orphans(), torn, byMarker, clean);
+    await txns.#settle(txns.#orphans(), torn, clean);
     txns.#opened = true;
     return txns;
   }
@@ -305,16 +298,12 @@ export class TransactionalProducers {
     if (ending !== undefined) return { kind: 'wait', until: ending };
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
-    const joined = this.#join(current, [{ stream, partition }], true);
+    const joined = this.#join(current, [{ stream, partition }]);
     return joined.kind === 'ok' ? undefined : joined;
   }
 
   /** The partitions not yet in the transaction join it: one `partitions` entry, applied at once. */
-  #join(
-    current: TxnProducerState,
-    refs: ReadonlyArray<{ stream: string; partition: number }>,
-    implicit = false,
-  ): TxnResult {
+  #join(current: TxnProducerState, refs: ReadonlyArray<{ stream: string; partition: number }>): TxnResult {
     const added: Array<{ stream: string; partition: number; firstOffset: number; into: Partition }> = [];
     for (const ref of refs) {
       if (current.partitions.has(partitionKey(ref.stream, ref.partition))) continue;
@@ -330,7 +319,7 @@ export class TransactionalProducers {
       firstOffset,
     }));
     const starting = current.phase !== 'ongoing';
-    this.#commitPartitions(current.producerId, current.id, partitions, implicit);
+    this.#commitPartitions(current.producerId, current.id, partitions);
     for (const { into, firstOffset } of added) into.beginTransaction(current.producerId, firstOffset);
     if (starting) this.#arm(current);
     return ok;
@@ -343,9 +332,8 @@ export class TransactionalProducers {
    * of a transaction nobody knows of: the producer's batches go ahead only where a restart finds them
    * (`#orphans`), and wait otherwise (`adding`).
    */
-  #commitPartitions(producerId: number, id: string, partitions: TxnPartition[], implicit: boolean): void {
-    const added = { type: 'partitions', id, partitions, at: this.#now } as const;
-    const entry: TxnEntry = implicit ? { ...added, implicit } : added;
+  #commitPartitions(producerId: number, id: string, partitions: TxnPartition[]): void {
+    const entry: TxnEntry = { type: 'partitions', id, partitions, at: this.#now };
     const committed = this.#log.commit(entry, { lazy: true });
     this.#adding.set(producerId, committed);
     const forget = () => {
@@ -404,12 +392,11 @@ export class TransactionalProducers {
   ): void {
     let written = this.#written.get(producerId);
     if (written === undefined) {
-      written = { ends: new Map(), stored: [], records: [] };
+      written = { ends: new Map(), durables: [] };
       this.#written.set(producerId, written);
     }
     written.ends.set(partitionKey(stream, partition), { stream, partition, end });
-    written.stored.push(stored);
-    written.records.push(recorded);
+    written.durables.push(stored, recorded);
   }
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
@@ -575,7 +562,7 @@ export class TransactionalProducers {
     for (const { timer } of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#ending.values()].map((ending) => ending.done));
-    const batches = [...this.#written.values()].flatMap((written) => [...written.stored, ...written.records]);
+    const batches = [...this.#written.values()].flatMap((written) => written.durables);
     const stored = (await Promise.allSettled(batches)).every((s) => s.status === 'fulfilled');
     if (this.#opened && stored) await this.#log.commit({ type: 'closed' }).catch(() => undefined);
     await this.#log.close();
@@ -621,16 +608,12 @@ export class TransactionalProducers {
     const { producerId } = current;
     // Read now: this ending's own markers replace it once they are appended.
     const before = this.#marking.get(current.id);
-    const one = this.#oneParticipant(current, commit, bump);
     const marked = (async () => {
       let outcome = commit;
-      const byMarker = one === undefined ? undefined : await this.#commitByMarker(current, one, bump);
-      if (byMarker !== undefined) outcome = byMarker.commit;
-      else if (current.phase === 'ongoing' || (bump && !isPrepared(current)))
+      if (current.phase === 'ongoing' || (bump && !isPrepared(current)))
         outcome = await this.#decide(current, commit, bump ? await this.#nextOf(current) : undefined);
       const after = current.next ?? { producerId, epoch: current.epoch };
-      const m = byMarker?.marked ?? this.#mark(current, outcome, !(withOffsets && outcome));
-      return { ...m, after, outcome };
+      return { ...this.#mark(current, outcome, !(withOffsets && outcome)), after, outcome };
     })();
     // The ending before must have its markers durable before this one's `complete` is appended: then
     // only the last completed ending's markers can be missing behind a durable `complete`, the ones a
@@ -651,82 +634,6 @@ export class TransactionalProducers {
     };
     done.then(forget, forget);
     return ending;
-  }
-
-  /**
-   * The one partition a commit may be decided on by its marker alone (the classic one-phase commit of
-   * a transaction with a single participant): the transaction wrote to exactly one partition and has
-   * no group offsets, and a restart can tell what its client was told and find the marker
-   * (`#foundCommits`): it ends with the epoch bump (EndTxn v5) exactly when its partitions were added by
-   * its batches, the bump stays within the producer id, and the partition has taken at most
-   * `aheadOffsetsMax` offsets since the transaction joined it. Undefined when the decision goes to
-   * this log first, as for every other transaction.
-   */
-  #oneParticipant(current: TxnProducerState, commit: boolean, bump: boolean): TxnDataEnd | undefined {
-    if (!commit || current.phase !== 'ongoing' || current.groups.size > 0 || current.offsets.size > 0)
-      return undefined;
-    if (bump !== current.implicit || (bump && current.epoch >= epochMax)) return undefined;
-    const [joined, more] = current.partitions.values();
-    const ends = this.#written.get(current.producerId)?.ends;
-    if (joined === undefined || more !== undefined || ends?.size !== 1) return undefined;
-    const end = ends.get(partitionKey(joined.stream, joined.partition));
-    const into = this.#partition(joined.stream, joined.partition);
-    if (end === undefined || into === undefined) return undefined;
-    return into.endOffset - joined.firstOffset <= aheadOffsetsMax ? end : undefined;
-  }
-
-  /**
-   * A one-participant commit: the commit marker is its decision. The decision is applied and appended
-   * here lazily (DescribeTransactions shows PrepareCommit as before); once the batches' records are
-   * durable in this log (a restart then knows the transaction and its sequences), the marker is
-   * appended after the batches and the commit is decided when the partition's group commit makes
-   * batches and marker durable together: one partition cycle, shared with every other producer's data.
-   * Readers of committed data see the transaction only then. A write that failed decides an abort,
-   * durably, before its marker goes out (`#mark`), and EndTxn answers an error.
-   */
-  async #commitByMarker(
-    current: TxnProducerState,
-    end: TxnDataEnd,
-    bump: boolean,
-  ): Promise<{ readonly commit: boolean; readonly marked?: Marked }> {
-    const { id, producerId, epoch } = current;
-    const written = this.#written.get(producerId);
-    this.#written.delete(producerId);
-    const handover = bump ? { next: { producerId, epoch: epoch + 1 } } : {};
-    const entry = { type: 'prepare', id, commit: true, at: this.#now, ...handover, dataEnds: [end] } as const;
-    const decided = this.#log.commit(entry, { lazy: true });
-    decided.catch(() => undefined);
-    const recorded = await Promise.allSettled(written?.records ?? []);
-    const into = this.#partition(end.stream, end.partition);
-    const joined = current.partitions.get(partitionKey(end.stream, end.partition));
-    if (into === undefined || joined === undefined || recorded.some((r) => r.status === 'rejected'))
-      return this.#undecided(id);
-    // Past the restart's reach the marker is no decision: it goes out after the durable one instead.
-    if (into.endOffset - joined.firstOffset > aheadOffsetsMax && !(await settledOk(decided)))
-      return this.#undecided(id);
-    let markerOffset: number;
-    let durable: Promise<void>;
-    try {
-      const payload = encodeTxnMarker({ producerId, epoch, commit: true });
-      ({ offset: markerOffset, durable } = into.append(payload, {
-        timestamp: this.#now,
-        format: entryFormat.txnMarker,
-      }));
-    } catch {
-      return this.#undecided(id);
-    }
-    const synced = await Promise.allSettled([...(written?.stored ?? []), durable]);
-    if (synced.some((s) => s.status === 'rejected')) return this.#undecided(id);
-    into.endTransaction(producerId, false, markerOffset);
-    const markers = [
-      { stream: end.stream, partition: end.partition, firstOffset: joined.firstOffset, markerOffset },
-    ];
-    return { commit: true, marked: { markers, durables: [] } };
-  }
-
-  async #undecided(id: string): Promise<{ readonly commit: false }> {
-    await this.#undecide(id);
-    return { commit: false };
   }
 
   /**
@@ -761,7 +668,7 @@ export class TransactionalProducers {
       await decided;
       return false;
     }
-    const synced = await Promise.allSettled([...(written?.stored ?? []), ...(written?.records ?? [])]);
+    const synced = await Promise.allSettled(written?.durables ?? []);
     await decided;
     if (synced.every((s) => s.status === 'fulfilled')) return true;
     await this.#undecide(current.id);
@@ -936,43 +843,6 @@ export class TransactionalProducers {
   }
 
   /**
-   * Open transactions a restart finds committed by their marker (`#commitByMarker`): one partition,
-   * no group offsets, and there, within `aheadOffsetsMax` of where the transaction joined, a commit
-   * marker of its producer id and epoch after a batch of its own. Only a one-participant commit
-   * appends a commit marker before its decision is durable, and only after the transaction's
-   * `partitions` entry and records are: so a transaction this log still shows open whose marker is
-   * there was decided so. Read before any marker is appended at start: one of the producer's ending
-   * before, appended again (`#remark`), could lie past the transaction's first offset.
-   */
-  #foundCommits(): Map<string, TxnMarkerAt> {
-    const found = new Map<string, TxnMarkerAt>();
-    for (const current of this.#state.producers.values()) {
-      if (current.phase !== 'ongoing' || current.groups.size > 0 || current.offsets.size > 0) continue;
-      if (current.implicit && current.epoch >= epochMax) continue;
-      const [joined, more] = current.partitions.values();
-      if (joined === undefined || more !== undefined) continue;
-      const into = this.#partition(joined.stream, joined.partition);
-      const { producerId, epoch } = current;
-      const at = into === undefined ? undefined : commitMarkerAt(into, joined.firstOffset, producerId, epoch);
-      if (at !== undefined) found.set(current.id, { ...joined, markerOffset: at });
-    }
-    return found;
-  }
-
-  /**
-   * Carries out a commit its marker decided (`#foundCommits`): the decision, handing over to the
-   * next epoch as EndTxn v5 told its client, then `complete` naming that marker; nothing is appended
-   * to the partition and the producer is not fenced.
-   */
-  async #commitFound(current: TxnProducerState, found: TxnMarkerAt): Promise<void> {
-    const { id, producerId, epoch } = current;
-    const handover = current.implicit ? { next: { producerId, epoch: epoch + 1 } } : {};
-    await this.#log.commit({ type: 'prepare', id, commit: true, at: this.#now, ...handover });
-    this.#partition(found.stream, found.partition)?.endTransaction(producerId, false, found.markerOffset);
-    this.#completed(current, true, { markers: [found], durables: [] });
-  }
-
-  /**
    * Appends again each marker of the producer's last ending that a crash took: its `complete` can be
    * durable before the markers are. A partition loses only a tail, so a marker is gone exactly when
    * the partition ends at or below its offset; appended again it may land lower, and an abort's range
@@ -1053,18 +923,11 @@ export class TransactionalProducers {
    * What a start leaves of every transaction, each id on its own and all of them together so their
    * entries share fsyncs; awaited before the vhost serves, so no reader sees anything meanwhile.
    */
-  async #settle(
-    orphans: Map<string, TxnPartition[]>,
-    torn: Set<string>,
-    found: Map<string, TxnMarkerAt>,
-    clean: boolean,
-  ): Promise<void> {
+  async #settle(orphans: Map<string, TxnPartition[]>, torn: Set<string>, clean: boolean): Promise<void> {
     const ids = [...this.#state.producers.values()]
       .filter((p) => p.phase === 'ongoing' || isPrepared(p) || orphans.has(p.id))
       .map((p) => p.id);
-    await Promise.all(
-      ids.map((id) => this.#settleOne(id, orphans.get(id), torn.has(id), found.get(id), clean)),
-    );
+    await Promise.all(ids.map((id) => this.#settleOne(id, orphans.get(id), torn.has(id), clean)));
   }
 
   /**
@@ -1080,14 +943,12 @@ export class TransactionalProducers {
     id: string,
     orphans: TxnPartition[] | undefined,
     torn: boolean,
-    found: TxnMarkerAt | undefined,
     clean: boolean,
   ): Promise<void> {
     const current = this.#state.producers.get(id);
     if (current === undefined) return;
     let fence = torn;
     if (isPrepared(current)) await this.#end(current, current.phase === 'prepareCommit').done;
-    if (found !== undefined && current.phase === 'ongoing') await this.#commitFound(current, found);
     if (orphans !== undefined) {
       // Not a scan start for batches going ahead (`#durableScans`): its offsets lie below the end,
       // and only entries applied after the restart rise with the partition as `adding` assumes.
@@ -1105,67 +966,29 @@ export class TransactionalProducers {
   }
 }
 
-/** The entries of `into` from `from` up to `aheadOffsetsMax` past it, read in bounded steps. */
-function* scanned(into: Partition, from: number): Generator<LogEntry> {
+/** Per producer, its transactional records in `into` from `from` on that follow its last marker. */
+function unmarked(into: Partition, from: number): Map<number, Unmarked> {
+  const seen = new Map<number, Unmarked>();
   const last = from + aheadOffsetsMax;
   let next = Math.max(from, into.startOffset);
   while (next <= last && next < into.endOffset) {
     const entries = into.log.read(next, { maxEntries: scanReadEntriesMax, maxBytes: scanReadBytesMax });
-    if (entries.length === 0) return;
+    if (entries.length === 0) break;
     for (const entry of entries) {
-      if (entry.offset > last) return;
-      yield entry;
+      if (entry.offset > last) break;
+      const producer = entryProducer(entry);
+      if (producer === undefined || !producer.transactional) continue;
+      const state = seen.get(producer.producerId) ?? { first: undefined, lastMarker: -1 };
+      if (entry.format === entryFormat.txnMarker) {
+        state.first = undefined;
+        state.lastMarker = entry.offset;
+      } else state.first ??= entry.offset;
+      seen.set(producer.producerId, state);
     }
     const tail = entries[entries.length - 1]!;
     next = Math.max(next + 1, tail.offset + Math.max(1, tail.count));
   }
-}
-
-/**
- * The offset of the producer's commit marker of `epoch` in `into` within `aheadOffsetsMax` of `from`,
- * after a batch of its own there; undefined if there is none.
- */
-function commitMarkerAt(
-  into: Partition,
-  from: number,
-  producerId: number,
-  epoch: number,
-): number | undefined {
-  let wrote = false;
-  for (const entry of scanned(into, from)) {
-    if (entry.format !== entryFormat.txnMarker) {
-      wrote ||= entryProducer(entry)?.producerId === producerId;
-      continue;
-    }
-    const marker = decodeTxnMarker(entry.payload);
-    if (marker.producerId !== producerId) continue;
-    return marker.commit && marker.epoch === epoch && wrote ? entry.offset : undefined;
-  }
-  return undefined;
-}
-
-/** Per producer, its transactional records in `into` from `from` on that follow its last marker. */
-function unmarked(into: Partition, from: number): Map<number, Unmarked> {
-  const seen = new Map<number, Unmarked>();
-  for (const entry of scanned(into, from)) {
-    const producer = entryProducer(entry);
-    if (producer === undefined || !producer.transactional) continue;
-    const state = seen.get(producer.producerId) ?? { first: undefined, lastMarker: -1 };
-    if (entry.format === entryFormat.txnMarker) {
-      state.first = undefined;
-      state.lastMarker = entry.offset;
-    } else state.first ??= entry.offset;
-    seen.set(producer.producerId, state);
-  }
   return seen;
-}
-
-/** Whether `promise` resolved; never rejects. */
-function settledOk(promise: Promise<void>): Promise<boolean> {
-  return promise.then(
-    () => true,
-    () => false,
-  );
 }
 
 /**

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import type { CoreClient, StreamPartition, TxnInstance } from '../../src/core/api.js';
 import { registerEntryFormat, unregisterEntryFormat } from '../../src/core/logs/formats.js';
-import { encodeTxnMarker, type TxnMarker } from '../../src/core/logs/markers.js';
 import { partitionLogName } from '../../src/core/logs/names.js';
 import { entryFormat } from '../../src/core/message-codec.js';
 import { decodeJson, encodeJson } from '../../src/core/state/json.js';
@@ -318,10 +317,6 @@ describe('transactional producers in core', () => {
     const { client } = core;
     await client.createStream('orders', { partitions: 2 });
     const txn = await begin(client, 'serial');
-    // Two partitions: the decision goes to the transaction log first, and the markers after it.
-    assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 1 }]), {
-      kind: 'ok',
-    });
     await append(client, txn, 0, 'a');
     held.hold(); // the first commit's marker, on partition 0, is not durable until released
     assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
@@ -335,8 +330,7 @@ describe('transactional producers in core', () => {
     held.release();
     await settle(20);
     assert.equal(client.describeTransaction('serial')?.phase, 'completeCommit');
-    const markers = [entryFormat.withheld, 'b', entryFormat.withheld];
-    assert.deepEqual(committedValues(client.partition('orders', 1)), markers);
+    assert.deepEqual(committedValues(client.partition('orders', 1)), ['b', entryFormat.withheld]);
   });
 
   test("a commit decided while the ending before's marker was not durable: at start that marker is appended again and the commit carried out", async () => {
@@ -660,108 +654,6 @@ describe('transactional producers in core', () => {
   });
 });
 
-describe('a one-partition commit decided by its marker in core', () => {
-  let core: CoreFixture | undefined;
-  afterEach(async () => {
-    await core?.broker.close();
-    unregisterEntryFormat(testFormat);
-  });
-
-  test('it is answered while its decision is not yet durable in the transaction log, and readers see it only once the marker is durable', async () => {
-    register();
-    const txnLog = (name: string) => name === stateLogName('transactions', '/');
-    const heldLog = holdDurability(new MemoryStorage(), txnLog);
-    const heldPartition = holdDurability(
-      heldLog.storage,
-      (name) => name === partitionLogName('/', 'orders', 0),
-    );
-    core = await openCore({ storage: heldPartition.storage });
-    await core.client.createStream('orders', { partitions: 1 });
-    const txn = await begin(core.client, 'one');
-    await append(core.client, txn, 0, 'a');
-    heldLog.hold();
-    heldPartition.hold();
-    let answered = false;
-    const ending = core.client.endTransaction(txn, true).then((r) => {
-      answered = true;
-      return r;
-    });
-    await settle(5);
-    const partition = core.client.partition('orders', 0);
-    assert.equal(answered, false, 'not before the marker is durable');
-    assert.equal(partition.stableOffset, 0, 'readers of committed data wait for the marker too');
-    assert.equal(core.client.describeTransaction('one')?.phase, 'prepareCommit');
-    heldPartition.release();
-    assert.deepEqual(await ending, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch });
-    assert.equal(partition.stableOffset, partition.endOffset);
-    assert.deepEqual(committedValues(partition), ['a', entryFormat.withheld]);
-    heldLog.release();
-  });
-
-  test('at a restart after a crash that took its decision, an open transaction whose partition holds its commit marker is committed, not fenced', async () => {
-    register();
-    core = await openCore();
-    const { storage } = core;
-    await core.client.createStream('orders', { partitions: 1 });
-    const txn = await begin(core.client, 'kept');
-    await append(core.client, txn, 0, 'a');
-    await core.broker.close();
-    // What a crash leaves when the marker was durable and the decision, written lazily, was not.
-    await appendMarker(storage, { producerId: txn.producerId, epoch: txn.epoch, commit: true });
-    await writeTxnEntries(storage, [{ type: 'scan', stream: 'orders', partition: 0, offset: 0 }]);
-    core = await openCore({ storage });
-    const partition = core.client.partition('orders', 0);
-    assert.equal(partition.endOffset, 2, 'no marker appended again');
-    assert.equal(partition.stableOffset, 2);
-    assert.deepEqual(committedValues(partition), ['a', entryFormat.withheld]);
-    assert.deepEqual(partition.abortedBetween(0, 10), []);
-    const summary = core.client.describeTransaction('kept');
-    assert.deepEqual([summary?.phase, summary?.epoch], ['completeCommit', txn.epoch], 'not fenced');
-    assert.deepEqual(await core.client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
-      kind: 'ok',
-    });
-  });
-
-  test('a version 2 transaction decided by its marker hands over to the next epoch at a restart, as its EndTxn told the client', async () => {
-    register();
-    core = await openCore();
-    const { storage } = core;
-    await core.client.createStream('orders', { partitions: 1 });
-    const given = await core.client.initTransactional('v2', 5000, -1, -1);
-    if (given.kind !== 'ok') throw new Error('init refused');
-    const txn = { transactionalId: 'v2', producerId: given.producerId, epoch: given.epoch };
-    await append(core.client, txn, 0, 'a', { addsPartition: true });
-    await core.broker.close();
-    await appendMarker(storage, { producerId: txn.producerId, epoch: txn.epoch, commit: true });
-    await writeTxnEntries(storage, [{ type: 'scan', stream: 'orders', partition: 0, offset: 0 }]);
-    core = await openCore({ storage });
-    assert.deepEqual(committedValues(core.client.partition('orders', 0)), ['a', entryFormat.withheld]);
-    const summary = core.client.describeTransaction('v2');
-    assert.deepEqual([summary?.phase, summary?.epoch], ['completeCommit', txn.epoch + 1]);
-    const after = { ...txn, epoch: txn.epoch + 1 };
-    assert.equal((await append(core.client, after, 0, 'b', { addsPartition: true })).kind, 'appended');
-  });
-
-  test('a commit marker of another epoch decides nothing: the transaction is aborted and fenced', async () => {
-    register();
-    core = await openCore();
-    const { storage } = core;
-    await core.client.createStream('orders', { partitions: 1 });
-    const txn = await begin(core.client, 'other');
-    await append(core.client, txn, 0, 'a');
-    await core.broker.close();
-    await appendMarker(storage, { producerId: txn.producerId, epoch: txn.epoch + 1, commit: true });
-    await writeTxnEntries(storage, [{ type: 'scan', stream: 'orders', partition: 0, offset: 0 }]);
-    core = await openCore({ storage });
-    const partition = core.client.partition('orders', 0);
-    assert.deepEqual(
-      committedValues(partition).filter((v) => v === 'a'),
-      [],
-    );
-    assert.equal(core.client.describeTransaction('other')?.epoch, txn.epoch + 1, 'fenced');
-  });
-});
-
 describe('transaction version 2 (KIP-890 part 2) in core', () => {
   let core: CoreFixture | undefined;
   afterEach(async () => {
@@ -944,13 +836,6 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     assert.equal(client.fetchOffset('g', 'orders', 0)?.offset, 7);
   });
 });
-
-/** Appends a transaction marker to partition 0 of `orders` in a stopped broker's storage. */
-async function appendMarker(storage: CoreFixture['storage'], marker: TxnMarker): Promise<void> {
-  const log = await storage.openLog(partitionLogName('/', 'orders', 0));
-  await log.append({ payload: encodeTxnMarker(marker), timestamp: 1, format: entryFormat.txnMarker }).durable;
-  await log.close();
-}
 
 /** Appends `entries` to the transaction log of a stopped broker's storage, as a process that died after writing them left it. */
 async function writeTxnEntries(storage: CoreFixture['storage'], entries: readonly TxnEntry[]): Promise<void> {

@@ -71,12 +71,6 @@ export interface TxnProducerState {
    * restart that finds a partition ending below carries the decision out as an abort.
    */
   dataEnds: readonly TxnDataEnd[] | undefined;
-  /**
-   * The open transaction's partitions were added by its batches (KIP-890 part 2), so its client ends
-   * it with EndTxn v5, which hands over to the next epoch: a restart that finds its commit decided by
-   * its marker alone (`TransactionalProducers`, "one participant") hands over as the client was told.
-   */
-  implicit: boolean;
 }
 
 /** The end of a transaction's data on one partition: its producer's last offset there + 1. */
@@ -154,8 +148,6 @@ export type TxnEntry =
       readonly id: string;
       readonly partitions: TxnPartition[];
       readonly at: number;
-      /** Added by a transactional batch (KIP-890 part 2), not by AddPartitionsToTxn. */
-      readonly implicit?: true;
     }
   | { readonly type: 'group'; readonly id: string; readonly group: string; readonly at: number }
   | { readonly type: 'offsets'; readonly id: string; readonly offsets: TxnOffset[]; readonly at: number }
@@ -245,7 +237,6 @@ function fresh(
     lastEnd: undefined,
     next: undefined,
     dataEnds: undefined,
-    implicit: false,
   };
 }
 
@@ -277,7 +268,6 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   const { producerId, epoch } = producer;
   producer.lastEnd = { producerId, epoch, commit: entry.commit, markers: entry.markers };
   producer.dataEnds = undefined;
-  producer.implicit = false;
   producer.partitions.clear();
   producer.groups.clear();
   producer.offsets.clear();
@@ -342,7 +332,6 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       break;
     case 'partitions': {
       const producer = touch(state, entry.id, entry.at);
-      if (producer !== undefined && entry.implicit === true) producer.implicit = true;
       for (const p of entry.partitions) {
         const key = partitionKey(p.stream, p.partition);
         if (!producer?.partitions.has(key)) producer?.partitions.set(key, p);
@@ -518,7 +507,6 @@ function producerToJson(p: TxnProducerState): Json {
     ...(p.lastEnd === undefined ? {} : { lastEnd: lastEndToJson(p.lastEnd) }),
     ...(p.next === undefined ? {} : { next: nextToJson(p.next) }),
     ...(p.dataEnds === undefined ? {} : { dataEnds: p.dataEnds.map(dataEndToJson) }),
-    ...(p.implicit ? { implicit: true } : {}),
   };
 }
 
@@ -575,7 +563,6 @@ function producerFromJson(f: Fields): TxnProducerState {
     lastEnd: f.has('lastEnd') ? lastEndFromJson(f.fields('lastEnd')) : undefined,
     next: f.has('next') ? nextFromJson(f.array('next')) : undefined,
     dataEnds: f.has('dataEnds') ? f.array('dataEnds').map(dataEndFromJson) : undefined,
-    implicit: f.has('implicit') && f.bool('implicit'),
   };
 }
 
@@ -593,13 +580,7 @@ function encodeTxn(entry: TxnEntry): Json {
         at: entry.at,
       };
     case 'partitions':
-      return {
-        t: entry.type,
-        id: entry.id,
-        partitions: entry.partitions.map(partitionToJson),
-        at: entry.at,
-        ...(entry.implicit === true ? { implicit: true } : {}),
-      };
+      return { t: entry.type, id: entry.id, partitions: entry.partitions.map(partitionToJson), at: entry.at };
     case 'group':
       return { t: entry.type, id: entry.id, group: entry.group, at: entry.at };
     case 'offsets':
@@ -664,11 +645,13 @@ function decodeTxn(json: unknown): TxnEntry {
         timeoutMs: f.int('timeoutMs'),
         at: f.num('at'),
       };
-    case 'partitions': {
-      const added = { type, id: f.str('id'), partitions: f.array('partitions').map(partitionFromJson) };
-      const implicit = f.has('implicit') && f.bool('implicit') ? { implicit: true as const } : {};
-      return { ...added, at: f.num('at'), ...implicit };
-    }
+    case 'partitions':
+      return {
+        type,
+        id: f.str('id'),
+        partitions: f.array('partitions').map(partitionFromJson),
+        at: f.num('at'),
+      };
     case 'group':
       return { type, id: f.str('id'), group: f.str('group'), at: f.num('at') };
     case 'offsets':

@@ -9,7 +9,8 @@
  * the one before) when the broker is SIGKILLed: after the restart every commit that was answered is
  * read whole by read_committed, and no other transaction is half-visible (half of the ids speak
  * transaction version 2, KIP-890 part 2), and the same with one partition per transaction written by two
- * Produce requests, whose commit its marker decides. Then Debian's
+ * Produce requests (the shape of the benchmark's transactions, which a one-partition commit decided
+ * by its marker alone would change). Then Debian's
  * confluent-kafka (librdkafka 2.0.2): a transactional producer's committed and aborted transactions
  * as `isolation.level=read_committed` and `read_uncommitted` consumers read them.
  */
@@ -362,8 +363,8 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
   await killAtFullRate({ partitions: 2, produces: 1 });
 });
 
-// One partition each: the commit marker is the decision (one-phase commit), the transaction log's
-// entries lazy. Two Produce requests per transaction, so a transaction can be seen half.
+// One partition each, as in the benchmark, with two Produce requests per transaction so that one can
+// be seen half.
 test('one-partition transactions at full rate when the broker is SIGKILLed: each answered commit is whole after the restart, no other half-visible', async () => {
   await killAtFullRate({ partitions: 1, produces: 2 });
 });
