@@ -8,7 +8,9 @@
  * transactional ids committing as fast as they can (two partitions each, every request waiting for
  * the one before) when the broker is SIGKILLed: after the restart every commit that was answered is
  * read whole by read_committed, and no other transaction is half-visible (half of the ids speak
- * transaction version 2, KIP-890 part 2). Then Debian's
+ * transaction version 2, KIP-890 part 2), and the same with one partition per transaction written by two
+ * Produce requests (the shape of the benchmark's transactions, which a one-partition commit decided
+ * by its marker alone would change). Then Debian's
  * confluent-kafka (librdkafka 2.0.2): a transactional producer's committed and aborted transactions
  * as `isolation.level=read_committed` and `read_uncommitted` consumers read them.
  */
@@ -193,12 +195,19 @@ const rateTopic = 'crash-rate';
 const ratePartitions = 3;
 const recordsPerPartition = 2;
 
+/** A transaction of the full-rate tests: how many partitions it writes to, with how many Produce requests. */
+interface TxnShape {
+  readonly partitions: 1 | 2;
+  readonly produces: number;
+}
+
 /**
- * One transactional id's transactions on its own connection, each adding two partitions, writing
- * two records to each and committing, until `stop` or the connection dies; `committed` gets the name
- * of each transaction whose EndTxn was answered without error, `refused` each Produce answered with an
- * error. Odd lanes speak transaction version 2 (KIP-890 part 2: no AddPartitionsToTxn, Produce v12,
- * EndTxn v5 naming the next epoch, whose sequences start at 0 again), even lanes the first flow.
+ * One transactional id's transactions on its own connection, each adding `shape.partitions`
+ * partitions, writing two records to each in each of `shape.produces` Produce requests and
+ * committing, until `stop` or the connection dies; `committed` gets the name of each transaction
+ * whose EndTxn was answered without error, `refused` each Produce answered with an error. Odd lanes
+ * speak transaction version 2 (KIP-890 part 2: no AddPartitionsToTxn, Produce v12, EndTxn v5 naming
+ * the next epoch, whose sequences start at 0 again), even lanes the first flow.
  */
 async function commitLoop(
   port: number,
@@ -206,6 +215,7 @@ async function commitLoop(
   committed: Set<string>,
   refused: string[],
   stop: () => boolean,
+  shape: TxnShape = { partitions: 2, produces: 1 },
 ) {
   const c = await WireClient.open(port);
   try {
@@ -215,7 +225,7 @@ async function commitLoop(
       transactionTimeoutMs: 2000,
     });
     const ids = { producerId: init.producerId as bigint, producerEpoch: init.producerEpoch as number };
-    const partitions = [lane % ratePartitions, (lane + 1) % ratePartitions];
+    const partitions = [lane % ratePartitions, (lane + 1) % ratePartitions].slice(0, shape.partitions);
     const sequences = new Map(partitions.map((p) => [p, 0]));
     const tv2 = lane % 2 === 1;
     for (let n = 0; n < 300 && !stop(); n++) {
@@ -226,31 +236,35 @@ async function commitLoop(
           v3AndBelowProducerEpoch: ids.producerEpoch,
           v3AndBelowTopics: [{ name: rateTopic, partitions }],
         });
-      const partitionData = partitions.map((index) => {
-        const baseSequence = sequences.get(index)!;
-        sequences.set(index, baseSequence + recordsPerPartition);
-        const records = encodeRecordBatch({
-          baseTimestamp: BigInt(Date.now()),
-          attributes: BatchAttribute.transactional,
-          ...ids,
-          baseSequence,
-          records: Array.from({ length: recordsPerPartition }, (_, i) => ({
-            value: new TextEncoder().encode(`${lane}-${n}-${index}-${i}`),
-          })),
+      let written = true;
+      for (let k = 0; k < shape.produces && written; k++) {
+        const partitionData = partitions.map((index) => {
+          const baseSequence = sequences.get(index)!;
+          sequences.set(index, baseSequence + recordsPerPartition);
+          const records = encodeRecordBatch({
+            baseTimestamp: BigInt(Date.now()),
+            attributes: BatchAttribute.transactional,
+            ...ids,
+            baseSequence,
+            records: Array.from({ length: recordsPerPartition }, (_, i) => ({
+              value: new TextEncoder().encode(`${lane}-${n}-${index}-${k}${i}`),
+            })),
+          });
+          return { index, records };
         });
-        return { index, records };
-      });
-      const produced = await c.request<Obj>(ApiKey.Produce, tv2 ? 12 : 7, {
-        transactionalId,
-        acks: -1,
-        timeoutMs: 5000,
-        topicData: [{ name: rateTopic, partitionData }],
-      });
-      const codes = produced.responses[0].partitionResponses.map((r: Obj) => r.errorCode);
-      if (codes.some((code: number) => code !== 0)) {
-        refused.push(`${lane}-${n}: ${codes}`); // a half-written transaction is not committed
-        break;
+        const produced = await c.request<Obj>(ApiKey.Produce, tv2 ? 12 : 7, {
+          transactionalId,
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [{ name: rateTopic, partitionData }],
+        });
+        const codes = produced.responses[0].partitionResponses.map((r: Obj) => r.errorCode);
+        if (codes.some((code: number) => code !== 0)) {
+          refused.push(`${lane}-${n}: ${codes}`); // a half-written transaction is not committed
+          written = false;
+        }
       }
+      if (!written) break;
       const ended = await c.request<Obj>(ApiKey.EndTxn, tv2 ? 5 : 3, {
         transactionalId,
         ...ids,
@@ -270,7 +284,11 @@ async function commitLoop(
   }
 }
 
-test('transactions at full rate when the broker is SIGKILLed: each answered commit is whole after the restart, no other half-visible', async () => {
+/**
+ * Six ids committing `shape`'s transactions as fast as they can when the broker is SIGKILLed: after
+ * the restart read_committed reads every answered commit whole and no other transaction half.
+ */
+async function killAtFullRate(shape: TxnShape): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-txn-rate-'));
   let cli = await start(dataDir);
   try {
@@ -284,7 +302,7 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
     const refused: string[] = [];
     let killed = false;
     const lanes = Array.from({ length: 6 }, (_, lane) =>
-      commitLoop(cli.ports.kafka!, lane, committed, refused, () => killed),
+      commitLoop(cli.ports.kafka!, lane, committed, refused, () => killed, shape),
     );
     await until(() => committed.size >= 60, 20_000, '60 committed transactions');
     cli.kill();
@@ -319,9 +337,10 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
     offsets.close();
     assert.ok(stable, 'every transaction open at the kill ended');
     const kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
+    const perCommit = shape.partitions * shape.produces * recordsPerPartition;
     const values = await readValues(kafka, rateTopic, {
       readUncommitted: false,
-      expected: answered.size * 2 * recordsPerPartition,
+      expected: answered.size * perCommit,
       waitMs: 30_000,
       // Commits decided but not answered when the broker died are read too: read until nothing comes.
       quietMs: 2000,
@@ -333,11 +352,21 @@ test('transactions at full rate when the broker is SIGKILLed: each answered comm
       perTxn.set(txn, (perTxn.get(txn) ?? 0) + 1);
     }
     for (const txn of answered) assert.ok(perTxn.has(txn), `answered commit ${txn} survived`);
-    for (const [txn, count] of perTxn) assert.equal(count, 2 * recordsPerPartition, `${txn} is whole`);
+    for (const [txn, count] of perTxn) assert.equal(count, perCommit, `${txn} is whole`);
   } finally {
     await cli.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+test('transactions at full rate when the broker is SIGKILLed: each answered commit is whole after the restart, no other half-visible', async () => {
+  await killAtFullRate({ partitions: 2, produces: 1 });
+});
+
+// One partition each, as in the benchmark, with two Produce requests per transaction so that one can
+// be seen half.
+test('one-partition transactions at full rate when the broker is SIGKILLed: each answered commit is whole after the restart, no other half-visible', async () => {
+  await killAtFullRate({ partitions: 1, produces: 2 });
 });
 
 const noConfluent = confluentMissing();
