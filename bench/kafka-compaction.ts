@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js';
 import { compactNowRequest } from '../testing/kafka-wire.js';
-import { listenerFlags, startCli } from '../testing/server-cli.js';
+import { listenerFlags, type RunningCli, startCli } from '../testing/server-cli.js';
 import { sleep } from '../testing/wait.js';
 import { Conn, percentile, readBack } from './kafka.js';
 import { cpuMs } from './stats.js';
@@ -59,6 +59,19 @@ if (!(beforeMs >= probeMs)) throw new Error(`COMPACTION_BENCH_BEFORE_MS must be 
  * (its segment created, its files opened) and the fills' tail are no part of what compaction changes.
  */
 const warmupMs = 1000;
+/**
+ * `COMPACTION_BENCH_SYNC_MOMENTS=false` starts the broker with `--storage-sync-moments false`: compaction's
+ * file-system calls and freeing steps run when reached, not beside producers' fdatasyncs (the measure of
+ * what the moments change on the file system under `os.tmpdir()`; docs/performance.md, "Kafka compaction").
+ */
+const syncMoments = process.env['COMPACTION_BENCH_SYNC_MOMENTS'] ?? 'true';
+if (syncMoments !== 'true' && syncMoments !== 'false')
+  throw new Error('COMPACTION_BENCH_SYNC_MOMENTS must be true or false');
+/**
+ * `COMPACTION_BENCH_READS=false` leaves out the second topic (its fill, and its compaction under a
+ * reader): a run then measures produce latency alone, in half the time.
+ */
+const withReads = process.env['COMPACTION_BENCH_READS'] !== 'false';
 /** How often the bench reads the compacted topic's folder, in both windows alike. */
 const pollMs = 100;
 
@@ -228,9 +241,50 @@ function tailLine(quiet: number[], last: number[], during: number[]): string {
 
 const mbps = (r: { bytes: number; seconds: number }) => r.bytes / 1e6 / r.seconds;
 
+interface ReadRun {
+  readonly quiet: number;
+  /** MB/s of each whole read during compaction, sorted. */
+  readonly during: number[];
+  readonly compactionSeconds: number;
+}
+
+/** `readable` read whole from its start before, then again and again while it is compacted. */
+async function readWhileCompacting(conn: Conn, dataDir: string, cli: RunningCli): Promise<ReadRun> {
+  const port = cli.ports.kafka!;
+  const quiet = mbps(await readBack(port, 'readable', 1));
+  const during: number[] = [];
+  const failures: string[] = [];
+  const second = await compact(conn, dataDir, 'readable', async (done) => {
+    while (!done()) {
+      // A broker that is gone answers nothing more: reading on would only repeat the failure.
+      const gone = cli.exitStatus();
+      if (gone !== undefined) throw new Error(`the broker exited during the reads: ${JSON.stringify(gone)}`);
+      try {
+        const r = await readBack(port, 'readable', 1);
+        if (!done()) during.push(mbps(r));
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  });
+  if (failures.length > 0)
+    process.stdout.write(
+      `reads that failed during compaction: ${failures.join('; ')}\nbroker output: ${cli.stdout().slice(-3000)} ${cli.stderr().slice(-3000)}\n`,
+    );
+  return { quiet, during: during.sort((a, b) => a - b), compactionSeconds: second.seconds };
+}
+
+/** The read columns of the table: empty without reads (`COMPACTION_BENCH_READS=false`). */
+function readColumns(read: ReadRun | undefined): string {
+  if (read === undefined) return '– | – | –';
+  const median = percentile(read.during, 0.5).toFixed(0);
+  return `${read.quiet.toFixed(0)} | ${median} (${read.during.length}) | ${read.compactionSeconds.toFixed(1)}`;
+}
+
 export async function runKafkaCompactionBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-compaction-bench-'));
   const flags = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always'];
+  flags.push('--storage-sync-moments', syncMoments);
   const cli = await startCli(
     [
       ...flags,
@@ -244,7 +298,6 @@ export async function runKafkaCompactionBench(): Promise<void> {
   );
   try {
     const conn = await Conn.open(cli.ports.kafka!);
-    const port = cli.ports.kafka!;
     for (const name of ['compacted', 'readable', 'probe']) {
       await conn.request(ApiKey.CreateTopics, 4, {
         topics: [{ name, numPartitions: 1, replicationFactor: 1 }],
@@ -252,7 +305,7 @@ export async function runKafkaCompactionBench(): Promise<void> {
       });
     }
     const produced = await fill(conn, 'compacted');
-    await fill(conn, 'readable');
+    if (withReads) await fill(conn, 'readable');
     // Latency: the probe alone before, then alone while `compacted` is compacted.
     const loadAtStart = loadavg()[0]!;
     const before = await probeBefore(conn, dataDir, 'compacted');
@@ -265,38 +318,16 @@ export async function runKafkaCompactionBench(): Promise<void> {
     });
     const cpu = { loop: cpuMs(cli.pid, cli.pid) - cpuBefore.loop, all: cpuMs(cli.pid) - cpuBefore.all };
     during.sort((a, b) => a - b);
-    // Reads: `readable` read whole from its start before, then again and again while it is compacted.
-    const readQuiet = mbps(await readBack(port, 'readable', 1));
-    const reads: number[] = [];
-    const failures: string[] = [];
-    const second = await compact(conn, dataDir, 'readable', async (done) => {
-      while (!done()) {
-        // A broker that is gone answers nothing more: reading on would only repeat the failure.
-        const gone = cli.exitStatus();
-        if (gone !== undefined)
-          throw new Error(`the broker exited during the reads: ${JSON.stringify(gone)}`);
-        try {
-          const r = await readBack(port, 'readable', 1);
-          if (!done()) reads.push(mbps(r));
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    });
-    if (failures.length > 0)
-      process.stdout.write(
-        `reads that failed during compaction: ${failures.join('; ')}\nbroker output: ${cli.stdout().slice(-3000)} ${cli.stderr().slice(-3000)}\n`,
-      );
-    reads.sort((a, b) => a - b);
+    const read = withReads ? await readWhileCompacting(conn, dataDir, cli) : undefined;
     conn.socket.destroy();
     process.stdout.write(
-      `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s\n` +
+      `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s; data in ${tmpdir()}, sync moments ${syncMoments}\n` +
         '| load | compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | p99 during / before | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read | broker CPU s while compacting: event loop / all threads |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
         `| ${loadAtStart.toFixed(2)}–${loadavg()[0]!.toFixed(2)} | ${run.seconds.toFixed(1)} | ${(run.before / 1e6).toFixed(1)} | ${(run.after / 1e6).toFixed(1)} | ` +
         `${percentile(quiet, 0.5).toFixed(2)} / ${percentile(quiet, 0.99).toFixed(2)} | ` +
         `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ` +
         `${(percentile(during, 0.99) / percentile(quiet, 0.99)).toFixed(2)}× | ${during.length} | ` +
-        `${readQuiet.toFixed(0)} | ${percentile(reads, 0.5).toFixed(0)} (${reads.length}) | ${second.seconds.toFixed(1)} | ` +
+        `${readColumns(read)} | ` +
         `${(cpu.loop / 1000).toFixed(2)} / ${(cpu.all / 1000).toFixed(2)} |\n` +
         tailLine(quiet, before.last, during),
     );

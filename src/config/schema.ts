@@ -110,6 +110,7 @@ export interface Config {
   fsyncIntervalMs: number;
   storageOpenFilesMax: number;
   compactionIoBytesPerSecondMax: number;
+  storageSyncMoments: boolean;
   logLevel: LogLevel;
   queuesMax: number;
   exchangesMax: number;
@@ -257,6 +258,7 @@ export const configDefault: Config = {
   fsyncIntervalMs: 200,
   storageOpenFilesMax: storageLimitsDefault.openFilesMax,
   compactionIoBytesPerSecondMax: storageLimitsDefault.compactionIoBytesPerSecondMax,
+  storageSyncMoments: true,
   logLevel: 'info',
   queuesMax: coreLimitsDefault.queuesMax,
   exchangesMax: coreLimitsDefault.exchangesMax,
@@ -561,6 +563,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       "Bytes per second that log compaction reads, writes and frees on file storage (Kafka's " +
       'log.cleaner.io.max.bytes.per.second), so its disk work is spread out instead of arriving in ' +
       "bursts that producers' fsyncs wait behind. 0: no limit.",
+  },
+  storageSyncMoments: {
+    type: { kind: 'boolean' },
+    group: 'Storage',
+    description:
+      "Log compaction's file-system calls on file storage (a swap's renames, index files and fsyncs) run " +
+      "just before a producer's fdatasync, and the freeing of replaced segments just after one. " +
+      '`false`: each runs when compaction reaches it (for measuring; docs/performance.md, "Kafka compaction").',
   },
   logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },
   queuesMax: { type: integer(1, countMax), group: 'Limits', description: 'Queues across all vhosts.' },

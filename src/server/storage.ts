@@ -36,6 +36,7 @@ export async function openStorage(config: Readonly<Config>, io?: FileIo): Promis
       fsync: fsyncPolicy(config),
       limits,
       softwareVersion: packageInfo().version,
+      syncMoments: config.storageSyncMoments,
       ...(io === undefined ? {} : { io }),
     });
     return withRelease(storage, lock.release);

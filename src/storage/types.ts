@@ -247,8 +247,8 @@ export interface Log {
    * Puts segments rewritten away from the log in the place of theirs (descriptors this log handed
    * out), as `rewrite` swaps its own: readers see each segment as it was or as rewritten, a crash leaves
    * one of the two for each. The whole batch costs two folder fsyncs and its renames happen in one
-   * synchronous step, so the file system's journal is asked to commit twice per batch, not per segment
-   * (docs/storage-format.md, "Rewriting away from the log's thread"). Resolves with the bytes freed; a
+   * synchronous step, so a journaling file system (ext4 with a journal, xfs) is asked to commit twice
+   * per batch, not per segment (docs/storage-format.md, "Rewriting away from the log's thread"). Resolves with the bytes freed; a
    * segment no longer the log's (retention removed it) frees nothing and its rewritten file is removed,
    * and a closed log takes nothing (the next open removes what was left). Refused with `invalid_state`
    * while another rewrite of the log is under way. An entry without `rewritten` only removes what a

@@ -85,6 +85,12 @@ describe('config precedence: defaults < file < env < flags', () => {
     assert.equal(config.httpPort, 'auto');
   });
 
+  test('sync moments stay on unless a flag or variable turns them off', () => {
+    assert.equal(load().storageSyncMoments, true);
+    assert.equal(load(['--storage-sync-moments', 'false']).storageSyncMoments, false);
+    assert.equal(load([], { SWITCHYARD_STORAGE_SYNC_MOMENTS: 'false' }).storageSyncMoments, false);
+  });
+
   test('an empty environment variable counts as unset', () => {
     assert.equal(load([], { SWITCHYARD_AMQP_PORT: '' }).amqpPort, 5672);
   });

@@ -7,8 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { type FileIo, realIo } from '../../src/storage/file/io.js';
+import { FileStorage } from '../../src/storage/file/storage.js';
 import { SyncMoments, syncMomentCallsMax } from '../../src/storage/file/sync-moments.js';
-import { heldDisk, syncingAppender, turn } from '../../testing/storage-fixtures.js';
+import {
+  type HeldCall,
+  heldDisk,
+  payloadFor,
+  removeDir,
+  syncingAppender,
+  tempDir,
+  turn,
+} from '../../testing/storage-fixtures.js';
 
 test("a waiting call runs just before a producer's fdatasync, and its caller goes on once it returned", async () => {
   const events: string[] = [];
@@ -111,4 +121,85 @@ test('with no producer, disk work starts after the wait, and its failure rejects
   await assert.rejects(failed, /EIO/);
   await done;
   assert.ok(performance.now() - began >= 4, 'it waited for a gap first');
+});
+
+/**
+ * How long a swap is watched while a producer's fdatasync is held: one waiting for it must not finish
+ * in `heldSwapMs`; one that does not wait must finish (a real fdatasync and folder fsync, on a disk
+ * other work shares) within `freeSwapMs`.
+ */
+const heldSwapMs = 1000;
+const freeSwapMs = 10_000;
+
+/**
+ * A file storage on a real folder whose next fdatasync, a producer's, is held once `hold` is set, with a
+ * log of a few sealed segments; `release` lets it run.
+ */
+async function storageWithHeldSyncs(syncMoments: boolean | undefined) {
+  const dir = tempDir();
+  const held: Array<{ fd: number; done: HeldCall }> = [];
+  const state = { hold: false };
+  const io: FileIo = {
+    write: realIo.write,
+    fdatasync: (fd, done) => {
+      // Only the producer's: the rewrite's own fdatasync of its `.cleaned` file comes through here too.
+      if (state.hold && held.length === 0) held.push({ fd, done });
+      else realIo.fdatasync(fd, done);
+    },
+  };
+  const storage = await FileStorage.open({
+    dir,
+    fsync: { kind: 'always' },
+    limits: { segmentBytesMax: 1024, indexIntervalBytes: 256 },
+    io,
+    ...(syncMoments === undefined ? {} : { syncMoments }),
+  });
+  const log = await storage.openLog('moments');
+  const appended = Array.from(
+    { length: 40 },
+    (_, i) => log.append({ payload: payloadFor(i), timestamp: i }).durable,
+  );
+  await Promise.all(appended);
+  const release = () => {
+    state.hold = false;
+    for (const { fd, done } of held.splice(0)) realIo.fdatasync(fd, done);
+  };
+  const close = async () => {
+    release();
+    await storage.close();
+    removeDir(dir);
+  };
+  return { log, state, held, release, close };
+}
+
+/** Whether `work` settles within `ms`. */
+function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([work.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
+
+test("by default a rewrite's swap waits for a producer's fdatasync; with syncMoments false it does not", async () => {
+  for (const syncMoments of [undefined, false]) {
+    const subject = await storageWithHeldSyncs(syncMoments);
+    try {
+      subject.state.hold = true;
+      const acked = subject.log.append({ payload: payloadFor(99), timestamp: 99 }).durable;
+      // Its write runs on libuv's pool first.
+      for (let waitedMs = 0; subject.held.length === 0 && waitedMs < 2000; waitedMs += 5)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(subject.held.length, 1, "the producer's fdatasync is held");
+      const rewritten = subject.log.rewrite(0, (entry) => (entry.offset % 2 === 0 ? 'drop' : 'keep'));
+      const swappedWhileHeld = await settlesWithin(
+        rewritten,
+        syncMoments === false ? freeSwapMs : heldSwapMs,
+      );
+      assert.equal(swappedWhileHeld, syncMoments === false, `syncMoments ${String(syncMoments)}`);
+      subject.release();
+      const result = await rewritten;
+      await acked;
+      assert.ok(result.bytesFreed > 0, 'the rewrite freed what it dropped');
+      assert.equal(subject.log.read(0, { maxEntries: 1 })[0]?.offset, 1, 'offset 0 was dropped');
+    } finally {
+      await subject.close();
+    }
+  }
 });

@@ -383,9 +383,10 @@ export class FileLog implements Log, Leased {
 
   /**
    * `adoptRewritten`'s work: the old indexes of every segment of the batch removed and one folder fsync,
-   * then every rename in one synchronous step, one folder fsync, and the new indexes written. Each
-   * journal commit the folder fsyncs force makes an fdatasync of the produce path wait for it
-   * (docs/performance.md, "Kafka compaction"), so a batch asks for two, not two per segment.
+   * then every rename in one synchronous step, one folder fsync, and the new indexes written. On a
+   * journaling file system (ext4 with a journal, xfs) each journal commit a folder fsync forces makes an
+   * fdatasync of the produce path wait for it (docs/performance.md, "Kafka compaction"), so a batch asks
+   * for two, not two per segment.
    */
   private async adoptBatch(batch: readonly AdoptedRewrite[]): Promise<number> {
     const current = (segment: Segment | undefined): segment is Segment =>
@@ -479,8 +480,9 @@ export class FileLog implements Log, Leased {
 
   /**
    * Makes the rewritten files durable before their swap, one at a time, each fdatasync started in a
-   * sync moment: it then joins the journal commit of the producer's fdatasync that follows it instead
-   * of forcing one of its own while producers wait. On a failure the rewritten files are removed.
+   * sync moment: on a journaling file system it then joins the commit of the producer's fdatasync that
+   * follows it instead of forcing one of its own while producers wait. On a failure the rewritten files
+   * are removed.
    */
   private async syncCleaned(
     wanted: ReadonlyArray<{ segment: Segment; rewritten: RewrittenSegmentFile }>,

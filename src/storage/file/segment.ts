@@ -69,7 +69,7 @@ export interface SegmentContext {
   readonly io: FileIo;
   readonly files: HandleCache;
   /** Storage's moments for compaction's metadata calls beside producers' fdatasyncs. */
-  readonly moments?: SyncMoments;
+  readonly moments?: SyncMoments | undefined;
   /** Storage's read thread, for `Log.readOffThread`; without it such reads run inline. */
   readonly reads?: ReadThread;
   readonly onFailed: (err: BrokerError) => void;

@@ -28,6 +28,11 @@ export interface FileStorageOptions {
   readonly io?: FileIo;
   /** This Switchyard's version: written to `FORMAT`, and named when another format is refused. */
   readonly softwareVersion?: string;
+  /**
+   * Compaction's file-system calls wait for producers' fdatasyncs (`SyncMoments`; default true). False:
+   * they run when compaction reaches them, for measuring what the moments change on a file system.
+   */
+  readonly syncMoments?: boolean;
 }
 
 function checkPolicy(policy: FsyncPolicy): void {
@@ -56,8 +61,8 @@ export class FileStorage implements Storage {
   private readonly limits: StorageLimits;
   private readonly io: FileIo;
   private readonly files: HandleCache;
-  /** Where compaction's metadata calls wait for an appender's fdatasync (`SyncMoments`). */
-  private readonly moments = new SyncMoments();
+  /** Where compaction's metadata calls wait for an appender's fdatasync (`SyncMoments`); none: at once. */
+  private readonly moments: SyncMoments | undefined;
   /** Large reads' file reads and CRC checks (`Log.readOffThread`); the worker starts with the first. */
   private readonly reads: ReadThread;
   private readonly clock: IncarnationClock;
@@ -88,6 +93,7 @@ export class FileStorage implements Storage {
     this.limits = resolveLimits(options.limits);
     this.io = metered.io;
     this.writes = metered.writes;
+    this.moments = options.syncMoments === false ? undefined : new SyncMoments();
     this.files = new HandleCache(
       this.limits.openFilesMax,
       this.limits.compactionIoBytesPerSecondMax,

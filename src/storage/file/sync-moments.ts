@@ -1,21 +1,27 @@
 /**
- * Moments for compaction's metadata calls beside producers (docs/performance.md, "Kafka compaction",
- * "5 December, evening"). ext4 keeps one journal for the whole file system: a producer's fdatasync that
- * arrives while a commit forced by another call (a folder fsync) is being written waits for it and then
- * makes its own, and a call still changing metadata (a rename, an unlink, a truncation) holds up a
- * commit that has begun. So those calls wait here for the next fdatasync of an appender and run,
- * synchronously, just before it starts: their changes then ride in the commit that fdatasync makes
- * anyway, instead of forcing one of their own that a producer meets. Their caller's folder fsync comes
- * once that fdatasync has returned, when on ext4 the commit it needs is already written; on any file
- * system it still makes them durable. With no fdatasync started within `syncMomentWaitMsMax` and none
- * running (no producer writing, so none to hold up), they run then.
+ * Moments for compaction's file-system calls beside producers, gaps for its disk work
+ * (docs/performance.md, "Kafka compaction": "5 December, evening", "late evening" and "night").
  *
- * Gaps are the other side: work that occupies the disk (a freeing truncation, which on a file system
- * mounted with `discard` and no journal issues its discard synchronously) starts just after an
- * appender's fdatasync has returned, when no other is running. A virtual disk that serves one request
- * at a time makes a producer's write and flush queued behind a discard wait for it (docs/performance.md,
- * "Kafka compaction", "5 December, late evening"); started in the gap, the discard runs while the producer is
- * still being answered and has not written again.
+ * Moments: a swap's calls (a `.cleaned` fdatasync, the old indexes' removal, the renames, the new index
+ * files) wait for the next fdatasync of an appender and run, synchronously, just before it starts; their
+ * caller goes on once that fdatasync has returned, and its folder fsync then makes them durable on any
+ * file system. The reason is a journaling file system's: on ext4 with a journal (data=ordered) and on
+ * xfs, an appender's fdatasync of a file it made longer commits the journal (forces the log) anyway, and
+ * a metadata change made just before it joins that commit instead of forcing one of its own that a
+ * producer arriving meanwhile would wait behind. ext4 without a journal has no commit to join: there the
+ * moment only places the calls ahead of a flush. With no fdatasync started within
+ * `syncMomentWaitMsMax` and none running (no producer writing, so none to hold up), they run then.
+ *
+ * Gaps: work that occupies the disk (a freeing truncation) starts just after an appender's fdatasync
+ * has returned with none left running. Where a truncation discards before it returns (ext4 without a
+ * journal, mounted with `discard`) on a disk that serves one request at a time, a producer's write
+ * queued behind the discard waits for it; started in the gap, it runs while the producer is answered.
+ * Without `discard` (the usual mount) a truncation only changes metadata, which on a journal goes into
+ * the next commit (and may hold up one that begins while it runs).
+ *
+ * Measured on and off (`FileStorageOptions.syncMoments`) on ext4 with a journal, xfs and ext4 without
+ * one, at load 5-21 ("night"): no difference in producers' p99 during compaction on any of them, and on
+ * journaled ext4 compaction ended sooner with them in most pairs; nothing hurt, so they stay on.
  */
 import { assert } from '../../shared/assert.js';
 
