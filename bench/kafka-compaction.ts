@@ -70,6 +70,8 @@ const pollMs = 100;
  */
 const nullRun = process.env['COMPACTION_BENCH_NULL'] === '1';
 const nullMs = Number(process.env['COMPACTION_BENCH_NULL_MS'] ?? 9000);
+/** `COMPACTION_BENCH_BROKER_FLAGS`: more `switchyard start` flags, split on spaces (e.g. a smaller `--open-files-max`). */
+const brokerFlags = (process.env['COMPACTION_BENCH_BROKER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 /** `COMPACTION_BENCH_TRACE=1`: what each probe overlapped (bench/compaction-trace.ts). */
 const tracing = process.env['COMPACTION_BENCH_TRACE'] === '1';
 
@@ -360,6 +362,7 @@ export async function runKafkaCompactionBench(): Promise<void> {
       '--log-level',
       logLevel,
       ...listenerFlags({ kafka: 'auto' }),
+      ...brokerFlags,
     ],
     { lifetimeMs: brokerLifetimeMs },
   );
