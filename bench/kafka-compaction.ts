@@ -19,6 +19,7 @@ import { ApiKey, encodeRecordBatch } from '../src/protocols/kafka/codec/index.js
 import { compactNowRequest } from '../testing/kafka-wire.js';
 import { listenerFlags, type RunningCli, startCli } from '../testing/server-cli.js';
 import { sleep } from '../testing/wait.js';
+import { compactionRunNs, ProbeTrace, traceLine } from './compaction-trace.js';
 import { Conn, percentile, readBack } from './kafka.js';
 import { cpuMs } from './stats.js';
 
@@ -74,6 +75,18 @@ if (syncMoments !== 'true' && syncMoments !== 'false')
 const withReads = process.env['COMPACTION_BENCH_READS'] !== 'false';
 /** How often the bench reads the compacted topic's folder, in both windows alike. */
 const pollMs = 100;
+/**
+ * `COMPACTION_BENCH_NULL=1`: the same run with compaction never triggered (no AlterConfigs, no reads
+ * phase); the window "during" is then `COMPACTION_BENCH_NULL_MS` of the same probes and polling (default
+ * 9 s, about a compaction's window on this machine: its 5–9 s and the 3 s it must stay unchanged). What
+ * share of such runs exceed 2× is the machine's floor under "every run".
+ */
+const nullRun = process.env['COMPACTION_BENCH_NULL'] === '1';
+const nullMs = Number(process.env['COMPACTION_BENCH_NULL_MS'] ?? 9000);
+/** `COMPACTION_BENCH_BROKER_FLAGS`: more `switchyard start` flags, split on spaces (e.g. a smaller `--open-files-max`). */
+const brokerFlags = (process.env['COMPACTION_BENCH_BROKER_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+/** `COMPACTION_BENCH_TRACE=1`: what each probe overlapped (bench/compaction-trace.ts). */
+const tracing = process.env['COMPACTION_BENCH_TRACE'] === '1';
 
 const value = new Uint8Array(recordBytes).fill(120);
 const encoder = new TextEncoder();
@@ -130,15 +143,19 @@ async function probe(
   stop: () => boolean = () => false,
   ms = probeMs,
   starts?: Array<{ at: number; ms: number }>,
+  trace?: ProbeTrace,
 ): Promise<number[]> {
   const batch = keyedBatch(0);
   const latencies: number[] = [];
   const end = Date.now() + ms;
   while (Date.now() < end && !stop()) {
+    const mark = trace?.mark();
     const t0 = performance.now();
     await conn.request(ApiKey.Produce, 7, produceRequest(topic, batch));
-    latencies.push(performance.now() - t0);
-    starts?.push({ at: t0, ms: latencies.at(-1)! });
+    const took = performance.now() - t0;
+    latencies.push(took);
+    if (mark !== undefined) trace?.record(took, mark);
+    starts?.push({ at: t0, ms: took });
   }
   return latencies.sort((a, b) => a - b);
 }
@@ -193,17 +210,16 @@ async function compact(
   return { seconds: (finishedAt - started) / 1000, before, after: folderBytes(folder) };
 }
 
-/**
- * The window before compaction, measured as the one during it: probes while the bench reads the
- * topic's folder every `pollMs`, as `waitStable` does meanwhile.
- */
-async function probeBefore(
+/** Probes for `ms` while the bench reads `topic`'s folder every `pollMs`, as `waitStable` does. */
+async function probePolling(
   conn: Conn,
   dataDir: string,
   topic: string,
-): Promise<{ all: number[]; last: number[] }> {
+  ms: number,
+  starts?: Array<{ at: number; ms: number }>,
+  trace?: ProbeTrace,
+): Promise<number[]> {
   const folder = topicFolder(dataDir, topic);
-  await probe(conn, 'probe', undefined, warmupMs);
   let done = false;
   const polling = (async () => {
     while (!done) {
@@ -211,10 +227,22 @@ async function probeBefore(
       await sleep(pollMs);
     }
   })();
-  const starts: Array<{ at: number; ms: number }> = [];
-  const all = await probe(conn, 'probe', undefined, beforeMs, starts);
+  const latencies = await probe(conn, 'probe', undefined, ms, starts, trace);
   done = true;
   await polling;
+  return latencies;
+}
+
+/** The window before compaction, measured as the one during it (`probePolling`). */
+async function probeBefore(
+  conn: Conn,
+  dataDir: string,
+  topic: string,
+  trace?: ProbeTrace,
+): Promise<{ all: number[]; last: number[] }> {
+  await probe(conn, 'probe', undefined, warmupMs);
+  const starts: Array<{ at: number; ms: number }> = [];
+  const all = await probePolling(conn, dataDir, topic, beforeMs, starts, trace);
   const from = (starts.at(-1)?.at ?? 0) - probeMs;
   const last = starts.filter((s) => s.at >= from).map((s) => s.ms);
   return { all, last: last.sort((a, b) => a - b) };
@@ -241,18 +269,56 @@ function tailLine(quiet: number[], last: number[], during: number[]): string {
 
 const mbps = (r: { bytes: number; seconds: number }) => r.bytes / 1e6 / r.seconds;
 
-interface ReadRun {
-  readonly quiet: number;
-  /** MB/s of each whole read during compaction, sorted. */
+interface LatencyPhase {
+  readonly quiet: number[];
+  readonly last: number[];
   readonly during: number[];
-  readonly compactionSeconds: number;
+  readonly run: Compacted | undefined;
+  /** The broker's CPU ms over the window during: its event loop, all its threads, the compaction thread. */
+  readonly cpu: { readonly loop: number; readonly all: number; readonly compaction: number };
+  readonly loadAtStart: number;
+  readonly traces: { readonly before: ProbeTrace; readonly during: ProbeTrace } | undefined;
+}
+
+/** The probe alone before, then alone while `compacted` is compacted (or, in a null run, not). */
+async function latencyPhase(conn: Conn, dataDir: string, pid: number): Promise<LatencyPhase> {
+  const traces = tracing ? { before: new ProbeTrace(pid), during: new ProbeTrace(pid) } : undefined;
+  const loadAtStart = loadavg()[0]!;
+  const before = await probeBefore(conn, dataDir, 'compacted', traces?.before);
+  const during: number[] = [];
+  const cpuBefore = { loop: cpuMs(pid, pid), all: cpuMs(pid), compaction: compactionRunNs(pid) / 1e6 };
+  let run: Compacted | undefined;
+  if (nullRun) {
+    during.push(...(await probePolling(conn, dataDir, 'compacted', nullMs, undefined, traces?.during)));
+  } else {
+    run = await compact(conn, dataDir, 'compacted', async (done) => {
+      while (!done()) during.push(...(await probe(conn, 'probe', done, probeMs, undefined, traces?.during)));
+    });
+  }
+  const cpu = {
+    loop: cpuMs(pid, pid) - cpuBefore.loop,
+    all: cpuMs(pid) - cpuBefore.all,
+    compaction: compactionRunNs(pid) / 1e6 - cpuBefore.compaction,
+  };
+  during.sort((a, b) => a - b);
+  return { quiet: before.all, last: before.last, during, run, cpu, loadAtStart, traces };
+}
+
+interface ReadPhase {
+  readonly quiet: number;
+  readonly reads: number[];
+  readonly seconds: number;
 }
 
 /** `readable` read whole from its start before, then again and again while it is compacted. */
-async function readWhileCompacting(conn: Conn, dataDir: string, cli: RunningCli): Promise<ReadRun> {
+async function readPhase(
+  cli: Awaited<ReturnType<typeof startCli>>,
+  conn: Conn,
+  dataDir: string,
+): Promise<ReadPhase> {
   const port = cli.ports.kafka!;
   const quiet = mbps(await readBack(port, 'readable', 1));
-  const during: number[] = [];
+  const reads: number[] = [];
   const failures: string[] = [];
   const second = await compact(conn, dataDir, 'readable', async (done) => {
     while (!done()) {
@@ -261,7 +327,7 @@ async function readWhileCompacting(conn: Conn, dataDir: string, cli: RunningCli)
       if (gone !== undefined) throw new Error(`the broker exited during the reads: ${JSON.stringify(gone)}`);
       try {
         const r = await readBack(port, 'readable', 1);
-        if (!done()) during.push(mbps(r));
+        if (!done()) reads.push(mbps(r));
       } catch (err) {
         failures.push(String(err));
       }
@@ -271,14 +337,31 @@ async function readWhileCompacting(conn: Conn, dataDir: string, cli: RunningCli)
     process.stdout.write(
       `reads that failed during compaction: ${failures.join('; ')}\nbroker output: ${cli.stdout().slice(-3000)} ${cli.stderr().slice(-3000)}\n`,
     );
-  return { quiet, during: during.sort((a, b) => a - b), compactionSeconds: second.seconds };
+  return { quiet, reads: reads.sort((a, b) => a - b), seconds: second.seconds };
 }
 
-/** The read columns of the table: empty without reads (`COMPACTION_BENCH_READS=false`). */
-function readColumns(read: ReadRun | undefined): string {
-  if (read === undefined) return '– | – | –';
-  const median = percentile(read.during, 0.5).toFixed(0);
-  return `${read.quiet.toFixed(0)} | ${median} (${read.during.length}) | ${read.compactionSeconds.toFixed(1)}`;
+function report(produced: number, l: LatencyPhase, r: ReadPhase | undefined): string {
+  const { quiet, during, run, cpu } = l;
+  const p99 = percentile(quiet, 0.99);
+  const head =
+    `compaction${nullRun ? ' (null run: not triggered, window during ' + nullMs / 1000 + ' s)' : ''}: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s; data in ${tmpdir()}, sync moments ${syncMoments}\n` +
+    '| load | compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | p99 during / before | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read | broker CPU s while compacting: event loop / all threads / compaction thread |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n';
+  const reads =
+    r === undefined
+      ? '— | — | —'
+      : `${r.quiet.toFixed(0)} | ${percentile(r.reads, 0.5).toFixed(0)} (${r.reads.length}) | ${r.seconds.toFixed(1)}`;
+  const row =
+    `| ${l.loadAtStart.toFixed(2)}–${loadavg()[0]!.toFixed(2)} | ${run?.seconds.toFixed(1) ?? 'null'} | ${run === undefined ? '—' : (run.before / 1e6).toFixed(1)} | ${run === undefined ? '—' : (run.after / 1e6).toFixed(1)} | ` +
+    `${percentile(quiet, 0.5).toFixed(2)} / ${p99.toFixed(2)} | ` +
+    `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ` +
+    `${(percentile(during, 0.99) / p99).toFixed(2)}× | ${during.length} | ${reads} | ` +
+    `${(cpu.loop / 1000).toFixed(2)} / ${(cpu.all / 1000).toFixed(2)} / ${(cpu.compaction / 1000).toFixed(2)} |\n`;
+  const traced =
+    l.traces === undefined
+      ? ''
+      : traceLine('before', l.traces.before.probes, 2 * p99) +
+        traceLine('during', l.traces.during.probes, 2 * p99);
+  return head + row + tailLine(quiet, l.last, during) + traced;
 }
 
 export async function runKafkaCompactionBench(): Promise<void> {
@@ -293,6 +376,7 @@ export async function runKafkaCompactionBench(): Promise<void> {
       '--log-level',
       logLevel,
       ...listenerFlags({ kafka: 'auto' }),
+      ...brokerFlags,
     ],
     { lifetimeMs: brokerLifetimeMs },
   );
@@ -306,31 +390,10 @@ export async function runKafkaCompactionBench(): Promise<void> {
     }
     const produced = await fill(conn, 'compacted');
     if (withReads) await fill(conn, 'readable');
-    // Latency: the probe alone before, then alone while `compacted` is compacted.
-    const loadAtStart = loadavg()[0]!;
-    const before = await probeBefore(conn, dataDir, 'compacted');
-    const quiet = before.all;
-    const during: number[] = [];
-    // The broker's CPU while compacting: its event-loop thread (tid = pid) and the process as a whole.
-    const cpuBefore = { loop: cpuMs(cli.pid, cli.pid), all: cpuMs(cli.pid) };
-    const run = await compact(conn, dataDir, 'compacted', async (done) => {
-      while (!done()) during.push(...(await probe(conn, 'probe', done)));
-    });
-    const cpu = { loop: cpuMs(cli.pid, cli.pid) - cpuBefore.loop, all: cpuMs(cli.pid) - cpuBefore.all };
-    during.sort((a, b) => a - b);
-    const read = withReads ? await readWhileCompacting(conn, dataDir, cli) : undefined;
+    const latency = await latencyPhase(conn, dataDir, cli.pid);
+    const reads = nullRun || !withReads ? undefined : await readPhase(cli, conn, dataDir);
     conn.socket.destroy();
-    process.stdout.write(
-      `compaction: ${fmt(recordsTotal)} records of ${recordBytes} B over ${fmt(keysTotal)} keys, produced at ${fmt(produced)} rec/s; data in ${tmpdir()}, sync moments ${syncMoments}\n` +
-        '| load | compaction s | disk before MB | disk after MB | produce p50 / p99 ms before | produce p50 / p99 ms during | p99 during / before | probes during | read MB/s before | read MB/s during (median of n) | compaction s while read | broker CPU s while compacting: event loop / all threads |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
-        `| ${loadAtStart.toFixed(2)}–${loadavg()[0]!.toFixed(2)} | ${run.seconds.toFixed(1)} | ${(run.before / 1e6).toFixed(1)} | ${(run.after / 1e6).toFixed(1)} | ` +
-        `${percentile(quiet, 0.5).toFixed(2)} / ${percentile(quiet, 0.99).toFixed(2)} | ` +
-        `${percentile(during, 0.5).toFixed(2)} / ${percentile(during, 0.99).toFixed(2)} | ` +
-        `${(percentile(during, 0.99) / percentile(quiet, 0.99)).toFixed(2)}× | ${during.length} | ` +
-        `${readColumns(read)} | ` +
-        `${(cpu.loop / 1000).toFixed(2)} / ${(cpu.all / 1000).toFixed(2)} |\n` +
-        tailLine(quiet, before.last, during),
-    );
+    process.stdout.write(report(produced, latency, reads));
   } finally {
     await cli.stop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -5,7 +5,16 @@
  * swapped in by one call, and a crash at any point of a batch's swap leaves a log that reads whole.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -13,19 +22,23 @@ import { readSealedSegment, rewriteSealedSegment } from '../../src/storage/file/
 import { segmentFileName } from '../../src/storage/file/segment.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import type { Log, LogEntry } from '../../src/storage/types.js';
+import { sleep } from '../../testing/wait.js';
 
 const dirs: string[] = [];
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function filledLog(entriesTotal = 60): Promise<{ dir: string; storage: FileStorage; log: Log }> {
+async function filledLog(
+  entriesTotal = 60,
+  openFilesMax?: number,
+): Promise<{ dir: string; storage: FileStorage; log: Log }> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-sealed-'));
   dirs.push(dir);
   const storage = await FileStorage.open({
     dir,
     fsync: { kind: 'never' },
-    limits: { segmentBytesMax: 1024 },
+    limits: { segmentBytesMax: 1024, ...(openFilesMax === undefined ? {} : { openFilesMax }) },
   });
   const log = await storage.openLog('l');
   for (let i = 0; i < entriesTotal; i++)
@@ -34,6 +47,9 @@ async function filledLog(entriesTotal = 60): Promise<{ dir: string; storage: Fil
   await new Promise((resolve) => setImmediate(resolve));
   return { dir, storage, log };
 }
+
+/** How long a replaced segment's stepped freeing may take here (one 256 KiB step at most). */
+const freeWaitMsMax = 5000;
 
 const offsets = (log: Log) => log.read(0, { maxEntries: 1000 }).map((e: LogEntry) => e.offset);
 const leftBeside = (dir: string) =>
@@ -122,6 +138,28 @@ describe('a batch of rewritten segments', () => {
     const again = await storage.openLog('l');
     assert.deepEqual(offsets(again), expected);
     await again.close();
+    await storage.close();
+  });
+
+  test("a replaced segment whose descriptor the cache had closed is freed in steps, not by the swap's rename", async () => {
+    // More segments than descriptors: the first segment's was closed long before its rewrite.
+    const { storage, log } = await filledLog(800, 16);
+    const sealed = log.sealedSegments!(0, log.endOffset);
+    assert.ok(sealed.length > 16, 'more sealed segments than open files');
+    const first = sealed[0]!;
+    // The test's own descriptor keeps the old file's blocks past its last name, and sees them freed.
+    const watcher = openSync(first.file, 'r');
+    try {
+      const keepOdd = (e: LogEntry) => (e.offset % 2 === 0 ? 'drop' : 'keep');
+      const rewritten = rewriteSealedSegment(first, 0, keepOdd, undefined, false);
+      assert.ok((await log.adoptRewritten!([{ sealed: first, rewritten }])) > 0);
+      const until = Date.now() + freeWaitMsMax;
+      while (fstatSync(watcher).size > 0 && Date.now() < until) await sleep(10);
+      assert.equal(fstatSync(watcher).size, 0, 'truncated off the event loop before its close');
+    } finally {
+      closeSync(watcher);
+    }
+    await log.close();
     await storage.close();
   });
 

@@ -28,6 +28,7 @@ import type {
   RewrittenSegmentFile,
   SealedSegment,
 } from '../types.js';
+import type { CachedFile } from './handles.js';
 import { corruptError, failedError, fdatasyncNow, fsyncDir, fsyncDirAsync } from './io.js';
 import { type FarRead, farEntries, offThreadReadBytesMin } from './read-thread.js';
 import type { FarReadReply } from './read-worker.js';
@@ -73,6 +74,20 @@ export interface FileLogOwner {
   moveToTrash(log: FileLog): string;
   /** Removes a folder moved to the trash once `quiet` settles; the storage's close waits for it. */
   removeTrashed(dir: string, quiet: Promise<unknown>): Promise<void>;
+}
+
+/**
+ * Opens `file` if the handle cache had closed it, before a rename drops its last name: the old file's
+ * blocks are then freed by its retirement, in steps off the event loop (`HandleCache.free`). Without a
+ * descriptor the rename itself frees them, all at once on this thread, and on a file system with
+ * `discard` and no journal it waits for the discard of the whole segment. A failed open leaves that.
+ */
+function holdOpen(file: CachedFile): void {
+  try {
+    file.fd();
+  } catch {
+    // The rename frees the file at once.
+  }
 }
 
 /**
@@ -561,6 +576,7 @@ export class FileLog implements Log, Leased {
     assert(at >= 0 && at < this.segments.length - 1, 'a rewritten segment is a sealed one still in the log');
     const { dir } = this.ctx;
     const what = `Swapping in rewritten segment ${old.base} of log ${this.name}`;
+    holdOpen(old.file);
     try {
       fs.renameSync(cleaned, path.join(dir, segmentFileName(old.base, '.log')));
     } catch (err) {
