@@ -14,6 +14,8 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   /** Another build's `dist/cli/switchyard.js` (benchmarks set two builds side by side). */
   readonly cliPath?: string;
+  /** Options for node itself, before the script (V8 flags that NODE_OPTIONS refuses, for benchmarks). */
+  readonly nodeArgs?: readonly string[];
   readonly cwd?: string;
   readonly timeoutMs?: number;
   /** Sees every piece of stderr as it arrives (long runs read the log as it goes). */
@@ -41,7 +43,7 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
-  return spawn(process.execPath, [options.cliPath ?? cliPath, ...args], {
+  return spawn(process.execPath, [...(options.nodeArgs ?? []), options.cliPath ?? cliPath, ...args], {
     cwd: options.cwd ?? process.cwd(),
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
