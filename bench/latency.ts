@@ -181,8 +181,10 @@ interface OpenResult {
   readonly p999Ms: number;
   /** CPU time the clients and the generator used for the phase (the bench process's, or the peers'). */
   readonly clientsCpuMs: number;
-  /** How late the generator sent its messages after their due time, p50 and p99 (ms; NaN when split). */
+  /** How late the generator sent its messages after their due time, p50 and p99 (ms; in the bench process only). */
   readonly sentLateMs?: readonly [number, number];
+  /** p50 and p99 of the latency from when each message was sent instead of due: the path without the generator's lateness. */
+  readonly fromSentMs?: readonly [number, number];
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -233,9 +235,14 @@ async function openLoop(
   while (back < count && performance.now() < drainDeadline) await sleep(20);
   const { user, system } = process.cpuUsage(cpuBefore);
   await pipe.close();
+  const fromSent = latency
+    .map((v, i) => v - sentLate[i]!)
+    .filter((v) => !Number.isNaN(v))
+    .sort();
   const late = sentLate.sort();
   const sentLateMs = [percentile(late, 0.5), percentile(late, 0.99)] as const;
-  return { ...resultOf(due, latency, rate, (user + system) / 1000), sentLateMs };
+  const fromSentMs = [percentile(fromSent, 0.5), percentile(fromSent, 0.99)] as const;
+  return { ...resultOf(due, latency, rate, (user + system) / 1000), sentLateMs, fromSentMs };
 }
 
 /** Percentiles of the messages that came back; NaN latencies are the lost. */
@@ -891,7 +898,7 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
     const late =
       r.sentLateMs === undefined
         ? ''
-        : `; sent p50 ${r.sentLateMs[0].toFixed(2)} / p99 ${r.sentLateMs[1].toFixed(2)} ms after due`;
+        : `; sent p50 ${r.sentLateMs[0].toFixed(2)} / p99 ${r.sentLateMs[1].toFixed(2)} ms after due; from sending p50 ${r.fromSentMs?.[0].toFixed(2)} / p99 ${r.fromSentMs?.[1].toFixed(2)} ms`;
     process.stdout.write(
       `  clients, ${label}: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${where}${late}\n`,
     );
