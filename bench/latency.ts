@@ -451,6 +451,13 @@ const extraNodeOptions = process.env['LATENCY_NODE_OPTIONS'];
  * NODE_OPTIONS (`--single-threaded-gc`); set at run time instead, they crash V8 20's collector.
  */
 const nodeArgs = process.env['LATENCY_NODE_ARGS']?.split(' ').filter((a) => a !== '');
+/**
+ * `LATENCY_BROKER_SESSION=own`: each broker in a session of its own. With the kernel's autogroup
+ * scheduling (`/proc/sys/kernel/sched_autogroup_enabled`, on here) every session is a group that the
+ * scheduler gives an equal share of the CPUs, so by default the broker, the bench and its watchers
+ * share one group's share beside every other session's; on a quiet machine there is nothing to share with.
+ */
+const ownSession = process.env['LATENCY_BROKER_SESSION'] === 'own';
 const probeOptions =
   process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined || tailOn
     ? `--import ${fileURLToPath(new URL('./latency-probe.js', import.meta.url))}`
@@ -823,6 +830,7 @@ async function startBroker(): Promise<Broker> {
       lifetimeMs: 600_000,
       ...(brokerCli === undefined ? {} : { cliPath: brokerCli }),
       ...(nodeArgs === undefined ? {} : { nodeArgs }),
+      ...(ownSession ? { ownSession } : {}),
       ...(brokerNodeOptions === undefined
         ? {}
         : {
@@ -922,7 +930,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the ${quickSteps ? "first step's" : 'lowest step p50'} + max(${stepP50RiseMs} ms, itself))${quickSteps ? ' (LATENCY_STEP=quick)' : `, confirmed by ${confirmRuns} runs of ${openDurationMs / 1000} s in a row with that p50 overall and over the last ${confirmTailShare * 100} %, nothing lost (else ÷${stepFactor})`}`
     : `closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s (LATENCY_MAX=closed)`;
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}${cpusSplit ? `; bench on CPU ${benchCpu}, each broker on CPU ${brokerCpu} (LATENCY_CPUS=split)` : ''}${extraNodeOptions === undefined ? '' : `; broker NODE_OPTIONS ${extraNodeOptions}`}${nodeArgs === undefined ? '' : `; broker node ${nodeArgs.join(' ')}`}`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}${cpusSplit ? `; bench on CPU ${benchCpu}, each broker on CPU ${brokerCpu} (LATENCY_CPUS=split)` : ''}${extraNodeOptions === undefined ? '' : `; broker NODE_OPTIONS ${extraNodeOptions}`}${nodeArgs === undefined ? '' : `; broker node ${nodeArgs.join(' ')}`}${ownSession ? '; each broker in a session (autogroup) of its own (LATENCY_BROKER_SESSION=own)' : ''}`,
     '',
     '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

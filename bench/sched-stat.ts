@@ -101,6 +101,15 @@ export class ThreadReader {
   }
 }
 
+/** The scheduler's group of a process (`/autogroup-<n> nice <k>`), or `no autogroup`. */
+export function autogroupOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim();
+  } catch {
+    return 'no autogroup';
+  }
+}
+
 /**
  * One process over one phase: its threads, and for its main thread and the others together the time
  * run and waited in a run queue; threads started during the phase are counted from zero.
@@ -123,7 +132,7 @@ export function schedSummary(pid: number, before: ReadonlyMap<number, ThreadTime
       };
   }
   const started = [...after.keys()].filter((tid) => !before.has(tid)).length;
-  return `${after.size} threads (${started} new): main ran ${ms(main.runNs)} ms in ${main.slices} slices, waited ${ms(main.waitNs)} ms runnable; the other ${others.count} ran ${ms(others.runNs)} ms (busiest ${ms(others.busiestNs)}), waited ${ms(others.waitNs)} ms`;
+  return `${autogroupOf(pid)}, ${after.size} threads (${started} new): main ran ${ms(main.runNs)} ms in ${main.slices} slices, waited ${ms(main.waitNs)} ms runnable; the other ${others.count} ran ${ms(others.runNs)} ms (busiest ${ms(others.busiestNs)}), waited ${ms(others.waitNs)} ms`;
 }
 
 /** One sample of bench/sched-watch.ts: a thread's run and wait since the sample before, ending at `atMs`. */

@@ -16,6 +16,11 @@ export interface CliOptions {
   readonly cliPath?: string;
   /** Options for node itself, before the script (V8 flags that NODE_OPTIONS refuses, for benchmarks). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * The child in a session of its own (setsid): with the kernel's autogroup scheduling on, a session is
+   * a group that gets its own share of the CPUs beside every other session's (benchmarks, to measure it).
+   */
+  readonly ownSession?: boolean;
   readonly cwd?: string;
   readonly timeoutMs?: number;
   /** Sees every piece of stderr as it arrives (long runs read the log as it goes). */
@@ -47,6 +52,7 @@ function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
     cwd: options.cwd ?? process.cwd(),
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownSession === true,
   });
 }
 
