@@ -53,7 +53,6 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -61,7 +60,7 @@ import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
-import { type GapKind, watchGaps } from './gap-watch.js';
+import { type GapKind, gcSummary, watchGaps } from './gap-watch.js';
 import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
 import { mergeWindows, readSched, schedSummary, tailSched, threadTimesOf } from './sched-stat.js';
 import { confirmTailShare, held, P50Floor, p50BoundMs, stepP50RiseMs } from './step-acceptance.js';
@@ -602,15 +601,6 @@ if (tailOn)
     if (gap !== undefined) benchGaps.push({ ...gap, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
   });
 
-/** The bench process's own collections during a phase: count, total and longest pause, full ones. */
-function benchGcSummary(): string {
-  const pauses = benchGaps.filter((g) => g.kind === 'gc');
-  const full = pauses.filter((g) => g.gcKind === constants.NODE_PERFORMANCE_GC_MAJOR);
-  const ms = (list: readonly Gap[]) => list.reduce((sum, g) => sum + g.toMs - g.fromMs, 0).toFixed(0);
-  const maxMs = Math.max(0, ...pauses.map((g) => g.toMs - g.fromMs)).toFixed(1);
-  return `GC ${pauses.length} (${ms(pauses)} ms, max ${maxMs}; of them full ${full.length}, ${ms(full)} ms)`;
-}
-
 function origin(ms: number): number {
   return performance.timeOrigin + ms;
 }
@@ -915,7 +905,8 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
       await sleep(1200); // the probe appends its gaps once a second
       const idle = phaseGaps(readGaps(idleGapsFile(gapsFile)), r);
       process.stdout.write(`  tail, ${label}, ${tailCauses(r, readGaps(gapsFile), idle)}\n`);
-      process.stdout.write(`  bench process, ${label}, ${benchGcSummary()}\n`);
+      const [fromMs, toMs] = tailWindows(r).span;
+      process.stdout.write(`  bench process, ${label}, ${gcSummary(benchGaps, fromMs, toMs)}\n`);
       process.stdout.write(`  machine, ${label}, ${machineSummary(idle, cpuTimesBefore, cpuTimesAfter)}\n`);
       if (schedBefore !== undefined) schedReport(label, r, schedBefore, gapsFile);
     }
