@@ -43,14 +43,16 @@
  * the tail's waiting they overlap, with the CPUs' busy and steal time from /proc/stat.
  * The step search's rate is confirmed by two phase-long runs with a flat p50 at their end too
  * (`confirmed`); `LATENCY_STEP=quick` keeps the search's last passed 2 s step (the method before).
+ * `LATENCY_SCHED=1` (implies the tail) adds each process's threads' run and run-queue wait per phase
+ * and while the tail waited (bench/sched-stat.ts); `LATENCY_CPUS=split` pins the bench and the broker
+ * to a core each; `LATENCY_NODE_ARGS` sets node options of the broker's that NODE_OPTIONS refuses.
  */
 
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -58,8 +60,9 @@ import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
-import { type GapKind, watchGaps } from './gap-watch.js';
+import { type GapKind, gcSummary, watchGaps } from './gap-watch.js';
 import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
+import { mergeWindows, readSched, schedSummary, tailSched, threadTimesOf } from './sched-stat.js';
 import { confirmTailShare, held, P50Floor, p50BoundMs, stepP50RiseMs } from './step-acceptance.js';
 
 /** Messages in flight in the closed loop; `LATENCY_WINDOW=1` measures one at a time (CPU per message without batching). */
@@ -177,6 +180,10 @@ interface OpenResult {
   readonly p999Ms: number;
   /** CPU time the clients and the generator used for the phase (the bench process's, or the peers'). */
   readonly clientsCpuMs: number;
+  /** How late the generator sent its messages after their due time, p50 and p99 (ms; in the bench process only). */
+  readonly sentLateMs?: readonly [number, number];
+  /** p50 and p99 of the latency from when each message was sent instead of due: the path without the generator's lateness. */
+  readonly fromSentMs?: readonly [number, number];
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -195,6 +202,7 @@ async function openLoop(
   const count = Math.min(openMessagesMax, Math.max(1, Math.round((rate * durationMs) / 1000)));
   const due = new Float64Array(count);
   const latency = new Float64Array(count).fill(Number.NaN);
+  const sentLate = new Float64Array(count);
   let back = 0;
   const pipe = await withTimeout(
     factory(port, (i) => {
@@ -213,7 +221,10 @@ async function openLoop(
     const tick = () => {
       const now = performance.now();
       // Everything due by now goes out, late ones included: the generator never waits for answers.
-      while (next < count && due[next]! <= now) pipe.send(next++);
+      while (next < count && due[next]! <= now) {
+        sentLate[next] = performance.now() - due[next]!;
+        pipe.send(next++);
+      }
       if (next >= count) resolve();
       else setTimeout(tick, Math.max(0, due[next]! - performance.now()));
     };
@@ -223,7 +234,14 @@ async function openLoop(
   while (back < count && performance.now() < drainDeadline) await sleep(20);
   const { user, system } = process.cpuUsage(cpuBefore);
   await pipe.close();
-  return resultOf(due, latency, rate, (user + system) / 1000);
+  const fromSent = latency
+    .map((v, i) => v - sentLate[i]!)
+    .filter((v) => !Number.isNaN(v))
+    .sort();
+  const late = sentLate.sort();
+  const sentLateMs = [percentile(late, 0.5), percentile(late, 0.99)] as const;
+  const fromSentMs = [percentile(fromSent, 0.5), percentile(fromSent, 0.99)] as const;
+  return { ...resultOf(due, latency, rate, (user + system) / 1000), sentLateMs, fromSentMs };
 }
 
 /** Percentiles of the messages that came back; NaN latencies are the lost. */
@@ -406,12 +424,41 @@ async function confirmed(
   return startRate;
 }
 
+/** `LATENCY_SCHED=1` (implies `LATENCY_TAIL`): run-queue waits per thread, per phase and in the tail (bench/sched-stat.ts). */
+const schedOn = process.env['LATENCY_SCHED'] === '1';
+const tailOn = process.env['LATENCY_TAIL'] === '1' || schedOn;
+/**
+ * `LATENCY_CPUS=split`: the bench process (the generator and the clients) on CPU 0 and each broker on
+ * CPU 1, set with `taskset` once the watchers are forked (they stay free); the default leaves the
+ * scheduler to place them. A measure of what sharing the cores costs, not a way the broker is run.
+ */
+const cpusSplit = process.env['LATENCY_CPUS'] === 'split';
+const benchCpu = '0';
+const brokerCpu = '1';
+
+/** Pins every thread of `pid` to `cpu` (taskset -a: the threads it has now, and those it starts later). */
+function pin(pid: number, cpu: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
+}
+
 /** `LATENCY_PROBE=1`: the broker runs bench/latency-probe.ts (busy and stalled pauses, GC), shown on stderr with the phases. */
 const profileDir = process.env['LATENCY_PROFILE'];
 /** `LATENCY_NODE_OPTIONS` adds Node options of the broker's own (`--trace-gc`, a heap setting to compare). */
 const extraNodeOptions = process.env['LATENCY_NODE_OPTIONS'];
+/**
+ * `LATENCY_NODE_ARGS`: options on the broker's node command line, for the V8 flags Node refuses in
+ * NODE_OPTIONS (`--single-threaded-gc`); set at run time instead, they crash V8 20's collector.
+ */
+const nodeArgs = process.env['LATENCY_NODE_ARGS']?.split(' ').filter((a) => a !== '');
+/**
+ * `LATENCY_BROKER_SESSION=own`: each broker in a session of its own. With the kernel's autogroup
+ * scheduling (`/proc/sys/kernel/sched_autogroup_enabled`, on here) every session is a group that the
+ * scheduler gives an equal share of the CPUs, so by default the broker, the bench and its watchers
+ * share one group's share beside every other session's; on a quiet machine there is nothing to share with.
+ */
+const ownSession = process.env['LATENCY_BROKER_SESSION'] === 'own';
 const probeOptions =
-  process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined || process.env['LATENCY_TAIL'] === '1'
+  process.env['LATENCY_PROBE'] === '1' || profileDir !== undefined || tailOn
     ? `--import ${fileURLToPath(new URL('./latency-probe.js', import.meta.url))}`
     : undefined;
 const brokerNodeOptions =
@@ -421,10 +468,7 @@ const brokerNodeOptions =
 /** The step search is the default maximum (see `stepSearch`); `LATENCY_MAX=closed` takes the closed loop's. */
 const stepMax = process.env['LATENCY_MAX'] !== 'closed';
 /** `LATENCY_TAIL=1` (implies the probe): what the slowest 1 % of each phase's messages waited through. */
-const gapsFile =
-  process.env['LATENCY_TAIL'] === '1'
-    ? join(tmpdir(), `switchyard-latency-gaps-${process.pid}.txt`)
-    : undefined;
+const gapsFile = tailOn ? join(tmpdir(), `switchyard-latency-gaps-${process.pid}.txt`) : undefined;
 const fixedRate = Number(process.env['LATENCY_RATE'] ?? Number.NaN);
 
 /** CPU time of a process so far, ms (user + system, all threads), from /proc (Linux; 0 elsewhere). */
@@ -552,19 +596,10 @@ function readGaps(file: string): Gap[] {
  * with the clients here, their turns, collections and descheduling are the other side of the tail.
  */
 const benchGaps: Gap[] = [];
-if (process.env['LATENCY_TAIL'] === '1')
+if (tailOn)
   watchGaps((gap) => {
     if (gap !== undefined) benchGaps.push({ ...gap, fromMs: origin(gap.fromMs), toMs: origin(gap.toMs) });
   });
-
-/** The bench process's own collections during a phase: count, total and longest pause, full ones. */
-function benchGcSummary(): string {
-  const pauses = benchGaps.filter((g) => g.kind === 'gc');
-  const full = pauses.filter((g) => g.gcKind === constants.NODE_PERFORMANCE_GC_MAJOR);
-  const ms = (list: readonly Gap[]) => list.reduce((sum, g) => sum + g.toMs - g.fromMs, 0).toFixed(0);
-  const maxMs = Math.max(0, ...pauses.map((g) => g.toMs - g.fromMs)).toFixed(1);
-  return `GC ${pauses.length} (${ms(pauses)} ms, max ${maxMs}; of them full ${full.length}, ${ms(full)} ms)`;
-}
 
 function origin(ms: number): number {
   return performance.timeOrigin + ms;
@@ -679,6 +714,57 @@ async function startIdleWatch(file: string): Promise<ChildProcess> {
   return proc;
 }
 
+/** Where bench/sched-watch.ts writes its samples, emptied before each phase. */
+const schedFile = (file: string) => `${file}.sched`;
+
+/** The processes whose threads are watched, by label: the bench, the watchers, the broker running. */
+const watched = new Map<number, string>([[process.pid, 'bench']]);
+
+async function startSchedWatch(file: string): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL('./sched-watch.js', import.meta.url));
+  const proc = fork(script, [schedFile(file)]);
+  peers.add(proc);
+  proc.once('exit', () => peers.delete(proc));
+  await withTimeout(new Promise<void>((resolve) => proc.once('message', () => resolve())), 'sched watch');
+  if (proc.pid !== undefined) watched.set(proc.pid, 'watcher');
+  return proc;
+}
+
+/** Tells the watcher the processes to sample now; resolves once it has them. */
+async function watchPids(proc: ChildProcess | undefined): Promise<void> {
+  if (proc === undefined) return;
+  const ack = new Promise<void>((resolve) => proc.once('message', () => resolve()));
+  proc.send({ pids: Object.fromEntries(watched) });
+  await withTimeout(ack, 'sched watch');
+}
+
+/** The slowest 1 %'s waits (due to arrival, epoch ms), merged, and the phase's span. */
+function tailWindows(r: OpenResult): { tail: [number, number][]; span: [number, number] } {
+  const sorted = [...r.latency].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? Number.POSITIVE_INFINITY;
+  const windows: [number, number][] = [];
+  let endMs = 0;
+  for (let i = 0; i < r.count; i++) {
+    const latency = r.latency[i]!;
+    endMs = Math.max(endMs, r.due[i]! + (latency || 0));
+    if (latency >= p99) windows.push([origin(r.due[i]!), origin(r.due[i]! + latency)]);
+  }
+  return { tail: mergeWindows(windows), span: [origin(r.due[0] ?? 0), origin(endMs)] };
+}
+
+/** Per watched process, its threads' times now, to be compared after a phase. */
+const schedNow = () => new Map([...watched.keys()].map((pid) => [pid, threadTimesOf(pid)]));
+
+/** `LATENCY_SCHED`: each watched process's threads over the phase, and what ran while the tail waited. */
+function schedReport(label: string, r: OpenResult, before: ReturnType<typeof schedNow>, file: string): void {
+  for (const [pid, times] of before)
+    process.stdout.write(`  sched, ${label}, ${watched.get(pid)}: ${schedSummary(pid, times)}\n`);
+  const { tail, span } = tailWindows(r);
+  process.stdout.write(
+    `  sched tail, ${label}, ${tailSched(readSched(schedFile(file)), watched, tail, span)}\n`,
+  );
+}
+
 /** Seconds the probe watches the broker idle before the first phase. */
 const idleSeconds = 3;
 
@@ -733,6 +819,8 @@ async function startBroker(): Promise<Broker> {
     {
       lifetimeMs: 600_000,
       ...(brokerCli === undefined ? {} : { cliPath: brokerCli }),
+      ...(nodeArgs === undefined ? {} : { nodeArgs }),
+      ...(ownSession ? { ownSession } : {}),
       ...(brokerNodeOptions === undefined
         ? {}
         : {
@@ -793,6 +881,8 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
     const cpuTimesBefore = cpuTimesOf();
     probe?.begin();
     benchGaps.length = 0;
+    if (schedOn && gapsFile !== undefined) writeFileSync(schedFile(gapsFile), '');
+    const schedBefore = schedOn ? schedNow() : undefined;
     const r = await phase(name, port, Math.max(1, Math.round(max * share)));
     const cpuTimesAfter = cpuTimesOf();
     const tally = probe?.end();
@@ -803,16 +893,22 @@ async function runProtocol(name: string, broker: Broker, lines: string[]): Promi
     );
     process.stdout.write(`${lines.at(-1)}\n`);
     const where = splitClients ? 'in their own processes' : 'in the bench process';
+    const late =
+      r.sentLateMs === undefined
+        ? ''
+        : `; sent p50 ${r.sentLateMs[0].toFixed(2)} / p99 ${r.sentLateMs[1].toFixed(2)} ms after due; from sending p50 ${r.fromSentMs?.[0].toFixed(2)} / p99 ${r.fromSentMs?.[1].toFixed(2)} ms`;
     process.stdout.write(
-      `  clients, ${label}: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${where}\n`,
+      `  clients, ${label}: ${((r.clientsCpuMs * 1000) / r.count).toFixed(1)} µs CPU per message ${where}${late}\n`,
     );
     if (tally !== undefined) process.stdout.write(`  probe, ${label}, ${probeSummary(tally, r.count)}\n`);
     if (gapsFile !== undefined) {
       await sleep(1200); // the probe appends its gaps once a second
       const idle = phaseGaps(readGaps(idleGapsFile(gapsFile)), r);
       process.stdout.write(`  tail, ${label}, ${tailCauses(r, readGaps(gapsFile), idle)}\n`);
-      process.stdout.write(`  bench process, ${label}, ${benchGcSummary()}\n`);
+      const [fromMs, toMs] = tailWindows(r).span;
+      process.stdout.write(`  bench process, ${label}, ${gcSummary(benchGaps, fromMs, toMs)}\n`);
       process.stdout.write(`  machine, ${label}, ${machineSummary(idle, cpuTimesBefore, cpuTimesAfter)}\n`);
+      if (schedBefore !== undefined) schedReport(label, r, schedBefore, gapsFile);
     }
   }
 }
@@ -825,27 +921,38 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the ${quickSteps ? "first step's" : 'lowest step p50'} + max(${stepP50RiseMs} ms, itself))${quickSteps ? ' (LATENCY_STEP=quick)' : `, confirmed by ${confirmRuns} runs of ${openDurationMs / 1000} s in a row with that p50 overall and over the last ${confirmTailShare * 100} %, nothing lost (else ÷${stepFactor})`}`
     : `closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s (LATENCY_MAX=closed)`;
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}${cpusSplit ? `; bench on CPU ${benchCpu}, each broker on CPU ${brokerCpu} (LATENCY_CPUS=split)` : ''}${extraNodeOptions === undefined ? '' : `; broker NODE_OPTIONS ${extraNodeOptions}`}${nodeArgs === undefined ? '' : `; broker node ${nodeArgs.join(' ')}`}${ownSession ? '; each broker in a session (autogroup) of its own (LATENCY_BROKER_SESSION=own)' : ''}`,
     '',
     '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   let broker: Broker | undefined;
   const idleWatch = gapsFile === undefined ? undefined : await startIdleWatch(gapsFile);
+  if (idleWatch?.pid !== undefined) watched.set(idleWatch.pid, 'idle');
+  const schedWatch = schedOn && gapsFile !== undefined ? await startSchedWatch(gapsFile) : undefined;
+  if (cpusSplit) pin(process.pid, benchCpu);
   try {
     for (const name of chosen) {
       if (broker !== undefined && !sharedBroker) {
+        watched.delete(broker.pid);
         await stopBroker(broker);
         broker = undefined;
       }
-      broker ??= await startBroker();
+      if (broker === undefined) {
+        broker = await startBroker();
+        if (cpusSplit) pin(broker.pid, brokerCpu);
+        watched.set(broker.pid, 'broker');
+        await watchPids(schedWatch);
+      }
       await runProtocol(name, broker, lines);
     }
   } finally {
     idleWatch?.disconnect();
+    schedWatch?.disconnect();
     if (gapsFile !== undefined) {
       rmSync(gapsFile, { force: true });
       rmSync(idleGapsFile(gapsFile), { force: true });
+      rmSync(schedFile(gapsFile), { force: true });
     }
     if (broker !== undefined) await stopBroker(broker);
   }

@@ -14,6 +14,13 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   /** Another build's `dist/cli/switchyard.js` (benchmarks set two builds side by side). */
   readonly cliPath?: string;
+  /** Options for node itself, before the script (V8 flags that NODE_OPTIONS refuses, for benchmarks). */
+  readonly nodeArgs?: readonly string[];
+  /**
+   * The child in a session of its own (setsid): with the kernel's autogroup scheduling on, a session is
+   * a group that gets its own share of the CPUs beside every other session's (benchmarks, to measure it).
+   */
+  readonly ownSession?: boolean;
   readonly cwd?: string;
   readonly timeoutMs?: number;
   /** Sees every piece of stderr as it arrives (long runs read the log as it goes). */
@@ -41,10 +48,11 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
-  return spawn(process.execPath, [options.cliPath ?? cliPath, ...args], {
+  return spawn(process.execPath, [...(options.nodeArgs ?? []), options.cliPath ?? cliPath, ...args], {
     cwd: options.cwd ?? process.cwd(),
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownSession === true,
   });
 }
 
