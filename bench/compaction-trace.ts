@@ -5,6 +5,7 @@
  * happen outside the probe's timed span, so they slow the probe loop a little but not a probe.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { threadTimes } from './sched-stat.js';
 
 /** One probe: its latency (ms) and what ran beside it. */
 export interface TracedProbe {
@@ -36,13 +37,9 @@ const disks = (() => {
   }
 })();
 
+/** A thread's run and wait ns so far; zeros once it has ended. */
 function schedstat(pid: number, tid: number): { runNs: number; waitNs: number } {
-  try {
-    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
-    return { runNs: Number(run ?? 0), waitNs: Number(wait ?? 0) };
-  } catch {
-    return { runNs: 0, waitNs: 0 };
-  }
+  return threadTimes(pid, tid) ?? { runNs: 0, waitNs: 0 };
 }
 
 /** Discards completed (the 15th field of /proc/diskstats, kernel 4.18 on), summed over whole disks. */

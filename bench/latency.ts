@@ -704,14 +704,18 @@ function machineSummary(
   return `an idle process's gaps > 2 ms ${idle.length} (${ms.toFixed(0)} ms, max ${maxMs.toFixed(1)}); CPUs busy ${pct(total - (after.idle - before.idle))}, steal ${pct(after.steal - before.steal)}`;
 }
 
-/** With `LATENCY_TAIL`, the idle process that watches the machine's own gaps beside every phase. */
-async function startIdleWatch(file: string): Promise<ChildProcess> {
-  const script = fileURLToPath(new URL('./idle-watch.js', import.meta.url));
-  const proc = fork(script, [idleGapsFile(file)]);
+/** Forks a watcher script of this folder writing to `out`; resolves once it says it is ready. */
+async function startWatcher(script: string, out: string, what: string): Promise<ChildProcess> {
+  const proc = fork(fileURLToPath(new URL(script, import.meta.url)), [out]);
   peers.add(proc);
   proc.once('exit', () => peers.delete(proc));
-  await withTimeout(new Promise<void>((resolve) => proc.once('message', () => resolve())), 'idle watch');
+  await withTimeout(new Promise<void>((resolve) => proc.once('message', () => resolve())), what);
   return proc;
+}
+
+/** With `LATENCY_TAIL`, the idle process that watches the machine's own gaps beside every phase. */
+function startIdleWatch(file: string): Promise<ChildProcess> {
+  return startWatcher('./idle-watch.js', idleGapsFile(file), 'idle watch');
 }
 
 /** Where bench/sched-watch.ts writes its samples, emptied before each phase. */
@@ -721,11 +725,7 @@ const schedFile = (file: string) => `${file}.sched`;
 const watched = new Map<number, string>([[process.pid, 'bench']]);
 
 async function startSchedWatch(file: string): Promise<ChildProcess> {
-  const script = fileURLToPath(new URL('./sched-watch.js', import.meta.url));
-  const proc = fork(script, [schedFile(file)]);
-  peers.add(proc);
-  proc.once('exit', () => peers.delete(proc));
-  await withTimeout(new Promise<void>((resolve) => proc.once('message', () => resolve())), 'sched watch');
+  const proc = await startWatcher('./sched-watch.js', schedFile(file), 'sched watch');
   if (proc.pid !== undefined) watched.set(proc.pid, 'watcher');
   return proc;
 }

@@ -25,13 +25,19 @@ export function threadTimesOf(pid: number): Map<number, ThreadTimes> {
     return times;
   }
   for (const tid of tids) {
-    try {
-      times.set(Number(tid), parse(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
+    const t = threadTimes(pid, Number(tid));
+    if (t !== undefined) times.set(Number(tid), t);
   }
   return times;
+}
+
+/** One thread of `pid` now; undefined when it has ended (or /proc has no schedstat). */
+export function threadTimes(pid: number, tid: number): ThreadTimes | undefined {
+  try {
+    return parse(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 const ms = (ns: number) => (ns / 1e6).toFixed(0);

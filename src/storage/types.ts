@@ -248,11 +248,11 @@ export interface Log {
    * out), as `rewrite` swaps its own: readers see each segment as it was or as rewritten, a crash leaves
    * one of the two for each. The whole batch costs two folder fsyncs and its renames happen in one
    * synchronous step, so a journaling file system (ext4 with a journal, xfs) is asked to commit twice
-   * per batch, not per segment (docs/storage-format.md, "Rewriting away from the log's thread"). Resolves with the bytes freed; a
-   * segment no longer the log's (retention removed it) frees nothing and its rewritten file is removed,
-   * and a closed log takes nothing (the next open removes what was left). Refused with `invalid_state`
-   * while another rewrite of the log is under way. An entry without `rewritten` only removes what a
-   * rewrite of its segment may have left beside it.
+   * per batch, not per segment (docs/storage-format.md, "Rewriting away from the log's thread").
+   * Resolves with the bytes freed; a segment no longer the log's (retention removed it) frees nothing
+   * and its rewritten file is removed, and a closed log takes nothing (the next open removes what was
+   * left). Refused with `invalid_state` while another rewrite of the log is under way. An entry without
+   * `rewritten` only removes what a rewrite of its segment may have left beside it.
    */
   adoptRewritten?(batch: readonly AdoptedRewrite[]): Promise<number>;
   /** Resolves when everything appended so far is fsynced, whatever the policy. */

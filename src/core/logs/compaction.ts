@@ -33,8 +33,9 @@ export const compactionReadBytesMax = 16 * 1024;
  * Rewritten segments swapped in together (`Log.adoptRewritten`): at most this many, or once the
  * rewritten files waiting beside their segments reach `compactionSwapBytesMax`. A batch costs two
  * folder fsyncs, each (on ext4 with a journal, or xfs) a journal commit that an fdatasync of the
- * produce path arriving meanwhile waits behind, and its renames, old indexes and new indexes happen together: a run of N segments forces
- * 2⌈N/8⌉ such commits instead of 2N (docs/performance.md, "Kafka compaction").
+ * produce path arriving meanwhile waits behind, and its renames, old indexes and new indexes happen
+ * together: a run of N segments forces 2⌈N/8⌉ such commits instead of 2N (docs/performance.md,
+ * "Kafka compaction").
  */
 export const compactionSwapSegmentsMax = 8;
 /** Bytes of rewritten files a batch may hold beside their segments before it is swapped in. */
