@@ -37,6 +37,7 @@ import {
   type TxnDataEnd,
   type TxnEntry,
   type TxnInstanceIds,
+  type TxnLastEnd,
   type TxnMarkerAt,
   type TxnOffset,
   type TxnPartition,
@@ -123,6 +124,14 @@ interface Unmarked {
 interface Written {
   readonly ends: Map<string, TxnDataEnd>;
   readonly durables: Array<Promise<void>>;
+}
+
+/** A marker of a producer's last ending that a crash took, found at start (`#lostMarkers`). */
+interface LostMarker {
+  readonly id: string;
+  readonly last: TxnLastEnd;
+  readonly marker: TxnMarkerAt;
+  readonly into: Partition;
 }
 
 /** What appending the markers left to wait for. */
@@ -806,7 +815,7 @@ export class TransactionalProducers {
     const state = this.#state;
     for (const { stream, partition, offset } of state.starts.values())
       this.#partition(stream, partition)?.deleteBefore(offset);
-    for (const current of state.producers.values()) this.#remark(current);
+    this.#remark(this.#lostMarkers());
     for (const list of state.aborted.values()) {
       const into = this.#partition(list.stream, list.partition);
       for (const [producerId, first, marker] of list.ranges) into?.addAborted(producerId, first, marker);
@@ -843,44 +852,53 @@ export class TransactionalProducers {
   }
 
   /**
-   * Appends again each marker of the producer's last ending that a crash took: its `complete` can be
-   * durable before the markers are. A partition loses only a tail, so a marker is gone exactly when
-   * the partition ends at or below its offset; appended again it may land lower, and an abort's range
-   * then ends there (`remark`). A crash before `remark` is durable appends it once more, harmlessly.
+   * The markers of each producer's last ending that a crash took: its `complete` can be durable
+   * before they are. A partition loses only a tail, so a marker is gone exactly when the partition
+   * ends at or below its offset, judged on the ends the start found, before any marker is appended
+   * again: one appended for another producer would fill the offset of a lost one and pass it for
+   * present, leaving a decided commit's data unmarked for `#orphans` to abort. In the order they
+   * were first appended, so markers lost together land again where they were.
    */
-  #remark(current: TxnProducerState): void {
-    const last = current.lastEnd;
-    if (last === undefined) return;
-    const { producerId, epoch, commit } = last;
-    const payload = encodeTxnMarker({ producerId, epoch, commit });
-    const durables: Array<Promise<void>> = [];
-    for (const m of last.markers) {
-      const into = this.#partition(m.stream, m.partition);
-      if (into === undefined || into.endOffset > m.markerOffset) continue;
+  #lostMarkers(): LostMarker[] {
+    const lost: LostMarker[] = [];
+    for (const current of this.#state.producers.values()) {
+      const last = current.lastEnd;
+      for (const marker of last?.markers ?? []) {
+        const into = this.#partition(marker.stream, marker.partition);
+        if (last !== undefined && into !== undefined && into.endOffset <= marker.markerOffset)
+          lost.push({ id: current.id, last, marker, into });
+      }
+    }
+    return lost.sort((a, b) => a.marker.markerOffset - b.marker.markerOffset);
+  }
+
+  /**
+   * Appends again each marker a crash took (`#lostMarkers`). Appended again it may land lower, and an
+   * abort's range then ends there (`remark`). A crash before `remark` is durable appends it once
+   * more, harmlessly.
+   */
+  #remark(lost: readonly LostMarker[]): void {
+    const durables = new Map<string, Array<Promise<void>>>();
+    for (const { id, last, marker, into } of lost) {
+      const { producerId, epoch, commit } = last;
+      const payload = encodeTxnMarker({ producerId, epoch, commit });
       let offset: number;
       try {
         const appended = into.append(payload, { timestamp: this.#now, format: entryFormat.txnMarker });
         appended.durable.catch(() => undefined); // a failed write fails the partition, as in `#mark`
-        durables.push(appended.durable);
+        durables.set(id, [...(durables.get(id) ?? []), appended.durable]);
         offset = appended.offset;
       } catch {
         continue; // the partition failed: it leaves service, and its next start tries again
       }
-      if (offset === m.markerOffset) continue;
-      const { stream, partition } = m;
+      if (offset === marker.markerOffset) continue;
+      const { stream, partition, markerOffset: from } = marker;
       void this.#log
-        .commit({
-          type: 'remark',
-          id: current.id,
-          stream,
-          partition,
-          from: m.markerOffset,
-          markerOffset: offset,
-        })
+        .commit({ type: 'remark', id, stream, partition, from, markerOffset: offset })
         .catch(() => undefined);
     }
     // Tracked like an ending's markers: the id's next `complete` must not be durable before these.
-    this.#trackMarkers(current.id, durables);
+    for (const [id, list] of durables) this.#trackMarkers(id, list);
   }
 
   /**

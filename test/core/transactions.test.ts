@@ -381,6 +381,37 @@ describe('transactional producers in core', () => {
     }
   });
 
+  test("two ids' commit markers both lost behind their durable completions: at start each is appended again, neither taken for the other", async () => {
+    register();
+    core = await openCore();
+    const { storage } = core;
+    await core.client.createStream('orders', { partitions: 1 });
+    // The id known first commits last: a start that checked ids in the order they came and appended
+    // each lost marker at once would fill the offset of the other's lost marker with its own.
+    const last = await begin(core.client, 'ends-last');
+    const first = await begin(core.client, 'ends-first');
+    await append(core.client, last, 0, 'a');
+    await append(core.client, first, 0, 'b');
+    await core.broker.close();
+    const marked = (firstOffset: number, markerOffset: number) => [
+      { stream: 'orders', partition: 0, firstOffset, markerOffset },
+    ];
+    const commit = (id: string, end: number): TxnEntry[] => [
+      { type: 'prepare', id, commit: true, at: 1, dataEnds: [{ stream: 'orders', partition: 0, end }] },
+    ];
+    await writeTxnEntries(storage, [
+      ...commit('ends-first', 2),
+      { type: 'complete', id: 'ends-first', commit: true, markers: marked(1, 2), at: 1 },
+      ...commit('ends-last', 2),
+      { type: 'complete', id: 'ends-last', commit: true, markers: marked(0, 3), at: 1 },
+    ]);
+    core = await openCore({ storage });
+    const partition = core.client.partition('orders', 0);
+    assert.equal(partition.endOffset, 4, 'both markers appended again');
+    assert.deepEqual(partition.abortedBetween(0, 10), [], 'nothing aborted');
+    assert.deepEqual(committedValues(partition), ['a', 'b', entryFormat.withheld, entryFormat.withheld]);
+  });
+
   test("a batch goes ahead of its transaction's partitions entry only where a durable one names the partition", async () => {
     register();
     const held = holdDurability(new MemoryStorage(), (name) => name === stateLogName('transactions', '/'));

@@ -15,7 +15,7 @@
  * as `isolation.level=read_committed` and `read_uncommitted` consumers read them.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +23,8 @@ import type { Kafka } from 'kafkajs';
 import { partitionLogName } from '../../../src/core/logs/names.js';
 import { ApiKey, BatchAttribute, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
 import { kafkaBatchFormat } from '../../../src/protocols/kafka/entry-format.js';
+import { recordBytes } from '../../../src/storage/file/record.js';
+import { segmentFileName, segmentHeaderBytes } from '../../../src/storage/file/segment.js';
 import { FileStorage } from '../../../src/storage/file/storage.js';
 import {
   confluentMissing,
@@ -210,6 +212,100 @@ test('`switchyard start` finds a transactional batch whose partitions entry a cr
     const kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
     const visible = await readValues(kafka, topic, { readUncommitted: false, expected: 1, waitMs: 15_000 });
     assert.deepEqual(visible, ['kept']);
+  } finally {
+    await cli.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Cuts the partition's log after its first `keep` entries, where the next record began, as a crash
+ * that took the rest does (docs/storage-format.md: one segment here, its header, then the records).
+ */
+async function cutPartitionLog(dataDir: string, topic: string, keep: number): Promise<void> {
+  const name = partitionLogName('/', topic, 0);
+  const storage = await FileStorage.open({ dir: dataDir, fsync: { kind: 'always' } });
+  const log = await storage.openLog(name);
+  const kept = log.read(0, { maxEntries: keep });
+  await log.close();
+  await storage.close();
+  assert.equal(kept.length, keep, 'the entries kept are there');
+  const bytes = kept.reduce((sum, entry) => sum + recordBytes(entry.payload.length), segmentHeaderBytes);
+  truncateSync(join(dataDir, 'logs', name, segmentFileName(0, '.log')), bytes);
+}
+
+/** One committed transaction of one record, by the first flow (AddPartitionsToTxn, EndTxn v3). */
+async function commitOne(c: WireClient, transactionalId: string, topic: string, value: string) {
+  const init = await c.request<Obj>(ApiKey.InitProducerId, 2, {
+    transactionalId,
+    transactionTimeoutMs: 60_000,
+  });
+  const ids = { producerId: init.producerId as bigint, producerEpoch: init.producerEpoch as number };
+  return {
+    add: () =>
+      c.request(ApiKey.AddPartitionsToTxn, 3, {
+        v3AndBelowTransactionalId: transactionalId,
+        v3AndBelowProducerId: ids.producerId,
+        v3AndBelowProducerEpoch: ids.producerEpoch,
+        v3AndBelowTopics: [{ name: topic, partitions: [0] }],
+      }),
+    produce: async () => {
+      const records = encodeRecordBatch({
+        baseTimestamp: BigInt(Date.now()),
+        attributes: BatchAttribute.transactional,
+        ...ids,
+        baseSequence: 0,
+        records: [{ value: new TextEncoder().encode(value) }],
+      });
+      const topicData = [{ name: topic, partitionData: [{ index: 0, records }] }];
+      const produced = await c.request<Obj>(ApiKey.Produce, 7, {
+        transactionalId,
+        acks: -1,
+        timeoutMs: 5000,
+        topicData,
+      });
+      assert.equal(produced.responses[0].partitionResponses[0].errorCode, 0);
+    },
+    commit: async () => {
+      const ended = await c.request<Obj>(ApiKey.EndTxn, 3, { transactionalId, ...ids, committed: true });
+      assert.equal(ended.errorCode, 0, `${transactionalId} committed`);
+    },
+  };
+}
+
+test('`switchyard start` appends again every commit marker a crash took, not one in the place of another', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-txn-remark-'));
+  const topic = 'remark';
+  let cli = await start(dataDir);
+  try {
+    const c = await WireClient.open(cli.ports.kafka!);
+    await createTopic(c, topic, 1);
+    // The id known first ends last: a start that looks at ids in the order they came appends its
+    // lost marker again first, at the offset where the other id's marker was.
+    const last = await commitOne(c, 'ends-last', topic, 'a');
+    const first = await commitOne(c, 'ends-first', topic, 'b');
+    await last.add();
+    await last.produce(); // 'a' at 0
+    await first.add(); // the partition's scan start: 1
+    await first.produce(); // 'b' at 1
+    await first.commit(); // its marker at 2
+    await last.commit(); // its marker at 3
+    c.close();
+    await cli.stop();
+    // Both `complete` entries durable, both markers lost: what a crash leaves, the markers being
+    // written after their EndTxn is answered.
+    await cutPartitionLog(dataDir, topic, 2);
+
+    cli = await start(dataDir);
+    assert.equal(await stableEnd(cli.ports.kafka!, topic), 4n, 'both markers appended again');
+    const kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
+    const visible = await readValues(kafka, topic, {
+      readUncommitted: false,
+      expected: 2,
+      waitMs: 15_000,
+      keepShort: true,
+    });
+    assert.deepEqual(visible, ['a', 'b'], 'both answered commits are read');
   } finally {
     await cli.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
