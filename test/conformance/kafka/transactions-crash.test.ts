@@ -4,7 +4,8 @@
  * batch was answered once appended, so the kill may have taken it), so its records are never visible
  * to read_committed readers while the committed ones before it and the records after it are. A batch
  * left on disk without the `partitions` entry that named it (a crash's doing) is found and aborted
- * before `switchyard start` serves. Then six
+ * before `switchyard start` serves; two ids' commit markers a crash took together are both appended
+ * again, neither taken for present in the other's place. Then six
  * transactional ids committing as fast as they can (two partitions each, every request waiting for
  * the one before) when the broker is SIGKILLed: after the restart every commit that was answered is
  * read whole by read_committed, and no other transaction is half-visible (half of the ids speak
