@@ -10,10 +10,12 @@
  *   write never landed must not have been acknowledged.
  * - test/conformance/amqp/declare-crash.test.ts stalls `/logs/defs/`: a durable queue whose definition
  *   never landed must not have been declared to the client.
- * Usage: node crash-stall-broker.js <dataDir> [kafka|mqtt|amqp]
+ * - test/conformance/kubemq/send-crash.test.ts stalls `/logs/defs/`: a send to a new queue channel
+ *   must not be confirmed before the queue's definition landed.
+ * Usage: node crash-stall-broker.js <dataDir> [kafka|mqtt|amqp|grpc]
  */
 import { createInterface } from 'node:readline';
-import { startTestBroker } from './broker.js';
+import { startTestBroker, type TestListener } from './broker.js';
 import { FaultyIo } from './faulty-io.js';
 
 /** Longer than the parent waits for anything: a stalled write never lands before the kill. */
@@ -21,10 +23,13 @@ const stallMs = 120_000;
 /** The child ends itself after this, should the parent never kill it. */
 const lifetimeMsMax = 60_000;
 
+const served = ['kafka', 'mqtt', 'amqp', 'grpc'] as const satisfies readonly TestListener[];
+
 async function main(): Promise<void> {
-  const [dataDir, listener = 'kafka'] = process.argv.slice(2);
-  if (!dataDir || (listener !== 'kafka' && listener !== 'mqtt' && listener !== 'amqp'))
-    throw new Error('usage: crash-stall-broker <dataDir> [kafka|mqtt|amqp]');
+  const [dataDir, named = 'kafka'] = process.argv.slice(2);
+  const listener = served.find((l) => l === named);
+  if (!dataDir || listener === undefined)
+    throw new Error('usage: crash-stall-broker <dataDir> [kafka|mqtt|amqp|grpc]');
   const io = new FaultyIo();
   io.slowMs = stallMs;
   const { port } = await startTestBroker({

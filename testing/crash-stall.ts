@@ -34,7 +34,10 @@ export function watchLines(
   };
 }
 
-export async function startStalledChild(dataDir: string, listener: 'amqp' | 'mqtt'): Promise<StalledChild> {
+export async function startStalledChild(
+  dataDir: string,
+  listener: 'amqp' | 'mqtt' | 'grpc',
+): Promise<StalledChild> {
   const child = spawn(process.execPath, [childScript.pathname, dataDir, listener], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
