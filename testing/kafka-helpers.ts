@@ -67,12 +67,17 @@ async function listenersWith(kafka: Partial<KafkaOptions>) {
   return builtListeners.map((l) => (l.configKey === 'kafkaPort' ? createKafkaListener(kafka) : l));
 }
 
-export function kafkaClient(bootstrap: string, clientId = 'conformance'): Kafka {
+/** Three quick retries unless `retry` says otherwise (a test riding out a restart retries longer). */
+export function kafkaClient(
+  bootstrap: string,
+  clientId = 'conformance',
+  retry = { retries: 3, initialRetryTime: 50, maxRetryTime: 500 },
+): Kafka {
   return new Kafka({
     clientId,
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,
-    retry: { retries: 3, initialRetryTime: 50, maxRetryTime: 500 },
+    retry,
     connectionTimeout: 2000,
     requestTimeout: 10_000,
   });

@@ -587,6 +587,11 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   purgeQueue(name: string): number;
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
   unbindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
+  /**
+   * Resolves once every definition written so far is durable (declares and binds apply at once and
+   * are written in the background); rejects if one of those writes failed.
+   */
+  definitionsDurable(): Promise<void>;
 
   publish(
     exchange: string,

@@ -196,6 +196,8 @@ export interface VirtualHost {
   purgeQueue(name: string, connectionId?: string): number;
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
   unbindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;
+  /** Resolves once every definition written so far is durable; rejects if one of those writes failed. */
+  definitionsDurable(): Promise<void>;
 
   publish(
     exchange: string,

@@ -325,15 +325,27 @@ export class Session {
     if (!this.hasQueue) vhost.declareQueue(this.queue, { durable: this.durable, autoDelete: false });
     vhost.bindQueue(this.queue, exchange, pattern, options);
     if (previous !== undefined) vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
-    await this.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });
+    const committed = this.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });
+    // The queue and its binding are definitions, written in the background: a subscription the
+    // client is told of (SUBACK) must route after a crash, so both logs are awaited.
+    await Promise.all([committed, this.#definitionsDurable(vhost)]);
+  }
+
+  /** A transient session's queue and bindings are never stored: nothing to wait for. */
+  #definitionsDurable(vhost: VirtualHost): Promise<void> {
+    return this.durable ? vhost.definitionsDurable() : Promise.resolve();
   }
 
   /** Returns false when there was no such subscription. */
   async unsubscribe(exchange: string, pattern: string): Promise<boolean> {
     const previous = this.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous === undefined) return false;
-    this.#manager.deps.vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
-    await this.commit({ type: 'unsubscribed', exchange, pattern });
+    const vhost = this.#manager.deps.vhost;
+    vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
+    await Promise.all([
+      this.commit({ type: 'unsubscribed', exchange, pattern }),
+      this.#definitionsDurable(vhost),
+    ]);
     return true;
   }
 

@@ -161,6 +161,10 @@ export class Client implements CoreClient {
     this.run({ kind: 'queue.bind', queue, exchange, routingKey, args });
   }
 
+  definitionsDurable(): Promise<void> {
+    return this.run({ kind: 'definitions.durable', ...noArgs });
+  }
+
   unbindQueue(queue: string, exchange: string, routingKey: string, args: Headers = {}): void {
     this.run({ kind: 'queue.unbind', queue, exchange, routingKey, args });
   }

@@ -173,6 +173,12 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'queue.delete': { in: { name: string; ifUnused: boolean; ifEmpty: boolean }; out: number };
   'queue.purge': { in: { name: string }; out: number };
   'queue.bind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
+  /**
+   * Resolves once every definition written so far (declares, binds, deletes) is durable; rejects if
+   * one of those writes failed. A declare applies at once and is written in the background, so an
+   * adapter awaits this before it tells its client a durable object exists.
+   */
+  'definitions.durable': { in: object; out: Promise<void> };
   'queue.unbind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
   'queue.list': { in: object; out: Array<QueueInfo & QueueOptions> };
   /**
@@ -411,6 +417,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'exchange.list',
   'queue.check',
   'queue.peek',
+  'definitions.durable',
   'queue.list',
   'queue.names',
   'queue.rows',

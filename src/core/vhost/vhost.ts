@@ -311,6 +311,10 @@ export class Vhost implements VirtualHost {
     this.#exchanges.unbindQueue(queue, exchange, routingKey, args);
   }
 
+  definitionsDurable(): Promise<void> {
+    return this.#deps.definitions.flush();
+  }
+
   #freshName(): string {
     for (let attempt = 0; attempt < 16; attempt++) {
       const name = serverQueueName();

@@ -110,6 +110,26 @@ export class AmqpChannel {
     this.conn.sendMethod(this.number, method);
   }
 
+  /**
+   * Sends `ok` once every definition written so far is durable: a durable queue, exchange or binding
+   * a client was told of must be there after a crash (declares apply at once and are written in the
+   * background). The connection reads nothing meanwhile, so what its later methods cause still
+   * follows this answer; the wait is the definitions log's next fsync, none when nothing is pending.
+   */
+  answerOnceDefined(ok: Method, of: MethodName): void {
+    this.conn.pause();
+    this.core.definitionsDurable().then(
+      () => {
+        if (this.state === 'open') this.send(ok);
+        this.conn.resume();
+      },
+      (err: unknown) => {
+        this.conn.resume();
+        this.fail(err, methodInfo[of]);
+      },
+    );
+  }
+
   nextDeliveryTag(): number {
     return this.#nextTag++;
   }

@@ -19,14 +19,19 @@ export class Channels {
     this.#core = core;
   }
 
-  /** `name` as a queue channel: declared durable when absent; refused when it is a stream. */
-  queue(name: string): void {
-    if (this.#queues.has(name)) return;
+  /**
+   * `name` as a queue channel: declared durable when absent; refused when it is a stream. True when
+   * it was declared here (its definition is then being written in the background).
+   */
+  queue(name: string): boolean {
+    if (this.#queues.has(name)) return false;
     if (this.#core.stream(name) !== undefined) {
       fail(`channel '${name}' is an events store (a stream); it cannot be used as a queue`);
     }
-    if (this.#core.peekQueue(name) === undefined) this.#core.declareQueue(name, { durable: true });
+    const absent = this.#core.peekQueue(name) === undefined;
+    if (absent) this.#core.declareQueue(name, { durable: true });
     remember(this.#queues, name);
+    return absent;
   }
 
   /** `name` as an events-store channel: a one-partition stream, created when absent; refused when it is a queue. */

@@ -88,15 +88,18 @@ export function prepare(
 /** Publishes to queue `channel` (declared when absent) and resolves once the message is durable. */
 export async function publishToQueue(caller: Caller, channel: string, input: PublishInput): Promise<void> {
   const { channels } = caller.server;
-  channels.queue(channel);
+  let declared = channels.queue(channel);
   let published = caller.core.publish('', channel, input);
   if (published.routedCount === 0) {
     // Deleted since we last saw it: declare it again, once.
     channels.forget(channel);
-    channels.queue(channel);
+    declared = channels.queue(channel);
     published = caller.core.publish('', channel, input);
   }
-  await published.confirmed;
+  // A queue this send declared is a definition written in the background; the send result says the
+  // message is kept, so it waits for the queue's definition too (a crash before it loses both).
+  if (declared) await Promise.all([published.confirmed, caller.core.definitionsDurable()]);
+  else await published.confirmed;
 }
 
 function result(id: string): SendQueueMessageResult {

@@ -62,14 +62,17 @@ export function publishToTopic(
   options?: PublishOptions,
 ): PublishResult {
   const result = core.publish(topicExchange, topicToKey(topic), message, options);
-  if (message.retain) {
-    const { body, properties } = message;
-    // A copy: the body may be a view into a larger buffer the codec filled.
-    server.retained.set({ topic, body: Buffer.from(body), properties }).catch((err: unknown) => {
-      server.logger.warn({ err, topic }, 'mqtt retained message not stored');
-    });
-  }
-  return result;
+  if (!message.retain) return result;
+  const { body, properties } = message;
+  // A copy: the body may be a view into a larger buffer the codec filled.
+  const stored = server.retained.set({ topic, body: Buffer.from(body), properties });
+  stored.catch((err: unknown) => server.logger.warn({ err, topic }, 'mqtt retained message not stored'));
+  // The PUBACK / PUBREC waits for the retained message too: answered before its own log's write,
+  // a crash could leave an older retained message (or none) behind one the client was told is kept.
+  const confirmed = Promise.all([result.confirmed, stored]).then(() => undefined);
+  // Handled here (a will's result is dropped); whoever awaits `confirmed` still sees a failure.
+  confirmed.catch(() => undefined);
+  return { ...result, confirmed };
 }
 
 /**

@@ -15,26 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
+import { watchLines } from '../../../testing/crash-stall.js';
 import { startKafkaBroker } from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 import { until } from '../../../testing/wait.js';
 
-const childScript = new URL('../../../testing/crash-idempotent-broker.js', import.meta.url);
+const childScript = new URL('../../../testing/crash-stall-broker.js', import.meta.url);
 const topic = 'kept-once';
 const registryFolder = 'producers.';
 const utf8 = new TextEncoder();
-
-/** Waits for a line the child prints. */
-function watchLines(child: ChildProcess): (pattern: RegExp) => Promise<RegExpMatchArray> {
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
-  });
-  return async (pattern) => {
-    await until(() => pattern.test(out), 20_000, `child printing ${pattern}`);
-    return out.match(pattern)!;
-  };
-}
 
 function produceBody(records: Uint8Array): object {
   return { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] };

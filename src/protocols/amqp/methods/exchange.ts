@@ -27,7 +27,10 @@ function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
       arguments: toHeaders(f.arguments),
     });
   }
-  if (!f.noWait) channel.send({ name: 'exchange.declare-ok', fields: {} });
+  if (f.noWait) return;
+  const ok = { name: 'exchange.declare-ok', fields: {} } as const;
+  if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'exchange.declare');
+  else channel.send(ok);
 }
 
 function remove(channel: AmqpChannel, f: ExchangeDelete): void {
@@ -37,7 +40,7 @@ function remove(channel: AmqpChannel, f: ExchangeDelete): void {
 
 function bind(channel: AmqpChannel, f: ExchangeBind): void {
   channel.core.bindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
-  if (!f.noWait) channel.send({ name: 'exchange.bind-ok', fields: {} });
+  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.bind-ok', fields: {} }, 'exchange.bind');
 }
 
 function unbind(channel: AmqpChannel, f: ExchangeUnbind): void {

@@ -29,17 +29,19 @@ function declare(channel: AmqpChannel, f: QueueDeclare): void {
     info = core.declareQueue(f.queue, options);
   }
   channel.lastQueue = info.name;
-  if (!f.noWait) {
-    channel.send({
-      name: 'queue.declare-ok',
-      fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
-    });
-  }
+  if (f.noWait) return;
+  const ok = {
+    name: 'queue.declare-ok',
+    fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
+  } as const;
+  if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'queue.declare');
+  else channel.send(ok);
 }
 
 function bind(channel: AmqpChannel, f: QueueBind): void {
   channel.core.bindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
-  if (!f.noWait) channel.send({ name: 'queue.bind-ok', fields: {} });
+  // A binding of a durable queue is stored; one of a transient queue finds nothing pending.
+  if (!f.noWait) channel.answerOnceDefined({ name: 'queue.bind-ok', fields: {} }, 'queue.bind');
 }
 
 function unbind(channel: AmqpChannel, f: QueueUnbind): void {
