@@ -13,7 +13,8 @@ import type { FetchBytesHeld } from './fetch-bytes.js';
 import type { FetchSessionCache } from './fetch-sessions.js';
 import type { GroupCoordinator } from './groups.js';
 import type { ProducerRegistry } from './producers.js';
-import type { SaslMechanism, SaslSession } from './sasl.js';
+import type { SaslSession } from './sasl.js';
+import type { SaslMechanism } from './sasl-mechanism.js';
 import type { ShareGroupCoordinator } from './share-groups.js';
 import type { TopicConfigStore } from './topic-settings.js';
 
