@@ -31,6 +31,7 @@ import {
 } from './codec/index.js';
 import { connectionError, toReply } from './errors.js';
 import { handleConnectionMethod, sendStart } from './methods/connection.js';
+import { channelMethods } from './methods/index.js';
 import {
   type ConnectionState,
   type HandshakeConnection,
@@ -577,7 +578,7 @@ export class AmqpConnection implements HandshakeConnection {
           `channel ${frame.channel} exceeds channel_max ${this.channelMax}`,
         );
       }
-      channel = new AmqpChannel(this, frame.channel);
+      channel = new AmqpChannel(this, frame.channel, channelMethods);
       this.channels.set(frame.channel, channel);
     }
     channel.onFrame(frame);
