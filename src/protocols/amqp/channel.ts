@@ -30,7 +30,7 @@ export type HandlerTable = {
  */
 export interface ChannelMethods {
   readonly handlers: HandlerTable;
-  /** basic.publish arrived: refused here (a channel error) before its content is read. */
+  /** basic.publish arrived: checked (it throws what the channel then fails with) before its content is read. */
   checkPublish(channel: AmqpChannel, fields: BasicPublish): void;
   /** Its content is whole: publish it. */
   publishContent(
