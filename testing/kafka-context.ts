@@ -8,13 +8,10 @@ import type { CoreBroker, CoreClient } from '../src/core/api.js';
 import { type CallerContext, internalPrincipal } from '../src/core/entry/context.js';
 import { IngressBudget } from '../src/protocols/ingress.js';
 import { ConnectionAcls } from '../src/protocols/kafka/acls.js';
-import {
-  type KafkaBroker,
-  kafkaOptionsDefault,
-  type RequestContext,
-} from '../src/protocols/kafka/context.js';
+import type { KafkaBroker, RequestContext } from '../src/protocols/kafka/context.js';
 import { FetchBytesHeld } from '../src/protocols/kafka/fetch-bytes.js';
 import { kafkaBrokerOf } from '../src/protocols/kafka/listener.js';
+import { kafkaOptionsDefault } from '../src/protocols/kafka/options.js';
 import { silentLogger } from '../src/shared/logger.js';
 
 /** The listeners' Kafka state over `core` (memory storage in tests), acting as `caller`. */

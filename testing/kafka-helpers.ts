@@ -5,8 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import type { Broker } from '../src/index.js';
-import type { KafkaOptions } from '../src/protocols/kafka/context.js';
 import { createKafkaListener } from '../src/protocols/kafka/listener.js';
+import type { KafkaOptions } from '../src/protocols/kafka/options.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { startTestBroker } from './broker.js';
 import { allPortsOff } from './server-helpers.js';

@@ -1,27 +1,18 @@
 /**
  * The contract between core and its callers (protocol adapters, admin API, server). `BrokerCore`
  * in ./broker.ts implements `CoreBroker`; everything a protocol needs goes through these methods.
- * Errors are `BrokerError`s from src/shared/errors.ts.
+ * Errors are `BrokerError`s from src/shared/errors.ts. This file imports only what lies below it (the
+ * model, the rows of ./views.ts, leaf modules); the command layer (./entry/) imports it.
  */
 import type { HistogramSnapshot } from '../shared/histogram.js';
-import type { AppendResult, LogEntry, ReadBuffers, Storage } from '../storage/types.js';
-import type { UserCredential, UserView } from './definitions.js';
-import type { AclClient } from './entry/acl-commands.js';
-import type { AccessCheck } from './entry/authorize.js';
-import type { AccessView, BindingRow } from './entry/commands.js';
+import type { AppendResult, LogEntry, ReadBuffers } from '../storage/types.js';
+import type { AclRequester } from './acl-index.js';
+import type { AclAction, AclBinding, AclFilter, AclOperation, AclResourceType } from './acls.js';
 import type { CallerContext } from './entry/context.js';
-import type { MessageCounts } from './entry/meters.js';
-import type { OperatorClient } from './entry/operator-commands.js';
-import type { PolicyClient } from './entry/policy-commands.js';
-import type { PasswordDerive, VerifyOptions } from './login-cache.js';
-import type {
-  PermissionFilter,
-  PermissionRow,
-  StoredPermission,
-  StoredTopicPermission,
-  TopicPermissionRow,
-} from './permissions.js';
-import type { RequestResult } from './requests.js';
+import type { VerifyOptions } from './login-cache.js';
+import type { Policy, PolicyFamily, PolicyInput } from './policy/definition.js';
+import type { AppliedPolicy } from './policy/effective.js';
+import type { UserLimits, VhostLimits } from './policy/limits.js';
 import type { ScramCredential, ScramCredentials, ScramMechanism } from './scram.js';
 import type {
   ConsumeOptions,
@@ -36,6 +27,25 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from './types.js';
+import type {
+  AccessView,
+  BindingRow,
+  ConnectionDescription,
+  ConsumerRow,
+  LiveConnection,
+  MessageCounts,
+  MeteredKind,
+  MeterRow,
+  PermissionFilter,
+  PermissionRow,
+  RequestResult,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+  TotalSample,
+  UserCredential,
+  UserView,
+} from './views.js';
 
 export type { Clock } from '../shared/clock.js';
 export type { AclDecision, AclRequester } from './acl-index.js';
@@ -48,29 +58,12 @@ export type {
   AclPermission,
   AclResourceType,
 } from './acls.js';
-export type { UserCredential, UserView } from './definitions.js';
-export type { AccessView } from './entry/commands.js';
-export type {
-  ChannelDescription,
-  ConnectionDescription,
-  ConnectionTraffic,
-  ConsumerRow,
-  LiveConnection,
-  MeterRow,
-} from './entry/operator-commands.js';
-export type { MessageRates, TotalSample } from './entry/rates.js';
 export type { PasswordDerive, PasswordHashJob, VerifyOptions } from './login-cache.js';
-export type {
-  PermissionFilter,
-  PermissionRow,
-  StoredPermission,
-  StoredTopicPermission,
-  TopicPermissionRow,
-} from './permissions.js';
 export type { ScramCredential, ScramCredentials, ScramMechanism } from './scram.js';
+/** The rows and views are part of the contract: callers import them from here. */
+export type * from './views.js';
 
 import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/logger.js';
 
 /** Limits core enforces; all have defaults in ./limits.ts. */
 export interface CoreLimits {
@@ -85,26 +78,6 @@ export interface CoreLimits {
   loginCacheTtlMs: number;
   /** Verified credentials remembered at most. */
   loginCacheEntriesMax: number;
-}
-
-export interface CoreOptions {
-  storage: Storage;
-  limits?: Partial<CoreLimits>;
-  clock?: Clock;
-  /** Where failures of owned objects are logged, with their stacks; default: nowhere. */
-  logger?: Logger;
-  /** Restart intensity of failed objects (Erlang's MaxR within MaxT). */
-  restartsMax?: number;
-  restartWindowMs?: number;
-  /** Vhosts created when absent; default ['/']. */
-  vhosts?: string[];
-  /** Decisions made after the permissions allowed a command (./entry/authorize.ts `AccessCheck`). */
-  accessChecks?: readonly AccessCheck[];
-  /**
-   * Where passwords are hashed (users created or changed, logins checked without a `derive` of their
-   * own); default: scrypt on libuv's thread pool. The server hashes in child processes.
-   */
-  passwordDerive?: PasswordDerive;
 }
 
 export interface PublishInput {
@@ -551,6 +524,48 @@ export interface Alarms {
   /** Active alarms, in the order they were raised; empty when publishing may go on. */
   active(): readonly AlarmKind[];
   subscribe(listener: AlarmListener): () => void;
+}
+
+/** The `CoreClient` methods for ACLs (./entry/client.ts implements them). */
+export interface AclClient {
+  listAcls(filter?: AclFilter): AclBinding[];
+  createAcls(bindings: readonly AclBinding[]): Promise<void>;
+  deleteAcls(filters: readonly AclFilter[]): Promise<AclBinding[][]>;
+  authorizeAcl(who: AclRequester, action: AclAction): boolean;
+  authorizeAclSome(
+    who: AclRequester,
+    resourceType: AclResourceType,
+    operation: Exclude<AclOperation, 'ALL'>,
+  ): boolean;
+}
+
+/** The `CoreClient` methods for operators (./entry/client.ts implements them). */
+export interface OperatorClient {
+  listConnections(): LiveConnection[];
+  killConnection(name: string, reason: string): boolean;
+  listConsumers(): ConsumerRow[];
+  readMeters(objects: MeteredKind | 'total', names?: readonly string[]): MeterRow[];
+  meterSamples(): readonly TotalSample[];
+  /** `channel`: the AMQP channel that confirmed them, for its row in `/api/channels`. */
+  countConfirms(count: number, channel?: number): void;
+}
+
+/** The `CoreClient` methods for policies and limits (./entry/client.ts implements them). */
+export interface PolicyClient {
+  listPolicies(family: PolicyFamily): Policy[];
+  putPolicy(family: PolicyFamily, name: string, input: PolicyInput): Promise<Policy>;
+  deletePolicy(family: PolicyFamily, name: string): Promise<boolean>;
+  appliedPolicies(objects: 'queues' | 'exchanges', names?: readonly string[]): AppliedPolicy[];
+  vhostLimits(): VhostLimits;
+  setVhostLimit(name: string, value: unknown): Promise<void>;
+  clearVhostLimit(name: string): Promise<boolean>;
+  userLimits(): Array<{ user: string; limits: UserLimits }>;
+  setUserLimit(user: string, name: string, value: unknown): Promise<void>;
+  clearUserLimit(user: string, name: string): Promise<boolean>;
+  /** Counts this connection against the limits; throws when one is reached (see `connection.open`). */
+  openConnection(description?: ConnectionDescription): void;
+  openChannel(): void;
+  closeChannel(): void;
 }
 
 /**

@@ -9,34 +9,28 @@
 
 import { systemClock } from '../shared/clock.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
-import { silentLogger } from '../shared/logger.js';
+import { type Logger, silentLogger } from '../shared/logger.js';
 import type { Mutable } from '../shared/types.js';
 import type { Storage } from '../storage/types.js';
 import type { AclRequester } from './acl-index.js';
 import type { AclAction, AclOperation, AclResourceType } from './acls.js';
 import { AlarmHub } from './alarms.js';
-import type {
-  Clock,
-  CoreBroker,
-  CoreClient,
-  CoreLimits,
-  CoreOptions,
-  CoreStats,
-  StorageStats,
-} from './api.js';
+import type { Clock, CoreBroker, CoreClient, CoreLimits, CoreStats, StorageStats } from './api.js';
 import { Definitions, type Users } from './definitions.js';
 import { type AccessCheck, PermissionAuthorizer } from './entry/authorize.js';
 import { Client } from './entry/client.js';
 import type { Command, CommandKind, CommandResult } from './entry/commands.js';
 import type { CallerContext } from './entry/context.js';
-import { type Handler, type HandlerHost, handlers } from './entry/handlers.js';
+import type { Handler, HandlerHost } from './entry/handler-host.js';
+import { handlers } from './entry/handlers.js';
 import { Meters } from './entry/meters.js';
 import { type Placement, singleNode } from './entry/placement.js';
 import { RateSampler } from './entry/rates.js';
 import { Supervisor } from './exec/supervisor.js';
 import { ConsumerGroups } from './groups.js';
-import type { QueueFactory, QueueLengths, StreamRegistry, StreamRegistryFactory } from './internal.js';
+import type { QueueFactory, StreamRegistry, StreamRegistryFactory } from './internal.js';
 import { resolveLimits } from './limits.js';
+import type { PasswordDerive } from './login-cache.js';
 import { createStreamRegistry } from './logs/index.js';
 import { ConnectionCounts } from './policy/limits.js';
 import { ProducerRegistry } from './producers.js';
@@ -48,6 +42,28 @@ import { SessionManager } from './sessions.js';
 import { FoundObjects } from './state/discover.js';
 import { TransactionalProducers } from './transactions.js';
 import { Vhost } from './vhost/vhost.js';
+import type { QueueLengths } from './views.js';
+
+/** What `BrokerCore.open` is given (kept here, not in ./api.ts: its access checks are typed over commands). */
+export interface CoreOptions {
+  storage: Storage;
+  limits?: Partial<CoreLimits>;
+  clock?: Clock;
+  /** Where failures of owned objects are logged, with their stacks; default: nowhere. */
+  logger?: Logger;
+  /** Restart intensity of failed objects (Erlang's MaxR within MaxT). */
+  restartsMax?: number;
+  restartWindowMs?: number;
+  /** Vhosts created when absent; default ['/']. */
+  vhosts?: string[];
+  /** Decisions made after the permissions allowed a command (./entry/authorize.ts `AccessCheck`). */
+  accessChecks?: readonly AccessCheck[];
+  /**
+   * Where passwords are hashed (users created or changed, logins checked without a `derive` of their
+   * own); default: scrypt on libuv's thread pool. The server hashes in child processes.
+   */
+  passwordDerive?: PasswordDerive;
+}
 
 /** Vhost names are AMQP short strings. */
 const vhostNameCharsMax = 255;

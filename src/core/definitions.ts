@@ -41,6 +41,7 @@ import {
 import { definitionsLogName } from './state/names.js';
 import { type CompactionLimits, StateLog } from './state/state-log.js';
 import type { ExchangeOptions, QueueOptions } from './types.js';
+import type { UserCredential, UserView } from './views.js';
 
 export type { StoredBinding, VhostDefinitions };
 
@@ -257,20 +258,6 @@ export interface UsersOptions {
   /** Hashes passwords when no caller gives its own `derive`; default: scrypt on libuv's pool. */
   readonly derive?: PasswordDerive | undefined;
 }
-
-/** A user as the management API shows it: tags and the stored password hash (`passwordHash`). */
-export interface UserView {
-  readonly name: string;
-  readonly tags: readonly string[];
-  /** `$scrypt$N=<cost>,r=8,p=1$<salt>$<hash>` (base64), or '' for a user without a password. */
-  readonly passwordHash: string;
-}
-
-/** The credential a user is put with: a password to hash, a hash made elsewhere, or none at all. */
-export type UserCredential =
-  | { readonly password: string }
-  | { readonly passwordHash: string }
-  | { readonly none: true };
 
 const hashNamePrefix = '$scrypt$N=';
 /** A stored hash may not ask for more work than this per login: 2^17 × 128 × 8 bytes = 128 MiB. */

@@ -22,8 +22,6 @@ import type {
   VhostCounts,
 } from './api.js';
 import type { StreamDefinitions } from './definitions.js';
-import type { BindingRow } from './entry/commands.js';
-import type { ConsumerRow } from './entry/operator-commands.js';
 import type { Executor } from './exec/executor.js';
 import type { Supervisor } from './exec/supervisor.js';
 import type { Partition } from './logs/partition.js';
@@ -43,6 +41,7 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from './types.js';
+import type { BindingRow, ConsumerRow, QueueLengths } from './views.js';
 
 /** Why a message left a queue without an ack; the `reason` of an `x-death` entry. */
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
@@ -73,15 +72,6 @@ export interface QueueDeps {
   readonly storage?: Storage;
   /** The vhost's running totals of queued messages, which the queue keeps up to date (./vhost/vhost.ts). */
   readonly lengths?: QueueLengths;
-}
-
-/**
- * Messages in a vhost's classic queues, kept as they enter and leave (ready: waiting for a consumer;
- * unacked: delivered, not yet settled), so that sampling them every 5 s costs nothing per queue.
- */
-export interface QueueLengths {
-  ready: number;
-  unacked: number;
 }
 
 /** What every queue kind (classic, priority, stream-as-queue) offers the vhost. */

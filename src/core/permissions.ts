@@ -7,12 +7,14 @@
  */
 import { Buffer } from 'node:buffer';
 import { brokerError, ErrorCode } from '../shared/errors.js';
+import type { DefinitionsEntry, DefinitionsState } from './state/defs-entries.js';
 import type {
-  DefinitionsEntry,
-  DefinitionsState,
+  PermissionFilter,
+  PermissionRow,
   StoredPermission,
   StoredTopicPermission,
-} from './state/defs-entries.js';
+  TopicPermissionRow,
+} from './views.js';
 
 export type { StoredPermission, StoredTopicPermission };
 
@@ -25,23 +27,6 @@ export type TopicVariable = (typeof topicVariables)[number];
 
 /** What RabbitMQ grants `guest` on `/` of a fresh broker, and a vhost's creator on it. */
 export const fullPermission: StoredPermission = { configure: '.*', write: '.*', read: '.*' };
-
-export interface PermissionRow extends StoredPermission {
-  readonly vhost: string;
-  readonly user: string;
-}
-
-export interface TopicPermissionRow extends StoredTopicPermission {
-  readonly vhost: string;
-  readonly user: string;
-  readonly exchange: string;
-}
-
-/** Rows of one user, one vhost, or (neither given) all. */
-export interface PermissionFilter {
-  readonly vhost?: string;
-  readonly user?: string;
-}
 
 /** The definitions log as the user and permission stores use it (./definitions.ts). */
 export interface DefinitionsLog {

@@ -24,12 +24,6 @@ export function isReplyAddress(routingKey: string): boolean {
   return routingKey.startsWith(replyAddressPrefix);
 }
 
-/** What `request.send` gives back: the publish, the reply address, and the reply (undefined: none in time). */
-export interface RequestResult extends PublishResult {
-  readonly replyTo: string;
-  readonly reply: Promise<Message | undefined>;
-}
-
 interface Pending {
   readonly timer: Timer;
   readonly resolve: (message: Message | undefined) => void;

@@ -5,7 +5,7 @@
  */
 import type { KafkaTopicRules } from '../admin/kafka-topics.js';
 import type { Config } from '../config/schema.js';
-import { kafkaOptionsDefault } from '../protocols/kafka/context.js';
+import { kafkaOptionsDefault } from '../protocols/kafka/options.js';
 import { checkTopicConfigs, isRefusal } from '../protocols/kafka/topic-settings.js';
 import { validTopicName } from '../protocols/kafka/topics.js';
 

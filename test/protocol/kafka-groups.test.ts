@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/core/index.js';
-import { kafkaOptionsDefault } from '../../src/protocols/kafka/context.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
 import { GroupCoordinator, type JoinInput, type JoinResult } from '../../src/protocols/kafka/groups.js';
+import { kafkaOptionsDefault } from '../../src/protocols/kafka/options.js';
 
 const sessionTimeoutMs = 10_000;
 const rebalanceTimeoutMs = 20_000;

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/core/index.js';
-import { kafkaOptionsDefault } from '../../src/protocols/kafka/context.js';
 import { GroupCoordinator, type JoinInput, type JoinResult } from '../../src/protocols/kafka/groups.js';
+import { kafkaOptionsDefault } from '../../src/protocols/kafka/options.js';
 
 const delayMs = 3000;
 

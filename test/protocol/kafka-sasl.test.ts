@@ -9,7 +9,8 @@ import { ApiKey } from '../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
 import { anonymousPrincipalOf, saslInForce } from '../../src/protocols/kafka/listener.js';
 import { parseOauthBearerFirst } from '../../src/protocols/kafka/oauthbearer.js';
-import { type SaslLogin, type SaslMechanism, SaslSession } from '../../src/protocols/kafka/sasl.js';
+import { SaslSession } from '../../src/protocols/kafka/sasl.js';
+import type { SaslLogin, SaslMechanism } from '../../src/protocols/kafka/sasl-mechanism.js';
 import type { Authenticator, LoginResult } from '../../src/protocols/listener.js';
 import { ManualClock } from '../../src/shared/clock.js';
 

@@ -1,13 +1,12 @@
 /**
- * Command kinds for Kafka's ACL bindings (merged into `CommandSpecs`, ./commands.ts), their handlers,
- * and the client methods that issue them (`AclClient`, part of `CoreClient`). Listing, creating and
- * deleting bindings need the `administrator` tag; `acl.authorize` asks core's decision for the caller
- * acting as a Kafka principal (./authorize.ts decides: super users, the caller's permissions, then the
- * bindings).
+ * Command kinds for Kafka's ACL bindings (merged into `CommandSpecs`, ./commands.ts); their handlers
+ * are ./acl-handlers.ts, and the client methods that issue them `AclClient` (../api.ts, part of
+ * `CoreClient`). Listing, creating and deleting bindings need the `administrator` tag; `acl.authorize`
+ * asks core's decision for the caller acting as a Kafka principal (./authorize.ts decides: super users,
+ * the caller's permissions, then the bindings).
  */
 import type { AclRequester } from '../acl-index.js';
 import type { AclAction, AclBinding, AclFilter, AclOperation, AclResourceType } from '../acls.js';
-import type { Handlers } from './handlers.js';
 
 export interface AclCommandSpecs {
   'acl.list': { in: { filter: AclFilter }; out: AclBinding[] };
@@ -29,24 +28,3 @@ export const aclQueryKinds = [
   'acl.authorize',
   'acl.authorizeSome',
 ] as const satisfies ReadonlyArray<keyof AclCommandSpecs>;
-
-export const aclHandlers = {
-  'acl.list': (host, _ctx, c) => host.definitions.acls.list(c.filter),
-  'acl.create': (host, _ctx, c) => host.definitions.acls.create(c.bindings),
-  'acl.delete': (host, _ctx, c) => host.definitions.acls.delete(c.filters),
-  'acl.authorize': (host, ctx, c) => host.authorizeAcl(ctx, c.who, c.action),
-  'acl.authorizeSome': (host, ctx, c) => host.authorizeAclSome(ctx, c.who, c.resourceType, c.operation),
-} satisfies Partial<Handlers>;
-
-/** The `CoreClient` methods for ACLs (./client.ts implements them). */
-export interface AclClient {
-  listAcls(filter?: AclFilter): AclBinding[];
-  createAcls(bindings: readonly AclBinding[]): Promise<void>;
-  deleteAcls(filters: readonly AclFilter[]): Promise<AclBinding[][]>;
-  authorizeAcl(who: AclRequester, action: AclAction): boolean;
-  authorizeAclSome(
-    who: AclRequester,
-    resourceType: AclResourceType,
-    operation: Exclude<AclOperation, 'ALL'>,
-  ): boolean;
-}

@@ -48,17 +48,8 @@ import type {
   VerifyOptions,
   VhostCounts,
 } from '../api.js';
-import type { UserCredential, UserView } from '../definitions.js';
-import type {
-  PermissionFilter,
-  PermissionRow,
-  StoredPermission,
-  StoredTopicPermission,
-  TopicPermissionRow,
-} from '../permissions.js';
 import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js';
 import type { UserLimits, VhostLimits } from '../policy/limits.js';
-import type { RequestResult } from '../requests.js';
 import type { ScramCredential, ScramCredentials, ScramMechanism } from '../scram.js';
 import { sessionQueueName } from '../sessions.js';
 import type {
@@ -74,12 +65,28 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import { serverQueueName } from '../vhost/checks.js';
-import type { AccessView, BindingRow, Command, CommandKind, CommandResult } from './commands.js';
+import type {
+  AccessView,
+  BindingRow,
+  ConnectionDescription,
+  ConsumerRow,
+  LiveConnection,
+  MessageCounts,
+  MeteredKind,
+  MeterRow,
+  PermissionFilter,
+  PermissionRow,
+  RequestResult,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+  TotalSample,
+  UserCredential,
+  UserView,
+} from '../views.js';
+import type { Command, CommandKind, CommandResult } from './commands.js';
 import { type CallerContext, inVhost } from './context.js';
-import type { MessageCounts, MeteredKind } from './meters.js';
-import type { ConnectionDescription, ConsumerRow, LiveConnection, MeterRow } from './operator-commands.js';
 import type { AppliedPolicy } from './policy-commands.js';
-import type { TotalSample } from './rates.js';
 
 /** What runs commands: `BrokerCore`. */
 export interface CommandRunner {

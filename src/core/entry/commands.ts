@@ -34,15 +34,6 @@ import type {
   VerifyOptions,
   VhostCounts,
 } from '../api.js';
-import type { UserCredential, UserView } from '../definitions.js';
-import type {
-  PermissionFilter,
-  PermissionRow,
-  StoredPermission,
-  StoredTopicPermission,
-  TopicPermissionRow,
-} from '../permissions.js';
-import type { RequestResult } from '../requests.js';
 import type { ScramCredential, ScramCredentials, ScramMechanism } from '../scram.js';
 import type {
   ConsumeOptions,
@@ -56,18 +47,22 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
+import type {
+  AccessView,
+  BindingRow,
+  MessageCounts,
+  PermissionFilter,
+  PermissionRow,
+  RequestResult,
+  StoredPermission,
+  StoredTopicPermission,
+  TopicPermissionRow,
+  UserCredential,
+  UserView,
+} from '../views.js';
 import { type AclCommandSpecs, aclQueryKinds } from './acl-commands.js';
-import type { MessageCounts } from './meters.js';
 import { type OperatorCommandSpecs, operatorQueryKinds } from './operator-commands.js';
 import { type PolicyCommandSpecs, policyQueryKinds } from './policy-commands.js';
-
-export interface BindingRow {
-  readonly source: string;
-  readonly destination: string;
-  readonly destinationKind: 'queue' | 'exchange';
-  readonly routingKey: string;
-  readonly args: Headers;
-}
 
 interface Binding {
   readonly destination: string;
@@ -90,14 +85,6 @@ interface TxnRef {
   readonly transactionalId: string;
   readonly producerId: number;
   readonly epoch: number;
-}
-
-/** What `access.describe` answers. */
-export interface AccessView {
-  readonly user: string;
-  readonly tags: readonly string[];
-  /** Vhosts where the user has permissions. */
-  readonly vhosts: readonly string[];
 }
 
 /** kind → { in: what the command carries; out: its result }. */

@@ -5,67 +5,18 @@
  * another connection's channel or queue.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { AclRequester } from '../acl-index.js';
-import type { AclAction, AclOperation, AclResourceType } from '../acls.js';
-import type { CoreStats, SessionSummary } from '../api.js';
-import type { Definitions, Users } from '../definitions.js';
-import type { ConsumerGroups } from '../groups.js';
-import type { VirtualHost } from '../internal.js';
+import type { SessionSummary } from '../api.js';
 import { fullPermission } from '../permissions.js';
-import type { ConnectionCounts } from '../policy/limits.js';
-import type { ProducerRegistry } from '../producers.js';
-import { isReplyAddress, type RequestResult, type Requests } from '../requests.js';
-import type { RetainedSet } from '../retained.js';
-import type { Session, SessionManager } from '../sessions.js';
-import type { TransactionalProducers } from '../transactions.js';
+import { isReplyAddress } from '../requests.js';
+import type { Session } from '../sessions.js';
 import type { ConsumeOptions, PublishOptions, PublishResult, QueueOptions } from '../types.js';
-import { aclHandlers } from './acl-commands.js';
-import type { Command, CommandKind, CommandResult } from './commands.js';
+import type { MessageCounts, MeteredKind, MeterRow, RequestResult } from '../views.js';
+import { aclHandlers } from './acl-handlers.js';
+import type { Command } from './commands.js';
 import { type CallerContext, internalPrincipal } from './context.js';
-import { type MessageCounts, type MeteredKind, type Meters, noCounts } from './meters.js';
-import type { MeterRow } from './operator-commands.js';
+import type { HandlerHost, Handlers } from './handler-host.js';
+import { noCounts } from './meters.js';
 import { policyHandlers } from './policy-handlers.js';
-import type { RateSampler } from './rates.js';
-
-/** What handlers reach: `BrokerCore`'s internals. */
-export interface HandlerHost {
-  vhost(name: string): VirtualHost;
-  /** The vhost when it is open; undefined once it was deleted or the broker closed. */
-  openVhost(name: string): VirtualHost | undefined;
-  requests(vhost: string): Requests;
-  sessions(vhost: string): SessionManager;
-  groups(vhost: string): ConsumerGroups;
-  retained(vhost: string): RetainedSet;
-  producers(vhost: string): ProducerRegistry;
-  transactions(vhost: string): TransactionalProducers;
-  vhostNames(): string[];
-  addVhost(name: string): Promise<void>;
-  deleteVhost(name: string): Promise<void>;
-  stats(): CoreStats;
-  readonly users: Users;
-  readonly definitions: Definitions;
-  readonly meters: Meters;
-  /** Samples `meters` into rates. */
-  readonly rates: RateSampler;
-  /** Live connections and channels, for vhost and user limits. */
-  readonly connections: ConnectionCounts;
-  /** Core's decision on a Kafka action of the caller (./authorize.ts). */
-  authorizeAcl(context: CallerContext, who: AclRequester, action: AclAction): boolean;
-  authorizeAclSome(
-    context: CallerContext,
-    who: AclRequester,
-    resourceType: AclResourceType,
-    operation: Exclude<AclOperation, 'ALL'>,
-  ): boolean;
-}
-
-export type Handler<K extends CommandKind> = (
-  host: HandlerHost,
-  context: CallerContext,
-  command: Command<K>,
-) => CommandResult<K>;
-
-export type Handlers = { readonly [K in CommandKind]: Handler<K> };
 
 /** The filter fields of a listing command, without its kind. */
 function filterOf(c: { vhost?: string; user?: string }): { vhost?: string; user?: string } {

@@ -5,22 +5,9 @@
  * Counters only ever grow; a reader samples them over time to get rates.
  */
 import type { PublishResult } from '../types.js';
+import type { MessageCounts, MeteredKind } from '../views.js';
 import type { Command, CommandResult } from './commands.js';
 import type { CallerContext } from './context.js';
-
-export interface MessageCounts {
-  /** Messages published to an exchange, or routed into a queue. */
-  published: number;
-  /** Deliveries to consumers and `get`s. */
-  delivered: number;
-  /** Deliveries that were redeliveries. */
-  redelivered: number;
-  acked: number;
-  /** Of `delivered`, those that were `get`s (RabbitMQ's `get`; `deliver` is the rest). */
-  got: number;
-  /** Publishes confirmed to their publisher (AMQP publisher confirms; RabbitMQ's `confirm`). */
-  confirmed: number;
-}
 
 export function zeroCounts(): MessageCounts {
   return { published: 0, delivered: 0, redelivered: 0, acked: 0, got: 0, confirmed: 0 };
@@ -64,9 +51,6 @@ interface Route {
   queue: string | undefined;
   queueCounts: MessageCounts | undefined;
 }
-
-/** What the sampler reads: each counted object by kind and name. */
-export type MeteredKind = 'queue' | 'exchange' | 'vhost' | 'connection' | 'channel';
 
 export class Meters {
   readonly total: MessageCounts = zero();

@@ -8,7 +8,7 @@
 import type { Policy, PolicyFamily, PolicyInput } from '../policy/definition.js';
 import type { AppliedPolicy } from '../policy/effective.js';
 import type { UserLimits, VhostLimits } from '../policy/limits.js';
-import type { ConnectionDescription } from './operator-commands.js';
+import type { ConnectionDescription } from '../views.js';
 
 export type { AppliedPolicy } from '../policy/effective.js';
 
@@ -73,21 +73,3 @@ export const policyCommandTags: Readonly<
   'channel.open': 'login',
   'channel.close': 'login',
 };
-
-/** The `CoreClient` methods for policies and limits (./client.ts implements them). */
-export interface PolicyClient {
-  listPolicies(family: PolicyFamily): Policy[];
-  putPolicy(family: PolicyFamily, name: string, input: PolicyInput): Promise<Policy>;
-  deletePolicy(family: PolicyFamily, name: string): Promise<boolean>;
-  appliedPolicies(objects: 'queues' | 'exchanges', names?: readonly string[]): AppliedPolicy[];
-  vhostLimits(): VhostLimits;
-  setVhostLimit(name: string, value: unknown): Promise<void>;
-  clearVhostLimit(name: string): Promise<boolean>;
-  userLimits(): Array<{ user: string; limits: UserLimits }>;
-  setUserLimit(user: string, name: string, value: unknown): Promise<void>;
-  clearUserLimit(user: string, name: string): Promise<boolean>;
-  /** Counts this connection against the limits; throws when one is reached (see `connection.open`). */
-  openConnection(description?: ConnectionDescription): void;
-  openChannel(): void;
-  closeChannel(): void;
-}

@@ -14,9 +14,9 @@ import {
   vhostConnectionsRefused,
   vhostLimitNames,
 } from '../policy/limits.js';
+import type { ConnectionDescription } from '../views.js';
 import type { CallerContext } from './context.js';
-import type { HandlerHost, Handlers } from './handlers.js';
-import type { ConnectionDescription } from './operator-commands.js';
+import type { HandlerHost, Handlers } from './handler-host.js';
 
 async function changed(host: HandlerHost, vhost: string, change: Promise<unknown>): Promise<void> {
   await change;

@@ -7,15 +7,13 @@
  * The timer runs on the sampler's own executor.
  */
 import type { Executor, Timer } from '../exec/executor.js';
-import type { QueueLengths } from '../internal.js';
-import { type MessageCounts, type Meters, zeroCounts } from './meters.js';
+import type { MessageCounts, MessageRates, QueueLengths, TotalSample } from '../views.js';
+import { type Meters, zeroCounts } from './meters.js';
 
 /** RabbitMQ's default sampling interval. */
 export const sampleIntervalMs = 5000;
 /** Samples of the totals kept: ten minutes at the default interval. */
 const totalSamplesMax = 120;
-
-export type MessageRates = { readonly [K in keyof MessageCounts]: number };
 
 /**
  * A counter's last sample and the rates up to it. One per counter, updated in place: a broker of
@@ -26,13 +24,6 @@ interface Sample {
   atMs: number;
   readonly counts: MessageCounts;
   readonly rates: { -readonly [K in keyof MessageRates]: number };
-}
-
-/** The totals' counters and the messages queued in the broker at a time (the totals' ring). */
-export interface TotalSample {
-  readonly atMs: number;
-  readonly counts: MessageCounts;
-  readonly lengths: Readonly<QueueLengths>;
 }
 
 const noRates: MessageRates = Object.freeze(zeroCounts());

@@ -16,11 +16,10 @@ import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { AdoptedRewrite, Log, LogEntry, SealedSegment } from '../../storage/types.js';
 import type { StreamCompaction } from '../api.js';
 import type { Executor } from '../exec/executor.js';
-import { CompactionRun, type RunBounds } from './compaction-rules.js';
+import { type AbortedRanges, CompactionRun, type RunBounds } from './compaction-rules.js';
 import { type CompactionThread, CompactionThreadExit, sharedCompactionThread } from './compaction-thread.js';
 import type { CompactionReply } from './compaction-worker.js';
 import { compactorModulesOf } from './formats.js';
-import type { Partition } from './partition.js';
 
 /**
  * Payload bytes one step of the map pass reads and decodes between two turns of the event loop; the
@@ -55,8 +54,23 @@ interface InFlight {
   next: Promise<CompactionReply | undefined> | undefined;
 }
 
+/**
+ * What compaction reads of its partition. ./partition.ts's `Partition` is one and creates its
+ * compactor, so this file does not import it.
+ */
+export interface CompactedPartition {
+  readonly stream: string;
+  readonly index: number;
+  readonly log: Log;
+  readonly failed: boolean;
+  readonly closed: boolean;
+  readonly stableOffset: number;
+  abortedEntry(entry: LogEntry): boolean;
+  abortedRanges(): AbortedRanges;
+}
+
 export class Compactor {
-  readonly #partition: Partition;
+  readonly #partition: CompactedPartition;
   readonly #exec: Executor;
   #running: Promise<CompactionReport> | undefined;
   /** Bytes the log held right after the last run; what it grew by since is dirty. */
@@ -73,7 +87,7 @@ export class Compactor {
    */
   thread: CompactionThread | undefined = sharedCompactionThread();
 
-  constructor(partition: Partition, exec: Executor) {
+  constructor(partition: CompactedPartition, exec: Executor) {
     this.#partition = partition;
     this.#exec = exec;
   }

@@ -6,7 +6,7 @@
  */
 
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { ConnectionDescription, LiveConnection } from '../entry/operator-commands.js';
+import type { ConnectionDescription, LiveConnection } from '../views.js';
 
 export const vhostLimitNames = ['max-connections', 'max-queues'] as const;
 export const userLimitNames = ['max-connections', 'max-channels'] as const;

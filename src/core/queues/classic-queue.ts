@@ -10,7 +10,7 @@
  */
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
-import type { DeadLetterReason, QueueDeps, QueueEngine, QueueLengths } from '../internal.js';
+import type { DeadLetterReason, QueueDeps, QueueEngine } from '../internal.js';
 import type { DecodedMessage, QueueEnvelope } from '../message-codec.js';
 import type {
   ConsumeOptions,
@@ -21,6 +21,7 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
+import type { QueueLengths } from '../views.js';
 import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';

@@ -10,8 +10,8 @@
  * only for messages taken out (delivered, unacked, delayed) or looked at.
  */
 import { assert } from '../../shared/assert.js';
-import type { QueueLengths } from '../internal.js';
 import type { Message } from '../types.js';
+import type { QueueLengths } from '../views.js';
 import type { ConsumerState } from './consumers.js';
 
 /** One message held by a queue. */

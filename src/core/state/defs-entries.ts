@@ -15,6 +15,7 @@ import {
   type ScramMechanism,
 } from '../scram.js';
 import type { ExchangeOptions, Headers, QueueOptions } from '../types.js';
+import type { StoredPermission, StoredTopicPermission } from '../views.js';
 import {
   type AclEntry,
   type AclState,
@@ -66,25 +67,6 @@ export interface StoredUser {
   readonly cost: number;
   readonly tags: readonly string[];
   readonly scram?: ScramCredentials;
-}
-
-/**
- * What a user may do in one vhost, as RabbitMQ states it: three regular expressions over the names of
- * exchanges and queues (streams are queues), searched unanchored; an empty one allows nothing.
- */
-export interface StoredPermission {
-  readonly configure: string;
-  readonly write: string;
-  readonly read: string;
-}
-
-/**
- * A user's topic permission on one exchange of a vhost: regular expressions over routing keys, with
- * `{username}`, `{vhost}` and `{client_id}` replaced when checked (RabbitMQ's topic authorisation).
- */
-export interface StoredTopicPermission {
-  readonly write: string;
-  readonly read: string;
 }
 
 export interface VhostDefinitions {

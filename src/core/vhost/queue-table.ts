@@ -16,16 +16,10 @@ import type { Storage } from '../../storage/types.js';
 import type { CoreLimits } from '../api.js';
 import type { Executor } from '../exec/executor.js';
 import type { Supervisor } from '../exec/supervisor.js';
-import type {
-  QueueDeps,
-  QueueEngine,
-  QueueFactory,
-  QueueHooks,
-  QueueLengths,
-  StreamRegistry,
-} from '../internal.js';
+import type { QueueDeps, QueueEngine, QueueFactory, QueueHooks, StreamRegistry } from '../internal.js';
 import type { BodyCache } from '../queues/body-cache.js';
 import type { Message, QueueOptions } from '../types.js';
+import type { QueueLengths } from '../views.js';
 import { DeferredQueue } from './deferred-queue.js';
 
 export interface QueueState {

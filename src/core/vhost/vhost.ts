@@ -31,10 +31,9 @@ import type {
 } from '../api.js';
 import type { Definitions } from '../definitions.js';
 import type { Meters } from '../entry/meters.js';
-import type { ConsumerRow } from '../entry/operator-commands.js';
 import type { Supervisor } from '../exec/supervisor.js';
 import type { ConsumerGroups } from '../groups.js';
-import type { QueueFactory, QueueLengths, StreamRegistry, VirtualHost } from '../internal.js';
+import type { QueueFactory, StreamRegistry, VirtualHost } from '../internal.js';
 import { type AppliedPolicy, queueTarget } from '../policy/effective.js';
 import { reached, vhostQueuesRefused } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
@@ -55,6 +54,7 @@ import type {
   QueueOptions,
   RequeueOptions,
 } from '../types.js';
+import type { ConsumerRow, QueueLengths } from '../views.js';
 import { checkName, checkQueueEquivalent, refuseReserved, serverQueueName } from './checks.js';
 import { refusedError } from './deferred-queue.js';
 import { Exchanges } from './exchanges.js';

@@ -5,21 +5,17 @@
  */
 import type { CoreClient } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
-import type { Consumer, Delivery, Message } from '../../core/types.js';
+import type { Consumer, Delivery, Message, PublishOptions } from '../../core/types.js';
+import type { Logger } from '../../shared/logger.js';
 import type { Mutable } from '../../shared/types.js';
+import type { IngressAccount } from '../ingress.js';
 import { type DeliveryShape, RecentUtf8 } from './codec/deliver.js';
-import type { BasicPublish, Frame, Method, MethodName } from './codec/index.js';
+import type { BasicProperties, BasicPublish, Frame, Method, MethodName } from './codec/index.js';
 import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
 import type { ConfirmTracker } from './confirms.js';
-import type { AmqpConnection } from './connection.js';
 import { AmqpError, connectionError, toReply } from './errors.js';
-import { basicHandlers, checkPublish, publishContent } from './methods/basic.js';
-import { channelHandlers } from './methods/channel.js';
-import { confirmHandlers } from './methods/confirm.js';
-import { exchangeHandlers } from './methods/exchange.js';
-import { queueHandlers } from './methods/queue.js';
-import { txHandlers } from './methods/tx.js';
 import { encodedProperties, toBasicProperties } from './properties.js';
+import type { ListenerShared } from './session.js';
 
 const noBytes = new Uint8Array(0);
 
@@ -27,14 +23,55 @@ export type HandlerTable = {
   readonly [N in MethodName]?: (channel: AmqpChannel, fields: Extract<Method, { name: N }>['fields']) => void;
 };
 
-const handlers: HandlerTable = {
-  ...channelHandlers,
-  ...exchangeHandlers,
-  ...queueHandlers,
-  ...basicHandlers,
-  ...confirmHandlers,
-  ...txHandlers,
-};
+/**
+ * The methods a channel dispatches to (./methods/index.ts builds them): one handler per method, and
+ * basic.publish's two steps, which the channel calls itself around the content frames. The connection
+ * hands them to each channel it opens, so this file imports no handler and the handlers import it.
+ */
+export interface ChannelMethods {
+  readonly handlers: HandlerTable;
+  /** basic.publish arrived: checked (it throws what the channel then fails with) before its content is read. */
+  checkPublish(channel: AmqpChannel, fields: BasicPublish): void;
+  /** Its content is whole: publish it. */
+  publishContent(
+    channel: AmqpChannel,
+    fields: BasicPublish,
+    properties: BasicProperties,
+    body: Uint8Array,
+  ): void;
+}
+
+/**
+ * What a channel and its method handlers use of their connection. ./connection.ts's `AmqpConnection`
+ * is one and creates the channels, so this file does not import it.
+ */
+export interface ChannelConnection {
+  readonly id: string;
+  readonly shared: ListenerShared;
+  readonly log: Logger;
+  readonly core: CoreClient | undefined;
+  /** The logged-in user and its tags (an `impersonator` may publish with another `user_id`). */
+  readonly user: string;
+  readonly tags: readonly string[];
+  readonly clientCapabilities: ReadonlySet<string>;
+  /** This connection's share of the broker's ingress budget. */
+  readonly account: IngressAccount;
+  readonly channels: Pick<Map<number, unknown>, 'delete'>;
+  publishOptions(mandatory: boolean): PublishOptions;
+  /** A publish reached `queues` (publisher flow control). */
+  fed(queues: Iterable<string>): void;
+  sendMethod(channel: number, method: Method): void;
+  sendContent(channel: number, method: Method, properties: BasicProperties, body: Uint8Array): void;
+  /** basic.deliver encoded in place; false when the caller must use `sendContent`. */
+  sendDelivery(
+    channel: number,
+    shape: DeliveryShape,
+    deliveryTag: number,
+    redelivered: boolean,
+    body: Uint8Array,
+  ): boolean;
+  closeWith(replyCode: number, replyText: string, classId?: number, methodId?: number): void;
+}
 
 interface PendingContent {
   readonly fields: BasicPublish;
@@ -65,7 +102,8 @@ const publishIds = methodInfo['basic.publish'];
 
 export class AmqpChannel {
   readonly number: number;
-  readonly conn: AmqpConnection;
+  readonly conn: ChannelConnection;
+  readonly #methods: ChannelMethods;
   /** The holder of this channel's unacked deliveries in core, within its connection. */
   readonly owner: string;
   state: 'open' | 'closing' | 'closed' = 'open';
@@ -95,9 +133,10 @@ export class AmqpChannel {
   /** The queue last declared on this channel: an empty queue name means it (spec queue.declare). */
   lastQueue = '';
 
-  constructor(conn: AmqpConnection, number: number) {
+  constructor(conn: ChannelConnection, number: number, methods: ChannelMethods) {
     this.conn = conn;
     this.number = number;
+    this.#methods = methods;
     this.owner = String(number);
   }
 
@@ -166,7 +205,7 @@ export class AmqpChannel {
     if (method.name === 'basic.publish') {
       // try/catch in place of #guard here and below: no closure per message.
       try {
-        checkPublish(this, method.fields);
+        this.#methods.checkPublish(this, method.fields);
       } catch (err) {
         this.fail(err, publishIds);
       }
@@ -174,7 +213,7 @@ export class AmqpChannel {
         this.#content = { fields: method.fields, header: undefined, chunks: undefined, received: 0 };
       return;
     }
-    const handler = handlers[method.name] as ((c: AmqpChannel, f: unknown) => void) | undefined;
+    const handler = this.#methods.handlers[method.name] as ((c: AmqpChannel, f: unknown) => void) | undefined;
     if (handler === undefined) {
       throw connectionError(ReplyCode.commandInvalid, `method '${method.name}' not allowed from a client`);
     }
@@ -232,7 +271,7 @@ export class AmqpChannel {
   #complete(content: PendingContent, body: Uint8Array): void {
     this.#dropContent();
     try {
-      publishContent(this, content.fields, content.header!.properties, body);
+      this.#methods.publishContent(this, content.fields, content.header!.properties, body);
     } catch (err) {
       this.fail(err, publishIds);
     }

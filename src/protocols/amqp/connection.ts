@@ -11,7 +11,7 @@ import { compact } from '../chunks.js';
 import type { IngressAccount } from '../ingress.js';
 import type { TokenGrant } from '../listener.js';
 import type { Transport } from '../transport.js';
-import { AmqpChannel } from './channel.js';
+import { AmqpChannel, type ChannelConnection } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
 import {
   type BasicProperties,
@@ -31,6 +31,7 @@ import {
 } from './codec/index.js';
 import { connectionError, toReply } from './errors.js';
 import { handleConnectionMethod, sendStart } from './methods/connection.js';
+import { channelMethods } from './methods/index.js';
 import {
   type ConnectionState,
   type HandshakeConnection,
@@ -73,7 +74,7 @@ const handshakeSlabBytes = 4096;
 const emptyInput = Buffer.alloc(0);
 const copyBytesMax = 16 * 1024;
 
-export class AmqpConnection implements HandshakeConnection {
+export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   readonly id: string;
   readonly shared: ListenerShared;
   readonly transport: Transport;
@@ -577,7 +578,7 @@ export class AmqpConnection implements HandshakeConnection {
           `channel ${frame.channel} exceeds channel_max ${this.channelMax}`,
         );
       }
-      channel = new AmqpChannel(this, frame.channel);
+      channel = new AmqpChannel(this, frame.channel, channelMethods);
       this.channels.set(frame.channel, channel);
     }
     channel.onFrame(frame);

@@ -13,9 +13,9 @@ import type {
   AclPermission,
   AclRequester,
   AclResourceType,
+  CoreBroker,
   CoreClient,
 } from '../../core/api.js';
-import type { KafkaBroker, RequestContext } from './context.js';
 import { KafkaError } from './errors.js';
 
 /** What a client that did not authenticate is, as Kafka names it. */
@@ -62,9 +62,23 @@ const decisionsMax = 10_000;
 
 type Operation = AclAction['operation'];
 
+/** What the cache follows of the listener's broker: core's access generation (a `KafkaBroker` is one). */
+export interface AclBroker {
+  readonly core: Pick<CoreBroker, 'accessGeneration'>;
+}
+
+/**
+ * What a check needs of a request: its connection's decisions and its principal (a `RequestContext`
+ * is one; taking this instead keeps ./context.ts, which holds a `ConnectionAcls`, out of this file).
+ */
+export interface AclAsker {
+  readonly acls: ConnectionAcls;
+  readonly kafkaPrincipal: string;
+}
+
 /** One connection's decisions, by resource type and operation, then name. */
 export class ConnectionAcls {
-  readonly #broker: KafkaBroker;
+  readonly #broker: AclBroker;
   readonly #host: string;
   /** The core caller whose permissions count: the connection's user, which SASL may change. */
   readonly #caller: () => CoreClient;
@@ -76,7 +90,7 @@ export class ConnectionAcls {
   #generation = -1;
   #principal = '';
 
-  constructor(broker: KafkaBroker, host: string, caller: () => CoreClient) {
+  constructor(broker: AclBroker, host: string, caller: () => CoreClient) {
     this.#broker = broker;
     this.#host = host;
     this.#caller = caller;
@@ -148,7 +162,7 @@ export class ConnectionAcls {
 
 /** The request's decision for one action. */
 export function allowed(
-  ctx: RequestContext,
+  ctx: AclAsker,
   resourceType: AclResourceType,
   resourceName: string,
   operation: Operation,
@@ -161,7 +175,7 @@ export function allowed(
  * on every topic subscribed to; undefined when allowed.
  */
 export function heartbeatRefusal(
-  ctx: RequestContext,
+  ctx: AclAsker,
   groupId: string,
   topics: readonly string[] | null,
 ): { errorCode: KafkaError; errorMessage: string | null; memberEpoch: number } | undefined {

@@ -29,9 +29,10 @@ import {
   listOperation,
   operationRefusal,
 } from './config-ops.js';
-import { type KafkaOptions, nodeId } from './context.js';
+import { nodeId } from './context.js';
 import { type DynamicBrokerConfigs, dynamicConfigByName } from './dynamic-broker-configs.js';
 import { KafkaError } from './errors.js';
+import type { KafkaOptions } from './options.js';
 import { checkedValue, type DescribedConfig } from './topic-settings.js';
 
 /** Kafka's DescribeConfigsResponse ConfigSource codes. */

@@ -36,7 +36,8 @@ import { KafkaError } from './errors.js';
 import { FetchBytesHeld } from './fetch-bytes.js';
 import { afterWrite } from './handlers/fetch.js';
 import { apiVersionsFallback, handlers } from './handlers/index.js';
-import { type SaslLogin, SaslSession } from './sasl.js';
+import { SaslSession } from './sasl.js';
+import type { SaslLogin } from './sasl-mechanism.js';
 import { TxnOrder, type TxnRequest, txnRequestOf } from './txn-order.js';
 
 /** Produce requests at least this large that arrive in pieces are assembled in pooled buffers. */

@@ -13,9 +13,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/api.js';
 import { systemClock } from '../../shared/clock.js';
-import type { KafkaOptions } from './context.js';
 import { KafkaError } from './errors.js';
 import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
+import type { KafkaOptions } from './options.js';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
 

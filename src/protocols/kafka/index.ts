@@ -1,6 +1,5 @@
 /** The Kafka protocol adapter: listener, entry format and codec. */
 
-export type { KafkaOptions } from './context.js';
 export { kafkaBatchFormat } from './entry-format.js';
 export {
   createKafkaListener,
@@ -9,3 +8,4 @@ export {
   kafkaListener,
   kafkaTlsListener,
 } from './listener.js';
+export type { KafkaOptions } from './options.js';

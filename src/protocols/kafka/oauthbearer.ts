@@ -17,7 +17,7 @@
  */
 import type { Authenticator } from '../listener.js';
 import { principalOf } from '../listener.js';
-import type { MechanismStep, SaslMechanism } from './sasl.js';
+import type { MechanismStep, SaslMechanism } from './sasl-mechanism.js';
 
 export const oauthBearerName = 'OAUTHBEARER';
 

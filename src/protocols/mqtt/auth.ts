@@ -14,36 +14,14 @@
  * CONNECT deadline (`connectTimeoutMs`) covers the whole exchange.
  */
 import type { IAuthPacket, IConnectPacket } from 'mqtt-packet';
-import { isScramMechanism, type ScramMechanism } from '../../core/scram.js';
-import type { LoginSuccess, SaslExchange, SaslRefusal, SaslStep } from '../listener.js';
+import { isScramMechanism } from '../../core/scram.js';
+import type { LoginSuccess, SaslRefusal, SaslStep } from '../listener.js';
 import { Reason } from './limits.js';
-import type { Connection, Inbound } from './session.js';
+import type { Admission, Authentication, Connection, Inbound } from './session.js';
 import { ProtocolViolation } from './violation.js';
 
 /** AUTH reason codes (§3.15.2.1). */
 const AuthReason = { success: 0x00, continue: 0x18, reauthenticate: 0x19 } as const;
-
-/**
- * Who the client is once admitted, or the CONNACK refusal; `method` and `data` go into the CONNACK of
- * an enhanced authentication [MQTT-4.12.0-5].
- */
-export type Admission =
-  | {
-      readonly login: LoginSuccess;
-      readonly method?: string;
-      readonly data?: Uint8Array;
-    }
-  | { readonly refusal: number };
-
-/** A connection's enhanced authentication: the method it was made with, and an exchange under way. */
-export interface Authentication {
-  readonly method: ScramMechanism;
-  /** Logged in as (after the CONNACK); a re-authentication must name the same user. */
-  user: string | undefined;
-  exchange: SaslExchange | undefined;
-  /** Until the CONNACK: goes on with the CONNECT once the exchange ends. */
-  admit: ((admission: Admission) => Promise<void>) | undefined;
-}
 
 const empty = new Uint8Array(0);
 

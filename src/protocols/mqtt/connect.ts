@@ -13,11 +13,11 @@ import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import { describeConnection } from '../described.js';
 import { type LoginResult, principalOf } from '../listener.js';
 import { certificateUser } from '../tls.js';
-import { type Admission, beginAuthentication } from './auth.js';
+import { beginAuthentication } from './auth.js';
 import type { ConnectFacts } from './codec/wellformed.js';
 import { Reason, ReturnCode311 } from './limits.js';
 import { resume } from './resume.js';
-import type { Connection, Will } from './session.js';
+import type { Admission, Connection, Will } from './session.js';
 
 /** The largest packet the protocol can express (§1.5.5, §2.1.4): no Maximum Packet Size to announce. */
 const packetBytesProtocolMax = 1 + 4 + 268_435_455;

@@ -14,7 +14,7 @@ import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
 import type { IngressAccount, IngressHandle } from '../ingress.js';
 import { gatherWrites, type Transport, type TransportReceiver } from '../transport.js';
-import { type Authentication, handleAuthenticating, handleReauthentication } from './auth.js';
+import { handleAuthenticating, handleReauthentication } from './auth.js';
 import { decodeConnect311 } from './codec/connect.js';
 import { FrameReader, readHeader } from './codec/framing.js';
 import {
@@ -31,7 +31,7 @@ import type { SubscriptionEntry } from './model.js';
 import { handlePuback, handlePubcomp, handlePubrec } from './outbound.js';
 import { decodeWhole } from './parsers.js';
 import type { ClientHandle, MqttServer } from './server.js';
-import type { Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
+import type { Authentication, Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { onClosed } from './teardown.js';
 import { ProtocolViolation } from './violation.js';

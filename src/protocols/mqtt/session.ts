@@ -8,11 +8,12 @@ import type { Buffer } from 'node:buffer';
 import type { Packet } from 'mqtt-packet';
 import type { CoreClient, CoreSession } from '../../core/api.js';
 import type { SharedCredit } from '../../core/credit.js';
+import type { ScramMechanism } from '../../core/scram.js';
 import type { Consumer, Qos } from '../../core/types.js';
 import type { DescribedFields } from '../described.js';
 import type { IngressAccount } from '../ingress.js';
+import type { LoginSuccess, SaslExchange } from '../listener.js';
 import type { Transport } from '../transport.js';
-import type { Authentication } from './auth.js';
 import type { Properties } from './codec/properties.js';
 import type { PublishIn } from './codec/wellformed.js';
 import type { SubscriptionEntry } from './model.js';
@@ -43,6 +44,31 @@ export interface Will {
   readonly delaySec: number;
   /** The Will Properties but Will Delay Interval; User Properties in order [MQTT-3.1.3-10]. */
   readonly properties: Properties;
+}
+
+/**
+ * Who the client is once admitted, or the CONNACK refusal; `method` and `data` go into the CONNACK of
+ * an enhanced authentication [MQTT-4.12.0-5].
+ */
+export type Admission =
+  | {
+      readonly login: LoginSuccess;
+      readonly method?: string;
+      readonly data?: Uint8Array;
+    }
+  | { readonly refusal: number };
+
+/**
+ * A connection's enhanced authentication (./auth.ts runs it): the method it was made with, and an
+ * exchange under way.
+ */
+export interface Authentication {
+  readonly method: ScramMechanism;
+  /** Logged in as (after the CONNACK); a re-authentication must name the same user. */
+  user: string | undefined;
+  exchange: SaslExchange | undefined;
+  /** Until the CONNACK: goes on with the CONNECT once the exchange ends. */
+  admit: ((admission: Admission) => Promise<void>) | undefined;
 }
 
 /** Also what core's registry of connections reads of it (`DescribedFields`: protocol, client id, an operator's close). */

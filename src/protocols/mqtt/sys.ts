@@ -3,10 +3,25 @@
  * memory only), in the layout Mosquitto uses so existing dashboards find them.
  */
 import { Buffer } from 'node:buffer';
-import type { MqttServer } from './server.js';
+import type { CoreClient } from '../../core/api.js';
+import type { RetainedStore } from './retained.js';
 import { topicExchange, topicToKey } from './topics.js';
 
-function figures(server: MqttServer): Array<[string, string]> {
+/**
+ * What `$SYS` reads of the MQTT server. ./server.ts's `MqttServer` is one and calls `publishSys`
+ * with itself, so this file does not import it back.
+ */
+export interface SysSource {
+  readonly vhost: Pick<CoreClient, 'stats' | 'listSessions' | 'publish'>;
+  readonly version: string;
+  readonly startedAtMs: number;
+  readonly clients: ReadonlyMap<string, unknown>;
+  readonly stats: { readonly received: number; readonly sent: number; readonly connectionsTotal: number };
+  readonly retained: Pick<RetainedStore, 'size' | 'set'>;
+  subscriptionCount(): number;
+}
+
+function figures(server: SysSource): Array<[string, string]> {
   const core = server.vhost.stats();
   return [
     ['$SYS/broker/version', `switchyard ${server.version}`],
@@ -22,14 +37,14 @@ function figures(server: MqttServer): Array<[string, string]> {
   ];
 }
 
-function anySysSubscriber(server: MqttServer): boolean {
+function anySysSubscriber(server: SysSource): boolean {
   return server.vhost
     .listSessions()
     .some((session) => session.subscriptions.some((sub) => sub.pattern.startsWith('$SYS')));
 }
 
 /** Refreshes the retained values; routes them live only when some session subscribed to `$SYS`. */
-export function publishSys(server: MqttServer): void {
+export function publishSys(server: SysSource): void {
   const live = anySysSubscriber(server);
   for (const [topic, value] of figures(server)) {
     const body = Buffer.from(value);

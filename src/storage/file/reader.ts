@@ -10,7 +10,6 @@ import type { LogEntry, ReadBuffers, ReadOptions } from '../types.js';
 import type { FdSource } from './handles.js';
 import { readFull } from './io.js';
 import type { RecordFields } from './record.js';
-import type { RecordSink } from './segment.js';
 
 /**
  * A sequential read asks the file for at least this much, and the chunk is kept for the next read. A
@@ -19,6 +18,16 @@ import type { RecordSink } from './segment.js';
 export const readAheadBytes = 64 * 1024;
 /** A kept chunk is dropped after this long without a read, so quiet logs hold no memory. */
 export const readAheadIdleMs = 1000;
+
+/** Receives the records of a read and sizes its file reads. */
+export interface RecordSink {
+  /** Whether a record with `payloadBytes` would be taken; asked before such a record is read whole. */
+  accepts(payloadBytes: number): boolean;
+  /** File bytes (records with headers) the rest of the read is expected to need. */
+  wantBytes(): number;
+  /** Takes a CRC-checked record ending at file position `end`; false stops the read. */
+  take(record: RecordFields, end: number): boolean;
+}
 
 /**
  * Supplies the bytes of a segment file from `position`; `owner` tells segments apart. The descriptor is

@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LogEntry, RewriteChoice } from '../types.js';
 import { type FileIo, writeAll } from './io.js';
+import type { RecordSink } from './reader.js';
 import { encodeRecord, type RecordFields } from './record.js';
-import { encodeHeader, type RecordSink, readChunkBytes, type Segment } from './segment.js';
+import { encodeHeader, readChunkBytes, type Segment } from './segment.js';
 
 /**
  * Record bytes read and written per step, so a rewrite holds, decodes and writes a bounded amount

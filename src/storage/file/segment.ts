@@ -28,7 +28,7 @@ import {
   writeNewFile,
 } from './io.js';
 import type { ReadThread } from './read-thread.js';
-import { type ChunkSource, directSource } from './reader.js';
+import { type ChunkSource, directSource, type RecordSink } from './reader.js';
 import { encodeRecordHeaderAt, type RecordFields, readRecordAt } from './record.js';
 import { freshState, noteRecord, type ScanState, scanSegment } from './scan.js';
 import type { SyncMoments } from './sync-moments.js';
@@ -119,16 +119,6 @@ class PendingRecord implements RecordFields {
     const view = this.bytes.subarray(this.payloadStart, this.payloadEnd);
     return this.release === undefined ? view : Uint8Array.prototype.slice.call(view);
   }
-}
-
-/** Receives the records of a read and sizes its file reads. */
-export interface RecordSink {
-  /** Whether a record with `payloadBytes` would be taken; asked before such a record is read whole. */
-  accepts(payloadBytes: number): boolean;
-  /** File bytes (records with headers) the rest of the read is expected to need. */
-  wantBytes(): number;
-  /** Takes a CRC-checked record ending at file position `end`; false stops the read. */
-  take(record: RecordFields, end: number): boolean;
 }
 
 /**
