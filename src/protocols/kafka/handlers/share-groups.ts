@@ -175,18 +175,45 @@ interface AckBatch {
   readonly acknowledgeTypes: readonly number[];
 }
 
-/** Applies a partition's acknowledgements; INVALID_RECORD_STATE when any names a record the member does not hold. */
+/** The greatest acknowledge type of ShareAcknowledge v1 (KIP-932: 0 gap to 3 reject; 4, renew, is v2's). */
+const ackTypeMax = 3;
+
+/**
+ * Whether a partition's acknowledgement batches are well formed, as Kafka checks them before applying
+ * any (KafkaApis' validateAcknowledgementBatches, KIP-932): each batch's first offset at most its last
+ * and past the batch before it (the first past -1, so no negative offset), one type for the range or
+ * one per offset, each a type v1 knows. A partition that is not is answered INVALID_REQUEST.
+ */
+function wellFormed(batches: readonly AckBatch[]): boolean {
+  let previousLast = -1n;
+  for (const b of batches) {
+    const span = b.lastOffset - b.firstOffset + 1n;
+    const types = b.acknowledgeTypes;
+    if (span < 1n || b.firstOffset <= previousLast || types.length === 0) return false;
+    if (types.length > 1 && BigInt(types.length) !== span) return false;
+    if (types.some((t) => t < 0 || t > ackTypeMax)) return false;
+    previousLast = b.lastOffset;
+  }
+  return true;
+}
+
+/**
+ * Applies a partition's acknowledgements, all or none: INVALID_REQUEST when they are malformed,
+ * INVALID_RECORD_STATE when any names a record the member does not hold.
+ */
 function acknowledge(
   sp: SharePartition | undefined,
   member: string,
   batches: readonly AckBatch[],
 ): KafkaError {
+  if (!wellFormed(batches)) return KafkaError.invalidRequest;
   if (sp === undefined) return KafkaError.invalidRecordState;
-  let code: KafkaError = KafkaError.none;
-  for (const b of batches)
-    if (!sp.acknowledge(member, Number(b.firstOffset), Number(b.lastOffset), b.acknowledgeTypes))
-      code = KafkaError.invalidRecordState;
-  return code;
+  const ranges = batches.map((b) => ({
+    first: Number(b.firstOffset),
+    last: Number(b.lastOffset),
+    types: b.acknowledgeTypes,
+  }));
+  return sp.acknowledgeAll(member, ranges) ? KafkaError.none : KafkaError.invalidRecordState;
 }
 
 interface Target {
