@@ -359,6 +359,7 @@ export class KafkaConnection {
         lease?.done();
         if (!this.#admitted && !this.#closed && this.#sasl === undefined) this.#admit();
         if (++sliceRequests >= requestsPerTurnMax || performance.now() - sliceStartMs >= turnMsMax) {
+          this.#pressure();
           await nextTurn();
           sliceStartMs = performance.now();
           sliceRequests = 0;
@@ -369,6 +370,10 @@ export class KafkaConnection {
       this.close();
     } finally {
       this.#pumping = false;
+      // Reading paused for a full queue resumes as it drains: requests answered within the call
+      // settle nothing (`#settled`) that would resume it, and the rest of a pipelined burst waited
+      // unread until the idle timeout closed the connection.
+      if (!this.#closed) this.#pressure();
     }
   }
 
