@@ -487,7 +487,8 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   // answered UNKNOWN_TOPIC_ID at every fetch until the client forgets it, as Kafka's share fetch
   // context answers a cached partition whose id no longer resolves.
   const [targets, gone] = splitStale(ctx, rotated(session, epoch));
-  const refused = [...denied, ...gone.filter((g) => !denied.some((d) => sameEntry(d, g)))];
+  const deniedKeys = new Set(denied.map(entryKey));
+  const refused = [...denied, ...gone.filter((g) => !deniedKeys.has(entryKey(g)))];
   // With only ids no topic has left to read, the client must look its topics up again: it is told at
   // once, as Kafka answers a share fetch with no valid partition (others wait as usual).
   const stale = targets.length === 0 && refused.some((n) => n.errorCode === KafkaError.unknownTopicId);
@@ -511,8 +512,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   }
 }
 
-const sameEntry = (a: SessionPartition, b: SessionPartition): boolean =>
-  a.partition === b.partition && a.topicId === b.topicId;
+const entryKey = (e: { topicId: string; partition: number }): string => `${e.partition}:${e.topicId}`;
 
 /** The session's partitions whose topic still has the id they were added with, and the others, refused. */
 function splitStale(
@@ -538,6 +538,7 @@ function withRefused(
   responses: Array<{ topicId: string; partitions: PartitionOut[] }>,
   denied: ReadonlyArray<{ topicId: string; partition: number; errorCode: KafkaError }>,
 ) {
+  const byId = new Map(responses.map((r) => [r.topicId, r]));
   for (const d of denied) {
     const refusal: PartitionOut = {
       partitionIndex: d.partition,
@@ -547,9 +548,13 @@ function withRefused(
       records: new RecordChunks([]),
       acquiredRecords: [],
     };
-    const topic = responses.find((r) => r.topicId === d.topicId);
-    if (topic === undefined) responses.push({ topicId: d.topicId, partitions: [refusal] });
-    else topic.partitions.push(refusal);
+    const topic = byId.get(d.topicId);
+    if (topic !== undefined) topic.partitions.push(refusal);
+    else {
+      const added = { topicId: d.topicId, partitions: [refusal] };
+      responses.push(added);
+      byId.set(d.topicId, added);
+    }
   }
   return responses;
 }
@@ -562,7 +567,9 @@ function answer(
 ) {
   const byTopic = new Map<string, PartitionOut[]>();
   const add = (topicId: string, p: PartitionOut): void => {
-    byTopic.set(topicId, [...(byTopic.get(topicId) ?? []), p]);
+    const partitions = byTopic.get(topicId);
+    if (partitions === undefined) byTopic.set(topicId, [p]);
+    else partitions.push(p);
   };
   for (const [key, p] of out) {
     const topicId = key.slice(key.indexOf(':') + 1);
