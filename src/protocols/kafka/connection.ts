@@ -511,6 +511,7 @@ export class KafkaConnection {
       clientHost,
       acls: this.#acls,
       fetchBytes: this.#fetchBytes,
+      closed: this.#closing.signal,
     };
     if (frame !== undefined) ctx.frame = frame;
     return ctx;

@@ -406,6 +406,16 @@ export class ShareGroupCoordinator {
     return [...session.partitions.values()];
   }
 
+  /** The member's share session now, to tell it from one opened after it. */
+  sessionOf(groupId: string, memberId: string): object | undefined {
+    return this.#groups.get(groupId)?.sessions.get(memberId);
+  }
+
+  /** Closes the member's share session if it is still `session` (not one opened since). */
+  closeSessionIf(groupId: string, memberId: string, session: object): void {
+    if (this.sessionOf(groupId, memberId) === session) this.closeSession(groupId, memberId);
+  }
+
   /** Closes the member's share session; what it holds becomes available to the others. */
   closeSession(groupId: string, memberId: string): void {
     const group = this.#groups.get(groupId);

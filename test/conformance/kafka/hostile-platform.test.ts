@@ -322,6 +322,49 @@ describe('hostile clients of the Kafka platform APIs', () => {
       assert.equal(consumer.errorCode, KafkaError.invalidRequest);
     });
 
+    test('a member whose connection closes, mid-fetch or after it: what it held goes to another at once', async () => {
+      await earliest('sg-gone');
+      const gone = await WireClient.open(kb.port);
+      const fetchOn = (client: WireClient, memberId: string, maxWaitMs: number) =>
+        client.send(ApiKey.ShareFetch, 1, {
+          groupId: 'sg-gone',
+          memberId,
+          shareSessionEpoch: 0,
+          maxWaitMs,
+          minBytes: 1,
+          maxBytes: 1 << 20,
+          maxRecords: 5,
+          batchSize: 5,
+          topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: [] }] }],
+        });
+      await join('sg-gone', 'gone-member-0000000001');
+      fetchOn(gone, 'gone-member-0000000001', 0);
+      assert.deepEqual(acquired((await gone.receive<Obj>(ApiKey.ShareFetch, 1)).body), [[0, 4, 1]]);
+      gone.close();
+      await join('sg-gone', 'stay-member-0000000001');
+      // Within the 30 s lock: the closed connection's records are the other member's now.
+      await sleep(200);
+      assert.deepEqual(acquired(await shareFetch('sg-gone', 'stay-member-0000000001', 0, 5)), [[0, 4, 2]]);
+
+      // A fetch parked when its connection closes acquires nothing once records come.
+      const parked = await WireClient.open(kb.port);
+      await join('sg-gone', 'park-member-0000000001');
+      // Everything there is handed out, so the parked fetch waits for new records.
+      const rest = acquired(await shareFetch('sg-gone', 'stay-member-0000000001', 1, 500));
+      const end = (rest.at(-1)?.[1] ?? 4) + 1;
+      fetchOn(parked, 'park-member-0000000001', 5000);
+      await sleep(200);
+      parked.close();
+      await sleep(200);
+      await produce('shared', 5);
+      const fresh = acquired(await shareFetch('sg-gone', 'stay-member-0000000001', 2, 5));
+      assert.deepEqual(
+        fresh,
+        [[end, end + 4, 1]],
+        'the new records were not taken for the closed connection',
+      );
+    });
+
     test('a member that never acknowledges: its records go to another once the lock expires', async () => {
       await earliest('sg-idle', 1000);
       await join('sg-idle', 'idle-member-0000000001');

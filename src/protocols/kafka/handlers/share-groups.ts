@@ -30,7 +30,7 @@ import {
   type Scope,
 } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { type SessionPartition, shareHeartbeatIntervalMs } from '../share-groups.js';
+import { type SessionPartition, shareHeartbeatIntervalMs, shareSessionsMax } from '../share-groups.js';
 import type { AcquiredRange, SharePartition } from '../share-partition.js';
 import { topicIdOf, topicNameOf, zeroTopicId } from '../topic-ids.js';
 import { isKafkaError, partitionOf } from '../topics.js';
@@ -492,9 +492,12 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   // With only ids no topic has left to read, the client must look its topics up again: it is told at
   // once, as Kafka answers a share fetch with no valid partition (others wait as usual).
   const stale = targets.length === 0 && refused.some((n) => n.errorCode === KafkaError.unknownTopicId);
+  if (epoch === 0) closeWithConnection(ctx, groupId, member);
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
   for (;;) {
+    // A fetch parked past its connection's end acquires nothing for a client that cannot get it.
+    if (ctx.closed?.aborted === true) return fail(KafkaError.none);
     const { out, count } = readAllShared(ctx, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
     if (count > 0 || left <= 0 || stale) {
@@ -510,6 +513,40 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     }
     await waitForRecords(ctx, groupId, targets, left);
   }
+}
+
+interface Opened {
+  readonly groupId: string;
+  readonly member: string;
+  readonly session: object;
+}
+
+/** Per connection, the share sessions it opened, by group and member: closed when it closes. */
+const openedBy = new WeakMap<AbortSignal, Map<string, Opened>>();
+
+/**
+ * A share session ends with the connection that opened it, as Kafka's share session cache drops a
+ * closed connection's sessions (KIP-932): what its member held goes back to the others at once
+ * rather than at the lock's end, 30 s later. A session opened since on another connection stays.
+ */
+function closeWithConnection(ctx: RequestContext, groupId: string, member: string): void {
+  const { broker, closed: signal } = ctx;
+  const session = broker.shareGroups.sessionOf(groupId, member);
+  if (signal === undefined || session === undefined) return;
+  let opened = openedBy.get(signal);
+  if (opened === undefined) {
+    const sessions = new Map<string, Opened>();
+    signal.addEventListener('abort', () => {
+      for (const o of sessions.values()) broker.shareGroups.closeSessionIf(o.groupId, o.member, o.session);
+    });
+    openedBy.set(signal, sessions);
+    opened = sessions;
+  }
+  // Bounded as the broker's sessions are (shareSessionsMax): those closed since are dropped first.
+  if (opened.size >= shareSessionsMax)
+    for (const [key, o] of opened)
+      if (broker.shareGroups.sessionOf(o.groupId, o.member) !== o.session) opened.delete(key);
+  opened.set(`${groupId}\u0000${member}`, { groupId, member, session });
 }
 
 const entryKey = (e: { topicId: string; partition: number }): string => `${e.partition}:${e.topicId}`;
