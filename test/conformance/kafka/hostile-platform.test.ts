@@ -574,6 +574,40 @@ describe('hostile clients of the Kafka platform APIs', () => {
     });
   });
 
+  describe('consumer groups (KIP-848)', () => {
+    test('a join without a rebalance timeout, or claiming partitions, is INVALID_REQUEST; stale and future epochs are fenced', async () => {
+      const heartbeat = (body: object) =>
+        wire.request<Obj>(ApiKey.ConsumerGroupHeartbeat, 1, {
+          groupId: 'cg-careless',
+          memberId: 'careless-member-000001',
+          memberEpoch: 0,
+          rebalanceTimeoutMs: 30_000,
+          subscribedTopicNames: ['txn'],
+          topicPartitions: [],
+          ...body,
+        });
+      const refusals: Array<[object, string]> = [
+        [{ rebalanceTimeoutMs: -1 }, 'RebalanceTimeoutMs must be provided in first request.'],
+        [{ topicPartitions: null }, 'TopicPartitions must be empty when (re-)joining.'],
+        [
+          { topicPartitions: [{ topicId: '00000000-0000-0000-0000-000000000001', partitions: [0] }] },
+          'TopicPartitions must be empty when (re-)joining.',
+        ],
+      ];
+      for (const [body, message] of refusals) {
+        const r = await heartbeat(body);
+        assert.equal(r.errorCode, KafkaError.invalidRequest, message);
+        assert.equal(r.errorMessage, message);
+      }
+      const joined = await heartbeat({});
+      assert.equal(joined.errorCode, KafkaError.none);
+      for (const memberEpoch of [joined.memberEpoch + 1, 2_147_483_647, -5]) {
+        const r = await heartbeat({ memberEpoch, subscribedTopicNames: null, topicPartitions: null });
+        assert.equal(r.errorCode, KafkaError.fencedMemberEpoch, `epoch ${memberEpoch}`);
+      }
+    });
+  });
+
   describe('a topic deleted and created again under its users', () => {
     test('a transaction, a share group and a KIP-848 group on it carry on with the new topic', async () => {
       const oldId = await createTopic('reborn', 2);
