@@ -542,6 +542,19 @@ describe('hostile clients of the Kafka platform APIs', () => {
       assert.equal(await retention('configured'), before, 'unchanged');
     });
 
+    test('an operation KIP-339 does not define is INVALID_REQUEST', async () => {
+      for (const configOperation of [4, 7, -1]) {
+        const r = await incremental([
+          {
+            resourceType: 2,
+            resourceName: 'configured',
+            configs: [{ name: 'retention.ms', configOperation, value: '5' }],
+          },
+        ]);
+        assert.equal(r.responses[0].errorCode, KafkaError.invalidRequest, `operation ${configOperation}`);
+      }
+    });
+
     test('APPEND, SUBTRACT or SET without a value is INVALID_REQUEST', async () => {
       for (const configOperation of [0, 2, 3]) {
         const r = await incremental([

@@ -163,7 +163,8 @@ interface AlterResource {
  * What either Alter request answers before anything else, authorization included, as Kafka's
  * ConfigAdminManager.preprocess does, each INVALID_REQUEST: a resource named more than once, every
  * time it appears (so one request cannot have the broker store one resource over and over); a config
- * named twice in a resource; a null value, but for IncrementalAlterConfigs' DELETE.
+ * named twice in a resource; a null value, but for IncrementalAlterConfigs' DELETE; an operation
+ * KIP-339 does not define (Kafka's controller answers INVALID_REQUEST for it too).
  */
 function shapeRefusals<R extends AlterResource>(resources: readonly R[]): Map<R, ResourceResult> {
   const refused = new Map<R, ResourceResult>();
@@ -178,7 +179,18 @@ function shapeRefusals<R extends AlterResource>(resources: readonly R[]): Map<R,
     if (refused.has(r)) continue;
     const duplicate = duplicateOf(r.configs);
     const nulls = r.configs.filter((c) => c.value === null && c.configOperation !== configOp.delete);
-    if (duplicate !== undefined)
+    const unknown = r.configs.find(
+      (c) => c.configOperation !== undefined && !knownOps.has(c.configOperation),
+    );
+    if (unknown !== undefined)
+      refused.set(
+        r,
+        failed(
+          KafkaError.invalidRequest,
+          `Unknown operation type ${unknown.configOperation} for ${unknown.name}`,
+        ),
+      );
+    else if (duplicate !== undefined)
       refused.set(r, failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`));
     else if (nulls.length > 0)
       refused.set(
@@ -191,6 +203,9 @@ function shapeRefusals<R extends AlterResource>(resources: readonly R[]): Map<R,
   }
   return refused;
 }
+
+/** KIP-339's operations; any other code is a malformed request (INVALID_REQUEST, as Kafka answers it). */
+const knownOps = new Set<number>(Object.values(configOp));
 
 const appearsTwice = failed(KafkaError.invalidRequest, 'Each resource must appear at most once.');
 
