@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
+import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import {
   type KafkaTestBroker,
@@ -17,7 +17,7 @@ import {
   sleep,
   startKafkaBroker,
 } from '../../../testing/kafka-helpers.js';
-import { WireClient } from '../../../testing/kafka-wire.js';
+import { compactNowRequest, WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;
@@ -619,6 +619,70 @@ describe('hostile clients of the Kafka platform APIs', () => {
         assert.equal(r.errorCode, KafkaError.fencedMemberEpoch, `epoch ${memberEpoch}`);
       }
     });
+  });
+
+  describe('compacted topics', () => {
+    test('keyless records are refused whole, tombstones kept; a topic created again under the name is not compacted', async () => {
+      const created = await wire.request<Obj>(ApiKey.CreateTopics, 7, {
+        topics: [
+          {
+            name: 'compacted',
+            numPartitions: 1,
+            replicationFactor: 1,
+            assignments: [],
+            configs: [{ name: 'cleanup.policy', value: 'compact' }],
+          },
+        ],
+        timeoutMs: 5000,
+        validateOnly: false,
+      });
+      assert.equal(created.topics[0].errorCode, KafkaError.none);
+      const utf8 = (text: string) => new TextEncoder().encode(text);
+      const produceRecords = (records: Array<{ key: Uint8Array | null; value: Uint8Array | null }>) =>
+        wire.request<Obj>(ApiKey.Produce, 9, {
+          transactionalId: null,
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [
+            {
+              name: 'compacted',
+              partitionData: [
+                { index: 0, records: encodeRecordBatch({ baseTimestamp: BigInt(Date.now()), records }) },
+              ],
+            },
+          ],
+        });
+      const partitionOf = (r: Obj) => r.responses[0].partitionResponses[0];
+      // KIP-467: the batch is refused whole, its keyless records named.
+      const mixed = partitionOf(
+        await produceRecords([
+          { key: utf8('k'), value: utf8('v') },
+          { key: null, value: utf8('no key') },
+        ]),
+      );
+      assert.equal(mixed.errorCode, KafkaError.invalidRecord);
+      assert.deepEqual(
+        mixed.recordErrors.map((e: Obj) => e.batchIndex),
+        [1],
+      );
+      const tombstones = partitionOf(
+        await produceRecords(Array.from({ length: 100 }, (_, i) => ({ key: utf8(`k${i}`), value: null }))),
+      );
+      assert.equal(tombstones.errorCode, KafkaError.none);
+      assert.equal(tombstones.baseOffset, 0n, 'nothing of the refused batch was stored');
+      await compactAndRecreate();
+      const plain = partitionOf(await produceRecords([{ key: null, value: utf8('keyless is fine now') }]));
+      assert.equal(plain.errorCode, KafkaError.none);
+      assert.equal(plain.baseOffset, 0n);
+    });
+
+    /** Compaction asked for at once, then the topic deleted and created again without configs. */
+    async function compactAndRecreate(): Promise<void> {
+      const compacting = await wire.request<Obj>(ApiKey.AlterConfigs, 0, compactNowRequest('compacted'));
+      assert.equal(compacting.responses[0].errorCode, KafkaError.none);
+      await deleteTopic('compacted');
+      await createTopic('compacted');
+    }
   });
 
   describe('a topic deleted and created again under its users', () => {
