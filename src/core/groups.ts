@@ -269,6 +269,15 @@ function pickOffset(offset: GroupOffset): GroupOffset {
   return leaderEpoch === undefined ? picked : { ...picked, leaderEpoch };
 }
 
+/**
+ * What `commit` refuses (a group name or an offset out of bounds), checked where offsets are promised
+ * before they are committed: a transaction's are committed at its end, when nobody can be told.
+ */
+export function checkCommit(group: string, offsets: readonly GroupOffset[]): void {
+  checkGroup(group);
+  for (const offset of offsets) checkOffset(offset);
+}
+
 function checkGroup(group: string): void {
   if (group.length > groupNameCharsMax) {
     throw brokerError(

@@ -22,7 +22,7 @@ import { assert } from '../shared/assert.js';
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { TxnEnded, TxnInit, TxnRefusal, TxnResult, TxnSummary } from './api.js';
 import type { Timer } from './exec/executor.js';
-import type { ConsumerGroups } from './groups.js';
+import { type ConsumerGroups, checkCommit } from './groups.js';
 import type { StreamRegistry } from './internal.js';
 import { entryProducer } from './logs/formats.js';
 import { encodeTxnMarker } from './logs/markers.js';
@@ -314,8 +314,12 @@ export class TransactionalProducers {
   /** The partitions not yet in the transaction join it: one `partitions` entry, applied at once. */
   #join(current: TxnProducerState, refs: ReadonlyArray<{ stream: string; partition: number }>): TxnResult {
     const added: Array<{ stream: string; partition: number; firstOffset: number; into: Partition }> = [];
+    // A partition named twice in one request joins once, and counts once against the bound.
+    const named = new Set<string>();
     for (const ref of refs) {
-      if (current.partitions.has(partitionKey(ref.stream, ref.partition))) continue;
+      const key = partitionKey(ref.stream, ref.partition);
+      if (current.partitions.has(key) || named.has(key)) continue;
+      named.add(key);
       const into = this.#partition(ref.stream, ref.partition);
       if (into === undefined) return refused('unknownPartition');
       added.push({ ...ref, firstOffset: into.endOffset, into });
@@ -410,6 +414,7 @@ export class TransactionalProducers {
 
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
   async addGroup(id: string, producerId: number, epoch: number, group: string): Promise<TxnResult> {
+    checkCommit(group, []);
     const ending = this.#ended(id);
     if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
@@ -436,6 +441,11 @@ export class TransactionalProducers {
     offsets: ReadonlyArray<Omit<TxnOffset, 'group'>>,
     addGroup = false,
   ): Promise<TxnResult> {
+    // Refused now: at the commit, the group's own check would drop them with the client told it worked.
+    checkCommit(
+      group,
+      offsets.map((o) => o.offset),
+    );
     const ending = this.#ended(id);
     if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);

@@ -116,3 +116,33 @@ test('changes are told once as stored ranges, and a restored share-partition han
   sp.close();
   restored.close();
 });
+
+test("a gap names no record: it cannot settle another member's, and a request's batches apply all or none", () => {
+  const sp = new SharePartition(new ManualClock(), 0);
+  sp.acquire('a', offsets(0, 4));
+  sp.acquire('b', offsets(5, 9));
+  assert.equal(sp.acknowledge('a', 5, 9, [AckType.gap]), false, "b's records");
+  assert.equal(
+    sp.acknowledgeAll('a', [
+      { first: 0, last: 1, types: [AckType.accept] },
+      { first: 6, last: 6, types: [AckType.accept] },
+    ]),
+    false,
+  );
+  assert.equal(sp.acknowledge('a', 0, 4, [AckType.accept]), true, "a's records were left as they were");
+  assert.equal(sp.acknowledge('b', 5, 9, [AckType.accept]), true);
+  assert.equal(sp.startOffset, 10);
+});
+
+test('a gap over a range of a trillion offsets walks the records in flight, not the range', () => {
+  const sp = new SharePartition(new ManualClock(), 0);
+  sp.acquire('a', offsets(0, 4));
+  assert.equal(sp.acknowledge('a', 0, 1e12, [AckType.gap]), true);
+  assert.equal(sp.inFlight, 0);
+  assert.equal(sp.startOffset, 5);
+  assert.equal(
+    sp.acknowledge('a', 10, 1e12, [AckType.accept]),
+    false,
+    'one type over more than is in flight',
+  );
+});

@@ -21,6 +21,7 @@ import { saveCorpus } from './corpus.js';
 import { concat, type Dialect } from './dialect.js';
 import { dialects, isProtocol, type Protocol } from './dialects/index.js';
 import { fuzzJwtKeys } from './jwt.js';
+import { kafkaPlatformSession } from './record-kafka-platform.js';
 import * as kubemq from './record-kubemq.js';
 
 interface Written {
@@ -447,10 +448,14 @@ async function main(): Promise<void> {
       amqp: () => recordAmqp(p.amqp),
       mqtt: () => recordMqtt(dialects.mqtt, p.mqtt, `mqtt://127.0.0.1:${p.mqtt}`),
       'mqtt-ws': () => recordMqtt(dialects['mqtt-ws'], p['mqtt-ws'], `ws://127.0.0.1:${p['mqtt-ws']}/mqtt`),
-      kafka: () =>
-        record(dialects.kafka, p.kafka, 'kafkajs', `kafkajs ${version('kafkajs')}`, () =>
+      kafka: async () => [
+        ...(await record(dialects.kafka, p.kafka, 'kafkajs', `kafkajs ${version('kafkajs')}`, () =>
           kafkaSession(`127.0.0.1:${p.kafka}`),
-        ),
+        )),
+        ...(await record(dialects.kafka, p.kafka, 'platform', 'raw requests (testing/kafka-wire.ts)', () =>
+          kafkaPlatformSession(p.kafka),
+        )),
+      ],
       http: () =>
         record(dialects.http, p.http, 'fetch', `Node ${process.version} fetch`, () =>
           httpSession(`http://127.0.0.1:${p.http}`),

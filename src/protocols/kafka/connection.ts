@@ -360,6 +360,7 @@ export class KafkaConnection {
         lease?.done();
         if (!this.#admitted && !this.#closed && this.#sasl === undefined) this.#admit();
         if (++sliceRequests >= requestsPerTurnMax || performance.now() - sliceStartMs >= turnMsMax) {
+          this.#pressure();
           await nextTurn();
           sliceStartMs = performance.now();
           sliceRequests = 0;
@@ -370,6 +371,10 @@ export class KafkaConnection {
       this.close();
     } finally {
       this.#pumping = false;
+      // Reading paused for a full queue resumes as it drains: requests answered within the call
+      // settle nothing (`#settled`) that would resume it, and the rest of a pipelined burst waited
+      // unread until the idle timeout closed the connection.
+      if (!this.#closed) this.#pressure();
     }
   }
 
@@ -507,6 +512,7 @@ export class KafkaConnection {
       clientHost,
       acls: this.#acls,
       fetchBytes: this.#fetchBytes,
+      closed: this.#closing.signal,
     };
     if (frame !== undefined) ctx.frame = frame;
     return ctx;

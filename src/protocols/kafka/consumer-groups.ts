@@ -27,7 +27,8 @@ export const consumerGroupMembersMax = 1000;
 /** Groups kept at once. */
 const groupsMax = 100_000;
 /** Topics one member may subscribe to. */
-const subscribedTopicsMax = 10_000;
+export const subscribedTopicsMax = 10_000;
+export const tooManyTopics = `SubscribedTopicNames must name at most ${subscribedTopicsMax} topics.`;
 /** Compiled patterns kept for reuse across members and heartbeats. */
 const regexesCachedMax = 1000;
 /** The coordinator name on the stored record. */
@@ -271,6 +272,10 @@ export class ConsumerGroupCoordinator {
   }
 
   #checkMember(input: HeartbeatInput): { group: Group; member: Member } | HeartbeatResult {
+    // Refused at any epoch: a later heartbeat's list was cut to the bound, a subscription the member
+    // never asked for.
+    if (input.subscribedTopicNames !== null && input.subscribedTopicNames.length > subscribedTopicsMax)
+      return fail(KafkaError.invalidRequest, input.memberId, tooManyTopics);
     if (input.memberEpoch === 0) {
       if (input.subscribedTopicNames === null && input.subscribedTopicRegex === null)
         return fail(
@@ -278,8 +283,6 @@ export class ConsumerGroupCoordinator {
           input.memberId,
           'SubscribedTopicNames or SubscribedTopicRegex must be set in first request.',
         );
-      if (input.subscribedTopicNames !== null && input.subscribedTopicNames.length > subscribedTopicsMax)
-        return fail(KafkaError.invalidRequest, input.memberId);
       if (input.serverAssignor !== null && !isAssignorName(input.serverAssignor))
         return fail(
           KafkaError.unsupportedAssignor,
@@ -367,7 +370,7 @@ export class ConsumerGroupCoordinator {
     if (input.mayDescribe !== undefined) member.mayDescribe = input.mayDescribe;
     if (input.rackId !== null) member.rackId = input.rackId;
     if (input.subscribedTopicNames !== null) {
-      const topics = [...new Set(input.subscribedTopicNames)].slice(0, subscribedTopicsMax);
+      const topics = [...new Set(input.subscribedTopicNames)];
       if (topics.join('\u0000') !== member.topics.join('\u0000')) {
         member.topics = topics;
         this.#bump(group);

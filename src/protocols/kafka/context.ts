@@ -70,6 +70,8 @@ export interface RequestContext {
   readonly acls: ConnectionAcls;
   /** The connection's Fetch answers held unsent, bounded (./fetch-bytes.ts). */
   readonly fetchBytes: FetchBytesHeld;
+  /** Aborted when the connection closes: what it left open goes with it (its share sessions). */
+  readonly closed?: AbortSignal;
   /**
    * Set when the request was assembled in a pooled buffer (a large Produce, ./buffer-pool.ts): a
    * handler that gives views of the request to someone who keeps them past its return must `hold`

@@ -13,7 +13,12 @@
 import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
 import type { Assignment } from './assignors.js';
 import type { ConfigChange } from './config-ops.js';
-import { consumerHeartbeatIntervalMs, consumerSessionTimeoutMs } from './consumer-groups.js';
+import {
+  consumerHeartbeatIntervalMs,
+  consumerSessionTimeoutMs,
+  subscribedTopicsMax,
+  tooManyTopics,
+} from './consumer-groups.js';
 import { KafkaError } from './errors.js';
 import { shareAssignor } from './share-assignor.js';
 import { SharePartition, shareRecordLockMs } from './share-partition.js';
@@ -25,8 +30,13 @@ export const shareHeartbeatIntervalMs = 5_000;
 export const shareGroupMembersMax = 200;
 /** Share sessions on the broker; Kafka's share session cache is bounded the same way. */
 export const shareSessionsMax = 1000;
+/**
+ * Partitions one share session may hold, as `fetchSessionPartitionsMax` bounds a fetch session: a
+ * ShareFetch that would grow a session past it is refused (INVALID_REQUEST), so one request cannot
+ * make every later fetch of the session walk 100,000 partitions.
+ */
+export const shareSessionPartitionsMax = 10_000;
 const groupsMax = 10_000;
-const subscribedTopicsMax = 10_000;
 
 /** Where share groups' state is kept (core's group logs). */
 export interface ShareStore {
@@ -109,6 +119,18 @@ export interface ShareHeartbeatResult {
 }
 
 const keyOf = (topic: string, partition: number): string => `${partition}:${topic}`;
+
+/** How many partitions a session holding `held` would hold once `added` join and `forgotten` leave. */
+function grownSize(
+  held: ReadonlyMap<string, unknown>,
+  added: ReadonlyArray<{ topicId: string; partition: number }>,
+  forgotten: ReadonlyArray<{ topicId: string; partition: number }>,
+): number {
+  const keys = new Set(held.keys());
+  for (const p of forgotten) keys.delete(keyOf(p.topicId, p.partition));
+  for (const p of added) keys.add(keyOf(p.topicId, p.partition));
+  return keys.size;
+}
 const topicOfKey = (key: string): [string, number] => [
   key.slice(key.indexOf(':') + 1),
   Number.parseInt(key, 10),
@@ -205,6 +227,8 @@ export class ShareGroupCoordinator {
       assignment: null,
     });
     if (input.memberId === '') return fail(KafkaError.invalidRequest, "MemberId can't be empty.");
+    if (input.subscribedTopicNames !== null && input.subscribedTopicNames.length > subscribedTopicsMax)
+      return fail(KafkaError.invalidRequest, tooManyTopics);
     let group = this.#groups.get(input.groupId);
     let member = group?.members.get(input.memberId);
     if (input.memberEpoch === -1) {
@@ -246,9 +270,7 @@ export class ShareGroupCoordinator {
     member.clientId = input.clientId;
     member.clientHost = input.clientHost;
     const topics =
-      input.subscribedTopicNames === null
-        ? member.topics
-        : [...new Set(input.subscribedTopicNames)].slice(0, subscribedTopicsMax);
+      input.subscribedTopicNames === null ? member.topics : [...new Set(input.subscribedTopicNames)];
     if (member.epoch === 0 || topics.join('\u0000') !== member.topics.join('\u0000')) {
       member.topics = topics;
       group.epoch++;
@@ -364,6 +386,8 @@ export class ShareGroupCoordinator {
     const group = this.#groups.get(groupId);
     if (group === undefined || !group.members.has(memberId)) return KafkaError.unknownMemberId;
     let session = group.sessions.get(memberId);
+    const held = epoch === 0 || session === undefined ? new Map() : session.partitions;
+    if (grownSize(held, partitions, forgotten) > shareSessionPartitionsMax) return KafkaError.invalidRequest;
     if (epoch === 0) {
       if (session === undefined && this.#sessions >= shareSessionsMax)
         return KafkaError.shareSessionLimitReached;
@@ -380,6 +404,16 @@ export class ShareGroupCoordinator {
     for (const { topic, topicId, partition } of partitions)
       session.partitions.set(keyOf(topicId, partition), { topic, topicId, partition });
     return [...session.partitions.values()];
+  }
+
+  /** The member's share session now, to tell it from one opened after it. */
+  sessionOf(groupId: string, memberId: string): object | undefined {
+    return this.#groups.get(groupId)?.sessions.get(memberId);
+  }
+
+  /** Closes the member's share session if it is still `session` (not one opened since). */
+  closeSessionIf(groupId: string, memberId: string, session: object): void {
+    if (this.sessionOf(groupId, memberId) === session) this.closeSession(groupId, memberId);
   }
 
   /** Closes the member's share session; what it holds becomes available to the others. */

@@ -199,32 +199,59 @@ export class SharePartition {
    * when any offset named is not acquired by it (INVALID_RECORD_STATE), and then nothing changes.
    */
   acknowledge(member: string, first: number, last: number, types: readonly number[]): boolean {
-    if (last < first || last - first >= shareRecordLocksMax * 4) return false;
-    const typeAt = (o: number): number | undefined => (types.length === 1 ? types[0] : types[o - first]);
-    for (let o = first; o <= last; o++) {
-      const type = typeAt(o);
-      if (type === undefined || type < 0 || type > 3) return false;
-      if (type === AckType.gap) continue;
-      const r = this.#records.get(o);
-      if (r === undefined || r.state !== 'acquired' || r.owner !== member) return false;
-    }
+    return this.acknowledgeAll(member, [{ first, last, types }]);
+  }
+
+  /**
+   * Applies a partition's acknowledgement batches of `member` all or none, as Kafka's share-partition
+   * rolls a request's batches back when one fails: false when any offset named is not acquired by it.
+   * A gap (type 0) names an offset with no record to deliver: it leaves a record that is not acquired
+   * as it is, and one acquired must be the member's, so no member can settle another's records. The work is bounded by what is in flight or by
+   * the types the request carries, whatever the ranges span.
+   */
+  acknowledgeAll(member: string, batches: readonly AckRange[]): boolean {
+    if (!batches.every((b) => this.#acknowledgeable(member, b))) return false;
     let freed = false;
-    for (let o = first; o <= last; o++) {
-      const r = this.#records.get(o);
-      if (r === undefined) continue;
-      const type = typeAt(o);
-      if (type === AckType.release) {
-        freed = this.#giveBack(r) || freed;
-      } else if (type !== AckType.gap || r.state === 'acquired') {
-        r.state = 'done';
-        r.owner = undefined;
-        this.#changed.add(o);
+    for (const b of batches)
+      for (const o of this.#inFlightBetween(b.first, b.last)) {
+        const r = this.#records.get(o)!;
+        if (r.state !== 'acquired') continue;
+        if (typeOf(b, o) === AckType.release) freed = this.#giveBack(r) || freed;
+        else {
+          r.state = 'done';
+          r.owner = undefined;
+          this.#changed.add(o);
+        }
       }
-    }
     this.#advance();
     this.#changedNow();
     if (freed) this.#wake();
     return true;
+  }
+
+  /** Whether every offset of the batch is a gap or a record `member` holds, and no gap names another's. */
+  #acknowledgeable(member: string, b: AckRange): boolean {
+    const single = b.types.length === 1 ? b.types[0] : undefined;
+    if (b.last < b.first || (single === undefined && b.types.length !== b.last - b.first + 1)) return false;
+    // One type for a wider range than is in flight cannot name only records the member holds.
+    if (single !== undefined && single !== AckType.gap && b.last - b.first >= this.#records.size)
+      return false;
+    const offsets =
+      single === AckType.gap ? this.#inFlightBetween(b.first, b.last) : rangeOf(b.first, b.last);
+    for (const o of offsets) {
+      const type = typeOf(b, o);
+      if (type === undefined || type < AckType.gap || type > AckType.reject) return false;
+      const r = this.#records.get(o);
+      const held = r?.state === 'acquired' && r.owner === member;
+      if (type === AckType.gap ? r?.state === 'acquired' && !held : !held) return false;
+    }
+    return true;
+  }
+
+  /** The offsets in flight from `first` to `last`, walking whichever is shorter: the range or the records. */
+  #inFlightBetween(first: number, last: number): number[] {
+    if (last - first < this.#records.size) return rangeOf(first, last).filter((o) => this.#records.has(o));
+    return [...this.#records.keys()].filter((o) => o >= first && o <= last);
   }
 
   /** Everything `member` holds goes back (it left, or closed its share session). */
@@ -277,6 +304,21 @@ export class SharePartition {
     for (const t of this.#timers) t.cancel();
     this.#timers.clear();
   }
+}
+
+/** One acknowledgement batch: one type for the range, or one per offset. */
+export interface AckRange {
+  readonly first: number;
+  readonly last: number;
+  readonly types: readonly number[];
+}
+
+const typeOf = (b: AckRange, o: number): number | undefined =>
+  b.types.length === 1 ? b.types[0] : b.types[o - b.first];
+
+/** Offsets from `first` to `last`; callers bound the span by what is in flight or by the request's types. */
+function rangeOf(first: number, last: number): number[] {
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }
 
 /** Consecutive offsets alike, as stored ranges. */

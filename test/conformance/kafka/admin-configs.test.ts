@@ -100,18 +100,30 @@ async function readBack(kafka: Kafka, topic: string, expected: number) {
 }
 
 /** IncrementalAlterConfigs through a raw connection: the resources' answers. */
+/**
+ * IncrementalAlterConfigs of each resource in a request of its own, in order, and their answers: one
+ * request naming a resource twice is refused whole (Kafka's "Each resource must appear at most once.").
+ */
 function incrementalOn(wire: WireClient) {
   return async (
     version: number,
     resources: Array<{ resourceType: number; resourceName: string; configs: object[] }>,
     validateOnly = false,
-  ) =>
-    (
-      await wire.request<{ responses: ResourceAnswer[] }>(ApiKey.IncrementalAlterConfigs, version, {
-        resources,
-        validateOnly,
-      })
-    ).responses;
+  ) => {
+    const answers: ResourceAnswer[] = [];
+    for (const resource of resources) {
+      const got = await wire.request<{ responses: ResourceAnswer[] }>(
+        ApiKey.IncrementalAlterConfigs,
+        version,
+        {
+          resources: [resource],
+          validateOnly,
+        },
+      );
+      answers.push(...got.responses);
+    }
+    return answers;
+  };
 }
 
 describe('topic configs after creation, records and cluster (kafkajs, raw requests)', () => {

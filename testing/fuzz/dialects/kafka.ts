@@ -161,8 +161,10 @@ export const kafkaDialect: Dialect = {
     const batches: Batches = [];
     walk(out, batches);
     for (const b of batches) {
-      if (b.end - b.at >= batchHeaderBytes)
-        view.setUint32(b.at + batchCrcAt, crc32c(out, b.at + batchCrcStart, b.end));
+      // A mutated batch length can claim more than the frame holds: checksum what is there.
+      const end = Math.min(b.end, out.byteLength);
+      if (end - b.at >= batchHeaderBytes)
+        view.setUint32(b.at + batchCrcAt, crc32c(out, b.at + batchCrcStart, end));
     }
     return out;
   },

@@ -78,8 +78,14 @@ export const describeConfigsHandler: ApiHandler = {
   versionMax: 4,
   handle(ctx: RequestContext, request: DescribeConfigsRequest) {
     const asked = { synonyms: request.includeSynonyms, documentation: request.includeDocumentation };
+    const seen = new Set<string>();
     const results = request.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName, errorMessage: null };
+      // A resource asked for again is not described again: 100,000 copies of one topic with its
+      // documentation would be a 500 MB answer built from a 2 MB request. Kafka describes each copy.
+      const key = `${r.resourceType}:${r.resourceName}`;
+      if (seen.has(key)) return { ...base, ...appearsTwice, configs: [] };
+      seen.add(key);
       const refused = refusedConfigs(ctx, r, 'DESCRIBE_CONFIGS');
       if (refused !== undefined) return { ...base, errorCode: refused.errorCode, configs: [] };
       let configs: Array<{ name: string; value: string; configSource: number }>;
@@ -147,14 +153,67 @@ async function replaceTopicConfigs(
   }
 }
 
+interface AlterResource {
+  readonly resourceType: number;
+  readonly resourceName: string;
+  readonly configs: ReadonlyArray<{ name: string; value: string | null; configOperation?: number }>;
+}
+
+/**
+ * What either Alter request answers before anything else, authorization included, as Kafka's
+ * ConfigAdminManager.preprocess does, each INVALID_REQUEST: a resource named more than once, every
+ * time it appears (so one request cannot have the broker store one resource over and over); a config
+ * named twice in a resource; a null value, but for IncrementalAlterConfigs' DELETE; an operation
+ * KIP-339 does not define (Kafka's controller answers INVALID_REQUEST for it too).
+ */
+function shapeRefusals<R extends AlterResource>(resources: readonly R[]): Map<R, ResourceResult> {
+  const refused = new Map<R, ResourceResult>();
+  const first = new Map<string, R>();
+  for (const r of resources) {
+    const key = `${r.resourceType}:${r.resourceName}`;
+    const earlier = first.get(key);
+    if (earlier === undefined) first.set(key, r);
+    else for (const twice of [earlier, r]) refused.set(twice, appearsTwice);
+  }
+  for (const r of resources) {
+    if (refused.has(r)) continue;
+    const duplicate = duplicateOf(r.configs);
+    const nulls = r.configs.filter((c) => c.value === null && c.configOperation !== configOp.delete);
+    const unknown = r.configs.find(
+      (c) => c.configOperation !== undefined && !knownOps.has(c.configOperation),
+    );
+    if (unknown !== undefined)
+      refused.set(
+        r,
+        failed(
+          KafkaError.invalidRequest,
+          `Unknown operation type ${unknown.configOperation} for ${unknown.name}`,
+        ),
+      );
+    else if (duplicate !== undefined)
+      refused.set(r, failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`));
+    else if (nulls.length > 0)
+      refused.set(
+        r,
+        failed(
+          KafkaError.invalidRequest,
+          `Null value not supported for : ${nulls.map((c) => c.name).join(', ')}`,
+        ),
+      );
+  }
+  return refused;
+}
+
+/** KIP-339's operations; any other code is a malformed request (INVALID_REQUEST, as Kafka answers it). */
+const knownOps = new Set<number>(Object.values(configOp));
+
+const appearsTwice = failed(KafkaError.invalidRequest, 'Each resource must appear at most once.');
+
 /** What every resource of either Alter request answers before its configs are looked at. */
 function refuseResource(
   ctx: Scope,
-  resource: { resourceType: number; resourceName: string; configs: ReadonlyArray<{ name: string }> },
+  resource: { resourceType: number; resourceName: string },
 ): ResourceResult | undefined {
-  const duplicate = duplicateOf(resource.configs);
-  if (duplicate !== undefined)
-    return failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`);
   if (resource.resourceType === resourceType.broker) return undefined;
   if (resource.resourceType !== resourceType.topic)
     return failed(KafkaError.invalidRequest, `Unexpected resource type ${resource.resourceType}`);
@@ -187,8 +246,12 @@ export const alterConfigsHandler: ApiHandler = {
   versionMax: 2,
   async handle(ctx: RequestContext, request: AlterConfigsRequest) {
     const responses = [];
+    const shaped = shapeRefusals(request.resources);
     for (const resource of request.resources) {
-      const refused = refusedConfigs(ctx, resource, 'ALTER_CONFIGS') ?? refuseResource(ctx, resource);
+      const refused =
+        shaped.get(resource) ??
+        refusedConfigs(ctx, resource, 'ALTER_CONFIGS') ??
+        refuseResource(ctx, resource);
       const result =
         refused ??
         (resource.resourceType === resourceType.broker
@@ -232,9 +295,6 @@ function alterGroupConfigs(
   resource: { resourceName: string; configs: readonly ConfigOperation[] },
   validateOnly: boolean,
 ): ResourceResult {
-  const duplicate = duplicateOf(resource.configs);
-  if (duplicate !== undefined)
-    return failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`);
   const changes = scalarChanges(resource.configs);
   if (!Array.isArray(changes)) return failed(KafkaError.invalidConfig, changes.refused);
   const refused = broker.shareGroups.configure(resource.resourceName, changes, validateOnly);
@@ -252,8 +312,9 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
   async handle(ctx: RequestContext, request: IncrementalAlterConfigsRequest) {
     const { broker, client } = ctx;
     const responses = [];
+    const shaped = shapeRefusals(request.resources);
     for (const resource of request.resources) {
-      const refused = refusedConfigs(ctx, resource, 'ALTER_CONFIGS');
+      const refused = shaped.get(resource) ?? refusedConfigs(ctx, resource, 'ALTER_CONFIGS');
       if (refused !== undefined) {
         responses.push(answer(resource, refused));
         continue;

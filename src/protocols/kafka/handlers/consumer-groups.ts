@@ -47,6 +47,19 @@ export function byTopicId(
     .filter((t) => t.topicId !== zeroTopicId);
 }
 
+/**
+ * What Kafka's coordinator refuses in a joining heartbeat (epoch 0) before anything else (KIP-848;
+ * GroupMetadataManager's request checks): no rebalance timeout (-1), so the broker would have no
+ * deadline for the member's revocations, and partitions said to be owned while joining.
+ */
+function joinRefusal(request: ConsumerGroupHeartbeatRequest): string | undefined {
+  if (request.memberEpoch !== 0) return undefined;
+  if (request.rebalanceTimeoutMs === -1) return 'RebalanceTimeoutMs must be provided in first request.';
+  if (request.topicPartitions === null || request.topicPartitions.length > 0)
+    return 'TopicPartitions must be empty when (re-)joining.';
+  return undefined;
+}
+
 async function heartbeat(
   ctx: RequestContext,
   request: ConsumerGroupHeartbeatRequest,
@@ -63,6 +76,9 @@ async function heartbeat(
     };
   if (request.groupId === '')
     return { errorCode: KafkaError.invalidRequest, errorMessage: "GroupId can't be empty.", memberEpoch: -1 };
+  const unjoinable = joinRefusal(request);
+  if (unjoinable !== undefined)
+    return { errorCode: KafkaError.invalidRequest, errorMessage: unjoinable, memberEpoch: -1 };
   const result = await broker.consumerGroups.heartbeat({
     groupId: request.groupId,
     memberId: request.memberId,

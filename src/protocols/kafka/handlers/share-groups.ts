@@ -30,7 +30,7 @@ import {
   type Scope,
 } from '../context.js';
 import { KafkaError } from '../errors.js';
-import { type SessionPartition, shareHeartbeatIntervalMs } from '../share-groups.js';
+import { type SessionPartition, shareHeartbeatIntervalMs, shareSessionsMax } from '../share-groups.js';
 import type { AcquiredRange, SharePartition } from '../share-partition.js';
 import { topicIdOf, topicNameOf, zeroTopicId } from '../topic-ids.js';
 import { isKafkaError, partitionOf } from '../topics.js';
@@ -175,18 +175,45 @@ interface AckBatch {
   readonly acknowledgeTypes: readonly number[];
 }
 
-/** Applies a partition's acknowledgements; INVALID_RECORD_STATE when any names a record the member does not hold. */
+/** The greatest acknowledge type of ShareAcknowledge v1 (KIP-932: 0 gap to 3 reject; 4, renew, is v2's). */
+const ackTypeMax = 3;
+
+/**
+ * Whether a partition's acknowledgement batches are well formed, as Kafka checks them before applying
+ * any (KafkaApis' validateAcknowledgementBatches, KIP-932): each batch's first offset at most its last
+ * and past the batch before it (the first past -1, so no negative offset), one type for the range or
+ * one per offset, each a type v1 knows. A partition that is not is answered INVALID_REQUEST.
+ */
+function wellFormed(batches: readonly AckBatch[]): boolean {
+  let previousLast = -1n;
+  for (const b of batches) {
+    const span = b.lastOffset - b.firstOffset + 1n;
+    const types = b.acknowledgeTypes;
+    if (span < 1n || b.firstOffset <= previousLast || types.length === 0) return false;
+    if (types.length > 1 && BigInt(types.length) !== span) return false;
+    if (types.some((t) => t < 0 || t > ackTypeMax)) return false;
+    previousLast = b.lastOffset;
+  }
+  return true;
+}
+
+/**
+ * Applies a partition's acknowledgements, all or none: INVALID_REQUEST when they are malformed,
+ * INVALID_RECORD_STATE when any names a record the member does not hold.
+ */
 function acknowledge(
   sp: SharePartition | undefined,
   member: string,
   batches: readonly AckBatch[],
 ): KafkaError {
+  if (!wellFormed(batches)) return KafkaError.invalidRequest;
   if (sp === undefined) return KafkaError.invalidRecordState;
-  let code: KafkaError = KafkaError.none;
-  for (const b of batches)
-    if (!sp.acknowledge(member, Number(b.firstOffset), Number(b.lastOffset), b.acknowledgeTypes))
-      code = KafkaError.invalidRecordState;
-  return code;
+  const ranges = batches.map((b) => ({
+    first: Number(b.firstOffset),
+    last: Number(b.lastOffset),
+    types: b.acknowledgeTypes,
+  }));
+  return sp.acknowledgeAll(member, ranges) ? KafkaError.none : KafkaError.invalidRecordState;
 }
 
 interface Target {
@@ -460,13 +487,17 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   // answered UNKNOWN_TOPIC_ID at every fetch until the client forgets it, as Kafka's share fetch
   // context answers a cached partition whose id no longer resolves.
   const [targets, gone] = splitStale(ctx, rotated(session, epoch));
-  const refused = [...denied, ...gone.filter((g) => !denied.some((d) => sameEntry(d, g)))];
+  const deniedKeys = new Set(denied.map(entryKey));
+  const refused = [...denied, ...gone.filter((g) => !deniedKeys.has(entryKey(g)))];
   // With only ids no topic has left to read, the client must look its topics up again: it is told at
   // once, as Kafka answers a share fetch with no valid partition (others wait as usual).
   const stale = targets.length === 0 && refused.some((n) => n.errorCode === KafkaError.unknownTopicId);
+  if (epoch === 0) closeWithConnection(ctx, groupId, member);
   const budget = request.maxRecords > 0 ? request.maxRecords : shareFetchRecordsDefault;
   const deadline = Date.now() + Math.min(Math.max(request.maxWaitMs, 0), shareFetchWaitMsMax);
   for (;;) {
+    // A fetch parked past its connection's end acquires nothing for a client that cannot get it.
+    if (ctx.closed?.aborted === true) return fail(KafkaError.none);
     const { out, count } = readAllShared(ctx, groupId, member, targets, budget, request.maxBytes);
     const left = deadline - Date.now();
     if (count > 0 || left <= 0 || stale) {
@@ -484,8 +515,41 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   }
 }
 
-const sameEntry = (a: SessionPartition, b: SessionPartition): boolean =>
-  a.partition === b.partition && a.topicId === b.topicId;
+interface Opened {
+  readonly groupId: string;
+  readonly member: string;
+  readonly session: object;
+}
+
+/** Per connection, the share sessions it opened, by group and member: closed when it closes. */
+const openedBy = new WeakMap<AbortSignal, Map<string, Opened>>();
+
+/**
+ * A share session ends with the connection that opened it, as Kafka's share session cache drops a
+ * closed connection's sessions (KIP-932): what its member held goes back to the others at once
+ * rather than at the lock's end, 30 s later. A session opened since on another connection stays.
+ */
+function closeWithConnection(ctx: RequestContext, groupId: string, member: string): void {
+  const { broker, closed: signal } = ctx;
+  const session = broker.shareGroups.sessionOf(groupId, member);
+  if (signal === undefined || session === undefined) return;
+  let opened = openedBy.get(signal);
+  if (opened === undefined) {
+    const sessions = new Map<string, Opened>();
+    signal.addEventListener('abort', () => {
+      for (const o of sessions.values()) broker.shareGroups.closeSessionIf(o.groupId, o.member, o.session);
+    });
+    openedBy.set(signal, sessions);
+    opened = sessions;
+  }
+  // Bounded as the broker's sessions are (shareSessionsMax): those closed since are dropped first.
+  if (opened.size >= shareSessionsMax)
+    for (const [key, o] of opened)
+      if (broker.shareGroups.sessionOf(o.groupId, o.member) !== o.session) opened.delete(key);
+  opened.set(`${groupId}\u0000${member}`, { groupId, member, session });
+}
+
+const entryKey = (e: { topicId: string; partition: number }): string => `${e.partition}:${e.topicId}`;
 
 /** The session's partitions whose topic still has the id they were added with, and the others, refused. */
 function splitStale(
@@ -511,6 +575,7 @@ function withRefused(
   responses: Array<{ topicId: string; partitions: PartitionOut[] }>,
   denied: ReadonlyArray<{ topicId: string; partition: number; errorCode: KafkaError }>,
 ) {
+  const byId = new Map(responses.map((r) => [r.topicId, r]));
   for (const d of denied) {
     const refusal: PartitionOut = {
       partitionIndex: d.partition,
@@ -520,9 +585,13 @@ function withRefused(
       records: new RecordChunks([]),
       acquiredRecords: [],
     };
-    const topic = responses.find((r) => r.topicId === d.topicId);
-    if (topic === undefined) responses.push({ topicId: d.topicId, partitions: [refusal] });
-    else topic.partitions.push(refusal);
+    const topic = byId.get(d.topicId);
+    if (topic !== undefined) topic.partitions.push(refusal);
+    else {
+      const added = { topicId: d.topicId, partitions: [refusal] };
+      responses.push(added);
+      byId.set(d.topicId, added);
+    }
   }
   return responses;
 }
@@ -535,7 +604,9 @@ function answer(
 ) {
   const byTopic = new Map<string, PartitionOut[]>();
   const add = (topicId: string, p: PartitionOut): void => {
-    byTopic.set(topicId, [...(byTopic.get(topicId) ?? []), p]);
+    const partitions = byTopic.get(topicId);
+    if (partitions === undefined) byTopic.set(topicId, [p]);
+    else partitions.push(p);
   };
   for (const [key, p] of out) {
     const topicId = key.slice(key.indexOf(':') + 1);
