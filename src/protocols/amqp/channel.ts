@@ -71,6 +71,9 @@ export interface ChannelConnection {
     body: Uint8Array,
   ): boolean;
   closeWith(replyCode: number, replyText: string, classId?: number, methodId?: number): void;
+  /** Stops reading and processing frames until `resume` (an answer waits for a durable write). */
+  pause(): void;
+  resume(): void;
 }
 
 interface PendingContent {
