@@ -3,7 +3,8 @@
  * a child broker whose definitions log's writes never land is asked to declare a durable queue, and a
  * persistent message is published to it with a confirm; the broker is then SIGKILLed. Before the fix
  * declare-ok came at once and the message was confirmed (its own log had it), yet after the restart the
- * queue did not exist and the confirmed message was gone with it.
+ * queue did not exist and the confirmed message was gone with it. Likewise a deletion: queue.delete-ok
+ * comes only once the deletion is stored, so a queue the client was told is gone does not come back.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -53,6 +54,46 @@ test('a durable queue is declared only once stored: neither it nor its confirmed
       assert.ok(!declared || found !== undefined, 'a queue whose declare-ok came is there after the crash');
       assert.ok(!confirmed || found === 1, `the confirmed message is there (found ${found})`);
       assert.equal(declared, false, 'no declare-ok while the definition is not stored');
+    } finally {
+      await broker.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** In a child broker: a durable queue declared and stored, then deleted with its definitions stalled. */
+async function deleteWhileStalled(dataDir: string): Promise<boolean> {
+  const child = await startStalledChild(dataDir, 'amqp');
+  try {
+    const c = await open(`amqp://guest:guest@127.0.0.1:${child.port}`);
+    const ch = await confirmChannelOf(c);
+    await ch.assertQueue('gone.durable', { durable: true });
+    await child.stall('/logs/defs/');
+    const deleted = await settlesWithin(ch.deleteQueue('gone.durable'), answerWaitMs);
+    await child.kill();
+    await c.close().catch(() => {});
+    return deleted;
+  } finally {
+    await child.kill();
+  }
+}
+
+test('a durable queue is reported deleted only once the deletion is stored: it does not come back after a crash', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-delete-crash-'));
+  try {
+    const deleted = await deleteWhileStalled(dataDir);
+    const broker = await startAmqpBroker({ storage: 'file', dataDir });
+    try {
+      const c = await open(broker.url);
+      const ch = await confirmChannelOf(c);
+      const found = await ch.checkQueue('gone.durable').then(
+        () => true,
+        () => false,
+      );
+      await c.close().catch(() => {});
+      assert.ok(!deleted || !found, 'a queue whose delete-ok came is gone after the crash');
+      assert.equal(deleted, false, 'no delete-ok while the deletion is not stored');
     } finally {
       await broker.stop();
     }

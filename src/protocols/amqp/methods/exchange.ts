@@ -35,7 +35,8 @@ function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
 
 function remove(channel: AmqpChannel, f: ExchangeDelete): void {
   channel.core.deleteExchange(f.exchange, { ifUnused: f.ifUnused });
-  if (!f.noWait) channel.send({ name: 'exchange.delete-ok', fields: {} });
+  // A deletion told to the client stays deleted after a crash, as a declare stays declared.
+  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.delete-ok', fields: {} }, 'exchange.delete');
 }
 
 function bind(channel: AmqpChannel, f: ExchangeBind): void {
@@ -45,7 +46,7 @@ function bind(channel: AmqpChannel, f: ExchangeBind): void {
 
 function unbind(channel: AmqpChannel, f: ExchangeUnbind): void {
   channel.core.unbindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
-  if (!f.noWait) channel.send({ name: 'exchange.unbind-ok', fields: {} });
+  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.unbind-ok', fields: {} }, 'exchange.unbind');
 }
 
 export const exchangeHandlers: HandlerTable = {

@@ -46,7 +46,7 @@ function bind(channel: AmqpChannel, f: QueueBind): void {
 
 function unbind(channel: AmqpChannel, f: QueueUnbind): void {
   channel.core.unbindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
-  channel.send({ name: 'queue.unbind-ok', fields: {} });
+  channel.answerOnceDefined({ name: 'queue.unbind-ok', fields: {} }, 'queue.unbind');
 }
 
 function purge(channel: AmqpChannel, f: QueuePurge): void {
@@ -59,7 +59,9 @@ function remove(channel: AmqpChannel, f: QueueDelete): void {
     ifUnused: f.ifUnused,
     ifEmpty: f.ifEmpty,
   });
-  if (!f.noWait) channel.send({ name: 'queue.delete-ok', fields: { messageCount } });
+  // A deletion told to the client stays deleted after a crash (a transient queue finds nothing pending).
+  if (!f.noWait)
+    channel.answerOnceDefined({ name: 'queue.delete-ok', fields: { messageCount } }, 'queue.delete');
 }
 
 export const queueHandlers: HandlerTable = {
