@@ -79,6 +79,41 @@ export async function withKillBroker(
   }
 }
 
+/** What a loop at full rate sent, and which of those the broker confirmed. */
+export interface Sent {
+  readonly sent: string[];
+  readonly confirmed: Set<string>;
+}
+
+export const newSent = (): Sent => ({ sent: [], confirmed: new Set() });
+
+/**
+ * Sends `prefix-i` for i below `countMax` with at most the window's size unanswered, until it stops:
+ * each id goes into `out.sent` before it is sent, and into `out.confirmed` when `send` settles it as
+ * confirmed (`send` settles each id once). A `send` that throws ends the loop: its client closed under
+ * the kill.
+ */
+export async function sendAtRate(
+  prefix: string,
+  countMax: number,
+  window: Window,
+  out: Sent,
+  send: (id: string, settle: (confirmed: boolean) => void) => void,
+): Promise<void> {
+  for (let i = 0; i < countMax && (await window.acquire()); i++) {
+    const id = `${prefix}-${i}`;
+    out.sent.push(id);
+    try {
+      send(id, (confirmed) => {
+        if (confirmed) out.confirmed.add(id);
+        window.release();
+      });
+    } catch {
+      return;
+    }
+  }
+}
+
 /** Ids seen more than once in `ids`. */
 export function duplicates(ids: Iterable<string>): string[] {
   const seen = new Set<string>();

@@ -12,6 +12,9 @@ import {
   duplicates,
   killMidRate,
   missing,
+  newSent,
+  type Sent,
+  sendAtRate,
   startKillBroker,
   Window,
   withKillBroker,
@@ -30,27 +33,14 @@ const queues = {
 } as const;
 type QueueName = keyof typeof queues;
 
-interface Sent {
-  readonly sent: string[];
-  readonly confirmed: Set<string>;
-}
-
-const newSent = (): Sent => ({ sent: [], confirmed: new Set() });
-
 /** Publishes `queue-i` persistent messages with at most `windowMax` unconfirmed, until stopped. */
-async function publishAtRate(ch: amqp.ConfirmChannel, queue: QueueName, window: Window, result: Sent) {
-  for (let i = 0; i < messagesPerQueueMax && (await window.acquire()); i++) {
-    const id = `${queue}-${i}`;
-    result.sent.push(id);
-    try {
-      ch.sendToQueue(queue, Buffer.from(id), { persistent: true }, (err: unknown) => {
-        if (err === null || err === undefined) result.confirmed.add(id);
-        window.release();
-      });
-    } catch {
-      return; // the channel closed under the kill
-    }
-  }
+function publishAtRate(ch: amqp.ConfirmChannel, queue: QueueName, window: Window, result: Sent) {
+  // sendToQueue throws once the channel closed under the kill, which ends the loop.
+  return sendAtRate(queue, messagesPerQueueMax, window, result, (id, settle) =>
+    ch.sendToQueue(queue, Buffer.from(id), { persistent: true }, (err: unknown) =>
+      settle(err === null || err === undefined),
+    ),
+  );
 }
 
 /** Acks every delivery of `queue` as it comes; returns the ids acked (the ack sent, not known applied). */

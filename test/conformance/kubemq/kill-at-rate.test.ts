@@ -10,6 +10,9 @@ import {
   duplicates,
   killMidRate,
   missing,
+  newSent,
+  type Sent,
+  sendAtRate,
   startKillBroker,
   Window,
   withKillBroker,
@@ -24,23 +27,15 @@ const confirmedMin = 300;
 const pullBatch = 500;
 const pullsMax = 100;
 
-interface Sent {
-  readonly sent: string[];
-  readonly confirmed: Set<string>;
-}
-
-/** Sends `prefix-i` with at most `windowMax` unanswered, until stopped; `send` resolves true when confirmed. */
-async function sendAtRate(prefix: string, send: (id: string) => Promise<boolean>, window: Window, out: Sent) {
-  for (let i = 0; i < sendsMax && (await window.acquire()); i++) {
-    const id = `${prefix}-${i}`;
-    out.sent.push(id);
-    void send(id)
-      .then(
-        (ok) => ok && out.confirmed.add(id),
-        () => undefined,
-      )
-      .finally(() => window.release());
-  }
+/** Sends `prefix-i` at full rate (`sendAtRate`); `send` resolves true when confirmed. */
+function sendAllAtRate(prefix: string, send: (id: string) => Promise<boolean>, window: Window, out: Sent) {
+  return sendAtRate(
+    prefix,
+    sendsMax,
+    window,
+    out,
+    (id, settle) => void send(id).then(settle, () => settle(false)),
+  );
 }
 
 async function pullAll(queues: QueuesClient, channel: string): Promise<string[]> {
@@ -105,16 +100,16 @@ test('KubeMQ queue sends and events-store events survive SIGKILL at full rate', 
       const queues = new QueuesClient(options);
       const store = new EventsStoreClient(options);
       const window = new Window(windowMax);
-      const q: Sent = { sent: [], confirmed: new Set() };
-      const s: Sent = { sent: [], confirmed: new Set() };
+      const q = newSent();
+      const s = newSent();
       const loops = [
-        sendAtRate(
+        sendAllAtRate(
           'q',
           async (id) => !(await queues.send({ channel: 'kill.rate.q', body: utf8(id) })).isError,
           window,
           q,
         ),
-        sendAtRate(
+        sendAllAtRate(
           's',
           async (id) => (await store.send({ channel: 'kill.rate.s', body: utf8(id) })).sent,
           window,

@@ -13,6 +13,9 @@ import {
   type KillBroker,
   killMidRate,
   missing,
+  newSent,
+  type Sent,
+  sendAtRate,
   startKillBroker,
   Window,
   withKillBroker,
@@ -26,11 +29,8 @@ const retainedUpdatesMax = 5_000;
 const windowMax = 100;
 const confirmedMin = 800;
 
-interface Published {
-  readonly sent: string[];
-  /** PUBACK'd (QoS 1) or PUBREC'd (QoS 2): from then on the message is the broker's [MQTT-4.3.3]. */
-  readonly confirmed: Set<string>;
-}
+/** Confirmed: PUBACK'd (QoS 1) or PUBREC'd (QoS 2): from then on the message is the broker's [MQTT-4.3.3]. */
+type Published = Sent;
 
 /** Adds each QoS 2 message to `out.confirmed` at its PUBREC, before mqtt.js sends PUBREL. */
 function trackPubrec(client: MqttClient, out: Published): void {
@@ -46,15 +46,10 @@ function trackPubrec(client: MqttClient, out: Published): void {
 }
 
 /** Publishes `prefix-i` at `qos` with at most `windowMax` unanswered, until stopped. */
-async function publishAtRate(client: MqttClient, qos: 1 | 2, window: Window, out: Published): Promise<void> {
-  for (let i = 0; i < messagesPerPublisherMax && (await window.acquire()); i++) {
-    const id = `q${qos}-${i}`;
-    out.sent.push(id);
-    client.publish(`rate/q${qos}`, id, { qos }, (err) => {
-      if (err === undefined || err === null) out.confirmed.add(id);
-      window.release();
-    });
-  }
+function publishAtRate(client: MqttClient, qos: 1 | 2, window: Window, out: Published): Promise<void> {
+  return sendAtRate(`q${qos}`, messagesPerPublisherMax, window, out, (id, settle) =>
+    client.publish(`rate/q${qos}`, id, { qos }, (err) => settle(err === undefined || err === null)),
+  );
 }
 
 /**
@@ -158,8 +153,8 @@ async function loadUntilKilled(url: string, first: KillBroker): Promise<Load> {
     connect(url),
   ]);
   const window = new Window(windowMax);
-  const q1: Published = { sent: [], confirmed: new Set() };
-  const q2: Published = { sent: [], confirmed: new Set() };
+  const q1 = newSent();
+  const q2 = newSent();
   trackPubrec(pub2, q2);
   const loops = [publishAtRate(pub1, 1, window, q1), publishAtRate(pub2, 2, window, q2)];
   const retaining = [
