@@ -896,7 +896,9 @@ export class TransactionalProducers {
       try {
         const appended = into.append(payload, { timestamp: this.#now, format: entryFormat.txnMarker });
         appended.durable.catch(() => undefined); // a failed write fails the partition, as in `#mark`
-        durables.set(id, [...(durables.get(id) ?? []), appended.durable]);
+        const list = durables.get(id);
+        if (list === undefined) durables.set(id, [appended.durable]);
+        else list.push(appended.durable);
         offset = appended.offset;
       } catch {
         continue; // the partition failed: it leaves service, and its next start tries again

@@ -206,8 +206,8 @@ export class SharePartition {
    * Applies a partition's acknowledgement batches of `member` all or none, as Kafka's share-partition
    * rolls a request's batches back when one fails: false when any offset named is not acquired by it.
    * A gap (type 0) names an offset with no record to deliver: it leaves a record that is not acquired
-   * as it is, and one acquired must be the member's, so no member can settle another's records. The work is bounded by what is in flight or by
-   * the types the request carries, whatever the ranges span.
+   * as it is, and one acquired must be the member's, so no member can settle another's records. The
+   * work is bounded by what is in flight or by the types the request carries, whatever the ranges span.
    */
   acknowledgeAll(member: string, batches: readonly AckRange[]): boolean {
     if (!batches.every((b) => this.#acknowledgeable(member, b))) return false;

@@ -177,31 +177,21 @@ function shapeRefusals<R extends AlterResource>(resources: readonly R[]): Map<R,
   }
   for (const r of resources) {
     if (refused.has(r)) continue;
-    const duplicate = duplicateOf(r.configs);
-    const nulls = r.configs.filter((c) => c.value === null && c.configOperation !== configOp.delete);
-    const unknown = r.configs.find(
-      (c) => c.configOperation !== undefined && !knownOps.has(c.configOperation),
-    );
-    if (unknown !== undefined)
-      refused.set(
-        r,
-        failed(
-          KafkaError.invalidRequest,
-          `Unknown operation type ${unknown.configOperation} for ${unknown.name}`,
-        ),
-      );
-    else if (duplicate !== undefined)
-      refused.set(r, failed(KafkaError.invalidRequest, `Error due to duplicate config keys: ${duplicate}`));
-    else if (nulls.length > 0)
-      refused.set(
-        r,
-        failed(
-          KafkaError.invalidRequest,
-          `Null value not supported for : ${nulls.map((c) => c.name).join(', ')}`,
-        ),
-      );
+    const why = malformedConfigs(r.configs);
+    if (why !== undefined) refused.set(r, failed(KafkaError.invalidRequest, why));
   }
   return refused;
+}
+
+/** Why one resource's configs are malformed, in the order Kafka checks: operation, duplicate, null. */
+function malformedConfigs(configs: AlterResource['configs']): string | undefined {
+  const unknown = configs.find((c) => c.configOperation !== undefined && !knownOps.has(c.configOperation));
+  if (unknown !== undefined) return `Unknown operation type ${unknown.configOperation} for ${unknown.name}`;
+  const duplicate = duplicateOf(configs);
+  if (duplicate !== undefined) return `Error due to duplicate config keys: ${duplicate}`;
+  const nulls = configs.filter((c) => c.value === null && c.configOperation !== configOp.delete);
+  if (nulls.length > 0) return `Null value not supported for : ${nulls.map((c) => c.name).join(', ')}`;
+  return undefined;
 }
 
 /** KIP-339's operations; any other code is a malformed request (INVALID_REQUEST, as Kafka answers it). */
