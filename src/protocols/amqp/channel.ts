@@ -162,8 +162,12 @@ export class AmqpChannel {
     this.conn.pause();
     this.core.definitionsDurable().then(
       () => {
-        if (this.state === 'open') this.send(ok);
-        this.conn.resume();
+        // Resumed even if the send throws: a connection left paused would read nothing more, ever.
+        try {
+          if (this.state === 'open') this.send(ok);
+        } finally {
+          this.conn.resume();
+        }
       },
       (err: unknown) => {
         this.conn.resume();
