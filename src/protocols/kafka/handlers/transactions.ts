@@ -329,6 +329,11 @@ function topicsOf(summary: TxnSummary): Array<{ topic: string; partitions: numbe
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
+/** Kafka's txnStartTimestamp: -1 in Empty, else when the open (or last) transaction began. */
+function startTimeOf(summary: TxnSummary): number {
+  return summary.phase === 'empty' ? -1 : Math.trunc(summary.startedAt);
+}
+
 export const describeTransactionsHandler: ApiHandler = {
   apiKey: ApiKey.DescribeTransactions,
   versionMin: 0,
@@ -355,7 +360,7 @@ export const describeTransactionsHandler: ApiHandler = {
         errorCode: KafkaError.none,
         transactionState: stateNames[summary.phase],
         transactionTimeoutMs: summary.timeoutMs,
-        transactionStartTimeMs: summary.phase === 'empty' ? -1n : BigInt(Math.trunc(summary.startedAt)),
+        transactionStartTimeMs: BigInt(startTimeOf(summary)),
         producerId: BigInt(summary.producerId),
         producerEpoch: summary.epoch,
         topics: topicsOf(summary),
@@ -373,14 +378,15 @@ export const listTransactionsHandler: ApiHandler = {
     const known = new Set(Object.values(stateNames));
     const states = new Set(request.stateFilters);
     const producers = new Set(request.producerIdFilters.map(Number));
-    // v1 (KIP-994): only transactions open longer than this.
+    // v1 (KIP-994): as Kafka's TransactionStateManager.listTransactionStates, every state whose
+    // transaction started longer ago than this, an Empty one (start -1) always.
     const longerThanMs = ctx.apiVersion >= 1 ? Number(request.durationFilter) : -1;
     const now = Date.now();
     const transactionStates = ctx.client
       .listTransactions()
       .filter((s) => states.size === 0 || states.has(stateNames[s.phase]))
       .filter((s) => producers.size === 0 || producers.has(s.producerId))
-      .filter((s) => longerThanMs < 0 || (s.phase === 'ongoing' && now - s.startedAt > longerThanMs))
+      .filter((s) => longerThanMs < 0 || now - startTimeOf(s) > longerThanMs)
       .filter((s) => allowed(ctx, 'TRANSACTIONAL_ID', s.transactionalId, 'DESCRIBE'))
       .map((s) => ({
         transactionalId: s.transactionalId,
