@@ -4,7 +4,8 @@
  * raw wire: EndTxn on a transaction with nothing added (Empty) per EndTxn version, EndTxn twice in a
  * row, a transaction aborted on its timeout (the epoch fenced with the decision, then CompleteAbort
  * with the bumped epoch; EndTxn and AddPartitionsToTxn of the instance before fenced, or answered as
- * a retry by transaction version 2, KIP-890), ListTransactions' filters (KIP-994 DurationFilter) and
+ * a retry by transaction version 2, KIP-890), ListTransactions' filters (KIP-994 DurationFilter,
+ * KIP-1152 TransactionalIdPattern) and
  * DescribeProducers' CurrentTxnStartOffset.
  */
 import assert from 'node:assert/strict';
@@ -154,7 +155,7 @@ describe('kafka transaction edges as Kafka 4.x answers them (raw wire)', () => {
     assert.equal((await endTxn(c, 3, fenced, false)).errorCode, KafkaError.none);
   });
 
-  test('ListTransactions filters states, producer ids and, from v1, how long ago a transaction started', async () => {
+  test('ListTransactions filters states, producer ids, from v1 how long ago a transaction started, from v2 an id pattern', async () => {
     const open = await init(c, 'edge-list-open');
     assert.equal(await addPartition(c, 3, open, 'edge'), KafkaError.none);
     const empty = await init(c, 'edge-list-empty');
@@ -163,6 +164,7 @@ describe('kafka transaction edges as Kafka 4.x answers them (raw wire)', () => {
         stateFilters: [],
         producerIdFilters: [],
         durationFilter: -1n,
+        transactionalIdPattern: null,
         ...filters,
       });
     const ids = (r: Obj) => r.transactionStates.map((s: Obj) => s.transactionalId).sort();
@@ -179,6 +181,18 @@ describe('kafka transaction edges as Kafka 4.x answers them (raw wire)', () => {
     assert.ok(!ids(hour).includes('edge-list-open'));
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(ids(await list(1, { durationFilter: 10n })).includes('edge-list-open'));
+    // v2 (KIP-1152): an RE2 pattern matching the whole id; one RE2 refuses is INVALID_REGULAR_EXPRESSION.
+    assert.deepEqual(ids(await list(2, { transactionalIdPattern: 'edge-list-.*' })), [
+      'edge-list-empty',
+      'edge-list-open',
+    ]);
+    assert.deepEqual(ids(await list(2, { transactionalIdPattern: 'edge-list' })), []);
+    assert.ok(ids(await list(2, { transactionalIdPattern: '' })).includes('edge-empty'));
+    const refused = await list(2, { transactionalIdPattern: '(a)\\1' });
+    assert.deepEqual(
+      [refused.errorCode, refused.transactionStates],
+      [KafkaError.invalidRegularExpression, []],
+    );
     assert.equal((await endTxn(c, 3, open, false)).errorCode, KafkaError.none);
   });
 
