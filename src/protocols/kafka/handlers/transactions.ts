@@ -402,7 +402,9 @@ export const listTransactionsHandler: ApiHandler = {
         unknownStateFilters: [],
         transactionStates: [],
       };
-    const known = new Set(Object.values(stateNames));
+    // Kafka's TransactionState.fromName knows two states Switchyard never shows (PrepareEpochFence:
+    // its fence is part of the decision; Dead: ids are not expired): filters by them match nothing.
+    const known = new Set([...Object.values(stateNames), 'PrepareEpochFence', 'Dead']);
     const states = new Set(request.stateFilters);
     const producers = new Set(request.producerIdFilters.map(Number));
     // v1 (KIP-994): as Kafka's TransactionStateManager.listTransactionStates, every state whose
