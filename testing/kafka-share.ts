@@ -1,7 +1,8 @@
 /**
  * A share-group member (KIP-932) by raw requests on one connection, for the tests that kill a broker
  * under a share group: it joins, fetches (partition 0, returning [first, last, deliveryCount] per
- * acquired range) and acknowledges. Assertions fail the test on an error code.
+ * acquired range) and acknowledges. Assertions fail the test on an error code (an acknowledgement's
+ * other than the one it expects).
  */
 import assert from 'node:assert/strict';
 import {
@@ -13,6 +14,7 @@ import {
   type ShareGroupHeartbeatResponse,
 } from '../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../src/protocols/kafka/errors.js';
+import { kafkaClient } from './kafka-helpers.js';
 import { WireClient } from './kafka-wire.js';
 
 export interface ShareNames {
@@ -52,7 +54,12 @@ export async function shareMember(port: number, names: ShareNames, memberId: str
       ),
     );
   };
-  const acknowledge = async (epoch: number, first: number, types: number[]) => {
+  const acknowledge = async (
+    epoch: number,
+    first: number,
+    types: number[],
+    expected: number = KafkaError.none,
+  ) => {
     const r = await wire.request<ShareAcknowledgeResponse>(ApiKey.ShareAcknowledge, 1, {
       groupId: group,
       memberId,
@@ -75,9 +82,9 @@ export async function shareMember(port: number, names: ShareNames, memberId: str
         },
       ],
     });
-    assert.equal(r.responses[0]?.partitions[0]?.errorCode, KafkaError.none);
+    assert.equal(r.responses[0]?.partitions[0]?.errorCode, expected);
   };
-  return { wire, fetch, acknowledge };
+  return { wire, topicId, fetch, acknowledge };
 }
 
 /** Sets the group's share.auto.offset.reset to earliest (a GROUP config, KIP-932), so it reads what is there. */
@@ -93,4 +100,28 @@ export async function startAtEarliest(wire: WireClient, group: string): Promise<
     validateOnly: false,
   });
   assert.equal(altered.responses[0]?.errorCode, KafkaError.none);
+}
+
+/** Records produced per request by `createFilled`. */
+const fillBatchRecords = 500;
+
+/** Creates `topic` with one partition and produces `values` to it in order. */
+export async function createFilled(
+  bootstrap: string,
+  topic: string,
+  values: readonly string[],
+): Promise<void> {
+  const kafka = kafkaClient(bootstrap);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let i = 0; i < values.length; i += fillBatchRecords)
+    await producer.send({
+      topic,
+      messages: values.slice(i, i + fillBatchRecords).map((value) => ({ value })),
+    });
+  await producer.disconnect();
 }

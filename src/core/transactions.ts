@@ -469,7 +469,10 @@ export class TransactionalProducers {
    * KIP-890 part 2) every end hands the id over to its next epoch, or past the last epoch to a new
    * producer id at epoch 0, which the answer names; a retry of an end already done (the instance
    * before the hand-over) is answered with it, and an abort with no transaction open bumps the epoch
-   * too, as Kafka's coordinator does.
+   * too, as Kafka's coordinator does. Before version 5, an end with nothing added (Empty) is
+   * INVALID_TXN_STATE either way, and while a decision hands over (a timeout's fence, an end of
+   * version 5) the instance before it is fenced: Kafka's coordinator stores the bumped epoch with the
+   * decision (TransactionCoordinator.endTransactionWithTV1).
    */
   async end(id: string, producerId: number, epoch: number, commit: boolean, bump = false): Promise<TxnEnded> {
     const current = this.#state.producers.get(id);
@@ -480,7 +483,7 @@ export class TransactionalProducers {
     if (bump && ended !== undefined && isRetryOf(current, producerId, epoch))
       return ended === commit ? same : refused('invalidState');
     if (current.producerId !== producerId) return refused('producerIdMismatch');
-    if (epoch !== current.epoch) return refused('fenced');
+    if (epoch !== current.epoch || (!bump && handingOver(current))) return refused('fenced');
     if (isPrepared(current)) {
       const ending = this.#ending.get(id);
       if ((current.phase === 'prepareCommit') !== commit) return refused('invalidState');
@@ -491,7 +494,8 @@ export class TransactionalProducers {
       // KIP-890 part 2: a commit needs an open transaction; an abort always fences the epoch.
       if (current.phase !== 'ongoing' && commit) return refused('invalidState');
     } else if (ended !== undefined) return ended === commit ? same : refused('invalidState');
-    else if (current.phase === 'empty') return same;
+    // Kafka's TransactionCoordinator.endTransactionWithTV1: Empty takes neither a commit nor an abort.
+    else if (current.phase === 'empty') return refused('invalidState');
     const withOffsets = commit && current.offsets.size > 0;
     const ending = this.#end(current, commit, bump);
     const decided = await ending.decided;
@@ -816,8 +820,11 @@ export class TransactionalProducers {
       this.#armAt(id, dueAt);
       return;
     }
-    void this.#end(now, false)
-      .done.then(() => this.#bump(now, now.timeoutMs))
+    // The decision names the next epoch, as Kafka's coordinator fences before it aborts
+    // (TransactionMetadata.prepareFenceProducerEpoch): PrepareAbort and CompleteAbort show it, the
+    // instance before is fenced from the decision on, and the lost-marker check keeps this ending.
+    void this.#end(now, false, true)
+      .done.then(() => this.#deps.producers.setEpoch(now.producerId, now.epoch))
       .catch((err: unknown) => this.#log.exec.fail(err));
   }
 
@@ -1042,11 +1049,22 @@ function isPrepared(current: TxnProducerState): boolean {
   return current.phase === 'prepareCommit' || current.phase === 'prepareAbort';
 }
 
+/** A decision that names the instance after it: Kafka stores that epoch with the decision already. */
+function handingOver(current: TxnProducerState): boolean {
+  return isPrepared(current) && current.next !== undefined;
+}
+
+/** The epoch Kafka shows: while a decision hands over to the next epoch of the same id, that one. */
+function shownEpoch(current: TxnProducerState): number {
+  const next = handingOver(current) ? current.next : undefined;
+  return next !== undefined && next.producerId === current.producerId ? next.epoch : current.epoch;
+}
+
 function summaryOf(current: TxnProducerState): TxnSummary {
   return {
     transactionalId: current.id,
     producerId: current.producerId,
-    epoch: current.epoch,
+    epoch: shownEpoch(current),
     timeoutMs: current.timeoutMs,
     phase: current.phase,
     startedAt: current.startedAt,

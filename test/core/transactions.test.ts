@@ -204,10 +204,13 @@ describe('transactional producers in core', () => {
     await append(client, txn, 0, 'late');
     clock.advance(5001);
     await settle(20);
+    // As Kafka's coordinator: the abort fences the epoch, and the id rests in CompleteAbort with it.
     const summary = client.describeTransaction('slow');
-    assert.equal(summary?.phase, 'empty');
+    assert.equal(summary?.phase, 'completeAbort');
     assert.equal(summary?.epoch, txn.epoch + 1);
     assert.deepEqual(await client.endTransaction(txn, true), { kind: 'refused', reason: 'fenced' });
+    assert.deepEqual(await client.endTransaction(txn, false), { kind: 'refused', reason: 'fenced' });
+    assert.deepEqual(await append(client, txn, 1, 'zombie'), { kind: 'refused', reason: 'staleEpoch' });
     assert.deepEqual(committedValues(client.partition('orders', 0)), [
       entryFormat.withheld,
       entryFormat.withheld,

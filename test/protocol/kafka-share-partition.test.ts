@@ -127,11 +127,29 @@ test("a gap names no record: it cannot settle another member's, and a request's 
       { first: 0, last: 1, types: [AckType.accept] },
       { first: 6, last: 6, types: [AckType.accept] },
     ]),
-    false,
+    undefined,
   );
   assert.equal(sp.acknowledge('a', 0, 4, [AckType.accept]), true, "a's records were left as they were");
   assert.equal(sp.acknowledge('b', 5, 9, [AckType.accept]), true);
   assert.equal(sp.startOffset, 10);
+});
+
+test('an acknowledgement undone (its write failed) leaves the records acquired by their member, under their lock', () => {
+  const clock = new ManualClock();
+  const sp = new SharePartition(clock, 0, 1000);
+  sp.acquire('a', offsets(0, 3));
+  const undo = sp.acknowledgeAll('a', [{ first: 0, last: 3, types: [1, 1, 2, 3] }]);
+  assert.ok(undo !== undefined);
+  assert.equal(sp.startOffset, 2, 'the accepted front went past the start');
+  undo();
+  assert.equal(sp.startOffset, 0);
+  assert.deepEqual(sp.acquire('b', offsets(0, 3)), [], 'nothing is available to another member');
+  assert.equal(sp.acknowledge('a', 0, 3, [AckType.accept]), true, 'still a’s to acknowledge');
+  const again = new SharePartition(clock, 0, 1000);
+  again.acquire('a', offsets(0, 1));
+  again.acknowledgeAll('a', [{ first: 0, last: 1, types: [AckType.release] }])?.();
+  clock.advance(1001);
+  assert.deepEqual(again.acquire('b', offsets(0, 1)), [{ firstOffset: 0, lastOffset: 1, deliveryCount: 2 }]);
 });
 
 test('a gap over a range of a trillion offsets walks the records in flight, not the range', () => {

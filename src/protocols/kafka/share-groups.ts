@@ -104,8 +104,11 @@ interface Group {
   committed: boolean;
   /** Share-partitions changed since their last write, by key. */
   readonly changed: Set<string>;
-  /** The last write of the group's state: once it is durable, every earlier one is. */
-  written: Promise<void>;
+  /**
+   * The last write of the group's state, true once durable (then every earlier one is), false when
+   * it failed (a failed write fails the group's log, so no later one lands before it is opened again).
+   */
+  written: Promise<boolean>;
   /** What the assignment was computed from (epoch, partition counts), so it is computed once per change. */
   assignedFrom: string;
 }
@@ -195,13 +198,22 @@ export class ShareGroupCoordinator {
     } catch (err) {
       written = Promise.reject(err);
     }
-    group.written = written.catch((err: unknown) => this.#report(err, group.id));
+    group.written = written.then(
+      () => true,
+      (err: unknown) => {
+        this.#report(err, group.id);
+        return false;
+      },
+    );
   }
 
-  /** Resolves once every change of the group so far is durable (before answering what caused them). */
-  flushed(groupId: string): Promise<void> {
+  /**
+   * Resolves once every change of the group so far is written (before answering what caused them):
+   * true when durable, false when the write failed.
+   */
+  flushed(groupId: string): Promise<boolean> {
     const group = this.#groups.get(groupId);
-    if (group === undefined) return Promise.resolve();
+    if (group === undefined) return Promise.resolve(true);
     this.#flush(group);
     return group.written;
   }
@@ -363,7 +375,7 @@ export class ShareGroupCoordinator {
       consumerHeartbeatMs: consumerHeartbeatIntervalMs,
       committed: false,
       changed: new Set(),
-      written: Promise.resolve(),
+      written: Promise.resolve(true),
       assignedFrom: '',
     };
     this.#groups.set(groupId, group);

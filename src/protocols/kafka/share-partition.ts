@@ -199,7 +199,7 @@ export class SharePartition {
    * when any offset named is not acquired by it (INVALID_RECORD_STATE), and then nothing changes.
    */
   acknowledge(member: string, first: number, last: number, types: readonly number[]): boolean {
-    return this.acknowledgeAll(member, [{ first, last, types }]);
+    return this.acknowledgeAll(member, [{ first, last, types }]) !== undefined;
   }
 
   /**
@@ -208,14 +208,17 @@ export class SharePartition {
    * A gap (type 0) names an offset with no record to deliver: it leaves a record that is not acquired
    * as it is, and one acquired must be the member's, so no member can settle another's records. The
    * work is bounded by what is in flight or by the types the request carries, whatever the ranges span.
+   * Answers how to undo it (the write of the change failed), or undefined when refused.
    */
-  acknowledgeAll(member: string, batches: readonly AckRange[]): boolean {
-    if (!batches.every((b) => this.#acknowledgeable(member, b))) return false;
+  acknowledgeAll(member: string, batches: readonly AckRange[]): Undo | undefined {
+    if (!batches.every((b) => this.#acknowledgeable(member, b))) return undefined;
     let freed = false;
+    const before: InFlight[] = [];
     for (const b of batches)
       for (const o of this.#inFlightBetween(b.first, b.last)) {
         const r = this.#records.get(o)!;
         if (r.state !== 'acquired') continue;
+        before.push({ ...r });
         if (typeOf(b, o) === AckType.release) freed = this.#giveBack(r) || freed;
         else {
           r.state = 'done';
@@ -226,7 +229,23 @@ export class SharePartition {
     this.#advance();
     this.#changedNow();
     if (freed) this.#wake();
-    return true;
+    return () => this.#undo(before);
+  }
+
+  /**
+   * Puts acknowledged records back as they were before, acquired by their member under their lock
+   * (whose timer still runs), as Kafka's SharePartition.rollbackOrProcessStateUpdates does when its
+   * persister write fails. A released record another member acquired since stays with it.
+   */
+  #undo(before: readonly InFlight[]): void {
+    for (const was of before) {
+      const now = this.#records.get(was.offset);
+      if (now !== undefined && now.state === 'acquired') continue;
+      this.#records.set(was.offset, { ...was });
+      this.#changed.add(was.offset);
+      this.startOffset = Math.min(this.startOffset, was.offset);
+    }
+    this.#changedNow();
   }
 
   /** Whether every offset of the batch is a gap or a record `member` holds, and no gap names another's. */
@@ -305,6 +324,9 @@ export class SharePartition {
     this.#timers.clear();
   }
 }
+
+/** Undoes an acknowledgement whose write failed. */
+export type Undo = () => void;
 
 /** One acknowledgement batch: one type for the range, or one per offset. */
 export interface AckRange {

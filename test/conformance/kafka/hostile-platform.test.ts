@@ -481,10 +481,10 @@ describe('hostile clients of the Kafka platform APIs', () => {
       assert.ok((await listOngoing()).includes('txn-quitter'));
       await sleep(2500);
       assert.ok(!(await listOngoing()).includes('txn-quitter'));
-      // Aborted and its producer fenced by a new epoch, as Kafka's coordinator does at the timeout
-      // (Kafka then describes it CompleteAbort; Switchyard's new epoch starts Empty).
+      // Aborted and its producer fenced by a new epoch, as Kafka's coordinator does at the timeout,
+      // and described as Kafka describes it: CompleteAbort with the new epoch.
       const after = await describeTxn('txn-quitter');
-      assert.equal(after.producerEpoch, r.producerEpoch + 1);
+      assert.deepEqual([after.transactionState, after.producerEpoch], ['CompleteAbort', r.producerEpoch + 1]);
       const late = await wire.request<Obj>(ApiKey.EndTxn, 3, {
         transactionalId: 'txn-quitter',
         producerId: r.producerId,

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { kafkaClient } from '../../../testing/kafka-helpers.js';
-import { shareMember, startAtEarliest } from '../../../testing/kafka-share.js';
+import { createFilled, shareMember, startAtEarliest } from '../../../testing/kafka-share.js';
 import { killMidRate, startKillBroker, Window, withKillBroker } from '../../../testing/kill-at-rate.js';
 import { freePort } from '../../../testing/server-cli.js';
 
@@ -20,22 +19,6 @@ const acceptedMin = 300;
 /** Fetches of the member after the restart, at most (each hands out up to `recordsPerFetch`). */
 const fetchesAfterMax = 200;
 const accept = 1;
-
-async function produce(bootstrap: string): Promise<void> {
-  const kafka = kafkaClient(bootstrap);
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: names.topic, numPartitions: 1 }] });
-  await admin.disconnect();
-  const producer = kafka.producer();
-  await producer.connect();
-  for (let i = 0; i < records; i += 500)
-    await producer.send({
-      topic: names.topic,
-      messages: Array.from({ length: 500 }, (_, j) => ({ value: `r${i + j}` })),
-    });
-  await producer.disconnect();
-}
 
 type Member = Awaited<ReturnType<typeof shareMember>>;
 
@@ -100,7 +83,11 @@ test('share-group acceptances survive SIGKILL at full rate', { timeout: 150_000 
   await withKillBroker(
     () => startKillBroker({ kafka: port }, 'share-rate'),
     async (first, track) => {
-      await produce(`127.0.0.1:${port}`);
+      await createFilled(
+        `127.0.0.1:${port}`,
+        names.topic,
+        Array.from({ length: records }, (_, i) => `r${i}`),
+      );
       const member = await shareMember(port, names, 'before');
       await startAtEarliest(member.wire, names.group);
       const acceptances: Acceptances = { answered: new Set(), unanswered: new Set() };

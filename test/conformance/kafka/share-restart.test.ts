@@ -16,7 +16,7 @@ import {
   type ListGroupsResponse,
 } from '../../../src/protocols/kafka/codec/index.js';
 import { kafkaClient } from '../../../testing/kafka-helpers.js';
-import { shareMember, startAtEarliest } from '../../../testing/kafka-share.js';
+import { createFilled, shareMember, startAtEarliest } from '../../../testing/kafka-share.js';
 import { listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
 
 const topic = 'share-durable';
@@ -33,15 +33,11 @@ test('a share group SIGKILLed with records in every state goes on where it was',
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kafka-share-crash-'));
   let cli = await start(dataDir);
   try {
-    const kafka = kafkaClient(`127.0.0.1:${cli.ports.kafka}`);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}` })) });
-    await producer.disconnect();
+    await createFilled(
+      `127.0.0.1:${cli.ports.kafka}`,
+      topic,
+      Array.from({ length: 10 }, (_, i) => `r${i}`),
+    );
 
     const before = await shareMember(cli.ports.kafka!, { topic, group }, 'before');
     await startAtEarliest(before.wire, group);

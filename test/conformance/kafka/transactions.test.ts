@@ -211,12 +211,18 @@ describe('kafka transactions (kafkajs)', () => {
     await producer.connect();
     const txn = await producer.transaction();
     await txn.send({ topic, messages: [{ value: 'late' }] });
+    const client = kb.broker.client();
+    const before = client.describeTransaction('tx-timeout')?.epoch ?? -1;
+    // As Kafka: the abort fences the epoch, and the id rests in CompleteAbort with the bumped epoch.
     await until(
-      () => kb.broker.client().describeTransaction('tx-timeout')?.phase === 'empty',
+      () => client.describeTransaction('tx-timeout')?.phase === 'completeAbort',
       10_000,
       'the broker aborting the transaction',
     );
-    await assert.rejects(txn.commit());
+    assert.equal(client.describeTransaction('tx-timeout')?.epoch, before + 1);
+    await assert.rejects(txn.commit(), (err: Error & { type?: string }) =>
+      /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/.test(err.type ?? err.message),
+    );
     const after = kafka.producer();
     await after.connect();
     await after.send({ topic, messages: [{ value: 'after' }] });

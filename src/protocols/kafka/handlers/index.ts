@@ -96,7 +96,7 @@ export const loadedOnFirstUse: readonly ApiHandler[] = [
   onFirstUse(ApiKey.TxnOffsetCommit, 0, 5, transactions, 'txnOffsetCommitHandler'),
   onFirstUse(ApiKey.DescribeProducers, 0, 0, transactions, 'describeProducersHandler'),
   onFirstUse(ApiKey.DescribeTransactions, 0, 0, transactions, 'describeTransactionsHandler'),
-  onFirstUse(ApiKey.ListTransactions, 0, 1, transactions, 'listTransactionsHandler'),
+  onFirstUse(ApiKey.ListTransactions, 0, 2, transactions, 'listTransactionsHandler'),
   onFirstUse(ApiKey.DescribeAcls, 1, 3, acls, 'describeAclsHandler'),
   onFirstUse(ApiKey.CreateAcls, 1, 3, acls, 'createAclsHandler'),
   onFirstUse(ApiKey.DeleteAcls, 1, 3, acls, 'deleteAclsHandler'),

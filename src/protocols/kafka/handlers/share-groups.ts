@@ -31,7 +31,7 @@ import {
 } from '../context.js';
 import { KafkaError } from '../errors.js';
 import { type SessionPartition, shareHeartbeatIntervalMs, shareSessionsMax } from '../share-groups.js';
-import type { AcquiredRange, SharePartition } from '../share-partition.js';
+import { AckType, type AcquiredRange, type SharePartition, type Undo } from '../share-partition.js';
 import { topicIdOf, topicNameOf, zeroTopicId } from '../topic-ids.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 import { byTopicId } from './consumer-groups.js';
@@ -197,23 +197,50 @@ function wellFormed(batches: readonly AckBatch[]): boolean {
   return true;
 }
 
+/** A partition's acknowledgements as applied: the code, and how to undo them if their write fails. */
+interface Applied {
+  readonly code: KafkaError;
+  readonly undo?: Undo;
+}
+
 /**
  * Applies a partition's acknowledgements, all or none: INVALID_REQUEST when they are malformed,
  * INVALID_RECORD_STATE when any names a record the member does not hold.
  */
-function acknowledge(
-  sp: SharePartition | undefined,
-  member: string,
-  batches: readonly AckBatch[],
-): KafkaError {
-  if (!wellFormed(batches)) return KafkaError.invalidRequest;
-  if (sp === undefined) return KafkaError.invalidRecordState;
+function acknowledge(sp: SharePartition | undefined, member: string, batches: readonly AckBatch[]): Applied {
+  if (!wellFormed(batches)) return { code: KafkaError.invalidRequest };
+  if (sp === undefined) return { code: KafkaError.invalidRecordState };
   const ranges = batches.map((b) => ({
     first: Number(b.firstOffset),
     last: Number(b.lastOffset),
     types: b.acknowledgeTypes,
   }));
-  return sp.acknowledgeAll(member, ranges) ? KafkaError.none : KafkaError.invalidRecordState;
+  const undo = sp.acknowledgeAll(member, ranges);
+  return undo === undefined ? { code: KafkaError.invalidRecordState } : { code: KafkaError.none, undo };
+}
+
+/**
+ * The codes of applied acknowledgements once the group's state is written. When the write failed
+ * they are undone and answered as Kafka answers them: its share coordinator turns a storage failure
+ * of `__share_group_state` into NOT_COORDINATOR (CoordinatorOperationExceptionHelper), which
+ * SharePartition.fetchPersisterError makes COORDINATOR_NOT_AVAILABLE, the records rolled back
+ * (SharePartition.rollbackOrProcessStateUpdates): never NONE for what is not durable.
+ */
+async function storedAcks(
+  ctx: Scope,
+  groupId: string,
+  applied: ReadonlyMap<string, Applied>,
+): Promise<Map<string, KafkaError>> {
+  const stored = await ctx.broker.shareGroups.flushed(groupId);
+  const codes = new Map<string, KafkaError>();
+  for (const [key, a] of applied) {
+    if (stored || a.undo === undefined) codes.set(key, a.code);
+    else {
+      a.undo();
+      codes.set(key, KafkaError.coordinatorNotAvailable);
+    }
+  }
+  return codes;
 }
 
 interface Target {
@@ -460,22 +487,27 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
   const epoch = request.shareSessionEpoch;
   const session = epoch === -1 ? [] : broker.shareGroups.session(groupId, member, epoch, named, forgotten);
   if (isKafkaError(session)) return fail(session);
-  const ackCodes = new Map<string, KafkaError>();
+  const applied = new Map<string, Applied>();
   for (const n of named)
     if (n.acks.length > 0) {
       const found = sharePartitionOf(ctx, groupId, n);
-      ackCodes.set(
+      applied.set(
         `${n.partition}:${n.topicId}`,
         acknowledge(isKafkaError(found) ? undefined : found.sp, member, n.acks),
       );
     }
+  // Records released here are handed out again only once the release is durable, as Kafka's
+  // share-partition acquires no record whose state transition is in flight (a failed write puts them
+  // back with the member); accepted or rejected ones are never handed out, so those need not wait.
+  const releasing = named.some((n) => n.acks.some((b) => b.acknowledgeTypes.includes(AckType.release)));
+  const settled = releasing ? await storedAcks(ctx, groupId, applied) : undefined;
   // What the member holds of a partition it forgets goes back to the group at once (after the
   // acknowledgements the same request carried), as when its session closes.
   for (const f of forgotten)
     if (f.topic !== '') broker.shareGroups.release(groupId, member, f.topic, f.partition);
   if (epoch === -1) {
     broker.shareGroups.closeSession(groupId, member);
-    await broker.shareGroups.flushed(groupId);
+    const ackCodes = await answeredAcks(ctx, groupId, applied, settled);
     return {
       errorCode: KafkaError.none,
       errorMessage: null,
@@ -503,7 +535,7 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     if (count > 0 || left <= 0 || stale) {
       // Answered once what it acknowledged and acquired is stored (KIP-932: the share coordinator's
       // write comes first), so a restart neither hands out accepted records nor forgets a delivery.
-      await broker.shareGroups.flushed(groupId);
+      const ackCodes = await answeredAcks(ctx, groupId, applied, settled);
       return {
         errorCode: KafkaError.none,
         errorMessage: null,
@@ -513,6 +545,18 @@ async function shareFetch(ctx: RequestContext, request: ShareFetchRequest): Prom
     }
     await waitForRecords(ctx, groupId, targets, left);
   }
+}
+
+/** The acknowledgements' codes once everything the fetch changed is written (`settled`: known already). */
+async function answeredAcks(
+  ctx: Scope,
+  groupId: string,
+  applied: ReadonlyMap<string, Applied>,
+  settled: Map<string, KafkaError> | undefined,
+): Promise<Map<string, KafkaError>> {
+  if (settled === undefined) return storedAcks(ctx, groupId, applied);
+  await ctx.broker.shareGroups.flushed(groupId);
+  return settled;
 }
 
 interface Opened {
@@ -668,26 +712,33 @@ async function shareAcknowledge(
         ? []
         : broker.shareGroups.session(groupId, member, epoch, [], []);
   if (isKafkaError(session)) return { errorCode: session, responses: [] };
-  const responses = request.topics.map((t) => {
+  const applied = new Map<string, Applied>();
+  for (const t of request.topics) {
     const topic = topicNameOf(ctx, t.topicId);
-    const partitions = t.partitions.map((p) => {
+    for (const p of t.partitions) {
       const found =
         topic === undefined
           ? KafkaError.unknownTopicId
           : !allowed(ctx, 'TOPIC', topic, 'READ')
             ? KafkaError.topicAuthorizationFailed
             : sharePartitionOf(ctx, groupId, { topic, topicId: t.topicId, partition: p.partitionIndex });
-      const errorCode = isKafkaError(found) ? found : acknowledge(found.sp, member, p.acknowledgementBatches);
-      return {
-        partitionIndex: p.partitionIndex,
-        errorCode,
-        currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
-      };
-    });
-    return { topicId: t.topicId, partitions };
-  });
+      const key = `${p.partitionIndex}:${t.topicId}`;
+      applied.set(
+        key,
+        isKafkaError(found) ? { code: found } : acknowledge(found.sp, member, p.acknowledgementBatches),
+      );
+    }
+  }
   if (epoch === -1) broker.shareGroups.closeSession(groupId, member);
-  await broker.shareGroups.flushed(groupId);
+  const codes = await storedAcks(ctx, groupId, applied);
+  const responses = request.topics.map((t) => ({
+    topicId: t.topicId,
+    partitions: t.partitions.map((p) => ({
+      partitionIndex: p.partitionIndex,
+      errorCode: codes.get(`${p.partitionIndex}:${t.topicId}`) ?? KafkaError.none,
+      currentLeader: { leaderId: nodeId, leaderEpoch: 0 },
+    })),
+  }));
   return {
     errorCode: KafkaError.none,
     acquisitionLockTimeoutMs: broker.shareGroups.lockMsOf(groupId),

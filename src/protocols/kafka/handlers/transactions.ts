@@ -1,6 +1,6 @@
 /**
  * Transactions (KIP-98, KIP-447) over core's transactional producers: AddPartitionsToTxn 0–5,
- * AddOffsetsToTxn 0–4, EndTxn 0–5, TxnOffsetCommit 0–5, DescribeTransactions 0, ListTransactions 0–1,
+ * AddOffsetsToTxn 0–4, EndTxn 0–5, TxnOffsetCommit 0–5, DescribeTransactions 0, ListTransactions 0–2,
  * DescribeProducers 0 (InitProducerId with a transactional id is in ./admin.ts). Core keeps the state
  * durably and writes the markers; this file maps Kafka's requests and error codes onto it.
  * Transaction version 2 (KIP-890 part 2; `transaction.version` finalized at 2 in ApiVersions,
@@ -30,6 +30,7 @@ import {
 } from '../codec/index.js';
 import { type ApiHandler, Later, type RequestContext } from '../context.js';
 import { KafkaError, kafkaErrorOf, txnErrorOf } from '../errors.js';
+import { TopicRegex, TopicRegexError } from '../topic-regex.js';
 import { isKafkaError, partitionOf } from '../topics.js';
 
 /** Kafka's names of transaction states (TransactionState), as DescribeTransactions shows them. */
@@ -329,6 +330,11 @@ function topicsOf(summary: TxnSummary): Array<{ topic: string; partitions: numbe
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
+/** Kafka's txnStartTimestamp: -1 in Empty, else when the open (or last) transaction began. */
+function startTimeOf(summary: TxnSummary): number {
+  return summary.phase === 'empty' ? -1 : Math.trunc(summary.startedAt);
+}
+
 export const describeTransactionsHandler: ApiHandler = {
   apiKey: ApiKey.DescribeTransactions,
   versionMin: 0,
@@ -355,7 +361,7 @@ export const describeTransactionsHandler: ApiHandler = {
         errorCode: KafkaError.none,
         transactionState: stateNames[summary.phase],
         transactionTimeoutMs: summary.timeoutMs,
-        transactionStartTimeMs: summary.phase === 'empty' ? -1n : BigInt(Math.trunc(summary.startedAt)),
+        transactionStartTimeMs: BigInt(startTimeOf(summary)),
         producerId: BigInt(summary.producerId),
         producerEpoch: summary.epoch,
         topics: topicsOf(summary),
@@ -365,22 +371,52 @@ export const describeTransactionsHandler: ApiHandler = {
   },
 };
 
+/** From this version ListTransactions filters by a transactional id pattern (KIP-1152). */
+const idPatternVersion = 2;
+
+/**
+ * KIP-1152's TransactionalIdPattern: RE2 syntax, as Kafka evaluates it with RE2/J, the whole id
+ * matched (as topic patterns are, ../topic-regex.ts); null or empty filters nothing. Undefined when
+ * no pattern filters, false when RE2 refuses it.
+ */
+function idPatternOf(ctx: RequestContext, request: ListTransactionsRequest): TopicRegex | false | undefined {
+  const source = ctx.apiVersion >= idPatternVersion ? request.transactionalIdPattern : null;
+  if (source === null || source === '') return undefined;
+  try {
+    return new TopicRegex(source);
+  } catch (err) {
+    if (err instanceof TopicRegexError) return false;
+    throw err;
+  }
+}
+
 export const listTransactionsHandler: ApiHandler = {
   apiKey: ApiKey.ListTransactions,
   versionMin: 0,
-  versionMax: 1,
+  versionMax: 2,
   handle(ctx: RequestContext, request: ListTransactionsRequest) {
-    const known = new Set(Object.values(stateNames));
+    const pattern = idPatternOf(ctx, request);
+    if (pattern === false)
+      return {
+        errorCode: KafkaError.invalidRegularExpression,
+        unknownStateFilters: [],
+        transactionStates: [],
+      };
+    // Kafka's TransactionState.fromName knows two states Switchyard never shows (PrepareEpochFence:
+    // its fence is part of the decision; Dead: ids are not expired): filters by them match nothing.
+    const known = new Set([...Object.values(stateNames), 'PrepareEpochFence', 'Dead']);
     const states = new Set(request.stateFilters);
     const producers = new Set(request.producerIdFilters.map(Number));
-    // v1 (KIP-994): only transactions open longer than this.
+    // v1 (KIP-994): as Kafka's TransactionStateManager.listTransactionStates, every state whose
+    // transaction started longer ago than this, an Empty one (start -1) always.
     const longerThanMs = ctx.apiVersion >= 1 ? Number(request.durationFilter) : -1;
     const now = Date.now();
     const transactionStates = ctx.client
       .listTransactions()
       .filter((s) => states.size === 0 || states.has(stateNames[s.phase]))
       .filter((s) => producers.size === 0 || producers.has(s.producerId))
-      .filter((s) => longerThanMs < 0 || (s.phase === 'ongoing' && now - s.startedAt > longerThanMs))
+      .filter((s) => longerThanMs < 0 || now - startTimeOf(s) > longerThanMs)
+      .filter((s) => pattern === undefined || pattern.matches(s.transactionalId))
       .filter((s) => allowed(ctx, 'TRANSACTIONAL_ID', s.transactionalId, 'DESCRIBE'))
       .map((s) => ({
         transactionalId: s.transactionalId,
