@@ -165,6 +165,7 @@ export interface Config {
   kafkaGroupInitialRebalanceDelayMs: number;
   kafkaIdleTimeoutMs: number;
   kafkaFetchBytesMax: number;
+  kafkaRequestEntriesMax: number;
   kafkaSasl: KafkaSaslMode;
   kafkaSaslSessionLifetimeMs: number;
   kafkaVhost: string;
@@ -314,6 +315,7 @@ export const configDefault: Config = {
   kafkaIdleTimeoutMs: 600_000,
   // Kafka's default (KIP-541): a fetch asking less is unchanged.
   kafkaFetchBytesMax: 55 * 1024 * 1024,
+  kafkaRequestEntriesMax: 10_000,
   kafkaSasl: 'auto',
   kafkaSaslSessionLifetimeMs: 0,
   kafkaVhost: '/',
@@ -889,6 +891,16 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       "Most record bytes one Fetch answer carries, whatever the consumer's fetch.max.bytes (Kafka's " +
       'broker fetch.max.bytes, KIP-541); the first batch with data still goes whole even when larger (KIP-74).',
+  },
+  kafkaRequestEntriesMax: {
+    type: integer(100, 10_000_000),
+    group: 'Kafka',
+    description:
+      'Most array elements (topics, partitions, groups, configs... all arrays together) one request may ' +
+      'hold; a request with more closes its connection, as one past the frame size does, before it is ' +
+      'decoded further. Decoding, handling and answering cost about 2–20 µs an element here, all on ' +
+      'the one event loop, so the default keeps any request under about 100 ms; raise it for a consumer ' +
+      'of more partitions of this broker in one fetch.',
   },
   kafkaSasl: {
     type: oneOf(kafkaSaslModes),

@@ -9,7 +9,12 @@ import { test } from 'node:test';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { messages, methods } from '../../src/protocols/kubemq/generated/schema.js';
 import { kubemqSchema, kubemqService } from '../../src/protocols/kubemq/proto.js';
-import { decodeMessage, encodeMessage, type ProtoField } from '../../src/protocols/kubemq/protobuf.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  type ProtoField,
+  repeatedItemsMax,
+} from '../../src/protocols/kubemq/protobuf.js';
 import { type Random, random } from '../../testing/fuzz/random.js';
 import { kubemqPackage } from '../../testing/kubemq-proto-loader.js';
 
@@ -167,4 +172,18 @@ test('a message, list or map field given the wrong kind of value is a TypeError'
   assert.throws(() => encodeMessage(kubemqSchema, 'QueueMessage', { Attributes: 'x' }), TypeError);
   assert.throws(() => encodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', { Messages: {} }), TypeError);
   assert.throws(() => encodeMessage(kubemqSchema, 'Event', { Tags: 3 }), TypeError);
+});
+
+test('a repeated field of more than repeatedItemsMax items is refused while it is read', () => {
+  const batch = (count: number) =>
+    encodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', {
+      BatchID: 'b',
+      Messages: Array.from({ length: count }, () => ({ Channel: 'q', Body: Buffer.from('x') })),
+    });
+  const within = decodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', batch(repeatedItemsMax));
+  assert.equal((within['Messages'] as unknown[]).length, repeatedItemsMax);
+  assert.throws(
+    () => decodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', batch(repeatedItemsMax + 1)),
+    /more than 10000 items in Messages/,
+  );
 });

@@ -22,8 +22,11 @@ import {
   ApiKey,
   decodeMessage,
   decodeRequestHeader,
+  entryBudget,
   FrameSplitter,
   frameResponsePieces,
+  isKafkaCodecError,
+  KafkaCodecReason,
   KafkaReader,
   kafkaApiByKey,
   type MessageSchema,
@@ -427,11 +430,19 @@ export class KafkaConnection {
       return this.close();
     }
     let request: object;
+    reader.budget = entryBudget(this.#broker.options.requestEntriesMax);
     try {
       request = decodeMessage(api.request, reader, version);
     } catch (err) {
       if (apiKey === ApiKey.ApiVersions)
         return this.#respond(header, 0, apiVersionsFallback(KafkaError.invalidRequest));
+      if (isKafkaCodecError(err) && err.reason === KafkaCodecReason.tooManyEntries) {
+        this.#broker.logger.warn(
+          { apiKey, version, requestEntriesMax: this.#broker.options.requestEntriesMax },
+          'kafka: request holds more entries than kafkaRequestEntriesMax; closing the connection',
+        );
+        return this.close();
+      }
       this.#broker.logger.warn(
         { err, apiKey, version },
         'kafka: unreadable request body; closing the connection',

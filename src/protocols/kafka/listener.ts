@@ -53,6 +53,7 @@ function optionsOf(context: ListenerContext, overrides: Partial<KafkaOptions>): 
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     idleTimeoutMs: config.kafkaIdleTimeoutMs,
     fetchBytesMax: config.kafkaFetchBytesMax,
+    requestEntriesMax: config.kafkaRequestEntriesMax,
     vhost: config.kafkaVhost,
     sasl: saslInForce(config.kafkaSasl, context.host),
     saslSessionLifetimeMs: config.kafkaSaslSessionLifetimeMs,

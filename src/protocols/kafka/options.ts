@@ -19,6 +19,11 @@ export interface KafkaOptions {
   /** Largest request frame accepted; larger ones close the connection. */
   frameBytesMax: number;
   /**
+   * Array elements one request may hold, all its arrays together (topics, partitions, groups,
+   * configs...); a request with more closes the connection, as one past frameBytesMax does.
+   */
+  requestEntriesMax: number;
+  /**
    * Largest request before a connection is logged in: until its SASL authentication completes, or
    * without SASL until its first request is answered.
    */
@@ -61,6 +66,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   sasl: false,
   saslSessionLifetimeMs: 0,
   frameBytesMax: 100 * 1024 * 1024,
+  requestEntriesMax: 10_000,
   handshakeFrameBytesMax: 64 * 1024,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 600_000,

@@ -11,6 +11,11 @@ import { messageType, type ProtoField } from './proto.js';
 
 /** Nesting deeper than the proto has (QueuesInfoResponse → Info → Queues) is malformed input. */
 const depthMax = 8;
+/**
+ * Items of one repeated field a REST or WebSocket body may hold: ten times the largest batch accepted
+ * by default (batchMessagesMax), so a hostile array is refused before its items are read.
+ */
+const repeatedItemsMax = 10_000;
 
 const int64Kinds = new Set(['int64', 'uint64']);
 const intKinds = new Set(['int32', 'enum']);
@@ -69,6 +74,8 @@ function valueFrom(field: ProtoField, value: unknown, depth: number): unknown {
     field.kind === 'message' ? messageFrom(field.message!, item, depth + 1) : scalarFrom(field, item);
   if (field.repeated !== true) return one(value);
   if (!Array.isArray(value)) fail(`field ${field.name} must be an array`);
+  // Refused before each item is read: reading 100,000 batch messages alone held the loop ~0.6 s.
+  if (value.length > repeatedItemsMax) fail(`field ${field.name} has more than ${repeatedItemsMax} items`);
   return (value as unknown[]).map(one);
 }
 

@@ -74,6 +74,11 @@ const wireGroupStart = 3;
 const wireGroupEnd = 4;
 const wire32 = 5;
 const two32 = 4294967296;
+/**
+ * Items one repeated field may hold: ten times the largest batch accepted by default (KubeMQ's
+ * batchMessagesMax), so a hostile message is refused while it is read, not after 100,000 items.
+ */
+export const repeatedItemsMax = 10_000;
 
 /** Repeated numbers are packed (proto3's default): one length-delimited run. */
 function packed(field: ProtoField): boolean {
@@ -265,6 +270,11 @@ function readMapEntry(reader: Reader, into: Fields): void {
   else into[key] = value;
 }
 
+function roomFor(list: readonly unknown[], field: ProtoField): void {
+  if (list.length >= repeatedItemsMax)
+    throw new RangeError(`protobuf: more than ${repeatedItemsMax} items in ${field.name}`);
+}
+
 function readField(schema: ProtoSchema, reader: Reader, field: ProtoField, wire: number, into: Fields): void {
   if (field.kind === 'map') {
     readMapEntry(reader, into[field.name] as Fields);
@@ -275,11 +285,15 @@ function readField(schema: ProtoSchema, reader: Reader, field: ProtoField, wire:
     return;
   }
   const list = into[field.name] as unknown[];
+  roomFor(list, field);
   if (wire === wireDelimited && packed(field)) {
     const end = reader.delimited();
     const outer = reader.end;
     reader.end = end;
-    while (reader.pos < end) list.push(readScalar(schema, reader, field));
+    while (reader.pos < end) {
+      roomFor(list, field);
+      list.push(readScalar(schema, reader, field));
+    }
     reader.end = outer;
     return;
   }

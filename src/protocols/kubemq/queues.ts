@@ -6,6 +6,7 @@
  * is received (./policy.ts). Errors of a send or receive come back in `IsError` / `Error`, as KubeMQ's.
  */
 import { randomUUID } from 'node:crypto';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
 import type { PublishInput } from '../../core/api.js';
 import { type Consumer, type Delivery, headerList, headerTable } from '../../core/types.js';
@@ -130,11 +131,23 @@ export async function sendQueueMessage(
 }
 
 /** Sends every message at once and waits for all: one result each, in order. */
+/**
+ * Messages of one batch started in one turn of the event loop: a batch of 100,000 started them all in
+ * one, and held every other client for 4.5–11.5 s. Between slices the loop serves the others; the
+ * batch's messages still start in order and share their fsyncs.
+ */
+const batchSliceMessagesMax = 256;
+
 export async function sendQueueMessages(
   caller: Caller,
   messages: readonly QueueMessage[],
 ): Promise<SendQueueMessageResult[]> {
-  return Promise.all(messages.map((message) => sendQueueMessage(caller, message)));
+  const sent: Promise<SendQueueMessageResult>[] = [];
+  for (const [i, message] of messages.entries()) {
+    if (i > 0 && i % batchSliceMessagesMax === 0) await setImmediatePromise();
+    sent.push(sendQueueMessage(caller, message));
+  }
+  return Promise.all(sent);
 }
 
 export async function sendQueueBatch(
@@ -142,6 +155,9 @@ export async function sendQueueBatch(
   batch: QueueMessagesBatchRequest,
 ): Promise<QueueMessagesBatchResponse> {
   if (batch.Messages.length === 0) throw new KubemqFailure('empty messages batch', status.UNKNOWN);
+  const { batchMessagesMax } = caller.server.limits;
+  if (batch.Messages.length > batchMessagesMax)
+    fail(`batch of ${batch.Messages.length} messages exceeds ${batchMessagesMax}`);
   const results = await sendQueueMessages(caller, batch.Messages);
   return { BatchID: batch.BatchID, Results: results, HaveErrors: results.some((r) => r.IsError) };
 }

@@ -448,7 +448,8 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
       if (frame[0]! >> 4 !== connectType) return frame;
       checked = checkConnect(frame, header.headerBytes);
     } else {
-      checked = checkPacket(frame, header.headerBytes, this.version);
+      // A packet of more filters than a session may hold cannot be granted, and each costs the loop.
+      checked = checkPacket(frame, header.headerBytes, this.version, this.server.limits.subscriptionsMax);
       // A checked bare acknowledgement needs no parser: its packet id is all it says.
       if (checked === undefined && frame.length === 4) return bareAck(frame) ?? frame;
       if (checked === undefined && frame.length === 2) return bareControl(frame, this.version) ?? frame;

@@ -16,6 +16,8 @@ export const KafkaCodecReason = {
   invalidValue: 'invalid_value',
   /** A frame's size prefix is larger than the configured `frameBytesMax`. */
   frameTooLarge: 'frame_too_large',
+  /** A message's arrays hold more elements in all than its reader's `EntryBudget` allows. */
+  tooManyEntries: 'too_many_entries',
 } as const;
 export type KafkaCodecReason = (typeof KafkaCodecReason)[keyof typeof KafkaCodecReason];
 

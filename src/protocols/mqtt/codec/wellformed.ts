@@ -128,12 +128,14 @@ function readTopic(reader: Reader, what: string): Violation | undefined {
 
 /**
  * Checks one packet after CONNECT; `headerBytes` is the fixed header's length. A PUBLISH comes back
- * decoded; any other packet that passes gives undefined and goes on to `mqtt-packet`.
+ * decoded; any other packet that passes gives undefined and goes on to `mqtt-packet`. A SUBSCRIBE or
+ * UNSUBSCRIBE naming more than `filtersMax` topic filters is refused with Quota exceeded (0x97).
  */
 export function checkPacket(
   frame: Buffer,
   headerBytes: number,
   version: 3 | 4 | 5,
+  filtersMax = Number.POSITIVE_INFINITY,
 ): Violation | PublishIn | undefined {
   const type = frame[0]! >> 4;
   const flags = frame[0]! & 0x0f;
@@ -149,7 +151,9 @@ export function checkPacket(
       return flags !== 2 ? malformed('PUBREL flags must be 0010') : checkAck(body, version, type);
     case PacketType.subscribe:
     case PacketType.unsubscribe:
-      return flags !== 2 ? malformed('reserved flags must be 0010') : checkFilters(body, type, version);
+      return flags !== 2
+        ? malformed('reserved flags must be 0010')
+        : checkFilters(body, type, version, filtersMax);
     case PacketType.pingreq:
       if (flags !== 0) return malformed('reserved flags set');
       return body.length === 0 ? undefined : malformed('PINGREQ has no body');
@@ -314,7 +318,12 @@ function checkAuth(body: Buffer): Violation | undefined {
     : undefined;
 }
 
-function checkFilters(body: Buffer, type: number, version: 3 | 4 | 5): Violation | undefined {
+function checkFilters(
+  body: Buffer,
+  type: number,
+  version: 3 | 4 | 5,
+  filtersMax: number,
+): Violation | undefined {
   const reader = new Reader(body);
   const packetId = reader.u16();
   if (packetId === undefined) return malformed('packet id cut short');
@@ -325,7 +334,10 @@ function checkFilters(body: Buffer, type: number, version: 3 | 4 | 5): Violation
   }
   // [MQTT-3.8.3-3], [MQTT-3.10.3-2]: at least one topic filter.
   if (reader.left === 0) return malformed('no topic filter');
-  while (reader.left > 0) {
+  for (let filters = 1; reader.left > 0; filters++) {
+    // Checked before the filter is read: a packet of 100,000 filters costs no more than the bound.
+    if (filters > filtersMax)
+      return { reason: Reason.quotaExceeded, message: `more than ${filtersMax} topic filters in one packet` };
     const violation = readTopic(reader, 'topic filter');
     if (violation !== undefined) return violation;
     if (type !== PacketType.subscribe) continue;
