@@ -253,15 +253,16 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   server.clients.get(clientId)?.takeOver();
   // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
   server.endWill(clientId, clean);
-  const before = core.session(clientId);
+  // A clean start reads nothing of the session before: it is replaced whatever it was.
+  const before = clean ? undefined : core.session(clientId);
   // Resuming keeps the session's storage kind; only its expiry changes (0 then ends it at disconnect).
-  const durable = !clean && before !== undefined ? before.durable : expirySec !== 0;
+  const durable = before !== undefined ? before.durable : expirySec !== 0;
   const session = await core.openSession(clientId, {
     durable,
     clean,
     ...(expirySec === undefined ? {} : { expiryMs: expirySec * 1000 }),
   });
-  const present = !clean && before !== undefined && before.incarnation === session.incarnation;
+  const present = before !== undefined && before.incarnation === session.incarnation;
   if (conn.state !== 'connecting') {
     core.closeConnection();
     await session.disconnect();

@@ -138,14 +138,15 @@ export class MqttServer {
    * the caller runs the returned function once its own CONNECT is handled (or given up).
    */
   async claimClientId(clientId: string): Promise<() => void> {
-    const previous = this.#claims.get(clientId) ?? Promise.resolve();
+    const previous = this.#claims.get(clientId);
     let release!: () => void;
     const mine = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const chained = previous.then(() => mine);
+    // Nobody ahead (the usual case): nothing to chain onto or wait for.
+    const chained = previous === undefined ? mine : previous.then(() => mine);
     this.#claims.set(clientId, chained);
-    await previous;
+    if (previous !== undefined) await previous;
     return () => {
       release();
       if (this.#claims.get(clientId) === chained) this.#claims.delete(clientId);
