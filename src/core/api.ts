@@ -467,6 +467,11 @@ export interface SessionSummary {
   readonly groupSubscriptions: SessionGroupSubscription[];
 }
 
+/** A session just opened: which one, and whether it existed before (MQTT "session present"). */
+export type SessionOpened = Pick<SessionSummary, 'id' | 'incarnation' | 'durable'> & {
+  readonly present: boolean;
+};
+
 export interface CoreStats {
   readonly vhosts: number;
   readonly exchanges: number;

@@ -117,10 +117,11 @@ export class SessionManager {
         await session.connect(options.expiryMs);
         return session;
       }
-      const self: SessionRef = {};
-      const store = options.durable ? await this.#openLog(id, 'create', self) : sessionMachine.initial();
+      // Only a durable session's log reports back to it (`self`): a transient one has none.
+      const self: SessionRef | undefined = options.durable ? {} : undefined;
+      const store = self !== undefined ? await this.#openLog(id, 'create', self) : sessionMachine.initial();
       session = new Session(this, id, store, false, ++this.#incarnations);
-      self.session = session;
+      if (self !== undefined) self.session = session;
       this.#sessions.set(id, session);
       await session.commit({ type: 'connected', expiryMs: options.expiryMs ?? null });
       return session;
@@ -152,21 +153,25 @@ export class SessionManager {
     return this.#deps;
   }
 
-  /** `session` is going: the next open of its id waits for `gone` (its log being deleted). */
-  forget(session: Session, gone: Promise<unknown>): void {
+  /**
+   * `session` is going: the next open of its id waits for `gone` (its log being deleted). A transient
+   * session has no log (`gone` undefined), so nothing is left to wait for.
+   */
+  forget(session: Session, gone: Promise<unknown> | undefined): void {
     if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
-    void this.#inTurn(session.id, () => gone.catch(() => undefined));
+    if (gone !== undefined) void this.#inTurn(session.id, () => gone.catch(() => undefined));
   }
 
   /** Runs `work` after whatever is under way for `id`, so opens and deletions of one id never overlap. */
   #inTurn<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#serial.get(id) ?? Promise.resolve();
+    const previous = this.#serial.get(id) ?? resolved;
     const result = previous.then(work, work);
-    const settled = result.catch(() => undefined);
-    this.#serial.set(id, settled);
-    void settled.then(() => {
+    // One promise per turn for the chain and its own removal: settled either way, never rejected.
+    const done = (): void => {
       if (this.#serial.get(id) === settled) this.#serial.delete(id);
-    });
+    };
+    const settled: Promise<void> = result.then(done, done);
+    this.#serial.set(id, settled);
     return result;
   }
 
@@ -414,7 +419,7 @@ export class Session {
     this.#manager.deps.vhost.deleteQueue(this.queue);
     const store = this.#store;
     this.#exec?.stop();
-    const gone = store instanceof OwnedLog ? store.destroy() : resolved;
+    const gone = store instanceof OwnedLog ? store.destroy() : undefined;
     this.#manager.forget(this, gone);
     await gone;
   }

@@ -78,6 +78,12 @@ export interface Transport {
   readonly paused: boolean;
   /** Sends what is written, then closes. */
   end(): void;
+  /**
+   * The peer said goodbye and reads nothing more (MQTT DISCONNECT): as `end`, but a plain socket with
+   * nothing left to send is closed at once, without shutting its sending side and waiting for the
+   * peer's own end of stream (a system call and a wake-up of the event loop fewer). Absent: `end`.
+   */
+  leave?(): void;
   /** Closes at once; what is not yet sent is dropped. */
   destroy(): void;
   readonly closed: boolean;
@@ -303,6 +309,12 @@ class SocketTransport extends BaseTransport implements Transport {
 
   end(): void {
     if (!this.#socket.writableEnded) this.#socket.end();
+  }
+
+  // TLS keeps `end`: its close_notify is part of a clean close.
+  leave(): void {
+    if (this.tls === undefined && this.#socket.writableLength === 0) this.#socket.destroy();
+    else this.end();
   }
 
   destroy(): void {
@@ -637,6 +649,11 @@ class GatheredWrites implements Transport {
   end(): void {
     this.flush();
     this.#inner.end();
+  }
+
+  leave(): void {
+    if (this.#pending !== undefined || this.#inner.leave === undefined) this.end();
+    else this.#inner.leave();
   }
 
   destroy(): void {

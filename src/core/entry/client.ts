@@ -30,6 +30,7 @@ import type {
   QueueDepths,
   RetainedMessage,
   SessionGroupSubscription,
+  SessionOpened,
   SessionSubscription,
   SessionSummary,
   ShareGroupState,
@@ -788,7 +789,7 @@ class SessionHandle implements CoreSession {
   readonly #flags: number;
   readonly #client: Client;
 
-  constructor(client: Client, summary: SessionSummary, present: boolean) {
+  constructor(client: Client, summary: Omit<SessionOpened, 'present'>, present: boolean) {
     this.#client = client;
     this.id = summary.id;
     this.incarnation = summary.incarnation;

@@ -20,6 +20,7 @@ import type {
   PublishInput,
   QueueDepths,
   RetainedMessage,
+  SessionOpened,
   SessionSummary,
   ShareGroupState,
   ShareStateChange,
@@ -336,9 +337,11 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
 
   // ---- sessions (a subscriber's lasting identity). A command naming an incarnation other than the
   // session's current one fails (invalidState): a handle never reaches a session that replaced its own.
+  // What a handle keeps of the opened session: a whole summary's lists and queue name, built for
+  // every connect, went unread.
   'session.open': {
     in: { id: string; durable: boolean; expiryMs?: number; clean?: boolean };
-    out: Promise<SessionSummary & { present: boolean }>;
+    out: Promise<SessionOpened>;
   };
   'session.describe': { in: { id: string }; out: SessionSummary | undefined };
   'session.list': { in: object; out: SessionSummary[] };

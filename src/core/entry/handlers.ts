@@ -348,7 +348,7 @@ const sessions = {
   'session.open': async (host, ctx, c) => {
     const { kind: _kind, id, ...options } = c;
     const session = await host.sessions(ctx.vhost).openSession(id, options);
-    return { ...summaryOf(session), present: session.present };
+    return { id, incarnation: session.incarnation, durable: session.durable, present: session.present };
   },
   'session.describe': (host, ctx, c) => {
     const session = host.sessions(ctx.vhost).session(c.id);

@@ -66,13 +66,14 @@ function willOf(packet: IConnectPacket, facts: ConnectFacts | undefined): Will |
 
 /**
  * Checks that can refuse before anything is created. Undefined: an enhanced authentication goes on
- * with AUTH packets, and `admit` follows once it ends (./auth.ts).
+ * with AUTH packets, and `admit` follows once it ends (./auth.ts). A login decided at once (anonymous,
+ * a certificate) is answered without a promise: most connects never wait for a hash.
  */
-async function admission(
+function admission(
   conn: Connection,
   packet: IConnectPacket,
   admit: (admission: Admission) => Promise<void>,
-): Promise<Admission | undefined> {
+): Admission | undefined | Promise<Admission | undefined> {
   const { server } = conn;
   if (server.connections > server.limits.connectionsMax)
     return { refusal: conn.version === 5 ? Reason.quotaExceeded : Reason.serverBusy };
@@ -82,7 +83,8 @@ async function admission(
     return { refusal: Reason.clientIdNotValid };
   // MQTT 3.1 §3.1 (protocol level 3) has no client id assignment: it must be 1 to 23 characters.
   if (packet.clientId === '' && conn.version === 3) return { refusal: Reason.clientIdNotValid };
-  return loginAdmission(await login(conn, packet));
+  const result = login(conn, packet);
+  return result instanceof Promise ? result.then(loginAdmission) : loginAdmission(result);
 }
 
 /**
@@ -94,7 +96,7 @@ async function admission(
  * certificate, `mqttCertLogin` takes the user name from the certificate (`username`), and lets the
  * certificate stand in for a missing password (`certificate`).
  */
-async function login(conn: Connection, packet: IConnectPacket): Promise<LoginResult> {
+function login(conn: Connection, packet: IConnectPacket): LoginResult | Promise<LoginResult> {
   const { server } = conn;
   const remote = conn.transport.remoteAddress;
   if (server.authentication === 'off') return server.auth.anonymous(remote);
@@ -158,7 +160,8 @@ export async function handleConnect(
   conn.version = version === 3 || version === 5 ? version : 4;
   if (version !== 3 && version !== 4 && version !== 5) return refuse(conn, Reason.unsupportedProtocolVersion);
   const admit = (admittedAs: Admission) => admitted(conn, packet, facts, admittedAs);
-  const admittedAs = await admission(conn, packet, admit);
+  const now = admission(conn, packet, admit);
+  const admittedAs = now instanceof Promise ? await now : now;
   if (admittedAs !== undefined) await admit(admittedAs);
 }
 
@@ -187,7 +190,8 @@ async function admitted(
   }
   // CONNECTs for one client id run one at a time, so a takeover always finds the previous
   // connection fully set up (or fully gone) rather than halfway.
-  const release = await conn.server.claimClientId(clientId);
+  const claim = conn.server.claimClientId(clientId);
+  const release = claim instanceof Promise ? await claim : claim;
   try {
     await takeSession(conn, packet, {
       clientId,
@@ -253,15 +257,16 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   server.clients.get(clientId)?.takeOver();
   // A will still waiting goes out when the session ends now, and is dropped when it resumes (§3.1.3.2.2).
   server.endWill(clientId, clean);
-  const before = core.session(clientId);
+  // A clean start reads nothing of the session before: it is replaced whatever it was.
+  const before = clean ? undefined : core.session(clientId);
   // Resuming keeps the session's storage kind; only its expiry changes (0 then ends it at disconnect).
-  const durable = !clean && before !== undefined ? before.durable : expirySec !== 0;
+  const durable = before !== undefined ? before.durable : expirySec !== 0;
   const session = await core.openSession(clientId, {
     durable,
     clean,
     ...(expirySec === undefined ? {} : { expiryMs: expirySec * 1000 }),
   });
-  const present = !clean && before !== undefined && before.incarnation === session.incarnation;
+  const present = before !== undefined && before.incarnation === session.incarnation;
   if (conn.state !== 'connecting') {
     core.closeConnection();
     await session.disconnect();

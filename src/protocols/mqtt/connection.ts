@@ -730,7 +730,10 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
         expiry === 0xffff_ffff ? undefined : Math.min(expiry, this.server.limits.sessionExpirySecMax);
     }
     if ((packet.reasonCode ?? 0) !== 0x04) this.will = undefined;
-    this.close();
+    // [MQTT-3.14.4-1]: the client closes after its DISCONNECT, so nothing more is read from it.
+    if (this.transport.leave === undefined) this.transport.end();
+    else this.transport.leave();
+    this.closed();
     return undefined;
   }
 }

@@ -137,19 +137,20 @@ export class MqttServer {
    * Waits until earlier CONNECTs of `clientId` are handled, so takeovers happen one after the other;
    * the caller runs the returned function once its own CONNECT is handled (or given up).
    */
-  async claimClientId(clientId: string): Promise<() => void> {
-    const previous = this.#claims.get(clientId) ?? Promise.resolve();
+  claimClientId(clientId: string): (() => void) | Promise<() => void> {
+    const previous = this.#claims.get(clientId);
     let release!: () => void;
     const mine = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const chained = previous.then(() => mine);
+    // Nobody ahead (the usual case): the claim is the caller's at once, nothing to chain or wait for.
+    const chained = previous === undefined ? mine : previous.then(() => mine);
     this.#claims.set(clientId, chained);
-    await previous;
-    return () => {
+    const done = () => {
       release();
       if (this.#claims.get(clientId) === chained) this.#claims.delete(clientId);
     };
+    return previous === undefined ? done : previous.then(() => done);
   }
 
   /** Runs `publish` after `delayMs` unless the client id connects again first (§3.1.3.2.2). */

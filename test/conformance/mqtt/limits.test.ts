@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, readdirSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { FrameReader } from '../../../src/protocols/mqtt/codec/framing.js';
@@ -244,6 +247,41 @@ describe('malformed input and limits', () => {
     );
     assert.equal(raw.isClosed(), false);
     raw.end();
+  });
+
+  test('a client that sends DISCONNECT and never closes holds no socket of the broker (MQTT-3.14.4-1)', async (t) => {
+    if (!existsSync('/proc/self/fd')) return t.skip('needs /proc');
+    // The broker runs in this process: its sockets are this process's descriptors.
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const lingering = 20;
+    const sockets: Socket[] = [];
+    try {
+      const before = descriptors();
+      for (let i = 0; i < lingering; i++) {
+        const socket = createConnection({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
+        socket.on('error', () => {});
+        sockets.push(socket);
+        await once(socket, 'connect');
+        socket.write(
+          mqttPacket.generate({
+            cmd: 'connect',
+            protocolVersion: 4,
+            clientId: `linger-${i}`,
+            clean: true,
+            keepalive: 30,
+          }),
+        );
+        await once(socket, 'data');
+        // DISCONNECT, then the client keeps its end open (allowHalfOpen) and reads the broker's end.
+        const ended = once(socket, 'end');
+        socket.write(Buffer.from([0xe0, 0]));
+        await ended;
+      }
+      // Each client's own socket is a descriptor here too; the broker's side of each is gone.
+      assert.ok(descriptors() - before <= lingering + 2, `${descriptors() - before} descriptors held`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
   });
 
   test('maximum connections: CONNACK 0x97 (v5) and return code 3 (3.1.1) beyond the limit', async () => {
