@@ -147,8 +147,7 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
   if (conn.version !== 5 && conn.inboundPending >= conn.server.limits.receiveMax) {
     return inboundRoom(conn).then(() => publishAcknowledged(conn, packet, topic));
   }
-  // [MQTT-3.3.4-7]: a v5 client agreed to our Receive Maximum in CONNACK; exceeding it is its error.
-  if (conn.inboundPending + (qos2?.size ?? 0) >= conn.server.limits.receiveMax) {
+  if (conn.version === 5 && unacknowledged(conn, qos2) >= conn.server.limits.receiveMax) {
     throw new ProtocolViolation(Reason.receiveMaxExceeded, 'receive maximum exceeded');
   }
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
@@ -161,12 +160,24 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
     conn.send({ cmd, messageId, reasonCode: failureReason(err) });
     return undefined;
   }
-  if (packet.qos === 2) qos2!.add(messageId);
+  if (packet.qos === 2) {
+    qos2!.add(messageId);
+    conn.inboundQos2Unanswered++;
+  }
   conn.inboundPending++;
   const noMatch = result.routedCount === 0 && conn.version === 5;
   const flags = (packet.qos === 2 ? qos2Flag : 0) | (noMatch ? noMatchFlag : 0);
   awaitConfirm(conn, result.confirmed, messageId, flags, qos2);
   return undefined;
+}
+
+/**
+ * What a v5 client agreed to keep under our Receive Maximum in CONNACK [MQTT-3.3.4-7]: its QoS 1
+ * publishes not yet PUBACKed and its QoS 2 ones not yet PUBCOMPed (every id awaiting PUBREL, each
+ * counted once). 3.1 and 3.1.1 have no such limit: they are slowed by `inboundRoom` instead.
+ */
+function unacknowledged(conn: Connection, qos2: Set<number> | undefined): number {
+  return conn.inboundPending - conn.inboundQos2Unanswered + (qos2?.size ?? 0);
 }
 
 /** What an entry of a `ConfirmRun` was: a QoS 2 message (answered by PUBREC), routed nowhere (v5). */
@@ -239,6 +250,7 @@ function acknowledged(
     conn.send({ cmd, messageId, reasonCode });
   } finally {
     conn.inboundPending--;
+    if (cmd === 'pubrec') conn.inboundQos2Unanswered--;
     conn.inboundWaiters.shift()?.();
   }
 }
