@@ -23,6 +23,8 @@ const messagesOneToOne = 100_000;
 const messagesFanOut = 10_000;
 const messagesPersistent = 20_000;
 const persistentLabel = `QoS 1 persistent session, file storage (fsync interval), 1 → 1 (${messagesPersistent.toLocaleString('en')} msgs)`;
+const messagesQos2 = 10_000;
+const qos2Label = `QoS 2, persistent publisher and subscriber, file storage (fsync always), 1 → 1 (${messagesQos2.toLocaleString('en')} msgs)`;
 const fanOutSubscribers = 50;
 const inFlightMax = 1000;
 const idleConnections = 10_000;
@@ -149,7 +151,7 @@ function subscriberGroups(subscribers: number): number[] {
  */
 async function runCase(
   target: Target,
-  qos: 0 | 1,
+  qos: 0 | 1 | 2,
   messages: number,
   subscribers: number,
   persistent = false,
@@ -173,7 +175,9 @@ async function runCase(
   );
   try {
     await within(Promise.all(subs.map((s) => s.ready)), setupTimeoutMs, 'subscriber setup');
-    pub = forkPeer(['pub', target.port, topic, qos, messages, inFlightMax]);
+    // QoS 2 is measured with a persistent publisher: its packet ids awaiting PUBREL are stored.
+    const pubId = qos === 2 && persistent ? ['bench-persistent-pub'] : [];
+    pub = forkPeer(['pub', target.port, topic, qos, messages, inFlightMax, ...pubId]);
     await within(pub.ready, setupTimeoutMs, 'publisher setup');
     return await measure(target, pub, subs, timeoutMs);
   } finally {
@@ -328,16 +332,31 @@ async function startSwitchyard(
  * appended to the session queue's log and its ack recorded; the session's own record should not be
  * rewritten per message (src/protocols/mqtt/README.md, "In-flight state"). Switchyard only.
  */
-export async function runPersistentCase(): Promise<Result> {
+export function runPersistentCase(): Promise<Result> {
+  // fsync interval: the figure is about the broker's own work per message, not the disk's fsync rate.
+  return onFileStorage('interval', (target) =>
+    // Within the child's lifetime (`brokerLifetimeMs`) and the case's own bound: a stalled run shows
+    // as a low rate, not a hung bench.
+    runCase(target, 1, messagesPersistent, 1, true, persistentTimeoutMs),
+  );
+}
+
+/**
+ * QoS 2 from a persistent publisher to a persistent subscriber, fsync always: each message waits for
+ * its queue write and then its packet id's write in the publisher's session before the PUBREC, and
+ * the release's write before the PUBCOMP (src/protocols/mqtt/inbound.ts). Switchyard only.
+ */
+export function runQos2Case(): Promise<Result> {
+  return onFileStorage('always', (target) => runCase(target, 2, messagesQos2, 1, true, persistentTimeoutMs));
+}
+
+async function onFileStorage(fsync: string, body: (target: Target) => Promise<Result>): Promise<Result> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-mqtt-'));
   try {
-    // fsync interval: the figure is about the broker's own work per message, not the disk's fsync rate.
-    const storage = ['--storage', 'file', '--data-dir', dataDir, '--fsync', 'interval'];
+    const storage = ['--storage', 'file', '--data-dir', dataDir, '--fsync', fsync];
     const { target, stop } = await startSwitchyard(storage);
     try {
-      // Within the child's lifetime (`brokerLifetimeMs`) and the case's own bound: a stalled run shows
-      // as a low rate, not a hung bench.
-      return await runCase(target, 1, messagesPersistent, 1, true, persistentTimeoutMs);
+      return await body(target);
     } finally {
       await stop();
     }
@@ -346,7 +365,20 @@ export async function runPersistentCase(): Promise<Result> {
   }
 }
 
-export async function runMqttBench(): Promise<PeerComparison[]> {
+/** `npm run bench -- mqtt qos2 [runs]`: only the QoS 2 persistent case, `runs` times (default once), each on a new broker. */
+async function runQos2Only(runs: number): Promise<void> {
+  process.stdout.write(`| workload | msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub |\n`);
+  for (let i = 0; i < runs; i++) {
+    const fields = row(qos2Label, await runQos2Case(), undefined).split(' | n/a')[0];
+    process.stdout.write(`${fields} |\n`);
+  }
+}
+
+export async function runMqttBench(args: readonly string[] = []): Promise<PeerComparison[]> {
+  if (args[0] === 'qos2') {
+    await runQos2Only(Math.max(1, Number(args[1] ?? 1) || 1));
+    return [];
+  }
   const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
   const compared: PeerComparison[] = [];
   try {
@@ -366,6 +398,8 @@ export async function runMqttBench(): Promise<PeerComparison[]> {
         process.stdout.write(`${lines.at(-1)}\n`);
       }
       lines.push(row(persistentLabel, await runPersistentCase(), undefined));
+      process.stdout.write(`${lines.at(-1)}\n`);
+      lines.push(row(qos2Label, await runQos2Case(), undefined));
       process.stdout.write(`${lines.at(-1)}\n`);
       const idleOurs = await idleCost(ours);
       const idlePeer = peer === undefined ? undefined : await idleCost(peer);

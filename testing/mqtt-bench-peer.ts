@@ -2,7 +2,8 @@
  * The client side of `npm run bench -- mqtt`, run as forked processes so that the mqtt.js clients do
  * not share a core with the bench process, nor publisher with subscribers. Two roles:
  *
- * - `pub <port> <topic> <qos> <messages> <inFlightMax>`: one publisher. Publishes after `start`,
+ * - `pub <port> <topic> <qos> <messages> <inFlightMax> [clientId]`: one publisher (with a client id: a
+ *   persistent session, clean false). Publishes after `start`,
  *   keeping at most `inFlightMax` messages between publish and last receipt; the parent relays the
  *   subscribers' progress as `credit` messages. Each payload carries its index and the wall-clock
  *   time it was handed to the client.
@@ -44,6 +45,7 @@ export type ChildMessage =
   | PeerResult;
 
 export const progressEvery = 100;
+type Qos = 0 | 1 | 2;
 const payloadBytes = 256;
 /** No child outlives this, whatever the parent does. */
 const lifetimeMs = 300_000;
@@ -82,8 +84,15 @@ async function closeAll(clients: readonly MqttClient[]): Promise<void> {
   await Promise.race([Promise.all(clients.map((c) => c.endAsync(true))), timeout]);
 }
 
-async function runPub(port: number, topic: string, qos: 0 | 1, messages: number, inFlightMax: number) {
-  const pub = await connectClient(port);
+async function runPub(
+  port: number,
+  topic: string,
+  qos: Qos,
+  messages: number,
+  inFlightMax: number,
+  clientId: string | undefined,
+) {
+  const pub = await connectClient(port, clientId);
   const payload = Buffer.alloc(payloadBytes, 0x61);
   let sent = 0;
   let done = 0;
@@ -145,7 +154,7 @@ function result(
 async function runSub(
   port: number,
   topic: string,
-  qos: 0 | 1,
+  qos: Qos,
   messages: number,
   subscribers: number,
   clientIdPrefix: string | undefined,
@@ -196,8 +205,8 @@ async function main(): Promise<void> {
   const [role, port, topic, qos, messages, ...rest] = process.argv.slice(2);
   const lifetime = setTimeout(() => process.exit(3), lifetimeMs);
   process.once('disconnect', () => process.exit(0));
-  const q = qos === '1' ? 1 : 0;
-  if (role === 'pub') await runPub(Number(port), topic!, q, Number(messages), Number(rest[0]));
+  const q = qos === '2' ? 2 : qos === '1' ? 1 : 0;
+  if (role === 'pub') await runPub(Number(port), topic!, q, Number(messages), Number(rest[0]), rest[1]);
   else if (role === 'sub') await runSub(Number(port), topic!, q, Number(messages), Number(rest[0]), rest[1]);
   else throw new Error(`unknown role ${role}`);
   clearTimeout(lifetime);

@@ -167,6 +167,7 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
   nextPacketId = 1;
   /** Inbound QoS 1 publishes not yet PUBACKed. */
   inboundPending = 0;
+  inboundQos2Unanswered = 0;
   /** This connection's share of the broker's ingress budget: a partial packet and the backlog. */
   readonly account: IngressAccount;
   readonly #reader: FrameReader;

@@ -3,17 +3,21 @@
  * Receive Maximum, retained messages, routing into the core through `amq.topic`, then PUBACK (QoS 1)
  * or PUBREC (QoS 2) once the core has the message as safely as it promises.
  * QoS 2 uses "method A" (§4.3.3): the message is routed on PUBLISH and its packet id remembered
- * until PUBREL, so a resent PUBLISH with DUP is not routed twice.
+ * until PUBREL, so a resent PUBLISH with DUP is not routed twice. A durable session stores the id
+ * too, once the message is stored and before the PUBREC, and its release before the PUBCOMP: the
+ * id is part of the session state that survives a restart (§4.1), so a resend after one is not
+ * routed again either (but for a crash between the two writes: README, "QoS 2 from the client").
  */
 import { Buffer } from 'node:buffer';
 import type { IPubrelPacket } from 'mqtt-packet';
-import type { CoreClient } from '../../core/api.js';
+import type { CoreClient, CoreSession } from '../../core/api.js';
 import type { MessageProperties, PublishOptions, PublishResult } from '../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { PublishIn } from './codec/wellformed.js';
 import { Reason } from './limits.js';
+import { inboundMarkerKey, pubrelAwaited } from './model.js';
 import { toCore } from './properties.js';
-import type { MqttServer } from './server.js';
+import type { AwaitingPubrel, MqttServer } from './server.js';
 import type { Connection } from './session.js';
 import { topicExchange, topicToKey, validTopicName } from './topics.js';
 import { ProtocolViolation } from './violation.js';
@@ -33,10 +37,10 @@ function resolveTopic(conn: Connection, packet: PublishIn): string {
   return topic;
 }
 
-function pendingQos2(conn: Connection): Set<number> {
+export function pendingQos2(conn: Connection): AwaitingPubrel {
   let ids = conn.server.incomingQos2.get(conn.clientId);
   if (ids === undefined) {
-    ids = new Set();
+    ids = new Map();
     conn.server.incomingQos2.set(conn.clientId, ids);
   }
   return ids;
@@ -141,14 +145,13 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
   // QoS 1 only reads the QoS 2 ids awaiting PUBREL (they count against the window); QoS 2 keeps them.
   const qos2 = packet.qos === 2 ? pendingQos2(conn) : conn.server.incomingQos2.get(conn.clientId);
   if (packet.qos === 2 && qos2!.has(packet.messageId!)) {
-    conn.send({ cmd: 'pubrec', messageId: packet.messageId! });
+    pubrecAgain(conn, packet.messageId!, qos2!.get(packet.messageId!));
     return undefined;
   }
   if (conn.version !== 5 && conn.inboundPending >= conn.server.limits.receiveMax) {
     return inboundRoom(conn).then(() => publishAcknowledged(conn, packet, topic));
   }
-  // [MQTT-3.3.4-7]: a v5 client agreed to our Receive Maximum in CONNACK; exceeding it is its error.
-  if (conn.inboundPending + (qos2?.size ?? 0) >= conn.server.limits.receiveMax) {
+  if (conn.version === 5 && unacknowledged(conn, qos2) >= conn.server.limits.receiveMax) {
     throw new ProtocolViolation(Reason.receiveMaxExceeded, 'receive maximum exceeded');
   }
   const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
@@ -161,12 +164,34 @@ function publishAcknowledged(conn: Connection, packet: PublishIn, topic: string)
     conn.send({ cmd, messageId, reasonCode: failureReason(err) });
     return undefined;
   }
-  if (packet.qos === 2) qos2!.add(messageId);
   conn.inboundPending++;
+  if (packet.qos === 2) conn.inboundQos2Unanswered++;
   const noMatch = result.routedCount === 0 && conn.version === 5;
   const flags = (packet.qos === 2 ? qos2Flag : 0) | (noMatch ? noMatchFlag : 0);
-  awaitConfirm(conn, result.confirmed, messageId, flags, qos2);
+  const run = awaitConfirm(conn, result.confirmed, messageId, flags);
+  if (packet.qos === 2) qos2!.set(messageId, pubrecsOf(run, qos2!));
   return undefined;
+}
+
+/**
+ * What a v5 client agreed to keep under our Receive Maximum in CONNACK [MQTT-3.3.4-7]: its QoS 1
+ * publishes not yet PUBACKed and its QoS 2 ones not yet PUBCOMPed (every id awaiting PUBREL, each
+ * counted once). 3.1 and 3.1.1 have no such limit: they are slowed by `inboundRoom` instead.
+ */
+function unacknowledged(conn: Connection, qos2: AwaitingPubrel | undefined): number {
+  return conn.inboundPending - conn.inboundQos2Unanswered + (qos2?.size ?? 0);
+}
+
+/**
+ * A resent PUBLISH of a QoS 2 message already routed [MQTT-4.3.3]: not routed again, and answered as
+ * the first one is; while that answer still waits for storage, after it and alike.
+ */
+function pubrecAgain(conn: Connection, messageId: number, first: Promise<number> | undefined): void {
+  if (first === undefined) {
+    conn.send({ cmd: 'pubrec', messageId });
+    return;
+  }
+  first.then((reasonCode) => conn.send({ cmd: 'pubrec', messageId, reasonCode }));
 }
 
 /** What an entry of a `ConfirmRun` was: a QoS 2 message (answered by PUBREC), routed nowhere (v5). */
@@ -182,10 +207,17 @@ interface ConfirmRun {
   readonly confirmed: Promise<void>;
   readonly ids: number[];
   readonly flags: number[];
-  /** The QoS 2 ids awaiting PUBREL that a refused QoS 2 message of this run leaves. */
-  qos2: Set<number> | undefined;
+  /** Made with the run's first QoS 2 message: the client's ids awaiting PUBREL, and its PUBRECs. */
+  qos2: Qos2Part | undefined;
   /** False once the reaction ran: later messages start a new run. */
   open: boolean;
+}
+
+interface Qos2Part {
+  readonly awaiting: AwaitingPubrel;
+  /** Resolves with the reason code the run's PUBRECs carried, once they are sent. */
+  readonly pubrecs: Promise<number>;
+  readonly sent: (reasonCode: number) => void;
 }
 
 /** Each connection's newest run, while it is open to more messages. */
@@ -196,36 +228,89 @@ function awaitConfirm(
   confirmed: Promise<void>,
   messageId: number,
   flags: number,
-  qos2: Set<number> | undefined,
-): void {
+): ConfirmRun {
   const newest = newestRun.get(conn);
   if (newest?.open === true && newest.confirmed === confirmed) {
     newest.ids.push(messageId);
     newest.flags.push(flags);
-    newest.qos2 ??= qos2;
-    return;
+    return newest;
   }
-  const run: ConfirmRun = { confirmed, ids: [messageId], flags: [flags], qos2, open: true };
+  const run: ConfirmRun = { confirmed, ids: [messageId], flags: [flags], qos2: undefined, open: true };
   newestRun.set(conn, run);
   // One reaction per run, settling the window in both outcomes.
   confirmed.then(
     () => settleRun(conn, run, undefined),
     (err: unknown) => settleRun(conn, run, failureReason(err)),
   );
+  return run;
 }
 
-/** Answers every message of `run`: with `failure` (a reason code) when its promise rejected. */
+function pubrecsOf(run: ConfirmRun, awaiting: AwaitingPubrel): Promise<number> {
+  if (run.qos2 === undefined) {
+    let sent!: (reasonCode: number) => void;
+    const pubrecs = new Promise<number>((resolve) => (sent = resolve));
+    run.qos2 = { awaiting, pubrecs, sent };
+  }
+  return run.qos2.pubrecs;
+}
+
+/**
+ * The run's messages are stored (or `failure`, a reason code, says why not). A durable session's
+ * QoS 2 ids are stored next, all in one write of this turn's markers, and only then PUBRECed: a
+ * PUBREC sent sooner could, after a crash, meet the client's resend with the id forgotten and route
+ * the message again. The id is written after the message, never beside it: an id stored without its
+ * message would take the resend for a duplicate and lose it.
+ */
 function settleRun(conn: Connection, run: ConfirmRun, failure: number | undefined): void {
   // A closed run stays the connection's newest until the next publish replaces it.
   run.open = false;
+  const session = conn.session;
+  if (failure !== undefined || run.qos2 === undefined || session?.durable !== true) {
+    answerRun(conn, run, failure);
+    return;
+  }
+  storeAwaiting(session, run, run.qos2.awaiting).then(
+    () => answerRun(conn, run, undefined),
+    (err: unknown) => {
+      conn.server.logger.warn({ err, connection: conn.id }, 'mqtt QoS 2 packet ids not stored');
+      answerRun(conn, run, Reason.unspecified);
+    },
+  );
+}
+
+/** The run's QoS 2 ids still awaiting PUBREL, in the session's stored state. */
+function storeAwaiting(session: CoreSession, run: ConfirmRun, awaiting: AwaitingPubrel): Promise<void> {
+  let written: Promise<void> = Promise.resolve();
+  try {
+    for (let i = 0; i < run.ids.length; i++) {
+      const messageId = run.ids[i]!;
+      // An id already released (a PUBREL ahead of its PUBREC) is not stored: it would outlive it.
+      if ((run.flags[i]! & qos2Flag) === 0 || !awaiting.has(messageId)) continue;
+      // Every call of one turn returns the same write.
+      written = session.setInflight(inboundMarkerKey(messageId), pubrelAwaited);
+    }
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return written;
+}
+
+/** Answers every message of `run`: with `failure` (a reason code) when it was not stored. */
+function answerRun(conn: Connection, run: ConfirmRun, failure: number | undefined): void {
+  const qos2 = run.qos2;
   for (let i = 0; i < run.ids.length; i++) {
     const messageId = run.ids[i]!;
     const flags = run.flags[i]!;
     const cmd = (flags & qos2Flag) === 0 ? 'puback' : 'pubrec';
-    if (failure !== undefined && cmd === 'pubrec') run.qos2?.delete(messageId);
+    if (cmd === 'pubrec' && qos2 !== undefined && qos2.awaiting.get(messageId) === qos2.pubrecs) {
+      // A failed PUBREC ends the exchange (§4.3.3): the id is free again.
+      if (failure !== undefined) qos2.awaiting.delete(messageId);
+      else qos2.awaiting.set(messageId, undefined);
+    }
     const reason = failure ?? ((flags & noMatchFlag) === 0 ? Reason.success : Reason.noMatchingSubscribers);
     acknowledged(conn, cmd, messageId, reason);
   }
+  qos2?.sent(failure ?? Reason.success);
 }
 
 /** The PUBACK / PUBREC of a routed message; its slot of the inbound window frees. */
@@ -239,6 +324,7 @@ function acknowledged(
     conn.send({ cmd, messageId, reasonCode });
   } finally {
     conn.inboundPending--;
+    if (cmd === 'pubrec') conn.inboundQos2Unanswered--;
     conn.inboundWaiters.shift()?.();
   }
 }
@@ -256,9 +342,29 @@ function inboundRoom(conn: Connection): Promise<void> {
   );
 }
 
+/**
+ * PUBREL: the id is released and PUBCOMP sent. A durable session stores the release first: the client
+ * may reuse the id once it has the PUBCOMP [MQTT-2.2.1-3], and an id still stored as awaiting after a
+ * crash would take that new message for a resend and drop it.
+ */
 export function handlePubrel(conn: Connection, packet: IPubrelPacket): undefined {
   const messageId = packet.messageId!;
   const known = conn.server.incomingQos2.get(conn.clientId)?.delete(messageId) === true;
-  conn.send({ cmd: 'pubcomp', messageId, reasonCode: known ? Reason.success : Reason.packetIdNotFound });
+  const session = conn.session;
+  if (!known || session?.durable !== true) {
+    conn.send({ cmd: 'pubcomp', messageId, reasonCode: known ? Reason.success : Reason.packetIdNotFound });
+    return undefined;
+  }
+  const notStored = (err: unknown) => {
+    conn.server.logger.warn({ err, connection: conn.id }, 'mqtt QoS 2 release not stored');
+    conn.fail(Reason.unspecified, 'session state not stored');
+  };
+  try {
+    session
+      .deleteInflight(inboundMarkerKey(messageId))
+      .then(() => conn.send({ cmd: 'pubcomp', messageId, reasonCode: Reason.success }), notStored);
+  } catch (err) {
+    notStored(err);
+  }
   return undefined;
 }

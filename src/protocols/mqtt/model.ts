@@ -47,3 +47,22 @@ export function fullFilter(entry: SubscriptionEntry): string {
 
 /** In a session's stored in-flight map: a packet id whose message was acked at PUBREC; only its PUBREL is owed. */
 export const pubrelOwed = -1;
+
+/**
+ * In the same map: a packet id the client used for a QoS 2 PUBLISH that was stored and PUBRECed, whose
+ * PUBREL has not come yet (MQTT 5.0 §4.3.3 method A, §4.1 session state). The client's ids and ours
+ * are separate numberings, so the client's id is kept under `inboundMarkerKey`, above every packet id.
+ */
+export const pubrelAwaited = -2;
+
+/** Packet ids run 1 to 65535 (§2.2.1); the client's ids are stored at this offset above ours. */
+const inboundKeyBase = 65_536;
+
+export function inboundMarkerKey(packetId: number): number {
+  return inboundKeyBase + packetId;
+}
+
+/** The client's packet id a stored key names, or undefined for one of our own packet ids. */
+export function inboundPacketId(key: number): number | undefined {
+  return key > inboundKeyBase ? key - inboundKeyBase : undefined;
+}

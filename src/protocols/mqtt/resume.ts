@@ -1,10 +1,11 @@
 /**
  * After CONNACK: the session's subscriptions come back into the connection, PUBRELs still owed are
- * sent again, QoS 1/2 messages sent before keep their packet ids for the resend with DUP
+ * sent again, the client's QoS 2 ids still awaiting PUBREL are known again (after a restart too), QoS 1/2 messages sent before keep their packet ids for the resend with DUP
  * (MQTT 5.0 §4.4), and the connection starts consuming the session queue if the session has one.
  */
 
-import { entryFromArgs, fullFilter, pubrelOwed } from './model.js';
+import { pendingQos2 } from './inbound.js';
+import { entryFromArgs, fullFilter, inboundPacketId, pubrelOwed } from './model.js';
 import { packetIdAfter } from './outbound.js';
 import type { Connection } from './session.js';
 import { attachShared, consumeSession, consumeWindow, loadShared } from './shared.js';
@@ -36,6 +37,13 @@ function resumeInflight(conn: Connection): void {
   const session = conn.session!;
   let highest = 0;
   for (const [packetId, deliveryId] of session.inflight()) {
+    const inbound = inboundPacketId(packetId);
+    if (inbound !== undefined) {
+      // Already known unless the broker restarted; a PUBREC for it went, so none is pending.
+      const awaiting = pendingQos2(conn);
+      if (!awaiting.has(inbound)) awaiting.set(inbound, undefined);
+      continue;
+    }
     highest = Math.max(highest, packetId);
     if (deliveryId === pubrelOwed) {
       conn.outbound.set(packetId, {

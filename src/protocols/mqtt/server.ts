@@ -30,6 +30,13 @@ export interface ClientHandle {
   shutdown(): void;
 }
 
+/**
+ * A client's inbound QoS 2 packet ids awaiting PUBREL (§4.3.3 method A). While the first PUBLISH's
+ * PUBREC waits for storage an id maps to the reason code that PUBREC will carry, so a resent PUBLISH
+ * is answered alike and no sooner; undefined once that PUBREC went.
+ */
+export type AwaitingPubrel = Map<number, Promise<number> | undefined>;
+
 export interface MqttStats {
   received: number;
   sent: number;
@@ -69,8 +76,11 @@ export class MqttServer {
   readonly certLoginFrom: CertLoginSettings;
   readonly stats: MqttStats = { received: 0, sent: 0, connectionsTotal: 0 };
   readonly clients = new Map<string, ClientHandle>();
-  /** Inbound QoS 2 packet ids awaiting PUBREL, by client id; outlive a connection (§4.3.3). */
-  readonly incomingQos2 = new Map<string, Set<number>>();
+  /**
+   * Inbound QoS 2 packet ids awaiting PUBREL, by client id; outlive a connection (§4.3.3). A durable
+   * session also stores them (inbound.ts), and its resume after a restart puts them back here.
+   */
+  readonly incomingQos2 = new Map<string, AwaitingPubrel>();
   readonly #wills = new Map<string, { cancel(): void; publish(): void }>();
   /** The last CONNECT of each client id still being handled; the next one waits for it. */
   readonly #claims = new Map<string, Promise<void>>();

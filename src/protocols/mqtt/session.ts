@@ -100,8 +100,10 @@ export interface Connection extends ClientHandle, DescribedFields {
   /** Packet ids of `resend`, not to be given to new messages meanwhile. */
   readonly reserved: Set<number>;
   nextPacketId: number;
-  /** Inbound QoS 1 publishes not yet PUBACKed. */
+  /** Inbound QoS 1 publishes not yet PUBACKed and QoS 2 ones not yet PUBRECed. */
   inboundPending: number;
+  /** The QoS 2 ones among `inboundPending`: also among the server's ids awaiting PUBREL. */
+  inboundQos2Unanswered: number;
   /** Publishes waiting for `inboundPending` to drop (3.1/3.1.1 back-pressure, see inbound.ts). */
   readonly inboundWaiters: Array<() => void>;
   /** The enhanced authentication it connected with (./auth.ts); undefined for user name and password. */

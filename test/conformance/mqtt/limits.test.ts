@@ -299,3 +299,37 @@ describe('malformed input and limits', () => {
     }
   });
 });
+
+describe('receive maximum and QoS 2 ids awaiting PUBREL', () => {
+  test('our receive maximum counts a QoS 2 publish once: as many as it allows, sent at once, are all PUBRECed', async () => {
+    const raw = await connected(5, 'exact');
+    // Receive Maximum 3 here; each id stays unacknowledged until PUBCOMP (no PUBREL is sent).
+    for (let id = 1; id <= 3; id++) raw.send(qos2Publish(id));
+    await raw.expect((p) => p.cmd === 'pubrec' && p.messageId === 3);
+    assert.equal(raw.isClosed(), false, 'not closed for a receive maximum it kept');
+    raw.end();
+  });
+
+  test('3.1.1 has no receive maximum: QoS 2 publishes awaiting PUBREL past ours never close it', async () => {
+    const raw = await connected(4, 'burst2');
+    const publishes = 20;
+    raw.write(
+      Buffer.concat(Array.from({ length: publishes }, (_, i) => mqttPacket.generate(qos2Publish(i + 1)))),
+    );
+    await raw.expect((p) => p.cmd === 'pubrec' && p.messageId === publishes);
+    assert.equal(raw.isClosed(), false);
+    raw.end();
+  });
+});
+
+function qos2Publish(id: number) {
+  return {
+    cmd: 'publish',
+    topic: 'rm2/t',
+    payload: Buffer.from(`m${id}`),
+    qos: 2,
+    messageId: id,
+    retain: false,
+    dup: false,
+  } as const;
+}
