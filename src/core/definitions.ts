@@ -371,6 +371,8 @@ export class Users {
 
   async delete(name: string): Promise<void> {
     if (this.#log.state.users.has(name)) await this.#log.commit({ type: 'user.delete', name });
+    // A user gone already may be another request's deletion, still being written.
+    else await this.#log.settled();
   }
 
   /**
