@@ -27,26 +27,31 @@ function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
       arguments: toHeaders(f.arguments),
     });
   }
-  if (f.noWait) return;
-  const ok = { name: 'exchange.declare-ok', fields: {} } as const;
+  const ok = f.noWait ? undefined : ({ name: 'exchange.declare-ok', fields: {} } as const);
   if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'exchange.declare');
-  else channel.send(ok);
+  else if (ok !== undefined) channel.send(ok);
 }
 
 function remove(channel: AmqpChannel, f: ExchangeDelete): void {
   channel.core.deleteExchange(f.exchange, { ifUnused: f.ifUnused });
   // A deletion told to the client stays deleted after a crash, as a declare stays declared.
-  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.delete-ok', fields: {} }, 'exchange.delete');
+  channel.answerOnceDefined(
+    f.noWait ? undefined : { name: 'exchange.delete-ok', fields: {} },
+    'exchange.delete',
+  );
 }
 
 function bind(channel: AmqpChannel, f: ExchangeBind): void {
   channel.core.bindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
-  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.bind-ok', fields: {} }, 'exchange.bind');
+  channel.answerOnceDefined(f.noWait ? undefined : { name: 'exchange.bind-ok', fields: {} }, 'exchange.bind');
 }
 
 function unbind(channel: AmqpChannel, f: ExchangeUnbind): void {
   channel.core.unbindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
-  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.unbind-ok', fields: {} }, 'exchange.unbind');
+  channel.answerOnceDefined(
+    f.noWait ? undefined : { name: 'exchange.unbind-ok', fields: {} },
+    'exchange.unbind',
+  );
 }
 
 export const exchangeHandlers: HandlerTable = {

@@ -29,19 +29,20 @@ function declare(channel: AmqpChannel, f: QueueDeclare): void {
     info = core.declareQueue(f.queue, options);
   }
   channel.lastQueue = info.name;
-  if (f.noWait) return;
-  const ok = {
-    name: 'queue.declare-ok',
-    fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
-  } as const;
+  const ok = f.noWait
+    ? undefined
+    : ({
+        name: 'queue.declare-ok',
+        fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
+      } as const);
   if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'queue.declare');
-  else channel.send(ok);
+  else if (ok !== undefined) channel.send(ok);
 }
 
 function bind(channel: AmqpChannel, f: QueueBind): void {
   channel.core.bindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
   // A binding of a durable queue is stored; one of a transient queue finds nothing pending.
-  if (!f.noWait) channel.answerOnceDefined({ name: 'queue.bind-ok', fields: {} }, 'queue.bind');
+  channel.answerOnceDefined(f.noWait ? undefined : { name: 'queue.bind-ok', fields: {} }, 'queue.bind');
 }
 
 function unbind(channel: AmqpChannel, f: QueueUnbind): void {
@@ -60,8 +61,8 @@ function remove(channel: AmqpChannel, f: QueueDelete): void {
     ifEmpty: f.ifEmpty,
   });
   // A deletion told to the client stays deleted after a crash (a transient queue finds nothing pending).
-  if (!f.noWait)
-    channel.answerOnceDefined({ name: 'queue.delete-ok', fields: { messageCount } }, 'queue.delete');
+  const ok = { name: 'queue.delete-ok', fields: { messageCount } } as const;
+  channel.answerOnceDefined(f.noWait ? undefined : ok, 'queue.delete');
 }
 
 export const queueHandlers: HandlerTable = {
