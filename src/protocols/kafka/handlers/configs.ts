@@ -280,14 +280,16 @@ function applyOperations(
 }
 
 /** SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms), all or none. */
-function alterGroupConfigs(
+/** A share group's configs, answered once its state log holds them (they survive a crash). */
+async function alterGroupConfigs(
   broker: KafkaBroker,
   resource: { resourceName: string; configs: readonly ConfigOperation[] },
   validateOnly: boolean,
-): ResourceResult {
+): Promise<ResourceResult> {
   const changes = scalarChanges(resource.configs);
   if (!Array.isArray(changes)) return failed(KafkaError.invalidConfig, changes.refused);
   const refused = broker.shareGroups.configure(resource.resourceName, changes, validateOnly);
+  if (refused === undefined && !validateOnly) await broker.shareGroups.flushed(resource.resourceName);
   if (refused === undefined) return done;
   return failed(
     refused.code,
@@ -310,7 +312,7 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
         continue;
       }
       if (resource.resourceType === resourceType.group) {
-        responses.push(answer(resource, alterGroupConfigs(broker, resource, request.validateOnly)));
+        responses.push(answer(resource, await alterGroupConfigs(broker, resource, request.validateOnly)));
         continue;
       }
       let result = refuseResource(ctx, resource);
