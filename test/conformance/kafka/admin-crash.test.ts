@@ -5,7 +5,9 @@
  * broker started on the same folder must hold every change whose answer came. CreateTopics,
  * DeleteTopics, CreatePartitions and AlterUserScramCredentials already waited; a CreateAcls of a
  * binding another request was still storing was answered at once, and the binding could be gone after
- * the restart (KIP-140: a created ACL is in the cluster's metadata once answered).
+ * the restart (KIP-140: a created ACL is in the cluster's metadata once answered); so was an
+ * OffsetDelete of an offset another request was still deleting (the group's log stalled too), and the
+ * offset could be back after the restart.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -19,8 +21,9 @@ import { until } from '../../../testing/wait.js';
 /** How long the test waits for answers that must not come before their changes are stored. */
 const answerWaitMs = 1_500;
 const appliedWaitMs = 10_000;
+const group = 'od';
 
-type Results = Record<string, Array<{ errorCode: number }>>;
+type Results = Record<string, Array<{ errorCode?: number }>>;
 
 const acl = {
   resourceType: 2,
@@ -48,6 +51,11 @@ const requests = {
     { topics: [{ name: 'grown', count: 2, assignments: null }], timeoutMs: 5000, validateOnly: false },
   ],
   createAcls: [ApiKey.CreateAcls, 3, { creations: [acl] }],
+  offsetDelete: [
+    ApiKey.OffsetDelete,
+    0,
+    { groupId: group, topics: [{ name: 'offsets', partitions: [{ partitionIndex: 0 }] }] },
+  ],
   alterScram: [
     ApiKey.AlterUserScramCredentials,
     0,
@@ -77,7 +85,7 @@ async function answered(port: number, change: Change): Promise<boolean> {
   const [apiKey, version, body] = requests[change];
   const reply = wire.request<Results>(apiKey, version, body).then((r) => {
     for (const rows of Object.values(r))
-      if (Array.isArray(rows) && rows.some((row) => row.errorCode !== 0)) refusals.push(change);
+      if (Array.isArray(rows) && rows.some((row) => (row.errorCode ?? 0) !== 0)) refusals.push(change);
   });
   const came = await settlesWithin(reply, answerWaitMs);
   wire.close();
@@ -86,10 +94,27 @@ async function answered(port: number, change: Change): Promise<boolean> {
 
 async function setup(port: number): Promise<void> {
   const wire = await WireClient.open(port);
-  for (const name of ['dropped', 'grown']) {
-    const topic = { name, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] };
+  for (const [name, numPartitions] of [
+    ['dropped', 1],
+    ['grown', 1],
+    ['offsets', 2],
+  ] as const) {
+    const topic = { name, numPartitions, replicationFactor: 1, assignments: [], configs: [] };
     await wire.request(ApiKey.CreateTopics, 4, { topics: [topic], timeoutMs: 5000 });
   }
+  const committed = (partitionIndex: number) => ({
+    partitionIndex,
+    committedOffset: 0n,
+    committedLeaderEpoch: -1,
+    committedMetadata: null,
+  });
+  await wire.request(ApiKey.OffsetCommit, 8, {
+    groupId: group,
+    generationIdOrMemberEpoch: -1,
+    memberId: '',
+    groupInstanceId: null,
+    topics: [{ name: 'offsets', partitions: [committed(0), committed(1)] }],
+  });
   wire.close();
 }
 
@@ -99,11 +124,16 @@ async function answeredWhileStalled(dataDir: string): Promise<Record<Change, boo
   try {
     await setup(child.port);
     await child.stall('/logs/defs/');
-    // The first CreateAcls is left waiting; the one the test asks about finds the binding applied.
-    const first = await WireClient.open(child.port);
-    first.send(...requests.createAcls);
+    await child.stall('/logs/group.');
+    // The first CreateAcls and OffsetDelete are left waiting; the ones the test asks about find
+    // their changes applied.
+    for (const change of ['createAcls', 'offsetDelete'] as const) {
+      const [apiKey, version, body] = requests[change];
+      (await WireClient.open(child.port)).send(apiKey, version, body);
+    }
     const probe = await WireClient.open(child.port);
     await until(async () => (await aclCount(probe)) === 1, appliedWaitMs, 'the first CreateAcls applied');
+    await until(async () => (await offsetOf(probe)) === -1n, appliedWaitMs, 'the first OffsetDelete applied');
     const changes = Object.keys(requests) as Change[];
     const came = await Promise.all(changes.map((change) => answered(child.port, change)));
     return Object.fromEntries(changes.map((change, i) => [change, came[i]!])) as Record<Change, boolean>;
@@ -126,6 +156,15 @@ async function aclCount(wire: WireClient): Promise<number> {
   return r.resources.length;
 }
 
+async function offsetOf(wire: WireClient): Promise<bigint | undefined> {
+  type Fetched = { groups: Array<{ topics: Array<{ partitions: Array<{ committedOffset: bigint }> }> }> };
+  const r = await wire.request<Fetched>(ApiKey.OffsetFetch, 8, {
+    groups: [{ groupId: group, topics: [{ name: 'offsets', partitionIndexes: [0] }] }],
+    requireStable: false,
+  });
+  return r.groups[0]?.topics[0]?.partitions[0]?.committedOffset;
+}
+
 /** After the restart: whether each change is there. */
 function survived(c: CoreClient): Record<Change, boolean> {
   return {
@@ -133,6 +172,7 @@ function survived(c: CoreClient): Record<Change, boolean> {
     deleteTopics: c.stream('dropped') === undefined,
     createPartitions: c.stream('grown')?.partitions === 2,
     createAcls: c.listAcls().length === 1,
+    offsetDelete: c.fetchOffset(group, 'offsets', 0) === undefined,
     alterScram: c.getUser('scram-made') !== undefined,
   };
 }
