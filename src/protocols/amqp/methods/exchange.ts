@@ -27,31 +27,26 @@ function declare(channel: AmqpChannel, f: ExchangeDeclare): void {
       arguments: toHeaders(f.arguments),
     });
   }
-  const ok = f.noWait ? undefined : ({ name: 'exchange.declare-ok', fields: {} } as const);
+  if (f.noWait) return;
+  const ok = { name: 'exchange.declare-ok', fields: {} } as const;
   if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'exchange.declare');
-  else if (ok !== undefined) channel.send(ok);
+  else channel.send(ok);
 }
 
 function remove(channel: AmqpChannel, f: ExchangeDelete): void {
   channel.core.deleteExchange(f.exchange, { ifUnused: f.ifUnused });
   // A deletion told to the client stays deleted after a crash, as a declare stays declared.
-  channel.answerOnceDefined(
-    f.noWait ? undefined : { name: 'exchange.delete-ok', fields: {} },
-    'exchange.delete',
-  );
+  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.delete-ok', fields: {} }, 'exchange.delete');
 }
 
 function bind(channel: AmqpChannel, f: ExchangeBind): void {
   channel.core.bindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
-  channel.answerOnceDefined(f.noWait ? undefined : { name: 'exchange.bind-ok', fields: {} }, 'exchange.bind');
+  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.bind-ok', fields: {} }, 'exchange.bind');
 }
 
 function unbind(channel: AmqpChannel, f: ExchangeUnbind): void {
   channel.core.unbindExchange(f.destination, f.source, f.routingKey, toHeaders(f.arguments));
-  channel.answerOnceDefined(
-    f.noWait ? undefined : { name: 'exchange.unbind-ok', fields: {} },
-    'exchange.unbind',
-  );
+  if (!f.noWait) channel.answerOnceDefined({ name: 'exchange.unbind-ok', fields: {} }, 'exchange.unbind');
 }
 
 export const exchangeHandlers: HandlerTable = {

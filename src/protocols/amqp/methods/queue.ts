@@ -35,6 +35,9 @@ function declare(channel: AmqpChannel, f: QueueDeclare): void {
         name: 'queue.declare-ok',
         fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
       } as const);
+  // With nowait too: the client's next publish to the queue is confirmed only once the queue is
+  // stored. A nowait bind, delete or exchange declare waits for nothing: a message confirmed
+  // through them lies in a queue that is stored, so a crash loses no confirmed message there.
   if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'queue.declare');
   else if (ok !== undefined) channel.send(ok);
 }
@@ -42,7 +45,7 @@ function declare(channel: AmqpChannel, f: QueueDeclare): void {
 function bind(channel: AmqpChannel, f: QueueBind): void {
   channel.core.bindQueue(queueName(channel, f.queue), f.exchange, f.routingKey, toHeaders(f.arguments));
   // A binding of a durable queue is stored; one of a transient queue finds nothing pending.
-  channel.answerOnceDefined(f.noWait ? undefined : { name: 'queue.bind-ok', fields: {} }, 'queue.bind');
+  if (!f.noWait) channel.answerOnceDefined({ name: 'queue.bind-ok', fields: {} }, 'queue.bind');
 }
 
 function unbind(channel: AmqpChannel, f: QueueUnbind): void {
@@ -61,8 +64,8 @@ function remove(channel: AmqpChannel, f: QueueDelete): void {
     ifEmpty: f.ifEmpty,
   });
   // A deletion told to the client stays deleted after a crash (a transient queue finds nothing pending).
-  const ok = { name: 'queue.delete-ok', fields: { messageCount } } as const;
-  channel.answerOnceDefined(f.noWait ? undefined : ok, 'queue.delete');
+  if (!f.noWait)
+    channel.answerOnceDefined({ name: 'queue.delete-ok', fields: { messageCount } }, 'queue.delete');
 }
 
 export const queueHandlers: HandlerTable = {
