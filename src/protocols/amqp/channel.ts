@@ -157,16 +157,14 @@ export class AmqpChannel {
    * a client was told of must be there after a crash (declares apply at once and are written in the
    * background). The connection reads nothing meanwhile, so what its later methods cause still
    * follows this answer; the wait is the definitions log's next fsync, none when nothing is pending.
-   * A `nowait` declare (`ok` undefined) gets no answer but waits the same: a message the client then
-   * publishes to the queue it declared is confirmed only once the queue is stored too.
    */
-  answerOnceDefined(ok: Method | undefined, of: MethodName): void {
+  answerOnceDefined(ok: Method, of: MethodName): void {
     this.conn.pause();
     this.core.definitionsDurable().then(
       () => {
         // Resumed even if the send throws: a connection left paused would read nothing more, ever.
         try {
-          if (this.state === 'open' && ok !== undefined) this.send(ok);
+          if (this.state === 'open') this.send(ok);
         } finally {
           this.conn.resume();
         }

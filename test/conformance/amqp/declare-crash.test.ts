@@ -6,13 +6,15 @@
  * queue did not exist and the confirmed message was gone with it. Likewise a deletion: queue.delete-ok
  * comes only once the deletion is stored, so a queue the client was told is gone does not come back.
  * A declare with `nowait` gets no answer, but a message published to its queue is confirmed only once
- * the queue is stored (before the fix the confirm came and the queue, with the message, was gone).
+ * the queue is stored (before the fix the confirm came and the queue, with the message, was gone); so
+ * is a message another connection publishes to a queue whose declare is not yet stored.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Method } from '../../../src/protocols/amqp/codec/index.js';
 import { confirmChannelOf, open, RawClient, startAmqpBroker } from '../../../testing/amqp-helpers.js';
 import { inTempFolder, settlesWithin, startStalledChild } from '../../../testing/crash-stall.js';
+import { until } from '../../../testing/wait.js';
 
 /** How long the test waits for an answer that must not come before the definition is written. */
 const answerWaitMs = 1_500;
@@ -134,3 +136,45 @@ test('a message confirmed to a queue declared with nowait is not lost by a crash
     assert.equal(confirmed, false, 'no confirm while the queue it went to is not stored');
   });
 });
+
+/** How long the declare of one connection may take to be applied (not stored) in the child. */
+const appliedWaitMs = 10_000;
+
+/** Whether `queue` exists, asked on a channel of its own (a 404 closes the channel asking). */
+async function queueExists(c: Awaited<ReturnType<typeof open>>, queue: string): Promise<boolean> {
+  const ch = await c.createChannel();
+  const found = await ch.checkQueue(queue).then(
+    () => true,
+    () => false,
+  );
+  if (found) await ch.close();
+  return found;
+}
+
+/** In a child broker with its definitions stalled: one connection declares, another publishes; die. */
+async function publishBesideDeclareWhileStalled(dataDir: string): Promise<boolean> {
+  const child = await startStalledChild(dataDir, 'amqp');
+  try {
+    const url = `amqp://guest:guest@127.0.0.1:${child.port}`;
+    const [declarer, publisher] = [await open(url), await open(url)];
+    await child.stall('/logs/defs/');
+    (await declarer.createChannel()).assertQueue('shared.durable', { durable: true }).catch(() => {});
+    await until(() => queueExists(publisher, 'shared.durable'), appliedWaitMs, 'the declare applied');
+    const ch = await confirmChannelOf(publisher);
+    ch.sendToQueue('shared.durable', Buffer.from('confirmed'), { persistent: true });
+    const confirmed = await settlesWithin(ch.waitForConfirms(), answerWaitMs);
+    await child.kill();
+    for (const c of [declarer, publisher]) await c.close().catch(() => {});
+    return confirmed;
+  } finally {
+    await child.kill();
+  }
+}
+
+test('a message confirmed to a queue another connection is still declaring is not lost by a crash', () =>
+  inTempFolder('switchyard-shared-crash-', async (dataDir) => {
+    const confirmed = await publishBesideDeclareWhileStalled(dataDir);
+    const found = await queueAfterRestart(dataDir, 'shared.durable');
+    assert.ok(!confirmed || found === 1, `the confirmed message is there after the crash (found ${found})`);
+    assert.equal(confirmed, false, 'no confirm while the queue it went to is not stored');
+  }));

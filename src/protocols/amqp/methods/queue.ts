@@ -29,17 +29,13 @@ function declare(channel: AmqpChannel, f: QueueDeclare): void {
     info = core.declareQueue(f.queue, options);
   }
   channel.lastQueue = info.name;
-  const ok = f.noWait
-    ? undefined
-    : ({
-        name: 'queue.declare-ok',
-        fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
-      } as const);
-  // With nowait too: the client's next publish to the queue is confirmed only once the queue is
-  // stored. A nowait bind, delete or exchange declare waits for nothing: a message confirmed
-  // through them lies in a queue that is stored, so a crash loses no confirmed message there.
+  if (f.noWait) return;
+  const ok = {
+    name: 'queue.declare-ok',
+    fields: { queue: info.name, messageCount: info.messageCount, consumerCount: info.consumerCount },
+  } as const;
   if (f.durable && !f.passive) channel.answerOnceDefined(ok, 'queue.declare');
-  else if (ok !== undefined) channel.send(ok);
+  else channel.send(ok);
 }
 
 function bind(channel: AmqpChannel, f: QueueBind): void {
