@@ -321,13 +321,15 @@ export class Vhost implements VirtualHost {
     return this.#deps.definitions.flush();
   }
 
-  /** Confirms to the queue wait for `written` until it settles (./queue-table.ts `defined`). */
+  /**
+   * Confirms to the queue wait for `written` until it is durable (./queue-table.ts `defined`). A
+   * write that failed stays: the queue would not survive a crash, so its messages are refused.
+   */
   #awaitDefinition(state: QueueState, written: Promise<void>): void {
     state.defined = written;
-    const done = (): void => {
+    written.then(() => {
       if (state.defined === written) state.defined = undefined;
-    };
-    written.then(done, done);
+    }, ignore);
   }
 
   #freshName(): string {

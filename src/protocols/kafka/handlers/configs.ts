@@ -279,8 +279,10 @@ function applyOperations(
   return [...values].map(([name, value]) => ({ name, value }));
 }
 
-/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms), all or none. */
-/** A share group's configs, answered once its state log holds them (they survive a crash). */
+/**
+ * SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level,
+ * share.record.lock.duration.ms), all or none; answered once the group's log holds them.
+ */
 async function alterGroupConfigs(
   broker: KafkaBroker,
   resource: { resourceName: string; configs: readonly ConfigOperation[] },
