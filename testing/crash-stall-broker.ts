@@ -12,7 +12,11 @@
  *   never landed must not have been declared to the client.
  * - test/conformance/kubemq/send-crash.test.ts stalls `/logs/defs/`: a send to a new queue channel
  *   must not be confirmed before the queue's definition landed.
- * Usage: node crash-stall-broker.js <dataDir> [kafka|mqtt|amqp|grpc]
+ * - test/conformance/kafka/share-config-crash.test.ts stalls `/logs/group.`: a share group's config
+ *   change must not be answered before the group's log holds it.
+ * - test/server/admin-crash.test.ts stalls `/logs/defs/`: a management API change must not be answered
+ *   before the definitions log holds it.
+ * Usage: node crash-stall-broker.js <dataDir> [kafka|mqtt|amqp|grpc|http]
  */
 import { createInterface } from 'node:readline';
 import { startTestBroker, type TestListener } from './broker.js';
@@ -23,13 +27,13 @@ const stallMs = 120_000;
 /** The child ends itself after this, should the parent never kill it. */
 const lifetimeMsMax = 60_000;
 
-const served = ['kafka', 'mqtt', 'amqp', 'grpc'] as const satisfies readonly TestListener[];
+const served = ['kafka', 'mqtt', 'amqp', 'grpc', 'http'] as const satisfies readonly TestListener[];
 
 async function main(): Promise<void> {
   const [dataDir, named = 'kafka'] = process.argv.slice(2);
   const listener = served.find((l) => l === named);
   if (!dataDir || listener === undefined)
-    throw new Error('usage: crash-stall-broker <dataDir> [kafka|mqtt|amqp|grpc]');
+    throw new Error('usage: crash-stall-broker <dataDir> [kafka|mqtt|amqp|grpc|http]');
   const io = new FaultyIo();
   io.slowMs = stallMs;
   const { port } = await startTestBroker({

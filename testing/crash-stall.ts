@@ -4,6 +4,9 @@
  * `childLifetimeMs` should a test forget it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { until } from './wait.js';
 
 const childScript = new URL('./crash-stall-broker.js', import.meta.url);
@@ -36,7 +39,7 @@ export function watchLines(
 
 export async function startStalledChild(
   dataDir: string,
-  listener: 'amqp' | 'mqtt' | 'grpc',
+  listener: 'amqp' | 'mqtt' | 'grpc' | 'http' | 'kafka',
 ): Promise<StalledChild> {
   const child = spawn(process.execPath, [childScript.pathname, dataDir, listener], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -72,4 +75,14 @@ export function settlesWithin(promise: Promise<unknown>, waitMs: number): Promis
     answered,
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), waitMs)),
   ]);
+}
+
+/** Runs `run` in a new temporary data folder, removed afterwards whatever the outcome. */
+export async function inTempFolder(prefix: string, run: (dataDir: string) => Promise<void>): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    await run(dataDir);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }

@@ -181,7 +181,8 @@ async function topicPermissions(
 async function vhost(core: CoreClient, method: string, name: string): Promise<JsonReply | undefined> {
   const exists = core.vhostNames().includes(name);
   if (method === 'PUT') {
-    if (!exists) await core.addVhost(name);
+    // Also when it exists: a vhost another request is adding is answered once it is stored.
+    await core.addVhost(name);
     return exists ? noContent : created;
   }
   if (method !== 'DELETE') return undefined;
@@ -190,8 +191,17 @@ async function vhost(core: CoreClient, method: string, name: string): Promise<Js
   return noContent;
 }
 
-/** PUT and DELETE of one queue or exchange, as the user: configure permission on its name. */
-function object(core: CoreClient, method: string, kind: string, name: string, body: Json | undefined) {
+/**
+ * PUT and DELETE of one queue or exchange, as the user: configure permission on its name. Answered
+ * once the definitions log holds the change: a 2xx means it survives a crash.
+ */
+async function object(core: CoreClient, method: string, kind: string, name: string, body: Json | undefined) {
+  const reply = changeObject(core, method, kind, name, body);
+  if (reply !== undefined) await core.definitionsDurable();
+  return reply;
+}
+
+function changeObject(core: CoreClient, method: string, kind: string, name: string, body: Json | undefined) {
   if (method === 'DELETE') {
     if (kind === 'queues') core.deleteQueue(name);
     else core.deleteExchange(name);

@@ -109,8 +109,11 @@ async function exchangeRoute(core: CoreClient, method: string, vhost: string, re
   return { status: 200, body: rows.map((b) => views.bindingJson(b, vhost)) };
 }
 
-/** `/api/bindings/{vhost}/e/{source}/q|e/{destination}[/{props}]`. */
-function bindingRoute(core: CoreClient, method: string, vhost: string, rest: string[], body?: Json) {
+/**
+ * `/api/bindings/{vhost}/e/{source}/q|e/{destination}[/{props}]`. A binding made or removed is
+ * answered once the definitions log holds it, so a crash cannot undo what the operator was told.
+ */
+async function bindingRoute(core: CoreClient, method: string, vhost: string, rest: string[], body?: Json) {
   const [e, source, kindChar, destination, props, ...more] = rest;
   if (e !== 'e' || source === undefined || destination === undefined || more.length > 0) return undefined;
   if (kindChar !== 'q' && kindChar !== 'e') return undefined;
@@ -128,6 +131,7 @@ function bindingRoute(core: CoreClient, method: string, vhost: string, rest: str
     const args = jsonToHeaders(f['arguments']);
     if (kind === 'queue') v.bindQueue(destination, source, routingKey, args);
     else v.bindExchange(destination, source, routingKey, args);
+    await v.definitionsDurable();
     const key = views.bindingJson({ source, destination, destinationKind: kind, routingKey, args }, vhost);
     return { status: 201, body: undefined, location: encodeURIComponent(String(key['properties_key'])) };
   }
@@ -137,6 +141,7 @@ function bindingRoute(core: CoreClient, method: string, vhost: string, rest: str
   if (method !== 'DELETE') return undefined;
   if (kind === 'queue') v.unbindQueue(destination, source, found.routingKey, found.args);
   else v.unbindExchange(destination, source, found.routingKey, found.args);
+  await v.definitionsDurable();
   return noContent;
 }
 

@@ -42,6 +42,8 @@ export class AclStore {
     if (acls.size + fresh.length > aclBindingsMax)
       throw brokerError(ErrorCode.resourceExhausted, `At most ${aclBindingsMax} ACL bindings are kept`);
     for (const b of fresh) await this.#log.commit({ type: 'acl.put', binding: copyOf(b) });
+    // A binding there already may be another request's, still being written.
+    await this.#log.settled();
   }
 
   /** Deletes what each filter matches; answers, per filter, the bindings it matched. */
@@ -51,6 +53,7 @@ export class AclStore {
     const gone = new Map<string, AclBinding>();
     for (const list of matched) for (const b of list) gone.set(aclBindingKey(b), b);
     for (const binding of gone.values()) await this.#log.commit({ type: 'acl.delete', binding });
+    await this.#log.settled();
     return matched;
   }
 

@@ -345,7 +345,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   /** Opens a vhost's objects (those `found` at start, new ones otherwise) and the vhost over them. */
   async #openVhost(name: string, found: FoundObjects | undefined): Promise<void> {
     this.#checkOpen();
-    if (this.#vhosts.has(name)) return;
+    // Open already, perhaps by a call whose definition is still being written: wait for it too.
+    if (this.#vhosts.has(name)) return this.#definitions.putVhost(name);
     if (name.length === 0 || name.length > vhostNameCharsMax) {
       throw brokerError(
         ErrorCode.invalidArgument,

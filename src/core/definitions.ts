@@ -161,9 +161,10 @@ export class Definitions implements StreamDefinitions {
     this.#issue({ type: 'exchange.delete', vhost, name });
   }
 
-  putQueue(vhost: string, name: string, options: QueueOptions): void {
+  /** Resolves once the queue's definition is durable (a failure also surfaces through `flush`). */
+  putQueue(vhost: string, name: string, options: QueueOptions): Promise<void> {
     const { exclusiveOwner: _owner, ...stored } = options;
-    this.#issue({ type: 'queue.put', vhost, name, options: stored });
+    return this.#issue({ type: 'queue.put', vhost, name, options: stored });
   }
 
   deleteQueue(vhost: string, name: string): void {
@@ -215,15 +216,21 @@ export class Definitions implements StreamDefinitions {
     await this.#log.close();
   }
 
-  /** A write for a synchronous caller: its failure surfaces through `flush` (and the executor). */
-  #issue(entry: DefinitionsEntry): void {
+  /**
+   * A write for a synchronous caller: its failure surfaces through `flush` (and the executor). The
+   * promise is the write's durability, for a caller that waits for it; ignoring it is safe.
+   */
+  #issue(entry: DefinitionsEntry): Promise<void> {
+    let durable: Promise<void>;
     try {
-      this.#log.commit(entry).catch((err: unknown) => {
-        this.#failure ??= err;
-      });
+      durable = this.#log.commit(entry);
     } catch (err) {
-      this.#failure ??= err;
+      durable = Promise.reject(err);
     }
+    durable.catch((err: unknown) => {
+      this.#failure ??= err;
+    });
+    return durable;
   }
 }
 
@@ -371,6 +378,8 @@ export class Users {
 
   async delete(name: string): Promise<void> {
     if (this.#log.state.users.has(name)) await this.#log.commit({ type: 'user.delete', name });
+    // A user gone already may be another request's deletion, still being written.
+    else await this.#log.settled();
   }
 
   /**

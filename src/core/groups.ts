@@ -117,6 +117,8 @@ export class ConsumerGroups {
       if (!log.state.offsets.has(offsetKey(stream, partition))) continue;
       await this.#change(group, log, { type: 'offset.delete', stream, partition });
     }
+    // An offset already gone may be another request's deletion, still being written.
+    if (this.#groups.get(group) === log) await log.settled();
   }
 
   /** A stream was deleted: every group's offsets on it go. */

@@ -139,7 +139,8 @@ export class Permissions {
   }
 
   async delete(vhost: string, user: string): Promise<void> {
-    if (this.of(vhost, user) === undefined) return;
+    // Already gone, perhaps by a deletion still being written: answered once that is stored too.
+    if (this.of(vhost, user) === undefined) return this.#log.settled();
     await this.#log.commit({ type: 'permission.delete', vhost, user });
   }
 
@@ -166,11 +167,13 @@ export class Permissions {
   /** Clears the user's topic permission on `exchange`, or on every exchange when none is named. */
   async deleteTopic(vhost: string, user: string, exchange?: string): Promise<void> {
     const exchanges = this.topicsOf(vhost, user);
-    if (exchanges === undefined) return;
-    const names = exchange === undefined ? [...exchanges.keys()] : exchanges.has(exchange) ? [exchange] : [];
+    const all = exchange === undefined ? [...(exchanges?.keys() ?? [])] : [exchange];
+    const names = all.filter((name) => exchanges?.has(name) === true);
     for (const name of names) {
       await this.#log.commit({ type: 'topicPermission.delete', vhost, user, exchange: name });
     }
+    // Nothing left to delete may still be a deletion being written.
+    await this.#log.settled();
   }
 
   /**

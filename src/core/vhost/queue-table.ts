@@ -30,6 +30,11 @@ export interface QueueState {
   readonly incarnation: number;
   readonly exec: Executor;
   readonly engine: DeferredQueue;
+  /**
+   * While the queue's definition is not yet durable: its write. A message confirmed to the queue
+   * waits for it too, whoever declared the queue, so a crash cannot lose the queue under it.
+   */
+  defined?: Promise<void> | undefined;
 }
 
 export interface QueueTableDeps {

@@ -90,6 +90,11 @@ interface OwnerState {
 const settled: Promise<void> = Promise.resolve();
 const ignore = (): void => {};
 
+/** A message's durability and its queue's: confirmed once both are stored. */
+function withDefinition(message: Promise<void>, definition: Promise<void>): Promise<void> {
+  return Promise.all([message, definition]).then(ignore);
+}
+
 /** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
 /**
  * A transactional batch whose own add to its transaction was refused (KIP-890 part 2), as producers
@@ -252,7 +257,8 @@ export class Vhost implements VirtualHost {
       );
     }
     const state = this.#queues.add(actual, options);
-    if (state.persisted) this.#deps.definitions.putQueue(this.name, actual, options);
+    if (state.persisted)
+      this.#awaitDefinition(state, this.#deps.definitions.putQueue(this.name, actual, options));
     // A stream queue's stream exists once its engine is open; its policy retention follows then.
     if (options.kind === 'stream') {
       state.engine.ready.then(
@@ -313,6 +319,17 @@ export class Vhost implements VirtualHost {
 
   definitionsDurable(): Promise<void> {
     return this.#deps.definitions.flush();
+  }
+
+  /**
+   * Confirms to the queue wait for `written` until it is durable (./queue-table.ts `defined`). A
+   * write that failed stays: the queue would not survive a crash, so its messages are refused.
+   */
+  #awaitDefinition(state: QueueState, written: Promise<void>): void {
+    state.defined = written;
+    written.then(() => {
+      if (state.defined === written) state.defined = undefined;
+    }, ignore);
   }
 
   #freshName(): string {
@@ -407,9 +424,12 @@ export class Vhost implements VirtualHost {
         continue;
       }
       if (!result.accepted) refused ??= refusedError(name);
-      if (first === undefined) first = result.durable;
-      else if (more === undefined) more = [first, result.durable];
-      else more.push(result.durable);
+      // A queue whose definition is still being written: the message is confirmed with it.
+      const durable =
+        state.defined === undefined ? result.durable : withDefinition(result.durable, state.defined);
+      if (first === undefined) first = durable;
+      else if (more === undefined) more = [first, durable];
+      else more.push(durable);
     }
     const all =
       more !== undefined ? Promise.all(more).then(() => undefined) : first === undefined ? settled : first;

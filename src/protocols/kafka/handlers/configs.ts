@@ -279,15 +279,19 @@ function applyOperations(
   return [...values].map(([name, value]) => ({ name, value }));
 }
 
-/** SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level, share.record.lock.duration.ms), all or none. */
-function alterGroupConfigs(
+/**
+ * SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level,
+ * share.record.lock.duration.ms), all or none; answered once the group's log holds them.
+ */
+async function alterGroupConfigs(
   broker: KafkaBroker,
   resource: { resourceName: string; configs: readonly ConfigOperation[] },
   validateOnly: boolean,
-): ResourceResult {
+): Promise<ResourceResult> {
   const changes = scalarChanges(resource.configs);
   if (!Array.isArray(changes)) return failed(KafkaError.invalidConfig, changes.refused);
   const refused = broker.shareGroups.configure(resource.resourceName, changes, validateOnly);
+  if (refused === undefined && !validateOnly) await broker.shareGroups.flushed(resource.resourceName);
   if (refused === undefined) return done;
   return failed(
     refused.code,
@@ -310,7 +314,7 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
         continue;
       }
       if (resource.resourceType === resourceType.group) {
-        responses.push(answer(resource, alterGroupConfigs(broker, resource, request.validateOnly)));
+        responses.push(answer(resource, await alterGroupConfigs(broker, resource, request.validateOnly)));
         continue;
       }
       let result = refuseResource(ctx, resource);
