@@ -11,9 +11,10 @@
  *
  * In-flight ids: the whole map lives in memory, which is all a reconnect to the same broker needs.
  * Only the entries whose delivery id is negative are stored: an adapter's marker that no queue can
- * rebuild (MQTT's "PUBREL still owed"). An entry naming a delivery is never stored, because queues
- * number their deliveries afresh after a restart, so a stored delivery id would name some other
- * message; the unacked message itself comes back from its durable queue, flagged redelivered.
+ * rebuild (MQTT's "PUBREL still owed", or a QoS 2 message sent, named by `Delivery.storedAt`). An entry
+ * naming a delivery is never stored, because queues number their deliveries afresh after a restart, so a
+ * stored delivery id would name some other message; the unacked message itself comes back from its
+ * durable queue, flagged redelivered.
  * Hence a QoS 1 stream into a durable session writes nothing here per message, and the marker
  * changes that remain are gathered into at most one entry per event-loop turn per session.
  *

@@ -264,6 +264,11 @@ export interface Delivery {
   readonly deliveryCount: number;
   /** Messages left ready in the queue after this one (AMQP get-ok message-count). */
   readonly remaining: number;
+  /**
+   * Where a durable queue stores the message: unlike `id`, the same after a restart, as long as the
+   * message keeps its place (a requeue at the tail moves it). Absent for a message not stored.
+   */
+  readonly storedAt?: number | undefined;
 }
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';

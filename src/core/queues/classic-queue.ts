@@ -473,6 +473,7 @@ export class ClassicQueue implements QueueEngine {
       redelivered: m.redelivered,
       deliveryCount: m.deliveryCount,
       remaining: this.#ready.count,
+      storedAt: m.offset >= 0 ? m.offset : undefined,
     };
     if (noAck) this.#remove(m);
     else this.#hold(m, c, owner);

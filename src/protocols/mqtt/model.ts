@@ -55,6 +55,17 @@ export const pubrelOwed = -1;
  */
 export const pubrelAwaited = -2;
 
+/**
+ * In the same map, for a durable session: a QoS 2 PUBLISH sent under the packet id and not yet PUBRECed,
+ * naming its message by `Delivery.storedAt` (which, unlike the delivery id, a restart keeps) so the
+ * resend after a restart reuses the id [MQTT-4.4.0-1]. Every value from -3 down is one of these.
+ */
+const sentBase = -3;
+
+export function sentMarker(storedAt: number): number {
+  return sentBase - storedAt;
+}
+
 /** Packet ids run 1 to 65535 (§2.2.1); the client's ids are stored at this offset above ours. */
 const inboundKeyBase = 65_536;
 

@@ -13,7 +13,7 @@ import type { Delivery, Message, MessageProperties } from '../../core/types.js';
 import type { Properties } from './codec/properties.js';
 import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
 import { Reason } from './limits.js';
-import { pubrelOwed, type SubscriptionEntry } from './model.js';
+import { pubrelOwed, type SubscriptionEntry, sentMarker } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
 import type { Connection, OutboundEntry } from './session.js';
@@ -180,7 +180,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     }
     return;
   }
-  const resent = conn.resend.get(delivery.id);
+  const resent = conn.resend.get(delivery.id) ?? resentStored(conn, delivery);
   const packetId = resent ?? allocatePacketId(conn);
   // DUP whenever it may have been sent before [MQTT-3.3.1-1]: a resend under its old packet id, or a
   // message core hands back redelivered (after a broker restart its old packet id is not known).
@@ -292,8 +292,27 @@ function ackSent(conn: Connection, delivery: Delivery): void {
   conn.core.ack(delivery.queue, delivery.id);
 }
 
+/** The packet id a durable session stored for this message before a restart (`sentMarker`). */
+function resentStored(conn: Connection, delivery: Delivery): number | undefined {
+  const { storedAt } = delivery;
+  if (storedAt === undefined || conn.resend.size === 0) return undefined;
+  return conn.resend.get(sentMarker(storedAt));
+}
+
+/**
+ * What the session records of a PUBLISH sent from its queue: the delivery id, kept in memory only, or
+ * for a durable session's stored QoS 2 message its place in the queue's log, which is written.
+ */
+function inflightValue(conn: Connection, delivery: Delivery, qos: 1 | 2): number {
+  const { storedAt } = delivery;
+  if (qos === 1 || storedAt === undefined || !conn.session!.durable) return delivery.id;
+  return sentMarker(storedAt);
+}
+
 function track(conn: Connection, delivery: Delivery, packetId: number, stored: boolean, qos: 1 | 2): void {
   conn.resend.delete(delivery.id);
+  if (delivery.storedAt !== undefined && conn.resend.size > 0)
+    conn.resend.delete(sentMarker(delivery.storedAt));
   conn.reserved.delete(packetId);
   const { outbound } = conn;
   if (outbound.size === 0) outbound.set(outboundSentinelId, outboundSentinel);
@@ -305,7 +324,7 @@ function track(conn: Connection, delivery: Delivery, packetId: number, stored: b
     qos,
   });
   if (!stored) return;
-  const pending = conn.session!.setInflight(packetId, delivery.id);
+  const pending = conn.session!.setInflight(packetId, inflightValue(conn, delivery, qos));
   // Only a durable session writes anything; the others need no handler per message.
   if (conn.session!.durable) persist(conn, pending);
 }

@@ -95,7 +95,10 @@ export interface Connection extends ClientHandle, DescribedFields {
   readonly inboundAliases: Map<number, string>;
   readonly outboundAliases: Map<string, number>;
   readonly outbound: Map<number, OutboundEntry>;
-  /** Delivery id → packet id of messages sent before a reconnect, reused when they come again (§4.4). */
+  /**
+   * Delivery id (or, for a durable session's QoS 2 message, its `sentMarker`) → packet id of messages
+   * sent before a reconnect or a restart, reused when they come again (§4.4).
+   */
   readonly resend: Map<number, number>;
   /** Packet ids of `resend`, not to be given to new messages meanwhile. */
   readonly reserved: Set<number>;
