@@ -183,7 +183,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
   const resent = conn.resend.get(delivery.id) ?? resentStored(conn, delivery);
   const packetId = resent ?? allocatePacketId(conn);
   // DUP whenever it may have been sent before [MQTT-3.3.1-1]: a resend under its old packet id, or a
-  // message core hands back redelivered (after a broker restart its old packet id is not known).
+  // message core hands back redelivered (after a broker restart only a durable session's QoS 2 ids are known).
   const dup = resent !== undefined || delivery.redelivered;
   const bytes = encodeWithId(conn, message, how, packetId, dup);
   if (bytes === undefined) {
