@@ -116,3 +116,39 @@ for (const version of [4, 5] as const) {
     });
   });
 }
+
+// Without a restart the resend finds the id through the same stored marker (a disconnect requeues the
+// message in its place, so its offset is unchanged): this keeps that path from regressing.
+test('MQTT 5.0 subscriber on file storage: a QoS 2 PUBLISH not answered is resent under its packet id on reconnect', async () => {
+  await inTempFolder('switchyard-qos2-out-reconnect-', async (dataDir) => {
+    const broker = await startMqttBroker({ storage: 'file', dataDir });
+    try {
+      const first = await rawClient(broker.port, 5);
+      await first.connect(subscriberId, persistent(5));
+      first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 2 }] });
+      await first.expect((p) => p.cmd === 'suback', packetWaitMs);
+      const pub = await connect(broker.url);
+      await pub.publishAsync(topic, 'again', { qos: 2 });
+      await closeAll(pub);
+      const sent = (await first.expect(isPublish, packetWaitMs)) as IPublishPacket;
+      first.end();
+      await first.closed;
+      await afterReconnect(broker.port, sent.messageId!);
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
+async function afterReconnect(port: number, packetId: number): Promise<void> {
+  const second = await rawClient(port, 5);
+  try {
+    await second.connect(subscriberId, persistent(5));
+    const again = (await second.expect(isPublish, packetWaitMs)) as IPublishPacket;
+    assert.equal(again.messageId, packetId, 'the original packet id [MQTT-4.4.0-1]');
+    assert.equal(again.dup, true);
+    assert.equal(again.payload.toString(), 'again');
+  } finally {
+    second.end();
+  }
+}
