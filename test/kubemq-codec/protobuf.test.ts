@@ -187,3 +187,17 @@ test('a repeated field of more than repeatedItemsMax items is refused while it i
     /more than 10000 items in Messages/,
   );
 });
+
+test('a map field of more than repeatedItemsMax entries is refused while it is read', () => {
+  const message = (count: number) =>
+    encodeMessage(kubemqSchema, 'QueueMessage', {
+      Channel: 'q',
+      Tags: Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 'v'])),
+    });
+  const within = decodeMessage(kubemqSchema, 'QueueMessage', message(repeatedItemsMax));
+  assert.equal(Object.keys(within['Tags'] as object).length, repeatedItemsMax);
+  assert.throws(
+    () => decodeMessage(kubemqSchema, 'QueueMessage', message(repeatedItemsMax + 1)),
+    /more than 10000 entries in Tags/,
+  );
+});

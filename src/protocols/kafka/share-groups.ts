@@ -524,6 +524,15 @@ export class ShareGroupCoordinator {
     return undefined;
   }
 
+  /**
+   * Puts back configs whose write failed (`configure` answered for them before it was known), as they
+   * were read with `configsOf` before; nothing is written, the group's log failed with that write.
+   */
+  restoreConfigs(groupId: string, before: ReadonlyArray<{ name: string; value: string }>): void {
+    const group = this.#groups.get(groupId);
+    if (group !== undefined) for (const { name, value } of before) setterOf(name, value)?.(group);
+  }
+
   configsOf(groupId: string): Array<{ name: string; value: string; isDefault: boolean }> {
     const group = this.#groups.get(groupId);
     return [

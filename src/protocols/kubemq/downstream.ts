@@ -206,11 +206,21 @@ export class Upstream {
     sink.onClose(() => caller.close());
   }
 
-  /** Sends the request's messages; resolves once it is answered. */
+  /**
+   * Sends the request's messages; resolves once it is answered. A request is a batch send: more than
+   * `batchMessagesMax` messages is refused whole, as SendQueueMessagesBatch refuses them.
+   */
   request(request: QueuesUpstreamRequest): Promise<void> {
     const count = request.Messages.length;
-    const results =
+    const { batchMessagesMax } = this.#caller.server.limits;
+    const refusal =
       count === 0
+        ? 'no messages to send'
+        : count > batchMessagesMax
+          ? `batch of ${count} messages exceeds ${batchMessagesMax}`
+          : undefined;
+    const results =
+      refusal !== undefined
         ? Promise.resolve(undefined)
         : sendQueueMessages(this.#caller, request.Messages).catch(() => undefined);
     const previous = this.#answered;
@@ -222,7 +232,7 @@ export class Upstream {
         RefRequestID: request.RequestID,
         Results: sent ?? [],
         IsError: sent === undefined,
-        Error: sent === undefined ? 'no messages to send' : '',
+        Error: sent === undefined ? (refusal ?? 'messages not sent') : '',
       });
     })();
     return this.#answered;

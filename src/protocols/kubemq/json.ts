@@ -63,8 +63,12 @@ function valueFrom(field: ProtoField, value: unknown, depth: number): unknown {
   if (value === null || value === undefined) return defaultOf(field);
   if (field.kind === 'map') {
     if (typeof value !== 'object' || Array.isArray(value)) fail(`field ${field.name} must be an object`);
+    const entries = Object.entries(value as object);
+    // As a repeated field's items, for the same reason: each entry costs the one event loop.
+    if (entries.length > repeatedItemsMax)
+      fail(`field ${field.name} has more than ${repeatedItemsMax} entries`);
     const out: Record<string, string> = {};
-    for (const [key, item] of Object.entries(value as object)) {
+    for (const [key, item] of entries) {
       if (typeof item !== 'string') fail(`field ${field.name} must map strings to strings`);
       out[key] = item;
     }

@@ -20,9 +20,9 @@ export interface KubemqLimits {
   /** Messages one `ReceiveQueueMessages` may ask for. */
   readonly receiveMessagesMax: number;
   /**
-   * Messages one `SendQueueMessagesBatch` (REST `/queue/send_batch`) may carry; a larger batch is
-   * refused whole. Checking, storing and answering cost about 15–20 µs a message on the one event
-   * loop, so 100,000 held every other client for seconds.
+   * Messages one `SendQueueMessagesBatch` (REST `/queue/send_batch`) or one `QueuesUpstream` request
+   * may carry; a larger batch is refused whole. Checking, storing and answering cost about 15–20 µs a
+   * message on the one event loop, so 100,000 held every other client for seconds.
    */
   readonly batchMessagesMax: number;
   /** Messages one `QueuesDownstream` get may hold (KubeMQ allows 200,000; they are held in memory). */

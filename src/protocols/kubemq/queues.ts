@@ -130,7 +130,6 @@ export async function sendQueueMessage(
   return out;
 }
 
-/** Sends every message at once and waits for all: one result each, in order. */
 /**
  * Messages of one batch started in one turn of the event loop: a batch of 100,000 started them all in
  * one, and held every other client for 4.5–11.5 s. Between slices the loop serves the others; the
@@ -138,6 +137,7 @@ export async function sendQueueMessage(
  */
 const batchSliceMessagesMax = 256;
 
+/** Sends every message, a slice a turn, and waits for all: one result each, in order. */
 export async function sendQueueMessages(
   caller: Caller,
   messages: readonly QueueMessage[],

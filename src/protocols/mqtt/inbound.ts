@@ -265,17 +265,39 @@ function settleRun(conn: Connection, run: ConfirmRun, failure: number | undefine
   // A closed run stays the connection's newest until the next publish replaces it.
   run.open = false;
   const session = conn.session;
+  const ahead = answersAhead.get(conn);
   if (failure !== undefined || run.qos2 === undefined || session?.durable !== true) {
-    answerRun(conn, run, failure);
+    if (ahead === undefined) answerRun(conn, run, failure);
+    else answerInTurn(conn, ahead, () => answerRun(conn, run, failure));
     return;
   }
-  storeAwaiting(session, run, run.qos2.awaiting).then(
-    () => answerRun(conn, run, undefined),
+  const stored = storeAwaiting(session, run, run.qos2.awaiting).then(
+    () => undefined,
     (err: unknown) => {
       conn.server.logger.warn({ err, connection: conn.id }, 'mqtt QoS 2 packet ids not stored');
-      answerRun(conn, run, Reason.unspecified);
+      return Reason.unspecified;
     },
   );
+  const ready = Promise.all([ahead, stored]).then(([, reason]) => reason);
+  answerInTurn(conn, ready, (reason) => answerRun(conn, run, reason));
+}
+
+/**
+ * A connection's answers still waiting for a QoS 2 id's write. A later run's answers go after them,
+ * never ahead: PUBACKs keep the order of their PUBLISHes, and PUBRECs theirs [MQTT-4.6.0-2, -3],
+ * also when one run mixed QoS 1 and 2 and its PUBACKs wait with its PUBRECs.
+ */
+const answersAhead = new WeakMap<Connection, Promise<void>>();
+
+function answerInTurn<T>(conn: Connection, ready: Promise<T>, answer: (value: T) => void): void {
+  const answered = ready.then(answer).then(
+    () => undefined,
+    (err: unknown) => conn.server.logger.warn({ err, connection: conn.id }, 'mqtt acknowledgements not sent'),
+  );
+  answersAhead.set(conn, answered);
+  answered.then(() => {
+    if (answersAhead.get(conn) === answered) answersAhead.delete(conn);
+  });
 }
 
 /** The run's QoS 2 ids still awaiting PUBREL, in the session's stored state. */

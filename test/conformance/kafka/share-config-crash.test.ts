@@ -3,7 +3,8 @@
  * only once the group's log holds it: a child broker whose group logs' writes never land is asked to
  * change `share.record.lock.duration.ms`, then SIGKILLed, and a broker started on the same folder
  * describes the group's configs. Before the fix the change was answered at once and the old value
- * was back after the restart.
+ * was back after the restart. And a change whose write fails (the disk refuses the group's log) is
+ * not answered NONE: before, it was, and the group went on with the value no restart would have.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,7 +13,10 @@ import {
   type DescribeConfigsResponse,
   type IncrementalAlterConfigsResponse,
 } from '../../../src/protocols/kafka/codec/index.js';
+import { KafkaError } from '../../../src/protocols/kafka/errors.js';
+import { startTestBroker } from '../../../testing/broker.js';
 import { inTempFolder, settlesWithin, startStalledChild } from '../../../testing/crash-stall.js';
+import { FaultyIo } from '../../../testing/faulty-io.js';
 import { startKafkaBroker } from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
@@ -78,5 +82,23 @@ test("a share group's config change is answered only once stored: the new value 
       assert.equal(value, '5000', 'the value stored before the stall is kept');
     } finally {
       await broker.stop();
+    }
+  }));
+
+test("a share group's config change whose write fails is an error, and the value before stays", () =>
+  inTempFolder('switchyard-share-config-fail-', async (dataDir) => {
+    const io = new FaultyIo();
+    const tb = await startTestBroker({ listeners: ['kafka'], storage: 'file', dataDir, storageIo: io });
+    try {
+      const wire = await WireClient.open(tb.port('kafka'));
+      assert.equal(await setLockMs(wire, '5000'), KafkaError.none);
+      io.failing.add('/logs/group.');
+      assert.equal(await setLockMs(wire, '7000'), KafkaError.unknownServerError, 'not NONE');
+      assert.ok(io.refused > 0, "the disk refused the group's log");
+      io.failing.clear();
+      assert.equal(await lockMsOf(wire), '5000', 'the value stored before is the one in force');
+      wire.close();
+    } finally {
+      await tb.stop();
     }
   }));

@@ -2,7 +2,8 @@
  * A `/queue/send_batch` of 100,000 messages (5 MB of JSON, far under jsonBytesMax) held the event loop
  * 4.5–11.5 s (load 11–16) while every message was read, stored and answered. A batch of more than
  * `batchMessagesMax` (1,024) messages is now refused whole, and a JSON array of more than 10,000 items
- * before its items are read; the messages of an accepted batch start a slice at a time.
+ * before its items are read (a Tags map of more than 10,000 entries likewise); the messages of an
+ * accepted batch start a slice at a time.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -37,4 +38,14 @@ test('a batch one past batchMessagesMax is refused whole; one of exactly it is s
   const sent = await rest<{ Results: unknown[] }>(server.rest, '/queue/send_batch', batchOf(max));
   assert.equal(sent.is_error, false);
   assert.equal(sent.data.Results.length, max);
+});
+
+test('a message of more than 10,000 tags is refused before its tags are read', async () => {
+  const tags = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 'v']));
+  const message = (count: number) => ({ ClientID: 'c', Channel: 'batch.q', Body: 'aGk=', Tags: tags(count) });
+  const refused = await rest(server.rest, '/queue/send', message(10_001));
+  assert.equal(refused.is_error, true);
+  assert.match(refused.message, /more than 10000 entries/);
+  const sent = await rest(server.rest, '/queue/send', message(100));
+  assert.equal(sent.is_error, false);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { kubemqLimitsDefault } from '../../../src/protocols/kubemq/limits.js';
 import {
   call,
   collectStream,
@@ -67,6 +68,17 @@ test('upstream sends a request of messages and answers one result each, in order
   const results = answer['Results'] as Row[];
   assert.equal(results.length, 3);
   assert.ok(results.every((r) => r['IsError'] === false && r['MessageID'] !== ''));
+});
+
+test('an upstream request of more than batchMessagesMax messages is refused whole, as a batch send', async () => {
+  const max = kubemqLimitsDefault.batchMessagesMax;
+  const texts = (count: number) => Array.from({ length: count }, (_, i) => `b${i}`);
+  const past = await upstream('qs.big', texts(max + 1));
+  assert.equal(past['IsError'], true);
+  assert.match(String(past['Error']), new RegExp(`batch of ${max + 1} messages exceeds ${max}`));
+  const sent = await upstream('qs.big', texts(max));
+  assert.equal(sent['IsError'], false);
+  assert.equal((sent['Results'] as Row[]).length, max);
 });
 
 test('downstream get with auto-ack takes the messages for good', async () => {

@@ -281,7 +281,9 @@ function applyOperations(
 
 /**
  * SET and DELETE of a share group's configs (share.auto.offset.reset, share.isolation.level,
- * share.record.lock.duration.ms), all or none; answered once the group's log holds them.
+ * share.record.lock.duration.ms), all or none; answered once the group's log holds them. A write
+ * that fails is UNKNOWN_SERVER_ERROR, as Kafka's controller answers a config it could not store, and
+ * the values before are put back: a success is never answered for what a restart would not have.
  */
 async function alterGroupConfigs(
   broker: KafkaBroker,
@@ -290,13 +292,18 @@ async function alterGroupConfigs(
 ): Promise<ResourceResult> {
   const changes = scalarChanges(resource.configs);
   if (!Array.isArray(changes)) return failed(KafkaError.invalidConfig, changes.refused);
-  const refused = broker.shareGroups.configure(resource.resourceName, changes, validateOnly);
-  if (refused === undefined && !validateOnly) await broker.shareGroups.flushed(resource.resourceName);
-  if (refused === undefined) return done;
-  return failed(
-    refused.code,
-    `Invalid value ${refused.change.value} for configuration ${refused.change.name}`,
-  );
+  const { shareGroups } = broker;
+  const group = resource.resourceName;
+  const before = shareGroups.configsOf(group).filter((c) => changes.some((change) => change.name === c.name));
+  const refused = shareGroups.configure(group, changes, validateOnly);
+  if (refused !== undefined)
+    return failed(
+      refused.code,
+      `Invalid value ${refused.change.value} for configuration ${refused.change.name}`,
+    );
+  if (validateOnly || (await shareGroups.flushed(group))) return done;
+  shareGroups.restoreConfigs(group, before);
+  return failed(KafkaError.unknownServerError, `The configs of share group ${group} could not be stored`);
 }
 
 export const incrementalAlterConfigsHandler: ApiHandler = {
