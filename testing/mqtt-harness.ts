@@ -122,6 +122,11 @@ export function disconnectReason(packets: readonly Packet[]): number | undefined
 }
 
 /** A bare MQTT client over TCP: sends exactly the packets (or bytes) a test gives, records what comes back. */
+/** CONNECT fields of a persistent session: clean session 0 (3.1.1), or Clean Start 0 with an hour's expiry (5.0). */
+export function persistentSession(version: 4 | 5): Partial<IConnectPacket> {
+  return version === 5 ? { clean: false, properties: { sessionExpiryInterval: 3600 } } : { clean: false };
+}
+
 export interface RawClient {
   readonly packets: Packet[];
   send(packet: Packet): void;

@@ -10,9 +10,6 @@
  * PUBREL again after it, under the same packet id, and not the message.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type {
   IConnackPacket,
@@ -22,12 +19,18 @@ import type {
   IPubrelPacket,
   Packet,
 } from 'mqtt-packet';
-import { type StalledChild, settlesWithin, startStalledChild } from '../../../testing/crash-stall.js';
+import {
+  inTempFolder,
+  type StalledChild,
+  settlesWithin,
+  startStalledChild,
+} from '../../../testing/crash-stall.js';
 import {
   closeAll,
   connect,
   inbox,
   type MqttTestBroker,
+  persistentSession,
   rawClient,
   sleep,
   startMqttBroker,
@@ -43,24 +46,10 @@ const publisherId = 'qos2-publisher';
 const subscriberId = 'qos2-subscriber';
 const topic = 'qos2/once';
 
-/** A persistent session in either version: clean session 0 (3.1.1), or Clean Start 0 with an expiry (5.0). */
-function persistent(version: Version): Record<string, unknown> {
-  return version === 5 ? { clean: false, properties: { sessionExpiryInterval: 3600 } } : { clean: false };
-}
-
 function mqttOptions(version: Version) {
   return version === 5
     ? ({ protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } } as const)
     : ({ protocolVersion: 4, clean: false } as const);
-}
-
-async function withDataDir(body: (dataDir: string) => Promise<void>): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-qos2-crash-'));
-  try {
-    await body(dataDir);
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-  }
 }
 
 /** The offline subscriber's persistent session, subscribed at QoS 2, then gone. */
@@ -73,7 +62,7 @@ async function offlineSubscriber(port: number, version: Version): Promise<void> 
 /** The raw publisher's persistent session; returns the client and whether the session was present. */
 async function publisher(port: number, version: Version) {
   const raw = await rawClient(port, version);
-  const connack = (await raw.connect(publisherId, persistent(version))) as IConnackPacket;
+  const connack = (await raw.connect(publisherId, persistentSession(version))) as IConnackPacket;
   return { raw, present: connack.sessionPresent };
 }
 
@@ -166,7 +155,7 @@ async function publishedThenKilled(
 for (const version of [4, 5] as const) {
   describe(`QoS 2 across a crash, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
     test('PUBREC received, SIGKILL, PUBLISH resent with DUP and PUBREL: delivered exactly once', async () => {
-      await withDataDir(async (dataDir) => {
+      await inTempFolder('switchyard-qos2-crash-', async (dataDir) => {
         await publishedThenKilled(dataDir, version, 7, 'once', false);
         await restarted(dataDir, async (broker) => {
           await resendAndRelease(broker, version, 7, 'once');
@@ -176,7 +165,7 @@ for (const version of [4, 5] as const) {
     });
 
     test('PUBCOMP received, SIGKILL: the released id is free, a new message under it is delivered', async () => {
-      await withDataDir(async (dataDir) => {
+      await inTempFolder('switchyard-qos2-crash-', async (dataDir) => {
         await publishedThenKilled(dataDir, version, 9, 'first', true);
         await restarted(dataDir, async (broker) => {
           const { raw } = await publisher(broker.port, version);
@@ -197,7 +186,7 @@ for (const version of [4, 5] as const) {
     // The id is written once the message is: a crash between the two writes leaves the message without
     // its id, so the resend is stored again (a duplicate, never a loss; docs/durability-tests.md).
     test('no PUBREC while the packet id is not stored; the resend after SIGKILL is not lost', async () => {
-      await withDataDir(async (dataDir) => {
+      await inTempFolder('switchyard-qos2-crash-', async (dataDir) => {
         let pubrecEarly = true;
         await inChild(dataDir, async (child) => {
           await offlineSubscriber(child.port, version);
@@ -221,11 +210,11 @@ for (const version of [4, 5] as const) {
 
 for (const version of [4, 5] as const) {
   test(`MQTT ${version === 5 ? '5.0' : '3.1.1'} subscriber: PUBREL sent before SIGKILL is sent again after it, the message not`, async () => {
-    await withDataDir(async (dataDir) => {
+    await inTempFolder('switchyard-qos2-crash-', async (dataDir) => {
       let packetId = 0;
       await inChild(dataDir, async (child) => {
         const sub = await rawClient(child.port, version);
-        await sub.connect(subscriberId, persistent(version));
+        await sub.connect(subscriberId, persistentSession(version));
         sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 2 }] });
         await sub.expect((p) => p.cmd === 'suback');
         const pub = await connect(`mqtt://127.0.0.1:${child.port}`);
@@ -242,7 +231,7 @@ for (const version of [4, 5] as const) {
       await restarted(dataDir, async (broker) => {
         const sub = await rawClient(broker.port, version);
         try {
-          const connack = (await sub.connect(subscriberId, persistent(version))) as IConnackPacket;
+          const connack = (await sub.connect(subscriberId, persistentSession(version))) as IConnackPacket;
           assert.equal(connack.sessionPresent, true);
           await sub.expect(isPubrel(packetId), 5_000);
           sub.send({ cmd: 'pubcomp', messageId: packetId });

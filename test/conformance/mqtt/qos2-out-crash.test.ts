@@ -14,6 +14,7 @@ import { inTempFolder, startStalledChild } from '../../../testing/crash-stall.js
 import {
   closeAll,
   connect,
+  persistentSession,
   type RawClient,
   rawClient,
   sleep,
@@ -30,10 +31,6 @@ const completedBefore = 2;
 const packetWaitMs = 5_000;
 /** Time the broker gets before the SIGKILL to write what the exchanges so far changed. */
 const settleMs = 300;
-
-function persistent(version: Version): Record<string, unknown> {
-  return version === 5 ? { clean: false, properties: { sessionExpiryInterval: 3600 } } : { clean: false };
-}
 
 const isPublish = (p: Packet) => p.cmd === 'publish';
 const isPubrel = (id: number) => (p: Packet) => p.cmd === 'pubrel' && (p as IPubrelPacket).messageId === id;
@@ -52,7 +49,7 @@ async function leftInFlight(dataDir: string, version: Version): Promise<number> 
   const child = await startStalledChild(dataDir, 'mqtt');
   try {
     const sub = await rawClient(child.port, version);
-    await sub.connect(subscriberId, persistent(version));
+    await sub.connect(subscriberId, persistentSession(version));
     sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 2 }] });
     await sub.expect((p) => p.cmd === 'suback', packetWaitMs);
     const pub = await connect(`mqtt://127.0.0.1:${child.port}`);
@@ -81,7 +78,7 @@ async function afterRestart(dataDir: string, version: Version, body: (sub: RawCl
   try {
     const sub = await rawClient(broker.port, version);
     try {
-      const connack = (await sub.connect(subscriberId, persistent(version))) as IConnackPacket;
+      const connack = (await sub.connect(subscriberId, persistentSession(version))) as IConnackPacket;
       assert.equal(connack.sessionPresent, true, "the subscriber's session survived");
       await body(sub);
     } finally {
@@ -124,7 +121,7 @@ test('MQTT 5.0 subscriber on file storage: a QoS 2 PUBLISH not answered is resen
     const broker = await startMqttBroker({ storage: 'file', dataDir });
     try {
       const first = await rawClient(broker.port, 5);
-      await first.connect(subscriberId, persistent(5));
+      await first.connect(subscriberId, persistentSession(5));
       first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 2 }] });
       await first.expect((p) => p.cmd === 'suback', packetWaitMs);
       const pub = await connect(broker.url);
@@ -143,7 +140,7 @@ test('MQTT 5.0 subscriber on file storage: a QoS 2 PUBLISH not answered is resen
 async function afterReconnect(port: number, packetId: number): Promise<void> {
   const second = await rawClient(port, 5);
   try {
-    await second.connect(subscriberId, persistent(5));
+    await second.connect(subscriberId, persistentSession(5));
     const again = (await second.expect(isPublish, packetWaitMs)) as IPublishPacket;
     assert.equal(again.messageId, packetId, 'the original packet id [MQTT-4.4.0-1]');
     assert.equal(again.dup, true);
