@@ -14,6 +14,7 @@ import { errorText, fail, KubemqFailure, Texts } from './errors.js';
 import {
   admit,
   collect,
+  oversizedBatch,
   prepare,
   publishToQueue,
   queueMessage,
@@ -212,13 +213,7 @@ export class Upstream {
    */
   request(request: QueuesUpstreamRequest): Promise<void> {
     const count = request.Messages.length;
-    const { batchMessagesMax } = this.#caller.server.limits;
-    const refusal =
-      count === 0
-        ? 'no messages to send'
-        : count > batchMessagesMax
-          ? `batch of ${count} messages exceeds ${batchMessagesMax}`
-          : undefined;
+    const refusal = count === 0 ? 'no messages to send' : oversizedBatch(this.#caller, count);
     const results =
       refusal !== undefined
         ? Promise.resolve(undefined)

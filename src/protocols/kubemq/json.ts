@@ -8,14 +8,11 @@
 import { Buffer } from 'node:buffer';
 import { fail } from './errors.js';
 import { messageType, type ProtoField } from './proto.js';
+// The protobuf reader's bound serves REST and WebSocket bodies too: one limit, whatever the encoding.
+import { repeatedItemsMax } from './protobuf.js';
 
 /** Nesting deeper than the proto has (QueuesInfoResponse → Info → Queues) is malformed input. */
 const depthMax = 8;
-/**
- * Items of one repeated field a REST or WebSocket body may hold: ten times the largest batch accepted
- * by default (batchMessagesMax), so a hostile array is refused before its items are read.
- */
-const repeatedItemsMax = 10_000;
 
 const int64Kinds = new Set(['int64', 'uint64']);
 const intKinds = new Set(['int32', 'enum']);

@@ -76,8 +76,9 @@ const wire32 = 5;
 const two32 = 4294967296;
 /**
  * Items one repeated field may hold: ten times the largest batch accepted by default (KubeMQ's
- * batchMessagesMax), so a hostile message is refused while it is read, not after 100,000 items. A
- * map field (Tags) is held to it too: a message of 1,000,000 tags took 1.5 s to read.
+ * batchMessagesMax), so a hostile message, or a REST or WebSocket body (./json.ts), is refused while
+ * it is read, not after 100,000 items. A map field (Tags) is held to it too: a message of 1,000,000
+ * tags took 1.5 s to read.
  */
 export const repeatedItemsMax = 10_000;
 
@@ -274,17 +275,17 @@ function readMapEntry(reader: Reader, into: Fields): void {
   else into[key] = value;
 }
 
-function roomFor(list: readonly unknown[], field: ProtoField): void {
-  if (list.length >= repeatedItemsMax)
-    throw new RangeError(`protobuf: more than ${repeatedItemsMax} items in ${field.name}`);
+/** Refuses the next item of `field` once `read` of them are in (`what`: items, or a map's entries). */
+function roomFor(read: number, field: ProtoField, what = 'items'): void {
+  if (read >= repeatedItemsMax)
+    throw new RangeError(`protobuf: more than ${repeatedItemsMax} ${what} in ${field.name}`);
 }
 
 function readField(schema: ProtoSchema, reader: Reader, field: ProtoField, wire: number, into: Fields): void {
   if (field.kind === 'map') {
     const map = into[field.name] as Fields;
     const read = mapEntriesRead.get(map) ?? 0;
-    if (read >= repeatedItemsMax)
-      throw new RangeError(`protobuf: more than ${repeatedItemsMax} entries in ${field.name}`);
+    roomFor(read, field, 'entries');
     mapEntriesRead.set(map, read + 1);
     readMapEntry(reader, map);
     return;
@@ -294,13 +295,13 @@ function readField(schema: ProtoSchema, reader: Reader, field: ProtoField, wire:
     return;
   }
   const list = into[field.name] as unknown[];
-  roomFor(list, field);
+  roomFor(list.length, field);
   if (wire === wireDelimited && packed(field)) {
     const end = reader.delimited();
     const outer = reader.end;
     reader.end = end;
     while (reader.pos < end) {
-      roomFor(list, field);
+      roomFor(list.length, field);
       list.push(readScalar(schema, reader, field));
     }
     reader.end = outer;

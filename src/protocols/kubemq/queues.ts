@@ -150,14 +150,19 @@ export async function sendQueueMessages(
   return Promise.all(sent);
 }
 
+/** Why a batch of `count` messages is refused whole (more than `batchMessagesMax`), or undefined. */
+export function oversizedBatch(caller: Caller, count: number): string | undefined {
+  const { batchMessagesMax } = caller.server.limits;
+  return count > batchMessagesMax ? `batch of ${count} messages exceeds ${batchMessagesMax}` : undefined;
+}
+
 export async function sendQueueBatch(
   caller: Caller,
   batch: QueueMessagesBatchRequest,
 ): Promise<QueueMessagesBatchResponse> {
   if (batch.Messages.length === 0) throw new KubemqFailure('empty messages batch', status.UNKNOWN);
-  const { batchMessagesMax } = caller.server.limits;
-  if (batch.Messages.length > batchMessagesMax)
-    fail(`batch of ${batch.Messages.length} messages exceeds ${batchMessagesMax}`);
+  const oversized = oversizedBatch(caller, batch.Messages.length);
+  if (oversized !== undefined) fail(oversized);
   const results = await sendQueueMessages(caller, batch.Messages);
   return { BatchID: batch.BatchID, Results: results, HaveErrors: results.some((r) => r.IsError) };
 }
