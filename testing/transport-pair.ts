@@ -81,6 +81,10 @@ export class MemoryTransport implements Transport {
     this.#schedule();
   }
 
+  leave(): void {
+    this.end();
+  }
+
   destroy(): void {
     this.#close();
     this.peer.#close();

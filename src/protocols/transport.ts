@@ -81,9 +81,9 @@ export interface Transport {
   /**
    * The peer said goodbye and reads nothing more (MQTT DISCONNECT): as `end`, but a plain socket with
    * nothing left to send is closed at once, without shutting its sending side and waiting for the
-   * peer's own end of stream (a system call and a wake-up of the event loop fewer). Absent: `end`.
+   * peer's own end of stream (a system call and a wake-up of the event loop fewer). Elsewhere `end`.
    */
-  leave?(): void;
+  leave(): void;
   /** Closes at once; what is not yet sent is dropped. */
   destroy(): void;
   readonly closed: boolean;
@@ -498,6 +498,11 @@ class WebSocketTransport extends BaseTransport implements Transport {
     this.#ws.close(1000);
   }
 
+  // The closing handshake is part of a clean WebSocket close, as TLS's close_notify.
+  leave(): void {
+    this.end();
+  }
+
   destroy(): void {
     this.#ws.terminate();
   }
@@ -652,7 +657,7 @@ class GatheredWrites implements Transport {
   }
 
   leave(): void {
-    if (this.#pending !== undefined || this.#inner.leave === undefined) this.end();
+    if (this.#pending !== undefined) this.end();
     else this.#inner.leave();
   }
 

@@ -732,8 +732,7 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     }
     if ((packet.reasonCode ?? 0) !== 0x04) this.will = undefined;
     // [MQTT-3.14.4-1]: the client closes after its DISCONNECT, so nothing more is read from it.
-    if (this.transport.leave === undefined) this.transport.end();
-    else this.transport.leave();
+    this.transport.leave();
     this.closed();
     return undefined;
   }
