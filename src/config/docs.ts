@@ -5,10 +5,15 @@
 import { expectedText } from './parse.js';
 import { configFileEnv, configFileFlag, type Setting, settings } from './schema.js';
 
+/** A setting's default as text; an empty one is `(none)` rather than nothing (an empty code span, `Default ;`). */
+export function defaultText(setting: Setting): string {
+  const value = Array.isArray(setting.default) ? setting.default.join(',') : String(setting.default);
+  return value === '' ? '(none)' : value;
+}
+
 function showDefault(setting: Setting): string {
-  const value = setting.default;
-  if (Array.isArray(value)) return value.length === 0 ? '(none)' : `\`${value.join(',')}\``;
-  return `\`${String(value)}\``;
+  const text = defaultText(setting);
+  return text === '(none)' ? text : `\`${text}\``;
 }
 
 function row(setting: Setting): string {

@@ -1,11 +1,11 @@
 /** The `switchyard --help` text, derived from the schema like docs/config.md. */
+import { defaultText } from './docs.js';
 import { expectedText } from './parse.js';
 import { configFileEnv, configFileFlag, type Setting, settings } from './schema.js';
 
 function line(setting: Setting): string {
-  const shown = Array.isArray(setting.default) ? setting.default.join(',') : String(setting.default);
   const flag = `${setting.flag} <${setting.type.kind === 'enum' ? setting.type.values.join('|') : setting.type.kind}>`;
-  return `  ${flag.padEnd(40)} ${setting.description} Default ${setting.secret ? '(hidden)' : shown}; env ${setting.env}.`;
+  return `  ${flag.padEnd(40)} ${setting.description} Default ${setting.secret ? '(hidden)' : defaultText(setting)}; env ${setting.env}.`;
 }
 
 export function helpText(): string {

@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { packageInfo } from '../../src/config/package.js';
 import { freePort, listenerFlags, onlyHttpFlags, runCli, startCli } from '../../testing/server-cli.js';
+import { until } from '../../testing/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
+
+/** The broker holding `dataDir` (its lock names it), for cleaning up after a failed test. */
+function brokerOf(dataDir: string): { kill(signal: NodeJS.Signals): void } | undefined {
+  const lock = join(dataDir, 'LOCK');
+  const pid = existsSync(lock) ? Number(readFileSync(lock, 'utf8')) : 0;
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return {
+    kill: (signal) => {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone: the broker stopped as it should.
+      }
+    },
+  };
+}
 
 async function health(port: number): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${port}/api/health`);
@@ -27,6 +45,12 @@ describe('switchyard commands', () => {
     for (const flag of ['--amqp-port', '--http-port', '--data-dir', '--config', '--fsync']) {
       assert.ok(result.stdout.includes(flag), flag);
     }
+    // An empty default read `Default ;` (found walking the README as a new user).
+    assert.doesNotMatch(result.stdout, /Default ;/);
+    assert.match(
+      result.stdout,
+      /--tls-cert-file <string> .* Default \(none\); env SWITCHYARD_TLS_CERT_FILE\./,
+    );
   });
 
   test('an unknown command prints usage on stderr and exits 2', async () => {
@@ -101,6 +125,39 @@ describe('switchyard start', () => {
         assert.equal((await broker.stop(signal)).code, 0, `exit after ${signal}`);
       }
       assert.ok(existsSync(dataDir), 'data dir created');
+    }
+  });
+
+  test('SIGTERM to `npm start` stops the broker, not only npm (README: "Stop it with … SIGTERM")', async () => {
+    // The script's shell did not pass npm's SIGTERM on: npm ended and the broker ran on, holding its
+    // ports and data folder (found walking the README as a new user). `exec` makes the broker the shell.
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-npm-start-'));
+    const npm = spawn('npm', ['start', '--', '--data-dir', dataDir, ...onlyHttpFlags('auto')], {
+      cwd: packageInfo().root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    npm.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    npm.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      await until(
+        () => /switchyard ready .*\bhttp=\d+/.test(stdout),
+        60_000,
+        () => `ready line in ${stdout}`,
+      );
+      const port = Number(/\bhttp=(\d+)/.exec(stdout)?.[1]);
+      assert.equal(await health(port), 200);
+      npm.kill('SIGTERM');
+      await until(
+        () => stderr.includes('"msg":"stopped"'),
+        15_000,
+        () => `the broker stopped: ${stderr}`,
+      );
+      await assert.rejects(health(port), 'the broker no longer listens');
+    } finally {
+      npm.kill('SIGKILL');
+      brokerOf(dataDir)?.kill('SIGKILL');
     }
   });
 
