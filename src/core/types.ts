@@ -269,6 +269,11 @@ export interface Delivery {
    * message keeps its place (a requeue at the tail moves it). Absent for a message not stored.
    */
   readonly storedAt?: number | undefined;
+  /**
+   * When this queue's copy expires, in ms since the epoch: its own time to live or the queue's,
+   * counted from when it joined the queue (not from the publisher's `timestamp`). Absent: never.
+   */
+  readonly expiresAtMs?: number | undefined;
 }
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';

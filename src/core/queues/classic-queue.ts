@@ -474,6 +474,7 @@ export class ClassicQueue implements QueueEngine {
       deliveryCount: m.deliveryCount,
       remaining: this.#ready.count,
       storedAt: m.offset >= 0 ? m.offset : undefined,
+      expiresAtMs: m.expiresAtMs,
     };
     if (noAck) this.#remove(m);
     else this.#hold(m, c, owner);

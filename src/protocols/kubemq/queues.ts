@@ -189,7 +189,9 @@ export function queueMessage(delivery: Delivery, channel: string): QueueMessage 
       ReceiveCount: delivery.deliveryCount + 1,
       ReRouted: reroutedFrom !== '',
       ReRoutedFromQueue: reroutedFrom,
-      ExpirationAt: expirationMs > 0 ? msToNs(sentMs + delayMs + expirationMs) : 0,
+      // The queue's own expiry: a publisher's timestamp (AMQP's is any time it likes, or none) is not
+      // when the copy joined the queue, which is where its time to live counts from.
+      ExpirationAt: delivery.expiresAtMs === undefined ? 0 : msToNs(delivery.expiresAtMs),
       DelayedTo: delayMs > 0 ? msToNs(sentMs + delayMs) : 0,
     },
     Policy: {
