@@ -121,8 +121,11 @@ export function listing({ label, url, columns, actions, pageSize = 100, nameKey 
     const answer = await get(`${url}?${queryString(query)}`);
     const paged = Array.isArray(answer) ? pageLocally(answer, query, nameKey) : answer;
     query.page = paged.page;
+    // An empty listing has page_count 0 (RabbitMQ's answer); as the field's maximum it would put page 1
+    // out of range, and the browser would refuse every later Apply.
+    const pageCount = Math.max(1, paged.page_count);
     pageInput.value = String(paged.page);
-    pageInput.max = String(paged.page_count);
+    pageInput.max = String(pageCount);
     header();
     body.replaceChildren(
       ...paged.items.map((row) =>
@@ -141,7 +144,7 @@ export function listing({ label, url, columns, actions, pageSize = 100, nameKey 
       ),
     );
     if (paged.items.length === 0) body.append(h('tr', {}, h('td', { colspan: columns.length + 1 }, 'None')));
-    summary.textContent = `Page ${paged.page} of ${paged.page_count} · ${formatNumber(paged.filtered_count)} shown of ${formatNumber(paged.total_count ?? paged.filtered_count)}`;
+    summary.textContent = `Page ${paged.page} of ${pageCount} · ${formatNumber(paged.filtered_count)} shown of ${formatNumber(paged.total_count ?? paged.filtered_count)}`;
   }
   const controls = pagerForm(label, query, refresh, pageInput, summary);
   header();
