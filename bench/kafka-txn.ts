@@ -17,7 +17,8 @@
  * recorded then. Runs alternate, plain then transactional, `rounds` times, so the machine's drift
  * touches both alike; the medians are compared. Each run also reports the broker's CPU per 1,000
  * records (/proc/<pid>/stat), which the machine's load distorts less than a rate. `switchyard start`
- * child, file storage, fsync always.
+ * child, file storage, fsync always. `KAFKA_TXN_BENCH_TRACE=1` adds where each producer's period goes,
+ * request by request, with both processes' run-queue waits (bench/txn-trace.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,7 @@ import { crc32c } from '../src/shared/crc32c.js';
 import { listenerFlags, startCli } from '../testing/server-cli.js';
 import { Conn, percentile } from './kafka.js';
 import { cpuMs, median } from './stats.js';
+import { RunTrace } from './txn-trace.js';
 
 const recordsPerBatch = 100;
 const recordBytes = 256;
@@ -59,8 +61,18 @@ const topic = 'txn-bench';
 
 const value = new Uint8Array(recordBytes).fill(120);
 
-async function call<T>(conn: Conn, apiKey: number, version: number, body: object): Promise<T> {
-  const frame = await conn.request(apiKey, version, body);
+/** The run being traced (`KAFKA_TXN_BENCH_TRACE=1`), else undefined. */
+let trace: RunTrace | undefined;
+
+/** One request of `lane`'s step, stamped when traced. */
+function send(lane: number, conn: Conn, apiKey: number, version: number, body: object): Promise<Uint8Array> {
+  return trace === undefined
+    ? conn.request(apiKey, version, body)
+    : trace.request(lane, conn, apiKey, version, body);
+}
+
+async function call<T>(lane: number, conn: Conn, apiKey: number, version: number, body: object): Promise<T> {
+  const frame = await send(lane, conn, apiKey, version, body);
   const r = new KafkaReader(frame);
   decodeResponseHeader(r, responseHeaderVersion(apiKey, version));
   return decodeMessage(kafkaApiByKey.get(apiKey)!.response, r, version) as T;
@@ -122,6 +134,8 @@ interface Run {
   readonly loopCpuMsPerKilo: number;
   /** This process's own (the clients'): on a 2-core machine it competes with the broker. */
   readonly clientCpuMsPerKilo: number;
+  /** The run's stamps when traced. */
+  readonly trace: RunTrace | undefined;
 }
 
 /** The broker's process id, for its CPU per run. */
@@ -129,6 +143,7 @@ let brokerPid = -1;
 
 /** Runs `step` from every lane for `runMs`; each step is one batch (or one transaction of one batch). */
 async function timed(step: (lane: number, n: number) => Promise<void>): Promise<Run> {
+  trace = RunTrace.start([brokerPid, process.pid]);
   const latencies: number[] = [];
   const end = Date.now() + runMs;
   const cpu0 = cpuMs(brokerPid);
@@ -139,6 +154,7 @@ async function timed(step: (lane: number, n: number) => Promise<void>): Promise<
     Array.from({ length: lanes }, async (_, lane) => {
       for (let n = 0; Date.now() < end; n++) {
         const t0 = performance.now();
+        trace?.begin(lane);
         await step(lane, n);
         latencies.push(performance.now() - t0);
       }
@@ -147,7 +163,11 @@ async function timed(step: (lane: number, n: number) => Promise<void>): Promise<
   const seconds = (performance.now() - started) / 1000;
   const records = latencies.length * recordsPerBatch;
   latencies.sort((a, b) => a - b);
+  const traced = trace;
+  traced?.finish();
+  trace = undefined;
   return {
+    trace: traced,
     recordsPerSecond: records / seconds,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
@@ -168,7 +188,7 @@ function plain(conns: Lanes): Promise<Run> {
     records: Array.from({ length: recordsPerBatch }, () => ({ value })),
   });
   return timed(async (lane) => {
-    await conns[lane]!.request(ApiKey.Produce, 7, produceBody(lane % partitions, batch, null));
+    await send(lane, conns[lane]!, ApiKey.Produce, 7, produceBody(lane % partitions, batch, null));
   });
 }
 
@@ -202,6 +222,7 @@ async function transactionalV2(conns: Lanes, producers: Producer[]): Promise<Run
     const batch = batchOf(p.producerId, p.producerEpoch, p.sequence);
     p.sequence += recordsPerBatch;
     const produced = await call<ProduceResponse>(
+      lane,
       conn,
       ApiKey.Produce,
       12,
@@ -215,7 +236,7 @@ async function transactionalV2(conns: Lanes, producers: Producer[]): Promise<Run
       producerId: p.producerId,
       producerEpoch: p.producerEpoch,
     };
-    const ended = await call<EndTxnResponse>(conn, ApiKey.EndTxn, 5, { ...ids, committed: true });
+    const ended = await call<EndTxnResponse>(lane, conn, ApiKey.EndTxn, 5, { ...ids, committed: true });
     if (ended.errorCode !== 0) throw new Error(`EndTxn v5 failed with error ${ended.errorCode}`);
     // A new epoch starts its sequences at 0.
     p.producerId = ended.producerId;
@@ -236,7 +257,7 @@ async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> 
       producerEpoch: p.producerEpoch,
     };
     const partition = lane % partitions;
-    await conn.request(ApiKey.AddPartitionsToTxn, 3, {
+    await send(lane, conn, ApiKey.AddPartitionsToTxn, 3, {
       v3AndBelowTransactionalId: ids.transactionalId,
       v3AndBelowProducerId: ids.producerId,
       v3AndBelowProducerEpoch: ids.producerEpoch,
@@ -245,9 +266,12 @@ async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> 
     lap(stepMs.add);
     const batch = batchOf(p.producerId, p.producerEpoch, p.sequence);
     p.sequence += recordsPerBatch;
-    await conn.request(ApiKey.Produce, 7, produceBody(partition, batch, p.transactionalId));
+    await send(lane, conn, ApiKey.Produce, 7, produceBody(partition, batch, p.transactionalId));
     lap(stepMs.produce);
-    const ended = await call<{ errorCode: number }>(conn, ApiKey.EndTxn, 3, { ...ids, committed: true });
+    const ended = await call<{ errorCode: number }>(lane, conn, ApiKey.EndTxn, 3, {
+      ...ids,
+      committed: true,
+    });
     if (ended.errorCode !== 0) throw new Error(`EndTxn failed with error ${ended.errorCode}`);
     lap(stepMs.end);
   });
@@ -260,7 +284,7 @@ async function initProducers(conns: Lanes, version: 1 | 2): Promise<Producer[]> 
   const producers: Producer[] = [];
   for (let lane = 0; lane < lanes; lane++) {
     const transactionalId = `bench-txn${version}-${lane}`;
-    const init = await call<InitProducerIdResponse>(conns[lane]!, ApiKey.InitProducerId, 2, {
+    const init = await call<InitProducerIdResponse>(lane, conns[lane]!, ApiKey.InitProducerId, 2, {
       transactionalId,
       transactionTimeoutMs: 60_000,
     });
@@ -298,11 +322,14 @@ export async function runKafkaTxnBench(): Promise<void> {
         '| round | plain rec/s | plain p50 / p99 ms | TV | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn | broker CPU ms per 1,000 records, plain / transactional (of it the event loop) | bench client CPU ms per 1,000 records, plain / transactional |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n',
     );
     const ratios = new Map<1 | 2, number[]>(txnVersions.map((v) => [v, []]));
+    let traces = '';
     for (let round = 1; round <= rounds; round++) {
       const a = await plain(conns);
+      traces += a.trace?.report(`${round} plain`) ?? '';
       for (const [version, producers] of byVersion) {
         for (const steps of Object.values(stepMs)) steps.length = 0;
         const t = await (version === 2 ? transactionalV2 : transactional)(conns, producers);
+        traces += t.trace?.report(`${round} v${version}`) ?? '';
         const steps = Object.values(stepMs)
           .map((xs) => (xs.length === 0 ? '–' : median(xs).toFixed(1)))
           .join(' / ');
@@ -313,6 +340,7 @@ export async function runKafkaTxnBench(): Promise<void> {
         );
       }
     }
+    if (traces !== '') process.stdout.write(`\n| run | span | ms |\n| --- | --- | --- |\n${traces}`);
     for (const [version, list] of ratios)
       process.stdout.write(
         `median transactional / plain, transaction version ${version}: ${median(list).toFixed(0)} %\n`,

@@ -37,12 +37,15 @@ export class Conn {
   readonly pending = new Map<number, (frame: Uint8Array) => void>();
   correlation = 1;
   readonly socket: Socket;
+  /** When set (bench/txn-trace.ts), when each answer was read, by correlation id (`wallMs`). */
+  readAt: Map<number, number> | undefined;
   constructor(socket: Socket) {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       for (const frame of this.splitter.push(chunk)) {
         const id = new DataView(frame.buffer, frame.byteOffset).getInt32(0);
+        this.readAt?.set(id, wallMs());
         this.pending.get(id)?.(frame);
         this.pending.delete(id);
       }
@@ -71,6 +74,9 @@ export class Conn {
     return new Promise((resolve) => this.pending.set(correlationId, resolve));
   }
 }
+
+/** Milliseconds since the epoch, sub-millisecond: comparable across the processes of one machine. */
+export const wallMs = (): number => performance.timeOrigin + performance.now();
 
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
