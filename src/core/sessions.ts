@@ -380,6 +380,10 @@ export class Session {
     return this.#inflight ?? noneInflight;
   }
 
+  holdsStored(offset: number): boolean | undefined {
+    return this.#manager.deps.vhost.holdsStored(this.queue, offset);
+  }
+
   /** Stored only when the entry was or becomes a marker (negative delivery id); see the file comment. */
   setInflight(packetId: number, deliveryId: number): Promise<void> {
     this.#inflight ??= new Map();

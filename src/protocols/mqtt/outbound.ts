@@ -13,7 +13,7 @@ import type { Delivery, Message, MessageProperties } from '../../core/types.js';
 import type { Properties } from './codec/properties.js';
 import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
 import { Reason } from './limits.js';
-import { pubrelOwed, type SubscriptionEntry, sentMarker } from './model.js';
+import { pubrelOwed, releasedMarker, type SubscriptionEntry, sentMarker, sentOffset } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
 import type { Connection, OutboundEntry } from './session.js';
@@ -169,6 +169,10 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     stopConsuming(conn);
     return;
   }
+  if (pubrecedBefore(conn, delivery)) {
+    drop(conn, delivery);
+    return;
+  }
   const { message } = delivery;
   const how = plan(conn, message, sharedKey);
   if (how === undefined || how.qos === 0) {
@@ -300,6 +304,16 @@ function resentStored(conn: Connection, delivery: Delivery): number | undefined 
 }
 
 /**
+ * The client PUBRECed this message before a restart that lost its ack (`releasedMarker`): it has the
+ * message, and its PUBREL went again at CONNECT, so the copy core hands back is dropped, not sent.
+ */
+function pubrecedBefore(conn: Connection, delivery: Delivery): boolean {
+  const { storedAt } = delivery;
+  if (storedAt === undefined || conn.resend.size === 0) return false;
+  return conn.resend.delete(releasedMarker(storedAt));
+}
+
+/**
  * What the session records of a PUBLISH sent from its queue: the delivery id, kept in memory only, or
  * for a durable session's stored QoS 2 message its place in the queue's log, which is written.
  */
@@ -329,7 +343,8 @@ function track(conn: Connection, delivery: Delivery, packetId: number, stored: b
   if (conn.session!.durable) persist(conn, pending);
 }
 
-function persist(conn: Connection, pending: Promise<void>): void {
+/** A marker's write that failed is logged: the exchange goes on from what the connection holds. */
+export function persist(conn: Connection, pending: Promise<void>): void {
   pending.catch((err: unknown) =>
     conn.server.logger.warn({ err, connection: conn.id }, 'mqtt in-flight state not stored'),
   );
@@ -369,9 +384,18 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
     return undefined;
   }
   entry.stage = 'pubrel';
-  if (entry.stored) persist(conn, conn.session!.setInflight(packetId, pubrelOwed));
+  if (entry.stored) persist(conn, conn.session!.setInflight(packetId, releasedValue(conn, packetId)));
   conn.send({ cmd: 'pubrel', messageId: packetId });
   return undefined;
+}
+
+/**
+ * The PUBREL-owed marker: naming the message's offset when the PUBLISH was recorded by it, as the
+ * delivery's ack and this marker go to two logs and a crash may keep the marker alone (`resume.ts`).
+ */
+function releasedValue(conn: Connection, packetId: number): number {
+  const offset = sentOffset(conn.session!.inflight().get(packetId) ?? pubrelOwed);
+  return offset === undefined ? pubrelOwed : releasedMarker(offset);
 }
 
 export function handlePubcomp(conn: Connection, packet: IPubcompPacket): undefined {

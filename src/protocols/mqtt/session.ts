@@ -97,7 +97,8 @@ export interface Connection extends ClientHandle, DescribedFields {
   readonly outbound: Map<number, OutboundEntry>;
   /**
    * Delivery id (or, for a durable session's QoS 2 message, its `sentMarker`) → packet id of messages
-   * sent before a reconnect or a restart, reused when they come again (§4.4).
+   * sent before a reconnect or a restart, reused when they come again (§4.4); under a `releasedMarker`,
+   * a message the client PUBRECed before a restart that lost its ack, dropped when it comes again.
    */
   readonly resend: Map<number, number>;
   /** Packet ids of `resend`, not to be given to new messages meanwhile. */
