@@ -57,55 +57,40 @@ export const pubrelOwed = -1;
 export const pubrelAwaited = -2;
 
 /**
- * In the same map, for a durable session, three kinds of marker name a message of the session queue
- * by `Delivery.storedAt` (which, unlike the delivery id, a restart keeps), each kind a range of values
- * from -3 down: a QoS 2 PUBLISH sent under the packet id and not yet PUBRECed, so the resend after a
- * restart reuses the id [MQTT-4.4.0-1]; a QoS 2 message PUBRECed, its PUBREL owed, still naming the
- * message so that a restart which finds it back in the queue (its ack was not yet durable) knows the
- * client has it; and a QoS 1 PUBLISH sent and not yet PUBACKed. Each kind has 2^50 offsets, more than
- * a queue log appends in decades (`storedOffsetMax`); QoS 2's sent markers, the first kind, keep the
- * values they had before the others were added.
+ * In the same map, for a durable session: a QoS 2 PUBLISH sent under the packet id and not yet PUBRECed,
+ * naming its message by `Delivery.storedAt` (which, unlike the delivery id, a restart keeps) so the
+ * resend after a restart reuses the id [MQTT-4.4.0-1]. Every value from -3 down to `releasedBase`
+ * (excluded) is one of these.
  */
-const markerBase = -3;
-const markerKindOffsets = 2 ** 50;
-const storedOffsetMax = markerKindOffsets - 1;
-const sentKind = 0;
-const releasedKind = 1;
-const sentQos1Kind = 2;
+const sentBase = -3;
 
-function offsetMarker(kind: number, storedAt: number): number {
-  assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
-  return markerBase - kind * markerKindOffsets - storedAt;
-}
-
-/** The offset a marker of `kind` names; undefined for any other value. */
-function markerOffset(kind: number, marker: number): number | undefined {
-  const offset = markerBase - kind * markerKindOffsets - marker;
-  return offset >= 0 && offset <= storedOffsetMax ? offset : undefined;
-}
+/**
+ * Below the sent markers: a QoS 2 message PUBRECed by the client, its PUBREL owed, still naming the
+ * message's offset, so that a restart which finds the message back in the queue (its ack was not yet
+ * durable) knows the client has it and does not send it again under a new id. The split leaves each
+ * kind 2^51 offsets, more than a queue log appends in decades (`storedOffsetMax`).
+ */
+const releasedBase = sentBase - 2 ** 51;
+const storedOffsetMax = 2 ** 51 - 1;
 
 export function sentMarker(storedAt: number): number {
-  return offsetMarker(sentKind, storedAt);
-}
-
-export function sentOffset(marker: number): number | undefined {
-  return markerOffset(sentKind, marker);
+  assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
+  return sentBase - storedAt;
 }
 
 export function releasedMarker(storedAt: number): number {
-  return offsetMarker(releasedKind, storedAt);
+  assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
+  return releasedBase - storedAt;
 }
 
+/** The offset a sent marker names; undefined for any other value. */
+export function sentOffset(marker: number): number | undefined {
+  return marker <= sentBase && marker > releasedBase ? sentBase - marker : undefined;
+}
+
+/** The offset a released marker names; undefined for any other value. */
 export function releasedOffset(marker: number): number | undefined {
-  return markerOffset(releasedKind, marker);
-}
-
-export function sentQos1Marker(storedAt: number): number {
-  return offsetMarker(sentQos1Kind, storedAt);
-}
-
-export function sentQos1Offset(marker: number): number | undefined {
-  return markerOffset(sentQos1Kind, marker);
+  return marker <= releasedBase ? releasedBase - marker : undefined;
 }
 
 /** Packet ids run 1 to 65535 (§2.2.1); the client's ids are stored at this offset above ours. */

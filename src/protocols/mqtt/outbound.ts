@@ -13,14 +13,7 @@ import type { Delivery, Message, MessageProperties } from '../../core/types.js';
 import type { Properties } from './codec/properties.js';
 import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
 import { Reason } from './limits.js';
-import {
-  pubrelOwed,
-  releasedMarker,
-  type SubscriptionEntry,
-  sentMarker,
-  sentOffset,
-  sentQos1Marker,
-} from './model.js';
+import { pubrelOwed, releasedMarker, type SubscriptionEntry, sentMarker, sentOffset } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
 import type { Connection, OutboundEntry } from './session.js';
@@ -322,12 +315,12 @@ function pubrecedBefore(conn: Connection, delivery: Delivery): boolean {
 
 /**
  * What the session records of a PUBLISH sent from its queue: the delivery id, kept in memory only, or
- * for a durable session's stored message its place in the queue's log, which is written.
+ * for a durable session's stored QoS 2 message its place in the queue's log, which is written.
  */
 function inflightValue(conn: Connection, delivery: Delivery, qos: 1 | 2): number {
   const { storedAt } = delivery;
-  if (storedAt === undefined || !conn.session!.durable) return delivery.id;
-  return qos === 1 ? sentQos1Marker(storedAt) : sentMarker(storedAt);
+  if (qos === 1 || storedAt === undefined || !conn.session!.durable) return delivery.id;
+  return sentMarker(storedAt);
 }
 
 function track(conn: Connection, delivery: Delivery, packetId: number, stored: boolean, qos: 1 | 2): void {

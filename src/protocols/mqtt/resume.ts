@@ -12,9 +12,7 @@ import {
   pubrelOwed,
   releasedMarker,
   releasedOffset,
-  sentMarker,
   sentOffset,
-  sentQos1Offset,
 } from './model.js';
 import { packetIdAfter, persist } from './outbound.js';
 import type { Connection } from './session.js';
@@ -69,8 +67,6 @@ function resumeInflight(conn: Connection): void {
  */
 function resumeOutbound(conn: Connection, packetId: number, value: number): void {
   const session = conn.session!;
-  const sentQos1 = sentQos1Offset(value);
-  if (sentQos1 !== undefined) return resumeQos1(conn, packetId, sentQos1);
   const sent = sentOffset(value);
   if (sent !== undefined && session.holdsStored(sent) === false) {
     persist(conn, session.setInflight(packetId, pubrelOwed));
@@ -83,20 +79,6 @@ function resumeOutbound(conn: Connection, packetId: number, value: number): void
     return sendPubrel(conn, packetId);
   }
   conn.resend.set(value, packetId);
-  conn.reserved.add(packetId);
-}
-
-/**
- * A QoS 1 PUBLISH recorded by its message's offset: resent under its id when the message comes back
- * [MQTT-4.4.0-1]; when the queue no longer holds it, its PUBACK was processed and only the marker's
- * removal was lost, so the id is free.
- */
-function resumeQos1(conn: Connection, packetId: number, offset: number): void {
-  if (conn.session!.holdsStored(offset) === false) {
-    persist(conn, conn.session!.deleteInflight(packetId));
-    return;
-  }
-  conn.resend.set(sentMarker(offset), packetId);
   conn.reserved.add(packetId);
 }
 
