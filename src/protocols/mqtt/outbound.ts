@@ -38,6 +38,7 @@ const outboundSentinel: OutboundEntry = Object.freeze({
   deliveryId: 0,
   stage: 'publish',
   stored: false,
+  recorded: 0,
 });
 
 function allocatePacketId(conn: Connection): number {
@@ -330,15 +331,17 @@ function track(conn: Connection, delivery: Delivery, packetId: number, stored: b
   conn.reserved.delete(packetId);
   const { outbound } = conn;
   if (outbound.size === 0) outbound.set(outboundSentinelId, outboundSentinel);
+  const recorded = stored ? inflightValue(conn, delivery, qos) : delivery.id;
   outbound.set(packetId, {
     queue: delivery.queue,
     deliveryId: delivery.id,
     stage: 'publish',
     stored,
     qos,
+    recorded,
   });
   if (!stored) return;
-  const pending = conn.session!.setInflight(packetId, inflightValue(conn, delivery, qos));
+  const pending = conn.session!.setInflight(packetId, recorded);
   // Only a durable session writes anything; the others need no handler per message.
   if (conn.session!.durable) persist(conn, pending);
 }
@@ -384,7 +387,7 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
     return undefined;
   }
   entry.stage = 'pubrel';
-  if (entry.stored) persist(conn, conn.session!.setInflight(packetId, releasedValue(conn, packetId)));
+  if (entry.stored) persist(conn, conn.session!.setInflight(packetId, releasedValue(entry)));
   conn.send({ cmd: 'pubrel', messageId: packetId });
   return undefined;
 }
@@ -393,8 +396,8 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
  * The PUBREL-owed marker: naming the message's offset when the PUBLISH was recorded by it, as the
  * delivery's ack and this marker go to two logs and a crash may keep the marker alone (`resume.ts`).
  */
-function releasedValue(conn: Connection, packetId: number): number {
-  const offset = sentOffset(conn.session!.inflight().get(packetId) ?? pubrelOwed);
+function releasedValue(entry: OutboundEntry): number {
+  const offset = sentOffset(entry.recorded);
   return offset === undefined ? pubrelOwed : releasedMarker(offset);
 }
 

@@ -84,6 +84,14 @@ function resumeOutbound(conn: Connection, packetId: number, value: number): void
 
 function sendPubrel(conn: Connection, packetId: number): void {
   const queue = conn.session!.queue;
-  conn.outbound.set(packetId, { queue, deliveryId: pubrelOwed, stage: 'pubrel', stored: true, qos: 2 });
+  const entry = {
+    queue,
+    deliveryId: pubrelOwed,
+    stage: 'pubrel',
+    stored: true,
+    qos: 2,
+    recorded: pubrelOwed,
+  } as const;
+  conn.outbound.set(packetId, entry);
   conn.send({ cmd: 'pubrel', messageId: packetId });
 }

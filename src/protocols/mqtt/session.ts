@@ -33,6 +33,8 @@ export interface OutboundEntry {
   /** Counted in the session's stored in-flight map (session-queue deliveries only). */
   readonly stored: boolean;
   readonly qos?: 1 | 2;
+  /** What the session's in-flight map holds for it when `stored`: the delivery id or a marker (`model.ts`). */
+  readonly recorded: number;
 }
 
 /** A Will Message as CONNECT gave it (§3.1.3.2); published when the connection ends without DISCONNECT. */
