@@ -15,7 +15,7 @@ import {
   sentOffset,
 } from './model.js';
 import { packetIdAfter, persist } from './outbound.js';
-import type { Connection } from './session.js';
+import type { Connection, OutboundEntry } from './session.js';
 import { attachShared, consumeSession, consumeWindow, loadShared } from './shared.js';
 import { forgetSessionState } from './teardown.js';
 
@@ -84,14 +84,14 @@ function resumeOutbound(conn: Connection, packetId: number, value: number): void
 
 function sendPubrel(conn: Connection, packetId: number): void {
   const queue = conn.session!.queue;
-  const entry = {
+  const entry: OutboundEntry = {
     queue,
     deliveryId: pubrelOwed,
     stage: 'pubrel',
     stored: true,
     qos: 2,
     recorded: pubrelOwed,
-  } as const;
+  };
   conn.outbound.set(packetId, entry);
   conn.send({ cmd: 'pubrel', messageId: packetId });
 }
