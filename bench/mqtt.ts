@@ -365,18 +365,27 @@ async function onFileStorage(fsync: string, body: (target: Target) => Promise<Re
   }
 }
 
-/** `npm run bench -- mqtt qos2 [runs]`: only the QoS 2 persistent case, `runs` times (default once), each on a new broker. */
-async function runQos2Only(runs: number): Promise<void> {
+/**
+ * `npm run bench -- mqtt qos2 [runs]` or `mqtt persistent [runs]`: only the QoS 2 or the QoS 1
+ * persistent-session case, `runs` times (default once), each on a new broker.
+ */
+async function runOnly(label: string, run: () => Promise<Result>, runs: number): Promise<void> {
   process.stdout.write(`| workload | msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub |\n`);
   for (let i = 0; i < runs; i++) {
-    const fields = row(qos2Label, await runQos2Case(), undefined).split(' | n/a')[0];
+    const fields = row(label, await run(), undefined).split(' | n/a')[0];
     process.stdout.write(`${fields} |\n`);
   }
 }
 
+const singleCases: Readonly<Record<string, readonly [string, () => Promise<Result>]>> = {
+  qos2: [qos2Label, runQos2Case],
+  persistent: [persistentLabel, runPersistentCase],
+};
+
 export async function runMqttBench(args: readonly string[] = []): Promise<PeerComparison[]> {
-  if (args[0] === 'qos2') {
-    await runQos2Only(Math.max(1, Number(args[1] ?? 1) || 1));
+  const single = singleCases[args[0] ?? ''];
+  if (single !== undefined) {
+    await runOnly(single[0], single[1], Math.max(1, Number(args[1] ?? 1) || 1));
     return [];
   }
   const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);

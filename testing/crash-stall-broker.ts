@@ -8,6 +8,8 @@
  *   or the partition: one of a batch and its sequence record is on disk, the other never was.
  * - test/conformance/mqtt/retained-crash.test.ts stalls `/logs/retained.`: a retained message whose
  *   write never landed must not have been acknowledged.
+ * - test/conformance/mqtt/qos2-out-crash.test.ts stalls `/logs/session.` (the session's markers) or the
+ *   session queue's ack log: of a PUBREC's two writes only the other one lands.
  * - test/conformance/amqp/declare-crash.test.ts stalls `/logs/defs/`: a durable queue whose definition
  *   never landed must not have been declared to the client.
  * - test/conformance/kubemq/send-crash.test.ts stalls `/logs/defs/`: a send to a new queue channel

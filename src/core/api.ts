@@ -441,6 +441,11 @@ export interface CoreSession {
   inflight(): ReadonlyMap<number, number>;
   setInflight(packetId: number, deliveryId: number): Promise<void>;
   deleteInflight(packetId: number): Promise<void>;
+  /**
+   * The session queue still holds the message stored at `offset` (`Delivery.storedAt`): false once it
+   * left the queue, undefined while not known (the queue absent or still opening).
+   */
+  holdsStored(offset: number): boolean | undefined;
   /** The owner is back; expiry stops. */
   connect(expiryMs?: number): Promise<void>;
   /** The owner left; the session is removed after `expiryMs` (undefined: never; 0: now). */

@@ -97,6 +97,12 @@ export interface QueueEngine {
    */
   holdFor?(id: number, timeoutMs: number): Promise<boolean>;
   releaseOwner(owner: string): void;
+  /**
+   * The message stored at `offset` of the queue's log (`Delivery.storedAt`) is still in the queue, acked
+   * or not; undefined while that is not known yet (an engine still opening). Optional: a queue that
+   * stores nothing holds no offset.
+   */
+  holdsStored?(offset: number): boolean | undefined;
   purge(): number;
   /**
    * The queue's policies changed: run with `options` from now on (limits trim at once, TTL and
@@ -204,6 +210,8 @@ export interface VirtualHost {
   nack(queue: string, id: number, requeue: boolean): void;
   requeue(queue: string, id: number, options: RequeueOptions): void;
   holdFor(queue: string, id: number, timeoutMs: number): Promise<boolean>;
+  /** `QueueEngine.holdsStored`; undefined while the queue is absent or its engine still opening. */
+  holdsStored(queue: string, offset: number): boolean | undefined;
   /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
   releaseOwner(owner: string): void;
   /** Every consumer of the vhost's queues, for operators. */

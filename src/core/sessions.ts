@@ -11,7 +11,8 @@
  *
  * In-flight ids: the whole map lives in memory, which is all a reconnect to the same broker needs.
  * Only the entries whose delivery id is negative are stored: an adapter's marker that no queue can
- * rebuild (MQTT's "PUBREL still owed", or a QoS 2 message sent, named by `Delivery.storedAt`). An entry
+ * rebuild (MQTT's "PUBREL still owed", or a QoS 2 message sent, both may name a message by
+ * `Delivery.storedAt`; `holdsStored` says whether the session queue still holds it). An entry
  * naming a delivery is never stored, because queues number their deliveries afresh after a restart, so a
  * stored delivery id would name some other message; the unacked message itself comes back from its
  * durable queue, flagged redelivered.
@@ -378,6 +379,10 @@ export class Session {
 
   inflight(): ReadonlyMap<number, number> {
     return this.#inflight ?? noneInflight;
+  }
+
+  holdsStored(offset: number): boolean | undefined {
+    return this.#manager.deps.vhost.holdsStored(this.queue, offset);
   }
 
   /** Stored only when the entry was or becomes a marker (negative delivery id); see the file comment. */

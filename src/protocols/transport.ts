@@ -632,7 +632,25 @@ class GatheredWrites implements Transport {
     this.#pending = undefined;
     this.#pendingBytes = 0;
     if (this.#inner.closed) return;
-    this.#inner.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
+    try {
+      this.#inner.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
+    } catch {
+      this.#broken();
+    }
+  }
+
+  /**
+   * A write threw (an embedder's transport whose socket was destroyed between writes): how much of the
+   * bytes the peer got is unknown, so the stream cannot go on. The connection closes, and its protocol
+   * sends again what it sends again after any lost connection; the error ends here, not in the
+   * event loop (this runs from `flushDirty`, where it would also have kept other connections' bytes back).
+   */
+  #broken(): void {
+    try {
+      this.#inner.destroy();
+    } catch {
+      // Destroying is all that is left to try; the transport's own close reports the end.
+    }
   }
 
   onDrain(listener: () => void): () => void {

@@ -198,3 +198,31 @@ test('sessions: group subscriptions are kept with a durable session and go with 
   assert.deepEqual(fresh.groupSubscriptions(), []);
   await second.broker.close();
 });
+
+test('sessions: holdsStored tells whether the session queue still holds a stored message, across a restart', async () => {
+  const storage = new MemoryStorage();
+  const first = await openCore({ storage });
+  const session = await first.broker.sessions('/').openSession('held/1', { durable: true });
+  assert.equal(session.holdsStored(0), undefined, 'no queue yet: not known');
+  await session.subscribe('amq.topic', 'held.#');
+  await settle();
+  for (const body of ['a', 'b']) {
+    await first.vhost.publish('amq.topic', 'held.x', message(body, { persistent: true })).confirmed;
+  }
+  const owner = 'test/held';
+  const [a, b] = [1, 2].map(() => first.vhost.get(session.queue, { noAck: false, owner })!);
+  const [atA, atB] = [a!.storedAt!, b!.storedAt!];
+  assert.equal(session.holdsStored(atA), true);
+  first.vhost.ack(session.queue, a!.id);
+  assert.equal(session.holdsStored(atA), false, 'acked: gone');
+  assert.equal(session.holdsStored(atB), true, 'unacked: still held');
+  assert.equal(session.holdsStored(atB + 10), false, 'never appended');
+  await settle();
+  await first.broker.close();
+
+  const second = await openCore({ storage });
+  const back = await second.broker.sessions('/').openSession('held/1', { durable: true });
+  assert.equal(back.holdsStored(atA), false, 'its ack was stored');
+  assert.equal(back.holdsStored(atB), true, 'back in the queue');
+  await second.broker.close();
+});

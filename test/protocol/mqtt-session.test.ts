@@ -23,6 +23,8 @@ after(() => broker.stop());
 
 interface Client {
   readonly end: MemoryTransport;
+  /** The broker's end of the pair. */
+  readonly brokerEnd: MemoryTransport;
   readonly packets: Packet[];
   closed: boolean;
   send(packet: Packet): void;
@@ -35,6 +37,7 @@ function connect(version: 4 | 5 = 5): Client {
   const parser = mqttPacket.parser({ protocolVersion: version });
   const client: Client = {
     end,
+    brokerEnd,
     packets: [],
     closed: false,
     send: (packet) => end.write(mqttPacket.generate(packet, { protocolVersion: version })),
@@ -370,4 +373,52 @@ test('publishes a full queue refuses are answered 0x97 in order, and a refused Q
   const pubcomp = (await publisher.next('pubcomp')) as { reasonCode?: number };
   assert.equal(pubcomp.reasonCode, 0x92);
   publisher.send({ cmd: 'disconnect' } as Packet);
+});
+
+test('a write that throws mid-batch closes that connection only: no exception escapes, the others get their answers, the message comes back', async () => {
+  const escaped: unknown[] = [];
+  const onUncaught = (err: unknown) => escaped.push(err);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const session = { clean: false, properties: { sessionExpiryInterval: 120 } };
+    const failing = connect();
+    failing.send(connectPacket('write-fails', session));
+    await failing.next('connack');
+    const other = connect();
+    other.send(connectPacket('write-works'));
+    await other.next('connack');
+    for (const client of [failing, other]) {
+      client.send({
+        cmd: 'subscribe',
+        messageId: 1,
+        subscriptions: [{ topic: 'faults/t', qos: 1 }],
+      } as Packet);
+      await client.next('suback');
+    }
+    // From now on the broker's end of `failing` throws, as an embedder's socket destroyed between writes.
+    failing.brokerEnd.write = () => {
+      throw new Error('write after destroy');
+    };
+    // One turn answers both: `other`'s PUBACK and PUBLISH, and `failing`'s PUBLISH, in one batch of writes.
+    other.send({
+      cmd: 'publish',
+      topic: 'faults/t',
+      payload: Buffer.from('m'),
+      qos: 1,
+      messageId: 7,
+    } as Packet);
+    await other.next('puback');
+    await other.next('publish');
+    await until(() => failing.closed, 5000, 'the failing connection closed');
+    assert.deepEqual(escaped, [], 'nothing escaped to the event loop');
+    // Recorded as in flight, so the session resends it: with DUP, as a message that may have been sent.
+    const again = connect();
+    again.send(connectPacket('write-fails', session));
+    await again.next('connack');
+    const resent = (await again.next('publish')) as { dup?: boolean; payload: Buffer };
+    assert.equal(resent.dup, true);
+    assert.equal(resent.payload.toString(), 'm');
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
 });

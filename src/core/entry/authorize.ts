@@ -352,6 +352,7 @@ const sessionRules = {
   'session.groupSubscribe': subscribe,
   'session.groupUnsubscribe': inVhost,
   'session.inflight': inVhost,
+  'session.holdsStored': inVhost,
   'session.setInflight': inVhost,
   'session.deleteInflight': inVhost,
   'session.connect': inVhost,

@@ -849,6 +849,10 @@ class SessionHandle implements CoreSession {
     return this.#client.run({ kind: 'session.inflight', ...this.ref() });
   }
 
+  holdsStored(offset: number): boolean | undefined {
+    return this.#client.run({ kind: 'session.holdsStored', ...this.ref(), offset });
+  }
+
   setInflight(packetId: number, deliveryId: number): Promise<void> {
     const { id, incarnation } = this;
     return this.#client.run({ kind: 'session.setInflight', id, incarnation, packetId, deliveryId });

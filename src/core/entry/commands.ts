@@ -370,6 +370,10 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
     out: Promise<boolean>;
   };
   'session.inflight': { in: { id: string; incarnation: number }; out: ReadonlyMap<number, number> };
+  'session.holdsStored': {
+    in: { id: string; incarnation: number; offset: number };
+    out: boolean | undefined;
+  };
   'session.setInflight': {
     in: { id: string; incarnation: number; packetId: number; deliveryId: number };
     out: Promise<void>;
@@ -434,6 +438,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.describe',
   'session.list',
   'session.inflight',
+  'session.holdsStored',
   ...policyQueryKinds,
   ...aclQueryKinds,
   ...operatorQueryKinds,

@@ -364,6 +364,7 @@ const sessions = {
   'session.groupUnsubscribe': (host, ctx, c) =>
     sessionOf(host, ctx, c.id, c.incarnation).groupUnsubscribe(c.group, c.exchange, c.pattern),
   'session.inflight': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).inflight(),
+  'session.holdsStored': (host, ctx, c) => sessionOf(host, ctx, c.id, c.incarnation).holdsStored(c.offset),
   'session.setInflight': (host, ctx, c) =>
     sessionOf(host, ctx, c.id, c.incarnation).setInflight(c.packetId, c.deliveryId),
   'session.deleteInflight': (host, ctx, c) =>

@@ -249,6 +249,10 @@ export class ClassicQueue implements QueueEngine {
     this.#dispatch();
   }
 
+  holdsStored(offset: number): boolean {
+    return this.#store?.holds(offset) ?? false;
+  }
+
   holdFor(id: number, timeoutMs: number): Promise<boolean> {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > durationMsMax) {
       throw brokerError(ErrorCode.invalidArgument, `A hold of ${timeoutMs} ms on queue '${this.name}'`);

@@ -161,6 +161,14 @@ export class QueueStore {
     return this.#messages.read(offset, { maxEntries: 1 });
   }
 
+  /**
+   * The message stored at `offset` is still in the queue: appended, and not recorded as gone (acked,
+   * expired, dropped, purged). After a restart this is what the logs kept.
+   */
+  holds(offset: number): boolean {
+    return offset >= this.#live && offset < this.#messages.endOffset && !this.#removed.has(offset);
+  }
+
   /** Records that `offset` left the queue; written at the end of the current job, many per record. */
   remove(offset: number): void {
     if (this.#closed || offset < this.#live) return;

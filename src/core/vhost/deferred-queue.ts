@@ -137,6 +137,12 @@ export class DeferredQueue implements QueueEngine {
     return engine.holdFor(id, timeoutMs);
   }
 
+  /** Undefined until the engine is open: what its log holds is not known before. */
+  holdsStored(offset: number): boolean | undefined {
+    const engine = this.#engine;
+    return engine === undefined ? undefined : (engine.holdsStored?.(offset) ?? false);
+  }
+
   releaseOwner(owner: string): void {
     if (this.#engine !== undefined) this.#engine.releaseOwner(owner);
     else this.#push((engine) => engine.releaseOwner(owner));

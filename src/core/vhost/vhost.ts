@@ -528,6 +528,10 @@ export class Vhost implements VirtualHost {
     return this.#queues.get(queue)?.engine.holdFor(id, timeoutMs) ?? Promise.resolve(false);
   }
 
+  holdsStored(queue: string, offset: number): boolean | undefined {
+    return this.#queues.get(queue)?.engine.holdsStored(offset);
+  }
+
   releaseOwner(owner: string): void {
     const state = this.#owners.get(owner);
     if (state === undefined) return;

@@ -1,6 +1,7 @@
 /** Shapes shared by the MQTT handlers. */
 import type { QoS } from 'mqtt-packet';
 import type { Headers } from '../../core/types.js';
+import { assert } from '../../shared/assert.js';
 
 /** One subscription of a session (MQTT 5.0 §3.8.3.1 options). */
 export interface SubscriptionEntry {
@@ -58,12 +59,38 @@ export const pubrelAwaited = -2;
 /**
  * In the same map, for a durable session: a QoS 2 PUBLISH sent under the packet id and not yet PUBRECed,
  * naming its message by `Delivery.storedAt` (which, unlike the delivery id, a restart keeps) so the
- * resend after a restart reuses the id [MQTT-4.4.0-1]. Every value from -3 down is one of these.
+ * resend after a restart reuses the id [MQTT-4.4.0-1]. Every value from -3 down to `releasedBase`
+ * (excluded) is one of these.
  */
 const sentBase = -3;
 
+/**
+ * Below the sent markers: a QoS 2 message PUBRECed by the client, its PUBREL owed, still naming the
+ * message's offset, so that a restart which finds the message back in the queue (its ack was not yet
+ * durable) knows the client has it and does not send it again under a new id. The split leaves each
+ * kind 2^51 offsets, more than a queue log appends in decades (`storedOffsetMax`).
+ */
+const releasedBase = sentBase - 2 ** 51;
+const storedOffsetMax = 2 ** 51 - 1;
+
 export function sentMarker(storedAt: number): number {
+  assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
   return sentBase - storedAt;
+}
+
+export function releasedMarker(storedAt: number): number {
+  assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
+  return releasedBase - storedAt;
+}
+
+/** The offset a sent marker names; undefined for any other value. */
+export function sentOffset(marker: number): number | undefined {
+  return marker <= sentBase && marker > releasedBase ? sentBase - marker : undefined;
+}
+
+/** The offset a released marker names; undefined for any other value. */
+export function releasedOffset(marker: number): number | undefined {
+  return marker <= releasedBase ? releasedBase - marker : undefined;
 }
 
 /** Packet ids run 1 to 65535 (§2.2.1); the client's ids are stored at this offset above ours. */

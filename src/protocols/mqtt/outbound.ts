@@ -13,7 +13,7 @@ import type { Delivery, Message, MessageProperties } from '../../core/types.js';
 import type { Properties } from './codec/properties.js';
 import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
 import { Reason } from './limits.js';
-import { pubrelOwed, type SubscriptionEntry, sentMarker } from './model.js';
+import { pubrelOwed, releasedMarker, type SubscriptionEntry, sentMarker, sentOffset } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
 import type { Connection, OutboundEntry } from './session.js';
@@ -38,6 +38,7 @@ const outboundSentinel: OutboundEntry = Object.freeze({
   deliveryId: 0,
   stage: 'publish',
   stored: false,
+  recorded: 0,
 });
 
 function allocatePacketId(conn: Connection): number {
@@ -167,6 +168,10 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     // consumers go with it, and the queue keeps the message for the session's next connection.
     conn.core.nack(delivery.queue, delivery.id, true);
     stopConsuming(conn);
+    return;
+  }
+  if (pubrecedBefore(conn, delivery)) {
+    drop(conn, delivery);
     return;
   }
   const { message } = delivery;
@@ -300,6 +305,16 @@ function resentStored(conn: Connection, delivery: Delivery): number | undefined 
 }
 
 /**
+ * The client PUBRECed this message before a restart that lost its ack (`releasedMarker`): it has the
+ * message, and its PUBREL went again at CONNECT, so the copy core hands back is dropped, not sent.
+ */
+function pubrecedBefore(conn: Connection, delivery: Delivery): boolean {
+  const { storedAt } = delivery;
+  if (storedAt === undefined || conn.resend.size === 0) return false;
+  return conn.resend.delete(releasedMarker(storedAt));
+}
+
+/**
  * What the session records of a PUBLISH sent from its queue: the delivery id, kept in memory only, or
  * for a durable session's stored QoS 2 message its place in the queue's log, which is written.
  */
@@ -316,20 +331,23 @@ function track(conn: Connection, delivery: Delivery, packetId: number, stored: b
   conn.reserved.delete(packetId);
   const { outbound } = conn;
   if (outbound.size === 0) outbound.set(outboundSentinelId, outboundSentinel);
+  const recorded = stored ? inflightValue(conn, delivery, qos) : delivery.id;
   outbound.set(packetId, {
     queue: delivery.queue,
     deliveryId: delivery.id,
     stage: 'publish',
     stored,
     qos,
+    recorded,
   });
   if (!stored) return;
-  const pending = conn.session!.setInflight(packetId, inflightValue(conn, delivery, qos));
+  const pending = conn.session!.setInflight(packetId, recorded);
   // Only a durable session writes anything; the others need no handler per message.
   if (conn.session!.durable) persist(conn, pending);
 }
 
-function persist(conn: Connection, pending: Promise<void>): void {
+/** A marker's write that failed is logged: the exchange goes on from what the connection holds. */
+export function persist(conn: Connection, pending: Promise<void>): void {
   pending.catch((err: unknown) =>
     conn.server.logger.warn({ err, connection: conn.id }, 'mqtt in-flight state not stored'),
   );
@@ -369,9 +387,18 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): undefined
     return undefined;
   }
   entry.stage = 'pubrel';
-  if (entry.stored) persist(conn, conn.session!.setInflight(packetId, pubrelOwed));
+  if (entry.stored) persist(conn, conn.session!.setInflight(packetId, releasedValue(entry)));
   conn.send({ cmd: 'pubrel', messageId: packetId });
   return undefined;
+}
+
+/**
+ * The PUBREL-owed marker: naming the message's offset when the PUBLISH was recorded by it, as the
+ * delivery's ack and this marker go to two logs and a crash may keep the marker alone (`resume.ts`).
+ */
+function releasedValue(entry: OutboundEntry): number {
+  const offset = sentOffset(entry.recorded);
+  return offset === undefined ? pubrelOwed : releasedMarker(offset);
 }
 
 export function handlePubcomp(conn: Connection, packet: IPubcompPacket): undefined {

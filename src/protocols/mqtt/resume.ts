@@ -5,9 +5,17 @@
  */
 
 import { pendingQos2 } from './inbound.js';
-import { entryFromArgs, fullFilter, inboundPacketId, pubrelOwed } from './model.js';
-import { packetIdAfter } from './outbound.js';
-import type { Connection } from './session.js';
+import {
+  entryFromArgs,
+  fullFilter,
+  inboundPacketId,
+  pubrelOwed,
+  releasedMarker,
+  releasedOffset,
+  sentOffset,
+} from './model.js';
+import { packetIdAfter, persist } from './outbound.js';
+import type { Connection, OutboundEntry } from './session.js';
 import { attachShared, consumeSession, consumeWindow, loadShared } from './shared.js';
 import { forgetSessionState } from './teardown.js';
 
@@ -36,7 +44,7 @@ export function resume(conn: Connection, present: boolean): void {
 function resumeInflight(conn: Connection): void {
   const session = conn.session!;
   let highest = 0;
-  for (const [packetId, deliveryId] of session.inflight()) {
+  for (const [packetId, value] of session.inflight()) {
     const inbound = inboundPacketId(packetId);
     if (inbound !== undefined) {
       // Already known unless the broker restarted; a PUBREC for it went, so none is pending.
@@ -45,19 +53,45 @@ function resumeInflight(conn: Connection): void {
       continue;
     }
     highest = Math.max(highest, packetId);
-    if (deliveryId === pubrelOwed) {
-      conn.outbound.set(packetId, {
-        queue: session.queue,
-        deliveryId,
-        stage: 'pubrel',
-        stored: true,
-        qos: 2,
-      });
-      conn.send({ cmd: 'pubrel', messageId: packetId });
-    } else {
-      conn.resend.set(deliveryId, packetId);
-      conn.reserved.add(packetId);
-    }
+    resumeOutbound(conn, packetId, value);
   }
   conn.nextPacketId = packetIdAfter(highest);
+}
+
+/**
+ * One of our packet ids the session recorded. A PUBLISH recorded by its message's offset is resent
+ * when the message comes back; when the queue no longer holds it, the client's PUBREC was processed
+ * (the delivery's ack is durable) and only the marker's change to PUBREL owed was lost, so PUBREL goes
+ * now and frees the id. A PUBREL owed that still names the message's offset: when the queue holds the
+ * message again (the marker was durable, its ack not), the client has it, and the copy is dropped.
+ */
+function resumeOutbound(conn: Connection, packetId: number, value: number): void {
+  const session = conn.session!;
+  const sent = sentOffset(value);
+  if (sent !== undefined && session.holdsStored(sent) === false) {
+    persist(conn, session.setInflight(packetId, pubrelOwed));
+    return sendPubrel(conn, packetId);
+  }
+  const released = releasedOffset(value);
+  if (value === pubrelOwed || released !== undefined) {
+    if (released !== undefined && session.holdsStored(released) !== false)
+      conn.resend.set(releasedMarker(released), packetId);
+    return sendPubrel(conn, packetId);
+  }
+  conn.resend.set(value, packetId);
+  conn.reserved.add(packetId);
+}
+
+function sendPubrel(conn: Connection, packetId: number): void {
+  const queue = conn.session!.queue;
+  const entry: OutboundEntry = {
+    queue,
+    deliveryId: pubrelOwed,
+    stage: 'pubrel',
+    stored: true,
+    qos: 2,
+    recorded: pubrelOwed,
+  };
+  conn.outbound.set(packetId, entry);
+  conn.send({ cmd: 'pubrel', messageId: packetId });
 }

@@ -33,6 +33,8 @@ export interface OutboundEntry {
   /** Counted in the session's stored in-flight map (session-queue deliveries only). */
   readonly stored: boolean;
   readonly qos?: 1 | 2;
+  /** What the session's in-flight map holds for it when `stored`: the delivery id or a marker (`model.ts`). */
+  readonly recorded: number;
 }
 
 /** A Will Message as CONNECT gave it (§3.1.3.2); published when the connection ends without DISCONNECT. */
@@ -97,7 +99,8 @@ export interface Connection extends ClientHandle, DescribedFields {
   readonly outbound: Map<number, OutboundEntry>;
   /**
    * Delivery id (or, for a durable session's QoS 2 message, its `sentMarker`) → packet id of messages
-   * sent before a reconnect or a restart, reused when they come again (§4.4).
+   * sent before a reconnect or a restart, reused when they come again (§4.4); under a `releasedMarker`,
+   * a message the client PUBRECed before a restart that lost its ack, dropped when it comes again.
    */
   readonly resend: Map<number, number>;
   /** Packet ids of `resend`, not to be given to new messages meanwhile. */

@@ -6,6 +6,12 @@
  * packet identifiers and DUP 1, so a client that already PUBRECed N drops the copy instead of handing
  * the message to its application a second time. Before the fix it came back with DUP 1 under a new packet
  * id (docs/durability-tests.md, "MQTT QoS 2 toward subscribers across a crash").
+ *
+ * Then a crash between the two writes a PUBREC makes: the delivery's ack (the session queue's ack log)
+ * and the PUBREL-owed marker (the session's log). The writes to one of the two logs are stalled before
+ * the subscriber's PUBREC, so only the other lands before the SIGKILL. Either way the restarted broker
+ * must send PUBREL for the id (a client that delivers at PUBREL, §4.3.3 method B, delivers only then)
+ * and must not send the message again under a new id.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -32,6 +38,11 @@ const packetWaitMs = 5_000;
 /** Time the broker gets before the SIGKILL to write what the exchanges so far changed. */
 const settleMs = 300;
 
+/** The session's own log (core/state/names.ts). */
+const sessionLog = '/logs/session.';
+/** The session queue's ack log (`q.<vhost>.<queue>.acks`, core/queues/store.ts), names escaped. */
+const sessionQueueAcks = `session_2e${subscriberId}.acks`;
+
 const isPublish = (p: Packet) => p.cmd === 'publish';
 const isPubrel = (id: number) => (p: Packet) => p.cmd === 'pubrel' && (p as IPubrelPacket).messageId === id;
 
@@ -48,13 +59,7 @@ async function nthPublish(sub: RawClient, index: number): Promise<IPublishPacket
 async function leftInFlight(dataDir: string, version: Version): Promise<number> {
   const child = await startStalledChild(dataDir, 'mqtt');
   try {
-    const sub = await rawClient(child.port, version);
-    await sub.connect(subscriberId, persistentSession(version));
-    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 2 }] });
-    await sub.expect((p) => p.cmd === 'suback', packetWaitMs);
-    const pub = await connect(`mqtt://127.0.0.1:${child.port}`);
-    for (let i = 0; i <= completedBefore; i++) await pub.publishAsync(topic, `m${i}`, { qos: 2 });
-    await closeAll(pub);
+    const sub = await subscribedWith(child.port, version, completedBefore + 1);
     for (let i = 0; i < completedBefore; i++) {
       const id = (await nthPublish(sub, i)).messageId!;
       sub.send({ cmd: 'pubrec', messageId: id });
@@ -72,6 +77,41 @@ async function leftInFlight(dataDir: string, version: Version): Promise<number> 
   }
 }
 
+/** The subscriber's persistent session at QoS 2, and `messages` published to it (`m0`, `m1`…). */
+async function subscribedWith(port: number, version: Version, messages: number): Promise<RawClient> {
+  const sub = await rawClient(port, version);
+  await sub.connect(subscriberId, persistentSession(version));
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 2 }] });
+  await sub.expect((p) => p.cmd === 'suback', packetWaitMs);
+  const pub = await connect(`mqtt://127.0.0.1:${port}`);
+  for (let i = 0; i < messages; i++) await pub.publishAsync(topic, `m${i}`, { qos: 2 });
+  await closeAll(pub);
+  return sub;
+}
+
+/**
+ * In a child broker: the subscriber gets one QoS 2 message, then the writes to `stalled` stop and it
+ * PUBRECs; it gets its PUBREL, and the broker is SIGKILLed. Returns the packet id.
+ */
+async function pubrecedThenKilled(dataDir: string, version: Version, stalled: string): Promise<number> {
+  const child = await startStalledChild(dataDir, 'mqtt');
+  try {
+    const sub = await subscribedWith(child.port, version, 1);
+    const { messageId } = await nthPublish(sub, 0);
+    // The PUBLISH's marker (its packet id by the message's offset) is written after the send.
+    await sleep(settleMs);
+    await child.stall(stalled);
+    sub.send({ cmd: 'pubrec', messageId: messageId! });
+    await sub.expect(isPubrel(messageId!), packetWaitMs);
+    await sleep(settleMs);
+    await child.kill();
+    sub.end();
+    return messageId!;
+  } finally {
+    await child.kill();
+  }
+}
+
 /** After the restart: the subscriber comes back with its session (present) and `body` runs with it. */
 async function afterRestart(dataDir: string, version: Version, body: (sub: RawClient) => Promise<void>) {
   const broker = await startMqttBroker({ storage: 'file', dataDir });
@@ -84,9 +124,31 @@ async function afterRestart(dataDir: string, version: Version, body: (sub: RawCl
     } finally {
       sub.end();
     }
+    await owedNothing(broker.port, version);
   } finally {
     await broker.stop();
   }
+}
+
+/** Once the exchange completed, a reconnect is sent neither the message nor a PUBREL: the id is free. */
+async function owedNothing(port: number, version: Version): Promise<void> {
+  const again = await rawClient(port, version);
+  try {
+    await again.connect(subscriberId, persistentSession(version));
+    await sleep(settleMs);
+    const owed = again.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel');
+    assert.deepEqual(owed, [], 'nothing owed after PUBCOMP');
+  } finally {
+    again.end();
+  }
+}
+
+/** What the restarted broker must do after either half of a PUBREC's writes: PUBREL for the id, no PUBLISH. */
+async function pubrelOnly(sub: RawClient, packetId: number): Promise<void> {
+  await sub.expect(isPubrel(packetId), packetWaitMs);
+  sub.send({ cmd: 'pubcomp', messageId: packetId });
+  await sleep(settleMs);
+  assert.equal(sub.packets.filter(isPublish).length, 0, 'the message is not sent again');
 }
 
 for (const version of [4, 5] as const) {
@@ -113,6 +175,20 @@ for (const version of [4, 5] as const) {
     });
   });
 }
+
+test('MQTT 3.1.1 subscriber: a PUBREC whose ack landed but not its PUBREL marker gets its PUBREL after SIGKILL', async () => {
+  await inTempFolder('switchyard-qos2-pubrec-ack-', async (dataDir) => {
+    const packetId = await pubrecedThenKilled(dataDir, 4, sessionLog);
+    await afterRestart(dataDir, 4, (sub) => pubrelOnly(sub, packetId));
+  });
+});
+
+test('MQTT 5.0 subscriber: a PUBREC whose PUBREL marker landed but not its ack gets its PUBREL after SIGKILL, and no second PUBLISH', async () => {
+  await inTempFolder('switchyard-qos2-pubrec-marker-', async (dataDir) => {
+    const packetId = await pubrecedThenKilled(dataDir, 5, sessionQueueAcks);
+    await afterRestart(dataDir, 5, (sub) => pubrelOnly(sub, packetId));
+  });
+});
 
 // Without a restart the resend finds the id through the same stored marker (a disconnect requeues the
 // message in its place, so its offset is unchanged): this keeps that path from regressing.
