@@ -122,19 +122,31 @@ describe('transactional producers in core', () => {
     assert.equal(partition.read(0).length, 4, 'a raw read sees every entry');
   });
 
-  test('the next transaction and a repeated end wait for an ending under way instead of being refused', async () => {
+  test('an ending writing its markers answers the id CONCURRENT_TRANSACTIONS; once answered, the next requests wait for its completion', async () => {
     register();
     core = await openCore();
     const { client } = core;
     await client.createStream('orders', { partitions: 1 });
     const txn = await begin(client, 'quick');
     await append(client, txn, 0, 'first');
-    // All asked at once, as a client pipelines them: none is told CONCURRENT_TRANSACTIONS.
     const ended = client.endTransaction(txn, true);
+    // Asked while the decision and markers are written, as another connection may: Kafka answers
+    // CONCURRENT_TRANSACTIONS, either way, and its clients retry.
+    const concurrent = { kind: 'refused', reason: 'concurrent' };
+    const during = await Promise.all([
+      client.endTransaction(txn, true),
+      client.endTransaction(txn, false),
+      client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]),
+      client.addGroupToTransaction(txn, 'quick-group'),
+      client.initTransactional('quick', 5000, txn.producerId, txn.epoch),
+    ]);
+    assert.deepEqual(during, [concurrent, concurrent, concurrent, concurrent, concurrent]);
+    const same = { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch };
+    assert.deepEqual(await ended, same);
+    // Once answered, its markers are written: the retries go through (waiting for its completion).
     const again = client.endTransaction(txn, true);
     const added = client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]);
-    const same = { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch };
-    assert.deepEqual(await Promise.all([ended, again, added]), [same, same, { kind: 'ok' }]);
+    assert.deepEqual(await Promise.all([again, added]), [same, { kind: 'ok' }]);
     assert.equal(client.describeTransaction('quick')?.phase, 'ongoing');
     await append(client, txn, 1, 'second');
     assert.equal((await client.endTransaction(txn, false)).kind, 'ok');
