@@ -245,7 +245,13 @@ export class TransactionalProducers {
     if (producerId >= 0 && (producerId !== current.producerId || epoch !== current.epoch))
       return refused(producerId !== current.producerId ? 'producerIdMismatch' : 'fenced');
     if (isPrepared(current)) return refused('concurrent');
-    if (current.phase === 'ongoing') await this.#end(current, false).done;
+    // Kafka's coordinator fences the open transaction's epoch, aborts it and answers
+    // CONCURRENT_TRANSACTIONS (prepareInitProducerIdTransit, Ongoing): the client's retry, once the
+    // abort is written, bumps the epoch again.
+    if (current.phase === 'ongoing') {
+      this.#fenceAndAbort(current);
+      return refused('concurrent');
+    }
     return this.#bump(current, timeoutMs);
   }
 
@@ -868,11 +874,17 @@ export class TransactionalProducers {
       this.#armAt(id, dueAt);
       return;
     }
-    // The decision names the next epoch, as Kafka's coordinator fences before it aborts
-    // (TransactionMetadata.prepareFenceProducerEpoch): PrepareAbort and CompleteAbort show it, the
-    // instance before is fenced from the decision on, and the lost-marker check keeps this ending.
-    void this.#end(now, false, true)
-      .done.then(() => this.#deps.producers.setEpoch(now.producerId, now.epoch))
+    this.#fenceAndAbort(now);
+  }
+
+  /**
+   * The decision names the next epoch, as Kafka's coordinator fences before it aborts
+   * (TransactionMetadata.prepareFenceProducerEpoch): PrepareAbort and CompleteAbort show it, the
+   * instance before is fenced from the decision on, and the lost-marker check keeps this ending.
+   */
+  #fenceAndAbort(current: TxnProducerState): void {
+    void this.#end(current, false, true)
+      .done.then(() => this.#deps.producers.setEpoch(current.producerId, current.epoch))
       .catch((err: unknown) => this.#log.exec.fail(err));
   }
 

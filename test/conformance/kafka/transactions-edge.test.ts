@@ -179,6 +179,31 @@ describe('kafka transaction edges as Kafka 4.x answers them (raw wire)', () => {
     assert.equal((await endTxn(c, 3, fenced, false)).errorCode, KafkaError.none);
   });
 
+  test('InitProducerId while a transaction is open: CONCURRENT_TRANSACTIONS while it is fenced and aborted, then the epoch bumped again', async () => {
+    const p = await init(c, 'edge-reinit');
+    assert.equal(await addPartition(c, 3, p, 'edge'), KafkaError.none);
+    const reinit = () =>
+      c.request<Obj>(ApiKey.InitProducerId, 2, {
+        transactionalId: 'edge-reinit',
+        transactionTimeoutMs: 60_000,
+      });
+    assert.equal((await reinit()).errorCode, KafkaError.concurrentTransactions);
+    // The instance before is fenced from the decision on.
+    assert.equal((await endTxn(c, 3, p, true)).errorCode, KafkaError.producerFenced);
+    let again: Obj;
+    await until(
+      async () => {
+        again = await reinit();
+        return again.errorCode !== KafkaError.concurrentTransactions;
+      },
+      10_000,
+      'the abort written',
+    );
+    assert.deepEqual([again.errorCode, again.producerEpoch], [KafkaError.none, p.producerEpoch + 2]);
+    const shown = await describeTxn(c, 'edge-reinit');
+    assert.deepEqual([shown.transactionState, shown.producerEpoch], ['Empty', p.producerEpoch + 2]);
+  });
+
   test('ListTransactions filters states, producer ids, from v1 how long ago a transaction started, from v2 an id pattern', async () => {
     const open = await init(c, 'edge-list-open');
     assert.equal(await addPartition(c, 3, open, 'edge'), KafkaError.none);
