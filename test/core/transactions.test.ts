@@ -784,6 +784,30 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     assert.equal(client.partition('orders', 0).endOffset, 0, 'no marker where nothing was written');
   });
 
+  test('an abort with nothing open, sent right after an end whose completion still waits for the markers before it, waits and bumps instead of being fenced (KAFKA-18464)', async () => {
+    register();
+    const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
+    core = await openCore({ storage: held.storage });
+    const { client } = core;
+    await client.createStream('orders', { partitions: 2 });
+    const first = await init(client, 'quick-abort');
+    await append(client, first, 0, 'a', v2);
+    held.hold(); // this end's markers stay on their way to disk
+    const one = await client.endTransaction(first, true, true);
+    assert.equal(one.kind, 'ok');
+    const second = { ...first, epoch: first.epoch + 1 };
+    await append(client, second, 0, 'b', { ...v2, partition: 1 });
+    const two = await client.endTransaction(second, true, true);
+    assert.deepEqual(two, { kind: 'ok', producerId: first.producerId, epoch: first.epoch + 2 });
+    // Answered; its completion waits for the first end's markers. The client goes on at once.
+    const third = { ...first, epoch: first.epoch + 2 };
+    const aborted = client.endTransaction(third, false, true);
+    await settle(5);
+    assert.equal(client.describeTransaction('quick-abort')?.phase, 'prepareCommit');
+    held.release();
+    assert.deepEqual(await aborted, { kind: 'ok', producerId: first.producerId, epoch: first.epoch + 3 });
+  });
+
   test('past the last epoch an end hands over to a new producer id at epoch 0; the markers keep the old one', async () => {
     register();
     core = await openCore();
