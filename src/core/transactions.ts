@@ -268,6 +268,10 @@ export class TransactionalProducers {
 
   /** A new epoch fences every older instance; past the last epoch a new producer id starts at 0. */
   async #bump(current: TxnProducerState, timeoutMs: number): Promise<TxnInit> {
+    // Its `producer` entry starts the id afresh, without its last ending, whose markers a restart
+    // appends again if a crash took them (`#remark`): those must be durable first, as the id's next
+    // `complete` waits for them (`#end`). Else a commit answered could be found unmarked, and aborted.
+    await this.#marking.get(current.id);
     let { producerId } = current;
     let epoch = current.epoch + 1;
     if (epoch > epochMax) {

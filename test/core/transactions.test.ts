@@ -683,6 +683,27 @@ describe('transactional producers in core', () => {
     core = await openCore({ storage });
   });
 
+  test('InitProducerId after a commit is answered once the commit’s markers are durable: its entry drops the ending a restart would mark again', async () => {
+    register();
+    const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
+    core = await openCore({ storage: held.storage });
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'reinit');
+    await append(client, txn, 0, 'a');
+    held.hold(); // the commit's marker stays on its way to disk
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
+    let answered = false;
+    const next = client.initTransactional('reinit', 5000, -1, -1).then((r) => {
+      answered = true;
+      return r;
+    });
+    await settle(5);
+    assert.equal(answered, false, 'not while the marker may still be lost');
+    held.release();
+    assert.deepEqual(await next, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 1 });
+  });
+
   test('a commit is answered once its batches are durable, which were answered once appended; it survives a restart whole', async () => {
     register();
     const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
