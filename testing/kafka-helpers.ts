@@ -8,7 +8,8 @@ import type { Broker } from '../src/index.js';
 import { createKafkaListener } from '../src/protocols/kafka/listener.js';
 import type { KafkaOptions } from '../src/protocols/kafka/options.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { startTestBroker } from './broker.js';
+import type { FileIo } from '../src/storage/file/io.js';
+import { startTestBroker, type TestBroker } from './broker.js';
 import { allPortsOff } from './server-helpers.js';
 
 export { allPortsOff };
@@ -60,6 +61,11 @@ export async function startKafkaBroker(
     bootstrap: started.url('kafka'),
     stop: started.stop,
   };
+}
+
+/** The Kafka listener on file storage in `dataDir`, fsync on, written through `io` (a disk that fails or stalls). */
+export function startKafkaOnDisk(dataDir: string, io: FileIo): Promise<TestBroker> {
+  return startTestBroker({ listeners: ['kafka'], storage: 'file', fsync: 'always', dataDir, storageIo: io });
 }
 
 async function listenersWith(kafka: Partial<KafkaOptions>) {

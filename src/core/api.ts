@@ -401,6 +401,10 @@ export interface PartitionProducer {
   readonly producerId: number;
   readonly epoch: number;
   readonly lastSequence: number;
+  /** The largest timestamp of its last batch or marker here, -1 when that is no longer stored. */
+  readonly lastTimestamp: number;
+  /** -1 until a transaction marker of it is written here, then the coordinator's epoch (0). */
+  readonly coordinatorEpoch: number;
   /** The first offset of its open transaction here, or -1. */
   readonly transactionStartOffset: number;
 }

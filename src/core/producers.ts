@@ -27,6 +27,14 @@ const sequenceMax = 0x7fffffff;
 /** Epochs are int16; past the largest an epoch wraps to 0 (KIP-360). */
 const epochMax = 0x7fff;
 
+/** A producer's last batch on a partition: its epoch, last sequence and offset (-1: none kept). */
+export interface BatchTail {
+  readonly producerId: number;
+  readonly epoch: number;
+  readonly lastSeq: number;
+  readonly lastOffset: number;
+}
+
 export type SequenceVerdict =
   | { readonly kind: 'append' }
   | { readonly kind: 'duplicate'; readonly offset: number }
@@ -375,15 +383,13 @@ export class ProducerRegistry {
     found.set(producerId, kept.slice(-recentBatchesMax));
   }
 
-  /** Producers with sequences on a partition, and the last sequence each wrote there. */
-  onPartition(
-    stream: string,
-    partition: number,
-  ): Array<{ producerId: number; epoch: number; lastSeq: number }> {
-    const out: Array<{ producerId: number; epoch: number; lastSeq: number }> = [];
+  /** Producers with sequences on a partition, the last sequence each wrote there and its batch's offset. */
+  onPartition(stream: string, partition: number): BatchTail[] {
+    const out: BatchTail[] = [];
     for (const sequence of this.#log.state.sequences.values()) {
       if (sequence.stream !== stream || sequence.partition !== partition) continue;
-      out.push({ producerId: sequence.producerId, epoch: sequence.epoch, lastSeq: sequence.lastSeq });
+      const { producerId, epoch, lastSeq, recent } = sequence;
+      out.push({ producerId, epoch, lastSeq, lastOffset: recent.at(-1)?.[2] ?? -1 });
     }
     return out;
   }

@@ -38,6 +38,7 @@ import {
   type TxnEntry,
   type TxnInstanceIds,
   type TxnLastEnd,
+  type TxnMark,
   type TxnMarkerAt,
   type TxnOffset,
   type TxnPartition,
@@ -99,6 +100,13 @@ interface Ending {
    * its batch follows the marker, so it is durable only if the marker is.
    */
   readonly done: Promise<void>;
+  /**
+   * Until the point EndTxn is answered at (`decided`; for a commit with group offsets, `done`): its
+   * markers are still being written, so the id's other requests are answered CONCURRENT_TRANSACTIONS,
+   * as Kafka's coordinator answers them until its markers are written. From then on they wait for
+   * `done`, the moment its completion takes here (Kafka answers EndTxn before writing its markers).
+   */
+  writing: boolean;
 }
 
 /** What a transactional batch waits for before it is appended, if anything (`adding`). */
@@ -228,6 +236,8 @@ export class TransactionalProducers {
   async init(id: string, timeoutMs: number, producerId: number, epoch: number): Promise<TxnInit> {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > transactionTimeoutMsMax)
       return refused('invalidTimeout');
+    // Kafka's prepareInitProducerIdTransit: a transition in flight is CONCURRENT_TRANSACTIONS first.
+    if (this.#writing(id)) return refused('concurrent');
     await this.#ended(id);
     const current = this.#state.producers.get(id);
     if (current === undefined) return this.#first(id, timeoutMs);
@@ -235,7 +245,13 @@ export class TransactionalProducers {
     if (producerId >= 0 && (producerId !== current.producerId || epoch !== current.epoch))
       return refused(producerId !== current.producerId ? 'producerIdMismatch' : 'fenced');
     if (isPrepared(current)) return refused('concurrent');
-    if (current.phase === 'ongoing') await this.#end(current, false).done;
+    // Kafka's coordinator fences the open transaction's epoch, aborts it and answers
+    // CONCURRENT_TRANSACTIONS (prepareInitProducerIdTransit, Ongoing): the client's retry, once the
+    // abort is written, bumps the epoch again.
+    if (current.phase === 'ongoing') {
+      this.#fenceAndAbort(current);
+      return refused('concurrent');
+    }
     return this.#bump(current, timeoutMs);
   }
 
@@ -252,6 +268,10 @@ export class TransactionalProducers {
 
   /** A new epoch fences every older instance; past the last epoch a new producer id starts at 0. */
   async #bump(current: TxnProducerState, timeoutMs: number): Promise<TxnInit> {
+    // Its `producer` entry starts the id afresh, without its last ending, whose markers a restart
+    // appends again if a crash took them (`#remark`): those must be durable first, as the id's next
+    // `complete` waits for them (`#end`). Else a commit answered could be found unmarked, and aborted.
+    await this.#marking.get(current.id);
     let { producerId } = current;
     let epoch = current.epoch + 1;
     if (epoch > epochMax) {
@@ -279,9 +299,7 @@ export class TransactionalProducers {
     epoch: number,
     refs: ReadonlyArray<{ stream: string; partition: number }>,
   ): Promise<TxnResult> {
-    const ending = this.#ended(id);
-    if (ending !== undefined) await ending;
-    const current = this.#check(id, producerId, epoch);
+    const current = await this.#checkAfterEnding(id, producerId, epoch);
     if ('kind' in current) return current;
     return this.#join(current, refs);
   }
@@ -415,9 +433,7 @@ export class TransactionalProducers {
   /** AddOffsetsToTxn: the transaction will commit offsets of `group`. */
   async addGroup(id: string, producerId: number, epoch: number, group: string): Promise<TxnResult> {
     checkCommit(group, []);
-    const ending = this.#ended(id);
-    if (ending !== undefined) await ending;
-    const current = this.#check(id, producerId, epoch);
+    const current = await this.#checkAfterEnding(id, producerId, epoch);
     if ('kind' in current) return current;
     if (current.groups.has(group)) return ok;
     const starting = current.phase !== 'ongoing';
@@ -464,8 +480,10 @@ export class TransactionalProducers {
   /**
    * EndTxn, answered once the decision and the transaction's batches are durable and the markers are
    * appended (Kafka answers once PrepareCommit is written); a transaction with group offsets is
-   * answered once they are committed, so the group shows them. Ending again the way it ends is
-   * answered as done once that is decided; the other way is refused. With `bump` (EndTxn v5,
+   * answered once they are committed, so the group shows them. While an ending writes its markers
+   * (until it is answered), another EndTxn of the id is CONCURRENT_TRANSACTIONS, as in Kafka, which
+   * its client retries; after, it waits for the completion, and the same end again is then answered
+   * as done, the other way refused. With `bump` (EndTxn v5,
    * KIP-890 part 2) every end hands the id over to its next epoch, or past the last epoch to a new
    * producer id at epoch 0, which the answer names; a retry of an end already done (the instance
    * before the hand-over) is answered with it, and an abort with no transaction open bumps the epoch
@@ -475,6 +493,19 @@ export class TransactionalProducers {
    * decision (TransactionCoordinator.endTransactionWithTV1).
    */
   async end(id: string, producerId: number, epoch: number, commit: boolean, bump = false): Promise<TxnEnded> {
+    const ending = this.#ending.get(id);
+    // Its markers are written: what is left is its completion, a moment here.
+    if (ending !== undefined && !ending.writing) await ending.done.catch(() => undefined);
+    return this.#endNow(id, producerId, epoch, commit, bump);
+  }
+
+  async #endNow(
+    id: string,
+    producerId: number,
+    epoch: number,
+    commit: boolean,
+    bump: boolean,
+  ): Promise<TxnEnded> {
     const current = this.#state.producers.get(id);
     if (current === undefined) return refused('producerIdMismatch');
     const same = { kind: 'ok', producerId: current.producerId, epoch: current.epoch } as const;
@@ -483,13 +514,12 @@ export class TransactionalProducers {
     if (bump && ended !== undefined && isRetryOf(current, producerId, epoch))
       return ended === commit ? same : refused('invalidState');
     if (current.producerId !== producerId) return refused('producerIdMismatch');
+    // An ending writing its markers: Kafka has a transition pending, CONCURRENT_TRANSACTIONS either
+    // way, checked before the epoch from version 5 on (KAFKA-18464), after it before.
+    const writing = isPrepared(current) || this.#ending.has(id);
+    if (bump && writing) return refused('concurrent');
     if (epoch !== current.epoch || (!bump && handingOver(current))) return refused('fenced');
-    if (isPrepared(current)) {
-      const ending = this.#ending.get(id);
-      if ((current.phase === 'prepareCommit') !== commit) return refused('invalidState');
-      if (ending === undefined) return refused('concurrent');
-      return endedAsAsked(await ending.decided, commit);
-    }
+    if (writing) return refused('concurrent');
     if (bump) {
       // KIP-890 part 2: a commit needs an open transaction; an abort always fences the epoch.
       if (current.phase !== 'ongoing' && commit) return refused('invalidState');
@@ -531,6 +561,11 @@ export class TransactionalProducers {
     const id = this.#byProducer.get(producerId);
     const current = id === undefined ? undefined : this.#state.producers.get(id);
     return current?.partitions.get(partitionKey(stream, partition))?.firstOffset ?? -1;
+  }
+
+  /** Each producer's last marker on the partition. */
+  marksOn(stream: string, partition: number): TxnMark[] {
+    return [...this.#state.marks.values()].filter((m) => m.stream === stream && m.partition === partition);
   }
 
   describe(id: string): TxnSummary | undefined {
@@ -598,12 +633,29 @@ export class TransactionalProducers {
 
   // ---- inside
 
+  /**
+   * Kafka's checks (handleAddPartitionsToTransaction): the producer id, its epoch (the one a
+   * handing-over decision names, as Kafka stores it with the decision), then an ending under way.
+   */
   #check(id: string, producerId: number, epoch: number): Checked {
     const current = this.#state.producers.get(id);
     if (current === undefined || current.producerId !== producerId) return refused('producerIdMismatch');
-    if (epoch !== current.epoch) return refused('fenced');
+    if (epoch !== shownEpoch(current)) return refused('fenced');
     if (isPrepared(current) || this.#ending.has(id)) return refused('concurrent');
     return current;
+  }
+
+  /** `#check`, after waiting for an ending whose markers are written (`Ending.writing`). */
+  async #checkAfterEnding(id: string, producerId: number, epoch: number): Promise<Checked> {
+    const first = this.#check(id, producerId, epoch);
+    if (!('kind' in first) || first.reason !== 'concurrent' || this.#writing(id)) return first;
+    await this.#ended(id);
+    return this.#check(id, producerId, epoch);
+  }
+
+  /** The id's ending is still writing its markers (`Ending.writing`). */
+  #writing(id: string): boolean {
+    return this.#ending.get(id)?.writing === true;
   }
 
   #partition(stream: string, index: number): Partition | undefined {
@@ -647,7 +699,13 @@ export class TransactionalProducers {
       if (withOffsets && m.outcome) await this.#complete(current, true, m);
       else this.#completed(current, m.outcome, m);
     });
-    const ending: Ending = { decided: marked.then((m) => ({ after: m.after, commit: m.outcome })), done };
+    const decided = marked.then((m) => ({ after: m.after, commit: m.outcome }));
+    const ending: Ending = { decided, done, writing: true };
+    const written = () => {
+      ending.writing = false;
+    };
+    // Where EndTxn is answered (`end`).
+    (withOffsets ? done : decided).then(written, written);
     // Whoever waits sees a failure (the log failed, and its owner with it); nobody else need.
     ending.decided.catch(() => {});
     done.catch(() => {});
@@ -820,11 +878,17 @@ export class TransactionalProducers {
       this.#armAt(id, dueAt);
       return;
     }
-    // The decision names the next epoch, as Kafka's coordinator fences before it aborts
-    // (TransactionMetadata.prepareFenceProducerEpoch): PrepareAbort and CompleteAbort show it, the
-    // instance before is fenced from the decision on, and the lost-marker check keeps this ending.
-    void this.#end(now, false, true)
-      .done.then(() => this.#deps.producers.setEpoch(now.producerId, now.epoch))
+    this.#fenceAndAbort(now);
+  }
+
+  /**
+   * The decision names the next epoch, as Kafka's coordinator fences before it aborts
+   * (TransactionMetadata.prepareFenceProducerEpoch): PrepareAbort and CompleteAbort show it, the
+   * instance before is fenced from the decision on, and the lost-marker check keeps this ending.
+   */
+  #fenceAndAbort(current: TxnProducerState): void {
+    void this.#end(current, false, true)
+      .done.then(() => this.#deps.producers.setEpoch(current.producerId, current.epoch))
       .catch((err: unknown) => this.#log.exec.fail(err));
   }
 

@@ -293,6 +293,7 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
         at: 8,
       },
       { type: 'remark', id: 'tx-ünï', stream: 'orders', partition: 0, from: 14, markerOffset: 13 },
+      { type: 'mark', producerId: 1000, stream: 'orders', partition: 3, epoch: 1, markerOffset: 2 },
       { type: 'prepare', id: 'tx-1', commit: true, at: 9 },
       { type: 'aborted.trim', stream: 'orders', partition: 0, before: 12 },
       { type: 'start', stream: 'orders', partition: 0, offset: 12 },

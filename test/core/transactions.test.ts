@@ -122,19 +122,31 @@ describe('transactional producers in core', () => {
     assert.equal(partition.read(0).length, 4, 'a raw read sees every entry');
   });
 
-  test('the next transaction and a repeated end wait for an ending under way instead of being refused', async () => {
+  test('an ending writing its markers answers the id CONCURRENT_TRANSACTIONS; once answered, the next requests wait for its completion', async () => {
     register();
     core = await openCore();
     const { client } = core;
     await client.createStream('orders', { partitions: 1 });
     const txn = await begin(client, 'quick');
     await append(client, txn, 0, 'first');
-    // All asked at once, as a client pipelines them: none is told CONCURRENT_TRANSACTIONS.
     const ended = client.endTransaction(txn, true);
+    // Asked while the decision and markers are written, as another connection may: Kafka answers
+    // CONCURRENT_TRANSACTIONS, either way, and its clients retry.
+    const concurrent = { kind: 'refused', reason: 'concurrent' };
+    const during = await Promise.all([
+      client.endTransaction(txn, true),
+      client.endTransaction(txn, false),
+      client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]),
+      client.addGroupToTransaction(txn, 'quick-group'),
+      client.initTransactional('quick', 5000, txn.producerId, txn.epoch),
+    ]);
+    assert.deepEqual(during, [concurrent, concurrent, concurrent, concurrent, concurrent]);
+    const same = { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch };
+    assert.deepEqual(await ended, same);
+    // Once answered, its markers are written: the retries go through (waiting for its completion).
     const again = client.endTransaction(txn, true);
     const added = client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]);
-    const same = { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch };
-    assert.deepEqual(await Promise.all([ended, again, added]), [same, same, { kind: 'ok' }]);
+    assert.deepEqual(await Promise.all([again, added]), [same, { kind: 'ok' }]);
     assert.equal(client.describeTransaction('quick')?.phase, 'ongoing');
     await append(client, txn, 1, 'second');
     assert.equal((await client.endTransaction(txn, false)).kind, 'ok');
@@ -156,9 +168,17 @@ describe('transactional producers in core', () => {
     await client.createStream('orders', { partitions: 1 });
     const old = await begin(client, 't');
     await append(client, old, 0, 'zombie');
-    const init = await client.initTransactional('t', 5000, -1, -1);
-    assert.equal(init.kind === 'ok' && init.epoch, old.epoch + 1);
+    // As Kafka's coordinator: the open transaction is fenced and aborted, and the client told to
+    // retry; the retry bumps the epoch again.
+    const first = await client.initTransactional('t', 5000, -1, -1);
+    assert.deepEqual(first, { kind: 'refused', reason: 'concurrent' });
     assert.deepEqual(await client.endTransaction(old, true), { kind: 'refused', reason: 'fenced' });
+    let init = await client.initTransactional('t', 5000, -1, -1);
+    for (let tries = 0; init.kind === 'refused' && tries < 10; tries++) {
+      await settle(5);
+      init = await client.initTransactional('t', 5000, -1, -1);
+    }
+    assert.equal(init.kind === 'ok' && init.epoch, old.epoch + 2);
     assert.deepEqual(await append(client, old, 1, 'late'), { kind: 'refused', reason: 'staleEpoch' });
     assert.equal(client.describeTransaction('t')?.phase, 'empty');
     assert.deepEqual(client.partition('orders', 0).abortedBetween(0, 10), [
@@ -663,6 +683,27 @@ describe('transactional producers in core', () => {
     core = await openCore({ storage });
   });
 
+  test('InitProducerId after a commit is answered once the commit’s markers are durable: its entry drops the ending a restart would mark again', async () => {
+    register();
+    const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
+    core = await openCore({ storage: held.storage });
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'reinit');
+    await append(client, txn, 0, 'a');
+    held.hold(); // the commit's marker stays on its way to disk
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
+    let answered = false;
+    const next = client.initTransactional('reinit', 5000, -1, -1).then((r) => {
+      answered = true;
+      return r;
+    });
+    await settle(5);
+    assert.equal(answered, false, 'not while the marker may still be lost');
+    held.release();
+    assert.deepEqual(await next, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 1 });
+  });
+
   test('a commit is answered once its batches are durable, which were answered once appended; it survives a restart whole', async () => {
     register();
     const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
@@ -762,6 +803,30 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     const after = { producerId: txn.producerId, epoch: txn.epoch + 1 };
     assert.deepEqual(await client.endTransaction({ ...txn, ...after }, false), { kind: 'ok', ...after });
     assert.equal(client.partition('orders', 0).endOffset, 0, 'no marker where nothing was written');
+  });
+
+  test('an abort with nothing open, sent right after an end whose completion still waits for the markers before it, waits and bumps instead of being fenced (KAFKA-18464)', async () => {
+    register();
+    const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));
+    core = await openCore({ storage: held.storage });
+    const { client } = core;
+    await client.createStream('orders', { partitions: 2 });
+    const first = await init(client, 'quick-abort');
+    await append(client, first, 0, 'a', v2);
+    held.hold(); // this end's markers stay on their way to disk
+    const one = await client.endTransaction(first, true, true);
+    assert.equal(one.kind, 'ok');
+    const second = { ...first, epoch: first.epoch + 1 };
+    await append(client, second, 0, 'b', { ...v2, partition: 1 });
+    const two = await client.endTransaction(second, true, true);
+    assert.deepEqual(two, { kind: 'ok', producerId: first.producerId, epoch: first.epoch + 2 });
+    // Answered; its completion waits for the first end's markers. The client goes on at once.
+    const third = { ...first, epoch: first.epoch + 2 };
+    const aborted = client.endTransaction(third, false, true);
+    await settle(5);
+    assert.equal(client.describeTransaction('quick-abort')?.phase, 'prepareCommit');
+    held.release();
+    assert.deepEqual(await aborted, { kind: 'ok', producerId: first.producerId, epoch: first.epoch + 3 });
   });
 
   test('past the last epoch an end hands over to a new producer id at epoch 0; the markers keep the old one', async () => {

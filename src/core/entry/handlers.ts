@@ -6,6 +6,7 @@
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { SessionSummary } from '../api.js';
+import { partitionProducers } from '../partition-producers.js';
 import { fullPermission } from '../permissions.js';
 import { isReplyAddress } from '../requests.js';
 import type { Session } from '../sessions.js';
@@ -290,17 +291,12 @@ const streams = {
   'partition.aborted': (host, ctx, c) =>
     host.vhost(ctx.vhost).partition(c.stream, c.partition).abortedBetween(c.from, c.to),
   'partition.producers': (host, ctx, c) => {
-    host.vhost(ctx.vhost).partition(c.stream, c.partition);
+    const partition = host.vhost(ctx.vhost).partition(c.stream, c.partition);
     const txns = host.transactions(ctx.vhost);
-    return host
-      .producers(ctx.vhost)
-      .onPartition(c.stream, c.partition)
-      .map(({ producerId, epoch, lastSeq }) => ({
-        producerId,
-        epoch,
-        lastSequence: lastSeq,
-        transactionStartOffset: txns.openSince(producerId, c.stream, c.partition),
-      }));
+    const batches = host.producers(ctx.vhost).onPartition(c.stream, c.partition);
+    const marks = txns.marksOn(c.stream, c.partition);
+    const openSince = (producerId: number) => txns.openSince(producerId, c.stream, c.partition);
+    return partitionProducers(partition, batches, marks, openSince);
   },
   'offsets.commit': (host, ctx, c) =>
     host.vhost(ctx.vhost).commitOffset(c.group, c.stream, c.partition, c.offset),

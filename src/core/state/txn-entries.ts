@@ -7,7 +7,7 @@
  */
 import type { GroupOffset } from '../api.js';
 import { corrupt, Fields, type Json, type JsonObject } from './json.js';
-import { type ProducerEntry, type ProducerState, producerMachine } from './producer-entries.js';
+import { type ProducerEntry, type ProducerState, producerMachine, sequenceKey } from './producer-entries.js';
 import type { StateMachine } from './state-log.js';
 
 /** Kafka's TransactionState, less the states of a transaction being moved between coordinators. */
@@ -118,6 +118,8 @@ export interface TxnState {
    * registry's own.
    */
   readonly sequences: ProducerState['sequences'];
+  /** By `sequenceKey`: each producer's last transaction marker on each partition (DescribeProducers). */
+  readonly marks: Map<string, TxnMark>;
   /**
    * The last entry is `closed`: the run before ended with a clean close, after every partition of the
    * vhost was closed, so every batch it answered is durable (`TransactionalProducers.open`).
@@ -130,6 +132,18 @@ export interface TxnMarkerAt {
   readonly stream: string;
   readonly partition: number;
   readonly firstOffset: number;
+  readonly markerOffset: number;
+}
+
+/**
+ * A producer's last marker on a partition, with the epoch Kafka writes it with: the next one when
+ * its decision hands over (Kafka's decision holds the bumped epoch: a version 2 end, a timeout).
+ */
+export interface TxnMark {
+  readonly producerId: number;
+  readonly stream: string;
+  readonly partition: number;
+  readonly epoch: number;
   readonly markerOffset: number;
 }
 
@@ -200,6 +214,8 @@ export type TxnEntry =
   | { readonly type: 'closed' }
   /** The snapshot's form of one producer. */
   | { readonly type: 'state'; readonly producer: TxnProducerState }
+  /** The snapshot's form of a producer's last marker on a partition (`TxnState.marks`). */
+  | ({ readonly type: 'mark' } & TxnMark)
   /** The snapshot's form of one partition's aborted transactions. */
   | {
       readonly type: 'aborted';
@@ -266,6 +282,9 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   producer.phase = entry.commit ? 'completeCommit' : 'completeAbort';
   producer.updatedAt = entry.at;
   const { producerId, epoch } = producer;
+  const markEpoch = producer.next === undefined ? epoch : epoch + 1;
+  for (const { stream, partition, markerOffset } of entry.markers)
+    setMark(state, { producerId, stream, partition, epoch: markEpoch, markerOffset });
   producer.lastEnd = { producerId, epoch, commit: entry.commit, markers: entry.markers };
   producer.dataEnds = undefined;
   producer.partitions.clear();
@@ -278,11 +297,17 @@ function complete(state: TxnState, entry: TxnEntry & { type: 'complete' }): void
   }
 }
 
+function setMark(state: TxnState, mark: TxnMark): void {
+  state.marks.set(sequenceKey(mark.producerId, mark.stream, mark.partition), mark);
+}
+
 /** Moves a marker appended again at start: its abort range ends there now. */
 function remark(state: TxnState, entry: TxnEntry & { type: 'remark' }): void {
   const producer = state.producers.get(entry.id);
   const last = producer?.lastEnd;
   if (producer === undefined || last === undefined) return;
+  const mark = state.marks.get(sequenceKey(last.producerId, entry.stream, entry.partition));
+  if (mark?.markerOffset === entry.from) setMark(state, { ...mark, markerOffset: entry.markerOffset });
   const moved = (m: TxnMarkerAt) =>
     m.stream === entry.stream && m.partition === entry.partition && m.markerOffset === entry.from;
   producer.lastEnd = {
@@ -307,6 +332,7 @@ function forgetStream(state: TxnState, stream: string): void {
   for (const [key, list] of state.aborted) if (list.stream === stream) state.aborted.delete(key);
   for (const [key, start] of state.starts) if (start.stream === stream) state.starts.delete(key);
   for (const [key, scan] of state.scans) if (scan.stream === stream) state.scans.delete(key);
+  for (const [key, mark] of state.marks) if (mark.stream === stream) state.marks.delete(key);
   applyRegistry(state, { type: 'stream.forget', stream });
 }
 
@@ -395,6 +421,11 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
     case 'state':
       state.producers.set(entry.producer.id, entry.producer);
       break;
+    case 'mark': {
+      const { type: _type, ...mark } = entry;
+      setMark(state, mark);
+      break;
+    }
     case 'aborted':
       state.aborted.set(partitionKey(entry.stream, entry.partition), {
         stream: entry.stream,
@@ -417,6 +448,7 @@ function* snapshotTxn(state: TxnState): Iterable<TxnEntry> {
   for (const { stream, partition, offset } of state.scans.values()) {
     yield { type: 'scan', stream, partition, offset };
   }
+  for (const mark of state.marks.values()) yield { type: 'mark', ...mark };
   for (const entry of producerMachine.snapshot(registryView(state)))
     if (entry.type === 'sequence') yield { type: 'registry', entry };
   if (state.closedCleanly) yield { type: 'closed' };
@@ -622,6 +654,15 @@ function encodeTxn(entry: TxnEntry): Json {
       return { t: entry.type, entry: producerMachine.encode(entry.entry) };
     case 'state':
       return { t: entry.type, producer: producerToJson(entry.producer) };
+    case 'mark':
+      return {
+        t: entry.type,
+        pid: entry.producerId,
+        stream: entry.stream,
+        partition: entry.partition,
+        epoch: entry.epoch,
+        marker: entry.markerOffset,
+      };
     case 'aborted':
       return {
         t: entry.type,
@@ -692,6 +733,15 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, entry: producerMachine.decode(f.raw('entry')) };
     case 'state':
       return { type, producer: producerFromJson(f.fields('producer')) };
+    case 'mark':
+      return {
+        type,
+        producerId: f.int('pid'),
+        stream: f.str('stream'),
+        partition: f.int('partition'),
+        epoch: f.int('epoch'),
+        markerOffset: f.int('marker'),
+      };
     case 'aborted':
       return {
         type,
@@ -712,6 +762,7 @@ export const txnMachine: StateMachine<TxnState, TxnEntry> = {
     starts: new Map(),
     scans: new Map(),
     sequences: new Map(),
+    marks: new Map(),
     closedCleanly: false,
   }),
   apply: applyTxn,

@@ -11,9 +11,9 @@ import { test } from 'node:test';
 import { ApiKey, type ShareFetchResponse } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { AckType } from '../../../src/protocols/kafka/share-partition.js';
-import { startTestBroker } from '../../../testing/broker.js';
 import { inTempFolder } from '../../../testing/crash-stall.js';
 import { FaultyIo } from '../../../testing/faulty-io.js';
+import { startKafkaOnDisk } from '../../../testing/kafka-helpers.js';
 import { createFilled, shareMember, startAtEarliest } from '../../../testing/kafka-share.js';
 
 const names = { topic: 'share-ack-fail', group: 'share-ack-fail-grp' };
@@ -30,13 +30,7 @@ function groupLogPart(dataDir: string): string {
 test('an acknowledgement whose share-group state write fails is COORDINATOR_NOT_AVAILABLE and undone', () =>
   inTempFolder('switchyard-share-ack-fail-', async (dataDir) => {
     const io = new FaultyIo();
-    const tb = await startTestBroker({
-      listeners: ['kafka'],
-      storage: 'file',
-      fsync: 'always',
-      dataDir,
-      storageIo: io,
-    });
+    const tb = await startKafkaOnDisk(dataDir, io);
     try {
       const port = tb.port('kafka');
       await createFilled(`127.0.0.1:${port}`, names.topic, ['a', 'b', 'c', 'd']);

@@ -537,6 +537,45 @@ for isolation in ('read_committed', 'read_uncommitted'):
     print(isolation, ' '.join(got))
 `;
 
+/**
+ * A producer left with a transaction open and a new instance of its transactional id: the new one's
+ * InitProducerId is answered CONCURRENT_TRANSACTIONS while the broker aborts the open transaction
+ * (librdkafka logs the retry at debug level, on stderr), then it commits; the old one is fenced.
+ */
+const pythonFence = `
+import sys
+from confluent_kafka import Producer, Consumer, KafkaError, KafkaException
+bootstrap, topic = sys.argv[1], sys.argv[2]
+conf = {'bootstrap.servers': bootstrap, 'transactional.id': 'py-fence', 'transaction.timeout.ms': 60000}
+old = Producer(conf)
+old.init_transactions(15)
+old.begin_transaction()
+old.produce(topic, b'zombie')
+old.flush(10)
+new = Producer(dict(conf, debug='eos'))
+new.init_transactions(30)
+new.begin_transaction()
+new.produce(topic, b'fresh')
+new.flush(10)
+new.commit_transaction(15)
+try:
+    old.commit_transaction(15)
+    print('zombie committed')
+except KafkaException as e:
+    print('zombie refused')
+c = Consumer({'bootstrap.servers': bootstrap, 'group.id': 'py-fence', 'isolation.level': 'read_committed',
+              'auto.offset.reset': 'earliest', 'enable.partition.eof': True})
+c.subscribe([topic])
+got = []
+while True:
+    m = c.poll(15)
+    if m is None or m.error():
+        break
+    got.append(m.value().decode())
+c.close()
+print('read_committed', ' '.join(got))
+`;
+
 describe('transactions through librdkafka (confluent-kafka)', { skip: noConfluent }, () => {
   let kb: KafkaTestBroker;
   before(async () => {
@@ -558,5 +597,16 @@ describe('transactions through librdkafka (confluent-kafka)', { skip: noConfluen
       'read_committed p1 p2 p3',
       'read_uncommitted p1 p2 x1 x2 p3',
     ]);
+  });
+
+  test('a new instance is told CONCURRENT_TRANSACTIONS while the open transaction it fences is aborted, retries and commits', async () => {
+    const r = await runTool('/usr/bin/python3', ['-c', pythonFence, kb.bootstrap, 'py-fence'], '', 90_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['zombie refused', 'read_committed fresh']);
+    assert.match(
+      r.stderr,
+      /CONCURRENT_TRANSACTIONS|concurrent operation/i,
+      'librdkafka retried InitProducerId',
+    );
   });
 });

@@ -12,7 +12,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApiKey, BatchAttribute, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
-import { type KafkaTestBroker, startKafkaBroker, until } from '../../../testing/kafka-helpers.js';
+import { inTempFolder } from '../../../testing/crash-stall.js';
+import { FaultyIo } from '../../../testing/faulty-io.js';
+import {
+  type KafkaTestBroker,
+  startKafkaBroker,
+  startKafkaOnDisk,
+  until,
+} from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
@@ -49,14 +56,31 @@ async function addPartition(c: WireClient, version: number, p: Instance, topic: 
   return r.resultsByTopicV3AndBelow[0].resultsByPartition[0].partitionErrorCode;
 }
 
-async function produceTxn(c: WireClient, p: Instance, topic: string, value: string): Promise<void> {
+/** One record, stamped `baseTimestamp`, and a second `deltaMs` later when `deltaMs` is given. */
+interface Stamped {
+  readonly baseSequence?: number;
+  readonly baseTimestamp?: number;
+  readonly deltaMs?: number;
+}
+
+async function produceTxn(
+  c: WireClient,
+  p: Instance,
+  topic: string,
+  value: string,
+  { baseSequence = 0, baseTimestamp = Date.now(), deltaMs }: Stamped = {},
+): Promise<void> {
+  const record = (timestampDelta: number) => ({
+    timestampDelta: BigInt(timestampDelta),
+    value: new TextEncoder().encode(value),
+  });
   const records = encodeRecordBatch({
-    baseTimestamp: BigInt(Date.now()),
+    baseTimestamp: BigInt(baseTimestamp),
     attributes: BatchAttribute.transactional,
     producerId: p.producerId,
     producerEpoch: p.producerEpoch,
-    baseSequence: 0,
-    records: [{ value: new TextEncoder().encode(value) }],
+    baseSequence,
+    records: deltaMs === undefined ? [record(0)] : [record(0), record(deltaMs)],
   });
   const r = await c.request<Obj>(ApiKey.Produce, 9, {
     transactionalId: p.transactionalId,
@@ -155,6 +179,31 @@ describe('kafka transaction edges as Kafka 4.x answers them (raw wire)', () => {
     assert.equal((await endTxn(c, 3, fenced, false)).errorCode, KafkaError.none);
   });
 
+  test('InitProducerId while a transaction is open: CONCURRENT_TRANSACTIONS while it is fenced and aborted, then the epoch bumped again', async () => {
+    const p = await init(c, 'edge-reinit');
+    assert.equal(await addPartition(c, 3, p, 'edge'), KafkaError.none);
+    const reinit = () =>
+      c.request<Obj>(ApiKey.InitProducerId, 2, {
+        transactionalId: 'edge-reinit',
+        transactionTimeoutMs: 60_000,
+      });
+    assert.equal((await reinit()).errorCode, KafkaError.concurrentTransactions);
+    // The instance before is fenced from the decision on.
+    assert.equal((await endTxn(c, 3, p, true)).errorCode, KafkaError.producerFenced);
+    let again: Obj;
+    await until(
+      async () => {
+        again = await reinit();
+        return again.errorCode !== KafkaError.concurrentTransactions;
+      },
+      10_000,
+      'the abort written',
+    );
+    assert.deepEqual([again.errorCode, again.producerEpoch], [KafkaError.none, p.producerEpoch + 2]);
+    const shown = await describeTxn(c, 'edge-reinit');
+    assert.deepEqual([shown.transactionState, shown.producerEpoch], ['Empty', p.producerEpoch + 2]);
+  });
+
   test('ListTransactions filters states, producer ids, from v1 how long ago a transaction started, from v2 an id pattern', async () => {
     const open = await init(c, 'edge-list-open');
     assert.equal(await addPartition(c, 3, open, 'edge'), KafkaError.none);
@@ -197,21 +246,176 @@ describe('kafka transaction edges as Kafka 4.x answers them (raw wire)', () => {
     assert.equal((await endTxn(c, 3, open, false)).errorCode, KafkaError.none);
   });
 
-  test('DescribeProducers: CurrentTxnStartOffset is the open transaction’s first offset, -1 once it ended', async () => {
+  test('DescribeProducers: the last batch or marker gives LastTimestamp, a marker CoordinatorEpoch 0 and, at another epoch, no sequence', async () => {
     await createTopic(c, 'edge-producers');
     const p = await init(c, 'edge-producers');
-    const started = async () => {
-      const r = await c.request<Obj>(ApiKey.DescribeProducers, 0, {
-        topics: [{ name: 'edge-producers', partitionIndexes: [0] }],
-      });
-      const partition = r.topics[0].partitions[0];
-      assert.equal(partition.errorCode, KafkaError.none);
-      return partition.activeProducers.find((a: Obj) => a.producerId === p.producerId)?.currentTxnStartOffset;
-    };
+    const shown = () => describeProducer(c, 'edge-producers', p.producerId);
     assert.equal(await addPartition(c, 3, p, 'edge-producers'), KafkaError.none);
-    await produceTxn(c, p, 'edge-producers', 'one');
-    assert.equal(await started(), 0n);
+    const stamp = 1_700_000_000_000;
+    await produceTxn(c, p, 'edge-producers', 'one', { baseTimestamp: stamp, deltaMs: 250 });
+    assert.deepEqual(await shown(), {
+      producerEpoch: p.producerEpoch,
+      lastSequence: 1,
+      lastTimestamp: BigInt(stamp + 250),
+      coordinatorEpoch: -1,
+      currentTxnStartOffset: 0n,
+    });
+    // The marker (transaction version 1: the same epoch) keeps the sequence and stamps its own time.
+    const before = Date.now();
     assert.equal((await endTxn(c, 3, p, true)).errorCode, KafkaError.none);
-    assert.equal(await started(), -1n);
+    const marked = await shown();
+    assert.deepEqual([marked.lastSequence, marked.coordinatorEpoch], [1, 0]);
+    assert.ok(marked.lastTimestamp >= BigInt(before) && marked.lastTimestamp <= BigInt(Date.now()));
+    assert.equal(marked.currentTxnStartOffset, -1n);
+    // The next batch is the last again; the coordinator epoch stays.
+    assert.equal(await addPartition(c, 3, p, 'edge-producers'), KafkaError.none);
+    await produceTxn(c, p, 'edge-producers', 'two', { baseSequence: 2, baseTimestamp: stamp + 1000 });
+    assert.deepEqual(await shown(), {
+      producerEpoch: p.producerEpoch,
+      lastSequence: 2,
+      lastTimestamp: BigInt(stamp + 1000),
+      coordinatorEpoch: 0,
+      currentTxnStartOffset: 3n,
+    });
+    // Version 2: the marker is Kafka's at the bumped epoch, which leaves no sequence.
+    const ended = await endTxn(c, 5, p, false);
+    assert.equal(ended.errorCode, KafkaError.none);
+    const bumped = await shown();
+    assert.deepEqual(
+      [bumped.producerEpoch, bumped.lastSequence, bumped.coordinatorEpoch, bumped.currentTxnStartOffset],
+      [ended.producerEpoch, -1, 0, -1n],
+    );
+    assert.ok(bumped.lastTimestamp >= BigInt(before));
   });
 });
+
+/** DescribeProducers' entry for one producer on partition 0 of `topic`, its fields as Kafka names them. */
+async function describeProducer(c: WireClient, topic: string, producerId: bigint): Promise<Obj> {
+  const r = await c.request<Obj>(ApiKey.DescribeProducers, 0, {
+    topics: [{ name: topic, partitionIndexes: [0] }],
+  });
+  const partition = r.topics[0].partitions[0];
+  assert.equal(partition.errorCode, KafkaError.none);
+  const found = partition.activeProducers.find((a: Obj) => a.producerId === producerId);
+  assert.ok(found !== undefined, `producer ${producerId} listed`);
+  const { producerEpoch, lastSequence, lastTimestamp, coordinatorEpoch, currentTxnStartOffset } = found;
+  return { producerEpoch, lastSequence, lastTimestamp, coordinatorEpoch, currentTxnStartOffset };
+}
+
+describe('kafka DescribeProducers after a restart (file storage)', () => {
+  test('the same producers, sequences, epochs, timestamps and coordinator epochs, read back from the logs', () =>
+    inTempFolder('switchyard-describe-producers-', async (dataDir) => {
+      const stamp = 1_700_000_000_000;
+      let kb = await startKafkaBroker({ storage: 'file', dataDir });
+      let c = await WireClient.open(kb.port);
+      const seen: Obj[] = [];
+      try {
+        await createTopic(c, 'producers-kept');
+        const marked = await init(c, 'kept-marked');
+        assert.equal(await addPartition(c, 3, marked, 'producers-kept'), KafkaError.none);
+        await produceTxn(c, marked, 'producers-kept', 'a', { baseTimestamp: stamp, deltaMs: 5 });
+        assert.equal((await endTxn(c, 5, marked, true)).errorCode, KafkaError.none);
+        const open = await init(c, 'kept-open');
+        assert.equal(await addPartition(c, 3, open, 'producers-kept'), KafkaError.none);
+        await produceTxn(c, open, 'producers-kept', 'b', { baseTimestamp: stamp + 9 });
+        for (const p of [marked, open]) seen.push(await describeProducer(c, 'producers-kept', p.producerId));
+        assert.deepEqual(
+          seen.map((s) => [s.producerEpoch, s.lastSequence, s.coordinatorEpoch]),
+          [
+            [marked.producerEpoch + 1, -1, 0],
+            [open.producerEpoch, 0, -1],
+          ],
+        );
+        assert.equal(seen[1].lastTimestamp, BigInt(stamp + 9));
+        c.close();
+        await kb.stop();
+        kb = await startKafkaBroker({ storage: 'file', dataDir });
+        c = await WireClient.open(kb.port);
+        // A clean stop keeps the open transaction open: its start offset too.
+        const again = [];
+        for (const p of [marked, open]) again.push(await describeProducer(c, 'producers-kept', p.producerId));
+        assert.deepEqual(again, seen);
+      } finally {
+        c.close();
+        await kb.stop();
+      }
+    }));
+});
+
+describe('kafka transaction requests while an ending writes its markers (a slow disk)', () => {
+  /** The part of the path of the vhost's transaction log: its writes are slowed while listed. */
+  const txnLog = 'transactions.';
+
+  test('EndTxn again, AddPartitionsToTxn, AddOffsetsToTxn and InitProducerId get CONCURRENT_TRANSACTIONS until the end is answered; then the same end again is NONE', () =>
+    inTempFolder('switchyard-txn-concurrent-', async (dataDir) => {
+      const io = new FaultyIo();
+      io.slowMs = 300;
+      const tb = await startKafkaOnDisk(dataDir, io);
+      const a = await WireClient.open(tb.port('kafka'));
+      const b = await WireClient.open(tb.port('kafka'));
+      try {
+        await createTopic(a, 'slow-end');
+        for (const version of [3, 5]) {
+          const id = `slow-end-v${version}`;
+          const p = await init(a, id);
+          assert.equal(await addPartition(a, 3, p, 'slow-end'), KafkaError.none);
+          await produceTxn(a, p, 'slow-end', 'x');
+          io.slow.add(txnLog);
+          const ending = endTxn(a, version, p, true);
+          await until(
+            async () => (await describeTxn(b, id)).transactionState === 'PrepareCommit',
+            10_000,
+            'the decision applied',
+          );
+          const during = await concurrentAnswers(b, version, p);
+          io.slow.delete(txnLog);
+          assert.ok(
+            during.every((code) => code === KafkaError.concurrentTransactions),
+            `v${version}: ${during}`,
+          );
+          const ended = await ending;
+          assert.equal(ended.errorCode, KafkaError.none);
+          // The markers are written once the end is answered: the same end again is done.
+          const again = await endTxn(b, version, p, true);
+          assert.deepEqual(
+            [again.errorCode, again.producerEpoch],
+            [KafkaError.none, version >= 5 ? ended.producerEpoch : again.producerEpoch],
+          );
+          assert.equal((await describeTxn(b, id)).transactionState, 'CompleteCommit');
+        }
+      } finally {
+        io.slow.clear();
+        a.close();
+        b.close();
+        await tb.stop();
+      }
+    }));
+});
+
+/**
+ * What another connection is told while `p`'s end is being written: EndTxn either way, InitProducerId
+ * and, before version 5 (where the decision already holds the bumped epoch, and the instance before is
+ * fenced), AddPartitionsToTxn and AddOffsetsToTxn.
+ */
+async function concurrentAnswers(c: WireClient, version: number, p: Instance): Promise<number[]> {
+  const codes = [
+    (await endTxn(c, version, p, true)).errorCode,
+    (await endTxn(c, version, p, false)).errorCode,
+  ];
+  const reinit = await c.request<Obj>(ApiKey.InitProducerId, 2, {
+    transactionalId: p.transactionalId,
+    transactionTimeoutMs: 60_000,
+  });
+  codes.push(reinit.errorCode);
+  if (version >= 5) return codes;
+  codes.push(await addPartition(c, 3, p, 'slow-end'));
+  const { transactionalId, producerId, producerEpoch } = p;
+  const offsets = await c.request<Obj>(ApiKey.AddOffsetsToTxn, 3, {
+    transactionalId,
+    producerId,
+    producerEpoch,
+    groupId: 'slow-end-group',
+  });
+  codes.push(offsets.errorCode);
+  return codes;
+}

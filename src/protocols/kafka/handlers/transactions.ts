@@ -453,8 +453,8 @@ export const describeProducersHandler: ApiHandler = {
           producerId: BigInt(p.producerId),
           producerEpoch: p.epoch,
           lastSequence: p.lastSequence,
-          lastTimestamp: -1n,
-          coordinatorEpoch: 0,
+          lastTimestamp: BigInt(p.lastTimestamp),
+          coordinatorEpoch: p.coordinatorEpoch,
           currentTxnStartOffset: BigInt(p.transactionStartOffset),
         }));
         return { partitionIndex: index, errorCode: KafkaError.none, errorMessage: null, activeProducers };
