@@ -8,8 +8,8 @@
 import { Buffer } from 'node:buffer';
 import { fail } from './errors.js';
 import { messageType, type ProtoField } from './proto.js';
-// The protobuf reader's bound serves REST and WebSocket bodies too: one limit, whatever the encoding.
-import { repeatedItemsMax } from './protobuf.js';
+// The protobuf reader's bounds serve REST and WebSocket bodies too: one limit, whatever the encoding.
+import { repeatedItemsMax, requestTagsMax } from './protobuf.js';
 
 /** Nesting deeper than the proto has (QueuesInfoResponse → Info → Queues) is malformed input. */
 const depthMax = 8;
@@ -56,23 +56,32 @@ function scalarFrom(field: ProtoField, value: unknown): unknown {
   }
 }
 
-function valueFrom(field: ProtoField, value: unknown, depth: number): unknown {
-  if (value === null || value === undefined) return defaultOf(field);
-  if (field.kind === 'map') {
-    if (typeof value !== 'object' || Array.isArray(value)) fail(`field ${field.name} must be an object`);
-    const entries = Object.entries(value as object);
-    // As a repeated field's items, for the same reason: each entry costs the one event loop.
-    if (entries.length > repeatedItemsMax)
-      fail(`field ${field.name} has more than ${repeatedItemsMax} entries`);
-    const out: Record<string, string> = {};
-    for (const [key, item] of entries) {
-      if (typeof item !== 'string') fail(`field ${field.name} must map strings to strings`);
-      out[key] = item;
-    }
-    return out;
+/** What one body has read so far, against the bounds that hold for the whole request. */
+interface BodyRead {
+  tags: number;
+}
+
+function mapFrom(field: ProtoField, value: unknown, read: BodyRead): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail(`field ${field.name} must be an object`);
+  const entries = Object.entries(value);
+  // Counted before the entries are read: each one costs the one event loop, in every message of the body.
+  read.tags += entries.length;
+  if (read.tags > requestTagsMax)
+    fail(`field ${field.name} has more than ${requestTagsMax} entries, over the request`);
+  const out: Record<string, string> = {};
+  for (const [key, item] of entries) {
+    if (typeof item !== 'string') fail(`field ${field.name} must map strings to strings`);
+    out[key] = item;
   }
+  return out;
+}
+
+function valueFrom(field: ProtoField, value: unknown, depth: number, read: BodyRead): unknown {
+  if (value === null || value === undefined) return defaultOf(field);
+  if (field.kind === 'map') return mapFrom(field, value, read);
   const one = (item: unknown) =>
-    field.kind === 'message' ? messageFrom(field.message!, item, depth + 1) : scalarFrom(field, item);
+    field.kind === 'message' ? messageFrom(field.message!, item, depth + 1, read) : scalarFrom(field, item);
   if (field.repeated !== true) return one(value);
   if (!Array.isArray(value)) fail(`field ${field.name} must be an array`);
   // Refused before each item is read: reading 100,000 batch messages alone held the loop ~0.6 s.
@@ -81,7 +90,12 @@ function valueFrom(field: ProtoField, value: unknown, depth: number): unknown {
 }
 
 /** A message of type `typeName` from parsed JSON; throws a KubemqFailure on a malformed value. */
-export function messageFrom(typeName: string, json: unknown, depth = 0): Record<string, unknown> {
+export function messageFrom(
+  typeName: string,
+  json: unknown,
+  depth = 0,
+  read: BodyRead = { tags: 0 },
+): Record<string, unknown> {
   if (depth > depthMax) fail('JSON nested too deeply');
   if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(`${typeName} must be an object`);
   const descriptor = messageType(typeName);
@@ -89,7 +103,7 @@ export function messageFrom(typeName: string, json: unknown, depth = 0): Record<
   for (const [key, value] of Object.entries(json as object)) byLowerName.set(key.toLowerCase(), value);
   const out: Record<string, unknown> = {};
   for (const field of descriptor.fields) {
-    out[field.name] = valueFrom(field, byLowerName.get(field.name.toLowerCase()), depth);
+    out[field.name] = valueFrom(field, byLowerName.get(field.name.toLowerCase()), depth, read);
   }
   return out;
 }
