@@ -7,7 +7,7 @@
 import type { CoreClient } from '../core/api.js';
 import type { Json } from './json.js';
 import { type KeyedListing, valueAt } from './paging.js';
-import { bindingJson, exchangeRows, messageStats, queueRows } from './views.js';
+import { bindingJson, exchangeRowsOf, messageStats, queueRows } from './views.js';
 
 type JsonObject = { [key: string]: Json };
 type BindingRow = ReturnType<CoreClient['listBindings']>[number];
@@ -35,25 +35,27 @@ function vhostsOf(keys: readonly { readonly vhost: string }[]): string[] {
   return [...seen];
 }
 
-/** Rows of keys spanning vhosts, in the keys' order: each vhost builds its own page's rows. */
-function rowsOf(
+/**
+ * Rows of keys spanning vhosts, in the keys' order: each vhost builds its own page's rows. `build`
+ * costs what its keys do (a listing without `page` builds them a slice at a time, ./paging.ts).
+ */
+function rowsOf<K extends Named>(
   core: CoreClient,
-  keys: readonly Named[],
-  build: (v: CoreClient, vhost: string, names: string[]) => JsonObject[],
+  keys: readonly K[],
+  build: (v: CoreClient, vhost: string, keys: readonly K[]) => JsonObject[],
 ): Json[] {
   const vhosts = vhostsOf(keys);
   if (vhosts.length === 1) {
     const vhost = vhosts[0] as string;
-    return build(
-      core.inVhost(vhost),
-      vhost,
-      keys.map((k) => k.name),
-    );
+    return build(core.inVhost(vhost), vhost, keys);
   }
   const built = new Map<string, Map<Json | undefined, JsonObject>>();
   for (const vhost of vhosts) {
-    const names = keys.filter((k) => k.vhost === vhost).map((k) => k.name);
-    const rows = build(core.inVhost(vhost), vhost, names);
+    const rows = build(
+      core.inVhost(vhost),
+      vhost,
+      keys.filter((k) => k.vhost === vhost),
+    );
     built.set(vhost, new Map(rows.map((row) => [row['name'], row])));
   }
   return keys.flatMap((k) => built.get(k.vhost)?.get(k.name) ?? []);
@@ -159,7 +161,14 @@ export function queueListing(core: CoreClient, vhosts: readonly string[]): Keyed
       }
       return undefined;
     },
-    rows: (keys) => rowsOf(core, keys.map(named), queueRows),
+    rows: (keys) =>
+      rowsOf(core, keys.map(named), (v, vhost, some) =>
+        queueRows(
+          v,
+          vhost,
+          some.map((k) => k.name),
+        ),
+      ),
   };
 }
 
@@ -201,7 +210,15 @@ export function exchangeListing(core: CoreClient, vhosts: readonly string[]): Ke
       }
       return undefined;
     },
-    rows: (keys) => rowsOf(core, keys, exchangeRows),
+    // From the listed declarations: listing every exchange again for each slice of rows was quadratic.
+    rows: (keys) =>
+      rowsOf(core, keys, (v, vhost, some) =>
+        exchangeRowsOf(
+          v,
+          vhost,
+          some.map((k) => k.info),
+        ),
+      ),
   };
 }
 

@@ -169,11 +169,19 @@ function inOrderOf<R extends { readonly name: string }>(rows: R[], names?: reado
  * policies and meters are asked for those exchanges alone.
  */
 export function exchangeRows(v: CoreClient, vhost: string, names?: readonly string[]): JsonObject[] {
+  return exchangeRowsOf(v, vhost, inOrderOf(v.listExchanges(), names), names);
+}
+
+/** The rows of exchanges already listed (`names`: theirs, or undefined for every exchange of the vhost). */
+export function exchangeRowsOf(
+  v: CoreClient,
+  vhost: string,
+  infos: readonly ExchangeInfo[],
+  names: readonly string[] | undefined = infos.map((e) => e.name),
+): JsonObject[] {
   const applied = new Map(v.appliedPolicies('exchanges', names).map((a) => [a.name, a]));
   const meters = new Map(v.readMeters('exchange', names).map((row) => [row.name, row]));
-  return inOrderOf(v.listExchanges(), names).map((e) =>
-    exchangeRow(e, vhost, applied.get(e.name), meters.get(e.name)),
-  );
+  return infos.map((e) => exchangeRow(e, vhost, applied.get(e.name), meters.get(e.name)));
 }
 
 function exchangeRow(

@@ -104,6 +104,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly #placement: Placement = singleNode;
   readonly #factories: Required<CoreFactories>;
   readonly #vhosts = new Map<string, VhostEntry>();
+  /** Vhosts being opened, settled once open (or failed): a second call waits rather than opening them again. */
+  readonly #opening = new Map<string, Promise<void>>();
   #closed = false;
 
   private constructor(
@@ -197,8 +199,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     return [...this.#vhosts.keys()];
   }
 
-  addVhost(name: string): Promise<void> {
-    return this.#openVhost(name, undefined);
+  addVhost(name: string, created?: () => Promise<void> | undefined): Promise<void> {
+    return this.#openVhost(name, undefined, created);
   }
 
   async deleteVhost(name: string): Promise<void> {
@@ -343,8 +345,16 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   }
 
   /** Opens a vhost's objects (those `found` at start, new ones otherwise) and the vhost over them. */
-  async #openVhost(name: string, found: FoundObjects | undefined): Promise<void> {
+  async #openVhost(
+    name: string,
+    found: FoundObjects | undefined,
+    created?: () => Promise<void> | undefined,
+  ): Promise<void> {
     this.#checkOpen();
+    // Being opened by another call: the second of two calls at once failed, its logs held by the first.
+    // (Awaited only then: a turn given up here would let two calls start opening.)
+    const opening = this.#opening.get(name);
+    if (opening !== undefined) await opening;
     // Open already, perhaps by a call whose definition is still being written: wait for it too.
     if (this.#vhosts.has(name)) return this.#definitions.putVhost(name);
     if (name.length === 0 || name.length > vhostNameCharsMax) {
@@ -353,6 +363,26 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         `Vhost name must have 1 to ${vhostNameCharsMax} characters`,
       );
     }
+    const writes = this.#openEntry(name, found).then((entry) => {
+      this.#vhosts.set(name, entry);
+      // In one turn: whatever `created` writes is logged right behind the vhost.
+      return [this.#definitions.putVhost(name), created?.()] as const;
+    });
+    const marker = writes.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#opening.set(name, marker);
+    try {
+      const [stored, written] = await writes;
+      await Promise.all([stored, written]);
+    } finally {
+      if (this.#opening.get(name) === marker) this.#opening.delete(name);
+    }
+  }
+
+  /** A vhost's objects opened from storage (`found`: what the start found of them). */
+  async #openEntry(name: string, found: FoundObjects | undefined): Promise<VhostEntry> {
     const { clock, limits, supervisor } = this;
     const storage = this.#storage;
     const deps = { vhost: name, storage, supervisor };
@@ -415,8 +445,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       await closeEntry(opened);
       throw err;
     }
-    this.#vhosts.set(name, opened as VhostEntry);
-    await this.#definitions.putVhost(name);
+    return opened as VhostEntry;
   }
 
   #entry(name: string): VhostEntry {

@@ -7,6 +7,7 @@ import {
   type FieldTable,
   type FieldValue,
   fieldDepthMax,
+  fieldEntriesMax,
   fieldNumber,
   plainFieldValue,
   readTable,
@@ -116,6 +117,25 @@ describe('field tables', () => {
     let nested: Part = table(sstr('leaf'), 'V');
     for (let depth = 0; depth <= fieldDepthMax; depth++) nested = table(sstr('n'), 'F', nested);
     assert.throws(() => decode(bytes(nested)), isSyntaxError);
+  });
+
+  test('a table of more than fieldEntriesMax entries, nested ones counted, is 502; one of exactly that is read', () => {
+    const voids = (count: number): Part => Array.from({ length: count }, () => 'V');
+    const array = (count: number): Part => ['A', u32(count), voids(count)];
+    // One key holding an array: 1 + (max - 1) entries are read, one more is refused.
+    assert.equal(
+      (decode(bytes(table(sstr('a'), array(fieldEntriesMax - 1))))['a'] as unknown[]).length,
+      fieldEntriesMax - 1,
+    );
+    assert.throws(() => decode(bytes(table(sstr('a'), array(fieldEntriesMax)))), isSyntaxError);
+    // Spread over nested tables: every table's keys count toward the one budget of the frame's table.
+    const inner = (count: number): Part => [
+      'F',
+      table(Array.from({ length: count }, (_, i) => [sstr(`k${i}`), 'V'])),
+    ];
+    const half = fieldEntriesMax / 2;
+    assert.throws(() => decode(bytes(table(sstr('x'), inner(half), sstr('y'), inner(half)))), isSyntaxError);
+    assert.doesNotThrow(() => decode(bytes(table(sstr('x'), inner(half - 1), sstr('y'), inner(half - 1)))));
   });
 
   test('values that have no wire form are 502', () => {

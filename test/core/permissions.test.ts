@@ -124,6 +124,24 @@ test('remembered decisions follow the store: a changed permission is decided ane
   assert.throws(() => authorizer.authorize(caller, publish('ok.1')), refused, 'the new permission decides');
 });
 
+test('two calls adding one vhost at once both succeed; the creator of the two is granted', async () => {
+  const core = await BrokerCore.open({ storage: new MemoryStorage() });
+  try {
+    const admin = core.connect(internalContext('/'));
+    await admin.putUser('boss', 'pw', ['administrator']);
+    const boss = core.connect(context({ user: 'boss', tags: ['administrator'] }));
+    // The second call used to open the vhost's logs again and fail: "Log producers.twice is held by …".
+    await Promise.all([boss.addVhost('twice'), admin.addVhost('twice')]);
+    assert.ok(admin.vhostNames().includes('twice'));
+    assert.deepEqual(
+      admin.listPermissions({ vhost: 'twice' }).map((p) => p.user),
+      ['boss'],
+    );
+  } finally {
+    await core.close();
+  }
+});
+
 test('a user that creates a vhost gets full permissions on it; others have none there', async () => {
   const core = await BrokerCore.open({ storage: new MemoryStorage() });
   try {

@@ -14,6 +14,7 @@ import {
   encodeMessage,
   type ProtoField,
   repeatedItemsMax,
+  requestTagsMax,
 } from '../../src/protocols/kubemq/protobuf.js';
 import { type Random, random } from '../../testing/fuzz/random.js';
 import { kubemqPackage } from '../../testing/kubemq-proto-loader.js';
@@ -188,16 +189,30 @@ test('a repeated field of more than repeatedItemsMax items is refused while it i
   );
 });
 
-test('a map field of more than repeatedItemsMax entries is refused while it is read', () => {
+test('map entries past requestTagsMax, summed over every message of the request, are refused while read', () => {
+  const tags = (count: number, prefix: string) =>
+    Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, 'v']));
   const message = (count: number) =>
-    encodeMessage(kubemqSchema, 'QueueMessage', {
-      Channel: 'q',
-      Tags: Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 'v'])),
-    });
-  const within = decodeMessage(kubemqSchema, 'QueueMessage', message(repeatedItemsMax));
-  assert.equal(Object.keys(within['Tags'] as object).length, repeatedItemsMax);
+    encodeMessage(kubemqSchema, 'QueueMessage', { Channel: 'q', Tags: tags(count, 'k') });
+  const within = decodeMessage(kubemqSchema, 'QueueMessage', message(requestTagsMax));
+  assert.equal(Object.keys(within['Tags'] as object).length, requestTagsMax);
   assert.throws(
-    () => decodeMessage(kubemqSchema, 'QueueMessage', message(repeatedItemsMax + 1)),
-    /more than 10000 entries in Tags/,
+    () => decodeMessage(kubemqSchema, 'QueueMessage', message(requestTagsMax + 1)),
+    /more than 10000 entries in Tags, over the request/,
+  );
+  // Two messages of half the bound and one more each: each within it, together past it.
+  const batch = (each: number) =>
+    encodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', {
+      BatchID: 'b',
+      Messages: ['a', 'b'].map((prefix) => ({ Channel: 'q', Tags: tags(each, prefix) })),
+    });
+  const half = requestTagsMax / 2;
+  assert.equal(
+    (decodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', batch(half))['Messages'] as unknown[]).length,
+    2,
+  );
+  assert.throws(
+    () => decodeMessage(kubemqSchema, 'QueueMessagesBatchRequest', batch(half + 1)),
+    /more than 10000 entries in Tags, over the request/,
   );
 });

@@ -32,7 +32,11 @@ export interface HandlerHost {
   producers(vhost: string): ProducerRegistry;
   transactions(vhost: string): TransactionalProducers;
   vhostNames(): string[];
-  addVhost(name: string): Promise<void>;
+  /**
+   * Opens the vhost (answered once stored). `created` runs only in the call that creates it, in the
+   * same turn as the vhost's own definition is written, so what it writes is logged right behind it.
+   */
+  addVhost(name: string, created?: () => Promise<void> | undefined): Promise<void>;
   deleteVhost(name: string): Promise<void>;
   stats(): CoreStats;
   readonly users: Users;

@@ -63,13 +63,20 @@ function summaryOf(session: Session): SessionSummary {
   return session.summary();
 }
 
-/** A new vhost: a user that creates one gets full permissions on it, as in RabbitMQ. */
-async function addVhost(host: HandlerHost, ctx: CallerContext, name: string): Promise<void> {
-  const existed = host.openVhost(name) !== undefined;
-  await host.addVhost(name);
+/**
+ * A new vhost: a user that creates one gets full permissions on it, as in RabbitMQ. The grant is
+ * written right behind the vhost, before any other request can change that user's permissions on
+ * it: granted once the vhost was stored, it overwrote a permission changed or revoked meanwhile
+ * (answered, and then contradicted, live and after a restart).
+ */
+function addVhost(host: HandlerHost, ctx: CallerContext, name: string): Promise<void> {
   const { principal } = ctx;
-  if (existed || principal === internalPrincipal || host.users.get(principal.user) === undefined) return;
-  await host.definitions.permissions.put(name, principal.user, fullPermission);
+  if (principal === internalPrincipal) return host.addVhost(name);
+  const grant = () =>
+    host.users.get(principal.user) === undefined
+      ? undefined
+      : host.definitions.permissions.put(name, principal.user, fullPermission);
+  return host.addVhost(name, grant);
 }
 
 const vhostAndUsers = {

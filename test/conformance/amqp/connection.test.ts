@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
-import { encodeMethodFrame, protocolHeader } from '../../../src/protocols/amqp/codec/index.js';
+import {
+  encodeContent,
+  encodeMethodFrame,
+  type FieldValue,
+  fieldEntriesMax,
+  protocolHeader,
+} from '../../../src/protocols/amqp/codec/index.js';
 import {
   channelOf,
   open,
@@ -129,6 +135,40 @@ describe('AMQP connection', () => {
     raw.write(header);
     assert.equal(await raw.closeCode(), 501);
     raw.close();
+  });
+
+  test('headers of more entries than fieldEntriesMax close the connection with 502; others keep working', async () => {
+    const good = await open(sy.url);
+    const ch = await channelOf(good);
+    const raw = await RawClient.connect(sy.port);
+    await raw.handshake();
+    raw.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+    await raw.method('channel.open-ok');
+    const method = {
+      name: 'basic.publish' as const,
+      fields: { ticket: 0, exchange: '', routingKey: 'nowhere', mandatory: false, immediate: false },
+    };
+    // 130,000 one-octet values fit one 128 KiB frame: RabbitMQ reads them all; this broker stops at the bound.
+    const headers = { a: Array.from({ length: fieldEntriesMax * 13 }, (): FieldValue => null) };
+    raw.write(encodeContent(1, method, { headers }, Buffer.from('x'), 131_072));
+    const close = await raw.method('connection.close');
+    assert.ok(close.name === 'connection.close');
+    assert.equal(close.fields.replyCode, 502);
+    assert.match(close.fields.replyText, /more than 10000 entries/);
+    // Ordinary headers still pass, from amqplib.
+    const q = await ch.assertQueue('', { exclusive: true });
+    const headersSent = { n: 1, list: [1, 'two'], t: { deep: true } };
+    ch.sendToQueue(q.queue, Buffer.from('h'), { headers: headersSent });
+    const got: amqp.GetMessage[] = [];
+    const take = async () => {
+      const message = await ch.get(q.queue);
+      if (message !== false) got.push(message);
+      return got.length > 0;
+    };
+    await until(take, 3000, 'the message with headers');
+    assert.deepEqual(got[0]?.properties.headers, headersSent);
+    raw.close();
+    await good.close();
   });
 
   test('wrong-state frames: content without publish is 505, a method on an unopened channel 504', async () => {

@@ -24,6 +24,25 @@ import { syntaxError } from './errors.js';
 /** Tables and arrays nested deeper than this are refused, so hostile input cannot exhaust the stack. */
 export const fieldDepthMax = 64;
 
+/**
+ * Entries (table keys and array items, nested ones counted) one table read from a frame may hold.
+ * A 128 KiB frame carries up to 130,000 one-octet entries, and decoding and handling 25,000 held
+ * every connection's event loop 80–150 ms; real headers and arguments hold tens. RabbitMQ has no
+ * such bound (it reads whatever fits frame-max), so this one is Switchyard's, refused as a table it
+ * cannot read: 502 SYNTAX_ERROR.
+ */
+export const fieldEntriesMax = 10_000;
+
+/** What is left of `fieldEntriesMax` while one top-level table is read. */
+interface EntriesLeft {
+  count: number;
+}
+
+function takeEntry(left: EntriesLeft): void {
+  left.count -= 1;
+  if (left.count < 0) throw syntaxError(`Field table holds more than ${fieldEntriesMax} entries`);
+}
+
 interface TaggedValues {
   b: number;
   B: number;
@@ -87,13 +106,19 @@ const int64Bound = 2 ** 63;
 /** Seconds at which `new Date(seconds * 1000)` stops being valid (ECMA-262 time value range). */
 const dateSecondsMax = 8_640_000_000_000n;
 
-export function readTable(r: ByteReader, depth = 0): FieldTable {
+/** A table of a frame's fields; nested tables and arrays share the top-level table's `left`. */
+export function readTable(
+  r: ByteReader,
+  depth = 0,
+  left: EntriesLeft = { count: fieldEntriesMax },
+): FieldTable {
   const inner = new ByteReader(r.view(r.u32(), 'field table'));
   const table: FieldTable = {};
   // Each entry consumes at least two bytes, so the loop ends with the table's bytes.
   while (inner.remaining > 0) {
+    takeEntry(left);
     const key = inner.shortstr();
-    setEntry(table, key, readValue(inner, depth + 1));
+    setEntry(table, key, readValue(inner, depth + 1, left));
   }
   return table;
 }
@@ -107,14 +132,17 @@ function setEntry(table: FieldTable, key: string, value: FieldValue): void {
   }
 }
 
-function readArray(r: ByteReader, depth: number): FieldValue[] {
+function readArray(r: ByteReader, depth: number, left: EntriesLeft): FieldValue[] {
   const inner = new ByteReader(r.view(r.u32(), 'field array'));
   const values: FieldValue[] = [];
-  while (inner.remaining > 0) values.push(readValue(inner, depth + 1));
+  while (inner.remaining > 0) {
+    takeEntry(left);
+    values.push(readValue(inner, depth + 1, left));
+  }
   return values;
 }
 
-function readValue(r: ByteReader, depth: number): FieldValue {
+function readValue(r: ByteReader, depth: number, left: EntriesLeft): FieldValue {
   if (depth > fieldDepthMax) throw syntaxError(`Field table nested deeper than ${fieldDepthMax}`);
   const code = r.u8();
   switch (String.fromCharCode(code)) {
@@ -139,11 +167,11 @@ function readValue(r: ByteReader, depth: number): FieldValue {
     case 'd':
       return doubleValue(r.f64());
     default:
-      return readOtherValue(r, code, depth);
+      return readOtherValue(r, code, depth, left);
   }
 }
 
-function readOtherValue(r: ByteReader, code: number, depth: number): FieldValue {
+function readOtherValue(r: ByteReader, code: number, depth: number, left: EntriesLeft): FieldValue {
   switch (String.fromCharCode(code)) {
     case 'D': {
       const scale = r.u8();
@@ -152,11 +180,11 @@ function readOtherValue(r: ByteReader, code: number, depth: number): FieldValue 
     case 'S':
       return longStringValue(r.view(r.u32(), 'long string'));
     case 'A':
-      return readArray(r, depth);
+      return readArray(r, depth, left);
     case 'T':
       return timestampValue(r.u64());
     case 'F':
-      return readTable(r, depth);
+      return readTable(r, depth, left);
     case 'V':
       return null;
     case 'x':
