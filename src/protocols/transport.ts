@@ -395,11 +395,17 @@ export function tlsTransport(socket: TLSSocket): Transport {
   return new SocketTransport(socket, socket);
 }
 
+/** RFC 6455 §7.4.1: the endpoint received a type of data it cannot accept. */
+const unsupportedDataCode = 1003;
+
 /** Bytes a WebSocket may buffer before a write asks its writer to wait (a socket's own default mark). */
 const webSocketHighWaterBytes = 16 * 1024;
 
 export interface WebSocketTransportOptions {
-  /** Text frames out, and only text frames in (binary ones are dropped); binary otherwise. */
+  /**
+   * Text frames out, and only text frames in (binary ones are dropped); binary otherwise, and a text
+   * frame in closes the connection (1003).
+   */
   readonly text?: boolean;
 }
 
@@ -458,6 +464,11 @@ class WebSocketTransport extends BaseTransport implements Transport {
     this.#ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       handedOn();
       if (!this.#binary && isBinary) return;
+      if (this.#binary && !isBinary) {
+        // MQTT 5.0 §6 [MQTT-6.0.0-1]: any other data frame than binary closes the connection.
+        this.#ws.close(unsupportedDataCode, 'binary frames only');
+        return;
+      }
       receiver.data(toBuffer(data));
     });
     this.#ws.on('ping', handedOn);
