@@ -395,6 +395,19 @@ export function tlsTransport(socket: TLSSocket): Transport {
   return new SocketTransport(socket, socket);
 }
 
+/**
+ * How long a WebSocket the broker closes waits for the client's close frame before its socket is
+ * destroyed (RFC 6455 §7.1.1 lets the server close the TCP connection first). ws waits 30 s by
+ * default, so a client that never answers held every socket closed on it (a missed CONNECT deadline,
+ * an idle timeout, a protocol error) three times as long as the deadline that closed it.
+ */
+export const webSocketCloseTimeoutMs = 2000;
+
+/** Options of every WebSocket server the broker runs (ws 8.23's `closeTimeout`, not yet in its types). */
+export const webSocketServerOptions: { readonly closeTimeout: number } = {
+  closeTimeout: webSocketCloseTimeoutMs,
+};
+
 /** RFC 6455 §7.4.1: the endpoint received a type of data it cannot accept. */
 const unsupportedDataCode = 1003;
 

@@ -14,7 +14,7 @@ import type { IngressBudget } from '../ingress.js';
 import type { ListenerContext } from '../listener.js';
 import { httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
-import { webSocketTransport } from '../transport.js';
+import { webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { RestAdmission } from './admission.js';
 import { asFailure, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -404,7 +404,11 @@ const timeoutCheckMs = 1000;
 export function restServer(server: KubemqServer, context: ListenerContext): Server {
   const table = routes();
   const admission = new RestAdmission(context.ingress);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: server.limits.jsonBytesMax,
+    ...webSocketServerOptions,
+  });
   const { handshakeTimeoutMs } = context.config;
   const options = {
     headersTimeout: handshakeTimeoutMs,
