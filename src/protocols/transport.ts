@@ -395,11 +395,30 @@ export function tlsTransport(socket: TLSSocket): Transport {
   return new SocketTransport(socket, socket);
 }
 
+/**
+ * How long a WebSocket the broker closes waits for the client's close frame before its socket is
+ * destroyed (RFC 6455 §7.1.1 lets the server close the TCP connection first). ws waits 30 s by
+ * default, so a client that never answers held every socket closed on it (a missed CONNECT deadline,
+ * an idle timeout, a protocol error) three times as long as the deadline that closed it.
+ */
+export const webSocketCloseTimeoutMs = 2000;
+
+/** Options of every WebSocket server the broker runs (ws 8.23's `closeTimeout`, not yet in its types). */
+export const webSocketServerOptions: { readonly closeTimeout: number } = {
+  closeTimeout: webSocketCloseTimeoutMs,
+};
+
+/** RFC 6455 §7.4.1: the endpoint received a type of data it cannot accept. */
+const unsupportedDataCode = 1003;
+
 /** Bytes a WebSocket may buffer before a write asks its writer to wait (a socket's own default mark). */
 const webSocketHighWaterBytes = 16 * 1024;
 
 export interface WebSocketTransportOptions {
-  /** Text frames out, and only text frames in (binary ones are dropped); binary otherwise. */
+  /**
+   * Text frames out, and only text frames in (binary ones are dropped); binary otherwise, and a text
+   * frame in closes the connection (1003).
+   */
   readonly text?: boolean;
 }
 
@@ -458,6 +477,11 @@ class WebSocketTransport extends BaseTransport implements Transport {
     this.#ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       handedOn();
       if (!this.#binary && isBinary) return;
+      if (this.#binary && !isBinary) {
+        // MQTT 5.0 §6 [MQTT-6.0.0-1]: any other data frame than binary closes the connection.
+        this.#ws.close(unsupportedDataCode, 'binary frames only');
+        return;
+      }
       receiver.data(toBuffer(data));
     });
     this.#ws.on('ping', handedOn);

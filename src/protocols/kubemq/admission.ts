@@ -102,6 +102,13 @@ function admitCall(
   metadata: Metadata,
   { ingress, waiting, gone, admit }: Admit,
 ): void {
+  const metadataBytesHeld = metadataBytes(metadata);
+  if (metadataBytesHeld > server.limits.metadataBytesMax) {
+    // A call keeps its metadata for as long as it lasts (a subscription: indefinitely).
+    const details = `metadata of ${metadataBytesHeld} bytes; at most ${server.limits.metadataBytesMax}`;
+    call.sendStatus({ code: status.RESOURCE_EXHAUSTED, details });
+    return;
+  }
   const info = call.getConnectionInfo();
   const connection = `${info.remoteAddress}|${info.remotePort}|${info.localPort}`;
   const already = waiting.get(connection) ?? 0;
@@ -123,7 +130,7 @@ function admitCall(
       });
     },
   });
-  account?.add(metadataBytes(metadata) + http2StreamWindowBytes);
+  account?.add(metadataBytesHeld + http2StreamWindowBytes);
   const decided = () => {
     account?.close();
     const left = (waiting.get(connection) ?? 1) - 1;

@@ -232,7 +232,11 @@ function serveDuplex<Req, Res>(
       } catch (err) {
         sink.end(asFailure(err));
       }
+      // A client that sends and never reads must not grow its unread answers without bound: the
+      // stream is not read while they back up (at most one request is read past that at each drain).
+      if (sink.congested()) call.pause();
     });
+    sink.onDrain(() => call.resume());
     call.on('end', () => {
       session.idle().then(
         () => sink.end(),
@@ -370,6 +374,8 @@ export function grpcServer(server: KubemqServer, ingress?: IngressBudget): Serve
     'grpc.max_send_message_length': frameBytesMax,
     'grpc.keepalive_time_ms': server.limits.keepaliveMs,
     'grpc.keepalive_timeout_ms': server.limits.keepaliveTimeoutMs,
+    // Node's HTTP/2 default is 2^32-1: one connection could open a subscription per stream without end.
+    'grpc.max_concurrent_streams': server.limits.streamsPerConnectionMax,
     interceptors: [loginInterceptor(server, ingress)],
   });
   grpc.addService(kubemqService(), serviceImplementation(server));

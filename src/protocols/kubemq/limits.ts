@@ -49,6 +49,16 @@ export interface KubemqLimits {
    */
   readonly keepaliveMs: number;
   readonly keepaliveTimeoutMs: number;
+  /**
+   * A REST request's head and body must be whole within this, else 408 and the socket closed (Node's
+   * default, 300 s, let a body sent a byte at a time hold its socket for five minutes). A largest body
+   * (`jsonBytesMax`) needs about 2.3 MB/s to arrive in time.
+   */
+  readonly requestTimeoutMs: number;
+  /** Streams one gRPC connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly streamsPerConnectionMax: number;
+  /** Bytes of a gRPC call's metadata, names and values; a larger one is refused (RESOURCE_EXHAUSTED). */
+  readonly metadataBytesMax: number;
 }
 
 const mebibyte = 1024 * 1024;
@@ -75,4 +85,7 @@ export const kubemqLimitsDefault: KubemqLimits = {
   positionCommitMs: 1000,
   keepaliveMs: 30_000,
   keepaliveTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  streamsPerConnectionMax: 1000,
+  metadataBytesMax: 64 * 1024,
 };

@@ -10,10 +10,11 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { status } from '@grpc/grpc-js';
 import { WebSocketServer } from 'ws';
+import type { IngressBudget } from '../ingress.js';
 import type { ListenerContext } from '../listener.js';
 import { httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
-import { webSocketTransport } from '../transport.js';
+import { webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { RestAdmission } from './admission.js';
 import { asFailure, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -305,14 +306,15 @@ function refuse(socket: Duplex, code: number, body: string): void {
   );
 }
 
-function upgrade(
-  server: KubemqServer,
-  wss: WebSocketServer,
-  admission: RestAdmission,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-) {
+/** What every upgrade of one REST listener shares. */
+interface Upgrades {
+  readonly wss: WebSocketServer;
+  readonly admission: RestAdmission;
+  readonly ingress: IngressBudget | undefined;
+}
+
+function upgrade(server: KubemqServer, shared: Upgrades, req: IncomingMessage, socket: Duplex, head: Buffer) {
+  const { admission } = shared;
   const url = new URL(req.url ?? '/', 'http://localhost');
   const typeName = replyTypes[url.pathname];
   if (typeName === undefined) {
@@ -322,7 +324,7 @@ function upgrade(
   callerOf(server, req).then(
     (caller) => {
       admission.loggedIn(req);
-      upgradeAs(server, wss, caller, { req, socket, head, url, typeName });
+      upgradeAs(server, shared, caller, { req, socket, head, url, typeName });
       admission.done(req, true);
     },
     (err: unknown) => refuse(socket, refusalStatus(err), envelope(true, asFailure(err).message, 'null')),
@@ -337,8 +339,9 @@ interface Upgrade {
   readonly typeName: string;
 }
 
-function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, upgrade: Upgrade): void {
+function upgradeAs(server: KubemqServer, shared: Upgrades, caller: Caller, upgrade: Upgrade): void {
   const { req, socket, head, url, typeName } = upgrade;
+  const { wss, ingress } = shared;
   const sink = webSocketSink<unknown>(typeName, server.limits.deliveryWindow);
   sink.onClose(() => caller.close());
   caller.onExpire(() => sink.end(tokenExpired()));
@@ -354,14 +357,15 @@ function upgradeAs(server: KubemqServer, wss: WebSocketServer, caller: Caller, u
         wss.handleUpgrade(req, socket, head, (ws) => {
           // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
           const transport = webSocketTransport(ws, req.socket as Socket, { text: true });
-          if (stream === undefined || take === undefined) return sink.attach(transport);
-          sink.attach(transport, (text) => {
+          if (stream === undefined || take === undefined) return sink.attach(transport, undefined, ingress);
+          const onText = (text: string) => {
             try {
               take(parseMessage<never>(stream.type, text));
             } catch (err) {
               server.logger.debug({ err }, 'kubemq: a WebSocket frame was skipped');
             }
-          });
+          };
+          sink.attach(transport, onText, ingress);
         }),
       (err: unknown) => {
         sink.end();
@@ -385,22 +389,31 @@ function listWebSocket(caller: Caller, socket: Socket, sink: { end(error?: Error
   );
 }
 
-/** Node's own bound on receiving a whole request (its default), unless the handshake may take longer. */
-const requestTimeoutMs = 300_000;
+/**
+ * How often Node looks for requests past their head or whole-request time: its default (30 s) let a
+ * head sent a byte at a time hold its socket three times `handshakeTimeoutMs`.
+ */
+const timeoutCheckMs = 1000;
 
 /**
  * The REST and WebSocket face on an HTTP server, or an HTTPS one when `context` carries TLS. A request
- * whose head has not come within `handshakeTimeoutMs` is closed; what requests hold before their login
- * is bounded by the ingress budget (./admission.ts).
+ * whose head has not come within `handshakeTimeoutMs`, or that is not whole within the limits'
+ * `requestTimeoutMs`, is answered 408 and closed; what requests hold before their login is bounded by
+ * the ingress budget (./admission.ts).
  */
 export function restServer(server: KubemqServer, context: ListenerContext): Server {
   const table = routes();
   const admission = new RestAdmission(context.ingress);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: server.limits.jsonBytesMax });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: server.limits.jsonBytesMax,
+    ...webSocketServerOptions,
+  });
   const { handshakeTimeoutMs } = context.config;
   const options = {
     headersTimeout: handshakeTimeoutMs,
-    requestTimeout: Math.max(requestTimeoutMs, handshakeTimeoutMs),
+    requestTimeout: Math.max(server.limits.requestTimeoutMs, handshakeTimeoutMs),
+    connectionsCheckingInterval: timeoutCheckMs,
   };
   const http = httpServer(securityOf(context), options, (req, res) => {
     serve(server, table, admission, req, res).catch((err: unknown) => {
@@ -416,7 +429,7 @@ export function restServer(server: KubemqServer, context: ListenerContext): Serv
   admission.watch(http, context.tls !== undefined);
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    upgrade(server, wss, admission, req, socket, head);
+    upgrade(server, { wss, admission, ingress: context.ingress }, req, socket, head);
   });
   http.on('close', () => {
     for (const client of wss.clients) client.terminate();

@@ -3,7 +3,13 @@
  * is congested (feeds hold back) and keeps what is written; once attached, it is congested while the
  * socket's send buffer holds more than `bufferedBytesMax`, and drains as sends complete. Ending with
  * an error sends KubeMQ's error envelope as the last frame.
+ *
+ * A stream whose frames are requests (`onText`) is not read while the sink is congested: each request
+ * is answered, so a client that sends and never reads would otherwise grow the answers it has not
+ * taken without bound. A message still arriving in fragments is counted against the broker's ingress
+ * budget, which stops reading the socket when the budget is spent, as it does for every protocol.
  */
+import type { IngressAccount, IngressBudget } from '../ingress.js';
 import type { Transport } from '../transport.js';
 import { messageJson } from './json.js';
 import { Encoded, type Sink, SinkEvents } from './sink.js';
@@ -12,8 +18,46 @@ import { Encoded, type Sink, SinkEvents } from './sink.js';
 const bufferedBytesMax = 1024 * 1024;
 
 export interface WebSocketSink<T> extends Sink<T> {
-  /** The upgrade is done: items go out on `transport`, and each text frame read goes to `onText`. */
-  attach(transport: Transport, onText?: (text: string) => void): void;
+  /**
+   * The upgrade is done: items go out on `transport`, and each text frame read goes to `onText`;
+   * partial messages are held against `ingress` (the caller has logged in).
+   */
+  attach(transport: Transport, onText?: (text: string) => void, ingress?: IngressBudget): void;
+}
+
+/** Why the socket is not read, as bits: the answers back up, or the ingress budget is spent. */
+const answersBit = 1;
+const budgetBit = 2;
+
+/** Reading `transport` stops while any reason holds it, and goes on once none does. */
+function readGate(transport: Transport) {
+  let holds = 0;
+  return {
+    hold(bit: number) {
+      if (holds === 0) transport.pause();
+      holds |= bit;
+    },
+    release(bit: number) {
+      if ((holds & bit) === 0) return;
+      holds &= ~bit;
+      if (holds === 0) transport.resume();
+    },
+  };
+}
+
+/** An account of the bytes of messages not yet whole, for a caller that has logged in. */
+function accountOf(
+  ingress: IngressBudget | undefined,
+  transport: Transport,
+  gate: ReturnType<typeof readGate>,
+): IngressAccount | undefined {
+  const account = ingress?.open({
+    pause: () => gate.hold(budgetBit),
+    resume: () => gate.release(budgetBit),
+    evict: () => transport.destroy(),
+  });
+  account?.authenticate();
+  return account;
 }
 
 const encoders = new Map<string, (item: never) => Encoded>();
@@ -32,12 +76,14 @@ export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number)
   const encode = encoderOf<T>(typeName);
   const events = new SinkEvents();
   let socket: Transport | undefined;
+  let gate: ReturnType<typeof readGate> | undefined;
   let early: string[] = [];
   let wasCongested = false;
   const congested = () => socket === undefined || socket.bufferedBytes > bufferedBytesMax;
   const sent = () => {
     if (wasCongested && !congested()) {
       wasCongested = false;
+      gate?.release(answersBit);
       events.drain();
     }
   };
@@ -51,11 +97,27 @@ export function webSocketSink<T>(typeName: string, itemsBeforeAttachMax: number)
     if (congested()) wasCongested = true;
   };
   return {
-    attach(transport, onText) {
+    attach(transport, onText, ingress) {
       socket = transport;
+      const reads = readGate(transport);
+      gate = reads;
+      const account = accountOf(ingress, transport, reads);
+      let held = 0;
       transport.attach({
-        data: (chunk) => onText?.(chunk.toString('utf8')),
-        closed: () => events.markClosed(),
+        data: (chunk) => {
+          if (onText === undefined) return;
+          onText(chunk.toString('utf8'));
+          if (congested()) reads.hold(answersBit);
+        },
+        holding: (bytes) => {
+          if (bytes > held) account?.add(bytes - held);
+          else account?.remove(held - bytes);
+          held = bytes;
+        },
+        closed: () => {
+          account?.close();
+          events.markClosed();
+        },
       });
       for (const frame of early) send(frame);
       early = [];

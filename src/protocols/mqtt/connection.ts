@@ -37,7 +37,9 @@ import { onClosed } from './teardown.js';
 import { ProtocolViolation } from './violation.js';
 
 const connectType = 1;
-const holdBits = { backlog: 1, inbound: 2, budget: 4 } as const;
+const holdBits = { backlog: 1, inbound: 2, budget: 4, answers: 8 } as const;
+/** Connections already listening for their socket's drain to read on once their answers went out. */
+const watchingAnswers = new WeakSet<object>();
 /** WebSocket frame headers and control frames around an MQTT packet. */
 const webSocketSlackBytes = 4096;
 
@@ -435,6 +437,21 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     this.recount();
     if (result.kind === 'error') this.fail(result.reason, result.message);
     else if (this.session !== undefined) this.#lastPacketMs = this.server.core.clock.now();
+    if (this.transport.bufferedBytes > this.server.limits.writeBufferBytesMax) this.holdForAnswers();
+  }
+
+  /**
+   * The client does not read what it is answered (PINGRESP, PUBACK, SUBACK…): nothing more is read
+   * until the socket drains, so a client that sends and never reads cannot grow the write buffer.
+   */
+  private holdForAnswers(): void {
+    this.holdReading('answers', true);
+    if (watchingAnswers.has(this)) return;
+    watchingAnswers.add(this);
+    this.transport.onDrain(() => {
+      if (this.transport.bufferedBytes <= this.server.limits.writeBufferBytesMax)
+        this.holdReading('answers', false);
+    });
   }
 
   /**

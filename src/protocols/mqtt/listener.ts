@@ -10,7 +10,7 @@ import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
 import { PerCore } from '../per-core.js';
 import { type Acceptor, httpServer, securityOf, serveTransports } from '../serve.js';
-import { closeWithin, type Transport, webSocketTransport } from '../transport.js';
+import { closeWithin, type Transport, webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { MqttConnection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';
@@ -90,6 +90,7 @@ async function startWebSocket(context: ListenerContext, options: MqttOptions): P
     server: http,
     path: webSocketPath,
     maxPayload: acceptor.server.limits.packetBytesMax + 8,
+    ...webSocketServerOptions,
     handleProtocols: (protocols) =>
       protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
   });
