@@ -70,13 +70,15 @@ function resumeOutbound(conn: Connection, packetId: number, value: number): void
   const sent = sentOffset(value);
   if (sent !== undefined && session.holdsStored(sent) === false) {
     persist(conn, session.setInflight(packetId, pubrelOwed));
-    return sendPubrel(conn, packetId);
+    sendPubrel(conn, packetId);
+    return;
   }
   const released = releasedOffset(value);
   if (value === pubrelOwed || released !== undefined) {
     if (released !== undefined && session.holdsStored(released) !== false)
       conn.resend.set(releasedMarker(released), packetId);
-    return sendPubrel(conn, packetId);
+    sendPubrel(conn, packetId);
+    return;
   }
   conn.resend.set(value, packetId);
   conn.reserved.add(packetId);
