@@ -352,9 +352,13 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   ): Promise<void> {
     this.#checkOpen();
     // Being opened by another call: the second of two calls at once failed, its logs held by the first.
-    // (Awaited only then: a turn given up here would let two calls start opening.)
-    const opening = this.#opening.get(name);
-    if (opening !== undefined) await opening;
+    // (Awaited only then: a turn given up here would let two calls start opening.) Looked at again
+    // after each wait: when that opening failed, the first of those waiting has started its own.
+    let opening = this.#opening.get(name);
+    while (opening !== undefined && !this.#vhosts.has(name)) {
+      await opening;
+      opening = this.#opening.get(name);
+    }
     // Open already, perhaps by a call whose definition is still being written: wait for it too.
     if (this.#vhosts.has(name)) return this.#definitions.putVhost(name);
     if (name.length === 0 || name.length > vhostNameCharsMax) {

@@ -183,6 +183,12 @@ export class TransactionalProducers {
   readonly #marking = new Map<string, Promise<void>>();
   /** Producer id → what its open transaction wrote. */
   readonly #written = new Map<number, Written>();
+  /**
+   * Transactional ids an InitProducerId is being answered for. Its epoch is read before the awaits
+   * that write the next one, so a second at once was given the same epoch, and neither instance
+   * fenced the other; Kafka's coordinator has a transition pending then (CONCURRENT_TRANSACTIONS).
+   */
+  readonly #initializing = new Set<string>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -237,7 +243,16 @@ export class TransactionalProducers {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > transactionTimeoutMsMax)
       return refused('invalidTimeout');
     // Kafka's prepareInitProducerIdTransit: a transition in flight is CONCURRENT_TRANSACTIONS first.
-    if (this.#writing(id)) return refused('concurrent');
+    if (this.#writing(id) || this.#initializing.has(id)) return refused('concurrent');
+    this.#initializing.add(id);
+    try {
+      return await this.#initNow(id, timeoutMs, producerId, epoch);
+    } finally {
+      this.#initializing.delete(id);
+    }
+  }
+
+  async #initNow(id: string, timeoutMs: number, producerId: number, epoch: number): Promise<TxnInit> {
     await this.#ended(id);
     const current = this.#state.producers.get(id);
     if (current === undefined) return this.#first(id, timeoutMs);

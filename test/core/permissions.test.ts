@@ -18,6 +18,7 @@ import { decisionsPerPatternMax } from '../../src/core/entry/grants.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
+import { holdDurability, settle } from '../../testing/core-helpers.js';
 
 const refused = (err: unknown) => isBrokerError(err, ErrorCode.accessRefused);
 
@@ -137,6 +138,47 @@ test('two calls adding one vhost at once both succeed; the creator of the two is
       admin.listPermissions({ vhost: 'twice' }).map((p) => p.user),
       ['boss'],
     );
+  } finally {
+    await core.close();
+  }
+});
+
+test('three calls adding one vhost at once, the first failing in storage: the other two open it once and both succeed', async () => {
+  let failures = 1;
+  class FailsOnce extends MemoryStorage {
+    override openLog(name: string) {
+      if (name.includes('thrice') && failures-- > 0) return Promise.reject(new Error('disk on fire'));
+      return super.openLog(name);
+    }
+  }
+  const core = await BrokerCore.open({ storage: new FailsOnce() });
+  try {
+    const admin = core.connect(internalContext('/'));
+    const calls = [admin.addVhost('thrice'), admin.addVhost('thrice'), admin.addVhost('thrice')];
+    const settled = await Promise.allSettled(calls);
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['rejected', 'fulfilled', 'fulfilled'],
+    );
+    assert.ok(admin.vhostNames().includes('thrice'));
+  } finally {
+    await core.close();
+  }
+});
+
+test('two calls adding one vhost while its definition is not yet durable: both wait for it, the event loop free meanwhile', async () => {
+  const held = holdDurability(new MemoryStorage(), () => true);
+  const core = await BrokerCore.open({ storage: held.storage });
+  try {
+    const admin = core.connect(internalContext('/'));
+    held.hold();
+    let answered = 0;
+    const calls = [admin.addVhost('slow'), admin.addVhost('slow')].map((c) => c.then(() => answered++));
+    await settle(5);
+    assert.equal(answered, 0, 'answered once the definition is durable');
+    held.release();
+    await Promise.all(calls);
+    assert.equal(answered, 2);
   } finally {
     await core.close();
   }

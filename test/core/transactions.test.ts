@@ -704,6 +704,26 @@ describe('transactional producers in core', () => {
     assert.deepEqual(await next, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 1 });
   });
 
+  test('two InitProducerIds of one id at once: one is given the next epoch, the other CONCURRENT_TRANSACTIONS, never both the same epoch', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await begin(client, 'twice');
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
+    const answers = await Promise.all([
+      client.initTransactional('twice', 5000, -1, -1),
+      client.initTransactional('twice', 5000, -1, -1),
+    ]);
+    assert.deepEqual(answers, [
+      { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 1 },
+      { kind: 'refused', reason: 'concurrent' },
+    ]);
+    // The client's retry, once the first is answered, fences it in turn.
+    const retried = await client.initTransactional('twice', 5000, -1, -1);
+    assert.deepEqual(retried, { kind: 'ok', producerId: txn.producerId, epoch: txn.epoch + 2 });
+  });
+
   test('a commit is answered once its batches are durable, which were answered once appended; it survives a restart whole', async () => {
     register();
     const held = holdDurability(new MemoryStorage(), (name) => name === partitionLogName('/', 'orders', 0));

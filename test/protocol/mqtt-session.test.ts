@@ -92,6 +92,29 @@ test('keep-alive: silent for one and a half intervals, the client is disconnecte
   await until(() => client.closed, 5000, 'closed');
 });
 
+test('keep-alive: a client not read while its answers back up is not timed out while it takes bytes; once it stops, it is', async () => {
+  const client = connect();
+  client.send(connectPacket('slow-reader', { keepalive: 10 }));
+  await client.next('connack');
+  // The broker's end reports 8 MiB unsent, as a socket to a client on a slow link with a large message.
+  let taken = 0;
+  Object.defineProperty(client.brokerEnd, 'bufferedBytes', { get: () => 8 * 1024 * 1024 });
+  Object.assign(client.brokerEnd, { octets: () => ({ read: 0, written: 8 * 1024 * 1024 + taken }) });
+  client.send({ cmd: 'pingreq' });
+  await client.next('pingresp');
+  await turns();
+  assert.equal(client.brokerEnd.paused, true, 'not read while its answers back up');
+  client.send({ cmd: 'pingreq' }); // not read: the broker holds it
+  for (let look = 0; look < 4; look++) {
+    taken += 100_000;
+    clock.advance(15_000);
+    await turns();
+    assert.equal(client.closed, false, `still taking bytes at look ${look}`);
+  }
+  clock.advance(15_000);
+  await until(() => client.closed, 5000, 'timed out once it took nothing');
+});
+
 test('will delay: the will is published when the delay is over, not when the connection drops', async () => {
   const watcher = connect();
   watcher.send(connectPacket('watcher'));

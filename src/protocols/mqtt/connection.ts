@@ -189,6 +189,8 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
   #idleMsMax = 0;
   /** When the last packet came in; the keep-alive timer looks at it rather than being re-armed per packet. */
   #lastPacketMs = 0;
+  /** Bytes the socket had taken at the keep-alive timer's last look (`takingAnswers`). */
+  #takenAtLook = 0;
   #busy = false;
   /** What `account` was last told this connection holds. */
   #heldBytes = 0;
@@ -565,7 +567,21 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
   keepAliveDue(): void {
     const idleMs = this.clock.now() - this.#lastPacketMs;
     if (idleMs < this.#idleMsMax) this.server.keepAlive.set(this, this.#idleMsMax - idleMs);
+    else if (this.takingAnswers()) this.server.keepAlive.set(this, this.#idleMsMax);
     else this.fail(Reason.keepAliveTimeout, 'keep alive timeout');
+  }
+
+  /**
+   * Held for its answers (`holdForAnswers`), the client is not read, so its PINGREQs are not seen:
+   * while its socket takes bytes since the last look (a large message on a slow link), it is there.
+   * One that takes none is timed out as one that sends none.
+   */
+  private takingAnswers(): boolean {
+    if ((this.#holds & holdBits.answers) === 0 || this.#idleMsMax === 0) return false;
+    const taken = (this.transport.octets?.().written ?? 0) - this.transport.bufferedBytes;
+    const progressed = taken > this.#takenAtLook;
+    this.#takenAtLook = taken;
+    return progressed;
   }
 
   expireAt(atMs: number | undefined): void {
