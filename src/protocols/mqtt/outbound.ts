@@ -170,6 +170,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     stopConsuming(conn);
     return;
   }
+  if (sharedKey === undefined) forgetLostMarkers(conn, delivery);
   if (pubrecedBefore(conn, delivery)) {
     drop(conn, delivery);
     return;
@@ -297,10 +298,44 @@ function ackSent(conn: Connection, delivery: Delivery): void {
   conn.core.ack(delivery.queue, delivery.id);
 }
 
+/**
+ * A marker names its message by offset, and only once core handed that message to the session:
+ * every later hand-back of the same message (a requeue, a restart's recovery) is flagged redelivered.
+ * A first delivery at an offset a marker names is therefore another message: the named one was lost
+ * with its append (a classic queue delivers before the append is durable, the marker may outlive it),
+ * and the new one took its offset. The marker is then settled as when the queue no longer holds its
+ * message (`resume.ts`): a sent one becomes PUBREL owed, a released one is forgotten (its PUBREL went).
+ */
+function forgetLostMarkers(conn: Connection, delivery: Delivery): void {
+  const { storedAt } = delivery;
+  if (storedAt === undefined || delivery.redelivered || conn.resend.size === 0) return;
+  conn.resend.delete(releasedMarker(storedAt));
+  const packetId = conn.resend.get(sentMarker(storedAt));
+  if (packetId === undefined) return;
+  conn.resend.delete(sentMarker(storedAt));
+  conn.reserved.delete(packetId);
+  persist(conn, conn.session!.setInflight(packetId, pubrelOwed));
+  owePubrel(conn, packetId);
+}
+
+/** Sends PUBREL for a packet id whose message the client has; its PUBCOMP frees the id. */
+export function owePubrel(conn: Connection, packetId: number): void {
+  const entry: OutboundEntry = {
+    queue: conn.session!.queue,
+    deliveryId: pubrelOwed,
+    stage: 'pubrel',
+    stored: true,
+    qos: 2,
+    recorded: pubrelOwed,
+  };
+  conn.outbound.set(packetId, entry);
+  conn.send({ cmd: 'pubrel', messageId: packetId });
+}
+
 /** The packet id a durable session stored for this message before a restart (`sentMarker`). */
 function resentStored(conn: Connection, delivery: Delivery): number | undefined {
   const { storedAt } = delivery;
-  if (storedAt === undefined || conn.resend.size === 0) return undefined;
+  if (storedAt === undefined || !delivery.redelivered || conn.resend.size === 0) return undefined;
   return conn.resend.get(sentMarker(storedAt));
 }
 
@@ -310,7 +345,7 @@ function resentStored(conn: Connection, delivery: Delivery): number | undefined 
  */
 function pubrecedBefore(conn: Connection, delivery: Delivery): boolean {
   const { storedAt } = delivery;
-  if (storedAt === undefined || conn.resend.size === 0) return false;
+  if (storedAt === undefined || !delivery.redelivered || conn.resend.size === 0) return false;
   return conn.resend.delete(releasedMarker(storedAt));
 }
 

@@ -14,8 +14,8 @@ import {
   releasedOffset,
   sentOffset,
 } from './model.js';
-import { packetIdAfter, persist } from './outbound.js';
-import type { Connection, OutboundEntry } from './session.js';
+import { owePubrel, packetIdAfter, persist } from './outbound.js';
+import type { Connection } from './session.js';
 import { attachShared, consumeSession, consumeWindow, loadShared } from './shared.js';
 import { forgetSessionState } from './teardown.js';
 
@@ -70,30 +70,16 @@ function resumeOutbound(conn: Connection, packetId: number, value: number): void
   const sent = sentOffset(value);
   if (sent !== undefined && session.holdsStored(sent) === false) {
     persist(conn, session.setInflight(packetId, pubrelOwed));
-    sendPubrel(conn, packetId);
+    owePubrel(conn, packetId);
     return;
   }
   const released = releasedOffset(value);
   if (value === pubrelOwed || released !== undefined) {
     if (released !== undefined && session.holdsStored(released) !== false)
       conn.resend.set(releasedMarker(released), packetId);
-    sendPubrel(conn, packetId);
+    owePubrel(conn, packetId);
     return;
   }
   conn.resend.set(value, packetId);
   conn.reserved.add(packetId);
-}
-
-function sendPubrel(conn: Connection, packetId: number): void {
-  const queue = conn.session!.queue;
-  const entry: OutboundEntry = {
-    queue,
-    deliveryId: pubrelOwed,
-    stage: 'pubrel',
-    stored: true,
-    qos: 2,
-    recorded: pubrelOwed,
-  };
-  conn.outbound.set(packetId, entry);
-  conn.send({ cmd: 'pubrel', messageId: packetId });
 }

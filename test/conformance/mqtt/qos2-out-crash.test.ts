@@ -12,6 +12,11 @@
  * the subscriber's PUBREC, so only the other lands before the SIGKILL. Either way the restarted broker
  * must send PUBREL for the id (a client that delivers at PUBREL, §4.3.3 method B, delivers only then)
  * and must not send the message again under a new id.
+ *
+ * Last, a marker that outlives its message: the session queue's logs are stalled before the message is
+ * published, so the subscriber gets it (a queue delivers before the append is durable) and its marker
+ * lands, but the message does not. After the restart a new message takes the lost one's offset before
+ * the subscriber is back; it must reach the subscriber as a new message, not be taken for the lost one.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -38,6 +43,8 @@ const packetWaitMs = 5_000;
 /** Time the broker gets before the SIGKILL to write what the exchanges so far changed. */
 const settleMs = 300;
 
+/** The session queue's logs, messages and acks (`q.<vhost>.<queue>`, core/queues/store.ts), names escaped. */
+const sessionQueueLogs = `session_2e${subscriberId}`;
 /** The session's own log (core/state/names.ts). */
 const sessionLog = '/logs/session.';
 /** The session queue's ack log (`q.<vhost>.<queue>.acks`, core/queues/store.ts), names escaped. */
@@ -112,10 +119,19 @@ async function pubrecedThenKilled(dataDir: string, version: Version, stalled: st
   }
 }
 
-/** After the restart: the subscriber comes back with its session (present) and `body` runs with it. */
-async function afterRestart(dataDir: string, version: Version, body: (sub: RawClient) => Promise<void>) {
+/**
+ * After the restart: `before` runs first (a publisher, say), then the subscriber comes back with its
+ * session (present) and `body` runs with it.
+ */
+async function afterRestart(
+  dataDir: string,
+  version: Version,
+  body: (sub: RawClient) => Promise<void>,
+  before?: (url: string) => Promise<void>,
+) {
   const broker = await startMqttBroker({ storage: 'file', dataDir });
   try {
+    await before?.(broker.url);
     const sub = await rawClient(broker.port, version);
     try {
       const connack = (await sub.connect(subscriberId, persistentSession(version))) as IConnackPacket;
@@ -224,4 +240,68 @@ async function afterReconnect(port: number, packetId: number): Promise<void> {
   } finally {
     second.end();
   }
+}
+
+/**
+ * In a child broker: the session queue's logs stall, then one QoS 2 message is published (its PUBREC
+ * never comes: its append never lands) and reaches the subscriber under N, which PUBRECs it when
+ * `pubrec`; the marker (sent, or released after the PUBREC) lands in the session's log; SIGKILL.
+ */
+async function markerOutlivesMessage(dataDir: string, version: Version, pubrec: boolean): Promise<number> {
+  const child = await startStalledChild(dataDir, 'mqtt');
+  try {
+    const sub = await subscribedWith(child.port, version, 0);
+    await child.stall(sessionQueueLogs);
+    const pub = await connect(`mqtt://127.0.0.1:${child.port}`);
+    pub.publish(topic, 'lost', { qos: 2 });
+    const { messageId } = await nthPublish(sub, 0);
+    if (pubrec) {
+      sub.send({ cmd: 'pubrec', messageId: messageId! });
+      await sub.expect(isPubrel(messageId!), packetWaitMs);
+    }
+    await sleep(settleMs);
+    await child.kill();
+    await closeAll(pub);
+    sub.end();
+    return messageId!;
+  } finally {
+    await child.kill();
+  }
+}
+
+async function publishFresh(url: string): Promise<void> {
+  const pub = await connect(url);
+  try {
+    await pub.publishAsync(topic, 'fresh', { qos: 2 });
+  } finally {
+    await closeAll(pub);
+  }
+}
+
+/** The new message arrives as new (no DUP, not under the lost message's id N), and PUBREL N comes too. */
+async function freshDelivered(sub: RawClient, lostId: number): Promise<void> {
+  const fresh = await nthPublish(sub, 0);
+  assert.equal(fresh.payload.toString(), 'fresh');
+  assert.notEqual(fresh.messageId, lostId, "not under the lost message's packet id");
+  assert.equal(fresh.dup, false, 'a first delivery [MQTT-3.3.1-2]');
+  await sub.expect(isPubrel(lostId), packetWaitMs);
+  sub.send({ cmd: 'pubcomp', messageId: lostId });
+  sub.send({ cmd: 'pubrec', messageId: fresh.messageId! });
+  await sub.expect(isPubrel(fresh.messageId!), packetWaitMs);
+  sub.send({ cmd: 'pubcomp', messageId: fresh.messageId! });
+  await sleep(settleMs);
+  assert.equal(sub.packets.filter(isPublish).length, 1, 'one PUBLISH after the restart');
+}
+
+for (const [version, pubrec] of [
+  [4, false],
+  [5, true],
+] as const) {
+  const marker = pubrec ? 'released (PUBRECed)' : 'sent';
+  test(`MQTT ${version === 5 ? '5.0' : '3.1.1'} subscriber: a ${marker} marker whose message a SIGKILL took does not claim the next message at its offset`, async () => {
+    await inTempFolder('switchyard-qos2-lost-append-', async (dataDir) => {
+      const lostId = await markerOutlivesMessage(dataDir, version, pubrec);
+      await afterRestart(dataDir, version, (sub) => freshDelivered(sub, lostId), publishFresh);
+    });
+  });
 }
