@@ -14,7 +14,7 @@ import type { BasicProperties, BasicPublish, Frame, Method, MethodName } from '.
 import { type ContentHeader, methodInfo, ReplyCode } from './codec/index.js';
 import type { ConfirmTracker } from './confirms.js';
 import { AmqpError, connectionError, toReply } from './errors.js';
-import { encodedProperties, toBasicProperties } from './properties.js';
+import { encodedProperties, toBasicProperties, withDeliveryCount } from './properties.js';
 import type { ListenerShared } from './session.js';
 
 const noBytes = new Uint8Array(0);
@@ -95,6 +95,8 @@ export interface ChannelConsumer {
   readonly tagBytes: Uint8Array;
   readonly queue: string;
   readonly noAck: boolean;
+  /** Consuming from a quorum queue: a redelivery carries `x-delivery-count`, as RabbitMQ's does. */
+  readonly quorum: boolean;
   consumer: Consumer | undefined;
 }
 
@@ -305,6 +307,11 @@ export class AmqpChannel {
   deliver(consumer: ChannelConsumer, delivery: Delivery): void {
     const tag = this.nextDeliveryTag();
     if (!consumer.noAck) this.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
+    if (consumer.quorum && delivery.deliveryCount > 0) {
+      const counted = withDeliveryCount(delivery.message, delivery.deliveryCount);
+      this.sendMessage(consumer.tag, tag, delivery.redelivered, counted);
+      return;
+    }
     const { message } = delivery;
     // One shape per channel, filled per delivery: it is read only while the frames are written.
     const shape = this.#shape;

@@ -15,8 +15,10 @@ import {
   type HeaderValue,
   headerList,
   headerTable,
+  type Message,
   type MessageProperties,
   TypedNumber,
+  withHeader,
 } from '../../core/types.js';
 import type { BasicProperties } from './codec/index.js';
 import { encodeBasicProperties, ReplyCode } from './codec/index.js';
@@ -30,6 +32,8 @@ const transientMode = 1;
 export const delayHeader = 'x-delay';
 /** Header naming the message's key, for Kafka consumers of a stream. */
 export const keyHeader = 'x-kafka-key';
+/** Earlier deliveries of a quorum queue's message that ended without an ack (RabbitMQ 3.10). */
+export const deliveryCountHeader = 'x-delivery-count';
 
 function isEmpty(table: object): boolean {
   for (const _ in table) return false;
@@ -74,6 +78,19 @@ function headersToTable(p: MessageProperties): Headers {
 
 /** One empty list for every message without headers (lists are read-only): one object less per message. */
 const noHeaders: HeaderList = Object.freeze([]);
+
+/**
+ * `message` as a quorum queue hands it out: `x-delivery-count` set to `count`, an int64 as RabbitMQ
+ * writes it (`long`), replacing any header of that name the publisher sent.
+ */
+export function withDeliveryCount(message: Message, count: number): Message {
+  const headers = withHeader(
+    message.properties.headers,
+    deliveryCountHeader,
+    new TypedNumber('int64', count),
+  );
+  return { ...message, properties: { ...message.properties, headers } };
+}
 
 export function toCoreProperties(p: BasicProperties): MessageProperties {
   const out: MessageProperties = {};

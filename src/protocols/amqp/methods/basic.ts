@@ -25,7 +25,7 @@ import type {
 } from '../codec/index.js';
 import { ReplyCode } from '../codec/index.js';
 import { AmqpError, channelError, connectionError } from '../errors.js';
-import { toBasicProperties, toCoreProperties } from '../properties.js';
+import { toBasicProperties, toCoreProperties, withDeliveryCount } from '../properties.js';
 import { replyToPrefix, replyToQueue } from '../reply-to.js';
 
 function qos(channel: AmqpChannel, f: BasicQos): void {
@@ -53,6 +53,8 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
     tagBytes: Buffer.from(tag),
     queue,
     noAck: f.noAck,
+    // Known before consuming: the queue may hand out redeliveries from within `consume`.
+    quorum: isQuorumQueue(channel, queue),
     consumer: undefined,
   };
   channel.consumers.set(tag, entry);
@@ -76,6 +78,11 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
   if (!f.noWait) channel.send({ name: 'basic.consume-ok', fields: { consumerTag: tag } });
 }
 
+/** A queue declared `x-queue-type: quorum` (served by core as a classic queue that counts deliveries). */
+function isQuorumQueue(channel: AmqpChannel, queue: string): boolean {
+  return channel.core.queueRows([queue])[0]?.arguments?.['x-queue-type'] === 'quorum';
+}
+
 /** RabbitMQ: an exclusive-consumer conflict is 403, a queue exclusive to another connection 405. */
 function consumeError(err: unknown, queue: string, vhost: string): unknown {
   if (
@@ -96,6 +103,7 @@ function consumeReplyTo(channel: AmqpChannel, f: BasicConsume, tag: string): voi
     tagBytes: Buffer.from(tag),
     queue: replyToQueue,
     noAck: true,
+    quorum: false,
     consumer: undefined,
   };
   channel.consumers.set(tag, entry);
@@ -207,7 +215,10 @@ function get(channel: AmqpChannel, f: BasicGet): void {
   }
   const tag = channel.nextDeliveryTag();
   if (!f.noAck) channel.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
-  const { message } = delivery;
+  // RabbitMQ 3.10's quorum queues answer every get with the count, 0 on a first delivery.
+  const message = isQuorumQueue(channel, delivery.queue)
+    ? withDeliveryCount(delivery.message, delivery.deliveryCount)
+    : delivery.message;
   const method = {
     name: 'basic.get-ok' as const,
     fields: {
