@@ -3,6 +3,7 @@
  * port, amqplib connections to it, and a raw-socket client for frames amqplib will not send.
  */
 import { connect as connectSocket, type Socket } from 'node:net';
+import { after, before } from 'node:test';
 import amqp from 'amqplib';
 import {
   encodeContent,
@@ -34,6 +35,41 @@ export async function startAmqpBroker(
 ): Promise<TestBroker> {
   const started = await startTestBroker({ listeners: ['amqp'], fsync: 'always', ...options });
   return { broker: started.broker, port: started.port('amqp'), url: started.url('amqp'), stop: started.stop };
+}
+
+/** The broker and the amqplib connection a test file shares, valid from its `before` until its `after`. */
+export interface SharedAmqp {
+  readonly sy: TestBroker;
+  readonly conn: amqp.ChannelModel;
+}
+
+/**
+ * Registers, in the calling test file, a broker started before its tests with one amqplib connection
+ * to it, both closed after them.
+ */
+export function sharedAmqpBroker(): SharedAmqp {
+  let sy: TestBroker | undefined;
+  let conn: amqp.ChannelModel | undefined;
+  before(async () => {
+    sy = await startAmqpBroker();
+    conn = await open(sy.url);
+  });
+  after(async () => {
+    await conn?.close();
+    await sy?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the shared AMQP broker is used before its before() hook');
+    return value;
+  };
+  return {
+    get sy() {
+      return started(sy);
+    },
+    get conn() {
+      return started(conn);
+    },
+  };
 }
 
 /** An amqplib connection whose errors are recorded, not thrown (channel errors are expected in tests). */

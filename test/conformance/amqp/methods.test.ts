@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type amqp from 'amqplib';
 import {
   channelOf,
   confirmChannelOf,
   open,
   RawClient,
-  startAmqpBroker,
-  type TestBroker,
+  sharedAmqpBroker,
   until,
 } from '../../../testing/amqp-helpers.js';
 
-let sy: TestBroker;
-let conn: amqp.ChannelModel;
-before(async () => {
-  sy = await startAmqpBroker();
-  conn = await open(sy.url);
-});
-after(async () => {
-  await conn.close();
-  await sy.stop();
-});
+const file = sharedAmqpBroker();
 
 /** Resolves with the reply code of the channel's close (channel errors are channel closes). */
 function closedWith(ch: amqp.Channel): Promise<number> {
@@ -28,7 +18,7 @@ function closedWith(ch: amqp.Channel): Promise<number> {
 }
 
 async function expectChannelError(run: (ch: amqp.Channel) => Promise<unknown>, code: number): Promise<void> {
-  const ch = await channelOf(conn);
+  const ch = await channelOf(file.conn);
   const closed = closedWith(ch);
   await run(ch).catch(() => {});
   assert.equal(await closed, code);
@@ -37,14 +27,14 @@ async function expectChannelError(run: (ch: amqp.Channel) => Promise<unknown>, c
 const body = (s: string) => Buffer.from(s);
 /** Ready messages in a queue, read from core (exclusive queues included). */
 const count = (q: string): number =>
-  sy.broker
+  file.sy.broker
     .client()
     .listQueues()
     .find((x) => x.name === q)?.messageCount ?? -1;
 
 describe('AMQP exchanges', () => {
   test('declare, passive, redeclare with other properties → 406, missing passive → 404', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertExchange('ex.a', 'topic', { durable: false });
     await ch.checkExchange('ex.a');
     await expectChannelError((c) => c.assertExchange('ex.a', 'direct', { durable: false }), 406);
@@ -53,7 +43,7 @@ describe('AMQP exchanges', () => {
   });
 
   test('an unknown exchange type closes the connection with 503', async () => {
-    const c = await open(sy.url);
+    const c = await open(file.sy.url);
     const closed = new Promise<string>((resolve) => c.on('error', (e: Error) => resolve(e.message)));
     const ch = await c.createChannel();
     ch.on('error', () => {});
@@ -62,7 +52,7 @@ describe('AMQP exchanges', () => {
   });
 
   test('internal exchanges refuse publishes (403); alternate-exchange takes unroutable messages', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertExchange('ex.alt', 'fanout', { durable: false });
     await ch.assertExchange('ex.main', 'direct', { durable: false, alternateExchange: 'ex.alt' });
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
@@ -76,7 +66,7 @@ describe('AMQP exchanges', () => {
   });
 
   test('exchange-to-exchange bindings route; unbind stops them; delete if-unused → 406', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertExchange('ex.src', 'topic', { durable: false });
     await ch.assertExchange('ex.dst', 'fanout', { durable: false });
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
@@ -95,7 +85,7 @@ describe('AMQP exchanges', () => {
 
 describe('AMQP queues', () => {
   test('server-named, passive, redeclare mismatch 406, args reach core', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = await ch.assertQueue('', { exclusive: true });
     assert.match(q.queue, /^amq\.gen-/);
     await ch.assertQueue('q.args', {
@@ -107,7 +97,7 @@ describe('AMQP queues', () => {
         'x-max-priority': 5,
       },
     });
-    const info = sy.broker
+    const info = file.sy.broker
       .client()
       .listQueues()
       .find((x) => x.name === 'q.args')!;
@@ -127,7 +117,7 @@ describe('AMQP queues', () => {
       { 'x-expires': 0 },
       { 'x-queue-type': 'fast' },
     ]) {
-      const ch = await channelOf(conn);
+      const ch = await channelOf(file.conn);
       const failure = new Promise<string>((resolve) => ch.once('error', (e: Error) => resolve(e.message)));
       await ch.assertQueue('q.bad', { arguments: args }).catch(() => {});
       const message = await failure;
@@ -137,9 +127,9 @@ describe('AMQP queues', () => {
   });
 
   test('exclusive queues are locked (405) to other connections', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
-    const other = await open(sy.url);
+    const other = await open(file.sy.url);
     const och = await channelOf(other);
     const closed = closedWith(och);
     await och.consume(q, () => {}).catch(() => {});
@@ -148,7 +138,7 @@ describe('AMQP queues', () => {
   });
 
   test('purge, delete if-empty 406, unbind, delete counts', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('q.pd', { durable: false })).queue;
     await ch.assertExchange('ex.pd', 'direct', { durable: false });
     await ch.bindQueue(q, 'ex.pd', 'k');
@@ -166,7 +156,7 @@ describe('AMQP queues', () => {
 
 describe('AMQP basic', () => {
   test('get / get-empty with message count and properties round trip', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     assert.equal(await ch.get(q), false);
     const headers = { a: 1, b: 'two', nested: { c: true } };
@@ -196,7 +186,7 @@ describe('AMQP basic', () => {
   });
 
   test('a body larger than frame-max spans body frames and arrives whole', async () => {
-    const c = await open(sy.url, { frameMax: 4096 });
+    const c = await open(file.sy.url, { frameMax: 4096 });
     const ch = await channelOf(c);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     const big = Buffer.alloc(300_000, 7);
@@ -209,7 +199,7 @@ describe('AMQP basic', () => {
   });
 
   test('ack / nack / reject with multiple and requeue; unknown tag → 406', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     for (let i = 0; i < 6; i++) ch.sendToQueue(q, body(String(i)));
     await until(() => count(q) === 6);
@@ -231,7 +221,7 @@ describe('AMQP basic', () => {
   });
 
   test('basic.qos per consumer and global limit unacked deliveries', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     for (let i = 0; i < 10; i++) ch.sendToQueue(q, body(String(i)));
     await ch.prefetch(2);
@@ -251,7 +241,7 @@ describe('AMQP basic', () => {
   });
 
   test('recover requeues unacked deliveries as redelivered', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     ch.sendToQueue(q, body('r'));
     const got: amqp.ConsumeMessage[] = [];
@@ -263,7 +253,7 @@ describe('AMQP basic', () => {
   });
 
   test('consumer priority, exclusive consumer 403, cancel, and server cancel on queue delete', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('q.cancel', { durable: false })).queue;
     const low: string[] = [];
     const high: string[] = [];
@@ -274,7 +264,7 @@ describe('AMQP basic', () => {
     assert.equal(low.length, 0);
     await expectChannelError((c) => c.consume(q, () => {}, { exclusive: true }), 403);
     let cancelledByServer = false;
-    const other = await channelOf(conn);
+    const other = await channelOf(file.conn);
     await other.consume(q, (m) => {
       if (m === null) cancelledByServer = true;
     });
@@ -285,7 +275,7 @@ describe('AMQP basic', () => {
   });
 
   test('mandatory unroutable → basic.return 312 before the confirm; immediate → 540 connection error', async () => {
-    const ch = await confirmChannelOf(conn);
+    const ch = await confirmChannelOf(file.conn);
     const events: string[] = [];
     ch.on('return', (m: amqp.Message) =>
       events.push(`return ${(m.fields as { replyCode?: number }).replyCode ?? ''}${m.fields.routingKey}`),
@@ -298,7 +288,7 @@ describe('AMQP basic', () => {
     );
     assert.deepEqual(events, ['return 312nobody', 'ack']);
     // amqplib always sends immediate=false, so the raw client sends the flag.
-    const raw = await RawClient.connect(sy.port);
+    const raw = await RawClient.connect(file.sy.port);
     await raw.handshake();
     raw.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
     await raw.method('channel.open-ok');
@@ -315,7 +305,7 @@ describe('AMQP basic', () => {
   });
 
   test('confirms: ack in order; reject-publish overflow → nack', async () => {
-    const ch = await confirmChannelOf(conn);
+    const ch = await confirmChannelOf(file.conn);
     const q = (
       await ch.assertQueue('', {
         exclusive: true,
@@ -337,7 +327,7 @@ describe('AMQP basic', () => {
   });
 
   test('tx: publishes and acks wait for commit; rollback drops them', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: true })).queue;
     await txCall(ch, 'TxSelect');
     ch.sendToQueue(q, body('t1'));
@@ -350,8 +340,8 @@ describe('AMQP basic', () => {
   });
 
   test('direct reply-to: request with reply_to, reply reaches the requester without a queue', async () => {
-    const ch = await channelOf(conn);
-    const server = await channelOf(conn);
+    const ch = await channelOf(file.conn);
+    const server = await channelOf(file.conn);
     const rq = (await server.assertQueue('', { exclusive: true })).queue;
     await server.consume(
       rq,

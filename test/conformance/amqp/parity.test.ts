@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type amqp from 'amqplib';
 import {
   encodeBasicProperties,
@@ -21,25 +21,16 @@ import {
   channelOf,
   open,
   RawClient,
+  sharedAmqpBroker,
   startAmqpBroker,
-  type TestBroker,
   until,
 } from '../../../testing/amqp-helpers.js';
 
-let sy: TestBroker;
-let conn: amqp.ChannelModel;
-before(async () => {
-  sy = await startAmqpBroker();
-  conn = await open(sy.url);
-});
-after(async () => {
-  await conn.close();
-  await sy.stop();
-});
+const file = sharedAmqpBroker();
 
 /** Declares on a fresh channel; resolves with the close text, or 'ok'. */
 async function declare(queue: string, options: amqp.Options.AssertQueue): Promise<string> {
-  const ch = await channelOf(conn);
+  const ch = await channelOf(file.conn);
   const closed = new Promise<string>((resolve) => ch.once('error', (e: Error) => resolve(e.message)));
   try {
     await ch.assertQueue(queue, options);
@@ -85,7 +76,8 @@ describe('AMQP x-queue-type', () => {
       await declare('qt.stream', typed('classic')),
       new RegExp(text('classic', 'stream', 'qt.stream')),
     );
-    for (const q of ['qt.quorum', 'qt.classic', 'qt.stream']) await (await channelOf(conn)).deleteQueue(q);
+    for (const q of ['qt.quorum', 'qt.classic', 'qt.stream'])
+      await (await channelOf(file.conn)).deleteQueue(q);
   });
 
   test('quorum and stream queues must be durable, not exclusive, not auto-delete, and named', async () => {
@@ -121,7 +113,7 @@ describe('AMQP x-queue-type', () => {
 });
 
 async function rawChannel(): Promise<RawClient> {
-  const raw = await RawClient.connect(sy.port);
+  const raw = await RawClient.connect(file.sy.port);
   await raw.handshake();
   raw.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
   await raw.method('channel.open-ok');
@@ -206,7 +198,7 @@ function assertSameTable(actual: FieldTable, expected: FieldTable): void {
 
 describe('AMQP field tables through core', () => {
   test('every field-table tag survives AMQP → AMQP byte for byte', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     const q = (await ch.assertQueue('', { exclusive: false, autoDelete: true })).queue;
     const raw = await rawChannel();
     publishRaw(raw, q, everyTag);
@@ -276,7 +268,7 @@ async function getWithin(ch: amqp.Channel, queue: string, timeoutMs = 3000): Pro
 
 describe('AMQP x-death field types', () => {
   test('count is an int64 (l), time a timestamp, the rest long strings, as RabbitMQ sends them', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('dl.target', { durable: false });
     await ch.assertQueue('dl.work', {
       durable: false,
@@ -326,13 +318,13 @@ describe('AMQP x-death field types', () => {
 
 describe('AMQP publisher flow control', () => {
   test('a publisher through a named exchange is held while its queue is far ahead of consumers', async () => {
-    const publisher = await open(sy.url);
+    const publisher = await open(file.sy.url);
     const pub = await channelOf(publisher);
-    const consumer = await channelOf(conn);
+    const consumer = await channelOf(file.conn);
     await pub.assertExchange('ex.flow', 'direct', { durable: false });
     const q = (await pub.assertQueue('q.flow', { durable: false })).queue;
     await pub.bindQueue(q, 'ex.flow', 'k');
-    const vhost = sy.broker.client('/');
+    const vhost = file.sy.broker.client('/');
     const total = 30_000;
     let received = 0;
     let peak = 0;

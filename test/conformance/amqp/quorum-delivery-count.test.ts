@@ -5,20 +5,11 @@
  * more often than the limit (reason `delivery_limit`). A classic queue adds no such header.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type amqp from 'amqplib';
-import { channelOf, open, startAmqpBroker, type TestBroker, until } from '../../../testing/amqp-helpers.js';
+import { channelOf, sharedAmqpBroker, until } from '../../../testing/amqp-helpers.js';
 
-let sy: TestBroker;
-let conn: amqp.ChannelModel;
-before(async () => {
-  sy = await startAmqpBroker();
-  conn = await open(sy.url);
-});
-after(async () => {
-  await conn.close();
-  await sy.stop();
-});
+const file = sharedAmqpBroker();
 
 const quorum = (args: Record<string, unknown> = {}): amqp.Options.AssertQueue => ({
   durable: true,
@@ -58,7 +49,7 @@ const countOf = (m: amqp.Message): unknown => m.properties.headers?.['x-delivery
 
 describe('quorum queue x-delivery-count and x-delivery-limit', () => {
   test('reject and nack with requeue count; past the limit the message is dropped', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('qdc.jobs', quorum({ 'x-delivery-limit': 2 }));
     ch.sendToQueue('qdc.jobs', Buffer.from('poison'));
     const got = await collect(ch, 'qdc.jobs');
@@ -83,7 +74,7 @@ describe('quorum queue x-delivery-count and x-delivery-limit', () => {
   });
 
   test('with a dead-letter exchange the copy names delivery_limit as its reason', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('qdc.dlq', { durable: true });
     const args = {
       'x-delivery-limit': 0,
@@ -103,14 +94,14 @@ describe('quorum queue x-delivery-count and x-delivery-limit', () => {
   });
 
   test('a channel closed with unacked messages returns them counted', async () => {
-    const a = await channelOf(conn);
+    const a = await channelOf(file.conn);
     await a.assertQueue('qdc.held', quorum());
     a.sendToQueue('qdc.held', Buffer.from('held'));
     const first = await nth(await collect(a, 'qdc.held'), 1);
     assert.equal(countOf(first), undefined);
     await a.close();
 
-    const b = await channelOf(conn);
+    const b = await channelOf(file.conn);
     const again = await nth(await collect(b, 'qdc.held'), 1);
     assert.equal(countOf(again), 1);
     assert.equal(again.fields.redelivered, true);
@@ -119,7 +110,7 @@ describe('quorum queue x-delivery-count and x-delivery-limit', () => {
   });
 
   test('basic.get on a quorum queue answers the count, 0 on a first delivery', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('qdc.got', quorum());
     ch.sendToQueue('qdc.got', Buffer.from('x'));
     const m = await getOne(ch, 'qdc.got');
@@ -132,7 +123,7 @@ describe('quorum queue x-delivery-count and x-delivery-limit', () => {
   });
 
   test('a classic queue adds no x-delivery-count', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('qdc.classic', { durable: true });
     ch.sendToQueue('qdc.classic', Buffer.from('c'));
     const got = await collect(ch, 'qdc.classic');

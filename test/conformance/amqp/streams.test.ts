@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type amqp from 'amqplib';
-import { channelOf, open, startAmqpBroker, type TestBroker, until } from '../../../testing/amqp-helpers.js';
+import { channelOf, sharedAmqpBroker, until } from '../../../testing/amqp-helpers.js';
 
-let sy: TestBroker;
-let conn: amqp.ChannelModel;
-before(async () => {
-  sy = await startAmqpBroker();
-  conn = await open(sy.url);
-});
-after(async () => {
-  await conn.close();
-  await sy.stop();
-});
+const file = sharedAmqpBroker();
 
 async function readFrom(q: string, offset: unknown, expected: number): Promise<amqp.ConsumeMessage[]> {
-  const ch = await channelOf(conn);
+  const ch = await channelOf(file.conn);
   await ch.prefetch(100);
   const got: amqp.ConsumeMessage[] = [];
   await ch.consume(
@@ -35,17 +26,17 @@ async function readFrom(q: string, offset: unknown, expected: number): Promise<a
 
 describe('AMQP stream queues', () => {
   test('x-queue-type stream is a core stream read from x-stream-offset', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('s.events', {
       durable: true,
       arguments: { 'x-queue-type': 'stream', 'x-max-age': '7D' },
     });
-    assert.ok(sy.broker.client('/').stream('s.events'), 'the stream exists in core');
+    assert.ok(file.sy.broker.client('/').stream('s.events'), 'the stream exists in core');
     const before = new Date(Date.now() - 1000);
     for (let i = 0; i < 5; i++) ch.sendToQueue('s.events', Buffer.from(`e${i}`));
     await until(
       () =>
-        sy.broker
+        file.sy.broker
           .client()
           .listQueues()
           .find((q) => q.name === 's.events')?.messageCount === 5,
@@ -72,10 +63,10 @@ describe('AMQP stream queues', () => {
   });
 
   test('next reads only new messages; non-durable stream declare is 406', async () => {
-    const ch = await channelOf(conn);
+    const ch = await channelOf(file.conn);
     await ch.assertQueue('s.next', { durable: true, arguments: { 'x-queue-type': 'stream' } });
     ch.sendToQueue('s.next', Buffer.from('old'));
-    const reader = await channelOf(conn);
+    const reader = await channelOf(file.conn);
     await reader.prefetch(10);
     const got: string[] = [];
     await reader.consume(
@@ -92,7 +83,7 @@ describe('AMQP stream queues', () => {
     ch.sendToQueue('s.next', Buffer.from('new'));
     await until(() => got.length === 1);
     assert.deepEqual(got, ['new']);
-    const bad = await channelOf(conn);
+    const bad = await channelOf(file.conn);
     const failed = new Promise<number>((resolve) =>
       bad.once('error', (e: { code: number }) => resolve(e.code)),
     );
