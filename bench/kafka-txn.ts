@@ -18,7 +18,11 @@
  * touches both alike; the medians are compared. Each run also reports the broker's CPU per 1,000
  * records (/proc/<pid>/stat), which the machine's load distorts less than a rate. `switchyard start`
  * child, file storage, fsync always. `KAFKA_TXN_BENCH_TRACE=1` adds where each producer's period goes,
- * request by request, with both processes' run-queue waits (bench/txn-trace.ts).
+ * request by request, with both processes' run-queue waits (bench/txn-trace.ts). To profile the
+ * broker during transactions alone, `KAFKA_TXN_PLAIN=0` skips the plain rounds (the ratio is then not
+ * computed) and `KAFKA_TXN_BROKER_NODE_ARGS` passes options to the broker's node (space-separated, say
+ * `--cpu-prof --cpu-prof-dir=/tmp/p` or `--perf-basic-prof` for `perf record -t <pid>`); each round's
+ * line then names the broker's pid and the transactions it made.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +59,10 @@ const sharedConnection = process.env['KAFKA_TXN_SHARED_CONNECTION'] === '1';
 /** The transaction versions to run: both unless `KAFKA_TXN_VERSION` names one. */
 const txnVersions: ReadonlyArray<1 | 2> =
   process.env['KAFKA_TXN_VERSION'] === '1' ? [1] : process.env['KAFKA_TXN_VERSION'] === '2' ? [2] : [1, 2];
+/** `KAFKA_TXN_PLAIN=0`: transactional rounds only, for a profile of the broker during transactions. */
+const plainRounds = process.env['KAFKA_TXN_PLAIN'] !== '0';
+/** Options for the broker's node process (`KAFKA_TXN_BROKER_NODE_ARGS`, space-separated). */
+const brokerNodeArgs = (process.env['KAFKA_TXN_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const runMs = 3000;
 const rounds = 3;
 const topic = 'txn-bench';
@@ -136,6 +144,8 @@ interface Run {
   readonly clientCpuMsPerKilo: number;
   /** The run's stamps when traced. */
   readonly trace: RunTrace | undefined;
+  /** Steps completed: batches, or transactions. */
+  readonly steps: number;
 }
 
 /** The broker's process id, for its CPU per run. */
@@ -168,6 +178,7 @@ async function timed(step: (lane: number, n: number) => Promise<void>): Promise<
   trace = undefined;
   return {
     trace: traced,
+    steps: latencies.length,
     recordsPerSecond: records / seconds,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
@@ -299,12 +310,29 @@ async function initProducers(conns: Lanes, version: 1 | 2): Promise<Producer[]> 
   return producers;
 }
 
+/** One round's line of the table; without a plain run (`KAFKA_TXN_PLAIN=0`), its cells are `–`. */
+function roundRow(round: number, version: 1 | 2, a: Run | undefined, t: Run, steps: string): string {
+  const plainRate = a === undefined ? '–' : fmt(a.recordsPerSecond);
+  const plainLatency = a === undefined ? '–' : `${a.p50.toFixed(2)} / ${a.p99.toFixed(2)}`;
+  const ratio = a === undefined ? '–' : `${((100 * t.recordsPerSecond) / a.recordsPerSecond).toFixed(0)} %`;
+  const cpu = (run: Run | undefined, pick: (r: Run) => number) =>
+    run === undefined ? '–' : pick(run).toFixed(1);
+  const broker = `${cpu(a, (r) => r.cpuMsPerKilo)} / ${cpu(t, (r) => r.cpuMsPerKilo)} (${cpu(a, (r) => r.loopCpuMsPerKilo)} / ${cpu(t, (r) => r.loopCpuMsPerKilo)})`;
+  const client = `${cpu(a, (r) => r.clientCpuMsPerKilo)} / ${cpu(t, (r) => r.clientCpuMsPerKilo)}`;
+  const profiled =
+    plainRounds && brokerNodeArgs.length === 0 ? '' : ` broker pid ${brokerPid}, ${t.steps} transactions`;
+  return `| ${round} | ${plainRate} | ${plainLatency} | ${version} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio} | ${steps} | ${broker} | ${client} |${profiled}\n`;
+}
+
 export async function runKafkaTxnBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-txn-bench-'));
-  const cli = await startCli([
-    ...['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always', '--log-level', 'warn'],
-    ...listenerFlags({ kafka: 'auto' }),
-  ]);
+  const cli = await startCli(
+    [
+      ...['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always', '--log-level', 'warn'],
+      ...listenerFlags({ kafka: 'auto' }),
+    ],
+    { nodeArgs: brokerNodeArgs },
+  );
   try {
     brokerPid = cli.pid;
     const conn = await Conn.open(cli.ports.kafka!);
@@ -324,8 +352,8 @@ export async function runKafkaTxnBench(): Promise<void> {
     const ratios = new Map<1 | 2, number[]>(txnVersions.map((v) => [v, []]));
     let traces = '';
     for (let round = 1; round <= rounds; round++) {
-      const a = await plain(conns);
-      traces += a.trace?.report(`${round} plain`) ?? '';
+      const a = plainRounds ? await plain(conns) : undefined;
+      traces += a?.trace?.report(`${round} plain`) ?? '';
       for (const [version, producers] of byVersion) {
         for (const steps of Object.values(stepMs)) steps.length = 0;
         const t = await (version === 2 ? transactionalV2 : transactional)(conns, producers);
@@ -333,18 +361,16 @@ export async function runKafkaTxnBench(): Promise<void> {
         const steps = Object.values(stepMs)
           .map((xs) => (xs.length === 0 ? '–' : median(xs).toFixed(1)))
           .join(' / ');
-        const ratio = (100 * t.recordsPerSecond) / a.recordsPerSecond;
-        ratios.get(version)!.push(ratio);
-        process.stdout.write(
-          `| ${round} | ${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${version} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio.toFixed(0)} % | ${steps} | ${a.cpuMsPerKilo.toFixed(1)} / ${t.cpuMsPerKilo.toFixed(1)} (${a.loopCpuMsPerKilo.toFixed(1)} / ${t.loopCpuMsPerKilo.toFixed(1)}) | ${a.clientCpuMsPerKilo.toFixed(1)} / ${t.clientCpuMsPerKilo.toFixed(1)} |\n`,
-        );
+        if (a !== undefined) ratios.get(version)!.push((100 * t.recordsPerSecond) / a.recordsPerSecond);
+        process.stdout.write(roundRow(round, version, a, t, steps));
       }
     }
     if (traces !== '') process.stdout.write(`\n| run | span | ms |\n| --- | --- | --- |\n${traces}`);
     for (const [version, list] of ratios)
-      process.stdout.write(
-        `median transactional / plain, transaction version ${version}: ${median(list).toFixed(0)} %\n`,
-      );
+      if (list.length > 0)
+        process.stdout.write(
+          `median transactional / plain, transaction version ${version}: ${median(list).toFixed(0)} %\n`,
+        );
     for (const c of new Set(conns)) c.socket.destroy();
   } finally {
     await cli.stop();
