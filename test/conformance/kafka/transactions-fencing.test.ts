@@ -6,7 +6,8 @@
  * transition pending then (TransactionCoordinator.prepareInitProducerIdTransit): the old epoch
  * still matches, so each is CONCURRENT_TRANSACTIONS, and PRODUCER_FENCED once the new epoch is
  * written; a transaction open when the InitProducerId came is fenced and aborted first. What a
- * read_committed reader sees afterwards is checked with Fetch, as a consumer reads it.
+ * read_committed reader sees afterwards is checked with Fetch, as a consumer reads it. Last, kafkajs
+ * as the old instance: a real client's offsets and commit refused, never applied.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -21,7 +22,7 @@ import {
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { inTempFolder } from '../../../testing/crash-stall.js';
 import { FaultyIo } from '../../../testing/faulty-io.js';
-import { sleep, startKafkaOnDisk, until } from '../../../testing/kafka-helpers.js';
+import { kafkaClient, sleep, startKafkaOnDisk, until } from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
@@ -33,6 +34,8 @@ interface Instance {
   readonly producerEpoch: number;
 }
 
+/** kafkajs retries CONCURRENT_TRANSACTIONS past the InitProducerId in flight (its default gives up sooner). */
+const kafkajsRetry = { retries: 12, initialRetryTime: 100, maxRetryTime: 1000 };
 /** How long each write to a slowed log takes: the InitProducerId in flight is held that long. */
 const slowMs = 2000;
 /** Time for the broker to take up a request sent on another connection. */
@@ -188,7 +191,7 @@ async function initAnswer(c: WireClient): Promise<Obj> {
 /** A broker on a disk whose writes `io` may slow, and two connections: the old instance's and the new one's. */
 function onSlowDisk(
   prefix: string,
-  run: (io: FaultyIo, old: WireClient, fresh: WireClient) => Promise<void>,
+  run: (io: FaultyIo, old: WireClient, fresh: WireClient, port: number) => Promise<void>,
 ): Promise<void> {
   return inTempFolder(prefix, async (dataDir) => {
     const io = new FaultyIo();
@@ -197,7 +200,7 @@ function onSlowDisk(
     const old = await WireClient.open(tb.port('kafka'));
     const fresh = await WireClient.open(tb.port('kafka'));
     try {
-      await run(io, old, fresh);
+      await run(io, old, fresh, tb.port('kafka'));
     } finally {
       io.slow.clear();
       old.close();
@@ -311,6 +314,53 @@ async function transactionOpen(io: FaultyIo, old: WireClient, fresh: WireClient)
   await onlyCommitted(fresh, 'zombie3', ['fresh'], 'zombie3-group');
 }
 
+/**
+ * kafkajs as the old instance, consuming and producing exactly once: its next transaction's offsets
+ * (AddOffsetsToTxn) meet CONCURRENT_TRANSACTIONS, which kafkajs hands to the application, so the
+ * group never gets its offset and the new instance's commit is the only one read_committed reads
+ * after the first. Before, the offsets were added and committed by the old instance.
+ */
+async function kafkajsZombie(io: FaultyIo, _old: WireClient, fresh: WireClient, port: number): Promise<void> {
+  const kafka = kafkaClient(`127.0.0.1:${port}`, 'zombie', kafkajsRetry);
+  const options = { transactionalId: 'zombie4', maxInFlightRequests: 1, idempotent: true };
+  const first = kafka.producer(options);
+  const second = kafka.producer(options);
+  try {
+    await fresh.request(ApiKey.CreateTopics, 4, {
+      topics: [{ name: 'zombie4', numPartitions: 1, replicationFactor: 1 }],
+      timeoutMs: 5000,
+    });
+    await first.connect();
+    const committed = await first.transaction();
+    await committed.send({ topic: 'zombie4', messages: [{ value: 'first' }] });
+    await committed.commit();
+    await second.connect();
+    io.slow.add('producers.');
+    // kafkajs asks for its producer id with its first transaction.
+    const starting = second.transaction();
+    await sleep(takenUpMs);
+    const zombie = await first.transaction();
+    const offsets = { topic: 'zombie4', partitions: [{ partition: 0, offset: '1' }] };
+    // kafkajs passes CONCURRENT_TRANSACTIONS on from AddOffsetsToTxn, or fenced if it came to retry.
+    await assert.rejects(
+      zombie.sendOffsets({ consumerGroupId: 'zombie4-group', topics: [offsets] }),
+      (err: Obj) => /CONCURRENT_TRANSACTIONS|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/.test(`${err.type}`),
+    );
+    const txn = await starting;
+    io.slow.clear();
+    // kafkajs sends no EndTxn for a transaction that added nothing.
+    await zombie.abort().catch(() => undefined);
+    await txn.send({ topic: 'zombie4', messages: [{ value: 'second' }] });
+    await txn.commit();
+    await onlyCommitted(fresh, 'zombie4', ['first', 'second'], 'zombie4-group');
+  } finally {
+    await Promise.all([
+      first.disconnect().catch(() => undefined),
+      second.disconnect().catch(() => undefined),
+    ]);
+  }
+}
+
 describe('kafka zombie fencing: the instance before while InitProducerId is answered (raw wire, a slowed disk)', () => {
   test('transaction version 1, nothing open: AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn are CONCURRENT_TRANSACTIONS, then PRODUCER_FENCED; read_committed reads every commit', () =>
     onSlowDisk('switchyard-txn-zombie-v1-', nothingOpenV1));
@@ -320,4 +370,7 @@ describe('kafka zombie fencing: the instance before while InitProducerId is answ
 
   test('a transaction open: fenced and aborted; the old Produce is a stale epoch, its TxnOffsetCommit and EndTxn commit PRODUCER_FENCED; read_committed never reads its records', () =>
     onSlowDisk('switchyard-txn-zombie-open-', transactionOpen));
+
+  test('kafkajs: the offsets of the old producer are CONCURRENT_TRANSACTIONS, and the group never gets them', () =>
+    onSlowDisk('switchyard-txn-zombie-kafkajs-', kafkajsZombie));
 });
