@@ -184,11 +184,15 @@ export class TransactionalProducers {
   /** Producer id → what its open transaction wrote. */
   readonly #written = new Map<number, Written>();
   /**
-   * Transactional ids an InitProducerId is being answered for. Its epoch is read before the awaits
-   * that write the next one, so a second at once was given the same epoch, and neither instance
-   * fenced the other; Kafka's coordinator has a transition pending then (CONCURRENT_TRANSACTIONS).
+   * Transactional ids an InitProducerId is being answered for, each with a promise settled once it is
+   * answered. Kafka's coordinator has a transition pending meanwhile (prepareInitProducerIdTransit):
+   * the id's other requests are CONCURRENT_TRANSACTIONS once their epoch passes (`#check`), a
+   * transactional Produce waits (`addImplicitly`). Its epoch is read before the awaits that write the
+   * next one: a second InitProducerId, or an EndTxn v5 handing over to the next epoch, let in then
+   * gave two instances one epoch, and the instance before could open a transaction and commit it,
+   * group offsets and all, after the new instance had asked to fence it.
    */
-  readonly #initializing = new Set<string>();
+  readonly #initializing = new Map<string, Promise<void>>();
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -244,11 +248,18 @@ export class TransactionalProducers {
       return refused('invalidTimeout');
     // Kafka's prepareInitProducerIdTransit: a transition in flight is CONCURRENT_TRANSACTIONS first.
     if (this.#writing(id) || this.#initializing.has(id)) return refused('concurrent');
-    this.#initializing.add(id);
+    let answered = (): void => {};
+    this.#initializing.set(
+      id,
+      new Promise<void>((resolve) => {
+        answered = resolve;
+      }),
+    );
     try {
       return await this.#initNow(id, timeoutMs, producerId, epoch);
     } finally {
       this.#initializing.delete(id);
+      answered();
     }
   }
 
@@ -325,8 +336,9 @@ export class TransactionalProducers {
    * with AddPartitionsToTxn v5 before it appends. The same `partitions` entry as AddPartitionsToTxn
    * writes, applied at once: the batch then goes ahead of its durability, or waits for it, exactly
    * as after an explicit add (`adding`), so a crash leaves the same states. While the id's previous
-   * transaction is still ending, the batch waits for that (Kafka answers CONCURRENT_TRANSACTIONS and
-   * the leader retries). Undefined when the batch may go on.
+   * transaction is still ending, or an InitProducerId of the id is being answered, the batch waits for
+   * that (Kafka answers CONCURRENT_TRANSACTIONS and the client retries), then meets the new epoch.
+   * Undefined when the batch may go on.
    */
   addImplicitly(
     producerId: number,
@@ -336,7 +348,7 @@ export class TransactionalProducers {
   ): ImplicitAdd | undefined {
     const id = this.#byProducer.get(producerId);
     if (id === undefined) return refused('producerIdMismatch');
-    const ending = this.#ended(id);
+    const ending = this.#ended(id) ?? this.#initializing.get(id);
     if (ending !== undefined) return { kind: 'wait', until: ending };
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
@@ -523,6 +535,10 @@ export class TransactionalProducers {
   ): Promise<TxnEnded> {
     const current = this.#state.producers.get(id);
     if (current === undefined) return refused('producerIdMismatch');
+    // An InitProducerId being answered: from version 5 a transition pending is checked first, as
+    // below; a retry answered now would name the epoch that InitProducerId is fencing.
+    const initializing = this.#initializing.has(id);
+    if (bump && initializing) return refused('concurrent');
     const same = { kind: 'ok', producerId: current.producerId, epoch: current.epoch } as const;
     const ended =
       current.phase === 'completeCommit' ? true : current.phase === 'completeAbort' ? false : undefined;
@@ -531,7 +547,7 @@ export class TransactionalProducers {
     if (current.producerId !== producerId) return refused('producerIdMismatch');
     // An ending writing its markers: Kafka has a transition pending, CONCURRENT_TRANSACTIONS either
     // way, checked before the epoch from version 5 on (KAFKA-18464), after it before.
-    const writing = isPrepared(current) || this.#ending.has(id);
+    const writing = isPrepared(current) || this.#ending.has(id) || initializing;
     if (bump && writing) return refused('concurrent');
     if (epoch !== current.epoch || (!bump && handingOver(current))) return refused('fenced');
     if (writing) return refused('concurrent');
@@ -546,6 +562,17 @@ export class TransactionalProducers {
     const decided = await ending.decided;
     if (withOffsets) await ending.done;
     return endedAsAsked(decided, commit);
+  }
+
+  /**
+   * Whether a newer instance of the batch's transactional id fenced the batch's epoch: a batch
+   * `holds` refuses is then a stale epoch (INVALID_PRODUCER_EPOCH), as Kafka's partition leader
+   * answers once the fencing marker, which carries the bumped epoch, is written.
+   */
+  fenced(producerId: number, epoch: number): boolean {
+    const id = this.#byProducer.get(producerId);
+    const current = id === undefined ? undefined : this.#state.producers.get(id);
+    return current !== undefined && current.producerId === producerId && epoch < shownEpoch(current);
   }
 
   /** Whether a transactional batch may go to the partition: its producer's transaction holds it. */
@@ -656,7 +683,8 @@ export class TransactionalProducers {
     const current = this.#state.producers.get(id);
     if (current === undefined || current.producerId !== producerId) return refused('producerIdMismatch');
     if (epoch !== shownEpoch(current)) return refused('fenced');
-    if (isPrepared(current) || this.#ending.has(id)) return refused('concurrent');
+    if (isPrepared(current) || this.#ending.has(id) || this.#initializing.has(id))
+      return refused('concurrent');
     return current;
   }
 
@@ -664,6 +692,7 @@ export class TransactionalProducers {
   async #checkAfterEnding(id: string, producerId: number, epoch: number): Promise<Checked> {
     const first = this.#check(id, producerId, epoch);
     if (!('kind' in first) || first.reason !== 'concurrent' || this.#writing(id)) return first;
+    if (this.#initializing.has(id)) return first;
     await this.#ended(id);
     return this.#check(id, producerId, epoch);
   }

@@ -95,7 +95,6 @@ function withDefinition(message: Promise<void>, definition: Promise<void>): Prom
   return Promise.all([message, definition]).then(ignore);
 }
 
-/** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
 /**
  * A transactional batch whose own add to its transaction was refused (KIP-890 part 2), as producers
  * hear of it: fenced is a stale epoch (Kafka's INVALID_PRODUCER_EPOCH on Produce), anything else a
@@ -105,6 +104,12 @@ function implicitRefusal(reason: TxnRefusal): ProducerRefusal {
   return reason === 'fenced' ? 'staleEpoch' : 'notInTransaction';
 }
 
+/** A transactional batch its transaction does not hold: a fenced epoch, or a partition never added. */
+function transactionRefusal(transactions: TransactionalProducers, batch: ProducerBatch): ProducerRefusal {
+  return transactions.fenced(batch.producerId, batch.epoch) ? 'staleEpoch' : 'notInTransaction';
+}
+
+/** The consumer's `offer`, counting what it takes as delivered; nothing when it has none. */
 function offerCounted(options: ConsumeOptions, count: () => void): Pick<ConsumeOptions, 'offer'> {
   const offer = options.offer;
   if (offer === undefined) return {};
@@ -638,7 +643,7 @@ export class Vhost implements VirtualHost {
     const verdict = producers.check(stream, index, batch);
     if (verdict.kind !== 'append') return verdict;
     if (batch.transactional === true && !transactions.holds(batch.producerId, batch.epoch, stream, index))
-      return { kind: 'refused', reason: 'notInTransaction' };
+      return { kind: 'refused', reason: transactionRefusal(transactions, batch) };
     const appended = partition.append(payload, options);
     // Stored but not recorded (the registry's log failed): the producer hears of it through `durable`.
     let recorded: Promise<void>;
