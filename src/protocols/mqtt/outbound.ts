@@ -188,16 +188,29 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
   }
   const resent = conn.resend.get(delivery.id) ?? resentStored(conn, delivery);
   const packetId = resent ?? allocatePacketId(conn);
-  // DUP whenever it may have been sent before [MQTT-3.3.1-1]: a resend under its old packet id, or a
-  // message core hands back redelivered (after a broker restart only a durable session's QoS 2 ids are known).
-  const dup = resent !== undefined || delivery.redelivered;
+  const stored = sharedKey === undefined;
+  const dup =
+    resent !== undefined || (delivery.redelivered && mayHaveBeenSent(conn, delivery, stored, how.qos));
   const bytes = encodeWithId(conn, message, how, packetId, dup);
   if (bytes === undefined) {
     drop(conn, delivery);
     return;
   }
   write(conn, bytes);
-  track(conn, delivery, packetId, sharedKey === undefined, how.qos);
+  track(conn, delivery, packetId, stored, how.qos);
+}
+
+/**
+ * DUP whenever a copy may have been sent before [MQTT-3.3.1-1]. A redelivered copy not resent under a
+ * known id may have been, as core flags every message it hands back, and every one a restart recovers,
+ * redelivered. The exception is a durable session's QoS 2 copy recorded by its offset: its sent marker
+ * is the stored record of each send, kept until the exchange ends, so a copy that matches none was never
+ * sent to this session (a message queued while it was away, recovered by a restart) and goes as a first
+ * attempt, DUP 0. Only a crash in the turn of the send, before its marker's write, makes that wrong, and
+ * then the copy goes under a new id the client does not hold, with either flag.
+ */
+function mayHaveBeenSent(conn: Connection, delivery: Delivery, stored: boolean, qos: 1 | 2): boolean {
+  return !stored || inflightValue(conn, delivery, qos) === delivery.id;
 }
 
 /** The PUBLISH for one copy: v5 properties (and an outbound topic alias) for v5 clients only. */

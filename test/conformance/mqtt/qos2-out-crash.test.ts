@@ -305,3 +305,43 @@ for (const [version, pubrec] of [
     });
   });
 }
+
+/**
+ * The same lost message, and a second restart before the subscriber is back: after the first, `fresh`
+ * is published and confirmed (it takes the lost message's offset), and the broker goes down again,
+ * SIGKILLed or stopped. A restart recovers every stored message as possibly delivered, so the second
+ * one must not let the stale marker claim `fresh` either.
+ */
+async function freshThenDown(dataDir: string, down: 'kill' | 'stop'): Promise<void> {
+  if (down === 'stop') {
+    const broker = await startMqttBroker({ storage: 'file', dataDir });
+    try {
+      await publishFresh(broker.url);
+    } finally {
+      await broker.stop();
+    }
+    return;
+  }
+  const child = await startStalledChild(dataDir, 'mqtt');
+  try {
+    await publishFresh(`mqtt://127.0.0.1:${child.port}`);
+  } finally {
+    await child.kill();
+  }
+}
+
+for (const [version, pubrec, down] of [
+  [4, false, 'kill'],
+  [5, true, 'kill'],
+  [4, false, 'stop'],
+] as const) {
+  const marker = pubrec ? 'released (PUBRECed)' : 'sent';
+  const second = down === 'kill' ? 'a second SIGKILL' : 'a clean stop';
+  test(`MQTT ${version === 5 ? '5.0' : '3.1.1'} subscriber: a ${marker} marker whose message a SIGKILL took does not claim the next message at its offset after ${second}`, async () => {
+    await inTempFolder('switchyard-qos2-lost-twice-', async (dataDir) => {
+      const lostId = await markerOutlivesMessage(dataDir, version, pubrec);
+      await freshThenDown(dataDir, down);
+      await afterRestart(dataDir, version, (sub) => freshDelivered(sub, lostId));
+    });
+  });
+}
