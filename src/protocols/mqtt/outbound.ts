@@ -106,15 +106,18 @@ interface Plan {
   readonly nowMs: number;
 }
 
-/** Undefined when the message is not for this connection (no subscription left, or expired). */
-function plan(conn: Connection, message: Message, sharedKey?: string): Plan | undefined {
+/**
+ * Undefined when the message is not for this connection (no subscription left, or expired before its
+ * delivery `started`: §3.3.2.3.3 deletes only such a copy [MQTT-3.3.2-5]).
+ */
+function plan(conn: Connection, message: Message, sharedKey?: string, started = false): Plan | undefined {
   const { properties } = message;
   const { topic } = remember(message);
   const entries = subscriptionsFor(conn, properties, topic, sharedKey);
   if (entries.length === 0) return undefined;
   const nowMs = message.properties.expirationMs === undefined ? 0 : Date.now();
   const expirySec = remainingExpirySec(message.properties, nowMs);
-  if (expirySec !== undefined && expirySec <= 0) return undefined;
+  if (expirySec !== undefined && expirySec <= 0 && !started) return undefined;
   let granted = 0;
   let asPublished = false;
   for (const entry of entries) {
@@ -176,7 +179,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     return;
   }
   const { message } = delivery;
-  const how = plan(conn, message, sharedKey);
+  const how = plan(conn, message, sharedKey) ?? planResend(conn, delivery, sharedKey);
   if (how === undefined || how.qos === 0) {
     const bytes = how === undefined ? undefined : encodeQos0(conn, message, how);
     if (bytes === undefined) drop(conn, delivery);
@@ -211,6 +214,17 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
  */
 function mayHaveBeenSent(conn: Connection, delivery: Delivery, stored: boolean, qos: 1 | 2): boolean {
   return !stored || inflightValue(conn, delivery, qos) === delivery.id;
+}
+
+/**
+ * A PUBLISH sent before and resent under its packet id goes whatever its expiry: its delivery started
+ * and is completed [MQTT-4.4.0-1], with an expiry interval of at least 1 s (`toMqtt`). Asked only of a
+ * copy `plan` declined, so the resend lookups cost nothing per message.
+ */
+function planResend(conn: Connection, delivery: Delivery, sharedKey?: string): Plan | undefined {
+  if (conn.resend.size === 0) return undefined;
+  const resent = conn.resend.has(delivery.id) || resentStored(conn, delivery) !== undefined;
+  return resent ? plan(conn, delivery.message, sharedKey, true) : undefined;
 }
 
 /** The PUBLISH for one copy: v5 properties (and an outbound topic alias) for v5 clients only. */
