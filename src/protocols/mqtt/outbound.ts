@@ -332,6 +332,7 @@ function ackSent(conn: Connection, delivery: Delivery): void {
  * with its append (a classic queue delivers before the append is durable, the marker may outlive it),
  * and the new one took its offset. The marker is then settled as when the queue no longer holds its
  * message (`resume.ts`): a sent one becomes PUBREL owed, a released one is forgotten (its PUBREL went).
+ * A start settles such markers first (`settleStoredMarker`); this covers a queue still opening then.
  */
 function forgetLostMarkers(conn: Connection, delivery: Delivery): void {
   const { storedAt } = delivery;

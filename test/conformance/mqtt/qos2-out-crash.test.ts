@@ -16,7 +16,8 @@
  * Last, a marker that outlives its message: the session queue's logs are stalled before the message is
  * published, so the subscriber gets it (a queue delivers before the append is durable) and its marker
  * lands, but the message does not. After the restart a new message takes the lost one's offset before
- * the subscriber is back; it must reach the subscriber as a new message, not be taken for the lost one.
+ * the subscriber is back; it must reach the subscriber as a new message, not be taken for the lost one,
+ * also when the broker goes down once more (SIGKILL or a clean stop) before the subscriber returns.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
