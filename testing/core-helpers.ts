@@ -4,6 +4,7 @@ import type { CoreClient, PublishInput } from '../src/core/api.js';
 import { BrokerCore } from '../src/core/broker.js';
 import { internalContext } from '../src/core/entry/context.js';
 import type { VirtualHost } from '../src/core/internal.js';
+import type { SettleStoredMarker } from '../src/core/sessions.js';
 import type { Delivery, MessageProperties } from '../src/core/types.js';
 import { ManualClock } from '../src/shared/clock.js';
 import { MemoryStorage } from '../src/storage/memory.js';
@@ -20,11 +21,16 @@ export interface CoreFixture {
 }
 
 export async function openCore(
-  options: { storage?: Storage; clock?: ManualClock } = {},
+  options: { storage?: Storage; clock?: ManualClock; settleStoredMarker?: SettleStoredMarker } = {},
 ): Promise<CoreFixture> {
   const storage = options.storage ?? new MemoryStorage();
   const clock = options.clock ?? new ManualClock();
-  const broker = await BrokerCore.open({ storage, clock });
+  const { settleStoredMarker } = options;
+  const broker = await BrokerCore.open({
+    storage,
+    clock,
+    ...(settleStoredMarker === undefined ? {} : { settleStoredMarker }),
+  });
   const client = broker.connect(internalContext('/', 'c1'));
   return { broker, vhost: broker.vhost('/'), client, clock, storage };
 }

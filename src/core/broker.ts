@@ -38,7 +38,7 @@ import { BodyCache } from './queues/body-cache.js';
 import { createQueue } from './queues/index.js';
 import { Requests } from './requests.js';
 import { RetainedSet } from './retained.js';
-import { SessionManager } from './sessions.js';
+import { SessionManager, type SettleStoredMarker } from './sessions.js';
 import { FoundObjects } from './state/discover.js';
 import { TransactionalProducers } from './transactions.js';
 import { Vhost } from './vhost/vhost.js';
@@ -63,6 +63,8 @@ export interface CoreOptions {
    * own); default: scrypt on libuv's thread pool. The server hashes in child processes.
    */
   passwordDerive?: PasswordDerive;
+  /** How a start settles a session's stored markers whose messages are gone (./sessions.ts). */
+  settleStoredMarker?: SettleStoredMarker;
 }
 
 /** Vhost names are AMQP short strings. */
@@ -97,6 +99,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
   readonly connections = new ConnectionCounts();
   readonly supervisor: Supervisor;
   readonly #storage: Storage;
+  readonly #settleStoredMarker: SettleStoredMarker | undefined;
   readonly #definitions: Definitions;
   /** The broker's one budget for bodies kept in memory by durable queues. */
   readonly bodies: BodyCache;
@@ -115,6 +118,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     factories: CoreFactories,
   ) {
     this.#storage = options.storage;
+    this.#settleStoredMarker = options.settleStoredMarker;
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(options.limits);
     this.bodies = new BodyCache(this.limits.bodyCacheBytesMax);
@@ -439,8 +443,9 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         bodies: this.bodies,
       });
       opened.vhost = vhost;
+      const settleStoredMarker = this.#settleStoredMarker;
       opened.sessions = await SessionManager.open(
-        { vhost, storage, supervisor },
+        { vhost, storage, supervisor, ...(settleStoredMarker === undefined ? {} : { settleStoredMarker }) },
         found?.take(name, 'session') ?? [],
       );
       const requestsExec = supervisor.executor('requests', name, { onFault: () => requestsExec.restart() });

@@ -66,8 +66,17 @@ export function sessionQueueName(id: string): string {
   return `session.h.${createHash('sha256').update(id).digest('hex')}`;
 }
 
+/**
+ * What a stored marker naming a message of the session queue (`Delivery.storedAt`) becomes when a start
+ * finds the recovered queue no longer holding that message; undefined keeps it. `holds` is true while the
+ * queue still holds the offset (or cannot say yet). The adapter whose markers these are gives it (the
+ * server passes MQTT's).
+ */
+export type SettleStoredMarker = (marker: number, holds: (offset: number) => boolean) => number | undefined;
+
 export interface SessionManagerDeps extends Omit<VhostObjectDeps, 'vhost'> {
   readonly vhost: VirtualHost;
+  readonly settleStoredMarker?: SettleStoredMarker;
 }
 
 type SessionLog = OwnedLog<SessionState, SessionEntry>;
@@ -187,10 +196,33 @@ export class SessionManager {
     }
     // The durable queue and its bindings came back with the definitions; recreate it if missing.
     this.#deps.vhost.declareQueue(sessionQueueName(id), { durable: true, autoDelete: false });
+    await this.#settleMarkers(id, holder);
     const session = new Session(this, id, holder, true, ++this.#incarnations);
     self.session = session;
     this.#sessions.set(id, session);
     session.startTimer();
+  }
+
+  /**
+   * A marker may outlive the message it names: a queue hands a message to its consumer before the
+   * append is durable, so a crash can keep the marker and lose the message, and the next message
+   * appended after the restart takes its offset. Every recovered message is flagged redelivered, so
+   * nothing later could tell the two apart: the markers are settled here, against the queue as it was
+   * recovered, and written before the broker's start completes, so before anything can be appended.
+   */
+  async #settleMarkers(id: string, holder: SessionLog): Promise<void> {
+    const settle = this.#deps.settleStoredMarker;
+    const { markers } = holder.state;
+    if (settle === undefined || markers.size === 0) return;
+    const { vhost } = this.#deps;
+    const queue = sessionQueueName(id);
+    const holds = (offset: number) => vhost.holdsStored(queue, offset) !== false;
+    const set: Array<[number, number]> = [];
+    for (const [packetId, marker] of markers) {
+      const settled = settle(marker, holds);
+      if (settled !== undefined && settled !== marker) set.push([packetId, settled]);
+    }
+    if (set.length > 0) await holder.commit({ type: 'markers', set, clear: [] });
   }
 
   /** `self` names the session once it is made: the log's failure and restart reach it. */

@@ -362,6 +362,12 @@ export interface ConsumeOptions {
    * queue forgets it; false queues it as usual. Since nothing was ready, order is kept. Must not throw.
    */
   offer?(message: Message): boolean;
+  /**
+   * A message this consumer held no longer expires in the queue once its owner's release hands it back:
+   * its delivery has started, and the adapter judges what it sends again (MQTT 5.0 §3.3.2.3.3: expiry
+   * deletes a copy only before onward delivery started [MQTT-3.3.2-5]).
+   */
+  keepsStartedDeliveries?: boolean;
   /** The server cancelled the consumer (queue deleted). */
   cancelled?(reason: string): void;
   /** Single active consumer: this consumer became (in)active. */

@@ -16,6 +16,7 @@ import type {
   RunningListener,
 } from '../protocols/listener.js';
 import { listenerNames } from '../protocols/listener.js';
+import { settleStoredMarker } from '../protocols/mqtt/model.js';
 import type { ReloadableTls } from '../protocols/tls.js';
 import type { Transport } from '../protocols/transport.js';
 import type { Clock } from '../shared/clock.js';
@@ -206,6 +207,8 @@ export class Broker {
         limits: coreLimits(config),
         logger,
         passwordDerive: (job, signal) => hashing.hash(job, { signal }),
+        // MQTT's stored QoS 2 markers name messages by offset: settled at start (src/core/sessions.ts).
+        settleStoredMarker,
         ...(clock === undefined ? {} : { clock }),
       });
       opened.core = core;

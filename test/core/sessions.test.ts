@@ -5,7 +5,7 @@ import { stateLogName } from '../../src/core/state/names.js';
 import { sessionMachine } from '../../src/core/state/session-entries.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { drain, message, openCore, settle } from '../../testing/core-helpers.js';
+import { type CoreFixture, drain, message, openCore, settle } from '../../testing/core-helpers.js';
 import { readStateLog } from '../../testing/state-helpers.js';
 
 test('sessions: a durable session keeps its subscriptions, messages and in-flight markers across a restart', async () => {
@@ -199,18 +199,25 @@ test('sessions: group subscriptions are kept with a durable session and go with 
   await second.broker.close();
 });
 
+/** A durable session `<name>/1` subscribed to `<name>.#`, and two persistent messages got from its queue, unacked. */
+async function twoDelivered(core: CoreFixture, name: string) {
+  const session = await core.broker.sessions('/').openSession(`${name}/1`, { durable: true });
+  assert.equal(session.holdsStored(0), undefined, 'no queue yet: not known');
+  await session.subscribe('amq.topic', `${name}.#`);
+  await settle();
+  for (const body of ['a', 'b']) {
+    await core.vhost.publish('amq.topic', `${name}.x`, message(body, { persistent: true })).confirmed;
+  }
+  const owner = `test/${name}`;
+  const got = [1, 2].map(() => core.vhost.get(session.queue, { noAck: false, owner })!);
+  return { session, got };
+}
+
 test('sessions: holdsStored tells whether the session queue still holds a stored message, across a restart', async () => {
   const storage = new MemoryStorage();
   const first = await openCore({ storage });
-  const session = await first.broker.sessions('/').openSession('held/1', { durable: true });
-  assert.equal(session.holdsStored(0), undefined, 'no queue yet: not known');
-  await session.subscribe('amq.topic', 'held.#');
-  await settle();
-  for (const body of ['a', 'b']) {
-    await first.vhost.publish('amq.topic', 'held.x', message(body, { persistent: true })).confirmed;
-  }
-  const owner = 'test/held';
-  const [a, b] = [1, 2].map(() => first.vhost.get(session.queue, { noAck: false, owner })!);
+  const { session, got } = await twoDelivered(first, 'held');
+  const [a, b] = got;
   const [atA, atB] = [a!.storedAt!, b!.storedAt!];
   assert.equal(session.holdsStored(atA), true);
   first.vhost.ack(session.queue, a!.id);
@@ -225,4 +232,42 @@ test('sessions: holdsStored tells whether the session queue still holds a stored
   assert.equal(back.holdsStored(atA), false, 'its ack was stored');
   assert.equal(back.holdsStored(atB), true, 'back in the queue');
   await second.broker.close();
+});
+
+test('sessions: a start settles a stored marker whose message the recovered queue no longer holds, and stores that', async () => {
+  const storage = new MemoryStorage();
+  const first = await openCore({ storage });
+  const { session, got } = await twoDelivered(first, 'settled');
+  const [gone, kept] = got;
+  // An adapter's markers naming the two messages by offset; then the first one's ack is stored.
+  const byOffset = (offset: number) => -10 - offset;
+  await Promise.all([
+    session.setInflight(1, byOffset(gone!.storedAt!)),
+    session.setInflight(2, byOffset(kept!.storedAt!)),
+  ]);
+  first.vhost.ack(session.queue, gone!.id);
+  await settle();
+  await first.broker.close();
+
+  const asked: number[] = [];
+  const settleStoredMarker = (marker: number, holds: (offset: number) => boolean) => {
+    asked.push(marker);
+    return holds(-10 - marker) ? undefined : -1;
+  };
+  const second = await openCore({ storage, settleStoredMarker });
+  const back = second.broker.sessions('/').session('settled/1')!;
+  assert.deepEqual(
+    [...back.inflight()],
+    [
+      [1, -1],
+      [2, byOffset(kept!.storedAt!)],
+    ],
+  );
+  assert.deepEqual(asked.sort(), [byOffset(gone!.storedAt!), byOffset(kept!.storedAt!)].sort());
+  await second.broker.close();
+
+  const third = await openCore({ storage });
+  const stored = third.broker.sessions('/').session('settled/1')!;
+  assert.deepEqual(stored.inflight().get(1), -1, 'the settled marker was written');
+  await third.broker.close();
 });

@@ -119,3 +119,24 @@ test('TTL of a delayed message counts from when it becomes ready', async () => {
   clock.advance(550);
   assert.equal(text(queue.get({ noAck: true, owner: 'o' })), 'd');
 });
+
+for (const keeps of [true, false]) {
+  test(`a message its owner's release hands back ${keeps ? 'no longer expires for a consumer that keeps started deliveries' : 'keeps its expiry for any other consumer'}`, async () => {
+    const { queue, clock } = await openQueue();
+    const first = collector('first', { prefetch: 1, ...(keeps ? { keepsStartedDeliveries: true } : {}) });
+    queue.consume(first.options);
+    await tick();
+    queue.enqueue(msg('started', { expirationMs: 1000 }));
+    queue.enqueue(msg('waiting', { expirationMs: 1000 }));
+    assert.deepEqual(first.texts(), ['started']);
+    queue.releaseOwner(first.options.owner);
+    clock.advance(2000);
+    // The copy whose delivery started is the adapter's to judge; one never handed out expires as before
+    // (behind a head that does not expire, once it reaches the head).
+    assert.equal(queue.info().messageCount, keeps ? 2 : 0);
+    const second = collector('second');
+    queue.consume(second.options);
+    await tick();
+    assert.deepEqual(second.texts(), keeps ? ['started'] : []);
+  });
+}

@@ -269,8 +269,10 @@ export class ClassicQueue implements QueueEngine {
     for (const c of mine) this.#cancel(c, false);
     const ids = [...(this.#byOwner?.get(owner) ?? [])].filter((id) => id !== noMessageId);
     for (const id of ids.sort((a, b) => a - b)) {
+      const started = this.#startedFor(id);
       const m = this.#takeUnacked(id);
       m.deliveryCount++;
+      if (started) m.expiresAtMs = undefined;
       this.#requeue(m);
     }
     this.#byOwner?.delete(owner);
@@ -549,6 +551,12 @@ export class ClassicQueue implements QueueEngine {
     if (c === undefined) return;
     c.unacked++;
     for (const limit of c.options.limits ?? []) limit.take();
+  }
+
+  /** The unacked delivery `id` is held by a consumer that keeps started deliveries from expiring. */
+  #startedFor(id: number): boolean {
+    const holder = this.#unacked?.get(id)?.holder;
+    return typeof holder === 'object' && holder.options.keepsStartedDeliveries === true;
   }
 
   #takeUnacked(id: number): QueuedMessage {

@@ -93,6 +93,18 @@ export function releasedOffset(marker: number): number | undefined {
   return marker <= releasedBase ? releasedBase - marker : undefined;
 }
 
+/**
+ * Core's `SettleStoredMarker` for MQTT: at a start, a sent or released marker whose message the
+ * recovered session queue no longer holds becomes PUBREL owed, naming no offset. Sent: the client's
+ * PUBREC was processed (the ack is durable, the marker's change was not), or the message was lost with
+ * its append; either way PUBREL N frees the id, and the client answers PUBCOMP whether it knows N or not.
+ * Released: the PUBREL is still owed, and no later message at that offset is the client's copy.
+ */
+export function settleStoredMarker(marker: number, holds: (offset: number) => boolean): number | undefined {
+  const offset = sentOffset(marker) ?? releasedOffset(marker);
+  return offset === undefined || holds(offset) ? undefined : pubrelOwed;
+}
+
 /** Packet ids run 1 to 65535 (§2.2.1); the client's ids are stored at this offset above ours. */
 const inboundKeyBase = 65_536;
 

@@ -106,15 +106,18 @@ interface Plan {
   readonly nowMs: number;
 }
 
-/** Undefined when the message is not for this connection (no subscription left, or expired). */
-function plan(conn: Connection, message: Message, sharedKey?: string): Plan | undefined {
+/**
+ * Undefined when the message is not for this connection (no subscription left, or expired before its
+ * delivery `started`: §3.3.2.3.3 deletes only such a copy [MQTT-3.3.2-5]).
+ */
+function plan(conn: Connection, message: Message, sharedKey?: string, started = false): Plan | undefined {
   const { properties } = message;
   const { topic } = remember(message);
   const entries = subscriptionsFor(conn, properties, topic, sharedKey);
   if (entries.length === 0) return undefined;
   const nowMs = message.properties.expirationMs === undefined ? 0 : Date.now();
   const expirySec = remainingExpirySec(message.properties, nowMs);
-  if (expirySec !== undefined && expirySec <= 0) return undefined;
+  if (expirySec !== undefined && expirySec <= 0 && !started) return undefined;
   let granted = 0;
   let asPublished = false;
   for (const entry of entries) {
@@ -176,7 +179,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     return;
   }
   const { message } = delivery;
-  const how = plan(conn, message, sharedKey);
+  const how = plan(conn, message, sharedKey) ?? planResend(conn, delivery, sharedKey);
   if (how === undefined || how.qos === 0) {
     const bytes = how === undefined ? undefined : encodeQos0(conn, message, how);
     if (bytes === undefined) drop(conn, delivery);
@@ -188,16 +191,40 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
   }
   const resent = conn.resend.get(delivery.id) ?? resentStored(conn, delivery);
   const packetId = resent ?? allocatePacketId(conn);
-  // DUP whenever it may have been sent before [MQTT-3.3.1-1]: a resend under its old packet id, or a
-  // message core hands back redelivered (after a broker restart only a durable session's QoS 2 ids are known).
-  const dup = resent !== undefined || delivery.redelivered;
+  const stored = sharedKey === undefined;
+  const dup =
+    resent !== undefined || (delivery.redelivered && mayHaveBeenSent(conn, delivery, stored, how.qos));
   const bytes = encodeWithId(conn, message, how, packetId, dup);
   if (bytes === undefined) {
     drop(conn, delivery);
     return;
   }
   write(conn, bytes);
-  track(conn, delivery, packetId, sharedKey === undefined, how.qos);
+  track(conn, delivery, packetId, stored, how.qos);
+}
+
+/**
+ * DUP whenever a copy may have been sent before [MQTT-3.3.1-1]. A redelivered copy not resent under a
+ * known id may have been, as core flags every message it hands back, and every one a restart recovers,
+ * redelivered. The exception is a durable session's QoS 2 copy recorded by its offset: its sent marker
+ * is the stored record of each send, kept until the exchange ends, so a copy that matches none was never
+ * sent to this session (a message queued while it was away, recovered by a restart) and goes as a first
+ * attempt, DUP 0. Only a crash in the turn of the send, before its marker's write, makes that wrong, and
+ * then the copy goes under a new id the client does not hold, with either flag.
+ */
+function mayHaveBeenSent(conn: Connection, delivery: Delivery, stored: boolean, qos: 1 | 2): boolean {
+  return !stored || inflightValue(conn, delivery, qos) === delivery.id;
+}
+
+/**
+ * A PUBLISH sent before and resent under its packet id goes whatever its expiry: its delivery started
+ * and is completed [MQTT-4.4.0-1], with an expiry interval of at least 1 s (`toMqtt`). Asked only of a
+ * copy `plan` declined, so the resend lookups cost nothing per message.
+ */
+function planResend(conn: Connection, delivery: Delivery, sharedKey?: string): Plan | undefined {
+  if (conn.resend.size === 0) return undefined;
+  const resent = conn.resend.has(delivery.id) || resentStored(conn, delivery) !== undefined;
+  return resent ? plan(conn, delivery.message, sharedKey, true) : undefined;
 }
 
 /** The PUBLISH for one copy: v5 properties (and an outbound topic alias) for v5 clients only. */
@@ -305,6 +332,7 @@ function ackSent(conn: Connection, delivery: Delivery): void {
  * with its append (a classic queue delivers before the append is durable, the marker may outlive it),
  * and the new one took its offset. The marker is then settled as when the queue no longer holds its
  * message (`resume.ts`): a sent one becomes PUBREL owed, a released one is forgotten (its PUBREL went).
+ * A start settles such markers first (`settleStoredMarker`); this covers a queue still opening then.
  */
 function forgetLostMarkers(conn: Connection, delivery: Delivery): void {
   const { storedAt } = delivery;

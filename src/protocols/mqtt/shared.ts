@@ -29,6 +29,9 @@ export function consumeFor(conn: Connection, queue: string, tag: string, sharedK
     limits: [conn.credit],
     deliver: (delivery) => deliver(conn, delivery, sharedKey),
     offer: (message) => offer(conn, message, sharedKey),
+    // What the session queue handed back is resent whatever its expiry [MQTT-3.3.2-5]; a group's
+    // queue hands it to another member, whose delivery has not started.
+    keepsStartedDeliveries: sharedKey === undefined,
     // The queue failed or went away under a live client: it cannot be served, so it is told to go
     // and come back (0x80, unspecified error); its session resumes from what is stored.
     cancelled: (reason) => conn.fail(Reason.unspecified, reason),

@@ -16,7 +16,8 @@
  * Last, a marker that outlives its message: the session queue's logs are stalled before the message is
  * published, so the subscriber gets it (a queue delivers before the append is durable) and its marker
  * lands, but the message does not. After the restart a new message takes the lost one's offset before
- * the subscriber is back; it must reach the subscriber as a new message, not be taken for the lost one.
+ * the subscriber is back; it must reach the subscriber as a new message, not be taken for the lost one,
+ * also when the broker goes down once more (SIGKILL or a clean stop) before the subscriber returns.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -302,6 +303,46 @@ for (const [version, pubrec] of [
     await inTempFolder('switchyard-qos2-lost-append-', async (dataDir) => {
       const lostId = await markerOutlivesMessage(dataDir, version, pubrec);
       await afterRestart(dataDir, version, (sub) => freshDelivered(sub, lostId), publishFresh);
+    });
+  });
+}
+
+/**
+ * The same lost message, and a second restart before the subscriber is back: after the first, `fresh`
+ * is published and confirmed (it takes the lost message's offset), and the broker goes down again,
+ * SIGKILLed or stopped. A restart recovers every stored message as possibly delivered, so the second
+ * one must not let the stale marker claim `fresh` either.
+ */
+async function freshThenDown(dataDir: string, down: 'kill' | 'stop'): Promise<void> {
+  if (down === 'stop') {
+    const broker = await startMqttBroker({ storage: 'file', dataDir });
+    try {
+      await publishFresh(broker.url);
+    } finally {
+      await broker.stop();
+    }
+    return;
+  }
+  const child = await startStalledChild(dataDir, 'mqtt');
+  try {
+    await publishFresh(`mqtt://127.0.0.1:${child.port}`);
+  } finally {
+    await child.kill();
+  }
+}
+
+for (const [version, pubrec, down] of [
+  [4, false, 'kill'],
+  [5, true, 'kill'],
+  [4, false, 'stop'],
+] as const) {
+  const marker = pubrec ? 'released (PUBRECed)' : 'sent';
+  const second = down === 'kill' ? 'a second SIGKILL' : 'a clean stop';
+  test(`MQTT ${version === 5 ? '5.0' : '3.1.1'} subscriber: a ${marker} marker whose message a SIGKILL took does not claim the next message at its offset after ${second}`, async () => {
+    await inTempFolder('switchyard-qos2-lost-twice-', async (dataDir) => {
+      const lostId = await markerOutlivesMessage(dataDir, version, pubrec);
+      await freshThenDown(dataDir, down);
+      await afterRestart(dataDir, version, (sub) => freshDelivered(sub, lostId));
     });
   });
 }
