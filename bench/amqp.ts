@@ -21,11 +21,13 @@ const rabbitPort = 5682;
 /**
  * Knobs for profiling, not for the published table: AMQP_BENCH_ONLY=switchyard skips RabbitMQ,
  * AMQP_BENCH_WORKLOAD=durable|transient runs one workload, AMQP_BENCH_BROKER_NODE_OPTIONS is given
- * to the Switchyard child as NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * to the Switchyard child as NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
+ * AMQP_BENCH_QUEUE_TYPE=quorum declares the durable workload's queue `x-queue-type: quorum`.
  */
 const only = process.env['AMQP_BENCH_ONLY'];
 const onlyWorkload = process.env['AMQP_BENCH_WORKLOAD'];
 const brokerNodeOptions = process.env['AMQP_BENCH_BROKER_NODE_OPTIONS'];
+const queueType = process.env['AMQP_BENCH_QUEUE_TYPE'];
 
 type Workload = 'durable' | 'transient';
 const workloads: Record<Workload, { queue: string; durable: boolean; label: string }> = {
@@ -139,7 +141,8 @@ async function runWorkload(url: string, workload: Workload, brokerPid: number): 
   const setup = await amqp.connect(url);
   const ch = await setup.createChannel();
   await ch.deleteQueue(w.queue);
-  await ch.assertQueue(w.queue, { durable: w.durable });
+  const typed = w.durable && queueType === 'quorum' ? { arguments: { 'x-queue-type': 'quorum' } } : {};
+  await ch.assertQueue(w.queue, { durable: w.durable, ...typed });
   await setup.close();
   const c = child('consumer', url, workload);
   await c.ready;
@@ -162,7 +165,7 @@ async function runWorkload(url: string, workload: Workload, brokerPid: number): 
 }
 
 /** CPU time (user + system) the process has used so far, µs: it holds up under load where rates do not. */
-function cpuUs(pid: number): number {
+export function cpuUs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -177,7 +180,7 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-async function withSwitchyard(run: (url: string, pid: number) => Promise<void>): Promise<void> {
+export async function withSwitchyard(run: (url: string, pid: number) => Promise<void>): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-amqp-'));
   const port = await freePort();
   const broker = await startCli(

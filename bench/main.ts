@@ -2,6 +2,7 @@
  * `npm run bench -- <name>`: runs one benchmark by name. Each area adds its entry to `benches`.
  */
 import { runAmqpBench } from './amqp.js';
+import { runAmqpGetBench } from './amqp-get.js';
 import { runBacklogBench } from './backlog.js';
 import { runDashboardBench } from './dashboard.js';
 import { runFootprintBench } from './footprint.js';
@@ -25,6 +26,7 @@ import { runTlsBench } from './tls.js';
 const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   storage: runStorageBench,
   amqp: runAmqpBench,
+  'amqp-get': runAmqpGetBench,
   backlog: runBacklogBench,
   mqtt: runMqttBench,
   kafka: async () => {

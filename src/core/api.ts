@@ -25,6 +25,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  QueueType,
   RequeueOptions,
 } from './types.js';
 import type {
@@ -612,6 +613,8 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   checkQueue(name: string): QueueInfo;
   /** Counts of a queue without touching it (no expiry reset, no exclusivity check): for flow control. */
   peekQueue(name: string): QueueInfo | undefined;
+  /** The queue's type (classic, quorum or stream) without listing it; undefined when there is none. */
+  queueType(name: string): QueueType | undefined;
   deleteQueue(name: string, options?: { ifUnused?: boolean; ifEmpty?: boolean }): number;
   purgeQueue(name: string): number;
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;

@@ -39,6 +39,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  QueueType,
   RequeueOptions,
 } from './types.js';
 import type { BindingRow, ConsumerRow, QueueLengths } from './views.js';
@@ -188,6 +189,7 @@ export interface VirtualHost {
   peekQueue?(name: string): QueueInfo | undefined;
   /** The queue exists (nothing counted or touched). */
   hasQueue(name: string): boolean;
+  queueType(name: string): QueueType | undefined;
   deleteQueue(name: string, options?: DeleteQueueOptions): number;
   purgeQueue(name: string, connectionId?: string): number;
   bindQueue(queue: string, exchange: string, routingKey: string, args?: Headers): void;

@@ -317,6 +317,9 @@ export interface QueueOptions {
   arguments?: Headers;
 }
 
+/** AMQP's `x-queue-type`: a quorum queue is a classic queue that keeps delivery counts across restarts. */
+export type QueueType = 'classic' | 'quorum' | 'stream';
+
 export interface QueueInfo {
   readonly name: string;
   readonly messageCount: number;

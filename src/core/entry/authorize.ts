@@ -255,6 +255,7 @@ const exchangeAndQueueRules = {
   'queue.declare': declareQueue,
   'queue.check': (a, g, c) => a.anyResource(g, 'queue', c.name),
   'queue.peek': inVhost,
+  'queue.type': inVhost,
   'definitions.durable': inVhost,
   'queue.delete': (a, g, c) => a.resource(g, 'configure', 'queue', c.name),
   'queue.purge': (a, g, c) => a.resource(g, 'read', 'queue', c.name),

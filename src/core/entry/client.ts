@@ -63,6 +63,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  QueueType,
   RequeueOptions,
 } from '../types.js';
 import { serverQueueName } from '../vhost/checks.js';
@@ -154,6 +155,10 @@ export class Client implements CoreClient {
 
   peekQueue(name: string): QueueInfo | undefined {
     return this.run({ kind: 'queue.peek', name });
+  }
+
+  queueType(name: string): QueueType | undefined {
+    return this.run({ kind: 'queue.type', name });
   }
 
   deleteQueue(name: string, options: { ifUnused?: boolean; ifEmpty?: boolean } = {}): number {

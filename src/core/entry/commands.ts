@@ -46,6 +46,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  QueueType,
   RequeueOptions,
 } from '../types.js';
 import type {
@@ -158,6 +159,8 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'queue.check': { in: { name: string }; out: QueueInfo };
   /** Counts without touching the queue (no expiry reset, no exclusivity check): flow control. */
   'queue.peek': { in: { name: string }; out: QueueInfo | undefined };
+  /** The queue's type, nothing counted or touched: an adapter's per-message question (AMQP basic.get). */
+  'queue.type': { in: { name: string }; out: QueueType | undefined };
   'queue.delete': { in: { name: string; ifUnused: boolean; ifEmpty: boolean }; out: number };
   'queue.purge': { in: { name: string }; out: number };
   'queue.bind': { in: { queue: string; exchange: string; routingKey: string; args: Headers }; out: void };
@@ -411,6 +414,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'exchange.list',
   'queue.check',
   'queue.peek',
+  'queue.type',
   'definitions.durable',
   'queue.list',
   'queue.names',

@@ -136,6 +136,7 @@ const queues = {
     host.vhost(ctx.vhost).declareQueue(c.name, ownedOptions(ctx, c.options), ctx.connectionId, c.serverNamed),
   'queue.check': (host, ctx, c) => host.vhost(ctx.vhost).checkQueue(c.name, ctx.connectionId),
   'queue.peek': (host, ctx, c) => host.vhost(ctx.vhost).peekQueue?.(c.name),
+  'queue.type': (host, ctx, c) => host.vhost(ctx.vhost).queueType(c.name),
   'definitions.durable': (host) => host.definitions.flush(),
   'queue.delete': (host, ctx, c) =>
     host.vhost(ctx.vhost).deleteQueue(c.name, {

@@ -25,7 +25,7 @@ import type { QueueLengths } from '../views.js';
 import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
-import { durationMsMax } from './options.js';
+import { durationMsMax, isQuorumQueue } from './options.js';
 import { noMessageId, type QueuedMessage, ReadyList } from './ready-list.js';
 import { QueueStore, type StoredMessage } from './store.js';
 import { QueueTimer } from './timer.js';
@@ -72,6 +72,14 @@ export class ClassicQueue implements QueueEngine {
   #byOwner: Map<string, Set<number>> | undefined;
   readonly #consumers: ConsumerSet;
   #store: QueueStore | undefined;
+  /**
+   * A quorum queue keeps its stored messages' delivery counts on disk, as RabbitMQ's Raft log does:
+   * each delivery records the count a restart should find (one more, as if returned), and a returned
+   * message is ready again only once that record is durable (docs/queue-storage.md).
+   */
+  readonly #countsKept: boolean;
+  /** Returned messages of a quorum queue waiting for their count to be durable, by id. */
+  #returning: Map<number, QueuedMessage> | undefined;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
   #freshId = 0;
   #dispatching = false;
@@ -94,14 +102,19 @@ export class ClassicQueue implements QueueEngine {
     this.#ready = new ReadyList(options.priorityMax ?? 0, this.#lengths);
     this.#consumers = new ConsumerSet(options.singleActiveConsumer === true);
     this.#holds = new Holds(deps.exec);
+    this.#countsKept = isQuorumQueue(options);
   }
 
   /** Opens the queue's logs and takes back every message that was not removed. */
   async open(storage: NonNullable<QueueDeps['storage']>): Promise<void> {
     assert(this.#store === undefined, 'queue opened twice');
-    this.#store = await QueueStore.open(storage, this.#deps, this.name, (offset, decoded) =>
-      this.#recover(offset, decoded),
+    const overLimit: QueuedMessage[] = [];
+    this.#store = await QueueStore.open(storage, this.#deps, this.name, (offset, decoded, count) =>
+      this.#recover(offset, decoded, count, overLimit),
     );
+    // Returned by the restart more often than the limit allows, as RabbitMQ's return on a consumer's
+    // loss would have found it.
+    for (const m of overLimit) this.#overDeliveryLimit(m);
     this.#armDelayTimer();
     this.#expireHeads();
   }
@@ -134,12 +147,17 @@ export class ClassicQueue implements QueueEngine {
   }
 
   info(): QueueInfo {
-    return { name: this.name, messageCount: this.#ready.count, consumerCount: this.#consumers.size };
+    return { name: this.name, messageCount: this.#readyCount(), consumerCount: this.#consumers.size };
+  }
+
+  /** Ready messages, returned ones waiting for their count to be durable included. */
+  #readyCount(): number {
+    return this.#ready.count + (this.#returning?.size ?? 0);
   }
 
   stats(): QueueStats {
     return {
-      ready: this.#ready.count,
+      ready: this.#readyCount(),
       readyBytes: this.#ready.bytes,
       unacked: this.#unacked === undefined ? 0 : this.#unacked.size - 1,
       delayed: this.#delayed.length,
@@ -292,6 +310,9 @@ export class ClassicQueue implements QueueEngine {
     for (const { m } of this.#delayed) this.#remove(m);
     purged += this.#delayed.length;
     this.#delayed = [];
+    for (const m of this.#returning?.values() ?? []) this.#remove(m);
+    purged += this.#returning?.size ?? 0;
+    this.#returning = undefined;
     this.#expiryTimer?.cancel();
     this.#delayTimer?.cancel();
     return purged;
@@ -483,7 +504,11 @@ export class ClassicQueue implements QueueEngine {
       expiresAtMs: m.expiresAtMs,
     };
     if (noAck) this.#remove(m);
-    else this.#hold(m, c, owner);
+    else {
+      this.#hold(m, c, owner);
+      // Should the broker stop or crash before the ack, the delivery counts as returned (RabbitMQ's return).
+      if (this.#countsKept && m.offset >= 0) this.#store?.recordCount(m.offset, m.deliveryCount + 1);
+    }
     if (c === undefined) return delivery;
     c.options.deliver(delivery);
     return undefined;
@@ -585,8 +610,34 @@ export class ClassicQueue implements QueueEngine {
   #requeue(m: QueuedMessage): void {
     if (this.#overDeliveryLimit(m)) return;
     m.redelivered = true;
+    const store = this.#store;
+    if (this.#countsKept && m.offset >= 0 && store !== undefined) {
+      this.#returnWhenCounted(m, store);
+      return;
+    }
     this.#ready.insert(m);
     this.#expireHeads();
+  }
+
+  /**
+   * A quorum queue's message is ready again once its count is durable, as RabbitMQ applies a return
+   * only once its log holds it: a consumer that saw the redelivery counted N finds N or more after a
+   * crash. The count was mostly written with the delivery, so the wait is usually a microtask.
+   */
+  #returnWhenCounted(m: QueuedMessage, store: QueueStore): void {
+    store.recordCount(m.offset, m.deliveryCount);
+    this.#returning ??= new Map();
+    this.#returning.set(m.id, m);
+    this.#deps.exec.follow(store.countsDurable(), () => this.#returned(m.id));
+  }
+
+  #returned(id: number): void {
+    const m = this.#returning?.get(id);
+    if (m === undefined || this.#state !== 'open') return;
+    this.#returning!.delete(id);
+    this.#ready.insert(m);
+    this.#expireHeads();
+    this.#dispatch();
   }
 
   /** Dead-letters `m` when it has failed more often than the queue's delivery limit allows. */
@@ -792,15 +843,25 @@ export class ClassicQueue implements QueueEngine {
     for (const { m } of this.#delayed) this.#uncache(m);
     for (const id of [...(this.#unacked?.keys() ?? [])]) if (id !== noMessageId) this.#takeUnacked(id);
     this.#delayed = [];
+    for (const m of this.#returning?.values() ?? []) this.#uncache(m);
+    this.#returning = undefined;
   }
 
-  #recover(offset: number, decoded: DecodedMessage): void {
+  /** `count`: the delivery count the removals log recorded for it (quorum queues), else 0. */
+  #recover(offset: number, decoded: DecodedMessage, count: number, overLimit: QueuedMessage[]): void {
     const { message, envelope } = decoded;
     const m = newRecord(message, this.#priorityOf(message), envelope?.expiresAtMs);
     m.offset = offset;
-    // Whether it reached a consumer before the restart is not recorded, so it may have: say so.
+    // Whether it reached a consumer before the restart is not recorded for a classic queue, so it may have: say so.
     m.redelivered = true;
-    m.deliveryCount = envelope?.deliveryCount ?? 0;
+    m.deliveryCount = Math.max(envelope?.deliveryCount ?? 0, count);
+    const limit = this.options.deliveryLimit;
+    if (limit !== undefined && m.deliveryCount > limit) {
+      // No body kept: dead-lettering reads it back, once the store is open.
+      m.message = undefined;
+      overLimit.push(m);
+      return;
+    }
     if (this.#deps.bodies.reserve(m.bodyBytes)) {
       // A copy, so the cache does not pin the whole read buffer.
       m.message = { ...message, body: message.body.slice() };

@@ -43,3 +43,11 @@ function whole(queue: string, field: string, value: number | undefined, min: num
     );
   }
 }
+
+/**
+ * A queue declared `x-queue-type: quorum`: served as a durable classic queue that keeps its messages'
+ * delivery counts across a restart, as RabbitMQ's quorum queues do.
+ */
+export function isQuorumQueue(options: QueueOptions): boolean {
+  return options.kind !== 'stream' && options.arguments?.['x-queue-type'] === 'quorum';
+}

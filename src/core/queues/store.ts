@@ -5,7 +5,9 @@
  *   `entryFormat.message`), with the queue envelope (enqueue time, expiry, delay).
  * - `q.<vhost>.<queue>.acks` holds which of those left the queue (acked, expired, dropped, purged):
  *   `removed` records (a sorted list of offsets) and `snapshot` records (all removals at or above a
- *   base offset, as ranges). After a snapshot is durable the log is truncated before it.
+ *   base offset, as ranges). After a snapshot is durable the log is truncated before it. A quorum
+ *   queue also writes `counts` records there: a message's delivery count as a restart should find it
+ *   (the latest record of an offset wins; a snapshot is followed by one record of every live count).
  *
  * Every offset below the lowest live one is gone, so the message log is truncated there and
  * only out-of-order removals are kept in memory.
@@ -26,7 +28,7 @@ import { queueLogNames } from './names.js';
 
 /** One scratch buffer for every queue's appends (see `MessageEncoder`). */
 const scratchEncoder = new MessageEncoder();
-const ackFormat = { removed: 1, snapshot: 2 } as const;
+const ackFormat = { removed: 1, snapshot: 2, counts: 3 } as const;
 
 /** Removal records appended before a snapshot replaces them. */
 const ackRecordsPerSnapshot = 1024;
@@ -53,7 +55,23 @@ function ownBody(message: Message): Message {
   return { ...message, body: body.slice() };
 }
 
-export type RecoveredVisitor = (offset: number, decoded: DecodedMessage) => void;
+/** `deliveryCount`: the latest count recorded for the offset (0 when none was). */
+export type RecoveredVisitor = (offset: number, decoded: DecodedMessage, deliveryCount: number) => void;
+
+const durableNow: Promise<void> = Promise.resolve();
+
+/** Counts recorded in one job, and the promise of the record that will hold them. */
+interface CountBatch {
+  readonly counts: Map<number, number>;
+  readonly written: Promise<void>;
+  resolve(durable: Promise<void>): void;
+}
+
+function newCountBatch(): CountBatch {
+  let resolve!: (durable: Promise<void>) => void;
+  const written = new Promise<void>((r) => (resolve = r));
+  return { counts: new Map(), written, resolve };
+}
 
 export class QueueStore {
   readonly #exec: Executor;
@@ -64,6 +82,11 @@ export class QueueStore {
   /** Removed offsets at or above `#live`. */
   readonly #removed = new Set<number>();
   #pending: number[] = [];
+  /** Recorded delivery counts of live offsets (quorum queues): rewritten after each snapshot. */
+  readonly #counts = new Map<number, number>();
+  #countBatch: CountBatch | undefined;
+  /** Durable once every counts record flushed so far is (a log's appends become durable in order). */
+  #countsWritten = durableNow;
   #flushScheduled = false;
   #truncatedAt: number;
   #recordsSinceSnapshot = 0;
@@ -92,6 +115,7 @@ export class QueueStore {
     store.#loadAcks();
     for (const offset of store.#removed) if (offset < store.#live) store.#removed.delete(offset);
     store.#advanceLive();
+    for (const offset of store.#counts.keys()) if (!store.holds(offset)) store.#counts.delete(offset);
     store.#scan(visit);
     return store;
   }
@@ -174,7 +198,30 @@ export class QueueStore {
     if (this.#closed || offset < this.#live) return;
     this.#removed.add(offset);
     this.#pending.push(offset);
+    this.#counts.delete(offset);
     this.#advanceLive();
+    this.#flushSoon();
+  }
+
+  /**
+   * Records the delivery count a restart should give the message at `offset`; written at the end of
+   * the current job with the others of that job, in one `counts` record. Nothing is written when the
+   * count recorded last is the same.
+   */
+  recordCount(offset: number, deliveryCount: number): void {
+    if (this.#closed || offset < this.#live || this.#counts.get(offset) === deliveryCount) return;
+    this.#counts.set(offset, deliveryCount);
+    this.#countBatch ??= newCountBatch();
+    this.#countBatch.counts.set(offset, deliveryCount);
+    this.#flushSoon();
+  }
+
+  /** Resolves once every count recorded so far is durable. */
+  countsDurable(): Promise<void> {
+    return this.#countBatch?.written ?? this.#countsWritten;
+  }
+
+  #flushSoon(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     this.#exec.defer(() => this.flush());
@@ -183,6 +230,7 @@ export class QueueStore {
   flush(): void {
     this.#flushScheduled = false;
     if (this.#closed) return;
+    this.#flushCounts();
     if (this.#pending.length > 0) {
       const offsets = this.#pending.sort((a, b) => a - b);
       this.#pending = [];
@@ -199,6 +247,25 @@ export class QueueStore {
       this.#truncatedAt = this.#live;
     }
     if (this.#recordsSinceSnapshot >= ackRecordsPerSnapshot) this.#snapshot();
+  }
+
+  #flushCounts(): void {
+    const batch = this.#countBatch;
+    if (batch === undefined) return;
+    this.#countBatch = undefined;
+    this.#countsWritten = this.#appendCounts(batch.counts);
+    batch.resolve(this.#countsWritten);
+  }
+
+  #appendCounts(counts: ReadonlyMap<number, number>): Promise<void> {
+    const sorted = [...counts].sort((a, b) => a[0] - b[0]);
+    const { durable } = this.#acks.append({
+      payload: encodeCounts(sorted),
+      timestamp: Date.now(),
+      format: ackFormat.counts,
+    });
+    this.#watch(durable);
+    return durable;
   }
 
   async close(): Promise<void> {
@@ -236,9 +303,11 @@ export class QueueStore {
       format: ackFormat.snapshot,
     });
     this.#recordsSinceSnapshot = 0;
+    // The counts recorded before it go with the older records: written again after it.
+    const counts = this.#counts.size === 0 ? durableNow : this.#appendCounts(this.#counts);
     // Older records may go only once the snapshot that replaces them is safe.
     // A failed write fails the queue through the executor; the next open recovers what is on disk.
-    this.#exec.follow(durable, () => {
+    this.#exec.follow(Promise.all([durable, counts]), () => {
       if (!this.#closed) this.#acks.truncateBefore(offset);
     });
   }
@@ -254,6 +323,10 @@ export class QueueStore {
   }
 
   #applyAckEntry(format: number, payload: Uint8Array): void {
+    if (format === ackFormat.counts) {
+      for (const [offset, count] of decodeCounts(payload)) this.#counts.set(offset, count);
+      return;
+    }
     if (format === ackFormat.removed) {
       for (const offset of decodeOffsets(payload)) if (offset >= this.#live) this.#removed.add(offset);
       this.#recordsSinceSnapshot++;
@@ -273,7 +346,7 @@ export class QueueStore {
       if (entries.length === 0) break;
       for (const entry of entries) {
         if (entry.offset < this.#live || this.#removed.has(entry.offset)) continue;
-        visit(entry.offset, decodeMessage(entry.payload));
+        visit(entry.offset, decodeMessage(entry.payload), this.#counts.get(entry.offset) ?? 0);
       }
       const last = entries[entries.length - 1]!;
       offset = last.offset + last.count;
@@ -304,6 +377,33 @@ function decodeOffsets(bytes: Uint8Array): number[] {
     offsets.push(previous);
   }
   return offsets;
+}
+
+/** Counts: varint pair count, then (offset delta from the previous, delivery count) pairs, offsets ascending. */
+function encodeCounts(sorted: ReadonlyArray<readonly [number, number]>): Uint8Array {
+  const out: number[] = [];
+  pushVarint(out, sorted.length);
+  let previous = 0;
+  for (const [offset, count] of sorted) {
+    pushVarint(out, offset - previous);
+    pushVarint(out, count);
+    previous = offset;
+  }
+  return Uint8Array.from(out);
+}
+
+function decodeCounts(bytes: Uint8Array): Array<[number, number]> {
+  const cursor = { pos: 0 };
+  const length = readVarint(bytes, cursor);
+  // Each pair takes two bytes at least: a longer claim is damage, not a record.
+  if (length > bytes.length) throw brokerError(ErrorCode.storageCorrupt, 'Counts record too long');
+  const pairs: Array<[number, number]> = [];
+  let previous = 0;
+  for (let i = 0; i < length; i++) {
+    previous += readVarint(bytes, cursor);
+    pairs.push([previous, readVarint(bytes, cursor)]);
+  }
+  return pairs;
 }
 
 /** Snapshot: varint base, varint run count, then (gap from previous run end, run length) pairs. */

@@ -38,7 +38,7 @@ import { type AppliedPolicy, queueTarget } from '../policy/effective.js';
 import { reached, vhostQueuesRefused } from '../policy/limits.js';
 import type { ProducerRegistry } from '../producers.js';
 import type { BodyCache } from '../queues/body-cache.js';
-import { validateQueueOptions } from '../queues/options.js';
+import { isQuorumQueue, validateQueueOptions } from '../queues/options.js';
 import type { TransactionalProducers } from '../transactions.js';
 import type {
   ConsumeOptions,
@@ -52,6 +52,7 @@ import type {
   PublishResult,
   QueueInfo,
   QueueOptions,
+  QueueType,
   RequeueOptions,
 } from '../types.js';
 import type { ConsumerRow, QueueLengths } from '../views.js';
@@ -287,6 +288,13 @@ export class Vhost implements VirtualHost {
 
   hasQueue(name: string): boolean {
     return this.#queues.has(name);
+  }
+
+  queueType(name: string): QueueType | undefined {
+    const options = this.#queues.get(name)?.options;
+    if (options === undefined) return undefined;
+    if (options.kind === 'stream') return 'stream';
+    return isQuorumQueue(options) ? 'quorum' : 'classic';
   }
 
   deleteQueue(name: string, options: DeleteQueueOptions = {}): number {

@@ -80,7 +80,8 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
 
 /** A queue declared `x-queue-type: quorum` (served by core as a classic queue that counts deliveries). */
 function isQuorumQueue(channel: AmqpChannel, queue: string): boolean {
-  return channel.core.queueRows([queue])[0]?.arguments?.['x-queue-type'] === 'quorum';
+  // Asked on every basic.get: core's type query builds no row and counts nothing.
+  return channel.core.queueType(queue) === 'quorum';
 }
 
 /** RabbitMQ: an exclusive-consumer conflict is 403, a queue exclusive to another connection 405. */

@@ -1,0 +1,164 @@
+/**
+ * A quorum queue (`x-queue-type: quorum`) keeps its stored messages' delivery counts across a reopen,
+ * as RabbitMQ's Raft log does: each delivery records the count a restart should find (the delivery
+ * counted as returned), and a returned message is ready again only once its count is durable. A
+ * classic queue still starts a reopened message from its stored count.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { QueueOptions } from '../../src/core/types.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import type { Log, Storage } from '../../src/storage/types.js';
+import { msg, openQueue, text, tick } from '../../testing/queue-harness.js';
+
+const persistent = { persistent: true } as const;
+const quorum = (options: QueueOptions = {}): QueueOptions => ({
+  durable: true,
+  arguments: { 'x-queue-type': 'quorum' },
+  ...options,
+});
+
+/** Takes the one message with `get` and nacks it back, `times` times. */
+async function nackTimes(h: Awaited<ReturnType<typeof openQueue>>, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    const d = h.queue.get({ noAck: false, owner: 'o' });
+    assert.ok(d !== undefined, `delivery ${i + 1}`);
+    h.queue.nack(d.id, true);
+    await tick();
+  }
+}
+
+test('returns counted before a reopen are counted after it', async () => {
+  const storage = new MemoryStorage();
+  const first = await openQueue(quorum(), { storage });
+  await first.queue.enqueue(msg('poison', persistent)).durable;
+  await nackTimes(first, 2);
+  await first.queue.close();
+  const second = await openQueue(quorum(), { storage });
+  const back = second.queue.get({ noAck: false, owner: 'o' });
+  assert.equal(text(back), 'poison');
+  assert.equal(back?.deliveryCount, 2);
+  await second.queue.close();
+});
+
+test('a delivery unacked at the reopen counts as returned, as RabbitMQ counts a lost consumer', async () => {
+  const storage = new MemoryStorage();
+  const first = await openQueue(quorum(), { storage });
+  await first.queue.enqueue(msg('poison', persistent)).durable;
+  await nackTimes(first, 2);
+  assert.equal(first.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 2);
+  await first.queue.close();
+  const second = await openQueue(quorum(), { storage });
+  assert.equal(second.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 3);
+  await second.queue.close();
+});
+
+test('a message over the delivery limit at the reopen is dead-lettered, reason delivery_limit', async () => {
+  const storage = new MemoryStorage();
+  const options = quorum({ deliveryLimit: 1, deadLetterExchange: 'dlx' });
+  const first = await openQueue(options, { storage });
+  await first.queue.enqueue(msg('poison', persistent)).durable;
+  await first.queue.enqueue(msg('fine', persistent)).durable;
+  await nackTimes(first, 1);
+  // Held at the close with count 1: the reopen counts it to 2, over the limit of 1.
+  assert.equal(text(first.queue.get({ noAck: false, owner: 'o' })), 'poison');
+  await first.queue.close();
+  const second = await openQueue(options, { storage });
+  assert.equal(second.deadLetters.length, 1);
+  assert.equal(new TextDecoder().decode(second.deadLetters[0]!.message.body), 'poison');
+  const deaths = second.deadLetters[0]!.message.properties.headers?.find(([name]) => name === 'x-death');
+  assert.match(JSON.stringify(deaths), /delivery_limit/);
+  assert.equal(text(second.queue.get({ noAck: true, owner: 'o' })), 'fine');
+  assert.equal(second.queue.info().messageCount, 0);
+  await second.queue.close();
+  // Gone for good: the dead-lettering removed it from the log.
+  const third = await openQueue(options, { storage });
+  assert.equal(third.queue.info().messageCount, 0);
+  await third.queue.close();
+});
+
+test('counts outlive the removals log compaction (a snapshot every 1,024 removal records)', async () => {
+  const storage = new MemoryStorage();
+  const watched = gatedAcks(storage, Promise.resolve());
+  const first = await openQueue(quorum(), { storage: watched.storage });
+  await first.queue.enqueue(msg('poison', persistent)).durable;
+  await nackTimes(first, 1);
+  // Poison stays first; every other message is taken and acked in a job of its own: one record each.
+  const poison = first.queue.get({ noAck: false, owner: 'o' })!;
+  const recordsMax = 1_100;
+  for (let i = 0; i < recordsMax; i++) {
+    first.queue.enqueue(msg(`m${i}`, persistent));
+    const d = first.queue.get({ noAck: false, owner: 'o' })!;
+    first.queue.ack(d.id);
+    await tick();
+  }
+  first.queue.nack(poison.id, true);
+  await tick();
+  assert.ok((watched.acks()?.startOffset ?? 0) > 0, 'the removals log was truncated behind a snapshot');
+  await first.queue.close();
+  const second = await openQueue(quorum(), { storage });
+  assert.equal(second.queue.info().messageCount, 1);
+  assert.equal(second.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 2);
+  await second.queue.close();
+});
+
+test('a classic durable queue still starts a reopened message from its stored count', async () => {
+  const storage = new MemoryStorage();
+  const first = await openQueue({ durable: true }, { storage });
+  await first.queue.enqueue(msg('m', persistent)).durable;
+  await nackTimes(first, 2);
+  await first.queue.close();
+  const second = await openQueue({ durable: true }, { storage });
+  assert.equal(second.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 0);
+  await second.queue.close();
+});
+
+/** `storage` whose removals log's appends become durable only once `gate` resolves; `acks`: that log. */
+function gatedAcks(storage: Storage, gate: Promise<void>): { storage: Storage; acks(): Log | undefined } {
+  let acks: Log | undefined;
+  const bound = <T extends object>(target: T, prop: string | symbol): unknown => {
+    const value = Reflect.get(target, prop, target);
+    return typeof value === 'function' ? value.bind(target) : value;
+  };
+  const gatedLog = (log: Log): Log =>
+    new Proxy(log, {
+      get: (target, prop) => {
+        if (prop !== 'append') return bound(target, prop);
+        return (...args: Parameters<Log['append']>) => {
+          const appended = target.append(...args);
+          return { ...appended, durable: appended.durable.then(() => gate) };
+        };
+      },
+    });
+  const gated = new Proxy(storage, {
+    get: (target, prop) => {
+      if (prop !== 'openLog') return bound(target, prop);
+      return async (...args: Parameters<Storage['openLog']>) => {
+        const log = await target.openLog(...args);
+        if (!args[0].endsWith('.acks')) return log;
+        acks = gatedLog(log);
+        return acks;
+      };
+    },
+  });
+  return { storage: gated, acks: () => acks };
+}
+
+test('a returned message is delivered again only once its count is durable', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('poison', persistent)).durable;
+  const d = h.queue.get({ noAck: false, owner: 'o' })!;
+  h.queue.nack(d.id, true);
+  await tick();
+  assert.equal(h.queue.get({ noAck: false, owner: 'o' }), undefined, 'not before its count is durable');
+  assert.equal(h.queue.info().messageCount, 1, 'counted as ready meanwhile');
+  open();
+  await tick();
+  const again = h.queue.get({ noAck: false, owner: 'o' });
+  assert.equal(text(again), 'poison');
+  assert.equal(again?.deliveryCount, 1);
+  assert.equal(again?.redelivered, true);
+  assert.deepEqual(h.faults, []);
+});
