@@ -74,7 +74,7 @@ interface Parts {
 function coreLimits(config: Readonly<Config>): CoreLimits {
   const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
     config;
-  const { loginCacheTtlMs, loginCacheEntriesMax } = config;
+  const { loginCacheTtlMs, loginCacheEntriesMax, producerIdsMax, transactionalIdsMax } = config;
   return {
     queuesMax,
     exchangesMax,
@@ -82,6 +82,8 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
     bodyCacheBytesMax,
     messageBytesMax,
     streamPartitionsMax,
+    producerIdsMax,
+    transactionalIdsMax,
     loginCacheTtlMs,
     loginCacheEntriesMax,
   };
