@@ -118,6 +118,8 @@ export interface Config {
   bodyCacheBytesMax: number;
   messageBytesMax: number;
   streamPartitionsMax: number;
+  producerIdsMax: number;
+  transactionalIdsMax: number;
   segmentBytesMax: number;
   entryBytesMax: number;
   memoryHighWatermarkPercent: number;
@@ -267,6 +269,8 @@ export const configDefault: Config = {
   bodyCacheBytesMax: coreLimitsDefault.bodyCacheBytesMax,
   messageBytesMax: coreLimitsDefault.messageBytesMax,
   streamPartitionsMax: coreLimitsDefault.streamPartitionsMax,
+  producerIdsMax: coreLimitsDefault.producerIdsMax,
+  transactionalIdsMax: coreLimitsDefault.transactionalIdsMax,
   segmentBytesMax: storageLimitsDefault.segmentBytesMax,
   entryBytesMax: storageLimitsDefault.entryBytesMax,
   memoryHighWatermarkPercent: 40,
@@ -592,6 +596,20 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 1_000_000),
     group: 'Limits',
     description: 'Stream partitions across all vhosts.',
+  },
+  producerIdsMax: {
+    type: integer(1, 10_000_000),
+    group: 'Limits',
+    description:
+      'Kafka producer ids one vhost keeps (idempotent and transactional); a new one past it makes the ' +
+      'least recently used idempotent ones forgotten, as their expiry after a day would.',
+  },
+  transactionalIdsMax: {
+    type: integer(1, 10_000_000),
+    group: 'Limits',
+    description:
+      'Kafka transactional ids one vhost keeps; a new one past it makes those without a transaction ' +
+      'updated longest ago forgotten, as their expiry after 7 days would.',
   },
   segmentBytesMax: {
     type: integer(1024 * 1024, 2 * gibibyte),

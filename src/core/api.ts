@@ -75,6 +75,10 @@ export interface CoreLimits {
   bodyCacheBytesMax: number;
   messageBytesMax: number;
   streamPartitionsMax: number;
+  /** Producer ids one vhost holds; a new one past it evicts the least recently used idempotent ids. */
+  producerIdsMax: number;
+  /** Transactional ids one vhost holds; a new one past it evicts the longest idle ones. */
+  transactionalIdsMax: number;
   /** How long a verified credential is accepted again without hashing (`Users.verify`). */
   loginCacheTtlMs: number;
   /** Verified credentials remembered at most. */

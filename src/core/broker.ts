@@ -398,7 +398,10 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     try {
       const groups = await ConsumerGroups.open(deps, found?.take(name, 'group') ?? []);
       opened.groups = groups;
-      const producers = await ProducerRegistry.open(deps, only(found?.take(name, 'producers')));
+      const producers = await ProducerRegistry.open(
+        { ...deps, idsMax: limits.producerIdsMax },
+        only(found?.take(name, 'producers')),
+      );
       opened.producers = producers;
       opened.retained = await RetainedSet.open(deps, only(found?.take(name, 'retained')));
       // A group or registry whose log refuses has failed on its own (and was logged); the stream goes.
@@ -421,7 +424,7 @@ export class BrokerCore implements CoreBroker, HandlerHost {
       });
       opened.streams = streams;
       const transactions = await TransactionalProducers.open(
-        { ...deps, producers, streams, groups },
+        { ...deps, producers, streams, groups, idsMax: limits.transactionalIdsMax },
         only(found?.take(name, 'transactions')),
       );
       opened.transactions = transactions;

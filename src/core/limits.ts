@@ -19,6 +19,11 @@ export const coreLimitsDefault: CoreLimits = {
   // RabbitMQ's default max_message_size is 128 MiB too, so clients tuned for it keep working.
   messageBytesMax: 128 * mebibyte,
   streamPartitionsMax: 10_000,
+  // Kafka bounds neither, only expires them (producer.id.expiration.ms, transactional.id.expiration.ms):
+  // one client made 100,000 of each in about a minute, each kept durably (docs/conformance.md,
+  // "Producer ids, transactional ids and fetch sessions one client makes").
+  producerIdsMax: 200_000,
+  transactionalIdsMax: 100_000,
   // A moment, as RabbitMQ's auth cache (15 s): long enough for a reconnect storm, short enough that a
   // memory dump finds few credentials checkable by a cheap HMAC instead of scrypt.
   loginCacheTtlMs: 15_000,

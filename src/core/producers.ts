@@ -58,6 +58,27 @@ const tailReadBytesMax = 1024 * 1024;
  */
 export const producerCoverIntervalMs = 30_000;
 
+/**
+ * Kafka's `producer.id.expiration.ms` default: an idempotent producer id neither initialized nor
+ * written with for this long is forgotten, its epoch and sequences with it, as Kafka's partition
+ * leaders expire a producer's state. Its producer's next batch is then UNKNOWN_PRODUCER_ID.
+ */
+export const producerIdExpirationMs = 24 * 60 * 60 * 1000;
+/** Kafka's `producer.id.expiration.check.interval.ms` default. */
+export const producerIdExpirationCheckMs = 10 * 60 * 1000;
+/**
+ * A new producer id past `CoreLimits.producerIdsMax` (Switchyard's bound: Kafka's only is the
+ * expiry) evicts the least recently used idempotent ones, a hundredth of the bound at a time and at
+ * most this many, as Kafka's fetch session cache evicts: a client handing out ids without end pushes
+ * out its own oldest first.
+ */
+const producerIdsEvictedMax = 1000;
+
+export interface ProducerRegistryDeps extends VhostObjectDeps {
+  /** Producer ids held at most (`CoreLimits.producerIdsMax`). */
+  readonly idsMax: number;
+}
+
 function batchEntry(
   stream: string,
   partition: number,
@@ -111,13 +132,25 @@ export class ProducerRegistry {
   #generation = 0;
   /** Armed while a partition read back in this run may have grown past its last `covered` entry. */
   #coverTimer: Timer | undefined;
+  /**
+   * Each producer id's last use (an init, an epoch set, a batch), least recent first; ids found at
+   * open count as used then, so a restart gives every id a full expiry period again.
+   */
+  #used = new Map<number, number>();
+  /** Ids a transactional id holds: the transaction coordinator expires those (`pin`). */
+  #pinned: (producerId: number) => boolean = () => false;
+  #expiryTimer: Timer | undefined;
+  readonly #idsMax: number;
 
-  private constructor(log: OwnedLog<ProducerState, ProducerEntry>) {
+  private constructor(log: OwnedLog<ProducerState, ProducerEntry>, idsMax: number) {
     this.#log = log;
+    this.#idsMax = idsMax;
+    this.#noteUsed();
+    this.#expiryTimer = this.#armExpiry();
   }
 
   static async open(
-    deps: VhostObjectDeps,
+    deps: ProducerRegistryDeps,
     found: OpenedLog<ProducerState> | undefined,
   ): Promise<ProducerRegistry> {
     let registry: ProducerRegistry | undefined;
@@ -128,9 +161,10 @@ export class ProducerRegistry {
         if (registry === undefined) return;
         registry.#noteTails();
         registry.#adoptCarried();
+        registry.#noteUsed();
       },
     };
-    registry = new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)));
+    registry = new ProducerRegistry(await OwnedLog.open(options, sourceOf(found)), deps.idsMax);
     registry.#noteTails();
     return registry;
   }
@@ -139,16 +173,70 @@ export class ProducerRegistry {
   async init(producerId: number, epoch: number): Promise<ProducerInit> {
     const state = this.#log.state;
     if (producerId < 0) {
+      const evicted = this.#evict();
       const id = state.nextId;
-      await this.#log.commit({ type: 'producer', producerId: id, epoch: 0 });
+      this.#touch(id);
+      await Promise.all([evicted, this.#log.commit({ type: 'producer', producerId: id, epoch: 0 })]);
       return { kind: 'ok', producerId: id, epoch: 0 };
     }
     const known = state.epochs.get(producerId);
     if (known === undefined) return { kind: 'refused', reason: 'unknownProducer' };
     if (epoch !== known) return { kind: 'refused', reason: 'staleEpoch' };
     const bumped = known >= epochMax ? 0 : known + 1;
+    this.#touch(producerId);
     await this.#log.commit({ type: 'producer', producerId, epoch: bumped });
     return { kind: 'ok', producerId, epoch: bumped };
+  }
+
+  /** The transaction coordinator names the producer ids its transactional ids hold: never expired here. */
+  pin(held: (producerId: number) => boolean): void {
+    this.#pinned = held;
+  }
+
+  #touch(producerId: number): void {
+    this.#used.delete(producerId);
+    this.#used.set(producerId, this.#log.exec.now());
+  }
+
+  #noteUsed(): void {
+    const now = this.#log.exec.now();
+    const used = new Map<number, number>();
+    for (const id of this.#log.state.epochs.keys()) used.set(id, this.#used.get(id) ?? now);
+    this.#used = new Map([...used].sort((a, b) => a[1] - b[1]));
+  }
+
+  /** At `producerIdsMax`, the least recently used unpinned ids go, in one entry. */
+  #evict(): Promise<void> | undefined {
+    if (this.#log.state.epochs.size < this.#idsMax) return undefined;
+    const count = Math.min(producerIdsEvictedMax, Math.ceil(this.#idsMax / 100));
+    return this.#forget(this.#unpinned(count, Number.POSITIVE_INFINITY));
+  }
+
+  /** Up to `countMax` unpinned ids, least recently used first, last used before `before`. */
+  #unpinned(countMax: number, before: number): number[] {
+    const out: number[] = [];
+    for (const [id, at] of this.#used) {
+      if (out.length >= countMax || at >= before) break;
+      if (!this.#pinned(id)) out.push(id);
+    }
+    return out;
+  }
+
+  #forget(producerIds: number[]): Promise<void> | undefined {
+    if (producerIds.length === 0) return undefined;
+    for (const id of producerIds) this.#used.delete(id);
+    return this.#log.commit({ type: 'forget', producerIds, nextId: this.#log.state.nextId });
+  }
+
+  #armExpiry(): Timer {
+    return this.#log.exec.after(producerIdExpirationCheckMs, () => this.#expire());
+  }
+
+  /** Kafka's periodic check: ids unused for `producerIdExpirationMs` are forgotten. */
+  #expire(): void {
+    const before = this.#log.exec.now() - producerIdExpirationMs;
+    this.#forget(this.#unpinned(Number.POSITIVE_INFINITY, before))?.catch(() => undefined);
+    this.#expiryTimer = this.#armExpiry();
   }
 
   /** The producer's current epoch; undefined for an id never handed out. */
@@ -158,6 +246,7 @@ export class ProducerRegistry {
 
   /** Sets the producer's epoch: a transaction coordinator fencing older instances of a producer. */
   setEpoch(producerId: number, epoch: number): Promise<void> {
+    this.#touch(producerId);
     return this.#log.commit({ type: 'producer', producerId, epoch });
   }
 
@@ -182,6 +271,7 @@ export class ProducerRegistry {
 
   /** Records a stored batch; throws when the registry's log refuses, resolves once durable. */
   record(stream: string, partition: number, batch: ProducerBatch, baseOffset: number): Promise<void> {
+    this.#touch(batch.producerId);
     return this.#log.commit(batchEntry(stream, partition, batch, baseOffset));
   }
 
@@ -198,6 +288,7 @@ export class ProducerRegistry {
     baseOffset: number,
   ): Promise<void> {
     const entry = batchEntry(stream, partition, batch, baseOffset);
+    this.#touch(batch.producerId);
     const durable = carry(entry);
     this.#log.applyCarried(entry);
     return durable;
@@ -436,11 +527,13 @@ export class ProducerRegistry {
 
   close(): Promise<void> {
     this.#coverTimer?.cancel();
+    this.#expiryTimer?.cancel();
     return this.#log.close();
   }
 
   destroy(): Promise<void> {
     this.#coverTimer?.cancel();
+    this.#expiryTimer?.cancel();
     return this.#log.destroy();
   }
 }

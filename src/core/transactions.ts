@@ -49,8 +49,21 @@ import {
 
 /** Kafka's transaction.max.timeout.ms default: a longer transaction timeout is refused. */
 export const transactionTimeoutMsMax = 15 * 60 * 1000;
-/** Transactional ids in one vhost. */
-export const transactionalIdsMax = 100_000;
+/**
+ * Transactional ids evicted at once when a new one finds `CoreLimits.transactionalIdsMax` held
+ * (Switchyard's bound; Kafka's only is the expiry): those without a transaction updated longest ago,
+ * so a client making ids without end pushes out its own oldest first and never locks every other
+ * producer of the vhost out (each new id was refused, durably, before).
+ */
+const transactionalIdsEvictedMax = 1000;
+/**
+ * Kafka's `transactional.id.expiration.ms` default: an id without a transaction open or ending,
+ * not updated for this long, is forgotten; a producer naming its old producer id is then told
+ * INVALID_PRODUCER_ID_MAPPING, and an InitProducerId for the id starts it afresh.
+ */
+export const transactionalIdExpirationMs = 7 * 24 * 60 * 60 * 1000;
+/** Kafka's `transactions.remove.expired.transaction.cleanup.interval.ms` default. */
+export const transactionalIdExpirationCheckMs = 60 * 60 * 1000;
 /** Partitions one transaction may hold. */
 export const transactionPartitionsMax = 10_000;
 /** Epochs are int16; the last one is kept for the coordinator's own fencing bump (KIP-360). */
@@ -70,6 +83,8 @@ export interface TransactionDeps extends VhostObjectDeps {
   readonly producers: ProducerRegistry;
   readonly streams: StreamRegistry;
   readonly groups: ConsumerGroups;
+  /** Transactional ids held at most (`CoreLimits.transactionalIdsMax`). */
+  readonly idsMax: number;
 }
 
 type Checked = TxnProducerState | { readonly kind: 'refused'; readonly reason: TxnRefusal };
@@ -193,6 +208,7 @@ export class TransactionalProducers {
    * group offsets and all, after the new instance had asked to fence it.
    */
   readonly #initializing = new Map<string, Promise<void>>();
+  #expiryTimer: Timer | undefined;
 
   private constructor(deps: TransactionDeps, log: OwnedLog<TxnState, TxnEntry>) {
     this.#deps = deps;
@@ -224,6 +240,8 @@ export class TransactionalProducers {
     // Before any reader: the vhost is served only once this returns.
     await txns.#settle(txns.#orphans(), torn, clean);
     txns.#opened = true;
+    txns.#expiryTimer = txns.#armExpiry();
+    deps.producers.pin((producerId) => txns.#byProducer.has(producerId));
     return txns;
   }
 
@@ -282,8 +300,11 @@ export class TransactionalProducers {
   }
 
   async #first(id: string, timeoutMs: number): Promise<TxnInit> {
-    if (this.#state.producers.size >= transactionalIdsMax) {
-      const message = `Vhost '${this.#deps.vhost}' has ${transactionalIdsMax} transactional ids`;
+    const { idsMax } = this.#deps;
+    if (this.#state.producers.size >= idsMax)
+      await this.#forgetIds(this.#idleIds(evictedCount(idsMax), Number.POSITIVE_INFINITY));
+    if (this.#state.producers.size >= idsMax) {
+      const message = `Vhost '${this.#deps.vhost}' has ${idsMax} transactional ids in transactions`;
       throw brokerError(ErrorCode.resourceExhausted, message);
     }
     const given = await this.#deps.producers.init(-1, -1);
@@ -314,6 +335,49 @@ export class TransactionalProducers {
     if (previous !== undefined) this.#byProducer.delete(previous.producerId);
     this.#byProducer.set(producerId, id);
     await this.#log.commit({ type: 'producer', id, producerId, epoch, timeoutMs, at: this.#now });
+  }
+
+  // ---- expiry
+
+  #armExpiry(): Timer {
+    return this.#log.exec.after(transactionalIdExpirationCheckMs, () => this.#expireIds());
+  }
+
+  /** Kafka's periodic removal of expired transactional ids. */
+  #expireIds(): void {
+    const before = this.#now - transactionalIdExpirationMs;
+    this.#forgetIds(this.#idleIds(Number.POSITIVE_INFINITY, before)).catch(() => undefined);
+    this.#expiryTimer = this.#armExpiry();
+  }
+
+  /**
+   * Up to `countMax` ids with no transaction open or ending and nothing under way, updated before
+   * `before`, least recently updated first (Kafka expires ids in Empty, CompleteCommit, CompleteAbort).
+   */
+  #idleIds(countMax: number, before: number): string[] {
+    const idle: TxnProducerState[] = [];
+    for (const current of this.#state.producers.values())
+      if (current.updatedAt < before && this.#idle(current)) idle.push(current);
+    if (idle.length > countMax) idle.sort((a, b) => a.updatedAt - b.updatedAt);
+    return idle.slice(0, countMax).map((current) => current.id);
+  }
+
+  #idle(current: TxnProducerState): boolean {
+    const { id, phase } = current;
+    if (phase === 'ongoing' || isPrepared(current)) return false;
+    return !this.#ending.has(id) && !this.#initializing.has(id) && !this.#marking.has(id);
+  }
+
+  async #forgetIds(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) {
+      const current = this.#state.producers.get(id);
+      if (current !== undefined && this.#byProducer.get(current.producerId) === id)
+        this.#byProducer.delete(current.producerId);
+      this.#timers.get(id)?.timer.cancel();
+      this.#timers.delete(id);
+    }
+    await this.#log.commit({ type: 'expire', ids });
   }
 
   // ---- the transaction
@@ -659,6 +723,7 @@ export class TransactionalProducers {
    * they wrote can be missing. A failed write, or a start that never finished, leaves it out.
    */
   async close(): Promise<void> {
+    this.#expiryTimer?.cancel();
     for (const { timer } of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#ending.values()].map((ending) => ending.done));
@@ -669,6 +734,7 @@ export class TransactionalProducers {
   }
 
   destroy(): Promise<void> {
+    this.#expiryTimer?.cancel();
     for (const { timer } of this.#timers.values()) timer.cancel();
     return this.#log.destroy();
   }
@@ -1151,6 +1217,11 @@ function endedAsAsked(decided: Decided, commit: boolean): TxnEnded {
   if (commit && !decided.commit)
     throw brokerError(ErrorCode.storageFailed, 'A batch of the transaction was not stored: it was aborted');
   return { kind: 'ok', ...decided.after };
+}
+
+/** Ids evicted at once: a hundredth of the bound, at most `transactionalIdsEvictedMax`. */
+function evictedCount(idsMax: number): number {
+  return Math.min(transactionalIdsEvictedMax, Math.ceil(idsMax / 100));
 }
 
 function isPrepared(current: TxnProducerState): boolean {

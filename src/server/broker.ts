@@ -75,7 +75,7 @@ interface Parts {
 function coreLimits(config: Readonly<Config>): CoreLimits {
   const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
     config;
-  const { loginCacheTtlMs, loginCacheEntriesMax } = config;
+  const { loginCacheTtlMs, loginCacheEntriesMax, producerIdsMax, transactionalIdsMax } = config;
   return {
     queuesMax,
     exchangesMax,
@@ -83,6 +83,8 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
     bodyCacheBytesMax,
     messageBytesMax,
     streamPartitionsMax,
+    producerIdsMax,
+    transactionalIdsMax,
     loginCacheTtlMs,
     loginCacheEntriesMax,
   };

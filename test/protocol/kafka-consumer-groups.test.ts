@@ -11,10 +11,12 @@ import {
   ConsumerGroupCoordinator,
   consumerGroupMembersMax,
   consumerSessionTimeoutMs,
+  groupCleanupIntervalMs,
   type HeartbeatInput,
   type HeartbeatResult,
 } from '../../src/protocols/kafka/consumer-groups.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
+import type { GroupStore } from '../../src/protocols/kafka/group-store.js';
 
 const topics: Record<string, number> = { a: 4, b: 3 };
 
@@ -280,4 +282,34 @@ test('a pattern RE2 refuses, or one past the bounds, answers INVALID_REGULAR_EXP
   assert.equal(groups.describe('g')?.members.length, 1);
   const none = await beat(groups, 'm3', 0, { subscribedTopicNames: null });
   assert.equal(none.errorCode, KafkaError.invalidRequest, 'a first heartbeat names topics or a pattern');
+});
+
+test('a group left with no members and no offsets is deleted at the next cleanup, as Kafka deletes it', async () => {
+  const clock = new ManualClock();
+  const removed: string[] = [];
+  const store = {
+    load: () => [],
+    save: async () => true,
+    remove: async (groupId: string) => void removed.push(groupId),
+    hasOffsets: (groupId: string) => groupId === 'committed',
+  } as unknown as GroupStore;
+  const groups = new ConsumerGroupCoordinator(clock, (t) => topics[t], store);
+  for (const groupId of ['gone', 'committed', 'alive']) await beat(groups, 'm1', 0, { groupId });
+  // Before, 20,000 groups a client made and left were kept for good, in memory and on disk.
+  clock.advance(consumerSessionTimeoutMs / 2);
+  await beat(groups, 'm1', 1, { groupId: 'alive' });
+  clock.advance(consumerSessionTimeoutMs / 2 + 1_000);
+  await beat(groups, 'm1', 1, { groupId: 'alive' });
+  assert.equal(groups.describe('gone')?.state, 'empty', 'kept until the cleanup');
+  // 'alive' heartbeats through the interval, as a live consumer does.
+  const stepMs = consumerSessionTimeoutMs / 3;
+  for (let waited = 0; waited < groupCleanupIntervalMs; waited += stepMs) {
+    clock.advance(stepMs);
+    await beat(groups, 'm1', 1, { groupId: 'alive' });
+  }
+  assert.deepEqual(removed, ['gone']);
+  assert.equal(groups.describe('gone'), undefined);
+  assert.equal(groups.describe('committed')?.state, 'empty', 'its offsets keep it');
+  assert.notEqual(groups.describe('alive'), undefined, 'a member keeps it');
+  groups.close();
 });

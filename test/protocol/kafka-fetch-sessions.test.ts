@@ -95,3 +95,39 @@ test('a session flood never grows the cache past its slots', () => {
   }
   assert.equal(cache.size, 50);
 });
+
+const many = (n: number) => Array.from({ length: n }, (_, partition) => ({ ...p0, partition }));
+
+test('sessions hold at most fetchSessionCachePartitionsMax partitions together; past it a fetch goes sessionless', () => {
+  const clock = new ManualClock();
+  const cache = new FetchSessionCache(clock, 1000, 1000, 250);
+  opened(cache, full(many(100)));
+  opened(cache, full(many(100)));
+  assert.equal(cache.context(full(many(100))).kind, 'sessionless', 'room for 50 partitions, none idle');
+  assert.equal(cache.partitions, 200);
+  opened(cache, full(many(50)));
+  assert.equal(cache.partitions, 250);
+  clock.advance(1000);
+  // Idle long enough: the least recently used sessions make room, as for a slot.
+  opened(cache, full(many(150)));
+  assert.equal(cache.partitions, 200);
+  assert.equal(cache.context(full(many(251))).kind, 'sessionless', 'more than the whole cache');
+});
+
+test('an incremental fetch growing the sessions past the bound loses its session', () => {
+  const cache = new FetchSessionCache(new ManualClock(), 1000, 1000, 150);
+  const id = opened(cache, full(many(100)));
+  const grown = cache.context({ sessionId: id, sessionEpoch: 1, partitions: many(151), forgotten: [] });
+  assert.deepEqual(grown, { kind: 'error', errorCode: KafkaError.fetchSessionIdNotFound });
+  assert.equal(cache.partitions, 0);
+  assert.equal(cache.size, 0);
+  const again = opened(cache, full(many(150)));
+  const forgot = cache.context({
+    sessionId: again,
+    sessionEpoch: 1,
+    partitions: [],
+    forgotten: [{ topic: 't', partitions: [0, 1, 2] }],
+  });
+  assert.equal(forgot.kind, 'incremental');
+  assert.equal(cache.partitions, 147);
+});

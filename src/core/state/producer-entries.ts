@@ -54,6 +54,11 @@ export type ProducerEntry =
     }
   /** The stream was deleted: the sequences kept for it go. */
   | { readonly type: 'stream.forget'; readonly stream: string }
+  /**
+   * Idempotent producer ids expired or evicted (`ProducerRegistry`): their epochs and sequences go.
+   * `nextId` keeps the ids handed out from being handed out again once the highest one is forgotten.
+   */
+  | { readonly type: 'forget'; readonly producerIds: readonly number[]; readonly nextId: number }
   /** Every idempotent batch of the partition below `offset` is in this log before this entry. */
   | { readonly type: 'covered'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** The snapshot's form of one partition's sequence state. */
@@ -97,6 +102,10 @@ function applyProducers(state: ProducerState, entry: ProducerEntry): ProducerSta
       for (const [key, covered] of state.covered)
         if (covered.stream === entry.stream) state.covered.delete(key);
       break;
+    case 'forget':
+      forgetProducers(state, entry.producerIds);
+      state.nextId = Math.max(state.nextId, entry.nextId);
+      break;
     case 'covered': {
       const { stream, partition, offset } = entry;
       state.covered.set(partitionKey(stream, partition), { stream, partition, offset });
@@ -116,8 +125,17 @@ function applyProducers(state: ProducerState, entry: ProducerEntry): ProducerSta
   return state;
 }
 
-/** Every id handed out keeps its epoch, so `nextId` comes back from the ids alone. */
+function forgetProducers(state: ProducerState, producerIds: readonly number[]): void {
+  if (producerIds.length === 0) return;
+  const gone = new Set(producerIds);
+  for (const id of producerIds) state.epochs.delete(id);
+  for (const [key, sequence] of state.sequences)
+    if (gone.has(sequence.producerId)) state.sequences.delete(key);
+}
+
+/** `nextId` first: the id it follows may have been forgotten. */
 function* snapshotProducers(state: ProducerState): Iterable<ProducerEntry> {
+  yield { type: 'forget', producerIds: [], nextId: state.nextId };
   for (const [producerId, epoch] of state.epochs) yield { type: 'producer', producerId, epoch };
   for (const { producerId, stream, partition, epoch, lastSeq, recent } of state.sequences.values()) {
     yield { type: 'sequence', producerId, stream, partition, state: { epoch, lastSeq, recent } };
@@ -145,6 +163,8 @@ function encodeProducers(entry: ProducerEntry): Json {
     }
     case 'stream.forget':
       return { t: entry.type, stream: entry.stream };
+    case 'forget':
+      return { t: entry.type, ids: [...entry.producerIds], next: entry.nextId };
     case 'covered':
       return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
     case 'sequence': {
@@ -171,6 +191,10 @@ function decodeRecent(list: unknown[]): RecentBatch[] {
   });
 }
 
+function decodeIds(list: unknown[]): number[] {
+  return list.map((raw, i) => new Fields({ id: raw }, `forgotten producer ${i}`).int('id'));
+}
+
 function decodeProducers(json: unknown): ProducerEntry {
   const f = new Fields(json, 'producer entry');
   const type = f.str('t');
@@ -190,6 +214,8 @@ function decodeProducers(json: unknown): ProducerEntry {
       };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
+    case 'forget':
+      return { type, producerIds: decodeIds(f.array('ids')), nextId: f.int('next') };
     case 'covered':
       return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'sequence': {

@@ -208,6 +208,8 @@ export type TxnEntry =
   | { readonly type: 'start'; readonly stream: string; readonly partition: number; readonly offset: number }
   /** The stream was deleted: its partitions leave every transaction and its aborted list goes. */
   | { readonly type: 'stream.forget'; readonly stream: string }
+  /** Transactional ids expired (Kafka's transactional.id.expiration.ms) or evicted at the bound. */
+  | { readonly type: 'expire'; readonly ids: readonly string[] }
   /** A producer-registry entry carried here: a transactional batch's record, or (snapshot) a sequence. */
   | { readonly type: 'registry'; readonly entry: ProducerEntry }
   /** A clean close, written last, after every partition of the vhost closed. */
@@ -321,6 +323,23 @@ function remark(state: TxnState, entry: TxnEntry & { type: 'remark' }): void {
   );
 }
 
+function trimAborted(state: TxnState, entry: Extract<TxnEntry, { readonly type: 'aborted.trim' }>): void {
+  const key = partitionKey(entry.stream, entry.partition);
+  const list = state.aborted.get(key);
+  if (list === undefined) return;
+  list.ranges = list.ranges.filter(([, , marker]) => marker >= entry.before);
+  if (list.ranges.length === 0) state.aborted.delete(key);
+}
+
+/** A deleted stream's state goes, or expired transactional ids. */
+function forget(
+  state: TxnState,
+  entry: Extract<TxnEntry, { readonly type: 'stream.forget' | 'expire' }>,
+): void {
+  if (entry.type === 'stream.forget') forgetStream(state, entry.stream);
+  else for (const id of entry.ids) state.producers.delete(id);
+}
+
 function forgetStream(state: TxnState, stream: string): void {
   for (const producer of state.producers.values()) {
     const last = producer.lastEnd;
@@ -398,14 +417,9 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
     case 'remark':
       remark(state, entry);
       break;
-    case 'aborted.trim': {
-      const key = partitionKey(entry.stream, entry.partition);
-      const list = state.aborted.get(key);
-      if (list === undefined) break;
-      list.ranges = list.ranges.filter(([, , marker]) => marker >= entry.before);
-      if (list.ranges.length === 0) state.aborted.delete(key);
+    case 'aborted.trim':
+      trimAborted(state, entry);
       break;
-    }
     case 'start': {
       const key = partitionKey(entry.stream, entry.partition);
       const offset = Math.max(entry.offset, state.starts.get(key)?.offset ?? 0);
@@ -413,7 +427,8 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       break;
     }
     case 'stream.forget':
-      forgetStream(state, entry.stream);
+    case 'expire':
+      forget(state, entry);
       break;
     case 'registry':
       applyRegistry(state, entry.entry);
@@ -650,6 +665,8 @@ function encodeTxn(entry: TxnEntry): Json {
       return { t: entry.type, stream: entry.stream, partition: entry.partition, offset: entry.offset };
     case 'stream.forget':
       return { t: entry.type, stream: entry.stream };
+    case 'expire':
+      return { t: entry.type, ids: [...entry.ids] };
     case 'registry':
       return { t: entry.type, entry: producerMachine.encode(entry.entry) };
     case 'state':
@@ -673,19 +690,17 @@ function encodeTxn(entry: TxnEntry): Json {
   }
 }
 
+function producerEntryFromJson(f: Fields): TxnEntry {
+  const [id, producerId, epoch] = [f.str('id'), f.int('pid'), f.int('epoch')];
+  return { type: 'producer', id, producerId, epoch, timeoutMs: f.int('timeoutMs'), at: f.num('at') };
+}
+
 function decodeTxn(json: unknown): TxnEntry {
   const f = new Fields(json, 'transaction entry');
   const type = f.str('t');
   switch (type) {
     case 'producer':
-      return {
-        type,
-        id: f.str('id'),
-        producerId: f.int('pid'),
-        epoch: f.int('epoch'),
-        timeoutMs: f.int('timeoutMs'),
-        at: f.num('at'),
-      };
+      return producerEntryFromJson(f);
     case 'partitions':
       return {
         type,
@@ -727,6 +742,11 @@ function decodeTxn(json: unknown): TxnEntry {
       return { type, stream: f.str('stream'), partition: f.int('partition'), offset: f.int('offset') };
     case 'stream.forget':
       return { type, stream: f.str('stream') };
+    case 'expire':
+      return {
+        type,
+        ids: f.array('ids').map((raw, i) => new Fields({ id: raw }, `expired id ${i}`).str('id')),
+      };
     case 'closed':
       return { type };
     case 'registry':

@@ -15,6 +15,14 @@ export const fetchSessionsMax = 1000;
 export const fetchSessionEvictionIdleMs = 120_000;
 /** Partitions one session may hold; a full fetch naming more is served without a session. */
 export const fetchSessionPartitionsMax = 10_000;
+/**
+ * Partitions all sessions hold together (Switchyard's bound; Kafka bounds only the slots): a full
+ * slot table of full sessions, 1000 × 10,000 partitions, held 4 GiB (300 such sessions, sent by
+ * one client, took the broker from 65 to 1,274 MiB). A full fetch that would pass it is answered
+ * without a session, as when every slot is busy; an incremental one that grows past it loses its
+ * session (FETCH_SESSION_ID_NOT_FOUND), as one past `fetchSessionPartitionsMax` does.
+ */
+export const fetchSessionCachePartitionsMax = 100_000;
 
 /** Epoch 0 opens a session, -1 closes one (or asks for none); both carry a full request. */
 const initialEpoch = 0;
@@ -77,15 +85,36 @@ export class FetchSessionCache {
   readonly #clock: Clock;
   readonly #slotsMax: number;
   readonly #evictionIdleMs: number;
+  readonly #partitionsMax: number;
+  /** Partitions every session holds, together. */
+  #held = 0;
 
-  constructor(clock: Clock, slotsMax = fetchSessionsMax, evictionIdleMs = fetchSessionEvictionIdleMs) {
+  constructor(
+    clock: Clock,
+    slotsMax = fetchSessionsMax,
+    evictionIdleMs = fetchSessionEvictionIdleMs,
+    partitionsMax = fetchSessionCachePartitionsMax,
+  ) {
     this.#clock = clock;
     this.#slotsMax = slotsMax;
     this.#evictionIdleMs = evictionIdleMs;
+    this.#partitionsMax = partitionsMax;
   }
 
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** Partitions the sessions hold, together. */
+  get partitions(): number {
+    return this.#held;
+  }
+
+  #drop(id: number): void {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return;
+    this.#held -= session.partitions.size;
+    this.#sessions.delete(id);
   }
 
   /** Decides how a Fetch (v7+) is served, opening, updating or closing its session. */
@@ -93,23 +122,26 @@ export class FetchSessionCache {
     const now = this.#clock.now();
     if (request.sessionEpoch === initialEpoch || request.sessionEpoch === finalEpoch) {
       // A full request replaces whatever session the id named (KIP-227).
-      if (request.sessionId !== 0) this.#sessions.delete(request.sessionId);
+      if (request.sessionId !== 0) this.#drop(request.sessionId);
       if (request.sessionEpoch === finalEpoch || request.partitions.length > fetchSessionPartitionsMax)
         return { kind: 'sessionless', partitions: request.partitions };
-      const session = this.#open(now);
+      const session = this.#open(now, request.partitions.length);
       if (session === null) return { kind: 'sessionless', partitions: request.partitions };
       for (const p of request.partitions) upsert(session, p);
+      this.#held += session.partitions.size;
       return { kind: 'full', session };
     }
     const session = this.#sessions.get(request.sessionId);
     if (session === undefined) return { kind: 'error', errorCode: KafkaError.fetchSessionIdNotFound };
     if (request.sessionEpoch !== session.nextEpoch)
       return { kind: 'error', errorCode: KafkaError.invalidFetchSessionEpoch };
+    const before = session.partitions.size;
     for (const t of request.forgotten)
       for (const partition of t.partitions) session.partitions.delete(keyOf(t.topic, partition));
     for (const p of request.partitions) upsert(session, p);
-    if (session.partitions.size > fetchSessionPartitionsMax) {
-      this.#sessions.delete(session.id);
+    this.#held += session.partitions.size - before;
+    if (session.partitions.size > fetchSessionPartitionsMax || this.#held > this.#partitionsMax) {
+      this.#drop(session.id);
       return { kind: 'error', errorCode: KafkaError.fetchSessionIdNotFound };
     }
     session.nextEpoch = session.nextEpoch === 0x7fffffff ? 1 : session.nextEpoch + 1;
@@ -120,12 +152,16 @@ export class FetchSessionCache {
     return { kind: 'incremental', session };
   }
 
-  /** A new session, evicting the least recently used one if it has been idle long enough. */
-  #open(now: number): FetchSession | null {
-    if (this.#sessions.size >= this.#slotsMax) {
+  /**
+   * A new session for `partitions`, evicting the least recently used ones while a slot or room for
+   * them is wanting and they have been idle long enough; null when that is not enough.
+   */
+  #open(now: number, partitions: number): FetchSession | null {
+    if (partitions > this.#partitionsMax) return null;
+    while (this.#sessions.size >= this.#slotsMax || this.#held + partitions > this.#partitionsMax) {
       const oldest = this.#sessions.values().next().value;
       if (oldest === undefined || now - oldest.lastUsedMs < this.#evictionIdleMs) return null;
-      this.#sessions.delete(oldest.id);
+      this.#drop(oldest.id);
     }
     let id = 0;
     // Ids are random so a client cannot guess another's session; 0 means none.

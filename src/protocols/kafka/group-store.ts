@@ -48,6 +48,11 @@ export class GroupStore {
     return this.#core.saveGroupMembership(id, membership);
   }
 
+  /** Whether the group holds committed offsets. */
+  hasOffsets(groupId: string): boolean {
+    return this.#core.groupOffsets(groupId).length > 0;
+  }
+
   /** The group is deleted (DeleteGroups): its record and its offsets go. */
   remove(groupId: string): Promise<void> {
     return this.#core.deleteGroup(groupId);
