@@ -12,7 +12,7 @@ import { status } from '@grpc/grpc-js';
 import { WebSocketServer } from 'ws';
 import type { IngressBudget } from '../ingress.js';
 import type { ListenerContext } from '../listener.js';
-import { httpServer, securityOf } from '../serve.js';
+import { type AddressCap, capPerAddress, httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
 import { webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { RestAdmission } from './admission.js';
@@ -389,6 +389,13 @@ function listWebSocket(caller: Caller, socket: Socket, sink: { end(error?: Error
   );
 }
 
+/** A socket past `webConnectionsPerAddressMax` is answered 503 in KubeMQ's envelope. */
+const tooManyFromAddress = {
+  contentType: 'application/json; charset=UTF-8',
+  body: (connectionsMax: number) =>
+    envelope(true, `more than ${connectionsMax} connections from this address; retry later`, 'null'),
+};
+
 /**
  * How often Node looks for requests past their head or whole-request time: its default (30 s) let a
  * head sent a byte at a time hold its socket three times `handshakeTimeoutMs`.
@@ -415,7 +422,10 @@ export function restServer(server: KubemqServer, context: ListenerContext): Serv
     requestTimeout: Math.max(server.limits.requestTimeoutMs, handshakeTimeoutMs),
     connectionsCheckingInterval: timeoutCheckMs,
   };
-  const http = httpServer(securityOf(context), options, (req, res) => {
+  const security = securityOf(context);
+  let cap: AddressCap | undefined;
+  const http = httpServer(security, options, (req, res) => {
+    if (cap?.request(req, res) === false) return;
     serve(server, table, admission, req, res).catch((err: unknown) => {
       // The client went away while its body was read: nothing failed on this side.
       if (res.socket === null || res.socket.destroyed) {
@@ -426,9 +436,11 @@ export function restServer(server: KubemqServer, context: ListenerContext): Serv
       if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));
     });
   });
+  cap = capPerAddress(http, security, context.config.webConnectionsPerAddressMax, tooManyFromAddress);
   admission.watch(http, context.tls !== undefined);
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (!cap.upgrade(req, socket)) return;
     upgrade(server, { wss, admission, ingress: context.ingress }, req, socket, head);
   });
   http.on('close', () => {

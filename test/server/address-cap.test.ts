@@ -1,0 +1,124 @@
+/**
+ * `webConnectionsPerAddressMax` on the KubeMQ REST/WebSocket and MQTT over WebSocket listeners: one
+ * client address may hold at most that many sockets on each, a socket without a whole request gives
+ * way to a newcomer, and past the cap the newcomer is answered 503 with Retry-After. Before the cap,
+ * one address could open sockets until the process ran out of descriptors. The whole of 127/8 is
+ * loopback on Linux, so a client bound to 127.0.0.2 is another address to the broker.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { startTestBroker, type TestBroker } from '../../testing/broker.js';
+import { sleep, until } from '../../testing/wait.js';
+
+const webConnectionsPerAddressMax = 4;
+const otherAddress = '127.0.0.2';
+
+let broker: TestBroker;
+before(async () => {
+  broker = await startTestBroker({ listeners: ['rest', 'mqttWs'], webConnectionsPerAddressMax });
+});
+after(() => broker.stop());
+
+interface Answer {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  readonly body: string;
+}
+
+/** GET `path` on a new socket, from `localAddress`. */
+function get(port: number, path: string, localAddress = '127.0.0.1'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, localAddress, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }),
+      );
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A WebSocket opened from `localAddress`: it resolves open, or with the status it was refused. */
+function openWs(url: string, localAddress = '127.0.0.1', protocol?: string): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocol === undefined ? [] : [protocol], { localAddress });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.once('error', reject);
+  });
+}
+
+async function openAll(count: number, url: string, protocol?: string): Promise<WebSocket[]> {
+  const opened = await Promise.all(Array.from({ length: count }, () => openWs(url, '127.0.0.1', protocol)));
+  return opened.map((ws) => {
+    assert.ok(ws instanceof WebSocket, `upgrade refused with ${String(ws)}`);
+    return ws;
+  });
+}
+
+function closeAll(sockets: readonly WebSocket[]): Promise<unknown> {
+  return Promise.all(
+    sockets.map((ws) => new Promise((resolve) => (ws.once('close', resolve), ws.terminate()))),
+  );
+}
+
+const subscribe = (i: number) =>
+  `ws://127.0.0.1:${broker.port('rest')}/subscribe/events?client_id=cap${i}&channel=cap&subscribe_type=events`;
+
+test('KubeMQ: an address at its cap of WebSockets gets 503 with Retry-After; another address is served', async () => {
+  const port = broker.port('rest');
+  const held = await Promise.all(
+    Array.from({ length: webConnectionsPerAddressMax }, (_, i) => openWs(subscribe(i))),
+  );
+  const sockets = held.filter((ws): ws is WebSocket => ws instanceof WebSocket);
+  assert.equal(sockets.length, webConnectionsPerAddressMax);
+  const refused = await get(port, '/ping');
+  assert.equal(refused.status, 503);
+  assert.equal(refused.retryAfter, '5');
+  assert.match(refused.body, /"is_error":true,"message":"more than 4 connections from this address/);
+  assert.equal(await openWs(subscribe(99)), 503, 'an upgrade past the cap is refused too');
+  assert.equal((await get(port, '/ping', otherAddress)).status, 200, 'another address is served');
+  const other = await openWs(subscribe(98), otherAddress);
+  assert.ok(other instanceof WebSocket, 'another address is upgraded');
+  await closeAll(sockets.slice(0, 1));
+  await until(async () => (await get(port, '/ping')).status === 200, 3000);
+  await closeAll([...sockets.slice(1), other]);
+});
+
+test('KubeMQ: sockets that have sent no whole request give way to a new one from their address', async () => {
+  const port = broker.port('rest');
+  const idle: Socket[] = [];
+  for (let i = 0; i < webConnectionsPerAddressMax; i++) {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    idle.push(socket);
+    await sleep(5);
+  }
+  assert.equal((await get(port, '/ping')).status, 200);
+  await until(() => idle[0]?.destroyed === true || idle[0]?.readableEnded === true, 2000);
+  for (const socket of idle) socket.destroy();
+});
+
+test('MQTT over WebSocket: an address at its cap gets 503 with Retry-After; another address is served', async () => {
+  const url = `ws://127.0.0.1:${broker.port('mqttWs')}/mqtt`;
+  const sockets = await openAll(webConnectionsPerAddressMax, url, 'mqtt');
+  const refused = await get(broker.port('mqttWs'), '/mqtt');
+  assert.equal(refused.status, 503);
+  assert.equal(refused.retryAfter, '5');
+  assert.equal(await openWs(url, '127.0.0.1', 'mqtt'), 503);
+  const other = await openWs(url, otherAddress, 'mqtt');
+  assert.ok(other instanceof WebSocket, 'another address is upgraded');
+  await closeAll([...sockets, other]);
+});
