@@ -14,7 +14,7 @@ import type { IngressBudget } from '../ingress.js';
 import type { ListenerContext } from '../listener.js';
 import { type AddressCap, capPerAddress, httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
-import { webSocketServerOptions, webSocketTransport } from '../transport.js';
+import { type TooBig, webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { RestAdmission } from './admission.js';
 import { asFailure, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -356,7 +356,10 @@ function upgradeAs(server: KubemqServer, shared: Upgrades, caller: Caller, upgra
       () =>
         wss.handleUpgrade(req, socket, head, (ws) => {
           // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
-          const transport = webSocketTransport(ws, req.socket as Socket, { text: true });
+          const transport = webSocketTransport(ws, req.socket as Socket, {
+            text: true,
+            tooBig: tooBig(server.limits.jsonBytesMax),
+          });
           if (stream === undefined || take === undefined) return sink.attach(transport, undefined, ingress);
           const onText = (text: string) => {
             try {
@@ -372,6 +375,18 @@ function upgradeAs(server: KubemqServer, shared: Upgrades, caller: Caller, upgra
         refuse(socket, refusalStatus(err), envelope(true, asFailure(err).message, 'null'));
       },
     );
+}
+
+/**
+ * A message past `jsonBytesMax`: KubeMQ's error envelope, as its server sends when a subscription's
+ * socket fails, then 1009 (RFC 6455 §7.4.1) with the limit as the reason.
+ */
+function tooBig(jsonBytesMax: number): TooBig {
+  const text = `message larger than ${jsonBytesMax} bytes (jsonBytesMax): the connection is closed`;
+  return {
+    farewell: envelope(true, text, 'null'),
+    reason: `message over ${jsonBytesMax} bytes (jsonBytesMax)`,
+  };
 }
 
 /** A WebSocket is listed in `/api/connections` while it lasts (./presence.ts); an operator's close ends it. */
