@@ -6,12 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { kubemqListeners } from '../../../src/protocols/kubemq/index.js';
-import { type KubemqTestBroker, startKubemqBroker } from '../../../testing/kubemq-harness.js';
+import {
+  call,
+  type KubemqTestBroker,
+  rawClient,
+  startKubemqBroker,
+  utf8,
+} from '../../../testing/kubemq-harness.js';
 
 const jsonBytesMax = 64 * 1024;
 const messageBytesMax = 64 * 1024;
+/** The largest gRPC message: the largest body and 1 MiB for the other fields. */
+const frameBytesMax = messageBytesMax + 1024 * 1024;
 
 let server: KubemqTestBroker;
 before(async () => {
@@ -54,3 +63,28 @@ for (const path of ['/send/stream', '/subscribe/events?client_id=big&channel=big
     assert.equal(envelope['data'], null);
   });
 }
+
+test('gRPC: a request past the largest message is RESOURCE_EXHAUSTED naming the size and messageBytesMax', async () => {
+  const client = rawClient(server.address);
+  try {
+    const size = frameBytesMax + 4096;
+    const event = { EventID: 'e', ClientID: 'c', Channel: 'big', Body: utf8('x'.repeat(size)) };
+    const refused = await call(client, 'SendEvent', event).then(
+      () => assert.fail('an oversized request was taken'),
+      (err: { code: number; details: string }) => err,
+    );
+    assert.equal(refused.code, status.RESOURCE_EXHAUSTED);
+    assert.match(
+      refused.details,
+      new RegExp(
+        `^grpc: received message larger than max \\((\\d+) vs\\. ${frameBytesMax}\\): Switchyard takes ` +
+          `KubeMQ messages of at most ${frameBytesMax} bytes, a body of messageBytesMax \\(${messageBytesMax}\\)`,
+      ),
+    );
+    const announced = Number(/\((\d+) vs/.exec(refused.details)?.[1]);
+    assert.ok(announced > size && announced < size + 100, `the size named, ${announced}, is the request's`);
+    assert.ok((await call(client, 'Ping', {}))['Host'], 'the connection serves on');
+  } finally {
+    client.close();
+  }
+});
