@@ -7,10 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { after, afterEach, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { startTestBroker, type TestBroker } from '../../testing/broker.js';
+import { makeTestPki, opensslMissing } from '../../testing/tls.js';
 import { sleep, until } from '../../testing/wait.js';
 
 const webConnectionsPerAddressMax = 4;
@@ -131,4 +133,46 @@ test('MQTT over WebSocket: an address at its cap gets 503 with Retry-After; anot
   const other = await openWs(url, otherAddress, 'mqtt');
   assert.ok(other instanceof WebSocket, 'another address is upgraded');
   assert.equal(sockets.length, webConnectionsPerAddressMax);
+});
+
+test('KubeMQ over TLS: the TLS sockets are counted, and the one past the cap gets 503', {
+  skip: opensslMissing,
+}, async () => {
+  const pki = makeTestPki();
+  const secure = await startTestBroker({
+    listeners: ['rest'],
+    webConnectionsPerAddressMax: 2,
+    tlsCertFile: pki.server.cert,
+    tlsKeyFile: pki.server.key,
+  });
+  const ca = pki.read(pki.caFile);
+  const port = secure.port('rest');
+  const url = (i: number) =>
+    `wss://127.0.0.1:${port}/subscribe/events?client_id=tls${i}&channel=cap&subscribe_type=events`;
+  const open = (i: number) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url(i), { ca, handshakeTimeout: 5000 });
+      opened.push(ws);
+      ws.once('open', () => resolve(ws));
+      ws.on('error', reject);
+    });
+  const ping = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/ping', ca, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    assert.equal(await ping(), 200, 'a request on its own is served');
+    await Promise.all([open(1), open(2)]);
+    assert.equal(await ping(), 503, 'past the cap of 2 upgraded WebSockets');
+  } finally {
+    await closeAll(opened.splice(0));
+    await secure.stop();
+    pki.remove();
+  }
 });
