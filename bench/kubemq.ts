@@ -172,7 +172,11 @@ async function relayRows(): Promise<Row[]> {
 async function switchyardRows(): Promise<Row[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-kubemq-bench-'));
   const grpc = await freePort();
-  const broker = await startCli(['--data-dir', dataDir, ...listenerFlags({ grpc }), '--log-level', 'warn']);
+  // Its four cases may each take up to caseTimeoutMs: startCli's default lifetime (60 s) killed the
+  // broker mid-run at a load of 20 on this machine.
+  const broker = await startCli(['--data-dir', dataDir, ...listenerFlags({ grpc }), '--log-level', 'warn'], {
+    lifetimeMs: 4 * caseTimeoutMs,
+  });
   // The process listening on the gRPC port is the broker (as the MQTT bench finds its broker).
   const ss = execFileSync('ss', ['-ltnpH', `sport = :${grpc}`], { encoding: 'utf8' });
   const server = { name: 'Switchyard', pid: Number(/pid=(\d+)/.exec(ss)?.[1]) };

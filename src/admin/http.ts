@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../core/api.js';
 import { internalPrincipal, type Principal } from '../core/entry/context.js';
 import { httpServer, type Security } from '../protocols/serve.js';
+import { type ConnectionSlotLimits, ConnectionSlots } from '../shared/connection-slots.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
@@ -22,7 +23,6 @@ import {
   realm,
 } from './access.js';
 import { isAssetPath, serveAsset } from './assets.js';
-import { type AdminConnectionLimits, AdminConnections } from './connections.js';
 import { HttpError } from './errors.js';
 import { extensionRoutes } from './extensions.js';
 import type { Json } from './json.js';
@@ -55,7 +55,7 @@ import { historiesOf, queueTotals, sampled } from './samples.js';
 import { csrfHeader, defaultSessionLimits, type SessionLimits, Sessions } from './sessions.js';
 import * as views from './views.js';
 
-export interface AdminLimits extends AdminConnectionLimits, Partial<SessionLimits> {
+export interface AdminLimits extends Required<ConnectionSlotLimits>, Partial<SessionLimits> {
   /** Time for a request's line and headers to arrive (a request is only a head: GET and HEAD). */
   readonly headersTimeoutMs: number;
   /** A keep-alive socket without a request for this long is closed. */
@@ -493,7 +493,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, server: Server)
 
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
   const { limits } = options;
-  const connections = new AdminConnections(limits);
+  const connections = new ConnectionSlots(limits);
   const security = options.security ?? { tls: undefined, handshakeTimeoutMs: 0, logger: options.logger };
   const sessions = new Sessions(options.core.clock, {
     sessionTtlMs: limits.sessionTtlMs ?? defaultSessionLimits.sessionTtlMs,
@@ -522,7 +522,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   );
   // A socket that sends nothing at all never starts a header timeout: this closes it.
   server.timeout = Math.max(limits.headersTimeoutMs, limits.idleTimeoutMs);
-  server.on('connection', (socket: Socket) => connections.admit(socket));
+  server.on('connection', (socket: Socket) => {
+    if (!connections.admit(socket)) socket.destroy();
+  });
   const port = await listenOn(server, options.host, options.port);
   server.on('error', (err) => options.logger.error({ err }, 'admin listener error'));
   let closing: Promise<void> | undefined;

@@ -150,6 +150,7 @@ export interface Config {
   httpIdleTimeoutMs: number;
   httpConnectionsMax: number;
   httpConnectionsPerAddressMax: number;
+  webConnectionsPerAddressMax: number;
   shutdownTimeoutMs: number;
   mqttConnectionsMax: number;
   mqttPacketBytesMax: number;
@@ -301,6 +302,7 @@ export const configDefault: Config = {
   httpIdleTimeoutMs: 5000,
   httpConnectionsMax: 256,
   httpConnectionsPerAddressMax: 32,
+  webConnectionsPerAddressMax: 1000,
   shutdownTimeoutMs: 10_000,
   mqttConnectionsMax: 200_000,
   mqttPacketBytesMax: 1024 * 1024,
@@ -803,6 +805,15 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, countMax),
     group: 'Connections',
     description: 'Admin HTTP connections from one client address, under the same rule.',
+  },
+  webConnectionsPerAddressMax: {
+    type: integer(1, countMax),
+    group: 'Connections',
+    description:
+      'Connections from one client address to each KubeMQ REST/WebSocket and MQTT over WebSocket ' +
+      'listener (plain and TLS), under the admin rule: a new one beyond it replaces the oldest that ' +
+      'has not sent a whole request, or is answered 503 with Retry-After when every one is busy ' +
+      '(an upgraded WebSocket always is).',
   },
   shutdownTimeoutMs: {
     type: integer(1, 600_000),

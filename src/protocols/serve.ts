@@ -9,13 +9,17 @@
 import {
   createServer as createHttpServer,
   type Server as HttpServer,
+  type IncomingMessage,
   type RequestListener,
   type ServerOptions,
+  type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import type { Config } from '../config/schema.js';
+import { ConnectionSlots } from '../shared/connection-slots.js';
 import type { Logger } from '../shared/logger.js';
 import { listenOn } from '../shared/net.js';
 import type { ListenerContext, RunningListener } from './listener.js';
@@ -172,4 +176,79 @@ export function httpServer(
   watchHandshakes(security, server);
   followReloads(server, tls);
   return server;
+}
+
+/** Seconds a client refused for its address's cap is told to wait (`Retry-After`). */
+const refusedRetryAfterSeconds = 5;
+/** A refused socket that sends no request within this long is closed unanswered. */
+const refusedWaitMs = 2000;
+
+/** What a refused client is answered with, in its surface's own form. */
+export interface Refusal {
+  readonly contentType: string;
+  body(connectionsPerAddressMax: number): string;
+}
+
+/** The per-address cap of one HTTP face: each request and upgrade asks it first. */
+export interface AddressCap {
+  /** False when the socket was over its address's cap: then `res` has been answered 503. */
+  request(req: IncomingMessage, res: ServerResponse): boolean;
+  /** False when the socket was over its address's cap: then `socket` has been answered 503. */
+  upgrade(req: IncomingMessage, socket: Duplex): boolean;
+}
+
+/**
+ * Caps the sockets one client address holds on `http` (the admin API's rule, ../shared/connection-slots.ts).
+ * A socket past the cap is answered 503 with `Retry-After` at its first request, or closed after
+ * `refusedWaitMs` without one: an HTTP or WebSocket client then reports "503 Service Unavailable"
+ * rather than a connection reset it would take for a network fault. Under TLS the sockets counted
+ * are the TLS ones, which requests arrive on.
+ */
+export function capPerAddress(
+  http: HttpServer,
+  security: Security,
+  connectionsPerAddressMax: number,
+  refusal: Refusal,
+): AddressCap {
+  const slots = new ConnectionSlots({ connectionsPerAddressMax });
+  const refused = new WeakSet<Socket>();
+  http.on(security.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+    if (slots.admit(socket)) return;
+    refused.add(socket);
+    const timer = setTimeout(() => socket.destroy(), refusedWaitMs);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  const answer = () => {
+    const body = refusal.body(connectionsPerAddressMax);
+    const head = {
+      'content-type': refusal.contentType,
+      'content-length': String(Buffer.byteLength(body)),
+      'retry-after': String(refusedRetryAfterSeconds),
+      connection: 'close',
+    };
+    return { head, body };
+  };
+  return {
+    request(req, res) {
+      if (refused.has(req.socket)) {
+        const { head, body } = answer();
+        res.writeHead(503, head).end(body);
+        return false;
+      }
+      slots.busy(req.socket);
+      res.once('finish', () => slots.idle(req.socket));
+      return true;
+    },
+    upgrade(req, socket) {
+      if (refused.has(req.socket)) {
+        const { head, body } = answer();
+        const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`);
+        socket.end(`HTTP/1.1 503 Service Unavailable\r\n${lines.join('')}\r\n${body}`);
+        return false;
+      }
+      // An upgraded socket stays busy for its life: a WebSocket never gives way to a newcomer.
+      slots.busy(req.socket);
+      return true;
+    },
+  };
 }

@@ -420,6 +420,38 @@ export interface WebSocketTransportOptions {
    * frame in closes the connection (1003).
    */
   readonly text?: boolean;
+  /** What a client is told when its message passes the server's `maxPayload` (ws's bare 1009 else). */
+  readonly tooBig?: TooBig;
+}
+
+/** The answer to a message past `maxPayload`: a last message in the protocol's own form, then 1009. */
+export interface TooBig {
+  /** Sent as a message before the close frame. */
+  readonly farewell?: string;
+  /** The close frame's reason (RFC 6455 §5.5: at most 123 bytes), naming the limit. */
+  readonly reason: string;
+}
+
+/** RFC 6455 §7.4.1: a message too big for the endpoint to process. */
+const messageTooBigCode = 1009;
+/** ws's error code for a message past `maxPayload`. */
+const tooBigErrorCode = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+/** WebSocket readyState: the closing handshake has begun. */
+const closingState = 2;
+
+/**
+ * Answers a message past `maxPayload` as `tooBig` says. ws closes such a connection with a bare 1009
+ * before it reports the error, and has no public hook ahead of that, so this listens on its frame
+ * reader (`_receiver`, ws 8) ahead of ws; where that is not there, ws's own answer stands.
+ */
+function answerTooBig(ws: WebSocket, tooBig: TooBig): void {
+  const receiver = (ws as unknown as { _receiver?: { prependListener?: unknown } })._receiver;
+  if (receiver === undefined || typeof receiver.prependListener !== 'function') return;
+  (receiver as NodeJS.EventEmitter).prependListener('error', (err: { code?: string }) => {
+    if (err.code !== tooBigErrorCode || ws.readyState !== 1) return;
+    if (tooBig.farewell !== undefined) ws.send(tooBig.farewell, { binary: false });
+    ws.close(messageTooBigCode, tooBig.reason);
+  });
 }
 
 /**
@@ -451,7 +483,12 @@ class WebSocketTransport extends BaseTransport implements Transport {
     this.localPort = socket.localPort;
     this.remotePort = socket.remotePort;
     this.tls = 'encrypted' in socket ? tlsStateOf(socket as TLSSocket) : undefined;
-    ws.on('error', () => ws.terminate());
+    // An error with the closing handshake begun (ws closes on a protocol error, with its code) lets
+    // the close frame out; ws's closeTimeout ends the socket if the client never answers it.
+    ws.on('error', () => {
+      if (ws.readyState !== closingState) ws.terminate();
+    });
+    if (options.tooBig !== undefined) answerTooBig(ws, options.tooBig);
     ws.on('close', () => this.markClosed());
     if (ws.readyState >= 2) this.markClosed();
   }

@@ -31,6 +31,7 @@ import {
 import type { IngressAccount, IngressBudget } from '../ingress.js';
 import { peerCertificateOf } from '../tls.js';
 import { asFailure } from './errors.js';
+import { messageLimitOf, nameLimitOn } from './grpc-limits.js';
 import type { CallEnds } from './presence.js';
 import type { KubemqLogin, KubemqServer } from './server.js';
 
@@ -76,7 +77,10 @@ export function loginInterceptor(
   ingress: IngressBudget | undefined,
 ): ServerInterceptor {
   const waiting = new Map<string, number>();
+  const limit = messageLimitOf(server.limits.messageBytesMax);
   return (_method, call: ServerInterceptingCallInterface) => {
+    // The first interceptor, so `call` is grpc-js's base call, whose refusals of a large message this names.
+    nameLimitOn(call, limit);
     const gone = new AbortController();
     return new ServerInterceptingCall(call, {
       start: (next) =>

@@ -23,6 +23,7 @@ import { Downstream, Upstream } from './downstream.js';
 import { asFailure, fail, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
 import { sendStoreEvent, subscribeEventsStore } from './events-store.js';
+import { messageLimitOf } from './grpc-limits.js';
 import { ping, queuesInfo } from './info.js';
 import { kubemqService, responseEncoder } from './proto.js';
 import { QueueTransaction } from './queue-transaction.js';
@@ -366,9 +367,7 @@ export function serviceImplementation(server: KubemqServer): UntypedServiceImple
 
 /** `ingress`: the broker's budget, which calls waiting for their login are charged to (./admission.ts). */
 export function grpcServer(server: KubemqServer, ingress?: IngressBudget): Server {
-  const bytesMax = server.limits.messageBytesMax;
-  // Room for the largest body plus the fields around it.
-  const frameBytesMax = bytesMax + 1024 * 1024;
+  const { frameBytesMax } = messageLimitOf(server.limits.messageBytesMax);
   const grpc = new Server({
     'grpc.max_receive_message_length': frameBytesMax,
     'grpc.max_send_message_length': frameBytesMax,

@@ -12,9 +12,9 @@ import { status } from '@grpc/grpc-js';
 import { WebSocketServer } from 'ws';
 import type { IngressBudget } from '../ingress.js';
 import type { ListenerContext } from '../listener.js';
-import { httpServer, securityOf } from '../serve.js';
+import { type AddressCap, capPerAddress, httpServer, securityOf } from '../serve.js';
 import { tlsStateOf } from '../tls.js';
-import { webSocketServerOptions, webSocketTransport } from '../transport.js';
+import { type TooBig, webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { RestAdmission } from './admission.js';
 import { asFailure, KubemqFailure, Texts, tokenExpired } from './errors.js';
 import { sendEvent, subscribeEvents } from './events.js';
@@ -356,7 +356,10 @@ function upgradeAs(server: KubemqServer, shared: Upgrades, caller: Caller, upgra
       () =>
         wss.handleUpgrade(req, socket, head, (ws) => {
           // Text frames only, as KubeMQ (a binary frame is its Error 204, and is skipped).
-          const transport = webSocketTransport(ws, req.socket as Socket, { text: true });
+          const transport = webSocketTransport(ws, req.socket as Socket, {
+            text: true,
+            tooBig: tooBig(server.limits.jsonBytesMax),
+          });
           if (stream === undefined || take === undefined) return sink.attach(transport, undefined, ingress);
           const onText = (text: string) => {
             try {
@@ -374,6 +377,18 @@ function upgradeAs(server: KubemqServer, shared: Upgrades, caller: Caller, upgra
     );
 }
 
+/**
+ * A message past `jsonBytesMax`: KubeMQ's error envelope, as its server sends when a subscription's
+ * socket fails, then 1009 (RFC 6455 §7.4.1) with the limit as the reason.
+ */
+function tooBig(jsonBytesMax: number): TooBig {
+  const text = `message larger than ${jsonBytesMax} bytes (jsonBytesMax): the connection is closed`;
+  return {
+    farewell: envelope(true, text, 'null'),
+    reason: `message over ${jsonBytesMax} bytes (jsonBytesMax)`,
+  };
+}
+
 /** A WebSocket is listed in `/api/connections` while it lasts (./presence.ts); an operator's close ends it. */
 function listWebSocket(caller: Caller, socket: Socket, sink: { end(error?: Error): void }): void {
   caller.register(
@@ -388,6 +403,13 @@ function listWebSocket(caller: Caller, socket: Socket, sink: { end(error?: Error
       sink.end(new KubemqFailure(`connection closed by an operator: ${reason}`, status.UNAVAILABLE)),
   );
 }
+
+/** A socket past `webConnectionsPerAddressMax` is answered 503 in KubeMQ's envelope. */
+const tooManyFromAddress = {
+  contentType: 'application/json; charset=UTF-8',
+  body: (connectionsMax: number) =>
+    envelope(true, `more than ${connectionsMax} connections from this address; retry later`, 'null'),
+};
 
 /**
  * How often Node looks for requests past their head or whole-request time: its default (30 s) let a
@@ -415,7 +437,10 @@ export function restServer(server: KubemqServer, context: ListenerContext): Serv
     requestTimeout: Math.max(server.limits.requestTimeoutMs, handshakeTimeoutMs),
     connectionsCheckingInterval: timeoutCheckMs,
   };
-  const http = httpServer(securityOf(context), options, (req, res) => {
+  const security = securityOf(context);
+  let cap: AddressCap | undefined;
+  const http = httpServer(security, options, (req, res) => {
+    if (cap?.request(req, res) === false) return;
     serve(server, table, admission, req, res).catch((err: unknown) => {
       // The client went away while its body was read: nothing failed on this side.
       if (res.socket === null || res.socket.destroyed) {
@@ -426,9 +451,11 @@ export function restServer(server: KubemqServer, context: ListenerContext): Serv
       if (!res.headersSent) reply(server, res, 500, envelope(true, 'internal error', 'null'));
     });
   });
+  cap = capPerAddress(http, security, context.config.webConnectionsPerAddressMax, tooManyFromAddress);
   admission.watch(http, context.tls !== undefined);
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (!cap.upgrade(req, socket)) return;
     upgrade(server, { wss, admission, ingress: context.ingress }, req, socket, head);
   });
   http.on('close', () => {

@@ -5,11 +5,19 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
 import { PerCore } from '../per-core.js';
-import { type Acceptor, httpServer, securityOf, serveTransports } from '../serve.js';
+import {
+  type Acceptor,
+  type AddressCap,
+  capPerAddress,
+  httpServer,
+  securityOf,
+  serveTransports,
+} from '../serve.js';
 import { closeWithin, type Transport, webSocketServerOptions, webSocketTransport } from '../transport.js';
 import { MqttConnection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
@@ -20,6 +28,13 @@ export const webSocketPath = '/mqtt';
 const httpCheckMs = 1000;
 /** How long connections told the server is going get to close before they are dropped. */
 const shutdownGraceMs = 1000;
+
+/** A socket past `webConnectionsPerAddressMax` is answered 503 in plain text. */
+const tooManyFromAddress = {
+  contentType: 'text/plain; charset=utf-8',
+  body: (connectionsMax: number) =>
+    `more than ${connectionsMax} connections from this address; retry later\n`,
+};
 
 const servers = new PerCore<MqttServer>((server) => server.close());
 
@@ -81,22 +96,33 @@ async function startWebSocket(context: ListenerContext, options: MqttOptions): P
   const acceptor = mqttAcceptor(context, options);
   // The upgrade request gets the handshake time, checked every second (Node checks every 30 s by default).
   const timeoutMs = context.config.handshakeTimeoutMs;
+  const security = securityOf(context);
+  let cap: AddressCap | undefined;
   const http = httpServer(
-    securityOf(context),
+    security,
     { headersTimeout: timeoutMs, requestTimeout: timeoutMs, connectionsCheckingInterval: httpCheckMs },
-    (_req, res) => res.writeHead(426).end('MQTT over WebSocket at /mqtt\n'),
+    (req, res) => {
+      if (cap?.request(req, res) !== false) res.writeHead(426).end('MQTT over WebSocket at /mqtt\n');
+    },
   );
+  cap = capPerAddress(http, security, context.config.webConnectionsPerAddressMax, tooManyFromAddress);
   const wss = new WebSocketServer({
-    server: http,
+    noServer: true,
     path: webSocketPath,
     maxPayload: acceptor.server.limits.packetBytesMax + 8,
     ...webSocketServerOptions,
     handleProtocols: (protocols) =>
       protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
   });
-  wss.on('connection', (ws, request: IncomingMessage) =>
-    acceptor.accept(webSocketTransport(ws, request.socket as Socket)),
-  );
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    // ws's own handling, once the address's cap has let the socket through (ws answers 400 off the path).
+    if (cap.upgrade(req, socket)) {
+      wss.handleUpgrade(req, socket, head, (ws) =>
+        acceptor.accept(webSocketTransport(ws, req.socket as Socket)),
+      );
+    }
+  });
   http.on('error', (err) => context.logger.error({ err }, 'listener error'));
   let port: number;
   try {

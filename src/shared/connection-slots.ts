@@ -1,20 +1,23 @@
 /**
- * Who may hold a socket of the admin listener. Monitoring must get through while slow clients try to
- * hold every slot (slowloris: headers sent one byte at a time, or nothing at all), so a socket that
- * has not sent a whole request — a new one, or a keep-alive one between requests — holds its slot only
- * until someone needs it:
+ * Who may hold a socket of an HTTP listener (the admin API, KubeMQ REST and WebSocket, MQTT over
+ * WebSocket). Others must get through while slow or greedy clients try to hold every slot (slowloris:
+ * heads sent one byte at a time, or nothing at all; or one address opening thousands of sockets), so a
+ * socket that has not sent a whole request — a new one, or a keep-alive one between requests — holds
+ * its slot only until someone needs it:
  *
- * - At most `connectionsMax` sockets, and `connectionsPerAddressMax` from one client address.
+ * - At most `connectionsMax` sockets (when set), and `connectionsPerAddressMax` from one client address.
  * - When a new socket would pass either cap, the socket under that cap that has waited longest without
  *   a whole request is closed in its place. Only when every socket there is in the middle of a request
- *   is the new one refused.
+ *   (or upgraded to a WebSocket, which stays busy for its life) is the new one refused, and the caller
+ *   decides how (`admit` answers false).
  *
- * Node's own header, request and keep-alive timeouts (./http.ts) close slow and idle sockets in any case.
+ * Node's own header, request and keep-alive timeouts close slow and idle sockets in any case.
  */
 import type { Socket } from 'node:net';
 
-export interface AdminConnectionLimits {
-  readonly connectionsMax: number;
+export interface ConnectionSlotLimits {
+  /** Sockets of the listener; no bound of its own when absent (the process's descriptors are). */
+  readonly connectionsMax?: number;
   readonly connectionsPerAddressMax: number;
 }
 
@@ -24,35 +27,37 @@ interface Slot {
   waitingSinceMs: number | undefined;
 }
 
-export class AdminConnections {
-  readonly #limits: AdminConnectionLimits;
+export class ConnectionSlots {
+  readonly #limits: ConnectionSlotLimits;
   readonly #slots = new Map<Socket, Slot>();
   readonly #byAddress = new Map<string, Set<Socket>>();
   #evictions = 0;
+  #refusals = 0;
 
-  constructor(limits: AdminConnectionLimits) {
+  constructor(limits: ConnectionSlotLimits) {
     this.#limits = limits;
   }
 
-  /** A new socket: makes room for it, or destroys it when there is none. */
-  admit(socket: Socket): void {
+  /** A new socket: makes room for it and answers true, or answers false when there is none. */
+  admit(socket: Socket): boolean {
     const address = socket.remoteAddress ?? '?';
     const fromAddress = this.#byAddress.get(address) ?? new Set<Socket>();
-    if (!this.#room(this.#slots.keys(), this.#slots.size, this.#limits.connectionsMax)) {
-      socket.destroy();
-      return;
-    }
-    if (!this.#room(fromAddress, fromAddress.size, this.#limits.connectionsPerAddressMax)) {
-      socket.destroy();
-      return;
+    const totalMax = this.#limits.connectionsMax ?? Number.POSITIVE_INFINITY;
+    if (
+      !this.#room(this.#slots.keys(), this.#slots.size, totalMax) ||
+      !this.#room(fromAddress, fromAddress.size, this.#limits.connectionsPerAddressMax)
+    ) {
+      this.#refusals++;
+      return false;
     }
     this.#slots.set(socket, { address, waitingSinceMs: Date.now() });
     fromAddress.add(socket);
     this.#byAddress.set(address, fromAddress);
     socket.once('close', () => this.#forget(socket));
+    return true;
   }
 
-  /** A whole request arrived on `socket`. */
+  /** A whole request arrived on `socket` (or it was upgraded: then it stays busy). */
   busy(socket: Socket): void {
     const slot = this.#slots.get(socket);
     if (slot !== undefined) slot.waitingSinceMs = undefined;
@@ -64,8 +69,8 @@ export class AdminConnections {
     if (slot !== undefined) slot.waitingSinceMs = Date.now();
   }
 
-  stats(): { connections: number; evictions: number } {
-    return { connections: this.#slots.size, evictions: this.#evictions };
+  stats(): { connections: number; evictions: number; refusals: number } {
+    return { connections: this.#slots.size, evictions: this.#evictions, refusals: this.#refusals };
   }
 
   /** True when below `max`, or after closing the longest-waiting of `sockets` to get there. */
