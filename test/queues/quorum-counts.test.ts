@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { QueueOptions } from '../../src/core/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage } from '../../src/storage/types.js';
-import { msg, openQueue, text, tick } from '../../testing/queue-harness.js';
+import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 const persistent = { persistent: true } as const;
 const quorum = (options: QueueOptions = {}): QueueOptions => ({
@@ -161,4 +161,36 @@ test('a returned message is delivered again only once its count is durable', asy
   assert.equal(again?.deliveryCount, 1);
   assert.equal(again?.redelivered, true);
   assert.deepEqual(h.faults, []);
+});
+
+test('a returned message goes to its consumer before later ones, as a quorum queue returns it first', async () => {
+  const h = await openQueue(quorum(), { storage: new MemoryStorage() });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  await h.queue.enqueue(msg('b', persistent)).durable;
+  // basic.qos 1 (per consumer), as most consumers set it.
+  const c = collector('c', { prefetch: 1 });
+  h.queue.consume(c.options);
+  await tick();
+  assert.deepEqual(c.texts(), ['a']);
+  // basic.nack with requeue: the queue gives the credit back as it takes the delivery.
+  h.queue.nack(c.deliveries[0]!.id, true);
+  await tick();
+  assert.deepEqual(c.texts(), ['a', 'a'], 'the returned message first, not b');
+  assert.equal(c.deliveries[1]?.deliveryCount, 1);
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('a message returned over and over does not grow the removals log without bound', async () => {
+  const storage = new MemoryStorage();
+  const watched = gatedAcks(storage, Promise.resolve());
+  const h = await openQueue(quorum(), { storage: watched.storage });
+  await h.queue.enqueue(msg('poison', persistent)).durable;
+  // Each delivery writes one counts record and nothing is ever removed.
+  await nackTimes(h, 1_100);
+  assert.ok((watched.acks()?.startOffset ?? 0) > 0, 'the removals log was truncated behind a snapshot');
+  await h.queue.close();
+  const again = await openQueue(quorum(), { storage });
+  assert.equal(again.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 1_100);
+  await again.queue.close();
 });

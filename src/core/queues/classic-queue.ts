@@ -470,6 +470,9 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #dispatchRound(): void {
+    // A quorum queue serves returned messages before later ones (RabbitMQ's returns come first): none
+    // goes past one whose count is still being written.
+    if (this.#returning !== undefined && this.#returning.size > 0) return;
     for (let n = this.#ready.count; n > 0 && this.#state === 'open'; n--) {
       if (this.#ready.count === 0) return;
       if (this.#headExpired()) {
