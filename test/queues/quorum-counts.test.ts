@@ -194,3 +194,21 @@ test('a message returned over and over does not grow the removals log without bo
   assert.equal(again.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 1_100);
   await again.queue.close();
 });
+
+test('a message published while a return is being counted goes after the returned one', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const c = collector('c', { prefetch: 1 });
+  h.queue.consume(c.options);
+  await tick();
+  h.queue.nack(c.deliveries[0]!.id, true);
+  // Nothing else is ready: the new message must not take the consumer's free credit before a.
+  await h.queue.enqueue(msg('b', persistent)).durable;
+  open();
+  await tick();
+  assert.deepEqual(c.texts(), ['a', 'a']);
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});

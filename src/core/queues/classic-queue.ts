@@ -150,7 +150,10 @@ export class ClassicQueue implements QueueEngine {
     return { name: this.name, messageCount: this.#readyCount(), consumerCount: this.#consumers.size };
   }
 
-  /** Ready messages, returned ones waiting for their count to be durable included. */
+  /**
+   * Ready messages, returned ones waiting for their count to be durable included: nothing goes
+   * straight to a consumer past those.
+   */
   #readyCount(): number {
     return this.#ready.count + (this.#returning?.size ?? 0);
   }
@@ -392,7 +395,7 @@ export class ClassicQueue implements QueueEngine {
 
   /** ConsumeOptions.offer: with nothing ready (and no dispatch under way) the consumer may take it now. */
   #offered(message: Message): boolean {
-    if (this.#ready.count > 0 || this.#dispatching || this.#state !== 'open') return false;
+    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
     const c = this.#consumers.pick();
     if (c?.options.offer === undefined || !c.options.offer(message)) return false;
     this.#consumers.served(c);
@@ -419,7 +422,7 @@ export class ClassicQueue implements QueueEngine {
    * object: on a queue that keeps up that was every message. False when it must wait.
    */
   #handedStraight(m: QueuedMessage): boolean {
-    if (this.#ready.count > 0 || this.#dispatching || this.#state !== 'open') return false;
+    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
     const c = this.#consumers.pick();
     if (c === undefined) return false;
     this.#consumers.served(c);
