@@ -212,3 +212,20 @@ test('a message published while a return is being counted goes after the returne
   assert.deepEqual(h.faults, []);
   await h.queue.close();
 });
+
+test('x-max-length with reject-publish counts a returned message whose count is being written', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const options = quorum({ lengthMax: 1, overflow: 'reject-publish' });
+  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const d = h.queue.get({ noAck: false, owner: 'o' })!;
+  h.queue.nack(d.id, true);
+  // a is ready again as far as the queue's length goes: RabbitMQ would refuse b.
+  assert.equal(h.queue.enqueue(msg('b', persistent)).accepted, false);
+  open();
+  await tick();
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'a');
+  assert.equal(h.queue.info().messageCount, 0);
+  await h.queue.close();
+});

@@ -384,7 +384,7 @@ export class ClassicQueue implements QueueEngine {
     const policy = this.options.overflow ?? 'drop-head';
     if (policy === 'drop-head') return false;
     const { lengthMax, bytesMax } = this.options;
-    if (lengthMax !== undefined && this.#ready.count + 1 > lengthMax) return true;
+    if (lengthMax !== undefined && this.#readyCount() + 1 > lengthMax) return true;
     return bytesMax !== undefined && this.#ready.bytes + bytes > bytesMax;
   }
 
