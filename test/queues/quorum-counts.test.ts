@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { QueueOptions } from '../../src/core/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage } from '../../src/storage/types.js';
-import { collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
+import { CountingLimit, collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 const persistent = { persistent: true } as const;
 const quorum = (options: QueueOptions = {}): QueueOptions => ({
@@ -228,4 +228,20 @@ test('x-max-length with reject-publish counts a returned message whose count is 
   assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'a');
   assert.equal(h.queue.info().messageCount, 0);
   await h.queue.close();
+});
+
+test('with a channel-wide credit the nacked message still comes back before the next one', async () => {
+  for (const options of [{ durable: true }, quorum()]) {
+    const h = await openQueue(options, { storage: new MemoryStorage() });
+    await h.queue.enqueue(msg('a', persistent)).durable;
+    await h.queue.enqueue(msg('b', persistent)).durable;
+    // basic.qos 1 with global: the credit the nack frees wakes the queue as the delivery is taken.
+    const c = collector('c', { limits: [new CountingLimit(1)] });
+    h.queue.consume(c.options);
+    await tick();
+    h.queue.nack(c.deliveries[0]!.id, true);
+    await tick();
+    assert.deepEqual(c.texts(), ['a', 'a'], options.arguments === undefined ? 'classic' : 'quorum');
+    await h.queue.close();
+  }
 });

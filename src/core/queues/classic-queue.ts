@@ -254,20 +254,39 @@ export class ClassicQueue implements QueueEngine {
 
   nack(id: number, requeue: boolean): void {
     if (id <= this.#deps.idBase || this.#state !== 'open') return;
-    const m = this.#takeUnacked(id);
-    m.deliveryCount++;
-    if (requeue) this.#requeue(m);
-    else this.#deadLetter(m, 'rejected');
+    this.#settling(() => {
+      const m = this.#takeUnacked(id);
+      m.deliveryCount++;
+      if (requeue) this.#requeue(m);
+      else this.#deadLetter(m, 'rejected');
+    });
     this.#dispatch();
   }
 
   requeue(id: number, options: RequeueOptions): void {
     if (id <= this.#deps.idBase || this.#state !== 'open') return;
-    const m = this.#takeUnacked(id);
-    if (options.counted) m.deliveryCount++;
-    if (options.atTail) this.#requeueAtTail(m);
-    else this.#requeue(m);
+    this.#settling(() => {
+      const m = this.#takeUnacked(id);
+      if (options.counted) m.deliveryCount++;
+      if (options.atTail) this.#requeueAtTail(m);
+      else this.#requeue(m);
+    });
     this.#dispatch();
+  }
+
+  /**
+   * Runs `fn`, which takes deliveries back, with dispatch held until it is done: the credit a taken
+   * delivery gives back wakes this queue at once (a channel-wide limit), and a message being returned
+   * must be ready before the one behind it goes out, as RabbitMQ requeues before it delivers again.
+   */
+  #settling(fn: () => void): void {
+    const outer = this.#dispatching;
+    this.#dispatching = true;
+    try {
+      fn();
+    } finally {
+      this.#dispatching = outer;
+    }
   }
 
   holdsStored(offset: number): boolean {
@@ -289,13 +308,15 @@ export class ClassicQueue implements QueueEngine {
     const mine = this.#consumers.all.filter((c) => c.owner === owner);
     for (const c of mine) this.#cancel(c, false);
     const ids = [...(this.#byOwner?.get(owner) ?? [])].filter((id) => id !== noMessageId);
-    for (const id of ids.sort((a, b) => a - b)) {
-      const started = this.#startedFor(id);
-      const m = this.#takeUnacked(id);
-      m.deliveryCount++;
-      if (started) m.expiresAtMs = undefined;
-      this.#requeue(m);
-    }
+    this.#settling(() => {
+      for (const id of ids.sort((a, b) => a - b)) {
+        const started = this.#startedFor(id);
+        const m = this.#takeUnacked(id);
+        m.deliveryCount++;
+        if (started) m.expiresAtMs = undefined;
+        this.#requeue(m);
+      }
+    });
     this.#byOwner?.delete(owner);
     this.#dispatch();
     // Consumers that went with their owner count as cancelled for auto-delete.
