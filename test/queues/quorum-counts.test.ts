@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { QueueOptions } from '../../src/core/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage } from '../../src/storage/types.js';
-import { msg, openQueue, text, tick } from '../../testing/queue-harness.js';
+import { CountingLimit, collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 const persistent = { persistent: true } as const;
 const quorum = (options: QueueOptions = {}): QueueOptions => ({
@@ -161,4 +161,87 @@ test('a returned message is delivered again only once its count is durable', asy
   assert.equal(again?.deliveryCount, 1);
   assert.equal(again?.redelivered, true);
   assert.deepEqual(h.faults, []);
+});
+
+test('a returned message goes to its consumer before later ones, as a quorum queue returns it first', async () => {
+  const h = await openQueue(quorum(), { storage: new MemoryStorage() });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  await h.queue.enqueue(msg('b', persistent)).durable;
+  // basic.qos 1 (per consumer), as most consumers set it.
+  const c = collector('c', { prefetch: 1 });
+  h.queue.consume(c.options);
+  await tick();
+  assert.deepEqual(c.texts(), ['a']);
+  // basic.nack with requeue: the queue gives the credit back as it takes the delivery.
+  h.queue.nack(c.deliveries[0]!.id, true);
+  await tick();
+  assert.deepEqual(c.texts(), ['a', 'a'], 'the returned message first, not b');
+  assert.equal(c.deliveries[1]?.deliveryCount, 1);
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('a message returned over and over does not grow the removals log without bound', async () => {
+  const storage = new MemoryStorage();
+  const watched = gatedAcks(storage, Promise.resolve());
+  const h = await openQueue(quorum(), { storage: watched.storage });
+  await h.queue.enqueue(msg('poison', persistent)).durable;
+  // Each delivery writes one counts record and nothing is ever removed.
+  await nackTimes(h, 1_100);
+  assert.ok((watched.acks()?.startOffset ?? 0) > 0, 'the removals log was truncated behind a snapshot');
+  await h.queue.close();
+  const again = await openQueue(quorum(), { storage });
+  assert.equal(again.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 1_100);
+  await again.queue.close();
+});
+
+test('a message published while a return is being counted goes after the returned one', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const c = collector('c', { prefetch: 1 });
+  h.queue.consume(c.options);
+  await tick();
+  h.queue.nack(c.deliveries[0]!.id, true);
+  // Nothing else is ready: the new message must not take the consumer's free credit before a.
+  await h.queue.enqueue(msg('b', persistent)).durable;
+  open();
+  await tick();
+  assert.deepEqual(c.texts(), ['a', 'a']);
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('x-max-length with reject-publish counts a returned message whose count is being written', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const options = quorum({ lengthMax: 1, overflow: 'reject-publish' });
+  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const d = h.queue.get({ noAck: false, owner: 'o' })!;
+  h.queue.nack(d.id, true);
+  // a is ready again as far as the queue's length goes: RabbitMQ would refuse b.
+  assert.equal(h.queue.enqueue(msg('b', persistent)).accepted, false);
+  open();
+  await tick();
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'a');
+  assert.equal(h.queue.info().messageCount, 0);
+  await h.queue.close();
+});
+
+test('with a channel-wide credit the nacked message still comes back before the next one', async () => {
+  for (const options of [{ durable: true }, quorum()]) {
+    const h = await openQueue(options, { storage: new MemoryStorage() });
+    await h.queue.enqueue(msg('a', persistent)).durable;
+    await h.queue.enqueue(msg('b', persistent)).durable;
+    // basic.qos 1 with global: the credit the nack frees wakes the queue as the delivery is taken.
+    const c = collector('c', { limits: [new CountingLimit(1)] });
+    h.queue.consume(c.options);
+    await tick();
+    h.queue.nack(c.deliveries[0]!.id, true);
+    await tick();
+    assert.deepEqual(c.texts(), ['a', 'a'], options.arguments === undefined ? 'classic' : 'quorum');
+    await h.queue.close();
+  }
 });

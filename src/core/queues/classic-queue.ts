@@ -150,7 +150,10 @@ export class ClassicQueue implements QueueEngine {
     return { name: this.name, messageCount: this.#readyCount(), consumerCount: this.#consumers.size };
   }
 
-  /** Ready messages, returned ones waiting for their count to be durable included. */
+  /**
+   * Ready messages, returned ones waiting for their count to be durable included: nothing goes
+   * straight to a consumer past those.
+   */
   #readyCount(): number {
     return this.#ready.count + (this.#returning?.size ?? 0);
   }
@@ -251,20 +254,39 @@ export class ClassicQueue implements QueueEngine {
 
   nack(id: number, requeue: boolean): void {
     if (id <= this.#deps.idBase || this.#state !== 'open') return;
-    const m = this.#takeUnacked(id);
-    m.deliveryCount++;
-    if (requeue) this.#requeue(m);
-    else this.#deadLetter(m, 'rejected');
+    this.#settling(() => {
+      const m = this.#takeUnacked(id);
+      m.deliveryCount++;
+      if (requeue) this.#requeue(m);
+      else this.#deadLetter(m, 'rejected');
+    });
     this.#dispatch();
   }
 
   requeue(id: number, options: RequeueOptions): void {
     if (id <= this.#deps.idBase || this.#state !== 'open') return;
-    const m = this.#takeUnacked(id);
-    if (options.counted) m.deliveryCount++;
-    if (options.atTail) this.#requeueAtTail(m);
-    else this.#requeue(m);
+    this.#settling(() => {
+      const m = this.#takeUnacked(id);
+      if (options.counted) m.deliveryCount++;
+      if (options.atTail) this.#requeueAtTail(m);
+      else this.#requeue(m);
+    });
     this.#dispatch();
+  }
+
+  /**
+   * Runs `fn`, which takes deliveries back, with dispatch held until it is done: the credit a taken
+   * delivery gives back wakes this queue at once (a channel-wide limit), and a message being returned
+   * must be ready before the one behind it goes out, as RabbitMQ requeues before it delivers again.
+   */
+  #settling(fn: () => void): void {
+    const outer = this.#dispatching;
+    this.#dispatching = true;
+    try {
+      fn();
+    } finally {
+      this.#dispatching = outer;
+    }
   }
 
   holdsStored(offset: number): boolean {
@@ -286,13 +308,15 @@ export class ClassicQueue implements QueueEngine {
     const mine = this.#consumers.all.filter((c) => c.owner === owner);
     for (const c of mine) this.#cancel(c, false);
     const ids = [...(this.#byOwner?.get(owner) ?? [])].filter((id) => id !== noMessageId);
-    for (const id of ids.sort((a, b) => a - b)) {
-      const started = this.#startedFor(id);
-      const m = this.#takeUnacked(id);
-      m.deliveryCount++;
-      if (started) m.expiresAtMs = undefined;
-      this.#requeue(m);
-    }
+    this.#settling(() => {
+      for (const id of ids.sort((a, b) => a - b)) {
+        const started = this.#startedFor(id);
+        const m = this.#takeUnacked(id);
+        m.deliveryCount++;
+        if (started) m.expiresAtMs = undefined;
+        this.#requeue(m);
+      }
+    });
     this.#byOwner?.delete(owner);
     this.#dispatch();
     // Consumers that went with their owner count as cancelled for auto-delete.
@@ -381,7 +405,7 @@ export class ClassicQueue implements QueueEngine {
     const policy = this.options.overflow ?? 'drop-head';
     if (policy === 'drop-head') return false;
     const { lengthMax, bytesMax } = this.options;
-    if (lengthMax !== undefined && this.#ready.count + 1 > lengthMax) return true;
+    if (lengthMax !== undefined && this.#readyCount() + 1 > lengthMax) return true;
     return bytesMax !== undefined && this.#ready.bytes + bytes > bytesMax;
   }
 
@@ -392,7 +416,7 @@ export class ClassicQueue implements QueueEngine {
 
   /** ConsumeOptions.offer: with nothing ready (and no dispatch under way) the consumer may take it now. */
   #offered(message: Message): boolean {
-    if (this.#ready.count > 0 || this.#dispatching || this.#state !== 'open') return false;
+    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
     const c = this.#consumers.pick();
     if (c?.options.offer === undefined || !c.options.offer(message)) return false;
     this.#consumers.served(c);
@@ -419,7 +443,7 @@ export class ClassicQueue implements QueueEngine {
    * object: on a queue that keeps up that was every message. False when it must wait.
    */
   #handedStraight(m: QueuedMessage): boolean {
-    if (this.#ready.count > 0 || this.#dispatching || this.#state !== 'open') return false;
+    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
     const c = this.#consumers.pick();
     if (c === undefined) return false;
     this.#consumers.served(c);
@@ -470,6 +494,9 @@ export class ClassicQueue implements QueueEngine {
   }
 
   #dispatchRound(): void {
+    // A quorum queue serves returned messages before later ones (RabbitMQ's returns come first): none
+    // goes past one whose count is still being written.
+    if (this.#returning !== undefined && this.#returning.size > 0) return;
     for (let n = this.#ready.count; n > 0 && this.#state === 'open'; n--) {
       if (this.#ready.count === 0) return;
       if (this.#headExpired()) {

@@ -254,6 +254,8 @@ export class QueueStore {
     if (batch === undefined) return;
     this.#countBatch = undefined;
     this.#countsWritten = this.#appendCounts(batch.counts);
+    // A message returned over and over writes only these: they too call for a snapshot.
+    this.#recordsSinceSnapshot++;
     batch.resolve(this.#countsWritten);
   }
 
@@ -325,6 +327,7 @@ export class QueueStore {
   #applyAckEntry(format: number, payload: Uint8Array): void {
     if (format === ackFormat.counts) {
       for (const [offset, count] of decodeCounts(payload)) this.#counts.set(offset, count);
+      this.#recordsSinceSnapshot++;
       return;
     }
     if (format === ackFormat.removed) {

@@ -122,6 +122,23 @@ describe('quorum queue x-delivery-count and x-delivery-limit', () => {
     await ch.close();
   });
 
+  test('a persistent message nacked with requeue comes back before the next one (prefetch 1)', async () => {
+    const ch = await channelOf(file.conn);
+    await ch.prefetch(1);
+    await ch.assertQueue('qdc.order', quorum());
+    for (const body of ['first', 'second'])
+      ch.sendToQueue('qdc.order', Buffer.from(body), { persistent: true });
+    const got = await collect(ch, 'qdc.order');
+    ch.nack(await nth(got, 1), false, true);
+    const next = await nth(got, 2);
+    // RabbitMQ's quorum queue serves its returned messages first.
+    assert.equal(next.content.toString(), 'first');
+    assert.equal(countOf(next), 1);
+    ch.ack(next);
+    ch.ack(await nth(got, 3));
+    await ch.close();
+  });
+
   test('a classic queue adds no x-delivery-count', async () => {
     const ch = await channelOf(file.conn);
     await ch.assertQueue('qdc.classic', { durable: true });
