@@ -12,6 +12,8 @@ export type WriteListener = (bytes: number) => void;
 export class WriteMeter {
   #bytes = 0;
   readonly #listeners = new Set<WriteListener>();
+  /** Told each fdatasync's milliseconds (producers' pressure for the compaction thread). */
+  onSync: ((ms: number) => void) | undefined;
   /** Seconds from issuing an fdatasync to its completion, failed ones included. */
   readonly syncSeconds = new Histogram(syncSecondsBounds);
 
@@ -55,7 +57,9 @@ export function meteredIo(io: FileIo, meter: WriteMeter): FileIo {
       // A measurement, not a decision: wall time is what an fsync costs the appends waiting on it.
       const startMs = performance.now();
       io.fdatasync(fd, (err) => {
-        meter.syncSeconds.observe((performance.now() - startMs) / 1000);
+        const ms = performance.now() - startMs;
+        meter.syncSeconds.observe(ms / 1000);
+        meter.onSync?.(ms);
         done(err);
       });
     },
