@@ -111,7 +111,6 @@ export interface Config {
   storageOpenFilesMax: number;
   compactionIoBytesPerSecondMax: number;
   storageSyncMoments: boolean;
-  compactionYield: boolean;
   logLevel: LogLevel;
   queuesMax: number;
   exchangesMax: number;
@@ -261,7 +260,6 @@ export const configDefault: Config = {
   storageOpenFilesMax: storageLimitsDefault.openFilesMax,
   compactionIoBytesPerSecondMax: storageLimitsDefault.compactionIoBytesPerSecondMax,
   storageSyncMoments: true,
-  compactionYield: true,
   logLevel: 'info',
   queuesMax: coreLimitsDefault.queuesMax,
   exchangesMax: coreLimitsDefault.exchangesMax,
@@ -575,14 +573,6 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       "Log compaction's file-system calls on file storage (a swap's renames, index files and fsyncs) run " +
       "just before a producer's fdatasync, and the freeing of replaced segments just after one. " +
       '`false`: each runs when compaction reaches it (for measuring; docs/performance.md, "Kafka compaction").',
-  },
-  compactionYield: {
-    type: { kind: 'boolean' },
-    group: 'Storage',
-    description:
-      "Log compaction on file storage holds its next read or write while producers' fdatasyncs come back " +
-      'at over twice their recent median, up to 100 ms per 1 MiB, within its byte rate. `false`: it keeps ' +
-      'to the byte rate alone (for measuring; docs/performance.md, "Kafka compaction").',
   },
   logLevel: { type: oneOf(logLevels), group: 'Process', description: 'Least severe log level written.' },
   queuesMax: { type: integer(1, countMax), group: 'Limits', description: 'Queues across all vhosts.' },

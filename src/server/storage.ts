@@ -37,7 +37,6 @@ export async function openStorage(config: Readonly<Config>, io?: FileIo): Promis
       limits,
       softwareVersion: packageInfo().version,
       syncMoments: config.storageSyncMoments,
-      compactionYield: config.compactionYield,
       ...(io === undefined ? {} : { io }),
     });
     return withRelease(storage, lock.release);

@@ -244,12 +244,6 @@ export interface Log {
    */
   readonly sealedIoBytesPerSecondMax?: number;
   /**
-   * File logs only: shared words the storage raises while producers' fdatasyncs are slow; the thread
-   * that reads and rewrites `sealedSegments` holds its next chunk while they are raised, for a bounded
-   * time (storage/file/pressure.ts). Undefined: no such signal.
-   */
-  readonly sealedPressure?: SharedArrayBuffer | undefined;
-  /**
    * Puts segments rewritten away from the log in the place of theirs (descriptors this log handed
    * out), as `rewrite` swaps its own: readers see each segment as it was or as rewritten, a crash leaves
    * one of the two for each. The whole batch costs two folder fsyncs and its renames happen in one

@@ -12,8 +12,6 @@ export type WriteListener = (bytes: number) => void;
 export class WriteMeter {
   #bytes = 0;
   readonly #listeners = new Set<WriteListener>();
-  /** Told each fdatasync's milliseconds (producers' pressure for the compaction thread). */
-  onSync: ((ms: number) => void) | undefined;
   /** Seconds from issuing an fdatasync to its completion, failed ones included. */
   readonly syncSeconds = new Histogram(syncSecondsBounds);
 
@@ -57,9 +55,7 @@ export function meteredIo(io: FileIo, meter: WriteMeter): FileIo {
       // A measurement, not a decision: wall time is what an fsync costs the appends waiting on it.
       const startMs = performance.now();
       io.fdatasync(fd, (err) => {
-        const ms = performance.now() - startMs;
-        meter.syncSeconds.observe(ms / 1000);
-        meter.onSync?.(ms);
+        meter.syncSeconds.observe((performance.now() - startMs) / 1000);
         done(err);
       });
     },

@@ -91,12 +91,6 @@ describe('config precedence: defaults < file < env < flags', () => {
     assert.equal(load([], { SWITCHYARD_STORAGE_SYNC_MOMENTS: 'false' }).storageSyncMoments, false);
   });
 
-  test("compaction yields to producers' pressure unless a flag or variable turns it off", () => {
-    assert.equal(load().compactionYield, true);
-    assert.equal(load(['--compaction-yield', 'false']).compactionYield, false);
-    assert.equal(load([], { SWITCHYARD_COMPACTION_YIELD: 'false' }).compactionYield, false);
-  });
-
   test('an empty environment variable counts as unset', () => {
     assert.equal(load([], { SWITCHYARD_AMQP_PORT: '' }).amqpPort, 5672);
   });

@@ -3,8 +3,7 @@
  * the same random log (Kafka batches of random keys, tombstones old and young, keyless records, an
  * aborted transaction and markers) compacts to the same entries byte for byte either way, also after
  * reopening; and a compaction thread killed part-way leaves the log whole, then compacted all the same,
- * with no `.cleaned` file left behind. Under producers whose fdatasyncs keep coming back slow the
- * thread is held back (storage/file/pressure.ts) and the run still finishes.
+ * with no `.cleaned` file left behind.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,8 +19,6 @@ import type { Partition } from '../../src/core/logs/partition.js';
 import { entryFormat } from '../../src/core/message-codec.js';
 import { BatchAttribute, encodeRecordBatch } from '../../src/protocols/kafka/codec/index.js';
 import { kafkaBatchFormat } from '../../src/protocols/kafka/entry-format.js';
-import { type FileIo, realIo } from '../../src/storage/file/io.js';
-import { pressureSlowMsMin } from '../../src/storage/file/pressure.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { random } from '../../testing/fuzz/random.js';
 import { openStreams, settle } from '../../testing/stream-harness.js';
@@ -76,15 +73,14 @@ function entries(p: Partition): unknown[] {
 }
 
 /** A stream on file storage with small segments; `thread` undefined compacts on the stream's executor. */
-async function fileStream(seed: number, thread: CompactionThread | undefined, durable?: FileIo) {
+async function fileStream(seed: number, thread: CompactionThread | undefined) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-compaction-thread-'));
   dirs.push(dir);
   const open = async () => {
     const storage = await FileStorage.open({
       dir,
-      fsync: durable === undefined ? { kind: 'never' } : { kind: 'always' },
+      fsync: { kind: 'never' },
       limits: { segmentBytesMax: 4096 },
-      ...(durable === undefined ? {} : { io: durable }),
     });
     const harness = await openStreams(storage);
     return { storage, harness };
@@ -103,41 +99,16 @@ async function fileStream(seed: number, thread: CompactionThread | undefined, du
     const again = await open();
     return { ...again, partition: again.harness.registry.partition('s', 0) };
   };
-  return { dir, partition, harness, storage, reopen };
-}
-
-/** Real I/O whose every other fdatasync is late by `lateMs`: producers' pressure that never clears. */
-function strainedIo(lateMs: number): FileIo & { readonly late: () => number } {
-  let syncs = 0;
-  let late = 0;
-  return {
-    ...realIo,
-    fdatasync: (fd, done) =>
-      realIo.fdatasync(fd, (err) => {
-        syncs += 1;
-        if (syncs % 2 === 1) return done(err);
-        late += 1;
-        setTimeout(() => done(err), lateMs);
-      }),
-    late: () => late,
-  };
+  return { dir, partition, reopen };
 }
 
 /** A compaction thread that counts its requests and can be killed at the `killAt`th rewrite. */
 class WatchedThread extends CompactionThread {
   readonly asked: string[] = [];
   killAt: number | undefined;
-  /** The thread's time held by producers' pressure, as its last rewrite told it. */
-  heldMs = 0;
   override call(request: CompactionRequest) {
     this.asked.push(request.kind);
     const reply = super.call(request);
-    void reply?.then(
-      (r) => {
-        if (r.kind === 'rewritten') this.heldMs = r.heldMs;
-      },
-      () => undefined,
-    );
     if (request.kind === 'rewrite' && this.asked.filter((k) => k === 'rewrite').length === this.killAt) {
       void this.terminate();
     }
@@ -237,44 +208,4 @@ describe('compaction on the compaction thread', () => {
       }
     });
   }
-});
-
-describe("compaction under producers' pressure", () => {
-  it('holds back under producers that never stop, and still finishes the run', async () => {
-    const io = strainedIo(pressureSlowMsMin * 10);
-    const thread = new WatchedThread();
-    const off = await fileStream(4, thread, io);
-    await off.harness.registry.create('p', { partitions: 1 });
-    const producing = off.harness.registry.partition('p', 0);
-    let stop = false;
-    let produced = 0;
-    // Bounded: at most 20,000 appends or 60 s, each waiting for its fdatasync as a producer does.
-    const producer = (async () => {
-      const untilMs = Date.now() + 60_000;
-      while (!stop && produced < 20_000 && Date.now() < untilMs) {
-        const timestamp = Date.now();
-        const records = [{ key: utf8.encode(`p${produced % 10}`), value: utf8.encode(`v${produced}`) }];
-        const batch = encodeRecordBatch({ baseTimestamp: BigInt(timestamp), records });
-        const at = producing.append(batch, { count: 1, timestamp, format: kafkaBatchFormat });
-        await at.durable;
-        produced += 1;
-      }
-    })();
-    try {
-      const before = off.partition.sizeBytes;
-      const lateBefore = io.late();
-      await off.partition.compactor.run(settings);
-      assert.ok(io.late() > lateBefore, 'slow fdatasyncs came in during the run');
-      assert.ok(thread.heldMs > 0, 'the thread was held back by them');
-      assert.ok(thread.asked.includes('rewrite'), `the thread did the run: ${thread.asked}`);
-      assert.ok(off.partition.sizeBytes < before / 2, `compacted: ${before} → ${off.partition.sizeBytes}`);
-      assert.ok(produced > 0 && !stop, 'producers were served meanwhile');
-    } finally {
-      stop = true;
-      await producer;
-      await thread.terminate();
-      await off.harness.registry.close();
-      await off.storage.close();
-    }
-  });
 });

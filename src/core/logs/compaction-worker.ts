@@ -24,8 +24,6 @@ export type CompactionRequest =
       readonly segments: readonly SealedSegment[];
       /** The byte rate the thread's reads and writes keep to (`Log.sealedIoBytesPerSecondMax`; 0: none). */
       readonly ioBytesPerSecondMax: number;
-      /** Producers' pressure to hold the next chunk for (`Log.sealedPressure`); undefined: none. */
-      readonly pressure: SharedArrayBuffer | undefined;
       /** Records below this are kept unasked. */
       readonly from: number;
       readonly bounds: RunBounds;
@@ -44,8 +42,6 @@ export type CompactionReply =
       readonly kind: 'rewritten';
       readonly rewritten: RewrittenSegmentFile | undefined;
       readonly dueAt: number;
-      /** Milliseconds this thread has been held by producers' pressure since it started (diagnostics). */
-      readonly heldMs: number;
     }
   | { readonly kind: 'failed'; readonly message: string; readonly code: string | undefined };
 
@@ -102,7 +98,6 @@ async function map(request: Extract<CompactionRequest, { kind: 'map' }>): Promis
   if (!compactorsKnown(request.formats)) return { kind: 'unsupported' };
   const run = new CompactionRun(request.bounds, abortedTest(request.aborted));
   throttle.bytesPerSecondMax = request.ioBytesPerSecondMax;
-  throttle.pressure = request.pressure;
   for (const segment of request.segments) {
     if (segment.base >= run.end) break;
     try {
@@ -128,7 +123,7 @@ function rewrite(base: number): CompactionReply {
       if (!gone(err)) throw err;
     }
   }
-  return { kind: 'rewritten', rewritten, dueAt: run.dueAt, heldMs: throttle.heldMs };
+  return { kind: 'rewritten', rewritten, dueAt: run.dueAt };
 }
 
 async function handle(request: CompactionRequest): Promise<CompactionReply | undefined> {

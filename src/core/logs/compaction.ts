@@ -195,19 +195,9 @@ export class Compactor {
       const segments = log.sealedSegments!(from, bounds.end);
       const aborted = this.#partition.abortedRanges();
       const ioBytesPerSecondMax = log.sealedIoBytesPerSecondMax ?? 0;
-      const pressure = log.sealedPressure;
       const flight: InFlight = { asked: [], next: undefined };
       try {
-        const map = {
-          kind: 'map',
-          ...known,
-          segments,
-          ioBytesPerSecondMax,
-          pressure,
-          from,
-          bounds,
-          aborted,
-        } as const;
+        const map = { kind: 'map', ...known, segments, ioBytesPerSecondMax, from, bounds, aborted } as const;
         const mapped = await this.#call(thread, map);
         if (mapped?.kind !== 'mapped') return undefined;
         this.#dueAt = bounds.lagDueAt;

@@ -3,7 +3,6 @@
  * the last segment, rolling to a new one at `segmentBytesMax`; reads walk the segments from the one
  * holding the offset. The handle is its holder's lease: `close` and `delete` end it.
  */
-
 import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '../../shared/assert.js';
@@ -31,7 +30,6 @@ import type {
 } from '../types.js';
 import type { CachedFile } from './handles.js';
 import { corruptError, failedError, fdatasyncNow, fsyncDir, fsyncDirAsync } from './io.js';
-import type { PressureSignal } from './pressure.js';
 import { type FarRead, farEntries, offThreadReadBytesMin } from './read-thread.js';
 import type { FarReadReply } from './read-worker.js';
 import { LentSource, ReadAhead, ReadCollector } from './reader.js';
@@ -355,10 +353,6 @@ export class FileLog implements Log, Leased {
 
   get sealedIoBytesPerSecondMax(): number {
     return this.ctx.limits.compactionIoBytesPerSecondMax;
-  }
-
-  get sealedPressure(): PressureSignal | undefined {
-    return this.ctx.pressure;
   }
 
   sealedSegments(from: number, to: number): readonly SealedSegment[] {

@@ -2,7 +2,6 @@
  * One segment of a log: a `.log` file of records plus its sparse indexes. The active segment also owns
  * an `Appender` and keeps the records not yet written in `pending`, so reads see them at once.
  */
-
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BrokerError } from '../../shared/errors.js';
@@ -28,7 +27,6 @@ import {
   syncNewFile,
   writeNewFile,
 } from './io.js';
-import type { PressureSignal } from './pressure.js';
 import type { ReadThread } from './read-thread.js';
 import { type ChunkSource, directSource, type RecordSink } from './reader.js';
 import { encodeRecordHeaderAt, type RecordFields, readRecordAt } from './record.js';
@@ -72,8 +70,6 @@ export interface SegmentContext {
   readonly files: HandleCache;
   /** Storage's moments for compaction's metadata calls beside producers' fdatasyncs. */
   readonly moments?: SyncMoments | undefined;
-  /** Producers' pressure, for the compaction thread to yield to (`Log.sealedPressure`). */
-  readonly pressure?: PressureSignal | undefined;
   /** Storage's read thread, for `Log.readOffThread`; without it such reads run inline. */
   readonly reads?: ReadThread;
   readonly onFailed: (err: BrokerError) => void;

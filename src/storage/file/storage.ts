@@ -13,7 +13,6 @@ import { HandleCache } from './handles.js';
 import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
 import { createLogFolder, readLogHeader } from './log-header.js';
-import { ProducePressure } from './pressure.js';
 import { ReadThread } from './read-thread.js';
 import { SyncMoments } from './sync-moments.js';
 
@@ -34,11 +33,6 @@ export interface FileStorageOptions {
    * they run when compaction reaches them, for measuring what the moments change on a file system.
    */
   readonly syncMoments?: boolean;
-  /**
-   * Log compaction's thread holds its next chunk while producers' fdatasyncs are slow
-   * (`ProducePressure`; default true). False: it keeps to its byte rate alone, for measuring.
-   */
-  readonly compactionYield?: boolean;
 }
 
 function checkPolicy(policy: FsyncPolicy): void {
@@ -69,8 +63,6 @@ export class FileStorage implements Storage {
   private readonly files: HandleCache;
   /** Where compaction's metadata calls wait for an appender's fdatasync (`SyncMoments`); none: at once. */
   private readonly moments: SyncMoments | undefined;
-  /** Producers' pressure told to the compaction thread; none when `compactionYield` is false. */
-  private readonly pressure: ProducePressure | undefined;
   /** Large reads' file reads and CRC checks (`Log.readOffThread`); the worker starts with the first. */
   private readonly reads: ReadThread;
   private readonly clock: IncarnationClock;
@@ -102,11 +94,6 @@ export class FileStorage implements Storage {
     this.io = metered.io;
     this.writes = metered.writes;
     this.moments = options.syncMoments === false ? undefined : new SyncMoments();
-    if (options.compactionYield !== false) {
-      const pressure = new ProducePressure();
-      this.pressure = pressure;
-      this.writes.onSync = (ms) => pressure.observeSync(ms);
-    }
     this.files = new HandleCache(
       this.limits.openFilesMax,
       this.limits.compactionIoBytesPerSecondMax,
@@ -186,7 +173,7 @@ export class FileStorage implements Storage {
         fsyncDir(this.logsDir);
       }
       const { limits, policy, io, files, reads, moments } = this;
-      const base = { limits, policy, io, files, reads, moments, pressure: this.pressure?.signal };
+      const base = { limits, policy, io, files, reads, moments };
       return FileLog.open(name, dir, header.incarnation, base, this.owner);
     } catch (err) {
       if (err instanceof BrokerError) throw err;

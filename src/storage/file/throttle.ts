@@ -6,15 +6,6 @@
  * cores meet all at once (docs/performance.md, "Kafka compaction").
  */
 
-import { holdWhilePressed, type PressureSignal } from './pressure.js';
-
-/**
- * The longest the thread waits on producers' pressure (./pressure.ts) before one chunk, in
- * milliseconds: under pressure that never clears a 1 MiB chunk still goes every 100 ms or so, so a
- * partition written without pause is compacted at 10 MiB/s or more instead of never.
- */
-export const pressureHoldMsMax = 100;
-
 /** Sleeps this thread for `ms` (a worker's; on the main thread it would hold the event loop). */
 export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -34,10 +25,6 @@ export class IoThrottle {
   /** When the rate's account was opened, and the bytes spent since. */
   #sinceMs = 0;
   #spentBytes = 0;
-  /** Producers' pressure to yield to before each chunk; undefined: none. */
-  pressure: PressureSignal | undefined;
-  /** Milliseconds held by pressure since this throttle was made. */
-  heldMs = 0;
 
   constructor(bytesPerSecondMax: number, now = () => performance.now(), sleep = sleepSync) {
     this.#bytesPerSecondMax = bytesPerSecondMax;
@@ -60,7 +47,6 @@ export class IoThrottle {
 
   /** Accounts for `bytes` just read or written; sleeps until the rate allows them. */
   spend(bytes: number): void {
-    if (this.pressure !== undefined) this.heldMs += holdWhilePressed(this.pressure, pressureHoldMsMax);
     const rate = this.#bytesPerSecondMax;
     if (rate === 0) return;
     const now = this.#now();
