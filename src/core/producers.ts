@@ -139,6 +139,8 @@ export class ProducerRegistry {
   #used = new Map<number, number>();
   /** Ids a transactional id holds: the transaction coordinator expires those (`pin`). */
   #pinned: (producerId: number) => boolean = () => false;
+  /** Told each set of ids forgotten: the transaction log drops what it carries of them (`pin`). */
+  #forgotten: (producerIds: readonly number[]) => void = () => undefined;
   #expiryTimer: Timer | undefined;
   readonly #idsMax: number;
 
@@ -188,9 +190,14 @@ export class ProducerRegistry {
     return { kind: 'ok', producerId, epoch: bumped };
   }
 
-  /** The transaction coordinator names the producer ids its transactional ids hold: never expired here. */
-  pin(held: (producerId: number) => boolean): void {
+  /**
+   * The transaction coordinator names the producer ids its transactional ids hold, never expired
+   * here, and is told of those forgotten: the sequences and markers of their transactional batches
+   * live in its log, and would outlive the id there (and come back here at each restart).
+   */
+  pin(held: (producerId: number) => boolean, forgotten: (producerIds: readonly number[]) => void): void {
     this.#pinned = held;
+    this.#forgotten = forgotten;
   }
 
   #touch(producerId: number): void {
@@ -225,7 +232,9 @@ export class ProducerRegistry {
   #forget(producerIds: number[]): Promise<void> | undefined {
     if (producerIds.length === 0) return undefined;
     for (const id of producerIds) this.#used.delete(id);
-    return this.#log.commit({ type: 'forget', producerIds, nextId: this.#log.state.nextId });
+    const committed = this.#log.commit({ type: 'forget', producerIds, nextId: this.#log.state.nextId });
+    this.#forgotten(producerIds);
+    return committed;
   }
 
   #armExpiry(): Timer {

@@ -145,3 +145,38 @@ describe('transactional ids one client makes', () => {
     assert.notEqual(fresh.producerId, old.producerId, 'the id starts afresh, as on Kafka');
   });
 });
+
+describe('what a transactional producer leaves on its partitions', () => {
+  test('once its transactional id and then its producer id expire, DescribeProducers no longer lists it, across a restart', async () => {
+    const { clock, open } = restartable();
+    let client = await open();
+    await client.createStream('orders', { partitions: 1 });
+    const txn = await transactional(client, 'gone');
+    assert.deepEqual(await client.addToTransaction(txn, [{ stream: 'orders', partition: 0 }]), {
+      kind: 'ok',
+    });
+    const batch = {
+      producerId: txn.producerId,
+      epoch: txn.epoch,
+      baseSequence: 0,
+      count: 1,
+      transactional: true,
+    };
+    const result = client.appendIdempotent('orders', 0, batch, Uint8Array.of(1), { timestamp: 1, format: 1 });
+    assert.equal(result.kind, 'appended');
+    if (result.kind === 'appended') await result.durable;
+    assert.equal((await client.endTransaction(txn, true)).kind, 'ok');
+    const listed = () => client.partitionProducers('orders', 0).map((p) => p.producerId);
+    assert.deepEqual(listed(), [txn.producerId]);
+    // The transactional id goes after seven days idle; its producer id, no longer held, at the next check.
+    clock.advance(transactionalIdExpirationMs + transactionalIdExpirationCheckMs);
+    await settle();
+    clock.advance(producerIdExpirationCheckMs);
+    await settle();
+    assert.equal(client.describeTransaction('gone'), undefined);
+    assert.deepEqual(listed(), [], 'its batch and marker state went with its producer id, as on Kafka');
+    client = await open();
+    await settle();
+    assert.deepEqual(listed(), [], 'and do not come back at a restart');
+  });
+});
