@@ -61,7 +61,8 @@ export const producerCoverIntervalMs = 30_000;
 /**
  * Kafka's `producer.id.expiration.ms` default: an idempotent producer id neither initialized nor
  * written with for this long is forgotten, its epoch and sequences with it, as Kafka's partition
- * leaders expire a producer's state. Its producer's next batch is then UNKNOWN_PRODUCER_ID.
+ * leaders expire a producer's state. Its producer's next batch then starts its state again
+ * (`#forgottenVerdict`).
  */
 export const producerIdExpirationMs = 24 * 60 * 60 * 1000;
 /** Kafka's `producer.id.expiration.check.interval.ms` default. */
@@ -139,6 +140,8 @@ export class ProducerRegistry {
   #used = new Map<number, number>();
   /** Ids a transactional id holds: the transaction coordinator expires those (`pin`). */
   #pinned: (producerId: number) => boolean = () => false;
+  /** Told each set of ids forgotten: the transaction log drops what it carries of them (`pin`). */
+  #forgotten: (producerIds: readonly number[]) => void = () => undefined;
   #expiryTimer: Timer | undefined;
   readonly #idsMax: number;
 
@@ -188,9 +191,14 @@ export class ProducerRegistry {
     return { kind: 'ok', producerId, epoch: bumped };
   }
 
-  /** The transaction coordinator names the producer ids its transactional ids hold: never expired here. */
-  pin(held: (producerId: number) => boolean): void {
+  /**
+   * The transaction coordinator names the producer ids its transactional ids hold, never expired
+   * here, and is told of those forgotten: the sequences and markers of their transactional batches
+   * live in its log, and would outlive the id there (and come back here at each restart).
+   */
+  pin(held: (producerId: number) => boolean, forgotten: (producerIds: readonly number[]) => void): void {
     this.#pinned = held;
+    this.#forgotten = forgotten;
   }
 
   #touch(producerId: number): void {
@@ -225,7 +233,9 @@ export class ProducerRegistry {
   #forget(producerIds: number[]): Promise<void> | undefined {
     if (producerIds.length === 0) return undefined;
     for (const id of producerIds) this.#used.delete(id);
-    return this.#log.commit({ type: 'forget', producerIds, nextId: this.#log.state.nextId });
+    const committed = this.#log.commit({ type: 'forget', producerIds, nextId: this.#log.state.nextId });
+    this.#forgotten(producerIds);
+    return committed;
   }
 
   #armExpiry(): Timer {
@@ -253,7 +263,7 @@ export class ProducerRegistry {
   check(stream: string, partition: number, batch: ProducerBatch): SequenceVerdict {
     const state = this.#log.state;
     const epoch = state.epochs.get(batch.producerId);
-    if (epoch === undefined) return { kind: 'refused', reason: 'unknownProducer' };
+    if (epoch === undefined) return this.#forgottenVerdict(batch);
     if (batch.epoch < epoch) return { kind: 'refused', reason: 'staleEpoch' };
     const sequence = state.sequences.get(sequenceKey(batch.producerId, stream, partition));
     const first = batch.baseSequence;
@@ -269,10 +279,27 @@ export class ProducerRegistry {
     return { kind: 'refused', reason: 'outOfOrder' };
   }
 
-  /** Records a stored batch; throws when the registry's log refuses, resolves once durable. */
+  /**
+   * A batch of a producer id held nothing of. One handed out here and since forgotten (expired, or
+   * evicted at `producerIdsMax`) is taken, whatever its sequence, and its state starts again from it,
+   * as Kafka's partition leader takes a batch from a producer whose state it no longer holds
+   * (ProducerAppendInfo.checkSequence; KIP-360 retired UNKNOWN_PRODUCER_ID from Produce). An id never
+   * handed out, or a transactional batch (its transaction coordinator answers for it), stays unknown.
+   */
+  #forgottenVerdict(batch: ProducerBatch): SequenceVerdict {
+    const forgotten = batch.producerId < this.#log.state.nextId && batch.transactional !== true;
+    return forgotten ? { kind: 'append' } : { kind: 'refused', reason: 'unknownProducer' };
+  }
+
+  /**
+   * Records a stored batch; throws when the registry's log refuses, resolves once durable. A
+   * forgotten id it brings back counts against `producerIdsMax` as a new one does.
+   */
   record(stream: string, partition: number, batch: ProducerBatch, baseOffset: number): Promise<void> {
+    const evicted = this.#log.state.epochs.has(batch.producerId) ? undefined : this.#evict();
     this.#touch(batch.producerId);
-    return this.#log.commit(batchEntry(stream, partition, batch, baseOffset));
+    const committed = this.#log.commit(batchEntry(stream, partition, batch, baseOffset));
+    return evicted === undefined ? committed : Promise.all([evicted, committed]).then(() => undefined);
   }
 
   /**

@@ -241,7 +241,10 @@ export class TransactionalProducers {
     await txns.#settle(txns.#orphans(), torn, clean);
     txns.#opened = true;
     txns.#expiryTimer = txns.#armExpiry();
-    deps.producers.pin((producerId) => txns.#byProducer.has(producerId));
+    deps.producers.pin(
+      (producerId) => txns.#byProducer.has(producerId),
+      (producerIds) => txns.#forgetCarried(producerIds),
+    );
     return txns;
   }
 
@@ -378,6 +381,23 @@ export class TransactionalProducers {
       this.#timers.delete(id);
     }
     await this.#log.commit({ type: 'expire', ids });
+  }
+
+  /**
+   * Producer ids the registry forgot: the sequences and markers this log carries of their
+   * transactional batches go too, in the registry's own `forget` entry, so that DescribeProducers
+   * stops listing them as Kafka's expired producer state, and a restart hands none back.
+   */
+  #forgetCarried(producerIds: readonly number[]): void {
+    const gone = new Set(producerIds);
+    const { sequences, marks } = this.#state;
+    const held = (carried: Iterable<{ producerId: number }>) => {
+      for (const { producerId } of carried) if (gone.has(producerId)) return true;
+      return false;
+    };
+    if (!held(sequences.values()) && !held(marks.values())) return;
+    const entry: ProducerEntry = { type: 'forget', producerIds, nextId: 0 };
+    this.#log.commit({ type: 'registry', entry }).catch(() => undefined);
   }
 
   // ---- the transaction

@@ -176,3 +176,60 @@ test('KubeMQ over TLS: the TLS sockets are counted, and the one past the cap get
     pki.remove();
   }
 });
+
+test('the admin API over HTTPS: a socket in the middle of a request does not give way to a newcomer', {
+  skip: opensslMissing,
+}, async () => {
+  const pki = makeTestPki();
+  const secure = await startTestBroker({
+    httpsPort: 'auto',
+    httpConnectionsPerAddressMax: 2,
+    tlsCertFile: pki.server.cert,
+    tlsKeyFile: pki.server.key,
+  });
+  const ca = pki.read(pki.caFile);
+  const port = secure.broker.ports.httpsPort;
+  assert.ok(port !== undefined);
+  const gone: string[] = [];
+  const started: Array<() => void> = [];
+  // A login whose body is still on its way: the request has begun, its socket is busy.
+  const slowLogin = (name: string) =>
+    new Promise<void>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'content-length': '64' };
+      const req = httpsRequest({
+        host: '127.0.0.1',
+        port,
+        path: '/api/login',
+        method: 'POST',
+        headers,
+        ca,
+        agent: false,
+      });
+      req.on('error', () => gone.push(name));
+      req.on('close', () => gone.push(name));
+      req.on('socket', (socket) => socket.once('secureConnect', () => resolve()));
+      req.write('{"user":');
+      req.setTimeout(5000, () => reject(new Error('no handshake in 5 s')));
+      started.push(() => req.destroy());
+    });
+  try {
+    await slowLogin('first');
+    await slowLogin('second');
+    await sleep(200);
+    // Before, the TCP sockets were counted and the TLS ones marked busy: none ever counted as busy,
+    // so this newcomer closed the first login in the middle of its request.
+    await new Promise<void>((resolve) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/api/overview', ca, agent: false });
+      req.on('response', (res) => res.resume().once('end', resolve));
+      req.on('error', () => resolve());
+      req.setTimeout(5000, () => req.destroy());
+      req.end();
+    });
+    await sleep(200);
+    assert.deepEqual(gone, [], 'both logins in progress kept their sockets');
+  } finally {
+    for (const stop of started) stop();
+    await secure.stop();
+    pki.remove();
+  }
+});

@@ -358,6 +358,10 @@ function forgetStream(state: TxnState, stream: string): void {
 /** A registry entry applied to the sequences kept here; what it says of epochs is the registry's. */
 function applyRegistry(state: TxnState, entry: ProducerEntry): void {
   producerMachine.apply(registryView(state), entry);
+  if (entry.type !== 'forget' || entry.producerIds.length === 0) return;
+  // Forgotten producer ids: their last markers go with their sequences.
+  const gone = new Set(entry.producerIds);
+  for (const [key, mark] of state.marks) if (gone.has(mark.producerId)) state.marks.delete(key);
 }
 
 function registryView(state: TxnState): ProducerState {

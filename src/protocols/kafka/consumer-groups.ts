@@ -613,6 +613,16 @@ export class ConsumerGroupCoordinator {
     return [...this.#groups.keys()].map((groupId) => ({ groupId, state: this.describe(groupId)!.state }));
   }
 
+  /**
+   * A classic JoinGroup takes the group over while it is empty: it is forgotten here, its stored
+   * record left to the classic coordinator that now writes it (KIP-848: Kafka converts an empty
+   * consumer group into a classic one). Kept, it was listed as an empty consumer group, and the
+   * cleanup or a DeleteGroups removed the classic group's record.
+   */
+  yieldToClassic(groupId: string): void {
+    if (this.#groups.get(groupId)?.members.size === 0) this.#groups.delete(groupId);
+  }
+
   /** Deletes an empty group (DeleteGroups); NON_EMPTY_GROUP while it has members. */
   delete(groupId: string): KafkaError | undefined {
     const group = this.#groups.get(groupId);

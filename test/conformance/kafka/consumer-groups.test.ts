@@ -244,6 +244,30 @@ describe('KIP-848 consumer groups', () => {
     }
   });
 
+  test('a classic member joining an empty KIP-848 group turns it classic, and the cleanup leaves its record', async () => {
+    // Kafka converts an empty consumer group into a classic one at a classic JoinGroup (KIP-848).
+    // Before, the empty KIP-848 group stayed beside the classic one: ListGroups named the group a
+    // consumer group with no members, and the 10-minute cleanup of empty KIP-848 groups (or a
+    // DeleteGroups) removed the stored record the classic members' generation is kept in.
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, joining('turned', 'tw9'));
+    await wire.request(ApiKey.ConsumerGroupHeartbeat, 1, { ...joining('turned', 'tw9'), memberEpoch: -1 });
+    const consumer = kafkaClient(kb.bootstrap).consumer({ groupId: 'turned' });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async () => undefined });
+    try {
+      const listed = async () => {
+        const answer = await wire.request<ListGroupsResponse>(ApiKey.ListGroups, 5, { typesFilter: [] });
+        const group = answer.groups.find((g) => g.groupId === 'turned');
+        return group === undefined ? undefined : [group.groupType, group.groupState];
+      };
+      await until(async () => (await listed())?.[1] === 'Stable', 10_000, 'the classic group stable');
+      assert.deepEqual(await listed(), ['classic', 'Stable']);
+    } finally {
+      await consumer.disconnect();
+    }
+  });
+
   test('a commit with epoch -1 is taken while the group has no members, whatever member id it names', async () => {
     // librdkafka 2.15 with group.protocol=consumer names its own member id (a UUID) in OffsetCommit v9
     // before it joins (0081_admin's DeleteConsumerGroupOffsets, AlterConsumerGroupOffsets and

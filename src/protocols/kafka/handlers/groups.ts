@@ -88,6 +88,7 @@ export const joinGroupHandler: ApiHandler = {
           members: [],
         }),
       );
+    ctx.broker.consumerGroups.yieldToClassic(request.groupId);
     const result = ctx.broker.groups.join({
       groupId: request.groupId,
       memberId: request.memberId,
