@@ -350,9 +350,10 @@ export type IdempotentAppend =
   /**
    * Nothing was appended: the transaction of this transactional batch lists partitions not yet
    * durably (AddPartitionsToTxn is answered once applied). Append again once `until` settles; it
-   * rejects if the transaction log failed.
+   * rejects if the transaction log failed. `transition`: the wait is for the id's InitProducerId or
+   * ending to be written (KIP-890 part 2's implicit add), which an adapter may answer as busy instead.
    */
-  | { readonly kind: 'wait'; readonly until: Promise<void> }
+  | { readonly kind: 'wait'; readonly until: Promise<void>; readonly transition?: true }
   | { readonly kind: 'refused'; readonly reason: ProducerRefusal };
 
 /** Why a transactional producer's request is refused; adapters map these to their own error codes. */

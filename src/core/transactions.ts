@@ -165,7 +165,7 @@ interface Marked {
 
 /** What a transactional Produce that adds its own partition (KIP-890 part 2) is told, if not to go on. */
 export type ImplicitAdd =
-  | { readonly kind: 'wait'; readonly until: Promise<void> }
+  | { readonly kind: 'wait'; readonly until: Promise<void>; readonly transition: true }
   | { readonly kind: 'refused'; readonly reason: TxnRefusal };
 
 const ok: TxnResult = { kind: 'ok' };
@@ -433,7 +433,7 @@ export class TransactionalProducers {
     const id = this.#byProducer.get(producerId);
     if (id === undefined) return refused('producerIdMismatch');
     const ending = this.#ended(id) ?? this.#initializing.get(id);
-    if (ending !== undefined) return { kind: 'wait', until: ending };
+    if (ending !== undefined) return { kind: 'wait', until: ending, transition: true };
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
     const joined = this.#join(current, [{ stream, partition }]);

@@ -24,6 +24,33 @@ export const fetchSessionPartitionsMax = 10_000;
  */
 export const fetchSessionCachePartitionsMax = 100_000;
 
+/**
+ * Partitions a cache's sessions hold together, against its bound: fetch sessions here, share
+ * sessions (KIP-932) in share-groups.ts, so one client cannot fill either with full sessions.
+ */
+export class HeldPartitions {
+  readonly max: number;
+  #held = 0;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get held(): number {
+    return this.#held;
+  }
+
+  /** True when `more` partitions (negative for fewer) keep the sessions within the bound. */
+  fits(more: number): boolean {
+    return this.#held + more <= this.max;
+  }
+
+  change(by: number): void {
+    this.#held += by;
+    if (this.#held < 0) throw new Error(`held partitions went below 0 (${this.#held})`);
+  }
+}
+
 /** Epoch 0 opens a session, -1 closes one (or asks for none); both carry a full request. */
 const initialEpoch = 0;
 const finalEpoch = -1;
@@ -85,9 +112,7 @@ export class FetchSessionCache {
   readonly #clock: Clock;
   readonly #slotsMax: number;
   readonly #evictionIdleMs: number;
-  readonly #partitionsMax: number;
-  /** Partitions every session holds, together. */
-  #held = 0;
+  readonly #held: HeldPartitions;
 
   constructor(
     clock: Clock,
@@ -98,7 +123,7 @@ export class FetchSessionCache {
     this.#clock = clock;
     this.#slotsMax = slotsMax;
     this.#evictionIdleMs = evictionIdleMs;
-    this.#partitionsMax = partitionsMax;
+    this.#held = new HeldPartitions(partitionsMax);
   }
 
   get size(): number {
@@ -107,13 +132,13 @@ export class FetchSessionCache {
 
   /** Partitions the sessions hold, together. */
   get partitions(): number {
-    return this.#held;
+    return this.#held.held;
   }
 
   #drop(id: number): void {
     const session = this.#sessions.get(id);
     if (session === undefined) return;
-    this.#held -= session.partitions.size;
+    this.#held.change(-session.partitions.size);
     this.#sessions.delete(id);
   }
 
@@ -128,7 +153,7 @@ export class FetchSessionCache {
       const session = this.#open(now, request.partitions.length);
       if (session === null) return { kind: 'sessionless', partitions: request.partitions };
       for (const p of request.partitions) upsert(session, p);
-      this.#held += session.partitions.size;
+      this.#held.change(session.partitions.size);
       return { kind: 'full', session };
     }
     const session = this.#sessions.get(request.sessionId);
@@ -139,8 +164,8 @@ export class FetchSessionCache {
     for (const t of request.forgotten)
       for (const partition of t.partitions) session.partitions.delete(keyOf(t.topic, partition));
     for (const p of request.partitions) upsert(session, p);
-    this.#held += session.partitions.size - before;
-    if (session.partitions.size > fetchSessionPartitionsMax || this.#held > this.#partitionsMax) {
+    this.#held.change(session.partitions.size - before);
+    if (session.partitions.size > fetchSessionPartitionsMax || !this.#held.fits(0)) {
       this.#drop(session.id);
       return { kind: 'error', errorCode: KafkaError.fetchSessionIdNotFound };
     }
@@ -157,8 +182,8 @@ export class FetchSessionCache {
    * them is wanting and they have been idle long enough; null when that is not enough.
    */
   #open(now: number, partitions: number): FetchSession | null {
-    if (partitions > this.#partitionsMax) return null;
-    while (this.#sessions.size >= this.#slotsMax || this.#held + partitions > this.#partitionsMax) {
+    if (partitions > this.#held.max) return null;
+    while (this.#sessions.size >= this.#slotsMax || !this.#held.fits(partitions)) {
       const oldest = this.#sessions.values().next().value;
       if (oldest === undefined || now - oldest.lastUsedMs < this.#evictionIdleMs) return null;
       this.#drop(oldest.id);

@@ -21,7 +21,7 @@ export type IdempotentResult =
   | { readonly kind: 'appended'; readonly offset: number; readonly durable: Promise<void> }
   | { readonly kind: 'duplicate'; readonly offset: number }
   /** Append again once `until` settles: the partitions of the batch's transaction are not yet durable. */
-  | { readonly kind: 'wait'; readonly until: Promise<void> }
+  | { readonly kind: 'wait'; readonly until: Promise<void>; readonly transition?: true }
   | { readonly kind: 'error'; readonly code: KafkaError };
 
 const refusalCodes: Readonly<Record<ProducerRefusal, KafkaError>> = {

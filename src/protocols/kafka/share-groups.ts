@@ -20,6 +20,7 @@ import {
   tooManyTopics,
 } from './consumer-groups.js';
 import { KafkaError } from './errors.js';
+import { HeldPartitions } from './fetch-sessions.js';
 import { shareAssignor } from './share-assignor.js';
 import { SharePartition, shareRecordLockMs } from './share-partition.js';
 
@@ -36,6 +37,13 @@ export const shareSessionsMax = 1000;
  * make every later fetch of the session walk 100,000 partitions.
  */
 export const shareSessionPartitionsMax = 10_000;
+/**
+ * Partitions all share sessions hold together, as `fetchSessionCachePartitionsMax` bounds fetch
+ * sessions (Switchyard's bound; Kafka bounds only the sessions, group.share.max.share.sessions):
+ * 1000 sessions × 10,000 partitions would hold gigabytes. A ShareFetch that would pass it gets
+ * Kafka's answer for a full cache, SHARE_SESSION_LIMIT_REACHED, and leaves any session unchanged.
+ */
+export const shareSessionCachePartitionsMax = 100_000;
 const groupsMax = 10_000;
 
 /** Where share groups' state is kept (core's group logs). */
@@ -144,6 +152,7 @@ export class ShareGroupCoordinator {
   readonly #clock: Clock;
   readonly #partitions: (topic: string) => number | undefined;
   #sessions = 0;
+  readonly #held: HeldPartitions;
   readonly #store: ShareStore;
   readonly #report: (err: unknown, groupId: string) => void;
 
@@ -152,8 +161,10 @@ export class ShareGroupCoordinator {
     partitions: (topic: string) => number | undefined,
     store: ShareStore = noShareStore,
     report: (err: unknown, groupId: string) => void = () => undefined,
+    sessionPartitionsMax = shareSessionCachePartitionsMax,
   ) {
     this.#clock = clock;
+    this.#held = new HeldPartitions(sessionPartitionsMax);
     this.#partitions = partitions;
     this.#store = store;
     this.#report = report;
@@ -399,9 +410,12 @@ export class ShareGroupCoordinator {
     if (group === undefined || !group.members.has(memberId)) return KafkaError.unknownMemberId;
     let session = group.sessions.get(memberId);
     const held = epoch === 0 || session === undefined ? new Map() : session.partitions;
-    if (grownSize(held, partitions, forgotten) > shareSessionPartitionsMax) return KafkaError.invalidRequest;
+    const grown = grownSize(held, partitions, forgotten);
+    if (grown > shareSessionPartitionsMax) return KafkaError.invalidRequest;
     if (epoch === 0) {
       if (session === undefined && this.#sessions >= shareSessionsMax)
+        return KafkaError.shareSessionLimitReached;
+      if (!this.#held.fits(grown - (session?.partitions.size ?? 0)))
         return KafkaError.shareSessionLimitReached;
       if (session !== undefined) this.closeSession(groupId, memberId);
       session = { nextEpoch: 1, partitions: new Map() };
@@ -410,11 +424,14 @@ export class ShareGroupCoordinator {
     } else {
       if (session === undefined) return KafkaError.shareSessionNotFound;
       if (epoch !== session.nextEpoch) return KafkaError.invalidShareSessionEpoch;
+      if (!this.#held.fits(grown - session.partitions.size)) return KafkaError.shareSessionLimitReached;
       session.nextEpoch = session.nextEpoch === 0x7fffffff ? 1 : session.nextEpoch + 1;
     }
+    const before = session.partitions.size;
     for (const p of forgotten) session.partitions.delete(keyOf(p.topicId, p.partition));
     for (const { topic, topicId, partition } of partitions)
       session.partitions.set(keyOf(topicId, partition), { topic, topicId, partition });
+    this.#held.change(session.partitions.size - before);
     return [...session.partitions.values()];
   }
 
@@ -432,7 +449,12 @@ export class ShareGroupCoordinator {
   closeSession(groupId: string, memberId: string): void {
     const group = this.#groups.get(groupId);
     if (group === undefined) return;
-    if (group.sessions.delete(memberId)) this.#sessions--;
+    const session = group.sessions.get(memberId);
+    if (session !== undefined) {
+      group.sessions.delete(memberId);
+      this.#sessions--;
+      this.#held.change(-session.partitions.size);
+    }
     for (const sp of group.partitions.values()) sp.releaseAll(memberId);
   }
 
@@ -597,6 +619,8 @@ export class ShareGroupCoordinator {
     const group = this.#groups.get(groupId);
     if (group === undefined) return undefined;
     if (group.members.size > 0) return KafkaError.nonEmptyGroup;
+    // A departed member's session may linger (see #remove); it would keep its slot and partitions.
+    for (const memberId of [...group.sessions.keys()]) this.closeSession(groupId, memberId);
     for (const sp of group.partitions.values()) sp.close();
     this.#groups.delete(groupId);
     this.#write(group, { type: 'clear' });

@@ -45,6 +45,15 @@ const batchesPerPartitionMax = 10_000;
 const magicOffset = 16;
 /** From this version on a transactional batch adds its partition to its transaction (KIP-890 part 2). */
 const implicitAddVersion = 12;
+/**
+ * How long a transactional Produce (v12) waits for its id's InitProducerId or ending to be written
+ * before it is answered CONCURRENT_TRANSACTIONS and retried by the client: Kafka's partition leader
+ * answers so at once when verification finds a transition pending (KIP-890 part 2; Kafka 4.x passes
+ * that code to transaction-version-2 clients unconverted). Waiting a little saves the usual retry,
+ * a write of a few milliseconds; the bound keeps a stalled write from holding the request, and the
+ * connection's later requests of the id, for good.
+ */
+export const transitionWaitMs = 1_000;
 
 type PartitionOut = KafkaInput<ProduceResponsePartitionProduceResponse>;
 
@@ -195,7 +204,7 @@ function prepareBatch(
 
 type Appended =
   | { kind: 'appended' | 'duplicate'; offset: number; durable?: Promise<void> }
-  | { kind: 'wait'; until: Promise<void> }
+  | { kind: 'wait'; until: Promise<void>; transition?: true }
   | KafkaError;
 
 /**
@@ -300,9 +309,11 @@ function appendBatches(
       const appended = appendBatch(ctx, topic, partition, rules, batches[i]!, now);
       if (isKafkaError(appended)) return Promise.resolve({ index, errorCode: appended });
       if (appended.kind === 'wait') {
-        deferred.push(appended.until);
+        const until =
+          appended.transition === true ? readyWithin(appended.until, transitionWaitMs) : appended.until;
+        deferred.push(until);
         const resume = { ctx, topic, partition, rules, batches, now, deferred, from: i, waits, baseOffset };
-        return resumeAfter(appended.until, resume);
+        return resumeAfter(until, resume);
       }
       if (baseOffset < 0) baseOffset = appended.offset;
       if (appended.durable !== undefined) waits.push(appended.durable);
@@ -342,8 +353,31 @@ function resumeAfter(until: Promise<void>, r: Resume): Promise<PartitionOut> {
   const { ctx, topic, partition, rules, batches, now, deferred, from, waits, baseOffset } = r;
   return until.then(
     () => appendBatches(ctx, topic, partition, rules, batches, now, deferred, from, waits, baseOffset),
-    (err: unknown) => ({ index: partition.index, errorCode: kafkaErrorOf(err) }),
+    (err: unknown) => ({
+      index: partition.index,
+      errorCode: err === transitionPending ? KafkaError.concurrentTransactions : kafkaErrorOf(err),
+    }),
   );
+}
+
+/** Why `readyWithin` gave up; told apart from core's errors by identity. */
+const transitionPending = new Error('the transactional id has an InitProducerId or ending being written');
+
+/** Settles with `until`, or rejects as CONCURRENT_TRANSACTIONS once `ms` have passed without it. */
+function readyWithin(until: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(transitionPending), ms);
+    until.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** `answer` once every append in `waits` is durable, or the error a failed one means. */
