@@ -280,3 +280,40 @@ test("a purge during a return's wait takes the returned message out of every cou
   assert.equal(h.queue.stats().readyBytes, 0);
   assert.equal(h.queue.info().messageCount, 0);
 });
+
+test('a get waiting for returns is let go when they land, when the queue is emptied, or after 5 s', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  assert.equal(h.queue.returnsLanded(), undefined, 'nothing returned: no wait');
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  let landed = 0;
+  const wait = () => h.queue.returnsLanded()!.then(() => landed++);
+  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  const onLanding = wait();
+  await tick();
+  assert.equal(landed, 0, 'the count is not durable yet');
+  open();
+  await onLanding;
+  assert.equal(text(h.queue.get({ noAck: false, owner: 'o' })), 'a', 'landed: the get finds it');
+  await h.queue.close();
+
+  // A disk that never answers: the wait ends on its own after 5 s; a purge ends it at once.
+  const stalled = await openQueue(quorum(), {
+    storage: gatedAcks(new MemoryStorage(), new Promise(() => {})).storage,
+  });
+  await stalled.queue.enqueue(msg('b', persistent)).durable;
+  stalled.queue.nack(stalled.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  let bounded = false;
+  void stalled.queue.returnsLanded()!.then(() => (bounded = true));
+  stalled.clock.advance(4_999);
+  await tick();
+  assert.equal(bounded, false);
+  stalled.clock.advance(1);
+  await tick();
+  assert.equal(bounded, true, 'let go after 5 s');
+  const purged = stalled.queue.returnsLanded()!;
+  stalled.queue.purge();
+  await purged;
+  assert.equal(stalled.queue.returnsLanded(), undefined);
+});

@@ -34,6 +34,11 @@ import { QueueTimer } from './timer.js';
 const dispatchRoundsMax = 1_000_000;
 
 const resolved = Promise.resolve();
+/**
+ * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' write is one
+ * group commit, so only a stalled disk comes near it; past it the get is answered from what is ready.
+ */
+const returnWaitMsMax = 5_000;
 
 /**
  * Payload bytes read in one go when a consumer reaches a message whose body is only on disk; the
@@ -80,6 +85,8 @@ export class ClassicQueue implements QueueEngine {
   readonly #countsKept: boolean;
   /** Returned messages of a quorum queue waiting for their count to be durable, by id. */
   #returning: Map<number, QueuedMessage> | undefined;
+  /** Called once `#returning` empties (`returnsLanded`). */
+  #landingWaiters: Array<() => void> = [];
   /** Body bytes of `#returning`: counted ready, as its messages are (readyBytes, x-max-length-bytes). */
   #returningBytes = 0;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
@@ -240,6 +247,29 @@ export class ClassicQueue implements QueueEngine {
       this.#dispatch();
     });
     return this.#consumerHandle(c);
+  }
+
+  /**
+   * Undefined when no returned message waits for its count; else resolves once none does (each
+   * landed, or the queue was emptied, closed or failed), at most `returnWaitMsMax` from now. A get
+   * that follows a return waits for it, as RabbitMQ applies a get after the return before it.
+   */
+  returnsLanded(): Promise<void> | undefined {
+    if (this.#returning === undefined || this.#returning.size === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      const timer = this.#deps.exec.after(returnWaitMsMax, resolve);
+      this.#landingWaiters.push(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
+  }
+
+  #landed(): void {
+    if ((this.#returning?.size ?? 0) > 0) return;
+    const waiters = this.#landingWaiters;
+    this.#landingWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   get(options: { noAck: boolean; owner: string }): Delivery | undefined {
@@ -676,6 +706,7 @@ export class ClassicQueue implements QueueEngine {
     this.#ready.insert(m);
     this.#expireHeads();
     this.#dispatch();
+    this.#landed();
   }
 
   /** Empties `#returning` (purge, close), its messages no longer counted ready. */
@@ -684,6 +715,7 @@ export class ClassicQueue implements QueueEngine {
     this.#returning = undefined;
     this.#returningBytes = 0;
     this.#lengths.ready -= all.length;
+    this.#landed();
     return all;
   }
 
