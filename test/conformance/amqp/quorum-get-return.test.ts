@@ -9,10 +9,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type amqp from 'amqplib';
-import { confirmChannelOf, open, until } from '../../../testing/amqp-helpers.js';
-import { startTestBroker } from '../../../testing/broker.js';
+import { confirmChannelOf, open, startAmqpOnFaultyDisk, until } from '../../../testing/amqp-helpers.js';
 import { inTempFolder } from '../../../testing/crash-stall.js';
-import { FaultyIo } from '../../../testing/faulty-io.js';
+import type { FaultyIo } from '../../../testing/faulty-io.js';
 
 const queue = 'qgrjobs';
 /** Under the queue's own 5 s bound on a get's wait: the failure, not the bound, must let it go. */
@@ -32,14 +31,7 @@ function withFirstTaken(
   ) => Promise<void>,
 ): Promise<void> {
   return inTempFolder('switchyard-quorum-get-return-', async (dataDir) => {
-    const io = new FaultyIo();
-    const tb = await startTestBroker({
-      listeners: ['amqp'],
-      storage: 'file',
-      fsync: 'always',
-      dataDir,
-      storageIo: io,
-    });
+    const { io, tb } = await startAmqpOnFaultyDisk(dataDir);
     try {
       const conn = await open(tb.url('amqp'));
       const ch = await confirmChannelOf(conn);
