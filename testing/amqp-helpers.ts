@@ -14,7 +14,8 @@ import {
   protocolHeader,
 } from '../src/protocols/amqp/codec/index.js';
 import type { Broker } from '../src/server/broker.js';
-import { startTestBroker } from './broker.js';
+import { type TestBroker as StartedBroker, startTestBroker } from './broker.js';
+import { FaultyIo } from './faulty-io.js';
 import type { MemoryTransport } from './transport-pair.js';
 
 export { allPortsOff } from './server-helpers.js';
@@ -41,6 +42,19 @@ export async function startAmqpBroker(
 export interface SharedAmqp {
   readonly sy: TestBroker;
   readonly conn: amqp.ChannelModel;
+}
+
+/** An AMQP broker on file storage (`fsync always`) in `dataDir`, its disk `io` for the test to fail or slow. */
+export async function startAmqpOnFaultyDisk(dataDir: string): Promise<{ io: FaultyIo; tb: StartedBroker }> {
+  const io = new FaultyIo();
+  const tb = await startTestBroker({
+    listeners: ['amqp'],
+    storage: 'file',
+    fsync: 'always',
+    dataDir,
+    storageIo: io,
+  });
+  return { io, tb };
 }
 
 /**

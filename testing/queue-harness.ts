@@ -13,6 +13,7 @@ import type {
   MessageProperties,
   QueueOptions,
 } from '../src/core/types.js';
+import type { QueueLengths } from '../src/core/views.js';
 import { ManualClock } from '../src/shared/clock.js';
 import type { Storage } from '../src/storage/types.js';
 import { idCounter, testExecutor } from './exec-helpers.js';
@@ -36,7 +37,14 @@ export interface Harness {
 
 export async function openQueue(
   options: QueueOptions = {},
-  extra: { name?: string; storage?: Storage; clock?: ManualClock; limits?: Partial<CoreLimits> } = {},
+  extra: {
+    name?: string;
+    storage?: Storage;
+    clock?: ManualClock;
+    limits?: Partial<CoreLimits>;
+    /** The vhost's running totals the queue keeps (overview, samples, metrics). */
+    lengths?: QueueLengths;
+  } = {},
 ): Promise<Harness> {
   const clock = extra.clock ?? new ManualClock();
   const deadLetters: DeadLettered[] = [];
@@ -56,6 +64,7 @@ export async function openQueue(
       requestDelete: (reason) => deleteRequests.push(reason),
     },
     ...(extra.storage === undefined ? {} : { storage: extra.storage }),
+    ...(extra.lengths === undefined ? {} : { lengths: extra.lengths }),
   };
   const queue = (await createQueue(extra.name ?? 'q', options, deps)) as ClassicQueue;
   return { queue, clock, deadLetters, deleteRequests, faults, bodies };

@@ -639,6 +639,12 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   /** `options.owner` names the holder of unacked deliveries within the caller's connection. */
   consume(queue: string, options: ConsumeOptions): Consumer;
   get(queue: string, options: { noAck: boolean; owner: string }): Delivery | undefined;
+  /**
+   * Undefined when `queue` has no returned message waiting to be ready again; else resolves once it
+   * has none, within a bound. A quorum queue's return waits for its delivery count to be durable: a
+   * `get` that should see the returned message (AMQP basic.get after basic.nack) waits for this first.
+   */
+  returnsLanded(queue: string): Promise<void> | undefined;
   ack(queue: string, id: number): void;
   /** requeue=false dead-letters (if the queue has a DLX) or drops. */
   nack(queue: string, id: number, requeue: boolean): void;

@@ -104,6 +104,11 @@ export interface QueueEngine {
    * stores nothing holds no offset.
    */
   holdsStored?(offset: number): boolean | undefined;
+  /**
+   * Undefined when no returned message waits to be ready again; else resolves once none does, within
+   * a bound (a quorum queue's returns wait for their count to be durable). Optional: others never wait.
+   */
+  returnsLanded?(): Promise<void> | undefined;
   purge(): number;
   /**
    * The queue's policies changed: run with `options` from now on (limits trim at once, TTL and
@@ -214,6 +219,8 @@ export interface VirtualHost {
   holdFor(queue: string, id: number, timeoutMs: number): Promise<boolean>;
   /** `QueueEngine.holdsStored`; undefined while the queue is absent or its engine still opening. */
   holdsStored(queue: string, offset: number): boolean | undefined;
+  /** `QueueEngine.returnsLanded`; undefined too while the queue is absent or its engine still opening. */
+  returnsLanded(queue: string): Promise<void> | undefined;
   /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
   releaseOwner(owner: string): void;
   /** Every consumer of the vhost's queues, for operators. */

@@ -245,3 +245,75 @@ test('with a channel-wide credit the nacked message still comes back before the 
     await h.queue.close();
   }
 });
+
+test('x-max-length-bytes with reject-publish and readyBytes count a returned message whose count is being written', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const options = quorum({ bytesMax: 5, overflow: 'reject-publish' });
+  const lengths = { ready: 0, unacked: 0 };
+  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage, lengths });
+  await h.queue.enqueue(msg('aaaa', persistent)).durable;
+  const d = h.queue.get({ noAck: false, owner: 'o' })!;
+  h.queue.nack(d.id, true);
+  assert.equal(h.queue.stats().readyBytes, 4, 'the returned body is ready bytes meanwhile');
+  // The vhost's running totals (the overview's queue_totals) count it ready too, as messageCount does.
+  assert.deepEqual(lengths, { ready: 1, unacked: 0 });
+  // 4 + 2 bytes would pass the 5 allowed: RabbitMQ would refuse bb.
+  assert.equal(h.queue.enqueue(msg('bb', persistent)).accepted, false);
+  open();
+  await tick();
+  assert.equal(h.queue.stats().readyBytes, 4);
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'aaaa');
+  assert.equal(h.queue.stats().readyBytes, 0);
+  assert.deepEqual(lengths, { ready: 0, unacked: 0 });
+  await h.queue.close();
+});
+
+test("a purge during a return's wait takes the returned message out of every count", async () => {
+  const gate = new Promise<void>(() => {});
+  const lengths = { ready: 0, unacked: 0 };
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage, lengths });
+  await h.queue.enqueue(msg('aaaa', persistent)).durable;
+  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  assert.equal(h.queue.purge(), 1);
+  assert.deepEqual(lengths, { ready: 0, unacked: 0 });
+  assert.equal(h.queue.stats().readyBytes, 0);
+  assert.equal(h.queue.info().messageCount, 0);
+});
+
+test('a get waiting for returns is let go when they land, when the queue is emptied, or after 5 s', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  assert.equal(h.queue.returnsLanded(), undefined, 'nothing returned: no wait');
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  let landed = 0;
+  const wait = () => h.queue.returnsLanded()!.then(() => landed++);
+  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  const onLanding = wait();
+  await tick();
+  assert.equal(landed, 0, 'the count is not durable yet');
+  open();
+  await onLanding;
+  assert.equal(text(h.queue.get({ noAck: false, owner: 'o' })), 'a', 'landed: the get finds it');
+  await h.queue.close();
+
+  // A disk that never answers: the wait ends on its own after 5 s; a purge ends it at once.
+  const stalled = await openQueue(quorum(), {
+    storage: gatedAcks(new MemoryStorage(), new Promise(() => {})).storage,
+  });
+  await stalled.queue.enqueue(msg('b', persistent)).durable;
+  stalled.queue.nack(stalled.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  let bounded = false;
+  void stalled.queue.returnsLanded()!.then(() => (bounded = true));
+  stalled.clock.advance(4_999);
+  await tick();
+  assert.equal(bounded, false);
+  stalled.clock.advance(1);
+  await tick();
+  assert.equal(bounded, true, 'let go after 5 s');
+  const purged = stalled.queue.returnsLanded()!;
+  stalled.queue.purge();
+  await purged;
+  assert.equal(stalled.queue.returnsLanded(), undefined);
+});

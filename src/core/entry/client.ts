@@ -201,6 +201,10 @@ export class Client implements CoreClient {
     return this.run({ kind: 'queue.get', queue, noAck: options.noAck, owner: options.owner });
   }
 
+  returnsLanded(queue: string): Promise<void> | undefined {
+    return this.run({ kind: 'queue.returnsLanded', queue });
+  }
+
   ack(queue: string, id: number): void {
     this.run({ kind: 'delivery.ack', queue, id });
   }

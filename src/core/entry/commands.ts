@@ -204,6 +204,8 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   };
   'queue.consume': { in: { queue: string; options: ConsumeOptions }; out: Consumer };
   'queue.get': { in: { queue: string; noAck: boolean; owner: string }; out: Delivery | undefined };
+  /** `CoreClient.returnsLanded`. */
+  'queue.returnsLanded': { in: { queue: string }; out: Promise<void> | undefined };
   'delivery.ack': { in: { queue: string; id: number }; out: void };
   'delivery.nack': { in: { queue: string; id: number; requeue: boolean }; out: void };
   /** Back to the queue at the tail or in place, counted as a failure or not (`RequeueOptions`). */
@@ -443,6 +445,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.list',
   'session.inflight',
   'session.holdsStored',
+  'queue.returnsLanded',
   ...policyQueryKinds,
   ...aclQueryKinds,
   ...operatorQueryKinds,

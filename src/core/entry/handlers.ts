@@ -174,6 +174,7 @@ const messages = {
       owner: ownerOf(ctx, c.owner),
       connectionId: ctx.connectionId,
     }),
+  'queue.returnsLanded': (host, ctx, c) => host.openVhost(ctx.vhost)?.returnsLanded(c.queue),
   // Settling and letting go are no-ops once the vhost is gone (deleted, or the broker closing while
   // connections wind down): what they would settle went with it.
   'delivery.ack': (host, ctx, c) => host.openVhost(ctx.vhost)?.ack(c.queue, c.id),

@@ -34,6 +34,11 @@ import { QueueTimer } from './timer.js';
 const dispatchRoundsMax = 1_000_000;
 
 const resolved = Promise.resolve();
+/**
+ * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' write is one
+ * group commit, so only a stalled disk comes near it; past it the get is answered from what is ready.
+ */
+const returnWaitMsMax = 5_000;
 
 /**
  * Payload bytes read in one go when a consumer reaches a message whose body is only on disk; the
@@ -80,6 +85,10 @@ export class ClassicQueue implements QueueEngine {
   readonly #countsKept: boolean;
   /** Returned messages of a quorum queue waiting for their count to be durable, by id. */
   #returning: Map<number, QueuedMessage> | undefined;
+  /** Called once `#returning` empties (`returnsLanded`). */
+  #landingWaiters: Array<() => void> = [];
+  /** Body bytes of `#returning`: counted ready, as its messages are (readyBytes, x-max-length-bytes). */
+  #returningBytes = 0;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
   #freshId = 0;
   #dispatching = false;
@@ -158,10 +167,14 @@ export class ClassicQueue implements QueueEngine {
     return this.#ready.count + (this.#returning?.size ?? 0);
   }
 
+  #readyBytes(): number {
+    return this.#ready.bytes + this.#returningBytes;
+  }
+
   stats(): QueueStats {
     return {
       ready: this.#readyCount(),
-      readyBytes: this.#ready.bytes,
+      readyBytes: this.#readyBytes(),
       unacked: this.#unacked === undefined ? 0 : this.#unacked.size - 1,
       delayed: this.#delayed.length,
       consumers: this.#consumers.size,
@@ -234,6 +247,29 @@ export class ClassicQueue implements QueueEngine {
       this.#dispatch();
     });
     return this.#consumerHandle(c);
+  }
+
+  /**
+   * Undefined when no returned message waits for its count; else resolves once none does (each
+   * landed, or the queue was emptied, closed or failed), at most `returnWaitMsMax` from now. A get
+   * that follows a return waits for it, as RabbitMQ applies a get after the return before it.
+   */
+  returnsLanded(): Promise<void> | undefined {
+    if (this.#returning === undefined || this.#returning.size === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      const timer = this.#deps.exec.after(returnWaitMsMax, resolve);
+      this.#landingWaiters.push(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
+  }
+
+  #landed(): void {
+    if ((this.#returning?.size ?? 0) > 0) return;
+    const waiters = this.#landingWaiters;
+    this.#landingWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   get(options: { noAck: boolean; owner: string }): Delivery | undefined {
@@ -334,9 +370,9 @@ export class ClassicQueue implements QueueEngine {
     for (const { m } of this.#delayed) this.#remove(m);
     purged += this.#delayed.length;
     this.#delayed = [];
-    for (const m of this.#returning?.values() ?? []) this.#remove(m);
-    purged += this.#returning?.size ?? 0;
-    this.#returning = undefined;
+    const returning = this.#takeAllReturning();
+    for (const m of returning) this.#remove(m);
+    purged += returning.length;
     this.#expiryTimer?.cancel();
     this.#delayTimer?.cancel();
     return purged;
@@ -406,7 +442,7 @@ export class ClassicQueue implements QueueEngine {
     if (policy === 'drop-head') return false;
     const { lengthMax, bytesMax } = this.options;
     if (lengthMax !== undefined && this.#readyCount() + 1 > lengthMax) return true;
-    return bytesMax !== undefined && this.#ready.bytes + bytes > bytesMax;
+    return bytesMax !== undefined && this.#readyBytes() + bytes > bytesMax;
   }
 
   #rejectPublish(message: Message, now: number): { accepted: boolean; durable: Promise<void> } {
@@ -655,6 +691,9 @@ export class ClassicQueue implements QueueEngine {
     store.recordCount(m.offset, m.deliveryCount);
     this.#returning ??= new Map();
     this.#returning.set(m.id, m);
+    this.#returningBytes += m.bodyBytes;
+    // Ready in the running totals too (overview, samples, metrics), as in messageCount.
+    this.#lengths.ready++;
     this.#deps.exec.follow(store.countsDurable(), () => this.#returned(m.id));
   }
 
@@ -662,9 +701,22 @@ export class ClassicQueue implements QueueEngine {
     const m = this.#returning?.get(id);
     if (m === undefined || this.#state !== 'open') return;
     this.#returning!.delete(id);
+    this.#returningBytes -= m.bodyBytes;
+    this.#lengths.ready--;
     this.#ready.insert(m);
     this.#expireHeads();
     this.#dispatch();
+    this.#landed();
+  }
+
+  /** Empties `#returning` (purge, close), its messages no longer counted ready. */
+  #takeAllReturning(): QueuedMessage[] {
+    const all = [...(this.#returning?.values() ?? [])];
+    this.#returning = undefined;
+    this.#returningBytes = 0;
+    this.#lengths.ready -= all.length;
+    this.#landed();
+    return all;
   }
 
   /** Dead-letters `m` when it has failed more often than the queue's delivery limit allows. */
@@ -870,8 +922,7 @@ export class ClassicQueue implements QueueEngine {
     for (const { m } of this.#delayed) this.#uncache(m);
     for (const id of [...(this.#unacked?.keys() ?? [])]) if (id !== noMessageId) this.#takeUnacked(id);
     this.#delayed = [];
-    for (const m of this.#returning?.values() ?? []) this.#uncache(m);
-    this.#returning = undefined;
+    for (const m of this.#takeAllReturning()) this.#uncache(m);
   }
 
   /** `count`: the delivery count the removals log recorded for it (quorum queues), else 0. */

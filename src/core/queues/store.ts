@@ -70,6 +70,9 @@ interface CountBatch {
 function newCountBatch(): CountBatch {
   let resolve!: (durable: Promise<void>) => void;
   const written = new Promise<void>((r) => (resolve = r));
+  // Most batches have no reader (a delivery's count, no return awaiting it): a failed write is
+  // reported once, through the append's own promise (`#watch`), not as an unhandled rejection here.
+  written.catch(() => {});
   return { counts: new Map(), written, resolve };
 }
 

@@ -143,6 +143,11 @@ export class DeferredQueue implements QueueEngine {
     return engine === undefined ? undefined : (engine.holdsStored?.(offset) ?? false);
   }
 
+  /** Undefined until the engine is open: nothing was returned to it before. */
+  returnsLanded(): Promise<void> | undefined {
+    return this.#engine?.returnsLanded?.();
+  }
+
   releaseOwner(owner: string): void {
     if (this.#engine !== undefined) this.#engine.releaseOwner(owner);
     else this.#push((engine) => engine.releaseOwner(owner));

@@ -545,6 +545,10 @@ export class Vhost implements VirtualHost {
     return this.#queues.get(queue)?.engine.holdsStored(offset);
   }
 
+  returnsLanded(queue: string): Promise<void> | undefined {
+    return this.#queues.get(queue)?.engine.returnsLanded();
+  }
+
   releaseOwner(owner: string): void {
     const state = this.#owners.get(owner);
     if (state === undefined) return;

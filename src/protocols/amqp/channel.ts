@@ -161,12 +161,23 @@ export class AmqpChannel {
    * follows this answer; the wait is the definitions log's next fsync, none when nothing is pending.
    */
   answerOnceDefined(ok: Method, of: MethodName): void {
+    this.answerAfter(this.core.definitionsDurable(), of, () => this.send(ok));
+  }
+
+  /**
+   * Runs `answer` (method `of`'s handling) once `wait` resolves, reading nothing from the connection
+   * meanwhile, so the answer keeps its place before what later methods cause. An error in either
+   * fails `of` as a handler's throw would.
+   */
+  answerAfter(wait: Promise<void>, of: MethodName, answer: () => void): void {
     this.conn.pause();
-    this.core.definitionsDurable().then(
+    wait.then(
       () => {
-        // Resumed even if the send throws: a connection left paused would read nothing more, ever.
+        // Resumed even if the answer throws: a connection left paused would read nothing more, ever.
         try {
-          if (this.state === 'open') this.send(ok);
+          if (this.state === 'open') answer();
+        } catch (err) {
+          this.fail(err, methodInfo[of]);
         } finally {
           this.conn.resume();
         }

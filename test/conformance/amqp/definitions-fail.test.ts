@@ -7,24 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { confirmChannelOf, open } from '../../../testing/amqp-helpers.js';
-import { startTestBroker } from '../../../testing/broker.js';
+import { confirmChannelOf, open, startAmqpOnFaultyDisk } from '../../../testing/amqp-helpers.js';
 import { inTempFolder } from '../../../testing/crash-stall.js';
-import { FaultyIo } from '../../../testing/faulty-io.js';
 
 /** Two publishes, the second after the failed write has long settled. */
 const publishes = 2;
 
 test('messages to a durable queue whose definition failed to be stored are nacked, not confirmed', () =>
   inTempFolder('switchyard-definitions-fail-', async (dataDir) => {
-    const io = new FaultyIo();
-    const tb = await startTestBroker({
-      listeners: ['amqp'],
-      storage: 'file',
-      fsync: 'always',
-      dataDir,
-      storageIo: io,
-    });
+    const { io, tb } = await startAmqpOnFaultyDisk(dataDir);
     try {
       const url = tb.url('amqp');
       const [declarer, publisher] = [await open(url), await open(url)];

@@ -204,8 +204,19 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
   return result;
 }
 
+/**
+ * A get after a return answers the returned message, as RabbitMQ applies methods in order: a quorum
+ * queue's return is ready only once its count is durable, so the get waits for that (bounded in core).
+ */
 function get(channel: AmqpChannel, f: BasicGet): void {
   const queue = f.queue === '' ? channel.lastQueue : f.queue;
+  const quorum = isQuorumQueue(channel, queue);
+  const landing = quorum ? channel.core.returnsLanded(queue) : undefined;
+  if (landing === undefined) answerGet(channel, f, queue, quorum);
+  else channel.answerAfter(landing, 'basic.get', () => answerGet(channel, f, queue, quorum));
+}
+
+function answerGet(channel: AmqpChannel, f: BasicGet, queue: string, quorum: boolean): void {
   const delivery = channel.core.get(queue, {
     noAck: f.noAck,
     owner: channel.owner,
@@ -217,9 +228,7 @@ function get(channel: AmqpChannel, f: BasicGet): void {
   const tag = channel.nextDeliveryTag();
   if (!f.noAck) channel.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
   // RabbitMQ 3.10's quorum queues answer every get with the count, 0 on a first delivery.
-  const message = isQuorumQueue(channel, delivery.queue)
-    ? withDeliveryCount(delivery.message, delivery.deliveryCount)
-    : delivery.message;
+  const message = quorum ? withDeliveryCount(delivery.message, delivery.deliveryCount) : delivery.message;
   const method = {
     name: 'basic.get-ok' as const,
     fields: {
