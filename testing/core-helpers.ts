@@ -1,6 +1,6 @@
 /** Helpers for test/core: a broker over MemoryStorage with a ManualClock, and message shorthands. */
 
-import type { CoreClient, PublishInput } from '../src/core/api.js';
+import type { CoreClient, CoreLimits, PublishInput } from '../src/core/api.js';
 import { BrokerCore } from '../src/core/broker.js';
 import { internalContext } from '../src/core/entry/context.js';
 import type { VirtualHost } from '../src/core/internal.js';
@@ -104,4 +104,24 @@ export function holdDurability(
       open();
     },
   };
+}
+
+/**
+ * A core on memory storage and a manual clock: `open` closes the running one (a restart) and opens
+ * it again on the same storage, `close` ends it (for afterEach).
+ */
+export function restartableCore(limits: Partial<CoreLimits>) {
+  const storage = new MemoryStorage();
+  const clock = new ManualClock(1_000);
+  let core: BrokerCore | undefined;
+  const close = async () => {
+    await core?.close();
+    core = undefined;
+  };
+  const open = async (): Promise<CoreClient> => {
+    await close();
+    core = await BrokerCore.open({ storage, clock, limits });
+    return core.connect(internalContext('/', 'c1'));
+  };
+  return { clock, open, close };
 }

@@ -7,7 +7,8 @@
  * the restart's time to ready. Not a test: `node dist/testing/kafka-state-flood.js <attack> [count]
  * [cli]`, attacks `idempotent`, `transactional`, `sessions`, `groups`, `consumerGroups`; `cli` another
  * build's dist/cli/switchyard.js (A/B runs); FLOOD_FLAGS adds broker flags, SESSION_PARTITIONS sets
- * each fetch session's partitions.
+ * each fetch session's partitions, FLOOD_PROFILE_DIR where the restart's CPU profile goes
+ * (FLOOD_PROFILE=flood: the flooded broker's instead).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,8 @@ function loadavg(): string {
 
 /** Where a restart writes a CPU profile (FLOOD_PROFILE_DIR), if anywhere. */
 const profileDir = process.env['FLOOD_PROFILE_DIR'];
+/** FLOOD_PROFILE=flood profiles the broker under the flood instead of the restart. */
+const floodProfiled = process.env['FLOOD_PROFILE'] === 'flood';
 
 async function start(dataDir: string, profiled = false): Promise<{ broker: RunningCli; readyMs: number }> {
   const began = performance.now();
@@ -178,7 +181,7 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'state-flood-'));
   const running: RunningCli[] = [];
   try {
-    const { broker, readyMs: firstReadyMs } = await start(dataDir);
+    const { broker, readyMs: firstReadyMs } = await start(dataDir, floodProfiled);
     running.push(broker);
     const port = broker.ports.kafka ?? 0;
     const rssBefore = rssMiB(broker.pid);
@@ -190,7 +193,7 @@ async function main(): Promise<void> {
     const slowestMs = await watch.stop();
     const rssAfter = rssMiB(broker.pid);
     await broker.stop();
-    const { broker: again, readyMs } = await start(dataDir, true);
+    const { broker: again, readyMs } = await start(dataDir, !floodProfiled);
     running.push(again);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const rssRestarted = rssMiB(again.pid);

@@ -42,7 +42,12 @@ export async function openStreams(
   const vhost = options.vhost ?? '/';
   const definitions = await sharedDefinitions(storage, supervisor);
   const found = await FoundObjects.discover(storage);
-  const groups = await ConsumerGroups.open({ vhost, storage, supervisor }, found.take(vhost, 'group'));
+  const retentionMs = limits.offsetsRetentionMinutes * 60_000;
+  const groups = await ConsumerGroups.open(
+    { vhost, storage, supervisor },
+    found.take(vhost, 'group'),
+    retentionMs,
+  );
   await found.closeRest();
   const registry = await createStreamRegistry({
     vhost,

@@ -120,6 +120,7 @@ export interface Config {
   streamPartitionsMax: number;
   producerIdsMax: number;
   transactionalIdsMax: number;
+  offsetsRetentionMinutes: number;
   segmentBytesMax: number;
   entryBytesMax: number;
   memoryHighWatermarkPercent: number;
@@ -272,6 +273,7 @@ export const configDefault: Config = {
   streamPartitionsMax: coreLimitsDefault.streamPartitionsMax,
   producerIdsMax: coreLimitsDefault.producerIdsMax,
   transactionalIdsMax: coreLimitsDefault.transactionalIdsMax,
+  offsetsRetentionMinutes: coreLimitsDefault.offsetsRetentionMinutes,
   segmentBytesMax: storageLimitsDefault.segmentBytesMax,
   entryBytesMax: storageLimitsDefault.entryBytesMax,
   memoryHighWatermarkPercent: 40,
@@ -612,6 +614,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     description:
       'Kafka transactional ids one vhost keeps; a new one past it makes those without a transaction ' +
       'updated longest ago forgotten, as their expiry after 7 days would.',
+  },
+  offsetsRetentionMinutes: {
+    type: integer(1, 10_000_000),
+    group: 'Limits',
+    description:
+      "Kafka's offsets.retention.minutes: a consumer group's committed offsets expire once it has " +
+      "been empty this long (a standalone consumer's, this long after their commit), checked every " +
+      '10 minutes; a group left with nothing is removed. Groups with members are never expired.',
   },
   segmentBytesMax: {
     type: integer(1024 * 1024, 2 * gibibyte),

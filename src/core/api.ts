@@ -79,6 +79,11 @@ export interface CoreLimits {
   producerIdsMax: number;
   /** Transactional ids one vhost holds; a new one past it evicts the longest idle ones. */
   transactionalIdsMax: number;
+  /**
+   * Kafka's offsets.retention.minutes (KIP-211): a group's committed offsets expire once it has been
+   * empty this long, a standalone consumer's this long after their commit.
+   */
+  offsetsRetentionMinutes: number;
   /** How long a verified credential is accepted again without hashing (`Users.verify`). */
   loginCacheTtlMs: number;
   /** Verified credentials remembered at most. */

@@ -396,7 +396,8 @@ export class BrokerCore implements CoreBroker, HandlerHost {
     const deps = { vhost: name, storage, supervisor };
     const opened: Partial<Mutable<VhostEntry>> = {};
     try {
-      const groups = await ConsumerGroups.open(deps, found?.take(name, 'group') ?? []);
+      const retentionMs = limits.offsetsRetentionMinutes * 60_000;
+      const groups = await ConsumerGroups.open(deps, found?.take(name, 'group') ?? [], retentionMs);
       opened.groups = groups;
       const producers = await ProducerRegistry.open(
         { ...deps, idsMax: limits.producerIdsMax },

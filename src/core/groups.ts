@@ -6,6 +6,7 @@
  */
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { GroupMembership, GroupOffset, ShareGroupState, ShareStateChange } from './api.js';
+import type { Executor, Timer } from './exec/executor.js';
 import {
   type GroupEntry,
   type GroupOffsetRow,
@@ -42,6 +43,9 @@ export const membershipMembersMax = 1000;
 /** Largest membership record (encoded); subscription metadata and assignments dominate it. */
 export const membershipBytesMax = 1024 * 1024;
 
+/** Kafka's offsets.retention.check.interval.ms: how often expired offsets are looked for. */
+export const offsetsRetentionCheckIntervalMs = 10 * 60 * 1000;
+
 type GroupLog = OwnedLog<GroupState, GroupEntry>;
 
 export class ConsumerGroups {
@@ -52,17 +56,27 @@ export class ConsumerGroups {
   /** Per name, a deleted group letting go of its log; a new one of that name opens after it. */
   readonly #releasing = new Map<string, Promise<void>>();
   #closed = false;
+  /** Kafka's offsets.retention.minutes, in ms. */
+  readonly #retentionMs: number;
+  /** Runs the retention check on core's clock; its work catches its own errors. */
+  readonly #exec: Executor;
+  #expiryTimer: Timer;
+  #expiring = false;
 
-  private constructor(deps: VhostObjectDeps) {
+  private constructor(deps: VhostObjectDeps, retentionMs: number) {
     this.#deps = deps;
+    this.#retentionMs = retentionMs;
+    this.#exec = deps.supervisor.executor('groups', deps.vhost, { onFault: () => undefined });
+    this.#expiryTimer = this.#armExpiry();
   }
 
-  /** The vhost's groups as found at start (./state/discover.ts). */
+  /** The vhost's groups as found at start (./state/discover.ts); offsets kept `retentionMs` (KIP-211). */
   static async open(
     deps: VhostObjectDeps,
     found: ReadonlyArray<OpenedLog<GroupState>>,
+    retentionMs: number,
   ): Promise<ConsumerGroups> {
-    const groups = new ConsumerGroups(deps);
+    const groups = new ConsumerGroups(deps, retentionMs);
     let adopted = 0;
     try {
       for (const opened of found) {
@@ -152,7 +166,7 @@ export class ConsumerGroups {
   async saveMembership(group: string, membership: GroupMembership | null): Promise<boolean> {
     checkGroup(group);
     const entry: GroupEntry | undefined =
-      membership === null ? undefined : { type: 'membership.put', membership: { ...membership } };
+      membership === null ? undefined : this.#membershipEntry(group, membership);
     const fits = entry !== undefined && recordFits(entry);
     if (!fits) {
       const log = this.#groups.get(group);
@@ -162,6 +176,44 @@ export class ConsumerGroups {
     const log = this.#groups.get(group) ?? (await this.#create(group));
     await log.commit(entry);
     return true;
+  }
+
+  /** The record as stored, stamped with when the group went empty (KIP-211's empty-state time). */
+  #membershipEntry(group: string, membership: GroupMembership): GroupEntry & { type: 'membership.put' } {
+    const put = { type: 'membership.put', membership: { ...membership } } as const;
+    if (membership.members.length > 0) return put;
+    const state = this.#groups.get(group)?.state;
+    const wasEmpty = state?.membership !== undefined && state.membership.members.length === 0;
+    return { ...put, emptiedAt: (wasEmpty ? state.emptiedAt : undefined) ?? this.#exec.now() };
+  }
+
+  // ---- offset retention (KIP-211)
+
+  #armExpiry(): Timer {
+    return this.#exec.after(offsetsRetentionCheckIntervalMs, () => this.#checkRetention());
+  }
+
+  /** Kafka's periodic offset expiry; a check still writing when the next is due lets it pass. */
+  #checkRetention(): void {
+    this.#expiryTimer = this.#armExpiry();
+    if (this.#expiring || this.#closed) return;
+    this.#expiring = true;
+    const done = () => {
+      this.#expiring = false;
+    };
+    this.#expireAll().then(done, done);
+  }
+
+  /** One group at a time, so a vhost of many expiring groups does not flood the log with writes. */
+  async #expireAll(): Promise<void> {
+    const before = this.#exec.now() - this.#retentionMs;
+    for (const [group, log] of [...this.#groups]) {
+      if (this.#closed) return;
+      // Looked at just before the write: a member may have joined meanwhile.
+      const entry = expiryOf(log.state, before);
+      if (entry === undefined || this.#groups.get(group) !== log) continue;
+      await this.#change(group, log, entry).catch(() => undefined);
+    }
   }
 
   // ---- share groups (KIP-932)
@@ -201,6 +253,8 @@ export class ConsumerGroups {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#expiryTimer.cancel();
+    this.#exec.stop();
     await Promise.allSettled([...this.#creating.values()]);
     await Promise.allSettled([...this.#releasing.values()]);
     for (const log of this.#groups.values()) await log.close().catch(() => undefined);
@@ -257,6 +311,23 @@ export class ConsumerGroups {
       if (this.#releasing.get(group) === settled) this.#releasing.delete(group);
     });
   }
+}
+
+/**
+ * What expires of the group's offsets committed up to `before` (KIP-211): nothing while it is in use
+ * (a membership record with members, share state); all of them once an emptied group has been empty
+ * since `before`; otherwise (a standalone consumer's, or a record written without its empty time)
+ * each one committed by then.
+ */
+function expiryOf(state: GroupState, before: number): GroupEntry | undefined {
+  const { membership, emptiedAt, offsets } = state;
+  if (offsets.size === 0 || !isEmptyShare(state.share)) return undefined;
+  if (membership !== undefined && membership.members.length > 0) return undefined;
+  if (membership !== undefined && emptiedAt !== undefined)
+    return emptiedAt <= before ? { type: 'offsets.clear' } : undefined;
+  for (const row of offsets.values())
+    if (row.offset.committedAt <= before) return { type: 'offsets.expire', before };
+  return undefined;
 }
 
 function recordFits(entry: GroupEntry & { type: 'membership.put' }): boolean {

@@ -76,6 +76,7 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
   const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
     config;
   const { loginCacheTtlMs, loginCacheEntriesMax, producerIdsMax, transactionalIdsMax } = config;
+  const { offsetsRetentionMinutes } = config;
   return {
     queuesMax,
     exchangesMax,
@@ -85,6 +86,7 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
     streamPartitionsMax,
     producerIdsMax,
     transactionalIdsMax,
+    offsetsRetentionMinutes,
     loginCacheTtlMs,
     loginCacheEntriesMax,
   };

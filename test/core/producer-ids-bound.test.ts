@@ -9,16 +9,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import type { CoreClient, CoreLimits, TxnInstance } from '../../src/core/api.js';
-import { BrokerCore } from '../../src/core/broker.js';
-import { internalContext } from '../../src/core/entry/context.js';
 import { producerIdExpirationCheckMs, producerIdExpirationMs } from '../../src/core/producers.js';
 import {
   transactionalIdExpirationCheckMs,
   transactionalIdExpirationMs,
 } from '../../src/core/transactions.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { MemoryStorage } from '../../src/storage/memory.js';
-import { settle } from '../../testing/core-helpers.js';
+import { restartableCore, settle } from '../../testing/core-helpers.js';
 
 const limits: Partial<CoreLimits> = { producerIdsMax: 50, transactionalIdsMax: 20 };
 const hourMs = 60 * 60 * 1000;
@@ -49,20 +46,9 @@ async function transactional(client: CoreClient, id: string): Promise<TxnInstanc
 
 /** A core on memory storage and a manual clock, closed and opened again for a restart. */
 function restartable() {
-  const storage = new MemoryStorage();
-  const clock = new ManualClock(1_000);
-  let core: BrokerCore | undefined;
-  const close = async () => {
-    await core?.close();
-    core = undefined;
-  };
-  const open = async (): Promise<CoreClient> => {
-    await close();
-    core = await BrokerCore.open({ storage, clock, limits });
-    return core.connect(internalContext('/', 'c1'));
-  };
-  running = close;
-  return { clock, open };
+  const core = restartableCore(limits);
+  running = core.close;
+  return core;
 }
 
 let running: (() => Promise<void>) | undefined;

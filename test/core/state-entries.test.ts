@@ -133,7 +133,9 @@ const samples: Array<[StateMachine<any, any>, unknown[]]> = [
       { type: 'offsets.clear' },
       { type: 'offsets.dropStream', stream: 's' },
       { type: 'offset.delete', stream: 's', partition: 3 },
+      { type: 'offsets.expire', before: 1_700_000_000_000 },
       { type: 'membership.put', membership },
+      { type: 'membership.put', membership: { ...membership, members: [] }, emptiedAt: 42 },
       {
         type: 'membership.put',
         membership: { ...membership, protocolType: null, protocol: null, leader: null, members: [] },

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/core/index.js';
+import { groupCleanupIntervalMs } from '../../src/protocols/kafka/consumer-groups.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
+import type { GroupStore } from '../../src/protocols/kafka/group-store.js';
 import { GroupCoordinator, type JoinInput, type JoinResult } from '../../src/protocols/kafka/groups.js';
 import { kafkaOptionsDefault } from '../../src/protocols/kafka/options.js';
 
@@ -180,5 +182,33 @@ test('followers wait in SyncGroup for the leader, then each gets its own assignm
   assert.equal(new TextDecoder().decode(l.assignment), 'p0');
   assert.equal(new TextDecoder().decode(f.assignment), 'p1');
   assert.equal(groups.heartbeat('g', follower.memberId, generation - 1, null), KafkaError.illegalGeneration);
+  groups.close();
+});
+
+test('an empty group without committed offsets is deleted at the next cleanup, one with offsets kept', async () => {
+  const clock = new ManualClock();
+  const removed: string[] = [];
+  let committed = true;
+  const store = {
+    load: () => [],
+    save: async () => true,
+    remove: async (groupId: string) => void removed.push(groupId),
+    hasOffsets: () => committed,
+  } as unknown as GroupStore;
+  const groups = new GroupCoordinator(
+    { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0 },
+    store,
+    undefined,
+    clock,
+  );
+  const { ids } = await stableGroup(groups, clock, ['c1']);
+  assert.equal(groups.leave('g', ids[0]!, null), KafkaError.none);
+  clock.advance(groupCleanupIntervalMs);
+  assert.equal(groups.has('g'), true, 'its offsets keep it');
+  // Core expired them (KIP-211); before, the empty group was kept for good.
+  committed = false;
+  clock.advance(groupCleanupIntervalMs);
+  assert.equal(groups.has('g'), false);
+  assert.deepEqual(removed, ['g']);
   groups.close();
 });

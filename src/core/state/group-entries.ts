@@ -28,6 +28,11 @@ export interface GroupState {
   /** By `offsetKey(stream, partition)`, in first-commit order. */
   readonly offsets: Map<string, GroupOffsetRow>;
   membership: GroupMembership | undefined;
+  /**
+   * When the membership record last went from members to none (KIP-211's empty-state time), from
+   * which an emptied group's offsets expire; undefined while it has members or no record.
+   */
+  emptiedAt: number | undefined;
   /** A share group's configs and share-partitions (KIP-932). */
   readonly share: ShareState;
 }
@@ -43,9 +48,15 @@ export type GroupEntry =
   | { readonly type: 'offsets.clear' }
   /** The stream was deleted: its offsets go. */
   | { readonly type: 'offsets.dropStream'; readonly stream: string }
+  /** Offsets committed at or before `before` (ms) expire (KIP-211, offsets.retention.minutes). */
+  | { readonly type: 'offsets.expire'; readonly before: number }
   /** One partition's offset goes (Kafka OffsetDelete, KIP-496). */
   | { readonly type: 'offset.delete'; readonly stream: string; readonly partition: number }
-  | { readonly type: 'membership.put'; readonly membership: GroupMembership }
+  | {
+      readonly type: 'membership.put';
+      readonly membership: GroupMembership;
+      readonly emptiedAt?: number;
+    }
   | { readonly type: 'membership.clear' }
   | ShareEntry;
 
@@ -72,15 +83,21 @@ function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
     case 'offset.delete':
       state.offsets.delete(offsetKey(entry.stream, entry.partition));
       break;
+    case 'offsets.expire':
+      for (const [key, row] of state.offsets)
+        if (row.offset.committedAt <= entry.before) state.offsets.delete(key);
+      break;
     case 'offsets.dropStream':
       for (const [key, row] of state.offsets) if (row.stream === entry.stream) state.offsets.delete(key);
       dropShareStream(state.share, entry.stream);
       break;
     case 'membership.put':
       state.membership = entry.membership;
+      state.emptiedAt = entry.emptiedAt;
       break;
     case 'membership.clear':
       state.membership = undefined;
+      state.emptiedAt = undefined;
       break;
     default:
       applyShare(state.share, entry);
@@ -90,7 +107,12 @@ function applyGroup(state: GroupState, entry: GroupEntry): GroupState {
 
 function* snapshotGroup(state: GroupState): Iterable<GroupEntry> {
   for (const row of state.offsets.values()) yield { type: 'offset.commit', ...row };
-  if (state.membership !== undefined) yield { type: 'membership.put', membership: state.membership };
+  const { membership, emptiedAt } = state;
+  if (membership !== undefined) {
+    yield emptiedAt === undefined
+      ? { type: 'membership.put', membership }
+      : { type: 'membership.put', membership, emptiedAt };
+  }
   yield* snapshotShare(state.share);
 }
 
@@ -179,8 +201,14 @@ function encodeGroup(entry: GroupEntry): Json {
       return { t: entry.type, stream: entry.stream };
     case 'offset.delete':
       return { t: entry.type, stream: entry.stream, partition: entry.partition };
-    case 'membership.put':
-      return { t: entry.type, membership: membershipToJson(entry.membership) };
+    case 'offsets.expire':
+      return { t: entry.type, before: entry.before };
+    case 'membership.put': {
+      const out: JsonObject = { t: entry.type, membership: membershipToJson(entry.membership) };
+      // Left out when absent, so records written before the field existed read back the same.
+      if (entry.emptiedAt !== undefined) out['emptiedAt'] = entry.emptiedAt;
+      return out;
+    }
     case 'offsets.clear':
     case 'membership.clear':
       return { t: entry.type };
@@ -199,8 +227,12 @@ function decodeGroup(json: unknown): GroupEntry {
       return { type, stream: f.str('stream') };
     case 'offset.delete':
       return { type, stream: f.str('stream'), partition: f.int('partition') };
-    case 'membership.put':
-      return { type, membership: membershipFromJson(f.fields('membership')) };
+    case 'offsets.expire':
+      return { type, before: f.num('before') };
+    case 'membership.put': {
+      const membership = membershipFromJson(f.fields('membership'));
+      return f.has('emptiedAt') ? { type, membership, emptiedAt: f.num('emptiedAt') } : { type, membership };
+    }
     case 'offsets.clear':
     case 'membership.clear':
       return { type };
@@ -214,7 +246,7 @@ function decodeGroup(json: unknown): GroupEntry {
 
 export const groupMachine: StateMachine<GroupState, GroupEntry> = {
   kind: 'group',
-  initial: () => ({ offsets: new Map(), membership: undefined, share: initialShare() }),
+  initial: () => ({ offsets: new Map(), membership: undefined, emptiedAt: undefined, share: initialShare() }),
   apply: applyGroup,
   encode: encodeGroup,
   decode: decodeGroup,

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/api.js';
 import { systemClock } from '../../shared/clock.js';
+import { groupCleanupIntervalMs } from './consumer-groups.js';
 import { KafkaError } from './errors.js';
 import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
 import type { KafkaOptions } from './options.js';
@@ -133,6 +134,7 @@ export class GroupCoordinator {
   readonly #report: (err: unknown, groupId: string) => void;
   readonly #clock: Clock;
   #closed = false;
+  #cleanupTimer: Timer;
 
   /**
    * `report` hears of group records that could not be written (the group goes on in memory); every
@@ -149,6 +151,24 @@ export class GroupCoordinator {
     this.#report = report;
     this.#clock = clock;
     if (store !== undefined) for (const stored of store.load(groupsMax)) this.#restore(stored);
+    this.#cleanupTimer = this.#armCleanup();
+  }
+
+  #armCleanup(): Timer {
+    return this.#clock.setTimeout(() => this.#cleanup(), groupCleanupIntervalMs);
+  }
+
+  /**
+   * Kafka's periodic cleanup (every offsets.retention.check.interval.ms): an empty group left with no
+   * committed offsets (core expires them, KIP-211) is deleted, its stored record with it. Before,
+   * such groups were kept for good.
+   */
+  #cleanup(): void {
+    for (const [groupId, group] of this.#groups) {
+      const empty = group.state === 'Empty' && group.members.size === 0 && group.pending.size === 0;
+      if (empty && this.#store?.hasOffsets(groupId) !== true) this.delete(groupId);
+    }
+    this.#cleanupTimer = this.#armCleanup();
   }
 
   /** A group as stored: stable (or rebalancing, if someone had left), every member on a new session. */
@@ -638,6 +658,7 @@ export class GroupCoordinator {
 
   close(): void {
     this.#closed = true;
+    this.#cleanupTimer.cancel();
     for (const group of this.#groups.values()) {
       group.rebalanceTimer?.cancel();
       for (const timer of group.pending.values()) timer.cancel();
