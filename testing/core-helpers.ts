@@ -1,5 +1,6 @@
 /** Helpers for test/core: a broker over MemoryStorage with a ManualClock, and message shorthands. */
 
+import { afterEach } from 'node:test';
 import type { CoreClient, CoreLimits, PublishInput } from '../src/core/api.js';
 import { BrokerCore } from '../src/core/broker.js';
 import { internalContext } from '../src/core/entry/context.js';
@@ -107,21 +108,30 @@ export function holdDurability(
 }
 
 /**
- * A core on memory storage and a manual clock: `open` closes the running one (a restart) and opens
- * it again on the same storage, `close` ends it (for afterEach).
+ * A core on memory storage and a manual clock for each test of the file that calls this (at its top
+ * level): each call of the returned function makes one, closed and opened again for a restart by
+ * `open`; the one a test made is closed after it, whatever its outcome.
  */
-export function restartableCore(limits: Partial<CoreLimits>) {
-  const storage = new MemoryStorage();
-  const clock = new ManualClock(1_000);
-  let core: BrokerCore | undefined;
-  const close = async () => {
-    await core?.close();
-    core = undefined;
+export function restartableCoreEachTest(limits: Partial<CoreLimits>) {
+  let running: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await running?.();
+    running = undefined;
+  });
+  return () => {
+    const storage = new MemoryStorage();
+    const clock = new ManualClock(1_000);
+    let core: BrokerCore | undefined;
+    const close = async () => {
+      await core?.close();
+      core = undefined;
+    };
+    const open = async (): Promise<CoreClient> => {
+      await close();
+      core = await BrokerCore.open({ storage, clock, limits });
+      return core.connect(internalContext('/', 'c1'));
+    };
+    running = close;
+    return { clock, open };
   };
-  const open = async (): Promise<CoreClient> => {
-    await close();
-    core = await BrokerCore.open({ storage, clock, limits });
-    return core.connect(internalContext('/', 'c1'));
-  };
-  return { clock, open, close };
 }

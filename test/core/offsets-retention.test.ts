@@ -6,11 +6,11 @@
  * 178 MiB and took a restart 16.6 s.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { CoreClient, CoreLimits, GroupMember, GroupMembership } from '../../src/core/api.js';
 import { offsetsRetentionCheckIntervalMs } from '../../src/core/groups.js';
 import type { ManualClock } from '../../src/shared/clock.js';
-import { restartableCore, settle } from '../../testing/core-helpers.js';
+import { restartableCoreEachTest, settle } from '../../testing/core-helpers.js';
 
 const retentionMinutes = 60;
 const retentionMs = retentionMinutes * 60_000;
@@ -38,18 +38,7 @@ function membership(members: readonly GroupMember[]): GroupMembership {
   };
 }
 
-/** A core on memory storage and a manual clock, closed and opened again for a restart. */
-function restartable() {
-  const core = restartableCore(limits);
-  running = core.close;
-  return core;
-}
-
-let running: (() => Promise<void>) | undefined;
-afterEach(async () => {
-  await running?.();
-  running = undefined;
-});
+const restartable = restartableCoreEachTest(limits);
 
 function commit(client: CoreClient, clock: ManualClock, group: string, offset: number): Promise<void> {
   return client.commitOffset(group, 'orders', 0, { offset, metadata: '', committedAt: clock.now() });

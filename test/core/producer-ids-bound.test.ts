@@ -7,7 +7,7 @@
  * transactional producer of the vhost out, across restarts.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { CoreClient, CoreLimits, TxnInstance } from '../../src/core/api.js';
 import { producerIdExpirationCheckMs, producerIdExpirationMs } from '../../src/core/producers.js';
 import {
@@ -15,7 +15,7 @@ import {
   transactionalIdExpirationMs,
 } from '../../src/core/transactions.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { restartableCore, settle } from '../../testing/core-helpers.js';
+import { restartableCoreEachTest, settle } from '../../testing/core-helpers.js';
 
 const limits: Partial<CoreLimits> = { producerIdsMax: 50, transactionalIdsMax: 20 };
 const hourMs = 60 * 60 * 1000;
@@ -44,18 +44,7 @@ async function transactional(client: CoreClient, id: string): Promise<TxnInstanc
   return { transactionalId: id, producerId: init.producerId, epoch: init.epoch };
 }
 
-/** A core on memory storage and a manual clock, closed and opened again for a restart. */
-function restartable() {
-  const core = restartableCore(limits);
-  running = core.close;
-  return core;
-}
-
-let running: (() => Promise<void>) | undefined;
-afterEach(async () => {
-  await running?.();
-  running = undefined;
-});
+const restartable = restartableCoreEachTest(limits);
 
 describe('idempotent producer ids one client makes', () => {
   test('past producerIdsMax a new id evicts the least recently used; a restart brings none back and reuses no number', async () => {
