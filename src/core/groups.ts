@@ -67,7 +67,7 @@ export class ConsumerGroups {
     this.#deps = deps;
     this.#retentionMs = retentionMs;
     this.#exec = deps.supervisor.executor('groups', deps.vhost, { onFault: () => undefined });
-    this.#expiryTimer = this.#armExpiry();
+    this.#expiryTimer = this.#exec.every(offsetsRetentionCheckIntervalMs, () => this.#checkRetention());
   }
 
   /** The vhost's groups as found at start (./state/discover.ts); offsets kept `retentionMs` (KIP-211). */
@@ -189,13 +189,8 @@ export class ConsumerGroups {
 
   // ---- offset retention (KIP-211)
 
-  #armExpiry(): Timer {
-    return this.#exec.after(offsetsRetentionCheckIntervalMs, () => this.#checkRetention());
-  }
-
   /** Kafka's periodic offset expiry; a check still writing when the next is due lets it pass. */
   #checkRetention(): void {
-    this.#expiryTimer = this.#armExpiry();
     if (this.#expiring || this.#closed) return;
     this.#expiring = true;
     const done = () => {

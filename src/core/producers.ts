@@ -149,7 +149,7 @@ export class ProducerRegistry {
     this.#log = log;
     this.#idsMax = idsMax;
     this.#noteUsed();
-    this.#expiryTimer = this.#armExpiry();
+    this.#expiryTimer = log.exec.every(producerIdExpirationCheckMs, () => this.#expire());
   }
 
   static async open(
@@ -238,15 +238,10 @@ export class ProducerRegistry {
     return committed;
   }
 
-  #armExpiry(): Timer {
-    return this.#log.exec.after(producerIdExpirationCheckMs, () => this.#expire());
-  }
-
   /** Kafka's periodic check: ids unused for `producerIdExpirationMs` are forgotten. */
   #expire(): void {
     const before = this.#log.exec.now() - producerIdExpirationMs;
     this.#forget(this.#unpinned(Number.POSITIVE_INFINITY, before))?.catch(() => undefined);
-    this.#expiryTimer = this.#armExpiry();
   }
 
   /** The producer's current epoch; undefined for an id never handed out. */

@@ -240,7 +240,7 @@ export class TransactionalProducers {
     // Before any reader: the vhost is served only once this returns.
     await txns.#settle(txns.#orphans(), torn, clean);
     txns.#opened = true;
-    txns.#expiryTimer = txns.#armExpiry();
+    txns.#expiryTimer = txns.#log.exec.every(transactionalIdExpirationCheckMs, () => txns.#expireIds());
     deps.producers.pin(
       (producerId) => txns.#byProducer.has(producerId),
       (producerIds) => txns.#forgetCarried(producerIds),
@@ -342,15 +342,10 @@ export class TransactionalProducers {
 
   // ---- expiry
 
-  #armExpiry(): Timer {
-    return this.#log.exec.after(transactionalIdExpirationCheckMs, () => this.#expireIds());
-  }
-
   /** Kafka's periodic removal of expired transactional ids. */
   #expireIds(): void {
     const before = this.#now - transactionalIdExpirationMs;
     this.#forgetIds(this.#idleIds(Number.POSITIVE_INFINITY, before)).catch(() => undefined);
-    this.#expiryTimer = this.#armExpiry();
   }
 
   /**

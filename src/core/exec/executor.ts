@@ -89,6 +89,20 @@ export class Executor {
   }
 
   /**
+   * Runs `fn` every `ms` on the clock until the timer returned is cancelled; the next run is armed
+   * before this one, so a run that throws (and fails the object) does not end the schedule by itself.
+   */
+  every(ms: number, fn: () => void): Timer {
+    let next: Timer;
+    const tick = () => {
+      next = this.after(ms, tick);
+      fn();
+    };
+    next = this.after(ms, tick);
+    return { cancel: () => next.cancel() };
+  }
+
+  /**
    * Continues when `promise` settles. A rejection goes to `onError` when given; otherwise it fails
    * the object, since nobody else will hear of it.
    */
