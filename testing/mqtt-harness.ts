@@ -2,6 +2,7 @@
  * Helpers for the MQTT conformance tests: an in-process broker with the MQTT listeners on free
  * ports, mqtt.js clients that never reconnect by themselves, and bounded waits for messages.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
@@ -190,4 +191,25 @@ export async function rawClient(port: number, protocolVersion: 3 | 4 | 5 = 4): P
     isClosed: () => isClosed,
     end: () => socket.destroy(),
   };
+}
+
+/**
+ * Once every exchange of a persistent session completed, its client reconnecting is sent neither a
+ * PUBLISH nor a PUBREL within `waitMs`: no packet id is still owed.
+ */
+export async function owedNothing(
+  port: number,
+  version: 4 | 5,
+  clientId: string,
+  waitMs: number,
+): Promise<void> {
+  const again = await rawClient(port, version);
+  try {
+    await again.connect(clientId, persistentSession(version));
+    await sleep(waitMs);
+    const owed = again.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel');
+    assert.deepEqual(owed, [], 'nothing owed once every exchange completed');
+  } finally {
+    again.end();
+  }
 }

@@ -68,11 +68,14 @@ export function sessionQueueName(id: string): string {
 
 /**
  * What a stored marker naming a message of the session queue (`Delivery.storedAt`) becomes when a start
- * finds the recovered queue no longer holding that message; undefined keeps it. `holds` is true while the
- * queue still holds the offset (or cannot say yet). The adapter whose markers these are gives it (the
- * server passes MQTT's).
+ * finds the recovered queue no longer holding that message; undefined keeps it, null removes it. `holds`
+ * is true while the queue still holds the offset (or cannot say yet). The adapter whose markers these
+ * are gives it (the server passes MQTT's).
  */
-export type SettleStoredMarker = (marker: number, holds: (offset: number) => boolean) => number | undefined;
+export type SettleStoredMarker = (
+  marker: number,
+  holds: (offset: number) => boolean,
+) => number | null | undefined;
 
 export interface SessionManagerDeps extends Omit<VhostObjectDeps, 'vhost'> {
   readonly vhost: VirtualHost;
@@ -218,11 +221,13 @@ export class SessionManager {
     const queue = sessionQueueName(id);
     const holds = (offset: number) => vhost.holdsStored(queue, offset) !== false;
     const set: Array<[number, number]> = [];
+    const clear: number[] = [];
     for (const [packetId, marker] of markers) {
       const settled = settle(marker, holds);
-      if (settled !== undefined && settled !== marker) set.push([packetId, settled]);
+      if (settled === null) clear.push(packetId);
+      else if (settled !== undefined && settled !== marker) set.push([packetId, settled]);
     }
-    if (set.length > 0) await holder.commit({ type: 'markers', set, clear: [] });
+    if (set.length > 0 || clear.length > 0) await holder.commit({ type: 'markers', set, clear });
   }
 
   /** `self` names the session once it is made: the log's failure and restart reach it. */

@@ -234,13 +234,20 @@ test('sessions: holdsStored tells whether the session queue still holds a stored
   await second.broker.close();
 });
 
-test('sessions: a start settles a stored marker whose message the recovered queue no longer holds, and stores that', async () => {
-  const storage = new MemoryStorage();
+/** A test adapter's marker naming a message by its offset. */
+const byOffset = (offset: number) => -10 - offset;
+
+/**
+ * Two messages of session `<name>/1` delivered, markers 1 and 2 naming them by offset, then the first
+ * one's ack stored; the core closed. Returns the two offsets.
+ */
+async function markersNamingTwo(
+  storage: MemoryStorage,
+  name: string,
+): Promise<{ gone: number; kept: number }> {
   const first = await openCore({ storage });
-  const { session, got } = await twoDelivered(first, 'settled');
+  const { session, got } = await twoDelivered(first, name);
   const [gone, kept] = got;
-  // An adapter's markers naming the two messages by offset; then the first one's ack is stored.
-  const byOffset = (offset: number) => -10 - offset;
   await Promise.all([
     session.setInflight(1, byOffset(gone!.storedAt!)),
     session.setInflight(2, byOffset(kept!.storedAt!)),
@@ -248,11 +255,17 @@ test('sessions: a start settles a stored marker whose message the recovered queu
   first.vhost.ack(session.queue, gone!.id);
   await settle();
   await first.broker.close();
+  return { gone: gone!.storedAt!, kept: kept!.storedAt! };
+}
+
+test('sessions: a start settles a stored marker whose message the recovered queue no longer holds, and stores that', async () => {
+  const storage = new MemoryStorage();
+  const { gone, kept } = await markersNamingTwo(storage, 'settled');
 
   const asked: number[] = [];
   const settleStoredMarker = (marker: number, holds: (offset: number) => boolean) => {
     asked.push(marker);
-    return holds(-10 - marker) ? undefined : -1;
+    return holds(byOffset(marker)) ? undefined : -1;
   };
   const second = await openCore({ storage, settleStoredMarker });
   const back = second.broker.sessions('/').session('settled/1')!;
@@ -260,14 +273,31 @@ test('sessions: a start settles a stored marker whose message the recovered queu
     [...back.inflight()],
     [
       [1, -1],
-      [2, byOffset(kept!.storedAt!)],
+      [2, byOffset(kept)],
     ],
   );
-  assert.deepEqual(asked.sort(), [byOffset(gone!.storedAt!), byOffset(kept!.storedAt!)].sort());
+  assert.deepEqual(asked.sort(), [byOffset(gone), byOffset(kept)].sort());
   await second.broker.close();
 
   const third = await openCore({ storage });
   const stored = third.broker.sessions('/').session('settled/1')!;
   assert.deepEqual(stored.inflight().get(1), -1, 'the settled marker was written');
+  await third.broker.close();
+});
+
+test('sessions: a start removes a stored marker the settling function answers null for, and stores that', async () => {
+  const storage = new MemoryStorage();
+  const { kept } = await markersNamingTwo(storage, 'cleared');
+
+  const settleStoredMarker = (marker: number, holds: (offset: number) => boolean) =>
+    holds(byOffset(marker)) ? undefined : null;
+  const second = await openCore({ storage, settleStoredMarker });
+  const back = second.broker.sessions('/').session('cleared/1')!;
+  assert.deepEqual([...back.inflight()], [[2, byOffset(kept)]]);
+  await second.broker.close();
+
+  const third = await openCore({ storage });
+  const stored = third.broker.sessions('/').session('cleared/1')!;
+  assert.equal(stored.inflight().has(1), false, 'the removal was written');
   await third.broker.close();
 });

@@ -73,6 +73,13 @@ const sentBase = -3;
 const releasedBase = sentBase - 2 ** 51;
 const storedOffsetMax = 2 ** 51 - 1;
 
+/**
+ * Below the released markers: a QoS 1 PUBLISH sent under a packet id other than its message's
+ * `derivedPacketId`, naming the message by its offset. Stored only in that rare case (the derived id was
+ * taken when it was sent), so a QoS 1 stream into a durable session still writes nothing per message.
+ */
+const qos1Base = releasedBase - 2 ** 51;
+
 export function sentMarker(storedAt: number): number {
   assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
   return sentBase - storedAt;
@@ -90,17 +97,48 @@ export function sentOffset(marker: number): number | undefined {
 
 /** The offset a released marker names; undefined for any other value. */
 export function releasedOffset(marker: number): number | undefined {
-  return marker <= releasedBase ? releasedBase - marker : undefined;
+  return marker <= releasedBase && marker > qos1Base ? releasedBase - marker : undefined;
+}
+
+export function qos1Marker(storedAt: number): number {
+  assert(storedAt >= 0 && storedAt <= storedOffsetMax, 'stored offset out of the marker range');
+  return qos1Base - storedAt;
+}
+
+/** The offset a QoS 1 marker names; undefined for any other value. */
+export function qos1Offset(marker: number): number | undefined {
+  return marker <= qos1Base ? qos1Base - marker : undefined;
+}
+
+/** Packet ids run 1 to 65535 (§2.2.1). */
+const packetIdsCount = 65_535;
+
+/**
+ * The packet id a message of a durable session's queue is sent under when it is free: one function of
+ * the message's offset in the queue's log, which a restart keeps, so the message that comes back after
+ * a crash gets the id it was sent under with nothing stored for it [MQTT-4.4.0-1]. Consecutive offsets
+ * give consecutive ids, so two messages in flight share one only when their offsets lie a multiple of
+ * 65,535 apart; the later one then takes another id and stores it (`qos1Marker`, or QoS 2's sent marker).
+ */
+export function derivedPacketId(storedAt: number): number {
+  return (storedAt % packetIdsCount) + 1;
 }
 
 /**
  * Core's `SettleStoredMarker` for MQTT: at a start, a sent or released marker whose message the
- * recovered session queue no longer holds becomes PUBREL owed, naming no offset. Sent: the client's
+ * recovered session queue no longer holds becomes PUBREL owed, naming no offset; such a QoS 1 marker
+ * is removed. Sent: the client's
  * PUBREC was processed (the ack is durable, the marker's change was not), or the message was lost with
  * its append; either way PUBREL N frees the id, and the client answers PUBCOMP whether it knows N or not.
  * Released: the PUBREL is still owed, and no later message at that offset is the client's copy.
  */
-export function settleStoredMarker(marker: number, holds: (offset: number) => boolean): number | undefined {
+export function settleStoredMarker(
+  marker: number,
+  holds: (offset: number) => boolean,
+): number | null | undefined {
+  const acked = qos1Offset(marker);
+  // QoS 1: the PUBACK's ack is durable (or the message was lost with its append); nothing is owed.
+  if (acked !== undefined) return holds(acked) ? undefined : null;
   const offset = sentOffset(marker) ?? releasedOffset(marker);
   return offset === undefined || holds(offset) ? undefined : pubrelOwed;
 }

@@ -13,7 +13,15 @@ import type { Delivery, Message, MessageProperties } from '../../core/types.js';
 import type { Properties } from './codec/properties.js';
 import { encodePublish, type OutgoingPublish, type QoS } from './codec/publish.js';
 import { Reason } from './limits.js';
-import { pubrelOwed, releasedMarker, type SubscriptionEntry, sentMarker, sentOffset } from './model.js';
+import {
+  derivedPacketId,
+  pubrelOwed,
+  qos1Marker,
+  releasedMarker,
+  type SubscriptionEntry,
+  sentMarker,
+  sentOffset,
+} from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
 import { matching } from './server.js';
 import type { Connection, OutboundEntry } from './session.js';
@@ -41,13 +49,31 @@ const outboundSentinel: OutboundEntry = Object.freeze({
   recorded: 0,
 });
 
+function isFree(conn: Connection, id: number): boolean {
+  return !conn.outbound.has(id) && !conn.reserved.has(id);
+}
+
 function allocatePacketId(conn: Connection): number {
   for (let tries = 0; tries < packetIdMax; tries++) {
     const id = conn.nextPacketId;
     conn.nextPacketId = packetIdAfter(id);
-    if (!conn.outbound.has(id) && !conn.reserved.has(id)) return id;
+    if (isFree(conn, id)) return id;
   }
   throw new Error('no free packet id');
+}
+
+/**
+ * A new packet id for a copy: a durable session's stored message takes the id its offset gives
+ * (`derivedPacketId`) when that is free, so a restart that hands the message back finds the same id
+ * again without anything stored; any other copy, or one whose derived id is taken, the next free one.
+ */
+function newPacketId(conn: Connection, delivery: Delivery, stored: boolean): number {
+  const { storedAt } = delivery;
+  if (stored && storedAt !== undefined && conn.session!.durable) {
+    const derived = derivedPacketId(storedAt);
+    if (isFree(conn, derived)) return derived;
+  }
+  return allocatePacketId(conn);
 }
 
 /**
@@ -189,9 +215,9 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
     }
     return;
   }
-  const resent = conn.resend.get(delivery.id) ?? resentStored(conn, delivery);
-  const packetId = resent ?? allocatePacketId(conn);
   const stored = sharedKey === undefined;
+  const resent = conn.resend.get(delivery.id) ?? resentStored(conn, delivery);
+  const packetId = resent ?? newPacketId(conn, delivery, stored);
   const dup =
     resent !== undefined || (delivery.redelivered && mayHaveBeenSent(conn, delivery, stored, how.qos));
   const bytes = encodeWithId(conn, message, how, packetId, dup);
@@ -213,7 +239,7 @@ export function deliver(conn: Connection, delivery: Delivery, sharedKey?: string
  * then the copy goes under a new id the client does not hold, with either flag.
  */
 function mayHaveBeenSent(conn: Connection, delivery: Delivery, stored: boolean, qos: 1 | 2): boolean {
-  return !stored || inflightValue(conn, delivery, qos) === delivery.id;
+  return !stored || qos === 1 || delivery.storedAt === undefined || !conn.session!.durable;
 }
 
 /**
@@ -338,12 +364,22 @@ function forgetLostMarkers(conn: Connection, delivery: Delivery): void {
   const { storedAt } = delivery;
   if (storedAt === undefined || delivery.redelivered || conn.resend.size === 0) return;
   conn.resend.delete(releasedMarker(storedAt));
+  forgetLostQos1Marker(conn, storedAt);
   const packetId = conn.resend.get(sentMarker(storedAt));
   if (packetId === undefined) return;
   conn.resend.delete(sentMarker(storedAt));
   conn.reserved.delete(packetId);
   persist(conn, conn.session!.setInflight(packetId, pubrelOwed));
   owePubrel(conn, packetId);
+}
+
+/** As `forgetLostMarkers`, for QoS 1: the id is freed and its marker removed; nothing is owed. */
+function forgetLostQos1Marker(conn: Connection, storedAt: number): void {
+  const packetId = conn.resend.get(qos1Marker(storedAt));
+  if (packetId === undefined) return;
+  conn.resend.delete(qos1Marker(storedAt));
+  conn.reserved.delete(packetId);
+  persist(conn, conn.session!.deleteInflight(packetId));
 }
 
 /** Sends PUBREL for a packet id whose message the client has; its PUBCOMP frees the id. */
@@ -360,11 +396,11 @@ export function owePubrel(conn: Connection, packetId: number): void {
   conn.send({ cmd: 'pubrel', messageId: packetId });
 }
 
-/** The packet id a durable session stored for this message before a restart (`sentMarker`). */
+/** The packet id a durable session stored for this message before a restart (`sentMarker`, `qos1Marker`). */
 function resentStored(conn: Connection, delivery: Delivery): number | undefined {
   const { storedAt } = delivery;
   if (storedAt === undefined || !delivery.redelivered || conn.resend.size === 0) return undefined;
-  return conn.resend.get(sentMarker(storedAt));
+  return conn.resend.get(sentMarker(storedAt)) ?? conn.resend.get(qos1Marker(storedAt));
 }
 
 /**
@@ -379,22 +415,27 @@ function pubrecedBefore(conn: Connection, delivery: Delivery): boolean {
 
 /**
  * What the session records of a PUBLISH sent from its queue: the delivery id, kept in memory only, or
- * for a durable session's stored QoS 2 message its place in the queue's log, which is written.
+ * for a durable session's stored message its place in the queue's log, which is written: always for
+ * QoS 2, and for QoS 1 only when it went under an id other than its derived one (a restart derives
+ * that one again, so it needs no record).
  */
-function inflightValue(conn: Connection, delivery: Delivery, qos: 1 | 2): number {
+function inflightValue(conn: Connection, delivery: Delivery, qos: 1 | 2, packetId: number): number {
   const { storedAt } = delivery;
-  if (qos === 1 || storedAt === undefined || !conn.session!.durable) return delivery.id;
-  return sentMarker(storedAt);
+  if (storedAt === undefined || !conn.session!.durable) return delivery.id;
+  if (qos === 2) return sentMarker(storedAt);
+  return packetId === derivedPacketId(storedAt) ? delivery.id : qos1Marker(storedAt);
 }
 
 function track(conn: Connection, delivery: Delivery, packetId: number, stored: boolean, qos: 1 | 2): void {
   conn.resend.delete(delivery.id);
-  if (delivery.storedAt !== undefined && conn.resend.size > 0)
+  if (delivery.storedAt !== undefined && conn.resend.size > 0) {
     conn.resend.delete(sentMarker(delivery.storedAt));
+    conn.resend.delete(qos1Marker(delivery.storedAt));
+  }
   conn.reserved.delete(packetId);
   const { outbound } = conn;
   if (outbound.size === 0) outbound.set(outboundSentinelId, outboundSentinel);
-  const recorded = stored ? inflightValue(conn, delivery, qos) : delivery.id;
+  const recorded = stored ? inflightValue(conn, delivery, qos, packetId) : delivery.id;
   outbound.set(packetId, {
     queue: delivery.queue,
     deliveryId: delivery.id,

@@ -10,6 +10,7 @@ import {
   fullFilter,
   inboundPacketId,
   pubrelOwed,
+  qos1Offset,
   releasedMarker,
   releasedOffset,
   sentOffset,
@@ -59,14 +60,21 @@ function resumeInflight(conn: Connection): void {
 }
 
 /**
- * One of our packet ids the session recorded. A PUBLISH recorded by its message's offset is resent
- * when the message comes back; when the queue no longer holds it, the client's PUBREC was processed
- * (the delivery's ack is durable) and only the marker's change to PUBREL owed was lost, so PUBREL goes
- * now and frees the id. A PUBREL owed that still names the message's offset: when the queue holds the
+ * One of our packet ids the session recorded. A PUBLISH recorded by its message's offset (QoS 2, or
+ * QoS 1 sent under an id other than its derived one) is resent when the message comes back. When the
+ * queue no longer holds a QoS 1 one, it was acknowledged, and its marker goes; a QoS 2 one's PUBREC was
+ * processed (the delivery's ack is durable) and only the marker's change to PUBREL owed was lost, so
+ * PUBREL goes now and frees the id. A PUBREL owed that still names the message's offset: when the queue holds the
  * message again (the marker was durable, its ack not), the client has it, and the copy is dropped.
  */
 function resumeOutbound(conn: Connection, packetId: number, value: number): void {
   const session = conn.session!;
+  const acked = qos1Offset(value);
+  if (acked !== undefined && session.holdsStored(acked) === false) {
+    // A QoS 1 PUBLISH whose PUBACK's ack is durable and its marker's removal was not: nothing is owed.
+    persist(conn, session.deleteInflight(packetId));
+    return;
+  }
   const sent = sentOffset(value);
   if (sent !== undefined && session.holdsStored(sent) === false) {
     persist(conn, session.setInflight(packetId, pubrelOwed));
