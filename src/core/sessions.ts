@@ -11,8 +11,9 @@
  *
  * In-flight ids: the whole map lives in memory, which is all a reconnect to the same broker needs.
  * Only the entries whose delivery id is negative are stored: an adapter's marker that no queue can
- * rebuild (MQTT's "PUBREL still owed", or a QoS 2 message sent, both may name a message by
- * `Delivery.storedAt`; `holdsStored` says whether the session queue still holds it). An entry
+ * rebuild (MQTT's "PUBREL still owed", a QoS 2 message sent, or a QoS 1 one sent under a packet id its
+ * offset does not give, all may name a message by `Delivery.storedAt`; `holdsStored` says whether the
+ * session queue still holds it). An entry
  * naming a delivery is never stored, because queues number their deliveries afresh after a restart, so a
  * stored delivery id would name some other message; the unacked message itself comes back from its
  * durable queue, flagged redelivered.
