@@ -28,11 +28,16 @@ import type { Connection, OutboundEntry } from './session.js';
 import { keyToTopic } from './topics.js';
 
 /** Packet ids run 1 to 65535 (§2.2.1); 0 is not one [MQTT-2.2.1-3]. */
-const packetIdMax = 65_535;
+export const packetIdMax = 65_535;
 
 /** The packet id after `id`, wrapping past 65535 to 1. */
 export function packetIdAfter(id: number): number {
   return (id % packetIdMax) + 1;
+}
+
+/** The packet id before `id`, wrapping below 1 to 65535. */
+function packetIdBefore(id: number): number {
+  return id === 1 ? packetIdMax : id - 1;
 }
 
 /**
@@ -53,10 +58,17 @@ function isFree(conn: Connection, id: number): boolean {
   return !conn.outbound.has(id) && !conn.reserved.has(id);
 }
 
+/**
+ * The connection's counter. A durable session's counts down from 65535 (`resume.ts` sets it): its
+ * queue's copies take derived ids that count up, and two numberings running the same way would meet
+ * and stay together (a shared subscription's message taking each derived id just before it is
+ * wanted, a stored marker per message); running opposite ways they cross once per lap.
+ */
 function allocatePacketId(conn: Connection): number {
+  const down = conn.session?.durable === true;
   for (let tries = 0; tries < packetIdMax; tries++) {
     const id = conn.nextPacketId;
-    conn.nextPacketId = packetIdAfter(id);
+    conn.nextPacketId = down ? packetIdBefore(id) : packetIdAfter(id);
     if (isFree(conn, id)) return id;
   }
   throw new Error('no free packet id');

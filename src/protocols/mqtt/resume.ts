@@ -15,7 +15,7 @@ import {
   releasedOffset,
   sentOffset,
 } from './model.js';
-import { owePubrel, packetIdAfter, persist } from './outbound.js';
+import { owePubrel, packetIdAfter, packetIdMax, persist } from './outbound.js';
 import type { Connection } from './session.js';
 import { attachShared, consumeSession, consumeWindow, loadShared } from './shared.js';
 import { forgetSessionState } from './teardown.js';
@@ -25,6 +25,8 @@ export function resume(conn: Connection, present: boolean): void {
   const session = conn.session!;
   // Set once per connection, before any consumer (session or shared) asks it.
   conn.credit.setMax(consumeWindow(conn));
+  // A durable session's counter runs down, away from the derived ids (outbound.ts `allocatePacketId`).
+  if (session.durable) conn.nextPacketId = packetIdMax;
   if (present) {
     for (const sub of session.subscriptions()) {
       const entry = entryFromArgs(sub.options);
@@ -56,7 +58,7 @@ function resumeInflight(conn: Connection): void {
     highest = Math.max(highest, packetId);
     resumeOutbound(conn, packetId, value);
   }
-  conn.nextPacketId = packetIdAfter(highest);
+  if (!session.durable) conn.nextPacketId = packetIdAfter(highest);
 }
 
 /**

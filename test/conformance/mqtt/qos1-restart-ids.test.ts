@@ -11,6 +11,7 @@
  * Last, mqtt.js as the returning subscriber: it takes the resent messages once each and acknowledges them.
  */
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import type { IConnackPacket, IPublishPacket, IPubrelPacket, Packet } from 'mqtt-packet';
 import { inTempFolder, startStalledChild } from '../../../testing/crash-stall.js';
@@ -202,24 +203,18 @@ test('MQTT 3.1.1 subscriber: QoS 1 and 2 PUBLISHes in flight at a clean stop are
   });
 });
 
-test('MQTT 5.0 subscriber: a QoS 1 PUBLISH whose offset-given packet id was taken keeps the id it went under across SIGKILL', async () => {
-  await inTempFolder('switchyard-qos1-ids-taken-', async (dataDir) => {
+test('MQTT 5.0 subscriber: QoS 1 PUBLISHes of its own subscription beside unanswered ones of a shared subscription keep their ids across SIGKILL', async () => {
+  await inTempFolder('switchyard-qos1-ids-shared-', async (dataDir) => {
     const child = await startStalledChild(dataDir, 'mqtt');
     let inFlight: Seen[];
     try {
       const sub = await subscriber(child.port, 5, [`$share/g/${sharedTopic}`, topic]);
-      // Unanswered messages of the shared subscription take the first packet ids of the connection.
-      const taken = 10;
-      await publish(
-        child.port,
-        sharedTopic,
-        Array.from({ length: taken }, (_, i) => `s${i}`),
-        allQos1,
-      );
-      const shared = (await publishes(sub, taken, sharedTopic)).map(seen);
+      const shared = Array.from({ length: 10 }, (_, i) => `s${i}`);
+      await publish(child.port, sharedTopic, shared, allQos1);
+      const sharedIds = (await publishes(sub, shared.length, sharedTopic)).map((p) => p.messageId);
       inFlight = await leaveInFlight(sub, child.port, 3, 0, allQos1);
       assert.ok(
-        inFlight.every((p) => !shared.some((s) => s.messageId === p.messageId)),
+        inFlight.every((p) => !sharedIds.includes(p.messageId)),
         'no packet id is in use twice',
       );
       await child.kill();
@@ -241,6 +236,57 @@ test('MQTT 5.0 subscriber: a QoS 1 PUBLISH whose offset-given packet id was take
     } finally {
       await broker.stop();
     }
+  });
+});
+
+/** Offsets apart that give the same packet id: packet ids run 1 to 65535. */
+const idsCount = 65_535;
+
+test('MQTT 5.0 subscriber: a message whose offset gives the packet id of one still in flight goes under another, kept across a restart', async () => {
+  await inTempFolder('switchyard-qos1-ids-taken-', async (dataDir) => {
+    let inFlight: Seen[];
+    const first = await startMqttBroker({ storage: 'file', dataDir });
+    try {
+      let sub = await subscriber(first.port, 5);
+      // Two acknowledged first, so a numbering from 1 after the restart would not match by chance.
+      const [held] = await leaveInFlight(sub, first.port, 3, 2, allQos1);
+      // Gone before the fillers come: none of them is handed to this connection.
+      sub.send({ cmd: 'disconnect' });
+      await sub.closed;
+      await sleep(settleMs);
+      // While the subscriber is away: messages that expire before it is back, each taking the next
+      // offset of the session queue's log, so the one after them lies 65,535 offsets past `held`.
+      const core = first.broker.client();
+      const expirationMs = 100;
+      const filler = {
+        body: Buffer.from('x'),
+        properties: { persistent: true, qos: 1, expirationMs, expiresAtMs: Date.now() + expirationMs },
+      } as const;
+      const confirmed: Array<Promise<void>> = [];
+      for (let i = 0; i < idsCount - 1; i++)
+        confirmed.push(core.publish('amq.topic', 'qos1.ids', filler).confirmed);
+      await Promise.all(confirmed);
+      await sleep(expirationMs);
+      sub = await rawClient(first.port, 5);
+      await sub.connect(subscriberId, persistentSession(5));
+      const again = (await publishes(sub, 1)).map(seen);
+      assert.deepEqual(again, [held], 'the held message again, under its id');
+      const texts = ['n0', 'n1', 'n2'];
+      await publish(first.port, topic, texts, allQos1);
+      const fresh = (await publishes(sub, 1 + texts.length)).slice(1).map(seen);
+      assert.deepEqual(
+        fresh.map((p) => p.text),
+        texts,
+      );
+      const ids = [held!.messageId, ...fresh.map((p) => p.messageId)];
+      assert.equal(new Set(ids).size, ids.length, 'no packet id is in use twice');
+      inFlight = [held!, ...fresh];
+      await sleep(settleMs);
+      sub.end();
+    } finally {
+      await first.stop();
+    }
+    await resentAsBefore(dataDir, 5, inFlight);
   });
 });
 
