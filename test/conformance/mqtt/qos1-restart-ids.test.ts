@@ -8,13 +8,15 @@
  * back. Before, QoS 1 messages came back under new packet ids numbered from 1 (nothing named them
  * across a restart); now a durable session's message is sent under the id its offset in the session
  * queue's log gives, which a restart gives again, and under a stored id when that one was taken.
- * Last, mqtt.js as the returning subscriber: it takes the resent messages once each and acknowledges them.
+ * Last, mqtt.js and Paho as the returning subscriber: each takes the resent messages once and acknowledges them.
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import type { IConnackPacket, IPublishPacket, IPubrelPacket, Packet } from 'mqtt-packet';
 import { inTempFolder, startStalledChild } from '../../../testing/crash-stall.js';
+import { hasPythonModule } from '../../../testing/kafka-helpers.js';
+import { runTool } from '../../../testing/kafka-tools.js';
 import {
   closeAll,
   connack,
@@ -313,6 +315,64 @@ test('mqtt.js 5.0 subscriber back after SIGKILL: the resent QoS 1 messages come 
       assert.equal(inbox(back).messages.length, inFlight.length, 'each once');
       await closeAll(back);
       await owedNothing(broker.port, 5, subscriberId, settleMs);
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
+const noPaho = hasPythonModule('paho.mqtt.client')
+  ? false
+  : 'python3-paho-mqtt is not installed (apt-get install python3-paho-mqtt)';
+
+/**
+ * Paho (python, 3.1.1, clean session 0) as the returning subscriber: takes `count` messages (QoS 2 ones
+ * at PUBREL, as Paho delivers), lets its acknowledgements go, and prints what it got as JSON.
+ */
+const pahoReturning = `
+import json, sys, time
+import paho.mqtt.client as mqtt
+port, client_id, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+got = []
+def on_message(client, userdata, m):
+    got.append({"text": m.payload.decode(), "messageId": m.mid, "qos": m.qos, "dup": bool(m.dup)})
+c = mqtt.Client(client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311)
+c.on_message = on_message
+c.connect("127.0.0.1", port, 30)
+deadline = time.time() + 10
+while len(got) < count and time.time() < deadline:
+    c.loop(0.1)
+settle = time.time() + 0.3
+while time.time() < settle:
+    c.loop(0.05)
+c.disconnect()
+print(json.dumps(got))
+`;
+
+test('Paho 3.1.1 subscriber back after SIGKILL: the resent QoS 1 and 2 messages come once each, under their packet ids, and are acknowledged', {
+  skip: noPaho,
+}, async () => {
+  await inTempFolder('switchyard-qos1-ids-paho-', async (dataDir) => {
+    const inFlight = await killedWithInFlight(dataDir, 4, 5, 1, alternating);
+    const broker = await startMqttBroker({ storage: 'file', dataDir });
+    try {
+      const run = await runTool('/usr/bin/python3', [
+        '-c',
+        pahoReturning,
+        String(broker.port),
+        subscriberId,
+        String(inFlight.length),
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const got = JSON.parse(run.stdout) as Array<Seen & { dup: boolean }>;
+      // Paho hands a QoS 2 message over at PUBREL, so the order is by completion: compare as sets.
+      const byText = (a: Seen, b: Seen) => a.text.localeCompare(b.text);
+      assert.deepEqual(
+        got.map(({ text, messageId, qos }) => ({ text, messageId, qos })).sort(byText),
+        [...inFlight].sort(byText),
+      );
+      assert.ok(got.every((m) => m.dup));
+      await owedNothing(broker.port, 4, subscriberId, settleMs);
     } finally {
       await broker.stop();
     }
