@@ -67,6 +67,11 @@ export const transactionalIdExpirationMs = 7 * 24 * 60 * 60 * 1000;
 export const transactionalIdExpirationCheckMs = 60 * 60 * 1000;
 /** Partitions one transaction may hold. */
 export const transactionPartitionsMax = 10_000;
+/**
+ * Characters of a new transactional id, as `groupNameCharsMax` bounds group names: the id is kept in
+ * memory and in every snapshot until it expires (Kafka bounds only the count, through memory).
+ */
+export const transactionalIdCharsMax = 1024;
 /** Groups one transaction may commit offsets of (AddOffsetsToTxn, TxnOffsetCommit v5). */
 export const transactionGroupsMax = 1000;
 /** Offsets (group, partition) one transaction may hold until it ends. */
@@ -308,6 +313,11 @@ export class TransactionalProducers {
   }
 
   async #first(id: string, timeoutMs: number): Promise<TxnInit> {
+    // Only a new id: one kept from before the bound goes on.
+    if (id.length > transactionalIdCharsMax) {
+      const message = `Transactional id must have at most ${transactionalIdCharsMax} characters`;
+      throw brokerError(ErrorCode.invalidArgument, message);
+    }
     const { idsMax } = this.#deps;
     if (this.#state.producers.size >= idsMax)
       await this.#forgetIds(this.#idleIds(evictedCount(idsMax), Number.POSITIVE_INFINITY));

@@ -16,7 +16,11 @@ import { decodeJson, encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
 import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
-import { transactionGroupsMax, transactionOffsetsMax } from '../../src/core/transactions.js';
+import {
+  transactionalIdCharsMax,
+  transactionGroupsMax,
+  transactionOffsetsMax,
+} from '../../src/core/transactions.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { type CoreFixture, holdDurability, openCore, settle } from '../../testing/core-helpers.js';
@@ -985,6 +989,17 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     const described = client.describeTransaction('wide');
     assert.equal(described?.groups.length, transactionGroupsMax);
     assert.equal((await client.endTransaction(txn, false, true)).kind, 'ok');
+  });
+
+  test('a new transactional id has at most transactionalIdCharsMax characters; a longer one is refused and not kept', async () => {
+    core = await openCore();
+    const { client } = core;
+    // Before, any length was kept, in memory and in every snapshot: 100,000 ids of 32 KB are 3.2 GB.
+    const long = 'x'.repeat(transactionalIdCharsMax + 1);
+    await assert.rejects(client.initTransactional(long, 5000, -1, -1), { code: 'invalid_argument' });
+    assert.equal(client.describeTransaction(long), undefined);
+    const longest = 'x'.repeat(transactionalIdCharsMax);
+    assert.equal((await client.initTransactional(longest, 5000, -1, -1)).kind, 'ok');
   });
 });
 
