@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { groupNameCharsMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/core/index.js';
 import { type Assignment, rangeAssignor, uniformAssignor } from '../../src/protocols/kafka/assignors.js';
 import {
@@ -312,4 +313,12 @@ test('a group left with no members and no offsets is deleted at the next cleanup
   assert.equal(groups.describe('committed')?.state, 'empty', 'its offsets keep it');
   assert.notEqual(groups.describe('alive'), undefined, 'a member keeps it');
   groups.close();
+});
+
+test('a group id longer than core stores is INVALID_REQUEST, and no group is kept for it', async () => {
+  const groups = coordinator();
+  const long = 'g'.repeat(groupNameCharsMax + 1);
+  const joined = await beat(groups, 'm1', 0, { groupId: long });
+  assert.equal(joined.errorCode, KafkaError.invalidRequest);
+  assert.equal(groups.has(long), false, 'before, the group was kept with its member');
 });

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { groupNameCharsMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/core/index.js';
 import { groupCleanupIntervalMs } from '../../src/protocols/kafka/consumer-groups.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
@@ -280,4 +281,13 @@ test('member ids handed out and not brought back are at most pendingMemberIdsMax
   groups.close();
   assert.notEqual((await back).errorCode, KafkaError.unknownMemberId, 'the late id came back and was let in');
   assert.notEqual((await next).errorCode, KafkaError.unknownMemberId, 'the next oldest is kept');
+});
+
+test('a group id longer than core stores is INVALID_GROUP_ID, and no group is kept for it', async () => {
+  const groups = coordinator(new ManualClock());
+  const long = 'g'.repeat(groupNameCharsMax + 1);
+  const joined = await join(groups, 'c', '', { groupId: long, requireKnownMemberId: true });
+  assert.equal(joined.errorCode, KafkaError.invalidGroupId);
+  assert.equal(groups.has(long), false, 'before, the group and its pending member were kept');
+  groups.close();
 });

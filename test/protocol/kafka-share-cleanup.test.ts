@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { groupNameCharsMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/core/index.js';
 import { groupCleanupIntervalMs } from '../../src/protocols/kafka/consumer-groups.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
@@ -80,5 +81,13 @@ test('the share-partitions of a deleted topic are dropped at the next cleanup, a
   clock.advance(groupCleanupIntervalMs);
   assert.equal(groups.hasPartition('g', 't', 0), false);
   assert.deepEqual(names(groups), []);
+  groups.close();
+});
+
+test('a share group id longer than core stores is INVALID_REQUEST, and no group is kept for it', () => {
+  const groups = coordinator(new ManualClock());
+  const long = 'g'.repeat(groupNameCharsMax + 1);
+  assert.equal(heartbeat(groups, long, 0), KafkaError.invalidRequest);
+  assert.equal(groups.has(long), false, 'before, the group was kept with its member');
   groups.close();
 });

@@ -14,6 +14,7 @@
  * the group epoch like a change of partition counts.
  */
 import type { Clock } from '../../core/api.js';
+import { groupNameCharsMax } from '../../core/groups.js';
 import { type Assignment, assignors, defaultAssignor, isAssignorName } from './assignors.js';
 import { KafkaError } from './errors.js';
 import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
@@ -31,6 +32,8 @@ const groupsMax = 100_000;
 /** Topics one member may subscribe to. */
 export const subscribedTopicsMax = 10_000;
 export const tooManyTopics = `SubscribedTopicNames must name at most ${subscribedTopicsMax} topics.`;
+/** Core stores no longer group name (its offsets, its record): such a group would live here only. */
+export const groupIdTooLong = `GroupId must have at most ${groupNameCharsMax} characters.`;
 /** Compiled patterns kept for reuse across members and heartbeats. */
 const regexesCachedMax = 1000;
 /** The coordinator name on the stored record. */
@@ -259,6 +262,8 @@ export class ConsumerGroupCoordinator {
 
   /** The member the request is about and its new pattern, or why it is refused (KIP-848 epoch rules). */
   #check(input: HeartbeatInput): Checked | HeartbeatResult {
+    if (input.groupId.length > groupNameCharsMax)
+      return fail(KafkaError.invalidRequest, input.memberId, groupIdTooLong);
     if (input.memberId === '' && input.memberEpoch !== 0) return fail(KafkaError.unknownMemberId, '');
     const regex = this.#regexOf(input.subscribedTopicRegex);
     if (regex instanceof TopicRegexError)

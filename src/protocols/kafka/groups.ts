@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/api.js';
+import { groupNameCharsMax } from '../../core/groups.js';
 import { systemClock } from '../../shared/clock.js';
 import { groupCleanupIntervalMs } from './consumer-groups.js';
 import { KafkaError } from './errors.js';
@@ -228,7 +229,9 @@ export class GroupCoordinator {
   }
 
   join(input: JoinInput): Promise<JoinResult> {
-    if (input.groupId === '') return Promise.resolve(joinError(KafkaError.invalidGroupId));
+    // Core stores no longer name; before, such a group was kept here all the same.
+    if (input.groupId === '' || input.groupId.length > groupNameCharsMax)
+      return Promise.resolve(joinError(KafkaError.invalidGroupId));
     const { sessionTimeoutMsMin: min, sessionTimeoutMsMax: max } = this.#options;
     if (input.sessionTimeoutMs < min || input.sessionTimeoutMs > max) {
       return Promise.resolve(joinError(KafkaError.invalidSessionTimeout, input.memberId));

@@ -11,12 +11,14 @@
  * with its delivery count.
  */
 import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
+import { groupNameCharsMax } from '../../core/groups.js';
 import type { Assignment } from './assignors.js';
 import type { ConfigChange } from './config-ops.js';
 import {
   consumerHeartbeatIntervalMs,
   consumerSessionTimeoutMs,
   groupCleanupIntervalMs,
+  groupIdTooLong,
   subscribedTopicsMax,
   tooManyTopics,
 } from './consumer-groups.js';
@@ -288,6 +290,7 @@ export class ShareGroupCoordinator {
       assignment: null,
     });
     if (input.memberId === '') return fail(KafkaError.invalidRequest, "MemberId can't be empty.");
+    if (input.groupId.length > groupNameCharsMax) return fail(KafkaError.invalidRequest, groupIdTooLong);
     if (input.subscribedTopicNames !== null && input.subscribedTopicNames.length > subscribedTopicsMax)
       return fail(KafkaError.invalidRequest, tooManyTopics);
     let group = this.#groups.get(input.groupId);
