@@ -708,7 +708,8 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   groupMembership(group: string): GroupMembership | undefined;
   /**
    * Records a group's membership (null removes the record). False when it is past core's bounds:
-   * then the stored record is removed instead, so members rejoin after a restart.
+   * then the stored record is removed instead, so members rejoin after a restart; the group still
+   * counts as having its members, and keeps its offsets, until it is reported empty.
    */
   saveGroupMembership(group: string, membership: GroupMembership | null): Promise<boolean>;
   /** Deletes the group: its offsets, its membership record and its share state. */

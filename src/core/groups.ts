@@ -55,6 +55,12 @@ export class ConsumerGroups {
   readonly #creating = new Map<string, Promise<GroupLog>>();
   /** Per name, a deleted group letting go of its log; a new one of that name opens after it. */
   readonly #releasing = new Map<string, Promise<void>>();
+  /**
+   * Groups whose coordinator last reported members, recorded or not: a record past its bounds is not
+   * stored, yet its group is in use and keeps its offsets (KIP-211). Not durable: after a restart the
+   * members rejoin and are reported again. At most one per group the coordinators keep.
+   */
+  readonly #withMembers = new Set<string>();
   #closed = false;
   /** Kafka's offsets.retention.minutes, in ms. */
   readonly #retentionMs: number;
@@ -161,10 +167,14 @@ export class ConsumerGroups {
   /**
    * Records the membership (null removes the record). One past its bounds is not recorded: the
    * stored one is removed instead and the answer is false, so after a restart that group's members
-   * rejoin rather than carry on from an outdated generation.
+   * rejoin rather than carry on from an outdated generation. Either way the group has members until
+   * it is reported without them: its offsets do not expire meanwhile.
    */
   async saveMembership(group: string, membership: GroupMembership | null): Promise<boolean> {
     checkGroup(group);
+    // Before the write: a record that cannot be stored, or whose write fails, still has its members.
+    if (membership !== null && membership.members.length > 0) this.#withMembers.add(group);
+    else this.#withMembers.delete(group);
     const entry: GroupEntry | undefined =
       membership === null ? undefined : this.#membershipEntry(group, membership);
     const fits = entry !== undefined && recordFits(entry);
@@ -205,7 +215,7 @@ export class ConsumerGroups {
     for (const [group, log] of [...this.#groups]) {
       if (this.#closed) return;
       // Looked at just before the write: a member may have joined meanwhile.
-      const entry = expiryOf(log.state, before);
+      const entry = this.#withMembers.has(group) ? undefined : expiryOf(log.state, before);
       if (entry === undefined || this.#groups.get(group) !== log) continue;
       await this.#change(group, log, entry).catch(() => undefined);
     }
@@ -237,7 +247,13 @@ export class ConsumerGroups {
   }
 
   /** Deletes the group: its offsets, its membership record and its log. */
-  async delete(group: string): Promise<void> {
+  delete(group: string): Promise<void> {
+    this.#withMembers.delete(group);
+    return this.#drop(group);
+  }
+
+  /** Lets go of the group's log; whether it has members is the coordinator's to say. */
+  async #drop(group: string): Promise<void> {
     const log = this.#groups.get(group) ?? (await this.#creating.get(group));
     if (log === undefined) return;
     if (this.#groups.get(group) === log) this.#groups.delete(group);
@@ -254,6 +270,7 @@ export class ConsumerGroups {
     await Promise.allSettled([...this.#releasing.values()]);
     for (const log of this.#groups.values()) await log.close().catch(() => undefined);
     this.#groups.clear();
+    this.#withMembers.clear();
   }
 
   /** The vhost is deleted: every group goes with it. */
@@ -266,7 +283,7 @@ export class ConsumerGroups {
   /** Commits `entry`; a group left holding nothing is deleted. */
   async #change(group: string, log: GroupLog, entry: GroupEntry): Promise<void> {
     await log.commit(entry);
-    if (isEmptyGroup(log.state) && this.#groups.get(group) === log) await this.delete(group);
+    if (isEmptyGroup(log.state) && this.#groups.get(group) === log) await this.#drop(group);
   }
 
   #create(group: string): Promise<GroupLog> {

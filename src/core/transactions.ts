@@ -45,6 +45,7 @@ import {
   type TxnProducerState,
   type TxnState,
   txnMachine,
+  txnOffsetKey,
 } from './state/txn-entries.js';
 
 /** Kafka's transaction.max.timeout.ms default: a longer transaction timeout is refused. */
@@ -66,6 +67,15 @@ export const transactionalIdExpirationMs = 7 * 24 * 60 * 60 * 1000;
 export const transactionalIdExpirationCheckMs = 60 * 60 * 1000;
 /** Partitions one transaction may hold. */
 export const transactionPartitionsMax = 10_000;
+/**
+ * Characters of a new transactional id, as `groupNameCharsMax` bounds group names: the id is kept in
+ * memory and in every snapshot until it expires (Kafka bounds only the count, through memory).
+ */
+export const transactionalIdCharsMax = 1024;
+/** Groups one transaction may commit offsets of (AddOffsetsToTxn, TxnOffsetCommit v5). */
+export const transactionGroupsMax = 1000;
+/** Offsets (group, partition) one transaction may hold until it ends. */
+export const transactionOffsetsMax = 10_000;
 /** Epochs are int16; the last one is kept for the coordinator's own fencing bump (KIP-360). */
 const epochMax = 0x7ffe;
 /**
@@ -303,6 +313,11 @@ export class TransactionalProducers {
   }
 
   async #first(id: string, timeoutMs: number): Promise<TxnInit> {
+    // Only a new id: one kept from before the bound goes on.
+    if (id.length > transactionalIdCharsMax) {
+      const message = `Transactional id must have at most ${transactionalIdCharsMax} characters`;
+      throw brokerError(ErrorCode.invalidArgument, message);
+    }
     const { idsMax } = this.#deps;
     if (this.#state.producers.size >= idsMax)
       await this.#forgetIds(this.#idleIds(evictedCount(idsMax), Number.POSITIVE_INFINITY));
@@ -542,6 +557,8 @@ export class TransactionalProducers {
     const current = await this.#checkAfterEnding(id, producerId, epoch);
     if ('kind' in current) return current;
     if (current.groups.has(group)) return ok;
+    // Kept, with its offsets, until the transaction ends: before, one transaction could name any number.
+    if (current.groups.size >= transactionGroupsMax) return refused('invalidState');
     const starting = current.phase !== 'ongoing';
     const committed = this.#log.commit({ type: 'group', id, group, at: this.#now });
     if (starting) this.#arm(current);
@@ -572,6 +589,7 @@ export class TransactionalProducers {
     if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);
     if ('kind' in current) return current;
+    if (!fitsBounds(current, group, offsets)) return refused('invalidState');
     if (!current.groups.has(group)) {
       if (!addGroup) return refused('invalidState');
       const starting = current.phase !== 'ongoing';
@@ -1265,4 +1283,19 @@ function summaryOf(current: TxnProducerState): TxnSummary {
     partitions: [...current.partitions.values()].map(({ stream, partition }) => ({ stream, partition })),
     groups: [...current.groups],
   };
+}
+
+/** Whether the transaction may take `group`'s `offsets` within its bounds on groups and offsets. */
+function fitsBounds(
+  current: TxnProducerState,
+  group: string,
+  offsets: ReadonlyArray<Omit<TxnOffset, 'group'>>,
+): boolean {
+  if (!current.groups.has(group) && current.groups.size >= transactionGroupsMax) return false;
+  const added = new Set<string>();
+  for (const o of offsets) {
+    const key = txnOffsetKey({ group, ...o });
+    if (!current.offsets.has(key)) added.add(key);
+  }
+  return current.offsets.size + added.size <= transactionOffsetsMax;
 }

@@ -3,12 +3,18 @@
  * offsets.retention.check.interval.ms): an emptied group's once it has been empty for the retention,
  * a standalone consumer's that long after their commit; a group with members keeps its own. Before,
  * offsets and their groups were kept for good: one client's OffsetCommit to 16,500 new group ids held
- * 178 MiB and took a restart 16.6 s.
+ * 178 MiB and took a restart 16.6 s. A group whose membership is too large for its record (more than
+ * membershipMembersMax members, or long subscriptions) counts as in use too: before, with no record
+ * stored, its offsets expired as a standalone consumer's while its members were running.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CoreClient, CoreLimits, GroupMember, GroupMembership } from '../../src/core/api.js';
-import { offsetsRetentionCheckIntervalMs } from '../../src/core/groups.js';
+import {
+  membershipBytesMax,
+  membershipMembersMax,
+  offsetsRetentionCheckIntervalMs,
+} from '../../src/core/groups.js';
 import type { ManualClock } from '../../src/shared/clock.js';
 import { restartableCoreEachTest, settle } from '../../testing/core-helpers.js';
 
@@ -98,5 +104,33 @@ describe('committed offsets expire (KIP-211)', () => {
     assert.equal(client.fetchOffset('flood-0', 'orders', 0)?.offset, 100, 'a recent commit is kept');
     await pass(clock, retentionMs);
     assert.deepEqual(names(client), []);
+  });
+
+  test('a group whose members are past what its record holds keeps its offsets while it has them, and loses them the retention after it empties', async () => {
+    const { clock, open } = restartable();
+    const client = await open();
+    await client.createStream('orders', { partitions: 1 });
+    // Past the record's member count (a classic group), and past its bytes (long subscriptions).
+    const crowd = Array.from({ length: membershipMembersMax + 1 }, (_, i) => ({ ...member, id: `m${i}` }));
+    const bulky = [{ ...member, assignment: new Uint8Array(membershipBytesMax) }];
+    const groups = { crowd, bulky };
+    for (const [group, members] of Object.entries(groups)) {
+      await commit(client, clock, group, 7);
+      assert.equal(await client.saveGroupMembership(group, membership(members)), false, 'not recorded');
+    }
+    await pass(clock, 2 * retentionMs);
+    for (const group of Object.keys(groups))
+      assert.equal(client.fetchOffset(group, 'orders', 0)?.offset, 7, `${group}: in use, kept`);
+    for (const group of Object.keys(groups)) await client.saveGroupMembership(group, membership([]));
+    await pass(clock, retentionMs / 2);
+    for (const group of Object.keys(groups))
+      assert.equal(
+        client.fetchOffset(group, 'orders', 0)?.offset,
+        7,
+        `${group}: empty for half the retention`,
+      );
+    await pass(clock, retentionMs / 2 + offsetsRetentionCheckIntervalMs);
+    for (const group of Object.keys(groups))
+      assert.equal(client.fetchOffset(group, 'orders', 0), undefined, `${group}: empty for the retention`);
   });
 });

@@ -16,6 +16,11 @@ import { decodeJson, encodeJson } from '../../src/core/state/json.js';
 import { stateLogName } from '../../src/core/state/names.js';
 import { recordFormat } from '../../src/core/state/state-log.js';
 import { type TxnEntry, txnMachine } from '../../src/core/state/txn-entries.js';
+import {
+  transactionalIdCharsMax,
+  transactionGroupsMax,
+  transactionOffsetsMax,
+} from '../../src/core/transactions.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { type CoreFixture, holdDurability, openCore, settle } from '../../testing/core-helpers.js';
@@ -953,6 +958,48 @@ describe('transaction version 2 (KIP-890 part 2) in core', () => {
     assert.equal(client.fetchOffset('g', 'orders', 0), undefined, 'not before the commit');
     assert.equal((await client.endTransaction(txn, true, true)).kind, 'ok');
     assert.equal(client.fetchOffset('g', 'orders', 0)?.offset, 7);
+  });
+
+  test('a transaction names at most transactionGroupsMax groups and holds at most transactionOffsetsMax offsets; past them INVALID_TXN_STATE, nothing added', async () => {
+    register();
+    core = await openCore();
+    const { client } = core;
+    const txn = await init(client, 'wide');
+    const invalid = { kind: 'refused', reason: 'invalidState' };
+    const at = (partition: number) => ({
+      stream: 'orders',
+      partition,
+      offset: { offset: 1, metadata: '', committedAt: 1 },
+    });
+    const groups = Array.from({ length: transactionGroupsMax }, (_, i) => `g${i}`);
+    for (const group of groups)
+      assert.deepEqual(await client.addGroupToTransaction(txn, group), { kind: 'ok' });
+    // Before, every one was added, kept with its offsets until the transaction ended.
+    assert.deepEqual(await client.addGroupToTransaction(txn, 'one-more'), invalid);
+    assert.deepEqual(await client.commitTransactionOffsets(txn, 'one-more', [at(0)], true), invalid);
+    assert.deepEqual(await client.addGroupToTransaction(txn, 'g0'), { kind: 'ok' }, 'a group already in');
+    const offsets = Array.from({ length: transactionOffsetsMax }, (_, i) => at(i));
+    assert.deepEqual(await client.commitTransactionOffsets(txn, 'g0', offsets), { kind: 'ok' });
+    assert.deepEqual(await client.commitTransactionOffsets(txn, 'g1', [at(0)]), invalid);
+    assert.deepEqual(
+      await client.commitTransactionOffsets(txn, 'g0', [at(0)]),
+      { kind: 'ok' },
+      'one held, again',
+    );
+    const described = client.describeTransaction('wide');
+    assert.equal(described?.groups.length, transactionGroupsMax);
+    assert.equal((await client.endTransaction(txn, false, true)).kind, 'ok');
+  });
+
+  test('a new transactional id has at most transactionalIdCharsMax characters; a longer one is refused and not kept', async () => {
+    core = await openCore();
+    const { client } = core;
+    // Before, any length was kept, in memory and in every snapshot: 100,000 ids of 32 KB are 3.2 GB.
+    const long = 'x'.repeat(transactionalIdCharsMax + 1);
+    await assert.rejects(client.initTransactional(long, 5000, -1, -1), { code: 'invalid_argument' });
+    assert.equal(client.describeTransaction(long), undefined);
+    const longest = 'x'.repeat(transactionalIdCharsMax);
+    assert.equal((await client.initTransactional(longest, 5000, -1, -1)).kind, 'ok');
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { groupNameCharsMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/core/index.js';
 import { type Assignment, rangeAssignor, uniformAssignor } from '../../src/protocols/kafka/assignors.js';
 import {
@@ -14,6 +15,8 @@ import {
   groupCleanupIntervalMs,
   type HeartbeatInput,
   type HeartbeatResult,
+  regexesInUseMax,
+  tooManyRegexes,
 } from '../../src/protocols/kafka/consumer-groups.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
 import type { GroupStore } from '../../src/protocols/kafka/group-store.js';
@@ -311,5 +314,51 @@ test('a group left with no members and no offsets is deleted at the next cleanup
   assert.equal(groups.describe('gone'), undefined);
   assert.equal(groups.describe('committed')?.state, 'empty', 'its offsets keep it');
   assert.notEqual(groups.describe('alive'), undefined, 'a member keeps it');
+  groups.close();
+});
+
+test('a group id longer than core stores is INVALID_REQUEST, and no group is kept for it', async () => {
+  const groups = coordinator();
+  const long = 'g'.repeat(groupNameCharsMax + 1);
+  const joined = await beat(groups, 'm1', 0, { groupId: long });
+  assert.equal(joined.errorCode, KafkaError.invalidRequest);
+  assert.equal(groups.has(long), false, 'before, the group was kept with its member');
+});
+
+test('members hold at most regexesInUseMax distinct patterns at once: a new one past it is INVALID_REGULAR_EXPRESSION, one in use or freed is taken', async () => {
+  const groups = coordinator();
+  const pattern = (i: number) => `a|t${i}`;
+  const join = (group: string, member: string, regex: string) =>
+    beat(groups, member, 0, { groupId: group, subscribedTopicNames: null, subscribedTopicRegex: regex });
+  for (let i = 0; i < regexesInUseMax; i++) {
+    const joined = await join(`g${i % 10}`, `m${i}`, pattern(i));
+    assert.equal(joined.errorCode, KafkaError.none);
+  }
+  // Before, every new pattern was compiled and held for its member's session, however many.
+  const refused = await join('late', 'n1', pattern(regexesInUseMax));
+  assert.deepEqual(
+    [refused.errorCode, refused.errorMessage],
+    [KafkaError.invalidRegularExpression, tooManyRegexes],
+  );
+  assert.equal((await join('late', 'n2', pattern(5))).errorCode, KafkaError.none, 'a pattern in use');
+  const m0 = groups.describe('g0')!.members.find((m) => m.memberId === 'm0')!;
+  assert.equal(
+    (await beat(groups, 'm0', m0.memberEpoch, { groupId: 'g0', subscribedTopicRegex: '' })).errorCode,
+    KafkaError.none,
+  );
+  assert.equal((await beat(groups, 'm1', -1, { groupId: 'g1' })).errorCode, KafkaError.none);
+  for (const [member, i] of [
+    ['n3', regexesInUseMax],
+    ['n4', regexesInUseMax + 1],
+  ] as const)
+    assert.equal(
+      (await join('late', member, pattern(i))).errorCode,
+      KafkaError.none,
+      'freed by a change and a leave',
+    );
+  assert.equal(
+    (await join('late', 'n5', pattern(regexesInUseMax + 2))).errorCode,
+    KafkaError.invalidRegularExpression,
+  );
   groups.close();
 });

@@ -5,28 +5,42 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { groupNameCharsMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/core/index.js';
 import { groupCleanupIntervalMs } from '../../src/protocols/kafka/consumer-groups.js';
 import { KafkaError } from '../../src/protocols/kafka/errors.js';
 import type { GroupStore } from '../../src/protocols/kafka/group-store.js';
-import { GroupCoordinator, type JoinInput, type JoinResult } from '../../src/protocols/kafka/groups.js';
+import {
+  GroupCoordinator,
+  type JoinInput,
+  type JoinResult,
+  pendingMemberIdsMax,
+} from '../../src/protocols/kafka/groups.js';
 import { kafkaOptionsDefault } from '../../src/protocols/kafka/options.js';
 
 const sessionTimeoutMs = 10_000;
 const rebalanceTimeoutMs = 20_000;
 
-function coordinator(clock: ManualClock): GroupCoordinator {
+function coordinator(
+  clock: ManualClock,
+  groupMembersMax = kafkaOptionsDefault.groupMembersMax,
+): GroupCoordinator {
   return new GroupCoordinator(
-    { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0 },
+    { ...kafkaOptionsDefault, groupInitialRebalanceDelayMs: 0, groupMembersMax },
     undefined,
     undefined,
     clock,
   );
 }
 
-function join(groups: GroupCoordinator, clientId: string, memberId = ''): Promise<JoinResult> {
+function join(
+  groups: GroupCoordinator,
+  clientId: string,
+  memberId = '',
+  v4 = { groupId: 'g', requireKnownMemberId: false },
+): Promise<JoinResult> {
   const input: JoinInput = {
-    groupId: 'g',
+    groupId: v4.groupId,
     memberId,
     groupInstanceId: null,
     clientId,
@@ -35,7 +49,7 @@ function join(groups: GroupCoordinator, clientId: string, memberId = ''): Promis
     rebalanceTimeoutMs,
     protocolType: 'consumer',
     protocols: [{ name: 'range', metadata: new Uint8Array([1]) }],
-    requireKnownMemberId: false,
+    requireKnownMemberId: v4.requireKnownMemberId,
   };
   return groups.join(input);
 }
@@ -210,5 +224,70 @@ test('an empty group without committed offsets is deleted at the next cleanup, o
   clock.advance(groupCleanupIntervalMs);
   assert.equal(groups.has('g'), false);
   assert.deepEqual(removed, ['g']);
+  groups.close();
+});
+
+/** JoinGroup v4+ as clients send it (KIP-394): the id handed out with MEMBER_ID_REQUIRED comes back. */
+async function joinV4(groups: GroupCoordinator, client: string, groupId = 'g'): Promise<JoinResult> {
+  const v4 = { groupId, requireKnownMemberId: true };
+  const first = await join(groups, client, '', v4);
+  if (first.errorCode !== KafkaError.memberIdRequired) return first;
+  // Parked until the rebalance completes: what matters here is whether it was let in.
+  void join(groups, client, first.memberId, v4);
+  return first;
+}
+
+test('JoinGroup v4+ keeps a group within groupMembersMax, member ids handed out and not yet back counted', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock, 3);
+  const v4 = { groupId: 'g', requireKnownMemberId: true };
+  const answers = [];
+  for (const client of ['c1', 'c2', 'c3', 'c4']) answers.push((await joinV4(groups, client)).errorCode);
+  const required = KafkaError.memberIdRequired;
+  // Before, the fourth was handed an id and let in with it: the bound held only for JoinGroup v3 and older.
+  assert.deepEqual(answers, [required, required, required, KafkaError.groupMaxSizeReached]);
+  assert.equal(groups.describe('g')?.members.length, 3);
+  // Ids handed out and never brought back hold places until their session timeout, no longer.
+  const flood = [];
+  for (let i = 0; i < 5; i++) flood.push((await join(groups, 'f', '', { ...v4, groupId: 'h' })).errorCode);
+  const full = KafkaError.groupMaxSizeReached;
+  assert.deepEqual(flood, [required, required, required, full, full]);
+  clock.advance(sessionTimeoutMs);
+  assert.equal((await join(groups, 'f', '', { ...v4, groupId: 'h' })).errorCode, required);
+  groups.close();
+});
+
+test('member ids handed out and not brought back are at most pendingMemberIdsMax over every group, the oldest forgotten first', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  const groupsNeeded = Math.ceil(pendingMemberIdsMax / kafkaOptionsDefault.groupMembersMax);
+  const ids: string[] = [];
+  for (let g = 0; g < groupsNeeded; g++) {
+    for (let i = 0; i < kafkaOptionsDefault.groupMembersMax && ids.length < pendingMemberIdsMax; i++) {
+      const r = await join(groups, 'f', '', { groupId: `flood-${g}`, requireKnownMemberId: true });
+      assert.equal(r.errorCode, KafkaError.memberIdRequired);
+      ids.push(r.memberId);
+    }
+  }
+  const v4 = { groupId: 'late', requireKnownMemberId: true };
+  const late = await join(groups, 'c', '', v4);
+  assert.equal(late.errorCode, KafkaError.memberIdRequired, 'a new client is still served');
+  // Before, every id was kept until its session timeout, however many were handed out.
+  const oldest = await join(groups, 'f', ids[0]!, { groupId: 'flood-0', requireKnownMemberId: true });
+  assert.equal(oldest.errorCode, KafkaError.unknownMemberId, 'the oldest id was forgotten');
+  const next = join(groups, 'f', ids[1]!, { groupId: 'flood-0', requireKnownMemberId: true });
+  const back = join(groups, 'c', late.memberId, v4);
+  await turn(clock);
+  groups.close();
+  assert.notEqual((await back).errorCode, KafkaError.unknownMemberId, 'the late id came back and was let in');
+  assert.notEqual((await next).errorCode, KafkaError.unknownMemberId, 'the next oldest is kept');
+});
+
+test('a group id longer than core stores is INVALID_GROUP_ID, and no group is kept for it', async () => {
+  const groups = coordinator(new ManualClock());
+  const long = 'g'.repeat(groupNameCharsMax + 1);
+  const joined = await join(groups, 'c', '', { groupId: long, requireKnownMemberId: true });
+  assert.equal(joined.errorCode, KafkaError.invalidGroupId);
+  assert.equal(groups.has(long), false, 'before, the group and its pending member were kept');
   groups.close();
 });

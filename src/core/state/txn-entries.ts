@@ -230,7 +230,8 @@ export function partitionKey(stream: string, partition: number): string {
   return `${stream}\u0000${partition}`;
 }
 
-function offsetKeyOf(o: { group: string; stream: string; partition: number }): string {
+/** A transaction's offsets are kept by group and partition: a later commit of one replaces it. */
+export function txnOffsetKey(o: { group: string; stream: string; partition: number }): string {
   return `${o.group}\u0000${o.stream}\u0000${o.partition}`;
 }
 
@@ -402,7 +403,7 @@ function applyTxn(state: TxnState, entry: TxnEntry): TxnState {
       break;
     case 'offsets': {
       const producer = touch(state, entry.id, entry.at);
-      for (const o of entry.offsets) producer?.offsets.set(offsetKeyOf(o), o);
+      for (const o of entry.offsets) producer?.offsets.set(txnOffsetKey(o), o);
       break;
     }
     case 'prepare': {
@@ -609,7 +610,7 @@ function producerFromJson(f: Fields): TxnProducerState {
     updatedAt: f.num('updatedAt'),
     partitions: new Map(partitions.map((p) => [partitionKey(p.stream, p.partition), p])),
     groups: new Set(f.strings('groups')),
-    offsets: new Map(offsets.map((o) => [offsetKeyOf(o), o])),
+    offsets: new Map(offsets.map((o) => [txnOffsetKey(o), o])),
     // Absent from snapshots written before markers could be durable after their `complete`.
     lastEnd: f.has('lastEnd') ? lastEndFromJson(f.fields('lastEnd')) : undefined,
     next: f.has('next') ? nextFromJson(f.array('next')) : undefined,

@@ -14,6 +14,7 @@
  * the group epoch like a change of partition counts.
  */
 import type { Clock } from '../../core/api.js';
+import { groupNameCharsMax } from '../../core/groups.js';
 import { type Assignment, assignors, defaultAssignor, isAssignorName } from './assignors.js';
 import { KafkaError } from './errors.js';
 import type { GroupStore, StoredGroup, StoredMember } from './group-store.js';
@@ -31,8 +32,17 @@ const groupsMax = 100_000;
 /** Topics one member may subscribe to. */
 export const subscribedTopicsMax = 10_000;
 export const tooManyTopics = `SubscribedTopicNames must name at most ${subscribedTopicsMax} topics.`;
+/** Core stores no longer group name (its offsets, its record): such a group would live here only. */
+export const groupIdTooLong = `GroupId must have at most ${groupNameCharsMax} characters.`;
 /** Compiled patterns kept for reuse across members and heartbeats. */
 const regexesCachedMax = 1000;
+/**
+ * Distinct SubscribedTopicRegex patterns members hold at once, over every group (Switchyard's: a
+ * compiled pattern may hold a hundred KB or more, and members of fresh groups joining with patterns of
+ * their own each held one for their session, without bound).
+ */
+export const regexesInUseMax = 1000;
+export const tooManyRegexes = `At most ${regexesInUseMax} distinct SubscribedTopicRegex patterns may be in use at once.`;
 /** The coordinator name on the stored record. */
 export const consumerCoordinator = 'consumer';
 
@@ -181,6 +191,8 @@ export class ConsumerGroupCoordinator {
   /** The group's consumer.session.timeout.ms (a GROUP config), Kafka's default when it sets none. */
   readonly #sessionMsOf: (groupId: string) => number;
   readonly #regexes = new Map<string, TopicRegex>();
+  /** Members holding each pattern, by its source (`regexesInUseMax`). */
+  readonly #regexUses = new Map<string, number>();
   #closed = false;
   #cleanupTimer: Timer | undefined;
 
@@ -259,8 +271,14 @@ export class ConsumerGroupCoordinator {
 
   /** The member the request is about and its new pattern, or why it is refused (KIP-848 epoch rules). */
   #check(input: HeartbeatInput): Checked | HeartbeatResult {
+    if (input.groupId.length > groupNameCharsMax)
+      return fail(KafkaError.invalidRequest, input.memberId, groupIdTooLong);
     if (input.memberId === '' && input.memberEpoch !== 0) return fail(KafkaError.unknownMemberId, '');
-    const regex = this.#regexOf(input.subscribedTopicRegex);
+    const source = input.subscribedTopicRegex;
+    const fresh = source !== null && source !== '' && !this.#regexUses.has(source);
+    if (fresh && this.#regexUses.size >= regexesInUseMax)
+      return fail(KafkaError.invalidRegularExpression, input.memberId, tooManyRegexes);
+    const regex = this.#regexOf(source);
     if (regex instanceof TopicRegexError)
       return fail(
         KafkaError.invalidRegularExpression,
@@ -282,7 +300,9 @@ export class ConsumerGroupCoordinator {
     if (known !== undefined) return known;
     try {
       const regex = new TopicRegex(source);
-      if (this.#regexes.size >= regexesCachedMax) this.#regexes.clear();
+      // Only patterns no member holds are let go: members share the compiled ones.
+      if (this.#regexes.size >= regexesCachedMax)
+        for (const held of this.#regexes.keys()) if (!this.#regexUses.has(held)) this.#regexes.delete(held);
       this.#regexes.set(source, regex);
       return regex;
     } catch (err) {
@@ -397,7 +417,7 @@ export class ConsumerGroupCoordinator {
       }
     }
     if (regex !== undefined && regex !== member.regex) {
-      member.regex = regex;
+      this.#holdRegex(member, regex);
       const known = (o: Member): boolean =>
         o !== member && o.regex?.source === regex?.source && !o.regexPending;
       member.regexPending = regex !== null && ![...group.members.values()].some(known);
@@ -528,6 +548,17 @@ export class ConsumerGroupCoordinator {
     member.sessionTimer?.cancel();
     member.revokeTimer?.cancel();
     group.members.delete(member.id);
+    this.#holdRegex(member, null);
+  }
+
+  /** The member now holds `regex` instead of its pattern before (`regexesInUseMax`). */
+  #holdRegex(member: Member, regex: TopicRegex | null): void {
+    const before = member.regex?.source;
+    const uses = before === undefined ? 0 : (this.#regexUses.get(before) ?? 0);
+    if (before !== undefined && uses <= 1) this.#regexUses.delete(before);
+    else if (before !== undefined) this.#regexUses.set(before, uses - 1);
+    member.regex = regex;
+    if (regex !== null) this.#regexUses.set(regex.source, (this.#regexUses.get(regex.source) ?? 0) + 1);
   }
 
   #touch(group: Group, member: Member): void {
@@ -642,6 +673,7 @@ export class ConsumerGroupCoordinator {
         m.revokeTimer?.cancel();
       }
     this.#groups.clear();
+    this.#regexUses.clear();
   }
 
   // ---- durability
@@ -736,7 +768,7 @@ export class ConsumerGroupCoordinator {
           clientHost: m.clientHost,
           rebalanceTimeoutMs: m.rebalanceTimeoutMs,
           topics: sub.topics,
-          regex: this.#restoredRegex(sub.regex ?? null, stored.id),
+          regex: null,
           regexPending: false,
           assignor: sub.assignor,
           epoch: sub.epoch,
@@ -747,6 +779,7 @@ export class ConsumerGroupCoordinator {
           ...(sub.left === -2 ? { leftEpoch: -2 } : {}),
         };
         group.members.set(m.id, member);
+        this.#holdRegex(member, this.#restoredRegex(sub.regex ?? null, stored.id));
         group.target.set(m.id, fromJson(sub.target));
         this.#touch(group, member);
       } catch (err) {

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/api.js';
+import { groupNameCharsMax } from '../../core/groups.js';
 import { systemClock } from '../../shared/clock.js';
 import { groupCleanupIntervalMs } from './consumer-groups.js';
 import { KafkaError } from './errors.js';
@@ -24,6 +25,11 @@ export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' 
 const rebalanceTimeoutMsMax = 5 * 60 * 1000;
 /** Groups kept at once (members or not). */
 const groupsMax = 100_000;
+/**
+ * Member ids handed out with MEMBER_ID_REQUIRED (KIP-394) and not yet brought back, over every group;
+ * past it the oldest is forgotten (its JoinGroup then meets UNKNOWN_MEMBER_ID and starts again).
+ */
+export const pendingMemberIdsMax = 10_000;
 
 type Timer = ReturnType<Clock['setTimeout']>;
 
@@ -129,6 +135,8 @@ function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean 
 
 export class GroupCoordinator {
   readonly #groups = new Map<string, Group>();
+  /** Every pending member id, oldest first, with its group (`pendingMemberIdsMax`). */
+  readonly #pendingIds = new Map<string, Group>();
   readonly #options: KafkaOptions;
   readonly #store: GroupStore | undefined;
   readonly #report: (err: unknown, groupId: string) => void;
@@ -221,7 +229,9 @@ export class GroupCoordinator {
   }
 
   join(input: JoinInput): Promise<JoinResult> {
-    if (input.groupId === '') return Promise.resolve(joinError(KafkaError.invalidGroupId));
+    // Core stores no longer name; before, such a group was kept here all the same.
+    if (input.groupId === '' || input.groupId.length > groupNameCharsMax)
+      return Promise.resolve(joinError(KafkaError.invalidGroupId));
     const { sessionTimeoutMsMin: min, sessionTimeoutMsMax: max } = this.#options;
     if (input.sessionTimeoutMs < min || input.sessionTimeoutMs > max) {
       return Promise.resolve(joinError(KafkaError.invalidSessionTimeout, input.memberId));
@@ -240,22 +250,41 @@ export class GroupCoordinator {
     if (input.groupInstanceId !== null) {
       const previous = group.staticMembers.get(input.groupInstanceId);
       if (previous !== undefined) return this.#replaceStatic(group, previous, memberId, input);
-    } else if (input.requireKnownMemberId) {
+    }
+    // Ids handed out and not yet back count as members: before, each came back past the bound.
+    if (group.members.size + group.pending.size >= this.#options.groupMembersMax)
+      return Promise.resolve(joinError(KafkaError.groupMaxSizeReached));
+    if (input.groupInstanceId === null && input.requireKnownMemberId) {
       // KIP-394: the id is handed out first and must come back within a session timeout.
-      const timer = this.#clock.setTimeout(() => group.pending.delete(memberId), input.sessionTimeoutMs);
-      group.pending.set(memberId, timer);
+      this.#addPending(group, memberId, input.sessionTimeoutMs);
       return Promise.resolve(joinError(KafkaError.memberIdRequired, memberId));
     }
-    if (group.members.size >= this.#options.groupMembersMax)
-      return Promise.resolve(joinError(KafkaError.groupMaxSizeReached));
     return this.#addAndRebalance(group, memberId, input);
   }
 
+  #addPending(group: Group, memberId: string, sessionTimeoutMs: number): void {
+    const oldest = this.#pendingIds.entries().next().value;
+    if (oldest !== undefined && this.#pendingIds.size >= pendingMemberIdsMax)
+      this.#dropPending(oldest[1], oldest[0]);
+    const timer = this.#clock.setTimeout(() => this.#dropPending(group, memberId), sessionTimeoutMs);
+    group.pending.set(memberId, timer);
+    this.#pendingIds.set(memberId, group);
+  }
+
+  /** Forgets a pending member id; whether it was still pending. */
+  #dropPending(group: Group, memberId: string): boolean {
+    const timer = group.pending.get(memberId);
+    this.#pendingIds.delete(memberId);
+    if (timer === undefined) return false;
+    timer.cancel();
+    group.pending.delete(memberId);
+    return true;
+  }
+
   #joinKnown(group: Group, input: JoinInput): Promise<JoinResult> {
-    const pendingTimer = group.pending.get(input.memberId);
-    if (pendingTimer !== undefined) {
-      pendingTimer.cancel();
-      group.pending.delete(input.memberId);
+    if (this.#dropPending(group, input.memberId)) {
+      if (group.members.size >= this.#options.groupMembersMax)
+        return Promise.resolve(joinError(KafkaError.groupMaxSizeReached, input.memberId));
       return this.#addAndRebalance(group, input.memberId, input);
     }
     if (fenced(group, input.memberId, input.groupInstanceId))
@@ -646,7 +675,7 @@ export class GroupCoordinator {
     if (group === undefined) return KafkaError.none;
     if (group.members.size > 0) return KafkaError.nonEmptyGroup;
     group.rebalanceTimer?.cancel();
-    for (const timer of group.pending.values()) timer.cancel();
+    for (const memberId of [...group.pending.keys()]) this.#dropPending(group, memberId);
     this.#groups.delete(groupId);
     this.#store?.remove(groupId).catch((err: unknown) => this.#report(err, groupId));
     return KafkaError.none;
@@ -669,5 +698,6 @@ export class GroupCoordinator {
       }
     }
     this.#groups.clear();
+    this.#pendingIds.clear();
   }
 }

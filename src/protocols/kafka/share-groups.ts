@@ -11,11 +11,14 @@
  * with its delivery count.
  */
 import type { Clock, ShareGroupState, ShareStateChange } from '../../core/api.js';
+import { groupNameCharsMax } from '../../core/groups.js';
 import type { Assignment } from './assignors.js';
 import type { ConfigChange } from './config-ops.js';
 import {
   consumerHeartbeatIntervalMs,
   consumerSessionTimeoutMs,
+  groupCleanupIntervalMs,
+  groupIdTooLong,
   subscribedTopicsMax,
   tooManyTopics,
 } from './consumer-groups.js';
@@ -155,6 +158,7 @@ export class ShareGroupCoordinator {
   readonly #held: HeldPartitions;
   readonly #store: ShareStore;
   readonly #report: (err: unknown, groupId: string) => void;
+  #cleanupTimer: Timer;
 
   constructor(
     clock: Clock,
@@ -169,6 +173,42 @@ export class ShareGroupCoordinator {
     this.#store = store;
     this.#report = report;
     for (const stored of store.load().slice(0, groupsMax)) this.#restore(stored);
+    this.#cleanupTimer = this.#armCleanup();
+  }
+
+  #armCleanup(): Timer {
+    return this.#clock.setTimeout(() => this.#cleanup(), groupCleanupIntervalMs);
+  }
+
+  /**
+   * Every offsets.retention.check.interval.ms, as the other coordinators: the share-partitions of a
+   * topic deleted are dropped (core dropped their stored state with the topic), and a group left with
+   * no members, no sessions, no share-partitions and its default configs is deleted. Before, both
+   * stayed for good, and past `groupsMax` groups every new share group was refused.
+   */
+  #cleanup(): void {
+    for (const group of [...this.#groups.values()]) {
+      this.#dropDeletedTopics(group);
+      if (this.#unused(group)) this.delete(group.id);
+    }
+    this.#cleanupTimer = this.#armCleanup();
+  }
+
+  #dropDeletedTopics(group: Group): void {
+    for (const [key, sp] of group.partitions) {
+      const [topic, partition] = topicOfKey(key);
+      const count = this.#partitions(topic);
+      if (count !== undefined && partition < count) continue;
+      sp.close();
+      group.partitions.delete(key);
+      group.topicIds.delete(key);
+      group.changed.delete(key);
+    }
+  }
+
+  #unused(group: Group): boolean {
+    if (group.members.size > 0 || group.sessions.size > 0 || group.partitions.size > 0) return false;
+    return this.configsOf(group.id).every((config) => config.isDefault);
   }
 
   /** A group as stored before a restart: its configs and share-partitions, no members. */
@@ -250,6 +290,7 @@ export class ShareGroupCoordinator {
       assignment: null,
     });
     if (input.memberId === '') return fail(KafkaError.invalidRequest, "MemberId can't be empty.");
+    if (input.groupId.length > groupNameCharsMax) return fail(KafkaError.invalidRequest, groupIdTooLong);
     if (input.subscribedTopicNames !== null && input.subscribedTopicNames.length > subscribedTopicsMax)
       return fail(KafkaError.invalidRequest, tooManyTopics);
     let group = this.#groups.get(input.groupId);
@@ -628,6 +669,7 @@ export class ShareGroupCoordinator {
   }
 
   close(): void {
+    this.#cleanupTimer.cancel();
     for (const group of this.#groups.values()) {
       for (const m of group.members.values()) m.timer?.cancel();
       for (const sp of group.partitions.values()) sp.close();

@@ -6,7 +6,8 @@
  * transition pending then (TransactionCoordinator.prepareInitProducerIdTransit): the old epoch
  * still matches, so each is CONCURRENT_TRANSACTIONS, and PRODUCER_FENCED once the new epoch is
  * written; a transaction open when the InitProducerId came is fenced and aborted first. What a
- * read_committed reader sees afterwards is checked with Fetch, as a consumer reads it. Last, kafkajs
+ * read_committed reader sees afterwards is checked with Fetch, as a consumer reads it. Then a Produce v12
+ * while an EndTxn's markers are slow to be written, held for transitionWaitMs at most. Last, kafkajs
  * as the old instance: a real client's offsets and commit refused, never applied.
  */
 import assert from 'node:assert/strict';
@@ -285,6 +286,43 @@ async function nothingOpenV2(io: FaultyIo, old: WireClient, fresh: WireClient): 
   await onlyCommitted(fresh, 'zombie2', ['first', 'second'], 'zombie2-group');
 }
 
+/**
+ * Transaction version 2, an EndTxn in flight whose markers are slow to be written (a commit with
+ * offsets is answered once they are durable and the offsets committed): a Produce v12 of the epoch
+ * being ended waits for the ending for transitionWaitMs at most, then is CONCURRENT_TRANSACTIONS with
+ * nothing of it written, as Kafka's leader answers while the coordinator completes the transaction;
+ * once the ending is answered the same batch is a stale epoch, and read_committed reads the
+ * transaction once.
+ */
+async function endingSlow(io: FaultyIo, old: WireClient, other: WireClient): Promise<void> {
+  await createTopic(old, 'zombie5');
+  const p = await init(old, 'zombie5');
+  assert.equal(await produce(old, 12, p, 'zombie5', 'first'), KafkaError.none);
+  assert.equal(await commitOffset(old, 5, p, 'zombie5-group', 'zombie5'), KafkaError.none);
+  // Time for the batch's own write to reach the disk before the partition's log is slowed.
+  await sleep(takenUpMs);
+  io.slow.add('zombie5');
+  const { transactionalId, producerId, producerEpoch } = p;
+  old.send(ApiKey.EndTxn, 5, { transactionalId, producerId, producerEpoch, committed: true });
+  await sleep(takenUpMs);
+  const asked = Date.now();
+  const c = KafkaError.concurrentTransactions;
+  assert.equal(
+    await produce(other, 12, p, 'zombie5', 'zombie', 1),
+    c,
+    'Produce v12 while the markers are written',
+  );
+  assert.ok(Date.now() - asked < slowMs, 'answered before the markers are durable');
+  const ended = (await old.receive<Obj>(ApiKey.EndTxn, 5, slowMs * 10)).body;
+  io.slow.clear();
+  assert.deepEqual([ended.errorCode, ended.producerEpoch], [KafkaError.none, p.producerEpoch + 1]);
+  assert.equal(await produce(other, 12, p, 'zombie5', 'zombie', 1), KafkaError.invalidProducerEpoch);
+  const read = await readCommitted(old, 'zombie5');
+  assert.deepEqual(read.values, ['first']);
+  assert.equal(read.stable, read.high, 'no transaction left open on the partition');
+  assert.equal(await groupOffset(old, 'zombie5-group', 'zombie5'), 1n);
+}
+
 /** A transaction open: the InitProducerId fences and aborts it while the old instance goes on. */
 async function transactionOpen(io: FaultyIo, old: WireClient, fresh: WireClient): Promise<void> {
   await createTopic(old, 'zombie3');
@@ -372,6 +410,9 @@ describe('kafka zombie fencing: the instance before while InitProducerId is answ
 
   test('transaction version 2, nothing open: EndTxn v5, TxnOffsetCommit v5 and Produce v12 (after transitionWaitMs) are CONCURRENT_TRANSACTIONS, its retry a stale epoch; no two instances share an epoch', () =>
     onSlowDisk('switchyard-txn-zombie-v2-', nothingOpenV2));
+
+  test('transaction version 2, an EndTxn whose markers are slow: a Produce v12 of its epoch is CONCURRENT_TRANSACTIONS after transitionWaitMs, then a stale epoch; read_committed reads the commit once', () =>
+    onSlowDisk('switchyard-txn-ending-slow-', endingSlow));
 
   test('a transaction open: fenced and aborted; the old Produce is a stale epoch, its TxnOffsetCommit and EndTxn commit PRODUCER_FENCED; read_committed never reads its records', () =>
     onSlowDisk('switchyard-txn-zombie-open-', transactionOpen));
