@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { packageInfo } from '../../src/config/package.js';
+import { TestKafka } from '../../testing/kafka-helpers.js';
 import { listenerFlags, type RunningCli, startCli } from '../../testing/server-cli.js';
 import { until } from '../../testing/wait.js';
 
@@ -52,7 +53,14 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
   before(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-metrics-'));
     broker = await startCli(
-      ['--data-dir', dataDir, ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
+      [
+        '--data-dir',
+        dataDir,
+        // The setup's offset commit joins a group: no wait for more members (Kafka's test brokers run so).
+        '--kafka-group-initial-rebalance-delay-ms',
+        '0',
+        ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' }),
+      ],
       { lifetimeMs: 900_000 },
     );
     base = `http://127.0.0.1:${broker.ports.http!}`;
@@ -68,7 +76,7 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
     await ch.consume('metrics.c', () => {}, { noAck: false });
     mq = mqtt.connect(`mqtt://127.0.0.1:${broker.ports.mqtt}`, { clientId: 'metrics-mqtt' });
     await new Promise<void>((resolve) => mq.once('connect', () => resolve()));
-    kafka = new Kafka({ brokers: [`127.0.0.1:${broker.ports.kafka}`], logLevel: logLevel.NOTHING });
+    kafka = new TestKafka({ brokers: [`127.0.0.1:${broker.ports.kafka}`], logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({
@@ -76,15 +84,16 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
       messages: [1, 2, 3, 4, 5].map((n) => ({ value: `${n}` })),
     });
     await producer.disconnect();
-    // A group that committed 2 of the 5 records: lag 3.
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.setOffsets({
-      groupId: 'metrics-group',
-      topic: 'metrics-topic',
-      partitions: [{ partition: 0, offset: '2' }],
-    });
-    await admin.disconnect();
+    // A group that committed 2 of the 5 records: lag 3. Committed by a member, as kafkajs's
+    // admin.setOffsets would, without its paused consumer that sleeps kafkajs's 5 s fetch wait.
+    const member = kafka.consumer({ groupId: 'metrics-group' });
+    await member.connect();
+    await member.subscribe({ topic: 'metrics-topic', fromBeginning: true });
+    const joined = new Promise<void>((resolve) => member.on(member.events.GROUP_JOIN, () => resolve()));
+    await member.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => {} });
+    await joined;
+    await member.commitOffsets([{ topic: 'metrics-topic', partition: 0, offset: '2' }]);
+    await member.disconnect();
   });
 
   after(async () => {
