@@ -24,6 +24,7 @@ import {
   cliPath,
   freePort,
   listenerFlags,
+  noInitialRebalanceDelayFlags,
   type RunningCli,
   runCli,
   startCli,
@@ -51,6 +52,7 @@ before(async () => {
     [
       '--storage',
       'memory',
+      ...noInitialRebalanceDelayFlags,
       ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto', grpc: 'auto' }),
     ],
     // The client's variables in the broker's environment too: `start` must not take them for its own.

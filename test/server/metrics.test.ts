@@ -14,7 +14,12 @@ import { type Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { packageInfo } from '../../src/config/package.js';
 import { TestKafka } from '../../testing/kafka-helpers.js';
-import { listenerFlags, type RunningCli, startCli } from '../../testing/server-cli.js';
+import {
+  listenerFlags,
+  noInitialRebalanceDelayFlags,
+  type RunningCli,
+  startCli,
+} from '../../testing/server-cli.js';
 import { until } from '../../testing/wait.js';
 
 async function scrape(base: string, path: string): Promise<string> {
@@ -56,9 +61,7 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
       [
         '--data-dir',
         dataDir,
-        // The setup's offset commit joins a group: no wait for more members (Kafka's test brokers run so).
-        '--kafka-group-initial-rebalance-delay-ms',
-        '0',
+        ...noInitialRebalanceDelayFlags,
         ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' }),
       ],
       { lifetimeMs: 900_000 },

@@ -13,7 +13,13 @@ import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/in
 import { hasPythonModule, kafkaClient, TestKafka, until } from '../../../testing/kafka-helpers.js';
 import { runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
-import { freePort, listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
+import {
+  freePort,
+  listenerFlags,
+  noInitialRebalanceDelayFlags,
+  type RunningCli,
+  startCli,
+} from '../../../testing/server-cli.js';
 
 function start(dataDir: string, kafkaPort: number | 'auto' = 'auto'): Promise<RunningCli> {
   return startCli([
@@ -23,6 +29,7 @@ function start(dataDir: string, kafkaPort: number | 'auto' = 'auto'): Promise<Ru
     dataDir,
     '--log-level',
     'warn',
+    ...noInitialRebalanceDelayFlags,
     ...listenerFlags({ kafka: kafkaPort }),
   ]);
 }
