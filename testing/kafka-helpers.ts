@@ -88,6 +88,30 @@ export class TestKafka extends Kafka {
   }
 }
 
+/**
+ * Commits a group's offsets through a member that joins, commits and leaves, as kafkajs's
+ * admin.setOffsets does, but without its paused consumer, whose fetch loop sleeps kafkajs's 5 s
+ * maxWaitTime before it lets the call return. The group must have no live members.
+ */
+export async function commitGroupOffsets(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  partitions: ReadonlyArray<{ partition: number; offset: string }>,
+): Promise<void> {
+  const member = kafka.consumer({ groupId, maxWaitTimeInMs: consumerFetchWaitMs });
+  await member.connect();
+  try {
+    await member.subscribe({ topic, fromBeginning: true });
+    const joined = new Promise<void>((resolve) => member.on(member.events.GROUP_JOIN, () => resolve()));
+    await member.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => {} });
+    await joined;
+    await member.commitOffsets(partitions.map((p) => ({ topic, ...p })));
+  } finally {
+    await member.disconnect();
+  }
+}
+
 /** Three quick retries unless `retry` says otherwise (a test riding out a restart retries longer). */
 export function kafkaClient(
   bootstrap: string,

@@ -13,7 +13,7 @@ import amqp from 'amqplib';
 import { type Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { packageInfo } from '../../src/config/package.js';
-import { TestKafka } from '../../testing/kafka-helpers.js';
+import { commitGroupOffsets, TestKafka } from '../../testing/kafka-helpers.js';
 import {
   listenerFlags,
   noInitialRebalanceDelayFlags,
@@ -87,16 +87,8 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
       messages: [1, 2, 3, 4, 5].map((n) => ({ value: `${n}` })),
     });
     await producer.disconnect();
-    // A group that committed 2 of the 5 records: lag 3. Committed by a member, as kafkajs's
-    // admin.setOffsets would, without its paused consumer that sleeps kafkajs's 5 s fetch wait.
-    const member = kafka.consumer({ groupId: 'metrics-group' });
-    await member.connect();
-    await member.subscribe({ topic: 'metrics-topic', fromBeginning: true });
-    const joined = new Promise<void>((resolve) => member.on(member.events.GROUP_JOIN, () => resolve()));
-    await member.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => {} });
-    await joined;
-    await member.commitOffsets([{ topic: 'metrics-topic', partition: 0, offset: '2' }]);
-    await member.disconnect();
+    // A group that committed 2 of the 5 records: lag 3.
+    await commitGroupOffsets(kafka, 'metrics-group', 'metrics-topic', [{ partition: 0, offset: '2' }]);
   });
 
   after(async () => {
