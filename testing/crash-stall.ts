@@ -66,15 +66,21 @@ export async function startStalledChild(
 }
 
 /** `promise`'s outcome as true (resolved) or false (rejected, or not settled within `waitMs`). */
-export function settlesWithin(promise: Promise<unknown>, waitMs: number): Promise<boolean> {
+export async function settlesWithin(promise: Promise<unknown>, waitMs: number): Promise<boolean> {
   const answered = promise.then(
     () => true,
     () => false,
   );
-  return Promise.race([
-    answered,
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), waitMs)),
-  ]);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), waitMs);
+  });
+  try {
+    return await Promise.race([answered, late]);
+  } finally {
+    // Left pending, the timer would keep the test file's process up for the rest of `waitMs`.
+    clearTimeout(timer);
+  }
 }
 
 /** Runs `run` in a new temporary data folder, removed afterwards whatever the outcome. */

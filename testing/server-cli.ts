@@ -216,10 +216,19 @@ export function onlyHttpFlags(httpPort: number | 'auto'): string[] {
   return listenerFlags({ http: httpPort });
 }
 
+/**
+ * Kafka's group.initial.rebalance.delay.ms off, as the in-process test brokers run: a group's first
+ * join completes once its members are in, not 3 s later (no test of this flag's users is about the delay).
+ */
+export const noInitialRebalanceDelayFlags = ['--kafka-group-initial-rebalance-delay-ms', '0'];
+
 /** `switchyard start` on file storage in `dataDir` with a Kafka listener only, for tests that SIGKILL it. */
 export function startKafkaCli(dataDir: string): Promise<RunningCli> {
   return startCli(
-    ['--storage', 'file', '--data-dir', dataDir, '--log-level', 'warn', ...listenerFlags({ kafka: 'auto' })],
+    [
+      ...['--storage', 'file', '--data-dir', dataDir, '--log-level', 'warn', ...noInitialRebalanceDelayFlags],
+      ...listenerFlags({ kafka: 'auto' }),
+    ],
     { lifetimeMs: 120_000 },
   );
 }

@@ -25,3 +25,20 @@ export async function until(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Runs `run` on every item, at most `concurrency` at once, and resolves when all have; the first
+ * rejection rejects. For requests that each wait on the broker's own timer (a long poll, a wait
+ * time): sent one after another, their waits add up.
+ */
+export async function eachConcurrently<T>(
+  items: readonly T[],
+  concurrency: number,
+  run: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) await run(items[i] as T, i);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+}

@@ -12,7 +12,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { Broker } from '../../src/index.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { hasCommand, until } from '../../testing/kafka-helpers.js';
+import { hasCommand, TestKafka, until } from '../../testing/kafka-helpers.js';
 import { runTool } from '../../testing/kafka-tools.js';
 import { call, rawClient } from '../../testing/kubemq-harness.js';
 import { allPortsOff } from '../../testing/server-helpers.js';
@@ -146,7 +146,7 @@ test('mosquitto_pub and mosquitto_sub with --cafile', { skip: skip ?? mosquittoM
 
 test('kafkajs with ssl produces and consumes; Metadata advertises the TLS port', { skip }, async () => {
   const bootstrap = `127.0.0.1:${broker.ports.kafkaTlsPort}`;
-  const kafka = new Kafka({
+  const kafka = new TestKafka({
     clientId: 'tls',
     brokers: [bootstrap],
     ssl: { ca: [ca] },

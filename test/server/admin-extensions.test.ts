@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { adminCall } from '../../testing/admin-api.js';
 import { startTestBroker, type TestBroker } from '../../testing/broker.js';
-import { kafkaClient, until } from '../../testing/kafka-helpers.js';
+import { commitGroupOffsets, kafkaClient, until } from '../../testing/kafka-helpers.js';
 import { connect } from '../../testing/mqtt-harness.js';
 
 type Row = Record<string, unknown>;
@@ -36,14 +36,10 @@ describe('Kafka extensions', () => {
       messages: Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, value: `o-${i}` })),
     });
     await producer.disconnect();
-    await admin.setOffsets({
-      groupId: 'billing',
-      topic: 'orders',
-      partitions: [
-        { partition: 0, offset: '1' },
-        { partition: 1, offset: '3' },
-      ],
-    });
+    await commitGroupOffsets(kafka, 'billing', 'orders', [
+      { partition: 0, offset: '1' },
+      { partition: 1, offset: '3' },
+    ]);
     try {
       const topic = (await call('GET', '/api/kafka/topics/orders')).json as Row;
       assert.deepEqual(topic['partitions'], [

@@ -18,11 +18,13 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { adminCall } from '../../testing/admin-api.js';
+import { TestKafka } from '../../testing/kafka-helpers.js';
 import { call, rawClient, utf8 } from '../../testing/kubemq-harness.js';
 import {
   cliPath,
   freePort,
   listenerFlags,
+  noInitialRebalanceDelayFlags,
   type RunningCli,
   runCli,
   startCli,
@@ -50,6 +52,7 @@ before(async () => {
     [
       '--storage',
       'memory',
+      ...noInitialRebalanceDelayFlags,
       ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto', grpc: 'auto' }),
     ],
     // The client's variables in the broker's environment too: `start` must not take them for its own.
@@ -340,7 +343,7 @@ test('list connections, channels and consumers of every protocol', async (t) => 
 
 test('Kafka topics and groups, and reset-offsets: dry run by default, refused while members live', async (t) => {
   if (needs('/api/kafka/groups').skip) return t.skip(needs('/api/kafka/groups').skip as string);
-  const kafka = new Kafka({ brokers: [`127.0.0.1:${broker.ports.kafka}`], logLevel: logLevel.NOTHING });
+  const kafka = new TestKafka({ brokers: [`127.0.0.1:${broker.ports.kafka}`], logLevel: logLevel.NOTHING });
   const producer = kafka.producer();
   await producer.connect();
   await producer.send({ topic: 'cli-topic', messages: [{ value: 'a' }, { value: 'b' }, { value: 'c' }] });

@@ -10,10 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { packageInfo } from '../../src/config/package.js';
-import { listenerFlags, type RunningCli, startCli } from '../../testing/server-cli.js';
+import { commitGroupOffsets, TestKafka } from '../../testing/kafka-helpers.js';
+import {
+  listenerFlags,
+  noInitialRebalanceDelayFlags,
+  type RunningCli,
+  startCli,
+} from '../../testing/server-cli.js';
 import { until } from '../../testing/wait.js';
 
 async function scrape(base: string, path: string): Promise<string> {
@@ -52,7 +58,12 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
   before(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-metrics-'));
     broker = await startCli(
-      ['--data-dir', dataDir, ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' })],
+      [
+        '--data-dir',
+        dataDir,
+        ...noInitialRebalanceDelayFlags,
+        ...listenerFlags({ http: 'auto', amqp: 'auto', mqtt: 'auto', kafka: 'auto' }),
+      ],
       { lifetimeMs: 900_000 },
     );
     base = `http://127.0.0.1:${broker.ports.http!}`;
@@ -68,7 +79,7 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
     await ch.consume('metrics.c', () => {}, { noAck: false });
     mq = mqtt.connect(`mqtt://127.0.0.1:${broker.ports.mqtt}`, { clientId: 'metrics-mqtt' });
     await new Promise<void>((resolve) => mq.once('connect', () => resolve()));
-    kafka = new Kafka({ brokers: [`127.0.0.1:${broker.ports.kafka}`], logLevel: logLevel.NOTHING });
+    kafka = new TestKafka({ brokers: [`127.0.0.1:${broker.ports.kafka}`], logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({
@@ -77,14 +88,7 @@ describe('metrics of a broker with AMQP, MQTT and Kafka clients', () => {
     });
     await producer.disconnect();
     // A group that committed 2 of the 5 records: lag 3.
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.setOffsets({
-      groupId: 'metrics-group',
-      topic: 'metrics-topic',
-      partitions: [{ partition: 0, offset: '2' }],
-    });
-    await admin.disconnect();
+    await commitGroupOffsets(kafka, 'metrics-group', 'metrics-topic', [{ partition: 0, offset: '2' }]);
   });
 
   after(async () => {

@@ -172,9 +172,17 @@ async function storageWithHeldSyncs(syncMoments: boolean | undefined) {
   return { log, state, held, release, close };
 }
 
-/** Whether `work` settles within `ms`. */
-function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  return Promise.race([work.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+/** Whether `work` settles within `ms`. The timer is cleared once it does: left, it kept the file's process up. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 test("by default a rewrite's swap waits for a producer's fdatasync; with syncMoments false it does not", async () => {

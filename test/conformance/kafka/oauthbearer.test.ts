@@ -9,13 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import kafkajs, { Kafka, logLevel } from 'kafkajs';
+import kafkajs, { type Kafka, logLevel } from 'kafkajs';
 import { fullPermission } from '../../../src/core/permissions.js';
 import { Broker } from '../../../src/index.js';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { makeIssuer, type TestIssuer } from '../../../testing/jwt.js';
-import { confluentMissing, saslPlaintextSettings, until } from '../../../testing/kafka-helpers.js';
+import { confluentMissing, saslPlaintextSettings, TestKafka, until } from '../../../testing/kafka-helpers.js';
 import { confluentConsumeScript, runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../../../testing/tls.js';
@@ -57,7 +57,7 @@ after(async () => {
 });
 
 function client(port: number, token: () => string, extra: object = {}): Kafka {
-  return new Kafka({
+  return new TestKafka({
     clientId: 'oauth-test',
     brokers: [`127.0.0.1:${port}`],
     logLevel: logLevel.NOTHING,
@@ -112,7 +112,7 @@ describe('OAUTHBEARER with real clients', () => {
     const admin = broker.client();
     await admin.createStream('ledger', { partitions: 1 });
     await admin.createStream('app.audit', { partitions: 1 });
-    const boss = new Kafka({
+    const boss = new TestKafka({
       clientId: 'oauth-admin',
       brokers: [`127.0.0.1:${plainPort()}`],
       logLevel: logLevel.NOTHING,

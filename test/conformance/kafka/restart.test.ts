@@ -8,12 +8,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type EachMessagePayload, Kafka, logLevel } from 'kafkajs';
+import { type EachMessagePayload, type Kafka, logLevel } from 'kafkajs';
 import { ApiKey, encodeRecordBatch } from '../../../src/protocols/kafka/codec/index.js';
-import { hasPythonModule, kafkaClient, until } from '../../../testing/kafka-helpers.js';
+import { hasPythonModule, kafkaClient, TestKafka, until } from '../../../testing/kafka-helpers.js';
 import { runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
-import { freePort, listenerFlags, type RunningCli, startCli } from '../../../testing/server-cli.js';
+import {
+  freePort,
+  listenerFlags,
+  noInitialRebalanceDelayFlags,
+  type RunningCli,
+  startCli,
+} from '../../../testing/server-cli.js';
 
 function start(dataDir: string, kafkaPort: number | 'auto' = 'auto'): Promise<RunningCli> {
   return startCli([
@@ -23,6 +29,7 @@ function start(dataDir: string, kafkaPort: number | 'auto' = 'auto'): Promise<Ru
     dataDir,
     '--log-level',
     'warn',
+    ...noInitialRebalanceDelayFlags,
     ...listenerFlags({ kafka: kafkaPort }),
   ]);
 }
@@ -176,7 +183,7 @@ async function produceTo(kafka: Kafka, topic: string, values: readonly string[])
  * again; kafkajs gives up for good (NoBrokerAvailable, no restart) once its retries run out, so they
  * cover a minute. */
 function patientClient(bootstrap: string): Kafka {
-  return new Kafka({
+  return new TestKafka({
     clientId: 'conformance',
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,

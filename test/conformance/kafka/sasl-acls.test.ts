@@ -8,13 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import kafkajs, { type Admin, Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { fullPermission } from '../../../src/core/permissions.js';
 import { Broker } from '../../../src/index.js';
 import {
   confluentMissing,
   hasCommand,
   saslPlaintextSettings,
+  TestKafka,
   until,
 } from '../../../testing/kafka-helpers.js';
 import { confluentConsumeScript, runTool } from '../../../testing/kafka-tools.js';
@@ -48,7 +49,7 @@ let bootstrap: string;
 let boss: Admin;
 
 function client(username: string, password: string, mechanism = 'scram-sha-512'): Kafka {
-  return new Kafka({
+  return new TestKafka({
     clientId: `acl-${username}`,
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,

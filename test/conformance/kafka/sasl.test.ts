@@ -7,13 +7,19 @@
 import assert from 'node:assert/strict';
 import { pbkdf2Sync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { type Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { fullPermission } from '../../../src/core/permissions.js';
 import { Broker } from '../../../src/index.js';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
 import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { silentLogger } from '../../../src/shared/logger.js';
-import { hasCommand, hasPythonModule, saslPlaintextSettings, until } from '../../../testing/kafka-helpers.js';
+import {
+  hasCommand,
+  hasPythonModule,
+  saslPlaintextSettings,
+  TestKafka,
+  until,
+} from '../../../testing/kafka-helpers.js';
 import { confluentConsumeScript, runTool } from '../../../testing/kafka-tools.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 import { ScramClient } from '../../../testing/scram-client.js';
@@ -67,7 +73,7 @@ function saslPlaintextBroker(sessionLifetimeMs = 0): { readonly broker: Broker; 
 }
 
 function kafkajs(bootstrap: string, sasl: SASLOptions | undefined, ca?: Buffer, extra: object = {}): Kafka {
-  return new Kafka({
+  return new TestKafka({
     clientId: 'sasl-test',
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import amqplib from 'amqplib';
 import type { EachMessagePayload, Kafka } from 'kafkajs';
 import {
+  commitGroupOffsets,
   type KafkaTestBroker,
   kafkaClient,
   startKafkaBroker,
@@ -103,7 +104,7 @@ describe('kafka transactions (kafkajs)', () => {
     await b!.abort();
     await plain.send({ topic, messages: [{ value: 'after' }] });
     const groupId = 'tx-mid-reader';
-    await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '2' }] });
+    await commitGroupOffsets(kafka, groupId, topic, [{ partition: 0, offset: '2' }]);
     const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     const got: string[] = [];
     await consumer.connect();

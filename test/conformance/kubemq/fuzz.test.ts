@@ -16,6 +16,7 @@ import {
   startKubemqBroker,
   utf8,
 } from '../../../testing/kubemq-harness.js';
+import { eachConcurrently } from '../../../testing/wait.js';
 
 let server: KubemqTestBroker;
 before(async () => {
@@ -24,6 +25,12 @@ before(async () => {
 after(() => server.stop());
 
 const roundsPerTarget = 40;
+/**
+ * Rounds of one target in flight at once: many mutated requests keep a wait (WaitTimeSeconds, a
+ * request's Timeout) that the broker serves in full, so one at a time their waits added up to seconds
+ * per target. The mutated bytes are drawn in the same order as before, so a seed gives the same requests.
+ */
+const roundsInFlightMax = 8;
 /** A mutated wait can ask for an hour: the client gives up sooner, which the broker must take too. */
 const requestTimeoutMs = 2000;
 
@@ -101,19 +108,22 @@ test('unary RPCs: mutated protobuf requests get an answer or a status, the broke
   for (const [rpc, request] of Object.entries(seeds)) {
     const method = service[rpc]!;
     const valid = method.requestSerialize(request) as Buffer;
-    for (let round = 0; round < roundsPerTarget; round++) {
-      const bytes = mutate(valid, next);
-      await new Promise<void>((resolve) =>
-        client.makeUnaryRequest(
-          method.path,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          bytes,
-          { deadline: Date.now() + requestTimeoutMs },
-          (_err: ServiceError | null) => resolve(),
+    const mutated = Array.from({ length: roundsPerTarget }, () => mutate(valid, next));
+    await eachConcurrently(
+      mutated,
+      roundsInFlightMax,
+      (bytes) =>
+        new Promise<void>((resolve) =>
+          client.makeUnaryRequest(
+            method.path,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            bytes,
+            { deadline: Date.now() + requestTimeoutMs },
+            (_err: ServiceError | null) => resolve(),
+          ),
         ),
-      );
-    }
+    );
     assert.ok((await call(ping, 'Ping', {}))['Host'], `still serving after ${rpc}`);
   }
   client.close();
@@ -142,18 +152,20 @@ test('REST paths: mutated JSON bodies get an envelope, the broker stays up', asy
   });
   const next = random(11);
   for (const path of paths) {
-    for (let round = 0; round < roundsPerTarget; round++) {
-      const mutated = mutate(Buffer.from(body), next).toString('latin1');
+    const bodies = Array.from({ length: roundsPerTarget }, () =>
+      mutate(Buffer.from(body), next).toString('latin1'),
+    );
+    await eachConcurrently(bodies, roundsInFlightMax, async (mutated) => {
       const response = await fetch(`${server.rest}${path}`, {
         method: 'POST',
         body: mutated,
         signal: AbortSignal.timeout(requestTimeoutMs),
       }).catch((err: unknown) => err);
-      if (response instanceof Error) continue;
+      if (response instanceof Error) return;
       assert.ok([200, 400, 413].includes((response as Response).status), `${path} answered`);
       const parsed = (await (response as Response).json()) as { is_error: boolean };
       assert.equal(typeof parsed.is_error, 'boolean');
-    }
+    });
     assert.equal((await rest(server.rest, '/ping')).is_error, false, `still serving after ${path}`);
   }
 });
