@@ -174,17 +174,36 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
   };
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports a test asks for come from below Linux's ephemeral range (32768-60999 by default): a port
+ * taken from inside it can become, between the test's choice and the broker's bind (or a restart's
+ * bind), the source port of any process's outgoing connection, and the bind then fails with
+ * EADDRINUSE. Below it only explicit binds compete, and those are the tests' own.
+ */
+const testPortMin = 20_000;
+const testPortMax = 32_767;
+/** Ports this process handed out: never handed out twice, so two asked for in a row differ. */
+const portsHandedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A port that was free a moment ago on 127.0.0.1, outside the ephemeral range, new to this process. */
+export async function freePort(): Promise<number> {
+  const span = testPortMax - testPortMin + 1;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = testPortMin + Math.floor(Math.random() * span);
+    if (portsHandedOut.has(port)) continue;
+    if (!(await canListen(port))) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${testPortMin}-${testPortMax} after 200 attempts`);
 }
 
 const portFlags = {
