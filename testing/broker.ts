@@ -6,6 +6,7 @@
 import { Broker, type BrokerOptions } from '../src/server/broker.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { allPortsOff } from './server-helpers.js';
+import { makeTestPki, type TestPki } from './tls.js';
 
 /** A listener by its port setting's stem: `amqp` is `amqpPort`. */
 export type TestListener = 'amqp' | 'mqtt' | 'mqttWs' | 'kafka' | 'grpc' | 'rest' | 'http';
@@ -55,4 +56,29 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     return bound;
   };
   return { broker, port, url: (l) => address[l](port(l)), stop: () => broker.stop() };
+}
+
+/**
+ * A test broker serving a fresh test PKI's server certificate (TLS listeners are the test's to turn
+ * on); `run` gets both. The broker is stopped and the PKI removed after, whatever `run` did.
+ */
+export async function withTlsBroker<T>(
+  options: TestBrokerOptions,
+  run: (broker: TestBroker, pki: TestPki) => Promise<T>,
+): Promise<T> {
+  const pki = makeTestPki();
+  try {
+    const broker = await startTestBroker({
+      ...options,
+      tlsCertFile: pki.server.cert,
+      tlsKeyFile: pki.server.key,
+    });
+    try {
+      return await run(broker, pki);
+    } finally {
+      await broker.stop();
+    }
+  } finally {
+    pki.remove();
+  }
 }
