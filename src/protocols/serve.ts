@@ -267,11 +267,36 @@ export interface AddressCap {
 }
 
 /**
+ * The socket a web listener counts for a request's socket. One rule for every listener, web or not:
+ * sockets count from their TCP accept, so that a TLS handshake holds a slot too (a flood of
+ * handshakes from one address is capped like any other). Under TLS requests arrive on the TLS socket
+ * over each TCP one; this maps it back to the TCP socket under it, by the peer's address and port.
+ */
+export function countedSocketOf(server: HttpServer, security: Security): (socket: Socket) => Socket {
+  if (security.tls === undefined) return (socket) => socket;
+  const byPeer = new Map<string, Socket>();
+  const under = new WeakMap<Socket, Socket>();
+  const peerOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  server.on('connection', (socket: Socket) => {
+    const peer = peerOf(socket);
+    byPeer.set(peer, socket);
+    socket.once('close', () => {
+      if (byPeer.get(peer) === socket) byPeer.delete(peer);
+    });
+  });
+  server.on('secureConnection', (tls: Socket) => {
+    const tcp = byPeer.get(peerOf(tls));
+    if (tcp !== undefined) under.set(tls, tcp);
+  });
+  return (socket) => under.get(socket) ?? socket;
+}
+
+/**
  * Caps the sockets one client address holds on `http` (the admin API's rule, ../shared/connection-slots.ts).
  * A socket past the cap is answered 503 with `Retry-After` at its first request, or closed after
  * `refusedWaitMs` without one: an HTTP or WebSocket client then reports "503 Service Unavailable"
- * rather than a connection reset it would take for a network fault. Under TLS the sockets counted
- * are the TLS ones, which requests arrive on.
+ * rather than a connection reset it would take for a network fault. Sockets count from their TCP
+ * accept, under TLS too (`countedSocketOf`).
  */
 export function capPerAddress(
   http: HttpServer,
@@ -281,7 +306,8 @@ export function capPerAddress(
 ): AddressCap {
   const slots = new ConnectionSlots({ connectionsPerAddressMax });
   const refused = new WeakSet<Socket>();
-  http.on(security.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+  const counted = countedSocketOf(http, security);
+  http.on('connection', (socket: Socket) => {
     if (slots.admit(socket)) return;
     refused.add(socket);
     const timer = setTimeout(() => socket.destroy(), refusedWaitMs);
@@ -299,24 +325,26 @@ export function capPerAddress(
   };
   return {
     request(req, res) {
-      if (refused.has(req.socket)) {
+      const socket = counted(req.socket);
+      if (refused.has(socket)) {
         const { head, body } = answer();
         res.writeHead(503, head).end(body);
         return false;
       }
-      slots.busy(req.socket);
-      res.once('finish', () => slots.idle(req.socket));
+      slots.busy(socket);
+      res.once('finish', () => slots.idle(socket));
       return true;
     },
-    upgrade(req, socket) {
-      if (refused.has(req.socket)) {
+    upgrade(req, duplex) {
+      const socket = counted(req.socket);
+      if (refused.has(socket)) {
         const { head, body } = answer();
         const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`);
-        socket.end(`HTTP/1.1 503 Service Unavailable\r\n${lines.join('')}\r\n${body}`);
+        duplex.end(`HTTP/1.1 503 Service Unavailable\r\n${lines.join('')}\r\n${body}`);
         return false;
       }
       // An upgraded socket stays busy for its life: a WebSocket never gives way to a newcomer.
-      slots.busy(req.socket);
+      slots.busy(socket);
       return true;
     },
   };
