@@ -33,6 +33,8 @@ export interface ListenerGate {
    * `tellable` and few refusals of the address are waiting (it is destroyed after `refusalWaitMs`).
    */
   admit(socket: Socket, tellable: boolean): Admission;
+  /** The listener is bound: its refusals are shown from now on, 0 until the first. */
+  listening(): void;
   /** The whole gate's, every listener's (the admin API shows them). */
   stats(): AddressGateStats;
 }
@@ -41,7 +43,7 @@ export interface AddressGateStats {
   /** Sockets counted now, and the addresses they come from. */
   readonly connections: number;
   readonly addresses: number;
-  /** Sockets refused since start, per listener name (every listener that asked, 0 included). */
+  /** Sockets refused since start, per name of a listener bound through the gate (0 included). */
   readonly refused: ReadonlyMap<string, number>;
 }
 
@@ -69,6 +71,11 @@ export class AddressGate {
   readonly #waiting = new Map<string, number>();
   readonly #refused = new Map<string, number>();
   #connections = 0;
+  /**
+   * The 'close' listener of every counted socket, one for all, so that counting allocates nothing
+   * per socket. A closed socket still gives its address: node:net keeps the peer it read at accept.
+   */
+  readonly #release: (this: Socket) => void;
   #loggedAtMs = Number.NEGATIVE_INFINITY;
   #suppressed = 0;
 
@@ -76,13 +83,26 @@ export class AddressGate {
     assert(connectionsPerAddressMax >= 1, 'connectionsPerAddressMax must be positive');
     this.connectionsPerAddressMax = connectionsPerAddressMax;
     this.#logger = logger;
+    const released = (socket: Socket) => {
+      this.#connections--;
+      const address = addressOf(socket);
+      if (address !== undefined) decrement(this.#counts, address);
+    };
+    this.#release = function (this: Socket) {
+      released(this);
+    };
   }
 
-  /** The door of the listener named `listener` (its refusals are counted under that name). */
+  /**
+   * The door of the listener named `listener`, its refusals counted under that name; every listener
+   * gets one, and those that bind through it (the TCP ones) say so with `listening`.
+   */
   forListener(listener: string): ListenerGate {
-    if (!this.#refused.has(listener)) this.#refused.set(listener, 0);
     return {
       admit: (socket, tellable) => this.#admit(socket, listener, tellable),
+      listening: () => {
+        if (!this.#refused.has(listener)) this.#refused.set(listener, 0);
+      },
       stats: () => this.stats(),
     };
   }
@@ -125,10 +145,7 @@ export class AddressGate {
   #count(socket: Socket, address: string): void {
     increment(this.#counts, address);
     this.#connections++;
-    socket.once('close', () => {
-      this.#connections--;
-      decrement(this.#counts, address);
-    });
+    socket.on('close', this.#release);
   }
 
   /** One line per interval: a flood of refusals must not flood the log. */

@@ -147,6 +147,7 @@ export async function serveSockets(
   const server = createNetServer({ pauseOnConnect }, onSocket);
   server.on('error', (err) => context.logger.error({ err }, 'listener error'));
   const port = await listenOn(server, context.host, context.port);
+  gate?.listening();
   const servers = [server];
   const twin = loopbackTwin ? await loopbackTwinOf(onSocket, port, context.host, pauseOnConnect) : undefined;
   if (twin !== undefined) servers.push(twin);

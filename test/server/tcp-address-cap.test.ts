@@ -267,6 +267,11 @@ test('the cap counts every TCP listener together, and /metrics shows the refusal
   assert.match(metrics, /switchyard_address_cap_refused_connections_total\{listener="kafka"\} [1-9]/);
   assert.match(metrics, /switchyard_address_cap_refused_connections_total\{listener="amqp"\} \d+/);
   assert.match(metrics, /switchyard_address_capped_connections [4-9]/);
+  assert.doesNotMatch(
+    metrics,
+    /refused_connections_total\{listener="http"\}/,
+    'web listeners have caps of their own',
+  );
 });
 
 /** Idle raw TCP sockets from 127.0.0.1 to `port`, held by the test; they send nothing, no handshake. */
