@@ -51,7 +51,8 @@ function answerQuota(socket: Socket): void {
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
     if (head === undefined) return;
-    head = Buffer.concat([head, chunk]).subarray(0, connectHeadBytesMax);
+    // Only what the head needs is copied: a large first read is not kept.
+    head = Buffer.concat([head, chunk.subarray(0, connectHeadBytesMax - head.length)]);
     const level = connectLevel(head);
     if (level === undefined) return;
     head = undefined;
