@@ -18,8 +18,13 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { EventsClient } from 'kubemq-js';
 import mqtt from 'mqtt';
-import { startTestBroker, type TestBroker, type TestListener, withTlsBroker } from '../../testing/broker.js';
-import { opensslMissing } from '../../testing/tls.js';
+import {
+  startTestBroker,
+  type TestBroker,
+  type TestListener,
+  testWithTlsBroker,
+} from '../../testing/broker.js';
+import { inbox } from '../../testing/mqtt-harness.js';
 import { until } from '../../testing/wait.js';
 
 const connectionsPerAddressMax = 4;
@@ -156,12 +161,11 @@ test('MQTT: past the cap CONNACK 0x97 Quota exceeded (5.0) or 3 Server unavailab
 
   const other = await mqttFrom(otherAddress, 5);
   try {
+    const box = inbox(other);
     await other.subscribeAsync('cap/topic', { qos: 1 });
-    const arrived = new Promise<string>((resolve) =>
-      other.once('message', (_t, payload) => resolve(String(payload))),
-    );
     await other.publishAsync('cap/topic', 'from another address', { qos: 1 });
-    assert.equal(await arrived, 'from another address');
+    const [got] = await box.wait(1, waitMs);
+    assert.equal(got?.text, 'from another address');
   } finally {
     await other.endAsync();
   }
@@ -287,38 +291,33 @@ async function rawTo(port: number, count: number): Promise<Socket[]> {
   return sockets;
 }
 
-test(
+testWithTlsBroker(
   'MQTT over TLS: sockets count from TCP accept, before their handshake; another address is served',
-  {
-    skip: opensslMissing,
+  { mqttsPort: 'auto', connectionsPerAddressMax: 2 },
+  async (secure, ca) => {
+    const port = secure.port('mqtts');
+    const mqttsFrom = (localAddress: string) =>
+      mqttOver(
+        () =>
+          tlsConnect({
+            socket: connect({ host: '127.0.0.1', port, localAddress }),
+            ca,
+            servername: 'localhost',
+          }),
+        5,
+      );
+    try {
+      const sockets = await rawTo(port, 2);
+      await until(() => secure.broker.connectionsFrom('127.0.0.1') === 2, waitMs, 'handshakes counted');
+      await assert.rejects(mqttsFrom('127.0.0.1'), 'closed at accept, before a TLS handshake');
+      const other = await mqttsFrom(otherAddress);
+      await other.endAsync();
+      sockets.shift()?.destroy();
+      await until(() => secure.broker.connectionsFrom('127.0.0.1') === 1, waitMs, 'a slot freed');
+      const again = await mqttsFrom('127.0.0.1');
+      await again.endAsync();
+    } finally {
+      for (const socket of held.splice(0)) socket.destroy();
+    }
   },
-  () =>
-    withTlsBroker({ mqttsPort: 'auto', connectionsPerAddressMax: 2 }, async (secure, pki) => {
-      const ca = pki.read(pki.caFile);
-      const port = secure.broker.ports.mqttsPort;
-      assert.ok(port !== undefined);
-      const mqttsFrom = (localAddress: string) =>
-        mqttOver(
-          () =>
-            tlsConnect({
-              socket: connect({ host: '127.0.0.1', port, localAddress }),
-              ca,
-              servername: 'localhost',
-            }),
-          5,
-        );
-      try {
-        const sockets = await rawTo(port, 2);
-        await until(() => secure.broker.connectionsFrom('127.0.0.1') === 2, waitMs, 'handshakes counted');
-        await assert.rejects(mqttsFrom('127.0.0.1'), 'closed at accept, before a TLS handshake');
-        const other = await mqttsFrom(otherAddress);
-        await other.endAsync();
-        sockets.shift()?.destroy();
-        await until(() => secure.broker.connectionsFrom('127.0.0.1') === 1, waitMs, 'a slot freed');
-        const again = await mqttsFrom('127.0.0.1');
-        await again.endAsync();
-      } finally {
-        for (const socket of held.splice(0)) socket.destroy();
-      }
-    }),
 );
