@@ -8,7 +8,10 @@
  * - churn: 64 raw clients each connecting, sending CONNECT, reading CONNACK, sending DISCONNECT and
  *   closing, over and over for 5 s (or 100,000 connects): CONNECT/CONNACK per second, and the
  *   broker's CPU per connect (connect, CONNACK, DISCONNECT and teardown);
- * - FOOTPRINT_PEER=0 leaves Mosquitto out;
+ * - FOOTPRINT_PEER=0 leaves Mosquitto out; FOOTPRINT_CLI=<dist/cli/switchyard.js of another build>
+ *   measures that build with the same clients (A/B runs);
+ * - the idle connections come from 127.0.0.1–8 (./source-addresses.ts), under the broker's default
+ *   per-address cap, as a fleet of devices would;
  * - with FOOTPRINT_HEAP=<n>: a heap snapshot of the broker before and after n idle connections, and
  *   the growth by constructor per connection (bench/heap-summary.ts).
  *
@@ -31,6 +34,7 @@ import { join } from 'node:path';
 import { startCli } from '../testing/server-cli.js';
 import { formatGrowth, heapGrowth } from './heap-summary.js';
 import { rssMiB, type Target, withMosquitto } from './mqtt.js';
+import { sourceAddressOf } from './source-addresses.js';
 import { cpuMs } from './stats.js';
 
 const idleConnections = Number(process.env['FOOTPRINT_CONNECTIONS'] ?? 10_000);
@@ -42,6 +46,7 @@ const settleMs = 3_000;
 const stepTimeoutMs = 60_000;
 const snapshotTimeoutMs = 120_000;
 const quietTimeoutMs = 60_000;
+const otherCli = process.env['FOOTPRINT_CLI'];
 
 /** CONNECT, 3.1.1, clean session, keep alive 600 s, for a client id (ASCII). */
 function connectPacket(clientId: string): Buffer {
@@ -55,10 +60,15 @@ const disconnectPacket = Buffer.from([0xe0, 0]);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Opens one connection, logs in and resolves with the socket once the CONNACK arrived. */
-function connectOnce(port: number, clientId: string): Promise<Socket> {
+/**
+ * Opens one connection from `localAddress`, logs in and resolves with the socket once the CONNACK
+ * arrived.
+ */
+function connectOnce(port: number, clientId: string, localAddress = '127.0.0.1'): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(connectPacket(clientId)));
+    const socket = createConnection({ host: '127.0.0.1', port, localAddress }, () =>
+      socket.write(connectPacket(clientId)),
+    );
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no CONNACK for ${clientId} in ${stepTimeoutMs} ms`));
@@ -84,7 +94,7 @@ async function openIdle(
   const started = performance.now();
   for (let i = 0; i < count; i += openBatch) {
     const batch = Array.from({ length: Math.min(openBatch, count - i) }, (_, j) =>
-      connectOnce(port, `${prefix}-${i + j}`),
+      connectOnce(port, `${prefix}-${i + j}`, sourceAddressOf(i + j)),
     );
     sockets.push(...(await Promise.all(batch)));
   }
@@ -214,7 +224,12 @@ async function startSwitchyard(
       ...['--storage', 'memory', '--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff],
       ...['--http-port', '0', '--log-level', 'warn'],
     ],
-    { env, ...(cwd === undefined ? {} : { cwd }), lifetimeMs: 600_000 },
+    {
+      env,
+      ...(cwd === undefined ? {} : { cwd }),
+      ...(otherCli === undefined ? {} : { cliPath: otherCli }),
+      lifetimeMs: 600_000,
+    },
   );
   return { target: { name: 'switchyard', port: cli.ports.mqtt!, pid: cli.pid }, stop: () => cli.stop() };
 }

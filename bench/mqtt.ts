@@ -16,6 +16,7 @@ import mqttPacket from 'mqtt-packet';
 import type { ChildMessage, ParentMessage, PeerResult } from '../testing/mqtt-bench-peer.js';
 import { startCli } from '../testing/server-cli.js';
 import type { PeerComparison } from './amqp.js';
+import { sourceAddressOf } from './source-addresses.js';
 import { cpuMs } from './stats.js';
 
 const payloadBytes = 256;
@@ -236,7 +237,7 @@ async function idleCost(target: Target): Promise<{ totalMiB: number; perConnecti
   for (let i = 0; i < idleConnections; i += 500) {
     await Promise.all(
       Array.from({ length: Math.min(500, idleConnections - i) }, (_, j) =>
-        idleClient(target.port, `idle-${i + j}`, sockets),
+        idleClient(target.port, `idle-${i + j}`, sockets, sourceAddressOf(i + j)),
       ),
     );
   }
@@ -247,9 +248,9 @@ async function idleCost(target: Target): Promise<{ totalMiB: number; perConnecti
   return { totalMiB: after, perConnectionKiB: ((after - before) * 1024) / idleConnections };
 }
 
-function idleClient(port: number, clientId: string, sockets: Socket[]): Promise<void> {
+function idleClient(port: number, clientId: string, sockets: Socket[], localAddress: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+    const socket = createConnection({ host: '127.0.0.1', port, localAddress }, () => {
       socket.write(
         mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId, clean: true, keepalive: 600 }),
       );

@@ -3,12 +3,24 @@
  * the listeners a test names, each on a free loopback port, with memory storage, a silent logger and no
  * fsync unless the test asks otherwise. The per-protocol harnesses are thin wrappers of it.
  */
+
+import { test } from 'node:test';
 import { Broker, type BrokerOptions } from '../src/server/broker.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { allPortsOff } from './server-helpers.js';
+import { makeTestPki, opensslMissing, type TestPki } from './tls.js';
 
 /** A listener by its port setting's stem: `amqp` is `amqpPort`. */
-export type TestListener = 'amqp' | 'mqtt' | 'mqttWs' | 'kafka' | 'grpc' | 'rest' | 'http';
+export type TestListener =
+  | 'amqp'
+  | 'mqtt'
+  | 'mqttWs'
+  | 'kafka'
+  | 'grpc'
+  | 'rest'
+  | 'http'
+  | 'mqtts'
+  | 'https';
 
 export type TestBrokerOptions = Omit<BrokerOptions, 'listeners'> & {
   /** The listeners to turn on; every other port is 0. */
@@ -34,6 +46,8 @@ const address: Record<TestListener, (port: number) => string> = {
   grpc: (port) => `127.0.0.1:${port}`,
   rest: (port) => `http://127.0.0.1:${port}`,
   http: (port) => `http://127.0.0.1:${port}`,
+  mqtts: (port) => `mqtts://127.0.0.1:${port}`,
+  https: (port) => `https://127.0.0.1:${port}`,
 };
 
 export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -55,4 +69,34 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     return bound;
   };
   return { broker, port, url: (l) => address[l](port(l)), stop: () => broker.stop() };
+}
+
+/** What a test against a broker serving TLS gets: the broker, the CA its clients trust, the PKI. */
+export type TlsBrokerTest<T> = (broker: TestBroker, ca: Buffer, pki: TestPki) => Promise<T>;
+
+/**
+ * A test broker serving a fresh test PKI's server certificate (TLS listeners are the test's to turn
+ * on). The broker is stopped and the PKI removed after, whatever `run` did.
+ */
+export async function withTlsBroker<T>(options: TestBrokerOptions, run: TlsBrokerTest<T>): Promise<T> {
+  const pki = makeTestPki();
+  try {
+    const broker = await startTestBroker({
+      ...options,
+      tlsCertFile: pki.server.cert,
+      tlsKeyFile: pki.server.key,
+    });
+    try {
+      return await run(broker, pki.read(pki.caFile), pki);
+    } finally {
+      await broker.stop();
+    }
+  } finally {
+    pki.remove();
+  }
+}
+
+/** A test against `withTlsBroker(options, run)`, skipped (saying why) where openssl is missing. */
+export function testWithTlsBroker(name: string, options: TestBrokerOptions, run: TlsBrokerTest<void>): void {
+  test(name, { skip: opensslMissing }, () => withTlsBroker(options, run));
 }

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CoreBroker, CoreClient } from '../core/api.js';
 import { internalPrincipal, type Principal } from '../core/entry/context.js';
-import { httpServer, type Security } from '../protocols/serve.js';
+import { countedSocketOf, httpServer, type Security } from '../protocols/serve.js';
 import { type ConnectionSlotLimits, ConnectionSlots } from '../shared/connection-slots.js';
 import { ErrorCode, isBrokerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -491,30 +491,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, server: Server)
   }
 }
 
-/**
- * Under HTTPS the sockets counted are the TCP ones, at accept, so that a handshake holds a slot too;
- * requests arrive on the TLS socket over each, which this maps to the TCP one under it (by the
- * peer's address and port). Marked busy on the TLS socket, none ever counted as busy, and a socket
- * in the middle of a request was closed for a newcomer of its address.
- */
-function tcpUnderTls(server: NodeJS.EventEmitter): (socket: Socket) => Socket {
-  const byPeer = new Map<string, Socket>();
-  const under = new WeakMap<Socket, Socket>();
-  const peerOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
-  server.on('connection', (socket: Socket) => {
-    const peer = peerOf(socket);
-    byPeer.set(peer, socket);
-    socket.once('close', () => {
-      if (byPeer.get(peer) === socket) byPeer.delete(peer);
-    });
-  });
-  server.on('secureConnection', (tls: Socket) => {
-    const tcp = byPeer.get(peerOf(tls));
-    if (tcp !== undefined) under.set(tls, tcp);
-  });
-  return (socket) => under.get(socket) ?? socket;
-}
-
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningAdminServer> {
   const { limits } = options;
   const connections = new ConnectionSlots(limits);
@@ -526,6 +502,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   const login = { core: options.core, auth: options.auth, sessions, secure: security.tls !== undefined };
   const shared: Server = { options, login };
   let countedOf: (socket: Socket) => Socket = (socket) => socket;
+  // Sockets count from their TCP accept, under HTTPS too: the rule of every listener (../protocols/serve.ts).
   const server = httpServer(
     security,
     {
@@ -551,7 +528,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   server.on('connection', (socket: Socket) => {
     if (!connections.admit(socket)) socket.destroy();
   });
-  if (security.tls !== undefined) countedOf = tcpUnderTls(server);
+  countedOf = countedSocketOf(server, security);
   const port = await listenOn(server, options.host, options.port);
   server.on('error', (err) => options.logger.error({ err }, 'admin listener error'));
   let closing: Promise<void> | undefined;

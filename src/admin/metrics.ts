@@ -112,6 +112,21 @@ function edges(out: Exposition, stats: EdgeStats): void {
     ['switchyard_login_queued', 'gauge', stats.loginQueued, 'Logins waiting for a hashing process.'],
   ];
   for (const [name, kind, value, help] of series) out.family(name, kind, help).sample(name, value);
+  addressCap(out, stats);
+}
+
+/** The per-address cap of the TCP listeners (src/protocols/address-gate.ts). */
+function addressCap(out: Exposition, stats: EdgeStats): void {
+  if (stats.addressConnections !== undefined) {
+    const name = 'switchyard_address_capped_connections';
+    out
+      .family(name, 'gauge', 'TCP connections counted against their address cap (connectionsPerAddressMax).')
+      .sample(name, stats.addressConnections);
+  }
+  if (stats.addressRefusals === undefined) return;
+  const name = 'switchyard_address_cap_refused_connections_total';
+  out.family(name, 'counter', 'Connections refused at accept: their address held connectionsPerAddressMax.');
+  for (const [listener, count] of stats.addressRefusals) out.sample(name, count, { listener });
 }
 
 function seriesMax(info: AdminInfo): number {

@@ -51,6 +51,10 @@ export interface EdgeStats {
   readonly ingressEvictions: number;
   readonly loginHashes: number;
   readonly loginQueued: number;
+  /** TCP sockets counted against their address's cap now (`connectionsPerAddressMax`). */
+  readonly addressConnections?: number;
+  /** Sockets refused for their address's cap since start, per listener name. */
+  readonly addressRefusals?: ReadonlyMap<string, number>;
 }
 
 type JsonObject = { [key: string]: Json };

@@ -152,6 +152,7 @@ export interface Config {
   httpConnectionsMax: number;
   httpConnectionsPerAddressMax: number;
   webConnectionsPerAddressMax: number;
+  connectionsPerAddressMax: number;
   shutdownTimeoutMs: number;
   mqttConnectionsMax: number;
   mqttPacketBytesMax: number;
@@ -305,6 +306,7 @@ export const configDefault: Config = {
   httpConnectionsMax: 256,
   httpConnectionsPerAddressMax: 32,
   webConnectionsPerAddressMax: 1000,
+  connectionsPerAddressMax: 4096,
   shutdownTimeoutMs: 10_000,
   mqttConnectionsMax: 200_000,
   mqttPacketBytesMax: 1024 * 1024,
@@ -824,6 +826,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
       'listener (plain and TLS), under the admin rule: a new one beyond it replaces the oldest that ' +
       'has not sent a whole request, or is answered 503 with Retry-After when every one is busy ' +
       '(an upgraded WebSocket always is).',
+  },
+  connectionsPerAddressMax: {
+    type: integer(1, countMax),
+    group: 'Connections',
+    description:
+      'Connections from one client address to the AMQP, MQTT, Kafka and KubeMQ gRPC listeners together ' +
+      '(plain and TLS), counted at TCP accept. One beyond it is refused at once: closed, or on plain ' +
+      'MQTT answered CONNACK 0x97 Quota exceeded (v5) or 3 Server unavailable (3.1.1).',
   },
   shutdownTimeoutMs: {
     type: integer(1, 600_000),

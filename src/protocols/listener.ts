@@ -6,6 +6,7 @@ import type { Config, PortSetting } from '../config/schema.js';
 import type { CoreBroker, ScramMechanism } from '../core/api.js';
 import type { CarriedPermissions, Principal } from '../core/entry/context.js';
 import type { Logger } from '../shared/logger.js';
+import type { ListenerGate } from './address-gate.js';
 import type { IngressBudget } from './ingress.js';
 import type { ListenerTls } from './tls.js';
 
@@ -36,6 +37,11 @@ export interface ListenerContext {
    * bytes it has read and not yet handed on; the budget pauses reading when they add up too high.
    */
   readonly ingress: IngressBudget;
+  /**
+   * This listener's door in the broker's one per-address cap on TCP sockets (./address-gate.ts):
+   * `serveSockets` (./serve.ts) asks it at every accept.
+   */
+  readonly addressGate: ListenerGate;
   readonly version: string;
   readonly startedAtMs: number;
   /** Listeners bound so far, this one included once it is up (the admin API lists them). */

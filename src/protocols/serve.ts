@@ -30,6 +30,13 @@ import { sharedReadsTransport, type Transport, tcpTransport, tlsTransport } from
 export interface Acceptor {
   /** A new connection; the protocol owns it from here (and closes it at once when it is full). */
   accept(transport: Transport): void;
+  /**
+   * A plain TCP socket over its address's cap (./address-gate.ts), for a protocol that can say so in
+   * a few bytes: it answers its refusal and closes. Not called under TLS (a handshake would cost more
+   * than the refusal is worth) nor without it: then the socket is closed at accept. The gate destroys
+   * the socket after `refusalWaitMs` whatever happens.
+   */
+  refuse?(socket: Socket): void;
   /** Closes every connection it took; resolves when they are gone. */
   close(): Promise<void>;
 }
@@ -55,29 +62,25 @@ export interface Security {
   readonly logger: Logger;
 }
 
-/** What binding a port takes from a listener's context (a test may give just this). */
-export type ServeContext = Pick<ListenerContext, 'host' | 'port' | 'tls' | 'logger'> & {
-  readonly config: Pick<Config, 'handshakeTimeoutMs'>;
-};
+/**
+ * What binding a port takes from a listener's context (a test may give just this; without
+ * `addressGate` no address is capped).
+ */
+export type ServeContext = Pick<ListenerContext, 'host' | 'port' | 'tls' | 'logger'> &
+  Partial<Pick<ListenerContext, 'addressGate'>> & {
+    readonly config: Pick<Config, 'handshakeTimeoutMs'>;
+  };
 
 export function securityOf(context: ServeContext): Security {
   return { tls: context.tls, handshakeTimeoutMs: context.config.handshakeTimeoutMs, logger: context.logger };
 }
 
-/** A TCP server, or a TLS one under `security`, whose connections go to `onSocket`. */
-function streamServer(
+/** A TLS server, never bound: the sockets the address gate admits are handed to it. */
+function tlsHandshaker(
   security: Security,
+  tls: ListenerTls,
   onSocket: (transport: Transport) => void,
-  sharedReads: boolean,
-): NetServer {
-  const { tls } = security;
-  if (tls === undefined && sharedReads) {
-    // Paused until the handle has moved to a socket that reads where it is told.
-    return createNetServer({ pauseOnConnect: true }, (socket: Socket) =>
-      onSocket(sharedReadsTransport(socket)),
-    );
-  }
-  if (tls === undefined) return createNetServer((socket: Socket) => onSocket(tcpTransport(socket)));
+): TlsServer {
   const material = tls.current();
   const server: TlsServer = createTlsServer(
     tlsServerOptions(material, security.handshakeTimeoutMs),
@@ -107,6 +110,78 @@ function watchHandshakes(security: Security, server: TlsServer): void {
   });
 }
 
+/** What a listener does with the TCP sockets its address gate lets in. */
+export interface SocketTaker {
+  /** An admitted socket. */
+  take(socket: Socket): void;
+  /** A socket over its address's cap that may be told so (`Acceptor.refuse`); absent: closed at accept. */
+  readonly refuse?: (socket: Socket) => void;
+  /** Read nothing until `take` sets the socket reading (`sharedReadsTransport`). */
+  readonly pauseOnConnect?: boolean;
+}
+
+export interface BoundSockets {
+  readonly port: number;
+  /** Stops accepting; resolves once the servers are closed (open sockets are the taker's to close). */
+  close(): Promise<void>;
+}
+
+/**
+ * Binds the context's port with plain TCP servers (the port, and its loopback twin when asked) whose
+ * every accepted socket goes through the context's address gate before `taker` sees it: the one
+ * place where the TCP listeners count sockets, for plain and TLS alike (a TLS listener's taker hands
+ * the socket to its handshake).
+ */
+export async function serveSockets(
+  context: ServeContext,
+  taker: SocketTaker,
+  loopbackTwin = false,
+): Promise<BoundSockets> {
+  const gate = context.addressGate;
+  const onSocket = (socket: Socket) => {
+    const admission = gate?.admit(socket, taker.refuse !== undefined) ?? 'admitted';
+    if (admission === 'admitted') taker.take(socket);
+    else if (admission === 'tell') taker.refuse?.(socket);
+  };
+  const pauseOnConnect = taker.pauseOnConnect === true;
+  const server = createNetServer({ pauseOnConnect }, onSocket);
+  server.on('error', (err) => context.logger.error({ err }, 'listener error'));
+  const port = await listenOn(server, context.host, context.port);
+  gate?.listening();
+  const servers = [server];
+  const twin = loopbackTwin ? await loopbackTwinOf(onSocket, port, context.host, pauseOnConnect) : undefined;
+  if (twin !== undefined) servers.push(twin);
+  return {
+    port,
+    close: async () => {
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    },
+  };
+}
+
+/** Where the sockets of a framed protocol's listener go: a transport each, after TLS when it speaks TLS. */
+function transportTaker(
+  security: Security,
+  acceptor: Acceptor,
+  sharedReads: boolean,
+): SocketTaker & { close(): void } {
+  const { tls } = security;
+  const accept = (transport: Transport) => acceptor.accept(transport);
+  if (tls !== undefined) {
+    const handshaker = tlsHandshaker(security, tls, accept);
+    // Never bound: closing it only ends its certificate reloads.
+    return { take: (socket) => handshaker.emit('connection', socket), close: () => handshaker.close() };
+  }
+  const refuse = acceptor.refuse?.bind(acceptor);
+  return {
+    take: (socket) => accept(sharedReads ? sharedReadsTransport(socket) : tcpTransport(socket)),
+    // Paused until the handle has moved to a socket that reads where it is told.
+    pauseOnConnect: sharedReads,
+    ...(refuse === undefined ? {} : { refuse }),
+    close: () => {},
+  };
+}
+
 /** Binds the context's port and hands every connection to `acceptor`. */
 export async function serveTransports(
   context: ServeContext,
@@ -115,39 +190,34 @@ export async function serveTransports(
 ): Promise<RunningListener> {
   const security = securityOf(context);
   const sharedReads = options.sharedReads === true && security.tls === undefined;
-  const server = streamServer(security, (transport) => acceptor.accept(transport), sharedReads);
-  server.on('error', (err) => context.logger.error({ err }, 'listener error'));
-  let port: number;
+  const taker = transportTaker(security, acceptor, sharedReads);
+  let bound: BoundSockets;
   try {
-    port = await listenOn(server, context.host, context.port);
+    bound = await serveSockets(context, taker, options.loopbackTwin === true);
   } catch (err) {
+    taker.close();
     await acceptor.close();
     throw err;
   }
-  const servers = [server];
-  const twin =
-    options.loopbackTwin === true ? await loopbackTwin(server, port, context.host, sharedReads) : undefined;
-  if (twin !== undefined) servers.push(twin);
   return {
-    port,
+    port: bound.port,
     async close() {
-      const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      const closed = bound.close();
+      taker.close();
       await acceptor.close();
-      await Promise.all(closed);
+      await closed;
     },
   };
 }
 
-async function loopbackTwin(
-  server: NetServer,
+async function loopbackTwinOf(
+  onSocket: (socket: Socket) => void,
   port: number,
   host: string,
   pauseOnConnect: boolean,
 ): Promise<NetServer | undefined> {
   if (host !== '127.0.0.1' && host !== 'localhost') return undefined;
-  // Its sockets go through the main server's own 'connection' handling (the TLS handshake included),
-  // made paused as the main server's are when it moves their handles.
-  const twin = createNetServer({ pauseOnConnect }, (socket: Socket) => server.emit('connection', socket));
+  const twin = createNetServer({ pauseOnConnect }, onSocket);
   try {
     await listenOn(twin, '::1', port);
     return twin;
@@ -198,11 +268,36 @@ export interface AddressCap {
 }
 
 /**
+ * The socket a web listener counts for a request's socket. One rule for every listener, web or not:
+ * sockets count from their TCP accept, so that a TLS handshake holds a slot too (a flood of
+ * handshakes from one address is capped like any other). Under TLS requests arrive on the TLS socket
+ * over each TCP one; this maps it back to the TCP socket under it, by the peer's address and port.
+ */
+export function countedSocketOf(server: HttpServer, security: Security): (socket: Socket) => Socket {
+  if (security.tls === undefined) return (socket) => socket;
+  const byPeer = new Map<string, Socket>();
+  const under = new WeakMap<Socket, Socket>();
+  const peerOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  server.on('connection', (socket: Socket) => {
+    const peer = peerOf(socket);
+    byPeer.set(peer, socket);
+    socket.once('close', () => {
+      if (byPeer.get(peer) === socket) byPeer.delete(peer);
+    });
+  });
+  server.on('secureConnection', (tls: Socket) => {
+    const tcp = byPeer.get(peerOf(tls));
+    if (tcp !== undefined) under.set(tls, tcp);
+  });
+  return (socket) => under.get(socket) ?? socket;
+}
+
+/**
  * Caps the sockets one client address holds on `http` (the admin API's rule, ../shared/connection-slots.ts).
  * A socket past the cap is answered 503 with `Retry-After` at its first request, or closed after
  * `refusedWaitMs` without one: an HTTP or WebSocket client then reports "503 Service Unavailable"
- * rather than a connection reset it would take for a network fault. Under TLS the sockets counted
- * are the TLS ones, which requests arrive on.
+ * rather than a connection reset it would take for a network fault. Sockets count from their TCP
+ * accept, under TLS too (`countedSocketOf`).
  */
 export function capPerAddress(
   http: HttpServer,
@@ -212,7 +307,8 @@ export function capPerAddress(
 ): AddressCap {
   const slots = new ConnectionSlots({ connectionsPerAddressMax });
   const refused = new WeakSet<Socket>();
-  http.on(security.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+  const counted = countedSocketOf(http, security);
+  http.on('connection', (socket: Socket) => {
     if (slots.admit(socket)) return;
     refused.add(socket);
     const timer = setTimeout(() => socket.destroy(), refusedWaitMs);
@@ -230,24 +326,26 @@ export function capPerAddress(
   };
   return {
     request(req, res) {
-      if (refused.has(req.socket)) {
+      const socket = counted(req.socket);
+      if (refused.has(socket)) {
         const { head, body } = answer();
         res.writeHead(503, head).end(body);
         return false;
       }
-      slots.busy(req.socket);
-      res.once('finish', () => slots.idle(req.socket));
+      slots.busy(socket);
+      res.once('finish', () => slots.idle(socket));
       return true;
     },
-    upgrade(req, socket) {
-      if (refused.has(req.socket)) {
+    upgrade(req, duplex) {
+      const socket = counted(req.socket);
+      if (refused.has(socket)) {
         const { head, body } = answer();
         const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`);
-        socket.end(`HTTP/1.1 503 Service Unavailable\r\n${lines.join('')}\r\n${body}`);
+        duplex.end(`HTTP/1.1 503 Service Unavailable\r\n${lines.join('')}\r\n${body}`);
         return false;
       }
       // An upgraded socket stays busy for its life: a WebSocket never gives way to a newcomer.
-      slots.busy(req.socket);
+      slots.busy(socket);
       return true;
     },
   };

@@ -8,6 +8,7 @@ import { type Config, type PortSetting, portSecurity, portsInForce } from '../co
 import type { CoreBroker, CoreClient, CoreLimits } from '../core/api.js';
 import { BrokerCore } from '../core/broker.js';
 import { internalContext } from '../core/entry/context.js';
+import { AddressGate, type AddressGateStats } from '../protocols/address-gate.js';
 import { IngressBudget, type IngressStats } from '../protocols/ingress.js';
 import type {
   BoundListener,
@@ -64,6 +65,8 @@ interface Parts {
   readonly core: CoreBroker;
   readonly auth: LoginGate;
   readonly ingress: IngressBudget;
+  /** The per-address cap every TCP listener counts its sockets in (`connectionsPerAddressMax`). */
+  readonly addresses: AddressGate;
   /** Undefined without a certificate: then only plain listeners start. */
   readonly tls: ReloadableTls | undefined;
   /** Undefined without JWT keys: then token logins are refused. */
@@ -100,6 +103,7 @@ function listenerContext(
 ): ListenerContext {
   const { config, core, auth, ingress } = parts;
   const port = config[key];
+  const name = listenerNames[key];
   return {
     host: config.host,
     port: port === 'auto' ? 0 : port,
@@ -109,6 +113,7 @@ function listenerContext(
     logger,
     auth,
     ingress,
+    addressGate: parts.addresses.forListener(name),
     version: packageInfo().version,
     startedAtMs,
     boundListeners: (): BoundListener[] =>
@@ -235,6 +240,7 @@ export class Broker {
         core,
         auth,
         ingress,
+        addresses: new AddressGate(config.connectionsPerAddressMax, logger.child({ part: 'connections' })),
         tls,
         jwt,
         started: opened.started,
@@ -279,6 +285,16 @@ export class Broker {
   /** The ingress budget: bytes held by connections, connections paused, evictions. */
   ingressStats(): IngressStats {
     return this.parts.ingress.stats();
+  }
+
+  /** The per-address cap of the TCP listeners: sockets counted, addresses, refusals per listener. */
+  addressStats(): AddressGateStats {
+    return this.parts.addresses.stats();
+  }
+
+  /** TCP sockets counted against `address`'s cap now. */
+  connectionsFrom(address: string): number {
+    return this.parts.addresses.connectionsFrom(address);
   }
 
   /**

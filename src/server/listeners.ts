@@ -66,6 +66,7 @@ async function startAdmin(context: ListenerContext): Promise<RunningListener> {
       edges: () => {
         const ingress = context.ingress.stats();
         const logins = context.auth.stats?.() ?? { hashes: 0, queued: 0 };
+        const addresses = context.addressGate.stats();
         return {
           ingressBytes: ingress.bytes,
           ingressUnauthenticatedBytes: ingress.unauthenticatedBytes,
@@ -73,6 +74,8 @@ async function startAdmin(context: ListenerContext): Promise<RunningListener> {
           ingressEvictions: ingress.evictions,
           loginHashes: logins.hashes,
           loginQueued: logins.queued,
+          addressConnections: addresses.connections,
+          addressRefusals: addresses.refused,
         };
       },
     },

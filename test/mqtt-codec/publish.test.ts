@@ -6,19 +6,14 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
-import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
+import type { IPublishPacket } from 'mqtt-packet';
 import { readHeader } from '../../src/protocols/mqtt/codec/framing.js';
 import { encodePublish, type OutgoingPublish } from '../../src/protocols/mqtt/codec/publish.js';
 import { checkPacket, type PublishIn, type Violation } from '../../src/protocols/mqtt/codec/wellformed.js';
+import { parseOnePacket } from '../../testing/mqtt-packets.js';
 
 function parseWithMqttPacket(bytes: Buffer, protocolVersion: 4 | 5): IPublishPacket {
-  const parser = mqttPacket.parser({ protocolVersion });
-  const packets: Packet[] = [];
-  parser.on('packet', (p: Packet) => packets.push(p));
-  parser.on('error', (err: Error) => assert.fail(err));
-  parser.parse(bytes);
-  assert.equal(packets.length, 1);
-  return packets[0] as IPublishPacket;
+  return parseOnePacket(bytes, protocolVersion) as IPublishPacket;
 }
 
 function check(bytes: Buffer, version: 4 | 5): Violation | PublishIn | undefined {

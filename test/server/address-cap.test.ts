@@ -11,8 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { after, afterEach, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { startTestBroker, type TestBroker } from '../../testing/broker.js';
-import { makeTestPki, opensslMissing } from '../../testing/tls.js';
+import { startTestBroker, type TestBroker, testWithTlsBroker } from '../../testing/broker.js';
 import { sleep, until } from '../../testing/wait.js';
 
 const webConnectionsPerAddressMax = 4;
@@ -135,101 +134,115 @@ test('MQTT over WebSocket: an address at its cap gets 503 with Retry-After; anot
   assert.equal(sockets.length, webConnectionsPerAddressMax);
 });
 
-test('KubeMQ over TLS: the TLS sockets are counted, and the one past the cap gets 503', {
-  skip: opensslMissing,
-}, async () => {
-  const pki = makeTestPki();
-  const secure = await startTestBroker({
-    listeners: ['rest'],
-    webConnectionsPerAddressMax: 2,
-    tlsCertFile: pki.server.cert,
-    tlsKeyFile: pki.server.key,
+/** GET /ping over HTTPS on a new socket: the status. */
+function httpsPing(port: number, ca: Buffer): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/ping', ca, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
+    req.on('error', reject);
+    req.end();
   });
-  const ca = pki.read(pki.caFile);
-  const port = secure.port('rest');
-  const url = (i: number) =>
-    `wss://127.0.0.1:${port}/subscribe/events?client_id=tls${i}&channel=cap&subscribe_type=events`;
-  const open = (i: number) =>
-    new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url(i), { ca, handshakeTimeout: 5000 });
-      opened.push(ws);
-      ws.once('open', () => resolve(ws));
-      ws.on('error', reject);
-    });
-  const ping = () =>
-    new Promise<number>((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/ping', ca, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
-      req.on('error', reject);
-      req.end();
-    });
-  try {
-    assert.equal(await ping(), 200, 'a request on its own is served');
-    await Promise.all([open(1), open(2)]);
-    assert.equal(await ping(), 503, 'past the cap of 2 upgraded WebSockets');
-  } finally {
-    await closeAll(opened.splice(0));
-    await secure.stop();
-    pki.remove();
-  }
-});
+}
 
-test('the admin API over HTTPS: a socket in the middle of a request does not give way to a newcomer', {
-  skip: opensslMissing,
-}, async () => {
-  const pki = makeTestPki();
-  const secure = await startTestBroker({
-    httpsPort: 'auto',
-    httpConnectionsPerAddressMax: 2,
-    tlsCertFile: pki.server.cert,
-    tlsKeyFile: pki.server.key,
-  });
-  const ca = pki.read(pki.caFile);
-  const port = secure.broker.ports.httpsPort;
-  assert.ok(port !== undefined);
-  const gone: string[] = [];
-  const started: Array<() => void> = [];
-  // A login whose body is still on its way: the request has begun, its socket is busy.
-  const slowLogin = (name: string) =>
-    new Promise<void>((resolve, reject) => {
-      const headers = { 'content-type': 'application/json', 'content-length': '64' };
-      const req = httpsRequest({
-        host: '127.0.0.1',
-        port,
-        path: '/api/login',
-        method: 'POST',
-        headers,
-        ca,
-        agent: false,
+const restTls = { listeners: ['rest'], webConnectionsPerAddressMax: 2 } as const;
+
+testWithTlsBroker(
+  'KubeMQ over TLS: upgraded WebSockets fill the cap, and the socket past it gets 503 over TLS',
+  restTls,
+  async (secure, ca) => {
+    const port = secure.port('rest');
+    const url = (i: number) =>
+      `wss://127.0.0.1:${port}/subscribe/events?client_id=tls${i}&channel=cap&subscribe_type=events`;
+    const open = (i: number) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(url(i), { ca, handshakeTimeout: 5000 });
+        opened.push(ws);
+        ws.once('open', () => resolve(ws));
+        ws.on('error', reject);
       });
-      req.on('error', () => gone.push(name));
-      req.on('close', () => gone.push(name));
-      req.on('socket', (socket) => socket.once('secureConnect', () => resolve()));
-      req.write('{"user":');
-      req.setTimeout(5000, () => reject(new Error('no handshake in 5 s')));
-      started.push(() => req.destroy());
-    });
-  try {
-    await slowLogin('first');
-    await slowLogin('second');
-    await sleep(200);
-    // Before, the TCP sockets were counted and the TLS ones marked busy: none ever counted as busy,
-    // so this newcomer closed the first login in the middle of its request.
-    await new Promise<void>((resolve) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/api/overview', ca, agent: false });
-      req.on('response', (res) => res.resume().once('end', resolve));
-      req.on('error', () => resolve());
-      req.setTimeout(5000, () => req.destroy());
-      req.end();
-    });
-    await sleep(200);
-    assert.deepEqual(gone, [], 'both logins in progress kept their sockets');
-  } finally {
-    for (const stop of started) stop();
-    await secure.stop();
-    pki.remove();
-  }
-});
+    try {
+      assert.equal(await httpsPing(port, ca), 200, 'a request on its own is served');
+      await Promise.all([open(1), open(2)]);
+      assert.equal(await httpsPing(port, ca), 503, 'past the cap of 2 upgraded WebSockets');
+    } finally {
+      await closeAll(opened.splice(0));
+    }
+  },
+);
+
+// The handshake timeout past any wait of the test: a stalled handshake is not closed by it meanwhile.
+testWithTlsBroker(
+  'KubeMQ REST over TLS counts sockets from TCP accept, as the admin API does: a stalled handshake gives way',
+  { ...restTls, handshakeTimeoutMs: 600_000 },
+  async (secure, ca) => {
+    const port = secure.port('rest');
+    // Two sockets that never start their handshake fill the address's two slots. Before, only TLS
+    // sockets were counted (after their handshake), so these held none and nothing gave way.
+    const stalled: Socket[] = [];
+    let closed = 0;
+    try {
+      for (let i = 0; i < 2; i++) {
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.on('error', () => {});
+        socket.once('close', () => closed++);
+        stalled.push(socket);
+        await new Promise((resolve) => socket.once('connect', resolve));
+      }
+      assert.equal(await httpsPing(port, ca), 200);
+      await until(() => closed === 1, 10_000, 'the stalled socket that waited longest gave way');
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
+  },
+);
+
+testWithTlsBroker(
+  'the admin API over HTTPS: a socket in the middle of a request does not give way to a newcomer',
+  { httpsPort: 'auto', httpConnectionsPerAddressMax: 2 },
+  async (secure, ca) => {
+    const port = secure.port('https');
+    const gone: string[] = [];
+    const started: Array<() => void> = [];
+    // A login whose body is still on its way: the request has begun, its socket is busy.
+    const slowLogin = (name: string) =>
+      new Promise<void>((resolve, reject) => {
+        const headers = { 'content-type': 'application/json', 'content-length': '64' };
+        const req = httpsRequest({
+          host: '127.0.0.1',
+          port,
+          path: '/api/login',
+          method: 'POST',
+          headers,
+          ca,
+          agent: false,
+        });
+        req.on('error', () => gone.push(name));
+        req.on('close', () => gone.push(name));
+        req.on('socket', (socket) => socket.once('secureConnect', () => resolve()));
+        req.write('{"user":');
+        req.setTimeout(5000, () => reject(new Error('no handshake in 5 s')));
+        started.push(() => req.destroy());
+      });
+    try {
+      await slowLogin('first');
+      await slowLogin('second');
+      await sleep(200);
+      // Before, the TCP sockets were counted and the TLS ones marked busy: none ever counted as busy,
+      // so this newcomer closed the first login in the middle of its request.
+      await new Promise<void>((resolve) => {
+        const req = httpsRequest({ host: '127.0.0.1', port, path: '/api/overview', ca, agent: false });
+        req.on('response', (res) => res.resume().once('end', resolve));
+        req.on('error', () => resolve());
+        req.setTimeout(5000, () => req.destroy());
+        req.end();
+      });
+      await sleep(200);
+      assert.deepEqual(gone, [], 'both logins in progress kept their sockets');
+    } finally {
+      for (const stop of started) stop();
+    }
+  },
+);

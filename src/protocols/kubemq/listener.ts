@@ -9,6 +9,7 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
 import type { ListenerContext, ListenerDefinition, RunningListener } from '../listener.js';
+import { serveSockets } from '../serve.js';
 import { type ListenerTls, secureContextOptions, type TlsMaterial } from '../tls.js';
 import { grpcServer } from './grpc.js';
 import { routeGrpcLog } from './grpc-log.js';
@@ -63,29 +64,40 @@ class ReloadingCredentials extends ServerCredentials {
   }
 }
 
+/**
+ * gRPC's port is bound by our own server (`serveSockets`), so that its sockets pass the address gate
+ * at accept like every TCP listener's; grpc-js takes each one in through a connection injector (its
+ * HTTP/2 server, TLS handshake included, never bound itself). A refused socket is closed before
+ * HTTP/2 or TLS starts: the client sees the connection closed and reports UNAVAILABLE.
+ */
 async function startGrpc(context: ListenerContext, options: KubemqOptions): Promise<RunningListener> {
   const core: CoreBroker = context.core;
   const server = acquire(context, options);
   const unroute = routeGrpcLog(context.logger);
   const grpc = grpcServer(server, context.ingress);
-  const host = context.host.includes(':') ? `[${context.host}]` : context.host;
   const credentials =
     context.tls === undefined
       ? ServerCredentials.createInsecure()
       : new ReloadingCredentials(context.tls, context.config.handshakeTimeoutMs);
+  const injector = grpc.createConnectionInjector(credentials);
   const stop = () => {
+    injector.destroy();
     grpc.forceShutdown();
     unroute();
     if (credentials instanceof ReloadingCredentials) credentials.stop();
     kubemqServers.release(core);
   };
   try {
-    const port = await new Promise<number>((resolve, reject) =>
-      grpc.bindAsync(`${host}:${context.port}`, credentials, (err, bound) =>
-        err === null ? resolve(bound) : reject(err),
-      ),
-    );
-    return { port, close: async () => stop() };
+    // TLS, when configured, is the injector's: the sockets it takes are plain TCP.
+    const bound = await serveSockets(context, { take: (socket) => injector.injectConnection(socket) });
+    return {
+      port: bound.port,
+      close: async () => {
+        const closed = bound.close();
+        stop();
+        await closed;
+      },
+    };
   } catch (err) {
     stop();
     throw err;

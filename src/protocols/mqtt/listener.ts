@@ -19,6 +19,7 @@ import {
   serveTransports,
 } from '../serve.js';
 import { closeWithin, type Transport, webSocketServerOptions, webSocketTransport } from '../transport.js';
+import { connectHeadBytesMax, connectLevel, quotaConnack } from './codec/refusal.js';
 import { MqttConnection } from './connection.js';
 import { type MqttOptions, optionsWithSettings } from './limits.js';
 import { MqttServer } from './server.js';
@@ -37,6 +38,28 @@ const tooManyFromAddress = {
 };
 
 const servers = new PerCore<MqttServer>((server) => server.close());
+
+/**
+ * A plain TCP socket over its address's cap (../address-gate.ts): once its CONNECT's head says which
+ * protocol level it speaks, CONNACK Quota exceeded (5.0) or Server unavailable (3.1.1), then closed.
+ * The client is told why instead of seeing a reset it would take for a network fault; the broker
+ * reads at most `connectHeadBytesMax` bytes and builds nothing (the gate bounds how many wait).
+ * What arrives after the CONNACK is read and dropped, so that closing does not reset it unread.
+ */
+function answerQuota(socket: Socket): void {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  socket.on('error', () => socket.destroy());
+  socket.on('data', (chunk: Buffer) => {
+    if (head === undefined) return;
+    // Only what the head needs is copied: a large first read is not kept.
+    head = Buffer.concat([head, chunk.subarray(0, connectHeadBytesMax - head.length)]);
+    const level = connectLevel(head);
+    if (level === undefined) return;
+    head = undefined;
+    if (level === null) socket.destroy();
+    else socket.end(quotaConnack(level));
+  });
+}
 
 function acquire(context: ListenerContext, options: MqttOptions): MqttServer {
   return servers.acquire(
@@ -72,6 +95,7 @@ export function mqttAcceptor(
       const connection = new MqttConnection(server, transport, mark);
       server.track(connection);
     },
+    refuse: answerQuota,
     async close(): Promise<void> {
       const open = server
         .handles()
