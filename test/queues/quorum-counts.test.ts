@@ -317,3 +317,42 @@ test('a get waiting for returns is let go when they land, when the queue is empt
   await purged;
   assert.equal(stalled.queue.returnsLanded(), undefined);
 });
+
+test('x-max-length-bytes with drop-head counts a returned message whose count is being written, and drops it first', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const options = quorum({ bytesMax: 8, deadLetterExchange: 'dlx' });
+  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('aaaa', persistent)).durable;
+  await h.queue.enqueue(msg('bbbb', persistent)).durable;
+  const d = h.queue.get({ noAck: false, owner: 'o' })!;
+  h.queue.nack(d.id, true);
+  // aaaa is ready again as far as the limit goes and at the head (RabbitMQ serves returns first).
+  h.queue.enqueue(msg('cccc', persistent));
+  assert.equal(h.deadLetters.length, 1);
+  assert.equal(new TextDecoder().decode(h.deadLetters[0]!.message.body), 'aaaa');
+  open();
+  await tick();
+  assert.equal(h.queue.stats().readyBytes, 8, 'within the limit once the return landed');
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'bbbb');
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'cccc');
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('x-max-length with drop-head counts a returned message whose count is being written', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const options = quorum({ lengthMax: 1 });
+  const lengths = { ready: 0, unacked: 0 };
+  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage, lengths });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  h.queue.enqueue(msg('b', persistent));
+  open();
+  await tick();
+  assert.equal(h.queue.info().messageCount, 1);
+  assert.deepEqual(lengths, { ready: 1, unacked: 0 });
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'b');
+  await h.queue.close();
+});

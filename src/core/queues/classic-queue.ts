@@ -496,16 +496,35 @@ export class ClassicQueue implements QueueEngine {
     return true;
   }
 
+  /**
+   * Drops from the head while the ready messages are over a limit. A quorum queue's returned message
+   * whose count is being written counts, as it does for reject-publish, and is the head: RabbitMQ
+   * counts every ready message toward the limits and serves (and drops) its returns first.
+   */
   #dropOverflow(): void {
     if ((this.options.overflow ?? 'drop-head') !== 'drop-head') return;
     const { lengthMax, bytesMax } = this.options;
-    for (let n = this.#ready.count; n > 0; n--) {
+    for (let n = this.#readyCount(); n > 0; n--) {
       const over =
-        (lengthMax !== undefined && this.#ready.count > lengthMax) ||
-        (bytesMax !== undefined && this.#ready.bytes > bytesMax);
+        (lengthMax !== undefined && this.#readyCount() > lengthMax) ||
+        (bytesMax !== undefined && this.#readyBytes() > bytesMax);
       if (!over) return;
-      this.#deadLetter(this.#ready.shift()!, 'maxlen');
+      this.#deadLetter(this.#takeReturning() ?? this.#ready.shift()!, 'maxlen');
     }
+  }
+
+  /** The oldest returned message whose count is being written, taken out of `#returning`. */
+  #takeReturning(): QueuedMessage | undefined {
+    const returning = this.#returning;
+    if (returning === undefined || returning.size === 0) return undefined;
+    const [id, m] = returning.entries().next().value!;
+    returning.delete(id);
+    this.#returningBytes -= m.bodyBytes;
+    this.#lengths.ready--;
+    // Dispatch waited for it: once none is left, what is ready goes again.
+    this.#deps.exec.defer(() => this.#dispatch());
+    this.#landed();
+    return m;
   }
 
   // ---- delivery
