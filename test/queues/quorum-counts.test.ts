@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { queueLogNames } from '../../src/core/queues/names.js';
 import type { QueueOptions } from '../../src/core/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage } from '../../src/storage/types.js';
@@ -113,8 +114,15 @@ test('a classic durable queue still starts a reopened message from its stored co
   await second.queue.close();
 });
 
-/** `storage` whose removals log's appends become durable only once `gate` resolves; `acks`: that log. */
-function gatedAcks(storage: Storage, gate: Promise<void>): { storage: Storage; acks(): Log | undefined } {
+/**
+ * `storage` whose removals log's appends become durable only once `gate` resolves (the gate at the
+ * append, when a function); `acks`: that log.
+ */
+function gatedAcks(
+  storage: Storage,
+  gate: Promise<void> | (() => Promise<void>),
+): { storage: Storage; acks(): Log | undefined } {
+  const gateNow = typeof gate === 'function' ? gate : () => gate;
   let acks: Log | undefined;
   const bound = <T extends object>(target: T, prop: string | symbol): unknown => {
     const value = Reflect.get(target, prop, target);
@@ -126,7 +134,8 @@ function gatedAcks(storage: Storage, gate: Promise<void>): { storage: Storage; a
         if (prop !== 'append') return bound(target, prop);
         return (...args: Parameters<Log['append']>) => {
           const appended = target.append(...args);
-          return { ...appended, durable: appended.durable.then(() => gate) };
+          const held = gateNow();
+          return { ...appended, durable: appended.durable.then(() => held) };
         };
       },
     });
@@ -197,12 +206,13 @@ test('a message returned over and over does not grow the removals log without bo
 
 test('a message published while a return is being counted goes after the returned one', async () => {
   let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  let gate = Promise.resolve();
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), () => gate).storage });
   await h.queue.enqueue(msg('a', persistent)).durable;
   const c = collector('c', { prefetch: 1 });
   h.queue.consume(c.options);
   await tick();
+  gate = new Promise<void>((resolve) => (open = resolve));
   h.queue.nack(c.deliveries[0]!.id, true);
   // Nothing else is ready: the new message must not take the consumer's free credit before a.
   await h.queue.enqueue(msg('b', persistent)).durable;
@@ -316,6 +326,85 @@ test('a get waiting for returns is let go when they land, when the queue is empt
   stalled.queue.purge();
   await purged;
   assert.equal(stalled.queue.returnsLanded(), undefined);
+});
+
+test('a consumer is given a delivery only once its count is durable, so a crash after it counts it', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const storage = new MemoryStorage();
+  const h = await openQueue(quorum(), { storage: gatedAcks(storage, gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const c = collector('c', { prefetch: 10 });
+  h.queue.consume(c.options);
+  await tick();
+  assert.deepEqual(c.texts(), [], 'not before its count record is durable');
+  // A transient message behind it waits its turn: the consumer sees them in queue order.
+  h.queue.enqueue(msg('t'));
+  await tick();
+  assert.deepEqual(c.texts(), []);
+  open();
+  await tick();
+  assert.deepEqual(c.texts(), ['a', 't']);
+  assert.equal(c.deliveries[0]?.deliveryCount, 0);
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('a message handed to a consumer as it arrives carries its count in its own entry', async () => {
+  const storage = new MemoryStorage();
+  // The removals log never becomes durable, as if a crash would lose it: the delivery does not wait.
+  const h = await openQueue(quorum(), { storage: gatedAcks(storage, new Promise(() => {})).storage });
+  const c = collector('c', { prefetch: 10 });
+  h.queue.consume(c.options);
+  await tick();
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  assert.deepEqual(c.texts(), ['a'], 'delivered as it arrived');
+  await h.queue.close();
+  // The removals log lost (what a crash before its write would leave): the message's entry counts it.
+  await storage.removeLog(queueLogNames('/', 'q').acks);
+  const again = await openQueue(quorum(), { storage });
+  assert.equal(again.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 1);
+  await again.queue.close();
+});
+
+/** A quorum queue whose one message went to consumer `first` and waits for its count (`open` lets it). */
+async function deliveryWaiting() {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const first = collector('first');
+  const consumer = h.queue.consume(first.options);
+  await tick();
+  return { h, open, first, consumer };
+}
+
+test('a delivery waiting for its count goes back uncounted when its consumer is cancelled', async () => {
+  const { h, open, first, consumer } = await deliveryWaiting();
+  consumer.cancel();
+  open();
+  await tick();
+  assert.deepEqual(first.texts(), [], 'never shown to the cancelled consumer');
+  const second = collector('second');
+  h.queue.consume(second.options);
+  await tick();
+  assert.deepEqual(second.texts(), ['a']);
+  assert.equal(second.deliveries[0]?.deliveryCount, 0, 'not counted: nobody saw it');
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test("a delivery waiting for its count goes back counted with its owner's release, never shown", async () => {
+  const { h, open, first } = await deliveryWaiting();
+  // A channel closed: RabbitMQ counts what its consumer held as returned.
+  h.queue.releaseOwner(first.options.owner);
+  open();
+  await tick();
+  assert.deepEqual(first.texts(), []);
+  const again = h.queue.get({ noAck: false, owner: 'o' });
+  assert.equal(text(again), 'a');
+  assert.equal(again?.deliveryCount, 1);
+  await h.queue.close();
 });
 
 test('x-max-length-bytes with drop-head counts a returned message whose count is being written, and drops it first', async () => {

@@ -22,7 +22,7 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import type { QueueLengths } from '../views.js';
-import { ConsumerSet, type ConsumerState } from './consumers.js';
+import { ConsumerSet, type ConsumerState, type WaitingDelivery } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
@@ -210,16 +210,34 @@ export class ClassicQueue implements QueueEngine {
     const expiresAtMs = this.#expiryFor(message, readyAtMs ?? now);
     const m = newRecord(message, this.#priorityOf(message), expiresAtMs);
     let durable = resolved;
+    let straight: ConsumerState | undefined;
     if (store !== undefined) {
-      const envelope = newEnvelope(now, expiresAtMs, readyAtMs);
-      const appended = store.append(message, envelope);
+      straight = readyAtMs === undefined && this.#countsKept ? this.#straightPick() : undefined;
+      const appended = this.#appendNew(store, message, newEnvelope(now, expiresAtMs, readyAtMs), straight);
       m.offset = appended.offset;
       durable = appended.durable;
       if (!this.#deps.bodies.reserve(m.bodyBytes)) m.message = undefined;
     }
     if (readyAtMs !== undefined) this.#delay(m, readyAtMs);
-    else this.#makeReady(m, true);
+    else this.#makeReady(m, true, straight);
     return { accepted: true, durable };
+  }
+
+  /**
+   * A quorum queue's message that goes to a consumer as it arrives (`straight`, acking) is stored
+   * with the count a restart should give it, 1, in its own entry: no count record to write and wait
+   * for before the delivery goes out. Were the entry lost to a crash, the message would be too.
+   */
+  #appendNew(
+    store: QueueStore,
+    message: Message,
+    envelope: QueueEnvelope,
+    straight: ConsumerState | undefined,
+  ): ReturnType<QueueStore['append']> {
+    if (straight === undefined || straight.noAck) return store.append(message, envelope);
+    const appended = store.append(message, { ...envelope, deliveryCount: 1 });
+    store.noteCount(appended.offset, 1);
+    return appended;
   }
 
   consume(options: ConsumeOptions): Consumer {
@@ -459,9 +477,9 @@ export class ClassicQueue implements QueueEngine {
     return true;
   }
 
-  #makeReady(m: QueuedMessage, fresh: boolean): void {
+  #makeReady(m: QueuedMessage, fresh: boolean, straight?: ConsumerState): void {
     m.id = this.#deps.nextId();
-    if (fresh && this.#handedStraight(m)) return;
+    if (fresh && this.#handedStraight(m, straight)) return;
     this.#ready.insert(m);
     this.#freshId = fresh ? m.id : 0;
     try {
@@ -478,9 +496,8 @@ export class ClassicQueue implements QueueEngine {
    * would send it, without being written into the ready list's columns and read back as a new
    * object: on a queue that keeps up that was every message. False when it must wait.
    */
-  #handedStraight(m: QueuedMessage): boolean {
-    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
-    const c = this.#consumers.pick();
+  #handedStraight(m: QueuedMessage, picked: ConsumerState | undefined): boolean {
+    const c = picked ?? this.#straightPick();
     if (c === undefined) return false;
     this.#consumers.served(c);
     // As in #dispatch: what the delivery sets off (an ack, a publish to this queue) dispatches after it.
@@ -494,6 +511,12 @@ export class ClassicQueue implements QueueEngine {
     if (this.#dispatchAgain) this.#dispatch();
     this.#expireHeads();
     return true;
+  }
+
+  /** The consumer a new message would go to at once (`#handedStraight`), if any. */
+  #straightPick(): ConsumerState | undefined {
+    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return undefined;
+    return this.#consumers.pick();
   }
 
   /**
@@ -585,15 +608,62 @@ export class ClassicQueue implements QueueEngine {
       storedAt: m.offset >= 0 ? m.offset : undefined,
       expiresAtMs: m.expiresAtMs,
     };
+    let counted: Promise<void> | undefined;
     if (noAck) this.#remove(m);
     else {
       this.#hold(m, c, owner);
       // Should the broker stop or crash before the ack, the delivery counts as returned (RabbitMQ's return).
-      if (this.#countsKept && m.offset >= 0) this.#store?.recordCount(m.offset, m.deliveryCount + 1);
+      if (this.#countsKept && m.offset >= 0)
+        counted = this.#store?.recordCount(m.offset, m.deliveryCount + 1);
     }
     if (c === undefined) return delivery;
-    c.options.deliver(delivery);
+    if (counted === undefined && c.waiting === undefined) c.options.deliver(delivery);
+    else this.#sendAfter(c, delivery, counted);
     return undefined;
+  }
+
+  /**
+   * `delivery` goes to `c` once its count record (`counted`) is durable and the deliveries before it
+   * went: a consumer never sees a delivery a crash could leave uncounted, as RabbitMQ's quorum queue
+   * sends one only once its log holds it.
+   */
+  #sendAfter(c: ConsumerState, delivery: Delivery, counted: Promise<void> | undefined): void {
+    c.waiting ??= [];
+    c.waiting.push({ delivery, counted, landed: false });
+    if (counted === undefined || counted === c.waitingOn) return;
+    c.waitingOn = counted;
+    this.#deps.exec.follow(counted, () => this.#sendWaiting(c, counted));
+  }
+
+  /** `landed` is durable: sends the deliveries of `c` that waited for nothing else. */
+  #sendWaiting(c: ConsumerState, landed: Promise<void>): void {
+    const waiting = c.waiting;
+    if (waiting === undefined || this.#state !== 'open') return;
+    for (const w of waiting) if (w.counted === landed) w.landed = true;
+    let due = 0;
+    while (due < waiting.length && (waiting[due]!.counted === undefined || waiting[due]!.landed)) due++;
+    const sent = waiting.splice(0, due);
+    if (waiting.length === 0) {
+      c.waiting = undefined;
+      c.waitingOn = undefined;
+    }
+    // What a delivery sets off (an ack, a publish here) dispatches after the lot, keeping their order.
+    this.#settling(() => {
+      for (const { delivery } of sent) {
+        if (this.#unacked?.get(delivery.id)?.holder === c && !c.cancelled) c.options.deliver(delivery);
+      }
+    });
+    this.#dispatch();
+  }
+
+  /** Deliveries `c` was never shown, back to the queue uncounted (their lower count written). */
+  #giveBack(waiting: readonly WaitingDelivery[], c: ConsumerState): void {
+    this.#settling(() => {
+      for (const { delivery } of waiting) {
+        if (this.#unacked?.get(delivery.id)?.holder !== c) continue;
+        this.#requeue(this.#takeUnacked(delivery.id));
+      }
+    });
   }
 
   /**
@@ -794,11 +864,15 @@ export class ClassicQueue implements QueueEngine {
     const wasActive = this.#consumers.active === c;
     c.cancelled = true;
     this.#consumers.remove(c);
+    const waiting = c.waiting;
+    c.waiting = undefined;
     // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
     if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
     for (const off of c.unsubscribe) off();
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
+    // Never shown: back uncounted. An owner's release (not `mayDelete`) takes them back counted.
+    if (mayDelete && waiting !== undefined) this.#giveBack(waiting, c);
     const next = this.#consumers.active;
     if (wasActive && next !== undefined) next.options.activeChanged?.(true);
     if (this.#consumers.size > 0) {

@@ -208,15 +208,24 @@ export class QueueStore {
 
   /**
    * Records the delivery count a restart should give the message at `offset`; written at the end of
-   * the current job with the others of that job, in one `counts` record. Nothing is written when the
-   * count recorded last is the same.
+   * the current job with the others of that job, in one `counts` record. Returns the promise of that
+   * record's durability; undefined when nothing is written (the count recorded last is the same).
    */
-  recordCount(offset: number, deliveryCount: number): void {
-    if (this.#closed || offset < this.#live || this.#counts.get(offset) === deliveryCount) return;
+  recordCount(offset: number, deliveryCount: number): Promise<void> | undefined {
+    if (this.#closed || offset < this.#live || this.#counts.get(offset) === deliveryCount) return undefined;
     this.#counts.set(offset, deliveryCount);
     this.#countBatch ??= newCountBatch();
     this.#countBatch.counts.set(offset, deliveryCount);
     this.#flushSoon();
+    return this.#countBatch.written;
+  }
+
+  /**
+   * The message at `offset` was appended with `deliveryCount` in its own envelope (a delivery that
+   * went out as the message arrived): known, so a `recordCount` of the same count writes nothing.
+   */
+  noteCount(offset: number, deliveryCount: number): void {
+    if (!this.#closed && offset >= this.#live) this.#counts.set(offset, deliveryCount);
   }
 
   /** Resolves once every count recorded so far is durable. */
