@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { queueLogNames } from '../../src/core/queues/names.js';
 import type { QueueOptions } from '../../src/core/types.js';
+import type { QueueLengths } from '../../src/core/views.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage } from '../../src/storage/types.js';
 import { CountingLimit, collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
@@ -223,14 +224,22 @@ test('a message published while a return is being counted goes after the returne
   await h.queue.close();
 });
 
-test('x-max-length with reject-publish counts a returned message whose count is being written', async () => {
+/**
+ * A quorum queue with `options` holding `bodies`, the first taken by a get and nacked back: its count
+ * is being written until `open` is called. `lengths`: the vhost's running totals it keeps.
+ */
+async function firstReturning(options: QueueOptions, bodies: string[], lengths?: QueueLengths) {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
-  const options = quorum({ lengthMax: 1, overflow: 'reject-publish' });
-  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage });
-  await h.queue.enqueue(msg('a', persistent)).durable;
-  const d = h.queue.get({ noAck: false, owner: 'o' })!;
-  h.queue.nack(d.id, true);
+  const storage = gatedAcks(new MemoryStorage(), gate).storage;
+  const h = await openQueue(options, lengths === undefined ? { storage } : { storage, lengths });
+  for (const body of bodies) await h.queue.enqueue(msg(body, persistent)).durable;
+  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  return { h, open };
+}
+
+test('x-max-length with reject-publish counts a returned message whose count is being written', async () => {
+  const { h, open } = await firstReturning(quorum({ lengthMax: 1, overflow: 'reject-publish' }), ['a']);
   // a is ready again as far as the queue's length goes: RabbitMQ would refuse b.
   assert.equal(h.queue.enqueue(msg('b', persistent)).accepted, false);
   open();
@@ -408,14 +417,8 @@ test("a delivery waiting for its count goes back counted with its owner's releas
 });
 
 test('x-max-length-bytes with drop-head counts a returned message whose count is being written, and drops it first', async () => {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
   const options = quorum({ bytesMax: 8, deadLetterExchange: 'dlx' });
-  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage });
-  await h.queue.enqueue(msg('aaaa', persistent)).durable;
-  await h.queue.enqueue(msg('bbbb', persistent)).durable;
-  const d = h.queue.get({ noAck: false, owner: 'o' })!;
-  h.queue.nack(d.id, true);
+  const { h, open } = await firstReturning(options, ['aaaa', 'bbbb']);
   // aaaa is ready again as far as the limit goes and at the head (RabbitMQ serves returns first).
   h.queue.enqueue(msg('cccc', persistent));
   assert.equal(h.deadLetters.length, 1);
@@ -430,13 +433,8 @@ test('x-max-length-bytes with drop-head counts a returned message whose count is
 });
 
 test('x-max-length with drop-head counts a returned message whose count is being written', async () => {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const options = quorum({ lengthMax: 1 });
   const lengths = { ready: 0, unacked: 0 };
-  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage, lengths });
-  await h.queue.enqueue(msg('a', persistent)).durable;
-  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  const { h, open } = await firstReturning(quorum({ lengthMax: 1 }), ['a'], lengths);
   h.queue.enqueue(msg('b', persistent));
   open();
   await tick();

@@ -283,6 +283,15 @@ export class ClassicQueue implements QueueEngine {
     });
   }
 
+  /**
+   * Undefined when no delivery count is being written; else resolves once every count recorded so far
+   * is durable (rejects if the write failed). A get's delivery is shown only after it: should the
+   * broker crash, the restart counts it as returned, as RabbitMQ's log holds a delivery before it goes.
+   */
+  countsDurable(): Promise<void> | undefined {
+    return this.#countsKept ? this.#store?.countsDurable() : undefined;
+  }
+
   #landed(): void {
     if ((this.#returning?.size ?? 0) > 0) return;
     const waiters = this.#landingWaiters;

@@ -549,6 +549,10 @@ export class Vhost implements VirtualHost {
     return this.#queues.get(queue)?.engine.returnsLanded();
   }
 
+  countsDurable(queue: string): Promise<void> | undefined {
+    return this.#queues.get(queue)?.engine.countsDurable?.();
+  }
+
   releaseOwner(owner: string): void {
     const state = this.#owners.get(owner);
     if (state === undefined) return;

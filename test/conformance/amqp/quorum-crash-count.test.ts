@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type amqp from 'amqplib';
 import { confirmChannelOf, open, startAmqpBroker } from '../../../testing/amqp-helpers.js';
-import { inTempFolder, startStalledChild } from '../../../testing/crash-stall.js';
+import { inTempFolder, settlesWithin, startStalledChild } from '../../../testing/crash-stall.js';
 import { until } from '../../../testing/wait.js';
 
 const queue = 'crashcount';
@@ -67,6 +67,16 @@ function consumeFor(publishAfter: boolean): (ch: amqp.ConfirmChannel) => Promise
   };
 }
 
+async function getOnce(ch: amqp.ConfirmChannel): Promise<number[]> {
+  let got: amqp.GetMessage | false = false;
+  const answered = await settlesWithin(
+    ch.get(queue, { noAck: false }).then((m) => (got = m)),
+    deliveryWaitMs,
+  );
+  const m = got as amqp.GetMessage | false;
+  return answered && m !== false ? [countOf(m)] : [];
+}
+
 /**
  * In a child broker: the quorum queue declared, a persistent message confirmed (`publishFirst`), the
  * removals log stalled, `take` run (the counts the client saw); then SIGKILL and a restart.
@@ -101,6 +111,13 @@ test('a consumer is not shown a quorum delivery whose count a crash could lose',
   for (const count of seen)
     assert.ok(after > count, `seen with ${count}, back after the crash with ${after}`);
   assert.deepEqual(seen, [], 'nothing shown while the count cannot be written');
+});
+
+test('a basic.get of a quorum queue is answered only once its count is written', async () => {
+  const { seen, after } = await crashCase(true, getOnce);
+  for (const count of seen)
+    assert.ok(after > count, `seen with ${count}, back after the crash with ${after}`);
+  assert.deepEqual(seen, [], 'no get-ok while the count cannot be written');
 });
 
 test('a message handed to a consumer as it arrives is counted in its own entry: back counted after a crash', async () => {
