@@ -22,7 +22,7 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import type { QueueLengths } from '../views.js';
-import { ConsumerSet, type ConsumerState, type WaitingDelivery } from './consumers.js';
+import { ConsumerSet, type ConsumerState } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
@@ -87,6 +87,13 @@ export class ClassicQueue implements QueueEngine {
   #returning: Map<number, QueuedMessage> | undefined;
   /** Called once `#returning` empties (`returnsLanded`). */
   #landingWaiters: Array<() => void> = [];
+  /** Consumers with deliveries waiting for their count records (`#sendAfter`). */
+  #waitingConsumers: Set<ConsumerState> | undefined;
+  /** The last count record a delivery waits for, and how many distinct ones were waited for. */
+  #lastCounted: Promise<void> | undefined;
+  #countsAwaited = 0;
+  /** Of those, the last known durable (they become durable in order). */
+  #countsDurableSeq = 0;
   /** Body bytes of `#returning`: counted ready, as its messages are (readyBytes, x-max-length-bytes). */
   #returningBytes = 0;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
@@ -634,41 +641,63 @@ export class ClassicQueue implements QueueEngine {
   /**
    * `delivery` goes to `c` once its count record (`counted`) is durable and the deliveries before it
    * went: a consumer never sees a delivery a crash could leave uncounted, as RabbitMQ's quorum queue
-   * sends one only once its log holds it.
+   * sends one only once its log holds it. Count records become durable in order, so each is numbered
+   * and one number, the last landed, says which waiting deliveries may go.
    */
   #sendAfter(c: ConsumerState, delivery: Delivery, counted: Promise<void> | undefined): void {
-    c.waiting ??= [];
-    c.waiting.push({ delivery, counted, landed: false });
-    if (counted === undefined || counted === c.waitingOn) return;
-    c.waitingOn = counted;
-    this.#deps.exec.follow(counted, () => this.#sendWaiting(c, counted));
+    if (counted !== undefined && counted !== this.#lastCounted) {
+      this.#lastCounted = counted;
+      const seq = ++this.#countsAwaited;
+      this.#deps.exec.follow(counted, () => this.#countsLanded(seq));
+    }
+    if (c.waiting === undefined) {
+      c.waiting = [];
+      c.waitingSeqs = [];
+    }
+    c.waiting.push(delivery);
+    c.waitingSeqs!.push(counted === undefined ? 0 : this.#countsAwaited);
+    this.#waitingConsumers ??= new Set();
+    this.#waitingConsumers.add(c);
   }
 
-  /** `landed` is durable: sends the deliveries of `c` that waited for nothing else. */
-  #sendWaiting(c: ConsumerState, landed: Promise<void>): void {
-    const waiting = c.waiting;
-    if (waiting === undefined || this.#state !== 'open') return;
-    for (const w of waiting) if (w.counted === landed) w.landed = true;
-    let due = 0;
-    while (due < waiting.length && (waiting[due]!.counted === undefined || waiting[due]!.landed)) due++;
-    const sent = waiting.splice(0, due);
-    if (waiting.length === 0) {
-      c.waiting = undefined;
-      c.waitingOn = undefined;
-    }
+  /** Count record `seq` (and every one before it) is durable: what waited for them goes. */
+  #countsLanded(seq: number): void {
+    this.#countsDurableSeq = Math.max(this.#countsDurableSeq, seq);
+    if (this.#state !== 'open' || this.#waitingConsumers === undefined) return;
     // What a delivery sets off (an ack, a publish here) dispatches after the lot, keeping their order.
     this.#settling(() => {
-      for (const { delivery } of sent) {
-        if (this.#unacked?.get(delivery.id)?.holder === c && !c.cancelled) c.options.deliver(delivery);
-      }
+      for (const c of [...this.#waitingConsumers!]) this.#sendWaiting(c);
     });
     this.#dispatch();
   }
 
+  #sendWaiting(c: ConsumerState): void {
+    const waiting = c.waiting;
+    const seqs = c.waitingSeqs;
+    if (waiting === undefined || seqs === undefined) return;
+    let due = 0;
+    while (due < waiting.length && seqs[due]! <= this.#countsDurableSeq) due++;
+    const sent = due === waiting.length ? waiting : waiting.splice(0, due);
+    if (sent === waiting) this.#stopWaiting(c);
+    else seqs.splice(0, due);
+    for (const delivery of sent) {
+      if (this.#unacked?.get(delivery.id)?.holder === c && !c.cancelled) c.options.deliver(delivery);
+    }
+  }
+
+  /** `c` has no delivery waiting any more; returns those it had. */
+  #stopWaiting(c: ConsumerState): readonly Delivery[] | undefined {
+    const waiting = c.waiting;
+    c.waiting = undefined;
+    c.waitingSeqs = undefined;
+    this.#waitingConsumers?.delete(c);
+    return waiting;
+  }
+
   /** Deliveries `c` was never shown, back to the queue uncounted (their lower count written). */
-  #giveBack(waiting: readonly WaitingDelivery[], c: ConsumerState): void {
+  #giveBack(waiting: readonly Delivery[], c: ConsumerState): void {
     this.#settling(() => {
-      for (const { delivery } of waiting) {
+      for (const delivery of waiting) {
         if (this.#unacked?.get(delivery.id)?.holder !== c) continue;
         this.#requeue(this.#takeUnacked(delivery.id));
       }
@@ -873,8 +902,7 @@ export class ClassicQueue implements QueueEngine {
     const wasActive = this.#consumers.active === c;
     c.cancelled = true;
     this.#consumers.remove(c);
-    const waiting = c.waiting;
-    c.waiting = undefined;
+    const waiting = this.#stopWaiting(c);
     // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
     if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
     for (const off of c.unsubscribe) off();

@@ -24,17 +24,9 @@ export interface ConsumerState {
    * Deliveries not yet handed to `options.deliver`, in order: the first ones wait for their delivery
    * count to be durable (a quorum queue), the others for those before them. Undefined when none waits.
    */
-  waiting?: WaitingDelivery[] | undefined;
-  /** The last count record a `waiting` delivery waits for, followed once. */
-  waitingOn?: Promise<void> | undefined;
-}
-
-export interface WaitingDelivery {
-  readonly delivery: Delivery;
-  /** The count record it waits for; undefined: only for the deliveries before it. */
-  readonly counted: Promise<void> | undefined;
-  /** `counted` is durable. */
-  landed: boolean;
+  waiting?: Delivery[] | undefined;
+  /** Beside each of `waiting`, the number of the count record it waits for (0: none of its own). */
+  waitingSeqs?: number[] | undefined;
 }
 
 export function hasCredit(c: ConsumerState): boolean {
