@@ -155,7 +155,7 @@ export async function get(core: CoreClient, queue: string, body: Json | undefine
   const truncate = truncateField === undefined || truncateField === null ? undefined : Number(truncateField);
   if (truncate !== undefined && !(Number.isSafeInteger(truncate) && truncate >= 0))
     badRequest("'truncate' must be a non-negative integer");
-  // As a client's get: after a quorum queue's returns land, each count durable before it is shown.
+  // As a client's get: after a quorum queue's returns land, each count written before it is shown.
   const taken = await core.take(queue, { noAck: false, owner: getOwner }, count);
   const requeue = ackmode.endsWith('requeue_true');
   // Back in their places, last first, so the queue's order is as it was.

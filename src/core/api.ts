@@ -645,7 +645,7 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   consume(queue: string, options: ConsumeOptions): Consumer;
   /**
    * Takes what is ready now. A quorum queue's returned message whose count is being written is not
-   * seen, and an acking get's own count may not be durable yet: what answers a client uses `take`.
+   * seen, and an acking get's own count may not be written yet: what answers a client uses `take`.
    */
   get(queue: string, options: { noAck: boolean; owner: string }): Delivery | undefined;
   /**
@@ -653,7 +653,7 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
    * takes from a queue on request (AMQP basic.get, the admin API's get): first waits, at most 5 s
    * (`returnWaitMsMax`), for a quorum queue's returned messages to be ready again, as RabbitMQ applies
    * a get after the return before it; then, for acking gets of a quorum queue, for their delivery
-   * counts to be durable, so a crash after a client saw one counts it as returned. Empty when that
+   * counts to be written, so a crash after a client saw one counts it as returned. Empty when that
    * write fails: the queue restarts from its logs, the messages back in it.
    */
   take(queue: string, options: { noAck: boolean; owner: string }, countMax?: number): Promise<Delivery[]>;

@@ -116,8 +116,8 @@ test('a classic durable queue still starts a reopened message from its stored co
 });
 
 /**
- * `storage` whose removals log's appends become durable only once `gate` resolves (the gate at the
- * append, when a function); `acks`: that log.
+ * `storage` whose removals log's appends become written and durable only once `gate` resolves (the
+ * gate at the append, when a function); `acks`: that log.
  */
 function gatedAcks(
   storage: Storage,
@@ -132,6 +132,13 @@ function gatedAcks(
   const gatedLog = (log: Log): Log =>
     new Proxy(log, {
       get: (target, prop) => {
+        // Written as late as durable: the gate stands for the write itself.
+        if (prop === 'written') {
+          return () => {
+            const held = gateNow();
+            return target.written().then(() => held);
+          };
+        }
         if (prop !== 'append') return bound(target, prop);
         return (...args: Parameters<Log['append']>) => {
           const appended = target.append(...args);

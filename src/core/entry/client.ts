@@ -211,7 +211,7 @@ export class Client implements CoreClient {
       taken.push(delivery);
     }
     if (taken.length === 0 || options.noAck) return taken;
-    const counted = this.run({ kind: 'queue.countsDurable', queue });
+    const counted = this.run({ kind: 'queue.countsWritten', queue });
     if (counted === undefined) return taken;
     // A failed write failed the queue, which restarts from its logs with these messages in it.
     const written = await counted.then(

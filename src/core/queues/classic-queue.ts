@@ -80,10 +80,10 @@ export class ClassicQueue implements QueueEngine {
   /**
    * A quorum queue keeps its stored messages' delivery counts on disk, as RabbitMQ's Raft log does:
    * each delivery records the count a restart should find (one more, as if returned), and a returned
-   * message is ready again only once that record is durable (docs/queue-storage.md).
+   * message is ready again only once that record is written (docs/queue-storage.md).
    */
   readonly #countsKept: boolean;
-  /** Returned messages of a quorum queue waiting for their count to be durable, by id. */
+  /** Returned messages of a quorum queue waiting for their count to be written, by id. */
   #returning: Map<number, QueuedMessage> | undefined;
   /** Called once `#returning` empties (`returnsLanded`). */
   #landingWaiters: Array<() => void> = [];
@@ -92,8 +92,8 @@ export class ClassicQueue implements QueueEngine {
   /** The last count record a delivery waits for, and how many distinct ones were waited for. */
   #lastCounted: Promise<void> | undefined;
   #countsAwaited = 0;
-  /** Of those, the last known durable (they become durable in order). */
-  #countsDurableSeq = 0;
+  /** Of those, the last known written (they are written in order). */
+  #countsWrittenSeq = 0;
   /** Body bytes of `#returning`: counted ready, as its messages are (readyBytes, x-max-length-bytes). */
   #returningBytes = 0;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
@@ -167,7 +167,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   /**
-   * Ready messages, returned ones waiting for their count to be durable included: nothing goes
+   * Ready messages, returned ones waiting for their count to be written included: nothing goes
    * straight to a consumer past those.
    */
   #readyCount(): number {
@@ -292,11 +292,11 @@ export class ClassicQueue implements QueueEngine {
 
   /**
    * Undefined when no delivery count is being written; else resolves once every count recorded so far
-   * is durable (rejects if the write failed). A get's delivery is shown only after it: should the
+   * is written (rejects if the write failed). A get's delivery is shown only after it: should the
    * broker crash, the restart counts it as returned, as RabbitMQ's log holds a delivery before it goes.
    */
-  countsDurable(): Promise<void> | undefined {
-    return this.#countsKept ? this.#store?.countsDurable() : undefined;
+  countsWritten(): Promise<void> | undefined {
+    return this.#countsKept ? this.#store?.countsWritten() : undefined;
   }
 
   #landed(): void {
@@ -639,9 +639,9 @@ export class ClassicQueue implements QueueEngine {
   }
 
   /**
-   * `delivery` goes to `c` once its count record (`counted`) is durable and the deliveries before it
+   * `delivery` goes to `c` once its count record (`counted`) is written and the deliveries before it
    * went: a consumer never sees a delivery a crash could leave uncounted, as RabbitMQ's quorum queue
-   * sends one only once its log holds it. Count records become durable in order, so each is numbered
+   * sends one only once its log holds it. Count records are written in order, so each is numbered
    * and one number, the last landed, says which waiting deliveries may go.
    */
   #sendAfter(c: ConsumerState, delivery: Delivery, counted: Promise<void> | undefined): void {
@@ -660,9 +660,9 @@ export class ClassicQueue implements QueueEngine {
     this.#waitingConsumers.add(c);
   }
 
-  /** Count record `seq` (and every one before it) is durable: what waited for them goes. */
+  /** Count record `seq` (and every one before it) is written: what waited for them goes. */
   #countsLanded(seq: number): void {
-    this.#countsDurableSeq = Math.max(this.#countsDurableSeq, seq);
+    this.#countsWrittenSeq = Math.max(this.#countsWrittenSeq, seq);
     if (this.#state !== 'open' || this.#waitingConsumers === undefined) return;
     // What a delivery sets off (an ack, a publish here) dispatches after the lot, keeping their order.
     this.#settling(() => {
@@ -676,7 +676,7 @@ export class ClassicQueue implements QueueEngine {
     const seqs = c.waitingSeqs;
     if (waiting === undefined || seqs === undefined) return;
     let due = 0;
-    while (due < waiting.length && seqs[due]! <= this.#countsDurableSeq) due++;
+    while (due < waiting.length && seqs[due]! <= this.#countsWrittenSeq) due++;
     const sent = due === waiting.length ? waiting : waiting.splice(0, due);
     if (sent === waiting) this.#stopWaiting(c);
     else seqs.splice(0, due);
@@ -810,7 +810,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   /**
-   * A quorum queue's message is ready again once its count is durable, as RabbitMQ applies a return
+   * A quorum queue's message is ready again once its count is written, as RabbitMQ applies a return
    * only once its log holds it: a consumer that saw the redelivery counted N finds N or more after a
    * crash. The count was mostly written with the delivery, so the wait is usually a microtask.
    */
@@ -821,7 +821,7 @@ export class ClassicQueue implements QueueEngine {
     this.#returningBytes += m.bodyBytes;
     // Ready in the running totals too (overview, samples, metrics), as in messageCount.
     this.#lengths.ready++;
-    this.#deps.exec.follow(store.countsDurable(), () => this.#returned(m.id));
+    this.#deps.exec.follow(store.countsWritten(), () => this.#returned(m.id));
   }
 
   #returned(id: number): void {

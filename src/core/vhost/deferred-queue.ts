@@ -149,8 +149,8 @@ export class DeferredQueue implements QueueEngine {
   }
 
   /** Undefined until the engine is open: nothing was delivered from it before. */
-  countsDurable(): Promise<void> | undefined {
-    return this.#engine?.countsDurable?.();
+  countsWritten(): Promise<void> | undefined {
+    return this.#engine?.countsWritten?.();
   }
 
   releaseOwner(owner: string): void {

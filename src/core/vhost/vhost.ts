@@ -549,8 +549,8 @@ export class Vhost implements VirtualHost {
     return this.#queues.get(queue)?.engine.returnsLanded();
   }
 
-  countsDurable(queue: string): Promise<void> | undefined {
-    return this.#queues.get(queue)?.engine.countsDurable?.();
+  countsWritten(queue: string): Promise<void> | undefined {
+    return this.#queues.get(queue)?.engine.countsWritten?.();
   }
 
   releaseOwner(owner: string): void {

@@ -206,7 +206,7 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
 
 /**
  * Answered as core's `take` finds it: after a quorum queue's returns land (a get after a nack answers
- * the returned message, as RabbitMQ applies methods in order) and once the delivery's count is durable.
+ * the returned message, as RabbitMQ applies methods in order) and once the delivery's count is written.
  * The connection reads nothing meanwhile, so later methods still follow the answer.
  */
 function get(channel: AmqpChannel, f: BasicGet): void {
