@@ -35,8 +35,8 @@ const dispatchRoundsMax = 1_000_000;
 
 const resolved = Promise.resolve();
 /**
- * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' write is one
- * group commit, so only a stalled disk comes near it; past it the get is answered from what is ready.
+ * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' wait is one
+ * write, so only a stalled disk comes near it; past it the get is answered from what is ready.
  */
 const returnWaitMsMax = 5_000;
 
