@@ -908,8 +908,9 @@ export class ClassicQueue implements QueueEngine {
     for (const off of c.unsubscribe) off();
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
-    // Never shown: back uncounted. An owner's release (not `mayDelete`) takes them back counted.
-    if (mayDelete && waiting !== undefined) this.#giveBack(waiting, c);
+    // Never shown, so back uncounted, however the consumer went (an owner's release too: its count
+    // is for what the consumer saw).
+    if (waiting !== undefined) this.#giveBack(waiting, c);
     const next = this.#consumers.active;
     if (wasActive && next !== undefined) next.options.activeChanged?.(true);
     if (this.#consumers.size > 0) {
