@@ -406,6 +406,7 @@ test('a delivery waiting for its count goes back uncounted when its consumer is 
   await tick();
   assert.deepEqual(second.texts(), ['a']);
   assert.equal(second.deliveries[0]?.deliveryCount, 0, 'not counted: nobody saw it');
+  assert.equal(second.deliveries[0]?.redelivered, false, 'nor flagged redelivered');
   assert.deepEqual(h.faults, []);
   await h.queue.close();
 });

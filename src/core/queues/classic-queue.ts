@@ -694,12 +694,17 @@ export class ClassicQueue implements QueueEngine {
     return waiting;
   }
 
-  /** Deliveries `c` was never shown, back to the queue uncounted (their lower count written). */
+  /**
+   * Deliveries `c` was never shown, back to the queue uncounted (their lower count written) and
+   * flagged redelivered only if they were before.
+   */
   #giveBack(waiting: readonly Delivery[], c: ConsumerState): void {
     this.#settling(() => {
       for (const delivery of waiting) {
         if (this.#unacked?.get(delivery.id)?.holder !== c) continue;
-        this.#requeue(this.#takeUnacked(delivery.id));
+        const m = this.#takeUnacked(delivery.id);
+        this.#requeue(m);
+        m.redelivered = delivery.redelivered;
       }
     });
   }
