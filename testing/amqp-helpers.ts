@@ -14,7 +14,7 @@ import {
   protocolHeader,
 } from '../src/protocols/amqp/codec/index.js';
 import type { Broker } from '../src/server/broker.js';
-import { type TestBroker as StartedBroker, startTestBroker } from './broker.js';
+import { type TestBroker as StartedBroker, startTestBroker, type TestListener } from './broker.js';
 import { FaultyIo } from './faulty-io.js';
 import type { MemoryTransport } from './transport-pair.js';
 
@@ -44,11 +44,17 @@ export interface SharedAmqp {
   readonly conn: amqp.ChannelModel;
 }
 
-/** An AMQP broker on file storage (`fsync always`) in `dataDir`, its disk `io` for the test to fail or slow. */
-export async function startAmqpOnFaultyDisk(dataDir: string): Promise<{ io: FaultyIo; tb: StartedBroker }> {
+/**
+ * An AMQP broker (and any `more` listeners) on file storage (`fsync always`) in `dataDir`, its disk
+ * `io` for the test to fail or slow.
+ */
+export async function startAmqpOnFaultyDisk(
+  dataDir: string,
+  more: readonly TestListener[] = [],
+): Promise<{ io: FaultyIo; tb: StartedBroker }> {
   const io = new FaultyIo();
   const tb = await startTestBroker({
-    listeners: ['amqp'],
+    listeners: ['amqp', ...more],
     storage: 'file',
     fsync: 'always',
     dataDir,

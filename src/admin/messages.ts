@@ -142,7 +142,7 @@ function messageJson(delivery: Delivery, encoding: string, truncate: number | un
  * `{count, ackmode, encoding, truncate}` → RabbitMQ's message list. All are taken before any is
  * settled, so a requeueing get of 3 sees three messages, not the first one three times.
  */
-export function get(core: CoreClient, queue: string, body: Json | undefined): Json {
+export async function get(core: CoreClient, queue: string, body: Json | undefined): Promise<Json> {
   const f = fields(body);
   const count = Number(f['count'] ?? 1);
   if (!Number.isSafeInteger(count) || count < 1 || count > getCountMax)
@@ -155,12 +155,8 @@ export function get(core: CoreClient, queue: string, body: Json | undefined): Js
   const truncate = truncateField === undefined || truncateField === null ? undefined : Number(truncateField);
   if (truncate !== undefined && !(Number.isSafeInteger(truncate) && truncate >= 0))
     badRequest("'truncate' must be a non-negative integer");
-  const taken: Delivery[] = [];
-  for (let i = 0; i < count; i++) {
-    const delivery = core.get(queue, { noAck: false, owner: getOwner });
-    if (delivery === undefined) break;
-    taken.push(delivery);
-  }
+  // As a client's get: after a quorum queue's returns land, each count written before it is shown.
+  const taken = await core.take(queue, { noAck: false, owner: getOwner }, count);
   const requeue = ackmode.endsWith('requeue_true');
   // Back in their places, last first, so the queue's order is as it was.
   for (const delivery of [...taken].reverse()) {

@@ -81,7 +81,7 @@ async function queueRoute(core: CoreClient, method: string, vhost: string, rest:
     const rows = v.listBindings().filter((b) => b.destinationKind === 'queue' && b.destination === name);
     return { status: 200, body: rows.map((b) => views.bindingJson(b, vhost)) };
   }
-  if (action === 'get' && method === 'POST') return { status: 200, body: get(v, name, body) };
+  if (action === 'get' && method === 'POST') return { status: 200, body: await get(v, name, body) };
   if (action === 'contents' && method === 'DELETE') {
     v.purgeQueue(name);
     return noContent;

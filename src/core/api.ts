@@ -643,13 +643,20 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
   ): PublishResult;
   /** `options.owner` names the holder of unacked deliveries within the caller's connection. */
   consume(queue: string, options: ConsumeOptions): Consumer;
+  /**
+   * Takes what is ready now. A quorum queue's returned message whose count is being written is not
+   * seen, and an acking get's own count may not be written yet: what answers a client uses `take`.
+   */
   get(queue: string, options: { noAck: boolean; owner: string }): Delivery | undefined;
   /**
-   * Undefined when `queue` has no returned message waiting to be ready again; else resolves once it
-   * has none, within a bound. A quorum queue's return waits for its delivery count to be durable: a
-   * `get` that should see the returned message (AMQP basic.get after basic.nack) waits for this first.
+   * Up to `countMax` (default 1) messages as RabbitMQ's get answers them, for every front end that
+   * takes from a queue on request (AMQP basic.get, the admin API's get): first waits, at most 5 s
+   * (`returnWaitMsMax`), for a quorum queue's returned messages to be ready again, as RabbitMQ applies
+   * a get after the return before it; then, for acking gets of a quorum queue, for their delivery
+   * counts to be written, so a crash after a client saw one counts it as returned. Empty when that
+   * write fails: the queue restarts from its logs, the messages back in it.
    */
-  returnsLanded(queue: string): Promise<void> | undefined;
+  take(queue: string, options: { noAck: boolean; owner: string }, countMax?: number): Promise<Delivery[]>;
   ack(queue: string, id: number): void;
   /** requeue=false dead-letters (if the queue has a DLX) or drops. */
   nack(queue: string, id: number, requeue: boolean): void;

@@ -106,9 +106,14 @@ export interface QueueEngine {
   holdsStored?(offset: number): boolean | undefined;
   /**
    * Undefined when no returned message waits to be ready again; else resolves once none does, within
-   * a bound (a quorum queue's returns wait for their count to be durable). Optional: others never wait.
+   * a bound (a quorum queue's returns wait for their count to be written). Optional: others never wait.
    */
   returnsLanded?(): Promise<void> | undefined;
+  /**
+   * Undefined when no delivery count is being written; else resolves once the counts recorded so far
+   * are written (a quorum queue's get is shown only then). Optional: others record no counts.
+   */
+  countsWritten?(): Promise<void> | undefined;
   purge(): number;
   /**
    * The queue's policies changed: run with `options` from now on (limits trim at once, TTL and
@@ -221,6 +226,8 @@ export interface VirtualHost {
   holdsStored(queue: string, offset: number): boolean | undefined;
   /** `QueueEngine.returnsLanded`; undefined too while the queue is absent or its engine still opening. */
   returnsLanded(queue: string): Promise<void> | undefined;
+  /** `QueueEngine.countsWritten`; undefined too while the queue is absent or its engine still opening. */
+  countsWritten(queue: string): Promise<void> | undefined;
   /** Requeues (redelivered) every unacked delivery held by `owner` and cancels its consumers. */
   releaseOwner(owner: string): void;
   /** Every consumer of the vhost's queues, for operators. */

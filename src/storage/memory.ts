@@ -183,6 +183,11 @@ export class MemoryLog implements Log, Leased {
     return this.closed ? quietRejection(closedError(this.name)) : resolved;
   }
 
+  /** Nothing to write: an append is in memory once it returns. */
+  written(): Promise<void> {
+    return this.sync();
+  }
+
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;

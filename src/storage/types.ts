@@ -258,6 +258,12 @@ export interface Log {
   /** Resolves when everything appended so far is fsynced, whatever the policy. */
   sync(): Promise<void>;
   /**
+   * Resolves once everything appended so far is written: a crash of the process keeps it, a power
+   * loss only once `durable` (the policy's fsync). Rejects if that write fails. The wait of a delivery
+   * that must not be shown before its record survives a crash (a quorum queue's count).
+   */
+  written(): Promise<void>;
+  /**
    * Writes out what was appended, keeps the data and releases the lease once it is written (an `openLog`
    * of the name meanwhile waits for that). Every `durable` promise settles. Calling it again, or after
    * `delete()`, returns the promise of the first call.

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { queueLogNames } from '../../src/core/queues/names.js';
 import type { QueueOptions } from '../../src/core/types.js';
+import type { QueueLengths } from '../../src/core/views.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Log, Storage } from '../../src/storage/types.js';
 import { CountingLimit, collector, msg, openQueue, text, tick } from '../../testing/queue-harness.js';
@@ -113,8 +115,15 @@ test('a classic durable queue still starts a reopened message from its stored co
   await second.queue.close();
 });
 
-/** `storage` whose removals log's appends become durable only once `gate` resolves; `acks`: that log. */
-function gatedAcks(storage: Storage, gate: Promise<void>): { storage: Storage; acks(): Log | undefined } {
+/**
+ * `storage` whose removals log's appends become written and durable only once `gate` resolves (the
+ * gate at the append, when a function); `acks`: that log.
+ */
+function gatedAcks(
+  storage: Storage,
+  gate: Promise<void> | (() => Promise<void>),
+): { storage: Storage; acks(): Log | undefined } {
+  const gateNow = typeof gate === 'function' ? gate : () => gate;
   let acks: Log | undefined;
   const bound = <T extends object>(target: T, prop: string | symbol): unknown => {
     const value = Reflect.get(target, prop, target);
@@ -123,10 +132,18 @@ function gatedAcks(storage: Storage, gate: Promise<void>): { storage: Storage; a
   const gatedLog = (log: Log): Log =>
     new Proxy(log, {
       get: (target, prop) => {
+        // Written as late as durable: the gate stands for the write itself.
+        if (prop === 'written') {
+          return () => {
+            const held = gateNow();
+            return target.written().then(() => held);
+          };
+        }
         if (prop !== 'append') return bound(target, prop);
         return (...args: Parameters<Log['append']>) => {
           const appended = target.append(...args);
-          return { ...appended, durable: appended.durable.then(() => gate) };
+          const held = gateNow();
+          return { ...appended, durable: appended.durable.then(() => held) };
         };
       },
     });
@@ -197,12 +214,13 @@ test('a message returned over and over does not grow the removals log without bo
 
 test('a message published while a return is being counted goes after the returned one', async () => {
   let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  let gate = Promise.resolve();
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), () => gate).storage });
   await h.queue.enqueue(msg('a', persistent)).durable;
   const c = collector('c', { prefetch: 1 });
   h.queue.consume(c.options);
   await tick();
+  gate = new Promise<void>((resolve) => (open = resolve));
   h.queue.nack(c.deliveries[0]!.id, true);
   // Nothing else is ready: the new message must not take the consumer's free credit before a.
   await h.queue.enqueue(msg('b', persistent)).durable;
@@ -213,14 +231,22 @@ test('a message published while a return is being counted goes after the returne
   await h.queue.close();
 });
 
-test('x-max-length with reject-publish counts a returned message whose count is being written', async () => {
+/**
+ * A quorum queue with `options` holding `bodies`, the first taken by a get and nacked back: its count
+ * is being written until `open` is called. `lengths`: the vhost's running totals it keeps.
+ */
+async function firstReturning(options: QueueOptions, bodies: string[], lengths?: QueueLengths) {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
-  const options = quorum({ lengthMax: 1, overflow: 'reject-publish' });
-  const h = await openQueue(options, { storage: gatedAcks(new MemoryStorage(), gate).storage });
-  await h.queue.enqueue(msg('a', persistent)).durable;
-  const d = h.queue.get({ noAck: false, owner: 'o' })!;
-  h.queue.nack(d.id, true);
+  const storage = gatedAcks(new MemoryStorage(), gate).storage;
+  const h = await openQueue(options, lengths === undefined ? { storage } : { storage, lengths });
+  for (const body of bodies) await h.queue.enqueue(msg(body, persistent)).durable;
+  h.queue.nack(h.queue.get({ noAck: false, owner: 'o' })!.id, true);
+  return { h, open };
+}
+
+test('x-max-length with reject-publish counts a returned message whose count is being written', async () => {
+  const { h, open } = await firstReturning(quorum({ lengthMax: 1, overflow: 'reject-publish' }), ['a']);
   // a is ready again as far as the queue's length goes: RabbitMQ would refuse b.
   assert.equal(h.queue.enqueue(msg('b', persistent)).accepted, false);
   open();
@@ -316,4 +342,112 @@ test('a get waiting for returns is let go when they land, when the queue is empt
   stalled.queue.purge();
   await purged;
   assert.equal(stalled.queue.returnsLanded(), undefined);
+});
+
+test('a consumer is given a delivery only once its count is durable, so a crash after it counts it', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const storage = new MemoryStorage();
+  const h = await openQueue(quorum(), { storage: gatedAcks(storage, gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const c = collector('c', { prefetch: 10 });
+  h.queue.consume(c.options);
+  await tick();
+  assert.deepEqual(c.texts(), [], 'not before its count record is durable');
+  // A transient message behind it waits its turn: the consumer sees them in queue order.
+  h.queue.enqueue(msg('t'));
+  await tick();
+  assert.deepEqual(c.texts(), []);
+  open();
+  await tick();
+  assert.deepEqual(c.texts(), ['a', 't']);
+  assert.equal(c.deliveries[0]?.deliveryCount, 0);
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('a message handed to a consumer as it arrives carries its count in its own entry', async () => {
+  const storage = new MemoryStorage();
+  // The removals log never becomes durable, as if a crash would lose it: the delivery does not wait.
+  const h = await openQueue(quorum(), { storage: gatedAcks(storage, new Promise(() => {})).storage });
+  const c = collector('c', { prefetch: 10 });
+  h.queue.consume(c.options);
+  await tick();
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  assert.deepEqual(c.texts(), ['a'], 'delivered as it arrived');
+  await h.queue.close();
+  // The removals log lost (what a crash before its write would leave): the message's entry counts it.
+  await storage.removeLog(queueLogNames('/', 'q').acks);
+  const again = await openQueue(quorum(), { storage });
+  assert.equal(again.queue.get({ noAck: false, owner: 'o' })?.deliveryCount, 1);
+  await again.queue.close();
+});
+
+/** A quorum queue whose one message went to consumer `first` and waits for its count (`open` lets it). */
+async function deliveryWaiting() {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const h = await openQueue(quorum(), { storage: gatedAcks(new MemoryStorage(), gate).storage });
+  await h.queue.enqueue(msg('a', persistent)).durable;
+  const first = collector('first');
+  const consumer = h.queue.consume(first.options);
+  await tick();
+  return { h, open, first, consumer };
+}
+
+test('a delivery waiting for its count goes back uncounted when its consumer is cancelled', async () => {
+  const { h, open, first, consumer } = await deliveryWaiting();
+  consumer.cancel();
+  open();
+  await tick();
+  assert.deepEqual(first.texts(), [], 'never shown to the cancelled consumer');
+  const second = collector('second');
+  h.queue.consume(second.options);
+  await tick();
+  assert.deepEqual(second.texts(), ['a']);
+  assert.equal(second.deliveries[0]?.deliveryCount, 0, 'not counted: nobody saw it');
+  assert.equal(second.deliveries[0]?.redelivered, false, 'nor flagged redelivered');
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test("a delivery waiting for its count goes back uncounted with its owner's release, never shown", async () => {
+  const { h, open, first } = await deliveryWaiting();
+  // A channel closed: what its consumer was shown counts as returned, what it never got does not.
+  h.queue.releaseOwner(first.options.owner);
+  open();
+  await tick();
+  assert.deepEqual(first.texts(), []);
+  const again = h.queue.get({ noAck: false, owner: 'o' });
+  assert.equal(text(again), 'a');
+  assert.equal(again?.deliveryCount, 0);
+  await h.queue.close();
+});
+
+test('x-max-length-bytes with drop-head counts a returned message whose count is being written, and drops it first', async () => {
+  const options = quorum({ bytesMax: 8, deadLetterExchange: 'dlx' });
+  const { h, open } = await firstReturning(options, ['aaaa', 'bbbb']);
+  // aaaa is ready again as far as the limit goes and at the head (RabbitMQ serves returns first).
+  h.queue.enqueue(msg('cccc', persistent));
+  assert.equal(h.deadLetters.length, 1);
+  assert.equal(new TextDecoder().decode(h.deadLetters[0]!.message.body), 'aaaa');
+  open();
+  await tick();
+  assert.equal(h.queue.stats().readyBytes, 8, 'within the limit once the return landed');
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'bbbb');
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'cccc');
+  assert.deepEqual(h.faults, []);
+  await h.queue.close();
+});
+
+test('x-max-length with drop-head counts a returned message whose count is being written', async () => {
+  const lengths = { ready: 0, unacked: 0 };
+  const { h, open } = await firstReturning(quorum({ lengthMax: 1 }), ['a'], lengths);
+  h.queue.enqueue(msg('b', persistent));
+  open();
+  await tick();
+  assert.equal(h.queue.info().messageCount, 1);
+  assert.deepEqual(lengths, { ready: 1, unacked: 0 });
+  assert.equal(text(h.queue.get({ noAck: true, owner: 'o' })), 'b');
+  await h.queue.close();
 });

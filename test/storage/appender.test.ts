@@ -33,15 +33,22 @@ test('a batch is written while the previous one is fdatasynced, and they settle 
   assert.deepEqual(settled, ['a', 'b']);
 });
 
-test('a failed write fails its batch and every later one, after earlier ones settle', async () => {
+/** An appender on a held disk, and `track`, which notes in `settled` how each promise settles, in order. */
+function trackedAppender() {
   const disk = heldDisk();
   const appender = syncingAppender(disk.io);
   const settled: string[] = [];
-  const track = (name: string, p: Promise<void>) =>
+  const track = (name: string, p: Promise<void>): void => {
     p.then(
       () => settled.push(name),
       () => settled.push(`${name} failed`),
     );
+  };
+  return { disk, appender, settled, track };
+}
+
+test('a failed write fails its batch and every later one, after earlier ones settle', async () => {
+  const { disk, appender, settled, track } = trackedAppender();
   track('a', appender.enqueue(Buffer.from('a')));
   await turn();
   disk.writes.shift()!(null);
@@ -153,4 +160,23 @@ test('a lazy record with no company is written all the same, in order after a wr
   disk.syncs.shift()!(null);
   for (let tries = 0; settled.length < 3 && tries < 100; tries++) await turn();
   assert.deepEqual(settled, ['a', 'b', 'c']);
+});
+
+test('whenWritten resolves once the batch is written, before its fdatasync, and rejects when the write fails', async () => {
+  const { disk, appender, settled: seen, track } = trackedAppender();
+  track('durable a', appender.enqueue(Buffer.from('a')));
+  track('written a', appender.whenWritten());
+  await turn();
+  assert.deepEqual(seen, [], 'not before the write');
+  disk.writes.shift()!(null);
+  await turn();
+  assert.deepEqual(seen, ['written a'], 'written, its fdatasync still running');
+  track('durable b', appender.enqueue(Buffer.from('b')));
+  track('written b', appender.whenWritten());
+  await turn();
+  disk.writes.shift()!(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
+  disk.syncs.shift()!(null);
+  await turn();
+  assert.deepEqual(seen, ['written a', 'durable a', 'written b failed', 'durable b failed']);
+  await assert.rejects(appender.whenWritten(), /ENOSPC/);
 });

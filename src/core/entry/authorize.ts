@@ -276,6 +276,7 @@ const messageRules = {
   'queue.consume': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   'queue.get': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   'queue.returnsLanded': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
+  'queue.countsWritten': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   // Settling and letting go act on what the connection already holds.
   'delivery.ack': allowed,
   'delivery.nack': allowed,

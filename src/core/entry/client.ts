@@ -201,8 +201,24 @@ export class Client implements CoreClient {
     return this.run({ kind: 'queue.get', queue, noAck: options.noAck, owner: options.owner });
   }
 
-  returnsLanded(queue: string): Promise<void> | undefined {
-    return this.run({ kind: 'queue.returnsLanded', queue });
+  async take(queue: string, options: { noAck: boolean; owner: string }, countMax = 1): Promise<Delivery[]> {
+    const landing = this.run({ kind: 'queue.returnsLanded', queue });
+    if (landing !== undefined) await landing;
+    const taken: Delivery[] = [];
+    for (let i = 0; i < countMax; i++) {
+      const delivery = this.get(queue, options);
+      if (delivery === undefined) break;
+      taken.push(delivery);
+    }
+    if (taken.length === 0 || options.noAck) return taken;
+    const counted = this.run({ kind: 'queue.countsWritten', queue });
+    if (counted === undefined) return taken;
+    // A failed write failed the queue, which restarts from its logs with these messages in it.
+    const written = await counted.then(
+      () => true,
+      () => false,
+    );
+    return written ? taken : [];
   }
 
   ack(queue: string, id: number): void {

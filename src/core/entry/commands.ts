@@ -204,8 +204,9 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   };
   'queue.consume': { in: { queue: string; options: ConsumeOptions }; out: Consumer };
   'queue.get': { in: { queue: string; noAck: boolean; owner: string }; out: Delivery | undefined };
-  /** `CoreClient.returnsLanded`. */
+  /** The waits of `CoreClient.take`: before the gets, returns being counted; after, the gets' counts. */
   'queue.returnsLanded': { in: { queue: string }; out: Promise<void> | undefined };
+  'queue.countsWritten': { in: { queue: string }; out: Promise<void> | undefined };
   'delivery.ack': { in: { queue: string; id: number }; out: void };
   'delivery.nack': { in: { queue: string; id: number; requeue: boolean }; out: void };
   /** Back to the queue at the tail or in place, counted as a failure or not (`RequeueOptions`). */
@@ -446,6 +447,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'session.inflight',
   'session.holdsStored',
   'queue.returnsLanded',
+  'queue.countsWritten',
   ...policyQueryKinds,
   ...aclQueryKinds,
   ...operatorQueryKinds,

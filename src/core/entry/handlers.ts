@@ -175,6 +175,7 @@ const messages = {
       connectionId: ctx.connectionId,
     }),
   'queue.returnsLanded': (host, ctx, c) => host.openVhost(ctx.vhost)?.returnsLanded(c.queue),
+  'queue.countsWritten': (host, ctx, c) => host.openVhost(ctx.vhost)?.countsWritten(c.queue),
   // Settling and letting go are no-ops once the vhost is gone (deleted, or the broker closing while
   // connections wind down): what they would settle went with it.
   'delivery.ack': (host, ctx, c) => host.openVhost(ctx.vhost)?.ack(c.queue, c.id),

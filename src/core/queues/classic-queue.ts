@@ -35,8 +35,8 @@ const dispatchRoundsMax = 1_000_000;
 
 const resolved = Promise.resolve();
 /**
- * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' write is one
- * group commit, so only a stalled disk comes near it; past it the get is answered from what is ready.
+ * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' wait is one
+ * write, so only a stalled disk comes near it; past it the get is answered from what is ready.
  */
 const returnWaitMsMax = 5_000;
 
@@ -80,13 +80,20 @@ export class ClassicQueue implements QueueEngine {
   /**
    * A quorum queue keeps its stored messages' delivery counts on disk, as RabbitMQ's Raft log does:
    * each delivery records the count a restart should find (one more, as if returned), and a returned
-   * message is ready again only once that record is durable (docs/queue-storage.md).
+   * message is ready again only once that record is written (docs/queue-storage.md).
    */
   readonly #countsKept: boolean;
-  /** Returned messages of a quorum queue waiting for their count to be durable, by id. */
+  /** Returned messages of a quorum queue waiting for their count to be written, by id. */
   #returning: Map<number, QueuedMessage> | undefined;
   /** Called once `#returning` empties (`returnsLanded`). */
   #landingWaiters: Array<() => void> = [];
+  /** Consumers with deliveries waiting for their count records (`#sendAfter`). */
+  #waitingConsumers: Set<ConsumerState> | undefined;
+  /** The last count record a delivery waits for, and how many distinct ones were waited for. */
+  #lastCounted: Promise<void> | undefined;
+  #countsAwaited = 0;
+  /** Of those, the last known written (they are written in order). */
+  #countsWrittenSeq = 0;
   /** Body bytes of `#returning`: counted ready, as its messages are (readyBytes, x-max-length-bytes). */
   #returningBytes = 0;
   /** Id of the message being enqueued (0: none): TTL 0 lets it go to a waiting consumer but never wait in the queue. */
@@ -160,7 +167,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   /**
-   * Ready messages, returned ones waiting for their count to be durable included: nothing goes
+   * Ready messages, returned ones waiting for their count to be written included: nothing goes
    * straight to a consumer past those.
    */
   #readyCount(): number {
@@ -210,16 +217,34 @@ export class ClassicQueue implements QueueEngine {
     const expiresAtMs = this.#expiryFor(message, readyAtMs ?? now);
     const m = newRecord(message, this.#priorityOf(message), expiresAtMs);
     let durable = resolved;
+    let straight: ConsumerState | undefined;
     if (store !== undefined) {
-      const envelope = newEnvelope(now, expiresAtMs, readyAtMs);
-      const appended = store.append(message, envelope);
+      straight = readyAtMs === undefined && this.#countsKept ? this.#straightPick() : undefined;
+      const appended = this.#appendNew(store, message, newEnvelope(now, expiresAtMs, readyAtMs), straight);
       m.offset = appended.offset;
       durable = appended.durable;
       if (!this.#deps.bodies.reserve(m.bodyBytes)) m.message = undefined;
     }
     if (readyAtMs !== undefined) this.#delay(m, readyAtMs);
-    else this.#makeReady(m, true);
+    else this.#makeReady(m, true, straight);
     return { accepted: true, durable };
+  }
+
+  /**
+   * A quorum queue's message that goes to a consumer as it arrives (`straight`, acking) is stored
+   * with the count a restart should give it, 1, in its own entry: no count record to write and wait
+   * for before the delivery goes out. Were the entry lost to a crash, the message would be too.
+   */
+  #appendNew(
+    store: QueueStore,
+    message: Message,
+    envelope: QueueEnvelope,
+    straight: ConsumerState | undefined,
+  ): ReturnType<QueueStore['append']> {
+    if (straight === undefined || straight.noAck) return store.append(message, envelope);
+    const appended = store.append(message, { ...envelope, deliveryCount: 1 });
+    store.noteCount(appended.offset, 1);
+    return appended;
   }
 
   consume(options: ConsumeOptions): Consumer {
@@ -263,6 +288,15 @@ export class ClassicQueue implements QueueEngine {
         resolve();
       });
     });
+  }
+
+  /**
+   * Undefined when no delivery count is being written; else resolves once every count recorded so far
+   * is written (rejects if the write failed). A get's delivery is shown only after it: should the
+   * broker crash, the restart counts it as returned, as RabbitMQ's log holds a delivery before it goes.
+   */
+  countsWritten(): Promise<void> | undefined {
+    return this.#countsKept ? this.#store?.countsWritten() : undefined;
   }
 
   #landed(): void {
@@ -459,9 +493,9 @@ export class ClassicQueue implements QueueEngine {
     return true;
   }
 
-  #makeReady(m: QueuedMessage, fresh: boolean): void {
+  #makeReady(m: QueuedMessage, fresh: boolean, straight?: ConsumerState): void {
     m.id = this.#deps.nextId();
-    if (fresh && this.#handedStraight(m)) return;
+    if (fresh && this.#handedStraight(m, straight)) return;
     this.#ready.insert(m);
     this.#freshId = fresh ? m.id : 0;
     try {
@@ -478,9 +512,8 @@ export class ClassicQueue implements QueueEngine {
    * would send it, without being written into the ready list's columns and read back as a new
    * object: on a queue that keeps up that was every message. False when it must wait.
    */
-  #handedStraight(m: QueuedMessage): boolean {
-    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
-    const c = this.#consumers.pick();
+  #handedStraight(m: QueuedMessage, picked: ConsumerState | undefined): boolean {
+    const c = picked ?? this.#straightPick();
     if (c === undefined) return false;
     this.#consumers.served(c);
     // As in #dispatch: what the delivery sets off (an ack, a publish to this queue) dispatches after it.
@@ -496,16 +529,41 @@ export class ClassicQueue implements QueueEngine {
     return true;
   }
 
+  /** The consumer a new message would go to at once (`#handedStraight`), if any. */
+  #straightPick(): ConsumerState | undefined {
+    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return undefined;
+    return this.#consumers.pick();
+  }
+
+  /**
+   * Drops from the head while the ready messages are over a limit. A quorum queue's returned message
+   * whose count is being written counts, as it does for reject-publish, and is the head: RabbitMQ
+   * counts every ready message toward the limits and serves (and drops) its returns first.
+   */
   #dropOverflow(): void {
     if ((this.options.overflow ?? 'drop-head') !== 'drop-head') return;
     const { lengthMax, bytesMax } = this.options;
-    for (let n = this.#ready.count; n > 0; n--) {
+    for (let n = this.#readyCount(); n > 0; n--) {
       const over =
-        (lengthMax !== undefined && this.#ready.count > lengthMax) ||
-        (bytesMax !== undefined && this.#ready.bytes > bytesMax);
+        (lengthMax !== undefined && this.#readyCount() > lengthMax) ||
+        (bytesMax !== undefined && this.#readyBytes() > bytesMax);
       if (!over) return;
-      this.#deadLetter(this.#ready.shift()!, 'maxlen');
+      this.#deadLetter(this.#takeReturning() ?? this.#ready.shift()!, 'maxlen');
     }
+  }
+
+  /** The oldest returned message whose count is being written, taken out of `#returning`. */
+  #takeReturning(): QueuedMessage | undefined {
+    const returning = this.#returning;
+    if (returning === undefined || returning.size === 0) return undefined;
+    const [id, m] = returning.entries().next().value!;
+    returning.delete(id);
+    this.#returningBytes -= m.bodyBytes;
+    this.#lengths.ready--;
+    // Dispatch waited for it: once none is left, what is ready goes again.
+    this.#deps.exec.defer(() => this.#dispatch());
+    this.#landed();
+    return m;
   }
 
   // ---- delivery
@@ -566,15 +624,89 @@ export class ClassicQueue implements QueueEngine {
       storedAt: m.offset >= 0 ? m.offset : undefined,
       expiresAtMs: m.expiresAtMs,
     };
+    let counted: Promise<void> | undefined;
     if (noAck) this.#remove(m);
     else {
       this.#hold(m, c, owner);
       // Should the broker stop or crash before the ack, the delivery counts as returned (RabbitMQ's return).
-      if (this.#countsKept && m.offset >= 0) this.#store?.recordCount(m.offset, m.deliveryCount + 1);
+      if (this.#countsKept && m.offset >= 0)
+        counted = this.#store?.recordCount(m.offset, m.deliveryCount + 1);
     }
     if (c === undefined) return delivery;
-    c.options.deliver(delivery);
+    if (counted === undefined && c.waiting === undefined) c.options.deliver(delivery);
+    else this.#sendAfter(c, delivery, counted);
     return undefined;
+  }
+
+  /**
+   * `delivery` goes to `c` once its count record (`counted`) is written and the deliveries before it
+   * went: a consumer never sees a delivery a crash could leave uncounted, as RabbitMQ's quorum queue
+   * sends one only once its log holds it. Count records are written in order, so each is numbered
+   * and one number, the last landed, says which waiting deliveries may go.
+   */
+  #sendAfter(c: ConsumerState, delivery: Delivery, counted: Promise<void> | undefined): void {
+    if (counted !== undefined && counted !== this.#lastCounted) {
+      this.#lastCounted = counted;
+      const seq = ++this.#countsAwaited;
+      this.#deps.exec.follow(counted, () => this.#countsLanded(seq));
+    }
+    if (c.waiting === undefined) {
+      c.waiting = [];
+      c.waitingSeqs = [];
+    }
+    c.waiting.push(delivery);
+    c.waitingSeqs!.push(counted === undefined ? 0 : this.#countsAwaited);
+    this.#waitingConsumers ??= new Set();
+    this.#waitingConsumers.add(c);
+  }
+
+  /** Count record `seq` (and every one before it) is written: what waited for them goes. */
+  #countsLanded(seq: number): void {
+    this.#countsWrittenSeq = Math.max(this.#countsWrittenSeq, seq);
+    if (this.#state !== 'open' || this.#waitingConsumers === undefined) return;
+    // What a delivery sets off (an ack, a publish here) dispatches after the lot, keeping their order.
+    this.#settling(() => {
+      for (const c of [...this.#waitingConsumers!]) this.#sendWaiting(c);
+    });
+    this.#dispatch();
+  }
+
+  #sendWaiting(c: ConsumerState): void {
+    const waiting = c.waiting;
+    const seqs = c.waitingSeqs;
+    if (waiting === undefined || seqs === undefined) return;
+    let due = 0;
+    while (due < waiting.length && seqs[due]! <= this.#countsWrittenSeq) due++;
+    const sent = due === waiting.length ? waiting : waiting.splice(0, due);
+    if (sent === waiting) this.#stopWaiting(c);
+    else seqs.splice(0, due);
+    for (const delivery of sent) {
+      if (this.#unacked?.get(delivery.id)?.holder === c && !c.cancelled) c.options.deliver(delivery);
+    }
+  }
+
+  /** `c` has no delivery waiting any more; returns those it had. */
+  #stopWaiting(c: ConsumerState): readonly Delivery[] | undefined {
+    const waiting = c.waiting;
+    c.waiting = undefined;
+    c.waitingSeqs = undefined;
+    this.#waitingConsumers?.delete(c);
+    return waiting;
+  }
+
+  /**
+   * Deliveries `c` was never shown, back to the queue uncounted (their lower count written) and
+   * flagged redelivered only if they were before.
+   */
+  #giveBack(waiting: readonly Delivery[], c: ConsumerState): void {
+    this.#settling(() => {
+      for (const delivery of waiting) {
+        if (this.#unacked?.get(delivery.id)?.holder !== c) continue;
+        const m = this.#takeUnacked(delivery.id);
+        this.#requeue(m);
+        m.redelivered = delivery.redelivered;
+      }
+    });
   }
 
   /**
@@ -683,7 +815,7 @@ export class ClassicQueue implements QueueEngine {
   }
 
   /**
-   * A quorum queue's message is ready again once its count is durable, as RabbitMQ applies a return
+   * A quorum queue's message is ready again once its count is written, as RabbitMQ applies a return
    * only once its log holds it: a consumer that saw the redelivery counted N finds N or more after a
    * crash. The count was mostly written with the delivery, so the wait is usually a microtask.
    */
@@ -694,7 +826,7 @@ export class ClassicQueue implements QueueEngine {
     this.#returningBytes += m.bodyBytes;
     // Ready in the running totals too (overview, samples, metrics), as in messageCount.
     this.#lengths.ready++;
-    this.#deps.exec.follow(store.countsDurable(), () => this.#returned(m.id));
+    this.#deps.exec.follow(store.countsWritten(), () => this.#returned(m.id));
   }
 
   #returned(id: number): void {
@@ -775,11 +907,15 @@ export class ClassicQueue implements QueueEngine {
     const wasActive = this.#consumers.active === c;
     c.cancelled = true;
     this.#consumers.remove(c);
+    const waiting = this.#stopWaiting(c);
     // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
     if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
     for (const off of c.unsubscribe) off();
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
+    // Never shown, so back uncounted, however the consumer went (an owner's release too: its count
+    // is for what the consumer saw).
+    if (waiting !== undefined) this.#giveBack(waiting, c);
     const next = this.#consumers.active;
     if (wasActive && next !== undefined) next.options.activeChanged?.(true);
     if (this.#consumers.size > 0) {

@@ -4,7 +4,7 @@
  * active one (the longest attached) is eligible.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
-import type { ConsumeOptions } from '../types.js';
+import type { ConsumeOptions, Delivery } from '../types.js';
 
 /** Consumers one queue accepts; each costs a little on every delivery. */
 export const consumersPerQueueMax = 65_536;
@@ -20,6 +20,13 @@ export interface ConsumerState {
   cancelled: boolean;
   /** Unsubscribes from the shared limits' room notifications. */
   unsubscribe: Array<() => void>;
+  /**
+   * Deliveries not yet handed to `options.deliver`, in order: the first ones wait for their delivery
+   * count to be durable (a quorum queue), the others for those before them. Undefined when none waits.
+   */
+  waiting?: Delivery[] | undefined;
+  /** Beside each of `waiting`, the number of the count record it waits for (0: none of its own). */
+  waitingSeqs?: number[] | undefined;
 }
 
 export function hasCredit(c: ConsumerState): boolean {

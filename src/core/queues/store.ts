@@ -88,7 +88,7 @@ export class QueueStore {
   /** Recorded delivery counts of live offsets (quorum queues): rewritten after each snapshot. */
   readonly #counts = new Map<number, number>();
   #countBatch: CountBatch | undefined;
-  /** Durable once every counts record flushed so far is (a log's appends become durable in order). */
+  /** Resolves once every counts record flushed so far is written (a log's appends are written in order). */
   #countsWritten = durableNow;
   #flushScheduled = false;
   #truncatedAt: number;
@@ -208,19 +208,29 @@ export class QueueStore {
 
   /**
    * Records the delivery count a restart should give the message at `offset`; written at the end of
-   * the current job with the others of that job, in one `counts` record. Nothing is written when the
-   * count recorded last is the same.
+   * the current job with the others of that job, in one `counts` record. Returns the promise of that
+   * record being written (`Log.written`: kept by a crash of the process); undefined when nothing is
+   * written (the count recorded last is the same).
    */
-  recordCount(offset: number, deliveryCount: number): void {
-    if (this.#closed || offset < this.#live || this.#counts.get(offset) === deliveryCount) return;
+  recordCount(offset: number, deliveryCount: number): Promise<void> | undefined {
+    if (this.#closed || offset < this.#live || this.#counts.get(offset) === deliveryCount) return undefined;
     this.#counts.set(offset, deliveryCount);
     this.#countBatch ??= newCountBatch();
     this.#countBatch.counts.set(offset, deliveryCount);
     this.#flushSoon();
+    return this.#countBatch.written;
   }
 
-  /** Resolves once every count recorded so far is durable. */
-  countsDurable(): Promise<void> {
+  /**
+   * The message at `offset` was appended with `deliveryCount` in its own envelope (a delivery that
+   * went out as the message arrived): known, so a `recordCount` of the same count writes nothing.
+   */
+  noteCount(offset: number, deliveryCount: number): void {
+    if (!this.#closed && offset >= this.#live) this.#counts.set(offset, deliveryCount);
+  }
+
+  /** Resolves once every count recorded so far is written (kept by a crash of the process). */
+  countsWritten(): Promise<void> {
     return this.#countBatch?.written ?? this.#countsWritten;
   }
 
@@ -256,7 +266,8 @@ export class QueueStore {
     const batch = this.#countBatch;
     if (batch === undefined) return;
     this.#countBatch = undefined;
-    this.#countsWritten = this.#appendCounts(batch.counts);
+    this.#appendCounts(batch.counts);
+    this.#countsWritten = this.#acks.written();
     // A message returned over and over writes only these: they too call for a snapshot.
     this.#recordsSinceSnapshot++;
     batch.resolve(this.#countsWritten);

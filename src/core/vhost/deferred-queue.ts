@@ -148,6 +148,11 @@ export class DeferredQueue implements QueueEngine {
     return this.#engine?.returnsLanded?.();
   }
 
+  /** Undefined until the engine is open: nothing was delivered from it before. */
+  countsWritten(): Promise<void> | undefined {
+    return this.#engine?.countsWritten?.();
+  }
+
   releaseOwner(owner: string): void {
     if (this.#engine !== undefined) this.#engine.releaseOwner(owner);
     else this.#push((engine) => engine.releaseOwner(owner));

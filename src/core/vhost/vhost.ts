@@ -549,6 +549,10 @@ export class Vhost implements VirtualHost {
     return this.#queues.get(queue)?.engine.returnsLanded();
   }
 
+  countsWritten(queue: string): Promise<void> | undefined {
+    return this.#queues.get(queue)?.engine.countsWritten?.();
+  }
+
   releaseOwner(owner: string): void {
     const state = this.#owners.get(owner);
     if (state === undefined) return;

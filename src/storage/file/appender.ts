@@ -35,6 +35,8 @@ export const slabBytesMax = 8 * 1024 * 1024;
  */
 export const lazyWriteDelayMs = 3;
 
+const writtenAlready: Promise<void> = Promise.resolve();
+
 interface Batch {
   readonly chunks: Uint8Array[];
   bytes: number;
@@ -43,6 +45,8 @@ interface Batch {
   readonly promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
+  /** Called once the batch is written (or failed): `Appender.whenWritten` waiters, made only when asked. */
+  wrote: Array<(err?: Error) => void> | undefined;
 }
 
 function newBatch(): Batch {
@@ -55,7 +59,29 @@ function newBatch(): Batch {
   // Marks the rejection handled: an I/O error must never become an unhandled rejection that ends the
   // process; whoever awaits `durable` still sees it.
   promise.catch(() => {});
-  return { chunks: [], bytes: 0, slabBytes: 0, promise, resolve, reject };
+  const batch: Batch = {
+    chunks: [],
+    bytes: 0,
+    slabBytes: 0,
+    promise,
+    resolve: () => {
+      settleWrote(batch);
+      resolve();
+    },
+    reject: (err) => {
+      settleWrote(batch, err);
+      reject(err);
+    },
+    wrote: undefined,
+  };
+  return batch;
+}
+
+function settleWrote(batch: Batch, err?: Error): void {
+  const waiters = batch.wrote;
+  if (waiters === undefined) return;
+  batch.wrote = undefined;
+  for (const wake of waiters) wake(err);
 }
 
 export interface AppenderOptions {
@@ -248,6 +274,19 @@ export class Appender {
     }
   }
 
+  /**
+   * Resolves once everything queued so far is written to the file: a crash of the process keeps it
+   * (its fdatasync may still be due, so a power loss may not). Rejects if that write fails.
+   */
+  whenWritten(): Promise<void> {
+    const last = this.batches.at(-1) ?? this.writing;
+    if (last === undefined) return this.failure === undefined ? writtenAlready : Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      last.wrote ??= [];
+      last.wrote.push((err) => (err === undefined ? resolve() : reject(err)));
+    });
+  }
+
   /** Resolves once everything queued so far is written and fdatasynced. */
   async sync(): Promise<void> {
     const last = this.lastUnsettled();
@@ -368,6 +407,7 @@ export class Appender {
     }
     this.writtenEnd += batch.bytes;
     this.options.onWritten(this.writtenEnd);
+    settleWrote(batch);
     if (this.always) {
       this.written.push(batch);
       this.startSync();

@@ -608,6 +608,16 @@ export class FileLog implements Log, Leased {
     await Promise.all(this.segments.map((segment) => segment.sync()));
   }
 
+  /**
+   * The last writable segment's writes: a segment after a roll writes only once the one before it is
+   * sealed (written and fdatasynced), so its last write follows every earlier one.
+   */
+  written(): Promise<void> {
+    this.checkUsable();
+    if (this.failure) return Promise.reject(this.failure);
+    return this.segments.at(-1)?.written() ?? Promise.resolve();
+  }
+
   /** For the interval policy's timer. */
   syncIfDirty(): void {
     for (const segment of this.segments) segment.syncIfDirty();

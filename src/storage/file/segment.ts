@@ -490,6 +490,11 @@ export class Segment {
     return this.appender !== undefined;
   }
 
+  /** Resolves when every record queued so far is written (`Appender.whenWritten`). */
+  written(): Promise<void> {
+    return this.appender?.whenWritten() ?? Promise.resolve();
+  }
+
   /** Resolves when every record queued so far is written and fdatasynced. */
   async sync(): Promise<void> {
     await this.appender?.sync();

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type amqp from 'amqplib';
+import { adminCall } from '../../../testing/admin-api.js';
 import { confirmChannelOf, open, startAmqpOnFaultyDisk, until } from '../../../testing/amqp-helpers.js';
 import { inTempFolder } from '../../../testing/crash-stall.js';
 import type { FaultyIo } from '../../../testing/faulty-io.js';
@@ -96,4 +97,34 @@ test('a get after a return whose count write fails is answered, and the message 
       'the message back after the restart',
     );
     assert.equal(back, 'a');
+  }));
+
+test("the admin API's get right after a requeueing get answers the returned message, not an empty queue", () =>
+  inTempFolder('switchyard-quorum-admin-get-', async (dataDir) => {
+    const { io, tb } = await startAmqpOnFaultyDisk(dataDir, ['http']);
+    try {
+      const conn = await open(tb.url('amqp'));
+      const ch = await confirmChannelOf(conn);
+      await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      ch.sendToQueue(queue, Buffer.from('a'), { persistent: true });
+      await ch.waitForConfirms();
+      await conn.close();
+      io.slow.add(`${queue}.acks`);
+      // "Get messages" as the management UI sends it, twice: each puts the message back (a return
+      // whose count is written slowly) and the next must still find it.
+      const getOne = () =>
+        adminCall(tb.url('http'), 'POST', `/api/queues/%2F/${queue}/get`, {
+          count: 1,
+          ackmode: 'reject_requeue_true',
+          encoding: 'auto',
+        });
+      for (const round of [1, 2]) {
+        const { status, json } = await getOne();
+        assert.equal(status, 200);
+        const got = (json as Array<{ payload: string }>).map((m) => m.payload);
+        assert.deepEqual(got, ['a'], `get ${round}`);
+      }
+    } finally {
+      await tb.stop().catch(() => {});
+    }
   }));

@@ -6,9 +6,9 @@
  * unacked, a clean stop and a SIGKILL both brought it back with count 3 (the held delivery counted as
  * returned), and the next nack dead-lettered it with reason `delivery_limit` (limit 3).
  *
- * What is durable when: a delivery's count is recorded with its group commit, not awaited before it is
- * sent; a returned message is delivered again only once its count is durable. So once the consumer
- * has seen a redelivery counted N, a SIGKILL keeps N or more; a clean stop keeps the held delivery too.
+ * What is durable when: a delivery is sent only once its count (one more, as if returned) is durable,
+ * and a returned message is delivered again only once its count is. So once the consumer has seen a
+ * redelivery counted N, a SIGKILL keeps N + 1 or more (quorum-crash-count.test.ts stalls that write).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,8 +22,6 @@ import { freePort, listenerFlags, type RunningCli, startCli } from '../../../tes
 const deliveryLimit = 3;
 const queue = 'poison.jobs';
 const deadQueue = 'poison.dead';
-/** Deliveries after the restart at most: count 2 or 3 back, then one more per nack up to the limit. */
-const deliveriesAfterRestartMax = deliveryLimit + 1 - 2;
 
 const countOf = (m: amqp.Message): unknown => m.properties.headers?.['x-delivery-count'];
 
@@ -120,20 +118,12 @@ describe('quorum queue delivery count across a restart', () => {
     assert.deepEqual(counts, [3]);
   });
 
-  test('a SIGKILL after the redelivery counted 2 keeps 2 or more; the limit still applies on schedule', async (t) => {
+  test('a SIGKILL after the redelivery counted 2 brings it back with 3, as RabbitMQ: dead at the next nack', async () => {
     const counts = await restartCase(async (broker) => {
       broker.kill();
       await until(() => broker.exitStatus() !== undefined, 10_000, 'the broker killed');
     });
-    // 3 when the held delivery's record was durable before the kill, 2 when not.
-    t.diagnostic(`counts after the restart: ${counts.join(', ')}`);
-    assert.ok(counts.length >= 1 && counts.length <= deliveriesAfterRestartMax, `counts ${counts}`);
-    const first = Number(counts[0]);
-    assert.ok(first >= 2, `the first count after the restart is ${first}`);
-    // One more per return, up to the limit; the return past it dead-letters the message.
-    assert.deepEqual(
-      counts.map(Number),
-      Array.from({ length: deliveryLimit + 1 - first }, (_, i) => first + i),
-    );
+    // The held delivery was sent only once its record (3) was durable.
+    assert.deepEqual(counts, [3]);
   });
 });

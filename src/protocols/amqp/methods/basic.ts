@@ -205,22 +205,21 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
 }
 
 /**
- * A get after a return answers the returned message, as RabbitMQ applies methods in order: a quorum
- * queue's return is ready only once its count is durable, so the get waits for that (bounded in core).
+ * Answered as core's `take` finds it: after a quorum queue's returns land (a get after a nack answers
+ * the returned message, as RabbitMQ applies methods in order) and once the delivery's count is written.
+ * The connection reads nothing meanwhile, so later methods still follow the answer.
  */
 function get(channel: AmqpChannel, f: BasicGet): void {
   const queue = f.queue === '' ? channel.lastQueue : f.queue;
   const quorum = isQuorumQueue(channel, queue);
-  const landing = quorum ? channel.core.returnsLanded(queue) : undefined;
-  if (landing === undefined) answerGet(channel, f, queue, quorum);
-  else channel.answerAfter(landing, 'basic.get', () => answerGet(channel, f, queue, quorum));
+  let taken: Delivery | undefined;
+  const taking = channel.core.take(queue, { noAck: f.noAck, owner: channel.owner }).then((got) => {
+    taken = got[0];
+  });
+  channel.answerAfter(taking, 'basic.get', () => answerGet(channel, f, taken, quorum));
 }
 
-function answerGet(channel: AmqpChannel, f: BasicGet, queue: string, quorum: boolean): void {
-  const delivery = channel.core.get(queue, {
-    noAck: f.noAck,
-    owner: channel.owner,
-  });
+function answerGet(channel: AmqpChannel, f: BasicGet, delivery: Delivery | undefined, quorum: boolean): void {
   if (delivery === undefined) {
     channel.send({ name: 'basic.get-empty', fields: { clusterId: '' } });
     return;
