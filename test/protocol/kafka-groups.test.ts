@@ -257,9 +257,14 @@ test('JoinGroup v4+ keeps a group within groupMembersMax, member ids handed out 
   groups.close();
 });
 
-test('member ids handed out and not brought back are at most pendingMemberIdsMax over every group, the oldest forgotten first', async () => {
-  const clock = new ManualClock();
-  const groups = coordinator(clock);
+/**
+ * pendingMemberIdsMax member ids handed out over groups `flood-0`, `flood-1`… (each up to
+ * groupMembersMax), none brought back; `after` runs once each id is handed out. Returns them, oldest first.
+ */
+async function floodPendingIds(
+  groups: GroupCoordinator,
+  after: (memberId: string) => Promise<void> = async () => {},
+): Promise<string[]> {
   const groupsNeeded = Math.ceil(pendingMemberIdsMax / kafkaOptionsDefault.groupMembersMax);
   const ids: string[] = [];
   for (let g = 0; g < groupsNeeded; g++) {
@@ -267,8 +272,16 @@ test('member ids handed out and not brought back are at most pendingMemberIdsMax
       const r = await join(groups, 'f', '', { groupId: `flood-${g}`, requireKnownMemberId: true });
       assert.equal(r.errorCode, KafkaError.memberIdRequired);
       ids.push(r.memberId);
+      await after(r.memberId);
     }
   }
+  return ids;
+}
+
+test('member ids handed out and not brought back are at most pendingMemberIdsMax over every group, the oldest forgotten first', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  const ids = await floodPendingIds(groups);
   const v4 = { groupId: 'late', requireKnownMemberId: true };
   const late = await join(groups, 'c', '', v4);
   assert.equal(late.errorCode, KafkaError.memberIdRequired, 'a new client is still served');
@@ -289,5 +302,22 @@ test('a group id longer than core stores is INVALID_GROUP_ID, and no group is ke
   const joined = await join(groups, 'c', '', { groupId: long, requireKnownMemberId: true });
   assert.equal(joined.errorCode, KafkaError.invalidGroupId);
   assert.equal(groups.has(long), false, 'before, the group and its pending member were kept');
+  groups.close();
+});
+
+test('a pending member id sent to another group stays counted in pendingMemberIdsMax', async () => {
+  const clock = new ManualClock();
+  const groups = coordinator(clock);
+  // Each id brought to a group that never handed it out: refused there, still pending in its own.
+  const ids = await floodPendingIds(groups, async (memberId) => {
+    const stray = await join(groups, 'f', memberId, { groupId: 'elsewhere', requireKnownMemberId: true });
+    assert.equal(stray.errorCode, KafkaError.unknownMemberId);
+  });
+  const v4 = { groupId: 'late', requireKnownMemberId: true };
+  assert.equal((await join(groups, 'c', '', v4)).errorCode, KafkaError.memberIdRequired);
+  // Before, the stray JoinGroup took the id out of the bound's count while its group kept it pending,
+  // so ids past pendingMemberIdsMax were kept, each with its timer, and the oldest was let in here.
+  const oldest = await join(groups, 'f', ids[0]!, { groupId: 'flood-0', requireKnownMemberId: true });
+  assert.equal(oldest.errorCode, KafkaError.unknownMemberId, 'the oldest id was forgotten');
   groups.close();
 });

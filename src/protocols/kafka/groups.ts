@@ -271,11 +271,14 @@ export class GroupCoordinator {
     this.#pendingIds.set(memberId, group);
   }
 
-  /** Forgets a pending member id; whether it was still pending. */
+  /**
+   * Forgets a pending member id; whether it was still pending. An id `group` did not hand out stays
+   * counted: a JoinGroup bringing it to another group must not take it out of `pendingMemberIdsMax`.
+   */
   #dropPending(group: Group, memberId: string): boolean {
     const timer = group.pending.get(memberId);
-    this.#pendingIds.delete(memberId);
     if (timer === undefined) return false;
+    this.#pendingIds.delete(memberId);
     timer.cancel();
     group.pending.delete(memberId);
     return true;

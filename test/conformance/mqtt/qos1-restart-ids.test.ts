@@ -280,6 +280,13 @@ test('MQTT 5.0 subscriber: a message whose offset gives the packet id of one sti
         fresh.map((p) => p.text),
         texts,
       );
+      // n1 and n2 take the ids after held's: their offsets lie 65,535 past held's neighbours, so n0's
+      // gives held's own id. Without this the test passed as well had the fillers taken no offsets.
+      assert.deepEqual(
+        fresh.slice(1).map((p) => p.messageId),
+        [held!.messageId + 1, held!.messageId + 2],
+        'the fillers wrapped the derived ids',
+      );
       const ids = [held!.messageId, ...fresh.map((p) => p.messageId)];
       assert.equal(new Set(ids).size, ids.length, 'no packet id is in use twice');
       inFlight = [held!, ...fresh];
