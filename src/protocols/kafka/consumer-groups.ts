@@ -229,9 +229,10 @@ export class ConsumerGroupCoordinator {
    * again) held 240 MiB and took a restart 53 s to open again.
    */
   #cleanup(): void {
+    // Armed before the run, so a run that throws does not end the schedule.
+    this.#cleanupTimer = this.#armCleanup();
     for (const [groupId, group] of this.#groups)
       if (group.members.size === 0 && this.#store?.hasOffsets(groupId) !== true) this.delete(groupId);
-    this.#cleanupTimer = this.#armCleanup();
   }
 
   /** Whether the group exists here with members (a classic JoinGroup must then be refused). */

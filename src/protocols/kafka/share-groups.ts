@@ -187,11 +187,12 @@ export class ShareGroupCoordinator {
    * stayed for good, and past `groupsMax` groups every new share group was refused.
    */
   #cleanup(): void {
+    // Armed before the run, so a run that throws does not end the schedule.
+    this.#cleanupTimer = this.#armCleanup();
     for (const group of [...this.#groups.values()]) {
       this.#dropDeletedTopics(group);
       if (this.#unused(group)) this.delete(group.id);
     }
-    this.#cleanupTimer = this.#armCleanup();
   }
 
   #dropDeletedTopics(group: Group): void {
