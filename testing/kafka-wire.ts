@@ -47,6 +47,11 @@ export class WireClient {
     for (const w of this.#waiters.splice(0)) w();
   }
 
+  /** Responses received and not yet read: an answer's arrival checked without waiting for it. */
+  get framesWaiting(): number {
+    return this.#frames.length;
+  }
+
   /** Sends a request; returns its correlation id. */
   send(apiKey: number, version: number, body: object, clientId: string | null = 'wire'): number {
     const api = kafkaApiByKey.get(apiKey);
