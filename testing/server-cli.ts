@@ -3,6 +3,7 @@
  * bounded; a child that outlives its test is killed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { escapeMessage } from '../src/shared/escapes.js';
@@ -175,13 +176,29 @@ export async function startCli(args: readonly string[], options: CliOptions = {}
 }
 
 /**
- * Ports a test asks for come from below Linux's ephemeral range (32768-60999 by default): a port
- * taken from inside it can become, between the test's choice and the broker's bind (or a restart's
- * bind), the source port of any process's outgoing connection, and the bind then fails with
- * EADDRINUSE. Below it only explicit binds compete, and those are the tests' own.
+ * Ports a test asks for come from outside Linux's ephemeral range (32768-60999 by default, read from
+ * /proc where it can be): a port taken from inside it can become, between the test's choice and the
+ * broker's bind (or a restart's bind), the source port of any process's outgoing connection, and the
+ * bind then fails with EADDRINUSE. Outside it only explicit binds compete, and those are the tests'.
  */
-const testPortMin = 20_000;
-const testPortMax = 32_767;
+function testPortRange(): readonly [number, number] {
+  let low = 32_768;
+  let high = 60_999;
+  try {
+    const [a, b] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (a !== undefined && b !== undefined && Number.isInteger(a) && Number.isInteger(b))
+      [low, high] = [a, b];
+  } catch {
+    // Not Linux: the default range is as good a guess as any.
+  }
+  if (low - 1 - 10_000 >= 4_096) return [10_000, low - 1];
+  if (65_535 - (high + 1) >= 4_096) return [high + 1, 65_535];
+  return [10_000, 65_535];
+}
+const [testPortMin, testPortMax] = testPortRange();
 /** Ports this process handed out: never handed out twice, so two asked for in a row differ. */
 const portsHandedOut = new Set<number>();
 
