@@ -157,6 +157,7 @@ export interface Config {
   mqttPacketBytesMax: number;
   mqttInflightMax: number;
   mqttQueuedMessagesMax: number;
+  mqttQueuedBytesMax: number;
   mqttTopicLevelsMax: number;
   mqttTopicBytesMax: number;
   mqttKeepAliveSecondsMax: number;
@@ -310,6 +311,7 @@ export const configDefault: Config = {
   mqttPacketBytesMax: 1024 * 1024,
   mqttInflightMax: 1000,
   mqttQueuedMessagesMax: 100_000,
+  mqttQueuedBytesMax: 64 * 1024 * 1024,
   mqttTopicLevelsMax: 128,
   mqttTopicBytesMax: 65_535,
   mqttKeepAliveSecondsMax: 0,
@@ -853,6 +855,12 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, countMax),
     group: 'MQTT',
     description: 'Messages waiting in one MQTT session; when full, the oldest are dropped.',
+  },
+  mqttQueuedBytesMax: {
+    type: integer(1024, 64 * gibibyte),
+    group: 'MQTT',
+    description:
+      "Bytes of the messages waiting in one MQTT session (Mosquitto's max_queued_bytes); beyond it the oldest are dropped, as past mqttQueuedMessagesMax. Bounds what a subscriber that does not read, or an offline persistent session, holds: a session of a clean client keeps them in memory.",
   },
   mqttTopicLevelsMax: {
     type: integer(1, 65_535),

@@ -157,7 +157,12 @@ export class ClassicQueue implements QueueEngine {
   }
 
   info(): QueueInfo {
-    return { name: this.name, messageCount: this.#readyCount(), consumerCount: this.#consumers.size };
+    return {
+      name: this.name,
+      messageCount: this.#readyCount(),
+      consumerCount: this.#consumers.size,
+      messageBytes: this.#readyBytes(),
+    };
   }
 
   /**
