@@ -6,7 +6,6 @@
  */
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { RetainedMessage } from './api.js';
-import { TopicMatcher } from './routing/topic.js';
 import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
 import { type RetainedEntry, type RetainedState, retainedMachine } from './state/retained-entries.js';
 import type { OpenedLog } from './state/state-log.js';
@@ -57,12 +56,9 @@ export class RetainedSet {
 
   /** Retained messages whose key `pattern` matches; expired ones are left out and cleared. */
   match(pattern: string): RetainedMessage[] {
-    const matcher = new TopicMatcher<true>();
-    matcher.add(pattern, true);
     const now = this.#log.exec.now();
     const out: RetainedMessage[] = [];
-    for (const message of this.#log.state.values()) {
-      if (matcher.match(message.key).size === 0) continue;
+    for (const message of this.#log.state.matching(pattern)) {
       if (expired(message, now)) this.#clearLater(message.key);
       else out.push(message);
     }

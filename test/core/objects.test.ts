@@ -51,6 +51,26 @@ describe('retained messages', () => {
     assert.deepEqual(keys(second.client, '#'), ['', 'a.b', 'a.b.c', 'a.c']);
     await second.broker.close();
   });
+
+  test('a pattern finds its retained messages without looking at every other one', {
+    timeout: 120_000,
+  }, async () => {
+    // 100,000 retained messages made each subscription look at all of them: 10,000 subscriptions here
+    // held the event loop for minutes, each of them as long as a MQTT client's SUBSCRIBE.
+    const core = await openCore({ storage: new MemoryStorage() });
+    const retained = 100_000;
+    const body = utf8.encode('v');
+    for (let i = 0; i < retained; i += 1000) {
+      const sets = Array.from({ length: 1000 }, (_, j) =>
+        core.client.setRetained({ key: `r.${i + j}.x`, body, properties: {} }),
+      );
+      await Promise.all(sets);
+    }
+    for (let n = 0; n < 10_000; n++) assert.deepEqual(keys(core.client, `other.${n}.#`), []);
+    assert.deepEqual(keys(core.client, 'r.77.*'), ['r.77.x']);
+    assert.equal(core.client.matchRetained('r.*.x').length, retained);
+    await core.broker.close();
+  });
 });
 
 describe('idempotent producers', () => {

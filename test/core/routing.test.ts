@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRouter, headersMatch as matchList, TopicMatcher } from '../../src/core/routing/index.js';
+import { KeyIndex } from '../../src/core/routing/key-index.js';
 import { type HeaderList, type Headers, headerList } from '../../src/core/types.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 
@@ -221,4 +222,36 @@ test('headers matching: an invalid x-match is refused at bind time', () => {
     () => router.add({ destination: 'q', routingKey: '', args: { 'x-match': 'some' } }),
     (err) => isBrokerError(err, ErrorCode.preconditionFailed),
   );
+});
+
+test('key index: finds the keys a pattern matches, as the topic matcher would, in the order they were added', () => {
+  const alphabet = ['a', 'b', 'c', ''];
+  let seed = 777;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const words = (max: number, from: readonly string[]): string => {
+    const count = random(max + 1);
+    return Array.from({ length: count }, () => from[random(from.length)]!).join('.');
+  };
+  const index = new KeyIndex();
+  const keys: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    const key = words(5, alphabet);
+    if (keys.includes(key)) continue;
+    keys.push(key);
+    index.add(key);
+  }
+  const removed = keys.splice(0, 40);
+  for (const key of removed) index.remove(key);
+  assert.equal(index.size, keys.length);
+  for (let p = 0; p < 1000; p++) {
+    const pattern = words(5, [...alphabet, '*', '#']);
+    assert.deepEqual(
+      index.match(pattern),
+      keys.filter((key) => naiveTopicMatches(pattern, key)),
+      `pattern '${pattern}'`,
+    );
+  }
 });

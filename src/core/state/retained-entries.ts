@@ -4,11 +4,42 @@
  */
 import type { RetainedMessage } from '../api.js';
 import { decodeMessage, encodeMessage } from '../message-codec.js';
+import { KeyIndex } from '../routing/key-index.js';
 import { bytesToJson, corrupt, Fields, type Json } from './json.js';
 import type { StateMachine } from './state-log.js';
 
-/** By routing key, in the order keys were first set. */
-export type RetainedState = Map<string, RetainedMessage>;
+/**
+ * By routing key, in the order keys were first set, with the keys also in a trie so that a
+ * subscription finds the ones its pattern matches without looking at every retained message.
+ */
+export class RetainedState extends Map<string, RetainedMessage> {
+  readonly #keys = new KeyIndex();
+
+  override set(key: string, message: RetainedMessage): this {
+    this.#keys.add(key);
+    return super.set(key, message);
+  }
+
+  override delete(key: string): boolean {
+    this.#keys.remove(key);
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.#keys.clear();
+    super.clear();
+  }
+
+  /** The retained messages whose key `pattern` matches, in the order their keys were first set. */
+  matching(pattern: string): RetainedMessage[] {
+    const out: RetainedMessage[] = [];
+    for (const key of this.#keys.match(pattern)) {
+      const message = this.get(key);
+      if (message !== undefined) out.push(message);
+    }
+    return out;
+  }
+}
 
 export type RetainedEntry =
   | { readonly type: 'set'; readonly message: RetainedMessage }
@@ -44,7 +75,7 @@ function decodeRetained(json: unknown): RetainedEntry {
 
 export const retainedMachine: StateMachine<RetainedState, RetainedEntry> = {
   kind: 'retained',
-  initial: () => new Map(),
+  initial: () => new RetainedState(),
   apply: applyRetained,
   encode: encodeRetained,
   decode: decodeRetained,
