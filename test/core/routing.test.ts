@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRouter, headersMatch as matchList, TopicMatcher } from '../../src/core/routing/index.js';
 import { KeyIndex } from '../../src/core/routing/key-index.js';
-import { type HeaderList, type Headers, headerList } from '../../src/core/types.js';
+import { type HeaderList, type Headers, type HeaderValue, headerList } from '../../src/core/types.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 
 /** Binding arguments against a message whose headers are this table (no repeated names). */
@@ -254,4 +254,30 @@ test('key index: finds the keys a pattern matches, as the topic matcher would, i
       `pattern '${pattern}'`,
     );
   }
+});
+
+test('headers exchange: a publish reads its headers once, however many bindings ask about them', () => {
+  const router = createRouter('headers');
+  const bindings = 1000;
+  for (let i = 0; i < bindings; i++) {
+    router.add({
+      destination: `q${i}`,
+      routingKey: '',
+      args: { 'x-match': 'any', [`h${i}`]: i, [`k${i}`]: null },
+    });
+  }
+  const entries: Array<[string, HeaderValue]> = Array.from({ length: 1000 }, (_, i) => [`z${i}`, i]);
+  entries.push(['h7', 7], ['k9', 'present']);
+  let reads = 0;
+  const counted = new Proxy(entries, {
+    get(target, property, receiver) {
+      if (typeof property === 'string' && /^\d+$/.test(property)) reads++;
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  const found = new Set<string>();
+  router.route('', counted, found);
+  assert.deepEqual([...found].sort(), ['q7', 'q9']);
+  // Once per header; asking the list per binding and pair read it 2,000 times over.
+  assert.ok(reads <= entries.length, `read ${reads} headers`);
 });
