@@ -118,6 +118,7 @@ export interface Config {
   bodyCacheBytesMax: number;
   messageBytesMax: number;
   streamPartitionsMax: number;
+  retainedBytesMax: number;
   producerIdsMax: number;
   transactionalIdsMax: number;
   offsetsRetentionMinutes: number;
@@ -272,6 +273,7 @@ export const configDefault: Config = {
   bodyCacheBytesMax: coreLimitsDefault.bodyCacheBytesMax,
   messageBytesMax: coreLimitsDefault.messageBytesMax,
   streamPartitionsMax: coreLimitsDefault.streamPartitionsMax,
+  retainedBytesMax: coreLimitsDefault.retainedBytesMax,
   producerIdsMax: coreLimitsDefault.producerIdsMax,
   transactionalIdsMax: coreLimitsDefault.transactionalIdsMax,
   offsetsRetentionMinutes: coreLimitsDefault.offsetsRetentionMinutes,
@@ -602,6 +604,12 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, 1_000_000),
     group: 'Limits',
     description: 'Stream partitions across all vhosts.',
+  },
+  retainedBytesMax: {
+    type: integer(1024, 64 * gibibyte),
+    group: 'Limits',
+    description:
+      'Bytes of retained messages (bodies and topics) one vhost keeps; they are held in memory. A retained message that would pass it is not retained (MQTT 5: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1 has no code for it), though still delivered to subscribers; one that replaces a larger one always is.',
   },
   producerIdsMax: {
     type: integer(1, 10_000_000),

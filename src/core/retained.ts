@@ -7,7 +7,12 @@
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { RetainedMessage } from './api.js';
 import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
-import { type RetainedEntry, type RetainedState, retainedMachine } from './state/retained-entries.js';
+import {
+  type RetainedEntry,
+  type RetainedState,
+  retainedBytes,
+  retainedMachine,
+} from './state/retained-entries.js';
 import type { OpenedLog } from './state/state-log.js';
 
 export type { RetainedMessage };
@@ -18,21 +23,23 @@ export const retainedPerVhostMax = 1_000_000;
 export class RetainedSet {
   readonly #vhost: string;
   readonly #log: OwnedLog<RetainedState, RetainedEntry>;
+  readonly #bytesMax: number;
   /** Expired messages found by `match`, cleared at the end of the job. */
   readonly #expired = new Set<string>();
 
-  private constructor(vhost: string, log: OwnedLog<RetainedState, RetainedEntry>) {
+  private constructor(vhost: string, log: OwnedLog<RetainedState, RetainedEntry>, bytesMax: number) {
     this.#vhost = vhost;
     this.#log = log;
+    this.#bytesMax = bytesMax;
   }
 
   /** The set found at start, or a new one. */
   static async open(
-    deps: VhostObjectDeps,
+    deps: VhostObjectDeps & { readonly bytesMax: number },
     found: OpenedLog<RetainedState> | undefined,
   ): Promise<RetainedSet> {
     const options = vhostObjectOptions(deps, retainedMachine, 'retained');
-    return new RetainedSet(deps.vhost, await OwnedLog.open(options, sourceOf(found)));
+    return new RetainedSet(deps.vhost, await OwnedLog.open(options, sourceOf(found)), deps.bytesMax);
   }
 
   get size(): number {
@@ -44,6 +51,12 @@ export class RetainedSet {
     const state = this.#log.state;
     if (!state.has(message.key) && state.size >= retainedPerVhostMax) {
       const text = `Vhost '${this.#vhost}' has ${retainedPerVhostMax} retained messages`;
+      throw brokerError(ErrorCode.resourceExhausted, text);
+    }
+    const replaced = state.get(message.key);
+    const grows = retainedBytes(message) - (replaced === undefined ? 0 : retainedBytes(replaced));
+    if (grows > 0 && state.bytes + grows > this.#bytesMax) {
+      const text = `Vhost '${this.#vhost}' keeps retained messages of ${this.#bytesMax} bytes at most (retainedBytesMax)`;
       throw brokerError(ErrorCode.resourceExhausted, text);
     }
     // A copy: the body may be a view into a larger buffer the caller reuses.

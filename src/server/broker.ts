@@ -76,7 +76,7 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
   const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
     config;
   const { loginCacheTtlMs, loginCacheEntriesMax, producerIdsMax, transactionalIdsMax } = config;
-  const { offsetsRetentionMinutes } = config;
+  const { offsetsRetentionMinutes, retainedBytesMax } = config;
   return {
     queuesMax,
     exchangesMax,
@@ -89,6 +89,7 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
     offsetsRetentionMinutes,
     loginCacheTtlMs,
     loginCacheEntriesMax,
+    retainedBytesMax,
   };
 }
 

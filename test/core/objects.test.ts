@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import type { CoreClient, GroupMembership } from '../../src/core/api.js';
 import { membershipBytesMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/shared/clock.js';
+import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { openCore, settle } from '../../testing/core-helpers.js';
 
@@ -70,6 +71,29 @@ describe('retained messages', () => {
     assert.deepEqual(keys(core.client, 'r.77.*'), ['r.77.x']);
     assert.equal(core.client.matchRetained('r.*.x').length, retained);
     await core.broker.close();
+  });
+
+  test('retained messages are kept up to retainedBytesMax; one past it is refused, a smaller replacement is not', async () => {
+    const storage = new MemoryStorage();
+    const first = await openCore({ storage, limits: { retainedBytesMax: 10_000 } });
+    const kib = new Uint8Array(1024);
+    for (let i = 0; i < 9; i++)
+      await first.client.setRetained({ key: `big.${i}`, body: kib, properties: {} });
+    await assert.rejects(first.client.setRetained({ key: 'big.9', body: kib, properties: {} }), (err) =>
+      isBrokerError(err, ErrorCode.resourceExhausted),
+    );
+    await first.client.setRetained({ key: 'big.0', body: utf8.encode('smaller'), properties: {} });
+    await first.client.setRetained({ key: 'big.9', body: kib, properties: {} });
+    assert.equal(first.client.retainedCount(), 10, 'room made by the replacement is used');
+    await first.broker.close();
+    // The bytes are counted again from the log at the next start.
+    const second = await openCore({ storage, limits: { retainedBytesMax: 10_000 } });
+    await assert.rejects(second.client.setRetained({ key: 'big.10', body: kib, properties: {} }), (err) =>
+      isBrokerError(err, ErrorCode.resourceExhausted),
+    );
+    await second.client.clearRetained('big.1');
+    await second.client.setRetained({ key: 'big.10', body: kib, properties: {} });
+    await second.broker.close();
   });
 });
 
