@@ -47,6 +47,8 @@ export class ConsumerSet {
   readonly #groups: PriorityGroup[] = [];
   readonly #byPriority = new Map<number, PriorityGroup>();
   #exclusive = 0;
+  /** The only consumer, when there is exactly one: most queues, served without walking a Set. */
+  #sole: ConsumerState | undefined;
   readonly #single: boolean;
 
   constructor(singleActive: boolean) {
@@ -81,10 +83,12 @@ export class ConsumerSet {
     this.#tags.add(c.tag);
     if (c.options.exclusive === true) this.#exclusive++;
     this.#groupOf(c.priority).members.add(c);
+    this.#sole = this.#attached.size === 1 ? c : undefined;
   }
 
   remove(c: ConsumerState): void {
     if (!this.#attached.delete(c)) return;
+    this.#sole = this.#attached.size === 1 ? this.#first() : undefined;
     this.#tags.delete(c.tag);
     if (c.options.exclusive === true) this.#exclusive--;
     const group = this.#byPriority.get(c.priority);
@@ -101,6 +105,8 @@ export class ConsumerSet {
       const active = this.#first();
       return active !== undefined && hasCredit(active) ? active : undefined;
     }
+    const sole = this.#sole;
+    if (sole !== undefined) return hasCredit(sole) ? sole : undefined;
     for (const group of this.#groups) {
       for (const c of group.members) if (hasCredit(c)) return c;
     }
@@ -109,8 +115,9 @@ export class ConsumerSet {
 
   /** `c` was just served: it goes behind the others of its priority. */
   served(c: ConsumerState): void {
+    if (this.#attached.size === 1) return;
     const members = this.#byPriority.get(c.priority)?.members;
-    if (members?.delete(c) === true) members.add(c);
+    if (members !== undefined && members.size > 1 && members.delete(c)) members.add(c);
   }
 
   #first(): ConsumerState | undefined {
