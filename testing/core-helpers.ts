@@ -22,15 +22,21 @@ export interface CoreFixture {
 }
 
 export async function openCore(
-  options: { storage?: Storage; clock?: ManualClock; settleStoredMarker?: SettleStoredMarker } = {},
+  options: {
+    storage?: Storage;
+    clock?: ManualClock;
+    settleStoredMarker?: SettleStoredMarker;
+    limits?: Partial<CoreLimits>;
+  } = {},
 ): Promise<CoreFixture> {
   const storage = options.storage ?? new MemoryStorage();
   const clock = options.clock ?? new ManualClock();
-  const { settleStoredMarker } = options;
+  const { settleStoredMarker, limits } = options;
   const broker = await BrokerCore.open({
     storage,
     clock,
     ...(settleStoredMarker === undefined ? {} : { settleStoredMarker }),
+    ...(limits === undefined ? {} : { limits }),
   });
   const client = broker.connect(internalContext('/', 'c1'));
   return { broker, vhost: broker.vhost('/'), client, clock, storage };

@@ -118,6 +118,7 @@ export interface Config {
   bodyCacheBytesMax: number;
   messageBytesMax: number;
   streamPartitionsMax: number;
+  retainedBytesMax: number;
   producerIdsMax: number;
   transactionalIdsMax: number;
   offsetsRetentionMinutes: number;
@@ -158,6 +159,7 @@ export interface Config {
   mqttPacketBytesMax: number;
   mqttInflightMax: number;
   mqttQueuedMessagesMax: number;
+  mqttQueuedBytesMax: number;
   mqttTopicLevelsMax: number;
   mqttTopicBytesMax: number;
   mqttKeepAliveSecondsMax: number;
@@ -272,6 +274,7 @@ export const configDefault: Config = {
   bodyCacheBytesMax: coreLimitsDefault.bodyCacheBytesMax,
   messageBytesMax: coreLimitsDefault.messageBytesMax,
   streamPartitionsMax: coreLimitsDefault.streamPartitionsMax,
+  retainedBytesMax: coreLimitsDefault.retainedBytesMax,
   producerIdsMax: coreLimitsDefault.producerIdsMax,
   transactionalIdsMax: coreLimitsDefault.transactionalIdsMax,
   offsetsRetentionMinutes: coreLimitsDefault.offsetsRetentionMinutes,
@@ -312,6 +315,7 @@ export const configDefault: Config = {
   mqttPacketBytesMax: 1024 * 1024,
   mqttInflightMax: 1000,
   mqttQueuedMessagesMax: 100_000,
+  mqttQueuedBytesMax: 64 * 1024 * 1024,
   mqttTopicLevelsMax: 128,
   mqttTopicBytesMax: 65_535,
   mqttKeepAliveSecondsMax: 0,
@@ -603,6 +607,12 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     group: 'Limits',
     description: 'Stream partitions across all vhosts.',
   },
+  retainedBytesMax: {
+    type: integer(1024, 64 * gibibyte),
+    group: 'Limits',
+    description:
+      'Bytes of retained messages (bodies and topics) one vhost keeps; they are held in memory. A retained message that would pass it is not retained (MQTT 5: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1 has no code for it), though still delivered to subscribers; one that replaces a larger one always is.',
+  },
   producerIdsMax: {
     type: integer(1, 10_000_000),
     group: 'Limits',
@@ -863,6 +873,12 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1, countMax),
     group: 'MQTT',
     description: 'Messages waiting in one MQTT session; when full, the oldest are dropped.',
+  },
+  mqttQueuedBytesMax: {
+    type: integer(1024, 64 * gibibyte),
+    group: 'MQTT',
+    description:
+      "Bytes of the messages waiting in one MQTT session (Mosquitto's max_queued_bytes); beyond it the oldest are dropped, as past mqttQueuedMessagesMax. Bounds what a subscriber that does not read, or an offline persistent session, holds: a session of a clean client keeps them in memory.",
   },
   mqttTopicLevelsMax: {
     type: integer(1, 65_535),

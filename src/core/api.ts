@@ -88,6 +88,8 @@ export interface CoreLimits {
   loginCacheTtlMs: number;
   /** Verified credentials remembered at most. */
   loginCacheEntriesMax: number;
+  /** Bytes of retained messages (bodies and keys) one vhost keeps, in memory; past it a new one is refused. */
+  retainedBytesMax: number;
 }
 
 export interface PublishInput {

@@ -404,7 +404,10 @@ export class BrokerCore implements CoreBroker, HandlerHost {
         only(found?.take(name, 'producers')),
       );
       opened.producers = producers;
-      opened.retained = await RetainedSet.open(deps, only(found?.take(name, 'retained')));
+      opened.retained = await RetainedSet.open(
+        { ...deps, bytesMax: limits.retainedBytesMax },
+        only(found?.take(name, 'retained')),
+      );
       // A group or registry whose log refuses has failed on its own (and was logged); the stream goes.
       const streamDeleted = (stream: string) =>
         Promise.allSettled([

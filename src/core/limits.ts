@@ -31,6 +31,10 @@ export const coreLimitsDefault: CoreLimits = {
   // memory dump finds few credentials checkable by a cheap HMAC instead of scrypt.
   loginCacheTtlMs: 15_000,
   loginCacheEntriesMax: 10_000,
+  // Retained messages live in memory (and their log): without a bound in bytes, one client retaining
+  // 1 MiB messages on new topics grew the broker up to the memory alarm, which then held back every
+  // publisher, and the set came back at the next start.
+  retainedBytesMax: 256 * mebibyte,
 };
 
 /** Fills missing limits with defaults; rejects values that are not positive safe integers. */

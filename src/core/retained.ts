@@ -6,9 +6,13 @@
  */
 import { brokerError, ErrorCode } from '../shared/errors.js';
 import type { RetainedMessage } from './api.js';
-import { TopicMatcher } from './routing/topic.js';
 import { OwnedLog, sourceOf, type VhostObjectDeps, vhostObjectOptions } from './state/owned-log.js';
-import { type RetainedEntry, type RetainedState, retainedMachine } from './state/retained-entries.js';
+import {
+  type RetainedEntry,
+  type RetainedState,
+  retainedBytes,
+  retainedMachine,
+} from './state/retained-entries.js';
 import type { OpenedLog } from './state/state-log.js';
 
 export type { RetainedMessage };
@@ -19,21 +23,23 @@ export const retainedPerVhostMax = 1_000_000;
 export class RetainedSet {
   readonly #vhost: string;
   readonly #log: OwnedLog<RetainedState, RetainedEntry>;
+  readonly #bytesMax: number;
   /** Expired messages found by `match`, cleared at the end of the job. */
   readonly #expired = new Set<string>();
 
-  private constructor(vhost: string, log: OwnedLog<RetainedState, RetainedEntry>) {
+  private constructor(vhost: string, log: OwnedLog<RetainedState, RetainedEntry>, bytesMax: number) {
     this.#vhost = vhost;
     this.#log = log;
+    this.#bytesMax = bytesMax;
   }
 
   /** The set found at start, or a new one. */
   static async open(
-    deps: VhostObjectDeps,
+    deps: VhostObjectDeps & { readonly bytesMax: number },
     found: OpenedLog<RetainedState> | undefined,
   ): Promise<RetainedSet> {
     const options = vhostObjectOptions(deps, retainedMachine, 'retained');
-    return new RetainedSet(deps.vhost, await OwnedLog.open(options, sourceOf(found)));
+    return new RetainedSet(deps.vhost, await OwnedLog.open(options, sourceOf(found)), deps.bytesMax);
   }
 
   get size(): number {
@@ -47,6 +53,12 @@ export class RetainedSet {
       const text = `Vhost '${this.#vhost}' has ${retainedPerVhostMax} retained messages`;
       throw brokerError(ErrorCode.resourceExhausted, text);
     }
+    const replaced = state.get(message.key);
+    const grows = retainedBytes(message) - (replaced === undefined ? 0 : retainedBytes(replaced));
+    if (grows > 0 && state.bytes + grows > this.#bytesMax) {
+      const text = `Vhost '${this.#vhost}' keeps retained messages of ${this.#bytesMax} bytes at most (retainedBytesMax)`;
+      throw brokerError(ErrorCode.resourceExhausted, text);
+    }
     // A copy: the body may be a view into a larger buffer the caller reuses.
     await this.#log.commit({ type: 'set', message: { ...message, body: Uint8Array.from(message.body) } });
   }
@@ -57,12 +69,9 @@ export class RetainedSet {
 
   /** Retained messages whose key `pattern` matches; expired ones are left out and cleared. */
   match(pattern: string): RetainedMessage[] {
-    const matcher = new TopicMatcher<true>();
-    matcher.add(pattern, true);
     const now = this.#log.exec.now();
     const out: RetainedMessage[] = [];
-    for (const message of this.#log.state.values()) {
-      if (matcher.match(message.key).size === 0) continue;
+    for (const message of this.#log.state.matching(pattern)) {
       if (expired(message, now)) this.#clearLater(message.key);
       else out.push(message);
     }

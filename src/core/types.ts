@@ -324,6 +324,8 @@ export interface QueueInfo {
   readonly name: string;
   readonly messageCount: number;
   readonly consumerCount: number;
+  /** Bytes of the ready messages' bodies, where the queue counts them (classic queues). */
+  readonly messageBytes?: number;
 }
 
 /**

@@ -79,7 +79,7 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
   const { queuesMax, exchangesMax, bindingsMax, bodyCacheBytesMax, messageBytesMax, streamPartitionsMax } =
     config;
   const { loginCacheTtlMs, loginCacheEntriesMax, producerIdsMax, transactionalIdsMax } = config;
-  const { offsetsRetentionMinutes } = config;
+  const { offsetsRetentionMinutes, retainedBytesMax } = config;
   return {
     queuesMax,
     exchangesMax,
@@ -92,6 +92,7 @@ function coreLimits(config: Readonly<Config>): CoreLimits {
     offsetsRetentionMinutes,
     loginCacheTtlMs,
     loginCacheEntriesMax,
+    retainedBytesMax,
   };
 }
 

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import type { CoreClient, GroupMembership } from '../../src/core/api.js';
 import { membershipBytesMax } from '../../src/core/groups.js';
 import { ManualClock } from '../../src/shared/clock.js';
+import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { openCore, settle } from '../../testing/core-helpers.js';
 
@@ -49,6 +50,49 @@ describe('retained messages', () => {
     assert.equal(text(kept!.body), 'newer');
     assert.deepEqual(kept!.properties, { priority: 2 });
     assert.deepEqual(keys(second.client, '#'), ['', 'a.b', 'a.b.c', 'a.c']);
+    await second.broker.close();
+  });
+
+  test('a pattern finds its retained messages without looking at every other one', {
+    timeout: 120_000,
+  }, async () => {
+    // 100,000 retained messages made each subscription look at all of them: 10,000 subscriptions here
+    // held the event loop for minutes, each of them as long as a MQTT client's SUBSCRIBE.
+    const core = await openCore({ storage: new MemoryStorage() });
+    const retained = 100_000;
+    const body = utf8.encode('v');
+    for (let i = 0; i < retained; i += 1000) {
+      const sets = Array.from({ length: 1000 }, (_, j) =>
+        core.client.setRetained({ key: `r.${i + j}.x`, body, properties: {} }),
+      );
+      await Promise.all(sets);
+    }
+    for (let n = 0; n < 10_000; n++) assert.deepEqual(keys(core.client, `other.${n}.#`), []);
+    assert.deepEqual(keys(core.client, 'r.77.*'), ['r.77.x']);
+    assert.equal(core.client.matchRetained('r.*.x').length, retained);
+    await core.broker.close();
+  });
+
+  test('retained messages are kept up to retainedBytesMax; one past it is refused, a smaller replacement is not', async () => {
+    const storage = new MemoryStorage();
+    const first = await openCore({ storage, limits: { retainedBytesMax: 10_000 } });
+    const kib = new Uint8Array(1024);
+    for (let i = 0; i < 9; i++)
+      await first.client.setRetained({ key: `big.${i}`, body: kib, properties: {} });
+    await assert.rejects(first.client.setRetained({ key: 'big.9', body: kib, properties: {} }), (err) =>
+      isBrokerError(err, ErrorCode.resourceExhausted),
+    );
+    await first.client.setRetained({ key: 'big.0', body: utf8.encode('smaller'), properties: {} });
+    await first.client.setRetained({ key: 'big.9', body: kib, properties: {} });
+    assert.equal(first.client.retainedCount(), 10, 'room made by the replacement is used');
+    await first.broker.close();
+    // The bytes are counted again from the log at the next start.
+    const second = await openCore({ storage, limits: { retainedBytesMax: 10_000 } });
+    await assert.rejects(second.client.setRetained({ key: 'big.10', body: kib, properties: {} }), (err) =>
+      isBrokerError(err, ErrorCode.resourceExhausted),
+    );
+    await second.client.clearRetained('big.1');
+    await second.client.setRetained({ key: 'big.10', body: kib, properties: {} });
     await second.broker.close();
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRouter, headersMatch as matchList, TopicMatcher } from '../../src/core/routing/index.js';
-import { type HeaderList, type Headers, headerList } from '../../src/core/types.js';
+import { KeyIndex } from '../../src/core/routing/key-index.js';
+import { type HeaderList, type Headers, type HeaderValue, headerList } from '../../src/core/types.js';
 import { ErrorCode, isBrokerError } from '../../src/shared/errors.js';
 
 /** Binding arguments against a message whose headers are this table (no repeated names). */
@@ -221,4 +222,62 @@ test('headers matching: an invalid x-match is refused at bind time', () => {
     () => router.add({ destination: 'q', routingKey: '', args: { 'x-match': 'some' } }),
     (err) => isBrokerError(err, ErrorCode.preconditionFailed),
   );
+});
+
+test('key index: finds the keys a pattern matches, as the topic matcher would, in the order they were added', () => {
+  const alphabet = ['a', 'b', 'c', ''];
+  let seed = 777;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const words = (max: number, from: readonly string[]): string => {
+    const count = random(max + 1);
+    return Array.from({ length: count }, () => from[random(from.length)]!).join('.');
+  };
+  const index = new KeyIndex();
+  const keys: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    const key = words(5, alphabet);
+    if (keys.includes(key)) continue;
+    keys.push(key);
+    index.add(key);
+  }
+  const removed = keys.splice(0, 40);
+  for (const key of removed) index.remove(key);
+  assert.equal(index.size, keys.length);
+  for (let p = 0; p < 1000; p++) {
+    const pattern = words(5, [...alphabet, '*', '#']);
+    assert.deepEqual(
+      index.match(pattern),
+      keys.filter((key) => naiveTopicMatches(pattern, key)),
+      `pattern '${pattern}'`,
+    );
+  }
+});
+
+test('headers exchange: a publish reads its headers once, however many bindings ask about them', () => {
+  const router = createRouter('headers');
+  const bindings = 1000;
+  for (let i = 0; i < bindings; i++) {
+    router.add({
+      destination: `q${i}`,
+      routingKey: '',
+      args: { 'x-match': 'any', [`h${i}`]: i, [`k${i}`]: null },
+    });
+  }
+  const entries: Array<[string, HeaderValue]> = Array.from({ length: 1000 }, (_, i) => [`z${i}`, i]);
+  entries.push(['h7', 7], ['k9', 'present']);
+  let reads = 0;
+  const counted = new Proxy(entries, {
+    get(target, property, receiver) {
+      if (typeof property === 'string' && /^\d+$/.test(property)) reads++;
+      return Reflect.get(target, property, receiver);
+    },
+  });
+  const found = new Set<string>();
+  router.route('', counted, found);
+  assert.deepEqual([...found].sort(), ['q7', 'q9']);
+  // Once per header; asking the list per binding and pair read it 2,000 times over.
+  assert.ok(reads <= entries.length, `read ${reads} headers`);
 });

@@ -22,7 +22,7 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import type { QueueLengths } from '../views.js';
-import { ConsumerSet, type ConsumerState } from './consumers.js';
+import { ConsumerSet, type ConsumerState, LimitWatch } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
@@ -76,6 +76,7 @@ export class ClassicQueue implements QueueEngine {
   #unacked: Map<number, QueuedMessage | undefined> | undefined;
   #byOwner: Map<string, Set<number>> | undefined;
   readonly #consumers: ConsumerSet;
+  readonly #limits = new LimitWatch(() => this.#dispatch());
   #store: QueueStore | undefined;
   /**
    * A quorum queue keeps its stored messages' delivery counts on disk, as RabbitMQ's Raft log does:
@@ -163,7 +164,12 @@ export class ClassicQueue implements QueueEngine {
   }
 
   info(): QueueInfo {
-    return { name: this.name, messageCount: this.#readyCount(), consumerCount: this.#consumers.size };
+    return {
+      name: this.name,
+      messageCount: this.#readyCount(),
+      consumerCount: this.#consumers.size,
+      messageBytes: this.#readyBytes(),
+    };
   }
 
   /**
@@ -258,11 +264,10 @@ export class ClassicQueue implements QueueEngine {
       prefetch: options.prefetch ?? 0,
       unacked: 0,
       cancelled: false,
-      unsubscribe: [],
     };
     this.#consumers.add(c);
     this.#hadConsumer = true;
-    c.unsubscribe = (options.limits ?? []).map((limit) => limit.onRoom(() => this.#dispatch()));
+    this.#limits.add(options.limits ?? []);
     this.touch();
     const single = this.options.singleActiveConsumer === true;
     // Deliveries start after consume returns, so an adapter can confirm the consumer first (AMQP consume-ok).
@@ -438,7 +443,7 @@ export class ClassicQueue implements QueueEngine {
     if (this.#state !== 'open') return;
     this.#state = 'closed';
     this.#stopTimers();
-    for (const c of this.#consumers.all) for (const off of c.unsubscribe) off();
+    this.#limits.clear();
     const store = this.#store;
     this.#forgetMessages();
     await store?.close();
@@ -910,7 +915,7 @@ export class ClassicQueue implements QueueEngine {
     const waiting = this.#stopWaiting(c);
     // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
     if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
-    for (const off of c.unsubscribe) off();
+    this.#limits.remove(c.options.limits ?? []);
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
     // Never shown, so back uncounted, however the consumer went (an owner's release too: its count
@@ -919,7 +924,10 @@ export class ClassicQueue implements QueueEngine {
     const next = this.#consumers.active;
     if (wasActive && next !== undefined) next.options.activeChanged?.(true);
     if (this.#consumers.size > 0) {
-      this.#dispatch();
+      // Detaching gives no other consumer credit, so only a new active consumer has something to
+      // take. A dispatch on every detach, each looking through the consumers left, cost a channel
+      // closing with thousands of consumers of a queue with a backlog their number squared.
+      if (wasActive) this.#dispatch();
       return;
     }
     this.touch();

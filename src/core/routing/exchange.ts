@@ -5,7 +5,13 @@
  */
 import { unreachable } from '../../shared/assert.js';
 import type { ExchangeType, HeaderList, Headers } from '../types.js';
-import { canonicalHeaders, compileHeadersRule, type HeadersRule, headersRuleMatches } from './headers.js';
+import {
+  canonicalHeaders,
+  compileHeadersRule,
+  type HeadersRule,
+  headersRuleMatchesIndex,
+  indexHeaders,
+} from './headers.js';
 import { TopicMatcher } from './topic.js';
 
 export interface Binding {
@@ -170,9 +176,11 @@ class HeadersRouter extends BaseRouter<HeadersRule> {
   readonly type = 'headers';
 
   route(_routingKey: string, headers: HeaderList | undefined, into: Set<string>): void {
+    if (this.table.size === 0) return;
+    const index = indexHeaders(headers);
     for (const { binding, compiled } of this.table.values()) {
       if (into.has(binding.destination)) continue;
-      if (headersRuleMatches(compiled, headers)) into.add(binding.destination);
+      if (headersRuleMatchesIndex(compiled, index)) into.add(binding.destination);
     }
   }
 

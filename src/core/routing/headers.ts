@@ -48,28 +48,43 @@ export function compileHeadersRule(args: Headers): HeadersRule {
   return { any: mode.startsWith('any'), pairs };
 }
 
-export function headersRuleMatches(rule: HeadersRule, headers: HeaderList | undefined): boolean {
-  const list = headers ?? [];
-  if (rule.any) {
-    return rule.pairs.some(([key, value]) => pairMatches(list, key, value));
+/** A message's headers by name (a repeated name keeps each of its values), made once per routing. */
+export type HeaderIndex = ReadonlyMap<string, readonly HeaderValue[]>;
+
+export function indexHeaders(headers: HeaderList | undefined): HeaderIndex {
+  const index = new Map<string, HeaderValue[]>();
+  for (const [name, value] of headers ?? []) {
+    const values = index.get(name);
+    if (values === undefined) index.set(name, [value]);
+    else values.push(value);
   }
-  return rule.pairs.every(([key, value]) => pairMatches(list, key, value));
+  return index;
+}
+
+export function headersRuleMatches(rule: HeadersRule, headers: HeaderList | undefined): boolean {
+  return headersRuleMatchesIndex(rule, indexHeaders(headers));
+}
+
+/**
+ * Against headers indexed by name: a headers exchange asks each of its bindings, and looking each
+ * pair up in the list instead cost a publish bindings × pairs × headers (a publish with 2,000 headers
+ * to an exchange with 20,000 bindings held the event loop for about 100 ms).
+ */
+export function headersRuleMatchesIndex(rule: HeadersRule, headers: HeaderIndex): boolean {
+  if (rule.any) return rule.pairs.some(([key, value]) => pairMatches(headers, key, value));
+  return rule.pairs.every(([key, value]) => pairMatches(headers, key, value));
 }
 
 export function headersMatch(args: Headers, headers: HeaderList | undefined): boolean {
   return headersRuleMatches(compileHeadersRule(args), headers);
 }
 
-function pairMatches(headers: HeaderList, key: string, expected: HeaderValue): boolean {
-  return headers.some(
-    ([name, value]) => name === key && (expected === null || headerValueEqual(expected, value)),
-  );
+function pairMatches(headers: HeaderIndex, key: string, expected: HeaderValue): boolean {
+  const values = headers.get(key);
+  if (values === undefined) return false;
+  return expected === null || values.some((value) => headerValueEqual(expected, value));
 }
 
-/**
- * Structural equality of header values; numbers, bigints and typed numbers compare by numeric value,
- * whatever their width (RabbitMQ finds an `s` 5 and an `I` 5 argument equivalent too).
- */
 export function headerValueEqual(a: HeaderValue, b: HeaderValue): boolean {
   if (a === b) return true;
   if (a instanceof TypedNumber || b instanceof TypedNumber) {

@@ -12,15 +12,33 @@ const cacheEntriesMax = 4096;
 /** Keys longer than this are matched but never cached, so a flood of long keys cannot pin memory. */
 const cacheKeyCharsMax = 256;
 
-interface Node<T> {
+interface Node<T> extends WordNode<Node<T>> {
   readonly id: number;
-  readonly children: Map<string, Node<T>>;
   /** Values whose pattern ends at this node. */
   readonly values: Set<T>;
 }
 
 export function splitWords(key: string): string[] {
   return key === '' ? [] : key.split('.');
+}
+
+/** A trie node keyed by word (this matcher's, and ./key-index.ts's). */
+export interface WordNode<N> {
+  readonly children: Map<string, N>;
+}
+
+/** The node `words` lead to from `root`, made with `make` where missing. */
+export function wordNodeAt<N extends WordNode<N>>(root: N, words: readonly string[], make: () => N): N {
+  let node = root;
+  for (const word of words) {
+    let next = node.children.get(word);
+    if (next === undefined) {
+      next = make();
+      node.children.set(word, next);
+    }
+    node = next;
+  }
+  return node;
 }
 
 export class TopicMatcher<T> {
@@ -36,15 +54,7 @@ export class TopicMatcher<T> {
 
   /** Adds `value` under `pattern`; returns false when that pair was already present. */
   add(pattern: string, value: T): boolean {
-    let node = this.#root;
-    for (const word of splitWords(pattern)) {
-      let next = node.children.get(word);
-      if (next === undefined) {
-        next = this.#node();
-        node.children.set(word, next);
-      }
-      node = next;
-    }
+    const node = wordNodeAt(this.#root, splitWords(pattern), () => this.#node());
     if (node.values.has(value)) return false;
     node.values.add(value);
     this.#size++;

@@ -42,6 +42,12 @@ const holdBits = { backlog: 1, inbound: 2, budget: 4, answers: 8 } as const;
 const watchingAnswers = new WeakSet<object>();
 /** WebSocket frame headers and control frames around an MQTT packet. */
 const webSocketSlackBytes = 4096;
+/**
+ * Packets of one connection's backlog handled before it yields the event loop. Handlers that answer at
+ * once chain through microtasks, which run before any other connection is read: 1,000 pipelined
+ * SUBSCRIBE / UNSUBSCRIBE packets of one read held every other client for a second.
+ */
+const backlogPacketsPerTurnMax = 64;
 
 const shortTypes: Partial<Record<Packet['cmd'], number>> = {
   puback: 0x40,
@@ -192,6 +198,8 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
   /** Bytes the socket had taken at the keep-alive timer's last look (`takingAnswers`). */
   #takenAtLook = 0;
   #busy = false;
+  /** Backlog packets handled since this connection last yielded (`backlogPacketsPerTurnMax`). */
+  #backlogRun = 0;
   /** What `account` was last told this connection holds. */
   #heldBytes = 0;
   /** Why the transport is not read, as bits of `holdBits`: a handler's backlog, the inbound window, the ingress budget. */
@@ -664,6 +672,10 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     const backlog = this.#extras?.backlog;
     if (backlog !== undefined) {
       while (!this.#busy && backlog.length > 0 && this.state !== 'closed') {
+        if (++this.#backlogRun > backlogPacketsPerTurnMax) {
+          this.yieldBacklog();
+          return;
+        }
         const [packet, bytes] = backlog.shift()!;
         this.#extras!.backlogBytes -= bytes;
         this.run(packet);
@@ -672,6 +684,15 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     }
     this.recount();
     this.holdReading('backlog', false);
+  }
+
+  /** Goes on with the backlog after the event loop's other work; packets arriving meanwhile queue behind. */
+  private yieldBacklog(): void {
+    this.#busy = true;
+    setImmediate(() => {
+      this.#backlogRun = 0;
+      this.resumeBacklog();
+    });
   }
 
   private failWith(err: unknown): void {

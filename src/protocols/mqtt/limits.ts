@@ -19,6 +19,8 @@ export interface MqttLimits {
    * mqueue), checked every `queueSweepIntervalMs`, so the queue may briefly exceed the limit.
    */
   queuedMessagesMax: number;
+  /** Bytes of the messages waiting in one session's queue: past it the oldest are dropped, by the same sweep. */
+  queuedBytesMax: number;
   queueSweepIntervalMs: number;
   /** Levels in a topic name or filter; PUBLISH → DISCONNECT 0x90, SUBSCRIBE → SUBACK 0x8F. */
   topicLevelsMax: number;
@@ -48,6 +50,7 @@ export const mqttLimitsDefault: Readonly<MqttLimits> = {
   inflightMax: 1000,
   receiveMax: 1000,
   queuedMessagesMax: 100_000,
+  queuedBytesMax: 64 * 1024 * 1024,
   queueSweepIntervalMs: 1000,
   topicLevelsMax: 128,
   topicBytesMax: 65_535,
@@ -83,6 +86,7 @@ export type MqttSettings = Pick<
   | 'mqttPacketBytesMax'
   | 'mqttInflightMax'
   | 'mqttQueuedMessagesMax'
+  | 'mqttQueuedBytesMax'
   | 'mqttTopicLevelsMax'
   | 'mqttTopicBytesMax'
   | 'mqttKeepAliveSecondsMax'
@@ -103,6 +107,7 @@ export function optionsWithSettings(options: MqttOptions, config: Readonly<MqttS
     packetBytesMax: config.mqttPacketBytesMax,
     inflightMax: config.mqttInflightMax,
     queuedMessagesMax: config.mqttQueuedMessagesMax,
+    queuedBytesMax: config.mqttQueuedBytesMax,
     topicLevelsMax: config.mqttTopicLevelsMax,
     topicBytesMax: config.mqttTopicBytesMax,
     keepAliveSecMax: config.mqttKeepAliveSecondsMax,

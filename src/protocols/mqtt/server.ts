@@ -20,6 +20,9 @@ import { RetainedStore } from './retained.js';
 import { publishSys } from './sys.js';
 import { filterMatches } from './topics.js';
 
+/** Messages one sweep drops from one session at most: the rest go at the next sweep. */
+const sweepDropsMax = 100_000;
+
 /** What the server needs from a connection (./connection.ts). */
 export interface ClientHandle {
   readonly id: string;
@@ -192,23 +195,22 @@ export class MqttServer {
     return count;
   }
 
-  /** Messages beyond `queuedMessagesMax` in a session queue: the oldest are dropped (limits.ts). */
+  /**
+   * Messages beyond `queuedMessagesMax`, or bytes beyond `queuedBytesMax`, in a session queue: the
+   * oldest are dropped (limits.ts). The byte bound is what keeps a subscriber that never reads from
+   * holding every message published to it: 100,000 of up to a MiB each otherwise.
+   */
   #sweepQueues(): void {
-    const max = this.limits.queuedMessagesMax;
+    const { queuedMessagesMax, queuedBytesMax } = this.limits;
     for (const session of this.vhost.listSessions()) {
-      let excess = this.#queueLength(session.queue) - max;
-      for (let i = 0; excess > 0 && i < 100_000; i++, excess--) {
+      for (let i = 0; i < sweepDropsMax; i++) {
+        const info = this.vhost.peekQueue(session.queue);
+        if (info === undefined) break;
+        const over = info.messageCount > queuedMessagesMax || (info.messageBytes ?? 0) > queuedBytesMax;
+        if (!over) break;
         const delivery = this.vhost.get(session.queue, { noAck: true, owner: `sweeper/${session.id}` });
         if (delivery === undefined) break;
       }
-    }
-  }
-
-  #queueLength(queue: string): number {
-    try {
-      return this.vhost.checkQueue(queue).messageCount;
-    } catch {
-      return 0;
     }
   }
 

@@ -1,0 +1,59 @@
+/**
+ * `mqttQueuedBytesMax`: the messages waiting in one session are bounded in bytes as well as in count,
+ * the oldest dropped. Without it a subscriber that never reads held every message published to it
+ * (100,000 of up to a MiB each), in memory for a clean client: 2 GiB in 8 s of 64 KiB QoS 0 messages.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { internalContext } from '../../../src/core/entry/context.js';
+import { sessionQueueName } from '../../../src/core/sessions.js';
+import {
+  closeAll,
+  connect,
+  inbox,
+  type MqttTestBroker,
+  persistentSession,
+  startMqttBroker,
+  until,
+} from '../../../testing/mqtt-harness.js';
+
+let server: MqttTestBroker;
+/** The session's bound, and 64 messages of 16 KiB each: four times as many bytes as it keeps. */
+const queuedBytesMax = 256 * 1024;
+const bodyBytes = 16 * 1024;
+const published = 64;
+before(async () => {
+  server = await startMqttBroker({ limits: { queuedBytesMax, queueSweepIntervalMs: 50 } });
+});
+after(() => server.stop());
+
+/** Bytes of the messages waiting in the session of `clientId`. */
+function waitingBytes(clientId: string): number {
+  const core = server.broker.core.connect(internalContext('/'));
+  return core.peekQueue(sessionQueueName(clientId))?.messageBytes ?? 0;
+}
+
+test('an offline session keeps the newest messages that fit mqttQueuedBytesMax, the oldest dropped', async () => {
+  const session = persistentSession(5);
+  const keeper = await connect(server.url, { clientId: 'keeper', protocolVersion: 5, ...session });
+  await keeper.subscribeAsync('bulk/#', { qos: 1 });
+  await keeper.endAsync();
+  const publisher = await connect(server.url, { clientId: 'bulk-publisher', protocolVersion: 5 });
+  for (let i = 0; i < published; i++) {
+    const body = Buffer.alloc(bodyBytes, 0x20);
+    body.write(`m${i}`);
+    await publisher.publishAsync('bulk/a', body, { qos: 1 });
+  }
+  await until(() => waitingBytes('keeper') <= queuedBytesMax, 10_000, 'the session trimmed to its bytes');
+  const back = await connect(server.url, { clientId: 'keeper', protocolVersion: 5, ...session });
+  const got = inbox(back);
+  await until(() => got.messages.at(-1)?.text.trim() === `m${published - 1}`, 10_000, 'the newest message');
+  const kept = got.messages.map((m) => m.text.trim());
+  assert.ok(kept.length <= queuedBytesMax / bodyBytes, `kept ${kept.length} of ${published}`);
+  assert.deepEqual(
+    kept,
+    Array.from({ length: kept.length }, (_, i) => `m${published - kept.length + i}`),
+    'the newest, in order',
+  );
+  await closeAll(publisher, back);
+});
