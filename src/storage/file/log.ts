@@ -138,20 +138,26 @@ export class FileLog implements Log, Leased {
     this.owner = owner;
   }
 
-  /** Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. */
+  /**
+   * Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. `fresh`: the
+   * folder was just made and holds only its header; its first segment is created not yet durable
+   * (`Segment.fresh`), and the caller makes the folder durable before handing the log out.
+   */
   static open(
     name: string,
     dir: string,
     incarnation: number,
     base: ContextBase,
     owner: FileLogOwner,
+    fresh = false,
   ): FileLog {
     let log: FileLog | undefined;
     const onFailed = (err: BrokerError) => log?.fail(err);
     const ctx: SegmentContext = { ...base, dir, deleted: false, logName: name, onFailed };
     log = new FileLog(name, incarnation, ctx, owner);
     try {
-      log.recover(listSegments(dir));
+      if (fresh) log.segments.push(Segment.fresh(ctx, 0));
+      else log.recover(listSegments(dir));
     } catch (err) {
       // The segments opened so far give their descriptors back.
       for (const segment of log.segments) segment.file.retire();

@@ -241,6 +241,20 @@ export class Segment {
   }
 
   /**
+   * The first segment of a log being created: its file and header are not yet durable. The caller makes
+   * its folder entry durable before the log is handed out, and the first append's fdatasync of this
+   * file carries the header with it, so no record is confirmed in a file whose header might not survive a
+   * crash; a crash before that leaves a torn header, which recovery replaces (`FileLog.recover`).
+   */
+  static fresh(ctx: SegmentContext, base: number): Segment {
+    const file = path.join(ctx.dir, segmentFileName(base, '.log'));
+    createFile(file, encodeHeader(base));
+    const state = freshState(base, segmentHeaderBytes, emptyIndex());
+    const header = { bytes: segmentHeaderBytes, end: undefined };
+    return new Segment(base, ctx, ctx.files.file(file), state, true, header);
+  }
+
+  /**
    * The next segment at a roll: as `create`, but the header and the directory entry are made durable
    * off the event loop (the two took 7–33 ms per roll here, every 64 MiB of appends). Its first
    * write waits for them as well as for `sealed`, so no record reaches a file whose header might not

@@ -8,11 +8,12 @@ import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { checkLogName, Leases, resolveLimits } from '../common.js';
 import type { FsyncPolicy, Log, Storage, StorageLimits } from '../types.js';
 import { meteredIo, WriteMeter } from '../write-meter.js';
+import { creationSyncsInFlightMax, FolderSync, SyncSlots } from './folder-sync.js';
 import { checkFormat, IncarnationClock } from './format.js';
 import { HandleCache } from './handles.js';
-import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
+import { type FileIo, failedError, fsyncDir, realIo, syncNow } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
-import { createLogFolder, readLogHeader } from './log-header.js';
+import { createLogFolder, logHeaderFileName, readLogHeader } from './log-header.js';
 import { ReadThread } from './read-thread.js';
 import { SyncMoments } from './sync-moments.js';
 
@@ -67,8 +68,13 @@ export class FileStorage implements Storage {
   private readonly reads: ReadThread;
   private readonly clock: IncarnationClock;
   private readonly leases = new Leases<FileLog>();
-  /** Removals of trashed folders still running; `close` waits for them. */
-  private readonly removals = new Set<Promise<void>>();
+  /** Removals of trashed folders and creations not yet durable; `close` waits for them. */
+  private readonly background = new Set<Promise<void>>();
+  /** Group commit of `logs/`'s fsync: for the entries of created and trashed log folders. */
+  private readonly logsDirSync: FolderSync;
+  private readonly trashDirSync: FolderSync;
+  /** Bounds the per-log syncs of creations in libuv's pool. */
+  private readonly creationSlots = new SyncSlots(creationSyncsInFlightMax);
   /** Names trashed folders whose header could not be read. */
   private unreadableCount = 0;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -89,6 +95,8 @@ export class FileStorage implements Storage {
   ) {
     this.logsDir = path.join(options.dir, 'logs');
     this.trashDir = path.join(options.dir, 'trash');
+    this.logsDirSync = new FolderSync(this.logsDir);
+    this.trashDirSync = new FolderSync(this.trashDir);
     this.policy = options.fsync;
     this.limits = resolveLimits(options.limits);
     this.io = metered.io;
@@ -122,15 +130,31 @@ export class FileStorage implements Storage {
     }
   }
 
+  /** Fsyncs of `logs/` started since open, each covering every creation and deletion of its moment. */
+  get logsFolderSyncCount(): number {
+    return this.logsDirSync.syncCount;
+  }
+
   /** Descriptors the handle cache holds open; for tests and diagnostics. */
   get openFileCount(): number {
     return this.files.openCount;
   }
 
+  /**
+   * A new log resolves once its folder, header and first segment's entry are durable; the syncs run off
+   * the event loop, the `logs/` folder's shared by every creation made meanwhile.
+   */
   async openLog(name: string): Promise<Log> {
     this.checkOpen();
     checkLogName(name);
-    return this.leases.take(name, () => this.openFileLog(name));
+    let created: Promise<void> | undefined;
+    const log = await this.leases.take(name, () => {
+      const opened = this.openFileLog(name);
+      created = opened.created;
+      return opened.log;
+    });
+    if (created !== undefined) await this.settleCreation(log, created);
+    return log;
   }
 
   async removeLog(name: string): Promise<void> {
@@ -154,31 +178,69 @@ export class FileStorage implements Storage {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     const results = await Promise.allSettled(this.leases.holders().map((log) => log.close()));
-    await Promise.allSettled([...this.removals]);
+    await Promise.allSettled([...this.background]);
     await this.reads.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  /** Opens the log under `name`, creating a new incarnation when there is none (or only a torn one). */
-  private openFileLog(name: string): FileLog {
+  /**
+   * Opens the log under `name`, creating a new incarnation when there is none (or only a torn one);
+   * `created` is a creation's durability, which the handle must wait for before it is handed out.
+   */
+  private openFileLog(name: string): { log: FileLog; created?: Promise<void> } {
     const dir = path.join(this.logsDir, name);
+    const { limits, policy, io, files, reads, moments } = this;
+    const base = { limits, policy, io, files, reads, moments };
     try {
-      let header = readLogHeader(dir);
-      if (header === undefined) {
-        // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
-        this.trashIfPresent(name);
-        header = { incarnation: this.clock.next(), createdAtMs: Date.now() };
-        createLogFolder(dir, header);
-        fsyncDir(this.logsDir);
-      }
-      const { limits, policy, io, files, reads, moments } = this;
-      const base = { limits, policy, io, files, reads, moments };
-      return FileLog.open(name, dir, header.incarnation, base, this.owner);
+      const header = readLogHeader(dir);
+      if (header !== undefined) return { log: FileLog.open(name, dir, header.incarnation, base, this.owner) };
+      // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
+      this.trashIfPresent(name);
+      const incarnation = this.clock.next();
+      createLogFolder(dir, { incarnation, createdAtMs: Date.now() });
+      const log = FileLog.open(name, dir, incarnation, base, this.owner, true);
+      return { log, created: this.makeDurable(dir) };
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening log ${name}`, err);
     }
+  }
+
+  /**
+   * The syncs that make a just-created log folder durable, off the event loop: its header's fdatasync
+   * and then its folder's fsync (the header's and the first segment's entries), in a bounded slot, and
+   * beside them the `logs/` fsync shared with every other creation and deletion of the moment. The first
+   * segment's header is made durable by its first append's fdatasync (`Segment.fresh`).
+   */
+  private makeDurable(dir: string): Promise<void> {
+    const own = this.creationSlots.run(async () => {
+      await syncNow(path.join(dir, logHeaderFileName), true);
+      await syncNow(dir);
+    });
+    const created = Promise.all([own, this.logsDirSync.request()]).then(() => undefined);
+    this.track(created);
+    return created;
+  }
+
+  /**
+   * Waits for a creation to be durable; when it cannot be made so, the log is deleted (its name free
+   * for a fresh try) and the open fails.
+   */
+  private async settleCreation(log: Log, created: Promise<void>): Promise<void> {
+    try {
+      await created;
+    } catch (err) {
+      await log.delete().catch(() => undefined);
+      throw failedError(`Creating log ${log.name}`, err);
+    }
+  }
+
+  /** Work `close` waits for; forgotten once settled. */
+  private track(work: Promise<void>): void {
+    this.background.add(work);
+    const forget = () => this.background.delete(work);
+    work.then(forget, forget);
   }
 
   /** Moves `logs/<name>` to the trash at once and removes it in the background; undefined when absent. */
@@ -207,22 +269,21 @@ export class FileStorage implements Storage {
 
   /**
    * Once `quiet` settles (no write left in flight on the files), makes the move durable and removes the
-   * folder; a crash meanwhile leaves it to the next open.
+   * folder; a crash meanwhile leaves it to the next open. Both folder fsyncs run off the event loop,
+   * each shared with the creations and deletions of the moment (`FolderSync`).
    */
   private removeTrashed(dir: string, quiet?: Promise<unknown>): Promise<void> {
     const removal = (async () => {
       await quiet;
       try {
-        fsyncDir(this.logsDir);
+        await this.logsDirSync.request();
         await fs.promises.rm(dir, { recursive: true, force: true });
-        fsyncDir(this.trashDir);
+        await this.trashDirSync.request();
       } catch (err) {
         throw failedError(`Removing ${dir}`, err);
       }
     })();
-    this.removals.add(removal);
-    const forget = () => this.removals.delete(removal);
-    removal.then(forget, forget);
+    this.track(removal);
     return removal;
   }
 
