@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { FolderSync } from '../../src/storage/file/folder-sync.js';
+import { FolderSync, SyncSlots } from '../../src/storage/file/folder-sync.js';
 import { segmentFileName } from '../../src/storage/file/segment.js';
 import type { Log } from '../../src/storage/types.js';
 import { openAlways, payloadFor, sameBytes, tempDirsOfFile } from '../../testing/storage-fixtures.js';
@@ -111,4 +111,27 @@ test('a folder fsync that fails rejects its requests; the next request tries aga
   fs.mkdirSync(missing);
   await sync.request();
   assert.equal(sync.syncCount, 2);
+});
+
+test('sync slots run at most their bound at once, the rest in call order as slots free', async () => {
+  const slots = new SyncSlots(2);
+  let running = 0;
+  let most = 0;
+  const order: number[] = [];
+  await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      slots.run(async () => {
+        running++;
+        most = Math.max(most, running);
+        order.push(i);
+        await new Promise((resolve) => setImmediate(resolve));
+        running--;
+      }),
+    ),
+  );
+  assert.equal(most, 2);
+  assert.deepEqual(
+    order,
+    Array.from({ length: 10 }, (_, i) => i),
+  );
 });

@@ -7,7 +7,9 @@
  * folder was made), its header (an fsync or fdatasync of `LOG`), the header's and the first segment's
  * entries (an fsync of the log's folder started after both files were made) and the segment's header
  * (a sync of the segment started after it was made); for a removed one, an fsync of `logs/` started
- * after its folder was moved out. Skipped where strace is not installed.
+ * after its folder was moved out; and the incarnations' reservation written at the first creation
+ * (`INCARNATION`: its bytes synced before its rename, the rename before the first report). Skipped
+ * where strace is not installed.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -130,6 +132,15 @@ test('every confirmed creation and resolved removal was covered by fsyncs that r
     if (!synced(calls, folder, segmentMade, by)) missing.push(`made-${i}: its folder`);
     if (!synced(calls, segment, segmentMade, by, true)) missing.push(`made-${i}: its segment`);
   }
+  // The first creation in the folder reserved incarnations: the reservation is durable before any report.
+  const firstReport = Math.min(
+    ...Array.from({ length: logsCount }, (_, i) => reported(calls, `confirmed made-${i}`)),
+  );
+  const reservation = path.join(data, 'INCARNATION');
+  const tempMade = startOf(calls, ['openat'], `${reservation}.tmp`);
+  const renamed = startOf(calls, ['rename', 'renameat', 'renameat2'], `${reservation}.tmp`);
+  if (!synced(calls, `${reservation}.tmp`, tempMade, renamed, true)) missing.push('INCARNATION: its bytes');
+  if (!synced(calls, data, renamed, firstReport)) missing.push('INCARNATION: its rename');
   for (let i = 0; i < logsCount / 2; i++) {
     const moved = startOf(calls, ['rename', 'renameat', 'renameat2'], path.join(logs, `made-${i}`));
     if (!synced(calls, logs, moved, reported(calls, `removed made-${i}`))) missing.push(`made-${i}: removal`);

@@ -179,6 +179,23 @@ export async function syncNewFile(file: string): Promise<void> {
   await fsyncPathAsync(path.dirname(file));
 }
 
+/**
+ * `replaceFile` with its two syncs off the event loop; `folderSynced` makes the rename durable (a
+ * folder's shared fsync). Calls must not overlap for one `file` (they share its temporary name).
+ */
+export async function replaceFileOffLoop(
+  file: string,
+  bytes: Uint8Array,
+  folderSynced: () => Promise<void>,
+): Promise<void> {
+  const temp = `${file}.tmp`;
+  fs.rmSync(temp, { force: true });
+  createFile(temp, bytes);
+  await syncNow(temp, true);
+  fs.renameSync(temp, file);
+  await folderSynced();
+}
+
 /** Replaces `file` with `bytes` so that a reader, even after a crash, sees the old or the new content. */
 export function replaceFile(file: string, bytes: Uint8Array): void {
   const temp = `${file}.tmp`;

@@ -120,7 +120,8 @@ export class FileStorage implements Storage {
     resolveLimits(options.limits);
     try {
       prepareDir(options.dir, options.softwareVersion ?? '(version unknown)');
-      const clock = new IncarnationClock(options.dir);
+      const dataDirSync = new FolderSync(options.dir);
+      const clock = new IncarnationClock(options.dir, () => dataDirSync.request());
       const writes = new WriteMeter();
       const io = meteredIo(options.io ?? realIo, writes);
       return new FileStorage(options, clock, { io, writes });
@@ -197,10 +198,10 @@ export class FileStorage implements Storage {
       if (header !== undefined) return { log: FileLog.open(name, dir, header.incarnation, base, this.owner) };
       // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
       this.trashIfPresent(name);
-      const incarnation = this.clock.next();
+      const { incarnation, reserved } = this.clock.next();
       createLogFolder(dir, { incarnation, createdAtMs: Date.now() });
       const log = FileLog.open(name, dir, incarnation, base, this.owner, true);
-      return { log, created: this.makeDurable(dir) };
+      return { log, created: this.makeDurable(dir, reserved) };
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening log ${name}`, err);
@@ -211,14 +212,15 @@ export class FileStorage implements Storage {
    * The syncs that make a just-created log folder durable, off the event loop: its header's fdatasync
    * and then its folder's fsync (the header's and the first segment's entries), in a bounded slot, and
    * beside them the `logs/` fsync shared with every other creation and deletion of the moment. The first
-   * segment's header is made durable by its first append's fdatasync (`Segment.fresh`).
+   * segment's header is made durable by its first append's fdatasync (`Segment.fresh`). `reserved`: the
+   * incarnation clock's reservation covering the log's number.
    */
-  private makeDurable(dir: string): Promise<void> {
+  private makeDurable(dir: string, reserved: Promise<void>): Promise<void> {
     const own = this.creationSlots.run(async () => {
       await syncNow(path.join(dir, logHeaderFileName), true);
       await syncNow(dir);
     });
-    const created = Promise.all([own, this.logsDirSync.request()]).then(() => undefined);
+    const created = Promise.all([own, this.logsDirSync.request(), reserved]).then(() => undefined);
     this.track(created);
     return created;
   }
