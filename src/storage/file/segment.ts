@@ -20,6 +20,7 @@ import {
 import {
   corruptError,
   createFile,
+  createFileOffLoop,
   type FileIo,
   failedError,
   fsyncDir,
@@ -241,17 +242,22 @@ export class Segment {
   }
 
   /**
-   * The first segment of a log being created: its file and header are not yet durable. The caller makes
-   * its folder entry durable before the log is handed out, and the first append's fdatasync of this
-   * file carries the header with it, so no record is confirmed in a file whose header might not survive a
-   * crash; a crash before that leaves a torn header, which recovery replaces (`FileLog.recover`).
+   * The first segment of a log being created, whose file the caller creates (`createFreshFile`), off the
+   * event loop, and whose folder entry it makes durable before the log is handed out. The first append's
+   * fdatasync of this file carries the header with it, so no record is confirmed in a file whose header
+   * might not survive a crash; a crash before that leaves a missing or torn header, which recovery
+   * replaces (`FileLog.recover`).
    */
   static fresh(ctx: SegmentContext, base: number): Segment {
     const file = path.join(ctx.dir, segmentFileName(base, '.log'));
-    createFile(file, encodeHeader(base));
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
     return new Segment(base, ctx, ctx.files.file(file), state, true, header);
+  }
+
+  /** Creates the file of `Segment.fresh(…, base)` in `dir`, its header written, not yet durable. */
+  static createFreshFile(dir: string, base: number): Promise<void> {
+    return createFileOffLoop(path.join(dir, segmentFileName(base, '.log')), encodeHeader(base));
   }
 
   /**
