@@ -132,6 +132,9 @@ export class IncarnationClock {
           if (this.reservedTo === reservedTo) this.reservedTo = before;
           throw err;
         });
+      // Whoever waits for it sees a failure; a creation that gave up before waiting must not leave it
+      // unhandled, which would end the process.
+      this.written.catch(() => undefined);
     }
     this.last = next;
     return { incarnation: next, reserved: this.written };

@@ -84,7 +84,7 @@ export class FileStorage implements Storage {
   /** Group commit of `logs/`'s fsync: for the entries of created and trashed log folders. */
   private readonly logsDirSync: FolderSync;
   private readonly trashDirSync: FolderSync;
-  /** Bounds the per-log syncs of creations in libuv's pool. */
+  /** Bounds the creations at work in libuv's pool. */
   private readonly creationSlots = new SyncSlots(creationSyncsInFlightMax);
   /** Names trashed folders whose header could not be read. */
   private unreadableCount = 0;
@@ -224,11 +224,12 @@ export class FileStorage implements Storage {
 
   /**
    * Fills and syncs the log folder `dir` just made, off the event loop (a file creation took 0.25 ms of
-   * the loop on average under a flood of creations), in one of `creationSyncsInFlightMax` slots: the header, the first
-   * segment's file (`Segment.fresh`, whose header its first append's fdatasync makes durable), then the
-   * header's fdatasync and the folder's fsync (the header's and the segment's entries). Beside them, the
-   * fsync of `logs/` for the folder's entry, shared with every other creation and deletion of the
-   * moment, and `reserved`, the incarnation clock's reservation covering the log's number.
+   * the loop on average under a flood of creations), in one of `creationSyncsInFlightMax` slots: the
+   * header, the first segment's file (`Segment.fresh`, whose header its first append's fdatasync makes
+   * durable), then the header's fdatasync and the folder's fsync (the header's and the segment's
+   * entries). Beside them, the fsync of `logs/` for the folder's entry, shared with every other creation
+   * and deletion of the moment, and `reserved`, the incarnation clock's reservation covering the log's
+   * number.
    */
   private create(dir: string, header: LogHeader, reserved: Promise<void>): Promise<void> {
     const own = this.creationSlots.run(async () => {
