@@ -9,7 +9,8 @@
  * (a sync of the segment started after it was made); for a removed one, an fsync of `logs/` started
  * after its folder was moved out; and the incarnations' reservation written at the first creation
  * (`INCARNATION`: its bytes synced before its rename, the rename before the first report). Skipped
- * where strace is not installed.
+ * where strace is not installed. None of these syncs may run on the event loop's thread (before, each
+ * creation made four there).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,6 +27,7 @@ const segmentFile = '00000000000000000000.log';
 
 /** One system call in the trace: where it started and returned (line numbers), its path and result. */
 interface Call {
+  readonly pid: string;
   readonly name: string;
   readonly args: string;
   readonly start: number;
@@ -57,7 +59,7 @@ function parseTrace(text: string): Call[] {
     const started = /^(\w+)\((.*)$/.exec(rest);
     if (!started) continue;
     const [, name, args] = started as unknown as [string, string, string];
-    const call: Call = { name, args, start: index, end: index, ok: false };
+    const call: Call = { pid, name, args, start: index, end: index, ok: false };
     calls.push(call);
     if (args.endsWith('<unfinished ...>')) open.set(pid, call);
     else call.ok = Number(/= (-?\d+)/.exec(args)?.[1] ?? -1) >= 0;
@@ -146,4 +148,18 @@ test('every confirmed creation and resolved removal was covered by fsyncs that r
     if (!synced(calls, logs, moved, reported(calls, `removed made-${i}`))) missing.push(`made-${i}: removal`);
   }
   assert.deepEqual(missing, [], 'no change reported before the syncs that make it survive returned');
+  // The process's first thread runs the event loop (opening the storage syncs FORMAT and its folder there).
+  const loop = calls[0]?.pid;
+  const ofLogs = ['logs', 'trash', 'INCARNATION'].map((name) => `<${path.join(data, name)}`);
+  const onLoop = calls.filter(
+    (c) =>
+      c.pid === loop &&
+      ['fsync', 'fdatasync'].includes(c.name) &&
+      ofLogs.some((prefix) => c.args.replace(/^\d+/, '').startsWith(prefix)),
+  );
+  assert.deepEqual(
+    onLoop.map((c) => c.args),
+    [],
+    'no sync of a creation or removal on the event loop',
+  );
 });

@@ -2,12 +2,12 @@
  * Making log creation and deletion durable off the event loop (docs/storage-format.md, "Creating and
  * deleting a log: the syncs"). `FolderSync` is group commit for one folder's fsync: every change made to the folder
  * before a request is covered by the fsync that request waits for; the requests of one event-loop turn
- * share one, and all those made while it runs share the next. `SyncSlots` bounds how many creations
- * use libuv's pool at once, so a flood of them cannot queue ahead of producers' fdatasyncs there.
+ * share one, and all those made while it runs share the next. `SyncSlots` bounds how many creations'
+ * syncs wait in libuv's pool at once, so a flood of them cannot queue ahead of producers' fdatasyncs.
  */
 import { syncNow } from './io.js';
 
-/** Creations at work in the pool at once, each one call at a time (two file creations, then two syncs). */
+/** Per-log creation syncs (the header's fdatasync, then the log folder's fsync) in the pool at once. */
 export const creationSyncsInFlightMax = 2;
 
 /** Resolves at the end of this event-loop turn. */

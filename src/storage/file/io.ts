@@ -173,11 +173,6 @@ export function createFile(file: string, bytes: Uint8Array): void {
   }
 }
 
-/** `createFile` on libuv's pool, for files made beside other clients' work (a log's creation). */
-export function createFileOffLoop(file: string, bytes: Uint8Array): Promise<void> {
-  return fs.promises.writeFile(file, bytes, { flag: 'wx' });
-}
-
 /** Makes a file from `createFile` and its directory entry durable, off the event loop. */
 export async function syncNewFile(file: string): Promise<void> {
   await fsyncPathAsync(file);

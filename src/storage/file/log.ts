@@ -139,9 +139,9 @@ export class FileLog implements Log, Leased {
   }
 
   /**
-   * Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. `fresh`: the
-   * folder was just made and holds only its header; its first segment is created not yet durable
-   * (`Segment.fresh`), and the caller makes the folder durable before handing the log out.
+   * Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. `created`:
+   * the folder was just made with its header and first segment's file, and this is the creation's
+   * durability, which the first write waits for (`Segment.fresh`).
    */
   static open(
     name: string,
@@ -149,14 +149,14 @@ export class FileLog implements Log, Leased {
     incarnation: number,
     base: ContextBase,
     owner: FileLogOwner,
-    fresh = false,
+    created?: Promise<void>,
   ): FileLog {
     let log: FileLog | undefined;
     const onFailed = (err: BrokerError) => log?.fail(err);
     const ctx: SegmentContext = { ...base, dir, deleted: false, logName: name, onFailed };
     log = new FileLog(name, incarnation, ctx, owner);
     try {
-      if (fresh) log.segments.push(Segment.fresh(ctx, 0));
+      if (created !== undefined) log.segments.push(Segment.fresh(ctx, 0, created));
       else log.recover(listSegments(dir));
     } catch (err) {
       // The segments opened so far give their descriptors back.

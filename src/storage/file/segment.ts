@@ -20,7 +20,6 @@ import {
 import {
   corruptError,
   createFile,
-  createFileOffLoop,
   type FileIo,
   failedError,
   fsyncDir,
@@ -242,22 +241,26 @@ export class Segment {
   }
 
   /**
-   * The first segment of a log being created, whose file the caller creates (`createFreshFile`), off the
-   * event loop, and whose folder entry it makes durable before the log is handed out. The first append's
-   * fdatasync of this file carries the header with it, so no record is confirmed in a file whose header
+   * The first segment of a log being created, its file made by `createFreshFile`. Its first write waits
+   * for `created` (the creation's syncs, which make the file's entry durable), and its first append's
+   * fdatasync carries the header with it, so no record is confirmed in a file whose header or entry
    * might not survive a crash; a crash before that leaves a missing or torn header, which recovery
-   * replaces (`FileLog.recover`).
+   * replaces (`FileLog.recover`). A failure of `created` fails the log through `ctx.onFailed`.
    */
-  static fresh(ctx: SegmentContext, base: number): Segment {
+  static fresh(ctx: SegmentContext, base: number, created: Promise<void>): Segment {
     const file = path.join(ctx.dir, segmentFileName(base, '.log'));
+    const gate = created.catch((err: unknown) => {
+      // A log deleted meanwhile took the folder with it: nothing is lost.
+      if (!ctx.deleted) ctx.onFailed(failedError(`Creating log ${ctx.logName}`, err));
+    });
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
-    return new Segment(base, ctx, ctx.files.file(file), state, true, header);
+    return new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
   }
 
-  /** Creates the file of `Segment.fresh(…, base)` in `dir`, its header written, not yet durable. */
-  static createFreshFile(dir: string, base: number): Promise<void> {
-    return createFileOffLoop(path.join(dir, segmentFileName(base, '.log')), encodeHeader(base));
+  /** Creates the file of `Segment.fresh(…, base, …)` in `dir`, its header written, not yet durable. */
+  static createFreshFile(dir: string, base: number): void {
+    createFile(path.join(dir, segmentFileName(base, '.log')), encodeHeader(base));
   }
 
   /**

@@ -13,7 +13,7 @@ import { checkFormat, IncarnationClock } from './format.js';
 import { HandleCache } from './handles.js';
 import { type FileIo, failedError, fsyncDir, realIo, syncNow } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
-import { type LogHeader, logHeaderFileName, readLogHeader, writeLogHeader } from './log-header.js';
+import { logHeaderFileName, readLogHeader, writeLogHeader } from './log-header.js';
 import { ReadThread } from './read-thread.js';
 import { Segment } from './segment.js';
 import { SyncMoments } from './sync-moments.js';
@@ -79,7 +79,7 @@ export class FileStorage implements Storage {
   private readonly leases = new Leases<FileLog>();
   /** Removals of trashed folders still running; `close` waits for them. */
   private readonly removals = new Set<Promise<void>>();
-  /** Creations of log folders still running; `close` waits for them before closing the logs. */
+  /** Syncs of log creations still running; `close` waits for them. */
   private readonly creations = new Set<Promise<void>>();
   /** Group commit of `logs/`'s fsync: for the entries of created and trashed log folders. */
   private readonly logsDirSync: FolderSync;
@@ -153,20 +153,14 @@ export class FileStorage implements Storage {
   }
 
   /**
-   * A new log resolves once its folder, header and first segment's entry are durable; they are made and
-   * synced off the event loop, the `logs/` folder's fsync shared by every creation made meanwhile.
+   * A new log is handed out at once; its folder, header and first segment's entry are made durable off
+   * the event loop (the `logs/` folder's fsync shared by every creation made meanwhile), and its first
+   * write waits for that, so nothing appended is confirmed before the log would survive a crash.
    */
   async openLog(name: string): Promise<Log> {
     this.checkOpen();
     checkLogName(name);
-    let created: Promise<void> | undefined;
-    const log = await this.leases.take(name, () => {
-      const opened = this.openFileLog(name);
-      created = opened.created;
-      return opened.log;
-    });
-    if (created !== undefined) await this.settleCreation(log, created);
-    return log;
+    return this.leases.take(name, () => this.openFileLog(name));
   }
 
   async removeLog(name: string): Promise<void> {
@@ -189,33 +183,30 @@ export class FileStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    // A log still being created has no files to close yet.
-    await Promise.allSettled([...this.creations]);
     const results = await Promise.allSettled(this.leases.holders().map((log) => log.close()));
-    await Promise.allSettled([...this.removals]);
+    await Promise.allSettled([...this.removals, ...this.creations]);
     await this.reads.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  /**
-   * Opens the log under `name`, creating a new incarnation when there is none (or only a torn one);
-   * `created` is a creation's durability, which the handle must wait for before it is handed out.
-   */
-  private openFileLog(name: string): { log: FileLog; created?: Promise<void> } {
+  /** Opens the log under `name`, creating a new incarnation when there is none (or only a torn one). */
+  private openFileLog(name: string): FileLog {
     const dir = path.join(this.logsDir, name);
     const { limits, policy, io, files, reads, moments } = this;
     const base = { limits, policy, io, files, reads, moments };
     try {
       const header = readLogHeader(dir);
-      if (header !== undefined) return { log: FileLog.open(name, dir, header.incarnation, base, this.owner) };
+      if (header !== undefined) return FileLog.open(name, dir, header.incarnation, base, this.owner);
       // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
       this.trashIfPresent(name);
       const { incarnation, reserved } = this.clock.next();
-      // On the event loop, so every creation of this turn is in `logs/` before its shared fsync starts.
+      // The files on the event loop: the name is taken at the call, and every creation of this turn is in
+      // `logs/` before its shared fsync starts.
       fs.mkdirSync(dir);
-      const log = FileLog.open(name, dir, incarnation, base, this.owner, true);
-      return { log, created: this.create(dir, { incarnation, createdAtMs: Date.now() }, reserved) };
+      writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
+      Segment.createFreshFile(dir, 0);
+      return FileLog.open(name, dir, incarnation, base, this.owner, this.makeDurable(dir, reserved));
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening log ${name}`, err);
@@ -223,36 +214,19 @@ export class FileStorage implements Storage {
   }
 
   /**
-   * Fills and syncs the log folder `dir` just made, off the event loop (a file creation took 0.25 ms of
-   * the loop on average under a flood of creations), in one of `creationSyncsInFlightMax` slots: the
-   * header, the first segment's file (`Segment.fresh`, whose header its first append's fdatasync makes
-   * durable), then the header's fdatasync and the folder's fsync (the header's and the segment's
-   * entries). Beside them, the fsync of `logs/` for the folder's entry, shared with every other creation
-   * and deletion of the moment, and `reserved`, the incarnation clock's reservation covering the log's
-   * number.
+   * The syncs that make a just-created log folder durable, off the event loop: its header's fdatasync
+   * and then its folder's fsync (the header's and the first segment's entries), in one of
+   * `creationSyncsInFlightMax` slots, and beside them the `logs/` fsync shared with every other
+   * creation and deletion of the moment, and `reserved`, the incarnation clock's reservation covering
+   * the log's number. The first segment's header is made durable by its first append's fdatasync.
    */
-  private create(dir: string, header: LogHeader, reserved: Promise<void>): Promise<void> {
+  private makeDurable(dir: string, reserved: Promise<void>): Promise<void> {
     const own = this.creationSlots.run(async () => {
-      await writeLogHeader(dir, header);
-      await Segment.createFreshFile(dir, 0);
       await syncNow(path.join(dir, logHeaderFileName), true);
       await syncNow(dir);
     });
     const created = Promise.all([own, this.logsDirSync.request(), reserved]).then(() => undefined);
     return heldIn(this.creations, created);
-  }
-
-  /**
-   * Waits for a creation to be durable; when it cannot be made so, the log is deleted (its name free
-   * for a fresh try) and the open fails.
-   */
-  private async settleCreation(log: Log, created: Promise<void>): Promise<void> {
-    try {
-      await created;
-    } catch (err) {
-      await log.delete().catch(() => undefined);
-      throw failedError(`Creating log ${log.name}`, err);
-    }
   }
 
   /** Moves `logs/<name>` to the trash at once and removes it in the background; undefined when absent. */
