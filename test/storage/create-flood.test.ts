@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { isBrokerError } from '../../src/shared/errors.js';
 import { FolderSync, SyncSlots } from '../../src/storage/file/folder-sync.js';
 import { segmentFileName } from '../../src/storage/file/segment.js';
 import type { Log } from '../../src/storage/types.js';
@@ -122,4 +123,22 @@ test('sync slots run at most their bound at once, the rest in call order as slot
     order,
     Array.from({ length: 10 }, (_, i) => i),
   );
+});
+
+test('a creation whose syncs fail fails the log: nothing appended to it is confirmed', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  // Two creations take both sync slots, so the third one's syncs start after this turn.
+  const others = await Promise.all([storage.openLog('first'), storage.openLog('second')]);
+  const log = await storage.openLog('unsynced');
+  // Its header gone before its fdatasync can open it; the segment file is still there to write to.
+  fs.rmSync(path.join(dir, 'logs', 'unsynced', 'LOG'));
+  const { durable } = log.append({ payload: payloadFor(0), timestamp: 0 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
+  assert.throws(
+    () => log.append({ payload: payloadFor(1), timestamp: 1 }),
+    (e) => isBrokerError(e, 'storage_failed'),
+  );
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
 });

@@ -249,13 +249,20 @@ export class Segment {
    */
   static fresh(ctx: SegmentContext, base: number, created: Promise<void>): Segment {
     const file = path.join(ctx.dir, segmentFileName(base, '.log'));
-    const gate = created.catch((err: unknown) => {
-      // A log deleted meanwhile took the folder with it: nothing is lost.
-      if (!ctx.deleted) ctx.onFailed(failedError(`Creating log ${ctx.logName}`, err));
-    });
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
-    return new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+    const gate = created.catch(() => undefined);
+    const segment = new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+    // Runs before the gate opens the appender (that waits one reaction more).
+    created.catch((err: unknown) => {
+      // A log deleted meanwhile took the folder with it: nothing is lost.
+      if (ctx.deleted) return;
+      const failure = failedError(`Creating log ${ctx.logName}`, err);
+      // Nothing queued may be written: it would be confirmed in a log that might not survive a crash.
+      segment.appender?.abort(failure);
+      ctx.onFailed(failure);
+    });
+    return segment;
   }
 
   /** Creates the file of `Segment.fresh(…, base, …)` in `dir`, its header written, not yet durable. */
