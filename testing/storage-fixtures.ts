@@ -4,11 +4,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { crc32c } from '../src/shared/crc32c.js';
 import { payloadCrc32cAt, payloadCrc32cFromByte } from '../src/storage/common.js';
 import { Appender, type AppenderOptions } from '../src/storage/file/appender.js';
 import { heldFile } from '../src/storage/file/handles.js';
 import type { FileIo } from '../src/storage/file/io.js';
+import { FileStorage } from '../src/storage/file/storage.js';
 
 export function tempDir(prefix = 'switchyard-storage-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -16,6 +18,22 @@ export function tempDir(prefix = 'switchyard-storage-'): string {
 
 export function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A maker of temporary folders for one test file; every folder it made is removed after the file's tests. */
+export function tempDirsOfFile(): () => string {
+  const dirs: string[] = [];
+  after(() => dirs.forEach(removeDir));
+  return () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    return dir;
+  };
+}
+
+/** File storage in `dir` under fsync `always`. */
+export function openAlways(dir: string): Promise<FileStorage> {
+  return FileStorage.open({ dir, fsync: { kind: 'always' }, softwareVersion: '0.2.0' });
 }
 
 /** A payload of `bytes` bytes whose content depends on `seed`, so a mixed-up read is noticed. */

@@ -5,24 +5,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { logHeaderBytes } from '../../src/storage/file/log-header.js';
-import { FileStorage } from '../../src/storage/file/storage.js';
-import { payloadFor, removeDir, tempDir } from '../../testing/storage-fixtures.js';
+import { openAlways, payloadFor, tempDirsOfFile } from '../../testing/storage-fixtures.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach(removeDir));
-
-function freshDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir;
-}
-
-function open(dir: string) {
-  return FileStorage.open({ dir, fsync: { kind: 'always' }, softwareVersion: '0.2.0' });
-}
+const freshDir = tempDirsOfFile();
+const open = openAlways;
 
 /** A folder as Switchyard 0.1 left it: logs and meta, no FORMAT. */
 function formatOneDir(): string {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { nextIncarnation } from '../common.js';
-import { corruptError, replaceFile } from './io.js';
+import { corruptError, replaceFile, replaceFileOffLoop } from './io.js';
 
 /**
  * The storage format this Switchyard reads and writes; 1 was Switchyard 0.1 (no `FORMAT` file), 2 had
@@ -43,8 +43,12 @@ function readJson(file: string): Record<string, unknown> {
   throw corruptError(`${file} is not the JSON object storage wrote`);
 }
 
+function jsonBytes(value: object): Buffer {
+  return Buffer.from(`${JSON.stringify(value)}\n`, 'utf8');
+}
+
 function writeJson(file: string, value: object): void {
-  replaceFile(file, Buffer.from(`${JSON.stringify(value)}\n`, 'utf8'));
+  replaceFile(file, jsonBytes(value));
 }
 
 /**
@@ -78,13 +82,24 @@ export function checkFormat(dir: string, softwareVersion: string): void {
   }
 }
 
+/** An incarnation, and when the reservation covering it is durable (see `IncarnationClock.next`). */
+export interface Issued {
+  readonly incarnation: number;
+  readonly reserved: Promise<void>;
+}
+
 /** Issues incarnations (see `Log.incarnation`), never one at or below any issued before in this folder. */
 export class IncarnationClock {
   private readonly file: string;
   private last: number;
   private reservedTo: number;
+  /** The reservation last written (or being written); a failed one is retried by the next issue. */
+  private written: Promise<void> = Promise.resolve();
+  /** Makes a rename in the data folder durable (the folder's shared fsync). */
+  private readonly folderSynced: () => Promise<void>;
 
-  constructor(dir: string) {
+  constructor(dir: string, folderSynced: () => Promise<void>) {
+    this.folderSynced = folderSynced;
     this.file = path.join(dir, incarnationFileName);
     this.reservedTo = 0;
     if (fs.existsSync(this.file)) {
@@ -96,14 +111,32 @@ export class IncarnationClock {
     this.last = this.reservedTo;
   }
 
-  next(): number {
+  /**
+   * The next incarnation. Past the reservation, a new one is written off the event loop; the log that
+   * takes the number must not be handed out before `reserved` resolves, or a restart after a power loss
+   * could issue it again.
+   */
+  next(): Issued {
     const next = nextIncarnation(this.last, Date.now());
     if (next > this.reservedTo) {
       const reservedTo = next + incarnationReserveUs;
-      writeJson(this.file, { storageFormat, reservedTo });
+      const before = this.reservedTo;
       this.reservedTo = reservedTo;
+      const bytes = jsonBytes({ storageFormat, reservedTo });
+      // One write at a time: they share the temporary file.
+      this.written = this.written
+        .catch(() => undefined)
+        .then(() => replaceFileOffLoop(this.file, bytes, this.folderSynced))
+        .catch((err: unknown) => {
+          // Not durable: the next issue writes a reservation again.
+          if (this.reservedTo === reservedTo) this.reservedTo = before;
+          throw err;
+        });
+      // Whoever waits for it sees a failure; a creation that gave up before waiting must not leave it
+      // unhandled, which would end the process.
+      this.written.catch(() => undefined);
     }
     this.last = next;
-    return next;
+    return { incarnation: next, reserved: this.written };
   }
 }

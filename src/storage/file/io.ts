@@ -134,16 +134,22 @@ export function fsyncDirAsync(dir: string): Promise<void> {
 }
 
 /**
- * Starts an fdatasync of `file` on libuv's pool at once (the open is synchronous, so the call is queued
- * before anything the caller does next); resolves once it is done and the file closed.
+ * Starts an fsync (`data`: fdatasync) of `file`, a file or folder, on libuv's pool at once: the open is
+ * synchronous, so the sync is queued before anything the caller does next and costs the pool no job.
+ * Resolves once it is done and the descriptor closed.
  */
-export function fdatasyncNow(file: string): Promise<void> {
+export function syncNow(file: string, data = false): Promise<void> {
   const fd = fs.openSync(file, 'r');
   return new Promise((resolve, reject) => {
-    fs.fdatasync(fd, (err) => {
-      fs.close(fd, () => (err ? reject(err) : resolve()));
-    });
+    const done = (err: Error | null) => fs.close(fd, () => (err ? reject(err) : resolve()));
+    if (data) fs.fdatasync(fd, done);
+    else fs.fsync(fd, done);
   });
+}
+
+/** `syncNow`'s fdatasync. */
+export function fdatasyncNow(file: string): Promise<void> {
+  return syncNow(file, true);
 }
 
 /** Creates `file` (which must not exist) holding `bytes`, fsynced; its directory entry is the caller's. */
@@ -171,6 +177,23 @@ export function createFile(file: string, bytes: Uint8Array): void {
 export async function syncNewFile(file: string): Promise<void> {
   await fsyncPathAsync(file);
   await fsyncPathAsync(path.dirname(file));
+}
+
+/**
+ * `replaceFile` with its two syncs off the event loop; `folderSynced` makes the rename durable (a
+ * folder's shared fsync). Calls must not overlap for one `file` (they share its temporary name).
+ */
+export async function replaceFileOffLoop(
+  file: string,
+  bytes: Uint8Array,
+  folderSynced: () => Promise<void>,
+): Promise<void> {
+  const temp = `${file}.tmp`;
+  fs.rmSync(temp, { force: true });
+  createFile(temp, bytes);
+  await syncNow(temp, true);
+  fs.renameSync(temp, file);
+  await folderSynced();
 }
 
 /** Replaces `file` with `bytes` so that a reader, even after a crash, sees the old or the new content. */

@@ -1,13 +1,13 @@
 /**
  * The header file of a log folder, `logs/<name>/LOG` (docs/storage-format.md, "Log header"): which
- * incarnation the folder holds and when it was created. It is written and fsynced, and the folder made
- * durable, before the log is handed out, so a folder whose header is missing or torn was interrupted
- * while being created and holds nothing that was acknowledged.
+ * incarnation the folder holds and when it was created. It and the folder are made durable before
+ * anything appended to the log is confirmed, so a folder whose header is missing or torn was
+ * interrupted while being created and holds nothing that was acknowledged.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { corruptError, writeNewFile } from './io.js';
+import { corruptError, createFile } from './io.js';
 
 export const logHeaderFileName = 'LOG';
 export const logHeaderBytes = 28;
@@ -64,10 +64,9 @@ export function readLogHeader(dir: string): LogHeader | undefined {
 }
 
 /**
- * Creates the folder `dir` with its header, fsynced. The caller fsyncs the parent folder; the first
- * segment's creation fsyncs `dir` itself before the log is used.
+ * Creates the header of the log folder `dir`, not yet durable: the caller fdatasyncs it and fsyncs `dir`
+ * and its parent, off the event loop, before anything appended to the log is confirmed.
  */
-export function createLogFolder(dir: string, header: LogHeader): void {
-  fs.mkdirSync(dir);
-  writeNewFile(path.join(dir, logHeaderFileName), encodeLogHeader(header));
+export function writeLogHeader(dir: string, header: LogHeader): void {
+  createFile(path.join(dir, logHeaderFileName), encodeLogHeader(header));
 }

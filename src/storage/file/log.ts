@@ -138,20 +138,26 @@ export class FileLog implements Log, Leased {
     this.owner = owner;
   }
 
-  /** Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. */
+  /**
+   * Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. `created`:
+   * the folder was just made with its header and first segment's file, and this is the creation's
+   * durability, which the first write waits for (`Segment.fresh`).
+   */
   static open(
     name: string,
     dir: string,
     incarnation: number,
     base: ContextBase,
     owner: FileLogOwner,
+    created?: Promise<void>,
   ): FileLog {
     let log: FileLog | undefined;
     const onFailed = (err: BrokerError) => log?.fail(err);
     const ctx: SegmentContext = { ...base, dir, deleted: false, logName: name, onFailed };
     log = new FileLog(name, incarnation, ctx, owner);
     try {
-      log.recover(listSegments(dir));
+      if (created !== undefined) log.segments.push(Segment.fresh(ctx, 0, created));
+      else log.recover(listSegments(dir));
     } catch (err) {
       // The segments opened so far give their descriptors back.
       for (const segment of log.segments) segment.file.retire();

@@ -241,6 +241,36 @@ export class Segment {
   }
 
   /**
+   * The first segment of a log being created, its file made by `createFreshFile`. Its first write waits
+   * for `created` (the creation's syncs, which make the file's entry durable), and its first append's
+   * fdatasync carries the header with it, so no record is confirmed in a file whose header or entry
+   * might not survive a crash; a crash before that leaves a missing or torn header, which recovery
+   * replaces (`FileLog.recover`). A failure of `created` fails the log through `ctx.onFailed`.
+   */
+  static fresh(ctx: SegmentContext, base: number, created: Promise<void>): Segment {
+    const file = path.join(ctx.dir, segmentFileName(base, '.log'));
+    const state = freshState(base, segmentHeaderBytes, emptyIndex());
+    const header = { bytes: segmentHeaderBytes, end: undefined };
+    const gate = created.catch(() => undefined);
+    const segment = new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+    // Runs before the gate opens the appender (that waits one reaction more).
+    created.catch((err: unknown) => {
+      // A log deleted meanwhile took the folder with it: nothing is lost.
+      if (ctx.deleted) return;
+      const failure = failedError(`Creating log ${ctx.logName}`, err);
+      // Nothing queued may be written: it would be confirmed in a log that might not survive a crash.
+      segment.appender?.abort(failure);
+      ctx.onFailed(failure);
+    });
+    return segment;
+  }
+
+  /** Creates the file of `Segment.fresh(…, base, …)` in `dir`, its header written, not yet durable. */
+  static createFreshFile(dir: string, base: number): void {
+    createFile(path.join(dir, segmentFileName(base, '.log')), encodeHeader(base));
+  }
+
+  /**
    * The next segment at a roll: as `create`, but the header and the directory entry are made durable
    * off the event loop (the two took 7–33 ms per roll here, every 64 MiB of appends). Its first
    * write waits for them as well as for `sealed`, so no record reaches a file whose header might not

@@ -8,12 +8,14 @@ import { BrokerError, ErrorCode } from '../../shared/errors.js';
 import { checkLogName, Leases, resolveLimits } from '../common.js';
 import type { FsyncPolicy, Log, Storage, StorageLimits } from '../types.js';
 import { meteredIo, WriteMeter } from '../write-meter.js';
+import { creationSyncsInFlightMax, FolderSync, SyncSlots } from './folder-sync.js';
 import { checkFormat, IncarnationClock } from './format.js';
 import { HandleCache } from './handles.js';
-import { type FileIo, failedError, fsyncDir, realIo } from './io.js';
+import { type FileIo, failedError, fsyncDir, realIo, syncNow } from './io.js';
 import { FileLog, type FileLogOwner } from './log.js';
-import { createLogFolder, readLogHeader } from './log-header.js';
+import { logHeaderFileName, readLogHeader, writeLogHeader } from './log-header.js';
 import { ReadThread } from './read-thread.js';
+import { Segment } from './segment.js';
 import { SyncMoments } from './sync-moments.js';
 
 /** Bounds on the `interval` policy's timer. */
@@ -54,6 +56,14 @@ function prepareDir(dir: string, softwareVersion: string): void {
   fsyncDir(dir);
 }
 
+/** Keeps `work` in `set` until it settles (for `close` to wait for); returns it. */
+function heldIn(set: Set<Promise<void>>, work: Promise<void>): Promise<void> {
+  set.add(work);
+  const forget = () => set.delete(work);
+  work.then(forget, forget);
+  return work;
+}
+
 export class FileStorage implements Storage {
   private readonly logsDir: string;
   private readonly trashDir: string;
@@ -69,6 +79,13 @@ export class FileStorage implements Storage {
   private readonly leases = new Leases<FileLog>();
   /** Removals of trashed folders still running; `close` waits for them. */
   private readonly removals = new Set<Promise<void>>();
+  /** Syncs of log creations still running; `close` waits for them. */
+  private readonly creations = new Set<Promise<void>>();
+  /** Group commit of `logs/`'s fsync: for the entries of created and trashed log folders. */
+  private readonly logsDirSync: FolderSync;
+  private readonly trashDirSync: FolderSync;
+  /** Bounds the creations at work in libuv's pool. */
+  private readonly creationSlots = new SyncSlots(creationSyncsInFlightMax);
   /** Names trashed folders whose header could not be read. */
   private unreadableCount = 0;
   private readonly timer: NodeJS.Timeout | undefined;
@@ -89,6 +106,8 @@ export class FileStorage implements Storage {
   ) {
     this.logsDir = path.join(options.dir, 'logs');
     this.trashDir = path.join(options.dir, 'trash');
+    this.logsDirSync = new FolderSync(this.logsDir);
+    this.trashDirSync = new FolderSync(this.trashDir);
     this.policy = options.fsync;
     this.limits = resolveLimits(options.limits);
     this.io = metered.io;
@@ -112,7 +131,8 @@ export class FileStorage implements Storage {
     resolveLimits(options.limits);
     try {
       prepareDir(options.dir, options.softwareVersion ?? '(version unknown)');
-      const clock = new IncarnationClock(options.dir);
+      const dataDirSync = new FolderSync(options.dir);
+      const clock = new IncarnationClock(options.dir, () => dataDirSync.request());
       const writes = new WriteMeter();
       const io = meteredIo(options.io ?? realIo, writes);
       return new FileStorage(options, clock, { io, writes });
@@ -122,11 +142,21 @@ export class FileStorage implements Storage {
     }
   }
 
+  /** Fsyncs of `logs/` started since open, each covering every creation and deletion of its moment. */
+  get logsFolderSyncCount(): number {
+    return this.logsDirSync.syncCount;
+  }
+
   /** Descriptors the handle cache holds open; for tests and diagnostics. */
   get openFileCount(): number {
     return this.files.openCount;
   }
 
+  /**
+   * A new log is handed out at once; its folder, header and first segment's entry are made durable off
+   * the event loop (the `logs/` folder's fsync shared by every creation made meanwhile), and its first
+   * write waits for that, so nothing appended is confirmed before the log would survive a crash.
+   */
   async openLog(name: string): Promise<Log> {
     this.checkOpen();
     checkLogName(name);
@@ -154,7 +184,7 @@ export class FileStorage implements Storage {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     const results = await Promise.allSettled(this.leases.holders().map((log) => log.close()));
-    await Promise.allSettled([...this.removals]);
+    await Promise.allSettled([...this.removals, ...this.creations]);
     await this.reads.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -163,22 +193,40 @@ export class FileStorage implements Storage {
   /** Opens the log under `name`, creating a new incarnation when there is none (or only a torn one). */
   private openFileLog(name: string): FileLog {
     const dir = path.join(this.logsDir, name);
+    const { limits, policy, io, files, reads, moments } = this;
+    const base = { limits, policy, io, files, reads, moments };
     try {
-      let header = readLogHeader(dir);
-      if (header === undefined) {
-        // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
-        this.trashIfPresent(name);
-        header = { incarnation: this.clock.next(), createdAtMs: Date.now() };
-        createLogFolder(dir, header);
-        fsyncDir(this.logsDir);
-      }
-      const { limits, policy, io, files, reads, moments } = this;
-      const base = { limits, policy, io, files, reads, moments };
-      return FileLog.open(name, dir, header.incarnation, base, this.owner);
+      const header = readLogHeader(dir);
+      if (header !== undefined) return FileLog.open(name, dir, header.incarnation, base, this.owner);
+      // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
+      this.trashIfPresent(name);
+      const { incarnation, reserved } = this.clock.next();
+      // The files on the event loop: the name is taken at the call, and every creation of this turn is in
+      // `logs/` before its shared fsync starts.
+      fs.mkdirSync(dir);
+      writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
+      Segment.createFreshFile(dir, 0);
+      return FileLog.open(name, dir, incarnation, base, this.owner, this.makeDurable(dir, reserved));
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening log ${name}`, err);
     }
+  }
+
+  /**
+   * The syncs that make a just-created log folder durable, off the event loop: its header's fdatasync
+   * and then its folder's fsync (the header's and the first segment's entries), in one of
+   * `creationSyncsInFlightMax` slots, and beside them the `logs/` fsync shared with every other
+   * creation and deletion of the moment, and `reserved`, the incarnation clock's reservation covering
+   * the log's number. The first segment's header is made durable by its first append's fdatasync.
+   */
+  private makeDurable(dir: string, reserved: Promise<void>): Promise<void> {
+    const own = this.creationSlots.run(async () => {
+      await syncNow(path.join(dir, logHeaderFileName), true);
+      await syncNow(dir);
+    });
+    const created = Promise.all([own, this.logsDirSync.request(), reserved]).then(() => undefined);
+    return heldIn(this.creations, created);
   }
 
   /** Moves `logs/<name>` to the trash at once and removes it in the background; undefined when absent. */
@@ -207,23 +255,21 @@ export class FileStorage implements Storage {
 
   /**
    * Once `quiet` settles (no write left in flight on the files), makes the move durable and removes the
-   * folder; a crash meanwhile leaves it to the next open.
+   * folder; a crash meanwhile leaves it to the next open. Both folder fsyncs run off the event loop,
+   * each shared with the creations and deletions of the moment (`FolderSync`).
    */
   private removeTrashed(dir: string, quiet?: Promise<unknown>): Promise<void> {
     const removal = (async () => {
       await quiet;
       try {
-        fsyncDir(this.logsDir);
+        await this.logsDirSync.request();
         await fs.promises.rm(dir, { recursive: true, force: true });
-        fsyncDir(this.trashDir);
+        await this.trashDirSync.request();
       } catch (err) {
         throw failedError(`Removing ${dir}`, err);
       }
     })();
-    this.removals.add(removal);
-    const forget = () => this.removals.delete(removal);
-    removal.then(forget, forget);
-    return removal;
+    return heldIn(this.removals, removal);
   }
 
   private syncDirty(): void {
