@@ -39,6 +39,12 @@ export interface KafkaOptions {
    * next fetch waits to read (./fetch-bytes.ts); above Kafka's default fetch.max.bytes (50 MiB).
    */
   fetchBytesHeldMax: number;
+  /**
+   * Bytes of answers one connection may have queued to its socket and not yet sent before it handles
+   * no further request and stops reading (every API alike): a client that pipelines requests and does
+   * not read its answers slows only itself. It reads on once its socket has drained.
+   */
+  outboundBytesMax: number;
   /** Record bytes one Fetch answer carries at most, whatever the request asks (KIP-541's fetch.max.bytes). */
   fetchBytesMax: number;
   /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
@@ -72,6 +78,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   idleTimeoutMs: 600_000,
   inflightRequestsMax: 256,
   fetchBytesHeldMax: 64 * 1024 * 1024,
+  outboundBytesMax: 4 * 1024 * 1024,
   fetchBytesMax: 55 * 1024 * 1024,
   batchBytesMax: 16 * 1024 * 1024,
   sessionTimeoutMsMin: 100,
