@@ -5,16 +5,9 @@
  * slow one reads it gets every message, in queue order.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { outboundBytesMax } from '../../../src/protocols/amqp/connection.js';
-import {
-  channelOf,
-  open,
-  RawClient,
-  startAmqpBroker,
-  type TestBroker,
-  until,
-} from '../../../testing/amqp-helpers.js';
+import { channelOf, RawClient, sharedAmqpBroker, until } from '../../../testing/amqp-helpers.js';
 
 const mib = 1024 * 1024;
 const messageBytes = 512 * 1024;
@@ -22,21 +15,14 @@ const messageBytes = 512 * 1024;
 const messages = 80;
 const queue = 'slow-reader';
 
-let sy: TestBroker;
-before(async () => {
-  sy = await startAmqpBroker();
-});
-after(async () => {
-  await sy.stop();
-});
+const shared = sharedAmqpBroker();
 
 test('a client that does not read its basic.get answers makes the broker hold a bounded amount, and gets every message later', async () => {
-  const publisher = await open(sy.url);
-  const ch = await channelOf(publisher);
+  const ch = await channelOf(shared.conn);
   await ch.assertQueue(queue, { durable: false });
   for (let i = 0; i < messages; i++) ch.sendToQueue(queue, Buffer.alloc(messageBytes, i));
   await until(async () => (await ch.checkQueue(queue)).messageCount === messages, 10_000, 'published');
-  const slow = await RawClient.connect(sy.port);
+  const slow = await RawClient.connect(shared.sy.port);
   try {
     await slow.handshake();
     slow.keepRaw = false;
@@ -70,6 +56,6 @@ test('a client that does not read its basic.get answers makes the broker hold a 
     });
   } finally {
     slow.close();
-    await publisher.close();
+    await ch.close();
   }
 });
