@@ -55,6 +55,11 @@ export interface KafkaOptions {
   /** Members of one consumer group. */
   groupMembersMax: number;
   /**
+   * Bytes of protocol metadata one classic group member may give in JoinGroup (all its protocols
+   * together); more is refused with INVALID_REQUEST. A group keeps them as long as the member stays.
+   */
+  memberMetadataBytesMax: number;
+  /**
    * How long a group with no members waits for others before completing its first join (Kafka's
    * group.initial.rebalance.delay.ms), so a group starting up gets one generation instead of one per member.
    */
@@ -84,6 +89,7 @@ export const kafkaOptionsDefault: KafkaOptions = {
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,
   groupMembersMax: 1000,
+  memberMetadataBytesMax: 1024 * 1024,
   groupInitialRebalanceDelayMs: 3000,
   alarmHoldMsMax: 30_000,
 };

@@ -3,11 +3,13 @@
  * handling its requests once `outboundBytesMax` of answers wait unsent on its socket, instead of
  * working out every answer and holding them all; another client is served meanwhile, and once the
  * slow one reads it gets every answer, whole and in order. Fetch has its own bound (fetch-slow-reader);
- * this one holds for every API, here Metadata, whose answer lists every topic.
+ * this one holds for every API, here Metadata, whose answer lists every topic. A classic group member's
+ * protocol metadata, which its group keeps as long as the member stays, is bounded too.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiKey } from '../../../src/protocols/kafka/codec/index.js';
+import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { type KafkaTestBroker, startKafkaBroker } from '../../../testing/kafka-helpers.js';
 import { WireClient } from '../../../testing/kafka-wire.js';
 
@@ -19,6 +21,7 @@ const outboundBytesMax = 1 * mib;
 /** Topics with long names: each Metadata answer is about 250 KB on the wire, several times that in objects. */
 const topics = 1000;
 const requestsPipelined = 240;
+const memberMetadataBytesMax = 64 * 1024;
 
 let kb: KafkaTestBroker;
 
@@ -36,7 +39,7 @@ function held(): number {
 }
 
 before(async () => {
-  kb = await startKafkaBroker({ kafka: { outboundBytesMax } });
+  kb = await startKafkaBroker({ kafka: { outboundBytesMax, memberMetadataBytesMax } });
   const client = kb.broker.client('/');
   for (let i = 0; i < topics; i++)
     await client.createStream(`slow-answers-${String(i).padStart(4, '0')}-${'x'.repeat(150)}`, {
@@ -76,5 +79,31 @@ test('a client that does not read its answers makes the broker hold a bounded am
   } finally {
     slow.close();
     other.close();
+  }
+});
+
+test('a JoinGroup whose protocols carry more metadata than memberMetadataBytesMax gets INVALID_REQUEST; at the bound it joins', async () => {
+  const client = await connect();
+  try {
+    const join = (bytes: number) =>
+      client.request<Obj>(ApiKey.JoinGroup, 3, {
+        groupId: 'metadata-bound',
+        sessionTimeoutMs: 10_000,
+        rebalanceTimeoutMs: 10_000,
+        memberId: '',
+        protocolType: 'consumer',
+        protocols: [
+          { name: 'range', metadata: new Uint8Array(bytes / 2) },
+          { name: 'roundrobin', metadata: new Uint8Array(bytes / 2) },
+        ],
+      });
+    const refused = await join(memberMetadataBytesMax + 2);
+    assert.equal(refused.errorCode, KafkaError.invalidRequest);
+    assert.equal(refused.generationId, -1);
+    const joined = await join(memberMetadataBytesMax);
+    assert.equal(joined.errorCode, KafkaError.none);
+    assert.equal(joined.members.length, 1);
+  } finally {
+    client.close();
   }
 });
