@@ -238,6 +238,7 @@ export class ClassicQueue implements QueueEngine {
     this.#consumers.add(c);
     this.#hadConsumer = true;
     c.unsubscribe = (options.limits ?? []).map((limit) => limit.onRoom(() => this.#dispatch()));
+    if (options.sendRoom !== undefined) c.unsubscribe.push(options.sendRoom.onRoom(() => this.#dispatch()));
     this.touch();
     const single = this.options.singleActiveConsumer === true;
     // Deliveries start after consume returns, so an adapter can confirm the consumer first (AMQP consume-ok).

@@ -24,6 +24,8 @@ export interface ConsumerState {
 
 export function hasCredit(c: ConsumerState): boolean {
   if (c.cancelled) return false;
+  const sendRoom = c.options.sendRoom;
+  if (sendRoom !== undefined && !sendRoom.hasRoom()) return false;
   // AMQP 0-9-1 basic.qos: prefetch limits are ignored for no-ack consumers.
   if (c.noAck) return true;
   if (c.prefetch > 0 && c.unacked >= c.prefetch) return false;

@@ -4,7 +4,7 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { AlarmKind, ChannelDescription, CoreClient } from '../../core/api.js';
-import type { PublishOptions } from '../../core/types.js';
+import type { CreditLimit, PublishOptions } from '../../core/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
@@ -133,6 +133,8 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   #sendHeld = false;
   /** The drain listener `#sendHeld` waits on, made at the first hold. */
   #stopWatchingDrain: (() => void) | undefined;
+  #sendRoom: CreditLimit | undefined;
+  #roomListeners: Set<() => void> | undefined;
   /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
   #flowHeld = false;
   #flowTimer: Timer | undefined;
@@ -456,10 +458,39 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
     if (this.#unsentBytes <= outboundBytesMax || this.state === 'closed') return;
     this.#sendHeld = true;
     this.#updateReading();
+    this.#watchDrain();
+  }
+
+  #watchDrain(): void {
     this.#stopWatchingDrain ??= this.transport.onDrain(() => this.#drained());
   }
 
+  /**
+   * Room to send, for this connection's consumers (core's `ConsumeOptions.sendRoom`): deliveries stop
+   * while the socket holds more than `outboundBytesMax` unsent, no-ack consumers' included, and go on
+   * once it drains. Made at the first consumer.
+   */
+  get sendRoom(): CreditLimit {
+    if (this.#sendRoom !== undefined) return this.#sendRoom;
+    const listeners = new Set<() => void>();
+    this.#roomListeners = listeners;
+    this.#watchDrain();
+    this.#sendRoom = {
+      hasRoom: () => this.#unsentBytes <= outboundBytesMax,
+      take: () => undefined,
+      release: () => undefined,
+      onRoom: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    return this.#sendRoom;
+  }
+
   #drained(): void {
+    if (this.#unsentBytes > outboundBytesMax) return;
+    // A copy: a woken queue delivers, and a consumer may be cancelled meanwhile.
+    if (this.#roomListeners !== undefined) for (const wake of [...this.#roomListeners]) wake();
     if (!this.#sendHeld || this.#unsentBytes > outboundBytesMax) return;
     this.#sendHeld = false;
     // Nothing was read while held, heartbeats included.

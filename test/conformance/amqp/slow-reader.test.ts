@@ -2,10 +2,12 @@
  * A client that pipelines basic.get on a queue of large messages and does not read its socket: the
  * connection stops handling its frames once `outboundBytesMax` of answers wait unsent, instead of
  * taking every message off the queue into a send buffer; another client works meanwhile, and once the
- * slow one reads it gets every message, in queue order.
+ * slow one reads it gets every message, in queue order. A no-ack consumer (no prefetch applies) that
+ * does not read gets no more deliveries once as much waits unsent, and the rest later.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Method } from '../../../src/protocols/amqp/codec/index.js';
 import { outboundBytesMax } from '../../../src/protocols/amqp/connection.js';
 import { channelOf, RawClient, sharedAmqpBroker, until } from '../../../testing/amqp-helpers.js';
 
@@ -13,11 +15,14 @@ const mib = 1024 * 1024;
 const messageBytes = 512 * 1024;
 /** 40 MiB of get-ok answers if every basic.get were answered ahead of the socket. */
 const messages = 80;
-const queue = 'slow-reader';
 
 const shared = sharedAmqpBroker();
 
-test('a client that does not read its basic.get answers makes the broker hold a bounded amount, and gets every message later', async () => {
+/**
+ * Fills `queue`, has a raw client that does not read its socket `ask` for every message, watches what
+ * the broker holds meanwhile, then reads: every body arrives, and `answers` names the methods it came with.
+ */
+async function notReading(queue: string, ask: (slow: RawClient) => void, answer: string): Promise<Method[]> {
   const ch = await channelOf(shared.conn);
   await ch.assertQueue(queue, { durable: false });
   for (let i = 0; i < messages; i++) ch.sendToQueue(queue, Buffer.alloc(messageBytes, i));
@@ -30,8 +35,7 @@ test('a client that does not read its basic.get answers makes the broker hold a 
     await slow.method('channel.open-ok');
     slow.pause();
     const before = process.memoryUsage().arrayBuffers;
-    for (let i = 0; i < messages; i++)
-      slow.send(1, { name: 'basic.get', fields: { ticket: 0, queue, noAck: true } });
+    ask(slow);
     let peak = 0;
     for (const until = Date.now() + 2000; Date.now() < until; ) {
       peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
@@ -49,13 +53,49 @@ test('a client that does not read its basic.get answers makes the broker hold a 
       slow.frames.reduce((n, f) => n + (f.kind === 'body' ? f.payload.length : 0), 0);
     await until(() => bodyBytes() >= messages * messageBytes, 30_000, 'every body');
     assert.equal(bodyBytes(), messages * messageBytes);
-    const answers = slow.take('basic.get-ok');
+    const answers = slow.take(answer);
     assert.equal(answers.length, messages);
-    answers.forEach((m, i) => {
-      assert.equal(m.name === 'basic.get-ok' ? m.fields.messageCount : -1, messages - 1 - i);
-    });
+    return answers;
   } finally {
     slow.close();
     await ch.close();
   }
+}
+
+test('a client that does not read its basic.get answers makes the broker hold a bounded amount, and gets every message later', async () => {
+  const answers = await notReading(
+    'slow-get',
+    (slow) => {
+      for (let i = 0; i < messages; i++)
+        slow.send(1, { name: 'basic.get', fields: { ticket: 0, queue: 'slow-get', noAck: true } });
+    },
+    'basic.get-ok',
+  );
+  answers.forEach((m, i) => {
+    assert.equal(m.name === 'basic.get-ok' ? m.fields.messageCount : -1, messages - 1 - i);
+  });
+});
+
+test('a no-ack consumer that does not read its socket stops getting deliveries at the bound, and gets the rest later', async () => {
+  const answers = await notReading(
+    'slow-consume',
+    (slow) =>
+      slow.send(1, {
+        name: 'basic.consume',
+        fields: {
+          ticket: 0,
+          queue: 'slow-consume',
+          consumerTag: 'slow',
+          noLocal: false,
+          noAck: true,
+          exclusive: false,
+          noWait: false,
+          arguments: {},
+        },
+      }),
+    'basic.deliver',
+  );
+  answers.forEach((m, i) => {
+    assert.equal(m.name === 'basic.deliver' ? m.fields.deliveryTag : -1, i + 1);
+  });
 });
