@@ -66,6 +66,13 @@ test('a client that does not read its answers makes the broker hold a bounded am
       peak = Math.max(peak, held() - before);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
+    // What the broker reports holding for it (the admin API's send_pend): up to the bound and one answer.
+    const pending = kb.broker
+      .client('/')
+      .listConnections()
+      .map((c) => c.description.traffic().sendPend);
+    const most = Math.max(...pending);
+    assert.ok(most > 0 && most <= outboundBytesMax + mib, `${most} bytes unsent`);
     // Another client is served while the slow one holds back.
     const answer = await other.request<Obj>(ApiKey.Metadata, 12, everyTopic);
     assert.equal(answer.topics.length, topics);
