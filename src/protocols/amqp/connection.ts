@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
 import type { IngressAccount } from '../ingress.js';
 import type { TokenGrant } from '../listener.js';
+import { sendRoom } from '../send-room.js';
 import type { Transport } from '../transport.js';
 import { AmqpChannel, type ChannelConnection } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
@@ -134,7 +135,6 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   /** The drain listener `#sendHeld` waits on, made at the first hold. */
   #stopWatchingDrain: (() => void) | undefined;
   #sendRoom: CreditLimit | undefined;
-  #roomListeners: Set<() => void> | undefined;
   /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
   #flowHeld = false;
   #flowTimer: Timer | undefined;
@@ -465,32 +465,13 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
     this.#stopWatchingDrain ??= this.transport.onDrain(() => this.#drained());
   }
 
-  /**
-   * Room to send, for this connection's consumers (core's `ConsumeOptions.sendRoom`): deliveries stop
-   * while the socket holds more than `outboundBytesMax` unsent, no-ack consumers' included, and go on
-   * once it drains. Made at the first consumer.
-   */
+  /** Room to send, for this connection's consumers: none past `outboundBytesMax` unsent (./send-room.ts). */
   get sendRoom(): CreditLimit {
-    if (this.#sendRoom !== undefined) return this.#sendRoom;
-    const listeners = new Set<() => void>();
-    this.#roomListeners = listeners;
-    this.#watchDrain();
-    this.#sendRoom = {
-      hasRoom: () => this.#unsentBytes <= outboundBytesMax,
-      take: () => undefined,
-      release: () => undefined,
-      onRoom: (listener) => {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-    };
+    this.#sendRoom ??= sendRoom(this.transport, () => this.#unsentBytes, outboundBytesMax);
     return this.#sendRoom;
   }
 
   #drained(): void {
-    if (this.#unsentBytes > outboundBytesMax) return;
-    // A copy: a woken queue delivers, and a consumer may be cancelled meanwhile.
-    if (this.#roomListeners !== undefined) for (const wake of [...this.#roomListeners]) wake();
     if (!this.#sendHeld || this.#unsentBytes > outboundBytesMax) return;
     this.#sendHeld = false;
     // Nothing was read while held, heartbeats included.
