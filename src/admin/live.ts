@@ -66,6 +66,7 @@ function connectionJson(c: LiveConnection): JsonObject {
     ...(clientId === undefined ? {} : { client_id: clientId }),
     recv_oct: traffic.recvOct,
     send_oct: traffic.sendOct,
+    send_pend: traffic.sendPend,
     ...(traffic.recvCnt === undefined ? {} : { recv_cnt: traffic.recvCnt }),
     ...(traffic.sendCnt === undefined ? {} : { send_cnt: traffic.sendCnt }),
   };

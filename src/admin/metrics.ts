@@ -44,6 +44,20 @@ function totals(out: Exposition, stats: CoreStats): void {
 }
 
 /** Every client protocol, 0 when none is connected, so a dashboard's series do not come and go. */
+/** Bytes written to clients and not yet taken by their sockets, over every connection of every vhost. */
+function unsent(out: Exposition, core: CoreClient): void {
+  let bytes = 0;
+  for (const vhost of core.vhostNames())
+    for (const c of core.inVhost(vhost).listConnections()) bytes += c.description.traffic().sendPend;
+  out
+    .family(
+      'switchyard_connection_unsent_bytes',
+      'gauge',
+      'Bytes written to clients and not yet taken by their sockets (each connection bounded by its protocol).',
+    )
+    .sample('switchyard_connection_unsent_bytes', bytes);
+}
+
 function connections(out: Exposition, stats: CoreStats): void {
   const live = new Map(stats.connections);
   out.family('switchyard_connections', 'gauge', 'Client connections open now, per protocol.');
@@ -145,6 +159,7 @@ export function renderMetrics(core: CoreClient, info: AdminInfo): string {
     .sample('switchyard_process_resident_memory_bytes', process.memoryUsage.rss());
   totals(out, stats);
   connections(out, stats);
+  unsent(out, core);
   alarms(out, info.alarms());
   storage(out, stats);
   const edgeStats = info.edges?.();

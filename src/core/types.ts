@@ -357,6 +357,13 @@ export interface ConsumeOptions {
   prefetch?: number;
   /** Extra shared limits, such as a channel-wide prefetch. */
   limits?: CreditLimit[];
+  /**
+   * Room in the consumer's connection to send (AMQP: its socket holds less than its bound unsent),
+   * asked before every delivery, no-ack ones included, so a consumer that does not read its socket
+   * stops getting messages instead of the broker queueing them towards it; `onRoom` when it drains.
+   * Its `take` and `release` are not called.
+   */
+  sendRoom?: CreditLimit;
   /** Streams only. Default 'next'. */
   offset?: StreamOffsetSpec;
   /** Called for every delivery; must not throw. */

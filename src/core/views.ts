@@ -124,6 +124,11 @@ export interface ChannelDescription {
 export interface ConnectionTraffic {
   readonly recvOct: number;
   readonly sendOct: number;
+  /**
+   * Bytes written to the connection and not yet taken by its socket (RabbitMQ's `send_pend`): what a
+   * client that does not read makes the broker hold, up to its protocol's bound.
+   */
+  readonly sendPend: number;
   /** Frames or packets, where the front end counts them. */
   readonly recvCnt?: number;
   readonly sendCnt?: number;

@@ -80,6 +80,7 @@ class DescribedConnection implements ConnectionDescription {
     return {
       recvOct: octets.read,
       sendOct: octets.written,
+      sendPend: this.#transport.bufferedBytes,
       ...(counted === undefined ? {} : { recvCnt: counted.recv, sendCnt: counted.send }),
     };
   }

@@ -73,7 +73,7 @@ function description(name: string): ConnectionDescription {
     tls: false,
     connectedAtMs: 0,
     clientId: () => undefined,
-    traffic: () => ({ recvOct: 0, sendOct: 0 }),
+    traffic: () => ({ recvOct: 0, sendOct: 0, sendPend: 0 }),
     channels: () => [],
     close: () => {},
   };

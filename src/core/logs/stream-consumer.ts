@@ -49,10 +49,17 @@ export class StreamConsumer implements Consumer {
     this.#onCancel = hooks.cancel;
     this.#wake = hooks.wake;
     for (const limit of this.limits) this.#unsubscribe.push(limit.onRoom(() => this.#wake(this)));
+    if (options.sendRoom !== undefined)
+      this.#unsubscribe.push(options.sendRoom.onRoom(() => this.#wake(this)));
   }
 
   hasCredit(): boolean {
-    return this.active && this.unacked < this.#prefetch && this.limits.every((limit) => limit.hasRoom());
+    return (
+      this.active &&
+      this.unacked < this.#prefetch &&
+      this.limits.every((limit) => limit.hasRoom()) &&
+      this.#options.sendRoom?.hasRoom() !== false
+    );
   }
 
   /** Deliveries its own prefetch still allows; shared limits may allow fewer. */

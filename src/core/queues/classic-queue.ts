@@ -22,7 +22,7 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import type { QueueLengths } from '../views.js';
-import { ConsumerSet, type ConsumerState, LimitWatch } from './consumers.js';
+import { ConsumerSet, type ConsumerState, LimitWatch, watchedLimits } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
@@ -267,7 +267,7 @@ export class ClassicQueue implements QueueEngine {
     };
     this.#consumers.add(c);
     this.#hadConsumer = true;
-    this.#limits.add(options.limits ?? []);
+    this.#limits.add(watchedLimits(options));
     this.touch();
     const single = this.options.singleActiveConsumer === true;
     // Deliveries start after consume returns, so an adapter can confirm the consumer first (AMQP consume-ok).
@@ -915,7 +915,7 @@ export class ClassicQueue implements QueueEngine {
     const waiting = this.#stopWaiting(c);
     // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
     if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
-    this.#limits.remove(c.options.limits ?? []);
+    this.#limits.remove(watchedLimits(c.options));
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
     // Never shown, so back uncounted, however the consumer went (an owner's release too: its count

@@ -34,10 +34,13 @@ export interface ConsumerState {
 export function hasCredit(c: ConsumerState): boolean {
   if (c.cancelled) return false;
   // AMQP 0-9-1 basic.qos: prefetch limits are ignored for no-ack consumers.
-  if (c.noAck) return true;
-  if (c.prefetch > 0 && c.unacked >= c.prefetch) return false;
-  const limits = c.options.limits;
-  return limits === undefined || limits.every((l) => l.hasRoom());
+  if (!c.noAck) {
+    if (c.prefetch > 0 && c.unacked >= c.prefetch) return false;
+    const limits = c.options.limits;
+    if (limits !== undefined && !limits.every((l) => l.hasRoom())) return false;
+  }
+  // Last: the cheaper checks above decide most calls of a consumer at its window.
+  return c.options.sendRoom?.hasRoom() !== false;
 }
 
 /** The consumers of one priority in service order: a Set keeps insertion order, so re-adding moves to the end. */
@@ -156,6 +159,12 @@ export class ConsumerSet {
  * made each release of a channel's limit dispatch the queue once per consumer of that channel, each
  * dispatch looking through every consumer.
  */
+/** The limits whose room wakes a queue for this consumer: its shared limits and its connection's send room. */
+export function watchedLimits(options: ConsumeOptions): readonly CreditLimit[] {
+  const limits = options.limits ?? [];
+  return options.sendRoom === undefined ? limits : [...limits, options.sendRoom];
+}
+
 export class LimitWatch {
   readonly #watched = new Map<CreditLimit, { users: number; off: () => void }>();
   readonly #wake: () => void;

@@ -5,7 +5,7 @@
  */
 import type { CoreClient } from '../../core/api.js';
 import { SharedCredit } from '../../core/credit.js';
-import type { Consumer, Delivery, Message, PublishOptions } from '../../core/types.js';
+import type { Consumer, CreditLimit, Delivery, Message, PublishOptions } from '../../core/types.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Mutable } from '../../shared/types.js';
 import type { IngressAccount } from '../ingress.js';
@@ -74,6 +74,8 @@ export interface ChannelConnection {
   /** Stops reading and processing frames until `resume` (an answer waits for a durable write). */
   pause(): void;
   resume(): void;
+  /** Room to send, for consumers: none while the socket holds too much unsent. */
+  readonly sendRoom: CreditLimit;
 }
 
 interface PendingContent {

@@ -4,12 +4,13 @@
  * inside a guard, so bad input closes the channel or this connection, never the broker.
  */
 import type { AlarmKind, ChannelDescription, CoreClient } from '../../core/api.js';
-import type { PublishOptions } from '../../core/types.js';
+import type { CreditLimit, PublishOptions } from '../../core/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { compact } from '../chunks.js';
 import type { IngressAccount } from '../ingress.js';
 import type { TokenGrant } from '../listener.js';
+import { sendRoom } from '../send-room.js';
 import type { Transport } from '../transport.js';
 import { AmqpChannel, type ChannelConnection } from './channel.js';
 import { type DeliveryShape, deliveryBytes, writeDelivery } from './codec/deliver.js';
@@ -82,6 +83,12 @@ const slabBytes = 64 * 1024;
 const handshakeSlabBytes = 4096;
 const emptyInput = Buffer.alloc(0);
 const copyBytesMax = 16 * 1024;
+/**
+ * Bytes of answers and deliveries one connection may have queued to its socket and not yet sent
+ * before it handles no further frame and stops reading, until the socket drains: a client that
+ * pipelines methods (basic.get, queue.declare) and does not read what it is answered slows only itself.
+ */
+export const outboundBytesMax = 4 * 1024 * 1024;
 
 export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   readonly id: string;
@@ -136,6 +143,11 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   #blockedSent = false;
   /** Published at least once: a publishing connection hears of alarms at once (RabbitMQ). */
   #published = false;
+  /** The socket holds more than `outboundBytesMax` unsent: nothing is handled or read until it drains. */
+  #sendHeld = false;
+  /** The drain listener `#sendHeld` waits on, made at the first hold. */
+  #stopWatchingDrain: (() => void) | undefined;
+  #sendRoom: CreditLimit | undefined;
   /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
   #flowHeld = false;
   #flowTimer: Timer | undefined;
@@ -343,7 +355,7 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   /** The transport is read unless a login, an alarm, flow control or the ingress budget holds it. */
   #updateReading(): void {
     if (this.state === 'closed') return;
-    const held = this.#paused || this.#blocked || this.#flowHeld || this.#budgetPaused || this.#sliced;
+    const held = this.#held() || this.#budgetPaused;
     if (held || this.#framingLost) this.transport.pause();
     else this.transport.resume();
   }
@@ -436,6 +448,7 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
         if (this.#isPublish(frame)) this.#publishing();
         if (!this.#held()) {
           this.#onFrame(frame);
+          this.#checkSent();
           continue;
         }
       }
@@ -446,7 +459,7 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   }
 
   #held(): boolean {
-    return this.#paused || this.#blocked || this.#flowHeld || this.#sliced;
+    return this.#paused || this.#blocked || this.#flowHeld || this.#sliced || this.#sendHeld;
   }
 
   /**
@@ -463,6 +476,39 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
       this.#updateReading();
       this.#process();
     });
+  }
+
+  // ---- answers the client does not read
+
+  /** Unsent bytes: the socket's, and the slab's not yet handed to it. */
+  get #unsentBytes(): number {
+    return this.transport.bufferedBytes + this.#slabEnd - this.#slabStart;
+  }
+
+  #checkSent(): void {
+    if (this.#unsentBytes <= outboundBytesMax || this.state === 'closed') return;
+    this.#sendHeld = true;
+    this.#updateReading();
+    this.#watchDrain();
+  }
+
+  #watchDrain(): void {
+    this.#stopWatchingDrain ??= this.transport.onDrain(() => this.#drained());
+  }
+
+  /** Room to send, for this connection's consumers: none past `outboundBytesMax` unsent (./send-room.ts). */
+  get sendRoom(): CreditLimit {
+    this.#sendRoom ??= sendRoom(this.transport, () => this.#unsentBytes, outboundBytesMax);
+    return this.#sendRoom;
+  }
+
+  #drained(): void {
+    if (!this.#sendHeld || this.#unsentBytes > outboundBytesMax) return;
+    this.#sendHeld = false;
+    // Nothing was read while held, heartbeats included.
+    this.#lastReadMs = this.#clock.now();
+    this.#updateReading();
+    this.#process();
   }
 
   // ---- publisher flow control

@@ -119,7 +119,10 @@ export class KafkaConnection {
   #unanswered = 0;
   /** Answers owed, in request order: the head is written once its body is known (`#writeAnswers`). */
   readonly #answers: Owed[] = [];
-  /** The socket asked to wait for its drain before the next answer is written. */
+  /**
+   * The socket holds more than `outboundBytesMax` unsent: no answer is written, no request handled
+   * and nothing read until it drains (a client that does not read its answers slows only itself).
+   */
   #awaitingDrain = false;
   /** Set by `#endAfterReplies`: the transport ends once every answer owed is written. */
   #endOnceAnswered = false;
@@ -301,7 +304,7 @@ export class KafkaConnection {
   /** Reading pauses while too many requests wait for their answers, or the ingress budget is spent. */
   #pressure(): void {
     const busy = this.#unanswered + this.#queue.length >= this.#broker.options.inflightRequestsMax;
-    const hold = busy || this.#budgetPaused;
+    const hold = busy || this.#budgetPaused || this.#awaitingDrain;
     if (hold) this.#transport.pause();
     else if (!this.#closed) this.#transport.resume();
   }
@@ -350,7 +353,7 @@ export class KafkaConnection {
     try {
       let sliceStartMs = performance.now();
       let sliceRequests = 0;
-      while (!this.#closed && !this.#ending) {
+      while (!this.#closed && !this.#ending && !this.#awaitingDrain) {
         const frame = this.#queue.shift();
         if (frame === undefined) break;
         this.#queuedBytes -= frame.byteLength + 4;
@@ -555,21 +558,20 @@ export class KafkaConnection {
 
   /**
    * Writes the answers at the head whose bodies are known, in order, until one is still being worked
-   * out or the socket asks to wait for its drain. After a close each is still taken off in turn, so
-   * what a body holds until written (a fetch's read buffers) is given back.
+   * out or the socket holds more than `outboundBytesMax` unsent; then the pump and reading wait for its
+   * drain too. After a close each is still taken off in turn, so what a body holds until written (a
+   * fetch's read buffers) is given back.
    */
   #writeAnswers(): void {
     while (!this.#awaitingDrain) {
       const owed = this.#answers[0];
       if (owed === undefined || owed.body === unsettled) break;
       this.#answers.shift();
-      if (!this.#writeAnswer(owed)) {
-        this.#awaitingDrain = true;
-        void this.#transport.drained().then(() => {
-          this.#awaitingDrain = false;
-          this.#writeAnswers();
-        });
-      }
+      // A write refused past the socket's small mark goes on up to the bound: answers are held as the
+      // bytes they are, which the bound counts, rather than as bodies waiting to be encoded.
+      const written = this.#writeAnswer(owed);
+      if (!written && this.#transport.bufferedBytes > this.#broker.options.outboundBytesMax)
+        this.#waitForDrain();
     }
     if (this.#endOnceAnswered && this.#answers.length === 0 && !this.#awaitingDrain) {
       this.#endOnceAnswered = false;
@@ -578,6 +580,18 @@ export class KafkaConnection {
       // Read on (what comes is dropped), or the peer's own end is never seen and the socket stays open.
       this.#transport.resume();
     }
+  }
+
+  #waitForDrain(): void {
+    this.#awaitingDrain = true;
+    this.#pressure();
+    void this.#transport.drained().then(() => {
+      this.#awaitingDrain = false;
+      this.#writeAnswers();
+      if (this.#closed || this.#awaitingDrain) return;
+      this.#pressure();
+      void this.#pump();
+    });
   }
 
   /** False when the socket asks to wait for its drain before the next. */

@@ -39,6 +39,12 @@ export interface KafkaOptions {
    * next fetch waits to read (./fetch-bytes.ts); above Kafka's default fetch.max.bytes (50 MiB).
    */
   fetchBytesHeldMax: number;
+  /**
+   * Bytes of answers one connection may have queued to its socket and not yet sent before it handles
+   * no further request and stops reading (every API alike): a client that pipelines requests and does
+   * not read its answers slows only itself. It reads on once its socket has drained.
+   */
+  outboundBytesMax: number;
   /** Record bytes one Fetch answer carries at most, whatever the request asks (KIP-541's fetch.max.bytes). */
   fetchBytesMax: number;
   /** A record batch larger than this gets MESSAGE_TOO_LARGE. */
@@ -48,6 +54,11 @@ export interface KafkaOptions {
   sessionTimeoutMsMax: number;
   /** Members of one consumer group. */
   groupMembersMax: number;
+  /**
+   * Bytes of protocol metadata one classic group member may give in JoinGroup (all its protocols
+   * together); more is refused with INVALID_REQUEST. A group keeps them as long as the member stays.
+   */
+  memberMetadataBytesMax: number;
   /**
    * How long a group with no members waits for others before completing its first join (Kafka's
    * group.initial.rebalance.delay.ms), so a group starting up gets one generation instead of one per member.
@@ -72,11 +83,13 @@ export const kafkaOptionsDefault: KafkaOptions = {
   idleTimeoutMs: 600_000,
   inflightRequestsMax: 256,
   fetchBytesHeldMax: 64 * 1024 * 1024,
+  outboundBytesMax: 4 * 1024 * 1024,
   fetchBytesMax: 55 * 1024 * 1024,
   batchBytesMax: 16 * 1024 * 1024,
   sessionTimeoutMsMin: 100,
   sessionTimeoutMsMax: 30 * 60 * 1000,
   groupMembersMax: 1000,
+  memberMetadataBytesMax: 1024 * 1024,
   groupInitialRebalanceDelayMs: 3000,
   alarmHoldMsMax: 30_000,
 };

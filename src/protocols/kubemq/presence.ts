@@ -60,7 +60,7 @@ export class CallPresence {
       connectedAtMs: Date.now(),
       clientId: () => this.#clientId,
       // The transport's bytes are shared by every call on it: none is counted per call.
-      traffic: () => ({ recvOct: 0, sendOct: 0 }),
+      traffic: () => ({ recvOct: 0, sendOct: 0, sendPend: 0 }),
       channels: () => [],
       subscriptions: () => this.#subscriptions,
       close,

@@ -5,7 +5,8 @@
  * The queue is auto-deleted with its last member. A session remembers its shared subscriptions as
  * core group subscriptions (durably when the session is durable), so they come back on resume.
  */
-import type { Consumer } from '../../core/types.js';
+import type { Consumer, CreditLimit } from '../../core/types.js';
+import { sendRoom } from '../send-room.js';
 import { Reason } from './limits.js';
 import { entryFromArgs, entryToArgs, fullFilter, type SubscriptionEntry } from './model.js';
 import { deliver, offer } from './outbound.js';
@@ -15,6 +16,20 @@ import { filterToPattern, sharedQueueName, topicExchange } from './topics.js';
 /** Unacked deliveries a client may hold, per consumer and (through `conn.credit`) over them all. */
 export function consumeWindow(conn: Connection): number {
   return Math.max(1, Math.min(conn.server.limits.inflightMax, conn.clientReceiveMax));
+}
+
+/** Each connection's room to send, made at its first consumer (most connections never subscribe). */
+const sendRooms = new WeakMap<Connection, CreditLimit>();
+
+/** Deliveries stop while the socket holds more than `writeBufferBytesMax` unsent (QoS 1/2 included). */
+function sendRoomOf(conn: Connection): CreditLimit {
+  let room = sendRooms.get(conn);
+  if (room === undefined) {
+    const { transport } = conn;
+    room = sendRoom(transport, () => transport.bufferedBytes, conn.server.limits.writeBufferBytesMax);
+    sendRooms.set(conn, room);
+  }
+  return room;
 }
 
 /**
@@ -27,6 +42,7 @@ export function consumeFor(conn: Connection, queue: string, tag: string, sharedK
     owner: conn.owner,
     prefetch: consumeWindow(conn),
     limits: [conn.credit],
+    sendRoom: sendRoomOf(conn),
     deliver: (delivery) => deliver(conn, delivery, sharedKey),
     offer: (message) => offer(conn, message, sharedKey),
     // What the session queue handed back is resent whatever its expiry [MQTT-3.3.2-5]; a group's

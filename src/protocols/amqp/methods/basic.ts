@@ -67,6 +67,7 @@ function consume(channel: AmqpChannel, f: BasicConsume): void {
       exclusive: f.exclusive,
       prefetch: channel.prefetch,
       limits: [channel.credit],
+      sendRoom: channel.conn.sendRoom,
       ...args,
       deliver: (delivery: Delivery) => channel.deliver(entry, delivery),
       cancelled: () => serverCancel(channel, entry),

@@ -55,6 +55,20 @@ export const findCoordinatorHandler: ApiHandler = {
   },
 };
 
+/** JoinGroup's answer when the member is not let in. */
+function joinRefused(ctx: RequestContext, request: JoinGroupRequest, errorCode: number): Later {
+  return new Later(
+    Promise.resolve({
+      errorCode,
+      generationId: -1,
+      protocolName: ctx.apiVersion >= 7 ? null : '',
+      leader: '',
+      memberId: request.memberId,
+      members: [],
+    }),
+  );
+}
+
 export const joinGroupHandler: ApiHandler = {
   apiKey: ApiKey.JoinGroup,
   versionMin: 0,
@@ -63,31 +77,19 @@ export const joinGroupHandler: ApiHandler = {
     // v0 has no rebalance timeout; Kafka uses the session timeout then.
     const rebalanceTimeoutMs = ctx.apiVersion === 0 ? request.sessionTimeoutMs : request.rebalanceTimeoutMs;
     if (!allowed(ctx, 'GROUP', request.groupId, 'READ'))
-      return new Later(
-        Promise.resolve({
-          errorCode: KafkaError.groupAuthorizationFailed,
-          generationId: -1,
-          protocolName: ctx.apiVersion >= 7 ? null : '',
-          leader: '',
-          memberId: request.memberId,
-          members: [],
-        }),
-      );
+      return joinRefused(ctx, request, KafkaError.groupAuthorizationFailed);
     // A group is one protocol or the other (KIP-848): a classic member cannot join a consumer group.
     if (
       ctx.broker.consumerGroups.hasMembers(request.groupId) ||
       (ctx.broker.shareGroups.describe(request.groupId)?.members.length ?? 0) > 0
     )
-      return new Later(
-        Promise.resolve({
-          errorCode: KafkaError.inconsistentGroupProtocol,
-          generationId: -1,
-          protocolName: ctx.apiVersion >= 7 ? null : '',
-          leader: '',
-          memberId: request.memberId,
-          members: [],
-        }),
-      );
+      return joinRefused(ctx, request, KafkaError.inconsistentGroupProtocol);
+    // The group keeps each member's metadata for as long as the member stays (up to the longest session
+    // timeout): bounded per member, so that many members of many groups cannot hold the request limit each.
+    let metadataBytes = 0;
+    for (const p of request.protocols) metadataBytes += p.metadata.byteLength;
+    if (metadataBytes > ctx.broker.options.memberMetadataBytesMax)
+      return joinRefused(ctx, request, KafkaError.invalidRequest);
     ctx.broker.consumerGroups.yieldToClassic(request.groupId);
     const result = ctx.broker.groups.join({
       groupId: request.groupId,
