@@ -687,7 +687,8 @@ export class Vhost implements VirtualHost {
   }
 
   async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
-    this.#deps.streams.partition(stream, partition);
+    // Stored only once the records it passes are durable: see `Partition.durableTo`.
+    await this.#deps.streams.partition(stream, partition).durableTo(offset.offset);
     await this.#deps.groups.commit(group, stream, partition, offset);
   }
 
