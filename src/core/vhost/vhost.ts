@@ -714,6 +714,8 @@ export class Vhost implements VirtualHost {
       const message = `Offset ${before} is outside partition ${index} of stream '${stream}' (end ${partition.endOffset})`;
       throw brokerError(ErrorCode.invalidArgument, message);
     }
+    // A start past records a crash could cut off would hide the records that take their offsets.
+    await partition.durableTo(before);
     await this.#deps.transactions.deleteRecords(partition, before);
     return partition.startOffset;
   }

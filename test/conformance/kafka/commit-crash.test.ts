@@ -1,11 +1,12 @@
 /**
- * A consumer reads records once they are appended, before they are durable, so an offset it commits
- * can pass records a crash then cuts off. The next records produced, and confirmed, after the restart
- * would take those offsets, and the group, resuming at its committed offset, would never read them.
- * A child broker stalls the partition's log, a record is produced (never answered), fetched by
- * another connection and its next offset committed; SIGKILL; a broker on the same folder takes a
- * record `fresh`. The group's committed offset must not lie past it. Before the fix the commit was
- * answered at once, and `fresh` went to offset 0 under a committed offset of 1.
+ * A reader sees records once they are appended, before they are durable, so an offset a client then
+ * stores can pass records a crash cuts off; the next records produced, and confirmed, after the
+ * restart take those offsets. A group resuming at a committed offset past them never reads them, and
+ * a log start (DeleteRecords) past them hides them. A child broker stalls the partition's log, a record
+ * is produced (never answered), fetched by another connection, and its end committed or made the start;
+ * SIGKILL; a broker on the same folder takes a record `fresh`, which must lie at or past what was
+ * stored. Before the fix both requests were answered at once, and `fresh` went to offset 0 under a
+ * committed offset (or a start) of 1.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -54,8 +55,16 @@ function commitBody(offset: bigint): object {
   };
 }
 
-/** In a child broker: the partition stalled, a record produced, read, and its end committed; SIGKILL. */
-async function commitWhileStalled(dataDir: string): Promise<boolean> {
+function deleteBody(offset: bigint): object {
+  return { topics: [{ name: topic, partitions: [{ partitionIndex: 0, offset }] }], timeoutMs: 1000 };
+}
+
+type Store = (end: bigint) => [ApiKey, number, object];
+const commitEnd: Store = (end) => [ApiKey.OffsetCommit, 8, commitBody(end)];
+const deleteBelowEnd: Store = (end) => [ApiKey.DeleteRecords, 2, deleteBody(end)];
+
+/** In a child broker: the partition stalled, a record produced and read, its end stored; SIGKILL. */
+async function storeWhileStalled(dataDir: string, store: Store): Promise<boolean> {
   const child = await startStalledChild(dataDir, 'kafka');
   try {
     const producer = await WireClient.open(child.port);
@@ -64,10 +73,7 @@ async function commitWhileStalled(dataDir: string): Promise<boolean> {
     producer.send(ApiKey.Produce, 7, produceBody('lost')); // never answered: its write never lands
     const consumer = await WireClient.open(child.port);
     const end = await fetchEnd(consumer);
-    const answered = await settlesWithin(
-      consumer.request(ApiKey.OffsetCommit, 8, commitBody(end)),
-      answerWaitMs,
-    );
+    const answered = await settlesWithin(consumer.request(...store(end)), answerWaitMs);
     await child.kill();
     producer.close();
     consumer.close();
@@ -77,26 +83,56 @@ async function commitWhileStalled(dataDir: string): Promise<boolean> {
   }
 }
 
+/** A broker on `dataDir` again: `fresh` produced; its offset and `stored` (what the crash left stored). */
+async function freshAfterRestart(
+  dataDir: string,
+  stored: (wire: WireClient) => Promise<bigint>,
+): Promise<{ fresh: bigint; stored: bigint }> {
+  const broker = await startKafkaBroker({ storage: 'file', dataDir });
+  try {
+    const wire = await WireClient.open(broker.port);
+    const produced = await wire.request<Obj>(ApiKey.Produce, 7, produceBody('fresh'));
+    const answer = produced.responses[0].partitionResponses[0];
+    assert.equal(answer.errorCode, 0);
+    const result = { fresh: answer.baseOffset as bigint, stored: await stored(wire) };
+    wire.close();
+    return result;
+  } finally {
+    await broker.stop();
+  }
+}
+
+async function committedOffset(wire: WireClient): Promise<bigint> {
+  const fetched = await wire.request<Obj>(ApiKey.OffsetFetch, 7, {
+    groupId: group,
+    topics: [{ name: topic, partitionIndexes: [0] }],
+    requireStable: false,
+  });
+  return fetched.topics[0].partitions[0].committedOffset;
+}
+
+async function earliestOffset(wire: WireClient): Promise<bigint> {
+  const listed = await wire.request<Obj>(ApiKey.ListOffsets, 2, {
+    replicaId: -1,
+    topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp: -2n }] }],
+  });
+  return listed.topics[0].partitions[0].offset;
+}
+
 test('a committed offset never passes records a crash cut off: the next record produced is read', async () => {
   await inTempFolder('switchyard-commit-crash-', async (dataDir) => {
-    const answered = await commitWhileStalled(dataDir);
-    const broker = await startKafkaBroker({ storage: 'file', dataDir });
-    try {
-      const wire = await WireClient.open(broker.port);
-      const produced = await wire.request<Obj>(ApiKey.Produce, 7, produceBody('fresh'));
-      const fresh = produced.responses[0].partitionResponses[0];
-      assert.equal(fresh.errorCode, 0);
-      const fetched = await wire.request<Obj>(ApiKey.OffsetFetch, 7, {
-        groupId: group,
-        topics: [{ name: topic, partitionIndexes: [0] }],
-        requireStable: false,
-      });
-      const committed: bigint = fetched.topics[0].partitions[0].committedOffset;
-      assert.ok(committed <= fresh.baseOffset, `committed ${committed}, fresh at ${fresh.baseOffset}`);
-      assert.equal(answered, false, 'the commit is not answered while the records it passes are not stored');
-      wire.close();
-    } finally {
-      await broker.stop();
-    }
+    const answered = await storeWhileStalled(dataDir, commitEnd);
+    const { fresh, stored } = await freshAfterRestart(dataDir, committedOffset);
+    assert.ok(stored <= fresh, `committed ${stored}, fresh at ${fresh}`);
+    assert.equal(answered, false, 'the commit is not answered while the records it passes are not stored');
+  });
+});
+
+test('a log start never passes records a crash cut off: the next record produced is readable', async () => {
+  await inTempFolder('switchyard-delete-crash-', async (dataDir) => {
+    const answered = await storeWhileStalled(dataDir, deleteBelowEnd);
+    const { fresh, stored } = await freshAfterRestart(dataDir, earliestOffset);
+    assert.ok(stored <= fresh, `log start ${stored}, fresh at ${fresh}`);
+    assert.equal(answered, false, 'DeleteRecords is not answered while the records it passes are not stored');
   });
 });
