@@ -59,9 +59,34 @@ function deleteBody(offset: bigint): object {
   return { topics: [{ name: topic, partitions: [{ partitionIndex: 0, offset }] }], timeoutMs: 1000 };
 }
 
-type Store = (end: bigint) => [ApiKey, number, object];
-const commitEnd: Store = (end) => [ApiKey.OffsetCommit, 8, commitBody(end)];
-const deleteBelowEnd: Store = (end) => [ApiKey.DeleteRecords, 2, deleteBody(end)];
+/** Stores the fetched `end` over `wire`: resolves once answered. */
+type Store = (wire: WireClient, end: bigint) => Promise<unknown>;
+const commitEnd: Store = (wire, end) => wire.request(ApiKey.OffsetCommit, 8, commitBody(end));
+const deleteBelowEnd: Store = (wire, end) => wire.request(ApiKey.DeleteRecords, 2, deleteBody(end));
+
+/** A transactional producer (KIP-890 part 2) commits `end` for the group with its transaction. */
+const commitEndInTransaction: Store = async (wire, end) => {
+  const init = await wire.request<Obj>(ApiKey.InitProducerId, 2, {
+    transactionalId: 'commit-crash-txn',
+    transactionTimeoutMs: 60_000,
+  });
+  assert.equal(init.errorCode, 0);
+  const { producerId, producerEpoch } = init;
+  const ids = { transactionalId: 'commit-crash-txn', producerId, producerEpoch };
+  const offsets = await wire.request<Obj>(ApiKey.TxnOffsetCommit, 5, {
+    ...ids,
+    groupId: group,
+    generationId: -1,
+    memberId: '',
+    groupInstanceId: null,
+    topics: [
+      { name: topic, partitions: [{ partitionIndex: 0, committedOffset: end, committedMetadata: '' }] },
+    ],
+  });
+  assert.equal(offsets.topics[0].partitions[0].errorCode, 0);
+  const ended = await wire.request<Obj>(ApiKey.EndTxn, 5, { ...ids, committed: true });
+  assert.equal(ended.errorCode, 0);
+};
 
 /** In a child broker: the partition stalled, a record produced and read, its end stored; SIGKILL. */
 async function storeWhileStalled(dataDir: string, store: Store): Promise<boolean> {
@@ -73,7 +98,7 @@ async function storeWhileStalled(dataDir: string, store: Store): Promise<boolean
     producer.send(ApiKey.Produce, 7, produceBody('lost')); // never answered: its write never lands
     const consumer = await WireClient.open(child.port);
     const end = await fetchEnd(consumer);
-    const answered = await settlesWithin(consumer.request(...store(end)), answerWaitMs);
+    const answered = await settlesWithin(store(consumer, end), answerWaitMs);
     await child.kill();
     producer.close();
     consumer.close();
@@ -134,5 +159,18 @@ test('a log start never passes records a crash cut off: the next record produced
     const { fresh, stored } = await freshAfterRestart(dataDir, earliestOffset);
     assert.ok(stored <= fresh, `log start ${stored}, fresh at ${fresh}`);
     assert.equal(answered, false, 'DeleteRecords is not answered while the records it passes are not stored');
+  });
+});
+
+test('offsets committed by a transaction never pass records a crash cut off', async () => {
+  await inTempFolder('switchyard-txn-commit-crash-', async (dataDir) => {
+    const answered = await storeWhileStalled(dataDir, commitEndInTransaction);
+    const { fresh, stored } = await freshAfterRestart(dataDir, committedOffset);
+    assert.ok(stored <= fresh, `committed ${stored}, fresh at ${fresh}`);
+    assert.equal(
+      answered,
+      false,
+      'the transaction is not done while the records its offsets pass are not stored',
+    );
   });
 });
