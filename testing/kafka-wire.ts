@@ -141,3 +141,16 @@ export function compactNowRequest(topic: string): object {
     validateOnly: false,
   };
 }
+
+/** Fetch v11 of partition 0 of `topic` from `fetchOffset`, up to 1 MiB, answered at once, without a session. */
+export function fetchPartitionZeroRequest(topic: string, fetchOffset: bigint, isolationLevel: 0 | 1): object {
+  return {
+    replicaId: -1,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 20,
+    isolationLevel,
+    sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition: 0, fetchOffset, partitionMaxBytes: 1 << 20 }] }],
+  };
+}

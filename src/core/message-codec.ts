@@ -58,8 +58,10 @@ export const messageCodecVersion = 3;
  * Stream entry formats core knows: a core message; a transaction marker (./logs/markers.ts: a
  * producer's transaction ended, committed or aborted); and `withheld`, which no log holds: a read of
  * committed data hands it out in place of an entry a reader must not see (an aborted transaction's).
+ * Queue logs also hold `skipped`: an empty entry covering offsets a crash cut off the log's end while
+ * the removals log still names them, so no later message takes them (./queues/store.ts).
  */
-export const entryFormat = { message: 1, txnMarker: 2, withheld: 3 } as const;
+export const entryFormat = { message: 1, txnMarker: 2, withheld: 3, skipped: 4 } as const;
 
 /** Tables and arrays nested deeper than this are refused, so a hostile header cannot blow the stack. */
 export const headerDepthMax = 64;

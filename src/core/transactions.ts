@@ -585,6 +585,8 @@ export class TransactionalProducers {
       group,
       offsets.map((o) => o.offset),
     );
+    // Kept only past durable records, as a plain commit is (Partition.durableTo); checked after it.
+    for (const o of offsets) await this.#partition(o.stream, o.partition)?.durableTo(o.offset.offset);
     const ending = this.#ended(id);
     if (ending !== undefined) await ending;
     const current = this.#check(id, producerId, epoch);

@@ -48,6 +48,11 @@ export class Partition implements StreamPartition {
    * drops only whole segments, so what lies between its start and this is stored but never read.
    */
   #floor = 0;
+  /**
+   * Every offset below this is known durable: recovered at open, or its append's `durable` seen
+   * resolved by `durableTo`. Appends do not move it, so the produce path pays nothing for it.
+   */
+  #durableEnd: number;
   #closed = false;
   /** The partition's compaction, run on its stream's executor when the stream is compacted. */
   readonly compactor: Compactor;
@@ -57,6 +62,7 @@ export class Partition implements StreamPartition {
     this.index = index;
     this.#log = log;
     this.#exec = exec;
+    this.#durableEnd = log.endOffset;
     this.compactor = new Compactor(this, exec);
   }
 
@@ -84,6 +90,23 @@ export class Partition implements StreamPartition {
   revive(log: Log): void {
     this.#log = log;
     this.#failure = undefined;
+    // The old log's last promise says nothing of the new one, whose recovered records are durable.
+    this.#watched = undefined;
+    this.#durableEnd = log.endOffset;
+  }
+
+  /**
+   * Resolves once every record below `offset` (or below the end, when `offset` lies past it) is
+   * durable; rejects when the write failed. A consumer reads records before they are durable, so an
+   * offset it commits can name records a crash then cuts off; the next records produced would take
+   * those offsets and a group resuming there would never read them. Batches become durable in order,
+   * so the last append's promise covers every record before it.
+   */
+  async durableTo(offset: number): Promise<void> {
+    if (offset <= this.#durableEnd) return;
+    const end = this.log.endOffset;
+    if (this.#watched !== undefined) await this.#watched;
+    if (end > this.#durableEnd) this.#durableEnd = end;
   }
 
   get startOffset(): number {

@@ -14,6 +14,7 @@
  */
 
 import { brokerError, ErrorCode, isBrokerError } from '../../shared/errors.js';
+import { entryCountMax } from '../../storage/common.js';
 import type { AppendResult, Log, LogEntry, Storage } from '../../storage/types.js';
 import type { Executor } from '../exec/executor.js';
 import {
@@ -93,6 +94,8 @@ export class QueueStore {
   #flushScheduled = false;
   #truncatedAt: number;
   #recordsSinceSnapshot = 0;
+  /** One past the highest offset a record of the removals log names (recovery only). */
+  #namedEnd = 0;
   /** The last batch whose durability this store watches. */
   #watched: Promise<void> | undefined;
   #closed = false;
@@ -116,6 +119,7 @@ export class QueueStore {
     const acks = await storage.openLog(names.acks);
     const store = new QueueStore(owner.exec, messages, acks);
     store.#loadAcks();
+    store.#skipLostEnd();
     for (const offset of store.#removed) if (offset < store.#live) store.#removed.delete(offset);
     store.#advanceLive();
     for (const offset of store.#counts.keys()) if (!store.holds(offset)) store.#counts.delete(offset);
@@ -167,6 +171,7 @@ export class QueueStore {
     const run: StoredMessage[] = [{ offset, message: ownBody(decodeMessage(first.payload).message) }];
     for (let i = 1; i < entries.length; i++) {
       const entry = entries[i]!;
+      if (entry.format === entryFormat.skipped) continue;
       try {
         run.push({ offset: entry.offset, message: ownBody(decodeMessage(entry.payload).message) });
       } catch {
@@ -340,12 +345,18 @@ export class QueueStore {
 
   #applyAckEntry(format: number, payload: Uint8Array): void {
     if (format === ackFormat.counts) {
-      for (const [offset, count] of decodeCounts(payload)) this.#counts.set(offset, count);
+      for (const [offset, count] of decodeCounts(payload)) {
+        this.#counts.set(offset, count);
+        this.#name(offset);
+      }
       this.#recordsSinceSnapshot++;
       return;
     }
     if (format === ackFormat.removed) {
-      for (const offset of decodeOffsets(payload)) if (offset >= this.#live) this.#removed.add(offset);
+      for (const offset of decodeOffsets(payload)) {
+        this.#name(offset);
+        if (offset >= this.#live) this.#removed.add(offset);
+      }
       this.#recordsSinceSnapshot++;
       return;
     }
@@ -353,8 +364,37 @@ export class QueueStore {
       throw brokerError(ErrorCode.storageCorrupt, `Unknown ack record ${format}`);
     const { base, offsets } = decodeSnapshot(payload);
     this.#live = Math.max(this.#live, base);
-    for (const offset of offsets) if (offset >= this.#live) this.#removed.add(offset);
+    this.#namedEnd = Math.max(this.#namedEnd, base);
+    for (const offset of offsets) {
+      this.#name(offset);
+      if (offset >= this.#live) this.#removed.add(offset);
+    }
     this.#recordsSinceSnapshot = 0;
+  }
+
+  #name(offset: number): void {
+    if (offset >= this.#namedEnd) this.#namedEnd = offset + 1;
+  }
+
+  /**
+   * A crash can cut the message log's end (SIGKILL: what was not yet written; power loss: what was not
+   * yet fdatasynced) while the removals log, written on its own schedule, kept an ack or a count of a
+   * message in that end: one delivered as it arrived, before its own write, and so never confirmed.
+   * Were its offset handed to the next message, that record would remove it, or give it another's
+   * count, at the following start. So the offsets any record names are taken by `skipped` entries
+   * first; they need no fdatasync of their own, as no later message of the log is durable before them.
+   */
+  #skipLostEnd(): void {
+    for (let end = this.#messages.endOffset; end < this.#namedEnd; end = this.#messages.endOffset) {
+      const count = Math.min(this.#namedEnd - end, entryCountMax);
+      const { durable } = this.#messages.append({
+        payload: new Uint8Array(0),
+        count,
+        timestamp: Date.now(),
+        format: entryFormat.skipped,
+      });
+      this.#watch(durable);
+    }
   }
 
   #scan(visit: RecoveredVisitor): void {
@@ -362,11 +402,24 @@ export class QueueStore {
       const entries = this.#messages.read(offset, { maxBytes: recoverReadBytesMax });
       if (entries.length === 0) break;
       for (const entry of entries) {
+        if (entry.format === entryFormat.skipped) {
+          this.#forgetSkipped(entry);
+          continue;
+        }
         if (entry.offset < this.#live || this.#removed.has(entry.offset)) continue;
         visit(entry.offset, decodeMessage(entry.payload), this.#counts.get(entry.offset) ?? 0);
       }
       const last = entries[entries.length - 1]!;
       offset = last.offset + last.count;
+    }
+  }
+  /**
+   * No message holds a skipped entry's offsets: they are recorded as removed (the record also lets a
+   * build from before `skipped` entries pass over the entry without reading it as a message).
+   */
+  #forgetSkipped(entry: LogEntry): void {
+    for (let offset = entry.offset; offset < entry.offset + entry.count; offset++) {
+      if (!this.#removed.has(offset)) this.remove(offset);
     }
   }
 }

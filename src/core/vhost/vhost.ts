@@ -687,7 +687,8 @@ export class Vhost implements VirtualHost {
   }
 
   async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
-    this.#deps.streams.partition(stream, partition);
+    // Stored only once the records it passes are durable: see `Partition.durableTo`.
+    await this.#deps.streams.partition(stream, partition).durableTo(offset.offset);
     await this.#deps.groups.commit(group, stream, partition, offset);
   }
 
@@ -713,6 +714,8 @@ export class Vhost implements VirtualHost {
       const message = `Offset ${before} is outside partition ${index} of stream '${stream}' (end ${partition.endOffset})`;
       throw brokerError(ErrorCode.invalidArgument, message);
     }
+    // A start past records a crash could cut off would hide the records that take their offsets.
+    await partition.durableTo(before);
     await this.#deps.transactions.deleteRecords(partition, before);
     return partition.startOffset;
   }

@@ -24,7 +24,7 @@ import { KafkaError } from '../../../src/protocols/kafka/errors.js';
 import { inTempFolder } from '../../../testing/crash-stall.js';
 import { FaultyIo } from '../../../testing/faulty-io.js';
 import { kafkaClient, sleep, startKafkaOnDisk, until } from '../../../testing/kafka-helpers.js';
-import { WireClient } from '../../../testing/kafka-wire.js';
+import { fetchPartitionZeroRequest, WireClient } from '../../../testing/kafka-wire.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: decoded test responses
 type Obj = any;
@@ -150,14 +150,7 @@ async function readCommitted(
   c: WireClient,
   topic: string,
 ): Promise<{ values: string[]; stable: bigint; high: bigint }> {
-  const r = await c.request<Obj>(ApiKey.Fetch, 11, {
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes: 1 << 20,
-    isolationLevel: 1,
-    sessionEpoch: -1,
-    topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
-  });
+  const r = await c.request<Obj>(ApiKey.Fetch, 11, fetchPartitionZeroRequest(topic, 0n, 1));
   const part = r.responses[0].partitions[0];
   const aborted: Array<{ producerId: bigint; firstOffset: bigint }> = [...(part.abortedTransactions ?? [])];
   aborted.sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
