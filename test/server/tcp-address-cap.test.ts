@@ -264,6 +264,32 @@ test('KubeMQ gRPC: past the cap the HTTP/2 connection is closed; another address
   }
 });
 
+// The gRPC port is bound by the broker's own TCP server, whose close waits for every socket it
+// accepted. grpc-js half-closes a session that has had no HTTP/2 preface and waits for the peer: a
+// client that neither sent nor read anything kept `switchyard stop` waiting as long as it stayed.
+test('KubeMQ gRPC: stopping the broker closes a socket that has sent and read nothing', async () => {
+  const grpc = await startTestBroker({ listeners: ['grpc'], connectionsPerAddressMax });
+  const socket = await openRaw('grpc', '127.0.0.1', grpc);
+  socket.on('error', () => {});
+  try {
+    await until(() => counted('127.0.0.1', grpc) === 1, waitMs, 'the socket counted');
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      grpc.stop().then(() => 'stopped'),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, waitMs, 'still stopping');
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(outcome, 'stopped');
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.resume();
+    await closed;
+  } finally {
+    socket.destroy();
+  }
+});
+
 test('the cap counts every TCP listener together, and /metrics shows the refusals per listener', async () => {
   await fillCap('amqp', '127.0.0.1');
   assert.equal((await refusedRaw('kafka', Buffer.alloc(0))).length, 0, 'a full address is full on Kafka too');
