@@ -138,10 +138,18 @@ export async function serveSockets(
   loopbackTwin = false,
 ): Promise<BoundSockets> {
   const gate = context.addressGate;
+  // Refused sockets being told so: this server's close waits for every socket it accepted, so at
+  // shutdown they are closed rather than left to their refusal's wait.
+  const telling = new Set<Socket>();
   const onSocket = (socket: Socket) => {
     const admission = gate?.admit(socket, taker.refuse !== undefined) ?? 'admitted';
     if (admission === 'admitted') taker.take(socket);
-    else if (admission === 'tell') taker.refuse?.(socket);
+    else if (admission === 'tell') tell(socket);
+  };
+  const tell = (socket: Socket) => {
+    telling.add(socket);
+    socket.once('close', () => telling.delete(socket));
+    taker.refuse?.(socket);
   };
   const pauseOnConnect = taker.pauseOnConnect === true;
   const server = createNetServer({ pauseOnConnect }, onSocket);
@@ -154,7 +162,9 @@ export async function serveSockets(
   return {
     port,
     close: async () => {
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      for (const socket of telling) socket.destroy();
+      await Promise.all(closed);
     },
   };
 }

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { connect as http2Connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { after, afterEach, before, test } from 'node:test';
+import { after, afterEach, before, mock, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
@@ -261,6 +261,64 @@ test('KubeMQ gRPC: past the cap the HTTP/2 connection is closed; another address
   } finally {
     for (const socket of held.splice(0)) socket.destroy();
     await grpc.stop();
+  }
+});
+
+/** Stops `target`: 'stopped', or 'still stopping' if it has not after `waitMs` (the test fails, not hangs). */
+async function stopOutcome(target: TestBroker): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    target.stop().then(() => 'stopped'),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(resolve, waitMs, 'still stopping');
+    }),
+  ]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+// The gRPC port is bound by the broker's own TCP server, whose close waits for every socket it
+// accepted. grpc-js half-closes a session that has had no HTTP/2 preface and waits for the peer: a
+// client that neither sent nor read anything kept `switchyard stop` waiting as long as it stayed.
+test('KubeMQ gRPC: stopping the broker closes a socket that has sent and read nothing', async () => {
+  const grpc = await startTestBroker({ listeners: ['grpc'], connectionsPerAddressMax });
+  const socket = await openRaw('grpc', '127.0.0.1', grpc);
+  socket.on('error', () => {});
+  try {
+    await until(() => counted('127.0.0.1', grpc) === 1, waitMs, 'the socket counted');
+    assert.equal(await stopOutcome(grpc), 'stopped');
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.resume();
+    await closed;
+  } finally {
+    socket.destroy();
+  }
+});
+
+// A refused MQTT socket waits up to refusalWaitMs to be told so, and the port's server waits for every
+// socket it accepted: stopping the broker waited out that refusal. The refusal's timer is held here
+// (mock timers while it is set, then dropped), so the broker stops only if it closes the socket itself.
+test('MQTT: stopping the broker closes a refused socket still waiting to be told', async () => {
+  const mqttOnly = await startTestBroker({ listeners: ['mqtt'], connectionsPerAddressMax });
+  const refusedSoFar = () => mqttOnly.broker.addressStats().refused.get('mqtt') ?? 0;
+  const sockets = await fillCap('mqtt', '127.0.0.1', mqttOnly);
+  mock.timers.enable({ apis: ['setTimeout'] });
+  let refused: Socket | undefined;
+  try {
+    refused = await openRaw('mqtt', '127.0.0.1', mqttOnly);
+    refused.on('error', () => {});
+    for (let turns = 0; refusedSoFar() === 0 && turns < 100_000; turns++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    mock.timers.reset();
+  }
+  try {
+    assert.equal(refusedSoFar(), 1, 'the socket was refused');
+    assert.equal(await stopOutcome(mqttOnly), 'stopped');
+  } finally {
+    refused?.destroy();
+    for (const socket of sockets) socket.destroy();
   }
 });
 

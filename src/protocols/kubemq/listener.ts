@@ -5,6 +5,7 @@
  */
 
 import type { SecureServerOptions } from 'node:http2';
+import type { Socket } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { CoreBroker } from '../../core/api.js';
 import { listenOn } from '../../shared/net.js';
@@ -88,13 +89,23 @@ async function startGrpc(context: ListenerContext, options: KubemqOptions): Prom
     kubemqServers.release(core);
   };
   try {
+    const taken = new Set<Socket>();
     // TLS, when configured, is the injector's: the sockets it takes are plain TCP.
-    const bound = await serveSockets(context, { take: (socket) => injector.injectConnection(socket) });
+    const bound = await serveSockets(context, {
+      take: (socket) => {
+        taken.add(socket);
+        socket.once('close', () => taken.delete(socket));
+        injector.injectConnection(socket);
+      },
+    });
     return {
       port: bound.port,
       close: async () => {
         const closed = bound.close();
         stop();
+        // grpc-js closes its HTTP/2 sessions only: a socket without one yet (no preface, a
+        // handshake under way) would stay open, and the port's server waits for every socket.
+        for (const socket of taken) socket.destroy();
         await closed;
       },
     };
