@@ -611,7 +611,7 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1024, 64 * gibibyte),
     group: 'Limits',
     description:
-      'Bytes of retained messages (bodies and topics) one vhost keeps; they are held in memory. A retained message that would pass it is not retained (MQTT 5: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1 has no code for it), though still delivered to subscribers; one that replaces a larger one always is.',
+      'Bytes of retained messages (bodies, topics and properties such as MQTT user properties) one vhost keeps; they are held in memory. A retained message that would pass it is not retained (MQTT 5: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1 has no code for it), though still delivered to subscribers; one that replaces a larger one always is.',
   },
   producerIdsMax: {
     type: integer(1, 10_000_000),
