@@ -611,7 +611,7 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1024, 64 * gibibyte),
     group: 'Limits',
     description:
-      'Bytes of retained messages (bodies and topics) one vhost keeps; they are held in memory. A retained message that would pass it is not retained (MQTT 5: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1 has no code for it), though still delivered to subscribers; one that replaces a larger one always is.',
+      'Bytes of retained messages (bodies, topics and properties such as MQTT user properties) one vhost keeps; they are held in memory. A retained message that would pass it is not retained (MQTT 5: PUBACK / PUBREC 0x97 Quota exceeded; 3.1.1 has no code for it), though still delivered to subscribers; one that replaces a larger one always is.',
   },
   producerIdsMax: {
     type: integer(1, 10_000_000),
@@ -872,13 +872,14 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
   mqttQueuedMessagesMax: {
     type: integer(1, countMax),
     group: 'MQTT',
-    description: 'Messages waiting in one MQTT session; when full, the oldest are dropped.',
+    description:
+      'Messages waiting in one MQTT session, not yet sent (those in flight are not counted). Checked every second; past it the oldest are dropped, QoS 1 and 2 ones included, and neither the publisher nor the subscriber is told (MQTT has no way to say so): a persistent session that stays away long enough loses messages it was owed. EMQX drops the oldest too (max_mqueue_len); Mosquitto drops the newest (max_queued_messages).',
   },
   mqttQueuedBytesMax: {
     type: integer(1024, 64 * gibibyte),
     group: 'MQTT',
     description:
-      "Bytes of the messages waiting in one MQTT session (Mosquitto's max_queued_bytes); beyond it the oldest are dropped, as past mqttQueuedMessagesMax. Bounds what a subscriber that does not read, or an offline persistent session, holds: a session of a clean client keeps them in memory.",
+      "Body bytes of the messages waiting in one MQTT session, not yet sent (Mosquitto's max_queued_bytes, though Mosquitto drops the newest); checked every second, beyond it the oldest are dropped, QoS 1 and 2 ones included and nobody told, as past mqttQueuedMessagesMax. Bounds what a subscriber that does not read, or an offline persistent session, holds: a session of a clean client keeps them in memory.",
   },
   mqttTopicLevelsMax: {
     type: integer(1, 65_535),

@@ -97,6 +97,23 @@ describe('retained messages', () => {
   });
 });
 
+describe('retained bytes', () => {
+  test("retainedBytesMax counts a retained message's headers: a one-byte body with large headers is refused past it", async () => {
+    const storage = new MemoryStorage();
+    const core = await openCore({ storage, limits: { retainedBytesMax: 10_000 } });
+    const headers: Array<[string, string]> = [['pad', 'x'.repeat(1024)]];
+    for (let i = 0; i < 9; i++)
+      await core.client.setRetained({ key: `h.${i}`, body: utf8.encode('b'), properties: { headers } });
+    await assert.rejects(
+      core.client.setRetained({ key: 'h.9', body: utf8.encode('b'), properties: { headers } }),
+      (err) => isBrokerError(err, ErrorCode.resourceExhausted),
+    );
+    await core.client.clearRetained('h.0');
+    await core.client.setRetained({ key: 'h.9', body: utf8.encode('b'), properties: { headers } });
+    await core.broker.close();
+  });
+});
+
 describe('idempotent producers', () => {
   const options = { timestamp: 1, format: 9 };
 

@@ -100,6 +100,8 @@ const noArgs = {} as const;
 export class Client implements CoreClient {
   readonly context: CallerContext;
   readonly #runner: CommandRunner;
+  /** `closeConnection` was called: a `take` still waiting takes nothing for a caller that is gone. */
+  #closed = false;
 
   constructor(runner: CommandRunner, context: CallerContext) {
     this.#runner = runner;
@@ -204,6 +206,9 @@ export class Client implements CoreClient {
   async take(queue: string, options: { noAck: boolean; owner: string }, countMax = 1): Promise<Delivery[]> {
     const landing = this.run({ kind: 'queue.returnsLanded', queue });
     if (landing !== undefined) await landing;
+    // Its connection closed during the wait and released what it held: a message taken now would be
+    // held by an owner nobody releases, out of every consumer's reach until a restart.
+    if (this.#closed) return [];
     const taken: Delivery[] = [];
     for (let i = 0; i < countMax; i++) {
       const delivery = this.get(queue, options);
@@ -252,6 +257,7 @@ export class Client implements CoreClient {
   }
 
   closeConnection(): void {
+    this.#closed = true;
     this.run({ kind: 'connection.close' });
   }
 

@@ -17,7 +17,7 @@ export class RetainedState extends Map<string, RetainedMessage> {
   readonly #keys = new KeyIndex();
   #bytes = 0;
 
-  /** Bytes of the bodies and keys held (`CoreLimits.retainedBytesMax`). */
+  /** Bytes of the bodies, keys and properties held (`CoreLimits.retainedBytesMax`). */
   get bytes(): number {
     return this.#bytes;
   }
@@ -55,9 +55,21 @@ export type RetainedEntry =
   | { readonly type: 'set'; readonly message: RetainedMessage }
   | { readonly type: 'clear'; readonly key: string };
 
-/** What a retained message counts against `CoreLimits.retainedBytesMax`. */
+const noBody = new Uint8Array(0);
+
+/**
+ * What a retained message counts against `CoreLimits.retainedBytesMax`: its body, key and properties
+ * as the log holds them. Properties count too: an MQTT 5 PUBLISH may carry a one-byte body and most
+ * of a MiB of user properties, which a bound on bodies alone let a client keep a million of.
+ */
 export function retainedBytes(message: RetainedMessage): number {
-  return message.body.byteLength + Buffer.byteLength(message.key);
+  const properties = encodeMessage({
+    exchange: '',
+    routingKey: '',
+    body: noBody,
+    properties: message.properties,
+  });
+  return message.body.byteLength + Buffer.byteLength(message.key) + properties.byteLength;
 }
 
 function retainedBytesOf(message: RetainedMessage | undefined): number {
