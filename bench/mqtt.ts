@@ -307,6 +307,8 @@ function row(label: string, ours: Result, peer: Result | undefined): string {
 }
 
 const brokerLifetimeMs = 10 * 60_000;
+/** Options for the broker's node process (`MQTT_BROKER_NODE_ARGS`, space-separated: `--cpu-prof --cpu-prof-dir=<dir>`). */
+const brokerNodeArgs = (process.env['MQTT_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
 /** A child `switchyard start` with MQTT only, on `storageArgs`. */
 async function startSwitchyard(
@@ -321,7 +323,7 @@ async function startSwitchyard(
       ...['--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff, '--http-port', '0'],
       ...['--log-level', 'warn'],
     ],
-    { lifetimeMs: brokerLifetimeMs },
+    { lifetimeMs: brokerLifetimeMs, nodeArgs: brokerNodeArgs },
   );
   const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${cli.ports.mqtt}`], { encoding: 'utf8' });
   const pid = Number(/pid=(\d+)/.exec(pidLine)?.[1]);
