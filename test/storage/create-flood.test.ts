@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { FolderSync, SyncSlots } from '../../src/storage/file/folder-sync.js';
 import { segmentFileName } from '../../src/storage/file/segment.js';
+import type { FileStorage } from '../../src/storage/file/storage.js';
 import type { Log } from '../../src/storage/types.js';
 import { openAlways, payloadFor, sameBytes, tempDirsOfFile } from '../../testing/storage-fixtures.js';
 
@@ -128,8 +129,7 @@ test('sync slots run at most their bound at once, the rest in call order as slot
 test('a creation whose syncs fail fails the log: nothing appended to it is confirmed', async () => {
   const dir = freshDir();
   const storage = await open(dir);
-  // Two creations take both sync slots, so the third one's syncs start after this turn.
-  const others = await Promise.all([storage.openLog('first'), storage.openLog('second')]);
+  const others = await takeSlots(storage);
   const log = await storage.openLog('unsynced');
   // Its header gone before its fdatasync can open it; the segment file is still there to write to.
   fs.rmSync(path.join(dir, 'logs', 'unsynced', 'LOG'));
@@ -140,5 +140,51 @@ test('a creation whose syncs fail fails the log: nothing appended to it is confi
     (e) => isBrokerError(e, 'storage_failed'),
   );
   await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
+});
+
+/** Opens two logs to take both creation sync slots: the next creation's syncs start after this turn. */
+function takeSlots(storage: FileStorage, names = ['first', 'second']): Promise<Log[]> {
+  return Promise.all(names.map((name) => storage.openLog(name)));
+}
+
+test('a log closed and reopened while its creation syncs run confirms nothing before they return', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  const others = await takeSlots(storage);
+  await (await storage.openLog('reopened')).close();
+  const log = await storage.openLog('reopened');
+  // The header goes before the creation's fdatasync opens it: the folder never becomes durable.
+  fs.rmSync(path.join(dir, 'logs', 'reopened', 'LOG'));
+  const { durable } = log.append({ payload: payloadFor(0), timestamp: 0 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
+});
+
+test('a log reopened after its creation syncs failed runs them again before its first write', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  const others = await takeSlots(storage);
+  const header = path.join(dir, 'logs', 'retried', 'LOG');
+  const failed = await storage.openLog('retried');
+  const bytes = fs.readFileSync(header);
+  fs.rmSync(header);
+  await assert.rejects(failed.append({ payload: payloadFor(0), timestamp: 0 }).durable);
+  await failed.close();
+  // The header back, as written: the reopened log must still make it durable before confirming.
+  fs.writeFileSync(header, bytes);
+  others.push(...(await takeSlots(storage, ['third', 'fourth'])));
+  const log = await storage.openLog('retried');
+  fs.rmSync(header);
+  const { durable } = log.append({ payload: payloadFor(1), timestamp: 1 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
+  fs.writeFileSync(header, bytes);
+  await log.close();
+  // Syncs that return make the log usable again.
+  const healed = await storage.openLog('retried');
+  await healed.append({ payload: payloadFor(2), timestamp: 2 }).durable;
+  assert.equal(healed.endOffset, 1);
+  await Promise.all([...others, healed].map((l) => l.close()));
   await storage.close();
 });

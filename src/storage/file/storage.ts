@@ -81,6 +81,11 @@ export class FileStorage implements Storage {
   private readonly removals = new Set<Promise<void>>();
   /** Syncs of log creations still running; `close` waits for them. */
   private readonly creations = new Set<Promise<void>>();
+  /**
+   * A creation's syncs by log name, until they returned; a failed one stays: a log closed and reopened
+   * meanwhile (or after it failed) must not confirm an append before its folder is durable.
+   */
+  private readonly creating = new Map<string, Promise<void>>();
   /** Group commit of `logs/`'s fsync: for the entries of created and trashed log folders. */
   private readonly logsDirSync: FolderSync;
   private readonly trashDirSync: FolderSync;
@@ -197,7 +202,10 @@ export class FileStorage implements Storage {
     const base = { limits, policy, io, files, reads, moments };
     try {
       const header = readLogHeader(dir);
-      if (header !== undefined) return FileLog.open(name, dir, header.incarnation, base, this.owner);
+      if (header !== undefined) {
+        const creation = this.creationOf(name, dir);
+        return FileLog.open(name, dir, header.incarnation, base, this.owner, creation);
+      }
       // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
       this.trashIfPresent(name);
       const { incarnation, reserved } = this.clock.next();
@@ -206,7 +214,8 @@ export class FileStorage implements Storage {
       fs.mkdirSync(dir);
       writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
       Segment.createFreshFile(dir, 0);
-      return FileLog.open(name, dir, incarnation, base, this.owner, this.makeDurable(dir, reserved));
+      const done = this.makeDurable(name, dir, reserved);
+      return FileLog.open(name, dir, incarnation, base, this.owner, { done, fresh: true });
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening log ${name}`, err);
@@ -220,13 +229,31 @@ export class FileStorage implements Storage {
    * creation and deletion of the moment, and `reserved`, the incarnation clock's reservation covering
    * the log's number. The first segment's header is made durable by its first append's fdatasync.
    */
-  private makeDurable(dir: string, reserved: Promise<void>): Promise<void> {
+  private makeDurable(name: string, dir: string, reserved: Promise<void>): Promise<void> {
     const own = this.creationSlots.run(async () => {
       await syncNow(path.join(dir, logHeaderFileName), true);
       await syncNow(dir);
     });
     const created = Promise.all([own, this.logsDirSync.request(), reserved]).then(() => undefined);
+    this.creating.set(name, created);
+    const forget = () => {
+      if (this.creating.get(name) === created) this.creating.delete(name);
+    };
+    created.then(forget, () => undefined);
     return heldIn(this.creations, created);
+  }
+
+  /**
+   * For an existing folder reopened: the syncs of its creation when they have not all returned. Still
+   * running, the reopened log's first write waits for them; failed, they run again (nothing of the
+   * folder's files is lost, only their durability was not confirmed).
+   */
+  private creationOf(name: string, dir: string): { done: Promise<void>; fresh: false } | undefined {
+    const pending = this.creating.get(name);
+    if (pending === undefined) return undefined;
+    // A failed reservation may be why: a number issued now is reserved past this log's too.
+    const done = pending.catch(() => this.makeDurable(name, dir, this.clock.next().reserved));
+    return { done, fresh: false };
   }
 
   /** Moves `logs/<name>` to the trash at once and removes it in the background; undefined when absent. */
