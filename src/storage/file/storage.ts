@@ -203,6 +203,7 @@ export class FileStorage implements Storage {
     try {
       const header = readLogHeader(dir);
       if (header !== undefined) {
+        this.clock.observe(header.incarnation);
         const creation = this.creationOf(name, dir);
         return FileLog.open(name, dir, header.incarnation, base, this.owner, creation);
       }
@@ -261,7 +262,9 @@ export class FileStorage implements Storage {
     if (!fs.existsSync(path.join(this.logsDir, name))) return undefined;
     let tag: string;
     try {
-      tag = String(readLogHeader(path.join(this.logsDir, name))?.incarnation ?? this.unreadableTag());
+      const incarnation = readLogHeader(path.join(this.logsDir, name))?.incarnation;
+      if (incarnation !== undefined) this.clock.observe(incarnation);
+      tag = String(incarnation ?? this.unreadableTag());
     } catch {
       tag = this.unreadableTag();
     }
