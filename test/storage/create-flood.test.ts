@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { FolderSync, SyncSlots } from '../../src/storage/file/folder-sync.js';
 import { segmentFileName } from '../../src/storage/file/segment.js';
-import type { FileStorage } from '../../src/storage/file/storage.js';
+import { FileStorage } from '../../src/storage/file/storage.js';
 import type { Log } from '../../src/storage/types.js';
 import { openAlways, payloadFor, sameBytes, tempDirsOfFile } from '../../testing/storage-fixtures.js';
 
@@ -186,5 +186,25 @@ test('a log reopened after its creation syncs failed runs them again before its 
   await healed.append({ payload: payloadFor(2), timestamp: 2 }).durable;
   assert.equal(healed.endOffset, 1);
   await Promise.all([...others, healed].map((l) => l.close()));
+  await storage.close();
+});
+
+test('a creation whose syncs fail confirms nothing appended past a roll either', async () => {
+  const dir = freshDir();
+  const storage = await FileStorage.open({
+    dir,
+    fsync: { kind: 'always' },
+    softwareVersion: '0.2.0',
+    limits: { segmentBytesMax: 1024 },
+  });
+  const others = await takeSlots(storage);
+  const log = await storage.openLog('rolled');
+  fs.rmSync(path.join(dir, 'logs', 'rolled', 'LOG'));
+  // Enough for several segments before the first write: the later ones wait for the first one's seal.
+  const appended = Array.from({ length: 40 }, (_, i) => log.append({ payload: payloadFor(i), timestamp: i }));
+  const settled = await Promise.allSettled(appended.map((a) => a.durable));
+  const confirmed = appended.filter((_, i) => settled[i]!.status === 'fulfilled').map((a) => a.offset);
+  assert.deepEqual(confirmed, [], 'no offset confirmed in a log whose creation failed');
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
   await storage.close();
 });

@@ -299,7 +299,14 @@ export class Segment {
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
     const gate = Promise.all([sealed, created]).then(() => undefined);
-    return new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+    const opened = gate.catch(() => undefined);
+    const segment = new Segment(base, ctx, ctx.files.file(file), state, true, header, opened);
+    // Runs before the gate opens the appender. A failed seal left records before this segment unwritten
+    // (the log is failed): none after them may be written, or it would be confirmed past a gap.
+    gate.catch((err: unknown) => {
+      segment.appender?.abort(failedError(`Sealing the segment before ${base} of log ${ctx.logName}`, err));
+    });
+    return segment;
   }
 
   /**
