@@ -208,3 +208,14 @@ test('a creation whose syncs fail confirms nothing appended past a roll either',
   await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
   await storage.close();
 });
+
+test('logs deleted while their creation syncs wait leave nothing of them behind', async () => {
+  const storage = await open(freshDir());
+  const others = await takeSlots(storage);
+  // Their folders move away before their syncs start: those fail, and concern no name any more.
+  const logs = await takeSlots(storage, ['gone-1', 'gone-2', 'gone-3']);
+  await Promise.all(logs.map((log) => log.delete()));
+  await Promise.all(others.map((l) => l.close()));
+  await storage.close();
+  assert.equal(storage.creatingCount, 0);
+});

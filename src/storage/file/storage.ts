@@ -152,6 +152,11 @@ export class FileStorage implements Storage {
     return this.logsDirSync.syncCount;
   }
 
+  /** Names whose creation's syncs have not returned (or failed); for tests and diagnostics. */
+  get creatingCount(): number {
+    return this.creating.size;
+  }
+
   /** Descriptors the handle cache holds open; for tests and diagnostics. */
   get openFileCount(): number {
     return this.files.openCount;
@@ -280,6 +285,8 @@ export class FileStorage implements Storage {
   private moveToTrash(name: string, tag: string): string {
     const target = path.join(this.trashDir, `${name}.${tag}`);
     fs.renameSync(path.join(this.logsDir, name), target);
+    // Its creation's syncs no longer concern the name: a new folder under it has its own.
+    this.creating.delete(name);
     return target;
   }
 
