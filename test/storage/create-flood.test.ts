@@ -219,3 +219,28 @@ test('logs deleted while their creation syncs wait leave nothing of them behind'
   await storage.close();
   assert.equal(storage.creatingCount, 0);
 });
+
+test('a creation cut short by a failed file creation leaves no folder to reopen unsynced', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  const segment = path.join(dir, 'logs', 'cut', segmentFileName(0, '.log'));
+  const realOpen = fs.openSync;
+  // The disk refuses the first segment's file, as a full one would.
+  fs.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+    if (file === segment) throw Object.assign(new Error('no space left'), { code: 'ENOSPC' });
+    return (realOpen as (...args: unknown[]) => number)(file, ...rest);
+  }) as typeof fs.openSync;
+  try {
+    await assert.rejects(storage.openLog('cut'), (e) => isBrokerError(e, 'storage_failed'));
+  } finally {
+    fs.openSync = realOpen;
+  }
+  const others = await takeSlots(storage);
+  const log = await storage.openLog('cut');
+  // Its creation's syncs wait behind the slots: without its header they fail, and so does the append.
+  fs.rmSync(path.join(dir, 'logs', 'cut', 'LOG'));
+  const { durable } = log.append({ payload: payloadFor(0), timestamp: 0 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
+});

@@ -218,8 +218,10 @@ export class FileStorage implements Storage {
       // The files on the event loop: the name is taken at the call, and every creation of this turn is in
       // `logs/` before its shared fsync starts.
       fs.mkdirSync(dir);
-      writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
+      // The header last: a creation cut short by a failure leaves no valid one, so the next open takes
+      // the folder for torn and creates it afresh, syncs and all, instead of recovering it unsynced.
       Segment.createFreshFile(dir, 0);
+      writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
       const done = this.makeDurable(name, dir, reserved);
       return FileLog.open(name, dir, incarnation, base, this.owner, { done, fresh: true });
     } catch (err) {
