@@ -2,7 +2,9 @@
  * Child process for test/storage/create-syncs.test.ts, run under strace: creates `count` logs at once
  * in `<dir>` (fsync `always`), appends one entry to each and prints `confirmed <name>` once its
  * `durable` resolved; then removes the first half at once and prints `removed <name>` as each removal
- * resolves. Usage: node create-syncs.js <dir> <count>
+ * resolves; the last log is closed as soon as it is handed out and reopened before its append, so its
+ * creation's syncs are still running when the reopened handle takes it. Usage: node create-syncs.js
+ * <dir> <count>
  */
 import fs from 'node:fs';
 import { FileStorage } from '../src/storage/file/storage.js';
@@ -20,7 +22,11 @@ async function main(): Promise<void> {
   const storage = await FileStorage.open({ dir, fsync: { kind: 'always' }, softwareVersion: 'test' });
   await Promise.all(
     names.map(async (name, i) => {
-      const log = await storage.openLog(name);
+      let log = await storage.openLog(name);
+      if (i === names.length - 1) {
+        await log.close();
+        log = await storage.openLog(name);
+      }
       await log.append({ payload: payloadFor(i), timestamp: i }).durable;
       say(`confirmed ${name}`);
       await log.close();

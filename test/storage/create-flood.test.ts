@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { isBrokerError } from '../../src/shared/errors.js';
 import { FolderSync, SyncSlots } from '../../src/storage/file/folder-sync.js';
 import { segmentFileName } from '../../src/storage/file/segment.js';
+import { FileStorage } from '../../src/storage/file/storage.js';
 import type { Log } from '../../src/storage/types.js';
 import { openAlways, payloadFor, sameBytes, tempDirsOfFile } from '../../testing/storage-fixtures.js';
 
@@ -128,8 +129,7 @@ test('sync slots run at most their bound at once, the rest in call order as slot
 test('a creation whose syncs fail fails the log: nothing appended to it is confirmed', async () => {
   const dir = freshDir();
   const storage = await open(dir);
-  // Two creations take both sync slots, so the third one's syncs start after this turn.
-  const others = await Promise.all([storage.openLog('first'), storage.openLog('second')]);
+  const others = await takeSlots(storage);
   const log = await storage.openLog('unsynced');
   // Its header gone before its fdatasync can open it; the segment file is still there to write to.
   fs.rmSync(path.join(dir, 'logs', 'unsynced', 'LOG'));
@@ -139,6 +139,108 @@ test('a creation whose syncs fail fails the log: nothing appended to it is confi
     () => log.append({ payload: payloadFor(1), timestamp: 1 }),
     (e) => isBrokerError(e, 'storage_failed'),
   );
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
+});
+
+/** Opens two logs to take both creation sync slots: the next creation's syncs start after this turn. */
+function takeSlots(storage: FileStorage, names = ['first', 'second']): Promise<Log[]> {
+  return Promise.all(names.map((name) => storage.openLog(name)));
+}
+
+test('a log closed and reopened while its creation syncs run confirms nothing before they return', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  const others = await takeSlots(storage);
+  await (await storage.openLog('reopened')).close();
+  const log = await storage.openLog('reopened');
+  // The header goes before the creation's fdatasync opens it: the folder never becomes durable.
+  fs.rmSync(path.join(dir, 'logs', 'reopened', 'LOG'));
+  const { durable } = log.append({ payload: payloadFor(0), timestamp: 0 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
+});
+
+test('a log reopened after its creation syncs failed runs them again before its first write', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  const others = await takeSlots(storage);
+  const header = path.join(dir, 'logs', 'retried', 'LOG');
+  const failed = await storage.openLog('retried');
+  const bytes = fs.readFileSync(header);
+  fs.rmSync(header);
+  await assert.rejects(failed.append({ payload: payloadFor(0), timestamp: 0 }).durable);
+  await failed.close();
+  // The header back, as written: the reopened log must still make it durable before confirming.
+  fs.writeFileSync(header, bytes);
+  others.push(...(await takeSlots(storage, ['third', 'fourth'])));
+  const log = await storage.openLog('retried');
+  fs.rmSync(header);
+  const { durable } = log.append({ payload: payloadFor(1), timestamp: 1 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
+  fs.writeFileSync(header, bytes);
+  await log.close();
+  // Syncs that return make the log usable again.
+  const healed = await storage.openLog('retried');
+  await healed.append({ payload: payloadFor(2), timestamp: 2 }).durable;
+  assert.equal(healed.endOffset, 1);
+  await Promise.all([...others, healed].map((l) => l.close()));
+  await storage.close();
+});
+
+test('a creation whose syncs fail confirms nothing appended past a roll either', async () => {
+  const dir = freshDir();
+  const storage = await FileStorage.open({
+    dir,
+    fsync: { kind: 'always' },
+    softwareVersion: '0.2.0',
+    limits: { segmentBytesMax: 1024 },
+  });
+  const others = await takeSlots(storage);
+  const log = await storage.openLog('rolled');
+  fs.rmSync(path.join(dir, 'logs', 'rolled', 'LOG'));
+  // Enough for several segments before the first write: the later ones wait for the first one's seal.
+  const appended = Array.from({ length: 40 }, (_, i) => log.append({ payload: payloadFor(i), timestamp: i }));
+  const settled = await Promise.allSettled(appended.map((a) => a.durable));
+  const confirmed = appended.filter((_, i) => settled[i]!.status === 'fulfilled').map((a) => a.offset);
+  assert.deepEqual(confirmed, [], 'no offset confirmed in a log whose creation failed');
+  await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
+  await storage.close();
+});
+
+test('logs deleted while their creation syncs wait leave nothing of them behind', async () => {
+  const storage = await open(freshDir());
+  const others = await takeSlots(storage);
+  // Their folders move away before their syncs start: those fail, and concern no name any more.
+  const logs = await takeSlots(storage, ['gone-1', 'gone-2', 'gone-3']);
+  await Promise.all(logs.map((log) => log.delete()));
+  await Promise.all(others.map((l) => l.close()));
+  await storage.close();
+  assert.equal(storage.creatingCount, 0);
+});
+
+test('a creation cut short by a failed file creation leaves no folder to reopen unsynced', async () => {
+  const dir = freshDir();
+  const storage = await open(dir);
+  const segment = path.join(dir, 'logs', 'cut', segmentFileName(0, '.log'));
+  const realOpen = fs.openSync;
+  // The disk refuses the first segment's file, as a full one would.
+  fs.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+    if (file === segment) throw Object.assign(new Error('no space left'), { code: 'ENOSPC' });
+    return (realOpen as (...args: unknown[]) => number)(file, ...rest);
+  }) as typeof fs.openSync;
+  try {
+    await assert.rejects(storage.openLog('cut'), (e) => isBrokerError(e, 'storage_failed'));
+  } finally {
+    fs.openSync = realOpen;
+  }
+  const others = await takeSlots(storage);
+  const log = await storage.openLog('cut');
+  // Its creation's syncs wait behind the slots: without its header they fail, and so does the append.
+  fs.rmSync(path.join(dir, 'logs', 'cut', 'LOG'));
+  const { durable } = log.append({ payload: payloadFor(0), timestamp: 0 });
+  await assert.rejects(durable, (e) => isBrokerError(e, 'storage_failed'));
   await Promise.all([...others, log].map((l) => l.close().catch(() => undefined)));
   await storage.close();
 });

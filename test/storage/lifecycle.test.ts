@@ -123,6 +123,30 @@ test('trash left by a crash is emptied at open; a delete finishes before close r
   assert.deepEqual(fs.readdirSync(path.join(dir, 'trash')), []);
 });
 
+test('a log whose reservation a crash lost still gets a larger incarnation when re-created', async () => {
+  const dir = freshDir();
+  const first = await open(dir);
+  const a = await first.openLog('a');
+  await first.close();
+  // A crash before the reservation covering the log's number was renamed into place: its header is there.
+  const reservation = path.join(dir, 'INCARNATION');
+  const { storageFormat } = JSON.parse(fs.readFileSync(reservation, 'utf8')) as { storageFormat: number };
+  fs.writeFileSync(reservation, JSON.stringify({ storageFormat, reservedTo: a.incarnation - 1 }));
+  const realNow = Date.now;
+  Date.now = () => realNow() - 3_600_000;
+  try {
+    const second = await open(dir);
+    const reopened = await second.openLog('a');
+    assert.equal(reopened.incarnation, a.incarnation);
+    await reopened.delete();
+    const again = await second.openLog('a');
+    assert.ok(again.incarnation > a.incarnation, `${again.incarnation} > ${a.incarnation}`);
+    await second.close();
+  } finally {
+    Date.now = realNow;
+  }
+});
+
 test('incarnations keep growing across restarts, even with the clock set back', async () => {
   const dir = freshDir();
   const first = await open(dir);

@@ -112,6 +112,15 @@ export class IncarnationClock {
   }
 
   /**
+   * `incarnation` was found in a log header: issue only above it from now on. A log is handed out (and
+   * its header may reach the disk) before the reservation covering its number is durable, so a crash
+   * can leave a header above `INCARNATION`'s `reservedTo`.
+   */
+  observe(incarnation: number): void {
+    if (incarnation > this.last) this.last = incarnation;
+  }
+
+  /**
    * The next incarnation. Past the reservation, a new one is written off the event loop; the log that
    * takes the number must not be handed out before `reserved` resolves, or a restart after a power loss
    * could issue it again.

@@ -139,9 +139,10 @@ export class FileLog implements Log, Leased {
   }
 
   /**
-   * Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. `created`:
-   * the folder was just made with its header and first segment's file, and this is the creation's
-   * durability, which the first write waits for (`Segment.fresh`).
+   * Opens (recovering) the log in `dir`, a folder with a valid header naming `incarnation`. `creation`:
+   * the folder's creation syncs have not all returned, and `done` is their durability, which the first
+   * write waits for; `fresh`: the folder was just made with its header and first segment's file
+   * (`Segment.fresh`), else it is recovered, reopened after a close while its creation's syncs ran.
    */
   static open(
     name: string,
@@ -149,15 +150,16 @@ export class FileLog implements Log, Leased {
     incarnation: number,
     base: ContextBase,
     owner: FileLogOwner,
-    created?: Promise<void>,
+    creation?: { readonly done: Promise<void>; readonly fresh: boolean },
   ): FileLog {
     let log: FileLog | undefined;
     const onFailed = (err: BrokerError) => log?.fail(err);
     const ctx: SegmentContext = { ...base, dir, deleted: false, logName: name, onFailed };
     log = new FileLog(name, incarnation, ctx, owner);
     try {
-      if (created !== undefined) log.segments.push(Segment.fresh(ctx, 0, created));
+      if (creation?.fresh === true) log.segments.push(Segment.fresh(ctx, 0, creation.done));
       else log.recover(listSegments(dir));
+      if (creation?.fresh === false) log.active.awaitCreation(creation.done);
     } catch (err) {
       // The segments opened so far give their descriptors back.
       for (const segment of log.segments) segment.file.retire();

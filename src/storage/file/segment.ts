@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { assert } from '../../shared/assert.js';
 import type { BrokerError } from '../../shared/errors.js';
 import { type NormalisedAppend, recordHeaderBytes } from '../common.js';
 import type { FsyncPolicy, RewrittenSegmentFile, StorageLimits } from '../types.js';
@@ -251,18 +252,29 @@ export class Segment {
     const file = path.join(ctx.dir, segmentFileName(base, '.log'));
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
-    const gate = created.catch(() => undefined);
-    const segment = new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+    const segment = new Segment(base, ctx, ctx.files.file(file), state, true, header);
+    segment.awaitCreation(created);
+    return segment;
+  }
+
+  /**
+   * The log's folder is still being made durable (`created`, the creation's syncs): the first write
+   * waits for it, and its failure fails the log through `ctx.onFailed`. For the active segment before
+   * anything was appended to it: a fresh log's, or that of a log reopened while its creation's syncs run.
+   */
+  awaitCreation(created: Promise<void>): void {
+    assert(this.appender !== undefined && this.pending.length === 0, 'a creation gates an unused segment');
+    const appender = this.newAppender(created.catch(() => undefined));
+    this.appender = appender;
     // Runs before the gate opens the appender (that waits one reaction more).
     created.catch((err: unknown) => {
       // A log deleted meanwhile took the folder with it: nothing is lost.
-      if (ctx.deleted) return;
-      const failure = failedError(`Creating log ${ctx.logName}`, err);
+      if (this.ctx.deleted) return;
+      const failure = failedError(`Creating log ${this.ctx.logName}`, err);
       // Nothing queued may be written: it would be confirmed in a log that might not survive a crash.
-      segment.appender?.abort(failure);
-      ctx.onFailed(failure);
+      appender.abort(failure);
+      this.ctx.onFailed(failure);
     });
-    return segment;
   }
 
   /** Creates the file of `Segment.fresh(…, base, …)` in `dir`, its header written, not yet durable. */
@@ -287,7 +299,14 @@ export class Segment {
     const state = freshState(base, segmentHeaderBytes, emptyIndex());
     const header = { bytes: segmentHeaderBytes, end: undefined };
     const gate = Promise.all([sealed, created]).then(() => undefined);
-    return new Segment(base, ctx, ctx.files.file(file), state, true, header, gate);
+    const opened = gate.catch(() => undefined);
+    const segment = new Segment(base, ctx, ctx.files.file(file), state, true, header, opened);
+    // Runs before the gate opens the appender. A failed seal left records before this segment unwritten
+    // (the log is failed): none after them may be written, or it would be confirmed past a gap.
+    gate.catch((err: unknown) => {
+      segment.appender?.abort(failedError(`Sealing the segment before ${base} of log ${ctx.logName}`, err));
+    });
+    return segment;
   }
 
   /**

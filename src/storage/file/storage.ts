@@ -81,6 +81,11 @@ export class FileStorage implements Storage {
   private readonly removals = new Set<Promise<void>>();
   /** Syncs of log creations still running; `close` waits for them. */
   private readonly creations = new Set<Promise<void>>();
+  /**
+   * A creation's syncs by log name, until they returned; a failed one stays: a log closed and reopened
+   * meanwhile (or after it failed) must not confirm an append before its folder is durable.
+   */
+  private readonly creating = new Map<string, Promise<void>>();
   /** Group commit of `logs/`'s fsync: for the entries of created and trashed log folders. */
   private readonly logsDirSync: FolderSync;
   private readonly trashDirSync: FolderSync;
@@ -147,6 +152,11 @@ export class FileStorage implements Storage {
     return this.logsDirSync.syncCount;
   }
 
+  /** Names whose creation's syncs have not returned (or failed); for tests and diagnostics. */
+  get creatingCount(): number {
+    return this.creating.size;
+  }
+
   /** Descriptors the handle cache holds open; for tests and diagnostics. */
   get openFileCount(): number {
     return this.files.openCount;
@@ -197,16 +207,23 @@ export class FileStorage implements Storage {
     const base = { limits, policy, io, files, reads, moments };
     try {
       const header = readLogHeader(dir);
-      if (header !== undefined) return FileLog.open(name, dir, header.incarnation, base, this.owner);
+      if (header !== undefined) {
+        this.clock.observe(header.incarnation);
+        const creation = this.creationOf(name, dir);
+        return FileLog.open(name, dir, header.incarnation, base, this.owner, creation);
+      }
       // A folder without a valid header was cut short while being created: nothing in it was acknowledged.
       this.trashIfPresent(name);
       const { incarnation, reserved } = this.clock.next();
       // The files on the event loop: the name is taken at the call, and every creation of this turn is in
       // `logs/` before its shared fsync starts.
       fs.mkdirSync(dir);
-      writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
+      // The header last: a creation cut short by a failure leaves no valid one, so the next open takes
+      // the folder for torn and creates it afresh, syncs and all, instead of recovering it unsynced.
       Segment.createFreshFile(dir, 0);
-      return FileLog.open(name, dir, incarnation, base, this.owner, this.makeDurable(dir, reserved));
+      writeLogHeader(dir, { incarnation, createdAtMs: Date.now() });
+      const done = this.makeDurable(name, dir, reserved);
+      return FileLog.open(name, dir, incarnation, base, this.owner, { done, fresh: true });
     } catch (err) {
       if (err instanceof BrokerError) throw err;
       throw failedError(`Opening log ${name}`, err);
@@ -220,13 +237,31 @@ export class FileStorage implements Storage {
    * creation and deletion of the moment, and `reserved`, the incarnation clock's reservation covering
    * the log's number. The first segment's header is made durable by its first append's fdatasync.
    */
-  private makeDurable(dir: string, reserved: Promise<void>): Promise<void> {
+  private makeDurable(name: string, dir: string, reserved: Promise<void>): Promise<void> {
     const own = this.creationSlots.run(async () => {
       await syncNow(path.join(dir, logHeaderFileName), true);
       await syncNow(dir);
     });
     const created = Promise.all([own, this.logsDirSync.request(), reserved]).then(() => undefined);
+    this.creating.set(name, created);
+    const forget = () => {
+      if (this.creating.get(name) === created) this.creating.delete(name);
+    };
+    created.then(forget, () => undefined);
     return heldIn(this.creations, created);
+  }
+
+  /**
+   * For an existing folder reopened: the syncs of its creation when they have not all returned. Still
+   * running, the reopened log's first write waits for them; failed, they run again (nothing of the
+   * folder's files is lost, only their durability was not confirmed).
+   */
+  private creationOf(name: string, dir: string): { done: Promise<void>; fresh: false } | undefined {
+    const pending = this.creating.get(name);
+    if (pending === undefined) return undefined;
+    // A failed reservation may be why: a number issued now is reserved past this log's too.
+    const done = pending.catch(() => this.makeDurable(name, dir, this.clock.next().reserved));
+    return { done, fresh: false };
   }
 
   /** Moves `logs/<name>` to the trash at once and removes it in the background; undefined when absent. */
@@ -234,7 +269,9 @@ export class FileStorage implements Storage {
     if (!fs.existsSync(path.join(this.logsDir, name))) return undefined;
     let tag: string;
     try {
-      tag = String(readLogHeader(path.join(this.logsDir, name))?.incarnation ?? this.unreadableTag());
+      const incarnation = readLogHeader(path.join(this.logsDir, name))?.incarnation;
+      if (incarnation !== undefined) this.clock.observe(incarnation);
+      tag = String(incarnation ?? this.unreadableTag());
     } catch {
       tag = this.unreadableTag();
     }
@@ -250,6 +287,8 @@ export class FileStorage implements Storage {
   private moveToTrash(name: string, tag: string): string {
     const target = path.join(this.trashDir, `${name}.${tag}`);
     fs.renameSync(path.join(this.logsDir, name), target);
+    // Its creation's syncs no longer concern the name: a new folder under it has its own.
+    this.creating.delete(name);
     return target;
   }
 
