@@ -879,7 +879,7 @@ const specs: { readonly [K in SettingName]: SettingSpec } = {
     type: integer(1024, 64 * gibibyte),
     group: 'MQTT',
     description:
-      "Body bytes of the messages waiting in one MQTT session, not yet sent (Mosquitto's max_queued_bytes, though Mosquitto drops the newest); checked every second, beyond it the oldest are dropped, QoS 1 and 2 ones included and nobody told, as past mqttQueuedMessagesMax. Bounds what a subscriber that does not read, or an offline persistent session, holds: a session of a clean client keeps them in memory.",
+      "Bytes of the messages waiting in one MQTT session, not yet sent: bodies and properties, MQTT 5 user properties included (Mosquitto's max_queued_bytes, though Mosquitto drops the newest); checked every second, beyond it the oldest are dropped, QoS 1 and 2 ones included and nobody told, as past mqttQueuedMessagesMax. Bounds what a subscriber that does not read, or an offline persistent session, holds: a session of a clean client keeps them in memory.",
   },
   mqttTopicLevelsMax: {
     type: integer(1, 65_535),

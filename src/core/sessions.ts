@@ -47,7 +47,7 @@ import {
   subscriptionKey,
 } from './state/session-entries.js';
 import type { OpenedLog } from './state/state-log.js';
-import type { Headers } from './types.js';
+import type { Headers, QueueOptions } from './types.js';
 
 export type { GroupSubscription, Subscription };
 
@@ -65,6 +65,14 @@ export function sessionQueueName(id: string): string {
   const readable = `session.${encodeURIComponent(id)}`;
   if (Buffer.byteLength(readable) <= queueNameBytesMax) return readable;
   return `session.h.${createHash('sha256').update(id).digest('hex')}`;
+}
+
+/**
+ * A session queue counts its messages' properties in its bytes: the adapter's bound on them
+ * (`mqttQueuedBytesMax`) must hold for an empty body carrying a MiB of MQTT 5 user properties too.
+ */
+function sessionQueueOptions(durable: boolean): QueueOptions {
+  return { durable, autoDelete: false, countsPropertyBytes: true };
 }
 
 /**
@@ -199,7 +207,7 @@ export class SessionManager {
       await holder.commit({ type: 'disconnected', at: holder.exec.now(), expiryMs: state.expiryMs });
     }
     // The durable queue and its bindings came back with the definitions; recreate it if missing.
-    this.#deps.vhost.declareQueue(sessionQueueName(id), { durable: true, autoDelete: false });
+    this.#deps.vhost.declareQueue(sessionQueueName(id), sessionQueueOptions(true));
     await this.#settleMarkers(id, holder);
     const session = new Session(this, id, holder, true, ++this.#incarnations);
     self.session = session;
@@ -367,7 +375,7 @@ export class Session {
     const previous = this.state.subscriptions.get(subscriptionKey(exchange, pattern));
     if (previous !== undefined && canonicalHeaders(previous.options) === canonicalHeaders(options)) return;
     const vhost = this.#manager.deps.vhost;
-    if (!this.hasQueue) vhost.declareQueue(this.queue, { durable: this.durable, autoDelete: false });
+    if (!this.hasQueue) vhost.declareQueue(this.queue, sessionQueueOptions(this.durable));
     vhost.bindQueue(this.queue, exchange, pattern, options);
     if (previous !== undefined) vhost.unbindQueue(this.queue, exchange, pattern, previous.options);
     const committed = this.commit({ type: 'subscribed', subscription: { exchange, pattern, options } });

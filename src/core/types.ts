@@ -313,6 +313,12 @@ export interface QueueOptions {
   streamBytesMax?: number;
   streamAgeMsMax?: number;
   partitions?: number;
+  /**
+   * The queue's bytes (`messageBytes`, `bytesMax`) count each message's properties as well as its
+   * body. Set by MQTT session queues, bounded by `mqttQueuedBytesMax`; AMQP's x-max-length-bytes
+   * counts bodies only, as RabbitMQ does.
+   */
+  countsPropertyBytes?: boolean;
   /** Raw declare arguments, kept for redeclare equivalence and for listing. */
   arguments?: Headers;
 }
@@ -324,7 +330,7 @@ export interface QueueInfo {
   readonly name: string;
   readonly messageCount: number;
   readonly consumerCount: number;
-  /** Bytes of the ready messages' bodies, where the queue counts them (classic queues). */
+  /** Bytes of the ready messages' bodies (and properties, with `countsPropertyBytes`), where the queue counts them (classic queues). */
   readonly messageBytes?: number;
 }
 

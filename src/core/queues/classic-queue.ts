@@ -26,6 +26,7 @@ import { ConsumerSet, type ConsumerState, LimitWatch, watchedLimits } from './co
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
+import { propertyBytes } from './property-bytes.js';
 import { noMessageId, type QueuedMessage, ReadyList } from './ready-list.js';
 import { QueueStore, type StoredMessage } from './store.js';
 import { QueueTimer } from './timer.js';
@@ -211,7 +212,8 @@ export class ClassicQueue implements QueueEngine {
       );
     }
     const delayMs = delayOf(message);
-    if (delayMs === 0 && this.#wouldOverflow(message.body.length))
+    const countedBytes = this.#countedBytes(message);
+    if (delayMs === 0 && this.#wouldOverflow(countedBytes))
       return this.#rejectPublish(message, this.#deps.exec.now());
     if (delayMs === 0 && this.#offered(message)) return { accepted: true, durable: resolved };
     const store = message.properties.persistent === true ? this.#store : undefined;
@@ -221,7 +223,7 @@ export class ClassicQueue implements QueueEngine {
     const now = timed ? this.#deps.exec.now() : 0;
     const readyAtMs = delayMs > 0 ? now + delayMs : undefined;
     const expiresAtMs = this.#expiryFor(message, readyAtMs ?? now);
-    const m = newRecord(message, this.#priorityOf(message), expiresAtMs);
+    const m = newRecord(message, countedBytes, this.#priorityOf(message), expiresAtMs);
     let durable = resolved;
     let straight: ConsumerState | undefined;
     if (store !== undefined) {
@@ -474,6 +476,16 @@ export class ClassicQueue implements QueueEngine {
           ? queueTtl
           : Math.min(queueTtl, messageTtl);
     return fromMs + Math.max(0, ttl);
+  }
+
+  /**
+   * What a message counts in the queue's bytes (`messageBytes`, x-max-length-bytes): its body, as
+   * RabbitMQ counts; with `countsPropertyBytes` its properties too (MQTT sessions, whose bound an
+   * empty body carrying a MiB of user properties would otherwise pass).
+   */
+  #countedBytes(message: Message): number {
+    const body = message.body.length;
+    return this.options.countsPropertyBytes === true ? body + propertyBytes(message.properties) : body;
   }
 
   #wouldOverflow(bytes: number): boolean {
@@ -1072,7 +1084,12 @@ export class ClassicQueue implements QueueEngine {
   /** `count`: the delivery count the removals log recorded for it (quorum queues), else 0. */
   #recover(offset: number, decoded: DecodedMessage, count: number, overLimit: QueuedMessage[]): void {
     const { message, envelope } = decoded;
-    const m = newRecord(message, this.#priorityOf(message), envelope?.expiresAtMs);
+    const m = newRecord(
+      message,
+      this.#countedBytes(message),
+      this.#priorityOf(message),
+      envelope?.expiresAtMs,
+    );
     m.offset = offset;
     // Whether it reached a consumer before the restart is not recorded for a classic queue, so it may have: say so.
     m.redelivered = true;
@@ -1104,12 +1121,17 @@ export class ClassicQueue implements QueueEngine {
   }
 }
 
-function newRecord(message: Message, priority: number, expiresAtMs: number | undefined): QueuedMessage {
+function newRecord(
+  message: Message,
+  bodyBytes: number,
+  priority: number,
+  expiresAtMs: number | undefined,
+): QueuedMessage {
   return {
     id: 0,
     priority,
     offset: -1,
-    bodyBytes: message.body.length,
+    bodyBytes,
     expiresAtMs,
     deliveryCount: 0,
     redelivered: false,

@@ -21,6 +21,7 @@ export interface QueuedMessage {
   priority: number;
   /** Offset in the queue's log; -1 for a message that was never stored. */
   offset: number;
+  /** What it counts in the queue's bytes: its body, and its properties where the queue counts them. */
   bodyBytes: number;
   expiresAtMs: number | undefined;
   deliveryCount: number;

@@ -349,6 +349,7 @@ const queueSpec: FieldSpec = [
   ['streamBytesMax', 'num'],
   ['streamAgeMsMax', 'num'],
   ['partitions', 'num'],
+  ['countsPropertyBytes', 'bool'],
   ['arguments', 'headers'],
 ];
 

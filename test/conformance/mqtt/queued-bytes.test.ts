@@ -33,11 +33,17 @@ function waitingBytes(clientId: string): number {
   return core.peekQueue(sessionQueueName(clientId))?.messageBytes ?? 0;
 }
 
-test('an offline session keeps the newest messages that fit mqttQueuedBytesMax, the oldest dropped', async () => {
-  const session = persistentSession(5);
-  const keeper = await connect(server.url, { clientId: 'keeper', protocolVersion: 5, ...session });
-  await keeper.subscribeAsync('bulk/#', { qos: 1 });
+const session = persistentSession(5);
+
+/** A persistent session of `clientId` subscribed to `filter` at QoS 1, left offline. */
+async function leaveSubscribed(clientId: string, filter: string): Promise<void> {
+  const keeper = await connect(server.url, { clientId, protocolVersion: 5, ...session });
+  await keeper.subscribeAsync(filter, { qos: 1 });
   await keeper.endAsync();
+}
+
+test('an offline session keeps the newest messages that fit mqttQueuedBytesMax, the oldest dropped', async () => {
+  await leaveSubscribed('keeper', 'bulk/#');
   const publisher = await connect(server.url, { clientId: 'bulk-publisher', protocolVersion: 5 });
   for (let i = 0; i < published; i++) {
     const body = Buffer.alloc(bodyBytes, 0x20);
@@ -56,4 +62,20 @@ test('an offline session keeps the newest messages that fit mqttQueuedBytesMax, 
     'the newest, in order',
   );
   await closeAll(publisher, back);
+});
+
+test('user properties count against mqttQueuedBytesMax: empty bodies with large properties are trimmed too', async () => {
+  await leaveSubscribed('props-keeper', 'props/#');
+  const publisher = await connect(server.url, { clientId: 'props-publisher', protocolVersion: 5 });
+  // Each message: no body and 16 KiB of user properties; 64 of them hold four times the bound.
+  const userProperties = { pad: 'x'.repeat(bodyBytes) };
+  for (let i = 0; i < published; i++) {
+    await publisher.publishAsync('props/a', Buffer.alloc(0), { qos: 1, properties: { userProperties } });
+  }
+  const core = server.broker.core.connect(internalContext('/'));
+  const count = (): number => core.peekQueue(sessionQueueName('props-keeper'))?.messageCount ?? 0;
+  await until(() => count() <= queuedBytesMax / bodyBytes, 10_000, 'the session trimmed to its bytes');
+  assert.ok(count() > 0, 'the newest messages are kept');
+  assert.ok(waitingBytes('props-keeper') <= queuedBytesMax, `${waitingBytes('props-keeper')} bytes waiting`);
+  await closeAll(publisher);
 });
