@@ -48,9 +48,14 @@ export interface AddressGateStats {
 }
 
 /** node:net gives an IPv4 client of a dual-stack socket as `::ffff:a.b.c.d`: one address either way. */
+/** The key an address is counted under: an IPv4-mapped IPv6 address is its IPv4 address. */
+function countedAs(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
+}
+
 function addressOf(socket: Socket): string | undefined {
   const address = socket.remoteAddress;
-  return address?.startsWith('::ffff:') === true && address.includes('.') ? address.slice(7) : address;
+  return address === undefined ? undefined : countedAs(address);
 }
 
 function increment(counts: Map<string, number>, key: string): void {
@@ -113,7 +118,7 @@ export class AddressGate {
 
   /** Sockets counted now from `address` (as node:net gives it; IPv4-mapped IPv6 is the IPv4 address). */
   connectionsFrom(address: string): number {
-    return this.#counts.get(address) ?? 0;
+    return this.#counts.get(countedAs(address)) ?? 0;
   }
 
   #admit(socket: Socket, listener: string, tellable: boolean): Admission {

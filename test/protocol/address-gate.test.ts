@@ -60,6 +60,7 @@ test('an address is counted up to its cap, refused past it, and let in again onc
   assert.equal(refused.destroyed, true, 'closed at accept');
   assert.equal(door.admit(await accept('127.0.0.2'), false), 'admitted', 'another address');
   assert.equal(gate.connectionsFrom('127.0.0.1'), 2);
+  assert.equal(gate.connectionsFrom('::ffff:127.0.0.1'), 2, 'an IPv4-mapped address is its IPv4 address');
   assert.deepEqual([...gate.stats().refused], [['amqp', 1]]);
 
   first.destroy();

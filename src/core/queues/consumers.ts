@@ -3,9 +3,11 @@
  * priority with credit first, round robin among equals; with single active consumer only the
  * active one (the longest attached) is eligible.
  *
- * Attaching, detaching and serving cost the same with 10 consumers or `consumersPerQueueMax`: one
- * client may attach that many, and a closing channel detaches them all at once, so a step that walked
- * every consumer made that close cost their number squared (minutes at the bound, the event loop held).
+ * Attaching, detaching and moving a served consumer back cost the same with 10 consumers or
+ * `consumersPerQueueMax`: one client may attach that many, and a closing channel detaches them all at
+ * once, so a step that walked every consumer made that close cost their number squared (minutes at the
+ * bound, the event loop held). Choosing the next one (`pick`) still walks past those without credit,
+ * so it costs the number of consumers at their window ahead of the first with room.
  */
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { ConsumeOptions, CreditLimit, Delivery } from '../types.js';
