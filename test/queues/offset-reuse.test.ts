@@ -15,7 +15,7 @@ import { queueLogNames } from '../../src/core/queues/names.js';
 import type { Delivery, QueueOptions } from '../../src/core/types.js';
 import { FileStorage } from '../../src/storage/file/storage.js';
 import type { Storage } from '../../src/storage/types.js';
-import { msg, openQueue, text } from '../../testing/queue-harness.js';
+import { msg, openQueue, text, tick } from '../../testing/queue-harness.js';
 
 type Harness = Awaited<ReturnType<typeof openQueue>>;
 
@@ -142,6 +142,60 @@ test("a quorum count of a message lost to a cut tail never becomes the next mess
     const got = await freshAfterCut(f, quorum);
     assert.deepEqual([...got.keys()].sort(), ['fresh', 'kept']);
     assert.equal(got.get('fresh'), 0, 'never delivered');
+  } finally {
+    await f.close();
+  }
+});
+
+/** More removal records than one snapshot follows (`ackRecordsPerSnapshot` in store.ts is 1024). */
+const removalsPastSnapshot = 1100;
+
+test('a removals snapshot whose base lies past the cut end of the log keeps the next message', async () => {
+  const f = await folder();
+  try {
+    const first = await openQueue(classic, { storage: f.storage, name: queueName });
+    for (let i = 0; i < removalsPastSnapshot; i++) {
+      await first.queue.enqueue(msg(`m${i}`, persistent)).durable;
+      first.queue.ack(first.queue.get({ noAck: false, owner: 'o' })!.id);
+      // Each ack its own removal record, so a snapshot (base: every offset so far) follows.
+      await tick();
+    }
+    await first.queue.close();
+    // Power loss: not one message reached the disk, the removals log with its snapshot did.
+    await f.cut(0);
+    const second = await openQueue(classic, { storage: f.storage, name: queueName });
+    assert.equal(second.queue.info().messageCount, 0);
+    await second.queue.enqueue(msg('fresh', persistent)).durable;
+    await second.queue.close();
+    const third = await openQueue(classic, { storage: await f.restart(), name: queueName });
+    assert.deepEqual([...drain(third).keys()], ['fresh']);
+    await third.queue.close();
+  } finally {
+    await f.close();
+  }
+});
+
+test('opening again and again after a cut tail neither grows the log nor loses a message', async () => {
+  const f = await folder();
+  try {
+    await cutAfterTouch(
+      f,
+      classic,
+      takeLost((h, lost) => h.queue.ack(lost.id)),
+    );
+    // Each open repairs what the one before may have left half-done; one repair is all there is.
+    const sizes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const h = await openQueue(classic, {
+        storage: i === 0 ? f.storage : await f.restart(),
+        name: queueName,
+      });
+      assert.equal(h.queue.info().messageCount, 1, 'only `kept` is back');
+      await h.queue.close();
+      sizes.push(statSync(f.segment).size);
+    }
+    assert.equal(new Set(sizes).size, 1, `segment sizes ${sizes.join(', ')}`);
+    assert.deepEqual([...(await freshAfterCut(f, classic)).keys()].sort(), ['fresh', 'kept']);
   } finally {
     await f.close();
   }
