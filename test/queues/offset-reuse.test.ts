@@ -116,14 +116,12 @@ function takeLost(settle: (h: Harness, lost: Delivery) => void): (h: Harness) =>
   };
 }
 
+const ackLost = takeLost((h, lost) => h.queue.ack(lost.id));
+
 test('an ack of a message lost to a cut tail never removes the next message stored', async () => {
   const f = await folder();
   try {
-    await cutAfterTouch(
-      f,
-      classic,
-      takeLost((h, lost) => h.queue.ack(lost.id)),
-    );
+    await cutAfterTouch(f, classic, ackLost);
     assert.deepEqual([...(await freshAfterCut(f, classic)).keys()].sort(), ['fresh', 'kept']);
   } finally {
     await f.close();
@@ -178,11 +176,7 @@ test('a removals snapshot whose base lies past the cut end of the log keeps the 
 test('opening again and again after a cut tail neither grows the log nor loses a message', async () => {
   const f = await folder();
   try {
-    await cutAfterTouch(
-      f,
-      classic,
-      takeLost((h, lost) => h.queue.ack(lost.id)),
-    );
+    await cutAfterTouch(f, classic, ackLost);
     // Each open repairs what the one before may have left half-done; one repair is all there is.
     const sizes: number[] = [];
     for (let i = 0; i < 3; i++) {
