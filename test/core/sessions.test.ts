@@ -301,3 +301,27 @@ test('sessions: a start removes a stored marker the settling function answers nu
   assert.equal(stored.inflight().has(1), false, 'the removal was written');
   await third.broker.close();
 });
+
+test('sessions: a session queue declared by a build that did not count properties counts them after the upgrade, across a restart', async () => {
+  const storage = new MemoryStorage();
+  const first = await openCore({ storage });
+  // What a build from before `countsPropertyBytes` left: the durable session queue, without the option.
+  first.vhost.declareQueue(sessionQueueName('old'), { durable: true, autoDelete: false });
+  const session = await first.broker.sessions('/').openSession('old', { durable: true });
+  await settle();
+  await session.subscribe('amq.topic', 'a.b', { qos: 1 });
+  await session.disconnect();
+  await first.broker.close();
+
+  const second = await openCore({ storage });
+  const back = await second.broker.sessions('/').openSession('old', { durable: true });
+  const padding = 'p'.repeat(4000);
+  await second.vhost.publish(
+    'amq.topic',
+    'a.b',
+    message('x', { persistent: true, headers: [['pad', padding]] }),
+  ).confirmed;
+  const counted = second.vhost.listQueues().find((q) => q.name === back.queue)?.messageBytes ?? 0;
+  assert.ok(counted > padding.length, `counted ${counted} bytes`);
+  await second.broker.close();
+});

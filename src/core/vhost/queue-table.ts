@@ -24,7 +24,8 @@ import { DeferredQueue } from './deferred-queue.js';
 
 export interface QueueState {
   readonly name: string;
-  readonly options: QueueOptions;
+  /** As declared; changed only to adopt an option a later build adds (`Vhost.declareQueue`). */
+  options: QueueOptions;
   /** Kept in definitions: durable and not exclusive. */
   readonly persisted: boolean;
   readonly incarnation: number;

@@ -249,6 +249,7 @@ export class Vhost implements VirtualHost {
       this.#checkExclusive(found, connectionId);
       checkQueueEquivalent(this.name, name, found.options, options);
       const existing = this.#queues.reopenIfFailed(found);
+      this.#adoptPropertyCounting(existing, options);
       existing.engine.touch();
       return existing.engine.info();
     }
@@ -338,6 +339,20 @@ export class Vhost implements VirtualHost {
    * Confirms to the queue wait for `written` until it is durable (./queue-table.ts `defined`). A
    * write that failed stays: the queue would not survive a crash, so its messages are refused.
    */
+  /**
+   * `countsPropertyBytes` is set by core only (MQTT session queues), never by a client, so redeclare
+   * equivalence leaves it out; a session queue saved by a build from before it would otherwise count
+   * bodies alone for good, and mqttQueuedBytesMax miss its properties. The session's declare adopts
+   * it, saved: messages counted before keep their count until a restart counts them again.
+   */
+  #adoptPropertyCounting(state: QueueState, wanted: QueueOptions): void {
+    if (wanted.countsPropertyBytes !== true || state.options.countsPropertyBytes === true) return;
+    state.options = { ...state.options, countsPropertyBytes: true };
+    if (state.persisted)
+      this.#awaitDefinition(state, this.#deps.definitions.putQueue(this.name, state.name, state.options));
+    state.engine.reconfigure(this.#policies.queueOptions(state.name, state.options));
+  }
+
   #awaitDefinition(state: QueueState, written: Promise<void>): void {
     state.defined = written;
     written.then(() => {
