@@ -59,6 +59,7 @@ import type { ConsumerRow, QueueLengths } from '../views.js';
 import { checkName, checkQueueEquivalent, refuseReserved, serverQueueName } from './checks.js';
 import { refusedError } from './deferred-queue.js';
 import { Exchanges } from './exchanges.js';
+import { LatestWins } from './latest-wins.js';
 import { VhostPolicies } from './policies.js';
 import { type QueueState, QueueTable, queueFailedError } from './queue-table.js';
 
@@ -141,6 +142,8 @@ export class Vhost implements VirtualHost {
   readonly #deps: VhostDeps;
   readonly #exchanges: Exchanges;
   readonly #queues: QueueTable;
+  /** Group offset commits, so the last one issued for a partition is the one stored. */
+  readonly #commits = new LatestWins();
   /**
    * Messages ready and unacknowledged in the vhost's classic queues, kept by the queues as messages
    * come and go: the rate sampler reads them every 5 s without a walk of the queues.
@@ -702,9 +705,12 @@ export class Vhost implements VirtualHost {
   }
 
   async commitOffset(group: string, stream: string, partition: number, offset: GroupOffset): Promise<void> {
-    // Stored only once the records it passes are durable: see `Partition.durableTo`.
-    await this.#deps.streams.partition(stream, partition).durableTo(offset.offset);
-    await this.#deps.groups.commit(group, stream, partition, offset);
+    // Stored only once the records it passes are durable: see `Partition.durableTo`. A commit that
+    // waits longer than a later one of the same partition (a consumer that sought back) must not
+    // overwrite it: the later one stands.
+    const durable = this.#deps.streams.partition(stream, partition).durableTo(offset.offset);
+    const key = JSON.stringify([group, stream, partition]);
+    await this.#commits.write(key, durable, () => this.#deps.groups.commit(group, stream, partition, offset));
   }
 
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined {
