@@ -708,9 +708,15 @@ export class Vhost implements VirtualHost {
     // Stored only once the records it passes are durable: see `Partition.durableTo`. A commit that
     // waits longer than a later one of the same partition (a consumer that sought back) must not
     // overwrite it: the later one stands.
-    const durable = this.#deps.streams.partition(stream, partition).durableTo(offset.offset);
+    const waitedOn = this.#deps.streams.partition(stream, partition);
     const key = JSON.stringify([group, stream, partition]);
-    await this.#commits.write(key, durable, () => this.#deps.groups.commit(group, stream, partition, offset));
+    await this.#commits.write(key, waitedOn.durableTo(offset.offset), () => {
+      // A stream deleted meanwhile took its group offsets with it; one stored now would be handed to
+      // a stream made again under the name, whose consumers would then skip its first records.
+      if (this.#deps.streams.partition(stream, partition) !== waitedOn)
+        throw brokerError(ErrorCode.notFound, `Stream '${stream}' was deleted during the commit`);
+      return this.#deps.groups.commit(group, stream, partition, offset);
+    });
   }
 
   fetchOffset(group: string, stream: string, partition: number): GroupOffset | undefined {
