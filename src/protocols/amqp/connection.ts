@@ -498,6 +498,10 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
 
   /** Room to send, for this connection's consumers: none past `outboundBytesMax` unsent (./send-room.ts). */
   get sendRoom(): CreditLimit {
+    // Frames held for the drain are handled before consumers are woken by it: woken first, a no-ack
+    // consumer of a deep queue filled the socket past the bound again at every drain, and the
+    // connection's frames (basic.cancel, channel.close) waited until the queue was empty.
+    this.#watchDrain();
     this.#sendRoom ??= sendRoom(this.transport, () => this.#unsentBytes, outboundBytesMax);
     return this.#sendRoom;
   }
