@@ -43,7 +43,6 @@ function totals(out: Exposition, stats: CoreStats): void {
   for (const [kind, count] of stats.faults) out.sample('switchyard_object_failures_total', count, { kind });
 }
 
-/** Every client protocol, 0 when none is connected, so a dashboard's series do not come and go. */
 /** Bytes written to clients and not yet taken by their sockets, over every connection of every vhost. */
 function unsent(out: Exposition, core: CoreClient): void {
   let bytes = 0;
@@ -58,6 +57,7 @@ function unsent(out: Exposition, core: CoreClient): void {
     .sample('switchyard_connection_unsent_bytes', bytes);
 }
 
+/** Every client protocol, 0 when none is connected, so a dashboard's series do not come and go. */
 function connections(out: Exposition, stats: CoreStats): void {
   const live = new Map(stats.connections);
   out.family('switchyard_connections', 'gauge', 'Client connections open now, per protocol.');

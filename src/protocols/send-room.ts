@@ -4,6 +4,9 @@
  * read its socket stops getting deliveries instead of the broker queueing them towards it. Queues
  * waiting on it are woken when the socket drains; when the bytes were only gathered for this turn's
  * write and the socket took them at once (no drain follows), a check after that write wakes them.
+ * A connection that stops reading while its answers wait unsent listens first, so that it reads on
+ * before the consumers woken with it fill the socket again (it would otherwise wait for a drain that
+ * such a check-driven refill never gives).
  */
 import type { CreditLimit } from '../core/types.js';
 import type { Transport } from './transport.js';

@@ -155,18 +155,18 @@ export class ConsumerSet {
   }
 }
 
-/**
- * A queue's room listeners on its consumers' shared limits (a channel's global prefetch, an MQTT
- * client's Receive Maximum): one per limit however many consumers carry it. A listener per consumer
- * made each release of a channel's limit dispatch the queue once per consumer of that channel, each
- * dispatch looking through every consumer.
- */
 /** The limits whose room wakes a queue for this consumer: its shared limits and its connection's send room. */
 export function watchedLimits(options: ConsumeOptions): readonly CreditLimit[] {
   const limits = options.limits ?? [];
   return options.sendRoom === undefined ? limits : [...limits, options.sendRoom];
 }
 
+/**
+ * A queue's room listeners on its consumers' shared limits (a channel's global prefetch, an MQTT
+ * client's Receive Maximum): one per limit however many consumers carry it. A listener per consumer
+ * made each release of a channel's limit dispatch the queue once per consumer of that channel, each
+ * dispatch looking through every consumer.
+ */
 export class LimitWatch {
   readonly #watched = new Map<CreditLimit, { users: number; off: () => void }>();
   readonly #wake: () => void;

@@ -498,7 +498,13 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
 
   /** Room to send, for this connection's consumers: none past `outboundBytesMax` unsent (./send-room.ts). */
   get sendRoom(): CreditLimit {
-    this.#sendRoom ??= sendRoom(this.transport, () => this.#unsentBytes, outboundBytesMax);
+    if (this.#sendRoom === undefined) {
+      this.#sendRoom = sendRoom(this.transport, () => this.#unsentBytes, outboundBytesMax);
+      // Its first listener: frames held for the drain are handled before the consumers it wakes fill
+      // the socket again. Woken first, a no-ack consumer of a deep queue did so at every drain, and the
+      // connection's frames (basic.cancel, channel.close) waited until the queue was empty.
+      this.#sendRoom.onRoom(() => this.#drained());
+    }
     return this.#sendRoom;
   }
 

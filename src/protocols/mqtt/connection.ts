@@ -458,10 +458,12 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     this.holdReading('answers', true);
     if (watchingAnswers.has(this)) return;
     watchingAnswers.add(this);
-    this.transport.onDrain(() => {
-      if (this.transport.bufferedBytes <= this.server.limits.writeBufferBytesMax)
-        this.holdReading('answers', false);
-    });
+    this.transport.onDrain(() => this.answersTaken());
+  }
+
+  answersTaken(): void {
+    if (this.transport.bufferedBytes <= this.server.limits.writeBufferBytesMax)
+      this.holdReading('answers', false);
   }
 
   /**

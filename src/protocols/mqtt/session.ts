@@ -133,6 +133,8 @@ export interface Connection extends ClientHandle, DescribedFields {
   attachCore(core: CoreClient): void;
   /** The transport is read while nothing holds it. */
   holdReading(reason: 'backlog' | 'inbound' | 'budget', held: boolean): void;
+  /** Reading held for answers the client did not read goes on, if its socket holds no more than its bound. */
+  answersTaken(): void;
   /** CONNACK sent: full-size packets from now on. */
   loggedIn(): void;
   send(packet: Packet): void;

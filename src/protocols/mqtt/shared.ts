@@ -27,6 +27,10 @@ function sendRoomOf(conn: Connection): CreditLimit {
   if (room === undefined) {
     const { transport } = conn;
     room = sendRoom(transport, () => transport.bufferedBytes, conn.server.limits.writeBufferBytesMax);
+    // Its first listener: reading held for answers goes on before the consumers it wakes fill the
+    // socket again. Otherwise they refilled it at every wake, many of them with no drain at all (a
+    // write the socket took at once), and the client's packets (UNSUBSCRIBE, DISCONNECT) were never read.
+    room.onRoom(() => conn.answersTaken());
     sendRooms.set(conn, room);
   }
   return room;

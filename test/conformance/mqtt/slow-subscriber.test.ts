@@ -80,3 +80,59 @@ test('a QoS 1 subscriber that does not read holds deliveries back at the bound, 
     await publisher.endAsync();
   }
 });
+
+/** Packet types in `bytes`, in order, as far as whole packets go (3: PUBLISH, 11: UNSUBACK). */
+function packetTypes(bytes: Buffer): number[] {
+  const types: number[] = [];
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    let length = 0;
+    let shift = 0;
+    let i = at + 1;
+    for (; i < bytes.length && i < at + 5; i++) {
+      length += (bytes[i]! & 0x7f) << shift;
+      shift += 7;
+      if ((bytes[i]! & 0x80) === 0) break;
+    }
+    const end = i + 1 + length;
+    if (i >= bytes.length || end > bytes.length) break;
+    types.push(bytes[at]! >> 4);
+    at = end;
+  }
+  return types;
+}
+
+test('a QoS 0 subscriber whose socket is congested can still unsubscribe: its packets are read at the drain, before more deliveries fill it again', async () => {
+  const socket: Socket = await socketTo(broker.port('mqtt'));
+  socket.on('error', () => {});
+  const chunks: Buffer[] = [];
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    received += chunk.length;
+  });
+  const publisher = await mqtt.connectAsync(broker.url('mqtt'), { clientId: 'pub0' });
+  try {
+    socket.write(connect);
+    await until(() => received >= 4, 5000, 'CONNACK');
+    // SUBSCRIBE packet id 1 to `slow/t` at QoS 0.
+    socket.write(Buffer.from([0x82, 0x0b, 0, 1, 0, 6, 0x73, 0x6c, 0x6f, 0x77, 0x2f, 0x74, 0]));
+    await until(() => received >= 9, 5000, 'SUBACK');
+    socket.pause();
+    const body = Buffer.alloc(messageBytes, 7);
+    for (let i = 0; i < messages; i++) await publisher.publishAsync('slow/t', body, { qos: 1 });
+    // A PINGREQ answered while deliveries wait unsent holds reading; the UNSUBSCRIBE after it waits.
+    socket.write(Buffer.from([0xc0, 0]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.write(Buffer.from([0xa2, 0x0a, 0, 2, 0, 6, 0x73, 0x6c, 0x6f, 0x77, 0x2f, 0x74]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.resume();
+    await until(() => packetTypes(Buffer.concat(chunks)).includes(11), 30_000, 'UNSUBACK');
+    const types = packetTypes(Buffer.concat(chunks));
+    const published = types.slice(0, types.indexOf(11)).filter((t) => t === 3).length;
+    assert.ok(published < messages, `${published} of ${messages} deliveries came before the UNSUBACK`);
+  } finally {
+    socket.destroy();
+    await publisher.endAsync();
+  }
+});
