@@ -47,8 +47,10 @@ export interface AddressGateStats {
   readonly refused: ReadonlyMap<string, number>;
 }
 
-/** node:net gives an IPv4 client of a dual-stack socket as `::ffff:a.b.c.d`: one address either way. */
-/** The key an address is counted under: an IPv4-mapped IPv6 address is its IPv4 address. */
+/**
+ * The key an address is counted under: node:net gives an IPv4 client of a dual-stack socket as
+ * `::ffff:a.b.c.d`, counted as its IPv4 address, so it is one address either way.
+ */
 function countedAs(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
 }

@@ -145,8 +145,6 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   #published = false;
   /** The socket holds more than `outboundBytesMax` unsent: nothing is handled or read until it drains. */
   #sendHeld = false;
-  /** The drain listener `#sendHeld` waits on, made at the first hold. */
-  #stopWatchingDrain: (() => void) | undefined;
   #sendRoom: CreditLimit | undefined;
   /** Held by flow control: a queue this connection fed is too far ahead of its consumers. */
   #flowHeld = false;
@@ -489,11 +487,8 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
     if (this.#unsentBytes <= outboundBytesMax || this.state === 'closed') return;
     this.#sendHeld = true;
     this.#updateReading();
-    this.#watchDrain();
-  }
-
-  #watchDrain(): void {
-    this.#stopWatchingDrain ??= this.transport.onDrain(() => this.#drained());
+    // The send room (made here if no consumer made it) wakes `#drained` first at the drain.
+    void this.sendRoom;
   }
 
   /** Room to send, for this connection's consumers: none past `outboundBytesMax` unsent (./send-room.ts). */

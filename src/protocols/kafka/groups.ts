@@ -172,11 +172,12 @@ export class GroupCoordinator {
    * such groups were kept for good.
    */
   #cleanup(): void {
+    // Armed before the run, so a run that throws does not end the schedule.
+    this.#cleanupTimer = this.#armCleanup();
     for (const [groupId, group] of this.#groups) {
       const empty = group.state === 'Empty' && group.members.size === 0 && group.pending.size === 0;
       if (empty && this.#store?.hasOffsets(groupId) !== true) this.delete(groupId);
     }
-    this.#cleanupTimer = this.#armCleanup();
   }
 
   /** A group as stored: stable (or rebalancing, if someone had left), every member on a new session. */
