@@ -423,7 +423,7 @@ export class ClassicQueue implements QueueEngine {
     if (this.#state === 'destroyed') return;
     this.#state = 'destroyed';
     this.#stopTimers();
-    for (const c of [...this.#consumers.all]) this.#cancel(c, false, 'queue deleted');
+    for (const c of this.#consumers.all) this.#cancel(c, false, 'queue deleted');
     this.#forgetMessages();
     const store = this.#store;
     this.#store = undefined;
@@ -434,7 +434,7 @@ export class ClassicQueue implements QueueEngine {
     if (this.#state === 'destroyed' || this.#state === 'failed') return;
     this.#state = 'failed';
     this.#stopTimers();
-    for (const c of [...this.#consumers.all]) this.#cancel(c, false, reason);
+    for (const c of this.#consumers.all) this.#cancel(c, false, reason);
     const store = this.#store;
     this.#store = undefined;
     this.#forgetMessages();

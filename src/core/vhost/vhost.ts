@@ -339,10 +339,6 @@ export class Vhost implements VirtualHost {
   }
 
   /**
-   * Confirms to the queue wait for `written` until it is durable (./queue-table.ts `defined`). A
-   * write that failed stays: the queue would not survive a crash, so its messages are refused.
-   */
-  /**
    * `countsPropertyBytes` is set by core only (MQTT session queues), never by a client, so redeclare
    * equivalence leaves it out; a session queue saved by a build from before it would otherwise count
    * bodies alone for good, and mqttQueuedBytesMax miss its properties. The session's declare adopts
@@ -356,6 +352,10 @@ export class Vhost implements VirtualHost {
     state.engine.reconfigure(this.#policies.queueOptions(state.name, state.options));
   }
 
+  /**
+   * Confirms to the queue wait for `written` until it is durable (./queue-table.ts `defined`). A
+   * write that failed stays: the queue would not survive a crash, so its messages are refused.
+   */
   #awaitDefinition(state: QueueState, written: Promise<void>): void {
     state.defined = written;
     written.then(() => {
