@@ -48,6 +48,8 @@ async function producer(url: string, workload: Workload): Promise<void> {
   const conn = await amqp.connect(url);
   const body = Buffer.alloc(bodyBytes, 1);
   const startMs = nowMs();
+  const cpuStart = process.cpuUsage();
+  const ioStart = syscalls(process.pid);
   const ch = w.durable ? await conn.createConfirmChannel() : await conn.createChannel();
   if (w.durable) {
     let inFlight = 0;
@@ -68,7 +70,9 @@ async function producer(url: string, workload: Workload): Promise<void> {
       if (!ch.sendToQueue(w.queue, body)) await new Promise((resolve) => ch.once('drain', resolve));
     }
   }
-  process.stdout.write(`${JSON.stringify({ startMs, endMs: nowMs() })}\n`);
+  const cpu = process.cpuUsage(cpuStart);
+  const io = syscallsSince(process.pid, ioStart);
+  process.stdout.write(`${JSON.stringify({ startMs, endMs: nowMs(), cpuUs: cpu.user + cpu.system, io })}\n`);
   // amqplib may send connection.close ahead of buffered channel frames; closing the channel first flushes them.
   await ch.close();
   await conn.close();
@@ -90,11 +94,17 @@ async function consumer(url: string, workload: Workload): Promise<void> {
     });
   });
   process.stdout.write('ready\n');
+  const cpuStart = process.cpuUsage();
+  const ioStart = syscalls(process.pid);
   await done;
   const endMs = nowMs();
+  const cpu = process.cpuUsage(cpuStart);
+  const io = syscallsSince(process.pid, ioStart);
   latencies.sort();
   const at = (q: number) => latencies[Math.min(messageCount - 1, Math.floor(q * messageCount))]!;
-  process.stdout.write(`${JSON.stringify({ endMs, p50: at(0.5), p99: at(0.99) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ endMs, p50: at(0.5), p99: at(0.99), cpuUs: cpu.user + cpu.system, io })}\n`,
+  );
   await conn.close();
 }
 
@@ -133,11 +143,23 @@ interface Result {
   rssMiB: number;
   /** Broker CPU (user + system, /proc/<pid>/stat) over the workload, µs per message. */
   cpuUsPerMessage: number;
+  /**
+   * Share of one core each process used between the first publish and the last consume: the broker's
+   * main thread (its JS), the broker in all, the producer and the consumer; which of them is near 100 %
+   * says what bounds the rate.
+   */
+  busy: { brokerMain: number; broker: number; producer: number; consumer: number };
+  /** The producer's and the consumer's CPU (process.cpuUsage) over their run, µs per message. */
+  clientUsPerMessage: { producer: number; consumer: number };
+  /** Read and write system calls (/proc/<pid>/io) of each process over the workload. */
+  io: { broker: Syscalls; producer: Syscalls; consumer: Syscalls };
 }
 
 async function runWorkload(url: string, workload: Workload, brokerPid: number): Promise<Result> {
   const w = workloads[workload];
   const cpuBeforeUs = cpuUs(brokerPid);
+  const mainBeforeUs = cpuUs(brokerPid, brokerPid);
+  const ioBefore = syscalls(brokerPid);
   const setup = await amqp.connect(url);
   const ch = await setup.createChannel();
   await ch.deleteQueue(w.queue);
@@ -152,25 +174,71 @@ async function runWorkload(url: string, workload: Workload, brokerPid: number): 
     c.proc.kill('SIGKILL');
     throw err;
   });
-  const { startMs } = JSON.parse(produced.at(-1)!) as { startMs: number };
-  const { endMs, p50, p99 } = JSON.parse(consumed.at(-1)!) as { endMs: number; p50: number; p99: number };
-  const cpuUsPerMessage = (cpuUs(brokerPid) - cpuBeforeUs) / messageCount;
+  const {
+    startMs,
+    cpuUs: producerUs,
+    io: producerIo,
+  } = JSON.parse(produced.at(-1)!) as { startMs: number; cpuUs: number; io: Syscalls };
+  const consumedFigures = JSON.parse(consumed.at(-1)!) as {
+    endMs: number;
+    p50: number;
+    p99: number;
+    cpuUs: number;
+    io: Syscalls;
+  };
+  const { endMs, p50, p99 } = consumedFigures;
+  const brokerUs = cpuUs(brokerPid) - cpuBeforeUs;
+  const wallUs = (endMs - startMs) * 1000;
   return {
     rate: messageCount / ((endMs - startMs) / 1000),
     p50,
     p99,
     rssMiB: rssMiB(brokerPid),
-    cpuUsPerMessage,
+    cpuUsPerMessage: brokerUs / messageCount,
+    busy: {
+      brokerMain: (cpuUs(brokerPid, brokerPid) - mainBeforeUs) / wallUs,
+      broker: brokerUs / wallUs,
+      producer: producerUs / wallUs,
+      consumer: consumedFigures.cpuUs / wallUs,
+    },
+    clientUsPerMessage: {
+      producer: producerUs / messageCount,
+      consumer: consumedFigures.cpuUs / messageCount,
+    },
+    io: { broker: syscallsSince(brokerPid, ioBefore), producer: producerIo, consumer: consumedFigures.io },
   };
 }
 
-/** CPU time (user + system) the process has used so far, µs: it holds up under load where rates do not. */
-export function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * CPU time (user + system) the process (or its thread `tid`) has used so far, µs: it holds up under
+ * load where rates do not.
+ */
+export function cpuUs(pid: number, tid?: number): number {
+  const stat = readFileSync(
+    tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+    'utf8',
+  );
   // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticksPerSecond = 100;
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / ticksPerSecond;
+}
+
+interface Syscalls {
+  reads: number;
+  writes: number;
+}
+
+/** Read and write system calls (socket reads and writes among them) the process has made so far. */
+function syscalls(pid: number): Syscalls {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(io)?.[1] ?? 0);
+  return { reads: field('syscr'), writes: field('syscw') };
+}
+
+function syscallsSince(pid: number, before: Syscalls): Syscalls {
+  const now = syscalls(pid);
+  return { reads: now.reads - before.reads, writes: now.writes - before.writes };
 }
 
 /** Peak resident set (VmHWM) of the broker process, MiB. */
@@ -250,6 +318,21 @@ export async function runAmqpBench(): Promise<PeerComparison[]> {
       const ratio = name === 'switchyard' && peer !== undefined ? `${fmt(r.rate / peer.rate, 2)}×` : '';
       process.stdout.write(
         `| ${workloads[workload].label} | ${name} | ${fmt(r.rate)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.rssMiB)} | ${fmt(r.cpuUsPerMessage, 1)} | ${ratio} |\n`,
+      );
+    }
+  }
+  const pct = (share: number): string => `${fmt(share * 100)} %`;
+  const perK = (io: Syscalls): string =>
+    `${fmt((io.reads * 1000) / messageCount)} / ${fmt((io.writes * 1000) / messageCount)}`;
+  for (const workload of Object.keys(workloads) as Workload[]) {
+    for (const name of ['switchyard', 'rabbitmq']) {
+      const r = results[name]![workload];
+      if (r === undefined) continue;
+      const b = r.busy;
+      const c = r.clientUsPerMessage;
+      const main = name === 'switchyard' ? ` (main thread ${pct(b.brokerMain)})` : '';
+      process.stdout.write(
+        `${workload} ${name}, share of a core from first publish to last consume: broker ${pct(b.broker)}${main}, producer ${pct(b.producer)}, consumer ${pct(b.consumer)}; client CPU µs/msg: producer ${fmt(c.producer, 1)}, consumer ${fmt(c.consumer, 1)}; read / write calls per 1,000 messages: broker ${perK(r.io.broker)}, producer ${perK(r.io.producer)}, consumer ${perK(r.io.consumer)}\n`,
       );
     }
   }
