@@ -35,6 +35,11 @@ import { QueueTimer } from './timer.js';
 const dispatchRoundsMax = 1_000_000;
 
 const resolved = Promise.resolve();
+/** What `enqueue` answers for a message accepted with nothing to wait for: one object for all of them. */
+const acceptedNow: { readonly accepted: true; readonly durable: Promise<void> } = Object.freeze({
+  accepted: true,
+  durable: resolved,
+});
 /**
  * The longest a `get` waits for returns being counted (`returnsLanded`): their counts' wait is one
  * write, so only a stalled disk comes near it; past it the get is answered from what is ready.
@@ -215,7 +220,7 @@ export class ClassicQueue implements QueueEngine {
     const countedBytes = this.#countedBytes(message);
     if (delayMs === 0 && this.#wouldOverflow(countedBytes))
       return this.#rejectPublish(message, this.#deps.exec.now());
-    if (delayMs === 0 && this.#offered(message)) return { accepted: true, durable: resolved };
+    if (delayMs === 0 && this.#offered(message)) return acceptedNow;
     const store = message.properties.persistent === true ? this.#store : undefined;
     // The clock is read only for what needs the time (a delay, an expiry, a stored envelope): a read
     // costs a fair part of a transient message's enqueue on some machines.
@@ -235,7 +240,7 @@ export class ClassicQueue implements QueueEngine {
     }
     if (readyAtMs !== undefined) this.#delay(m, readyAtMs);
     else this.#makeReady(m, true, straight);
-    return { accepted: true, durable };
+    return durable === resolved ? acceptedNow : { accepted: true, durable };
   }
 
   /**
