@@ -16,6 +16,7 @@ import type { ConfirmTracker } from './confirms.js';
 import { AmqpError, connectionError, toReply } from './errors.js';
 import { encodedProperties, toBasicProperties, withDeliveryCount } from './properties.js';
 import type { ListenerShared } from './session.js';
+import { UnackedTags } from './unacked-tags.js';
 
 const noBytes = new Uint8Array(0);
 
@@ -86,11 +87,6 @@ interface PendingContent {
   received: number;
 }
 
-export interface Unacked {
-  readonly queue: string;
-  readonly id: number;
-}
-
 export interface ChannelConsumer {
   readonly tag: string;
   /** The tag as UTF-8, encoded once for every delivery. */
@@ -127,8 +123,8 @@ export class AmqpChannel {
     bodyBytes: 0,
   };
   readonly #routingKeyBytes = new RecentUtf8();
-  /** Delivery tag → queue delivery; tags grow, so map order is tag order. */
-  readonly unacked = new Map<number, Unacked>();
+  /** Delivery tag → queue delivery. */
+  readonly unacked = new UnackedTags();
   readonly consumers = new Map<string, ChannelConsumer>();
   /** `basic.qos global=false`: the limit given to consumers created afterwards. */
   prefetch = 0;
@@ -319,7 +315,7 @@ export class AmqpChannel {
   /** Delivers a queue message to one of this channel's consumers. */
   deliver(consumer: ChannelConsumer, delivery: Delivery): void {
     const tag = this.nextDeliveryTag();
-    if (!consumer.noAck) this.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
+    if (!consumer.noAck) this.unacked.set(tag, delivery.queue, delivery.id);
     if (consumer.quorum && delivery.deliveryCount > 0) {
       const counted = withDeliveryCount(delivery.message, delivery.deliveryCount);
       this.sendMessage(consumer.tag, tag, delivery.redelivered, counted);

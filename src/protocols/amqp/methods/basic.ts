@@ -226,7 +226,7 @@ function answerGet(channel: AmqpChannel, f: BasicGet, delivery: Delivery | undef
     return;
   }
   const tag = channel.nextDeliveryTag();
-  if (!f.noAck) channel.unacked.set(tag, { queue: delivery.queue, id: delivery.id });
+  if (!f.noAck) channel.unacked.set(tag, delivery.queue, delivery.id);
   // RabbitMQ 3.10's quorum queues answer every get with the count, 0 on a first delivery.
   const message = quorum ? withDeliveryCount(delivery.message, delivery.deliveryCount) : delivery.message;
   const method = {
@@ -248,20 +248,11 @@ function takeTags(
   deliveryTag: number,
   multiple: boolean,
 ): Array<{ queue: string; id: number }> {
-  if (!multiple) {
-    const one = channel.unacked.get(deliveryTag);
-    if (one === undefined)
-      throw channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
-    channel.unacked.delete(deliveryTag);
-    return [one];
-  }
-  const taken: Array<{ queue: string; id: number }> = [];
-  for (const [tag, entry] of channel.unacked) {
-    if (deliveryTag !== 0 && tag > deliveryTag) break;
-    taken.push(entry);
-    channel.unacked.delete(tag);
-  }
-  return taken;
+  if (multiple) return channel.unacked.takeUpTo(deliveryTag);
+  const queue = channel.unacked.take(deliveryTag);
+  if (queue === undefined)
+    throw channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+  return [{ queue, id: channel.unacked.takenId }];
 }
 
 function settle(
@@ -272,11 +263,10 @@ function settle(
 ): void {
   // The usual case, one delivery acked outside a transaction, takes no list and no closure.
   if (!multiple && outcome === 'ack' && channel.tx === undefined) {
-    const one = channel.unacked.get(deliveryTag);
-    if (one === undefined)
+    const queue = channel.unacked.take(deliveryTag);
+    if (queue === undefined)
       throw channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
-    channel.unacked.delete(deliveryTag);
-    channel.core.ack(one.queue, one.id);
+    channel.core.ack(queue, channel.unacked.takenId);
     return;
   }
   const run = (): void => {
@@ -309,8 +299,7 @@ function reject(channel: AmqpChannel, f: BasicReject): void {
  */
 function recoverAll(channel: AmqpChannel, f: BasicRecover | BasicRecoverAsync): void {
   if (!f.requeue) throw connectionError(ReplyCode.notImplemented, 'requeue=false');
-  const held = [...channel.unacked.values()];
-  channel.unacked.clear();
+  const held = channel.unacked.takeAll();
   for (const { queue, id } of held) channel.core.nack(queue, id, true);
 }
 

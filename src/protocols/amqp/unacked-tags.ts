@@ -1,0 +1,149 @@
+/**
+ * A channel's unacked deliveries by delivery tag. The channel numbers its deliveries 1, 2, 3, …
+ * (spec basic.deliver, delivery-tag) and consumers mostly ack in that order, so the deliveries sit in a
+ * ring indexed by tag: a delivery and its ack are two array stores, where a `Map` of tag → `{queue, id}`
+ * made an object per delivery and rebuilt its hash table every thousand or so.
+ *
+ * Tags skipped (no-ack deliveries, acked ones) leave empty slots. The ring spans the tags from the
+ * oldest held to the newest, and grows while at least a quarter of its slots are held; a delivery
+ * held long while far later ones come and go would make the span unbounded, so once the ring is that
+ * sparse its oldest deliveries move to a `Map` instead, in tag order, and memory follows the count held.
+ */
+import { assert } from '../../shared/assert.js';
+
+export interface Unacked {
+  readonly queue: string;
+  readonly id: number;
+}
+
+/** Slots the ring starts with and never shrinks below. */
+const ringSlotsMin = 64;
+/** An emptied ring larger than this (a burst of unacked deliveries gone) is replaced by a small one. */
+const ringSlotsKeptMax = 4096;
+/** The ring grows only while more than 1 / `sparseRatioMax` of its slots hold a delivery. */
+const sparseRatioMax = 4;
+
+export class UnackedTags {
+  /** Deliveries older than the ring's span, in tag order (insertion order = tag order). */
+  readonly #old = new Map<number, Unacked>();
+  #queues: Array<string | undefined> = new Array<string | undefined>(ringSlotsMin).fill(undefined);
+  #ids = new Float64Array(ringSlotsMin);
+  /** The ring holds tags in [#low, #high); every slot outside that span is empty. */
+  #low = 0;
+  #high = 0;
+  #ringSize = 0;
+  /** The delivery id of the last `take` that found its tag. */
+  takenId = 0;
+
+  get size(): number {
+    return this.#ringSize + this.#old.size;
+  }
+
+  /** Holds delivery `tag`; tags must grow (the channel numbers them). */
+  set(tag: number, queue: string, id: number): void {
+    assert(tag >= this.#high && Number.isSafeInteger(tag) && tag > 0, 'delivery tags grow');
+    if (this.#ringSize === 0) {
+      this.#low = tag;
+      this.#high = tag;
+    }
+    while (tag + 1 - this.#low > this.#queues.length) {
+      if (this.#ringSize === 0) {
+        // Everything was retired: the ring starts again at this tag (every slot is empty).
+        this.#low = tag;
+        this.#high = tag;
+        break;
+      }
+      if (this.#ringSize * sparseRatioMax >= this.#queues.length) this.#grow();
+      else this.#retireLowest();
+    }
+    const slot = tag & (this.#queues.length - 1);
+    this.#queues[slot] = queue;
+    this.#ids[slot] = id;
+    this.#high = tag + 1;
+    this.#ringSize++;
+  }
+
+  /** Takes delivery `tag`: its queue (its id in `takenId`), or undefined when it is not held. */
+  take(tag: number): string | undefined {
+    if (tag >= this.#low && tag < this.#high) {
+      const slot = tag & (this.#queues.length - 1);
+      const queue = this.#queues[slot];
+      if (queue === undefined) return undefined;
+      this.#queues[slot] = undefined;
+      this.takenId = this.#ids[slot]!;
+      this.#ringSize--;
+      if (tag === this.#low) this.#skipEmpty();
+      return queue;
+    }
+    const old = this.#old.get(tag);
+    if (old === undefined) return undefined;
+    this.#old.delete(tag);
+    this.takenId = old.id;
+    return old.queue;
+  }
+
+  /** Takes every delivery up to `tag` (0: all of them), in tag order. */
+  takeUpTo(tag: number): Unacked[] {
+    const last = tag === 0 ? Number.MAX_SAFE_INTEGER : tag;
+    const taken: Unacked[] = [];
+    for (const [oldTag, entry] of this.#old) {
+      if (oldTag > last) return taken;
+      taken.push(entry);
+      this.#old.delete(oldTag);
+    }
+    const end = Math.min(this.#high, last + 1);
+    for (let t = this.#low; t < end; t++) {
+      const queue = this.take(t);
+      if (queue !== undefined) taken.push({ queue, id: this.takenId });
+    }
+    return taken;
+  }
+
+  /** Every held delivery, in tag order, all taken. */
+  takeAll(): Unacked[] {
+    return this.takeUpTo(0);
+  }
+
+  clear(): void {
+    this.#old.clear();
+    this.#queues.fill(undefined);
+    this.#low = this.#high;
+    this.#ringSize = 0;
+    this.#skipEmpty();
+  }
+
+  /** Advances `#low` past empty slots; an empty ring spans nothing, and one grown large starts small again. */
+  #skipEmpty(): void {
+    const mask = this.#queues.length - 1;
+    while (this.#low < this.#high && this.#queues[this.#low & mask] === undefined) this.#low++;
+    if (this.#ringSize === 0 && this.#queues.length > ringSlotsKeptMax) {
+      this.#queues = new Array<string | undefined>(ringSlotsMin).fill(undefined);
+      this.#ids = new Float64Array(ringSlotsMin);
+    }
+  }
+
+  #grow(): void {
+    const queues = new Array<string | undefined>(this.#queues.length * 2).fill(undefined);
+    const ids = new Float64Array(queues.length);
+    const oldMask = this.#queues.length - 1;
+    const mask = queues.length - 1;
+    for (let t = this.#low; t < this.#high; t++) {
+      queues[t & mask] = this.#queues[t & oldMask];
+      ids[t & mask] = this.#ids[t & oldMask]!;
+    }
+    this.#queues = queues;
+    this.#ids = ids;
+  }
+
+  /** Moves the ring's oldest delivery to `#old`, which keeps tag order: every tag there is below `#low`. */
+  #retireLowest(): void {
+    const slot = this.#low & (this.#queues.length - 1);
+    const queue = this.#queues[slot];
+    assert(queue !== undefined, 'the ring starts at a held delivery');
+    this.#old.set(this.#low, { queue, id: this.#ids[slot]! });
+    this.#queues[slot] = undefined;
+    this.#ringSize--;
+    this.#low++;
+    this.#skipEmpty();
+  }
+}
