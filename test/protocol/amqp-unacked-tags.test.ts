@@ -115,3 +115,17 @@ test('random deliveries, skipped tags, single and multiple acks match the map, s
     }
   }
 });
+
+test('after a burst of 10,000 unacked deliveries is acked, later ones are held and found again', () => {
+  const tags = new UnackedTags();
+  for (let tag = 1; tag <= 10_000; tag++) tags.set(tag, 'q', tag);
+  for (let tag = 1; tag <= 10_000; tag++) assert.equal(tags.take(tag), 'q');
+  assert.equal(tags.size, 0);
+  tags.set(10_003, 'r', 3);
+  tags.set(10_004, 'r', 4);
+  assert.equal(take(tags, 10_001), undefined);
+  assert.deepEqual(tags.takeUpTo(10_004), [
+    { queue: 'r', id: 3 },
+    { queue: 'r', id: 4 },
+  ]);
+});

@@ -16,9 +16,9 @@ export interface Unacked {
   readonly id: number;
 }
 
-/** Slots the ring starts with and never shrinks below. */
+/** Slots the ring starts with. */
 const ringSlotsMin = 64;
-/** An emptied ring larger than this (a burst of unacked deliveries gone) is replaced by a small one. */
+/** An emptied ring larger than this (a burst of unacked deliveries gone) is let go. */
 const ringSlotsKeptMax = 4096;
 /** The ring grows only while more than 1 / `sparseRatioMax` of its slots hold a delivery. */
 const sparseRatioMax = 4;
@@ -26,8 +26,9 @@ const sparseRatioMax = 4;
 export class UnackedTags {
   /** Deliveries older than the ring's span, in tag order (insertion order = tag order). */
   readonly #old = new Map<number, Unacked>();
-  #queues: Array<string | undefined> = new Array<string | undefined>(ringSlotsMin).fill(undefined);
-  #ids = new Float64Array(ringSlotsMin);
+  /** Made at the first delivery held: a channel that never holds one (a publisher's) keeps no ring. */
+  #queues: Array<string | undefined> = [];
+  #ids = new Float64Array(0);
   /** The ring holds tags in [#low, #high); every slot outside that span is empty. */
   #low = 0;
   #high = 0;
@@ -45,6 +46,10 @@ export class UnackedTags {
     if (this.#ringSize === 0) {
       this.#low = tag;
       this.#high = tag;
+    }
+    if (this.#queues.length === 0) {
+      this.#queues = new Array<string | undefined>(ringSlotsMin).fill(undefined);
+      this.#ids = new Float64Array(ringSlotsMin);
     }
     while (tag + 1 - this.#low > this.#queues.length) {
       if (this.#ringSize === 0) {
@@ -112,13 +117,13 @@ export class UnackedTags {
     this.#skipEmpty();
   }
 
-  /** Advances `#low` past empty slots; an empty ring spans nothing, and one grown large starts small again. */
+  /** Advances `#low` past empty slots; an empty ring spans nothing, and one grown large is let go. */
   #skipEmpty(): void {
     const mask = this.#queues.length - 1;
     while (this.#low < this.#high && this.#queues[this.#low & mask] === undefined) this.#low++;
     if (this.#ringSize === 0 && this.#queues.length > ringSlotsKeptMax) {
-      this.#queues = new Array<string | undefined>(ringSlotsMin).fill(undefined);
-      this.#ids = new Float64Array(ringSlotsMin);
+      this.#queues = [];
+      this.#ids = new Float64Array(0);
     }
   }
 
