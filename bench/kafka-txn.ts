@@ -139,7 +139,7 @@ const templates = new Map<boolean, Uint8Array>();
  * and only the transactional rounds paid this). Encoding 100 records in full costs this client about
  * a millisecond, on the same two cores as the broker (`KAFKA_TXN_ENCODE=each`).
  */
-function batchOf(
+export function batchOf(
   transactional: boolean,
   producerId: bigint,
   producerEpoch: number,
@@ -171,7 +171,7 @@ const produceBody = (partition: number, records: Uint8Array, transactionalId: st
  * A Produce of one batch, its answer read and checked as a client does, in every kind of round (until
  * 6 December 2026 the plain round and transaction version 1 sent theirs without reading the answer).
  */
-async function produce(
+export async function produce(
   lane: number,
   conn: Conn,
   version: number,
