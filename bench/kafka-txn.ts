@@ -22,12 +22,15 @@
  * broker during transactions alone, `KAFKA_TXN_PLAIN=0` skips the plain rounds (the ratio is then not
  * computed) and `KAFKA_TXN_BROKER_NODE_ARGS` passes options to the broker's node (space-separated, say
  * `--cpu-prof --cpu-prof-dir=/tmp/p` or `--perf-basic-prof` for `perf record -t <pid>`); each round's
- * line then names the broker's pid and the transactions it made.
+ * line then names the broker's pid and the transactions it made. Both kinds of round pay the same
+ * client work per batch: a copy of an encoded batch with its own CRC-32C, and its answer read and
+ * checked. `KAFKA_TXN_BROKER_CLI` runs another build's broker under this bench (A/B).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type AddPartitionsToTxnResponse,
   ApiKey,
   BatchAttribute,
   decodeMessage,
@@ -56,14 +59,27 @@ const lanes = Math.min(
   Math.max(1, Number(process.env['KAFKA_TXN_PRODUCERS'] ?? lanesDefault) || 1),
 );
 const sharedConnection = process.env['KAFKA_TXN_SHARED_CONNECTION'] === '1';
-/** The transaction versions to run: both unless `KAFKA_TXN_VERSION` names one. */
-const txnVersions: ReadonlyArray<1 | 2> =
-  process.env['KAFKA_TXN_VERSION'] === '1' ? [1] : process.env['KAFKA_TXN_VERSION'] === '2' ? [2] : [1, 2];
+/**
+ * The transaction versions to run: both unless `KAFKA_TXN_VERSION` names one; `0` runs none, the plain
+ * rounds alone (a profile of the broker's plain produce to set beside a transactional one).
+ */
+const txnVersions: ReadonlyArray<1 | 2> = (
+  { '0': [], '1': [1], '2': [2] } as Record<string, ReadonlyArray<1 | 2>>
+)[process.env['KAFKA_TXN_VERSION'] ?? ''] ?? [1, 2];
 /** `KAFKA_TXN_PLAIN=0`: transactional rounds only, for a profile of the broker during transactions. */
 const plainRounds = process.env['KAFKA_TXN_PLAIN'] !== '0';
 /** Options for the broker's node process (`KAFKA_TXN_BROKER_NODE_ARGS`, space-separated). */
 const brokerNodeArgs = (process.env['KAFKA_TXN_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+/** `KAFKA_TXN_BROKER_CLI=<other build>/dist/cli/switchyard.js`: that build's broker under this bench (A/B). */
+const brokerCli = process.env['KAFKA_TXN_BROKER_CLI'];
 const runMs = 3000;
+/**
+ * One unreported run of each kind before the rounds, this long. Until 6 December 2026 the first round
+ * ran cold and the median of three counted it: transactions most (a partition's first transactional
+ * batches wait for their `partitions` entry until one is durable there, and their code is compiled
+ * later), so the median was the lower of the two warm rounds.
+ */
+const warmupMs = 2000;
 const rounds = 3;
 const topic = 'txn-bench';
 
@@ -87,17 +103,25 @@ async function call<T>(lane: number, conn: Conn, apiKey: number, version: number
 }
 
 /**
- * Encodes each transactional batch in full as a client does (`KAFKA_TXN_ENCODE=each`, the method
- * until 5 December 2026), instead of patching the producer fields and CRC of one encoded batch.
+ * Encodes each batch in full as a client does (`KAFKA_TXN_ENCODE=each`, the method until 5 December
+ * 2026), instead of patching the producer fields and CRC of one encoded batch.
  */
 const encodeEach = process.env['KAFKA_TXN_ENCODE'] === 'each';
 /** Where record batch v2 keeps the fields a transaction's batch changes, and its CRC. */
 const batchField = { crc: 17, crcStart: 21, producerId: 43, producerEpoch: 51, baseSequence: 53 } as const;
 
-function encodeBatch(producerId: bigint, producerEpoch: number, baseSequence: number): Uint8Array {
+/** A plain batch's producer fields: no producer id, as a producer without idempotence sends. */
+const plainProducer = { producerId: -1n, producerEpoch: -1, baseSequence: -1 } as const;
+
+function encodeBatch(
+  transactional: boolean,
+  producerId: bigint,
+  producerEpoch: number,
+  baseSequence: number,
+): Uint8Array {
   return encodeRecordBatch({
     baseTimestamp: BigInt(Date.now()),
-    attributes: BatchAttribute.transactional,
+    attributes: transactional ? BatchAttribute.transactional : 0,
     producerId,
     producerEpoch,
     baseSequence,
@@ -105,17 +129,28 @@ function encodeBatch(producerId: bigint, producerEpoch: number, baseSequence: nu
   });
 }
 
-/** Encoded once: the plain round sends one encoded batch too, so both cost the client alike. */
-let template: Uint8Array | undefined;
+/** Encoded once per kind of batch, plain and transactional. */
+const templates = new Map<boolean, Uint8Array>();
 
 /**
- * A transactional batch: the template with the producer's fields and a new CRC-32C. Encoding 100
- * records costs this client about a millisecond, as much CPU as the broker spends on the transaction,
- * on the same two cores, and the plain round pays none of it.
+ * A batch as each kind of round sends it: the kind's template copied, with the producer's fields and
+ * a CRC-32C of its own. Both kinds pay the same copy and CRC per batch, as both kinds of real producer
+ * encode every batch (until 6 December 2026 the plain round sent one encoded batch again and again,
+ * and only the transactional rounds paid this). Encoding 100 records in full costs this client about
+ * a millisecond, on the same two cores as the broker (`KAFKA_TXN_ENCODE=each`).
  */
-function batchOf(producerId: bigint, producerEpoch: number, baseSequence: number): Uint8Array {
-  if (encodeEach) return encodeBatch(producerId, producerEpoch, baseSequence);
-  template ??= encodeBatch(0n, 0, 0);
+export function batchOf(
+  transactional: boolean,
+  producerId: bigint,
+  producerEpoch: number,
+  baseSequence: number,
+): Uint8Array {
+  if (encodeEach) return encodeBatch(transactional, producerId, producerEpoch, baseSequence);
+  let template = templates.get(transactional);
+  if (template === undefined) {
+    template = encodeBatch(transactional, producerId, producerEpoch, baseSequence);
+    templates.set(transactional, template);
+  }
   const batch = Uint8Array.from(template);
   const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   view.setBigInt64(batchField.producerId, producerId);
@@ -131,6 +166,24 @@ const produceBody = (partition: number, records: Uint8Array, transactionalId: st
   timeoutMs: 30_000,
   topicData: [{ name: topic, partitionData: [{ index: partition, records }] }],
 });
+
+/**
+ * A Produce of one batch, its answer read and checked as a client does, in every kind of round (until
+ * 6 December 2026 the plain round and transaction version 1 sent theirs without reading the answer).
+ */
+export async function produce(
+  lane: number,
+  conn: Conn,
+  version: number,
+  partition: number,
+  records: Uint8Array,
+  transactionalId: string | null,
+): Promise<void> {
+  const body = produceBody(partition, records, transactionalId);
+  const produced = await call<ProduceResponse>(lane, conn, ApiKey.Produce, version, body);
+  const code = produced.responses[0]?.partitionResponses[0]?.errorCode;
+  if (code !== 0) throw new Error(`Produce v${version} failed with error ${code}`);
+}
 
 interface Run {
   readonly recordsPerSecond: number;
@@ -151,11 +204,11 @@ interface Run {
 /** The broker's process id, for its CPU per run. */
 let brokerPid = -1;
 
-/** Runs `step` from every lane for `runMs`; each step is one batch (or one transaction of one batch). */
-async function timed(step: (lane: number, n: number) => Promise<void>): Promise<Run> {
+/** Runs `step` from every lane for `ms`; each step is one batch (or one transaction of one batch). */
+async function timed(step: (lane: number, n: number) => Promise<void>, ms = runMs): Promise<Run> {
   trace = RunTrace.start([brokerPid, process.pid]);
   const latencies: number[] = [];
-  const end = Date.now() + runMs;
+  const end = Date.now() + ms;
   const cpu0 = cpuMs(brokerPid);
   const loop0 = cpuMs(brokerPid, brokerPid);
   const client0 = cpuMs(process.pid);
@@ -193,14 +246,12 @@ const perKilo = (ms: number, records: number) => (1000 * ms) / Math.max(1, recor
 /** The connection of each lane: its own, or the one shared by all. */
 type Lanes = readonly Conn[];
 
-function plain(conns: Lanes): Promise<Run> {
-  const batch = encodeRecordBatch({
-    baseTimestamp: BigInt(Date.now()),
-    records: Array.from({ length: recordsPerBatch }, () => ({ value })),
-  });
+function plain(conns: Lanes, ms = runMs): Promise<Run> {
+  const { producerId, producerEpoch, baseSequence } = plainProducer;
   return timed(async (lane) => {
-    await send(lane, conns[lane]!, ApiKey.Produce, 7, produceBody(lane % partitions, batch, null));
-  });
+    const batch = batchOf(false, producerId, producerEpoch, baseSequence);
+    await produce(lane, conns[lane]!, 7, lane % partitions, batch, null);
+  }, ms);
 }
 
 interface Producer {
@@ -225,22 +276,14 @@ function lapTimer(): (into: number[]) => void {
 }
 
 /** Transaction version 2: Produce v12 adds the partition, EndTxn v5 names the next epoch. */
-async function transactionalV2(conns: Lanes, producers: Producer[]): Promise<Run> {
+async function transactionalV2(conns: Lanes, producers: Producer[], ms = runMs): Promise<Run> {
   return timed(async (lane) => {
     const conn = conns[lane]!;
     const lap = lapTimer();
     const p = producers[lane]!;
-    const batch = batchOf(p.producerId, p.producerEpoch, p.sequence);
+    const batch = batchOf(true, p.producerId, p.producerEpoch, p.sequence);
     p.sequence += recordsPerBatch;
-    const produced = await call<ProduceResponse>(
-      lane,
-      conn,
-      ApiKey.Produce,
-      12,
-      produceBody(lane % partitions, batch, p.transactionalId),
-    );
-    const code = produced.responses[0]?.partitionResponses[0]?.errorCode;
-    if (code !== 0) throw new Error(`Produce v12 failed with error ${code}`);
+    await produce(lane, conn, 12, lane % partitions, batch, p.transactionalId);
     lap(stepMs.produce);
     const ids = {
       transactionalId: p.transactionalId,
@@ -254,10 +297,10 @@ async function transactionalV2(conns: Lanes, producers: Producer[]): Promise<Run
     p.producerEpoch = ended.producerEpoch;
     p.sequence = 0;
     lap(stepMs.end);
-  });
+  }, ms);
 }
 
-async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> {
+async function transactional(conns: Lanes, producers: Producer[], ms = runMs): Promise<Run> {
   return timed(async (lane) => {
     const conn = conns[lane]!;
     const lap = lapTimer();
@@ -268,16 +311,18 @@ async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> 
       producerEpoch: p.producerEpoch,
     };
     const partition = lane % partitions;
-    await send(lane, conn, ApiKey.AddPartitionsToTxn, 3, {
+    const added = await call<AddPartitionsToTxnResponse>(lane, conn, ApiKey.AddPartitionsToTxn, 3, {
       v3AndBelowTransactionalId: ids.transactionalId,
       v3AndBelowProducerId: ids.producerId,
       v3AndBelowProducerEpoch: ids.producerEpoch,
       v3AndBelowTopics: [{ name: topic, partitions: [partition] }],
     });
+    const addCode = added.resultsByTopicV3AndBelow[0]?.resultsByPartition[0]?.partitionErrorCode;
+    if (addCode !== 0) throw new Error(`AddPartitionsToTxn failed with error ${addCode}`);
     lap(stepMs.add);
-    const batch = batchOf(p.producerId, p.producerEpoch, p.sequence);
+    const batch = batchOf(true, p.producerId, p.producerEpoch, p.sequence);
     p.sequence += recordsPerBatch;
-    await send(lane, conn, ApiKey.Produce, 7, produceBody(partition, batch, p.transactionalId));
+    await produce(lane, conn, 7, partition, batch, p.transactionalId);
     lap(stepMs.produce);
     const ended = await call<{ errorCode: number }>(lane, conn, ApiKey.EndTxn, 3, {
       ...ids,
@@ -285,7 +330,7 @@ async function transactional(conns: Lanes, producers: Producer[]): Promise<Run> 
     });
     if (ended.errorCode !== 0) throw new Error(`EndTxn failed with error ${ended.errorCode}`);
     lap(stepMs.end);
-  });
+  }, ms);
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -312,8 +357,6 @@ async function initProducers(conns: Lanes, version: 1 | 2): Promise<Producer[]> 
 
 /** One round's line of the table; without a plain run (`KAFKA_TXN_PLAIN=0`), its cells are `–`. */
 function roundRow(round: number, version: 1 | 2, a: Run | undefined, t: Run, steps: string): string {
-  const plainRate = a === undefined ? '–' : fmt(a.recordsPerSecond);
-  const plainLatency = a === undefined ? '–' : `${a.p50.toFixed(2)} / ${a.p99.toFixed(2)}`;
   const ratio = a === undefined ? '–' : `${((100 * t.recordsPerSecond) / a.recordsPerSecond).toFixed(0)} %`;
   const cpu = (run: Run | undefined, pick: (r: Run) => number) =>
     run === undefined ? '–' : pick(run).toFixed(1);
@@ -321,7 +364,26 @@ function roundRow(round: number, version: 1 | 2, a: Run | undefined, t: Run, ste
   const client = `${cpu(a, (r) => r.clientCpuMsPerKilo)} / ${cpu(t, (r) => r.clientCpuMsPerKilo)}`;
   const profiled =
     plainRounds && brokerNodeArgs.length === 0 ? '' : ` broker pid ${brokerPid}, ${t.steps} transactions`;
-  return `| ${round} | ${plainRate} | ${plainLatency} | ${version} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio} | ${steps} | ${broker} | ${client} |${profiled}\n`;
+  return `| ${round} | ${plainCells(a)} | ${version} | ${fmt(t.recordsPerSecond)} | ${t.p50.toFixed(2)} / ${t.p99.toFixed(2)} | ${ratio} | ${steps} | ${broker} | ${client} |${profiled}\n`;
+}
+
+/** A plain run's rate and latency cells, `–` without one. */
+function plainCells(a: Run | undefined): string {
+  return a === undefined ? '– | –' : `${fmt(a.recordsPerSecond)} | ${a.p50.toFixed(2)} / ${a.p99.toFixed(2)}`;
+}
+
+/** A round's line when no transactional round runs (`KAFKA_TXN_VERSION=0`): the plain run alone. */
+function plainRow(round: number, a: Run): string {
+  const cpu = `${a.cpuMsPerKilo.toFixed(1)} / – (${a.loopCpuMsPerKilo.toFixed(1)} / –)`;
+  const profiled = brokerNodeArgs.length === 0 ? '' : ` broker pid ${brokerPid}, ${a.steps} batches`;
+  return `| ${round} | ${plainCells(a)} | – | – | – | – | – | ${cpu} | ${a.clientCpuMsPerKilo.toFixed(1)} / – |${profiled}\n`;
+}
+
+/** One run of each kind, `warmupMs` long, not reported (its trace, if any, is dropped unwritten). */
+async function warmUp(conns: Lanes, byVersion: ReadonlyMap<1 | 2, Producer[]>): Promise<void> {
+  if (plainRounds) await plain(conns, warmupMs);
+  for (const [version, producers] of byVersion)
+    await (version === 2 ? transactionalV2 : transactional)(conns, producers, warmupMs);
 }
 
 export async function runKafkaTxnBench(): Promise<void> {
@@ -331,7 +393,7 @@ export async function runKafkaTxnBench(): Promise<void> {
       ...['--storage', 'file', '--data-dir', dataDir, '--fsync', 'always', '--log-level', 'warn'],
       ...listenerFlags({ kafka: 'auto' }),
     ],
-    { nodeArgs: brokerNodeArgs },
+    { nodeArgs: brokerNodeArgs, ...(brokerCli === undefined ? {} : { cliPath: brokerCli }) },
   );
   try {
     brokerPid = cli.pid;
@@ -349,11 +411,13 @@ export async function runKafkaTxnBench(): Promise<void> {
       `transactions: ${lanes} producers ${sharedConnection ? 'pipelined on one shared connection' : 'on a connection each'}, one batch of ${recordsPerBatch} × ${recordBytes} B per transaction, acks=all, ${partitions} partitions; plain acks=all the same shape; transaction version ${txnVersions.join(' and ')}\n` +
         '| round | plain rec/s | plain p50 / p99 ms | TV | transactional rec/s | transactional p50 / p99 ms | transactional % of plain | p50 ms AddPartitionsToTxn / Produce / EndTxn | broker CPU ms per 1,000 records, plain / transactional (of it the event loop) | bench client CPU ms per 1,000 records, plain / transactional |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n',
     );
+    await warmUp(conns, byVersion);
     const ratios = new Map<1 | 2, number[]>(txnVersions.map((v) => [v, []]));
     let traces = '';
     for (let round = 1; round <= rounds; round++) {
       const a = plainRounds ? await plain(conns) : undefined;
       traces += a?.trace?.report(`${round} plain`) ?? '';
+      if (a !== undefined && byVersion.size === 0) process.stdout.write(plainRow(round, a));
       for (const [version, producers] of byVersion) {
         for (const steps of Object.values(stepMs)) steps.length = 0;
         const t = await (version === 2 ? transactionalV2 : transactional)(conns, producers);
