@@ -206,6 +206,7 @@ export class ConsumerSet {
 
   /** Into its priority's heap, the group made in its place when it is the first there. */
   #rank(c: ConsumerState): void {
+    assert(c.slot < 0, 'a consumer is ranked once');
     let group = this.#byPriority.get(c.priority);
     if (group === undefined) {
       group = { priority: c.priority, heap: [] };
