@@ -15,6 +15,7 @@ import { runKcatBench } from './kcat.js';
 import { runKubemqBench } from './kubemq.js';
 import { runLatencyBench } from './latency.js';
 import { runLoginFloodBench } from './login-flood.js';
+import { runManyConsumersBench } from './many-consumers.js';
 import { runMqttBench } from './mqtt.js';
 import { runPeersBench } from './peers.js';
 import { runPermissionsBench } from './permissions.js';
@@ -40,6 +41,7 @@ const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   kcat: runKcatBench,
   kubemq: runKubemqBench,
   'login-flood': runLoginFloodBench,
+  'many-consumers': runManyConsumersBench,
   'ingress-memory': runIngressMemoryBench,
   footprint: runFootprintBench,
   latency: runLatencyBench,

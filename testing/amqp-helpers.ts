@@ -249,3 +249,18 @@ export class RawClient {
     this.#destroy();
   }
 }
+
+/** queue.declare of a durable, shared queue with `args` (x-queue-type and the like). */
+export const declareDurable = (queue: string, args: Record<string, string>): Method => ({
+  name: 'queue.declare',
+  fields: {
+    ticket: 0,
+    queue,
+    passive: false,
+    durable: true,
+    exclusive: false,
+    autoDelete: false,
+    noWait: false,
+    arguments: args,
+  },
+});

@@ -656,9 +656,15 @@ export interface CoreClient extends PolicyClient, AclClient, OperatorClient {
    * (`returnWaitMsMax`), for a quorum queue's returned messages to be ready again, as RabbitMQ applies
    * a get after the return before it; then, for acking gets of a quorum queue, for their delivery
    * counts to be written, so a crash after a client saw one counts it as returned. Empty when that
-   * write fails: the queue restarts from its logs, the messages back in it.
+   * write fails: the queue restarts from its logs, the messages back in it. An array, not a promise,
+   * when nothing had to wait (a classic queue, a no-ack get of a quorum queue without returns), so a
+   * front end answers at once; the messages are taken by one command however many.
    */
-  take(queue: string, options: { noAck: boolean; owner: string }, countMax?: number): Promise<Delivery[]>;
+  take(
+    queue: string,
+    options: { noAck: boolean; owner: string },
+    countMax?: number,
+  ): Delivery[] | Promise<Delivery[]>;
   ack(queue: string, id: number): void;
   /** requeue=false dead-letters (if the queue has a DLX) or drops. */
   nack(queue: string, id: number, requeue: boolean): void;

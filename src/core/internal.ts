@@ -217,6 +217,12 @@ export interface VirtualHost {
   /** `options.owner` is the holder of unacked deliveries (AMQP channel, MQTT session). */
   consume(queue: string, options: ConsumeOptions): Consumer;
   get(queue: string, options: { noAck: boolean; owner: string; connectionId?: string }): Delivery | undefined;
+  /** Up to `countMax` (1 or more) of what `get` would give one by one. */
+  take(
+    queue: string,
+    options: { noAck: boolean; owner: string; connectionId?: string },
+    countMax: number,
+  ): Delivery[];
   ack(queue: string, id: number): void;
   /** requeue=false dead-letters (if the queue has a DLX) or drops. */
   nack(queue: string, id: number, requeue: boolean): void;

@@ -18,7 +18,13 @@ import { Broker } from '../../src/index.js';
 import { encodeMethodFrame, type Method } from '../../src/protocols/amqp/codec/index.js';
 import { ApiKey, encodeRecordBatch } from '../../src/protocols/kafka/codec/index.js';
 import { kubemqListeners } from '../../src/protocols/kubemq/index.js';
-import { RawClient, startAmqpBroker, type TestBroker, until } from '../../testing/amqp-helpers.js';
+import {
+  declareDurable,
+  RawClient,
+  startAmqpBroker,
+  type TestBroker,
+  until,
+} from '../../testing/amqp-helpers.js';
 import { FaultyIo } from '../../testing/faulty-io.js';
 import { WireClient } from '../../testing/kafka-wire.js';
 import { type MqttTestBroker, rawClient, startMqttBroker } from '../../testing/mqtt-harness.js';
@@ -185,19 +191,6 @@ describe('AMQP', () => {
   });
 });
 
-const declareDurable = (queue: string, args: Record<string, string>): Method => ({
-  name: 'queue.declare',
-  fields: {
-    ticket: 0,
-    queue,
-    passive: false,
-    durable: true,
-    exclusive: false,
-    autoDelete: false,
-    noWait: false,
-    arguments: args,
-  },
-});
 const qos: Method = { name: 'basic.qos', fields: { prefetchSize: 0, prefetchCount: 10, global: false } };
 
 /** A raw AMQP connection with channel 1 open, `qos` applied and publisher confirms on. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { encodeContent } from '../../src/protocols/amqp/codec/index.js';
 import { ManualClock } from '../../src/shared/clock.js';
-import { RawClient } from '../../testing/amqp-helpers.js';
+import { declareDurable, RawClient } from '../../testing/amqp-helpers.js';
 import { startTestBroker, type TestBroker } from '../../testing/broker.js';
 import { transportPair } from '../../testing/transport-pair.js';
 import { until } from '../../testing/wait.js';
@@ -126,4 +126,40 @@ test('the handshake deadline drops a client that never opens a vhost', async () 
   assert.equal(client.closed, false);
   clock.advance(1);
   await until(() => client.closed, 5000, 'dropped at the 10 s handshake timeout');
+});
+
+test("basic.get on a classic queue is answered without pausing the connection's reads; a quorum queue's acking get still waits for its count", async () => {
+  const [brokerEnd, clientEnd] = transportPair();
+  let pauses = 0;
+  const pause = brokerEnd.pause.bind(brokerEnd);
+  brokerEnd.pause = () => {
+    pauses++;
+    pause();
+  };
+  void broker.broker.accept('amqp', brokerEnd);
+  const client = RawClient.over(clientEnd);
+  await client.handshake();
+  client.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+  await client.method('channel.open-ok');
+  const declare = (queue: string, args: Record<string, string>) =>
+    client.send(1, declareDurable(queue, args));
+  declare('gets', {});
+  await client.method('queue.declare-ok');
+  for (let i = 0; i < 20; i++) client.publish(1, '', 'gets', `m${i}`, false);
+  pauses = 0;
+  for (let i = 0; i < 20; i++)
+    client.send(1, { name: 'basic.get', fields: { ticket: 0, queue: 'gets', noAck: i % 2 === 0 } });
+  const isGetOk = (f: (typeof client.frames)[number]) =>
+    f.kind === 'method' && f.method.name === 'basic.get-ok';
+  await until(() => client.frames.filter(isGetOk).length === 20, 3000, 'every get answered');
+  // A pause and a resume of the socket per get (a read stopped and started) was 20 here.
+  assert.equal(pauses, 0, 'a classic queue has nothing to wait for');
+  declare('counted', { 'x-queue-type': 'quorum' });
+  await client.method('queue.declare-ok');
+  client.publish(1, '', 'counted', 'q', false);
+  client.frames.length = 0;
+  client.send(1, { name: 'basic.get', fields: { ticket: 0, queue: 'counted', noAck: false } });
+  await until(() => client.frames.some(isGetOk), 3000, 'the quorum get answered');
+  assert.ok(pauses >= 1, "a quorum queue's get waits for its delivery count to be written");
+  client.close();
 });

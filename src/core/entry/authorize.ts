@@ -275,6 +275,7 @@ const messageRules = {
   'request.send': publish,
   'queue.consume': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   'queue.get': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
+  'queue.take': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   'queue.returnsLanded': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   'queue.countsWritten': (a, g, c) => a.resource(g, 'read', 'queue', c.queue),
   // Settling and letting go act on what the connection already holds.

@@ -203,27 +203,34 @@ export class Client implements CoreClient {
     return this.run({ kind: 'queue.get', queue, noAck: options.noAck, owner: options.owner });
   }
 
-  async take(queue: string, options: { noAck: boolean; owner: string }, countMax = 1): Promise<Delivery[]> {
+  take(
+    queue: string,
+    options: { noAck: boolean; owner: string },
+    countMax = 1,
+  ): Delivery[] | Promise<Delivery[]> {
     const landing = this.run({ kind: 'queue.returnsLanded', queue });
-    if (landing !== undefined) await landing;
+    if (landing === undefined) return this.#takeNow(queue, options, countMax);
     // Its connection closed during the wait and released what it held: a message taken now would be
     // held by an owner nobody releases, out of every consumer's reach until a restart.
-    if (this.#closed) return [];
-    const taken: Delivery[] = [];
-    for (let i = 0; i < countMax; i++) {
-      const delivery = this.get(queue, options);
-      if (delivery === undefined) break;
-      taken.push(delivery);
-    }
-    if (taken.length === 0 || options.noAck) return taken;
+    return landing.then(() => (this.#closed ? [] : this.#takeNow(queue, options, countMax)));
+  }
+
+  /** The take itself, then (acking gets of a quorum queue) the wait for their counts. */
+  #takeNow(
+    queue: string,
+    options: { noAck: boolean; owner: string },
+    countMax: number,
+  ): Delivery[] | Promise<Delivery[]> {
+    const { noAck, owner } = options;
+    const taken = this.run({ kind: 'queue.take', queue, noAck, owner, countMax });
+    if (taken.length === 0 || noAck) return taken;
     const counted = this.run({ kind: 'queue.countsWritten', queue });
     if (counted === undefined) return taken;
     // A failed write failed the queue, which restarts from its logs with these messages in it.
-    const written = await counted.then(
-      () => true,
-      () => false,
+    return counted.then(
+      () => taken,
+      () => [],
     );
-    return written ? taken : [];
   }
 
   ack(queue: string, id: number): void {

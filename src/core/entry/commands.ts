@@ -204,6 +204,11 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   };
   'queue.consume': { in: { queue: string; options: ConsumeOptions }; out: Consumer };
   'queue.get': { in: { queue: string; noAck: boolean; owner: string }; out: Delivery | undefined };
+  /** Up to `countMax` ready messages, in one command however many (`CoreClient.take`). */
+  'queue.take': {
+    in: { queue: string; noAck: boolean; owner: string; countMax: number };
+    out: Delivery[];
+  };
   /** The waits of `CoreClient.take`: before the gets, returns being counted; after, the gets' counts. */
   'queue.returnsLanded': { in: { queue: string }; out: Promise<void> | undefined };
   'queue.countsWritten': { in: { queue: string }; out: Promise<void> | undefined };

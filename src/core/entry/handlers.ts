@@ -174,6 +174,14 @@ const messages = {
       owner: ownerOf(ctx, c.owner),
       connectionId: ctx.connectionId,
     }),
+  'queue.take': (host, ctx, c) =>
+    host
+      .vhost(ctx.vhost)
+      .take(
+        c.queue,
+        { noAck: c.noAck, owner: ownerOf(ctx, c.owner), connectionId: ctx.connectionId },
+        c.countMax,
+      ),
   'queue.returnsLanded': (host, ctx, c) => host.openVhost(ctx.vhost)?.returnsLanded(c.queue),
   'queue.countsWritten': (host, ctx, c) => host.openVhost(ctx.vhost)?.countsWritten(c.queue),
   // Settling and letting go are no-ops once the vhost is gone (deleted, or the broker closing while

@@ -4,7 +4,7 @@
  * deliveries to consumers, which no command triggers, are counted by the vhost through `delivered`.
  * Counters only ever grow; a reader samples them over time to get rates.
  */
-import type { PublishResult } from '../types.js';
+import type { Delivery, PublishResult } from '../types.js';
 import type { MessageCounts, MeteredKind } from '../views.js';
 import type { Command, CommandResult } from './commands.js';
 import type { CallerContext } from './context.js';
@@ -89,21 +89,29 @@ export class Meters {
         return;
       case 'queue.get': {
         const delivery = result as CommandResult<'queue.get'>;
-        if (delivery === undefined) return;
-        this.delivered(context.vhost, command.queue, delivery.redelivered);
-        this.#queue(context.vhost, command.queue).got++;
-        this.#meters(context.vhost).total.got++;
-        this.total.got++;
-        const connection = this.#connection(context.connectionId).counts;
-        connection.delivered++;
-        connection.got++;
+        if (delivery !== undefined) this.#got(context, command.queue, delivery);
         return;
       }
+      case 'queue.take':
+        for (const delivery of result as CommandResult<'queue.take'>)
+          this.#got(context, command.queue, delivery);
+        return;
       case 'connection.close':
         if (this.#connections.delete(context.connectionId)) this.#generation++;
         return;
       default:
     }
+  }
+
+  /** A message taken on request (a get), counted delivered and got. */
+  #got(context: CallerContext, queue: string, delivery: Delivery): void {
+    this.delivered(context.vhost, queue, delivery.redelivered);
+    this.#queue(context.vhost, queue).got++;
+    this.#meters(context.vhost).total.got++;
+    this.total.got++;
+    const connection = this.#connection(context.connectionId).counts;
+    connection.delivered++;
+    connection.got++;
   }
 
   delivered(vhost: string, queue: string, redelivered: boolean): void {

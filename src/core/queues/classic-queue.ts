@@ -22,7 +22,7 @@ import type {
   RequeueOptions,
 } from '../types.js';
 import type { QueueLengths } from '../views.js';
-import { ConsumerSet, type ConsumerState, LimitWatch, watchedLimits } from './consumers.js';
+import { ConsumerSet, type ConsumerState, hasCredit, LimitWatch, watchedLimits } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
@@ -82,7 +82,10 @@ export class ClassicQueue implements QueueEngine {
   #unacked: Map<number, QueuedMessage | undefined> | undefined;
   #byOwner: Map<string, Set<number>> | undefined;
   readonly #consumers: ConsumerSet;
-  readonly #limits = new LimitWatch(() => this.#dispatch());
+  readonly #limits = new LimitWatch((limit) => {
+    this.#consumers.roomIn(limit);
+    this.#dispatch();
+  });
   #store: QueueStore | undefined;
   /**
    * A quorum queue keeps its stored messages' delivery counts on disk, as RabbitMQ's Raft log does:
@@ -220,7 +223,14 @@ export class ClassicQueue implements QueueEngine {
     const countedBytes = this.#countedBytes(message);
     if (delayMs === 0 && this.#wouldOverflow(countedBytes))
       return this.#rejectPublish(message, this.#deps.exec.now());
-    if (delayMs === 0 && this.#offered(message)) return acceptedNow;
+    // The consumer it would go to at once, chosen once: it decides how a quorum queue stores it and
+    // then receives it (choosing again walked the consumers a second time for every publish).
+    let straight = delayMs === 0 ? this.#straightPick() : undefined;
+    if (straight?.options.offer !== undefined) {
+      if (this.#offered(straight, message)) return acceptedNow;
+      // Declined: whatever the adapter did meanwhile may have used the consumer's room.
+      if (!hasCredit(straight)) straight = undefined;
+    }
     const store = message.properties.persistent === true ? this.#store : undefined;
     // The clock is read only for what needs the time (a delay, an expiry, a stored envelope): a read
     // costs a fair part of a transient message's enqueue on some machines.
@@ -230,10 +240,9 @@ export class ClassicQueue implements QueueEngine {
     const expiresAtMs = this.#expiryFor(message, readyAtMs ?? now);
     const m = newRecord(message, countedBytes, this.#priorityOf(message), expiresAtMs);
     let durable = resolved;
-    let straight: ConsumerState | undefined;
     if (store !== undefined) {
-      straight = readyAtMs === undefined && this.#countsKept ? this.#straightPick() : undefined;
-      const appended = this.#appendNew(store, message, newEnvelope(now, expiresAtMs, readyAtMs), straight);
+      const envelope = newEnvelope(now, expiresAtMs, readyAtMs);
+      const appended = this.#appendNew(store, message, envelope, this.#countsKept ? straight : undefined);
       m.offset = appended.offset;
       durable = appended.durable;
       if (!this.#deps.bodies.reserve(m.bodyBytes)) m.message = undefined;
@@ -271,6 +280,9 @@ export class ClassicQueue implements QueueEngine {
       prefetch: options.prefetch ?? 0,
       unacked: 0,
       cancelled: false,
+      turn: 0,
+      slot: -1,
+      aside: undefined,
     };
     this.#consumers.add(c);
     this.#hadConsumer = true;
@@ -506,18 +518,20 @@ export class ClassicQueue implements QueueEngine {
     return { accepted: false, durable: resolved };
   }
 
-  /** ConsumeOptions.offer: with nothing ready (and no dispatch under way) the consumer may take it now. */
-  #offered(message: Message): boolean {
-    if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return false;
-    const c = this.#consumers.pick();
-    if (c?.options.offer === undefined || !c.options.offer(message)) return false;
+  /** ConsumeOptions.offer of `c`, the consumer a new message would go to at once: true when it took it. */
+  #offered(c: ConsumerState, message: Message): boolean {
+    if (c.options.offer === undefined || !c.options.offer(message)) return false;
     this.#consumers.served(c);
     return true;
   }
 
+  /** `straight`: the consumer a new message goes to at once (`#straightPick`), if any. */
   #makeReady(m: QueuedMessage, fresh: boolean, straight?: ConsumerState): void {
     m.id = this.#deps.nextId();
-    if (fresh && this.#handedStraight(m, straight)) return;
+    if (straight !== undefined) {
+      this.#handedStraight(m, straight);
+      return;
+    }
     this.#ready.insert(m);
     this.#freshId = fresh ? m.id : 0;
     try {
@@ -532,11 +546,9 @@ export class ClassicQueue implements QueueEngine {
   /**
    * A new message with nothing ready before it goes to a consumer with credit at once, as the dispatch
    * would send it, without being written into the ready list's columns and read back as a new
-   * object: on a queue that keeps up that was every message. False when it must wait.
+   * object: on a queue that keeps up that was every message.
    */
-  #handedStraight(m: QueuedMessage, picked: ConsumerState | undefined): boolean {
-    const c = picked ?? this.#straightPick();
-    if (c === undefined) return false;
+  #handedStraight(m: QueuedMessage, c: ConsumerState): void {
     this.#consumers.served(c);
     // As in #dispatch: what the delivery sets off (an ack, a publish to this queue) dispatches after it.
     this.#dispatching = true;
@@ -548,10 +560,9 @@ export class ClassicQueue implements QueueEngine {
     }
     if (this.#dispatchAgain) this.#dispatch();
     this.#expireHeads();
-    return true;
   }
 
-  /** The consumer a new message would go to at once (`#handedStraight`), if any. */
+  /** The consumer a new message would go to at once (`#handedStraight`), if any: one pick per publish. */
   #straightPick(): ConsumerState | undefined {
     if (this.#readyCount() > 0 || this.#dispatching || this.#state !== 'open') return undefined;
     return this.#consumers.pick();
@@ -819,6 +830,7 @@ export class ClassicQueue implements QueueEngine {
     if (held?.size === 1 && (typeof c === 'string' || c.cancelled)) this.#byOwner?.delete(owner);
     if (typeof c !== 'string') {
       c.unacked--;
+      this.#consumers.credited(c);
       for (const limit of c.options.limits ?? []) limit.release(1);
     }
     return m;
@@ -917,6 +929,7 @@ export class ClassicQueue implements QueueEngine {
       setPrefetch: (prefetch: number) => {
         assert(Number.isSafeInteger(prefetch) && prefetch >= 0, 'prefetch must be a whole number');
         c.prefetch = prefetch;
+        this.#consumers.credited(c);
         this.#deps.exec.defer(() => this.#dispatch());
       },
       cancel: () => this.#cancel(c, true),

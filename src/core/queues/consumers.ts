@@ -1,14 +1,17 @@
 /**
  * The consumers of one queue and the choice of who gets the next message: the highest consumer
- * priority with credit first, round robin among equals; with single active consumer only the
- * active one (the longest attached) is eligible.
+ * priority with credit first, round robin among equals (the one served least recently first); with
+ * single active consumer only the active one (the longest attached) is eligible.
  *
- * Attaching, detaching and moving a served consumer back cost the same with 10 consumers or
- * `consumersPerQueueMax`: one client may attach that many, and a closing channel detaches them all at
- * once, so a step that walked every consumer made that close cost their number squared (minutes at the
- * bound, the event loop held). Choosing the next one (`pick`) still walks past those without credit,
- * so it costs the number of consumers at their window ahead of the first with room.
+ * Every step costs the same with 10 consumers or `consumersPerQueueMax`: one client may attach that
+ * many, and a closing channel detaches them all at once, so a step that walked every consumer made that
+ * close cost their number squared (minutes at the bound, the event loop held). Choosing (`pick`) looks
+ * only at consumers that may have credit: one found without is set aside, by what stopped it (its own
+ * window, or a shared limit or send room it carries), until that gives room again (`credited`,
+ * `roomIn`), and then takes back its turn. So 10,000 consumers at a prefetch of 1 that never ack are
+ * each looked at once, not on every publish.
  */
+import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
 import type { ConsumeOptions, CreditLimit, Delivery } from '../types.js';
 
@@ -31,35 +34,52 @@ export interface ConsumerState {
   waiting?: Delivery[] | undefined;
   /** Beside each of `waiting`, the number of the count record it waits for (0: none of its own). */
   waitingSeqs?: number[] | undefined;
+  /** The ConsumerSet's: when it was last served (or attached); the lowest of a priority goes first. */
+  turn: number;
+  /** The ConsumerSet's: its index in its priority's heap, -1 while set aside or detached. */
+  slot: number;
+  /** The ConsumerSet's: what it waits for room in, set aside: itself (its prefetch) or a limit. */
+  aside: ConsumerState | CreditLimit | undefined;
+}
+
+/** What keeps `c` from taking a delivery now: itself (its window is full), a limit, or nothing. */
+function stopOf(c: ConsumerState): ConsumerState | CreditLimit | undefined {
+  // AMQP 0-9-1 basic.qos: prefetch limits are ignored for no-ack consumers.
+  if (!c.noAck) {
+    if (c.prefetch > 0 && c.unacked >= c.prefetch) return c;
+    const limits = c.options.limits;
+    if (limits !== undefined) for (const limit of limits) if (!limit.hasRoom()) return limit;
+  }
+  // Last: the cheaper checks above decide most calls of a consumer at its window.
+  const room = c.options.sendRoom;
+  return room === undefined || room.hasRoom() ? undefined : room;
 }
 
 export function hasCredit(c: ConsumerState): boolean {
-  if (c.cancelled) return false;
-  // AMQP 0-9-1 basic.qos: prefetch limits are ignored for no-ack consumers.
-  if (!c.noAck) {
-    if (c.prefetch > 0 && c.unacked >= c.prefetch) return false;
-    const limits = c.options.limits;
-    if (limits !== undefined && !limits.every((l) => l.hasRoom())) return false;
-  }
-  // Last: the cheaper checks above decide most calls of a consumer at its window.
-  return c.options.sendRoom?.hasRoom() !== false;
+  return !c.cancelled && stopOf(c) === undefined;
 }
 
-/** The consumers of one priority in service order: a Set keeps insertion order, so re-adding moves to the end. */
+/** The consumers of one priority that may have credit: a min-heap on `turn`. */
 interface PriorityGroup {
   readonly priority: number;
-  readonly members: Set<ConsumerState>;
+  readonly heap: ConsumerState[];
 }
 
 export class ConsumerSet {
   /** Attach order (a Set's insertion order), for single active consumer hand-over. */
   readonly #attached = new Set<ConsumerState>();
   readonly #tags = new Set<string>();
-  /** Service order: groups by priority descending, round robin within each. */
-  readonly #groups: PriorityGroup[] = [];
+  /**
+   * The groups that have a consumer which may have credit, by priority ascending: the highest is
+   * served first and is the one most often emptied or made, at the end of the array.
+   */
+  readonly #ranked: PriorityGroup[] = [];
   readonly #byPriority = new Map<number, PriorityGroup>();
+  /** Consumers set aside until a shared limit or send room they carry has room, by that limit. */
+  readonly #awaiting = new Map<CreditLimit, Set<ConsumerState>>();
+  #turns = 0;
   #exclusive = 0;
-  /** The only consumer, when there is exactly one: most queues, served without walking a Set. */
+  /** The only consumer, when there is exactly one: most queues, served without looking further. */
   #sole: ConsumerState | undefined;
   readonly #single: boolean;
 
@@ -94,7 +114,8 @@ export class ConsumerSet {
     this.#attached.add(c);
     this.#tags.add(c.tag);
     if (c.options.exclusive === true) this.#exclusive++;
-    this.#groupOf(c.priority).members.add(c);
+    c.turn = ++this.#turns;
+    this.#rank(c);
     this.#sole = this.#attached.size === 1 ? c : undefined;
   }
 
@@ -103,12 +124,9 @@ export class ConsumerSet {
     this.#sole = this.#attached.size === 1 ? this.#first() : undefined;
     this.#tags.delete(c.tag);
     if (c.options.exclusive === true) this.#exclusive--;
-    const group = this.#byPriority.get(c.priority);
-    if (group === undefined) return;
-    group.members.delete(c);
-    if (group.members.size > 0) return;
-    this.#byPriority.delete(c.priority);
-    this.#groups.splice(this.#groups.indexOf(group), 1);
+    if (c.slot >= 0) this.#unrank(c);
+    else this.#stopAwaiting(c);
+    c.aside = undefined;
   }
 
   /** The consumer to serve next, or undefined when nobody has credit. */
@@ -119,8 +137,14 @@ export class ConsumerSet {
     }
     const sole = this.#sole;
     if (sole !== undefined) return hasCredit(sole) ? sole : undefined;
-    for (const group of this.#groups) {
-      for (const c of group.members) if (hasCredit(c)) return c;
+    // Each consumer looked at either is served or leaves its heap, so this ends; set aside, it is
+    // looked at again only once what stopped it has room.
+    for (let group = this.#top(); group !== undefined; group = this.#top()) {
+      for (let c = group.heap[0]; c !== undefined; c = group.heap[0]) {
+        const stop = stopOf(c);
+        if (stop === undefined) return c;
+        this.#setAside(c, stop);
+      }
     }
     return undefined;
   }
@@ -128,8 +152,27 @@ export class ConsumerSet {
   /** `c` was just served: it goes behind the others of its priority. */
   served(c: ConsumerState): void {
     if (this.#attached.size === 1) return;
-    const members = this.#byPriority.get(c.priority)?.members;
-    if (members !== undefined && members.size > 1 && members.delete(c)) members.add(c);
+    c.turn = ++this.#turns;
+    const heap = this.#byPriority.get(c.priority)?.heap;
+    if (heap !== undefined && c.slot >= 0) siftDown(heap, c.slot);
+  }
+
+  /** `c`'s own window may have room (a delivery of it settled, its prefetch changed). */
+  credited(c: ConsumerState): void {
+    if (c.aside !== c) return;
+    c.aside = undefined;
+    this.#rank(c);
+  }
+
+  /** `limit` has room: the consumers set aside for it take their turns again. */
+  roomIn(limit: CreditLimit): void {
+    const waiting = this.#awaiting.get(limit);
+    if (waiting === undefined) return;
+    this.#awaiting.delete(limit);
+    for (const c of waiting) {
+      c.aside = undefined;
+      this.#rank(c);
+    }
   }
 
   #first(): ConsumerState | undefined {
@@ -137,22 +180,111 @@ export class ConsumerSet {
     return undefined;
   }
 
-  /** The group of `priority`, made in its place (descending) when it is the first of that priority. */
-  #groupOf(priority: number): PriorityGroup {
-    const known = this.#byPriority.get(priority);
-    if (known !== undefined) return known;
-    const group: PriorityGroup = { priority, members: new Set() };
+  #top(): PriorityGroup | undefined {
+    return this.#ranked[this.#ranked.length - 1];
+  }
+
+  #setAside(c: ConsumerState, stop: ConsumerState | CreditLimit): void {
+    this.#unrank(c);
+    c.aside = stop;
+    if (stop === c) return;
+    const limit = stop as CreditLimit;
+    let waiting = this.#awaiting.get(limit);
+    if (waiting === undefined) {
+      waiting = new Set();
+      this.#awaiting.set(limit, waiting);
+    }
+    waiting.add(c);
+  }
+
+  #stopAwaiting(c: ConsumerState): void {
+    const limit = c.aside;
+    if (limit === undefined || limit === c) return;
+    const waiting = this.#awaiting.get(limit as CreditLimit);
+    if (waiting?.delete(c) === true && waiting.size === 0) this.#awaiting.delete(limit as CreditLimit);
+  }
+
+  /** Into its priority's heap, the group made in its place when it is the first there. */
+  #rank(c: ConsumerState): void {
+    assert(c.slot < 0, 'a consumer is ranked once');
+    let group = this.#byPriority.get(c.priority);
+    if (group === undefined) {
+      group = { priority: c.priority, heap: [] };
+      this.#ranked.splice(this.#rankOf(c.priority), 0, group);
+      this.#byPriority.set(c.priority, group);
+    }
+    const heap = group.heap;
+    c.slot = heap.length;
+    heap.push(c);
+    siftUp(heap, c.slot);
+  }
+
+  /** Out of its priority's heap, and the group out of the ranks once empty. */
+  #unrank(c: ConsumerState): void {
+    const group = this.#byPriority.get(c.priority);
+    assert(group !== undefined && group.heap[c.slot] === c, 'a ranked consumer is in its heap');
+    removeAt(group.heap, c.slot);
+    c.slot = -1;
+    if (group.heap.length > 0) return;
+    this.#byPriority.delete(c.priority);
+    const at = this.#top() === group ? this.#ranked.length - 1 : this.#rankOf(c.priority);
+    this.#ranked.splice(at, 1);
+  }
+
+  /** The index of the first group of `priority` or above in `#ranked` (binary search). */
+  #rankOf(priority: number): number {
     let low = 0;
-    let high = this.#groups.length;
+    let high = this.#ranked.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (this.#groups[mid]!.priority > priority) low = mid + 1;
+      if (this.#ranked[mid]!.priority < priority) low = mid + 1;
       else high = mid;
     }
-    this.#groups.splice(low, 0, group);
-    this.#byPriority.set(priority, group);
-    return group;
+    return low;
   }
+}
+
+// ---- a min-heap of consumers on `turn`, each knowing its `slot`
+
+function place(heap: ConsumerState[], at: number, c: ConsumerState): void {
+  heap[at] = c;
+  c.slot = at;
+}
+
+function siftUp(heap: ConsumerState[], from: number): void {
+  const c = heap[from]!;
+  let at = from;
+  while (at > 0) {
+    const up = (at - 1) >>> 1;
+    const parent = heap[up]!;
+    if (parent.turn <= c.turn) break;
+    place(heap, at, parent);
+    at = up;
+  }
+  place(heap, at, c);
+}
+
+function siftDown(heap: ConsumerState[], from: number): void {
+  const c = heap[from]!;
+  let at = from;
+  for (;;) {
+    const left = 2 * at + 1;
+    if (left >= heap.length) break;
+    const right = left + 1;
+    const next = right < heap.length && heap[right]!.turn < heap[left]!.turn ? right : left;
+    if (heap[next]!.turn >= c.turn) break;
+    place(heap, at, heap[next]!);
+    at = next;
+  }
+  place(heap, at, c);
+}
+
+function removeAt(heap: ConsumerState[], at: number): void {
+  const last = heap.pop()!;
+  if (at === heap.length) return;
+  place(heap, at, last);
+  siftDown(heap, at);
+  siftUp(heap, last.slot);
 }
 
 /** The limits whose room wakes a queue for this consumer: its shared limits and its connection's send room. */
@@ -169,9 +301,9 @@ export function watchedLimits(options: ConsumeOptions): readonly CreditLimit[] {
  */
 export class LimitWatch {
   readonly #watched = new Map<CreditLimit, { users: number; off: () => void }>();
-  readonly #wake: () => void;
+  readonly #wake: (limit: CreditLimit) => void;
 
-  constructor(wake: () => void) {
+  constructor(wake: (limit: CreditLimit) => void) {
     this.#wake = wake;
   }
 
@@ -179,7 +311,7 @@ export class LimitWatch {
     for (const limit of limits) {
       const watched = this.#watched.get(limit);
       if (watched !== undefined) watched.users++;
-      else this.#watched.set(limit, { users: 1, off: limit.onRoom(this.#wake) });
+      else this.#watched.set(limit, { users: 1, off: limit.onRoom(() => this.#wake(limit)) });
     }
   }
 

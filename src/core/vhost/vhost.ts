@@ -57,7 +57,7 @@ import type {
 } from '../types.js';
 import type { ConsumerRow, QueueLengths } from '../views.js';
 import { checkName, checkQueueEquivalent, refuseReserved, serverQueueName } from './checks.js';
-import { refusedError } from './deferred-queue.js';
+import { type DeferredQueue, refusedError } from './deferred-queue.js';
 import { Exchanges } from './exchanges.js';
 import { LatestWins } from './latest-wins.js';
 import { VhostPolicies } from './policies.js';
@@ -533,13 +533,37 @@ export class Vhost implements VirtualHost {
     queue: string,
     options: { noAck: boolean; owner: string; connectionId?: string },
   ): Delivery | undefined {
+    const engine = this.#engineToGet(queue, options);
+    const delivery = engine.get({ noAck: options.noAck, owner: options.owner });
+    if (delivery !== undefined && !options.noAck) this.#owner(options.owner).queues.add(queue);
+    return delivery;
+  }
+
+  take(
+    queue: string,
+    options: { noAck: boolean; owner: string; connectionId?: string },
+    countMax: number,
+  ): Delivery[] {
+    if (!Number.isSafeInteger(countMax) || countMax < 1) {
+      throw brokerError(ErrorCode.invalidArgument, `A take of ${countMax} messages`);
+    }
+    const engine = this.#engineToGet(queue, options);
+    const taken: Delivery[] = [];
+    for (let i = 0; i < countMax; i++) {
+      const delivery = engine.get({ noAck: options.noAck, owner: options.owner });
+      if (delivery === undefined) break;
+      taken.push(delivery);
+    }
+    if (taken.length > 0 && !options.noAck) this.#owner(options.owner).queues.add(queue);
+    return taken;
+  }
+
+  /** The engine of `queue` for a get by this caller (exclusive queues are their connection's), touched. */
+  #engineToGet(queue: string, options: { owner: string; connectionId?: string }): DeferredQueue {
     const state = this.#queueOrThrow(queue);
     this.#checkExclusive(state, options.connectionId ?? options.owner);
     state.engine.touch();
-    const delivery = state.engine.get({ noAck: options.noAck, owner: options.owner });
-    if (delivery === undefined) return undefined;
-    if (!options.noAck) this.#owner(options.owner).queues.add(queue);
-    return delivery;
+    return state.engine;
   }
 
   /** Settling on a queue that is gone is a no-op: its deliveries went with it. */

@@ -208,16 +208,22 @@ function publishNow(channel: AmqpChannel, f: BasicPublish, input: PublishInput):
 /**
  * Answered as core's `take` finds it: after a quorum queue's returns land (a get after a nack answers
  * the returned message, as RabbitMQ applies methods in order) and once the delivery's count is written.
- * The connection reads nothing meanwhile, so later methods still follow the answer.
+ * The connection reads nothing meanwhile, so later methods still follow the answer. Where nothing
+ * waits (a classic queue) the answer goes at once, without stopping and starting the socket's reads.
  */
 function get(channel: AmqpChannel, f: BasicGet): void {
   const queue = f.queue === '' ? channel.lastQueue : f.queue;
   const quorum = isQuorumQueue(channel, queue);
+  const taking = channel.core.take(queue, { noAck: f.noAck, owner: channel.owner });
+  if (Array.isArray(taking)) {
+    answerGet(channel, f, taking[0], quorum);
+    return;
+  }
   let taken: Delivery | undefined;
-  const taking = channel.core.take(queue, { noAck: f.noAck, owner: channel.owner }).then((got) => {
+  const landed = taking.then((got) => {
     taken = got[0];
   });
-  channel.answerAfter(taking, 'basic.get', () => answerGet(channel, f, taken, quorum));
+  channel.answerAfter(landed, 'basic.get', () => answerGet(channel, f, taken, quorum));
 }
 
 function answerGet(channel: AmqpChannel, f: BasicGet, delivery: Delivery | undefined, quorum: boolean): void {
