@@ -282,7 +282,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   }
   // Two CONNECTs of one client id at once: the one that opened the session last keeps it and the
   // other is taken over, whichever finishes first ([MQTT-3.1.4-2] in 3.1.1, [MQTT-3.1.4-3] in 5.0).
-  if (core.session(clientId)?.incarnation !== session.incarnation) {
+  if (!session.current) {
     conn.takeOver();
     return;
   }
