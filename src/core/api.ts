@@ -446,6 +446,11 @@ export interface CoreSession {
   readonly durable: boolean;
   readonly expiryMs: number | undefined;
   readonly connected: boolean;
+  /**
+   * This incarnation is still the session of its id: nothing replaced or destroyed it since. Asked
+   * without building the session's summary (every CONNECT asks it).
+   */
+  readonly current: boolean;
   subscriptions(): SessionSubscription[];
   subscribe(exchange: string, pattern: string, options?: Headers): Promise<void>;
   unsubscribe(exchange: string, pattern: string): Promise<boolean>;

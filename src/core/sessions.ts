@@ -130,6 +130,15 @@ export class SessionManager {
 
   /** Opens (or takes over) the session `id`; `present` on the result tells whether it existed. */
   openSession(id: string, options: SessionOptions): Promise<Session> {
+    // Nothing under way for the id and nothing of it to replace: a transient session (no log to open)
+    // is made at once, in no turn. Most connects are this: a clean session of a client id not in use.
+    if (!options.durable && !this.#serial.has(id) && !this.#sessions.has(id)) {
+      try {
+        return Promise.resolve(this.#createTransient(id, options));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.#inTurn(id, async () => {
       let session = this.#sessions.get(id);
       if (session !== undefined && (options.clean === true || session.durable !== options.durable)) {
@@ -140,15 +149,24 @@ export class SessionManager {
         await session.connect(options.expiryMs);
         return session;
       }
-      // Only a durable session's log reports back to it (`self`): a transient one has none.
-      const self: SessionRef | undefined = options.durable ? {} : undefined;
-      const store = self !== undefined ? await this.#openLog(id, 'create', self) : sessionMachine.initial();
+      if (!options.durable) return this.#createTransient(id, options);
+      // Only a durable session's log reports back to it (`self`).
+      const self: SessionRef = {};
+      const store = await this.#openLog(id, 'create', self);
       session = new Session(this, id, store, false, ++this.#incarnations);
-      if (self !== undefined) self.session = session;
+      self.session = session;
       this.#sessions.set(id, session);
       await session.commit({ type: 'connected', expiryMs: options.expiryMs ?? null });
       return session;
     });
+  }
+
+  /** A transient session: its state in memory, its `connected` entry applied at once (no log to wait for). */
+  #createTransient(id: string, options: SessionOptions): Session {
+    const session = new Session(this, id, sessionMachine.initial(), false, ++this.#incarnations);
+    this.#sessions.set(id, session);
+    void session.commit({ type: 'connected', expiryMs: options.expiryMs ?? null });
+    return session;
   }
 
   session(id: string): Session | undefined {
@@ -454,26 +472,41 @@ export class Session {
     await this.commit({ type: 'connected', expiryMs: expiry });
   }
 
-  /** The owner left: the expiry clock starts (or the session goes now when expiry is 0). */
-  async disconnect(expiryMs?: number): Promise<void> {
+  /**
+   * The owner left: the expiry clock starts (or the session goes now when expiry is 0). Not itself
+   * async: a clean session's end, the way most connections end, makes no promise of its own.
+   */
+  disconnect(expiryMs?: number): Promise<void> {
     const expiry = expiryMs ?? this.state.expiryMs;
     if (expiry === 0) return this.destroy();
-    await this.commit({ type: 'disconnected', at: this.exec.now(), expiryMs: expiry });
+    return this.#leave(expiry);
+  }
+
+  async #leave(expiryMs: number | null): Promise<void> {
+    await this.commit({ type: 'disconnected', at: this.exec.now(), expiryMs });
     this.startTimer();
   }
 
-  /** Deletes the queue if it was declared (and with it the bindings and messages) and the session's log. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.#flags |= destroyedFlag;
-    this.stopTimer();
-    this.settleGathered();
-    this.#manager.deps.vhost.deleteQueue(this.queue);
-    const store = this.#store;
-    this.#exec?.stop();
-    const gone = store instanceof OwnedLog ? store.destroy() : undefined;
-    this.#manager.forget(this, gone);
-    await gone;
+  /**
+   * Deletes the queue if it was declared (and with it the bindings and messages) and the session's
+   * log. A transient session has no log: it is gone when this returns, and the promise is settled
+   * already (a failure is a rejection, as from an async function).
+   */
+  destroy(): Promise<void> {
+    if (this.destroyed) return resolved;
+    try {
+      this.#flags |= destroyedFlag;
+      this.stopTimer();
+      this.settleGathered();
+      this.#manager.deps.vhost.deleteQueue(this.queue);
+      const store = this.#store;
+      this.#exec?.stop();
+      const gone = store instanceof OwnedLog ? store.destroy() : undefined;
+      this.#manager.forget(this, gone);
+      return gone ?? resolved;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   summary(): SessionSummary {

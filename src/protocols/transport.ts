@@ -201,12 +201,22 @@ function onSocketClose(this: OwnedSocket): void {
   this[transportOf]?.socketClosed();
 }
 
+/** `SocketTransport.#nagle`: no write yet; one write made; Nagle's algorithm turned off (TCP_NODELAY). */
+const nagleUnwritten = 0;
+const nagleWrittenOnce = 1;
+const nagleOff = 2;
+
 /** A TCP socket, or a TLS socket once its handshake is done. */
 class SocketTransport extends BaseTransport implements Transport {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly tls: TlsState | undefined;
   readonly #socket: Socket;
+  /**
+   * Nagle's algorithm is off from a plain socket's second write on (`noDelayFromSecondWrite`); a TLS
+   * socket turns it off at once: its handshake's last records may still be unacknowledged.
+   */
+  #nagle: number;
 
   constructor(socket: Socket, secure: TLSSocket | undefined) {
     super();
@@ -214,7 +224,8 @@ class SocketTransport extends BaseTransport implements Transport {
     this.tls = secure === undefined ? undefined : tlsStateOf(secure);
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
-    socket.setNoDelay(true);
+    this.#nagle = secure === undefined ? nagleUnwritten : nagleOff;
+    if (secure !== undefined) socket.setNoDelay(true);
     // Errors are followed by 'close'; the receiver hears of both as one.
     socket.on('error', ignoreError);
     (socket as OwnedSocket)[transportOf] = this;
@@ -281,12 +292,29 @@ class SocketTransport extends BaseTransport implements Transport {
     return this.#socket.writableLength;
   }
 
+  /**
+   * A new plain socket's first write goes out at once with Nagle's algorithm on: nothing of ours is
+   * unacknowledged yet, so there is nothing for it to wait for. Turned off before the second write, it
+   * never holds a byte, as if it had been off from the accept; a connection that writes once (an MQTT
+   * client that connects, reads its CONNACK and leaves) saves the system call that turns it off.
+   */
+  private noDelayFromSecondWrite(socket: Socket): void {
+    if (this.#nagle === nagleOff) return;
+    if (this.#nagle === nagleUnwritten) {
+      this.#nagle = nagleWrittenOnce;
+      return;
+    }
+    this.#nagle = nagleOff;
+    socket.setNoDelay(true);
+  }
+
   write(data: Uint8Array, done?: () => void): boolean {
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) {
       done?.();
       return true;
     }
+    this.noDelayFromSecondWrite(socket);
     return done === undefined ? socket.write(data) : socket.write(data, () => done());
   }
 
@@ -297,6 +325,8 @@ class SocketTransport extends BaseTransport implements Transport {
       done?.();
       return true;
     }
+    // Several pieces are one write: corked, they leave in one system call.
+    this.noDelayFromSecondWrite(socket);
     let flowing = true;
     socket.cork();
     const last = pieces.length - 1;

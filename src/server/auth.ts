@@ -279,7 +279,7 @@ function usersOf(config: AuthenticatorConfig, core: CoreBroker | undefined) {
       ? user === config.defaultUser
         ? ['administrator']
         : undefined
-      : tags.of(user, client.getUser(user)?.tags);
+      : tags.of(user, client.userTags(user));
   const scramOf = (user: string, mechanism: ScramMechanism): ScramCredential | undefined =>
     client?.scramCredentials(user)?.[mechanism];
   return { verify, tagsOf, scramOf };

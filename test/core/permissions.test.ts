@@ -207,3 +207,18 @@ test('a user that creates a vhost gets full permissions on it; others have none 
     await core.close();
   }
 });
+
+test("a user's tags are read alone, by that user or an administrator, and follow a change", async () => {
+  const broker = await BrokerCore.open({ storage: new MemoryStorage() });
+  const admin = broker.connect(internalContext('/'));
+  await admin.putUser('app', 'pw', ['management']);
+  await admin.putUser('other', 'pw', []);
+  assert.deepEqual(admin.userTags('app'), ['management']);
+  assert.equal(admin.userTags('nobody'), undefined);
+  const app = broker.connect(context({ user: 'app', tags: ['management'] }));
+  assert.deepEqual(app.userTags('app'), ['management']);
+  assert.throws(() => app.userTags('other'), refused);
+  await admin.putUser('app', 'pw', ['monitoring']);
+  assert.deepEqual(app.userTags('app'), ['monitoring']);
+  await broker.close();
+});

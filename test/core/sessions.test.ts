@@ -325,3 +325,19 @@ test('sessions: a session queue declared by a build that did not count propertie
   assert.ok(counted > padding.length, `counted ${counted} bytes`);
   await second.broker.close();
 });
+
+test('sessions: a handle is current until its session is replaced or destroyed', async () => {
+  const { broker, client } = await openCore();
+  const first = await client.openSession('k', { durable: false });
+  assert.equal(first.current, true);
+  // Resuming keeps the incarnation: the same session goes on.
+  const resumed = await client.openSession('k', { durable: false });
+  assert.equal(resumed.incarnation, first.incarnation);
+  assert.equal(first.current, true);
+  const fresh = await client.openSession('k', { durable: false, clean: true });
+  assert.equal(first.current, false);
+  assert.equal(fresh.current, true);
+  await fresh.destroy();
+  assert.equal(fresh.current, false);
+  await broker.close();
+});

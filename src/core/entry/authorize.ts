@@ -229,6 +229,7 @@ const brokerRules = {
   'vhost.counts': listing,
   'user.list': administrator,
   'user.get': selfOr,
+  'user.tags': selfOr,
   'user.put': administrator,
   'user.delete': administrator,
   'user.scram': administrator,
@@ -350,6 +351,7 @@ const sessionRules = {
   // queue is decided by its subscriptions, each checked as a binding of the user's would be.
   'session.open': inVhost,
   'session.describe': inVhost,
+  'session.current': inVhost,
   'session.list': listing,
   'session.subscribe': subscribe,
   'session.unsubscribe': inVhost,

@@ -529,8 +529,7 @@ export class Client implements CoreClient {
   }
 
   userTags(name: string): string[] | undefined {
-    const tags = this.getUser(name)?.tags;
-    return tags === undefined ? undefined : [...tags];
+    return this.run({ kind: 'user.tags', name });
   }
 
   listUsers(): UserView[] {
@@ -852,6 +851,10 @@ class SessionHandle implements CoreSession {
 
   get connected(): boolean {
     return this.summary()?.connected ?? false;
+  }
+
+  get current(): boolean {
+    return this.#client.run({ kind: 'session.current', id: this.id, incarnation: this.incarnation });
   }
 
   get hasQueue(): boolean {

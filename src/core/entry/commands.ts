@@ -108,6 +108,8 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
   'vhost.counts': { in: object; out: VhostCounts };
   'user.list': { in: object; out: UserView[] };
   'user.get': { in: { name: string }; out: UserView | undefined };
+  /** A user's tags alone: a login asks them without the password hash `user.get` encodes. */
+  'user.tags': { in: { name: string }; out: string[] | undefined };
   'user.put': {
     in: { name: string; credential: UserCredential; tags: readonly string[] };
     out: Promise<void>;
@@ -355,6 +357,8 @@ export interface CommandSpecs extends PolicyCommandSpecs, AclCommandSpecs, Opera
     out: Promise<SessionOpened>;
   };
   'session.describe': { in: { id: string }; out: SessionSummary | undefined };
+  /** True while the incarnation is still the session of its id (the takeover check at CONNECT). */
+  'session.current': { in: { id: string; incarnation: number }; out: boolean };
   'session.list': { in: object; out: SessionSummary[] };
   'session.subscribe': {
     in: { id: string; incarnation: number; exchange: string; pattern: string; options: Headers };
@@ -413,6 +417,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'vhost.counts',
   'user.list',
   'user.get',
+  'user.tags',
   'user.scram',
   'permission.list',
   'topicPermission.list',
@@ -448,6 +453,7 @@ export const queryKinds: ReadonlySet<CommandKind> = new Set<CommandKind>([
   'retained.match',
   'retained.count',
   'session.describe',
+  'session.current',
   'session.list',
   'session.inflight',
   'session.holdsStored',

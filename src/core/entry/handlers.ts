@@ -103,6 +103,7 @@ const vhostAndUsers = {
   'vhost.counts': (host, ctx) => host.vhost(ctx.vhost).counts(),
   'user.list': (host) => host.users.names().flatMap((name) => host.users.get(name) ?? []),
   'user.get': (host, _ctx, c) => host.users.get(c.name),
+  'user.tags': (host, _ctx, c) => host.users.tags(c.name),
   'user.put': (host, _ctx, c) => host.users.putUser(c.name, c.credential, c.tags),
   'user.delete': (host, _ctx, c) => host.users.delete(c.name),
   'user.scram': (host, _ctx, c) => host.users.scram(c.name),
@@ -368,6 +369,7 @@ const sessions = {
     const session = host.sessions(ctx.vhost).session(c.id);
     return session === undefined ? undefined : summaryOf(session);
   },
+  'session.current': (host, ctx, c) => host.sessions(ctx.vhost).session(c.id)?.incarnation === c.incarnation,
   'session.list': (host, ctx) => host.sessions(ctx.vhost).listSessions(),
   'session.subscribe': (host, ctx, c) =>
     sessionOf(host, ctx, c.id, c.incarnation).subscribe(c.exchange, c.pattern, c.options),

@@ -150,19 +150,27 @@ function enterVhost(conn: Connection, core: CoreClient): number | undefined {
   }
 }
 
-export async function handleConnect(
+/**
+ * Not itself async: a login decided at once goes straight on to `admitted`, whose promise is the
+ * handler's (one async frame and promise fewer per connect); undefined when nothing is left to wait for.
+ */
+export function handleConnect(
   conn: Connection,
   packet: IConnectPacket,
   facts: ConnectFacts | undefined,
-): Promise<void> {
+): Promise<void> | undefined {
   conn.state = 'connecting';
   const version = packet.protocolVersion ?? 4;
   conn.version = version === 3 || version === 5 ? version : 4;
-  if (version !== 3 && version !== 4 && version !== 5) return refuse(conn, Reason.unsupportedProtocolVersion);
+  if (version !== 3 && version !== 4 && version !== 5) {
+    refuse(conn, Reason.unsupportedProtocolVersion);
+    return undefined;
+  }
   const admit = (admittedAs: Admission) => admitted(conn, packet, facts, admittedAs);
   const now = admission(conn, packet, admit);
-  const admittedAs = now instanceof Promise ? await now : now;
-  if (admittedAs !== undefined) await admit(admittedAs);
+  if (now instanceof Promise)
+    return now.then((admittedAs) => (admittedAs === undefined ? undefined : admit(admittedAs)));
+  return now === undefined ? undefined : admit(now);
 }
 
 /** Goes on with a CONNECT once the client is known (or refused). */
@@ -274,7 +282,7 @@ async function takeSession(conn: Connection, packet: IConnectPacket, agreed: Agr
   }
   // Two CONNECTs of one client id at once: the one that opened the session last keeps it and the
   // other is taken over, whichever finishes first ([MQTT-3.1.4-2] in 3.1.1, [MQTT-3.1.4-3] in 5.0).
-  if (core.session(clientId)?.incarnation !== session.incarnation) {
+  if (!session.current) {
     conn.takeOver();
     return;
   }
