@@ -5,6 +5,12 @@
  * in forked processes (testing/mqtt-bench-peer.ts): one publisher, and the subscribers in one
  * process (the fan-out's over two), so the bench process does not set the rate. Both brokers get the
  * same clients; the client processes' CPU is reported to tell whether they were the limit.
+ *
+ * `mqtt lean [runs]` runs the three main workloads with lean clients instead (bench/mqtt-lean.ts, raw
+ * sockets and packets encoded once): mqtt.js costs each client process about as much CPU per message as
+ * a broker, so on two cores the one-to-one figures above are the clients' ceiling; the lean clients
+ * cost a fraction of that, so the broker is what sets the rate. It measures where each broker's
+ * ceiling is, not what an mqtt.js application sees; both rows are reported, neither replaces the other.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,7 +23,7 @@ import type { ChildMessage, ParentMessage, PeerResult } from '../testing/mqtt-be
 import { startCli } from '../testing/server-cli.js';
 import type { PeerComparison } from './amqp.js';
 import { sourceAddressOf } from './source-addresses.js';
-import { cpuMs } from './stats.js';
+import { cpuMs, median } from './stats.js';
 
 const payloadBytes = 256;
 const messagesOneToOne = 100_000;
@@ -72,7 +78,16 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-const peerScript = fileURLToPath(new URL('../testing/mqtt-bench-peer.js', import.meta.url));
+/**
+ * The client processes: mqtt.js (testing/mqtt-bench-peer.ts, the default) or the lean clients
+ * (bench/mqtt-lean-peer.ts: raw sockets, packets encoded once), whose own cost is small enough that
+ * the broker, not the client, is the slowest process of a run.
+ */
+type Clients = 'mqttjs' | 'lean';
+const peerScripts: Readonly<Record<Clients, string>> = {
+  mqttjs: fileURLToPath(new URL('../testing/mqtt-bench-peer.js', import.meta.url)),
+  lean: fileURLToPath(new URL('./mqtt-lean-peer.js', import.meta.url)),
+};
 /** Every client process alive; killed if the bench exits while they run. */
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -86,8 +101,12 @@ interface Peer {
 }
 
 /** Forks a client process (testing/mqtt-bench-peer.ts); `onProgress` gets a subscriber's completions. */
-function forkPeer(args: readonly (string | number)[], onProgress: (done: number) => void = () => {}): Peer {
-  const proc = fork(peerScript, args.map(String), {
+function forkPeer(
+  clients: Clients,
+  args: readonly (string | number)[],
+  onProgress: (done: number) => void,
+): Peer {
+  const proc = fork(peerScripts[clients], args.map(String), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced', // latencies travel as a Float64Array
   });
@@ -150,13 +169,25 @@ function subscriberGroups(subscribers: number): number[] {
  * One publisher process and one or more subscriber processes; at most `inFlightMax` messages between
  * publish and last receipt (the subscribers' progress is relayed to the publisher through here).
  */
+interface CaseOptions {
+  readonly persistent?: boolean;
+  readonly timeoutMs?: number;
+  readonly clients?: Clients;
+  /** Messages between publish and last receipt (`inFlightMax` unless set). */
+  readonly window?: number;
+}
+
 async function runCase(
   target: Target,
   qos: 0 | 1 | 2,
   messages: number,
   subscribers: number,
-  persistent = false,
-  timeoutMs = caseTimeoutMs,
+  {
+    persistent = false,
+    timeoutMs = caseTimeoutMs,
+    clients = 'mqttjs',
+    window = inFlightMax,
+  }: CaseOptions = {},
 ): Promise<Result> {
   const topic = `bench/${qos}/${subscribers}/${Date.now()}`;
   const groups = subscriberGroups(subscribers);
@@ -165,6 +196,7 @@ async function runCase(
   let pub: Peer | undefined;
   const subs = groups.map((n, g) =>
     forkPeer(
+      clients,
       ['sub', target.port, topic, qos, messages, n, ...(persistent ? [`bench-persistent-${g}-`] : [])],
       (done) => {
         progress[g] = done;
@@ -178,7 +210,7 @@ async function runCase(
     await within(Promise.all(subs.map((s) => s.ready)), setupTimeoutMs, 'subscriber setup');
     // QoS 2 is measured with a persistent publisher: its packet ids awaiting PUBREL are stored.
     const pubId = qos === 2 && persistent ? ['bench-persistent-pub'] : [];
-    pub = forkPeer(['pub', target.port, topic, qos, messages, inFlightMax, ...pubId]);
+    pub = forkPeer(clients, ['pub', target.port, topic, qos, messages, window, ...pubId], () => {});
     await within(pub.ready, setupTimeoutMs, 'publisher setup');
     return await measure(target, pub, subs, timeoutMs);
   } finally {
@@ -340,7 +372,7 @@ export function runPersistentCase(): Promise<Result> {
   return onFileStorage('interval', (target) =>
     // Within the child's lifetime (`brokerLifetimeMs`) and the case's own bound: a stalled run shows
     // as a low rate, not a hung bench.
-    runCase(target, 1, messagesPersistent, 1, true, persistentTimeoutMs),
+    runCase(target, 1, messagesPersistent, 1, { persistent: true, timeoutMs: persistentTimeoutMs }),
   );
 }
 
@@ -350,7 +382,9 @@ export function runPersistentCase(): Promise<Result> {
  * the release's write before the PUBCOMP (src/protocols/mqtt/inbound.ts). Switchyard only.
  */
 export function runQos2Case(): Promise<Result> {
-  return onFileStorage('always', (target) => runCase(target, 2, messagesQos2, 1, true, persistentTimeoutMs));
+  return onFileStorage('always', (target) =>
+    runCase(target, 2, messagesQos2, 1, { persistent: true, timeoutMs: persistentTimeoutMs }),
+  );
 }
 
 async function onFileStorage(fsync: string, body: (target: Target) => Promise<Result>): Promise<Result> {
@@ -385,7 +419,55 @@ const singleCases: Readonly<Record<string, readonly [string, () => Promise<Resul
   persistent: [persistentLabel, runPersistentCase],
 };
 
+/** Messages between publish and last receipt with the lean clients (`MQTT_LEAN_WINDOW`). */
+const leanWindow = Number(process.env['MQTT_LEAN_WINDOW'] ?? inFlightMax) || inFlightMax;
+
+/**
+ * `npm run bench -- mqtt lean [runs]`: the three main workloads with the lean clients, against
+ * Switchyard and Mosquitto in the same run, which goes first alternating from run to run; a row per
+ * run and workload, then the median ratio. The clients then use a fraction of what mqtt.js does, so
+ * the broker's own ceiling shows: a broker near 100 % of a core is the limit of its row.
+ */
+async function runLean(runs: number): Promise<void> {
+  const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
+  try {
+    await withMosquitto(async (peer) => {
+      process.stdout.write(
+        `lean clients (raw sockets, packets encoded once, bench/mqtt-lean.ts): ${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers} over ${fanOutProcesses} processes), ≤ ${leanWindow} in flight, 3.1.1, clean sessions\n\n` +
+          '| workload, run | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | ratio |\n' +
+          '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      );
+      const ratios = workloads.map((): number[] => []);
+      for (let run = 0; run < runs; run++) {
+        for (const [i, w] of workloads.entries()) {
+          const one = (target: Target) =>
+            runCase(target, w.qos, w.messages, w.subscribers, { clients: 'lean', window: leanWindow });
+          const peerFirst = run % 2 === 1 && peer !== undefined;
+          const early = peerFirst ? await one(peer) : undefined;
+          const a = await one(ours);
+          const b = peer === undefined ? undefined : (early ?? (await one(peer)));
+          if (b !== undefined) ratios[i]!.push(a.perSecond / b.perSecond);
+          process.stdout.write(
+            `${row(`${w.label}, ${run + 1}${peerFirst ? ' (Mosquitto first)' : ''}`, a, b)}\n`,
+          );
+        }
+      }
+      process.stdout.write('\n');
+      for (const [i, w] of workloads.entries()) {
+        const all = ratios[i]!.map((r) => r.toFixed(2)).join(', ');
+        process.stdout.write(`${w.label}: median ratio ${median(ratios[i]!).toFixed(2)} (${all})\n`);
+      }
+    });
+  } finally {
+    await stop();
+  }
+}
+
 export async function runMqttBench(args: readonly string[] = []): Promise<PeerComparison[]> {
+  if (args[0] === 'lean') {
+    await runLean(Math.max(1, Number(args[1] ?? 1) || 1));
+    return [];
+  }
   const single = singleCases[args[0] ?? ''];
   if (single !== undefined) {
     await runOnly(single[0], single[1], Math.max(1, Number(args[1] ?? 1) || 1));
