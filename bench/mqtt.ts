@@ -321,9 +321,10 @@ export async function withMosquitto<T>(run: (target: Target | undefined) => Prom
 }
 
 const workloads = [
-  { label: 'QoS 0, 1 → 1', qos: 0, messages: messagesOneToOne, subscribers: 1 },
-  { label: 'QoS 1, 1 → 1', qos: 1, messages: messagesOneToOne, subscribers: 1 },
+  { name: 'qos0', label: 'QoS 0, 1 → 1', qos: 0, messages: messagesOneToOne, subscribers: 1 },
+  { name: 'qos1', label: 'QoS 1, 1 → 1', qos: 1, messages: messagesOneToOne, subscribers: 1 },
   {
+    name: 'fanout',
     label: `QoS 0, 1 → ${fanOutSubscribers} (deliveries/s)`,
     qos: 0,
     messages: messagesFanOut,
@@ -342,6 +343,9 @@ const brokerLifetimeMs = 10 * 60_000;
 /** Options for the broker's node process (`MQTT_BROKER_NODE_ARGS`, space-separated: `--cpu-prof --cpu-prof-dir=<dir>`). */
 const brokerNodeArgs = (process.env['MQTT_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
+/** `MQTT_BROKER_CLI=<other build>/dist/cli/switchyard.js`: that build's broker under this bench (A/B). */
+const brokerCli = process.env['MQTT_BROKER_CLI'];
+
 /** A child `switchyard start` with MQTT only, on `storageArgs`. */
 async function startSwitchyard(
   storageArgs: readonly string[],
@@ -355,7 +359,11 @@ async function startSwitchyard(
       ...['--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff, '--http-port', '0'],
       ...['--log-level', 'warn'],
     ],
-    { lifetimeMs: brokerLifetimeMs, nodeArgs: brokerNodeArgs },
+    {
+      lifetimeMs: brokerLifetimeMs,
+      nodeArgs: brokerNodeArgs,
+      ...(brokerCli === undefined ? {} : { cliPath: brokerCli }),
+    },
   );
   const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${cli.ports.mqtt}`], { encoding: 'utf8' });
   const pid = Number(/pid=(\d+)/.exec(pidLine)?.[1]);
@@ -423,12 +431,14 @@ const singleCases: Readonly<Record<string, readonly [string, () => Promise<Resul
 const leanWindow = Number(process.env['MQTT_LEAN_WINDOW'] ?? inFlightMax) || inFlightMax;
 
 /**
- * `npm run bench -- mqtt lean [runs]`: the three main workloads with the lean clients, against
+ * `npm run bench -- mqtt lean [runs] [qos0|qos1|fanout]`: the three main workloads (or the one named)
+ * with the lean clients, against
  * Switchyard and Mosquitto in the same run, which goes first alternating from run to run; a row per
  * run and workload, then the median ratio. The clients then use a fraction of what mqtt.js does, so
  * the broker's own ceiling shows: a broker near 100 % of a core is the limit of its row.
  */
-async function runLean(runs: number): Promise<void> {
+async function runLean(runs: number, only: string | undefined): Promise<void> {
+  const chosen = workloads.filter((w) => only === undefined || w.name === only);
   const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
   try {
     await withMosquitto(async (peer) => {
@@ -437,9 +447,9 @@ async function runLean(runs: number): Promise<void> {
           '| workload, run | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | ratio |\n' +
           '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
       );
-      const ratios = workloads.map((): number[] => []);
+      const ratios = chosen.map((): number[] => []);
       for (let run = 0; run < runs; run++) {
-        for (const [i, w] of workloads.entries()) {
+        for (const [i, w] of chosen.entries()) {
           const one = (target: Target) =>
             runCase(target, w.qos, w.messages, w.subscribers, { clients: 'lean', window: leanWindow });
           const peerFirst = run % 2 === 1 && peer !== undefined;
@@ -453,7 +463,8 @@ async function runLean(runs: number): Promise<void> {
         }
       }
       process.stdout.write('\n');
-      for (const [i, w] of workloads.entries()) {
+      for (const [i, w] of chosen.entries()) {
+        if (ratios[i]!.length === 0) continue;
         const all = ratios[i]!.map((r) => r.toFixed(2)).join(', ');
         process.stdout.write(`${w.label}: median ratio ${median(ratios[i]!).toFixed(2)} (${all})\n`);
       }
@@ -465,7 +476,7 @@ async function runLean(runs: number): Promise<void> {
 
 export async function runMqttBench(args: readonly string[] = []): Promise<PeerComparison[]> {
   if (args[0] === 'lean') {
-    await runLean(Math.max(1, Number(args[1] ?? 1) || 1));
+    await runLean(Math.max(1, Number(args[1] ?? 1) || 1), args[2]);
     return [];
   }
   const single = singleCases[args[0] ?? ''];
