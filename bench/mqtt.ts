@@ -66,6 +66,9 @@ interface Result {
   readonly brokerCpuPct: number;
   readonly pubCpuPct: number;
   readonly subCpuPct: number;
+  /** Client CPU (user + system) per message published, and per delivery over every subscriber process. */
+  readonly pubCpuUsPerMessage: number;
+  readonly subCpuUsPerDelivery: number;
 }
 
 export function rssMiB(pid: number): number {
@@ -246,6 +249,9 @@ async function measure(target: Target, pub: Peer, subs: readonly Peer[], timeout
     brokerCpuPct: (100 * cpuUsedMs) / wallMs,
     pubCpuPct: cpuPct(pubResult),
     subCpuPct: Math.max(...subResults.map(cpuPct)),
+    pubCpuUsPerMessage: pubResult.count === 0 ? 0 : (pubResult.cpuMs * 1000) / pubResult.count,
+    subCpuUsPerDelivery:
+      deliveries === 0 ? 0 : (subResults.reduce((sum, r) => sum + r.cpuMs, 0) * 1000) / deliveries,
   };
 }
 
@@ -432,18 +438,19 @@ const leanWindow = Number(process.env['MQTT_LEAN_WINDOW'] ?? inFlightMax) || inF
 
 /**
  * `npm run bench -- mqtt lean [runs] [qos0|qos1|fanout]`: the three main workloads (or the one named)
- * with the lean clients, against
+ * with the lean clients (`mqtt mqttjs …`: with mqtt.js, to compare the clients' own CPU), against
  * Switchyard and Mosquitto in the same run, which goes first alternating from run to run; a row per
  * run and workload, then the median ratio. The clients then use a fraction of what mqtt.js does, so
  * the broker's own ceiling shows: a broker near 100 % of a core is the limit of its row.
  */
-async function runLean(runs: number, only: string | undefined): Promise<void> {
+async function runLean(runs: number, only: string | undefined, clients: Clients): Promise<void> {
   const chosen = workloads.filter((w) => only === undefined || w.name === only);
+  const costs: string[] = [];
   const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
   try {
     await withMosquitto(async (peer) => {
       process.stdout.write(
-        `lean clients (raw sockets, packets encoded once, bench/mqtt-lean.ts): ${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers} over ${fanOutProcesses} processes), ≤ ${leanWindow} in flight, 3.1.1, clean sessions\n\n` +
+        `${clients === 'lean' ? 'lean clients (raw sockets, packets encoded once, bench/mqtt-lean.ts)' : 'mqtt.js clients'}: ${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers} over ${fanOutProcesses} processes), ≤ ${leanWindow} in flight, 3.1.1, clean sessions\n\n` +
           '| workload, run | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | ratio |\n' +
           '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
       );
@@ -451,18 +458,20 @@ async function runLean(runs: number, only: string | undefined): Promise<void> {
       for (let run = 0; run < runs; run++) {
         for (const [i, w] of chosen.entries()) {
           const one = (target: Target) =>
-            runCase(target, w.qos, w.messages, w.subscribers, { clients: 'lean', window: leanWindow });
+            runCase(target, w.qos, w.messages, w.subscribers, { clients, window: leanWindow });
           const peerFirst = run % 2 === 1 && peer !== undefined;
           const early = peerFirst ? await one(peer) : undefined;
           const a = await one(ours);
           const b = peer === undefined ? undefined : (early ?? (await one(peer)));
           if (b !== undefined) ratios[i]!.push(a.perSecond / b.perSecond);
-          process.stdout.write(
-            `${row(`${w.label}, ${run + 1}${peerFirst ? ' (Mosquitto first)' : ''}`, a, b)}\n`,
+          const label = `${w.label}, ${run + 1}${peerFirst ? ' (Mosquitto first)' : ''}`;
+          process.stdout.write(`${row(label, a, b)}\n`);
+          costs.push(
+            `${label}: Switchyard ${clientCost(a)}; Mosquitto ${b === undefined ? 'n/a' : clientCost(b)}`,
           );
         }
       }
-      process.stdout.write('\n');
+      process.stdout.write(`\nclient CPU µs per message published / per delivery:\n${costs.join('\n')}\n\n`);
       for (const [i, w] of chosen.entries()) {
         if (ratios[i]!.length === 0) continue;
         const all = ratios[i]!.map((r) => r.toFixed(2)).join(', ');
@@ -474,9 +483,14 @@ async function runLean(runs: number, only: string | undefined): Promise<void> {
   }
 }
 
+function clientCost(r: Result): string {
+  return `pub ${r.pubCpuUsPerMessage.toFixed(1)} / sub ${r.subCpuUsPerDelivery.toFixed(1)}`;
+}
+
 export async function runMqttBench(args: readonly string[] = []): Promise<PeerComparison[]> {
-  if (args[0] === 'lean') {
-    await runLean(Math.max(1, Number(args[1] ?? 1) || 1), args[2]);
+  // `mqtt mqttjs …` is the same runner with mqtt.js clients: the two client costs side by side.
+  if (args[0] === 'lean' || args[0] === 'mqttjs') {
+    await runLean(Math.max(1, Number(args[1] ?? 1) || 1), args[2], args[0]);
     return [];
   }
   const single = singleCases[args[0] ?? ''];
