@@ -3,8 +3,7 @@
  * MQTT 3.1.1 packets encoded once and copied, and a reader that knows only what a publisher and a
  * subscriber get back (CONNACK, SUBACK, PUBLISH, PUBACK). Pure; test/bench/mqtt-lean.test.ts holds it
  * to the broker's own codec. Written for cost, not generality: no properties (3.1.1 only), no QoS 2,
- * no will, no credentials. A client that costs a few hundred nanoseconds a message leaves the
- * broker, not the client, as the slowest process of a run.
+ * no will, no credentials. What is left of a client's cost is its reads and writes.
  */
 import { Buffer } from 'node:buffer';
 import { vbiBytes, writeVbi } from '../src/protocols/mqtt/codec/properties.js';

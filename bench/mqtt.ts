@@ -6,11 +6,14 @@
  * process (the fan-out's over two), so the bench process does not set the rate. Both brokers get the
  * same clients; the client processes' CPU is reported to tell whether they were the limit.
  *
- * `mqtt lean [runs]` runs the three main workloads with lean clients instead (bench/mqtt-lean.ts, raw
- * sockets and packets encoded once): mqtt.js costs each client process about as much CPU per message as
- * a broker, so on two cores the one-to-one figures above are the clients' ceiling; the lean clients
- * cost a fraction of that, so the broker is what sets the rate. It measures where each broker's
- * ceiling is, not what an mqtt.js application sees; both rows are reported, neither replaces the other.
+ * `mqtt lean [runs] [workload]` runs the three main workloads (or one) with lean clients instead
+ * (bench/mqtt-lean.ts: raw sockets, packets encoded once, no parsing beyond what a client must read).
+ * Why: with mqtt.js each client process used about as much CPU per message as a broker, so on two cores
+ * the one-to-one figures above are the clients' ceiling. What it measures: the same workloads with the
+ * clients' encoding and parsing taken out, each process's CPU and each client's CPU per message, so a
+ * run shows whether a broker or a client was the busiest process; it is not what an mqtt.js application
+ * sees, and both tables are reported. At the load of its first runs the lean clients cost as much as
+ * mqtt.js (their wake-ups and system calls, not their parsing: docs/performance.md, MQTT, "Lean clients").
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -83,8 +86,8 @@ function percentile(sorted: Float64Array, p: number): number {
 
 /**
  * The client processes: mqtt.js (testing/mqtt-bench-peer.ts, the default) or the lean clients
- * (bench/mqtt-lean-peer.ts: raw sockets, packets encoded once), whose own cost is small enough that
- * the broker, not the client, is the slowest process of a run.
+ * (bench/mqtt-lean-peer.ts: raw sockets, packets encoded once), which leave out the clients' own
+ * encoding and parsing.
  */
 type Clients = 'mqttjs' | 'lean';
 const peerScripts: Readonly<Record<Clients, string>> = {
@@ -440,8 +443,8 @@ const leanWindow = Number(process.env['MQTT_LEAN_WINDOW'] ?? inFlightMax) || inF
  * `npm run bench -- mqtt lean [runs] [qos0|qos1|fanout]`: the three main workloads (or the one named)
  * with the lean clients (`mqtt mqttjs …`: with mqtt.js, to compare the clients' own CPU), against
  * Switchyard and Mosquitto in the same run, which goes first alternating from run to run; a row per
- * run and workload, then the median ratio. The clients then use a fraction of what mqtt.js does, so
- * the broker's own ceiling shows: a broker near 100 % of a core is the limit of its row.
+ * run and workload, each client's CPU per message, then the median ratio. A broker near 100 % of a
+ * core is the limit of its row; a row where no process nears a core measured the machine.
  */
 async function runLean(runs: number, only: string | undefined, clients: Clients): Promise<void> {
   const chosen = workloads.filter((w) => only === undefined || w.name === only);
