@@ -16,6 +16,7 @@
  * Child → parent: `{ type: 'ready' }`, `{ type: 'progress', done }` (sub), then one `PeerResult`.
  * A child exits when the parent goes away or after `lifetimeMs`, whichever is first.
  */
+import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 
 export interface PeerResult {
@@ -265,5 +266,6 @@ async function main(): Promise<void> {
   process.disconnect?.();
 }
 
-// Only as a forked script: importing this module for its types must not start a role.
-if (process.send !== undefined && process.argv[2] !== undefined) await main();
+// Only as the forked script itself: importing this module (for its types, or its run loops from
+// bench/mqtt-lean-peer.ts, a forked script with the same arguments) must not start an mqtt.js role.
+if (process.send !== undefined && process.argv[1] === fileURLToPath(import.meta.url)) await main();
