@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { fork } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
 import {
   encodeConnect,
@@ -18,7 +20,7 @@ import { encodePublish } from '../../src/protocols/mqtt/codec/publish.js';
 import { checkConnect, checkPacket, type PublishIn } from '../../src/protocols/mqtt/codec/wellformed.js';
 import { decodeWhole } from '../../src/protocols/mqtt/parsers.js';
 import { startMqttBroker } from '../../testing/mqtt-harness.js';
-import { until } from '../../testing/wait.js';
+import { sleep, until } from '../../testing/wait.js';
 
 interface Read {
   readonly type: number;
@@ -191,6 +193,32 @@ describe('MQTT bench lean clients against the broker', () => {
       sub.socket.write(acks);
     } finally {
       for (const socket of sockets) socket.destroy();
+      await broker.stop();
+    }
+  });
+});
+
+describe('MQTT bench lean client processes', () => {
+  it('a lean subscriber process connects its lean client, and only that (no mqtt.js client instead or beside it)', async () => {
+    const broker = await startMqttBroker();
+    const script = fileURLToPath(new URL('../../bench/mqtt-lean-peer.js', import.meta.url));
+    const child = fork(script, ['sub', String(broker.port), 'lean/one', '0', '10', '1'], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    try {
+      const ready: unknown[] = [];
+      child.on('message', (m: { type: string }) => {
+        if (m.type === 'ready') ready.push(m);
+      });
+      await until(() => ready.length > 0, 10_000, 'the subscriber ready');
+      // Time for a second client, had one been started, to connect and say it is ready too.
+      await sleep(1_000);
+      assert.equal(ready.length, 1, 'one ready');
+      assert.equal(broker.broker.connectionsFrom('127.0.0.1'), 1, 'one connection');
+      assert.ok(broker.broker.client().session(`lean-sub-${child.pid}-0`) !== undefined, 'the lean client');
+    } finally {
+      child.kill('SIGKILL');
       await broker.stop();
     }
   });
