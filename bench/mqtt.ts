@@ -5,6 +5,15 @@
  * in forked processes (testing/mqtt-bench-peer.ts): one publisher, and the subscribers in one
  * process (the fan-out's over two), so the bench process does not set the rate. Both brokers get the
  * same clients; the client processes' CPU is reported to tell whether they were the limit.
+ *
+ * `mqtt lean [runs] [workload]` runs the three main workloads (or one) with lean clients instead
+ * (bench/mqtt-lean.ts: raw sockets, packets encoded once, no parsing beyond what a client must read).
+ * Why: with mqtt.js each client process used about as much CPU per message as a broker, so on two cores
+ * the one-to-one figures above are the clients' ceiling. What it measures: the same workloads with the
+ * clients' encoding and parsing taken out, each process's CPU and each client's CPU per message, so a
+ * run shows whether a broker or a client was the busiest process; it is not what an mqtt.js application
+ * sees, and both tables are reported. The lean clients cost 0.6–1.1 µs of CPU per message against
+ * Switchyard where mqtt.js costs 3–5 (docs/performance.md, MQTT, "Lean clients").
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,7 +26,7 @@ import type { ChildMessage, ParentMessage, PeerResult } from '../testing/mqtt-be
 import { startCli } from '../testing/server-cli.js';
 import type { PeerComparison } from './amqp.js';
 import { sourceAddressOf } from './source-addresses.js';
-import { cpuMs } from './stats.js';
+import { cpuMs, median } from './stats.js';
 
 const payloadBytes = 256;
 const messagesOneToOne = 100_000;
@@ -60,6 +69,9 @@ interface Result {
   readonly brokerCpuPct: number;
   readonly pubCpuPct: number;
   readonly subCpuPct: number;
+  /** Client CPU (user + system) per message published, and per delivery over every subscriber process. */
+  readonly pubCpuUsPerMessage: number;
+  readonly subCpuUsPerDelivery: number;
 }
 
 export function rssMiB(pid: number): number {
@@ -72,7 +84,16 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-const peerScript = fileURLToPath(new URL('../testing/mqtt-bench-peer.js', import.meta.url));
+/**
+ * The client processes: mqtt.js (testing/mqtt-bench-peer.ts, the default) or the lean clients
+ * (bench/mqtt-lean-peer.ts: raw sockets, packets encoded once), which leave out the clients' own
+ * encoding and parsing.
+ */
+type Clients = 'mqttjs' | 'lean';
+const peerScripts: Readonly<Record<Clients, string>> = {
+  mqttjs: fileURLToPath(new URL('../testing/mqtt-bench-peer.js', import.meta.url)),
+  lean: fileURLToPath(new URL('./mqtt-lean-peer.js', import.meta.url)),
+};
 /** Every client process alive; killed if the bench exits while they run. */
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -86,8 +107,12 @@ interface Peer {
 }
 
 /** Forks a client process (testing/mqtt-bench-peer.ts); `onProgress` gets a subscriber's completions. */
-function forkPeer(args: readonly (string | number)[], onProgress: (done: number) => void = () => {}): Peer {
-  const proc = fork(peerScript, args.map(String), {
+function forkPeer(
+  clients: Clients,
+  args: readonly (string | number)[],
+  onProgress: (done: number) => void,
+): Peer {
+  const proc = fork(peerScripts[clients], args.map(String), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced', // latencies travel as a Float64Array
   });
@@ -150,13 +175,25 @@ function subscriberGroups(subscribers: number): number[] {
  * One publisher process and one or more subscriber processes; at most `inFlightMax` messages between
  * publish and last receipt (the subscribers' progress is relayed to the publisher through here).
  */
+interface CaseOptions {
+  readonly persistent?: boolean;
+  readonly timeoutMs?: number;
+  readonly clients?: Clients;
+  /** Messages between publish and last receipt (`inFlightMax` unless set). */
+  readonly window?: number;
+}
+
 async function runCase(
   target: Target,
   qos: 0 | 1 | 2,
   messages: number,
   subscribers: number,
-  persistent = false,
-  timeoutMs = caseTimeoutMs,
+  {
+    persistent = false,
+    timeoutMs = caseTimeoutMs,
+    clients = 'mqttjs',
+    window = inFlightMax,
+  }: CaseOptions = {},
 ): Promise<Result> {
   const topic = `bench/${qos}/${subscribers}/${Date.now()}`;
   const groups = subscriberGroups(subscribers);
@@ -165,6 +202,7 @@ async function runCase(
   let pub: Peer | undefined;
   const subs = groups.map((n, g) =>
     forkPeer(
+      clients,
       ['sub', target.port, topic, qos, messages, n, ...(persistent ? [`bench-persistent-${g}-`] : [])],
       (done) => {
         progress[g] = done;
@@ -178,7 +216,7 @@ async function runCase(
     await within(Promise.all(subs.map((s) => s.ready)), setupTimeoutMs, 'subscriber setup');
     // QoS 2 is measured with a persistent publisher: its packet ids awaiting PUBREL are stored.
     const pubId = qos === 2 && persistent ? ['bench-persistent-pub'] : [];
-    pub = forkPeer(['pub', target.port, topic, qos, messages, inFlightMax, ...pubId]);
+    pub = forkPeer(clients, ['pub', target.port, topic, qos, messages, window, ...pubId], () => {});
     await within(pub.ready, setupTimeoutMs, 'publisher setup');
     return await measure(target, pub, subs, timeoutMs);
   } finally {
@@ -214,6 +252,9 @@ async function measure(target: Target, pub: Peer, subs: readonly Peer[], timeout
     brokerCpuPct: (100 * cpuUsedMs) / wallMs,
     pubCpuPct: cpuPct(pubResult),
     subCpuPct: Math.max(...subResults.map(cpuPct)),
+    pubCpuUsPerMessage: pubResult.count === 0 ? 0 : (pubResult.cpuMs * 1000) / pubResult.count,
+    subCpuUsPerDelivery:
+      deliveries === 0 ? 0 : (subResults.reduce((sum, r) => sum + r.cpuMs, 0) * 1000) / deliveries,
   };
 }
 
@@ -289,9 +330,10 @@ export async function withMosquitto<T>(run: (target: Target | undefined) => Prom
 }
 
 const workloads = [
-  { label: 'QoS 0, 1 → 1', qos: 0, messages: messagesOneToOne, subscribers: 1 },
-  { label: 'QoS 1, 1 → 1', qos: 1, messages: messagesOneToOne, subscribers: 1 },
+  { name: 'qos0', label: 'QoS 0, 1 → 1', qos: 0, messages: messagesOneToOne, subscribers: 1 },
+  { name: 'qos1', label: 'QoS 1, 1 → 1', qos: 1, messages: messagesOneToOne, subscribers: 1 },
   {
+    name: 'fanout',
     label: `QoS 0, 1 → ${fanOutSubscribers} (deliveries/s)`,
     qos: 0,
     messages: messagesFanOut,
@@ -310,6 +352,9 @@ const brokerLifetimeMs = 10 * 60_000;
 /** Options for the broker's node process (`MQTT_BROKER_NODE_ARGS`, space-separated: `--cpu-prof --cpu-prof-dir=<dir>`). */
 const brokerNodeArgs = (process.env['MQTT_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
+/** `MQTT_BROKER_CLI=<other build>/dist/cli/switchyard.js`: that build's broker under this bench (A/B). */
+const brokerCli = process.env['MQTT_BROKER_CLI'];
+
 /** A child `switchyard start` with MQTT only, on `storageArgs`. */
 async function startSwitchyard(
   storageArgs: readonly string[],
@@ -323,7 +368,11 @@ async function startSwitchyard(
       ...['--mqtt-port', 'auto', '--mqtt-ws-port', '0', ...otherPortsOff, '--http-port', '0'],
       ...['--log-level', 'warn'],
     ],
-    { lifetimeMs: brokerLifetimeMs, nodeArgs: brokerNodeArgs },
+    {
+      lifetimeMs: brokerLifetimeMs,
+      nodeArgs: brokerNodeArgs,
+      ...(brokerCli === undefined ? {} : { cliPath: brokerCli }),
+    },
   );
   const pidLine = execFileSync('ss', ['-ltnpH', `sport = :${cli.ports.mqtt}`], { encoding: 'utf8' });
   const pid = Number(/pid=(\d+)/.exec(pidLine)?.[1]);
@@ -340,7 +389,7 @@ export function runPersistentCase(): Promise<Result> {
   return onFileStorage('interval', (target) =>
     // Within the child's lifetime (`brokerLifetimeMs`) and the case's own bound: a stalled run shows
     // as a low rate, not a hung bench.
-    runCase(target, 1, messagesPersistent, 1, true, persistentTimeoutMs),
+    runCase(target, 1, messagesPersistent, 1, { persistent: true, timeoutMs: persistentTimeoutMs }),
   );
 }
 
@@ -350,7 +399,9 @@ export function runPersistentCase(): Promise<Result> {
  * the release's write before the PUBCOMP (src/protocols/mqtt/inbound.ts). Switchyard only.
  */
 export function runQos2Case(): Promise<Result> {
-  return onFileStorage('always', (target) => runCase(target, 2, messagesQos2, 1, true, persistentTimeoutMs));
+  return onFileStorage('always', (target) =>
+    runCase(target, 2, messagesQos2, 1, { persistent: true, timeoutMs: persistentTimeoutMs }),
+  );
 }
 
 async function onFileStorage(fsync: string, body: (target: Target) => Promise<Result>): Promise<Result> {
@@ -385,7 +436,66 @@ const singleCases: Readonly<Record<string, readonly [string, () => Promise<Resul
   persistent: [persistentLabel, runPersistentCase],
 };
 
+/** Messages between publish and last receipt with the lean clients (`MQTT_LEAN_WINDOW`). */
+const leanWindow = Number(process.env['MQTT_LEAN_WINDOW'] ?? inFlightMax) || inFlightMax;
+
+/**
+ * `npm run bench -- mqtt lean [runs] [qos0|qos1|fanout]`: the three main workloads (or the one named)
+ * with the lean clients (`mqtt mqttjs …`: with mqtt.js, to compare the clients' own CPU), against
+ * Switchyard and Mosquitto in the same run, which goes first alternating from run to run; a row per
+ * run and workload, each client's CPU per message, then the median ratio. A broker near 100 % of a
+ * core is the limit of its row; a row where no process nears a core measured the machine.
+ */
+async function runLean(runs: number, only: string | undefined, clients: Clients): Promise<void> {
+  const chosen = workloads.filter((w) => only === undefined || w.name === only);
+  const costs: string[] = [];
+  const { target: ours, stop } = await startSwitchyard(['--storage', 'memory']);
+  try {
+    await withMosquitto(async (peer) => {
+      process.stdout.write(
+        `${clients === 'lean' ? 'lean clients (raw sockets, packets encoded once, bench/mqtt-lean.ts)' : 'mqtt.js clients'}: ${messagesOneToOne.toLocaleString('en')} messages of ${payloadBytes} B (fan-out: ${messagesFanOut.toLocaleString('en')} × ${fanOutSubscribers} over ${fanOutProcesses} processes), ≤ ${leanWindow} in flight, 3.1.1, clean sessions\n\n` +
+          '| workload, run | Switchyard msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | Mosquitto msg/s | p50 / p99 ms | CPU µs/msg | RSS | CPU % broker / pub / sub | ratio |\n' +
+          '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      );
+      const ratios = chosen.map((): number[] => []);
+      for (let run = 0; run < runs; run++) {
+        for (const [i, w] of chosen.entries()) {
+          const one = (target: Target) =>
+            runCase(target, w.qos, w.messages, w.subscribers, { clients, window: leanWindow });
+          const peerFirst = run % 2 === 1 && peer !== undefined;
+          const early = peerFirst ? await one(peer) : undefined;
+          const a = await one(ours);
+          const b = peer === undefined ? undefined : (early ?? (await one(peer)));
+          if (b !== undefined) ratios[i]!.push(a.perSecond / b.perSecond);
+          const label = `${w.label}, ${run + 1}${peerFirst ? ' (Mosquitto first)' : ''}`;
+          process.stdout.write(`${row(label, a, b)}\n`);
+          costs.push(
+            `${label}: Switchyard ${clientCost(a)}; Mosquitto ${b === undefined ? 'n/a' : clientCost(b)}`,
+          );
+        }
+      }
+      process.stdout.write(`\nclient CPU µs per message published / per delivery:\n${costs.join('\n')}\n\n`);
+      for (const [i, w] of chosen.entries()) {
+        if (ratios[i]!.length === 0) continue;
+        const all = ratios[i]!.map((r) => r.toFixed(2)).join(', ');
+        process.stdout.write(`${w.label}: median ratio ${median(ratios[i]!).toFixed(2)} (${all})\n`);
+      }
+    });
+  } finally {
+    await stop();
+  }
+}
+
+function clientCost(r: Result): string {
+  return `pub ${r.pubCpuUsPerMessage.toFixed(1)} / sub ${r.subCpuUsPerDelivery.toFixed(1)}`;
+}
+
 export async function runMqttBench(args: readonly string[] = []): Promise<PeerComparison[]> {
+  // `mqtt mqttjs …` is the same runner with mqtt.js clients: the two client costs side by side.
+  if (args[0] === 'lean' || args[0] === 'mqttjs') {
+    await runLean(Math.max(1, Number(args[1] ?? 1) || 1), args[2], args[0]);
+    return [];
+  }
   const single = singleCases[args[0] ?? ''];
   if (single !== undefined) {
     await runOnly(single[0], single[1], Math.max(1, Number(args[1] ?? 1) || 1));

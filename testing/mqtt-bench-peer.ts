@@ -16,6 +16,7 @@
  * Child → parent: `{ type: 'ready' }`, `{ type: 'progress', done }` (sub), then one `PeerResult`.
  * A child exits when the parent goes away or after `lifetimeMs`, whichever is first.
  */
+import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 
 export interface PeerResult {
@@ -52,14 +53,14 @@ const lifetimeMs = 300_000;
 const closeTimeoutMs = 5000;
 
 /** Wall-clock ms with sub-ms resolution, comparable between processes on one machine. */
-const nowMs = (): number => performance.timeOrigin + performance.now();
+export const nowMs = (): number => performance.timeOrigin + performance.now();
 
-function send(message: ChildMessage): void {
+export function send(message: ChildMessage): void {
   process.send?.(message);
 }
 
 /** The result, flushed before the channel is closed: a large message is still being written after `send`. */
-function sendResult(message: PeerResult): Promise<void> {
+export function sendResult(message: PeerResult): Promise<void> {
   return new Promise((resolve) => {
     if (process.send === undefined) resolve();
     else process.send(message, undefined, {}, () => resolve());
@@ -75,7 +76,7 @@ function connectClient(port: number, clientId?: string): Promise<MqttClient> {
   });
 }
 
-function onParent(handler: (m: ParentMessage) => void): void {
+export function onParent(handler: (m: ParentMessage) => void): void {
   process.on('message', (m: ParentMessage) => handler(m));
 }
 
@@ -95,42 +96,21 @@ async function runPub(
   const pub = await connectClient(port, clientId);
   const payload = Buffer.alloc(payloadBytes, 0x61);
   let sent = 0;
-  let done = 0;
-  let stopped = false;
-  let startMs = 0;
-  let cpuBefore = process.cpuUsage();
-  const pump = (): void => {
-    while (!stopped && sent < messages && sent - done < inFlightMax) {
-      payload.writeDoubleLE(nowMs(), 0);
-      payload.writeUInt32LE(sent, 8);
-      sent++;
-      pub.publish(topic, Buffer.from(payload), { qos });
-    }
-  };
-  const finished = new Promise<void>((resolve) => {
-    onParent((m) => {
-      if (m.type === 'start') {
-        startMs = nowMs();
-        cpuBefore = process.cpuUsage();
-        pump();
-      } else if (m.type === 'credit') {
-        done = Math.max(done, m.done);
-        pump();
-      } else {
-        stopped = true;
-        resolve();
+  await publisherRun(
+    (done) => {
+      while (sent < messages && sent - done < inFlightMax) {
+        payload.writeDoubleLE(nowMs(), 0);
+        payload.writeUInt32LE(sent, 8);
+        sent++;
+        pub.publish(topic, Buffer.from(payload), { qos });
       }
-    });
-  });
-  send({ type: 'ready' });
-  await finished;
-  const cpu = process.cpuUsage(cpuBefore);
-  const wallMs = nowMs() - startMs;
-  await sendResult(result('pub', startMs, sent, 0, new Float64Array(0), cpu, wallMs));
+    },
+    () => sent,
+  );
   await closeAll([pub]);
 }
 
-function result(
+export function result(
   role: PeerResult['role'],
   atMs: number,
   count: number,
@@ -164,28 +144,73 @@ async function runSub(
       connectClient(port, clientIdPrefix === undefined ? undefined : `${clientIdPrefix}${i}`),
     ),
   );
-  const counts = new Uint8Array(messages);
-  const latenciesMs = new Float64Array(messages).fill(Number.NaN);
-  let done = 0;
-  let deliveries = 0;
-  let lastMs = 0;
-  let startMs = 0;
-  let cpuBefore = process.cpuUsage();
+  await subscriberRun(messages, subscribers, async (completions) => {
+    for (const sub of subs) {
+      sub.on('message', (_topic, body) => completions.receive(body.readUInt32LE(8), body.readDoubleLE(0)));
+    }
+    await Promise.all(subs.map((s) => s.subscribeAsync(topic, { qos })));
+  });
+  await closeAll(subs);
+}
+
+/**
+ * A subscriber process's count: a message is complete when every local subscriber has it; its
+ * latency is publish to that last receipt. Progress goes to the parent every `progressEvery`.
+ */
+export class Completions {
+  readonly #counts: Uint8Array;
+  readonly #latenciesMs: Float64Array;
+  readonly #messages: number;
+  readonly #subscribers: number;
+  readonly #finish: () => void;
+  #done = 0;
+  #deliveries = 0;
+  #lastMs = 0;
+
+  constructor(messages: number, subscribers: number, finish: () => void) {
+    this.#counts = new Uint8Array(messages);
+    this.#latenciesMs = new Float64Array(messages).fill(Number.NaN);
+    this.#messages = messages;
+    this.#subscribers = subscribers;
+    this.#finish = finish;
+  }
+
+  /** One delivery of message `index`, published at `sentMs` (the payload's own stamp). */
+  receive(index: number, sentMs: number): void {
+    this.#deliveries++;
+    if (index >= this.#messages || ++this.#counts[index]! !== this.#subscribers) return;
+    this.#lastMs = nowMs();
+    this.#latenciesMs[index] = this.#lastMs - sentMs;
+    this.#done++;
+    if (this.#done === this.#messages) this.#finish();
+    else if (this.#done % progressEvery === 0) send({ type: 'progress', done: this.#done });
+  }
+
+  /** The last progress and the result, once finished or stopped. */
+  async report(startMs: number, cpuBefore: NodeJS.CpuUsage): Promise<void> {
+    const cpu = process.cpuUsage(cpuBefore);
+    const endMs = this.#done === this.#messages ? this.#lastMs : nowMs();
+    send({ type: 'progress', done: this.#done });
+    const wallMs = nowMs() - startMs;
+    await sendResult(result('sub', endMs, this.#done, this.#deliveries, this.#latenciesMs, cpu, wallMs));
+  }
+}
+
+/**
+ * A subscriber process's run: `attach` hands each delivery to the completions and subscribes, then
+ * `ready`; measured from the parent's `start` until every message completed or `stop`.
+ */
+export async function subscriberRun(
+  messages: number,
+  subscribers: number,
+  attach: (completions: Completions) => Promise<void>,
+): Promise<void> {
   let finish: () => void = () => {};
   const finished = new Promise<void>((resolve) => (finish = resolve));
-  for (const sub of subs) {
-    sub.on('message', (_topic, body) => {
-      const index = body.readUInt32LE(8);
-      deliveries++;
-      if (index >= messages || ++counts[index]! !== subscribers) return;
-      lastMs = nowMs();
-      latenciesMs[index] = lastMs - body.readDoubleLE(0);
-      done++;
-      if (done === messages) finish();
-      else if (done % progressEvery === 0) send({ type: 'progress', done });
-    });
-  }
-  await Promise.all(subs.map((s) => s.subscribeAsync(topic, { qos })));
+  const completions = new Completions(messages, subscribers, finish);
+  let startMs = 0;
+  let cpuBefore = process.cpuUsage();
+  await attach(completions);
   onParent((m) => {
     if (m.type === 'start') {
       startMs = nowMs();
@@ -194,11 +219,38 @@ async function runSub(
   });
   send({ type: 'ready' });
   await finished;
+  await completions.report(startMs, cpuBefore);
+}
+
+/**
+ * A publisher process's run: `pump` publishes what the window allows (`credited`: the messages
+ * completed everywhere, relayed by the parent), from `start` until `stop`; returns its result.
+ */
+export async function publisherRun(pump: (credited: number) => void, sent: () => number): Promise<void> {
+  let startMs = 0;
+  let cpuBefore = process.cpuUsage();
+  let done = 0;
+  let stopped = false;
+  const finished = new Promise<void>((resolve) => {
+    onParent((m) => {
+      if (stopped) return;
+      if (m.type === 'start') {
+        startMs = nowMs();
+        cpuBefore = process.cpuUsage();
+        pump(done);
+      } else if (m.type === 'credit') {
+        done = Math.max(done, m.done);
+        pump(done);
+      } else {
+        stopped = true;
+        resolve();
+      }
+    });
+  });
+  send({ type: 'ready' });
+  await finished;
   const cpu = process.cpuUsage(cpuBefore);
-  const endMs = done === messages ? lastMs : nowMs();
-  send({ type: 'progress', done });
-  await sendResult(result('sub', endMs, done, deliveries, latenciesMs, cpu, nowMs() - startMs));
-  await closeAll(subs);
+  await sendResult(result('pub', startMs, sent(), 0, new Float64Array(0), cpu, nowMs() - startMs));
 }
 
 async function main(): Promise<void> {
@@ -214,5 +266,6 @@ async function main(): Promise<void> {
   process.disconnect?.();
 }
 
-// Only as a forked script: importing this module for its types must not start a role.
-if (process.send !== undefined && process.argv[2] !== undefined) await main();
+// Only as the forked script itself: importing this module (for its types, or its run loops from
+// bench/mqtt-lean-peer.ts, a forked script with the same arguments) must not start an mqtt.js role.
+if (process.send !== undefined && process.argv[1] === fileURLToPath(import.meta.url)) await main();

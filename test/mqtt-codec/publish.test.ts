@@ -117,3 +117,37 @@ describe('PUBLISH codec', () => {
     }
   });
 });
+
+describe('PUBLISH topic names read message after message', () => {
+  test('each PUBLISH reads as its own topic, whether the topic repeats, alternates or differs by a byte', () => {
+    const topics = [
+      'a/b',
+      'a/b',
+      'a/c',
+      'a/b',
+      'ç/é',
+      'ç/é',
+      'a/b',
+      'a/bb',
+      'a/b',
+      'x'.repeat(300),
+      'x'.repeat(300),
+    ];
+    for (const topic of topics) {
+      const bytes = encodePublish({ topic, payload: Buffer.from(topic), qos: 0, retain: false }, 4);
+      const packet = check(bytes, 4) as PublishIn;
+      assert.equal(packet.topic, topic);
+      assert.equal(packet.payload.toString(), topic);
+    }
+  });
+
+  test('a topic name refused once is refused again after a valid one', () => {
+    const bad = Buffer.from([0x30, 6, 0, 2, 0x61, 0x00, 0x62, 0x63]);
+    const good = encodePublish({ topic: 'a', payload: Buffer.from('bc'), qos: 0, retain: false }, 4);
+    for (const bytes of [bad, good, bad]) {
+      const packet = check(bytes, 4);
+      if (bytes === good) assert.equal((packet as PublishIn).topic, 'a');
+      else assert.ok(packet !== undefined && 'reason' in packet, 'a NUL in a topic name is refused');
+    }
+  });
+});

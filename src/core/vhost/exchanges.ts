@@ -87,6 +87,8 @@ class DefaultRouter implements Router {
   }
 }
 
+const noQueues: readonly string[] = [];
+
 export class Exchanges {
   readonly #deps: ExchangesDeps;
   readonly #vhost: string;
@@ -94,6 +96,10 @@ export class Exchanges {
   #bindingCount = 0;
   /** `q:<queue>` → `<queue>` for destinations routed to (`#queueName`). */
   readonly #queueNames = new Map<string, string>();
+  /** `<queue>` → `[<queue>]`, the answer of a publish that reaches that queue alone (`#oneQueue`). */
+  readonly #oneQueueLists = new Map<string, readonly string[]>();
+  /** The first exchange's destinations, filled and emptied within one `route`. */
+  readonly #direct = new Set<string>();
 
   constructor(deps: ExchangesDeps) {
     this.#deps = deps;
@@ -224,23 +230,54 @@ export class Exchanges {
     // The default exchange names its one queue by the routing key.
     if (start.name === '' && this.#deps.hasQueue(routingKey)) return [routingKey];
     // The usual case: the exchange's bindings lead to queues only, and none needs an alternate.
-    const direct = new Set<string>();
+    // One set serves every publish (routing is synchronous and never re-entered), emptied each time.
+    const direct = this.#direct;
+    direct.clear();
     start.router.route(routingKey, headers, direct);
-    let queuesOnly = direct.size > 0;
+    const reached = direct.size === 0 ? undefined : this.#queuesOnly(direct);
+    direct.clear();
+    if (reached !== undefined) return reached;
+    return this.#routeFollowing(start, routingKey, headers);
+  }
+
+  /**
+   * The queues `direct` names when it names queues only, else undefined. Distinct destinations are
+   * distinct queues, so no set keeps each once; one queue reached (an MQTT session's, a work queue's)
+   * is answered with that queue's own one-element list, made once, not a list per publish.
+   */
+  #queuesOnly(direct: Set<string>): readonly string[] | undefined {
+    let reached: string[] | undefined;
+    let only: string | undefined;
     for (const destination of direct) {
-      if (destination.startsWith('q:')) continue;
-      queuesOnly = false;
-      break;
-    }
-    if (queuesOnly) {
-      // Distinct destinations are distinct queues: no set is needed to keep each once.
-      const reached: string[] = [];
-      for (const destination of direct) {
-        const name = this.#queueName(destination);
-        if (this.#deps.hasQueue(name)) reached.push(name);
+      if (!destination.startsWith('q:')) return undefined;
+      const name = this.#queueName(destination);
+      if (!this.#deps.hasQueue(name)) continue;
+      if (only === undefined && reached === undefined) only = name;
+      else {
+        reached ??= [only!];
+        reached.push(name);
       }
-      return reached;
     }
+    if (reached !== undefined) return reached;
+    return only === undefined ? noQueues : this.#oneQueue(only);
+  }
+
+  #oneQueue(name: string): readonly string[] {
+    let list = this.#oneQueueLists.get(name);
+    if (list === undefined) {
+      list = [name];
+      if (this.#oneQueueLists.size >= queueNamesMax) this.#oneQueueLists.clear();
+      this.#oneQueueLists.set(name, list);
+    }
+    return list;
+  }
+
+  /** Routing through exchange-to-exchange bindings and alternate exchanges, each exchange once. */
+  #routeFollowing(
+    start: ExchangeState,
+    routingKey: string,
+    headers: HeaderList | undefined,
+  ): readonly string[] {
     const queues = new Set<string>();
     const seen = new Set<string>([start.name]);
     const work = [start];

@@ -30,7 +30,7 @@ import { Reason } from './limits.js';
 import type { SubscriptionEntry } from './model.js';
 import { handlePuback, handlePubcomp, handlePubrec } from './outbound.js';
 import { decodeWhole } from './parsers.js';
-import type { ClientHandle, MqttServer } from './server.js';
+import { type ClientHandle, type MqttServer, SubscriptionTable } from './server.js';
 import type { Authentication, Connection, Inbound, OutboundEntry, ProtocolVersion, Will } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { onClosed } from './teardown.js';
@@ -167,7 +167,7 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
   /** The rarely used fields (the accessors further down), made on first use. */
   #extras: Extras | undefined;
   // The maps below are made on first use (the getters further down): an idle connection has none.
-  #subscriptions: Map<string, SubscriptionEntry> | undefined;
+  #subscriptions: SubscriptionTable | undefined;
   sessionConsumer: Consumer | undefined;
   #outbound: Map<number, OutboundEntry> | undefined;
   #resend: Map<number, number> | undefined;
@@ -347,8 +347,8 @@ export class MqttConnection implements Connection, ClientHandle, TransportReceiv
     else if (before !== 0 && this.#holds === 0) this.transport.resume();
   }
 
-  get subscriptions(): Map<string, SubscriptionEntry> {
-    this.#subscriptions ??= new Map();
+  get subscriptions(): SubscriptionTable {
+    this.#subscriptions ??= new SubscriptionTable();
     return this.#subscriptions;
   }
 

@@ -14,7 +14,7 @@ import type { CoreClient, CoreSession } from '../../core/api.js';
 import type { MessageProperties, PublishOptions, PublishResult } from '../../core/types.js';
 import { ErrorCode, isBrokerError } from '../../shared/errors.js';
 import type { PublishIn } from './codec/wellformed.js';
-import { Reason } from './limits.js';
+import { type MqttLimits, Reason } from './limits.js';
 import { inboundMarkerKey, pubrelAwaited } from './model.js';
 import { toCore } from './properties.js';
 import type { AwaitingPubrel, MqttServer } from './server.js';
@@ -124,10 +124,23 @@ function withRetain(properties: MessageProperties, retain: boolean): MessageProp
   return properties;
 }
 
+/**
+ * The last topic name found valid, under which limits: the codec gives back one string for a topic
+ * sent message after message (codec/wellformed.ts `topicText`), so it is checked once, not per message.
+ */
+let validated: { topic: string; limits: MqttLimits } | undefined;
+
+function validTopic(topic: string, limits: MqttLimits): boolean {
+  if (validated !== undefined && validated.topic === topic && validated.limits === limits) return true;
+  if (!validTopicName(topic, limits)) return false;
+  validated = { topic, limits };
+  return true;
+}
+
 export function handlePublish(conn: Connection, packet: PublishIn): Promise<void> | undefined {
   conn.server.stats.received++;
   const topic = resolveTopic(conn, packet);
-  if (!validTopicName(topic, conn.server.limits))
+  if (!validTopic(topic, conn.server.limits))
     throw new ProtocolViolation(Reason.topicNameInvalid, 'invalid topic name');
   if (packet.qos === 0) {
     try {

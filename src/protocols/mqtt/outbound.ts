@@ -23,7 +23,6 @@ import {
   sentOffset,
 } from './model.js';
 import { publishedQos, remainingExpirySec, toMqtt } from './properties.js';
-import { matching } from './server.js';
 import type { Connection, OutboundEntry } from './session.js';
 import { keyToTopic } from './topics.js';
 
@@ -119,14 +118,14 @@ function subscriptionsFor(
   properties: MessageProperties,
   topic: string,
   sharedKey?: string,
-): SubscriptionEntry[] {
+): readonly SubscriptionEntry[] {
   const forSubscription = sharedKey ?? properties.replay?.subscription;
-  let entries: SubscriptionEntry[];
+  let entries: readonly SubscriptionEntry[];
   if (forSubscription !== undefined) {
     const entry = conn.subscriptions.get(forSubscription);
     entries = entry === undefined ? [] : [entry];
   } else {
-    entries = matching(conn.subscriptions.values(), topic);
+    entries = conn.subscriptions.matching(topic);
   }
   // [MQTT-3.8.3-3]: no local compares the publishing client's id, whatever connection it used.
   const publisher = properties.publisherId;
@@ -137,7 +136,7 @@ function subscriptionsFor(
 /** How one message goes to one connection. */
 interface Plan {
   readonly topic: string;
-  readonly entries: SubscriptionEntry[];
+  readonly entries: readonly SubscriptionEntry[];
   readonly qos: QoS;
   readonly retain: boolean;
   /** Only read when the message has an expiry. */
@@ -324,7 +323,7 @@ function encodeQos0(conn: Connection, message: Message, how: Plan): Buffer | und
 
 function v5Properties(
   properties: MessageProperties,
-  entries: SubscriptionEntry[],
+  entries: readonly SubscriptionEntry[],
   nowMs: number,
 ): Properties {
   const out = toMqtt(properties, nowMs);

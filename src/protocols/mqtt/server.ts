@@ -240,6 +240,40 @@ export class MqttServer {
   }
 }
 
+/**
+ * A connection's subscriptions by filter, which remembers the answer for the last topic it matched: a
+ * subscriber receives message after message on one topic, and matching each anew was a list (and an
+ * iterator) per message. Any change of the table forgets the answer.
+ */
+export class SubscriptionTable extends Map<string, SubscriptionEntry> {
+  #topic: string | undefined;
+  #matched: readonly SubscriptionEntry[] = [];
+
+  override set(filter: string, entry: SubscriptionEntry): this {
+    this.#topic = undefined;
+    return super.set(filter, entry);
+  }
+
+  override delete(filter: string): boolean {
+    this.#topic = undefined;
+    return super.delete(filter);
+  }
+
+  override clear(): void {
+    this.#topic = undefined;
+    super.clear();
+  }
+
+  /** The subscriptions `topic` matches (`matching`); the list is shared and must not be changed. */
+  matching(topic: string): readonly SubscriptionEntry[] {
+    if (topic !== this.#topic) {
+      this.#matched = matching(this.values(), topic);
+      this.#topic = topic;
+    }
+    return this.#matched;
+  }
+}
+
 /** Subscriptions of a session that `topic` matches, applying MQTT's own rules. */
 export function matching(entries: Iterable<SubscriptionEntry>, topic: string): SubscriptionEntry[] {
   const out: SubscriptionEntry[] = [];

@@ -17,7 +17,7 @@ import type { Transport } from '../transport.js';
 import type { Properties } from './codec/properties.js';
 import type { PublishIn } from './codec/wellformed.js';
 import type { SubscriptionEntry } from './model.js';
-import type { ClientHandle, MqttServer } from './server.js';
+import type { ClientHandle, MqttServer, SubscriptionTable } from './server.js';
 
 export type ProtocolVersion = 3 | 4 | 5;
 
@@ -81,7 +81,7 @@ export interface Connection extends ClientHandle, DescribedFields {
   clientId: string;
   state: 'new' | 'connecting' | 'connected' | 'closed';
   session: CoreSession | undefined;
-  readonly subscriptions: Map<string, SubscriptionEntry>;
+  readonly subscriptions: SubscriptionTable;
   readonly sharedConsumers: Map<string, Consumer>;
   /** The session queue's consumer, from the first subscription (or resume of a session with a queue). */
   sessionConsumer: Consumer | undefined;

@@ -44,6 +44,36 @@ describe('topics', () => {
     }
   });
 
+  test('messages on one topic follow each change of the subscriptions: QoS of the best match, none once all are gone', async () => {
+    const sub = await connect(server.url);
+    const pub = await connect(server.url);
+    try {
+      const box = inbox(sub);
+      const next = async (text: string): Promise<number | undefined> => {
+        const before = box.messages.length;
+        await pub.publishAsync('same/topic', text, { qos: 1 });
+        await box.wait(before + 1);
+        return box.messages.at(-1)?.packet.qos;
+      };
+      await sub.subscribeAsync('same/#', { qos: 0 });
+      assert.equal(await next('1'), 0);
+      assert.equal(await next('2'), 0);
+      await sub.subscribeAsync('same/topic', { qos: 1 });
+      assert.equal(await next('3'), 1, 'the new exact filter grants QoS 1');
+      await sub.unsubscribeAsync('same/topic');
+      assert.equal(await next('4'), 0, 'back to the wildcard alone');
+      await sub.unsubscribeAsync('same/#');
+      await pub.publishAsync('same/topic', '5', { qos: 1 });
+      await sleep(150);
+      assert.deepEqual(
+        box.messages.map((m) => m.text),
+        ['1', '2', '3', '4'],
+      );
+    } finally {
+      await closeAll(sub, pub);
+    }
+  });
+
   test('a dot inside a level and an empty level survive the mapping onto routing keys', async () => {
     const sub = await connect(server.url);
     try {

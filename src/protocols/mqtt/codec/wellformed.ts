@@ -139,10 +139,10 @@ export function checkPacket(
 ): Violation | PublishIn | undefined {
   const type = frame[0]! >> 4;
   const flags = frame[0]! & 0x0f;
+  // A PUBLISH is read where it lies in the frame: no view of its body per message.
+  if (type === PacketType.publish) return decodePublish(frame, headerBytes, flags, version);
   const body = frame.subarray(headerBytes);
   switch (type) {
-    case PacketType.publish:
-      return decodePublish(body, flags, version);
     case PacketType.puback:
     case PacketType.pubrec:
     case PacketType.pubcomp:
@@ -174,32 +174,52 @@ export function checkPacket(
  * words it). Printable ASCII, the usual case, is checked byte by byte without decoding twice.
  */
 function topicText(body: Buffer, start: number, end: number): string | Violation {
-  for (let i = start; i < end; i++) {
+  const length = end - start;
+  if (length === lastTopic.bytes.length && body.compare(lastTopic.bytes, 0, length, start, end) === 0)
+    return lastTopic.text;
+  let text: string | undefined;
+  for (let i = start; i < end && text === undefined; i++) {
     const byte = body[i]!;
     if (byte < 0x20 || byte > 0x7e) {
       const problem = textProblem(body.subarray(start, end));
       if (problem !== undefined) return malformed(`topic name: ${problem}`);
-      return body.toString('utf8', start, end);
+      text = body.toString('utf8', start, end);
     }
   }
-  return body.toString('latin1', start, end);
+  text ??= body.toString('latin1', start, end);
+  if (length <= rememberedTopicBytesMax) lastTopic = { bytes: Buffer.from(body.subarray(start, end)), text };
+  return text;
 }
+
+/**
+ * The last topic name read and its bytes. A publisher sends message after message to one topic: the
+ * same bytes give back the same string, not a new one per message, and what is later worked out from
+ * it by identity (its routing key, the checks of its levels) is found at once.
+ */
+let lastTopic: { readonly bytes: Buffer; readonly text: string } = { bytes: Buffer.alloc(0), text: '' };
+/** Longer topic names are not remembered (a copy of each would cost more than it saves). */
+const rememberedTopicBytesMax = 256;
 
 /**
  * Decodes a PUBLISH (§3.3): flags, topic, packet id, v5 properties, payload. Read in place, without a
  * `Reader`; the packet object has one shape whatever it carries (absent fields are undefined).
  */
-function decodePublish(body: Buffer, flags: number, version: 3 | 4 | 5): Violation | PublishIn {
+function decodePublish(
+  frame: Buffer,
+  start: number,
+  flags: number,
+  version: 3 | 4 | 5,
+): Violation | PublishIn {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) return malformed('PUBLISH with QoS 3'); // [MQTT-3.3.1-4]
   // [MQTT-3.3.1-2]: DUP must be 0 for QoS 0.
   if (qos === 0 && (flags & 0x08) !== 0) return malformed('DUP set on a QoS 0 PUBLISH');
-  if (body.length < 2) return malformed('topic name cut short');
-  const topicEnd = 2 + ((body[0]! << 8) | body[1]!);
-  if (topicEnd > body.length) return malformed('topic name cut short');
+  if (frame.length - start < 2) return malformed('topic name cut short');
+  const topicEnd = start + 2 + ((frame[start]! << 8) | frame[start + 1]!);
+  if (topicEnd > frame.length) return malformed('topic name cut short');
   let topic = '';
-  if (topicEnd > 2) {
-    const text = topicText(body, 2, topicEnd);
+  if (topicEnd > start + 2) {
+    const text = topicText(frame, start + 2, topicEnd);
     if (typeof text !== 'string') return text;
     topic = text;
   } else if (version !== 5) {
@@ -209,14 +229,14 @@ function decodePublish(body: Buffer, flags: number, version: 3 | 4 | 5): Violati
   let pos = topicEnd;
   let messageId: number | undefined;
   if (qos > 0) {
-    if (body.length - pos < 2) return malformed('packet id cut short');
-    messageId = (body[pos]! << 8) | body[pos + 1]!;
+    if (frame.length - pos < 2) return malformed('packet id cut short');
+    messageId = (frame[pos]! << 8) | frame[pos + 1]!;
     pos += 2;
     if (messageId === 0) return protocolError('packet id 0'); // [MQTT-2.2.1-3]
   }
   let properties: Properties | undefined;
   if (version === 5) {
-    const read = readProperties(body, pos, 'publish');
+    const read = readProperties(frame, pos, 'publish');
     if (isPropertyFault(read)) return read;
     pos = read.end;
     // [MQTT-3.3.4-6]: a PUBLISH from a client carries no Subscription Identifier.
@@ -235,7 +255,7 @@ function decodePublish(body: Buffer, flags: number, version: 3 | 4 | 5): Violati
     retain: (flags & 0x01) !== 0,
     messageId,
     properties,
-    payload: body.subarray(pos),
+    payload: frame.subarray(pos),
   };
 }
 
