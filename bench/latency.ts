@@ -10,7 +10,8 @@
  * figures instead of slowing the generator down (coordinated omission). Since 6 December 2026 16:00 UTC
  * a pacing thread wakes the sending thread at each due time to the microsecond (bench/pacer.ts);
  * before, the generator slept on Node's 1 ms timer and sent up to ~1 ms after the due time, which every
- * figure then counted as latency (`LATENCY_PACER=timer` gives that method back). Each protocol has a broker of
+ * figure then counted as latency (`LATENCY_PACER=timer` gives that method back;
+ * `LATENCY_PACER_SPACING_MS` the pacing thread's shortest sleep, 0.1 ms). Each protocol has a broker of
  * its own, and each phase starts after `settleMs` and a collection in the bench process, so that no
  * phase pays for the garbage, sockets or backlog of the one before (`LATENCY_BROKER=shared` and
  * `LATENCY_SETTLE=0` give the method of the figures before 5 December 2026 17:00 UTC).
