@@ -110,16 +110,21 @@ watch.stop();
 process.stdout.write(JSON.stringify({ before, held, released: young(), capped: youngBytesMax }));
 `;
 
-test('switchyard start keeps the young generation at its size while loading, then lets it grow up to its cap', async () => {
+/** Runs `script` in a fresh node of its own with the module's URL as its argument; its stdout. */
+async function ownProcess(script: string): Promise<string> {
   const { execFile } = await import('node:child_process');
   const modulePath = new URL('../../src/server/idle-heap.js', import.meta.url).href;
-  const out = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const env = { ...process.env, NODE_OPTIONS: '' };
-    const args = ['--input-type=module', '-e', youngScript, modulePath];
+    const args = ['--input-type=module', '-e', script, modulePath];
     execFile(process.execPath, args, { env, timeout: 60_000 }, (err, stdout) =>
       err ? reject(err) : resolve(stdout),
     );
   });
+}
+
+test('switchyard start keeps the young generation at its size while loading, then lets it grow up to its cap', async () => {
+  const out = await ownProcess(youngScript);
   const sizes = JSON.parse(out) as Record<'before' | 'held' | 'released' | 'capped', number>;
   assert.equal(sizes.held, sizes.before, 'held: no growth however much survives');
   assert.ok(sizes.released > sizes.held, 'released: it grows again with survivors');
@@ -154,15 +159,7 @@ process.stdout.write(JSON.stringify({ held, grown, capped: youngBytesMax }));
 `;
 
 test('under a stream of short-lived messages the young generation grows to its cap in one step', async () => {
-  const { execFile } = await import('node:child_process');
-  const modulePath = new URL('../../src/server/idle-heap.js', import.meta.url).href;
-  const out = await new Promise<string>((resolve, reject) => {
-    const env = { ...process.env, NODE_OPTIONS: '' };
-    const args = ['--input-type=module', '-e', firstGrowthScript, modulePath];
-    execFile(process.execPath, args, { env, timeout: 60_000 }, (err, stdout) =>
-      err ? reject(err) : resolve(stdout),
-    );
-  });
+  const out = await ownProcess(firstGrowthScript);
   const sizes = JSON.parse(out) as Record<'held' | 'grown' | 'capped', number>;
   assert.ok(sizes.held < sizes.capped, `it starts below the cap (${sizes.held})`);
   assert.equal(sizes.grown, sizes.capped, 'the first growth reaches the cap');
