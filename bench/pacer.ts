@@ -23,7 +23,7 @@ export const pacerKind: PacerKind = process.env['LATENCY_PACER'] === 'timer' ? '
 
 /**
  * The pacing thread wakes at most once in this long (then releases every message due by then): each
- * wake cost about 17 µs of CPU on the 2-core VM of 6 December 2026, and a sleep of less is not kept
+ * wake cost about 15 µs of CPU in each of the two threads on the 2-core VM of 6 December 2026, and a sleep of less is not kept
  * anyway (Linux's timer slack for a normal thread is 50 µs), so at high rates messages go out in
  * groups up to this late rather than the pacing thread taking a core of the two.
  */
