@@ -7,7 +7,11 @@
  * messages are sent at a fixed rate of 10 %, 50 % and 90 % of the maximum for `openDurationMs` each:
  * message i is due at start + i / rate whatever happened to the ones before, and its latency is
  * measured from that due time, not from when it was actually sent, so a stalled broker shows in the
- * figures instead of slowing the generator down (coordinated omission). Each protocol has a broker of
+ * figures instead of slowing the generator down (coordinated omission). Since 6 December 2026 16:00 UTC
+ * a pacing thread wakes the sending thread at each due time to the microsecond (bench/pacer.ts);
+ * before, the generator slept on Node's 1 ms timer and sent up to ~1 ms after the due time, which every
+ * figure then counted as latency (`LATENCY_PACER=timer` gives that method back;
+ * `LATENCY_PACER_SPACING_MS` the pacing thread's shortest sleep, 0.1 ms). Each protocol has a broker of
  * its own, and each phase starts after `settleMs` and a collection in the bench process, so that no
  * phase pays for the garbage, sockets or backlog of the one before (`LATENCY_BROKER=shared` and
  * `LATENCY_SETTLE=0` give the method of the figures before 5 December 2026 17:00 UTC).
@@ -62,6 +66,7 @@ import type { ChildMessage, ParentMessage, Role } from '../testing/latency-bench
 import { startCli } from '../testing/server-cli.js';
 import { type GapKind, gcSummary, watchGaps } from './gap-watch.js';
 import { kafkaSide, payloadBytes, payloadOf } from './latency-clients.js';
+import { pace, pacerKind } from './pacer.js';
 import { mergeWindows, readSched, schedSummary, tailSched, threadTimesOf } from './sched-stat.js';
 import { confirmTailShare, held, P50Floor, p50BoundMs, stepP50RiseMs } from './step-acceptance.js';
 
@@ -216,20 +221,15 @@ async function openLoop(
   const cpuBefore = process.cpuUsage();
   const started = performance.now() + 10;
   for (let i = 0; i < count; i++) due[i] = started + (i * 1000) / rate;
-  let next = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = performance.now();
-      // Everything due by now goes out, late ones included: the generator never waits for answers.
-      while (next < count && due[next]! <= now) {
-        sentLate[next] = performance.now() - due[next]!;
-        pipe.send(next++);
-      }
-      if (next >= count) resolve();
-      else setTimeout(tick, Math.max(0, due[next]! - performance.now()));
-    };
-    tick();
-  });
+  // Everything due goes out, late ones included: the generator never waits for answers.
+  await pace(
+    due,
+    () => performance.now(),
+    (i) => {
+      sentLate[i] = performance.now() - due[i]!;
+      pipe.send(i);
+    },
+  );
   const drainDeadline = performance.now() + drainTimeoutMs;
   while (back < count && performance.now() < drainDeadline) await sleep(20);
   const { user, system } = process.cpuUsage(cpuBefore);
@@ -921,7 +921,7 @@ export async function runLatencyBench(names: readonly string[] = []): Promise<vo
     ? `step search from 10 % of the closed-loop figure (${stepDurationMs / 1000} s steps ×${stepFactor}, p50 at most the ${quickSteps ? "first step's" : 'lowest step p50'} + max(${stepP50RiseMs} ms, itself))${quickSteps ? ' (LATENCY_STEP=quick)' : `, confirmed by ${confirmRuns} runs of ${openDurationMs / 1000} s in a row with that p50 overall and over the last ${confirmTailShare * 100} %, nothing lost (else ÷${stepFactor})`}`
     : `closed loop, ${windowMax} in flight, ${maxDurationMs / 1000} s (LATENCY_MAX=closed)`;
   const lines = [
-    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}${cpusSplit ? `; bench on CPU ${benchCpu}, each broker on CPU ${brokerCpu} (LATENCY_CPUS=split)` : ''}${extraNodeOptions === undefined ? '' : `; broker NODE_OPTIONS ${extraNodeOptions}`}${nodeArgs === undefined ? '' : `; broker node ${nodeArgs.join(' ')}`}${ownSession ? '; each broker in a session (autogroup) of its own (LATENCY_BROKER_SESSION=own)' : ''}`,
+    `open loop, ${payloadBytes} B messages, ${openDurationMs / 1000} s per load; maximum: ${maximum}; latency from each message's due time; ${pacerKind === 'thread' ? 'sent when due by a pacing thread' : "sent on Node's 1 ms timer (LATENCY_PACER=timer)"}; clients ${splitClients ? 'in processes of their own (LATENCY_CLIENTS=split)' : 'in the bench process'}; ${sharedBroker ? 'one broker for all protocols (LATENCY_BROKER=shared)' : 'a broker per protocol'}; ${settleMs === 0 ? 'no settling (LATENCY_SETTLE=0)' : `${settleMs} ms and a collection in the bench process before each phase`}${brokerCli === undefined ? '' : `; broker ${brokerCli}`}${cpusSplit ? `; bench on CPU ${benchCpu}, each broker on CPU ${brokerCpu} (LATENCY_CPUS=split)` : ''}${extraNodeOptions === undefined ? '' : `; broker NODE_OPTIONS ${extraNodeOptions}`}${nodeArgs === undefined ? '' : `; broker node ${nodeArgs.join(' ')}`}${ownSession ? '; each broker in a session (autogroup) of its own (LATENCY_BROKER_SESSION=own)' : ''}`,
     '',
     '| protocol | maximum msg/s | load | rate msg/s | messages | lost | p50 ms | p99 ms | p99.9 ms | broker CPU µs/msg | load average |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

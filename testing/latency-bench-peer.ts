@@ -14,7 +14,9 @@
  * which the bench and its children share. Parent → child: `go` (senders), `stop`. Child → parent:
  * `ready`, then one `result`. A child exits after its result, or after `lifetimeMs` whatever happens.
  */
-import { amqpSide, kafkaSide, mqttSide, type Side, type SideFactory } from '../bench/latency-clients.js';
+
+import { amqpSide, kafkaSide, mqttSide, type SideFactory } from '../bench/latency-clients.js';
+import { pace } from '../bench/pacer.js';
 
 export type Role = 'receive' | 'send' | 'both';
 
@@ -43,20 +45,6 @@ function sideOf(role: Role, protocol: string): SideFactory {
   if (protocol === 'mqtt') return mqttSide(role === 'receive', true);
   if (protocol === 'kafka' && role === 'both') return kafkaSide(true);
   throw new Error(`no ${role} side for ${protocol}`);
-}
-
-/** Sends message i when it is due, late ones at once: the generator never waits for answers. */
-function generate(side: Side, due: Float64Array): Promise<void> {
-  let next = 0;
-  return new Promise((resolve) => {
-    const tick = () => {
-      const now = epochMs();
-      while (next < due.length && due[next]! <= now) side.send(next++);
-      if (next >= due.length) resolve();
-      else setTimeout(tick, Math.max(0, due[next]! - epochMs()));
-    };
-    tick();
-  });
 }
 
 function duesOf(startMs: number, rate: number, count: number): Float64Array {
@@ -98,7 +86,7 @@ async function main(): Promise<void> {
   if (role !== 'receive') {
     const { startMs, rate } = await go;
     due = duesOf(startMs, rate, count);
-    await generate(side, due);
+    await pace(due, epochMs, (i) => side.send(i));
   }
   if (role !== 'send') await Promise.race([everyOneBack, stopped]);
   const { user, system } = process.cpuUsage(cpuAtReady);

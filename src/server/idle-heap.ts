@@ -72,6 +72,19 @@ export function holdYoungGeneration(): void {
  */
 export const youngBytesMax = 8 * 1024 * 1024;
 
+/**
+ * The growth factor that takes a young generation of `committedBytes` to the cap in one step, and
+ * no further: V8 grows it only when what survived scavenges since its last growth exceeds its size,
+ * and a stream of messages that die young (most of a broker's allocation) takes seconds to get there;
+ * growing 2 × 1 MiB → 2 × 2 → 2 × 4 MiB took two such waits, each after any collection that had
+ * shrunk it, and the scavenges in between came twice as often as at the cap (docs/performance.md,
+ * "Open-loop latency", lat9). V8's factor is a whole number; 1 holds it.
+ */
+export function youngGrowthFactorFor(committedBytes: number): number {
+  if (committedBytes <= 0 || committedBytes >= youngBytesMax) return youngGrowthFactorHeld;
+  return Math.max(youngGrowthFactorHeld, Math.floor(youngBytesMax / committedBytes));
+}
+
 function youngCommittedBytes(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
@@ -87,7 +100,7 @@ export function releaseYoungGeneration(): { stop(): void } {
   youngHeld = false;
   let factor = youngGrowthFactorHeld;
   const steer = () => {
-    const wanted = youngCommittedBytes() < youngBytesMax ? youngGrowthFactorDefault : youngGrowthFactorHeld;
+    const wanted = youngGrowthFactorFor(youngCommittedBytes());
     if (wanted === factor) return;
     setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
     factor = wanted;

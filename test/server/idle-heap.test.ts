@@ -10,6 +10,8 @@ import {
   idleCheckMs,
   quietBytesPerMsMax,
   youngBytesIdleMax,
+  youngBytesMax,
+  youngGrowthFactorFor,
 } from '../../src/server/idle-heap.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -108,18 +110,68 @@ watch.stop();
 process.stdout.write(JSON.stringify({ before, held, released: young(), capped: youngBytesMax }));
 `;
 
-test('switchyard start keeps the young generation at its size while loading, then lets it grow up to its cap', async () => {
+/** Runs `script` in a fresh node of its own with the module's URL as its argument; its stdout. */
+async function ownProcess(script: string): Promise<string> {
   const { execFile } = await import('node:child_process');
   const modulePath = new URL('../../src/server/idle-heap.js', import.meta.url).href;
-  const out = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const env = { ...process.env, NODE_OPTIONS: '' };
-    const args = ['--input-type=module', '-e', youngScript, modulePath];
+    const args = ['--input-type=module', '-e', script, modulePath];
     execFile(process.execPath, args, { env, timeout: 60_000 }, (err, stdout) =>
       err ? reject(err) : resolve(stdout),
     );
   });
+}
+
+test('switchyard start keeps the young generation at its size while loading, then lets it grow up to its cap', async () => {
+  const out = await ownProcess(youngScript);
   const sizes = JSON.parse(out) as Record<'before' | 'held' | 'released' | 'capped', number>;
   assert.equal(sizes.held, sizes.before, 'held: no growth however much survives');
   assert.ok(sizes.released > sizes.held, 'released: it grows again with survivors');
   assert.ok(sizes.released <= sizes.capped, `released: no further than the cap (${sizes.released})`);
+});
+
+/**
+ * Messages that die young: little survives each scavenge, so V8 grows the young generation only after
+ * many of them. The first growth after the release must reach the cap, not a step short of it.
+ */
+const firstGrowthScript = `
+const { holdYoungGeneration, releaseYoungGeneration, youngBytesMax } = await import(process.argv[1]);
+const { getHeapSpaceStatistics } = await import('node:v8');
+const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+let garbage = [];
+for (let i = 0; i < 400000; i++) garbage = [i, garbage.length];
+holdYoungGeneration();
+const held = young();
+const watch = releaseYoungGeneration();
+const inFlight = [];
+let grown = held;
+for (let step = 0; step < 4000 && grown === held; step++) {
+  for (let i = 0; i < 5000; i++) {
+    inFlight.push({ i, body: 'm' + i });
+    if (inFlight.length > 2000) inFlight.shift();
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  grown = young();
+}
+watch.stop();
+process.stdout.write(JSON.stringify({ held, grown, capped: youngBytesMax }));
+`;
+
+test('under a stream of short-lived messages the young generation grows to its cap in one step', async () => {
+  const out = await ownProcess(firstGrowthScript);
+  const sizes = JSON.parse(out) as Record<'held' | 'grown' | 'capped', number>;
+  assert.ok(sizes.held < sizes.capped, `it starts below the cap (${sizes.held})`);
+  assert.equal(sizes.grown, sizes.capped, 'the first growth reaches the cap');
+});
+
+test('the growth factor takes the young generation to the cap and never past it', () => {
+  const mib = 1024 * 1024;
+  assert.equal(youngGrowthFactorFor(2 * mib), youngBytesMax / (2 * mib));
+  assert.equal(youngGrowthFactorFor(youngBytesMax / 2), 2);
+  assert.equal(youngGrowthFactorFor(youngBytesMax), 1);
+  assert.equal(youngGrowthFactorFor(youngBytesMax * 2), 1);
+  assert.equal(youngGrowthFactorFor(0.75 * youngBytesMax), 1, 'a growth would pass the cap');
+  for (const committed of [1, 2, 3, 5, 6, 7].map((n) => n * mib))
+    assert.ok(committed * youngGrowthFactorFor(committed) <= Math.max(committed, youngBytesMax));
 });
