@@ -43,6 +43,25 @@ export class UnackedTags {
   /** Holds delivery `tag`; tags must grow (the channel numbers them). */
   set(tag: number, queue: string, id: number): void {
     assert(tag >= this.#high && Number.isSafeInteger(tag) && tag > 0, 'delivery tags grow');
+    this.#makeRoom(tag);
+    const slot = tag & (this.#queues.length - 1);
+    this.#queues[slot] = queue;
+    this.#ids[slot] = id;
+    this.#high = tag + 1;
+    this.#ringSize++;
+  }
+
+  /**
+   * Makes the ring span `tag`: grown while dense enough, else its oldest retired to `#old`. Retiring
+   * can empty the ring and so let a large one go (`#skipEmpty`): the ring is made again only after
+   * that, so `tag` always lands in allocated slots.
+   */
+  #makeRoom(tag: number): void {
+    while (this.#ringSize > 0 && tag + 1 - this.#low > this.#queues.length) {
+      if (this.#ringSize * sparseRatioMax >= this.#queues.length) this.#grow();
+      else this.#retireLowest();
+    }
+    // An empty ring (every slot empty) starts again at this tag.
     if (this.#ringSize === 0) {
       this.#low = tag;
       this.#high = tag;
@@ -51,21 +70,6 @@ export class UnackedTags {
       this.#queues = new Array<string | undefined>(ringSlotsMin).fill(undefined);
       this.#ids = new Float64Array(ringSlotsMin);
     }
-    while (tag + 1 - this.#low > this.#queues.length) {
-      if (this.#ringSize === 0) {
-        // Everything was retired: the ring starts again at this tag (every slot is empty).
-        this.#low = tag;
-        this.#high = tag;
-        break;
-      }
-      if (this.#ringSize * sparseRatioMax >= this.#queues.length) this.#grow();
-      else this.#retireLowest();
-    }
-    const slot = tag & (this.#queues.length - 1);
-    this.#queues[slot] = queue;
-    this.#ids[slot] = id;
-    this.#high = tag + 1;
-    this.#ringSize++;
   }
 
   /** Takes delivery `tag`: its queue (its id in `takenId`), or undefined when it is not held. */
