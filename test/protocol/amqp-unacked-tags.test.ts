@@ -142,3 +142,16 @@ test('a large ring emptied by moving its last held delivery to the map holds the
   }
   assert.deepEqual(tags.takeAll(), [{ queue: 'q', id: 10 }]);
 });
+
+test('a burst of 100,000 held deliveries acked but for a few keeps memory for the few, not the burst', () => {
+  const tags = new UnackedTags();
+  for (let tag = 1; tag <= 100_000; tag++) tags.set(tag, 'q', tag);
+  const kept = new Set([1, 50_000, 99_999]);
+  for (let tag = 1; tag <= 100_000; tag++) if (!kept.has(tag)) assert.equal(tags.take(tag), 'q');
+  assert.ok(tags.ringSlots <= 4096, `${tags.ringSlots} ring slots kept for 3 deliveries`);
+  tags.set(100_001, 'r', 1);
+  assert.deepEqual(
+    tags.takeAll().map((u) => u.id),
+    [1, 50_000, 99_999, 1],
+  );
+});

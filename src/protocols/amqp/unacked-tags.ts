@@ -7,7 +7,9 @@
  * Tags skipped (no-ack deliveries, acked ones) leave empty slots. The ring spans the tags from the
  * oldest held to the newest, and grows while at least a quarter of its slots are held; a delivery
  * held long while far later ones come and go would make the span unbounded, so once the ring is that
- * sparse its oldest deliveries move to a `Map` instead, in tag order, and memory follows the count held.
+ * sparse its oldest deliveries move to a `Map` instead, in tag order. A large ring acked down to a few
+ * (a burst acked but for some) moves those few to the `Map` and is let go, so memory follows the count
+ * held, as the `Map` alone did.
  */
 import { assert } from '../../shared/assert.js';
 
@@ -38,6 +40,11 @@ export class UnackedTags {
 
   get size(): number {
     return this.#ringSize + this.#old.size;
+  }
+
+  /** The ring's slots, the memory kept besides one map entry per delivery moved out of it. */
+  get ringSlots(): number {
+    return this.#queues.length;
   }
 
   /** Holds delivery `tag`; tags must grow (the channel numbers them). */
@@ -82,6 +89,13 @@ export class UnackedTags {
       this.takenId = this.#ids[slot]!;
       this.#ringSize--;
       if (tag === this.#low) this.#skipEmpty();
+      // A large ring acked down to under 1 / 16 held: below the 1 / 8 held just after a grow, so acks
+      // soon after one never move anything, and the move's work is paid for by the acks before it.
+      if (
+        this.#queues.length > ringSlotsKeptMax &&
+        this.#ringSize * sparseRatioMax ** 2 < this.#queues.length
+      )
+        this.#retireAll();
       return queue;
     }
     const old = this.#old.get(tag);
@@ -154,5 +168,18 @@ export class UnackedTags {
     this.#ringSize--;
     this.#low++;
     this.#skipEmpty();
+  }
+
+  /** Moves every delivery of the ring to `#old`, in tag order, and lets the ring go. */
+  #retireAll(): void {
+    const mask = this.#queues.length - 1;
+    for (let t = this.#low; t < this.#high; t++) {
+      const queue = this.#queues[t & mask];
+      if (queue !== undefined) this.#old.set(t, { queue, id: this.#ids[t & mask]! });
+    }
+    this.#queues = [];
+    this.#ids = new Float64Array(0);
+    this.#ringSize = 0;
+    this.#low = this.#high;
   }
 }
