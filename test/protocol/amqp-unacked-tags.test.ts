@@ -129,3 +129,29 @@ test('after a burst of 10,000 unacked deliveries is acked, later ones are held a
     { queue: 'r', id: 4 },
   ]);
 });
+
+test('a large ring emptied by moving its last held delivery to the map holds the next delivery whole', () => {
+  // 5,000 held grow the ring past 4,096 slots; all but the first are acked, then deliveries come and
+  // go one at a time until the first one is moved out, which empties the ring and lets it go.
+  const tags = new UnackedTags();
+  for (let tag = 1; tag <= 5_000; tag++) tags.set(tag, 'q', tag * 10);
+  for (let tag = 2; tag <= 5_000; tag++) assert.equal(tags.take(tag), 'q');
+  for (let tag = 5_001; tag <= 20_000; tag++) {
+    tags.set(tag, 'q', tag * 10);
+    assert.deepEqual(take(tags, tag), { queue: 'q', id: tag * 10 }, `tag ${tag}`);
+  }
+  assert.deepEqual(tags.takeAll(), [{ queue: 'q', id: 10 }]);
+});
+
+test('a burst of 100,000 held deliveries acked but for a few keeps memory for the few, not the burst', () => {
+  const tags = new UnackedTags();
+  for (let tag = 1; tag <= 100_000; tag++) tags.set(tag, 'q', tag);
+  const kept = new Set([1, 50_000, 99_999]);
+  for (let tag = 1; tag <= 100_000; tag++) if (!kept.has(tag)) assert.equal(tags.take(tag), 'q');
+  assert.ok(tags.ringSlots <= 4096, `${tags.ringSlots} ring slots kept for 3 deliveries`);
+  tags.set(100_001, 'r', 1);
+  assert.deepEqual(
+    tags.takeAll().map((u) => u.id),
+    [1, 50_000, 99_999, 1],
+  );
+});

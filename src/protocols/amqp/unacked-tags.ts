@@ -7,7 +7,9 @@
  * Tags skipped (no-ack deliveries, acked ones) leave empty slots. The ring spans the tags from the
  * oldest held to the newest, and grows while at least a quarter of its slots are held; a delivery
  * held long while far later ones come and go would make the span unbounded, so once the ring is that
- * sparse its oldest deliveries move to a `Map` instead, in tag order, and memory follows the count held.
+ * sparse its oldest deliveries move to a `Map` instead, in tag order. A large ring acked down to a few
+ * (a burst acked but for some) moves those few to the `Map` and is let go, so memory follows the count
+ * held, as the `Map` alone did.
  */
 import { assert } from '../../shared/assert.js';
 
@@ -40,9 +42,33 @@ export class UnackedTags {
     return this.#ringSize + this.#old.size;
   }
 
+  /** The ring's slots, the memory kept besides one map entry per delivery moved out of it. */
+  get ringSlots(): number {
+    return this.#queues.length;
+  }
+
   /** Holds delivery `tag`; tags must grow (the channel numbers them). */
   set(tag: number, queue: string, id: number): void {
     assert(tag >= this.#high && Number.isSafeInteger(tag) && tag > 0, 'delivery tags grow');
+    this.#makeRoom(tag);
+    const slot = tag & (this.#queues.length - 1);
+    this.#queues[slot] = queue;
+    this.#ids[slot] = id;
+    this.#high = tag + 1;
+    this.#ringSize++;
+  }
+
+  /**
+   * Makes the ring span `tag`: grown while dense enough, else its oldest retired to `#old`. Retiring
+   * can empty the ring and so let a large one go (`#skipEmpty`): the ring is made again only after
+   * that, so `tag` always lands in allocated slots.
+   */
+  #makeRoom(tag: number): void {
+    while (this.#ringSize > 0 && tag + 1 - this.#low > this.#queues.length) {
+      if (this.#ringSize * sparseRatioMax >= this.#queues.length) this.#grow();
+      else this.#retireLowest();
+    }
+    // An empty ring (every slot empty) starts again at this tag.
     if (this.#ringSize === 0) {
       this.#low = tag;
       this.#high = tag;
@@ -51,21 +77,6 @@ export class UnackedTags {
       this.#queues = new Array<string | undefined>(ringSlotsMin).fill(undefined);
       this.#ids = new Float64Array(ringSlotsMin);
     }
-    while (tag + 1 - this.#low > this.#queues.length) {
-      if (this.#ringSize === 0) {
-        // Everything was retired: the ring starts again at this tag (every slot is empty).
-        this.#low = tag;
-        this.#high = tag;
-        break;
-      }
-      if (this.#ringSize * sparseRatioMax >= this.#queues.length) this.#grow();
-      else this.#retireLowest();
-    }
-    const slot = tag & (this.#queues.length - 1);
-    this.#queues[slot] = queue;
-    this.#ids[slot] = id;
-    this.#high = tag + 1;
-    this.#ringSize++;
   }
 
   /** Takes delivery `tag`: its queue (its id in `takenId`), or undefined when it is not held. */
@@ -78,6 +89,13 @@ export class UnackedTags {
       this.takenId = this.#ids[slot]!;
       this.#ringSize--;
       if (tag === this.#low) this.#skipEmpty();
+      // A large ring acked down to under 1 / 16 held: below the 1 / 8 held just after a grow, so acks
+      // soon after one never move anything, and the move's work is paid for by the acks before it.
+      if (
+        this.#queues.length > ringSlotsKeptMax &&
+        this.#ringSize * sparseRatioMax ** 2 < this.#queues.length
+      )
+        this.#retireAll();
       return queue;
     }
     const old = this.#old.get(tag);
@@ -150,5 +168,18 @@ export class UnackedTags {
     this.#ringSize--;
     this.#low++;
     this.#skipEmpty();
+  }
+
+  /** Moves every delivery of the ring to `#old`, in tag order, and lets the ring go. */
+  #retireAll(): void {
+    const mask = this.#queues.length - 1;
+    for (let t = this.#low; t < this.#high; t++) {
+      const queue = this.#queues[t & mask];
+      if (queue !== undefined) this.#old.set(t, { queue, id: this.#ids[t & mask]! });
+    }
+    this.#queues = [];
+    this.#ids = new Float64Array(0);
+    this.#ringSize = 0;
+    this.#low = this.#high;
   }
 }
