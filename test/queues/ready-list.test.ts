@@ -7,17 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type QueuedMessage, ReadyList } from '../../src/core/queues/ready-list.js';
 import type { Message } from '../../src/core/types.js';
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { random } from '../../testing/fuzz/random.js';
 
 const bodyOf = (id: number): Message => ({
   exchange: '',
@@ -67,7 +57,7 @@ function check(got: QueuedMessage | undefined, want: Model | undefined, step: st
 
 for (const seed of [1, 2, 3, 4]) {
   test(`bodies follow their messages through moves and releases (seed ${seed})`, () => {
-    const next = random(seed);
+    const { next } = random(seed);
     const priorityMax = seed % 2 === 0 ? 0 : 3;
     const list = new ReadyList(priorityMax);
     const model: Model[] = [];

@@ -49,8 +49,6 @@ const compactHeadMin = 1024;
  */
 const growthFactor = 1.5;
 const uint32Max = 0xffff_ffff;
-/** Delivery ids start at 1 (the vhost's counter), so no message has this one. */
-export const noMessageId = 0;
 /** How far below the lowest live value a column's base sits, so requeued (older) messages still fit. */
 const baseMarginBelow = 2 ** 30;
 
