@@ -25,9 +25,10 @@ import type { QueueLengths } from '../views.js';
 import { ConsumerSet, type ConsumerState, hasCredit, LimitWatch, watchedLimits } from './consumers.js';
 import { withDeath } from './dead-letter.js';
 import { Holds } from './holds.js';
+import { IdTable } from './id-table.js';
 import { durationMsMax, isQuorumQueue } from './options.js';
 import { propertyBytes } from './property-bytes.js';
-import { noMessageId, type QueuedMessage, ReadyList } from './ready-list.js';
+import { type QueuedMessage, ReadyList } from './ready-list.js';
 import { QueueStore, type StoredMessage } from './store.js';
 import { QueueTimer } from './timer.js';
 
@@ -74,13 +75,11 @@ export class ClassicQueue implements QueueEngine {
   #delayed: Delayed[] = [];
   /**
    * Both made on the first delivery: an idle queue (every MQTT connection has one) holds no tables.
-   * `#unacked` and each owner's set always hold `noMessageId` (no delivery has it): V8 gives a map or
-   * set a new table whenever a delete empties it, which on a consumer that keeps up (one delivery
-   * out, its ack in) was a table per message. An owner's set stays while it may hold more (see
-   * `#takeUnacked`).
+   * Id tables (./id-table.ts), not maps and sets: a delivery and its ack cost no hash entry. An
+   * owner's table stays while it may hold more (see `#takeUnacked`).
    */
-  #unacked: Map<number, QueuedMessage | undefined> | undefined;
-  #byOwner: Map<string, Set<number>> | undefined;
+  #unacked: IdTable<QueuedMessage> | undefined;
+  #byOwner: Map<string, IdTable<true>> | undefined;
   readonly #consumers: ConsumerSet;
   readonly #limits = new LimitWatch((limit) => {
     this.#consumers.roomIn(limit);
@@ -197,7 +196,7 @@ export class ClassicQueue implements QueueEngine {
     return {
       ready: this.#readyCount(),
       readyBytes: this.#readyBytes(),
-      unacked: this.#unacked === undefined ? 0 : this.#unacked.size - 1,
+      unacked: this.#unacked?.size ?? 0,
       delayed: this.#delayed.length,
       consumers: this.#consumers.size,
     };
@@ -401,7 +400,7 @@ export class ClassicQueue implements QueueEngine {
   releaseOwner(owner: string): void {
     const mine = this.#consumers.all.filter((c) => c.owner === owner);
     for (const c of mine) this.#cancel(c, false);
-    const ids = [...(this.#byOwner?.get(owner) ?? [])].filter((id) => id !== noMessageId);
+    const ids = this.#byOwner?.get(owner)?.ids() ?? [];
     this.#settling(() => {
       for (const id of ids.sort((a, b) => a - b)) {
         const started = this.#startedFor(id);
@@ -791,16 +790,16 @@ export class ClassicQueue implements QueueEngine {
     // Held deliveries keep no stored body in memory: a requeue reads it back from the log.
     this.#uncache(m);
     m.holder = c ?? owner;
-    this.#unacked ??= new Map([[noMessageId, undefined]]);
+    this.#unacked ??= new IdTable();
     this.#unacked.set(m.id, m);
     this.#byOwner ??= new Map();
     this.#lengths.unacked++;
     let held = this.#byOwner.get(owner);
     if (held === undefined) {
-      held = new Set([noMessageId]);
+      held = new IdTable();
       this.#byOwner.set(owner, held);
     }
-    held.add(m.id);
+    held.set(m.id, true);
     if (c === undefined) return;
     c.unacked++;
     for (const limit of c.options.limits ?? []) limit.take();
@@ -827,7 +826,7 @@ export class ClassicQueue implements QueueEngine {
     held?.delete(id);
     // Kept while its consumer is attached (it takes the next delivery); a get's owner or a cancelled
     // consumer's holds nothing more, so its emptied set goes.
-    if (held?.size === 1 && (typeof c === 'string' || c.cancelled)) this.#byOwner?.delete(owner);
+    if (held?.size === 0 && (typeof c === 'string' || c.cancelled)) this.#byOwner?.delete(owner);
     if (typeof c !== 'string') {
       c.unacked--;
       this.#consumers.credited(c);
@@ -944,7 +943,7 @@ export class ClassicQueue implements QueueEngine {
     this.#consumers.remove(c);
     const waiting = this.#stopWaiting(c);
     // Its owner's set of held ids, kept while it consumed, goes once nothing is held in it.
-    if (this.#byOwner?.get(c.owner)?.size === 1) this.#byOwner.delete(c.owner);
+    if (this.#byOwner?.get(c.owner)?.size === 0) this.#byOwner.delete(c.owner);
     this.#limits.remove(watchedLimits(c.options));
     if (reason !== undefined) c.options.cancelled?.(reason);
     if (this.#state !== 'open') return;
@@ -1094,7 +1093,7 @@ export class ClassicQueue implements QueueEngine {
   #forgetMessages(): void {
     for (let m = this.#ready.shift(); m !== undefined; m = this.#ready.shift()) this.#uncache(m);
     for (const { m } of this.#delayed) this.#uncache(m);
-    for (const id of [...(this.#unacked?.keys() ?? [])]) if (id !== noMessageId) this.#takeUnacked(id);
+    for (const id of this.#unacked?.ids() ?? []) this.#takeUnacked(id);
     this.#delayed = [];
     for (const m of this.#takeAllReturning()) this.#uncache(m);
   }

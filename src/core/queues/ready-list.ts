@@ -6,7 +6,8 @@
  * A durable queue's backlog may be millions of messages whose bodies are on disk, so the list keeps
  * their numbers in parallel typed arrays (12 bytes a message, 25 once it has an expiry and a
  * delivery; about 1.5 slots a message) rather than one object each (over 100 bytes with its slot), and
- * the bodies it does hold in one map by id. `QueuedMessage` objects exist
+ * the bodies it does hold in a column of references beside them (4 bytes a slot), not in a map by
+ * id whose entry was made and dropped for every message. `QueuedMessage` objects exist
  * only for messages taken out (delivered, unacked, delayed) or looked at.
  */
 import { assert } from '../../shared/assert.js';
@@ -48,8 +49,6 @@ const compactHeadMin = 1024;
  */
 const growthFactor = 1.5;
 const uint32Max = 0xffff_ffff;
-/** Delivery ids start at 1 (the vhost's counter), so no message has this one. */
-export const noMessageId = 0;
 /** How far below the lowest live value a column's base sits, so requeued (older) messages still fit. */
 const baseMarginBelow = 2 ** 30;
 
@@ -135,6 +134,8 @@ interface Columns {
   expires: Float64Array | undefined;
   deliveryCounts: Uint32Array | undefined;
   redelivered: Uint8Array | undefined;
+  /** The bodies held in memory; undefined in a slot whose body is on disk only (or that is free). */
+  messages: Array<Message | undefined> | undefined;
 }
 
 type Column = NonNullable<Columns[keyof Columns]>;
@@ -148,7 +149,12 @@ function newColumns(capacity: number, like?: Columns, ids?: WholeColumn, offsets
     expires: like?.expires === undefined ? undefined : new Float64Array(capacity).fill(Number.NaN),
     deliveryCounts: like?.deliveryCounts === undefined ? undefined : new Uint32Array(capacity),
     redelivered: like?.redelivered === undefined ? undefined : new Uint8Array(capacity),
+    messages: like?.messages === undefined ? undefined : emptySlots(capacity),
   };
+}
+
+function emptySlots(capacity: number): Array<Message | undefined> {
+  return new Array<Message | undefined>(capacity).fill(undefined);
 }
 
 function presentColumns(c: Columns): Column[] {
@@ -156,6 +162,7 @@ function presentColumns(c: Columns): Column[] {
   if (c.expires !== undefined) out.push(c.expires);
   if (c.deliveryCounts !== undefined) out.push(c.deliveryCounts);
   if (c.redelivered !== undefined) out.push(c.redelivered);
+  if (c.messages !== undefined) out.push(c.messages);
   return out;
 }
 
@@ -172,11 +179,9 @@ class Level {
   head = 0;
   tail = 0;
   readonly #priority: number;
-  readonly #bodies: Map<number, Message | undefined>;
 
-  constructor(priority: number, bodies: Map<number, Message | undefined>) {
+  constructor(priority: number) {
     this.#priority = priority;
-    this.#bodies = bodies;
   }
 
   get size(): number {
@@ -204,8 +209,11 @@ class Level {
 
   shift(): QueuedMessage | undefined {
     if (this.size === 0) return undefined;
-    const m = this.#read(this.head++);
-    this.#bodies.delete(m.id);
+    const at = this.head++;
+    const m = this.#read(at);
+    // The slot lets go of the body: a freed slot must not keep a message alive.
+    const messages = this.#c.messages;
+    if (messages !== undefined) messages[at] = undefined;
     if (this.size === 0) this.#release();
     else if (this.head >= compactHeadMin && this.head * 2 >= this.tail) this.#moveTo(this.#fitCapacity());
     return m;
@@ -231,12 +239,12 @@ class Level {
 
   paged(scanMax: number): PagedMessage[] {
     const out: PagedMessage[] = [];
-    const { ids, offsets, bodyBytes } = this.#c;
+    const { ids, offsets, bodyBytes, messages } = this.#c;
     const end = Math.min(this.tail, this.head + scanMax);
     for (let i = this.head; i < end; i++) {
       const offset = offsets.get(i);
-      const id = ids.get(i);
-      if (offset >= 0 && !this.#bodies.has(id)) out.push({ id, offset, bodyBytes: bodyBytes[i]! });
+      if (offset >= 0 && messages?.[i] === undefined)
+        out.push({ id: ids.get(i), offset, bodyBytes: bodyBytes[i]! });
     }
     return out;
   }
@@ -253,7 +261,7 @@ class Level {
       expiresAtMs: Number.isNaN(expires) ? undefined : expires,
       deliveryCount: c.deliveryCounts?.[i] ?? 0,
       redelivered: c.redelivered?.[i] === 1,
-      message: this.#bodies.get(id),
+      message: c.messages?.[i],
       holder: undefined,
     };
   }
@@ -270,7 +278,17 @@ class Level {
     if (c.deliveryCounts !== undefined) c.deliveryCounts[i] = m.deliveryCount;
     if (m.redelivered) c.redelivered ??= new Uint8Array(this.#capacity);
     if (c.redelivered !== undefined) c.redelivered[i] = m.redelivered ? 1 : 0;
-    if (m.message !== undefined) this.#bodies.set(m.id, m.message);
+    if (m.message !== undefined) c.messages ??= emptySlots(this.#capacity);
+    if (c.messages !== undefined) c.messages[i] = m.message;
+  }
+
+  /** Gives the ready message `id` its body; false when it is not in this level. */
+  attach(id: number, message: Message): boolean {
+    const at = this.#lowerBound(id);
+    if (at >= this.tail || this.#c.ids.get(at) !== id) return false;
+    this.#c.messages ??= emptySlots(this.#capacity);
+    this.#c.messages[at] = message;
+    return true;
   }
 
   #roomAtTail(): void {
@@ -301,6 +319,7 @@ class Level {
     const { head, tail } = this;
     if (capacity === this.#capacity) {
       for (const column of presentColumns(this.#c)) column.copyWithin(0, head, tail);
+      this.#c.messages?.fill(undefined, tail - head, tail);
     } else {
       const from = this.#c;
       const ids = from.ids.moved(capacity, head, tail);
@@ -310,6 +329,8 @@ class Level {
       if (from.deliveryCounts !== undefined)
         next.deliveryCounts?.set(from.deliveryCounts.subarray(head, tail));
       if (from.redelivered !== undefined) next.redelivered?.set(from.redelivered.subarray(head, tail));
+      if (from.messages !== undefined)
+        for (let i = head; i < tail; i++) next.messages![i - head] = from.messages[i];
       this.#c = next;
       this.#capacity = capacity;
     }
@@ -333,12 +354,6 @@ class Level {
 export class ReadyList {
   /** Indexed by priority; only priority queues use more than index 0. */
   readonly #levels: Level[];
-  /**
-   * Bodies held in memory, by id; a stored message whose body is on disk only has none. It always
-   * holds `noMessageId` too: V8 gives a map a new table each time a delete empties it, which on a
-   * queue that keeps up (one message in, the same one out) was an allocation per message.
-   */
-  readonly #bodies = new Map<number, Message | undefined>([[noMessageId, undefined]]);
   #count = 0;
   #bytes = 0;
   /** The vhost's running totals, moved with `count`. */
@@ -347,7 +362,7 @@ export class ReadyList {
   constructor(priorityMax: number, lengths: QueueLengths = { ready: 0, unacked: 0 }) {
     assert(priorityMax >= 0 && priorityMax <= 255, 'priorityMax out of range');
     this.#lengths = lengths;
-    this.#levels = Array.from({ length: priorityMax + 1 }, (_, p) => new Level(p, this.#bodies));
+    this.#levels = Array.from({ length: priorityMax + 1 }, (_, p) => new Level(p));
   }
 
   get count(): number {
@@ -438,6 +453,6 @@ export class ReadyList {
 
   /** Gives a ready message (one `paged` returned) its body. */
   attach(id: number, message: Message): void {
-    this.#bodies.set(id, message);
+    for (const level of this.#levels) if (level.attach(id, message)) return;
   }
 }

@@ -20,13 +20,13 @@ import {
   encodeContent,
   encodeHeartbeatFrame,
   encodeMethodFrame,
-  type Frame,
   frameBytesAt,
   frameMinBytes,
+  type InputFrame,
   isAmqpCodecError,
   type Method,
   methodInfo,
-  parseFrames,
+  parseInput,
   protocolHeader,
   ReplyCode,
 } from './codec/index.js';
@@ -154,7 +154,7 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
   #flowProgressMs = 0;
   /** Queues published to since the last flow check. */
   readonly #fed = new Set<string>();
-  #queued: Frame[] = [];
+  #queued: InputFrame[] = [];
   #slab: Buffer = emptyInput;
   /** `#slab` from `#slabStart` to `#slabEnd` is written but not yet handed to the socket. */
   #slabStart = 0;
@@ -387,9 +387,9 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
    * the socket is not read again: no frame boundary can be trusted after it, and a peer must not be
    * able to make us keep bytes while we wait for a close-ok we could not find.
    */
-  #parse(): { frames: Frame[]; bytes: number } | undefined {
+  #parse(): { frames: InputFrame[]; bytes: number } | undefined {
     try {
-      return parseFrames(this.#input!, this.frameBytesMax);
+      return parseInput(this.#input!, this.frameBytesMax);
     } catch (err) {
       this.#framingLost = true;
       this.#input = undefined;
@@ -437,7 +437,7 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
    * Frames parsed while a pause began wait in `#queued`, so order is kept across the pause. `bytes`
    * (of all `frames`) stay counted as held until none of them is left waiting.
    */
-  #runFrames(frames: Frame[], bytes: number): void {
+  #runFrames(frames: InputFrame[], bytes: number): void {
     for (let i = 0; i < frames.length; i++) {
       if ((this.state as ConnectionState) === 'closed') return;
       if (i % sliceFramesPerLook === sliceFramesPerLook - 1 && !this.#held()) this.#sliceSpent();
@@ -569,8 +569,10 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
     this.#updateReading();
   }
 
-  #isPublish(frame: Frame): boolean {
-    return frame.kind === 'method' && frame.method.name === 'basic.publish' && this.state === 'opened';
+  #isPublish(frame: InputFrame): boolean {
+    const publish =
+      frame.kind === 'publish' || (frame.kind === 'method' && frame.method.name === 'basic.publish');
+    return publish && this.state === 'opened';
   }
 
   // ---- resource alarms (RabbitMQ's connection.blocked extension, docs "Blocked Connection Notifications")
@@ -634,7 +636,7 @@ export class AmqpConnection implements HandshakeConnection, ChannelConnection {
     return true;
   }
 
-  #onFrame(frame: Frame): void {
+  #onFrame(frame: InputFrame): void {
     if (frame.kind === 'heartbeat') return;
     if (frame.channel === 0) {
       if (frame.kind !== 'method')

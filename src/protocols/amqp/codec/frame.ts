@@ -15,6 +15,7 @@ import { ByteReader, ByteWriter } from './bytes.js';
 import { AmqpCodecError, CodecReplyCode, syntaxError } from './errors.js';
 import {
   type BasicProperties,
+  type BasicPublish,
   ClassId,
   decodeMethod,
   FrameType,
@@ -125,22 +126,150 @@ export function parseFrames(
   frameBytesMax: number,
   framesMax = 1024,
 ): { frames: Frame[]; bytes: number } {
+  return parseWith(bytes, frameBytesMax, framesMax, false) as { frames: Frame[]; bytes: number };
+}
+
+/**
+ * A whole basic.publish as `parseInput` joins it: the method's fields, its header's properties and
+ * its one body frame, in one record instead of five objects and a view (method, fields and three
+ * frames). `body` is a view into the input: copy it before the input is reused.
+ */
+export interface PublishRecord extends BasicPublish {
+  readonly kind: 'publish';
+  readonly channel: number;
+  readonly properties: BasicProperties;
+  body: Uint8Array;
+}
+
+/** A plain basic.ack as `parseInput` reads it: the record is its own fields. */
+export interface AckRecord {
+  readonly kind: 'ack';
+  readonly channel: number;
+  readonly deliveryTag: number;
+  readonly multiple: boolean;
+}
+
+export type InputFrame = Frame | PublishRecord | AckRecord;
+
+/**
+ * `parseFrames` for a server's input: the same frames, checks and errors, except that a basic.ack
+ * comes as an `AckRecord`, and a basic.publish whose header and one body frame follow it whole (the
+ * common shapes `decodeHotMethod` and `decodeHotHeader` read, on a channel other than 0) as one
+ * `PublishRecord` standing for the three frames. Anything else, split or unusual, comes frame by frame.
+ */
+export function parseInput(
+  bytes: Uint8Array,
+  frameBytesMax: number,
+  framesMax = 1024,
+): { frames: InputFrame[]; bytes: number } {
+  return parseWith(bytes, frameBytesMax, framesMax, true);
+}
+
+/** Both parsers: `join` makes the records of `parseInput`, else every frame is its own. */
+function parseWith(
+  bytes: Uint8Array,
+  frameBytesMax: number,
+  framesMax: number,
+  join: boolean,
+): { frames: InputFrame[]; bytes: number } {
   assert(frameBytesMax > frameOverheadBytes, 'frameBytesMax must leave room for a payload');
-  const frames: Frame[] = [];
+  const frames: InputFrame[] = [];
   let used = 0;
   // The same checks, in the same order, as parseFrame, without a reader or a view per frame.
-  while (frames.length < framesMax && bytes.byteLength - used >= frameHeaderBytes) {
-    const size = u32At(bytes, used + 3);
-    const total = size + frameOverheadBytes;
-    if (total > frameBytesMax) throw frameError(`Frame of ${total} bytes exceeds frame-max ${frameBytesMax}`);
-    if (bytes.byteLength - used < total) break;
-    if (bytes[used + frameHeaderBytes + size] !== frameEndOctet)
-      throw frameError('Frame does not end with 0xCE');
+  while (frames.length < framesMax) {
+    const total = wholeFrameBytes(bytes, used, frameBytesMax);
+    if (total === 0) break;
     const channel = (bytes[used + 1]! << 8) | bytes[used + 2]!;
-    frames.push(decodePayload(bytes[used]!, channel, bytes, used + frameHeaderBytes, size));
+    const joinable = join && bytes[used] === FrameType.method && channel !== 0;
+    const joined = joinable ? joinHot(bytes, used, total, channel, frameBytesMax) : 0;
+    if (joined > 0) {
+      frames.push(joinedRecord!);
+      joinedRecord = undefined;
+      used += joined;
+      continue;
+    }
+    frames.push(
+      decodePayload(bytes[used]!, channel, bytes, used + frameHeaderBytes, total - frameOverheadBytes),
+    );
     used += total;
   }
   return { frames, bytes: used };
+}
+
+/**
+ * Bytes of the whole frame at `at` (checked as `parseFrames` checks it), or 0 while it is incomplete.
+ * Throws for a frame over frame-max or without its frame-end octet.
+ */
+function wholeFrameBytes(bytes: Uint8Array, at: number, frameBytesMax: number): number {
+  if (bytes.byteLength - at < frameHeaderBytes) return 0;
+  const size = u32At(bytes, at + 3);
+  const total = size + frameOverheadBytes;
+  if (total > frameBytesMax) throw frameError(`Frame of ${total} bytes exceeds frame-max ${frameBytesMax}`);
+  if (bytes.byteLength - at < total) return 0;
+  if (bytes[at + frameHeaderBytes + size] !== frameEndOctet) throw frameError('Frame does not end with 0xCE');
+  return total;
+}
+
+/** The record `joinHot` made, taken at once by `parseInput`. */
+let joinedRecord: PublishRecord | AckRecord | undefined;
+
+/**
+ * Bytes of the method frame at `at` and the content frames joined with it into `joinedRecord`, or 0
+ * when they are not a hot ack or a whole hot publish. Never throws: a frame it cannot vouch for is
+ * left to the frame-by-frame path, which raises what it always would.
+ */
+function joinHot(
+  b: Uint8Array,
+  at: number,
+  methodBytes: number,
+  channel: number,
+  frameBytesMax: number,
+): number {
+  const payloadAt = at + frameHeaderBytes;
+  const size = methodBytes - frameOverheadBytes;
+  const deliveryTag = hotAckTag(b, payloadAt, size);
+  if (deliveryTag >= 0) {
+    joinedRecord = { kind: 'ack', channel, deliveryTag, multiple: (b[payloadAt + 12]! & 1) !== 0 };
+    return methodBytes;
+  }
+  if (!readHotPublish(b, payloadAt, size)) return 0;
+  const headerAt = at + methodBytes;
+  const headerBytes = sameChannelFrameBytes(b, headerAt, FrameType.header, channel, frameBytesMax);
+  if (headerBytes === 0) return 0;
+  const properties = hotHeaderProperties(b, headerAt + frameHeaderBytes, headerBytes - frameOverheadBytes);
+  if (properties === undefined || hotBodySize === 0) return 0;
+  const bodyAt = headerAt + headerBytes;
+  const bodyBytes = sameChannelFrameBytes(b, bodyAt, FrameType.body, channel, frameBytesMax);
+  if (bodyBytes - frameOverheadBytes !== hotBodySize) return 0;
+  const body = b.subarray(bodyAt + frameHeaderBytes, bodyAt + bodyBytes - 1);
+  const { ticket, exchange, routingKey, mandatory, immediate } = hotPublish;
+  joinedRecord = {
+    kind: 'publish',
+    channel,
+    ticket,
+    exchange,
+    routingKey,
+    mandatory,
+    immediate,
+    properties,
+    body,
+  };
+  return methodBytes + headerBytes + bodyBytes;
+}
+
+/** Bytes of a whole, well-ended frame of `type` on `channel` at `at` within frame-max, or 0. */
+function sameChannelFrameBytes(
+  b: Uint8Array,
+  at: number,
+  type: number,
+  channel: number,
+  frameBytesMax: number,
+): number {
+  if (b.byteLength - at < frameHeaderBytes || b[at] !== type) return 0;
+  if (((b[at + 1]! << 8) | b[at + 2]!) !== channel) return 0;
+  const total = u32At(b, at + 3) + frameOverheadBytes;
+  if (total > frameBytesMax || b.byteLength - at < total || b[at + total - 1] !== frameEndOctet) return 0;
+  return total;
 }
 
 /**
@@ -200,35 +329,65 @@ const basicClass = 60;
 const publishMethodId = 40;
 const ackMethodId = 80;
 
+/** What `readHotPublish` decoded last: read at once by its caller, never kept. */
+const hotPublish: BasicPublish = {
+  ticket: 0,
+  exchange: '',
+  routingKey: '',
+  mandatory: false,
+  immediate: false,
+};
+
+/**
+ * A basic.publish with ASCII names and the usual layout, decoded into `hotPublish`; false for anything
+ * else, which the generic decoder then decodes or refuses as it always would.
+ */
+function readHotPublish(b: Uint8Array, at: number, size: number): boolean {
+  // Class, method, ticket, two name lengths and the bits: 9 bytes with both names empty.
+  if (size < 9 || ((b[at]! << 8) | b[at + 1]!) !== basicClass) return false;
+  if (((b[at + 2]! << 8) | b[at + 3]!) !== publishMethodId) return false;
+  const exchangeBytes = b[at + 6]!;
+  if (7 + exchangeBytes >= size) return false;
+  const routingKeyBytes = b[at + 7 + exchangeBytes]!;
+  if (size !== 9 + exchangeBytes + routingKeyBytes) return false;
+  const exchange = recentExchange.decode(b, at + 7, exchangeBytes);
+  const routingKey = recentRoutingKey.decode(b, at + 8 + exchangeBytes, routingKeyBytes);
+  if (exchange === undefined || routingKey === undefined) return false;
+  const bits = b[at + size - 1]!;
+  hotPublish.ticket = (b[at + 4]! << 8) | b[at + 5]!;
+  hotPublish.exchange = exchange;
+  hotPublish.routingKey = routingKey;
+  hotPublish.mandatory = (bits & 1) !== 0;
+  hotPublish.immediate = (bits & 2) !== 0;
+  return true;
+}
+
+/** basic.ack's delivery tag when the payload is a plain basic.ack (its bit in `b[at + 12]`), or -1. */
+function hotAckTag(b: Uint8Array, at: number, size: number): number {
+  if (size !== 13 || ((b[at]! << 8) | b[at + 1]!) !== basicClass) return -1;
+  if (((b[at + 2]! << 8) | b[at + 3]!) !== ackMethodId) return -1;
+  return u53At(b, at + 4);
+}
+
 /**
  * basic.publish with ASCII names and basic.ack, the methods of every message, decoded without the
  * generic reader. Anything unusual (other bytes, lengths, values) returns undefined, and the generic
  * decoder then decodes it or raises the error it always would.
  */
 function decodeHotMethod(b: Uint8Array, at: number, size: number): Method | undefined {
-  if (size < 13 || ((b[at]! << 8) | b[at + 1]!) !== basicClass) return undefined;
-  const methodId = (b[at + 2]! << 8) | b[at + 3]!;
-  if (methodId === ackMethodId) {
-    const deliveryTag = u53At(b, at + 4);
-    if (size !== 13 || deliveryTag < 0) return undefined;
+  const deliveryTag = hotAckTag(b, at, size);
+  if (deliveryTag >= 0)
     return { name: 'basic.ack', fields: { deliveryTag, multiple: (b[at + 12]! & 1) !== 0 } };
-  }
-  if (methodId !== publishMethodId) return undefined;
-  const exchangeBytes = b[at + 6]!;
-  if (7 + exchangeBytes >= size) return undefined;
-  const routingKeyBytes = b[at + 7 + exchangeBytes]!;
-  if (size !== 9 + exchangeBytes + routingKeyBytes) return undefined;
-  const exchange = recentExchange.decode(b, at + 7, exchangeBytes);
-  const routingKey = recentRoutingKey.decode(b, at + 8 + exchangeBytes, routingKeyBytes);
-  if (exchange === undefined || routingKey === undefined) return undefined;
-  const bits = b[at + size - 1]!;
-  const ticket = (b[at + 4]! << 8) | b[at + 5]!;
-  const fields = { ticket, exchange, routingKey, mandatory: (bits & 1) !== 0, immediate: (bits & 2) !== 0 };
-  return { name: 'basic.publish', fields };
+  if (!readHotPublish(b, at, size)) return undefined;
+  const { ticket, exchange, routingKey, mandatory, immediate } = hotPublish;
+  return { name: 'basic.publish', fields: { ticket, exchange, routingKey, mandatory, immediate } };
 }
 
 const headersFlag = 0x2000;
 const deliveryModeFlag = 0x1000;
+
+/** The body size `hotHeaderProperties` read last. */
+let hotBodySize = 0;
 
 /**
  * Content headers whose properties are at most a delivery mode and an empty headers table (what
@@ -236,6 +395,13 @@ const deliveryModeFlag = 0x1000;
  * anything else.
  */
 function decodeHotHeader(b: Uint8Array, start: number, size: number, channel: number): Frame | undefined {
+  const properties = hotHeaderProperties(b, start, size);
+  if (properties === undefined) return undefined;
+  return { kind: 'header', channel, classId: ClassId.basic, bodySize: hotBodySize, properties };
+}
+
+/** The properties of such a header (its body size in `hotBodySize`), or undefined for any other. */
+function hotHeaderProperties(b: Uint8Array, start: number, size: number): BasicProperties | undefined {
   if (size < 14 || ((b[start]! << 8) | b[start + 1]!) !== ClassId.basic) return undefined;
   if (b[start + 2]! !== 0 || b[start + 3]! !== 0) return undefined;
   const bodySize = u53At(b, start + 4);
@@ -254,8 +420,8 @@ function decodeHotHeader(b: Uint8Array, start: number, size: number, channel: nu
     deliveryMode = b[at++]!;
   }
   if (at !== end) return undefined;
-  const properties = commonProperties(headers, deliveryMode);
-  return { kind: 'header', channel, classId: ClassId.basic, bodySize, properties };
+  hotBodySize = bodySize;
+  return commonProperties(headers, deliveryMode);
 }
 
 /**
