@@ -151,6 +151,31 @@ test('a channel-wide limit full on 10,000 consumers is asked once, not on every 
   assert.deepEqual(other.texts().slice(-1), ['after2']);
 });
 
+test('each ack under a channel-wide prefetch of 1 shared by 10,000 consumers asks the limit a few times, not once per consumer, and the next one in turn gets the next message', async () => {
+  const { queue } = await openQueue();
+  const channel = new WatchedLimit(1);
+  const got: Array<{ tag: string; id: number }> = [];
+  const consumers = 10_000;
+  for (let i = 0; i < consumers; i++) {
+    const tag = `c${i}`;
+    queue.consume({ tag, owner: 'ch', limits: [channel], deliver: (d) => got.push({ tag, id: d.id }) });
+  }
+  await tick();
+  const acks = 200;
+  for (let i = 0; i <= acks; i++) queue.enqueue(msg(`m${i}`));
+  assert.equal(got.length, 1);
+  channel.asked = 0;
+  for (let i = 0; i < acks; i++) queue.ack(got[i]!.id);
+  assert.deepEqual(
+    got.map((g) => g.tag),
+    Array.from({ length: acks + 1 }, (_, i) => `c${i}`),
+    'round robin, one at a time',
+  );
+  // Ranking every consumer waiting for the channel at each of its rooms, and setting each aside
+  // again once it was full, asked it 10,000 times per ack.
+  assert.ok(channel.asked <= 10 * acks, `asked ${channel.asked} times for ${acks} acks`);
+});
+
 test('a consumer whose prefetch filled takes back its turn when it acks: the least recently served goes first', async () => {
   const { queue } = await openQueue();
   const [a, b, c] = ['a', 'b', 'c'].map((tag) => collector(tag, { prefetch: 1 })) as [

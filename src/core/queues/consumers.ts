@@ -9,7 +9,9 @@
  * only at consumers that may have credit: one found without is set aside, by what stopped it (its own
  * window, or a shared limit or send room it carries), until that gives room again (`credited`,
  * `roomIn`), and then takes back its turn. So 10,000 consumers at a prefetch of 1 that never ack are
- * each looked at once, not on every publish.
+ * each looked at once, not on every publish. Those waiting for a shared limit are weighed from the top
+ * of their own heap when it gives room, so an ack under a channel-wide prefetch that thousands share
+ * costs a few steps, not one per consumer.
  */
 import { assert } from '../../shared/assert.js';
 import { brokerError, ErrorCode } from '../../shared/errors.js';
@@ -36,7 +38,10 @@ export interface ConsumerState {
   waitingSeqs?: number[] | undefined;
   /** The ConsumerSet's: when it was last served (or attached); the lowest of a priority goes first. */
   turn: number;
-  /** The ConsumerSet's: its index in its priority's heap, -1 while set aside or detached. */
+  /**
+   * The ConsumerSet's: its index in its priority's heap, or set aside for a limit in that limit's
+   * heap; -1 set aside for its own window, or detached.
+   */
   slot: number;
   /** The ConsumerSet's: what it waits for room in, set aside: itself (its prefetch) or a limit. */
   aside: ConsumerState | CreditLimit | undefined;
@@ -59,7 +64,7 @@ export function hasCredit(c: ConsumerState): boolean {
   return !c.cancelled && stopOf(c) === undefined;
 }
 
-/** The consumers of one priority that may have credit: a min-heap on `turn`. */
+/** The consumers of one priority that may have credit: a heap, the least recently served on top (`ahead`). */
 interface PriorityGroup {
   readonly priority: number;
   readonly heap: ConsumerState[];
@@ -75,8 +80,18 @@ export class ConsumerSet {
    */
   readonly #ranked: PriorityGroup[] = [];
   readonly #byPriority = new Map<number, PriorityGroup>();
-  /** Consumers set aside until a shared limit or send room they carry has room, by that limit. */
-  readonly #awaiting = new Map<CreditLimit, Set<ConsumerState>>();
+  /**
+   * Consumers set aside until a shared limit or send room they carry has room, by that limit: a heap
+   * each, the one to serve first on top (`ahead`).
+   */
+  readonly #awaiting = new Map<CreditLimit, ConsumerState[]>();
+  /**
+   * The limits of `#awaiting` that gave room since: their consumers are weighed against the ranked
+   * ones from the top of their heap, not ranked all at once. A channel-wide prefetch shared by
+   * thousands of consumers is full again after one delivery; ranking them all at each room and
+   * setting each aside again made every ack cost their number.
+   */
+  readonly #woken = new Set<CreditLimit>();
   #turns = 0;
   #exclusive = 0;
   /** The only consumer, when there is exactly one: most queues, served without looking further. */
@@ -124,9 +139,8 @@ export class ConsumerSet {
     this.#sole = this.#attached.size === 1 ? this.#first() : undefined;
     this.#tags.delete(c.tag);
     if (c.options.exclusive === true) this.#exclusive--;
-    if (c.slot >= 0) this.#unrank(c);
+    if (c.aside === undefined) this.#unrank(c);
     else this.#stopAwaiting(c);
-    c.aside = undefined;
   }
 
   /** The consumer to serve next, or undefined when nobody has credit. */
@@ -137,24 +151,56 @@ export class ConsumerSet {
     }
     const sole = this.#sole;
     if (sole !== undefined) return hasCredit(sole) ? sole : undefined;
-    // Each consumer looked at either is served or leaves its heap, so this ends; set aside, it is
-    // looked at again only once what stopped it has room.
+    // Each consumer looked at is served or leaves its heap, and a woken limit found full again is
+    // no longer woken, so this ends.
+    for (;;) {
+      const ranked = this.#rankedPick();
+      const woken = this.#bestWoken();
+      if (woken === undefined || (ranked !== undefined && !ahead(woken, ranked))) return ranked;
+      const limit = woken.aside as CreditLimit;
+      const stop = stopOf(woken);
+      // Full again: none of the consumers waiting for it has room.
+      if (stop === limit) this.#woken.delete(limit);
+      else {
+        this.#stopAwaiting(woken);
+        if (stop === undefined) {
+          this.#rank(woken);
+          return woken;
+        }
+        this.#setAside(woken, stop);
+      }
+    }
+  }
+
+  /** The first ranked consumer with credit, those found without set aside on the way. */
+  #rankedPick(): ConsumerState | undefined {
     for (let group = this.#top(); group !== undefined; group = this.#top()) {
       for (let c = group.heap[0]; c !== undefined; c = group.heap[0]) {
         const stop = stopOf(c);
         if (stop === undefined) return c;
+        this.#unrank(c);
         this.#setAside(c, stop);
       }
     }
     return undefined;
   }
 
+  /** The consumer to weigh first among those waiting for a limit that gave room. */
+  #bestWoken(): ConsumerState | undefined {
+    let best: ConsumerState | undefined;
+    for (const limit of this.#woken) {
+      const top = this.#awaiting.get(limit)?.[0];
+      if (top !== undefined && (best === undefined || ahead(top, best))) best = top;
+    }
+    return best;
+  }
+
   /** `c` was just served: it goes behind the others of its priority. */
   served(c: ConsumerState): void {
     if (this.#attached.size === 1) return;
     c.turn = ++this.#turns;
-    const heap = this.#byPriority.get(c.priority)?.heap;
-    if (heap !== undefined && c.slot >= 0) siftDown(heap, c.slot);
+    const heap = this.#heapOf(c);
+    if (heap !== undefined) siftDown(heap, c.slot);
   }
 
   /** `c`'s own window may have room (a delivery of it settled, its prefetch changed). */
@@ -164,15 +210,9 @@ export class ConsumerSet {
     this.#rank(c);
   }
 
-  /** `limit` has room: the consumers set aside for it take their turns again. */
+  /** `limit` has room: the consumers set aside for it take their turns again, from the top of theirs. */
   roomIn(limit: CreditLimit): void {
-    const waiting = this.#awaiting.get(limit);
-    if (waiting === undefined) return;
-    this.#awaiting.delete(limit);
-    for (const c of waiting) {
-      c.aside = undefined;
-      this.#rank(c);
-    }
+    if (this.#awaiting.has(limit)) this.#woken.add(limit);
   }
 
   #first(): ConsumerState | undefined {
@@ -184,24 +224,42 @@ export class ConsumerSet {
     return this.#ranked[this.#ranked.length - 1];
   }
 
+  /** The heap `c` is in: its priority's, or the one of the limit it waits for; none for its own window. */
+  #heapOf(c: ConsumerState): ConsumerState[] | undefined {
+    if (c.slot < 0) return undefined;
+    if (c.aside === undefined) return this.#byPriority.get(c.priority)?.heap;
+    return this.#awaiting.get(c.aside as CreditLimit);
+  }
+
+  /** `c`, out of every heap, waits for `stop`: its own window, or a limit with no room. */
   #setAside(c: ConsumerState, stop: ConsumerState | CreditLimit): void {
-    this.#unrank(c);
     c.aside = stop;
     if (stop === c) return;
     const limit = stop as CreditLimit;
+    // No room in it now: nobody waiting for it can take anything until it wakes again.
+    this.#woken.delete(limit);
     let waiting = this.#awaiting.get(limit);
     if (waiting === undefined) {
-      waiting = new Set();
+      waiting = [];
       this.#awaiting.set(limit, waiting);
     }
-    waiting.add(c);
+    c.slot = waiting.length;
+    waiting.push(c);
+    siftUp(waiting, c.slot);
   }
 
+  /** `c` no longer waits for anything (it is ranked again, or detached). */
   #stopAwaiting(c: ConsumerState): void {
     const limit = c.aside;
+    c.aside = undefined;
     if (limit === undefined || limit === c) return;
     const waiting = this.#awaiting.get(limit as CreditLimit);
-    if (waiting?.delete(c) === true && waiting.size === 0) this.#awaiting.delete(limit as CreditLimit);
+    assert(waiting !== undefined && waiting[c.slot] === c, 'a waiting consumer is in its limit heap');
+    removeAt(waiting, c.slot);
+    c.slot = -1;
+    if (waiting.length > 0) return;
+    this.#awaiting.delete(limit as CreditLimit);
+    this.#woken.delete(limit as CreditLimit);
   }
 
   /** Into its priority's heap, the group made in its place when it is the first there. */
@@ -244,7 +302,12 @@ export class ConsumerSet {
   }
 }
 
-// ---- a min-heap of consumers on `turn`, each knowing its `slot`
+// ---- a heap of consumers, each knowing its `slot`, the one to serve first on top
+
+/** `a` goes before `b`: a higher priority, or of the same the one served less recently. */
+function ahead(a: ConsumerState, b: ConsumerState): boolean {
+  return a.priority > b.priority || (a.priority === b.priority && a.turn < b.turn);
+}
 
 function place(heap: ConsumerState[], at: number, c: ConsumerState): void {
   heap[at] = c;
@@ -257,7 +320,7 @@ function siftUp(heap: ConsumerState[], from: number): void {
   while (at > 0) {
     const up = (at - 1) >>> 1;
     const parent = heap[up]!;
-    if (parent.turn <= c.turn) break;
+    if (!ahead(c, parent)) break;
     place(heap, at, parent);
     at = up;
   }
@@ -271,8 +334,8 @@ function siftDown(heap: ConsumerState[], from: number): void {
     const left = 2 * at + 1;
     if (left >= heap.length) break;
     const right = left + 1;
-    const next = right < heap.length && heap[right]!.turn < heap[left]!.turn ? right : left;
-    if (heap[next]!.turn >= c.turn) break;
+    const next = right < heap.length && ahead(heap[right]!, heap[left]!) ? right : left;
+    if (!ahead(heap[next]!, c)) break;
     place(heap, at, heap[next]!);
     at = next;
   }
