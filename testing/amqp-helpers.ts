@@ -245,10 +245,23 @@ export class RawClient {
     return this.method(answer);
   }
 
+  /** channel.open of channel `n`, answered. */
+  async openChannel(n: number): Promise<void> {
+    this.send(n, { name: 'channel.open', fields: { outOfBand: '' } });
+    await this.method('channel.open-ok');
+  }
+
   close(): void {
     this.#destroy();
   }
 }
+
+/** Ready messages in a queue, read from the broker's core (exclusive queues included); -1 if none such. */
+export const readyCount = (broker: Broker, queue: string): number =>
+  broker
+    .client()
+    .listQueues()
+    .find((x) => x.name === queue)?.messageCount ?? -1;
 
 /** queue.declare of a durable, shared queue with `args` (x-queue-type and the like). */
 export const declareDurable = (queue: string, args: Record<string, string>): Method => ({

@@ -73,7 +73,7 @@ test('a delivery held while a million later ones come and go is still found, and
   ]);
 });
 
-test('random deliveries, skipped tags, single and multiple acks match the map, seeded', () => {
+test('random deliveries, skipped tags, lookups, single and multiple acks match the map, seeded', () => {
   // Acks mostly of the oldest (a consumer in order), and mostly of any tag (held ones left behind).
   for (const [seed, oldestShare] of [
     [1, 0.7],
@@ -100,6 +100,7 @@ test('random deliveries, skipped tags, single and multiple acks match the map, s
         // Mostly the oldest, sometimes any tag, sometimes one not held.
         const oldest = model.map.keys().next().value ?? tag;
         const pick = next() < oldestShare ? oldest : Math.floor(next() * (tag + 2));
+        assert.equal(tags.has(pick), model.map.has(pick), `seed ${seed} step ${step} has ${pick}`);
         assert.deepEqual(take(tags, pick), model.take(pick), `seed ${seed} step ${step} tag ${pick}`);
       } else if (r < 0.99) {
         const upTo = Math.floor(next() * (tag + 1));

@@ -79,6 +79,13 @@ export class UnackedTags {
     }
   }
 
+  /** Whether delivery `tag` is held. */
+  has(tag: number): boolean {
+    if (tag >= this.#low && tag < this.#high)
+      return this.#queues[tag & (this.#queues.length - 1)] !== undefined;
+    return this.#old.has(tag);
+  }
+
   /** Takes delivery `tag`: its queue (its id in `takenId`), or undefined when it is not held. */
   take(tag: number): string | undefined {
     if (tag >= this.#low && tag < this.#high) {

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type amqp from 'amqplib';
-import { channelOf, open, sharedAmqpBroker, until } from '../../../testing/amqp-helpers.js';
+import { channelOf, open, readyCount, sharedAmqpBroker, until } from '../../../testing/amqp-helpers.js';
 
 const file = sharedAmqpBroker();
 
-/** Ready messages in a queue, read from core (exclusive queues included). */
-const ready = (q: string): number =>
-  file.sy.broker
-    .client()
-    .listQueues()
-    .find((x) => x.name === q)?.messageCount ?? -1;
+const ready = (q: string): number => readyCount(file.sy.broker, q);
 
 test('after a burst of 5,000 held deliveries is acked but for its first, later acks go on counting', async () => {
   // The burst takes a channel's unacked deliveries past 4,096; then no-ack deliveries take tags up to

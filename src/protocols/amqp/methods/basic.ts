@@ -248,6 +248,18 @@ function answerGet(channel: AmqpChannel, f: BasicGet, delivery: Delivery | undef
   channel.conn.sendContent(channel.number, method, toBasicProperties(message.properties), message.body);
 }
 
+const unknownTag = (deliveryTag: number): AmqpError =>
+  channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+
+/**
+ * With `multiple`, RabbitMQ 3.10 settles up to the tag only if the tag itself is held: a tag below the
+ * oldest held, above the newest, between two held or with nothing held is a 406 and settles nothing.
+ * Tag 0 means every held delivery, also when none is (test/conformance/amqp/delivery-tags.test.ts).
+ */
+function checkMultiple(channel: AmqpChannel, deliveryTag: number): void {
+  if (deliveryTag !== 0 && !channel.unacked.has(deliveryTag)) throw unknownTag(deliveryTag);
+}
+
 /** The deliveries a tag names: one, or with `multiple` every one up to it (0 = all). */
 function takeTags(
   channel: AmqpChannel,
@@ -256,8 +268,7 @@ function takeTags(
 ): Array<{ queue: string; id: number }> {
   if (multiple) return channel.unacked.takeUpTo(deliveryTag);
   const queue = channel.unacked.take(deliveryTag);
-  if (queue === undefined)
-    throw channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+  if (queue === undefined) throw unknownTag(deliveryTag);
   return [{ queue, id: channel.unacked.takenId }];
 }
 
@@ -270,11 +281,12 @@ function settle(
   // The usual case, one delivery acked outside a transaction, takes no list and no closure.
   if (!multiple && outcome === 'ack' && channel.tx === undefined) {
     const queue = channel.unacked.take(deliveryTag);
-    if (queue === undefined)
-      throw channelError(ReplyCode.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+    if (queue === undefined) throw unknownTag(deliveryTag);
     channel.core.ack(queue, channel.unacked.takenId);
     return;
   }
+  // Checked when the method arrives, in a transaction too (a 406 then, not at commit).
+  if (multiple) checkMultiple(channel, deliveryTag);
   const run = (): void => {
     const vhost = channel.core;
     for (const { queue, id } of takeTags(channel, deliveryTag, multiple)) {
