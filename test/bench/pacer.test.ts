@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type PacerKind, pace } from '../../bench/pacer.js';
+import { type PacerKind, pace, wakeSpacingMsOf } from '../../bench/pacer.js';
 
 /** Due times `stepMs` apart from `startMs` after now (negative: already late). */
 function duesFrom(startMs: number, stepMs: number, count: number): Float64Array {
@@ -61,3 +61,12 @@ for (const kind of ['thread', 'timer'] as const satisfies readonly PacerKind[]) 
     });
   });
 }
+
+describe("latency bench: the pacing thread's spacing setting", () => {
+  it('is 0.1 ms unset, and refuses what is not a number rather than spinning a core', () => {
+    assert.equal(wakeSpacingMsOf(undefined), 0.1);
+    assert.equal(wakeSpacingMsOf('0.25'), 0.25);
+    assert.throws(() => wakeSpacingMsOf('0.1ms'), /LATENCY_PACER_SPACING_MS/);
+    assert.throws(() => wakeSpacingMsOf('-1'), /LATENCY_PACER_SPACING_MS/);
+  });
+});
