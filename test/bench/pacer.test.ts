@@ -51,6 +51,23 @@ for (const kind of ['thread', 'timer'] as const satisfies readonly PacerKind[]) 
       assert.deepEqual(early, []);
     });
 
+    it('a stalled sending thread shows as lateness from the due time, nothing skipped', async () => {
+      const due = duesFrom(5, 1, 40);
+      const late: number[] = [];
+      await pace(
+        due,
+        () => performance.now(),
+        (i) => {
+          late[i] = performance.now() - due[i]!;
+          // The thread stalls 30 ms at the 10th message: the ones due meanwhile go out late, at once.
+          if (i === 9) for (const until = performance.now() + 30; performance.now() < until; );
+        },
+        kind,
+      );
+      assert.equal(late.length, 40);
+      assert.ok(late[10]! >= 29, `the message due after the stall's start waited through it (${late[10]})`);
+    });
+
     it('returns at once for no messages', async () => {
       await pace(
         new Float64Array(0),
