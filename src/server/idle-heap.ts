@@ -103,8 +103,8 @@ function youngTargetBytes(): number {
 
 /**
  * Lets the young generation grow again with traffic, up to `youngBytesMax`: after each collection the
- * growth factor is V8's while the young generation is below that, and 1 once it is there (it grows only
- * in scavenges, so it stops there; after the idle watch has shrunk it, it may grow again). The
+ * growth factor is the one that reaches that in one step (`youngGrowthFactorFor`), and 1 once it is
+ * there (it grows only in scavenges, so it stops there; after the idle watch has shrunk it, it may grow again). The
  * returned `stop` ends the watch. Nothing is watched when the young generation was not held.
  */
 export function releaseYoungGeneration(): { stop(): void } {
