@@ -27,7 +27,19 @@ export const pacerKind: PacerKind = process.env['LATENCY_PACER'] === 'timer' ? '
  * anyway (Linux's timer slack for a normal thread is 50 µs), so at high rates messages go out in
  * groups up to this late rather than the pacing thread taking a core of the two.
  */
-export const wakeSpacingMs = Number(process.env['LATENCY_PACER_SPACING_MS'] ?? 0.1);
+export const wakeSpacingMs = wakeSpacingMsOf(process.env['LATENCY_PACER_SPACING_MS']);
+
+/**
+ * `LATENCY_PACER_SPACING_MS` read: 0.1 when unset. A value that is not a number is refused: the pacing
+ * thread's sleep would be NaN, so it would never sleep and spin a core through the whole run.
+ */
+export function wakeSpacingMsOf(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') return 0.1;
+  const ms = Number(text);
+  if (!Number.isFinite(ms) || ms < 0)
+    throw new Error(`LATENCY_PACER_SPACING_MS: not a number of ms ≥ 0: ${text}`);
+  return ms;
+}
 
 /** Slots of the shared counters: messages released so far, and a stop flag for the worker. */
 const releasedSlot = 0;

@@ -85,14 +85,26 @@ export function youngGrowthFactorFor(committedBytes: number): number {
   return Math.max(youngGrowthFactorHeld, Math.floor(youngBytesMax / committedBytes));
 }
 
-function youngCommittedBytes(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+/** V8's page (Node 20, V8 11.3, x64): a semi-space is a whole number of them. */
+const v8PageBytes = 256 * 1024;
+
+/**
+ * Both semi-spaces' size as V8 grows them: twice the to-space's capacity (its usable bytes, used and
+ * available, rounded up to whole pages). Not `space_size`, the committed bytes: a mark-compact that
+ * reduces memory uncommits the from-space, so they read one semi-space, and a factor steered from that
+ * doubled the young generation past the cap (2 × 8 MiB from 2 × 1 MiB).
+ */
+function youngTargetBytes(): number {
+  const space = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  if (space === undefined) return 0;
+  const pages = Math.ceil((space.space_used_size + space.space_available_size) / v8PageBytes);
+  return 2 * pages * v8PageBytes;
 }
 
 /**
  * Lets the young generation grow again with traffic, up to `youngBytesMax`: after each collection the
- * growth factor is V8's while the young generation is below that, and 1 once it is there (it grows only
- * in scavenges, so it stops there; after the idle watch has shrunk it, it may grow again). The
+ * growth factor is the one that reaches that in one step (`youngGrowthFactorFor`), and 1 once it is
+ * there (it grows only in scavenges, so it stops there; after the idle watch has shrunk it, it may grow again). The
  * returned `stop` ends the watch. Nothing is watched when the young generation was not held.
  */
 export function releaseYoungGeneration(): { stop(): void } {
@@ -100,7 +112,7 @@ export function releaseYoungGeneration(): { stop(): void } {
   youngHeld = false;
   let factor = youngGrowthFactorHeld;
   const steer = () => {
-    const wanted = youngGrowthFactorFor(youngCommittedBytes());
+    const wanted = youngGrowthFactorFor(youngTargetBytes());
     if (wanted === factor) return;
     setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
     factor = wanted;

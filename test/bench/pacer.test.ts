@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type PacerKind, pace } from '../../bench/pacer.js';
+import { type PacerKind, pace, wakeSpacingMsOf } from '../../bench/pacer.js';
 
 /** Due times `stepMs` apart from `startMs` after now (negative: already late). */
 function duesFrom(startMs: number, stepMs: number, count: number): Float64Array {
@@ -51,6 +51,23 @@ for (const kind of ['thread', 'timer'] as const satisfies readonly PacerKind[]) 
       assert.deepEqual(early, []);
     });
 
+    it('a stalled sending thread shows as lateness from the due time, nothing skipped', async () => {
+      const due = duesFrom(5, 1, 40);
+      const late: number[] = [];
+      await pace(
+        due,
+        () => performance.now(),
+        (i) => {
+          late[i] = performance.now() - due[i]!;
+          // The thread stalls 30 ms at the 10th message: the ones due meanwhile go out late, at once.
+          if (i === 9) for (const until = performance.now() + 30; performance.now() < until; );
+        },
+        kind,
+      );
+      assert.equal(late.length, 40);
+      assert.ok(late[10]! >= 29, `the message due after the stall's start waited through it (${late[10]})`);
+    });
+
     it('returns at once for no messages', async () => {
       await pace(
         new Float64Array(0),
@@ -61,3 +78,12 @@ for (const kind of ['thread', 'timer'] as const satisfies readonly PacerKind[]) 
     });
   });
 }
+
+describe("latency bench: the pacing thread's spacing setting", () => {
+  it('is 0.1 ms unset, and refuses what is not a number rather than spinning a core', () => {
+    assert.equal(wakeSpacingMsOf(undefined), 0.1);
+    assert.equal(wakeSpacingMsOf('0.25'), 0.25);
+    assert.throws(() => wakeSpacingMsOf('0.1ms'), /LATENCY_PACER_SPACING_MS/);
+    assert.throws(() => wakeSpacingMsOf('-1'), /LATENCY_PACER_SPACING_MS/);
+  });
+});

@@ -175,3 +175,47 @@ test('the growth factor takes the young generation to the cap and never past it'
   for (const committed of [1, 2, 3, 5, 6, 7].map((n) => n * mib))
     assert.ok(committed * youngGrowthFactorFor(committed) <= Math.max(committed, youngBytesMax));
 });
+
+/**
+ * A full collection in a quiet spell (the idle watch's) uncommits the from-space, so the committed
+ * bytes read one semi-space; the growth steered from them must still stop at the cap.
+ */
+const afterFullScript = `
+const { holdYoungGeneration, releaseYoungGeneration, youngBytesMax } = await import(process.argv[1]);
+const { getHeapSpaceStatistics, setFlagsFromString } = await import('node:v8');
+const { runInNewContext } = await import('node:vm');
+const { PerformanceObserver } = await import('node:perf_hooks');
+const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+holdYoungGeneration();
+const watch = releaseYoungGeneration();
+let largest = young();
+const traffic = async () => {
+  const inFlight = new Array(20000);
+  for (let step = 0; step < 300; step++) {
+    for (let i = 0; i < 5000; i++) inFlight[(step * 5000 + i) % inFlight.length] = { i, body: 'm' + i };
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+};
+await traffic();
+const seen = new PerformanceObserver(() => { largest = Math.max(largest, young()); });
+seen.observe({ entryTypes: ['gc'] });
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc');
+setFlagsFromString('--no-expose-gc');
+// Quiet for longer than V8's 5 s allocation window, as before the idle watch's collection.
+await new Promise((resolve) => setTimeout(resolve, 6000));
+gc();
+await new Promise((resolve) => setTimeout(resolve, 50));
+const afterFull = young();
+await traffic();
+largest = Math.max(largest, young());
+watch.stop();
+seen.disconnect();
+process.stdout.write(JSON.stringify({ afterFull, largest, capped: youngBytesMax }));
+`;
+
+test('after a full collection the young generation still grows no further than its cap', async () => {
+  const out = await ownProcess(afterFullScript);
+  const sizes = JSON.parse(out) as Record<'afterFull' | 'largest' | 'capped', number>;
+  assert.ok(sizes.largest <= sizes.capped, `no further than the cap (${sizes.largest} > ${sizes.capped})`);
+});
