@@ -56,6 +56,8 @@ const uint32Max = 0xffff_ffff;
  * (12 MB and the garbage of every regrowth at 1,000,000). A queue that keeps up stays far below.
  */
 const bodyColumnSlotsMax = 16_384;
+/** Delivery ids start at 1 (the vhost's counter), so no message has this one. */
+const noMessageId = 0;
 /** How far below the lowest live value a column's base sits, so requeued (older) messages still fit. */
 const baseMarginBelow = 2 ** 30;
 
@@ -188,7 +190,7 @@ class Level {
   tail = 0;
   readonly #priority: number;
   /** The bodies by id while the level is past `bodyColumnSlotsMax` slots (its column is unused then). */
-  #bodyMap: Map<number, Message> | undefined;
+  #bodyMap: Map<number, Message | undefined> | undefined;
 
   constructor(priority: number) {
     this.#priority = priority;
@@ -366,12 +368,14 @@ class Level {
    * The live bodies put where columns of `capacity` keep them: in `next`'s column, or in the map it
    * returns past `bodyColumnSlotsMax` slots. Read before `#c` and `head` change.
    */
-  #movedBodies(next: Columns, capacity: number): Map<number, Message> | undefined {
+  #movedBodies(next: Columns, capacity: number): Map<number, Message | undefined> | undefined {
     const inMap = capacity > bodyColumnSlotsMax;
     // Keyed by id, the map does not change when the slots move.
     if (inMap && this.#bodyMap !== undefined) return this.#bodyMap;
-    const map = inMap ? new Map<number, Message>() : undefined;
-    if (this.#c.messages === undefined && (this.#bodyMap?.size ?? 0) === 0) return map;
+    // It always holds `noMessageId`: V8 gives a map a new table whenever a delete empties it, which a
+    // drain (each read-ahead run attached, then shifted out) would do at every run.
+    const map = inMap ? new Map<number, Message | undefined>([[noMessageId, undefined]]) : undefined;
+    if (this.#c.messages === undefined && (this.#bodyMap?.size ?? 0) <= 1) return map;
     const { ids } = this.#c;
     for (let i = this.head; i < this.tail; i++) {
       const body = this.#bodyAt(i);
