@@ -6,9 +6,10 @@
  * A durable queue's backlog may be millions of messages whose bodies are on disk, so the list keeps
  * their numbers in parallel typed arrays (12 bytes a message, 25 once it has an expiry and a
  * delivery; about 1.5 slots a message) rather than one object each (over 100 bytes with its slot), and
- * the bodies it does hold in a column of references beside them (4 bytes a slot), not in a map by
- * id whose entry was made and dropped for every message. `QueuedMessage` objects exist
- * only for messages taken out (delivered, unacked, delayed) or looked at.
+ * the bodies it does hold in a column of references beside them (8 bytes a slot: Node does not
+ * compress pointers), not in a map by id whose entry was made and dropped for every message; past
+ * `bodyColumnSlotsMax` slots a level keeps them in such a map again (a large backlog holds few).
+ * `QueuedMessage` objects exist only for messages taken out (delivered, unacked, delayed) or looked at.
  */
 import { assert } from '../../shared/assert.js';
 import type { Message } from '../types.js';
@@ -49,6 +50,14 @@ const compactHeadMin = 1024;
  */
 const growthFactor = 1.5;
 const uint32Max = 0xffff_ffff;
+/**
+ * A level of more slots than this keeps its bodies in a map by id, not a column: a column costs 8
+ * bytes a slot, which a durable backlog of millions holding a few read-ahead bodies must not pay
+ * (12 MB and the garbage of every regrowth at 1,000,000). A queue that keeps up stays far below.
+ */
+const bodyColumnSlotsMax = 16_384;
+/** Delivery ids start at 1 (the vhost's counter), so no message has this one. */
+const noMessageId = 0;
 /** How far below the lowest live value a column's base sits, so requeued (older) messages still fit. */
 const baseMarginBelow = 2 ** 30;
 
@@ -149,7 +158,8 @@ function newColumns(capacity: number, like?: Columns, ids?: WholeColumn, offsets
     expires: like?.expires === undefined ? undefined : new Float64Array(capacity).fill(Number.NaN),
     deliveryCounts: like?.deliveryCounts === undefined ? undefined : new Uint32Array(capacity),
     redelivered: like?.redelivered === undefined ? undefined : new Uint8Array(capacity),
-    messages: like?.messages === undefined ? undefined : emptySlots(capacity),
+    // Bodies are moved by `Level.#movedBodies`, which makes the column only for a body.
+    messages: undefined,
   };
 }
 
@@ -179,6 +189,8 @@ class Level {
   head = 0;
   tail = 0;
   readonly #priority: number;
+  /** The bodies by id while the level is past `bodyColumnSlotsMax` slots (its column is unused then). */
+  #bodyMap: Map<number, Message | undefined> | undefined;
 
   constructor(priority: number) {
     this.#priority = priority;
@@ -212,8 +224,7 @@ class Level {
     const at = this.head++;
     const m = this.#read(at);
     // The slot lets go of the body: a freed slot must not keep a message alive.
-    const messages = this.#c.messages;
-    if (messages !== undefined) messages[at] = undefined;
+    this.#setBody(at, undefined);
     if (this.size === 0) this.#release();
     else if (this.head >= compactHeadMin && this.head * 2 >= this.tail) this.#moveTo(this.#fitCapacity());
     return m;
@@ -239,11 +250,11 @@ class Level {
 
   paged(scanMax: number): PagedMessage[] {
     const out: PagedMessage[] = [];
-    const { ids, offsets, bodyBytes, messages } = this.#c;
+    const { ids, offsets, bodyBytes } = this.#c;
     const end = Math.min(this.tail, this.head + scanMax);
     for (let i = this.head; i < end; i++) {
       const offset = offsets.get(i);
-      if (offset >= 0 && messages?.[i] === undefined)
+      if (offset >= 0 && this.#bodyAt(i) === undefined)
         out.push({ id: ids.get(i), offset, bodyBytes: bodyBytes[i]! });
     }
     return out;
@@ -261,7 +272,7 @@ class Level {
       expiresAtMs: Number.isNaN(expires) ? undefined : expires,
       deliveryCount: c.deliveryCounts?.[i] ?? 0,
       redelivered: c.redelivered?.[i] === 1,
-      message: c.messages?.[i],
+      message: this.#bodyAt(i),
       holder: undefined,
     };
   }
@@ -278,16 +289,31 @@ class Level {
     if (c.deliveryCounts !== undefined) c.deliveryCounts[i] = m.deliveryCount;
     if (m.redelivered) c.redelivered ??= new Uint8Array(this.#capacity);
     if (c.redelivered !== undefined) c.redelivered[i] = m.redelivered ? 1 : 0;
-    if (m.message !== undefined) c.messages ??= emptySlots(this.#capacity);
-    if (c.messages !== undefined) c.messages[i] = m.message;
+    this.#setBody(i, m.message);
+  }
+
+  #bodyAt(i: number): Message | undefined {
+    const map = this.#bodyMap;
+    return map === undefined ? this.#c.messages?.[i] : map.get(this.#c.ids.get(i));
+  }
+
+  /** The body of slot `i`, whose id is written; undefined clears it. */
+  #setBody(i: number, message: Message | undefined): void {
+    const map = this.#bodyMap;
+    if (map !== undefined) {
+      if (message === undefined) map.delete(this.#c.ids.get(i));
+      else map.set(this.#c.ids.get(i), message);
+      return;
+    }
+    if (message !== undefined) this.#c.messages ??= emptySlots(this.#capacity);
+    if (this.#c.messages !== undefined) this.#c.messages[i] = message;
   }
 
   /** Gives the ready message `id` its body; false when it is not in this level. */
   attach(id: number, message: Message): boolean {
     const at = this.#lowerBound(id);
     if (at >= this.tail || this.#c.ids.get(at) !== id) return false;
-    this.#c.messages ??= emptySlots(this.#capacity);
-    this.#c.messages[at] = message;
+    this.#setBody(at, message);
     return true;
   }
 
@@ -309,6 +335,7 @@ class Level {
     if (this.#capacity > compactHeadMin) {
       this.#c = noColumns;
       this.#capacity = 0;
+      this.#bodyMap = undefined;
     }
     this.head = 0;
     this.tail = 0;
@@ -329,13 +356,38 @@ class Level {
       if (from.deliveryCounts !== undefined)
         next.deliveryCounts?.set(from.deliveryCounts.subarray(head, tail));
       if (from.redelivered !== undefined) next.redelivered?.set(from.redelivered.subarray(head, tail));
-      if (from.messages !== undefined)
-        for (let i = head; i < tail; i++) next.messages![i - head] = from.messages[i];
+      this.#bodyMap = this.#movedBodies(next, capacity);
       this.#c = next;
       this.#capacity = capacity;
     }
     this.head = 0;
     this.tail = tail - head;
+  }
+
+  /**
+   * The live bodies put where columns of `capacity` keep them: in `next`'s column, or in the map it
+   * returns past `bodyColumnSlotsMax` slots. Read before `#c` and `head` change.
+   */
+  #movedBodies(next: Columns, capacity: number): Map<number, Message | undefined> | undefined {
+    const inMap = capacity > bodyColumnSlotsMax;
+    // Keyed by id, the map does not change when the slots move.
+    if (inMap && this.#bodyMap !== undefined) return this.#bodyMap;
+    // It always holds `noMessageId`: V8 gives a map a new table whenever a delete empties it, which a
+    // drain (each read-ahead run attached, then shifted out) would do at every run.
+    const map = inMap ? new Map<number, Message | undefined>([[noMessageId, undefined]]) : undefined;
+    if (this.#c.messages === undefined && (this.#bodyMap?.size ?? 0) <= 1) return map;
+    const { ids } = this.#c;
+    for (let i = this.head; i < this.tail; i++) {
+      const body = this.#bodyAt(i);
+      if (body === undefined) continue;
+      if (map !== undefined) {
+        map.set(ids.get(i), body);
+        continue;
+      }
+      next.messages ??= emptySlots(capacity);
+      next.messages[i - this.head] = body;
+    }
+    return map;
   }
 
   #lowerBound(id: number): number {

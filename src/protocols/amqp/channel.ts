@@ -248,14 +248,19 @@ export class AmqpChannel {
     }
   }
 
-  /** The publish's checks; false when they failed and closed the channel. */
+  /**
+   * The publish's checks; false when they failed. A hard failure (immediate=true, 540) closes the
+   * connection and leaves this channel open, so the channel's state cannot tell: a publish that came
+   * whole with its body must not be routed after its connection was refused.
+   */
   #checkPublish(fields: BasicPublish): boolean {
     try {
       this.#methods.checkPublish(this, fields);
+      return true;
     } catch (err) {
       this.fail(err, publishIds);
+      return false;
     }
-    return this.state === 'open';
   }
 
   /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type amqp from 'amqplib';
+import { encodeContent } from '../../../src/protocols/amqp/codec/index.js';
 import {
   channelOf,
   confirmChannelOf,
@@ -298,6 +299,27 @@ describe('AMQP basic', () => {
     });
     assert.equal(await raw.closeCode(), 540);
     raw.close();
+  });
+
+  test('immediate with its header and body in one write → 540, and the message reaches no queue', async () => {
+    const ch = await channelOf(file.conn);
+    const q = (await ch.assertQueue('immediate.whole', { durable: false })).queue;
+    const raw = await RawClient.connect(file.sy.port);
+    await raw.handshake();
+    raw.send(1, { name: 'channel.open', fields: { outOfBand: '' } });
+    await raw.method('channel.open-ok');
+    // Method, header and body in one write: the broker reads them as one publish.
+    const method = {
+      name: 'basic.publish' as const,
+      fields: { ticket: 0, exchange: '', routingKey: q, mandatory: false, immediate: true },
+    };
+    raw.write(encodeContent(1, method, { deliveryMode: 1 }, body('refused'), 131_072));
+    assert.equal(await raw.closeCode(), 540);
+    raw.close();
+    // A probe through the shared connection: once it is answered the refused publish was handled.
+    assert.equal((await ch.checkQueue(q)).messageCount, 0);
+    assert.equal(count(q), 0);
+    await ch.deleteQueue(q);
   });
 
   test('publish to a missing exchange closes the channel with 404', async () => {
