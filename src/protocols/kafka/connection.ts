@@ -22,6 +22,7 @@ import {
   ApiKey,
   decodeMessage,
   decodeRequestHeader,
+  encodeUsualProduceResponse,
   entryBudget,
   FrameSplitter,
   frameResponsePieces,
@@ -544,7 +545,7 @@ export class KafkaConnection {
     this.#answers.push(owed);
     this.#unanswered += 1;
     reply.response.then(
-      (body) => this.#settled(owed, body),
+      (value) => this.#settled(owed, reply.bodyOf(value)),
       (err: unknown) => this.#settled(owed, new HandlerFailure(err)),
     );
   }
@@ -613,6 +614,13 @@ export class KafkaConnection {
       return true;
     }
     try {
+      // The usual Produce answer is written by hand into one buffer (the schema writer's objects were
+      // a tenth of what a produce allocated); any other shape takes the schema writer below.
+      const usual =
+        header.requestApiKey === ApiKey.Produce
+          ? encodeUsualProduceResponse(header.correlationId, owed.version, body)
+          : undefined;
+      if (usual !== undefined) return this.#transport.write(usual, written);
       // Pruned while written: a handler fills fields its version may not have (no copy of the body made).
       const pieces = frameResponsePieces(header.requestApiKey, owed.version, header.correlationId, (w) =>
         writeMessage(w, schema, body, owed.version, true),
