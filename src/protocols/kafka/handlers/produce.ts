@@ -449,12 +449,16 @@ function isTransactional(records: Uint8Array | null): boolean {
   return ((records[attributesOffset + 1] ?? 0) & BatchAttribute.transactional) !== 0;
 }
 
+/** Whether any partition's records open with a transactional batch; loops, not closures made per request. */
+function anyTransactional(request: ProduceRequest): boolean {
+  for (const topic of request.topicData)
+    for (const partition of topic.partitionData) if (isTransactional(partition.records)) return true;
+  return false;
+}
+
 /** The refusal the whole request or one topic gets before anything is appended, if any. */
 function refusalOf(ctx: RequestContext, request: ProduceRequest): KafkaError | undefined {
-  const transactional = request.topicData.some((t) =>
-    t.partitionData.some((p) => isTransactional(p.records)),
-  );
-  if (!transactional) return undefined;
+  if (!anyTransactional(request)) return undefined;
   const id = request.transactionalId;
   return id !== null && allowed(ctx, 'TRANSACTIONAL_ID', id, 'WRITE')
     ? undefined
