@@ -112,7 +112,7 @@ export interface StreamAppendOptions {
   /** The caller never changes the payload again, so storage may keep it uncopied (`AppendInput.owned`). */
   readonly owned?: boolean;
   /** With `owned`: storage is done with the payload and the caller may reuse it (`AppendInput.release`). */
-  readonly release?: () => void;
+  readonly release?: (() => void) | undefined;
   /** Nothing waits for the entry's durability soon: it may share the log's next write (`AppendInput.lazy`). */
   readonly lazy?: boolean;
   /** The payload's own CRC-32C at bytes [17, 21) is right, so storage may rely on it (`AppendInput.payloadCrc32c`). */

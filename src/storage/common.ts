@@ -76,24 +76,33 @@ export interface NormalisedAppend {
   readonly payloadCrc32c: boolean;
 }
 
+/** A refused append's error; not a closure made in `normaliseAppend`, which every append would pay for. */
+function badAppend(log: string, what: string): BrokerError {
+  return new BrokerError(ErrorCode.invalidArgument, `Append to log ${log}: ${what}`);
+}
+
 export function normaliseAppend(log: string, input: AppendInput, limits: StorageLimits): NormalisedAppend {
   const count = input.count ?? 1;
   const format = input.format ?? 0;
   const timestamp = input.timestamp;
   const maxTimestamp = input.maxTimestamp ?? timestamp;
-  const bad = (what: string) => new BrokerError(ErrorCode.invalidArgument, `Append to log ${log}: ${what}`);
-  if (!(input.payload instanceof Uint8Array)) throw bad('payload must be a Uint8Array');
+  if (!(input.payload instanceof Uint8Array)) throw badAppend(log, 'payload must be a Uint8Array');
   if (input.payload.byteLength > limits.entryBytesMax) {
-    throw bad(`payload of ${input.payload.byteLength} bytes exceeds entryBytesMax ${limits.entryBytesMax}`);
+    throw badAppend(
+      log,
+      `payload of ${input.payload.byteLength} bytes exceeds entryBytesMax ${limits.entryBytesMax}`,
+    );
   }
   if (!Number.isInteger(count) || count < 1 || count > entryCountMax)
-    throw bad(`count ${count} is out of range`);
-  if (!Number.isSafeInteger(timestamp)) throw bad(`timestamp ${timestamp} is not an integer`);
-  if (!Number.isSafeInteger(maxTimestamp)) throw bad(`maxTimestamp ${maxTimestamp} is not an integer`);
-  if (!Number.isInteger(format) || format < 0 || format > 255) throw bad(`format ${format} is out of range`);
+    throw badAppend(log, `count ${count} is out of range`);
+  if (!Number.isSafeInteger(timestamp)) throw badAppend(log, `timestamp ${timestamp} is not an integer`);
+  if (!Number.isSafeInteger(maxTimestamp))
+    throw badAppend(log, `maxTimestamp ${maxTimestamp} is not an integer`);
+  if (!Number.isInteger(format) || format < 0 || format > 255)
+    throw badAppend(log, `format ${format} is out of range`);
   const payloadCrc32c = input.payloadCrc32c === true;
   if (payloadCrc32c && input.payload.byteLength < payloadCrc32cFromByte) {
-    throw bad(`payload of ${input.payload.byteLength} bytes cannot carry its own CRC-32C`);
+    throw badAppend(log, `payload of ${input.payload.byteLength} bytes cannot carry its own CRC-32C`);
   }
   const owned = input.owned === true;
   const release = owned ? input.release : undefined;

@@ -46,7 +46,7 @@ export interface AppendInput {
    * first (the buffer is then left to the collector). Until then a reader is given a copy, never a
    * view, so nothing outlives the call.
    */
-  readonly release?: () => void;
+  readonly release?: (() => void) | undefined;
   /**
    * Nobody waits for this entry to be durable soon: when no write of the log is due, it waits for the
    * log's next append to share its write and fdatasync, at most `lazyWriteDelayMs` (file storage).

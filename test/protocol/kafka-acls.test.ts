@@ -35,7 +35,7 @@ type Obj = any;
 
 async function answer(reply: Reply | Promise<Reply>): Promise<Obj> {
   const got = await reply;
-  return got instanceof Later ? await got.response : got;
+  return got instanceof Later ? got.bodyOf(await got.response) : got;
 }
 
 function acl(over: Partial<AclBinding>): AclBinding {

@@ -52,7 +52,10 @@ export async function produceUnderAlarm(
   const throttleTimeMs = ctx.apiVersion < clientThrottledVersionMin ? Date.now() - startedMs : 0;
   const reply = await produceHandler.handle(ctx, request);
   if (!(reply instanceof Later)) return reply;
-  const response = reply.response.then((body) => (body === null ? null : { ...body, throttleTimeMs }));
+  const response = reply.response.then((value) => {
+    const body = reply.bodyOf(value);
+    return body === null ? null : { ...body, throttleTimeMs };
+  });
   return new Later(response, reply.applied);
 }
 

@@ -22,6 +22,7 @@ import {
   ApiKey,
   decodeMessage,
   decodeRequestHeader,
+  encodeUsualProduceResponse,
   entryBudget,
   FrameSplitter,
   frameResponsePieces,
@@ -149,6 +150,8 @@ export class KafkaConnection {
   /** Its last answer is on its way: nothing more is read, and it closes once that is written. */
   #ending = false;
   readonly #acls: ConnectionAcls;
+  /** The last context made without a pooled frame (`#context`). */
+  #lastContext: RequestContext | undefined;
   readonly #fetchBytes: FetchBytesHeld;
   readonly #txnOrder = new TxnOrder();
   /** The client id of its latest request (operators see it in `/api/connections`). */
@@ -504,6 +507,11 @@ export class KafkaConnection {
 
   #context(header: RequestHeader, frame: FrameLease | undefined): RequestContext {
     this.clientId = header.clientId ?? '';
+    // A context is read-only and all but its version, client id and pooled frame is the connection's:
+    // a request like the last one (the usual run of produces) is given the same object, which a
+    // handler still holding the last one may share.
+    const last = this.#lastContext;
+    if (frame === undefined && last !== undefined && this.#sameContext(last, header)) return last;
     // Where this client reached us (the TLS port is advertised to a client of the TLS port) and where
     // it came from: the transport's, worked out once per connection.
     this.#addresses ??= {
@@ -529,7 +537,18 @@ export class KafkaConnection {
       closed: this.#closing.signal,
     };
     if (frame !== undefined) ctx.frame = frame;
+    else this.#lastContext = ctx;
     return ctx;
+  }
+
+  #sameContext(last: RequestContext, header: RequestHeader): boolean {
+    return (
+      last.apiVersion === header.requestApiVersion &&
+      last.clientId === this.clientId &&
+      last.client === this.#client &&
+      last.kafkaPrincipal === this.#kafkaPrincipal &&
+      last.sasl === this.#sasl
+    );
   }
 
   /** Queues the response behind every earlier one; `reply` null means none is sent (acks=0). */
@@ -544,7 +563,7 @@ export class KafkaConnection {
     this.#answers.push(owed);
     this.#unanswered += 1;
     reply.response.then(
-      (body) => this.#settled(owed, body),
+      (value) => this.#settled(owed, reply.bodyOf(value)),
       (err: unknown) => this.#settled(owed, new HandlerFailure(err)),
     );
   }
@@ -613,6 +632,13 @@ export class KafkaConnection {
       return true;
     }
     try {
+      // The usual Produce answer is written by hand into one buffer (the schema writer's objects were
+      // a tenth of what a produce allocated); any other shape takes the schema writer below.
+      const usual =
+        header.requestApiKey === ApiKey.Produce
+          ? encodeUsualProduceResponse(header.correlationId, owed.version, body)
+          : undefined;
+      if (usual !== undefined) return this.#transport.write(usual, written);
       // Pruned while written: a handler fills fields its version may not have (no copy of the body made).
       const pieces = frameResponsePieces(header.requestApiKey, owed.version, header.correlationId, (w) =>
         writeMessage(w, schema, body, owed.version, true),

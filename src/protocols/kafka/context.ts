@@ -92,9 +92,28 @@ export class Later {
    * transactional id waits for it (../txn-order.ts).
    */
   readonly applied: Promise<void> | undefined;
-  constructor(response: Promise<object | null>, applied?: Promise<void>) {
+  /**
+   * When set, the body is `shape(value, shapeOf)` of the value `response` settles with: the usual
+   * Produce answers one partition, and wrapping it in its response here, as it is written, spares
+   * every produce a promise and a closure of its own. Read the body with `bodyOf`.
+   */
+  readonly shape: ((value: object, shapeOf: string) => object) | undefined;
+  readonly shapeOf: string;
+  constructor(
+    response: Promise<object | null>,
+    applied?: Promise<void>,
+    shape?: (value: object, shapeOf: string) => object,
+    shapeOf = '',
+  ) {
     this.response = response;
     this.applied = applied;
+    this.shape = shape;
+    this.shapeOf = shapeOf;
+  }
+
+  /** The response body for the value `response` settled with. */
+  bodyOf(value: object | null): object | null {
+    return value === null || this.shape === undefined ? value : this.shape(value, this.shapeOf);
   }
 }
 

@@ -76,8 +76,10 @@ export class ProducerRegistry {
       baseSequence: identity.baseSequence,
       count: identity.recordsCount,
       transactional: (identity.attributes & transactionalBit) !== 0,
-      ...(addsPartition ? { addsPartition } : {}),
+      // Given false rather than spread in when absent: a spread was a generic copy per idempotent produce.
+      addsPartition,
     };
+
     const result = core.appendIdempotent(topic, partition, batch, payload, options);
     return result.kind === 'refused' ? { kind: 'error', code: refusalCodes[result.reason] } : result;
   }

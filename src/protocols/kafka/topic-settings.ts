@@ -351,8 +351,8 @@ export interface ProduceRules {
   readonly gzipLevel: number;
   readonly zstdLevel: number;
   /** How far a CreateTime timestamp may lie before / after the broker's clock (KIP-937). */
-  readonly timestampBeforeMsMax: bigint;
-  readonly timestampAfterMsMax: bigint;
+  readonly timestampBeforeMsMax: number;
+  readonly timestampAfterMsMax: number;
   readonly minInsyncReplicas: number;
   /** A compacted topic: every record needs a key (INVALID_RECORD otherwise). */
   readonly keyRequired: boolean;
@@ -369,8 +369,8 @@ function produceRulesOf(kept: Readonly<Record<string, string>>, brokerBatchBytes
     compression: value('compression.type'),
     gzipLevel: Number(value('compression.gzip.level')),
     zstdLevel: Number(value('compression.zstd.level')),
-    timestampBeforeMsMax: BigInt(value('message.timestamp.before.max.ms')),
-    timestampAfterMsMax: BigInt(value('message.timestamp.after.max.ms')),
+    timestampBeforeMsMax: Number(value('message.timestamp.before.max.ms')),
+    timestampAfterMsMax: Number(value('message.timestamp.after.max.ms')),
     minInsyncReplicas: Number(value('min.insync.replicas')),
     keyRequired: cleanupPolicyOf(kept).compact,
   };

@@ -28,6 +28,8 @@ interface Target {
 
 /** Bytes of a frame's start that name its size and api key. */
 const headBytes = sizeBytes + 2;
+/** The rest of a read once all of it is framed: shared, as nothing writes into it. */
+const noBytes = new Uint8Array(0);
 
 /** The api key of the frame `head` starts (its request header's first field). */
 function apiKeyAfterSize(head: Uint8Array): number {
@@ -100,7 +102,9 @@ export class FrameSplitter {
           lent.set(bytes);
           frames.push(lent);
         }
-        rest = rest.subarray(sizeBytes + size);
+        // A read that held exactly its frames (the usual one) ends without a view of nothing.
+        const end = sizeBytes + size;
+        rest = end === rest.byteLength ? noBytes : rest.subarray(end);
       } else if (lent !== undefined) {
         this.#target = { bytes: lent, filled: 0 };
         rest = rest.subarray(sizeBytes);

@@ -7,5 +7,6 @@ export * from './generated/index.js';
 export * from './header.js';
 export * from './message-set.js';
 export * from './primitives.js';
+export * from './produce-answer.js';
 export * from './record-batch.js';
 export * from './schema.js';

@@ -24,6 +24,51 @@ const hexOfByte: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toS
 /** Strings up to this long are checked for ASCII and copied without TextEncoder (names, ids). */
 const asciiCopyCharsMax = 256;
 
+/**
+ * Strings up to this many bytes are looked up among the recently decoded before being decoded: every
+ * request carries its client id and most its topic names, the same few strings each time, and each
+ * decode was a view of the bytes and a new string.
+ */
+const recentStringBytesMax = 64;
+/** Slots of the recent strings' table; a string's slot is a hash of its length and bytes. */
+const recentStringSlots = 64;
+
+interface RecentString {
+  /** A copy: the bytes decoded came from a request buffer that is reused. */
+  readonly bytes: Uint8Array;
+  readonly text: string;
+}
+
+const recentStrings: Array<RecentString | undefined> = new Array<RecentString | undefined>(recentStringSlots);
+
+function recentSlot(bytes: Uint8Array, at: number, n: number): number {
+  let hash = n;
+  // A few bytes are enough to spread names told apart by a suffix or a prefix.
+  hash = (hash * 31 + bytes[at]!) | 0;
+  hash = (hash * 31 + bytes[at + (n >> 1)]!) | 0;
+  hash = (hash * 31 + bytes[at + n - 1]!) | 0;
+  return (hash >>> 0) % recentStringSlots;
+}
+
+function sameBytes(known: Uint8Array, bytes: Uint8Array, at: number, n: number): boolean {
+  if (known.length !== n) return false;
+  for (let i = 0; i < n; i++) if (known[i] !== bytes[at + i]) return false;
+  return true;
+}
+
+/** The UTF-8 string of `n` bytes at `at` (invalid sequences replaced, as TextDecoder does). */
+function decodeString(bytes: Uint8Array, at: number, n: number): string {
+  if (n === 0) return '';
+  if (n > recentStringBytesMax) return utf8Decoder.decode(bytes.subarray(at, at + n));
+  const slot = recentSlot(bytes, at, n);
+  const known = recentStrings[slot];
+  if (known !== undefined && sameBytes(known.bytes, bytes, at, n)) return known.text;
+  const copy = bytes.slice(at, at + n);
+  const text = utf8Decoder.decode(copy);
+  recentStrings[slot] = { bytes: copy, text };
+  return text;
+}
+
 function isAscii(v: string): boolean {
   for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) >= 0x80) return false;
   return true;
@@ -190,7 +235,7 @@ export class KafkaReader {
   readString(compact: boolean): string | null {
     const n = this.readLength(compact, 2);
     if (n === -1) return null;
-    return utf8Decoder.decode(this.readRaw(n));
+    return decodeString(this.bytes, this.take(n), n);
   }
 
   readBytes(compact: boolean): Uint8Array | null {

@@ -21,6 +21,7 @@ import {
   BatchAttribute,
   batchCrcValid,
   batchHeaderBytes,
+  batchSizeAt,
   type KafkaInput,
   type ProduceRequest,
   type ProduceResponse,
@@ -79,6 +80,11 @@ function parseBatches(
   // A legacy MessageSet v0/v1 (Produce v0–2, or magic 0/1 in later versions) becomes one v2 batch.
   const records = upConvertRecords(given);
   if (isKafkaError(records)) return records;
+  // The usual request holds one batch: the records themselves, without the split's spans or a view.
+  if (batchSizeAt(records) === records.length) {
+    const one = checkedBatch(rules, records, now);
+    return isKafkaError(one) || !('bytes' in one) ? one : [one];
+  }
   let split: ReturnType<typeof splitBatches>;
   try {
     split = splitBatches(records, batchesPerPartitionMax);
@@ -86,41 +92,48 @@ function parseBatches(
     return KafkaError.corruptMessage;
   }
   if (split.partialBytes > 0 || split.batches.length === 0) return KafkaError.corruptMessage;
-  // The topic's max.message.bytes, within the broker's own limit.
-  const bytesMax = rules.batchBytesMax;
   const batches: Batch[] = [];
   for (const span of split.batches) {
-    // The usual request holds one batch: the records themselves, not a view of them.
-    const whole = span.offset === 0 && span.length === records.length;
-    const bytes = whole ? records : records.subarray(span.offset, span.offset + span.length);
-    if (bytes[magicOffset] !== 2) return KafkaError.unsupportedForMessageFormat;
-    if (bytes.length > bytesMax) return KafkaError.messageTooLarge;
-    let header: RecordBatchHeader;
-    try {
-      header = readBatchHeader(bytes);
-      if (!batchCrcValid(bytes, 0, header)) return KafkaError.corruptMessage;
-    } catch {
-      return KafkaError.corruptMessage;
-    }
-    const countOk = header.recordsCount > 0 && header.lastOffsetDelta + 1 === header.recordsCount;
-    if (!countOk || (header.attributes & BatchAttribute.control) !== 0) return KafkaError.invalidRecord;
-    if (!rules.logAppendTime && !timestampsWithin(rules, header, now)) return KafkaError.invalidTimestamp;
-    if (rules.keyRequired) {
-      const keyless = keylessRecords(bytes);
-      if (keyless === undefined) return KafkaError.invalidRecord;
-      if (keyless.length > 0)
-        return {
-          errorCode: KafkaError.invalidRecord,
-          errorMessage: 'One or more records have been rejected',
-          recordErrors: keyless.map((batchIndex) => ({
-            batchIndex,
-            batchIndexErrorMessage: 'Compacted topic cannot accept message without key.',
-          })),
-        };
-    }
-    batches.push({ bytes, header });
+    const one = checkedBatch(rules, records.subarray(span.offset, span.offset + span.length), now);
+    if (isKafkaError(one) || !('bytes' in one)) return one;
+    batches.push(one);
   }
   return batches;
+}
+
+/** One batch checked against the broker's and the topic's rules: the batch, or why it is refused. */
+function checkedBatch(
+  rules: ProduceRules,
+  bytes: Uint8Array,
+  now: number,
+): Batch | KafkaError | RecordsRefused {
+  if (bytes[magicOffset] !== 2) return KafkaError.unsupportedForMessageFormat;
+  // The topic's max.message.bytes, within the broker's own limit.
+  if (bytes.length > rules.batchBytesMax) return KafkaError.messageTooLarge;
+  let header: RecordBatchHeader;
+  try {
+    header = readBatchHeader(bytes);
+    if (!batchCrcValid(bytes, 0, header)) return KafkaError.corruptMessage;
+  } catch {
+    return KafkaError.corruptMessage;
+  }
+  const countOk = header.recordsCount > 0 && header.lastOffsetDelta + 1 === header.recordsCount;
+  if (!countOk || (header.attributes & BatchAttribute.control) !== 0) return KafkaError.invalidRecord;
+  if (!rules.logAppendTime && !timestampsWithin(rules, header, now)) return KafkaError.invalidTimestamp;
+  if (rules.keyRequired) {
+    const keyless = keylessRecords(bytes);
+    if (keyless === undefined) return KafkaError.invalidRecord;
+    if (keyless.length > 0)
+      return {
+        errorCode: KafkaError.invalidRecord,
+        errorMessage: 'One or more records have been rejected',
+        recordErrors: keyless.map((batchIndex) => ({
+          batchIndex,
+          batchIndexErrorMessage: 'Compacted topic cannot accept message without key.',
+        })),
+      };
+  }
+  return { bytes, header };
 }
 
 /**
@@ -141,10 +154,12 @@ function keylessRecords(bytes: Uint8Array): number[] | undefined {
  * negative, as producers write them; records are not decoded for this.
  */
 function timestampsWithin(rules: ProduceRules, header: RecordBatchHeader, now: number): boolean {
-  const at = BigInt(now);
-  const first = header.baseTimestamp;
-  if (first >= 0n && at - first > rules.timestampBeforeMsMax) return false;
-  return header.maxTimestamp < 0n || header.maxTimestamp - at <= rules.timestampAfterMsMax;
+  // In doubles, not BigInts (each BigInt step allocated): milliseconds since 1970 are exact in them,
+  // and a limit or timestamp far past 2^53 still compares on the right side of now.
+  const first = Number(header.baseTimestamp);
+  if (first >= 0 && now - first > rules.timestampBeforeMsMax) return false;
+  const max = Number(header.maxTimestamp);
+  return max < 0 || max - now <= rules.timestampAfterMsMax;
 }
 
 /**
@@ -186,7 +201,9 @@ function prepareBatch(
   const base = rules.logAppendTime ? now : Number(batch.header.baseTimestamp);
   const max = rules.logAppendTime ? now : Number(batch.header.maxTimestamp);
   const timestamp = base >= 0 ? base : now;
-  const options = {
+  // Built in one literal, `release` undefined when there is none: a spread of it was a generic copy per produce.
+  const pooled = ctx.frame !== undefined && bytes.buffer === ctx.frame.bytes.buffer;
+  const options: StreamAppendOptions = {
     count: batch.header.recordsCount,
     timestamp,
     maxTimestamp: Math.max(timestamp, max),
@@ -195,14 +212,14 @@ function prepareBatch(
     owned: true,
     // Its CRC-32C was checked (parseBatches) or computed (rebuildBatch): storage relies on it.
     payloadCrc32c: true,
-    ...(ctx.frame !== undefined && bytes.buffer === ctx.frame.bytes.buffer
-      ? { release: ctx.frame.hold() }
-      : {}),
+    release: pooled ? ctx.frame!.hold() : undefined,
   };
   return { bytes, options };
 }
 
 type Appended =
+  // A plain batch: storage's own answer (`kind` absent), not copied into another object.
+  | { kind?: undefined; offset: number; durable?: Promise<void> }
   | { kind: 'appended' | 'duplicate'; offset: number; durable?: Promise<void> }
   | { kind: 'wait'; until: Promise<void>; transition?: true }
   | KafkaError;
@@ -221,7 +238,7 @@ function appendBatch(
   now: number,
 ): Appended {
   const { bytes, options } = prepareBatch(ctx, partition, rules, batch, now);
-  if (batch.header.producerId < 0n) return { kind: 'appended', ...partition.append(bytes, options) };
+  if (batch.header.producerId < 0n) return partition.append(bytes, options);
   const result = ctx.broker.producers.append(
     ctx.client,
     topic,
@@ -277,7 +294,6 @@ function appendPartition(
   records: Uint8Array | null,
   deferred: Promise<unknown>[],
 ): Promise<PartitionOut> {
-  const { broker } = ctx;
   const now = Date.now();
   const batches = parseBatches(rules, records, now);
   if (isKafkaError(batches)) return Promise.resolve({ index, errorCode: batches });
@@ -299,11 +315,12 @@ function appendBatches(
   now: number,
   deferred: Promise<unknown>[],
   from = 0,
-  waits: Promise<unknown>[] = [],
+  given: Waits = undefined,
   firstOffset = -1,
 ): Promise<PartitionOut> {
   const { index } = partition;
   let baseOffset = firstOffset;
+  let waits = given;
   try {
     for (let i = from; i < batches.length; i++) {
       const appended = appendBatch(ctx, topic, partition, rules, batches[i]!, now);
@@ -316,7 +333,7 @@ function appendBatches(
         return resumeAfter(until, resume);
       }
       if (baseOffset < 0) baseOffset = appended.offset;
-      if (appended.durable !== undefined) waits.push(appended.durable);
+      if (appended.durable !== undefined) waits = withWait(waits, appended.durable);
     }
   } catch (err) {
     return Promise.resolve({ index, errorCode: kafkaErrorOf(err) });
@@ -331,6 +348,19 @@ function appendBatches(
   return whenDurable(ctx, topic, index, waits, answer);
 }
 
+/**
+ * The durability waits of a partition's appends: none, the usual one on its own, or several in an
+ * array (an array and `Promise.all` for every produce were garbage the usual request does not need).
+ */
+type Waits = Promise<unknown> | Promise<unknown>[] | undefined;
+
+function withWait(waits: Waits, durable: Promise<unknown>): Waits {
+  if (waits === undefined) return durable;
+  if (!Array.isArray(waits)) return [waits, durable];
+  waits.push(durable);
+  return waits;
+}
+
 /** Where `appendBatches` goes on once a transactional batch may be appended. */
 interface Resume {
   readonly ctx: RequestContext;
@@ -341,7 +371,7 @@ interface Resume {
   readonly now: number;
   readonly deferred: Promise<unknown>[];
   readonly from: number;
-  readonly waits: Promise<unknown>[];
+  readonly waits: Waits;
   readonly baseOffset: number;
 }
 
@@ -385,11 +415,12 @@ function whenDurable(
   ctx: RequestContext,
   topic: string,
   index: number,
-  waits: Promise<unknown>[],
+  waits: Waits,
   answer: PartitionOut,
 ): Promise<PartitionOut> {
   // One append is the usual request: its own promise, without Promise.all's array and closures.
-  return (waits.length === 1 ? waits[0]! : Promise.all(waits)).then(
+  const all = waits === undefined ? Promise.resolve() : Array.isArray(waits) ? Promise.all(waits) : waits;
+  return all.then(
     () => answer,
     (err: unknown) => {
       // The log closed under the append: the topic was deleted meanwhile (or the broker is stopping).
@@ -418,12 +449,16 @@ function isTransactional(records: Uint8Array | null): boolean {
   return ((records[attributesOffset + 1] ?? 0) & BatchAttribute.transactional) !== 0;
 }
 
+/** Whether any partition's records open with a transactional batch; loops, not closures made per request. */
+function anyTransactional(request: ProduceRequest): boolean {
+  for (const topic of request.topicData)
+    for (const partition of topic.partitionData) if (isTransactional(partition.records)) return true;
+  return false;
+}
+
 /** The refusal the whole request or one topic gets before anything is appended, if any. */
 function refusalOf(ctx: RequestContext, request: ProduceRequest): KafkaError | undefined {
-  const transactional = request.topicData.some((t) =>
-    t.partitionData.some((p) => isTransactional(p.records)),
-  );
-  if (!transactional) return undefined;
+  if (!anyTransactional(request)) return undefined;
   const id = request.transactionalId;
   return id !== null && allowed(ctx, 'TRANSACTIONAL_ID', id, 'WRITE')
     ? undefined
@@ -477,11 +512,12 @@ function produceOne(ctx: RequestContext, request: ProduceRequest): Later | null 
   const refused = topicRefusal(ctx, refusalOf(ctx, request), topic.name);
   const answer = partitionAnswer(ctx, topic.name, refused, acks, topic.partitionData[0]!, deferred);
   if (!answered(ctx, acks, deferred)) return null;
-  const { name } = topic;
-  const response = answer.then(
-    (partition): KafkaInput<ProduceResponse> => ({ responses: [{ name, partitionResponses: [partition] }] }),
-  );
-  return new Later(response, appliedOf(deferred));
+  return new Later(answer, appliedOf(deferred), oneTopicResponse, topic.name);
+}
+
+/** The response of one topic's one partition (`Later.shape`): no promise of its own to make it. */
+function oneTopicResponse(partition: object, name: string): KafkaInput<ProduceResponse> {
+  return { responses: [{ name, partitionResponses: [partition as PartitionOut] }] };
 }
 
 export const produceHandler: ApiHandler = {
