@@ -75,3 +75,20 @@ test('one id held while a million later ones come and go keeps the table small a
   assert.equal(table.delete(1), 'held');
   assert.deepEqual(table.ids(), [5]);
 });
+
+test('a burst of 100,000 held deliveries settled but for a few keeps memory for the few, not the burst', () => {
+  const table = new IdTable<string>();
+  for (let id = 1; id <= 100_000; id++) table.set(id, `v${id}`);
+  const kept = new Set([1, 50_000, 99_999]);
+  for (let id = 1; id <= 100_000; id++) if (!kept.has(id)) assert.equal(table.delete(id), `v${id}`);
+  assert.ok(table.ringSlots <= 4096, `${table.ringSlots} ring slots kept for 3 deliveries`);
+  for (const id of kept) assert.equal(table.get(id), `v${id}`);
+  table.set(100_001, 'new');
+  assert.equal(table.get(100_001), 'new');
+  assert.deepEqual(
+    table.ids().sort((a, b) => a - b),
+    [1, 50_000, 99_999, 100_001],
+  );
+  for (const id of [...kept, 100_001]) assert.ok(table.delete(id) !== undefined);
+  assert.equal(table.size, 0);
+});

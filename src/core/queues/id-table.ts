@@ -6,7 +6,8 @@
  *
  * An id below the ring's span (a requeued message delivered again, a lower priority's) goes to a map,
  * as do the oldest values once the ring would be less than a quarter full: a delivery held while far
- * later ones come and go does not make the ring grow without bound, and memory follows the count held.
+ * later ones come and go does not make the ring grow without bound; and a large ring settled down to a
+ * few moves them out and is let go, so memory follows the count held.
  */
 import { assert } from '../../shared/assert.js';
 
@@ -28,6 +29,11 @@ export class IdTable<V> {
 
   get size(): number {
     return this.#inRing + this.#outside.size;
+  }
+
+  /** The ring's slots, the memory kept besides one map entry per value moved out of it. */
+  get ringSlots(): number {
+    return this.#slots.length;
   }
 
   get(id: number): V | undefined {
@@ -73,6 +79,10 @@ export class IdTable<V> {
     this.#slots[slot] = undefined;
     this.#inRing--;
     if (id === this.#low) this.#advanceLow();
+    // A large ring settled down to under 1 / 16 held (a burst settled but for a few): what it holds
+    // moves out and it is let go, as the channel's tag ring does (protocols/amqp/unacked-tags.ts).
+    if (this.#slots.length > ringSlotsKeptMax && this.#inRing * sparseRatioMax ** 2 < this.#slots.length)
+      this.#moveAllOut();
     return value;
   }
 
@@ -115,6 +125,17 @@ export class IdTable<V> {
     this.#slots[slot] = undefined;
     this.#inRing--;
     this.#advanceLow();
+  }
+
+  #moveAllOut(): void {
+    const mask = this.#slots.length - 1;
+    for (let id = this.#low; id < this.#high; id++) {
+      const value = this.#slots[id & mask];
+      if (value !== undefined) this.#outside.set(id, value);
+    }
+    this.#slots = [];
+    this.#inRing = 0;
+    this.#low = this.#high;
   }
 
   /** Moves `#low` past empty slots; an emptied ring spans nothing, and a large one is let go. */
